@@ -1,0 +1,5 @@
+import sys
+
+from medtrain.cli import main
+
+sys.exit(main())

@@ -1,0 +1,22 @@
+"""User-facing errors.
+
+Anything a user can cause (a bad flag, a missing file, malformed data) raises :class:`MedtrainError`.
+The command line prints its message as one line and exits with status 2; Python callers get the
+exception. Programming errors stay ordinary exceptions with tracebacks.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class MedtrainError(Exception):
+    """An error caused by the user's input, reported as a single line."""
+
+
+def suggest(name: str, choices: Iterable[str], what: str) -> MedtrainError:
+    """Build an 'unknown X' error that names the closest valid choices."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; choose from: {', '.join(choices)}"
+    return MedtrainError(f"unknown {what} '{name}'{hint}")

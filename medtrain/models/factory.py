@@ -1,0 +1,75 @@
+"""``create_model``: one factory over medtrain's registry and timm's.
+
+Names registered in medtrain (``medtrain.models._registry``) come first; any other name is passed to
+``timm.create_model``; torchvision is used only for families timm lacks (see ``zoo.py``).
+"""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from medtrain.errors import MedtrainError, suggest
+from medtrain.models import _registry
+
+
+def _no_norm(num_features: int, *args, **kwargs) -> nn.Module:
+    """Stands in for a normalisation layer when a model is built without batch norm."""
+    return nn.Identity()
+
+
+def create_model(
+    name: str,
+    in_chans: int = 3,
+    num_classes: int = 2,
+    *,
+    dropout: float = 0.0,
+    drop_path: float = 0.0,
+    batch_norm: bool = True,
+    **kwargs,
+) -> nn.Module:
+    """Build a classifier by name.
+
+    Args:
+        name: a medtrain model (``medtrain.list_models()``) or any timm model name.
+        in_chans: input channels (1 for grey images, 3 for RGB).
+        num_classes: outputs of the classifier (labels for multi-label tasks).
+        dropout: probability of dropping a unit of the pooled features before the classifier
+            (Srivastava et al., JMLR 2014); 0 <= p < 1.
+        drop_path: stochastic-depth rate inside residual networks (Huang et al., ECCV 2016).
+        batch_norm: False builds the same architecture with every BatchNorm replaced by identity.
+        **kwargs: passed to the builder.
+
+    Returns:
+        an ``nn.Module`` mapping ``(B, in_chans, H, W)`` to ``(B, num_classes)`` logits.
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise MedtrainError(f"dropout must be in [0, 1), got {dropout}")
+    if not 0.0 <= drop_path < 1.0:
+        raise MedtrainError(f"drop_path must be in [0, 1), got {drop_path}")
+    if in_chans < 1 or num_classes < 1:
+        raise MedtrainError(f"in_chans and num_classes must be >= 1, got {in_chans}, {num_classes}")
+    import medtrain.models  # noqa: F401  (ensures every registering module is imported)
+
+    opts = dict(kwargs)
+    if dropout:
+        opts["drop_rate"] = dropout
+    if drop_path:
+        opts["drop_path_rate"] = drop_path
+    if not batch_norm:
+        opts["norm_layer"] = _no_norm
+    if _registry.is_registered(name):
+        return _registry.get_builder(name)(in_chans=in_chans, num_classes=num_classes, **opts)
+    import timm
+
+    if name in timm.list_models():
+        try:
+            return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **opts)
+        except TypeError as e:
+            raise MedtrainError(f"model {name} does not support these options: {e}") from None
+    raise suggest(name, list_models(), "model")
+
+
+def list_models() -> list[str]:
+    """medtrain's own registered model names (any timm name is accepted too)."""
+    import medtrain.models  # noqa: F401
+
+    return _registry.registered_names()
