@@ -1,9 +1,13 @@
 """Batched data augmentation, applied on the training device to whole batches.
 
 Contract used by training: ``build_batch_augment(names, params)`` returns a module (or ``None`` for no
-augmentation) called as ``x, y = aug(x, y)`` with ``x`` a float batch ``(B, C, H, W)`` in [0, 1] and
-``y`` soft targets ``(B, K)`` (one-hot, or multi-hot for multi-label tasks); ops that mix samples
-(Mixup, CutMix) mix ``y`` too.
+augmentation) called as ``x, y = aug(x, y)`` with ``x`` a float batch ``(B, C, H, W)`` (or
+``(B, C, D, H, W)`` for volumes) in [0, 1] and ``y`` soft targets ``(B, K)`` (one-hot, or multi-hot for
+multi-label tasks); ops that mix samples (Mixup, CutMix) mix ``y`` too. Random parameters are drawn per
+sample from torch's global generator, which training seeds per epoch.
+
+Each op module registers its ops with ``medtrain.augment._registry.register_op``; importing this package
+imports them all.
 """
 from __future__ import annotations
 
@@ -11,14 +15,9 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
-from medtrain.augment.geometric import RandomFlip, RandomShift
+from medtrain.augment import geometric  # noqa: F401  (registers flip, vflip, shift)
+from medtrain.augment._registry import get_op, op_names
 from medtrain.errors import suggest
-
-_OPS = {
-    "flip": lambda p: RandomFlip(p.get("flip_p", 0.5)),
-    "vflip": lambda p: RandomFlip(p.get("flip_p", 0.5), dim=-2),
-    "shift": lambda p: RandomShift(p.get("shift_frac", 0.125)),
-}
 
 
 class Compose(nn.Module):
@@ -35,7 +34,7 @@ class Compose(nn.Module):
 
 
 def available() -> list[str]:
-    return sorted(_OPS)
+    return op_names()
 
 
 def build_batch_augment(names: Sequence[str], params: dict | None = None) -> Compose | None:
@@ -46,7 +45,7 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None) -> Com
         return None
     ops = []
     for n in names:
-        if n not in _OPS:
-            raise suggest(n, _OPS, "augmentation")
-        ops.append(_OPS[n](params))
+        if n not in op_names():
+            raise suggest(n, op_names(), "augmentation")
+        ops.append(get_op(n)(params))
     return Compose(ops)

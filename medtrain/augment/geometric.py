@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medtrain.augment._registry import register_op
+
 
 def random_flip(x: Tensor, p: float = 0.5, dim: int = -1) -> Tensor:
     """Flip each sample along ``dim`` (default: horizontally) with probability ``p``."""
@@ -54,3 +56,8 @@ class RandomShift(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return random_shift(x, self.max_frac), y
+
+
+register_op("flip")(lambda p: RandomFlip(p.get("flip_p", 0.5)))
+register_op("vflip")(lambda p: RandomFlip(p.get("flip_p", 0.5), dim=-2))
+register_op("shift")(lambda p: RandomShift(p.get("shift_frac", 0.125)))

@@ -1,0 +1,106 @@
+"""The in-memory form every data source is loaded into.
+
+Datasets small enough for memory (every MedMNIST set, typical folders of a few thousand images) are held
+as uint8 tensors, ``(N, C, H, W)`` for images or ``(N, C, D, H, W)`` for volumes, so a batch is one
+indexing operation instead of N decodes. Labels are int64 ``(N,)`` class indices, or float ``(N, L)``
+0/1 matrices for multi-label tasks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from medtrain.errors import MedtrainError
+
+# Task names as MedMNIST spells them (medmnist.INFO[...]["task"]); metrics follow the same names.
+BINARY = "binary-class"
+MULTICLASS = "multi-class"
+MULTILABEL = "multi-label, binary-class"
+ORDINAL = "ordinal-regression"
+TASKS = (BINARY, MULTICLASS, MULTILABEL, ORDINAL)
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """Images ``(N, C, *spatial)`` uint8 and labels ``(N,)`` int64 or ``(N, L)`` float."""
+
+    images: Tensor
+    labels: Tensor
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@dataclass
+class Splits:
+    """A dataset with its train / val / test splits and what the labels mean."""
+
+    name: str
+    task: str
+    label_names: dict  #: {"0": "normal", "1": "pneumonia"}
+    train: Split
+    val: Split
+    test: Split
+    source: str = ""  #: where it came from (file path), for the run record
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        """Outputs of the classifier: classes, or labels for a multi-label task."""
+        return len(self.label_names)
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.train.images.shape[1])
+
+    @property
+    def spatial_shape(self) -> tuple:
+        return tuple(self.train.images.shape[2:])
+
+    def split(self, name: str) -> Split:
+        return getattr(self, name)
+
+    def validate(self) -> "Splits":
+        """Check shapes, dtypes and label ranges; raise MedtrainError naming the problem."""
+        if self.task not in TASKS:
+            raise MedtrainError(f"{self.name}: unknown task '{self.task}'")
+        k = self.num_classes
+        if k < 2 and self.task != MULTILABEL:
+            raise MedtrainError(f"{self.name}: needs at least 2 classes, found {k}")
+        shape = None
+        for s in SPLITS:
+            sp = self.split(s)
+            if sp.images.dtype != torch.uint8:
+                raise MedtrainError(f"{self.name}: {s} images must be uint8, got {sp.images.dtype}")
+            if sp.images.ndim not in (4, 5):
+                raise MedtrainError(f"{self.name}: {s} images must be (N, C, H, W) or (N, C, D, H, W)")
+            if len(sp) != len(sp.labels):
+                raise MedtrainError(
+                    f"{self.name}: {s} has {len(sp)} images but {len(sp.labels)} labels")
+            if len(sp) == 0 and s != "test":
+                raise MedtrainError(f"{self.name}: the {s} split is empty")
+            if shape is None:
+                shape = sp.images.shape[1:]
+            elif sp.images.shape[1:] != shape:
+                raise MedtrainError(f"{self.name}: {s} images are {tuple(sp.images.shape[1:])}, "
+                                    f"train images are {tuple(shape)}")
+            if len(sp) == 0:
+                continue
+            if self.task == MULTILABEL:
+                if sp.labels.ndim != 2 or sp.labels.shape[1] != k:
+                    raise MedtrainError(f"{self.name}: {s} labels must be (N, {k}) for a multi-label task")
+                if not torch.all((sp.labels == 0) | (sp.labels == 1)):
+                    raise MedtrainError(f"{self.name}: {s} multi-label labels must be 0 or 1")
+            else:
+                lo, hi = int(sp.labels.min()), int(sp.labels.max())
+                if lo < 0 or hi >= k:
+                    raise MedtrainError(f"{self.name}: {s} labels must lie in 0..{k - 1}, found {lo}..{hi}")
+        if self.task != MULTILABEL:
+            missing = sorted(set(range(k)) - set(self.train.labels.unique().tolist()))
+            if missing:
+                names = ", ".join(self.label_names.get(str(i), str(i)) for i in missing)
+                raise MedtrainError(f"{self.name}: class {names} has no training images")
+        return self
