@@ -1,0 +1,35 @@
+"""medtrain: train, compare and analyse CNN classifiers on medical images."""
+from medtrain.config import Config
+from medtrain.errors import MedtrainError
+
+__version__ = "0.1.0"
+
+
+def train(config=None, resume=None, verbose: bool = True) -> dict:
+    """Train and evaluate a run; see :func:`medtrain.api.train`."""
+    from medtrain.api import train as _train
+
+    return _train(config, resume=resume, verbose=verbose)
+
+
+def evaluate(run_dir, split: str = "test", verbose: bool = True) -> dict:
+    """Re-evaluate a run directory; see :func:`medtrain.api.evaluate`."""
+    from medtrain.api import evaluate as _evaluate
+
+    return _evaluate(run_dir, split=split, verbose=verbose)
+
+
+def create_model(*args, **kwargs):
+    """Build a model by name; see :func:`medtrain.models.create_model`."""
+    from medtrain.models import create_model as _create
+
+    return _create(*args, **kwargs)
+
+
+def list_models() -> list:
+    from medtrain.models import list_models as _list
+
+    return _list()
+
+
+__all__ = ["Config", "MedtrainError", "train", "evaluate", "create_model", "list_models", "__version__"]

@@ -1,0 +1,159 @@
+"""The Python entry points: ``train(config)`` and ``evaluate(run_dir)``.
+
+A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
+``best_epoch``, ``stop_epoch``, ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and ``wall_s``), the
+best weights ``model.safetensors``, ``learning_curve.png``, ``confusion_matrix.png`` and Lightning's
+``checkpoints/`` (``last.ckpt`` for ``--resume``).
+"""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from medtrain import config as config_mod
+from medtrain._io import write_json, write_yaml
+from medtrain.config import Config
+from medtrain.errors import MedtrainError
+
+CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE = "config.yaml", "metrics.json", "model.safetensors"
+
+
+def default_run_dir(cfg: Config) -> Path:
+    name = cfg.dataset or Path(cfg.data).stem
+    return Path("runs") / f"{name}-{cfg.model}-s{cfg.seed}"
+
+
+def _as_config(config) -> Config:
+    if isinstance(config, Config):
+        return config_mod.resolve(config.to_dict())
+    if isinstance(config, (str, Path)):
+        return config_mod.resolve(config_mod.load_yaml(config))
+    return config_mod.resolve(config or {})
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def train(config=None, resume: str | Path | None = None, verbose: bool = True) -> dict:
+    """Train, select the best validation checkpoint, evaluate it on the test split and write the run.
+
+    Args:
+        config: a :class:`Config`, a dict of settings, or a YAML path.
+        resume: a run directory to continue from its last checkpoint (its saved config is used).
+        verbose: print the summary table.
+
+    Returns:
+        the content of ``metrics.json``.
+    """
+    t0 = time.perf_counter()
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise MedtrainError(f"cannot resume: {run_dir} is not a run directory (no {CONFIG_FILE})")
+        saved = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
+        overrides = {"progress": False} if isinstance(config, dict) and config.get("progress") is False else {}
+        cfg = config_mod.resolve(saved, overrides)
+        if (run_dir / METRICS_FILE).is_file():
+            done = json.loads((run_dir / METRICS_FILE).read_text())
+            if verbose:
+                print(f"{run_dir} is already finished; nothing to resume")
+            return done
+    else:
+        cfg = _as_config(config)
+        run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+        if (run_dir / CONFIG_FILE).exists():
+            raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+    from medtrain.data import load_splits
+
+    splits = load_splits(cfg)
+    cfg_dict = cfg.to_dict()
+    cfg_dict["out"] = str(run_dir)
+    write_yaml(run_dir / CONFIG_FILE, cfg_dict)
+    if verbose:
+        print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} classes, "
+              f"train/val/test {len(splits.train)}/{len(splits.val)}/{len(splits.test)}, "
+              f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {cfg.model}, run {run_dir}",
+              flush=True)
+
+    from medtrain.training.fit import fit
+
+    result = fit(cfg, splits, run_dir, resume=resume is not None)
+    if result.interrupted:
+        raise MedtrainError(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
+                            f"`medtrain train --resume {run_dir}`")
+    return _finish(cfg, splits, run_dir, result, t0, verbose)
+
+
+def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool) -> dict:
+    from medtrain.evaluation import evaluate_split
+    from medtrain.models.weights import save_weights
+    from medtrain.reports import plots
+    from medtrain.reports.baselines import comparison_table
+
+    module = result.module
+    meta = {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
+            "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
+            "std": module.std.flatten().tolist(), "dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
+            "best_epoch": result.best_epoch}
+    save_weights(module.model, run_dir / WEIGHTS_FILE, meta)
+    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
+    test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                          tta=cfg.tta) if len(splits.test) else {}
+    out = {
+        "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
+        "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,
+        "early_stopped": result.stopped_early, "monitor": cfg.monitor,
+        "val": {k: val[k] for k in ("acc", "auc")},
+        "test": test,
+        "wall_s": time.perf_counter() - t0,
+        "train_images_per_s": result.train_images_per_s,
+        "peak_rss_mb": _peak_rss_mb(),
+        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+    }
+    write_json(run_dir / METRICS_FILE, out)
+    title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
+    if result.history:
+        plots.learning_curve(result.history, result.best_epoch, result.stop_epoch, run_dir / "learning_curve.png",
+                             title, early_stopped=result.stopped_early)
+    if test:
+        plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / "confusion_matrix.png", title)
+    if verbose and test:
+        print(f"\nbest epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch {result.stop_epoch + 1}; "
+              f"wall {out['wall_s']:.0f} s, {out['train_images_per_s']:.0f} train images/s")
+        print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
+    return out
+
+
+def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:
+    """Re-evaluate a run's saved best weights on a split; writes ``eval_<split>.json``."""
+    from medtrain.data import load_splits
+    from medtrain.evaluation import evaluate_split
+    from medtrain.models.weights import load_state, read_meta
+    from medtrain.training.fit import build_model
+    from medtrain.training.module import Classifier
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / WEIGHTS_FILE).is_file():
+        raise MedtrainError(f"{run_dir} is not a finished run directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    import torch
+
+    cfg = config_mod.resolve(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
+    splits = load_splits(cfg)
+    meta = read_meta(run_dir / WEIGHTS_FILE)
+    model = build_model(cfg, splits)
+    model.load_state_dict(load_state(run_dir / WEIGHTS_FILE))
+    module = Classifier(model, splits.task, splits.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
+                        cfg.to_dict())
+    res = evaluate_split(module, splits.split(split), splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                         tta=cfg.tta)
+    write_json(run_dir / f"eval_{split}.json", res)
+    if verbose:
+        print(f"{run_dir} on {split}: ACC {res['acc']:.4f} {res['acc_ci']}  AUC {res['auc']:.4f} {res['auc_ci']}")
+    return res

@@ -1,0 +1,59 @@
+"""Command-line flags generated from the :class:`medtrain.config.Config` fields.
+
+Every config key is a flag (``weight_decay`` -> ``--weight-decay``), so the CLI, YAML files and ``compare
+--vary`` always name the same settings. Values are parsed by :func:`medtrain.config.resolve`.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from medtrain.config import Config, load_yaml
+
+HELP = {
+    "dataset": "MedMNIST dataset name (pneumoniamnist, dermamnist, ...)",
+    "data": "a local .npz (MedMNIST layout), an image folder (one sub-folder per class) or a CSV path,label[,split]",
+    "size": "MedMNIST image size: 28, 64, 128 or 224",
+    "data_dir": "download cache (default $MEDTRAIN_DATA or ~/.cache/medtrain)",
+    "model": "architecture name (medtrain models)",
+    "dropout": "dropout probability before the classifier, 0 <= p < 1",
+    "weight_decay": "lambda of the L2 penalty J + lambda*sum(theta^2)",
+    "decay_norm_and_bias": "also decay biases and normalisation parameters",
+    "batch_norm": "use batch normalisation (false: same architecture without it)",
+    "optimizer": "sgd, adam or adamw (decoupled decay)",
+    "schedule": "none, multistep, cosine or onecycle",
+    "early_stop": "validation metric to early-stop on (val_auc, val_acc, val_loss)",
+    "patience": "epochs without improvement before early stopping",
+    "monitor": "validation metric that selects the best checkpoint",
+    "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation)",
+    "class_weights": "weight the loss by inverse class frequency",
+    "accelerator": "cpu, gpu, mps or auto",
+    "devices": "number of devices (or 'auto')",
+    "precision": "32-true, 16-mixed, bf16-mixed, ...",
+    "out": "run directory",
+}
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="YAML", help="YAML file of settings; flags override it")
+    g = p.add_argument_group("settings (any key of a config file)")
+    for f in fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(f.default, bool):
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                           help=HELP.get(f.name, f"default {f.default}"))
+        else:
+            g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar="V",
+                           help=(HELP.get(f.name, "") + f" (default {_show(f.default)})").strip())
+
+
+def _show(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
+
+
+def config_layers(args: argparse.Namespace) -> tuple[dict, dict]:
+    """(settings from --config, settings from flags)."""
+    from_file = load_yaml(args.config) if getattr(args, "config", None) else {}
+    names = {f.name for f in fields(Config)}
+    flags = {k: v for k, v in vars(args).items() if k in names}
+    return from_file, flags

@@ -1,0 +1,16 @@
+"""``medtrain eval RUN_DIR``: re-evaluate a run's saved best weights."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("eval", help="re-evaluate saved weights on the test split")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from medtrain.api import evaluate
+
+    evaluate(args.run_dir, split=args.split)
+    return 0

@@ -1,0 +1,28 @@
+"""``medtrain train``: train, select on validation, evaluate on test, write the run directory."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a classifier and evaluate it",
+                       description="Train a classifier; the best validation epoch is evaluated on the test split.")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    from medtrain.cli._options import add_config_flags
+
+    add_config_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from medtrain import config as config_mod
+    from medtrain.api import train
+    from medtrain.cli._options import config_layers
+
+    from_file, flags = config_layers(args)
+    if args.resume:
+        train({"progress": flags.get("progress", True)} if "progress" in flags else None, resume=args.resume)
+        return 0
+    cfg = config_mod.resolve(from_file, flags)
+    train(cfg)
+    return 0

@@ -1,0 +1,175 @@
+"""MedMNIST datasets by name: the real download (URLs and MD5 from the ``medmnist`` package) into a cache.
+
+Yang et al., "MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image
+classification", Scientific Data 10, 41 (2023).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medtrain._io import atomic_path
+from medtrain.data.base import MULTILABEL, Split, Splits
+from medtrain.errors import MedtrainError, suggest
+
+SIZES = (28, 64, 128, 224)
+SIZES_3D = (28, 64)
+NPZ_KEYS = ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
+
+
+def _info() -> dict:
+    from medmnist import INFO
+
+    return INFO
+
+
+def names(dim: int | None = None) -> list[str]:
+    """All MedMNIST dataset names (``dim=2`` or ``3`` to filter)."""
+    all_names = list(_info())
+    if dim is None:
+        return all_names
+    return [n for n in all_names if n.endswith("3d") == (dim == 3)]
+
+
+def default_data_dir() -> Path:
+    """``$MEDTRAIN_DATA`` if set, else ``~/.cache/medtrain`` (``$XDG_CACHE_HOME`` respected)."""
+    env = os.environ.get("MEDTRAIN_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "medtrain"
+
+
+def file_name(name: str, size: int = 28) -> str:
+    return f"{name}.npz" if size == 28 else f"{name}_{size}.npz"
+
+
+def _url_md5(name: str, size: int) -> tuple[str, str]:
+    info = _info()[name]
+    suffix = "" if size == 28 else f"_{size}"
+    return info[f"url{suffix}"], info[f"MD5{suffix}"]
+
+
+def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Download ``url`` to ``dest`` (atomically). Separate so tests can replace it."""
+    with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
+        while True:
+            block = r.read(1 << 20)
+            if not block:
+                break
+            f.write(block)
+
+
+def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) -> Path:
+    """Return the path of the dataset's .npz in the cache, downloading (and MD5-checking) it if absent."""
+    info = _info()
+    if name not in info:
+        raise suggest(name, info, "dataset")
+    sizes = SIZES_3D if name.endswith("3d") else SIZES
+    if size not in sizes:
+        raise MedtrainError(f"{name} comes in sizes {', '.join(map(str, sizes))}, not {size}")
+    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    path = root / file_name(name, size)
+    if path.is_file():
+        return path
+    url, md5 = _url_md5(name, size)
+    try:
+        _fetch(url, path)
+    except OSError as e:
+        reason = getattr(e, "reason", None) or e
+        raise MedtrainError(
+            f"{path.name} is not in {root} and could not be downloaded ({reason}); download {url} "
+            f"and put it at {path}, or point MEDTRAIN_DATA (or --data-dir) at a folder holding it") from None
+    got = md5sum(path)
+    if got != md5:
+        path.unlink()
+        raise MedtrainError(f"downloaded {path.name} has MD5 {got}, expected {md5}; removed it, try again")
+    return path
+
+
+def _images_to_tensor(a: np.ndarray, key: str, is_3d: bool) -> torch.Tensor:
+    if a.dtype != np.uint8:
+        raise MedtrainError(f"{key} must be uint8 images, got {a.dtype}")
+    if is_3d:
+        if a.ndim == 4:  # (N, D, H, W) one channel
+            a = a[:, None]
+        elif a.ndim != 5:
+            raise MedtrainError(f"{key} must be (N, D, H, W) volumes, got shape {a.shape}")
+    elif a.ndim == 3:  # (N, H, W) grey
+        a = a[:, None]
+    elif a.ndim == 4 and a.shape[-1] in (1, 3):  # (N, H, W, C)
+        a = a.transpose(0, 3, 1, 2)
+    else:
+        raise MedtrainError(f"{key} must be (N, H, W) or (N, H, W, 3) images, got shape {a.shape}")
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
+             label_names: dict | None = None) -> Splits:
+    """Load a .npz in MedMNIST layout (the six ``{split}_{images,labels}`` keys).
+
+    Task and label names come from ``medmnist.INFO`` when the file is named like a MedMNIST set
+    (``pneumoniamnist.npz``, ``dermamnist_64.npz``), else they are inferred from the labels: a label
+    matrix with several columns is multi-label, otherwise classes are ``0..max``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MedtrainError(f"data file not found: {path}")
+    stem = path.stem.split("_")[0]
+    info = _info().get(stem)
+    name = name or stem
+    try:
+        npz = np.load(path)
+    except (OSError, ValueError) as e:
+        raise MedtrainError(f"{path} is not a readable .npz file ({e})") from None
+    missing = [k for k in NPZ_KEYS if k not in npz.files]
+    if missing:
+        raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
+    arrays = {k: npz[k] for k in NPZ_KEYS}
+    train_labels = arrays["train_labels"]
+    if task is None:
+        task = info["task"] if info else (MULTILABEL if train_labels.ndim == 2 and train_labels.shape[1] > 1
+                                          else None)
+    is_3d = (info is not None and stem.endswith("3d")) or arrays["train_images"].ndim == 5 or (
+        arrays["train_images"].ndim == 4 and arrays["train_images"].shape[-1] not in (1, 3))
+    splits = {}
+    for s in ("train", "val", "test"):
+        images = _images_to_tensor(arrays[f"{s}_images"], f"{s}_images", is_3d)
+        labels = np.asarray(arrays[f"{s}_labels"])
+        if len(images) != len(labels):
+            raise MedtrainError(f"{path}: {s} has {len(images)} images but {len(labels)} labels")
+        if task == MULTILABEL:
+            lab = torch.from_numpy(labels.astype(np.float32).reshape(len(labels), -1))
+        else:
+            lab = torch.from_numpy(labels.reshape(len(labels), -1)[:, 0].astype(np.int64)) if len(labels) else \
+                torch.zeros(0, dtype=torch.int64)
+        splits[s] = Split(images, lab)
+    if label_names is None:
+        if info:
+            label_names = dict(info["label"])
+        elif task == MULTILABEL:
+            label_names = {str(i): str(i) for i in range(train_labels.shape[1])}
+        else:
+            k = int(max(int(splits[s].labels.max()) for s in splits if len(splits[s]))) + 1
+            label_names = {str(i): str(i) for i in range(max(k, 2))}
+    if task is None:
+        task = "binary-class" if len(label_names) == 2 else "multi-class"
+    return Splits(name=name, task=task, label_names=label_names, source=str(path), **splits).validate()
+
+
+def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) -> Splits:
+    """Load a MedMNIST dataset by name, downloading it into the cache on first use."""
+    return load_npz(fetch(name, size, data_dir), name=name)

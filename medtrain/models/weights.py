@@ -1,0 +1,42 @@
+"""Weights on disk as safetensors (no pickle: loading a file can never run code)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+from medtrain._io import atomic_path
+from medtrain.errors import MedtrainError
+
+
+def save_weights(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> None:
+    """Write ``model``'s state dict with JSON-encoded ``meta`` in the file's metadata."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
+
+
+def read_meta(path: str | os.PathLike) -> dict:
+    with safe_open(str(path), framework="pt") as f:
+        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+
+
+def load_state(path: str | os.PathLike) -> dict:
+    """A state dict from a safetensors file, or from a PyTorch checkpoint with ``weights_only=True``."""
+    p = Path(path)
+    if not p.is_file():
+        raise MedtrainError(f"weights file not found: {p}")
+    if p.suffix == ".safetensors":
+        return load_file(str(p))
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (any unpickling refusal is a user-file problem)
+        raise MedtrainError(f"{p} is not a weights-only PyTorch checkpoint ({type(e).__name__})") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise MedtrainError(f"{p} does not hold a state dict")
+    return obj

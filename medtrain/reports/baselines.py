@@ -1,0 +1,41 @@
+"""Published test AUC / ACC of the MedMNIST v2 paper (Yang et al., Scientific Data 2023, Table 3/4).
+
+Only rows checked against the paper (see ../shared/data/README.md) are stored; other datasets print none
+rather than a number from memory.
+"""
+from __future__ import annotations
+
+MEDMNIST_V2 = {
+    "pneumoniamnist": {
+        "ResNet-18 (28)": (0.944, 0.854), "ResNet-18 (224)": (0.956, 0.864),
+        "ResNet-50 (28)": (0.948, 0.854), "ResNet-50 (224)": (0.962, 0.884),
+        "auto-sklearn": (0.942, 0.855), "AutoKeras": (0.947, 0.878), "Google AutoML Vision": (0.991, 0.946),
+    },
+    "breastmnist": {
+        "ResNet-18 (28)": (0.901, 0.863), "ResNet-18 (224)": (0.891, 0.833),
+        "ResNet-50 (28)": (0.857, 0.812), "ResNet-50 (224)": (0.866, 0.842),
+        "auto-sklearn": (0.836, 0.803), "AutoKeras": (0.871, 0.831), "Google AutoML Vision": (0.919, 0.861),
+    },
+    "retinamnist": {
+        "ResNet-18 (28)": (0.717, 0.524), "ResNet-18 (224)": (0.710, 0.493),
+        "ResNet-50 (28)": (0.726, 0.528), "ResNet-50 (224)": (0.716, 0.511),
+        "auto-sklearn": (0.690, 0.515), "AutoKeras": (0.719, 0.503), "Google AutoML Vision": (0.750, 0.531),
+    },
+    "adrenalmnist3d": {"ResNet-18+3D": (0.827, 0.721), "ResNet-50+3D": (0.828, 0.745)},
+    "vesselmnist3d": {"ResNet-18+3D": (0.874, 0.877), "ResNet-50+3D": (0.907, 0.918)},
+}
+
+
+def comparison_table(dataset: str, auc: float, acc: float, auc_ci=None, acc_ci=None, label: str = "medtrain") -> str:
+    """A Markdown table of this run beside the published rows for ``dataset`` (empty if none stored)."""
+    rows = MEDMNIST_V2.get(dataset)
+    if not rows:
+        return f"(no published MedMNIST v2 rows stored for {dataset})"
+
+    def ci(c):
+        return f" [{c[0]:.3f}, {c[1]:.3f}]" if c else ""
+
+    lines = [f"| model ({dataset}) | test AUC | test ACC |", "|---|---|---|",
+             f"| **{label}** | **{auc:.3f}**{ci(auc_ci)} | **{acc:.3f}**{ci(acc_ci)} |"]
+    lines += [f"| {name} (MedMNIST v2) | {a:.3f} | {b:.3f} |" for name, (a, b) in rows.items()]
+    return "\n".join(lines)

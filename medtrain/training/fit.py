@@ -1,0 +1,124 @@
+"""Fit a model to a dataset with the Lightning Trainer: checkpoint selection, early stopping, resume."""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+
+from medtrain.augment import build_batch_augment
+from medtrain.config import Config
+from medtrain.data.base import MULTILABEL, Splits
+from medtrain.models import create_model
+from medtrain.training.callbacks import WarmupEarlyStopping
+from medtrain.training.loader import TensorBatches
+from medtrain.training.module import Classifier
+
+MODES = {"val_auc": "max", "val_acc": "max", "val_loss": "min"}
+
+
+@dataclass
+class FitResult:
+    module: Classifier
+    history: list
+    best_epoch: int
+    stop_epoch: int
+    stopped_early: bool
+    train_images_per_s: float
+    interrupted: bool = False
+
+
+def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images on [0, 1], computed in chunks (bounded memory)."""
+    c = images.shape[1]
+    s = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    n = 0
+    for i in range(0, len(images), chunk):
+        x = images[i:i + chunk].double().div_(255).transpose(0, 1).reshape(c, -1)
+        s += x.sum(1)
+        s2 += (x * x).sum(1)
+        n += x.shape[1]
+    mean = s / n
+    std = (s2 / n - mean * mean).clamp_min(1e-12).sqrt()
+    return mean.float(), std.float().clamp_min(1e-3)
+
+
+def class_weights(splits: Splits) -> torch.Tensor:
+    """Inverse class frequency, normalised so that a balanced dataset gets weight 1 for every class."""
+    y = splits.train.labels
+    k = splits.num_classes
+    counts = y.sum(0) if splits.task == MULTILABEL else torch.bincount(y, minlength=k).float()
+    return (len(y) / (k * counts.clamp_min(1))).float()
+
+
+def build_model(cfg: Config, splits: Splits) -> torch.nn.Module:
+    return create_model(cfg.model, in_chans=splits.in_chans, num_classes=splits.num_classes, dropout=cfg.dropout,
+                        drop_path=cfg.drop_path, batch_norm=cfg.batch_norm)
+
+
+def _accelerator(cfg: Config) -> str:
+    return cfg.accelerator
+
+
+def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False) -> FitResult:
+    """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch."""
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    model = build_model(cfg, splits)
+    if splits.train.images.ndim == 4:
+        model = model.to(memory_format=torch.channels_last)
+    mean, std = channel_stats(splits.train.images)
+    bs = min(cfg.batch_size, len(splits.train))
+    train_loader = TensorBatches(splits.train.images, splits.train.labels, bs, shuffle=True, seed=cfg.seed,
+                                 drop_last=len(splits.train) > bs)
+    val_loader = TensorBatches(splits.val.images, splits.val.labels, max(bs, 256), shuffle=False)
+    hp = cfg.to_dict()
+    augment = build_batch_augment(cfg.augment, hp)
+    module = Classifier(model, splits.task, splits.num_classes, mean, std, hp, augment=augment,
+                        class_weights=class_weights(splits) if cfg.class_weights else None,
+                        steps_per_epoch=len(train_loader))
+    module.train_loader = train_loader
+
+    ckpt_dir = run_dir / "checkpoints"
+    mode = MODES[cfg.monitor]
+    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
+                           save_last=True, enable_version_counter=False)
+    callbacks = [ckpt]
+    stopper = None
+    if cfg.early_stop:
+        stopper = WarmupEarlyStopping(monitor=cfg.early_stop, mode=MODES[cfg.early_stop], patience=cfg.patience,
+                                      min_delta=cfg.min_delta, warmup=cfg.early_stop_warmup)
+        callbacks.append(stopper)
+    if cfg.progress:
+        callbacks.append(TQDMProgressBar(refresh_rate=10))
+    trainer = pl.Trainer(
+        max_epochs=cfg.epochs, accelerator=_accelerator(cfg), devices=cfg.devices, num_nodes=cfg.num_nodes,
+        precision=cfg.precision, logger=False, callbacks=callbacks, enable_progress_bar=cfg.progress,
+        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(run_dir),
+        log_every_n_steps=10,
+    )
+    last = ckpt_dir / "last.ckpt"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
+        warnings.filterwarnings("ignore", ".*is an invalid type.*")
+        try:
+            trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
+        except SystemExit:  # Lightning turns Ctrl-C into a graceful shutdown and exit(1)
+            interrupted = True
+        else:
+            interrupted = trainer.interrupted
+    history = module.history
+    if interrupted:
+        return FitResult(module, history, -1, history[-1]["epoch"] if history else -1, False, 0.0, interrupted=True)
+    best_path = ckpt.best_model_path
+    best = torch.load(best_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(best["state_dict"])
+    best_epoch = int(best["epoch"])
+    stop_epoch = history[-1]["epoch"] if history else best_epoch
+    ips = module._train_images / module._train_time if module._train_time else 0.0
+    return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips)

@@ -1,0 +1,171 @@
+"""The LightningModule: loss, augmentation on the device, validation metrics, history.
+
+Images arrive as uint8 batches and are converted, augmented and normalised on the training device, so
+the CPU-side loader only indexes tensors. Every random draw of an epoch (shuffle, augmentation,
+dropout) comes from generators seeded by (seed, epoch): a run resumed from its last checkpoint continues
+exactly as the uninterrupted run would have.
+"""
+from __future__ import annotations
+
+import time
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from medtrain import metrics
+from medtrain.training.optim import build_optimizer, build_scheduler
+
+MULTILABEL = metrics.MULTILABEL
+
+
+def soft_targets(y: Tensor, task: str, num_classes: int) -> Tensor:
+    if task == MULTILABEL:
+        return y.float()
+    return F.one_hot(y.long(), num_classes).float()
+
+
+class Classifier(pl.LightningModule):
+    """Wraps any ``nn.Module`` classifier for the Lightning Trainer.
+
+    Args:
+        model: maps normalised ``(B, C, *spatial)`` float images to ``(B, K)`` logits.
+        task: MedMNIST task name.
+        num_classes: K.
+        mean, std: per-channel normalisation (from the training split).
+        hparams: the run's resolved config as a dict (optimiser, schedule, seed...).
+        augment: batched augmentation ``x, y = augment(x, y)`` or None.
+        class_weights: per-class loss weights ``(K,)`` or None.
+        steps_per_epoch: for step-wise schedules.
+    """
+
+    def __init__(self, model: nn.Module, task: str, num_classes: int, mean: Tensor, std: Tensor, hparams: dict,
+                 augment: nn.Module | None = None, class_weights: Tensor | None = None, steps_per_epoch: int = 1,
+                 input_transform: nn.Module | None = None):
+        super().__init__()
+        self.model = model
+        self.task, self.num_classes = task, num_classes
+        self.register_buffer("mean", mean.float().view(1, -1), persistent=False)
+        self.register_buffer("std", std.float().view(1, -1), persistent=False)
+        self.register_buffer("class_weights", class_weights.float() if class_weights is not None else None,
+                             persistent=False)
+        self.cfg = hparams
+        self.augment = augment
+        self.input_transform = input_transform
+        self.steps_per_epoch = steps_per_epoch
+        self.history: list[dict] = []
+        self._val_logits: list[Tensor] = []
+        self._val_labels: list[Tensor] = []
+        self._train_loss_sum = 0.0
+        self._train_count = 0
+        self._epoch_start = 0.0
+        self._train_images = 0
+        self._train_time = 0.0
+
+    # --- inputs
+    def prepare(self, x: Tensor) -> Tensor:
+        """uint8 batch -> float in [0, 1] (then an optional colour space or other input transform)."""
+        x = x.float().div_(255.0)
+        return x
+
+    def normalise(self, x: Tensor) -> Tensor:
+        if self.input_transform is not None:
+            x = self.input_transform(x)
+        view = (1, -1) + (1,) * (x.ndim - 2)
+        return (x - self.mean.view(view)) / self.std.view(view)
+
+    def forward(self, x_uint8: Tensor) -> Tensor:
+        return self.model(self.normalise(self.prepare(x_uint8)))
+
+    # --- loss
+    def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        if self.task == MULTILABEL:
+            return F.binary_cross_entropy_with_logits(logits, target)
+        ls = float(self.cfg.get("label_smoothing", 0.0))
+        if ls:
+            target = target * (1 - ls) + ls / self.num_classes
+        logp = F.log_softmax(logits, dim=-1)
+        per_sample = -(target * logp)
+        if self.class_weights is not None:
+            per_sample = per_sample * self.class_weights
+            # normalised like F.cross_entropy(weight=...): by the total weight of the targets
+            return per_sample.sum() / (target * self.class_weights).sum().clamp_min(1e-12)
+        return per_sample.sum(-1).mean()
+
+    # --- training
+    def on_train_epoch_start(self) -> None:
+        epoch = self.current_epoch
+        torch.manual_seed(int(self.cfg.get("seed", 0)) * 1_000_003 + epoch)
+        loader = getattr(self, "train_loader", None)
+        if loader is not None:
+            loader.rank, loader.world = self.trainer.global_rank, self.trainer.world_size
+            loader.set_epoch(epoch)
+        self._train_loss_sum, self._train_count = 0.0, 0
+        self._epoch_start = time.perf_counter()
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        x = self.prepare(x)
+        target = soft_targets(y, self.task, self.num_classes)
+        if self.augment is not None:
+            x, target = self.augment(x, target)
+        logits = self.model(self.normalise(x))
+        loss = self.loss(logits, target)
+        self._train_loss_sum += float(loss.detach()) * len(x)
+        self._train_count += len(x)
+        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
+        return loss
+
+    # --- validation
+    def on_validation_epoch_start(self) -> None:
+        self._val_logits, self._val_labels = [], []
+        if self._train_count:
+            self._train_time += time.perf_counter() - self._epoch_start
+            self._train_images += self._train_count
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        self._val_logits.append(logits.detach().float().cpu())
+        self._val_labels.append(y.cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or not self._val_logits:
+            return
+        logits = torch.cat(self._val_logits)
+        labels = torch.cat(self._val_labels)
+        val_loss = float(self.loss(logits, soft_targets(labels, self.task, self.num_classes)))
+        scores = metrics.scores_from_logits(logits, self.task).numpy()
+        y = labels.numpy()
+        val_auc, val_acc = metrics.auc(y, scores, self.task), metrics.acc(y, scores, self.task)
+        if np.isnan(val_auc):
+            val_auc = 0.0
+        self.log_dict({"val_loss": val_loss, "val_auc": val_auc, "val_acc": val_acc}, prog_bar=True)
+        if self._train_count:  # a real training epoch (not a stand-alone validate call)
+            entry = {"epoch": int(self.current_epoch), "train_loss": self._train_loss_sum / self._train_count,
+                     "val_loss": val_loss, "val_auc": float(val_auc), "val_acc": float(val_acc),
+                     "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]),
+                     "epoch_s": time.perf_counter() - self._epoch_start}
+            entry.update(getattr(self, "extra_epoch_log", {}))
+            self.history = [h for h in self.history if h["epoch"] < entry["epoch"]] + [entry]
+            self._train_count = 0
+
+    # --- optimisation
+    def configure_optimizers(self):
+        c = self.cfg
+        opt = build_optimizer(self.model, c["optimizer"], c["lr"], c["weight_decay"], c["momentum"],
+                              c["decay_norm_and_bias"])
+        sched = build_scheduler(opt, c["schedule"], c["epochs"], self.steps_per_epoch, c["lr"],
+                                tuple(c["milestones"]))
+        return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}
+
+    # --- checkpoint state beyond weights: the history and throughput counters
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["medtrain_history"] = self.history
+        checkpoint["medtrain_throughput"] = [self._train_images, self._train_time]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = list(checkpoint.get("medtrain_history", []))
+        self._train_images, self._train_time = checkpoint.get("medtrain_throughput", [0, 0.0])
