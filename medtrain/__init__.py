@@ -5,11 +5,11 @@ from medtrain.errors import MedtrainError
 __version__ = "0.1.0"
 
 
-def train(config=None, resume=None, verbose: bool = True) -> dict:
+def train(config=None, resume=None, verbose: bool = True, callbacks=None) -> dict:
     """Train and evaluate a run; see :func:`medtrain.api.train`."""
     from medtrain.api import train as _train
 
-    return _train(config, resume=resume, verbose=verbose)
+    return _train(config, resume=resume, verbose=verbose, callbacks=callbacks)
 
 
 def evaluate(run_dir, split: str = "test", verbose: bool = True) -> dict:

@@ -41,13 +41,14 @@ def _peak_rss_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
-def train(config=None, resume: str | Path | None = None, verbose: bool = True) -> dict:
+def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None) -> dict:
     """Train, select the best validation checkpoint, evaluate it on the test split and write the run.
 
     Args:
         config: a :class:`Config`, a dict of settings, or a YAML path.
         resume: a run directory to continue from its last checkpoint (its saved config is used).
         verbose: print the summary table.
+        callbacks: extra Lightning callbacks for the Trainer.
 
     Returns:
         the content of ``metrics.json``.
@@ -84,7 +85,7 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True) -
 
     from medtrain.training.fit import fit
 
-    result = fit(cfg, splits, run_dir, resume=resume is not None)
+    result = fit(cfg, splits, run_dir, resume=resume is not None, callbacks=callbacks)
     if result.interrupted:
         raise MedtrainError(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
                             f"`medtrain train --resume {run_dir}`")

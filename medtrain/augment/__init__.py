@@ -16,6 +16,10 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from medtrain.augment import geometric  # noqa: F401  (registers flip, vflip, shift)
+from medtrain.augment import erasing, intensity, mixing  # noqa: F401  (register their ops)
+from medtrain.augment import volume  # noqa: F401  (registers the 3d_* ops)
+from medtrain.augment import policies  # noqa: F401  (registers autoaugment, randaugment, trivialaugment, policy)
+from medtrain.augment.fused import FusedPipeline, fuse  # noqa: F401
 from medtrain.augment._registry import get_op, op_names
 from medtrain.errors import suggest
 
@@ -45,6 +49,9 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None) -> Com
         return None
     ops = []
     for n in names:
+        if policies.is_policy_file(n):  # a learned or hand-written policy YAML in the list
+            ops.append(policies.build_policy_op(n))
+            continue
         if n not in op_names():
             raise suggest(n, op_names(), "augmentation")
         ops.append(get_op(n)(params))

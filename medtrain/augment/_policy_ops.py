@@ -12,7 +12,6 @@ with nearest-neighbour by default (torchvision's AutoAugment default).
 """
 from __future__ import annotations
 
-import math
 from typing import Callable, NamedTuple
 
 import torch
@@ -144,7 +143,7 @@ def sharpness(x: Tensor, factor: Tensor) -> Tensor:
     k = torch.ones(3, 3, device=x.device, dtype=x.dtype)
     k[1, 1] = 5.0
     k = (k / 13.0).view(1, 1, 3, 3)
-    smooth = F.conv2d(x.reshape(b * c, 1, h, w), k).view(b, c, h - 2, w - 2)
+    smooth = F.conv2d(x.reshape(b * c, 1, h, w), k).reshape(b, c, h - 2, w - 2)
     out = x.clone()
     out[..., 1:-1, 1:-1] = _blend(x[..., 1:-1, 1:-1], smooth, _col(factor, x))
     return out
@@ -185,7 +184,7 @@ def equalize(x: Tensor, _: Tensor | None = None) -> Tensor:
     constant) is left unchanged.
     """
     b, c, h, w = x.shape
-    lv = to_levels(x).view(b * c, h * w).long()
+    lv = to_levels(x).reshape(b * c, h * w).long()
     hist = torch.zeros(b * c, 256, dtype=torch.long, device=x.device)
     hist.scatter_add_(1, lv, torch.ones_like(lv))
     cum = hist.cumsum(1)
@@ -195,7 +194,7 @@ def equalize(x: Tensor, _: Tensor | None = None) -> Tensor:
     lut = torch.cat([torch.zeros_like(lut[:, :1]), lut], 1).clamp_(0, 255)
     out = lut.gather(1, lv)
     out = torch.where(step > 0, out, lv)
-    return out.view(b, c, h, w).to(x.dtype) / 255.0
+    return out.reshape(b, c, h, w).to(x.dtype) / 255.0
 
 
 def cutout(x: Tensor, side: Tensor, fill: float = 0.5) -> Tensor:

@@ -148,28 +148,41 @@ def sample_crop_boxes(b: int, h: int, w: int, scale=(0.08, 1.0), ratio=(3 / 4, 4
     return top, left, ch, cw
 
 
-def crop_theta(top: Tensor, left: Tensor, ch: Tensor, cw: Tensor, h: int, w: int,
-               flip: Tensor | None = None) -> Tensor:
-    """Affine matrices ``(B, 2, 3)`` for ``F.affine_grid`` that map the output onto each crop box.
+def crop_grid(top: Tensor, left: Tensor, ch: Tensor, cw: Tensor, h: int, w: int, oh: int, ow: int,
+              flip: Tensor | None = None, dtype=torch.float32) -> Tensor:
+    """Sampling grid ``(B, oh, ow, 2)`` for ``F.grid_sample`` that resizes each crop box to ``(oh, ow)``.
 
-    With ``align_corners=False`` output coordinate ``u`` in [-1, 1] reads input ``(cw/W) u + centre``;
-    a horizontal flip just negates the x scale, so flip and crop cost one resampling together.
+    Output pixel ``u`` reads crop coordinate ``(u + 0.5) * cw / ow - 0.5`` (half-pixel centres, as
+    ``F.interpolate``), clamped to the box so that, like crop-then-resize, no pixel outside the box
+    leaks in at its edges. A horizontal flip reverses the x coordinates, so flip and crop cost one
+    resampling together. The grid is separable, so it is built from two small per-sample vectors.
     """
-    sx = cw.float() / w
-    sy = ch.float() / h
-    tx = (2 * left.float() + cw.float()) / w - 1
-    ty = (2 * top.float() + ch.float()) / h - 1
+    dev = top.device
+
+    def axis(start: Tensor, extent: Tensor, n: int, size: int) -> Tensor:
+        u = torch.arange(n, device=dev, dtype=torch.float32) + 0.5
+        ext = extent.float()[:, None]
+        p = (u[None, :] * ext / n - 0.5).clamp_(min=torch.zeros_like(ext), max=ext - 1)
+        p = p + start.float()[:, None]
+        return (2 * p + 1) / size - 1  # pixel -> normalised (align_corners=False)
+
+    gx = axis(left, cw, ow, w)
     if flip is not None:
-        sx = torch.where(flip, -sx, sx)
-    theta = torch.zeros(top.shape[0], 2, 3, device=top.device)
-    theta[:, 0, 0], theta[:, 0, 2] = sx, tx
-    theta[:, 1, 1], theta[:, 1, 2] = sy, ty
-    return theta
+        gx = torch.where(flip[:, None], gx.flip(1), gx)
+    gy = axis(top, ch, oh, h)
+    b = top.shape[0]
+    grid = torch.empty(b, oh, ow, 2, device=dev, dtype=dtype)
+    grid[..., 0] = gx[:, None, :]
+    grid[..., 1] = gy[:, :, None]
+    return grid
 
 
 def random_resized_crop(x: Tensor, size: int | tuple[int, int] | None = None, scale=(0.08, 1.0),
                         ratio=(3 / 4, 4 / 3), flip_p: float = 0.0) -> Tensor:
     """Crop a random box per sample and resize it to ``size`` with one bilinear ``grid_sample``.
+
+    Equivalent to crop-then-resize per sample (torchvision's RandomResizedCrop without antialiasing,
+    which only matters when the output is smaller than the crop).
 
     Args:
         x: float batch ``(B, C, H, W)``.
@@ -186,9 +199,8 @@ def random_resized_crop(x: Tensor, size: int | tuple[int, int] | None = None, sc
     oh, ow = _size2(size, h, w)
     top, left, ch, cw = sample_crop_boxes(b, h, w, scale, ratio, x.device)
     flip = torch.rand(b, device=x.device) < flip_p if flip_p > 0 else None
-    theta = crop_theta(top, left, ch, cw, h, w, flip)
     src = x if x.is_floating_point() else x.float()
-    grid = F.affine_grid(theta.to(src.dtype), [b, x.shape[1], oh, ow], align_corners=False)
+    grid = crop_grid(top, left, ch, cw, h, w, oh, ow, flip, src.dtype)
     return F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from medtrain.augment._registry import register_op
-from medtrain.augment.geometric import _check_batch, check_prob, check_range
+from medtrain.augment.geometric import _check_batch, check_range
 from medtrain.errors import MedtrainError
 
 # RGB -> YIQ (NTSC). Its luma row equals the grey weights torchvision uses for contrast/saturation.
@@ -68,7 +68,8 @@ def jitter_matrices(factors: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """
     f = factors.double()
     b, c, s, h = f.unbind(1)
-    t = 2 * math.pi * h
+    # Negative angle: with YIQ's axes, this turns hue the same way as torchvision's HSV shift (red -> yellow).
+    t = -2 * math.pi * h
     cos, sin = torch.cos(t) * s, torch.sin(t) * s
     chroma = torch.zeros(f.shape[0], 3, 3, dtype=torch.float64, device=f.device)
     chroma[:, 0, 0] = 1
@@ -94,7 +95,7 @@ def apply_jitter(x: Tensor, factors: Tensor, max_value: float = 1.0) -> Tensor:
     if ch != 3:
         raise MedtrainError(f"colour jitter needs 1 or 3 channels, got {ch}")
     m = x.float().mean((2, 3)) @ luma  # (B,) mean luma
-    off = (k * m)[:, :, None].expand(b, 3, 1)
+    off = (k * m)[:, None, None].expand(b, 3, 1)
     flat = x.reshape(b, 3, -1)
     out = torch.baddbmm(off.to(x.dtype), a.to(x.dtype), flat)
     return out.clamp_(0, max_value).view_as(x)
@@ -266,12 +267,16 @@ class RandomWindow(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
+_OD_UNIT = -math.log(1e-6)
+
+
 def hed_jitter(x: Tensor, sigma: float = 0.05) -> Tensor:
     """Perturb the haematoxylin, eosin and DAB stains of each sample independently.
 
     In HED space (colour deconvolution, Ruifrok & Johnston 2001) each channel becomes
     ``alpha * s + beta`` with ``alpha ~ U(1 - sigma, 1 + sigma)`` and ``beta ~ U(-sigma, sigma)``, drawn per
-    sample and channel, then the image is converted back to RGB and clipped to [0, 1].
+    sample and channel (beta in optical-density units, as in the paper), then the image is converted
+    back to RGB and clipped to [0, 1].
 
     Args:
         x: float RGB batch ``(B, 3, H, W)`` in [0, 1].
@@ -286,7 +291,9 @@ def hed_jitter(x: Tensor, sigma: float = 0.05) -> Tensor:
     b = x.shape[0]
     u = torch.rand(2, b, 3, 1, 1, device=x.device) * 2 - 1
     alpha = (1 + sigma * u[0]).to(x.dtype)
-    beta = (sigma * u[1]).to(x.dtype)
+    # medtrain.color.hed (like scikit-image >= 0.19) divides optical densities by -log(1e-6); the paper
+    # used the raw densities of scikit-image's rgb2hed at the time, so beta is rescaled to those units.
+    beta = (sigma * u[1] / _OD_UNIT).to(x.dtype)
     hed = rgb_to_hed(x)
     return hed_to_rgb(hed * alpha + beta).clamp(0, 1).to(x.dtype)
 

@@ -32,7 +32,8 @@ def check_image(image: object, name: str = "image") -> Tensor:
 
 def constant(values: Tensor, like: Tensor) -> Tensor:
     """Cast a float64 constant to ``like``'s device and dtype."""
-    return values.to(device=like.device, dtype=like.dtype)
+    # Cast before moving: some backends (MPS) have no float64 to move it in.
+    return values.to(dtype=like.dtype).to(device=like.device)
 
 
 def mix_channels(matrix: Tensor, image: Tensor) -> Tensor:

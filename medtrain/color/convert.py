@@ -124,9 +124,10 @@ class ColorSpace(nn.Module):
                 raise MedtrainError(
                     f"channel statistics were fitted in '{stats.space}', not '{self.space}'"
                 )
-            # Buffers, so the statistics follow .to(device) and land in the state dict.
-            self.register_buffer("mean", torch.tensor(stats.mean, dtype=torch.float64)[:, None, None])
-            self.register_buffer("std", torch.tensor(stats.safe_std, dtype=torch.float64)[:, None, None])
+            # Buffers, so the statistics follow .to(device) and land in the state dict; float32 because
+            # not every backend has float64, and 1e-7 relative is far below the statistics' own noise.
+            self.register_buffer("mean", torch.tensor(stats.mean, dtype=torch.float32)[:, None, None])
+            self.register_buffer("std", torch.tensor(stats.safe_std, dtype=torch.float32)[:, None, None])
 
     def forward(self, images: Tensor) -> Tensor:
         out = convert(images, self.space)

@@ -12,7 +12,6 @@ References:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Union
 
@@ -156,6 +155,6 @@ def fit_channel_stats(
     return ChannelStats(
         space=name,
         mean=tuple(float(v) for v in mean),  # type: ignore[arg-type]
-        std=tuple(float(v) if math.isfinite(v) else math.nan for v in std),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in std),  # type: ignore[arg-type]
         count=count,
     )

@@ -5,6 +5,8 @@ Names registered in medtrain (``medtrain.models._registry``) come first; any oth
 """
 from __future__ import annotations
 
+import inspect
+
 import torch.nn as nn
 
 from medtrain.errors import MedtrainError, suggest
@@ -36,7 +38,11 @@ def create_model(
             (Srivastava et al., JMLR 2014); 0 <= p < 1.
         drop_path: stochastic-depth rate inside residual networks (Huang et al., ECCV 2016).
         batch_norm: False builds the same architecture with every BatchNorm replaced by identity.
-        **kwargs: passed to the builder.
+        **kwargs: passed to the builder. Two are medtrain's own: ``input_size`` (pixels; the zoo
+            adapts stems when it is <= 64, see ``medtrain.models.zoo``; builders that do not take
+            it, and timm names, ignore it) and ``separable`` (True converts every standard k x k
+            convolution to depthwise + pointwise, see ``medtrain.models.separable``; the name suffix
+            ``-separable`` does the same).
 
     Returns:
         an ``nn.Module`` mapping ``(B, in_chans, H, W)`` to ``(B, num_classes)`` logits.
@@ -50,6 +56,22 @@ def create_model(
     import medtrain.models  # noqa: F401  (ensures every registering module is imported)
 
     opts = dict(kwargs)
+    separable = bool(opts.pop("separable", False))
+    if name.endswith(SEPARABLE_SUFFIX):
+        name, separable = name[: -len(SEPARABLE_SUFFIX)], True
+    input_size = opts.pop("input_size", None)
+    model = _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts)
+    if separable:
+        from medtrain.models.separable import to_separable
+
+        model = to_separable(model)
+    return model
+
+
+SEPARABLE_SUFFIX = "-separable"
+
+
+def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts) -> nn.Module:
     if dropout:
         opts["drop_rate"] = dropout
     if drop_path:
@@ -57,7 +79,10 @@ def create_model(
     if not batch_norm:
         opts["norm_layer"] = _no_norm
     if _registry.is_registered(name):
-        return _registry.get_builder(name)(in_chans=in_chans, num_classes=num_classes, **opts)
+        builder = _registry.get_builder(name)
+        if input_size is not None and "input_size" in inspect.signature(builder).parameters:
+            opts["input_size"] = input_size
+        return builder(in_chans=in_chans, num_classes=num_classes, **opts)
     import timm
 
     if name in timm.list_models():

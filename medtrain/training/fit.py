@@ -1,7 +1,7 @@
 """Fit a model to a dataset with the Lightning Trainer: checkpoint selection, early stopping, resume."""
 from __future__ import annotations
 
-import os
+import signal
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,8 +65,11 @@ def _accelerator(cfg: Config) -> str:
     return cfg.accelerator
 
 
-def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False) -> FitResult:
-    """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch."""
+def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None) -> FitResult:
+    """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
+
+    ``callbacks`` are extra Lightning callbacks (after medtrain's checkpointing and early stopping).
+    """
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model = build_model(cfg, splits)
     if splits.train.images.ndim == 4:
@@ -87,6 +90,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False) -> Fit
     mode = MODES[cfg.monitor]
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
                            save_last=True, enable_version_counter=False)
+    extra = list(callbacks or [])
     callbacks = [ckpt]
     stopper = None
     if cfg.early_stop:
@@ -95,6 +99,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False) -> Fit
         callbacks.append(stopper)
     if cfg.progress:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
+    callbacks += extra
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=_accelerator(cfg), devices=cfg.devices, num_nodes=cfg.num_nodes,
         precision=cfg.precision, logger=False, callbacks=callbacks, enable_progress_bar=cfg.progress,
@@ -106,12 +111,15 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False) -> Fit
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
         warnings.filterwarnings("ignore", ".*is an invalid type.*")
+        sigint = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
         except SystemExit:  # Lightning turns Ctrl-C into a graceful shutdown and exit(1)
             interrupted = True
         else:
             interrupted = trainer.interrupted
+        finally:
+            signal.signal(signal.SIGINT, sigint)  # Lightning leaves Ctrl-C ignored after an interrupt
     history = module.history
     if interrupted:
         return FitResult(module, history, -1, history[-1]["epoch"] if history else -1, False, 0.0, interrupted=True)

@@ -101,7 +101,9 @@ class DropConnectLinear(nn.Linear):
         if self.mask == "batch":
             return F.linear(x, *self.sample_weight())
         if x.ndim != 2:
-            raise MedtrainError(f"DropConnectLinear(mask='sample') expects (B, in_features) input, got {tuple(x.shape)}")
+            raise MedtrainError(
+                f"DropConnectLinear(mask='sample') expects (B, in_features) input, got {tuple(x.shape)}"
+            )
         weight, bias = self.sample_weight(batch=x.shape[0])
         y = torch.bmm(weight, x.unsqueeze(-1)).squeeze(-1)  # (B, out, in) @ (B, in, 1)
         return y if bias is None else y + bias

@@ -32,7 +32,14 @@ from medtrain.models.layers.annealed import AnnealedDropout
 from medtrain.models.layers.dropconnect import DropConnectLinear
 from medtrain.models.layers.standout import Standout, StandoutLinear
 
-__all__ = ["MCPrediction", "MC_DROPOUT_TYPES", "mc_dropout_mode", "mc_predict", "predictive_entropy", "uncertainty_report"]
+__all__ = [
+    "MCPrediction",
+    "MC_DROPOUT_TYPES",
+    "mc_dropout_mode",
+    "mc_predict",
+    "predictive_entropy",
+    "uncertainty_report",
+]
 
 
 def _dropblock() -> tuple[type, ...]:
@@ -149,6 +156,7 @@ def mc_predict(
         raise MedtrainError(f"mc_predict needs T >= 1 forward passes, got {T!r}")
     if batch_size is not None and batch_size < 1:
         raise MedtrainError(f"batch_size must be >= 1, got {batch_size}")
+    _uses_sigmoid(task, 2)  # validate the task name before running the model
     if x.ndim < 2 or x.shape[0] == 0:
         raise MedtrainError(f"mc_predict expects a non-empty batch (N, C, ...), got {tuple(x.shape)}")
     with mc_dropout_mode(model, include) as enabled:
@@ -248,9 +256,9 @@ def uncertainty_report(
     if n < 2:
         raise MedtrainError(f"uncertainty_report needs at least 2 images, got {n}")
     if _uses_sigmoid(task, probs_mean.shape[1]):
-        wrong = ((probs_mean > 0.5) != (labels.reshape(probs_mean.shape) > 0.5)).float().mean(dim=1)
+        wrong = ((probs_mean > 0.5) != (labels.reshape(probs_mean.shape) > 0.5)).double().mean(dim=1)
     else:
-        wrong = (probs_mean.argmax(dim=1) != labels.reshape(n).long()).float()
+        wrong = (probs_mean.argmax(dim=1) != labels.reshape(n).long()).double()
     k = min(max(1, round(frac * n)), n - 1)
     order = torch.argsort(entropy, descending=True, stable=True)
     uncertain, rest = order[:k], order[k:]

@@ -1,0 +1,165 @@
+"""Batched sample-mixing augmentations: Mixup, CutMix and a per-batch switch between them.
+
+Each sample ``i`` is mixed with partner ``B-1-i`` (the batch reversed, as timm does: batches are
+already shuffled, and reversing needs no random permutation) with its *own* mixing weight
+``lam ~ Beta(alpha, alpha)``. Soft targets ``y`` ``(B, K)`` mix with the same weight as the pixels,
+so one-hot, label-smoothed and multi-hot (multi-label) targets all work unchanged.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from medtrain.augment._registry import register_op
+from medtrain.augment.erasing import box_mask
+from medtrain.augment.geometric import check_prob
+from medtrain.errors import MedtrainError
+
+
+def _check_alpha(name: str, alpha: float) -> float:
+    alpha = float(alpha)
+    if not alpha > 0:
+        raise MedtrainError(f"{name} alpha must be > 0, got {alpha}")
+    return alpha
+
+
+def _check_xy(x: Tensor, y: Tensor, what: str) -> None:
+    if y.ndim != 2 or y.shape[0] != x.shape[0] or not y.is_floating_point():
+        raise MedtrainError(f"{what} needs soft targets y of shape (B, K) float, got {tuple(y.shape)} {y.dtype}")
+
+
+def sample_lam(b: int, alpha: float, device=None) -> Tensor:
+    """``(B,)`` mixing weights ~ Beta(alpha, alpha) from torch's global generator."""
+    a = torch.full((b,), float(alpha), device=device)
+    # Beta via two Gammas: torch.distributions would draw the same numbers but allocates more.
+    g1, g2 = torch._standard_gamma(a), torch._standard_gamma(a)
+    return g1 / (g1 + g2).clamp_min(1e-12)
+
+
+def mix_targets(y: Tensor, lam: Tensor) -> Tensor:
+    """``lam * y + (1 - lam) * y[partner]`` per sample (partner = reversed batch)."""
+    lam = lam.to(y.dtype)[:, None]
+    return lam * y + (1 - lam) * y.flip(0)
+
+
+def mixup(x: Tensor, y: Tensor, alpha: float = 0.2) -> tuple[Tensor, Tensor, Tensor]:
+    """Mixup (Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018), per-sample lambda.
+
+    Args:
+        x: float batch ``(B, C, ...)`` (images or volumes).
+        y: soft targets ``(B, K)``.
+        alpha: Beta(alpha, alpha) concentration (> 0).
+
+    Returns:
+        ``(x_mixed, y_mixed, lam)`` with ``lam`` ``(B,)``.
+    """
+    lam = sample_lam(x.shape[0], alpha, x.device)
+    lx = lam.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
+    return lx * x + (1 - lx) * x.flip(0), mix_targets(y, lam), lam
+
+
+def cutmix_boxes(lam: Tensor, h: int, w: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Per-sample CutMix boxes for weights ``lam`` ``(B,)`` and the weights corrected after clipping.
+
+    The box has sides ``sqrt(1 - lam)`` times the image's, its centre uniform over the image (so it
+    may cross the border); after clipping ``lam`` becomes ``1 - box area / image area``, the true share
+    of the sample's own pixels (Yun et al., Algorithm A1; timm's ``correct_lam``).
+
+    Returns:
+        ``(top, left, height, width, lam_corrected)``.
+    """
+    b, dev = lam.shape[0], lam.device
+    cy = torch.randint(0, h, (b,), device=dev)
+    cx = torch.randint(0, w, (b,), device=dev)
+    cut = torch.sqrt((1 - lam).clamp(0, 1))
+    hh = (cut * h / 2).long()  # half sides, truncated as in the reference code
+    hw = (cut * w / 2).long()
+    y0, y1 = (cy - hh).clamp(0, h), (cy + hh).clamp(0, h)
+    x0, x1 = (cx - hw).clamp(0, w), (cx + hw).clamp(0, w)
+    bh, bw = y1 - y0, x1 - x0
+    lam_c = 1 - (bh * bw).to(lam.dtype) / float(h * w)
+    return y0, x0, bh, bw, lam_c
+
+
+def cutmix(x: Tensor, y: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
+    """CutMix (Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers", ICCV 2019).
+
+    Each sample gets a box of its partner's pixels; its targets mix with the box's exact area share.
+
+    Args:
+        x: batch ``(B, C, H, W)``.
+        y: soft targets ``(B, K)``.
+        alpha: Beta(alpha, alpha) concentration (> 0).
+
+    Returns:
+        ``(x_mixed, y_mixed, lam)`` with ``lam`` ``(B,)`` the corrected per-sample share of own pixels.
+    """
+    if x.ndim != 4:
+        raise MedtrainError(f"cutmix expects (B, C, H, W), got shape {tuple(x.shape)}")
+    b, _, h, w = x.shape
+    lam = sample_lam(b, alpha, x.device)
+    top, left, bh, bw, lam = cutmix_boxes(lam, h, w)
+    mask = box_mask(top, left, bh, bw, h, w)
+    return torch.where(mask, x.flip(0), x), mix_targets(y, lam), lam
+
+
+class Mixup(nn.Module):
+    """Per-sample Mixup of images and soft targets; see :func:`mixup`."""
+
+    def __init__(self, alpha: float = 0.2, p: float = 1.0):
+        super().__init__()
+        self.alpha = _check_alpha("mixup", alpha)
+        self.p = check_prob("mixup probability", p)
+
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        _check_xy(x, y, "mixup")
+        if self.p < 1 and torch.rand(()) >= self.p:
+            return x, y
+        return mixup(x, y, self.alpha)[:2]
+
+
+class CutMix(nn.Module):
+    """Per-sample CutMix of images and soft targets; see :func:`cutmix`."""
+
+    def __init__(self, alpha: float = 1.0, p: float = 1.0):
+        super().__init__()
+        self.alpha = _check_alpha("cutmix", alpha)
+        self.p = check_prob("cutmix probability", p)
+
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        _check_xy(x, y, "cutmix")
+        if self.p < 1 and torch.rand(()) >= self.p:
+            return x, y
+        return cutmix(x, y, self.alpha)[:2]
+
+
+class MixupOrCutMix(nn.Module):
+    """Per batch, CutMix with probability ``switch_p``, else Mixup (timm's ``Mixup`` with both alphas set).
+
+    Args:
+        mixup_alpha, cutmix_alpha: the two Beta concentrations.
+        switch_p: probability of choosing CutMix for a batch.
+        p: probability of mixing a batch at all.
+    """
+
+    def __init__(self, mixup_alpha: float = 0.2, cutmix_alpha: float = 1.0, switch_p: float = 0.5, p: float = 1.0):
+        super().__init__()
+        self.mixup_alpha = _check_alpha("mixup", mixup_alpha)
+        self.cutmix_alpha = _check_alpha("cutmix", cutmix_alpha)
+        self.switch_p = check_prob("mix switch probability", switch_p)
+        self.p = check_prob("mix probability", p)
+
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        _check_xy(x, y, "mix")
+        u = torch.rand(2)
+        if u[0] >= self.p:
+            return x, y
+        if u[1] < self.switch_p:
+            return cutmix(x, y, self.cutmix_alpha)[:2]
+        return mixup(x, y, self.mixup_alpha)[:2]
+
+
+register_op("mixup")(lambda p: Mixup(p.get("mixup_alpha", 0.2), p.get("mixup_p", 1.0)))
+register_op("cutmix")(lambda p: CutMix(p.get("cutmix_alpha", 1.0), p.get("cutmix_p", 1.0)))
+register_op("mix")(lambda p: MixupOrCutMix(p.get("mixup_alpha", 0.2), p.get("cutmix_alpha", 1.0),
+                                           p.get("mix_switch_p", 0.5), p.get("mix_p", 1.0)))

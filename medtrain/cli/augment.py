@@ -1,0 +1,289 @@
+"""``medtrain augment``: look at augmentations (``show``) and learn a policy from your data (``search``).
+
+``show`` draws a PNG grid like the figures of the AutoAugment paper: one row per image, the original in
+the first column and independent augmented draws next to it, to check that an augmentation keeps the
+images plausible for the modality before training with it.
+
+``search`` runs the RandAugment (N, M) grid search of :mod:`medtrain.augment.search` with short
+trainings and writes the winning policy as YAML, for ``medtrain train --augment flip,policy.yaml``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from medtrain.errors import MedtrainError
+
+# --augment items that are policies, not fixed ops: the search replaces them rather than stacking them.
+_POLICY_OPS = ("autoaugment", "randaugment", "trivialaugment", "policy")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("augment", help="show augmentations, search a policy",
+                       description="Show augmentation draws as an image grid, or search a RandAugment policy.")
+    asub = p.add_subparsers(dest="augment_command", metavar="ACTION")
+    asub.required = True
+
+    s = asub.add_parser("show", help="write a PNG grid of originals and augmented draws",
+                        description="Originals in the first column, augmented draws next to them.")
+    _data_flags(s)
+    s.add_argument("--augment", required=True, metavar="LIST",
+                   help="comma-separated ops and/or policy YAML files, e.g. flip,randaugment or policy.yaml")
+    s.add_argument("--draws", type=int, default=4, help="augmented draws per image (default 4)")
+    s.add_argument("--n", type=int, default=8, help="number of images (rows; default 8)")
+    s.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to draw images from")
+    s.add_argument("--aa-policy", default=None, help="autoaugment: imagenet, cifar10 or svhn (default imagenet)")
+    s.add_argument("--ra-n", type=int, default=None, help="randaugment: ops per image N (default 2)")
+    s.add_argument("--ra-m", type=float, default=None, help="randaugment: magnitude M on 0..10 (default 9)")
+    s.add_argument("--out", required=True, metavar="PNG", help="output image")
+    s.set_defaults(func=run_show)
+
+    r = asub.add_parser("search", help="pick RandAugment (N, M) by validation AUC of short trainings",
+                        description="Train one short model per (N, M) of a grid (and one without RandAugment), "
+                                    "select on validation AUC and write the policy as YAML.")
+    _data_flags(r)
+    r.add_argument("--model", help="architecture (default: the config's)")
+    r.add_argument("--batch-size", dest="batch_size", help="batch size (default: the config's)")
+    r.add_argument("--accelerator", help="cpu, gpu, mps or auto")
+    r.add_argument("--budget-epochs", type=int, required=True, metavar="E", help="epochs per candidate")
+    r.add_argument("--n-values", default="1,2,3", metavar="LIST", help="grid of N (default 1,2,3)")
+    r.add_argument("--m-values", default="3,6,9", metavar="LIST", help="grid of M on 0..10 (default 3,6,9)")
+    r.add_argument("--base-augment", metavar="LIST",
+                   help="ops applied before RandAugment in every candidate (default: the config's augment)")
+    r.add_argument("--no-baseline", action="store_true", help="don't train the candidate without RandAugment")
+    r.add_argument("--work-dir", metavar="DIR", help="run directories of the candidates (default <out>-search/)")
+    r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
+    r.set_defaults(func=run_search)
+
+
+def _data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="YAML", help="YAML file of settings (dataset, data, size, ...)")
+    p.add_argument("--dataset", help="MedMNIST dataset name")
+    p.add_argument("--data", help="a local .npz, an image folder or a CSV")
+    p.add_argument("--size", help="MedMNIST image size (28, 64, 128, 224)")
+    p.add_argument("--seed", help="seed of the image choice and the draws (default 0)")
+
+
+def _config(args: argparse.Namespace, extra: Sequence[str] = ()):
+    from medtrain import config as config_mod
+
+    from_file = config_mod.load_yaml(args.config) if args.config else {}
+    keys = ("dataset", "data", "size", "seed", *extra)
+    flags = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    return config_mod.resolve(from_file, flags)
+
+
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise MedtrainError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def _float_list(text: str, what: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise MedtrainError(f"{what} must be comma-separated numbers, got {text!r}") from None
+    return [int(v) if v.is_integer() else v for v in vals]
+
+
+# --------------------------------------------------------------------------- show
+
+
+def build_pipeline(items: Sequence[str], params: dict) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """An augmentation from ``--augment`` items: op names and/or policy YAML files, in order."""
+    import medtrain.augment.policies as policies  # registers the policy ops
+    from medtrain.augment import Compose, build_batch_augment
+
+    ops = []
+    for item in items:
+        if policies.is_policy_file(item):
+            ops.append(policies.build_policy_op(item))
+        else:
+            aug = build_batch_augment([item], params)
+            if aug is not None:
+                ops.extend(aug.ops)
+    return Compose(ops)
+
+
+def render_grid(
+    images: Tensor,
+    pipeline: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None,
+    draws: int,
+    path: str | os.PathLike,
+    title: str = "",
+) -> Path:
+    """Write a PNG: one row per image, the original first, then ``draws`` augmented versions.
+
+    Args:
+        images: uint8 ``(N, C, H, W)``, C = 1 (shown grey) or 3; other channel counts show channel 0.
+        pipeline: called ``x, y = pipeline(x, y)`` on the float batch in [0, 1] (``None``: originals only).
+            Each draw is one call on the whole batch, so per-sample random choices differ down a column.
+        draws: augmented columns.
+        path: the PNG, written atomically.
+        title: figure title.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from medtrain._io import atomic_path
+
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise MedtrainError(f"render_grid needs uint8 images (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if draws < 1 or images.shape[0] < 1:
+        raise MedtrainError("the grid needs at least one image and one draw")
+    x = images.float() / 255.0
+    y = torch.zeros(x.shape[0], 2)
+    columns = [x]
+    with torch.no_grad():
+        for _ in range(draws):
+            columns.append(pipeline(x, y)[0].clamp(0, 1) if pipeline is not None else x)
+    n, cols = x.shape[0], draws + 1
+    fig = Figure(figsize=(1.3 * cols, 1.3 * n + (0.4 if title else 0.1)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(n, cols, squeeze=False)
+    for j, col in enumerate(columns):
+        for i in range(n):
+            ax = axes[i][j]
+            img = col[i].detach().cpu()
+            if img.shape[0] == 3:
+                ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
+            else:
+                ax.imshow(img[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title("original" if j == 0 else f"draw {j}", fontsize=8)
+    top = 1 - (0.45 if title else 0.25) / fig.get_figheight()  # room for the column titles (and the title)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=top, wspace=0.05, hspace=0.05)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    return Path(path)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    if args.draws < 1 or args.n < 1:
+        raise MedtrainError("--draws and --n must be >= 1")
+    cfg = _config(args)
+    from medtrain.data import load_splits
+
+    split = load_splits(cfg).split(args.split)
+    if split.images.ndim != 4:
+        raise MedtrainError("augment show draws 2-D images; this dataset holds volumes")
+    if len(split) == 0:
+        raise MedtrainError(f"the {args.split} split is empty")
+    g = torch.Generator().manual_seed(cfg.seed)
+    pick = torch.randperm(len(split), generator=g)[: args.n].sort().values
+    params = cfg.to_dict()
+    for key, flag in (("aa_policy", args.aa_policy), ("ra_n", args.ra_n), ("ra_m", args.ra_m)):
+        if flag is not None:
+            params[key] = flag
+    items = [v.strip() for v in args.augment.split(",") if v.strip()]
+    pipeline = build_pipeline(items, params)
+    torch.manual_seed(cfg.seed)
+    name = cfg.dataset or Path(cfg.data).name
+    out = render_grid(split.images[pick], pipeline, args.draws, args.out, title=f"{name}: {', '.join(items)}")
+    print(f"wrote {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _val_auc(result: dict) -> float:
+    """Validation AUC of the selected epoch from ``medtrain.train``'s result."""
+    best = result.get("best")
+    if isinstance(best, dict) and "val_auc" in best:
+        return float(best["val_auc"])
+    val = result.get("val")
+    if isinstance(val, dict) and "auc" in val:
+        return float(val["auc"])
+    raise MedtrainError("the training result holds no validation AUC (expected best.val_auc or val.auc)")
+
+
+def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[list, dict], float]:
+    """A ``train_fn`` for :func:`medtrain.augment.search.randaugment_grid_search` built on ``medtrain.train``.
+
+    RandAugment reaches training as a policy file (``--augment ...,ra-n2-m9.yaml``), so training needs no
+    setting of its own for N and M. A candidate whose run directory already holds results is not trained
+    again, and an interrupted one is resumed, so a stopped search continues where it was.
+    """
+    import json
+
+    from medtrain import config as config_mod
+    from medtrain.augment.policies import randaugment_policy, save_policy
+
+    def train_fn(spec: list, params: dict) -> float:
+        import medtrain
+
+        aug = list(spec)
+        name = "baseline"
+        if "randaugment" in aug:
+            n, m = params["ra_n"], params["ra_m"]
+            name = f"ra-n{n}-m{m:g}"
+            policy_path = work_dir / f"{name}.yaml"
+            save_policy(randaugment_policy(n, m), policy_path)
+            aug[aug.index("randaugment")] = str(policy_path)
+        run_dir = work_dir / name
+        if (run_dir / "metrics.json").is_file():
+            return _val_auc(json.loads((run_dir / "metrics.json").read_text()))
+        if (run_dir / "config.yaml").is_file():
+            return _val_auc(medtrain.train(None, resume=run_dir, verbose=verbose))
+        overrides = {"augment": aug, "out": str(run_dir), "progress": False, "bootstrap": 0}
+        if "epochs" in params:
+            overrides["epochs"] = params["epochs"]
+        cfg = config_mod.resolve(base_cfg.to_dict(), overrides)
+        return _val_auc(medtrain.train(cfg, verbose=verbose))
+
+    return train_fn
+
+
+def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) -> None:
+    """Fail before any training if ``--augment`` of training does not take policy files."""
+    from medtrain.augment import build_batch_augment
+    from medtrain.augment.policies import randaugment_policy, save_policy
+
+    probe = work_dir / "probe.yaml"
+    save_policy(randaugment_policy(1, 1), probe)
+    try:
+        build_batch_augment([*base, str(probe)], params)
+    except MedtrainError as e:
+        raise MedtrainError(f"training cannot take a policy file in --augment here ({e})") from None
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    from medtrain.augment.policies import is_policy_file
+    from medtrain.augment.search import randaugment_grid_search
+
+    cfg = _config(args, extra=("model", "batch_size", "accelerator"))
+    ns = _int_list(args.n_values, "--n-values")
+    ms = _float_list(args.m_values, "--m-values")
+    if args.base_augment is not None:
+        base = [v.strip() for v in args.base_augment.split(",") if v.strip() and v.strip() != "none"]
+    else:
+        # The config's own augmentation, without any policy it already names (the search replaces those).
+        base = [a for a in cfg.augment if a != "none" and a not in _POLICY_OPS and not is_policy_file(a)]
+    out = Path(args.out)
+    work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
+    work.mkdir(parents=True, exist_ok=True)
+    _check_train_accepts_policy_files(base, cfg.to_dict(), work)
+    result = randaugment_grid_search(
+        make_train_fn(cfg, work), n_values=ns, m_values=ms, base_augment=base,
+        include_baseline=not args.no_baseline, budget_epochs=args.budget_epochs, out=out,
+        log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    print(result.table())
+    data = f"--dataset {cfg.dataset}" if cfg.dataset else f"--data {cfg.data}"
+    aug = ",".join([*base, str(out)])
+    print(f"wrote {out}; train with: medtrain train {data} --augment {aug}")
+    return 0

@@ -1,0 +1,174 @@
+"""``medtrain cost``: parameters and multiply-accumulates of a model, layer by layer.
+
+    medtrain cost resnet50 --input 224                 # table, totals, published comparison
+    medtrain cost resnet18_28 --input 28 --separable   # savings of the depthwise-separable twin
+    medtrain cost --conv DK=3,M=512,N=1024,DG=14       # closed form (MobileNets, section 3.1)
+
+``--json`` prints one JSON object: totals under ``params`` and ``macs`` (of the separable model
+with ``--separable``; the original's under ``baseline``), and for ``--conv`` the ``standard`` and
+``separable`` figures and their ``ratio``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from medtrain.errors import MedtrainError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "cost",
+        help="parameters and multiply-accumulates per layer",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", help="model name (medtrain models), e.g. resnet50 or resnet18_28-separable")
+    p.add_argument("--input", type=int, default=224, metavar="PX", help="input side in pixels (default 224)")
+    p.add_argument("--in-chans", type=int, default=3, help="input channels (default 3)")
+    p.add_argument("--num-classes", type=int, default=1000,
+                   help="classifier outputs (default 1000, as the papers' ImageNet figures)")
+    p.add_argument("--separable", action="store_true",
+                   help="also build the depthwise-separable twin and report per-layer savings")
+    p.add_argument("--conv", metavar="DK=3,M=512,N=1024,DG=14",
+                   help="closed-form cost of one convolution and its depthwise-separable replacement")
+    p.add_argument("--all-layers", action="store_true", help="print every layer (default: the 40 costliest)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _parse_conv(spec: str) -> dict:
+    out = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip().upper()
+        if not sep or key not in ("DK", "M", "N", "DG"):
+            raise MedtrainError(f"--conv expects DK=..,M=..,N=..,DG=.., got '{spec}'")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            raise MedtrainError(f"--conv {key} must be an integer, got '{value}'") from None
+    missing = {"DK", "M", "N", "DG"} - set(out)
+    if missing:
+        raise MedtrainError(f"--conv is missing {', '.join(sorted(missing))}")
+    return out
+
+
+def run(args) -> int:
+    from medtrain.models.cost import conv_cost
+
+    if args.conv:
+        if args.model:
+            raise MedtrainError("give either a MODEL or --conv, not both")
+        result = conv_cost(**_parse_conv(args.conv))
+        print(json.dumps(result) if args.json else _format_conv(result))
+        return 0
+    if not args.model:
+        raise MedtrainError("give a MODEL (see `medtrain models`) or --conv DK=..,M=..,N=..,DG=..")
+    if args.input < 1 or args.in_chans < 1:
+        raise MedtrainError("--input and --in-chans must be >= 1")
+    result = analyse(args.model, args.input, args.in_chans, args.num_classes, args.separable)
+    print(json.dumps(result) if args.json else _format_model(result, args.all_layers))
+    return 0
+
+
+def analyse(name: str, input_size: int, in_chans: int = 3, num_classes: int = 1000, separable: bool = False) -> dict:
+    """The cost report of ``name`` as a JSON-ready dict (what ``medtrain cost --json`` prints)."""
+    import torch
+
+    from medtrain.models import create_model
+    from medtrain.models.cost import compare_published, count_cost, separable_savings
+    from medtrain.models.separable import to_separable
+
+    model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
+    try:
+        report = count_cost(model, input_size, in_chans, name=name, num_classes=num_classes)
+    except RuntimeError as e:  # the stock network shrinks this input to nothing
+        raise MedtrainError(f"{name} cannot run on {input_size} px inputs: {str(e).splitlines()[0]}") from None
+    out = report.to_dict()
+    out["published"] = compare_published(report)
+    if separable:
+        converted = to_separable(model).separable_converted
+        with torch.no_grad():
+            after = count_cost(model, input_size, in_chans, name=f"{name}-separable", num_classes=num_classes)
+        out = after.to_dict()
+        out["published"] = None
+        out["baseline"] = {"model": name, "params": report.params, "macs": report.macs}
+        out["savings"] = {
+            "params": report.params - after.params,
+            "macs": report.macs - after.macs,
+            "macs_ratio": after.macs / report.macs if report.macs else 1.0,
+            "converted_layers": separable_savings(report, after, converted),
+        }
+    return out
+
+
+def _si(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.3f}{unit}" if unit == "G" else f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def _format_conv(r: dict) -> str:
+    i, s, d = r["input"], r["standard"], r["separable"]
+    dk, m, n, dg = i["DK"], i["M"], i["N"], i["DG"]
+    return "\n".join(
+        [
+            f"{dk}x{dk} convolution, {m} -> {n} channels, {dg}x{dg} output",
+            f"  standard             D_K^2*M*N*D_G^2 = {s['macs']:,} mult-adds; D_K^2*M*N = {s['params']:,} params",
+            f"  depthwise-separable  D_K^2*M*D_G^2 + M*N*D_G^2 = {d['depthwise_macs']:,} + {d['pointwise_macs']:,}"
+            f" = {d['macs']:,} mult-adds; D_K^2*M + M*N = {d['params']:,} params",
+            f"  ratio = 1/N + 1/D_K^2 = {r['ratio']:.4f} ({1 / r['ratio']:.1f}x fewer mult-adds)",
+        ]
+    )
+
+
+def _format_model(r: dict, all_layers: bool) -> str:
+    lines = [
+        f"{r['model']} at {r['input_size']}x{r['input_size']}x{r['in_chans']}, {r['num_classes']} classes "
+        f"(conv + linear multiply-accumulates, batch 1)",
+        "",
+        f"{'layer':40s} {'kind':10s} {'kernel':>6s} {'output':>18s} {'params':>10s} {'MACs':>10s}  note",
+    ]
+    layers = r["layers"]
+    shown = layers if all_layers or len(layers) <= 40 else sorted(layers, key=lambda x: -x["macs"])[:40]
+    if shown is not layers:
+        shown = [layer for layer in layers if layer in shown]  # keep call order
+    for layer in shown:
+        shape = "x".join(map(str, layer["out_shape"][1:]))
+        lines.append(
+            f"{layer['name'][:40]:40s} {layer['kind']:10s} {layer['kernel']:>6s} {shape:>18s} "
+            f"{_si(layer['params']):>10s} {_si(layer['macs']):>10s}  {layer['note']}"
+        )
+    if shown is not layers:
+        lines.append(f"... {len(layers) - len(shown)} cheaper layers not shown (--all-layers)")
+    lines += ["", f"total: {r['params']:,} parameters ({_si(r['params'])}), {r['macs']:,} MACs ({_si(r['macs'])})"]
+    by_kind = ", ".join(f"{k} {_si(v)} ({v / r['macs']:.0%})" for k, v in r["macs_by_kind"].items() if r["macs"])
+    lines.append(f"MACs by kind: {by_kind}")
+    pub = r.get("published")
+    if pub:
+        lines.append(f"published ({pub['source']}, {pub['input_size']} px):")
+        for key in ("macs", "params"):
+            p = pub[key]
+            if p["published"]:
+                lines.append(
+                    f"  {key:6s} published {_si(p['published'])}, measured {_si(p['measured'])} ({p['difference']:+.1%})"
+                )
+        if pub["note"]:
+            lines.append(f"  note: {pub['note']}")
+    sav = r.get("savings")
+    if sav:
+        b = r["baseline"]
+        lines += ["", f"depthwise-separable conversion of {b['model']}: {len(sav['converted_layers'])} layers converted"]
+        lines.append(f"{'layer':40s} {'kernel':>6s} {'M->N':>11s} {'standard':>10s} {'separable':>10s} {'ratio':>7s}")
+        for c in sav["converted_layers"]:
+            lines.append(
+                f"{c['name'][:40]:40s} {c['kernel']:>6s} {str(c['in_channels']) + '->' + str(c['out_channels']):>11s} "
+                f"{_si(c['standard_macs']):>10s} {_si(c['separable_macs']):>10s} {c['ratio']:7.3f}"
+            )
+        lines.append(
+            f"total MACs {_si(b['macs'])} -> {_si(r['macs'])} (x{sav['macs_ratio']:.3f}, {_si(sav['macs'])} saved); "
+            f"params {_si(b['params'])} -> {_si(r['params'])} ({_si(sav['params'])} saved)"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,249 @@
+"""Reading DICOM series (one series per folder) and single DICOM images with pydicom.
+
+Patient identity never leaves this module. Files are parsed with ``dcmread(specific_tags=...)`` so that
+only pixel data, pixel format and geometry are decoded at all (names, IDs, dates and the like are never
+even parsed), and error messages name the file and the problem but never quote a tag value (pydicom's
+own exception texts, which may, are not passed on).
+
+Geometry (DICOM PS3.3 C.7.6.2): ImageOrientationPatient holds the row and column direction cosines
+``r`` and ``c``, ImagePositionPatient the position of the first voxel, PixelSpacing the (row, column)
+spacing, all in the patient LPS frame. Slices are sorted by their position along the normal ``r x c``;
+the voxel-to-LPS affine is ``[r * dc, c * dr, (p_last - p_first) / (n - 1), p_first]``, turned into
+RAS by negating the first two rows, and the volume is then reordered to the closest RAS orientation
+as NIfTI volumes are (:func:`medtrain.data.nifti.to_ras`).
+
+CT pixel values are mapped to Hounsfield units by RescaleSlope/RescaleIntercept (PS3.3 C.11.1.1.2).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from medtrain.data.nifti import VolumeData, to_ras
+from medtrain.errors import MedtrainError
+
+# The only attributes ever read: pixel format, pixel data, rescale, geometry, and three that classify
+# the file (SOP class: image or not; series UID: one series per folder; modality: CT or not). The UIDs
+# and modality steer decoding only and are never written, logged or quoted.
+_TAGS = [
+    "SOPClassUID", "SeriesInstanceUID", "Modality",
+    "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "PlanarConfiguration",
+    "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "NumberOfFrames",
+    "RescaleSlope", "RescaleIntercept",
+    "ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "ImagerPixelSpacing",
+    "SliceThickness", "SpacingBetweenSlices",
+    "PixelData",
+]
+_IGNORED_FILES = {"DICOMDIR", "Thumbs.db"}
+
+
+@dataclass
+class DicomSlice:
+    """One decoded DICOM image: values (rescaled) and geometry, nothing else."""
+
+    path: Path
+    pixels: np.ndarray  #: float32 (rows, cols), or (frames, rows, cols) for multi-frame files
+    is_ct: bool
+    series: str  #: SeriesInstanceUID, compared between files only
+    orientation: Optional[np.ndarray]  #: (6,) row and column direction cosines
+    position: Optional[np.ndarray]  #: (3,) mm, LPS
+    pixel_spacing: Optional[tuple]  #: (row spacing, column spacing) mm
+    monochrome1: bool
+
+    @property
+    def frames(self) -> int:
+        return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[0])
+
+
+def _floats(ds, keyword: str, n: int) -> Optional[np.ndarray]:
+    v = ds.get(keyword)
+    if v is None:
+        return None
+    try:
+        a = np.asarray([float(x) for x in (v if hasattr(v, "__len__") and not isinstance(v, str) else [v])])
+    except (TypeError, ValueError):
+        return None
+    return a if a.size == n and np.isfinite(a).all() else None
+
+
+@contextmanager
+def _quiet_pydicom():
+    """Silence pydicom's warnings and log records while decoding: they may quote tag values."""
+    pd_log = logging.getLogger("pydicom")
+    disabled = pd_log.disabled
+    pd_log.disabled = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        pd_log.disabled = disabled
+
+
+def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
+    """Decode one DICOM file (pixel data and geometry only).
+
+    Raises:
+        MedtrainError: naming the file if it is not DICOM, truncated, not an image (e.g. an RT plan or a
+            structured report), or its pixel data cannot be decoded.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    with _quiet_pydicom():
+        try:
+            ds = pydicom.dcmread(str(path), specific_tags=_TAGS)
+        except InvalidDicomError:
+            raise MedtrainError(f"{path}: not a DICOM file") from None
+        except Exception as e:  # noqa: BLE001  (EOFError, struct.error, OSError... on damaged files)
+            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+        if "PixelData" not in ds:
+            raise MedtrainError(f"{path}: DICOM file holds no image (a non-image SOP class such as a "
+                                f"report, plan or presentation state)")
+        try:
+            pixels = ds.pixel_array
+        except Exception as e:  # noqa: BLE001  (short pixel data, missing decoder plugin...)
+            raise MedtrainError(f"{path}: DICOM pixel data cannot be decoded, the file may be truncated or "
+                                f"use an unsupported compression ({type(e).__name__})") from None
+        try:
+            return _to_slice(ds, pixels, path)
+        except MedtrainError:
+            raise
+        except Exception as e:  # noqa: BLE001  (a malformed value; its text may quote the value)
+            raise MedtrainError(f"{path}: malformed DICOM pixel or geometry attributes ({type(e).__name__})") \
+                from None
+
+
+def _to_slice(ds, pixels, path: Path) -> DicomSlice:
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    pixels = np.asarray(pixels)
+    if samples > 1:
+        # Colour (secondary capture, photographs): luminance, ITU-R BT.601 weights.
+        pixels = pixels[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    pixels = pixels.astype(np.float32)
+    if pixels.ndim != (3 if frames > 1 else 2):
+        raise MedtrainError(f"{path}: unexpected DICOM pixel array of {pixels.ndim} dimensions")
+    slope = _floats(ds, "RescaleSlope", 1)
+    intercept = _floats(ds, "RescaleIntercept", 1)
+    if slope is not None or intercept is not None:
+        pixels = pixels * (slope[0] if slope is not None else 1.0) + (intercept[0] if intercept is not None else 0.0)
+    spacing = _floats(ds, "PixelSpacing", 2)
+    if spacing is None:
+        spacing = _floats(ds, "ImagerPixelSpacing", 2)  # projection radiographs
+    return DicomSlice(
+        path=path,
+        pixels=pixels,
+        is_ct=str(ds.get("Modality", "")).upper() == "CT",
+        series=str(ds.get("SeriesInstanceUID", "")),
+        orientation=_floats(ds, "ImageOrientationPatient", 6),
+        position=_floats(ds, "ImagePositionPatient", 3),
+        pixel_spacing=tuple(float(s) for s in spacing) if spacing is not None else None,
+        monochrome1=str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1",
+    )
+
+
+def series_files(folder: str | os.PathLike) -> list[Path]:
+    """The files of a series folder (hidden files and DICOMDIR ignored), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MedtrainError(f"{folder}: DICOM series folder not found")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name not in _IGNORED_FILES)
+    if not files:
+        raise MedtrainError(f"{folder}: DICOM series folder is empty")
+    return files
+
+
+def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
+    """Read the single DICOM series in ``folder`` into a RAS volume (Hounsfield units for CT).
+
+    Raises:
+        MedtrainError: naming the folder or file, for an unreadable or non-image file, a folder mixing
+            series or image sizes, multi-frame files, slices without position/orientation, duplicate
+            positions, non-uniform slice spacing (missing slices), or fewer than 2 slices.
+    """
+    folder = Path(folder)
+    slices = [read_dicom_file(p) for p in series_files(folder)]
+    first = slices[0]
+    for s in slices:
+        if s.frames != 1:
+            raise MedtrainError(f"{s.path}: multi-frame DICOM files are not supported in a series folder")
+        if s.series != first.series:
+            raise MedtrainError(f"{folder}: mixed series, {s.path.name} belongs to another series than "
+                                f"{first.path.name}; put one series per folder")
+        if s.pixels.shape != first.pixels.shape:
+            raise MedtrainError(f"{folder}: mixed image sizes, {s.path.name} is {s.pixels.shape[1]}x"
+                                f"{s.pixels.shape[0]} but {first.path.name} is {first.pixels.shape[1]}x"
+                                f"{first.pixels.shape[0]}")
+        if s.orientation is None or s.position is None or s.pixel_spacing is None:
+            raise MedtrainError(f"{s.path}: slice lacks ImageOrientationPatient, ImagePositionPatient or "
+                                f"PixelSpacing, so the volume geometry is unknown")
+        if s.is_ct != first.is_ct:
+            raise MedtrainError(f"{folder}: mixed modalities in one series folder ({s.path.name})")
+    if len(slices) < 2:
+        raise MedtrainError(f"{folder}: a DICOM series needs at least 2 slices, found 1 "
+                            f"(a single image belongs in a 2D data set)")
+    row, col = first.orientation[:3], first.orientation[3:]
+    for s in slices:
+        if not np.allclose(s.orientation, first.orientation, atol=1e-3):
+            raise MedtrainError(f"{folder}: slices have different orientations ({s.path.name}); "
+                                f"one series per folder")
+    normal = np.cross(row, col)
+    if np.linalg.norm(normal) < 1e-3:
+        raise MedtrainError(f"{first.path}: ImageOrientationPatient row and column directions are parallel")
+    normal = normal / np.linalg.norm(normal)
+    slices.sort(key=lambda s: float(s.position @ normal))
+    along = np.array([float(s.position @ normal) for s in slices])
+    gaps = np.diff(along)
+    if np.any(gaps < 1e-4):
+        i = int(np.argmin(gaps))
+        raise MedtrainError(f"{folder}: {slices[i].path.name} and {slices[i + 1].path.name} lie at the same "
+                            f"position (duplicate slices or more than one series)")
+    step = float(np.median(gaps))
+    if np.any(np.abs(gaps - step) > 0.1 * step + 1e-3):
+        raise MedtrainError(f"{folder}: slice spacing is not uniform (missing slices?)")
+    dr, dc = first.pixel_spacing  # distance between rows, between columns
+    lps = np.eye(4)
+    lps[:3, 0] = row * dc  # voxel index i runs along a row, i.e. over columns
+    lps[:3, 1] = col * dr
+    lps[:3, 2] = (slices[-1].position - slices[0].position) / (len(slices) - 1)
+    lps[:3, 3] = slices[0].position
+    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    # pixel arrays are (rows=j, cols=i): stack to (i, j, k)
+    data = np.stack([s.pixels for s in slices], axis=-1).transpose(1, 0, 2)
+    array, spacing = to_ras(data, ras)
+    return VolumeData(array, spacing, "ct" if first.is_ct else "mr")
+
+
+def read_dicom_image(path: str | os.PathLike, window=None) -> np.ndarray:
+    """Read a single-frame DICOM image (radiograph, one CT/MR slice) as a 2D uint8 array ``(rows, cols)``.
+
+    Args:
+        path: the DICOM file.
+        window: for CT, a Hounsfield window ``(level, width)`` or a preset name (``"lung"``, ``"bone"``
+            ...; see :data:`medtrain.data.volumes.WINDOW_PRESETS`); otherwise, or when None, values are
+            normalised between the 1st and 99th percentile. MONOCHROME1 images (bright air) are inverted so
+            that bright always means dense.
+
+    Raises:
+        MedtrainError: naming the file, for unreadable, non-image or multi-frame files.
+    """
+    from medtrain.data.volumes import normalise_intensity, parse_window
+
+    win = parse_window(window)
+    s = read_dicom_file(path)
+    if s.frames != 1:
+        raise MedtrainError(f"{s.path}: multi-frame DICOM ({s.frames} frames) is not a 2D image")
+    out = normalise_intensity(s.pixels, win if s.is_ct else None)
+    if s.monochrome1:
+        out = 1.0 - out
+    return np.round(out * 255).astype(np.uint8)

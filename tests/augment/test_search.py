@@ -1,0 +1,79 @@
+"""RandAugment grid search: selection on validation AUC, policy written with its record."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from medtrain.augment.policies import load_policy, randaugment_policy
+from medtrain.augment.search import randaugment_grid_search
+from medtrain.errors import MedtrainError
+
+
+class FakeTrainer:
+    """A train_fn whose validation AUC is a known function of (N, M); records every call."""
+
+    def __init__(self, auc):
+        self.auc, self.calls = auc, []
+
+    def __call__(self, spec, params):
+        self.calls.append((list(spec), dict(params)))
+        if "randaugment" not in spec:
+            return self.auc(0, 0)
+        return self.auc(params["ra_n"], params["ra_m"])
+
+
+def test_search_picks_the_argmax_of_the_injected_train_fn(tmp_path):
+    fake = FakeTrainer(lambda n, m: 0.80 + (0.1 if (n, m) == (2, 6) else 0.0) - 0.001 * n * m)
+    result = randaugment_grid_search(fake, n_values=[1, 2, 3], m_values=[3, 6, 9], out=tmp_path / "p.yaml")
+    assert (result.best.n, result.best.m) == (2, 6)
+    assert result.policy.sub_policies == randaugment_policy(2, 6).sub_policies and result.policy.layers == 2
+    assert len(fake.calls) == 1 + 9  # baseline + grid
+
+
+def test_every_candidate_gets_the_base_augment_budget_and_settings():
+    fake = FakeTrainer(lambda n, m: 0.5)
+    randaugment_grid_search(fake, n_values=[1], m_values=[4], base_augment=["flip"], params={"seed": 3},
+                            budget_epochs=5)
+    (base_spec, base_params), (spec, params) = fake.calls
+    assert base_spec == ["flip"] and base_params == {"seed": 3, "epochs": 5}
+    assert spec == ["flip", "randaugment"] and params == {"seed": 3, "epochs": 5, "ra_n": 1, "ra_m": 4}
+
+
+def test_baseline_can_win_and_then_the_policy_changes_nothing(tmp_path):
+    fake = FakeTrainer(lambda n, m: 0.9 if n == 0 else 0.7)
+    result = randaugment_grid_search(fake, n_values=[1, 2], m_values=[5], out=tmp_path / "p.yaml")
+    assert result.best.n == 0
+    assert [op.name for sub in load_policy(tmp_path / "p.yaml").sub_policies for op in sub] == ["Identity"]
+    assert fake.calls[0][0] == ["none"]
+
+
+def test_ties_go_to_the_weaker_augmentation():
+    result = randaugment_grid_search(FakeTrainer(lambda n, m: 0.8), n_values=[2, 1], m_values=[9, 3],
+                                     include_baseline=False)
+    assert (result.best.n, result.best.m) == (1, 3)
+
+
+def test_written_policy_records_the_grid_results(tmp_path):
+    fake = FakeTrainer(lambda n, m: 0.6 + 0.01 * n + 0.001 * m)
+    randaugment_grid_search(fake, n_values=[1, 2], m_values=[3, 9], budget_epochs=2, out=tmp_path / "p.yaml")
+    text = (tmp_path / "p.yaml").read_text()
+    assert "# N=2 M=9" in text and "<- best" in text  # human-readable table in the header comment
+    record = load_policy(tmp_path / "p.yaml").metadata["search"]
+    assert record["best"] == {"n": 2, "m": 9, "val_auc": pytest.approx(0.629)}
+    assert record["budget_epochs"] == 2 and len(record["results"]) == 5
+    assert record["selected_on"].startswith("val_auc")
+
+
+def test_failed_candidates_are_skipped_and_all_failing_is_an_error():
+    result = randaugment_grid_search(FakeTrainer(lambda n, m: math.nan if n == 1 else 0.7), n_values=[1, 2],
+                                     m_values=[5], include_baseline=False)
+    assert result.best.n == 2
+    with pytest.raises(MedtrainError, match="failed"):
+        randaugment_grid_search(FakeTrainer(lambda n, m: math.nan), n_values=[1], m_values=[5])
+
+
+@pytest.mark.parametrize("ns, ms, message", [([0], [5], "N values"), ([1], [11], "M values"), ([], [5], "at least")])
+def test_bad_grids_are_user_errors(ns, ms, message):
+    with pytest.raises(MedtrainError, match=message):
+        randaugment_grid_search(FakeTrainer(lambda n, m: 0.5), n_values=ns, m_values=ms)

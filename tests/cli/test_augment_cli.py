@@ -1,0 +1,108 @@
+"""`medtrain augment show` and `medtrain augment search`."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import medtrain
+from medtrain.augment.policies import load_policy, randaugment_policy, save_policy
+from medtrain.cli import main
+from medtrain.cli.augment import build_pipeline, make_train_fn, render_grid
+from medtrain.config import resolve
+from medtrain.errors import MedtrainError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_render_grid_writes_a_png_with_one_row_per_image_and_a_column_per_draw(tmp_path, channels):
+    images = torch.randint(0, 256, (3, channels, 16, 16), dtype=torch.uint8)
+    pipeline = build_pipeline(["randaugment"], {"ra_n": 2, "ra_m": 9})
+    path = render_grid(images, pipeline, draws=5, path=tmp_path / "grid.png", title="test")
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    width, height = Image.open(path).size
+    assert width > height  # 6 columns, 3 rows
+    assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temporary left behind
+
+
+def test_render_grid_refuses_float_images(tmp_path):
+    with pytest.raises(MedtrainError, match="uint8"):
+        render_grid(torch.rand(2, 1, 8, 8), None, 2, tmp_path / "g.png")
+
+
+def test_augment_show_writes_a_png_from_a_dataset(tiny_npz, tmp_path, capsys):
+    policy = save_policy(randaugment_policy(1, 5), tmp_path / "ra.yaml")
+    out = tmp_path / "grid.png"
+    code = main(["augment", "show", "--data", str(tiny_npz), "--augment", f"flip,autoaugment,{policy}",
+                 "--aa-policy", "svhn", "--draws", "3", "--n", "4", "--out", str(out)])
+    assert code == 0 and out.read_bytes()[:8] == PNG_MAGIC
+    assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_augment_show_names_an_unknown_op(tiny_npz, tmp_path, capsys):
+    code = main(["augment", "show", "--data", str(tiny_npz), "--augment", "randaugmnt", "--out",
+                 str(tmp_path / "g.png")])
+    assert code == 2 and "did you mean randaugment" in capsys.readouterr().err
+
+
+def fake_train(calls, auc_of):
+    """Stands in for medtrain.train: validation AUC from the RandAugment policy file in cfg.augment."""
+
+    def train(cfg, resume=None, verbose=True, callbacks=None):
+        files = [a for a in cfg.augment if a.endswith(".yaml")]
+        n, m = 0, 0
+        if files:
+            policy = load_policy(files[0])
+            n, m = policy.layers, policy.sub_policies[1][0].magnitude  # ShearX's magnitude is M
+        calls.append((cfg, n, m))
+        return {"val": {"auc": auc_of(n, m), "acc": 0.5}}
+
+    return train
+
+
+def test_train_fn_hands_randaugment_to_training_as_a_policy_file(tiny_npz, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(medtrain, "train", fake_train(calls, lambda n, m: 0.5 + n / 10))
+    train_fn = make_train_fn(resolve({"data": str(tiny_npz)}), tmp_path)
+    assert train_fn(["flip", "randaugment"], {"ra_n": 2, "ra_m": 7, "epochs": 3}) == pytest.approx(0.7)
+    cfg, n, m = calls[0]
+    assert (n, m) == (2, 7) and cfg.epochs == 3 and cfg.augment[0] == "flip"
+    assert cfg.out == str(tmp_path / "ra-n2-m7")
+
+
+def test_train_fn_reuses_a_finished_candidate(tiny_npz, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(medtrain, "train", fake_train(calls, lambda n, m: 0.5))
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "baseline" / "metrics.json").write_text(json.dumps({"val": {"auc": 0.66}}))
+    assert make_train_fn(resolve({"data": str(tiny_npz)}), tmp_path)(["none"], {}) == 0.66
+    assert calls == []
+
+
+def test_augment_search_writes_the_best_policy(tiny_npz, tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(medtrain, "train", fake_train(calls, lambda n, m: 0.7 + (0.2 if (n, m) == (1, 6) else 0)))
+    # Training's --augment taking policy files is checked before any training; this test is about the search.
+    monkeypatch.setattr("medtrain.cli.augment._check_train_accepts_policy_files", lambda *a: None)
+    out = tmp_path / "policy.yaml"
+    code = main(["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "2", "--n-values", "1,2",
+                 "--m-values", "3,6", "--base-augment", "flip", "--out", str(out)])
+    assert code == 0
+    policy = load_policy(out)
+    assert policy.layers == 1 and policy.metadata["search"]["best"]["m"] == 6
+    assert len(calls) == 5 and all(cfg.epochs == 2 for cfg, _, _ in calls)
+    assert f"--augment flip,{out}" in capsys.readouterr().out
+
+
+def test_augment_search_stops_early_if_training_cannot_take_policy_files(tiny_npz, tmp_path, monkeypatch, capsys):
+    def refuse(names, params):
+        raise MedtrainError(f"unknown augmentation '{names[-1]}'")
+
+    monkeypatch.setattr("medtrain.augment.build_batch_augment", refuse)
+    monkeypatch.setattr(medtrain, "train", lambda *a, **k: pytest.fail("trained anyway"))
+    code = main(["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "1", "--out",
+                 str(tmp_path / "p.yaml")])
+    assert code == 2 and "cannot take a policy file" in capsys.readouterr().err

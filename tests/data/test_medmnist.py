@@ -1,0 +1,112 @@
+"""MedMNIST loading: the real files, the download path (against files on disk) and malformed input."""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from medtrain.data import medmnist as mm
+from medtrain.data import load_npz
+from medtrain.errors import MedtrainError
+
+
+def test_real_pneumoniamnist_loads_as_uint8_tensors(real_data):
+    s = mm.load_medmnist("pneumoniamnist", 28, real_data)
+    assert (len(s.train), len(s.val), len(s.test)) == (4708, 524, 624)
+    assert s.train.images.dtype == torch.uint8 and s.train.images.shape[1:] == (1, 28, 28)
+    assert s.task == "binary-class" and s.label_names == {"0": "normal", "1": "pneumonia"}
+    assert s.train.labels.dtype == torch.int64 and set(s.train.labels.unique().tolist()) == {0, 1}
+
+
+def test_rgb_and_ordinal_dataset(real_data):
+    s = mm.load_medmnist("retinamnist", 28, real_data)
+    assert s.in_chans == 3 and s.task == "ordinal-regression" and s.num_classes == 5
+    # the README's train channel means (R, G, B) = (101.6, 62.4, 39.7)
+    mean = s.train.images.float().mean((0, 2, 3))
+    assert torch.allclose(mean, torch.tensor([101.6, 62.4, 39.7]), atol=0.1)
+
+
+def test_every_2d_name_is_known_with_download_url():
+    for name in ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist", "breastmnist",
+                 "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist"):
+        for size in mm.SIZES:
+            url, md5 = mm._url_md5(name, size)
+            assert url.startswith("https://") and len(md5) == 32
+
+
+def test_download_fetches_into_the_cache_and_checks_md5(real_data, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_fetch(url, dest):  # the network stands in for a copy of the official file
+        calls.append(url)
+        shutil.copy(real_data / "breastmnist.npz", dest)
+
+    monkeypatch.setattr(mm, "_fetch", fake_fetch)
+    path = mm.fetch("breastmnist", 28, tmp_path)
+    assert path == tmp_path / "breastmnist.npz" and calls == [mm._url_md5("breastmnist", 28)[0]]
+    mm.fetch("breastmnist", 28, tmp_path)  # cached: no second download
+    assert len(calls) == 1
+
+
+def test_download_with_wrong_md5_is_removed(tmp_path, monkeypatch):
+    monkeypatch.setattr(mm, "_fetch", lambda url, dest: dest.write_bytes(b"not the file"))
+    with pytest.raises(MedtrainError, match="MD5"):
+        mm.fetch("breastmnist", 28, tmp_path)
+    assert not (tmp_path / "breastmnist.npz").exists()
+
+
+def test_offline_without_file_names_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+    def offline(url, dest):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(mm, "_fetch", offline)
+    with pytest.raises(MedtrainError) as e:
+        mm.fetch("dermamnist", 64, tmp_path)
+    msg = str(e.value)
+    assert "dermamnist_64.npz" in msg and str(tmp_path) in msg and "MEDTRAIN_DATA" in msg
+
+
+def test_unknown_dataset_suggests_the_nearest_name():
+    with pytest.raises(MedtrainError, match="did you mean pneumoniamnist"):
+        mm.fetch("pneumonimnist")
+
+
+def _write(tmp_path, **arrays):
+    p = tmp_path / "d.npz"
+    np.savez(p, **arrays)
+    return p
+
+
+def _valid():
+    x = np.zeros((6, 8, 8), np.uint8)
+    y = np.array([[0], [1], [0], [1], [0], [1]], np.uint8)
+    return {f"{s}_{k}": v for s in ("train", "val", "test") for k, v in (("images", x), ("labels", y))}
+
+
+def test_npz_missing_keys_is_named(tmp_path):
+    a = _valid()
+    del a["val_labels"]
+    with pytest.raises(MedtrainError, match="val_labels"):
+        load_npz(_write(tmp_path, **a))
+
+
+def test_npz_with_mismatched_counts(tmp_path):
+    a = _valid()
+    a["test_labels"] = a["test_labels"][:4]
+    with pytest.raises(MedtrainError, match="6 images but 4 labels"):
+        load_npz(_write(tmp_path, **a))
+
+
+def test_npz_labels_outside_class_range(tmp_path):
+    a = _valid()
+    a["val_labels"] = np.array([[0], [1], [0], [1], [0], [-1]])
+    with pytest.raises(MedtrainError, match="labels must lie in"):
+        load_npz(_write(tmp_path, **a))
+
+
+def test_multilabel_npz_gives_float_label_matrix(tmp_path):
+    a = _valid()
+    for s in ("train", "val", "test"):
+        a[f"{s}_labels"] = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 1, 0]], np.uint8)
+    s = load_npz(_write(tmp_path, **a))
+    assert s.task == "multi-label, binary-class" and s.num_classes == 3 and s.train.labels.dtype == torch.float32

@@ -1,0 +1,64 @@
+"""`medtrain cost` and `medtrain models`: JSON that parses, totals under params/macs, one-line errors."""
+import json
+
+import pytest
+
+from medtrain.cli import main
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cost_json_has_params_and_macs_and_per_layer_rows(capsys):
+    out = _json(capsys, ["cost", "resnet18_28", "--input", "28", "--in-chans", "1", "--num-classes", "2", "--json"])
+    assert out["params"] == pytest.approx(11.17e6, rel=0.001)  # as in the MedMNIST v2 tables
+    assert out["macs"] == sum(layer["macs"] for layer in out["layers"]) > 0
+    assert {layer["kind"] for layer in out["layers"]} == {"standard", "pointwise", "linear"}
+
+
+def test_cost_text_compares_with_the_paper(capsys):
+    assert main(["cost", "mobilenetv1_100", "--input", "224"]) == 0
+    text = capsys.readouterr().out
+    assert "Howard et al. 2017" in text and "569.00M" in text and "channel reduction" not in text
+
+
+def test_cost_separable_reports_baseline_and_savings(capsys):
+    out = _json(capsys, ["cost", "resnet18_28", "--input", "28", "--separable", "--json"])
+    assert out["baseline"]["macs"] - out["macs"] == out["savings"]["macs"] > 0
+    assert sum(c["macs_saved"] for c in out["savings"]["converted_layers"]) == out["savings"]["macs"]
+
+
+def test_cost_conv_closed_form(capsys):
+    out = _json(capsys, ["cost", "--conv", "DK=3,M=512,N=1024,DG=14", "--json"])
+    assert out["standard"]["macs"] == 3 * 3 * 512 * 1024 * 14 * 14
+    assert round(out["ratio"], 3) == 0.112 and "separable" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["cost", "resnet_18"], "did you mean"),
+        (["cost", "--conv", "DK=3,M=512"], "missing"),
+        (["cost"], "give a MODEL"),
+        (["models", "--measure", "--names", "mobilenet_v9"], "unknown model"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("medtrain: error:")
+
+
+def test_models_lists_families_and_the_registered_28px_resnets(capsys):
+    out = _json(capsys, ["models", "--json"])
+    assert "mobilenetv1_025" in out["MobileNet v1"]["names"] and out["AlexNet"]["source"] == "torchvision"
+    assert "resnet18_28" in out["medtrain (registered)"]["names"]
+
+
+def test_models_measure_gives_a_row_per_network(capsys):
+    rows = _json(capsys, ["models", "--measure", "--names", "mobilenetv1_025", "--budget", "0.5", "--json"])
+    (row,) = rows
+    assert row["macs_224"] == 41_030_272 and row["params"] == 470_072
+    assert row["size_bytes"] > 4 * row["params"] and row["cpu_ms_224"] > 0 and row["cpu_ips_224"] > 0

@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+import medtrain
+from medtrain.errors import MedtrainError
+
+
+def test_resnet18_28_keeps_a_28px_map_in_the_first_stage():
+    m = medtrain.create_model("resnet18_28", in_chans=1, num_classes=2)
+    feats = {}
+    m.layer1.register_forward_hook(lambda mod, i, o: feats.update(l1=o.shape))
+    assert m(torch.randn(2, 1, 28, 28)).shape == (2, 2)
+    assert feats["l1"][-2:] == (28, 28)  # 3x3 stride-1 stem, no max-pool (MedMNIST's ResNet-18 (28))
+    assert sum(p.numel() for p in m.parameters()) == pytest.approx(11.17e6, rel=0.01)
+
+
+def test_batch_norm_switch_builds_the_same_network_without_bn():
+    with_bn = medtrain.create_model("resnet18_28", 3, 5)
+    without = medtrain.create_model("resnet18_28", 3, 5, batch_norm=False)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in with_bn.modules())
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in without.modules())
+    convs = lambda net: [tuple(m.weight.shape) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs(with_bn) == convs(without)
+
+
+def test_dropout_before_the_classifier_is_applied_in_training_only():
+    m = medtrain.create_model("resnet10_28_half", 1, 2, dropout=0.5)
+    x = torch.randn(4, 1, 28, 28)
+    m.eval()
+    assert torch.equal(m(x), m(x))
+    m.train()
+    feats = m.forward_head(m.forward_features(x), pre_logits=True)
+    assert m.drop_rate == 0.5 and feats.shape[1] == 256
+
+
+def test_any_timm_name_works_and_unknown_names_suggest():
+    assert medtrain.create_model("resnet18", 1, 3)(torch.randn(1, 1, 64, 64)).shape == (1, 3)
+    with pytest.raises(MedtrainError, match="did you mean resnet18_28"):
+        medtrain.create_model("resnet18_82")
+    with pytest.raises(MedtrainError, match="dropout"):
+        medtrain.create_model("resnet18_28", dropout=1.0)

@@ -1,0 +1,36 @@
+import pytest
+
+from medtrain.config import Config, resolve
+from medtrain.errors import MedtrainError
+
+
+def test_defaults_are_the_default_recipe():
+    c = resolve()
+    assert c == Config()
+    assert c.dataset == "pneumoniamnist"
+
+
+def test_later_layers_override_earlier_ones():
+    c = resolve({"dropout": 0.1, "epochs": 5}, {"dropout": "0.5"})
+    assert c.dropout == 0.5 and c.epochs == 5
+
+
+def test_values_are_coerced_from_strings():
+    c = resolve({"batch_norm": "false", "augment": "flip,cutmix", "weight-decay": "1e-4", "early_stop": "none"})
+    assert c.batch_norm is False and c.augment == ("flip", "cutmix") and c.weight_decay == 1e-4
+    assert c.early_stop is None
+
+
+def test_data_without_dataset_clears_the_default_dataset():
+    assert resolve({"data": "x.npz"}).dataset is None
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"dropout": 1.0}, "dropout"), ({"dropout": -0.1}, "dropout"), ({"weight_decay": -1}, "weight_decay"),
+    ({"epochs": 0}, "epochs"), ({"lr": 0}, "lr"), ({"patience": -1}, "patience"), ({"size": 32}, "size"),
+    ({"optimizer": "sdg"}, "did you mean sgd"), ({"early_stop": "val_aucc"}, "val_auc"),
+    ({"dropuot": 0.1}, "did you mean dropout"), ({"epochs": "ten"}, "epochs"),
+])
+def test_bad_values_raise_one_clear_error(bad, words):
+    with pytest.raises(MedtrainError, match=words):
+        resolve(bad)

@@ -1,0 +1,87 @@
+"""An interrupted run loses at most the current epoch, and --resume ends with the uninterrupted result."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+import medtrain
+from medtrain.models.weights import load_state
+from conftest import fast_config
+
+EPOCHS = 4
+
+
+class InterruptAfter(pl.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == 1:
+            raise KeyboardInterrupt  # what Ctrl-C raises, here in the middle of an epoch
+
+
+def _same_run(a_dir, b_dir):
+    a = json.loads((a_dir / "metrics.json").read_text())
+    b = json.loads((b_dir / "metrics.json").read_text())
+    assert [h["val_loss"] for h in a["history"]] == pytest.approx([h["val_loss"] for h in b["history"]], abs=1e-6)
+    assert a["best_epoch"] == b["best_epoch"] and a["test"]["acc"] == b["test"]["acc"]
+    wa, wb = load_state(a_dir / "model.safetensors"), load_state(b_dir / "model.safetensors")
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+
+
+def test_ctrl_c_then_resume_equals_uninterrupted_run(tiny_npz, tmp_path):
+    kw = dict(epochs=EPOCHS, schedule="onecycle", augment="flip,shift", dropout=0.2)
+    medtrain.train(fast_config(tiny_npz, tmp_path / "straight", **kw), verbose=False)
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", **kw), verbose=False, callbacks=[InterruptAfter(2)])
+    assert not (tmp_path / "cut" / "metrics.json").exists()
+    # the epoch in progress (2) is lost, the finished ones are kept
+    assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    medtrain.train({"progress": False}, resume=tmp_path / "cut", verbose=False)
+    _same_run(tmp_path / "straight", tmp_path / "cut")
+
+
+def test_same_seed_gives_the_same_run(tiny_npz, tmp_path):
+    a = medtrain.train(fast_config(tiny_npz, tmp_path / "a"), verbose=False)
+    b = medtrain.train(fast_config(tiny_npz, tmp_path / "b"), verbose=False)
+    assert a["history"][-1]["val_loss"] == b["history"][-1]["val_loss"]
+
+
+@pytest.mark.slow
+def test_killed_process_resumes_from_its_last_epoch(tiny_npz, tmp_path):
+    """SIGKILL mid-run (no chance to clean up), then `medtrain train --resume` finishes the run."""
+    args = ["--data", str(tiny_npz), "--model", "resnet10_28_half", "--epochs", "6", "--batch-size", "32",
+            "--no-progress", "--bootstrap", "20", "--accelerator", "cpu"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "medtrain", "train", *args, "--out", str(cut)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = cut / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists():
+            try:
+                if torch.load(last, weights_only=True)["epoch"] >= 1:
+                    break
+            except Exception:  # noqa: BLE001  (the file may be mid-write; atomic rename makes this rare)
+                pass
+        time.sleep(0.2)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed (machine too fast for this test)")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (cut / "metrics.json").exists()
+    r = subprocess.run([sys.executable, "-m", "medtrain", "train", "--resume", str(cut), "--no-progress"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    straight = tmp_path / "straight"
+    r = subprocess.run([sys.executable, "-m", "medtrain", "train", *args, "--out", str(straight)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    _same_run(straight, cut)
