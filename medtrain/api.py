@@ -106,7 +106,12 @@ def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool
     save_weights(module.model, run_dir / WEIGHTS_FILE, meta)
     val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
     test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                          tta=cfg.tta) if len(splits.test) else {}
+                          tta=cfg.tta, mc_dropout=cfg.mc_dropout) if len(splits.test) else {}
+    entropy = test.pop("entropy", None)
+    if test:
+        _write_predictions(run_dir / "predictions_test.csv", splits.test.labels, test.pop("scores"), entropy)
+    if splits.extra.get("skipped"):
+        write_json(run_dir / "skipped.json", splits.extra["skipped"])
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
         "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,
@@ -132,12 +137,30 @@ def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool
     return out
 
 
+def _write_predictions(path: Path, labels, scores, entropy) -> None:
+    """One row per test image: its label(s), the predicted probabilities and (MC dropout) the entropy."""
+    import numpy as np
+
+    from medtrain._io import write_text
+
+    labels = np.asarray(labels).reshape(len(scores), -1)
+    k = scores.shape[1]
+    head = ["index"] + [f"label{j}" for j in range(labels.shape[1])] + [f"p{j}" for j in range(k)]
+    head += ["entropy"] if entropy is not None else []
+    lines = [",".join(head)]
+    for i in range(len(scores)):
+        row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
+        row += [f"{entropy[i]:.6f}"] if entropy is not None else []
+        lines.append(",".join(row))
+    write_text(path, "\n".join(lines) + "\n")
+
+
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:
     """Re-evaluate a run's saved best weights on a split; writes ``eval_<split>.json``."""
     from medtrain.data import load_splits
     from medtrain.evaluation import evaluate_split
     from medtrain.models.weights import load_state, read_meta
-    from medtrain.training.fit import build_model
+    from medtrain.training.fit import build_model, normalisation
     from medtrain.training.module import Classifier
 
     run_dir = Path(run_dir)
@@ -150,10 +173,13 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     meta = read_meta(run_dir / WEIGHTS_FILE)
     model = build_model(cfg, splits)
     model.load_state_dict(load_state(run_dir / WEIGHTS_FILE))
+    _, _, input_transform = normalisation(cfg, splits)
     module = Classifier(model, splits.task, splits.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
-                        cfg.to_dict())
+                        cfg.to_dict(), input_transform=input_transform)
     res = evaluate_split(module, splits.split(split), splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                         tta=cfg.tta)
+                         tta=cfg.tta, mc_dropout=cfg.mc_dropout)
+    res.pop("scores", None)
+    res.pop("entropy", None)
     write_json(run_dir / f"eval_{split}.json", res)
     if verbose:
         print(f"{run_dir} on {split}: ACC {res['acc']:.4f} {res['acc_ci']}  AUC {res['auc']:.4f} {res['auc_ci']}")

@@ -29,13 +29,21 @@ class Config:
     val_fraction: float = 0.1  #: folder/CSV without a split column: stratified validation share
     test_fraction: float = 0.2  #: folder/CSV without a split column: stratified test share
     image_size: Optional[int] = None  #: folder/CSV: resize every image to this square size
+    volume_size: int = 64  #: DICOM/NIfTI volumes: resized to this many voxels per side
+    spacing: Optional[str] = None  #: DICOM/NIfTI: target voxel spacing in mm ("1.5" or "2,1,1")
+    window: Optional[str] = None  #: CT window: a preset (lung, mediastinum, bone, brain, abdomen) or "level,width"
+    skip_bad: bool = False  #: DICOM/NIfTI: skip unreadable files (listed in skipped.json) instead of stopping
 
     # --- model
     model: str = "resnet18_28"
     pretrained: Optional[str] = None
     dropout: float = 0.0  #: probability of dropping a unit before the classifier
     batch_norm: bool = True  #: False builds the same architecture without batch normalisation
-    drop_path: float = 0.0
+    drop_path: float = 0.0  #: stochastic depth inside residual networks
+    dropout_kind: str = "dropout"  #: dropout, dropconnect, annealed or standout (the head's dropout)
+    head: str = "linear"  #: linear or maxout:K
+    anneal_epochs: Optional[int] = None  #: annealed dropout: epochs from p to 0 (default: all epochs)
+    mc_dropout: int = 0  #: T stochastic passes at test time (Monte-Carlo dropout); 0 = off
 
     # --- optimisation
     optimizer: str = "adamw"
@@ -59,7 +67,15 @@ class Config:
 
     # --- augmentation
     augment: tuple = ("flip", "shift")
-    tta: bool = False
+    augment_params: dict = field(default_factory=dict)  #: any op parameter, e.g. {erasing_scale: [0.02, 0.2]}
+    cutmix_alpha: float = 1.0
+    mixup_alpha: float = 0.2
+    erasing_p: float = 0.5
+    aa_policy: str = "imagenet"  #: autoaugment: imagenet, cifar10 or svhn
+    ra_n: int = 2  #: randaugment: ops per image
+    ra_m: int = 9  #: randaugment: magnitude 0..10
+    color_space: str = "rgb"  #: input colour space (RGB images): rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch
+    tta: str = "none"  #: test-time augmentation: none, hflip or flip (identity, h, v, hv)
 
     # --- execution
     seed: int = 0
@@ -84,6 +100,8 @@ KEYS = {f.name: f for f in fields(Config)}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "multistep", "cosine", "onecycle")
 MONITORS = ("val_auc", "val_acc", "val_loss")
+DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
+TTA_MODES = ("none", "hflip", "flip")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 
 
@@ -91,11 +109,15 @@ def _coerce(name: str, value: Any) -> Any:
     """Convert a YAML/CLI value to the type of field ``name``."""
     f = KEYS[name]
     default = f.default if f.default is not dataclasses.MISSING else None
+    if name in ("anneal_epochs",) and value not in (None, "none", "None"):
+        return int(value)
     if value is None:
         return None
-    if isinstance(value, str) and value.lower() in ("none", "null") and name not in ("schedule",):
+    if isinstance(value, str) and value.lower() in ("none", "null") and default is None:
         return None
     try:
+        if name == "tta" and isinstance(value, bool):
+            return "hflip" if value else "none"
         if isinstance(default, bool):
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
@@ -110,6 +132,15 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if isinstance(default, float):
             return float(value)
+        if f.default_factory is not dataclasses.MISSING:  # dict fields: a mapping or "k=v,k=v"
+            if isinstance(value, str):  # "a=1,b=[0.1,0.2]" read as the YAML mapping {a: 1, b: [0.1, 0.2]}
+                try:
+                    value = yaml.safe_load("{" + value.replace("=", ": ") + "}")
+                except yaml.YAMLError:
+                    raise ValueError(value) from None
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return dict(value)
         if isinstance(default, tuple):
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
@@ -153,6 +184,20 @@ def _validate(c: Config) -> None:
         raise suggest(c.monitor, MONITORS, "monitor metric")
     if c.early_stop is not None and c.early_stop not in MONITORS:
         raise suggest(c.early_stop, MONITORS, "early-stopping metric")
+    need(c.mc_dropout >= 0, f"mc_dropout must be >= 0, got {c.mc_dropout}")
+    need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
+    need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
+    need(c.volume_size >= 4, f"volume_size must be >= 4, got {c.volume_size}")
+    if c.dropout_kind not in DROPOUT_KINDS:
+        raise suggest(c.dropout_kind, DROPOUT_KINDS, "dropout kind")
+    if c.tta not in TTA_MODES:
+        raise suggest(c.tta, TTA_MODES, "test-time augmentation")
+    if c.head != "linear" and not (c.head.startswith("maxout:") and c.head[7:].isdigit() and int(c.head[7:]) >= 2):
+        raise MedtrainError(f"head must be linear or maxout:K with K >= 2, got {c.head}")
+    from medtrain.color import SPACES
+
+    if c.color_space.lower() not in SPACES:
+        raise suggest(c.color_space, SPACES, "colour space")
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
 

@@ -104,4 +104,5 @@ def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: in
     res.update(bootstrap_ci(y_true, y_score, task, bootstrap, seed))
     res["per_class"] = per_class(y_true, y_score, task, label_names)
     res["confusion"] = confusion(y_true, y_score, task)
+    res["scores"] = y_score  # for the predictions file; not written into metrics.json
     return res

@@ -226,7 +226,8 @@ class FusedPipeline(nn.Module):
         if "cut" in p:
             r = torch.where(box_mask(*p["cut"], oh, ow), r.flip(0), r)
         if self.out_dtype == torch.uint8:
-            r = r.round_()
+            # float -> int16 -> uint8 is ~3x faster than float -> uint8 on CPU; values are in 0..255.
+            r = r.round_().to(torch.int16)
         out.copy_(r)
 
     def _threaded(self, x: Tensor, p: dict, out: Tensor) -> None:

@@ -2,6 +2,11 @@
 
 Every op takes a float batch ``(B, C, H, W)`` and draws its parameters per sample from torch's global
 generator (training seeds it per epoch, so a resumed run draws the same numbers).
+
+Ops: ``flip``/``vflip``, ``shift`` (pad-and-crop), ``rrc`` (random-resized crop), ``affine`` (small
+rotation/translation/zoom/shear), ``rot90`` and ``elastic``. Resampling ops build one sampling grid per
+sample and resample the whole batch with a single ``F.grid_sample``. Volumes are in
+:mod:`medtrain.augment.volume`.
 """
 from __future__ import annotations
 

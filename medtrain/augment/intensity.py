@@ -137,12 +137,13 @@ class ColorJitter(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def fit_pca_lighting(images_uint8: Tensor, chunk: int = 256) -> tuple[Tensor, Tensor]:
+def fit_pca_lighting(images_uint8: Tensor, chunk: int | None = None) -> tuple[Tensor, Tensor]:
     """Eigen-decompose the RGB covariance of a training set, once per dataset.
 
     Args:
         images_uint8: ``(N, 3, H, W)`` uint8 (or float in [0, 1]) training images.
-        chunk: images per pass; the sums are accumulated in float64 so memory stays small.
+        chunk: images per pass (default: about 4 M pixels' worth); sums accumulate in float64, so memory
+            stays small whatever the dataset size.
 
     Returns:
         ``(eigvals (3,), eigvecs (3, 3))`` of the covariance of pixel values scaled to [0, 1],
@@ -151,6 +152,7 @@ def fit_pca_lighting(images_uint8: Tensor, chunk: int = 256) -> tuple[Tensor, Te
     if images_uint8.ndim != 4 or images_uint8.shape[1] != 3:
         raise MedtrainError(f"fit_pca_lighting needs RGB images (N, 3, H, W), got {tuple(images_uint8.shape)}")
     scale = 1 / 255 if images_uint8.dtype == torch.uint8 else 1.0
+    chunk = chunk or max(1, (1 << 22) // (images_uint8.shape[2] * images_uint8.shape[3]))
     n = 0
     s = torch.zeros(3, dtype=torch.float64)
     ss = torch.zeros(3, 3, dtype=torch.float64)

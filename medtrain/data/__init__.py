@@ -16,6 +16,14 @@ def load_splits(config) -> Splits:
                   test_fraction=config.test_fraction, seed=config.seed)
         if p.suffix == ".npz":
             return load_npz(p)
+        if _holds_volumes(p):
+            from medtrain.data.volumes import load_volume_folder
+
+            return load_volume_folder(p.parent if p.suffix.lower() == ".csv" else p,
+                                      csv=p if p.suffix.lower() == ".csv" else None,
+                                      spacing=_spacing(config.spacing), size=config.volume_size, window=config.window,
+                                      skip_bad=config.skip_bad, seed=config.seed, val_fraction=config.val_fraction,
+                                      test_fraction=config.test_fraction, cache_dir=config.data_dir)
         if p.suffix.lower() == ".csv":
             return load_csv(p, **kw)
         if p.is_dir():
@@ -24,6 +32,35 @@ def load_splits(config) -> Splits:
 
         raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
     return load_medmnist(config.dataset, config.size, config.data_dir)
+
+
+VOLUME_SUFFIXES = (".nii", ".gz", ".dcm")
+
+
+def _holds_volumes(p: Path) -> bool:
+    """A CSV listing NIfTI/DICOM entries, or a folder with a labels.csv next to such files."""
+    import csv
+
+    if p.is_dir():
+        if not (p / "labels.csv").is_file():
+            return False
+        p = p / "labels.csv"
+    if p.suffix.lower() != ".csv" or not p.is_file():
+        return False
+    with open(p, newline="") as f:
+        for row in csv.reader(f):
+            if not row or row[0].strip().lower() == "path":
+                continue
+            entry = p.parent / row[0].strip()
+            return entry.suffix.lower() in VOLUME_SUFFIXES or entry.is_dir()
+    return False
+
+
+def _spacing(text):
+    if text is None:
+        return None
+    vals = [float(v) for v in str(text).split(",")]
+    return vals[0] if len(vals) == 1 else tuple(vals)
 
 
 __all__ = ["Split", "Splits", "load_splits", "load_medmnist", "load_npz", "load_folder", "load_csv", "fetch",

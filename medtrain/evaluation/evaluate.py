@@ -9,24 +9,55 @@ from medtrain.data.base import Split
 
 
 @torch.no_grad()
-def predict(module, split: Split, batch_size: int = 256, tta: bool = False) -> np.ndarray:
+def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_dropout: int = 0):
     """Class probabilities ``(N, K)`` for a split (softmax, or sigmoid for multi-label).
 
-    With ``tta`` the probabilities are averaged over the identity and a horizontal flip.
+    Args:
+        tta: ``none``, ``hflip`` or ``flip`` — probabilities averaged over flipped views
+            (``medtrain.augment.tta``).
+        mc_dropout: T > 0 averages T stochastic passes with dropout on (Gal & Ghahramani, ICML 2016)
+            and also returns each image's predictive entropy.
+
+    Returns:
+        ``probs`` (N, K), and ``entropy`` (N,) or None.
     """
     module.eval()
     device = next(module.parameters()).device
-    out = []
+    probs, entropy = [], []
+
+    def forward(x):
+        return metrics.scores_from_logits(module(x).float(), module.task)
+
     for i in range(0, len(split), batch_size):
         x = split.images[i:i + batch_size].to(device)
-        probs = metrics.scores_from_logits(module(x).float(), module.task)
-        if tta:
-            probs = 0.5 * (probs + metrics.scores_from_logits(module(x.flip(-1)).float(), module.task))
-        out.append(probs.cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, module.num_classes))
+        if mc_dropout:
+            from medtrain.models.layers.mc_dropout import mc_predict
+
+            pred = mc_predict(module, x, T=mc_dropout, task=module.task)
+            probs.append(pred.probs.float().cpu())
+            entropy.append(pred.entropy.float().cpu())
+        elif tta != "none":
+            from medtrain.augment.tta import tta_predict
+
+            # forward_fn gets float images in [0, 1]; the module takes uint8-range values
+            probs.append(tta_predict(lambda v: forward(v * 255.0), x.float() / 255.0, mode=tta).cpu())
+        else:
+            probs.append(forward(x).cpu())
+    if not probs:
+        return np.zeros((0, module.num_classes)), None
+    return torch.cat(probs).numpy(), (torch.cat(entropy).numpy() if entropy else None)
 
 
 def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 1000, seed: int = 0,
-                   tta: bool = False) -> dict:
-    scores = predict(module, split, tta=tta)
-    return metrics.evaluate_scores(split.labels.numpy(), scores, module.task, label_names, bootstrap, seed)
+                   tta: str = "none", mc_dropout: int = 0) -> dict:
+    scores, entropy = predict(module, split, tta=tta, mc_dropout=mc_dropout)
+    labels = split.labels.numpy()
+    res = metrics.evaluate_scores(labels, scores, module.task, label_names, bootstrap, seed)
+    if entropy is not None:
+        from medtrain.models.layers.mc_dropout import uncertainty_report
+
+        res["mc_dropout"] = {"passes": mc_dropout,
+                             **uncertainty_report(torch.from_numpy(scores), torch.from_numpy(entropy),
+                                                  torch.from_numpy(labels), module.task)}
+        res["entropy"] = entropy.tolist()
+    return res

@@ -218,7 +218,7 @@ class WithHead(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.num_features = _feature_width(backbone)
+        self.num_features = feature_width(backbone)
         self.num_classes = _out_features(head)
 
     def forward_features(self, x: Tensor) -> Tensor:
@@ -237,7 +237,8 @@ class WithHead(nn.Module):
         return self.head(self.backbone(x))
 
 
-def _feature_width(model: nn.Module) -> int:
+def feature_width(model: nn.Module) -> int:
+    """Width of the pooled features a model hands to its classifier."""
     # Models with a pre-logits layer (e.g. MobileNetV3's conv_head) output head_hidden_size, not num_features.
     width = getattr(model, "head_hidden_size", None) or getattr(model, "num_features", None)
     if not isinstance(width, int):
@@ -266,7 +267,7 @@ def replace_head(model: nn.Module, head: nn.Module) -> WithHead:
     if not callable(getattr(model, "reset_classifier", None)):
         raise MedtrainError(f"replace_head needs a timm model (with reset_classifier), got {type(model).__name__}")
     model.reset_classifier(0)
-    width = _feature_width(model)
+    width = feature_width(model)
     expected = _head_in_features(head)
     if expected is not None and expected != width:
         raise MedtrainError(f"the head takes {expected} features but {type(model).__name__} outputs {width}")

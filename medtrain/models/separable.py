@@ -11,6 +11,8 @@ of a built model, so that any architecture can be compared with its separable tw
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch.nn as nn
 
 
@@ -45,8 +47,6 @@ class SeparableConv2d(nn.Sequential):
         if norm_act:
             layers += [("bn_dw", nn.BatchNorm2d(m)), ("act_dw", nn.ReLU(inplace=True))]
         layers.append(("conv_pw", nn.Conv2d(m, n, 1, bias=conv.bias is not None)))
-        from collections import OrderedDict
-
         super().__init__(OrderedDict(layers))
 
 

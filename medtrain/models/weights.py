@@ -14,7 +14,8 @@ from medtrain.errors import MedtrainError
 
 def save_weights(model: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> None:
     """Write ``model``'s state dict with JSON-encoded ``meta`` in the file's metadata."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # Non-tensor "extra state" (e.g. an annealed-dropout layer's epoch) is training state, not weights.
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
 

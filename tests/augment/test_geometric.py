@@ -106,7 +106,8 @@ def test_affine_identity_and_quarter_turn():
 def test_affine_translation_moves_content_by_pixels():
     x = torch.zeros(1, 1, 10, 20)
     x[0, 0, 5, 5] = 1
-    theta = affine_theta(torch.zeros(1), torch.tensor([0.1]), torch.tensor([0.2]), torch.ones(1), torch.zeros(1), 10, 20)
+    z = torch.zeros(1)
+    theta = affine_theta(z, torch.tensor([0.1]), torch.tensor([0.2]), torch.ones(1), z, 10, 20)
     out = F.grid_sample(x, F.affine_grid(theta, [1, 1, 10, 20], align_corners=False), align_corners=False)
     assert out[0, 0, 7, 7].item() == pytest.approx(1.0, abs=1e-5)  # +2 px down, +2 px right
 
