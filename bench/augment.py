@@ -128,10 +128,13 @@ def main() -> None:
             loader = torchvision_loader(x, y, size, float_out)
             time_torchvision(loader, cutmix, size, float_out)  # start the workers, warm up
             time_medtrain(pipe, x, y, batches, size, float_out)
-            tv, mt = [], []
-            for _ in range(repeats):  # interleaved, so both see the same machine load
+            tv, mt, un = [], [], []
+            with_unfused = float_out and not args.quick
+            for _ in range(repeats):  # interleaved, so all see the same machine load
                 tv.append(time_torchvision(loader, cutmix, size, float_out))
                 mt.append(time_medtrain(pipe, x, y, batches, size, float_out, min_seconds=min_s))
+                if with_unfused:  # for reference: the same ops run one by one (float in [0, 1])
+                    un.append(time_medtrain(ops, x, y, batches, size, True, uint8_in=False, min_seconds=min_s))
             del loader
             key = f"{size}_{'float32' if float_out else 'uint8'}"
             tv_m, mt_m = statistics.median(tv), statistics.median(mt)
@@ -140,11 +143,9 @@ def main() -> None:
                             "medtrain_all": [round(v) for v in mt]}
             print(f"{size:>4} {key.split('_')[1]:>7}: torchvision {tv_m:8.0f} img/s   medtrain {mt_m:8.0f} img/s"
                   f"   x{mt_m / tv_m:.2f}", flush=True)
-        if not args.quick:
-            # For reference: the same ops run one by one (unfused, float in [0, 1]).
-            un = [time_medtrain(ops, x, y, batches, size, True, uint8_in=False, min_seconds=min_s) for _ in range(2)]
-            results[f"{size}_float32"]["medtrain_unfused_img_s"] = round(statistics.median(un), 1)
-            print(f"{size:>4} float32: medtrain unfused ops {statistics.median(un):8.0f} img/s", flush=True)
+            if un:
+                results[key]["medtrain_unfused_img_s"] = round(statistics.median(un), 1)
+                print(f"{size:>4} float32: medtrain, same ops unfused {statistics.median(un):8.0f} img/s", flush=True)
     results["ratio_28"] = results.get("28_uint8", {}).get("ratio")
     results["ratio_224"] = results.get("224_uint8", {}).get("ratio")
     print(json.dumps(results))

@@ -72,7 +72,9 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         if (run_dir / CONFIG_FILE).exists():
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     from medtrain.data import load_splits
+    from medtrain.models.factory import check_model_name
 
+    check_model_name(cfg.model)  # before anything is written
     splits = load_splits(cfg)
     cfg_dict = cfg.to_dict()
     cfg_dict["out"] = str(run_dir)
@@ -133,6 +135,8 @@ def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool
     if verbose and test:
         print(f"\nbest epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch {result.stop_epoch + 1}; "
               f"wall {out['wall_s']:.0f} s, {out['train_images_per_s']:.0f} train images/s")
+        print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
+              f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
         print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
     return out
 
@@ -172,7 +176,10 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     splits = load_splits(cfg)
     meta = read_meta(run_dir / WEIGHTS_FILE)
     model = build_model(cfg, splits)
-    model.load_state_dict(load_state(run_dir / WEIGHTS_FILE))
+    missing, unexpected = model.load_state_dict(load_state(run_dir / WEIGHTS_FILE), strict=False)
+    bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
+    if bad:
+        raise MedtrainError(f"{run_dir / WEIGHTS_FILE} does not fit the run's model ({', '.join(bad[:3])} ...)")
     _, _, input_transform = normalisation(cfg, splits)
     module = Classifier(model, splits.task, splits.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
                         cfg.to_dict(), input_transform=input_transform)

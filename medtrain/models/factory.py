@@ -98,3 +98,16 @@ def list_models() -> list[str]:
     import medtrain.models  # noqa: F401
 
     return _registry.registered_names()
+
+
+def check_model_name(name: str) -> None:
+    """Raise the 'unknown model' error (with the nearest names) unless ``create_model`` knows ``name``."""
+    import medtrain.models  # noqa: F401
+
+    base = name[: -len(SEPARABLE_SUFFIX)] if name.endswith(SEPARABLE_SUFFIX) else name
+    if _registry.is_registered(base):
+        return
+    import timm
+
+    if base not in timm.list_models():
+        raise suggest(name, list_models(), "model")

@@ -69,8 +69,10 @@ def build_model(cfg: Config, splits: Splits) -> torch.nn.Module:
     how the MedMNIST v2 paper builds its "ResNet-18+3D" baseline.
     """
     custom = uses_custom_head(cfg)
+    # input_size lets zoo families adapt their stem to small images (see medtrain.models.zoo)
     model = create_model(cfg.model, in_chans=splits.in_chans, num_classes=splits.num_classes,
-                         dropout=0.0 if custom else cfg.dropout, drop_path=cfg.drop_path, batch_norm=cfg.batch_norm)
+                         dropout=0.0 if custom else cfg.dropout, drop_path=cfg.drop_path, batch_norm=cfg.batch_norm,
+                         input_size=int(splits.spatial_shape[-1]))
     if custom:
         from medtrain.models.heads import build_head, feature_width, replace_head
 

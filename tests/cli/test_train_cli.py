@@ -1,0 +1,104 @@
+"""The command line end to end on tiny synthetic data: outputs, stable keys, eval, config files, errors."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from medtrain.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+FAST = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "32", "--no-progress", "--bootstrap", "50",
+        "--accelerator", "cpu"]
+
+
+def test_train_writes_a_complete_run_directory_and_eval_reproduces_it(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--out", str(out))
+    assert code == 0
+    for name in ("config.yaml", "metrics.json", "model.safetensors", "learning_curve.png", "confusion_matrix.png",
+                 "predictions_test.csv", "checkpoints/last.ckpt"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert isinstance(m["history"], list) and len(m["history"]) == 2
+    assert {"best_epoch", "stop_epoch", "wall_s", "test"} <= set(m)
+    assert {"acc", "auc", "acc_ci", "auc_ci"} <= set(m["test"])
+    assert m["test"]["acc_ci"][0] <= m["test"]["acc"] <= m["test"]["acc_ci"][1]
+    assert {"train_loss", "val_loss", "val_auc", "val_acc"} <= set(m["history"][0])
+    assert "test AUC" in stdout  # the summary table
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["model"] == "resnet10_28_half" and cfg["epochs"] == 2
+    code, stdout, _ = _run(capsys, "eval", str(out))
+    assert code == 0
+    again = json.loads((out / "eval_test.json").read_text())
+    assert again["acc"] == pytest.approx(m["test"]["acc"]) and again["auc"] == pytest.approx(m["test"]["auc"])
+
+
+def test_yaml_config_with_flags_overriding_it(tiny_npz, tmp_path, capsys):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"data": str(tiny_npz), "model": "resnet10_28_half", "epochs": 3,
+                                   "dropout": 0.3, "batch_size": 32, "bootstrap": 0}))
+    out = tmp_path / "r"
+    code, _, _ = _run(capsys, "train", "--config", str(cfg), "--epochs", "1", "--no-progress", "--out", str(out))
+    assert code == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["epochs"] == 1 and saved["dropout"] == 0.3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "pneumonimnist"], "did you mean pneumoniamnist"),
+    (["--model", "resnet81_28"], "did you mean resnet18_28"),
+    (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["--weight-decay", "-1"], "weight_decay must be >= 0"),
+    (["--early-stop", "val_acu"], "did you mean val_auc"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys, args, message, monkeypatch):
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    out = tmp_path / "never"
+    base = ["--data", str(tiny_npz)] if "--dataset" not in args else []
+    code, _, err = _run(capsys, "train", *base, *FAST, *args, "--out", str(out))
+    assert code == 2
+    assert err.strip().count("\n") == 0 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_bad_data_files_are_reported_by_name(tmp_path, capsys):
+    x = np.zeros((4, 8, 8), np.uint8)
+    np.savez(tmp_path / "bad.npz", train_images=x, train_labels=np.zeros((3, 1)), val_images=x,
+             val_labels=np.zeros((4, 1)), test_images=x, test_labels=np.zeros((4, 1)))
+    code, _, err = _run(capsys, "train", "--data", str(tmp_path / "bad.npz"), *FAST, "--out", str(tmp_path / "o"))
+    assert code == 2 and "train has 4 images but 3 labels" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_resume_directory(tmp_path, capsys):
+    code, _, err = _run(capsys, "train", "--resume", str(tmp_path / "nope"))
+    assert code == 2 and "not a run directory" in err
+
+
+def test_existing_run_is_not_overwritten(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--epochs", "1", "--out", str(out))[0] == 0
+    code, _, err = _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--out", str(out))
+    assert code == 2 and "--resume" in err
+
+
+def test_compare_grid_tables_and_skips_finished_cells(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--data", str(tiny_npz), *FAST, "--epochs", "1", "--vary", "dropout=0,0.5", "--seeds", "2",
+            "--out", str(out)]
+    assert _run(capsys, *argv)[0] == 0
+    md = (out / "summary.md").read_text()
+    assert "| dropout | seeds | test ACC" in md and md.count("± ") >= 6
+    assert (out / "summary.csv").read_text().splitlines()[0].startswith("dropout,seeds,test_acc")
+    assert (out / "dropout=0.5" / "seed1" / "metrics.json").is_file()
+    stamp = (out / "dropout=0" / "seed0" / "metrics.json").stat().st_mtime
+    code, stdout, _ = _run(capsys, *argv)
+    assert code == 0 and stdout.count("skipped") == 4
+    assert (out / "dropout=0" / "seed0" / "metrics.json").stat().st_mtime == stamp
