@@ -30,22 +30,28 @@ def random_flip(x: Tensor, p: float = 0.5, dim: int = -1) -> Tensor:
 
 
 def random_shift(x: Tensor, max_frac: float = 0.125) -> Tensor:
-    """Translate each sample by up to ``max_frac`` of its size (pad-and-crop, reflect padding).
+    """Translate each sample by up to ``max_frac`` of its size (pad-and-crop with reflect padding).
 
     The crop-with-padding of the CIFAR ResNets (He et al., CVPR 2016), done for the whole batch with one
-    gather instead of one crop per sample.
+    gather per spatial axis instead of one crop per sample. Works for ``(B, C, H, W)`` images and
+    ``(B, C, D, H, W)`` volumes.
     """
-    b, c, h, w = x.shape
-    ph, pw = max(1, round(h * max_frac)), max(1, round(w * max_frac))
-    padded = F.pad(x, (pw, pw, ph, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
-    dy = torch.randint(0, 2 * ph + 1, (b,), device=x.device)
-    dx = torch.randint(0, 2 * pw + 1, (b,), device=x.device)
-    rows = (dy[:, None] + torch.arange(h, device=x.device)[None, :])  # (B, H)
-    cols = (dx[:, None] + torch.arange(w, device=x.device)[None, :])  # (B, W)
-    idx_r = rows[:, None, :, None].expand(b, c, h, padded.shape[-1])
-    out = padded.gather(2, idx_r)
-    idx_c = cols[:, None, None, :].expand(b, c, h, w)
-    return out.gather(3, idx_c)
+    b = x.shape[0]
+    spatial = x.shape[2:]
+    pads = [max(1, round(n * max_frac)) for n in spatial]
+    flat_pad = [p for n in reversed(pads) for p in (n, n)]
+    mode = "reflect" if all(n > p for n, p in zip(spatial, pads)) else "replicate"
+    out = F.pad(x, flat_pad, mode=mode)
+    for axis, n in enumerate(spatial):
+        dim, p = 2 + axis, pads[axis]
+        offset = torch.randint(0, 2 * p + 1, (b,), device=x.device)
+        idx = offset[:, None] + torch.arange(n, device=x.device)[None, :]  # (B, n)
+        view = [b] + [1] * (out.ndim - 1)
+        view[dim] = n
+        shape = list(out.shape)
+        shape[dim] = n
+        out = out.gather(dim, idx.view(view).expand(shape))
+    return out
 
 
 class RandomFlip(nn.Module):

@@ -161,3 +161,24 @@ def test_bad_parameters_raise(make):
 def test_volumes_are_rejected_clearly():
     with pytest.raises(MedtrainError):
         RandomRot90()(torch.rand(2, 1, 4, 4, 4), torch.eye(2))
+
+
+def test_shift_is_a_pure_translation_of_images_and_volumes():
+    from medtrain.augment.geometric import random_shift
+
+    torch.manual_seed(0)
+    for shape in ((6, 1, 16, 16), (3, 1, 8, 8, 8)):
+        x = torch.rand(shape)
+        y = random_shift(x, 0.125)
+        assert y.shape == x.shape
+        # the centre of every sample reappears somewhere in the shifted sample: a translation, no resampling
+        c = tuple(slice(2, -2) for _ in shape[2:])
+        for i in range(shape[0]):
+            patch = x[(i, 0) + c]
+            found = False
+            for off in __import__("itertools").product(range(5), repeat=len(shape) - 2):
+                sl = tuple(slice(o, o + n) for o, n in zip(off, patch.shape))
+                if torch.equal(y[(i, 0) + sl], patch):
+                    found = True
+                    break
+            assert found
