@@ -85,6 +85,11 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
               f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {cfg.model}, run {run_dir}",
               flush=True)
 
+    if cfg.transfer == "linear-probe":  # transfer learning: CNN codes + a linear classifier, no Lightning loop
+        from medtrain.transfer.probe import train_probe
+
+        return train_probe(cfg, splits, run_dir, t0, verbose)
+
     from medtrain.training.fit import fit
 
     result = fit(cfg, splits, run_dir, resume=resume is not None, callbacks=callbacks)
@@ -125,6 +130,8 @@ def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool
         "peak_rss_mb": _peak_rss_mb(),
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
     }
+    if getattr(module.model, "transfer_plan", None) is not None:  # what transfer copied/froze/re-drew
+        out["transfer"] = module.model.transfer_plan.to_dict()
     write_json(run_dir / METRICS_FILE, out)
     title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
     if result.history:
@@ -175,7 +182,7 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     cfg = config_mod.resolve(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
     splits = load_splits(cfg)
     meta = read_meta(run_dir / WEIGHTS_FILE)
-    model = build_model(cfg, splits)
+    model = build_model(cfg, splits, transfer=False)  # the run's own weights follow; no source needed
     missing, unexpected = model.load_state_dict(load_state(run_dir / WEIGHTS_FILE), strict=False)
     bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
     if bad:

@@ -35,7 +35,7 @@ class Config:
     skip_bad: bool = False  #: DICOM/NIfTI: skip unreadable files (listed in skipped.json) instead of stopping
 
     # --- model
-    model: str = "resnet18_28"
+    model: str = "resnet18_28_half"
     pretrained: Optional[str] = None
     dropout: float = 0.0  #: probability of dropping a unit before the classifier
     batch_norm: bool = True  #: False builds the same architecture without batch normalisation
@@ -45,17 +45,25 @@ class Config:
     anneal_epochs: Optional[int] = None  #: annealed dropout: epochs from p to 0 (default: all epochs)
     mc_dropout: int = 0  #: T stochastic passes at test time (Monte-Carlo dropout); 0 = off
 
+    # --- transfer learning (medtrain.transfer; needs ``pretrained``: a run dir, a weights file or timm:NAME)
+    transfer: str = "scratch"  #: scratch, linear-probe, finetune, finetune-top:K, partial:K or scale
+    probe_layer: Optional[str] = None  #: linear-probe: stage whose pooled output is the feature (default: last)
+    probe_classifier: str = "logreg"  #: linear-probe: logreg (LogisticRegression) or svm (LinearSVC)
+    backbone_lr_mult: float = 1.0  #: finetune: backbone lr = lr * this (the new head gets lr)
+    layer_decay: Optional[float] = None  #: finetune: stage s of S gets lr * layer_decay^(S+1-s)
+    unfreeze_every: int = 0  #: finetune-top:K: unfreeze one more stage every N epochs (0 = never)
+
     # --- optimisation
     optimizer: str = "adamw"
     lr: float = 1e-3
     momentum: float = 0.9
-    weight_decay: float = 5e-4  #: lambda in J(theta) + lambda * sum(theta^2); see training/optim.py
+    weight_decay: float = 0.025  #: lambda in J(theta) + lambda * sum(theta^2); see training/optim.py
     decay_norm_and_bias: bool = False
     schedule: str = "onecycle"
     milestones: tuple = (0.5, 0.75)  #: multistep: fractions of ``epochs`` where lr is divided by 10
     epochs: int = 30
     batch_size: int = 128
-    class_weights: bool = False  #: weight the loss by inverse class frequency
+    class_weights: bool = True  #: weight the loss by inverse class frequency (a class-balanced loss)
     label_smoothing: float = 0.0
 
     # --- early stopping and checkpoint selection
@@ -75,7 +83,7 @@ class Config:
     ra_n: int = 2  #: randaugment: ops per image
     ra_m: int = 9  #: randaugment: magnitude 0..10
     color_space: str = "rgb"  #: input colour space (RGB images): rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch
-    tta: str = "none"  #: test-time augmentation: none, hflip or flip (identity, h, v, hv)
+    tta: str = "hflip"  #: test-time augmentation: none, hflip or flip (identity, h, v, hv)
 
     # --- execution
     seed: int = 0
@@ -111,6 +119,11 @@ def _coerce(name: str, value: Any) -> Any:
     default = f.default if f.default is not dataclasses.MISSING else None
     if name in ("anneal_epochs",) and value not in (None, "none", "None"):
         return int(value)
+    if name == "layer_decay" and value not in (None, "none", "None"):  # Optional[float]: no typed default
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise MedtrainError(f"layer_decay: cannot read {value!r} as float") from None
     if value is None:
         return None
     if isinstance(value, str) and value.lower() in ("none", "null") and default is None:
@@ -200,6 +213,10 @@ def _validate(c: Config) -> None:
         raise suggest(c.color_space, SPACES, "colour space")
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
+    # --- transfer learning (issue 3)
+    from medtrain.transfer.strategies import validate_transfer
+
+    validate_transfer(c)
 
 
 def resolve(*layers: dict | None) -> Config:

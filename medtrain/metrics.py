@@ -103,6 +103,8 @@ def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: in
     res = {"acc": acc(y_true, y_score, task), "auc": auc(y_true, y_score, task), "n": int(len(y_true))}
     res.update(bootstrap_ci(y_true, y_score, task, bootstrap, seed))
     res["per_class"] = per_class(y_true, y_score, task, label_names)
+    if task != MULTILABEL:  # mean recall: accuracy as if every class were equally frequent
+        res["balanced_acc"] = float(np.mean([c["recall"] for c in res["per_class"].values()]))
     res["confusion"] = confusion(y_true, y_score, task)
     res["scores"] = y_score  # for the predictions file; not written into metrics.json
     return res

@@ -199,14 +199,42 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _val_auc(result: dict) -> float:
-    """Validation AUC of the selected epoch from ``medtrain.train``'s result."""
-    best = result.get("best")
-    if isinstance(best, dict) and "val_auc" in best:
-        return float(best["val_auc"])
-    val = result.get("val")
-    if isinstance(val, dict) and "auc" in val:
-        return float(val["auc"])
-    raise MedtrainError("the training result holds no validation AUC (expected best.val_auc or val.auc)")
+    """Validation AUC of the selected checkpoint: ``result["val"]["auc"]`` of ``medtrain.train``'s result.
+
+    (``metrics.json`` has no ``best`` mapping: ``best_epoch`` is an int and the selected checkpoint's
+    validation metrics are under ``val``.) A missing or non-numeric value is an error, not a silent NaN,
+    so a changed result layout cannot turn every candidate into "failed".
+    """
+    val = result.get("val") if isinstance(result, dict) else None
+    auc = val.get("auc") if isinstance(val, dict) else None
+    if isinstance(auc, bool) or not isinstance(auc, (int, float)):
+        raise MedtrainError("the training result holds no validation AUC (expected a number at val.auc)")
+    return float(auc)
+
+
+# Settings that make two runs different experiments; a finished candidate is reused only if they agree.
+_RUN_KEYS_IGNORED = ("out", "progress", "bootstrap", "accelerator", "devices", "num_nodes")
+
+
+def _check_same_run(run_dir: Path, cfg) -> None:
+    """Refuse to reuse a candidate directory trained with other settings (another budget, model, ...)."""
+    import yaml
+
+    from medtrain import config as config_mod
+
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    try:
+        saved = config_mod.resolve(saved).to_dict()  # same types as ``want`` (lists, coerced numbers)
+    except MedtrainError:
+        pass  # compared as read; any difference is reported below
+    want = cfg.to_dict()
+    diff = sorted(k for k in want if k not in _RUN_KEYS_IGNORED and saved.get(k) != want[k])
+    if diff:
+        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {want[k]!r} now" for k in diff[:4])
+        raise MedtrainError(
+            f"{run_dir} holds a candidate trained with other settings ({shown}); "
+            "use another --work-dir (or delete it) to search again"
+        )
 
 
 def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[list, dict], float]:
@@ -214,7 +242,9 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[
 
     RandAugment reaches training as a policy file (``--augment ...,ra-n2-m9.yaml``), so training needs no
     setting of its own for N and M. A candidate whose run directory already holds results is not trained
-    again, and an interrupted one is resumed, so a stopped search continues where it was.
+    again, and an interrupted one is resumed, so a stopped search continues where it was; a directory
+    trained with other settings (another budget, model, base augmentation, ...) is refused, not reused.
+    The score is the validation AUC of the checkpoint training selected (``metrics.json``'s ``val.auc``).
     """
     import json
 
@@ -233,14 +263,15 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[
             save_policy(randaugment_policy(n, m), policy_path)
             aug[aug.index("randaugment")] = str(policy_path)
         run_dir = work_dir / name
-        if (run_dir / "metrics.json").is_file():
-            return _val_auc(json.loads((run_dir / "metrics.json").read_text()))
-        if (run_dir / "config.yaml").is_file():
-            return _val_auc(medtrain.train(None, resume=run_dir, verbose=verbose))
         overrides = {"augment": aug, "out": str(run_dir), "progress": False, "bootstrap": 0}
         if "epochs" in params:
             overrides["epochs"] = params["epochs"]
         cfg = config_mod.resolve(base_cfg.to_dict(), overrides)
+        if (run_dir / "config.yaml").is_file():
+            _check_same_run(run_dir, cfg)
+            if (run_dir / "metrics.json").is_file():
+                return _val_auc(json.loads((run_dir / "metrics.json").read_text()))
+            return _val_auc(medtrain.train({"progress": False}, resume=run_dir, verbose=verbose))
         return _val_auc(medtrain.train(cfg, verbose=verbose))
 
     return train_fn
@@ -251,9 +282,15 @@ def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) 
     from medtrain.augment import build_batch_augment
     from medtrain.augment.policies import randaugment_policy, save_policy
 
-    probe = work_dir / "probe.yaml"
-    save_policy(randaugment_policy(1, 1), probe)
+    import tempfile
+
+    # A file of its own (not a fixed name in work_dir), so searches sharing a work dir cannot delete each
+    # other's probe between writing and reading it.
+    fd, name = tempfile.mkstemp(prefix=".probe-", suffix=".yaml", dir=work_dir)
+    os.close(fd)
+    probe = Path(name)
     try:
+        save_policy(randaugment_policy(1, 1), probe)
         build_batch_augment([*base, str(probe)], params)
     except MedtrainError as e:
         raise MedtrainError(f"training cannot take a policy file in --augment here ({e})") from None

@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
-from medtrain.augment import build_batch_augment
+from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
 from medtrain.data.base import MULTILABEL, Splits
 from medtrain.models import create_model
@@ -49,10 +49,18 @@ def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor
 
 
 def class_weights(splits: Splits) -> torch.Tensor:
-    """Inverse class frequency, normalised so that a balanced dataset gets weight 1 for every class."""
+    """Weights of a class-balanced loss.
+
+    Single-label tasks: inverse class frequency N / (K n_c), so a balanced dataset gets weight 1 for every
+    class. Multi-label tasks: each label's positive weight (negatives / positives), the ``pos_weight`` of
+    ``BCEWithLogitsLoss``, which balances positives against negatives label by label.
+    """
     y = splits.train.labels
     k = splits.num_classes
-    counts = y.sum(0) if splits.task == MULTILABEL else torch.bincount(y, minlength=k).float()
+    if splits.task == MULTILABEL:
+        pos = y.sum(0)
+        return ((len(y) - pos) / pos.clamp_min(1)).float()
+    counts = torch.bincount(y, minlength=k).float()
     return (len(y) / (k * counts.clamp_min(1))).float()
 
 
@@ -62,7 +70,7 @@ def uses_custom_head(cfg: Config) -> bool:
     return cfg.dropout_kind != "dropout" or cfg.head != "linear" or cfg.mc_dropout > 0
 
 
-def build_model(cfg: Config, splits: Splits) -> torch.nn.Module:
+def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> torch.nn.Module:
     """The run's model: ``cfg.model`` with its head, inflated to 3D (I3D) when the data are volumes.
 
     A 2D architecture on volumes becomes its 3D twin, every k x k convolution a k x k x k one, which is
@@ -85,6 +93,13 @@ def build_model(cfg: Config, splits: Splits) -> torch.nn.Module:
         from medtrain.models.inflate import inflate_model
 
         model = inflate_model(model)
+    if transfer and (cfg.transfer != "scratch" or cfg.pretrained):
+        # Transfer learning (medtrain.transfer): copy/freeze/re-draw from the source model A; the plan
+        # goes into metrics.json and the optimiser reads the model's per-parameter lr multipliers.
+        from medtrain.transfer import apply_transfer
+
+        model.transfer_plan = apply_transfer(model, cfg)
+        print(f"medtrain: {model.transfer_plan.summary()}", flush=True)
     return model
 
 
@@ -144,6 +159,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     val_loader = TensorBatches(splits.val.images, splits.val.labels, max(bs, 256), shuffle=False)
     hp = cfg.to_dict()
     augment = build_batch_augment(cfg.augment, augment_params(cfg, splits))
+    if augment is not None:  # one fused pass where the op list allows it (float32 batches here)
+        augment = fuse(augment)
     module = Classifier(model, splits.task, splits.num_classes, mean, std, hp, augment=augment,
                         class_weights=class_weights(splits) if cfg.class_weights else None,
                         steps_per_epoch=len(train_loader), input_transform=input_transform)
@@ -156,6 +173,9 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     extra = list(callbacks or [])
     if cfg.dropout_kind == "annealed":
         extra.insert(0, DropoutSchedule())
+    from medtrain.transfer import transfer_callbacks  # gradual unfreezing (finetune-top:K --unfreeze-every N)
+
+    extra[:0] = transfer_callbacks(model)
     callbacks = [ckpt]
     stopper = None
     if cfg.early_stop:

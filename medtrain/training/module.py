@@ -81,8 +81,8 @@ class Classifier(pl.LightningModule):
 
     # --- loss
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
-        if self.task == MULTILABEL:
-            return F.binary_cross_entropy_with_logits(logits, target)
+        if self.task == MULTILABEL:  # class weights are per-label positive weights here
+            return F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.class_weights)
         ls = float(self.cfg.get("label_smoothing", 0.0))
         if ls:
             target = target * (1 - ls) + ls / self.num_classes

@@ -14,21 +14,41 @@ import torch
 from torch import nn
 
 
-def param_groups(model: nn.Module, lam: float, decay_norm_and_bias: bool = False) -> list[dict]:
-    decay, no_decay = [], []
+def param_groups(model: nn.Module, lam: float, decay_norm_and_bias: bool = False, lr: float | None = None,
+                 lr_mult: dict | None = None, deferred: set | frozenset = frozenset()) -> list[dict]:
+    """Parameter groups by (weight decay, learning-rate multiplier).
+
+    ``lr_mult`` maps parameter names to multipliers of ``lr`` (transfer learning: a slower backbone,
+    layer-wise decay); each multiplier gets its own groups with ``"lr": lr * mult``, highest first, so
+    group 0 keeps the base rate. ``deferred`` names frozen parameters that are still put in the
+    optimiser because gradual unfreezing trains them later (a parameter without a gradient is skipped
+    by every torch optimiser, so they do not move while frozen).
+    """
+    lr_mult = lr_mult or {}
+    buckets: dict[tuple[float, bool], list] = {}
     for name, p in model.named_parameters():
-        if not p.requires_grad:
+        if not p.requires_grad and name not in deferred:
             continue
-        (decay if decay_norm_and_bias or p.ndim > 1 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": 2.0 * lam}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+        decayed = decay_norm_and_bias or p.ndim > 1
+        buckets.setdefault((float(lr_mult.get(name, 1.0)), decayed), []).append(p)
+    groups = []
+    for mult in sorted({m for m, _ in buckets} | {1.0}, reverse=True):
+        for decayed in (True, False):
+            ps = buckets.get((mult, decayed), [])
+            if not ps and (mult != 1.0 or not decayed):  # the base decay group always exists (as before)
+                continue
+            g = {"params": ps, "weight_decay": 2.0 * lam if decayed else 0.0}
+            if mult != 1.0 and lr is not None:
+                g["lr"] = lr * mult
+            groups.append(g)
     return groups
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, lam: float, momentum: float = 0.9,
                     decay_norm_and_bias: bool = False) -> torch.optim.Optimizer:
-    groups = param_groups(model, lam, decay_norm_and_bias)
+    # Transfer strategies (medtrain.transfer) leave per-parameter multipliers on the model.
+    groups = param_groups(model, lam, decay_norm_and_bias, lr, getattr(model, "transfer_lr_mult", None),
+                          getattr(model, "transfer_deferred", frozenset()))
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adam":
@@ -50,7 +70,8 @@ def build_scheduler(opt: torch.optim.Optimizer, name: str, epochs: int, steps_pe
         total = epochs * steps_per_epoch
         return {"scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(opt, total), "interval": "step"}
     if name == "onecycle":  # Smith & Topin 2019
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch,
+        # per-group peaks keep the groups' lr multipliers (a scalar max_lr would give every group lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], epochs=epochs, steps_per_epoch=steps_per_epoch,
                                                     pct_start=0.2)
         return {"scheduler": sched, "interval": "step"}
     raise ValueError(name)

@@ -5,12 +5,13 @@ import json
 
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 import medtrain
 from medtrain.augment.policies import load_policy, randaugment_policy, save_policy
 from medtrain.cli import main
-from medtrain.cli.augment import build_pipeline, make_train_fn, render_grid
+from medtrain.cli.augment import _check_train_accepts_policy_files, build_pipeline, make_train_fn, render_grid
 from medtrain.config import resolve
 from medtrain.errors import MedtrainError
 
@@ -73,13 +74,55 @@ def test_train_fn_hands_randaugment_to_training_as_a_policy_file(tiny_npz, tmp_p
     assert cfg.out == str(tmp_path / "ra-n2-m7")
 
 
+def _finished_candidate(run_dir, cfg, val_auc):
+    """A run directory as medtrain.train leaves it: its config and its metrics."""
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**cfg.to_dict(), "out": str(run_dir)}))
+    (run_dir / "metrics.json").write_text(json.dumps({"best_epoch": 1, "val": {"auc": val_auc, "acc": 0.5}}))
+
+
 def test_train_fn_reuses_a_finished_candidate(tiny_npz, tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(medtrain, "train", fake_train(calls, lambda n, m: 0.5))
-    (tmp_path / "baseline").mkdir()
-    (tmp_path / "baseline" / "metrics.json").write_text(json.dumps({"val": {"auc": 0.66}}))
-    assert make_train_fn(resolve({"data": str(tiny_npz)}), tmp_path)(["none"], {}) == 0.66
+    base = resolve({"data": str(tiny_npz)})
+    _finished_candidate(tmp_path / "baseline", resolve(base.to_dict(), {"augment": ["none"], "bootstrap": 0}), 0.66)
+    assert make_train_fn(base, tmp_path)(["none"], {}) == 0.66
     assert calls == []
+
+
+def test_train_fn_refuses_a_candidate_trained_with_other_settings(tiny_npz, tmp_path, monkeypatch):
+    # A second search with another budget into the same work dir must not silently reuse the old scores.
+    monkeypatch.setattr(medtrain, "train", lambda *a, **k: pytest.fail("trained over an old candidate"))
+    base = resolve({"data": str(tiny_npz)})
+    _finished_candidate(tmp_path / "baseline", resolve(base.to_dict(), {"augment": ["none"], "epochs": 8}), 0.66)
+    with pytest.raises(MedtrainError, match="other settings.*epochs: 8 there, 3 now"):
+        make_train_fn(base, tmp_path)(["none"], {"epochs": 3})
+
+
+@pytest.mark.parametrize("result", [{"best": {"val_auc": 0.9}}, {"val": {"acc": 0.5}}, {"val": {"auc": None}}])
+def test_train_fn_scores_val_auc_and_nothing_else(tiny_npz, tmp_path, monkeypatch, result):
+    # metrics.json holds the selected checkpoint's validation AUC at val.auc; there is no "best" mapping.
+    monkeypatch.setattr(medtrain, "train", lambda cfg, **k: result)
+    with pytest.raises(MedtrainError, match="val.auc"):
+        make_train_fn(resolve({"data": str(tiny_npz)}), tmp_path)(["none"], {})
+
+
+@pytest.mark.slow
+def test_augment_search_end_to_end_with_real_training(tiny_npz, tmp_path, capsys):
+    # No fake: one real short training per candidate, scored on what medtrain.train really returns.
+    out = tmp_path / "policy.yaml"
+    code = main(["augment", "search", "--data", str(tiny_npz), "--model", "resnet10_28_half", "--batch-size", "48",
+                 "--accelerator", "cpu", "--budget-epochs", "1", "--n-values", "1", "--m-values", "5",
+                 "--base-augment", "flip", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    record = load_policy(out).metadata["search"]
+    scores = [r["val_auc"] for r in record["results"]]
+    assert len(scores) == 2 and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in scores)
+    for name in ("baseline", "ra-n1-m5"):
+        m = json.loads((tmp_path / "policy-search" / name / "metrics.json").read_text())
+        assert m["val"]["auc"] == pytest.approx(scores[0 if name == "baseline" else 1], abs=1e-6)
+        assert yaml.safe_load((tmp_path / "policy-search" / name / "config.yaml").read_text())["epochs"] == 1
+    assert f"--augment flip,{out}" in capsys.readouterr().out
 
 
 def test_augment_search_writes_the_best_policy(tiny_npz, tmp_path, monkeypatch, capsys):
@@ -106,3 +149,10 @@ def test_augment_search_stops_early_if_training_cannot_take_policy_files(tiny_np
     code = main(["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "1", "--out",
                  str(tmp_path / "p.yaml")])
     assert code == 2 and "cannot take a policy file" in capsys.readouterr().err
+
+
+def test_policy_file_probe_uses_its_own_file_and_leaves_nothing(tmp_path):
+    # Searches sharing a work dir (candidates trained in parallel) must not delete each other's probe.
+    other = save_policy(randaugment_policy(2, 2), tmp_path / "probe.yaml")
+    _check_train_accepts_policy_files(["flip"], {}, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.yaml"] and load_policy(other).layers == 2

@@ -54,3 +54,16 @@ def test_class_weights_are_inverse_frequency_and_match_weighted_cross_entropy():
     target = torch.tensor([0, 1, 1, 0, 0, 1, 0, 0])
     ours = mod.loss(logits, F.one_hot(target, 2).float())
     assert ours == pytest.approx(float(F.cross_entropy(logits, target, weight=w)), abs=1e-6)
+
+
+def test_multilabel_class_weights_balance_positives_against_negatives():
+    from medtrain.data.base import Split, Splits
+
+    y = torch.tensor([[1, 0], [0, 0], [0, 1], [0, 1]], dtype=torch.float32)
+    imgs = torch.zeros(4, 1, 2, 2, dtype=torch.uint8)
+    s = Splits("m", "multi-label, binary-class", {"0": "a", "1": "b"}, Split(imgs, y), Split(imgs, y), Split(imgs, y))
+    w = class_weights(s)
+    assert torch.allclose(w, torch.tensor([3.0, 1.0]))  # negatives / positives per label
+    mod = Classifier(torch.nn.Identity(), s.task, 2, torch.zeros(1), torch.ones(1), {}, class_weights=w)
+    logits = torch.randn(4, 2)
+    assert mod.loss(logits, y) == pytest.approx(float(F.binary_cross_entropy_with_logits(logits, y, pos_weight=w)))

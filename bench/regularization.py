@@ -1,0 +1,212 @@
+"""Regularisation study on BreastMNIST (issue 5): run the ``medtrain compare`` grids and build the report.
+
+    python bench/regularization.py commands                 # print every command of the study
+    python bench/regularization.py main --seeds 3           # (1) 6 techniques x early_stop=none,val_auc
+    python bench/regularization.py best                     # technique with the best mean val AUC in (1)
+    python bench/regularization.py cross --technique T --seeds 3   # (2) lambda x batch norm for T
+    python bench/regularization.py mc --technique T         # one run with --mc-dropout 20
+    python bench/regularization.py report                   # tables + figure from whatever has finished
+
+Every training is a ``medtrain compare`` (or ``train``) subprocess under ``nice -n 19``. ``compare`` skips
+finished cells, so ``--seeds 1`` then ``--seeds 2`` then ``--seeds 3`` fills the table seed by seed and a
+stopped study resumes. The test split is only reported: the best technique is chosen on validation AUC.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+OUT = ROOT / "runs" / "regularization"
+DOC_FIG = ROOT / "docs" / "results" / "regularization_curves.png"
+DOC = ROOT / "docs" / "results" / "regularization.md"
+START, END = "<!-- tables:start (bench/regularization.py report) -->", "<!-- tables:end -->"
+
+#: the recipe every run shares (lambda = 1e-4, batch norm on); --batch-size 32 gives 17 steps per epoch
+BASE = ["--dataset", "breastmnist", "--model", "resnet10_28_half", "--epochs", "15", "--batch-size", "32",
+        "--weight-decay", "1e-4", "--batch-norm", "--patience", "5", "--accelerator", "cpu", "--bootstrap", "0"]
+
+#: technique -> flags; every dropout kind at p = 0.5, maxout with K = 2 pieces
+TECHNIQUES = {
+    "none": ["--dropout", "0"],
+    "dropout": ["--dropout", "0.5", "--dropout-kind", "dropout"],
+    "dropconnect": ["--dropout", "0.5", "--dropout-kind", "dropconnect"],
+    "annealed": ["--dropout", "0.5", "--dropout-kind", "annealed"],
+    "standout": ["--dropout", "0.5", "--dropout-kind", "standout"],
+    "maxout+dropout": ["--dropout", "0.5", "--head", "maxout:2"],
+}
+CROSS_ES = "val_auc"  #: the crossing (2) runs with early stopping (patience 5)
+
+
+def _medtrain(*args: str) -> list[str]:
+    return ["nice", "-n", "19", sys.executable, "-m", "medtrain", *args]
+
+
+def main_cmd(technique: str, es: str, seeds: int) -> list[str]:
+    return _medtrain("compare", *BASE, *TECHNIQUES[technique], "--vary", f"early_stop={es}",
+                     "--seeds", str(seeds), "--out", str(OUT / "main" / technique))
+
+
+def cross_cmd(technique: str, seeds: int) -> list[str]:
+    base = [a for a in BASE]
+    return _medtrain("compare", *base, *TECHNIQUES[technique], "--early-stop", CROSS_ES,
+                     "--vary", "weight_decay=0,1e-3,1e-4", "--vary", "batch_norm=false,true",
+                     "--seeds", str(seeds), "--out", str(OUT / "cross" / technique))
+
+
+def mc_cmd(technique: str) -> list[str]:
+    return _medtrain("train", *BASE, *TECHNIQUES[technique], "--early-stop", "none", "--mc-dropout", "20",
+                     "--seed", "0", "--no-progress", "--out", str(OUT / "mc" / technique))
+
+
+def _run(cmd: list[str]) -> None:
+    print("+", " ".join(shlex.quote(c) for c in cmd), flush=True)
+    env = {**os.environ, "MEDTRAIN_DATA": os.environ.get("MEDTRAIN_DATA", "/work/shared/data")}
+    subprocess.run(cmd, check=True, cwd=ROOT, env=env)
+
+
+def _link_shared_cell(technique: str, seeds: int) -> None:
+    """The crossing's (lambda=1e-4, BN on) cell has exactly the main table's settings: reuse those runs."""
+    for s in range(seeds):
+        src = OUT / "main" / technique / f"early_stop={CROSS_ES}" / f"seed{s}"
+        dst = OUT / "cross" / technique / "weight_decay=1e-4,batch_norm=true" / f"seed{s}"
+        if (src / "metrics.json").is_file() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.symlink_to(src.resolve(), target_is_directory=True)
+
+
+def best_technique() -> str:
+    from medtrain.reports.curves import best_cell, collect
+
+    cells = collect(OUT / "main")
+    return best_cell(cells, lambda c: c["group"] in TECHNIQUES)["group"]
+
+
+def replay_section(main: list) -> list:
+    """Early stopping (patience 5) replayed on every full-length run, checked against real ES runs."""
+    from medtrain.reports.curves import replay_early_stop
+
+    full = {(c["group"], i): (r, d) for c in main if c["cell"].get("early_stop") == "none"
+            for i, (r, d) in enumerate(zip(c["runs"], c["dirs"]))}
+    real = {(c["group"], int(d.name[4:])): r for c in main if c["cell"].get("early_stop") == "val_auc"
+            for r, d in zip(c["runs"], c["dirs"])}
+    if not full:
+        return []
+    lines = ["## Early stopping replayed on the full-length runs (not a medtrain table)\n\n",
+             "Computed by `medtrain.reports.curves.replay_early_stop` from each `early_stop=none` run's history "
+             "(patience 5 on val AUC, Lightning's rule). Where the real `early_stop=val_auc` run with the same "
+             "seed exists, its stop/selected epochs and the largest difference between its per-epoch val loss "
+             "and the full run's are shown.\n\n",
+             "| technique | seed | full run: selected epoch (val AUC) | replay: stop epoch | replay: selected epoch "
+             "| real ES run: stop / selected epoch | max abs val-loss diff (common epochs) |\n",
+             "|---|---|---|---|---|---|---|\n"]
+    for (g, _), (r, d) in sorted(full.items()):
+        seed = int(d.name[4:])
+        h = r["history"]
+        rep = replay_early_stop(h, patience=5)
+        sel = next(e for e in h if e["epoch"] == r["best_epoch"])
+        es = real.get((g, seed))
+        if es:
+            common = min(len(es["history"]), len(h))
+            diff = max(abs(a["val_loss"] - b["val_loss"]) for a, b in zip(es["history"][:common], h[:common]))
+            es_txt, diff_txt = f"{es['stop_epoch'] + 1} / {es['best_epoch'] + 1}", f"{diff:.2e}"
+        else:
+            es_txt = diff_txt = "not run"
+        stop_txt = f"{rep['stop_epoch'] + 1}" + ("" if rep["stopped"] else " (no stop)")
+        lines.append(f"| {g} | {seed} | {r['best_epoch'] + 1} ({sel['val_auc']:.3f}) | {stop_txt} | "
+                     f"{rep['best_epoch'] + 1} | {es_txt} | {diff_txt} |\n")
+    return lines + ["\n"]
+
+
+def report() -> None:
+    from medtrain.reports.curves import best_cell, collect, overlay_curves, study_csv, study_markdown
+
+    main = collect(OUT / "main")
+    cross = collect(OUT / "cross")
+    parts = ["## (1) Techniques (lambda = 1e-4, batch norm on), with and without early stopping\n\n",
+             study_markdown(main, ["technique", "early_stop"]), "\n"]
+    if cross:
+        parts += [f"## (2) Weight decay x batch norm (early stopping on {CROSS_ES})\n\n",
+                  study_markdown(cross, ["technique", "weight_decay", "batch_norm"]), "\n"]
+    parts += replay_section(main)
+    mc = sorted((OUT / "mc").glob("*/metrics.json"))
+    for m in mc:
+        r = json.loads(m.read_text())
+        u = r["test"].get("mc_dropout", {})
+        parts += [f"## MC dropout ({m.parent.name}, seed {r['seed']}, T = {u.get('passes')})\n\n",
+                  f"test ACC {r['test']['acc']:.3f}, AUC {r['test']['auc']:.3f}; "
+                  f"`mc_dropout` = `{json.dumps(u)}`\n\n"]
+    text = "".join(parts)
+    (OUT / "study.md").write_text(text)
+    if DOC.is_file() and START in DOC.read_text():
+        doc = DOC.read_text()
+        pre, rest = doc.split(START, 1)
+        post = rest.split(END, 1)[1] if END in rest else ""
+        DOC.write_text(pre + START + "\n" + text + END + post)
+    (OUT / "study.csv").write_text(study_csv(main + cross, ["technique", "early_stop", "weight_decay",
+                                                             "batch_norm"]))
+    print("".join(parts))
+    # Figure: the full-length (early_stop=none) runs of "none" and of the technique with the best mean val
+    # AUC, so the curves go on past the point where early stopping stops; that point is marked (replayed).
+    full = [c for c in main if c["cell"].get("early_stop") == "none"]
+    plain = [c for c in full if c["group"] == "none"]
+    best = best_cell(full, lambda c: c["group"] != "none")
+    if plain and best:
+        info = overlay_curves(plain[0], best, DOC_FIG, replay_patience=5,
+                              title=f"BreastMNIST, resnet10_28_half: no dropout vs {best['group']} "
+                                    f"(best mean val AUC), lambda=1e-4, BN on, all 15 epochs")
+        print("figure:", DOC_FIG, json.dumps(info))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("commands")
+    m = sub.add_parser("main")
+    m.add_argument("--es", default="none,val_auc", help="early_stop values: none, val_auc or both")
+    m.add_argument("--seeds", type=int, default=3)
+    m.add_argument("--techniques", default=",".join(TECHNIQUES))
+    c = sub.add_parser("cross")
+    c.add_argument("--technique", required=True)
+    c.add_argument("--seeds", type=int, default=3)
+    sub.add_parser("best")
+    mc = sub.add_parser("mc")
+    mc.add_argument("--technique", required=True)
+    sub.add_parser("report")
+    a = ap.parse_args(argv)
+    if a.cmd == "commands":
+        for s in (1, 2, 3):
+            for t in TECHNIQUES:
+                print(" ".join(shlex.quote(x) for x in main_cmd(t, "none,val_auc", s)))
+        for t in ("none", "BEST"):
+            print(" ".join(shlex.quote(x) for x in cross_cmd("none", 3)).replace("none", t, 1) if t == "BEST"
+                  else " ".join(shlex.quote(x) for x in cross_cmd(t, 3)))
+    elif a.cmd == "main":
+        for s in range(1, a.seeds + 1):  # seed-major: every technique gets seed 0 before any gets seed 1
+            for t in a.techniques.split(","):
+                _run(main_cmd(t, a.es, s))
+    elif a.cmd == "best":
+        print(best_technique())
+    elif a.cmd == "cross":
+        t = best_technique() if a.technique == "best" else a.technique
+        for s in range(1, a.seeds + 1):
+            _link_shared_cell(t, s)
+            _run(cross_cmd(t, s))
+    elif a.cmd == "mc":
+        t = best_technique() if a.technique == "best" else a.technique
+        _run(mc_cmd(t))
+    else:
+        report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,233 @@
+"""Linear probe: a linear classifier on a frozen source model's pooled features ("CNN codes").
+
+Razavian et al., "CNN features off-the-shelf: an astounding baseline for recognition", CVPRW 2014:
+the pooled activations of a network trained elsewhere, fed to a linear SVM, are a strong baseline on
+small datasets. Yosinski et al. (NeurIPS 2014) show that lower layers are more general, so on a
+target unlike the source an earlier stage (``--probe-layer layer3``) can be the better feature.
+
+No Lightning loop and no epochs: the codes of the train/val/test images are computed once and cached
+in the run directory (``features.npz``, keyed by the source, the layer and the data), standardised on
+the training split, and a scikit-learn ``LogisticRegression`` or ``LinearSVC`` is fitted for each C of
+a grid; C is chosen on the VALIDATION split (the test split is only scored once, with that C).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from medtrain.errors import MedtrainError
+
+__all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "train_probe", "resolve_layer"]
+
+#: Inverse regularisation strengths tried on validation.
+CS = tuple(float(c) for c in np.logspace(-4, 2, 7))
+FEATURES_FILE = "features.npz"
+
+
+def resolve_layer(model: nn.Module, layer: str | None) -> int | None:
+    """``None`` (the final pooled features), or the index into ``feature_info`` of ``layer``.
+
+    ``layer`` is a stage module name (``layer3``; ``stem`` for stage 0) or an index (``2``, ``-2``).
+    """
+    from medtrain.transfer.strategies import stage_names
+
+    if layer is None or layer in ("last", "-1"):
+        return None
+    names = stage_names(model)
+    if layer in names:
+        return names.index(layer)
+    try:
+        i = int(layer)
+    except ValueError:
+        raise MedtrainError(f"probe_layer {layer!r} is not a stage of the model; "
+                            f"choose from {', '.join(names)}") from None
+    if not -len(names) <= i < len(names):
+        raise MedtrainError(f"probe_layer {i} out of range: the model has stages 0..{len(names) - 1} "
+                            f"({', '.join(names)})")
+    return i % len(names)
+
+
+@torch.no_grad()
+def pooled_features(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                    input_transform: nn.Module | None = None, layer: int | None = None,
+                    batch_size: int = 512) -> np.ndarray:
+    """Global-average-pooled features of uint8 ``images`` ``(N, C, H, W)``.
+
+    Args:
+        model: the (frozen) source network on the target's channels.
+        mean, std: per-channel normalisation, as in training.
+        input_transform: optional colour-space module applied before normalisation.
+        layer: ``None`` for the features the classifier sees, or a ``feature_info`` index whose stage
+            output is pooled (via timm's ``forward_intermediates``, stopping early).
+
+    Returns:
+        ``(N, F)`` float32.
+    """
+    model = model.eval()
+    bb = model.backbone if getattr(model, "feature_info", None) is None and hasattr(model, "backbone") else model
+    view = (1, -1) + (1,) * (images.ndim - 2)
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].float().div(255.0)
+        if input_transform is not None:
+            x = input_transform(x)
+        x = (x - mean.view(view)) / std.view(view)
+        if layer is None:
+            f = model.forward_head(model.forward_features(x), pre_logits=True)
+        else:
+            f = bb.forward_intermediates(x, indices=[layer], intermediates_only=True, stop_early=True)[0]
+        if f.ndim > 2:  # feature maps: global average pooling
+            f = f.flatten(2).mean(-1)
+        out.append(f.float().cpu())
+    return torch.cat(out).numpy()
+
+
+def _cache_key(cfg, splits, layer: int | None, source_origin: str) -> str:
+    src = Path(cfg.pretrained) if cfg.pretrained else None
+    w = src / "model.safetensors" if src is not None and src.is_dir() else src
+    stamp = [w.stat().st_size, w.stat().st_mtime_ns] if w is not None and w.is_file() else None
+    parts = {"source": source_origin, "stamp": stamp, "layer": layer, "model": cfg.model, "data": splits.name,
+             "sizes": [len(splits.train), len(splits.val), len(splits.test)], "color_space": cfg.color_space}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def extract_codes(model: nn.Module, cfg, splits, cache: Path, layer: int | None, source_origin: str = "") -> dict:
+    """``{"train", "val", "test"}`` feature arrays, read from ``cache`` when it holds the same key."""
+    from medtrain.training.fit import normalisation
+
+    key = _cache_key(cfg, splits, layer, source_origin)
+    if cache.is_file():
+        with np.load(cache) as z:
+            if str(z["key"]) == key:
+                return {s: z[s] for s in ("train", "val", "test")}
+    mean, std, transform = normalisation(cfg, splits)
+    codes = {s: pooled_features(model, splits.split(s).images, mean, std, transform, layer)
+             for s in ("train", "val", "test")}
+    from medtrain._io import atomic_path
+
+    with atomic_path(cache) as tmp:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would otherwise append ".npz" to tmp's name
+            np.savez(fh, key=np.array(key), **codes)
+    return codes
+
+
+def _classifier(kind: str, C: float, task: str, seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.svm import LinearSVC
+
+    from medtrain.metrics import MULTILABEL
+
+    base = (LogisticRegression(C=C, max_iter=3000) if kind == "logreg"
+            else LinearSVC(C=C, max_iter=10000, random_state=seed))
+    return OneVsRestClassifier(base) if task == MULTILABEL else base
+
+
+def _scores(clf, X: np.ndarray, kind: str, task: str) -> np.ndarray:
+    """Class probabilities (logreg), or SVM margins mapped to [0, 1] (sigmoid for binary/multi-label,
+    softmax for multi-class: the same mapping medtrain applies to a network's logits)."""
+    from medtrain.metrics import BINARY, MULTILABEL
+
+    if kind == "logreg":
+        return clf.predict_proba(X)
+    d = clf.decision_function(X)
+    if task == BINARY:
+        p = 1 / (1 + np.exp(-d))
+        return np.stack([1 - p, p], 1)
+    if task == MULTILABEL:
+        return 1 / (1 + np.exp(-d))
+    e = np.exp(d - d.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS, monitor: str = "val_auc",
+               seed: int = 0):
+    """Fit a linear classifier per C on the training codes and keep the C best on validation.
+
+    Returns:
+        ``(classifier, scaler, best_C, {C: validation score})``.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.preprocessing import StandardScaler
+
+    from medtrain import metrics
+
+    scaler = StandardScaler().fit(codes["train"])
+    Xtr, Xva = scaler.transform(codes["train"]), scaler.transform(codes["val"])
+    best, table = None, {}
+    for C in Cs:
+        clf = _classifier(kind, C, task, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(Xtr, labels["train"])
+        s = _scores(clf, Xva, kind, task)
+        score = metrics.acc(labels["val"], s, task) if monitor == "val_acc" else metrics.auc(labels["val"], s, task)
+        score = -1.0 if np.isnan(score) else score
+        table[C] = float(score)
+        if best is None or score > best[0]:  # ties keep the smaller C (stronger regularisation)
+            best = (score, C, clf)
+    return best[2], scaler, best[1], table
+
+
+def train_probe(cfg, splits, run_dir: Path, t0: float | None = None, verbose: bool = True) -> dict:
+    """The ``linear-probe`` run: codes once, C on validation, test once; writes ``metrics.json``.
+
+    ``metrics.json`` has the keys of every run (``history`` is empty, ``best_epoch = stop_epoch = 0``)
+    plus ``transfer`` (the plan) and ``probe`` (layer, classifier, C grid with validation scores).
+    """
+    from medtrain._io import write_json
+    from medtrain.api import METRICS_FILE, _peak_rss_mb, _write_predictions
+    from medtrain.metrics import MULTILABEL, evaluate_scores
+    from medtrain.training.fit import build_model
+
+    t0 = time.perf_counter() if t0 is None else t0
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, splits)
+    plan = model.transfer_plan
+    layer = resolve_layer(model, cfg.probe_layer)
+    t1 = time.perf_counter()
+    codes = extract_codes(model, cfg, splits, Path(run_dir) / FEATURES_FILE, layer, plan.source or "")
+    extract_s = time.perf_counter() - t1
+    labels = {s: splits.split(s).labels.numpy() for s in ("train", "val", "test")}
+    if splits.task != MULTILABEL:
+        labels = {s: v.reshape(-1) for s, v in labels.items()}
+    clf, scaler, C, table = fit_linear(codes, labels, splits.task, cfg.probe_classifier, monitor=cfg.monitor,
+                                       seed=cfg.seed)
+    val = evaluate_scores(labels["val"], _scores(clf, scaler.transform(codes["val"]), cfg.probe_classifier,
+                                                 splits.task), splits.task, splits.label_names)
+    test = {}
+    if len(splits.test):
+        test = evaluate_scores(labels["test"], _scores(clf, scaler.transform(codes["test"]), cfg.probe_classifier,
+                                                       splits.task), splits.task, splits.label_names,
+                               bootstrap=cfg.bootstrap, seed=cfg.seed)
+        _write_predictions(Path(run_dir) / "predictions_test.csv", labels["test"], test.pop("scores"), None)
+    names = plan.stages
+    out = {
+        "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
+        "history": [], "best_epoch": 0, "stop_epoch": 0, "early_stopped": False, "monitor": cfg.monitor,
+        "val": {"acc": val["acc"], "auc": val["auc"]},
+        "test": test,
+        "wall_s": time.perf_counter() - t0,
+        "peak_rss_mb": _peak_rss_mb(),
+        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+        "transfer": plan.to_dict(),
+        "probe": {"layer": names[-1] if layer is None else names[layer], "classifier": cfg.probe_classifier,
+                  "feature_dim": int(codes["train"].shape[1]), "C": C,
+                  "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s},
+    }
+    write_json(Path(run_dir) / METRICS_FILE, out)
+    if verbose and test:
+        from medtrain.reports.baselines import comparison_table
+
+        print(f"linear probe ({cfg.probe_classifier}) on {out['probe']['layer']} features "
+              f"({out['probe']['feature_dim']}-d), C={C:g} chosen on validation; wall {out['wall_s']:.0f} s")
+        print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
+    return out

@@ -1,0 +1,211 @@
+"""Where a source model A comes from, and how its weights are fitted onto a target model B.
+
+Three kinds of source, all given as ``--pretrained``:
+
+* a medtrain run directory (``runs/A``): its ``model.safetensors`` and the JSON metadata in it
+  (model, in_chans, num_classes, task, label_names, mean, std);
+* a local weights file: safetensors, or a PyTorch checkpoint read with ``weights_only=True`` only
+  (a pickle that needs code to load is refused, see :func:`medtrain.models.weights.load_state`);
+* ImageNet weights from the hub, ``timm:NAME[.TAG]`` (timm's real download path, Hugging Face hub cache)
+  or ``torchvision:NAME`` (torch hub cache). Offline without a cached file this is one clear error.
+
+Fitting A onto B (:func:`adapt_state_dict`) changes two things and nothing else:
+
+* the first convolution when the channel counts differ: an RGB kernel on a grey target is summed over
+  its three input channels (a grey image replicated to RGB then gives exactly A's response), and a grey
+  kernel on an RGB target is repeated and divided by 3 (B's response to an RGB image is A's response to
+  its channel mean) — the usual adaptation (timm's ``adapt_input_conv``);
+* the classifier: always a new, randomly initialised head, since the target's classes are new
+  (Yosinski et al., "How transferable are features in deep neural networks?", NeurIPS 2014).
+
+Any other shape mismatch means A and B are different architectures: an error naming A's model.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from medtrain.errors import MedtrainError
+
+__all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
+           "source_model"]
+
+HUB_PREFIXES = ("timm:", "torchvision:")
+
+
+@dataclass
+class Source:
+    """Weights of a source model A and what is known about them.
+
+    Attributes:
+        state: A's state dict (CPU tensors).
+        meta: A's metadata; ``model``, ``in_chans``, ``num_classes``, ``mean``, ``std`` when known.
+        origin: where the weights came from, e.g. ``run runs/A`` or ``timm:resnet18.a1_in1k``.
+        run_dir: A's run directory when the source is one (its config names A's dataset).
+    """
+
+    state: dict
+    meta: dict = field(default_factory=dict)
+    origin: str = ""
+    run_dir: Path | None = None
+
+    @property
+    def model(self) -> str | None:
+        return self.meta.get("model")
+
+
+def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None = None) -> Source:
+    """Read source weights from a run directory, a weights file or the hub.
+
+    Args:
+        spec: ``runs/A``, ``path/w.safetensors``, ``path/w.pt``, ``timm:NAME[.TAG]`` or ``torchvision:NAME``.
+        pretrained_cfg_overlay: for ``timm:`` sources, passed to ``timm.create_model`` (e.g.
+            ``dict(file="w.safetensors")`` loads a local copy through timm's own pretrained path).
+
+    Raises:
+        MedtrainError: the source does not exist, is not weights-only, or the hub is unreachable.
+    """
+    from medtrain.models.weights import load_state, read_meta
+
+    text = str(spec)
+    if text.startswith(HUB_PREFIXES):
+        return _hub_source(text, pretrained_cfg_overlay)
+    p = Path(text)
+    if p.is_dir():
+        w = p / "model.safetensors"
+        if not w.is_file():
+            raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no model.safetensors)")
+        return Source(load_state(w), read_meta(w), f"run {p}", p)
+    if p.is_file():
+        meta = read_meta(p) if p.suffix == ".safetensors" else {}
+        return Source(load_state(p), meta, f"file {p}")
+    raise MedtrainError(f"pretrained: {text} is neither a run directory, a weights file nor "
+                        "timm:NAME / torchvision:NAME")
+
+
+def _hub_source(text: str, overlay: dict | None) -> Source:
+    kind, name = text.split(":", 1)
+    try:
+        if kind == "timm":
+            import timm
+
+            kwargs = {"pretrained_cfg_overlay": overlay} if overlay else {}
+            model = timm.create_model(name, pretrained=True, **kwargs)
+            cfg = getattr(model, "pretrained_cfg", {}) or {}
+            meta = {"model": name.split(".")[0], "in_chans": 3, "num_classes": getattr(model, "num_classes", None),
+                    "mean": list(cfg.get("mean", ())), "std": list(cfg.get("std", ()))}
+        else:
+            import torchvision
+
+            model = torchvision.models.get_model(name, weights="DEFAULT")
+            meta = {"model": name, "in_chans": 3}
+    except (RuntimeError, OSError, ValueError, ImportError) as e:
+        # huggingface_hub/urllib raise OSError subclasses offline; timm wraps some in RuntimeError.
+        # The message is kept to one line: the cause's type is enough to tell offline from a bad name.
+        raise MedtrainError(
+            f"pretrained: cannot load {text} ({type(e).__name__}): no network and no cached copy in the "
+            f"hub cache; download it once online, or pass a local file with --pretrained PATH") from None
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return Source(state, meta, text)
+
+
+def source_model(src: Source) -> nn.Module:
+    """Rebuild A itself (its own channels and classes) with its weights, e.g. to compute its features."""
+    from medtrain.models import create_model
+
+    if not src.model:
+        raise MedtrainError(f"{src.origin}: the weights do not say which model they belong to (no metadata)")
+    in_chans = int(src.meta.get("in_chans") or 3)
+    num_classes = int(src.meta.get("num_classes") or 2)
+    model = create_model(src.model, in_chans=in_chans, num_classes=num_classes)
+    model.load_state_dict(_drop_extra(src.state), strict=False)
+    return model.eval()
+
+
+def _drop_extra(state: dict) -> dict:
+    return {k: v for k, v in state.items() if not k.endswith("_extra_state")}
+
+
+def first_conv_name(model: nn.Module) -> str:
+    """Qualified name of the model's first convolution (the one that sees the image channels)."""
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d)):
+            return name
+    raise MedtrainError(f"{type(model).__name__} has no convolution to adapt")
+
+
+def classifier_prefix(model: nn.Module) -> str:
+    """Qualified name of the classifier module (``fc``, ``head``...), whose weights are never copied."""
+    clf = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if clf is not None:
+        for name, m in model.named_modules():
+            if m is clf and name:
+                return name
+    for name in ("fc", "classifier", "head"):
+        if isinstance(getattr(model, name, None), nn.Module):
+            return name
+    raise MedtrainError(f"{type(model).__name__}: cannot find its classifier (no get_classifier)")
+
+
+def adapt_in_chans(weight: Tensor, in_chans: int) -> Tensor:
+    """Fit a first-layer kernel ``(O, C, k, k)`` to ``in_chans`` input channels.
+
+    RGB -> grey sums the kernels over channels; grey -> C channels repeats the kernel and divides by C.
+    Both keep the layer's response: to a grey image replicated C times, resp. to an image's channel mean.
+    """
+    c = weight.shape[1]
+    if c == in_chans:
+        return weight
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    if c == 1:
+        reps = [1, in_chans] + [1] * (weight.ndim - 2)
+        return weight.repeat(*reps) / in_chans
+    raise MedtrainError(f"cannot adapt a {c}-channel first convolution to {in_chans} channels (only 1 <-> C)")
+
+
+def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
+    """A's state dict made loadable into ``model`` (B): first convolution adapted, classifier dropped.
+
+    Returns:
+        ``(state, info)``: the adapted state (classifier keys removed) and a record of what changed:
+        ``first_conv`` (``"1->3 (repeat/3)"``, ``"3->1 (sum)"`` or ``"kept"``) and ``head``.
+
+    Raises:
+        MedtrainError: a key of B is missing from A, or a shape differs beyond the first convolution.
+    """
+    target = model.state_dict()
+    conv_key = first_conv_name(model) + ".weight"
+    head = classifier_prefix(model)
+    out, info = {}, {"first_conv": "kept", "head": f"new {head} (random init, {_out_dim(target, head)} outputs)"}
+    missing = []
+    for k, v in target.items():
+        if k.endswith("_extra_state"):
+            continue
+        if k == head or k.startswith(head + "."):
+            continue
+        if k not in state:
+            missing.append(k)
+            continue
+        w = state[k]
+        if k == conv_key and w.shape[1] != v.shape[1]:
+            how = "sum" if v.shape[1] == 1 else f"repeat/{v.shape[1]}"
+            info["first_conv"] = f"{w.shape[1]}->{v.shape[1]} ({how})"
+            w = adapt_in_chans(w, v.shape[1])
+        if w.shape != v.shape:
+            raise MedtrainError(f"pretrained: {k} has shape {tuple(w.shape)} in the source, {tuple(v.shape)} in the "
+                                f"target model; the source is a different architecture")
+        out[k] = w.to(v.dtype)
+    if missing:
+        raise MedtrainError(f"pretrained: the source lacks {len(missing)} weights of the target model "
+                            f"({', '.join(missing[:2])} ...); the source is a different architecture")
+    return out, info
+
+
+def _out_dim(state: dict, head: str) -> int | str:
+    ws = [v for k, v in state.items() if k.startswith(head + ".") and k.endswith("weight") and v.ndim == 2]
+    return ws[-1].shape[0] if ws else "?"

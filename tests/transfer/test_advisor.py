@@ -1,0 +1,82 @@
+"""The advisor: size and similarity on a scale that says what "similar" means, and its quadrant."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from medtrain.cli import main
+from medtrain.transfer.advisor import advise, domain_accuracy, frechet_distance
+
+from test_sources_strategies import make_source  # a source run directory made without training
+
+
+def _npz(path, images, labels):
+    np.savez(path, train_images=images, train_labels=labels, val_images=images[:20], val_labels=labels[:20],
+             test_images=images[:20], test_labels=labels[:20])
+    return path
+
+
+@pytest.fixture
+def datasets(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 120
+    labels = (np.arange(n) % 2).reshape(-1, 1).astype(np.uint8)
+    smooth = rng.integers(60, 120, (n, 16, 16)).astype(np.uint8)  # one kind of image
+    checker = np.indices((16, 16)).sum(0) % 2 * 255  # a clearly different kind: hard checkerboards
+    other = np.broadcast_to(checker, (n, 16, 16)).astype(np.uint8) ^ rng.integers(0, 40, (n, 16, 16)).astype(np.uint8)
+    src = _npz(tmp_path / "src.npz", smooth, labels)
+    make_source(tmp_path / "A", in_chans=1, data=str(src))
+    rgb_other = np.repeat(other[..., None], 3, axis=-1)  # RGB target: fitted to the grey source by channel mean
+    return tmp_path, src, _npz(tmp_path / "other.npz", rgb_other, labels)
+
+
+def test_identical_data_is_similar_and_a_different_target_is_not(datasets):
+    root, src, other = datasets
+    same = advise(root / "A", str(src), max_images=60)
+    diff = advise(root / "A", str(other), max_images=60)
+    assert same.domain_acc < 0.7 and same.similarity == "similar"
+    assert diff.domain_acc > 0.9 and diff.similarity == "different"
+    assert same.fd < diff.fd and diff.fd > 5 * diff.fd_floor
+    assert same.size == "small" and same.per_class == 60
+    assert same.recommend == {"transfer": "linear-probe"}
+    assert diff.recommend == {"transfer": "linear-probe", "probe_layer": "layer3"}
+    big = advise(root / "A", str(other), max_images=60, small_per_class=10)
+    assert big.size == "large" and big.recommend == {"transfer": "finetune"} and "scratch" in big.quadrant
+
+
+def test_frechet_distance_and_domain_accuracy_scales():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2000, 4)), rng.normal(size=(2000, 4))
+    assert frechet_distance(a, b) < 0.05
+    assert frechet_distance(a, b + 3.0) == pytest.approx(4 * 9.0, rel=0.05)  # |delta mu|^2
+    assert abs(domain_accuracy(a[:300], b[:300]) - 0.5) < 0.1
+    assert domain_accuracy(a[:300], b[:300] + 5.0) > 0.99
+
+
+def test_cli_prints_the_numbers_and_the_recommendation(datasets, capsys):
+    root, src, other = datasets
+    assert main(["advise", "--source", str(root / "A"), "--target", str(other), "--max-images", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "domain classifier accuracy" in out and "Frechet distance" in out
+    assert "recommendation: medtrain train --pretrained" in out and "--probe-layer layer3" in out
+
+
+def test_cli_source_must_be_a_run(datasets, capsys):
+    root, src, _ = datasets
+    assert main(["advise", "--source", str(src), "--target", str(src)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "run directory" in err
+
+
+def test_convergence_epoch_and_verify_table():
+    from medtrain.transfer.advisor import convergence_epoch, verify_table
+
+    hist = [{"val_auc": v} for v in (0.5, 0.80, 0.95, 0.90, 1.0)]
+    assert convergence_epoch(hist) == 3  # first epoch >= 0.95 * best, counted from 1
+    assert convergence_epoch([]) is None
+    rows = [{"candidate": "transfer=linear-probe", "recommended": True, "val_auc": 0.7, "val_acc": 0.6,
+             "test_auc": 0.69, "test_acc": 0.5, "wall_s": 3.0},
+            {"candidate": "transfer=finetune", "recommended": False, "val_auc": 0.8, "val_acc": 0.6,
+             "test_auc": 0.7, "test_acc": 0.5, "wall_s": 9.0}]
+    table = verify_table(rows, 3)
+    assert "linear-probe (recommended)" in table and "finetune ← best on val" in table

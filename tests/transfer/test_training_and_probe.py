@@ -1,0 +1,99 @@
+"""Transfer through ``medtrain.train``: frozen stages stay fixed, gradual unfreezing, the plan in the run,
+and the linear probe's cached CNN codes with C chosen on validation."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from medtrain.api import train
+from medtrain.models.weights import load_state
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import fast_config, make_images  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """A grey source dataset and an RGB target (same task), MedMNIST layout, 16x16."""
+    root = tmp_path_factory.mktemp("transfer")
+    for name, ch, off in (("grey", 1, 0), ("rgb", 3, 10)):
+        arrays = {}
+        for split, n, seed in (("train", 96, 0), ("val", 32, 1), ("test", 32, 2)):
+            arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, channels=ch, seed=seed + off)
+        np.savez(root / f"{name}.npz", **arrays)
+    train(fast_config(root / "grey.npz", root / "A", epochs=1), verbose=False)  # the source model A
+    return root
+
+
+def test_frozen_stages_do_not_change_and_the_plan_is_written(data, tmp_path, capsys):
+    out = tmp_path / "B"
+    m = train(fast_config(data / "rgb.npz", out, epochs=2, transfer="finetune-top:1", pretrained=str(data / "A")),
+              verbose=False)
+    assert "transfer finetune-top:1 from run" in capsys.readouterr().out  # the one-line summary
+    plan = m["transfer"]
+    assert plan["frozen"] == ["stem", "layer1", "layer2", "layer3"] and plan["first_conv"] == "1->3 (repeat/3)"
+    src, got = load_state(data / "A" / "model.safetensors"), load_state(out / "model.safetensors")
+    for k, v in got.items():
+        if k.startswith("fc.") or k == "conv1.weight" or k.endswith("num_batches_tracked"):
+            continue
+        if k.startswith("layer4."):
+            if k.endswith("weight") and v.ndim > 1:
+                assert not torch.equal(v, src[k]), f"{k} was trained"
+        else:  # parameters and batch-norm statistics of frozen stages are unchanged
+            assert torch.equal(v, src[k]), k
+    assert torch.allclose(got["conv1.weight"], src["conv1.weight"].repeat(1, 3, 1, 1) / 3)
+    assert (out / "config.yaml").read_text().count("transfer: finetune-top:1") == 1
+
+
+def test_gradual_unfreezing_trains_one_more_stage_per_period(data, tmp_path):
+    out = tmp_path / "G"
+    m = train(fast_config(data / "grey.npz", out, epochs=3, transfer="finetune-top:0", unfreeze_every=1,
+                          pretrained=str(data / "A")), verbose=False)
+    assert [h["trainable_stages"] for h in m["history"]] == [0, 1, 2]
+    src, got = load_state(data / "A" / "model.safetensors"), load_state(out / "model.safetensors")
+    assert torch.equal(got["layer2.0.conv1.weight"], src["layer2.0.conv1.weight"])  # never unfrozen
+    best = m["best_epoch"]
+    if best >= 1:  # layer4 trainable from epoch 1
+        assert not torch.equal(got["layer4.0.conv1.weight"], src["layer4.0.conv1.weight"])
+
+
+def test_linear_probe_caches_codes_and_chooses_c_on_validation(data, tmp_path, monkeypatch):
+    from medtrain.transfer import probe
+
+    calls = []
+    real = probe.pooled_features
+    monkeypatch.setattr(probe, "pooled_features", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = tmp_path / "P"
+    m = train(fast_config(data / "rgb.npz", out, transfer="linear-probe", pretrained=str(data / "A")), verbose=False)
+    assert len(calls) == 3 and (out / "features.npz").is_file()  # train, val, test: once each
+    assert m["history"] == [] and m["best_epoch"] == 0 and m["stop_epoch"] == 0
+    assert set(m["test"]) >= {"acc", "auc", "acc_ci", "auc_ci"} and m["wall_s"] > 0
+    p = m["probe"]
+    assert p["C"] == max(probe.CS, key=lambda c: (p["val_by_C"][f"{c:g}"], -c))  # best on val, ties: smaller C
+    assert p["feature_dim"] == 256 and p["layer"] == "layer4"
+    assert not (out / "checkpoints").exists()  # no Lightning loop
+    (out / "metrics.json").unlink()
+    again = train(None, resume=out, verbose=False)
+    assert len(calls) == 3  # the second run read the cached codes
+    assert again["test"]["auc"] == pytest.approx(m["test"]["auc"])
+    assert json.loads((out / "metrics.json").read_text())["transfer"]["frozen"][-1] == "layer4"
+
+
+def test_probe_on_an_earlier_stage_with_a_linear_svm(data, tmp_path):
+    m = train(fast_config(data / "grey.npz", tmp_path / "S", transfer="linear-probe", probe_layer="layer2",
+                          probe_classifier="svm", pretrained=str(data / "A")), verbose=False)
+    assert m["probe"]["layer"] == "layer2" and m["probe"]["feature_dim"] == 64  # half-width layer2
+    assert 0.0 <= m["test"]["auc"] <= 1.0 and 0.0 <= m["test"]["acc"] <= 1.0
+
+
+def test_bad_probe_layer_names_the_stages(data, tmp_path):
+    from medtrain.errors import MedtrainError
+
+    with pytest.raises(MedtrainError, match="stem, layer1"):
+        train(fast_config(data / "grey.npz", tmp_path / "X", transfer="linear-probe", probe_layer="layer9",
+                          pretrained=str(data / "A")), verbose=False)
