@@ -46,6 +46,7 @@ def main() -> int:
             cfg["epochs"] = args.epochs
         t = time.perf_counter()
         m = medtrain.train(cfg, verbose=False)
+        model_used = m["model"]
         r = {"seed": seed, "acc": m["test"]["acc"], "auc": m["test"]["auc"], "acc_ci": m["test"]["acc_ci"],
              "auc_ci": m["test"]["auc_ci"], "val_auc": m["val"]["auc"], "best_epoch": m["best_epoch"] + 1,
              "wall_s": time.perf_counter() - t, "train_images_per_s": m["train_images_per_s"],
@@ -60,7 +61,8 @@ def main() -> int:
         "benchmark": "default recipe", "dataset": args.dataset, "seeds": args.seeds,
         "recipe": {k: v for k, v in cfg.to_dict().items() if k in (
             "model", "optimizer", "lr", "weight_decay", "schedule", "epochs", "batch_size", "augment", "dropout",
-            "class_weights", "label_smoothing", "monitor", "tta")} | ({"epochs": args.epochs} if args.epochs else {}),
+            "class_weights", "label_smoothing", "monitor", "tta")} | ({"epochs": args.epochs} if args.epochs else {})
+        | {"model": model_used},
         "acc_mean": mean("acc"), "acc_std": std("acc"), "auc_mean": mean("auc"), "auc_std": std("auc"),
         "wall_s_mean": mean("wall_s"), "wall_s_max": max(r["wall_s"] for r in runs),
         "train_images_per_s_mean": mean("train_images_per_s"), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),

@@ -7,6 +7,7 @@ best weights ``model.safetensors``, ``learning_curve.png``, ``confusion_matrix.p
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import sys
@@ -72,10 +73,12 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         if (run_dir / CONFIG_FILE).exists():
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     from medtrain.data import load_splits
-    from medtrain.models.factory import check_model_name
+    from medtrain.models.factory import check_model_name, default_model
 
     check_model_name(cfg.model)  # before anything is written
     splits = load_splits(cfg)
+    if cfg.model == "auto":  # the saved config names the concrete network
+        cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
     cfg_dict = cfg.to_dict()
     cfg_dict["out"] = str(run_dir)
     write_yaml(run_dir / CONFIG_FILE, cfg_dict)

@@ -35,7 +35,7 @@ class Config:
     skip_bad: bool = False  #: DICOM/NIfTI: skip unreadable files (listed in skipped.json) instead of stopping
 
     # --- model
-    model: str = "resnet18_28_half"
+    model: str = "auto"  #: an architecture name; auto = resnet18_28_half for images, med3d_resnet10 for volumes
     pretrained: Optional[str] = None
     dropout: float = 0.0  #: probability of dropping a unit before the classifier
     batch_norm: bool = True  #: False builds the same architecture without batch normalisation

@@ -38,6 +38,9 @@ def test_volumes_train_through_a_2d_model_inflated_to_3d(tmp_path):
     p = _npz(tmp_path / "vol.npz", images, labels)
     m = medtrain.train(fast_config(p, tmp_path / "r", epochs=1, model="resnet10_28_half"), verbose=False)
     assert m["sizes"]["train"] == 24 and 0.0 <= m["test"]["auc"] <= 1.0
+    auto = medtrain.train(fast_config(p, tmp_path / "auto", epochs=1, model="auto"), verbose=False)
+    assert auto["model"] == "med3d_resnet10"  # --model auto picks the 3D network for volumes
+    assert "model: med3d_resnet10" in (tmp_path / "auto" / "config.yaml").read_text()
 
 
 def test_class_weights_are_inverse_frequency_and_match_weighted_cross_entropy():
