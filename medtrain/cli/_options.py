@@ -31,6 +31,19 @@ HELP = {
     "devices": "number of devices (or 'auto')",
     "precision": "32-true, 16-mixed, bf16-mixed, ...",
     "out": "run directory",
+    "pretrained": "source model A: a run directory, a weights file (.safetensors / weights-only .pt) or timm:NAME",
+    "transfer": "scratch, linear-probe, finetune, finetune-top:K, partial:K or scale",
+    "probe_layer": "linear-probe: the stage whose pooled output is the feature (default: the last)",
+    "probe_classifier": "linear-probe: logreg or svm",
+    "backbone_lr_mult": "fine-tuning: the backbone's lr = lr * this",
+    "layer_decay": "fine-tuning: stage s of S gets lr * d^(S - s)",
+    "unfreeze_every": "finetune-top:K: unfreeze one more stage every N epochs",
+    "dropout_kind": "the head's dropout: dropout, dropconnect, annealed or standout",
+    "head": "linear or maxout:K",
+    "mc_dropout": "T Monte-Carlo dropout passes at test time (0 = off)",
+    "color_space": "input colour space for RGB data: rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch",
+    "tta": "test-time augmentation: none, hflip or flip",
+    "augment_params": "op parameters as k=v pairs, e.g. erasing_scale=[0.02,0.2],cutout_size=0.3",
 }
 
 
