@@ -102,3 +102,11 @@ def test_compare_grid_tables_and_skips_finished_cells(tiny_npz, tmp_path, capsys
     code, stdout, _ = _run(capsys, *argv)
     assert code == 0 and stdout.count("skipped") == 4
     assert (out / "dropout=0" / "seed0" / "metrics.json").stat().st_mtime == stamp
+
+
+def test_compare_refuses_to_reuse_cells_run_with_other_settings(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--data", str(tiny_npz), *FAST, "--epochs", "1", "--vary", "dropout=0", "--out", str(out)]
+    assert _run(capsys, *argv)[0] == 0
+    code, _, err = _run(capsys, *argv[:-2], "--weight-decay", "0.001", "--out", str(out))
+    assert code == 2 and "weight_decay" in err and "another --out" in err
