@@ -52,7 +52,10 @@ def register(subparsers) -> None:
     p.add_argument("--budget", type=float, default=10.0, metavar="S",
                    help="seconds per timing (latency or throughput) per network (default 10)")
     p.add_argument("--dataset", metavar="NAME",
-                   help="also train each network briefly on a MedMNIST dataset (not available yet)")
+                   help="train each network briefly on this MedMNIST dataset: accuracy vs. cost table and scatter")
+    p.add_argument("--epochs", type=int, default=5, help="with --dataset: training epochs per network")
+    p.add_argument("--plot", default="models_accuracy.png", help="with --dataset: the scatter PNG")
+    p.add_argument("--runs", default=None, help="with --dataset: where the run directories go (default: a temp dir)")
     p.set_defaults(func=run)
 
 
@@ -187,8 +190,7 @@ def csv_text(rows: List[dict]) -> str:
 
 def run(args) -> int:
     if args.dataset:
-        # The accuracy scatter needs short-budget training runs; not wired in yet.
-        raise MedtrainError("--dataset (accuracy vs. cost) is not available yet; use `medtrain compare --vary model=...`")
+        return run_accuracy(args)
     if not args.measure:
         fams = families()
         if args.json:
@@ -212,4 +214,51 @@ def run(args) -> int:
         print(csv_text(rows), end="")
     else:
         print(markdown(rows), end="")
+    return 0
+
+
+def run_accuracy(args) -> int:
+    """Short-budget accuracy of each network on a dataset beside its cost: a table and a scatter PNG.
+
+    Each network is trained with the default recipe (only ``--epochs`` shortened) as an ordinary run
+    directory, so every number can be traced to its ``metrics.json``; MACs are counted for the network
+    as built for the dataset (its channels, classes and image size).
+    """
+    import tempfile
+    from pathlib import Path
+
+    from medtrain import config as config_mod
+    from medtrain.api import train
+    from medtrain.data import load_splits
+    from medtrain.models import create_model
+    from medtrain.models.cost import count_cost
+    from medtrain.reports.plots import cost_accuracy_scatter
+
+    if args.epochs < 1:
+        raise MedtrainError(f"--epochs must be >= 1, got {args.epochs}")
+    base = config_mod.resolve({"dataset": args.dataset, "epochs": args.epochs, "progress": False, "bootstrap": 0})
+    splits = load_splits(base)
+    size = int(splits.spatial_shape[-1])
+    runs = Path(args.runs or tempfile.mkdtemp(prefix="medtrain-models-"))
+    rows = []
+    for name in select(args.names, args.quick):
+        net = create_model(name, in_chans=splits.in_chans, num_classes=splits.num_classes, input_size=size)
+        macs = count_cost(net, size, in_chans=splits.in_chans).macs
+        m = train(config_mod.resolve(base.to_dict(), {"model": name, "out": str(runs / name)}), verbose=False)
+        row = {"name": name, "params": sum(p.numel() for p in net.parameters()), "macs": macs,
+               "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "val_auc": m["val"]["auc"],
+               "wall_s": m["wall_s"]}
+        rows.append(row)
+        print(f"{name}: {macs / 1e6:.0f} MMACs, test AUC {row['test_auc']:.3f}, val AUC {row['val_auc']:.3f}, "
+              f"{row['wall_s']:.0f} s", file=sys.stderr, flush=True)
+    cost_accuracy_scatter([(r["name"], r["macs"], r["test_auc"]) for r in rows], args.plot,
+                          f"{args.dataset}, {args.epochs} epochs, {size} px")
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    print(f"| model | params (M) | MMACs @{size} | test AUC | test ACC | val AUC | wall (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| `{r['name']}` | {r['params'] / 1e6:.2f} | {r['macs'] / 1e6:.1f} | {r['test_auc']:.3f} | "
+              f"{r['test_acc']:.3f} | {r['val_auc']:.3f} | {r['wall_s']:.0f} |")
     return 0

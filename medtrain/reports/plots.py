@@ -59,3 +59,17 @@ def _matrix(ax, m, names, title) -> None:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
+
+
+def cost_accuracy_scatter(points, path: str | os.PathLike, title: str = "") -> None:
+    """``points``: (label, multiply-accumulates, test AUC); MACs on a log axis, each point labelled."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, macs, auc in points:
+        ax.scatter(macs / 1e6, auc, s=18)
+        ax.annotate(label, (macs / 1e6, auc), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("multiply-accumulates per image (millions, log scale)")
+    ax.set_ylabel("test AUC")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
