@@ -217,6 +217,20 @@ def run(args) -> int:
     return 0
 
 
+def _finished(run_dir, base):
+    """A finished run of the same dataset and budget in ``run_dir`` (so an interrupted table resumes)."""
+    import yaml
+    from pathlib import Path
+
+    metrics, cfg = Path(run_dir) / "metrics.json", Path(run_dir) / "config.yaml"
+    if not metrics.is_file():
+        return None
+    saved = yaml.safe_load(cfg.read_text())
+    if saved.get("dataset") != base.dataset or saved.get("epochs") != base.epochs:
+        raise MedtrainError(f"{run_dir} holds a run of other settings; use another --runs folder")
+    return json.loads(metrics.read_text())
+
+
 def run_accuracy(args) -> int:
     """Short-budget accuracy of each network on a dataset beside its cost: a table and a scatter PNG.
 
@@ -244,7 +258,8 @@ def run_accuracy(args) -> int:
     for name in select(args.names, args.quick):
         net = create_model(name, in_chans=splits.in_chans, num_classes=splits.num_classes, input_size=size)
         macs = count_cost(net, size, in_chans=splits.in_chans).macs
-        m = train(config_mod.resolve(base.to_dict(), {"model": name, "out": str(runs / name)}), verbose=False)
+        m = _finished(runs / name, base) or train(
+            config_mod.resolve(base.to_dict(), {"model": name, "out": str(runs / name)}), verbose=False)
         row = {"name": name, "params": sum(p.numel() for p in net.parameters()), "macs": macs,
                "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "val_auc": m["val"]["auc"],
                "wall_s": m["wall_s"]}
