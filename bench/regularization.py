@@ -32,7 +32,9 @@ START, END = "<!-- tables:start (bench/regularization.py report) -->", "<!-- tab
 
 #: the recipe every run shares (lambda = 1e-4, batch norm on); --batch-size 32 gives 17 steps per epoch
 BASE = ["--dataset", "breastmnist", "--model", "resnet10_28_half", "--epochs", "15", "--batch-size", "32",
-        "--weight-decay", "1e-4", "--batch-norm", "--patience", "5", "--accelerator", "cpu", "--bootstrap", "0"]
+        "--weight-decay", "1e-4", "--batch-norm", "--patience", "5", "--accelerator", "cpu", "--bootstrap", "0",
+        # pinned: the defaults changed to these during the study (class-balanced loss, hflip TTA at test)
+        "--class-weights", "--tta", "hflip"]
 
 #: technique -> flags; every dropout kind at p = 0.5, maxout with K = 2 pieces
 TECHNIQUES = {
@@ -100,11 +102,12 @@ def replay_section(main: list) -> list:
             for r, d in zip(c["runs"], c["dirs"])}
     if not full:
         return []
-    lines = ["## Early stopping replayed on the full-length runs (not a medtrain table)\n\n",
+    lines = ["### Early stopping replayed on the full-length runs (not a medtrain table)\n\n",
              "Computed by `medtrain.reports.curves.replay_early_stop` from each `early_stop=none` run's history "
-             "(patience 5 on val AUC, Lightning's rule). Where the real `early_stop=val_auc` run with the same "
-             "seed exists, its stop/selected epochs and the largest difference between its per-epoch val loss "
-             "and the full run's are shown.\n\n",
+             "(patience 5 on val AUC, Lightning's rule): where early stopping would have cut that curve. Where the "
+             "real `early_stop=val_auc` run with the same seed exists, its stop/selected epochs and the largest "
+             "difference between its per-epoch val loss and the full run's are shown: a non-zero difference "
+             "means the two same-seed runs did not follow the same trajectory.\n\n",
              "| technique | seed | full run: selected epoch (val AUC) | replay: stop epoch | replay: selected epoch "
              "| real ES run: stop / selected epoch | max abs val-loss diff (common epochs) |\n",
              "|---|---|---|---|---|---|---|\n"]
@@ -126,22 +129,37 @@ def replay_section(main: list) -> list:
     return lines + ["\n"]
 
 
+def reeval() -> None:
+    """``medtrain eval`` (saved best weights, eval mode) on val and test for every finished run.
+
+    Writes ``eval_val.json`` / ``eval_test.json`` next to each ``metrics.json``; the report shows these
+    next to the numbers ``train`` recorded (see "Issues found" in docs/results/regularization.md).
+    """
+    import medtrain
+
+    for m in sorted(OUT.glob("*/*/*/seed*/metrics.json")) + sorted(OUT.glob("mc/*/metrics.json")):
+        for split in ("val", "test"):
+            if not (m.parent / f"eval_{split}.json").is_file():
+                medtrain.evaluate(m.parent, split=split, verbose=False)
+        print("re-evaluated", m.parent, flush=True)
+
+
 def report() -> None:
     from medtrain.reports.curves import best_cell, collect, overlay_curves, study_csv, study_markdown
 
     main = collect(OUT / "main")
     cross = collect(OUT / "cross")
-    parts = ["## (1) Techniques (lambda = 1e-4, batch norm on), with and without early stopping\n\n",
+    parts = ["### (1) Techniques (lambda = 1e-4, batch norm on), with and without early stopping\n\n",
              study_markdown(main, ["technique", "early_stop"]), "\n"]
     if cross:
-        parts += [f"## (2) Weight decay x batch norm (early stopping on {CROSS_ES})\n\n",
+        parts += [f"### (2) Weight decay x batch norm (early stopping on {CROSS_ES})\n\n",
                   study_markdown(cross, ["technique", "weight_decay", "batch_norm"]), "\n"]
     parts += replay_section(main)
     mc = sorted((OUT / "mc").glob("*/metrics.json"))
     for m in mc:
         r = json.loads(m.read_text())
         u = r["test"].get("mc_dropout", {})
-        parts += [f"## MC dropout ({m.parent.name}, seed {r['seed']}, T = {u.get('passes')})\n\n",
+        parts += [f"### MC dropout ({m.parent.name}, seed {r['seed']}, T = {u.get('passes')})\n\n",
                   f"test ACC {r['test']['acc']:.3f}, AUC {r['test']['auc']:.3f}; "
                   f"`mc_dropout` = `{json.dumps(u)}`\n\n"]
     text = "".join(parts)
@@ -180,6 +198,7 @@ def main(argv=None) -> int:
     sub.add_parser("best")
     mc = sub.add_parser("mc")
     mc.add_argument("--technique", required=True)
+    sub.add_parser("reeval")
     sub.add_parser("report")
     a = ap.parse_args(argv)
     if a.cmd == "commands":
@@ -203,6 +222,8 @@ def main(argv=None) -> int:
     elif a.cmd == "mc":
         t = best_technique() if a.technique == "best" else a.technique
         _run(mc_cmd(t))
+    elif a.cmd == "reeval":
+        reeval()
     else:
         report()
     return 0

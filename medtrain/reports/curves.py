@@ -58,7 +58,12 @@ def collect(root: str | os.PathLike) -> list[dict]:
         group = cell_dir.parent.name
         key = (group, cell_dir.name)
         c = cells.setdefault(key, {"group": group, "cell": parse_cell(cell_dir.name), "runs": [], "dirs": []})
-        c["runs"].append(json.loads(metrics.read_text()))
+        run = json.loads(metrics.read_text())
+        for split in ("val", "test"):  # written by ``medtrain eval RUN --split SPLIT``
+            ev = seed_dir / f"eval_{split}.json"
+            if ev.is_file():
+                run[f"_eval_{split}"] = json.loads(ev.read_text())
+        c["runs"].append(run)
         c["dirs"].append(seed_dir)
     for c in cells.values():  # seed order, numerically (seed10 after seed9)
         order = sorted(range(len(c["dirs"])), key=lambda i: int(c["dirs"][i].name[4:] or 0))
@@ -91,6 +96,10 @@ GETTERS: dict[str, Callable[[dict], object]] = {
     "stop_epoch": lambda r: r["stop_epoch"] + 1,
     "early_stopped": lambda r: 1.0 if r.get("early_stopped") else 0.0,
     "wall_s": lambda r: r.get("wall_s"),
+    # ``medtrain eval`` of the saved weights (eval_val.json / eval_test.json), when present
+    "reeval_val_auc": lambda r: (r.get("_eval_val") or {}).get("auc"),
+    "reeval_test_acc": lambda r: (r.get("_eval_test") or {}).get("acc"),
+    "reeval_test_auc": lambda r: (r.get("_eval_test") or {}).get("auc"),
 }
 
 
@@ -105,8 +114,11 @@ def row(cell: dict) -> dict:
 
 def study_markdown(cells: list[dict], keys: list[str]) -> str:
     """One row per cell: ``keys`` (``technique`` = group), seeds, test ACC/AUC, val AUC, gap, epochs, time."""
+    reeval = any("_eval_test" in r for c in cells for r in c["runs"])
     head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "val−train loss (last ep.)", "best epoch",
                    "stop epoch", "early-stopped", "time/run (s)"]
+    if reeval:
+        head += ["re-eval test ACC", "re-eval test AUC", "re-eval val AUC"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cells:
         r = row(c)
@@ -114,6 +126,9 @@ def study_markdown(cells: list[dict], keys: list[str]) -> str:
         out += [f"{r[n]:.3f} ± {r[n + '_std']:.3f}" for n in ("test_acc", "test_auc", "val_auc", "gap")]
         out += [f"{r[n]:.1f} ± {r[n + '_std']:.1f}" for n in ("best_epoch", "stop_epoch")]
         out += [f"{r['early_stopped_n']}/{r['seeds']}", f"{r['wall_s']:.0f}"]
+        if reeval:
+            out += [f"{r[n]:.3f} ± {r[n + '_std']:.3f}" for n in ("reeval_test_acc", "reeval_test_auc",
+                                                                  "reeval_val_auc")]
         lines.append("| " + " | ".join(out) + " |")
     return "\n".join(lines) + "\n"
 
@@ -213,10 +228,11 @@ def replay_early_stop(history: list, patience: int, monitor: str = "val_auc", mo
 
     Same rule as Lightning's ``EarlyStopping`` (stop once ``patience`` consecutive epochs fail to beat
     the best value by more than ``min_delta``) and ``ModelCheckpoint`` (the first epoch with the best
-    value is kept). With a fixed seed a run with early stopping follows the same trajectory up to its
-    stop (the schedule depends on ``epochs``, not on the stop), so this tells which epoch it would stop
-    at and select, without training it again. Returns 0-based ``stop_epoch``, ``best_epoch`` (the
-    selection within the epochs trained until the stop), ``stopped`` and the full run's ``best_epoch_all``.
+    value is kept), applied to the curve as recorded. It says where early stopping would have cut *this*
+    curve; a separate run with early stopping need not follow the same curve (CPU runs with one seed are
+    not bit-reproducible here), so it is no substitute for that run. Returns 0-based ``stop_epoch``,
+    ``best_epoch`` (the selection within the epochs up to the stop), ``stopped`` (before the last epoch)
+    and the full curve's ``best_epoch_all``.
     """
     sign = 1.0 if mode == "max" else -1.0
     best_val, best_ep, wait, stop, stopped = -math.inf, None, 0, None, False

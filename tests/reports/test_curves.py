@@ -87,3 +87,14 @@ def test_replay_early_stop():
     assert r["stopped"] is False and r["stop_epoch"] == 8 and r["best_epoch"] == 7
     assert replay_early_stop([{"epoch": 0, "val_loss": 1.0}, {"epoch": 1, "val_loss": 0.5}], 1,
                              monitor="val_loss", mode="min")["best_epoch"] == 1
+
+
+def test_reeval_columns(study):
+    d = study / "none" / "early_stop=val_auc" / "seed0"
+    (d / "eval_test.json").write_text(json.dumps({"acc": 0.5, "auc": 0.25}))
+    (d / "eval_val.json").write_text(json.dumps({"acc": 0.5, "auc": 0.75}))
+    cells = collect(study)
+    r = row(cells[1])
+    assert r["reeval_test_auc"] == pytest.approx(0.25) and r["reeval_val_auc"] == pytest.approx(0.75)
+    md = study_markdown(cells, ["technique"])
+    assert "re-eval test AUC" in md and "0.250 ± 0.000" in md and "| nan ± nan |" in md
