@@ -28,17 +28,16 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
     def forward(x):
         return metrics.scores_from_logits(module(x).float(), module.task)
 
+    from medtrain.augment.tta import tta_predict
+    from medtrain.models.layers.mc_dropout import mc_predict
+
     for i in range(0, len(split), batch_size):
         x = split.images[i:i + batch_size].to(device)
         if mc_dropout:
-            from medtrain.models.layers.mc_dropout import mc_predict
-
             pred = mc_predict(module, x, T=mc_dropout, task=module.task)
             probs.append(pred.probs.float().cpu())
             entropy.append(pred.entropy.float().cpu())
         elif tta != "none":
-            from medtrain.augment.tta import tta_predict
-
             # forward_fn gets float images in [0, 1]; the module takes uint8-range values
             probs.append(tta_predict(lambda v: forward(v * 255.0), x.float() / 255.0, mode=tta).cpu())
         else:

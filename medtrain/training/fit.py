@@ -139,10 +139,6 @@ class DropoutSchedule(pl.Callback):
             pl_module.extra_epoch_log = {"dropout_rate": rates[0]}
 
 
-def _accelerator(cfg: Config) -> str:
-    return cfg.accelerator
-
-
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
 
@@ -186,7 +182,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     callbacks += extra
     trainer = pl.Trainer(
-        max_epochs=cfg.epochs, accelerator=_accelerator(cfg), devices=cfg.devices, num_nodes=cfg.num_nodes,
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         precision=cfg.precision, logger=False, callbacks=callbacks, enable_progress_bar=cfg.progress,
         enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(run_dir),
         log_every_n_steps=10,

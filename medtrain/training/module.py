@@ -113,7 +113,7 @@ class Classifier(pl.LightningModule):
             x, target = self.augment(x, target)
         logits = self.model(self.normalise(x))
         loss = self.loss(logits, target)
-        self._train_loss_sum += float(loss.detach()) * len(x)
+        self._train_loss_sum = self._train_loss_sum + loss.detach() * len(x)  # no per-step device sync
         self._train_count += len(x)
         self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
         return loss
@@ -144,7 +144,7 @@ class Classifier(pl.LightningModule):
             val_auc = 0.0
         self.log_dict({"val_loss": val_loss, "val_auc": val_auc, "val_acc": val_acc}, prog_bar=True)
         if self._train_count:  # a real training epoch (not a stand-alone validate call)
-            entry = {"epoch": int(self.current_epoch), "train_loss": self._train_loss_sum / self._train_count,
+            entry = {"epoch": int(self.current_epoch), "train_loss": float(self._train_loss_sum) / self._train_count,
                      "val_loss": val_loss, "val_auc": float(val_auc), "val_acc": float(val_acc),
                      "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]),
                      "epoch_s": time.perf_counter() - self._epoch_start}
