@@ -6,6 +6,8 @@
     python bench/regularization.py cross --technique T --seeds 3   # (2) lambda x batch norm for T
     python bench/regularization.py mc --technique T         # one run with --mc-dropout 20
     python bench/regularization.py report                   # tables + figure from whatever has finished
+    python bench/regularization.py factorial --accelerator gpu --jobs 12   # (3) the full 216-run factorial
+    python bench/regularization.py factorial-report         # its tables (docs/results/regularization_factorial.md)
 
 Every training is a ``medtrain compare`` (or ``train``) subprocess under ``nice -n 19``. ``compare`` skips
 finished cells, so ``--seeds 1`` then ``--seeds 2`` then ``--seeds 3`` fills the table seed by seed and a
@@ -19,6 +21,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +48,8 @@ TECHNIQUES = {
     "standout": ["--dropout", "0.5", "--dropout-kind", "standout"],
     "maxout+dropout": ["--dropout", "0.5", "--head", "maxout:2"],
 }
+FACTORIAL = ROOT / "runs" / "regularization_factorial"
+FACTORIAL_DOC = ROOT / "docs" / "results" / "regularization_factorial.md"
 CROSS_ES = "val_auc"  #: the crossing (2) runs with early stopping (patience 5)
 
 
@@ -64,9 +69,75 @@ def cross_cmd(technique: str, seeds: int) -> list[str]:
                      "--seeds", str(seeds), "--out", str(OUT / "cross" / technique))
 
 
-def mc_cmd(technique: str) -> list[str]:
-    return _medtrain("train", *BASE, *TECHNIQUES[technique], "--early-stop", "none", "--mc-dropout", "20",
-                     "--seed", "0", "--no-progress", "--out", str(OUT / "mc" / technique))
+def mc_cmd(technique: str, accelerator: str = "cpu", out: Path | None = None) -> list[str]:
+    base = list(BASE)
+    base[base.index("--accelerator") + 1] = accelerator
+    return _medtrain("train", *base, *TECHNIQUES[technique], "--early-stop", "none", "--mc-dropout", "20",
+                     "--seed", "0", "--no-progress", "--out", str(out or OUT / "mc" / technique))
+
+
+def factorial_cmd(technique: str, es: str, seeds: int, accelerator: str) -> list[str]:
+    """One technique x one early-stopping setting: lambda in {0, 1e-4, 1e-3} x BN on/off x seeds."""
+    base = list(BASE)
+    base[base.index("--accelerator") + 1] = accelerator
+    return _medtrain("compare", *base, *TECHNIQUES[technique], "--early-stop", es,
+                     "--vary", "weight_decay=0,1e-4,1e-3", "--vary", "batch_norm=true,false",
+                     "--seeds", str(seeds), "--out", str(FACTORIAL / f"early_stop={es}" / technique))
+
+
+def _run_parallel(cmds: list[list[str]], jobs: int) -> None:
+    """Several ``compare`` processes at once: on a GPU machine one small run leaves the device mostly idle
+    (launch-bound), so running 12 side by side fills it; each process gets one CPU thread."""
+    env = {**os.environ, "MEDTRAIN_DATA": os.environ.get("MEDTRAIN_DATA", "/work/shared/data"),
+           "OMP_NUM_THREADS": "1"}
+    pending, running, failed = list(cmds), [], 0
+    while pending or running:
+        while pending and len(running) < jobs:
+            cmd = pending.pop(0)
+            print("+", " ".join(shlex.quote(c) for c in cmd), flush=True)
+            running.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL))
+        for p in list(running):
+            if p.poll() is not None:
+                running.remove(p)
+                failed += p.returncode != 0
+        time.sleep(0.5)
+    if failed:
+        raise SystemExit(f"{failed} of {len(cmds)} compare processes failed")
+
+
+def factorial_report() -> None:
+    from medtrain.reports.curves import collect, marginal_markdown, study_csv, study_markdown
+
+    cells = []
+    for es_dir in sorted(FACTORIAL.glob("early_stop=*")):
+        for c in collect(es_dir):
+            c["cell"] = {"early_stop": es_dir.name.split("=", 1)[1], **c["cell"]}
+            cells.append(c)
+    if not cells:
+        raise SystemExit(f"no finished runs under {FACTORIAL}")
+    runs = [r for c in cells for r in c["runs"]]
+    devices = sorted({r.get("device", "cpu") for r in runs})
+    keys = ["technique", "early_stop", "weight_decay", "batch_norm"]
+    parts = [f"{len(runs)} runs in {len(cells)} cells; device: {', '.join(devices)}.\n\n"]
+    for key in keys:
+        parts += [f"#### Main effect of {key} (every run with that value pooled)\n\n",
+                  marginal_markdown(cells, key), "\n"]
+    parts += ["#### Every cell (mean ± std over seeds)\n\n", study_markdown(cells, keys), "\n"]
+    for m in sorted((FACTORIAL / "mc").glob("*/metrics.json")):
+        r = json.loads(m.read_text())
+        u = r["test"].get("mc_dropout", {})
+        parts += [f"#### MC dropout ({m.parent.name}, seed {r['seed']}, T = {u.get('passes')}, no early stopping)\n\n",
+                  f"test ACC {r['test']['acc']:.3f}, AUC {r['test']['auc']:.3f}; "
+                  f"`mc_dropout` = `{json.dumps(u)}`\n\n"]
+    text = "".join(parts)
+    FACTORIAL.mkdir(parents=True, exist_ok=True)
+    (FACTORIAL / "study.csv").write_text(study_csv(cells, keys))
+    if FACTORIAL_DOC.is_file() and START in FACTORIAL_DOC.read_text():
+        doc = FACTORIAL_DOC.read_text()
+        pre, rest = doc.split(START, 1)
+        post = rest.split(END, 1)[1] if END in rest else ""
+        FACTORIAL_DOC.write_text(pre + START + "\n" + text + END + post)
+    print(text)
 
 
 def _run(cmd: list[str]) -> None:
@@ -198,6 +269,13 @@ def main(argv=None) -> int:
     sub.add_parser("best")
     mc = sub.add_parser("mc")
     mc.add_argument("--technique", required=True)
+    f = sub.add_parser("factorial")
+    f.add_argument("--accelerator", default="cpu")
+    f.add_argument("--jobs", type=int, default=1)
+    f.add_argument("--seeds", type=int, default=3)
+    f.add_argument("--techniques", default=",".join(TECHNIQUES))
+    f.add_argument("--mc", action="store_true", help="also one --mc-dropout 20 run per dropout technique")
+    sub.add_parser("factorial-report")
     sub.add_parser("reeval")
     sub.add_parser("report")
     a = ap.parse_args(argv)
@@ -222,6 +300,14 @@ def main(argv=None) -> int:
     elif a.cmd == "mc":
         t = best_technique() if a.technique == "best" else a.technique
         _run(mc_cmd(t))
+    elif a.cmd == "factorial":
+        cmds = [factorial_cmd(t, es, a.seeds, a.accelerator) for t in a.techniques.split(",")
+                for es in ("none", "val_auc")]
+        if a.mc:
+            cmds += [mc_cmd(t, a.accelerator, FACTORIAL / "mc" / t) for t in a.techniques.split(",") if t != "none"]
+        _run_parallel(cmds, a.jobs)
+    elif a.cmd == "factorial-report":
+        factorial_report()
     elif a.cmd == "reeval":
         reeval()
     else:

@@ -42,6 +42,15 @@ def _peak_rss_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
+def _device_memory() -> dict:
+    """Peak GPU memory (what PyTorch allocated) and the device's name, when the run used CUDA."""
+    import torch
+
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return {}
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20, "device": torch.cuda.get_device_name()}
+
+
 def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None) -> dict:
     """Train, select the best validation checkpoint, evaluate it on the test split and write the run.
 
@@ -131,6 +140,7 @@ def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool
         "wall_s": time.perf_counter() - t0,
         "train_images_per_s": result.train_images_per_s,
         "peak_rss_mb": _peak_rss_mb(),
+        **_device_memory(),
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
     }
     if getattr(module.model, "transfer_plan", None) is not None:  # what transfer copied/froze/re-drew

@@ -18,8 +18,8 @@ import statistics
 from pathlib import Path
 from typing import Callable, Optional
 
-__all__ = ["parse_cell", "collect", "row", "study_markdown", "study_csv", "best_cell", "overlay_curves",
-           "replay_early_stop"]
+__all__ = ["parse_cell", "collect", "row", "study_markdown", "study_csv", "marginal_markdown", "best_cell",
+           "overlay_curves", "replay_early_stop"]
 
 METRICS = "metrics.json"
 
@@ -141,6 +141,29 @@ def study_csv(cells: list[dict], keys: list[str]) -> str:
     for c in cells:
         w.writerow(row(c))
     return buf.getvalue()
+
+
+def marginal_markdown(cells: list[dict], key: str) -> str:
+    """One row per value of ``key`` (``technique`` = group): every run with that value pooled.
+
+    In a full factorial each value then averages over the same levels of every other factor, so the rows
+    are comparable main effects; the std is over all pooled runs (seeds and the other factors).
+    """
+    pooled: dict[str, list[dict]] = {}
+    for c in cells:
+        value = c["group"] if key == "technique" else c["cell"].get(key, "")
+        pooled.setdefault(value, []).extend(c["runs"])
+    head = [key, "runs", "test ACC", "test AUC", "val AUC", "val−train loss (last ep.)", "stop epoch"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for value, runs in pooled.items():
+        out = [value, str(len(runs))]
+        for name in ("test_acc", "test_auc", "val_auc", "gap"):
+            m, s = _mean_std([GETTERS[name](r) for r in runs])
+            out.append(f"{m:.3f} ± {s:.3f}")
+        m, s = _mean_std([GETTERS["stop_epoch"](r) for r in runs])
+        out.append(f"{m:.1f} ± {s:.1f}")
+        lines.append("| " + " | ".join(out) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def best_cell(cells: list[dict], where: Callable[[dict], bool] = lambda c: True) -> Optional[dict]:

@@ -81,17 +81,19 @@ class Classifier(pl.LightningModule):
 
     # --- loss
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        # the validation loss is computed on logits gathered on the CPU, while the buffer is on the device
+        w = self.class_weights.to(logits.device) if self.class_weights is not None else None
         if self.task == MULTILABEL:  # class weights are per-label positive weights here
-            return F.binary_cross_entropy_with_logits(logits, target, pos_weight=self.class_weights)
+            return F.binary_cross_entropy_with_logits(logits, target, pos_weight=w)
         ls = float(self.cfg.get("label_smoothing", 0.0))
         if ls:
             target = target * (1 - ls) + ls / self.num_classes
         logp = F.log_softmax(logits, dim=-1)
         per_sample = -(target * logp)
-        if self.class_weights is not None:
-            per_sample = per_sample * self.class_weights
+        if w is not None:
+            per_sample = per_sample * w
             # normalised like F.cross_entropy(weight=...): by the total weight of the targets
-            return per_sample.sum() / (target * self.class_weights).sum().clamp_min(1e-12)
+            return per_sample.sum() / (target * w).sum().clamp_min(1e-12)
         return per_sample.sum(-1).mean()
 
     # --- training

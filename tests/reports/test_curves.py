@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from medtrain.reports.curves import best_cell, collect, overlay_curves, parse_cell, row, study_csv, study_markdown
+from medtrain.reports.curves import (best_cell, collect, marginal_markdown, overlay_curves, parse_cell, row, study_csv,
+                                     study_markdown)
 
 
 def _run(val_auc, test_auc, losses, best, stop, early):
@@ -65,6 +66,19 @@ def test_tables(study):
     head, first = csv_text.splitlines()[:2]
     assert head.startswith("technique,early_stop,seeds,test_acc,test_acc_std")
     assert first.startswith("dropout,val_auc,1,")
+
+
+def test_marginal_pools_every_run_with_the_value(tmp_path):
+    for wd, aucs in (("0", (0.6, 0.7)), ("1e-3", (0.8, 0.9))):
+        for bn in ("true", "false"):
+            for seed, auc in enumerate(aucs):
+                _write(tmp_path, "none", f"weight_decay={wd},batch_norm={bn}", seed,
+                       _run(0.5, auc, [(0.6, 0.7)], 0, 0, False))
+    md = marginal_markdown(collect(tmp_path), "weight_decay")
+    # weight_decay=0 pools both BN levels x 2 seeds: AUCs 0.6, 0.7, 0.6, 0.7 -> mean 0.65
+    assert "| 0 | 4 | 0.800 ± 0.000 | 0.650 ± 0.058 |" in md
+    assert "| 1e-3 | 4 | 0.800 ± 0.000 | 0.850 ± 0.058 |" in md
+    assert "| none | 8 |" in marginal_markdown(collect(tmp_path), "technique")
 
 
 def test_overlay_curves_writes_png(study, tmp_path):
