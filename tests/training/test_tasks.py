@@ -70,3 +70,13 @@ def test_multilabel_class_weights_balance_positives_against_negatives():
     mod = Classifier(torch.nn.Identity(), s.task, 2, torch.zeros(1), torch.ones(1), {}, class_weights=w)
     logits = torch.randn(4, 2)
     assert mod.loss(logits, y) == pytest.approx(float(F.binary_cross_entropy_with_logits(logits, y, pos_weight=w)))
+
+
+@pytest.mark.parametrize("task", ["binary-class", "multi-label, binary-class"])
+def test_class_weighted_loss_follows_the_logits_device(task):
+    # The validation loss is computed on logits gathered on the CPU while the weights live on the training
+    # device (this crashed on CUDA). "meta" stands in for a second device: only the devices are checked.
+    mod = Classifier(torch.nn.Identity(), task, 2, torch.zeros(1), torch.ones(1), {},
+                     class_weights=torch.tensor([1.0, 2.0]))
+    loss = mod.loss(torch.randn(4, 2, device="meta"), torch.ones(4, 2, device="meta"))
+    assert loss.device.type == "meta"
