@@ -196,6 +196,12 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     splits = load_splits(cfg)
     meta = read_meta(run_dir / WEIGHTS_FILE)
     model = build_model(cfg, splits, transfer=False)  # the run's own weights follow; no source needed
+    if "probe_layer" in meta:  # a linear-probe run: the frozen network and its linear layer
+        from medtrain.transfer.probe import ProbeModel
+
+        state = load_state(run_dir / WEIGHTS_FILE)
+        w = state["linear.weight"]
+        model = ProbeModel(model, int(meta["probe_layer"]), torch.zeros_like(w), torch.zeros(len(w)))
     missing, unexpected = model.load_state_dict(load_state(run_dir / WEIGHTS_FILE), strict=False)
     bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
     if bad:

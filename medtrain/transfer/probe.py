@@ -9,6 +9,10 @@ No Lightning loop and no epochs: the codes of the train/val/test images are comp
 in the run directory (``features.npz``, keyed by the source, the layer and the data), standardised on
 the training split, and a scikit-learn ``LogisticRegression`` or ``LinearSVC`` is fitted for each C of
 a grid; C is chosen on the VALIDATION split (the test split is only scored once, with that C).
+
+The fitted classifier is then folded, with the standardisation, into one linear layer on the frozen
+network (:class:`ProbeModel`): validation and test are scored through it like every other run (TTA
+included), and it is saved as the run's ``model.safetensors``, so ``medtrain eval`` works on probe runs.
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ from torch import nn
 
 from medtrain.errors import MedtrainError
 
-__all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "train_probe", "resolve_layer"]
+__all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "linear_weights", "ProbeModel", "train_probe",
+           "resolve_layer"]
 
 #: Inverse regularisation strengths tried on validation.
 CS = tuple(float(c) for c in np.logspace(-4, 2, 7))
@@ -70,7 +75,6 @@ def pooled_features(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, 
         ``(N, F)`` float32.
     """
     model = model.eval()
-    bb = model.backbone if getattr(model, "feature_info", None) is None and hasattr(model, "backbone") else model
     view = (1, -1) + (1,) * (images.ndim - 2)
     out = []
     for i in range(0, len(images), batch_size):
@@ -78,14 +82,63 @@ def pooled_features(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, 
         if input_transform is not None:
             x = input_transform(x)
         x = (x - mean.view(view)) / std.view(view)
-        if layer is None:
-            f = model.forward_head(model.forward_features(x), pre_logits=True)
-        else:
-            f = bb.forward_intermediates(x, indices=[layer], intermediates_only=True, stop_early=True)[0]
-        if f.ndim > 2:  # feature maps: global average pooling
-            f = f.flatten(2).mean(-1)
-        out.append(f.float().cpu())
+        out.append(_codes(model, x, layer).float().cpu())
     return torch.cat(out).numpy()
+
+
+def _codes(model: nn.Module, x: torch.Tensor, layer: int | None) -> torch.Tensor:
+    """Pooled features of a normalised batch: the head's input, or stage ``layer``'s output pooled."""
+    if layer is None:
+        f = model.forward_head(model.forward_features(x), pre_logits=True)
+    else:
+        bb = model.backbone if getattr(model, "feature_info", None) is None and hasattr(model, "backbone") else model
+        f = bb.forward_intermediates(x, indices=[layer], intermediates_only=True, stop_early=True)[0]
+    return f.flatten(2).mean(-1) if f.ndim > 2 else f  # feature maps: global average pooling
+
+
+class ProbeModel(nn.Module):
+    """A frozen network's pooled codes (at ``layer``, ``-1`` = the head's input) and one linear layer.
+
+    ``forward`` takes normalised images and returns logits, so the probe runs through the same
+    evaluation (and TTA) as a trained network; its scores equal the scikit-learn classifier's.
+    """
+
+    def __init__(self, model: nn.Module, layer: int, weight: torch.Tensor, bias: torch.Tensor):
+        super().__init__()
+        self.model = model.eval().requires_grad_(False)
+        self.layer = layer
+        self.linear = nn.Linear(weight.shape[1], weight.shape[0])
+        with torch.no_grad():
+            self.linear.weight.copy_(weight)
+            self.linear.bias.copy_(bias)
+
+    def train(self, mode: bool = True):  # the features are frozen: batch norm stays in eval mode
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(_codes(self.model, x, None if self.layer < 0 else self.layer))
+
+
+def linear_weights(clf, scaler, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W, b)`` with ``scores_from_logits(X @ W.T + b)`` = the classifier's scores on raw codes ``X``.
+
+    The standardisation is folded in (``W / sigma``, ``b - W mu / sigma``); a binary classifier's single
+    decision function ``z`` becomes the logits ``(0, z)``, whose softmax is ``(1 - sigmoid(z), sigmoid(z))``.
+    """
+    from medtrain.metrics import BINARY
+
+    estimators = getattr(clf, "estimators_", [clf])  # one-vs-rest (multi-label): one per label
+    if any(not hasattr(e, "coef_") for e in estimators):
+        raise MedtrainError("a label has one class only in the training split: no linear probe can be saved")
+    w = np.concatenate([e.coef_ for e in estimators]).astype(np.float64)
+    b = np.concatenate([np.atleast_1d(e.intercept_) for e in estimators]).astype(np.float64)
+    if task == BINARY and w.shape[0] == 1:
+        w, b = np.concatenate([np.zeros_like(w), w]), np.concatenate([[0.0], b])
+    w = w / scaler.scale_
+    b = b - w @ scaler.mean_
+    return torch.from_numpy(w).float(), torch.from_numpy(b).float()
 
 
 def _cache_key(cfg, splits, layer: int | None, source_origin: str) -> str:
@@ -177,6 +230,18 @@ def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS
     return best[2], scaler, best[1], table
 
 
+def _probe_module(model, layer, clf, scaler, cfg, splits):
+    """The probe as a network (:class:`ProbeModel`) inside the evaluation module every run uses."""
+    from medtrain.training.fit import normalisation
+    from medtrain.training.module import Classifier
+
+    weight, bias = linear_weights(clf, scaler, splits.task)
+    probe = ProbeModel(model, -1 if layer is None else layer, weight, bias)
+    mean, std, transform = normalisation(cfg, splits)
+    return probe, Classifier(probe, splits.task, splits.num_classes, mean, std, cfg.to_dict(),
+                             input_transform=transform)
+
+
 def train_probe(cfg, splits, run_dir: Path, t0: float | None = None, verbose: bool = True) -> dict:
     """The ``linear-probe`` run: codes once, C on validation, test once; writes ``metrics.json``.
 
@@ -184,8 +249,10 @@ def train_probe(cfg, splits, run_dir: Path, t0: float | None = None, verbose: bo
     plus ``transfer`` (the plan) and ``probe`` (layer, classifier, C grid with validation scores).
     """
     from medtrain._io import write_json
-    from medtrain.api import METRICS_FILE, _peak_rss_mb, _write_predictions
-    from medtrain.metrics import MULTILABEL, evaluate_scores
+    from medtrain.api import METRICS_FILE, WEIGHTS_FILE, _peak_rss_mb, _write_predictions
+    from medtrain.evaluation import evaluate_split
+    from medtrain.metrics import MULTILABEL
+    from medtrain.models.weights import save_weights
     from medtrain.training.fit import build_model
 
     t0 = time.perf_counter() if t0 is None else t0
@@ -201,14 +268,19 @@ def train_probe(cfg, splits, run_dir: Path, t0: float | None = None, verbose: bo
         labels = {s: v.reshape(-1) for s, v in labels.items()}
     clf, scaler, C, table = fit_linear(codes, labels, splits.task, cfg.probe_classifier, monitor=cfg.monitor,
                                        seed=cfg.seed)
-    val = evaluate_scores(labels["val"], _scores(clf, scaler.transform(codes["val"]), cfg.probe_classifier,
-                                                 splits.task), splits.task, splits.label_names)
+    probe, module = _probe_module(model, layer, clf, scaler, cfg, splits)
+    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
     test = {}
     if len(splits.test):
-        test = evaluate_scores(labels["test"], _scores(clf, scaler.transform(codes["test"]), cfg.probe_classifier,
-                                                       splits.task), splits.task, splits.label_names,
-                               bootstrap=cfg.bootstrap, seed=cfg.seed)
+        test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                              tta=cfg.tta)
+        test.pop("entropy", None)
         _write_predictions(Path(run_dir) / "predictions_test.csv", labels["test"], test.pop("scores"), None)
+    save_weights(probe, Path(run_dir) / WEIGHTS_FILE,
+                 {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
+                  "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
+                  "std": module.std.flatten().tolist(), "probe_layer": -1 if layer is None else layer,
+                  "probe_classifier": cfg.probe_classifier})
     names = plan.stages
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,

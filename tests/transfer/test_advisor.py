@@ -80,3 +80,21 @@ def test_convergence_epoch_and_verify_table():
              "test_auc": 0.7, "test_acc": 0.5, "wall_s": 9.0}]
     table = verify_table(rows, 3)
     assert "linear-probe (recommended)" in table and "finetune ← best on val" in table
+
+
+def test_verify_trains_the_recommendation_and_each_alternative(datasets, capsys, tmp_path):
+    import json
+
+    root, src, other = datasets
+    out = tmp_path / "verify"
+    assert main(["advise", "--source", str(root / "A"), "--target", str(other), "--max-images", "40", "--verify",
+                 "--budget-epochs", "1", "--out", str(out), "--json", str(tmp_path / "advice.json")]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads((tmp_path / "advice.json").read_text())["verify"]
+    advice = json.loads((tmp_path / "advice.json").read_text())["advice"]
+    assert len(rows) == 1 + len(advice["alternatives"]) >= 3
+    assert rows[0]["recommended"] and not any(r["recommended"] for r in rows[1:])
+    assert "(recommended)" in printed and "← best on val" in printed
+    for r in rows:  # every candidate is a finished run directory with the numbers shown
+        m = json.loads((out / r["candidate"].replace(":", "_") / "metrics.json").read_text())
+        assert m["val"]["auc"] == r["val_auc"] and m["test"]["auc"] == r["test_auc"]

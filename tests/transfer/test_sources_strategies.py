@@ -104,6 +104,34 @@ def test_hub_path_loads_a_local_file_through_timm(tmp_path):
     assert torch.equal(src.state["conv1.0.weight"], ref.state_dict()["conv1.0.weight"])
 
 
+def test_torchvision_hub_path_reads_the_torch_hub_cache(tmp_path, monkeypatch):
+    import torchvision
+
+    ref = torchvision.models.resnet18()
+    url = torchvision.models.get_model_weights("resnet18").DEFAULT.url
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))  # what TORCH_HOME would choose
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(ref.state_dict(), tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[1])  # a cached download
+    src = load_source("torchvision:resnet18")
+    assert src.origin == "torchvision:resnet18" and src.model == "resnet18" and src.meta["in_chans"] == 3
+    assert torch.equal(src.state["conv1.weight"], ref.state_dict()["conv1.weight"])
+
+
+def test_torchvision_offline_without_cache_is_one_clear_line(tmp_path, monkeypatch):
+    import urllib.error
+
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "empty-hub"))
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(MedtrainError) as e:
+        load_source("torchvision:resnet18")
+    msg = str(e.value)
+    assert "\n" not in msg and "no network and no cached copy" in msg and "URLError" in msg
+
+
 def test_offline_hub_without_cache_is_one_clear_line(tmp_path, monkeypatch):
     import huggingface_hub.constants as hf
 

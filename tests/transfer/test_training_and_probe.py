@@ -91,6 +91,39 @@ def test_probe_on_an_earlier_stage_with_a_linear_svm(data, tmp_path):
     assert 0.0 <= m["test"]["auc"] <= 1.0 and 0.0 <= m["test"]["acc"] <= 1.0
 
 
+@pytest.mark.parametrize("kind", ["logreg", "svm"])
+@pytest.mark.parametrize("task,k", [("binary-class", 2), ("multi-class", 4), ("multi-label, binary-class", 3)])
+def test_the_folded_linear_layer_gives_the_classifiers_scores(kind, task, k):
+    from medtrain.metrics import scores_from_logits
+    from medtrain.transfer.probe import _scores, fit_linear, linear_weights
+
+    rng = np.random.default_rng(0)
+    codes = {s: rng.normal(3.0, 2.0, (n, 8)).astype(np.float32) for s, n in (("train", 80), ("val", 40))}
+    if task.startswith("multi-label"):
+        labels = {s: (c[:, :k] > 3.0).astype(int) for s, c in codes.items()}
+    else:
+        labels = {s: np.digitize(c[:, 0], np.quantile(codes["train"][:, 0], np.linspace(0, 1, k + 1)[1:-1]))
+                  for s, c in codes.items()}
+    clf, scaler, _, _ = fit_linear(codes, labels, task, kind, Cs=(0.1, 1.0))
+    w, b = linear_weights(clf, scaler, task)
+    ours = scores_from_logits(torch.from_numpy(codes["val"]) @ w.T + b, task).numpy()
+    theirs = _scores(clf, scaler.transform(codes["val"]), kind, task)
+    assert ours.shape == theirs.shape and np.allclose(ours, theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("layer", [None, "layer2"])
+def test_a_probe_run_saves_a_model_that_eval_scores_identically(data, tmp_path, layer):
+    from medtrain.api import evaluate
+
+    out = tmp_path / f"E{layer}"
+    m = train(fast_config(data / "rgb.npz", out, transfer="linear-probe", probe_layer=layer, tta="hflip",
+                          pretrained=str(data / "A")), verbose=False)
+    assert (out / "model.safetensors").is_file()
+    again = evaluate(out, split="test", verbose=False)
+    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
+    assert again["acc"] == pytest.approx(m["test"]["acc"], abs=1e-6)
+
+
 def test_bad_probe_layer_names_the_stages(data, tmp_path):
     from medtrain.errors import MedtrainError
 
