@@ -36,7 +36,7 @@ class Config:
 
     # --- model
     model: str = "auto"  #: an architecture name; auto = resnet18_28_half for images, med3d_resnet10 for volumes
-    pretrained: Optional[str] = None
+    pretrained: Optional[str] = None  #: model A: a run dir, a weights file, timm:NAME, torchvision:NAME, medicalnet:DEPTH
     dropout: float = 0.0  #: probability of dropping a unit before the classifier
     batch_norm: bool = True  #: False builds the same architecture without batch normalisation
     drop_path: float = 0.0  #: stochastic depth inside residual networks

@@ -66,23 +66,68 @@ def medicalnet_shortcut(depth: int) -> tuple[str, bool]:
 
 
 class ResNet3d(ResNet):
-    """MONAI's ResNet plus dropout before the classifier (timm's ``drop_rate``)."""
+    """MONAI's ResNet plus dropout before the classifier (timm's ``drop_rate``) and timm's feature API.
+
+    ``feature_info`` (stem, layer1-4), ``forward_features``, ``forward_head(pre_logits=)`` and
+    ``forward_intermediates`` follow timm's names, so the transfer strategies (stage-wise copy/freeze,
+    linear probes on any stage) treat a 3D ResNet like a 2D timm model.
+    """
 
     def __init__(self, *args, drop_rate: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.drop_rate = float(drop_rate)
+        stem_stride = self.conv1.stride[0]
+        chs = [self.conv1.out_channels] + [_out_channels(getattr(self, f"layer{i}")) for i in range(1, 5)]
+        reductions = [stem_stride] + [stem_stride * (1 if self.no_max_pool else 2) * r for r in (1, 2, 4, 8)]
+        self.feature_info = [{"module": m, "num_chs": c, "reduction": r}
+                             for m, c, r in zip(["act", "layer1", "layer2", "layer3", "layer4"], chs, reductions)]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _stages(self, x: torch.Tensor):
         if x.ndim != 5:
             raise MedtrainError(f"3D ResNets take (B, C, D, H, W) volumes, got a tensor of shape {tuple(x.shape)}")
         x = self.act(self.bn1(self.conv1(x)))
+        yield x
         if not self.no_max_pool:
             x = self.maxpool(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = layer(x)
+            yield x
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        for x in self._stages(x):
+            pass
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.avgpool(x).flatten(1)
         if self.drop_rate:
             x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return self.fc(x) if self.fc is not None else x
+        return x if pre_logits or self.fc is None else self.fc(x)
+
+    def forward_intermediates(self, x: torch.Tensor, indices=None, intermediates_only: bool = True,
+                              stop_early: bool = True) -> list:
+        """The outputs of stages ``indices`` (0 = stem); only ``intermediates_only`` is supported."""
+        if not intermediates_only:
+            raise MedtrainError("ResNet3d.forward_intermediates returns the intermediates only")
+        wanted = sorted(i % 5 for i in (indices if indices is not None else range(5)))
+        out = []
+        for i, x in enumerate(self._stages(x)):
+            if i in wanted:
+                out.append(x)
+            if stop_early and i >= wanted[-1]:
+                break
+        return out
+
+    def get_classifier(self) -> nn.Module | None:
+        return self.fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _out_channels(layer: nn.Sequential) -> int:
+    """Channels a residual stage puts out (its last block's last convolution)."""
+    return [m for m in layer.modules() if isinstance(m, nn.Conv3d)][-1].out_channels
 
 
 def build_resnet3d(
