@@ -196,13 +196,13 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     splits = load_splits(cfg)
     meta = read_meta(run_dir / WEIGHTS_FILE)
     model = build_model(cfg, splits, transfer=False)  # the run's own weights follow; no source needed
+    state = load_state(run_dir / WEIGHTS_FILE)
     if "probe_layer" in meta:  # a linear-probe run: the frozen network and its linear layer
         from medtrain.transfer.probe import ProbeModel
 
-        state = load_state(run_dir / WEIGHTS_FILE)
         w = state["linear.weight"]
         model = ProbeModel(model, int(meta["probe_layer"]), torch.zeros_like(w), torch.zeros(len(w)))
-    missing, unexpected = model.load_state_dict(load_state(run_dir / WEIGHTS_FILE), strict=False)
+    missing, unexpected = model.load_state_dict(state, strict=False)
     bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
     if bad:
         raise MedtrainError(f"{run_dir / WEIGHTS_FILE} does not fit the run's model ({', '.join(bad[:3])} ...)")
