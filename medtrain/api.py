@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 from medtrain import config as config_mod
 from medtrain._io import write_json, write_yaml
 from medtrain.config import Config
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, TrainingInterrupted
 
 CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE = "config.yaml", "metrics.json", "model.safetensors"
 
@@ -90,7 +91,19 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
     cfg_dict = cfg.to_dict()
     cfg_dict["out"] = str(run_dir)
+    created = resume is None and not run_dir.exists()
     write_yaml(run_dir / CONFIG_FILE, cfg_dict)
+    try:
+        return _train_in(cfg, splits, run_dir, resume, callbacks, t0, verbose)
+    except MedtrainError as e:
+        # A user error found before the first epoch ended (an unreadable source, a bad layer name...):
+        # leave nothing behind. Once a checkpoint exists, or after Ctrl-C, the directory is for --resume.
+        if created and not isinstance(e, TrainingInterrupted) and not any((run_dir / "checkpoints").glob("*.ckpt")):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _train_in(cfg: Config, splits, run_dir: Path, resume, callbacks, t0: float, verbose: bool) -> dict:
     if verbose:
         print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} classes, "
               f"train/val/test {len(splits.train)}/{len(splits.val)}/{len(splits.test)}, "
@@ -106,8 +119,8 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
 
     result = fit(cfg, splits, run_dir, resume=resume is not None, callbacks=callbacks)
     if result.interrupted:
-        raise MedtrainError(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
-                            f"`medtrain train --resume {run_dir}`")
+        raise TrainingInterrupted(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
+                                  f"`medtrain train --resume {run_dir}`")
     return _finish(cfg, splits, run_dir, result, t0, verbose)
 
 

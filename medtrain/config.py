@@ -46,7 +46,7 @@ class Config:
     mc_dropout: int = 0  #: T stochastic passes at test time (Monte-Carlo dropout); 0 = off
 
     # --- transfer learning (medtrain.transfer; needs ``pretrained``: a run dir, a weights file or timm:NAME)
-    transfer: str = "scratch"  #: scratch, linear-probe, finetune, finetune-top:K, partial:K or scale
+    transfer: str = "scratch"  #: scratch, linear-probe, finetune, finetune-top:K, partial:K or scale (with --pretrained alone: finetune)
     probe_layer: Optional[str] = None  #: linear-probe: stage whose pooled output is the feature (default: last)
     probe_classifier: str = "logreg"  #: linear-probe: logreg (LogisticRegression) or svm (LinearSVC)
     backbone_lr_mult: float = 1.0  #: finetune: backbone lr = lr * this (the new head gets lr)
@@ -230,6 +230,8 @@ def resolve(*layers: dict | None) -> Config:
             merged[key] = _coerce(key, v)
     if merged.get("data") is not None and "dataset" not in merged:
         merged["dataset"] = None
+    if merged.get("pretrained") and "transfer" not in merged:  # --pretrained alone means: fine-tune from it
+        merged["transfer"] = "finetune"
     c = Config(**merged)
     _validate(c)
     return c

@@ -14,6 +14,10 @@ class MedtrainError(Exception):
     """An error caused by the user's input, reported as a single line."""
 
 
+class TrainingInterrupted(MedtrainError):
+    """Training stopped by the user (Ctrl-C, SIGTERM); the run directory is kept for ``--resume``."""
+
+
 def suggest(name: str, choices: Iterable[str], what: str) -> MedtrainError:
     """Build an 'unknown X' error that names the closest valid choices."""
     choices = sorted(choices)

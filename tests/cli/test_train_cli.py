@@ -57,6 +57,9 @@ def test_yaml_config_with_flags_overriding_it(tiny_npz, tmp_path, capsys):
     (["--dropout", "1.5"], "dropout must be in [0, 1)"),
     (["--weight-decay", "-1"], "weight_decay must be >= 0"),
     (["--early-stop", "val_acu"], "did you mean val_auc"),
+    # found only while building the model, after the config is written: the directory is removed again
+    (["--pretrained", "no/such/run"], "neither a run directory"),
+    (["--pretrained", "medicalnet:11"], "medicalnet:DEPTH takes a depth"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys, args, message, monkeypatch):
     monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
@@ -110,3 +113,11 @@ def test_compare_refuses_to_reuse_cells_run_with_other_settings(tiny_npz, tmp_pa
     assert _run(capsys, *argv)[0] == 0
     code, _, err = _run(capsys, *argv[:-2], "--weight-decay", "0.001", "--out", str(out))
     assert code == 2 and "weight_decay" in err and "another --out" in err
+
+
+def test_pretrained_alone_fine_tunes_and_explicit_scratch_stays_scratch():
+    from medtrain.config import resolve
+
+    assert resolve({"data": "x.npz", "pretrained": "runs/A"}).transfer == "finetune"
+    assert resolve({"data": "x.npz", "pretrained": "runs/A", "transfer": "scratch"}).transfer == "scratch"
+    assert resolve({"data": "x.npz"}).transfer == "scratch"
