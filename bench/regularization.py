@@ -150,6 +150,7 @@ def factorial_report() -> None:
     text = "".join(parts)
     FACTORIAL.mkdir(parents=True, exist_ok=True)
     (FACTORIAL / "study.csv").write_text(study_csv(cells, keys))
+    FACTORIAL_DOC.with_suffix(".csv").write_text(study_csv(cells, keys))
     if FACTORIAL_DOC.is_file() and START in FACTORIAL_DOC.read_text():
         doc = FACTORIAL_DOC.read_text()
         pre, rest = doc.split(START, 1)
