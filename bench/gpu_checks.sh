@@ -27,7 +27,7 @@ for ds in adrenalmnist3d vesselmnist3d; do
     OMP_NUM_THREADS=2 timeout "$LIMIT" python3 -m medtrain train --dataset $ds --accelerator gpu --no-progress \
         --out runs/gpu3d_default/$ds > runs/logs/gpu3d_default_$ds.log 2>&1 &
 done
-OMP_NUM_THREADS=2 timeout "$LIMIT" python3 bench/memory3d.py --sizes 28,64 --batch-sizes 128,32 \
+OMP_NUM_THREADS=2 timeout "$LIMIT" python3 bench/memory3d.py --sizes 64,28 --batch-sizes 128,32 \
     --precision 32-true,bf16-mixed --epochs 1 --accelerator gpu > runs/logs/memory3d.log 2>&1 &
 wait
 tail -n 1 runs/logs/memory3d.log > "$OUT/memory3d.json"
