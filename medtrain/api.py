@@ -124,6 +124,13 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume, callbacks, t0: float, 
     return _finish(cfg, splits, run_dir, result, t0, verbose)
 
 
+def weights_meta(cfg: Config, splits, module, **extra) -> dict:
+    """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation."""
+    return {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
+            "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
+            "std": module.std.flatten().tolist(), **extra}
+
+
 def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool) -> dict:
     from medtrain.evaluation import evaluate_split
     from medtrain.models.weights import save_weights
@@ -131,11 +138,9 @@ def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool
     from medtrain.reports.baselines import comparison_table
 
     module = result.module
-    meta = {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
-            "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
-            "std": module.std.flatten().tolist(), "dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
-            "best_epoch": result.best_epoch}
-    save_weights(module.model, run_dir / WEIGHTS_FILE, meta)
+    save_weights(module.model, run_dir / WEIGHTS_FILE,
+                 weights_meta(cfg, splits, module, dropout=cfg.dropout, batch_norm=cfg.batch_norm,
+                              best_epoch=result.best_epoch))
     val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
     test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                           tta=cfg.tta, mc_dropout=cfg.mc_dropout) if len(splits.test) else {}

@@ -5,7 +5,7 @@ the pooled activations of a network trained elsewhere, fed to a linear SVM, are 
 small datasets. Yosinski et al. (NeurIPS 2014) show that lower layers are more general, so on a
 target unlike the source an earlier stage (``--probe-layer layer3``) can be the better feature.
 
-No Lightning loop and no epochs: the codes of the train/val/test images are computed once and cached
+No Lightning loop and no epochs: the codes of the train and val images are computed once and cached
 in the run directory (``features.npz``, keyed by the source, the layer and the data), standardised on
 the training split, and a scikit-learn ``LogisticRegression`` or ``LinearSVC`` is fitted for each C of
 a grid; C is chosen on the VALIDATION split (the test split is only scored once, with that C).
@@ -150,18 +150,20 @@ def _cache_key(cfg, splits, layer: int | None, source_origin: str) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def extract_codes(model: nn.Module, cfg, splits, cache: Path, layer: int | None, source_origin: str = "") -> dict:
-    """``{"train", "val", "test"}`` feature arrays, read from ``cache`` when it holds the same key."""
+def extract_codes(model: nn.Module, cfg, splits, cache: Path, layer: int | None, source_origin: str = "",
+                  norm: tuple | None = None) -> dict:
+    """``{"train", "val"}`` feature arrays (what the classifier and its C are fitted on), read from
+    ``cache`` when it holds the same key. ``norm``: ``normalisation(cfg, splits)`` if already computed."""
     from medtrain.training.fit import normalisation
 
     key = _cache_key(cfg, splits, layer, source_origin)
     if cache.is_file():
         with np.load(cache) as z:
             if str(z["key"]) == key:
-                return {s: z[s] for s in ("train", "val", "test")}
-    mean, std, transform = normalisation(cfg, splits)
+                return {s: z[s] for s in ("train", "val")}
+    mean, std, transform = norm or normalisation(cfg, splits)
     codes = {s: pooled_features(model, splits.split(s).images, mean, std, transform, layer)
-             for s in ("train", "val", "test")}
+             for s in ("train", "val")}
     from medtrain._io import atomic_path
 
     with atomic_path(cache) as tmp:
@@ -230,14 +232,13 @@ def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS
     return best[2], scaler, best[1], table
 
 
-def _probe_module(model, layer, clf, scaler, cfg, splits):
+def _probe_module(model, layer, clf, scaler, cfg, splits, norm: tuple):
     """The probe as a network (:class:`ProbeModel`) inside the evaluation module every run uses."""
-    from medtrain.training.fit import normalisation
     from medtrain.training.module import Classifier
 
     weight, bias = linear_weights(clf, scaler, splits.task)
     probe = ProbeModel(model, -1 if layer is None else layer, weight, bias)
-    mean, std, transform = normalisation(cfg, splits)
+    mean, std, transform = norm
     return probe, Classifier(probe, splits.task, splits.num_classes, mean, std, cfg.to_dict(),
                              input_transform=transform)
 
@@ -249,26 +250,27 @@ def train_probe(cfg, splits, run_dir: Path, t0: float | None = None, verbose: bo
     plus ``transfer`` (the plan) and ``probe`` (layer, classifier, C grid with validation scores).
     """
     from medtrain._io import write_json
-    from medtrain.api import METRICS_FILE, WEIGHTS_FILE, _peak_rss_mb, _write_predictions
+    from medtrain.api import METRICS_FILE, WEIGHTS_FILE, _peak_rss_mb, _write_predictions, weights_meta
     from medtrain.evaluation import evaluate_split
     from medtrain.metrics import MULTILABEL
     from medtrain.models.weights import save_weights
-    from medtrain.training.fit import build_model
+    from medtrain.training.fit import build_model, normalisation
 
     t0 = time.perf_counter() if t0 is None else t0
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, splits)
     plan = model.transfer_plan
     layer = resolve_layer(model, cfg.probe_layer)
+    norm = normalisation(cfg, splits)
     t1 = time.perf_counter()
-    codes = extract_codes(model, cfg, splits, Path(run_dir) / FEATURES_FILE, layer, plan.source or "")
+    codes = extract_codes(model, cfg, splits, Path(run_dir) / FEATURES_FILE, layer, plan.source or "", norm)
     extract_s = time.perf_counter() - t1
     labels = {s: splits.split(s).labels.numpy() for s in ("train", "val", "test")}
     if splits.task != MULTILABEL:
         labels = {s: v.reshape(-1) for s, v in labels.items()}
     clf, scaler, C, table = fit_linear(codes, labels, splits.task, cfg.probe_classifier, monitor=cfg.monitor,
                                        seed=cfg.seed)
-    probe, module = _probe_module(model, layer, clf, scaler, cfg, splits)
+    probe, module = _probe_module(model, layer, clf, scaler, cfg, splits, norm)
     val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
     test = {}
     if len(splits.test):
@@ -277,10 +279,8 @@ def train_probe(cfg, splits, run_dir: Path, t0: float | None = None, verbose: bo
         test.pop("entropy", None)
         _write_predictions(Path(run_dir) / "predictions_test.csv", labels["test"], test.pop("scores"), None)
     save_weights(probe, Path(run_dir) / WEIGHTS_FILE,
-                 {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
-                  "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
-                  "std": module.std.flatten().tolist(), "probe_layer": -1 if layer is None else layer,
-                  "probe_classifier": cfg.probe_classifier})
+                 weights_meta(cfg, splits, module, probe_layer=-1 if layer is None else layer,
+                              probe_classifier=cfg.probe_classifier))
     names = plan.stages
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,

@@ -70,7 +70,7 @@ def test_linear_probe_caches_codes_and_chooses_c_on_validation(data, tmp_path, m
     monkeypatch.setattr(probe, "pooled_features", lambda *a, **k: calls.append(1) or real(*a, **k))
     out = tmp_path / "P"
     m = train(fast_config(data / "rgb.npz", out, transfer="linear-probe", pretrained=str(data / "A")), verbose=False)
-    assert len(calls) == 3 and (out / "features.npz").is_file()  # train, val, test: once each
+    assert len(calls) == 2 and (out / "features.npz").is_file()  # train and val, once each
     assert m["history"] == [] and m["best_epoch"] == 0 and m["stop_epoch"] == 0
     assert set(m["test"]) >= {"acc", "auc", "acc_ci", "auc_ci"} and m["wall_s"] > 0
     p = m["probe"]
@@ -79,7 +79,7 @@ def test_linear_probe_caches_codes_and_chooses_c_on_validation(data, tmp_path, m
     assert not (out / "checkpoints").exists()  # no Lightning loop
     (out / "metrics.json").unlink()
     again = train(None, resume=out, verbose=False)
-    assert len(calls) == 3  # the second run read the cached codes
+    assert len(calls) == 2  # the second run read the cached codes
     assert again["test"]["auc"] == pytest.approx(m["test"]["auc"])
     assert json.loads((out / "metrics.json").read_text())["transfer"]["frozen"][-1] == "layer4"
 
