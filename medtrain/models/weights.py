@@ -26,7 +26,8 @@ def read_meta(path: str | os.PathLike) -> dict:
 
 
 def load_state(path: str | os.PathLike) -> dict:
-    """A state dict from a safetensors file, or from a PyTorch checkpoint with ``weights_only=True``."""
+    """A state dict from a safetensors file, or from a PyTorch checkpoint with ``weights_only=True``
+    (optionally under ``state_dict``, names without ``nn.DataParallel``'s ``module.`` prefix)."""
     p = Path(path)
     if not p.is_file():
         raise MedtrainError(f"weights file not found: {p}")
@@ -40,4 +41,5 @@ def load_state(path: str | os.PathLike) -> dict:
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
         raise MedtrainError(f"{p} does not hold a state dict")
-    return obj
+    # a checkpoint saved from nn.DataParallel (MedicalNet's, for one) prefixes every name with "module."
+    return {k.removeprefix("module."): v for k, v in obj.items()}

@@ -82,9 +82,7 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         return Source(load_state(w), read_meta(w), f"run {p}", p)
     if p.is_file():
         meta = read_meta(p) if p.suffix == ".safetensors" else {}
-        # checkpoints saved from nn.DataParallel (MedicalNet's among them) prefix every name with "module."
-        state = {k[7:] if k.startswith("module.") else k: v for k, v in load_state(p).items()}
-        return Source(state, meta, f"file {p}")
+        return Source(load_state(p), meta, f"file {p}")
     raise MedtrainError(f"pretrained: {text} is neither a run directory, a weights file nor "
                         "timm:NAME / torchvision:NAME / medicalnet:DEPTH")
 
@@ -101,14 +99,14 @@ def _hub_source(text: str, overlay: dict | None) -> Source:
             meta = {"model": name.split(".")[0], "in_chans": 3, "num_classes": getattr(model, "num_classes", None),
                     "mean": list(cfg.get("mean", ())), "std": list(cfg.get("std", ()))}
         elif kind == "medicalnet":  # Med3D's 3D ResNets (Chen et al. 2019), MONAI-named, single-channel
-            from medtrain.models.med3d import DEPTHS, _read_checkpoint, download_medicalnet, medicalnet_key_to_monai
+            from medtrain.models.med3d import DEPTHS, download_medicalnet
+            from medtrain.models.weights import load_state
 
             if not name.isdigit() or int(name) not in DEPTHS:
                 raise MedtrainError(f"pretrained: medicalnet:DEPTH takes a depth in {', '.join(map(str, DEPTHS))}, "
                                     f"got {name!r}")
             path = download_medicalnet(int(name))  # cached, or the real download; offline: one clear line
-            state = {medicalnet_key_to_monai(k): v for k, v in _read_checkpoint(path).items()}
-            return Source(state, {"model": f"med3d_resnet{name}", "in_chans": 1}, text)
+            return Source(load_state(path), {"model": f"med3d_resnet{name}", "in_chans": 1}, text)
         else:
             import torchvision
 
