@@ -54,15 +54,15 @@ class _Images(Dataset):
         return self.transform(self.x[i]), self.y[i]
 
 
-def torchvision_loader(x, y, size: int, float_out: bool) -> DataLoader:
+def torchvision_loader(x, y, size: int, float_out: bool, workers: int = 2, pin_memory: bool = False) -> DataLoader:
     ops = [v2.RandomHorizontalFlip(0.5),
            v2.RandomResizedCrop(size, scale=PARAMS["rrc_scale"], ratio=PARAMS["rrc_ratio"], antialias=True),
            v2.ColorJitter(0.4, 0.4, 0.4, 0.1)]
     if float_out:
         ops.append(v2.ToDtype(torch.float32, scale=True))
     ops.append(v2.RandomErasing(p=0.5, scale=PARAMS["erasing_scale"], ratio=PARAMS["erasing_ratio"], value=0))
-    return DataLoader(_Images(x, y, v2.Compose(ops)), batch_size=BATCH, shuffle=True, num_workers=2,
-                      drop_last=True, persistent_workers=True)
+    return DataLoader(_Images(x, y, v2.Compose(ops)), batch_size=BATCH, shuffle=True, num_workers=workers,
+                      drop_last=True, persistent_workers=True, pin_memory=pin_memory)
 
 
 def check(xb: torch.Tensor, yb: torch.Tensor, size: int, float_out: bool, who: str) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms import v2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from augment import BATCH, CLASSES, OPS, PARAMS, check, time_torchvision, torchvision_loader  # noqa: E402
@@ -119,11 +120,7 @@ def training_rates(x, y, device, seconds: float, workers: int) -> dict:
         idx = torch.randint(0, len(xg), (BATCH,), device=device)
         return pipe(xg[idx], F.one_hot(yg[idx], CLASSES).float())
 
-    from torchvision.transforms import v2
-
-    loader = torchvision_loader(x, y, x.shape[-1], float_out=True)
-    loader = torch.utils.data.DataLoader(loader.dataset, batch_size=BATCH, shuffle=True, num_workers=workers,
-                                         drop_last=True, persistent_workers=True, pin_memory=device.type == "cuda")
+    loader = torchvision_loader(x, y, x.shape[-1], float_out=True, workers=workers, pin_memory=device.type == "cuda")
     cutmix = v2.CutMix(alpha=1.0, num_classes=CLASSES)
     it = iter(loader)
 
@@ -178,11 +175,9 @@ def main() -> int:
         time_pipeline(pipe, xg, yg, device, 0.3)  # warm-up (kernels, allocator)
         mt = [time_pipeline(pipe, xg, yg, device, seconds) for _ in range(3)]
         r = {"medtrain_img_s": round(statistics.median(mt), 1)}
-        cutmix = __import__("torchvision.transforms.v2", fromlist=["CutMix"]).CutMix(alpha=1.0, num_classes=CLASSES)
+        cutmix = v2.CutMix(alpha=1.0, num_classes=CLASSES)
         for workers in sorted({2, cores}):
-            loader = torchvision_loader(x, y, size, float_out=True)
-            loader = torch.utils.data.DataLoader(loader.dataset, batch_size=BATCH, shuffle=True,
-                                                 num_workers=workers, drop_last=True, persistent_workers=True)
+            loader = torchvision_loader(x, y, size, float_out=True, workers=workers)
             time_torchvision(loader, cutmix, size, True)
             tv = statistics.median(time_torchvision(loader, cutmix, size, True) for _ in range(3))
             r[f"torchvision_{workers}_workers_img_s"] = round(tv, 1)

@@ -106,6 +106,14 @@ def _run_parallel(cmds: list[list[str]], jobs: int) -> None:
         raise SystemExit(f"{failed} of {len(cmds)} compare processes failed")
 
 
+def _splice(doc_path: Path, text: str) -> None:
+    """Replace what lies between the START and END markers of a results page (if it has them)."""
+    if doc_path.is_file() and START in doc_path.read_text():
+        pre, rest = doc_path.read_text().split(START, 1)
+        post = rest.split(END, 1)[1] if END in rest else ""
+        doc_path.write_text(pre + START + "\n" + text + END + post)
+
+
 def factorial_report() -> None:
     from medtrain.reports.curves import best_cell, collect, marginal_markdown, overlay_curves, study_csv, study_markdown
 
@@ -151,11 +159,7 @@ def factorial_report() -> None:
     FACTORIAL.mkdir(parents=True, exist_ok=True)
     (FACTORIAL / "study.csv").write_text(study_csv(cells, keys))
     FACTORIAL_DOC.with_suffix(".csv").write_text(study_csv(cells, keys))
-    if FACTORIAL_DOC.is_file() and START in FACTORIAL_DOC.read_text():
-        doc = FACTORIAL_DOC.read_text()
-        pre, rest = doc.split(START, 1)
-        post = rest.split(END, 1)[1] if END in rest else ""
-        FACTORIAL_DOC.write_text(pre + START + "\n" + text + END + post)
+    _splice(FACTORIAL_DOC, text)
     print(text)
 
 
@@ -254,11 +258,7 @@ def report() -> None:
                   f"`mc_dropout` = `{json.dumps(u)}`\n\n"]
     text = "".join(parts)
     (OUT / "study.md").write_text(text)
-    if DOC.is_file() and START in DOC.read_text():
-        doc = DOC.read_text()
-        pre, rest = doc.split(START, 1)
-        post = rest.split(END, 1)[1] if END in rest else ""
-        DOC.write_text(pre + START + "\n" + text + END + post)
+    _splice(DOC, text)
     (OUT / "study.csv").write_text(study_csv(main + cross, ["technique", "early_stop", "weight_decay",
                                                              "batch_norm"]))
     print("".join(parts))
