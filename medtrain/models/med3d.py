@@ -109,7 +109,8 @@ class ResNet3d(ResNet):
         """The outputs of stages ``indices`` (0 = stem); only ``intermediates_only`` is supported."""
         if not intermediates_only:
             raise MedtrainError("ResNet3d.forward_intermediates returns the intermediates only")
-        wanted = sorted(i % 5 for i in (indices if indices is not None else range(5)))
+        n = len(self.feature_info)
+        wanted = sorted(i % n for i in (indices if indices is not None else range(n)))
         out = []
         for i, x in enumerate(self._stages(x)):
             if i in wanted:
