@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
-BINARY = "binary-class"
-MULTILABEL = "multi-label, binary-class"
+from medtrain.tasks import BINARY, MULTILABEL
 
 
 def scores_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:

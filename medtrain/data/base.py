@@ -13,13 +13,8 @@ import torch
 from torch import Tensor
 
 from medtrain.errors import MedtrainError
+from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL, ORDINAL, TASKS  # noqa: F401 (re-exported)
 
-# Task names as MedMNIST spells them (medmnist.INFO[...]["task"]); metrics follow the same names.
-BINARY = "binary-class"
-MULTICLASS = "multi-class"
-MULTILABEL = "multi-label, binary-class"
-ORDINAL = "ordinal-regression"
-TASKS = (BINARY, MULTICLASS, MULTILABEL, ORDINAL)
 SPLITS = ("train", "val", "test")
 
 

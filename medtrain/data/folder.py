@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from medtrain.data.base import BINARY, MULTICLASS, Split, Splits
+from medtrain.data.base import Split, Splits
+from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.errors import MedtrainError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")

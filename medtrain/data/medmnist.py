@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from medtrain._io import atomic_path
-from medtrain.data.base import MULTILABEL, Split, Splits
+from medtrain.data.base import Split, Splits
+from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
 
 SIZES = (28, 64, 128, 224)
@@ -166,7 +167,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
             k = int(max(int(splits[s].labels.max()) for s in splits if len(splits[s]))) + 1
             label_names = {str(i): str(i) for i in range(max(k, 2))}
     if task is None:
-        task = "binary-class" if len(label_names) == 2 else "multi-class"
+        task = BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(path), **splits).validate()
 
 

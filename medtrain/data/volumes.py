@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from medtrain._io import atomic_path
-from medtrain.data.base import BINARY, MULTICLASS, Split, Splits
+from medtrain.data.base import Split, Splits
+from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
 from medtrain.errors import MedtrainError, suggest
 

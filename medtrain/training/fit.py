@@ -12,7 +12,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
 from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
-from medtrain.data.base import MULTILABEL, Splits
+from medtrain.data.base import Splits
+from medtrain.tasks import MULTILABEL
 from medtrain.models import create_model
 from medtrain.training.callbacks import WarmupEarlyStopping
 from medtrain.training.loader import TensorBatches

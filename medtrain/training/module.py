@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from medtrain import metrics
+from medtrain.tasks import MULTILABEL
 from medtrain.training.optim import build_optimizer, build_scheduler
 
-MULTILABEL = metrics.MULTILABEL
 
 
 def soft_targets(y: Tensor, task: str, num_classes: int) -> Tensor:

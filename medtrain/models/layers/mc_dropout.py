@@ -31,6 +31,7 @@ from medtrain.errors import MedtrainError, suggest
 from medtrain.models.layers.annealed import AnnealedDropout
 from medtrain.models.layers.dropconnect import DropConnectLinear
 from medtrain.models.layers.standout import Standout, StandoutLinear
+from medtrain.tasks import MULTILABEL, TASKS
 
 __all__ = [
     "MCPrediction",
@@ -62,19 +63,11 @@ MC_DROPOUT_TYPES: tuple[type, ...] = (
 ) + _dropblock()
 
 
-def _task_names() -> tuple[str, tuple[str, ...]]:
-    # Imported here, not at module level: medtrain.models is a lower layer than medtrain.data.
-    from medtrain.data.base import MULTILABEL, TASKS
-
-    return MULTILABEL, TASKS
-
-
 def _uses_sigmoid(task: str, num_outputs: int) -> bool:
     """Multi-label tasks, and single-logit binary classifiers, give independent sigmoid probabilities."""
-    multilabel, tasks = _task_names()
-    if task not in tasks:
-        raise suggest(str(task), tasks, "task")
-    return task == multilabel or num_outputs == 1
+    if task not in TASKS:
+        raise suggest(str(task), TASKS, "task")
+    return task == MULTILABEL or num_outputs == 1
 
 
 @contextlib.contextmanager
