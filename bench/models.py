@@ -7,7 +7,7 @@
 Writes ``docs/results/models.md`` and ``docs/results/models.csv`` (the exact command, machine and
 load at the top) and prints one progress line per network on stderr; the last stdout line is a JSON
 summary. Networks are built for 1000 classes and 3 channels (the Keras applications layout);
-MACs come from ``medtrain.models.cost.count_cost``, timings from ``medtrain.cli.models.measure``
+MACs come from ``medtrain.models.cost.count_cost``, timings from ``medtrain.models.benchmark.measure``
 (eval mode, inference mode, median of up to 3 repetitions after a warm-up, within the budget;
 throughput at batch 64 or the largest power of two that fits half the budget).
 """
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from medtrain._io import write_text  # noqa: E402
-from medtrain.cli import models as cli_models  # noqa: E402
+from medtrain.models import benchmark  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,14 +44,14 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     budget = args.budget if args.budget is not None else (3.0 if args.quick else 10.0)
-    names = cli_models.select(args.names, args.quick)
+    names = benchmark.select(args.names, args.quick)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     command = "python bench/models.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     load_before = os.getloadavg()
     start = time.time()
     rows = []
     for name in names:
-        rows.append(cli_models.measure(name, budget, devices, log=lambda s: print(s, file=sys.stderr, flush=True)))
+        rows.append(benchmark.measure(name, budget, devices, log=lambda s: print(s, file=sys.stderr, flush=True)))
     wall = time.time() - start
     load_after = os.getloadavg()
     gpu = torch.cuda.get_device_name(0) if "cuda" in devices else "none"
@@ -88,9 +88,9 @@ def main(argv=None) -> int:
         "",
     ]
     out = Path(args.out)
-    write_text(out / "models.md", "\n".join(header) + cli_models.markdown(rows) + "\n".join(footer))
+    write_text(out / "models.md", "\n".join(header) + benchmark.markdown(rows) + "\n".join(footer))
     csv_header = f"# {command.strip()}\n"
-    write_text(out / "models.csv", csv_header + cli_models.csv_text(rows))
+    write_text(out / "models.csv", csv_header + benchmark.csv_text(rows))
     summary = {
         "networks": len(rows),
         "wall_s": round(wall, 1),

@@ -14,6 +14,13 @@ from typing import Any, Iterator
 
 import yaml
 
+# The run directory's file names. They are defined here, at the bottom layer, because model sources
+# (models.pretrained) and study reports (reports.curves) read run directories too; medtrain.rundir, the
+# one writer of a run, re-exports them with the layout's description.
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+WEIGHTS_FILE = "model.safetensors"
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:

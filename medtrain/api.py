@@ -1,33 +1,32 @@
-"""The Python entry points: ``train(config)`` and ``evaluate(run_dir)``.
+"""The Python entry points: ``train(config)``, ``evaluate(run_dir)`` and ``train_or_reuse(config)``.
 
-A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
-``best_epoch``, ``stop_epoch``, ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and ``wall_s``), the
-best weights ``model.safetensors``, ``learning_curve.png``, ``confusion_matrix.png`` and Lightning's
-``checkpoints/`` (``last.ckpt`` for ``--resume``).
+What a run directory holds is described in :mod:`medtrain.rundir`, its one writer.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import resource
 import shutil
-import sys
 import time
 from pathlib import Path
 
-import yaml
+import torch
 
 from medtrain import config as config_mod
-from medtrain._io import write_json, write_yaml
+from medtrain import rundir
+from medtrain._io import write_json
 from medtrain.config import Config
+from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, TrainingInterrupted
+from medtrain.evaluation import evaluate_split
+from medtrain.models.factory import check_model_name, default_model
+from medtrain.models.weights import load_state, read_meta
+from medtrain.training.build import build_model, normalisation
+from medtrain.training.fit import fit
+from medtrain.training.module import Classifier
+from medtrain.training.probe import ProbeModel, fit_probe
 
-CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE = "config.yaml", "metrics.json", "model.safetensors"
-
-
-def default_run_dir(cfg: Config) -> Path:
-    name = cfg.dataset or Path(cfg.data).stem
-    return Path("runs") / f"{name}-{cfg.model}-s{cfg.seed}"
+#: Settings that may differ between a run and its continuation (or reuse) without changing its result.
+RESUMABLE_KEYS = ("progress", "data_dir", "accelerator", "devices", "num_nodes", "out")
 
 
 def _as_config(config) -> Config:
@@ -38,25 +37,33 @@ def _as_config(config) -> Config:
     return config_mod.resolve(config or {})
 
 
-def _peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple[str, object, object]]:
+    """``(key, saved value, wanted value)`` for each setting of ``want`` that differs from the run's."""
+    have = saved.to_dict()
+    if want.get("model") == "auto":  # the saved config names the network auto resolved to
+        want = {**want, "model": have["model"]}
+    return [(k, have[k], v) for k, v in want.items() if k not in ignore and have.get(k) != v]
 
 
-def _device_memory() -> dict:
-    """Peak GPU memory (what PyTorch allocated) and the device's name, when the run used CUDA."""
-    import torch
-
-    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
-        return {}
-    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20, "device": torch.cuda.get_device_name()}
+def _resume_config(run_dir: Path, overrides: dict | None) -> Config:
+    """The saved config of ``run_dir``; ``overrides`` may only change :data:`RESUMABLE_KEYS`."""
+    saved = rundir.load_config(run_dir)
+    given = {k.replace("-", "_"): v for k, v in (overrides or {}).items()}
+    wanted = config_mod.resolve(saved.to_dict(), given).to_dict()  # coerced as the saved values are
+    diff = _differences(saved, {k: wanted[k] for k in given})
+    if diff:
+        k, have, want = diff[0]
+        raise MedtrainError(f"--resume {run_dir}: --{k.replace('_', '-')} {want} differs from the run's {have}; "
+                            f"a resumed run keeps its settings (only {', '.join(RESUMABLE_KEYS)} may change)")
+    return config_mod.resolve(saved.to_dict(), {k: v for k, v in given.items() if k in RESUMABLE_KEYS})
 
 
 def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None) -> dict:
     """Train, select the best validation checkpoint, evaluate it on the test split and write the run.
 
     Args:
-        config: a :class:`Config`, a dict of settings, or a YAML path.
+        config: a :class:`Config`, a dict of settings, or a YAML path. With ``resume``: a dict of the
+            settings given again; they must equal the run's own, except :data:`RESUMABLE_KEYS`.
         resume: a run directory to continue from its last checkpoint (its saved config is used).
         verbose: print the summary table.
         callbacks: extra Lightning callbacks for the Trainer.
@@ -67,163 +74,97 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     t0 = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
-        if not (run_dir / CONFIG_FILE).is_file():
-            raise MedtrainError(f"cannot resume: {run_dir} is not a run directory (no {CONFIG_FILE})")
-        saved = yaml.safe_load((run_dir / CONFIG_FILE).read_text())
-        overrides = {"progress": False} if isinstance(config, dict) and config.get("progress") is False else {}
-        cfg = config_mod.resolve(saved, overrides)
-        if (run_dir / METRICS_FILE).is_file():
-            done = json.loads((run_dir / METRICS_FILE).read_text())
+        if isinstance(config, (Config, str, Path)):
+            raise MedtrainError("with resume, config is a dict of the settings given again (or None)")
+        cfg = _resume_config(run_dir, config)
+        if rundir.is_finished(run_dir):
             if verbose:
                 print(f"{run_dir} is already finished; nothing to resume")
-            return done
+            return rundir.read_metrics(run_dir)
     else:
         cfg = _as_config(config)
-        run_dir = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-        if (run_dir / CONFIG_FILE).exists():
+        run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
+        if rundir.is_run(run_dir):
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
-    from medtrain.data import load_splits
-    from medtrain.models.factory import check_model_name, default_model
-
     check_model_name(cfg.model)  # before anything is written
     splits = load_splits(cfg)
     if cfg.model == "auto":  # the saved config names the concrete network
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
-    cfg_dict = cfg.to_dict()
-    cfg_dict["out"] = str(run_dir)
     created = resume is None and not run_dir.exists()
-    write_yaml(run_dir / CONFIG_FILE, cfg_dict)
+    rundir.write_config(run_dir, cfg)
     try:
-        return _train_in(cfg, splits, run_dir, resume, callbacks, t0, verbose)
+        return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
     except MedtrainError as e:
         # A user error found before the first epoch ended (an unreadable source, a bad layer name...):
         # leave nothing behind. Once a checkpoint exists, or after Ctrl-C, the directory is for --resume.
-        if created and not isinstance(e, TrainingInterrupted) and not any((run_dir / "checkpoints").glob("*.ckpt")):
+        if created and not isinstance(e, TrainingInterrupted) and not rundir.has_checkpoint(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 
 
-def _train_in(cfg: Config, splits, run_dir: Path, resume, callbacks, t0: float, verbose: bool) -> dict:
+def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:
     if verbose:
         print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} classes, "
               f"train/val/test {len(splits.train)}/{len(splits.val)}/{len(splits.test)}, "
               f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {cfg.model}, run {run_dir}",
               flush=True)
-
-    if cfg.transfer == "linear-probe":  # transfer learning: CNN codes + a linear classifier, no Lightning loop
-        from medtrain.transfer.probe import train_probe
-
-        return train_probe(cfg, splits, run_dir, t0, verbose)
-
-    from medtrain.training.fit import fit
-
-    result = fit(cfg, splits, run_dir, resume=resume is not None, callbacks=callbacks)
+    if cfg.transfer == "linear-probe":  # CNN codes + a linear classifier, no Lightning loop
+        result = fit_probe(cfg, splits, run_dir)
+    else:
+        result = fit(cfg, splits, run_dir, resume=resume, callbacks=callbacks)
     if result.interrupted:
         raise TrainingInterrupted(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
                                   f"`medtrain train --resume {run_dir}`")
-    return _finish(cfg, splits, run_dir, result, t0, verbose)
+    return rundir.write_run(cfg, splits, run_dir, result, t0, verbose)
 
 
-def weights_meta(cfg: Config, splits, module, **extra) -> dict:
-    """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation."""
-    return {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
-            "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
-            "std": module.std.flatten().tolist(), **extra}
+def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None) -> dict:
+    """The metrics of the run ``config`` describes (``config.out`` is its directory): read when it is
+    finished, resumed when it was interrupted, trained otherwise.
 
+    Every command that reuses runs (``compare``, ``augment search``, ``models --dataset``, ``advise
+    --verify``) goes through here, so a directory trained with other settings is never silently reused.
 
-def _finish(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool) -> dict:
-    from medtrain.evaluation import evaluate_split
-    from medtrain.models.weights import save_weights
-    from medtrain.reports import plots
-    from medtrain.reports.baselines import comparison_table
-
-    module = result.module
-    save_weights(module.model, run_dir / WEIGHTS_FILE,
-                 weights_meta(cfg, splits, module, dropout=cfg.dropout, batch_norm=cfg.batch_norm,
-                              best_epoch=result.best_epoch))
-    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
-    test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                          tta=cfg.tta, mc_dropout=cfg.mc_dropout) if len(splits.test) else {}
-    entropy = test.pop("entropy", None)
-    if test:
-        _write_predictions(run_dir / "predictions_test.csv", splits.test.labels, test.pop("scores"), entropy)
-    if splits.extra.get("skipped"):
-        write_json(run_dir / "skipped.json", splits.extra["skipped"])
-    out = {
-        "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
-        "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,
-        "early_stopped": result.stopped_early, "monitor": cfg.monitor,
-        "val": {k: val[k] for k in ("acc", "auc")},
-        "test": test,
-        "wall_s": time.perf_counter() - t0,
-        "train_images_per_s": result.train_images_per_s,
-        "peak_rss_mb": _peak_rss_mb(),
-        **_device_memory(),
-        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-    }
-    if getattr(module.model, "transfer_plan", None) is not None:  # what transfer copied/froze/re-drew
-        out["transfer"] = module.model.transfer_plan.to_dict()
-    write_json(run_dir / METRICS_FILE, out)
-    title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
-    if result.history:
-        plots.learning_curve(result.history, result.best_epoch, result.stop_epoch, run_dir / "learning_curve.png",
-                             title, early_stopped=result.stopped_early)
-    if test:
-        plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / "confusion_matrix.png", title)
-    if verbose and test:
-        print(f"\nbest epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch {result.stop_epoch + 1}; "
-              f"wall {out['wall_s']:.0f} s, {out['train_images_per_s']:.0f} train images/s")
-        print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
-              f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
-        print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
-    return out
-
-
-def _write_predictions(path: Path, labels, scores, entropy) -> None:
-    """One row per test image: its label(s), the predicted probabilities and (MC dropout) the entropy."""
-    import numpy as np
-
-    from medtrain._io import write_text
-
-    labels = np.asarray(labels).reshape(len(scores), -1)
-    k = scores.shape[1]
-    head = ["index"] + [f"label{j}" for j in range(labels.shape[1])] + [f"p{j}" for j in range(k)]
-    head += ["entropy"] if entropy is not None else []
-    lines = [",".join(head)]
-    for i in range(len(scores)):
-        row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
-        row += [f"{entropy[i]:.6f}"] if entropy is not None else []
-        lines.append(",".join(row))
-    write_text(path, "\n".join(lines) + "\n")
+    Raises:
+        MedtrainError: the directory holds a run of other settings (naming the first difference).
+    """
+    cfg = _as_config(config)
+    if not cfg.out:
+        raise MedtrainError("train_or_reuse needs the run directory (out)")
+    run_dir = Path(cfg.out)
+    if rundir.is_run(run_dir):
+        diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
+        if diff:
+            k, have, want = diff[0]
+            more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
+            raise MedtrainError(f"{run_dir} was run with other settings ({k}: {have!r}, now {want!r}{more}); "
+                                "use another output folder")
+        if rundir.is_finished(run_dir):
+            if verbose:
+                print(f"{run_dir} finished, reused")
+            return rundir.read_metrics(run_dir)
+        return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks)
+    return train(cfg, verbose=verbose, callbacks=callbacks)
 
 
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:
     """Re-evaluate a run's saved best weights on a split; writes ``eval_<split>.json``."""
-    from medtrain.data import load_splits
-    from medtrain.evaluation import evaluate_split
-    from medtrain.models.weights import load_state, read_meta
-    from medtrain.training.fit import build_model, normalisation
-    from medtrain.training.module import Classifier
-
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file() or not (run_dir / WEIGHTS_FILE).is_file():
-        raise MedtrainError(f"{run_dir} is not a finished run directory (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-    import torch
-
-    cfg = config_mod.resolve(yaml.safe_load((run_dir / CONFIG_FILE).read_text()))
+    if not rundir.is_run(run_dir) or not (run_dir / rundir.WEIGHTS_FILE).is_file():
+        raise MedtrainError(f"{run_dir} is not a finished run directory (needs {rundir.CONFIG_FILE} and "
+                            f"{rundir.WEIGHTS_FILE})")
+    cfg = rundir.load_config(run_dir)
     splits = load_splits(cfg)
-    meta = read_meta(run_dir / WEIGHTS_FILE)
-    model = build_model(cfg, splits, transfer=False)  # the run's own weights follow; no source needed
-    state = load_state(run_dir / WEIGHTS_FILE)
+    meta = read_meta(run_dir / rundir.WEIGHTS_FILE)
+    model, _ = build_model(cfg, splits, transfer=False)  # the run's own weights follow; no source needed
+    state = load_state(run_dir / rundir.WEIGHTS_FILE)
     if "probe_layer" in meta:  # a linear-probe run: the frozen network and its linear layer
-        from medtrain.transfer.probe import ProbeModel
-
         w = state["linear.weight"]
         model = ProbeModel(model, int(meta["probe_layer"]), torch.zeros_like(w), torch.zeros(len(w)))
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
     if bad:
-        raise MedtrainError(f"{run_dir / WEIGHTS_FILE} does not fit the run's model ({', '.join(bad[:3])} ...)")
+        raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} does not fit the run's model ({', '.join(bad[:3])} ...)")
     _, _, input_transform = normalisation(cfg, splits)
     module = Classifier(model, splits.task, splits.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
                         cfg.to_dict(), input_transform=input_transform)
@@ -231,7 +172,7 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
                          tta=cfg.tta, mc_dropout=cfg.mc_dropout)
     res.pop("scores", None)
     res.pop("entropy", None)
-    write_json(run_dir / f"eval_{split}.json", res)
+    write_json(run_dir / rundir.eval_file(split), res)
     if verbose:
         print(f"{run_dir} on {split}: ACC {res['acc']:.4f} {res['acc_ci']}  AUC {res['auc']:.4f} {res['auc_ci']}")
     return res

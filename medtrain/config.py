@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -111,6 +112,9 @@ MONITORS = ("val_auc", "val_acc", "val_loss")
 DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
 TTA_MODES = ("none", "hflip", "flip")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
+# Transfer strategies (applied by medtrain.training.transfer); K is a number of stages.
+STRATEGIES = ("scratch", "linear-probe", "finetune", "finetune-top:K", "partial:K", "scale")
+PROBE_CLASSIFIERS = ("logreg", "svm")
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -166,6 +170,39 @@ def _coerce(name: str, value: Any) -> Any:
     return value
 
 
+def parse_transfer(spec: str) -> tuple[str, int | None]:
+    """``"finetune-top:2"`` -> ``("finetune-top", 2)``; ``"finetune"`` -> ``("finetune", None)``."""
+    m = re.fullmatch(r"(finetune-top|partial):(\d+)", str(spec))
+    if m:
+        return m.group(1), int(m.group(2))
+    if spec in ("scratch", "linear-probe", "finetune", "scale"):
+        return spec, None
+    if spec in ("finetune-top", "partial"):
+        raise MedtrainError(f"transfer {spec} needs a number of stages: {spec}:K")
+    raise suggest(str(spec), STRATEGIES, "transfer strategy")
+
+
+def validate_transfer(c: Config) -> None:
+    """Checks of the transfer keys (part of :func:`resolve`)."""
+    kind, _ = parse_transfer(c.transfer)
+    if kind != "scratch" and not c.pretrained:
+        raise MedtrainError(f"transfer {c.transfer} needs --pretrained (a run directory, a weights file or timm:NAME)")
+    if c.probe_classifier not in PROBE_CLASSIFIERS:
+        raise suggest(c.probe_classifier, PROBE_CLASSIFIERS, "probe classifier")
+    if c.probe_layer is not None and kind != "linear-probe":
+        raise MedtrainError("probe_layer applies to --transfer linear-probe only")
+    if not c.backbone_lr_mult > 0:
+        raise MedtrainError(f"backbone_lr_mult must be > 0, got {c.backbone_lr_mult}")
+    if c.layer_decay is not None and not 0 < c.layer_decay <= 1:
+        raise MedtrainError(f"layer_decay must be in (0, 1], got {c.layer_decay}")
+    if (c.backbone_lr_mult != 1.0 or c.layer_decay is not None) and kind not in ("finetune", "finetune-top", "partial"):
+        raise MedtrainError(f"backbone_lr_mult/layer_decay apply to fine-tuning, not to transfer {c.transfer}")
+    if c.unfreeze_every < 0:
+        raise MedtrainError(f"unfreeze_every must be >= 0, got {c.unfreeze_every}")
+    if c.unfreeze_every and kind != "finetune-top":
+        raise MedtrainError("unfreeze_every applies to --transfer finetune-top:K only")
+
+
 def _validate(c: Config) -> None:
     def need(cond: bool, msg: str) -> None:
         if not cond:
@@ -198,6 +235,9 @@ def _validate(c: Config) -> None:
     if c.early_stop is not None and c.early_stop not in MONITORS:
         raise suggest(c.early_stop, MONITORS, "early-stopping metric")
     need(c.mc_dropout >= 0, f"mc_dropout must be >= 0, got {c.mc_dropout}")
+    need(c.mc_dropout == 0 or c.dropout > 0,
+         f"mc_dropout {c.mc_dropout} needs dropout to sample: give --dropout P > 0 (e.g. 0.5)")
+    need(c.mc_dropout == 0 or c.transfer != "linear-probe", "mc_dropout does not apply to a linear probe")
     need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
     need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
     need(c.volume_size >= 4, f"volume_size must be >= 4, got {c.volume_size}")
@@ -213,9 +253,6 @@ def _validate(c: Config) -> None:
         raise suggest(c.color_space, SPACES, "colour space")
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
-    # --- transfer learning (issue 3)
-    from medtrain.transfer.strategies import validate_transfer
-
     validate_transfer(c)
 
 

@@ -6,6 +6,7 @@ Every config key is a flag (``weight_decay`` -> ``--weight-decay``), so the CLI,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import fields
 
 from medtrain.config import Config, load_yaml
@@ -57,10 +58,16 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                            help=HELP.get(f.name, f"default {f.default}"))
         else:
             g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar="V",
-                           help=(HELP.get(f.name, "") + f" (default {_show(f.default)})").strip())
+                           help=(HELP.get(f.name, "") + f" (default {_show(_default(f))})").strip())
+
+
+def _default(f):
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _show(v) -> str:
+    if isinstance(v, dict):
+        return ",".join(f"{k}={x}" for k, x in v.items()) or "none"
     return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 

@@ -198,85 +198,6 @@ def run_show(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- search
 
 
-def _val_auc(result: dict) -> float:
-    """Validation AUC of the selected checkpoint: ``result["val"]["auc"]`` of ``medtrain.train``'s result.
-
-    (``metrics.json`` has no ``best`` mapping: ``best_epoch`` is an int and the selected checkpoint's
-    validation metrics are under ``val``.) A missing or non-numeric value is an error, not a silent NaN,
-    so a changed result layout cannot turn every candidate into "failed".
-    """
-    val = result.get("val") if isinstance(result, dict) else None
-    auc = val.get("auc") if isinstance(val, dict) else None
-    if isinstance(auc, bool) or not isinstance(auc, (int, float)):
-        raise MedtrainError("the training result holds no validation AUC (expected a number at val.auc)")
-    return float(auc)
-
-
-# Settings that make two runs different experiments; a finished candidate is reused only if they agree.
-_RUN_KEYS_IGNORED = ("out", "progress", "bootstrap", "accelerator", "devices", "num_nodes")
-
-
-def _check_same_run(run_dir: Path, cfg) -> None:
-    """Refuse to reuse a candidate directory trained with other settings (another budget, model, ...)."""
-    import yaml
-
-    from medtrain import config as config_mod
-
-    saved = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    try:
-        saved = config_mod.resolve(saved).to_dict()  # same types as ``want`` (lists, coerced numbers)
-    except MedtrainError:
-        pass  # compared as read; any difference is reported below
-    want = cfg.to_dict()
-    diff = sorted(k for k in want if k not in _RUN_KEYS_IGNORED and saved.get(k) != want[k])
-    if diff:
-        shown = ", ".join(f"{k}: {saved.get(k)!r} there, {want[k]!r} now" for k in diff[:4])
-        raise MedtrainError(
-            f"{run_dir} holds a candidate trained with other settings ({shown}); "
-            "use another --work-dir (or delete it) to search again"
-        )
-
-
-def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[list, dict], float]:
-    """A ``train_fn`` for :func:`medtrain.augment.search.randaugment_grid_search` built on ``medtrain.train``.
-
-    RandAugment reaches training as a policy file (``--augment ...,ra-n2-m9.yaml``), so training needs no
-    setting of its own for N and M. A candidate whose run directory already holds results is not trained
-    again, and an interrupted one is resumed, so a stopped search continues where it was; a directory
-    trained with other settings (another budget, model, base augmentation, ...) is refused, not reused.
-    The score is the validation AUC of the checkpoint training selected (``metrics.json``'s ``val.auc``).
-    """
-    import json
-
-    from medtrain import config as config_mod
-    from medtrain.augment.policies import randaugment_policy, save_policy
-
-    def train_fn(spec: list, params: dict) -> float:
-        import medtrain
-
-        aug = list(spec)
-        name = "baseline"
-        if "randaugment" in aug:
-            n, m = params["ra_n"], params["ra_m"]
-            name = f"ra-n{n}-m{m:g}"
-            policy_path = work_dir / f"{name}.yaml"
-            save_policy(randaugment_policy(n, m), policy_path)
-            aug[aug.index("randaugment")] = str(policy_path)
-        run_dir = work_dir / name
-        overrides = {"augment": aug, "out": str(run_dir), "progress": False, "bootstrap": 0}
-        if "epochs" in params:
-            overrides["epochs"] = params["epochs"]
-        cfg = config_mod.resolve(base_cfg.to_dict(), overrides)
-        if (run_dir / "config.yaml").is_file():
-            _check_same_run(run_dir, cfg)
-            if (run_dir / "metrics.json").is_file():
-                return _val_auc(json.loads((run_dir / "metrics.json").read_text()))
-            return _val_auc(medtrain.train({"progress": False}, resume=run_dir, verbose=verbose))
-        return _val_auc(medtrain.train(cfg, verbose=verbose))
-
-    return train_fn
-
-
 def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) -> None:
     """Fail before any training if ``--augment`` of training does not take policy files."""
     from medtrain.augment import build_batch_augment
@@ -301,6 +222,7 @@ def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) 
 def run_search(args: argparse.Namespace) -> int:
     from medtrain.augment.policies import is_policy_file
     from medtrain.augment.search import randaugment_grid_search
+    from medtrain.policy_search import make_train_fn
 
     cfg = _config(args, extra=("model", "batch_size", "accelerator"))
     ns = _int_list(args.n_values, "--n-values")

@@ -7,7 +7,9 @@ import argparse
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a classifier and evaluate it",
                        description="Train a classifier; the best validation epoch is evaluated on the test split.")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint with its own settings (other "
+                        "flags must repeat them; progress, data_dir, accelerator, devices, num_nodes may change)")
     from medtrain.cli._options import add_config_flags
 
     add_config_flags(p)
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
 
     from_file, flags = config_layers(args)
     if args.resume:
-        train({"progress": flags.get("progress", True)} if "progress" in flags else None, resume=args.resume)
+        train({**from_file, **flags}, resume=args.resume)
         return 0
     cfg = config_mod.resolve(from_file, flags)
     train(cfg)

@@ -5,18 +5,22 @@ import numpy as np
 import torch
 
 from medtrain import metrics
+from medtrain.augment.tta import tta_predict
 from medtrain.data.base import Split
+from medtrain.models.layers.mc_dropout import mc_predict, predictive_entropy, uncertainty_report
 
 
 @torch.no_grad()
-def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_dropout: int = 0):
+def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_dropout: int = 0, seed: int = 0):
     """Class probabilities ``(N, K)`` for a split (softmax, or sigmoid for multi-label).
 
     Args:
         tta: ``none``, ``hflip`` or ``flip`` — probabilities averaged over flipped views
             (``medtrain.augment.tta``).
         mc_dropout: T > 0 averages T stochastic passes with dropout on (Gal & Ghahramani, ICML 2016)
-            and also returns each image's predictive entropy.
+            and also returns each image's predictive entropy. With TTA, each view gets T passes and the
+            entropy is that of the mean over views and passes.
+        seed: the dropout masks' seed (MC dropout), so re-evaluating a run gives the same numbers.
 
     Returns:
         ``probs`` (N, K), and ``entropy`` (N,) or None.
@@ -26,22 +30,23 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
     probs, entropy = [], []
 
     def forward(x):
+        if mc_dropout:  # the mean of T stochastic passes
+            return mc_predict(module, x, T=mc_dropout, task=module.task).probs.float()
         return metrics.scores_from_logits(module(x).float(), module.task)
 
-    from medtrain.augment.tta import tta_predict
-    from medtrain.models.layers.mc_dropout import mc_predict
-
-    for i in range(0, len(split), batch_size):
-        x = split.images[i:i + batch_size].to(device)
-        if mc_dropout:
-            pred = mc_predict(module, x, T=mc_dropout, task=module.task)
-            probs.append(pred.probs.float().cpu())
-            entropy.append(pred.entropy.float().cpu())
-        elif tta != "none":
-            # forward_fn gets float images in [0, 1]; the module takes uint8-range values
-            probs.append(tta_predict(lambda v: forward(v * 255.0), x.float() / 255.0, mode=tta).cpu())
-        else:
-            probs.append(forward(x).cpu())
+    sigmoid = module.task == metrics.MULTILABEL or module.num_classes == 1
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        torch.manual_seed(seed)
+        for i in range(0, len(split), batch_size):
+            x = split.images[i:i + batch_size].to(device)
+            if tta != "none":
+                # forward_fn gets float images in [0, 1]; the module takes uint8-range values
+                p = tta_predict(lambda v: forward(v * 255.0), x.float() / 255.0, mode=tta)
+            else:
+                p = forward(x)
+            probs.append(p.float().cpu())
+            if mc_dropout:
+                entropy.append(predictive_entropy(p.float(), sigmoid).cpu())
     if not probs:
         return np.zeros((0, module.num_classes)), None
     return torch.cat(probs).numpy(), (torch.cat(entropy).numpy() if entropy else None)
@@ -49,12 +54,10 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
 
 def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 1000, seed: int = 0,
                    tta: str = "none", mc_dropout: int = 0) -> dict:
-    scores, entropy = predict(module, split, tta=tta, mc_dropout=mc_dropout)
+    scores, entropy = predict(module, split, tta=tta, mc_dropout=mc_dropout, seed=seed)
     labels = split.labels.numpy()
     res = metrics.evaluate_scores(labels, scores, module.task, label_names, bootstrap, seed)
     if entropy is not None:
-        from medtrain.models.layers.mc_dropout import uncertainty_report
-
         res["mc_dropout"] = {"passes": mc_dropout,
                              **uncertainty_report(torch.from_numpy(scores), torch.from_numpy(entropy),
                                                   torch.from_numpy(labels), module.task)}

@@ -18,10 +18,11 @@ import statistics
 from pathlib import Path
 from typing import Callable, Optional
 
+from medtrain._io import METRICS_FILE as METRICS
+
 __all__ = ["parse_cell", "collect", "row", "study_markdown", "study_csv", "marginal_markdown", "best_cell",
            "overlay_curves", "replay_early_stop"]
 
-METRICS = "metrics.json"
 
 
 def parse_cell(name: str) -> dict:

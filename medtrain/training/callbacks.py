@@ -1,7 +1,10 @@
-"""Callbacks on top of Lightning's: early stopping with a warm-up period."""
+"""Callbacks on top of Lightning's: early stopping with a warm-up period, the annealed-dropout schedule."""
 from __future__ import annotations
 
+import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
+
+from medtrain.models.layers import set_dropout_epoch
 
 
 class WarmupEarlyStopping(EarlyStopping):
@@ -19,3 +22,12 @@ class WarmupEarlyStopping(EarlyStopping):
         if trainer.current_epoch < self.warmup:
             return
         super()._run_early_stopping_check(trainer)
+
+
+class DropoutSchedule(pl.Callback):
+    """Sets the epoch of annealed-dropout layers and records their rate in the history."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        rates = set_dropout_epoch(pl_module.model, trainer.current_epoch)
+        if rates:
+            pl_module.extra_epoch_log = {**pl_module.extra_epoch_log, "dropout_rate": rates[0]}

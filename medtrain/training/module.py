@@ -39,11 +39,15 @@ class Classifier(pl.LightningModule):
         augment: batched augmentation ``x, y = augment(x, y)`` or None.
         class_weights: per-class loss weights ``(K,)`` or None.
         steps_per_epoch: for step-wise schedules.
+        input_transform: a module applied to [0, 1] images before normalisation (a colour space).
+        lr_mult, deferred: a transfer plan's per-parameter lr multipliers and later-unfrozen parameters.
+        train_batches: the training :class:`~medtrain.training.loader.TensorBatches`, told each epoch.
     """
 
     def __init__(self, model: nn.Module, task: str, num_classes: int, mean: Tensor, std: Tensor, hparams: dict,
                  augment: nn.Module | None = None, class_weights: Tensor | None = None, steps_per_epoch: int = 1,
-                 input_transform: nn.Module | None = None):
+                 input_transform: nn.Module | None = None, lr_mult: dict | None = None,
+                 deferred: frozenset = frozenset(), train_batches=None):
         super().__init__()
         self.model = model
         self.task, self.num_classes = task, num_classes
@@ -55,6 +59,9 @@ class Classifier(pl.LightningModule):
         self.augment = augment
         self.input_transform = input_transform
         self.steps_per_epoch = steps_per_epoch
+        self.lr_mult, self.deferred = lr_mult, deferred
+        self.train_batches = train_batches  # a TensorBatches: told the epoch (seeded order) and the rank
+        self.extra_epoch_log: dict = {}  # callbacks add per-epoch values (dropout rate, trainable stages)
         self.history: list[dict] = []
         self._val_logits: list[Tensor] = []
         self._val_labels: list[Tensor] = []
@@ -100,7 +107,7 @@ class Classifier(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         epoch = self.current_epoch
         torch.manual_seed(int(self.cfg.get("seed", 0)) * 1_000_003 + epoch)
-        loader = getattr(self, "train_loader", None)
+        loader = self.train_batches
         if loader is not None:
             loader.rank, loader.world = self.trainer.global_rank, self.trainer.world_size
             loader.set_epoch(epoch)
@@ -150,7 +157,7 @@ class Classifier(pl.LightningModule):
                      "val_loss": val_loss, "val_auc": float(val_auc), "val_acc": float(val_acc),
                      "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]),
                      "epoch_s": time.perf_counter() - self._epoch_start}
-            entry.update(getattr(self, "extra_epoch_log", {}))
+            entry.update(self.extra_epoch_log)
             self.history = [h for h in self.history if h["epoch"] < entry["epoch"]] + [entry]
             self._train_count = 0
 
@@ -158,7 +165,7 @@ class Classifier(pl.LightningModule):
     def configure_optimizers(self):
         c = self.cfg
         opt = build_optimizer(self.model, c["optimizer"], c["lr"], c["weight_decay"], c["momentum"],
-                              c["decay_norm_and_bias"])
+                              c["decay_norm_and_bias"], self.lr_mult, self.deferred)
         sched = build_scheduler(opt, c["schedule"], c["epochs"], self.steps_per_epoch, c["lr"],
                                 tuple(c["milestones"]))
         return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}

@@ -45,10 +45,10 @@ def param_groups(model: nn.Module, lam: float, decay_norm_and_bias: bool = False
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, lam: float, momentum: float = 0.9,
-                    decay_norm_and_bias: bool = False) -> torch.optim.Optimizer:
-    # Transfer strategies (medtrain.transfer) leave per-parameter multipliers on the model.
-    groups = param_groups(model, lam, decay_norm_and_bias, lr, getattr(model, "transfer_lr_mult", None),
-                          getattr(model, "transfer_deferred", frozenset()))
+                    decay_norm_and_bias: bool = False, lr_mult: dict | None = None,
+                    deferred: set | frozenset = frozenset()) -> torch.optim.Optimizer:
+    """The optimiser over :func:`param_groups` (``lr_mult``/``deferred``: a transfer plan's)."""
+    groups = param_groups(model, lam, decay_norm_and_bias, lr, lr_mult, deferred)
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adam":

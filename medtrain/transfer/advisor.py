@@ -45,7 +45,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medtrain import config as config_mod
+from medtrain import rundir
+from medtrain.api import train_or_reuse
+from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
+from medtrain.models.pretrained import load_source, source_model
+from medtrain.models.stages import stage_names
+from medtrain.training.probe import pooled_features
 
 __all__ = ["Advice", "advise", "frechet_distance", "domain_accuracy", "verify"]
 
@@ -147,9 +154,6 @@ def _sample(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
 
 
 def _splits_for(name_or_path: str, base: dict):
-    from medtrain import config as config_mod
-    from medtrain.data import load_splits
-
     settings = {k: v for k, v in base.items() if k in ("size", "data_dir")}
     if Path(name_or_path).exists():
         settings.update(data=str(name_or_path), dataset=None)
@@ -170,17 +174,11 @@ def advise(source: str | Path, target: str, *, max_images: int = 1000, small_per
         similar_below: domain-classifier accuracy below which the datasets count as "similar".
         seed: sampling seed.
     """
-    import yaml
-
-    from medtrain.transfer.probe import pooled_features
-    from medtrain.transfer.sources import load_source, source_model
-    from medtrain.transfer.strategies import stage_names
-
-    if not (Path(source) / "config.yaml").is_file():
+    if not rundir.is_run(source):
         raise MedtrainError(f"advise needs a medtrain run directory as --source (its data are the source images), "
                             f"got {source}")
     src = load_source(source)
-    scfg = yaml.safe_load((src.run_dir / "config.yaml").read_text())
+    scfg = rundir.read_config(src.run_dir)
     s_splits = _splits_for(scfg.get("data") or scfg["dataset"], scfg)
     t_splits = _splits_for(target, scfg)
     model = source_model(src)
@@ -247,9 +245,6 @@ def verify(advice: Advice, out: str | Path, epochs: int = 3, seed: int = 0, base
     Every candidate is a normal run directory under ``out``; finished ones are reused. The rows say
     validation and test AUC/ACC: choose on validation, the test column is for reporting.
     """
-    from medtrain.api import METRICS_FILE, train
-    from medtrain.transfer.sources import load_source
-
     src = load_source(advice.source)
     target = advice.target
     settings = dict(base or {})
@@ -260,10 +255,7 @@ def verify(advice: Advice, out: str | Path, epochs: int = 3, seed: int = 0, base
     for i, cand in enumerate([advice.recommend] + list(advice.alternatives)):
         name = ",".join(f"{k}={v}" for k, v in cand.items())
         run_dir = Path(out) / name.replace(":", "_")
-        if (run_dir / METRICS_FILE).is_file():
-            m = json.loads((run_dir / METRICS_FILE).read_text())
-        else:
-            m = train({**settings, **cand, "out": str(run_dir)}, verbose=False)
+        m = train_or_reuse({**settings, **cand, "out": str(run_dir)})
         rows.append({"candidate": name, "recommended": i == 0, "val_auc": m["val"]["auc"], "val_acc": m["val"]["acc"],
                      "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "wall_s": m["wall_s"]})
     if verbose:
@@ -302,7 +294,7 @@ def transfer_table(compare_dir: str | Path, fraction: float = 0.95) -> tuple[str
     """
     root = Path(compare_dir)
     data: dict[str, dict] = {}
-    for metrics in sorted(root.glob("*/seed*/metrics.json")):
+    for metrics in sorted(root.glob(f"*/seed*/{rundir.METRICS_FILE}")):
         cell = metrics.parent.parent.name
         strategy = cell.replace("transfer=", "")  # e.g. "finetune", "linear-probe,probe_layer=layer3"
         m = json.loads(metrics.read_text())

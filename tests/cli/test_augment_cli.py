@@ -11,7 +11,8 @@ from PIL import Image
 import medtrain
 from medtrain.augment.policies import load_policy, randaugment_policy, save_policy
 from medtrain.cli import main
-from medtrain.cli.augment import _check_train_accepts_policy_files, build_pipeline, make_train_fn, render_grid
+from medtrain.cli.augment import _check_train_accepts_policy_files, build_pipeline, render_grid
+from medtrain.policy_search import make_train_fn
 from medtrain.config import resolve
 from medtrain.errors import MedtrainError
 

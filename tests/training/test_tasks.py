@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import medtrain
-from medtrain.training.fit import class_weights
+from medtrain.training.build import class_weights
 from medtrain.training.module import Classifier
 from conftest import fast_config
 

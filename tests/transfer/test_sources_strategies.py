@@ -10,8 +10,10 @@ from medtrain.config import resolve
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
 from medtrain.models.weights import save_weights
-from medtrain.transfer import adapt_state_dict, apply_transfer, load_source, model_stages
-from medtrain.transfer.strategies import stage_names
+from medtrain.models.pretrained import adapt_state_dict, load_source
+from medtrain.models.stages import model_stages
+from medtrain.training.transfer import apply_transfer
+from medtrain.models.stages import stage_names
 
 MODEL = "resnet10_28_half"
 
@@ -199,7 +201,7 @@ def test_finetune_lr_multipliers_reach_the_optimiser_and_onecycle(tmp_path):
     b, cfg = target(tmp_path, 1, "finetune", backbone_lr_mult=0.1, layer_decay=0.5)
     plan = apply_transfer(b, cfg)
     assert plan.lr_mult["layer4"] == pytest.approx(0.05) and plan.lr_mult["stem"] == pytest.approx(0.1 * 0.5 ** 5)
-    opt = build_optimizer(b, "adamw", 1e-2, 1e-4)
+    opt = build_optimizer(b, "adamw", 1e-2, 1e-4, lr_mult=plan.param_lr_mult, deferred=plan.deferred)
     by_param = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
     assert by_param[id(b.fc.weight)] == pytest.approx(1e-2)
     assert by_param[id(b.layer4[0].conv1.weight)] == pytest.approx(1e-2 * 0.05)

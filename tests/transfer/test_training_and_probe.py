@@ -63,7 +63,7 @@ def test_gradual_unfreezing_trains_one_more_stage_per_period(data, tmp_path):
 
 
 def test_linear_probe_caches_codes_and_chooses_c_on_validation(data, tmp_path, monkeypatch):
-    from medtrain.transfer import probe
+    from medtrain.training import probe
 
     calls = []
     real = probe.pooled_features
@@ -95,7 +95,7 @@ def test_probe_on_an_earlier_stage_with_a_linear_svm(data, tmp_path):
 @pytest.mark.parametrize("task,k", [("binary-class", 2), ("multi-class", 4), ("multi-label, binary-class", 3)])
 def test_the_folded_linear_layer_gives_the_classifiers_scores(kind, task, k):
     from medtrain.metrics import scores_from_logits
-    from medtrain.transfer.probe import _scores, fit_linear, linear_weights
+    from medtrain.training.probe import _scores, fit_linear, linear_weights
 
     rng = np.random.default_rng(0)
     codes = {s: rng.normal(3.0, 2.0, (n, 8)).astype(np.float32) for s, n in (("train", 80), ("val", 40))}

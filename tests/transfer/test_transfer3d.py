@@ -10,8 +10,8 @@ from medtrain.api import evaluate, train
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
 from medtrain.models.weights import load_state
-from medtrain.transfer import load_source
-from medtrain.transfer.strategies import stage_names
+from medtrain.models.pretrained import load_source
+from medtrain.models.stages import stage_names
 
 BASE = dict(model="med3d_resnet10", epochs=1, batch_size=16, progress=False, bootstrap=0, accelerator="cpu",
             schedule="none", tta="none")
@@ -61,7 +61,7 @@ def test_finetune_top_freezes_the_lower_3d_stages(volumes, tmp_path):
 
 def test_partial_copies_exactly_the_lowest_3d_stages(volumes, tmp_path):
     from medtrain import config as config_mod
-    from medtrain.transfer.strategies import apply_transfer
+    from medtrain.training.transfer import apply_transfer
 
     cfg = config_mod.resolve({**BASE, "data": str(volumes / "tgt.npz"), "transfer": "partial:2",
                               "pretrained": str(volumes / "A")})

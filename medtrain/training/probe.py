@@ -19,20 +19,34 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 from torch import nn
 
+from medtrain import metrics
+from medtrain._io import atomic_path
+from medtrain.config import Config
 from medtrain.errors import MedtrainError
+from medtrain.models.stages import stage_names
+from medtrain.rundir import FEATURES_FILE, WEIGHTS_FILE
+from medtrain.tasks import BINARY, MULTILABEL
+from medtrain.training.build import build_model, normalisation
+from medtrain.training.fit import FitResult
+from medtrain.training.module import Classifier
 
-__all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "linear_weights", "ProbeModel", "train_probe",
+__all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "linear_weights", "ProbeModel", "fit_probe",
            "resolve_layer"]
 
 #: Inverse regularisation strengths tried on validation.
 CS = tuple(float(c) for c in np.logspace(-4, 2, 7))
-FEATURES_FILE = "features.npz"
 
 
 def resolve_layer(model: nn.Module, layer: str | None) -> int | None:
@@ -40,8 +54,6 @@ def resolve_layer(model: nn.Module, layer: str | None) -> int | None:
 
     ``layer`` is a stage module name (``layer3``; ``stem`` for stage 0) or an index (``2``, ``-2``).
     """
-    from medtrain.transfer.strategies import stage_names
-
     if layer is None or layer in ("last", "-1"):
         return None
     names = stage_names(model)
@@ -127,8 +139,6 @@ def linear_weights(clf, scaler, task: str) -> tuple[torch.Tensor, torch.Tensor]:
     The standardisation is folded in (``W / sigma``, ``b - W mu / sigma``); a binary classifier's single
     decision function ``z`` becomes the logits ``(0, z)``, whose softmax is ``(1 - sigmoid(z), sigmoid(z))``.
     """
-    from medtrain.metrics import BINARY
-
     estimators = getattr(clf, "estimators_", [clf])  # one-vs-rest (multi-label): one per label
     if any(not hasattr(e, "coef_") for e in estimators):
         raise MedtrainError("a label has one class only in the training split: no linear probe can be saved")
@@ -143,7 +153,7 @@ def linear_weights(clf, scaler, task: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _cache_key(cfg, splits, layer: int | None, source_origin: str) -> str:
     src = Path(cfg.pretrained) if cfg.pretrained else None
-    w = src / "model.safetensors" if src is not None and src.is_dir() else src
+    w = src / WEIGHTS_FILE if src is not None and src.is_dir() else src
     stamp = [w.stat().st_size, w.stat().st_mtime_ns] if w is not None and w.is_file() else None
     parts = {"source": source_origin, "stamp": stamp, "layer": layer, "model": cfg.model, "data": splits.name,
              "sizes": [len(splits.train), len(splits.val), len(splits.test)], "color_space": cfg.color_space}
@@ -154,8 +164,6 @@ def extract_codes(model: nn.Module, cfg, splits, cache: Path, layer: int | None,
                   norm: tuple | None = None) -> dict:
     """``{"train", "val"}`` feature arrays (what the classifier and its C are fitted on), read from
     ``cache`` when it holds the same key. ``norm``: ``normalisation(cfg, splits)`` if already computed."""
-    from medtrain.training.fit import normalisation
-
     key = _cache_key(cfg, splits, layer, source_origin)
     if cache.is_file():
         with np.load(cache) as z:
@@ -164,8 +172,6 @@ def extract_codes(model: nn.Module, cfg, splits, cache: Path, layer: int | None,
     mean, std, transform = norm or normalisation(cfg, splits)
     codes = {s: pooled_features(model, splits.split(s).images, mean, std, transform, layer)
              for s in ("train", "val")}
-    from medtrain._io import atomic_path
-
     with atomic_path(cache) as tmp:
         with open(tmp, "wb") as fh:  # a file object: np.savez would otherwise append ".npz" to tmp's name
             np.savez(fh, key=np.array(key), **codes)
@@ -173,12 +179,6 @@ def extract_codes(model: nn.Module, cfg, splits, cache: Path, layer: int | None,
 
 
 def _classifier(kind: str, C: float, task: str, seed: int):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.svm import LinearSVC
-
-    from medtrain.metrics import MULTILABEL
-
     base = (LogisticRegression(C=C, max_iter=3000) if kind == "logreg"
             else LinearSVC(C=C, max_iter=10000, random_state=seed))
     return OneVsRestClassifier(base) if task == MULTILABEL else base
@@ -187,8 +187,6 @@ def _classifier(kind: str, C: float, task: str, seed: int):
 def _scores(clf, X: np.ndarray, kind: str, task: str) -> np.ndarray:
     """Class probabilities (logreg), or SVM margins mapped to [0, 1] (sigmoid for binary/multi-label,
     softmax for multi-class: the same mapping medtrain applies to a network's logits)."""
-    from medtrain.metrics import BINARY, MULTILABEL
-
     if kind == "logreg":
         return clf.predict_proba(X)
     d = clf.decision_function(X)
@@ -208,13 +206,6 @@ def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS
     Returns:
         ``(classifier, scaler, best_C, {C: validation score})``.
     """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.preprocessing import StandardScaler
-
-    from medtrain import metrics
-
     scaler = StandardScaler().fit(codes["train"])
     Xtr, Xva = scaler.transform(codes["train"]), scaler.transform(codes["val"])
     best, table = None, {}
@@ -234,8 +225,6 @@ def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS
 
 def _probe_module(model, layer, clf, scaler, cfg, splits, norm: tuple):
     """The probe as a network (:class:`ProbeModel`) inside the evaluation module every run uses."""
-    from medtrain.training.module import Classifier
-
     weight, bias = linear_weights(clf, scaler, splits.task)
     probe = ProbeModel(model, -1 if layer is None else layer, weight, bias)
     mean, std, transform = norm
@@ -243,63 +232,31 @@ def _probe_module(model, layer, clf, scaler, cfg, splits, norm: tuple):
                              input_transform=transform)
 
 
-def train_probe(cfg, splits, run_dir: Path, t0: float | None = None, verbose: bool = True) -> dict:
-    """The ``linear-probe`` run: codes once, C on validation, test once; writes ``metrics.json``.
+def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
+    """The ``linear-probe`` procedure: codes once, C chosen on validation; the probe network as the result.
 
-    ``metrics.json`` has the keys of every run (``history`` is empty, ``best_epoch = stop_epoch = 0``)
-    plus ``transfer`` (the plan) and ``probe`` (layer, classifier, C grid with validation scores).
+    The run writer scores it like every run; ``metrics.json`` gets ``history = []``, ``best_epoch =
+    stop_epoch = 0``, ``transfer`` (the plan) and ``probe`` (layer, classifier, C grid with validation scores).
     """
-    from medtrain._io import write_json
-    from medtrain.api import METRICS_FILE, WEIGHTS_FILE, _peak_rss_mb, _write_predictions, weights_meta
-    from medtrain.evaluation import evaluate_split
-    from medtrain.metrics import MULTILABEL
-    from medtrain.models.weights import save_weights
-    from medtrain.training.fit import build_model, normalisation
-
-    t0 = time.perf_counter() if t0 is None else t0
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg, splits)
-    plan = model.transfer_plan
+    model, plan = build_model(cfg, splits)
     layer = resolve_layer(model, cfg.probe_layer)
     norm = normalisation(cfg, splits)
     t1 = time.perf_counter()
     codes = extract_codes(model, cfg, splits, Path(run_dir) / FEATURES_FILE, layer, plan.source or "", norm)
     extract_s = time.perf_counter() - t1
-    labels = {s: splits.split(s).labels.numpy() for s in ("train", "val", "test")}
+    labels = {s: splits.split(s).labels.numpy() for s in ("train", "val")}
     if splits.task != MULTILABEL:
         labels = {s: v.reshape(-1) for s, v in labels.items()}
     clf, scaler, C, table = fit_linear(codes, labels, splits.task, cfg.probe_classifier, monitor=cfg.monitor,
                                        seed=cfg.seed)
-    probe, module = _probe_module(model, layer, clf, scaler, cfg, splits, norm)
-    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
-    test = {}
-    if len(splits.test):
-        test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                              tta=cfg.tta)
-        test.pop("entropy", None)
-        _write_predictions(Path(run_dir) / "predictions_test.csv", labels["test"], test.pop("scores"), None)
-    save_weights(probe, Path(run_dir) / WEIGHTS_FILE,
-                 weights_meta(cfg, splits, module, probe_layer=-1 if layer is None else layer,
-                              probe_classifier=cfg.probe_classifier))
-    names = plan.stages
-    out = {
-        "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
-        "history": [], "best_epoch": 0, "stop_epoch": 0, "early_stopped": False, "monitor": cfg.monitor,
-        "val": {"acc": val["acc"], "auc": val["auc"]},
-        "test": test,
-        "wall_s": time.perf_counter() - t0,
-        "peak_rss_mb": _peak_rss_mb(),
-        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-        "transfer": plan.to_dict(),
-        "probe": {"layer": names[-1] if layer is None else names[layer], "classifier": cfg.probe_classifier,
-                  "feature_dim": int(codes["train"].shape[1]), "C": C,
-                  "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s},
-    }
-    write_json(Path(run_dir) / METRICS_FILE, out)
-    if verbose and test:
-        from medtrain.reports.baselines import comparison_table
-
-        print(f"linear probe ({cfg.probe_classifier}) on {out['probe']['layer']} features "
-              f"({out['probe']['feature_dim']}-d), C={C:g} chosen on validation; wall {out['wall_s']:.0f} s")
-        print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
-    return out
+    _, module = _probe_module(model, layer, clf, scaler, cfg, splits, norm)
+    layer_name = plan.stages[-1] if layer is None else plan.stages[layer]
+    probe = {"layer": layer_name, "classifier": cfg.probe_classifier, "feature_dim": int(codes["train"].shape[1]),
+             "C": C, "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s}
+    return FitResult(module, [], 0, 0, False, 0.0, transfer=plan,
+                     weights_meta={"probe_layer": -1 if layer is None else layer,
+                                   "probe_classifier": cfg.probe_classifier},
+                     metrics={"probe": probe},
+                     summary=f"linear probe ({cfg.probe_classifier}) on {layer_name} features "
+                             f"({probe['feature_dim']}-d), C={C:g} chosen on validation")

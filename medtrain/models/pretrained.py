@@ -9,12 +9,15 @@ Three kinds of source, all given as ``--pretrained``:
 * ImageNet weights from the hub, ``timm:NAME[.TAG]`` (timm's real download path, Hugging Face hub cache)
   or ``torchvision:NAME`` (torch hub cache). Offline without a cached file this is one clear error.
 
-Fitting A onto B (:func:`adapt_state_dict`) changes two things and nothing else:
+Fitting A onto B (:func:`adapt_state_dict`) changes three things and nothing else:
 
 * the first convolution when the channel counts differ: an RGB kernel on a grey target is summed over
   its three input channels (a grey image replicated to RGB then gives exactly A's response), and a grey
   kernel on an RGB target is repeated and divided by 3 (B's response to an RGB image is A's response to
   its channel mean) — the usual adaptation (timm's ``adapt_input_conv``);
+* 2D kernels of a 2D source on a 3D target (a 2D network inflated for volumes): each ``(O, C, k, k)``
+  kernel becomes ``(O, C, t, k, k)``, repeated along depth and divided by ``t`` (I3D, Carreira &
+  Zisserman, CVPR 2017), so B's response to a depth-constant volume is A's response to the image;
 * the classifier: always a new, randomly initialised head, since the target's classes are new
   (Yosinski et al., "How transferable are features in deep neural networks?", NeurIPS 2014).
 
@@ -29,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from medtrain._io import WEIGHTS_FILE
 from medtrain.errors import MedtrainError
 
 __all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
@@ -76,9 +80,9 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         return _hub_source(text, pretrained_cfg_overlay)
     p = Path(text)
     if p.is_dir():
-        w = p / "model.safetensors"
+        w = p / WEIGHTS_FILE
         if not w.is_file():
-            raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no model.safetensors)")
+            raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no {WEIGHTS_FILE})")
         return Source(load_state(w), read_meta(w), f"run {p}", p)
     if p.is_file():
         meta = read_meta(p) if p.suffix == ".safetensors" else {}
@@ -130,8 +134,21 @@ def source_model(src: Source) -> nn.Module:
         raise MedtrainError(f"{src.origin}: the weights do not say which model they belong to (no metadata)")
     in_chans = int(src.meta.get("in_chans") or 3)
     num_classes = int(src.meta.get("num_classes") or 2)
-    model = create_model(src.model, in_chans=in_chans, num_classes=num_classes)
-    model.load_state_dict(_drop_extra(src.state), strict=False)
+    # The input size A was built for: zoo families adapt their stem to small images (a 28-px resnet18 has a
+    # 3x3/1 stem), so A rebuilt without it would not fit its own weights. Weights written before the size
+    # was recorded: the stock stem, else the small-image one.
+    size = src.meta.get("input_size")
+    state = _drop_extra(src.state)
+    for input_size in ([int(size)] if size else [None, 28]):
+        model = create_model(src.model, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
+        try:
+            model.load_state_dict(state, strict=False)
+            break
+        except RuntimeError:
+            continue
+    else:
+        raise MedtrainError(f"{src.origin}: the weights do not fit a rebuilt {src.model} "
+                            f"({in_chans} channels, {num_classes} classes)")
     return model.eval()
 
 
@@ -205,6 +222,10 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
             how = "sum" if v.shape[1] == 1 else f"repeat/{v.shape[1]}"
             info["first_conv"] = f"{w.shape[1]}->{v.shape[1]} ({how})"
             w = adapt_in_chans(w, v.shape[1])
+        if w.ndim == 4 and v.ndim == 5 and w.shape == v.shape[:2] + v.shape[3:]:
+            t = v.shape[2]  # I3D: the 2D kernel repeated over depth t, divided by t
+            w = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t
+            info["inflated"] = info.get("inflated", 0) + 1
         if w.shape != v.shape:
             raise MedtrainError(f"pretrained: {k} has shape {tuple(w.shape)} in the source, {tuple(v.shape)} in the "
                                 f"target model; the source is a different architecture")

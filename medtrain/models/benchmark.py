@@ -1,0 +1,158 @@
+"""What each network of the zoo costs: the rows of ``medtrain models --measure`` and ``bench/models.py``.
+
+:func:`measure` builds every (selected) network for 1000 classes and 3 channels, as in the Keras
+applications table, and adds: parameters, size on disk (bytes of the safetensors file), MACs at 224
+and at 28 px (28 px with the adapted stem, see ``medtrain.models.zoo``), CPU latency at batch 1
+(224 and 28 px), CPU throughput at 224 px for batch 64 -- or the largest power of two whose forward
+fits half the time budget, reported in ``cpu_batch`` -- and the same on the GPU when CUDA is
+available. ``bench/models.py`` runs it for the whole zoo and writes ``docs/results/models.{md,csv}``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Dict, Iterable, List, Optional
+
+from medtrain.errors import MedtrainError, suggest
+
+# One representative per family for --quick (the paper's headline network where there is one).
+QUICK = {
+    "VGG": "vgg16",
+    "ResNet": "resnet50",
+    "DenseNet": "densenet121",
+    "SqueezeNet": "squeezenet1_1",
+    "ShuffleNet v2": "shufflenet_v2_x1_0",
+    "MobileNet v1": "mobilenetv1_100",
+    "MobileNet v3": "mobilenetv3_large_100",
+}
+
+COLUMNS = [
+    "family", "name", "source", "params", "size_bytes", "macs_224", "macs_28",
+    "cpu_ms_224", "cpu_ms_28", "cpu_ips_224", "cpu_batch", "gpu_ms_224", "gpu_ips_224", "gpu_batch",
+]
+
+
+def families() -> Dict[str, dict]:
+    """The zoo's families plus any other registered names (``resnet18_28``, ...) under 'other'."""
+    from medtrain.models import list_models
+    from medtrain.models.zoo import FAMILIES
+
+    out = {k: dict(v, names=list(v["names"])) for k, v in FAMILIES.items()}
+    zoo = {n for v in FAMILIES.values() for n in v["names"]}
+    others = [n for n in list_models() if n not in zoo]
+    if others:
+        out["medtrain (registered)"] = {"names": others, "source": "medtrain", "paper": "see each builder's docstring"}
+    return out
+
+
+def select(names: Optional[str], quick: bool) -> List[str]:
+    """The names to measure: ``--names``, else the zoo (one per family with ``quick``)."""
+    from medtrain.models import list_models
+    from medtrain.models.zoo import FAMILIES
+
+    if names:
+        chosen = [n.strip() for n in names.split(",") if n.strip()]
+        known = set(list_models())
+        for n in chosen:
+            if n.removesuffix("-separable") not in known:
+                raise suggest(n, known, "model")
+        return chosen
+    if quick:
+        return [QUICK.get(fam, entry["names"][0]) for fam, entry in FAMILIES.items()]
+    return [n for entry in FAMILIES.values() for n in entry["names"]]
+
+
+def _batch_for(seconds_per_image: float, budget: float, largest: int = 64) -> int:
+    # Warm-up plus one timed repetition must fit the budget: batch * t1 <= budget / 2.
+    b = largest
+    while b > 1 and b * seconds_per_image > budget / 2:
+        b //= 2
+    return b
+
+
+def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), log=None) -> dict:
+    """One row of the measured table (see the module docstring for the columns)."""
+    import torch
+
+    from medtrain.models import create_model
+    from medtrain.models.cost import count_cost, safetensors_bytes, time_forward
+    from medtrain.models.zoo import family_of
+
+    base = name.removesuffix("-separable")
+    row: dict = {c: None for c in COLUMNS}
+    row.update(family=family_of(base) or "medtrain", name=name)
+    row["source"] = _source(base)
+    model = create_model(name, in_chans=3, num_classes=1000)
+    small = create_model(name, in_chans=3, num_classes=1000, input_size=28)
+    row["params"] = sum(p.numel() for p in model.parameters())
+    row["size_bytes"] = safetensors_bytes(model)
+    row["macs_224"] = count_cost(model, 224).macs
+    row["macs_28"] = count_cost(small, 28).macs
+    for device in devices:
+        prefix = "gpu" if device.startswith("cuda") else "cpu"
+        m, s = model.to(device), small.to(device)
+        t1 = time_forward(m, 1, 224, budget_s=budget, device=device)
+        row[f"{prefix}_ms_224"] = 1000 * t1["seconds"]
+        if prefix == "cpu":
+            row["cpu_ms_28"] = 1000 * time_forward(s, 1, 28, budget_s=budget, device=device)["seconds"]
+        batch = _batch_for(t1["seconds"], budget)
+        # Where only batch 1 fits the budget, throughput is the latency's inverse: no second run.
+        tb = t1 if batch == 1 else time_forward(m, batch, 224, budget_s=budget, device=device)
+        row[f"{prefix}_ips_224"] = batch / tb["seconds"]
+        row[f"{prefix}_batch"] = batch
+        if prefix == "gpu":
+            model.cpu(), small.cpu()
+            torch.cuda.empty_cache()
+    if log:
+        log(_format_row(row))
+    return row
+
+
+def _source(name: str) -> str:
+    from medtrain.models.zoo import FAMILIES
+
+    for entry in FAMILIES.values():
+        if name in entry["names"]:
+            return entry["source"]
+    return "medtrain"
+
+
+def _format_row(row: dict) -> str:
+    return (
+        f"{row['name']:24s} params {row['params'] / 1e6:7.2f}M  MACs@224 {row['macs_224'] / 1e9:7.3f}G  "
+        f"cpu {row['cpu_ms_224']:8.1f} ms  {row['cpu_ips_224']:7.1f} img/s (b{row['cpu_batch']})"
+        + (f"  gpu {row['gpu_ms_224']:6.2f} ms {row['gpu_ips_224']:8.0f} img/s" if row.get("gpu_ms_224") else "")
+    )
+
+
+def markdown(rows: List[dict]) -> str:
+    """The measured table in the layout of the Keras applications table."""
+    gpu = any(r.get("gpu_ms_224") for r in rows)
+    head = ["Family", "Model", "Source", "Size (MB)", "Params (M)", "GMACs @224", "MMACs @28",
+            "CPU ms @224 (b1)", "CPU ms @28 (b1)", "CPU img/s @224", "(batch)"]
+    if gpu:
+        head += ["GPU ms @224 (b1)", "GPU img/s @224", "(batch)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for r in rows:
+        cells = [
+            r["family"], f"`{r['name']}`", r["source"], f"{r['size_bytes'] / 1e6:.1f}", f"{r['params'] / 1e6:.2f}",
+            f"{r['macs_224'] / 1e9:.3f}", f"{r['macs_28'] / 1e6:.1f}", f"{r['cpu_ms_224']:.1f}",
+            f"{r['cpu_ms_28']:.2f}", f"{r['cpu_ips_224']:.1f}", str(r["cpu_batch"]),
+        ]
+        if gpu:
+            cells += [_fmt(r.get("gpu_ms_224"), ".2f"), _fmt(r.get("gpu_ips_224"), ".0f"), str(r.get("gpu_batch") or "")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v, spec: str) -> str:
+    return "" if v is None else format(v, spec)
+
+
+def csv_text(rows: List[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: r.get(k) for k in COLUMNS})
+    return buf.getvalue()

@@ -1,0 +1,179 @@
+"""The run directory: its file names, the one writer of a run's outputs, and their readers.
+
+A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
+``best_epoch``, ``stop_epoch``, ``val`` and ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and
+``wall_s``), the selected weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``,
+``learning_curve.png``, ``confusion_matrix.png`` and Lightning's ``checkpoints/`` (``last.ckpt`` for
+``--resume``). Every training procedure (the Lightning loop, the linear probe) hands its result to
+:func:`write_run`; nothing else writes these files.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from medtrain import config as config_mod
+from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, write_json, write_text, write_yaml
+from medtrain.config import Config
+from medtrain.errors import MedtrainError
+
+__all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
+           "load_config", "read_metrics", "weights_meta", "default_run_dir", "is_run", "is_finished"]
+
+PREDICTIONS_FILE = "predictions_test.csv"
+SKIPPED_FILE = "skipped.json"
+LEARNING_CURVE_FILE = "learning_curve.png"
+CONFUSION_FILE = "confusion_matrix.png"
+FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def eval_file(split: str) -> str:
+    """``medtrain eval``'s output for a split."""
+    return f"eval_{split}.json"
+
+
+def default_run_dir(cfg: Config) -> Path:
+    name = cfg.dataset or Path(cfg.data).stem
+    return Path("runs") / f"{name}-{cfg.model}-s{cfg.seed}"
+
+
+def is_run(run_dir: str | Path) -> bool:
+    """A run was started here (its config is written)."""
+    return (Path(run_dir) / CONFIG_FILE).is_file()
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / METRICS_FILE).is_file()
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    return any((Path(run_dir) / CHECKPOINT_DIR).glob("*.ckpt"))
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """The settings saved in a run directory, as written (a flat mapping)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise MedtrainError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise MedtrainError(f"{path} is not valid YAML") from None
+    if not isinstance(saved, dict):
+        raise MedtrainError(f"{path} does not hold a mapping of settings")
+    return saved
+
+
+def load_config(run_dir: str | Path, *overrides: dict) -> Config:
+    """The run's saved settings, resolved (``overrides`` on top)."""
+    return config_mod.resolve(read_config(run_dir), *overrides)
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise MedtrainError(f"{path} is missing or not valid JSON") from None
+
+
+def write_config(run_dir: Path, cfg: Config) -> None:
+    d = cfg.to_dict()
+    d["out"] = str(run_dir)
+    write_yaml(Path(run_dir) / CONFIG_FILE, d)
+
+
+def peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def device_memory() -> dict:
+    """Peak GPU memory (what PyTorch allocated) and the device's name, when the run used CUDA."""
+    import torch
+
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return {}
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20, "device": torch.cuda.get_device_name()}
+
+
+def weights_meta(cfg: Config, splits, module, **extra) -> dict:
+    """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation."""
+    return {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
+            "input_size": int(splits.spatial_shape[-1]), "spatial_dims": len(splits.spatial_shape),
+            "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
+            "std": module.std.flatten().tolist(), **extra}
+
+
+def write_predictions(path: Path, labels, scores, entropy) -> None:
+    """One row per test image: its label(s), the predicted probabilities and (MC dropout) the entropy."""
+    labels = np.asarray(labels).reshape(len(scores), -1)
+    k = scores.shape[1]
+    head = ["index"] + [f"label{j}" for j in range(labels.shape[1])] + [f"p{j}" for j in range(k)]
+    head += ["entropy"] if entropy is not None else []
+    lines = [",".join(head)]
+    for i in range(len(scores)):
+        row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
+        row += [f"{entropy[i]:.6f}"] if entropy is not None else []
+        lines.append(",".join(row))
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool) -> dict:
+    """Write every output of a finished run from a training procedure's result
+    (:class:`medtrain.training.fit.FitResult`): weights, validation and test scores, predictions,
+    ``metrics.json``, plots; print the summary. Returns the content of ``metrics.json``."""
+    from medtrain.evaluation import evaluate_split
+    from medtrain.models.weights import save_weights
+    from medtrain.reports import plots
+    from medtrain.reports.baselines import comparison_table
+
+    run_dir = Path(run_dir)
+    module = result.module
+    save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta))
+    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
+    test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                          tta=cfg.tta, mc_dropout=cfg.mc_dropout) if len(splits.test) else {}
+    entropy = test.pop("entropy", None)
+    if test:
+        write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test.pop("scores"), entropy)
+    if splits.extra.get("skipped"):
+        write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
+    out = {
+        "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
+        "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,
+        "early_stopped": result.stopped_early, "monitor": cfg.monitor,
+        "val": {k: val[k] for k in ("acc", "auc")},
+        "test": test,
+        "wall_s": time.perf_counter() - t0,
+        "train_images_per_s": result.train_images_per_s,
+        "peak_rss_mb": peak_rss_mb(),
+        **device_memory(),
+        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+    }
+    if result.transfer is not None:  # what transfer copied/froze/re-drew
+        out["transfer"] = result.transfer.to_dict()
+    out.update(result.metrics)
+    write_json(run_dir / METRICS_FILE, out)
+    title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
+    if result.history:
+        plots.learning_curve(result.history, result.best_epoch, result.stop_epoch, run_dir / LEARNING_CURVE_FILE,
+                             title, early_stopped=result.stopped_early)
+    if test:
+        plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / CONFUSION_FILE, title)
+    if verbose and test:
+        print("\n" + (result.summary or f"best epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch "
+                      f"{result.stop_epoch + 1}; {out['train_images_per_s']:.0f} train images/s")
+              + f"; wall {out['wall_s']:.0f} s")
+        print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
+              f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
+        print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
+    return out

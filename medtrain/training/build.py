@@ -1,0 +1,112 @@
+"""What a run trains: the model (with its head, its 3D inflation and its transfer plan), the input
+normalisation, the class weights of the loss and the settings the augmentation reads.
+"""
+from __future__ import annotations
+
+import torch
+
+from medtrain.config import Config
+from medtrain.data.base import Splits
+from medtrain.errors import MedtrainError
+from medtrain.models import create_model
+from medtrain.tasks import MULTILABEL
+from medtrain.training.transfer import TransferPlan, apply_transfer
+
+
+def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of uint8 images on [0, 1], computed in chunks (bounded memory)."""
+    c = images.shape[1]
+    s = torch.zeros(c, dtype=torch.float64)
+    s2 = torch.zeros(c, dtype=torch.float64)
+    n = 0
+    for i in range(0, len(images), chunk):
+        x = images[i:i + chunk].double().div_(255).transpose(0, 1).reshape(c, -1)
+        s += x.sum(1)
+        s2 += (x * x).sum(1)
+        n += x.shape[1]
+    mean = s / n
+    std = (s2 / n - mean * mean).clamp_min(1e-12).sqrt()
+    return mean.float(), std.float().clamp_min(1e-3)
+
+
+def class_weights(splits: Splits) -> torch.Tensor:
+    """Weights of a class-balanced loss.
+
+    Single-label tasks: inverse class frequency N / (K n_c), so a balanced dataset gets weight 1 for every
+    class. Multi-label tasks: each label's positive weight (negatives / positives), the ``pos_weight`` of
+    ``BCEWithLogitsLoss``, which balances positives against negatives label by label.
+    """
+    y = splits.train.labels
+    k = splits.num_classes
+    if splits.task == MULTILABEL:
+        pos = y.sum(0)
+        return ((len(y) - pos) / pos.clamp_min(1)).float()
+    counts = torch.bincount(y, minlength=k).float()
+    return (len(y) / (k * counts.clamp_min(1))).float()
+
+
+def uses_custom_head(cfg: Config) -> bool:
+    """A head from ``medtrain.models.heads`` replaces the model's classifier for anything beyond plain
+    dropout, and for MC dropout (which needs a dropout *module* it can switch on at test time)."""
+    return cfg.dropout_kind != "dropout" or cfg.head != "linear" or cfg.mc_dropout > 0
+
+
+def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[torch.nn.Module, TransferPlan | None]:
+    """The run's model: ``cfg.model`` with its head, inflated to 3D (I3D) when the data are volumes, and
+    (``transfer``) the source weights of ``--pretrained`` applied to it.
+
+    A 2D architecture on volumes becomes its 3D twin, every k x k convolution a k x k x k one, which is
+    how the MedMNIST v2 paper builds its "ResNet-18+3D" baseline; a 2D source's kernels are inflated the
+    same way when they are loaded into it (:func:`medtrain.models.pretrained.adapt_state_dict`).
+
+    Returns:
+        ``(model, plan)``: the plan says what transfer copied/froze/re-drew (None without transfer).
+    """
+    custom = uses_custom_head(cfg)
+    # input_size lets zoo families adapt their stem to small images (see medtrain.models.zoo)
+    model = create_model(cfg.model, in_chans=splits.in_chans, num_classes=splits.num_classes,
+                         dropout=0.0 if custom else cfg.dropout, drop_path=cfg.drop_path, batch_norm=cfg.batch_norm,
+                         input_size=int(splits.spatial_shape[-1]))
+    if custom:
+        from medtrain.models.heads import build_head, feature_width, replace_head
+
+        maxout_k = int(cfg.head.split(":")[1]) if cfg.head.startswith("maxout:") else 2
+        head = build_head(feature_width(model), splits.num_classes, dropout_kind=cfg.dropout_kind, p=cfg.dropout,
+                          head="maxout" if cfg.head.startswith("maxout") else "linear", maxout_k=maxout_k,
+                          anneal_epochs=cfg.anneal_epochs or cfg.epochs)
+        model = replace_head(model, head)
+    if len(splits.spatial_shape) == 3 and not any(isinstance(m, torch.nn.Conv3d) for m in model.modules()):
+        from medtrain.models.inflate import inflate_model
+
+        model = inflate_model(model)
+    plan = None
+    if transfer and (cfg.transfer != "scratch" or cfg.pretrained):
+        # Transfer learning: copy/freeze/re-draw from the source model A; the plan goes into metrics.json
+        # and carries the per-parameter lr multipliers the optimiser reads.
+        plan = apply_transfer(model, cfg)
+        print(f"medtrain: {plan.summary()}", flush=True)
+    return model, plan
+
+
+def normalisation(cfg: Config, splits: Splits):
+    """Per-channel mean/std of the training images in the input space, and the colour-space module."""
+    if cfg.color_space.lower() == "rgb":
+        mean, std = channel_stats(splits.train.images)
+        return mean, std, None
+    from medtrain.color import ColorSpace, fit_channel_stats
+
+    if splits.in_chans != 3 or len(splits.spatial_shape) != 2:
+        raise MedtrainError(f"color_space {cfg.color_space} needs RGB images; {splits.name} has "
+                            f"{splits.in_chans} channel(s)")
+    stats = fit_channel_stats(splits.train.images, cfg.color_space)
+    return torch.tensor(stats.mean), torch.tensor(stats.safe_std), ColorSpace(cfg.color_space)
+
+
+def augment_params(cfg: Config, splits: Splits) -> dict:
+    """Settings the augmentation ops read: the config, its ``augment_params``, dataset statistics."""
+    params = {**cfg.to_dict(), **cfg.augment_params}
+    if "pca" in cfg.augment:
+        from medtrain.augment.intensity import fit_pca_lighting
+
+        params["pca_eig"] = fit_pca_lighting(splits.train.images)
+    return params

@@ -1,0 +1,198 @@
+"""Transfer strategies: what of a source model A a target model B copies, freezes and re-draws.
+
+Stages (see :mod:`medtrain.models.stages`): the stem, then the stages timm's ``feature_info`` lists; the
+classifier is the ``head``, never a stage and never copied.
+
+Strategies (``--transfer``):
+
+* ``scratch``: nothing from A, the model's own random initialisation.
+* ``linear-probe``: A frozen as a feature extractor; a linear classifier (logistic regression or linear
+  SVM) on its pooled "CNN codes" (Razavian et al., "CNN features off-the-shelf", CVPRW 2014); see
+  :mod:`medtrain.training.probe`. ``--probe-layer`` picks an earlier stage.
+* ``finetune``: all stages copied and trained with a new head; ``--backbone-lr-mult`` < 1 trains the
+  copied stages more slowly than the head, ``--layer-decay d`` gives stage s of S the rate
+  ``lr * d**(S - s)`` (the top stage ``lr * d``, the head ``lr``; Howard & Ruder, ULMFiT, ACL 2018's
+  discriminative fine-tuning; Bao et al., BEiT, 2022).
+* ``finetune-top:K``: all copied, all stages but the last K frozen (parameters fixed, batch-norm
+  statistics fixed too); ``--unfreeze-every N`` unfreezes one more stage, top down, every N epochs
+  (ULMFiT's gradual unfreezing). ``finetune-top:0`` trains the head alone.
+* ``partial:K``: the lowest K stages (stem included, so ``partial:1`` is the stem alone) copied, the
+  rest randomly initialised, all trained (Raghu et al., "Transfusion", NeurIPS 2019, Sec. 5; Yosinski
+  et al., NeurIPS 2014: lower layers are the general ones).
+* ``scale``: Transfusion's Mean-Var initialisation: each parameter tensor of B drawn i.i.d. from
+  N(mu, sigma^2) with mu, sigma the mean and std of A's corresponding tensor (after first-conv
+  adaptation); no weight is copied, only the per-layer scale. It isolates how much of transfer's
+  benefit is "good scaling" rather than features (Raghu et al., Sec. 6).
+
+:func:`apply_transfer` does it and returns a :class:`TransferPlan`, the record written into the run
+(``metrics.json["transfer"]``) and printed as one line when training starts.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from medtrain.config import Config, parse_transfer
+from medtrain.errors import MedtrainError
+from medtrain.models.pretrained import Source, adapt_state_dict, load_source
+from medtrain.models.stages import HEAD, model_stages, set_frozen, stage_names
+
+__all__ = ["TransferPlan", "apply_transfer", "GradualUnfreezing", "transfer_callbacks"]
+
+
+@dataclass
+class TransferPlan:
+    """What a strategy did to the target model; written to ``metrics.json["transfer"]``."""
+
+    strategy: str
+    source: str | None = None
+    stages: list = field(default_factory=list)  #: stage names, lowest first
+    copied: list = field(default_factory=list)  #: stages whose weights come from A
+    frozen: list = field(default_factory=list)  #: stages not trained (at the start)
+    redrawn: list = field(default_factory=list)  #: stages drawn from N(mu, sigma^2) of A's layers (scale)
+    random: list = field(default_factory=list)  #: stages with the model's own random initialisation
+    head: str = "new"
+    first_conv: str = "kept"
+    lr_mult: dict = field(default_factory=dict)  #: stage -> learning-rate multiplier (when not all 1)
+    unfreeze_every: int = 0
+    copied_tensors: int = 0
+    inflated_2d: int = 0  #: 2D kernels of the source inflated to 3D (I3D) for a volume model
+    # What training reads (not written to metrics.json): parameter name -> lr multiplier, the frozen
+    # parameters gradual unfreezing trains later, and (stages, S, K, every) for the unfreezing callback.
+    param_lr_mult: dict = field(default_factory=dict, repr=False)
+    deferred: frozenset = field(default_factory=frozenset, repr=False)
+    unfreeze: tuple | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for k in ("param_lr_mult", "deferred", "unfreeze"):
+            d.pop(k)
+        return d
+
+    def summary(self) -> str:
+        """One line: ``transfer finetune-top:1 from run runs/A: copied stem,layer1..; frozen ...``."""
+        parts = [f"transfer {self.strategy}" + (f" from {self.source}" if self.source else "")]
+        for label, items in (("copied", self.copied), ("frozen", self.frozen), ("re-drawn N(mu,sigma)", self.redrawn),
+                             ("random", self.random)):
+            if items:
+                parts.append(f"{label} {','.join(items)}")
+        parts.append(f"head {self.head.split(' (')[0]}")
+        if self.first_conv != "kept":
+            parts.append(f"first conv {self.first_conv}")
+        if self.lr_mult:
+            parts.append("lr x " + ",".join(f"{k}={v:.3g}" for k, v in self.lr_mult.items()))
+        if self.unfreeze_every:
+            parts.append(f"unfreeze one stage every {self.unfreeze_every} epochs")
+        return "; ".join(parts)
+
+
+@torch.no_grad()
+def _mean_var_init(model: nn.Module, state: dict, names: list[str], generator: torch.Generator) -> None:
+    params = dict(model.named_parameters())
+    for n in names:
+        src = state[n].float()
+        if src.numel() < 2:  # no spread to measure: keep the model's own initialisation
+            continue
+        mu, sigma = src.mean(), src.std()
+        p = params[n]
+        p.copy_(torch.randn(p.shape, generator=generator) * sigma + mu)
+
+
+def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None) -> TransferPlan:
+    """Apply ``cfg.transfer`` with source weights ``source`` (a :class:`Source`, or read from
+    ``cfg.pretrained``) to ``model`` in place, and say what was done.
+
+    The plan carries what the optimiser and callbacks need: ``param_lr_mult`` (parameter name ->
+    multiplier), ``deferred`` and ``unfreeze`` (gradual unfreezing).
+    """
+    kind, k = parse_transfer(cfg.transfer)
+    if kind == "scratch":
+        return TransferPlan("scratch", random=["all"], head="model's own")
+    if source is None:
+        source = load_source(cfg.pretrained)
+    if source.model and source.model.split(".")[0] != cfg.model.split(".")[0] and source.run_dir is not None:
+        raise MedtrainError(f"the source {source.origin} is a {source.model}; use --model {source.model} "
+                            f"(now {cfg.model})")
+    state, info = adapt_state_dict(source.state, model)
+    stages = model_stages(model)
+    names = stage_names(model)
+    n = len(names)
+    plan = TransferPlan(cfg.transfer, source.origin, names, head=info["head"], first_conv=info["first_conv"],
+                        inflated_2d=info.get("inflated", 0))
+
+    def params_of(which: set) -> list[str]:
+        return [p for p, s in stages.items() if s in which]
+
+    params = set(dict(model.named_parameters()))
+    if kind == "partial":
+        if not 1 <= k <= n:
+            raise MedtrainError(f"partial:K needs 1 <= K <= {n} (stages {','.join(names)}), got {k}")
+        keep = set(range(k))
+        # Copy the lowest K stages: their parameters and their buffers (batch-norm statistics).
+        owners = {p.rsplit(".", 1)[0] for p in params_of(keep)}
+        copy = {key: v for key, v in state.items()
+                if key in params and stages[key] in keep or key not in params and key.rsplit(".", 1)[0] in owners}
+        plan.copied, plan.random = names[:k], names[k:]
+    elif kind == "scale":
+        gen = torch.Generator().manual_seed(int(cfg.seed))
+        backbone = params_of(set(range(n)))
+        _mean_var_init(model, state, backbone, gen)
+        copy = {}
+        plan.redrawn = names
+    else:  # finetune, finetune-top, linear-probe: every stage from A
+        copy = state
+        plan.copied = names
+    if copy:
+        missing, unexpected = model.load_state_dict(copy, strict=False)
+        assert not unexpected, unexpected
+    plan.copied_tensors = len(copy)
+
+    lr_mult: dict[str, float] = {}
+    if kind == "linear-probe":
+        set_frozen(model, stages, set(range(n)), True)
+        plan.frozen = names
+    if kind == "finetune-top":
+        if not 0 <= k <= n:
+            raise MedtrainError(f"finetune-top:K needs 0 <= K <= {n} (stages {','.join(names)}), got {k}")
+        frozen = set(range(n - k))
+        set_frozen(model, stages, frozen, True)
+        plan.frozen = [names[s] for s in sorted(frozen)]
+        if cfg.unfreeze_every:
+            plan.unfreeze_every = cfg.unfreeze_every
+            plan.deferred = frozenset(params_of(frozen))
+            plan.unfreeze = (stages, n, k, cfg.unfreeze_every)
+    if kind in ("finetune", "finetune-top", "partial"):
+        for p, s in stages.items():
+            if s == HEAD:
+                continue
+            mult = cfg.backbone_lr_mult
+            if cfg.layer_decay is not None:
+                mult *= cfg.layer_decay ** (n - s)
+            if mult != 1.0:
+                lr_mult[p] = mult
+                plan.lr_mult[names[s]] = mult
+    plan.param_lr_mult = lr_mult
+    return plan
+
+
+class GradualUnfreezing(pl.Callback):
+    """Unfreezes one more stage, top down, every ``unfreeze_every`` epochs (ULMFiT, Howard & Ruder 2018).
+
+    Stateless (the trainable set is a function of the epoch), so a resumed run continues exactly.
+    """
+
+    def __init__(self, unfreeze: tuple):
+        self.stages, self.n, self.k, self.every = unfreeze
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        top = min(self.n, self.k + trainer.current_epoch // self.every)  # stages trainable this epoch
+        set_frozen(pl_module.model, self.stages, set(range(self.n - top, self.n)), False)
+        pl_module.extra_epoch_log = {**pl_module.extra_epoch_log, "trainable_stages": top}
+
+
+def transfer_callbacks(plan: TransferPlan | None) -> list:
+    """Lightning callbacks a transfer plan needs (gradual unfreezing), else ``[]``."""
+    return [GradualUnfreezing(plan.unfreeze)] if plan is not None and plan.unfreeze else []
