@@ -98,3 +98,24 @@ def test_verify_trains_the_recommendation_and_each_alternative(datasets, capsys,
     for r in rows:  # every candidate is a finished run directory with the numbers shown
         m = json.loads((out / r["candidate"].replace(":", "_") / "metrics.json").read_text())
         assert m["val"]["auc"] == r["val_auc"] and m["test"]["auc"] == r["test_auc"]
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["size-recorded", "older-run-without-size"])
+def test_a_small_image_zoo_source_is_rebuilt_with_its_own_stem(datasets, recorded):
+    """A timm resnet18 trained on small images has the 3x3/1 stem the zoo gives small inputs; the advisor
+    must rebuild it so (it used to rebuild the stock 7x7 stem and fail on the weights' shapes)."""
+    import yaml
+
+    from medtrain.models import create_model
+    from medtrain.models.weights import save_weights
+
+    root, src, other = datasets
+    net = create_model("resnet18", in_chans=1, num_classes=2, input_size=16)
+    assert net.conv1.weight.shape[-1] == 3  # the small-image stem
+    run = root / "R18"
+    run.mkdir()
+    meta = {"model": "resnet18", "in_chans": 1, "num_classes": 2, "mean": [0.5], "std": [0.25]}
+    save_weights(net, run / "model.safetensors", {**meta, **({"input_size": 16} if recorded else {})})
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": str(src), "dataset": None, "model": "resnet18"}))
+    same = advise(run, str(src), max_images=40)
+    assert same.similarity == "similar" and same.n_images == 40

@@ -1,0 +1,140 @@
+"""The package's layers, as the README's Layout section states them: every import (function-level and
+``TYPE_CHECKING`` ones included) goes to the module's own layer or below, and no modules import each
+other in a circle."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "medtrain"
+
+# Lowest first. A module belongs to the first entry that names it or one of its parent packages.
+LAYERS = [
+    ["medtrain.errors", "medtrain._io", "medtrain.metrics", "medtrain.tasks"],
+    ["medtrain.data", "medtrain.color", "medtrain.models", "medtrain.reports"],
+    ["medtrain.config", "medtrain.augment"],
+    ["medtrain.training", "medtrain.evaluation", "medtrain.rundir"],
+    ["medtrain.api", "medtrain"],  # the package's own __init__ is the Python facade over api
+    ["medtrain.compare", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
+     "medtrain.export", "medtrain.explain"],
+    ["medtrain.cli", "medtrain.__main__"],
+]
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PKG.rglob("*.py"):
+        parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def layer_of(module: str) -> int:
+    best = None
+    for i, names in enumerate(LAYERS):
+        for n in names:
+            if (module == n or module.startswith(n + ".")) and (best is None or len(n) > len(best[1])):
+                best = (i, n)
+    if best is None:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS and to the README's Layout section")
+    return best[0]
+
+
+def imports_of(module: str) -> set[str]:
+    """Every medtrain module ``module`` imports, wherever the import statement stands."""
+    tree = ast.parse(MODULES[module].read_text())
+    is_pkg = MODULES[module].name == "__init__.py"
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                pkg = module.split(".") if is_pkg else module.split(".")[:-1]
+                pkg = pkg[:len(pkg) - node.level + 1]
+                base = ".".join(pkg + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names]
+        else:
+            continue
+        for t in targets:
+            while t and t not in MODULES:  # "medtrain.models.zoo.FAMILIES" -> "medtrain.models.zoo"
+                t = t.rpartition(".")[0]
+            if t.startswith("medtrain") and t != module:
+                out.add(t)
+    return out
+
+
+GRAPH = {m: imports_of(m) for m in MODULES}
+
+
+def test_every_module_has_a_layer():
+    for m in MODULES:
+        layer_of(m)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_import_runs_upward(module):
+    up = sorted(t for t in GRAPH[module] if layer_of(t) > layer_of(module))
+    assert not up, f"{module} (layer {layer_of(module)}) imports higher layers: {up}"
+
+
+def test_no_import_circles():
+    # Tarjan's strongly connected components: any component of more than one module is a circle.
+    index, low, stack, on, circles = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                circles.append(sorted(comp))
+
+    for v in sorted(GRAPH):
+        if v not in index:
+            visit(v)
+    assert not circles, f"import circles: {circles}"
+
+
+def test_the_checker_sees_function_level_imports():
+    # The rule counts imports inside functions: the checker must find one, e.g. compare's use of the api.
+    assert "medtrain.api" in GRAPH["medtrain.compare"]
+    assert "medtrain.models.weights" in GRAPH["medtrain.models.pretrained"]  # imported inside load_source
+
+
+def test_checking_a_config_does_not_import_lightning():
+    import subprocess
+    import sys
+
+    code = ("import sys, medtrain.config as c; c.resolve(c.load_yaml(sys.argv[1])); "
+            "print('lightning' in sys.modules)")
+    cfg = Path(__file__).parent / "_layers_cfg.yaml"
+    cfg.write_text("dataset: breastmnist\nepochs: 3\ntransfer: scratch\n")
+    try:
+        out = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, check=True)
+    finally:
+        cfg.unlink()
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,118 @@
+"""Rules of a run a user relies on: what --resume may change, when a directory is reused, what MC
+dropout needs, and that a 2D source reaches a 3D model. Each was a defect before it had a test."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import medtrain
+from medtrain import config as config_mod
+from medtrain.api import train_or_reuse
+from medtrain.cli import main
+from medtrain.errors import MedtrainError
+from conftest import fast_config
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished 2-epoch run (with dropout) on the tiny learnable set, shared by the tests below."""
+    from conftest import make_images
+
+    root = tmp_path_factory.mktemp("rules")
+    arrays = {}
+    for split, n, seed in (("train", 96, 0), ("val", 32, 1), ("test", 32, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
+    np.savez(root / "tiny.npz", **arrays)
+    cfg = fast_config(root / "tiny.npz", root / "run", dropout=0.5)
+    medtrain.train(cfg, verbose=False)
+    return root, cfg
+
+
+def _cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_resume_with_a_changed_setting_is_refused_naming_the_flag(finished, capsys):
+    root, _ = finished
+    code, _, err = _cli(capsys, "train", "--resume", str(root / "run"), "--epochs", "99")
+    assert code == 2 and "--epochs 99" in err and "2" in err and err.count("\n") == 1
+
+
+def test_resume_repeating_the_run_settings_or_changing_progress_is_accepted(finished, capsys):
+    root, _ = finished
+    code, out, _ = _cli(capsys, "train", "--resume", str(root / "run"), "--epochs", "2", "--no-progress")
+    assert code == 0 and "already finished" in out
+
+
+def test_train_or_reuse_reads_a_finished_run_and_refuses_other_settings(finished):
+    root, cfg = finished
+    again = train_or_reuse(cfg)
+    assert again == json.loads((root / "run" / "metrics.json").read_text())
+    with pytest.raises(MedtrainError, match="lr: 0.001, now 0.01"):
+        train_or_reuse({**cfg, "lr": 0.01})
+
+
+def test_mc_dropout_without_dropout_is_refused_before_training(finished, tmp_path, capsys):
+    root, _ = finished
+    code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--mc-dropout", "5",
+                        "--out", str(tmp_path / "x"))
+    assert code == 2 and "--dropout" in err and not (tmp_path / "x").exists()
+
+
+def test_mc_dropout_and_tta_combine_and_eval_reproduces_them(finished, tmp_path, monkeypatch):
+    root, _ = finished
+    from medtrain.evaluation import evaluate as ev
+
+    views = []
+    real = ev.tta_predict
+    monkeypatch.setattr(ev, "tta_predict", lambda *a, **k: views.append(k["mode"]) or real(*a, **k))
+    cfg = fast_config(root / "tiny.npz", tmp_path / "mc", dropout=0.5, mc_dropout=4, tta="flip", bootstrap=0)
+    m = medtrain.train(cfg, verbose=False)
+    assert m["test"]["mc_dropout"]["passes"] == 4 and "flip" in views  # TTA was not dropped
+    assert m["test"]["auc"] > 0.9  # the bright-square task is learned
+    e = medtrain.evaluate(tmp_path / "mc", verbose=False)  # seeded dropout masks: the same numbers
+    assert e["auc"] == pytest.approx(m["test"]["auc"], abs=1e-12) and e["acc"] == m["test"]["acc"]
+
+
+def test_help_shows_real_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "MISSING" not in out and "_MISSING_TYPE" not in out
+
+
+def test_2d_source_weights_inflate_into_a_3d_model_with_equal_logits(tmp_path):
+    """A 2D network's weights fine-tuned into its 3D twin: on a depth-constant volume the 3D model
+    answers what the 2D model answers on the image (I3D inflation of the loaded kernels). The training
+    model pads depth with zeros, so the check loads its weights into the replicate-padded twin, where a
+    depth-constant volume stays constant at the borders too."""
+    from medtrain.data.base import Split, Splits
+    from medtrain.models import create_model
+    from medtrain.models.weights import save_weights
+    from medtrain.training.build import build_model
+
+    torch.manual_seed(0)
+    a = create_model("resnet10_28_half", in_chans=1, num_classes=2, input_size=16).eval()
+    save_weights(a, tmp_path / "a.safetensors", {"model": "resnet10_28_half", "in_chans": 1, "num_classes": 2})
+    vols = torch.zeros(4, 1, 8, 16, 16, dtype=torch.uint8)
+    split = Split(vols, torch.zeros(4, dtype=torch.long))
+    splits = Splits("vols", "binary-class", {"0": "a", "1": "b"}, split, split, split)
+    cfg = config_mod.resolve({"data": "x.npz", "model": "resnet10_28_half", "pretrained": str(tmp_path / "a.safetensors"),
+                              "transfer": "finetune"})
+    b, plan = build_model(cfg, splits)
+    assert plan.inflated_2d > 0 and any(isinstance(m, torch.nn.Conv3d) for m in b.modules())
+    from medtrain.models.inflate import inflate_model
+
+    twin = inflate_model(create_model("resnet10_28_half", in_chans=1, num_classes=2, input_size=16),
+                         padding_mode="replicate")
+    twin.load_state_dict(b.state_dict())
+    b = twin.eval()
+    img = torch.randn(2, 1, 16, 16)
+    vol = img.unsqueeze(2).repeat(1, 1, 8, 1, 1)
+    with torch.no_grad():
+        feats_a = a.forward_head(a.forward_features(img), pre_logits=True)
+        feats_b = b.forward_head(b.forward_features(vol), pre_logits=True)
+    torch.testing.assert_close(feats_b, feats_a, atol=1e-4, rtol=1e-4)
