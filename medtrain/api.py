@@ -135,10 +135,9 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None)
     if rundir.is_run(run_dir):
         diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
         if diff:
-            k, have, want = diff[0]
-            more = f" and {len(diff) - 1} more" if len(diff) > 1 else ""
-            raise MedtrainError(f"{run_dir} was run with other settings ({k}: {have!r}, now {want!r}{more}); "
-                                "use another output folder")
+            shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
+            more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
+            raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); use another output folder")
         if rundir.is_finished(run_dir):
             if verbose:
                 print(f"{run_dir} finished, reused")
