@@ -1,6 +1,8 @@
 """The zoo's torchvision families, which timm lacks: AlexNet, SqueezeNet, GoogLeNet, ShuffleNet v2.
 
-See :mod:`medtrain.models.zoo` for the small-input adaptations and the options.
+See :mod:`medtrain.models.zoo` for the small-input adaptations and the options. The classes are
+torchvision's with timm's classifier interface added (:mod:`medtrain.models._tv_interface`), so custom
+heads, MC dropout and CAM treat them like the timm families; parameter names are torchvision's.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ def alexnet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int] =
 
     64-192-384-256-256 channels, no local response norm, dropout 0.5 in the 4096-4096 classifier.
     """
-    from torchvision.models import AlexNet
+    from medtrain.models._tv_interface import AlexNet
 
     model, strip, _ = build_torchvision("alexnet", kwargs, lambda p: AlexNet(num_classes, dropout=0.5 if p is None else p))
     conv1 = model.features[0]
@@ -39,7 +41,7 @@ def alexnet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int] =
 
 
 def _squeezenet(name: str, version: str, in_chans, num_classes, input_size, kwargs) -> nn.Module:
-    from torchvision.models import SqueezeNet
+    from medtrain.models._tv_interface import SqueezeNet
 
     model, strip, _ = build_torchvision(
         name, kwargs, lambda p: SqueezeNet(version, num_classes=num_classes, dropout=0.5 if p is None else p)
@@ -70,12 +72,12 @@ def squeezenet1_1(in_chans: int = 3, num_classes: int = 2, input_size: Optional[
 @register_family("GoogLeNet", "torchvision", "Szegedy et al., CVPR 2015 (Inception v1; torchvision adds batch norm)")
 def googlenet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int] = None, **kwargs) -> nn.Module:
     """GoogLeNet (Inception v1) without the auxiliary classifiers; torchvision's has batch norm."""
-    from torchvision.models import GoogLeNet
+    from medtrain.models._tv_interface import GoogLeNet
 
     model, strip, _ = build_torchvision(
         "googlenet",
         kwargs,
-        lambda p: GoogLeNet(num_classes, aux_logits=False, init_weights=True, dropout=0.2 if p is None else p),
+        lambda p: GoogLeNet(num_classes, init_weights=True, dropout=0.2 if p is None else p),
     )
     conv1 = model.conv1.conv
     if small(input_size):
@@ -92,17 +94,15 @@ def googlenet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int]
 
 
 def _shufflenet_v2(name: str, in_chans, num_classes, input_size, kwargs) -> nn.Module:
-    import torchvision.models as tvm
+    from medtrain.models._tv_interface import ShuffleNetV2
 
-    model, strip, drop_rate = build_torchvision(name, kwargs, lambda p: getattr(tvm, name)(num_classes=num_classes))
+    model, strip, _ = build_torchvision(name, kwargs, lambda p: ShuffleNetV2(name, num_classes, drop_rate=p or 0.0))
     conv1 = model.conv1[0]
     if small(input_size):
         model.conv1[0] = conv_like(conv1, in_chans, stride=1)
         model.maxpool = nn.Identity()
     elif in_chans != 3:
         model.conv1[0] = conv_like(conv1, in_chans)
-    if drop_rate:
-        model.fc = nn.Sequential(nn.Dropout(drop_rate), model.fc)
     return strip_norm(model) if strip else model
 
 
