@@ -1,4 +1,4 @@
-"""Classifier heads with a chosen kind of dropout, and fitting them onto timm backbones.
+"""Classifier heads with a chosen kind of dropout, and fitting them onto any backbone of the zoo.
 
 A CNN classifier ends with global pooling, dropout and a linear layer. ``build_head`` makes that last
 part configurable by name, so the dropout family can be compared on one backbone:
@@ -9,10 +9,14 @@ part configurable by name, so the dropout family can be compared on one backbone
 * ``standout``: input-dependent keep probabilities (Ba & Frey, NIPS 2013);
 
 followed by a linear classifier or by a maxout layer and a linear classifier (Goodfellow et al., ICML
-2013). ``replace_head`` puts such a head on a timm model. Dropout *inside* the backbone is reached
-differently: ``make_dropout`` builds spatial dropout (``nn.Dropout2d``, Tompson et al., CVPR 2015) or
-DropBlock (``timm.layers.DropBlock2d``, Ghiasi et al., NeurIPS 2018) modules for feature maps, and
-stochastic depth (Huang et al., ECCV 2016) is timm's ``drop_path_rate``, ``create_model(drop_path=)``.
+2013). ``replace_head`` puts such a head on any model of the zoo: the timm families, the torchvision
+ones (which carry timm's classifier interface, see ``medtrain.models._tv_interface``) and the 3D ResNets
+(``ResNet3d``), or any other model with timm's ``reset_classifier``/``num_features``; it refuses, with a
+MedtrainError, a model without them.
+
+Dropout *inside* the backbone is reached differently: ``make_dropout`` builds spatial dropout
+(``nn.Dropout2d``, Tompson et al., CVPR 2015) or DropBlock (``timm.layers.DropBlock2d``, Ghiasi et al.,
+NeurIPS 2018) modules for feature maps, and stochastic depth (Huang et al., ECCV 2016) is timm's ``drop_path_rate``, ``create_model(drop_path=)``.
 """
 from __future__ import annotations
 
@@ -200,18 +204,19 @@ def _out_features(head: nn.Module) -> int | None:
 
 
 class WithHead(nn.Module):
-    """A timm backbone that outputs pooled features, followed by a head.
+    """A backbone that outputs pooled features (timm interface), followed by a head.
 
     Keeps the two parts as ``backbone`` and ``head`` so transfer-learning code can freeze, re-initialise
     or give different learning rates to each, and keeps timm's interface (``num_features``,
     ``forward_features``, ``forward_head``, ``get_classifier``) for code such as CAM that relies on it.
 
     Args:
-        backbone: a timm model whose classifier was removed (``reset_classifier(0)``).
+        backbone: a zoo or timm model whose classifier was removed (``reset_classifier(0)``).
         head: maps ``(B, num_features)`` to ``(B, num_classes)``.
 
     Shape:
-        - Input: whatever the backbone takes, ``(B, C, H, W)``. Output: ``(B, num_classes)``.
+        - Input: whatever the backbone takes, ``(B, C, H, W)`` or ``(B, C, D, H, W)``. Output:
+          ``(B, num_classes)``.
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module):
@@ -247,25 +252,36 @@ def feature_width(model: nn.Module) -> int:
 
 
 def replace_head(model: nn.Module, head: nn.Module) -> WithHead:
-    """Replace a timm model's classifier by ``head``.
+    """Replace a model's classifier by ``head``.
 
     The model is modified in place: ``reset_classifier(0)`` makes it output its pooled features
     ``(B, num_features)`` (global pooling and any pre-logits layer are kept), which ``head`` maps to
     logits.
 
     Args:
-        model: a timm model (anything from ``medtrain.models.create_model``).
+        model: anything ``medtrain.models.create_model`` builds (every name of ``list_models()`` and
+            every timm name), or another model with timm's ``reset_classifier`` and ``num_features``.
         head: e.g. ``build_head(model.num_features, num_classes, ...)``.
 
     Returns:
         ``WithHead(model, head)``.
 
+    Raises:
+        MedtrainError: before touching ``model``, if it has no timm classifier interface (so a custom
+            head cannot be fitted), or if ``head`` takes another number of features.
+
     Note:
-        timm models built with ``dropout=p`` keep applying that dropout to the features they output,
-        before the head's own; build the backbone with ``dropout=0`` when the head brings dropout.
+        timm models and 3D ResNets built with ``dropout=p`` keep applying that dropout to the features
+        they output, before the head's own; build the backbone with ``dropout=0`` when the head brings
+        dropout. (The torchvision families drop their pre-classifier dropout on ``reset_classifier(0)``.)
     """
-    if not callable(getattr(model, "reset_classifier", None)):
-        raise MedtrainError(f"replace_head needs a timm model (with reset_classifier), got {type(model).__name__}")
+    if not callable(getattr(model, "reset_classifier", None)) or not isinstance(
+        getattr(model, "head_hidden_size", None) or getattr(model, "num_features", None), int
+    ):
+        raise MedtrainError(
+            f"custom heads need a model with timm's classifier interface (reset_classifier, num_features); "
+            f"{type(model).__name__} has none"
+        )
     model.reset_classifier(0)
     width = feature_width(model)
     expected = _head_in_features(head)

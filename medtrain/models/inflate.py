@@ -9,8 +9,11 @@ the 3D convolution then computes exactly what the 2D one computes on that image,
 :func:`inflate_model` deep-copies a 2D model and swaps its modules for 3D twins in place, so the model's
 own ``forward`` code runs unchanged on ``(B, C, D, H, W)`` batches. Supported: Conv2d, BatchNorm2d,
 Max/AvgPool2d, adaptive pools, Dropout2d, ZeroPad2d and timm's global pooling; ``Linear``, activations,
-GroupNorm and other shape-agnostic modules are kept. Any other ``*2d`` module raises a MedtrainError
-naming it, instead of failing later inside ``forward``.
+GroupNorm and other shape-agnostic modules are kept. Any other ``*2d`` module, and the known modules whose
+own forward is 2D-only code, raise a MedtrainError naming them, instead of failing later inside
+``forward``. Of the zoo, the ResNet/ResNeXt/Wide ResNet families (timm's and ``resnet*_28``), AlexNet and
+SqueezeNet inflate; the others are refused (timm's fused ``BatchNormAct2d``, VGG's pre-logits, GoogLeNet's
+``BasicConv2d``, ShuffleNet's channel shuffle, Xception's ``SeparableConv2d``).
 
 Depth borders: with zero padding along depth a border slice sees zeros where a 2D network saw nothing,
 so activations match the 2D network only away from the first and last slices. ``padding_mode=
@@ -152,9 +155,17 @@ def _adaptive_size(size) -> tuple:
     return (1, h, w)
 
 
+#: Modules whose own ``forward`` is 2D-only code (a 2D functional, a 4-dim reshape), so swapping their
+#: children cannot make them 3D: timm VGG's pre-logits (``F.adaptive_avg_pool2d``) and torchvision
+#: ShuffleNet v2's blocks (channel shuffle on ``(B, C, H, W)``). (module, class name)
+_2D_ONLY_FORWARD = {("timm.models.vgg", "ConvMlp"), ("torchvision.models.shufflenetv2", "InvertedResidual")}
+
+
 def _convert(m: nn.Module, padding_mode: str, path: str) -> Optional[nn.Module]:
     """The 3D twin of ``m``, or None if ``m`` is kept as it is (its children are then visited)."""
     name = type(m).__name__
+    if (type(m).__module__, name) in _2D_ONLY_FORWARD:
+        raise MedtrainError(f"cannot inflate {path or 'the model'} of type {name}: its forward is 2D-only code")
     if type(m) is nn.Conv2d:
         return inflate_conv(m, padding_mode=padding_mode)
     if type(m) is nn.BatchNorm2d:

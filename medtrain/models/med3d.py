@@ -68,9 +68,10 @@ def medicalnet_shortcut(depth: int) -> tuple[str, bool]:
 class ResNet3d(ResNet):
     """MONAI's ResNet plus dropout before the classifier (timm's ``drop_rate``) and timm's feature API.
 
-    ``feature_info`` (stem, layer1-4), ``forward_features``, ``forward_head(pre_logits=)`` and
-    ``forward_intermediates`` follow timm's names, so the transfer strategies (stage-wise copy/freeze,
-    linear probes on any stage) treat a 3D ResNet like a 2D timm model.
+    ``feature_info`` (stem, layer1-4), ``num_features``, ``forward_features``, ``forward_head(pre_logits=)``,
+    ``forward_intermediates``, ``get_classifier`` and ``reset_classifier`` follow timm's names, so the
+    transfer strategies (stage-wise copy/freeze, linear probes on any stage) and the custom heads of
+    ``medtrain.models.heads`` treat a 3D ResNet like a 2D timm model.
     """
 
     def __init__(self, *args, drop_rate: float = 0.0, **kwargs):
@@ -81,6 +82,8 @@ class ResNet3d(ResNet):
         reductions = [stem_stride] + [stem_stride * (1 if self.no_max_pool else 2) * r for r in (1, 2, 4, 8)]
         self.feature_info = [{"module": m, "num_chs": c, "reduction": r}
                              for m, c, r in zip(["act", "layer1", "layer2", "layer3", "layer4"], chs, reductions)]
+        self.num_features = chs[-1]  # pooled features handed to the classifier (timm's name)
+        self.num_classes = self.fc.out_features if isinstance(self.fc, nn.Linear) else 0
 
     def _stages(self, x: torch.Tensor):
         if x.ndim != 5:
@@ -121,6 +124,11 @@ class ResNet3d(ResNet):
 
     def get_classifier(self) -> nn.Module | None:
         return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh ``num_classes``-way classifier; 0 makes ``forward`` return the pooled features (timm's API)."""
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

@@ -118,3 +118,37 @@ def test_a_2d_module_without_3d_twin_is_named_in_the_error():
         inflate_model(m)
     with pytest.raises(MedtrainError, match="padding_mode"):
         inflate_model(nn.Conv2d(1, 1, 1), padding_mode="reflect")
+
+
+def _trained_like(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Random weights everywhere (as after loading a trained 2D checkpoint), batch-norm statistics included."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+    return _randomise_bn(model, seed)
+
+
+@pytest.mark.parametrize("name", ["resnet18_28_half", "resnet10_28_half"])
+@pytest.mark.parametrize("head", ["linear", "maxout:2"])
+def test_default_2d_networks_with_a_custom_head_inflate_to_equal_logits(name, head):
+    from medtrain.models.heads import build_head, feature_width, replace_head
+
+    torch.manual_seed(0)
+    backbone = create_model(name, in_chans=1, num_classes=3, input_size=16)
+    m2 = _trained_like(replace_head(backbone, build_head(feature_width(backbone), 3, "dropout", 0.5, head=head)))
+    m3 = inflate_model(m2, padding_mode="replicate").eval()
+    # every 2D weight is kept: same names, kernels repeated over depth / depth, the rest unchanged
+    s2, s3 = m2.state_dict(), m3.state_dict()
+    assert list(s3) == list(s2)
+    for k, w2 in s2.items():
+        w3 = s3[k]
+        if w3.ndim == 5:
+            assert torch.allclose(w3, w2.unsqueeze(2).expand_as(w3) / w3.shape[2]), k
+        else:
+            assert torch.equal(w3, w2), k
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        logits2 = m2(x)
+        torch.testing.assert_close(m3(_stack(x, 8)), logits2, atol=1e-5, rtol=1e-4)
+    assert logits2.std() > 0.01  # not a degenerate comparison of constants
