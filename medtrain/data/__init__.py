@@ -6,6 +6,7 @@ from pathlib import Path
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
 from medtrain.data.medmnist import fetch, load_medmnist, load_npz, names
+from medtrain.data.table import read_label_csv
 
 
 def load_splits(config) -> Splits:
@@ -39,21 +40,14 @@ VOLUME_SUFFIXES = (".nii", ".gz", ".dcm")
 
 def _holds_volumes(p: Path) -> bool:
     """A CSV listing NIfTI/DICOM entries, or a folder with a labels.csv next to such files."""
-    import csv
-
     if p.is_dir():
         if not (p / "labels.csv").is_file():
             return False
         p = p / "labels.csv"
     if p.suffix.lower() != ".csv" or not p.is_file():
         return False
-    with open(p, newline="") as f:
-        for row in csv.reader(f):
-            if not row or row[0].strip().lower() == "path":
-                continue
-            entry = p.parent / row[0].strip()
-            return entry.suffix.lower() in VOLUME_SUFFIXES or entry.is_dir()
-    return False
+    entry = read_label_csv(p).resolve()[0]
+    return entry.suffix.lower() in VOLUME_SUFFIXES or entry.is_dir()
 
 
 def _spacing(text):

@@ -17,7 +17,6 @@ again. The cache holds voxels only: no DICOM attribute is written anywhere.
 """
 from __future__ import annotations
 
-import csv as _csv
 import hashlib
 import json
 import logging
@@ -34,14 +33,13 @@ from medtrain.data import dicom
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
+from medtrain.data.table import assign_splits, encode_labels, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
 log = logging.getLogger(__name__)
 
 _CACHE_VERSION = 1  # bump when the processing changes, so old cache entries are not reused
-_SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                "test": "test", "testing": "test"}
 
 
 # --------------------------------------------------------------------------- one entry, cached
@@ -127,84 +125,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medtrain"
 
 
-def read_label_csv(csv_path: str | os.PathLike) -> list[tuple[str, str, Optional[str]]]:
-    """Rows ``(path, label, split or None)`` of a CSV ``path,label[,split]`` (header optional)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise MedtrainError(f"{csv_path}: label CSV not found (expected rows path,label[,split])")
-    with open(csv_path, newline="") as f:
-        rows = [r for r in _csv.reader(f) if r and any(c.strip() for c in r) and not r[0].startswith("#")]
-    if rows and rows[0][0].strip().lower() == "path":
-        header = [c.strip().lower() for c in rows[0]]
-        rows = rows[1:]
-        if header[:2] != ["path", "label"] or header[2:] not in ([], ["split"]):
-            raise MedtrainError(f"{csv_path}: header must be path,label[,split], got {','.join(header)}")
-    out = []
-    for i, r in enumerate(rows, 1):
-        r = [c.strip() for c in r]
-        if len(r) not in (2, 3) or not r[0] or not r[1]:
-            raise MedtrainError(f"{csv_path}: row {i} must be path,label[,split]")
-        split = None
-        if len(r) == 3:
-            split = _SPLIT_NAMES.get(r[2].lower())
-            if split is None:
-                raise MedtrainError(f"{csv_path}: row {i} has split '{r[2]}'; use train, val or test")
-        out.append((r[0], r[1], split))
-    if not out:
-        raise MedtrainError(f"{csv_path}: no rows")
-    if len({s is None for _, _, s in out}) > 1:
-        raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
-    return out
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """Assign each index to 0 (train), 1 (val) or 2 (test), per class, reproducibly for ``seed``.
-
-    Every class keeps at least one training example; if rounding leaves val or test empty although its
-    fraction is positive, one example of the largest class moves there.
-    """
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise MedtrainError(f"val_fraction and test_fraction must be in [0, 1) with sum < 1, got "
-                            f"{val_fraction}, {test_fraction}")
-    rng = np.random.default_rng(seed)
-    assign = np.zeros(len(labels), np.int64)
-    pools = {}
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n = len(idx)
-        n_test = min(int(round(n * test_fraction)), max(n - 1, 0))
-        n_val = min(int(round(n * val_fraction)), max(n - 1 - n_test, 0))
-        assign[idx[:n_test]] = 2
-        assign[idx[n_test:n_test + n_val]] = 1
-        pools[c] = idx
-    for part, frac in ((1, val_fraction), (2, test_fraction)):
-        if frac > 0 and not (assign == part).any():
-            for c in sorted(pools, key=lambda c: -len(pools[c])):
-                train = [i for i in pools[c] if assign[i] == 0]
-                if len(train) > 1:
-                    assign[train[-1]] = part
-                    break
-    return assign
-
-
-def _label_map(values: list[str]) -> tuple[dict, dict]:
-    """CSV label strings -> (value -> class index, label_names).
-
-    Integer labels that already are 0..K-1 keep their values; anything else is numbered in sorted order
-    (numerically for integers) and the names keep the CSV spelling.
-    """
-    uniq = sorted(set(values))
-    try:
-        as_int = {v: int(v) for v in uniq}
-    except ValueError:
-        as_int = None
-    if as_int is not None:
-        if sorted(as_int.values()) == list(range(len(uniq))):
-            return as_int, {str(i): str(i) for i in range(len(uniq))}
-        uniq.sort(key=lambda v: as_int[v])
-    return {v: i for i, v in enumerate(uniq)}, {str(i): v for i, v in enumerate(uniq)}
-
-
 def load_volume_folder(
     folder: str | os.PathLike,
     csv: str | os.PathLike | None = None,
@@ -221,13 +141,14 @@ def load_volume_folder(
 
     Args:
         folder: root folder; CSV paths are relative to it (absolute paths are used as they are).
-        csv: the CSV ``path,label[,split]`` (default ``folder/labels.csv``); a header row is optional.
-            Without a split column, the split is stratified by label and seeded by ``seed``.
+        csv: the CSV ``path,label[,split]`` (default ``folder/labels.csv``), as read by
+            :func:`medtrain.data.table.read_label_csv`; without a split column, the split is
+            :func:`medtrain.data.table.stratified_split`'s, seeded by ``seed``.
         spacing: target voxel size in mm, isotropic or ``(D, H, W)``; None resizes each volume to
             ``size`` whatever its voxel size.
         size: output ``(D, H, W)`` voxels (an int for a cube); 2D images use the last two.
-        window: CT window, a preset name (:data:`~medtrain.data.intensity.WINDOW_PRESETS`: lung, mediastinum, bone, brain,
-            abdomen) or ``(level, width)`` in HU; None normalises every volume by its 1-99 percentiles.
+        window: CT window, a preset name (:data:`~medtrain.data.intensity.WINDOW_PRESETS`: lung,
+            mediastinum, bone, brain, abdomen) or ``(level, width)`` in HU; None normalises every volume by its 1-99 percentiles.
             Applied to CT DICOM and to NIfTI (assumed in HU); MR DICOM always uses percentiles.
         skip_bad: False raises on the first unreadable/unsupported entry; True leaves it out and lists it,
             with the reason, in ``splits.extra["skipped"]`` (``[{"path": ..., "reason": ...}]``).
@@ -245,7 +166,7 @@ def load_volume_folder(
     if not folder.is_dir():
         raise MedtrainError(f"{folder}: data folder not found")
     csv_path = Path(csv) if csv is not None else folder / "labels.csv"
-    rows = read_label_csv(csv_path)
+    table = read_label_csv(csv_path)
     win = parse_window(window)
     size3 = parse_size(size)
     spacing3 = triple(spacing, "spacing") if spacing is not None else None
@@ -253,8 +174,7 @@ def load_volume_folder(
 
     arrays, labels, splits, skipped = [], [], [], []
     n_windowed = 0
-    for path_s, label, split in rows:
-        path = Path(path_s) if Path(path_s).is_absolute() else folder / path_s
+    for i, path in enumerate(table.resolve(folder)):
         try:
             arr, windowed = load_entry(path, spacing=spacing3, size=size3, window=win, cache_dir=cache)
         except MedtrainError as e:
@@ -264,8 +184,9 @@ def load_volume_folder(
             log.warning("skipped %s", e)
             continue
         arrays.append(arr)
-        labels.append(label)
-        splits.append(split)
+        labels.append(table.labels[i])
+        if table.splits is not None:
+            splits.append(table.splits[i])
         n_windowed += int(windowed)
     if not arrays:
         raise MedtrainError(f"{csv_path}: no readable entries ({len(skipped)} skipped)")
@@ -273,12 +194,8 @@ def load_volume_folder(
     if len(ndims) > 1:
         raise MedtrainError(f"{csv_path}: mixes 2D DICOM images and 3D volumes; use one kind per data set")
 
-    to_index, label_names = _label_map(labels)
-    y = np.array([to_index[v] for v in labels], np.int64)
-    if splits[0] is None:
-        assign = stratified_split(y, val_fraction, test_fraction, seed)
-    else:
-        assign = np.array([("train", "val", "test").index(s) for s in splits])
+    y, label_names = encode_labels(labels)
+    assign = assign_splits(y, splits if table.splits is not None else None, val_fraction, test_fraction, seed)
     images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, ...)
     labels_t = torch.from_numpy(y)
 
