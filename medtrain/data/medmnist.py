@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medtrain._io import atomic_path
+from medtrain._io import atomic_path, cache_dir
 from medtrain.data.base import Split, Splits
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
@@ -35,15 +35,6 @@ def names(dim: int | None = None) -> list[str]:
     if dim is None:
         return all_names
     return [n for n in all_names if n.endswith("3d") == (dim == 3)]
-
-
-def default_data_dir() -> Path:
-    """``$MEDTRAIN_DATA`` if set, else ``~/.cache/medtrain`` (``$XDG_CACHE_HOME`` respected)."""
-    env = os.environ.get("MEDTRAIN_DATA")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "medtrain"
 
 
 def file_name(name: str, size: int = 28) -> str:
@@ -82,7 +73,7 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     sizes = SIZES_3D if name.endswith("3d") else SIZES
     if size not in sizes:
         raise MedtrainError(f"{name} comes in sizes {', '.join(map(str, sizes))}, not {size}")
-    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    root = Path(data_dir).expanduser() if data_dir else cache_dir()
     path = root / file_name(name, size)
     if path.is_file():
         return path

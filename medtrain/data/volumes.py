@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from medtrain._io import atomic_path
+from medtrain._io import atomic_path, cache_dir as _cache_dir
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
@@ -117,14 +117,6 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
 # --------------------------------------------------------------------------- the folder
 
 
-def default_cache_dir() -> Path:
-    """``$MEDTRAIN_DATA`` or ``~/.cache/medtrain`` (``$XDG_CACHE_HOME`` respected), as for MedMNIST."""
-    env = os.environ.get("MEDTRAIN_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medtrain"
-
-
 def load_volume_folder(
     folder: str | os.PathLike,
     csv: str | os.PathLike | None = None,
@@ -170,7 +162,7 @@ def load_volume_folder(
     win = parse_window(window)
     size3 = parse_size(size)
     spacing3 = triple(spacing, "spacing") if spacing is not None else None
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
 
     arrays, labels, splits, skipped = [], [], [], []
     n_windowed = 0
