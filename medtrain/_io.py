@@ -1,4 +1,4 @@
-"""Atomic file writing: a reader never sees a half-written output.
+"""Atomic file writing (a reader never sees a half-written output), and where medtrain caches files.
 
 Every output is written to a temporary file in the destination folder and renamed over the target,
 which is atomic on POSIX file systems.
@@ -21,6 +21,19 @@ import yaml
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "model.safetensors"
+
+
+def cache_dir() -> Path:
+    """The one folder medtrain caches into: downloads (MedMNIST, weights) and decoded volumes.
+
+    ``$MEDTRAIN_DATA`` if set, else ``$XDG_CACHE_HOME/medtrain``, else ``~/.cache/medtrain``
+    (XDG Base Directory Specification). Callers add their own sub-folder; nothing is created here.
+    """
+    env = os.environ.get("MEDTRAIN_DATA")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "medtrain"
 
 
 @contextmanager

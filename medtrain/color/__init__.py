@@ -18,12 +18,13 @@ Typical use::
 """
 from __future__ import annotations
 
-from medtrain.color.convert import SPACES, ColorSpace, convert, convert_inverse, resolve_space
+from medtrain.color.convert import SPACES, convert, convert_inverse, resolve_space
 from medtrain.color.hed import HedToRgb, RgbToHed, hed_to_rgb, rgb_to_hed
 from medtrain.color.hsv import HsvToRgb, RgbToHsv, hsv_to_rgb, rgb_to_hsv
 from medtrain.color.lab import LabToRgb, RgbToLab, lab_to_rgb, lab_to_xyz, rgb_to_lab, xyz_to_lab
 from medtrain.color.lch import LchToRgb, RgbToLch, lab_to_lch, lch_to_lab, lch_to_rgb, rgb_to_lch
-from medtrain.color.stats import ChannelStats, fit_channel_stats
+from medtrain.color.space import ColorSpace
+from medtrain.color.stats import MIN_STD, ChannelStats, channel_stats, fit_channel_stats, safe_std
 from medtrain.color.xyz import RgbToXyz, XyzToRgb, rgb_to_xyz, xyz_to_rgb
 from medtrain.color.ycbcr import RgbToYcbcr, YcbcrToRgb, rgb_to_ycbcr, ycbcr_to_rgb
 from medtrain.color.yiq import RgbToYiq, YiqToRgb, rgb_to_yiq, yiq_to_rgb
@@ -32,7 +33,7 @@ from medtrain.color.yuv import RgbToYuv, YuvToRgb, rgb_to_yuv, yuv_to_rgb
 
 __all__ = [
     "SPACES", "ColorSpace", "convert", "convert_inverse", "resolve_space",
-    "ChannelStats", "fit_channel_stats",
+    "ChannelStats", "fit_channel_stats", "channel_stats", "safe_std", "MIN_STD",
     "rgb_to_hsv", "hsv_to_rgb", "RgbToHsv", "HsvToRgb",
     "rgb_to_yuv", "yuv_to_rgb", "RgbToYuv", "YuvToRgb",
     "rgb_to_lab", "lab_to_rgb", "xyz_to_lab", "lab_to_xyz", "RgbToLab", "LabToRgb",

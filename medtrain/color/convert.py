@@ -8,10 +8,9 @@ References:
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from medtrain.color._utils import check_image
 from medtrain.color.hed import hed_to_rgb, rgb_to_hed
@@ -24,9 +23,6 @@ from medtrain.color.yiq import rgb_to_yiq, yiq_to_rgb
 from medtrain.color.ypbpr import rgb_to_ypbpr, ypbpr_to_rgb
 from medtrain.color.yuv import rgb_to_yuv, yuv_to_rgb
 from medtrain.errors import MedtrainError, suggest
-
-if TYPE_CHECKING:
-    from medtrain.color.stats import ChannelStats
 
 _Op = Callable[[Tensor], Tensor]
 
@@ -101,39 +97,3 @@ def convert_inverse(images: Tensor, space: str) -> Tensor:
             ``(*, 3, H, W)``.
     """
     return _CONVERSIONS[resolve_space(space)][1](images)
-
-
-class ColorSpace(nn.Module):
-    """Convert ``(*, 3, H, W)`` RGB in [0, 1] to a colour space, optionally standardising its channels.
-
-    Args:
-        space: One of :data:`SPACES` (case-insensitive).
-        stats: Per-channel statistics fitted in the same space (:func:`medtrain.color.fit_channel_stats`);
-            when given, the output is ``(converted - mean) / std`` per channel.
-
-    Raises:
-        MedtrainError: If ``space`` is unknown or ``stats`` were fitted in another space.
-    """
-
-    def __init__(self, space: str, stats: ChannelStats | None = None):
-        super().__init__()
-        self.space = resolve_space(space)
-        self.stats = stats
-        if stats is not None:
-            if stats.space != self.space:
-                raise MedtrainError(
-                    f"channel statistics were fitted in '{stats.space}', not '{self.space}'"
-                )
-            # Buffers, so the statistics follow .to(device) and land in the state dict; float32 because
-            # not every backend has float64, and 1e-7 relative is far below the statistics' own noise.
-            self.register_buffer("mean", torch.tensor(stats.mean, dtype=torch.float32)[:, None, None])
-            self.register_buffer("std", torch.tensor(stats.safe_std, dtype=torch.float32)[:, None, None])
-
-    def forward(self, images: Tensor) -> Tensor:
-        out = convert(images, self.space)
-        if self.stats is None:
-            return out
-        return (out - self.mean.to(out.dtype)) / self.std.to(out.dtype)
-
-    def extra_repr(self) -> str:
-        return f"space={self.space!r}, normalised={self.stats is not None}"

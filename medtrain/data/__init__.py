@@ -5,33 +5,53 @@ from pathlib import Path
 
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
+from medtrain.data.geometry import parse_spacing
+from medtrain.data.intensity import parse_window
 from medtrain.data.medmnist import fetch, load_medmnist, load_npz, names
+from medtrain.data.table import read_label_csv
+from medtrain.errors import MedtrainError
 
 
 def load_splits(config) -> Splits:
-    """Load the data a :class:`medtrain.config.Config` names (``dataset`` or ``data``)."""
-    if config.data:
-        p = Path(config.data)
-        kw = dict(image_size=config.image_size, val_fraction=config.val_fraction,
-                  test_fraction=config.test_fraction, seed=config.seed)
-        if p.suffix == ".npz":
-            return load_npz(p)
-        if _holds_volumes(p):
-            from medtrain.data.volumes import load_volume_folder
+    """Load the data a :class:`medtrain.config.Config` names (``dataset`` or ``data``).
 
-            return load_volume_folder(p.parent if p.suffix.lower() == ".csv" else p,
-                                      csv=p if p.suffix.lower() == ".csv" else None,
-                                      spacing=_spacing(config.spacing), size=config.volume_size, window=config.window,
-                                      skip_bad=config.skip_bad, seed=config.seed, val_fraction=config.val_fraction,
-                                      test_fraction=config.test_fraction, cache_dir=config.data_dir)
-        if p.suffix.lower() == ".csv":
-            return load_csv(p, **kw)
-        if p.is_dir():
-            return load_folder(p, **kw)
-        from medtrain.errors import MedtrainError
+    ``spacing`` and ``window`` are checked first (a malformed value is an error whatever the data), and
+    are refused for data they cannot apply to: anything but a folder or CSV of DICOM/NIfTI entries.
+    """
+    spacing = parse_spacing(getattr(config, "spacing", None))
+    window = parse_window(getattr(config, "window", None))
+    if not config.data:
+        _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
+        return load_medmnist(config.dataset, config.size, config.data_dir)
+    p = Path(config.data)
+    suffix = p.suffix.lower()
+    if _holds_volumes(p):
+        from medtrain.data.volumes import load_volume_folder
 
-        raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
-    return load_medmnist(config.dataset, config.size, config.data_dir)
+        is_csv = suffix == ".csv"
+        return load_volume_folder(p.parent if is_csv else p, csv=p if is_csv else None, spacing=spacing,
+                                  size=config.volume_size, window=window, skip_bad=config.skip_bad,
+                                  seed=config.seed, val_fraction=config.val_fraction,
+                                  test_fraction=config.test_fraction, cache_dir=config.data_dir)
+    kw = dict(image_size=config.image_size, val_fraction=config.val_fraction,
+              test_fraction=config.test_fraction, seed=config.seed)
+    if suffix == ".npz":
+        _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
+        return load_npz(p)
+    if suffix == ".csv":
+        _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
+        return load_csv(p, **kw)
+    if p.is_dir():
+        _refuse_volume_settings(config, spacing, window, f"{p}, a folder of 2D images")
+        return load_folder(p, **kw)
+    raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
+
+
+def _refuse_volume_settings(config, spacing, window, what: str) -> None:
+    """Spacing and CT windows act on DICOM/NIfTI only; elsewhere they would be silently ignored."""
+    for key, value in (("spacing", spacing), ("window", window)):
+        if value is not None:
+            raise MedtrainError(f"--{key} {getattr(config, key)} applies to DICOM/NIfTI data only, not to {what}")
 
 
 VOLUME_SUFFIXES = (".nii", ".gz", ".dcm")
@@ -39,28 +59,14 @@ VOLUME_SUFFIXES = (".nii", ".gz", ".dcm")
 
 def _holds_volumes(p: Path) -> bool:
     """A CSV listing NIfTI/DICOM entries, or a folder with a labels.csv next to such files."""
-    import csv
-
     if p.is_dir():
         if not (p / "labels.csv").is_file():
             return False
         p = p / "labels.csv"
     if p.suffix.lower() != ".csv" or not p.is_file():
         return False
-    with open(p, newline="") as f:
-        for row in csv.reader(f):
-            if not row or row[0].strip().lower() == "path":
-                continue
-            entry = p.parent / row[0].strip()
-            return entry.suffix.lower() in VOLUME_SUFFIXES or entry.is_dir()
-    return False
-
-
-def _spacing(text):
-    if text is None:
-        return None
-    vals = [float(v) for v in str(text).split(",")]
-    return vals[0] if len(vals) == 1 else tuple(vals)
+    entry = read_label_csv(p).resolve()[0]
+    return entry.suffix.lower() in VOLUME_SUFFIXES or entry.is_dir()
 
 
 __all__ = ["Split", "Splits", "load_splits", "load_medmnist", "load_npz", "load_folder", "load_csv", "fetch",

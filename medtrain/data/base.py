@@ -72,6 +72,9 @@ class Splits:
                 raise MedtrainError(f"{self.name}: {s} images must be uint8, got {sp.images.dtype}")
             if sp.images.ndim not in (4, 5):
                 raise MedtrainError(f"{self.name}: {s} images must be (N, C, H, W) or (N, C, D, H, W)")
+            if 0 in sp.images.shape[1:]:
+                raise MedtrainError(f"{self.name}: {s} images have an empty dimension, shape "
+                                    f"{tuple(sp.images.shape[1:])}")
             if len(sp) != len(sp.labels):
                 raise MedtrainError(
                     f"{self.name}: {s} has {len(sp)} images but {len(sp.labels)} labels")

@@ -26,6 +26,7 @@ from typing import Optional
 
 import numpy as np
 
+from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, to_ras
 from medtrain.errors import MedtrainError
 
@@ -230,15 +231,13 @@ def read_dicom_image(path: str | os.PathLike, window=None) -> np.ndarray:
     Args:
         path: the DICOM file.
         window: for CT, a Hounsfield window ``(level, width)`` or a preset name (``"lung"``, ``"bone"``
-            ...; see :data:`medtrain.data.volumes.WINDOW_PRESETS`); otherwise, or when None, values are
+            ...; see :data:`medtrain.data.intensity.WINDOW_PRESETS`); otherwise, or when None, values are
             normalised between the 1st and 99th percentile. MONOCHROME1 images (bright air) are inverted so
             that bright always means dense.
 
     Raises:
         MedtrainError: naming the file, for unreadable, non-image or multi-frame files.
     """
-    from medtrain.data.volumes import normalise_intensity, parse_window
-
     win = parse_window(window)
     s = read_dicom_file(path)
     if s.frames != 1:
@@ -246,4 +245,4 @@ def read_dicom_image(path: str | os.PathLike, window=None) -> np.ndarray:
     out = normalise_intensity(s.pixels, win if s.is_ct else None)
     if s.monochrome1:
         out = 1.0 - out
-    return np.round(out * 255).astype(np.uint8)
+    return to_uint8(out)

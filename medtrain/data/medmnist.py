@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import urllib.request
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from medtrain._io import atomic_path
+from medtrain._io import atomic_path, cache_dir
 from medtrain.data.base import Split, Splits
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
@@ -35,15 +38,6 @@ def names(dim: int | None = None) -> list[str]:
     if dim is None:
         return all_names
     return [n for n in all_names if n.endswith("3d") == (dim == 3)]
-
-
-def default_data_dir() -> Path:
-    """``$MEDTRAIN_DATA`` if set, else ``~/.cache/medtrain`` (``$XDG_CACHE_HOME`` respected)."""
-    env = os.environ.get("MEDTRAIN_DATA")
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "medtrain"
 
 
 def file_name(name: str, size: int = 28) -> str:
@@ -82,7 +76,7 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     sizes = SIZES_3D if name.endswith("3d") else SIZES
     if size not in sizes:
         raise MedtrainError(f"{name} comes in sizes {', '.join(map(str, sizes))}, not {size}")
-    root = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    root = Path(data_dir).expanduser() if data_dir else cache_dir()
     path = root / file_name(name, size)
     if path.is_file():
         return path
@@ -118,6 +112,44 @@ def _images_to_tensor(a: np.ndarray, key: str, is_3d: bool) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
+# What numpy and zipfile raise for a file that is not, or no longer, a valid .npz: truncated or garbled
+# archives (BadZipFile, EOFError, zlib.error, struct.error), members that are not .npy (ValueError),
+# object arrays that would need pickle (ValueError), unreadable files (OSError).
+_BAD_NPZ = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error,
+            NotImplementedError, KeyError, RuntimeError)
+
+
+def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
+    """Labels must be whole numbers, one per image ``(N,)`` or a row per image ``(N, L)``.
+
+    (Their range is checked against the classes by :meth:`Splits.validate`.)
+    """
+    if labels.dtype.kind not in "biuf":
+        raise MedtrainError(f"{what} must be numbers, got dtype {labels.dtype}")
+    if labels.ndim not in (1, 2):
+        raise MedtrainError(f"{what} must be (N,) or (N, L), got shape {labels.shape}")
+    if labels.size and (not np.isfinite(labels).all() or (labels != np.round(labels)).any()
+                        or np.abs(labels).max() > np.iinfo(np.int32).max):
+        raise MedtrainError(f"{what} must be whole numbers (class indices or 0/1 flags)")
+    return labels
+
+
+def _read_npz(path: Path) -> dict:
+    """The six MedMNIST arrays of ``path``, fully read; any damage is one MedtrainError naming the file."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            raise MedtrainError(f"{path} is a single .npy array, not a .npz archive in MedMNIST layout")
+        with npz:
+            missing = [k for k in NPZ_KEYS if k not in npz.files]
+            if missing:
+                raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
+            return {k: np.asarray(npz[k]) for k in NPZ_KEYS}
+    except _BAD_NPZ as e:
+        raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
+                            f"({type(e).__name__})") from None
+
+
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
              label_names: dict | None = None) -> Splits:
     """Load a .npz in MedMNIST layout (the six ``{split}_{images,labels}`` keys).
@@ -132,14 +164,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     stem = path.stem.split("_")[0]
     info = _info().get(stem)
     name = name or stem
-    try:
-        npz = np.load(path)
-    except (OSError, ValueError) as e:
-        raise MedtrainError(f"{path} is not a readable .npz file ({e})") from None
-    missing = [k for k in NPZ_KEYS if k not in npz.files]
-    if missing:
-        raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
-    arrays = {k: npz[k] for k in NPZ_KEYS}
+    arrays = _read_npz(path)
     train_labels = arrays["train_labels"]
     if task is None:
         task = info["task"] if info else (MULTILABEL if train_labels.ndim == 2 and train_labels.shape[1] > 1
@@ -149,14 +174,16 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     splits = {}
     for s in ("train", "val", "test"):
         images = _images_to_tensor(arrays[f"{s}_images"], f"{s}_images", is_3d)
-        labels = np.asarray(arrays[f"{s}_labels"])
+        labels = _check_labels(arrays[f"{s}_labels"], f"{path}: {s}_labels")
         if len(images) != len(labels):
             raise MedtrainError(f"{path}: {s} has {len(images)} images but {len(labels)} labels")
         if task == MULTILABEL:
             lab = torch.from_numpy(labels.astype(np.float32).reshape(len(labels), -1))
         else:
-            lab = torch.from_numpy(labels.reshape(len(labels), -1)[:, 0].astype(np.int64)) if len(labels) else \
-                torch.zeros(0, dtype=torch.int64)
+            if labels.ndim == 2 and labels.shape[1] != 1:
+                raise MedtrainError(f"{path}: {s}_labels has {labels.shape[1]} columns but {name} is {task}; "
+                                    f"a single-label task has one label per image")
+            lab = torch.from_numpy(labels.reshape(-1).astype(np.int64))
         splits[s] = Split(images, lab)
     if label_names is None:
         if info:
@@ -164,7 +191,13 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         elif task == MULTILABEL:
             label_names = {str(i): str(i) for i in range(train_labels.shape[1])}
         else:
-            k = int(max(int(splits[s].labels.max()) for s in splits if len(splits[s]))) + 1
+            highest = [int(splits[s].labels.max()) for s in splits if len(splits[s])]
+            if not highest:
+                raise MedtrainError(f"{path}: train, val and test are all empty")
+            k = max(highest) + 1
+            if k > len(splits["train"]):  # validate() would refuse it anyway: classes without training images
+                raise MedtrainError(f"{path}: labels run up to {k - 1}, but train has only {len(splits['train'])} "
+                                    f"images, so most classes 0..{k - 1} have no training image")
             label_names = {str(i): str(i) for i in range(max(k, 2))}
     if task is None:
         task = BINARY if len(label_names) == 2 else MULTICLASS

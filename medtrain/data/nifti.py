@@ -6,7 +6,7 @@ array axes point Right, Anterior, Superior (nibabel's ``as_closest_canonical``):
 anatomy then agree on which array axis is which, whatever order the scanner wrote.
 
 Intensities are returned as float32 with the header's ``scl_slope``/``scl_inter`` applied (CT stored as
-NIfTI is then in Hounsfield units); normalisation to uint8 happens in :mod:`medtrain.data.volumes`.
+NIfTI is then in Hounsfield units); normalisation to uint8 happens in :mod:`medtrain.data.intensity`.
 """
 from __future__ import annotations
 

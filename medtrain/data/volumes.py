@@ -6,11 +6,9 @@
 
 1. decoded and reordered to RAS (:mod:`medtrain.data.dicom`, :mod:`medtrain.data.nifti`);
 2. resampled (trilinear) to ``spacing`` mm, then centre-cropped or zero-padded to ``size``; with
-   ``spacing=None`` it is resized to ``size`` directly (each volume then has its own voxel size);
-3. mapped to [0, 1]: CT (DICOM CT, and NIfTI, assumed to hold Hounsfield units) through the HU window
-   ``(level, width)`` when one is given; otherwise, and for MR, between its own 1st and 99th
-   percentiles (Nyul & Udupa, MRM 1999, use the same robust landmarks), since MR intensities have no
-   physical unit;
+   ``spacing=None`` it is resized to ``size`` directly (:mod:`medtrain.data.geometry`);
+3. mapped to [0, 1]: CT through the HU window ``(level, width)`` when one is given, otherwise (and for
+   MR) between its own 1st and 99th percentiles (:mod:`medtrain.data.intensity`);
 4. stored as uint8 ``(1, D, H, W)``, D running inferior->superior, H posterior->anterior, W left->right.
 
 The uint8 result is cached in ``cache_dir`` under a key made of the file paths, their modification times
@@ -19,7 +17,6 @@ again. The cache holds voxels only: no DICOM attribute is written anywhere.
 """
 from __future__ import annotations
 
-import csv as _csv
 import hashlib
 import json
 import logging
@@ -29,136 +26,20 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from medtrain._io import atomic_path
+from medtrain._io import atomic_path, cache_dir as _cache_dir
 from medtrain.data.base import Split, Splits
-from medtrain.tasks import BINARY, MULTICLASS
+from medtrain.data import dicom
+from medtrain.data.geometry import parse_size, resample, resize2d, triple
+from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
-from medtrain.errors import MedtrainError, suggest
+from medtrain.data.table import assign_splits, encode_labels, read_label_csv
+from medtrain.errors import MedtrainError
+from medtrain.tasks import BINARY, MULTICLASS
 
 log = logging.getLogger(__name__)
 
-#: CT windows ``(level, width)`` in Hounsfield units, as commonly used in radiology reading.
-WINDOW_PRESETS = {
-    "lung": (-600.0, 1500.0),
-    "mediastinum": (50.0, 350.0),
-    "bone": (400.0, 1800.0),
-    "brain": (40.0, 80.0),
-    "abdomen": (40.0, 400.0),
-}
 _CACHE_VERSION = 1  # bump when the processing changes, so old cache entries are not reused
-_SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
-                "test": "test", "testing": "test"}
-
-
-# --------------------------------------------------------------------------- intensity
-
-
-def parse_window(window) -> Optional[tuple]:
-    """``None``, a preset name, ``"level,width"`` or ``(level, width)`` -> ``(level, width)`` or None."""
-    if window is None or (isinstance(window, str) and window.lower() in ("", "none", "percentile")):
-        return None
-    if isinstance(window, str):
-        if window.lower() in WINDOW_PRESETS:
-            return WINDOW_PRESETS[window.lower()]
-        parts = window.split(",")
-        if len(parts) != 2:
-            raise suggest(window, WINDOW_PRESETS, "CT window (or give level,width)")
-        window = parts
-    try:
-        level, width = (float(v) for v in window)
-    except (TypeError, ValueError):
-        raise MedtrainError(f"CT window must be a preset or (level, width), got {window!r}") from None
-    if not width > 0:
-        raise MedtrainError(f"CT window width must be positive, got {width}")
-    return level, width
-
-
-def apply_window(hu: np.ndarray, level: float, width: float) -> np.ndarray:
-    """Hounsfield units -> [0, 1]: ``level - width/2`` maps to 0, ``level + width/2`` to 1, clipped."""
-    lo = level - width / 2
-    return np.clip((np.asarray(hu, np.float32) - lo) / width, 0, 1).astype(np.float32)
-
-
-def normalise_percentile(x: np.ndarray, lower: float = 1.0, upper: float = 99.0) -> np.ndarray:
-    """Map the ``lower``..``upper`` percentile range of ``x`` to [0, 1], clipped (constant input -> 0)."""
-    x = np.asarray(x, np.float32)
-    lo, hi = np.percentile(x, [lower, upper])
-    if not hi > lo:
-        lo, hi = float(x.min()), float(x.max())
-    if not hi > lo:
-        return np.zeros_like(x)
-    return np.clip((x - lo) / (hi - lo), 0, 1).astype(np.float32)
-
-
-def normalise_intensity(x: np.ndarray, window: Optional[tuple]) -> np.ndarray:
-    """Window (``(level, width)`` in HU) or, with None, 1-99 percentile normalisation, to [0, 1]."""
-    return apply_window(x, *window) if window is not None else normalise_percentile(x)
-
-
-class NormaliseIntensityd:
-    """Dictionary twin of :func:`normalise_intensity` (MONAI style): ``d[key]`` -> [0, 1]."""
-
-    def __init__(self, keys: Sequence[str] = ("image",), window=None):
-        self.keys, self.window = tuple(keys), parse_window(window)
-
-    def __call__(self, d: dict) -> dict:
-        d = dict(d)
-        for k in self.keys:
-            d[k] = normalise_intensity(d[k], self.window)
-        return d
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-def _triple(v, what: str) -> tuple:
-    t = tuple(v) if isinstance(v, (tuple, list)) else (v, v, v)
-    if len(t) != 3 or not all(float(x) > 0 for x in t):
-        raise MedtrainError(f"{what} must be a positive number or three of them, got {v!r}")
-    return t
-
-
-def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Optional[Sequence[float]],
-             size: Sequence[int]) -> np.ndarray:
-    """Resample ``(D, H, W)`` voxels of ``spacing`` mm to ``target_spacing`` and fit them to ``size``.
-
-    Trilinear interpolation; the result is centre-cropped or padded with the volume's minimum to exactly
-    ``size``. ``target_spacing=None`` resizes the whole volume to ``size`` instead.
-    """
-    size = tuple(int(s) for s in size)
-    t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
-    if target_spacing is None:
-        shape = size
-    else:
-        shape = tuple(max(1, int(round(n * s / ts))) for n, s, ts in zip(array.shape, spacing, target_spacing))
-    if shape != tuple(array.shape):
-        t = F.interpolate(t, size=shape, mode="trilinear", align_corners=False)
-    out = t[0, 0].numpy()
-    if out.shape != size:
-        fill = float(out.min())
-        res = np.full(size, fill, np.float32)
-        src, dst = [], []
-        for n, m in zip(out.shape, size):
-            if n >= m:  # crop the centre
-                a = (n - m) // 2
-                src.append(slice(a, a + m))
-                dst.append(slice(0, m))
-            else:  # pad around
-                a = (m - n) // 2
-                src.append(slice(0, n))
-                dst.append(slice(a, a + n))
-        res[tuple(dst)] = out[tuple(src)]
-        out = res
-    return out
-
-
-def _resize2d(img: np.ndarray, size: tuple) -> np.ndarray:
-    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
-    if tuple(img.shape) != size:
-        t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True)
-    return t[0, 0].numpy()
 
 
 # --------------------------------------------------------------------------- one entry, cached
@@ -166,9 +47,7 @@ def _resize2d(img: np.ndarray, size: tuple) -> np.ndarray:
 
 def _source_files(path: Path) -> list[Path]:
     if path.is_dir():
-        from medtrain.data.dicom import series_files
-
-        return series_files(path)
+        return dicom.series_files(path)
     return [path]
 
 
@@ -183,27 +62,25 @@ def _cache_key(files: list[Path], settings: dict) -> str:
 
 def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, bool]:
     """Decode and process one entry -> (uint8 array, whether a CT window was applied)."""
-    from medtrain.data.dicom import read_dicom_file, read_dicom_series
-
     if kind == "image":
-        s = read_dicom_file(path)
+        s = dicom.read_dicom_file(path)
         if s.frames != 1:
             raise MedtrainError(f"{path}: multi-frame DICOM files are not supported; use a series folder "
                                 f"of single-frame slices")
         windowed = window is not None and s.is_ct
-        x = _resize2d(s.pixels, tuple(size[-2:]))
+        x = resize2d(s.pixels, tuple(size[-2:]))
         x = normalise_intensity(x, window if windowed else None)
         if s.monochrome1:
             x = 1.0 - x
-        return np.round(x * 255).astype(np.uint8), windowed
-    vol: VolumeData = read_nifti(path) if is_nifti(path) else read_dicom_series(path)
+        return to_uint8(x), windowed
+    vol: VolumeData = read_nifti(path) if is_nifti(path) else dicom.read_dicom_series(path)
     windowed = window is not None and vol.kind in ("ct", "unknown")
     # RAS (X, Y, Z) -> (D, H, W) = (Z, Y, X): depth runs along the body axis, as in axial stacks.
     arr = vol.array.transpose(2, 1, 0)
     sp = vol.spacing[::-1]
     x = resample(arr, sp, spacing, size)
     x = normalise_intensity(x, window if windowed else None)
-    return np.round(x * 255).astype(np.uint8), windowed
+    return to_uint8(x), windowed
 
 
 def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), window=None,
@@ -216,8 +93,8 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     if not path.exists():
         raise MedtrainError(f"{path}: not found")
     kind = "volume" if path.is_dir() or is_nifti(path) else "image"
-    spacing = _triple(spacing, "spacing") if spacing is not None else None
-    size = _triple(size, "size")
+    spacing = triple(spacing, "spacing") if spacing is not None else None
+    size = parse_size(size)
     win = parse_window(window)
     files = _source_files(path)
     cache_file = None
@@ -240,92 +117,6 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
 # --------------------------------------------------------------------------- the folder
 
 
-def default_cache_dir() -> Path:
-    """``$MEDTRAIN_DATA`` or ``~/.cache/medtrain`` (``$XDG_CACHE_HOME`` respected), as for MedMNIST."""
-    env = os.environ.get("MEDTRAIN_DATA")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medtrain"
-
-
-def read_label_csv(csv_path: str | os.PathLike) -> list[tuple[str, str, Optional[str]]]:
-    """Rows ``(path, label, split or None)`` of a CSV ``path,label[,split]`` (header optional)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise MedtrainError(f"{csv_path}: label CSV not found (expected rows path,label[,split])")
-    with open(csv_path, newline="") as f:
-        rows = [r for r in _csv.reader(f) if r and any(c.strip() for c in r) and not r[0].startswith("#")]
-    if rows and rows[0][0].strip().lower() == "path":
-        header = [c.strip().lower() for c in rows[0]]
-        rows = rows[1:]
-        if header[:2] != ["path", "label"] or header[2:] not in ([], ["split"]):
-            raise MedtrainError(f"{csv_path}: header must be path,label[,split], got {','.join(header)}")
-    out = []
-    for i, r in enumerate(rows, 1):
-        r = [c.strip() for c in r]
-        if len(r) not in (2, 3) or not r[0] or not r[1]:
-            raise MedtrainError(f"{csv_path}: row {i} must be path,label[,split]")
-        split = None
-        if len(r) == 3:
-            split = _SPLIT_NAMES.get(r[2].lower())
-            if split is None:
-                raise MedtrainError(f"{csv_path}: row {i} has split '{r[2]}'; use train, val or test")
-        out.append((r[0], r[1], split))
-    if not out:
-        raise MedtrainError(f"{csv_path}: no rows")
-    if len({s is None for _, _, s in out}) > 1:
-        raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
-    return out
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """Assign each index to 0 (train), 1 (val) or 2 (test), per class, reproducibly for ``seed``.
-
-    Every class keeps at least one training example; if rounding leaves val or test empty although its
-    fraction is positive, one example of the largest class moves there.
-    """
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise MedtrainError(f"val_fraction and test_fraction must be in [0, 1) with sum < 1, got "
-                            f"{val_fraction}, {test_fraction}")
-    rng = np.random.default_rng(seed)
-    assign = np.zeros(len(labels), np.int64)
-    pools = {}
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n = len(idx)
-        n_test = min(int(round(n * test_fraction)), max(n - 1, 0))
-        n_val = min(int(round(n * val_fraction)), max(n - 1 - n_test, 0))
-        assign[idx[:n_test]] = 2
-        assign[idx[n_test:n_test + n_val]] = 1
-        pools[c] = idx
-    for part, frac in ((1, val_fraction), (2, test_fraction)):
-        if frac > 0 and not (assign == part).any():
-            for c in sorted(pools, key=lambda c: -len(pools[c])):
-                train = [i for i in pools[c] if assign[i] == 0]
-                if len(train) > 1:
-                    assign[train[-1]] = part
-                    break
-    return assign
-
-
-def _label_map(values: list[str]) -> tuple[dict, dict]:
-    """CSV label strings -> (value -> class index, label_names).
-
-    Integer labels that already are 0..K-1 keep their values; anything else is numbered in sorted order
-    (numerically for integers) and the names keep the CSV spelling.
-    """
-    uniq = sorted(set(values))
-    try:
-        as_int = {v: int(v) for v in uniq}
-    except ValueError:
-        as_int = None
-    if as_int is not None:
-        if sorted(as_int.values()) == list(range(len(uniq))):
-            return as_int, {str(i): str(i) for i in range(len(uniq))}
-        uniq.sort(key=lambda v: as_int[v])
-    return {v: i for i, v in enumerate(uniq)}, {str(i): v for i, v in enumerate(uniq)}
-
-
 def load_volume_folder(
     folder: str | os.PathLike,
     csv: str | os.PathLike | None = None,
@@ -342,13 +133,14 @@ def load_volume_folder(
 
     Args:
         folder: root folder; CSV paths are relative to it (absolute paths are used as they are).
-        csv: the CSV ``path,label[,split]`` (default ``folder/labels.csv``); a header row is optional.
-            Without a split column, the split is stratified by label and seeded by ``seed``.
+        csv: the CSV ``path,label[,split]`` (default ``folder/labels.csv``), as read by
+            :func:`medtrain.data.table.read_label_csv`; without a split column, the split is
+            :func:`medtrain.data.table.stratified_split`'s, seeded by ``seed``.
         spacing: target voxel size in mm, isotropic or ``(D, H, W)``; None resizes each volume to
             ``size`` whatever its voxel size.
         size: output ``(D, H, W)`` voxels (an int for a cube); 2D images use the last two.
-        window: CT window, a preset name (:data:`WINDOW_PRESETS`: lung, mediastinum, bone, brain,
-            abdomen) or ``(level, width)`` in HU; None normalises every volume by its 1-99 percentiles.
+        window: CT window, a preset name (:data:`~medtrain.data.intensity.WINDOW_PRESETS`: lung,
+            mediastinum, bone, brain, abdomen) or ``(level, width)`` in HU; None normalises every volume by its 1-99 percentiles.
             Applied to CT DICOM and to NIfTI (assumed in HU); MR DICOM always uses percentiles.
         skip_bad: False raises on the first unreadable/unsupported entry; True leaves it out and lists it,
             with the reason, in ``splits.extra["skipped"]`` (``[{"path": ..., "reason": ...}]``).
@@ -366,16 +158,15 @@ def load_volume_folder(
     if not folder.is_dir():
         raise MedtrainError(f"{folder}: data folder not found")
     csv_path = Path(csv) if csv is not None else folder / "labels.csv"
-    rows = read_label_csv(csv_path)
+    table = read_label_csv(csv_path)
     win = parse_window(window)
-    size3 = tuple(int(s) for s in _triple(size, "size"))
-    spacing3 = tuple(float(s) for s in _triple(spacing, "spacing")) if spacing is not None else None
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    size3 = parse_size(size)
+    spacing3 = triple(spacing, "spacing") if spacing is not None else None
+    cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
 
     arrays, labels, splits, skipped = [], [], [], []
     n_windowed = 0
-    for path_s, label, split in rows:
-        path = Path(path_s) if Path(path_s).is_absolute() else folder / path_s
+    for i, path in enumerate(table.resolve(folder)):
         try:
             arr, windowed = load_entry(path, spacing=spacing3, size=size3, window=win, cache_dir=cache)
         except MedtrainError as e:
@@ -385,8 +176,9 @@ def load_volume_folder(
             log.warning("skipped %s", e)
             continue
         arrays.append(arr)
-        labels.append(label)
-        splits.append(split)
+        labels.append(table.labels[i])
+        if table.splits is not None:
+            splits.append(table.splits[i])
         n_windowed += int(windowed)
     if not arrays:
         raise MedtrainError(f"{csv_path}: no readable entries ({len(skipped)} skipped)")
@@ -394,12 +186,8 @@ def load_volume_folder(
     if len(ndims) > 1:
         raise MedtrainError(f"{csv_path}: mixes 2D DICOM images and 3D volumes; use one kind per data set")
 
-    to_index, label_names = _label_map(labels)
-    y = np.array([to_index[v] for v in labels], np.int64)
-    if splits[0] is None:
-        assign = stratified_split(y, val_fraction, test_fraction, seed)
-    else:
-        assign = np.array([("train", "val", "test").index(s) for s in splits])
+    y, label_names = encode_labels(labels)
+    assign = assign_splits(y, splits if table.splits is not None else None, val_fraction, test_fraction, seed)
     images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, ...)
     labels_t = torch.from_numpy(y)
 

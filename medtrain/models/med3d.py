@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from monai.networks.nets.resnet import ResNet, ResNetBlock, ResNetBottleneck
 
-from medtrain._io import atomic_path
+from medtrain._io import atomic_path, cache_dir as _cache_dir
 from medtrain.errors import MedtrainError
 from medtrain.models._registry import register_model
 
@@ -317,7 +317,7 @@ def load_medicalnet_weights(model: nn.Module, path: str | os.PathLike, strict: b
 
 
 def _default_weights_dir() -> Path:
-    return Path(os.environ.get("MEDTRAIN_DATA") or Path.home() / ".cache" / "medtrain") / "weights"
+    return _cache_dir() / "weights"
 
 
 def _download(url: str, dest: Path) -> None:

@@ -1,10 +1,11 @@
 """fit_channel_stats: chunked per-channel mean/std in a colour space equals the direct computation."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from medtrain.color import SPACES, ChannelStats, convert, fit_channel_stats
+from medtrain.color import MIN_STD, SPACES, ChannelStats, channel_stats, convert, fit_channel_stats, safe_std
 from medtrain.errors import MedtrainError
 
 from ._reference import DEVICES
@@ -90,3 +91,50 @@ def test_bad_input_raises_medtrain_error(images, kwargs, message):
     kwargs = {"space": "hsv", **kwargs}
     with pytest.raises(MedtrainError, match=message):
         fit_channel_stats(images, **kwargs)
+
+
+# --------------------------------------------------------------------------- channel_stats (input normalisation)
+
+
+@pytest.mark.parametrize("shape", [(7, 1, 5, 6), (5, 3, 4, 6), (4, 2, 3, 4, 5)], ids=["grey", "rgb", "volumes"])
+@pytest.mark.parametrize("max_values", [1, 100, 1 << 24])
+def test_channel_stats_equal_the_direct_mean_and_std_whatever_the_chunk(shape, max_values):
+    images = torch.randint(0, 256, shape, generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    mean, std = channel_stats(images, max_values=max_values)
+    dims = (0, *range(2, len(shape)))
+    x = images.double() / 255
+    assert mean.dtype == std.dtype == torch.float32 and mean.shape == (shape[1],)
+    torch.testing.assert_close(mean.double(), x.mean(dim=dims), rtol=0, atol=1e-7)
+    torch.testing.assert_close(std.double(), x.std(dim=dims, correction=0), rtol=0, atol=1e-7)
+
+
+def test_channel_stats_zero_std_rule_centres_a_constant_channel_without_scaling():
+    images = torch.randint(0, 256, (6, 3, 4, 4), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    images[:, 1] = 77  # constant: std 0
+    images[:, 2] = 100
+    images[0, 2, 0, 0] = 101  # one step in 96 values: std ~4e-4, below MIN_STD
+    mean, std = channel_stats(images)
+    assert std[1] == 1.0 and std[2] == 1.0 and std[0] != 1.0
+    assert mean[1] == pytest.approx(77 / 255)
+    rule = safe_std(torch.tensor([0.0, MIN_STD / 2, MIN_STD, 0.3, float("nan")], dtype=torch.float64))
+    assert rule.tolist() == [1.0, 1.0, MIN_STD, 0.3, 1.0]
+    stats = fit_channel_stats(images, "rgb")
+    assert stats.std[1] == 0.0 and stats.safe_std[1] == 1.0 and stats.safe_std[2] == 1.0  # the same rule
+
+
+def test_fit_channel_stats_in_rgb_equals_channel_stats(uint8_images):
+    stats = fit_channel_stats(uint8_images, "rgb", batch=3)
+    mean, std = channel_stats(uint8_images)
+    assert torch.tensor(stats.mean, dtype=torch.float32).equal(mean)
+    assert torch.tensor(stats.safe_std, dtype=torch.float32).equal(std)
+
+
+@pytest.mark.parametrize("images, message", [
+    (torch.zeros(2, 3, 4, 4), "must be uint8"),
+    (torch.zeros(0, 3, 4, 4, dtype=torch.uint8), "non-empty"),
+    (torch.zeros(3, 4, dtype=torch.uint8), "non-empty"),
+    (np.zeros((2, 3, 4, 4), np.uint8), "torch.Tensor"),
+])
+def test_channel_stats_bad_input_is_a_medtrain_error(images, message):
+    with pytest.raises(MedtrainError, match=message):
+        channel_stats(images)

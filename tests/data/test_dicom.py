@@ -16,8 +16,9 @@ import torch
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from medtrain.data import dicom, volumes
-from medtrain.data.volumes import WINDOW_PRESETS, apply_window, load_volume_folder
+from medtrain.data import dicom, intensity, volumes
+from medtrain.data.intensity import WINDOW_PRESETS, apply_window
+from medtrain.data.volumes import load_volume_folder
 from medtrain.errors import MedtrainError
 
 SECRET = "SECRET^PATIENT"
@@ -102,15 +103,15 @@ def test_real_mr_file_is_percentile_normalised():
 
 
 def test_window_presets_and_bad_windows():
-    assert volumes.parse_window("mediastinum") == (50.0, 350.0)
-    assert volumes.parse_window("-600,1500") == (-600.0, 1500.0)
-    assert volumes.parse_window(None) is None
+    assert intensity.parse_window("mediastinum") == (50.0, 350.0)
+    assert intensity.parse_window("-600,1500") == (-600.0, 1500.0)
+    assert intensity.parse_window(None) is None
     hu = np.array([-1000.0, 40.0, 80.0, 1000.0])
     assert np.allclose(apply_window(hu, 40, 80), [0, 0.5, 1, 1])
     with pytest.raises(MedtrainError, match="did you mean lung"):
-        volumes.parse_window("lungs")
+        intensity.parse_window("lungs")
     with pytest.raises(MedtrainError, match="positive"):
-        volumes.parse_window((0, 0))
+        intensity.parse_window((0, 0))
 
 
 def test_non_image_truncated_and_non_dicom_files_are_named(tmp_path):

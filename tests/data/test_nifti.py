@@ -13,7 +13,9 @@ import torch
 from nibabel.testing import data_path
 
 from medtrain.data.nifti import read_nifti
-from medtrain.data.volumes import load_entry, load_volume_folder, normalise_percentile, resample
+from medtrain.data.geometry import resample
+from medtrain.data.intensity import normalise_percentile
+from medtrain.data.volumes import load_entry, load_volume_folder
 from medtrain.errors import MedtrainError
 
 ANATOMICAL = Path(data_path) / "anatomical.nii"

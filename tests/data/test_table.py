@@ -1,0 +1,97 @@
+"""One label CSV reader and one stratified split for every on-disk loader (2D images and volumes)."""
+import nibabel as nib
+import numpy as np
+import pytest
+from PIL import Image
+
+from medtrain.data import load_csv
+from medtrain.data.table import encode_labels, label_order, read_label_csv, stratified_split
+from medtrain.data.volumes import load_volume_folder
+from medtrain.errors import MedtrainError
+
+LABELS = ["tumour", "cyst", "normal"]
+
+
+def _listing(tmp_path, n=30, split_column=False):
+    """The same CSV rows twice: once naming PNG images, once NIfTI volumes; entry i carries i+1 bright pixels."""
+    header = "path,label" + (",split" if split_column else "")
+    rows2d, rows3d = [header], [header]
+    for i in range(n):
+        flat = np.zeros(64, np.uint8)
+        flat[: i + 1] = 255
+        Image.fromarray(flat.reshape(8, 8), "L").save(tmp_path / f"e{i}.png")
+        volume = flat.reshape(4, 4, 4).astype(np.float32) * 4
+        nib.save(nib.Nifti1Image(volume, np.eye(4)), str(tmp_path / f"e{i}.nii.gz"))
+        label = LABELS[i % 3] if i % 7 else "cyst"
+        tail = "," + ("train", "val", "test", "train")[i % 4] if split_column else ""
+        rows2d.append(f"e{i}.png,{label}{tail}")
+        rows3d.append(f"e{i}.nii.gz,{label}{tail}")
+    (tmp_path / "images.csv").write_text("\n".join(rows2d) + "\n")
+    (tmp_path / "volumes.csv").write_text("\n".join(rows3d) + "\n")
+    return tmp_path / "images.csv", tmp_path / "volumes.csv"
+
+
+def _entries(split):
+    """Which rows a split holds (entry i has i+1 voxels at 255), with their labels."""
+    counts = (split.images.reshape(len(split), -1) == 255).sum(1) - 1
+    return sorted(zip(counts.tolist(), split.labels.tolist()))
+
+
+@pytest.mark.parametrize("split_column", [False, True])
+def test_same_csv_listing_gives_same_split_and_label_order_for_images_and_volumes(tmp_path, split_column):
+    images_csv, volumes_csv = _listing(tmp_path, split_column=split_column)
+    kw = dict(val_fraction=0.2, test_fraction=0.3, seed=7)
+    two = load_csv(images_csv, **kw)
+    three = load_volume_folder(tmp_path, volumes_csv, size=4, cache_dir=tmp_path / "cache", **kw)
+    assert two.label_names == three.label_names == {"0": "cyst", "1": "normal", "2": "tumour"}
+    for part in ("train", "val", "test"):
+        assert _entries(two.split(part)) == _entries(three.split(part))
+        assert len(two.split(part)) > 0
+    if split_column:  # the column is obeyed: row i goes to ("train", "val", "test", "train")[i % 4]
+        assert [i for i, _ in _entries(two.val)] == list(range(1, 30, 4))
+    else:  # and otherwise the split is seeded: another seed moves rows
+        other = load_csv(images_csv, val_fraction=0.2, test_fraction=0.3, seed=8)
+        assert _entries(other.test) != _entries(two.test)
+
+
+def test_labels_are_numbered_in_sorted_order_numerically_for_integers():
+    assert label_order(["b", "a", "c", "a"]) == ["a", "b", "c"]
+    assert label_order(["10", "2", "0"]) == ["0", "2", "10"]  # not "0", "10", "2"
+    assert label_order(["1", "x"]) == ["1", "x"]
+    y, names = encode_labels(["2", "10", "2"])
+    assert y.tolist() == [0, 1, 0] and names == {"0": "2", "1": "10"}
+
+
+def test_header_columns_may_come_in_any_order_and_header_is_optional(tmp_path):
+    (tmp_path / "a.csv").write_text("label,split,path\ncat,val,x.png\ndog,train,y.png\n")
+    t = read_label_csv(tmp_path / "a.csv")
+    assert (t.paths, t.labels, t.splits) == (["x.png", "y.png"], ["cat", "dog"], ["val", "train"])
+    (tmp_path / "b.csv").write_text("# comment\nx.png,cat\n\ny.png,dog\n")
+    t = read_label_csv(tmp_path / "b.csv")
+    assert (t.paths, t.labels, t.splits) == (["x.png", "y.png"], ["cat", "dog"], None)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("path,label,splt\nx.png,a,train\n", "header must name the columns path,label"),
+    ("path,label\nx.png\n", "row 1 must be path,label"),
+    ("path,label,split\nx.png,a,train\ny.png,b,holdout\n", "row 2 has split 'holdout'"),
+    ("x.png,a,train\ny.png,b\n", "some rows have a split and some do not"),
+    ("path,label\n", "no rows"),
+    ("path,label\nx.png,\n", "row 1 has an empty label"),
+])
+def test_malformed_csv_is_one_error_naming_the_file(tmp_path, text, message):
+    (tmp_path / "l.csv").write_text(text)
+    with pytest.raises(MedtrainError, match=message) as e:
+        read_label_csv(tmp_path / "l.csv")
+    assert "l.csv" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_stratified_split_is_per_class_seeded_and_keeps_a_training_example_per_class():
+    y = np.array([0] * 20 + [1] * 10 + [2] * 1)
+    a = stratified_split(y, 0.2, 0.3, seed=3)
+    assert [(a[y == c] == part).sum() for c in (0, 1) for part in (0, 1, 2)] == [10, 4, 6, 5, 2, 3]
+    assert a[y == 2].tolist() == [0]  # a lone example stays in train
+    assert (stratified_split(y, 0.2, 0.3, seed=3) == a).all()
+    assert not (stratified_split(y, 0.2, 0.3, seed=4) == a).all()
+    with pytest.raises(MedtrainError, match="val_fraction and test_fraction"):
+        stratified_split(y, 0.6, 0.5, seed=0)
