@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from medtrain.errors import MedtrainError, suggest
 from medtrain.models import _registry
+from medtrain.models import med3d, resnet28, zoo  # noqa: F401  (importing them registers their builders)
 
 
 def _no_norm(num_features: int, *args, **kwargs) -> nn.Module:
@@ -53,8 +54,6 @@ def create_model(
         raise MedtrainError(f"drop_path must be in [0, 1), got {drop_path}")
     if in_chans < 1 or num_classes < 1:
         raise MedtrainError(f"in_chans and num_classes must be >= 1, got {in_chans}, {num_classes}")
-    import medtrain.models  # noqa: F401  (ensures every registering module is imported)
-
     opts = dict(kwargs)
     separable = bool(opts.pop("separable", False))
     if name.endswith(SEPARABLE_SUFFIX):
@@ -95,8 +94,6 @@ def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_no
 
 def list_models() -> list[str]:
     """medtrain's own registered model names (any timm name is accepted too)."""
-    import medtrain.models  # noqa: F401
-
     return _registry.registered_names()
 
 
@@ -112,8 +109,6 @@ def default_model(spatial_dims: int) -> str:
 
 def check_model_name(name: str) -> None:
     """Raise the 'unknown model' error (with the nearest names) unless ``create_model`` knows ``name``."""
-    import medtrain.models  # noqa: F401
-
     if name == "auto":
         return
     base = name[: -len(SEPARABLE_SUFFIX)] if name.endswith(SEPARABLE_SUFFIX) else name

@@ -5,28 +5,13 @@ from __future__ import annotations
 
 import torch
 
+from medtrain.color import ColorSpace, channel_stats, fit_channel_stats
 from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
 from medtrain.tasks import MULTILABEL
 from medtrain.training.transfer import TransferPlan, apply_transfer
-
-
-def channel_stats(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and std of uint8 images on [0, 1], computed in chunks (bounded memory)."""
-    c = images.shape[1]
-    s = torch.zeros(c, dtype=torch.float64)
-    s2 = torch.zeros(c, dtype=torch.float64)
-    n = 0
-    for i in range(0, len(images), chunk):
-        x = images[i:i + chunk].double().div_(255).transpose(0, 1).reshape(c, -1)
-        s += x.sum(1)
-        s2 += (x * x).sum(1)
-        n += x.shape[1]
-    mean = s / n
-    std = (s2 / n - mean * mean).clamp_min(1e-12).sqrt()
-    return mean.float(), std.float().clamp_min(1e-3)
 
 
 def class_weights(splits: Splits) -> torch.Tensor:
@@ -93,8 +78,6 @@ def normalisation(cfg: Config, splits: Splits):
     if cfg.color_space.lower() == "rgb":
         mean, std = channel_stats(splits.train.images)
         return mean, std, None
-    from medtrain.color import ColorSpace, fit_channel_stats
-
     if splits.in_chans != 3 or len(splits.spatial_shape) != 2:
         raise MedtrainError(f"color_space {cfg.color_space} needs RGB images; {splits.name} has "
                             f"{splits.in_chans} channel(s)")
