@@ -6,6 +6,7 @@ stratified split every loader uses (:func:`medtrain.data.table.stratified_split`
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,16 +21,31 @@ from medtrain.tasks import BINARY, MULTICLASS
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def _decode(paths: list[Path], image_size: int | None) -> torch.Tensor:
-    """Decode images to (N, C, H, W) uint8; grey unless some image has colour."""
-    imgs = []
-    for p in paths:
-        try:
+def _check_image_size(image_size) -> int | None:
+    if image_size is None:
+        return None
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
+        raise MedtrainError(f"image_size must be a positive whole number of pixels, got {image_size!r}")
+    return int(image_size)
+
+
+def _open(p: Path) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 im.load()
-                imgs.append(im.copy())
-        except (OSError, UnidentifiedImageError) as e:
-            raise MedtrainError(f"cannot read image {p}: {e}") from None
+                return im.copy()
+    except (OSError, UnidentifiedImageError) as e:
+        raise MedtrainError(f"cannot read image {p}: {e}") from None
+    except Exception as e:  # noqa: BLE001  (damaged files raise SyntaxError, ValueError, struct.error...)
+        raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
+
+
+def _decode(paths: list[Path], image_size: int | None) -> torch.Tensor:
+    """Decode images to (N, C, H, W) uint8; grey unless some image has colour."""
+    image_size = _check_image_size(image_size)
+    imgs = [_open(p) for p in paths]
     rgb = any(im.mode not in ("L", "I", "I;16", "1", "LA") for im in imgs)
     arrays = []
     first = None

@@ -15,6 +15,11 @@ import torch.nn.functional as F
 
 from medtrain.errors import MedtrainError
 
+#: Most voxels a volume may have after resampling to a target spacing (512 MiB in float32): a
+#: millimetre-scale spacing applied to a scan whose header claims metre-sized voxels would otherwise
+#: try to allocate terabytes.
+MAX_RESAMPLED_VOXELS = 1 << 27
+
 
 def triple(v, what: str) -> tuple:
     """A positive number or three of them -> a tuple of three positive floats.
@@ -67,13 +72,21 @@ def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Option
 
     Trilinear interpolation; the result is centre-cropped or padded with the volume's minimum to exactly
     ``size``. ``target_spacing=None`` resizes the whole volume to ``size`` instead.
+
+    Raises:
+        MedtrainError: if the resampled volume would exceed :data:`MAX_RESAMPLED_VOXELS`.
     """
     size = tuple(int(s) for s in size)
     t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
     if target_spacing is None:
         shape = size
     else:
-        shape = tuple(max(1, int(round(n * s / ts))) for n, s, ts in zip(array.shape, spacing, target_spacing))
+        exact = [n * s / ts for n, s, ts in zip(array.shape, spacing, target_spacing)]
+        if not all(math.isfinite(v) for v in exact) or math.prod(max(1.0, v) for v in exact) > MAX_RESAMPLED_VOXELS:
+            raise MedtrainError(f"resampling voxels of {tuple(round(float(s), 4) for s in spacing)} mm to "
+                                f"{tuple(target_spacing)} mm would give {' x '.join(f'{v:.0f}' for v in exact)} "
+                                f"voxels, more than {MAX_RESAMPLED_VOXELS}; choose a coarser spacing")
+        shape = tuple(max(1, int(round(v))) for v in exact)
     if shape != tuple(array.shape):
         t = F.interpolate(t, size=shape, mode="trilinear", align_corners=False)
     out = t[0, 0].numpy()

@@ -137,14 +137,16 @@ def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
 def _read_npz(path: Path) -> dict:
     """The six MedMNIST arrays of ``path``, fully read; any damage is one MedtrainError naming the file."""
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise MedtrainError(f"{path} is a single .npy array, not a .npz archive in MedMNIST layout")
-        with npz:
-            missing = [k for k in NPZ_KEYS if k not in npz.files]
-            if missing:
-                raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
-            return {k: np.asarray(npz[k]) for k in NPZ_KEYS}
+        # Our own file handle: np.load leaks its own when the zip directory turns out to be garbage.
+        with open(path, "rb") as f:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise MedtrainError(f"{path} is a single .npy array, not a .npz archive in MedMNIST layout")
+            with npz:
+                missing = [k for k in NPZ_KEYS if k not in npz.files]
+                if missing:
+                    raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
+                return {k: np.asarray(npz[k]) for k in NPZ_KEYS}
     except _BAD_NPZ as e:
         raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
                             f"({type(e).__name__})") from None
@@ -178,7 +180,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         if len(images) != len(labels):
             raise MedtrainError(f"{path}: {s} has {len(images)} images but {len(labels)} labels")
         if task == MULTILABEL:
-            lab = torch.from_numpy(labels.astype(np.float32).reshape(len(labels), -1))
+            lab = torch.from_numpy((labels if labels.ndim == 2 else labels[:, None]).astype(np.float32))
         else:
             if labels.ndim == 2 and labels.shape[1] != 1:
                 raise MedtrainError(f"{path}: {s}_labels has {labels.shape[1]} columns but {name} is {task}; "

@@ -78,7 +78,10 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
     # RAS (X, Y, Z) -> (D, H, W) = (Z, Y, X): depth runs along the body axis, as in axial stacks.
     arr = vol.array.transpose(2, 1, 0)
     sp = vol.spacing[::-1]
-    x = resample(arr, sp, spacing, size)
+    try:
+        x = resample(arr, sp, spacing, size)
+    except MedtrainError as e:
+        raise MedtrainError(f"{path}: {e}") from None
     x = normalise_intensity(x, window if windowed else None)
     return to_uint8(x), windowed
 

@@ -1,0 +1,434 @@
+"""Every loader fed truncated, garbled and mislabelled files: it loads, or raises MedtrainError. Nothing else.
+
+Property-based (hypothesis): each test starts from a small valid file of its format, then cuts it short,
+overwrites bytes, or writes plausible but wrong contents (shapes, dtypes, labels, geometry), and calls the
+public loader. Any exception other than :class:`MedtrainError` fails the test and hypothesis shrinks it
+to the smallest such file.
+"""
+from __future__ import annotations
+
+import io
+import os
+import string
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import nibabel as nib
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+from medtrain.config import load_yaml, resolve
+from medtrain.data import load_csv, load_folder, load_npz, load_splits
+from medtrain.data.dicom import read_dicom_image
+from medtrain.data.volumes import load_volume_folder
+from medtrain.errors import MedtrainError
+
+# FUZZ_EXAMPLES=500 for a deeper hunt; the default keeps the whole file well under a minute on one core.
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 40)), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+# pydicom and nibabel warn while the *test* writes deliberately invalid values; the loaders silence their own.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning",
+                                        "ignore::numpy.exceptions.ComplexWarning")
+
+
+def loads_or_refuses(fn, *args, **kwargs):
+    """The property: success or MedtrainError (one line); any other exception propagates and fails."""
+    try:
+        out = fn(*args, **kwargs)
+    except MedtrainError as e:
+        assert str(e) and "\n" not in str(e)
+        event(f"{fn.__name__}: MedtrainError" + (f" {str(e)[-70:]}" if os.environ.get("FUZZ_DEBUG") else ""))
+        return None
+    event(f"{fn.__name__}: loaded")
+    return out
+
+
+# --------------------------------------------------------------------------- byte-level damage
+
+
+@st.composite
+def damaged(draw, data: bytes) -> bytes:
+    """``data`` cut short, with bytes overwritten, with junk appended, or replaced by junk."""
+    kind = draw(st.sampled_from(["truncate", "garble", "append", "junk"]))
+    if kind == "truncate":
+        return data[: draw(st.integers(0, max(0, len(data) - 1)))]
+    if kind == "append":
+        return data + draw(st.binary(min_size=1, max_size=64))
+    if kind == "junk":
+        return draw(st.binary(max_size=512))
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 8))):
+        i = draw(st.integers(0, len(out) - 1))
+        chunk = draw(st.binary(min_size=1, max_size=16))
+        out[i:i + len(chunk)] = chunk
+    return bytes(out[: len(data)])
+
+
+def _tmp():
+    return tempfile.TemporaryDirectory(prefix="fuzz-")
+
+
+# --------------------------------------------------------------------------- npz (MedMNIST layout)
+
+
+def _npz_bytes(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def _valid_npz_arrays(n=6, size=8):
+    rng = np.random.default_rng(0)
+    out = {}
+    for s in ("train", "val", "test"):
+        out[f"{s}_images"] = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+        out[f"{s}_labels"] = (np.arange(n) % 2).reshape(-1, 1).astype(np.uint8)
+    return out
+
+
+VALID_NPZ = _npz_bytes(**_valid_npz_arrays())
+NPZ_NAMES = ["mine.npz", "breastmnist.npz", "chestmnist.npz", "organmnist3d.npz"]
+
+shapes = st.lists(st.integers(0, 5), min_size=0, max_size=5).map(tuple)
+dtypes = st.sampled_from([np.uint8, np.int8, np.int64, np.float32, np.float64, np.bool_, np.uint16, "U2"])
+
+
+@st.composite
+def npz_arrays(draw):
+    """The six keys (some missing or extra) holding arrays of plausible and implausible shapes and dtypes."""
+    arrays = _valid_npz_arrays(n=draw(st.integers(0, 6)), size=draw(st.integers(1, 6)))
+    for key in list(arrays):
+        change = draw(st.sampled_from(["keep"] * 5 + ["drop", "shape", "labels"]))
+        if change == "drop":
+            del arrays[key]
+        elif change == "shape":
+            dtype = draw(dtypes)
+            shape = draw(shapes)
+            arrays[key] = np.full(shape, draw(st.sampled_from([0, 1, 2, 255]))).astype(dtype)
+        elif change == "labels" and key.endswith("labels"):
+            values = draw(st.lists(st.sampled_from([0, 1, 2, 5, -1, 0.5, np.nan, np.inf, 1e12, 2**40]),
+                                   min_size=len(arrays[key]), max_size=len(arrays[key])))
+            arrays[key] = np.array(values, np.float64).reshape(-1, 1)
+    if draw(st.booleans()):
+        arrays["extra"] = np.zeros(3)
+    return arrays
+
+
+@FUZZ
+@given(data=damaged(VALID_NPZ), name=st.sampled_from(NPZ_NAMES))
+def test_damaged_npz_files(data, name):
+    with _tmp() as d:
+        p = Path(d) / name
+        p.write_bytes(data)
+        loads_or_refuses(load_npz, p)
+        loads_or_refuses(load_splits, SimpleNamespace(data=str(p), spacing=None, window=None, image_size=None,
+                                                      val_fraction=0.1, test_fraction=0.2, seed=0))
+
+
+@FUZZ
+@given(arrays=npz_arrays(), name=st.sampled_from(NPZ_NAMES))
+def test_mislabelled_npz_files(arrays, name):
+    with _tmp() as d:
+        p = Path(d) / name
+        p.write_bytes(_npz_bytes(**arrays))
+        s = loads_or_refuses(load_npz, p)
+        if s is not None:  # what loads is valid
+            assert s.validate() is s and s.train.images.dtype.is_floating_point is False
+
+
+# --------------------------------------------------------------------------- PNG/JPEG folders and CSVs
+
+
+def _image_bytes(fmt: str, mode: str, size=(6, 5), value=100) -> bytes:
+    buf = io.BytesIO()
+    bands = len(Image.new(mode, (1, 1)).getbands())
+    arr = np.full((size[1], size[0], bands) if bands > 1 else (size[1], size[0]), value, np.uint8)
+    Image.fromarray(arr).convert(mode).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+VALID_IMAGES = {("PNG", m): _image_bytes("PNG", m) for m in ("L", "RGB", "RGBA", "P", "1", "LA", "I;16")}
+VALID_IMAGES.update({("JPEG", m): _image_bytes("JPEG", m) for m in ("L", "RGB", "CMYK")})
+
+
+@st.composite
+def image_file(draw):
+    """Mostly a good image of the common size; sometimes another size, or a damaged file."""
+    fmt, mode = draw(st.sampled_from(sorted(VALID_IMAGES)))
+    suffix = {"PNG": ".png", "JPEG": ".jpg"}[fmt]
+    kind = draw(st.sampled_from(["good"] * 6 + ["other size", "damaged"]))
+    if kind == "damaged":
+        return suffix, draw(damaged(VALID_IMAGES[fmt, mode]))
+    size = (6, 5) if kind == "good" else draw(st.tuples(st.integers(1, 12), st.integers(1, 12)))
+    return suffix, _image_bytes(fmt, mode, size, draw(st.integers(0, 255)))
+
+
+@FUZZ
+@given(files=st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), image_file()), min_size=0, max_size=10),
+       image_size=st.sampled_from([None, None, 4, 1, 0, -3]),
+       fractions=st.sampled_from([(0.2, 0.2), (0.3, 0.3), (0.5, 0.0), (0.0, 0.2), (0.9, 0.5)]))
+def test_image_folders(files, image_size, fractions):
+    with _tmp() as d:
+        root = Path(d) / "imgs"
+        root.mkdir()
+        for i, (cls, (suffix, data)) in enumerate([("a", image_file_ok), ("b", image_file_ok)] * 2 + files):
+            (root / cls).mkdir(exist_ok=True)
+            (root / cls / f"{i}{suffix}").write_bytes(data)
+        s = loads_or_refuses(load_folder, root, image_size=image_size, val_fraction=fractions[0],
+                             test_fraction=fractions[1], seed=0)
+        if s is not None:
+            assert s.validate() is s
+
+
+image_file_ok = (".png", _image_bytes("PNG", "L"))
+
+
+cell = st.one_of(
+    st.sampled_from(["img0.png", "img1.png", "img2.jpg", "missing.png", "sub", ".", "", "/etc", "x" * 300,
+                     "vol.nii.gz", "scan.dcm", "a", "b", "0", "1", "10", "train", "val", "test", "validation",
+                     "holdout", "path", "label", "split", "PATH", " label "]),
+    st.text(alphabet=string.printable, max_size=6),
+)
+
+
+@st.composite
+def csv_text(draw):
+    """A valid listing of the three images with a few cells, rows or bytes spoilt; or random rows."""
+    if draw(st.integers(0, 3)) == 3:
+        rows = draw(st.lists(st.lists(cell, min_size=0, max_size=4), min_size=0, max_size=10))
+    else:
+        split = draw(st.booleans())
+        rows = [["path", "label"] + (["split"] if split else [])]
+        for i in range(draw(st.integers(6, 12))):
+            rows.append([["img0.png", "img1.png", "img2.jpg"][i % 3], "ab"[i % 2]]
+                        + ([("train", "val", "test")[i % 3]] if split else []))
+        for _ in range(draw(st.integers(0, 3))):
+            r = draw(st.integers(0, len(rows) - 1))
+            if draw(st.booleans()) and rows[r]:
+                rows[r][draw(st.integers(0, len(rows[r]) - 1))] = draw(cell)
+            else:
+                rows[r] = draw(st.lists(cell, max_size=4))
+    sep = draw(st.sampled_from([",", ",", ",", ";", "\t"]))
+    text = "\n".join(sep.join(f'"{c}"' if draw(st.booleans()) and '"' not in c else c for c in r) for r in rows)
+    data = text.encode()
+    if draw(st.integers(0, 3)) == 3:
+        data = draw(damaged(data or b"path,label\n"))
+    return data
+
+
+@FUZZ
+@given(data=csv_text(), fractions=st.sampled_from([(0.2, 0.2), (0.4, 0.4), (0.0, 0.0)]))
+def test_label_csvs(data, fractions):
+    with _tmp() as d:
+        d = Path(d)
+        (d / "sub").mkdir()
+        for name, (key, value) in zip(["img0.png", "img1.png", "img2.jpg"],
+                                      [(("PNG", "L"), 10), (("PNG", "RGB"), 200), (("JPEG", "L"), 90)]):
+            (d / name).write_bytes(_image_bytes(key[0], key[1], value=value))
+        (d / "vol.nii.gz").write_bytes(b"not a volume")
+        (d / "scan.dcm").write_bytes(b"not DICOM")
+        csv = d / "labels.csv"
+        csv.write_bytes(data)
+        cfg = SimpleNamespace(data=str(csv), spacing=None, window=None, image_size=4, volume_size=4,
+                              skip_bad=False, seed=0, val_fraction=fractions[0], test_fraction=fractions[1],
+                              data_dir=str(d / "cache"), dataset=None, size=28)
+        loads_or_refuses(load_csv, csv, image_size=4, val_fraction=fractions[0], test_fraction=fractions[1])
+        loads_or_refuses(load_splits, cfg)
+        loads_or_refuses(load_volume_folder, d, csv, size=4, cache_dir=d / "cache", val_fraction=fractions[0],
+                         test_fraction=fractions[1])
+
+
+# --------------------------------------------------------------------------- DICOM
+
+
+def _slice_dataset(rows=4, cols=5, z=0.0, uid="1.2.3", modality="CT") -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage if modality == "CT" else MRImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.SeriesInstanceUID = uid
+    ds.Modality = modality
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    ds.RescaleSlope, ds.RescaleIntercept = 1.0, -1024.0
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.ImagePositionPatient = [0.0, 0.0, z]
+    ds.PixelSpacing = [0.8, 0.6]
+    ds.PixelData = (np.arange(rows * cols, dtype=np.int16) * 37).tobytes()
+    return ds
+
+
+def _dicom_bytes(ds: Dataset) -> bytes:
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+VALID_DICOM = _dicom_bytes(_slice_dataset())
+
+odd_values = st.sampled_from([0, -1, 1, 3, 7, 8, 12, 17, 32, 65535, 1.5, float("nan"), float("inf"), 1e30,
+                              "", "x", "MONOCHROME1", "RGB", "YBR_FULL", [1, 2], [0, 0, 0, 0, 0, 0],
+                              [1, 0, 0, 1, 0, 0], [0.0, 0.0], [-1.0, 2.0], [1e-9, 1e-9], [1e9, 1e9]])
+ATTRIBUTES = ["Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
+              "HighBit", "PixelRepresentation", "NumberOfFrames", "RescaleSlope", "RescaleIntercept",
+              "ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "Modality", "PlanarConfiguration"]
+
+
+@st.composite
+def dicom_file(draw, z=0.0):
+    """A slice with a few attributes set to odd values, or a byte-damaged one."""
+    if draw(st.integers(0, 3)) == 3:
+        return draw(damaged(VALID_DICOM))
+    ds = _slice_dataset(z=z)
+    for _ in range(draw(st.integers(0, 3))):
+        key, value = draw(st.sampled_from(ATTRIBUTES)), draw(odd_values)
+        try:
+            setattr(ds, key, value)
+        except Exception:  # noqa: BLE001  (pydicom refuses some values outright: nothing to test then)
+            pass
+    if draw(st.booleans()):
+        ds.PixelData = ds.PixelData[: draw(st.integers(0, len(ds.PixelData)))]
+    try:
+        return _dicom_bytes(ds)
+    except Exception:  # noqa: BLE001  (pydicom cannot write the value: use the valid file)
+        return VALID_DICOM
+
+
+@FUZZ
+@given(files=st.lists(st.tuples(st.integers(2, 3), st.data()), min_size=4, max_size=5),
+       spacing=st.sampled_from([None, 1.0, (2.0, 0.5, 0.5), 1e-4]), window=st.sampled_from([None, "lung"]))
+def test_dicom_series_and_images(files, spacing, window):
+    with _tmp() as d:
+        d = Path(d)
+        rows = ["path,label"]
+        for case, (n_slices, data) in enumerate(files):
+            series = d / f"case{case}"
+            series.mkdir()
+            for k in range(max(1, n_slices)):
+                (series / f"IM{k}.dcm").write_bytes(data.draw(dicom_file(z=2.5 * k)) if k else VALID_DICOM)
+            rows.append(f"case{case},{case % 2}")
+            (d / f"xr{case}.dcm").write_bytes(data.draw(dicom_file()))
+            loads_or_refuses(read_dicom_image, d / f"xr{case}.dcm", window=window)
+        (d / "series.csv").write_text("\n".join(rows) + "\n")
+        (d / "images.csv").write_text("\n".join(["path,label"] + [f"xr{c}.dcm,{c % 2}" for c in range(len(files))])
+                                      + "\n")
+        for csv in ("series.csv", "images.csv"):
+            for skip_bad in (False, True):
+                loads_or_refuses(load_volume_folder, d, d / csv, spacing=spacing, size=4, window=window,
+                                 skip_bad=skip_bad, cache_dir=d / "cache", val_fraction=0.5, test_fraction=0.0)
+
+
+# --------------------------------------------------------------------------- NIfTI
+
+
+def _nifti_bytes(data: np.ndarray, affine: np.ndarray, gz: bool) -> bytes:
+    img = nib.Nifti1Image(data, affine)
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / ("v.nii.gz" if gz else "v.nii")
+        nib.save(img, str(p))
+        return p.read_bytes()
+
+
+VALID_NIFTI = {gz: _nifti_bytes(np.arange(60, dtype=np.float32).reshape(3, 4, 5), np.diag([2.0, 1.0, 3.0, 1.0]), gz)
+               for gz in (False, True)}
+affines = st.sampled_from([np.eye(4), np.diag([2.0, 1.0, 3.0, 1.0]), np.diag([-1.0, 1.0, -1.0, 1.0]),
+                           np.zeros((4, 4)), np.diag([1e-9, 1.0, 1.0, 1.0]), np.diag([1e9, 1e9, 1e9, 1.0]),
+                           np.full((4, 4), np.nan), np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]]),
+                           np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])])
+
+
+@st.composite
+def nifti_file(draw, gz: bool):
+    if draw(st.booleans()):
+        return draw(damaged(VALID_NIFTI[gz]))
+    shape = draw(st.lists(st.integers(1, 5), min_size=1, max_size=5).map(tuple))
+    dtype = draw(st.sampled_from([np.float32, np.int16, np.uint8, np.float64, np.complex64]))
+    fill = draw(st.sampled_from([0.0, 1.0, np.nan, np.inf, -5.0, "ramp"]))
+    if fill == "ramp":
+        data = np.arange(int(np.prod(shape))).reshape(shape).astype(dtype)
+    else:
+        with np.errstate(invalid="ignore"):
+            data = np.full(shape, fill).astype(dtype)
+    try:
+        return _nifti_bytes(data, draw(affines), gz)
+    except Exception:  # noqa: BLE001  (nibabel cannot write it: use the valid file)
+        return VALID_NIFTI[gz]
+
+
+@FUZZ
+@given(data=st.data(), n=st.integers(4, 6), gz=st.booleans(),
+       spacing=st.sampled_from([None, 1.0, (3.0, 1.0, 2.0), 1e-4]), window=st.sampled_from([None, "brain"]),
+       skip_bad=st.booleans())
+def test_nifti_volumes(data, n, gz, spacing, window, skip_bad):
+    with _tmp() as d:
+        d = Path(d)
+        suffix = ".nii.gz" if gz else ".nii"
+        rows = ["path,label"]
+        for i in range(n):
+            (d / f"v{i}{suffix}").write_bytes(data.draw(nifti_file(gz)))
+            rows.append(f"v{i}{suffix},{i % 2}")
+        (d / "labels.csv").write_text("\n".join(rows) + "\n")
+        s = loads_or_refuses(load_volume_folder, d, spacing=spacing, size=4, window=window, skip_bad=skip_bad,
+                             cache_dir=d / "cache", val_fraction=0.5, test_fraction=0.0)
+        if s is not None:
+            assert s.validate() is s and s.spatial_shape == (4, 4, 4)
+
+
+# --------------------------------------------------------------------------- YAML config
+
+
+yaml_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
+              st.text(string.printable, max_size=8),
+              st.sampled_from(["none", "null", "1e-3", "lung", "1,2,3", "a=1", "{", "[", "maxout:2", ".inf"])),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(string.ascii_lowercase, max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=6,
+)
+CONFIG_KEYS = ["dataset", "data", "size", "epochs", "lr", "batch_size", "dropout", "anneal_epochs",
+               "layer_decay", "milestones", "augment_params", "spacing", "window", "val_fraction", "head",
+               "transfer", "pretrained", "color_space", "tta", "seed", "mc_dropout", "devices", "volume_size",
+               "no_such_key", "Batch-Size"]
+
+
+@st.composite
+def yaml_text(draw) -> bytes:
+    import yaml
+
+    kind = draw(st.sampled_from(["mapping", "mapping", "damaged", "junk"]))
+    mapping = draw(st.dictionaries(st.sampled_from(CONFIG_KEYS), yaml_values, max_size=4))
+    text = yaml.safe_dump(mapping, allow_unicode=True).encode()
+    if kind == "damaged":
+        return draw(damaged(text))
+    if kind == "junk":
+        return draw(st.binary(max_size=64))
+    return text
+
+
+# medtrain.config (not this layer's to change) still lets TypeError/ValueError/AttributeError escape for
+# `epochs: null`, `anneal_epochs: ''`, `color_space: []` and non-UTF-8 files; the fix is with its owner.
+# Non-strict, so the test keeps running and turns into a plain pass once resolve/load_yaml are fixed:
+# then delete this marker.
+@pytest.mark.xfail(raises=(TypeError, ValueError, AttributeError), strict=False,
+                   reason="medtrain.config: null/list values and non-UTF-8 files escape as non-MedtrainError")
+@settings(FUZZ, report_multiple_bugs=False, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
+@given(data=yaml_text())
+def test_yaml_configs(data):
+    with _tmp() as d:
+        p = Path(d) / "cfg.yaml"
+        p.write_bytes(data)
+        layer = loads_or_refuses(load_yaml, p)
+        if layer is not None:
+            loads_or_refuses(resolve, layer)
