@@ -61,24 +61,26 @@ class AlexNet(_TimmInterface, tvm.AlexNet):
 class SqueezeNet(_TimmInterface, tvm.SqueezeNet):
     """torchvision's SqueezeNet, whose classifier is a 1x1 convolution (+ ReLU) before global pooling.
 
-    Pre-logits are the globally averaged ``features`` (512 channels); with a classifier the original
-    order (dropout, 1x1 convolution, ReLU, average pool) is kept.
+    Pre-logits are the globally averaged ``features`` (512 channels, pooled by the parameter-free
+    ``global_pool`` module, which ``inflate_model`` can turn 3D); with a classifier the original order
+    (dropout, 1x1 convolution, ReLU, average pool) is kept.
     """
 
     def __init__(self, version: str = "1_0", num_classes: int = 1000, dropout: float = 0.5):
         super().__init__(version=version, num_classes=num_classes, dropout=dropout)
         self.num_features = self.classifier[1].in_channels
         self.num_classes = num_classes
+        self.global_pool = nn.AdaptiveAvgPool2d((1, 1))
 
     def _classifier(self) -> nn.Module:
-        return self.classifier[1] if self.num_classes else nn.Identity()
+        return self.classifier[1] if self.num_classes else self.classifier
 
     def forward_features(self, x: Tensor) -> Tensor:
         return self.features(x)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         if pre_logits or not self.num_classes:
-            return torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+            return torch.flatten(self.global_pool(x), 1)
         return torch.flatten(self.classifier(x), 1)
 
     def reset_classifier(self, num_classes: int) -> None:
@@ -87,9 +89,12 @@ class SqueezeNet(_TimmInterface, tvm.SqueezeNet):
             final = nn.Conv2d(self.num_features, num_classes, kernel_size=1)
             nn.init.normal_(final.weight, mean=0.0, std=0.01)  # torchvision's init of the final conv
             nn.init.zeros_(final.bias)
-            self.classifier[1] = final
+            if isinstance(self.classifier, nn.Sequential):
+                self.classifier[1] = final
+            else:  # after reset_classifier(0): torchvision's layout, without the dropout
+                self.classifier = nn.Sequential(nn.Identity(), final, nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1))
         else:
-            self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)))
+            self.classifier = nn.Identity()
 
 
 class GoogLeNet(_TimmInterface, tvm.GoogLeNet):

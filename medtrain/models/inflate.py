@@ -11,9 +11,11 @@ own ``forward`` code runs unchanged on ``(B, C, D, H, W)`` batches. Supported: C
 Max/AvgPool2d, adaptive pools, Dropout2d, ZeroPad2d and timm's global pooling; ``Linear``, activations,
 GroupNorm and other shape-agnostic modules are kept. Any other ``*2d`` module, and the known modules whose
 own forward is 2D-only code, raise a MedtrainError naming them, instead of failing later inside
-``forward``. Of the zoo, the ResNet/ResNeXt/Wide ResNet families (timm's and ``resnet*_28``), AlexNet and
-SqueezeNet inflate; the others are refused (timm's fused ``BatchNormAct2d``, VGG's pre-logits, GoogLeNet's
-``BasicConv2d``, ShuffleNet's channel shuffle, Xception's ``SeparableConv2d``).
+``forward``. Of the zoo, the ResNet/ResNeXt/Wide ResNet families (timm's and ``resnet*_28``, also as
+``-separable`` twins), AlexNet and SqueezeNet inflate; the others are refused (timm's fused
+``BatchNormAct2d``, VGG's pre-logits, GoogLeNet's ``BasicConv2d``, ShuffleNet's channel shuffle, timm
+Xception's own ``SeparableConv2d``). :func:`check_inflatable` tells from a model name alone, so that a
+configuration can be refused before any data is loaded.
 
 Depth borders: with zero padding along depth a border slice sees zeros where a 2D network saw nothing,
 so activations match the 2D network only away from the first and last slices. ``padding_mode=
@@ -30,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from medtrain.errors import MedtrainError
+from medtrain.models.separable import SeparableConv2d
 
 PADDING_MODES = ("zeros", "replicate")
 
@@ -190,8 +193,8 @@ def _convert(m: nn.Module, padding_mode: str, path: str) -> Optional[nn.Module]:
         if _pair(getattr(m, "output_size", 1)) != (1, 1):
             raise MedtrainError(f"cannot inflate {path} ({name} with output size {m.output_size})")
         return GlobalPool3d("avgmax" if name == "AdaptiveAvgMaxPool2d" else "catavgmax", flatten=False)
-    if name == "SelectAdaptivePool2d":
-        return None  # a container: its pool child is converted
+    if name == "SelectAdaptivePool2d" or isinstance(m, SeparableConv2d):
+        return None  # containers: timm's holds the pool, medtrain's separable conv two Conv2d (converted)
     if name.endswith("2d") or isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
         # A subclass or unknown 2D layer would silently run 2D code (or fail) inside forward: refuse.
         raise MedtrainError(f"cannot inflate {path or 'the model'} of type {name}: no 3D twin is known")
@@ -206,6 +209,33 @@ def _inflate_children(module: nn.Module, padding_mode: str, prefix: str) -> None
             _inflate_children(child, padding_mode, path)
         else:
             setattr(module, name, new)
+
+
+#: Zoo families whose networks inflate (tested over the whole zoo); ``None`` stands for medtrain's own
+#: 2D names outside the zoo's families (``resnet18_28``, ``resnet10_28_half``, ...), all ResNets.
+INFLATABLE_FAMILIES = frozenset({"ResNet", "ResNeXt", "Wide ResNet", "AlexNet", "SqueezeNet", None})
+
+
+def check_inflatable(name: str) -> None:
+    """Raise a MedtrainError naming the family if the 2D network ``name`` cannot be inflated to 3D.
+
+    Meant for checking a configuration before any data is loaded; ``inflate_model`` itself refuses the
+    same networks when they are built. Names medtrain does not register (timm pass-through) and 3D
+    networks are not judged here.
+    """
+    from medtrain.models import _registry
+    from medtrain.models.factory import SEPARABLE_SUFFIX
+    from medtrain.models.zoo import family_of
+
+    base = name.removesuffix(SEPARABLE_SUFFIX)
+    if not _registry.is_registered(base) or base.endswith("_3d") or base.startswith("med3d_"):
+        return
+    family = family_of(base)
+    if family not in INFLATABLE_FAMILIES:
+        raise MedtrainError(
+            f"model {name} ({family}) cannot be inflated to 3D for volumes: choose a 3D network (med3d_resnet10, "
+            f"resnet18_3d, ...) or a 2D ResNet, ResNeXt, Wide ResNet, AlexNet or SqueezeNet"
+        )
 
 
 def inflate_model(model2d: nn.Module, padding_mode: str = "zeros") -> nn.Module:

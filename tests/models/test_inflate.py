@@ -152,3 +152,20 @@ def test_default_2d_networks_with_a_custom_head_inflate_to_equal_logits(name, he
         logits2 = m2(x)
         torch.testing.assert_close(m3(_stack(x, 8)), logits2, atol=1e-5, rtol=1e-4)
     assert logits2.std() > 0.01  # not a degenerate comparison of constants
+
+
+def test_separable_twin_of_a_resnet_inflates_to_equal_logits():
+    m2 = _trained_like(create_model("resnet10_28_half-separable", in_chans=1, num_classes=2, input_size=16))
+    m3 = inflate_model(m2, padding_mode="replicate").eval()
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(m3(_stack(x, 4)), m2(x), atol=1e-5, rtol=1e-4)
+
+
+def test_check_inflatable_refuses_a_family_by_name_before_anything_is_built():
+    from medtrain.models.inflate import check_inflatable
+
+    for ok in ("resnet18_28_half", "resnet50-separable", "alexnet", "med3d_resnet10", "a_timm_only_name"):
+        check_inflatable(ok)
+    with pytest.raises(MedtrainError, match=r"model mobilenetv2_100 \(MobileNet v2\) cannot be inflated to 3D"):
+        check_inflatable("mobilenetv2_100")

@@ -1,0 +1,127 @@
+"""Custom heads (every dropout kind, linear or maxout) and MC dropout on every network of the zoo.
+
+What the training code does with ``--dropout-kind``/``--head``/``--mc-dropout``: build the backbone,
+``replace_head`` with ``build_head(feature_width(model), ...)``, and for volumes inflate a 2D network.
+Every name of ``list_models()`` must give (N, classes) logits, deterministic in evaluation and varying
+across MC passes; 2D networks whose family inflates must also do so with the head on a small volume,
+and the others must be refused with a MedtrainError naming the module, not fail inside forward.
+"""
+import re
+
+import pytest
+import torch
+
+from medtrain.errors import MedtrainError
+from medtrain.models import create_model, list_models
+from medtrain.models.heads import WithHead, build_head, feature_width, replace_head
+from medtrain.models.inflate import INFLATABLE_FAMILIES, check_inflatable, inflate_model
+from medtrain.models.layers import mc_dropout_mode, mc_predict
+from medtrain.models.zoo import family_of
+
+NUM_CLASSES = 3
+# (dropout_kind, head) cycled over the zoo so that every family meets several kinds; the default
+# networks meet them all in test_every_head_variant_on_the_default_networks.
+VARIANTS = [("dropout", "maxout:2"), ("dropconnect", "linear"), ("annealed", "maxout:3"), ("standout", "linear")]
+# A quick run (-m "not slow") covers the default networks and one cheap member of every family; the
+# rest of the zoo (the deep, wide and VGG networks: seconds each on a shared CPU) is marked slow.
+FAST = {
+    "resnet10_28_half", "resnet18_28_half", "resnet18_28", "resnet18", "resnext50_32x4d", "alexnet",
+    "densenet121", "squeezenet1_1", "googlenet", "inception_v3", "inception_resnet_v2", "xception",
+    "shufflenet_v2_x0_5", "mobilenetv1_050", "mobilenetv2_100", "mobilenetv3_small_100", "mnasnet_100",
+    "med3d_resnet10", "med3d_resnet18", "resnet10_3d",
+}
+# A randomly initialised Inception v3 at 16 px pools features that are 0 (after ReLU: dropping them
+# changes nothing) or 1e4 and more, where standout's keep probability sigmoid(alpha * a + beta) is 1:
+# its MC passes are (rightly) identical. Standout itself is tested on the default networks.
+OVERRIDES = {"inception_v3": ("annealed", "linear")}
+INFLATE_FAST = {"resnet18_28_half", "resnet10_28_half", "alexnet", "squeezenet1_1"}  # inflated forward
+REFUSE_FAST = {"vgg11", "densenet121", "googlenet", "mobilenetv1_050", "shufflenet_v2_x0_5", "xception"}
+
+
+def _is_3d(name: str) -> bool:
+    return name.endswith("_3d") or name.startswith("med3d_")
+
+
+def _variant(name: str) -> tuple:
+    return OVERRIDES.get(name) or VARIANTS[list_models().index(name) % len(VARIANTS)]
+
+
+def _input(name: str) -> torch.Tensor:
+    torch.manual_seed(0)
+    return torch.randn(2, 1, 8, 8, 8) if _is_3d(name) else torch.randn(2, 1, 16, 16)
+
+
+def _with_head(name: str, kind: str, head: str) -> WithHead:
+    torch.manual_seed(0)
+    # as the training code builds it: no dropout in the backbone when the head brings its own
+    model = create_model(name, in_chans=1, num_classes=NUM_CLASSES, dropout=0.0, input_size=16)
+    h = build_head(feature_width(model), NUM_CLASSES, dropout_kind=kind, p=0.5, head=head, anneal_epochs=5,
+                   hidden_features=16)
+    return replace_head(model, h)
+
+
+def _check_logits_and_mc(model: torch.nn.Module, x: torch.Tensor, passes: int = 2) -> None:
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+        assert y.shape == (2, NUM_CLASSES) and torch.isfinite(y).all()
+        # timm's interface (CAM, probes rely on it) gives the same logits, deterministically in evaluation
+        features = model.forward_features(x)
+        assert torch.equal(model.forward_head(features), y)
+        if isinstance(model, WithHead):
+            assert model.forward_head(features, pre_logits=True).shape == (2, feature_width(model.backbone))
+        with mc_dropout_mode(model) as enabled:
+            if isinstance(model, WithHead):  # the head's own dropout is what MC mode samples
+                assert {id(m) for m in model.head.modules()} & {id(m) for m in enabled}
+            samples = torch.stack([model(x) for _ in range(passes)])
+    assert not torch.equal(samples[0], samples[1]), "MC passes must differ"
+    assert not any(m.training for m in model.modules())  # every mode restored
+
+
+@pytest.mark.parametrize(
+    "name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in list_models()]
+)
+def test_custom_head_and_mc_dropout_on_every_network(name):
+    kind, head = _variant(name)
+    model = _with_head(name, kind, head)
+    assert isinstance(model, WithHead) and model.num_classes == NUM_CLASSES
+    _check_logits_and_mc(model, _input(name))
+
+
+@pytest.mark.parametrize("name", ["resnet18_28_half", "med3d_resnet10"])
+@pytest.mark.parametrize("kind", [v[0] for v in VARIANTS])
+@pytest.mark.parametrize("head", ["linear", "maxout:2"])
+def test_every_head_variant_on_the_default_networks(name, kind, head):
+    model, x = _with_head(name, kind, head), _input(name)
+    _check_logits_and_mc(model, x)
+    pred = mc_predict(model, x, T=3, task="multi-class")
+    assert pred.probs.shape == (2, NUM_CLASSES) and (pred.mutual_info > 0).any()
+
+
+def _inflate_cases():
+    for n in list_models():
+        if not _is_3d(n):
+            fast = n in (INFLATE_FAST if family_of(n) in INFLATABLE_FAMILIES else REFUSE_FAST)
+            yield n if fast else pytest.param(n, marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("name", list(_inflate_cases()))
+def test_2d_network_with_custom_head_inflates_or_is_refused_up_front(name):
+    family = family_of(name)
+    if family not in INFLATABLE_FAMILIES:
+        with pytest.raises(MedtrainError, match=re.escape(f"model {name} ({family}) cannot be inflated")):
+            check_inflatable(name)  # from the name alone, before anything is built
+        with pytest.raises(MedtrainError, match="cannot inflate backbone"):
+            inflate_model(_with_head(name, *_variant(name)))
+        return
+    check_inflatable(name)
+    model3d = inflate_model(_with_head(name, *_variant(name)))
+    assert not any(isinstance(m, torch.nn.Conv2d) for m in model3d.modules())
+    side = 16 if family in ("AlexNet", "SqueezeNet") else 8  # their three max-pools need 16 px (and slices)
+    torch.manual_seed(0)
+    _check_logits_and_mc(model3d, torch.randn(2, 1, side, side, side))
+
+
+def test_replace_head_refuses_a_model_without_timm_classifier_interface():
+    with pytest.raises(MedtrainError, match="Sequential has none"):
+        replace_head(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2)), build_head(4, 2))
