@@ -19,6 +19,7 @@ from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
 from medtrain.models.factory import check_model_name, default_model
+from medtrain.models.inflate import check_inflatable
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training.build import build_model, normalisation
 from medtrain.training.fit import fit
@@ -90,6 +91,8 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     splits = load_splits(cfg)
     if cfg.model == "auto":  # the saved config names the concrete network
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
+    if len(splits.spatial_shape) == 3:
+        check_inflatable(cfg.model)  # a 2D family that cannot become 3D is refused by name, nothing written
     created = resume is None and not run_dir.exists()
     rundir.write_config(run_dir, cfg)
     try:
