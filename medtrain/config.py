@@ -117,39 +117,52 @@ STRATEGIES = ("scratch", "linear-probe", "finetune", "finetune-top:K", "partial:
 PROBE_CLASSIFIERS = ("logreg", "svm")
 
 
+def _kind(f) -> tuple[str, bool]:
+    """The value type a field takes (``"str"``, ``"int"``, ``"float"``, ``"bool"``, ``"tuple"``, ``"dict"``,
+    ``"any"``) and whether it may be None, read from its annotation (a string under postponed evaluation)."""
+    t = str(f.type)
+    optional = t.startswith("Optional[")
+    t = t.removeprefix("Optional[").removesuffix("]") if optional else t
+    return {"str": "str", "int": "int", "float": "float", "bool": "bool", "tuple": "tuple", "dict": "dict"}.get(
+        t, "any"), optional
+
+
 def _coerce(name: str, value: Any) -> Any:
-    """Convert a YAML/CLI value to the type of field ``name``."""
+    """Convert a YAML/CLI value to the type of field ``name``; a value it cannot be is a MedtrainError."""
     f = KEYS[name]
-    default = f.default if f.default is not dataclasses.MISSING else None
-    if name in ("anneal_epochs",) and value not in (None, "none", "None"):
-        return int(value)
-    if name == "layer_decay" and value not in (None, "none", "None"):  # Optional[float]: no typed default
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise MedtrainError(f"layer_decay: cannot read {value!r} as float") from None
-    if value is None:
-        return None
-    if isinstance(value, str) and value.lower() in ("none", "null") and default is None:
-        return None
+    kind, optional = _kind(f)
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and optional):
+        if optional or kind == "any":
+            return None
+        raise MedtrainError(f"{name} needs a value, got none")
     try:
         if name == "tta" and isinstance(value, bool):
             return "hflip" if value else "none"
-        if isinstance(default, bool):
+        if kind == "bool":
             if isinstance(value, str):
                 if value.lower() in ("1", "true", "yes", "on"):
                     return True
                 if value.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError(value)
-            return bool(value)
-        if isinstance(default, int) and not isinstance(default, bool) and name != "devices":
-            if isinstance(value, float) and not value.is_integer():
+            if not isinstance(value, (bool, int)):
                 raise ValueError(value)
-            return int(value)
-        if isinstance(default, float):
+            return bool(value)
+        if kind == "int":
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            if not isinstance(value, (int, float, str)):
+                raise ValueError(value)
+            return int(float(value)) if isinstance(value, str) and "." in value else int(value)
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError(value)
             return float(value)
-        if f.default_factory is not dataclasses.MISSING:  # dict fields: a mapping or "k=v,k=v"
+        if kind == "str":
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(value)
+            return str(value)
+        if kind == "dict":  # a mapping or "k=v,k=v"
             if isinstance(value, str):  # "a=1,b=[0.1,0.2]" read as the YAML mapping {a: 1, b: [0.1, 0.2]}
                 try:
                     value = yaml.safe_load("{" + value.replace("=", ": ") + "}")
@@ -158,15 +171,18 @@ def _coerce(name: str, value: Any) -> Any:
             if not isinstance(value, dict):
                 raise ValueError(value)
             return dict(value)
-        if isinstance(default, tuple):
+        if kind == "tuple":
             if isinstance(value, str):
                 value = [v.strip() for v in value.split(",") if v.strip()]
-            items = tuple(value)
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(value)
             if name == "milestones":
-                items = tuple(float(v) for v in items)
-            return items
-    except (TypeError, ValueError):
-        raise MedtrainError(f"{name}: cannot read {value!r} as {type(default).__name__}") from None
+                return tuple(float(v) for v in value)
+            if not all(isinstance(v, str) and v for v in value):
+                raise ValueError(value)
+            return tuple(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MedtrainError(f"{name}: cannot read {value!r} as {kind}") from None
     return value
 
 
@@ -281,6 +297,8 @@ def load_yaml(path: str | os.PathLike) -> dict:
         raise MedtrainError(f"config file not found: {p}")
     try:
         data = yaml.safe_load(p.read_text()) or {}
+    except UnicodeDecodeError:
+        raise MedtrainError(f"config file {p} is not UTF-8 text") from None
     except yaml.YAMLError as e:
         raise MedtrainError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict):

@@ -417,12 +417,6 @@ def yaml_text(draw) -> bytes:
     return text
 
 
-# medtrain.config (not this layer's to change) still lets TypeError/ValueError/AttributeError escape for
-# `epochs: null`, `anneal_epochs: ''`, `color_space: []` and non-UTF-8 files; the fix is with its owner.
-# Non-strict, so the test keeps running and turns into a plain pass once resolve/load_yaml are fixed:
-# then delete this marker.
-@pytest.mark.xfail(raises=(TypeError, ValueError, AttributeError), strict=False,
-                   reason="medtrain.config: null/list values and non-UTF-8 files escape as non-MedtrainError")
 @settings(FUZZ, report_multiple_bugs=False, phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking
 @given(data=yaml_text())
 def test_yaml_configs(data):
