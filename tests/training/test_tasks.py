@@ -27,9 +27,9 @@ def test_multilabel_rgb_task_trains_and_scores_like_medmnist(tmp_path):
         r, c = rng.integers(0, 10, 2)
         images[i, r:r + 6, c:c + 6, j] = 240
     p = _npz(tmp_path / "ml.npz", images, labels)
-    m = medtrain.train(fast_config(p, tmp_path / "r", epochs=3, lr=3e-3, class_weights=True, augment="flip,shift",
+    m = medtrain.train(fast_config(p, tmp_path / "r", epochs=2, lr=3e-3, class_weights=True, augment="flip,shift",
                                    bootstrap=0, tta="none"), verbose=False)
-    assert m["task"] == "multi-label, binary-class" and m["test"]["auc"] > 0.8  # mean of the 3 labels' AUCs
+    assert m["task"] == "multi-label, binary-class" and m["test"]["auc"] > 0.85  # mean of the 3 labels' AUCs (0.97 here)
     assert len(m["test"]["confusion"]) == 3  # one 2x2 matrix per label
     again = medtrain.evaluate(tmp_path / "r", verbose=False)
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
