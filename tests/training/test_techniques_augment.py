@@ -12,10 +12,9 @@ import pytest
 import torch
 
 from medtrain.augment import available
-from medtrain.augment.erasing import Cutout, RandomErasing
+from medtrain.augment.erasing import Cutout
 from medtrain.augment.fused import FusedPipeline
-from medtrain.augment.geometric import (ElasticDeform, RandomAffine, RandomFlip, RandomResizedCrop, RandomRot90,
-                                        RandomShift)
+from medtrain.augment.geometric import ElasticDeform, RandomAffine, RandomFlip, RandomRot90, RandomShift
 from medtrain.augment.intensity import ColorJitter, HEDJitter, PCALighting, RandomGamma, RandomWindow
 from medtrain.augment.mixing import Mixup, MixupOrCutMix
 from medtrain.augment.policies import PolicyAugment, autoaugment_policy, randaugment_policy, save_policy

@@ -96,6 +96,7 @@ def test_scale_redraws_with_the_sources_per_tensor_statistics(learnable_npz, sou
 def test_linear_probe_keeps_the_source_network_and_fits_a_linear_layer(learnable_npz, source_a, tmp_path):
     # no Lightning loop here (CNN codes + logistic regression): the saved run holds A's network unchanged
     m = train_check(learnable_npz, tmp_path / "B", pretrained=str(source_a), transfer="linear-probe")
+    assert m["transfer"]["frozen"] == m["transfer"]["stages"]
     a, b = load_state(source_a / "model.safetensors"), load_state(tmp_path / "B" / "model.safetensors")
     shared = [k for k in a if "model." + k in b and not k.startswith("fc.")]  # ProbeModel wraps A as `model`
     assert len(shared) > 10 and [k for k in shared if not torch.equal(a[k], b["model." + k])] == []
