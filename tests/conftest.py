@@ -1,4 +1,9 @@
-"""Shared fixtures: tiny synthetic datasets made in the test, and the real MedMNIST files if present."""
+"""Shared fixtures: tiny synthetic datasets made in the test, and the real MedMNIST files if present.
+
+Real data are looked up in ``$MEDTRAIN_DATA`` and then in ``../shared/data`` next to the repository. A
+missing file skips its test, unless ``MEDTRAIN_REQUIRE_DATA=1`` (set by ``.ci/run``): then it fails, so
+that CI cannot go green while silently running none of the real-data tests.
+"""
 from __future__ import annotations
 
 import os
@@ -26,22 +31,68 @@ def make_images(n: int, size: int = 16, channels: int = 1, seed: int = 0):
     return images, labels.reshape(-1, 1).astype(np.uint8)
 
 
-@pytest.fixture
-def tiny_npz(tmp_path) -> Path:
-    """A 2-class grey dataset in MedMNIST layout: 96 / 32 / 32 images of 16x16."""
+def make_npz(path: Path, channels: int = 1, sizes=(96, 32, 32), noisy_test: int = 0) -> Path:
+    """Write a learnable bright-square dataset in MedMNIST layout (train/val/test of ``sizes``).
+
+    ``noisy_test`` flips the labels of that many test images: even a perfect model then ranks them
+    among the other class, so the test AUC is below 1 and depends on the exact scores (a re-evaluation
+    that reproduces it to 1e-6 reproduced the predictions, not just their separability).
+    """
     arrays = {}
-    for split, n, seed in (("train", 96, 0), ("val", 32, 1), ("test", 32, 2)):
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
-    path = tmp_path / "tiny.npz"
+    for split, n, seed in zip(("train", "val", "test"), sizes, (0, 1, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, channels=channels, seed=seed)
+    arrays["test_labels"][:noisy_test] = 1 - arrays["test_labels"][:noisy_test]
     np.savez(path, **arrays)
     return path
 
 
 @pytest.fixture
+def tiny_npz(tmp_path) -> Path:
+    """A 2-class grey dataset in MedMNIST layout: 96 / 32 / 32 images of 16x16."""
+    return make_npz(tmp_path / "tiny.npz")
+
+
+@pytest.fixture(scope="session")
+def learnable_npz(tmp_path_factory) -> Path:
+    """The grey bright-square task, 128 / 48 / 64 images of 16x16 (2 test labels flipped), shared by the
+    technique tests."""
+    return make_npz(tmp_path_factory.mktemp("learnable") / "grey.npz", sizes=(128, 48, 64), noisy_test=2)
+
+
+@pytest.fixture(scope="session")
+def learnable_rgb_npz(tmp_path_factory) -> Path:
+    """The same task in RGB (H, W, 3), for colour spaces and colour augmentations."""
+    return make_npz(tmp_path_factory.mktemp("learnable") / "rgb.npz", channels=3, sizes=(128, 48, 64),
+                    noisy_test=2)
+
+
+def require_data() -> bool:
+    """Whether a missing real-data file is a failure (``MEDTRAIN_REQUIRE_DATA=1``) rather than a skip."""
+    return os.environ.get("MEDTRAIN_REQUIRE_DATA", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def data_dirs() -> list[Path]:
+    """Where the real MedMNIST files are looked for, in order: ``$MEDTRAIN_DATA``, ``../shared/data``."""
+    env = os.environ.get("MEDTRAIN_DATA")
+    return ([Path(env)] if env else []) + [SHARED_DATA]
+
+
+def find_real_data(filename: str, dirs: list[Path] | None = None) -> Path:
+    """The first directory holding ``filename``; if none does, skip the test or, when data are required, fail it."""
+    dirs = data_dirs() if dirs is None else dirs
+    for d in dirs:
+        if (d / filename).is_file():
+            return d
+    where = " or ".join(str(d) for d in dirs)
+    msg = f"REAL DATA ABSENT: {filename} not found in {where}"
+    if require_data():
+        pytest.fail(msg + " (MEDTRAIN_REQUIRE_DATA=1: real data are required)", pytrace=False)
+    pytest.skip(msg + "; real-data tests skipped")
+
+
+@pytest.fixture
 def real_data() -> Path:
-    if not (SHARED_DATA / "pneumoniamnist.npz").is_file():
-        pytest.skip(f"REAL DATA ABSENT: {SHARED_DATA}/pneumoniamnist.npz not found; real-data tests skipped")
-    return SHARED_DATA
+    return find_real_data("pneumoniamnist.npz")
 
 
 def fast_config(data: Path, out: Path, **over) -> dict:

@@ -119,7 +119,8 @@ def test_augment_search_end_to_end_with_real_training(tiny_npz, tmp_path, capsys
     assert code == 0, capsys.readouterr().err
     record = load_policy(out).metadata["search"]
     scores = [r["val_auc"] for r in record["results"]]
-    assert len(scores) == 2 and all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in scores)
+    assert [(r["n"], r["m"]) for r in record["results"]][1] == (1, 5) and record["results"][0]["n"] == 0
+    assert all(isinstance(v, float) for v in scores) and record["best"]["val_auc"] == max(scores)
     for name in ("baseline", "ra-n1-m5"):
         m = json.loads((tmp_path / "policy-search" / name / "metrics.json").read_text())
         assert m["val"]["auc"] == pytest.approx(scores[0 if name == "baseline" else 1], abs=1e-6)

@@ -3,6 +3,7 @@ import json
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 import medtrain
 from test_dicom import _dataset
@@ -18,7 +19,10 @@ def _fast(csv, out, **kw):
 def test_dicom_series_folder_trains_end_to_end(tmp_path):
     root, csv = _dataset(tmp_path, n_per_class=6)
     m = medtrain.train(_fast(csv, tmp_path / "run", window="mediastinum"), verbose=False)
-    assert sum(m["sizes"].values()) == 12 and 0.0 <= m["test"]["auc"] <= 1.0
+    assert m["sizes"] == {"train": 4, "val": 4, "test": 4}
+    again = medtrain.evaluate(tmp_path / "run", verbose=False)  # the saved weights score the test split the same
+    assert again["n"] == 4 and again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6, nan_ok=True)
+    assert again["acc"] == pytest.approx(m["test"]["acc"], abs=1e-6)
     text = (tmp_path / "run" / "metrics.json").read_text() + (tmp_path / "run" / "config.yaml").read_text()
     assert "SECRET" not in text
 

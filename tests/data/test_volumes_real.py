@@ -6,6 +6,7 @@ AdrenalMNIST3D and VesselMNIST3D (Yang et al., Scientific Data 2023), 28x28x28 b
 import pytest
 import torch
 
+from conftest import data_dirs, find_real_data
 from medtrain.augment import build_batch_augment
 from medtrain.data.medmnist import load_medmnist
 from medtrain.models import create_model
@@ -21,9 +22,7 @@ COUNTS = {  # README: train / val / test and class-1 counts per split
 
 
 def _load(real_data, name):
-    if not (real_data / f"{name}.npz").is_file():
-        pytest.skip(f"REAL DATA ABSENT: {real_data}/{name}.npz not found")
-    return load_medmnist(name, 28, real_data)
+    return load_medmnist(name, 28, find_real_data(f"{name}.npz", [real_data] + data_dirs()))
 
 
 @pytest.mark.parametrize("name", sorted(COUNTS))

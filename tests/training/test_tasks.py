@@ -19,15 +19,20 @@ def _npz(path, images, labels):
 
 
 def test_multilabel_rgb_task_trains_and_scores_like_medmnist(tmp_path):
+    # label j of an image is on when channel j carries a bright square: learnable, labels independent
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 255, (60, 16, 16, 3), dtype=np.uint8)
-    labels = rng.integers(0, 2, (60, 3)).astype(np.uint8)
-    labels[:3] = [[1, 0, 1], [0, 1, 0], [1, 1, 0]]
-    labels[36:39] = labels[48:51] = [[1, 0, 1], [0, 1, 0], [0, 0, 1]]
+    images = rng.integers(0, 90, (120, 16, 16, 3), dtype=np.uint8)
+    labels = rng.integers(0, 2, (120, 3)).astype(np.uint8)
+    for i, j in zip(*np.nonzero(labels)):
+        r, c = rng.integers(0, 10, 2)
+        images[i, r:r + 6, c:c + 6, j] = 240
     p = _npz(tmp_path / "ml.npz", images, labels)
-    m = medtrain.train(fast_config(p, tmp_path / "r", epochs=1, class_weights=True, augment="flip,shift"), verbose=False)
-    assert m["task"] == "multi-label, binary-class" and 0.0 <= m["test"]["auc"] <= 1.0
+    m = medtrain.train(fast_config(p, tmp_path / "r", epochs=2, lr=3e-3, class_weights=True, augment="flip,shift",
+                                   bootstrap=0, tta="none"), verbose=False)
+    assert m["task"] == "multi-label, binary-class" and m["test"]["auc"] > 0.85  # mean of the 3 labels' AUCs (0.97 here)
     assert len(m["test"]["confusion"]) == 3  # one 2x2 matrix per label
+    again = medtrain.evaluate(tmp_path / "r", verbose=False)
+    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
 
 
 def test_volumes_train_through_a_2d_model_inflated_to_3d(tmp_path):
@@ -37,7 +42,12 @@ def test_volumes_train_through_a_2d_model_inflated_to_3d(tmp_path):
     images[labels[:, 0] == 1, 3:8, 3:8, 3:8] = 255
     p = _npz(tmp_path / "vol.npz", images, labels)
     m = medtrain.train(fast_config(p, tmp_path / "r", epochs=1, model="resnet10_28_half"), verbose=False)
-    assert m["sizes"]["train"] == 24 and 0.0 <= m["test"]["auc"] <= 1.0
+    assert m["sizes"] == {"train": 24, "val": 8, "test": 8}
+    # learning on volumes is shown by tests/training/test_techniques_augment.py; here: the inflated 3D
+    # network is what was saved, since the run's own weights score the test split identically
+    again = medtrain.evaluate(tmp_path / "r", verbose=False)
+    assert again["n"] == 8 and again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
+    assert again["acc"] == pytest.approx(m["test"]["acc"], abs=1e-6)
     auto = medtrain.train(fast_config(p, tmp_path / "auto", epochs=1, model="auto"), verbose=False)
     assert auto["model"] == "med3d_resnet10"  # --model auto picks the 3D network for volumes
     assert "model: med3d_resnet10" in (tmp_path / "auto" / "config.yaml").read_text()

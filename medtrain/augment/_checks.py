@@ -1,0 +1,38 @@
+"""Parameter checks shared by the augmentation modules (probabilities, ranges, batch shapes)."""
+from __future__ import annotations
+
+from torch import Tensor
+
+from medtrain.errors import MedtrainError
+
+
+
+def check_prob(name: str, p: float) -> float:
+    """Return ``p`` as a float, raising :class:`MedtrainError` unless it lies in [0, 1]."""
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise MedtrainError(f"{name} must be a probability in [0, 1], got {p}")
+    return p
+
+
+def check_range(name: str, r, low: float | None = None, high: float | None = None,
+                low_open: bool = False) -> tuple[float, float]:
+    """Return ``r`` as ``(lo, hi)`` with ``lo <= hi`` inside the given bounds, else raise MedtrainError."""
+    try:
+        lo, hi = (float(v) for v in r)
+    except (TypeError, ValueError):
+        raise MedtrainError(f"{name} must be a pair (low, high), got {r!r}") from None
+    bad = lo > hi
+    if low is not None:
+        bad |= lo <= low if low_open else lo < low
+    if high is not None:
+        bad |= hi > high
+    if bad:
+        lo_s = "(" if low_open else "["
+        raise MedtrainError(f"{name} must be an increasing pair within {lo_s}{low}, {high}], got {r!r}")
+    return lo, hi
+
+
+def _check_batch(x: Tensor, what: str) -> None:
+    if x.ndim != 4:
+        raise MedtrainError(f"{what} expects a batch of 2D images (B, C, H, W), got shape {tuple(x.shape)}")

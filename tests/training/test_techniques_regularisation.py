@@ -1,0 +1,122 @@
+"""Dropout kinds, the maxout head, MC dropout and label smoothing, trained through ``medtrain.train`` on CPU.
+
+Each test checks that the run learned the bright-square task, that ``medtrain.evaluate`` reproduces its
+test metrics, and that the setting is in the model or the loss the Trainer actually used.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from medtrain.models.layers.annealed import AnnealedDropout
+from medtrain.models.layers.dropconnect import DropConnectLinear
+from medtrain.models.layers.maxout import Maxout
+from medtrain.models.layers.standout import Standout, StandoutLinear
+import medtrain
+from technique_helpers import MIN_AUC, Inspect, technique_config, train_check
+
+P = 0.3
+
+
+def _head(trainer, pl_module):
+    """The model's head modules (by type) and the timm drop rate, as the Trainer starts."""
+    model = pl_module.model
+    return {"modules": list(model.modules()), "drop_rate": getattr(model, "drop_rate", None),
+            "head": getattr(model, "head", None)}
+
+
+def test_plain_dropout_is_the_networks_own_drop_rate(learnable_npz, tmp_path):
+    seen = Inspect(_head)
+    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="dropout")
+    assert seen.seen["drop_rate"] == P  # timm applies it before the classifier
+    assert not any(isinstance(m, (DropConnectLinear, AnnealedDropout, Standout, StandoutLinear, Maxout))
+                   for m in seen.seen["modules"])
+
+
+def test_dropconnect_head_drops_weights(learnable_npz, tmp_path):
+    seen = Inspect(_head)
+    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="dropconnect")
+    fc = seen.seen["head"].fc
+    assert type(fc) is DropConnectLinear and fc.p == P
+    assert not any(type(m) is nn.Dropout for m in seen.seen["modules"])
+
+
+def test_annealed_dropout_rate_falls_epoch_by_epoch(learnable_npz, tmp_path):
+    seen = Inspect(_head)
+    m = train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="annealed", epochs=3)
+    drop = seen.seen["head"].drop
+    assert type(drop) is AnnealedDropout and drop.p0 == P
+    rates = [h["dropout_rate"] for h in m["history"]]  # linear from p over anneal_epochs (= epochs) to 0
+    assert rates[0] == pytest.approx(P) and rates == sorted(rates, reverse=True) and rates[-1] < rates[0]
+
+
+def test_standout_head(learnable_npz, tmp_path):
+    seen = Inspect(_head)
+    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="standout")
+    assert any(isinstance(m, (Standout, StandoutLinear)) for m in seen.seen["head"].modules())
+
+
+def test_maxout_head_with_two_pieces(learnable_npz, tmp_path):
+    seen = Inspect(_head)
+    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], head="maxout:2")
+    maxout = seen.seen["head"].maxout
+    assert type(maxout) is Maxout and maxout.linear.out_features == 2 * seen.seen["head"].fc.in_features
+
+
+@pytest.fixture(scope="module")
+def mc_run(learnable_npz, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mc") / "run"
+    seen = Inspect(_head)
+    m = medtrain.train(technique_config(learnable_npz, out, dropout=P, mc_dropout=20), verbose=False, callbacks=[seen])
+    return out, m, seen.seen
+
+
+def test_mc_dropout_averages_stochastic_passes(mc_run):
+    out, m, seen = mc_run
+    assert m["test"]["auc"] > MIN_AUC
+    assert any(type(mod) is nn.Dropout and mod.p == P for mod in seen["head"].modules())
+    assert m["test"]["mc_dropout"]["passes"] == 20
+    entropy = [float(line.split(",")[-1]) for line in (out / "predictions_test.csv").read_text().splitlines()[1:]]
+    assert len(entropy) == 64 and max(entropy) > 0  # predictive entropy recorded per image
+    # evaluate draws its own T = 20 dropout masks (unseeded, see the xfail below): after 2 epochs about 6 of
+    # the 64 test images sit near p = 0.5 (m["test"]["mc_dropout"]["n_uncertain"]), and re-draws moved the
+    # AUC by <= 0.003 and the ACC by <= 3/64 in trials; the bounds leave a margin over that.
+    again = medtrain.evaluate(out, verbose=False)
+    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=0.02)
+    assert again["acc"] == pytest.approx(m["test"]["acc"], abs=5 / 64)
+
+
+@pytest.mark.xfail(strict=True, reason="MC-dropout evaluation is unseeded: evaluation/evaluate.py predict() calls "
+                   "mc_predict (models/layers/mc_dropout.py) which draws masks from torch's global RNG, whose state "
+                   "differs between train's _finish and api.evaluate, so evaluate does not reproduce metrics.json")
+def test_mc_dropout_evaluation_reproduces_the_run_exactly(mc_run):
+    out, m, _ = mc_run
+    again = medtrain.evaluate(out, verbose=False)
+    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
+
+
+def _loss_on_a_known_batch(trainer, pl_module):
+    logits = torch.tensor([[2.0, -1.0], [0.5, 1.5], [-1.0, 3.0]])
+    target = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    return float(pl_module.loss(logits, target)), logits, target, pl_module.class_weights
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "class-weighted"])
+def test_label_smoothing_reaches_the_loss(weighted, learnable_npz, tmp_path):
+    eps = 0.2
+    seen = Inspect(_loss_on_a_known_batch)
+    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], label_smoothing=eps, class_weights=weighted)
+    loss, logits, target, w = seen.seen
+    smoothed = target * (1 - eps) + eps / 2
+    per = -(smoothed * torch.log_softmax(logits, -1))
+    if weighted:  # inverse class frequency of the 128 training images, normalised by the targets' weight
+        assert w is not None and w.shape == (2,) and not torch.allclose(w, torch.ones(2))
+        expected = (per * w).sum() / (smoothed * w).sum()
+    else:
+        assert w is None
+        expected = per.sum(-1).mean()
+    assert loss == pytest.approx(float(expected), rel=1e-6)
+    assert not math.isclose(loss, float(-(target * torch.log_softmax(logits, -1)).sum(-1).mean()), rel_tol=1e-3)
