@@ -81,21 +81,14 @@ def test_mc_dropout_averages_stochastic_passes(mc_run):
     assert m["test"]["mc_dropout"]["passes"] == 20
     entropy = [float(line.split(",")[-1]) for line in (out / "predictions_test.csv").read_text().splitlines()[1:]]
     assert len(entropy) == 64 and max(entropy) > 0  # predictive entropy recorded per image
-    # evaluate draws its own T = 20 dropout masks (unseeded, see the xfail below): after 2 epochs about 6 of
-    # the 64 test images sit near p = 0.5 (m["test"]["mc_dropout"]["n_uncertain"]), and re-draws moved the
-    # AUC by <= 0.003 and the ACC by <= 3/64 in trials; the bounds leave a margin over that.
-    again = medtrain.evaluate(out, verbose=False)
-    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=0.02)
-    assert again["acc"] == pytest.approx(m["test"]["acc"], abs=5 / 64)
 
 
-@pytest.mark.xfail(strict=True, reason="MC-dropout evaluation is unseeded: evaluation/evaluate.py predict() calls "
-                   "mc_predict (models/layers/mc_dropout.py) which draws masks from torch's global RNG, whose state "
-                   "differs between train's _finish and api.evaluate, so evaluate does not reproduce metrics.json")
+
 def test_mc_dropout_evaluation_reproduces_the_run_exactly(mc_run):
+    # the dropout masks are seeded by the run's seed, so re-evaluating draws the same T passes
     out, m, _ = mc_run
     again = medtrain.evaluate(out, verbose=False)
-    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
+    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9) and again["acc"] == m["test"]["acc"]
 
 
 def _loss_on_a_known_batch(trainer, pl_module):

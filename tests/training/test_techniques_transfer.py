@@ -12,7 +12,8 @@ import torch
 
 import medtrain
 from medtrain.models.weights import load_state
-from medtrain.transfer.strategies import HEAD, STRATEGIES, model_stages
+from medtrain.config import STRATEGIES
+from medtrain.models.stages import HEAD, model_stages
 from technique_helpers import Inspect, technique_config, train_check
 
 
