@@ -9,6 +9,15 @@ from medtrain.models import create_model
 from medtrain.models.inflate import DepthPadConv3d, inflate_conv, inflate_model
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads; on a shared CPU two make them ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     """Non-trivial running statistics and affine parameters, as a trained model has."""
     g = torch.Generator().manual_seed(seed)
