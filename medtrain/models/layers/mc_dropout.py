@@ -24,6 +24,7 @@ from typing import Iterator, NamedTuple, Sequence
 
 import torch
 import torch.nn as nn
+from timm.layers import DropBlock2d
 from torch import Tensor
 from torch.special import xlogy
 
@@ -43,14 +44,6 @@ __all__ = [
 ]
 
 
-def _dropblock() -> tuple[type, ...]:
-    try:
-        from timm.layers import DropBlock2d
-    except ImportError:  # pragma: no cover - timm is a dependency, but this module does not need it
-        return ()
-    return (DropBlock2d,)
-
-
 #: Module types whose training mode means "sample a mask": nn.Dropout, Dropout1d/2d/3d, AlphaDropout,
 #: FeatureAlphaDropout (all ``_DropoutNd``), timm's DropBlock2d, and medtrain's dropout layers. timm's
 #: DropPath (stochastic depth) is left out: pass it in ``include`` for MC stochastic depth.
@@ -60,7 +53,8 @@ MC_DROPOUT_TYPES: tuple[type, ...] = (
     Standout,
     StandoutLinear,
     AnnealedDropout,
-) + _dropblock()
+    DropBlock2d,
+)
 
 
 def _uses_sigmoid(task: str, num_outputs: int) -> bool:
