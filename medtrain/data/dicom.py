@@ -221,7 +221,10 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     # pixel arrays are (rows=j, cols=i): stack to (i, j, k)
     data = np.stack([s.pixels for s in slices], axis=-1).transpose(1, 0, 2)
-    array, spacing = to_ras(data, ras)
+    try:
+        array, spacing = to_ras(data, ras)
+    except MedtrainError as e:
+        raise MedtrainError(f"{folder}: slice geometry: {e}") from None
     return VolumeData(array, spacing, "ct" if first.is_ct else "mr")
 
 
