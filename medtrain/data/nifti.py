@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from medtrain._io import path_kind
 from medtrain.errors import MedtrainError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -65,7 +66,7 @@ def read_nifti(path: str | os.PathLike) -> VolumeData:
     import nibabel as nib
 
     path = Path(path)
-    if not path.is_file():
+    if path_kind(path) != "file":
         raise MedtrainError(f"{path}: file not found")
     try:
         img = nib.load(str(path))
