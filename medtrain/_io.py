@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import yaml
@@ -21,6 +22,19 @@ import yaml
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "model.safetensors"
+
+
+def path_kind(path: str | os.PathLike) -> Optional[str]:
+    """``"dir"``, ``"file"`` or None: missing, or a name the file system cannot look up at all.
+
+    ``Path.is_file()`` raises OSError for names too long for the file system (ENAMETOOLONG) or not
+    allowed by it; a path a user typed or a CSV listed is then simply not there.
+    """
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # ValueError: an embedded NUL byte
+        return None
+    return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else None
 
 
 def cache_dir() -> Path:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medtrain._io import path_kind
+
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
 from medtrain.data.geometry import parse_spacing
@@ -25,6 +27,8 @@ def load_splits(config) -> Splits:
         return load_medmnist(config.dataset, config.size, config.data_dir)
     p = Path(config.data)
     suffix = p.suffix.lower()
+    if path_kind(p) is None:
+        raise MedtrainError(f"--data {p}: no such file or folder")
     if _holds_volumes(p):
         from medtrain.data.volumes import load_volume_folder
 
@@ -41,7 +45,7 @@ def load_splits(config) -> Splits:
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
         return load_csv(p, **kw)
-    if p.is_dir():
+    if path_kind(p) == "dir":
         _refuse_volume_settings(config, spacing, window, f"{p}, a folder of 2D images")
         return load_folder(p, **kw)
     raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
@@ -59,14 +63,14 @@ VOLUME_SUFFIXES = (".nii", ".gz", ".dcm")
 
 def _holds_volumes(p: Path) -> bool:
     """A CSV listing NIfTI/DICOM entries, or a folder with a labels.csv next to such files."""
-    if p.is_dir():
-        if not (p / "labels.csv").is_file():
+    if path_kind(p) == "dir":
+        if path_kind(p / "labels.csv") != "file":
             return False
         p = p / "labels.csv"
-    if p.suffix.lower() != ".csv" or not p.is_file():
+    if p.suffix.lower() != ".csv" or path_kind(p) != "file":
         return False
     entry = read_label_csv(p).resolve()[0]
-    return entry.suffix.lower() in VOLUME_SUFFIXES or entry.is_dir()
+    return entry.suffix.lower() in VOLUME_SUFFIXES or path_kind(entry) == "dir"
 
 
 __all__ = ["Split", "Splits", "load_splits", "load_medmnist", "load_npz", "load_folder", "load_csv", "fetch",

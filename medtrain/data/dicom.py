@@ -26,6 +26,7 @@ from typing import Optional
 
 import numpy as np
 
+from medtrain._io import path_kind
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, to_ras
 from medtrain.errors import MedtrainError
@@ -155,7 +156,7 @@ def _to_slice(ds, pixels, path: Path) -> DicomSlice:
 def series_files(folder: str | os.PathLike) -> list[Path]:
     """The files of a series folder (hidden files and DICOMDIR ignored), sorted by name."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if path_kind(folder) != "dir":
         raise MedtrainError(f"{folder}: DICOM series folder not found")
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and not p.name.startswith(".") and p.name not in _IGNORED_FILES)
@@ -221,7 +222,10 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
     # pixel arrays are (rows=j, cols=i): stack to (i, j, k)
     data = np.stack([s.pixels for s in slices], axis=-1).transpose(1, 0, 2)
-    array, spacing = to_ras(data, ras)
+    try:
+        array, spacing = to_ras(data, ras)
+    except MedtrainError as e:
+        raise MedtrainError(f"{folder}: slice geometry: {e}") from None
     return VolumeData(array, spacing, "ct" if first.is_ct else "mr")
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from medtrain._io import path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.data.table import PARTS, assign_splits, encode_labels, read_label_csv
 from medtrain.errors import MedtrainError
@@ -79,7 +80,7 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
                 test_fraction: float = 0.2, seed: int = 0) -> Splits:
     """A folder with one sub-folder of images per class (class names = sub-folder names, sorted)."""
     root = Path(root)
-    if not root.is_dir():
+    if path_kind(root) != "dir":
         raise MedtrainError(f"data folder not found: {root}")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if len(classes) < 2:
@@ -106,7 +107,7 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
     table = read_label_csv(path)
     paths = table.resolve()
     for p in paths:
-        if not p.is_file():
+        if path_kind(p) != "file":
             raise MedtrainError(f"{table.source}: image not found: {p}")
     labels, label_names = encode_labels(table.labels)
     return _build(table.source.stem, paths, labels, label_names, table.splits, image_size, val_fraction,

@@ -77,7 +77,7 @@ def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Option
         MedtrainError: if the resampled volume would exceed :data:`MAX_RESAMPLED_VOXELS`.
     """
     size = tuple(int(s) for s in size)
-    t = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
+    t = torch.from_numpy(np.array(array, dtype=np.float32, order="C"))[None, None]  # a copy: size-1 views keep negative strides
     if target_spacing is None:
         shape = size
     else:
@@ -110,7 +110,7 @@ def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Option
 
 def resize2d(img: np.ndarray, size: tuple) -> np.ndarray:
     """Resize a 2D image ``(H, W)`` to ``size`` (bilinear, antialiased)."""
-    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
+    t = torch.from_numpy(np.array(img, dtype=np.float32, order="C"))[None, None]
     if tuple(img.shape) != tuple(size):
         t = F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
     return t[0, 0].numpy()

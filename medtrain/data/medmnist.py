@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medtrain._io import atomic_path, cache_dir
+from medtrain._io import atomic_path, cache_dir, path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
@@ -161,7 +161,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     matrix with several columns is multi-label, otherwise classes are ``0..max``.
     """
     path = Path(path)
-    if not path.is_file():
+    if path_kind(path) != "file":
         raise MedtrainError(f"data file not found: {path}")
     stem = path.stem.split("_")[0]
     info = _info().get(stem)

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from medtrain._io import path_kind
 from medtrain.errors import MedtrainError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -37,10 +38,18 @@ def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Reorder ``array`` (voxel axes i, j, k with ``affine`` to RAS+ mm) to the closest RAS orientation.
 
     Returns the reoriented float32 array and the voxel sizes along its axes.
+
+    Raises:
+        MedtrainError: (without a file name; callers add it) if the affine has no clear orientation.
     """
     import nibabel as nib
 
-    img = nib.as_closest_canonical(nib.Nifti1Image(np.asarray(array, dtype=np.float32), affine))
+    try:
+        img = nib.as_closest_canonical(nib.Nifti1Image(np.asarray(array, dtype=np.float32), affine))
+    except (nib.orientations.OrientationError, nib.spatialimages.HeaderDataError, ValueError,
+            np.linalg.LinAlgError) as e:
+        raise MedtrainError(f"the voxel axes have no clear RAS orientation ({type(e).__name__}: degenerate "
+                            f"affine)") from None
     zooms = np.sqrt((img.affine[:3, :3] ** 2).sum(0))
     return np.asarray(img.dataobj, dtype=np.float32), tuple(float(z) for z in zooms)
 
@@ -57,7 +66,7 @@ def read_nifti(path: str | os.PathLike) -> VolumeData:
     import nibabel as nib
 
     path = Path(path)
-    if not path.is_file():
+    if path_kind(path) != "file":
         raise MedtrainError(f"{path}: file not found")
     try:
         img = nib.load(str(path))
@@ -82,5 +91,8 @@ def read_nifti(path: str | os.PathLike) -> VolumeData:
     affine = img.affine
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise MedtrainError(f"{path}: NIfTI affine is missing or singular")
-    array, spacing = to_ras(data, affine)
+    try:
+        array, spacing = to_ras(data, affine)
+    except MedtrainError as e:
+        raise MedtrainError(f"{path}: NIfTI affine: {e}") from None
     return VolumeData(array, spacing, "unknown")

@@ -23,6 +23,7 @@ from typing import Optional
 
 import numpy as np
 
+from medtrain._io import path_kind
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -59,13 +60,16 @@ def read_label_csv(csv_path: str | os.PathLike) -> LabelTable:
             columns, a row without a path or label, an unknown split, or splits on some rows only.
     """
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
+    if path_kind(csv_path) != "file":
         raise MedtrainError(f"{csv_path}: label CSV not found (expected rows path,label[,split])")
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise MedtrainError(f"{csv_path}: not a readable CSV file ({type(e).__name__})") from None
+    for i, r in enumerate(rows):
+        if any("\n" in c or "\r" in c for c in r):
+            raise MedtrainError(f"{csv_path}: record {i + 1} has a line break inside a cell")
     cols = [0, 1, 2]
     ncols = None
     header = _header(rows[0]) if rows else None

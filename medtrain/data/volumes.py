@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from medtrain._io import atomic_path, cache_dir as _cache_dir
+from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
@@ -93,9 +93,10 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     Returns the array and whether a CT window (rather than percentile normalisation) was applied.
     """
     path = Path(path)
-    if not path.exists():
+    found = path_kind(path)
+    if found is None:
         raise MedtrainError(f"{path}: not found")
-    kind = "volume" if path.is_dir() or is_nifti(path) else "image"
+    kind = "volume" if found == "dir" or is_nifti(path) else "image"
     spacing = triple(spacing, "spacing") if spacing is not None else None
     size = parse_size(size)
     win = parse_window(window)
@@ -158,7 +159,7 @@ def load_volume_folder(
         MedtrainError: naming the file, for a bad CSV or (unless ``skip_bad``) any bad entry.
     """
     folder = Path(folder)
-    if not folder.is_dir():
+    if path_kind(folder) != "dir":
         raise MedtrainError(f"{folder}: data folder not found")
     csv_path = Path(csv) if csv is not None else folder / "labels.csv"
     table = read_label_csv(csv_path)

@@ -140,3 +140,17 @@ def test_bad_csv_and_4d_entry(tmp_path):
         load_volume_folder(root, root / "split.csv", size=6, cache_dir=tmp_path / "c")
     with pytest.raises(MedtrainError, match="label CSV not found"):
         load_volume_folder(root, root / "none.csv", size=6, cache_dir=tmp_path / "c")
+
+
+def test_single_voxel_volume_stored_flipped_loads(tmp_path):
+    # reoriented size-1 arrays keep negative strides, which torch refused (found by the fuzz tests)
+    p = _save(tmp_path / "one.nii", np.full((1, 1, 1), 7.0, np.float32), np.diag([-1.0, 1.0, -1.0, 1.0]))
+    arr, windowed = load_entry(p, size=4)
+    assert arr.shape == (4, 4, 4) and not windowed
+
+
+def test_affine_without_an_orientation_is_a_medtrain_error():
+    from medtrain.data.nifti import to_ras
+
+    with pytest.raises(MedtrainError, match="no clear RAS orientation"):
+        to_ras(np.ones((2, 2, 2), np.float32), np.diag([0.0, 1.0, 1.0, 1.0]))

@@ -95,3 +95,19 @@ def test_stratified_split_is_per_class_seeded_and_keeps_a_training_example_per_c
     assert not (stratified_split(y, 0.2, 0.3, seed=4) == a).all()
     with pytest.raises(MedtrainError, match="val_fraction and test_fraction"):
         stratified_split(y, 0.6, 0.5, seed=0)
+
+
+def test_names_the_file_system_cannot_look_up_are_missing_entries_not_os_errors(tmp_path):
+    # found by the fuzz tests: Path.is_file() raises OSError (ENAMETOOLONG) for a 300-character name
+    (tmp_path / "l.csv").write_text("path,label\n" + "x" * 300 + ".png,a\ny.png,b\n")
+    with pytest.raises(MedtrainError, match="image not found"):
+        load_csv(tmp_path / "l.csv")
+    with pytest.raises(MedtrainError, match="not found"):
+        load_volume_folder(tmp_path, tmp_path / "l.csv", cache_dir=tmp_path / "cache")
+
+
+def test_a_quoted_cell_with_a_line_break_is_refused_so_errors_stay_one_line(tmp_path):
+    (tmp_path / "l.csv").write_text('path,label\n"a\nb.png",x\n')
+    with pytest.raises(MedtrainError, match="record 2 has a line break inside a cell") as e:
+        read_label_csv(tmp_path / "l.csv")
+    assert "\n" not in str(e.value)
