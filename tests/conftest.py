@@ -46,6 +46,16 @@ def make_npz(path: Path, channels: int = 1, sizes=(96, 32, 32), noisy_test: int 
     return path
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors gain nothing from intra-op threads; on a shared CPU two make them ~10x slower.
+    Modules of many tiny forward passes opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny_npz(tmp_path) -> Path:
     """A 2-class grey dataset in MedMNIST layout: 96 / 32 / 32 images of 16x16."""

@@ -38,13 +38,7 @@ INFLATE_FAST = {"resnet18_28_half", "resnet10_28_half", "alexnet", "squeezenet1_
 REFUSE_FAST = {"vgg11", "densenet121", "googlenet", "mobilenetv1_050", "shufflenet_v2_x0_5", "xception"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads; on a shared CPU two make them ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 
 def _is_3d(name: str) -> bool:

@@ -9,13 +9,7 @@ from medtrain.models import create_model
 from medtrain.models.inflate import DepthPadConv3d, inflate_conv, inflate_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors gain nothing from intra-op threads; on a shared CPU two make them ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: see conftest.one_thread
 
 
 def _randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
