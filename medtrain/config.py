@@ -7,6 +7,7 @@ override it). :func:`resolve` validates every value and raises :class:`MedtrainE
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -93,6 +94,7 @@ class Config:
     num_nodes: int = 1
     precision: str = "32-true"
     progress: bool = True
+    logger: str = "csv"  #: experiment log of every epoch and the settings: csv, tensorboard, mlflow or none
     bootstrap: int = 1000  #: resamples for the test confidence intervals
     out: Optional[str] = None  #: run directory; default runs/<dataset>-<model>-s<seed>
 
@@ -112,6 +114,8 @@ MONITORS = ("val_auc", "val_acc", "val_loss")
 DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
 TTA_MODES = ("none", "hflip", "flip")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
+#: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
+LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
 # Transfer strategies (applied by medtrain.training.transfer); K is a number of stages.
 STRATEGIES = ("scratch", "linear-probe", "finetune", "finetune-top:K", "partial:K", "scale")
 PROBE_CLASSIFIERS = ("logreg", "svm")
@@ -267,6 +271,11 @@ def _validate(c: Config) -> None:
 
     if c.color_space.lower() not in SPACES:
         raise suggest(c.color_space, SPACES, "colour space")
+    if c.logger not in LOGGERS:
+        raise suggest(c.logger, LOGGERS, "logger")
+    if LOGGERS[c.logger] and importlib.util.find_spec(LOGGERS[c.logger]) is None:
+        raise MedtrainError(f"--logger {c.logger} needs the {LOGGERS[c.logger]} package: "
+                            f"pip install 'medtrain[{c.logger}]'")
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
     validate_transfer(c)

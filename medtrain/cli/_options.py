@@ -44,6 +44,7 @@ HELP = {
     "mc_dropout": "T Monte-Carlo dropout passes at test time (0 = off)",
     "color_space": "input colour space for RGB data: rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch",
     "tta": "test-time augmentation: none, hflip or flip",
+    "logger": "experiment log of every epoch and the settings in RUN/logs: csv, tensorboard, mlflow or none",
     "augment_params": "op parameters as k=v pairs, e.g. erasing_scale=[0.02,0.2],cutout_size=0.3",
 }
 

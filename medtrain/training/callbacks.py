@@ -1,5 +1,8 @@
-"""Callbacks on top of Lightning's: early stopping with a warm-up period, the annealed-dropout schedule."""
+"""Callbacks on top of Lightning's: early stopping with a warm-up period, the annealed-dropout schedule, the
+experiment log of each epoch; and the Lightning logger a run asks for."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
@@ -31,3 +34,52 @@ class DropoutSchedule(pl.Callback):
         rates = set_dropout_epoch(pl_module.model, trainer.current_epoch)
         if rates:
             pl_module.extra_epoch_log = {**pl_module.extra_epoch_log, "dropout_rate": rates[0]}
+
+
+class HistoryLogger(pl.Callback):
+    """Sends each finished epoch's history entry (the numbers ``metrics.json`` keeps: train/val loss, val
+    AUC/ACC, lr, epoch time, ...) to the Trainer's loggers, after validation has filled it.
+
+    On ``--resume``, Lightning's CSV logger starts its file afresh: the epochs restored from the checkpoint
+    are written to it again first, so the file holds every epoch once.
+    """
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from lightning.pytorch.loggers import CSVLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                for entry in pl_module.history:
+                    if entry["epoch"] < trainer.current_epoch:
+                        logger.log_metrics(_numbers(entry), step=int(entry.get("step", 0)))
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        entry = pl_module.history[-1] if pl_module.history else None
+        if entry is None or entry["epoch"] != trainer.current_epoch:
+            return
+        for logger in trainer.loggers:
+            logger.log_metrics(_numbers(entry), step=trainer.global_step)
+
+
+def _numbers(entry: dict) -> dict:
+    return {k: float(v) for k, v in entry.items() if isinstance(v, (int, float))}
+
+
+def build_logger(kind: str, run_dir: Path, hparams: dict):
+    """Lightning's logger for ``--logger`` (``csv``, ``tensorboard``, ``mlflow``; ``none`` gives False), writing
+    under ``run_dir/logs``, with the run's settings recorded as hyperparameters."""
+    from lightning.pytorch import loggers
+
+    save_dir = Path(run_dir) / "logs"
+    if kind == "none":
+        return False
+    if kind == "csv":
+        logger = loggers.CSVLogger(save_dir=str(run_dir), name="logs", version="csv")
+    elif kind == "tensorboard":
+        logger = loggers.TensorBoardLogger(save_dir=str(run_dir), name="logs", version="tensorboard",
+                                           default_hp_metric=False)
+    else:
+        logger = loggers.MLFlowLogger(experiment_name="medtrain", run_name=Path(run_dir).name,
+                                      tracking_uri=(save_dir / "mlruns").resolve().as_uri())
+    logger.log_hyperparams(hparams)
+    return logger

@@ -15,7 +15,7 @@ from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation
-from medtrain.training.callbacks import DropoutSchedule, WarmupEarlyStopping
+from medtrain.training.callbacks import DropoutSchedule, HistoryLogger, WarmupEarlyStopping, build_logger
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
@@ -85,9 +85,12 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if cfg.progress:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     callbacks += extra
+    logger = build_logger(cfg.logger, run_dir, hp)
+    if logger:
+        callbacks.append(HistoryLogger())
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        precision=cfg.precision, logger=False, callbacks=callbacks, enable_progress_bar=cfg.progress,
+        precision=cfg.precision, logger=logger, callbacks=callbacks, enable_progress_bar=cfg.progress,
         enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(run_dir),
         log_every_n_steps=10,
     )
@@ -96,6 +99,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
         warnings.filterwarnings("ignore", ".*is an invalid type.*")
+        warnings.filterwarnings("ignore", ".*logs directory .* exists and is not empty.*")  # resume: see HistoryLogger
+        warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         sigint = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)

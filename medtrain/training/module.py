@@ -124,7 +124,7 @@ class Classifier(pl.LightningModule):
         loss = self.loss(logits, target)
         self._train_loss_sum = self._train_loss_sum + loss.detach() * len(x)  # no per-step device sync
         self._train_count += len(x)
-        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
+        self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
         return loss
 
     # --- validation
@@ -151,7 +151,9 @@ class Classifier(pl.LightningModule):
         val_auc, val_acc = metrics.auc(y, scores, self.task), metrics.acc(y, scores, self.task)
         if np.isnan(val_auc):
             val_auc = 0.0
-        self.log_dict({"val_loss": val_loss, "val_auc": val_auc, "val_acc": val_acc}, prog_bar=True)
+        # for checkpointing, early stopping and the progress bar; the experiment log gets the epoch's
+        # history entry instead (training.callbacks.HistoryLogger), the same numbers as metrics.json
+        self.log_dict({"val_loss": val_loss, "val_auc": val_auc, "val_acc": val_acc}, prog_bar=True, logger=False)
         if self._train_count:  # a real training epoch (not a stand-alone validate call)
             entry = {"epoch": int(self.current_epoch), "train_loss": float(self._train_loss_sum) / self._train_count,
                      "val_loss": val_loss, "val_auc": float(val_auc), "val_acc": float(val_acc),
