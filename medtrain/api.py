@@ -18,6 +18,7 @@ from medtrain.config import Config
 from medtrain.data import Split, Splits, load_splits
 from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
+from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training.build import build_model, input_transform
@@ -197,20 +198,38 @@ def load_run_module(run_dir: str | Path) -> RunModel:
     need = ("model", "in_chans", "num_classes", "input_size", "task", "mean", "std")
     if any(k not in meta for k in need):
         raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} lacks the run metadata ({', '.join(need)})")
+    return build_run_model(cfg, meta, load_state(run_dir / rundir.WEIGHTS_FILE), source=run_dir / rundir.WEIGHTS_FILE)
+
+
+def build_run_model(cfg: Config, meta: dict, state: dict | None = None, source: str | Path = "weights") -> RunModel:
+    """The network ``cfg`` and ``meta`` (a ``model.safetensors`` metadata dict) describe, with ``state``
+    loaded (left as initialised when None: untrained models for tests and benchmarks)."""
     shape = _shape_only_splits(meta)
     model, _ = build_model(cfg, shape, transfer=False)  # the run's own weights follow; no source needed
-    state = load_state(run_dir / rundir.WEIGHTS_FILE)
-    if "probe_layer" in meta:  # a linear-probe run: the frozen network and its linear layer
-        w = state["linear.weight"]
-        model = ProbeModel(model, int(meta["probe_layer"]), torch.zeros_like(w), torch.zeros(len(w)))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
-    if bad:
-        raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} does not fit the run's model ({', '.join(bad[:3])} ...)")
+    if state is not None:
+        if "probe_layer" in meta:  # a linear-probe run: the frozen network and its linear layer
+            w = state["linear.weight"]
+            model = ProbeModel(model, int(meta["probe_layer"]), torch.zeros_like(w), torch.zeros(len(w)))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
+        if bad:
+            raise MedtrainError(f"{source} does not fit the run's model ({', '.join(bad[:3])} ...)")
     module = Classifier(model, shape.task, shape.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
                         cfg.to_dict(), input_transform=input_transform(cfg))
     module.eval()
     return RunModel(module, cfg, meta)
+
+
+def untrained_run_model(model: str, in_chans: int = 1, num_classes: int = 2, input_size: int = 28,
+                        spatial_dims: int = 2, **settings) -> RunModel:
+    """A :class:`RunModel` of an untrained ``model`` (mean 0.5, std 0.25 per channel): what export and
+    its checks can be tried on without training."""
+    cfg = config_mod.resolve({"model": model, **settings})
+    meta = {"model": model, "in_chans": in_chans, "num_classes": num_classes, "input_size": input_size,
+            "spatial_dims": spatial_dims, "task": MULTICLASS if num_classes > 2 else BINARY,
+            "label_names": {str(j): f"class{j}" for j in range(num_classes)},
+            "mean": [0.5] * in_chans, "std": [0.25] * in_chans}
+    return build_run_model(cfg, meta)
 
 
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:

@@ -53,7 +53,7 @@ def fast_config(data: Path, out: Path, **over) -> dict:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A finished 1-epoch run on 16x16 grey two-class images (default TTA, hflip), with its .npz and
+    """A finished 1-epoch resnet18_28_half run on 16x16 grey two-class images (default TTA, hflip), with its .npz and
     arrays; shared by the predict and export tests (training is their slow part)."""
     import medtrain
 
@@ -64,5 +64,6 @@ def trained_run(tmp_path_factory):
     data = root / "tiny.npz"
     np.savez(data, **arrays)
     run = root / "run"
-    medtrain.train(fast_config(data, run, epochs=1, bootstrap=0), verbose=False)
+    # the default 2D network, so exporting this run is also the default network's dynamo export test
+    medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0), verbose=False)
     return run, data, arrays
