@@ -27,7 +27,7 @@ from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches
-from medtrain.tasks import MULTILABEL
+from medtrain.metrics import predicted_names
 
 #: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
 BATCH_SIZE = 256
@@ -180,7 +180,7 @@ class Predictor:
 
     Attributes:
         labels: class names in the order of the probability columns.
-        task: the run's task (``multi-label`` predictions are every label with probability >= 0.5).
+        task: the run's task (``multi-label`` predictions are every label with probability > 0.5).
     """
 
     def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE):
@@ -191,10 +191,8 @@ class Predictor:
         self.task = run.meta["task"]
 
     def decide(self, probs: np.ndarray) -> list[str]:
-        """The predicted label name of each row of probabilities."""
-        if self.task == MULTILABEL:
-            return [";".join(self.labels[j] for j in np.flatnonzero(p >= 0.5)) for p in probs]
-        return [self.labels[int(j)] for j in probs.argmax(1)]
+        """The predicted label name of each row of probabilities (the decision the run's metrics score)."""
+        return predicted_names(probs, self.task, self.labels)
 
     def stream(self, items: Iterable[Item], skip_bad: bool = False,
                skipped: list | None = None) -> Iterator[tuple[list[str], np.ndarray, np.ndarray | None]]:

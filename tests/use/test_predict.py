@@ -53,6 +53,20 @@ def test_folder_npz_and_run_predictions_agree(trained_run, tmp_path, capsys):
     np.testing.assert_allclose(_probs(folder, labels), expected, atol=1e-5)
     np.testing.assert_allclose(_probs(npz, labels), expected, atol=1e-5)
     assert [r["prediction"] for r in npz] == [labels[j] for j in expected.argmax(1)]
+    # the run's own file carries the same label-named columns, after the old ones
+    assert list(saved[0])[:4] == ["index", "label0", "p0", "p1"]
+    assert [r["prediction"] for r in saved] == [r["prediction"] for r in folder]
+    np.testing.assert_allclose(_probs(saved, labels), expected, atol=1e-6)
+
+
+def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
+    from medtrain.rundir import write_predictions
+
+    scores = np.array([[0.9, 0.1], [0.2, 0.8]])
+    write_predictions(tmp_path / "p.csv", np.array([0, 1]), scores, None, {"0": "p0", "1": "a,b"}, "binary-class")
+    rows = _read(tmp_path / "p.csv")
+    assert list(rows[0]) == ["index", "label0", "p0", "p1", "prediction", "a,b"]  # "p0" would repeat a column
+    assert [r["prediction"] for r in rows] == ["p0", "a,b"] and rows[1]["a,b"] == "0.800000"
 
 
 def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
