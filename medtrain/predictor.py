@@ -133,7 +133,15 @@ def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test") -> Iterato
 # --------------------------------------------------------------------------- decoding as the run did
 
 
+def _dims_error(path: Path, got: int, run: RunModel) -> MedtrainError:
+    want = len(run.input_shape) - 1
+    return MedtrainError(f"{path}: a {got}D {'volume' if got == 3 else 'image'} has the wrong dimensionality; "
+                         f"the model takes {want}D {'volumes' if want == 3 else 'images'}")
+
+
 def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
+    if len(run.input_shape) != 3:
+        raise _dims_error(path, 2, run)
     x = read_image(path)
     size = run.input_shape[-1]
     if tuple(x.shape[1:]) != (size, size):  # the run's size (folder runs: --image-size), resized as training did
@@ -146,6 +154,8 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
     from medtrain.data.volumes import load_entry
 
     arr, _ = load_entry(path, spacing=run.cfg.spacing, size=run.input_shape[-1], window=run.cfg.window)
+    if arr.ndim != len(run.input_shape) - 1:
+        raise _dims_error(path, arr.ndim, run)
     return torch.from_numpy(np.ascontiguousarray(arr))[None]
 
 

@@ -129,3 +129,35 @@ def test_skip_bad_lists_and_skips(trained_run, tmp_path, capsys):
     assert code == 0 and "2 input(s)" in out and "(1 skipped)" in out
     assert "skipped" in err and "001.png" in err
     assert [r["input"][-7:] for r in _read(tmp_path / "p.csv")] == ["000.png", "002.png"]
+
+
+def test_nifti_volumes_of_a_3d_run_predict_as_eval_does(tmp_path, capsys):
+    """A 3D run trained on NIfTI files (resampled to 2 mm, resized to 8 voxels a side): predicting its test
+    files gives its predictions_test.csv; a 2D image for the 3D model is refused."""
+    import nibabel as nib
+
+    root = tmp_path / "nii"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["path,label,split"]
+    parts = ["train"] * 8 + ["val"] * 2 + ["test"] * 4
+    for i, part in enumerate(parts):
+        vol = rng.normal(0, 1, (10, 12, 9)).astype(np.float32)
+        if i % 2:
+            vol[3:7, 3:7, 3:7] += 4
+        nib.save(nib.Nifti1Image(vol, np.diag([1.5, 1.5, 2.0, 1.0])), str(root / f"v{i:02d}.nii.gz"))
+        rows.append(f"v{i:02d}.nii.gz,{i % 2},{part}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    medtrain.train(dict(data=str(root / "labels.csv"), model="resnet10_28_half", epochs=1, batch_size=4,
+                        progress=False, bootstrap=0, volume_size=8, spacing="2", out=str(run), accelerator="cpu"),
+                   verbose=False)
+    tests = [root / f"v{i:02d}.nii.gz" for i, p in enumerate(parts) if p == "test"]
+    code, _, _ = _cli(capsys, "predict", run, *tests, "--out", tmp_path / "p.csv")
+    assert code == 0
+    saved = _read(run / "predictions_test.csv")
+    got = _read(tmp_path / "p.csv")
+    np.testing.assert_allclose(_probs(got, ["0", "1"]), _probs(saved, ["p0", "p1"]), atol=1e-5)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "flat.png")
+    code, _, err = _cli(capsys, "predict", run, tmp_path / "flat.png", "--out", tmp_path / "q.csv")
+    assert code == 2 and "dimensionality" in err
