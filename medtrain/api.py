@@ -223,13 +223,28 @@ def build_run_model(cfg: Config, meta: dict, state: dict | None = None, source: 
 def untrained_run_model(model: str, in_chans: int = 1, num_classes: int = 2, input_size: int = 28,
                         spatial_dims: int = 2, **settings) -> RunModel:
     """A :class:`RunModel` of an untrained ``model`` (mean 0.5, std 0.25 per channel): what export and
-    its checks can be tried on without training."""
+    its checks can be tried on without training.
+
+    Its BatchNorm statistics are those of one batch of random images, as training would set them: with
+    the initial statistics (mean 0, variance 1) deep networks' logits grow to thousands and the
+    probabilities saturate to exactly 0 and 1, which would hide any difference a check looks for."""
     cfg = config_mod.resolve({"model": model, **settings})
     meta = {"model": model, "in_chans": in_chans, "num_classes": num_classes, "input_size": input_size,
             "spatial_dims": spatial_dims, "task": MULTICLASS if num_classes > 2 else BINARY,
             "label_names": {str(j): f"class{j}" for j in range(num_classes)},
             "mean": [0.5] * in_chans, "std": [0.25] * in_chans}
-    return build_run_model(cfg, meta)
+    run = build_run_model(cfg, meta)
+    norms = [m for m in run.module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # the running statistics become the plain average over the batches seen
+    if norms:
+        g = torch.Generator().manual_seed(0)
+        run.module.train()
+        with torch.no_grad():
+            run.module(torch.randint(0, 256, (8, *run.input_shape), generator=g, dtype=torch.uint8))
+        run.module.eval()
+    return run
 
 
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:

@@ -15,9 +15,10 @@ __all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "iter_inputs", "load", 
 
 
 def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os.PathLike, as_json: bool = False,
-                      skip_bad: bool = False) -> tuple[int, list[Skipped]]:
+                      skip_bad: bool = False, progress=None) -> tuple[int, list[Skipped]]:
     """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``; or JSON), written
-    atomically: an error leaves no file. Returns the number of predicted inputs and the skipped ones."""
+    atomically: an error leaves no file. ``progress(n)`` is called after each batch with the inputs so far.
+    Returns the number of predicted inputs and the skipped ones."""
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
@@ -42,6 +43,8 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                                + ([f"{entropy[i]:.9g}"] if entropy is not None else []))
             first = False
             n += len(names)
+            if progress is not None:
+                progress(n)
         if as_json:
             f.write('\n], "skipped": %s}\n' % json.dumps([s._asdict() for s in skipped]))
         elif first:

@@ -25,8 +25,15 @@ def run(args) -> int:
 
     predictor = load(args.run_dir, batch_size=args.batch_size)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
+    show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs
+
+    def progress(n: int) -> None:
+        print(f"\rpredicted {n} input(s)", end="", file=sys.stderr, flush=True)
+
     n, skipped = write_predictions(predictor, iter_inputs(args.inputs, predictor.run, split=args.split), out,
-                                   as_json=args.json, skip_bad=args.skip_bad)
+                                   as_json=args.json, skip_bad=args.skip_bad, progress=progress if show else None)
+    if show and n:
+        print(file=sys.stderr)
     for s in skipped:
         print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     print(f"{n} input(s) predicted -> {out}" + (f" ({len(skipped)} skipped)" if skipped else ""))

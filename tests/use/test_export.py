@@ -100,6 +100,9 @@ def test_zoo_families_export_within_tolerance(tmp_path, model):
     dims = 3 if model.endswith("_3d") else 2
     run = untrained_run_model(model, in_chans=3 if dims == 2 else 1, num_classes=4, input_size=16 if dims == 3 else 28,
                               spatial_dims=dims)
+    x, _ = export_mod.check_images(run)
+    probs = export_mod.ProbabilityGraph(run)(x).detach()
+    assert (probs.max(1).values < 0.99).float().mean() >= 0.5  # not saturated: a wrong graph would show
     res = export_mod.export_model(run, tmp_path / "m.onnx", "onnx", "torchscript")
     assert res["max_abs_diff"] < 1e-4 and (tmp_path / "m.onnx").stat().st_size > 1000
 
