@@ -40,7 +40,12 @@ CHECK_BATCH = 8  #: images in the check batch (the export itself is traced with 
 
 #: Zoo networks torch.onnx.export (dynamo, then the TorchScript-based exporter) cannot turn into a graph
 #: that onnxruntime runs within TOLERANCE, with the reason; measured with torch 2.14.1, onnxruntime 1.32.
+#: (Every family's smallest network exports with the dynamo exporter: docs/results/export.md.)
 UNEXPORTABLE: dict[str, str] = {}
+#: Colour spaces whose conversion has no ONNX form (TorchScript export works for them).
+UNEXPORTABLE_COLOR_SPACES: dict[str, str] = {
+    "lch": "its chroma and hue use aten::hypot and atan2, which neither ONNX exporter of torch 2.14.1 converts",
+}
 
 
 class ProbabilityGraph(nn.Module):
@@ -156,6 +161,10 @@ def export_model(run: RunModel, out: str | os.PathLike, fmt: str = "onnx", expor
         raise MedtrainError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
     if exporter not in ("dynamo", "torchscript"):
         raise MedtrainError(f"unknown ONNX exporter '{exporter}'; choose dynamo or torchscript")
+    space = run.cfg.color_space.lower()
+    if fmt == "onnx" and space in UNEXPORTABLE_COLOR_SPACES:
+        raise MedtrainError(f"a run in colour space {space} cannot be exported to ONNX: "
+                            f"{UNEXPORTABLE_COLOR_SPACES[space]}; use --format torchscript")
     if run.meta["model"] in UNEXPORTABLE:
         raise MedtrainError(f"{run.meta['model']} cannot be exported: {UNEXPORTABLE[run.meta['model']]}")
     graph = ProbabilityGraph(run).eval()
@@ -210,4 +219,4 @@ def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.Path
     return export_model(run, out, fmt, exporter, run_dir=run_dir)
 
 
-__all__ = ["FORMATS", "TOLERANCE", "UNEXPORTABLE", "ProbabilityGraph", "export_model", "export_run", "metadata"]
+__all__ = ["FORMATS", "TOLERANCE", "UNEXPORTABLE", "UNEXPORTABLE_COLOR_SPACES", "ProbabilityGraph", "export_model", "export_run", "metadata"]

@@ -115,6 +115,13 @@ def test_a_failed_check_writes_nothing(tmp_path, monkeypatch):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_a_colour_space_without_onnx_form_is_refused_before_exporting(tmp_path):
+    run = untrained_run_model("squeezenet1_1", in_chans=3, num_classes=2, input_size=16, color_space="lch")
+    with pytest.raises(MedtrainError, match="colour space lch cannot be exported to ONNX"):
+        export_mod.export_model(run, tmp_path / "m.onnx", "onnx", "dynamo")
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_not_a_run_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["export", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -131,6 +131,7 @@ def test_skip_bad_lists_and_skips(trained_run, tmp_path, capsys):
     assert [r["input"][-7:] for r in _read(tmp_path / "p.csv")] == ["000.png", "002.png"]
 
 
+@pytest.mark.slow  # trains a second (3D) run: about 15 s
 def test_nifti_volumes_of_a_3d_run_predict_as_eval_does(tmp_path, capsys):
     """A 3D run trained on NIfTI files (resampled to 2 mm, resized to 8 voxels a side): predicting its test
     files gives its predictions_test.csv; a 2D image for the 3D model is refused."""
