@@ -85,27 +85,36 @@ def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
 
 def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
     """The entries of a CSV's ``path`` column (or its first column when it has no header), relative to
-    the CSV's folder unless absolute."""
+    the CSV's folder unless absolute, read row by row. An entry of an unknown kind is a bad input (skipped
+    with ``skip_bad``), not an error about the CSV."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+            col = None
+            for i, r in enumerate(csv.reader(f)):
+                if not any(c.strip() for c in r):
+                    continue
+                if col is None:
+                    head = [c.strip().lower() for c in r]
+                    col = head.index("path") if "path" in head else 0
+                    if "path" in head:
+                        continue
+                if col >= len(r) or not r[col].strip():
+                    raise MedtrainError(f"{path}: row {i + 1} has no path")
+                entry = Path(r[col].strip())
+                entry = entry if entry.is_absolute() else path.parent / entry
+                if entry.is_dir():
+                    yield Item(str(entry), lambda p=entry: _read_entry(p, run))
+                    continue
+                try:
+                    yield _file_item(entry, run)
+                except MedtrainError as e:
+                    yield Item(str(entry), lambda e=e: _raise(e))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise MedtrainError(f"{path}: not a readable CSV file ({type(e).__name__})") from None
-    if not rows:
-        raise MedtrainError(f"{path}: no rows")
-    head = [c.strip().lower() for c in rows[0]]
-    col = 0
-    if "path" in head:
-        col, rows = head.index("path"), rows[1:]
-    for i, r in enumerate(rows, 1):
-        if col >= len(r) or not r[col].strip():
-            raise MedtrainError(f"{path}: row {i} has no path")
-        entry = Path(r[col].strip())
-        entry = entry if entry.is_absolute() else path.parent / entry
-        if entry.is_dir():
-            yield Item(str(entry), lambda p=entry: _read_entry(p, run))
-        else:
-            yield _file_item(entry, run)
+
+
+def _raise(e: Exception):
+    raise e
 
 
 def _npz_items(path: Path, split: str) -> Iterator[Item]:
