@@ -102,7 +102,8 @@ def test_zoo_families_export_within_tolerance(tmp_path, model):
                               spatial_dims=dims)
     x, _ = export_mod.check_images(run)
     probs = export_mod.ProbabilityGraph(run)(x).detach()
-    assert (probs.max(1).values < 0.99).float().mean() >= 0.5  # not saturated: a wrong graph would show
+    # not saturated to one-hot (a wrong graph could hide behind exact 0s and 1s)
+    assert (probs.topk(2, dim=1).values[:, 1] > 1e-5).float().mean() >= 0.5
     res = export_mod.export_model(run, tmp_path / "m.onnx", "onnx", "torchscript")
     assert res["max_abs_diff"] < 1e-4 and (tmp_path / "m.onnx").stat().st_size > 1000
 
