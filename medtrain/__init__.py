@@ -19,6 +19,13 @@ def evaluate(run_dir, split: str = "test", verbose: bool = True) -> dict:
     return _evaluate(run_dir, split=split, verbose=verbose)
 
 
+def load(run_dir, batch_size: int = 256):
+    """A finished run, ready to predict: ``medtrain.load(run).predict(images)``; see :func:`medtrain.predictor.load`."""
+    from medtrain.predictor import load as _load
+
+    return _load(run_dir, batch_size=batch_size)
+
+
 def create_model(*args, **kwargs):
     """Build a model by name; see :func:`medtrain.models.create_model`."""
     from medtrain.models import create_model as _create
@@ -32,4 +39,4 @@ def list_models() -> list:
     return _list()
 
 
-__all__ = ["Config", "MedtrainError", "train", "evaluate", "create_model", "list_models", "__version__"]
+__all__ = ["Config", "MedtrainError", "train", "evaluate", "load", "create_model", "list_models", "__version__"]

@@ -45,6 +45,14 @@ def predictions(y_score: np.ndarray, task: str, threshold: float = 0.5) -> np.nd
     return np.argmax(y_score, axis=-1)
 
 
+def predicted_names(y_score: np.ndarray, task: str, names: list, threshold: float = 0.5) -> list[str]:
+    """The decision of :func:`predictions` as label names (multi-label: every positive label, joined by ``;``)."""
+    pred = predictions(y_score, task, threshold)
+    if task == MULTILABEL:
+        return [";".join(str(names[j]) for j in np.flatnonzero(row)) for row in pred]
+    return [str(names[int(j)]) for j in pred]
+
+
 def acc(y_true: np.ndarray, y_score: np.ndarray, task: str, threshold: float = 0.5) -> float:
     y_true = np.asarray(y_true)
     pred = predictions(y_score, task, threshold)

@@ -113,18 +113,34 @@ def weights_meta(cfg: Config, splits, module, **extra) -> dict:
             "std": module.std.flatten().tolist(), **extra}
 
 
-def write_predictions(path: Path, labels, scores, entropy) -> None:
-    """One row per test image: its label(s), the predicted probabilities and (MC dropout) the entropy."""
+def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None) -> None:
+    """One row per test image: its label(s), the predicted probabilities and (MC dropout) the entropy; with
+    ``label_names`` and ``task`` also the columns ``medtrain predict`` writes: ``prediction`` (label name)
+    and one probability column per class named by its label (a name that would repeat a column is skipped)."""
+    from medtrain.metrics import predicted_names
+
     labels = np.asarray(labels).reshape(len(scores), -1)
     k = scores.shape[1]
     head = ["index"] + [f"label{j}" for j in range(labels.shape[1])] + [f"p{j}" for j in range(k)]
     head += ["entropy"] if entropy is not None else []
-    lines = [",".join(head)]
+    names = [str(label_names.get(str(j), j)) for j in range(k)] if label_names and task else []
+    named = [j for j, n in enumerate(names) if n not in head and n != "prediction" and names.index(n) == j]
+    decided = predicted_names(scores, task, names) if names else []
+    if names:
+        head += ["prediction"] + [names[j] for j in named]
+    lines = [",".join(_csv_cell(h) for h in head)]
     for i in range(len(scores)):
         row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
         row += [f"{entropy[i]:.6f}"] if entropy is not None else []
+        if names:
+            row += [_csv_cell(decided[i])] + [f"{scores[i, j]:.6f}" for j in named]
         lines.append(",".join(row))
     write_text(path, "\n".join(lines) + "\n")
+
+
+def _csv_cell(text: str) -> str:
+    """A CSV field, quoted when it holds a comma, quote or line break (label names may)."""
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
 def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool) -> dict:
@@ -144,7 +160,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                           tta=cfg.tta, mc_dropout=cfg.mc_dropout) if len(splits.test) else {}
     entropy = test.pop("entropy", None)
     if test:
-        write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test.pop("scores"), entropy)
+        write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test.pop("scores"), entropy,
+                          splits.label_names, splits.task)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
     out = {

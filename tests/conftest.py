@@ -110,3 +110,21 @@ def fast_config(data: Path, out: Path, **over) -> dict:
                out=str(out), schedule="none", accelerator="cpu")
     cfg.update(over)
     return cfg
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A finished 1-epoch resnet18_28_half run on 16x16 grey two-class images (default TTA, hflip), with its .npz and
+    arrays; shared by the predict and export tests (training is their slow part)."""
+    import medtrain
+
+    root = tmp_path_factory.mktemp("use")
+    arrays = {}
+    for split, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 40, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
+    data = root / "tiny.npz"
+    np.savez(data, **arrays)
+    run = root / "run"
+    # the default 2D network, so exporting this run is also the default network's dynamo export test
+    medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0), verbose=False)
+    return run, data, arrays

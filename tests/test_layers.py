@@ -16,7 +16,7 @@ LAYERS = [
     ["medtrain.data", "medtrain.color", "medtrain.models", "medtrain.reports"],
     ["medtrain.config", "medtrain.augment"],
     ["medtrain.training", "medtrain.evaluation", "medtrain.rundir"],
-    ["medtrain.api", "medtrain"],  # the package's own __init__ is the Python facade over api
+    ["medtrain.api", "medtrain.predictor", "medtrain"],  # the package's own __init__ is the Python facade over api
     ["medtrain.compare", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
      "medtrain.export", "medtrain.explain"],
     ["medtrain.cli", "medtrain.__main__"],

@@ -66,6 +66,12 @@ def _decode(paths: list[Path], image_size: int | None) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
 
 
+def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.Tensor:
+    """One image file -> ``(C, H, W)`` uint8, decoded as the folder and CSV loaders decode (grey images
+    stay one channel); ``image_size`` resizes it to a square."""
+    return _decode([Path(path)], image_size)[0]
+
+
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
            image_size, val_fraction, test_fraction, seed, source) -> Splits:
     images = _decode(paths, image_size)

@@ -11,6 +11,37 @@ from medtrain.models.layers.mc_dropout import mc_predict, predictive_entropy, un
 
 
 @torch.no_grad()
+def predict_batches(module, batches, tta: str = "none", mc_dropout: int = 0, seed: int = 0):
+    """Class probabilities batch by batch: yields ``(probs (B, K), entropy (B,) or None)`` for each uint8
+    batch of ``batches`` (an iterable), so any number of images is predicted in constant memory.
+
+    The semantics (TTA, MC dropout and its seeded masks) are those of :func:`predict`, which goes through
+    here: given the same batches, both give the same numbers. The RNG state is forked around the whole
+    iteration.
+    """
+    module.eval()
+    device = next(module.parameters()).device
+
+    def forward(x):
+        if mc_dropout:  # the mean of T stochastic passes
+            return mc_predict(module, x, T=mc_dropout, task=module.task).probs.float()
+        return metrics.scores_from_logits(module(x).float(), module.task)
+
+    sigmoid = module.task == metrics.MULTILABEL or module.num_classes == 1
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        torch.manual_seed(seed)
+        for x in batches:
+            x = x.to(device)
+            if tta != "none":
+                # forward_fn gets float images in [0, 1]; the module takes uint8-range values
+                p = tta_predict(lambda v: forward(v * 255.0), x.float() / 255.0, mode=tta)
+            else:
+                p = forward(x)
+            p = p.float()
+            yield p.cpu(), (predictive_entropy(p, sigmoid).cpu() if mc_dropout else None)
+
+
+@torch.no_grad()
 def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_dropout: int = 0, seed: int = 0):
     """Class probabilities ``(N, K)`` for a split (softmax, or sigmoid for multi-label).
 
@@ -25,28 +56,12 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
     Returns:
         ``probs`` (N, K), and ``entropy`` (N,) or None.
     """
-    module.eval()
-    device = next(module.parameters()).device
+    batches = (split.images[i:i + batch_size] for i in range(0, len(split), batch_size))
     probs, entropy = [], []
-
-    def forward(x):
-        if mc_dropout:  # the mean of T stochastic passes
-            return mc_predict(module, x, T=mc_dropout, task=module.task).probs.float()
-        return metrics.scores_from_logits(module(x).float(), module.task)
-
-    sigmoid = module.task == metrics.MULTILABEL or module.num_classes == 1
-    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-        torch.manual_seed(seed)
-        for i in range(0, len(split), batch_size):
-            x = split.images[i:i + batch_size].to(device)
-            if tta != "none":
-                # forward_fn gets float images in [0, 1]; the module takes uint8-range values
-                p = tta_predict(lambda v: forward(v * 255.0), x.float() / 255.0, mode=tta)
-            else:
-                p = forward(x)
-            probs.append(p.float().cpu())
-            if mc_dropout:
-                entropy.append(predictive_entropy(p.float(), sigmoid).cpu())
+    for p, e in predict_batches(module, batches, tta=tta, mc_dropout=mc_dropout, seed=seed):
+        probs.append(p)
+        if e is not None:
+            entropy.append(e)
     if not probs:
         return np.zeros((0, module.num_classes)), None
     return torch.cat(probs).numpy(), (torch.cat(entropy).numpy() if entropy else None)

@@ -73,6 +73,11 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[tor
     return model, plan
 
 
+def input_transform(cfg: Config):
+    """The module applied to [0, 1] images before normalisation: the run's colour space (None for RGB)."""
+    return None if cfg.color_space.lower() == "rgb" else ColorSpace(cfg.color_space)
+
+
 def normalisation(cfg: Config, splits: Splits):
     """Per-channel mean/std of the training images in the input space, and the colour-space module."""
     if cfg.color_space.lower() == "rgb":
@@ -82,7 +87,7 @@ def normalisation(cfg: Config, splits: Splits):
         raise MedtrainError(f"color_space {cfg.color_space} needs RGB images; {splits.name} has "
                             f"{splits.in_chans} channel(s)")
     stats = fit_channel_stats(splits.train.images, cfg.color_space)
-    return torch.tensor(stats.mean), torch.tensor(stats.safe_std), ColorSpace(cfg.color_space)
+    return torch.tensor(stats.mean), torch.tensor(stats.safe_std), input_transform(cfg)
 
 
 def augment_params(cfg: Config, splits: Splits) -> dict:

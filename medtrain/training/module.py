@@ -27,6 +27,14 @@ def soft_targets(y: Tensor, task: str, num_classes: int) -> Tensor:
     return F.one_hot(y.long(), num_classes).float()
 
 
+def normalise(x: Tensor, mean: Tensor, std: Tensor, input_transform: nn.Module | None = None) -> Tensor:
+    """[0, 1] images -> the network's input: the colour space (if any), then per-channel mean/std."""
+    if input_transform is not None:
+        x = input_transform(x)
+    view = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - mean.view(view)) / std.view(view)
+
+
 class Classifier(pl.LightningModule):
     """Wraps any ``nn.Module`` classifier for the Lightning Trainer.
 
@@ -78,10 +86,7 @@ class Classifier(pl.LightningModule):
         return x
 
     def normalise(self, x: Tensor) -> Tensor:
-        if self.input_transform is not None:
-            x = self.input_transform(x)
-        view = (1, -1) + (1,) * (x.ndim - 2)
-        return (x - self.mean.view(view)) / self.std.view(view)
+        return normalise(x, self.mean, self.std, self.input_transform)
 
     def forward(self, x_uint8: Tensor) -> Tensor:
         return self.model(self.normalise(self.prepare(x_uint8)))

@@ -1,0 +1,26 @@
+"""``medtrain export RUN --format onnx|torchscript``: the run as one checked file (see :mod:`medtrain.export`)."""
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a run to ONNX or TorchScript (checked against PyTorch)",
+                       description="Export a run's network with its colour space, normalisation and softmax inside: "
+                                   "float32 images in [0, 1] in, class probabilities out, batch dimension dynamic.")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    p.add_argument("--out", default=None, help="output file (default RUN/model.onnx or RUN/model.pt)")
+    p.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"],
+                   help="ONNX: torch.onnx.export's dynamo exporter (default; falls back to the TorchScript-based "
+                        "one if it fails) or the TorchScript-based one")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from medtrain.export import TOLERANCE, export_run
+
+    res = export_run(args.run_dir, args.format, args.out, exporter=args.exporter)
+    if res["fallback"]:
+        print(f"medtrain: the dynamo exporter failed ({res['fallback']}); used the TorchScript-based exporter")
+    print(f"{res['path']}: {res['format']} via {res['exporter']}; max |exported - PyTorch| = {res['max_abs_diff']:.2e} "
+          f"on {res['check']} (limit {TOLERANCE:g})")
+    return 0

@@ -1,0 +1,40 @@
+"""``medtrain predict RUN INPUT...``: apply a finished run to new images (see :mod:`medtrain.predict`)."""
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("predict", help="predict new images, folders, CSVs, .npz splits or volumes with a run",
+                       description="Class probabilities of new inputs, preprocessed as the run's own images "
+                                   "(size, channels, colour space, normalisation, TTA, MC dropout).")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders (recursive), a CSV with a path column, a MedMNIST-layout .npz, "
+                        "NIfTI files or DICOM series folders (3D runs)")
+    p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json)")
+    p.add_argument("--json", action="store_true", help="write JSON instead of CSV")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of a .npz input")
+    p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
+    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256, as eval)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from medtrain.predict import iter_inputs, load, write_predictions
+
+    predictor = load(args.run_dir, batch_size=args.batch_size)
+    out = args.out or ("predictions.json" if args.json else "predictions.csv")
+    show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs
+
+    def progress(n: int) -> None:
+        print(f"\rpredicted {n} input(s)", end="", file=sys.stderr, flush=True)
+
+    n, skipped = write_predictions(predictor, iter_inputs(args.inputs, predictor.run, split=args.split), out,
+                                   as_json=args.json, skip_bad=args.skip_bad, progress=progress if show else None)
+    if show and n:
+        print(file=sys.stderr)
+    for s in skipped:
+        print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
+    print(f"{n} input(s) predicted -> {out}" + (f" ({len(skipped)} skipped)" if skipped else ""))
+    return 0

@@ -1,0 +1,222 @@
+"""``medtrain export``: a finished run as one ONNX or TorchScript file that needs neither medtrain nor
+PyTorch's Python code around it.
+
+The graph takes float32 images in [0, 1], ``(N, C, H, W)`` or ``(N, C, D, H, W)`` with the batch
+dimension dynamic, and returns class probabilities (softmax, or sigmoid for multi-label runs): the
+run's colour space and normalisation are inside it, so it equals ``medtrain predict`` without
+test-time augmentation (and without MC dropout: dropout is off, as in a plain forward pass). The label
+names and the preprocessing go into the file's metadata (ONNX ``metadata_props``; TorchScript
+``_extra_files["medtrain.json"]``).
+
+Every export is checked before it is kept: the written file runs (onnxruntime, or ``torch.jit.load``) on
+a real batch of another batch size than the one it was traced with, against the PyTorch model; a
+difference above :data:`TOLERANCE` is an error and nothing is written.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from medtrain import __version__
+from medtrain._io import atomic_path
+from medtrain.api import RunModel, load_run_module
+from medtrain.data import load_splits
+from medtrain.errors import MedtrainError
+from medtrain.metrics import scores_from_logits
+from medtrain.tasks import MULTILABEL
+from medtrain.training.module import normalise
+
+FORMATS = ("onnx", "torchscript")
+TOLERANCE = 1e-4  #: largest accepted |exported - PyTorch| probability
+CHECK_BATCH = 8  #: images in the check batch (the export itself is traced with 2)
+
+#: Zoo networks torch.onnx.export (dynamo, then the TorchScript-based exporter) cannot turn into a graph
+#: that onnxruntime runs within TOLERANCE, with the reason; measured with torch 2.14.1, onnxruntime 1.32.
+#: (Every family's smallest network exports with the dynamo exporter: docs/results/export.md.)
+UNEXPORTABLE: dict[str, str] = {}
+#: Colour spaces whose conversion has no ONNX form (TorchScript export works for them).
+UNEXPORTABLE_COLOR_SPACES: dict[str, str] = {
+    "lch": "its chroma and hue use aten::hypot and atan2, which neither ONNX exporter of torch 2.14.1 converts",
+}
+
+
+class ProbabilityGraph(nn.Module):
+    """[0, 1] float images -> class probabilities, through the run's own colour space, normalisation and
+    network (:func:`medtrain.training.module.normalise`, as the Lightning module applies it)."""
+
+    def __init__(self, run: RunModel):
+        super().__init__()
+        module = run.module
+        self.model, self.input_transform, self.task = module.model, module.input_transform, run.meta["task"]
+        self.register_buffer("mean", module.mean.detach().clone())
+        self.register_buffer("std", module.std.detach().clone())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = normalise(images, self.mean, self.std, self.input_transform)
+        return scores_from_logits(self.model(x), self.task)
+
+
+def metadata(run: RunModel, exporter: str) -> dict[str, str]:
+    """What the file says about itself (all values strings, JSON where structured)."""
+    cfg, meta = run.cfg, run.meta
+    return {
+        "medtrain_version": __version__, "exporter": exporter, "model": str(meta["model"]), "task": str(meta["task"]),
+        "label_names": json.dumps(run.label_names),
+        "input": f"float32 images in [0, 1], shape (N, {', '.join(_axes(run))})",
+        "input_shape": json.dumps(list(run.input_shape)),
+        "output": "class probabilities (N, K), " + ("sigmoid per label" if meta["task"] == MULTILABEL else "softmax"),
+        "preprocessing": json.dumps({"color_space": cfg.color_space, "mean": meta["mean"], "std": meta["std"],
+                                     "image_size": cfg.image_size, "volume_size": cfg.volume_size,
+                                     "spacing": cfg.spacing, "window": cfg.window,
+                                     "uint8_to_float": "x / 255", "tta_not_included": cfg.tta,
+                                     "mc_dropout_not_included": cfg.mc_dropout}),
+    }
+
+
+def _axes(run: RunModel) -> list[str]:
+    return [str(run.input_shape[0])] + [str(s) for s in run.input_shape[1:]]
+
+
+def check_images(run: RunModel, run_dir: str | os.PathLike | None = None, n: int = CHECK_BATCH) -> tuple[torch.Tensor, str]:
+    """The check batch in [0, 1]: the first ``n`` test images of the run's data when they can be read,
+    else seeded random images of the run's shape. Returns the batch and where it came from."""
+    if run_dir is not None:
+        try:
+            test = load_splits(run.cfg).test
+            if len(test) and tuple(test.images.shape[1:]) == run.input_shape:
+                return test.images[:n].float() / 255.0, f"the run's first {min(n, len(test))} test images"
+        except (MedtrainError, OSError):
+            pass
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, *run.input_shape), generator=g).float() / 255.0, f"{n} random images"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporters print progress and emit tracer warnings; the command prints its own summary."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _require(name: str):
+    """An optional dependency of ONNX export, or one line saying how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MedtrainError(f"ONNX export needs {name}: pip install 'medtrain[export]' "
+                            f"(onnx, onnxruntime, onnxscript)") from None
+
+
+def _onnx_bytes(graph: nn.Module, example: torch.Tensor, exporter: str) -> bytes:
+    if exporter == "dynamo":
+        batch = torch.export.Dim("batch", min=1)
+        prog = torch.onnx.export(graph, (example,), dynamo=True, input_names=["images"],
+                                 output_names=["probabilities"], dynamic_shapes=({0: batch},), optimize=True,
+                                 verbose=False)
+        return prog.model_proto.SerializeToString()
+    buf = io.BytesIO()
+    torch.onnx.export(graph, (example,), buf, dynamo=False, input_names=["images"], output_names=["probabilities"],
+                      dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}}, opset_version=17)
+    return buf.getvalue()
+
+
+def _with_metadata(blob: bytes, props: dict) -> bytes:
+    onnx = _require("onnx")
+
+    proto = onnx.load_from_string(blob)
+    onnx.helper.set_model_props(proto, props)
+    return proto.SerializeToString()
+
+
+def _onnx_diff(blob: bytes, x: torch.Tensor, expected: np.ndarray) -> float:
+    ort = _require("onnxruntime")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, torch.get_num_threads())
+    sess = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    return float(np.abs(got - expected).max())
+
+
+def export_model(run: RunModel, out: str | os.PathLike, fmt: str = "onnx", exporter: str = "dynamo",
+                 run_dir: str | os.PathLike | None = None) -> dict:
+    """Export ``run`` to ``out`` and check it; returns ``{"path", "format", "exporter", "max_abs_diff",
+    "check", "fallback"}`` (``fallback``: why the dynamo exporter was not used, or None).
+
+    Raises:
+        MedtrainError: an unknown format, a family that cannot be exported, or a file that disagrees
+            with PyTorch by more than :data:`TOLERANCE` (nothing is written then).
+    """
+    if fmt not in FORMATS:
+        raise MedtrainError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    if exporter not in ("dynamo", "torchscript"):
+        raise MedtrainError(f"unknown ONNX exporter '{exporter}'; choose dynamo or torchscript")
+    space = run.cfg.color_space.lower()
+    if fmt == "onnx" and space in UNEXPORTABLE_COLOR_SPACES:
+        raise MedtrainError(f"a run in colour space {space} cannot be exported to ONNX: "
+                            f"{UNEXPORTABLE_COLOR_SPACES[space]}; use --format torchscript")
+    if run.meta["model"] in UNEXPORTABLE:
+        raise MedtrainError(f"{run.meta['model']} cannot be exported: {UNEXPORTABLE[run.meta['model']]}")
+    graph = ProbabilityGraph(run).eval()
+    example = torch.rand(2, *run.input_shape, generator=torch.Generator().manual_seed(1))
+    x, where = check_images(run, run_dir)
+    with torch.no_grad():
+        expected = graph(x).numpy()
+    fallback = None
+    with _quiet():
+        if fmt == "torchscript":
+            exporter = "torch.jit.trace"
+            traced = torch.jit.trace(graph, example, check_trace=False)
+            buf = io.BytesIO()
+            torch.jit.save(traced, buf, _extra_files={"medtrain.json": json.dumps(metadata(run, exporter))})
+            blob = buf.getvalue()
+            with torch.no_grad():
+                got = torch.jit.load(io.BytesIO(blob)).eval()(x).numpy()
+            diff = float(np.abs(got - expected).max())
+        else:
+            for name in ("onnx", "onnxruntime") + (("onnxscript",) if exporter == "dynamo" else ()):
+                _require(name)
+            try:
+                blob = _onnx_bytes(graph, example, exporter)
+                diff = _onnx_diff(blob, x, expected)
+            except Exception as e:  # noqa: BLE001  (any exporter failure: try the other exporter, then report)
+                if exporter != "dynamo":
+                    raise MedtrainError(f"{run.meta['model']}: ONNX export failed ({type(e).__name__}: "
+                                        f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+                fallback = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                exporter = "torchscript"
+                try:
+                    blob = _onnx_bytes(graph, example, exporter)
+                    diff = _onnx_diff(blob, x, expected)
+                except Exception as e2:  # noqa: BLE001
+                    raise MedtrainError(f"{run.meta['model']}: ONNX export failed with both exporters "
+                                        f"(dynamo: {fallback}; torchscript: {type(e2).__name__})") from None
+            blob = _with_metadata(blob, metadata(run, f"torch.onnx.export({exporter})"))
+    if not diff <= TOLERANCE:
+        raise MedtrainError(f"{run.meta['model']}: the exported {fmt} file differs from PyTorch by {diff:.2e} "
+                            f"(> {TOLERANCE:g}) on {where}; nothing written")
+    with atomic_path(out) as tmp:
+        Path(tmp).write_bytes(blob)
+    return {"path": str(out), "format": fmt, "exporter": exporter, "max_abs_diff": diff, "check": where,
+            "fallback": fallback}
+
+
+def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
+               exporter: str = "dynamo") -> dict:
+    """Export a finished run (default file: ``RUN/model.onnx`` or ``RUN/model.pt``); see :func:`export_model`."""
+    run = load_run_module(run_dir)
+    out = Path(out) if out else Path(run_dir) / ("model.onnx" if fmt == "onnx" else "model.pt")
+    return export_model(run, out, fmt, exporter, run_dir=run_dir)
+
+
+__all__ = ["FORMATS", "TOLERANCE", "UNEXPORTABLE", "UNEXPORTABLE_COLOR_SPACES", "ProbabilityGraph", "export_model", "export_run", "metadata"]

@@ -1,0 +1,263 @@
+"""A finished run as a predictor: ``medtrain.load(run_dir).predict(images)`` (``medtrain predict`` writes
+its output through :mod:`medtrain.predict`).
+
+Inputs are image files (PNG, JPEG, BMP, TIFF, 2D DICOM), folders (searched recursively), CSVs with a
+``path`` column, ``.npz`` files in MedMNIST layout (one split) and, for 3D runs, NIfTI volumes and DICOM
+series folders. Each is decoded by the reader the training data went through (:mod:`medtrain.data`) and
+prepared as the run prepared its own images (size, channels, window, spacing); the network then applies
+the run's colour space, normalisation, test-time augmentation and MC dropout exactly as ``medtrain eval``
+does (:func:`medtrain.evaluation.predict_batches`), so the same images give the same probabilities.
+
+Inputs are listed lazily and decoded one batch at a time: memory does not grow with their number.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from collections import deque
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from medtrain.api import RunModel, load_run_module
+from medtrain.data.folder import IMAGE_SUFFIXES, read_image
+from medtrain.data.medmnist import load_npz
+from medtrain.data.nifti import is_nifti
+from medtrain.errors import MedtrainError
+from medtrain.evaluation import predict_batches
+from medtrain.metrics import predicted_names
+
+#: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
+BATCH_SIZE = 256
+DICOM_SUFFIXES = (".dcm",)
+
+
+class Item(NamedTuple):
+    """One input: its name in the output (a path, or an index into a .npz split) and its decoder."""
+
+    name: str
+    load: Callable[[], torch.Tensor]
+
+
+class Skipped(NamedTuple):
+    name: str
+    reason: str
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _is_series(folder: Path) -> bool:
+    """A folder of DICOM slices (one series), rather than a folder to search."""
+    return any(p.suffix.lower() in DICOM_SUFFIXES for p in folder.iterdir() if p.is_file())
+
+
+def _file_item(path: Path, run: RunModel) -> Item:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return Item(str(path), lambda: _read_2d(path, run))
+    if suffix in DICOM_SUFFIXES or is_nifti(path):
+        return Item(str(path), lambda: _read_entry(path, run))
+    raise MedtrainError(f"{path}: not an image, DICOM, NIfTI, CSV or .npz file")
+
+
+def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
+    """The images of a folder and its sub-folders in sorted order (for a 3D run, DICOM series folders
+    are one volume each)."""
+    volumes = len(run.input_shape) == 4
+    if volumes and _is_series(folder):
+        yield Item(str(folder), lambda: _read_entry(folder, run))
+        return
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        here = Path(root)
+        if volumes and here != folder and _is_series(here):
+            dirs.clear()
+            yield Item(str(here), lambda p=here: _read_entry(p, run))
+            continue
+        for name in sorted(files):
+            p = here / name
+            if p.suffix.lower() in IMAGE_SUFFIXES + DICOM_SUFFIXES or is_nifti(p):
+                yield _file_item(p, run)
+
+
+def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
+    """The entries of a CSV's ``path`` column (or its first column when it has no header), relative to
+    the CSV's folder unless absolute, read row by row. An entry of an unknown kind is a bad input (skipped
+    with ``skip_bad``), not an error about the CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            col = None
+            for i, r in enumerate(csv.reader(f)):
+                if not any(c.strip() for c in r):
+                    continue
+                if col is None:
+                    head = [c.strip().lower() for c in r]
+                    col = head.index("path") if "path" in head else 0
+                    if "path" in head:
+                        continue
+                if col >= len(r) or not r[col].strip():
+                    raise MedtrainError(f"{path}: row {i + 1} has no path")
+                entry = Path(r[col].strip())
+                entry = entry if entry.is_absolute() else path.parent / entry
+                if entry.is_dir():
+                    yield Item(str(entry), lambda p=entry: _read_entry(p, run))
+                    continue
+                try:
+                    yield _file_item(entry, run)
+                except MedtrainError as e:
+                    yield Item(str(entry), lambda e=e: _raise(e))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise MedtrainError(f"{path}: not a readable CSV file ({type(e).__name__})") from None
+
+
+def _raise(e: Exception):
+    raise e
+
+
+def _npz_items(path: Path, split: str) -> Iterator[Item]:
+    images = load_npz(path).split(split).images
+    for i in range(len(images)):
+        yield Item(str(i), lambda i=i: images[i])
+
+
+def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test") -> Iterator[Item]:
+    """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error."""
+    for given in inputs:
+        path = Path(given)
+        if not path.exists():
+            raise MedtrainError(f"{path}: no such file or folder")
+        if path.is_dir():
+            yield from _folder_items(path, run)
+        elif path.suffix.lower() == ".npz":
+            yield from _npz_items(path, split)
+        elif path.suffix.lower() == ".csv":
+            yield from _csv_items(path, run)
+        else:
+            yield _file_item(path, run)
+
+
+# --------------------------------------------------------------------------- decoding as the run did
+
+
+def _dims_error(path: Path, got: int, run: RunModel) -> MedtrainError:
+    want = len(run.input_shape) - 1
+    return MedtrainError(f"{path}: a {got}D {'volume' if got == 3 else 'image'} has the wrong dimensionality; "
+                         f"the model takes {want}D {'volumes' if want == 3 else 'images'}")
+
+
+def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
+    if len(run.input_shape) != 3:
+        raise _dims_error(path, 2, run)
+    x = read_image(path)
+    size = run.input_shape[-1]
+    if tuple(x.shape[1:]) != (size, size):  # the run's size (folder runs: --image-size), resized as training did
+        x = read_image(path, size)
+    return x
+
+
+def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
+    """A DICOM file or series or a NIfTI volume, windowed, resampled and resized as the run's volumes."""
+    from medtrain.data.volumes import load_entry
+
+    arr, _ = load_entry(path, spacing=run.cfg.spacing, size=run.input_shape[-1], window=run.cfg.window)
+    if arr.ndim != len(run.input_shape) - 1:
+        raise _dims_error(path, arr.ndim, run)
+    return torch.from_numpy(np.ascontiguousarray(arr))[None]
+
+
+def conform(x, name: str, run: RunModel) -> torch.Tensor:
+    """One image ``(C, *spatial)`` (or ``(*spatial)`` for one channel) as the network takes it; a grey
+    image for an RGB network is repeated over the channels, as the folder loader converts it."""
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if x.dtype != torch.uint8:
+        raise MedtrainError(f"{name}: images must be uint8 (0..255), got {x.dtype}")
+    want = run.input_shape
+    dims = len(want) - 1
+    if x.ndim == dims:
+        x = x[None]
+    if x.ndim != dims + 1:
+        kind = "volumes (C, D, H, W)" if dims == 3 else "2D images (C, H, W)"
+        raise MedtrainError(f"{name}: shape {tuple(x.shape)} has the wrong dimensionality; the model takes {kind}")
+    if x.shape[0] == 1 and want[0] == 3:
+        x = x.expand(3, *x.shape[1:])
+    if x.shape[0] != want[0]:
+        raise MedtrainError(f"{name}: {x.shape[0]} channel(s), but the model takes {want[0]}")
+    if tuple(x.shape[1:]) != want[1:]:
+        raise MedtrainError(f"{name}: size {'x'.join(map(str, x.shape[1:]))}, but the model takes "
+                            f"{'x'.join(map(str, want[1:]))}")
+    return x.contiguous()
+
+
+# --------------------------------------------------------------------------- the predictor
+
+
+class Predictor:
+    """A finished run, ready to predict (see :func:`load`).
+
+    Attributes:
+        labels: class names in the order of the probability columns.
+        task: the run's task (``multi-label`` predictions are every label with probability > 0.5).
+    """
+
+    def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE):
+        if batch_size < 1:
+            raise MedtrainError(f"batch size must be >= 1, got {batch_size}")
+        self.run, self.batch_size = run, batch_size
+        self.labels = run.label_names
+        self.task = run.meta["task"]
+
+    def decide(self, probs: np.ndarray) -> list[str]:
+        """The predicted label name of each row of probabilities (the decision the run's metrics score)."""
+        return predicted_names(probs, self.task, self.labels)
+
+    def stream(self, items: Iterable[Item], skip_bad: bool = False,
+               skipped: list | None = None) -> Iterator[tuple[list[str], np.ndarray, np.ndarray | None]]:
+        """``(names, probs, entropy)`` per batch of ``items``; bad items raise, or with ``skip_bad`` are
+        appended to ``skipped`` as :class:`Skipped`."""
+        names: deque = deque()
+
+        def batches():
+            buf, got = [], []
+            for item in items:
+                try:
+                    buf.append(conform(item.load(), item.name, self.run))
+                except MedtrainError as e:
+                    if not skip_bad:
+                        raise
+                    if skipped is not None:
+                        skipped.append(Skipped(item.name, str(e)))
+                    continue
+                got.append(item.name)
+                if len(buf) == self.batch_size:
+                    names.append(got)
+                    yield torch.stack(buf)
+                    buf, got = [], []
+            if buf:
+                names.append(got)
+                yield torch.stack(buf)
+
+        cfg = self.run.cfg
+        for p, e in predict_batches(self.run.module, batches(), tta=cfg.tta, mc_dropout=cfg.mc_dropout, seed=cfg.seed):
+            yield names.popleft(), p.numpy(), (e.numpy() if e is not None else None)
+
+    def predict(self, images) -> np.ndarray:
+        """Class probabilities ``(N, K)`` of ``images``: a uint8 array or tensor ``(N, C, *spatial)``, or a
+        list of uint8 arrays/tensors and paths (anything ``medtrain predict`` reads)."""
+        if isinstance(images, (str, os.PathLike)):
+            images = [images]
+        if isinstance(images, (np.ndarray, torch.Tensor)):
+            items = (Item(f"image {i}", lambda x=x: x) for i, x in enumerate(images))
+        else:
+            items = (item for i, x in enumerate(images)
+                     for item in ((iter_inputs([x], self.run) if isinstance(x, (str, os.PathLike))
+                                   else [Item(f"image {i}", lambda x=x: x)])))
+        out = [p for _, p, _ in self.stream(items)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE) -> Predictor:
+    """A finished run's :class:`Predictor`; ``load(run).predict(images)`` gives class probabilities."""
+    return Predictor(load_run_module(run_dir), batch_size)

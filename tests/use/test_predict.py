@@ -1,0 +1,164 @@
+"""``medtrain predict`` and ``medtrain.load``: new images get the probabilities ``medtrain eval`` gives the
+same images, whatever form they arrive in; bad inputs are one line and exit 2 (or skipped)."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import medtrain
+from medtrain.cli import main
+
+
+def _cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return rows
+
+
+def _probs(rows, cols):
+    return np.array([[float(r[c]) for c in cols] for r in rows])
+
+
+def _write_pngs(folder, images):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+
+
+def test_folder_npz_and_run_predictions_agree(trained_run, tmp_path, capsys):
+    run, data, arrays = trained_run
+    _write_pngs(tmp_path / "pngs" / "sub", arrays["test_images"])  # recursive search
+    code, out, _ = _cli(capsys, "predict", run, tmp_path / "pngs", "--out", tmp_path / "folder.csv")
+    assert code == 0 and "40 input(s)" in out
+    code, _, _ = _cli(capsys, "predict", run, data, "--split", "test", "--out", tmp_path / "npz.csv",
+                      "--batch-size", "7")
+    assert code == 0
+    folder, npz = _read(tmp_path / "folder.csv"), _read(tmp_path / "npz.csv")
+    saved = _read(run / "predictions_test.csv")
+    labels = list(medtrain.load(run).labels)
+    assert list(folder[0])[:2] == ["input", "prediction"] and list(folder[0])[2:] == labels
+    assert [r["input"] for r in npz] == [str(i) for i in range(40)]
+    assert folder[3]["input"].endswith("sub/003.png")
+    expected = _probs(saved, ["p0", "p1"])
+    np.testing.assert_allclose(_probs(folder, labels), expected, atol=1e-5)
+    np.testing.assert_allclose(_probs(npz, labels), expected, atol=1e-5)
+    assert [r["prediction"] for r in npz] == [labels[j] for j in expected.argmax(1)]
+    # the run's own file carries the same label-named columns, after the old ones
+    assert list(saved[0])[:4] == ["index", "label0", "p0", "p1"]
+    assert [r["prediction"] for r in saved] == [r["prediction"] for r in folder]
+    np.testing.assert_allclose(_probs(saved, labels), expected, atol=1e-6)
+
+
+def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
+    from medtrain.rundir import write_predictions
+
+    scores = np.array([[0.9, 0.1], [0.2, 0.8]])
+    write_predictions(tmp_path / "p.csv", np.array([0, 1]), scores, None, {"0": "p0", "1": "a,b"}, "binary-class")
+    rows = _read(tmp_path / "p.csv")
+    assert list(rows[0]) == ["index", "label0", "p0", "p1", "prediction", "a,b"]  # "p0" would repeat a column
+    assert [r["prediction"] for r in rows] == ["p0", "a,b"] and rows[1]["a,b"] == "0.800000"
+
+
+def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
+    run, _, arrays = trained_run
+    imgs = arrays["test_images"][:5]
+    expected = np.array([[float(r["p0"]), float(r["p1"])] for r in _read(run / "predictions_test.csv")[:5]])
+    p = medtrain.load(run)
+    np.testing.assert_allclose(p.predict(imgs), expected, atol=1e-5)  # (N, H, W) grey arrays
+    _write_pngs(tmp_path, imgs[:2])
+    mixed = p.predict([tmp_path / "000.png", imgs[1], imgs[2][None]])
+    np.testing.assert_allclose(mixed, expected[:3], atol=1e-5)
+
+
+def test_json_output_and_csv_of_paths(trained_run, tmp_path, capsys):
+    run, _, arrays = trained_run
+    _write_pngs(tmp_path / "imgs", arrays["test_images"][:3])
+    (tmp_path / "list.csv").write_text("path,note\nimgs/002.png,x\nimgs/000.png,y\n")
+    code, _, _ = _cli(capsys, "predict", run, tmp_path / "list.csv", "--json", "--out", tmp_path / "p.json")
+    assert code == 0
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert [r["input"].rsplit("/", 1)[1] for r in doc["predictions"]] == ["002.png", "000.png"]
+    assert set(doc["predictions"][0]["probabilities"]) == set(doc["labels"]) and doc["skipped"] == []
+
+
+@pytest.mark.parametrize("case", ["not_a_run", "rgb", "volume", "corrupt", "missing"])
+def test_bad_input_is_one_line_and_exit_2(trained_run, tmp_path, capsys, case):
+    run, _, arrays = trained_run
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    target = run
+    if case == "not_a_run":
+        target, item = tmp_path, bad
+        Image.fromarray(arrays["test_images"][0]).save(bad / "ok.png")
+    elif case == "rgb":
+        item = bad / "colour.png"
+        Image.fromarray(np.stack([arrays["test_images"][0]] * 3, -1) + np.uint8([0, 40, 80])).save(item)
+    elif case == "volume":
+        item = bad / "vol.npz"
+        np.savez(item, **{f"{s}_{k}": (np.zeros((2, 16, 16, 16), np.uint8) if k == "images" else np.array([[0], [1]]))
+                          for s in ("train", "val", "test") for k in ("images", "labels")})
+    elif case == "corrupt":
+        item = bad / "broken.png"
+        item.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    else:
+        item = bad / "nothing.png"
+    out = tmp_path / "p.csv"
+    code, _, err = _cli(capsys, "predict", target, item, "--out", out)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("medtrain: error:")
+    assert not out.exists()  # nothing half-written
+    assert {"not_a_run": "not a finished run", "rgb": "channel", "volume": "dimensionality", "corrupt": "cannot read",
+            "missing": "no such file"}[case] in err
+
+
+def test_skip_bad_lists_and_skips(trained_run, tmp_path, capsys):
+    run, _, arrays = trained_run
+    _write_pngs(tmp_path / "d", arrays["test_images"][:3])
+    (tmp_path / "d" / "001.png").write_bytes(b"garbage")
+    code, out, err = _cli(capsys, "predict", run, tmp_path / "d", "--skip-bad", "--out", tmp_path / "p.csv")
+    assert code == 0 and "2 input(s)" in out and "(1 skipped)" in out
+    assert "skipped" in err and "001.png" in err
+    assert [r["input"][-7:] for r in _read(tmp_path / "p.csv")] == ["000.png", "002.png"]
+
+
+@pytest.mark.slow  # trains a second (3D) run: about 15 s
+def test_nifti_volumes_of_a_3d_run_predict_as_eval_does(tmp_path, capsys):
+    """A 3D run trained on NIfTI files (resampled to 2 mm, resized to 8 voxels a side): predicting its test
+    files gives its predictions_test.csv; a 2D image for the 3D model is refused."""
+    import nibabel as nib
+
+    root = tmp_path / "nii"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["path,label,split"]
+    parts = ["train"] * 8 + ["val"] * 2 + ["test"] * 4
+    for i, part in enumerate(parts):
+        vol = rng.normal(0, 1, (10, 12, 9)).astype(np.float32)
+        if i % 2:
+            vol[3:7, 3:7, 3:7] += 4
+        nib.save(nib.Nifti1Image(vol, np.diag([1.5, 1.5, 2.0, 1.0])), str(root / f"v{i:02d}.nii.gz"))
+        rows.append(f"v{i:02d}.nii.gz,{i % 2},{part}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    medtrain.train(dict(data=str(root / "labels.csv"), model="resnet10_28_half", epochs=1, batch_size=4,
+                        progress=False, bootstrap=0, volume_size=8, spacing="2", out=str(run), accelerator="cpu"),
+                   verbose=False)
+    tests = [root / f"v{i:02d}.nii.gz" for i, p in enumerate(parts) if p == "test"]
+    code, _, _ = _cli(capsys, "predict", run, *tests, "--out", tmp_path / "p.csv")
+    assert code == 0
+    saved = _read(run / "predictions_test.csv")
+    got = _read(tmp_path / "p.csv")
+    np.testing.assert_allclose(_probs(got, ["0", "1"]), _probs(saved, ["p0", "p1"]), atol=1e-5)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "flat.png")
+    code, _, err = _cli(capsys, "predict", run, tmp_path / "flat.png", "--out", tmp_path / "q.csv")
+    assert code == 2 and "dimensionality" in err
