@@ -94,6 +94,7 @@ class Config:
     precision: str = "32-true"
     progress: bool = True
     bootstrap: int = 1000  #: resamples for the test confidence intervals
+    operating_point: Optional[str] = None  #: binary tasks: youden, sensitivity=P or specificity=P, chosen on validation
     out: Optional[str] = None  #: run directory; default runs/<dataset>-<model>-s<seed>
 
     def to_dict(self) -> dict:
@@ -269,6 +270,10 @@ def _validate(c: Config) -> None:
         raise suggest(c.color_space, SPACES, "colour space")
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
+    if c.operating_point is not None:
+        from medtrain.metrics import parse_operating_point
+
+        parse_operating_point(c.operating_point)
     validate_transfer(c)
 
 
