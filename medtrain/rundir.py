@@ -140,16 +140,17 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     (:class:`medtrain.training.fit.FitResult`): weights, validation and test scores, predictions,
     ``metrics.json``, plots; print the summary. Returns the content of ``metrics.json``."""
     from medtrain import metrics
-    from medtrain.evaluation import evaluate_split, fit_temperature, split_logits
+    from medtrain.evaluation import add_calibration, evaluate_split, fit_temperature, pseudo_logits
     from medtrain.models.weights import save_weights
     from medtrain.reports import plots
     from medtrain.reports.baselines import comparison_table
 
     run_dir = Path(run_dir)
     module = result.module
-    # Temperature scaling: one scalar fitted on the validation logits (medtrain.evaluation.calibration).
-    temperature = fit_temperature(split_logits(module, splits.val), splits.val.labels, splits.task)
-    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta, temperature=temperature)
+    # Temperature scaling: one scalar fitted on the validation predictions (medtrain.evaluation.calibration).
+    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
+    temperature = fit_temperature(pseudo_logits(val["scores"], splits.task), splits.val.labels, splits.task)
+    add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
     threshold = None
     if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
         threshold = metrics.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point)
@@ -181,8 +182,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
     }
     out["calibration"] = {"temperature": temperature, "bins": metrics.ECE_BINS,
-                          "val": {k: val["calibration"][k] for k in ("ece", "ece_scaled")},
-                          **({"test": {k: test_cal[k] for k in ("ece", "ece_scaled")}} if test_cal else {})}
+                          "val": {k: v for k, v in val["calibration"].items() if k != "temperature"},
+                          **({"test": {k: v for k, v in test_cal.items() if k != "temperature"}} if test_cal else {})}
     if threshold is not None:
         out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "threshold": threshold,
                                   "val": metrics.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold),

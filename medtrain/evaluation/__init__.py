@@ -1,5 +1,5 @@
 """Evaluation of trained classifiers: predictions, MedMNIST metrics, confidence intervals, calibration."""
-from medtrain.evaluation.calibration import fit_temperature, split_logits
-from medtrain.evaluation.evaluate import evaluate_split, predict
+from medtrain.evaluation.calibration import apply_temperature, fit_temperature, pseudo_logits
+from medtrain.evaluation.evaluate import add_calibration, evaluate_split, predict
 
-__all__ = ["evaluate_split", "fit_temperature", "predict", "split_logits"]
+__all__ = ["add_calibration", "apply_temperature", "evaluate_split", "fit_temperature", "predict", "pseudo_logits"]

@@ -1,14 +1,19 @@
-"""Temperature scaling: one scalar T fitted on the validation logits (Guo et al., "On Calibration of
+"""Temperature scaling: one scalar T fitted on the validation split (Guo et al., "On Calibration of
 Modern Neural Networks", ICML 2017).
 
 The calibrated probabilities are ``softmax(z / T)`` (sigmoid per label for multi-label tasks). T > 0 is
 the minimiser of the validation negative log-likelihood, found by L-BFGS (``torch.optim.LBFGS``) over
-``log T`` so that T stays positive. Dividing every logit by the same positive T keeps their order, so
-neither the arg-max class nor the ranking of any class's score (AUC) changes; only the confidence does.
+``log T`` so that T stays positive.
 
-How it meets test-time augmentation and MC dropout: T is fitted on the plain forward pass's validation
-logits (one view, dropout off) and then applied to the logits inside every forward pass of
-:func:`medtrain.evaluation.predict`, so TTA views and MC passes average the scaled probabilities.
+Which logits ``z``: medtrain's predictions are probabilities averaged over test-time-augmentation views
+(and MC-dropout passes), so ``z`` is the log of that averaged prediction (:func:`pseudo_logits`: ``log p``
+for softmax, ``logit p`` for sigmoid). Without averaging this *is* Guo et al.'s method: ``log softmax(z)``
+differs from ``z`` by one constant per image, which the softmax cancels, and ``logit(sigmoid(z)) = z``.
+With averaging it scales the distribution the run actually reports, and it keeps every score's order:
+the arg-max class, binary and per-label AUC are unchanged by construction. (Dividing each view's logits
+by T before averaging would not: the average of scaled views re-ranks images, which changed a tiny
+run's test AUC by 0.004.) Multi-class one-vs-rest AUC of softmax scores is not invariant to T under any
+variant, which is why the MedMNIST metrics of a run are computed on the uncalibrated probabilities.
 """
 from __future__ import annotations
 
@@ -16,17 +21,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from medtrain.data.base import Split
 from medtrain.tasks import MULTILABEL
 
+_EPS = 1e-12
+#: The range T is fitted in. The NLL is convex in 1/T, so when the unconstrained optimum lies outside, the
+#: bound is the constrained optimum. A tiny T (an underconfident network whose scores barely leave 0.5)
+#: would push calibrated probabilities to exactly 0 or 1 in floating point, creating ties that change AUC.
+T_RANGE = (0.05, 20.0)
 
-@torch.no_grad()
-def split_logits(module, split: Split, batch_size: int = 256) -> torch.Tensor:
-    """The logits ``(N, K)`` of the plain forward pass (eval mode, no TTA, no dropout) over a split."""
-    module.eval()
-    device = next(module.parameters()).device
-    out = [module(split.images[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(split), batch_size)]
-    return torch.cat(out) if out else torch.zeros(0, module.num_classes)
+
+def pseudo_logits(scores, task: str) -> np.ndarray:
+    """Logits that give back ``scores``: ``log p`` (softmax) or ``logit p`` (sigmoid, multi-label)."""
+    p = np.asarray(scores, dtype=np.float64)
+    if task == MULTILABEL:
+        p = np.clip(p, 1e-7, 1 - 1e-7)  # float32 sigmoids saturate at exactly 0 and 1
+        return np.log(p) - np.log1p(-p)
+    return np.log(np.clip(p, _EPS, 1.0))
+
+
+def apply_temperature(scores, task: str, temperature: float) -> np.ndarray:
+    """The calibrated probabilities: ``softmax(pseudo_logits / T)`` (sigmoid per label for multi-label)."""
+    z = torch.from_numpy(pseudo_logits(scores, task) / float(temperature))
+    return (torch.sigmoid(z) if task == MULTILABEL else torch.softmax(z, dim=-1)).numpy()
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor, task: str, temperature: float | torch.Tensor = 1.0):
@@ -38,7 +54,8 @@ def nll(logits: torch.Tensor, labels: torch.Tensor, task: str, temperature: floa
 
 
 def fit_temperature(logits, labels, task: str, max_iter: int = 100) -> float:
-    """The temperature T > 0 minimising the NLL of ``labels`` under ``logits / T`` (L-BFGS on log T).
+    """The temperature T minimising the NLL of ``labels`` under ``logits / T`` (L-BFGS on log T),
+    within :data:`T_RANGE`.
 
     Returns 1.0 when there is nothing to fit (no validation images).
     """
@@ -58,4 +75,4 @@ def fit_temperature(logits, labels, task: str, max_iter: int = 100) -> float:
     with torch.enable_grad():
         opt.step(closure)
     t = float(log_t.detach().exp())
-    return t if np.isfinite(t) and t > 0 else 1.0
+    return float(np.clip(t, *T_RANGE)) if np.isfinite(t) else 1.0

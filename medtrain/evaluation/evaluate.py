@@ -7,23 +7,12 @@ import torch
 from medtrain import metrics
 from medtrain.augment.tta import tta_predict
 from medtrain.data.base import Split
+from medtrain.evaluation.calibration import apply_temperature
 from medtrain.models.layers.mc_dropout import mc_predict, predictive_entropy, uncertainty_report
 
 
-class _Scaled(torch.nn.Module):
-    """``module``'s logits divided by the temperature (its dropout layers stay visible to MC dropout)."""
-
-    def __init__(self, module, temperature: float):
-        super().__init__()
-        self.inner, self.temperature = module, float(temperature)
-
-    def forward(self, x):
-        return self.inner(x) / self.temperature
-
-
 @torch.no_grad()
-def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_dropout: int = 0, seed: int = 0,
-            temperature: float = 1.0):
+def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_dropout: int = 0, seed: int = 0):
     """Class probabilities ``(N, K)`` for a split (softmax, or sigmoid for multi-label).
 
     Args:
@@ -33,9 +22,6 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
             and also returns each image's predictive entropy. With TTA, each view gets T passes and the
             entropy is that of the mean over views and passes.
         seed: the dropout masks' seed (MC dropout), so re-evaluating a run gives the same numbers.
-        temperature: every forward pass's logits are divided by it before the softmax/sigmoid
-            (temperature scaling, :mod:`medtrain.evaluation.calibration`), so TTA views and MC passes
-            average calibrated probabilities.
 
     Returns:
         ``probs`` (N, K), and ``entropy`` (N,) or None.
@@ -43,12 +29,11 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
     module.eval()
     device = next(module.parameters()).device
     probs, entropy = [], []
-    net = module if temperature == 1.0 else _Scaled(module, temperature)
 
     def forward(x):
         if mc_dropout:  # the mean of T stochastic passes
-            return mc_predict(net, x, T=mc_dropout, task=module.task).probs.float()
-        return metrics.scores_from_logits(net(x).float(), module.task)
+            return mc_predict(module, x, T=mc_dropout, task=module.task).probs.float()
+        return metrics.scores_from_logits(module(x).float(), module.task)
 
     sigmoid = module.task == metrics.MULTILABEL or module.num_classes == 1
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
@@ -74,7 +59,7 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
     """The MedMNIST metrics of a split (on the uncalibrated probabilities, as the papers report them).
 
     With ``temperature``: also ``calibration`` (the ECE before and after scaling) and ``scores_scaled``
-    (the calibrated probabilities; a second prediction pass). With ``threshold`` (binary tasks, a
+    (the calibrated probabilities, :func:`medtrain.evaluation.calibration.apply_temperature`). With ``threshold`` (binary tasks, a
     threshold on the calibrated positive-class probability): ``operating_point``, its sensitivity,
     specificity, PPV and NPV with bootstrap CIs.
     """
@@ -82,11 +67,7 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
     labels = split.labels.numpy()
     res = metrics.evaluate_scores(labels, scores, module.task, label_names, bootstrap, seed)
     if temperature is not None:
-        scaled = scores if temperature == 1.0 else predict(module, split, tta=tta, mc_dropout=mc_dropout, seed=seed,
-                                                            temperature=temperature)[0]
-        res["calibration"] = {"temperature": float(temperature), "ece": metrics.ece(labels, scores, module.task),
-                              "ece_scaled": metrics.ece(labels, scaled, module.task)}
-        res["scores_scaled"] = scaled
+        add_calibration(res, labels, module.task, temperature)
     if threshold is not None:
         res["operating_point"] = metrics.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
                                                                 bootstrap, seed)
@@ -95,4 +76,19 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
                              **uncertainty_report(torch.from_numpy(scores), torch.from_numpy(entropy),
                                                   torch.from_numpy(labels), module.task)}
         res["entropy"] = entropy.tolist()
+    return res
+
+
+def add_calibration(res: dict, labels, task: str, temperature: float) -> dict:
+    """Add ``calibration`` (ECE of ``res["scores"]`` before and after scaling by ``temperature``, ACC and AUC
+    after it) and
+    ``scores_scaled`` to an :func:`evaluate_split` result."""
+    scores = res["scores"]
+    scaled = apply_temperature(scores, task, temperature)
+    res["calibration"] = {"temperature": float(temperature), "ece": metrics.ece(labels, scores, task),
+                          "ece_scaled": metrics.ece(labels, scaled, task),
+                          # the MedMNIST metrics of the scaled scores: equal to the run's for every task but
+                          # the multi-class AUC (see medtrain.evaluation.calibration)
+                          "acc_scaled": metrics.acc(labels, scaled, task), "auc_scaled": metrics.auc(labels, scaled, task)}
+    res["scores_scaled"] = scaled
     return res
