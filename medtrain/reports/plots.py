@@ -125,5 +125,5 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=7, loc="lower right" if ax is a else "lower left")
-        ax.set_title(title, fontsize=9)
+    fig.suptitle(title, fontsize=9)
     _save(fig, path)
