@@ -95,7 +95,8 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     if len(splits.spatial_shape) == 3:
         check_inflatable(cfg.model)  # a 2D family that cannot become 3D is refused by name, nothing written
     if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written
-        raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; {splits.name} is {splits.task}")
+        raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
+                            f"{splits.name} is {splits.task}")
     created = resume is None and not run_dir.exists()
     rundir.write_config(run_dir, cfg)
     try:

@@ -125,11 +125,12 @@ def ece(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> float:
     p = torch.from_numpy(y_score).float()
     if task == MULTILABEL:
         t = torch.from_numpy(y_true.reshape(p.shape)).long()
-        return float(np.mean([binary_calibration_error(p[:, i].contiguous(), t[:, i].contiguous(), n_bins=n_bins, norm="l1").item()
-                              for i in range(p.shape[1])]))
+        return float(np.mean([binary_calibration_error(p[:, i].contiguous(), t[:, i].contiguous(), n_bins=n_bins,
+                                                       norm="l1").item() for i in range(p.shape[1])]))
     t = torch.from_numpy(y_true.reshape(-1)).long()
     if task == BINARY:
-        return float(binary_calibration_error((p[:, -1] if p.ndim == 2 else p).contiguous(), t, n_bins=n_bins, norm="l1"))
+        pos = (p[:, -1] if p.ndim == 2 else p).contiguous()
+        return float(binary_calibration_error(pos, t, n_bins=n_bins, norm="l1"))
     return float(multiclass_calibration_error(p, t, num_classes=p.shape[1], n_bins=n_bins, norm="l1"))
 
 

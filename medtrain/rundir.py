@@ -6,7 +6,8 @@ A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable key
 ``learning_curve.png``, ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks) and
 Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``). ``metrics.json`` also holds
 ``calibration`` (the temperature fitted on validation, ECE before/after on validation and test) and, with
-an operating point, ``operating_point`` (its rule, threshold, validation rates, test rates with CIs). Every training procedure (the Lightning loop, the linear probe) hands its result to
+an operating point, ``operating_point`` (its rule, threshold, validation rates, test rates with CIs).
+Every training procedure (the Lightning loop, the linear probe) hands its result to
 :func:`write_run`; nothing else writes these files.
 """
 from __future__ import annotations

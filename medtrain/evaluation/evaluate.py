@@ -59,9 +59,9 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
     """The MedMNIST metrics of a split (on the uncalibrated probabilities, as the papers report them).
 
     With ``temperature``: also ``calibration`` (the ECE before and after scaling) and ``scores_scaled``
-    (the calibrated probabilities, :func:`medtrain.evaluation.calibration.apply_temperature`). With ``threshold`` (binary tasks, a
-    threshold on the calibrated positive-class probability): ``operating_point``, its sensitivity,
-    specificity, PPV and NPV with bootstrap CIs.
+    (the calibrated probabilities, :func:`medtrain.evaluation.calibration.apply_temperature`). With
+    ``threshold`` (binary tasks, a threshold on the calibrated positive-class probability):
+    ``operating_point``, its sensitivity, specificity, PPV and NPV with bootstrap CIs.
     """
     scores, entropy = predict(module, split, tta=tta, mc_dropout=mc_dropout, seed=seed)
     labels = split.labels.numpy()
@@ -89,6 +89,7 @@ def add_calibration(res: dict, labels, task: str, temperature: float) -> dict:
                           "ece_scaled": metrics.ece(labels, scaled, task),
                           # the MedMNIST metrics of the scaled scores: equal to the run's for every task but
                           # the multi-class AUC (see medtrain.evaluation.calibration)
-                          "acc_scaled": metrics.acc(labels, scaled, task), "auc_scaled": metrics.auc(labels, scaled, task)}
+                          "acc_scaled": metrics.acc(labels, scaled, task),
+                          "auc_scaled": metrics.auc(labels, scaled, task)}
     res["scores_scaled"] = scaled
     return res
