@@ -94,6 +94,9 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
     if len(splits.spatial_shape) == 3:
         check_inflatable(cfg.model)  # a 2D family that cannot become 3D is refused by name, nothing written
+    if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written
+        raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
+                            f"{splits.name} is {splits.task}")
     created = resume is None and not run_dir.exists()
     rundir.write_config(run_dir, cfg)
     try:
@@ -251,16 +254,26 @@ def untrained_run_model(model: str, in_chans: int = 1, num_classes: int = 2, inp
 
 
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:
-    """Re-evaluate a run's saved best weights on a split; writes ``eval_<split>.json``."""
+    """Re-evaluate a run's saved best weights on a split; writes ``eval_<split>.json``.
+
+    The temperature and operating-point threshold stored in the weights' metadata are applied, so the
+    result holds the run's ``calibration`` (ECE before/after scaling) and ``operating_point`` figures too.
+    """
     run_dir = Path(run_dir)
     run = load_run_module(run_dir)
     cfg = run.cfg
     splits = load_splits(cfg)
     res = evaluate_split(run.module, splits.split(split), splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                         tta=cfg.tta, mc_dropout=cfg.mc_dropout)
-    res.pop("scores", None)
-    res.pop("entropy", None)
+                         tta=cfg.tta, mc_dropout=cfg.mc_dropout, temperature=run.meta.get("temperature"),
+                         threshold=run.meta.get("threshold"))
+    for k in ("scores", "scores_scaled", "entropy"):
+        res.pop(k, None)
     write_json(run_dir / rundir.eval_file(split), res)
     if verbose:
         print(f"{run_dir} on {split}: ACC {res['acc']:.4f} {res['acc_ci']}  AUC {res['auc']:.4f} {res['auc_ci']}")
+        if "calibration" in res:
+            c = res["calibration"]
+            print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
+        if "operating_point" in res:
+            print("  " + rundir.operating_point_line(res["operating_point"]))
     return res

@@ -96,6 +96,7 @@ class Config:
     progress: bool = True
     logger: str = "csv"  #: experiment log of every epoch and the settings: csv, tensorboard, mlflow or none
     bootstrap: int = 1000  #: resamples for the test confidence intervals
+    operating_point: Optional[str] = None  #: binary tasks: youden, sensitivity=P or specificity=P, chosen on validation
     out: Optional[str] = None  #: run directory; default runs/<dataset>-<model>-s<seed>
 
     def to_dict(self) -> dict:
@@ -278,6 +279,10 @@ def _validate(c: Config) -> None:
                             f"pip install 'medtrain[{c.logger}]'")
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
+    if c.operating_point is not None:
+        from medtrain.metrics import parse_operating_point
+
+        parse_operating_point(c.operating_point)
     validate_transfer(c)
 
 

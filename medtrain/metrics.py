@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
+from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
 
+from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTILABEL
+
+ECE_BINS = 15  #: equal-width confidence bins of the expected calibration error
+OPERATING_POINTS = ("youden", "sensitivity=P", "specificity=P")
 
 
 def scores_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
@@ -87,21 +91,143 @@ def confusion(y_true: np.ndarray, y_score: np.ndarray, task: str) -> list:
     return confusion_matrix(y_true, pred, labels=list(range(np.asarray(y_score).shape[1]))).tolist()
 
 
+def bootstrap(y_true: np.ndarray, y_score: np.ndarray, stats: dict, n: int = 1000, seed: int = 0,
+              level: float = 0.95) -> dict:
+    """Percentile bootstrap confidence intervals (resampling images with replacement) of each statistic
+    ``stats[name](y_true, y_score) -> float``; returns ``{name + "_ci": [low, high]}``. Draws where a
+    statistic is undefined (NaN, e.g. no positives) are left out of its percentiles."""
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    if n == 0 or len(y_true) == 0:
+        return {f"{k}_ci": [float("nan")] * 2 for k in stats}
+    rng = np.random.default_rng(seed)
+    draws = {k: [] for k in stats}
+    for _ in range(n):
+        ix = rng.integers(0, len(y_true), len(y_true))
+        for k, fn in stats.items():
+            draws[k].append(fn(y_true[ix], y_score[ix]))
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {f"{k}_ci": [float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi))] for k, v in draws.items()}
+
+
 def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 1000, seed: int = 0,
                  level: float = 0.95) -> dict:
     """Percentile bootstrap confidence intervals of ACC and AUC (resampling images with replacement)."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
-    if n == 0 or len(y_true) == 0:
-        return {"acc_ci": [float("nan")] * 2, "auc_ci": [float("nan")] * 2}
-    rng = np.random.default_rng(seed)
-    accs, aucs = [], []
-    for _ in range(n):
-        ix = rng.integers(0, len(y_true), len(y_true))
-        accs.append(acc(y_true[ix], y_score[ix], task))
-        aucs.append(auc(y_true[ix], y_score[ix], task))
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {"acc_ci": [float(np.nanpercentile(accs, lo)), float(np.nanpercentile(accs, hi))],
-            "auc_ci": [float(np.nanpercentile(aucs, lo)), float(np.nanpercentile(aucs, hi))]}
+    return bootstrap(y_true, y_score, {"acc": lambda y, s: acc(y, s, task), "auc": lambda y, s: auc(y, s, task)},
+                     n, seed, level)
+
+
+# --- calibration -------------------------------------------------------------------------------------------
+
+def ece(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> float:
+    """Expected calibration error (L1, ``n_bins`` equal-width bins) with torchmetrics' ``CalibrationError``.
+
+    binary: the calibration of the positive class's probability (``BinaryCalibrationError``);
+    multi-class and ordinal: of the top-label confidence (``MulticlassCalibrationError``);
+    multi-label: the binary ECE of each label's probability, averaged over labels.
+    """
+    from torchmetrics.functional.classification import binary_calibration_error, multiclass_calibration_error
+
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    if len(y_true) == 0:
+        return float("nan")
+    p = torch.from_numpy(y_score).float()
+    if task == MULTILABEL:
+        t = torch.from_numpy(y_true.reshape(p.shape)).long()
+        return float(np.mean([binary_calibration_error(p[:, i].contiguous(), t[:, i].contiguous(), n_bins=n_bins,
+                                                       norm="l1").item() for i in range(p.shape[1])]))
+    t = torch.from_numpy(y_true.reshape(-1)).long()
+    if task == BINARY:
+        pos = (p[:, -1] if p.ndim == 2 else p).contiguous()
+        return float(binary_calibration_error(pos, t, n_bins=n_bins, norm="l1"))
+    return float(multiclass_calibration_error(p, t, num_classes=p.shape[1], n_bins=n_bins, norm="l1"))
+
+
+def reliability(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> dict:
+    """The points of a reliability diagram, binned as :func:`ece` bins them: per non-empty bin the mean
+    confidence, the observed frequency (binary, multi-label: of positives; multi-class: of correct top
+    labels) and the count."""
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    if task == MULTILABEL:
+        conf, hit = y_score.ravel(), y_true.reshape(y_score.shape).ravel().astype(float)
+    elif task == BINARY:
+        conf, hit = (y_score[:, -1] if y_score.ndim == 2 else y_score), y_true.reshape(-1).astype(float)
+    else:
+        conf, hit = y_score.max(axis=1), (y_score.argmax(axis=1) == y_true.reshape(-1)).astype(float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    ix = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)  # (lo, hi] bins
+    out = {"confidence": [], "frequency": [], "count": []}
+    for b in range(n_bins):
+        m = ix == b
+        if m.any():
+            out["confidence"].append(float(conf[m].mean()))
+            out["frequency"].append(float(hit[m].mean()))
+            out["count"].append(int(m.sum()))
+    return out
+
+
+# --- operating points (binary tasks) -----------------------------------------------------------------------
+
+def parse_operating_point(spec: str) -> tuple[str, float | None]:
+    """``youden`` -> ("youden", None); ``sensitivity=0.95`` / ``specificity=0.9`` -> (kind, target in (0, 1))."""
+    kind, _, value = str(spec).strip().partition("=")
+    kind = kind.strip().lower()
+    if kind == "youden" and not value:
+        return kind, None
+    if kind not in ("sensitivity", "specificity") or not value:
+        raise MedtrainError(f"operating_point must be youden, sensitivity=P or specificity=P (0 < P < 1), got {spec!r}")
+    try:
+        target = float(value)
+    except ValueError:
+        raise MedtrainError(f"operating_point {spec!r}: {value!r} is not a number") from None
+    if not 0.0 < target < 1.0:
+        raise MedtrainError(f"operating_point {spec!r}: the target must be in (0, 1), got {target}")
+    return kind, target
+
+
+def _positive(y_score) -> np.ndarray:
+    y_score = np.asarray(y_score, dtype=np.float64)
+    return y_score[:, -1] if y_score.ndim == 2 else y_score
+
+
+def choose_threshold(y_true, y_score, spec: str) -> float:
+    """The threshold on the positive class's score (an image is called positive when score >= threshold)
+    that realises the operating point ``spec`` on these labels (the validation split):
+
+    - ``youden``: maximises Youden's J = sensitivity + specificity - 1 (the highest such threshold on ties);
+    - ``sensitivity=P``: the highest threshold whose sensitivity is >= P (the best specificity at that
+      sensitivity);
+    - ``specificity=P``: the lowest threshold whose specificity is >= P (the best sensitivity at it).
+    """
+    kind, target = parse_operating_point(spec)
+    y, s = np.asarray(y_true).reshape(-1), _positive(y_score)
+    if len(np.unique(y)) < 2:
+        raise MedtrainError("an operating point needs both classes in the validation split")
+    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
+    thr = np.where(np.isfinite(thr), thr, np.nextafter(s.max(), np.inf))  # sklearn's first threshold is inf
+    if kind == "youden":
+        i = int(np.argmax(tpr - fpr))
+    elif kind == "sensitivity":
+        i = int(np.flatnonzero(tpr >= target - 1e-12)[0])
+    else:
+        i = int(np.flatnonzero(1.0 - fpr >= target - 1e-12)[-1])
+    return float(thr[i])
+
+
+def rates_at(y_true, y_score, threshold: float) -> dict:
+    """Sensitivity, specificity, PPV and NPV when score >= threshold is called positive (NaN when undefined)."""
+    y, pred = np.asarray(y_true).reshape(-1).astype(int), (_positive(y_score) >= threshold).astype(int)
+    tp, tn = int(np.sum((y == 1) & (pred == 1))), int(np.sum((y == 0) & (pred == 0)))
+    fp, fn = int(np.sum((y == 0) & (pred == 1))), int(np.sum((y == 1) & (pred == 0)))
+    ratio = lambda a, b: a / (a + b) if a + b else float("nan")  # noqa: E731
+    return {"sensitivity": ratio(tp, fn), "specificity": ratio(tn, fp), "ppv": ratio(tp, fp), "npv": ratio(tn, fn)}
+
+
+def operating_point_report(y_true, y_score, threshold: float, n: int = 1000, seed: int = 0) -> dict:
+    """Threshold, sensitivity, specificity, PPV, NPV at ``threshold`` and their bootstrap 95% CIs."""
+    res = {"threshold": float(threshold), **rates_at(y_true, y_score, threshold)}
+    stats = {k: (lambda y, s, k=k: rates_at(y, s, threshold)[k]) for k in ("sensitivity", "specificity", "ppv", "npv")}
+    res.update(bootstrap(y_true, y_score, stats, n, seed))
+    return res
 
 
 def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: int = 0, seed: int = 0) -> dict:

@@ -3,8 +3,11 @@
 A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
 ``best_epoch``, ``stop_epoch``, ``val`` and ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and
 ``wall_s``), the selected weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``,
-``learning_curve.png``, ``confusion_matrix.png`` and Lightning's ``checkpoints/`` (``last.ckpt`` for
-``--resume``). Every training procedure (the Lightning loop, the linear probe) hands its result to
+``learning_curve.png``, ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks) and
+Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``). ``metrics.json`` also holds
+``calibration`` (the temperature fitted on validation, ECE before/after on validation and test) and, with
+an operating point, ``operating_point`` (its rule, threshold, validation rates, test rates with CIs).
+Every training procedure (the Lightning loop, the linear probe) hands its result to
 :func:`write_run`; nothing else writes these files.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ from medtrain import config as config_mod
 from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, write_json, write_text, write_yaml
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
+from medtrain.tasks import BINARY
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
            "load_config", "read_metrics", "weights_meta", "default_run_dir", "is_run", "is_finished"]
@@ -30,6 +34,8 @@ PREDICTIONS_FILE = "predictions_test.csv"
 SKIPPED_FILE = "skipped.json"
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and test, before/after temperature scaling
+ROC_PR_FILE = "roc_pr.png"  #: binary tasks: test ROC and precision-recall curves, operating point marked
 FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
@@ -113,15 +119,18 @@ def weights_meta(cfg: Config, splits, module, **extra) -> dict:
             "std": module.std.flatten().tolist(), **extra}
 
 
-def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None) -> None:
-    """One row per test image: its label(s), the predicted probabilities and (MC dropout) the entropy; with
-    ``label_names`` and ``task`` also the columns ``medtrain predict`` writes: ``prediction`` (label name)
-    and one probability column per class named by its label (a name that would repeat a column is skipped)."""
+def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None,
+                      scaled=None) -> None:
+    """One row per test image: its label(s), the predicted probabilities, the temperature-scaled
+    probabilities (``q0``...) and (MC dropout) the entropy; with ``label_names`` and ``task`` also the
+    columns ``medtrain predict`` writes: ``prediction`` (label name) and one probability column per class
+    named by its label (a name that would repeat a column is skipped)."""
     from medtrain.metrics import predicted_names
 
     labels = np.asarray(labels).reshape(len(scores), -1)
     k = scores.shape[1]
     head = ["index"] + [f"label{j}" for j in range(labels.shape[1])] + [f"p{j}" for j in range(k)]
+    head += [f"q{j}" for j in range(k)] if scaled is not None else []
     head += ["entropy"] if entropy is not None else []
     names = [str(label_names.get(str(j), j)) for j in range(k)] if label_names and task else []
     named = [j for j, n in enumerate(names) if n not in head and n != "prediction" and names.index(n) == j]
@@ -131,6 +140,7 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     lines = [",".join(_csv_cell(h) for h in head)]
     for i in range(len(scores)):
         row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
+        row += [f"{v:.6f}" for v in scaled[i]] if scaled is not None else []
         row += [f"{entropy[i]:.6f}"] if entropy is not None else []
         if names:
             row += [_csv_cell(decided[i])] + [f"{scores[i, j]:.6f}" for j in named]
@@ -147,21 +157,35 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     """Write every output of a finished run from a training procedure's result
     (:class:`medtrain.training.fit.FitResult`): weights, validation and test scores, predictions,
     ``metrics.json``, plots; print the summary. Returns the content of ``metrics.json``."""
-    from medtrain.evaluation import evaluate_split
+    from medtrain import metrics
+    from medtrain.evaluation import add_calibration, evaluate_split, fit_temperature, pseudo_logits
     from medtrain.models.weights import save_weights
     from medtrain.reports import plots
     from medtrain.reports.baselines import comparison_table
 
     run_dir = Path(run_dir)
     module = result.module
-    save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta))
+    # Temperature scaling: one scalar fitted on the validation predictions (medtrain.evaluation.calibration).
     val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
+    temperature = fit_temperature(pseudo_logits(val["scores"], splits.task), splits.val.labels, splits.task)
+    add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
+    threshold = None
+    if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
+        threshold = metrics.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point)
+    extra = {"temperature": temperature, **({"threshold": threshold, "operating_point": cfg.operating_point}
+                                            if threshold is not None else {})}
+    save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta,
+                                                                    **extra))
     test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                          tta=cfg.tta, mc_dropout=cfg.mc_dropout) if len(splits.test) else {}
+                          tta=cfg.tta, mc_dropout=cfg.mc_dropout, temperature=temperature,
+                          threshold=threshold) if len(splits.test) else {}
     entropy = test.pop("entropy", None)
+    test_cal, test_op, test_scaled = test.pop("calibration", None), test.pop("operating_point", None), \
+        test.pop("scores_scaled", None)
+    test_scores = test.pop("scores", None)
     if test:
-        write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test.pop("scores"), entropy,
-                          splits.label_names, splits.task)
+        write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test_scores, entropy,
+                          splits.label_names, splits.task, test_scaled)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
     out = {
@@ -176,6 +200,13 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         **device_memory(),
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
     }
+    out["calibration"] = {"temperature": temperature, "bins": metrics.ECE_BINS,
+                          "val": {k: v for k, v in val["calibration"].items() if k != "temperature"},
+                          **({"test": {k: v for k, v in test_cal.items() if k != "temperature"}} if test_cal else {})}
+    if threshold is not None:
+        out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "threshold": threshold,
+                                  "val": metrics.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold),
+                                  **({"test": test_op} if test_op else {})}
     if result.transfer is not None:  # what transfer copied/froze/re-drew
         out["transfer"] = result.transfer.to_dict()
     out.update(result.metrics)
@@ -186,11 +217,47 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                              title, early_stopped=result.stopped_early)
     if test:
         plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / CONFUSION_FILE, title)
+    _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point)
     if verbose and test:
         print("\n" + (result.summary or f"best epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch "
                       f"{result.stop_epoch + 1}; {out['train_images_per_s']:.0f} train images/s")
               + f"; wall {out['wall_s']:.0f} s")
         print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
               f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
+        cal = out["calibration"]
+        if "test" in cal:
+            print(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature scaling "
+                  f"(T = {cal['temperature']:.3f}, fitted on validation)")
+        if test_op:
+            print(operating_point_line(test_op, cfg.operating_point))
         print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
     return out
+
+
+def operating_point_line(op: dict, rule: str = "operating point") -> str:
+    """One line: the test rates at the operating point with their CIs."""
+    parts = [f"{k} {op[k]:.3f} [{op[k + '_ci'][0]:.3f}, {op[k + '_ci'][1]:.3f}]"
+             for k in ("sensitivity", "specificity", "ppv", "npv")]
+    return f"{rule} (threshold {op['threshold']:.4f}): " + "  ".join(parts)
+
+
+def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,
+                       threshold, rule) -> None:
+    """``reliability.png`` (validation and test, before/after scaling) and, for binary tasks, ``roc_pr.png``."""
+    from medtrain import metrics
+    from medtrain.reports import plots
+
+    cal, task = out["calibration"], splits.task
+    panels = {}
+    for name, labels, before, after in (("validation", splits.val.labels.numpy(), val["scores"], val["scores_scaled"]),
+                                        ("test", splits.test.labels.numpy(), test_scores, test_scaled)):
+        key = "val" if name == "validation" else name
+        if before is not None and len(labels) and key in cal:
+            panels[name] = {"before": metrics.reliability(labels, before, task),
+                            "after": metrics.reliability(labels, after, task), "temperature": cal["temperature"],
+                            **cal[key]}
+    if panels:
+        plots.reliability_diagram(panels, run_dir / RELIABILITY_FILE, title)
+    if task == BINARY and test_scaled is not None and len(np.unique(splits.test.labels.numpy())) == 2:
+        plots.roc_pr(splits.test.labels.numpy(), np.asarray(test_scaled)[:, -1], run_dir / ROC_PR_FILE, threshold,
+                     rule or "", title + " · test (calibrated scores)")

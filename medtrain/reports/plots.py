@@ -73,3 +73,57 @@ def cost_accuracy_scatter(points, path: str | os.PathLike, title: str = "") -> N
     ax.set_title(title)
     ax.grid(alpha=0.3)
     _save(fig, path)
+
+
+def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") -> None:
+    """One panel per split: observed frequency against mean confidence per bin, before and after
+    temperature scaling. ``panels``: ``{split: {"before": bins, "after": bins, "ece": e, "ece_scaled": e2,
+    "temperature": T}}`` with ``bins`` as :func:`medtrain.metrics.reliability` returns them."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
+    for ax, (name, p) in zip(axes[0], panels.items()):
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfect calibration")
+        for key, label, style in (("before", f"before (ECE {p['ece']:.3f})", "o-"),
+                                  ("after", f"T = {p['temperature']:.2f} (ECE {p['ece_scaled']:.3f})", "s-")):
+            b = p[key]
+            ax.plot(b["confidence"], b["frequency"], style, ms=4, label=label)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("mean predicted probability (per bin)")
+        ax.set_ylabel("observed frequency")
+        ax.set_title(f"{title} · {name}" if title else name, fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+    _save(fig, path)
+
+
+def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = None, rule: str = "",
+           title: str = "") -> None:
+    """ROC and precision-recall curves of a binary task's positive-class score; the operating point
+    (``score >= threshold`` called positive) marked when given."""
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    y, s = np.asarray(y_true).reshape(-1), np.asarray(score, dtype=float)
+    fpr, tpr, _ = roc_curve(y, s)
+    prec, rec, _ = precision_recall_curve(y, s)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4.2))
+    a.plot(fpr, tpr, label=f"ROC (AUC {auc(fpr, tpr):.3f})")
+    a.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    a.set_xlabel("1 - specificity")
+    a.set_ylabel("sensitivity")
+    b.plot(rec, prec, label="precision-recall")
+    b.axhline(y.mean(), color="grey", ls=":", lw=1, label=f"prevalence {y.mean():.2f}")
+    b.set_xlabel("recall (sensitivity)")
+    b.set_ylabel("precision (PPV)")
+    if threshold is not None:
+        pred = s >= threshold
+        tp, fp = np.sum(pred & (y == 1)), np.sum(pred & (y == 0))
+        sens, fpr_op = tp / max(1, np.sum(y == 1)), fp / max(1, np.sum(y == 0))
+        label = f"{rule} (threshold {threshold:.3f})"
+        a.plot([fpr_op], [sens], "r*", ms=12, label=label)
+        if tp + fp:
+            b.plot([sens], [tp / (tp + fp)], "r*", ms=12, label=label)
+    for ax in (a, b):
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7, loc="lower right" if ax is a else "lower left")
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -1,0 +1,78 @@
+"""Temperature scaling: one scalar T fitted on the validation split (Guo et al., "On Calibration of
+Modern Neural Networks", ICML 2017).
+
+The calibrated probabilities are ``softmax(z / T)`` (sigmoid per label for multi-label tasks). T > 0 is
+the minimiser of the validation negative log-likelihood, found by L-BFGS (``torch.optim.LBFGS``) over
+``log T`` so that T stays positive.
+
+Which logits ``z``: medtrain's predictions are probabilities averaged over test-time-augmentation views
+(and MC-dropout passes), so ``z`` is the log of that averaged prediction (:func:`pseudo_logits`: ``log p``
+for softmax, ``logit p`` for sigmoid). Without averaging this *is* Guo et al.'s method: ``log softmax(z)``
+differs from ``z`` by one constant per image, which the softmax cancels, and ``logit(sigmoid(z)) = z``.
+With averaging it scales the distribution the run actually reports, and it keeps every score's order:
+the arg-max class, binary and per-label AUC are unchanged by construction. (Dividing each view's logits
+by T before averaging would not: the average of scaled views re-ranks images, which changed a tiny
+run's test AUC by 0.004.) Multi-class one-vs-rest AUC of softmax scores is not invariant to T under any
+variant, which is why the MedMNIST metrics of a run are computed on the uncalibrated probabilities.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from medtrain.tasks import MULTILABEL
+
+_EPS = 1e-12
+#: The range T is fitted in. The NLL is convex in 1/T, so when the unconstrained optimum lies outside, the
+#: bound is the constrained optimum. A tiny T (an underconfident network whose scores barely leave 0.5)
+#: would push calibrated probabilities to exactly 0 or 1 in floating point, creating ties that change AUC.
+T_RANGE = (0.05, 20.0)
+
+
+def pseudo_logits(scores, task: str) -> np.ndarray:
+    """Logits that give back ``scores``: ``log p`` (softmax) or ``logit p`` (sigmoid, multi-label)."""
+    p = np.asarray(scores, dtype=np.float64)
+    if task == MULTILABEL:
+        p = np.clip(p, 1e-7, 1 - 1e-7)  # float32 sigmoids saturate at exactly 0 and 1
+        return np.log(p) - np.log1p(-p)
+    return np.log(np.clip(p, _EPS, 1.0))
+
+
+def apply_temperature(scores, task: str, temperature: float) -> np.ndarray:
+    """The calibrated probabilities: ``softmax(pseudo_logits / T)`` (sigmoid per label for multi-label)."""
+    z = torch.from_numpy(pseudo_logits(scores, task) / float(temperature))
+    return (torch.sigmoid(z) if task == MULTILABEL else torch.softmax(z, dim=-1)).numpy()
+
+
+def nll(logits: torch.Tensor, labels: torch.Tensor, task: str, temperature: float | torch.Tensor = 1.0):
+    """Mean negative log-likelihood of the labels under ``logits / temperature``."""
+    z = logits / temperature
+    if task == MULTILABEL or z.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(z, labels.float().reshape(z.shape))
+    return F.cross_entropy(z, labels.long().reshape(-1))
+
+
+def fit_temperature(logits, labels, task: str, max_iter: int = 100) -> float:
+    """The temperature T minimising the NLL of ``labels`` under ``logits / T`` (L-BFGS on log T),
+    within :data:`T_RANGE`.
+
+    Returns 1.0 when there is nothing to fit (no validation images).
+    """
+    logits = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    labels = torch.as_tensor(np.asarray(labels))
+    if len(logits) == 0:
+        return 1.0
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = nll(logits, labels, task, log_t.exp())
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    t = float(log_t.detach().exp())
+    return float(np.clip(t, *T_RANGE)) if np.isfinite(t) else 1.0

@@ -1,0 +1,107 @@
+"""Calibration and operating points end to end: the run's outputs, ``medtrain eval`` reproducing them, and
+bad input refused before anything is written."""
+import json
+
+import numpy as np
+import pytest
+
+from medtrain import metrics
+from medtrain.cli import main
+from medtrain.models.weights import read_meta
+from medtrain.tasks import BINARY
+
+FAST = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "32", "--no-progress", "--bootstrap", "50",
+        "--accelerator", "cpu"]
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def run(learnable_npz, tmp_path_factory):
+    out = tmp_path_factory.mktemp("calib") / "run"
+    assert main(["train", "--data", str(learnable_npz), *FAST, "--operating-point", "sensitivity=0.9",
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_run_reports_calibration_and_the_operating_point(run):
+    m = json.loads((run / "metrics.json").read_text())
+    cal, op = m["calibration"], m["operating_point"]
+    t = cal["temperature"]
+    assert t > 0 and t != 1.0 and cal["bins"] == 15
+    assert set(cal["val"]) == set(cal["test"]) == {"ece", "ece_scaled", "acc_scaled", "auc_scaled"}
+    # T minimises the validation NLL, and on validation it did not make the calibration worse here
+    assert cal["val"]["ece_scaled"] < cal["val"]["ece"]
+    assert op["rule"] == "sensitivity=0.9" and op["chosen_on"] == "val"
+    assert op["val"]["sensitivity"] >= 0.9
+    assert op["test"]["threshold"] == op["threshold"]
+    for k in ("sensitivity", "specificity", "ppv", "npv"):
+        lo, hi = op["test"][f"{k}_ci"]
+        assert lo <= op["test"][k] <= hi
+    assert m["test"]["acc"] == pytest.approx(metrics.acc(*_predictions(run)[:2], BINARY))  # headline: 0.5, raw p
+    meta = read_meta(run / "model.safetensors")
+    assert meta["temperature"] == t and meta["threshold"] == op["threshold"]
+    assert (run / "reliability.png").stat().st_size > 10_000 and (run / "roc_pr.png").stat().st_size > 10_000
+
+
+def _predictions(run):
+    rows = np.genfromtxt(run / "predictions_test.csv", delimiter=",", names=True)
+    p = np.stack([rows["p0"], rows["p1"]], 1)
+    q = np.stack([rows["q0"], rows["q1"]], 1)
+    return rows["label0"].astype(int), p, q
+
+
+def test_scaled_probabilities_keep_auc_and_decisions_on_a_trained_run(run):
+    y, p, q = _predictions(run)
+    assert not np.allclose(p, q, atol=1e-3)  # scaling did change the probabilities
+    m = json.loads((run / "metrics.json").read_text())
+    for split in ("val", "test"):  # the (TTA-averaged) scaled scores rank and decide as the raw ones
+        assert m["calibration"][split]["auc_scaled"] == pytest.approx(m[split]["auc"], abs=1e-12)
+        assert m["calibration"][split]["acc_scaled"] == m[split]["acc"]
+    assert metrics.ece(y, q, BINARY) == pytest.approx(m["calibration"]["test"]["ece_scaled"], abs=1e-4)
+
+
+def test_eval_reproduces_the_calibrated_numbers(run, capsys):
+    code, stdout, _ = _run(capsys, "eval", str(run))
+    assert code == 0 and "ECE" in stdout and "threshold" in stdout
+    m = json.loads((run / "metrics.json").read_text())
+    again = json.loads((run / "eval_test.json").read_text())
+    assert again["calibration"]["temperature"] == m["calibration"]["temperature"]
+    for k in ("ece", "ece_scaled", "auc_scaled", "acc_scaled"):
+        assert again["calibration"][k] == pytest.approx(m["calibration"]["test"][k], abs=1e-6)
+    for k, v in m["operating_point"]["test"].items():
+        assert again["operating_point"][k] == pytest.approx(v, abs=1e-6), k
+
+
+@pytest.fixture
+def three_class_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 24), ("val", 12), ("test", 12)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 16, 16)).astype(np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 3).reshape(-1, 1).astype(np.uint8)
+    np.savez(tmp_path / "three.npz", **arrays)
+    return tmp_path / "three.npz"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("sensitivity=1.2", "must be in (0, 1)"), ("specificity=0", "must be in (0, 1)"),
+    ("f1", "operating_point must be youden, sensitivity=P or specificity=P"),
+])
+def test_bad_operating_point_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys, value, message):
+    out = tmp_path / "never"
+    code, _, err = _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--operating-point", value, "--out", str(out))
+    assert code == 2 and message in err and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_operating_point_on_a_multiclass_task_is_refused_before_writing(three_class_npz, tmp_path, capsys):
+    out = tmp_path / "never"
+    code, _, err = _run(capsys, "train", "--data", str(three_class_npz), *FAST, "--operating-point", "youden",
+                        "--out", str(out))
+    assert code == 2 and "needs a binary task" in err and err.strip().count("\n") == 0
+    assert not out.exists()

@@ -1,0 +1,198 @@
+"""Calibration and operating points as specifications: ECE, temperature scaling, threshold rules, CIs."""
+import numpy as np
+import pytest
+import torch
+
+from medtrain import metrics
+from medtrain.errors import MedtrainError
+from medtrain.evaluation import apply_temperature, fit_temperature, pseudo_logits
+from medtrain.evaluation.calibration import T_RANGE, nll
+from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
+
+
+def _probs(z: torch.Tensor, task: str, t: float = 1.0) -> np.ndarray:
+    return metrics.scores_from_logits(z / t, task).numpy()
+
+
+def _random(task, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(200, k, generator=g, dtype=torch.float64) * 3
+    y = torch.randint(0, 2, (200, k), generator=g).numpy() if task == MULTILABEL else \
+        torch.randint(0, k, (200,), generator=g).numpy()
+    return z, y, float(torch.empty(1).uniform_(0.2, 5.0, generator=g))
+
+
+@pytest.mark.parametrize("task, k", [(BINARY, 2), (MULTICLASS, 5), (MULTILABEL, 4)])
+@pytest.mark.parametrize("seed", range(5))
+def test_temperature_changes_no_argmax_and_no_binary_or_per_label_auc(task, k, seed):
+    z, y, t = _random(task, k, seed)
+    before, after = _probs(z, task), _probs(z, task, t)
+    assert metrics.acc(y, after, task) == metrics.acc(y, before, task)
+    assert (metrics.predictions(after, task) == metrics.predictions(before, task)).all()
+    if task != MULTICLASS:  # a monotone map of each score: the ranking, hence the AUC, is kept
+        assert metrics.auc(y, after, task) == pytest.approx(metrics.auc(y, before, task), abs=1e-12)
+    assert not np.allclose(before, after)  # the confidences did change
+
+
+@pytest.mark.parametrize("task, k", [(BINARY, 2), (MULTICLASS, 5), (MULTILABEL, 4)])
+def test_scaling_the_reported_probabilities_is_guo_scaling_of_the_logits(task, k):
+    z, _, t = _random(task, k, 1)
+    assert apply_temperature(_probs(z, task), task, t) == pytest.approx(_probs(z, task, t), abs=1e-9)
+
+
+@pytest.mark.parametrize("task, k", [(BINARY, 2), (MULTICLASS, 4), (MULTILABEL, 3)])
+@pytest.mark.parametrize("seed", range(3))
+def test_scaling_averaged_tta_probabilities_keeps_auc_and_argmax(task, k, seed):
+    # two "views" averaged, as TTA does: the scaled average keeps every score's order
+    z, y, t = _random(task, k, seed)
+    avg = (_probs(z, task) + _probs(z + torch.randn_like(z), task)) / 2
+    scaled = apply_temperature(avg, task, t)
+    assert (metrics.predictions(scaled, task) == metrics.predictions(avg, task)).all()
+    if task != MULTICLASS:
+        assert metrics.auc(y, scaled, task) == pytest.approx(metrics.auc(y, avg, task), abs=1e-12)
+
+
+def test_multiclass_one_vs_rest_auc_of_softmax_is_not_temperature_invariant():
+    # softmax_i(z / T) re-ranks images for class i (the normaliser depends on the other logits), so the
+    # MedMNIST multi-class AUC is reported on the uncalibrated probabilities; this pins that reason down.
+    z, y, t = _random(MULTICLASS, 5, 0)
+    before, after = _probs(z, MULTICLASS), _probs(z, MULTICLASS, t)
+    assert metrics.auc(y, after, MULTICLASS) != pytest.approx(metrics.auc(y, before, MULTICLASS), abs=1e-4)
+
+
+def _overconfident(task: str, scale: float = 4.0, n: int = 4000, k: int = 3, seed: int = 0):
+    """Labels drawn from softmax(z) (sigmoid per label for multi-label), logits reported as ``scale * z``."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, k, generator=g, dtype=torch.float64)
+    if task == MULTILABEL:
+        y = torch.bernoulli(torch.sigmoid(z), generator=g).long()
+    else:
+        y = torch.multinomial(torch.softmax(z, 1), 1, generator=g).reshape(-1)
+    return z * scale, y
+
+
+@pytest.mark.parametrize("task, k", [(BINARY, 2), (MULTICLASS, 3), (MULTILABEL, 3)])
+def test_temperature_undoes_deliberate_overconfidence_and_lowers_ece(task, k):
+    logits, y = _overconfident(task, scale=4.0, k=k)
+    t = fit_temperature(logits, y, task)
+    assert fit_temperature(pseudo_logits(_probs(logits, task), task), y, task) == pytest.approx(t, rel=1e-3)
+    assert t == pytest.approx(4.0, rel=0.15)  # the scale the logits were inflated by
+    before = metrics.ece(y.numpy(), _probs(logits, task), task)
+    after = metrics.ece(y.numpy(), _probs(logits, task, t), task)
+    assert after < before / 3
+    assert nll(logits, y, task, t) < nll(logits, y, task, 1.0)
+
+
+def test_calibrated_logits_keep_a_temperature_near_one():
+    logits, y = _overconfident(MULTICLASS, scale=1.0, n=6000)
+    assert fit_temperature(logits, y, MULTICLASS) == pytest.approx(1.0, abs=0.08)
+
+
+def test_an_underconfident_network_gets_the_lowest_temperature_of_the_range():
+    logits, y = _overconfident(BINARY, scale=0.01, k=2)  # scores that barely leave 0.5
+    lo = T_RANGE[0]
+    assert fit_temperature(logits, y, BINARY) == lo
+    assert nll(logits, y, BINARY, lo) < nll(logits, y, BINARY, lo * 1.2)  # the bound is the constrained optimum
+
+
+def test_no_validation_images_means_no_scaling():
+    assert fit_temperature(torch.zeros(0, 2), torch.zeros(0), BINARY) == 1.0
+
+
+def test_ece_by_hand():
+    # every image predicted positive with probability 0.8, 60% positive: one bin, |0.8 - 0.6| = 0.2
+    p = np.tile([0.2, 0.8], (10, 1))
+    y = np.array([1] * 6 + [0] * 4)
+    assert metrics.ece(y, p, BINARY) == pytest.approx(0.2)
+    # multi-class: top-label confidence 0.7 everywhere, half the arg-maxes right
+    p3 = np.tile([0.7, 0.2, 0.1], (10, 1))
+    assert metrics.ece(np.array([0] * 5 + [1] * 5), p3, MULTICLASS) == pytest.approx(0.2)
+    # multi-label: the mean of each label's binary ECE (0.2 and 0.6)
+    pl = np.tile([0.8, 0.9], (10, 1))
+    yl = np.stack([y, np.array([1] * 3 + [0] * 7)], 1)
+    assert metrics.ece(yl, pl, MULTILABEL) == pytest.approx((0.2 + 0.6) / 2)
+
+
+def _scores(seed: int, n: int = 120):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    s = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1).round(2)  # rounded: ties between images
+    return y, np.stack([1 - s, s], 1)
+
+
+def _rates(y, s, t):
+    r = metrics.rates_at(y, s, t)
+    return r["sensitivity"], r["specificity"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_youden_threshold_maximises_j_against_brute_force(seed):
+    y, s = _scores(seed)
+    t = metrics.choose_threshold(y, s, "youden")
+    best = max(sum(_rates(y, s, c)) - 1 for c in np.unique(s[:, 1]))
+    assert sum(_rates(y, s, t)) - 1 == pytest.approx(best)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sensitivity_target_is_met_at_the_highest_such_threshold(seed):
+    y, s = _scores(seed)
+    t = metrics.choose_threshold(y, s, "sensitivity=0.95")
+    assert _rates(y, s, t)[0] >= 0.95
+    higher = [c for c in np.unique(s[:, 1]) if c > t]
+    assert all(_rates(y, s, c)[0] < 0.95 for c in higher)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_specificity_target_is_met_at_the_lowest_such_threshold(seed):
+    y, s = _scores(seed)
+    t = metrics.choose_threshold(y, s, "specificity=0.9")
+    assert _rates(y, s, t)[1] >= 0.9
+    lower = [c for c in np.unique(s[:, 1]) if c < t]
+    assert all(_rates(y, s, c)[1] < 0.9 for c in lower)
+
+
+def test_rates_by_hand():
+    y = np.array([1, 1, 1, 0, 0, 0, 0])
+    s = np.array([0.9, 0.6, 0.2, 0.7, 0.3, 0.1, 0.05])
+    assert metrics.rates_at(y, s, 0.5) == pytest.approx(
+        {"sensitivity": 2 / 3, "specificity": 3 / 4, "ppv": 2 / 3, "npv": 3 / 4})
+    assert metrics.rates_at(y, s, 0.6)["sensitivity"] == 2 / 3  # score >= threshold is positive
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_operating_point_cis_contain_the_point_estimates(seed):
+    y, s = _scores(seed, n=200)
+    rep = metrics.operating_point_report(y, s, metrics.choose_threshold(y, s, "youden"), n=300, seed=seed)
+    for k in ("sensitivity", "specificity", "ppv", "npv"):
+        lo, hi = rep[f"{k}_ci"]
+        assert lo < rep[k] < hi, k  # 200 images: a real interval around the estimate, not a point
+
+
+def test_bootstrap_ci_of_acc_and_auc_unchanged_by_the_generic_bootstrap():
+    y, s = _scores(0)
+    rng = np.random.default_rng(0)
+    accs, aucs = [], []
+    for _ in range(50):
+        ix = rng.integers(0, len(y), len(y))
+        accs.append(metrics.acc(y[ix], s[ix], BINARY))
+        aucs.append(metrics.auc(y[ix], s[ix], BINARY))
+    ci = metrics.bootstrap_ci(y, s, BINARY, n=50, seed=0)
+    assert ci["acc_ci"] == [np.nanpercentile(accs, 2.5), np.nanpercentile(accs, 97.5)]
+    assert ci["auc_ci"] == [np.nanpercentile(aucs, 2.5), np.nanpercentile(aucs, 97.5)]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("sensitivity=1.5", "must be in (0, 1)"), ("specificity=0", "must be in (0, 1)"),
+    ("sensitivity=1", "must be in (0, 1)"), ("sensitivity=abc", "is not a number"),
+    ("f1", "youden, sensitivity=P or specificity=P"), ("youden=0.3", "youden, sensitivity=P"),
+    ("sensitivity", "youden, sensitivity=P"),
+])
+def test_bad_operating_points_are_refused(spec, message):
+    with pytest.raises(MedtrainError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        metrics.parse_operating_point(spec)
+
+
+def test_good_operating_points_parse():
+    assert metrics.parse_operating_point("youden") == ("youden", None)
+    assert metrics.parse_operating_point("Sensitivity=0.95") == ("sensitivity", 0.95)
+    assert metrics.parse_operating_point("specificity=0.9") == ("specificity", 0.9)
