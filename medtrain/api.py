@@ -270,7 +270,9 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
         res.pop(k, None)
     write_json(run_dir / rundir.eval_file(split), res)
     if verbose:
-        print(f"{run_dir} on {split}: ACC {res['acc']:.4f} {res['acc_ci']}  AUC {res['auc']:.4f} {res['auc_ci']}")
+        (a0, a1), (u0, u1) = res["acc_ci"], res["auc_ci"]
+        print(f"{run_dir} on {split}: AUC {res['auc']:.4f} [{u0:.3f}, {u1:.3f}]  ACC {res['acc']:.4f} [{a0:.3f}, {a1:.3f}]"
+              "  (95% bootstrap CIs)")
         if "calibration" in res:
             c = res["calibration"]
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
