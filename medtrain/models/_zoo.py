@@ -69,6 +69,14 @@ def conv_like(conv: nn.Conv2d, in_chans: int, kernel_size=None, stride=None, pad
     )
 
 
+def fit_stem(conv: nn.Conv2d, in_chans: int, small_input: bool, **small_geometry) -> nn.Conv2d:
+    """The first convolution for ``in_chans`` channels: with ``small_geometry`` (kernel_size, stride,
+    padding) for small inputs, a fresh one for other channel counts, else ``conv`` itself."""
+    if small_input:
+        return conv_like(conv, in_chans, **small_geometry)
+    return conv_like(conv, in_chans) if in_chans != 3 else conv
+
+
 def restride(conv: nn.Conv2d, stride: int = 1, padding: Optional[int] = None) -> None:
     """Change a convolution's stride/padding in place (the weights' shape does not depend on them)."""
     conv.stride = (stride, stride)

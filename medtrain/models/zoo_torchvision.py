@@ -10,7 +10,7 @@ from typing import Optional
 
 import torch.nn as nn
 
-from medtrain.models._zoo import build_torchvision, conv_like, register_family, small, strip_norm
+from medtrain.models._zoo import build_torchvision, fit_stem, register_family, small, strip_norm
 
 
 # ----------------------------------------------------------------------------------------------
@@ -27,11 +27,7 @@ def alexnet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int] =
     from medtrain.models._tv_interface import AlexNet
 
     model, strip, _ = build_torchvision("alexnet", kwargs, lambda p: AlexNet(num_classes, dropout=0.5 if p is None else p))
-    conv1 = model.features[0]
-    if small(input_size):
-        model.features[0] = conv_like(conv1, in_chans, kernel_size=3, stride=1, padding=1)
-    elif in_chans != 3:
-        model.features[0] = conv_like(conv1, in_chans)
+    model.features[0] = fit_stem(model.features[0], in_chans, small(input_size), kernel_size=3, stride=1, padding=1)
     return strip_norm(model) if strip else model
 
 
@@ -46,11 +42,7 @@ def _squeezenet(name: str, version: str, in_chans, num_classes, input_size, kwar
     model, strip, _ = build_torchvision(
         name, kwargs, lambda p: SqueezeNet(version, num_classes=num_classes, dropout=0.5 if p is None else p)
     )
-    conv1 = model.features[0]
-    if small(input_size):
-        model.features[0] = conv_like(conv1, in_chans, kernel_size=3, stride=1, padding=1)
-    elif in_chans != 3:
-        model.features[0] = conv_like(conv1, in_chans)
+    model.features[0] = fit_stem(model.features[0], in_chans, small(input_size), kernel_size=3, stride=1, padding=1)
     return strip_norm(model) if strip else model
 
 
@@ -79,12 +71,9 @@ def googlenet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int]
         kwargs,
         lambda p: GoogLeNet(num_classes, init_weights=True, dropout=0.2 if p is None else p),
     )
-    conv1 = model.conv1.conv
+    model.conv1.conv = fit_stem(model.conv1.conv, in_chans, small(input_size), kernel_size=3, stride=1, padding=1)
     if small(input_size):
-        model.conv1.conv = conv_like(conv1, in_chans, kernel_size=3, stride=1, padding=1)
         model.maxpool1 = nn.Identity()
-    elif in_chans != 3:
-        model.conv1.conv = conv_like(conv1, in_chans)
     return strip_norm(model) if strip else model
 
 
@@ -97,12 +86,9 @@ def _shufflenet_v2(name: str, in_chans, num_classes, input_size, kwargs) -> nn.M
     from medtrain.models._tv_interface import ShuffleNetV2
 
     model, strip, _ = build_torchvision(name, kwargs, lambda p: ShuffleNetV2(name, num_classes, drop_rate=p or 0.0))
-    conv1 = model.conv1[0]
+    model.conv1[0] = fit_stem(model.conv1[0], in_chans, small(input_size), stride=1)
     if small(input_size):
-        model.conv1[0] = conv_like(conv1, in_chans, stride=1)
         model.maxpool = nn.Identity()
-    elif in_chans != 3:
-        model.conv1[0] = conv_like(conv1, in_chans)
     return strip_norm(model) if strip else model
 
 
