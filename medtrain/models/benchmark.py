@@ -13,7 +13,7 @@ import csv
 import io
 from typing import Dict, Iterable, List, Optional
 
-from medtrain.errors import MedtrainError, suggest
+from medtrain.errors import suggest
 
 # One representative per family for --quick (the paper's headline network where there is one).
 QUICK = {

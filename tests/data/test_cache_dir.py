@@ -1,5 +1,4 @@
 """One cache folder for downloads, decoded volumes and pretrained weights: medtrain._io.cache_dir."""
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np

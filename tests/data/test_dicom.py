@@ -16,7 +16,7 @@ import torch
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from medtrain.data import dicom, intensity, volumes
+from medtrain.data import dicom, intensity
 from medtrain.data.intensity import WINDOW_PRESETS, apply_window
 from medtrain.data.volumes import load_volume_folder
 from medtrain.errors import MedtrainError

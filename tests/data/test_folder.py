@@ -52,7 +52,7 @@ def test_class_with_no_images(tmp_path):
 
 
 def test_csv_with_split_column(tmp_path):
-    root = _folder(tmp_path, per_class=4)
+    _folder(tmp_path, per_class=4)
     rows = ["path,label,split"]
     for i in range(4):
         for c in ("benign", "malignant"):
