@@ -22,6 +22,7 @@ from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.inflate import check_inflatable
 from medtrain.models.weights import load_state, read_meta
+from medtrain.training import choices
 from medtrain.training.build import build_model, input_transform
 from medtrain.training.fit import fit
 from medtrain.training.module import Classifier
@@ -115,14 +116,26 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
               f"train/val/test {len(splits.train)}/{len(splits.val)}/{len(splits.test)}, "
               f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {cfg.model}, run {run_dir}",
               flush=True)
+    # Choices that can hurt (flips, TTA, the class-balanced loss) are made on validation: the flip before
+    # training (recorded, so a resumed run trains the same way), the others on the trained network.
+    flip = (rundir.read_choices(run_dir) or {}).get("flip") if resume else None
+    if flip is None:
+        flip = {"chosen": False, "how": "a linear probe trains no augmentation"} if cfg.transfer == "linear-probe" \
+            else choices.decide_flip(cfg, splits, run_dir / rundir.PILOT_DIR, fit)
+        rundir.write_choices(run_dir, {"flip": flip})
+    trained = choices.effective_config(cfg, flip)
     if cfg.transfer == "linear-probe":  # CNN codes + a linear classifier, no Lightning loop
-        result = fit_probe(cfg, splits, run_dir)
+        result = fit_probe(trained, splits, run_dir)
     else:
-        result = fit(cfg, splits, run_dir, resume=resume, callbacks=callbacks)
+        result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks)
     if result.interrupted:
         raise TrainingInterrupted(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
                                   f"`medtrain train --resume {run_dir}`")
-    return rundir.write_run(cfg, splits, run_dir, result, t0, verbose)
+    tta = choices.decide_tta(trained, result.module, splits, flip)
+    trained = dataclasses.replace(trained, tta=tta["chosen"])
+    cw = choices.decide_class_weights(trained, result.module, splits, trained.tta)
+    made = {"flip": flip, "tta": tta, "class_weights": cw}
+    return rundir.write_run(trained, splits, run_dir, result, t0, verbose, choices=made)
 
 
 def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None) -> dict:
@@ -264,8 +277,8 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     cfg = run.cfg
     splits = load_splits(cfg)
     res = evaluate_split(run.module, splits.split(split), splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                         tta=cfg.tta, mc_dropout=cfg.mc_dropout, temperature=run.meta.get("temperature"),
-                         threshold=run.meta.get("threshold"))
+                         tta=rundir.run_tta(cfg, run.meta), mc_dropout=cfg.mc_dropout,
+                         temperature=run.meta.get("temperature"), threshold=run.meta.get("threshold"))
     for k in ("scores", "scores_scaled", "entropy"):
         res.pop(k, None)
     write_json(run_dir / rundir.eval_file(split), res)

@@ -65,7 +65,7 @@ class Config:
     milestones: tuple = (0.5, 0.75)  #: multistep: fractions of ``epochs`` where lr is divided by 10
     epochs: int = 30
     batch_size: int = 128
-    class_weights: bool = True  #: weight the loss by inverse class frequency (a class-balanced loss)
+    class_weights: str = "auto"  #: class-balanced loss: auto (balanced, prior-corrected if validation says so), true, false
     label_smoothing: float = 0.0
 
     # --- early stopping and checkpoint selection
@@ -85,7 +85,8 @@ class Config:
     ra_n: int = 2  #: randaugment: ops per image
     ra_m: int = 9  #: randaugment: magnitude 0..10
     color_space: str = "rgb"  #: input colour space (RGB images): rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch
-    tta: str = "hflip"  #: test-time augmentation: none, hflip or flip (identity, h, v, hv)
+    tta: str = "auto"  #: test-time augmentation: auto (chosen on validation), none, hflip or flip (identity, h, v, hv)
+    flip: str = "auto"  #: flips in training and TTA: auto (off for left/right labels, else pilots on validation), true, false
 
     # --- execution
     seed: int = 0
@@ -113,7 +114,9 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "multistep", "cosine", "onecycle")
 MONITORS = ("val_auc", "val_acc", "val_loss")
 DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
-TTA_MODES = ("none", "hflip", "flip")
+TTA_MODES = ("auto", "none", "hflip", "flip")
+#: Settings decided on the validation split when "auto" (medtrain.training.choices); true/false pin them.
+CHOICES = ("auto", "true", "false")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 #: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
 LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
@@ -132,6 +135,18 @@ def _kind(f) -> tuple[str, bool]:
         t, "any"), optional
 
 
+def _coerce_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    if not isinstance(value, (bool, int)):
+        raise ValueError(value)
+    return bool(value)
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Convert a YAML/CLI value to the type of field ``name``; a value it cannot be is a MedtrainError."""
     f = KEYS[name]
@@ -143,16 +158,12 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name == "tta" and isinstance(value, bool):
             return "hflip" if value else "none"
+        if name in ("class_weights", "flip"):  # auto, or a boolean spelled any way a bool key accepts
+            if isinstance(value, str) and value.lower() == "auto":
+                return "auto"
+            return "true" if _coerce_bool(value) else "false"
         if kind == "bool":
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if not isinstance(value, (bool, int)):
-                raise ValueError(value)
-            return bool(value)
+            return _coerce_bool(value)
         if kind == "int":
             if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
@@ -266,6 +277,9 @@ def _validate(c: Config) -> None:
         raise suggest(c.dropout_kind, DROPOUT_KINDS, "dropout kind")
     if c.tta not in TTA_MODES:
         raise suggest(c.tta, TTA_MODES, "test-time augmentation")
+    for key in ("class_weights", "flip"):
+        if getattr(c, key) not in CHOICES:
+            raise suggest(getattr(c, key), CHOICES, key)
     if c.head != "linear" and not (c.head.startswith("maxout:") and c.head[7:].isdigit() and int(c.head[7:]) >= 2):
         raise MedtrainError(f"head must be linear or maxout:K with K >= 2, got {c.head}")
     from medtrain.color import SPACES

@@ -31,6 +31,7 @@ from medtrain.api import RunModel, load_run_module
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.metrics import scores_from_logits
+from medtrain.rundir import run_tta
 from medtrain.tasks import MULTILABEL
 from medtrain.training.module import normalise
 
@@ -76,7 +77,7 @@ def metadata(run: RunModel, exporter: str) -> dict[str, str]:
         "preprocessing": json.dumps({"color_space": cfg.color_space, "mean": meta["mean"], "std": meta["std"],
                                      "image_size": cfg.image_size, "volume_size": cfg.volume_size,
                                      "spacing": cfg.spacing, "window": cfg.window,
-                                     "uint8_to_float": "x / 255", "tta_not_included": cfg.tta,
+                                     "uint8_to_float": "x / 255", "tta_not_included": run_tta(cfg, meta),
                                      "mc_dropout_not_included": cfg.mc_dropout}),
     }
 

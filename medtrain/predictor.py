@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from medtrain.api import RunModel, load_run_module
+from medtrain.rundir import run_tta
 from medtrain.data.folder import IMAGE_SUFFIXES, read_image
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
@@ -240,7 +241,7 @@ class Predictor:
                 yield torch.stack(buf)
 
         cfg = self.run.cfg
-        for p, e in predict_batches(self.run.module, batches(), tta=cfg.tta, mc_dropout=cfg.mc_dropout, seed=cfg.seed):
+        for p, e in predict_batches(self.run.module, batches(), tta=run_tta(cfg, self.run.meta), mc_dropout=cfg.mc_dropout, seed=cfg.seed):
             yield names.popleft(), p.numpy(), (e.numpy() if e is not None else None)
 
     def predict(self, images) -> np.ndarray:

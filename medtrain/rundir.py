@@ -39,6 +39,8 @@ ROC_PR_FILE = "roc_pr.png"  #: binary tasks: test ROC and precision-recall curve
 FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
+CHOICES_FILE = "choices.json"  #: the flip choice made before training, so --resume trains the same way
+PILOT_DIR = "pilots"  #: short pilot runs of the flip choice (removed once it is made)
 
 
 def eval_file(split: str) -> str:
@@ -97,6 +99,22 @@ def write_config(run_dir: Path, cfg: Config) -> None:
     write_yaml(Path(run_dir) / CONFIG_FILE, d)
 
 
+def read_choices(run_dir: str | Path) -> dict | None:
+    """The choices recorded before training (``choices.json``), or None."""
+    p = Path(run_dir) / CHOICES_FILE
+    return json.loads(p.read_text()) if p.is_file() else None
+
+
+def write_choices(run_dir: Path, choices: dict) -> None:
+    write_json(Path(run_dir) / CHOICES_FILE, choices)
+
+
+def run_tta(cfg: Config, meta: dict) -> str:
+    """The test-time augmentation a run is evaluated with: its pinned ``tta``, or the one chosen on validation
+    (stored in the weights' metadata) when it was ``auto``."""
+    return meta.get("tta", "none") if cfg.tta == "auto" else cfg.tta
+
+
 def peak_rss_mb() -> float:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
@@ -153,10 +171,13 @@ def _csv_cell(text: str) -> str:
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
-def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool) -> dict:
+def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool, choices: dict | None = None) -> dict:
     """Write every output of a finished run from a training procedure's result
     (:class:`medtrain.training.fit.FitResult`): weights, validation and test scores, predictions,
-    ``metrics.json``, plots; print the summary. Returns the content of ``metrics.json``."""
+    ``metrics.json``, plots; print the summary. Returns the content of ``metrics.json``.
+
+    ``cfg`` holds the settings as trained (choices made: ``tta`` is the chosen one); ``choices`` records
+    what was tried and chosen on validation (:mod:`medtrain.training.choices`)."""
     from medtrain import metrics
     from medtrain.evaluation import add_calibration, evaluate_split, fit_temperature, pseudo_logits
     from medtrain.models.weights import save_weights
@@ -172,7 +193,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     threshold = None
     if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
         threshold = metrics.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point)
-    extra = {"temperature": temperature, **({"threshold": threshold, "operating_point": cfg.operating_point}
+    extra = {"temperature": temperature, "tta": cfg.tta, **({"threshold": threshold, "operating_point": cfg.operating_point}
                                             if threshold is not None else {})}
     save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta,
                                                                     **extra))
@@ -207,6 +228,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "threshold": threshold,
                                   "val": metrics.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold),
                                   **({"test": test_op} if test_op else {})}
+    if choices:
+        out["choices"] = choices
     if result.transfer is not None:  # what transfer copied/froze/re-drew
         out["transfer"] = result.transfer.to_dict()
     out.update(result.metrics)
@@ -222,6 +245,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         print("\n" + (result.summary or f"best epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch "
                       f"{result.stop_epoch + 1}; {out['train_images_per_s']:.0f} train images/s")
               + f"; wall {out['wall_s']:.0f} s")
+        if choices:
+            print(choices_line(choices))
         print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
               f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
         cal = out["calibration"]
@@ -232,6 +257,23 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
             print(operating_point_line(test_op, cfg.operating_point))
         print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
     return out
+
+
+def choices_line(choices: dict) -> str:
+    """One line of what was chosen on validation and why (:mod:`medtrain.training.choices`)."""
+    def nums(d: dict) -> str:
+        key = next((k for k in d if k.startswith("val_") and isinstance(d[k], dict)), None)
+        if key is None:
+            return ""
+        return " (" + key.replace("_", " ") + " " + ", ".join(f"{k} {v:.4f}" for k, v in d[key].items()) + ")"
+
+    parts = []
+    for key, label in (("flip", "flips"), ("tta", "TTA"), ("class_weights", "class weights")):
+        if key in choices:
+            c = choices[key]
+            value = {True: "on", False: "off"}.get(c["chosen"], c["chosen"])
+            parts.append(f"{label} {value}: {c['how']}{nums(c)}")
+    return "choices: " + "; ".join(parts)
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:

@@ -106,8 +106,9 @@ def real_data() -> Path:
 
 
 def fast_config(data: Path, out: Path, **over) -> dict:
+    # flip pinned on: the flip pilots of flip=auto are tested in tests/training/test_choices.py
     cfg = dict(data=str(data), model="resnet10_28_half", epochs=2, batch_size=32, progress=False, bootstrap=50,
-               out=str(out), schedule="none", accelerator="cpu")
+               out=str(out), schedule="none", accelerator="cpu", flip="true")
     cfg.update(over)
     return cfg
 
@@ -126,5 +127,5 @@ def trained_run(tmp_path_factory):
     np.savez(data, **arrays)
     run = root / "run"
     # the default 2D network, so exporting this run is also the default network's dynamo export test
-    medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0), verbose=False)
+    medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0, tta="hflip"), verbose=False)
     return run, data, arrays

@@ -27,7 +27,9 @@ HELP = {
     "patience": "epochs without improvement before early stopping",
     "monitor": "validation metric that selects the best checkpoint",
     "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation)",
-    "class_weights": "weight the loss by inverse class frequency",
+    "class_weights": "class-balanced loss: auto (balanced; prior-corrected when validation ACC says so), true or false",
+    "flip": "flips in training and TTA: auto (off for left/right labels, else decided by pilot runs on validation), "
+            "true or false",
     "accelerator": "cpu, gpu, mps or auto",
     "devices": "number of devices (or 'auto')",
     "precision": "32-true, 16-mixed, bf16-mixed, ...",
@@ -43,7 +45,7 @@ HELP = {
     "head": "linear or maxout:K",
     "mc_dropout": "T Monte-Carlo dropout passes at test time (0 = off)",
     "color_space": "input colour space for RGB data: rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch",
-    "tta": "test-time augmentation: none, hflip or flip",
+    "tta": "test-time augmentation: auto (chosen on validation), none, hflip or flip",
     "logger": "experiment log of every epoch and the settings in RUN/logs: csv, tensorboard, mlflow or none",
     "augment_params": "op parameters as k=v pairs, e.g. erasing_scale=[0.02,0.2],cutout_size=0.3",
 }

@@ -295,3 +295,17 @@ def replace_head(model: nn.Module, head: nn.Module) -> WithHead:
             stacklevel=2,
         )
     return WithHead(model, head)
+
+
+def final_linear(model: nn.Module, num_classes: int) -> nn.Linear | None:
+    """The linear layer that produces a model's logits, when it is the last layer of its classifier and has
+    a bias (so a per-class shift of the logits can be folded into it); None otherwise (maxout heads, models
+    without timm's ``get_classifier``)."""
+    get = getattr(model, "get_classifier", None)
+    classifier = get() if callable(get) else None
+    if not isinstance(classifier, nn.Module):
+        return None
+    last = list(classifier.modules())[-1]
+    if isinstance(last, nn.Linear) and last.bias is not None and last.out_features == num_classes:
+        return last
+    return None

@@ -63,7 +63,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if augment is not None:  # one fused pass where the op list allows it (float32 batches here)
         augment = fuse(augment)
     module = Classifier(model, splits.task, splits.num_classes, mean, std, hp, augment=augment,
-                        class_weights=class_weights(splits) if cfg.class_weights else None,
+                        class_weights=class_weights(splits) if cfg.class_weights != "false" else None,
                         steps_per_epoch=len(train_loader), input_transform=input_transform,
                         lr_mult=plan.param_lr_mult if plan else None,
                         deferred=plan.deferred if plan else frozenset(), train_batches=train_loader)

@@ -1,0 +1,155 @@
+"""Recipe choices that can hurt, decided on the validation split instead of assumed.
+
+Three settings of the default recipe help on some data and silently hurt on other data:
+
+* **Flips** (training augmentation and test-time augmentation) corrupt any label that depends on the side:
+  OrganA/C/S-MNIST name left and right organs, a user's task may be "left lesion / right lesion". With
+  ``flip: auto`` (the default), labels whose names say left or right turn flips off without a trial;
+  otherwise two short pilot runs (same recipe, a tenth of the epochs, with and without the flips) are scored
+  on validation, and flips are dropped only when the run without them is better by more than
+  :data:`FLIP_MARGIN` (the pilots are short, so a small difference is noise, and flips are the better
+  default on orientation-free anatomy).
+* **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
+  the flipped view; the better one is kept (a tie keeps the single view, half the cost).
+* **The class-balanced loss** (``class_weights: auto``) helps the minority class but costs plain accuracy
+  when the test prevalence is the training one. The network is trained with it, then the logit adjustment
+  of Menon et al. (ICLR 2021, "Long-tail learning via logit adjustment") that undoes the weighting
+  (adding ``-log w_y`` to the logits turns balanced-posterior estimates back into prevalence-posterior
+  ones) is kept if it raises validation accuracy. It is folded into the classifier's bias, so ``eval``,
+  ``predict`` and ``export`` apply it with no extra step; a binary task's AUC does not change.
+
+``true``/``false`` pin any of them. What was tried and chosen, with the validation numbers, goes into
+``metrics.json`` (``choices``) and the printed summary.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medtrain import metrics
+from medtrain.config import Config
+from medtrain.data.base import Splits
+from medtrain.evaluation import predict
+from medtrain.models.heads import final_linear
+from medtrain.tasks import MULTILABEL
+from medtrain.training.build import class_weights
+
+#: Augmentation ops that mirror an image (2D horizontal/vertical, 3D).
+FLIP_OPS = ("flip", "vflip", "3d_flip")
+#: Validation-metric lead the pilot without flips needs before flips are dropped.
+FLIP_MARGIN = 0.01
+_SIDE = re.compile(r"(?<![a-z])(left|right)(?![a-z])", re.IGNORECASE)
+
+
+def lateral_labels(label_names: dict | None) -> list[str]:
+    """The label names that name a side (``"kidney-left"``, ``"Right lesion"``)."""
+    return [str(n) for n in (label_names or {}).values() if _SIDE.search(str(n))]
+
+
+def _metric_name(cfg: Config) -> str:
+    return "acc" if cfg.monitor == "val_acc" else "auc"
+
+
+def _score(module, split, task: str, tta: str, name: str) -> float:
+    scores, _ = predict(module, split, tta=tta)
+    y = split.labels.numpy()
+    return float(metrics.acc(y, scores, task) if name == "acc" else metrics.auc(y, scores, task))
+
+
+def without_flips(cfg: Config) -> Config:
+    """``cfg`` with the flip ops removed from its augmentation (:func:`decide_tta` then adds no flipped view
+    unless ``tta`` is pinned)."""
+    return dataclasses.replace(cfg, augment=tuple(a for a in cfg.augment if a not in FLIP_OPS))
+
+
+def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn) -> dict:
+    """Whether this run trains with flips: ``{"chosen": bool, "how": str, ...}``.
+
+    ``fit_fn(cfg, splits, run_dir)`` trains a pilot (:func:`medtrain.training.fit.fit`); pilots are
+    trained in ``pilot_dir`` and removed afterwards.
+    """
+    flips = [a for a in cfg.augment if a in FLIP_OPS]
+    if cfg.flip != "auto":
+        return {"chosen": cfg.flip == "true", "how": "pinned (--flip)"}
+    side = lateral_labels(splits.label_names)
+    if side:
+        return {"chosen": False, "how": f"labels name a side ({', '.join(side[:3])}): flips off, no trial"}
+    if not flips and cfg.tta in ("auto", "none"):
+        return {"chosen": False, "how": "no flip in the augmentation"}
+    if not flips:  # only a pinned flipped TTA: nothing to train twice
+        return {"chosen": True, "how": "no flip in the augmentation; TTA pinned"}
+    epochs = max(1, round(cfg.epochs / 10))
+    name = _metric_name(cfg)
+    scores = {}
+    try:
+        for on in (True, False):
+            pilot = cfg if on else without_flips(cfg)
+            pilot = dataclasses.replace(pilot, epochs=epochs, progress=False, logger="none", early_stop=None,
+                                        tta="none", out=str(pilot_dir / ("with" if on else "without")))
+            result = fit_fn(pilot, splits, pilot_dir / ("with" if on else "without"))
+            if result.interrupted:
+                raise KeyboardInterrupt
+            scores["with" if on else "without"] = _score(result.module, splits.val, splits.task, "none", name)
+    finally:
+        shutil.rmtree(pilot_dir, ignore_errors=True)
+    chosen = not scores["without"] > scores["with"] + FLIP_MARGIN
+    return {"chosen": chosen, "how": f"pilot runs of {epochs} epoch(s) on validation", f"val_{name}": scores,
+            "margin": FLIP_MARGIN}
+
+
+def effective_config(cfg: Config, flip: dict) -> Config:
+    """The settings the network is trained with once the flip choice is made."""
+    return cfg if flip["chosen"] else without_flips(cfg)
+
+
+def decide_tta(cfg: Config, module, splits: Splits, flip: dict) -> dict:
+    """The test-time augmentation: pinned, none (no flips), or the better of none/hflip on validation."""
+    if cfg.tta != "auto":
+        return {"chosen": cfg.tta, "how": "pinned (--tta)"}
+    if not flip["chosen"]:
+        return {"chosen": "none", "how": "flips are off"}
+    name = _metric_name(cfg)
+    scores = {mode: _score(module, splits.val, splits.task, mode, name) for mode in ("none", "hflip")}
+    chosen = "hflip" if scores["hflip"] > scores["none"] else "none"
+    return {"chosen": chosen, "how": "validation", f"val_{name}": scores}
+
+
+def logit_adjustment(splits: Splits) -> torch.Tensor:
+    """``-log w``: the per-class logit shift that undoes the class-balanced loss's weights ``w``
+    (:func:`medtrain.training.build.class_weights`; for multi-label tasks, each label's ``pos_weight``)."""
+    return -torch.log(class_weights(splits).clamp_min(1e-6))
+
+
+def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
+    """With ``class_weights: auto``: keep the balanced-loss decision rule, or fold the logit adjustment into
+    the classifier's bias when it raises validation accuracy. Modifies ``module``'s classifier in place."""
+    if cfg.class_weights != "auto":
+        return {"chosen": "balanced" if cfg.class_weights == "true" else "plain", "how": "pinned (--class-weights)"}
+    if cfg.transfer == "linear-probe":
+        return {"chosen": "plain", "how": "a linear probe's classifier is not trained with class weights"}
+    linear = final_linear(module.model, splits.num_classes)
+    if linear is None:
+        return {"chosen": "balanced", "how": "the classifier ends in no linear layer to adjust"}
+    shift = logit_adjustment(splits).to(linear.bias)
+    if splits.task == MULTILABEL and len(shift) != linear.out_features:
+        return {"chosen": "balanced", "how": "label count differs from the classifier's outputs"}
+    y = splits.val.labels.numpy()
+    before, _ = predict(module, splits.val, tta=tta)
+    with torch.no_grad():
+        linear.bias += shift
+    after, _ = predict(module, splits.val, tta=tta)
+    acc = {"balanced": float(metrics.acc(y, before, splits.task)),
+           "prior-adjusted": float(metrics.acc(y, after, splits.task))}
+    auc = {"balanced": float(metrics.auc(y, before, splits.task)),
+           "prior-adjusted": float(metrics.auc(y, after, splits.task))}
+    chosen = "prior-adjusted" if acc["prior-adjusted"] > acc["balanced"] else "balanced"
+    if chosen == "balanced":
+        with torch.no_grad():
+            linear.bias -= shift
+    return {"chosen": chosen, "how": "validation accuracy", "val_acc": acc, "val_auc": auc,
+            "logit_shift": [round(float(v), 6) for v in np.asarray(shift.cpu())]}

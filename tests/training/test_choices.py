@@ -1,0 +1,127 @@
+"""The default recipe's risky choices (flips, TTA, the class-balanced loss) are made on validation, recorded,
+pinnable, and reproduced by ``medtrain eval``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import medtrain
+from conftest import fast_config, make_npz
+from medtrain.training.choices import lateral_labels, logit_adjustment
+
+
+def side_images(n: int, seed: int, size: int = 16):
+    """Label 0: a bright bar at the left edge; label 1: at the right edge. A flip swaps the labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    images = rng.integers(0, 60, (n, size, size)).astype(np.uint8)
+    for i, y in enumerate(labels):
+        r = rng.integers(0, size - 6)
+        c = 0 if y == 0 else size - 3
+        images[i, r:r + 6, c:c + 3] = 240
+    return images, labels.reshape(-1, 1).astype(np.uint8)
+
+
+def side_npz(path: Path, sizes=(256, 64, 64)) -> Path:
+    arrays = {}
+    for split, n, seed in zip(("train", "val", "test"), sizes, (0, 1, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = side_images(n, seed)
+    np.savez(path, **arrays)
+    return path
+
+
+SIDE = dict(epochs=10, lr=3e-3, batch_size=32, bootstrap=0, flip="auto", augment="flip")
+
+
+def test_label_names_that_name_a_side_are_found():
+    assert lateral_labels({"0": "kidney-left", "1": "Right lesion", "2": "liver"}) == ["kidney-left", "Right lesion"]
+    assert lateral_labels({"0": "bright", "1": "upright", "2": "leftover", "3": "normal"}) == []
+
+
+def test_pilots_on_validation_turn_flips_off_when_the_label_is_the_side(tmp_path):
+    m = medtrain.train(fast_config(side_npz(tmp_path / "side.npz"), tmp_path / "run", **SIDE), verbose=False)
+    flip = m["choices"]["flip"]
+    assert flip["chosen"] is False and "pilot" in flip["how"]
+    assert flip["val_auc"]["without"] > flip["val_auc"]["with"] + flip["margin"]
+    assert m["choices"]["tta"] == {"chosen": "none", "how": "flips are off"}
+    assert m["test"]["acc"] > 0.8, f"a left/right task must learn the side (chance 0.5): {m['test']['acc']}"
+    assert not (tmp_path / "run" / "pilots").exists(), "pilot runs are removed once the choice is made"
+    again = medtrain.evaluate(tmp_path / "run", verbose=False)
+    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
+
+
+def test_labels_named_left_and_right_turn_flips_off_without_a_trial(tmp_path):
+    images, labels = side_images(240, seed=3)
+    for i, (img, y) in enumerate(zip(images, labels[:, 0])):
+        d = tmp_path / "data" / ("left" if y == 0 else "right")
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"{i}.png")
+    m = medtrain.train(fast_config(tmp_path / "data", tmp_path / "run", **SIDE), verbose=False)
+    assert m["choices"]["flip"]["chosen"] is False
+    assert "labels name a side" in m["choices"]["flip"]["how"] and "val_auc" not in m["choices"]["flip"]
+    assert m["test"]["acc"] > 0.8
+
+
+def test_pinned_choices_are_kept_and_recorded_as_pinned(tmp_path):
+    m = medtrain.train(fast_config(side_npz(tmp_path / "side.npz"), tmp_path / "run", flip="true", tta="hflip",
+                                   class_weights="false", augment="flip", bootstrap=0), verbose=False)
+    c = m["choices"]
+    assert c["flip"] == {"chosen": True, "how": "pinned (--flip)"}
+    assert c["tta"] == {"chosen": "hflip", "how": "pinned (--tta)"}
+    assert c["class_weights"]["chosen"] == "plain"
+    assert medtrain.evaluate(tmp_path / "run", verbose=False)["acc"] == pytest.approx(m["test"]["acc"], abs=1e-9)
+
+
+def test_tta_and_class_weights_are_chosen_by_their_validation_numbers_and_eval_reproduces_them(tmp_path):
+    # imbalanced (about 3:1) so the class-balanced loss and its logit adjustment differ
+    data = make_npz(tmp_path / "d.npz", sizes=(128, 48, 64), noisy_test=4)
+    arrays = dict(np.load(data))
+    for split in ("train", "val", "test"):
+        keep = (arrays[f"{split}_labels"][:, 0] == 0) | (np.arange(len(arrays[f"{split}_labels"])) % 3 == 0)
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = arrays[f"{split}_images"][keep], arrays[f"{split}_labels"][keep]
+    np.savez(data, **arrays)
+    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=2, lr=3e-3, bootstrap=0), verbose=False)
+    tta, cw = m["choices"]["tta"], m["choices"]["class_weights"]
+    assert tta["how"] == "validation"
+    assert tta["chosen"] == ("hflip" if tta["val_auc"]["hflip"] > tta["val_auc"]["none"] else "none")
+    assert cw["how"] == "validation accuracy"
+    best = max(cw["val_acc"], key=lambda k: (cw["val_acc"][k], k == "balanced"))
+    assert cw["chosen"] == best
+    # a binary task's AUC does not move with the adjustment (a monotone change of the score)
+    assert cw["val_auc"]["prior-adjusted"] == pytest.approx(cw["val_auc"]["balanced"], abs=1e-9)
+    assert m["val"]["acc"] == pytest.approx(cw["val_acc"][cw["chosen"]], abs=1e-9)
+    again = medtrain.evaluate(tmp_path / "run", verbose=False)  # the choices live in the saved weights
+    assert again["acc"] == pytest.approx(m["test"]["acc"], abs=1e-9)
+    assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
+
+
+def test_logit_adjustment_undoes_the_class_weights():
+    """Balanced-loss posteriors are prevalence posteriors divided by the prior: adding -log w (w the
+    inverse-frequency weights) restores the prevalence posterior (Menon et al., ICLR 2021)."""
+    from medtrain.data.base import Split, Splits
+
+    y = torch.tensor([0] * 30 + [1] * 10)
+    split = Split(torch.zeros(40, 1, 4, 4, dtype=torch.uint8), y)
+    splits = Splits(name="t", task="binary-class", label_names={"0": "a", "1": "b"},
+                    train=split, val=split, test=split)
+    prior = torch.tensor([0.75, 0.25])
+    p_true = torch.tensor([[0.6, 0.4]])
+    balanced = p_true / prior / (p_true / prior).sum()  # what a balanced loss estimates
+    restored = torch.softmax(balanced.log() + logit_adjustment(splits), dim=1)
+    assert torch.allclose(restored, p_true, atol=1e-6)
+
+
+def test_a_choice_is_auto_or_a_boolean_and_anything_else_is_named():
+    from medtrain.config import resolve
+    from medtrain.errors import MedtrainError
+
+    assert resolve({"flip": False, "class_weights": "yes"}).flip == "false"
+    assert resolve({"class_weights": True}).class_weights == "true"
+    with pytest.raises(MedtrainError, match="flip"):
+        resolve({"flip": "sometimes"})
+    with pytest.raises(MedtrainError, match="test-time augmentation .vertical."):
+        resolve({"tta": "vertical"})
