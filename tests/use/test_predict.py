@@ -100,6 +100,9 @@ def test_run_from_files_names_its_test_images_and_predict_reproduces_them(tmp_pa
     labels = medtrain.load(run).labels
     np.testing.assert_allclose(_probs(got, labels), _probs(saved, ["q0", "q1"]), atol=1e-5)
     np.testing.assert_allclose(_probs(saved, labels), _probs(saved, ["q0", "q1"]), atol=1e-6)
+    from medtrain.explain import explain
+
+    assert explain(run, limit=2).names == files[:2]  # explain names the run's own test images the same way
 
 
 def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
