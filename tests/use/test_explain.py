@@ -55,7 +55,7 @@ def hit_rate(maps: np.ndarray, corners: np.ndarray) -> float:
     return float(np.mean(hits))
 
 
-@pytest.mark.slow  # trains a 28 px network long enough to tell the patch from the bar: about 25 s
+@pytest.mark.slow  # trains a 28 px network long enough to tell the patch from the bar: 20-40 s
 def test_gradcam_finds_the_patch_in_2d_images(tmp_path):
     run, arrays, corners, metrics = train_patch_run(tmp_path, 28, 2, (384, 96, 64), epochs=4, distractor=True)
     assert metrics["test"]["auc"] > 0.95  # the network learned the patch (an undertrained one points at the bar)
@@ -67,11 +67,11 @@ def test_gradcam_finds_the_patch_in_2d_images(tmp_path):
         res = explain(run, images, method=method, target="1")
         assert res.maps.shape == (len(pos), 28, 28) and res.layer == "layer3"
         assert hit_rate(res.maps, corners[pos]) >= 0.8, method
-    occ = explain(run, images[:8], method="occlusion", target="1")
-    assert hit_rate(occ.maps, corners[pos[:8]]) >= 0.8
+    occ = explain(run, images[:5], method="occlusion", target="1")  # ~250 forward passes per image: 5 images
+    assert occ.layer is None and hit_rate(occ.maps, corners[pos[:5]]) >= 0.8
 
 
-@pytest.mark.slow  # trains a 3D network on 16-voxel volumes: about 20 s
+@pytest.mark.slow  # trains a 3D network on 16-voxel volumes: 15-25 s
 def test_gradcam_finds_the_patch_in_volumes(tmp_path):
     """Without the distractor (telling bar from patch takes a 3D network minutes on 2 CPU cores), so this
     checks what 3D adds: the axes' order, trilinear upsampling, the default layer, the written maps."""
