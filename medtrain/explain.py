@@ -257,11 +257,12 @@ def _split_items(run: RunModel, split: str) -> list[Item]:
     return [Item(str(n), lambda i=i: part.images[i]) for i, n in enumerate(names)]
 
 
-def explain(run_dir, inputs: Sequence = (), method: str = "gradcam", target=None, layer: str | None = None,
+def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str | None = None,
             split: str = "test", limit: int | None = None, skip_bad: bool = False,
             out: str | os.PathLike | None = None) -> Explanation:
     """Saliency maps of a finished run for ``inputs`` (anything ``medtrain predict`` reads: files, folders,
-    CSVs, a .npz split, or uint8 arrays ``(C, *spatial)``), or, without inputs, for the run's own ``split``.
+    CSVs, a .npz split; uint8 arrays ``(C, *spatial)``, or a batch ``(N, C, *spatial)``), or, without
+    inputs, for the run's own ``split``.
 
     Args:
         run_dir: a run directory (or a loaded :class:`~medtrain.api.RunModel`).
@@ -281,12 +282,12 @@ def explain(run_dir, inputs: Sequence = (), method: str = "gradcam", target=None
     class_index(target, run.label_names)  # an unknown class is refused before any input is read
     if layer:
         check_layer(run, layer)
-    if inputs:
-        paths = [x for x in inputs if isinstance(x, (str, os.PathLike))]
-        items = iter_inputs(paths, run, split=split) if len(paths) == len(inputs) else (
-            item for i, x in enumerate(inputs)
-            for item in (iter_inputs([x], run, split=split) if isinstance(x, (str, os.PathLike))
-                         else [Item(f"image {i}", lambda x=x: x)]))
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if inputs is not None and len(inputs):  # paths, and uint8 arrays (a batch, or a list of images)
+        items = (item for i, x in enumerate(inputs)
+                 for item in (iter_inputs([x], run, split=split) if isinstance(x, (str, os.PathLike))
+                              else [Item(f"image {i}", lambda x=x: x)]))
     else:
         items = iter(_split_items(run, split))
     if limit is not None:

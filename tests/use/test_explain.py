@@ -117,7 +117,7 @@ def test_target_by_name_or_index_and_layer_override(trained_run, tmp_path):
     by_index = explain(run, [arrays["test_images"][0]], target=1, layer="layer2")
     assert by_name.targets.tolist() == [1] and by_name.layer == "layer2"
     np.testing.assert_array_equal(by_name.maps, by_index.maps)
-    other = explain(run, [arrays["test_images"][0]], target=0, layer="layer2")
+    other = explain(run, arrays["test_images"][:1], target=0, layer="layer2")  # a batch array, too
     assert not np.allclose(other.maps, by_name.maps)  # the map depends on the class it explains
 
 
