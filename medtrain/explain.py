@@ -20,8 +20,7 @@ stem). At 224 px that is the last stage, as in the paper; at 28 px it is ResNet'
 16 voxels ``layer2`` (8x8x8). ``layer=`` overrides it with any module name of the network.
 
 Occlusion hides a square (cube) of :func:`occlusion_mask` pixels (about 1/7 of the side, at least 3)
-with the image's mean, slid with MONAI's default 60% overlap; the map is the drop of the target's
-probability. It needs one forward pass per window position: thousands for a volume.
+with the image's mean, slid by half its side; the map is the drop of the target's probability. It needs one forward pass per window position: thousands for a volume.
 """
 from __future__ import annotations
 
@@ -54,6 +53,10 @@ METHODS = ("gradcam", "gradcam++", "occlusion")
 MIN_CELLS = 7  #: the coarsest map the default Grad-CAM layer may have (cells a side); see the module docstring
 MAPS_FILE = "maps.npz"
 BATCH_SIZE = 32  #: inputs per Grad-CAM forward/backward pass
+#: Occlusion windows overlap by half, a stride of half the mask. MONAI's default 0.6 makes the stride
+#: int(4 * 0.4) = 1 pixel for a 28 px image's 4-pixel mask: 625 windows instead of 169 (25^3 vs 13^3 in 3D);
+#: measured on 2 busy CPU cores, 2.7 s against 0.9 s per 28 px image, at the same localisation.
+OCCLUSION_OVERLAP = 0.5
 
 
 class LogitNet(nn.Module):
@@ -188,7 +191,7 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
     if method == "occlusion":
         layer = None
         explainer = OcclusionSensitivity(net, mask_size=occlusion_mask(run), n_batch=32, verbose=False,
-                                         mode="mean_img", activate=partial(scores_from_logits, task=task))
+                                         mode="mean_img", overlap=OCCLUSION_OVERLAP, activate=partial(scores_from_logits, task=task))
     else:
         layer = check_layer(run, layer) if layer else default_layer(run)
         cam = GradCAM if method == "gradcam" else GradCAMpp

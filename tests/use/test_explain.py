@@ -67,8 +67,8 @@ def test_gradcam_finds_the_patch_in_2d_images(tmp_path):
         res = explain(run, images, method=method, target="1")
         assert res.maps.shape == (len(pos), 28, 28) and res.layer == "layer3"
         assert hit_rate(res.maps, corners[pos]) >= 0.8, method
-    occ = explain(run, images[:5], method="occlusion", target="1")  # ~250 forward passes per image: 5 images
-    assert occ.layer is None and hit_rate(occ.maps, corners[pos[:5]]) >= 0.8
+    occ = explain(run, images[:8], method="occlusion", target="1")  # 169 forward passes per image: 8 images
+    assert occ.layer is None and hit_rate(occ.maps, corners[pos[:8]]) >= 0.8
 
 
 @pytest.mark.slow  # trains a 3D network on 16-voxel volumes: 15-25 s
