@@ -19,11 +19,12 @@ def evaluate(run_dir, split: str = "test", verbose: bool = True) -> dict:
     return _evaluate(run_dir, split=split, verbose=verbose)
 
 
-def load(run_dir, batch_size: int = 256):
-    """A finished run, ready to predict: ``medtrain.load(run).predict(images)``; see :func:`medtrain.predictor.load`."""
+def load(run_dir, batch_size: int = 256, calibrated: bool = True):
+    """A finished run, ready to predict: ``medtrain.load(run).predict(images)`` (temperature-scaled when the
+    run fitted a temperature, unless ``calibrated=False``); see :func:`medtrain.predictor.load`."""
     from medtrain.predictor import load as _load
 
-    return _load(run_dir, batch_size=batch_size)
+    return _load(run_dir, batch_size=batch_size, calibrated=calibrated)
 
 
 def create_model(*args, **kwargs):

@@ -3,8 +3,9 @@ PyTorch's Python code around it.
 
 The graph takes float32 images in [0, 1], ``(N, C, H, W)`` or ``(N, C, D, H, W)`` with the batch
 dimension dynamic, and returns class probabilities (softmax, or sigmoid for multi-label runs): the
-run's colour space and normalisation are inside it, so it equals ``medtrain predict`` without
-test-time augmentation (and without MC dropout: dropout is off, as in a plain forward pass). The label
+run's colour space, normalisation and calibration temperature (when the run fitted one) are inside it,
+so it equals ``medtrain predict`` without test-time augmentation (and without MC dropout: dropout is off,
+as in a plain forward pass). The label
 names and the preprocessing go into the file's metadata (ONNX ``metadata_props``; TorchScript
 ``_extra_files["medtrain.json"]``).
 
@@ -30,6 +31,7 @@ from medtrain._io import atomic_path
 from medtrain.api import RunModel, load_run_module
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
+from medtrain.evaluation import temperature_scale
 from medtrain.metrics import scores_from_logits
 from medtrain.rundir import run_tta
 from medtrain.tasks import MULTILABEL
@@ -51,18 +53,24 @@ UNEXPORTABLE_COLOR_SPACES: dict[str, str] = {
 
 class ProbabilityGraph(nn.Module):
     """[0, 1] float images -> class probabilities, through the run's own colour space, normalisation and
-    network (:func:`medtrain.training.module.normalise`, as the Lightning module applies it)."""
+    network (:func:`medtrain.training.module.normalise`, as the Lightning module applies it), then its
+    calibration temperature (:func:`medtrain.evaluation.temperature_scale`, as ``predict`` applies it)."""
 
     def __init__(self, run: RunModel):
         super().__init__()
         module = run.module
         self.model, self.input_transform, self.task = module.model, module.input_transform, run.meta["task"]
+        t = run.meta.get("temperature")
+        self.temperature = float(t) if t is not None else None
         self.register_buffer("mean", module.mean.detach().clone())
         self.register_buffer("std", module.std.detach().clone())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = normalise(images, self.mean, self.std, self.input_transform)
-        return scores_from_logits(self.model(x), self.task)
+        p = scores_from_logits(self.model(x), self.task)
+        if self.temperature is not None:
+            p = temperature_scale(p, self.task, self.temperature).to(p.dtype)
+        return p
 
 
 def metadata(run: RunModel, exporter: str) -> dict[str, str]:
@@ -73,7 +81,10 @@ def metadata(run: RunModel, exporter: str) -> dict[str, str]:
         "label_names": json.dumps(run.label_names),
         "input": f"float32 images in [0, 1], shape (N, {', '.join(_axes(run))})",
         "input_shape": json.dumps(list(run.input_shape)),
-        "output": "class probabilities (N, K), " + ("sigmoid per label" if meta["task"] == MULTILABEL else "softmax"),
+        "output": "class probabilities (N, K), " + ("sigmoid per label" if meta["task"] == MULTILABEL else "softmax")
+                  + (f", calibrated at temperature {float(meta['temperature']):.6g}" if meta.get("temperature") is not None
+                     else ""),
+        "temperature": json.dumps(meta.get("temperature")),
         "preprocessing": json.dumps({"color_space": cfg.color_space, "mean": meta["mean"], "std": meta["std"],
                                      "image_size": cfg.image_size, "volume_size": cfg.volume_size,
                                      "spacing": cfg.spacing, "window": cfg.window,

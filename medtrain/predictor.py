@@ -6,7 +6,9 @@ Inputs are image files (PNG, JPEG, BMP, TIFF, 2D DICOM), folders (searched recur
 series folders. Each is decoded by the reader the training data went through (:mod:`medtrain.data`) and
 prepared as the run prepared its own images (size, channels, window, spacing); the network then applies
 the run's colour space, normalisation, test-time augmentation and MC dropout exactly as ``medtrain eval``
-does (:func:`medtrain.evaluation.predict_batches`), so the same images give the same probabilities.
+does (:func:`medtrain.evaluation.predict_batches`), and the calibration temperature fitted on validation
+when the run stored one (:func:`medtrain.evaluation.temperature_scale`), so the same images give the
+calibrated probabilities ``medtrain eval`` computes (the ``q`` columns of ``predictions_test.csv``).
 
 Inputs are listed lazily and decoded one batch at a time: memory does not grow with their number.
 """
@@ -27,7 +29,7 @@ from medtrain.data.folder import IMAGE_SUFFIXES, read_image
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
 from medtrain.errors import MedtrainError
-from medtrain.evaluation import predict_batches
+from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.metrics import predicted_names
 
 #: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
@@ -201,14 +203,18 @@ class Predictor:
     Attributes:
         labels: class names in the order of the probability columns.
         task: the run's task (``multi-label`` predictions are every label with probability > 0.5).
+        temperature: the calibration temperature applied to the probabilities (None: uncalibrated, because
+            the run stored none or ``calibrated=False`` was asked for).
     """
 
-    def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE):
+    def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE, calibrated: bool = True):
         if batch_size < 1:
             raise MedtrainError(f"batch size must be >= 1, got {batch_size}")
         self.run, self.batch_size = run, batch_size
         self.labels = run.label_names
         self.task = run.meta["task"]
+        t = run.meta.get("temperature")
+        self.temperature = float(t) if calibrated and t is not None else None
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """The predicted label name of each row of probabilities (the decision the run's metrics score)."""
@@ -241,7 +247,10 @@ class Predictor:
                 yield torch.stack(buf)
 
         cfg = self.run.cfg
-        for p, e in predict_batches(self.run.module, batches(), tta=run_tta(cfg, self.run.meta), mc_dropout=cfg.mc_dropout, seed=cfg.seed):
+        tta = run_tta(cfg, self.run.meta)
+        for p, e in predict_batches(self.run.module, batches(), tta=tta, mc_dropout=cfg.mc_dropout, seed=cfg.seed):
+            if self.temperature is not None:  # after TTA/MC averaging, as the run's own calibrated scores
+                p = temperature_scale(p, self.task, self.temperature).float()
             yield names.popleft(), p.numpy(), (e.numpy() if e is not None else None)
 
     def predict(self, images) -> np.ndarray:
@@ -259,6 +268,7 @@ class Predictor:
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 
-def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE) -> Predictor:
-    """A finished run's :class:`Predictor`; ``load(run).predict(images)`` gives class probabilities."""
-    return Predictor(load_run_module(run_dir), batch_size)
+def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True) -> Predictor:
+    """A finished run's :class:`Predictor`; ``load(run).predict(images)`` gives class probabilities,
+    temperature-scaled when the run fitted a temperature (``calibrated=False``: the raw ones)."""
+    return Predictor(load_run_module(run_dir), batch_size, calibrated)

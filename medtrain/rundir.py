@@ -138,11 +138,14 @@ def weights_meta(cfg: Config, splits, module, **extra) -> dict:
 
 
 def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None,
-                      scaled=None) -> None:
+                      scaled=None, inputs: list[str] | None = None) -> None:
     """One row per test image: its label(s), the predicted probabilities, the temperature-scaled
     probabilities (``q0``...) and (MC dropout) the entropy; with ``label_names`` and ``task`` also the
     columns ``medtrain predict`` writes: ``prediction`` (label name) and one probability column per class
-    named by its label (a name that would repeat a column is skipped)."""
+    named by its label (a name that would repeat a column is skipped), holding what ``predict`` gives: the
+    temperature-scaled probabilities when there are any (the decision is the same either way). The
+    column ``input`` names each image as ``predict`` does: its source file (``inputs``, where the data
+    have files), else its index in the split."""
     from medtrain.metrics import predicted_names
 
     labels = np.asarray(labels).reshape(len(scores), -1)
@@ -151,8 +154,10 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     head += [f"q{j}" for j in range(k)] if scaled is not None else []
     head += ["entropy"] if entropy is not None else []
     names = [str(label_names.get(str(j), j)) for j in range(k)] if label_names and task else []
+    head += ["input"]
     named = [j for j, n in enumerate(names) if n not in head and n != "prediction" and names.index(n) == j]
     decided = predicted_names(scores, task, names) if names else []
+    shown = np.asarray(scaled) if scaled is not None else scores
     if names:
         head += ["prediction"] + [names[j] for j in named]
     lines = [",".join(_csv_cell(h) for h in head)]
@@ -160,8 +165,9 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
         row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
         row += [f"{v:.6f}" for v in scaled[i]] if scaled is not None else []
         row += [f"{entropy[i]:.6f}"] if entropy is not None else []
+        row += [_csv_cell(str(inputs[i])) if inputs is not None else str(i)]
         if names:
-            row += [_csv_cell(decided[i])] + [f"{scores[i, j]:.6f}" for j in named]
+            row += [_csv_cell(decided[i])] + [f"{shown[i, j]:.6f}" for j in named]
         lines.append(",".join(row))
     write_text(path, "\n".join(lines) + "\n")
 
@@ -206,7 +212,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     test_scores = test.pop("scores", None)
     if test:
         write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test_scores, entropy,
-                          splits.label_names, splits.task, test_scaled)
+                          splits.label_names, splits.task, test_scaled, splits.test.sources)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
     out = {

@@ -7,7 +7,7 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("predict", help="predict new images, folders, CSVs, .npz splits or volumes with a run",
                        description="Class probabilities of new inputs, preprocessed as the run's own images "
-                                   "(size, channels, colour space, normalisation, TTA, MC dropout).")
+                                   "(size, channels, colour space, normalisation, TTA, MC dropout, calibration temperature).")
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (recursive), a CSV with a path column, a MedMNIST-layout .npz, "
@@ -16,6 +16,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="write JSON instead of CSV")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of a .npz input")
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="raw probabilities, without the run's calibration temperature")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256, as eval)")
     p.set_defaults(func=run)
 
@@ -23,7 +25,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from medtrain.predict import iter_inputs, load, write_predictions
 
-    predictor = load(args.run_dir, batch_size=args.batch_size)
+    predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
     show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs
 

@@ -20,10 +20,12 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Split:
-    """Images ``(N, C, *spatial)`` uint8 and labels ``(N,)`` int64 or ``(N, L)`` float."""
+    """Images ``(N, C, *spatial)`` uint8 and labels ``(N,)`` int64 or ``(N, L)`` float; ``sources``: the
+    file (or DICOM series folder) each image was read from, where the data have files (None for arrays)."""
 
     images: Tensor
     labels: Tensor
+    sources: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

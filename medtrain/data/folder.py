@@ -77,7 +77,9 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
     images = _decode(paths, image_size)
     assign = torch.from_numpy(assign_splits(labels, splits, val_fraction, test_fraction, seed))
     y = torch.from_numpy(np.asarray(labels, np.int64))
-    parts = {s: Split(images[assign == i], y[assign == i]) for i, s in enumerate(PARTS)}
+    names = np.array([str(p) for p in paths], dtype=object)
+    parts = {s: Split(images[assign == i], y[assign == i], names[(assign == i).numpy()].tolist())
+             for i, s in enumerate(PARTS)}
     task = BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), **parts).validate()
 

@@ -168,7 +168,7 @@ def load_volume_folder(
     spacing3 = triple(spacing, "spacing") if spacing is not None else None
     cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
 
-    arrays, labels, splits, skipped = [], [], [], []
+    arrays, labels, splits, skipped, sources = [], [], [], [], []
     n_windowed = 0
     for i, path in enumerate(table.resolve(folder)):
         try:
@@ -180,6 +180,7 @@ def load_volume_folder(
             log.warning("skipped %s", e)
             continue
         arrays.append(arr)
+        sources.append(str(path))
         labels.append(table.labels[i])
         if table.splits is not None:
             splits.append(table.splits[i])
@@ -197,7 +198,7 @@ def load_volume_folder(
 
     def part(i: int) -> Split:
         m = torch.from_numpy(assign == i)
-        return Split(images[m].clone(), labels_t[m].clone())
+        return Split(images[m].clone(), labels_t[m].clone(), [p for p, a in zip(sources, assign) if a == i])
 
     out = Splits(
         name=folder.name or str(folder),

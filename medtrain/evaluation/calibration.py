@@ -39,10 +39,20 @@ def pseudo_logits(scores, task: str) -> np.ndarray:
     return np.log(np.clip(p, _EPS, 1.0))
 
 
+def temperature_scale(probs: torch.Tensor, task: str, temperature: float) -> torch.Tensor:
+    """The calibrated probabilities of ``probs`` ``(*, K)``: ``softmax(pseudo_logits / T)`` (sigmoid per
+    label for multi-label), in torch, so that ``medtrain eval``, ``medtrain predict`` and the exported
+    graph compute the same numbers (in float64, as the run's own figures are)."""
+    p = probs.double()
+    if task == MULTILABEL:
+        p = p.clamp(1e-7, 1 - 1e-7)  # as pseudo_logits
+        return torch.sigmoid((torch.log(p) - torch.log1p(-p)) / float(temperature))
+    return torch.softmax(torch.log(p.clamp(_EPS, 1.0)) / float(temperature), dim=-1)
+
+
 def apply_temperature(scores, task: str, temperature: float) -> np.ndarray:
     """The calibrated probabilities: ``softmax(pseudo_logits / T)`` (sigmoid per label for multi-label)."""
-    z = torch.from_numpy(pseudo_logits(scores, task) / float(temperature))
-    return (torch.sigmoid(z) if task == MULTILABEL else torch.softmax(z, dim=-1)).numpy()
+    return temperature_scale(torch.from_numpy(np.asarray(scores, dtype=np.float64)), task, temperature).numpy()
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor, task: str, temperature: float | torch.Tensor = 1.0):

@@ -127,3 +127,26 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
         ax.legend(fontsize=7, loc="lower right" if ax is a else "lower left")
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "") -> None:
+    """An image ``(C, H, W)`` (or volume ``(C, D, H, W)``, shown as its three central orthogonal slices)
+    beside the same view with a saliency map ``(*spatial)`` in [0, 1] laid over it (``jet``, alpha 0.5)."""
+    img, sal = np.asarray(image), np.asarray(saliency, dtype=float)
+    if img.ndim == 3:
+        views = [(img, sal, "")]
+    else:  # the central slice along each axis: axial (D), coronal (H), sagittal (W)
+        views = [(np.take(img, s // 2, axis=a + 1), np.take(sal, s // 2, axis=a), name)
+                 for a, (s, name) in enumerate(zip(sal.shape, ("axial", "coronal", "sagittal")))]
+    fig, axes = plt.subplots(2, len(views), figsize=(2.6 * len(views), 5.4), squeeze=False)
+    for j, (v, s, name) in enumerate(views):
+        shown = v[0] if v.shape[0] == 1 else np.moveaxis(v[:3], 0, -1)
+        for i in range(2):
+            ax = axes[i, j]
+            ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=255)
+            ax.set_axis_off()
+        axes[1, j].imshow(s, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        if name:
+            axes[0, j].set_title(f"{name} (central slice)", fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -5,6 +5,7 @@ test metrics, and that the setting is in the model or the loss the Trainer actua
 """
 from __future__ import annotations
 
+import csv
 import math
 
 import pytest
@@ -79,7 +80,8 @@ def test_mc_dropout_averages_stochastic_passes(mc_run):
     assert m["test"]["auc"] > MIN_AUC
     assert any(type(mod) is nn.Dropout and mod.p == P for mod in seen["head"].modules())
     assert m["test"]["mc_dropout"]["passes"] == 20
-    entropy = [float(line.split(",")[-1]) for line in (out / "predictions_test.csv").read_text().splitlines()[1:]]
+    with open(out / "predictions_test.csv", newline="") as f:
+        entropy = [float(r["entropy"]) for r in csv.DictReader(f)]
     assert len(entropy) == 64 and max(entropy) > 0  # predictive entropy recorded per image
 
 

@@ -53,6 +53,8 @@ def test_run_exports_to_onnx_that_runs_without_medtrain_and_equals_predict_witho
     assert got["labels"] == p.labels
     no_tta = Predictor(RunModel(p.run.module, dataclasses.replace(p.run.cfg, tta="none"), p.run.meta))
     np.testing.assert_allclose(np.array(got["probs"]), no_tta.predict(images), atol=1e-5)
+    raw = Predictor(no_tta.run, calibrated=False).predict(images)
+    assert np.abs(raw - np.array(got["probs"])).max() > 1e-2  # the run's temperature (T != 1) is in the graph
     with_tta = p.predict(images)
     assert np.abs(with_tta - no_tta.predict(images)).max() > 1e-4  # the TTA really is left out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,14 +50,60 @@ def test_folder_npz_and_run_predictions_agree(trained_run, tmp_path, capsys):
     assert list(folder[0])[:2] == ["input", "prediction"] and list(folder[0])[2:] == labels
     assert [r["input"] for r in npz] == [str(i) for i in range(40)]
     assert folder[3]["input"].endswith("sub/003.png")
-    expected = _probs(saved, ["p0", "p1"])
+    expected = _probs(saved, ["q0", "q1"])  # the calibrated probabilities medtrain eval computes
     np.testing.assert_allclose(_probs(folder, labels), expected, atol=1e-5)
     np.testing.assert_allclose(_probs(npz, labels), expected, atol=1e-5)
     assert [r["prediction"] for r in npz] == [labels[j] for j in expected.argmax(1)]
-    # the run's own file carries the same label-named columns, after the old ones
+    # the run's own file carries predict's columns (input, prediction, one per label), after the old ones
     assert list(saved[0])[:4] == ["index", "label0", "p0", "p1"]
+    assert list(saved[0])[-4:] == ["input", "prediction", *labels]
+    assert [r["input"] for r in saved] == [r["input"] for r in npz]  # a .npz has no files: the index
     assert [r["prediction"] for r in saved] == [r["prediction"] for r in folder]
     np.testing.assert_allclose(_probs(saved, labels), expected, atol=1e-6)
+
+
+def test_predictions_apply_the_run_temperature(trained_run, tmp_path, capsys):
+    """The run fitted T != 1 on validation: predict, medtrain.load(run).predict and the run's own file give
+    the temperature-scaled probabilities (q columns); --no-calibration / calibrated=False the raw ones."""
+    run, data, arrays = trained_run
+    p = medtrain.load(run)
+    saved = _read(run / "predictions_test.csv")
+    raw, scaled = _probs(saved, ["p0", "p1"]), _probs(saved, ["q0", "q1"])
+    assert abs(p.temperature - 1) > 0.05 and np.abs(raw - scaled).max() > 1e-2  # the two really differ
+    np.testing.assert_allclose(p.predict(arrays["test_images"]), scaled, atol=1e-5)
+    np.testing.assert_allclose(medtrain.load(run, calibrated=False).predict(arrays["test_images"]), raw, atol=1e-5)
+    code, _, _ = _cli(capsys, "predict", run, data, "--no-calibration", "--out", tmp_path / "raw.csv")
+    assert code == 0
+    np.testing.assert_allclose(_probs(_read(tmp_path / "raw.csv"), p.labels), raw, atol=1e-5)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_run_from_files_names_its_test_images_and_predict_reproduces_them(tmp_path, capsys):
+    """A run trained on a folder of PNGs: predictions_test.csv's input column holds each test image's file,
+    and predicting exactly those files gives the file's probabilities."""
+    from conftest import make_images
+
+    images, labels = make_images(40, seed=3)
+    for i, (img, y) in enumerate(zip(images, labels[:, 0])):
+        (tmp_path / "data" / f"c{y}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "data" / f"c{y}" / f"{i:03d}.png")
+    run = tmp_path / "run"
+    medtrain.train(dict(data=str(tmp_path / "data"), model="resnet10_28_half", epochs=1, batch_size=16, progress=False,
+                        bootstrap=0, out=str(run), accelerator="cpu"), verbose=False)
+    saved = _read(run / "predictions_test.csv")
+    files = [r["input"] for r in saved]
+    assert len(files) == 8 and all(f.endswith(".png") and (tmp_path / "data") in Path(f).parents for f in files)
+    assert [Path(f).parent.name for f in files] == [f"c{r['label0']}" for r in saved]  # each row's own file
+    code, _, _ = _cli(capsys, "predict", run, *files, "--out", tmp_path / "p.csv")
+    assert code == 0
+    got = _read(tmp_path / "p.csv")
+    assert [r["input"] for r in got] == files
+    labels = medtrain.load(run).labels
+    np.testing.assert_allclose(_probs(got, labels), _probs(saved, ["q0", "q1"]), atol=1e-5)
+    np.testing.assert_allclose(_probs(saved, labels), _probs(saved, ["q0", "q1"]), atol=1e-6)
+    from medtrain.explain import explain
+
+    assert explain(run, limit=2).names == files[:2]  # explain names the run's own test images the same way
 
 
 def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
@@ -65,14 +112,20 @@ def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
     scores = np.array([[0.9, 0.1], [0.2, 0.8]])
     write_predictions(tmp_path / "p.csv", np.array([0, 1]), scores, None, {"0": "p0", "1": "a,b"}, "binary-class")
     rows = _read(tmp_path / "p.csv")
-    assert list(rows[0]) == ["index", "label0", "p0", "p1", "prediction", "a,b"]  # "p0" would repeat a column
+    assert list(rows[0]) == ["index", "label0", "p0", "p1", "input", "prediction", "a,b"]  # "p0" would repeat
     assert [r["prediction"] for r in rows] == ["p0", "a,b"] and rows[1]["a,b"] == "0.800000"
+    assert [r["input"] for r in rows] == ["0", "1"]  # no source files: the index
+    write_predictions(tmp_path / "q.csv", np.array([0, 1]), scores, None, {"0": "x", "1": "input"}, "binary-class",
+                      scores ** 2, ["a/0.png", "b,1.png"])
+    rows = _read(tmp_path / "q.csv")
+    assert list(rows[0])[-3:] == ["input", "prediction", "x"] and [r["input"] for r in rows] == ["a/0.png", "b,1.png"]
+    assert rows[0]["x"] == "0.810000"  # the label columns hold the calibrated probabilities when given
 
 
 def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
     run, _, arrays = trained_run
     imgs = arrays["test_images"][:5]
-    expected = np.array([[float(r["p0"]), float(r["p1"])] for r in _read(run / "predictions_test.csv")[:5]])
+    expected = np.array([[float(r["q0"]), float(r["q1"])] for r in _read(run / "predictions_test.csv")[:5]])
     p = medtrain.load(run)
     np.testing.assert_allclose(p.predict(imgs), expected, atol=1e-5)  # (N, H, W) grey arrays
     _write_pngs(tmp_path, imgs[:2])
@@ -158,7 +211,8 @@ def test_nifti_volumes_of_a_3d_run_predict_as_eval_does(tmp_path, capsys):
     assert code == 0
     saved = _read(run / "predictions_test.csv")
     got = _read(tmp_path / "p.csv")
-    np.testing.assert_allclose(_probs(got, ["0", "1"]), _probs(saved, ["p0", "p1"]), atol=1e-5)
+    np.testing.assert_allclose(_probs(got, ["0", "1"]), _probs(saved, ["q0", "q1"]), atol=1e-5)
+    assert [r["input"] for r in saved] == [str(t) for t in tests]  # the run names its test volumes by file
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "flat.png")
     code, _, err = _cli(capsys, "predict", run, tmp_path / "flat.png", "--out", tmp_path / "q.csv")
     assert code == 2 and "dimensionality" in err

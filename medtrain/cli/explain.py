@@ -1,0 +1,40 @@
+"""``medtrain explain RUN [INPUT...]``: saliency maps of a finished run (see :mod:`medtrain.explain`)."""
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("explain", help="saliency maps (Grad-CAM, Grad-CAM++, occlusion) of a run's predictions",
+                       description="Where the network looks: one map per input at the input's resolution, in "
+                                   "[0, 1], written to DIR/maps.npz with an overlay PNG per input (volumes: the "
+                                   "three central orthogonal slices).")
+    p.add_argument("run_dir", metavar="RUN")
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="as for predict: image files, folders, a CSV with a path column, a MedMNIST-layout .npz, "
+                        "NIfTI files or DICOM series folders; none: the run's own --split")
+    p.add_argument("--method", default="gradcam", choices=["gradcam", "gradcam++", "occlusion"])
+    p.add_argument("--target", default=None, metavar="CLASS",
+                   help="class name or index to explain (default: each input's predicted class)")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="Grad-CAM layer, a module name of the network (default: the deepest stage whose map is "
+                        "at least 7 cells a side)")
+    p.add_argument("--out", default="explanations", metavar="DIR", help="output folder (default explanations)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="the split of a .npz input, or of the run's own data when no INPUT is given")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="explain the first N inputs only")
+    p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from medtrain.explain import explain
+
+    res = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer,
+                  split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
+    for s in res.skipped:
+        print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
+    where = f" at {res.layer}" if res.layer else ""
+    print(f"{len(res.names)} input(s) explained by {res.method}{where} -> {args.out}"
+          + (f" ({len(res.skipped)} skipped)" if res.skipped else ""))
+    return 0
