@@ -75,11 +75,16 @@ def use_mmap(store: str, image_bytes: int) -> bool:
     return store == "mmap" or (store == "auto" and image_bytes > RAM_FRACTION * available_memory())
 
 
-def store_dir(source: Path, *key: object) -> Path:
-    """The store of ``source`` (a file or folder): named after it, keyed by its path, size and mtime and
-    by ``key`` (e.g. the resize), so a changed source gets a fresh store."""
+def content_key(source: Path) -> str:
+    """What identifies the contents of a file: its size and modification time."""
     st = os.stat(source)
-    ident = json.dumps([str(Path(source).resolve()), st.st_size, st.st_mtime_ns, VERSION, *map(str, key)])
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def store_dir(source: Path, content: str, *layout: object) -> Path:
+    """The store of ``source`` (a file or folder): named after it, keyed by its path, its ``content`` key
+    and the ``layout`` (resize, split), so a changed source gets a fresh store."""
+    ident = json.dumps([str(Path(source).resolve()), content, VERSION, *map(str, layout)])
     return cache_dir() / "store" / f"{Path(source).stem}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
 
 
@@ -126,41 +131,51 @@ class StoreWriter:
 
 
 @contextmanager
-def writing(dest: Path, source: str, needed_bytes: int) -> Iterator[StoreWriter]:
+def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterator[StoreWriter]:
     """Yield a writer into a temporary folder next to ``dest``; rename it onto ``dest`` when the block
-    succeeds, remove it otherwise. A failed write (a full disk, a quota) is one :class:`MedtrainError`."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(dest.parent).free
-    if free < needed_bytes:
+    succeeds, remove it otherwise. A failed write (a full disk, a quota) is one :class:`MedtrainError`.
+    Stores of an older ``content`` of the same ``source`` are removed afterwards."""
+    def failed(e: OSError) -> MedtrainError:
+        return MedtrainError(f"could not write the memory-mapped store of {source} into {dest.parent} "
+                             f"({e.strerror or e}); nothing was kept")
+
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(dest.parent).free
+        tmp = None if free < needed_bytes else Path(
+            tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    except OSError as e:
+        raise failed(e) from None
+    if tmp is None:
         raise MedtrainError(f"converting {source} into a memory-mapped store needs {needed_bytes / 1e9:.1f} GB "
                             f"in {dest.parent}, only {free / 1e9:.1f} GB are free (set MEDTRAIN_DATA elsewhere, "
                             f"or --store memory)")
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     writer = StoreWriter(tmp)
     try:
         yield writer
         writer._close()
-        meta = {"version": VERSION, "source": source, "arrays": writer.arrays}
+        meta = {"version": VERSION, "source": source, "content": content, "arrays": writer.arrays}
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
         if dest.exists():  # a store of another version, or a broken one: replaced (a reader keeps its maps)
             shutil.rmtree(dest)
         os.replace(tmp, dest)
     except OSError as e:
-        raise MedtrainError(f"could not write the memory-mapped store of {source} into {dest.parent} "
-                            f"({e.strerror or e}); nothing was kept") from None
+        raise failed(e) from None
     finally:
         for w in writer._open:
             w._f.close()
         shutil.rmtree(tmp, ignore_errors=True)
-    _drop_stale(dest, source)
+    _drop_stale(dest, source, content)
 
 
-def _drop_stale(dest: Path, source: str) -> None:
-    """Remove older stores of the same source (it changed since), which would only take disk space."""
+def _drop_stale(dest: Path, source: str, content: str) -> None:
+    """Remove stores of older contents of the same source, which would only take disk space (stores of
+    the same contents in another layout, e.g. another split seed of a folder, are kept)."""
     for other in dest.parent.glob(dest.name.rsplit("-", 1)[0] + "-*"):
         if other != dest and other.is_dir() and not other.name.startswith("."):
             try:
-                if json.loads((other / META).read_text()).get("source") == source:
+                meta = json.loads((other / META).read_text())
+                if meta.get("source") == source and meta.get("content") != content:
                     shutil.rmtree(other, ignore_errors=True)
             except (OSError, ValueError):
                 pass
