@@ -16,7 +16,7 @@ from medtrain.data import load_folder, load_npz, store
 from medtrain.errors import MedtrainError
 from medtrain.training.loader import TensorBatches
 
-from conftest import fast_config, make_images
+from conftest import fast_config, find_real_data, make_images
 
 
 @pytest.fixture
@@ -60,6 +60,18 @@ def test_mapped_and_in_memory_paths_yield_identical_batches_for_a_seed(tmp_path,
     # the unseeded in-memory order would differ: the check above could fail
     b.seed = 8
     assert not torch.equal(next(iter(a))[0], next(iter(b))[0])
+
+
+@pytest.mark.parametrize("name", ["pneumoniamnist", "adrenalmnist3d"])
+def test_real_medmnist_files_stream_into_the_same_tensors(name, tmp_path, monkeypatch):
+    """The official (deflated) files, a grey 2D set and a 3D set, through the streaming conversion."""
+    npz = find_real_data(f"{name}.npz") / f"{name}.npz"
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    mem, mapped = load_npz(npz), load_npz(npz, store="mmap")
+    for s in ("train", "val", "test"):
+        assert torch.equal(mem.split(s).images, mapped.split(s).images)
+        assert torch.equal(mem.split(s).labels, mapped.split(s).labels)
+    assert (mapped.task, mapped.label_names) == (mem.task, mem.label_names)
 
 
 @pytest.mark.slow
