@@ -78,7 +78,7 @@ def test_real_medmnist_files_stream_into_the_same_tensors(name, tmp_path, monkey
 def test_training_from_the_store_matches_training_in_memory(tmp_path, cache):
     """Same batches, augmentation on the device as before: the whole run (statistics, augmented epochs,
     checkpoint selection, test metrics) is the same."""
-    npz = _rgb_npz(tmp_path / "rgb.npz", sizes=(64, 16, 24))
+    npz = _rgb_npz(tmp_path / "rgb.npz", sizes=(48, 16, 16))
     runs = {}
     for mode in ("memory", "mmap"):
         m = medtrain.train(fast_config(npz, tmp_path / mode, epochs=2, store=mode, augment="flip,shift",
