@@ -101,13 +101,14 @@ def _stored(paths: list[Path], assign: np.ndarray, image_size: int | None, store
     for p in paths:
         st = os.stat(p)
         files.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    dest = store_dir(source, image_size, files.hexdigest(), assign.tobytes().hex())
+    content = files.hexdigest()
+    dest = store_dir(source, content, image_size, hashlib.sha1(assign.tobytes()).hexdigest())
     opened = open_store(dest)
     if opened is not None:
         return opened
     rgb = _is_rgb(_header(p)[0] for p in paths)
     c = 3 if rgb else 1
-    with writing(dest, str(Path(source).resolve()), len(paths) * w * h * c) as out:
+    with writing(dest, str(Path(source).resolve()), content, len(paths) * w * h * c) as out:
         first: list = []
         for i, part in enumerate(PARTS):
             members = [p for p, a in zip(paths, assign) if a == i]

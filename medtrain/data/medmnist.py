@@ -18,7 +18,7 @@ import torch
 
 from medtrain._io import atomic_path, cache_dir, path_kind
 from medtrain.data.base import SPLITS, Split, Splits
-from medtrain.data.store import open_store, store_dir, use_mmap, writing
+from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
 
@@ -277,12 +277,13 @@ def _npz_store(path: Path, headers: dict, is_3d: bool) -> dict:
             raise MedtrainError(f"{path}: {s}_images is stored in Fortran order and cannot be streamed; "
                                 f"use --store memory")
         layouts[s] = (shape, *_layout(shape, dtype, f"{s}_images", is_3d))
-    dest = store_dir(path)
+    content = content_key(path)
+    dest = store_dir(path, content)
     opened = open_store(dest)
     if opened is not None:
         return opened
     needed = sum(int(np.prod(shape)) for shape, _, _ in layouts.values())
-    with writing(dest, str(path.resolve()), needed) as w:
+    with writing(dest, str(path.resolve()), content, needed) as w:
         for s, (shape, target, perm) in layouts.items():
             out = w.array(f"{s}_images", target)
             row = int(np.prod(shape[1:]))
