@@ -35,6 +35,7 @@ class Config:
     spacing: Optional[str] = None  #: DICOM/NIfTI: target voxel spacing in mm ("1.5" or "2,1,1")
     window: Optional[str] = None  #: CT window: a preset (lung, mediastinum, bone, brain, abdomen) or "level,width"
     skip_bad: bool = False  #: DICOM/NIfTI: skip unreadable files (listed in skipped.json) instead of stopping
+    store: str = "auto"  #: .npz, image folder or CSV: memory, mmap (a store in the cache) or auto (mmap when too big for RAM)
 
     # --- model
     model: str = "auto"  #: an architecture name; auto = resnet18_28_half for images, med3d_resnet10 for volumes
@@ -283,6 +284,10 @@ def _validate(c: Config) -> None:
     if c.head != "linear" and not (c.head.startswith("maxout:") and c.head[7:].isdigit() and int(c.head[7:]) >= 2):
         raise MedtrainError(f"head must be linear or maxout:K with K >= 2, got {c.head}")
     from medtrain.color import SPACES
+    from medtrain.data.store import STORES
+
+    if c.store not in STORES:
+        raise suggest(c.store, STORES, "store")
 
     if c.color_space.lower() not in SPACES:
         raise suggest(c.color_space, SPACES, "colour space")

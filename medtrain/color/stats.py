@@ -70,14 +70,14 @@ class _Moments:
         return (self.m2 / self.count).clamp_min(0).sqrt()
 
 
-def channel_stats(images: Tensor, max_values: int = 1 << 24) -> tuple[Tensor, Tensor]:
+def channel_stats(images: Tensor, max_values: int = 1 << 22) -> tuple[Tensor, Tensor]:
     """Per-channel mean and std of uint8 images on the [0, 1] scale, for input normalisation.
 
     Args:
         images: uint8 ``(N, C, *spatial)``: grey or colour images ``(N, C, H, W)``, volumes
             ``(N, C, D, H, W)``.
         max_values: at most this many values are converted to float64 at a time (whole images per
-            chunk, at least one), so memory stays bounded (128 MiB by default) whatever N.
+            chunk, at least one), so memory stays bounded (32 MiB a copy by default; the float64 chunk and its centred square make four) whatever N.
 
     Returns:
         ``(mean, std)``, float32 ``(C,)``; ``std`` is the population std after :func:`safe_std`, so

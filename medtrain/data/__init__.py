@@ -1,4 +1,5 @@
-"""Data sources, all loaded into :class:`medtrain.data.base.Splits` (uint8 tensors in memory)."""
+"""Data sources, all loaded into :class:`medtrain.data.base.Splits` (uint8 tensors, in memory or mapped
+from a store in the cache: :mod:`medtrain.data.store`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,10 +22,11 @@ def load_splits(config) -> Splits:
     are refused for data they cannot apply to: anything but a folder or CSV of DICOM/NIfTI entries.
     """
     spacing = parse_spacing(getattr(config, "spacing", None))
+    store = getattr(config, "store", "auto")
     window = parse_window(getattr(config, "window", None))
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
-        return load_medmnist(config.dataset, config.size, config.data_dir)
+        return load_medmnist(config.dataset, config.size, config.data_dir, store=store)
     p = Path(config.data)
     suffix = p.suffix.lower()
     if path_kind(p) is None:
@@ -38,10 +40,10 @@ def load_splits(config) -> Splits:
                                   seed=config.seed, val_fraction=config.val_fraction,
                                   test_fraction=config.test_fraction, cache_dir=config.data_dir)
     kw = dict(image_size=config.image_size, val_fraction=config.val_fraction,
-              test_fraction=config.test_fraction, seed=config.seed)
+              test_fraction=config.test_fraction, seed=config.seed, store=store)
     if suffix == ".npz":
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
-        return load_npz(p)
+        return load_npz(p, store=store)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
         return load_csv(p, **kw)

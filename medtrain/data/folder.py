@@ -1,10 +1,12 @@
 """Images on disk: a folder with one sub-folder per class, or a CSV of ``path,label[,split]``.
 
-Images are decoded once into a uint8 tensor. Without a split column, train / val / test are the seeded,
+Images are decoded once into a uint8 tensor, or (``store="mmap"``, or ``auto`` for folders too large
+for memory) once into a memory-mapped store in the cache (:mod:`medtrain.data.store`). Without a split column, train / val / test are the seeded,
 stratified split every loader uses (:func:`medtrain.data.table.stratified_split`).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -15,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from medtrain._io import path_kind
 from medtrain.data.base import Split, Splits
+from medtrain.data.store import open_store, store_dir, use_mmap, writing
 from medtrain.data.table import PARTS, assign_splits, encode_labels, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
@@ -43,27 +46,76 @@ def _open(p: Path) -> Image.Image:
         raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
 
 
+def _is_rgb(modes) -> bool:
+    return any(m not in ("L", "I", "I;16", "1", "LA") for m in modes)
+
+
+def _array(p: Path, im: Image.Image, rgb: bool, image_size: int | None, first: list) -> np.ndarray:
+    """One decoded image as ``(H, W, C)`` uint8; ``first`` holds the first image's path and shape, which
+    every other image must match."""
+    im = im.convert("RGB" if rgb else "L")
+    if image_size:
+        im = im.resize((image_size, image_size), Image.BILINEAR)
+    a = np.asarray(im, dtype=np.uint8)
+    if not first:
+        first += [p, a.shape]
+    elif a.shape != first[1]:
+        raise MedtrainError(f"images have mixed sizes: {first[0]} is {first[1][1]}x{first[1][0]}, "
+                            f"{p} is {a.shape[1]}x{a.shape[0]}; pass --image-size N to resize them")
+    return a if rgb else a[..., None]
+
+
 def _decode(paths: list[Path], image_size: int | None) -> torch.Tensor:
     """Decode images to (N, C, H, W) uint8; grey unless some image has colour."""
     image_size = _check_image_size(image_size)
     imgs = [_open(p) for p in paths]
-    rgb = any(im.mode not in ("L", "I", "I;16", "1", "LA") for im in imgs)
-    arrays = []
-    first = None
-    for p, im in zip(paths, imgs):
-        im = im.convert("RGB" if rgb else "L")
-        if image_size:
-            im = im.resize((image_size, image_size), Image.BILINEAR)
-        a = np.asarray(im, dtype=np.uint8)
-        if first is None:
-            first = (p, a.shape)
-        elif a.shape != first[1]:
-            raise MedtrainError(f"images have mixed sizes: {first[0]} is {first[1][1]}x{first[1][0]}, "
-                                f"{p} is {a.shape[1]}x{a.shape[0]}; pass --image-size N to resize them")
-        arrays.append(a if rgb else a[..., None])
+    rgb = _is_rgb(im.mode for im in imgs)
+    first: list = []
+    arrays = [_array(p, im, rgb, image_size, first) for p, im in zip(paths, imgs)]
     if not arrays:
         raise MedtrainError("no images found")
     return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+
+
+def _header(p: Path) -> tuple[str, tuple]:
+    """Mode and size of an image file, from its header only (no decoding)."""
+    try:
+        with Image.open(p) as im:
+            return im.mode, im.size
+    except Exception as e:  # noqa: BLE001  (as in _open: damaged files raise many kinds)
+        raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
+
+
+def _stored(paths: list[Path], assign: np.ndarray, image_size: int | None, store: str,
+            source: Path) -> dict | None:
+    """Images of each part as mapped tensors from the store (converting one image at a time on first
+    use), or None when ``store`` says to decode them into memory. Same images, same order, as
+    ``_decode(paths)[assign == i]``."""
+    if store == "memory" or not paths:
+        return None
+    image_size = _check_image_size(image_size)
+    w, h = (image_size, image_size) if image_size else _header(paths[0])[1]
+    if not use_mmap(store, len(paths) * w * h * 3):
+        return None
+    files = hashlib.sha1()
+    for p in paths:
+        st = os.stat(p)
+        files.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    content = files.hexdigest()
+    dest = store_dir(source, content, image_size, hashlib.sha1(assign.tobytes()).hexdigest())
+    opened = open_store(dest)
+    if opened is not None:
+        return opened
+    rgb = _is_rgb(_header(p)[0] for p in paths)
+    c = 3 if rgb else 1
+    with writing(dest, str(Path(source).resolve()), content, len(paths) * w * h * c) as out:
+        first: list = []
+        for i, part in enumerate(PARTS):
+            members = [p for p, a in zip(paths, assign) if a == i]
+            arr = out.array(part, (len(members), c, h, w))
+            for p in members:
+                arr.append(_array(p, _open(p), rgb, image_size, first).transpose(2, 0, 1)[None])
+    return open_store(dest)
 
 
 def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.Tensor:
@@ -73,20 +125,29 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
 
 
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
-           image_size, val_fraction, test_fraction, seed, source) -> Splits:
-    images = _decode(paths, image_size)
-    assign = torch.from_numpy(assign_splits(labels, splits, val_fraction, test_fraction, seed))
+           image_size, val_fraction, test_fraction, seed, source, store: str = "memory") -> Splits:
+    assign_np = assign_splits(labels, splits, val_fraction, test_fraction, seed)
+    mapped = _stored(paths, assign_np, image_size, store, source)
+    assign = torch.from_numpy(assign_np)
     y = torch.from_numpy(np.asarray(labels, np.int64))
     names = np.array([str(p) for p in paths], dtype=object)
-    parts = {s: Split(images[assign == i], y[assign == i], names[(assign == i).numpy()].tolist())
-             for i, s in enumerate(PARTS)}
+    if mapped is not None:
+        parts = {s: Split(mapped[s], y[assign == i], names[(assign == i).numpy()].tolist())
+                 for i, s in enumerate(PARTS)}
+    else:
+        images = _decode(paths, image_size)
+        parts = {s: Split(images[assign == i], y[assign == i], names[(assign == i).numpy()].tolist())
+                 for i, s in enumerate(PARTS)}
     task = BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), **parts).validate()
 
 
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
-                test_fraction: float = 0.2, seed: int = 0) -> Splits:
-    """A folder with one sub-folder of images per class (class names = sub-folder names, sorted)."""
+                test_fraction: float = 0.2, seed: int = 0, store: str = "memory") -> Splits:
+    """A folder with one sub-folder of images per class (class names = sub-folder names, sorted).
+
+    ``store``: ``memory`` decodes every image into RAM; ``mmap`` decodes them once, one at a time, into a
+    memory-mapped store in the cache (:mod:`medtrain.data.store`); ``auto`` picks by size."""
     root = Path(root)
     if path_kind(root) != "dir":
         raise MedtrainError(f"data folder not found: {root}")
@@ -101,16 +162,16 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
         paths += files
         labels += [i] * len(files)
     return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
-                  image_size, val_fraction, test_fraction, seed, root)
+                  image_size, val_fraction, test_fraction, seed, root, store)
 
 
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
-             test_fraction: float = 0.2, seed: int = 0) -> Splits:
+             test_fraction: float = 0.2, seed: int = 0, store: str = "memory") -> Splits:
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
     any CSV loader gives (:func:`~medtrain.data.table.encode_labels`,
-    :func:`~medtrain.data.table.stratified_split`).
+    :func:`~medtrain.data.table.stratified_split`). ``store``: as for :func:`load_folder`.
     """
     table = read_label_csv(path)
     paths = table.resolve()
@@ -119,4 +180,4 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
             raise MedtrainError(f"{table.source}: image not found: {p}")
     labels, label_names = encode_labels(table.labels)
     return _build(table.source.stem, paths, labels, label_names, table.splits, image_size, val_fraction,
-                  test_fraction, seed, table.source)
+                  test_fraction, seed, table.source, store)

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from medtrain._io import atomic_path, cache_dir, path_kind
-from medtrain.data.base import Split, Splits
+from medtrain.data.base import SPLITS, Split, Splits
+from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
 
@@ -95,21 +96,33 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     return path
 
 
-def _images_to_tensor(a: np.ndarray, key: str, is_3d: bool) -> torch.Tensor:
-    if a.dtype != np.uint8:
-        raise MedtrainError(f"{key} must be uint8 images, got {a.dtype}")
+def _layout(shape: tuple, dtype, key: str, is_3d: bool) -> tuple[tuple, tuple | None]:
+    """The ``(N, C, *spatial)`` shape images of ``shape`` are loaded as, and the axis order that gets them
+    there (None: a reshape suffices). Shared by the in-memory path and the memory-mapped store."""
+    if np.dtype(dtype) != np.uint8:
+        raise MedtrainError(f"{key} must be uint8 images, got {np.dtype(dtype)}")
+    shape = tuple(shape)
     if is_3d:
-        if a.ndim == 4:  # (N, D, H, W) one channel
-            a = a[:, None]
-        elif a.ndim != 5:
-            raise MedtrainError(f"{key} must be (N, D, H, W) volumes, got shape {a.shape}")
-    elif a.ndim == 3:  # (N, H, W) grey
-        a = a[:, None]
-    elif a.ndim == 4 and a.shape[-1] in (1, 3):  # (N, H, W, C)
-        a = a.transpose(0, 3, 1, 2)
-    else:
-        raise MedtrainError(f"{key} must be (N, H, W) or (N, H, W, 3) images, got shape {a.shape}")
+        if len(shape) == 4:  # (N, D, H, W) one channel
+            return (shape[0], 1, *shape[1:]), None
+        if len(shape) != 5:
+            raise MedtrainError(f"{key} must be (N, D, H, W) volumes, got shape {shape}")
+        return shape, None
+    if len(shape) == 3:  # (N, H, W) grey
+        return (shape[0], 1, *shape[1:]), None
+    if len(shape) == 4 and shape[-1] in (1, 3):  # (N, H, W, C)
+        return (shape[0], shape[3], shape[1], shape[2]), (0, 3, 1, 2)
+    raise MedtrainError(f"{key} must be (N, H, W) or (N, H, W, 3) images, got shape {shape}")
+
+
+def _images_to_tensor(a: np.ndarray, key: str, is_3d: bool) -> torch.Tensor:
+    target, perm = _layout(a.shape, a.dtype, key, is_3d)
+    a = a.transpose(perm) if perm else a.reshape(target)
     return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _is_3d(info, stem: str, shape: tuple) -> bool:
+    return (info is not None and stem.endswith("3d")) or len(shape) == 5 or (len(shape) == 4 and shape[-1] not in (1, 3))
 
 
 # What numpy and zipfile raise for a file that is not, or no longer, a valid .npz: truncated or garbled
@@ -134,8 +147,9 @@ def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
     return labels
 
 
-def _read_npz(path: Path) -> dict:
-    """The six MedMNIST arrays of ``path``, fully read; any damage is one MedtrainError naming the file."""
+def _read_npz(path: Path, keys: tuple = NPZ_KEYS) -> dict:
+    """The six MedMNIST arrays of ``path`` (or ``keys`` of them), fully read; any damage is one MedtrainError
+    naming the file."""
     try:
         # Our own file handle: np.load leaks its own when the zip directory turns out to be garbage.
         with open(path, "rb") as f:
@@ -146,19 +160,23 @@ def _read_npz(path: Path) -> dict:
                 missing = [k for k in NPZ_KEYS if k not in npz.files]
                 if missing:
                     raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
-                return {k: np.asarray(npz[k]) for k in NPZ_KEYS}
+                return {k: np.asarray(npz[k]) for k in keys}
     except _BAD_NPZ as e:
         raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
                             f"({type(e).__name__})") from None
 
 
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
-             label_names: dict | None = None) -> Splits:
+             label_names: dict | None = None, store: str = "memory") -> Splits:
     """Load a .npz in MedMNIST layout (the six ``{split}_{images,labels}`` keys).
 
     Task and label names come from ``medmnist.INFO`` when the file is named like a MedMNIST set
     (``pneumoniamnist.npz``, ``dermamnist_64.npz``), else they are inferred from the labels: a label
     matrix with several columns is multi-label, otherwise classes are ``0..max``.
+
+    ``store``: ``memory`` decodes the images into RAM; ``mmap`` converts them once into a memory-mapped
+    store in the cache (:mod:`medtrain.data.store`) and reads them from there, giving the same tensors;
+    ``auto`` maps them when they would not fit comfortably in memory (:func:`~medtrain.data.store.use_mmap`).
     """
     path = Path(path)
     if path_kind(path) != "file":
@@ -166,16 +184,23 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     stem = path.stem.split("_")[0]
     info = _info().get(stem)
     name = name or stem
-    arrays = _read_npz(path)
+    mapped = None
+    if store != "memory":
+        headers = _npz_headers(path)
+        if use_mmap(store, sum(int(np.prod(headers[f"{s}_images"][0])) for s in SPLITS)):
+            is_3d = _is_3d(info, stem, headers["train_images"][0])
+            mapped = _npz_store(path, headers, is_3d)
+    arrays = _read_npz(path, NPZ_KEYS if mapped is None else tuple(f"{s}_labels" for s in SPLITS))
     train_labels = arrays["train_labels"]
     if task is None:
         task = info["task"] if info else (MULTILABEL if train_labels.ndim == 2 and train_labels.shape[1] > 1
                                           else None)
-    is_3d = (info is not None and stem.endswith("3d")) or arrays["train_images"].ndim == 5 or (
-        arrays["train_images"].ndim == 4 and arrays["train_images"].shape[-1] not in (1, 3))
+    if mapped is None:
+        is_3d = _is_3d(info, stem, arrays["train_images"].shape)
     splits = {}
-    for s in ("train", "val", "test"):
-        images = _images_to_tensor(arrays[f"{s}_images"], f"{s}_images", is_3d)
+    for s in SPLITS:
+        images = (mapped[f"{s}_images"] if mapped is not None
+                  else _images_to_tensor(arrays[f"{s}_images"], f"{s}_images", is_3d))
         labels = _check_labels(arrays[f"{s}_labels"], f"{path}: {s}_labels")
         if len(images) != len(labels):
             raise MedtrainError(f"{path}: {s} has {len(images)} images but {len(labels)} labels")
@@ -206,6 +231,74 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     return Splits(name=name, task=task, label_names=label_names, source=str(path), **splits).validate()
 
 
-def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) -> Splits:
-    """Load a MedMNIST dataset by name, downloading it into the cache on first use."""
-    return load_npz(fetch(name, size, data_dir), name=name)
+def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None = None,
+                  store: str = "memory") -> Splits:
+    """Load a MedMNIST dataset by name, downloading it into the cache on first use (``store``: see
+    :func:`load_npz`)."""
+    return load_npz(fetch(name, size, data_dir), name=name, store=store)
+
+
+def _npz_headers(path: Path) -> dict:
+    """``{key: (shape, fortran_order, dtype)}`` of the six arrays, read from the .npy headers inside the
+    archive without decompressing any data."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = set(zf.namelist())
+            missing = [k for k in NPZ_KEYS if f"{k}.npy" not in members]
+            if missing:
+                raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
+            headers = {}
+            for k in NPZ_KEYS:
+                with zf.open(f"{k}.npy") as f:
+                    headers[k] = _npy_header(f)
+            return headers
+    except _BAD_NPZ as e:
+        raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
+                            f"({type(e).__name__})") from None
+
+
+def _npy_header(f) -> tuple:
+    version = np.lib.format.read_magic(f)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read(f)
+
+
+def _npz_store(path: Path, headers: dict, is_3d: bool) -> dict:
+    """The images of ``path`` as mapped tensors, converting them into the store on first use.
+
+    ``np.load`` of an .npz member decompresses it whole into RAM, so each member is streamed instead:
+    its .npy header is parsed, then rows are read from the (possibly deflated) zip member in chunks of
+    about 64 MB, put into the ``(N, C, *spatial)`` layout of the in-memory path and appended to the store.
+    """
+    layouts = {}
+    for s in SPLITS:
+        shape, fortran, dtype = headers[f"{s}_images"]
+        if fortran and len(shape) > 1:
+            raise MedtrainError(f"{path}: {s}_images is stored in Fortran order and cannot be streamed; "
+                                f"use --store memory")
+        layouts[s] = (shape, *_layout(shape, dtype, f"{s}_images", is_3d))
+    content = content_key(path)
+    dest = store_dir(path, content)
+    opened = open_store(dest)
+    if opened is not None:
+        return opened
+    needed = sum(int(np.prod(shape)) for shape, _, _ in layouts.values())
+    with writing(dest, str(path.resolve()), content, needed) as w:
+        for s, (shape, target, perm) in layouts.items():
+            out = w.array(f"{s}_images", target)
+            row = int(np.prod(shape[1:]))
+            step = max(1, (64 << 20) // max(row, 1))
+            try:
+                with zipfile.ZipFile(path) as zf, zf.open(f"{s}_images.npy") as f:
+                    _npy_header(f)
+                    for start in range(0, shape[0], step):
+                        k = min(step, shape[0] - start)
+                        block = f.read(k * row)
+                        if len(block) != k * row:
+                            raise EOFError
+                        rows = np.frombuffer(block, np.uint8).reshape(k, *shape[1:])
+                        out.append(rows.transpose(perm) if perm else rows.reshape(k, *target[1:]))
+            except (EOFError, ValueError, zipfile.BadZipFile, zlib.error, struct.error) as e:
+                raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
+                                    f"({type(e).__name__})") from None
+    return open_store(dest)

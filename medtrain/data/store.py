@@ -1,0 +1,261 @@
+"""A dataset converted once into uncompressed ``.npy`` files in the cache and read through memory maps.
+
+A ``.npz`` or an image folder larger than memory cannot be decoded into RAM (PathMNIST at 224 px is
+16 GB raw). Instead its images are written once, image after image, in the very layout the in-memory
+path produces (``(N, C, *spatial)`` uint8, C-contiguous), into ``<cache>/store/<name>-<key>/<split>.npy``.
+Each file is mapped read-only and wrapped as a torch tensor, so every consumer (the training loader, the
+normalisation statistics, evaluation) indexes it exactly as it indexes the in-memory tensor: the same
+seed gives the same batches, byte for byte, and augmentation stays on the device.
+
+Why plain ``.npy`` (NumPy's own format, readable with ``np.load(mmap_mode="r")``): a batch is a gather
+of fixed-size rows, which needs no chunking, compression or index; zarr/HDF5/LMDB would add a
+dependency and a decode step for nothing.
+
+Two details matter for memory:
+
+* Pages of a mapped file that the process touched count in its resident set until unmapped, so reading
+  a 16 GB store once would show 16 GB of RSS (reclaimable page cache, but a user sees RSS). A daemon
+  thread drops the process's mappings every :data:`RELEASE_EVERY_S` seconds (``MADV_DONTNEED``); the
+  pages stay in the page cache, so the next touch is a minor fault, not a disk read.
+* The store is written with ordinary sequential ``write`` calls, not through a writable memory map: a
+  full disk is then an ``OSError`` (one error line, the half-written folder removed), not a ``SIGBUS``.
+  Everything goes into a temporary folder that is renamed into place once complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import mmap
+import os
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from medtrain._io import cache_dir
+from medtrain.errors import MedtrainError
+
+STORES = ("auto", "memory", "mmap")
+VERSION = 1  #: bumped when the layout changes; a store of another version is rebuilt
+META = "meta.json"
+RAM_FRACTION = 0.25  #: ``auto`` maps a dataset whose images exceed this share of available memory
+RELEASE_EVERY_S = 0.05
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (``MemAvailable`` on Linux, free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: keep the in-memory default
+
+
+def use_mmap(store: str, image_bytes: int) -> bool:
+    """Whether to read images through a store: ``mmap`` always, ``memory`` never, ``auto`` when the images
+    exceed :data:`RAM_FRACTION` of available memory (decoding into RAM peaks near twice their size, and
+    training needs the rest). In memory is faster for anything that fits, so it is the default there."""
+    if store not in STORES:
+        raise MedtrainError(f"store must be one of {', '.join(STORES)}, got {store!r}")
+    return store == "mmap" or (store == "auto" and image_bytes > RAM_FRACTION * available_memory())
+
+
+def content_key(source: Path) -> str:
+    """What identifies the contents of a file: its size and modification time."""
+    st = os.stat(source)
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def store_dir(source: Path, content: str, *layout: object) -> Path:
+    """The store of ``source`` (a file or folder): named after it, keyed by its path, its ``content`` key
+    and the ``layout`` (resize, split), so a changed source gets a fresh store."""
+    ident = json.dumps([str(Path(source).resolve()), content, VERSION, *map(str, layout)])
+    return cache_dir() / "store" / f"{Path(source).stem}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+
+
+class ArrayWriter:
+    """Appends rows to a ``.npy`` file of a known shape with plain writes (see the module docstring)."""
+
+    def __init__(self, path: Path, shape: tuple, dtype=np.uint8):
+        self.path, self.shape, self.dtype = path, tuple(int(s) for s in shape), np.dtype(dtype)
+        self.rows = 0
+        self._f = open(path, "wb")
+        np.lib.format.write_array_header_1_0(
+            self._f, {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape})
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=self.dtype)
+        if rows.shape[1:] != self.shape[1:] or self.rows + len(rows) > self.shape[0]:
+            raise MedtrainError(f"{self.path.name}: rows of shape {rows.shape} do not fit {self.shape}")
+        self._f.write(memoryview(rows).cast("B"))
+        self.rows += len(rows)
+
+    def close(self) -> None:
+        self._f.close()
+        if self.rows != self.shape[0]:
+            raise MedtrainError(f"{self.path.name}: wrote {self.rows} of {self.shape[0]} rows")
+
+
+class StoreWriter:
+    """Creates the ``.npy`` files of a store under a temporary name (see :func:`writing`)."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.arrays: dict[str, list] = {}
+        self._open: list[ArrayWriter] = []
+
+    def array(self, name: str, shape: tuple, dtype=np.uint8) -> ArrayWriter:
+        w = ArrayWriter(self.tmp / f"{name}.npy", shape, dtype)
+        self._open.append(w)
+        self.arrays[name] = [list(w.shape), w.dtype.str]
+        return w
+
+    def _close(self) -> None:
+        while self._open:
+            self._open.pop().close()
+
+
+@contextmanager
+def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterator[StoreWriter]:
+    """Yield a writer into a temporary folder next to ``dest``; rename it onto ``dest`` when the block
+    succeeds, remove it otherwise. A failed write (a full disk, a quota) is one :class:`MedtrainError`.
+    Stores of an older ``content`` of the same ``source`` are removed afterwards."""
+    def failed(e: OSError) -> MedtrainError:
+        return MedtrainError(f"could not write the memory-mapped store of {source} into {dest.parent} "
+                             f"({e.strerror or e}); nothing was kept")
+
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(dest.parent).free
+        tmp = None if free < needed_bytes else Path(
+            tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    except OSError as e:
+        raise failed(e) from None
+    if tmp is None:
+        raise MedtrainError(f"converting {source} into a memory-mapped store needs {needed_bytes / 1e9:.1f} GB "
+                            f"in {dest.parent}, only {free / 1e9:.1f} GB are free (set MEDTRAIN_DATA elsewhere, "
+                            f"or --store memory)")
+    writer = StoreWriter(tmp)
+    try:
+        yield writer
+        writer._close()
+        meta = {"version": VERSION, "source": source, "content": content, "arrays": writer.arrays}
+        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+        if dest.exists():  # a store of another version, or a broken one: replaced (a reader keeps its maps)
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except OSError as e:
+        raise failed(e) from None
+    finally:
+        for w in writer._open:
+            w._f.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    _drop_stale(dest, source, content)
+
+
+def _drop_stale(dest: Path, source: str, content: str) -> None:
+    """Remove stores of older contents of the same source, which would only take disk space (stores of
+    the same contents in another layout, e.g. another split seed of a folder, are kept)."""
+    for other in dest.parent.glob(dest.name.rsplit("-", 1)[0] + "-*"):
+        if other != dest and other.is_dir() and not other.name.startswith("."):
+            try:
+                meta = json.loads((other / META).read_text())
+                if meta.get("source") == source and meta.get("content") != content:
+                    shutil.rmtree(other, ignore_errors=True)
+            except (OSError, ValueError):
+                pass
+
+
+def open_store(dest: Path) -> dict[str, Tensor] | None:
+    """The arrays of the store at ``dest`` as read-only mapped tensors; None if there is none (or it is of
+    another version). A damaged store is a :class:`MedtrainError` naming the folder to delete."""
+    if not (dest / META).is_file():
+        return None
+    try:
+        meta = json.loads((dest / META).read_text())
+        if meta.get("version") != VERSION:
+            return None
+        return {name: _mapped(dest / f"{name}.npy", tuple(shape), np.dtype(dtype))
+                for name, (shape, dtype) in meta["arrays"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MedtrainError(f"the memory-mapped store {dest} is damaged ({e}); delete that folder and it is "
+                            f"rebuilt on the next run") from None
+
+
+def _mapped(path: Path, shape: tuple, dtype: np.dtype) -> torch.Tensor:
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        got_shape, fortran, got_dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                         else np.lib.format.read_array_header_2_0(f))
+        offset = f.tell()
+        if got_shape != shape or got_dtype != dtype or fortran:
+            raise ValueError(f"{path.name} holds {got_dtype} {got_shape}, expected {dtype} {shape}")
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        size = os.fstat(f.fileno()).st_size
+        if size != offset + nbytes:
+            raise ValueError(f"{path.name} is {size} bytes, expected {offset + nbytes}")
+        if nbytes == 0:
+            return torch.from_numpy(np.zeros(shape, dtype))
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    _RELEASER.watch(mm)
+    array = np.ndarray(shape, dtype, buffer=mm, offset=offset)
+    with warnings.catch_warnings():  # read-only memory: torch warns that the tensor is not writable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
+
+
+class _PageReleaser:
+    """Drops the pages of every live store mapping from the process every ``RELEASE_EVERY_S`` seconds.
+
+    Safe while another thread reads the mapping: the data are read-only file pages, so a dropped page is
+    simply faulted in again from the page cache. The thread runs only while some mapping is alive.
+    """
+
+    def __init__(self):
+        self._maps: weakref.WeakSet = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, mm: mmap.mmap) -> None:
+        if not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+            return  # no madvise (Windows): the OS reclaims the clean pages under pressure
+        with self._lock:
+            self._maps.add(mm)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="medtrain-store-pages", daemon=True)
+                self._thread.start()
+
+    def release(self) -> None:
+        for mm in list(self._maps):
+            try:
+                mm.madvise(mmap.MADV_DONTNEED)
+            except (ValueError, OSError):  # closed meanwhile
+                pass
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(RELEASE_EVERY_S)
+            with self._lock:
+                if not self._maps:
+                    self._thread = None
+                    return
+            self.release()
+
+
+_RELEASER = _PageReleaser()
+release_pages = _RELEASER.release  #: drop every store page from this process now (tests, benchmarks)
