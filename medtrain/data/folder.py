@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from medtrain._io import path_kind
 from medtrain.data.base import Split, Splits
-from medtrain.data.table import PARTS, assign_splits, encode_labels, read_label_csv
+from medtrain.data.table import PARTS, encode_labels, read_label_csv, split_record
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
@@ -73,18 +73,22 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
 
 
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
-           image_size, val_fraction, test_fraction, seed, source) -> Splits:
+           image_size, val_fraction, test_fraction, seed, source, inputs: list[str], groups=None, folds=0,
+           fold=None) -> Splits:
+    record = split_record(inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
     images = _decode(paths, image_size)
-    assign = torch.from_numpy(assign_splits(labels, splits, val_fraction, test_fraction, seed))
+    assign = torch.from_numpy(record.assign)
     y = torch.from_numpy(np.asarray(labels, np.int64))
     parts = {s: Split(images[assign == i], y[assign == i]) for i, s in enumerate(PARTS)}
     task = BINARY if len(label_names) == 2 else MULTICLASS
-    return Splits(name=name, task=task, label_names=label_names, source=str(source), **parts).validate()
+    return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
+                  **parts).validate()
 
 
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
-                test_fraction: float = 0.2, seed: int = 0) -> Splits:
-    """A folder with one sub-folder of images per class (class names = sub-folder names, sorted)."""
+                test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None) -> Splits:
+    """A folder with one sub-folder of images per class (class names = sub-folder names, sorted);
+    ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.table.assign_splits`)."""
     root = Path(root)
     if path_kind(root) != "dir":
         raise MedtrainError(f"data folder not found: {root}")
@@ -99,22 +103,26 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
         paths += files
         labels += [i] * len(files)
     return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
-                  image_size, val_fraction, test_fraction, seed, root)
+                  image_size, val_fraction, test_fraction, seed, root,
+                  [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold)
 
 
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
-             test_fraction: float = 0.2, seed: int = 0) -> Splits:
+             test_fraction: float = 0.2, seed: int = 0, group_column: str | None = None, folds: int = 0,
+             fold: int | None = None) -> Splits:
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
     any CSV loader gives (:func:`~medtrain.data.table.encode_labels`,
-    :func:`~medtrain.data.table.stratified_split`).
+    :func:`~medtrain.data.table.stratified_split`); rows of one group (``group_column``, see
+    :func:`~medtrain.data.table.read_label_csv`) stay in one split; ``folds``/``fold``: the
+    cross-validation fold held out.
     """
-    table = read_label_csv(path)
+    table = read_label_csv(path, group_column)
     paths = table.resolve()
     for p in paths:
         if path_kind(p) != "file":
             raise MedtrainError(f"{table.source}: image not found: {p}")
     labels, label_names = encode_labels(table.labels)
     return _build(table.source.stem, paths, labels, label_names, table.splits, image_size, val_fraction,
-                  test_fraction, seed, table.source)
+                  test_fraction, seed, table.source, table.paths, table.groups, folds, fold)
