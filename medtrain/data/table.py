@@ -240,8 +240,13 @@ def _deal(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarr
             parts = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
         else:
             parts = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
-        for f, (_, held) in enumerate(parts):
-            out[held] = f
+        try:
+            for f, (_, held) in enumerate(parts):
+                out[held] = f
+        except ValueError:  # too few members of every class to stratify: whole groups dealt at random
+            order = np.random.default_rng(seed).permutation(np.unique(groups))
+            fold_of = {g: i % k for i, g in enumerate(order)}
+            out = np.array([fold_of[g] for g in groups], np.int64)
     return out
 
 
@@ -275,10 +280,11 @@ def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test
 
     The test split is one fold of ``round(1 / test_fraction)`` :func:`fold_ids`-style folds, validation one
     fold of ``round((1 - test share) / val_fraction)`` folds of the rest; so shares are those of whole
-    folds (0.2 and 0.1 exactly; 0.3 becomes 1/3).
+    folds (0.2 and 0.1 exactly; 0.3 becomes 1/3), or a single patient when there are fewer patients
+    than folds.
 
     Raises:
-        MedtrainError: fewer groups than the split needs.
+        MedtrainError: a single patient left to split.
     """
     stratified_split(np.zeros(0), val_fraction, test_fraction, seed)  # the same checks of the fractions
     labels = np.asarray(labels)
@@ -289,10 +295,11 @@ def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test
                     (1, round((1 - test_fraction) / val_fraction) if val_fraction > 0 else 0)):
         if k == 0:
             continue
-        k = max(k, 2)
-        if len(np.unique(g[rest])) < k:
-            raise MedtrainError(f"only {len(np.unique(g[rest]))} patients left to split into "
-                                f"{PARTS[part]} and train ({k} parts needed); give more patients or a split column")
+        n_groups = len(np.unique(g[rest]))
+        if n_groups < 2:
+            raise MedtrainError(f"only {n_groups} patient left to split into {PARTS[part]} and train; "
+                                f"give more patients or a split column")
+        k = min(max(k, 2), n_groups)  # few patients: one of them, the smallest share whole groups allow
         held = _deal(labels[rest], g[rest], k, seed) == 0
         assign[rest[held]] = part
         rest = rest[~held]

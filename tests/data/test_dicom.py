@@ -331,6 +331,6 @@ def test_one_patient_cannot_be_split_into_train_val_and_test(tmp_path):
         write_series(root / f"s{i}", np.zeros((4, 8, 8), np.int16) + 10 * i, patient_id=SECRET_ID)
         rows.append(f"s{i},{i % 2}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    with pytest.raises(MedtrainError, match="only 1 patients") as e:
+    with pytest.raises(MedtrainError, match="only 1 patient left") as e:
         load_volume_folder(root, size=8, cache_dir=tmp_path / "cache")
     assert SECRET_ID not in str(e.value)
