@@ -15,6 +15,10 @@ The held-out predictions of all K runs, pooled, cover every image once: their AU
 "Bias in error estimation when using cross-validation for model selection", BMC Bioinformatics 2006,
 on why a held-out fold that also selected the checkpoint, the validation fold, reads optimistic).
 ``cv.json`` and ``cv.md`` in ``out`` hold the per-fold metrics, their mean ± std and the pooled AUC.
+``cv.json`` keys: ``folds``, ``held_out`` (``val`` or ``test``), ``task``, ``dataset``, ``model``, ``seed``,
+``per_fold`` (``fold``, ``sizes``, ``best_epoch``, ``wall_s``, ``val_auc``, ``val_acc``, ``test_auc``,
+``test_acc``), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
+``acc_ci``, ``n``), ``wall_s`` (this call) and ``train_wall_s`` (the folds' own training time, summed).
 """
 from __future__ import annotations
 
