@@ -401,7 +401,7 @@ yaml_values = st.recursive(
 CONFIG_KEYS = ["dataset", "data", "size", "epochs", "lr", "batch_size", "dropout", "anneal_epochs",
                "layer_decay", "milestones", "augment_params", "spacing", "window", "val_fraction", "head",
                "transfer", "pretrained", "color_space", "tta", "seed", "mc_dropout", "devices", "volume_size",
-               "no_such_key", "Batch-Size"]
+               "folds", "fold", "group_column", "no_such_key", "Batch-Size"]
 
 
 @st.composite
