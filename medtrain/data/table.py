@@ -157,6 +157,13 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
     if splits and len(splits) != len(paths):
         raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
+    if splits and gcol is not None:  # the given split must not leak a patient across splits either
+        first: dict[str, int] = {}
+        for i, (g, sp) in enumerate(zip(groups, splits)):
+            j = first.setdefault(g, i)
+            if splits[j] != sp:
+                raise MedtrainError(f"{csv_path}: rows {j + 1} and {i + 1} are the same {header[gcol]} but in "
+                                    f"splits {splits[j]} and {sp}; a patient's rows must share one split")
     return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None)
 
 

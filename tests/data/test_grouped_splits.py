@@ -97,6 +97,8 @@ def test_group_column_is_found_by_name_or_given_and_values_are_only_hashed(tmp_p
     ("path,label,patient\na.png,0,P1\n", "case", "group column 'case' is not in the header"),
     ("a.png,0\n", "patient", "needs a header row"),
     ("path,label,patient\na.png,0,\n", None, "row 1 has an empty group"),
+    ("path,label,split,patient\na.png,0,train,P1\nb.png,1,test,P2\nc.png,1,test,P1\n", None,
+     "rows 1 and 3 are the same patient but in splits train and test"),
 ])
 def test_bad_group_column_is_one_error(tmp_path, text, column, message):
     (tmp_path / "l.csv").write_text(text)
