@@ -2,6 +2,9 @@
 
 Finished cells (a ``metrics.json``) are skipped on re-run and interrupted ones resumed, so a long
 comparison can be stopped and continued. The summary is a Markdown and a CSV table of mean ± std.
+With ``folds`` K (in the base settings or as a ``--vary folds=0,5`` axis) a cell's seed is a K-fold
+cross-validation (:mod:`medtrain.crossval`, its ``cv.json`` in the seed's folder) and its K fold runs are
+what the cell's mean ± std is over.
 """
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from pathlib import Path
 from medtrain import config as config_mod
 from medtrain._io import write_text
 from medtrain.api import train_or_reuse
+from medtrain.crossval import cross_validate, fold_dir
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.tables import summarise, to_csv, to_markdown
-from medtrain.rundir import is_finished
+from medtrain.rundir import is_finished, read_metrics
 
 
 def parse_vary(items: list[str]) -> dict[str, list[str]]:
@@ -51,6 +55,12 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
         for seed in seeds:
             run_dir = out / _cell_name(cell) / f"seed{seed}"
             cfg = config_mod.resolve(base, cell, {"seed": seed, "out": str(run_dir), "progress": False})
+            if cfg.folds and cfg.fold is None:  # a cross-validation: its fold runs count as the cell's runs
+                cross_validate(cfg, run_dir, verbose=False)
+                runs += [read_metrics(fold_dir(run_dir, k)) for k in range(cfg.folds)]
+                if verbose:
+                    print(f"compare: {run_dir} cross-validated ({cfg.folds} folds)", flush=True)
+                continue
             if verbose:
                 print(f"compare: {run_dir}" + (" finished, skipped" if is_finished(run_dir) else ""), flush=True)
             runs.append(train_or_reuse(cfg))

@@ -36,6 +36,9 @@ class Config:
     window: Optional[str] = None  #: CT window: a preset (lung, mediastinum, bone, brain, abdomen) or "level,width"
     skip_bad: bool = False  #: DICOM/NIfTI: skip unreadable files (listed in skipped.json) instead of stopping
     store: str = "auto"  #: .npz, image folder or CSV: memory, mmap (a store in the cache) or auto (mmap when too big for RAM)
+    group_column: Optional[str] = None  #: CSV: the column naming each row's patient (default: patient, patient_id or subject if present)
+    folds: int = 0  #: K-fold cross-validation: K runs, each holding out another fold (0 = one fixed split)
+    fold: Optional[int] = None  #: with folds: the fold this run holds out, 0..K-1 (train --folds K runs them all)
 
     # --- model
     model: str = "auto"  #: an architecture name; auto = resnet18_28_half for images, med3d_resnet10 for volumes
@@ -274,6 +277,9 @@ def _validate(c: Config) -> None:
     need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
     need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
     need(c.volume_size >= 4, f"volume_size must be >= 4, got {c.volume_size}")
+    need(c.folds == 0 or c.folds >= 2, f"folds must be 0 (one fixed split) or >= 2, got {c.folds}")
+    need(c.fold is None or (c.folds >= 2 and 0 <= c.fold < c.folds),
+         f"fold must be one of 0..folds-1 with folds >= 2, got fold {c.fold} with folds {c.folds}")
     if c.dropout_kind not in DROPOUT_KINDS:
         raise suggest(c.dropout_kind, DROPOUT_KINDS, "dropout kind")
     if c.tta not in TTA_MODES:

@@ -7,6 +7,10 @@ A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable key
 Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``). ``metrics.json`` also holds
 ``calibration`` (the temperature fitted on validation, ECE before/after on validation and test) and, with
 an operating point, ``operating_point`` (its rule, threshold, validation rates, test rates with CIs).
+``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
+``fold``; ``group`` is a one-way hash of the patient, never the ID). A cross-validation fold's run also
+holds ``predictions_val.csv`` and ``metrics.json["cv"]`` (``folds``, ``fold``, ``held_out``: the split its
+held-out fold became), from which :mod:`medtrain.crossval` pools the out-of-fold predictions.
 Every training procedure (the Lightning loop, the linear probe) hands its result to
 :func:`write_run`; nothing else writes these files.
 """
@@ -31,6 +35,8 @@ __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "w
            "load_config", "read_metrics", "weights_meta", "default_run_dir", "is_run", "is_finished"]
 
 PREDICTIONS_FILE = "predictions_test.csv"
+VAL_PREDICTIONS_FILE = "predictions_val.csv"  #: cross-validation folds: the validation predictions too
+SPLITS_FILE = "splits.csv"  #: input,split,group[,fold] per input
 SKIPPED_FILE = "skipped.json"
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -50,7 +56,8 @@ def eval_file(split: str) -> str:
 
 def default_run_dir(cfg: Config) -> Path:
     name = cfg.dataset or Path(cfg.data).stem
-    return Path("runs") / f"{name}-{cfg.model}-s{cfg.seed}"
+    fold = f"-cv{cfg.folds}" + (f"-f{cfg.fold}" if cfg.fold is not None else "") if cfg.folds else ""
+    return Path("runs") / f"{name}-{cfg.model}-s{cfg.seed}{fold}"
 
 
 def is_run(run_dir: str | Path) -> bool:
@@ -91,6 +98,39 @@ def read_metrics(run_dir: str | Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         raise MedtrainError(f"{path} is missing or not valid JSON") from None
+
+
+def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` of a run's ``predictions_<split>.csv``: labels ``(N,)`` (``(N, L)`` for several
+    label columns) and the probabilities ``p0..`` ``(N, K)``."""
+    import csv
+
+    path = Path(run_dir) / f"predictions_{split}.csv"
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        head = rows[0]
+        lab = _run_of(head, "label", 1)  # index, label0.., p0.. (columns named by class follow)
+        prob = _run_of(head, "p", 1 + len(lab))
+        labels = np.array([[int(r[i]) for i in lab] for r in rows[1:]], np.int64).reshape(-1, len(lab))
+        scores = np.array([[float(r[i]) for i in prob] for r in rows[1:]], np.float64).reshape(-1, len(prob))
+    except (OSError, IndexError, ValueError):
+        raise MedtrainError(f"{path} is missing or not a predictions file") from None
+    return (labels[:, 0] if labels.shape[1] == 1 else labels), scores
+
+
+def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
+    """Positions of the consecutive columns ``prefix0, prefix1, ...`` from ``start``."""
+    out = []
+    while start + len(out) < len(head) and head[start + len(out)] == f"{prefix}{len(out)}":
+        out.append(start + len(out))
+    return out
+
+
+def write_splits(path: Path, record) -> None:
+    """``splits.csv``: which input went to which split (:class:`medtrain.data.table.SplitRecord`)."""
+    head = ["input", "split", "group"] + (["fold"] if record.folds is not None else [])
+    write_text(path, "\n".join(",".join(_csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:
@@ -215,6 +255,11 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                           splits.label_names, splits.task, test_scaled, splits.test.sources)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
+    if splits.record is not None:
+        write_splits(run_dir / SPLITS_FILE, splits.record)
+    if cfg.folds:  # the held-out fold may be validation: its predictions are the out-of-fold ones
+        write_predictions(run_dir / VAL_PREDICTIONS_FILE, splits.val.labels.numpy(), val["scores"], None,
+                          splits.label_names, splits.task)
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
         "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,
@@ -236,6 +281,9 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                                   **({"test": test_op} if test_op else {})}
     if choices:
         out["choices"] = choices
+    if cfg.folds:
+        held_out = splits.record.held_out if splits.record is not None else None
+        out["cv"] = {"folds": cfg.folds, "fold": cfg.fold, "held_out": held_out}
     if result.transfer is not None:  # what transfer copied/froze/re-drew
         out["transfer"] = result.transfer.to_dict()
     out.update(result.metrics)

@@ -17,7 +17,7 @@ LAYERS = [
     ["medtrain.config", "medtrain.augment"],
     ["medtrain.training", "medtrain.evaluation", "medtrain.rundir"],
     ["medtrain.api", "medtrain.predictor", "medtrain"],  # the package's own __init__ is the Python facade over api
-    ["medtrain.compare", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
+    ["medtrain.compare", "medtrain.crossval", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
      "medtrain.export", "medtrain.explain"],
     ["medtrain.cli", "medtrain.__main__"],
 ]

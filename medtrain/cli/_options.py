@@ -47,6 +47,10 @@ HELP = {
     "color_space": "input colour space for RGB data: rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch",
     "tta": "test-time augmentation: auto (chosen on validation), none, hflip or flip",
     "logger": "experiment log of every epoch and the settings in RUN/logs: csv, tensorboard, mlflow or none",
+    "group_column": "CSV: the column naming each row's patient; its rows stay in one split (default: a column "
+                    "patient, patient_id or subject if present; DICOM without one: PatientID, hashed)",
+    "folds": "K-fold cross-validation: train K runs, each holding out another fold (0 = one fixed split)",
+    "fold": "with --folds K: train only the run holding out this fold (0..K-1)",
     "augment_params": "op parameters as k=v pairs, e.g. erasing_scale=[0.02,0.2],cutout_size=0.3",
 }
 

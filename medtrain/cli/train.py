@@ -6,7 +6,9 @@ import argparse
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a classifier and evaluate it",
-                       description="Train a classifier; the best validation epoch is evaluated on the test split.")
+                       description="Train a classifier; the best validation epoch is evaluated on the test split. "
+                                   "With --folds K: K runs, each holding out another fold, and cv.json/cv.md "
+                                   "(per-fold metrics, mean ± std, pooled out-of-fold AUC) in --out.")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint with its own settings (other "
                         "flags must repeat them; progress, data_dir, accelerator, devices, num_nodes may change)")
@@ -26,5 +28,10 @@ def run(args: argparse.Namespace) -> int:
         train({**from_file, **flags}, resume=args.resume)
         return 0
     cfg = config_mod.resolve(from_file, flags)
+    if cfg.folds and cfg.fold is None:  # every fold, then the cross-validation summary
+        from medtrain.crossval import cross_validate
+
+        cross_validate(cfg)
+        return 0
     train(cfg)
     return 0

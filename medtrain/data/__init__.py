@@ -2,16 +2,19 @@
 from a store in the cache: :mod:`medtrain.data.store`)."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+
+import torch
 
 from medtrain._io import path_kind
 
-from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, TASKS, Split, Splits
+from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, SPLITS, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
 from medtrain.data.geometry import parse_spacing
 from medtrain.data.intensity import parse_window
 from medtrain.data.medmnist import fetch, load_medmnist, load_npz, names
-from medtrain.data.table import read_label_csv
+from medtrain.data.table import read_label_csv, split_record
 from medtrain.errors import MedtrainError
 
 
@@ -24,31 +27,41 @@ def load_splits(config) -> Splits:
     spacing = parse_spacing(getattr(config, "spacing", None))
     store = getattr(config, "store", "auto")
     window = parse_window(getattr(config, "window", None))
+    folds, fold = getattr(config, "folds", 0), getattr(config, "fold", None)
+    if folds and fold is None:
+        raise MedtrainError(f"folds {folds} needs the fold to hold out (0..{folds - 1}); `medtrain train "
+                            f"--folds {folds}` runs every fold")
+    group_column = getattr(config, "group_column", None)
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
-        return load_medmnist(config.dataset, config.size, config.data_dir, store=store)
+        _refuse_group_column(group_column, f"MedMNIST set {config.dataset}")
+        return official_splits(load_medmnist(config.dataset, config.size, config.data_dir, store=store), folds, fold,
+                               config.seed)
     p = Path(config.data)
     suffix = p.suffix.lower()
     if path_kind(p) is None:
         raise MedtrainError(f"--data {p}: no such file or folder")
-    if _holds_volumes(p):
+    if _holds_volumes(p, group_column):
         from medtrain.data.volumes import load_volume_folder
 
         is_csv = suffix == ".csv"
         return load_volume_folder(p.parent if is_csv else p, csv=p if is_csv else None, spacing=spacing,
                                   size=config.volume_size, window=window, skip_bad=config.skip_bad,
                                   seed=config.seed, val_fraction=config.val_fraction,
-                                  test_fraction=config.test_fraction, cache_dir=config.data_dir)
+                                  test_fraction=config.test_fraction, cache_dir=config.data_dir,
+                                  group_column=group_column, folds=folds, fold=fold)
     kw = dict(image_size=config.image_size, val_fraction=config.val_fraction,
-              test_fraction=config.test_fraction, seed=config.seed, store=store)
+              test_fraction=config.test_fraction, seed=config.seed, folds=folds, fold=fold, store=store)
     if suffix == ".npz":
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
-        return load_npz(p, store=store)
+        _refuse_group_column(group_column, f"{p}, a .npz of fixed-size arrays")
+        return official_splits(load_npz(p, store=store), folds, fold, config.seed)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
-        return load_csv(p, **kw)
+        return load_csv(p, group_column=group_column, **kw)
     if path_kind(p) == "dir":
         _refuse_volume_settings(config, spacing, window, f"{p}, a folder of 2D images")
+        _refuse_group_column(group_column, f"{p}, a folder of images without a CSV")
         return load_folder(p, **kw)
     raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
 
@@ -60,10 +73,31 @@ def _refuse_volume_settings(config, spacing, window, what: str) -> None:
             raise MedtrainError(f"--{key} {getattr(config, key)} applies to DICOM/NIfTI data only, not to {what}")
 
 
+def _refuse_group_column(group_column, what: str) -> None:
+    if group_column is not None:
+        raise MedtrainError(f"--group-column {group_column} applies to CSV data only, not to {what}")
+
+
+def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, seed: int = 0) -> Splits:
+    """Data that come split (MedMNIST, a .npz): the record of its splits (inputs named ``train/17``...)
+    and, with ``folds``, fold ``fold`` of train+val held out as validation (the test split untouched)."""
+    names = [s for s in SPLITS for _ in range(len(splits.split(s)))]
+    inputs = [f"{s}/{i}" for s in SPLITS for i in range(len(splits.split(s)))]
+    labels = torch.cat([splits.split(s).labels for s in SPLITS]).numpy()
+    record = split_record(inputs, labels, names, 0.1, 0.2, seed, None, folds, fold)
+    if not folds:
+        return dataclasses.replace(splits, record=record)
+    images = torch.cat([splits.split(s).images for s in SPLITS])
+    assign = torch.from_numpy(record.assign)
+    labels_t = torch.from_numpy(labels)
+    parts = {s: Split(images[assign == i], labels_t[assign == i]) for i, s in enumerate(SPLITS)}
+    return dataclasses.replace(splits, record=record, **parts).validate()
+
+
 VOLUME_SUFFIXES = (".nii", ".gz", ".dcm")
 
 
-def _holds_volumes(p: Path) -> bool:
+def _holds_volumes(p: Path, group_column: str | None = None) -> bool:
     """A CSV listing NIfTI/DICOM entries, or a folder with a labels.csv next to such files."""
     if path_kind(p) == "dir":
         if path_kind(p / "labels.csv") != "file":
@@ -71,7 +105,7 @@ def _holds_volumes(p: Path) -> bool:
         p = p / "labels.csv"
     if p.suffix.lower() != ".csv" or path_kind(p) != "file":
         return False
-    entry = read_label_csv(p).resolve()[0]
+    entry = read_label_csv(p, group_column).resolve()[0]
     return entry.suffix.lower() in VOLUME_SUFFIXES or path_kind(entry) == "dir"
 
 

@@ -8,10 +8,12 @@ indexing operation instead of N decodes. Labels are int64 ``(N,)`` class indices
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 import torch
 from torch import Tensor
 
+from medtrain.data.table import SplitRecord
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL, ORDINAL, TASKS  # noqa: F401 (re-exported)
 
@@ -43,6 +45,7 @@ class Splits:
     test: Split
     source: str = ""  #: where it came from (file path), for the run record
     extra: dict = field(default_factory=dict)
+    record: Optional[SplitRecord] = None  #: which input went to which split (a run's ``splits.csv``)
 
     @property
     def num_classes(self) -> int:

@@ -1,9 +1,11 @@
 """Reading DICOM series (one series per folder) and single DICOM images with pydicom.
 
 Patient identity never leaves this module. Files are parsed with ``dcmread(specific_tags=...)`` so that
-only pixel data, pixel format and geometry are decoded at all (names, IDs, dates and the like are never
-even parsed), and error messages name the file and the problem but never quote a tag value (pydicom's
-own exception texts, which may, are not passed on).
+only pixel data, pixel format and geometry are decoded at all (names, dates and the like are never even
+parsed), and error messages name the file and the problem but never quote a tag value (pydicom's own
+exception texts, which may, are not passed on). The one exception is PatientID, read by
+:func:`patient_group` alone so that one patient's series stay in one split: it is turned into a one-way
+hash (:func:`medtrain.data.table.group_hash`) at once and only the hash is returned.
 
 Geometry (DICOM PS3.3 C.7.6.2): ImageOrientationPatient holds the row and column direction cosines
 ``r`` and ``c``, ImagePositionPatient the position of the first voxel, PixelSpacing the (row, column)
@@ -28,6 +30,7 @@ import numpy as np
 
 from medtrain._io import path_kind
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
+from medtrain.data.table import group_hash
 from medtrain.data.nifti import VolumeData, to_ras
 from medtrain.errors import MedtrainError
 
@@ -151,6 +154,22 @@ def _to_slice(ds, pixels, path: Path) -> DicomSlice:
         pixel_spacing=tuple(float(s) for s in spacing) if spacing is not None else None,
         monochrome1=str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1",
     )
+
+
+def patient_group(path: str | os.PathLike) -> Optional[str]:
+    """The one-way hash of the PatientID of a DICOM file or series folder (its first file), or None when
+    the file names none. Only PatientID is parsed; the ID itself never leaves this function."""
+    import pydicom
+
+    path = Path(path)
+    first = series_files(path)[0] if path_kind(path) == "dir" else path
+    with _quiet_pydicom():
+        try:
+            value = pydicom.dcmread(str(first), specific_tags=["PatientID"], stop_before_pixels=True).get("PatientID")
+        except Exception as e:  # noqa: BLE001  (the pixel reader names damaged files; here: its own line)
+            raise MedtrainError(f"{first}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+    value = str(value).strip() if value is not None else ""
+    return group_hash(value) if value else None
 
 
 def series_files(folder: str | os.PathLike) -> list[Path]:

@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from medtrain._io import path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.data.store import open_store, store_dir, use_mmap, writing
-from medtrain.data.table import PARTS, assign_splits, encode_labels, read_label_csv
+from medtrain.data.table import PARTS, encode_labels, read_label_csv, split_record
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
@@ -125,10 +125,11 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
 
 
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
-           image_size, val_fraction, test_fraction, seed, source, store: str = "memory") -> Splits:
-    assign_np = assign_splits(labels, splits, val_fraction, test_fraction, seed)
-    mapped = _stored(paths, assign_np, image_size, store, source)
-    assign = torch.from_numpy(assign_np)
+           image_size, val_fraction, test_fraction, seed, source, inputs: list[str], groups=None, folds=0,
+           fold=None, store: str = "memory") -> Splits:
+    record = split_record(inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
+    mapped = _stored(paths, record.assign, image_size, store, source)
+    assign = torch.from_numpy(record.assign)
     y = torch.from_numpy(np.asarray(labels, np.int64))
     names = np.array([str(p) for p in paths], dtype=object)
     if mapped is not None:
@@ -139,12 +140,15 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
         parts = {s: Split(images[assign == i], y[assign == i], names[(assign == i).numpy()].tolist())
                  for i, s in enumerate(PARTS)}
     task = BINARY if len(label_names) == 2 else MULTICLASS
-    return Splits(name=name, task=task, label_names=label_names, source=str(source), **parts).validate()
+    return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
+                  **parts).validate()
 
 
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
-                test_fraction: float = 0.2, seed: int = 0, store: str = "memory") -> Splits:
-    """A folder with one sub-folder of images per class (class names = sub-folder names, sorted).
+                test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None,
+                store: str = "memory") -> Splits:
+    """A folder with one sub-folder of images per class (class names = sub-folder names, sorted);
+    ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.table.assign_splits`).
 
     ``store``: ``memory`` decodes every image into RAM; ``mmap`` decodes them once, one at a time, into a
     memory-mapped store in the cache (:mod:`medtrain.data.store`); ``auto`` picks by size."""
@@ -162,22 +166,26 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
         paths += files
         labels += [i] * len(files)
     return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
-                  image_size, val_fraction, test_fraction, seed, root, store)
+                  image_size, val_fraction, test_fraction, seed, root,
+                  [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store)
 
 
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
-             test_fraction: float = 0.2, seed: int = 0, store: str = "memory") -> Splits:
+             test_fraction: float = 0.2, seed: int = 0, group_column: str | None = None, folds: int = 0,
+             fold: int | None = None, store: str = "memory") -> Splits:
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
     any CSV loader gives (:func:`~medtrain.data.table.encode_labels`,
-    :func:`~medtrain.data.table.stratified_split`). ``store``: as for :func:`load_folder`.
+    :func:`~medtrain.data.table.stratified_split`); rows of one group (``group_column``, see
+    :func:`~medtrain.data.table.read_label_csv`) stay in one split; ``folds``/``fold``: the
+    cross-validation fold held out. ``store``: as for :func:`load_folder`.
     """
-    table = read_label_csv(path)
+    table = read_label_csv(path, group_column)
     paths = table.resolve()
     for p in paths:
         if path_kind(p) != "file":
             raise MedtrainError(f"{table.source}: image not found: {p}")
     labels, label_names = encode_labels(table.labels)
     return _build(table.source.stem, paths, labels, label_names, table.splits, image_size, val_fraction,
-                  test_fraction, seed, table.source, store)
+                  test_fraction, seed, table.source, table.paths, table.groups, folds, fold, store)

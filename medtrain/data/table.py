@@ -1,8 +1,11 @@
 """The label CSV every on-disk loader reads, and the one seeded stratified train/val/test split.
 
 A label CSV lists one entry per row: ``path,label[,split]``. A header row naming the columns (``path``,
-``label`` and optionally ``split``, in any order) is optional; without one the columns are taken in that
-order. Paths are relative to the CSV's folder (absolute paths are used as they are). Blank rows and rows
+``label`` and optionally ``split`` and a group column, in any order) is optional; without one the columns
+are taken in that order. The group column (``group_column``; by default a column named ``patient``,
+``patient_id`` or ``subject``) names the patient each row comes from: rows of one group always land in
+the same split, so no patient is in both train and test. Group values are kept only as one-way hashes
+(:func:`group_hash`). Paths are relative to the CSV's folder (absolute paths are used as they are). Blank rows and rows
 starting with ``#`` are ignored. ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
 ``validation``, ``testing`` are accepted); either every row has one or none does.
 
@@ -11,12 +14,18 @@ The same CSV gives the same classes, the same class order and the same split whe
 
 * classes are numbered in sorted order of their names: numerically when every label is an integer
   (so ``0..K-1`` keep their values and ``10`` comes after ``9``), otherwise as strings;
-* without a split column, :func:`stratified_split` assigns the rows, per class, reproducibly for a seed.
+* without a split column, :func:`stratified_split` assigns the rows, per class, reproducibly for a seed;
+  with groups, :func:`group_split` assigns whole groups (stratified as far as whole groups allow);
+* with ``folds=K`` (cross-validation), :func:`fold_ids` deals the groups into K stratified folds and
+  :func:`assign_splits` holds out fold ``fold``: as validation when the data come with official splits (the
+  official test split stays untouched), as test otherwise.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -30,6 +39,7 @@ SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "va
                "test": "test", "testing": "test"}
 PARTS = ("train", "val", "test")  #: the split a :func:`stratified_split` code 0, 1, 2 stands for
 COLUMNS = ("path", "label", "split")
+GROUP_COLUMNS = ("patient", "patient_id", "subject")  #: group columns found without ``group_column``
 
 
 @dataclass
@@ -40,6 +50,7 @@ class LabelTable:
     paths: list[str]
     labels: list[str]
     splits: Optional[list[str]]  #: None when the CSV has no split column
+    groups: Optional[list[str]] = None  #: :func:`group_hash` of each row's group; None without a group column
 
     def resolve(self, root: str | os.PathLike | None = None) -> list[Path]:
         """Entry paths joined to ``root`` (default: the CSV's folder); absolute ones kept."""
@@ -47,17 +58,47 @@ class LabelTable:
         return [Path(p) if Path(p).is_absolute() else base / p for p in self.paths]
 
 
+@dataclass
+class SplitRecord:
+    """Which input went to which split, one entry per input in input order: what ``splits.csv`` holds."""
+
+    inputs: list[str]  #: each input as its source names it (a CSV path, ``train/17`` for an array row)
+    assign: np.ndarray  #: 0/1/2 (train/val/test) per input
+    groups: Optional[list[str]] = None  #: :func:`group_hash` of each input's group (patient), or None
+    folds: Optional[np.ndarray] = None  #: cross-validation fold per input (-1: official test), or None
+    held_out: Optional[str] = None  #: cross-validation: the split the held-out fold became (val or test)
+
+    def rows(self) -> list[list[str]]:
+        """``[input, split, group[, fold]]`` per input (group: the hash, empty without groups)."""
+        return [[x, PARTS[int(a)], self.groups[i] if self.groups is not None else ""]
+                + ([str(int(self.folds[i]))] if self.folds is not None else [])
+                for i, (x, a) in enumerate(zip(self.inputs, self.assign))]
+
+
 def _header(row: list[str]) -> Optional[list[str]]:
     cells = [c.strip().lower() for c in row]
     return cells if "path" in cells or "label" in cells else None
 
 
-def read_label_csv(csv_path: str | os.PathLike) -> LabelTable:
-    """Read a label CSV ``path,label[,split]`` (header optional).
+def group_hash(value: str) -> str:
+    """A one-way hash of a group value (a patient ID): what outputs may show instead of the value.
+
+    16 hex digits of SHA-256 over a fixed prefix and the value: equal IDs give equal hashes in every run
+    and on every machine, so ``splits.csv`` can be audited and reproduced; the ID itself is not stored."""
+    return hashlib.sha256(b"medtrain-group\0" + value.encode("utf-8")).hexdigest()[:16]
+
+
+def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = None) -> LabelTable:
+    """Read a label CSV ``path,label[,split]`` (header optional) and its group column, if any.
+
+    Args:
+        group_column: the header column naming each row's group (patient); None takes a column named
+            ``patient``, ``patient_id`` or ``subject`` when the header has one.
 
     Raises:
         MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has other
-            columns, a row without a path or label, an unknown split, or splits on some rows only.
+            columns, a row without a path, label or group, an unknown split, splits on some rows only, or
+            ``group_column`` is not a column of its header.
     """
     csv_path = Path(csv_path)
     if path_kind(csv_path) != "file":
@@ -72,27 +113,41 @@ def read_label_csv(csv_path: str | os.PathLike) -> LabelTable:
             raise MedtrainError(f"{csv_path}: record {i + 1} has a line break inside a cell")
     cols = [0, 1, 2]
     ncols = None
+    gcol = None
     header = _header(rows[0]) if rows else None
+    want = group_column.strip().lower() if group_column else None
     if header is not None:
         rows = rows[1:]
-        unknown = [c for c in header if c not in COLUMNS]
+        found = [c for c in GROUP_COLUMNS if c in header]
+        if want is not None and want not in header:
+            raise MedtrainError(f"{csv_path}: group column '{group_column}' is not in the header "
+                                f"({','.join(header)})")
+        gname = want if want is not None else (found[0] if found else None)
+        unknown = [c for c in header if c not in COLUMNS and c != gname]
         if unknown or len(set(header)) != len(header) or not {"path", "label"} <= set(header):
-            raise MedtrainError(f"{csv_path}: header must name the columns path,label[,split], "
+            raise MedtrainError(f"{csv_path}: header must name the columns path,label[,split][,group], "
                                 f"got {','.join(header)}")
         cols = [header.index(c) if c in header else None for c in COLUMNS]
+        gcol = header.index(gname) if gname is not None else None
         ncols = len(header)
-    paths, labels, splits = [], [], []
+    elif want is not None and rows:
+        raise MedtrainError(f"{csv_path}: group column '{group_column}' needs a header row naming the columns")
+    paths, labels, splits, groups = [], [], [], []
     for i, r in enumerate(rows, 1):
         r = [c.strip() for c in r]
         n = ncols if ncols is not None else len(r)
-        if len(r) != n or n not in (2, 3):
+        if len(r) != n or n not in ((2, 3) if gcol is None else (3, 4)):
             raise MedtrainError(f"{csv_path}: row {i} must be path,label[,split], got {len(r)} columns")
         path, label = r[cols[0]], r[cols[1]]
         if not path or not label:
             raise MedtrainError(f"{csv_path}: row {i} has an empty {'path' if not path else 'label'}")
         paths.append(path)
         labels.append(label)
-        if n == 3:
+        if gcol is not None:
+            if not r[gcol]:
+                raise MedtrainError(f"{csv_path}: row {i} has an empty group ({header[gcol]})")
+            groups.append(group_hash(r[gcol]))
+        if (cols[2] is not None) if header is not None else n == 3:  # a split column
             given = r[cols[2] if cols[2] is not None else 2]
             split = SPLIT_NAMES.get(given.lower())
             if split is None:
@@ -102,7 +157,14 @@ def read_label_csv(csv_path: str | os.PathLike) -> LabelTable:
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
     if splits and len(splits) != len(paths):
         raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
-    return LabelTable(csv_path, paths, labels, splits or None)
+    if splits and gcol is not None:  # the given split must not leak a patient across splits either
+        first: dict[str, int] = {}
+        for i, (g, sp) in enumerate(zip(groups, splits)):
+            j = first.setdefault(g, i)
+            if splits[j] != sp:
+                raise MedtrainError(f"{csv_path}: rows {j + 1} and {i + 1} are the same {header[gcol]} but in "
+                                    f"splits {splits[j]} and {sp}; a patient's rows must share one split")
+    return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None)
 
 
 def label_order(values: list[str]) -> list[str]:
@@ -159,9 +221,147 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     return assign
 
 
+def _groups_or_rows(groups, n: int) -> np.ndarray:
+    """Group ids as integers; without groups every row is its own group."""
+    if groups is None:
+        return np.arange(n)
+    return np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+
+
+def _strata(labels: np.ndarray) -> np.ndarray:
+    """What folds are stratified on: the class index (multi-label rows: one stratum, not stratified)."""
+    labels = np.asarray(labels)
+    return labels if labels.ndim == 1 else np.zeros(len(labels), np.int64)
+
+
+def _deal(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold 0..k-1 of each row: sklearn's ``StratifiedGroupKFold`` (whole groups, class shares as equal as
+    whole groups allow), shuffled by ``seed``. Without repeated groups it is ``StratifiedKFold``."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = _strata(labels)
+    out = np.zeros(len(y), np.int64)
+    with warnings.catch_warnings():  # "least populated class has only n members": expected, handled by callers
+        warnings.simplefilter("ignore", UserWarning)
+        if len(np.unique(groups)) == len(groups):
+            parts = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        else:
+            parts = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
+        try:
+            for f, (_, held) in enumerate(parts):
+                out[held] = f
+        except ValueError:  # too few members of every class to stratify: whole groups dealt at random
+            order = np.random.default_rng(seed).permutation(np.unique(groups))
+            fold_of = {g: i % k for i, g in enumerate(order)}
+            out = np.array([fold_of[g] for g in groups], np.int64)
+    return out
+
+
+def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: int) -> np.ndarray:
+    """The cross-validation fold (0..folds-1) of each row: every group in one fold, every fold with
+    every class as far as possible, reproducibly for ``seed``.
+
+    Raises:
+        MedtrainError: ``folds`` exceeds the number of groups (rows without groups), or the number of
+            groups (rows) of the smallest class, so some fold would lack it.
+    """
+    labels = np.asarray(labels)
+    g = _groups_or_rows(groups, len(labels))
+    unit = "patients" if groups is not None else "images"
+    if folds < 2:
+        raise MedtrainError(f"folds must be >= 2, got {folds}")
+    if len(np.unique(g)) < folds:
+        raise MedtrainError(f"--folds {folds} is more than the {len(np.unique(g))} {unit} to deal into folds")
+    if labels.ndim == 1:
+        counts = {int(c): len(np.unique(g[labels == c])) for c in np.unique(labels)}
+        c = min(counts, key=counts.get)
+        if counts[c] < folds:
+            raise MedtrainError(f"--folds {folds} is more than the {counts[c]} {unit} of the smallest class "
+                                f"(class {c}), so some fold would lack it")
+    return _deal(labels, g, folds, seed)
+
+
+def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test_fraction: float,
+                seed: int) -> np.ndarray:
+    """0/1/2 (train/val/test) per row with whole groups per split, stratified as whole groups allow.
+
+    The test split is one fold of ``round(1 / test_fraction)`` :func:`fold_ids`-style folds, validation one
+    fold of ``round((1 - test share) / val_fraction)`` folds of the rest; so shares are those of whole
+    folds (0.2 and 0.1 exactly; 0.3 becomes 1/3), or a single patient when there are fewer patients
+    than folds.
+
+    Raises:
+        MedtrainError: a single patient left to split.
+    """
+    stratified_split(np.zeros(0), val_fraction, test_fraction, seed)  # the same checks of the fractions
+    labels = np.asarray(labels)
+    g = _groups_or_rows(groups, len(labels))
+    assign = np.zeros(len(labels), np.int64)
+    rest = np.arange(len(labels))
+    for part, k in ((2, round(1 / test_fraction) if test_fraction > 0 else 0),
+                    (1, round((1 - test_fraction) / val_fraction) if val_fraction > 0 else 0)):
+        if k == 0:
+            continue
+        n_groups = len(np.unique(g[rest]))
+        if n_groups < 2:
+            raise MedtrainError(f"only {n_groups} patient left to split into {PARTS[part]} and train; "
+                                f"give more patients or a split column")
+        k = min(max(k, 2), n_groups)  # few patients: one of them, the smallest share whole groups allow
+        held = _deal(labels[rest], g[rest], k, seed) == 0
+        assign[rest[held]] = part
+        rest = rest[~held]
+    return assign
+
+
 def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction: float, test_fraction: float,
-                  seed: int) -> np.ndarray:
-    """0/1/2 (train/val/test) per row: the CSV's split column if it has one, else :func:`stratified_split`."""
-    if splits is None:
+                  seed: int, groups: Optional[list[str]] = None, folds: int = 0,
+                  fold: Optional[int] = None) -> np.ndarray:
+    """0/1/2 (train/val/test) per row.
+
+    Without ``folds``: the CSV's split column if it has one, else :func:`stratified_split` (no groups) or
+    :func:`group_split`. With ``folds`` K and ``fold`` k (cross-validation, :func:`fold_ids`): with a split
+    column, fold k of its train+val rows is validation, the rest train, and its test rows stay test;
+    without one, fold k is test and validation is ``val_fraction`` of the other folds' rows (groups kept
+    whole).
+    """
+    if groups is not None and len(set(groups)) == len(groups):
+        groups = None  # no group repeats: the split (and fold) of single rows, as without groups
+    if folds and folds >= 2:
+        if fold is None or not 0 <= fold < folds:
+            raise MedtrainError(f"with folds {folds}, fold must be one of 0..{folds - 1}, got {fold}")
+        labels = np.asarray(labels)
+        if splits is not None:
+            assign = np.array([PARTS.index(s) for s in splits], np.int64)
+            pool = np.flatnonzero(assign != 2)
+            pool_groups = None if groups is None else [groups[i] for i in pool]
+            assign[pool] = np.where(fold_ids(labels[pool], pool_groups, folds, seed) == fold, 1, 0)
+            return assign
+        f = fold_ids(labels, groups, folds, seed)
+        assign = np.where(f == fold, 2, 0)
+        rest = np.flatnonzero(f != fold)
+        rest_groups = None if groups is None else [groups[i] for i in rest]
+        inner = (stratified_split(labels[rest], val_fraction, 0.0, seed) if groups is None
+                 else group_split(labels[rest], rest_groups, val_fraction, 0.0, seed))
+        assign[rest] = inner
+        return assign
+    if splits is not None:
+        return np.array([PARTS.index(s) for s in splits], np.int64)
+    if groups is None:
         return stratified_split(labels, val_fraction, test_fraction, seed)
-    return np.array([PARTS.index(s) for s in splits], np.int64)
+    return group_split(labels, groups, val_fraction, test_fraction, seed)
+
+
+def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[str]], val_fraction: float,
+                 test_fraction: float, seed: int, groups: Optional[list[str]] = None, folds: int = 0,
+                 fold: Optional[int] = None) -> SplitRecord:
+    """:func:`assign_splits` with what it decided recorded per input (and the fold of each, with ``folds``)."""
+    assign = assign_splits(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
+    if not folds or folds < 2:
+        return SplitRecord(list(inputs), assign, groups)
+    labels = np.asarray(labels)
+    if splits is None:
+        return SplitRecord(list(inputs), assign, groups, fold_ids(labels, groups, folds, seed), "test")
+    pool = np.flatnonzero(np.array([s != "test" for s in splits]))
+    f = np.full(len(labels), -1, np.int64)
+    f[pool] = fold_ids(labels[pool], None if groups is None else [groups[i] for i in pool], folds, seed)
+    return SplitRecord(list(inputs), assign, groups, f, "val")

@@ -33,7 +33,7 @@ from medtrain.data import dicom
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
-from medtrain.data.table import assign_splits, encode_labels, read_label_csv
+from medtrain.data.table import encode_labels, group_hash, read_label_csv, split_record
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
@@ -132,6 +132,9 @@ def load_volume_folder(
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
     cache_dir: str | os.PathLike | None = None,
+    group_column: str | None = None,
+    folds: int = 0,
+    fold: int | None = None,
 ) -> Splits:
     """Load DICOM series / NIfTI volumes (or 2D DICOM images) listed in a CSV into :class:`Splits`.
 
@@ -149,6 +152,10 @@ def load_volume_folder(
         skip_bad: False raises on the first unreadable/unsupported entry; True leaves it out and lists it,
             with the reason, in ``splits.extra["skipped"]`` (``[{"path": ..., "reason": ...}]``).
         seed, val_fraction, test_fraction: the stratified split when the CSV has no split column.
+        group_column: the CSV column naming each row's patient (default: ``patient``, ``patient_id`` or
+            ``subject`` if present); without one, DICOM entries are grouped by their PatientID's hash
+            (:func:`medtrain.data.dicom.patient_group`), so one patient's series never straddle splits.
+        folds, fold: cross-validation, the fold held out (:func:`medtrain.data.table.assign_splits`).
         cache_dir: where decoded volumes are cached (default ``$MEDTRAIN_DATA`` or ``~/.cache/medtrain``).
 
     Returns:
@@ -162,13 +169,13 @@ def load_volume_folder(
     if path_kind(folder) != "dir":
         raise MedtrainError(f"{folder}: data folder not found")
     csv_path = Path(csv) if csv is not None else folder / "labels.csv"
-    table = read_label_csv(csv_path)
+    table = read_label_csv(csv_path, group_column)
     win = parse_window(window)
     size3 = parse_size(size)
     spacing3 = triple(spacing, "spacing") if spacing is not None else None
     cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
 
-    arrays, labels, splits, skipped, sources = [], [], [], [], []
+    arrays, labels, splits, skipped, inputs, groups, sources = [], [], [], [], [], [], []
     n_windowed = 0
     for i, path in enumerate(table.resolve(folder)):
         try:
@@ -181,6 +188,13 @@ def load_volume_folder(
             continue
         arrays.append(arr)
         sources.append(str(path))
+        inputs.append(table.paths[i])
+        if table.groups is not None:
+            groups.append(table.groups[i])
+        elif not is_nifti(path):  # DICOM: the patient's hash, or the entry itself when it names none
+            groups.append(dicom.patient_group(path) or group_hash("\0entry\0" + table.paths[i]))
+        else:
+            groups.append(None)
         labels.append(table.labels[i])
         if table.splits is not None:
             splits.append(table.splits[i])
@@ -192,7 +206,11 @@ def load_volume_folder(
         raise MedtrainError(f"{csv_path}: mixes 2D DICOM images and 3D volumes; use one kind per data set")
 
     y, label_names = encode_labels(labels)
-    assign = assign_splits(y, splits if table.splits is not None else None, val_fraction, test_fraction, seed)
+    if any(g is None for g in groups):  # NIfTI without a group column: each entry its own group
+        groups = [g or group_hash("\0entry\0" + x) for g, x in zip(groups, inputs)]
+    record = split_record(inputs, y, splits if table.splits is not None else None, val_fraction, test_fraction,
+                          seed, groups, folds, fold)
+    assign = record.assign
     images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, ...)
     labels_t = torch.from_numpy(y)
 
@@ -206,6 +224,7 @@ def load_volume_folder(
         label_names=label_names,
         train=part(0), val=part(1), test=part(2),
         source=str(csv_path),
+        record=record,
         extra={
             "kind": "volume" if images.ndim == 5 else "image",
             "spacing": list(spacing3) if spacing3 else None,

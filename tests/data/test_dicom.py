@@ -18,6 +18,8 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, 
 
 from medtrain.data import dicom, intensity
 from medtrain.data.intensity import WINDOW_PRESETS, apply_window
+from medtrain.data.table import group_hash
+from medtrain.rundir import write_splits
 from medtrain.data.volumes import load_volume_folder
 from medtrain.errors import MedtrainError
 
@@ -33,7 +35,8 @@ def _testdata(name: str) -> str:
 
 
 def write_slice(path: Path, pixels: np.ndarray, position, series_uid: str, *, orientation=(1, 0, 0, 0, 1, 0),
-                spacing=(0.8, 0.6), modality="CT", slope=1.0, intercept=-1024.0, patient=SECRET):
+                spacing=(0.8, 0.6), modality="CT", slope=1.0, intercept=-1024.0, patient=SECRET,
+                patient_id=SECRET_ID):
     """One single-frame slice, int16, with identifying attributes that must never leak."""
     meta = FileMetaDataset()
     sop_class = CTImageStorage if modality == "CT" else MRImageStorage
@@ -43,7 +46,7 @@ def write_slice(path: Path, pixels: np.ndarray, position, series_uid: str, *, or
     ds = Dataset()
     ds.file_meta = meta
     ds.PatientName = patient
-    ds.PatientID = SECRET_ID
+    ds.PatientID = patient_id
     ds.PatientBirthDate = "19010101"
     ds.InstitutionName = "SECRET HOSPITAL"
     ds.SOPClassUID = sop_class
@@ -177,6 +180,7 @@ def test_mixed_series_sizes_duplicates_and_gaps_are_refused(tmp_path):
 
 
 def _dataset(tmp_path: Path, n_per_class=4, bad=None, split_column=False) -> tuple[Path, Path]:
+    """``case{i}``: one series per patient (PatientID ``SECRET_ID-i``), nodule or normal."""
     root = tmp_path / "scans"
     rows = ["path,label" + (",split" if split_column else "")]
     rng = np.random.default_rng(0)
@@ -185,7 +189,7 @@ def _dataset(tmp_path: Path, n_per_class=4, bad=None, split_column=False) -> tup
         vol = rng.integers(-1000, 400, (5, 12, 12)).astype(np.int16)
         if label == "nodule":
             vol[2:4, 4:8, 4:8] = 600
-        write_series(root / f"case{i}", vol)
+        write_series(root / f"case{i}", vol, patient_id=f"{SECRET_ID}-{i}")
         split = ",".join([""] + [("train", "val", "test", "train")[i // 2 % 4]]) if split_column else ""
         rows.append(f"case{i},{label}{split}")
     if bad == "truncated":
@@ -277,7 +281,7 @@ def test_patient_identity_never_leaves_the_input(tmp_path, caplog):
     root, csv = _dataset(tmp_path, n_per_class=3, bad="truncated")
     cache = tmp_path / "cache"
     s = load_volume_folder(root, csv, size=8, skip_bad=True, cache_dir=cache)
-    texts = [repr(s.extra), repr(s.label_names), s.name, s.source, caplog.text]
+    texts = [repr(s.extra), repr(s.label_names), s.name, s.source, caplog.text, repr(s.record.rows())]
     with pytest.raises(MedtrainError) as e:
         load_volume_folder(root, csv, size=8, cache_dir=cache)
     texts.append(str(e.value))
@@ -292,3 +296,41 @@ def test_patient_identity_never_leaves_the_input(tmp_path, caplog):
                 assert secret.encode() not in f.read_bytes()
                 with np.load(f) as z:
                     assert set(z.files) == {"voxels", "windowed"}
+
+
+def test_series_of_one_patient_stay_in_one_split_and_only_the_patients_hash_is_kept(tmp_path):
+    """Two PatientIDs, four series each (two per class): every split holds whole patients."""
+    root = tmp_path / "two"
+    rows = ["path,label,split"]
+    rng = np.random.default_rng(1)
+    for i in range(8):
+        patient = ("PAT-A-4711", "PAT-B-0815")[i // 4]
+        vol = rng.integers(-1000, 400, (4, 8, 8)).astype(np.int16)
+        write_series(root / f"s{i}", vol, patient_id=patient)
+        rows.append(f"s{i},{('normal', 'nodule')[i % 2]},train")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    held = []
+    for fold in (0, 1):  # two folds over two patients: each fold is one patient's series
+        s = load_volume_folder(root, size=8, folds=2, fold=fold, cache_dir=tmp_path / "cache")
+        rec = s.record
+        assert len(set(rec.groups)) == 2 and rec.groups[0] == rec.groups[3] != rec.groups[4]
+        val = [x for x, a in zip(rec.inputs, rec.assign) if a == 1]
+        assert val in (["s0", "s1", "s2", "s3"], ["s4", "s5", "s6", "s7"])
+        held.append(val[0])
+        write_splits(tmp_path / "splits.csv", rec)  # what a run writes
+        text = repr(rec.rows()) + repr(rec) + (tmp_path / "splits.csv").read_text()
+        assert "PAT-A" not in text and "4711" not in text and "PAT-B" not in text
+    assert sorted(held) == ["s0", "s4"]
+    assert dicom.patient_group(root / "s0") == group_hash("PAT-A-4711")
+
+
+def test_one_patient_cannot_be_split_into_train_val_and_test(tmp_path):
+    root = tmp_path / "one"
+    rows = ["path,label"]
+    for i in range(6):
+        write_series(root / f"s{i}", np.zeros((4, 8, 8), np.int16) + 10 * i, patient_id=SECRET_ID)
+        rows.append(f"s{i},{i % 2}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(MedtrainError, match="only 1 patient left") as e:
+        load_volume_folder(root, size=8, cache_dir=tmp_path / "cache")
+    assert SECRET_ID not in str(e.value)

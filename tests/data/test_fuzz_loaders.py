@@ -192,7 +192,7 @@ image_file_ok = (".png", _image_bytes("PNG", "L"))
 cell = st.one_of(
     st.sampled_from(["img0.png", "img1.png", "img2.jpg", "missing.png", "sub", ".", "", "/etc", "x" * 300,
                      "vol.nii.gz", "scan.dcm", "a", "b", "0", "1", "10", "train", "val", "test", "validation",
-                     "holdout", "path", "label", "split", "PATH", " label "]),
+                     "holdout", "path", "label", "split", "PATH", " label ", "patient", "subject"]),
     st.text(alphabet=string.printable, max_size=6),
 )
 
@@ -203,11 +203,12 @@ def csv_text(draw):
     if draw(st.integers(0, 3)) == 3:
         rows = draw(st.lists(st.lists(cell, min_size=0, max_size=4), min_size=0, max_size=10))
     else:
-        split = draw(st.booleans())
-        rows = [["path", "label"] + (["split"] if split else [])]
+        split, group = draw(st.booleans()), draw(st.booleans())
+        rows = [["path", "label"] + (["split"] if split else []) + (["patient"] if group else [])]
         for i in range(draw(st.integers(6, 12))):
             rows.append([["img0.png", "img1.png", "img2.jpg"][i % 3], "ab"[i % 2]]
-                        + ([("train", "val", "test")[i % 3]] if split else []))
+                        + ([("train", "val", "test")[i % 3]] if split else [])
+                        + ([f"P{i % draw(st.integers(1, 6))}"] if group else []))
         for _ in range(draw(st.integers(0, 3))):
             r = draw(st.integers(0, len(rows) - 1))
             if draw(st.booleans()) and rows[r]:
@@ -400,7 +401,7 @@ yaml_values = st.recursive(
 CONFIG_KEYS = ["dataset", "data", "size", "epochs", "lr", "batch_size", "dropout", "anneal_epochs",
                "layer_decay", "milestones", "augment_params", "spacing", "window", "val_fraction", "head",
                "transfer", "pretrained", "color_space", "tta", "seed", "mc_dropout", "devices", "volume_size",
-               "no_such_key", "Batch-Size"]
+               "folds", "fold", "group_column", "no_such_key", "Batch-Size"]
 
 
 @st.composite

@@ -1,0 +1,133 @@
+"""K-fold cross-validation: K runs, each holding out another fold, and their pooled out-of-fold score.
+
+``cross_validate({"dataset": "breastmnist", "folds": 5}, out="runs/cv")`` trains ``out/fold0`` ...
+``out/fold4``: normal run directories whose config holds ``folds`` and ``fold``, so each fold is a
+distinct, reproducible run, reused when finished and resumed when interrupted
+(:func:`medtrain.api.train_or_reuse`, as ``compare`` does). The folds are dealt by
+:func:`medtrain.data.table.fold_ids` (stratified, every patient in one fold):
+
+* data with official splits (MedMNIST, a CSV with a split column): fold k of train+val is the
+  validation split of run k, the official test split is the same for every run;
+* data without: fold k is the test split of run k, validation a share of the other folds.
+
+The held-out predictions of all K runs, pooled, cover every image once: their AUC (MedMNIST-exact,
+:func:`medtrain.metrics.auc`) with a percentile bootstrap CI is the out-of-fold AUC (Varma & Simon,
+"Bias in error estimation when using cross-validation for model selection", BMC Bioinformatics 2006,
+on why a held-out fold that also selected the checkpoint, the validation fold, reads optimistic).
+``cv.json`` and ``cv.md`` in ``out`` hold the per-fold metrics, their mean ± std and the pooled AUC.
+``cv.json`` keys: ``folds``, ``held_out`` (``val`` or ``test``), ``task``, ``dataset``, ``model``, ``seed``,
+``per_fold`` (``fold``, ``sizes``, ``best_epoch``, ``wall_s``, ``val_auc``, ``val_acc``, ``test_auc``,
+``test_acc``), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
+``acc_ci``, ``n``), ``wall_s`` (this call) and ``train_wall_s`` (the folds' own training time, summed).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from medtrain import config as config_mod
+from medtrain import metrics
+from medtrain._io import write_json, write_text
+from medtrain.api import train_or_reuse
+from medtrain.errors import MedtrainError
+from medtrain.rundir import default_run_dir, is_finished, read_predictions
+
+CV_FILE = "cv.json"
+CV_TABLE = "cv.md"
+#: per-fold numbers summarised as mean ± std (sample std, ddof 1), with how each is read from metrics.json
+FOLD_METRICS = {"val_auc": ("val", "auc"), "val_acc": ("val", "acc"), "test_auc": ("test", "auc"),
+                "test_acc": ("test", "acc")}
+
+
+def fold_dir(out: str | Path, fold: int) -> Path:
+    return Path(out) / f"fold{fold}"
+
+
+def cross_validate(config, out: str | Path | None = None, verbose: bool = True) -> dict:
+    """Train (or reuse) every fold of ``config`` (a dict of settings or a Config with ``folds`` K >= 2)
+    and write ``cv.json``/``cv.md`` into ``out`` (default: ``config.out``, else ``runs/<data>-<model>-s<seed>-cvK``).
+
+    Returns:
+        the content of ``cv.json``.
+
+    Raises:
+        MedtrainError: ``folds`` is not >= 2, or (before anything is written) K exceeds the patients or
+            images of the smallest class, or the group column is unknown.
+    """
+    t0 = time.perf_counter()
+    base = config.to_dict() if isinstance(config, config_mod.Config) else dict(config or {})
+    base.pop("fold", None)
+    cfg = config_mod.resolve(base)
+    if cfg.folds < 2:
+        raise MedtrainError(f"cross-validation needs folds >= 2, got {cfg.folds}")
+    out = Path(out or cfg.out or default_run_dir(cfg))
+    runs = []
+    for k in range(cfg.folds):
+        run_dir = fold_dir(out, k)
+        fold_cfg = config_mod.resolve(base, {"fold": k, "out": str(run_dir)})
+        if verbose:
+            print(f"cross-validation: fold {k + 1}/{cfg.folds} -> {run_dir}"
+                  + (" finished, reused" if is_finished(run_dir) else ""), flush=True)
+        runs.append(train_or_reuse(fold_cfg, verbose=verbose))
+    summary = summarise(runs, [fold_dir(out, k) for k in range(cfg.folds)], cfg.bootstrap, cfg.seed)
+    summary.update({"dataset": runs[0]["dataset"], "model": runs[0]["model"], "seed": cfg.seed,
+                    "wall_s": time.perf_counter() - t0,
+                    "train_wall_s": float(sum(r["wall_s"] for r in runs))})
+    write_json(out / CV_FILE, summary)
+    write_text(out / CV_TABLE, to_markdown(summary))
+    if verbose:
+        print("\n" + to_markdown(summary))
+    return summary
+
+
+def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, seed: int = 0) -> dict:
+    """Per-fold metrics, their mean and std, and the pooled out-of-fold AUC/ACC with bootstrap CIs."""
+    held_out = {r["cv"]["held_out"] for r in runs}
+    if len(held_out) != 1:
+        raise MedtrainError(f"the folds held out different splits ({sorted(map(str, held_out))})")
+    held_out = held_out.pop()
+    task = runs[0]["task"]
+    per_fold = []
+    for r in runs:
+        row = {"fold": r["cv"]["fold"], "sizes": r["sizes"], "best_epoch": r["best_epoch"], "wall_s": r["wall_s"]}
+        for name, (split, key) in FOLD_METRICS.items():
+            if key in r.get(split, {}):
+                row[name] = r[split][key]
+        per_fold.append(row)
+    summary = {name: _mean_std([f[name] for f in per_fold]) for name in FOLD_METRICS if name in per_fold[0]}
+    pooled = [read_predictions(d, held_out) for d in run_dirs]
+    y = np.concatenate([p[0] for p in pooled])
+    s = np.concatenate([p[1] for p in pooled])
+    oof = {"auc": metrics.auc(y, s, task), "acc": metrics.acc(y, s, task), "n": int(len(y))}
+    oof.update(metrics.bootstrap_ci(y, s, task, bootstrap, seed))
+    return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
+            "oof": oof}
+
+
+def _mean_std(values: list[float]) -> dict:
+    v = np.asarray(values, np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
+def to_markdown(cv: dict) -> str:
+    """The per-fold table, mean ± std, and the pooled out-of-fold line."""
+    names = [n for n in FOLD_METRICS if n in cv["summary"]]
+    head = ["fold", "train/val/test"] + [n.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
+                                         for n in names] + ["best epoch", "time (s)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for f in cv["per_fold"]:
+        sz = f["sizes"]
+        cells = [str(f["fold"]), f"{sz['train']}/{sz['val']}/{sz['test']}"] + [f"{f[n]:.3f}" for n in names]
+        lines.append("| " + " | ".join(cells + [str(f["best_epoch"] + 1), f"{f['wall_s']:.0f}"]) + " |")
+    ms = [f"{cv['summary'][n]['mean']:.3f} ± {cv['summary'][n]['std']:.3f}" for n in names]
+    lines.append("| mean ± std | | " + " | ".join(ms) + " | | |")
+    o = cv["oof"]
+    lines.append("")
+    lines.append(f"Pooled out-of-fold ({cv['held_out']} folds, {o['n']} images): AUC {o['auc']:.3f} "
+                 f"[{o['auc_ci'][0]:.3f}, {o['auc_ci'][1]:.3f}], ACC {o['acc']:.3f} "
+                 f"[{o['acc_ci'][0]:.3f}, {o['acc_ci'][1]:.3f}] (95% bootstrap CIs)"
+                 + ("; the validation folds also chose each run's checkpoint, so this reads optimistic"
+                    if cv["held_out"] == "val" else ""))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,116 @@
+"""Grouped splits and cross-validation folds: no patient's images ever straddle two splits."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from medtrain.data import load_splits
+from medtrain.data.table import assign_splits, fold_ids, group_hash, read_label_csv, split_record
+from medtrain.errors import MedtrainError
+
+PATIENTS, IMAGES = 40, 5
+
+
+def _patient_csv(tmp_path, patient_labels, column="patient", image_labels=None) -> "Path":
+    """40 patients x 5 images; a patient's images share its label unless ``image_labels`` says otherwise."""
+    rows = [f"path,label,{column}"]
+    for p in range(PATIENTS):
+        for i in range(IMAGES):
+            label = image_labels[p * IMAGES + i] if image_labels is not None else patient_labels[p]
+            rows.append(f"p{p}/img{i}.png,{label},P-{p:04d}")
+    path = tmp_path / "labels.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def _patients_per_split(assign, groups) -> list[set]:
+    return [{g for g, a in zip(groups, assign) if a == part} for part in (0, 1, 2)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**31 - 1), folds=st.integers(2, 8),
+       patient_labels=st.lists(st.integers(0, 2), min_size=PATIENTS, max_size=PATIENTS),
+       mixed=st.booleans())
+def test_no_patient_is_ever_in_two_splits_for_any_seed_or_fold_count(tmp_path, seed, folds, patient_labels, mixed):
+    rng = np.random.default_rng(seed)
+    image_labels = rng.integers(0, 2, PATIENTS * IMAGES).tolist() if mixed else None  # labels per image
+    table = read_label_csv(_patient_csv(tmp_path, patient_labels, image_labels=image_labels))
+    labels = np.array([int(v) for v in table.labels])
+    assert len(set(table.groups)) == PATIENTS
+    fixed = assign_splits(labels, None, 0.1, 0.2, seed, table.groups)
+    train, val, test = _patients_per_split(fixed, table.groups)
+    assert not (train & val or train & test or val & test) and val and test
+    per_class = [len({g for g, y in zip(table.groups, labels) if y == c}) for c in np.unique(labels)]
+    assume(min(per_class) >= folds)
+    held = []
+    for fold in range(folds):
+        a = assign_splits(labels, None, 0.1, 0.2, seed, table.groups, folds, fold)
+        train, val, test = _patients_per_split(a, table.groups)
+        assert not (train & val or train & test or val & test)
+        held.append(test)
+    assert set().union(*held) == set(table.groups)  # every patient held out once ...
+    assert sum(len(h) for h in held) == PATIENTS  # ... and only once
+
+
+def test_folds_are_stratified_and_seeded():
+    y = np.array([0] * 60 + [1] * 20)
+    f = fold_ids(y, None, 4, seed=1)
+    assert [int((y[f == k] == 1).sum()) for k in range(4)] == [5, 5, 5, 5]
+    assert (fold_ids(y, None, 4, seed=1) == f).all() and not (fold_ids(y, None, 4, seed=2) == f).all()
+
+
+def test_official_splits_keep_their_test_rows_and_folds_rotate_validation():
+    y = np.array([0, 1] * 30)
+    splits = ["train"] * 40 + ["val"] * 10 + ["test"] * 10
+    vals = []
+    for k in range(5):
+        rec = split_record([str(i) for i in range(60)], y, splits, 0.1, 0.2, 0, None, 5, k)
+        assert (rec.assign[50:] == 2).all() and not (rec.assign[:50] == 2).any() and rec.held_out == "val"
+        vals.append(set(np.flatnonzero(rec.assign == 1)))
+        assert (rec.folds[50:] == -1).all()
+    assert set().union(*vals) == set(range(50)) and sum(map(len, vals)) == 50
+
+
+def test_medmnist_layout_cross_validation_leaves_the_official_test_split_alone(tiny_npz):
+    base = dict(dataset=None, data=str(tiny_npz), data_dir=None, size=28, image_size=None, seed=0, folds=3,
+                group_column=None, val_fraction=0.1, test_fraction=0.2)
+    plain = load_splits(SimpleNamespace(**{**base, "folds": 0, "fold": None}))
+    seen = []
+    for k in range(3):
+        s = load_splits(SimpleNamespace(**base, fold=k))
+        assert s.test.images.equal(plain.test.images)
+        assert len(s.train) + len(s.val) == len(plain.train) + len(plain.val)
+        seen += [x for x, a in zip(s.record.inputs, s.record.assign) if a == 1]
+    assert sorted(seen) == sorted(f"{p}/{i}" for p, n in (("train", 96), ("val", 32)) for i in range(n))
+
+
+def test_group_column_is_found_by_name_or_given_and_values_are_only_hashed(tmp_path):
+    path = _patient_csv(tmp_path, [0, 1] * 20, column="Subject")
+    t = read_label_csv(path)
+    assert t.groups[0] == group_hash("P-0000") and "P-0000" not in repr(t)
+    (tmp_path / "c.csv").write_text("path,label,case\na.png,0,X1\nb.png,1,X1\n")
+    assert read_label_csv(tmp_path / "c.csv", group_column="case").groups == [group_hash("X1")] * 2
+
+
+@pytest.mark.parametrize("text, column, message", [
+    ("path,label,patient\na.png,0,P1\n", "case", "group column 'case' is not in the header"),
+    ("a.png,0\n", "patient", "needs a header row"),
+    ("path,label,patient\na.png,0,\n", None, "row 1 has an empty group"),
+    ("path,label,split,patient\na.png,0,train,P1\nb.png,1,test,P2\nc.png,1,test,P1\n", None,
+     "rows 1 and 3 are the same patient but in splits train and test"),
+])
+def test_bad_group_column_is_one_error(tmp_path, text, column, message):
+    (tmp_path / "l.csv").write_text(text)
+    with pytest.raises(MedtrainError, match=message) as e:
+        read_label_csv(tmp_path / "l.csv", group_column=column)
+    assert "\n" not in str(e.value)
+
+
+def test_more_folds_than_the_smallest_class_or_the_patients_is_refused():
+    y = np.array([0] * 12 + [1] * 3)
+    with pytest.raises(MedtrainError, match="more than the 3 images of the smallest class"):
+        fold_ids(y, None, 4, 0)
+    groups = [group_hash(str(i // 5)) for i in range(15)]  # 3 patients
+    with pytest.raises(MedtrainError, match="more than the 3 patients"):
+        fold_ids(y, groups, 4, 0)

@@ -1,0 +1,93 @@
+"""K-fold cross-validation end to end: fold runs, whole patients per split, the summary, reuse, bad input."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medtrain.cli import main
+
+FAST = ["--model", "resnet10_28_half", "--epochs", "1", "--batch-size", "16", "--no-progress", "--bootstrap", "50",
+        "--accelerator", "cpu"]
+PATIENTS, IMAGES = 12, 3
+
+
+def _patients(tmp_path):
+    """12 patients x 3 bright-square images (half the patients carry the square); column patient_id."""
+    rng = np.random.default_rng(0)
+    rows = ["path,label,patient_id"]
+    for p in range(PATIENTS):
+        for i in range(IMAGES):
+            img = rng.integers(0, 90, (16, 16)).astype(np.uint8)
+            if p % 2:
+                img[5:11, 5:11] = 230
+            Image.fromarray(img, "L").save(tmp_path / f"p{p}_{i}.png")
+            rows.append(f"p{p}_{i}.png,{'lesion' if p % 2 else 'clear'},PID-{p:03d}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "labels.csv"
+
+
+def _splits_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_path, capsys):
+    data = _patients(tmp_path)
+    out = tmp_path / "cv"
+    args = ["train", "--data", str(data), "--folds", "2", *FAST, "--out", str(out)]  # patient_id: found by name
+    assert main(args) == 0
+    cv = json.loads((out / "cv.json").read_text())
+    assert cv["folds"] == 2 and cv["held_out"] == "test" and len(cv["per_fold"]) == 2
+    assert cv["oof"]["n"] == PATIENTS * IMAGES  # every image held out exactly once
+    aucs = [f["test_auc"] for f in cv["per_fold"]]
+    assert cv["summary"]["test_auc"]["mean"] == pytest.approx(np.mean(aucs))
+    assert cv["summary"]["test_auc"]["std"] == pytest.approx(np.std(aucs, ddof=1))
+    assert cv["oof"]["auc_ci"][0] <= cv["oof"]["auc"] <= cv["oof"]["auc_ci"][1]
+    held = []
+    for k in range(2):
+        rows = _splits_csv(out / f"fold{k}" / "splits.csv")
+        assert len(rows) == PATIENTS * IMAGES
+        split_of = {}
+        for r in rows:  # a patient's images all in one split
+            assert split_of.setdefault(r["group"], r["split"]) == r["split"]
+        held += [r["input"] for r in rows if r["split"] == "test"]
+        assert {r["fold"] for r in rows if r["split"] == "test"} == {str(k)}
+    assert sorted(held) == sorted(f"p{p}_{i}.png" for p in range(PATIENTS) for i in range(IMAGES))
+    for f in out.rglob("*"):  # the patient IDs are nowhere in the outputs, only their hashes
+        if f.is_file():
+            assert b"PID-" not in f.read_bytes(), f
+    stamps = [(out / f"fold{k}" / "metrics.json").stat().st_mtime_ns for k in range(2)]
+    capsys.readouterr()
+    assert main(args) == 0  # run again: every finished fold is reused, not retrained
+    assert stamps == [(out / f"fold{k}" / "metrics.json").stat().st_mtime_ns for k in range(2)]
+    assert "finished, reused" in capsys.readouterr().out
+    assert json.loads((out / "cv.json").read_text())["per_fold"] == cv["per_fold"]
+
+
+@pytest.mark.slow
+def test_folds_as_a_compare_axis(tiny_npz, tmp_path):
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(tiny_npz), "--vary", "folds=2", *FAST, "--out", str(out)]) == 0
+    table = (out / "summary.md").read_text()
+    assert "| 2 | 2 |" in table  # the cell's mean ± std is over its 2 fold runs
+    cv = json.loads((out / "folds=2" / "seed0" / "cv.json").read_text())
+    assert cv["held_out"] == "val" and cv["oof"]["n"] == 96 + 32  # official train+val, test untouched
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--group-column", "patient"], "group column 'patient' is not in the header"),
+    (["--group-column", "patient", "--dataset", "breastmnist", "--data", "none"], "applies to CSV data only"),
+    (["--folds", "7"], "--folds 7 is more than the 6 patients of the smallest class"),
+    (["--folds", "13"], "--folds 13 is more than the 12 patients"),
+])
+def test_bad_cross_validation_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, extra, message):
+    data = _patients(tmp_path)
+    out = tmp_path / "cv"
+    code = main(["train", "--data", str(data), *(["--folds", "3"] if "--folds" not in extra else []), *extra,
+                 *FAST, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "\n" not in err
+    assert not out.exists()
