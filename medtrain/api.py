@@ -23,12 +23,15 @@ from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.inflate import check_inflatable
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training.build import build_model, input_transform
+from medtrain.training.distributed import check_devices, launch_rank
 from medtrain.training.fit import fit
 from medtrain.training.module import Classifier
 from medtrain.training.probe import ProbeModel, fit_probe
 
 #: Settings that may differ between a run and its continuation (or reuse) without changing its result.
-RESUMABLE_KEYS = ("progress", "data_dir", "accelerator", "devices", "num_nodes", "out")
+#: The number of processes (devices x num_nodes) is not one of them: the global batch, the shards and the
+#: steps of the schedule depend on it.
+RESUMABLE_KEYS = ("progress", "data_dir", "accelerator", "strategy", "out")
 
 
 def _as_config(config) -> Config:
@@ -70,10 +73,17 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         verbose: print the summary table.
         callbacks: extra Lightning callbacks for the Trainer.
 
+    Under several processes (``devices`` > 1 or ``num_nodes`` > 1, Lightning's DDP) every process runs
+    this function: Lightning's launcher re-runs the command line or script that called it, torchrun and
+    SLURM start them all. Only the first process (global rank 0) checks and writes the run directory and
+    evaluates the selected weights; the others train their share and return ``{}``.
+
     Returns:
-        the content of ``metrics.json``.
+        the content of ``metrics.json`` (``{}`` in the processes of rank > 0).
     """
     t0 = time.perf_counter()
+    writer = launch_rank() == 0
+    verbose = verbose and writer
     if resume is not None:
         run_dir = Path(resume)
         if isinstance(config, (Config, str, Path)):
@@ -86,9 +96,10 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     else:
         cfg = _as_config(config)
         run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
-        if rundir.is_run(run_dir):
+        if rundir.is_run(run_dir) and writer:  # the other processes find the config the first one wrote
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     check_model_name(cfg.model)  # before anything is written
+    check_devices(cfg)
     splits = load_splits(cfg)
     if cfg.model == "auto":  # the saved config names the concrete network
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
@@ -97,8 +108,9 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written
         raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
                             f"{splits.name} is {splits.task}")
-    created = resume is None and not run_dir.exists()
-    rundir.write_config(run_dir, cfg)
+    created = resume is None and not run_dir.exists() and writer
+    if writer:
+        rundir.write_config(run_dir, cfg)
     try:
         return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
     except MedtrainError as e:
@@ -119,6 +131,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
         result = fit_probe(cfg, splits, run_dir)
     else:
         result = fit(cfg, splits, run_dir, resume=resume, callbacks=callbacks)
+    if not result.global_zero:
+        return {}
     if result.interrupted:
         raise TrainingInterrupted(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
                                   f"`medtrain train --resume {run_dir}`")

@@ -14,6 +14,7 @@ from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished
+from medtrain.training.distributed import single_process_only
 
 
 def parse_vary(items: list[str]) -> dict[str, list[str]]:
@@ -44,7 +45,7 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
     # Validate every cell before training any, so a typo in the last value fails at once.
     for cell in cells:
-        config_mod.resolve(base, cell)
+        single_process_only(config_mod.resolve(base, cell), "compare")
     results = []
     for cell in cells:
         runs = []

@@ -9,7 +9,7 @@ def register(sub) -> None:
                        description="Train a classifier; the best validation epoch is evaluated on the test split.")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint with its own settings (other "
-                        "flags must repeat them; progress, data_dir, accelerator, devices, num_nodes may change)")
+                        "flags must repeat them; progress, data_dir, accelerator, strategy may change; devices and num_nodes may not)")
     from medtrain.cli._options import add_config_flags
 
     add_config_flags(p)
