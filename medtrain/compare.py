@@ -10,6 +10,7 @@ from pathlib import Path
 
 from medtrain import config as config_mod
 from medtrain._io import write_text
+from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.tables import summarise, to_csv, to_markdown
@@ -47,15 +48,22 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     for cell in cells:
         single_process_only(config_mod.resolve(base, cell), "compare")
     results = []
-    for cell in cells:
-        runs = []
-        for seed in seeds:
-            run_dir = out / _cell_name(cell) / f"seed{seed}"
-            cfg = config_mod.resolve(base, cell, {"seed": seed, "out": str(run_dir), "progress": False})
-            if verbose:
-                print(f"compare: {run_dir}" + (" finished, skipped" if is_finished(run_dir) else ""), flush=True)
-            runs.append(train_or_reuse(cfg))
-        results.append({"cell": cell, "runs": runs})
+    dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
+    finished = sum(is_finished(d) for d in dirs.values())
+    show = verbose and config_mod.resolve(base, cells[0]).progress
+    with Overall(len(dirs), "compare", done=finished, enabled=show) as bar:
+        for i, cell in enumerate(cells):
+            runs = []
+            for seed in seeds:
+                run_dir = dirs[i, seed]
+                cfg = config_mod.resolve(base, cell, {"seed": seed, "out": str(run_dir), "progress": False})
+                reused = is_finished(run_dir)
+                if verbose:
+                    bar.write(f"compare: {run_dir}" + (" finished, skipped" if reused else ""))
+                runs.append(train_or_reuse(cfg))
+                if not reused:
+                    bar.advance()
+            results.append({"cell": cell, "runs": runs})
     rows = summarise(results)
     cmd_base = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in base.items())
     header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
