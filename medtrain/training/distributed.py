@@ -62,6 +62,7 @@ def check_devices(cfg: Config) -> None:
     GPUs: ``devices`` N needs N visible CUDA devices. CPU: ``devices`` N means N processes, each with
     its share of the cores; more processes than usable cores only oversubscribe them (slower, never
     faster), so N is refused above the number of cores. With ``num_nodes`` > 1 only this node is checked.
+    Gradual unfreezing is refused with several processes (see the comment below).
     """
     n = _device_count(cfg.devices)
     accel = cfg.accelerator
@@ -87,6 +88,11 @@ def check_devices(cfg: Config) -> None:
                                 f"this machine has {cores}")
     elif accel == "mps" and n is not None and n > 1:
         raise MedtrainError(f"devices {cfg.devices}: mps has one device")
+    if cfg.unfreeze_every and is_multiprocess(cfg):
+        # DDP fixes the parameters whose gradients it averages when it wraps the model: a stage unfrozen
+        # later would train apart in each process
+        raise MedtrainError(f"unfreeze_every {cfg.unfreeze_every} (gradual unfreezing) needs one process; "
+                            f"devices {cfg.devices} x num_nodes {cfg.num_nodes} start several")
 
 
 def is_multiprocess(cfg: Config) -> bool:

@@ -106,6 +106,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         # the validation figures are computed on the gathered split, the same on every process
         warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
+        warnings.filterwarnings("ignore", ".*torch.distributed.nn.functional.all_gather is deprecated.*")  # Lightning's
         sigint = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)

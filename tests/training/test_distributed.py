@@ -58,6 +58,9 @@ def test_devices_beyond_the_machine_are_refused(monkeypatch):
     with pytest.raises(MedtrainError, match="on CPU that many processes need as many cores; this machine has 2"):
         check_devices(resolve({"dataset": "pneumoniamnist", "accelerator": "cpu", "devices": 3}))
     check_devices(resolve({"dataset": "pneumoniamnist", "accelerator": "cpu", "devices": 2}))
+    with pytest.raises(MedtrainError, match="gradual unfreezing. needs one process"):
+        check_devices(resolve({"dataset": "pneumoniamnist", "accelerator": "cpu", "devices": 2, "pretrained": "A",
+                               "transfer": "finetune-top:1", "unfreeze_every": 2}))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(MedtrainError, match="devices 3: this machine has 2 CUDA device"):
