@@ -35,9 +35,9 @@ class Overall:
         """``n`` more runs are done."""
         self.bar.update(n)
 
-    def write(self, line: str) -> None:
-        """Print ``line`` on stdout above the bar."""
-        tqdm.write(line, file=sys.stdout)
+    def write(self, line: str, file=None) -> None:
+        """Print ``line`` above the bar (on ``file``, default stdout)."""
+        tqdm.write(line, file=file or sys.stdout)
 
     def close(self) -> None:
         self.bar.close()

@@ -23,7 +23,7 @@ from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.inflate import check_inflatable
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training.build import build_model, input_transform
-from medtrain.training.distributed import check_devices, launch_rank
+from medtrain.training.distributed import check_devices, launch_rank, single_process_only
 from medtrain.training.fit import fit
 from medtrain.training.module import Classifier
 from medtrain.training.probe import ProbeModel, fit_probe
@@ -146,12 +146,17 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None)
     Every command that reuses runs (``compare``, ``augment search``, ``models --dataset``, ``advise
     --verify``) goes through here, so a directory trained with other settings is never silently reused.
 
+    These commands train in one process: several devices or nodes are refused (Lightning's launcher would
+    re-run the whole command once per extra process).
+
     Raises:
-        MedtrainError: the directory holds a run of other settings (naming the first difference).
+        MedtrainError: the directory holds a run of other settings (naming the first difference), or
+            ``config`` asks for several processes.
     """
     cfg = _as_config(config)
     if not cfg.out:
         raise MedtrainError("train_or_reuse needs the run directory (out)")
+    single_process_only(cfg, "a command that trains several runs")
     run_dir = Path(cfg.out)
     if rundir.is_run(run_dir):
         diff = _differences(rundir.load_config(run_dir), cfg.to_dict())

@@ -73,12 +73,16 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     ckpt_dir = run_dir / CHECKPOINT_DIR
     mode = MODES[cfg.monitor]
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
-                           save_last=True, enable_version_counter=False)
+                           enable_version_counter=False)
+    # last.ckpt after every epoch, for --resume: a checkpoint of its own, because save_last=True on the
+    # monitored one writes it only in the epochs that improve the monitor (Lightning >= 2.6)
+    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename=Path(LAST_CHECKPOINT).stem, monitor=None, save_top_k=1,
+                                enable_version_counter=False)
     extra = list(callbacks or [])
     if cfg.dropout_kind == "annealed":
         extra.insert(0, DropoutSchedule())
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
-    callbacks = [ckpt, ShardBatches(train_loader, val_loader)]
+    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader)]
     stopper = None
     if cfg.early_stop:
         stopper = WarmupEarlyStopping(monitor=cfg.early_stop, mode=MODES[cfg.early_stop], patience=cfg.patience,

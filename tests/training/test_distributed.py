@@ -2,6 +2,7 @@
 directory, figures of the complete split, a schedule that finishes its cycle; bad device requests refused."""
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -150,10 +151,11 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "MEDTRAIN_TEST_WATCH": str(tmp_path)}
     run = tmp_path / "ddp"
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([sys.executable, "-m", "medtrain", "train", "--data", str(data), *RUN, "--devices", "2",
                            "--out", str(run)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
-    wall = time.perf_counter() - t0
+    wall, cpu1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime  # both processes, all their threads
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "[audit] rank 1 started" in proc.stderr  # a second process ran, watched
     assert "[audit] rank 1 wrote" not in proc.stderr, [l for l in proc.stderr.splitlines() if "wrote" in l]
@@ -165,6 +167,8 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     assert proc.stdout.count("test AUC") == 1  # one process evaluated and printed
     m = json.loads((run / "metrics.json").read_text())
     assert m["sizes"] == {"train": 90, "val": 33, "test": 31} and len(m["history"]) == 2
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    assert last["epoch"] == 1  # --resume continues after the last epoch, whichever epoch was best
 
     # the test figures are those of one process scoring the saved weights on the whole test split
     assert main(["eval", str(run)]) == 0
@@ -186,4 +190,4 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     assert m["history"][-1]["lr"] == pytest.approx(one["history"][-1]["lr"], rel=1e-6)
     assert one["history"][-1]["lr"] == pytest.approx(0.01 / 25 / 1e4, rel=1e-6)
     capsys.readouterr()
-    print(f"2-process run: {wall:.1f} s wall")
+    print(f"2-process run: {wall:.1f} s wall, {cpu:.1f} CPU s")
