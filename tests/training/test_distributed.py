@@ -123,6 +123,29 @@ sys.addaudithook(_hook)
 '''
 
 
+def _audited_env(tmp_path: Path) -> dict:
+    hook = tmp_path / "hook"
+    hook.mkdir(exist_ok=True)
+    (hook / "sitecustomize.py").write_text(AUDIT)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            "MEDTRAIN_TEST_WATCH": str(tmp_path)}
+
+
+def test_the_audit_reports_what_a_process_of_rank_1_writes_and_nothing_of_rank_0(tmp_path):
+    """The check the 2-process test relies on: it would see rank 1 writing the run directory."""
+    write = ("import os, pathlib; pathlib.Path('run').mkdir(); pathlib.Path('run/config.yaml').write_text('x'); "
+             "os.replace('run/config.yaml', 'run/c.yaml')")
+    for rank, expect in (("1", True), ("0", False)):
+        env = {**_audited_env(tmp_path), "LOCAL_RANK": rank}
+        proc = subprocess.run([sys.executable, "-c", write], cwd=tmp_path / "hook", env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        wrote = [line for line in proc.stderr.splitlines() if f"rank {rank} wrote" in line]
+        assert bool(wrote) == expect and (len(wrote) == 3 or not expect), proc.stderr  # mkdir, open, replace
+        (tmp_path / "hook" / "run" / "c.yaml").unlink()
+        (tmp_path / "hook" / "run").rmdir()
+
+
 def _noisy_npz(path: Path) -> Path:
     """Odd split sizes (the tail of a split does not divide by 2) and flipped validation and test labels,
     so that AUC and ACC change when any sample is scored twice or not at all."""
@@ -145,11 +168,7 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     if (os.cpu_count() or 1) < 2:
         pytest.skip("two CPU processes need two cores")
     data = _noisy_npz(tmp_path / "noisy.npz")
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(AUDIT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "MEDTRAIN_TEST_WATCH": str(tmp_path)}
+    env = _audited_env(tmp_path)
     run = tmp_path / "ddp"
     t0, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([sys.executable, "-m", "medtrain", "train", "--data", str(data), *RUN, "--devices", "2",
