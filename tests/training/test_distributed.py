@@ -165,7 +165,7 @@ RUN = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "8", "--n
 
 @pytest.mark.slow
 def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_splits(tmp_path, capsys):
-    if (os.cpu_count() or 1) < 2:
+    if distributed.usable_cores() < 2:
         pytest.skip("two CPU processes need two cores")
     data = _noisy_npz(tmp_path / "noisy.npz")
     env = _audited_env(tmp_path)
