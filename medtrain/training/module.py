@@ -79,6 +79,7 @@ class Classifier(pl.LightningModule):
         self._val_labels: list[Tensor] = []
         self._train_loss_sum = 0.0
         self._train_count = 0
+        self._step_lr: float | None = None
         self._epoch_start = 0.0
         self._train_images = 0
         self._train_time = 0.0
@@ -131,6 +132,7 @@ class Classifier(pl.LightningModule):
         logits = self.model(self.normalise(x))
         loss = self.loss(logits, target)
         self._train_loss_sum = self._train_loss_sum + loss.detach() * len(x)  # no per-step device sync
+        self._step_lr = self.trainer.optimizers[0].param_groups[0]["lr"]  # the rate this step uses
         self._train_count += len(x)
         self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
         return loss
@@ -167,7 +169,9 @@ class Classifier(pl.LightningModule):
             self._train_images += count
             entry = {"epoch": int(self.current_epoch), "train_loss": loss_sum / count,
                      "val_loss": val_loss, "val_auc": float(val_auc), "val_acc": float(val_acc),
-                     "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]),
+                     # the rate of the epoch's last step (a step-wise schedule has moved on once more since)
+                     "lr": float(self._step_lr if self._step_lr is not None
+                                 else self.trainer.optimizers[0].param_groups[0]["lr"]),
                      "epoch_s": time.perf_counter() - self._epoch_start}
             entry.update(self.extra_epoch_log)
             self.history = [h for h in self.history if h["epoch"] < entry["epoch"]] + [entry]
