@@ -24,12 +24,15 @@ from medtrain.models.inflate import check_inflatable
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training import choices
 from medtrain.training.build import build_model, input_transform
+from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
 from medtrain.training.fit import fit
 from medtrain.training.module import Classifier
 from medtrain.training.probe import ProbeModel, fit_probe
 
 #: Settings that may differ between a run and its continuation (or reuse) without changing its result.
-RESUMABLE_KEYS = ("progress", "data_dir", "accelerator", "devices", "num_nodes", "out")
+#: The number of processes (devices x num_nodes) is not one of them: the global batch, the shards and the
+#: steps of the schedule depend on it.
+RESUMABLE_KEYS = ("progress", "data_dir", "accelerator", "strategy", "out")
 
 
 def _as_config(config) -> Config:
@@ -71,10 +74,17 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         verbose: print the summary table.
         callbacks: extra Lightning callbacks for the Trainer.
 
+    Under several processes (``devices`` > 1 or ``num_nodes`` > 1, Lightning's DDP) every process runs
+    this function: Lightning's launcher re-runs the command line or script that called it, torchrun and
+    SLURM start them all. Only the first process (global rank 0) checks and writes the run directory and
+    evaluates the selected weights; the others train their share and return ``{}``.
+
     Returns:
-        the content of ``metrics.json``.
+        the content of ``metrics.json`` (``{}`` in the processes of rank > 0).
     """
     t0 = time.perf_counter()
+    writer = launch_rank() == 0
+    verbose = verbose and writer
     if resume is not None:
         run_dir = Path(resume)
         if isinstance(config, (Config, str, Path)):
@@ -87,9 +97,10 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     else:
         cfg = _as_config(config)
         run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
-        if rundir.is_run(run_dir):
+        if rundir.is_run(run_dir) and writer:  # the other processes find the config the first one wrote
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     check_model_name(cfg.model)  # before anything is written
+    check_devices(cfg)
     splits = load_splits(cfg)
     if cfg.model == "auto":  # the saved config names the concrete network
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
@@ -98,8 +109,9 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written
         raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
                             f"{splits.name} is {splits.task}")
-    created = resume is None and not run_dir.exists()
-    rundir.write_config(run_dir, cfg)
+    created = resume is None and not run_dir.exists() and writer
+    if writer:
+        rundir.write_config(run_dir, cfg)
     try:
         return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
     except MedtrainError as e:
@@ -121,13 +133,16 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     flip = (rundir.read_choices(run_dir) or {}).get("flip") if resume else None
     if flip is None:
         flip = {"chosen": False, "how": "a linear probe trains no augmentation"} if cfg.transfer == "linear-probe" \
-            else choices.decide_flip(cfg, splits, run_dir / rundir.PILOT_DIR, fit)
-        rundir.write_choices(run_dir, {"flip": flip})
+            else choices.decide_flip(cfg, splits, run_dir / rundir.PILOT_DIR, fit, pilots=not is_multiprocess(cfg))
+        if launch_rank() == 0:
+            rundir.write_choices(run_dir, {"flip": flip})
     trained = choices.effective_config(cfg, flip)
     if cfg.transfer == "linear-probe":  # CNN codes + a linear classifier, no Lightning loop
         result = fit_probe(trained, splits, run_dir)
     else:
         result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks)
+    if not result.global_zero:
+        return {}
     if result.interrupted:
         raise TrainingInterrupted(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
                                   f"`medtrain train --resume {run_dir}`")
@@ -145,12 +160,17 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None)
     Every command that reuses runs (``compare``, ``augment search``, ``models --dataset``, ``advise
     --verify``) goes through here, so a directory trained with other settings is never silently reused.
 
+    These commands train in one process: several devices or nodes are refused (Lightning's launcher would
+    re-run the whole command once per extra process).
+
     Raises:
-        MedtrainError: the directory holds a run of other settings (naming the first difference).
+        MedtrainError: the directory holds a run of other settings (naming the first difference), or
+            ``config`` asks for several processes.
     """
     cfg = _as_config(config)
     if not cfg.out:
         raise MedtrainError("train_or_reuse needs the run directory (out)")
+    single_process_only(cfg, "a command that trains several runs")
     run_dir = Path(cfg.out)
     if rundir.is_run(run_dir):
         diff = _differences(rundir.load_config(run_dir), cfg.to_dict())

@@ -13,11 +13,13 @@ from pathlib import Path
 
 from medtrain import config as config_mod
 from medtrain._io import write_text
+from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.crossval import cross_validate, fold_dir
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished, read_metrics
+from medtrain.training.distributed import single_process_only
 
 
 def parse_vary(items: list[str]) -> dict[str, list[str]]:
@@ -48,23 +50,31 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
     # Validate every cell before training any, so a typo in the last value fails at once.
     for cell in cells:
-        config_mod.resolve(base, cell)
+        single_process_only(config_mod.resolve(base, cell), "compare")
     results = []
-    for cell in cells:
-        runs = []
-        for seed in seeds:
-            run_dir = out / _cell_name(cell) / f"seed{seed}"
-            cfg = config_mod.resolve(base, cell, {"seed": seed, "out": str(run_dir), "progress": False})
-            if cfg.folds and cfg.fold is None:  # a cross-validation: its fold runs count as the cell's runs
-                cross_validate(cfg, run_dir, verbose=False)
-                runs += [read_metrics(fold_dir(run_dir, k)) for k in range(cfg.folds)]
+    dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
+    finished = sum(is_finished(d) for d in dirs.values())
+    show = verbose and config_mod.resolve(base, cells[0]).progress
+    with Overall(len(dirs), "compare", done=finished, enabled=show) as bar:
+        for i, cell in enumerate(cells):
+            runs = []
+            for seed in seeds:
+                run_dir = dirs[i, seed]
+                cfg = config_mod.resolve(base, cell, {"seed": seed, "out": str(run_dir), "progress": False})
+                if cfg.folds and cfg.fold is None:  # a cross-validation: its fold runs count as the cell's runs
+                    cross_validate(cfg, run_dir, verbose=False)
+                    runs += [read_metrics(fold_dir(run_dir, k)) for k in range(cfg.folds)]
+                    if verbose:
+                        bar.write(f"compare: {run_dir} cross-validated ({cfg.folds} folds)")
+                    bar.advance()
+                    continue
+                reused = is_finished(run_dir)
                 if verbose:
-                    print(f"compare: {run_dir} cross-validated ({cfg.folds} folds)", flush=True)
-                continue
-            if verbose:
-                print(f"compare: {run_dir}" + (" finished, skipped" if is_finished(run_dir) else ""), flush=True)
-            runs.append(train_or_reuse(cfg))
-        results.append({"cell": cell, "runs": runs})
+                    bar.write(f"compare: {run_dir}" + (" finished, skipped" if reused else ""))
+                runs.append(train_or_reuse(cfg))
+                if not reused:
+                    bar.advance()
+            results.append({"cell": cell, "runs": runs})
     rows = summarise(results)
     cmd_base = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in base.items())
     header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"

@@ -95,8 +95,9 @@ class Config:
     # --- execution
     seed: int = 0
     accelerator: str = "auto"  #: cpu, gpu, mps or auto
-    devices: Any = 1
+    devices: Any = 1  #: per node: a number (on CPU: of processes), auto, -1 (all) or device indices 0,1
     num_nodes: int = 1
+    strategy: str = "auto"  #: auto or ddp (one process per device, Lightning's DistributedDataParallel)
     precision: str = "32-true"
     progress: bool = True
     logger: str = "csv"  #: experiment log of every epoch and the settings: csv, tensorboard, mlflow or none
@@ -124,6 +125,9 @@ CHOICES = ("auto", "true", "false")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 #: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
 LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
+#: Lightning strategies a run may ask for: ``auto`` (one device: one process; several: Lightning picks DDP)
+#: and ``ddp`` (one process per device and node, gradients averaged; see medtrain.training.distributed).
+PARALLEL_STRATEGIES = ("auto", "ddp")
 # Transfer strategies (applied by medtrain.training.transfer); K is a number of stages.
 STRATEGIES = ("scratch", "linear-probe", "finetune", "finetune-top:K", "partial:K", "scale")
 PROBE_CLASSIFIERS = ("logreg", "svm")
@@ -302,6 +306,11 @@ def _validate(c: Config) -> None:
     if LOGGERS[c.logger] and importlib.util.find_spec(LOGGERS[c.logger]) is None:
         raise MedtrainError(f"--logger {c.logger} needs the {LOGGERS[c.logger]} package: "
                             f"pip install 'medtrain[{c.logger}]'")
+    if c.strategy not in PARALLEL_STRATEGIES:
+        raise suggest(c.strategy, PARALLEL_STRATEGIES, "strategy")
+    need(c.num_nodes >= 1, f"num_nodes must be >= 1, got {c.num_nodes}")
+    need(_devices_ok(c.devices), f"devices must be a number >= 1, auto, -1 or device indices like 0,1; "
+                                 f"got {c.devices!r}")
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
     if c.operating_point is not None:
@@ -309,6 +318,20 @@ def _validate(c: Config) -> None:
 
         parse_operating_point(c.operating_point)
     validate_transfer(c)
+
+
+def _devices_ok(d) -> bool:
+    """What Lightning's ``devices`` takes: a count >= 1, ``auto``, ``-1`` (all) or a list of indices."""
+    if isinstance(d, bool):
+        return False
+    if isinstance(d, int):
+        return d >= 1 or d == -1
+    if isinstance(d, str):
+        d = d.strip()
+        return d in ("auto", "-1") or bool(re.fullmatch(r"\d+|\d+(\s*,\s*\d+)+,?", d)) and d not in ("0",)
+    if isinstance(d, (list, tuple)):
+        return bool(d) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in d)
+    return False
 
 
 def resolve(*layers: dict | None) -> Config:

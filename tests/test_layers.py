@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parents[1] / "medtrain"
 
 # Lowest first. A module belongs to the first entry that names it or one of its parent packages.
 LAYERS = [
-    ["medtrain.errors", "medtrain._io", "medtrain.metrics", "medtrain.tasks"],
+    ["medtrain.errors", "medtrain._io", "medtrain._progress", "medtrain.metrics", "medtrain.tasks"],
     ["medtrain.data", "medtrain.color", "medtrain.models", "medtrain.reports"],
     ["medtrain.config", "medtrain.augment"],
     ["medtrain.training", "medtrain.evaluation", "medtrain.rundir"],

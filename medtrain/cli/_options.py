@@ -31,7 +31,10 @@ HELP = {
     "flip": "flips in training and TTA: auto (off for left/right labels, else decided by pilot runs on validation), "
             "true or false",
     "accelerator": "cpu, gpu, mps or auto",
-    "devices": "number of devices (or 'auto')",
+    "devices": "devices per node: a number (GPUs; on CPU, processes, at most one per core), auto, -1 (all) or "
+               "indices 0,1",
+    "num_nodes": "machines taking part (multi-node: launch with torchrun or SLURM srun, see README)",
+    "strategy": "auto or ddp (one process per device and node; several devices pick ddp under auto)",
     "precision": "32-true, 16-mixed, bf16-mixed, ...",
     "out": "run directory",
     "pretrained": "source model A: a run directory, a weights file (.safetensors / weights-only .pt) or timm:NAME",

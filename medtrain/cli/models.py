@@ -79,8 +79,10 @@ def run_accuracy(args) -> int:
     from pathlib import Path
 
     from medtrain import config as config_mod
+    from medtrain._progress import Overall
     from medtrain.api import train_or_reuse
     from medtrain.data import load_splits
+    from medtrain.rundir import is_finished
     from medtrain.models import create_model
     from medtrain.models.cost import count_cost
     from medtrain.reports.plots import cost_accuracy_scatter
@@ -92,16 +94,21 @@ def run_accuracy(args) -> int:
     size = int(splits.spatial_shape[-1])
     runs = Path(args.runs or tempfile.mkdtemp(prefix="medtrain-models-"))
     rows = []
-    for name in benchmark.select(args.names, args.quick):
-        net = create_model(name, in_chans=splits.in_chans, num_classes=splits.num_classes, input_size=size)
-        macs = count_cost(net, size, in_chans=splits.in_chans).macs
-        m = train_or_reuse(config_mod.resolve(base.to_dict(), {"model": name, "out": str(runs / name)}))
-        row = {"name": name, "params": sum(p.numel() for p in net.parameters()), "macs": macs,
-               "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "val_auc": m["val"]["auc"],
-               "wall_s": m["wall_s"]}
-        rows.append(row)
-        print(f"{name}: {macs / 1e6:.0f} MMACs, test AUC {row['test_auc']:.3f}, val AUC {row['val_auc']:.3f}, "
-              f"{row['wall_s']:.0f} s", file=sys.stderr, flush=True)
+    names = benchmark.select(args.names, args.quick)
+    with Overall(len(names), "models", done=sum(is_finished(runs / n) for n in names)) as bar:
+        for name in names:
+            net = create_model(name, in_chans=splits.in_chans, num_classes=splits.num_classes, input_size=size)
+            macs = count_cost(net, size, in_chans=splits.in_chans).macs
+            reused = is_finished(runs / name)
+            m = train_or_reuse(config_mod.resolve(base.to_dict(), {"model": name, "out": str(runs / name)}))
+            row = {"name": name, "params": sum(p.numel() for p in net.parameters()), "macs": macs,
+                   "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "val_auc": m["val"]["auc"],
+                   "wall_s": m["wall_s"]}
+            rows.append(row)
+            bar.write(f"{name}: {macs / 1e6:.0f} MMACs, test AUC {row['test_auc']:.3f}, val AUC "
+                      f"{row['val_auc']:.3f}, {row['wall_s']:.0f} s", file=sys.stderr)
+            if not reused:
+                bar.advance()
     cost_accuracy_scatter([(r["name"], r["macs"], r["test_auc"]) for r in rows], args.plot,
                           f"{args.dataset}, {args.epochs} epochs, {size} px")
     if args.json:

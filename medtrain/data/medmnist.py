@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from medtrain._io import atomic_path, cache_dir, path_kind
+from medtrain._progress import download_bar
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
@@ -60,13 +61,17 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def _fetch(url: str, dest: Path) -> None:
-    """Download ``url`` to ``dest`` (atomically). Separate so tests can replace it."""
+    """Download ``url`` to ``dest`` (atomically), with a progress bar on a terminal. Separate so tests can
+    replace it."""
     with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
-        while True:
-            block = r.read(1 << 20)
-            if not block:
-                break
-            f.write(block)
+        size = r.headers.get("Content-Length")
+        with download_bar(int(size) if size and size.isdigit() else None, dest.name) as bar:
+            while True:
+                block = r.read(1 << 20)
+                if not block:
+                    break
+                f.write(block)
+                bar.update(len(block))
 
 
 def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) -> Path:

@@ -1,5 +1,5 @@
 """Callbacks on top of Lightning's: early stopping with a warm-up period, the annealed-dropout schedule, the
-experiment log of each epoch; and the Lightning logger a run asks for."""
+experiment log of each epoch, the per-process share of the batches; and the Lightning logger a run asks for."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +7,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import EarlyStopping
 
+from medtrain.errors import MedtrainError
 from medtrain.models.layers import set_dropout_epoch
 
 
@@ -25,6 +26,22 @@ class WarmupEarlyStopping(EarlyStopping):
         if trainer.current_epoch < self.warmup:
             return
         super()._run_early_stopping_check(trainer)
+
+
+class ShardBatches(pl.Callback):
+    """Gives each process its share of the training and validation batches once the Trainer knows the
+    ranks (``setup`` runs on every process before the optimiser and its schedule are built, so the number
+    of steps per epoch the schedule reads is already the per-process one)."""
+
+    def __init__(self, *loaders):
+        self.loaders = loaders
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        for loader in self.loaders:
+            loader.shard(trainer.global_rank, trainer.world_size)
+            if len(loader) == 0:
+                raise MedtrainError(f"a split of {len(loader.images)} images cannot be shared by "
+                                    f"{trainer.world_size} processes; use fewer devices")
 
 
 class DropoutSchedule(pl.Callback):

@@ -67,11 +67,12 @@ def without_flips(cfg: Config) -> Config:
     return dataclasses.replace(cfg, augment=tuple(a for a in cfg.augment if a not in FLIP_OPS))
 
 
-def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn) -> dict:
+def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bool = True) -> dict:
     """Whether this run trains with flips: ``{"chosen": bool, "how": str, ...}``.
 
     ``fit_fn(cfg, splits, run_dir)`` trains a pilot (:func:`medtrain.training.fit.fit`); pilots are
-    trained in ``pilot_dir`` and removed afterwards.
+    trained in ``pilot_dir`` and removed afterwards. ``pilots=False`` (several DDP processes, where every
+    process would train and remove them) keeps the flips unless the labels name a side.
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.flip != "auto":
@@ -83,6 +84,8 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn) -> dict:
         return {"chosen": False, "how": "no flip in the augmentation"}
     if not flips:  # only a pinned flipped TTA: nothing to train twice
         return {"chosen": True, "how": "no flip in the augmentation; TTA pinned"}
+    if not pilots:
+        return {"chosen": True, "how": "several processes: no pilot runs, flips kept (pin with --flip)"}
     epochs = max(1, round(cfg.epochs / 10))
     name = _metric_name(cfg)
     scores = {}

@@ -15,7 +15,8 @@ from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation
-from medtrain.training.callbacks import DropoutSchedule, HistoryLogger, WarmupEarlyStopping, build_logger
+from medtrain.training.callbacks import (DropoutSchedule, HistoryLogger, ShardBatches, WarmupEarlyStopping,
+                                         build_logger)
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
@@ -38,6 +39,7 @@ class FitResult:
     stopped_early: bool
     train_images_per_s: float
     interrupted: bool = False
+    global_zero: bool = True  #: False in the other processes of a multi-process run: they write nothing
     transfer: TransferPlan | None = None
     weights_meta: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -64,19 +66,23 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         augment = fuse(augment)
     module = Classifier(model, splits.task, splits.num_classes, mean, std, hp, augment=augment,
                         class_weights=class_weights(splits) if cfg.class_weights != "false" else None,
-                        steps_per_epoch=len(train_loader), input_transform=input_transform,
+                        input_transform=input_transform,
                         lr_mult=plan.param_lr_mult if plan else None,
                         deferred=plan.deferred if plan else frozenset(), train_batches=train_loader)
 
     ckpt_dir = run_dir / CHECKPOINT_DIR
     mode = MODES[cfg.monitor]
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
-                           save_last=True, enable_version_counter=False)
+                           enable_version_counter=False)
+    # last.ckpt after every epoch, for --resume: a checkpoint of its own, because save_last=True on the
+    # monitored one writes it only in the epochs that improve the monitor (Lightning >= 2.6)
+    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename=Path(LAST_CHECKPOINT).stem, monitor=None, save_top_k=1,
+                                enable_version_counter=False)
     extra = list(callbacks or [])
     if cfg.dropout_kind == "annealed":
         extra.insert(0, DropoutSchedule())
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
-    callbacks = [ckpt]
+    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader)]
     stopper = None
     if cfg.early_stop:
         stopper = WarmupEarlyStopping(monitor=cfg.early_stop, mode=MODES[cfg.early_stop], patience=cfg.patience,
@@ -90,9 +96,10 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(HistoryLogger())
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        precision=cfg.precision, logger=logger, callbacks=callbacks, enable_progress_bar=cfg.progress,
-        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(run_dir),
-        log_every_n_steps=10,
+        strategy=cfg.strategy, precision=cfg.precision, logger=logger, callbacks=callbacks,
+        enable_progress_bar=cfg.progress, enable_model_summary=False, num_sanity_val_steps=0,
+        default_root_dir=str(run_dir), log_every_n_steps=10,
+        use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders only)
     )
     last = ckpt_dir / LAST_CHECKPOINT
     with warnings.catch_warnings():
@@ -101,6 +108,9 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         warnings.filterwarnings("ignore", ".*is an invalid type.*")
         warnings.filterwarnings("ignore", ".*logs directory .* exists and is not empty.*")  # resume: see HistoryLogger
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+        # the validation figures are computed on the gathered split, the same on every process
+        warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
+        warnings.filterwarnings("ignore", ".*torch.distributed.nn.functional.all_gather is deprecated.*")  # Lightning's
         sigint = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)
@@ -111,6 +121,9 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         finally:
             signal.signal(signal.SIGINT, sigint)  # Lightning leaves Ctrl-C ignored after an interrupt
     history = module.history
+    if not trainer.is_global_zero:  # the run directory and the final evaluation are the first process's
+        return FitResult(module, history, -1, -1, False, 0.0, interrupted=interrupted, transfer=plan,
+                         global_zero=False)
     if interrupted:
         return FitResult(module, history, -1, history[-1]["epoch"] if history else -1, False, 0.0, interrupted=True,
                          transfer=plan)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from medtrain import metrics
 from medtrain.tasks import MULTILABEL
+from medtrain.training.distributed import unshard
 from medtrain.training.optim import build_optimizer, build_scheduler
 
 
@@ -46,14 +47,18 @@ class Classifier(pl.LightningModule):
         hparams: the run's resolved config as a dict (optimiser, schedule, seed...).
         augment: batched augmentation ``x, y = augment(x, y)`` or None.
         class_weights: per-class loss weights ``(K,)`` or None.
-        steps_per_epoch: for step-wise schedules.
         input_transform: a module applied to [0, 1] images before normalisation (a colour space).
         lr_mult, deferred: a transfer plan's per-parameter lr multipliers and later-unfrozen parameters.
         train_batches: the training :class:`~medtrain.training.loader.TensorBatches`, told each epoch.
+
+    Under several processes (DDP) validation is sharded: each process scores its share and
+    ``on_validation_epoch_end`` gathers the logits of the whole split, in split order, before computing the
+    metrics, so every process selects checkpoints and stops on the same figures, those of one process
+    scoring the complete split (an AUROC averaged over shards would not be the split's AUROC).
     """
 
     def __init__(self, model: nn.Module, task: str, num_classes: int, mean: Tensor, std: Tensor, hparams: dict,
-                 augment: nn.Module | None = None, class_weights: Tensor | None = None, steps_per_epoch: int = 1,
+                 augment: nn.Module | None = None, class_weights: Tensor | None = None,
                  input_transform: nn.Module | None = None, lr_mult: dict | None = None,
                  deferred: frozenset = frozenset(), train_batches=None):
         super().__init__()
@@ -66,15 +71,15 @@ class Classifier(pl.LightningModule):
         self.cfg = hparams
         self.augment = augment
         self.input_transform = input_transform
-        self.steps_per_epoch = steps_per_epoch
         self.lr_mult, self.deferred = lr_mult, deferred
-        self.train_batches = train_batches  # a TensorBatches: told the epoch (seeded order) and the rank
+        self.train_batches = train_batches  # a TensorBatches: told the epoch (seeded order)
         self.extra_epoch_log: dict = {}  # callbacks add per-epoch values (dropout rate, trainable stages)
         self.history: list[dict] = []
         self._val_logits: list[Tensor] = []
         self._val_labels: list[Tensor] = []
         self._train_loss_sum = 0.0
         self._train_count = 0
+        self._step_lr: float | None = None
         self._epoch_start = 0.0
         self._train_images = 0
         self._train_time = 0.0
@@ -111,11 +116,10 @@ class Classifier(pl.LightningModule):
     # --- training
     def on_train_epoch_start(self) -> None:
         epoch = self.current_epoch
-        torch.manual_seed(int(self.cfg.get("seed", 0)) * 1_000_003 + epoch)
-        loader = self.train_batches
-        if loader is not None:
-            loader.rank, loader.world = self.trainer.global_rank, self.trainer.world_size
-            loader.set_epoch(epoch)
+        # augmentation and dropout draws: seeded by (seed, epoch), and by rank so processes draw differently
+        torch.manual_seed(int(self.cfg.get("seed", 0)) * 1_000_003 + epoch + 1_000_000_007 * self.global_rank)
+        if self.train_batches is not None:
+            self.train_batches.set_epoch(epoch)
         self._train_loss_sum, self._train_count = 0.0, 0
         self._epoch_start = time.perf_counter()
 
@@ -128,6 +132,7 @@ class Classifier(pl.LightningModule):
         logits = self.model(self.normalise(x))
         loss = self.loss(logits, target)
         self._train_loss_sum = self._train_loss_sum + loss.detach() * len(x)  # no per-step device sync
+        self._step_lr = self.trainer.optimizers[0].param_groups[0]["lr"]  # the rate this step uses
         self._train_count += len(x)
         self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
         return loss
@@ -137,7 +142,6 @@ class Classifier(pl.LightningModule):
         self._val_logits, self._val_labels = [], []
         if self._train_count:
             self._train_time += time.perf_counter() - self._epoch_start
-            self._train_images += self._train_count
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
@@ -146,10 +150,11 @@ class Classifier(pl.LightningModule):
         self._val_labels.append(y.cpu())
 
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking or not self._val_logits:
+        if self.trainer.sanity_checking or (not self._val_logits and self.trainer.world_size == 1):
             return
-        logits = torch.cat(self._val_logits)
-        labels = torch.cat(self._val_labels)
+        logits, labels = self._gather(torch.cat(self._val_logits), torch.cat(self._val_labels))
+        if not len(logits):
+            return
         val_loss = float(self.loss(logits, soft_targets(labels, self.task, self.num_classes)))
         scores = metrics.scores_from_logits(logits, self.task).numpy()
         y = labels.numpy()
@@ -160,21 +165,49 @@ class Classifier(pl.LightningModule):
         # history entry instead (training.callbacks.HistoryLogger), the same numbers as metrics.json
         self.log_dict({"val_loss": val_loss, "val_auc": val_auc, "val_acc": val_acc}, prog_bar=True, logger=False)
         if self._train_count:  # a real training epoch (not a stand-alone validate call)
-            entry = {"epoch": int(self.current_epoch), "train_loss": float(self._train_loss_sum) / self._train_count,
+            loss_sum, count = self._train_totals()
+            self._train_images += count
+            entry = {"epoch": int(self.current_epoch), "train_loss": loss_sum / count,
                      "val_loss": val_loss, "val_auc": float(val_auc), "val_acc": float(val_acc),
-                     "lr": float(self.trainer.optimizers[0].param_groups[0]["lr"]),
+                     # the rate of the epoch's last step (a step-wise schedule has moved on once more since)
+                     "lr": float(self._step_lr if self._step_lr is not None
+                                 else self.trainer.optimizers[0].param_groups[0]["lr"]),
                      "epoch_s": time.perf_counter() - self._epoch_start}
             entry.update(self.extra_epoch_log)
             self.history = [h for h in self.history if h["epoch"] < entry["epoch"]] + [entry]
             self._train_count = 0
+
+    def _gather(self, logits: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """The whole split's logits and labels from every process's share (unchanged for one process)."""
+        world = self.trainer.world_size
+        if world == 1:
+            return logits, labels
+        counts = [int(c) for c in self.all_gather(torch.tensor([len(logits)], device=self.device)).flatten()]
+        m = max(counts)
+
+        def padded(t: Tensor) -> Tensor:  # all_gather needs equal shapes; the padding is dropped again
+            return torch.cat([t, t.new_zeros((m - len(t), *t.shape[1:]))]).to(self.device)
+
+        return (unshard(self.all_gather(padded(logits)).cpu(), counts),
+                unshard(self.all_gather(padded(labels)).cpu(), counts))
+
+    def _train_totals(self) -> tuple[float, int]:
+        """The epoch's summed training loss and image count over every process."""
+        totals = torch.stack([torch.as_tensor(self._train_loss_sum, dtype=torch.float64).cpu(),
+                              torch.tensor(float(self._train_count), dtype=torch.float64)])
+        if self.trainer.world_size > 1:
+            totals = self.trainer.strategy.reduce(totals.to(self.device), reduce_op="sum").cpu()
+        return float(totals[0]), int(totals[1])
 
     # --- optimisation
     def configure_optimizers(self):
         c = self.cfg
         opt = build_optimizer(self.model, c["optimizer"], c["lr"], c["weight_decay"], c["momentum"],
                               c["decay_norm_and_bias"], self.lr_mult, self.deferred)
-        sched = build_scheduler(opt, c["schedule"], c["epochs"], self.steps_per_epoch, c["lr"],
-                                tuple(c["milestones"]))
+        # optimizer steps of the whole run as the Trainer counts them: per process, so with W processes
+        # sharing each epoch the step-wise schedules still complete their cycle
+        steps_per_epoch = max(1, self.trainer.estimated_stepping_batches // max(1, self.trainer.max_epochs))
+        sched = build_scheduler(opt, c["schedule"], c["epochs"], steps_per_epoch, c["lr"], tuple(c["milestones"]))
         return opt if sched is None else {"optimizer": opt, "lr_scheduler": sched}
 
     # --- checkpoint state beyond weights: the history and throughput counters

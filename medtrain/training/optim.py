@@ -71,7 +71,10 @@ def build_scheduler(opt: torch.optim.Optimizer, name: str, epochs: int, steps_pe
         return {"scheduler": torch.optim.lr_scheduler.CosineAnnealingLR(opt, total), "interval": "step"}
     if name == "onecycle":  # Smith & Topin 2019
         # per-group peaks keep the groups' lr multipliers (a scalar max_lr would give every group lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups], epochs=epochs, steps_per_epoch=steps_per_epoch,
-                                                    pct_start=0.2)
+        # (A very short run warms up over at least 1.5 steps: torch needs pct_start * total_steps > 1; runs of
+        # 8 steps or more keep 20%.)
+        total = epochs * steps_per_epoch
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
+                                                    total_steps=total, pct_start=max(0.2, 1.5 / total))
         return {"scheduler": sched, "interval": "step"}
     raise ValueError(name)

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 
 from medtrain import config as config_mod
 from medtrain import rundir
+from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
@@ -252,12 +253,18 @@ def verify(advice: Advice, out: str | Path, epochs: int = 3, seed: int = 0, base
                      "progress": False})
     settings.update({"data": target, "dataset": None} if Path(target).exists() else {"dataset": target})
     rows = []
-    for i, cand in enumerate([advice.recommend] + list(advice.alternatives)):
-        name = ",".join(f"{k}={v}" for k, v in cand.items())
-        run_dir = Path(out) / name.replace(":", "_")
-        m = train_or_reuse({**settings, **cand, "out": str(run_dir)})
-        rows.append({"candidate": name, "recommended": i == 0, "val_auc": m["val"]["auc"], "val_acc": m["val"]["acc"],
-                     "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "wall_s": m["wall_s"]})
+    cands = [advice.recommend] + list(advice.alternatives)
+    names = [",".join(f"{k}={v}" for k, v in cand.items()) for cand in cands]
+    dirs = [Path(out) / name.replace(":", "_") for name in names]
+    with Overall(len(cands), "advise --verify", done=sum(map(rundir.is_finished, dirs)), enabled=verbose) as bar:
+        for i, (cand, name, run_dir) in enumerate(zip(cands, names, dirs)):
+            reused = rundir.is_finished(run_dir)
+            m = train_or_reuse({**settings, **cand, "out": str(run_dir)})
+            rows.append({"candidate": name, "recommended": i == 0, "val_auc": m["val"]["auc"],
+                         "val_acc": m["val"]["acc"], "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"],
+                         "wall_s": m["wall_s"]})
+            if not reused:
+                bar.advance()
     if verbose:
         print(verify_table(rows, epochs))
     return rows

@@ -1,0 +1,132 @@
+"""Several processes training one model (Lightning's DDP strategy): which process may write, whether the
+devices asked for exist, and how a split's predictions sharded over the processes are put back together.
+
+Lightning launches the processes itself: on one machine its launcher re-runs the command line
+(``medtrain train ...`` or the user's script) once per extra device with ``LOCAL_RANK`` set; under
+``torchrun`` or SLURM ``srun`` every process is started by the launcher with ``RANK`` or ``SLURM_PROCID``.
+Either way the extra processes run :func:`medtrain.api.train` from the top, before any Trainer exists, so
+the rank of the process is read from those variables (:func:`launch_rank`) to keep them from writing.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor
+
+from medtrain.config import Config
+from medtrain.errors import MedtrainError
+
+
+def launch_rank() -> int:
+    """The global rank the launcher gave this process (0 when it was not launched as one of several).
+
+    The variables are those Lightning reads for ``rank_zero_only`` before a Trainer exists (``RANK``,
+    ``LOCAL_RANK``, ``SLURM_PROCID``), plus ``NODE_RANK``: the first process of node k > 0 under
+    Lightning's own launcher has no other, and it must not write either.
+    """
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if os.environ.get(key, "").strip().isdigit():
+            rank = int(os.environ[key])
+            break
+    else:
+        rank = 0
+    if "RANK" not in os.environ and os.environ.get("NODE_RANK", "0").strip() not in ("", "0"):
+        rank = rank or 1  # only "is it zero" matters before the Trainer knows the exact rank
+    return rank
+
+
+def _device_count(devices) -> int | None:
+    """How many devices per node ``devices`` asks for (None for ``auto``/``-1``: whatever there is)."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    text = str(devices).strip()
+    if text in ("auto", "-1"):
+        return None
+    if "," in text:
+        return len([t for t in text.split(",") if t.strip()])
+    return int(text)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a SLURM or container limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def check_devices(cfg: Config) -> None:
+    """Refuse, before anything is written, devices this machine does not have.
+
+    GPUs: ``devices`` N needs N visible CUDA devices. CPU: ``devices`` N means N processes, each with
+    its share of the cores; more processes than usable cores only oversubscribe them (slower, never
+    faster), so N is refused above the number of cores. With ``num_nodes`` > 1 only this node is checked.
+    Gradual unfreezing is refused with several processes (see the comment below).
+    """
+    n = _device_count(cfg.devices)
+    accel = cfg.accelerator
+    if accel == "auto":
+        accel = "gpu" if torch.cuda.is_available() else "cpu"
+    if accel in ("gpu", "cuda"):
+        have = torch.cuda.device_count()
+        if have == 0:
+            raise MedtrainError(f"accelerator {cfg.accelerator}: no CUDA device is visible on this machine")
+        if n is not None and n > have:
+            raise MedtrainError(f"devices {cfg.devices}: this machine has {have} CUDA device(s)")
+        if isinstance(cfg.devices, (list, tuple)) or "," in str(cfg.devices):
+            ids = [int(i) for i in (cfg.devices if isinstance(cfg.devices, (list, tuple))
+                                    else str(cfg.devices).split(",")) if str(i).strip()]
+            if max(ids) >= have:
+                raise MedtrainError(f"devices {cfg.devices}: this machine has CUDA devices 0..{have - 1}")
+    elif accel == "cpu":
+        if isinstance(cfg.devices, (list, tuple)) or "," in str(cfg.devices):
+            raise MedtrainError(f"devices {cfg.devices}: on CPU give a number of processes, not device indices")
+        cores = usable_cores()
+        if n is not None and n > cores:
+            raise MedtrainError(f"devices {cfg.devices}: on CPU that many processes need as many cores; "
+                                f"this machine has {cores}")
+    elif accel == "mps" and n is not None and n > 1:
+        raise MedtrainError(f"devices {cfg.devices}: mps has one device")
+    if cfg.unfreeze_every and is_multiprocess(cfg):
+        # DDP fixes the parameters whose gradients it averages when it wraps the model: a stage unfrozen
+        # later would train apart in each process
+        raise MedtrainError(f"unfreeze_every {cfg.unfreeze_every} (gradual unfreezing) needs one process; "
+                            f"devices {cfg.devices} x num_nodes {cfg.num_nodes} start several")
+
+
+def is_multiprocess(cfg: Config) -> bool:
+    """Whether ``cfg`` asks for more than one training process (several devices or nodes)."""
+    if cfg.num_nodes > 1:
+        return True
+    n = _device_count(cfg.devices)
+    if n is None:  # auto / -1: every GPU there is (on CPU, auto is one process)
+        return cfg.accelerator != "cpu" and torch.cuda.device_count() > 1
+    return n > 1
+
+
+def single_process_only(cfg: Config, command: str) -> None:
+    """Refuse several processes for a command that trains many runs in one process (``compare``,
+    cross-validation, tuning): Lightning's launcher re-runs the whole command line for each extra process,
+    which would re-run every cell; train those runs one at a time with ``medtrain train`` instead."""
+    if is_multiprocess(cfg):
+        raise MedtrainError(f"{command} trains its runs in one process; devices {cfg.devices} x num_nodes "
+                            f"{cfg.num_nodes} needs one `medtrain train` per run")
+
+
+def unshard(gathered: Tensor, counts: list[int]) -> Tensor:
+    """Put back in order the rows of a split whose sample i went to process i mod W
+    (:class:`~medtrain.training.loader.TensorBatches` evaluation shards).
+
+    Args:
+        gathered: ``(W, M, *)``: process r's rows padded to M = max(counts) (what ``all_gather`` returns).
+        counts: the real number of rows of each process.
+
+    Returns:
+        ``(sum(counts), *)``: every sample exactly once, in split order (padding dropped).
+    """
+    world, m = gathered.shape[:2]
+    if sorted(counts, reverse=True) != list(counts) or counts[0] - counts[-1] > 1 or counts[0] != m:
+        raise ValueError(f"shard sizes {counts} are not an interleaved split into {world}")
+    rows = gathered.transpose(0, 1).reshape(world * m, *gathered.shape[2:])  # row j*W + r = sample j*W + r
+    return rows[:sum(counts)]
