@@ -1,7 +1,8 @@
 """``compare``: a grid over config keys x seeds, each cell a normal run directory.
 
 Finished cells (a ``metrics.json``) are skipped on re-run and interrupted ones resumed, so a long
-comparison can be stopped and continued. The summary is a Markdown and a CSV table of mean ± std.
+comparison can be stopped and continued. The summary is a Markdown and a CSV table of mean ± std, and
+``report.html``: the same table with every seed's value, and a figure of per-seed dots.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from medtrain import config as config_mod
 from medtrain._io import write_text
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError, suggest
+from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished
 
@@ -38,7 +40,8 @@ def _cell_name(cell: dict) -> str:
 
 
 def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str | Path, verbose: bool = True) -> list[dict]:
-    """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv."""
+    """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
+    report.html."""
     out = Path(out)
     keys = list(grid)
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
@@ -60,6 +63,7 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
     write_text(out / "summary.md", header + to_markdown(rows, keys))
     write_text(out / "summary.csv", to_csv(rows, keys))
+    write_comparison_report(out, keys, results, header.strip())
     if verbose:
         print(to_markdown(rows, keys))
     return rows

@@ -8,6 +8,7 @@ Only the handful of protocol calls a report check needs are written here.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -80,24 +81,36 @@ _IMAGES_JS = """Promise.all(Array.from(document.images).map(
   i => i.decode().then(() => [i.alt, i.naturalWidth], () => [i.alt, 0])))"""
 
 
-def check_page(path: str | os.PathLike, width: int = 1200, timeout: float = 60.0) -> PageCheck:
+def _above(fd: int, low: int) -> int:
+    """``fd`` moved to a descriptor number >= ``low``."""
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD, low)
+    os.close(fd)
+    return new
+
+
+def check_page(path: str | os.PathLike, exe: str | None = None, width: int = 1200, timeout: float = 60.0) -> PageCheck:
     """Load ``path`` (a local HTML file) in headless chromium; return errors, images and a full-page screenshot."""
-    exe = find_chromium()
+    exe = exe or find_chromium()
     if exe is None:
         raise FileNotFoundError("chromium is not installed")
     cmd_r, cmd_w = os.pipe()
     res_r, res_w = os.pipe()
-    with tempfile.TemporaryDirectory() as profile:
+    # the child's ends above 4, so that placing them on 3 and 4 cannot overwrite one with the other
+    cmd_r, res_w = (_above(fd, 10) for fd in (cmd_r, res_w))
+    with tempfile.TemporaryDirectory() as profile, open(Path(profile) / "stderr.log", "w+") as log:
         args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--no-first-run",
                 "--disable-extensions", f"--user-data-dir={profile}", "about:blank"]
-        # fds 3 and 4 are where chromium expects the pipe; the shell's redirections put them there.
-        proc = subprocess.Popen(["sh", "-c", f'exec "$@" 3<&{cmd_r} 4>&{res_w}', "sh", *args],
-                                pass_fds=(cmd_r, res_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # fds 3 and 4 are where chromium expects the pipe; bash's redirections put them there (dash's stop at fd 9).
+        proc = subprocess.Popen(["bash", "-c", f'exec "$@" 3<&{cmd_r} 4>&{res_w}', "bash", *args],
+                                pass_fds=(cmd_r, res_w), stdout=subprocess.DEVNULL, stderr=log)
         os.close(cmd_r)
         os.close(res_w)
         pipe = _Pipe(proc, cmd_w, res_r, timeout)
         try:
             return _run(pipe, Path(path).resolve().as_uri(), width)
+        except (RuntimeError, OSError) as e:
+            log.seek(0)
+            raise RuntimeError(f"{e}; chromium's stderr ends: {log.read()[-2000:]}") from e
         finally:
             try:
                 pipe.call("Browser.close")
