@@ -84,6 +84,10 @@ def _mean_std(values) -> tuple[float, float, int]:
     return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)
 
 
+def _nan_low(v: float) -> float:
+    return v if math.isfinite(v) else -math.inf
+
+
 def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list[dict], header: str = "") -> Path:
     """``report.html`` (and ``seeds.png``) of runs grouped into cells: ``cells`` as
     :func:`medtrain.reports.tables.summarise` takes them (``{"cell": {key: value}, "runs": [metrics.json]}``).
@@ -98,10 +102,12 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
         stats = {label: _mean_std(values[label][i]) for label in values}
         rows.append({"name": name, "seeds": [r.get("seed") for r in c["runs"]], "stats": stats,
                      "per_seed": {label: values[label][i] for label in values}})
-    plots.seed_dots(names, values, out / SEEDS_FILE, unit="seed")
+    best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
+    plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
+                    unit="seed", xlabel=", ".join(keys))
     html = _ENV.get_template("compare.html.j2").render(
         title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
-        dots=png_data_uri(out / SEEDS_FILE))
+        best=best, dots=png_data_uri(out / SEEDS_FILE))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 
@@ -122,7 +128,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         m, s, _ = _mean_std(f[k] for f in folds)
         mean.setdefault(k, m)
         std.setdefault(k, s)
-    plots.seed_dots(metrics, {"per fold": [[f[k] for f in folds] for k in metrics]}, out / FOLDS_FILE, unit="fold")
+    plots.seed_dots(metrics, {"": [[f[k] for f in folds] for k in metrics]}, out / FOLDS_FILE, unit="fold")
     pooled = summary.get("pooled") or {}
     html = _ENV.get_template("crossval.html.j2").render(
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,

@@ -130,7 +130,7 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
 
 
 def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str | os.PathLike, title: str = "",
-              unit: str = "seed") -> None:
+              unit: str = "seed", xlabel: str = "") -> None:
     """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar.
     ``values``: ``{metric: [[v, ...] per group]}``."""
     fig, axes = plt.subplots(1, len(values), figsize=(max(4.0, 1.0 + 0.9 * len(groups)) * len(values) / 1.4, 3.8),
@@ -149,6 +149,7 @@ def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str
         ax.set_xticks(x, [g if len(g) <= 18 else g[:17] + "…" for g in groups], rotation=30, ha="right", fontsize=7)
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_title(metric, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].legend(fontsize=7)
     if title:

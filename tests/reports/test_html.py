@@ -120,13 +120,15 @@ def _run(seed, test_auc, test_acc, val_auc):
 
 def test_comparison_report_has_mean_std_and_every_seed(tmp_path):
     cells = [{"cell": {"dropout": "0"}, "runs": [_run(0, 0.80, 0.7, 0.9), _run(1, 0.90, 0.8, 0.92)]},
-             {"cell": {"dropout": "0.5"}, "runs": [_run(0, 0.85, 0.75, 0.95), _run(1, float("nan"), 0.7, 0.93)]}]
+             {"cell": {"dropout": "0.5"}, "runs": [_run(0, 0.85, 0.75, 0.95), _run(1, float("nan"), 0.7, 0.93)]},
+             {"cell": {"dropout": "0.9"}, "runs": [_run(0, 0.99, 0.9, 0.5)]}]  # best on test, worst on validation
     path = write_comparison_report(tmp_path, ["dropout"], cells, "Grid over dropout")
     page = _Page(path.read_text())
     text = " ".join(" ".join(page.text).split())
     assert f"dropout=0 0, 1 0.850 ± {math.sqrt(0.005):.3f}" in text  # cell, seeds, test AUC mean ± std
     assert "0.800, 0.900" in text  # the per-seed values themselves
     assert "dropout=0.5 0, 1 0.850 ± 0.000" in text  # a NaN seed is left out of the mean, not made 0
+    assert '<tr class="own"><td>dropout=0.5</td>' in path.read_text()  # highest mean validation AUC, not test
     assert [i["alt"] for i in page.imgs] == ["per-seed values"] and (tmp_path / "seeds.png").is_file()
     assert _decoded(page.imgs[0]["src"]).size[0] > 300
 
