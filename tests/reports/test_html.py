@@ -144,3 +144,12 @@ def test_crossval_report_has_folds_mean_std_and_pooled_auc(tmp_path):
     assert "pooled auc 0.843 [0.810, 0.870]" in text
     assert "dir" not in text.split("Per-fold results")[1].split("mean")[0]  # only numeric columns are metrics
     assert [i["alt"] for i in page.imgs] == ["per-fold values"]
+
+
+def test_a_run_without_epochs_has_no_learning_curve_section(figures):
+    """The linear probe fits on fixed features: ``history = []`` and no learning-curve file."""
+    m = dict(_metrics(), history=[], best_epoch=0, stop_epoch=0, early_stopped=False)
+    page = _Page(run_report({}, m, {"confusion": figures["confusion"], "learning_curve": figures["roc_pr"]}))
+    text = " ".join(page.text)
+    assert "Learning curves" not in text and "no epochs" in text and "best epoch" not in text
+    assert [i["alt"] for i in page.imgs] == ["confusion matrix"]
