@@ -1,7 +1,8 @@
 """``compare``: a grid over config keys x seeds, each cell a normal run directory.
 
 Finished cells (a ``metrics.json``) are skipped on re-run and interrupted ones resumed, so a long
-comparison can be stopped and continued. The summary is a Markdown and a CSV table of mean ± std.
+comparison can be stopped and continued. The summary is a Markdown and a CSV table of mean ± std, and
+``report.html``: the same table with every seed's value, and a figure of per-seed dots.
 With ``folds`` K (in the base settings or as a ``--vary folds=0,5`` axis) a cell's seed is a K-fold
 cross-validation (:mod:`medtrain.crossval`, its ``cv.json`` in the seed's folder) and its K fold runs are
 what the cell's mean ± std is over.
@@ -17,6 +18,7 @@ from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.crossval import cross_validate, fold_dir
 from medtrain.errors import MedtrainError, suggest
+from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished, read_metrics
 from medtrain.training.distributed import single_process_only
@@ -44,7 +46,8 @@ def _cell_name(cell: dict) -> str:
 
 
 def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str | Path, verbose: bool = True) -> list[dict]:
-    """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv."""
+    """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
+    report.html."""
     out = Path(out)
     keys = list(grid)
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
@@ -80,6 +83,7 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
     write_text(out / "summary.md", header + to_markdown(rows, keys))
     write_text(out / "summary.csv", to_csv(rows, keys))
+    write_comparison_report(out, keys, results, header.strip())
     if verbose:
         print(to_markdown(rows, keys))
     return rows

@@ -30,6 +30,7 @@ import numpy as np
 from medtrain import config as config_mod
 from medtrain import metrics
 from medtrain._io import write_json, write_text
+from medtrain.reports.html import write_crossval_report
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError
 from medtrain.rundir import default_run_dir, is_finished, read_predictions
@@ -77,9 +78,20 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
                     "train_wall_s": float(sum(r["wall_s"] for r in runs))})
     write_json(out / CV_FILE, summary)
     write_text(out / CV_TABLE, to_markdown(summary))
+    write_crossval_report(out, report_data(summary, base))
     if verbose:
         print("\n" + to_markdown(summary))
     return summary
+
+
+def report_data(cv: dict, config: dict) -> dict:
+    """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
+    own), and the pooled out-of-fold line."""
+    folds = [{"fold": f["fold"], **{k: f[k] for k in FOLD_METRICS if k in f}} for f in cv["per_fold"]]
+    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k != "n"}
+    return {"folds": folds, "pooled": pooled, "config": config,
+            "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
+                     f"pooled over {cv['oof']['n']} out-of-fold predictions)"}
 
 
 def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, seed: int = 0) -> dict:

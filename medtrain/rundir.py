@@ -3,11 +3,12 @@
 A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
 ``best_epoch``, ``stop_epoch``, ``val`` and ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and
 ``wall_s``), the selected weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``,
-``learning_curve.png``, ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks) and
-Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``). ``metrics.json`` also holds
-``calibration`` (the temperature fitted on validation, ECE before/after on validation and test) and, with
-an operating point, ``operating_point`` (its rule, threshold, validation rates, test rates with CIs).
-``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
+``learning_curve.png``, ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks),
+``report.html`` (all of it on one self-contained page) and Lightning's ``checkpoints/`` (``last.ckpt``
+for ``--resume``). ``metrics.json`` also holds ``calibration`` (the temperature fitted on validation, ECE
+before/after on validation and test), ``data`` (split sizes, class balance, groups), ``choices`` (flips,
+TTA and class weighting as decided on validation) and, with an operating point, ``operating_point`` (its
+rule, threshold, validation rates, test rates with CIs). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
 ``fold``; ``group`` is a one-way hash of the patient, never the ID). A cross-validation fold's run also
 holds ``predictions_val.csv`` and ``metrics.json["cv"]`` (``folds``, ``fold``, ``held_out``: the split its
 held-out fold became), from which :mod:`medtrain.crossval` pools the out-of-fold predictions.
@@ -42,6 +43,7 @@ LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
 RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and test, before/after temperature scaling
 ROC_PR_FILE = "roc_pr.png"  #: binary tasks: test ROC and precision-recall curves, operating point marked
+REPORT_FILE = "report.html"  #: the self-contained HTML report of everything above
 FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
@@ -271,6 +273,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "peak_rss_mb": peak_rss_mb(),
         **device_memory(),
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+        "data": data_summary(splits),
     }
     out["calibration"] = {"temperature": temperature, "bins": metrics.ECE_BINS,
                           "val": {k: v for k, v in val["calibration"].items() if k != "temperature"},
@@ -295,6 +298,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if test:
         plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / CONFUSION_FILE, title)
     _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point)
+    write_report(run_dir, cfg.to_dict(), out)
     if verbose and test:
         print("\n" + (result.summary or f"best epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch "
                       f"{result.stop_epoch + 1}; {out['train_images_per_s']:.0f} train images/s")
@@ -328,6 +332,39 @@ def choices_line(choices: dict) -> str:
             value = {True: "on", False: "off"}.get(c["chosen"], c["chosen"])
             parts.append(f"{label} {value}: {c['how']}{nums(c)}")
     return "choices: " + "; ".join(parts)
+def data_summary(splits) -> dict:
+    """What the report's data section shows: source, shape, class (multi-label: label) counts per split and,
+    for grouped data (the split record's patient hashes, or ``splits.extra["groups"]``: ``{split: [id per
+    image]}``), the number of groups per split and how many appear in more than one split."""
+    names = [str(splits.label_names.get(str(i), i)) for i in range(splits.num_classes)]
+    rows = []
+    for name in ("train", "val", "test"):
+        labels = splits.split(name).labels.numpy()
+        counts = (labels.sum(0) if labels.ndim == 2 else np.bincount(labels.astype(int), minlength=len(names)))
+        rows.append({"name": name, "n": len(labels), "counts": [int(c) for c in counts]})
+    out = {"source": splits.source or splits.name, "task": splits.task, "shape": [splits.in_chans,
+           *splits.spatial_shape], "classes": names, "splits": rows}
+    groups = splits.extra.get("groups")
+    record = getattr(splits, "record", None)
+    if not groups and record is not None and record.groups is not None:  # patient-grouped data (data/table.py)
+        groups = {name: [g for g, a in zip(record.groups, record.assign) if int(a) == i]
+                  for i, name in enumerate(("train", "val", "test"))}
+    if groups:
+        sets = {k: set(map(str, v)) for k, v in groups.items()}
+        out["groups"] = {k: len(v) for k, v in sets.items()}
+        out["shared_groups"] = len({g for k, v in sets.items() for g in v if any(g in w for j, w in sets.items()
+                                                                                    if j != k)})
+    return out
+
+
+def write_report(run_dir: Path, config: dict, metrics: dict) -> None:
+    """``report.html`` from the run's settings, its ``metrics.json`` content and the plots written beside it."""
+    from medtrain.reports.html import run_report
+
+    images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
+              "confusion": CONFUSION_FILE}
+    html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"))
+    write_text(Path(run_dir) / REPORT_FILE, html)
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:

@@ -129,3 +129,18 @@ def trained_run(tmp_path_factory):
     # the default 2D network, so exporting this run is also the default network's dynamo export test
     medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0, tta="hflip"), verbose=False)
     return run, data, arrays
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's headless ``chromium`` (installed by ``.ci/run``); skip without it, unless
+    ``MEDTRAIN_REQUIRE_DATA=1``: then fail, so that CI cannot pass without having opened a report."""
+    import shutil
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        msg = "CHROMIUM ABSENT: no chromium on PATH (apt-get install chromium)"
+        if require_data():
+            pytest.fail(msg + " (MEDTRAIN_REQUIRE_DATA=1: the browser tests are required)", pytrace=False)
+        pytest.skip(msg + "; browser tests skipped")
+    return exe

@@ -1,6 +1,7 @@
 """Our metrics must equal the MedMNIST evaluator's, so results compare with the paper's tables."""
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 from medmnist.evaluator import getACC, getAUC
 
 from medtrain import metrics
@@ -47,3 +48,51 @@ def test_confusion_matrix_rows_are_true_classes():
     assert cm == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
     pc = metrics.per_class(y, s, "multi-class", {"0": "a", "1": "b", "2": "c"})
     assert pc["c"]["recall"] == pytest.approx(2 / 3) and pc["b"]["precision"] == pytest.approx(0.5)
+
+
+def _three_class(n, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    s = rng.random((n, 3))
+    s[np.arange(n), y] += 0.6
+    return y, s / s.sum(1, keepdims=True)
+
+
+def test_rank_auc_is_sklearns_auc_ties_included():
+    y, s = _three_class(300)
+    s = np.round(s, 1)  # many ties
+    member = (y[:, None] == np.arange(3)).astype(int)
+    want = [roc_auc_score(member[:, i], s[:, i]) for i in range(3)]
+    np.testing.assert_allclose(metrics._rank_auc(member, s), want, rtol=1e-12)
+
+
+def test_per_class_cis_bracket_the_estimate_and_shrink_with_more_images():
+    names = {"0": "a", "1": "b", "2": "c"}
+    widths = []
+    for n in (150, 2400):
+        y, s = _three_class(n, seed=n)
+        point = metrics.per_class(y, s, "multi-class", names)
+        cis = metrics.per_class_ci(y, s, "multi-class", names, n=300, seed=0)
+        for name in ("a", "b", "c"):
+            for k in metrics.PER_CLASS_CI:
+                lo, hi = cis[name][k + "_ci"]
+                assert lo <= point[name][k] <= hi, (n, name, k)
+        widths.append(np.mean([cis[c]["recall_ci"][1] - cis[c]["recall_ci"][0] for c in ("a", "b", "c")]))
+    assert widths[1] < widths[0] / 2  # 16x the images: about a quarter of the width
+
+
+def test_per_class_ci_of_an_undefined_statistic_is_nan_not_zero():
+    """A class the model never predicts has no precision; its interval must not read [0, 0]."""
+    y = np.array([0, 1] * 20)
+    s = np.tile([0.9, 0.1], (40, 1))  # always class 0
+    cis = metrics.per_class_ci(y, s, "binary-class", {"0": "neg", "1": "pos"}, n=50)
+    assert all(np.isnan(cis["pos"]["precision_ci"]))
+    assert cis["pos"]["recall_ci"] == [0.0, 0.0] and cis["neg"]["recall_ci"] == [1.0, 1.0]
+
+
+def test_evaluate_scores_gives_per_class_cis_only_with_bootstrap():
+    y, s = _three_class(120)
+    names = {"0": "a", "1": "b", "2": "c"}
+    with_ci = metrics.evaluate_scores(y, s, "multi-class", names, bootstrap=100)["per_class"]["b"]
+    assert set(with_ci) >= {"precision_ci", "recall_ci", "f1_ci", "auc_ci"}
+    assert "auc_ci" not in metrics.evaluate_scores(y, s, "multi-class", names, bootstrap=0)["per_class"]["b"]

@@ -1,17 +1,43 @@
-"""A short real run of the default recipe on PneumoniaMNIST from ../shared/data."""
+"""A short real run of the default recipe on PneumoniaMNIST from ../shared/data (the README's main command,
+two epochs), and its HTML report opened in a real browser."""
+import io
 import json
 
+import numpy as np
 import pytest
+from conftest import find_real_data
+from PIL import Image
 
 import medtrain
 
 
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    data = find_real_data("pneumoniamnist.npz")
+    out = tmp_path_factory.mktemp("real") / "run"
+    m = medtrain.train({"dataset": "pneumoniamnist", "data_dir": str(data), "epochs": 2, "progress": False,
+                        "bootstrap": 100, "out": str(out)}, verbose=False)
+    return out, m
+
+
 @pytest.mark.real
-def test_default_recipe_learns_pneumonia_in_two_epochs(real_data, tmp_path):
-    m = medtrain.train({"dataset": "pneumoniamnist", "data_dir": str(real_data), "epochs": 2, "progress": False,
-                        "bootstrap": 100, "out": str(tmp_path / "run")}, verbose=False)
+def test_default_recipe_learns_pneumonia_in_two_epochs(real_run):
+    out, m = real_run
     assert m["sizes"] == {"train": 4708, "val": 524, "test": 624} and m["model"] == "resnet18_28_half"
     assert m["val"]["auc"] > 0.90 and m["test"]["auc"] > 0.85
     assert m["test"]["auc_ci"][0] < m["test"]["auc"] < m["test"]["auc_ci"][1]
-    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"]["acc"] == m["test"]["acc"]
+
+
+@pytest.mark.real
+def test_report_of_the_main_command_opens_in_browser(real_run, chromium):
+    from reports.browser import check_page
+
+    out, m = real_run
+    html = (out / "report.html").read_text()
+    assert "4708" in html and "0.944" in html  # the training split's size; ResNet-18 (28)'s published AUC
+    check = check_page(out / "report.html", chromium)
+    assert check.errors == []
+    assert len(check.images) == 4 and all(width > 200 for _, width in check.images), check.images
+    assert np.asarray(Image.open(io.BytesIO(check.screenshot)).convert("L"), dtype=float).std() > 20

@@ -149,4 +149,29 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "") 
         if name:
             axes[0, j].set_title(f"{name} (central slice)", fontsize=8)
     fig.suptitle(title, fontsize=9)
+def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str | os.PathLike, title: str = "",
+              unit: str = "seed", xlabel: str = "") -> None:
+    """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar.
+    ``values``: ``{metric: [[v, ...] per group]}``."""
+    fig, axes = plt.subplots(1, len(values), figsize=(max(4.0, 1.0 + 0.9 * len(groups)) * len(values) / 1.4, 3.8),
+                             squeeze=False)
+    x = np.arange(len(groups))
+    for ax, (metric, per_group) in zip(axes[0], values.items()):
+        for i, vals in enumerate(per_group):
+            v = np.asarray([a for a in vals if a is not None], dtype=float)
+            v = v[np.isfinite(v)]
+            if not len(v):
+                continue
+            jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)
+            ax.plot(x[i] + jitter, v, "o", ms=5, alpha=0.7, color="tab:blue", label=unit if i == 0 else None)
+            ax.errorbar([x[i] + 0.28], [v.mean()], yerr=[v.std(ddof=1) if len(v) > 1 else 0.0], fmt="_", ms=12,
+                        color="black", capsize=3, label="mean ± std" if i == 0 else None)
+        ax.set_xticks(x, [g if len(g) <= 18 else g[:17] + "…" for g in groups], rotation=30, ha="right", fontsize=7)
+        ax.set_xlim(-0.6, len(groups) - 0.4)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     _save(fig, path)

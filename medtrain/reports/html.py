@@ -1,0 +1,139 @@
+"""Self-contained HTML reports: one per run, per comparison and per cross-validation.
+
+Pages are rendered from the Jinja2 templates in ``templates/`` (shipped as package data) from plain data
+(dicts as ``metrics.json`` and ``config.yaml`` hold them), so layers above (``rundir``, ``compare``,
+cross-validation) hand over what they already have. Plots stay matplotlib PNGs; each is re-encoded as a
+256-colour palette PNG and embedded as a base64 ``data:`` URI, so a report is one file that opens offline
+with nothing to fetch, and stays small. The pages have no scripts.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+import statistics
+from pathlib import Path
+
+import jinja2
+from PIL import Image
+
+from medtrain._io import write_text
+from medtrain.reports.baselines import MEDMNIST_V2
+
+REPORT_FILE = "report.html"
+SEEDS_FILE = "seeds.png"  #: a comparison's per-seed dots
+FOLDS_FILE = "folds.png"  #: a cross-validation's per-fold dots
+#: the comparison table's metrics: (label, key in a run's metrics.json as a getter)
+COMPARE_METRICS = {"test AUC": lambda r: r["test"].get("auc"), "test ACC": lambda r: r["test"].get("acc"),
+                   "val AUC": lambda r: r["val"].get("auc")}
+
+
+def _num(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return f"{v:.{digits}f}"
+
+
+def _ci(pair, digits: int = 3) -> str:
+    if not pair or any(v is None or not math.isfinite(v) for v in pair):
+        return ""
+    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
+
+
+_ENV = jinja2.Environment(loader=jinja2.PackageLoader("medtrain.reports", "templates"),
+                          autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_ENV.filters.update(num=_num, ci=_ci)
+
+
+def png_data_uri(path: str | os.PathLike) -> str | None:
+    """The PNG at ``path`` as a ``data:`` URI, re-encoded with a 256-colour palette (plots have few colours;
+    this makes them about 3x smaller); None if there is no such file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with Image.open(path) as im:
+        pal = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
+    buf = io.BytesIO()
+    pal.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def baselines(dataset: str | None) -> list[tuple[str, float, float]]:
+    """The published MedMNIST v2 rows (name, test AUC, test ACC) for ``dataset``; empty if none stored."""
+    return [(name, a, b) for name, (a, b) in MEDMNIST_V2.get(dataset or "", {}).items()]
+
+
+def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None) -> str:
+    """The HTML of one run. ``config``: the resolved settings; ``metrics``: the content of ``metrics.json``;
+    ``images``: ``{"learning_curve" | "roc_pr" | "reliability" | "confusion": path}`` (missing files are
+    left out); ``data``: :func:`medtrain.rundir.data_summary`'s split sizes, class balance and groups."""
+    title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
+    return _ENV.get_template("run.html.j2").render(
+        title=title, config=config, m=metrics, test=metrics.get("test") or {}, data=data,
+        images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")))
+
+
+def _mean_std(values) -> tuple[float, float, int]:
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v:
+        return float("nan"), float("nan"), 0
+    return statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)
+
+
+def _nan_low(v: float) -> float:
+    return v if math.isfinite(v) else -math.inf
+
+
+def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list[dict], header: str = "") -> Path:
+    """``report.html`` (and ``seeds.png``) of runs grouped into cells: ``cells`` as
+    :func:`medtrain.reports.tables.summarise` takes them (``{"cell": {key: value}, "runs": [metrics.json]}``).
+    The table is mean ± std over each cell's seeds; the figure shows every seed's value as a dot."""
+    from medtrain.reports import plots
+
+    out = Path(out)
+    names = [", ".join(f"{k}={c['cell'][k]}" for k in keys) or "base" for c in cells]
+    values = {label: [[get(r) for r in c["runs"]] for c in cells] for label, get in COMPARE_METRICS.items()}
+    rows = []
+    for i, (name, c) in enumerate(zip(names, cells)):
+        stats = {label: _mean_std(values[label][i]) for label in values}
+        rows.append({"name": name, "seeds": [r.get("seed") for r in c["runs"]], "stats": stats,
+                     "per_seed": {label: values[label][i] for label in values}})
+    best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
+    plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
+                    unit="seed", xlabel=", ".join(keys))
+    html = _ENV.get_template("compare.html.j2").render(
+        title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
+        best=best, dots=png_data_uri(out / SEEDS_FILE))
+    write_text(out / REPORT_FILE, html)
+    return out / REPORT_FILE
+
+
+def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
+    """``report.html`` (and ``folds.png``) of a cross-validation. ``summary``: ``{"folds": [{"fold": i,
+    metric: value, ...}], "pooled": {"auc": v, "auc_ci": [lo, hi], ...}}`` plus optional ``"mean"``/``"std"``
+    (computed from the folds when absent), ``"title"`` and ``"config"``. Every numeric fold column other
+    than ``fold`` and ``seed`` is a metric."""
+    from medtrain.reports import plots
+
+    out = Path(out)
+    folds = summary["folds"]
+    metrics = [k for k in folds[0] if k not in ("fold", "seed")
+               and all(isinstance(f.get(k), (int, float)) and not isinstance(f.get(k), bool) for f in folds)]
+    mean, std = dict(summary.get("mean") or {}), dict(summary.get("std") or {})
+    for k in metrics:
+        m, s, _ = _mean_std(f[k] for f in folds)
+        mean.setdefault(k, m)
+        std.setdefault(k, s)
+    plots.seed_dots(metrics, {"": [[f[k] for f in folds] for k in metrics]}, out / FOLDS_FILE, unit="fold")
+    pooled = summary.get("pooled") or {}
+    html = _ENV.get_template("crossval.html.j2").render(
+        title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
+        mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith("_ci")},
+        pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")}, config=summary.get("config") or {},
+        dots=png_data_uri(out / FOLDS_FILE))
+    write_text(out / REPORT_FILE, html)
+    return out / REPORT_FILE

@@ -1,0 +1,155 @@
+"""The HTML reports as a reader gets them: one file, every figure embedded, the numbers of the run on the page.
+
+Rendered from hand-made ``metrics.json``-style data (no training); the browser tests open real reports."""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from html.parser import HTMLParser
+
+import pytest
+from PIL import Image
+
+from medtrain.reports import plots
+from medtrain.reports.html import run_report, write_comparison_report, write_crossval_report
+
+
+class _Page(HTMLParser):
+    """The ``src``/``href`` of every element and the text of the page."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.imgs, self.links, self.scripts, self.text = [], [], 0, []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "img":
+            self.imgs.append(a)
+        if tag == "script":
+            self.scripts += 1
+        self.links += [v for k, v in attrs if k in ("src", "href") and v]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _decoded(uri: str) -> Image.Image:
+    assert uri.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+
+
+def _metrics(dataset="pneumoniamnist", names=("normal", "pneumonia"), groups=None) -> dict:
+    hist = [{"epoch": i, "train_loss": 0.6 - 0.1 * i, "val_loss": 0.5 - 0.05 * i, "val_auc": 0.9, "val_acc": 0.8,
+             "lr": 1e-3} for i in range(4)]
+    per_class = {n: {"support": 10 + i, "precision": 0.8, "recall": 0.75 + 0.1 * i, "f1": 0.77, "auc": 0.9,
+                     "precision_ci": [0.6, 0.9], "recall_ci": [0.512, 0.876 + 0.01 * i], "f1_ci": [0.6, 0.88],
+                     "auc_ci": [0.85, 0.95]} for i, n in enumerate(names)}
+    data = {"source": "x.npz", "task": "binary-class", "shape": [1, 28, 28], "classes": list(names),
+            "splits": [{"name": s, "n": n, "counts": [n // 4, n - n // 4]} for s, n in (("train", 400), ("val", 40),
+                                                                                      ("test", 80))]}
+    if groups:
+        data.update(groups)
+    return {"dataset": dataset, "model": "resnet18_28_half", "seed": 3, "task": "binary-class", "history": hist,
+            "best_epoch": 2, "stop_epoch": 3, "early_stopped": True, "monitor": "val_auc", "wall_s": 12.0,
+            "val": {"auc": 0.91, "acc": 0.82},
+            "test": {"auc": 0.9613, "acc": 0.8765, "auc_ci": [0.931, 0.982], "acc_ci": [0.84, 0.9], "n": 80,
+                     "balanced_acc": 0.8, "per_class": per_class, "confusion": [[10, 2], [3, 20]]},
+            "calibration": {"temperature": 1.3, "bins": 15, "val": {"ece": 0.05, "ece_scaled": 0.03},
+                            "test": {"ece": 0.06, "ece_scaled": 0.04}},
+            "data": data}
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory):
+    """Real matplotlib plots, as a run writes them."""
+    d = tmp_path_factory.mktemp("figs")
+    m = _metrics()
+    plots.learning_curve(m["history"], 2, 3, d / "lc.png", "t", early_stopped=True)
+    plots.confusion_matrix(m["test"]["confusion"], {"0": "normal", "1": "pneumonia"}, d / "cm.png", "t")
+    return {"learning_curve": d / "lc.png", "confusion": d / "cm.png", "roc_pr": d / "absent.png"}
+
+
+def test_run_report_is_one_file_with_every_figure_embedded(figures):
+    html = run_report({"model": "resnet18_28_half", "lr": 0.001}, _metrics(), figures, _metrics()["data"])
+    page = _Page(html)
+    assert page.scripts == 0
+    assert all(link.startswith("data:") for link in page.links), "nothing may be fetched to view the report"
+    alts = [img["alt"] for img in page.imgs]
+    assert alts == ["learning curves", "confusion matrix"]  # the missing ROC file leaves no broken image
+    for img, key in zip(page.imgs, ("learning_curve", "confusion")):
+        with Image.open(figures[key]) as src:  # embedded at the plot's own size, and smaller than the file
+            assert _decoded(img["src"]).size == src.size
+        assert len(img["src"]) * 3 / 4 < figures[key].stat().st_size
+    assert "ROC" not in "".join(page.text)
+
+
+def test_run_report_shows_results_with_cis_baselines_data_and_config(figures):
+    text = " ".join(" ".join(_Page(run_report({"dropout_kind": "dropblock"}, _metrics(), figures,
+                                              _metrics()["data"])).text).split())
+    assert "0.961 [0.931, 0.982]" in text  # test AUC with its CI
+    assert "0.850 [0.512, 0.886]" in text  # recall of the second class with its per-class CI
+    assert "ResNet-18 (28) 0.944 0.854" in text and "Google AutoML Vision 0.991 0.946" in text
+    assert "test 80 20 (25.0%) 60 (75.0%)" in text  # class balance per split
+    assert "best epoch 3" in text and "early stop after epoch 4" in text  # 1-based, as the plot labels them
+    assert "dropout_kind = dropblock" in text
+
+
+def test_no_baselines_without_published_rows(figures):
+    html = run_report({}, _metrics(dataset="mydata"), figures)
+    assert "MedMNIST v2" not in html and "0.944" not in html
+
+
+def test_label_names_cannot_inject_markup(figures):
+    m = _metrics(names=("<script>alert(1)</script>", "b&c"))
+    page = _Page(run_report({}, m, figures, m["data"]))
+    assert page.scripts == 0 and "<script>alert(1)</script>" in "".join(page.text)
+
+
+def test_groups_shared_between_splits_are_flagged(figures):
+    warn = _metrics(groups={"groups": {"train": 50, "val": 5, "test": 10}, "shared_groups": 2})
+    ok = _metrics(groups={"groups": {"train": 50, "val": 5, "test": 10}, "shared_groups": 0})
+    assert "2 group(s) appear in more than one split" in run_report({}, warn, figures, warn["data"])
+    assert "No group appears in more than one split" in run_report({}, ok, figures, ok["data"])
+
+
+def _run(seed, test_auc, test_acc, val_auc):
+    return {"seed": seed, "test": {"auc": test_auc, "acc": test_acc}, "val": {"auc": val_auc}}
+
+
+def test_comparison_report_has_mean_std_and_every_seed(tmp_path):
+    cells = [{"cell": {"dropout": "0"}, "runs": [_run(0, 0.80, 0.7, 0.9), _run(1, 0.90, 0.8, 0.92)]},
+             {"cell": {"dropout": "0.5"}, "runs": [_run(0, 0.85, 0.75, 0.95), _run(1, float("nan"), 0.7, 0.93)]},
+             {"cell": {"dropout": "0.9"}, "runs": [_run(0, 0.99, 0.9, 0.5)]}]  # best on test, worst on validation
+    path = write_comparison_report(tmp_path, ["dropout"], cells, "Grid over dropout")
+    page = _Page(path.read_text())
+    text = " ".join(" ".join(page.text).split())
+    assert f"dropout=0 0, 1 0.850 ± {math.sqrt(0.005):.3f}" in text  # cell, seeds, test AUC mean ± std
+    assert "0.800, 0.900" in text  # the per-seed values themselves
+    assert "dropout=0.5 0, 1 0.850 ± 0.000" in text  # a NaN seed is left out of the mean, not made 0
+    assert '<tr class="own"><td>dropout=0.5</td>' in path.read_text()  # highest mean validation AUC, not test
+    assert [i["alt"] for i in page.imgs] == ["per-seed values"] and (tmp_path / "seeds.png").is_file()
+    assert _decoded(page.imgs[0]["src"]).size[0] > 300
+
+
+def test_crossval_report_has_folds_mean_std_and_pooled_auc(tmp_path):
+    summary = {"folds": [{"fold": i, "val_auc": 0.9 + 0.01 * i, "test_auc": 0.8 + 0.02 * i, "dir": f"f{i}"}
+                         for i in range(5)],
+               "pooled": {"auc": 0.8432, "auc_ci": [0.81, 0.87]}, "config": {"folds": 5}}
+    page = _Page(write_crossval_report(tmp_path, summary).read_text())
+    text = " ".join(" ".join(page.text).split())
+    assert "5-fold cross-validation" in text
+    assert "mean ± std 0.920 ± 0.016 0.840 ± 0.032" in text
+    assert "pooled auc 0.843 [0.810, 0.870]" in text
+    assert "dir" not in text.split("Per-fold results")[1].split("mean")[0]  # only numeric columns are metrics
+    assert [i["alt"] for i in page.imgs] == ["per-fold values"]
+
+
+def test_a_run_without_epochs_has_no_learning_curve_section(figures):
+    """The linear probe fits on fixed features: ``history = []`` and no learning-curve file."""
+    m = dict(_metrics(), history=[], best_epoch=0, stop_epoch=0, early_stopped=False)
+    page = _Page(run_report({}, m, {"confusion": figures["confusion"], "learning_curve": figures["roc_pr"]}))
+    text = " ".join(page.text)
+    assert "Learning curves" not in text and "no epochs" in text and "best epoch" not in text
+    assert [i["alt"] for i in page.imgs] == ["confusion matrix"]

@@ -1,0 +1,19 @@
+"""``compare`` writes its summary tables and ``report.html`` for the grid it ran (training replaced by canned
+metrics: what is tested here is the bookkeeping, not the runs)."""
+from __future__ import annotations
+
+import medtrain.compare as compare_mod
+
+
+def test_compare_writes_a_report_with_every_cell_and_seed(tmp_path, monkeypatch):
+    def fake_run(cfg):
+        auc = 0.8 + 0.1 * float(cfg.dropout) + 0.01 * cfg.seed
+        return {"seed": cfg.seed, "test": {"auc": auc, "acc": 0.7}, "val": {"auc": auc}, "best_epoch": 0,
+                "stop_epoch": 1, "wall_s": 1.0}
+
+    monkeypatch.setattr(compare_mod, "train_or_reuse", fake_run)
+    compare_mod.compare({"data": "x.npz"}, {"dropout": ["0", "0.5"]}, [0, 1], tmp_path, verbose=False)
+    html = (tmp_path / "report.html").read_text()
+    assert (tmp_path / "summary.md").is_file() and (tmp_path / "seeds.png").is_file()
+    assert "dropout=0" in html and "0.805 ± 0.007" in html  # seeds 0 and 1 of the first cell: 0.80, 0.81
+    assert '<tr class="own"><td>dropout=0.5</td>' in html and "0.850, 0.860" in html
