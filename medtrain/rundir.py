@@ -332,6 +332,8 @@ def choices_line(choices: dict) -> str:
             value = {True: "on", False: "off"}.get(c["chosen"], c["chosen"])
             parts.append(f"{label} {value}: {c['how']}{nums(c)}")
     return "choices: " + "; ".join(parts)
+
+
 def data_summary(splits) -> dict:
     """What the report's data section shows: source, shape, class (multi-label: label) counts per split and,
     for grouped data (the split record's patient hashes, or ``splits.extra["groups"]``: ``{split: [id per

@@ -149,6 +149,9 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "") 
         if name:
             axes[0, j].set_title(f"{name} (central slice)", fontsize=8)
     fig.suptitle(title, fontsize=9)
+    _save(fig, path)
+
+
 def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str | os.PathLike, title: str = "",
               unit: str = "seed", xlabel: str = "") -> None:
     """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar.

@@ -74,6 +74,8 @@ def build_scheduler(opt: torch.optim.Optimizer, name: str, epochs: int, steps_pe
         # (A very short run warms up over at least 1.5 steps: torch needs pct_start * total_steps > 1; runs of
         # 8 steps or more keep 20%.)
         total = epochs * steps_per_epoch
+        if total < 2:  # one step has no cycle (torch would divide by zero): the peak lr, constant
+            return {"scheduler": torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0), "interval": "step"}
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
                                                     total_steps=total, pct_start=max(0.2, 1.5 / total))
         return {"scheduler": sched, "interval": "step"}

@@ -31,8 +31,9 @@ def test_stops_at_best_plus_patience_and_restores_best(tiny_npz, tmp_path, monke
 
     monkeypatch.setattr(module_mod.metrics, "auc", scripted_auc)
     snaps = Snapshots()
+    # class_weights pinned: with auto the saved classifier bias may carry the logit adjustment (training/choices.py)
     res = medtrain.train(fast_config(tiny_npz, tmp_path / "r", epochs=len(SCRIPT), early_stop="val_auc", patience=3,
-                                     monitor="val_auc"), verbose=False, callbacks=[snaps])
+                                     monitor="val_auc", class_weights="true"), verbose=False, callbacks=[snaps])
     assert res["best_epoch"] == 2
     assert res["stop_epoch"] == 2 + 3 and res["early_stopped"] is True
     assert len(res["history"]) == 6 and [round(h["val_auc"], 2) for h in res["history"]] == SCRIPT[:6]
