@@ -157,4 +157,4 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     if trials is not None:  # counts every machine's finished trials in a shared study
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=FINISHED))
     study.optimize(objective, n_trials=todo, timeout=None if budget_minutes is None else budget_minutes * 60,
-                   callbacks=callbacks, gc_after_trial=True)
+                   callbacks=callbacks)
