@@ -25,6 +25,10 @@ meaningful for every imaging modality. Candidates are ranked on the VALIDATION s
 split stays untouched for the final report. Ties go to the weaker augmentation (baseline, then smaller
 N, then smaller M). A short-budget ranking is a proxy: confirm the winner with a full-length run.
 
+The AutoAugment-style space (:func:`suggest_autoaugment_policy`) is there for data where the grid's
+answer is not enough; the caveats above (a noisy validation score, many parameters) apply to it in full,
+and ``docs/results/augmentation.md`` measures both against no augmentation.
+
 This module does not import training: the caller injects ``train_fn(augment_spec, params) -> val AUC``
 (the CLI passes one built on :func:`medtrain.train`).
 """

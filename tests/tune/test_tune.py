@@ -13,7 +13,7 @@ import medtrain.rundir
 from conftest import make_npz
 from medtrain import config as config_mod
 from medtrain.cli import main
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.tune import tune
 from medtrain.tune.study import default_storage, train_trial
 
@@ -25,14 +25,15 @@ def fast(data, **over) -> dict:
             "accelerator": "cpu", "bootstrap": 20, "tta": "none", "logger": "none", **over}
 
 
-def fake_train(calls, fail_at=None):
+def fake_train(calls, fail_at=None, interrupt=KeyboardInterrupt):
     """Stands in for medtrain.api.train: a score that grows with lr, no files; records how it was called.
-    Call number ``fail_at`` raises KeyboardInterrupt, as Ctrl-C inside a trial does."""
+    Call number ``fail_at`` raises ``interrupt``, as Ctrl-C inside a trial does (KeyboardInterrupt outside
+    the Lightning loop, TrainingInterrupted when Lightning caught it)."""
 
     def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
         calls.append({"cfg": cfg, "callbacks": callbacks, "evaluate_test": evaluate_test})
         if len(calls) == fail_at:
-            raise KeyboardInterrupt
+            raise interrupt("interrupted")
         scores = {"val_auc": cfg.lr, "val_acc": cfg.lr, "val_loss": -cfg.lr}
         return {"best_epoch": 0, "history": [{"epoch": 0, **scores}], "val": {"auc": cfg.lr}, "test": {}}
 
@@ -63,10 +64,12 @@ def test_a_trial_whose_run_holds_test_numbers_is_refused(tiny_npz, tmp_path, mon
         train_trial(optuna.create_study().ask(), cfg)
 
 
-def test_ctrl_c_inside_a_trial_keeps_the_finished_trials_and_a_rerun_continues(tiny_npz, tmp_path, monkeypatch):
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, TrainingInterrupted])
+def test_ctrl_c_inside_a_trial_keeps_the_finished_trials_and_a_rerun_continues(tiny_npz, tmp_path, monkeypatch,
+                                                                               interrupt):
     out = tmp_path / "tune"
     calls = []
-    monkeypatch.setattr(medtrain.api, "train", fake_train(calls, fail_at=3))
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls, fail_at=3, interrupt=interrupt))
     with pytest.raises(KeyboardInterrupt):
         tune(fast(tiny_npz), SPACE, out, trials=4, log=lambda line: None)
     assert len(finished(out)) == 2 and (out / "trials.md").is_file()
