@@ -49,6 +49,14 @@ def check_limits(trials: int | None, budget_minutes: float | None) -> None:
         raise MedtrainError(f"--budget must be a number of minutes > 0, got {budget_minutes!r}")
 
 
+def check_one_process(cfg: Config) -> None:
+    """Trials train in this process: Lightning's DDP launcher re-runs the command line in each new process,
+    which would start the whole search again there (several machines can share one study instead)."""
+    if str(cfg.devices) != "1" or cfg.num_nodes != 1:
+        raise MedtrainError(f"a search trains each trial on one device (devices 1, num_nodes 1), got devices "
+                            f"{cfg.devices}, num_nodes {cfg.num_nodes}; share the study across machines instead")
+
+
 def connect(url: str) -> optuna.storages.RDBStorage:
     """Open (and create the tables of) the study database at SQLAlchemy ``url``.
 
@@ -104,6 +112,7 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score."""
     from optuna_integration import PyTorchLightningPruningCallback
 
+    check_one_process(cfg)
     trial.set_user_attr("run_dir", str(cfg.out))
     try:
         result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
