@@ -75,14 +75,15 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.augment.search import no_op_params, suggest_autoaugment_policy
     from medtrain.tune import prepare_storage
     from medtrain.tune.report import write_trials
-    from medtrain.tune.study import check_limits, check_one_process, finished_trials, open_study, run_study, train_trial
+    from medtrain.training.distributed import single_process_only
+    from medtrain.tune.study import check_limits, finished_trials, open_study, run_study, train_trial
 
     if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, int) or budget_epochs < 1:
         raise MedtrainError(f"budget epochs must be an integer >= 1, got {budget_epochs!r}")
     check_limits(trials, budget_minutes)
     base = {k: v for k, v in base_cfg.to_dict().items() if k not in ("out", "progress", "data_dir")}
     base.update(epochs=budget_epochs)
-    check_one_process(config_mod.resolve(base))
+    single_process_only(config_mod.resolve(base), "augment search")
     if isinstance(sub_policies, bool) or not isinstance(sub_policies, int) or sub_policies < 1:
         raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
     work_dir = Path(work_dir)

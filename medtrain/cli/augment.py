@@ -266,7 +266,7 @@ def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Pat
 
     autoaugment_search(cfg, work, out, base_augment=base, budget_epochs=args.budget_epochs, trials=args.trials,
                        budget_minutes=args.budget, storage=args.storage, study_name=args.study_name,
-                       sub_policies=args.sub_policies, log=lambda line: print(line, flush=True))
+                       sub_policies=args.sub_policies, log=print)
     data = f"--dataset {cfg.dataset}" if cfg.dataset else f"--data {cfg.data}"
     print(f"wrote {out}; train with: medtrain train {data} --augment {','.join([*base, str(out)])}")
     return 0

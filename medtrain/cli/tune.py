@@ -33,5 +33,5 @@ def run(args: argparse.Namespace) -> int:
     out = base.pop("out", None) or "runs/tune"
     space = load_space(args.space) if args.space else None
     tune(base, space, out, trials=args.trials, budget_minutes=args.budget, storage=args.storage,
-         study_name=args.study_name, log=lambda line: print(line, flush=True))
+         study_name=args.study_name, log=print)
     return 0

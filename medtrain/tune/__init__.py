@@ -23,10 +23,11 @@ from medtrain import config as config_mod
 from medtrain._io import write_json
 from medtrain.api import RESUMABLE_KEYS, evaluate
 from medtrain.errors import MedtrainError
+from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
-    check_limits, check_one_process, connect, default_storage, finished_trials, open_study, run_study, train_trial,
+    check_limits, connect, default_storage, finished_trials, open_study, run_study, train_trial,
 )  # fmt: skip
 
 __all__ = ["tune", "BUILTIN", "load_space", "parse_space", "open_study", "run_study", "connect"]
@@ -69,7 +70,7 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
     """
     base = {k.replace("-", "_"): v for k, v in (base or {}).items() if k.replace("-", "_") != "out"}
     cfg = config_mod.resolve(base)
-    check_one_process(cfg)
+    single_process_only(cfg, "medtrain tune")
     params = parse_space(space, base)
     check_limits(trials, budget_minutes)
     out = Path(out)

@@ -22,6 +22,7 @@ from typing import Callable
 import optuna
 from optuna.trial import TrialState
 
+from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingInterrupted
@@ -47,14 +48,6 @@ def check_limits(trials: int | None, budget_minutes: float | None) -> None:
     if budget_minutes is not None and not (isinstance(budget_minutes, (int, float)) and budget_minutes > 0
                                            and math.isfinite(budget_minutes)):
         raise MedtrainError(f"--budget must be a number of minutes > 0, got {budget_minutes!r}")
-
-
-def check_one_process(cfg: Config) -> None:
-    """Trials train in this process: Lightning's DDP launcher re-runs the command line in each new process,
-    which would start the whole search again there (several machines can share one study instead)."""
-    if str(cfg.devices) != "1" or cfg.num_nodes != 1:
-        raise MedtrainError(f"a search trains each trial on one device (devices 1, num_nodes 1), got devices "
-                            f"{cfg.devices}, num_nodes {cfg.num_nodes}; share the study across machines instead")
 
 
 def connect(url: str) -> optuna.storages.RDBStorage:
@@ -112,7 +105,6 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score."""
     from optuna_integration import PyTorchLightningPruningCallback
 
-    check_one_process(cfg)
     trial.set_user_attr("run_dir", str(cfg.out))
     try:
         result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
@@ -159,11 +151,16 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
             best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
         except ValueError:  # no complete trial yet
             best = "best -"
-        log(f"trial {done}/{trials if trials is not None else '?'} #{trial.number}: {value}; {best}; "
+        if trial.state in FINISHED:
+            bar.advance()
+        (bar.write if log is print else log)(
+            f"trial {done}/{trials if trials is not None else '?'} #{trial.number}: {value}; {best}; "
             f"elapsed {_clock(elapsed)}, ETA {_clock(min(eta)) if eta else '-'}")
 
     callbacks = [report]
     if trials is not None:  # counts every machine's finished trials in a shared study
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=FINISHED))
-    study.optimize(objective, n_trials=todo, timeout=None if budget_minutes is None else budget_minutes * 60,
-                   callbacks=callbacks)
+    # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
+    with Overall(trials, "tune", done=before) as bar:
+        study.optimize(objective, n_trials=todo, timeout=None if budget_minutes is None else budget_minutes * 60,
+                       callbacks=callbacks)

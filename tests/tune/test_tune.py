@@ -143,7 +143,7 @@ def test_tune_end_to_end_scores_on_validation_and_tests_the_best_trial_once(tmp_
     ([], "give --trials N and/or --budget MINUTES"),
     (["--trials", "2", "--storage", "sqlite:////nonexistent-dir/sub/study.db"], "cannot open the study database"),
     (["--trials", "2", "--storage", "nosuchdialect://host/db"], "cannot open the study database"),
-    (["--trials", "2", "--devices", "2"], "one device"),
+    (["--trials", "2", "--devices", "2"], "medtrain tune trains its runs in one process"),
 ])
 def test_bad_limits_and_unreachable_storage_are_one_line_exit_2_and_write_nothing(tiny_npz, tmp_path, capsys,
                                                                                   extra, message):
@@ -170,5 +170,5 @@ def test_a_bad_search_space_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_
 def test_multi_device_trials_are_refused_before_any_training(tiny_npz, tmp_path, monkeypatch):
     monkeypatch.setattr(medtrain.api, "train", lambda *a, **k: pytest.fail("trained"))
     cfg = config_mod.resolve(fast(tiny_npz, devices=2), {"out": str(tmp_path / "t0")})
-    with pytest.raises(MedtrainError, match="one device"):
+    with pytest.raises(MedtrainError, match="in one process"):
         train_trial(optuna.create_study().ask(), cfg)
