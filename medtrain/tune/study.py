@@ -31,7 +31,7 @@ STUDY_FILE = "study.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 DIRECTIONS = {"val_auc": "maximize", "val_acc": "maximize", "val_loss": "minimize"}
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # medtrain prints one line per trial itself
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # medtrain prints one line per trial (failed ones too)
 
 
 def default_storage(out: str | Path) -> str:
