@@ -64,7 +64,8 @@ def _resume_config(run_dir: Path, overrides: dict | None) -> Config:
     return config_mod.resolve(saved.to_dict(), {k: v for k, v in given.items() if k in RESUMABLE_KEYS})
 
 
-def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None) -> dict:
+def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
+          evaluate_test: bool = True) -> dict:
     """Train, select the best validation checkpoint, evaluate it on the test split and write the run.
 
     Args:
@@ -73,6 +74,8 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         resume: a run directory to continue from its last checkpoint (its saved config is used).
         verbose: print the summary table.
         callbacks: extra Lightning callbacks for the Trainer.
+        evaluate_test: False leaves the test split out of the run altogether (its ``test`` metrics are
+            empty): for the trials of a search, which must be steered by validation alone.
 
     Under several processes (``devices`` > 1 or ``num_nodes`` > 1, Lightning's DDP) every process runs
     this function: Lightning's launcher re-runs the command line or script that called it, torchrun and
@@ -102,6 +105,8 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg)
     splits = load_splits(cfg)
+    if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
+        splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
     if cfg.model == "auto":  # the saved config names the concrete network
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
     if len(splits.spatial_shape) == 3:
@@ -153,7 +158,7 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     return rundir.write_run(trained, splits, run_dir, result, t0, verbose, choices=made)
 
 
-def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None) -> dict:
+def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None, evaluate_test: bool = True) -> dict:
     """The metrics of the run ``config`` describes (``config.out`` is its directory): read when it is
     finished, resumed when it was interrupted, trained otherwise.
 
@@ -182,8 +187,9 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None)
             if verbose:
                 print(f"{run_dir} finished, reused")
             return rundir.read_metrics(run_dir)
-        return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks)
-    return train(cfg, verbose=verbose, callbacks=callbacks)
+        return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks,
+                     evaluate_test=evaluate_test)
+    return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test)
 
 
 @dataclasses.dataclass

@@ -1,5 +1,6 @@
-"""Searching augmentation policies with real training runs: the ``train_fn`` that
-:mod:`medtrain.augment.search` calls for each candidate (``medtrain augment search``).
+"""Searching augmentation policies with real training runs (``medtrain augment search``): the ``train_fn``
+that :mod:`medtrain.augment.search`'s RandAugment grid calls for each candidate, and the AutoAugment-style
+policy search run as an Optuna study by :mod:`medtrain.tune.study`.
 """
 from __future__ import annotations
 
@@ -52,3 +53,79 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[
         return _val_auc(train_or_reuse(config_mod.resolve(base_cfg.to_dict(), overrides), verbose=verbose))
 
     return train_fn
+
+
+def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: list, budget_epochs: int,
+                       trials: int | None = None, budget_minutes: float | None = None, storage: str | None = None,
+                       study_name: str = "autoaugment", sub_policies: int = 5, log: Callable[[str], None] = print):
+    """Search an AutoAugment-style policy (:func:`medtrain.augment.search.suggest_autoaugment_policy`) with
+    the Optuna study machinery of ``medtrain tune`` (:mod:`medtrain.tune.study`: TPE, median pruning on the
+    validation metric, a resumable study in ``storage``, default ``WORK/study.db``).
+
+    Trial ``k`` writes its policy to ``WORK/trials/NNN.yaml`` and trains ``WORK/trials/NNN`` for
+    ``budget_epochs`` epochs with ``--augment [*base_augment, that file]``, without the test split; it is
+    scored on validation. The first trial of a new study is the policy that applies nothing, so the search
+    can answer "no policy". The best trial's policy is written to ``out`` with every trial's score.
+
+    Returns:
+        the written :class:`medtrain.augment.policies.Policy`.
+    """
+    import optuna
+
+    from medtrain.augment.search import no_op_params, suggest_autoaugment_policy
+    from medtrain.tune import prepare_storage
+    from medtrain.tune.report import write_trials
+    from medtrain.training.distributed import single_process_only
+    from medtrain.tune.study import check_limits, finished_trials, open_study, run_study, train_trial
+
+    if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, int) or budget_epochs < 1:
+        raise MedtrainError(f"budget epochs must be an integer >= 1, got {budget_epochs!r}")
+    check_limits(trials, budget_minutes)
+    base = {k: v for k, v in base_cfg.to_dict().items() if k not in ("out", "progress", "data_dir")}
+    base.update(epochs=budget_epochs)
+    single_process_only(config_mod.resolve(base), "augment search")
+    if isinstance(sub_policies, bool) or not isinstance(sub_policies, int) or sub_policies < 1:
+        raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
+    work_dir = Path(work_dir)
+    db, url = prepare_storage(work_dir, storage)
+    settings = {"command": "augment search --method autoaugment", "monitor": base_cfg.monitor,
+                "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base}
+    study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
+    if not study.trials:
+        study.enqueue_trial(no_op_params(sub_policies))
+    log(f"augment search: study {study_name!r} in {url} ({len(finished_trials(study))} finished trials so far)")
+
+    def objective(trial) -> float:
+        policy = suggest_autoaugment_policy(trial, sub_policies)
+        run_dir = work_dir / "trials" / f"{trial.number:03d}"
+        policy_file = save_policy(policy, run_dir.with_suffix(".yaml"))
+        cfg = config_mod.resolve(base, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
+                                        "progress": False})
+        return train_trial(trial, cfg)
+
+    try:
+        run_study(study, objective, trials, budget_minutes, log)
+    finally:
+        table = write_trials(study, work_dir)
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise MedtrainError(f"no trial of the search finished (see {work_dir / 'trials.md'})") from None
+    policy = suggest_autoaugment_policy(optuna.trial.FixedTrial(best.params), sub_policies)
+    done = finished_trials(study)
+    policy.metadata = {"search": {
+        "method": "autoaugment-tpe", "selected_on": f"{base_cfg.monitor} (validation split)",
+        "budget_epochs": budget_epochs, "base_augment": list(base_augment), "best_trial": best.number,
+        "best_value": round(best.value, 6), "finished_trials": len(done), "storage": url, "study": study_name,
+        "results": [{"trial": t.number, "state": t.state.name.lower(),
+                     "value": None if t.value is None else round(t.value, 6)} for t in done],
+    }}
+    applies = any(op.prob > 0 for sub in policy.sub_policies for op in sub)
+    note = (f"Learned by `medtrain augment search --method autoaugment`: {len(done)} trials (TPE), "
+            f"{sub_policies} sub-policies of 2 ops, {budget_epochs} epochs per trial, ranked on validation "
+            f"{base_cfg.monitor}.\nBest: trial #{best.number}, {best.value:.4f}"
+            + ("" if applies else " (the policy that applies nothing won)")
+            + "\nBase augmentation applied before the policy during the search: " + (", ".join(base_augment) or "none"))
+    save_policy(policy, out, comment=note)
+    log(table.rstrip())
+    return policy

@@ -1,4 +1,6 @@
-"""Learn an augmentation policy from your data within a compute budget: a RandAugment (N, M) grid search.
+"""Learn an augmentation policy from your data within a compute budget: a RandAugment (N, M) grid search,
+and the search space of AutoAugment-style policies (:func:`suggest_autoaugment_policy`) that
+``medtrain augment search --method autoaugment`` explores with an Optuna study (:mod:`medtrain.policy_search`).
 
 Why a grid over RandAugment's two numbers, and not a learned policy:
 
@@ -23,6 +25,10 @@ meaningful for every imaging modality. Candidates are ranked on the VALIDATION s
 split stays untouched for the final report. Ties go to the weaker augmentation (baseline, then smaller
 N, then smaller M). A short-budget ranking is a proxy: confirm the winner with a full-length run.
 
+The AutoAugment-style space (:func:`suggest_autoaugment_policy`) is there for data where the grid's
+answer is not enough; the caveats above (a noisy validation score, many parameters) apply to it in full,
+and ``docs/results/augmentation.md`` measures both against no augmentation.
+
 This module does not import training: the caller injects ``train_fn(augment_spec, params) -> val AUC``
 (the CLI passes one built on :func:`medtrain.train`).
 """
@@ -34,6 +40,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from medtrain.augment._policy_ops import OPS
 from medtrain.augment.policies import (
     RANDAUGMENT_MAX_LEVEL, OpSpec, Policy, randaugment_policy, save_policy,
 )  # fmt: skip
@@ -180,3 +187,44 @@ def _point_dict(p: GridPoint) -> dict:
     d["m"] = int(d["m"]) if float(d["m"]).is_integer() else d["m"]
     d["val_auc"] = None if math.isnan(d["val_auc"]) else round(d["val_auc"], 6)
     return d
+
+
+# --------------------------------------------------------------------------- AutoAugment-style policies
+
+#: The AutoAugment paper's ops (Cubuk et al., CVPR 2019, Table 1) that medtrain implements: all but
+#: SamplePairing.
+AUTOAUGMENT_SEARCH_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "AutoContrast", "Invert",
+                          "Equalize", "Solarize", "Posterize", "Contrast", "Color", "Brightness", "Sharpness",
+                          "Cutout")
+AUTOAUGMENT_LEVELS = 9  # the paper's magnitudes: 10 discrete levels, 0..9
+OPS_PER_SUB_POLICY = 2
+
+
+def suggest_autoaugment_policy(trial, sub_policies: int = 5, ops: Sequence[str] = AUTOAUGMENT_SEARCH_OPS) -> Policy:
+    """An AutoAugment-style policy drawn from an Optuna ``trial``: ``sub_policies`` sub-policies of two ops,
+    each op with a probability in {0, 0.1, ..., 1} and a magnitude in {0, ..., 9}, the search space of the
+    AutoAugment paper (Cubuk et al., CVPR 2019), searched here by TPE instead of a reinforcement-learning
+    controller. Every sample draws one sub-policy and applies its two ops in order.
+
+    Parameters are named ``sp{i}_op{j}``, ``sp{i}_p{j}`` and ``sp{i}_m{j}``; a magnitude is drawn for every
+    op (and ignored by the magnitude-free ones) so that each trial has the same parameters. Passing an
+    ``optuna.trial.FixedTrial`` of a trial's ``params`` rebuilds that trial's policy.
+    """
+    if isinstance(sub_policies, bool) or not isinstance(sub_policies, int) or sub_policies < 1:
+        raise MedtrainError(f"the policy needs at least one sub-policy, got {sub_policies!r}")
+    subs = []
+    for i in range(sub_policies):
+        sub = []
+        for j in range(OPS_PER_SUB_POLICY):
+            name = trial.suggest_categorical(f"sp{i}_op{j}", list(ops))
+            prob = trial.suggest_float(f"sp{i}_p{j}", 0.0, 1.0, step=0.1)
+            level = trial.suggest_int(f"sp{i}_m{j}", 0, AUTOAUGMENT_LEVELS)
+            sub.append(OpSpec(name, round(prob, 1), level if OPS[name].has_magnitude else None))
+        subs.append(sub)
+    return Policy(subs, layers=1, max_level=AUTOAUGMENT_LEVELS, name="autoaugment-search").validate()
+
+
+def no_op_params(sub_policies: int = 5) -> dict:
+    """The parameters of the policy that never applies an op (every probability 0): the search's first
+    trial, so that, like the RandAugment grid's baseline, it can answer "no policy"."""
+    return {f"sp{i}_p{j}": 0.0 for i in range(sub_policies) for j in range(OPS_PER_SUB_POLICY)}

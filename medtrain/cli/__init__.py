@@ -14,7 +14,8 @@ from medtrain.errors import MedtrainError
 
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
 # installed package is skipped, so partial installs still give a working command.
-SUBCOMMANDS = ["train", "eval", "predict", "export", "explain", "compare", "advise", "models", "cost", "augment"]
+SUBCOMMANDS = ["train", "eval", "predict", "export", "explain", "compare", "tune", "advise", "models", "cost",
+               "augment"]
 
 
 def build_parser() -> argparse.ArgumentParser:

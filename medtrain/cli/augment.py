@@ -43,9 +43,11 @@ def register(sub) -> None:
     s.add_argument("--out", required=True, metavar="PNG", help="output image")
     s.set_defaults(func=run_show)
 
-    r = asub.add_parser("search", help="pick RandAugment (N, M) by validation AUC of short trainings",
-                        description="Train one short model per (N, M) of a grid (and one without RandAugment), "
-                                    "select on validation AUC and write the policy as YAML.")
+    r = asub.add_parser("search", help="learn a policy (RandAugment N, M grid or AutoAugment-style) on validation",
+                        description="randaugment: train one short model per (N, M) of a grid (and one without "
+                                    "RandAugment). autoaugment: an Optuna study (TPE, pruning) over policies of "
+                                    "sub-policies of two ops, each with a probability and a magnitude. Either "
+                                    "selects on validation and writes the policy as YAML for --augment.")
     _data_flags(r)
     r.add_argument("--model", help="architecture (default: the config's)")
     r.add_argument("--batch-size", dest="batch_size", help="batch size (default: the config's)")
@@ -57,6 +59,15 @@ def register(sub) -> None:
                    help="ops applied before RandAugment in every candidate (default: the config's augment)")
     r.add_argument("--no-baseline", action="store_true", help="don't train the candidate without RandAugment")
     r.add_argument("--work-dir", metavar="DIR", help="run directories of the candidates (default <out>-search/)")
+    r.add_argument("--method", default="randaugment", choices=("randaugment", "autoaugment"),
+                   help="randaugment: the (N, M) grid (default); autoaugment: search sub-policies with Optuna")
+    r.add_argument("--trials", type=int, metavar="N", help="autoaugment: stop when the study holds N finished trials")
+    r.add_argument("--budget", type=float, metavar="MINUTES", help="autoaugment: stop starting trials after this long")
+    r.add_argument("--storage", metavar="URL",
+                   help="autoaugment: SQLAlchemy URL of the study database (default sqlite:///WORK_DIR/study.db)")
+    r.add_argument("--study-name", default="autoaugment", metavar="NAME", help="autoaugment: the study's name")
+    r.add_argument("--sub-policies", type=int, default=5, metavar="K",
+                   help="autoaugment: sub-policies in the policy (default 5, as the paper's searched policies)")
     r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
     r.set_defaults(func=run_search)
 
@@ -234,6 +245,8 @@ def run_search(args: argparse.Namespace) -> int:
         base = [a for a in cfg.augment if a != "none" and a not in _POLICY_OPS and not is_policy_file(a)]
     out = Path(args.out)
     work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
+    if args.method == "autoaugment":
+        return _run_autoaugment_search(args, cfg, base, work, out)
     work.mkdir(parents=True, exist_ok=True)
     _check_train_accepts_policy_files(base, cfg.to_dict(), work)
     result = randaugment_grid_search(
@@ -245,4 +258,15 @@ def run_search(args: argparse.Namespace) -> int:
     data = f"--dataset {cfg.dataset}" if cfg.dataset else f"--data {cfg.data}"
     aug = ",".join([*base, str(out)])
     print(f"wrote {out}; train with: medtrain train {data} --augment {aug}")
+    return 0
+
+
+def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Path, out: Path) -> int:
+    from medtrain.policy_search import autoaugment_search
+
+    autoaugment_search(cfg, work, out, base_augment=base, budget_epochs=args.budget_epochs, trials=args.trials,
+                       budget_minutes=args.budget, storage=args.storage, study_name=args.study_name,
+                       sub_policies=args.sub_policies, log=print)
+    data = f"--dataset {cfg.dataset}" if cfg.dataset else f"--data {cfg.data}"
+    print(f"wrote {out}; train with: medtrain train {data} --augment {','.join([*base, str(out)])}")
     return 0

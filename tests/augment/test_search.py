@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from medtrain.augment.policies import load_policy, randaugment_policy
+from medtrain.augment.policies import load_policy, randaugment_policy, save_policy
 from medtrain.augment.search import randaugment_grid_search
 from medtrain.errors import MedtrainError
 
@@ -77,3 +77,47 @@ def test_failed_candidates_are_skipped_and_all_failing_is_an_error():
 def test_bad_grids_are_user_errors(ns, ms, message):
     with pytest.raises(MedtrainError, match=message):
         randaugment_grid_search(FakeTrainer(lambda n, m: 0.5), n_values=ns, m_values=ms)
+
+
+# --------------------------------------------------------------------------- AutoAugment-style policies
+
+
+def test_an_autoaugment_trial_draws_sub_policies_of_two_ops_on_the_papers_grid():
+    import optuna
+
+    from medtrain.augment._policy_ops import OPS
+    from medtrain.augment.search import AUTOAUGMENT_SEARCH_OPS, suggest_autoaugment_policy
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        policy = suggest_autoaugment_policy(study.ask(), sub_policies=3)
+        assert len(policy.sub_policies) == 3 and all(len(sub) == 2 for sub in policy.sub_policies)
+        for op in (op for sub in policy.sub_policies for op in sub):
+            assert op.name in AUTOAUGMENT_SEARCH_OPS
+            assert round(op.prob * 10) == pytest.approx(op.prob * 10)  # probabilities 0, 0.1, ..., 1
+            assert (op.magnitude is None) == (not OPS[op.name].has_magnitude)
+            assert op.magnitude is None or op.magnitude in range(10)  # magnitudes 0..9
+
+
+def test_a_trials_params_rebuild_its_policy_and_the_yaml_round_trips(tmp_path):
+    import optuna
+
+    from medtrain.augment.search import suggest_autoaugment_policy
+
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1)).ask()
+    drawn = suggest_autoaugment_policy(trial, sub_policies=2)
+    rebuilt = suggest_autoaugment_policy(optuna.trial.FixedTrial(trial.params), sub_policies=2)
+    assert rebuilt.sub_policies == drawn.sub_policies
+    save_policy(drawn, tmp_path / "p.yaml")
+    assert load_policy(tmp_path / "p.yaml").sub_policies == drawn.sub_policies
+
+
+def test_the_no_op_trial_applies_nothing():
+    import optuna
+
+    from medtrain.augment.search import no_op_params, suggest_autoaugment_policy
+
+    study = optuna.create_study()
+    study.enqueue_trial(no_op_params(4))
+    policy = suggest_autoaugment_policy(study.ask(), sub_policies=4)
+    assert [op.prob for sub in policy.sub_policies for op in sub] == [0.0] * 8

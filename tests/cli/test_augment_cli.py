@@ -54,7 +54,7 @@ def test_augment_show_names_an_unknown_op(tiny_npz, tmp_path, capsys):
 def fake_train(calls, auc_of):
     """Stands in for medtrain.train: validation AUC from the RandAugment policy file in cfg.augment."""
 
-    def train(cfg, resume=None, verbose=True, callbacks=None):
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
         files = [a for a in cfg.augment if a.endswith(".yaml")]
         n, m = 0, 0
         if files:
@@ -159,3 +159,53 @@ def test_policy_file_probe_uses_its_own_file_and_leaves_nothing(tmp_path):
     other = save_policy(randaugment_policy(2, 2), tmp_path / "probe.yaml")
     _check_train_accepts_policy_files(["flip"], {}, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.yaml"] and load_policy(other).layers == 2
+
+
+def fake_policy_train(calls):
+    """Stands in for medtrain.api.train in the AutoAugment-style search: the score is the total probability
+    of the Rotate ops in the trial's policy file (known best), no files written."""
+
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
+        policy = load_policy(next(a for a in cfg.augment if a.endswith(".yaml")))
+        calls.append({"cfg": cfg, "policy": policy, "evaluate_test": evaluate_test})
+        score = 0.5 + sum(op.prob for sub in policy.sub_policies for op in sub if op.name == "Rotate") / 10
+        return {"best_epoch": 0, "history": [{"epoch": 0, "val_auc": score}], "val": {"auc": score}, "test": {}}
+
+    return train
+
+
+def test_autoaugment_search_writes_the_best_trials_policy_scored_on_validation(tiny_npz, tmp_path, monkeypatch,
+                                                                                capsys):
+    calls = []
+    monkeypatch.setattr(medtrain.api, "train", fake_policy_train(calls))
+    out, work = tmp_path / "aa.yaml", tmp_path / "work"
+    code = main(["augment", "search", "--data", str(tiny_npz), "--method", "autoaugment", "--budget-epochs", "2",
+                 "--trials", "4", "--sub-policies", "2", "--base-augment", "flip", "--work-dir", str(work),
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert len(calls) == 4
+    assert all(op.prob == 0 for sub in calls[0]["policy"].sub_policies for op in sub)  # trial 0: no policy
+    for n, call in enumerate(calls):
+        cfg = call["cfg"]
+        assert cfg.epochs == 2 and call["evaluate_test"] is False and cfg.out == str(work / "trials" / f"{n:03d}")
+        assert cfg.augment == ("flip", str(work / "trials" / f"{n:03d}.yaml"))
+    record = load_policy(out).metadata["search"]
+    best = max(range(4), key=lambda n: record["results"][n]["value"])
+    assert record["best_trial"] == best and load_policy(out).sub_policies == calls[best]["policy"].sub_policies
+    assert record["selected_on"] == "val_auc (validation split)" and len(record["results"]) == 4
+    assert f"--augment flip,{out}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "give --trials N and/or --budget MINUTES"),
+    (["--budget", "0"], "--budget must be a number of minutes > 0"),
+    (["--trials", "2", "--storage", "sqlite:////nonexistent-dir/sub/study.db"], "cannot open the study database"),
+])
+def test_autoaugment_search_bad_limits_are_one_line_exit_2_and_write_nothing(tiny_npz, tmp_path, capsys, extra,
+                                                                             message):
+    out, work = tmp_path / "aa.yaml", tmp_path / "work"
+    assert main(["augment", "search", "--data", str(tiny_npz), "--method", "autoaugment", "--budget-epochs", "1",
+                 "--work-dir", str(work), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not work.exists() and not out.exists()

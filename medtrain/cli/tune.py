@@ -1,0 +1,37 @@
+"""``medtrain tune``: hyperparameter search with Optuna over ``train``'s settings (:mod:`medtrain.tune`)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tune", help="search hyperparameters (Optuna TPE + pruning), scored on validation",
+                       description="Each trial is a run directory OUT/trials/NNN trained without the test split; "
+                                   "the study lives in a database, so an interrupted search continues when the "
+                                   "same command is run again. The best trial is evaluated on test once, at the end.")
+    p.add_argument("--space", metavar="YAML",
+                   help="search space: setting -> {low, high[, log][, step]} or a list of values (default: lr, "
+                        "weight_decay, dropout, label_smoothing)")
+    p.add_argument("--trials", type=int, metavar="N", help="stop when the study holds N finished trials")
+    p.add_argument("--budget", type=float, metavar="MINUTES", help="stop starting trials after this many minutes")
+    p.add_argument("--storage", metavar="URL",
+                   help="SQLAlchemy URL of the study database (default sqlite:///OUT/study.db); give the same "
+                        "URL on several machines to share one study")
+    p.add_argument("--study-name", default="tune", metavar="NAME", help="the study's name in the storage")
+    from medtrain.cli._options import add_config_flags
+
+    add_config_flags(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from medtrain.cli._options import config_layers
+    from medtrain.tune import load_space, tune
+
+    from_file, flags = config_layers(args)
+    base = {**from_file, **flags}
+    out = base.pop("out", None) or "runs/tune"
+    space = load_space(args.space) if args.space else None
+    tune(base, space, out, trials=args.trials, budget_minutes=args.budget, storage=args.storage,
+         study_name=args.study_name, log=print)
+    return 0

@@ -1,0 +1,133 @@
+"""``medtrain tune``: hyperparameter search with Optuna over the settings of ``train``.
+
+TPE sampling (Bergstra et al., NeurIPS 2011) and median pruning of the trials' learning curves (Optuna's
+Lightning pruning callback on the validation metric), over a YAML search space of ``train``'s flat keys
+(:mod:`medtrain.tune.space`). Each trial is a run directory ``OUT/trials/NNN`` trained without its test
+split and scored on validation; the study lives in a database (:mod:`medtrain.tune.study`), so Ctrl-C keeps
+every finished trial and the same command continues the study. When the search ends, the best trial is
+evaluated on test once, and the search writes:
+
+* ``best_config.yaml``: the base settings with the best trial's values, for ``medtrain train --config``;
+* ``trials.csv`` / ``trials.md``: one row per trial; ``history.png`` and ``importance.png`` (Optuna's
+  optimisation history and fANOVA parameter importances);
+* ``best.json``: the best trial, its validation score and its test evaluation (also in its run directory,
+  ``eval_test.json``).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from medtrain import config as config_mod
+from medtrain._io import write_json
+from medtrain.api import RESUMABLE_KEYS, evaluate
+from medtrain.errors import MedtrainError
+from medtrain.training.distributed import single_process_only
+from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
+from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
+from medtrain.tune.study import (
+    check_limits, connect, default_storage, finished_trials, open_study, run_study, train_trial,
+)  # fmt: skip
+
+__all__ = ["tune", "BUILTIN", "load_space", "parse_space", "open_study", "run_study", "connect"]
+
+BEST_FILE = "best.json"
+TRIALS_DIR = "trials"
+
+
+def prepare_storage(out: Path, storage: str | None):
+    """Connect to ``storage`` (default: ``OUT/study.db``) and create ``out``; an unreachable database
+    leaves nothing behind. Returns the storage and its URL."""
+    created = not out.exists()
+    db = connect(storage) if storage else None  # a given URL is tried before anything is written
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        url = storage or default_storage(out)
+        return db or connect(url), url
+    except MedtrainError:
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None = None,
+         budget_minutes: float | None = None, storage: str | None = None, study_name: str = "tune",
+         log: Callable[[str], None] = print) -> dict:
+    """Search ``space`` (``None``: the built-in space) on top of the settings ``base``; see the module.
+
+    Args:
+        base: settings every trial shares (flat keys, as in a config file); ``out`` is ignored.
+        space: the search space mapping (:mod:`medtrain.tune.space`).
+        out: the output folder (trial run directories, tables, plots, the default SQLite study).
+        trials: stop when the study holds this many finished trials (counting earlier runs' trials).
+        budget_minutes: stop starting trials after this many minutes.
+        storage: a SQLAlchemy URL of the study database (default ``sqlite:///OUT/study.db``).
+        study_name: the study's name in the storage.
+
+    Returns:
+        the content of ``best.json``.
+    """
+    base = {k.replace("-", "_"): v for k, v in (base or {}).items() if k.replace("-", "_") != "out"}
+    cfg = config_mod.resolve(base)
+    single_process_only(cfg, "medtrain tune")
+    params = parse_space(space, base)
+    check_limits(trials, budget_minutes)
+    out = Path(out)
+    db, url = prepare_storage(out, storage)
+    fixed = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_KEYS}
+    settings = {"command": "tune", "monitor": cfg.monitor, "space": {p.key: p.to_dict() for p in params},
+                "base": fixed}
+    study = open_study(db, study_name, cfg.monitor, cfg.seed, settings)
+    n_before = len(finished_trials(study))
+    log(f"tune: study {study_name!r} in {url} ({n_before} finished trials so far); trials in {out / TRIALS_DIR}")
+
+    def objective(trial) -> float:
+        values = {p.key: p.suggest(trial) for p in params}
+        run_dir = out / TRIALS_DIR / f"{trial.number:03d}"
+        return train_trial(trial, config_mod.resolve(base, values, {"out": str(run_dir), "progress": False}))
+
+    try:
+        run_study(study, objective, trials, budget_minutes, log)
+    except KeyboardInterrupt:
+        write_trials(study, out)
+        log(f"tune: interrupted; {len(finished_trials(study))} finished trials are kept in {url}; "
+            "run the same command again to continue")
+        raise
+    return finish(study, base, out, log)
+
+
+def finish(study, base: dict, out: Path, log: Callable[[str], None] = print) -> dict:
+    """Write the trials table, the plots and the best config; evaluate the best trial on test, once."""
+    table = write_trials(study, out)
+    log(table.rstrip())
+    for line in write_plots(study, out):
+        log(f"tune: not drawn: {line}")
+    try:
+        best = study.best_trial
+    except ValueError:
+        raise MedtrainError(f"no trial of the study finished (see {out / 'trials.md'})") from None
+    monitor = study.user_attrs["medtrain"]["monitor"]
+    resolved = config_mod.resolve(base, best.params).to_dict()
+    keep = [k for k in dict.fromkeys([*base, *best.params]) if k not in FIXED]
+    write_best_config({k: resolved[k] for k in keep}, out / BEST_CONFIG,
+                      f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
+                      f"{monitor} {best.value:.4f} on validation).\nTrain with: medtrain train --config "
+                      f"{out / BEST_CONFIG} --out RUN")
+    run_dir = Path(best.user_attrs.get("run_dir", ""))
+    record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),
+              "finished_trials": len(finished_trials(study))}
+    if (run_dir / "metrics.json").is_file():
+        # The one look at test: the best trial, after the search has ended.
+        res = evaluate(run_dir, "test", verbose=False)
+        record["test"] = {k: res[k] for k in ("auc", "acc", "auc_ci", "acc_ci") if k in res}
+        t = record["test"]
+        ci = f" [{t['auc_ci'][0]:.3f}, {t['auc_ci'][1]:.3f}]" if "auc_ci" in t else ""
+        log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); test AUC {t['auc']:.4f}"
+            f"{ci}, ACC {t['acc']:.4f} (evaluated once, after the search)")
+    else:  # a shared study whose best trial ran on another machine
+        log(f"tune: best trial #{best.number} ran in {run_dir}, not here; evaluate it there with "
+            f"`medtrain eval {run_dir}`")
+    write_json(out / BEST_FILE, record)
+    log(f"tune: wrote {out / BEST_CONFIG}, {out / 'trials.md'}, {out / BEST_FILE}")
+    return record

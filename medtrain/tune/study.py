@@ -1,0 +1,166 @@
+"""The one place Optuna studies are opened, stored and run, for ``medtrain tune`` and for the
+AutoAugment-style policy search of ``medtrain augment search --method autoaugment``.
+
+A study lives in a real database (Optuna's ``RDBStorage``: any SQLAlchemy URL; by default a SQLite file in
+the output folder), so a search stopped by Ctrl-C, a crash or its budget keeps every finished trial, and
+running the same command again continues it; several machines given the same ``--storage`` URL share one
+study. Sampling is TPE (Bergstra et al., "Algorithms for Hyper-Parameter Optimization", NeurIPS 2011) and
+trials that fall behind the median of earlier trials at the same epoch are stopped early (Optuna's
+``MedianPruner``, fed each epoch by Optuna's Lightning pruning callback).
+
+Each trial is a normal run directory trained with :func:`medtrain.api.train_or_reuse` *without the test
+split* (``evaluate_test=False``): a trial's score is its validation metric, and nothing a search decides
+can depend on test images.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from medtrain._progress import Overall
+from medtrain.api import train_or_reuse
+from medtrain.config import Config
+from medtrain.errors import MedtrainError, TrainingInterrupted
+
+STUDY_FILE = "study.db"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+DIRECTIONS = {"val_auc": "maximize", "val_acc": "maximize", "val_loss": "minimize"}
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)  # medtrain prints one line per trial (failed ones too)
+
+
+def default_storage(out: str | Path) -> str:
+    """``sqlite:///OUT/study.db`` (absolute, so the URL means the same file from any working directory)."""
+    return f"sqlite:///{(Path(out) / STUDY_FILE).resolve()}"
+
+
+def check_limits(trials: int | None, budget_minutes: float | None) -> None:
+    """``--trials`` and ``--budget``: at least one, each positive."""
+    if trials is None and budget_minutes is None:
+        raise MedtrainError("give --trials N and/or --budget MINUTES (when to stop the search)")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise MedtrainError(f"--trials must be an integer >= 1, got {trials!r}")
+    if budget_minutes is not None and not (isinstance(budget_minutes, (int, float)) and budget_minutes > 0
+                                           and math.isfinite(budget_minutes)):
+        raise MedtrainError(f"--budget must be a number of minutes > 0, got {budget_minutes!r}")
+
+
+def connect(url: str) -> optuna.storages.RDBStorage:
+    """Open (and create the tables of) the study database at SQLAlchemy ``url``.
+
+    Raises:
+        MedtrainError: the database cannot be reached or the URL is not one SQLAlchemy can use.
+    """
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as e:  # noqa: BLE001  (SQLAlchemy and each database driver raise their own error types)
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise MedtrainError(f"--storage {url}: cannot open the study database ({why})") from None
+
+
+def open_study(storage, name: str, monitor: str, seed: int, settings: dict) -> optuna.Study:
+    """Create study ``name`` in ``storage``, or load it to continue.
+
+    ``settings`` (the search space and the fixed settings, JSON-able) are stored with a new study; a study
+    that was started with other settings is refused rather than mixed with them.
+    """
+    study = optuna.create_study(storage=storage, study_name=name, direction=DIRECTIONS[monitor],
+                                load_if_exists=True, pruner=optuna.pruners.MedianPruner(n_startup_trials=4,
+                                                                                        n_warmup_steps=1))
+    saved = study.user_attrs.get("medtrain")
+    if saved is None:
+        study.set_user_attr("medtrain", settings)
+    elif saved != settings:
+        diff = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+        raise MedtrainError(f"study {name!r} in this storage was started with other settings "
+                            f"({', '.join(diff[:3])} differ); use another --study-name or output folder")
+    # Seeded, and offset by the trials already there: a continued study must not redraw its first points.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+    return study
+
+
+def finished_trials(study: optuna.Study) -> list:
+    return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
+
+
+def score_of(result: dict, monitor: str) -> float:
+    """The validation ``monitor`` value of the checkpoint a run selected: the number checkpoint selection
+    and the pruner saw (``metrics.json`` history entry of ``best_epoch``)."""
+    for h in result.get("history") or []:
+        if h.get("epoch") == result.get("best_epoch") and monitor in h:
+            return float(h[monitor])
+    val = (result.get("val") or {}).get(monitor.removeprefix("val_"))
+    if not isinstance(val, (int, float)):
+        raise MedtrainError(f"the trial's run holds no validation {monitor}")
+    return float(val)
+
+
+def train_trial(trial: optuna.Trial, cfg: Config) -> float:
+    """Train (or reuse) the run ``cfg`` describes as trial ``trial``, without its test split, reporting
+    ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score."""
+    from optuna_integration import PyTorchLightningPruningCallback
+
+    trial.set_user_attr("run_dir", str(cfg.out))
+    try:
+        result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
+                                evaluate_test=False)
+    except TrainingInterrupted:  # Lightning took the Ctrl-C: the trial is lost, the study is kept
+        raise KeyboardInterrupt from None
+    if result.get("test"):  # a reused directory trained with its test split: its numbers must not steer
+        raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
+    return score_of(result, cfg.monitor)
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int | None,
+              budget_minutes: float | None, log: Callable[[str], None] = print) -> None:
+    """Run trials until the study holds ``trials`` finished (complete or pruned) ones, or ``budget_minutes``
+    have passed (a trial under way then finishes), whichever comes first. One line per finished trial.
+
+    Ctrl-C marks the running trial failed and re-raises; every finished trial stays in the storage.
+    """
+    check_limits(trials, budget_minutes)
+    before = len(finished_trials(study))
+    todo = None if trials is None else trials - before
+    if todo is not None and todo <= 0:
+        log(f"the study already holds {before} finished trials (--trials {trials}); nothing to run")
+        return
+    t0 = time.monotonic()
+    metric = study.user_attrs.get("medtrain", {}).get("monitor", "value")
+
+    def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        done = len(finished_trials(study))
+        elapsed = time.monotonic() - t0
+        ran = max(1, done - before)
+        eta = [elapsed / ran * (trials - done)] if trials is not None else []
+        if budget_minutes is not None:
+            eta.append(max(0.0, budget_minutes * 60 - elapsed))
+        value = "failed" if trial.value is None else f"{metric} {trial.value:.4f}"
+        if trial.state == TrialState.PRUNED:
+            value += f" (pruned after epoch {trial.last_step + 1})" if trial.last_step is not None else " (pruned)"
+        try:
+            best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
+        except ValueError:  # no complete trial yet
+            best = "best -"
+        if trial.state in FINISHED:
+            bar.advance()
+        (bar.write if log is print else log)(
+            f"trial {done}/{trials if trials is not None else '?'} #{trial.number}: {value}; {best}; "
+            f"elapsed {_clock(elapsed)}, ETA {_clock(min(eta)) if eta else '-'}")
+
+    callbacks = [report]
+    if trials is not None:  # counts every machine's finished trials in a shared study
+        callbacks.append(optuna.study.MaxTrialsCallback(trials, states=FINISHED))
+    # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
+    with Overall(trials, "tune", done=before) as bar:
+        study.optimize(objective, n_trials=todo, timeout=None if budget_minutes is None else budget_minutes * 60,
+                       callbacks=callbacks)

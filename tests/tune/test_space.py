@@ -1,0 +1,45 @@
+"""The search space of `medtrain tune`: train's own keys, every reachable value one train accepts."""
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from medtrain.errors import MedtrainError
+from medtrain.tune.space import BUILTIN, parse_space
+
+BASE = {"dataset": "breastmnist"}
+
+
+def test_ranges_and_lists_become_optuna_distributions_of_the_settings_type():
+    params = {p.key: p for p in parse_space({"lr": {"low": 1e-4, "high": 1e-2, "log": True},
+                                             "epochs": {"low": 2, "high": 8, "step": 2},
+                                             "augment": ["none", "flip,shift"]}, BASE)}
+    trial = optuna.create_study().ask()
+    lr, epochs, augment = (params[k].suggest(trial) for k in ("lr", "epochs", "augment"))
+    assert 1e-4 <= lr <= 1e-2 and isinstance(lr, float)
+    assert epochs in (2, 4, 6, 8) and isinstance(epochs, int)
+    assert augment in ("none", "flip,shift")
+    assert trial.distributions["lr"].log and trial.distributions["epochs"].step == 2
+
+
+def test_the_builtin_space_is_valid_for_the_default_settings():
+    assert {p.key for p in parse_space(None, BASE)} == set(BUILTIN)
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"learning_rate": {"low": 0.1, "high": 1}}, r"unknown search space: setting 'learning_rate'"),
+    ({"lr": {"low": 0.01, "high": 0.001}}, r"lr: empty range"),
+    ({"dropout": {"low": 0.2, "high": 0.2}}, r"dropout: empty range"),
+    ({"dropout": []}, r"dropout: the list of values is empty"),
+    ({"dropout": {"low": 0.0, "high": 1.0}}, r"dropout: value 1.0 is refused by train"),
+    ({"optimizer": ["sgd", "adamm"]}, r"optimizer: value 'adamm' is refused by train"),
+    ({"lr": {"low": 0.0, "high": 0.1, "log": True}}, r"lr: a log range needs low > 0"),
+    ({"epochs": {"low": 1.5, "high": 4}}, r"epochs: epochs is an integer setting"),
+    ({"model": {"low": 1, "high": 2}}, r"model: a range needs a number setting"),
+    ({"lr": 0.01}, r"lr: give a range"),
+    ({"out": ["a", "b"]}, r"out: out is set by the search itself"),
+    ({}, r"at least one setting"),
+])
+def test_a_space_train_cannot_run_is_refused_naming_the_key(space, message):
+    with pytest.raises(MedtrainError, match=message):
+        parse_space(space, BASE)

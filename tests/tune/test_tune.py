@@ -1,0 +1,174 @@
+"""`medtrain tune`: trials scored on validation only, a resumable study, the best trial tested once."""
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import yaml
+
+import medtrain.api
+import medtrain.evaluation
+import medtrain.rundir
+from conftest import make_npz
+from medtrain import config as config_mod
+from medtrain.cli import main
+from medtrain.errors import MedtrainError, TrainingInterrupted
+from medtrain.tune import tune
+from medtrain.tune.study import default_storage, train_trial
+
+SPACE = {"lr": {"low": 1e-3, "high": 3e-2, "log": True}}
+
+
+def fast(data, **over) -> dict:
+    return {"data": str(data), "model": "resnet10_28_half", "epochs": 1, "batch_size": 32, "schedule": "none",
+            "accelerator": "cpu", "bootstrap": 20, "tta": "none", "logger": "none", **over}
+
+
+def fake_train(calls, fail_at=None, interrupt=KeyboardInterrupt):
+    """Stands in for medtrain.api.train: a score that grows with lr, no files; records how it was called.
+    Call number ``fail_at`` raises ``interrupt``, as Ctrl-C inside a trial does (KeyboardInterrupt outside
+    the Lightning loop, TrainingInterrupted when Lightning caught it)."""
+
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
+        calls.append({"cfg": cfg, "callbacks": callbacks, "evaluate_test": evaluate_test})
+        if len(calls) == fail_at:
+            raise interrupt("interrupted")
+        scores = {"val_auc": cfg.lr, "val_acc": cfg.lr, "val_loss": -cfg.lr}
+        return {"best_epoch": 0, "history": [{"epoch": 0, **scores}], "val": {"auc": cfg.lr}, "test": {}}
+
+    return train
+
+
+def finished(out) -> list:
+    study = optuna.load_study(study_name="tune", storage=default_storage(out))
+    return [t for t in study.trials if t.state.is_finished() and t.state.name != "FAIL"]
+
+
+def test_each_trial_trains_without_test_and_reports_its_monitor_for_pruning(tiny_npz, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    trial = optuna.create_study(direction="maximize").ask()
+    cfg = config_mod.resolve(fast(tiny_npz, monitor="val_acc"), {"out": str(tmp_path / "t0")})
+    train_trial(trial, cfg)
+    (call,) = calls
+    assert call["evaluate_test"] is False
+    (cb,) = call["callbacks"]
+    assert type(cb).__name__ == "PyTorchLightningPruningCallback" and cb.monitor == "val_acc"
+
+
+def test_a_trial_whose_run_holds_test_numbers_is_refused(tiny_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr(medtrain.api, "train", lambda cfg, **k: {"val": {"auc": 0.9}, "test": {"auc": 0.8}})
+    cfg = config_mod.resolve(fast(tiny_npz), {"out": str(tmp_path / "t0")})
+    with pytest.raises(MedtrainError, match="holds test results"):
+        train_trial(optuna.create_study().ask(), cfg)
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, TrainingInterrupted])
+def test_ctrl_c_inside_a_trial_keeps_the_finished_trials_and_a_rerun_continues(tiny_npz, tmp_path, monkeypatch,
+                                                                               interrupt):
+    out = tmp_path / "tune"
+    calls = []
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls, fail_at=3, interrupt=interrupt))
+    with pytest.raises(KeyboardInterrupt):
+        tune(fast(tiny_npz), SPACE, out, trials=4, log=lambda line: None)
+    assert len(finished(out)) == 2 and (out / "trials.md").is_file()
+    calls.clear()
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    tune(fast(tiny_npz), SPACE, out, trials=4, log=lambda line: None)
+    assert len(calls) == 2 and len(finished(out)) == 4  # two more trials, none redone
+    study = optuna.load_study(study_name="tune", storage=default_storage(out))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+
+
+def test_a_rerun_with_more_trials_continues_the_study(tiny_npz, tmp_path, monkeypatch):
+    out, calls = tmp_path / "tune", []
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    tune(fast(tiny_npz), SPACE, out, trials=2, log=lambda line: None)
+    tune(fast(tiny_npz), SPACE, out, trials=3, log=lambda line: None)
+    assert len(calls) == 3 and len(finished(out)) == 3
+    assert [c["cfg"].out for c in calls] == [str(out / "trials" / f"{n:03d}") for n in range(3)]
+    lines = []
+    tune(fast(tiny_npz), SPACE, out, trials=3, log=lines.append)  # already there: nothing is trained
+    assert len(calls) == 3 and any("nothing to run" in line for line in lines)
+
+
+def test_a_rerun_with_another_space_is_refused_not_mixed_in(tiny_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr(medtrain.api, "train", fake_train([]))
+    tune(fast(tiny_npz), SPACE, tmp_path / "tune", trials=1, log=lambda line: None)
+    with pytest.raises(MedtrainError, match="started with other settings"):
+        tune(fast(tiny_npz), {"dropout": [0.0, 0.5]}, tmp_path / "tune", trials=2, log=lambda line: None)
+
+
+@pytest.mark.slow
+def test_tune_end_to_end_scores_on_validation_and_tests_the_best_trial_once(tmp_path, monkeypatch, capsys):
+    # val and test of different sizes, so every evaluation can be told apart by its split's size.
+    data = make_npz(tmp_path / "grey.npz", sizes=(48, 16, 24))
+    evaluated = []
+
+    def recording(evaluate_split):
+        def wrapped(module, split, *a, **k):
+            evaluated.append(len(split))
+            return evaluate_split(module, split, *a, **k)
+        return wrapped
+
+    for mod in (medtrain.api, medtrain.evaluation):
+        monkeypatch.setattr(mod, "evaluate_split", recording(mod.evaluate_split))
+    out = tmp_path / "tune"
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"lr": {"low": 1e-3, "high": 3e-2, "log": True}, "dropout": [0.0, 0.3]}))
+    args = ["tune", "--space", str(space), "--out", str(out)]
+    for k, v in fast(data).items():
+        args += [f"--{k.replace('_', '-')}", str(v)]
+    assert main(args + ["--trials", "2"]) == 0, capsys.readouterr().err
+    assert evaluated.count(24) == 1 and evaluated[-1] == 24  # the test split: once, after every trial
+    assert len(finished(out)) == 2 and sorted(p.name for p in (out / "trials").iterdir()) == ["000", "001"]
+    for run in (out / "trials").iterdir():
+        assert json.loads((run / "metrics.json").read_text())["test"] == {}  # no trial ever saw the test split
+    best = json.loads((out / "best.json").read_text())
+    study = optuna.load_study(study_name="tune", storage=default_storage(out))
+    assert best["trial"] == study.best_trial.number and best["val"]["val_auc"] == study.best_value
+    assert best["test"] == {k: v for k, v in json.loads(
+        (out / "trials" / f"{best['trial']:03d}" / "eval_test.json").read_text()).items() if k in best["test"]}
+    cfg = config_mod.resolve(config_mod.load_yaml(out / "best_config.yaml"))  # trainable as it is
+    assert cfg.lr == pytest.approx(study.best_params["lr"]) and cfg.dropout == study.best_params["dropout"]
+    assert cfg.data == str(data) and cfg.epochs == 1
+    assert (out / "trials.csv").read_text().count("\n") == 3 and (out / "history.png").stat().st_size > 0
+    assert (out / "importance.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "0"], "--budget must be a number of minutes > 0"),
+    (["--trials", "0"], "--trials must be an integer >= 1"),
+    ([], "give --trials N and/or --budget MINUTES"),
+    (["--trials", "2", "--storage", "sqlite:////nonexistent-dir/sub/study.db"], "cannot open the study database"),
+    (["--trials", "2", "--storage", "nosuchdialect://host/db"], "cannot open the study database"),
+    (["--trials", "2", "--devices", "2"], "medtrain tune trains its runs in one process"),
+])
+def test_bad_limits_and_unreachable_storage_are_one_line_exit_2_and_write_nothing(tiny_npz, tmp_path, capsys,
+                                                                                  extra, message):
+    out = tmp_path / "tune"
+    assert main(["tune", "--data", str(tiny_npz), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("space, message", [
+    ({"learning_rate": {"low": 0.001, "high": 0.1}}, "unknown search space: setting 'learning_rate'"),
+    ({"lr": {"low": 0.1, "high": 0.001}}, "lr: empty range"),
+])
+def test_a_bad_search_space_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys, space, message):
+    out, path = tmp_path / "tune", tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump(space))
+    assert main(["tune", "--data", str(tiny_npz), "--space", str(path), "--trials", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_multi_device_trials_are_refused_before_any_training(tiny_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr(medtrain.api, "train", lambda *a, **k: pytest.fail("trained"))
+    cfg = config_mod.resolve(fast(tiny_npz, devices=2), {"out": str(tmp_path / "t0")})
+    with pytest.raises(MedtrainError, match="in one process"):
+        train_trial(optuna.create_study().ask(), cfg)
