@@ -1,4 +1,5 @@
 """Grouped splits and cross-validation folds: no patient's images ever straddle two splits."""
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
