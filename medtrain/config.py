@@ -98,7 +98,7 @@ class Config:
     devices: Any = 1  #: per node: a number (on CPU: of processes), auto, -1 (all) or device indices 0,1
     num_nodes: int = 1
     strategy: str = "auto"  #: auto or ddp (one process per device, Lightning's DistributedDataParallel)
-    precision: str = "32-true"
+    precision: str = "auto"  #: auto: bf16-mixed where bfloat16 is native (CPU avx512_bf16/amx, CUDA), else 32-true
     progress: bool = True
     logger: str = "csv"  #: experiment log of every epoch and the settings: csv, tensorboard, mlflow or none
     bootstrap: int = 1000  #: resamples for the test confidence intervals
@@ -122,7 +122,7 @@ DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
 TTA_MODES = ("auto", "none", "hflip", "flip")
 #: Settings decided on the validation split when "auto" (medtrain.training.choices); true/false pin them.
 CHOICES = ("auto", "true", "false")
-PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
+PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 #: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
 LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
 #: Lightning strategies a run may ask for: ``auto`` (one device: one process; several: Lightning picks DDP)

@@ -106,9 +106,10 @@ def real_data() -> Path:
 
 
 def fast_config(data: Path, out: Path, **over) -> dict:
-    # flip pinned on: the flip pilots of flip=auto are tested in tests/training/test_choices.py
+    # flip pinned on (the flip pilots of flip=auto: tests/training/test_choices.py) and float32 (precision=auto,
+    # bf16 on this CPU: tests/training/test_precision.py), so other tests compare exact numbers
     cfg = dict(data=str(data), model="resnet10_28_half", epochs=2, batch_size=32, progress=False, bootstrap=50,
-               out=str(out), schedule="none", accelerator="cpu", flip="true")
+               out=str(out), schedule="none", accelerator="cpu", flip="true", precision="32-true")
     cfg.update(over)
     return cfg
 

@@ -35,7 +35,7 @@ HELP = {
                "indices 0,1",
     "num_nodes": "machines taking part (multi-node: launch with torchrun or SLURM srun, see README)",
     "strategy": "auto or ddp (one process per device and node; several devices pick ddp under auto)",
-    "precision": "32-true, 16-mixed, bf16-mixed, ...",
+    "precision": "auto (bf16-mixed where bfloat16 is native, else 32-true), 32-true, 16-mixed, bf16-mixed, ...",
     "out": "run directory",
     "pretrained": "source model A: a run directory, a weights file (.safetensors / weights-only .pt) or timm:NAME",
     "transfer": "scratch, linear-probe, finetune, finetune-top:K, partial:K or scale",

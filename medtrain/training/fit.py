@@ -14,7 +14,7 @@ from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
-from medtrain.training.build import augment_params, build_model, class_weights, normalisation
+from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
 from medtrain.training.callbacks import (DropoutSchedule, HistoryLogger, ShardBatches, WarmupEarlyStopping,
                                          build_logger)
 from medtrain.training.loader import TensorBatches
@@ -96,7 +96,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(HistoryLogger())
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy, precision=cfg.precision, logger=logger, callbacks=callbacks,
+        strategy=cfg.strategy, precision=trainer_precision(cfg), logger=logger, callbacks=callbacks,
         enable_progress_bar=cfg.progress, enable_model_summary=False, num_sanity_val_steps=0,
         default_root_dir=str(run_dir), log_every_n_steps=10,
         use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders only)
@@ -135,4 +135,5 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     ips = module._train_images / module._train_time if module._train_time else 0.0
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,
                      transfer=plan, weights_meta={"dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
-                                                  "best_epoch": best_epoch})
+                                                  "best_epoch": best_epoch},
+                     metrics={"precision": trainer_precision(cfg)})

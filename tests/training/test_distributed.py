@@ -160,7 +160,7 @@ def _noisy_npz(path: Path) -> Path:
 
 
 RUN = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "8", "--no-progress", "--bootstrap", "20",
-       "--accelerator", "cpu", "--schedule", "onecycle", "--tta", "none", "--lr", "0.01"]
+       "--accelerator", "cpu", "--schedule", "onecycle", "--tta", "none", "--lr", "0.01", "--precision", "32-true"]
 
 
 @pytest.mark.slow
