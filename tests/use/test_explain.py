@@ -8,6 +8,7 @@ from PIL import Image
 
 import medtrain
 from medtrain.cli import main
+from bad_inputs import bad_item
 from medtrain.explain import MAPS_FILE, default_layer, explain
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is ~5x faster on a busy CPU
@@ -130,16 +131,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(trained_run, tmp_path,
     Image.fromarray(arrays["test_images"][0]).save(item)
     if case == "not_a_run":
         target = tmp_path
-    elif case == "rgb":
-        item = bad / "colour.png"
-        Image.fromarray(np.stack([arrays["test_images"][0]] * 3, -1) + np.uint8([0, 40, 80])).save(item)
-    elif case == "volume":
-        item = bad / "vol.npz"
-        np.savez(item, **{f"{s}_{k}": (np.zeros((2, 16, 16, 16), np.uint8) if k == "images" else np.array([[0], [1]]))
-                          for s in ("train", "val", "test") for k in ("images", "labels")})
-    elif case == "corrupt":
-        item = bad / "broken.png"
-        item.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    elif case in ("rgb", "volume", "corrupt"):
+        item = bad_item(case, arrays["test_images"][0], bad)
     elif case == "target":
         extra = ["--target", "pneumonia"]
     else:

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import medtrain
+from bad_inputs import bad_item
 from medtrain.cli import main
 
 
@@ -153,16 +154,8 @@ def test_bad_input_is_one_line_and_exit_2(trained_run, tmp_path, capsys, case):
     if case == "not_a_run":
         target, item = tmp_path, bad
         Image.fromarray(arrays["test_images"][0]).save(bad / "ok.png")
-    elif case == "rgb":
-        item = bad / "colour.png"
-        Image.fromarray(np.stack([arrays["test_images"][0]] * 3, -1) + np.uint8([0, 40, 80])).save(item)
-    elif case == "volume":
-        item = bad / "vol.npz"
-        np.savez(item, **{f"{s}_{k}": (np.zeros((2, 16, 16, 16), np.uint8) if k == "images" else np.array([[0], [1]]))
-                          for s in ("train", "val", "test") for k in ("images", "labels")})
-    elif case == "corrupt":
-        item = bad / "broken.png"
-        item.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    elif case in ("rgb", "volume", "corrupt"):
+        item = bad_item(case, arrays["test_images"][0], bad)
     else:
         item = bad / "nothing.png"
     out = tmp_path / "p.csv"
