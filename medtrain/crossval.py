@@ -30,6 +30,7 @@ import numpy as np
 from medtrain import config as config_mod
 from medtrain import metrics
 from medtrain._io import write_json, write_text
+from medtrain._progress import Overall
 from medtrain.reports.html import write_crossval_report
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError
@@ -65,13 +66,18 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
         raise MedtrainError(f"cross-validation needs folds >= 2, got {cfg.folds}")
     out = Path(out or cfg.out or default_run_dir(cfg))
     runs = []
-    for k in range(cfg.folds):
-        run_dir = fold_dir(out, k)
-        fold_cfg = config_mod.resolve(base, {"fold": k, "out": str(run_dir)})
-        if verbose:
-            print(f"cross-validation: fold {k + 1}/{cfg.folds} -> {run_dir}"
-                  + (" finished, reused" if is_finished(run_dir) else ""), flush=True)
-        runs.append(train_or_reuse(fold_cfg, verbose=verbose))
+    finished = sum(is_finished(fold_dir(out, k)) for k in range(cfg.folds))
+    with Overall(cfg.folds, "cross-validation", done=finished, enabled=verbose and cfg.progress) as bar:
+        for k in range(cfg.folds):
+            run_dir = fold_dir(out, k)
+            fold_cfg = config_mod.resolve(base, {"fold": k, "out": str(run_dir)})
+            reused = is_finished(run_dir)
+            if verbose:
+                bar.write(f"cross-validation: fold {k + 1}/{cfg.folds} -> {run_dir}"
+                          + (" finished, reused" if reused else ""))
+            runs.append(train_or_reuse(fold_cfg, verbose=verbose))
+            if not reused:
+                bar.advance()
     summary = summarise(runs, [fold_dir(out, k) for k in range(cfg.folds)], cfg.bootstrap, cfg.seed)
     summary.update({"dataset": runs[0]["dataset"], "model": runs[0]["model"], "seed": cfg.seed,
                     "wall_s": time.perf_counter() - t0,

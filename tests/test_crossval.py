@@ -46,6 +46,8 @@ def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_
     assert cv["summary"]["test_auc"]["mean"] == pytest.approx(np.mean(aucs))
     assert cv["summary"]["test_auc"]["std"] == pytest.approx(np.std(aucs, ddof=1))
     assert cv["oof"]["auc_ci"][0] <= cv["oof"]["auc"] <= cv["oof"]["auc_ci"][1]
+    report = (out / "report.html").read_text()  # one page: every fold's row and the pooled line
+    assert report.count("<tr") >= 3 and f"{cv['oof']['auc']:.3f}" in report
     held = []
     for k in range(2):
         rows = _splits_csv(out / f"fold{k}" / "splits.csv")
