@@ -174,7 +174,8 @@ def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    if axes[0][0].get_legend_handles_labels()[0]:  # the first group may have no finite value to label
+        axes[0][0].legend(fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
     _save(fig, path)
