@@ -153,3 +153,13 @@ def test_a_run_without_epochs_has_no_learning_curve_section(figures):
     text = " ".join(page.text)
     assert "Learning curves" not in text and "no epochs" in text and "best epoch" not in text
     assert [i["alt"] for i in page.imgs] == ["confusion matrix"]
+
+
+def test_run_report_shows_the_choices_made_on_validation_with_their_numbers(figures):
+    m = _metrics()
+    m["choices"] = {"flip": {"chosen": False, "how": "labels name a side (kidney-left): flips off, no trial"},
+                    "class_weights": {"chosen": "prior-adjusted", "how": "validation accuracy",
+                                      "val_acc": {"balanced": 0.81, "prior-adjusted": 0.86}}}
+    text = " ".join(" ".join(_Page(run_report({}, m, figures)).text).split())
+    assert "flip off labels name a side (kidney-left): flips off, no trial" in text
+    assert "class_weights prior-adjusted validation accuracy val_acc: balanced 0.810, prior-adjusted 0.860" in text
