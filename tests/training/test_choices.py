@@ -125,3 +125,12 @@ def test_a_choice_is_auto_or_a_boolean_and_anything_else_is_named():
         resolve({"flip": "sometimes"})
     with pytest.raises(MedtrainError, match="test-time augmentation .vertical."):
         resolve({"tta": "vertical"})
+
+
+def test_medmnist_sets_that_label_left_and_right_organs_are_lateral_by_their_metadata():
+    from medmnist import INFO
+
+    for name in ("organamnist", "organcmnist", "organsmnist", "organmnist3d"):
+        assert {"kidney-left", "kidney-right"} <= set(lateral_labels(INFO[name]["label"])), name
+    for name in ("pneumoniamnist", "breastmnist", "retinamnist", "chestmnist", "adrenalmnist3d"):
+        assert lateral_labels(INFO[name]["label"]) == [], name
