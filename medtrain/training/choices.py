@@ -75,6 +75,8 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     process would train and remove them) keeps the flips unless the labels name a side.
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
+    if cfg.transfer == "linear-probe":
+        return {"chosen": False, "how": "a linear probe trains no augmentation"}
     if cfg.flip != "auto":
         return {"chosen": cfg.flip == "true", "how": "pinned (--flip)"}
     side = lateral_labels(splits.label_names)

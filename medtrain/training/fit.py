@@ -92,11 +92,12 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp)
+    precision = trainer_precision(cfg)  # resolved once: passed to the Trainer and recorded in metrics.json
     if logger:
         callbacks.append(HistoryLogger())
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy, precision=trainer_precision(cfg), logger=logger, callbacks=callbacks,
+        strategy=cfg.strategy, precision=precision, logger=logger, callbacks=callbacks,
         enable_progress_bar=cfg.progress, enable_model_summary=False, num_sanity_val_steps=0,
         default_root_dir=str(run_dir), log_every_n_steps=10,
         use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders only)
@@ -136,4 +137,4 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,
                      transfer=plan, weights_meta={"dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
                                                   "best_epoch": best_epoch},
-                     metrics={"precision": trainer_precision(cfg)})
+                     metrics={"precision": precision})

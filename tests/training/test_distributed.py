@@ -187,7 +187,7 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     assert proc.stdout.count("test AUC") == 1  # one process evaluated and printed
     m = json.loads((run / "metrics.json").read_text())
     assert m["sizes"] == {"train": 90, "val": 33, "test": 31} and len(m["history"]) == 2
-    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert last["epoch"] == 1  # --resume continues after the last epoch, whichever epoch was best
 
     # the test figures are those of one process scoring the saved weights on the whole test split
