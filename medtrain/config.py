@@ -71,6 +71,7 @@ class Config:
     batch_size: int = 128
     class_weights: str = "auto"  #: class-balanced loss: auto (balanced, prior-corrected if validation says so), true, false
     label_smoothing: float = 0.0
+    ema: float = 0.0  #: exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved model use it
 
     # --- early stopping and checkpoint selection
     monitor: str = "val_auc"  #: validation metric that selects the checkpoint (val_auc, val_acc, val_loss)
@@ -253,6 +254,7 @@ def _validate(c: Config) -> None:
     need(0.0 <= c.drop_path < 1.0, f"drop_path must be in [0, 1), got {c.drop_path}")
     need(c.weight_decay >= 0.0, f"weight_decay must be >= 0, got {c.weight_decay}")
     need(c.lr > 0.0, f"lr must be > 0, got {c.lr}")
+    need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
     need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
     need(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
     need(c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")

@@ -23,6 +23,8 @@ HELP = {
     "batch_norm": "use batch normalisation (false: same architecture without it)",
     "optimizer": "sgd, adam or adamw (decoupled decay)",
     "schedule": "none, multistep, cosine or onecycle",
+    "ema": "exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved "
+           "model use the average",
     "early_stop": "validation metric to early-stop on (val_auc, val_acc, val_loss)",
     "patience": "epochs without improvement before early stopping",
     "monitor": "validation metric that selects the best checkpoint",

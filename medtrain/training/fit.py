@@ -15,7 +15,7 @@ from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
-from medtrain.training.callbacks import (DropoutSchedule, HistoryLogger, ShardBatches, WarmupEarlyStopping,
+from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, WarmupEarlyStopping,
                                          build_logger)
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier
@@ -68,7 +68,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
                         class_weights=class_weights(splits) if cfg.class_weights != "false" else None,
                         input_transform=input_transform,
                         lr_mult=plan.param_lr_mult if plan else None,
-                        deferred=plan.deferred if plan else frozenset(), train_batches=train_loader)
+                        deferred=plan.deferred if plan else frozenset())
 
     ckpt_dir = run_dir / CHECKPOINT_DIR
     mode = MODES[cfg.monitor]
@@ -83,6 +83,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         extra.insert(0, DropoutSchedule())
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
     callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader)]
+    if cfg.ema:  # after ShardBatches: its decay reads the per-process steps per epoch
+        callbacks.append(EMA(cfg.ema, train_loader))
     stopper = None
     if cfg.early_stop:
         stopper = WarmupEarlyStopping(monitor=cfg.early_stop, mode=MODES[cfg.early_stop], patience=cfg.patience,

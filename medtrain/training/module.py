@@ -49,7 +49,6 @@ class Classifier(pl.LightningModule):
         class_weights: per-class loss weights ``(K,)`` or None.
         input_transform: a module applied to [0, 1] images before normalisation (a colour space).
         lr_mult, deferred: a transfer plan's per-parameter lr multipliers and later-unfrozen parameters.
-        train_batches: the training :class:`~medtrain.training.loader.TensorBatches`, told each epoch.
 
     Under several processes (DDP) validation is sharded: each process scores its share and
     ``on_validation_epoch_end`` gathers the logits of the whole split, in split order, before computing the
@@ -60,7 +59,7 @@ class Classifier(pl.LightningModule):
     def __init__(self, model: nn.Module, task: str, num_classes: int, mean: Tensor, std: Tensor, hparams: dict,
                  augment: nn.Module | None = None, class_weights: Tensor | None = None,
                  input_transform: nn.Module | None = None, lr_mult: dict | None = None,
-                 deferred: frozenset = frozenset(), train_batches=None):
+                 deferred: frozenset = frozenset()):
         super().__init__()
         self.model = model
         self.task, self.num_classes = task, num_classes
@@ -72,7 +71,6 @@ class Classifier(pl.LightningModule):
         self.augment = augment
         self.input_transform = input_transform
         self.lr_mult, self.deferred = lr_mult, deferred
-        self.train_batches = train_batches  # a TensorBatches: told the epoch (seeded order)
         self.extra_epoch_log: dict = {}  # callbacks add per-epoch values (dropout rate, trainable stages)
         self.history: list[dict] = []
         self._val_logits: list[Tensor] = []
@@ -118,8 +116,6 @@ class Classifier(pl.LightningModule):
         epoch = self.current_epoch
         # augmentation and dropout draws: seeded by (seed, epoch), and by rank so processes draw differently
         torch.manual_seed(int(self.cfg.get("seed", 0)) * 1_000_003 + epoch + 1_000_000_007 * self.global_rank)
-        if self.train_batches is not None:
-            self.train_batches.set_epoch(epoch)
         self._train_loss_sum, self._train_count = 0.0, 0
         self._epoch_start = time.perf_counter()
 
