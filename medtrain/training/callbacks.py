@@ -45,9 +45,13 @@ class EMA(WeightAveraging):
         super().__init__()
         self.half_life, self.train_batches = half_life, train_batches
 
+    @staticmethod
+    def per_step_decay(half_life: float, steps_per_epoch: int) -> float:
+        """The decay d with d ** (half_life * steps_per_epoch) = 1/2."""
+        return 0.5 ** (1.0 / (half_life * max(1, steps_per_epoch)))
+
     def setup(self, trainer, pl_module, stage: str) -> None:
-        steps = max(1, len(self.train_batches))
-        self.decay = 0.5 ** (1.0 / (self.half_life * steps))
+        self.decay = self.per_step_decay(self.half_life, len(self.train_batches))
         self._kwargs = {"avg_fn": get_ema_avg_fn(self.decay)}
         super().setup(trainer, pl_module, stage)
 

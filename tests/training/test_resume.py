@@ -35,8 +35,10 @@ def _same_run(a_dir, b_dir):
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
 
 
-def test_ctrl_c_then_resume_equals_uninterrupted_run(tiny_npz, tmp_path):
-    kw = dict(epochs=EPOCHS, schedule="onecycle", augment="flip,shift", dropout=0.2)
+@pytest.mark.parametrize("ema", [0.0, 1.0], ids=["plain", "ema"])
+def test_ctrl_c_then_resume_equals_uninterrupted_run(tiny_npz, tmp_path, ema):
+    # with --ema the moving average is restored too (Lightning's WeightAveraging keeps it in last.ckpt)
+    kw = dict(epochs=EPOCHS, schedule="onecycle", augment="flip,shift", dropout=0.2, ema=ema)
     medtrain.train(fast_config(tiny_npz, tmp_path / "straight", **kw), verbose=False)
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", **kw), verbose=False, callbacks=[InterruptAfter(2)])
