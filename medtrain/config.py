@@ -61,7 +61,7 @@ class Config:
 
     # --- optimisation
     optimizer: str = "adamw"
-    lr: float = 1e-3
+    lr: Optional[float] = None  #: learning rate; None = auto (training.build.default_lr: 1e-2 for the default 2D network from scratch, else 1e-3)
     momentum: float = 0.9
     weight_decay: float = 0.025  #: lambda in J(theta) + lambda * sum(theta^2); see training/optim.py
     decay_norm_and_bias: bool = False
@@ -253,7 +253,7 @@ def _validate(c: Config) -> None:
     need(0.0 <= c.dropout < 1.0, f"dropout must be in [0, 1), got {c.dropout}")
     need(0.0 <= c.drop_path < 1.0, f"drop_path must be in [0, 1), got {c.drop_path}")
     need(c.weight_decay >= 0.0, f"weight_decay must be >= 0, got {c.weight_decay}")
-    need(c.lr > 0.0, f"lr must be > 0, got {c.lr}")
+    need(c.lr is None or c.lr > 0.0, f"lr must be > 0, got {c.lr}")
     need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
     need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
     need(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")

@@ -10,6 +10,7 @@ from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
+from medtrain.models.factory import default_model
 from medtrain.tasks import MULTILABEL
 from medtrain.training.transfer import TransferPlan, apply_transfer
 
@@ -28,6 +29,23 @@ def class_weights(splits: Splits) -> torch.Tensor:
         return ((len(y) - pos) / pos.clamp_min(1)).float()
     counts = torch.bincount(y, minlength=k).float()
     return (len(y) / (k * counts.clamp_min(1))).float()
+
+
+#: ``lr: auto`` for the default 2D network trained from scratch: chosen on the validation splits of BreastMNIST,
+#: RetinaMNIST and PneumoniaMNIST among 1e-3, 3e-3 and 1e-2 (``bench/default_ablation.py``,
+#: ``docs/results/default_recipe.md``); with 4-36 steps per epoch, 30 epochs of AdamW at 1e-3 under-train.
+DEFAULT_2D_LR = 1e-2
+#: ``lr: auto`` otherwise: fine-tuning (a source's features should move little) and the 3D recipe, validated
+#: at this rate (``docs/results/volumes3d.md``); other zoo networks were compared at this rate.
+DEFAULT_LR = 1e-3
+
+
+def default_lr(cfg: Config, spatial_dims: int) -> float:
+    """The learning rate of ``lr: auto`` (None): :data:`DEFAULT_2D_LR` for the default 2D network trained from
+    scratch, :data:`DEFAULT_LR` for anything else."""
+    scratch = cfg.transfer == "scratch" and not cfg.pretrained
+    default_net = cfg.model in ("auto", default_model(2))
+    return DEFAULT_2D_LR if spatial_dims == 2 and scratch and default_net else DEFAULT_LR
 
 
 def _cpu_has_bf16() -> bool:

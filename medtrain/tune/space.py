@@ -23,7 +23,7 @@ FIXED = ("out", "data_dir", "progress")
 
 #: The built-in space (``--space`` not given): the settings that matter most for a CNN trained from scratch.
 BUILTIN = {
-    "lr": {"low": 1e-4, "high": 1e-2, "log": True},
+    "lr": {"low": 1e-4, "high": 3e-2, "log": True},
     "weight_decay": {"low": 1e-5, "high": 1e-1, "log": True},
     "dropout": {"low": 0.0, "high": 0.5},
     "label_smoothing": {"low": 0.0, "high": 0.2},
