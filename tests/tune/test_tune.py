@@ -34,8 +34,9 @@ def fake_train(calls, fail_at=None, interrupt=KeyboardInterrupt):
         calls.append({"cfg": cfg, "callbacks": callbacks, "evaluate_test": evaluate_test})
         if len(calls) == fail_at:
             raise interrupt("interrupted")
-        scores = {"val_auc": cfg.lr, "val_acc": cfg.lr, "val_loss": -cfg.lr}
-        return {"best_epoch": 0, "history": [{"epoch": 0, **scores}], "val": {"auc": cfg.lr}, "test": {}}
+        lr = cfg.lr if cfg.lr is not None else 1e-3  # lr: auto when the space does not set it
+        scores = {"val_auc": lr, "val_acc": lr, "val_loss": -lr}
+        return {"best_epoch": 0, "history": [{"epoch": 0, **scores}], "val": {"auc": lr}, "test": {}}
 
     return train
 
