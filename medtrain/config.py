@@ -160,6 +160,8 @@ def _coerce(name: str, value: Any) -> Any:
     """Convert a YAML/CLI value to the type of field ``name``; a value it cannot be is a MedtrainError."""
     f = KEYS[name]
     kind, optional = _kind(f)
+    if name == "lr" and isinstance(value, str) and value.lower() == "auto":  # lr auto is stored as None
+        return None
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and optional):
         if optional or kind == "any":
             return None

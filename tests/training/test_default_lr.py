@@ -28,3 +28,9 @@ def test_the_run_trains_at_and_records_the_resolved_rate_and_is_reused_as_auto(t
     explicit = medtrain.train(fast_config(tiny_npz, tmp_path / "explicit", model="auto", epochs=1, lr=3e-3),
                               verbose=False)
     assert [h["lr"] for h in explicit["history"]] == [3e-3]
+
+
+def test_auto_is_spelled_auto_on_the_command_line_and_in_yaml():
+    assert resolve({"lr": "auto"}).lr is None
+    assert resolve({"lr": "AUTO"}).lr is None
+    assert resolve({"lr": "3e-3"}).lr == 3e-3
