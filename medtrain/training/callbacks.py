@@ -42,7 +42,7 @@ class EMA(WeightAveraging):
     """
 
     def __init__(self, half_life: float, train_batches):
-        super().__init__()
+        super().__init__(avg_fn=self._average)  # the decay is known only in setup, so a bound method
         self.half_life, self.train_batches = half_life, train_batches
 
     @staticmethod
@@ -52,8 +52,11 @@ class EMA(WeightAveraging):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         self.decay = self.per_step_decay(self.half_life, len(self.train_batches))
-        self._kwargs = {"avg_fn": get_ema_avg_fn(self.decay)}
+        self._ema = get_ema_avg_fn(self.decay)
         super().setup(trainer, pl_module, stage)
+
+    def _average(self, averaged, current, num_averaged):
+        return self._ema(averaged, current, num_averaged)
 
 
 class ShardBatches(pl.Callback):
