@@ -15,8 +15,9 @@ import medtrain
 def real_run(tmp_path_factory):
     data = find_real_data("pneumoniamnist.npz")
     out = tmp_path_factory.mktemp("real") / "run"
+    # flips pinned on: two 1-epoch pilots would double a 2-epoch run; they are specified in test_choices.py
     m = medtrain.train({"dataset": "pneumoniamnist", "data_dir": str(data), "epochs": 2, "progress": False,
-                        "bootstrap": 100, "out": str(out)}, verbose=False)
+                        "bootstrap": 100, "flip": True, "out": str(out)}, verbose=False)
     return out, m
 
 

@@ -59,7 +59,7 @@ def test_same_seed_gives_the_same_run(tiny_npz, tmp_path):
 def test_killed_process_resumes_from_its_last_epoch(tiny_npz, tmp_path):
     """SIGKILL mid-run (no chance to clean up), then `medtrain train --resume` finishes the run."""
     args = ["--data", str(tiny_npz), "--model", "resnet10_28_half", "--epochs", "6", "--batch-size", "32",
-            "--no-progress", "--bootstrap", "20", "--accelerator", "cpu"]
+            "--no-progress", "--bootstrap", "20", "--accelerator", "cpu", "--flip", "true"]  # no pilot runs
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cut = tmp_path / "cut"
     proc = subprocess.Popen([sys.executable, "-m", "medtrain", "train", *args, "--out", str(cut)], env=env,
