@@ -23,7 +23,7 @@ from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.inflate import check_inflatable
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training import choices
-from medtrain.training.build import build_model, default_lr, input_transform
+from medtrain.training.build import build_model, default_batch_size, default_lr, input_transform
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
 from medtrain.training.fit import fit
 from medtrain.training.module import Classifier
@@ -48,8 +48,9 @@ def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple
     have = saved.to_dict()
     if want.get("model") == "auto":  # the saved config names the network auto resolved to
         want = {**want, "model": have["model"]}
-    if "lr" in want and want["lr"] is None:  # ...and the learning rate lr: auto resolved to
-        want = {**want, "lr": have["lr"]}
+    for key in config_mod.AUTO_NUMBERS:  # ...and the number lr: auto / batch_size: auto resolved to
+        if key in want and want[key] is None:
+            want = {**want, key: have[key]}
     return [(k, have[k], v) for k, v in want.items() if k not in ignore and have.get(k) != v]
 
 
@@ -109,8 +110,11 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     splits = load_splits(cfg)
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
+    dims = len(splits.spatial_shape)
     if cfg.lr is None:  # lr: auto (before model: auto is resolved, it asks whether this is the default network)
-        cfg = dataclasses.replace(cfg, lr=default_lr(cfg, len(splits.spatial_shape)))
+        cfg = dataclasses.replace(cfg, lr=default_lr(cfg, dims))
+    if cfg.batch_size is None:  # batch_size: auto, likewise
+        cfg = dataclasses.replace(cfg, batch_size=default_batch_size(cfg, dims))
     if cfg.model == "auto":  # the saved config names the concrete network
         cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
     if len(splits.spatial_shape) == 3:

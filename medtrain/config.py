@@ -68,7 +68,7 @@ class Config:
     schedule: str = "onecycle"
     milestones: tuple = (0.5, 0.75)  #: multistep: fractions of ``epochs`` where lr is divided by 10
     epochs: int = 30
-    batch_size: int = 128
+    batch_size: Optional[int] = None  #: None = auto (training.build.default_batch_size: 64 for the default 2D network from scratch, else 128)
     class_weights: str = "auto"  #: class-balanced loss: auto (balanced, prior-corrected if validation says so), true, false
     label_smoothing: float = 0.0
     ema: float = 0.0  #: exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved model use it
@@ -123,6 +123,9 @@ DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
 TTA_MODES = ("auto", "none", "hflip", "flip")
 #: Settings decided on the validation split when "auto" (medtrain.training.choices); true/false pin them.
 CHOICES = ("auto", "true", "false")
+#: Numbers whose ``auto`` (stored as None) the run resolves to the value validated for its recipe
+#: (medtrain.training.build.default_lr / default_batch_size) and records.
+AUTO_NUMBERS = ("lr", "batch_size")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 #: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
 LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
@@ -160,7 +163,7 @@ def _coerce(name: str, value: Any) -> Any:
     """Convert a YAML/CLI value to the type of field ``name``; a value it cannot be is a MedtrainError."""
     f = KEYS[name]
     kind, optional = _kind(f)
-    if name == "lr" and isinstance(value, str) and value.lower() == "auto":  # lr auto is stored as None
+    if name in AUTO_NUMBERS and isinstance(value, str) and value.lower() == "auto":  # auto is stored as None
         return None
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and optional):
         if optional or kind == "any":
@@ -259,7 +262,7 @@ def _validate(c: Config) -> None:
     need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
     need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
     need(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
-    need(c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")
+    need(c.batch_size is None or c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")
     need(c.patience >= 0, f"patience must be >= 0, got {c.patience}")
     need(c.min_delta >= 0.0, f"min_delta must be >= 0, got {c.min_delta}")
     need(c.early_stop_warmup >= 0, f"early_stop_warmup must be >= 0, got {c.early_stop_warmup}")

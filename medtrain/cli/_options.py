@@ -24,6 +24,8 @@ HELP = {
     "optimizer": "sgd, adam or adamw (decoupled decay)",
     "schedule": "none, multistep, cosine or onecycle",
     "lr": "learning rate (default auto: 1e-2 for the default 2D network trained from scratch, 1e-3 otherwise)",
+    "batch_size": "training batch size (default auto: 64 for the default 2D network trained from scratch, 128 "
+                  "otherwise)",
     "ema": "exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved "
            "model use the average",
     "early_stop": "validation metric to early-stop on (val_auc, val_acc, val_loss)",

@@ -40,12 +40,30 @@ DEFAULT_2D_LR = 1e-2
 DEFAULT_LR = 1e-3
 
 
+#: ``batch_size: auto`` for the default 2D network trained from scratch: chosen on BreastMNIST and RetinaMNIST
+#: validation (4 seeds each) among 32, 64 and 128 at lr 1e-2 (``bench/default_ablation.py``,
+#: ``docs/results/default_recipe.md``): twice the optimiser steps per epoch for the small sets.
+DEFAULT_2D_BATCH = 64
+#: ``batch_size: auto`` otherwise (fine-tuning, volumes, the other networks): the size they were validated at.
+DEFAULT_BATCH = 128
+
+
+def _default_2d_recipe(cfg: Config, spatial_dims: int) -> bool:
+    """Whether ``cfg`` trains the default 2D network from scratch: the recipe the 2D defaults were chosen for."""
+    scratch = cfg.transfer == "scratch" and not cfg.pretrained
+    return spatial_dims == 2 and scratch and cfg.model in ("auto", default_model(2))
+
+
 def default_lr(cfg: Config, spatial_dims: int) -> float:
     """The learning rate of ``lr: auto`` (None): :data:`DEFAULT_2D_LR` for the default 2D network trained from
     scratch, :data:`DEFAULT_LR` for anything else."""
-    scratch = cfg.transfer == "scratch" and not cfg.pretrained
-    default_net = cfg.model in ("auto", default_model(2))
-    return DEFAULT_2D_LR if spatial_dims == 2 and scratch and default_net else DEFAULT_LR
+    return DEFAULT_2D_LR if _default_2d_recipe(cfg, spatial_dims) else DEFAULT_LR
+
+
+def default_batch_size(cfg: Config, spatial_dims: int) -> int:
+    """The batch size of ``batch_size: auto`` (None): :data:`DEFAULT_2D_BATCH` for the default 2D network
+    trained from scratch, :data:`DEFAULT_BATCH` for anything else."""
+    return DEFAULT_2D_BATCH if _default_2d_recipe(cfg, spatial_dims) else DEFAULT_BATCH
 
 
 def _cpu_has_bf16() -> bool:
