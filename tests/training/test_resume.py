@@ -82,8 +82,7 @@ def test_killed_process_resumes_from_its_last_epoch(tiny_npz, tmp_path):
     r = subprocess.run([sys.executable, "-m", "medtrain", "train", "--resume", str(cut), "--no-progress"], env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    straight = tmp_path / "straight"
-    r = subprocess.run([sys.executable, "-m", "medtrain", "train", *args, "--out", str(straight)], env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
+    straight = tmp_path / "straight"  # the same settings, uninterrupted, in this process (one import less)
+    medtrain.train(dict(data=str(tiny_npz), model="resnet10_28_half", epochs=6, batch_size=32, progress=False,
+                        bootstrap=20, accelerator="cpu", flip="true", out=str(straight)), verbose=False)
     _same_run(straight, cut)
