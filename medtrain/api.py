@@ -19,11 +19,11 @@ from medtrain.data import Split, Splits, load_splits
 from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
 from medtrain.tasks import BINARY, MULTICLASS
-from medtrain.models.factory import check_model_name, default_model
+from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training import choices
-from medtrain.training.build import build_model, default_batch_size, default_lr, input_transform
+from medtrain.training.build import build_model, input_transform, resolve_auto
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
 from medtrain.training.fit import fit
 from medtrain.training.module import Classifier
@@ -46,11 +46,8 @@ def _as_config(config) -> Config:
 def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple[str, object, object]]:
     """``(key, saved value, wanted value)`` for each setting of ``want`` that differs from the run's."""
     have = saved.to_dict()
-    if want.get("model") == "auto":  # the saved config names the network auto resolved to
-        want = {**want, "model": have["model"]}
-    for key in config_mod.AUTO_NUMBERS:  # ...and the number lr: auto / batch_size: auto resolved to
-        if key in want and want[key] is None:
-            want = {**want, key: have[key]}
+    auto = {"model": "auto", **dict.fromkeys(config_mod.AUTO_NUMBERS)}  # what resolve_auto turns into a value
+    want = {k: have[k] if k in auto and v == auto[k] else v for k, v in want.items()}
     return [(k, have[k], v) for k, v in want.items() if k not in ignore and have.get(k) != v]
 
 
@@ -110,13 +107,7 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     splits = load_splits(cfg)
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
-    dims = len(splits.spatial_shape)
-    if cfg.lr is None:  # lr: auto (before model: auto is resolved, it asks whether this is the default network)
-        cfg = dataclasses.replace(cfg, lr=default_lr(cfg, dims))
-    if cfg.batch_size is None:  # batch_size: auto, likewise
-        cfg = dataclasses.replace(cfg, batch_size=default_batch_size(cfg, dims))
-    if cfg.model == "auto":  # the saved config names the concrete network
-        cfg = dataclasses.replace(cfg, model=default_model(len(splits.spatial_shape)))
+    cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network
     if len(splits.spatial_shape) == 3:
         check_inflatable(cfg.model)  # a 2D family that cannot become 3D is refused by name, nothing written
     if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written

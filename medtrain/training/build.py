@@ -3,6 +3,8 @@ normalisation, the class weights of the loss and the settings the augmentation r
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from medtrain.color import ColorSpace, channel_stats, fit_channel_stats
@@ -64,6 +66,17 @@ def default_batch_size(cfg: Config, spatial_dims: int) -> int:
     """The batch size of ``batch_size: auto`` (None): :data:`DEFAULT_2D_BATCH` for the default 2D network
     trained from scratch, :data:`DEFAULT_BATCH` for anything else."""
     return DEFAULT_2D_BATCH if _default_2d_recipe(cfg, spatial_dims) else DEFAULT_BATCH
+
+
+def resolve_auto(cfg: Config, spatial_dims: int) -> Config:
+    """``cfg`` with every ``auto`` a run records as a concrete value resolved for data of ``spatial_dims``:
+    ``lr`` and ``batch_size`` (None) first, since they ask whether ``model: auto`` is the default network,
+    then ``model``."""
+    return dataclasses.replace(
+        cfg,
+        lr=default_lr(cfg, spatial_dims) if cfg.lr is None else cfg.lr,
+        batch_size=default_batch_size(cfg, spatial_dims) if cfg.batch_size is None else cfg.batch_size,
+        model=default_model(spatial_dims) if cfg.model == "auto" else cfg.model)
 
 
 def _cpu_has_bf16() -> bool:

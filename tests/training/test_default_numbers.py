@@ -2,7 +2,6 @@
 import json
 
 import lightning.pytorch as pl
-
 import yaml
 
 import medtrain

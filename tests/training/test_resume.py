@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import medtrain
+from medtrain.cli import main as cli_main
 from medtrain.models.weights import load_state
 from conftest import fast_config
 
@@ -83,6 +84,5 @@ def test_killed_process_resumes_from_its_last_epoch(tiny_npz, tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     straight = tmp_path / "straight"  # the same settings, uninterrupted, in this process (one import less)
-    medtrain.train(dict(data=str(tiny_npz), model="resnet10_28_half", epochs=6, batch_size=32, progress=False,
-                        bootstrap=20, accelerator="cpu", flip="true", out=str(straight)), verbose=False)
+    assert cli_main(["train", *args, "--out", str(straight)]) == 0
     _same_run(straight, cut)
