@@ -16,7 +16,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Under pytest-xdist (``-n``, see pyproject.toml) the workers share the cores: one intra-op thread each, so
+# that two workers on two cores do not run four threads (tiny tensors slow down ~10x when oversubscribed).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 
 def make_images(n: int, size: int = 16, channels: int = 1, seed: int = 0):

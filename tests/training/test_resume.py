@@ -61,7 +61,9 @@ def test_killed_process_resumes_from_its_last_epoch(tiny_npz, tmp_path):
     """SIGKILL mid-run (no chance to clean up), then `medtrain train --resume` finishes the run."""
     args = ["--data", str(tiny_npz), "--model", "resnet10_28_half", "--epochs", "6", "--batch-size", "32",
             "--no-progress", "--bootstrap", "20", "--accelerator", "cpu", "--flip", "true"]  # no pilot runs
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # the subprocesses compute with this process's thread count, as the in-process reference run does (float sums
+    # differ in the last bits between 1 and 2 threads; under pytest-xdist each worker has one)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(torch.get_num_threads())}
     cut = tmp_path / "cut"
     proc = subprocess.Popen([sys.executable, "-m", "medtrain", "train", *args, "--out", str(cut)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
