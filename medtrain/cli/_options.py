@@ -72,8 +72,10 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                            help=HELP.get(f.name, f"default {f.default}"))
         else:
-            g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar="V",
-                           help=(HELP.get(f.name, "") + f" (default {_show(_default(f))})").strip())
+            text, default = HELP.get(f.name, ""), _default(f)
+            # the default once: not when the help already states it (the autos, the cache), never "None"
+            shown = "" if default is None or "default" in text else f" (default {_show(default)})"
+            g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar="V", help=(text + shown).strip())
 
 
 def _default(f):
