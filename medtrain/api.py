@@ -16,7 +16,7 @@ from medtrain import rundir
 from medtrain._io import write_json
 from medtrain.config import Config
 from medtrain.data import Split, Splits, load_splits
-from medtrain.errors import MedtrainError, TrainingInterrupted
+from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
 from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.models.factory import check_model_name
@@ -119,9 +119,11 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     try:
         return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
     except MedtrainError as e:
-        # A user error found before the first epoch ended (an unreadable source, a bad layer name...):
-        # leave nothing behind. Once a checkpoint exists, or after Ctrl-C, the directory is for --resume.
-        if created and not isinstance(e, TrainingInterrupted) and not rundir.has_checkpoint(run_dir):
+        # A user error found before the first epoch ended (an unreadable source, a bad layer name...) or a
+        # run that diverged before any usable epoch: leave nothing behind. Once a checkpoint exists, or after
+        # Ctrl-C, the directory is for --resume.
+        fresh = isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir)
+        if created and not isinstance(e, TrainingInterrupted) and fresh:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
 

@@ -18,6 +18,11 @@ class TrainingInterrupted(MedtrainError):
     """Training stopped by the user (Ctrl-C, SIGTERM); the run directory is kept for ``--resume``."""
 
 
+class TrainingDiverged(MedtrainError):
+    """The weights became NaN/inf before any epoch was validated: nothing to keep or resume (the checkpoints
+    hold the diverged weights), so the run directory is removed and other settings are needed."""
+
+
 def suggest(name: str, choices: Iterable[str], what: str) -> MedtrainError:
     """Build an 'unknown X' error that names the closest valid choices."""
     choices = sorted(choices)

@@ -27,8 +27,9 @@ def scores_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
 
 
 def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
-    # roc_auc_score is undefined when only one class is present (tiny validation sets, bootstrap draws).
-    if len(np.unique(y)) < 2:
+    # roc_auc_score is undefined when only one class is present (tiny validation sets, bootstrap draws), and
+    # for scores that are not finite (a diverged network's NaN): NaN then, not an exception.
+    if len(np.unique(y)) < 2 or not np.isfinite(s).all():
         return float("nan")
     return float(roc_auc_score(y, s))
 

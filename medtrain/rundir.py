@@ -303,6 +303,9 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         print("\n" + (result.summary or f"best epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch "
                       f"{result.stop_epoch + 1}; {out['train_images_per_s']:.0f} train images/s")
               + f"; wall {out['wall_s']:.0f} s")
+        if "diverged_epoch" in out:
+            print(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped there; "
+                  f"the run keeps epoch {result.best_epoch + 1}, the best before it")
         if choices:
             print(choices_line(choices))
         print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "

@@ -13,9 +13,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
 from medtrain.data.base import Splits
+from medtrain.errors import TrainingDiverged
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
-from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, WarmupEarlyStopping,
+from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, StopOnDivergence,
+                                        WarmupEarlyStopping,
                                          build_logger)
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier
@@ -82,7 +84,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if cfg.dropout_kind == "annealed":
         extra.insert(0, DropoutSchedule())
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
-    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader)]
+    divergence = StopOnDivergence()
+    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), divergence]
     if cfg.ema:  # after ShardBatches: its decay reads the per-process steps per epoch
         callbacks.append(EMA(cfg.ema, train_loader))
     stopper = None
@@ -132,11 +135,17 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
                          transfer=plan)
     best_path = ckpt.best_model_path
     best = torch.load(best_path, map_location="cpu", weights_only=True)
-    module.load_state_dict(best["state_dict"])
     best_epoch = int(best["epoch"])
+    if divergence.epoch is not None and best_epoch >= divergence.epoch:
+        raise TrainingDiverged(f"training diverged in epoch {divergence.epoch + 1} (weights not finite) before any "
+                            f"epoch was validated: lower --lr, or train in float32 (--precision 32-true)")
+    module.load_state_dict(best["state_dict"])
     stop_epoch = history[-1]["epoch"] if history else best_epoch
     ips = module._train_images / module._train_time if module._train_time else 0.0
+    extra = {"precision": precision}
+    if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
+        extra["diverged_epoch"] = divergence.epoch
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,
                      transfer=plan, weights_meta={"dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
                                                   "best_epoch": best_epoch},
-                     metrics={"precision": precision})
+                     metrics=extra)

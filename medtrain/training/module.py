@@ -151,6 +151,11 @@ class Classifier(pl.LightningModule):
         logits, labels = self._gather(torch.cat(self._val_logits), torch.cat(self._val_labels))
         if not len(logits):
             return
+        if not torch.isfinite(logits).all():  # a diverged network (training.callbacks.StopOnDivergence stops it):
+            nan = float("nan")  # nothing to score, no checkpoint, no history entry
+            self.log_dict({"val_loss": nan, "val_auc": nan, "val_acc": nan}, prog_bar=True, logger=False)
+            self._train_count = 0
+            return
         val_loss = float(self.loss(logits, soft_targets(labels, self.task, self.num_classes)))
         scores = metrics.scores_from_logits(logits, self.task).numpy()
         y = labels.numpy()

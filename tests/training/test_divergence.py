@@ -1,0 +1,57 @@
+"""A run whose weights become NaN stops in that epoch and keeps the best epoch before it; one that diverges
+before any usable epoch is refused in one line and leaves no run directory behind."""
+import json
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+import medtrain
+from medtrain.models.weights import load_state
+from conftest import fast_config, make_npz
+
+
+class PoisonAt(pl.Callback):
+    """What a diverged optimiser step does: one weight becomes NaN at the start of ``epoch``; the following
+    steps spread it through every weight the gradients reach."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            with torch.no_grad():
+                next(pl_module.parameters()).view(-1)[0] = float("nan")
+
+
+def test_diverged_run_stops_there_and_keeps_the_best_earlier_epoch(tmp_path, capsys):
+    data = make_npz(tmp_path / "d.npz", noisy_test=2)  # test AUC below 1: its re-evaluation says something
+    out = tmp_path / "run"
+    m = medtrain.train(fast_config(data, out, epochs=5), callbacks=[PoisonAt(2)])
+    printed = capsys.readouterr().out
+    assert m["diverged_epoch"] == 2 and m["stop_epoch"] == 1 and m["best_epoch"] <= 1
+    assert [h["epoch"] for h in m["history"]] == [0, 1]  # nothing from the NaN epoch or after it
+    weights = load_state(out / "model.safetensors")
+    assert all(torch.isfinite(w).all() for w in weights.values())
+    assert m["val"]["auc"] == max(h["val_auc"] for h in m["history"])  # the kept model is the best epoch's
+    assert "training diverged in epoch 3 (weights not finite) and stopped there" in printed
+    assert json.loads((out / "metrics.json").read_text())["diverged_epoch"] == 2
+    again = medtrain.evaluate(out, verbose=False)
+    assert m["test"]["auc"] < 1 and again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
+    assert again["acc"] == m["test"]["acc"]
+
+
+def test_divergence_before_any_usable_epoch_is_one_line_and_leaves_nothing(tiny_npz, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(medtrain.MedtrainError, match=r"^training diverged in epoch 1 \(weights not finite\) "
+                                                     r"before any epoch was validated: lower --lr"):
+        medtrain.train(fast_config(tiny_npz, out, epochs=3), verbose=False, callbacks=[PoisonAt(0)])
+    assert not out.exists()  # the checkpoints hold NaN weights: nothing to resume
+
+
+def test_nan_scores_have_no_auc_instead_of_an_exception():
+    from medtrain import metrics
+
+    y = torch.tensor([0, 1, 0, 1]).numpy()
+    s = torch.tensor([[0.9, 0.1], [float("nan"), float("nan")], [0.8, 0.2], [0.3, 0.7]]).numpy()
+    assert torch.isnan(torch.tensor(metrics.auc(y, s, "binary-class")))
