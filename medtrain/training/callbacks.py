@@ -48,7 +48,8 @@ class StopOnDivergence(pl.Callback):
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or self.epoch is not None:
             return
-        bad = not all(bool(torch.isfinite(p).all()) for p in pl_module.parameters())
+        finite = [torch.isfinite(p).all() for p in pl_module.parameters()]
+        bad = bool(finite) and not bool(torch.stack(finite).all())  # one device sync, not one per tensor
         if trainer.world_size > 1:  # every process stops, or none
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if bad:
