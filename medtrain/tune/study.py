@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.config import Config
-from medtrain.errors import MedtrainError, TrainingInterrupted
+from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 
 STUDY_FILE = "study.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -111,6 +111,9 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
                                 evaluate_test=False)
     except TrainingInterrupted:  # Lightning took the Ctrl-C: the trial is lost, the study is kept
         raise KeyboardInterrupt from None
+    except TrainingDiverged as e:  # e.g. a sampled lr too high for its network: this trial fails, the search goes on
+        trial.set_user_attr("failed", str(e))
+        return float("nan")  # Optuna records a NaN objective as a failed trial
     if result.get("test"):  # a reused directory trained with its test split: its numbers must not steer
         raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
     return score_of(result, cfg.monitor)
@@ -145,6 +148,8 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
         if budget_minutes is not None:
             eta.append(max(0.0, budget_minutes * 60 - elapsed))
         value = "failed" if trial.value is None else f"{metric} {trial.value:.4f}"
+        if trial.value is None and trial.user_attrs.get("failed"):
+            value += f" ({trial.user_attrs['failed']})"
         if trial.state == TrialState.PRUNED:
             value += f" (pruned after epoch {trial.last_step + 1})" if trial.last_step is not None else " (pruned)"
         try:

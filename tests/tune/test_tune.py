@@ -13,7 +13,7 @@ import medtrain.rundir
 from conftest import make_npz
 from medtrain import config as config_mod
 from medtrain.cli import main
-from medtrain.errors import MedtrainError, TrainingInterrupted
+from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.tune import tune
 from medtrain.tune.study import default_storage, train_trial
 
@@ -80,6 +80,17 @@ def test_ctrl_c_inside_a_trial_keeps_the_finished_trials_and_a_rerun_continues(t
     assert len(calls) == 2 and len(finished(out)) == 4  # two more trials, none redone
     study = optuna.load_study(study_name="tune", storage=default_storage(out))
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
+
+
+def test_a_trial_that_diverges_fails_alone_and_the_search_goes_on(tiny_npz, tmp_path, monkeypatch):
+    out, calls, lines = tmp_path / "tune", [], []
+    monkeypatch.setattr(medtrain.api, "train",
+                        fake_train(calls, fail_at=2, interrupt=lambda _: TrainingDiverged("training diverged in epoch 1")))
+    tune(fast(tiny_npz), SPACE, out, trials=3, log=lines.append)
+    study = optuna.load_study(study_name="tune", storage=default_storage(out))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]  # --trials 3: three attempts
+    assert any("#1: failed (training diverged in epoch 1)" in line for line in lines)
+    assert study.best_trial.number in (0, 2) and (out / "best_config.yaml").is_file()
 
 
 def test_a_rerun_with_more_trials_continues_the_study(tiny_npz, tmp_path, monkeypatch):
