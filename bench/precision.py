@@ -8,6 +8,7 @@ The last line of stdout is JSON: median images/s per setting and the median rati
 
     python bench/precision.py            # 5 rounds of 10 steps
     python bench/precision.py --rounds 2 --steps 3
+    python bench/precision.py --model med3d_resnet10 --dims 3 --batch 32   # the default 3D network, 28^3
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--dims", type=int, choices=(2, 3), default=2, help="2: 28x28 images, 3: 28^3 volumes")
     args = p.parse_args()
 
     import torch
@@ -32,13 +34,14 @@ def main() -> int:
     torch.manual_seed(0)
     model = create_model(args.model, in_chans=1, num_classes=2, input_size=28)
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
-    x = torch.randn(args.batch, 1, 28, 28)
+    x = torch.randn(args.batch, 1, *(28,) * args.dims)
+    last = torch.channels_last if args.dims == 2 else torch.channels_last_3d
     y = torch.randint(0, 2, (args.batch,))
     settings = {"fp32": (False, False), "bf16": (True, False), "fp32_channels_last": (False, True),
                 "bf16_channels_last": (True, True)}
 
     def step(bf16: bool, channels_last: bool) -> None:
-        xx = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        xx = x.contiguous(memory_format=last) if channels_last else x
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = torch.nn.functional.cross_entropy(model(xx).float(), y)
         opt.zero_grad()
@@ -48,14 +51,14 @@ def main() -> int:
     rates = {k: [] for k in settings}
     for r in range(args.rounds):
         for name, (bf16, cl) in settings.items():
-            model.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+            model.to(memory_format=last if cl else torch.contiguous_format)
             step(bf16, cl)  # warm-up: oneDNN picks its kernels
             t = time.perf_counter()
             for _ in range(args.steps):
                 step(bf16, cl)
             rates[name].append(args.steps * args.batch / (time.perf_counter() - t))
         print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.0f} img/s" for k, v in rates.items()), flush=True)
-    out = {"model": args.model, "batch": args.batch, "threads": torch.get_num_threads(),
+    out = {"model": args.model, "dims": args.dims, "batch": args.batch, "threads": torch.get_num_threads(),
            "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
            "ratio_to_fp32": {k: statistics.median(a / b for a, b in zip(v, rates["fp32"])) for k, v in rates.items()}}
     print(json.dumps(out))
