@@ -97,7 +97,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp)
-    precision = trainer_precision(cfg)  # resolved once: passed to the Trainer and recorded in metrics.json
+    precision = trainer_precision(cfg, len(splits.spatial_shape))  # resolved once: passed to the Trainer and recorded in metrics.json
     if logger:
         callbacks.append(HistoryLogger())
     trainer = pl.Trainer(

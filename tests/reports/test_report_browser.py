@@ -53,4 +53,5 @@ def test_comparison_and_crossval_reports_open_in_browser(tmp_path, chromium):
     for report in (cmp_report, cv_report):
         check = check_page(report, chromium)
         assert check.errors == [] and len(check.images) == 1 and check.images[0][1] > 200, check
-        assert _ink(check.screenshot) > 20
+        # a blank page is 0; this mostly-white cross-validation page measured 19.9-21 between runs
+        assert _ink(check.screenshot) > 10

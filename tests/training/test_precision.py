@@ -1,6 +1,7 @@
 """``precision: auto`` trains in bfloat16 where the hardware computes it natively, and only there."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import medtrain
@@ -13,6 +14,8 @@ def test_auto_is_bf16_only_where_bfloat16_is_native(monkeypatch):
     monkeypatch.setattr(build.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(build, "_cpu_has_bf16", lambda: True)
     assert build.trainer_precision(resolve({"accelerator": "cpu"})) == "bf16-mixed"
+    assert build.trainer_precision(resolve({"accelerator": "cpu"}), spatial_dims=3) == "32-true"  # volumes: NaN faults
+    assert build.trainer_precision(resolve({"accelerator": "cpu", "precision": "bf16-mixed"}), 3) == "bf16-mixed"
     monkeypatch.setattr(build, "_cpu_has_bf16", lambda: False)  # emulated bf16 would be slower than float32
     assert build.trainer_precision(resolve({"accelerator": "cpu"})) == "32-true"
     assert build.trainer_precision(resolve({"accelerator": "cpu", "precision": "bf16-mixed"})) == "bf16-mixed"
@@ -27,3 +30,18 @@ def test_a_bf16_run_learns_records_its_precision_and_eval_reproduces_it(learnabl
     assert m["test"]["auc"] > 0.9
     again = medtrain.evaluate(tmp_path / "r", verbose=False)  # evaluation runs in float32 on the saved weights
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
+
+
+@pytest.mark.skipif(not build._cpu_has_bf16(), reason="this CPU has no native bfloat16")
+def test_a_volume_run_on_this_cpu_trains_in_float32_under_auto(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 32), ("val", 16), ("test", 16)):
+        y = rng.integers(0, 2, n)
+        x = rng.integers(0, 60, (n, 12, 12, 12)).astype(np.uint8)
+        x[y == 1, 3:8, 3:8, 3:8] += 150
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y.reshape(-1, 1).astype(np.uint8)
+    np.savez(tmp_path / "v.npz", **arrays)
+    m = medtrain.train(fast_config(tmp_path / "v.npz", tmp_path / "r", model="med3d_resnet10", precision="auto",
+                                   epochs=1, batch_size=16, bootstrap=0, tta="none"), verbose=False)
+    assert m["precision"] == "32-true"
