@@ -1,6 +1,6 @@
 """Callbacks on top of Lightning's: early stopping with a warm-up period, the stop of a diverged run, an
-exponential moving average of the weights, the annealed-dropout schedule, the experiment log of each epoch, the per-process share of the
-batches and their seeded order; and the Lightning logger a run asks for."""
+exponential moving average of the weights, the annealed-dropout schedule, the experiment log of each epoch,
+the per-process share of the batches and their seeded order; and the Lightning logger a run asks for."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -17,8 +17,7 @@ from medtrain.errors import TrainingDiverged
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
 from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, StopOnDivergence,
-                                        WarmupEarlyStopping,
-                                         build_logger)
+                                         WarmupEarlyStopping, build_logger)
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
@@ -97,7 +96,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp)
-    precision = trainer_precision(cfg, len(splits.spatial_shape))  # resolved once: passed to the Trainer and recorded in metrics.json
+    # resolved once: passed to the Trainer and recorded in metrics.json
+    precision = trainer_precision(cfg, len(splits.spatial_shape))
     if logger:
         callbacks.append(HistoryLogger())
     trainer = pl.Trainer(
