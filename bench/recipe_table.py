@@ -37,7 +37,10 @@ def _choices(c: dict) -> tuple[str, str, str]:
     if "val_auc" in flip:
         f += f" ({_pair(flip['val_auc'], 'with', 'without')})"
     t = tta["chosen"] + (f" ({_pair(tta['val_auc'], 'none', 'hflip')})" if "val_auc" in tta else "")
-    w = cw["chosen"] + (f" ({_pair(cw['val_acc'], 'balanced', 'prior-adjusted')})" if "val_acc" in cw else "")
+    w = cw["chosen"] + (f" ({_pair(cw['val_acc'], 'balanced', 'prior-adjusted')}" if "val_acc" in cw else "")
+    if "val_acc_crossfit" in cw:  # the rule fitted on validation: its cross-fitted accuracy
+        w += f" / fitted {cw['val_acc_crossfit']['val-fitted']:.3f}"
+    w += ")" if "val_acc" in cw else ""
     return f, t, w
 
 
@@ -52,7 +55,7 @@ def main(paths: list[str]) -> int:
         mine = sorted((r for r in runs if r["dataset"] == ds), key=lambda r: r["seed"])
         print(f"\n### {ds}: {len(mine)} seed(s)\n")
         print("| seed | test AUC [95% CI] | test ACC [95% CI] | val AUC | val ACC | flips (pilot val AUC with / without) "
-              "| TTA (val AUC none / hflip) | class weights (val ACC balanced / adjusted) | lr | precision "
+              "| TTA (val AUC none / hflip) | class weights (val ACC balanced / adjusted / fitted, cross-fitted) | lr | precision "
               "| best epoch | wall | peak RSS |")
         print("|" + "---|" * 13)
         for r in mine:

@@ -333,7 +333,10 @@ def choices_line(choices: dict) -> str:
         if key in choices:
             c = choices[key]
             value = {True: "on", False: "off"}.get(c["chosen"], c["chosen"])
-            parts.append(f"{label} {value}: {c['how']}{nums(c)}")
+            fitted = c.get("val_acc_crossfit")
+            parts.append(f"{label} {value}: {c['how']}{nums(c)}" + (
+                f" (cross-fitted val acc val-fitted {fitted['val-fitted']:.4f}, kept if ahead by > {fitted['margin']})"
+                if fitted else ""))
     return "choices: " + "; ".join(parts)
 
 

@@ -32,7 +32,8 @@ HELP = {
     "patience": "epochs without improvement before early stopping",
     "monitor": "validation metric that selects the best checkpoint",
     "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation)",
-    "class_weights": "class-balanced loss: auto (balanced; prior-corrected when validation ACC says so), true or false",
+    "class_weights": ("class-balanced loss: auto (balanced; prior-corrected, or a threshold refitted on validation, when "
+                      "validation ACC says so), true or false"),
     "flip": "flips in training and TTA: auto (off for left/right labels, else decided by pilot runs on validation), "
             "true or false",
     "accelerator": "cpu, gpu, mps or auto",

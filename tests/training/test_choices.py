@@ -89,8 +89,10 @@ def test_tta_and_class_weights_are_chosen_by_their_validation_numbers_and_eval_r
     assert tta["how"] == "validation"
     assert tta["chosen"] == ("hflip" if tta["val_auc"]["hflip"] > tta["val_auc"]["none"] else "none")
     assert cw["how"] == "validation accuracy"
-    best = max(cw["val_acc"], key=lambda k: (cw["val_acc"][k], k == "balanced"))
-    assert cw["chosen"] == best
+    acc = cw["val_acc"]
+    fixed = "prior-adjusted" if acc["prior-adjusted"] > acc["balanced"] else "balanced"
+    fitted = cw["val_acc_crossfit"]["val-fitted"]
+    assert cw["chosen"] == ("val-fitted" if fitted > acc[fixed] + cw["val_acc_crossfit"]["margin"] else fixed)
     # a binary task's AUC does not move with the adjustment (a monotone change of the score)
     assert cw["val_auc"]["prior-adjusted"] == pytest.approx(cw["val_auc"]["balanced"], abs=1e-9)
     assert m["val"]["acc"] == pytest.approx(cw["val_acc"][cw["chosen"]], abs=1e-9)
@@ -134,3 +136,58 @@ def test_medmnist_sets_that_label_left_and_right_organs_are_lateral_by_their_met
         assert {"kidney-left", "kidney-right"} <= set(lateral_labels(INFO[name]["label"])), name
     for name in ("pneumoniamnist", "breastmnist", "retinamnist", "chestmnist", "adrenalmnist3d"):
         assert lateral_labels(INFO[name]["label"]) == [], name
+
+
+class _Threshold(torch.nn.Module):
+    """A one-feature classifier (the mean brightness) whose class-1 logit is ``offset`` too high."""
+
+    def __init__(self, offset: float):
+        super().__init__()
+        self.fc = torch.nn.Linear(1, 2)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[-4.0], [4.0]]))
+            self.fc.bias.copy_(torch.tensor([0.0, -4.0 + offset]))  # sound: the boundary halfway, at 0.5
+
+    def get_classifier(self):
+        return self.fc
+
+    def forward(self, x):
+        return self.fc(x.mean(dim=(1, 2, 3)).unsqueeze(1))
+
+
+def _threshold_splits(seed: int = 0):
+    from medtrain.data.base import Split, Splits
+
+    def split(n, s):
+        g = torch.Generator().manual_seed(s)
+        y = (torch.rand(n, generator=g) < 0.3).long()
+        level = (0.35 + 0.3 * y + 0.12 * torch.randn(n, generator=g)).clamp(0, 1)  # class 1 is brighter
+        return Split((level * 255).round().to(torch.uint8).view(n, 1, 1, 1).expand(n, 1, 4, 4).contiguous(), y)
+
+    return Splits(name="t", task="binary-class", label_names={"0": "a", "1": "b"},
+                  train=split(400, seed), val=split(200, seed + 1), test=split(400, seed + 2))
+
+
+@pytest.mark.parametrize("offset, kept", [(0.0, ("balanced", "prior-adjusted")), (4.0, ("val-fitted",))])
+def test_a_threshold_off_for_another_reason_is_refitted_on_validation_and_a_sound_one_is_kept(offset, kept):
+    """A checkpoint that ranks well but calls most negatives positive gets the shift fitted on validation
+    (its cross-fitted accuracy far ahead of the fixed rules), which then holds on unseen images; a sound
+    threshold keeps a fixed rule."""
+    from medtrain.config import resolve
+    from medtrain.evaluation import predict
+    from medtrain.metrics import acc
+    from medtrain.training.choices import decide_class_weights
+    from medtrain.training.module import Classifier
+
+    splits = _threshold_splits()
+    module = Classifier(_Threshold(offset), "binary-class", 2, torch.zeros(1), torch.ones(1), {}).eval()
+    test_acc = lambda: acc(splits.test.labels.numpy(), predict(module, splits.test)[0], "binary-class")
+    before = test_acc()
+    c = decide_class_weights(resolve({}), module, splits, tta="none")
+    assert c["chosen"] in kept
+    if offset:
+        assert c["val_acc"]["val-fitted"] > max(c["val_acc"]["balanced"], c["val_acc"]["prior-adjusted"]) + 0.1
+        assert test_acc() > before + 0.1  # the shift is in the bias: every later prediction has it
+        assert c["val_auc"]["val-fitted"] == pytest.approx(c["val_auc"]["balanced"], abs=1e-9)
+    else:
+        assert test_acc() >= before - 0.02

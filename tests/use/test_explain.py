@@ -104,7 +104,9 @@ def test_cli_writes_overlays_and_maps_of_the_run_test_split(trained_run, tmp_pat
     saved = np.load(out / MAPS_FILE)
     maps = saved["maps"]
     assert maps.shape == (3, 16, 16) and maps.dtype == np.float32
-    assert np.allclose(maps.reshape(3, -1).max(1), 1) and maps.min() == 0  # each map scaled to [0, 1]
+    # each map scaled to [0, 1]: its peak is 1, or it is all 0 where Grad-CAM finds no evidence for the class
+    peaks = maps.reshape(3, -1).max(1)
+    assert maps.min() == 0 and peaks.max() == pytest.approx(1) and all(p == pytest.approx(1) or p == 0 for p in peaks)
     assert list(saved["inputs"]) == ["0", "1", "2"]
     probs = medtrain.load(run).predict(arrays["test_images"][:3])
     assert list(saved["target"]) == probs.argmax(1).tolist()  # the predicted class by default

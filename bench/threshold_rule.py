@@ -1,0 +1,117 @@
+"""Which decision rule should a run keep? The class-weights choice, old and new, scored on validation only.
+
+A default run trains with the class-balanced loss and then keeps, by validation accuracy, the balanced rule
+or the prior's logit adjustment (:func:`medtrain.training.choices.decide_class_weights`). This bench adds a
+third candidate, the shift of bias-corrected temperature scaling fitted on validation
+(:mod:`medtrain.evaluation.bias`), and asks whether the selection with it is more accurate than without it.
+
+A rule fitted on validation and scored there looks better than it is, and so does any choice of the best of
+several rules, so both procedures are scored by nested cross-validation of the validation split: each outer
+fold gets the rule the procedure picks on the other folds (the fitted rule judged, inside, by its own inner
+cross-fitted accuracy). No test image is read unless ``--test`` is given, which adds each run's test accuracy
+under its old choice and under the new procedure (run once, after the procedure was fixed).
+
+    python bench/threshold_rule.py runs/*/metrics.json         # finished runs (any set, any recipe)
+
+The last line of stdout is JSON: per run, the nested-CV validation accuracy of the old procedure and of the new
+one at each ``--margins`` value (the lead in cross-fitted accuracy the fitted rule needs over the better of the
+other two).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import KFold, StratifiedKFold
+
+import medtrain
+from medtrain import metrics
+from medtrain.evaluation import pseudo_logits
+from medtrain.evaluation.bias import crossfit_scores, decision_shift
+from medtrain.metrics import scores_from_logits
+from medtrain.tasks import MULTILABEL
+
+
+def _scores(z, task):
+    return scores_from_logits(torch.from_numpy(np.asarray(z, dtype=np.float64)), task).numpy()
+
+
+def _pick(z, y, s, task, fitted: bool, margin: float = 0.0):
+    """The shift a procedure keeps, chosen on (z, y): 0 (balanced), s (prior) or, with ``fitted``, the
+    BCTS shift when its cross-fitted accuracy beats both by more than ``margin``."""
+    acc = {"balanced": metrics.acc(y, _scores(z, task), task), "prior": metrics.acc(y, _scores(z + s, task), task)}
+    best = max(acc, key=lambda k: (acc[k], -list(acc).index(k)))
+    if fitted:
+        cv = crossfit_scores(z, y, task)
+        if cv is not None and metrics.acc(y, cv, task) > acc[best] + margin + 1e-12:
+            return "fitted", decision_shift(z, y, task)
+    return best, {"balanced": 0 * s, "prior": s}[best]
+
+
+def nested_acc(z, y, s, task, fitted: bool, seed: int = 0, margin: float = 0.0) -> float:
+    splitter = (KFold(5, shuffle=True, random_state=seed) if task == MULTILABEL
+                else StratifiedKFold(5, shuffle=True, random_state=seed))
+    pred = np.zeros_like(z)
+    for a, b in splitter.split(np.zeros(len(y)), y if task != MULTILABEL else None):
+        _, shift = _pick(z[a], y[a], s, task, fitted, margin)
+        pred[b] = _scores(z[b] + shift, task)
+    return metrics.acc(y, pred, task)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("metrics", nargs="+", help="metrics.json files of finished runs")
+    p.add_argument("--data-dir", default=os.environ.get("MEDTRAIN_DATA", "../shared/data"))
+    p.add_argument("--margins", type=float, nargs="+", default=[0.0],
+                   help="lead in cross-fitted accuracy the fitted rule needs (each one scored)")
+    p.add_argument("--margin", type=float, default=0.0, help="the margin of the new procedure for --test")
+    p.add_argument("--test", action="store_true", help="also the test accuracy (after the procedure is fixed)")
+    args = p.parse_args()
+    out = {}
+    for f in args.metrics:
+        run = Path(f).parent
+        m = json.loads(Path(f).read_text())
+        cw = (m.get("choices") or {}).get("class_weights") or {}
+        if "logit_shift" not in cw:
+            continue
+        task, s = m["task"], np.asarray(cw["logit_shift"], dtype=np.float64)
+        data = np.load(Path(args.data_dir) / f"{m['dataset']}.npz")
+        model = medtrain.load(run, calibrated=False)
+
+        def balanced_logits(split):
+            x = data[f"{split}_images"]
+            if x.ndim == 4 and x.shape[-1] == 3:  # MedMNIST stores colour images (N, H, W, 3); predict takes (N, C, H, W)
+                x = x.transpose(0, 3, 1, 2)
+            z = pseudo_logits(model.predict(x), task)
+            return z - s if cw["chosen"] == "prior-adjusted" else z  # undo the folded shift
+
+        y = data["val_labels"]
+        y = y if task == MULTILABEL else y.reshape(-1)
+        z = balanced_logits("val")
+        row = {"dataset": m["dataset"], "old_choice": cw["chosen"],
+               "nested_val_acc_old": nested_acc(z, y, s, task, fitted=False),
+               "nested_val_acc_new": {m_: nested_acc(z, y, s, task, True, margin=m_) for m_ in args.margins}}
+        new, shift = _pick(z, y, s, task, True, args.margin)
+        row["new_choice"] = new
+        if args.test:
+            yt = data["test_labels"]
+            yt = yt if task == MULTILABEL else yt.reshape(-1)
+            zt = balanced_logits("test")
+            old_shift = s if cw["chosen"] == "prior-adjusted" else 0 * s
+            row["test_acc_old"] = metrics.acc(yt, _scores(zt + old_shift, task), task)
+            row["test_acc_new"] = metrics.acc(yt, _scores(zt + shift, task), task)
+        out[str(run)] = row
+        print(f"{row['nested_val_acc_old']:.3f} -> " + " ".join(f"{v:.3f}" for v in row["nested_val_acc_new"].values())
+              + f"  {cw['chosen']:>14} -> {new:<8} "
+              + (f"test {row['test_acc_old']:.3f} -> {row['test_acc_new']:.3f}  " if args.test else "") + str(run),
+              flush=True)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
