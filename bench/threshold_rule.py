@@ -83,10 +83,7 @@ def main() -> int:
         model = medtrain.load(run, calibrated=False)
 
         def balanced_logits(split):
-            x = data[f"{split}_images"]
-            if x.ndim == 4 and x.shape[-1] == 3:  # MedMNIST stores colour images (N, H, W, 3); predict takes (N, C, H, W)
-                x = x.transpose(0, 3, 1, 2)
-            z = pseudo_logits(model.predict(x), task)
+            z = pseudo_logits(model.predict(data[f"{split}_images"]), task)
             return z - s if cw["chosen"] == "prior-adjusted" else z  # undo the folded shift
 
         y = data["val_labels"]

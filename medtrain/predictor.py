@@ -172,8 +172,9 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
 
 
 def conform(x, name: str, run: RunModel) -> torch.Tensor:
-    """One image ``(C, *spatial)`` (or ``(*spatial)`` for one channel) as the network takes it; a grey
-    image for an RGB network is repeated over the channels, as the folder loader converts it."""
+    """One image ``(C, *spatial)`` (or ``(*spatial)`` for one channel; a 2D image also ``(H, W, C)`` when its
+    first size is no channel count and the rest match) as the network takes it; a grey image for an RGB
+    network is repeated over the channels, as the folder loader converts it."""
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if x.dtype != torch.uint8:
         raise MedtrainError(f"{name}: images must be uint8 (0..255), got {x.dtype}")
@@ -184,6 +185,8 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
     if x.ndim != dims + 1:
         kind = "volumes (C, D, H, W)" if dims == 3 else "2D images (C, H, W)"
         raise MedtrainError(f"{name}: shape {tuple(x.shape)} has the wrong dimensionality; the model takes {kind}")
+    if dims == 2 and x.shape[0] not in (1, want[0]) and x.shape[-1] in (1, want[0]) and tuple(x.shape[:2]) == want[1:]:
+        x = x.permute(2, 0, 1)  # (H, W, C) as NumPy, PIL and MedMNIST's .npz hold colour images: unambiguous here
     if x.shape[0] == 1 and want[0] == 3:
         x = x.expand(3, *x.shape[1:])
     if x.shape[0] != want[0]:

@@ -132,6 +132,8 @@ def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
     _write_pngs(tmp_path, imgs[:2])
     mixed = p.predict([tmp_path / "000.png", imgs[1], imgs[2][None]])
     np.testing.assert_allclose(mixed, expected[:3], atol=1e-5)
+    # channels last, as NumPy, PIL and MedMNIST's .npz hold images: (N, H, W, C)
+    np.testing.assert_allclose(p.predict(imgs[..., None]), expected, atol=1e-5)
 
 
 def test_json_output_and_csv_of_paths(trained_run, tmp_path, capsys):
