@@ -37,10 +37,10 @@ def _choices(c: dict) -> tuple[str, str, str]:
     if "val_auc" in flip:
         f += f" ({_pair(flip['val_auc'], 'with', 'without')})"
     t = tta["chosen"] + (f" ({_pair(tta['val_auc'], 'none', 'hflip')})" if "val_auc" in tta else "")
-    w = cw["chosen"] + (f" ({_pair(cw['val_acc'], 'balanced', 'prior-adjusted')}" if "val_acc" in cw else "")
-    if "val_acc_crossfit" in cw:  # the rule fitted on validation: its cross-fitted accuracy
-        w += f" / fitted {cw['val_acc_crossfit']['val-fitted']:.3f}"
-    w += ")" if "val_acc" in cw else ""
+    w = cw["chosen"]
+    if "val_acc" in cw:  # with the rule fitted on validation: its cross-fitted accuracy
+        fitted = f" / fitted {cw['val_acc_crossfit']['val-fitted']:.3f}" if "val_acc_crossfit" in cw else ""
+        w += f" ({_pair(cw['val_acc'], 'balanced', 'prior-adjusted')}{fitted})"
     return f, t, w
 
 

@@ -34,22 +34,21 @@ from medtrain.evaluation import pseudo_logits
 from medtrain.evaluation.bias import crossfit_scores, decision_shift
 from medtrain.metrics import scores_from_logits
 from medtrain.tasks import MULTILABEL
+from medtrain.training.choices import FITTED_MARGIN, pick_rule
 
 
 def _scores(z, task):
     return scores_from_logits(torch.from_numpy(np.asarray(z, dtype=np.float64)), task).numpy()
 
 
-def _pick(z, y, s, task, fitted: bool, margin: float = 0.0):
-    """The shift a procedure keeps, chosen on (z, y): 0 (balanced), s (prior) or, with ``fitted``, the
-    BCTS shift when its cross-fitted accuracy beats both by more than ``margin``."""
-    acc = {"balanced": metrics.acc(y, _scores(z, task), task), "prior": metrics.acc(y, _scores(z + s, task), task)}
-    best = max(acc, key=lambda k: (acc[k], -list(acc).index(k)))
-    if fitted:
-        cv = crossfit_scores(z, y, task)
-        if cv is not None and metrics.acc(y, cv, task) > acc[best] + margin + 1e-12:
-            return "fitted", decision_shift(z, y, task)
-    return best, {"balanced": 0 * s, "prior": s}[best]
+def _pick(z, y, s, task, fitted: bool, margin: float = FITTED_MARGIN):
+    """The rule and shift a procedure keeps, chosen on (z, y) by the run's own rule
+    (:func:`medtrain.training.choices.pick_rule`) at ``margin``; without ``fitted``, the old procedure."""
+    acc = {"balanced": metrics.acc(y, _scores(z, task), task),
+           "prior-adjusted": metrics.acc(y, _scores(z + s, task), task)}
+    cv = crossfit_scores(z, y, task) if fitted else None
+    rule = pick_rule(acc, metrics.acc(y, cv, task) if cv is not None else None, margin)
+    return rule, {"balanced": 0 * s, "prior-adjusted": s}[rule] if rule != "val-fitted" else decision_shift(z, y, task)
 
 
 def nested_acc(z, y, s, task, fitted: bool, seed: int = 0, margin: float = 0.0) -> float:
@@ -66,9 +65,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("metrics", nargs="+", help="metrics.json files of finished runs")
     p.add_argument("--data-dir", default=os.environ.get("MEDTRAIN_DATA", "../shared/data"))
-    p.add_argument("--margins", type=float, nargs="+", default=[0.0],
+    p.add_argument("--margins", type=float, nargs="+", default=[FITTED_MARGIN],
                    help="lead in cross-fitted accuracy the fitted rule needs (each one scored)")
-    p.add_argument("--margin", type=float, default=0.0, help="the margin of the new procedure for --test")
+    p.add_argument("--margin", type=float, default=FITTED_MARGIN, help="the margin of the new procedure for --test")
     p.add_argument("--test", action="store_true", help="also the test accuracy (after the procedure is fixed)")
     args = p.parse_args()
     out = {}

@@ -140,11 +140,21 @@ def logit_adjustment(splits: Splits) -> torch.Tensor:
     return -torch.log(class_weights(splits).clamp_min(1e-6))
 
 
+def pick_rule(val_acc: dict, crossfit_acc: float | None, margin: float = FITTED_MARGIN) -> str:
+    """The decision rule kept: ``prior-adjusted`` when its validation accuracy beats ``balanced`` (a tie keeps
+    the balanced rule), ``val-fitted`` when the fitted rule's cross-fitted accuracy beats the better of the two
+    by more than ``margin``."""
+    fixed = "prior-adjusted" if val_acc["prior-adjusted"] > val_acc["balanced"] else "balanced"
+    if crossfit_acc is not None and crossfit_acc > val_acc[fixed] + margin:
+        return "val-fitted"
+    return fixed
+
+
 def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
     """With ``class_weights: auto``: keep the balanced-loss decision rule, fold the logit adjustment into the
     classifier's bias when it raises validation accuracy, or, when the threshold is off for another reason,
-    the shift fitted on validation (:mod:`medtrain.evaluation.bias`) if its cross-fitted accuracy beats both
-    by more than :data:`FITTED_MARGIN`. Modifies ``module``'s classifier in place."""
+    the shift fitted on validation (:mod:`medtrain.evaluation.bias`); see :func:`pick_rule`. Modifies
+    ``module``'s classifier in place."""
     if cfg.class_weights != "auto":
         return {"chosen": "balanced" if cfg.class_weights == "true" else "plain", "how": "pinned (--class-weights)"}
     if cfg.transfer == "linear-probe":
@@ -157,27 +167,31 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
         return {"chosen": "balanced", "how": "label count differs from the classifier's outputs"}
     y = splits.val.labels.numpy()
     y = y if splits.task == MULTILABEL else y.reshape(-1)
-    balanced, _ = predict(module, splits.val, tta=tta)
-    scores = {"balanced": balanced}
+
+    def scores_with(shift: torch.Tensor) -> np.ndarray:
+        """Validation scores with ``shift`` folded into the bias (TTA as the run predicts); left folded."""
+        with torch.no_grad():
+            linear.bias += shift
+        return predict(module, splits.val, tta=tta)[0]
+
+    scores = {"balanced": predict(module, splits.val, tta=tta)[0], "prior-adjusted": scores_with(prior)}
     with torch.no_grad():
-        linear.bias += prior
-    scores["prior-adjusted"], _ = predict(module, splits.val, tta=tta)
+        linear.bias -= prior  # back to the balanced rule until one is chosen
     acc = {k: float(metrics.acc(y, v, splits.task)) for k, v in scores.items()}
-    chosen = "prior-adjusted" if acc["prior-adjusted"] > acc["balanced"] else "balanced"
-    shift = prior if chosen == "prior-adjusted" else torch.zeros_like(prior)
-    out = {"how": "validation accuracy", "logit_shift": [round(float(v), 6) for v in np.asarray(prior.cpu())]}
-    z = pseudo_logits(balanced, splits.task)
+    z = pseudo_logits(scores["balanced"], splits.task)
     held_out = crossfit_scores(z, y, splits.task, seed=cfg.seed)
-    if held_out is not None:
-        crossfit = float(metrics.acc(y, held_out, splits.task))
-        out["val_acc_crossfit"] = {"val-fitted": crossfit, "margin": FITTED_MARGIN}
-        if crossfit > acc[chosen] + FITTED_MARGIN:
-            chosen, shift = "val-fitted", torch.as_tensor(decision_shift(z, y, splits.task)).to(linear.bias)
-            out["fitted_shift"] = [round(float(v), 6) for v in np.asarray(shift.cpu())]
-    with torch.no_grad():
-        linear.bias += shift - prior
+    crossfit = float(metrics.acc(y, held_out, splits.task)) if held_out is not None else None
+    chosen = pick_rule(acc, crossfit)
+    extra = {"logit_shift": [round(float(v), 6) for v in np.asarray(prior.cpu())]}
+    if crossfit is not None:
+        extra["val_acc_crossfit"] = {"val-fitted": crossfit, "margin": FITTED_MARGIN}
     if chosen == "val-fitted":
-        scores["val-fitted"], _ = predict(module, splits.val, tta=tta)
-        acc["val-fitted"] = float(metrics.acc(y, scores["val-fitted"], splits.task))
+        fitted = torch.as_tensor(decision_shift(z, y, splits.task)).to(linear.bias)
+        extra["fitted_shift"] = [round(float(v), 6) for v in np.asarray(fitted.cpu())]
+        scores[chosen] = scores_with(fitted)
+        acc[chosen] = float(metrics.acc(y, scores[chosen], splits.task))
+    elif chosen == "prior-adjusted":
+        with torch.no_grad():
+            linear.bias += prior
     auc = {k: float(metrics.auc(y, v, splits.task)) for k, v in scores.items()}
-    return {"chosen": chosen, "how": out.pop("how"), "val_acc": acc, "val_auc": auc, **out}
+    return {"chosen": chosen, "how": "validation accuracy", "val_acc": acc, "val_auc": auc, **extra}
