@@ -306,6 +306,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         if "diverged_epoch" in out:
             print(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped there; "
                   f"the run keeps epoch {result.best_epoch + 1}, the best before it")
+        if "skipped_steps" in out:
+            print(f"{out['skipped_steps']} optimiser step(s) skipped: their gradients were not finite")
         if choices:
             print(choices_line(choices))
         print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "

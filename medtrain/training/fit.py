@@ -16,8 +16,8 @@ from medtrain.data.base import Splits
 from medtrain.errors import TrainingDiverged
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
-from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, StopOnDivergence,
-                                         WarmupEarlyStopping, build_logger)
+from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, SkipNonFiniteSteps,
+                                         StopOnDivergence, WarmupEarlyStopping, build_logger)
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
@@ -84,8 +84,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if cfg.dropout_kind == "annealed":
         extra.insert(0, DropoutSchedule())
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
-    divergence = StopOnDivergence()
-    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), divergence]
+    divergence, skip = StopOnDivergence(), SkipNonFiniteSteps()
+    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), skip, divergence]
     if cfg.ema:  # after ShardBatches: its decay reads the per-process steps per epoch
         callbacks.append(EMA(cfg.ema, train_loader))
     stopper = None
@@ -146,6 +146,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     extra = {"precision": precision}
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
         extra["diverged_epoch"] = divergence.epoch
+    if skip.skipped:
+        extra["skipped_steps"] = skip.skipped
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,
                      transfer=plan, weights_meta={"dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
                                                   "best_epoch": best_epoch},

@@ -55,3 +55,43 @@ def test_nan_scores_have_no_auc_instead_of_an_exception():
     y = torch.tensor([0, 1, 0, 1]).numpy()
     s = torch.tensor([[0.9, 0.1], [float("nan"), float("nan")], [0.8, 0.2], [0.3, 0.7]]).numpy()
     assert torch.isnan(torch.tensor(metrics.auc(y, s, "binary-class")))
+
+
+class NanGradientAt(pl.Callback):
+    """A faulty kernel's step: one gradient element is NaN after the backward pass of step ``step``."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_after_backward(self, trainer, pl_module):
+        if trainer.global_step == self.step:
+            next(p for p in pl_module.parameters() if p.grad is not None).grad.view(-1)[0] = float("nan")
+
+
+def test_a_step_with_a_nan_gradient_is_skipped_and_training_goes_on(tmp_path, capsys):
+    data = make_npz(tmp_path / "d.npz")
+    out = tmp_path / "run"
+    m = medtrain.train(fast_config(data, out, epochs=3), callbacks=[NanGradientAt(1)])
+    assert m["skipped_steps"] == 1 and "diverged_epoch" not in m  # without the skip: NaN weights, a stopped run
+    assert [h["epoch"] for h in m["history"]] == [0, 1, 2]
+    assert all(torch.isfinite(w).all() for w in load_state(out / "model.safetensors").values())
+    assert m["val"]["auc"] > 0.9  # the easy task is learnt all the same
+    assert "1 optimiser step(s) skipped: their gradients were not finite" in capsys.readouterr().out
+
+
+def test_a_skipped_step_leaves_every_weight_as_it_was():
+    from medtrain.training.callbacks import SkipNonFiniteSteps
+
+    net = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(net.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in net.parameters()]
+    net(torch.ones(1, 3)).sum().backward()
+    net.weight.grad[0, 0] = float("inf")
+    skip = SkipNonFiniteSteps()
+    skip.on_before_optimizer_step(None, None, opt)
+    opt.step()
+    assert skip.skipped == 1 and all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    net(torch.ones(1, 3)).sum().backward()  # a finite step afterwards moves them
+    skip.on_before_optimizer_step(None, None, opt)
+    opt.step()
+    assert skip.skipped == 1 and not torch.equal(before[0], net.weight)
