@@ -72,6 +72,7 @@ class Config:
     class_weights: str = "auto"  #: class-balanced loss: auto (balanced, prior-corrected if validation says so), true, false
     label_smoothing: float = 0.0
     ema: float = 0.0  #: exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved model use it
+    members: int = 1  #: networks trained side by side from their own initialisations, their logits averaged (a deep ensemble)
 
     # --- early stopping and checkpoint selection
     monitor: str = "val_auc"  #: validation metric that selects the checkpoint (val_auc, val_acc, val_loss)
@@ -260,6 +261,9 @@ def _validate(c: Config) -> None:
     need(c.weight_decay >= 0.0, f"weight_decay must be >= 0, got {c.weight_decay}")
     need(c.lr is None or c.lr > 0.0, f"lr must be > 0, got {c.lr}")
     need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
+    need(c.members >= 1, f"members must be >= 1, got {c.members}")
+    need(c.members == 1 or (c.transfer == "scratch" and not c.pretrained),
+         f"members {c.members}: an ensemble is trained from scratch (transfer {c.transfer} takes one network)")
     need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
     need(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
     need(c.batch_size is None or c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")

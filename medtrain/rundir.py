@@ -306,6 +306,10 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         if "diverged_epoch" in out:
             print(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped there; "
                   f"the run keeps epoch {result.best_epoch + 1}, the best before it")
+        if "members_val_auc" in out:
+            ens = out["members_val_auc"]
+            print(f"ensemble of {len(ens['members'])}: val AUC {ens['ensemble']:.4f} (no TTA); its members alone "
+                  + ", ".join(f"{a:.4f}" for a in ens["members"]))
         if "skipped_steps" in out:
             print(f"{out['skipped_steps']} optimiser step(s) skipped: their gradients were not finite")
         if choices:

@@ -12,6 +12,7 @@ from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
+from medtrain.models.ensemble import Ensemble
 from medtrain.models.factory import default_model
 from medtrain.tasks import MULTILABEL
 from medtrain.training.transfer import TransferPlan, apply_transfer
@@ -122,9 +123,15 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[tor
     how the MedMNIST v2 paper builds its "ResNet-18+3D" baseline; a 2D source's kernels are inflated the
     same way when they are loaded into it (:func:`medtrain.models.pretrained.adapt_state_dict`).
 
+    With ``cfg.members`` > 1 the model is an :class:`~medtrain.models.ensemble.Ensemble` of that many such
+    networks, each drawn from the random state its predecessor left (trained from scratch only).
+
     Returns:
         ``(model, plan)``: the plan says what transfer copied/froze/re-drew (None without transfer).
     """
+    if cfg.members > 1:
+        one = dataclasses.replace(cfg, members=1)
+        return Ensemble([build_model(one, splits, transfer)[0] for _ in range(cfg.members)], splits.num_classes), None
     custom = uses_custom_head(cfg)
     # input_size lets zoo families adapt their stem to small images (see medtrain.models.zoo)
     model = create_model(cfg.model, in_chans=splits.in_chans, num_classes=splits.num_classes,

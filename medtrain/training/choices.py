@@ -105,7 +105,7 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
         for on in (True, False):
             pilot = cfg if on else without_flips(cfg)
             pilot = dataclasses.replace(pilot, epochs=epochs, progress=False, logger="none", early_stop=None,
-                                        tta="none", out=str(pilot_dir / ("with" if on else "without")))
+                                        members=1, tta="none", out=str(pilot_dir / ("with" if on else "without")))
             result = fit_fn(pilot, splits, pilot_dir / ("with" if on else "without"))
             if result.interrupted:
                 raise KeyboardInterrupt

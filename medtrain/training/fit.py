@@ -14,6 +14,8 @@ from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
 from medtrain.data.base import Splits
 from medtrain.errors import TrainingDiverged
+from medtrain.metrics import auc, scores_from_logits
+from medtrain.models.ensemble import Ensemble
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
 from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, SkipNonFiniteSteps,
@@ -45,6 +47,22 @@ class FitResult:
     weights_meta: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     summary: str = ""
+
+
+def members_val_auc(module: Classifier, splits: Splits) -> dict:
+    """The validation AUC of the ensemble and of each member on its own (no TTA, no decision shift):
+    ``{"ensemble": a, "members": [a1, a2, ...]}``, what the ensemble is measured against."""
+    module.eval()
+    with torch.no_grad():
+        parts = [module.model.member_logits(module.normalise(module.prepare(x))) for x in splits.val.images.split(256)]
+    logits = [torch.cat(z).float() for z in zip(*parts)]
+    y = splits.val.labels.numpy()
+    y = y if y.ndim > 1 and y.shape[1] > 1 else y.reshape(-1)
+
+    def val_auc(z: torch.Tensor) -> float:
+        return round(float(auc(y, scores_from_logits(z, splits.task).numpy(), splits.task)), 6)
+
+    return {"ensemble": val_auc(torch.stack(logits).mean(0)), "members": [val_auc(z) for z in logits]}
 
 
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None) -> FitResult:
@@ -148,6 +166,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         extra["diverged_epoch"] = divergence.epoch
     if skip.skipped:
         extra["skipped_steps"] = skip.skipped
+    if isinstance(module.model, Ensemble):
+        extra["members_val_auc"] = members_val_auc(module, splits)
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,
                      transfer=plan, weights_meta={"dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
                                                   "best_epoch": best_epoch},

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from medtrain import metrics
+from medtrain.models.ensemble import Ensemble
 from medtrain.tasks import MULTILABEL
 from medtrain.training.distributed import unshard
 from medtrain.training.optim import build_optimizer, build_scheduler
@@ -125,12 +126,16 @@ class Classifier(pl.LightningModule):
         target = soft_targets(y, self.task, self.num_classes)
         if self.augment is not None:
             x, target = self.augment(x, target)
-        logits = self.model(self.normalise(x))
-        loss = self.loss(logits, target)
-        self._train_loss_sum = self._train_loss_sum + loss.detach() * len(x)  # no per-step device sync
+        x = self.normalise(x)
+        if isinstance(self.model, Ensemble):  # each member on its own loss: its gradients as if trained alone
+            losses = [self.loss(z, target) for z in self.model.member_logits(x)]
+            loss, shown = sum(losses), sum(losses).detach() / len(losses)  # the logged loss: the members' mean
+        else:
+            loss = shown = self.loss(self.model(x), target)
+        self._train_loss_sum = self._train_loss_sum + shown.detach() * len(x)  # no per-step device sync
         self._step_lr = self.trainer.optimizers[0].param_groups[0]["lr"]  # the rate this step uses
         self._train_count += len(x)
-        self.log("train_loss_step", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
+        self.log("train_loss_step", shown, on_step=True, on_epoch=False, prog_bar=True, batch_size=len(x))
         return loss
 
     # --- validation
