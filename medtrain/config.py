@@ -72,7 +72,7 @@ class Config:
     class_weights: str = "auto"  #: class-balanced loss: auto (balanced, prior-corrected if validation says so), true, false
     label_smoothing: float = 0.0
     ema: float = 0.0  #: exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved model use it
-    members: int = 1  #: networks trained side by side from their own initialisations, their logits averaged (a deep ensemble)
+    members: Optional[int] = None  #: networks trained side by side, their logits averaged (a deep ensemble); None = auto (training.build.default_members: 2 for the default 3D recipe in bf16, else 1)
 
     # --- early stopping and checkpoint selection
     monitor: str = "val_auc"  #: validation metric that selects the checkpoint (val_auc, val_acc, val_loss)
@@ -126,7 +126,7 @@ TTA_MODES = ("auto", "none", "hflip", "flip")
 CHOICES = ("auto", "true", "false")
 #: Numbers whose ``auto`` (stored as None) the run resolves to the value validated for its recipe
 #: (medtrain.training.build.default_lr / default_batch_size) and records.
-AUTO_NUMBERS = ("lr", "batch_size")
+AUTO_NUMBERS = ("lr", "batch_size", "members")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 #: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
 LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
@@ -261,8 +261,8 @@ def _validate(c: Config) -> None:
     need(c.weight_decay >= 0.0, f"weight_decay must be >= 0, got {c.weight_decay}")
     need(c.lr is None or c.lr > 0.0, f"lr must be > 0, got {c.lr}")
     need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
-    need(c.members >= 1, f"members must be >= 1, got {c.members}")
-    need(c.members == 1 or (c.transfer == "scratch" and not c.pretrained),
+    need(c.members is None or c.members >= 1, f"members must be >= 1, got {c.members}")
+    need((c.members or 1) == 1 or (c.transfer == "scratch" and not c.pretrained),
          f"members {c.members}: an ensemble is trained from scratch (transfer {c.transfer} takes one network)")
     need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
     need(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")

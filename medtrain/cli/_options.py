@@ -29,7 +29,8 @@ HELP = {
     "ema": "exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved "
            "model use the average",
     "members": "networks trained side by side from their own initialisations, their logits averaged (a deep "
-               "ensemble; each costs one network's training time)",
+               "ensemble; each costs one network's training time). Default auto: 2 for volumes with the default "
+               "3D network where bf16 is native, 1 otherwise",
     "early_stop": "validation metric to early-stop on (val_auc, val_acc, val_loss)",
     "patience": "epochs without improvement before early stopping",
     "monitor": "validation metric that selects the best checkpoint",

@@ -69,14 +69,29 @@ def default_batch_size(cfg: Config, spatial_dims: int) -> int:
     return DEFAULT_2D_BATCH if _default_2d_recipe(cfg, spatial_dims) else DEFAULT_BATCH
 
 
+#: ``members: auto`` for the default 3D recipe where it trains in bf16: two networks' averaged logits, chosen on
+#: AdrenalMNIST3D and VesselMNIST3D validation (``docs/results/default_recipe.md``, "Volumes: two networks");
+#: in bf16 two fit the 15-minute budget of a volume set on 2 CPU cores, in float32 they do not.
+DEFAULT_3D_MEMBERS = 2
+
+
+def default_members(cfg: Config, spatial_dims: int) -> int:
+    """The ensemble size of ``members: auto`` (None): :data:`DEFAULT_3D_MEMBERS` for the default 3D network
+    trained from scratch where it trains in bf16 (:func:`trainer_precision`), 1 for anything else."""
+    scratch = cfg.transfer == "scratch" and not cfg.pretrained
+    recipe = spatial_dims == 3 and scratch and cfg.model in ("auto", default_model(3))
+    return DEFAULT_3D_MEMBERS if recipe and trainer_precision(cfg) == "bf16-mixed" else 1
+
+
 def resolve_auto(cfg: Config, spatial_dims: int) -> Config:
     """``cfg`` with every ``auto`` a run records as a concrete value resolved for data of ``spatial_dims``:
-    ``lr`` and ``batch_size`` (None) first, since they ask whether ``model: auto`` is the default network,
-    then ``model``."""
+    ``lr``, ``batch_size`` and ``members`` (None) first, since they ask whether ``model: auto`` is the default
+    network, then ``model``."""
     return dataclasses.replace(
         cfg,
         lr=default_lr(cfg, spatial_dims) if cfg.lr is None else cfg.lr,
         batch_size=default_batch_size(cfg, spatial_dims) if cfg.batch_size is None else cfg.batch_size,
+        members=default_members(cfg, spatial_dims) if cfg.members is None else cfg.members,
         model=default_model(spatial_dims) if cfg.model == "auto" else cfg.model)
 
 
@@ -91,21 +106,22 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def trainer_precision(cfg: Config, spatial_dims: int = 2) -> str:
+def trainer_precision(cfg: Config) -> str:
     """The Lightning precision a run trains with. ``auto`` (the default) is ``bf16-mixed`` where bfloat16 is
-    native (a CUDA device that supports it; for images, a CPU with ``avx512_bf16``/``amx_bf16``), else ``32-true``.
+    native (a CUDA device that supports it, a CPU with ``avx512_bf16``/``amx_bf16``), else ``32-true``.
 
     Measured on the 2-core CPU (``bench/precision.py``): bf16 autocast trains the default network 2.0x faster
     per step than float32, and the PneumoniaMNIST default run reached the same validation AUC (0.9975 vs
-    0.9976, ``docs/results/default_recipe.md``). Volumes train in float32 on a CPU: bf16 3D training there
-    turned weights NaN in three runs (two within their first epoch), a fault no float32 run has shown,
-    though bf16 is 1.76x faster at 28^3."""
+    0.9976, ``docs/results/default_recipe.md``); volumes 1.7x at 28^3. bf16 3D training on this CPU gives a
+    step with non-finite gradients now and then (14 in the ~1,700 steps of six default volume runs; before
+    they were skipped, three runs turned NaN): such a step is skipped
+    (``training.callbacks.SkipNonFiniteSteps``), so volumes train in bf16 too."""
     if cfg.precision != "auto":
         return cfg.precision
     if cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available()):
         return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
     if cfg.accelerator in ("cpu", "auto"):
-        return "bf16-mixed" if _cpu_has_bf16() and spatial_dims == 2 else "32-true"
+        return "bf16-mixed" if _cpu_has_bf16() else "32-true"
     return "32-true"
 
 
@@ -129,7 +145,7 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[tor
     Returns:
         ``(model, plan)``: the plan says what transfer copied/froze/re-drew (None without transfer).
     """
-    if cfg.members > 1:
+    if (cfg.members or 1) > 1:
         one = dataclasses.replace(cfg, members=1)
         return Ensemble([build_model(one, splits, transfer)[0] for _ in range(cfg.members)], splits.num_classes), None
     custom = uses_custom_head(cfg)

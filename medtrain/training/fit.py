@@ -116,7 +116,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp)
     # resolved once: passed to the Trainer and recorded in metrics.json
-    precision = trainer_precision(cfg, len(splits.spatial_shape))
+    precision = trainer_precision(cfg)
     if logger:
         callbacks.append(HistoryLogger())
     trainer = pl.Trainer(

@@ -6,6 +6,7 @@ import pytest
 
 import medtrain
 from conftest import fast_config
+from medtrain.api import load_run_module
 from medtrain.config import resolve
 from medtrain.training import build
 
@@ -14,8 +15,7 @@ def test_auto_is_bf16_only_where_bfloat16_is_native(monkeypatch):
     monkeypatch.setattr(build.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(build, "_cpu_has_bf16", lambda: True)
     assert build.trainer_precision(resolve({"accelerator": "cpu"})) == "bf16-mixed"
-    assert build.trainer_precision(resolve({"accelerator": "cpu"}), spatial_dims=3) == "32-true"  # volumes: NaN faults
-    assert build.trainer_precision(resolve({"accelerator": "cpu", "precision": "bf16-mixed"}), 3) == "bf16-mixed"
+    assert build.trainer_precision(resolve({"accelerator": "cpu", "precision": "32-true"})) == "32-true"
     monkeypatch.setattr(build, "_cpu_has_bf16", lambda: False)  # emulated bf16 would be slower than float32
     assert build.trainer_precision(resolve({"accelerator": "cpu"})) == "32-true"
     assert build.trainer_precision(resolve({"accelerator": "cpu", "precision": "bf16-mixed"})) == "bf16-mixed"
@@ -32,8 +32,22 @@ def test_a_bf16_run_learns_records_its_precision_and_eval_reproduces_it(learnabl
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
 
 
+def test_auto_members_are_two_for_the_default_3d_recipe_in_bf16_only(monkeypatch):
+    monkeypatch.setattr(build.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(build, "_cpu_has_bf16", lambda: True)
+    assert build.default_members(resolve({}), 3) == build.DEFAULT_3D_MEMBERS == 2
+    assert build.default_members(resolve({"model": "med3d_resnet10"}), 3) == 2
+    assert build.default_members(resolve({}), 2) == 1  # images: one network (not validated as an ensemble)
+    assert build.default_members(resolve({"precision": "32-true"}), 3) == 1  # two do not fit the budget in float32
+    assert build.default_members(resolve({"model": "resnet18"}), 3) == 1
+    assert build.default_members(resolve({"pretrained": "timm:resnet18", "transfer": "finetune"}), 3) == 1
+    monkeypatch.setattr(build, "_cpu_has_bf16", lambda: False)
+    assert build.default_members(resolve({}), 3) == 1
+    assert resolve({"members": "auto"}).members is None and resolve({"members": "3"}).members == 3
+
+
 @pytest.mark.skipif(not build._cpu_has_bf16(), reason="this CPU has no native bfloat16")
-def test_a_volume_run_on_this_cpu_trains_in_float32_under_auto(tmp_path):
+def test_a_volume_run_on_this_cpu_trains_two_networks_in_bf16_under_auto(tmp_path):
     rng = np.random.default_rng(0)
     arrays = {}
     for split, n in (("train", 32), ("val", 16), ("test", 16)):
@@ -44,4 +58,5 @@ def test_a_volume_run_on_this_cpu_trains_in_float32_under_auto(tmp_path):
     np.savez(tmp_path / "v.npz", **arrays)
     m = medtrain.train(fast_config(tmp_path / "v.npz", tmp_path / "r", model="med3d_resnet10", precision="auto",
                                    epochs=1, batch_size=16, bootstrap=0, tta="none"), verbose=False)
-    assert m["precision"] == "32-true"
+    assert m["precision"] == "bf16-mixed" and len(m["members_val_auc"]["members"]) == 2
+    assert load_run_module(tmp_path / "r").cfg.members == 2  # recorded as the number it resolved to
