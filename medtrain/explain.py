@@ -17,7 +17,9 @@ point at a lesion of a few pixels, whatever the network learned. The default lay
 :func:`default_layer`: *the deepest stage whose output is at least* :data:`MIN_CELLS` *cells a side*
 (measured with a forward pass, not read from ``feature_info``, whose strides do not know the small-input
 stem). At 224 px that is the last stage, as in the paper; at 28 px it is ResNet's ``layer3`` (7x7); at
-16 voxels ``layer2`` (8x8x8). ``layer=`` overrides it with any module name of the network.
+16 voxels ``layer2`` (8x8x8). ``layer=`` overrides it with any module name of the network. An ensemble run
+(``--members``) is explained at that layer of each member, the map the mean of the members' maps (each
+member's Grad-CAM of the ensemble's logit), so a layer name is one of a single member's.
 
 Occlusion hides a square (cube) of :func:`occlusion_mask` pixels (about 1/7 of the side, at least 3)
 with the image's mean, slid by half its side; the map is the drop of the target's probability. It needs one forward pass per window position: thousands for a volume.
@@ -42,6 +44,7 @@ from medtrain._io import atomic_dir
 from medtrain.api import RunModel, load_run_module
 from medtrain.errors import MedtrainError
 from medtrain.metrics import scores_from_logits
+from medtrain.models.ensemble import Ensemble
 from medtrain.models.stages import stage_modules
 from medtrain.predictor import Item, Skipped, conform, iter_inputs
 from medtrain.training.module import normalise
@@ -108,10 +111,34 @@ def stage_shapes(run: RunModel, names: Sequence[str] | None = None) -> list[tupl
     return [(n, shapes[n]) for n in names if n in shapes]
 
 
+#: The module names of an ensemble's members (``models.ensemble.Ensemble``): a layer name of an ensemble run
+#: is one of its first member's, and its map the mean of the maps at that layer of every member.
+_MEMBER = "members.{}."
+
+
+def _members(run: RunModel) -> int:
+    """How many networks the run averages (1 for a plain network)."""
+    return len(run.module.model.members) if isinstance(run.module.model, Ensemble) else 1
+
+
+def _network(run: RunModel) -> nn.Module:
+    """The network whose layers a layer name names: the run's, or an ensemble's first member."""
+    return run.module.model.members[0] if _members(run) > 1 else run.module.model
+
+
+def target_layers(run: RunModel, layer: str) -> list[str]:
+    """The module names (in :class:`LogitNet`) Grad-CAM hooks for ``layer``: one, or one per ensemble member."""
+    if _members(run) == 1:
+        return [f"model.{layer}"]
+    return [f"model.{_MEMBER.format(i)}{layer}" for i in range(_members(run))]
+
+
 def default_layer(run: RunModel) -> str:
     """The deepest stage whose output is at least :data:`MIN_CELLS` cells a side (or the input's size when
     that is smaller); the first stage when none is. See the module docstring for why."""
-    shapes = [(n, s) for n, s in stage_shapes(run) if len(s) == len(run.input_shape) - 1]
+    prefix = _MEMBER.format(0) if _members(run) > 1 else ""
+    names = [prefix + n for n in _candidate_layers(_network(run))]
+    shapes = [(n[len(prefix):], s) for n, s in stage_shapes(run, names) if len(s) == len(run.input_shape) - 1]
     if not shapes:
         raise MedtrainError(f"{run.meta['model']}: no convolutional layer to compute Grad-CAM at; use --layer NAME")
     want = min(MIN_CELLS, *run.input_shape[1:])
@@ -120,9 +147,9 @@ def default_layer(run: RunModel) -> str:
 
 
 def check_layer(run: RunModel, layer: str) -> str:
-    names = dict(run.module.model.named_modules())
+    names = dict(_network(run).named_modules())
     if layer not in names or not layer:
-        stages = ", ".join(_candidate_layers(run.module.model)[:8])
+        stages = ", ".join(_candidate_layers(_network(run))[:8])
         raise MedtrainError(f"--layer {layer}: no such module in {run.meta['model']} (its stages: {stages})")
     return layer
 
@@ -195,7 +222,7 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
     else:
         layer = check_layer(run, layer) if layer else default_layer(run)
         cam = GradCAM if method == "gradcam" else GradCAMpp
-        explainer = cam(net, target_layers=f"model.{layer}", postprocessing=_minmax)
+        explainers = [cam(net, target_layers=t, postprocessing=_minmax) for t in target_layers(run, layer)]
     names, maps, targets, probs, images, skipped = [], [], [], [], [], []
 
     def flush(buf: list[torch.Tensor]) -> None:
@@ -220,8 +247,9 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
             for c in k.unique().tolist():
                 sel = torch.nonzero(k == c).flatten()
                 for s in sel.split(step):
-                    with torch.enable_grad():
-                        out[s] = explainer(x[s].requires_grad_(True), class_idx=c)[:, 0].detach().float()
+                    with torch.enable_grad():  # an ensemble: the mean of its members' maps
+                        out[s] = sum(e(x[s].requires_grad_(True), class_idx=c)[:, 0].detach().float()
+                                     for e in explainers) / len(explainers)
         maps.extend(out.numpy())
         targets.extend(k.tolist())
         probs.extend(scores_from_logits(logits, task).numpy())

@@ -80,7 +80,9 @@ def test_an_ensemble_run_learns_records_its_members_and_is_used_like_any_run(tmp
     assert probs.shape == (6, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
-def test_an_ensemble_exports_and_explains(tmp_path):
+def test_an_ensemble_exports_and_explains_as_the_mean_of_its_members_maps(tmp_path):
+    import dataclasses
+
     from medtrain.explain import explain
     from medtrain.export import export_run
 
@@ -89,8 +91,20 @@ def test_an_ensemble_exports_and_explains(tmp_path):
     medtrain.train(fast_config(data, out, epochs=1, members=2, tta="none"), verbose=False)
     export_run(out, out=tmp_path / "m.onnx")  # raises when onnxruntime disagrees with PyTorch
     assert (tmp_path / "m.onnx").stat().st_size > 0
-    maps = explain(out, limit=4)
-    assert maps.layer.startswith("members.") and np.isfinite(np.asarray(maps.maps)).all()
+    images = np.load(data)["test_images"][:4][:, None]
+    maps = explain(out, images)
+    assert np.isfinite(maps.maps).all() and maps.maps.max() > 0
+    run = load_run_module(out)
+    ens = run.module.model
+    alone = copy.deepcopy(run.module)
+    alone.model = ens.members[0]
+    one = dataclasses.replace(run, module=alone)
+    assert maps.layer == explain(one, images).layer == "layer2"  # a member's layer, chosen as for one network
+    # two identical members: the ensemble's map of a class is the one member's own (the class given: the
+    # decision shift in the ensemble's head may change the predicted one)
+    ens.members[1].load_state_dict(ens.members[0].state_dict())
+    both, single = explain(run, images, target=1).maps, explain(one, images, target=1).maps
+    assert single.max() > 0 and np.allclose(both, single, atol=1e-5)
 
 
 def test_members_need_training_from_scratch(tmp_path):
