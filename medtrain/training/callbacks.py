@@ -39,19 +39,23 @@ class SkipNonFiniteSteps(pl.Callback):
     run is lost from there (:class:`StopOnDivergence`). Measured on the 2-core CPU: bf16 3D training turned
     weights NaN three times in about a hundred runs, once in a ``layer4`` convolution after two steps, and 30
     reruns of the same steps did not reproduce it; with this callback the six default volume runs of commit
-    9aac1f0 skipped 1-5 steps each (14 of ~1,700) and trained on (``docs/results/default_recipe.md``). ``skipped`` counts the skipped steps (of this process's training,
-    since its start or resume). Under DDP every process holds the same all-reduced gradients and so skips
-    the same steps. The check is one norm over all gradients per step (``torch.nn.utils.get_total_norm``).
+    9aac1f0 skipped 1-5 steps each (14 of ~1,700) and trained on (``docs/results/default_recipe.md``).
+    ``at`` lists the skipped steps of this process's training (since its start or resume). Under DDP every
+    process holds the same all-reduced gradients and so skips the same steps. The check is one norm over all gradients per step (``torch.nn.utils.get_total_norm``).
     """
 
     def __init__(self):
-        self.skipped = 0
+        self.at: list[int] = []  #: the optimiser steps skipped (the Trainer's global step count before each)
+
+    @property
+    def skipped(self) -> int:
+        return len(self.at)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if not grads or torch.isfinite(torch.nn.utils.get_total_norm(grads)):
             return
-        self.skipped += 1
+        self.at.append(int(trainer.global_step) if trainer is not None else -1)
         for group in optimizer.param_groups:  # a parameter without a gradient is left alone by the step
             for p in group["params"]:
                 p.grad = None

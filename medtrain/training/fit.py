@@ -165,7 +165,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
         extra["diverged_epoch"] = divergence.epoch
     if skip.skipped:
-        extra["skipped_steps"] = skip.skipped
+        extra["skipped_steps"], extra["skipped_at_steps"] = skip.skipped, skip.at
     if isinstance(module.model, Ensemble):
         extra["members_val_auc"] = members_val_auc(module, splits)
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,

@@ -72,7 +72,7 @@ def test_a_step_with_a_nan_gradient_is_skipped_and_training_goes_on(tmp_path, ca
     data = make_npz(tmp_path / "d.npz")
     out = tmp_path / "run"
     m = medtrain.train(fast_config(data, out, epochs=3), callbacks=[NanGradientAt(1)])
-    assert m["skipped_steps"] == 1 and "diverged_epoch" not in m  # without the skip: NaN weights, a stopped run
+    assert m["skipped_steps"] == 1 and m["skipped_at_steps"] == [1] and "diverged_epoch" not in m  # without the skip: NaN weights, a stopped run
     assert [h["epoch"] for h in m["history"]] == [0, 1, 2]
     assert all(torch.isfinite(w).all() for w in load_state(out / "model.safetensors").values())
     assert m["val"]["auc"] > 0.9  # the easy task is learnt all the same
