@@ -25,13 +25,15 @@ Any other shape mismatch means A and B are different architectures: an error nam
 """
 from __future__ import annotations
 
+import json
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import Tensor, nn
 
-from medtrain._io import WEIGHTS_FILE
+from medtrain._io import METRICS_FILE, WEIGHTS_FILE
 from medtrain.errors import MedtrainError
 
 __all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
@@ -82,12 +84,35 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         w = p / WEIGHTS_FILE
         if not w.is_file():
             raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no {WEIGHTS_FILE})")
-        return Source(load_state(w), read_meta(w), f"run {p}", p)
+        state, origin = _one_member(load_state(w), _members_val_auc(p), f"run {p}")
+        return Source(state, read_meta(w), origin, p)
     if p.is_file():
         meta = read_meta(p) if p.suffix == ".safetensors" else {}
-        return Source(load_state(p), meta, f"file {p}")
+        state, origin = _one_member(load_state(p), None, f"file {p}")
+        return Source(state, meta, origin)
     raise MedtrainError(f"pretrained: {text} is neither a run directory, a weights file nor "
                         "timm:NAME / torchvision:NAME / medicalnet:DEPTH")
+
+
+def _members_val_auc(run_dir: Path) -> list | None:
+    """The validation AUC of each member of an ensemble run, from its ``metrics.json`` (None when absent)."""
+    try:
+        return json.loads((run_dir / METRICS_FILE).read_text())["members_val_auc"]["members"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _one_member(state: dict, val_auc: list | None, origin: str) -> tuple[dict, str]:
+    """An ensemble's weights (``models.ensemble.Ensemble``: ``members.I.*``) as one network's: the member with
+    the best validation AUC when the run recorded them, else the first. Transfer takes one network's features;
+    any other state is returned as it is."""
+    members = sorted({int(k.split(".")[1]) for k in state if k.startswith("members.")})
+    if not members:
+        return state, origin
+    best = max(members, key=lambda i: val_auc[i]) if val_auc and len(val_auc) == len(members) else members[0]
+    prefix = f"members.{best}."
+    one = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    return one, f"{origin} (member {best} of an ensemble of {len(members)})"
 
 
 def _hub_source(text: str, overlay: dict | None) -> Source:

@@ -34,7 +34,8 @@ def volumes(tmp_path_factory):
         for split, n, seed in (("train", 32, 0), ("val", 16, 1), ("test", 16, 2)):
             arrays[f"{split}_images"], arrays[f"{split}_labels"] = _volumes(n, seed + off)
         np.savez(root / f"{name}.npz", **arrays)
-    train({**BASE, "data": str(root / "src.npz"), "out": str(root / "A")}, verbose=False)
+    # an ensemble of two, as the default volume run is where bf16 is native (members: auto)
+    train({**BASE, "data": str(root / "src.npz"), "out": str(root / "A"), "members": 2}, verbose=False)
     return root
 
 
@@ -53,7 +54,7 @@ def test_finetune_top_freezes_the_lower_3d_stages(volumes, tmp_path):
     m = train({**BASE, "data": str(volumes / "tgt.npz"), "out": str(out), "transfer": "finetune-top:1",
                "pretrained": str(volumes / "A"), "epochs": 2}, verbose=False)
     assert m["transfer"]["frozen"] == ["stem", "layer1", "layer2", "layer3"]
-    src, got = load_state(volumes / "A" / "model.safetensors"), load_state(out / "model.safetensors")
+    src, got = load_source(volumes / "A").state, load_state(out / "model.safetensors")
     assert torch.equal(got["layer3.0.conv1.weight"], src["layer3.0.conv1.weight"])
     assert torch.equal(got["bn1.running_mean"], src["bn1.running_mean"])  # frozen BN statistics too
     assert not torch.equal(got["layer4.0.conv1.weight"], src["layer4.0.conv1.weight"])
@@ -68,9 +69,23 @@ def test_partial_copies_exactly_the_lowest_3d_stages(volumes, tmp_path):
     b = create_model("med3d_resnet10", in_chans=1, num_classes=2)
     plan = apply_transfer(b, cfg)
     assert plan.copied == ["stem", "layer1"] and plan.random == ["layer2", "layer3", "layer4"]
-    src = load_state(volumes / "A" / "model.safetensors")
+    src = load_source(volumes / "A").state
     assert torch.equal(b.layer1[0].conv1.weight, src["layer1.0.conv1.weight"])
     assert not torch.equal(b.layer2[0].conv1.weight, src["layer2.0.conv1.weight"])
+
+
+def test_an_ensemble_source_gives_its_member_best_on_validation(volumes):
+    """A is an ensemble of two networks; transfer takes one of them."""
+    import json
+
+    whole = load_state(volumes / "A" / "model.safetensors")
+    assert {k.split(".")[1] for k in whole if k.startswith("members.")} == {"0", "1"}
+    aucs = json.loads((volumes / "A" / "metrics.json").read_text())["members_val_auc"]["members"]
+    best = max(range(2), key=lambda i: aucs[i])
+    src = load_source(volumes / "A")
+    assert src.origin.endswith(f"(member {best} of an ensemble of 2)")
+    assert set(src.state) == {k[len("members.0."):] for k in whole if k.startswith("members.0.")}
+    assert torch.equal(src.state["conv1.weight"], whole[f"members.{best}.conv1.weight"])
 
 
 def test_a_3d_linear_probe_on_an_earlier_stage_runs_and_evaluates(volumes, tmp_path):
