@@ -77,6 +77,7 @@ def test_a_step_with_a_nan_gradient_is_skipped_and_training_goes_on(tmp_path, ca
     assert all(torch.isfinite(w).all() for w in load_state(out / "model.safetensors").values())
     assert m["val"]["auc"] > 0.9  # the easy task is learnt all the same
     assert "1 optimiser step(s) skipped: their gradients were not finite" in capsys.readouterr().out
+    assert "1 optimiser step(s) skipped because their gradients were not finite" in (out / "report.html").read_text()
 
 
 def test_a_skipped_step_leaves_every_weight_as_it_was():

@@ -69,6 +69,8 @@ def test_an_ensemble_run_learns_records_its_members_and_is_used_like_any_run(tmp
     ens = m["members_val_auc"]
     assert len(ens["members"]) == 2 and min(ens["members"]) > 0.9 and ens["ensemble"] > 0.9  # each learns it
     assert "ensemble of 2: val AUC" in printed
+    report = (out / "report.html").read_text()
+    assert "Ensemble of 2 networks" in report and f"the ensemble {ens['ensemble']:.3f}" in report
     run = load_run_module(out)
     assert isinstance(run.module.model, Ensemble) and len(run.module.model.members) == 2
     first, second = (next(m.parameters()) for m in run.module.model.members)
