@@ -129,7 +129,8 @@ class Classifier(pl.LightningModule):
         x = self.normalise(x)
         if isinstance(self.model, Ensemble):  # each member on its own loss: its gradients as if trained alone
             losses = [self.loss(z, target) for z in self.model.member_logits(x)]
-            loss, shown = sum(losses), sum(losses).detach() / len(losses)  # the logged loss: the members' mean
+            loss = sum(losses)
+            shown = loss.detach() / len(losses)  # the logged loss: the members' mean
         else:
             loss = shown = self.loss(self.model(x), target)
         self._train_loss_sum = self._train_loss_sum + shown.detach() * len(x)  # no per-step device sync
