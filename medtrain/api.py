@@ -18,6 +18,7 @@ from medtrain.config import Config
 from medtrain.data import Split, Splits, load_splits
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
+from medtrain.reports.summary import operating_point_line
 from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
@@ -316,5 +317,5 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
             c = res["calibration"]
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
         if "operating_point" in res:
-            print("  " + rundir.operating_point_line(res["operating_point"]))
+            print("  " + operating_point_line(res["operating_point"]))
     return res

@@ -229,8 +229,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     from medtrain import metrics
     from medtrain.evaluation import add_calibration, evaluate_split, fit_temperature, pseudo_logits
     from medtrain.models.weights import save_weights
-    from medtrain.reports import plots
-    from medtrain.reports.baselines import comparison_table
+    from medtrain.reports import plots, summary
 
     run_dir = Path(run_dir)
     module = result.module
@@ -300,50 +299,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point)
     write_report(run_dir, cfg.to_dict(), out)
     if verbose and test:
-        print("\n" + (result.summary or f"best epoch {result.best_epoch + 1} (by {cfg.monitor}), stopped after epoch "
-                      f"{result.stop_epoch + 1}; {out['train_images_per_s']:.0f} train images/s")
-              + f"; wall {out['wall_s']:.0f} s")
-        if "diverged_epoch" in out:
-            print(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped there; "
-                  f"the run keeps epoch {result.best_epoch + 1}, the best before it")
-        if "members_val_auc" in out:
-            ens = out["members_val_auc"]
-            print(f"ensemble of {len(ens['members'])}: val AUC {ens['ensemble']:.4f} (no TTA); its members alone "
-                  + ", ".join(f"{a:.4f}" for a in ens["members"]))
-        if "skipped_steps" in out:
-            print(f"{out['skipped_steps']} optimiser step(s) skipped: their gradients were not finite")
-        if choices:
-            print(choices_line(choices))
-        print(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
-              f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
-        cal = out["calibration"]
-        if "test" in cal:
-            print(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature scaling "
-                  f"(T = {cal['temperature']:.3f}, fitted on validation)")
-        if test_op:
-            print(operating_point_line(test_op, cfg.operating_point))
-        print(comparison_table(splits.name, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
+        print("\n" + summary.run_summary(out, splits.name, cfg.monitor, cfg.operating_point, result.summary))
     return out
-
-
-def choices_line(choices: dict) -> str:
-    """One line of what was chosen on validation and why (:mod:`medtrain.training.choices`)."""
-    def nums(d: dict) -> str:
-        key = next((k for k in d if k.startswith("val_") and isinstance(d[k], dict)), None)
-        if key is None:
-            return ""
-        return " (" + key.replace("_", " ") + " " + ", ".join(f"{k} {v:.4f}" for k, v in d[key].items()) + ")"
-
-    parts = []
-    for key, label in (("flip", "flips"), ("tta", "TTA"), ("class_weights", "class weights")):
-        if key in choices:
-            c = choices[key]
-            value = {True: "on", False: "off"}.get(c["chosen"], c["chosen"])
-            fitted = c.get("val_acc_crossfit")
-            parts.append(f"{label} {value}: {c['how']}{nums(c)}" + (
-                f" (cross-fitted val acc val-fitted {fitted['val-fitted']:.4f}, kept if ahead by > {fitted['margin']})"
-                if fitted else ""))
-    return "choices: " + "; ".join(parts)
 
 
 def data_summary(splits) -> dict:
@@ -379,13 +336,6 @@ def write_report(run_dir: Path, config: dict, metrics: dict) -> None:
               "confusion": CONFUSION_FILE}
     html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"))
     write_text(Path(run_dir) / REPORT_FILE, html)
-
-
-def operating_point_line(op: dict, rule: str = "operating point") -> str:
-    """One line: the test rates at the operating point with their CIs."""
-    parts = [f"{k} {op[k]:.3f} [{op[k + '_ci'][0]:.3f}, {op[k + '_ci'][1]:.3f}]"
-             for k in ("sensitivity", "specificity", "ppv", "npv")]
-    return f"{rule} (threshold {op['threshold']:.4f}): " + "  ".join(parts)
 
 
 def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,

@@ -1,0 +1,70 @@
+"""The printed summary of a run: plain text made from the content of its ``metrics.json``.
+
+Formatting only; :mod:`medtrain.rundir` writes the files and prints what these functions return, and
+``medtrain eval`` prints :func:`operating_point_line` for a re-evaluation.
+"""
+from __future__ import annotations
+
+from medtrain.reports.baselines import comparison_table
+
+__all__ = ["run_summary", "choices_line", "operating_point_line"]
+
+
+def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | None = None,
+                fit_summary: str | None = None) -> str:
+    """The lines printed at the end of a run: how training went (best/stop epoch, speed, wall time, a
+    divergence, an ensemble's members, skipped steps), the choices made on validation, the test AUC and ACC
+    with CIs, calibration, the operating point and the published rows beside them. ``out`` is the run's
+    ``metrics.json`` content; ``fit_summary`` the training procedure's own first line, where it has one."""
+    test, lines = out["test"], []
+    lines.append((fit_summary or f"best epoch {out['best_epoch'] + 1} (by {monitor}), stopped after epoch "
+                  f"{out['stop_epoch'] + 1}; {out['train_images_per_s']:.0f} train images/s")
+                 + f"; wall {out['wall_s']:.0f} s")
+    if "diverged_epoch" in out:
+        lines.append(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped "
+                     f"there; the run keeps epoch {out['best_epoch'] + 1}, the best before it")
+    if "members_val_auc" in out:
+        ens = out["members_val_auc"]
+        lines.append(f"ensemble of {len(ens['members'])}: val AUC {ens['ensemble']:.4f} (no TTA); its members alone "
+                     + ", ".join(f"{a:.4f}" for a in ens["members"]))
+    if "skipped_steps" in out:
+        lines.append(f"{out['skipped_steps']} optimiser step(s) skipped: their gradients were not finite")
+    if out.get("choices"):
+        lines.append(choices_line(out["choices"]))
+    lines.append(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
+                 f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
+    cal = out["calibration"]
+    if "test" in cal:
+        lines.append(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature "
+                     f"scaling (T = {cal['temperature']:.3f}, fitted on validation)")
+    if "test" in out.get("operating_point", {}):
+        lines.append(operating_point_line(out["operating_point"]["test"], operating_point or "operating point"))
+    lines.append(comparison_table(dataset, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
+    return "\n".join(lines)
+
+
+def choices_line(choices: dict) -> str:
+    """One line of what was chosen on validation and why (:mod:`medtrain.training.choices`)."""
+    def nums(d: dict) -> str:
+        key = next((k for k in d if k.startswith("val_") and isinstance(d[k], dict)), None)
+        if key is None:
+            return ""
+        return " (" + key.replace("_", " ") + " " + ", ".join(f"{k} {v:.4f}" for k, v in d[key].items()) + ")"
+
+    parts = []
+    for key, label in (("flip", "flips"), ("tta", "TTA"), ("class_weights", "class weights")):
+        if key in choices:
+            c = choices[key]
+            value = {True: "on", False: "off"}.get(c["chosen"], c["chosen"])
+            fitted = c.get("val_acc_crossfit")
+            parts.append(f"{label} {value}: {c['how']}{nums(c)}" + (
+                f" (cross-fitted val acc val-fitted {fitted['val-fitted']:.4f}, kept if ahead by > {fitted['margin']})"
+                if fitted else ""))
+    return "choices: " + "; ".join(parts)
+
+
+def operating_point_line(op: dict, rule: str = "operating point") -> str:
+    """One line: the test rates at the operating point with their CIs."""
+    parts = [f"{k} {op[k]:.3f} [{op[k + '_ci'][0]:.3f}, {op[k + '_ci'][1]:.3f}]"
+             for k in ("sensitivity", "specificity", "ppv", "npv")]
+    return f"{rule} (threshold {op['threshold']:.4f}): " + "  ".join(parts)

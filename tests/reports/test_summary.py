@@ -1,0 +1,44 @@
+"""The printed summary of a run is made from its metrics.json content alone."""
+from medtrain.reports.summary import choices_line, operating_point_line, run_summary
+
+
+def _metrics(**extra):
+    return {"best_epoch": 4, "stop_epoch": 9, "train_images_per_s": 321.0, "wall_s": 61.4,
+            "test": {"auc": 0.9123, "acc": 0.8456, "auc_ci": [0.85, 0.96], "acc_ci": [0.79, 0.9]},
+            "calibration": {"temperature": 1.5, "test": {"ece": 0.1, "ece_scaled": 0.04}}, **extra}
+
+
+def test_summary_gives_epochs_one_based_test_metrics_with_cis_and_the_published_rows():
+    text = run_summary(_metrics(), "pneumoniamnist", "val_auc")
+    first = text.splitlines()[0]
+    assert first == "best epoch 5 (by val_auc), stopped after epoch 10; 321 train images/s; wall 61 s"
+    assert "test AUC 0.9123 [0.850, 0.960]  test ACC 0.8456 [0.790, 0.900]" in text
+    assert "test ECE 0.1000 -> 0.0400 after temperature scaling (T = 1.500" in text
+    assert "ResNet-18 (28)" in text  # the MedMNIST v2 rows for this dataset, beside ours
+    assert "threshold" not in text and "ensemble" not in text and "skipped" not in text
+
+
+def test_a_procedure_s_own_first_line_keeps_the_wall_time():
+    assert run_summary(_metrics(), "breastmnist", "val_auc", fit_summary="linear probe").splitlines()[0] == \
+        "linear probe; wall 61 s"
+
+
+def test_an_ensemble_lists_each_member_and_skipped_steps_are_counted():
+    text = run_summary(_metrics(members_val_auc={"ensemble": 0.97, "members": [0.96, 0.95]}, skipped_steps=3),
+                       "vesselmnist3d", "val_auc")
+    assert "ensemble of 2: val AUC 0.9700 (no TTA); its members alone 0.9600, 0.9500" in text
+    assert "3 optimiser step(s) skipped" in text
+
+
+def test_the_operating_point_line_carries_the_rule_and_each_rate_with_its_ci():
+    op = {"threshold": 0.3, **{k: 0.8 for k in ("sensitivity", "specificity", "ppv", "npv")},
+          **{k + "_ci": [0.7, 0.9] for k in ("sensitivity", "specificity", "ppv", "npv")}}
+    text = run_summary(_metrics(operating_point={"test": op}), "breastmnist", "val_auc", "sensitivity:0.9")
+    assert "sensitivity:0.9 (threshold 0.3000): sensitivity 0.800 [0.700, 0.900]" in text
+    assert operating_point_line(op).startswith("operating point (threshold 0.3000)")
+
+
+def test_choices_line_names_each_choice_its_reason_and_the_validation_numbers():
+    line = choices_line({"flip": {"chosen": False, "how": "pilots", "val_auc": {"with": 0.7, "without": 0.8}},
+                         "class_weights": {"chosen": "balanced", "how": "val acc"}})
+    assert line == "choices: flips off: pilots (val auc with 0.7000, without 0.8000); class weights balanced: val acc"
