@@ -91,7 +91,7 @@ class Config:
     ra_n: int = 2  #: randaugment: ops per image
     ra_m: int = 9  #: randaugment: magnitude 0..10
     color_space: str = "rgb"  #: input colour space (RGB images): rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch
-    tta: str = "auto"  #: test-time augmentation: auto (chosen on validation), none, hflip or flip (identity, h, v, hv)
+    tta: str = "auto"  #: test-time augmentation: auto (chosen on validation), none, hflip, flip (identity, h, v, hv), shift (3x3 grid of 2-px shifts), hflip-shift, flip-shift
     flip: str = "auto"  #: flips in training and TTA: auto (off for left/right labels, else pilots on validation), true, false
 
     # --- execution
@@ -121,7 +121,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "multistep", "cosine", "onecycle")
 MONITORS = ("val_auc", "val_acc", "val_loss")
 DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
-TTA_MODES = ("auto", "none", "hflip", "flip")
+TTA_MODES = ("auto", "none", "hflip", "flip", "shift", "hflip-shift", "flip-shift")
 #: Settings decided on the validation split when "auto" (medtrain.training.choices); true/false pin them.
 CHOICES = ("auto", "true", "false")
 #: Numbers whose ``auto`` (stored as None) the run resolves to the value validated for its recipe

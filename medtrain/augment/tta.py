@@ -10,22 +10,45 @@ Modes:
 * ``"hflip"``: identity + horizontal flip (for anatomy with a natural up/down, e.g. chest X-rays).
 * ``"flip"``: identity + horizontal, vertical and both flips (orientation-free images: histology,
   dermoscopy, microscopy).
+* ``"shift"``: the identity and its eight neighbours translated by ``shift_px`` pixels along each of the
+  last two axes (``(dy, dx)`` in ``{-s, 0, s}²``, reflect padding as the training ``shift`` op pads): the
+  multi-crop view averaging of Krizhevsky et al. on a grid, for networks trained with random shifts.
+* ``"hflip-shift"``, ``"flip-shift"``: every shifted view, also flipped as ``hflip`` / ``flip`` flip.
 * ``"policy"``: identity + ``draws`` random draws of an augmentation (a :class:`Policy`, a YAML path, or
   any ``x, y = op(x, y)`` module), e.g. the training policy.
+
+Shapes: ``(B, C, H, W)`` images or ``(B, C, D, H, W)`` volumes (flips and shifts act on the last two axes).
 """
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from medtrain.errors import MedtrainError, suggest
 
-TTA_MODES = ("none", "hflip", "flip", "policy")
+TTA_MODES = ("none", "hflip", "flip", "shift", "hflip-shift", "flip-shift", "policy")
+SHIFT_PX = 2  #: the shift views' offset: half the training shift's 4 pixels at 28 px (``max_frac`` 0.125)
 
 # (dims to flip) per view; () is the identity.
 _FLIPS = {"none": [()], "hflip": [(), (-1,)], "flip": [(), (-1,), (-2,), (-2, -1)]}
+
+
+def shifted(x: Tensor, dy: int, dx: int) -> Tensor:
+    """``x`` translated by ``(dy, dx)`` pixels along its last two axes, the uncovered border filled by
+    reflection (``replicate`` where an axis is too short to reflect), as :func:`random_shift` fills it.
+    ``(*, H, W)`` in, the same shape out; ``dy > 0`` moves the content down."""
+    if dy == 0 and dx == 0:
+        return x
+    h, w = x.shape[-2:]
+    py, px = abs(dy), abs(dx)
+    mode = "reflect" if h > py and w > px else "replicate"
+    lead = x.shape[:-2]
+    flat = x.reshape(-1, 1, h, w)  # F.pad's reflect mode wants (N, C, H, W)
+    out = F.pad(flat, (px, px, py, py), mode=mode)[..., py - dy:py - dy + h, px - dx:px - dx + w]
+    return out.reshape(*lead, h, w)
 
 
 def _as_op(policy) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
@@ -46,6 +69,7 @@ def tta_predict(
     *,
     policy=None,
     draws: int = 8,
+    shift_px: int = SHIFT_PX,
 ) -> Tensor:
     """Predict ``x`` under several views and return the mean predicted probabilities.
 
@@ -58,6 +82,7 @@ def tta_predict(
         policy: for ``mode="policy"``: a :class:`medtrain.augment.policies.Policy`, the path of a policy
             YAML file, or a module called ``x, y = op(x, y)``. Draws use torch's global generator.
         draws: for ``mode="policy"``: random views averaged with the identity view.
+        shift_px: for the ``*shift`` modes: the offset of the shifted views, in pixels.
 
     Returns:
         ``(B, K)`` mean of the probabilities over the views.
@@ -73,9 +98,13 @@ def tta_predict(
         for _ in range(draws):
             total = total + forward_fn(op(x, dummy)[0]).float()
         return total / (draws + 1)
-    views = _FLIPS[mode]
-    total = None
-    for dims in views:
-        p = forward_fn(x.flip(dims) if dims else x).float()
-        total = p if total is None else total + p
-    return total / len(views)
+    flips = _FLIPS[mode.removesuffix("-shift") if mode != "shift" else "none"]
+    offsets = [(dy, dx) for dy in (-shift_px, 0, shift_px) for dx in (-shift_px, 0, shift_px)] \
+        if mode.endswith("shift") else [(0, 0)]
+    total, n = None, 0
+    for dy, dx in offsets:
+        moved = shifted(x, dy, dx)
+        for dims in flips:
+            p = forward_fn(moved.flip(dims) if dims else moved).float()
+            total, n = (p if total is None else total + p), n + 1
+    return total / n

@@ -57,7 +57,8 @@ HELP = {
     "head": "linear or maxout:K",
     "mc_dropout": "T Monte-Carlo dropout passes at test time (0 = off)",
     "color_space": "input colour space for RGB data: rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch",
-    "tta": "test-time augmentation: auto (chosen on validation), none, hflip or flip",
+    "tta": "test-time augmentation: auto (chosen on validation), none, hflip, flip, shift (3x3 grid of 2-px "
+           "shifts), hflip-shift or flip-shift",
     "logger": "experiment log of every epoch and the settings in RUN/logs: csv, tensorboard, mlflow or none",
     "group_column": "CSV: the column naming each row's patient; its rows stay in one split (default: a column "
                     "patient, patient_id or subject if present; DICOM without one: PatientID, hashed)",

@@ -10,7 +10,9 @@ Three settings of the default recipe help on some data and silently hurt on othe
   :data:`FLIP_MARGIN` (the pilots are short, so a small difference is noise, and flips are the better
   default on orientation-free anatomy).
 * **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
-  the flipped view; the better one is kept (a tie keeps the single view, half the cost).
+  the flipped view; the better one is kept (a tie keeps the single view, half the cost). Shifted views
+  (``--tta shift``) are not candidates: they lowered validation AUC in 11 of 11 pairs on images
+  (``docs/results/default_recipe.md``, "Shifted test-time views").
 * **The class-balanced loss** (``class_weights: auto``) helps the minority class but costs plain accuracy
   when the test prevalence is the training one. The network is trained with it, then the logit adjustment
   of Menon et al. (ICLR 2021, "Long-tail learning via logit adjustment") that undoes the weighting

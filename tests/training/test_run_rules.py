@@ -116,3 +116,18 @@ def test_2d_source_weights_inflate_into_a_3d_model_with_equal_logits(tmp_path):
         feats_a = a.forward_head(a.forward_features(img), pre_logits=True)
         feats_b = b.forward_head(b.forward_features(vol), pre_logits=True)
     torch.testing.assert_close(feats_b, feats_a, atol=1e-4, rtol=1e-4)
+
+
+def test_a_pinned_shift_tta_is_applied_recorded_and_reproduced_by_eval(finished, tmp_path, monkeypatch):
+    root, _ = finished
+    from medtrain.evaluation import evaluate as ev
+
+    views = []
+    real = ev.tta_predict
+    monkeypatch.setattr(ev, "tta_predict", lambda *a, **k: views.append(k["mode"]) or real(*a, **k))
+    m = medtrain.train(fast_config(root / "tiny.npz", tmp_path / "sh", tta="hflip-shift", bootstrap=0),
+                       verbose=False)
+    assert m["choices"]["tta"]["chosen"] == "hflip-shift" and views.count("hflip-shift") >= 2  # val and test
+    assert m["test"]["auc"] > 0.9
+    e = medtrain.evaluate(tmp_path / "sh", verbose=False)
+    assert e["auc"] == pytest.approx(m["test"]["auc"], abs=1e-12) and e["acc"] == m["test"]["acc"]
