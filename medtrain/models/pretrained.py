@@ -26,7 +26,6 @@ Any other shape mismatch means A and B are different architectures: an error nam
 from __future__ import annotations
 
 import json
-
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

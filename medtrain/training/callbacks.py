@@ -1,6 +1,7 @@
 """Callbacks on top of Lightning's: early stopping with a warm-up period, the skip of an optimiser step whose
-gradients are not finite, the stop of a diverged run, an exponential moving average of the weights, the annealed-dropout schedule, the experiment log of each epoch,
-the per-process share of the batches and their seeded order; and the Lightning logger a run asks for."""
+gradients are not finite, the stop of a diverged run, an exponential moving average of the weights, the
+annealed-dropout schedule, the experiment log of each epoch, the per-process share of the batches and their
+seeded order; and the Lightning logger a run asks for."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,8 @@ class SkipNonFiniteSteps(pl.Callback):
     reruns of the same steps did not reproduce it; with this callback the six default volume runs of commit
     9aac1f0 skipped 1-5 steps each (14 of ~1,700) and trained on (``docs/results/default_recipe.md``).
     ``at`` lists the skipped steps of this process's training (since its start or resume). Under DDP every
-    process holds the same all-reduced gradients and so skips the same steps. The check is one norm over all gradients per step (``torch.nn.utils.get_total_norm``).
+    process holds the same all-reduced gradients and so skips the same steps. The check is one norm over all
+    gradients per step (``torch.nn.utils.get_total_norm``).
     """
 
     def __init__(self):
