@@ -158,9 +158,34 @@ def bootstrap(y_true: np.ndarray, y_score: np.ndarray, stats: dict, n: int = 100
 
 def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 1000, seed: int = 0,
                  level: float = 0.95) -> dict:
-    """Percentile bootstrap confidence intervals of ACC and AUC (resampling images with replacement)."""
-    return bootstrap(y_true, y_score, {"acc": lambda y, s: acc(y, s, task), "auc": lambda y, s: auc(y, s, task)},
-                     n, seed, level)
+    """Percentile bootstrap confidence intervals of ACC and AUC (resampling images with replacement).
+
+    The numbers of :func:`bootstrap` with :func:`acc` and :func:`auc` as the statistics (the same draws, the
+    same undefined draws left out), computed from each image's correctness and :func:`_rank_auc` instead of
+    sklearn's per-call checks: 1,000 draws take tens of milliseconds, not seconds."""
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    if n == 0 or len(y_true) == 0:
+        return {"acc_ci": [float("nan")] * 2, "auc_ci": [float("nan")] * 2}
+    pred = predictions(y_score, task)
+    if task == MULTILABEL:  # acc: the mean over labels of each label's accuracy; auc: of each label's AUC
+        correct, member, score = (pred == y_true).mean(1), y_true.astype(int), y_score
+    elif task == BINARY:
+        correct = pred == y_true.reshape(-1)
+        member, score = y_true.reshape(-1, 1).astype(int), (y_score[:, -1] if y_score.ndim == 2 else y_score)[:, None]
+    else:  # one-vs-rest AUC of every class, averaged
+        correct = pred == y_true.reshape(-1)
+        member, score = (y_true.reshape(-1, 1) == np.arange(y_score.shape[1])).astype(int), y_score
+    rng = np.random.default_rng(seed)
+    accs, aucs = np.empty(n), np.empty(n)
+    for d in range(n):
+        ix = rng.integers(0, len(y_true), len(y_true))
+        accs[d] = correct[ix].mean()
+        s = score[ix]
+        finite = np.isfinite(s).all(0)  # auc() is NaN for a column with a non-finite score in the draw
+        aucs[d] = np.mean(np.where(finite, _rank_auc(member[ix], np.where(np.isfinite(s), s, 0)), np.nan))
+    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
+    return {f"{k}_ci": [float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi))]
+            for k, v in (("acc", accs), ("auc", aucs))}
 
 
 # --- calibration -------------------------------------------------------------------------------------------

@@ -34,8 +34,9 @@ def test_acc_and_auc_equal_medmnist_evaluator(task):
 
 def test_bootstrap_interval_brackets_the_estimate():
     y, s = _case("binary-class", n=400)
-    s[:, 1] = 0.6 * y[:, 0] + 0.4 * s[:, 1]
+    s[:, 1] = 0.3 * y[:, 0] + 0.7 * s[:, 1]  # overlapping classes: an AUC below 1 that a draw can move
     res = metrics.evaluate_scores(y[:, 0], s, "binary-class", {"0": "a", "1": "b"}, bootstrap=200)
+    assert 0.8 < res["auc"] < 1
     assert res["acc_ci"][0] <= res["acc"] <= res["acc_ci"][1]
     assert res["auc_ci"][0] <= res["auc"] <= res["auc_ci"][1]
     assert res["auc_ci"][1] - res["auc_ci"][0] > 0
@@ -96,3 +97,33 @@ def test_evaluate_scores_gives_per_class_cis_only_with_bootstrap():
     with_ci = metrics.evaluate_scores(y, s, "multi-class", names, bootstrap=100)["per_class"]["b"]
     assert set(with_ci) >= {"precision_ci", "recall_ci", "f1_ci", "auc_ci"}
     assert "auc_ci" not in metrics.evaluate_scores(y, s, "multi-class", names, bootstrap=0)["per_class"]["b"]
+
+
+def _cases():
+    rng = np.random.default_rng(1)
+    n = 120
+    s2, s5 = np.round(rng.random((n, 2)), 2), rng.dirichlet(np.ones(5), n)  # rounded: tied scores
+    nan = rng.random((n, 2))
+    nan[0, 1] = np.nan  # a draw holding image 0 has an undefined AUC, the others do not
+    return [
+        ("binary-class", rng.integers(0, 2, n), s2),
+        ("binary-class", rng.integers(0, 2, (n, 1)), s2[:, 1]),
+        ("binary-class", np.r_[np.zeros(40, int), np.ones(2, int)], s2[:42]),  # draws without a positive
+        ("binary-class", rng.integers(0, 2, n), nan),
+        ("multi-class", rng.integers(0, 5, n), s5),
+        ("ordinal-regression", rng.integers(0, 5, 30), s5[:30]),  # small: classes absent from draws
+        ("multi-label, binary-class", rng.integers(0, 2, (n, 3)), np.round(rng.random((n, 3)), 1)),
+    ]
+
+
+@pytest.mark.parametrize("task,y,s", _cases())
+def test_the_fast_bootstrap_cis_are_those_of_resampling_acc_and_auc(task, y, s):
+    """bootstrap_ci computes its draws without sklearn; each CI must be the one the generic bootstrap gives
+    with acc() and auc() as statistics: the same draws, undefined ones left out the same way."""
+    slow = metrics.bootstrap(y, s, {"acc": lambda a, b: metrics.acc(a, b, task),
+                                    "auc": lambda a, b: metrics.auc(a, b, task)}, n=150, seed=3)
+    fast = metrics.bootstrap_ci(y, s, task, n=150, seed=3)
+    assert fast.keys() == slow.keys()
+    for k in fast:
+        assert np.allclose(fast[k], slow[k], atol=1e-12, equal_nan=True), (k, fast[k], slow[k])
+        assert np.isfinite(fast[k]).all()

@@ -168,19 +168,6 @@ def test_operating_point_cis_contain_the_point_estimates(seed):
         assert lo < rep[k] < hi, k  # 200 images: a real interval around the estimate, not a point
 
 
-def test_bootstrap_ci_of_acc_and_auc_unchanged_by_the_generic_bootstrap():
-    y, s = _scores(0)
-    rng = np.random.default_rng(0)
-    accs, aucs = [], []
-    for _ in range(50):
-        ix = rng.integers(0, len(y), len(y))
-        accs.append(metrics.acc(y[ix], s[ix], BINARY))
-        aucs.append(metrics.auc(y[ix], s[ix], BINARY))
-    ci = metrics.bootstrap_ci(y, s, BINARY, n=50, seed=0)
-    assert ci["acc_ci"] == [np.nanpercentile(accs, 2.5), np.nanpercentile(accs, 97.5)]
-    assert ci["auc_ci"] == [np.nanpercentile(aucs, 2.5), np.nanpercentile(aucs, 97.5)]
-
-
 @pytest.mark.parametrize("spec, message", [
     ("sensitivity=1.5", "must be in (0, 1)"), ("specificity=0", "must be in (0, 1)"),
     ("sensitivity=1", "must be in (0, 1)"), ("sensitivity=abc", "is not a number"),
