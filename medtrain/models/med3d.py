@@ -27,30 +27,33 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from monai.networks.nets.resnet import ResNet, ResNetBlock, ResNetBottleneck
 
 from medtrain._io import atomic_path, cache_dir as _cache_dir
 from medtrain.errors import MedtrainError
 from medtrain.models._registry import register_model
 
+if TYPE_CHECKING:
+    from medtrain.models._resnet3d import ResNet3d
+
 log = logging.getLogger(__name__)
 
 DEPTHS = (10, 18, 34, 50, 101, 152, 200)
 
-# block type and blocks per stage (Hara et al. 2018; the same table as MedicalNet's models/resnet.py)
+# block type (MONAI's ResNetBlock / ResNetBottleneck) and blocks per stage (Hara et al. 2018; the same table as
+# MedicalNet's models/resnet.py)
 _LAYOUT = {
-    10: (ResNetBlock, (1, 1, 1, 1)),
-    18: (ResNetBlock, (2, 2, 2, 2)),
-    34: (ResNetBlock, (3, 4, 6, 3)),
-    50: (ResNetBottleneck, (3, 4, 6, 3)),
-    101: (ResNetBottleneck, (3, 4, 23, 3)),
-    152: (ResNetBottleneck, (3, 8, 36, 3)),
-    200: (ResNetBottleneck, (3, 24, 36, 3)),
+    10: ("basic", (1, 1, 1, 1)),
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+    200: ("bottleneck", (3, 24, 36, 3)),
 }
 
 #: Where the MedicalNet weights are published (Tencent's own Hugging Face mirror of the release). The
@@ -63,80 +66,6 @@ MEDICALNET_URLS = {
 def medicalnet_shortcut(depth: int) -> tuple[str, bool]:
     """Shortcut type and whether the projection shortcut has a bias, as in the MedicalNet release."""
     return ("A", True) if depth in (18, 34) else ("B", False)
-
-
-class ResNet3d(ResNet):
-    """MONAI's ResNet plus dropout before the classifier (timm's ``drop_rate``) and timm's feature API.
-
-    ``feature_info`` (stem, layer1-4), ``num_features``, ``forward_features``, ``forward_head(pre_logits=)``,
-    ``forward_intermediates``, ``get_classifier`` and ``reset_classifier`` follow timm's names, so the
-    transfer strategies (stage-wise copy/freeze, linear probes on any stage) and the custom heads of
-    ``medtrain.models.heads`` treat a 3D ResNet like a 2D timm model.
-    """
-
-    def __init__(self, *args, drop_rate: float = 0.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.drop_rate = float(drop_rate)
-        stem_stride = self.conv1.stride[0]
-        chs = [self.conv1.out_channels] + [_out_channels(getattr(self, f"layer{i}")) for i in range(1, 5)]
-        reductions = [stem_stride] + [stem_stride * (1 if self.no_max_pool else 2) * r for r in (1, 2, 4, 8)]
-        self.feature_info = [{"module": m, "num_chs": c, "reduction": r}
-                             for m, c, r in zip(["act", "layer1", "layer2", "layer3", "layer4"], chs, reductions)]
-        self.num_features = chs[-1]  # pooled features handed to the classifier (timm's name)
-        self.num_classes = self.fc.out_features if isinstance(self.fc, nn.Linear) else 0
-
-    def _stages(self, x: torch.Tensor):
-        if x.ndim != 5:
-            raise MedtrainError(f"3D ResNets take (B, C, D, H, W) volumes, got a tensor of shape {tuple(x.shape)}")
-        x = self.act(self.bn1(self.conv1(x)))
-        yield x
-        if not self.no_max_pool:
-            x = self.maxpool(x)
-        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
-            x = layer(x)
-            yield x
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        for x in self._stages(x):
-            pass
-        return x
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.avgpool(x).flatten(1)
-        if self.drop_rate:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits or self.fc is None else self.fc(x)
-
-    def forward_intermediates(self, x: torch.Tensor, indices=None, intermediates_only: bool = True,
-                              stop_early: bool = True) -> list:
-        """The outputs of stages ``indices`` (0 = stem); only ``intermediates_only`` is supported."""
-        if not intermediates_only:
-            raise MedtrainError("ResNet3d.forward_intermediates returns the intermediates only")
-        n = len(self.feature_info)
-        wanted = sorted(i % n for i in (indices if indices is not None else range(n)))
-        out = []
-        for i, x in enumerate(self._stages(x)):
-            if i in wanted:
-                out.append(x)
-            if stop_early and i >= wanted[-1]:
-                break
-        return out
-
-    def get_classifier(self) -> nn.Module | None:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A fresh ``num_classes``-way classifier; 0 makes ``forward`` return the pooled features (timm's API)."""
-        self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-
-def _out_channels(layer: nn.Sequential) -> int:
-    """Channels a residual stage puts out (its last block's last convolution)."""
-    return [m for m in layer.modules() if isinstance(m, nn.Conv3d)][-1].out_channels
 
 
 def build_resnet3d(
@@ -170,7 +99,10 @@ def build_resnet3d(
         raise MedtrainError(f"3D ResNet depth must be one of {', '.join(map(str, DEPTHS))}, got {depth}")
     if kwargs.pop("drop_path_rate", 0.0):
         raise MedtrainError("drop_path is not supported by the 3D ResNets")
+    from medtrain.models._resnet3d import BLOCKS, ResNet3d  # MONAI, imported when a 3D network is built
+
     block, layers = _LAYOUT[depth]
+    block = BLOCKS[block]
     default_shortcut, bias_downsample = medicalnet_shortcut(depth)
     if small_input:
         default_shortcut, bias_downsample = "B", False

@@ -153,3 +153,19 @@ def test_download_writes_the_file_through_the_downloader(tmp_path, monkeypatch):
     monkeypatch.setattr(med3d, "_download", fake)
     got = med3d.download_medicalnet(10, cache_dir=tmp_path / "cache")
     assert got.is_file() and calls == [med3d.MEDICALNET_URLS[10]]
+
+
+def test_monai_is_imported_only_when_a_3d_network_is_built():
+    """Importing MONAI costs ~2 s of every command; a 2D run, `--help` and `import medtrain` do not pay it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, medtrain, medtrain.api, medtrain.cli\n"
+            "from medtrain.models import create_model, list_models\n"
+            "assert 'med3d_resnet10' in list_models()\n"
+            "create_model('resnet18_28_half', in_chans=1, num_classes=2)\n"
+            "assert 'monai' not in sys.modules, 'monai imported before any 3D network'\n"
+            "create_model('med3d_resnet10', in_chans=1, num_classes=2)\n"
+            "assert 'monai' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
