@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 
 from medtrain.errors import MedtrainError
 
@@ -140,6 +140,7 @@ def render_grid(
         path: the PNG, written atomically.
         title: figure title.
     """
+    import torch
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -184,6 +185,8 @@ def run_show(args: argparse.Namespace) -> int:
     if args.draws < 1 or args.n < 1:
         raise MedtrainError("--draws and --n must be >= 1")
     cfg = _config(args)
+    import torch
+
     from medtrain.data import load_splits
 
     split = load_splits(cfg).split(args.split)

@@ -14,7 +14,6 @@ import json
 import sys
 
 from medtrain.errors import MedtrainError
-from medtrain.models import benchmark
 
 
 def register(subparsers) -> None:
@@ -40,6 +39,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from medtrain.models import benchmark  # here, not at import: `medtrain --help` need not load the zoo
+
     if args.dataset:
         return run_accuracy(args)
     if not args.measure:
@@ -83,7 +84,7 @@ def run_accuracy(args) -> int:
     from medtrain.api import train_or_reuse
     from medtrain.data import load_splits
     from medtrain.rundir import is_finished
-    from medtrain.models import create_model
+    from medtrain.models import benchmark, create_model
     from medtrain.models.cost import count_cost
     from medtrain.reports.plots import cost_accuracy_scatter
 

@@ -130,3 +130,19 @@ def test_help_states_each_default_once(capsys):
     assert "--lr V learning rate (default auto: 1e-2" in text and "(default None)" not in text
     assert "--momentum V (default 0.9)" in text and "--size V MedMNIST image size: 28, 64, 128 or 224 (default 28)" in text
     assert "--data-dir V download cache (default $MEDTRAIN_DATA or ~/.cache/medtrain) --" in text
+
+
+def test_help_is_instant_it_loads_neither_torch_nor_the_zoo():
+    """`medtrain --help` and `medtrain train --help` build every sub-command's parser without importing
+    torch, timm or MONAI (seconds on a 2-core CPU): the work starts when a command runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom medtrain.cli import build_parser\nbuild_parser()\n"
+            "heavy = [m for m in ('torch', 'timm', 'monai', 'lightning') if m in sys.modules]\n"
+            "assert not heavy, heavy\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    helped = subprocess.run([sys.executable, "-m", "medtrain", "train", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert helped.returncode == 0 and "--members" in helped.stdout and "hflip-shift" in helped.stdout
