@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy.stats import rankdata
-from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score, roc_curve
+from sklearn.metrics import confusion_matrix, roc_curve
 
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTILABEL
@@ -27,20 +27,27 @@ def scores_from_logits(logits: torch.Tensor, task: str) -> torch.Tensor:
 
 
 def _safe_auc(y: np.ndarray, s: np.ndarray) -> float:
-    # roc_auc_score is undefined when only one class is present (tiny validation sets, bootstrap draws), and
-    # for scores that are not finite (a diverged network's NaN): NaN then, not an exception.
-    if len(np.unique(y)) < 2 or not np.isfinite(s).all():
-        return float("nan")
-    return float(roc_auc_score(y, s))
+    """One column's ROC AUC (see :func:`_column_auc`)."""
+    return float(_column_auc(np.asarray(y).reshape(-1, 1), np.asarray(s).reshape(-1, 1))[0])
+
+
+def _column_auc(member: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """ROC AUC of each column of ``score`` against 0/1 ``member``, ``(n, k) -> (k,)``: NaN where a column is
+    undefined (one class only: tiny validation sets, bootstrap draws) or holds a score that is not finite (a
+    diverged network's NaN), instead of an exception."""
+    finite = np.isfinite(score).all(0)
+    return np.where(finite, _rank_auc(member.astype(int), np.where(np.isfinite(score), score, 0)), np.nan)
 
 
 def auc(y_true: np.ndarray, y_score: np.ndarray, task: str) -> float:
+    """MedMNIST's AUC: binary, the positive class's score; multi-class and ordinal, the mean one-vs-rest AUC
+    over classes; multi-label, the mean over labels (NaN when any of them is undefined)."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     if task == MULTILABEL:
-        return float(np.mean([_safe_auc(y_true[:, i], y_score[:, i]) for i in range(y_score.shape[1])]))
+        return float(np.mean(_column_auc(y_true, y_score)))
     if task == BINARY:
         return _safe_auc(y_true, y_score[:, -1] if y_score.ndim == 2 else y_score)
-    return float(np.mean([_safe_auc((y_true == i).astype(float), y_score[:, i]) for i in range(y_score.shape[1])]))
+    return float(np.mean(_column_auc(y_true.reshape(-1, 1) == np.arange(y_score.shape[1]), y_score)))
 
 
 def predictions(y_score: np.ndarray, task: str, threshold: float = 0.5) -> np.ndarray:
@@ -63,9 +70,9 @@ def predicted_names(y_score: np.ndarray, task: str, names: list, threshold: floa
 def acc(y_true: np.ndarray, y_score: np.ndarray, task: str, threshold: float = 0.5) -> float:
     y_true = np.asarray(y_true)
     pred = predictions(y_score, task, threshold)
-    if task == MULTILABEL:
-        return float(np.mean([accuracy_score(y_true[:, i], pred[:, i]) for i in range(y_true.shape[1])]))
-    return float(accuracy_score(y_true, pred))
+    if task == MULTILABEL:  # the mean over labels of each label's accuracy (every label has n entries)
+        return float(np.mean(pred == y_true))
+    return float(np.mean(pred == y_true.reshape(-1)))
 
 
 def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: dict) -> dict:
@@ -87,7 +94,9 @@ def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: d
 
 def _rank_auc(member: np.ndarray, score: np.ndarray) -> np.ndarray:
     """One-vs-rest AUC of every column at once, as the Mann-Whitney U statistic (ties count half): the same
-    number as ``roc_auc_score``, without its per-call input checks, which dominate a 1000-draw bootstrap."""
+    number as sklearn's ``roc_auc_score`` (to 1e-15), without its per-call input checks, which took ~5 ms a
+    call and dominated a 1000-draw bootstrap (``bench/bootstrap.py``). Written here because neither sklearn
+    nor torchmetrics scores many columns or draws without those checks."""
     ranks = rankdata(score, axis=0)
     pos = member.sum(0)
     neg = len(member) - pos
@@ -118,7 +127,7 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
             tp, fp, fn = (t & p).sum(0), ((1 - t) & p).sum(0), (t & (1 - p)).sum(0)
             prec, rec = tp / (tp + fp), tp / (tp + fn)  # NaN where undefined
             draws[d, :, 0], draws[d, :, 1], draws[d, :, 2] = prec, rec, 2 * tp / (2 * tp + fp + fn)
-            draws[d, :, 3] = _rank_auc(t, y_score[ix])
+            draws[d, :, 3] = _column_auc(t, y_score[ix])
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     out = {}
     for i in range(k):
@@ -158,34 +167,9 @@ def bootstrap(y_true: np.ndarray, y_score: np.ndarray, stats: dict, n: int = 100
 
 def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 1000, seed: int = 0,
                  level: float = 0.95) -> dict:
-    """Percentile bootstrap confidence intervals of ACC and AUC (resampling images with replacement).
-
-    The numbers of :func:`bootstrap` with :func:`acc` and :func:`auc` as the statistics (the same draws, the
-    same undefined draws left out), computed from each image's correctness and :func:`_rank_auc` instead of
-    sklearn's per-call checks: 1,000 draws take tens of milliseconds, not seconds."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
-    if n == 0 or len(y_true) == 0:
-        return {"acc_ci": [float("nan")] * 2, "auc_ci": [float("nan")] * 2}
-    pred = predictions(y_score, task)
-    if task == MULTILABEL:  # acc: the mean over labels of each label's accuracy; auc: of each label's AUC
-        correct, member, score = (pred == y_true).mean(1), y_true.astype(int), y_score
-    elif task == BINARY:
-        correct = pred == y_true.reshape(-1)
-        member, score = y_true.reshape(-1, 1).astype(int), (y_score[:, -1] if y_score.ndim == 2 else y_score)[:, None]
-    else:  # one-vs-rest AUC of every class, averaged
-        correct = pred == y_true.reshape(-1)
-        member, score = (y_true.reshape(-1, 1) == np.arange(y_score.shape[1])).astype(int), y_score
-    rng = np.random.default_rng(seed)
-    accs, aucs = np.empty(n), np.empty(n)
-    for d in range(n):
-        ix = rng.integers(0, len(y_true), len(y_true))
-        accs[d] = correct[ix].mean()
-        s = score[ix]
-        finite = np.isfinite(s).all(0)  # auc() is NaN for a column with a non-finite score in the draw
-        aucs[d] = np.mean(np.where(finite, _rank_auc(member[ix], np.where(np.isfinite(s), s, 0)), np.nan))
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
-    return {f"{k}_ci": [float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi))]
-            for k, v in (("acc", accs), ("auc", aucs))}
+    """Percentile bootstrap confidence intervals of ACC and AUC (resampling images with replacement)."""
+    return bootstrap(y_true, y_score, {"acc": lambda y, s: acc(y, s, task), "auc": lambda y, s: auc(y, s, task)},
+                     n, seed, level)
 
 
 # --- calibration -------------------------------------------------------------------------------------------

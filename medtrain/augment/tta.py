@@ -98,9 +98,10 @@ def tta_predict(
         for _ in range(draws):
             total = total + forward_fn(op(x, dummy)[0]).float()
         return total / (draws + 1)
-    flips = _FLIPS[mode.removesuffix("-shift") if mode != "shift" else "none"]
-    offsets = [(dy, dx) for dy in (-shift_px, 0, shift_px) for dx in (-shift_px, 0, shift_px)] \
-        if mode.endswith("shift") else [(0, 0)]
+    shift = mode.endswith("shift")
+    flips = _FLIPS[mode.removesuffix("shift").removesuffix("-") or "none"]  # "hflip-shift" -> hflip, "shift" -> none
+    steps = (-shift_px, 0, shift_px) if shift else (0,)
+    offsets = [(dy, dx) for dy in steps for dx in steps]
     total, n = None, 0
     for dy, dx in offsets:
         moved = shifted(x, dy, dx)

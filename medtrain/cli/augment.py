@@ -182,12 +182,13 @@ def render_grid(
 
 
 def run_show(args: argparse.Namespace) -> int:
-    if args.draws < 1 or args.n < 1:
-        raise MedtrainError("--draws and --n must be >= 1")
-    cfg = _config(args)
     import torch
 
     from medtrain.data import load_splits
+
+    if args.draws < 1 or args.n < 1:
+        raise MedtrainError("--draws and --n must be >= 1")
+    cfg = _config(args)
 
     split = load_splits(cfg).split(args.split)
     if split.images.ndim != 4:

@@ -101,8 +101,8 @@ def build_resnet3d(
         raise MedtrainError("drop_path is not supported by the 3D ResNets")
     from medtrain.models._resnet3d import BLOCKS, ResNet3d  # MONAI, imported when a 3D network is built
 
-    block, layers = _LAYOUT[depth]
-    block = BLOCKS[block]
+    block_name, layers = _LAYOUT[depth]
+    block = BLOCKS[block_name]
     default_shortcut, bias_downsample = medicalnet_shortcut(depth)
     if small_input:
         default_shortcut, bias_downsample = "B", False
