@@ -47,7 +47,7 @@ def _as_config(config) -> Config:
 def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple[str, object, object]]:
     """``(key, saved value, wanted value)`` for each setting of ``want`` that differs from the run's."""
     have = saved.to_dict()
-    auto = {"model": "auto", **dict.fromkeys(config_mod.AUTO_NUMBERS)}  # what resolve_auto turns into a value
+    auto = {"model": "auto", "checkpoint": "auto", **dict.fromkeys(config_mod.AUTO_NUMBERS)}  # resolve_auto's
     want = {k: have[k] if k in auto and v == auto[k] else v for k, v in want.items()}
     return [(k, have[k], v) for k, v in want.items() if k not in ignore and have.get(k) != v]
 
@@ -294,7 +294,7 @@ def untrained_run_model(model: str, in_chans: int = 1, num_classes: int = 2, inp
 
 
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:
-    """Re-evaluate a run's saved best weights on a split; writes ``eval_<split>.json``.
+    """Re-evaluate a run's saved weights (the kept epoch) on a split; writes ``eval_<split>.json``.
 
     The temperature and operating-point threshold stored in the weights' metadata are applied, so the
     result holds the run's ``calibration`` (ECE before/after scaling) and ``operating_point`` figures too.

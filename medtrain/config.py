@@ -76,6 +76,7 @@ class Config:
 
     # --- early stopping and checkpoint selection
     monitor: str = "val_auc"  #: validation metric that selects the checkpoint (val_auc, val_acc, val_loss)
+    checkpoint: str = "auto"  #: the weights a run keeps: best (the epoch of best monitor), last (the final epoch), auto (training.build.default_checkpoint: last for the default 2D recipe run to the end of its annealed schedule, else best)
     early_stop: Optional[str] = None  #: metric to early-stop on; None trains all epochs
     patience: int = 10
     min_delta: float = 0.0
@@ -120,6 +121,8 @@ KEYS = {f.name: f for f in fields(Config)}
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "multistep", "cosine", "onecycle")
 MONITORS = ("val_auc", "val_acc", "val_loss")
+#: Which epoch's weights a run keeps (``auto`` is resolved by medtrain.training.build.default_checkpoint).
+CHECKPOINTS = ("auto", "best", "last")
 DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
 TTA_MODES = ("auto", "none", "hflip", "flip", "shift", "hflip-shift", "flip-shift")
 #: Settings decided on the validation split when "auto" (medtrain.training.choices); true/false pin them.
@@ -283,6 +286,8 @@ def _validate(c: Config) -> None:
         raise suggest(c.schedule, SCHEDULES, "schedule")
     if c.monitor not in MONITORS:
         raise suggest(c.monitor, MONITORS, "monitor metric")
+    if c.checkpoint not in CHECKPOINTS:
+        raise suggest(c.checkpoint, CHECKPOINTS, "checkpoint rule")
     if c.early_stop is not None and c.early_stop not in MONITORS:
         raise suggest(c.early_stop, MONITORS, "early-stopping metric")
     need(c.mc_dropout >= 0, f"mc_dropout must be >= 0, got {c.mc_dropout}")

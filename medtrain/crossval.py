@@ -133,7 +133,7 @@ def to_markdown(cv: dict) -> str:
     """The per-fold table, mean ± std, and the pooled out-of-fold line."""
     names = [n for n in FOLD_METRICS if n in cv["summary"]]
     head = ["fold", "train/val/test"] + [n.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
-                                         for n in names] + ["best epoch", "time (s)"]
+                                         for n in names] + ["kept epoch", "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for f in cv["per_fold"]:
         sz = f["sizes"]

@@ -30,6 +30,7 @@ def test_data_without_dataset_clears_the_default_dataset():
     ({"epochs": 0}, "epochs"), ({"lr": 0}, "lr"), ({"patience": -1}, "patience"), ({"size": 32}, "size"),
     ({"optimizer": "sdg"}, "did you mean sgd"), ({"early_stop": "val_aucc"}, "val_auc"),
     ({"dropuot": 0.1}, "did you mean dropout"), ({"epochs": "ten"}, "epochs"),
+    ({"checkpoint": "lats"}, "did you mean last"),
 ])
 def test_bad_values_raise_one_clear_error(bad, words):
     with pytest.raises(MedtrainError, match=words):

@@ -33,7 +33,10 @@ HELP = {
                "3D network where bf16 is native, 1 otherwise",
     "early_stop": "validation metric to early-stop on (val_auc, val_acc, val_loss)",
     "patience": "epochs without improvement before early stopping",
-    "monitor": "validation metric that selects the best checkpoint",
+    "monitor": "validation metric that selects the best checkpoint (--checkpoint best)",
+    "checkpoint": "the weights the run keeps: best (epoch of the best --monitor), last (the final epoch) or auto "
+                  "(last for the default 2D network trained from scratch to the end of its one-cycle or cosine "
+                  "schedule, best otherwise)",
     "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation)",
     "class_weights": ("class-balanced loss: auto (balanced; prior-corrected, or a threshold refitted on validation, when "
                       "validation ACC says so), true or false"),

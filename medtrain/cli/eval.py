@@ -1,4 +1,4 @@
-"""``medtrain eval RUN_DIR``: re-evaluate a run's saved best weights."""
+"""``medtrain eval RUN_DIR``: re-evaluate a run's saved weights (the kept epoch)."""
 from __future__ import annotations
 
 

@@ -116,7 +116,7 @@ def row(cell: dict) -> dict:
 def study_markdown(cells: list[dict], keys: list[str]) -> str:
     """One row per cell: ``keys`` (``technique`` = group), seeds, test ACC/AUC, val AUC, gap, epochs, time."""
     reeval = any("_eval_test" in r for c in cells for r in c["runs"])
-    head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "val−train loss (last ep.)", "best epoch",
+    head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "val−train loss (last ep.)", "kept epoch",
                    "stop epoch", "early-stopped", "time/run (s)"]
     if reeval:
         head += ["re-eval test ACC", "re-eval test AUC", "re-eval val AUC"]

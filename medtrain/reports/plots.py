@@ -19,13 +19,14 @@ def _save(fig, path) -> None:
 
 
 def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | os.PathLike,
-                   title: str = "", early_stopped: bool = False) -> None:
-    """Train vs validation loss per epoch, the selected (best) epoch and the stop epoch marked."""
+                   title: str = "", early_stopped: bool = False, checkpoint: str = "best") -> None:
+    """Train vs validation loss per epoch, the kept epoch (the best, or the last: ``checkpoint``) and the stop
+    epoch marked."""
     ep = [h["epoch"] + 1 for h in history]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ep, [h["train_loss"] for h in history], label="train loss")
     ax.plot(ep, [h["val_loss"] for h in history], label="validation loss")
-    ax.axvline(best_epoch + 1, color="green", ls="--", label=f"best epoch ({best_epoch + 1})")
+    ax.axvline(best_epoch + 1, color="green", ls="--", label=f"{'kept: last' if checkpoint == 'last' else 'best'} epoch ({best_epoch + 1})")
     if early_stopped:
         ax.axvline(stop_epoch + 1, color="red", ls=":", label=f"early stop ({stop_epoch + 1})")
     ax.set_xlabel("epoch")

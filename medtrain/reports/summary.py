@@ -17,8 +17,10 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
     with CIs, calibration, the operating point and the published rows beside them. ``out`` is the run's
     ``metrics.json`` content; ``fit_summary`` the training procedure's own first line, where it has one."""
     test, lines = out["test"], []
-    lines.append((fit_summary or f"best epoch {out['best_epoch'] + 1} (by {monitor}), stopped after epoch "
-                  f"{out['stop_epoch'] + 1}; {out['train_images_per_s']:.0f} train images/s")
+    kept = (f"the last epoch ({out['best_epoch'] + 1}) kept" if out.get("checkpoint") == "last"
+            else f"best epoch {out['best_epoch'] + 1} (by {monitor})")
+    lines.append((fit_summary or f"{kept}, stopped after epoch {out['stop_epoch'] + 1}; "
+                  f"{out['train_images_per_s']:.0f} train images/s")
                  + f"; wall {out['wall_s']:.0f} s")
     if "diverged_epoch" in out:
         lines.append(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped "

@@ -31,7 +31,7 @@ def summarise(cells: list[dict]) -> list[dict]:
 
 
 def to_markdown(rows: list[dict], keys: list[str]) -> str:
-    head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "best epoch", "stop epoch", "time (s)"]
+    head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "kept epoch", "stop epoch", "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r[k]) for k in keys] + [str(r["seeds"])]

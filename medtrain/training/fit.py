@@ -152,13 +152,15 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if interrupted:
         return FitResult(module, history, -1, history[-1]["epoch"] if history else -1, False, 0.0, interrupted=True,
                          transfer=plan)
-    best_path = ckpt.best_model_path
-    best = torch.load(best_path, map_location="cpu", weights_only=True)
-    best_epoch = int(best["epoch"])
+    # the weights the run keeps: the final epoch's (checkpoint: last) unless training diverged, where the
+    # last weights are not finite and the best epoch before the divergence is kept
+    kept = last if cfg.checkpoint == "last" and divergence.epoch is None else ckpt.best_model_path
+    state = torch.load(kept, map_location="cpu", weights_only=True)
+    best_epoch = int(state["epoch"])
     if divergence.epoch is not None and best_epoch >= divergence.epoch:
         raise TrainingDiverged(f"training diverged in epoch {divergence.epoch + 1} (weights not finite) before any "
                             f"epoch was validated: lower --lr, or train in float32 (--precision 32-true)")
-    module.load_state_dict(best["state_dict"])
+    module.load_state_dict(state["state_dict"])
     stop_epoch = history[-1]["epoch"] if history else best_epoch
     ips = module._train_images / module._train_time if module._train_time else 0.0
     extra = {"precision": precision}

@@ -96,6 +96,12 @@ def test_run_report_shows_results_with_cis_baselines_data_and_config(figures):
     assert "dropout_kind = dropblock" in text
 
 
+def test_a_run_that_kept_its_last_epoch_says_so_not_best(figures):
+    m = {**_metrics(), "checkpoint": "last", "early_stopped": False}
+    text = " ".join(" ".join(_Page(run_report({}, m, figures)).text).split())
+    assert f"the last epoch ({m['best_epoch'] + 1}) kept" in text and "best epoch" not in text
+
+
 def test_no_baselines_without_published_rows(figures):
     html = run_report({}, _metrics(dataset="mydata"), figures)
     assert "MedMNIST v2" not in html and "0.944" not in html

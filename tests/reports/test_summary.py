@@ -18,6 +18,11 @@ def test_summary_gives_epochs_one_based_test_metrics_with_cis_and_the_published_
     assert "threshold" not in text and "ensemble" not in text and "skipped" not in text
 
 
+def test_a_run_that_keeps_its_last_epoch_says_so():
+    first = run_summary(_metrics(checkpoint="last", best_epoch=9), "breastmnist", "val_auc").splitlines()[0]
+    assert first == "the last epoch (10) kept, stopped after epoch 10; 321 train images/s; wall 61 s"
+
+
 def test_a_procedure_s_own_first_line_keeps_the_wall_time():
     assert run_summary(_metrics(), "breastmnist", "val_auc", fit_summary="linear probe").splitlines()[0] == \
         "linear probe; wall 61 s"
