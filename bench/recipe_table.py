@@ -1,6 +1,6 @@
 """Tables of finished default-recipe runs for ``docs/results/default_recipe.md``: per seed, the test AUC/ACC
 with their bootstrap CIs, the validation numbers, what the choices on validation decided (with their
-validation scores), calibration, best epoch, wall time and peak memory; then the mean ± std over seeds.
+validation scores), calibration, the epoch kept, wall time and peak memory; then the mean ± std over seeds.
 
     python bench/recipe_table.py runs/v2-breastmnist runs/v2-retinamnist ...
 
@@ -56,7 +56,7 @@ def main(paths: list[str]) -> int:
         print(f"\n### {ds}: {len(mine)} seed(s)\n")
         print("| seed | test AUC [95% CI] | test ACC [95% CI] | val AUC | val ACC | flips (pilot val AUC with / without) "
               "| TTA (val AUC none / hflip) | class weights (val ACC balanced / adjusted / fitted, cross-fitted) | lr | precision "
-              "| best epoch | wall | peak RSS |")
+              "| epoch kept (1-based; rule) | wall | peak RSS |")
         print("|" + "---|" * 13)
         for r in mine:
             t = r["test"]
@@ -64,7 +64,8 @@ def main(paths: list[str]) -> int:
             lr = r.get("config", {}).get("lr", "")
             print(f"| {r['seed']} | {t['auc']:.3f} [{t['auc_ci'][0]:.3f}, {t['auc_ci'][1]:.3f}] "
                   f"| {t['acc']:.3f} [{t['acc_ci'][0]:.3f}, {t['acc_ci'][1]:.3f}] | {r['val']['auc']:.3f} "
-                  f"| {r['val']['acc']:.3f} | {f} | {tt} | {w} | {lr} | {r.get('precision', '')} | {r['best_epoch']} "
+                  f"| {r['val']['acc']:.3f} | {f} | {tt} | {w} | {lr} | {r.get('precision', '')} "
+                  f"| {r['best_epoch'] + 1} ({r.get('checkpoint', 'best')}) "
                   f"| {r['wall_s']:.0f} s | {r['peak_rss_mb'] / 1024:.1f} GB |")
         auc, acc = _mean_std([r["test"]["auc"] for r in mine]), _mean_std([r["test"]["acc"] for r in mine])
         wall = [r["wall_s"] for r in mine]
