@@ -53,7 +53,7 @@ def main() -> int:
              "peak_rss_mb": m["peak_rss_mb"]}
         runs.append(r)
         print(f"seed {seed}: test ACC {r['acc']:.4f} AUC {r['auc']:.4f}  val AUC {r['val_auc']:.4f}  "
-              f"best epoch {r['best_epoch']}  {r['wall_s']:.0f} s  {r['train_images_per_s']:.0f} img/s", flush=True)
+              f"kept epoch {r['best_epoch']}  {r['wall_s']:.0f} s  {r['train_images_per_s']:.0f} img/s", flush=True)
     mean = lambda k: statistics.fmean(r[k] for r in runs)  # noqa: E731
     std = lambda k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0  # noqa: E731
     cfg = medtrain.config.resolve({"dataset": args.dataset})
@@ -61,7 +61,7 @@ def main() -> int:
         "benchmark": "default recipe", "dataset": args.dataset, "seeds": args.seeds,
         "recipe": {k: v for k, v in cfg.to_dict().items() if k in (
             "model", "optimizer", "lr", "weight_decay", "schedule", "epochs", "batch_size", "augment", "dropout",
-            "class_weights", "label_smoothing", "monitor", "tta")} | ({"epochs": args.epochs} if args.epochs else {})
+            "class_weights", "label_smoothing", "monitor", "checkpoint", "tta")} | ({"epochs": args.epochs} if args.epochs else {})
         | {"model": model_used},
         "acc_mean": mean("acc"), "acc_std": std("acc"), "auc_mean": mean("auc"), "auc_std": std("auc"),
         "wall_s_mean": mean("wall_s"), "wall_s_max": max(r["wall_s"] for r in runs),
