@@ -26,7 +26,8 @@ def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ep, [h["train_loss"] for h in history], label="train loss")
     ax.plot(ep, [h["val_loss"] for h in history], label="validation loss")
-    ax.axvline(best_epoch + 1, color="green", ls="--", label=f"{'kept: last' if checkpoint == 'last' else 'best'} epoch ({best_epoch + 1})")
+    kept = "kept: last" if checkpoint == "last" else "best"
+    ax.axvline(best_epoch + 1, color="green", ls="--", label=f"{kept} epoch ({best_epoch + 1})")
     if early_stopped:
         ax.axvline(stop_epoch + 1, color="red", ls=":", label=f"early stop ({stop_epoch + 1})")
     ax.set_xlabel("epoch")

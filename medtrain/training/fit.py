@@ -165,7 +165,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     ips = module._train_images / module._train_time if module._train_time else 0.0
     extra = {"precision": precision}
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
-        extra["diverged_epoch"] = divergence.epoch
+        extra["diverged_epoch"], extra["checkpoint"] = divergence.epoch, "best"
     if skip.skipped:
         extra["skipped_steps"], extra["skipped_at_steps"] = skip.skipped, skip.at
     if isinstance(module.model, Ensemble):

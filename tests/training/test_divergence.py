@@ -24,10 +24,11 @@ class PoisonAt(pl.Callback):
                 next(pl_module.parameters()).view(-1)[0] = float("nan")
 
 
-def test_diverged_run_stops_there_and_keeps_the_best_earlier_epoch(tmp_path, capsys):
+@pytest.mark.parametrize("rule", ["best", "last"])  # the last epoch's weights are NaN: kept is the best before
+def test_diverged_run_stops_there_and_keeps_the_best_earlier_epoch(tmp_path, capsys, rule):
     data = make_npz(tmp_path / "d.npz", noisy_test=2)  # test AUC below 1: its re-evaluation says something
     out = tmp_path / "run"
-    m = medtrain.train(fast_config(data, out, epochs=5), callbacks=[PoisonAt(2)])
+    m = medtrain.train(fast_config(data, out, epochs=5, checkpoint=rule), callbacks=[PoisonAt(2)])
     printed = capsys.readouterr().out
     assert m["diverged_epoch"] == 2 and m["stop_epoch"] == 1 and m["best_epoch"] <= 1
     assert [h["epoch"] for h in m["history"]] == [0, 1]  # nothing from the NaN epoch or after it
@@ -36,6 +37,7 @@ def test_diverged_run_stops_there_and_keeps_the_best_earlier_epoch(tmp_path, cap
     assert m["val"]["auc"] == max(h["val_auc"] for h in m["history"])  # the kept model is the best epoch's
     assert "training diverged in epoch 3 (weights not finite) and stopped there" in printed
     assert json.loads((out / "metrics.json").read_text())["diverged_epoch"] == 2
+    assert m["checkpoint"] == "best" and "best epoch" in printed  # what the run did, whatever was asked
     again = medtrain.evaluate(out, verbose=False)
     assert m["test"]["auc"] < 1 and again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
     assert again["acc"] == m["test"]["acc"]
