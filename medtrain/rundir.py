@@ -264,7 +264,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
         "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,
-        "early_stopped": result.stopped_early, "monitor": cfg.monitor, "checkpoint": cfg.checkpoint,
+        "early_stopped": result.stopped_early, "monitor": cfg.monitor, "checkpoint": result.checkpoint,
         "val": {k: val[k] for k in ("acc", "auc")},
         "test": test,
         "wall_s": time.perf_counter() - t0,
@@ -293,7 +293,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
     if result.history:
         plots.learning_curve(result.history, result.best_epoch, result.stop_epoch, run_dir / LEARNING_CURVE_FILE,
-                             title, early_stopped=result.stopped_early, checkpoint=out["checkpoint"])
+                             title, early_stopped=result.stopped_early, checkpoint=result.checkpoint)
     if test:
         plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / CONFUSION_FILE, title)
     _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point)

@@ -44,6 +44,7 @@ class FitResult:
     interrupted: bool = False
     global_zero: bool = True  #: False in the other processes of a multi-process run: they write nothing
     transfer: TransferPlan | None = None
+    checkpoint: str = "best"  #: the rule that chose ``best_epoch``: best, or last (``cfg.checkpoint``, unless diverged)
     weights_meta: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     summary: str = ""
@@ -154,7 +155,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
                          transfer=plan)
     # the weights the run keeps: the final epoch's (checkpoint: last) unless training diverged, where the
     # last weights are not finite and the best epoch before the divergence is kept
-    kept = last if cfg.checkpoint == "last" and divergence.epoch is None else ckpt.best_model_path
+    rule = "last" if cfg.checkpoint == "last" and divergence.epoch is None else "best"
+    kept = last if rule == "last" else ckpt.best_model_path
     state = torch.load(kept, map_location="cpu", weights_only=True)
     best_epoch = int(state["epoch"])
     if divergence.epoch is not None and best_epoch >= divergence.epoch:
@@ -165,12 +167,12 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     ips = module._train_images / module._train_time if module._train_time else 0.0
     extra = {"precision": precision}
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
-        extra["diverged_epoch"], extra["checkpoint"] = divergence.epoch, "best"
+        extra["diverged_epoch"] = divergence.epoch
     if skip.skipped:
         extra["skipped_steps"], extra["skipped_at_steps"] = skip.skipped, skip.at
     if isinstance(module.model, Ensemble):
         extra["members_val_auc"] = members_val_auc(module, splits)
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,
-                     transfer=plan, weights_meta={"dropout": cfg.dropout, "batch_norm": cfg.batch_norm,
-                                                  "best_epoch": best_epoch},
+                     transfer=plan, checkpoint=rule,
+                     weights_meta={"dropout": cfg.dropout, "batch_norm": cfg.batch_norm, "best_epoch": best_epoch},
                      metrics=extra)
