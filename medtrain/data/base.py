@@ -32,6 +32,11 @@ class Split:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
+    def subset(self, index: Tensor) -> "Split":
+        """The images at ``index`` (int64 ``(M,)``), with their labels and sources, in that order."""
+        sources = None if self.sources is None else [self.sources[i] for i in index.tolist()]
+        return Split(self.images[index], self.labels[index], sources)
+
 
 @dataclass
 class Splits:

@@ -8,7 +8,8 @@ Three settings of the default recipe help on some data and silently hurt on othe
   otherwise two short pilot runs (same recipe, a tenth of the epochs, with and without the flips) are scored
   on validation, and flips are dropped only when the run without them is better by more than
   :data:`FLIP_MARGIN` (the pilots are short, so a small difference is noise, and flips are the better
-  default on orientation-free anatomy).
+  default on orientation-free anatomy). A training split larger than :data:`PILOT_MAX_IMAGES` is sampled
+  down for the pilots (stratified, seeded by the run's seed), so they cost a bounded time on large data.
 * **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
   the flipped view; the better one is kept (a tie keeps the single view, half the cost). Shifted views
   (``--tta shift``) are not candidates: they lowered validation AUC in 11 of 11 pairs on images
@@ -40,6 +41,7 @@ import torch
 from medtrain import metrics
 from medtrain.config import Config
 from medtrain.data.base import Splits
+from medtrain.data.table import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
 from medtrain.evaluation.bias import crossfit_scores, decision_shift
 from medtrain.models.heads import final_linear
@@ -50,6 +52,9 @@ from medtrain.training.build import class_weights
 FLIP_OPS = ("flip", "vflip", "3d_flip")
 #: Validation-metric lead the pilot without flips needs before flips are dropped.
 FLIP_MARGIN = 0.01
+#: Most training images a flip pilot trains on; a larger training split is sampled down, per class, by
+#: :func:`medtrain.data.table.stratified_split` (bench/pilot_cap.py).
+PILOT_MAX_IMAGES = 1500
 #: Lead in cross-fitted validation accuracy the rule fitted on validation needs over the better of the
 #: balanced and the prior-adjusted rule (bench/threshold_rule.py, 86 finished runs, nested cross-validation
 #: of their validation splits: at 0.06 it raised 5 runs, +0.03 to +0.29, and lowered none; at 0 it raised
@@ -79,12 +84,28 @@ def without_flips(cfg: Config) -> Config:
     return dataclasses.replace(cfg, augment=tuple(a for a in cfg.augment if a not in FLIP_OPS))
 
 
-def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bool = True) -> dict:
+def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:
+    """``splits`` with its training split sampled down to about ``max_images`` (each class keeps its share,
+    :func:`~medtrain.data.table.stratified_split` seeded by ``seed``); unchanged when it is no larger.
+    Validation is kept whole: it scores the pilots."""
+    n = len(splits.train)
+    if n <= max_images:
+        return splits
+    labels = splits.train.labels.numpy()
+    strata = labels if labels.ndim == 1 else np.zeros(n, np.int64)  # multi-label rows: one stratum
+    dropped = stratified_split(strata, val_fraction=1 - max_images / n, test_fraction=0.0, seed=seed)
+    keep = torch.from_numpy(np.flatnonzero(dropped == 0))
+    return dataclasses.replace(splits, train=splits.train.subset(keep))
+
+
+def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bool = True,
+                max_images: int = PILOT_MAX_IMAGES) -> dict:
     """Whether this run trains with flips: ``{"chosen": bool, "how": str, ...}``.
 
-    ``fit_fn(cfg, splits, run_dir)`` trains a pilot (:func:`medtrain.training.fit.fit`); pilots are
-    trained in ``pilot_dir`` and removed afterwards. ``pilots=False`` (several DDP processes, where every
-    process would train and remove them) keeps the flips unless the labels name a side.
+    ``fit_fn(cfg, splits, run_dir)`` trains a pilot (:func:`medtrain.training.fit.fit`) on at most
+    ``max_images`` training images (:func:`pilot_splits`); pilots are trained in ``pilot_dir`` and removed
+    afterwards. ``pilots=False`` (several DDP processes, where every process would train and remove them)
+    keeps the flips unless the labels name a side.
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
@@ -102,20 +123,22 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
         return {"chosen": True, "how": "several processes: no pilot runs, flips kept (pin with --flip)"}
     epochs = max(1, round(cfg.epochs / 10))
     name = _metric_name(cfg)
+    sample = pilot_splits(splits, max_images, cfg.seed)
     scores = {}
     try:
         for on in (True, False):
             pilot = cfg if on else without_flips(cfg)
             pilot = dataclasses.replace(pilot, epochs=epochs, progress=False, logger="none", early_stop=None,
                                         members=1, tta="none", out=str(pilot_dir / ("with" if on else "without")))
-            result = fit_fn(pilot, splits, pilot_dir / ("with" if on else "without"))
+            result = fit_fn(pilot, sample, pilot_dir / ("with" if on else "without"))
             if result.interrupted:
                 raise KeyboardInterrupt
             scores["with" if on else "without"] = _score(result.module, splits.val, splits.task, "none", name)
     finally:
         shutil.rmtree(pilot_dir, ignore_errors=True)
     chosen = not scores["without"] > scores["with"] + FLIP_MARGIN
-    return {"chosen": chosen, "how": f"pilot runs of {epochs} epoch(s) on validation", f"val_{name}": scores,
+    on = "" if sample is splits else f", {len(sample.train)} of {len(splits.train)} training images"
+    return {"chosen": chosen, "how": f"pilot runs of {epochs} epoch(s){on} on validation", f"val_{name}": scores,
             "margin": FLIP_MARGIN}
 
 
