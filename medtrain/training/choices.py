@@ -99,11 +99,11 @@ def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:
 
 
 def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bool = True,
-                max_images: int = PILOT_MAX_IMAGES) -> dict:
+                max_images: int | None = None) -> dict:
     """Whether this run trains with flips: ``{"chosen": bool, "how": str, ...}``.
 
     ``fit_fn(cfg, splits, run_dir)`` trains a pilot (:func:`medtrain.training.fit.fit`) on at most
-    ``max_images`` training images (:func:`pilot_splits`); pilots are trained in ``pilot_dir`` and removed
+    ``max_images`` (default :data:`PILOT_MAX_IMAGES`) training images (:func:`pilot_splits`); pilots are trained in ``pilot_dir`` and removed
     afterwards. ``pilots=False`` (several DDP processes, where every process would train and remove them)
     keeps the flips unless the labels name a side.
     """
@@ -123,7 +123,7 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
         return {"chosen": True, "how": "several processes: no pilot runs, flips kept (pin with --flip)"}
     epochs = max(1, round(cfg.epochs / 10))
     name = _metric_name(cfg)
-    sample = pilot_splits(splits, max_images, cfg.seed)
+    sample = pilot_splits(splits, PILOT_MAX_IMAGES if max_images is None else max_images, cfg.seed)
     scores = {}
     try:
         for on in (True, False):

@@ -11,7 +11,9 @@ from PIL import Image
 
 import medtrain
 from conftest import fast_config, make_npz
-from medtrain.training.choices import lateral_labels, logit_adjustment
+from medtrain.data import Split, Splits
+from medtrain.training import choices
+from medtrain.training.choices import lateral_labels, logit_adjustment, pilot_splits
 
 
 def side_images(n: int, seed: int, size: int = 16):
@@ -52,6 +54,38 @@ def test_pilots_on_validation_turn_flips_off_when_the_label_is_the_side(tmp_path
     assert not (tmp_path / "run" / "pilots").exists(), "pilot runs are removed once the choice is made"
     again = medtrain.evaluate(tmp_path / "run", verbose=False)
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
+
+
+def test_pilots_on_a_sample_of_a_large_training_split_still_find_the_side(tmp_path, monkeypatch):
+    monkeypatch.setattr(choices, "PILOT_MAX_IMAGES", 128)  # the side task's 256 training images are "large"
+    m = medtrain.train(fast_config(side_npz(tmp_path / "side.npz"), tmp_path / "run", **SIDE), verbose=False)
+    flip = m["choices"]["flip"]
+    assert "128 of 256 training images" in flip["how"]
+    assert flip["chosen"] is False and flip["val_auc"]["without"] > flip["val_auc"]["with"] + flip["margin"]
+    assert m["test"]["acc"] > 0.8, "the run itself trains on every training image and learns the side"
+
+
+def _splits(labels: np.ndarray) -> Splits:
+    n = len(labels)
+    images = torch.arange(n, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(n, 1, 1, 1).expand(n, 1, 2, 2)
+    train = Split(images.clone(), torch.from_numpy(labels), [f"img{i}.png" for i in range(n)])
+    val = Split(images[:4].clone(), torch.from_numpy(labels[:4]))
+    return Splits("toy", "binary", {"0": "a", "1": "b"}, train, val, val)
+
+
+def test_the_pilot_sample_keeps_each_class_share_and_is_the_same_for_a_seed():
+    labels = np.array([0] * 900 + [1] * 300)
+    splits = _splits(labels)
+    sample = pilot_splits(splits, 400, seed=3)
+    kept = sample.train.labels.numpy()
+    assert len(kept) == 400 and (kept == 1).sum() == 100, "3:1 classes stay 3:1"
+    index = [int(s[3:-4]) for s in sample.train.sources]
+    assert index == sorted(index) and len(set(index)) == 400, "distinct images, in their original order"
+    assert sample.train.labels.tolist() == labels[index].tolist(), "each image keeps its own label and source"
+    assert sample.val is splits.val, "validation, which scores the pilots, is kept whole"
+    assert pilot_splits(splits, 400, seed=3).train.sources == sample.train.sources
+    assert pilot_splits(splits, 400, seed=4).train.sources != sample.train.sources
+    assert pilot_splits(splits, 1200, seed=3) is splits, "a split no larger than the cap is used as it is"
 
 
 def test_labels_named_left_and_right_turn_flips_off_without_a_trial(tmp_path):
