@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -95,6 +96,27 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading numbers as YAML 1.2 does: PyYAML follows YAML 1.1, whose floats need a
+    dot, so ``lr: 1e-3`` would be the *string* "1e-3" (and a search space's ``low: 1e-4`` "not a number").
+    No maintained YAML 1.2 loader is in the stack (ruamel.yaml would be a new dependency for one regex), so
+    the 1.2 float pattern is added to the safe loader's resolvers."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"""^(?:
+     [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+
+
+def read_yaml(text: str) -> Any:
+    """Parse YAML text safely, ``1e-3`` read as a number (:class:`_Loader`); every YAML medtrain reads
+    (configs, run directories, search spaces, augmentation policies) goes through here."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def write_yaml(path: str | os.PathLike, obj: Any) -> None:

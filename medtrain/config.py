@@ -17,6 +17,7 @@ from typing import Any, Optional
 import yaml
 
 from medtrain.errors import MedtrainError, suggest
+from medtrain._io import read_yaml
 
 
 @dataclass
@@ -199,7 +200,7 @@ def _coerce(name: str, value: Any) -> Any:
         if kind == "dict":  # a mapping or "k=v,k=v"
             if isinstance(value, str):  # "a=1,b=[0.1,0.2]" read as the YAML mapping {a: 1, b: [0.1, 0.2]}
                 try:
-                    value = yaml.safe_load("{" + value.replace("=", ": ") + "}")
+                    value = read_yaml("{" + value.replace("=", ": ") + "}")
                 except yaml.YAMLError:
                     raise ValueError(value) from None
             if not isinstance(value, dict):
@@ -374,7 +375,7 @@ def load_yaml(path: str | os.PathLike) -> dict:
     if not p.is_file():
         raise MedtrainError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = read_yaml(p.read_text()) or {}
     except UnicodeDecodeError:
         raise MedtrainError(f"config file {p} is not UTF-8 text") from None
     except yaml.YAMLError as e:

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from medtrain import config as config_mod
-from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, write_json, write_text, write_yaml
+from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, read_yaml, write_json, write_text, write_yaml
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY
@@ -81,7 +81,7 @@ def read_config(run_dir: str | Path) -> dict:
     if not path.is_file():
         raise MedtrainError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
     try:
-        saved = yaml.safe_load(path.read_text())
+        saved = read_yaml(path.read_text())
     except yaml.YAMLError:
         raise MedtrainError(f"{path} is not valid YAML") from None
     if not isinstance(saved, dict):

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from medtrain._io import write_text
+from medtrain._io import read_yaml, write_text
 from medtrain.augment._policy_ops import OP_NAMES, OPS, SPACES, STANDARD, WIDE
 from medtrain.errors import MedtrainError, suggest
 
@@ -295,7 +295,7 @@ def load_policy(path: str | os.PathLike) -> Policy:
     if not p.is_file():
         raise MedtrainError(f"policy file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = read_yaml(p.read_text())
     except yaml.YAMLError as e:
         raise MedtrainError(f"policy file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
     return Policy.from_dict(data, where=f"policy file {p}")

@@ -197,6 +197,8 @@ def test_yaml_written_by_hand_is_validated(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text("sub_policies:\n- [[equalize, 0.5], [Rotate, 1.0, 4]]\n")
     assert load_policy(path).sub_policies == [[OpSpec("Equalize", 0.5, None), OpSpec("Rotate", 1.0, 4)]]
+    path.write_text("sub_policies:\n- [[Rotate, 5e-1, 4e0]]\n")  # YAML 1.1 would read "5e-1" as a string
+    assert load_policy(path).sub_policies == [[OpSpec("Rotate", 0.5, 4.0)]]
     for text, message in [
         ("sub_policies:\n- [[Rotat, 0.5, 3]]\n", "did you mean Rotate"),
         ("sub_policies:\n- [[Rotate, 1.5, 3]]\n", "probability"),

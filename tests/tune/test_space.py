@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from medtrain.errors import MedtrainError
-from medtrain.tune.space import BUILTIN, parse_space
+from medtrain.tune.space import BUILTIN, load_space, parse_space
 
 BASE = {"dataset": "breastmnist"}
 
@@ -43,3 +43,15 @@ def test_the_builtin_space_is_valid_for_the_default_settings():
 def test_a_space_train_cannot_run_is_refused_naming_the_key(space, message):
     with pytest.raises(MedtrainError, match=message):
         parse_space(space, BASE)
+
+
+def test_numbers_written_as_in_papers_are_numbers_in_a_space_file(tmp_path):
+    # PyYAML alone (YAML 1.1) reads 1e-4 as the string "1e-4": the space would be refused as "not a number"
+    (tmp_path / "space.yaml").write_text("lr: {low: 1e-4, high: 3E-2, log: true}\nweight_decay: [0, 5e-4, 1.e-3]\n")
+    params = {p.key: p for p in parse_space(load_space(tmp_path / "space.yaml"), BASE)}
+    trial = optuna.create_study().ask()
+    lr = params["lr"].suggest(trial)
+    assert trial.distributions["lr"].low == 1e-4 and trial.distributions["lr"].high == 0.03
+    assert isinstance(lr, float) and 1e-4 <= lr <= 0.03
+    assert params["weight_decay"].suggest(trial) in (0, 5e-4, 1e-3)
+    assert trial.distributions["weight_decay"].choices == (0, 0.0005, 0.001)
