@@ -137,8 +137,10 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     finally:
         shutil.rmtree(pilot_dir, ignore_errors=True)
     chosen = not scores["without"] > scores["with"] + FLIP_MARGIN
-    on = "" if sample is splits else f", {len(sample.train)} of {len(splits.train)} training images"
-    return {"chosen": chosen, "how": f"pilot runs of {epochs} epoch(s){on} on validation", f"val_{name}": scores,
+    how = (f"pilot runs of {epochs} epoch(s) on validation" if sample is splits else
+           f"pilot runs of {epochs} epoch(s) on {len(sample.train):,} of {len(splits.train):,} training images, "
+           "scored on validation")
+    return {"chosen": chosen, "how": how, f"val_{name}": scores,
             "margin": FLIP_MARGIN}
 
 
