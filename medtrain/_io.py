@@ -1,4 +1,5 @@
-"""Atomic file writing (a reader never sees a half-written output), the one YAML reader, and where medtrain caches files.
+"""Atomic file writing (a reader never sees a half-written output), the one YAML reader, and where medtrain
+caches files.
 
 Every output is written to a temporary file in the destination folder and renamed over the target,
 which is atomic on POSIX file systems.
