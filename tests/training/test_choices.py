@@ -225,3 +225,12 @@ def test_a_threshold_off_for_another_reason_is_refitted_on_validation_and_a_soun
         assert c["val_auc"]["val-fitted"] == pytest.approx(c["val_auc"]["balanced"], abs=1e-9)
     else:
         assert test_acc() >= before - 0.02
+
+
+def test_a_multi_label_split_is_sampled_down_as_one_stratum_keeping_each_row_whole():
+    labels = np.random.default_rng(0).integers(0, 2, (600, 3)).astype(np.float32)
+    splits = _splits(labels[:, 0].astype(np.int64))
+    splits.train.labels = torch.from_numpy(labels)
+    sample = pilot_splits(splits, 200, seed=1)
+    index = [int(s[3:-4]) for s in sample.train.sources]
+    assert sample.train.labels.shape == (200, 3) and torch.equal(sample.train.labels, torch.from_numpy(labels[index]))
