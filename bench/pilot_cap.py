@@ -44,6 +44,14 @@ def pilots(cfg: Config, splits, max_images: int) -> dict:
     return made
 
 
+def default_run(dataset: str, seed: int) -> tuple[Config, object]:
+    """The default command's resolved config and its splits, the test split dropped before anything runs."""
+    cfg = Config(dataset=dataset, seed=seed)
+    splits = load_splits(cfg)
+    splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
+    return resolve_auto(cfg, len(splits.spatial_shape)), splits
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="pneumoniamnist")
@@ -53,10 +61,7 @@ def main() -> None:
     rows = []
     for ds in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            cfg = Config(dataset=ds, seed=seed)
-            splits = load_splits(cfg)
-            splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
-            cfg = resolve_auto(cfg, len(splits.spatial_shape))
+            cfg, splits = default_run(ds, seed)
             whole = pilots(cfg, splits, max_images=len(splits.train))
             capped = pilots(cfg, splits, max_images=args.cap)
             row = {"dataset": ds, "seed": seed, "train_images": len(splits.train), "whole": whole, "capped": capped,

@@ -16,11 +16,7 @@ import argparse
 import dataclasses
 import json
 
-from pilot_cap import pilots
-
-from medtrain.config import Config
-from medtrain.data import Split, load_splits
-from medtrain.training.build import resolve_auto
+from pilot_cap import default_run, pilots
 
 
 def main() -> None:
@@ -32,10 +28,7 @@ def main() -> None:
     rows = []
     for ds in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            cfg = Config(dataset=ds, seed=seed)
-            splits = load_splits(cfg)
-            splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
-            cfg = resolve_auto(cfg, len(splits.spatial_shape))
+            cfg, splits = default_run(ds, seed)
             for v in args.variants.split(","):
                 batch, epochs = (int(x) for x in v.split("x"))
                 # decide_flip trains pilots of round(epochs / 10) epochs: a run of 10x the pilot's epochs
