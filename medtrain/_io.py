@@ -19,6 +19,8 @@ from typing import Any, Iterator, Optional
 import numpy as np
 import yaml
 
+from medtrain.errors import MedtrainError
+
 # The run directory's file names. They are defined here, at the bottom layer, because model sources
 # (models.pretrained) and study reports (reports.curves) read run directories too; medtrain.rundir, the
 # one writer of a run, re-exports them with the layout's description.
@@ -118,6 +120,24 @@ def read_yaml(text: str) -> Any:
     """Parse YAML text safely, ``1e-3`` read as a number (:class:`_Loader`); every YAML medtrain reads
     (configs, run directories, search spaces, augmentation policies) goes through here."""
     return yaml.load(text, Loader=_Loader)
+
+
+def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
+    """The YAML in ``path`` (:func:`read_yaml`).
+
+    Raises:
+        MedtrainError: naming ``what`` ("config file", "policy file"...) and the file, when it is missing, is
+            not UTF-8 text or is not valid YAML.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MedtrainError(f"{what} not found: {p}")
+    try:
+        return read_yaml(p.read_text())
+    except UnicodeDecodeError:
+        raise MedtrainError(f"{what} {p} is not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        raise MedtrainError(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}") from None
 
 
 def write_yaml(path: str | os.PathLike, obj: Any) -> None:

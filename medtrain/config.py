@@ -17,7 +17,7 @@ from typing import Any, Optional
 import yaml
 
 from medtrain.errors import MedtrainError, suggest
-from medtrain._io import read_yaml
+from medtrain._io import read_yaml, read_yaml_file
 
 
 @dataclass
@@ -372,14 +372,7 @@ def resolve(*layers: dict | None) -> Config:
 def load_yaml(path: str | os.PathLike) -> dict:
     """Read a YAML config file of flat keys."""
     p = Path(path)
-    if not p.is_file():
-        raise MedtrainError(f"config file not found: {p}")
-    try:
-        data = read_yaml(p.read_text()) or {}
-    except UnicodeDecodeError:
-        raise MedtrainError(f"config file {p} is not UTF-8 text") from None
-    except yaml.YAMLError as e:
-        raise MedtrainError(f"config file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+    data = read_yaml_file(p, "config file") or {}
     if not isinstance(data, dict):
         raise MedtrainError(f"config file {p} must hold a mapping of settings")
     return data

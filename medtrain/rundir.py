@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from medtrain import config as config_mod
-from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, read_yaml, write_json, write_text, write_yaml
+from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, read_yaml_file, write_json, write_text, write_yaml
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY
@@ -80,10 +79,7 @@ def read_config(run_dir: str | Path) -> dict:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise MedtrainError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
-    try:
-        saved = read_yaml(path.read_text())
-    except yaml.YAMLError:
-        raise MedtrainError(f"{path} is not valid YAML") from None
+    saved = read_yaml_file(path, "run config")
     if not isinstance(saved, dict):
         raise MedtrainError(f"{path} does not hold a mapping of settings")
     return saved

@@ -1,10 +1,12 @@
 """What a run records about its data for the report: class balance per split and patient groups."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from medtrain.data.base import Split, Splits
-from medtrain.rundir import data_summary
+from medtrain.errors import MedtrainError
+from medtrain.rundir import data_summary, read_config
 
 
 def _split(labels) -> Split:
@@ -34,3 +36,11 @@ def test_groups_seen_in_two_splits_are_counted():
     d = data_summary(s)
     assert d["groups"] == {"train": 2, "val": 1, "test": 2}
     assert d["shared_groups"] == 1  # p2 is in train and test
+
+
+@pytest.mark.parametrize("content, message", [(b"\xad\xff\x00", "not UTF-8 text"), (b"lr: [1e-3", "not valid YAML"),
+                                              (b"- a list", "does not hold a mapping")])
+def test_a_damaged_run_config_is_named_in_one_error_not_a_traceback(tmp_path, content, message):
+    (tmp_path / "config.yaml").write_bytes(content)
+    with pytest.raises(MedtrainError, match=message):
+        read_config(tmp_path)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from medtrain._io import read_yaml, write_text
+from medtrain._io import read_yaml_file, write_text
 from medtrain.augment._policy_ops import OP_NAMES, OPS, SPACES, STANDARD, WIDE
 from medtrain.errors import MedtrainError, suggest
 
@@ -291,14 +291,7 @@ def trivialaugment_policy() -> Policy:
 
 def load_policy(path: str | os.PathLike) -> Policy:
     """Read and validate a policy YAML file (the form :func:`save_policy` writes)."""
-    p = Path(path)
-    if not p.is_file():
-        raise MedtrainError(f"policy file not found: {p}")
-    try:
-        data = read_yaml(p.read_text())
-    except yaml.YAMLError as e:
-        raise MedtrainError(f"policy file {p} is not valid YAML: {str(e).splitlines()[0]}") from None
-    return Policy.from_dict(data, where=f"policy file {p}")
+    return Policy.from_dict(read_yaml_file(path, "policy file"), where=f"policy file {path}")
 
 
 def save_policy(policy: Policy, path: str | os.PathLike, comment: str = "") -> Path:

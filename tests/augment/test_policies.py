@@ -207,8 +207,9 @@ def test_yaml_written_by_hand_is_validated(tmp_path):
         ("sub_policies: []\n", "at least one"),
         ("layer: 2\nsub_policies:\n- [[Invert, 0.5]]\n", "did you mean layers"),
         ("sub_policies: [[[", "not valid YAML"),
+        (b"\xad\xff sub_policies", "not UTF-8 text"),
     ]:
-        path.write_text(text)
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
         with pytest.raises(MedtrainError, match=message):
             load_policy(path)
     with pytest.raises(MedtrainError, match="not found"):
