@@ -10,7 +10,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "medtrain"
 
-# Lowest first. A module belongs to the first entry that names it or one of its parent packages.
+# Lowest first. A module belongs to the entry that names it or its nearest parent package; the bare "medtrain"
+# names the package's own __init__ only, so a new top-level module must be given a layer here.
 LAYERS = [
     ["medtrain.errors", "medtrain._io", "medtrain._progress", "medtrain.metrics", "medtrain.tasks"],
     ["medtrain.data", "medtrain.color", "medtrain.models", "medtrain.reports"],
@@ -40,7 +41,8 @@ def layer_of(module: str) -> int:
     best = None
     for i, names in enumerate(LAYERS):
         for n in names:
-            if (module == n or module.startswith(n + ".")) and (best is None or len(n) > len(best[1])):
+            covers = module == n or (n != "medtrain" and module.startswith(n + "."))
+            if covers and (best is None or len(n) > len(best[1])):
                 best = (i, n)
     if best is None:
         raise AssertionError(f"{module} is in no layer: add it to LAYERS and to the README's Layout section")
@@ -78,6 +80,15 @@ GRAPH = {m: imports_of(m) for m in MODULES}
 def test_every_module_has_a_layer():
     for m in MODULES:
         layer_of(m)
+
+
+def test_a_module_no_entry_names_has_no_layer():
+    # the package facade's entry does not swallow new top-level modules, nor does a package its siblings
+    for m in ("medtrain.not_listed", "medtrain.datasets", "medtrain.training_extra"):
+        with pytest.raises(AssertionError, match="in no layer"):
+            layer_of(m)
+    assert layer_of("medtrain") == layer_of("medtrain.api")
+    assert layer_of("medtrain.data.folder") == layer_of("medtrain.data")
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
