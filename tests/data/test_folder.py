@@ -25,10 +25,19 @@ def test_folder_classes_are_subfolders_and_split_is_stratified(tmp_path):
         assert part.labels.sum().item() * 2 == len(part)  # stratified: half of each split per class
 
 
+def _ids(split) -> set[int]:
+    return {int(v) for v in split.images[:, 0, 0, 0]}
+
+
 def test_folder_split_is_seeded(tmp_path):
     root = _folder(tmp_path, per_class=20)
-    a, b = load_folder(root, seed=3), load_folder(root, seed=3)
-    assert (a.test.images == b.test.images).all()
+    for c in ("benign", "malignant"):  # every image its own value, so which images a split holds is visible
+        for i in range(20):
+            Image.fromarray(np.full((12, 12), 100 * (c == "malignant") + i, np.uint8)).save(root / c / f"{i}.png")
+    a, b, other = load_folder(root, seed=3), load_folder(root, seed=3), load_folder(root, seed=4)
+    assert _ids(a.test) == _ids(b.test) and _ids(a.val) == _ids(b.val)
+    assert _ids(a.test) != _ids(other.test)
+    assert len(_ids(a.train) | _ids(a.val) | _ids(a.test)) == 40  # every image in exactly one split
 
 
 def test_rgb_folder_gives_three_channels(tmp_path):

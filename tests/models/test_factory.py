@@ -25,12 +25,24 @@ def test_batch_norm_switch_builds_the_same_network_without_bn():
 
 def test_dropout_before_the_classifier_is_applied_in_training_only():
     m = medtrain.create_model("resnet10_28_half", 1, 2, dropout=0.5)
-    x = torch.randn(4, 1, 28, 28)
+    seen = []
+    m.get_classifier().register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    x = torch.rand(8, 1, 28, 28)
     m.eval()
-    assert torch.equal(m(x), m(x))
+    assert torch.equal(m(x), m(x))  # no dropout at evaluation
+    plain = seen[-1]
     m.train()
-    feats = m.forward_head(m.forward_features(x), pre_logits=True)
-    assert m.drop_rate == 0.5 and feats.shape[1] == 256
+    for mod in m.modules():  # batch norm on its running statistics, so only dropout differs from eval
+        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            mod.eval()
+    torch.manual_seed(0)
+    m(x)
+    dropped = seen[-1]
+    live = plain != 0  # pooled ReLU features of the 256-wide last stage; a few channels are dead at init
+    assert plain.shape == (8, 256) and live.float().mean() > 0.5
+    kept = dropped[live] != 0
+    assert 0.4 < kept.float().mean().item() < 0.6  # about half the classifier's inputs are zeroed ...
+    assert torch.allclose(dropped[live][kept], 2 * plain[live][kept])  # ... and the rest scaled by 1 / (1 - p)
 
 
 def test_any_timm_name_works_and_unknown_names_suggest():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -17,6 +18,11 @@ from medtrain.models.layers.dropconnect import DropConnectLinear
 from medtrain.models.layers.maxout import Maxout
 from medtrain.models.layers.standout import Standout, StandoutLinear
 import medtrain
+from medtrain import rundir
+from medtrain.api import load_run_module
+from medtrain.data.base import Split
+from medtrain.evaluation import predict
+from medtrain.rundir import read_predictions
 from technique_helpers import MIN_AUC, Inspect, technique_config, train_check
 
 P = 0.3
@@ -81,8 +87,18 @@ def test_mc_dropout_averages_stochastic_passes(mc_run):
     assert any(type(mod) is nn.Dropout and mod.p == P for mod in seen["head"].modules())
     assert m["test"]["mc_dropout"]["passes"] == 20
     with open(out / "predictions_test.csv", newline="") as f:
-        entropy = [float(r["entropy"]) for r in csv.DictReader(f)]
-    assert len(entropy) == 64 and max(entropy) > 0  # predictive entropy recorded per image
+        entropy = np.array([float(r["entropy"]) for r in csv.DictReader(f)])
+    _, saved = read_predictions(out)
+    # the recorded entropy is each image's predictive entropy, that of the mean of the passes
+    assert len(entropy) == 64 and np.allclose(entropy, -(saved * np.log(np.clip(saved, 1e-12, 1))).sum(1), atol=1e-5)
+    # and the saved probabilities are that mean, not one deterministic pass: with dropout off they differ
+    run = load_run_module(out)
+    data = np.load(run.cfg.data)
+    test = Split(torch.from_numpy(data["test_images"]).unsqueeze(1), torch.from_numpy(data["test_labels"]))
+    plain, _ = predict(run.module, test, tta=rundir.run_tta(run.cfg, run.meta))
+    again, _ = predict(run.module, test, tta=rundir.run_tta(run.cfg, run.meta), mc_dropout=20, seed=run.cfg.seed)
+    assert np.allclose(again, saved, atol=1e-6)
+    assert np.abs(plain - saved).max() > 1e-3
 
 
 
