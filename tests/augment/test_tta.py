@@ -90,8 +90,10 @@ def test_hflip_shift_tta_averages_every_shifted_view_and_its_mirror():
 
 def test_shift_tta_works_on_volumes_along_their_last_two_axes():
     x = torch.rand(2, 1, 5, 12, 12)
-    out = tta_predict(lambda v: pixel_probs(6, 6)(v[:, :, 2]), x, "flip-shift")
-    assert out.shape == (2, 2) and torch.allclose(out.sum(1), torch.ones(2))
+    out = tta_predict(lambda v: pixel_probs(6, 6)(v[:, :, 1]), x, "flip-shift")  # shifts of SHIFT_PX = 2
+    # voxel (1, 6, 6) of a view shifted by (dy, dx), then flipped in H and/or W (12 wide: 6 -> 5), never in depth
+    views = [x[:, 0, 1, r - dy, c - dx] for dy in (-2, 0, 2) for dx in (-2, 0, 2) for r in (6, 5) for c in (6, 5)]
+    assert torch.allclose(out[:, 1], torch.stack(views).mean(0), atol=1e-6)
 
 
 def test_policy_tta_averages_identity_and_k_draws():
@@ -111,8 +113,11 @@ def test_policy_tta_averages_identity_and_k_draws():
 
 def test_policy_tta_takes_a_yaml_file_or_a_module(tmp_path):
     x = torch.rand(4, 3, 12, 12)
-    path = save_policy(randaugment_policy(2, 5), tmp_path / "ra.yaml")
-    assert tta_predict(mean_intensity_probs, x, "policy", policy=path, draws=2).shape == (4, 2)
+    assert tta_predict(mean_intensity_probs, x, "policy", policy=save_policy(randaugment_policy(2, 5), tmp_path / "ra.yaml"),
+                       draws=2).shape == (4, 2)
+    path = save_policy(Policy([[OpSpec("Invert", 1.0)]]), tmp_path / "invert.yaml")  # read back from the file
+    expected = (mean_intensity_probs(x) + 2 * mean_intensity_probs(1 - x)) / 3
+    assert torch.allclose(tta_predict(mean_intensity_probs, x, "policy", policy=path, draws=2), expected, atol=1e-6)
     same = tta_predict(mean_intensity_probs, x, "policy", policy=lambda v, y: (v, y), draws=2)
     assert torch.allclose(same, mean_intensity_probs(x))
 

@@ -99,7 +99,7 @@ def test_ct_nifti_in_hounsfield_units_uses_the_window(tmp_path):
     assert arr[4, 4, 4] == 128 and arr[0, 0, 0] == 0
 
 
-def test_folder_of_nifti_files_with_resampling_and_cache(tmp_path):
+def test_folder_of_nifti_files_with_resampling_and_cache(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     rows = ["path,label"]
     for i in range(9):
@@ -119,9 +119,20 @@ def test_folder_of_nifti_files_with_resampling_and_cache(tmp_path):
     assert len(s.train) == 6 and len(s.val) == 3 and len(s.test) == 0
     assert sorted(s.val.labels.tolist()) == [0, 1, 2]
     assert len(list((tmp_path / "cache" / "volumes").glob("*.npz"))) == 9
+    cached = {f: f.stat().st_mtime_ns for f in (tmp_path / "cache" / "volumes").glob("*.npz")}
+    import medtrain.data.volumes as volumes
+
+    def no_decoding(*a, **k):
+        raise AssertionError("a cached volume was decoded again")
+
+    monkeypatch.setattr(volumes, "_decode", no_decoding)
     other_seed = load_volume_folder(tmp_path / "nii", spacing=2.0, size=(16, 8, 8), seed=2, val_fraction=0.34,
                                     test_fraction=0.0, cache_dir=tmp_path / "cache")
-    assert other_seed.num_classes == 3
+    assert {f: f.stat().st_mtime_ns for f in cached} == cached  # read, not rewritten
+    assert other_seed.num_classes == 3 and sorted(other_seed.val.labels.tolist()) == [0, 1, 2]
+    key = lambda split: {bytes(v.numpy().tobytes()) for v in split.images}  # noqa: E731
+    assert key(s.train) | key(s.val) == key(other_seed.train) | key(other_seed.val)  # the same nine volumes
+    assert key(s.val) != key(other_seed.val)  # split by the other seed
 
 
 def test_bad_csv_and_4d_entry(tmp_path):

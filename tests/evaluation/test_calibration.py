@@ -163,9 +163,14 @@ def test_rates_by_hand():
 def test_operating_point_cis_contain_the_point_estimates(seed):
     y, s = _scores(seed, n=200)
     rep = metrics.operating_point_report(y, s, metrics.choose_threshold(y, s, "youden"), n=300, seed=seed)
-    for k in ("sensitivity", "specificity", "ppv", "npv"):
+    y, called = np.asarray(y).reshape(-1), s[:, 1] >= rep["threshold"]
+    # each rate is a proportion of these images: its 95% interval is about +-1.96 binomial standard errors wide
+    among = {"sensitivity": y == 1, "specificity": y == 0, "ppv": called, "npv": ~called}
+    for k, rows in among.items():
         lo, hi = rep[f"{k}_ci"]
-        assert lo < rep[k] < hi, k  # 200 images: a real interval around the estimate, not a point
+        p, m = rep[k], int(rows.sum())
+        assert lo < p < hi, k
+        assert (hi - lo) / (2 * 1.96 * np.sqrt(p * (1 - p) / m)) == pytest.approx(1, abs=0.3), k
 
 
 @pytest.mark.parametrize("spec, message", [

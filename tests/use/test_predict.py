@@ -145,6 +145,11 @@ def test_json_output_and_csv_of_paths(trained_run, tmp_path, capsys):
     doc = json.loads((tmp_path / "p.json").read_text())
     assert [r["input"].rsplit("/", 1)[1] for r in doc["predictions"]] == ["002.png", "000.png"]
     assert set(doc["predictions"][0]["probabilities"]) == set(doc["labels"]) and doc["skipped"] == []
+    rows = _read(run / "predictions_test.csv")  # the run's own calibrated probabilities of the same images
+    for rec, i in zip(doc["predictions"], (2, 0)):
+        got = [rec["probabilities"][name] for name in doc["labels"]]
+        np.testing.assert_allclose(got, [float(rows[i]["q0"]), float(rows[i]["q1"])], atol=1e-5)
+        assert rec["prediction"] == doc["labels"][int(np.argmax(got))]
 
 
 @pytest.mark.parametrize("case", ["not_a_run", "rgb", "volume", "corrupt", "missing"])
