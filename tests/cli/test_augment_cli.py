@@ -27,8 +27,20 @@ def test_render_grid_writes_a_png_with_one_row_per_image_and_a_column_per_draw(t
     path = render_grid(images, pipeline, draws=5, path=tmp_path / "grid.png", title="test")
     assert path.read_bytes()[:8] == PNG_MAGIC
     width, height = Image.open(path).size
-    assert width > height  # 6 columns, 3 rows
+    assert width / height == pytest.approx(6 / 3, rel=0.15)  # 6 columns (original + 5 draws), 3 rows
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically: no temporary left behind
+    calls = []
+
+    def invert(x, y):
+        calls.append(1)
+        return 1 - x, y
+
+    def pixels(pipe, name):
+        return torch.tensor(list(Image.open(render_grid(images, pipe, draws=5, path=tmp_path / name)).getdata()))
+
+    drawn, plain = pixels(invert, "inverted.png"), pixels(None, "plain.png")
+    assert len(calls) == 5  # one call of the pipeline per column of draws
+    assert drawn.shape == plain.shape and (drawn != plain).any()  # the draws show the pipeline's output
 
 
 def test_render_grid_refuses_float_images(tmp_path):

@@ -123,11 +123,21 @@ def test_options_a_family_lacks_are_user_errors():
         medtrain.create_model("googlenet", 1, 2, drop_path=0.1)
     with pytest.raises(MedtrainError, match="drop_path"):
         medtrain.create_model("squeezenet1_1", 1, 2, drop_path=0.1)
-    assert medtrain.create_model("resnet18", 1, 2, drop_path=0.1, input_size=28) is not None
+    resnet = medtrain.create_model("resnet18", 1, 2, drop_path=0.1, input_size=28)
+    from timm.layers import DropPath
+    rates = [m.drop_prob for m in resnet.modules() if isinstance(m, DropPath)]
+    # timm's linear rule over the 8 blocks: 0.1 * i / 7, the first block's 0 an Identity
+    assert rates == pytest.approx([0.1 * i / 7 for i in range(1, 8)])
 
 
 def test_unregistered_timm_names_still_pass_through_and_ignore_input_size():
+    import timm
+
     model = medtrain.create_model("resnet10t", 1, 3, input_size=28).eval()
+    plain = timm.create_model("resnet10t", in_chans=1, num_classes=3)
+    shapes = lambda m: [(k, tuple(v.shape)) for k, v in m.state_dict().items()]  # noqa: E731
+    assert shapes(model) == shapes(plain)  # timm's network as it is: no 28 px stem swapped in
+    assert model.conv1[0].stride == (2, 2) and isinstance(model.maxpool, nn.MaxPool2d)
     with torch.no_grad():
         assert model(torch.randn(1, 1, 32, 32)).shape == (1, 3)
 
