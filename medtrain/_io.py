@@ -55,9 +55,31 @@ def cache_dir() -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "medtrain"
 
 
+def _umask() -> int:
+    """The process's umask. Linux shows it in /proc/self/status; elsewhere it is read by setting it (os.umask
+    has no read-only form), which briefly leaves 0 in force for other threads."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def as_created(path: str | os.PathLike, folder: bool = False) -> None:
+    """Give a temporary file or folder the permissions ``open``/``mkdir`` would have given it: ``mkstemp`` and
+    ``mkdtemp`` make them private (0600 / 0700), so a run's report would be unreadable to colleagues on a shared
+    server whatever their umask allows."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds. The file gets
+    the permissions the umask gives new files."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -65,6 +87,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.is_file():
+            as_created(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -82,6 +106,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
+        as_created(tmp, folder=True)
         if not path.exists():
             os.replace(tmp, path)
         else:

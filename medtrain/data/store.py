@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from medtrain._io import cache_dir
+from medtrain._io import as_created, cache_dir
 from medtrain.errors import MedtrainError
 
 STORES = ("auto", "memory", "mmap")
@@ -154,6 +154,7 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
     try:
         yield writer
         writer._close()
+        as_created(tmp, folder=True)
         meta = {"version": VERSION, "source": source, "content": content, "arrays": writer.arrays}
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
         if dest.exists():  # a store of another version, or a broken one: replaced (a reader keeps its maps)

@@ -1,0 +1,44 @@
+"""medtrain._io: outputs are written atomically and readable as the user's umask allows."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from medtrain._io import atomic_dir, atomic_path, write_text
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def umask():
+    old = os.umask(0o022)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, file_mode, dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                        (0o002, 0o664, 0o775)])
+def test_outputs_get_the_permissions_of_the_umask(tmp_path, umask, mask, file_mode, dir_mode):
+    # a report on a shared server: colleagues can read it when the umask says so (mkstemp alone gives 0600)
+    umask(mask)
+    write_text(tmp_path / "report.html", "<html></html>")
+    assert _mode(tmp_path / "report.html") == file_mode
+    with atomic_dir(tmp_path / "maps") as tmp:
+        (tmp / "a.png").write_bytes(b"x")
+    assert _mode(tmp_path / "maps") == dir_mode and _mode(tmp_path / "maps" / "a.png") == file_mode
+
+
+def test_a_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("stopped")
+    assert list(tmp_path.iterdir()) == []
