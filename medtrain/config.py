@@ -180,7 +180,10 @@ def _coerce(name: str, value: Any) -> Any:
         if name in ("class_weights", "flip"):  # auto, or a boolean spelled any way a bool key accepts
             if isinstance(value, str) and value.lower() == "auto":
                 return "auto"
-            return "true" if _coerce_bool(value) else "false"
+            try:
+                return "true" if _coerce_bool(value) else "false"
+            except ValueError:
+                raise MedtrainError(f"{name} must be auto, true or false, got {value!r}") from None
         if kind == "bool":
             return _coerce_bool(value)
         if kind == "int":
@@ -188,7 +191,12 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ValueError(value)
             if not isinstance(value, (int, float, str)):
                 raise ValueError(value)
-            return int(float(value)) if isinstance(value, str) and "." in value else int(value)
+            if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+                number = float(value)  # "1e3", "2.0"; "1.5" is not an integer and is refused, not truncated
+                if not number.is_integer():
+                    raise ValueError(value)
+                return int(number)
+            return int(value)
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError(value)
@@ -269,6 +277,7 @@ def _validate(c: Config) -> None:
     need((c.members or 1) == 1 or (c.transfer == "scratch" and not c.pretrained),
          f"members {c.members}: an ensemble is trained from scratch (transfer {c.transfer} takes one network)")
     need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
+    need(0 <= c.seed < 2 ** 32, f"seed must be an integer from 0 to 2**32 - 1 (NumPy's seeds), got {c.seed}")
     need(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
     need(c.batch_size is None or c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")
     need(c.patience >= 0, f"patience must be >= 0, got {c.patience}")

@@ -31,7 +31,16 @@ def test_data_without_dataset_clears_the_default_dataset():
     ({"optimizer": "sdg"}, "did you mean sgd"), ({"early_stop": "val_aucc"}, "val_auc"),
     ({"dropuot": 0.1}, "did you mean dropout"), ({"epochs": "ten"}, "epochs"),
     ({"checkpoint": "lats"}, "did you mean last"),
+    # seeds NumPy cannot take were tracebacks (one after config.yaml was written); 1.5 was truncated to 1
+    ({"seed": -3}, "seed must be an integer from 0"), ({"seed": 2 ** 32}, "seed must be an integer from 0"),
+    ({"seed": "99999999999"}, "seed must be"), ({"seed": "1.5"}, "seed: cannot read '1.5' as int"),
+    ({"flip": "maybe"}, "flip must be auto, true or false, got 'maybe'"),
 ])
 def test_bad_values_raise_one_clear_error(bad, words):
     with pytest.raises(MedtrainError, match=words):
         resolve(bad)
+
+
+def test_integers_written_as_numbers_are_read_exactly():
+    assert resolve({"seed": "7"}).seed == 7 and resolve({"seed": "2e3"}).seed == 2000 and resolve({"seed": 3.0}).seed == 3
+    assert resolve({"seed": 2 ** 32 - 1}).seed == 2 ** 32 - 1
