@@ -76,11 +76,30 @@ def as_created(path: str | os.PathLike, folder: bool = False) -> None:
     os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
+def check_output(path: str | os.PathLike, folder: bool = False, what: str = "") -> None:
+    """Raise one :class:`MedtrainError` line when ``path`` cannot become the output file (``folder``: the output
+    folder) asked for: a folder where a file is to go, a file where a folder is, or a file among its parents.
+    ``what`` names the option in the message (e.g. ``"--out "``)."""
+    path = Path(path)
+    kind = path_kind(path)
+    if folder and kind == "file":
+        raise MedtrainError(f"{what}{path}: exists and is not a folder")
+    if not folder and kind == "dir":
+        raise MedtrainError(f"{what}{path}: is a folder; give a file name")
+    for parent in path.parents:
+        parent_kind = path_kind(parent)
+        if parent_kind == "file":
+            raise MedtrainError(f"{what}{path}: {parent} is a file, not a folder")
+        if parent_kind == "dir":
+            break
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds. The file gets
     the permissions the umask gives new files."""
     path = Path(path)
+    check_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -100,8 +119,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; when the block succeeds it becomes ``path`` (renamed; or,
     when ``path`` is an existing folder, its files are renamed into it). On an error nothing is left."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a folder")
+    check_output(path, folder=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:

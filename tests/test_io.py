@@ -7,6 +7,7 @@ import stat
 import pytest
 
 from medtrain._io import atomic_dir, atomic_path, write_text
+from medtrain.errors import MedtrainError
 
 
 def _mode(path) -> int:
@@ -42,3 +43,16 @@ def test_a_failed_write_leaves_nothing(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("stopped")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_writing_over_a_folder_or_under_a_file_is_one_error_line(tmp_path):
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(MedtrainError, match="is a folder; give a file name"):
+        write_text(tmp_path / "d", "y")
+    with pytest.raises(MedtrainError, match="is a file, not a folder"):
+        write_text(tmp_path / "f" / "sub" / "out.txt", "y")
+    with pytest.raises(MedtrainError, match="exists and is not a folder"):
+        with atomic_dir(tmp_path / "f"):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"] and (tmp_path / "f").read_text() == "x"

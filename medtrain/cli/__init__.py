@@ -1,7 +1,8 @@
 """The ``medtrain`` command line.
 
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
-which adds its parser and sets ``func`` (called with the parsed namespace, returning an exit code).
+which adds its parser and sets ``func`` (called with the parsed namespace, returning an exit code) and, for a
+command with ``--out``, ``out_kind`` (``"dir"`` or ``"file"``), checked before the command runs.
 User errors (:class:`medtrain.errors.MedtrainError`) become one line on stderr and exit status 2.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from medtrain._io import check_output
 from medtrain.errors import MedtrainError
 
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
+        if out and kind:  # before any work: a wrong --out was a traceback at the end (predict, export, compare)
+            check_output(out, folder=kind == "dir", what="--out ")
         return int(args.func(args) or 0)
     except MedtrainError as e:
         print(f"medtrain: error: {e}", file=sys.stderr)

@@ -18,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--budget-epochs", type=int, default=3, help="epochs per --verify run (default 3)")
     p.add_argument("--out", default=None, help="--verify run directories (default runs/advise/<target>)")
     p.add_argument("--json", dest="json_out", default=None, metavar="PATH", help="also write the advice as JSON")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, out_kind="dir")
 
 
 def run(args) -> int:

@@ -41,7 +41,7 @@ def register(sub) -> None:
     s.add_argument("--ra-n", type=int, default=None, help="randaugment: ops per image N (default 2)")
     s.add_argument("--ra-m", type=float, default=None, help="randaugment: magnitude M on 0..10 (default 9)")
     s.add_argument("--out", required=True, metavar="PNG", help="output image")
-    s.set_defaults(func=run_show)
+    s.set_defaults(func=run_show, out_kind="file")
 
     r = asub.add_parser("search", help="learn a policy (RandAugment N, M grid or AutoAugment-style) on validation",
                         description="randaugment: train one short model per (N, M) of a grid (and one without "
@@ -69,7 +69,7 @@ def register(sub) -> None:
     r.add_argument("--sub-policies", type=int, default=5, metavar="K",
                    help="autoaugment: sub-policies in the policy (default 5, as the paper's searched policies)")
     r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
-    r.set_defaults(func=run_search)
+    r.set_defaults(func=run_search, out_kind="file")
 
 
 def _data_flags(p: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ def register(sub) -> None:
                    help="the split of a .npz input, or of the run's own data when no INPUT is given")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="explain the first N inputs only")
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, out_kind="dir")
 
 
 def run(args) -> int:

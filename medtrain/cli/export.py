@@ -12,7 +12,7 @@ def register(sub) -> None:
     p.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"],
                    help="ONNX: torch.onnx.export's dynamo exporter (default; falls back to the TorchScript-based "
                         "one if it fails) or the TorchScript-based one")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, out_kind="file")
 
 
 def run(args) -> int:

@@ -19,7 +19,7 @@ def register(sub) -> None:
     p.add_argument("--no-calibration", action="store_true",
                    help="raw probabilities, without the run's calibration temperature")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256, as eval)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, out_kind="file")
 
 
 def run(args) -> int:

@@ -21,7 +21,7 @@ def register(sub) -> None:
     from medtrain.cli._options import add_config_flags
 
     add_config_flags(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, out_kind="dir")
 
 
 def run(args: argparse.Namespace) -> int:
