@@ -105,7 +105,7 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg)
-    splits = load_splits(cfg)
+    splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
     cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network
@@ -302,7 +302,10 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     run_dir = Path(run_dir)
     run = load_run_module(run_dir)
     cfg = run.cfg
-    splits = load_splits(cfg)
+    splits = rundir.run_splits(run_dir, cfg)
+    if not len(splits.split(split)):
+        raise MedtrainError(f"{run_dir} has no {split} images to evaluate (its data were split with "
+                            f"{split}_fraction 0 or hold no {split} split)")
     res = evaluate_split(run.module, splits.split(split), splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                          tta=rundir.run_tta(cfg, run.meta), mc_dropout=cfg.mc_dropout,
                          temperature=run.meta.get("temperature"), threshold=run.meta.get("threshold"))

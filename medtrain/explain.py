@@ -47,6 +47,7 @@ from medtrain.metrics import scores_from_logits
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.stages import stage_modules
 from medtrain.predictor import Item, Skipped, conform, iter_inputs
+from medtrain.rundir import run_splits
 from medtrain.training.module import normalise
 
 __all__ = ["METHODS", "MIN_CELLS", "MAPS_FILE", "Explanation", "LogitNet", "default_layer", "stage_shapes",
@@ -279,11 +280,12 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
                        labels=labels, method=method, layer=layer, skipped=skipped)
 
 
-def _split_items(run: RunModel, split: str) -> list[Item]:
-    """The run's own ``split``, named by the source file of each image where the data have one."""
+def _split_items(run: RunModel, split: str, run_dir: str | os.PathLike | None) -> list[Item]:
+    """The run's own ``split``, named by the source file of each image where the data have one (checked
+    against the run's ``splits.csv`` when its folder is known)."""
     from medtrain.data import load_splits
 
-    part = load_splits(run.cfg).split(split)
+    part = (run_splits(run_dir, run.cfg) if run_dir is not None else load_splits(run.cfg)).split(split)
     names = part.sources if part.sources is not None else [str(i) for i in range(len(part))]
     return [Item(str(n), lambda i=i: part.images[i]) for i, n in enumerate(names)]
 
@@ -320,7 +322,7 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
                  for item in (iter_inputs([x], run, split=split) if isinstance(x, (str, os.PathLike))
                               else [Item(f"image {i}", lambda x=x: x)]))
     else:
-        items = iter(_split_items(run, split))
+        items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))
     if limit is not None:
         items = itertools.islice(items, limit)
     res = explain_items(run, items, method=method, target=target, layer=layer, skip_bad=skip_bad)

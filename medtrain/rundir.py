@@ -17,6 +17,7 @@ Every training procedure (the Lightning loop, the linear probe) hands its result
 """
 from __future__ import annotations
 
+import csv
 import json
 import resource
 import sys
@@ -101,8 +102,6 @@ def read_metrics(run_dir: str | Path) -> dict:
 def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """``(labels, scores)`` of a run's ``predictions_<split>.csv``: labels ``(N,)`` (``(N, L)`` for several
     label columns) and the probabilities ``p0..`` ``(N, K)``."""
-    import csv
-
     path = Path(run_dir) / f"predictions_{split}.csv"
     try:
         with open(path, newline="") as f:
@@ -125,10 +124,41 @@ def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
     return out
 
 
+def _splits_text(record) -> str:
+    head = ["input", "split", "group"] + (["fold"] if record.folds is not None else [])
+    return "\n".join(",".join(_csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n"
+
+
 def write_splits(path: Path, record) -> None:
     """``splits.csv``: which input went to which split (:class:`medtrain.data.table.SplitRecord`)."""
-    head = ["input", "split", "group"] + (["fold"] if record.folds is not None else [])
-    write_text(path, "\n".join(",".join(_csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
+    write_text(path, _splits_text(record))
+
+
+def run_splits(run_dir: str | Path, cfg: Config):
+    """The data of a finished (or resumed) run, split as it was trained: :func:`medtrain.data.load_splits` of
+    its config, refused in one line when the inputs or their splits differ from the run's ``splits.csv``. A
+    folder or CSV that gained or lost images re-splits, and its test split would then hold images the run
+    trained on."""
+    from medtrain.data import load_splits
+
+    splits = load_splits(cfg)
+    path = Path(run_dir) / SPLITS_FILE
+    if splits.record is None or not path.is_file():
+        return splits
+    try:
+        saved = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise MedtrainError(f"{path} is not readable") from None
+    if saved != _splits_text(splits.record):
+        was = {r[0]: r[1] for r in csv.reader(saved.splitlines()[1:]) if r}
+        now = {r[0]: r[1] for r in splits.record.rows()}
+        added, gone = len(now.keys() - was.keys()), len(was.keys() - now.keys())
+        moved = sum(was[k] != now[k] for k in now.keys() & was.keys())
+        raise MedtrainError(f"the data of {run_dir} ({cfg.data or cfg.dataset}) changed since it was trained: "
+                            f"{added} input(s) added, {gone} gone, {moved} in another split than {SPLITS_FILE} "
+                            "records; its splits would hold other images (test images it trained on). Restore the "
+                            "data as it was, or train a new run")
+    return splits
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:

@@ -1,12 +1,21 @@
-"""What a run records about its data for the report: class balance per split and patient groups."""
+"""What a run records about its data for the report (class balance per split, patient groups), and that a
+finished run is only evaluated on the data split as it was trained."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+import medtrain
+from medtrain.cli import main
 from medtrain.data.base import Split, Splits
 from medtrain.errors import MedtrainError
 from medtrain.rundir import data_summary, read_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import fast_config, make_images  # noqa: E402
 
 
 def _split(labels) -> Split:
@@ -44,3 +53,43 @@ def test_a_damaged_run_config_is_named_in_one_error_not_a_traceback(tmp_path, co
     (tmp_path / "config.yaml").write_bytes(content)
     with pytest.raises(MedtrainError, match=message):
         read_config(tmp_path)
+
+
+def _folder(root, images, labels, start=0):
+    from PIL import Image
+
+    for i, (img, y) in enumerate(zip(images, labels.ravel())):
+        d = root / ("bright" if y else "plain")
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"{start + i:04d}.png")
+
+
+def test_a_run_whose_folder_changed_is_not_evaluated_on_a_new_split(tmp_path, capsys):
+    # a folder that gained images re-splits: eval would score images the run trained on as "test"
+    images, labels = make_images(80)
+    _folder(tmp_path / "data", images, labels)
+    run = tmp_path / "run"
+    m = medtrain.train(fast_config(tmp_path / "data", run, epochs=1, bootstrap=0), verbose=False)
+    assert medtrain.evaluate(run, verbose=False)["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)  # unchanged
+    more, more_labels = make_images(20, seed=5)
+    _folder(tmp_path / "data", more, more_labels, start=1000)
+    (run / "eval_test.json").unlink()
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "changed since it was trained: 20 input(s) added, 0 gone" in err
+    assert not (run / "eval_test.json").exists()
+    assert main(["explain", str(run), "--out", str(tmp_path / "maps")]) == 2 and not (tmp_path / "maps").exists()
+
+
+def test_a_run_without_test_images_says_so_instead_of_scoring_an_empty_split(tmp_path, capsys):
+    images, labels = make_images(60)
+    _folder(tmp_path / "data", images, labels)
+    run = tmp_path / "run"
+    m = medtrain.train(fast_config(tmp_path / "data", run, epochs=1, bootstrap=0, test_fraction=0.0), verbose=False)
+    assert m["test"] == {}
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2  # was a ValueError traceback from the confusion matrix
+    assert capsys.readouterr().err == (f"medtrain: error: {run} has no test images to evaluate (its data were split "
+                                       "with test_fraction 0 or hold no test split)\n")
+    assert main(["eval", str(run), "--split", "val"]) == 0
