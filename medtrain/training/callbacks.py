@@ -64,7 +64,8 @@ class SkipNonFiniteSteps(pl.Callback):
 
 
 class StopOnDivergence(pl.Callback):
-    """Stop training in the first epoch that leaves a weight not finite (NaN or inf), before its validation.
+    """Stop training in the first epoch that leaves a weight or a buffer (batch-norm statistics) not finite
+    (NaN or inf), before its validation.
 
     A diverged step (measured: AdamW one-cycle at its peak rate under bf16 autocast, AdrenalMNIST3D at 45
     epochs, epoch 17) writes NaN into every weight it touches, so no later epoch can beat the best one before
@@ -80,7 +81,10 @@ class StopOnDivergence(pl.Callback):
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or self.epoch is not None:
             return
-        finite = [torch.isfinite(p).all() for p in pl_module.parameters()]
+        # the buffers too: a huge step can leave every weight finite and batch norm's running variance inf,
+        # which makes every later prediction NaN (found with --lr 1e9: 4 steps skipped, then NaN scores)
+        tensors = [*pl_module.parameters(), *(b for b in pl_module.buffers() if b.is_floating_point())]
+        finite = [torch.isfinite(t).all() for t in tensors]
         bad = bool(finite) and not bool(torch.stack(finite).all())  # one device sync, not one per tensor
         if trainer.world_size > 1:  # every process stops, or none
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)

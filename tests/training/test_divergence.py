@@ -51,6 +51,16 @@ def test_divergence_before_any_usable_epoch_is_one_line_and_leaves_nothing(tiny_
     assert not out.exists()  # the checkpoints hold NaN weights: nothing to resume
 
 
+def test_a_learning_rate_that_blows_up_batch_norm_is_a_divergence_too(tiny_npz, tmp_path):
+    # lr 1e9: the first step leaves the weights finite but huge, batch norm's running variance becomes inf, the
+    # next gradients are NaN (those steps are skipped) and every prediction is NaN: the run was written with NaN
+    # predictions and died in scikit-learn with a traceback
+    out = tmp_path / "run"
+    with pytest.raises(medtrain.MedtrainError, match=r"^training diverged in epoch 1 .* before any epoch was validated"):
+        medtrain.train(fast_config(tiny_npz, out, epochs=2, lr=1e9), verbose=False)
+    assert not out.exists()
+
+
 def test_nan_scores_have_no_auc_instead_of_an_exception():
     from medtrain import metrics
 
