@@ -68,19 +68,20 @@ def _file_item(path: Path, run: RunModel) -> Item:
 
 def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
     """The images of a folder and its sub-folders in sorted order (for a 3D run, DICOM series folders
-    are one volume each)."""
+    are one volume each); hidden files and folders (``.ipynb_checkpoints/``, macOS's ``._name`` files) are
+    skipped, as :func:`medtrain.data.load_folder` skips them."""
     volumes = len(run.input_shape) == 4
     if volumes and _is_series(folder):
         yield Item(str(folder), lambda: _read_entry(folder, run))
         return
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         here = Path(root)
         if volumes and here != folder and _is_series(here):
             dirs.clear()
             yield Item(str(here), lambda p=here: _read_entry(p, run))
             continue
-        for name in sorted(files):
+        for name in sorted(f for f in files if not f.startswith(".")):
             p = here / name
             if p.suffix.lower() in IMAGE_SUFFIXES + DICOM_SUFFIXES or is_nifti(p):
                 yield _file_item(p, run)

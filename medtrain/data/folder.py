@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from medtrain._io import path_kind
 from medtrain.data.base import Split, Splits
+from medtrain.data.intensity import normalise_percentile, to_uint8
 from medtrain.data.store import open_store, store_dir, use_mmap, writing
 from medtrain.data.table import PARTS, encode_labels, read_label_csv, split_record
 from medtrain.errors import MedtrainError
@@ -39,7 +40,7 @@ def _open(p: Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 im.load()
-                return im.copy()
+                return ImageOps.exif_transpose(im)  # as displayed: cameras store rotated pixels + an EXIF tag
     except (OSError, UnidentifiedImageError) as e:
         raise MedtrainError(f"cannot read image {p}: {e}") from None
     except Exception as e:  # noqa: BLE001  (damaged files raise SyntaxError, ValueError, struct.error...)
@@ -47,13 +48,23 @@ def _open(p: Path) -> Image.Image:
 
 
 def _is_rgb(modes) -> bool:
-    return any(m not in ("L", "I", "I;16", "1", "LA") for m in modes)
+    return any(ImageMode.getmode(m).basemode != "L" for m in modes)  # grey: 1, L, LA, I, I;16*, F
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """An image of more than 8 bits per channel (modes I, I;16*, F) as ``L``, its own 1st..99th percentile
+    window mapped to 0..255 as volumes are (:func:`medtrain.data.intensity.normalise_percentile`); Pillow's
+    ``convert("L")`` would clip it (16-bit data all 255, floats in [0, 1] all 0). 8-bit images pass as they are
+    (Pillow has no 16-bit colour mode: it decodes 16-bit RGB files to 8-bit RGB itself)."""
+    if np.dtype(ImageMode.getmode(im.mode).typestr).itemsize == 1:
+        return im
+    return Image.fromarray(to_uint8(normalise_percentile(np.asarray(im))), "L")
 
 
 def _array(p: Path, im: Image.Image, rgb: bool, image_size: int | None, first: list) -> np.ndarray:
     """One decoded image as ``(H, W, C)`` uint8; ``first`` holds the first image's path and shape, which
     every other image must match."""
-    im = im.convert("RGB" if rgb else "L")
+    im = _to_8bit(im).convert("RGB" if rgb else "L")
     if image_size:
         im = im.resize((image_size, image_size), Image.BILINEAR)
     a = np.asarray(im, dtype=np.uint8)
@@ -94,7 +105,7 @@ def _stored(paths: list[Path], assign: np.ndarray, image_size: int | None, store
     if store == "memory" or not paths:
         return None
     image_size = _check_image_size(image_size)
-    w, h = (image_size, image_size) if image_size else _header(paths[0])[1]
+    w, h = (image_size, image_size) if image_size else _open(paths[0]).size  # as displayed (EXIF orientation)
     if not use_mmap(store, len(paths) * w * h * 3):
         return None
     files = hashlib.sha1()
@@ -120,7 +131,12 @@ def _stored(paths: list[Path], assign: np.ndarray, image_size: int | None, store
 
 def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.Tensor:
     """One image file -> ``(C, H, W)`` uint8, decoded as the folder and CSV loaders decode (grey images
-    stay one channel); ``image_size`` resizes it to a square."""
+    stay one channel); ``image_size`` resizes it to a square.
+
+    The image is turned as its EXIF orientation says it is displayed. 8-bit images keep their values;
+    images of more than 8 bits per channel (16-bit PNG/TIFF, 32-bit integer or float TIFF) are mapped to
+    0..255 from their own intensity range, the 1st..99th percentile window that volumes are normalised with
+    (:func:`medtrain.data.intensity.normalise_percentile`; a constant image becomes all 0)."""
     return _decode([Path(path)], image_size)[0]
 
 
@@ -160,7 +176,9 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
         raise MedtrainError(f"{root} must hold one sub-folder per class (found {len(classes)})")
     paths, labels = [], []
     for i, c in enumerate(classes):
-        files = sorted(p for p in (root / c).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        # hidden files and folders are not data: .ipynb_checkpoints/ copies, macOS's ._name AppleDouble files
+        files = sorted(p for p in (root / c).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
         if not files:
             raise MedtrainError(f"class '{c}' has no images in {root / c}")
         paths += files

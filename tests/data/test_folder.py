@@ -75,3 +75,111 @@ def test_csv_missing_image_is_named(tmp_path):
     (tmp_path / "l.csv").write_text("path,label\nnope.png,0\n")
     with pytest.raises(MedtrainError, match="nope.png"):
         load_csv(tmp_path / "l.csv")
+
+
+def _full_range_image() -> np.ndarray:
+    """An 8-bit 32x32 ramp whose darkest and brightest 1% are 0 and 255 (its percentile window is 0..255)."""
+    r, c = np.indices((32, 32))
+    return np.clip((r + c) * 10 - 60, 0, 255).astype(np.uint8)
+
+
+_DEEP = {  # how scanners and DICOM exports store an 8-bit picture in more bits
+    "16-bit PNG": (lambda g: g.astype(np.uint16) * 257, "png"),
+    "12 bits in a 16-bit PNG": (lambda g: g.astype(np.uint16) * 16, "png"),
+    "float TIFF in [0, 1]": (lambda g: (g / 255).astype(np.float32), "tif"),
+}
+
+
+@pytest.mark.parametrize("kind", list(_DEEP))
+def test_images_of_more_than_8_bits_keep_their_contrast(tmp_path, kind):
+    """Pillow's own conversion clips them (16-bit all 255, floats all 0): they are mapped from their own
+    1st..99th percentile window to 0..255 instead, so a full-range picture reads back as its 8-bit self."""
+    from medtrain.data.folder import read_image
+
+    g = _full_range_image()
+    deep, suffix = _DEEP[kind]
+    Image.fromarray(deep(g)).save(tmp_path / f"x.{suffix}")
+    x = read_image(tmp_path / f"x.{suffix}")
+    assert x.shape == (1, 32, 32)
+    np.testing.assert_array_equal(x[0].numpy(), g)
+
+
+def test_deep_image_is_stretched_over_0_to_255_and_a_flat_one_is_black(tmp_path):
+    from medtrain.data.folder import read_image
+
+    r, c = np.indices((32, 32))
+    values = (100 + (r * 32 + c) * 3).astype(np.uint16)  # 12-bit data using 100..3169 only
+    Image.fromarray(values).save(tmp_path / "ramp.png")
+    x = read_image(tmp_path / "ramp.png")[0].numpy()
+    assert x.min() == 0 and x.max() == 255
+    assert np.corrcoef(x.ravel(), values.ravel())[0, 1] > 0.99
+    Image.fromarray(np.full((8, 8), 3000, np.uint16)).save(tmp_path / "flat.png")
+    assert read_image(tmp_path / "flat.png").max() == 0
+
+
+@pytest.mark.parametrize("store", ["memory", "mmap"])
+def test_folder_of_16_bit_images_is_read_as_the_8_bit_pictures(tmp_path, monkeypatch, store):
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    g = _full_range_image()
+    for c, picture in (("a", g), ("b", g.T[::-1].copy())):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(picture.astype(np.uint16) * 257).save(tmp_path / "d" / c / f"{i}.png")
+    s = load_folder(tmp_path / "d", val_fraction=0.2, test_fraction=0.2, store=store)
+    assert s.in_chans == 1
+    for part in (s.train, s.val, s.test):
+        for img, y in zip(part.images, part.labels):
+            np.testing.assert_array_equal(img[0].numpy(), g if y == 0 else g.T[::-1])
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA"])
+def test_8_bit_images_keep_their_values(tmp_path, mode):
+    from medtrain.data.folder import read_image
+
+    rgb = np.random.default_rng(0).integers(0, 256, (9, 11, 3), np.uint8)
+    Image.fromarray(rgb).convert(mode).save(tmp_path / "x.png")
+    want = np.asarray(Image.open(tmp_path / "x.png").convert("RGB" if mode in ("P", "RGB", "RGBA") else "L"))
+    got = read_image(tmp_path / "x.png").numpy()
+    np.testing.assert_array_equal(got.transpose(1, 2, 0).reshape(want.shape), want)
+
+
+def _sideways_jpeg(path, bright_corner_stored=(slice(0, 8), slice(0, 8))):
+    """A camera JPEG: pixels stored 40 wide x 24 high, EXIF orientation 6 (turn 90 degrees clockwise to
+    display), so it is shown 24 wide x 40 high; the stored top-left corner is bright."""
+    stored = np.zeros((24, 40), np.uint8)
+    stored[bright_corner_stored] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+
+
+def test_exif_orientation_gives_the_displayed_image(tmp_path):
+    from medtrain.data.folder import read_image
+
+    _sideways_jpeg(tmp_path / "photo.jpg")
+    x = read_image(tmp_path / "photo.jpg")[0].numpy()
+    assert x.shape == (40, 24)  # as displayed: H x W
+    corners = {"top-left": x[:8, :8], "top-right": x[:8, -8:], "bottom-left": x[-8:, :8], "bottom-right": x[-8:, -8:]}
+    assert [k for k, v in corners.items() if v.mean() > 128] == ["top-right"]  # the stored top-left, turned clockwise
+
+
+@pytest.mark.parametrize("store", ["memory", "mmap"])
+def test_rotated_photos_match_upright_ones_in_size(tmp_path, monkeypatch, store):
+    """The size check, and the store's image size, see the displayed orientation too."""
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    root = _folder(tmp_path, size=(40, 24))
+    _sideways_jpeg(root / "benign" / "0.jpg")  # first of its class: the store takes its size from it
+    s = load_folder(root, store=store)
+    assert s.spatial_shape == (40, 24)
+
+
+def test_hidden_files_and_folders_in_class_folders_are_not_data(tmp_path):
+    """Jupyter's .ipynb_checkpoints copies (a duplicate, maybe under a wrong label) and macOS's ._name
+    AppleDouble files (not images at all) are skipped, as hidden class folders are."""
+    root = _folder(tmp_path)
+    (root / "benign" / ".ipynb_checkpoints").mkdir()
+    Image.fromarray(np.zeros((12, 12), np.uint8)).save(root / "benign" / ".ipynb_checkpoints" / "0-checkpoint.png")
+    (root / "malignant" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    s = load_folder(root)
+    sources = sorted(str(p) for part in (s.train, s.val, s.test) for p in part.sources)
+    assert sources == sorted(str(root / c / f"{i}.png") for c in ("benign", "malignant") for i in range(10))

@@ -152,6 +152,33 @@ def test_json_output_and_csv_of_paths(trained_run, tmp_path, capsys):
         assert rec["prediction"] == doc["labels"][int(np.argmax(got))]
 
 
+def test_image_files_are_read_as_training_reads_them(trained_run, tmp_path):
+    """A 16-bit export of an image, and a file stored turned with an EXIF orientation (as cameras write),
+    give the probabilities of the 8-bit, upright image."""
+    run, _, arrays = trained_run
+    p = medtrain.load(run)
+    img = arrays["test_images"][p.predict(arrays["test_images"]).max(1).argmin()].copy()  # least sure: not saturated
+    img[0, :4], img[-1, :4] = 0, 255  # its darkest and brightest 1% are 0 and 255, as in a full-range export
+    Image.fromarray(img.astype(np.uint16) * 257).save(tmp_path / "16bit.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to display
+    Image.fromarray(np.rot90(img)).save(tmp_path / "turned.png", exif=exif)  # stored anticlockwise
+    want = p.predict(img[None])
+    got = p.predict([tmp_path / "16bit.png", tmp_path / "turned.png"])
+    np.testing.assert_allclose(got, np.repeat(want, 2, axis=0), atol=1e-5)
+
+
+def test_folder_inputs_skip_hidden_files_and_folders(trained_run, tmp_path, capsys):
+    """Jupyter's .ipynb_checkpoints copies and macOS's ._name files are not inputs (nor training data)."""
+    run, _, arrays = trained_run
+    _write_pngs(tmp_path / "d", arrays["test_images"][:2])
+    _write_pngs(tmp_path / "d" / ".ipynb_checkpoints", arrays["test_images"][:1])
+    (tmp_path / "d" / "._000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
+    code, out, _ = _cli(capsys, "predict", run, tmp_path / "d", "--out", tmp_path / "p.csv")
+    assert code == 0 and "2 input(s)" in out
+    assert [r["input"] for r in _read(tmp_path / "p.csv")] == [str(tmp_path / "d" / f"00{i}.png") for i in (0, 1)]
+
+
 @pytest.mark.parametrize("case", ["not_a_run", "rgb", "volume", "corrupt", "missing"])
 def test_bad_input_is_one_line_and_exit_2(trained_run, tmp_path, capsys, case):
     run, _, arrays = trained_run
