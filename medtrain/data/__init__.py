@@ -84,7 +84,8 @@ def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, see
     names = [s for s in SPLITS for _ in range(len(splits.split(s)))]
     inputs = [f"{s}/{i}" for s in SPLITS for i in range(len(splits.split(s)))]
     labels = torch.cat([splits.split(s).labels for s in SPLITS]).numpy()
-    record = split_record(inputs, labels, names, 0.1, 0.2, seed, None, folds, fold)
+    record = split_record(inputs, labels, names, 0.1, 0.2, seed, None, folds, fold, label_names=splits.label_names,
+                          source=splits.source or splits.name)
     if not folds:
         return dataclasses.replace(splits, record=record)
     images = torch.cat([splits.split(s).images for s in SPLITS])

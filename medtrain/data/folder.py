@@ -143,7 +143,8 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
            image_size, val_fraction, test_fraction, seed, source, inputs: list[str], groups=None, folds=0,
            fold=None, store: str = "memory") -> Splits:
-    record = split_record(inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
+    record = split_record(inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold,
+                          label_names=label_names, source=source)
     mapped = _stored(paths, record.assign, image_size, store, source)
     assign = torch.from_numpy(record.assign)
     y = torch.from_numpy(np.asarray(labels, np.int64))

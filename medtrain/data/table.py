@@ -33,6 +33,7 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import path_kind
+from medtrain.data._table_checks import check_split_classes
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -97,8 +98,8 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
 
     Raises:
         MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has other
-            columns, a row without a path, label or group, an unknown split, splits on some rows only, or
-            ``group_column`` is not a column of its header.
+            columns, a row without a path, label or group, a path listed twice (compared as resolved: ``./a.png``
+            is ``a.png``), an unknown split, splits on some rows only, or ``group_column`` is not in the header.
     """
     csv_path = Path(csv_path)
     if path_kind(csv_path) != "file":
@@ -133,6 +134,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     elif want is not None and rows:
         raise MedtrainError(f"{csv_path}: group column '{group_column}' needs a header row naming the columns")
     paths, labels, splits, groups = [], [], [], []
+    seen: dict[str, int] = {}  # each entry as the loader resolves it -> its row
     for i, r in enumerate(rows, 1):
         r = [c.strip() for c in r]
         n = ncols if ncols is not None else len(r)
@@ -141,6 +143,10 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         path, label = r[cols[0]], r[cols[1]]
         if not path or not label:
             raise MedtrainError(f"{csv_path}: row {i} has an empty {'path' if not path else 'label'}")
+        j = seen.setdefault(os.path.normpath(os.path.join(csv_path.parent, path)), i)
+        if j != i:  # one image twice could sit in train and test at once
+            same = "" if paths[j - 1] == path else f", the second time as {path}"
+            raise MedtrainError(f"{csv_path}: {paths[j - 1]} is listed twice (rows {j} and {i}{same})")
         paths.append(path)
         labels.append(label)
         if gcol is not None:
@@ -184,13 +190,16 @@ def encode_labels(values: list[str]) -> tuple[np.ndarray, dict]:
     return np.array([index[v] for v in values], np.int64), {str(i): v for i, v in enumerate(order)}
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+                     each_part: bool = False) -> np.ndarray:
     """Assign each index to 0 (train), 1 (val) or 2 (test), per class, reproducibly for ``seed``.
 
     Each class is shuffled (``numpy.random.default_rng(seed)``, classes in sorted order) and its first
     ``round(n * test_fraction)`` members go to test, the next ``round(n * val_fraction)`` to val; every
-    class keeps at least one training example. If rounding leaves val or test empty although its
-    fraction is positive, one training example of the largest class moves there.
+    class keeps at least one training example. With ``each_part``, a class that rounding would leave out
+    of val or test (fraction positive) puts one member there, as far as its size allows. If rounding
+    leaves val or test empty although its fraction is positive, one training example of the largest class
+    moves there.
 
     Raises:
         MedtrainError: unless both fractions lie in [0, 1) with a sum below 1.
@@ -206,8 +215,9 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
         n = len(idx)
-        n_test = min(int(round(n * test_fraction)), max(n - 1, 0))
-        n_val = min(int(round(n * val_fraction)), max(n - 1 - n_test, 0))
+        least = (int(each_part and test_fraction > 0), int(each_part and val_fraction > 0))
+        n_test = min(max(int(round(n * test_fraction)), least[0]), max(n - 1, 0))
+        n_val = min(max(int(round(n * val_fraction)), least[1]), max(n - 1 - n_test, 0))
         assign[idx[:n_test]] = 2
         assign[idx[n_test:n_test + n_val]] = 1
         pools[c] = idx
@@ -281,6 +291,21 @@ def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: 
     return _deal(labels, g, folds, seed)
 
 
+def _held_fold(labels: np.ndarray, g: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Rows of the first of ``k`` dealt folds that holds every class and leaves every class behind (none:
+    of fewer folds, as many as the smallest class has groups; still none, or multi-label: fold 0)."""
+    if labels.ndim != 1:
+        return _deal(labels, g, k, seed) == 0
+    classes = np.unique(labels)
+    least = min(len(np.unique(g[labels == c])) for c in classes)
+    for n in dict.fromkeys((k, min(k, max(least, 2)))):
+        f = _deal(labels, g, n, seed)
+        for i in range(n):
+            if np.isin(classes, labels[f == i]).all() and np.isin(classes, labels[f != i]).all():
+                return f == i
+    return _deal(labels, g, k, seed) == 0
+
+
 def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test_fraction: float,
                 seed: int) -> np.ndarray:
     """0/1/2 (train/val/test) per row with whole groups per split, stratified as whole groups allow.
@@ -307,15 +332,15 @@ def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test
             raise MedtrainError(f"only {n_groups} patient left to split into {PARTS[part]} and train; "
                                 f"give more patients or a split column")
         k = min(max(k, 2), n_groups)  # few patients: one of them, the smallest share whole groups allow
-        held = _deal(labels[rest], g[rest], k, seed) == 0
+        held = _held_fold(labels[rest], g[rest], k, seed)
         assign[rest[held]] = part
         rest = rest[~held]
     return assign
 
 
 def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction: float, test_fraction: float,
-                  seed: int, groups: Optional[list[str]] = None, folds: int = 0,
-                  fold: Optional[int] = None) -> np.ndarray:
+                  seed: int, groups: Optional[list[str]] = None, folds: int = 0, fold: Optional[int] = None,
+                  label_names: Optional[dict] = None, source: str | os.PathLike | None = None) -> np.ndarray:
     """0/1/2 (train/val/test) per row.
 
     Without ``folds``: the CSV's split column if it has one, else :func:`stratified_split` (no groups) or
@@ -323,7 +348,17 @@ def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction:
     column, fold k of its train+val rows is validation, the rest train, and its test rows stay test;
     without one, fold k is test and validation is ``val_fraction`` of the other folds' rows (groups kept
     whole).
+
+    Raises:
+        MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`.
     """
+    assign = _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
+    repeats = groups is not None and len(set(groups)) < len(groups)  # else each row is its own group
+    check_split_classes(labels, assign, splits is None, label_names, source, groups if repeats else None)
+    return assign
+
+
+def _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold) -> np.ndarray:
     if groups is not None and len(set(groups)) == len(groups):
         groups = None  # no group repeats: the split (and fold) of single rows, as without groups
     if folds and folds >= 2:
@@ -340,22 +375,24 @@ def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction:
         assign = np.where(f == fold, 2, 0)
         rest = np.flatnonzero(f != fold)
         rest_groups = None if groups is None else [groups[i] for i in rest]
-        inner = (stratified_split(labels[rest], val_fraction, 0.0, seed) if groups is None
+        inner = (stratified_split(labels[rest], val_fraction, 0.0, seed, each_part=True) if groups is None
                  else group_split(labels[rest], rest_groups, val_fraction, 0.0, seed))
         assign[rest] = inner
         return assign
     if splits is not None:
         return np.array([PARTS.index(s) for s in splits], np.int64)
     if groups is None:
-        return stratified_split(labels, val_fraction, test_fraction, seed)
+        return stratified_split(labels, val_fraction, test_fraction, seed, each_part=True)
     return group_split(labels, groups, val_fraction, test_fraction, seed)
 
 
 def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[str]], val_fraction: float,
                  test_fraction: float, seed: int, groups: Optional[list[str]] = None, folds: int = 0,
-                 fold: Optional[int] = None) -> SplitRecord:
+                 fold: Optional[int] = None, label_names: Optional[dict] = None,
+                 source: str | os.PathLike | None = None) -> SplitRecord:
     """:func:`assign_splits` with what it decided recorded per input (and the fold of each, with ``folds``)."""
-    assign = assign_splits(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
+    assign = assign_splits(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names,
+                           source)
     if not folds or folds < 2:
         return SplitRecord(list(inputs), assign, groups)
     labels = np.asarray(labels)

@@ -209,7 +209,7 @@ def load_volume_folder(
     if any(g is None for g in groups):  # NIfTI without a group column: each entry its own group
         groups = [g or group_hash("\0entry\0" + x) for g, x in zip(groups, inputs)]
     record = split_record(inputs, y, splits if table.splits is not None else None, val_fraction, test_fraction,
-                          seed, groups, folds, fold)
+                          seed, groups, folds, fold, label_names=label_names, source=csv_path)
     assign = record.assign
     images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, ...)
     labels_t = torch.from_numpy(y)

@@ -39,10 +39,16 @@ def test_no_patient_is_ever_in_two_splits_for_any_seed_or_fold_count(tmp_path, s
     table = read_label_csv(_patient_csv(tmp_path, patient_labels, image_labels=image_labels))
     labels = np.array([int(v) for v in table.labels])
     assert len(set(table.groups)) == PATIENTS
+    per_class = [len({g for g, y in zip(table.groups, labels) if y == c}) for c in np.unique(labels)]
+    if min(per_class) < 3:  # a class of one or two patients cannot be in train, val and test: refused
+        with pytest.raises(MedtrainError, match=r"class \d has \d+ images of [12] patients? \(none in"):
+            assign_splits(labels, None, 0.1, 0.2, seed, table.groups)
+        return
     fixed = assign_splits(labels, None, 0.1, 0.2, seed, table.groups)
     train, val, test = _patients_per_split(fixed, table.groups)
     assert not (train & val or train & test or val & test) and val and test
-    per_class = [len({g for g, y in zip(table.groups, labels) if y == c}) for c in np.unique(labels)]
+    for part in (train, val, test):  # and every class in every split, so each split's AUC is defined
+        assert {y for g, y in zip(table.groups, labels) if g in part} == set(labels.tolist())
     assume(min(per_class) >= folds)
     held = []
     for fold in range(folds):

@@ -140,13 +140,13 @@ def test_bad_csv_and_4d_entry(tmp_path):
     root.mkdir()
     os.symlink(EXAMPLE4D, root / "four.nii.gz")
     _save(root / "ok.nii", np.random.rand(6, 6, 6).astype(np.float32), np.eye(4))
-    (root / "labels.csv").write_text("path,label\nfour.nii.gz,1\nok.nii,0\nok.nii,1\n")
+    (root / "labels.csv").write_text("path,label\nfour.nii.gz,1\nok.nii,0\n")
     with pytest.raises(MedtrainError, match=r"four\.nii\.gz: NIfTI image has 4 dimensions"):
         load_volume_folder(root, size=6, cache_dir=tmp_path / "c")
     (root / "bad.csv").write_text("path,label,fold\nok.nii,0,1\n")
     with pytest.raises(MedtrainError, match=r"bad\.csv: header"):
         load_volume_folder(root, root / "bad.csv", size=6, cache_dir=tmp_path / "c")
-    (root / "split.csv").write_text("ok.nii,0,train\nok.nii,1,holdout\n")
+    (root / "split.csv").write_text("ok.nii,0,train\nfour.nii.gz,1,holdout\n")
     with pytest.raises(MedtrainError, match="holdout"):
         load_volume_folder(root, root / "split.csv", size=6, cache_dir=tmp_path / "c")
     with pytest.raises(MedtrainError, match="label CSV not found"):

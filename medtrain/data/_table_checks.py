@@ -1,0 +1,77 @@
+"""Whether a train/val/test split can be scored: every class in every split its AUC is computed on.
+
+A class with no image in validation makes the validation AUC undefined (NaN), and every choice made on
+it (best epoch, early stopping, thresholds) meaningless; one with none in test, the test AUC. So
+:func:`medtrain.data.table.assign_splits` refuses such a split, naming the classes, before anything is
+decoded or trained.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+
+from medtrain.errors import MedtrainError
+
+PART_NAMES = ("train", "val", "test")
+
+
+def _name(c: int, label_names: Optional[dict]) -> str:
+    return f"'{label_names[str(c)]}'" if label_names and str(c) in label_names else f"{c}"
+
+
+def _hint(c: int, counts: dict, label_names: Optional[dict]) -> str:
+    """`` — did you mean 'Benign'?`` when class ``c`` differs from a larger class only by case."""
+    if not label_names or str(c) not in label_names:
+        return ""
+    own = label_names[str(c)]
+    alike = [k for k in counts if k != c and str(k) in label_names and label_names[str(k)].lower() == own.lower()]
+    return f" — did you mean '{label_names[str(max(alike, key=counts.get))]}'?" if alike else ""
+
+
+def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, label_names: Optional[dict] = None,
+                        source: str | os.PathLike | None = None, groups: Optional[list] = None) -> None:
+    """Refuse a split that leaves a class out of a split it is scored on, in one line.
+
+    Args:
+        labels: class index per row (multi-label rows: 0/1 per label column).
+        assign: 0/1/2 (train/val/test) per row.
+        made: True when medtrain made the split (no split column): then every class needs an image in each
+            non-empty split; False for given splits: a class in train needs an image in validation.
+        label_names: ``{"0": name, ...}``, to name the classes (indices otherwise).
+        source: the file the rows come from, named first in the message.
+        groups: the group (patient) of each row, or None: splits keep groups whole, so they are counted too.
+    """
+    labels, assign = np.asarray(labels), np.asarray(assign)
+    prefix = f"{source}: " if source is not None else ""
+    if labels.ndim == 2:  # multi-label (given splits only): a label with no positive in val
+        members = {c: labels[:, c] == 1 for c in range(labels.shape[1])}
+    else:
+        members = {int(c): labels == c for c in np.unique(labels)}
+    counts = {c: int(m.sum()) for c, m in members.items()}
+    of = {c: "" for c in members}
+    if groups is not None:
+        for c, m in members.items():
+            n = len({g for g, x in zip(groups, m) if x})
+            of[c] = f" of {n} patient{'' if n == 1 else 's'}"
+    if made:
+        parts = [p for p in range(3) if (assign == p).any()] or [0]
+    else:
+        parts = [1] if (assign == 1).any() else []
+        members = {c: m for c, m in members.items() if (m & (assign == 0)).any()}
+    short = {c: [PART_NAMES[p] for p in parts if not (m & (assign == p)).any()] for c, m in members.items()}
+    short = {c: v for c, v in short.items() if v}
+    if not short:
+        return
+    what = "label" if labels.ndim == 2 else "class"
+    if not made:
+        names = ", ".join(f"{what} {_name(c, label_names)} ({counts[c]} in all){_hint(c, counts, label_names)}"
+                          for c in short)
+        raise MedtrainError(f"{prefix}the val split has no image of {names}, so the validation AUC is "
+                            f"undefined; move some of its rows to val")
+    names = ", ".join(f"{what} {_name(c, label_names)} has {counts[c]} image{'' if counts[c] == 1 else 's'}{of[c]} "
+                      f"(none in {' or '.join(v)}){_hint(c, counts, label_names)}" for c, v in short.items())
+    raise MedtrainError(f"{prefix}{names}; every {what} needs an image in each of "
+                        f"{', '.join(PART_NAMES[p] for p in parts)}: fix or merge the labels, add images, "
+                        f"change val_fraction/test_fraction, or give a split column")
