@@ -373,6 +373,10 @@ def resolve(*layers: dict | None) -> Config:
         merged["dataset"] = None
     if merged.get("pretrained") and "transfer" not in merged:  # --pretrained alone means: fine-tune from it
         merged["transfer"] = "finetune"
+    for key in ("data", "pretrained"):  # a run directory works from any folder: its config names these absolutely
+        value = merged.get(key)
+        if isinstance(value, str) and value and os.path.exists(os.path.expanduser(value)):
+            merged[key] = os.path.abspath(os.path.expanduser(value))
     c = Config(**merged)
     _validate(c)
     return c

@@ -93,3 +93,15 @@ def test_a_run_without_test_images_says_so_instead_of_scoring_an_empty_split(tmp
     assert capsys.readouterr().err == (f"medtrain: error: {run} has no test images to evaluate (its data were split "
                                        "with test_fraction 0 or hold no test split)\n")
     assert main(["eval", str(run), "--split", "val"]) == 0
+
+
+def test_a_run_trained_on_a_relative_path_is_evaluated_from_any_folder(tmp_path, monkeypatch, capsys):
+    images, labels = make_images(60)
+    _folder(tmp_path / "project" / "data", images, labels)
+    monkeypatch.chdir(tmp_path / "project")
+    m = medtrain.train(fast_config("data", "runs/r", epochs=1, bootstrap=0), verbose=False)
+    assert read_config(tmp_path / "project" / "runs" / "r")["data"] == str(tmp_path / "project" / "data")
+    monkeypatch.chdir(tmp_path)  # a script elsewhere: 'data' would name nothing here
+    capsys.readouterr()
+    assert main(["eval", "project/runs/r"]) == 0, capsys.readouterr().err
+    assert medtrain.evaluate("project/runs/r", verbose=False)["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
