@@ -1,4 +1,7 @@
-"""Whether a train/val/test split can be scored: every class in every split its AUC is computed on.
+"""Checks of a label table: each entry listed once, and a train/val/test split that can be scored (every
+class in every split its AUC is computed on).
+
+An image listed twice could be dealt into train and test at once.
 
 A class with no image in validation makes the validation AUC undefined (NaN), and every choice made on
 it (best epoch, early stopping, thresholds) meaningless; one with none in test, the test AUC. So
@@ -15,6 +18,17 @@ import numpy as np
 from medtrain.errors import MedtrainError
 
 PART_NAMES = ("train", "val", "test")
+
+
+def check_listed_once(csv_path: os.PathLike, paths: list[str]) -> None:
+    """Refuse an entry listed twice, compared as the loader resolves it (``./a.png`` is ``a.png``), naming
+    both rows (data rows, counted from 1)."""
+    seen: dict[str, int] = {}
+    for i, path in enumerate(paths, 1):
+        j = seen.setdefault(os.path.normpath(os.path.join(os.path.dirname(csv_path), path)), i)
+        if j != i:
+            same = "" if paths[j - 1] == path else f", the second time as {path}"
+            raise MedtrainError(f"{csv_path}: {paths[j - 1]} is listed twice (rows {j} and {i}{same})")
 
 
 def _name(c: int, label_names: Optional[dict]) -> str:

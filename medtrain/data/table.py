@@ -33,7 +33,7 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import path_kind
-from medtrain.data._table_checks import check_split_classes
+from medtrain.data._table_checks import check_listed_once, check_split_classes
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -107,7 +107,9 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
+    except UnicodeDecodeError:
+        raise MedtrainError(f"{csv_path}: not UTF-8 text; save it as 'CSV UTF-8'") from None
+    except (OSError, csv.Error) as e:
         raise MedtrainError(f"{csv_path}: not a readable CSV file ({type(e).__name__})") from None
     for i, r in enumerate(rows):
         if any("\n" in c or "\r" in c for c in r):
@@ -133,20 +135,20 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         ncols = len(header)
     elif want is not None and rows:
         raise MedtrainError(f"{csv_path}: group column '{group_column}' needs a header row naming the columns")
+    elif len(rows) > 1 and len(rows[0]) > 1 and not Path(rows[0][0].strip()).suffix and Path(rows[1][0].strip()).suffix:
+        raise MedtrainError(f"{csv_path}: row 1 ({','.join(rows[0])}) looks like a header but does not name the "
+                            "columns path,label[,split][,group]")
     paths, labels, splits, groups = [], [], [], []
-    seen: dict[str, int] = {}  # each entry as the loader resolves it -> its row
     for i, r in enumerate(rows, 1):
         r = [c.strip() for c in r]
         n = ncols if ncols is not None else len(r)
         if len(r) != n or n not in ((2, 3) if gcol is None else (3, 4)):
-            raise MedtrainError(f"{csv_path}: row {i} must be path,label[,split], got {len(r)} columns")
+            sep = [n for c, n in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")) if len(r) == 1 and c in r[0]]
+            raise MedtrainError(f"{csv_path}: row {i} must be path,label[,split], got {len(r)} columns"
+                                + (f" (separated by {sep[0]}? columns are separated by commas)" if sep else ""))
         path, label = r[cols[0]], r[cols[1]]
         if not path or not label:
             raise MedtrainError(f"{csv_path}: row {i} has an empty {'path' if not path else 'label'}")
-        j = seen.setdefault(os.path.normpath(os.path.join(csv_path.parent, path)), i)
-        if j != i:  # one image twice could sit in train and test at once
-            same = "" if paths[j - 1] == path else f", the second time as {path}"
-            raise MedtrainError(f"{csv_path}: {paths[j - 1]} is listed twice (rows {j} and {i}{same})")
         paths.append(path)
         labels.append(label)
         if gcol is not None:
@@ -161,6 +163,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             splits.append(split)
     if not paths:
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
+    check_listed_once(csv_path, paths)
     if splits and len(splits) != len(paths):
         raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
     if splits and gcol is not None:  # the given split must not leak a patient across splits either

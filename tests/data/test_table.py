@@ -111,3 +111,25 @@ def test_a_quoted_cell_with_a_line_break_is_refused_so_errors_stay_one_line(tmp_
     with pytest.raises(MedtrainError, match="record 2 has a line break inside a cell") as e:
         read_label_csv(tmp_path / "l.csv")
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("content, encoding, message", [
+    # a spreadsheet's other separators: the message says what was probably meant
+    ("path;label\na.png;cyst\nb.png;tumour\n", "utf-8", "row 1 must be path,label[,split], got 1 columns "
+                                                       "(separated by ';'? columns are separated by commas)"),
+    ("a.png\tcyst\nb.png\ttumour\n", "utf-8", "got 1 columns (separated by tabs?"),
+    # a header medtrain does not know was read as a first row naming the image 'image'
+    ("image,diagnosis\na.png,cyst\nb.png,tumour\n", "utf-8", "row 1 (image,diagnosis) looks like a header but "
+                                                            "does not name the columns path,label"),
+    ("path,label\nl\xe9sion.png,cyst\n", "latin-1", "not UTF-8 text; save it as 'CSV UTF-8'"),
+])
+def test_csv_mistakes_are_named(tmp_path, content, encoding, message):
+    (tmp_path / "labels.csv").write_bytes(content.encode(encoding))
+    with pytest.raises(MedtrainError) as e:
+        read_label_csv(tmp_path / "labels.csv")
+    assert message in str(e.value) and str(e.value).startswith(str(tmp_path / "labels.csv") + ": ")
+
+
+def test_rows_of_series_folders_without_a_suffix_are_not_taken_for_a_header(tmp_path):
+    (tmp_path / "labels.csv").write_text("series1,0\nseries2,1\n")  # DICOM series folders have no suffix
+    assert read_label_csv(tmp_path / "labels.csv").paths == ["series1", "series2"]
