@@ -35,7 +35,7 @@ class Config:
     volume_size: int = 64  #: DICOM/NIfTI volumes: resized to this many voxels per side
     spacing: Optional[str] = None  #: DICOM/NIfTI: target voxel spacing in mm ("1.5" or "2,1,1")
     window: Optional[str] = None  #: CT window: a preset (lung, mediastinum, bone, brain, abdomen) or "level,width"
-    skip_bad: bool = False  #: DICOM/NIfTI: skip unreadable files (listed in skipped.json) instead of stopping
+    skip_bad: bool = False  #: skip unreadable or missing image/volume files (listed in skipped.json) instead of stopping
     store: str = "auto"  #: .npz, image folder or CSV: memory, mmap (a store in the cache) or auto (mmap when too big for RAM)
     group_column: Optional[str] = None  #: CSV: the column naming each row's patient (default: patient, patient_id or subject if present)
     folds: int = 0  #: K-fold cross-validation: K runs, each holding out another fold (0 = one fixed split)

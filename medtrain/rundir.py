@@ -282,6 +282,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                           splits.label_names, splits.task, test_scaled, splits.test.sources)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
+        if verbose:
+            print(f"{len(splits.extra['skipped'])} unreadable input(s) left out (--skip-bad): {run_dir / SKIPPED_FILE}")
     if splits.record is not None:
         write_splits(run_dir / SPLITS_FILE, splits.record)
     if cfg.folds:  # the held-out fold may be validation: its predictions are the out-of-fold ones

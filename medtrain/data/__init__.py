@@ -58,11 +58,11 @@ def load_splits(config) -> Splits:
         return official_splits(load_npz(p, store=store), folds, fold, config.seed)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
-        return load_csv(p, group_column=group_column, **kw)
+        return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, **kw)
     if path_kind(p) == "dir":
         _refuse_volume_settings(config, spacing, window, f"{p}, a folder of 2D images")
         _refuse_group_column(group_column, f"{p}, a folder of images without a CSV")
-        return load_folder(p, **kw)
+        return load_folder(p, skip_bad=config.skip_bad, **kw)
     raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
 
 

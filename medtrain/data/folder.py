@@ -140,9 +140,30 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
     return _decode([Path(path)], image_size)[0]
 
 
+def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> tuple[list, list[dict]]:
+    """With ``skip_bad``: ``paths`` and the per-path ``columns`` (labels, splits, ...; None passes) without the
+    files that are missing or do not open as images, and those files with the reason, as volumes list them;
+    without it, everything as given (a bad file then raises where it is decoded)."""
+    if not skip_bad:
+        return [paths, *columns], []
+    keep, skipped = [], []
+    for i, p in enumerate(paths):
+        try:
+            if path_kind(p) != "file":
+                raise MedtrainError(f"image not found: {p}")
+            _open(p)
+            keep.append(i)
+        except MedtrainError as e:
+            skipped.append({"path": str(p), "reason": str(e)})
+    if not keep:
+        raise MedtrainError(f"no readable images ({len(skipped)} skipped)")
+    pick = lambda col: None if col is None else [col[i] for i in keep]  # noqa: E731
+    return [pick(paths), *(pick(c) for c in columns)], skipped
+
+
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
            image_size, val_fraction, test_fraction, seed, source, inputs: list[str], groups=None, folds=0,
-           fold=None, store: str = "memory") -> Splits:
+           fold=None, store: str = "memory", skipped: list[dict] | None = None) -> Splits:
     record = split_record(inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold,
                           label_names=label_names, source=source)
     mapped = _stored(paths, record.assign, image_size, store, source)
@@ -158,14 +179,15 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
                  for i, s in enumerate(PARTS)}
     task = BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
-                  **parts).validate()
+                  extra={"skipped": skipped} if skipped else {}, **parts).validate()
 
 
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
                 test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None,
-                store: str = "memory") -> Splits:
+                store: str = "memory", skip_bad: bool = False) -> Splits:
     """A folder with one sub-folder of images per class (class names = sub-folder names, sorted);
-    ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.table.assign_splits`).
+    ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.table.assign_splits`);
+    ``skip_bad``: leave out files that do not open as images, listed in ``extra["skipped"]``.
 
     ``store``: ``memory`` decodes every image into RAM; ``mmap`` decodes them once, one at a time, into a
     memory-mapped store in the cache (:mod:`medtrain.data.store`); ``auto`` picks by size."""
@@ -184,27 +206,30 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
             raise MedtrainError(f"class '{c}' has no images in {root / c}")
         paths += files
         labels += [i] * len(files)
+    (paths, labels), skipped = _keep_readable(paths, skip_bad, labels)
     return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
                   image_size, val_fraction, test_fraction, seed, root,
-                  [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store)
+                  [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store,
+                  skipped=skipped)
 
 
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
              test_fraction: float = 0.2, seed: int = 0, group_column: str | None = None, folds: int = 0,
-             fold: int | None = None, store: str = "memory") -> Splits:
+             fold: int | None = None, store: str = "memory", skip_bad: bool = False) -> Splits:
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
     any CSV loader gives (:func:`~medtrain.data.table.encode_labels`,
     :func:`~medtrain.data.table.stratified_split`); rows of one group (``group_column``, see
     :func:`~medtrain.data.table.read_label_csv`) stay in one split; ``folds``/``fold``: the
-    cross-validation fold held out. ``store``: as for :func:`load_folder`.
+    cross-validation fold held out. ``store``, ``skip_bad`` (missing files too): as for :func:`load_folder`.
     """
     table = read_label_csv(path, group_column)
-    paths = table.resolve()
+    (paths, inputs, names, splits, groups), skipped = _keep_readable(table.resolve(), skip_bad, table.paths,
+                                                                     table.labels, table.splits, table.groups)
     for p in paths:
         if path_kind(p) != "file":
             raise MedtrainError(f"{table.source}: image not found: {p}")
-    labels, label_names = encode_labels(table.labels)
-    return _build(table.source.stem, paths, labels, label_names, table.splits, image_size, val_fraction,
-                  test_fraction, seed, table.source, table.paths, table.groups, folds, fold, store)
+    labels, label_names = encode_labels(names)
+    return _build(table.source.stem, paths, labels, label_names, splits, image_size, val_fraction,
+                  test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped)

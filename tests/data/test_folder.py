@@ -1,4 +1,6 @@
 """Image folders and CSV files."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -183,3 +185,21 @@ def test_hidden_files_and_folders_in_class_folders_are_not_data(tmp_path):
     s = load_folder(root)
     sources = sorted(str(p) for part in (s.train, s.val, s.test) for p in part.sources)
     assert sources == sorted(str(root / c / f"{i}.png") for c in ("benign", "malignant") for i in range(10))
+
+
+def test_skip_bad_leaves_out_unreadable_and_missing_images_and_lists_them(tmp_path):
+    root = _folder(tmp_path, per_class=10)
+    (root / "benign" / "9.png").write_bytes(b"not a png")  # a damaged file in the folder
+    with pytest.raises(MedtrainError, match=r"cannot read image .*9\.png"):
+        load_folder(root)
+    s = load_folder(root, skip_bad=True)
+    assert len(s.train) + len(s.val) + len(s.test) == 19
+    assert [(Path(x["path"]).name, "cannot read image" in x["reason"]) for x in s.extra["skipped"]] == [("9.png", True)]
+    assert "benign/9.png" not in s.record.inputs and "malignant/9.png" in s.record.inputs  # split after leaving it out: not in splits.csv either
+    rows = ["path,label"] + [f"imgs/{c}/{i}.png,{c}" for c in ("benign", "malignant") for i in range(10)]
+    (tmp_path / "labels.csv").write_text("\n".join(rows + ["imgs/benign/gone.png,benign"]) + "\n")
+    with pytest.raises(MedtrainError, match="image not found"):
+        load_csv(tmp_path / "labels.csv")
+    s = load_csv(tmp_path / "labels.csv", skip_bad=True)
+    assert sorted(Path(x["path"]).name for x in s.extra["skipped"]) == ["9.png", "gone.png"]
+    assert len(s.record.inputs) == 19 and s.label_names == {"0": "benign", "1": "malignant"}
