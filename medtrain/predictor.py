@@ -175,7 +175,8 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
 def conform(x, name: str, run: RunModel) -> torch.Tensor:
     """One image ``(C, *spatial)`` (or ``(*spatial)`` for one channel; a 2D image also ``(H, W, C)`` when its
     first size is no channel count and the rest match) as the network takes it; a grey image for an RGB
-    network is repeated over the channels, as the folder loader converts it."""
+    network is repeated over the channels, as the folder loader converts it, and an RGB(A) image whose colour
+    channels are equal is a grey one for a grey network."""
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if x.dtype != torch.uint8:
         raise MedtrainError(f"{name}: images must be uint8 (0..255), got {x.dtype}")
@@ -186,10 +187,12 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
     if x.ndim != dims + 1:
         kind = "volumes (C, D, H, W)" if dims == 3 else "2D images (C, H, W)"
         raise MedtrainError(f"{name}: shape {tuple(x.shape)} has the wrong dimensionality; the model takes {kind}")
-    if dims == 2 and x.shape[0] not in (1, want[0]) and x.shape[-1] in (1, want[0]) and tuple(x.shape[:2]) == want[1:]:
+    if dims == 2 and x.shape[0] not in (1, want[0]) and x.shape[-1] in (1, 3, 4, want[0]) and tuple(x.shape[:2]) == want[1:]:
         x = x.permute(2, 0, 1)  # (H, W, C) as NumPy, PIL and MedMNIST's .npz hold colour images: unambiguous here
     if x.shape[0] == 1 and want[0] == 3:
         x = x.expand(3, *x.shape[1:])
+    if x.shape[0] in (3, 4) and want[0] == 1 and (x[1:3] == x[:1]).all():
+        x = x[:1]  # a grey picture stored as RGB(A) (many exporters do): its one channel; colour is refused below
     if x.shape[0] != want[0]:
         raise MedtrainError(f"{name}: {x.shape[0]} channel(s), but the model takes {want[0]}")
     if tuple(x.shape[1:]) != want[1:]:

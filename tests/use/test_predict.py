@@ -13,6 +13,7 @@ from PIL import Image
 import medtrain
 from bad_inputs import bad_item
 from medtrain.cli import main
+from medtrain.errors import MedtrainError
 
 
 def _cli(capsys, *argv):
@@ -134,6 +135,20 @@ def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
     np.testing.assert_allclose(mixed, expected[:3], atol=1e-5)
     # channels last, as NumPy, PIL and MedMNIST's .npz hold images: (N, H, W, C)
     np.testing.assert_allclose(p.predict(imgs[..., None]), expected, atol=1e-5)
+
+
+def test_a_grey_picture_saved_as_rgb_is_predicted_as_the_grey_one(trained_run, tmp_path):
+    # many exporters write grey X-rays as RGB (or RGBA) files with three equal channels: the grey run takes them
+    run, _, arrays = trained_run
+    grey = arrays["test_images"][:2]
+    p = medtrain.load(run)
+    Image.fromarray(np.stack([grey[0]] * 3, -1), "RGB").save(tmp_path / "rgb.png")
+    Image.fromarray(np.dstack([grey[1]] * 3 + [np.full_like(grey[1], 255)]), "RGBA").save(tmp_path / "rgba.png")
+    np.testing.assert_allclose(p.predict([tmp_path / "rgb.png", tmp_path / "rgba.png"]), p.predict(grey), atol=1e-6)
+    tinted = np.stack([grey[0]] * 3, -1)
+    tinted[..., 2] //= 2  # a colour picture is not taken for a grey one
+    with pytest.raises(MedtrainError, match="3 channel\\(s\\), but the model takes 1"):
+        p.predict(tinted[None])
 
 
 def test_json_output_and_csv_of_paths(trained_run, tmp_path, capsys):
