@@ -1,5 +1,5 @@
-"""Checks of a label table: each entry listed once, and a train/val/test split that can be scored (every
-class in every split its AUC is computed on).
+"""Checks of a label table: its header and rows (with what a spreadsheet export probably meant), each entry
+listed once, and a train/val/test split that can be scored (every class in every split its AUC is computed on).
 
 An image listed twice could be dealt into train and test at once.
 
@@ -10,7 +10,9 @@ decoded or trained.
 """
 from __future__ import annotations
 
+import difflib
 import os
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -18,6 +20,36 @@ import numpy as np
 from medtrain.errors import MedtrainError
 
 PART_NAMES = ("train", "val", "test")
+_SEPARATORS = ((";", "';'"), ("\t", "tabs"), ("|", "'|'"))  #: what spreadsheets export instead of commas
+
+
+def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: Optional[str]) -> None:
+    """Refuse a header without path and label, with a repeated column, or with a column named almost like a
+    known one (``known``; ``group`` the group column in use). Other columns (age, sex, view...) are the user's
+    and ignored, but silently ignoring ``splt`` would make medtrain split the rows itself."""
+    near = [(c, m[0]) for c in header if c not in known and c != group
+            and (m := difflib.get_close_matches(c, known, 1, 0.75))]
+    if near or len(set(header)) != len(header) or not {"path", "label"} <= set(header):
+        hint = f" (did you mean {near[0][1]} for {near[0][0]}?)" if near else ""
+        raise MedtrainError(f"{csv_path}: header must name the columns path,label[,split][,group], "
+                            f"got {','.join(header)}{hint}")
+
+
+def check_not_a_header(csv_path: os.PathLike, rows: list[list[str]]) -> None:
+    """Refuse a first row that names no file while the next does: a header medtrain does not know
+    (``image,diagnosis``), which would be read as an entry named ``image``."""
+    if len(rows) > 1 and len(rows[0]) > 1 and not Path(rows[0][0].strip()).suffix and Path(rows[1][0].strip()).suffix:
+        raise MedtrainError(f"{csv_path}: row 1 ({','.join(rows[0])}) looks like a header but does not name the "
+                            "columns path,label[,split][,group]")
+
+
+def row_error(csv_path: os.PathLike, i: int, row: list[str], ncols: Optional[int]) -> MedtrainError:
+    """The error of data row ``i`` whose number of cells is wrong (``ncols``: the header's, None without one)."""
+    if ncols is not None:
+        return MedtrainError(f"{csv_path}: row {i} has {len(row)} columns, its header {ncols}")
+    sep = [name for c, name in _SEPARATORS if len(row) == 1 and c in row[0]]
+    return MedtrainError(f"{csv_path}: row {i} must be path,label[,split], got {len(row)} columns"
+                         + (f" (separated by {sep[0]}? columns are separated by commas)" if sep else ""))
 
 
 def check_listed_once(csv_path: os.PathLike, paths: list[str]) -> None:

@@ -1,8 +1,8 @@
 """The label CSV every on-disk loader reads, and the one seeded stratified train/val/test split.
 
 A label CSV lists one entry per row: ``path,label[,split]``. A header row naming the columns (``path``,
-``label`` and optionally ``split`` and a group column, in any order) is optional; without one the columns
-are taken in that order. The group column (``group_column``; by default a column named ``patient``,
+``label`` and optionally ``split`` and a group column, in any order; other columns are ignored) is optional;
+without one the columns are taken in that order. The group column (``group_column``; by default a column named ``patient``,
 ``patient_id`` or ``subject``) names the patient each row comes from: rows of one group always land in
 the same split, so no patient is in both train and test. Group values are kept only as one-way hashes
 (:func:`group_hash`). Paths are relative to the CSV's folder (absolute paths are used as they are). Blank rows and rows
@@ -33,7 +33,8 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import path_kind
-from medtrain.data._table_checks import check_listed_once, check_split_classes
+from medtrain.data._table_checks import (check_header, check_listed_once, check_not_a_header, check_split_classes,
+                                         row_error)
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -97,8 +98,8 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             ``patient``, ``patient_id`` or ``subject`` when the header has one.
 
     Raises:
-        MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has other
-            columns, a row without a path, label or group, a path listed twice (compared as resolved: ``./a.png``
+        MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has a column
+            named almost like split or a group column, a row without a path, label or group, a path listed twice (compared as resolved: ``./a.png``
             is ``a.png``), an unknown split, splits on some rows only, or ``group_column`` is not in the header.
     """
     csv_path = Path(csv_path)
@@ -126,26 +127,20 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             raise MedtrainError(f"{csv_path}: group column '{group_column}' is not in the header "
                                 f"({','.join(header)})")
         gname = want if want is not None else (found[0] if found else None)
-        unknown = [c for c in header if c not in COLUMNS and c != gname]
-        if unknown or len(set(header)) != len(header) or not {"path", "label"} <= set(header):
-            raise MedtrainError(f"{csv_path}: header must name the columns path,label[,split][,group], "
-                                f"got {','.join(header)}")
+        check_header(csv_path, header, COLUMNS + GROUP_COLUMNS, gname)
         cols = [header.index(c) if c in header else None for c in COLUMNS]
         gcol = header.index(gname) if gname is not None else None
         ncols = len(header)
     elif want is not None and rows:
         raise MedtrainError(f"{csv_path}: group column '{group_column}' needs a header row naming the columns")
-    elif len(rows) > 1 and len(rows[0]) > 1 and not Path(rows[0][0].strip()).suffix and Path(rows[1][0].strip()).suffix:
-        raise MedtrainError(f"{csv_path}: row 1 ({','.join(rows[0])}) looks like a header but does not name the "
-                            "columns path,label[,split][,group]")
+    else:
+        check_not_a_header(csv_path, rows)
     paths, labels, splits, groups = [], [], [], []
     for i, r in enumerate(rows, 1):
         r = [c.strip() for c in r]
         n = ncols if ncols is not None else len(r)
-        if len(r) != n or n not in ((2, 3) if gcol is None else (3, 4)):
-            sep = [n for c, n in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")) if len(r) == 1 and c in r[0]]
-            raise MedtrainError(f"{csv_path}: row {i} must be path,label[,split], got {len(r)} columns"
-                                + (f" (separated by {sep[0]}? columns are separated by commas)" if sep else ""))
+        if len(r) != n or (ncols is None and n not in (2, 3)):
+            raise row_error(csv_path, i, r, ncols)
         path, label = r[cols[0]], r[cols[1]]
         if not path or not label:
             raise MedtrainError(f"{csv_path}: row {i} has an empty {'path' if not path else 'label'}")

@@ -72,8 +72,10 @@ def test_header_columns_may_come_in_any_order_and_header_is_optional(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("path,label,splt\nx.png,a,train\n", "header must name the columns path,label"),
-    ("path,label\nx.png\n", "row 1 must be path,label"),
+    ("path,label,splt\nx.png,a,train\n", "header must name the columns path,label.*did you mean split for splt"),
+    ("path,label,patiend\nx.png,a,P1\n", "did you mean patient for patiend"),
+    ("path,label\nx.png\n", "row 1 has 1 columns, its header 2"),
+    ("x.png\n", "row 1 must be path,label"),
     ("path,label,split\nx.png,a,train\ny.png,b,holdout\n", "row 2 has split 'holdout'"),
     ("x.png,a,train\ny.png,b\n", "some rows have a split and some do not"),
     ("path,label\n", "no rows"),
@@ -133,3 +135,15 @@ def test_csv_mistakes_are_named(tmp_path, content, encoding, message):
 def test_rows_of_series_folders_without_a_suffix_are_not_taken_for_a_header(tmp_path):
     (tmp_path / "labels.csv").write_text("series1,0\nseries2,1\n")  # DICOM series folders have no suffix
     assert read_label_csv(tmp_path / "labels.csv").paths == ["series1", "series2"]
+
+
+def test_a_spreadsheet_export_with_the_users_own_columns_is_read(tmp_path):
+    # age, sex, view: what a clinical export holds beside path and label; they were refused
+    (tmp_path / "l.csv").write_text("id,path,age,label,sex,patient_id,view\n1,a.png,63,cyst,F,P1,PA\n"
+                                    "2,b.png,58,tumour,M,P2,AP\n3,c.png,71,cyst,F,P1,PA\n")
+    t = read_label_csv(tmp_path / "l.csv")
+    assert (t.paths, t.labels, t.splits) == (["a.png", "b.png", "c.png"], ["cyst", "tumour", "cyst"], None)
+    assert t.groups[0] == t.groups[2] != t.groups[1]  # the patient column still groups the rows
+    (tmp_path / "m.csv").write_text("path,label,age\na.png,cyst\n")
+    with pytest.raises(MedtrainError, match="row 1 has 2 columns, its header 3"):
+        read_label_csv(tmp_path / "m.csv")  # a row shorter than its header is still an error
