@@ -364,13 +364,20 @@ def resolve(*layers: dict | None) -> Config:
     """Merge dictionaries of settings (later ones win) over the defaults and validate the result."""
     merged: dict[str, Any] = {}
     for layer in layers:
+        given = {}
         for k, v in (layer or {}).items():
             key = k.replace("-", "_")
             if key not in KEYS:
                 raise suggest(key, KEYS, "setting")
-            merged[key] = _coerce(key, v)
-    if merged.get("data") is not None and "dataset" not in merged:
-        merged["dataset"] = None
+            given[key] = _coerce(key, v)
+        if given.get("data") is not None and given.get("dataset") is not None:  # one of them was silently ignored
+            raise MedtrainError(f"give --dataset NAME or --data PATH, not both (got {given['dataset']} and "
+                                f"{given['data']})")
+        if given.get("data") is not None:  # a later layer's source replaces an earlier one's
+            merged["dataset"] = None
+        elif given.get("dataset") is not None:
+            merged["data"] = None
+        merged.update(given)
     if merged.get("pretrained") and "transfer" not in merged:  # --pretrained alone means: fine-tune from it
         merged["transfer"] = "finetune"
     for key in ("data", "pretrained"):  # a run directory works from any folder: its config names these absolutely

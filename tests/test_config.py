@@ -35,6 +35,7 @@ def test_data_without_dataset_clears_the_default_dataset():
     ({"seed": -3}, "seed must be an integer from 0"), ({"seed": 2 ** 32}, "seed must be an integer from 0"),
     ({"seed": "99999999999"}, "seed must be"), ({"seed": "1.5"}, "seed: cannot read '1.5' as int"),
     ({"flip": "maybe"}, "flip must be auto, true or false, got 'maybe'"),
+    ({"data": "x.npz", "dataset": "breastmnist"}, "give --dataset NAME or --data PATH, not both"),  # one was ignored
 ])
 def test_bad_values_raise_one_clear_error(bad, words):
     with pytest.raises(MedtrainError, match=words):
@@ -44,3 +45,11 @@ def test_bad_values_raise_one_clear_error(bad, words):
 def test_integers_written_as_numbers_are_read_exactly():
     assert resolve({"seed": "7"}).seed == 7 and resolve({"seed": "2e3"}).seed == 2000 and resolve({"seed": 3.0}).seed == 3
     assert resolve({"seed": 2 ** 32 - 1}).seed == 2 ** 32 - 1
+
+
+def test_a_later_layer_names_the_data_source_alone():
+    # a config file's dataset and a flag's --data: the flag's source is the run's, the file's is dropped
+    c = resolve({"dataset": "breastmnist", "epochs": 3}, {"data": "x.npz"})
+    assert (c.dataset, c.data, c.epochs) == (None, "x.npz", 3)
+    c = resolve({"data": "x.npz"}, {"dataset": "retinamnist"})
+    assert (c.dataset, c.data) == ("retinamnist", None)
