@@ -54,7 +54,7 @@ class Skipped(NamedTuple):
 
 def _is_series(folder: Path) -> bool:
     """A folder of DICOM slices (one series), rather than a folder to search."""
-    return any(p.suffix.lower() in DICOM_SUFFIXES for p in folder.iterdir() if p.is_file())
+    return any(p.suffix.lower() in DICOM_SUFFIXES for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def _file_item(path: Path, run: RunModel) -> Item:

@@ -258,3 +258,12 @@ def test_nifti_volumes_of_a_3d_run_predict_as_eval_does(tmp_path, capsys):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "flat.png")
     code, _, err = _cli(capsys, "predict", run, tmp_path / "flat.png", "--out", tmp_path / "q.csv")
     assert code == 2 and "dimensionality" in err
+
+
+def test_a_folder_of_macos_shadow_files_is_not_a_dicom_series(tmp_path):
+    from medtrain.predictor import _is_series
+
+    (tmp_path / "._slice1.dcm").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble metadata, not DICOM
+    assert not _is_series(tmp_path)
+    (tmp_path / "slice1.dcm").write_bytes(b"")
+    assert _is_series(tmp_path)
