@@ -117,6 +117,8 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     created = resume is None and not run_dir.exists() and writer
     if writer:
         rundir.write_config(run_dir, cfg)
+        if splits.record is not None and resume is None:  # now, so that a resumed run can check its data
+            rundir.write_splits(run_dir / rundir.SPLITS_FILE, splits.record)
     try:
         return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
     except MedtrainError as e:
@@ -185,6 +187,8 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
             more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
             raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); use another output folder")
         if rundir.is_finished(run_dir):
+            if cfg.data:  # a user's folder or CSV may have changed since: a re-split run is not reused
+                rundir.run_splits(run_dir, rundir.load_config(run_dir))
             if verbose:
                 print(f"{run_dir} finished, reused")
             return rundir.read_metrics(run_dir)

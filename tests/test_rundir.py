@@ -105,3 +105,28 @@ def test_a_run_trained_on_a_relative_path_is_evaluated_from_any_folder(tmp_path,
     capsys.readouterr()
     assert main(["eval", "project/runs/r"]) == 0, capsys.readouterr().err
     assert medtrain.evaluate("project/runs/r", verbose=False)["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
+
+
+def test_a_resumed_or_reused_run_checks_its_data_too(tmp_path, capsys):
+    # an interrupted run resumed after its folder gained images re-split the data: the images it had trained on
+    # before the interrupt could become test images; a finished cross-validation fold was reused the same way
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "training"))
+    from test_resume import InterruptAfter
+
+    images, labels = make_images(80)
+    _folder(tmp_path / "data", images, labels)
+    run = tmp_path / "cut"
+    with pytest.raises(MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tmp_path / "data", run, epochs=3, bootstrap=0, batch_size=8), verbose=False,
+                       callbacks=[InterruptAfter(1)])
+    assert (run / "splits.csv").is_file()  # written when the run starts, not only when it ends
+    more, more_labels = make_images(10, seed=5)
+    _folder(tmp_path / "data", more, more_labels, start=1000)
+    with pytest.raises(MedtrainError, match="changed since it was trained: 10 input"):
+        medtrain.train({"progress": False}, resume=run, verbose=False)
+    assert not (run / "metrics.json").exists()
+    done = tmp_path / "done"
+    medtrain.train(fast_config(tmp_path / "data", done, epochs=1, bootstrap=0), verbose=False)
+    _folder(tmp_path / "data", more[:2], more_labels[:2], start=2000)
+    with pytest.raises(MedtrainError, match="changed since it was trained: 2 input"):
+        medtrain.api.train_or_reuse(fast_config(tmp_path / "data", done, epochs=1, bootstrap=0))
