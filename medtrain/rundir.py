@@ -141,7 +141,15 @@ def run_splits(run_dir: str | Path, cfg: Config):
     trained on."""
     from medtrain.data import load_splits
 
+    from medtrain.models.weights import read_meta
+
     splits = load_splits(cfg)
+    weights = Path(run_dir) / WEIGHTS_FILE
+    was = (read_meta(weights).get("label_names") or None) if weights.is_file() else None
+    if was is not None and list(map(str, was.values())) != list(map(str, splits.label_names.values())):
+        # a renamed class re-numbers the classes (they are sorted by name): the network's outputs would be swapped
+        raise MedtrainError(f"the classes of {cfg.data or cfg.dataset} changed since {run_dir} was trained: "
+                            f"{', '.join(map(str, was.values()))} then, {', '.join(splits.label_names.values())} now")
     path = Path(run_dir) / SPLITS_FILE
     if splits.record is None or not path.is_file():
         return splits

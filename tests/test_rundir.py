@@ -130,3 +130,24 @@ def test_a_resumed_or_reused_run_checks_its_data_too(tmp_path, capsys):
     _folder(tmp_path / "data", more[:2], more_labels[:2], start=2000)
     with pytest.raises(MedtrainError, match="changed since it was trained: 2 input"):
         medtrain.api.train_or_reuse(fast_config(tmp_path / "data", done, epochs=1, bootstrap=0))
+
+
+def test_a_renamed_class_is_not_evaluated_with_swapped_outputs(tmp_path, capsys):
+    # classes are numbered by sorted name: renaming benign -> normal re-numbers them and eval would score the
+    # network's outputs against swapped labels (AUC 1 - x), exit 0
+    images, labels = make_images(80)
+    from PIL import Image
+
+    rows = ["path,label"]
+    for i, (img, y) in enumerate(zip(images, labels.ravel())):
+        Image.fromarray(img).save(tmp_path / f"{i}.png")
+        rows.append(f"{i}.png,{'malignant' if y else 'benign'}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    medtrain.train(fast_config(tmp_path / "labels.csv", run, epochs=1, bootstrap=0), verbose=False)
+    (tmp_path / "labels.csv").write_text("\n".join(rows).replace(",benign", ",normal") + "\n")
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    assert "changed since" in capsys.readouterr().err and not (run / "eval_test.json").exists()
+    with pytest.raises(MedtrainError, match="benign, malignant then, malignant, normal now"):
+        medtrain.evaluate(run, verbose=False)
