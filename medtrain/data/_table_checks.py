@@ -27,8 +27,11 @@ def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: 
     """Refuse a header without path and label, with a repeated column, or with a column named almost like a
     known one (``known``; ``group`` the group column in use). Other columns (age, sex, view...) are the user's
     and ignored, but silently ignoring ``splt`` would make medtrain split the rows itself."""
+    # with a group column in use, other columns named like one (subject_id beside --group-column case) are
+    # the user's: only path, label and split are looked for then
+    look = known if group is None else tuple(k for k in known if k in ("path", "label", "split"))
     near = [(c, m[0]) for c in header if c not in known and c != group
-            and (m := difflib.get_close_matches(c, known, 1, 0.75))]
+            and (m := difflib.get_close_matches(c, look, 1, 0.8))]
     if near or len(set(header)) != len(header) or not {"path", "label"} <= set(header):
         hint = f" (did you mean {near[0][1]} for {near[0][0]}?)" if near else ""
         raise MedtrainError(f"{csv_path}: header must name the columns path,label[,split][,group], "

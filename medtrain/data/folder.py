@@ -230,6 +230,10 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
     for p in paths:
         if path_kind(p) != "file":
             raise MedtrainError(f"{table.source}: image not found: {p}")
+    lost = sorted(set(table.labels) - set(names))
+    if lost:  # --skip-bad must not turn a 3-class task into a 2-class one
+        raise MedtrainError(f"{table.source}: every image of class {', '.join(map(repr, lost))} is unreadable "
+                            f"({len(skipped)} skipped in all); fix the files or remove the class's rows")
     labels, label_names = encode_labels(names)
     return _build(table.source.stem, paths, labels, label_names, splits, image_size, val_fraction,
                   test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped)

@@ -203,3 +203,14 @@ def test_skip_bad_leaves_out_unreadable_and_missing_images_and_lists_them(tmp_pa
     s = load_csv(tmp_path / "labels.csv", skip_bad=True)
     assert sorted(Path(x["path"]).name for x in s.extra["skipped"]) == ["9.png", "gone.png"]
     assert len(s.record.inputs) == 19 and s.label_names == {"0": "benign", "1": "malignant"}
+
+
+def test_skip_bad_does_not_let_a_class_vanish(tmp_path):
+    # every image of one class unreadable: --skip-bad would have trained a 2-class model on a 3-class CSV
+    _folder(tmp_path, per_class=10, classes=("a", "b", "c"))
+    for i in range(10):
+        (tmp_path / "imgs" / "b" / f"{i}.png").write_bytes(b"junk")
+    rows = ["path,label"] + [f"imgs/{c}/{i}.png,{c}" for c in "abc" for i in range(10)]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(MedtrainError, match=r"labels\.csv: every image of class 'b' is unreadable \(10 skipped"):
+        load_csv(tmp_path / "labels.csv", skip_bad=True)

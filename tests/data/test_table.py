@@ -147,3 +147,11 @@ def test_a_spreadsheet_export_with_the_users_own_columns_is_read(tmp_path):
     (tmp_path / "m.csv").write_text("path,label,age\na.png,cyst\n")
     with pytest.raises(MedtrainError, match="row 1 has 2 columns, its header 3"):
         read_label_csv(tmp_path / "m.csv")  # a row shorter than its header is still an error
+
+
+def test_with_a_group_column_in_use_columns_named_like_one_are_the_users(tmp_path):
+    (tmp_path / "l.csv").write_text("path,label,case,age,subject id\na.png,cyst,C1,63,S9\nb.png,tumour,C2,58,S8\n")
+    t = read_label_csv(tmp_path / "l.csv", group_column="case")
+    assert t.paths == ["a.png", "b.png"] and t.groups[0] != t.groups[1]
+    with pytest.raises(MedtrainError, match="did you mean subject for subject id"):
+        read_label_csv(tmp_path / "l.csv")  # without one, 'subject id' may be the patient column misnamed
