@@ -28,6 +28,7 @@ from medtrain.rundir import run_tta
 from medtrain.data.folder import IMAGE_SUFFIXES, read_image
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
+from medtrain._io import path_kind
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.metrics import predicted_names
@@ -95,13 +96,14 @@ def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
         with open(path, newline="", encoding="utf-8-sig") as f:
             col = None
             for i, r in enumerate(csv.reader(f)):
-                if not any(c.strip() for c in r):
-                    continue
+                if not any(c.strip() for c in r) or r[0].lstrip().startswith("#"):  # blank and comment rows,
+                    continue  # as the training CSV reader skips them
                 if col is None:
                     head = [c.strip().lower() for c in r]
                     col = head.index("path") if "path" in head else 0
                     if "path" in head:
                         continue
+                    _check_first_row(path, i + 1, r)
                 if col >= len(r) or not r[col].strip():
                     raise MedtrainError(f"{path}: row {i + 1} has no path")
                 entry = Path(r[col].strip())
@@ -115,6 +117,19 @@ def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
                     yield Item(str(entry), lambda e=e: _raise(e))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise MedtrainError(f"{path}: not a readable CSV file ({type(e).__name__})") from None
+
+
+def _check_first_row(path: Path, row: int, cells: list[str]) -> None:
+    """A first row that is neither a header naming ``path`` nor an entry: another separator (a spreadsheet's
+    ';' or tab export), or a header of other names (``filename,label``), which would be read as a file."""
+    sep = [name for c, name in ((";", "';'"), ("\t", "tabs")) if len(cells) == 1 and c in cells[0]]
+    if sep:
+        raise MedtrainError(f"{path}: row {row} is one column separated by {sep[0]}; columns are separated by "
+                            "commas, with the paths in the first or in one named path")
+    first = Path(cells[0].strip())
+    if not first.suffix and path_kind(first if first.is_absolute() else path.parent / first) is None:
+        raise MedtrainError(f"{path}: row {row} ({','.join(cells)}) looks like a header; name the column of paths "
+                            "'path'")
 
 
 def _raise(e: Exception):

@@ -267,3 +267,18 @@ def test_a_folder_of_macos_shadow_files_is_not_a_dicom_series(tmp_path):
     assert not _is_series(tmp_path)
     (tmp_path / "slice1.dcm").write_bytes(b"")
     assert _is_series(tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("filename,label\nimgs/000.png,a\n", "row 1 (filename,label) looks like a header; name the column of paths 'path'"),
+    ("path;label\nimgs/000.png;a\n", "row 1 is one column separated by ';'"),
+])
+def test_a_csv_of_paths_is_read_as_the_training_reader_reads_it(trained_run, tmp_path, capsys, text, message):
+    run, _, arrays = trained_run
+    _write_pngs(tmp_path / "imgs", arrays["test_images"][:1])
+    (tmp_path / "list.csv").write_text(text)
+    code, _, err = _cli(capsys, "predict", run, tmp_path / "list.csv", "--out", tmp_path / "p.csv")
+    assert code == 2 and message in err and not (tmp_path / "p.csv").exists()
+    (tmp_path / "ok.csv").write_text("# exported by the PACS\nimgs/000.png\n")  # a comment row is not a file
+    code, out, _ = _cli(capsys, "predict", run, tmp_path / "ok.csv", "--out", tmp_path / "p.csv")
+    assert code == 0 and "1 input(s) predicted" in out
