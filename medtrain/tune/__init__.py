@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from medtrain import config as config_mod
+from medtrain import config as config_mod, rundir
 from medtrain._io import write_json
 from medtrain.api import RESUMABLE_KEYS, evaluate
 from medtrain.errors import MedtrainError
@@ -80,6 +80,9 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
                 "base": fixed}
     study = open_study(db, study_name, cfg.monitor, cfg.seed, settings)
     n_before = len(finished_trials(study))
+    done = sorted(p for p in (out / TRIALS_DIR).glob("*") if rundir.is_finished(p)) if n_before and cfg.data else []
+    if done:  # trials of one study are ranked on one validation split: a user's changed data would re-split it
+        rundir.run_splits(done[0], rundir.load_config(done[0]))
     log(f"tune: study {study_name!r} in {url} ({n_before} finished trials so far); trials in {out / TRIALS_DIR}")
 
     def objective(trial) -> float:

@@ -184,3 +184,21 @@ def test_multi_device_trials_are_refused_before_any_training(tiny_npz, tmp_path,
     cfg = config_mod.resolve(fast(tiny_npz, devices=2), {"out": str(tmp_path / "t0")})
     with pytest.raises(MedtrainError, match="in one process"):
         train_trial(optuna.create_study().ask(), cfg)
+
+
+def test_a_study_on_a_folder_that_changed_is_not_continued(tmp_path):
+    # trials are ranked on one validation split: new images would re-split the data under the later trials
+    from PIL import Image
+
+    from conftest import make_images
+
+    images, labels = make_images(70)
+    for i, (img, y) in enumerate(zip(images, labels.ravel())):
+        (tmp_path / "data" / str(y)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(tmp_path / "data" / str(y) / f"{i}.png")
+    out = tmp_path / "tune"
+    tune(fast(tmp_path / "data", flip="true", precision="32-true"), SPACE, out, trials=1, log=lambda line: None)
+    Image.fromarray(images[0]).save(tmp_path / "data" / str(labels[0, 0]) / "new.png")
+    with pytest.raises(MedtrainError, match=r"trials/000 .* changed since it was trained: 1 input\(s\) added"):
+        tune(fast(tmp_path / "data", flip="true", precision="32-true"), SPACE, out, trials=2, log=lambda line: None)
+    assert len(finished(out)) == 1 and not (out / "trials" / "001").exists()
