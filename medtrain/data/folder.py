@@ -207,6 +207,10 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
         paths += files
         labels += [i] * len(files)
     (paths, labels), skipped = _keep_readable(paths, skip_bad, labels)
+    lost = [c for i, c in enumerate(classes) if i not in set(labels)]
+    if lost:  # --skip-bad must not turn a 3-class task into a 2-class one
+        raise MedtrainError(f"{root}: every image of class {', '.join(map(repr, lost))} is unreadable "
+                            f"({len(skipped)} skipped in all); fix the files or remove the class's folder")
     return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
                   image_size, val_fraction, test_fraction, seed, root,
                   [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store,

@@ -214,3 +214,5 @@ def test_skip_bad_does_not_let_a_class_vanish(tmp_path):
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     with pytest.raises(MedtrainError, match=r"labels\.csv: every image of class 'b' is unreadable \(10 skipped"):
         load_csv(tmp_path / "labels.csv", skip_bad=True)
+    with pytest.raises(MedtrainError, match=r"imgs: every image of class 'b' is unreadable \(10 skipped"):
+        load_folder(tmp_path / "imgs", skip_bad=True)  # was 'class b has no training images'
