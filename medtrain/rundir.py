@@ -124,48 +124,45 @@ def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
     return out
 
 
-def _splits_text(record) -> str:
-    head = ["input", "split", "group"] + (["fold"] if record.folds is not None else [])
-    return "\n".join(",".join(_csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n"
-
-
 def write_splits(path: Path, record) -> None:
     """``splits.csv``: which input went to which split (:class:`medtrain.data.table.SplitRecord`)."""
-    write_text(path, _splits_text(record))
+    head = ["input", "split", "group"] + (["fold"] if record.folds is not None else [])
+    write_text(path, "\n".join(",".join(_csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
 
 
 def run_splits(run_dir: str | Path, cfg: Config):
     """The data of a finished (or resumed) run, split as it was trained: :func:`medtrain.data.load_splits` of
-    its config, refused in one line when the inputs or their splits differ from the run's ``splits.csv``. A
-    folder or CSV that gained or lost images re-splits, and its test split would then hold images the run
-    trained on."""
+    its config, refused in one line when its classes were renamed (they are numbered by sorted name, so the
+    network's outputs would be swapped) or when its inputs or their splits differ from the run's
+    ``splits.csv`` (a folder or CSV that gained or lost images re-splits, and its test split would then hold
+    images the run trained on)."""
     from medtrain.data import load_splits
-
     from medtrain.models.weights import read_meta
 
     splits = load_splits(cfg)
+    source = cfg.data or cfg.dataset
     weights = Path(run_dir) / WEIGHTS_FILE
-    was = (read_meta(weights).get("label_names") or None) if weights.is_file() else None
-    if was is not None and list(map(str, was.values())) != list(map(str, splits.label_names.values())):
-        # a renamed class re-numbers the classes (they are sorted by name): the network's outputs would be swapped
-        raise MedtrainError(f"the classes of {cfg.data or cfg.dataset} changed since {run_dir} was trained: "
-                            f"{', '.join(map(str, was.values()))} then, {', '.join(splits.label_names.values())} now")
+    classes = list(map(str, (read_meta(weights).get("label_names") or {}).values())) if weights.is_file() else []
+    if classes and classes != list(map(str, splits.label_names.values())):
+        raise MedtrainError(f"the classes of {source} changed since {run_dir} was trained: {', '.join(classes)} "
+                            f"then, {', '.join(map(str, splits.label_names.values()))} now")
     path = Path(run_dir) / SPLITS_FILE
-    if splits.record is None or not path.is_file():
-        return splits
     try:
-        saved = path.read_text(encoding="utf-8")
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines())) if path.is_file() else []
     except (OSError, UnicodeDecodeError):
         raise MedtrainError(f"{path} is not readable") from None
-    if saved != _splits_text(splits.record):
-        was = {r[0]: r[1] for r in csv.reader(saved.splitlines()[1:]) if r}
-        now = {r[0]: r[1] for r in splits.record.rows()}
+    if splits.record is None or not rows or not {"input", "split"} <= set(rows[0]):
+        return splits
+    i, j = rows[0].index("input"), rows[0].index("split")
+    was = {r[i]: r[j] for r in rows[1:] if len(r) > max(i, j)}
+    now = {r[0]: r[1] for r in splits.record.rows()}
+    if was != now:
         added, gone = len(now.keys() - was.keys()), len(was.keys() - now.keys())
         moved = sum(was[k] != now[k] for k in now.keys() & was.keys())
-        raise MedtrainError(f"the data of {run_dir} ({cfg.data or cfg.dataset}) changed since it was trained: "
-                            f"{added} input(s) added, {gone} gone, {moved} in another split than {SPLITS_FILE} "
-                            "records; its splits would hold other images (test images it trained on). Restore the "
-                            "data as it was, or train a new run")
+        raise MedtrainError(f"the data of {run_dir} ({source}) changed since it was trained: {added} input(s) "
+                            f"added, {gone} gone, {moved} in another split than {SPLITS_FILE} records; its splits "
+                            "would hold other images (test images it trained on). Restore the data as it was, or "
+                            "train a new run")
     return splits
 
 

@@ -151,3 +151,19 @@ def test_a_renamed_class_is_not_evaluated_with_swapped_outputs(tmp_path, capsys)
     assert "changed since" in capsys.readouterr().err and not (run / "eval_test.json").exists()
     with pytest.raises(MedtrainError, match="benign, malignant then, malignant, normal now"):
         medtrain.evaluate(run, verbose=False)
+
+
+def test_a_splits_record_of_another_layout_is_compared_by_input_and_split_only(tmp_path):
+    # what matters for leakage is which input went where; a group or fold column of another version is not
+    images, labels = make_images(60)
+    _folder(tmp_path / "data", images, labels)
+    run = tmp_path / "run"
+    m = medtrain.train(fast_config(tmp_path / "data", run, epochs=1, bootstrap=0), verbose=False)
+    rows = (run / "splits.csv").read_text().splitlines()
+    (run / "splits.csv").write_text("\n".join(["split,input"] + [",".join(r.split(",")[:2][::-1]) for r in rows[1:]]))
+    assert medtrain.evaluate(run, verbose=False)["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
+    moved = rows[1].split(",")
+    other = {"train": "test", "val": "train", "test": "train"}[moved[1]]
+    (run / "splits.csv").write_text("\n".join(rows[:1] + [f"{moved[0]},{other},"] + rows[2:]) + "\n")
+    with pytest.raises(MedtrainError, match="0 input\\(s\\) added, 0 gone, 1 in another split"):
+        medtrain.evaluate(run, verbose=False)

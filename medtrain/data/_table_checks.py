@@ -29,6 +29,9 @@ def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: 
     and ignored, but silently ignoring ``splt`` would make medtrain split the rows itself."""
     # with a group column in use, other columns named like one (subject_id beside --group-column case) are
     # the user's: only path, label and split are looked for then
+    if "fold" in header and group != "fold":  # would look like it assigns cross-validation folds, and would not
+        raise MedtrainError(f"{csv_path}: header column 'fold' is not read: medtrain deals cross-validation folds "
+                            "itself (--folds K); rename or drop the column")
     look = known if group is None else tuple(k for k in known if k in ("path", "label", "split"))
     near = [(c, m[0]) for c in header if c not in known and c != group
             and (m := difflib.get_close_matches(c, look, 1, 0.8))]

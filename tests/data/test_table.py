@@ -74,6 +74,7 @@ def test_header_columns_may_come_in_any_order_and_header_is_optional(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("path,label,splt\nx.png,a,train\n", "header must name the columns path,label.*did you mean split for splt"),
     ("path,label,patiend\nx.png,a,P1\n", "did you mean patient for patiend"),
+    ("path,label,fold\nx.png,a,1\n", "header column 'fold' is not read: medtrain deals cross-validation folds"),
     ("path,label\nx.png\n", "row 1 has 1 columns, its header 2"),
     ("x.png\n", "row 1 must be path,label"),
     ("path,label,split\nx.png,a,train\ny.png,b,holdout\n", "row 2 has split 'holdout'"),
