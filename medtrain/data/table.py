@@ -55,9 +55,15 @@ class LabelTable:
     groups: Optional[list[str]] = None  #: :func:`group_hash` of each row's group; None without a group column
 
     def resolve(self, root: str | os.PathLike | None = None) -> list[Path]:
-        """Entry paths joined to ``root`` (default: the CSV's folder); absolute ones kept."""
+        """Entry paths joined to ``root`` (default: the CSV's folder); absolute ones kept; one written on
+        Windows (``images\\a.png``) that names nothing here is read with ``/`` where that names an entry."""
         base = Path(root) if root is not None else self.source.parent
-        return [Path(p) if Path(p).is_absolute() else base / p for p in self.paths]
+        return [_found(Path(p) if Path(p).is_absolute() else base / p) for p in self.paths]
+
+
+def _found(path: Path) -> Path:
+    posix = Path(str(path).replace("\\", "/"))
+    return posix if "\\" in str(path) and path_kind(path) is None and path_kind(posix) else path
 
 
 @dataclass

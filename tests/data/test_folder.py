@@ -216,3 +216,12 @@ def test_skip_bad_does_not_let_a_class_vanish(tmp_path):
         load_csv(tmp_path / "labels.csv", skip_bad=True)
     with pytest.raises(MedtrainError, match=r"imgs: every image of class 'b' is unreadable \(10 skipped"):
         load_folder(tmp_path / "imgs", skip_bad=True)  # was 'class b has no training images'
+
+
+def test_a_csv_written_on_windows_finds_its_images(tmp_path):
+    _folder(tmp_path, per_class=10)
+    rows = ["path,label"] + [f"imgs\\{c}\\{i}.png,{c}" for c in ("benign", "malignant") for i in range(10)]
+    (tmp_path / "labels.csv").write_text("\r\n".join(rows) + "\r\n")
+    s = load_csv(tmp_path / "labels.csv")
+    assert len(s.train) + len(s.val) + len(s.test) == 20 and s.label_names == {"0": "benign", "1": "malignant"}
+    assert "imgs\\benign\\0.png" in s.record.inputs  # splits.csv names the rows as the CSV wrote them
