@@ -349,9 +349,7 @@ def write_explanation(res: Explanation, out: str | os.PathLike) -> list[Path]:
     from medtrain.reports.plots import saliency_overlay
 
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise MedtrainError(f"--out {out}: exists and is not a folder")
-    pngs = []
+    pngs = []  # an out that is a file is refused by atomic_dir (_io.check_output), the CLI's --out check too
     with atomic_dir(out) as tmp:
         for i, name in enumerate(res.names):
             k = int(res.targets[i])

@@ -29,6 +29,7 @@ from medtrain.data.folder import IMAGE_SUFFIXES, read_image
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
 from medtrain._io import path_kind
+from medtrain.data._table_checks import separator_of
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.metrics import predicted_names
@@ -122,9 +123,9 @@ def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
 def _check_first_row(path: Path, row: int, cells: list[str]) -> None:
     """A first row that is neither a header naming ``path`` nor an entry: another separator (a spreadsheet's
     ';' or tab export), or a header of other names (``filename,label``), which would be read as a file."""
-    sep = [name for c, name in ((";", "';'"), ("\t", "tabs")) if len(cells) == 1 and c in cells[0]]
+    sep = separator_of(cells)
     if sep:
-        raise MedtrainError(f"{path}: row {row} is one column separated by {sep[0]}; columns are separated by "
+        raise MedtrainError(f"{path}: row {row} is one column separated by {sep}; columns are separated by "
                             "commas, with the paths in the first or in one named path")
     first = Path(cells[0].strip())
     if not first.suffix and path_kind(first if first.is_absolute() else path.parent / first) is None:

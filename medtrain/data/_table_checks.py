@@ -53,9 +53,14 @@ def row_error(csv_path: os.PathLike, i: int, row: list[str], ncols: Optional[int
     """The error of data row ``i`` whose number of cells is wrong (``ncols``: the header's, None without one)."""
     if ncols is not None:
         return MedtrainError(f"{csv_path}: row {i} has {len(row)} columns, its header {ncols}")
-    sep = [name for c, name in _SEPARATORS if len(row) == 1 and c in row[0]]
+    sep = separator_of(row)
     return MedtrainError(f"{csv_path}: row {i} must be path,label[,split], got {len(row)} columns"
-                         + (f" (separated by {sep[0]}? columns are separated by commas)" if sep else ""))
+                         + (f" (separated by {sep}? columns are separated by commas)" if sep else ""))
+
+
+def separator_of(row: list[str]) -> Optional[str]:
+    """The name of the other separator a one-cell row was probably written with (``';'``, ``tabs``, ``'|'``)."""
+    return next((name for c, name in _SEPARATORS if len(row) == 1 and c in row[0]), None)
 
 
 def check_listed_once(csv_path: os.PathLike, paths: list[str]) -> None:
