@@ -7,6 +7,7 @@ test number is computed, let alone read; a finished run is reused, so an interru
 
     python bench/default_ablation.py --datasets breastmnist,retinamnist --seeds 0,1 \\
         --grid lr=0.001,0.003,0.01 ema=0,1 --base flip=true
+    python bench/default_ablation.py --grid "augment=flip,shift;flip,shift,mixup" --base accelerator=gpu
 
 The last line of stdout is JSON: per setting, the mean validation AUC and ACC over every dataset and seed,
 the per-dataset means, and the mean wall time.
@@ -23,8 +24,10 @@ import yaml
 
 
 def _values(text: str) -> tuple[str, list]:
+    """``KEY=V1,V2``; values that hold commas themselves are separated by ';' (``augment=flip,shift;flip``)."""
     key, _, vals = text.partition("=")
-    return key, [yaml.safe_load(v) for v in vals.split(",")]
+    parts = vals.split(";") if ";" in vals else vals.split(",")
+    return key, [yaml.safe_load(v) for v in parts if v]
 
 
 def main() -> int:
