@@ -115,7 +115,11 @@ def _hook(event, args):
             return
         if mode is None and not flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
             return
-    p = os.path.abspath(os.fsdecode(path))
+    # a path relative to a directory descriptor (shutil.rmtree, a library's temporary-directory clean-up) is
+    # resolved against that directory, not the working directory
+    dir_fd = args[2] if event == "os.rename" else args[-1] if event != "open" else None
+    base = os.readlink(f"/proc/self/fd/{dir_fd}") if isinstance(dir_fd, int) and dir_fd >= 0 else os.getcwd()
+    p = os.path.normpath(os.path.join(base, os.fsdecode(path)))
     if p.startswith(WATCH):
         print(f"[audit] rank {_rank()} wrote: {event} {p}", file=sys.stderr, flush=True)
 
@@ -133,8 +137,11 @@ def _audited_env(tmp_path: Path) -> dict:
 
 def test_the_audit_reports_what_a_process_of_rank_1_writes_and_nothing_of_rank_0(tmp_path):
     """The check the 2-process test relies on: it would see rank 1 writing the run directory."""
-    write = ("import os, pathlib; pathlib.Path('run').mkdir(); pathlib.Path('run/config.yaml').write_text('x'); "
-             "os.replace('run/config.yaml', 'run/c.yaml')")
+    # the temporary directory (elsewhere, removed through directory descriptors) is not a write of the watched
+    # folder, although its file names are relative: a library probing links that way once looked like one
+    write = ("import os, pathlib, tempfile; pathlib.Path('run').mkdir(); pathlib.Path('run/config.yaml').write_text('x'); "
+             "os.replace('run/config.yaml', 'run/c.yaml'); d = tempfile.TemporaryDirectory(); "
+             "pathlib.Path(d.name, 'probe').mkdir(); pathlib.Path(d.name, 'probe', 'f').touch(); d.cleanup()")
     for rank, expect in (("1", True), ("0", False)):
         env = {**_audited_env(tmp_path), "LOCAL_RANK": rank}
         proc = subprocess.run([sys.executable, "-c", write], cwd=tmp_path / "hook", env=env, capture_output=True,
