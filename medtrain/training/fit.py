@@ -55,7 +55,7 @@ def members_val_auc(module: Classifier, splits: Splits) -> dict:
     ``{"ensemble": a, "members": [a1, a2, ...]}``, what the ensemble is measured against."""
     module.eval()
     with torch.no_grad():
-        parts = [module.model.member_logits(module.normalise(module.prepare(x))) for x in splits.val.images.split(256)]
+        parts = [module.model.member_logits(module.inputs(x)[0]) for x in splits.val.images.split(256)]
     logits = [torch.cat(z).float() for z in zip(*parts)]
     y = splits.val.labels.numpy()
     y = y if y.ndim > 1 and y.shape[1] > 1 else y.reshape(-1)

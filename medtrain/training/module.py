@@ -92,8 +92,21 @@ class Classifier(pl.LightningModule):
     def normalise(self, x: Tensor) -> Tensor:
         return normalise(x, self.mean, self.std, self.input_transform)
 
+    def inputs(self, x_uint8: Tensor, target: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """uint8 batch -> the network's float32 input (augmented when ``target`` is given, for training).
+
+        Image arithmetic, not network compute: it runs outside mixed precision's autocast, in float32. Under
+        bf16 autocast on CUDA an affine augmentation failed (``torch.linalg.inv`` has no bf16 kernel), and
+        colour conversions and jitter rounded images to bf16's 8 significant bits.
+        """
+        with torch.autocast(x_uint8.device.type, enabled=False):
+            x = self.prepare(x_uint8)
+            if target is not None and self.augment is not None:
+                x, target = self.augment(x, target)
+            return self.normalise(x), target
+
     def forward(self, x_uint8: Tensor) -> Tensor:
-        return self.model(self.normalise(self.prepare(x_uint8)))
+        return self.model(self.inputs(x_uint8)[0])
 
     # --- loss
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -122,11 +135,7 @@ class Classifier(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        x = self.prepare(x)
-        target = soft_targets(y, self.task, self.num_classes)
-        if self.augment is not None:
-            x, target = self.augment(x, target)
-        x = self.normalise(x)
+        x, target = self.inputs(x, soft_targets(y, self.task, self.num_classes))
         if isinstance(self.model, Ensemble):  # each member on its own loss: its gradients as if trained alone
             losses = [self.loss(z, target) for z in self.model.member_logits(x)]
             loss = sum(losses)

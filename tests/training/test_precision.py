@@ -60,3 +60,26 @@ def test_a_volume_run_on_this_cpu_trains_two_networks_in_bf16_under_auto(tmp_pat
                                    epochs=1, batch_size=16, bootstrap=0, tta="none"), verbose=False)
     assert m["precision"] == "bf16-mixed" and len(m["members_val_auc"]["members"]) == 2
     assert load_run_module(tmp_path / "r").cfg.members == 2  # recorded as the number it resolved to
+
+
+@pytest.mark.parametrize("ops", [["jitter"], ["affine", "jitter"], ["flip", "shift", "mixup"]])
+def test_augmentation_and_normalisation_run_in_float32_under_bf16_autocast(ops):
+    """Mixed precision is for the network: the images it sees are augmented and normalised in float32, exactly
+    as without autocast (on CUDA, bf16 autocast made the affine op fail in torch.linalg.inv; on CPU colour
+    jitter came out rounded to bf16)."""
+    import torch
+    import torch.nn.functional as F
+
+    from medtrain.augment import build_batch_augment
+    from medtrain.training.module import Classifier
+
+    mod = Classifier(torch.nn.Identity(), "multi-class", 3, torch.full((3,), 0.5), torch.full((3,), 0.25), {},
+                     augment=build_batch_augment(ops)).train()
+    x = torch.randint(0, 256, (16, 3, 28, 28), dtype=torch.uint8)
+    target = F.one_hot(torch.arange(16) % 3, 3).float()
+    torch.manual_seed(1)
+    plain, t_plain = mod.inputs(x, target)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed, t_mixed = mod.inputs(x, target)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, plain) and torch.equal(t_mixed, t_plain)
