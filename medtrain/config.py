@@ -307,6 +307,7 @@ def _validate(c: Config) -> None:
     need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
     need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
     need(c.volume_size >= 4, f"volume_size must be >= 4, got {c.volume_size}")
+    need(c.image_size is None or c.image_size >= 4, f"image_size must be >= 4, got {c.image_size}")
     need(c.folds == 0 or c.folds >= 2, f"folds must be 0 (one fixed split) or >= 2, got {c.folds}")
     need(c.fold is None or (c.folds >= 2 and 0 <= c.fold < c.folds),
          f"fold must be one of 0..folds-1 with folds >= 2, got fold {c.fold} with folds {c.folds}")

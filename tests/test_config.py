@@ -36,6 +36,8 @@ def test_data_without_dataset_clears_the_default_dataset():
     ({"seed": "99999999999"}, "seed must be"), ({"seed": "1.5"}, "seed: cannot read '1.5' as int"),
     ({"flip": "maybe"}, "flip must be auto, true or false, got 'maybe'"),
     ({"data": "x.npz", "dataset": "breastmnist"}, "give --dataset NAME or --data PATH, not both"),  # one was ignored
+    # a 1-pixel image was accepted and failed later, inside the network
+    ({"image_size": 1}, "image_size must be >= 4, got 1"), ({"image_size": 0}, "image_size must be >= 4"),
 ])
 def test_bad_values_raise_one_clear_error(bad, words):
     with pytest.raises(MedtrainError, match=words):
