@@ -4,7 +4,7 @@
 ``out/fold4``: normal run directories whose config holds ``folds`` and ``fold``, so each fold is a
 distinct, reproducible run, reused when finished and resumed when interrupted
 (:func:`medtrain.api.train_or_reuse`, as ``compare`` does). The folds are dealt by
-:func:`medtrain.data.table.fold_ids` (stratified, every patient in one fold):
+:func:`medtrain.data.split.fold_ids` (stratified, every patient in one fold):
 
 * data with official splits (MedMNIST, a CSV with a split column): fold k of train+val is the
   validation split of run k, the official test split is the same for every run;

@@ -125,7 +125,7 @@ def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
 
 
 def write_splits(path: Path, record) -> None:
-    """``splits.csv``: which input went to which split (:class:`medtrain.data.table.SplitRecord`)."""
+    """``splits.csv``: which input went to which split (:class:`medtrain.data.split.SplitRecord`)."""
     head = ["input", "split", "group"] + (["fold"] if record.folds is not None else [])
     write_text(path, "\n".join(",".join(_csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
 

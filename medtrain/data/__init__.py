@@ -14,7 +14,8 @@ from medtrain.data.folder import load_csv, load_folder
 from medtrain.data.geometry import parse_spacing
 from medtrain.data.intensity import parse_window
 from medtrain.data.medmnist import fetch, load_medmnist, load_npz, names
-from medtrain.data.table import read_label_csv, split_record
+from medtrain.data.split import split_record
+from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 
 

@@ -5,7 +5,7 @@ An image listed twice could be dealt into train and test at once.
 
 A class with no image in validation makes the validation AUC undefined (NaN), and every choice made on
 it (best epoch, early stopping, thresholds) meaningless; one with none in test, the test AUC. So
-:func:`medtrain.data.table.assign_splits` refuses such a split, naming the classes, before anything is
+:func:`medtrain.data.split.assign_splits` refuses such a split, naming the classes, before anything is
 decoded or trained.
 """
 from __future__ import annotations

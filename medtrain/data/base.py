@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from medtrain.data.table import SplitRecord
+from medtrain.data.split import SplitRecord
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL, ORDINAL, TASKS  # noqa: F401 (re-exported)
 

@@ -2,7 +2,7 @@
 
 Images are decoded once into a uint8 tensor, or (``store="mmap"``, or ``auto`` for folders too large
 for memory) once into a memory-mapped store in the cache (:mod:`medtrain.data.store`). Without a split column, train / val / test are the seeded,
-stratified split every loader uses (:func:`medtrain.data.table.stratified_split`).
+stratified split every loader uses (:func:`medtrain.data.split.stratified_split`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from medtrain._io import path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.data.intensity import normalise_percentile, to_uint8
 from medtrain.data.store import open_store, store_dir, use_mmap, writing
-from medtrain.data.table import PARTS, encode_labels, read_label_csv, split_record
+from medtrain.data.split import PARTS, encode_labels, split_record
+from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
@@ -186,7 +187,7 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
                 test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None,
                 store: str = "memory", skip_bad: bool = False) -> Splits:
     """A folder with one sub-folder of images per class (class names = sub-folder names, sorted);
-    ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.table.assign_splits`);
+    ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.split.assign_splits`);
     ``skip_bad``: leave out files that do not open as images, listed in ``extra["skipped"]``.
 
     ``store``: ``memory`` decodes every image into RAM; ``mmap`` decodes them once, one at a time, into a
@@ -223,8 +224,8 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
-    any CSV loader gives (:func:`~medtrain.data.table.encode_labels`,
-    :func:`~medtrain.data.table.stratified_split`); rows of one group (``group_column``, see
+    any CSV loader gives (:func:`~medtrain.data.split.encode_labels`,
+    :func:`~medtrain.data.split.stratified_split`); rows of one group (``group_column``, see
     :func:`~medtrain.data.table.read_label_csv`) stay in one split; ``folds``/``fold``: the
     cross-validation fold held out. ``store``, ``skip_bad`` (missing files too): as for :func:`load_folder`.
     """

@@ -1,4 +1,4 @@
-"""The label CSV every on-disk loader reads, and the one seeded stratified train/val/test split.
+"""The label CSV every on-disk loader reads.
 
 A label CSV lists one entry per row: ``path,label[,split]``. A header row naming the columns (``path``,
 ``label`` and optionally ``split`` and a group column, in any order; other columns are ignored) is optional;
@@ -9,37 +9,23 @@ the same split, so no patient is in both train and test. Group values are kept o
 starting with ``#`` are ignored. ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
 ``validation``, ``testing`` are accepted); either every row has one or none does.
 
-The same CSV gives the same classes, the same class order and the same split whether it lists 2D images
-(:mod:`medtrain.data.folder`) or volumes (:mod:`medtrain.data.volumes`):
-
-* classes are numbered in sorted order of their names: numerically when every label is an integer
-  (so ``0..K-1`` keep their values and ``10`` comes after ``9``), otherwise as strings;
-* without a split column, :func:`stratified_split` assigns the rows, per class, reproducibly for a seed;
-  with groups, :func:`group_split` assigns whole groups (stratified as far as whole groups allow);
-* with ``folds=K`` (cross-validation), :func:`fold_ids` deals the groups into K stratified folds and
-  :func:`assign_splits` holds out fold ``fold``: as validation when the data come with official splits (the
-  official test split stays untouched), as test otherwise.
+The class order and the split of the rows it read (without a split column) are :mod:`medtrain.data.split`'s.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from medtrain._io import path_kind
-from medtrain.data._table_checks import (check_header, check_listed_once, check_not_a_header, check_split_classes,
-                                         row_error)
+from medtrain.data._table_checks import check_header, check_listed_once, check_not_a_header, row_error
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                "test": "test", "testing": "test"}
-PARTS = ("train", "val", "test")  #: the split a :func:`stratified_split` code 0, 1, 2 stands for
 COLUMNS = ("path", "label", "split")
 GROUP_COLUMNS = ("patient", "patient_id", "subject")  #: group columns found without ``group_column``
 
@@ -64,23 +50,6 @@ class LabelTable:
 def _found(path: Path) -> Path:
     posix = Path(str(path).replace("\\", "/"))
     return posix if "\\" in str(path) and path_kind(path) is None and path_kind(posix) else path
-
-
-@dataclass
-class SplitRecord:
-    """Which input went to which split, one entry per input in input order: what ``splits.csv`` holds."""
-
-    inputs: list[str]  #: each input as its source names it (a CSV path, ``train/17`` for an array row)
-    assign: np.ndarray  #: 0/1/2 (train/val/test) per input
-    groups: Optional[list[str]] = None  #: :func:`group_hash` of each input's group (patient), or None
-    folds: Optional[np.ndarray] = None  #: cross-validation fold per input (-1: official test), or None
-    held_out: Optional[str] = None  #: cross-validation: the split the held-out fold became (val or test)
-
-    def rows(self) -> list[list[str]]:
-        """``[input, split, group[, fold]]`` per input (group: the hash, empty without groups)."""
-        return [[x, PARTS[int(a)], self.groups[i] if self.groups is not None else ""]
-                + ([str(int(self.folds[i]))] if self.folds is not None else [])
-                for i, (x, a) in enumerate(zip(self.inputs, self.assign))]
 
 
 def _header(row: list[str]) -> Optional[list[str]]:
@@ -175,234 +144,3 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
                 raise MedtrainError(f"{csv_path}: rows {j + 1} and {i + 1} are the same {header[gcol]} but in "
                                     f"splits {splits[j]} and {sp}; a patient's rows must share one split")
     return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None)
-
-
-def label_order(values: list[str]) -> list[str]:
-    """The distinct labels in class order: numeric if every label is an integer, else sorted as strings."""
-    uniq = set(values)
-    try:
-        key = {v: (int(v), v) for v in uniq}
-    except ValueError:
-        return sorted(uniq)
-    return sorted(uniq, key=key.__getitem__)
-
-
-def encode_labels(values: list[str]) -> tuple[np.ndarray, dict]:
-    """Label strings -> (int64 class indices, ``label_names`` ``{"0": name, ...}``), per :func:`label_order`."""
-    order = label_order(values)
-    index = {v: i for i, v in enumerate(order)}
-    return np.array([index[v] for v in values], np.int64), {str(i): v for i, v in enumerate(order)}
-
-
-def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
-                     each_part: bool = False) -> np.ndarray:
-    """Assign each index to 0 (train), 1 (val) or 2 (test), per class, reproducibly for ``seed``.
-
-    Each class is shuffled (``numpy.random.default_rng(seed)``, classes in sorted order) and its first
-    ``round(n * test_fraction)`` members go to test, the next ``round(n * val_fraction)`` to val; every
-    class keeps at least one training example. With ``each_part``, a class that rounding would leave out
-    of val or test (fraction positive) puts one member there, as far as its size allows. If rounding
-    leaves val or test empty although its fraction is positive, one training example of the largest class
-    moves there.
-
-    Raises:
-        MedtrainError: unless both fractions lie in [0, 1) with a sum below 1.
-    """
-    ok = all(isinstance(f, (int, float)) and 0 <= f < 1 for f in (val_fraction, test_fraction))
-    if not ok or not val_fraction + test_fraction < 1:
-        raise MedtrainError(f"val_fraction and test_fraction must be in [0, 1) with sum < 1, got "
-                            f"{val_fraction}, {test_fraction}")
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    assign = np.zeros(len(labels), np.int64)
-    pools = {}
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n = len(idx)
-        least = (int(each_part and test_fraction > 0), int(each_part and val_fraction > 0))
-        n_test = min(max(int(round(n * test_fraction)), least[0]), max(n - 1, 0))
-        n_val = min(max(int(round(n * val_fraction)), least[1]), max(n - 1 - n_test, 0))
-        assign[idx[:n_test]] = 2
-        assign[idx[n_test:n_test + n_val]] = 1
-        pools[c] = idx
-    for part, frac in ((1, val_fraction), (2, test_fraction)):
-        if frac > 0 and not (assign == part).any():
-            for c in sorted(pools, key=lambda c: -len(pools[c])):
-                train = [i for i in pools[c] if assign[i] == 0]
-                if len(train) > 1:
-                    assign[train[-1]] = part
-                    break
-    return assign
-
-
-def _groups_or_rows(groups, n: int) -> np.ndarray:
-    """Group ids as integers; without groups every row is its own group."""
-    if groups is None:
-        return np.arange(n)
-    return np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
-
-
-def _strata(labels: np.ndarray) -> np.ndarray:
-    """What folds are stratified on: the class index (multi-label rows: one stratum, not stratified)."""
-    labels = np.asarray(labels)
-    return labels if labels.ndim == 1 else np.zeros(len(labels), np.int64)
-
-
-def _deal(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Fold 0..k-1 of each row: sklearn's ``StratifiedGroupKFold`` (whole groups, class shares as equal as
-    whole groups allow), shuffled by ``seed``. Without repeated groups it is ``StratifiedKFold``."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    y = _strata(labels)
-    out = np.zeros(len(y), np.int64)
-    with warnings.catch_warnings():  # "least populated class has only n members": expected, handled by callers
-        warnings.simplefilter("ignore", UserWarning)
-        if len(np.unique(groups)) == len(groups):
-            parts = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
-        else:
-            parts = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
-        try:
-            for f, (_, held) in enumerate(parts):
-                out[held] = f
-        except ValueError:  # too few members of every class to stratify: whole groups dealt at random
-            order = np.random.default_rng(seed).permutation(np.unique(groups))
-            fold_of = {g: i % k for i, g in enumerate(order)}
-            out = np.array([fold_of[g] for g in groups], np.int64)
-    return out
-
-
-def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: int) -> np.ndarray:
-    """The cross-validation fold (0..folds-1) of each row: every group in one fold, every fold with
-    every class as far as possible, reproducibly for ``seed``.
-
-    Raises:
-        MedtrainError: ``folds`` exceeds the number of groups (rows without groups), or the number of
-            groups (rows) of the smallest class, so some fold would lack it.
-    """
-    labels = np.asarray(labels)
-    g = _groups_or_rows(groups, len(labels))
-    unit = "patients" if groups is not None else "images"
-    if folds < 2:
-        raise MedtrainError(f"folds must be >= 2, got {folds}")
-    if len(np.unique(g)) < folds:
-        raise MedtrainError(f"--folds {folds} is more than the {len(np.unique(g))} {unit} to deal into folds")
-    if labels.ndim == 1:
-        counts = {int(c): len(np.unique(g[labels == c])) for c in np.unique(labels)}
-        c = min(counts, key=counts.get)
-        if counts[c] < folds:
-            raise MedtrainError(f"--folds {folds} is more than the {counts[c]} {unit} of the smallest class "
-                                f"(class {c}), so some fold would lack it")
-    return _deal(labels, g, folds, seed)
-
-
-def _held_fold(labels: np.ndarray, g: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Rows of the first of ``k`` dealt folds that holds every class and leaves every class behind (none:
-    of fewer folds, as many as the smallest class has groups; still none, or multi-label: fold 0)."""
-    if labels.ndim != 1:
-        return _deal(labels, g, k, seed) == 0
-    classes = np.unique(labels)
-    least = min(len(np.unique(g[labels == c])) for c in classes)
-    for n in dict.fromkeys((k, min(k, max(least, 2)))):
-        f = _deal(labels, g, n, seed)
-        for i in range(n):
-            if np.isin(classes, labels[f == i]).all() and np.isin(classes, labels[f != i]).all():
-                return f == i
-    return _deal(labels, g, k, seed) == 0
-
-
-def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test_fraction: float,
-                seed: int) -> np.ndarray:
-    """0/1/2 (train/val/test) per row with whole groups per split, stratified as whole groups allow.
-
-    The test split is one fold of ``round(1 / test_fraction)`` :func:`fold_ids`-style folds, validation one
-    fold of ``round((1 - test share) / val_fraction)`` folds of the rest; so shares are those of whole
-    folds (0.2 and 0.1 exactly; 0.3 becomes 1/3), or a single patient when there are fewer patients
-    than folds.
-
-    Raises:
-        MedtrainError: a single patient left to split.
-    """
-    stratified_split(np.zeros(0), val_fraction, test_fraction, seed)  # the same checks of the fractions
-    labels = np.asarray(labels)
-    g = _groups_or_rows(groups, len(labels))
-    assign = np.zeros(len(labels), np.int64)
-    rest = np.arange(len(labels))
-    for part, k in ((2, round(1 / test_fraction) if test_fraction > 0 else 0),
-                    (1, round((1 - test_fraction) / val_fraction) if val_fraction > 0 else 0)):
-        if k == 0:
-            continue
-        n_groups = len(np.unique(g[rest]))
-        if n_groups < 2:
-            raise MedtrainError(f"only {n_groups} patient left to split into {PARTS[part]} and train; "
-                                f"give more patients or a split column")
-        k = min(max(k, 2), n_groups)  # few patients: one of them, the smallest share whole groups allow
-        held = _held_fold(labels[rest], g[rest], k, seed)
-        assign[rest[held]] = part
-        rest = rest[~held]
-    return assign
-
-
-def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction: float, test_fraction: float,
-                  seed: int, groups: Optional[list[str]] = None, folds: int = 0, fold: Optional[int] = None,
-                  label_names: Optional[dict] = None, source: str | os.PathLike | None = None) -> np.ndarray:
-    """0/1/2 (train/val/test) per row.
-
-    Without ``folds``: the CSV's split column if it has one, else :func:`stratified_split` (no groups) or
-    :func:`group_split`. With ``folds`` K and ``fold`` k (cross-validation, :func:`fold_ids`): with a split
-    column, fold k of its train+val rows is validation, the rest train, and its test rows stay test;
-    without one, fold k is test and validation is ``val_fraction`` of the other folds' rows (groups kept
-    whole).
-
-    Raises:
-        MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`.
-    """
-    assign = _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
-    repeats = groups is not None and len(set(groups)) < len(groups)  # else each row is its own group
-    check_split_classes(labels, assign, splits is None, label_names, source, groups if repeats else None)
-    return assign
-
-
-def _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold) -> np.ndarray:
-    if groups is not None and len(set(groups)) == len(groups):
-        groups = None  # no group repeats: the split (and fold) of single rows, as without groups
-    if folds and folds >= 2:
-        if fold is None or not 0 <= fold < folds:
-            raise MedtrainError(f"with folds {folds}, fold must be one of 0..{folds - 1}, got {fold}")
-        labels = np.asarray(labels)
-        if splits is not None:
-            assign = np.array([PARTS.index(s) for s in splits], np.int64)
-            pool = np.flatnonzero(assign != 2)
-            pool_groups = None if groups is None else [groups[i] for i in pool]
-            assign[pool] = np.where(fold_ids(labels[pool], pool_groups, folds, seed) == fold, 1, 0)
-            return assign
-        f = fold_ids(labels, groups, folds, seed)
-        assign = np.where(f == fold, 2, 0)
-        rest = np.flatnonzero(f != fold)
-        rest_groups = None if groups is None else [groups[i] for i in rest]
-        inner = (stratified_split(labels[rest], val_fraction, 0.0, seed, each_part=True) if groups is None
-                 else group_split(labels[rest], rest_groups, val_fraction, 0.0, seed))
-        assign[rest] = inner
-        return assign
-    if splits is not None:
-        return np.array([PARTS.index(s) for s in splits], np.int64)
-    if groups is None:
-        return stratified_split(labels, val_fraction, test_fraction, seed, each_part=True)
-    return group_split(labels, groups, val_fraction, test_fraction, seed)
-
-
-def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[str]], val_fraction: float,
-                 test_fraction: float, seed: int, groups: Optional[list[str]] = None, folds: int = 0,
-                 fold: Optional[int] = None, label_names: Optional[dict] = None,
-                 source: str | os.PathLike | None = None) -> SplitRecord:
-    """:func:`assign_splits` with what it decided recorded per input (and the fold of each, with ``folds``)."""
-    assign = assign_splits(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names,
-                           source)
-    if not folds or folds < 2:
-        return SplitRecord(list(inputs), assign, groups)
-    labels = np.asarray(labels)
-    if splits is None:
-        return SplitRecord(list(inputs), assign, groups, fold_ids(labels, groups, folds, seed), "test")
-    pool = np.flatnonzero(np.array([s != "test" for s in splits]))
-    f = np.full(len(labels), -1, np.int64)
-    f[pool] = fold_ids(labels[pool], None if groups is None else [groups[i] for i in pool], folds, seed)
-    return SplitRecord(list(inputs), assign, groups, f, "val")

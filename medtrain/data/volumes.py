@@ -33,7 +33,8 @@ from medtrain.data import dicom
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
-from medtrain.data.table import encode_labels, group_hash, read_label_csv, split_record
+from medtrain.data.split import encode_labels, split_record
+from medtrain.data.table import group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
@@ -142,7 +143,7 @@ def load_volume_folder(
         folder: root folder; CSV paths are relative to it (absolute paths are used as they are).
         csv: the CSV ``path,label[,split]`` (default ``folder/labels.csv``), as read by
             :func:`medtrain.data.table.read_label_csv`; without a split column, the split is
-            :func:`medtrain.data.table.stratified_split`'s, seeded by ``seed``.
+            :func:`medtrain.data.split.stratified_split`'s, seeded by ``seed``.
         spacing: target voxel size in mm, isotropic or ``(D, H, W)``; None resizes each volume to
             ``size`` whatever its voxel size.
         size: output ``(D, H, W)`` voxels (an int for a cube); 2D images use the last two.
@@ -155,7 +156,7 @@ def load_volume_folder(
         group_column: the CSV column naming each row's patient (default: ``patient``, ``patient_id`` or
             ``subject`` if present); without one, DICOM entries are grouped by their PatientID's hash
             (:func:`medtrain.data.dicom.patient_group`), so one patient's series never straddle splits.
-        folds, fold: cross-validation, the fold held out (:func:`medtrain.data.table.assign_splits`).
+        folds, fold: cross-validation, the fold held out (:func:`medtrain.data.split.assign_splits`).
         cache_dir: where decoded volumes are cached (default ``$MEDTRAIN_DATA`` or ``~/.cache/medtrain``).
 
     Returns:

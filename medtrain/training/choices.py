@@ -44,7 +44,7 @@ import torch
 from medtrain import metrics
 from medtrain.config import Config
 from medtrain.data.base import Splits
-from medtrain.data.table import stratified_split
+from medtrain.data.split import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
 from medtrain.evaluation.bias import crossfit_scores, decision_shift
 from medtrain.models.heads import final_linear
@@ -56,7 +56,7 @@ FLIP_OPS = ("flip", "vflip", "3d_flip")
 #: Validation-metric lead the pilot without flips needs before flips are dropped.
 FLIP_MARGIN = 0.01
 #: Most training images a flip pilot trains on; a larger training split is sampled down, per class, by
-#: :func:`medtrain.data.table.stratified_split` (bench/pilot_cap.py).
+#: :func:`medtrain.data.split.stratified_split` (bench/pilot_cap.py).
 PILOT_MAX_IMAGES = 1500
 #: Lead in cross-fitted validation accuracy the rule fitted on validation needs over the better of the
 #: balanced and the prior-adjusted rule (bench/threshold_rule.py, 86 finished runs, nested cross-validation
@@ -89,7 +89,7 @@ def without_flips(cfg: Config) -> Config:
 
 def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:
     """``splits`` with its training split sampled down to about ``max_images`` (each class keeps its share,
-    :func:`~medtrain.data.table.stratified_split` seeded by ``seed``); unchanged when it is no larger.
+    :func:`~medtrain.data.split.stratified_split` seeded by ``seed``); unchanged when it is no larger.
     Validation is kept whole: it scores the pilots."""
     n = len(splits.train)
     if n <= max_images:

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from medtrain.data import load_splits
-from medtrain.data.table import assign_splits, fold_ids, group_hash, read_label_csv, split_record
+from medtrain.data.split import assign_splits, fold_ids, split_record
+from medtrain.data.table import group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 
 PATIENTS, IMAGES = 40, 5

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from medtrain.data import load_csv
-from medtrain.data.table import encode_labels, label_order, read_label_csv, stratified_split
+from medtrain.data.split import encode_labels, label_order, stratified_split
+from medtrain.data.table import read_label_csv
 from medtrain.data.volumes import load_volume_folder
 from medtrain.errors import MedtrainError
 

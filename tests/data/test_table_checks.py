@@ -6,7 +6,8 @@ from PIL import Image
 
 from medtrain.cli import main
 from medtrain.data import load_csv, load_folder
-from medtrain.data.table import assign_splits, encode_labels, read_label_csv, split_record, stratified_split
+from medtrain.data.split import assign_splits, encode_labels, split_record, stratified_split
+from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 
 
