@@ -43,11 +43,12 @@ from torch import nn
 from medtrain._io import atomic_dir
 from medtrain.api import RunModel, load_run_module
 from medtrain.errors import MedtrainError
-from medtrain.metrics import scores_from_logits
+from medtrain.metrics import predictions, scores_from_logits
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.stages import stage_modules
-from medtrain.predictor import Item, Skipped, conform, iter_inputs
+from medtrain.predictor import Item, Predictor, Skipped, conform, iter_inputs
 from medtrain.rundir import run_splits
+from medtrain.tasks import MULTILABEL
 from medtrain.training.module import normalise
 
 __all__ = ["METHODS", "MIN_CELLS", "MAPS_FILE", "Explanation", "LogitNet", "default_layer", "stage_shapes",
@@ -189,7 +190,9 @@ class Explanation:
 
     Attributes:
         maps: ``(N, *spatial)`` float32 in [0, 1], at the input's resolution.
-        targets: ``(N,)`` the explained class of each input. probs: ``(N, K)`` plain-forward probabilities.
+        targets: ``(N,)`` the explained class of each input (by default the class ``medtrain predict`` decides).
+        probs: ``(N, K)`` the probabilities ``medtrain predict`` reports for the inputs (the run's test-time
+            augmentation, MC dropout and calibration temperature), so an overlay's p is the predicted one.
         images: ``(N, C, *spatial)`` uint8, the inputs as the network took them.
     """
 
@@ -216,6 +219,7 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
     fixed = class_index(target, labels)
     net = LogitNet(run).eval()
     task = run.meta["task"]
+    predictor = Predictor(run, batch_size=batch_size)
     if method == "occlusion":
         layer = None
         explainer = OcclusionSensitivity(net, mask_size=occlusion_mask(run), n_batch=32, verbose=False,
@@ -227,12 +231,16 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
     names, maps, targets, probs, images, skipped = [], [], [], [], [], []
 
     def flush(buf: list[torch.Tensor]) -> None:
-        """Explain one batch: a plain forward pass for the probabilities and predicted classes, then the
-        maps, Grad-CAM batched over the inputs of one target class (MONAI scores one class per call)."""
+        """Explain one batch: predict's probabilities and decisions (an explained class that differed from the
+        predicted one, or a p that differed from predict's, would contradict ``medtrain predict``), then the
+        maps of the plain network, Grad-CAM batched over the inputs of one target class (MONAI scores one
+        class per call)."""
         x = torch.stack(buf).float() / 255.0
         with torch.no_grad():
-            logits = net(x).float()
-        k = logits.argmax(1) if fixed is None else torch.full((len(x),), fixed)
+            logits = net(x).float()  # occlusion's reference: the score the occluded forward passes are compared to
+        p = predictor.predict(torch.stack(buf))
+        decided = p.argmax(1) if task == MULTILABEL else predictions(p, task)
+        k = torch.as_tensor(decided, dtype=torch.long) if fixed is None else torch.full((len(x),), fixed)
         out = torch.zeros(len(x), *x.shape[2:])
         if method == "occlusion":  # MONAI occludes one image at a time
             for i in range(len(x)):
@@ -253,7 +261,7 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
                                      for e in explainers) / len(explainers)
         maps.extend(out.numpy())
         targets.extend(k.tolist())
-        probs.extend(scores_from_logits(logits, task).numpy())
+        probs.extend(p)
         images.extend(t.numpy() for t in buf)
         buf.clear()
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import medtrain
 from medtrain.cli import main
 from bad_inputs import bad_item
-from medtrain.explain import MAPS_FILE, default_layer, explain
+from medtrain.api import load_run_module
+from medtrain.explain import MAPS_FILE, LogitNet, default_layer, explain
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is ~5x faster on a busy CPU
 
@@ -111,6 +113,21 @@ def test_cli_writes_overlays_and_maps_of_the_run_test_split(trained_run, tmp_pat
     probs = medtrain.load(run).predict(arrays["test_images"][:3])
     assert list(saved["target"]) == probs.argmax(1).tolist()  # the predicted class by default
     assert sorted(p.name for p in out.glob("*.png")) == ["0000_0.png", "0001_1.png", "0002_2.png"]
+
+
+def test_explained_class_and_p_are_those_medtrain_predict_reports(trained_run):
+    """An overlay's class and probability agree with ``medtrain predict`` for the same image: its test-time
+    flips and calibration temperature included, not the network's plain forward pass."""
+    run, _, arrays = trained_run
+    images = arrays["test_images"]
+    predictor = medtrain.load(run)
+    probs = predictor.predict(images)
+    res = explain(run, images)
+    np.testing.assert_allclose(res.probs, probs, atol=1e-6)
+    assert [res.labels[k] for k in res.targets] == predictor.decide(probs)
+    # the plain forward pass reports other probabilities for this run (hflip TTA, a fitted temperature)
+    plain = torch.softmax(LogitNet(load_run_module(run))(torch.from_numpy(images[:, None]).float() / 255).detach(), 1)
+    assert predictor.temperature is not None and not np.allclose(plain.numpy(), probs, atol=1e-3)
 
 
 def test_target_by_name_or_index_and_layer_override(trained_run, tmp_path):
