@@ -30,6 +30,7 @@ from medtrain import __version__
 from medtrain._io import atomic_path
 from medtrain.api import RunModel, load_run_module
 from medtrain.data import load_splits
+from medtrain.data.intensity import PERCENTILES
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import temperature_scale
 from medtrain.metrics import scores_from_logits
@@ -38,6 +39,13 @@ from medtrain.tasks import MULTILABEL
 from medtrain.training.module import normalise
 
 FORMATS = ("onnx", "torchscript")
+#: how medtrain's image reader brings a grey image of more than 8 bits to uint8 before ``x / 255``
+#: (:func:`medtrain.data.folder.read_image`), for a user feeding the exported file 16-bit or float images
+HIGH_BIT_DEPTH = {"applies_to": "grey images of more than 8 bits per pixel (16/32-bit integer or float)",
+                  "percentiles": list(PERCENTILES),
+                  "to_uint8": "round(255 * clip((x - p_low) / (p_high - p_low), 0, 1)), p_low/p_high the image's "
+                              "own percentiles (numpy's linear method); if p_high == p_low its min and max; "
+                              "a constant image is 0"}
 TOLERANCE = 1e-4  #: largest accepted |exported - PyTorch| probability
 CHECK_BATCH = 8  #: images in the check batch (the export itself is traced with 2)
 
@@ -89,7 +97,8 @@ def metadata(run: RunModel, exporter: str) -> dict[str, str]:
                                      "image_size": cfg.image_size, "volume_size": cfg.volume_size,
                                      "spacing": cfg.spacing, "window": cfg.window,
                                      "uint8_to_float": "x / 255", "tta_not_included": run_tta(cfg, meta),
-                                     "mc_dropout_not_included": cfg.mc_dropout}),
+                                     "mc_dropout_not_included": cfg.mc_dropout,
+                                     **({} if len(run.input_shape) != 3 else {"more_than_8_bit": HIGH_BIT_DEPTH})}),
     }
 
 

@@ -57,7 +57,10 @@ def apply_window(hu: np.ndarray, level: float, width: float) -> np.ndarray:
     return np.clip((np.asarray(hu, np.float32) - lo) / width, 0, 1).astype(np.float32)
 
 
-def normalise_percentile(x: np.ndarray, lower: float = 1.0, upper: float = 99.0) -> np.ndarray:
+PERCENTILES = (1.0, 99.0)  #: the window of :func:`normalise_percentile`: an image's own 1st..99th percentile
+
+
+def normalise_percentile(x: np.ndarray, lower: float = PERCENTILES[0], upper: float = PERCENTILES[1]) -> np.ndarray:
     """Map the ``lower``..``upper`` percentile range of ``x`` to [0, 1], clipped (constant input -> 0)."""
     x = np.asarray(x, np.float32)
     lo, hi = np.percentile(x, [lower, upper])

@@ -70,6 +70,25 @@ def test_onnx_metadata_names_labels_and_preprocessing(trained_run, tmp_path):
     assert res["max_abs_diff"] < 1e-4 and res["exporter"] == "torchscript"
 
 
+def test_onnx_metadata_says_how_a_16_bit_image_becomes_the_input_medtrain_reads(trained_run, tmp_path):
+    """Following the file's own description of a 16-bit grey image's conversion gives the very uint8 image
+    medtrain's reader makes of it (a user of the ONNX file alone would otherwise clip or rescale it wrongly)."""
+    from PIL import Image
+
+    from medtrain.data.folder import read_image
+
+    run, _, _ = trained_run
+    export_mod.export_run(run, "onnx", tmp_path / "m.onnx", exporter="torchscript")
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    rule = json.loads(props["preprocessing"])["more_than_8_bit"]
+    x = (np.random.default_rng(0).gamma(2.0, 400.0, (16, 16)) + 100).clip(0, 4095).astype(np.uint16)  # 12-bit data
+    Image.fromarray(x).save(tmp_path / "x16.png")
+    lo, hi = np.percentile(x.astype(np.float32), rule["percentiles"])
+    ours = np.round(255 * np.clip((x - lo) / (hi - lo), 0, 1)).astype(np.uint8)
+    medtrain_reads = read_image(tmp_path / "x16.png").numpy()[0]
+    assert np.array_equal(ours, medtrain_reads) and not np.array_equal(ours, (x >> 4).astype(np.uint8))
+
+
 def test_torchscript_export_equals_pytorch(trained_run, tmp_path):
     run, _, arrays = trained_run
     res = export_mod.export_run(run, "torchscript", tmp_path / "m.pt")
