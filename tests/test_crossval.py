@@ -82,7 +82,7 @@ def test_folds_as_a_compare_axis(tiny_npz, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["--group-column", "patient"], "group column 'patient' is not in the header"),
     (["--group-column", "patient", "--dataset", "breastmnist", "--data", "none"], "applies to CSV data only"),
-    (["--folds", "7"], "--folds 7 is more than the 6 patients of the smallest class"),
+    (["--folds", "7"], "--folds 7 is more than the 6 patients of the smallest class (class 'clear')"),
     (["--folds", "13"], "--folds 13 is more than the 12 patients"),
 ])
 def test_bad_cross_validation_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, extra, message):

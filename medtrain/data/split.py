@@ -138,9 +138,11 @@ def _deal(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarr
     return out
 
 
-def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: int) -> np.ndarray:
+def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: int,
+             label_names: Optional[dict] = None) -> np.ndarray:
     """The cross-validation fold (0..folds-1) of each row: every group in one fold, every fold with
-    every class as far as possible, reproducibly for ``seed``.
+    every class as far as possible, reproducibly for ``seed``. ``label_names`` (``{"0": name, ...}``) names
+    a class in an error (its index otherwise).
 
     Raises:
         MedtrainError: ``folds`` exceeds the number of groups (rows without groups), or the number of
@@ -157,8 +159,9 @@ def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: 
         counts = {int(c): len(np.unique(g[labels == c])) for c in np.unique(labels)}
         c = min(counts, key=counts.get)
         if counts[c] < folds:
+            name = repr(label_names.get(str(c), c)) if label_names else c
             raise MedtrainError(f"--folds {folds} is more than the {counts[c]} {unit} of the smallest class "
-                                f"(class {c}), so some fold would lack it")
+                                f"(class {name}), so some fold would lack it")
     return _deal(labels, g, folds, seed)
 
 
@@ -223,13 +226,13 @@ def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction:
     Raises:
         MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`.
     """
-    assign = _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold)
+    assign = _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names)
     repeats = groups is not None and len(set(groups)) < len(groups)  # else each row is its own group
     check_split_classes(labels, assign, splits is None, label_names, source, groups if repeats else None)
     return assign
 
 
-def _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold) -> np.ndarray:
+def _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names) -> np.ndarray:
     if groups is not None and len(set(groups)) == len(groups):
         groups = None  # no group repeats: the split (and fold) of single rows, as without groups
     if folds and folds >= 2:
@@ -240,9 +243,9 @@ def _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fo
             assign = np.array([PARTS.index(s) for s in splits], np.int64)
             pool = np.flatnonzero(assign != 2)
             pool_groups = None if groups is None else [groups[i] for i in pool]
-            assign[pool] = np.where(fold_ids(labels[pool], pool_groups, folds, seed) == fold, 1, 0)
+            assign[pool] = np.where(fold_ids(labels[pool], pool_groups, folds, seed, label_names) == fold, 1, 0)
             return assign
-        f = fold_ids(labels, groups, folds, seed)
+        f = fold_ids(labels, groups, folds, seed, label_names)
         assign = np.where(f == fold, 2, 0)
         rest = np.flatnonzero(f != fold)
         rest_groups = None if groups is None else [groups[i] for i in rest]

@@ -119,6 +119,8 @@ def test_more_folds_than_the_smallest_class_or_the_patients_is_refused():
     y = np.array([0] * 12 + [1] * 3)
     with pytest.raises(MedtrainError, match="more than the 3 images of the smallest class"):
         fold_ids(y, None, 4, 0)
+    with pytest.raises(MedtrainError, match=r"smallest class \(class 'benign'\)"):  # named, not 'class 1'
+        fold_ids(y, None, 4, 0, {"0": "normal", "1": "benign"})
     groups = [group_hash(str(i // 5)) for i in range(15)]  # 3 patients
     with pytest.raises(MedtrainError, match="more than the 3 patients"):
         fold_ids(y, groups, 4, 0)
