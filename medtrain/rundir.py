@@ -258,7 +258,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     ``cfg`` holds the settings as trained (choices made: ``tta`` is the chosen one); ``choices`` records
     what was tried and chosen on validation (:mod:`medtrain.training.choices`)."""
     from medtrain import metrics
-    from medtrain.evaluation import add_calibration, evaluate_split, fit_temperature, pseudo_logits
+    from medtrain.evaluation import add_calibration, choose_temperature, evaluate_split
     from medtrain.models.weights import save_weights
     from medtrain.reports import plots, summary
 
@@ -266,7 +266,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     module = result.module
     # Temperature scaling: one scalar fitted on the validation predictions (medtrain.evaluation.calibration).
     val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
-    temperature = fit_temperature(pseudo_logits(val["scores"], splits.task), splits.val.labels, splits.task)
+    temperature, temperature_rule = choose_temperature(val["scores"], splits.val.labels.numpy(), splits.task)
     add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
     threshold = None
     if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
@@ -307,7 +307,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
         "data": data_summary(splits),
     }
-    out["calibration"] = {"temperature": temperature, "bins": metrics.ECE_BINS,
+    out["calibration"] = {"temperature": temperature, "rule": temperature_rule, "bins": metrics.ECE_BINS,
                           "val": {k: v for k, v in val["calibration"].items() if k != "temperature"},
                           **({"test": {k: v for k, v in test_cal.items() if k != "temperature"}} if test_cal else {})}
     if threshold is not None:

@@ -37,8 +37,11 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
                  f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
     cal = out["calibration"]
     if "test" in cal:
-        lines.append(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature "
-                     f"scaling (T = {cal['temperature']:.3f}, fitted on validation)")
+        if cal.get("rule", "fitted") == "fitted":
+            lines.append(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature "
+                         f"scaling (T = {cal['temperature']:.3f}, fitted on validation)")
+        else:
+            lines.append(f"test ECE {cal['test']['ece']:.4f}, no temperature scaling ({cal['rule']})")
     if "test" in out.get("operating_point", {}):
         lines.append(operating_point_line(out["operating_point"]["test"], operating_point or "operating point"))
     lines.append(comparison_table(dataset, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))

@@ -5,7 +5,7 @@ import torch
 
 from medtrain import metrics
 from medtrain.errors import MedtrainError
-from medtrain.evaluation import apply_temperature, fit_temperature, pseudo_logits
+from medtrain.evaluation import apply_temperature, choose_temperature, fit_temperature, pseudo_logits
 from medtrain.evaluation.calibration import T_RANGE, nll
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 
@@ -93,6 +93,40 @@ def test_an_underconfident_network_gets_the_lowest_temperature_of_the_range():
     lo = T_RANGE[0]
     assert fit_temperature(logits, y, BINARY) == lo
     assert nll(logits, y, BINARY, lo) < nll(logits, y, BINARY, lo * 1.2)  # the bound is the constrained optimum
+
+
+def test_a_validation_split_without_error_keeps_the_network_probabilities():
+    """Found in a user walkthrough: a small, perfectly separated validation split drove T to 0.05 and every
+    test probability to 0 or 1 (test ECE 0.01 -> 0.18). Without an error the NLL has no minimiser."""
+    logits, y = _overconfident(BINARY, scale=1.0, k=2)
+    z = logits.clone()
+    z[torch.arange(len(y)), y] += 6.0  # every validation image right, by a margin
+    scores = _probs(z, BINARY)
+    assert metrics.acc(y.numpy(), scores, BINARY) == 1.0 and fit_temperature(z, y, BINARY) < 0.3  # sharpened
+    t, rule = choose_temperature(scores, y.numpy(), BINARY)
+    assert t == 1.0 and rule.startswith("kept 1: validation has no error")
+
+
+def test_the_chosen_temperature_never_raises_the_validation_ece():
+    """On 30-image validation splits the NLL-optimal T often raises the binned ECE; T = 1 is kept then."""
+    kept = fitted = 0
+    for seed in range(40):
+        g = np.random.default_rng(seed)
+        y = g.integers(0, 2, 30)
+        p1 = 1 / (1 + np.exp(-((2 * y - 1) * g.gamma(1.0, 0.3, 30) + g.normal(0, 0.4, 30))))
+        scores = np.stack([1 - p1, p1], 1)
+        t, rule = choose_temperature(scores, y, BINARY)
+        at_1 = metrics.ece(y, scores, BINARY)
+        assert metrics.ece(y, apply_temperature(scores, BINARY, t), BINARY) <= at_1 + 1e-12
+        kept += rule.startswith("kept 1: T =")
+        fitted += rule == "fitted" and t != 1.0
+    assert kept >= 3 and fitted >= 3  # both branches taken
+
+
+def test_an_overconfident_network_still_gets_its_temperature():
+    logits, y = _overconfident(MULTICLASS, scale=4.0, k=3)
+    t, rule = choose_temperature(_probs(logits, MULTICLASS), y.numpy(), MULTICLASS)
+    assert rule == "fitted" and t == pytest.approx(4.0, rel=0.15)
 
 
 def test_no_validation_images_means_no_scaling():
