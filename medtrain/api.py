@@ -18,6 +18,7 @@ from medtrain.config import Config
 from medtrain.data import Split, Splits, load_splits
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
+from medtrain.metrics import positive_index
 from medtrain.reports.summary import operating_point_line
 from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.models.factory import check_model_name
@@ -114,6 +115,7 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written
         raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
                             f"{splits.name} is {splits.task}")
+    positive_index(cfg.positive_class, splits.label_names)  # an unknown class is refused before anything is written
     created = resume is None and not run_dir.exists() and writer
     if writer:
         rundir.write_config(run_dir, cfg)
@@ -312,7 +314,8 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
                             f"{split}_fraction 0 or hold no {split} split)")
     res = evaluate_split(run.module, splits.split(split), splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                          tta=rundir.run_tta(cfg, run.meta), mc_dropout=cfg.mc_dropout,
-                         temperature=run.meta.get("temperature"), threshold=run.meta.get("threshold"))
+                         temperature=run.meta.get("temperature"), threshold=run.meta.get("threshold"),
+                         positive=int(run.meta.get("positive_class", len(splits.label_names) - 1)))
     for k in ("scores", "scores_scaled", "entropy"):
         res.pop(k, None)
     write_json(run_dir / rundir.eval_file(split), res)

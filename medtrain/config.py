@@ -107,6 +107,7 @@ class Config:
     logger: str = "csv"  #: experiment log of every epoch and the settings: csv, tensorboard, mlflow or none
     bootstrap: int = 1000  #: resamples for the test confidence intervals
     operating_point: Optional[str] = None  #: binary tasks: youden, sensitivity=P or specificity=P, chosen on validation
+    positive_class: Optional[str] = None  #: the operating point's positive class, a name or index (default: the last class)
     out: Optional[str] = None  #: run directory; default runs/<dataset>-<model>-s<seed>
 
     def to_dict(self) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import rankdata
+from scipy.stats import binomtest, rankdata
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from medtrain.errors import MedtrainError
@@ -240,49 +240,82 @@ def parse_operating_point(spec: str) -> tuple[str, float | None]:
     return kind, target
 
 
-def _positive(y_score) -> np.ndarray:
+def positive_index(spec, label_names: dict) -> int:
+    """The index of the positive class ``spec`` (a class name or index; None: the last class, whose
+    probability MedMNIST's binary AUC scores) among ``label_names`` (``{"0": name, ...}``)."""
+    if spec is None:
+        return len(label_names) - 1
+    names = [label_names[k] for k in sorted(label_names, key=int)]
+    if str(spec) in names:
+        return names.index(str(spec))
+    if str(spec).isdigit() and int(spec) < len(names):
+        return int(spec)
+    raise MedtrainError(f"positive_class {spec!r} is not a class of the data; its classes are "
+                        + ", ".join(repr(n) for n in names))
+
+
+def _positive(y_true, y_score, positive: int) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 labels "is ``positive``" and that class's score (a 1-D score is the last class's)."""
     y_score = np.asarray(y_score, dtype=np.float64)
-    return y_score[:, -1] if y_score.ndim == 2 else y_score
+    s = y_score[:, positive] if y_score.ndim == 2 else (y_score if positive in (-1, 1) else 1.0 - y_score)
+    y = np.asarray(y_true).reshape(-1).astype(int)
+    return (y == (positive % 2)).astype(int), s
 
 
-def choose_threshold(y_true, y_score, spec: str) -> float:
-    """The threshold on the positive class's score (an image is called positive when score >= threshold)
+def choose_threshold(y_true, y_score, spec: str, positive: int = 1) -> float:
+    """The threshold on class ``positive``'s score (an image is called positive when score >= threshold)
     that realises the operating point ``spec`` on these labels (the validation split):
 
-    - ``youden``: maximises Youden's J = sensitivity + specificity - 1 (the highest such threshold on ties);
+    - ``youden``: maximises Youden's J = sensitivity + specificity - 1 (the highest block of thresholds on ties);
     - ``sensitivity=P``: the highest threshold whose sensitivity is >= P (the best specificity at that
       sensitivity);
     - ``specificity=P``: the lowest threshold whose specificity is >= P (the best sensitivity at it).
+
+    Every threshold between the chosen score and the next lower validation score gives the same validation
+    rates; the midpoint of that gap is returned, not its top, which sits on a validation image's score (a test
+    image scoring just below the lowest validation positive would be missed; found in a user walkthrough).
     """
     kind, target = parse_operating_point(spec)
-    y, s = np.asarray(y_true).reshape(-1), _positive(y_score)
+    y, s = _positive(y_true, y_score, positive)
     if len(np.unique(y)) < 2:
         raise MedtrainError("an operating point needs both classes in the validation split")
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
     thr = np.where(np.isfinite(thr), thr, np.nextafter(s.max(), np.inf))  # sklearn's first threshold is inf
     if kind == "youden":
-        i = int(np.argmax(tpr - fpr))
+        j = tpr - fpr
+        i = last = int(np.argmax(j))
+        while last + 1 < len(j) and j[last + 1] >= j[i] - 1e-12:  # a plateau of equal J: its whole gap
+            last += 1
     elif kind == "sensitivity":
-        i = int(np.flatnonzero(tpr >= target - 1e-12)[0])
+        i = last = int(np.flatnonzero(tpr >= target - 1e-12)[0])
     else:
-        i = int(np.flatnonzero(1.0 - fpr >= target - 1e-12)[-1])
-    return float(thr[i])
+        i = last = int(np.flatnonzero(1.0 - fpr >= target - 1e-12)[-1])
+    return float((thr[i] + thr[last + 1]) / 2) if last + 1 < len(thr) else float(thr[i])
 
 
-def rates_at(y_true, y_score, threshold: float) -> dict:
-    """Sensitivity, specificity, PPV and NPV when score >= threshold is called positive (NaN when undefined)."""
-    y, pred = np.asarray(y_true).reshape(-1).astype(int), (_positive(y_score) >= threshold).astype(int)
+def _counts(y_true, y_score, threshold: float, positive: int) -> dict:
+    y, s = _positive(y_true, y_score, positive)
+    pred = (s >= threshold).astype(int)
     tp, tn = int(np.sum((y == 1) & (pred == 1))), int(np.sum((y == 0) & (pred == 0)))
     fp, fn = int(np.sum((y == 0) & (pred == 1))), int(np.sum((y == 1) & (pred == 0)))
-    ratio = lambda a, b: a / (a + b) if a + b else float("nan")  # noqa: E731
-    return {"sensitivity": ratio(tp, fn), "specificity": ratio(tn, fp), "ppv": ratio(tp, fp), "npv": ratio(tn, fn)}
+    return {"sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp), "ppv": (tp, tp + fp), "npv": (tn, tn + fn)}
 
 
-def operating_point_report(y_true, y_score, threshold: float, n: int = 1000, seed: int = 0) -> dict:
-    """Threshold, sensitivity, specificity, PPV, NPV at ``threshold`` and their bootstrap 95% CIs."""
-    res = {"threshold": float(threshold), **rates_at(y_true, y_score, threshold)}
-    stats = {k: (lambda y, s, k=k: rates_at(y, s, threshold)[k]) for k in ("sensitivity", "specificity", "ppv", "npv")}
-    res.update(bootstrap(y_true, y_score, stats, n, seed))
+def rates_at(y_true, y_score, threshold: float, positive: int = 1) -> dict:
+    """Sensitivity, specificity, PPV and NPV of class ``positive`` when its score >= threshold is called
+    positive (NaN when undefined)."""
+    return {k: a / n if n else float("nan") for k, (a, n) in _counts(y_true, y_score, threshold, positive).items()}
+
+
+def operating_point_report(y_true, y_score, threshold: float, positive: int = 1) -> dict:
+    """Threshold, sensitivity, specificity, PPV, NPV of class ``positive`` at ``threshold``, each with its 95%
+    Wilson score interval (``scipy.stats.binomtest``): at a fixed threshold each rate is a binomial proportion,
+    and the interval stays honest at 0 and 1, where a bootstrap's collapses to a point (0 of 21 negatives:
+    [0, 0] by bootstrap, [0, 0.155] by Wilson)."""
+    res = {"threshold": float(threshold), **rates_at(y_true, y_score, threshold, positive)}
+    for k, (a, n) in _counts(y_true, y_score, threshold, positive).items():
+        ci = binomtest(a, n).proportion_ci(0.95, method="wilson") if n else None
+        res[f"{k}_ci"] = [float(ci.low), float(ci.high)] if ci else [float("nan"), float("nan")]
     return res
 
 

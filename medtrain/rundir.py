@@ -268,16 +268,18 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
     temperature, temperature_rule = choose_temperature(val["scores"], splits.val.labels.numpy(), splits.task)
     add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
-    threshold = None
+    threshold, positive = None, metrics.positive_index(cfg.positive_class, splits.label_names)
     if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
-        threshold = metrics.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point)
-    extra = {"temperature": temperature, "tta": cfg.tta, **({"threshold": threshold, "operating_point": cfg.operating_point}
-                                            if threshold is not None else {})}
+        threshold = metrics.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point,
+                                             positive)
+    extra = {"temperature": temperature, "tta": cfg.tta,
+             **({"threshold": threshold, "operating_point": cfg.operating_point, "positive_class": positive}
+                if threshold is not None else {})}
     save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta,
                                                                     **extra))
     test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                           tta=cfg.tta, mc_dropout=cfg.mc_dropout, temperature=temperature,
-                          threshold=threshold) if len(splits.test) else {}
+                          threshold=threshold, positive=positive) if len(splits.test) else {}
     entropy = test.pop("entropy", None)
     test_cal, test_op, test_scaled = test.pop("calibration", None), test.pop("operating_point", None), \
         test.pop("scores_scaled", None)
@@ -312,7 +314,9 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                           **({"test": {k: v for k, v in test_cal.items() if k != "temperature"}} if test_cal else {})}
     if threshold is not None:
         out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "threshold": threshold,
-                                  "val": metrics.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold),
+                                  "positive_class": splits.label_names[str(positive)],
+                                  "val": metrics.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold,
+                                                          positive),
                                   **({"test": test_op} if test_op else {})}
     if choices:
         out["choices"] = choices
@@ -329,7 +333,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                              title, early_stopped=result.stopped_early, checkpoint=result.checkpoint)
     if test:
         plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / CONFUSION_FILE, title)
-    _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point)
+    _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point,
+                       positive)
     write_report(run_dir, cfg.to_dict(), out)
     if verbose and test:
         print("\n" + summary.run_summary(out, splits.name, cfg.monitor, cfg.operating_point, result.summary))
@@ -372,7 +377,7 @@ def write_report(run_dir: Path, config: dict, metrics: dict) -> None:
 
 
 def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,
-                       threshold, rule) -> None:
+                       threshold, rule, positive: int) -> None:
     """``reliability.png`` (validation and test, before/after scaling) and, for binary tasks, ``roc_pr.png``."""
     from medtrain import metrics
     from medtrain.reports import plots
@@ -389,5 +394,6 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
     if panels:
         plots.reliability_diagram(panels, run_dir / RELIABILITY_FILE, title)
     if task == BINARY and test_scaled is not None and len(np.unique(splits.test.labels.numpy())) == 2:
-        plots.roc_pr(splits.test.labels.numpy(), np.asarray(test_scaled)[:, -1], run_dir / ROC_PR_FILE, threshold,
-                     rule or "", title + " · test (calibrated scores)")
+        y = (splits.test.labels.numpy().reshape(-1) == positive).astype(int)  # the operating point's positive class
+        plots.roc_pr(y, np.asarray(test_scaled)[:, positive], run_dir / ROC_PR_FILE, threshold,
+                     rule or "", title + f" · test (calibrated scores of {splits.label_names[str(positive)]!r})")

@@ -49,6 +49,8 @@ HELP = {
     "strategy": "auto or ddp (one process per device and node; several devices pick ddp under auto)",
     "precision": "auto (bf16-mixed where bfloat16 is native, else 32-true), 32-true, 16-mixed, bf16-mixed, ...",
     "out": "run directory",
+    "positive_class": "binary operating points: the class whose sensitivity and PPV are reported, a name or index "
+                      "(default: the last class, as MedMNIST's AUC)",
     "pretrained": "source model A: a run directory, a weights file (.safetensors / weights-only .pt) or timm:NAME",
     "transfer": "scratch, linear-probe, finetune, finetune-top:K, partial:K or scale",
     "probe_layer": "linear-probe: the stage whose pooled output is the feature (default: the last)",

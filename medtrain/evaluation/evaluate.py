@@ -70,13 +70,13 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
 
 def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 1000, seed: int = 0,
                    tta: str = "none", mc_dropout: int = 0, temperature: float | None = None,
-                   threshold: float | None = None) -> dict:
+                   threshold: float | None = None, positive: int = 1) -> dict:
     """The MedMNIST metrics of a split (on the uncalibrated probabilities, as the papers report them).
 
     With ``temperature``: also ``calibration`` (the ECE before and after scaling) and ``scores_scaled``
     (the calibrated probabilities, :func:`medtrain.evaluation.calibration.apply_temperature`). With
     ``threshold`` (binary tasks, a threshold on the calibrated positive-class probability):
-    ``operating_point``, its sensitivity, specificity, PPV and NPV with bootstrap CIs.
+    ``operating_point``, the sensitivity, specificity, PPV and NPV of class ``positive`` with Wilson CIs.
     """
     scores, entropy = predict(module, split, tta=tta, mc_dropout=mc_dropout, seed=seed)
     labels = split.labels.numpy()
@@ -84,8 +84,9 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
     if temperature is not None:
         add_calibration(res, labels, module.task, temperature)
     if threshold is not None:
-        res["operating_point"] = metrics.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
-                                                                bootstrap, seed)
+        res["operating_point"] = {"positive_class": label_names[str(positive)],
+                                  **metrics.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
+                                                                   positive)}
     if entropy is not None:
         res["mc_dropout"] = {"passes": mc_dropout,
                              **uncertainty_report(torch.from_numpy(scores), torch.from_numpy(entropy),

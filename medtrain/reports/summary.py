@@ -69,7 +69,8 @@ def choices_line(choices: dict) -> str:
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:
-    """One line: the test rates at the operating point with their CIs."""
+    """One line: the test rates at the operating point, for its named positive class, with their CIs."""
     parts = [f"{k} {op[k]:.3f} [{op[k + '_ci'][0]:.3f}, {op[k + '_ci'][1]:.3f}]"
              for k in ("sensitivity", "specificity", "ppv", "npv")]
-    return f"{rule} (threshold {op['threshold']:.4f}): " + "  ".join(parts)
+    positive = f", positive class {op['positive_class']!r}" if "positive_class" in op else ""
+    return f"{rule} (threshold {op['threshold']:.4f}{positive}): " + "  ".join(parts) + "  (95% Wilson CIs)"

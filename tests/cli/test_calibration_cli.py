@@ -24,7 +24,7 @@ def _run(capsys, *argv):
 def run(learnable_npz, tmp_path_factory):
     out = tmp_path_factory.mktemp("calib") / "run"
     assert main(["train", "--data", str(learnable_npz), *FAST, "--operating-point", "sensitivity=0.9",
-                 "--out", str(out)]) == 0
+                 "--positive-class", "0", "--out", str(out)]) == 0
     return out
 
 
@@ -39,6 +39,12 @@ def test_run_reports_calibration_and_the_operating_point(run):
     assert op["rule"] == "sensitivity=0.9" and op["chosen_on"] == "val"
     assert op["val"]["sensitivity"] >= 0.9
     assert op["test"]["threshold"] == op["threshold"]
+    # the rates are those of the named positive class, class 0 here, read on its calibrated probability q0
+    y, _, q = _predictions(run)
+    first_class = next(iter(m["test"]["per_class"]))  # per-class metrics are in class order
+    assert op["positive_class"] == op["test"]["positive_class"] == first_class
+    assert op["test"]["sensitivity"] == pytest.approx(np.mean(q[y == 0, 0] >= op["threshold"]))
+    assert op["test"]["specificity"] == pytest.approx(np.mean(q[y == 1, 0] < op["threshold"]))
     for k in ("sensitivity", "specificity", "ppv", "npv"):
         lo, hi = op["test"][f"{k}_ci"]
         assert lo <= op["test"][k] <= hi
@@ -96,6 +102,14 @@ def test_bad_operating_point_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp
     out = tmp_path / "never"
     code, _, err = _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--operating-point", value, "--out", str(out))
     assert code == 2 and message in err and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_unknown_positive_class_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "never"
+    code, _, err = _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--operating-point", "youden",
+                        "--positive-class", "cancer", "--out", str(out))
+    assert code == 2 and "positive_class 'cancer' is not a class of the data" in err and err.strip().count("\n") == 0
     assert not out.exists()
 
 

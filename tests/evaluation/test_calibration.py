@@ -167,22 +167,66 @@ def test_youden_threshold_maximises_j_against_brute_force(seed):
     assert sum(_rates(y, s, t)) - 1 == pytest.approx(best)
 
 
+def _gap(s, t):
+    """The validation scores just above and just below ``t``."""
+    u = np.unique(s[:, 1])
+    return u[u > t].min(), u[u < t].max()
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_sensitivity_target_is_met_at_the_highest_such_threshold(seed):
+def test_sensitivity_target_is_met_with_the_best_specificity_midway_between_scores(seed):
     y, s = _scores(seed)
     t = metrics.choose_threshold(y, s, "sensitivity=0.95")
-    assert _rates(y, s, t)[0] >= 0.95
-    higher = [c for c in np.unique(s[:, 1]) if c > t]
-    assert all(_rates(y, s, c)[0] < 0.95 for c in higher)
+    sens, spec = _rates(y, s, t)
+    assert sens >= 0.95
+    assert spec == max(_rates(y, s, c)[1] for c in np.unique(s[:, 1]) if _rates(y, s, c)[0] >= 0.95)
+    above, below = _gap(s, t)
+    assert t == pytest.approx((above + below) / 2) and _rates(y, s, above) == (sens, spec)
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_specificity_target_is_met_at_the_lowest_such_threshold(seed):
+def test_specificity_target_is_met_with_the_best_sensitivity_midway_between_scores(seed):
     y, s = _scores(seed)
     t = metrics.choose_threshold(y, s, "specificity=0.9")
-    assert _rates(y, s, t)[1] >= 0.9
-    lower = [c for c in np.unique(s[:, 1]) if c < t]
-    assert all(_rates(y, s, c)[1] < 0.9 for c in lower)
+    sens, spec = _rates(y, s, t)
+    assert spec >= 0.9
+    assert sens == max(_rates(y, s, c)[0] for c in np.unique(s[:, 1]) if _rates(y, s, c)[1] >= 0.9)
+    above, below = _gap(s, t)
+    assert t == pytest.approx((above + below) / 2)
+
+
+def test_a_separated_validation_split_puts_the_threshold_midway_not_on_its_lowest_positive():
+    """Found in a user walkthrough: Youden's threshold sat on the lowest validation positive (0.7815), so a
+    test positive at 0.7727 was missed though every negative scored below 0.49."""
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p1 = np.array([0.10, 0.30, 0.488, 0.7815, 0.90, 0.95])
+    s = np.stack([1 - p1, p1], 1)
+    for spec in ("youden", "sensitivity=0.99", "specificity=0.99"):
+        assert metrics.choose_threshold(y, s, spec) == pytest.approx((0.488 + 0.7815) / 2), spec
+
+
+def test_the_positive_class_can_be_the_first():
+    """BreastMNIST's first class is 'malignant': its sensitivity is the recall of class 0, on p0."""
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    p0 = np.array([0.9, 0.8, 0.6, 0.3, 0.4, 0.2, 0.1, 0.05])
+    s = np.stack([p0, 1 - p0], 1)
+    assert metrics.rates_at(y, s, 0.5, positive=0) == pytest.approx(
+        {"sensitivity": 3 / 4, "specificity": 1.0, "ppv": 1.0, "npv": 4 / 5})
+    t = metrics.choose_threshold(y, s, "sensitivity=0.99", positive=0)
+    assert t == pytest.approx((0.3 + 0.2) / 2) and metrics.rates_at(y, s, t, positive=0)["sensitivity"] == 1.0
+    assert metrics.positive_index("malignant", {"0": "malignant", "1": "normal, benign"}) == 0
+    assert metrics.positive_index(None, {"0": "malignant", "1": "normal, benign"}) == 1  # MedMNIST's last class
+    with pytest.raises(MedtrainError, match="positive_class 'cancer' is not a class of the data; its classes are 'a', 'b'"):
+        metrics.positive_index("cancer", {"0": "a", "1": "b"})
+
+
+def test_a_rate_of_0_or_1_gets_an_interval_not_a_point():
+    """0 of 21 negatives called negative: the bootstrap said [0, 0]; the Wilson interval is [0, 0.155]."""
+    y = np.array([0] * 21 + [1] * 10)
+    s = np.stack([np.zeros(31), np.ones(31)], 1)  # everything called positive
+    rep = metrics.operating_point_report(y, s, 0.5)
+    assert rep["specificity"] == 0.0 and rep["specificity_ci"] == pytest.approx([0.0, 0.1546], abs=1e-4)
+    assert rep["sensitivity"] == 1.0 and rep["sensitivity_ci"][0] == pytest.approx(0.7225, abs=1e-4)
 
 
 def test_rates_by_hand():
@@ -196,7 +240,7 @@ def test_rates_by_hand():
 @pytest.mark.parametrize("seed", range(3))
 def test_operating_point_cis_contain_the_point_estimates(seed):
     y, s = _scores(seed, n=200)
-    rep = metrics.operating_point_report(y, s, metrics.choose_threshold(y, s, "youden"), n=300, seed=seed)
+    rep = metrics.operating_point_report(y, s, metrics.choose_threshold(y, s, "youden"))
     y, called = np.asarray(y).reshape(-1), s[:, 1] >= rep["threshold"]
     # each rate is a proportion of these images: its 95% interval is about +-1.96 binomial standard errors wide
     among = {"sensitivity": y == 1, "specificity": y == 0, "ppv": called, "npv": ~called}
