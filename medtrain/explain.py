@@ -256,9 +256,10 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
             for c in k.unique().tolist():
                 sel = torch.nonzero(k == c).flatten()
                 for s in sel.split(step):
-                    with torch.enable_grad():  # an ensemble: the mean of its members' maps
-                        out[s] = sum(e(x[s].requires_grad_(True), class_idx=c)[:, 0].detach().float()
-                                     for e in explainers) / len(explainers)
+                    with torch.enable_grad():  # an ensemble: the mean of its members' maps, scaled again
+                        mean = sum(e(x[s].requires_grad_(True), class_idx=c)[:, 0].detach().float()
+                                   for e in explainers) / len(explainers)
+                    out[s] = _minmax(mean[:, None])[:, 0] if len(explainers) > 1 else mean
         maps.extend(out.numpy())
         targets.extend(k.tolist())
         probs.extend(p)
