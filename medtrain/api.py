@@ -110,6 +110,10 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
     cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network
+    if cfg.data is None and cfg.data_dir is None and splits.source and resume is None:
+        # the folder the MedMNIST file was read from ($MEDTRAIN_DATA or the cache): eval, predict and explain
+        # of this run then work in a shell without $MEDTRAIN_DATA (where it is set, it is still looked in)
+        cfg = dataclasses.replace(cfg, data_dir=str(Path(splits.source).resolve().parent))
     if len(splits.spatial_shape) == 3:
         check_inflatable(cfg.model)  # a 2D family that cannot become 3D is refused by name, nothing written
     if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written

@@ -18,6 +18,7 @@ Every training procedure (the Lightning loop, the linear probe) hands its result
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import resource
 import sys
@@ -137,8 +138,11 @@ def run_splits(run_dir: str | Path, cfg: Config):
     ``splits.csv`` (a folder or CSV that gained or lost images re-splits, and its test split would then hold
     images the run trained on)."""
     from medtrain.data import load_splits
+    from medtrain.data.medmnist import file_name
     from medtrain.models.weights import read_meta
 
+    if cfg.data is None and cfg.data_dir and not (Path(cfg.data_dir) / file_name(cfg.dataset, cfg.size)).is_file():
+        cfg = dataclasses.replace(cfg, data_dir=None)  # the MedMNIST file moved since: where $MEDTRAIN_DATA points
     splits = load_splits(cfg)
     source = cfg.data or cfg.dataset
     weights = Path(run_dir) / WEIGHTS_FILE

@@ -48,6 +48,28 @@ def test_train_writes_a_complete_run_directory_and_eval_reproduces_it(tmp_path, 
     assert m["test"]["auc"] < 1  # the flipped labels are ranked among the other class
 
 
+def test_a_medmnist_run_trained_with_medtrain_data_is_evaluated_without_it(tmp_path, capsys, monkeypatch):
+    """Found in a user walkthrough: a run of --dataset NAME read from $MEDTRAIN_DATA failed in a new shell
+    ('breastmnist.npz is not in ~/.cache/medtrain'). The run records the folder it read the file from; and a
+    file moved since is still found where $MEDTRAIN_DATA now points."""
+    first, second = tmp_path / "data", tmp_path / "moved"
+    first.mkdir()
+    make_npz(first / "breastmnist.npz", noisy_test=2)
+    monkeypatch.setenv("MEDTRAIN_DATA", str(first))
+    out = tmp_path / "run"
+    assert _run(capsys, "train", "--dataset", "breastmnist", *FAST, "--out", str(out))[0] == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["data_dir"] == str(first.resolve())
+    auc = json.loads((out / "metrics.json").read_text())["test"]["auc"]
+    monkeypatch.delenv("MEDTRAIN_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    code, _, err = _run(capsys, "eval", str(out))
+    assert code == 0, err
+    assert json.loads((out / "eval_test.json").read_text())["auc"] == pytest.approx(auc, abs=1e-9)
+    first.rename(second)
+    monkeypatch.setenv("MEDTRAIN_DATA", str(second))
+    assert _run(capsys, "eval", str(out))[0] == 0
+
+
 def test_yaml_config_with_flags_overriding_it(tiny_npz, tmp_path, capsys):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"data": str(tiny_npz), "model": "resnet10_28_half", "epochs": 3,
