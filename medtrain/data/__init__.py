@@ -48,6 +48,7 @@ def load_splits(config) -> Splits:
         is_csv = suffix == ".csv"
         return load_volume_folder(p.parent if is_csv else p, csv=p if is_csv else None, spacing=spacing,
                                   size=config.volume_size, window=window, skip_bad=config.skip_bad,
+                                  image_size=config.image_size,
                                   seed=config.seed, val_fraction=config.val_fraction,
                                   test_fraction=config.test_fraction, cache_dir=config.data_dir,
                                   group_column=group_column, folds=folds, fold=fold)

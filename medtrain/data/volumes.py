@@ -88,8 +88,9 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
 
 
 def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), window=None,
-               cache_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, bool]:
+               cache_dir: str | os.PathLike | None = None, image_size: int | None = None) -> tuple[np.ndarray, bool]:
     """One DICOM series folder, NIfTI file or 2D DICOM file -> uint8 ``(D, H, W)`` or ``(H, W)``, cached.
+    A 2D image is resized to the last two of ``size``, or to ``image_size`` squared when given.
 
     Returns the array and whether a CT window (rather than percentile normalisation) was applied.
     """
@@ -100,6 +101,8 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     kind = "volume" if found == "dir" or is_nifti(path) else "image"
     spacing = triple(spacing, "spacing") if spacing is not None else None
     size = parse_size(size)
+    if kind == "image" and image_size:
+        size = (size[0], int(image_size), int(image_size))
     win = parse_window(window)
     files = _source_files(path)
     cache_file = None
@@ -129,6 +132,7 @@ def load_volume_folder(
     size: int | Sequence[int] = 64,
     window=None,
     skip_bad: bool = False,
+    image_size: int | None = None,
     seed: int = 0,
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
@@ -146,7 +150,8 @@ def load_volume_folder(
             :func:`medtrain.data.split.stratified_split`'s, seeded by ``seed``.
         spacing: target voxel size in mm, isotropic or ``(D, H, W)``; None resizes each volume to
             ``size`` whatever its voxel size.
-        size: output ``(D, H, W)`` voxels (an int for a cube); 2D images use the last two.
+        size: output ``(D, H, W)`` voxels (an int for a cube); 2D images use the last two unless
+            ``image_size`` (``--image-size``) gives their side.
         window: CT window, a preset name (:data:`~medtrain.data.intensity.WINDOW_PRESETS`: lung,
             mediastinum, bone, brain, abdomen) or ``(level, width)`` in HU; None normalises every volume by its 1-99 percentiles.
             Applied to CT DICOM and to NIfTI (assumed in HU); MR DICOM always uses percentiles.
@@ -180,7 +185,8 @@ def load_volume_folder(
     n_windowed = 0
     for i, path in enumerate(table.resolve(folder)):
         try:
-            arr, windowed = load_entry(path, spacing=spacing3, size=size3, window=win, cache_dir=cache)
+            arr, windowed = load_entry(path, spacing=spacing3, size=size3, window=win, cache_dir=cache,
+                                       image_size=image_size)
         except MedtrainError as e:
             if not skip_bad:
                 raise
@@ -229,7 +235,7 @@ def load_volume_folder(
         extra={
             "kind": "volume" if images.ndim == 5 else "image",
             "spacing": list(spacing3) if spacing3 else None,
-            "size": list(size3 if images.ndim == 5 else size3[-2:]),
+            "size": list(size3) if images.ndim == 5 else list(images.shape[-2:]),
             "window": list(win) if win else None,
             "normalisation": {"window": n_windowed, "percentile": len(arrays) - n_windowed},
             "skipped": skipped,

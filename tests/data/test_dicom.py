@@ -16,7 +16,8 @@ import torch
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
-from medtrain.data import dicom, intensity
+from medtrain.config import resolve
+from medtrain.data import dicom, intensity, load_splits
 from medtrain.data.intensity import WINDOW_PRESETS, apply_window
 from medtrain.data.table import group_hash
 from medtrain.rundir import write_splits
@@ -274,6 +275,12 @@ def test_2d_dicom_images_load_through_the_image_path(tmp_path):
     s = load_volume_folder(root, size=(1, 32, 32), window="lung", cache_dir=tmp_path / "cache")
     assert s.train.images.shape == (2, 1, 32, 32) and s.extra["kind"] == "image"
     assert s.label_names == {"0": "0", "1": "1"}
+    # --image-size sizes 2D DICOM images as it sizes PNGs (it was ignored: they took --volume-size's 64);
+    # the same cache folder, another size: its own cache entries
+    s = load_volume_folder(root, size=64, image_size=24, window="lung", cache_dir=tmp_path / "cache")
+    assert s.train.images.shape == (2, 1, 24, 24) and s.extra["size"] == [24, 24]
+    cfg = resolve({"data": str(root / "labels.csv"), "image_size": 20, "window": "lung", "data_dir": str(tmp_path)})
+    assert load_splits(cfg).test.images.shape == (2, 1, 20, 20)
 
 
 def test_patient_identity_never_leaves_the_input(tmp_path, caplog):
