@@ -354,7 +354,8 @@ def _file_stem(name: str) -> str:
 def write_explanation(res: Explanation, out: str | os.PathLike) -> list[Path]:
     """Write ``maps.npz`` (``maps``, ``inputs``, ``target``, ``target_name``, ``method``, ``layer``) and one
     overlay PNG per input (``NNNN_<name>.png``; for volumes the three central orthogonal slices) into the
-    folder ``out``, all at once: an error leaves nothing. Returns the written PNGs."""
+    folder ``out``, all at once: an error leaves nothing; the overlays of an earlier explanation in ``out`` are
+    removed. Returns the written PNGs."""
     from medtrain.reports.plots import saliency_overlay
 
     out = Path(out)
@@ -370,4 +371,8 @@ def write_explanation(res: Explanation, out: str | os.PathLike) -> list[Path]:
         np.savez_compressed(tmp / MAPS_FILE, maps=res.maps, inputs=np.array(res.names, dtype=str),
                             target=res.targets, target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
                             method=np.array(res.method), layer=np.array(res.layer or ""))
+    # overlays of an earlier explanation written into the same folder would sit beside these maps as if
+    # they were theirs: gone (found in a user walkthrough); other files are left alone
+    for old in set(out.glob("[0-9][0-9][0-9][0-9]_*.png")) - set(pngs):
+        old.unlink()
     return pngs

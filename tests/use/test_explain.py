@@ -113,6 +113,11 @@ def test_cli_writes_overlays_and_maps_of_the_run_test_split(trained_run, tmp_pat
     probs = medtrain.load(run).predict(arrays["test_images"][:3])
     assert list(saved["target"]) == probs.argmax(1).tolist()  # the predicted class by default
     assert sorted(p.name for p in out.glob("*.png")) == ["0000_0.png", "0001_1.png", "0002_2.png"]
+    # explaining fewer inputs into the same folder leaves only this explanation's overlays (a user's own file stays)
+    (out / "notes.png").write_bytes(b"mine")
+    code, _, _ = _cli(capsys, "explain", run, "--split", "test", "--limit", "1", "--out", out)
+    assert code == 0 and len(np.load(out / MAPS_FILE)["maps"]) == 1
+    assert sorted(p.name for p in out.glob("*.png")) == ["0000_0.png", "notes.png"]
 
 
 def test_explained_class_and_p_are_those_medtrain_predict_reports(trained_run):
