@@ -243,8 +243,11 @@ def load_run_module(run_dir: str | Path) -> RunModel:
     """
     run_dir = Path(run_dir)
     if not rundir.is_run(run_dir) or not (run_dir / rundir.WEIGHTS_FILE).is_file():
+        folds = sorted(p.name for p in run_dir.glob("fold*") if (p / rundir.WEIGHTS_FILE).is_file())
+        hint = f"; it holds the cross-validation runs {', '.join(folds)}: name one, e.g. {run_dir / folds[0]}" \
+            if folds else ""
         raise MedtrainError(f"{run_dir} is not a finished run directory (needs {rundir.CONFIG_FILE} and "
-                            f"{rundir.WEIGHTS_FILE})")
+                            f"{rundir.WEIGHTS_FILE}){hint}")
     cfg = rundir.load_config(run_dir)
     try:
         meta = read_meta(run_dir / rundir.WEIGHTS_FILE)

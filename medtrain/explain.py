@@ -165,7 +165,7 @@ def class_index(target, labels: Sequence[str]) -> int | None:
         return list(labels).index(s)
     if re.fullmatch(r"\d+", s) and int(s) < len(labels):
         return int(s)
-    raise MedtrainError(f"unknown target class '{target}'; the run's classes are {', '.join(labels)} "
+    raise MedtrainError(f"unknown target class '{target}'; the run's classes are {', '.join(map(repr, labels))} "
                         f"(by name or index 0..{len(labels) - 1})")
 
 

@@ -67,6 +67,10 @@ def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_
     assert stamps == [(out / f"fold{k}" / "metrics.json").stat().st_mtime_ns for k in range(2)]
     assert "finished, reused" in capsys.readouterr().out
     assert json.loads((out / "cv.json").read_text())["per_fold"] == cv["per_fold"]
+    # eval of the cross-validation folder (not a run) names its fold runs
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 2
+    assert f"it holds the cross-validation runs fold0, fold1: name one, e.g. {out / 'fold0'}" in capsys.readouterr().err
 
 
 @pytest.mark.slow
