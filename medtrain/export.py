@@ -93,6 +93,10 @@ def metadata(run: RunModel, exporter: str) -> dict[str, str]:
                   + (f", calibrated at temperature {float(meta['temperature']):.6g}" if meta.get("temperature") is not None
                      else ""),
         "temperature": json.dumps(meta.get("temperature")),
+        "operating_point": json.dumps({"rule": meta.get("operating_point"), "threshold": meta["threshold"],
+                                       "positive_class": run.label_names[int(meta.get("positive_class", 1))],
+                                       "applies_to": "the calibrated probability of positive_class (this output)"}
+                                      if meta.get("threshold") is not None else None),
         "preprocessing": json.dumps({"color_space": cfg.color_space, "mean": meta["mean"], "std": meta["std"],
                                      "image_size": cfg.image_size, "volume_size": cfg.volume_size,
                                      "spacing": cfg.spacing, "window": cfg.window,

@@ -16,9 +16,10 @@ __all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "iter_inputs", "load", 
 
 def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os.PathLike, as_json: bool = False,
                       skip_bad: bool = False, progress=None) -> tuple[int, list[Skipped]]:
-    """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``; or JSON), written
-    atomically: an error leaves no file. ``progress(n)`` is called after each batch with the inputs so far.
-    Returns the number of predicted inputs and the skipped ones."""
+    """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``, and
+    ``prediction_at_operating_point`` for a run with one; or JSON), written atomically: an error leaves no
+    file. ``progress(n)`` is called after each batch with the inputs so far. Returns the number of predicted
+    inputs and the skipped ones."""
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
@@ -28,19 +29,24 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
         if as_json:
             f.write('{"labels": %s, "predictions": [' % json.dumps(labels))
         for names, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped):
-            decided = predictor.decide(probs)
+            decided, at_op = predictor.decide(probs), predictor.decide_at_operating_point(probs)
+            op_key = "prediction_at_operating_point"  # the run's threshold on its positive class (metrics.json)
             if first and not as_json:
-                w.writerow(["input", "prediction", *labels] + (["entropy"] if entropy is not None else []))
+                w.writerow(["input", "prediction", *labels] + (["entropy"] if entropy is not None else [])
+                           + ([op_key] if at_op is not None else []))
             for i, name in enumerate(names):
                 if as_json:
                     rec = {"input": name, "prediction": decided[i],
                            "probabilities": dict(zip(labels, map(float, probs[i])))}
                     if entropy is not None:
                         rec["entropy"] = float(entropy[i])
+                    if at_op is not None:
+                        rec[op_key] = at_op[i]
                     f.write(("" if first and i == 0 else ",") + "\n  " + json.dumps(rec))
                 else:
                     w.writerow([name, decided[i], *(f"{v:.9g}" for v in probs[i])]
-                               + ([f"{entropy[i]:.9g}"] if entropy is not None else []))
+                               + ([f"{entropy[i]:.9g}"] if entropy is not None else [])
+                               + ([at_op[i]] if at_op is not None else []))
             first = False
             n += len(names)
             if progress is not None:

@@ -238,10 +238,24 @@ class Predictor:
         self.task = run.meta["task"]
         t = run.meta.get("temperature")
         self.temperature = float(t) if calibrated and t is not None else None
+        # the run's operating point (binary tasks, chosen on validation on the calibrated probabilities):
+        # (rule, threshold, positive class index); it applies to calibrated probabilities only
+        op = run.meta.get("threshold")
+        self.operating_point = (run.meta.get("operating_point"), float(op), int(run.meta.get("positive_class", 1))) \
+            if op is not None and (calibrated or t is None or float(t) == 1.0) else None
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """The predicted label name of each row of probabilities (the decision the run's metrics score)."""
         return predicted_names(probs, self.task, self.labels)
+
+    def decide_at_operating_point(self, probs: np.ndarray) -> list[str] | None:
+        """The label name of each row at the run's operating point (its positive class where that class's
+        probability >= the threshold, else the other class); None for a run without one."""
+        if self.operating_point is None:
+            return None
+        _, threshold, positive = self.operating_point
+        other = self.labels[1 - positive]
+        return [self.labels[positive] if p >= threshold else other for p in np.asarray(probs)[:, positive]]
 
     def stream(self, items: Iterable[Item], skip_bad: bool = False,
                skipped: list | None = None) -> Iterator[tuple[list[str], np.ndarray, np.ndarray | None]]:

@@ -1,5 +1,6 @@
 """Calibration and operating points end to end: the run's outputs, ``medtrain eval`` reproducing them, and
 bad input refused before anything is written."""
+import csv
 import json
 
 import numpy as np
@@ -103,6 +104,31 @@ def test_bad_operating_point_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp
     code, _, err = _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--operating-point", value, "--out", str(out))
     assert code == 2 and message in err and err.strip().count("\n") == 0 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_predict_and_export_carry_the_operating_point(run, learnable_npz, tmp_path, capsys):
+    """medtrain predict adds each input's class at the run's operating point (the threshold on the positive
+    class's calibrated probability, as metrics.json scores it); the exported file names that rule."""
+    import onnx
+
+    from medtrain.export import export_run
+
+    m = json.loads((run / "metrics.json").read_text())
+    op = m["operating_point"]
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), str(learnable_npz), "--split", "test", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    names = list(rows[0])[2:4]  # the class columns
+    positive = names.index(op["positive_class"])
+    called = [r["prediction_at_operating_point"] == op["positive_class"] for r in rows]
+    assert called == [float(r[names[positive]]) >= op["threshold"] for r in rows]
+    y, _, q = _predictions(run)
+    is_pos = y == positive
+    assert np.mean(np.array(called)[is_pos]) == pytest.approx(op["test"]["sensitivity"])  # the run's own figure
+    export_run(run, "onnx", tmp_path / "m.onnx", exporter="torchscript")
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    assert json.loads(props["operating_point"])["threshold"] == op["threshold"]
+    assert json.loads(props["operating_point"])["positive_class"] == op["positive_class"]
 
 
 def test_an_unknown_positive_class_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys):
