@@ -14,9 +14,11 @@ import torch
 from medtrain import config as config_mod
 from medtrain import rundir
 from medtrain._io import write_json
+from medtrain.augment import available
+from medtrain.augment.policies import is_policy_file
 from medtrain.config import Config
 from medtrain.data import Split, Splits, load_splits
-from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
+from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 from medtrain.evaluation import evaluate_split
 from medtrain.metrics import positive_index
 from medtrain.reports.summary import operating_point_line
@@ -35,6 +37,16 @@ from medtrain.training.probe import ProbeModel, fit_probe
 #: The number of processes (devices x num_nodes) is not one of them: the global batch, the shards and the
 #: steps of the schedule depend on it.
 RESUMABLE_KEYS = ("progress", "data_dir", "accelerator", "strategy", "out")
+
+
+def check_settings(cfg: Config) -> None:
+    """What ``train`` refuses of a config before reading any data, checked without training: the network's name
+    and every augmentation name. A comparison checks every cell, a search every value, before training any
+    (an unknown name in the last cell or a later trial failed only after the earlier ones had trained)."""
+    check_model_name(cfg.model)
+    for name in cfg.augment:
+        if name and name != "none" and not is_policy_file(name) and name not in available():
+            raise suggest(name, available(), "augmentation")
 
 
 def _as_config(config) -> Config:

@@ -15,7 +15,7 @@ from pathlib import Path
 from medtrain import config as config_mod
 from medtrain._io import write_text
 from medtrain._progress import Overall
-from medtrain.api import train_or_reuse
+from medtrain.api import check_settings, train_or_reuse
 from medtrain.crossval import cross_validate, fold_dir
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.html import write_comparison_report
@@ -34,6 +34,10 @@ def parse_vary(items: list[str]) -> dict[str, list[str]]:
         key = key.strip().replace("-", "_")
         if key not in config_mod.KEYS:
             raise suggest(key, config_mod.KEYS, "setting")
+        if key in ("seed", "out"):  # --vary seed=... was overwritten by each run's seed of --seeds, silently
+            raise MedtrainError(f"--vary {key}: {'--seeds' if key == 'seed' else '--out'} sets it, not --vary")
+        if key in grid:  # the last of two axes of one setting replaced the first
+            raise MedtrainError(f"--vary {key} is given twice; list every value in one: --vary {key}=A,B")
         vals = [v.strip() for v in values.split(";" if ";" in values else ",") if v.strip()]
         if not vals:
             raise MedtrainError(f"--vary {key} has no values")
@@ -54,6 +58,7 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     # Validate every cell before training any, so a typo in the last value fails at once.
     for cell in cells:
         single_process_only(config_mod.resolve(base, cell), "compare")
+        check_settings(config_mod.resolve(base, cell))
     results = []
     dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     finished = sum(is_finished(d) for d in dirs.values())

@@ -50,7 +50,10 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[
         overrides = {"augment": aug, "out": str(run_dir), "progress": False, "bootstrap": 0}
         if "epochs" in params:
             overrides["epochs"] = params["epochs"]
-        return _val_auc(train_or_reuse(config_mod.resolve(base_cfg.to_dict(), overrides), verbose=verbose))
+        # without the test split, as tune's trials: the grid is ranked on validation and the test split is
+        # for the final report only (every candidate was scored on it; found in a user walkthrough)
+        return _val_auc(train_or_reuse(config_mod.resolve(base_cfg.to_dict(), overrides), verbose=verbose,
+                                       evaluate_test=False))
 
     return train_fn
 

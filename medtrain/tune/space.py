@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from medtrain import config as config_mod
+from medtrain.api import check_settings
 from medtrain.errors import MedtrainError, suggest
 
 #: Settings a search may not vary: the run directory and where data and output go belong to the search.
@@ -76,6 +77,8 @@ def _param(key: str, spec, base: dict) -> Param:
         raise suggest(key, config_mod.KEYS, "search space: setting")
     if key in FIXED:
         raise MedtrainError(f"search space {key}: {key} is set by the search itself, not searched")
+    if key == "monitor":  # trials scored on different metrics cannot be ranked (val_loss was maximised as an AUC)
+        raise MedtrainError("search space monitor: the metric the search ranks trials by is --monitor, not searched")
     kind, _ = config_mod._kind(config_mod.KEYS[key])
     if isinstance(spec, list):
         if not spec:
@@ -111,7 +114,7 @@ def _param(key: str, spec, base: dict) -> Param:
                             f"got {spec!r}")
     for v in values:  # every reachable value must be one train accepts, with the base settings
         try:
-            config_mod.resolve(base, {key: v})
+            check_settings(config_mod.resolve(base, {key: v}))
         except MedtrainError as e:
             raise MedtrainError(f"search space {key}: value {v!r} is refused by train ({e})") from None
     return p

@@ -137,6 +137,8 @@ def test_augment_search_end_to_end_with_real_training(tiny_npz, tmp_path, capsys
         m = json.loads((tmp_path / "policy-search" / name / "metrics.json").read_text())
         assert m["val"]["auc"] == pytest.approx(scores[0 if name == "baseline" else 1], abs=1e-6)
         assert yaml.safe_load((tmp_path / "policy-search" / name / "config.yaml").read_text())["epochs"] == 1
+        # ranked on validation, and the test split not even scored (it is for the final report)
+        assert m["sizes"]["test"] == 0 and not (tmp_path / "policy-search" / name / "predictions_test.csv").exists()
     assert f"--augment flip,{out}" in capsys.readouterr().out
 
 

@@ -137,6 +137,21 @@ def test_compare_grid_tables_and_skips_finished_cells(tiny_npz, tmp_path, capsys
     assert (out / "dropout=0" / "seed0" / "metrics.json").stat().st_mtime == stamp
 
 
+@pytest.mark.parametrize("vary, message", [
+    (["seed=0,1"], "--vary seed: --seeds sets it, not --vary"),  # each cell ran seed 0, silently
+    (["out=a,b"], "--vary out: --out sets it"),
+    (["dropout=0", "dropout=0.5"], "--vary dropout is given twice"),  # the second axis replaced the first
+    (["model=resnet10_28_half,nosuchnet"], "unknown model 'nosuchnet'"),  # the first cell trained before this
+    (["augment=flip;flip,bogus"], "unknown augmentation 'bogus'"),
+])
+def test_compare_refuses_a_grid_it_cannot_run_before_training_any_cell(tiny_npz, tmp_path, capsys, vary, message):
+    out = tmp_path / "cmp"
+    code, _, err = _run(capsys, "compare", "--data", str(tiny_npz), *FAST, *[a for v in vary for a in ("--vary", v)],
+                        "--out", str(out))
+    assert code == 2 and message in err and err.strip().count("\n") == 0
+    assert not out.exists()
+
+
 def test_compare_refuses_to_reuse_cells_run_with_other_settings(tiny_npz, tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--data", str(tiny_npz), *FAST, "--epochs", "1", "--vary", "dropout=0", "--out", str(out)]

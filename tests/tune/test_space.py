@@ -38,6 +38,11 @@ def test_the_builtin_space_is_valid_for_the_default_settings():
     ({"model": {"low": 1, "high": 2}}, r"model: a range needs a number setting"),
     ({"lr": 0.01}, r"lr: give a range"),
     ({"out": ["a", "b"]}, r"out: out is set by the search itself"),
+    # trials scored on other metrics: val_loss was maximised as if it were an AUC (a user walkthrough)
+    ({"monitor": ["val_loss"]}, r"monitor: the metric the search ranks trials by is --monitor"),
+    # names train refuses only when it builds a trial: a good first draw trained a whole trial first
+    ({"model": ["resnet18_28", "nosuchnet"]}, r"model: value 'nosuchnet' is refused by train \(unknown model"),
+    ({"augment": ["flip", "flip,bogusaug"]}, r"augment: value 'flip,bogusaug' is refused by train \(unknown augmentation"),
     ({}, r"at least one setting"),
 ])
 def test_a_space_train_cannot_run_is_refused_naming_the_key(space, message):
