@@ -21,7 +21,8 @@ from typing import Callable
 
 from medtrain import config as config_mod, rundir
 from medtrain._io import write_json
-from medtrain.api import RESUMABLE_KEYS, evaluate
+from medtrain.api import RESUMABLE_KEYS, check_settings, evaluate
+from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
@@ -73,7 +74,10 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
     single_process_only(cfg, "medtrain tune")
     params = parse_space(space, base)
     check_limits(trials, budget_minutes)
+    check_settings(cfg)
+    load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
     out = Path(out)
+    created = not out.exists()
     db, url = prepare_storage(out, storage)
     fixed = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_KEYS}
     settings = {"command": "tune", "monitor": cfg.monitor, "space": {p.key: p.to_dict() for p in params},
@@ -92,6 +96,10 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
 
     try:
         run_study(study, objective, trials, budget_minutes, log)
+    except MedtrainError:  # a first trial train refused: no study is left behind to block the corrected command
+        if created and not finished_trials(study):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     except KeyboardInterrupt:
         write_trials(study, out)
         log(f"tune: interrupted; {len(finished_trials(study))} finished trials are kept in {url}; "

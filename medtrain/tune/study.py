@@ -75,13 +75,33 @@ def open_study(storage, name: str, monitor: str, seed: int, settings: dict) -> o
     saved = study.user_attrs.get("medtrain")
     if saved is None:
         study.set_user_attr("medtrain", settings)
-    elif saved != settings:
-        diff = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-        raise MedtrainError(f"study {name!r} in this storage was started with other settings "
-                            f"({', '.join(diff[:3])} differ); use another --study-name or output folder")
+    else:
+        diff = _differences(saved, settings)
+        if diff:
+            raise MedtrainError(f"study {name!r} in this storage was started with other settings "
+                                f"({'; '.join(diff[:3])}); use another --study-name or output folder")
     # Seeded, and offset by the trials already there: a continued study must not redraw its first points.
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     return study
+
+
+def _differences(saved: dict, settings: dict) -> list[str]:
+    """``"key: then, now"`` for each setting of a study that changed, naming the settings of ``base`` and
+    ``space`` one by one. A setting a later medtrain added at its default (absent from the saved study) is no
+    difference: the study was run with that default (an update otherwise stopped every study continuing)."""
+    defaults = Config().to_dict()
+    out = []
+    for part in sorted(set(saved) | set(settings)):
+        was, now = saved.get(part), settings.get(part)
+        if isinstance(was, dict) and isinstance(now, dict):
+            for k in sorted(set(was) | set(now)):
+                if k not in was and part == "base" and now[k] == defaults.get(k):
+                    continue
+                if was.get(k) != now.get(k):
+                    out.append(f"{part} {k}: {was.get(k)!r}, now {now.get(k)!r}")
+        elif was != now:
+            out.append(f"{part}: {was!r}, now {now!r}")
+    return out
 
 
 def finished_trials(study: optuna.Study) -> list:

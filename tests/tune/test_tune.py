@@ -110,6 +110,41 @@ def test_a_rerun_with_another_space_is_refused_not_mixed_in(tiny_npz, tmp_path, 
     tune(fast(tiny_npz), SPACE, tmp_path / "tune", trials=1, log=lambda line: None)
     with pytest.raises(MedtrainError, match="started with other settings"):
         tune(fast(tiny_npz), {"dropout": [0.0, 0.5]}, tmp_path / "tune", trials=2, log=lambda line: None)
+    with pytest.raises(MedtrainError, match=r"other settings \(base epochs: 1, now 2\)"):  # named, not 'base'
+        tune(fast(tiny_npz, epochs=2), SPACE, tmp_path / "tune", trials=2, log=lambda line: None)
+
+
+def test_a_study_continues_after_an_update_added_a_setting_at_its_default(tiny_npz, tmp_path, monkeypatch):
+    """A study saved before a setting existed (here: positive_class) continues with it at its default; the
+    update had stopped every study with 'base differ' (a user walkthrough)."""
+    monkeypatch.setattr(medtrain.api, "train", fake_train([]))
+    out = tmp_path / "tune"
+    tune(fast(tiny_npz), SPACE, out, trials=1, log=lambda line: None)
+    study = optuna.load_study(study_name="tune", storage=default_storage(out))
+    saved = study.user_attrs["medtrain"]
+    del saved["base"]["positive_class"]
+    study.set_user_attr("medtrain", saved)
+    tune(fast(tiny_npz), SPACE, out, trials=2, log=lambda line: None)
+    assert len(finished(out)) == 2
+    with pytest.raises(MedtrainError, match="base positive_class: None, now '0'"):  # not at its default: refused
+        tune(fast(tiny_npz, positive_class="0"), SPACE, out, trials=3, log=lambda line: None)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "nope.npz"], "--data nope.npz: no such file or folder"),
+    (["--folds", "2"], "folds 2 needs the fold"),
+    (["--pretrained", "no/such/run"], "neither a run directory"),  # refused by the first trial's training
+])
+def test_data_or_settings_train_refuses_leave_no_study_behind(tiny_npz, tmp_path, capsys, extra, message):
+    """A leftover study.db made the corrected command fail with 'started with other settings'."""
+    out = tmp_path / "tune"
+    data = [] if "--data" in extra else ["--data", str(tiny_npz)]
+    argv = ["tune", *data, "--model", "resnet10_28_half", "--epochs", "1", "--no-progress", *extra, "--trials", "1",
+            "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.strip().splitlines()[-1].startswith("medtrain: error")
+    assert not out.exists()
 
 
 @pytest.mark.slow
