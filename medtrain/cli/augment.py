@@ -235,7 +235,11 @@ def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) 
 
 
 def run_search(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from medtrain.api import check_settings
     from medtrain.augment.policies import is_policy_file
+    from medtrain.data import load_splits
     from medtrain.augment.search import randaugment_grid_search
     from medtrain.policy_search import make_train_fn
 
@@ -247,6 +251,10 @@ def run_search(args: argparse.Namespace) -> int:
     else:
         # The config's own augmentation, without any policy it already names (the search replaces those).
         base = [a for a in cfg.augment if a != "none" and a not in _POLICY_OPS and not is_policy_file(a)]
+    # what train would refuse, refused before any folder or study exists (an unknown base augmentation or
+    # unreadable data left an empty work folder, or a study that blocked the corrected command)
+    check_settings(dataclasses.replace(cfg, augment=tuple(base)))
+    load_splits(cfg)
     out = Path(args.out)
     work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
     if args.method == "autoaugment":

@@ -223,3 +223,20 @@ def test_autoaugment_search_bad_limits_are_one_line_exit_2_and_write_nothing(tin
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not work.exists() and not out.exists()
+
+
+@pytest.mark.parametrize("method", ["randaugment", "autoaugment"])
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "nope.npz"], "--data nope.npz: no such file or folder"),
+    (["--base-augment", "flip,bogus"], "unknown augmentation 'bogus'"),  # was 'cannot take a policy file'
+])
+def test_augment_search_refuses_bad_data_or_names_before_writing(tiny_npz, tmp_path, capsys, method, extra,
+                                                                 message):
+    """An empty work folder, or a study that blocked the corrected command, was left (a user walkthrough)."""
+    out, work = tmp_path / "p.yaml", tmp_path / "work"
+    data = [] if "--data" in extra else ["--data", str(tiny_npz)]
+    assert main(["augment", "search", *data, "--method", method, "--budget-epochs", "1", "--trials", "1",
+                 "--work-dir", str(work), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not work.exists() and not out.exists()
