@@ -17,3 +17,19 @@ def test_compare_writes_a_report_with_every_cell_and_seed(tmp_path, monkeypatch)
     assert (tmp_path / "summary.md").is_file() and (tmp_path / "seeds.png").is_file()
     assert "dropout=0" in html and "0.805 ± 0.007" in html  # seeds 0 and 1 of the first cell: 0.80, 0.81
     assert '<tr class="own"><td>dropout=0.5</td>' in html and "0.850, 0.860" in html
+
+
+def test_one_seed_shows_its_value_without_a_standard_deviation(tmp_path, monkeypatch):
+    """The std of one run is undefined: '0.800 ± 0.000' read as 'no spread' (a user walkthrough)."""
+    def fake_run(cfg):
+        return {"seed": cfg.seed, "test": {"auc": 0.8, "acc": 0.7}, "val": {"auc": 0.75}, "best_epoch": 0,
+                "stop_epoch": 1, "wall_s": 1.0}
+
+    monkeypatch.setattr(compare_mod, "train_or_reuse", fake_run)
+    compare_mod.compare({"data": "x.npz"}, {"dropout": ["0"]}, [0], tmp_path, verbose=False)
+    md, csv_text = (tmp_path / "summary.md").read_text(), (tmp_path / "summary.csv").read_text()
+    assert "| 0 | 1 | 0.700 | 0.800 | 0.750 |" in md and "±" not in md.split("\n", 2)[2]
+    header, row = csv_text.splitlines()[:2]
+    values = dict(zip(header.split(","), row.split(",")))
+    assert values["test_auc"] == "0.8" and values["test_auc_std"] == ""
+    assert "±" not in (tmp_path / "report.html").read_text().split("<tbody>", 1)[1].split("</tbody>")[0]

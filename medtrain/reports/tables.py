@@ -35,8 +35,9 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r[k]) for k in keys] + [str(r["seeds"])]
-        cells += [f"{r[n]:.3f} ± {r[n + '_std']:.3f}" for n in ("test_acc", "test_auc", "val_auc")]
-        cells += [f"{r[n]:.1f} ± {r[n + '_std']:.1f}" for n in ("best_epoch", "stop_epoch")]
+        one = r["seeds"] < 2  # a std of one run is undefined, not 0: the mean alone
+        cells += [f"{r[n]:.3f}" + ("" if one else f" ± {r[n + '_std']:.3f}") for n in ("test_acc", "test_auc", "val_auc")]
+        cells += [f"{r[n]:.1f}" + ("" if one else f" ± {r[n + '_std']:.1f}") for n in ("best_epoch", "stop_epoch")]
         cells += [f"{r['wall_s']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -48,6 +49,6 @@ def to_csv(rows: list[dict], keys: list[str]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    for r in rows:
-        w.writerow(r)
+    for r in rows:  # a std of one run is undefined: left empty, not 0
+        w.writerow({k: ("" if k.endswith("_std") and r["seeds"] < 2 else v) for k, v in r.items()})
     return buf.getvalue()
