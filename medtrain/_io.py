@@ -141,7 +141,23 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """``obj`` as JSON. JSON has no NaN or infinity (Python writes ``NaN``, which ``JSON.parse`` and strict
+    parsers refuse): an undefined number, e.g. a CI with ``--bootstrap 0`` or the PPV of no positive call, is
+    written as ``null``."""
+    write_text(path, json.dumps(json_safe(obj), indent=2, default=_json_default, allow_nan=False) + "\n")
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float (also NumPy's) replaced by None, recursively."""
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    return obj
 
 
 class _Loader(yaml.SafeLoader):

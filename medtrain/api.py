@@ -21,7 +21,7 @@ from medtrain.data import Split, Splits, load_splits
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 from medtrain.evaluation import evaluate_split
 from medtrain.metrics import positive_index
-from medtrain.reports.summary import operating_point_line
+from medtrain.reports.summary import auc_acc_line, operating_point_line
 from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
@@ -339,9 +339,7 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
         res.pop(k, None)
     write_json(run_dir / rundir.eval_file(split), res)
     if verbose:
-        (a0, a1), (u0, u1) = res["acc_ci"], res["auc_ci"]
-        print(f"{run_dir} on {split}: AUC {res['auc']:.4f} [{u0:.3f}, {u1:.3f}]  ACC {res['acc']:.4f} [{a0:.3f}, {a1:.3f}]"
-              "  (95% bootstrap CIs)")
+        print(f"{run_dir} on {split}: {auc_acc_line(res)}")
         if "calibration" in res:
             c = res["calibration"]
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from medtrain._io import atomic_dir, atomic_path, write_text
+from medtrain._io import atomic_dir, atomic_path, write_json, write_text
 from medtrain.errors import MedtrainError
 
 
@@ -56,3 +56,19 @@ def test_writing_over_a_folder_or_under_a_file_is_one_error_line(tmp_path):
         with atomic_dir(tmp_path / "f"):
             pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f"] and (tmp_path / "f").read_text() == "x"
+
+
+def test_json_files_hold_no_nan_an_undefined_number_is_null(tmp_path):
+    """Python writes NaN, which JSON.parse and strict parsers refuse (metrics.json with --bootstrap 0)."""
+    import json
+
+    import numpy as np
+
+    write_json(tmp_path / "m.json", {"auc_ci": [float("nan"), np.float32("inf")], "n": np.int64(3),
+                                     "ppv": np.nan, "ok": [0.5, (1, 2)]})
+
+    def refuse(name):
+        raise ValueError(name)
+
+    got = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
+    assert got == {"auc_ci": [None, None], "n": 3, "ppv": None, "ok": [0.5, [1, 2]]}

@@ -32,8 +32,9 @@ def comparison_table(dataset: str, auc: float, acc: float, auc_ci=None, acc_ci=N
     if not rows:
         return f"(no published MedMNIST v2 rows stored for {dataset})"
 
-    def ci(c):
-        return f" [{c[0]:.3f}, {c[1]:.3f}]" if c else ""
+    def ci(c):  # none with --bootstrap 0 (NaN in memory, null in metrics.json)
+        ok = c and all(isinstance(v, (int, float)) and v == v for v in c)
+        return f" [{c[0]:.3f}, {c[1]:.3f}]" if ok else ""
 
     lines = [f"| model ({dataset}) | test AUC | test ACC |", "|---|---|---|",
              f"| **{label}** | **{auc:.3f}**{ci(auc_ci)} | **{acc:.3f}**{ci(acc_ci)} |"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from medtrain.reports.baselines import comparison_table
 
-__all__ = ["run_summary", "choices_line", "operating_point_line"]
+__all__ = ["run_summary", "choices_line", "operating_point_line", "auc_acc_line"]
 
 
 def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | None = None,
@@ -33,8 +33,7 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
         lines.append(f"{out['skipped_steps']} optimiser step(s) skipped: their gradients were not finite")
     if out.get("choices"):
         lines.append(choices_line(out["choices"]))
-    lines.append(f"test AUC {test['auc']:.4f} [{test['auc_ci'][0]:.3f}, {test['auc_ci'][1]:.3f}]  "
-                 f"test ACC {test['acc']:.4f} [{test['acc_ci'][0]:.3f}, {test['acc_ci'][1]:.3f}]  (95% bootstrap CIs)")
+    lines.append(auc_acc_line(test, "test "))
     cal = out["calibration"]
     if "test" in cal:
         if cal.get("rule", "fitted") == "fitted":
@@ -66,6 +65,19 @@ def choices_line(choices: dict) -> str:
                 f" (cross-fitted val acc val-fitted {fitted['val-fitted']:.4f}, kept if ahead by > {fitted['margin']})"
                 if fitted else ""))
     return "choices: " + "; ".join(parts)
+
+
+def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
+    """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
+    (``--bootstrap 0``: they printed as ``[nan, nan]``)."""
+    def ci(k):
+        lo, hi = res.get(f"{k}_ci") or (None, None)
+        ok = all(isinstance(v, (int, float)) and v == v for v in (lo, hi))
+        return f" [{lo:.3f}, {hi:.3f}]" if ok else ""
+
+    cis = ci("auc") or ci("acc")
+    return (f"{prefix}AUC {res['auc']:.{digits}f}{ci('auc')}  {prefix}ACC {res['acc']:.{digits}f}{ci('acc')}  "
+            + ("(95% bootstrap CIs)" if cis else "(no CIs: --bootstrap 0)"))
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:

@@ -24,6 +24,7 @@ from medtrain._io import write_json
 from medtrain.api import RESUMABLE_KEYS, check_settings, evaluate
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
+from medtrain.reports.summary import auc_acc_line
 from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
@@ -132,10 +133,8 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print) -> 
         # The one look at test: the best trial, after the search has ended.
         res = evaluate(run_dir, "test", verbose=False)
         record["test"] = {k: res[k] for k in ("auc", "acc", "auc_ci", "acc_ci") if k in res}
-        t = record["test"]
-        ci = f" [{t['auc_ci'][0]:.3f}, {t['auc_ci'][1]:.3f}]" if "auc_ci" in t else ""
-        log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); test AUC {t['auc']:.4f}"
-            f"{ci}, ACC {t['acc']:.4f} (evaluated once, after the search)")
+        log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
+            f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")
     else:  # a shared study whose best trial ran on another machine
         log(f"tune: best trial #{best.number} ran in {run_dir}, not here; evaluate it there with "
             f"`medtrain eval {run_dir}`")

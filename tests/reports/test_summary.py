@@ -35,6 +35,20 @@ def test_an_ensemble_lists_each_member_and_skipped_steps_are_counted():
     assert "3 optimiser step(s) skipped" in text
 
 
+def test_without_bootstrap_the_summary_says_there_are_no_cis_instead_of_nan():
+    m = _metrics()
+    m["test"].update(auc_ci=[float("nan")] * 2, acc_ci=[None, None])  # in memory / read back from metrics.json
+    text = run_summary(m, "breastmnist", "val_auc")
+    assert "test AUC 0.9123  test ACC 0.8456  (no CIs: --bootstrap 0)" in text and "nan" not in text
+
+
+def test_a_temperature_kept_at_1_says_why():
+    m = _metrics(calibration={"temperature": 1.0, "rule": "kept 1: validation has no error, so it does not "
+                              "determine T", "test": {"ece": 0.1, "ece_scaled": 0.1}})
+    assert ("test ECE 0.1000, no temperature scaling (kept 1: validation has no error, so it does not determine T)"
+            in run_summary(m, "breastmnist", "val_auc"))
+
+
 def test_the_operating_point_line_carries_the_rule_and_each_rate_with_its_ci():
     op = {"threshold": 0.3, **{k: 0.8 for k in ("sensitivity", "specificity", "ppv", "npv")},
           **{k + "_ci": [0.7, 0.9] for k in ("sensitivity", "specificity", "ppv", "npv")}}
