@@ -92,8 +92,9 @@ def load_config(run_dir: str | Path, *overrides: dict) -> Config:
     return config_mod.resolve(read_config(run_dir), *overrides)
 
 
-def read_metrics(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / METRICS_FILE
+def read_metrics(run_dir: str | Path, name: str = METRICS_FILE) -> dict:
+    """``metrics.json`` of a run (or its ``name``, e.g. :func:`eval_file`)."""
+    path = Path(run_dir) / name
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

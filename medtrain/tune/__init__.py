@@ -29,7 +29,7 @@ from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
-    check_limits, connect, default_storage, finished_trials, open_study, run_study, train_trial,
+    check_limits, connect, default_storage, finished_trials, open_study, repeat_of, run_study, train_trial,
 )  # fmt: skip
 
 __all__ = ["tune", "BUILTIN", "load_space", "parse_space", "open_study", "run_study", "connect"]
@@ -92,6 +92,11 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
 
     def objective(trial) -> float:
         values = {p.key: p.suggest(trial) for p in params}
+        same = repeat_of(study, trial)
+        if same is not None:  # a space of few choices draws a finished trial again: its score, not a retraining
+            trial.set_user_attr("repeat_of", same.number)
+            trial.set_user_attr("run_dir", same.user_attrs.get("run_dir", ""))
+            return same.value
         run_dir = out / TRIALS_DIR / f"{trial.number:03d}"
         return train_trial(trial, config_mod.resolve(base, values, {"out": str(run_dir), "progress": False}))
 
@@ -130,8 +135,9 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print) -> 
     record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),
               "finished_trials": len(finished_trials(study))}
     if (run_dir / "metrics.json").is_file():
-        # The one look at test: the best trial, after the search has ended.
-        res = evaluate(run_dir, "test", verbose=False)
+        # The one look at test: the best trial, after the search has ended (a rerun reads that evaluation).
+        done = (run_dir / rundir.eval_file("test")).is_file()
+        res = rundir.read_metrics(run_dir, rundir.eval_file("test")) if done else evaluate(run_dir, "test", verbose=False)
         record["test"] = {k: res[k] for k in ("auc", "acc", "auc_ci", "acc_ci") if k in res}
         log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
             f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")

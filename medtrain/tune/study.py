@@ -104,6 +104,12 @@ def _differences(saved: dict, settings: dict) -> list[str]:
     return out
 
 
+def repeat_of(study: optuna.Study, trial: optuna.Trial):
+    """A completed trial of ``study`` with exactly ``trial``'s parameters, or None."""
+    return next((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                 if t.number != trial.number and t.params == trial.params), None)
+
+
 def finished_trials(study: optuna.Study) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
 

@@ -130,6 +130,20 @@ def test_a_study_continues_after_an_update_added_a_setting_at_its_default(tiny_n
         tune(fast(tiny_npz, positive_class="0"), SPACE, out, trials=3, log=lambda line: None)
 
 
+def test_a_trial_drawing_finished_parameters_again_takes_their_score_without_training(tiny_npz, tmp_path,
+                                                                                      monkeypatch):
+    """A space of few choices drew the same configuration again and retrained it (3 of 7 trials, a user
+    walkthrough): the repeat takes the first trial's score and run."""
+    calls = []
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    out = tmp_path / "tune"
+    tune(fast(tiny_npz), {"dropout": [0.0]}, out, trials=3, log=lambda line: None)
+    trials = finished(out)
+    assert len(calls) == 1 and len(trials) == 3
+    assert [t.user_attrs.get("repeat_of") for t in trials] == [None, 0, 0]
+    assert {t.value for t in trials} == {trials[0].value}
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--data", "nope.npz"], "--data nope.npz: no such file or folder"),
     (["--folds", "2"], "folds 2 needs the fold"),
@@ -182,6 +196,12 @@ def test_tune_end_to_end_scores_on_validation_and_tests_the_best_trial_once(tmp_
     assert cfg.data == str(data) and cfg.epochs == 1
     assert (out / "trials.csv").read_text().count("\n") == 3 and (out / "history.png").stat().st_size > 0
     assert (out / "importance.png").stat().st_size > 0
+    # run again: nothing to train, and the test split is not evaluated again (its file stays as it was)
+    stamp = (out / "trials" / f"{best['trial']:03d}" / "eval_test.json").stat().st_mtime_ns
+    n_evaluated = len(evaluated)
+    assert main(args + ["--trials", "2"]) == 0
+    assert len(evaluated) == n_evaluated and json.loads((out / "best.json").read_text())["test"] == best["test"]
+    assert (out / "trials" / f"{best['trial']:03d}" / "eval_test.json").stat().st_mtime_ns == stamp
 
 
 @pytest.mark.parametrize("extra, message", [
