@@ -32,6 +32,7 @@ from medtrain import metrics
 from medtrain._io import write_json, write_text
 from medtrain._progress import Overall
 from medtrain.reports.html import write_crossval_report
+from medtrain.reports.summary import auc_acc_line
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError
 from medtrain.rundir import default_run_dir, is_finished, read_predictions
@@ -41,6 +42,8 @@ CV_TABLE = "cv.md"
 #: per-fold numbers summarised as mean ± std (sample std, ddof 1), with how each is read from metrics.json
 FOLD_METRICS = {"val_auc": ("val", "auc"), "val_acc": ("val", "acc"), "test_auc": ("test", "auc"),
                 "test_acc": ("test", "acc")}
+#: with --operating-point: each fold's test rates at its own threshold (chosen on its validation split)
+OP_METRICS = ("test_sensitivity", "test_specificity")
 
 
 def fold_dir(out: str | Path, fold: int) -> Path:
@@ -93,7 +96,7 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
 def report_data(cv: dict, config: dict) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
     own), and the pooled out-of-fold line."""
-    folds = [{"fold": f["fold"], **{k: f[k] for k in FOLD_METRICS if k in f}} for f in cv["per_fold"]]
+    folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS) if k in f}} for f in cv["per_fold"]]
     pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k != "n"}
     return {"folds": folds, "pooled": pooled, "config": config,
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
@@ -113,8 +116,12 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
         for name, (split, key) in FOLD_METRICS.items():
             if key in r.get(split, {}):
                 row[name] = r[split][key]
+        op = (r.get("operating_point") or {}).get("test")
+        if op:  # the cross-validation report left the operating point out (a user walkthrough)
+            row["test_sensitivity"], row["test_specificity"] = op["sensitivity"], op["specificity"]
         per_fold.append(row)
-    summary = {name: _mean_std([f[name] for f in per_fold]) for name in FOLD_METRICS if name in per_fold[0]}
+    summary = {name: _mean_std([f[name] for f in per_fold]) for name in (*FOLD_METRICS, *OP_METRICS)
+               if name in per_fold[0]}
     pooled = [read_predictions(d, held_out) for d in run_dirs]
     y = np.concatenate([p[0] for p in pooled])
     s = np.concatenate([p[1] for p in pooled])
@@ -131,7 +138,7 @@ def _mean_std(values: list[float]) -> dict:
 
 def to_markdown(cv: dict) -> str:
     """The per-fold table, mean ± std, and the pooled out-of-fold line."""
-    names = [n for n in FOLD_METRICS if n in cv["summary"]]
+    names = [n for n in (*FOLD_METRICS, *OP_METRICS) if n in cv["summary"]]
     head = ["fold", "train/val/test"] + [n.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
                                          for n in names] + ["kept epoch", "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -143,9 +150,7 @@ def to_markdown(cv: dict) -> str:
     lines.append("| mean ± std | | " + " | ".join(ms) + " | | |")
     o = cv["oof"]
     lines.append("")
-    lines.append(f"Pooled out-of-fold ({cv['held_out']} folds, {o['n']} images): AUC {o['auc']:.3f} "
-                 f"[{o['auc_ci'][0]:.3f}, {o['auc_ci'][1]:.3f}], ACC {o['acc']:.3f} "
-                 f"[{o['acc_ci'][0]:.3f}, {o['acc_ci'][1]:.3f}] (95% bootstrap CIs)"
+    lines.append(f"Pooled out-of-fold ({cv['held_out']} folds, {o['n']} images): {auc_acc_line(o, digits=3)}"
                  + ("; the validation folds also chose each run's checkpoint, so this reads optimistic"
                     if cv["held_out"] == "val" else ""))
     return "\n".join(lines) + "\n"

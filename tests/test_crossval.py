@@ -74,6 +74,21 @@ def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_
 
 
 @pytest.mark.slow
+def test_each_fold_s_operating_point_is_in_the_cross_validation_tables(tmp_path):
+    """cv.json, cv.md and the report left out the rates at --operating-point (a user walkthrough)."""
+    out = tmp_path / "cv"
+    assert main(["train", "--data", str(_patients(tmp_path)), "--folds", "2", *FAST, "--operating-point", "youden",
+                 "--out", str(out)]) == 0
+    cv = json.loads((out / "cv.json").read_text())
+    for f in cv["per_fold"]:
+        op = json.loads((out / f"fold{f['fold']}" / "metrics.json").read_text())["operating_point"]["test"]
+        assert (f["test_sensitivity"], f["test_specificity"]) == (op["sensitivity"], op["specificity"])
+    assert cv["summary"]["test_sensitivity"]["mean"] == pytest.approx(
+        np.mean([f["test_sensitivity"] for f in cv["per_fold"]]))
+    assert "test sensitivity" in (out / "cv.md").read_text() and "test_sensitivity" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
 def test_folds_as_a_compare_axis(tiny_npz, tmp_path):
     out = tmp_path / "cmp"
     assert main(["compare", "--data", str(tiny_npz), "--vary", "folds=2", *FAST, "--out", str(out)]) == 0
