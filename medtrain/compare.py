@@ -45,6 +45,14 @@ def parse_vary(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
+def _flag(key: str, value) -> str:
+    """A setting as the command line writes it (``--no-progress``, not ``--progress False``)."""
+    flag = key.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{flag}" if value else f"--no-{flag}"
+    return f"--{flag} {','.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
+
+
 def _cell_name(cell: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in cell.items()).replace("/", "_") or "base"
 
@@ -84,7 +92,7 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
                     bar.advance()
             results.append({"cell": cell, "runs": runs})
     rows = summarise(results)
-    cmd_base = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in base.items())
+    cmd_base = " ".join(_flag(k, v) for k, v in base.items())
     header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
     write_text(out / "summary.md", header + to_markdown(rows, keys))
     write_text(out / "summary.csv", to_csv(rows, keys))

@@ -391,10 +391,10 @@ def resolve(*layers: dict | None) -> Config:
     return c
 
 
-def load_yaml(path: str | os.PathLike) -> dict:
-    """Read a YAML config file of flat keys."""
+def load_yaml(path: str | os.PathLike, what: str = "config file") -> dict:
+    """Read a YAML ``what`` (a config file, a search space file) of flat keys."""
     p = Path(path)
-    data = read_yaml_file(p, "config file") or {}
+    data = read_yaml_file(p, what) or {}
     if not isinstance(data, dict):
-        raise MedtrainError(f"config file {p} must hold a mapping of settings")
+        raise MedtrainError(f"{what} {p} must hold a mapping of settings")
     return data

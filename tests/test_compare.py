@@ -33,3 +33,13 @@ def test_one_seed_shows_its_value_without_a_standard_deviation(tmp_path, monkeyp
     values = dict(zip(header.split(","), row.split(",")))
     assert values["test_auc"] == "0.8" and values["test_auc_std"] == ""
     assert "±" not in (tmp_path / "report.html").read_text().split("<tbody>", 1)[1].split("</tbody>")[0]
+
+
+def test_the_summary_header_writes_the_base_settings_as_flags_a_user_can_copy(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare_mod, "train_or_reuse", lambda cfg: {
+        "seed": cfg.seed, "test": {"auc": 0.8, "acc": 0.7}, "val": {"auc": 0.75}, "best_epoch": 0, "stop_epoch": 1,
+        "wall_s": 1.0})
+    compare_mod.compare({"data": "x.npz", "progress": False, "augment": ["flip", "shift"], "epochs": 2},
+                        {"dropout": ["0"]}, [0], tmp_path, verbose=False)
+    head = (tmp_path / "summary.md").read_text().splitlines()[0]
+    assert head.endswith("base settings: --data x.npz --no-progress --augment flip,shift --epochs 2")

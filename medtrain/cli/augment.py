@@ -244,6 +244,13 @@ def run_search(args: argparse.Namespace) -> int:
     from medtrain.policy_search import make_train_fn
 
     cfg = _config(args, extra=("model", "batch_size", "accelerator"))
+    if args.method == "randaugment":  # these were accepted and silently ignored, --storage notaurl too
+        given = [f for f, v in (("--trials", args.trials), ("--budget", args.budget), ("--storage", args.storage),
+                                ("--study-name", args.study_name != "autoaugment" or None),
+                                ("--sub-policies", args.sub_policies != 5 or None)) if v is not None]
+        if given:
+            raise MedtrainError(f"{given[0]} applies to --method autoaugment; the RandAugment grid trains every "
+                                f"(N, M) of --n-values x --m-values")
     ns = _int_list(args.n_values, "--n-values")
     ms = _float_list(args.m_values, "--m-values")
     if args.base_augment is not None:

@@ -130,4 +130,4 @@ def parse_space(spec: dict | None, base: dict) -> list[Param]:
 
 def load_space(path) -> dict:
     """Read a search-space YAML file (a mapping; the settings are checked by :func:`parse_space`)."""
-    return config_mod.load_yaml(path)
+    return config_mod.load_yaml(path, "search space file")

@@ -240,3 +240,12 @@ def test_augment_search_refuses_bad_data_or_names_before_writing(tiny_npz, tmp_p
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not work.exists() and not out.exists()
+
+
+@pytest.mark.parametrize("flag", [["--trials", "3"], ["--storage", "notaurl"], ["--budget", "5"]])
+def test_randaugment_search_refuses_the_flags_of_the_autoaugment_search(tiny_npz, tmp_path, capsys, flag):
+    """They were accepted and ignored, an unusable --storage too (a user walkthrough)."""
+    out = tmp_path / "p.yaml"
+    assert main(["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "1", *flag, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag[0]} applies to --method autoaugment" in err and err.count("\n") == 1 and not out.exists()

@@ -221,6 +221,13 @@ def test_bad_limits_and_unreachable_storage_are_one_line_exit_2_and_write_nothin
     assert not out.exists()
 
 
+def test_a_missing_space_file_is_named_as_the_search_space(tiny_npz, tmp_path, capsys):
+    out = tmp_path / "tune"
+    assert main(["tune", "--data", str(tiny_npz), "--space", str(tmp_path / "nope.yaml"), "--trials", "1",
+                 "--out", str(out)]) == 2
+    assert "search space file not found" in capsys.readouterr().err and not out.exists()
+
+
 @pytest.mark.parametrize("space, message", [
     ({"learning_rate": {"low": 0.001, "high": 0.1}}, "unknown search space: setting 'learning_rate'"),
     ({"lr": {"low": 0.1, "high": 0.001}}, "lr: empty range"),
