@@ -292,15 +292,22 @@ class Predictor:
 
     def predict(self, images) -> np.ndarray:
         """Class probabilities ``(N, K)`` of ``images``: a uint8 array or tensor ``(N, C, *spatial)``, or a
-        list of uint8 arrays/tensors and paths (anything ``medtrain predict`` reads)."""
+        list of paths (anything ``medtrain predict`` reads), uint8 images ``(C, *spatial)`` and batches
+        ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch axis too)."""
         if isinstance(images, (str, os.PathLike)):
             images = [images]
-        if isinstance(images, (np.ndarray, torch.Tensor)):
-            items = (Item(f"image {i}", lambda x=x: x) for i, x in enumerate(images))
-        else:
-            items = (item for i, x in enumerate(images)
-                     for item in ((iter_inputs([x], self.run) if isinstance(x, (str, os.PathLike))
-                                   else [Item(f"image {i}", lambda x=x: x)])))
+        if isinstance(images, (np.ndarray, torch.Tensor)):  # a batch alone: one image per entry of its first axis
+            images = [images[j] for j in range(len(images))]
+        batch = len(self.run.input_shape) + 1
+
+        def items_of(i, x):
+            if isinstance(x, (str, os.PathLike)):
+                return iter_inputs([x], self.run)
+            if getattr(x, "ndim", 0) == batch:  # a batch: its images, named by position
+                return [Item(f"image {i}.{j}", lambda y=y: y) for j, y in enumerate(x)]
+            return [Item(f"image {i}", lambda x=x: x)]
+
+        items = (item for i, x in enumerate(images) for item in items_of(i, x))
         out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 

@@ -6,7 +6,7 @@ import argparse
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a classifier and evaluate it",
-                       description="Train a classifier; the best validation epoch is evaluated on the test split. "
+                       description="Train a classifier; the epoch it keeps (--checkpoint) is evaluated on the test split. "
                                    "With --folds K: K runs, each holding out another fold, and cv.json/cv.md "
                                    "(per-fold metrics, mean ± std, pooled out-of-fold AUC) in --out.")
     p.add_argument("--resume", metavar="RUN_DIR",

@@ -26,10 +26,11 @@ def _cell(v) -> str:
 
 
 def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
-    """Header and one row per trial: number, state, value, seconds, epochs reported, each parameter."""
+    """Header and one row per trial: number, state, value, seconds, epochs reported (``epochs_run``: a
+    searched ``epochs`` is a parameter column of its own), each parameter."""
     trials = study.get_trials(deepcopy=False)
     names = list(dict.fromkeys(k for t in trials for k in t.params))
-    header = ["trial", "state", "value", "seconds", "epochs", *names]
+    header = ["trial", "state", "value", "seconds", "epochs_run", *names]
     rows = []
     for t in trials:
         secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \

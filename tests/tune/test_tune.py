@@ -114,6 +114,15 @@ def test_a_rerun_with_another_space_is_refused_not_mixed_in(tiny_npz, tmp_path, 
         tune(fast(tiny_npz, epochs=2), SPACE, tmp_path / "tune", trials=2, log=lambda line: None)
 
 
+def test_a_searched_epochs_has_its_own_column_beside_the_epochs_each_trial_ran(tiny_npz, tmp_path, monkeypatch):
+    """trials.csv had two 'epochs' columns when the space searched epochs (the README's own example)."""
+    monkeypatch.setattr(medtrain.api, "train", fake_train([]))
+    out = tmp_path / "tune"
+    tune(fast(tiny_npz), {"epochs": [1, 2], "lr": {"low": 1e-3, "high": 1e-2}}, out, trials=2, log=lambda line: None)
+    header = (out / "trials.csv").read_text().splitlines()[0].split(",")
+    assert len(header) == len(set(header)) and {"epochs_run", "epochs", "lr"} <= set(header)
+
+
 def test_a_study_continues_after_an_update_added_a_setting_at_its_default(tiny_npz, tmp_path, monkeypatch):
     """A study saved before a setting existed (here: positive_class) continues with it at its default; the
     update had stopped every study with 'base differ' (a user walkthrough)."""

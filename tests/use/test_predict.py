@@ -135,6 +135,8 @@ def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
     np.testing.assert_allclose(mixed, expected[:3], atol=1e-5)
     # channels last, as NumPy, PIL and MedMNIST's .npz hold images: (N, H, W, C)
     np.testing.assert_allclose(p.predict(imgs[..., None]), expected, atol=1e-5)
+    # a batch (N, C, H, W) in a list is its N images (the README's example; it was read as one image)
+    np.testing.assert_allclose(p.predict([tmp_path / "000.png", imgs[1:5][:, None]]), expected, atol=1e-5)
 
 
 def test_a_grey_picture_saved_as_rgb_is_predicted_as_the_grey_one(trained_run, tmp_path):
