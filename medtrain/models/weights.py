@@ -20,9 +20,18 @@ def save_weights(model: torch.nn.Module, path: str | os.PathLike, meta: dict | N
         save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
 
 
+def _damaged(path, e: Exception) -> MedtrainError:
+    return MedtrainError(f"{path} is not a readable safetensors file ({str(e).splitlines()[0][:80] or type(e).__name__})")
+
+
 def read_meta(path: str | os.PathLike) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    except FileNotFoundError:
+        raise MedtrainError(f"weights file not found: {path}") from None
+    except Exception as e:  # noqa: BLE001  (safetensors' own SafetensorError: a damaged or foreign file)
+        raise _damaged(path, e) from None
 
 
 def load_state(path: str | os.PathLike) -> dict:
@@ -32,7 +41,10 @@ def load_state(path: str | os.PathLike) -> dict:
     if not p.is_file():
         raise MedtrainError(f"weights file not found: {p}")
     if p.suffix == ".safetensors":
-        return load_file(str(p))
+        try:
+            return load_file(str(p))
+        except Exception as e:  # noqa: BLE001  (SafetensorError: a damaged file, found in a user walkthrough)
+            raise _damaged(p, e) from None
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (any unpickling refusal is a user-file problem)

@@ -101,6 +101,16 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, cap
     assert not out.exists()
 
 
+def test_a_damaged_safetensors_source_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys):
+    """It was a traceback (exit 1) that left config.yaml behind, blocking the retry (a user walkthrough)."""
+    junk = tmp_path / "junk.safetensors"
+    junk.write_text("not a file")
+    out = tmp_path / "never"
+    code, _, err = _run(capsys, "train", "--data", str(tiny_npz), *FAST, "--pretrained", str(junk), "--out", str(out))
+    assert code == 2 and "is not a readable safetensors file" in err and err.strip().count("\n") == 0
+    assert not out.exists()
+
+
 def test_bad_data_files_are_reported_by_name(tmp_path, capsys):
     x = np.zeros((4, 8, 8), np.uint8)
     np.savez(tmp_path / "bad.npz", train_images=x, train_labels=np.zeros((3, 1)), val_images=x,
