@@ -92,3 +92,5 @@ def set_frozen(model: nn.Module, stages: dict[str, int | str], which: set, froze
                 m.register_forward_pre_hook(_bn_eval_hook)
                 m._medtrain_hooked = True
             setattr(m, _FROZEN_FLAG, frozen)
+            if not frozen:  # its statistics learn again from now on, as the network's mode says (the hook had set
+                m.train(model.training)  # training = False, and Lightning restores each module's own mode)

@@ -61,6 +61,9 @@ def test_gradual_unfreezing_trains_one_more_stage_per_period(data, tmp_path):
         k = f"{stage}.0.conv1.weight"  # layer4 trainable from epoch 1, layer3 from epoch 2, the rest never
         assert torch.equal(got[k], src[k]) is not trained, f"{stage} {'was' if trained else 'was not'} unfrozen"
     assert torch.equal(got["layer2.0.bn1.running_mean"], src["layer2.0.bn1.running_mean"])  # frozen stats too
+    # an unfrozen stage's batch norm learns its statistics again (they stayed frozen, and a resumed run, whose
+    # modules start in train mode, then differed from an uninterrupted one; a user walkthrough)
+    assert not torch.equal(got["layer3.0.bn1.running_mean"], src["layer3.0.bn1.running_mean"])
 
 
 def test_linear_probe_caches_codes_and_chooses_c_on_validation(data, tmp_path, monkeypatch):
