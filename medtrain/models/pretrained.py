@@ -105,6 +105,11 @@ def _one_member(state: dict, val_auc: list | None, origin: str) -> tuple[dict, s
     """An ensemble's weights (``models.ensemble.Ensemble``: ``members.I.*``) as one network's: the member with
     the best validation AUC when the run recorded them, else the first. Transfer takes one network's features;
     any other state is returned as it is."""
+    if any(k.startswith("linear.") for k in state) and all(k.startswith(("model.", "linear.")) for k in state):
+        # a linear-probe run: the network it probed under model., its linear layer under linear. (as a source it
+        # was 'a different architecture', and advise measured a randomly initialised network; a user walkthrough)
+        return {k[len("model."):]: v for k, v in state.items() if k.startswith("model.")}, \
+            f"{origin} (the network a linear probe was fitted on)"
     members = sorted({int(k.split(".")[1]) for k in state if k.startswith("members.")})
     if not members:
         return state, origin
@@ -165,14 +170,18 @@ def source_model(src: Source) -> nn.Module:
     for input_size in ([int(size)] if size else [None, 28]):
         model = create_model(src.model, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
         try:
-            model.load_state_dict(state, strict=False)
-            break
+            missing = model.load_state_dict(state, strict=False).missing_keys
         except RuntimeError:
             continue
+        if not any(k.endswith(("weight", "bias")) for k in missing if not k.startswith(_HEADS)):
+            break  # every feature weight loaded (a head of another shape may be missing)
     else:
         raise MedtrainError(f"{src.origin}: the weights do not fit a rebuilt {src.model} "
                             f"({in_chans} channels, {num_classes} classes)")
     return model.eval()
+
+
+_HEADS = ("fc.", "classifier.", "head.", "last_linear.")  #: classifier names a rebuilt source may lack
 
 
 def _drop_extra(state: dict) -> dict:

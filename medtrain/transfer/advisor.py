@@ -85,10 +85,17 @@ class Advice:
     thresholds: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "command": self.command}
+
+    @property
+    def command(self) -> str:
+        """The recommended run as a command line, on the target (it trained the default dataset without it)."""
+        data = f"--data {self.target}" if Path(self.target).suffix or Path(self.target).exists() \
+            else f"--dataset {self.target}"
+        rec = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.recommend.items())
+        return f"medtrain train {data} --pretrained {self.source} {rec}"
 
     def report(self) -> str:
-        rec = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.recommend.items())
         t = self.thresholds
         return "\n".join([
             f"source {self.source} -> target {self.target}",
@@ -101,7 +108,7 @@ class Advice:
             f"  Frechet distance {self.fd:.3g} (floor, source half vs half: {self.fd_floor:.3g}; "
             f"relative {self.fd_relative:.2f}, 0 = same statistics)",
             f"quadrant: {self.quadrant}",
-            f"recommendation: medtrain train --pretrained {self.source} {rec}",
+            f"recommendation: {self.command}",
         ])
 
 

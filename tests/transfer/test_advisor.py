@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from medtrain.cli import main
@@ -58,7 +59,28 @@ def test_cli_prints_the_numbers_and_the_recommendation(datasets, capsys):
     assert main(["advise", "--source", str(root / "A"), "--target", str(other), "--max-images", "40"]) == 0
     out = capsys.readouterr().out
     assert "domain classifier accuracy" in out and "Frechet distance" in out
-    assert "recommendation: medtrain train --pretrained" in out and "--probe-layer layer3" in out
+    # the printed command trains on the target (without --data it trained the default dataset)
+    assert f"recommendation: medtrain train --data {other} --pretrained {root / 'A'}" in out
+    assert "--probe-layer layer3" in out
+
+
+def test_a_linear_probe_run_is_a_source_its_probed_network(datasets):
+    """Its weights hold the probed network under model. (and the probe under linear.): as a source it was 'a
+    different architecture', and advise measured a randomly initialised network (a user walkthrough)."""
+    import medtrain
+    from medtrain.models.pretrained import load_source, source_model
+
+    root, src, other = datasets
+    probe = root / "probe"
+    medtrain.train({"data": str(src), "pretrained": str(root / "A"), "transfer": "linear-probe", "bootstrap": 0,
+                    "model": "resnet10_28_half",
+                    "progress": False, "logger": "none", "out": str(probe)}, verbose=False)
+    a, p = source_model(load_source(str(root / "A"))), source_model(load_source(str(probe)))
+    for k, v in a.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(p.state_dict()[k], v), k
+    assert advise(probe, str(other), max_images=60).domain_acc == advise(root / "A", str(other),
+                                                                        max_images=60).domain_acc
 
 
 def test_cli_source_must_be_a_run(datasets, capsys):
