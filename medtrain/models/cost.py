@@ -24,6 +24,8 @@ from typing import Dict, List, Optional
 import torch
 import torch.nn as nn
 
+from medtrain.errors import MedtrainError
+
 # ----------------------------------------------------------------------------------------------
 # closed forms
 # ----------------------------------------------------------------------------------------------
@@ -186,6 +188,9 @@ def count_cost(
                 )
             )
 
+    if any(isinstance(m, nn.Conv3d) for m in model.modules()):  # the 3D networks were fed a 2D image and failed
+        raise MedtrainError(f"cost accounting counts 2D networks (Conv2d and Linear layers); {name or 'this network'} "
+                            f"is a 3D network: its parameters are sum(p.numel() for p in model.parameters())")
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     was_training = model.training
     device = next(model.parameters()).device

@@ -43,6 +43,8 @@ def test_cost_conv_closed_form(capsys):
         (["cost", "--conv", "DK=3,M=512"], "missing"),
         (["cost"], "give a MODEL"),
         (["models", "--measure", "--names", "mobilenet_v9"], "unknown model"),
+        # a 3D network was fed a 2D image: "3D ResNets take (B, C, D, H, W) volumes" (a user walkthrough)
+        (["cost", "med3d_resnet10", "--input", "28", "--in-chans", "1"], "cost accounting counts 2D networks"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):
