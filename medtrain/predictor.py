@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple
@@ -168,12 +169,19 @@ def _dims_error(path: Path, got: int, run: RunModel) -> MedtrainError:
                          f"the model takes {want}D {'volumes' if want == 3 else 'images'}")
 
 
+class ResizedWarning(UserWarning):
+    """An image of another aspect ratio than the model's square input, squashed to it (as training resizes
+    its images): ``medtrain predict`` counts these and says so in one line."""
+
+
 def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
     if len(run.input_shape) != 3:
         raise _dims_error(path, 2, run)
     x = read_image(path)
     size = run.input_shape[-1]
     if tuple(x.shape[1:]) != (size, size):  # the run's size (folder runs: --image-size), resized as training did
+        if x.shape[1] != x.shape[2]:
+            warnings.warn(ResizedWarning(f"{path}: {x.shape[1]}x{x.shape[2]} squashed to {size}x{size}"))
         x = read_image(path, size)
     return x
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 
 def register(sub) -> None:
@@ -24,6 +25,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from medtrain.predict import iter_inputs, load, write_predictions
+    from medtrain.predictor import ResizedWarning
 
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
@@ -32,11 +34,20 @@ def run(args) -> int:
     def progress(n: int) -> None:
         print(f"\rpredicted {n} input(s)", end="", file=sys.stderr, flush=True)
 
-    n, skipped = write_predictions(predictor, iter_inputs(args.inputs, predictor.run, split=args.split), out,
-                                   as_json=args.json, skip_bad=args.skip_bad, progress=progress if show else None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResizedWarning)
+        n, skipped = write_predictions(predictor, iter_inputs(args.inputs, predictor.run, split=args.split), out,
+                                       as_json=args.json, skip_bad=args.skip_bad, progress=progress if show else None)
+    squashed = [w for w in caught if issubclass(w.category, ResizedWarning)]
+    for w in caught:  # every other warning as it would have shown
+        if not issubclass(w.category, ResizedWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if show and n:
         print(file=sys.stderr)
     for s in skipped:
         print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
+    if squashed:  # a 28x40 picture was squashed to 28x28 without a word (a user walkthrough)
+        print(f"medtrain: {len(squashed)} input(s) of another aspect ratio were squashed to the model's square "
+              f"size, as training resizes its images (first: {squashed[0].message})", file=sys.stderr)
     print(f"{n} input(s) predicted -> {out}" + (f" ({len(skipped)} skipped)" if skipped else ""))
     return 0

@@ -284,3 +284,16 @@ def test_a_csv_of_paths_is_read_as_the_training_reader_reads_it(trained_run, tmp
     (tmp_path / "ok.csv").write_text("# exported by the PACS\nimgs/000.png\n")  # a comment row is not a file
     code, out, _ = _cli(capsys, "predict", run, tmp_path / "ok.csv", "--out", tmp_path / "p.csv")
     assert code == 0 and "1 input(s) predicted" in out
+
+
+def test_an_image_of_another_aspect_ratio_is_predicted_with_one_notice(trained_run, tmp_path, capsys):
+    """A 16x24 picture for a 16x16 model is squashed as training resizes, and predict now says so (a user
+    walkthrough found it done silently); square pictures of another size pass without a notice."""
+    run, _, arrays = trained_run
+    Image.fromarray(np.zeros((16, 24), np.uint8)).save(tmp_path / "wide.png")
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "big.png")
+    assert main(["predict", str(run), str(tmp_path / "wide.png"), str(tmp_path / "big.png"),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "1 input(s) of another aspect ratio were squashed" in err and "16x24 squashed to 16x16" in err
+    assert err.count("\n") == 1
