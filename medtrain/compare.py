@@ -65,8 +65,9 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
     # Validate every cell before training any, so a typo in the last value fails at once.
     for cell in cells:
-        single_process_only(config_mod.resolve(base, cell), "compare")
-        check_settings(config_mod.resolve(base, cell))
+        cfg = config_mod.resolve(base, cell)
+        single_process_only(cfg, "compare")
+        check_settings(cfg)
     results = []
     dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     finished = sum(is_finished(d) for d in dirs.values())

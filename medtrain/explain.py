@@ -236,13 +236,13 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
         maps of the plain network, Grad-CAM batched over the inputs of one target class (MONAI scores one
         class per call)."""
         x = torch.stack(buf).float() / 255.0
-        with torch.no_grad():
-            logits = net(x).float()  # occlusion's reference: the score the occluded forward passes are compared to
         p = predictor.predict(torch.stack(buf))
         decided = p.argmax(1) if task == MULTILABEL else predictions(p, task)
         k = torch.as_tensor(decided, dtype=torch.long) if fixed is None else torch.full((len(x),), fixed)
         out = torch.zeros(len(x), *x.shape[2:])
         if method == "occlusion":  # MONAI occludes one image at a time
+            with torch.no_grad():  # the reference: the plain score the occluded forward passes are compared to
+                logits = net(x).float()
             for i in range(len(x)):
                 with torch.no_grad(), warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)  # MONAI 1.6 indexes with a list (a torch deprecation)

@@ -26,17 +26,19 @@ MEDMNIST_V2 = {
 }
 
 
+def ci_text(c) -> str:
+    """`` [lo, hi]``, or ``""`` when there is no interval (``--bootstrap 0``: NaN in memory, null in JSON)."""
+    ok = c is not None and len(c) == 2 and all(isinstance(v, (int, float)) and v == v for v in c)
+    return f" [{c[0]:.3f}, {c[1]:.3f}]" if ok else ""
+
+
 def comparison_table(dataset: str, auc: float, acc: float, auc_ci=None, acc_ci=None, label: str = "medtrain") -> str:
     """A Markdown table of this run beside the published rows for ``dataset`` (empty if none stored)."""
     rows = MEDMNIST_V2.get(dataset)
     if not rows:
         return f"(no published MedMNIST v2 rows stored for {dataset})"
 
-    def ci(c):  # none with --bootstrap 0 (NaN in memory, null in metrics.json)
-        ok = c and all(isinstance(v, (int, float)) and v == v for v in c)
-        return f" [{c[0]:.3f}, {c[1]:.3f}]" if ok else ""
-
     lines = [f"| model ({dataset}) | test AUC | test ACC |", "|---|---|---|",
-             f"| **{label}** | **{auc:.3f}**{ci(auc_ci)} | **{acc:.3f}**{ci(acc_ci)} |"]
+             f"| **{label}** | **{auc:.3f}**{ci_text(auc_ci)} | **{acc:.3f}**{ci_text(acc_ci)} |"]
     lines += [f"| {name} (MedMNIST v2) | {a:.3f} | {b:.3f} |" for name, (a, b) in rows.items()]
     return "\n".join(lines)

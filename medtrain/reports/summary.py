@@ -5,7 +5,7 @@ Formatting only; :mod:`medtrain.rundir` writes the files and prints what these f
 """
 from __future__ import annotations
 
-from medtrain.reports.baselines import comparison_table
+from medtrain.reports.baselines import ci_text, comparison_table
 
 __all__ = ["run_summary", "choices_line", "operating_point_line", "auc_acc_line"]
 
@@ -70,14 +70,9 @@ def choices_line(choices: dict) -> str:
 def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
     (``--bootstrap 0``: they printed as ``[nan, nan]``)."""
-    def ci(k):
-        lo, hi = res.get(f"{k}_ci") or (None, None)
-        ok = all(isinstance(v, (int, float)) and v == v for v in (lo, hi))
-        return f" [{lo:.3f}, {hi:.3f}]" if ok else ""
-
-    cis = ci("auc") or ci("acc")
-    return (f"{prefix}AUC {res['auc']:.{digits}f}{ci('auc')}  {prefix}ACC {res['acc']:.{digits}f}{ci('acc')}  "
-            + ("(95% bootstrap CIs)" if cis else "(no CIs: --bootstrap 0)"))
+    auc, acc = ci_text(res.get("auc_ci")), ci_text(res.get("acc_ci"))
+    return (f"{prefix}AUC {res['auc']:.{digits}f}{auc}  {prefix}ACC {res['acc']:.{digits}f}{acc}  "
+            + ("(95% bootstrap CIs)" if auc or acc else "(no CIs: --bootstrap 0)"))
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:
