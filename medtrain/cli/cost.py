@@ -2,6 +2,7 @@
 
     medtrain cost resnet50 --input 224                 # table, totals, published comparison
     medtrain cost resnet18_28 --input 28 --separable   # savings of the depthwise-separable twin
+    medtrain cost med3d_resnet10 --input 28 --in-chans 1   # a 3D network: a 28x28x28 volume
     medtrain cost --conv DK=3,M=512,N=1024,DG=14       # closed form (MobileNets, section 3.1)
 
 ``--json`` prints one JSON object: totals under ``params`` and ``macs`` (of the separable model
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="model name (medtrain models), e.g. resnet50 or resnet18_28-separable")
-    p.add_argument("--input", type=int, default=224, metavar="PX", help="input side in pixels (default 224)")
+    p.add_argument("--input", type=int, default=224, metavar="PX", help="input side in pixels, a volume's side for 3D networks (default 224)")
     p.add_argument("--in-chans", type=int, default=3, help="input channels (default 3)")
     p.add_argument("--num-classes", type=int, default=1000,
                    help="classifier outputs (default 1000, as the papers' ImageNet figures)")
@@ -77,10 +78,12 @@ def analyse(name: str, input_size: int, in_chans: int = 3, num_classes: int = 10
     import torch
 
     from medtrain.models import create_model
-    from medtrain.models.cost import compare_published, count_cost, separable_savings
+    from medtrain.models.cost import compare_published, count_cost, is_3d, separable_savings
     from medtrain.models.separable import to_separable
 
     model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
+    if separable and is_3d(model):
+        raise MedtrainError(f"--separable converts 2D convolutions; {name} is a 3D network")
     try:
         report = count_cost(model, input_size, in_chans, name=name, num_classes=num_classes)
     except RuntimeError as e:  # the stock network shrinks this input to nothing
@@ -126,7 +129,8 @@ def _format_conv(r: dict) -> str:
 
 def _format_model(r: dict, all_layers: bool) -> str:
     lines = [
-        f"{r['model']} at {r['input_size']}x{r['input_size']}x{r['in_chans']}, {r['num_classes']} classes "
+        f"{r['model']} at {'x'.join([str(r['input_size'])] * r['spatial_dims'])}x{r['in_chans']}, "
+        f"{r['num_classes']} classes "
         f"(conv + linear multiply-accumulates, batch 1)",
         "",
         f"{'layer':40s} {'kind':10s} {'kernel':>6s} {'output':>18s} {'params':>10s} {'MACs':>10s}  note",

@@ -10,7 +10,9 @@ C_in inputs, C_out outputs, ``groups`` groups and an H_out x W_out output map::
 
 which covers standard (groups = 1), grouped (ResNeXt) and depthwise (groups = C_in) convolutions.
 Counts come from forward hooks on a real forward pass at batch 1 of the model as built for the
-given input size, so stems adapted to small inputs, padding and strides are all accounted for.
+given input size, so stems adapted to small inputs, padding and strides are all accounted for. 3D
+networks (``nn.Conv3d``, MedicalNet's ResNets) get a cube of that side and count the same way, the
+kernel and output map having one more factor (K_d and D_out).
 ``torch.utils.flop_counter.FlopCounterMode`` gives the same totals (its FLOPs are 2 x MACs);
 the tests check that.
 """
@@ -47,8 +49,6 @@ def conv_cost(DK: int, M: int, N: int, DG: int) -> dict:
     """
     for k, v in dict(DK=DK, M=M, N=N, DG=DG).items():
         if int(v) != v or v < 1:
-            from medtrain.errors import MedtrainError
-
             raise MedtrainError(f"{k} must be a positive integer, got {v}")
     std_macs = DK * DK * M * N * DG * DG
     dw_macs = DK * DK * M * DG * DG
@@ -67,20 +67,23 @@ def conv_cost(DK: int, M: int, N: int, DG: int) -> dict:
     }
 
 
-def conv_kind(conv: nn.Conv2d) -> str:
-    """``standard``, ``pointwise`` (1x1), ``depthwise`` (groups = C_in > 1) or ``grouped``."""
+_CONVS = (nn.Conv2d, nn.Conv3d)
+
+
+def conv_kind(conv: nn.Conv2d | nn.Conv3d) -> str:
+    """``standard``, ``pointwise`` (1x1 or 1x1x1), ``depthwise`` (groups = C_in > 1) or ``grouped``."""
     if conv.groups == 1:
-        return "pointwise" if tuple(conv.kernel_size) == (1, 1) else "standard"
+        return "pointwise" if max(conv.kernel_size) == 1 else "standard"
     if conv.groups == conv.in_channels:
         return "depthwise"
     return "grouped"
 
 
-def conv_macs(conv: nn.Conv2d, out_shape) -> int:
-    """K_h K_w (C_in/groups) C_out H_out W_out, per sample (``out_shape`` is (B, C, H, W))."""
-    kh, kw = conv.kernel_size
-    h, w = out_shape[-2], out_shape[-1]
-    return kh * kw * (conv.in_channels // conv.groups) * conv.out_channels * h * w
+def conv_macs(conv: nn.Conv2d | nn.Conv3d, out_shape) -> int:
+    """K_h K_w (C_in/groups) C_out H_out W_out per sample, ``out_shape`` (B, C, H, W); a 3D convolution
+    has K_d and D_out as further factors, ``out_shape`` (B, C, D, H, W)."""
+    spatial = out_shape[2:]
+    return math.prod(conv.kernel_size) * (conv.in_channels // conv.groups) * conv.out_channels * math.prod(spatial)
 
 
 def linear_macs(linear: nn.Linear, out_shape) -> int:
@@ -100,11 +103,11 @@ class LayerCost:
 
     name: str
     kind: str  # standard | pointwise | depthwise | grouped | linear
-    kernel: str  # "3x3", "" for linear
+    kernel: str  # "3x3" ("3x3x3" in 3D), "" for linear
     in_channels: int
     out_channels: int
     groups: int
-    out_shape: List[int]  # batch 1, e.g. [1, 64, 56, 56]
+    out_shape: List[int]  # batch 1, e.g. [1, 64, 56, 56] ([1, 64, 14, 14, 14] in 3D)
     params: int
     macs: int
     note: str = ""  # "channel reduction" for 1x1 convolutions with C_out < C_in
@@ -121,6 +124,7 @@ class CostReport:
     params: int  # every parameter of the model (normalisation included)
     macs: int  # sum over the table
     layers: List[LayerCost] = field(default_factory=list)
+    spatial_dims: int = 2  # 3 for a volume network: the input is a cube of side input_size
 
     @property
     def macs_by_kind(self) -> Dict[str, int]:
@@ -143,11 +147,11 @@ def count_cost(
     name: str = "",
     num_classes: Optional[int] = None,
 ) -> CostReport:
-    """Hook every ``nn.Conv2d``/``nn.Linear`` and run one real image of ``input_size`` pixels.
+    """Hook every ``nn.Conv2d``/``nn.Conv3d``/``nn.Linear`` and run one real input of ``input_size`` pixels.
 
     Args:
         model: a built network (left in the train/eval mode it came in; run in eval, no grad).
-        input_size: side of the square input.
+        input_size: side of the square input, or of the cubic one for a 3D network (one with ``nn.Conv3d``).
         in_chans: its channels.
         name: label for the report.
         num_classes: for the report only.
@@ -161,7 +165,7 @@ def count_cost(
     def hook(module, inputs, output):
         shape = list(output.shape)
         params = sum(p.numel() for p in module.parameters(recurse=False))
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, _CONVS):
             kind = conv_kind(module)
             note = ""
             if kind == "pointwise" and module.out_channels < module.in_channels:
@@ -188,16 +192,14 @@ def count_cost(
                 )
             )
 
-    if any(isinstance(m, nn.Conv3d) for m in model.modules()):  # the 3D networks were fed a 2D image and failed
-        raise MedtrainError(f"cost accounting counts 2D networks (Conv2d and Linear layers); {name or 'this network'} "
-                            f"is a 3D network: its parameters are sum(p.numel() for p in model.parameters())")
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    spatial = 3 if is_3d(model) else 2
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))]
     was_training = model.training
     device = next(model.parameters()).device
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, in_chans, input_size, input_size, device=device))
+            model(torch.zeros(1, in_chans, *(input_size,) * spatial, device=device))
     finally:
         for h in handles:
             h.remove()
@@ -210,7 +212,13 @@ def count_cost(
         params=sum(p.numel() for p in model.parameters()),
         macs=sum(layer.macs for layer in layers),
         layers=layers,
+        spatial_dims=spatial,
     )
+
+
+def is_3d(model: nn.Module) -> bool:
+    """Whether ``model`` convolves volumes, (B, C, D, H, W), rather than images."""
+    return any(isinstance(m, nn.Conv3d) for m in model.modules())
 
 
 def _guess_classes(model: nn.Module) -> int:

@@ -36,6 +36,15 @@ def test_cost_conv_closed_form(capsys):
     assert round(out["ratio"], 3) == 0.112 and "separable" in out
 
 
+def test_cost_of_a_3d_network_counts_its_volume_convolutions(capsys):
+    """A 3D network gets a cube of --input voxels (it was fed a 2D image and failed; then it was refused)."""
+    out = _json(capsys, ["cost", "med3d_resnet10", "--input", "28", "--in-chans", "1", "--num-classes", "2", "--json"])
+    conv1 = out["layers"][0]
+    assert out["spatial_dims"] == 3 and conv1["kernel"] == "7x7x7" and conv1["out_shape"] == [1, 64, 14, 14, 14]
+    assert conv1["macs"] == 7 * 7 * 7 * 1 * 64 * 14 ** 3
+    assert out["layers"][-1]["kind"] == "linear" and out["layers"][-1]["macs"] == 512 * 2
+
+
 @pytest.mark.parametrize(
     "argv,message",
     [
@@ -43,8 +52,7 @@ def test_cost_conv_closed_form(capsys):
         (["cost", "--conv", "DK=3,M=512"], "missing"),
         (["cost"], "give a MODEL"),
         (["models", "--measure", "--names", "mobilenet_v9"], "unknown model"),
-        # a 3D network was fed a 2D image: "3D ResNets take (B, C, D, H, W) volumes" (a user walkthrough)
-        (["cost", "med3d_resnet10", "--input", "28", "--in-chans", "1"], "cost accounting counts 2D networks"),
+        (["cost", "med3d_resnet10", "--input", "28", "--separable"], "is a 3D network"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):

@@ -77,6 +77,16 @@ def test_totals_agree_with_torch_flop_counter(name, size):
     assert report.params == sum(p.numel() for p in model.parameters())
 
 
+def test_3d_networks_are_counted_as_torch_flop_counter_counts_them():
+    model = medtrain.create_model("med3d_resnet10", in_chans=1, num_classes=2, input_size=16)
+    report = count_cost(model, 16, 1)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.eval()(torch.zeros(1, 1, 16, 16, 16))
+    assert report.macs == counter.get_total_flops() / 2 and report.spatial_dims == 3
+    assert report.params == sum(p.numel() for p in model.parameters())
+    assert {layer.kind for layer in report.layers} == {"standard", "pointwise", "linear"}
+
+
 def test_mobilenet_v1_matches_the_paper_569m_mult_adds_and_4_2m_parameters():
     model = medtrain.create_model("mobilenetv1_100", 3, 1000)
     report = count_cost(model, 224, 3, name="mobilenetv1_100", num_classes=1000)
