@@ -25,8 +25,10 @@ Any other shape mismatch means A and B are different architectures: an error nam
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,6 +121,30 @@ def _one_member(state: dict, val_auc: list | None, origin: str) -> tuple[dict, s
     return one, f"{origin} (member {best} of an ensemble of {len(members)})"
 
 
+@contextlib.contextmanager
+def _hub_cache_only_when_unreachable():
+    """Let the Hugging Face hub serve its cache without asking the network when its host does not resolve.
+
+    Offline, the hub client retries every candidate file five times with back-off (~55 s, about twenty
+    log lines) before timm's error arrives. One DNS lookup tells an offline machine in milliseconds, and the
+    client's own offline mode (``HF_HUB_OFFLINE``, read on each request) then reads the cache or fails at
+    once. Online, nothing changes."""
+    import huggingface_hub.constants as hub
+
+    host = hub.ENDPOINT.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    try:
+        socket.getaddrinfo(host, 443)
+        reachable = True
+    except OSError:
+        reachable = False
+    before = hub.HF_HUB_OFFLINE
+    hub.HF_HUB_OFFLINE = before or not reachable
+    try:
+        yield
+    finally:
+        hub.HF_HUB_OFFLINE = before
+
+
 def _hub_source(text: str, overlay: dict | None) -> Source:
     kind, name = text.split(":", 1)
     try:
@@ -126,7 +152,8 @@ def _hub_source(text: str, overlay: dict | None) -> Source:
             import timm
 
             kwargs = {"pretrained_cfg_overlay": overlay} if overlay else {}
-            model = timm.create_model(name, pretrained=True, **kwargs)
+            with _hub_cache_only_when_unreachable():
+                model = timm.create_model(name, pretrained=True, **kwargs)
             cfg = getattr(model, "pretrained_cfg", {}) or {}
             meta = {"model": name.split(".")[0], "in_chans": 3, "num_classes": getattr(model, "num_classes", None),
                     "mean": list(cfg.get("mean", ())), "std": list(cfg.get("std", ()))}

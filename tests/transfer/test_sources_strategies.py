@@ -145,6 +145,35 @@ def test_offline_hub_without_cache_is_one_clear_line(tmp_path, monkeypatch):
     assert "\n" not in msg and "no network and no cached copy" in msg and "--pretrained PATH" in msg
 
 
+def test_an_unreachable_hub_serves_its_cache_at_once_and_fails_fast_without_one(tmp_path, monkeypatch):
+    """Offline, the hub client retried each file 5 times (~55 s, ~20 log lines) before the one-line error."""
+    import socket
+    import time
+
+    import huggingface_hub.constants as hf
+    import timm
+    from safetensors.torch import save_file
+
+    def no_dns(*a, **k):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(hf, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    start = time.perf_counter()
+    with pytest.raises(MedtrainError, match="no network and no cached copy"):
+        load_source("timm:resnet10t.c3_in1k")
+    assert time.perf_counter() - start < 10 and hf.HF_HUB_OFFLINE is False  # the user's setting is restored
+    ref = timm.create_model("resnet10t", pretrained=False)
+    snapshot = tmp_path / "hub" / "models--timm--resnet10t.c3_in1k" / "snapshots" / ("a" * 40)
+    snapshot.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(snapshot / "model.safetensors"))
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("a" * 40)  # what a past download leaves in the cache
+    src = load_source("timm:resnet10t.c3_in1k")
+    assert torch.equal(src.state["conv1.0.weight"], ref.state_dict()["conv1.0.weight"])
+
+
 # --- strategies
 
 
