@@ -5,11 +5,34 @@ from medtrain.errors import MedtrainError
 __version__ = "0.1.0"
 
 
-def train(config=None, resume=None, verbose: bool = True, callbacks=None) -> dict:
-    """Train and evaluate a run; see :func:`medtrain.api.train`."""
+def train(config=None, resume=None, verbose: bool = True, callbacks=None, evaluate_test: bool = True) -> dict:
+    """Train a run, evaluate its kept weights on the test split and write its directory.
+
+    Args:
+        config: a dict of settings (the flat keys of ``medtrain train --help``), a :class:`Config` or a YAML
+            path; ``out`` names the run directory.
+        resume: a run directory to finish from its last checkpoint (``config``: the settings given again).
+        verbose: print the summary table (Lightning's progress bars follow the ``progress`` setting:
+            ``{"progress": False}`` silences them).
+        callbacks: extra Lightning callbacks.
+        evaluate_test: False leaves the test split out (a search's trials).
+
+    Returns:
+        the content of the run's ``metrics.json``. The global random generators (torch, numpy, random)
+        are as they were before the call; the run itself is seeded by ``seed``. See :func:`medtrain.api.train`.
+    """
     from medtrain.api import train as _train
 
-    return _train(config, resume=resume, verbose=verbose, callbacks=callbacks)
+    return _train(config, resume=resume, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test)
+
+
+def cross_validate(config, out=None, verbose: bool = True) -> dict:
+    """Train (or reuse) every fold of ``config`` (``folds`` K >= 2) into ``out/fold0..`` and write ``cv.json``,
+    ``cv.md`` and ``report.html`` there (``medtrain train --folds K``); returns ``cv.json``'s content. See
+    :func:`medtrain.crossval.cross_validate`."""
+    from medtrain.crossval import cross_validate as _cv
+
+    return _cv(config, out=out, verbose=verbose)
 
 
 def evaluate(run_dir, split: str = "test", verbose: bool = True) -> dict:
@@ -35,9 +58,11 @@ def create_model(*args, **kwargs):
 
 
 def list_models() -> list:
+    """The names :func:`create_model` builds (2D and 3D), sorted."""
     from medtrain.models import list_models as _list
 
     return _list()
 
 
-__all__ = ["Config", "MedtrainError", "train", "evaluate", "load", "create_model", "list_models", "__version__"]
+__all__ = ["Config", "MedtrainError", "train", "cross_validate", "evaluate", "load", "create_model", "list_models",
+           "__version__"]

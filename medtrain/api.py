@@ -4,12 +4,15 @@ What a run directory holds is described in :mod:`medtrain.rundir`, its one write
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
 import time
 from pathlib import Path
 
 import torch
+from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import rundir
@@ -99,6 +102,25 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     Returns:
         the content of ``metrics.json`` (``{}`` in the processes of rank > 0).
     """
+    with _caller_state_kept():
+        return _train(config, resume, verbose, callbacks, evaluate_test)
+
+
+@contextlib.contextmanager
+def _caller_state_kept():
+    """A run seeds the global generators (Lightning's ``seed_everything``: torch, numpy, random and its
+    ``PL_*`` variables); a notebook's own draws after ``train`` returned were then those after seed 0."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("PL_")}
+    try:
+        with isolate_rng(include_cuda=torch.cuda.is_initialized()):
+            yield
+    finally:
+        for k in [k for k in os.environ if k.startswith("PL_") and k not in env]:
+            del os.environ[k]
+        os.environ.update(env)
+
+
+def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool) -> dict:
     t0 = time.perf_counter()
     writer = launch_rank() == 0
     verbose = verbose and writer

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import yaml
 
 from medtrain.errors import MedtrainError, suggest
@@ -169,6 +170,8 @@ def _coerce(name: str, value: Any) -> Any:
     """Convert a YAML/CLI value to the type of field ``name``; a value it cannot be is a MedtrainError."""
     f = KEYS[name]
     kind, optional = _kind(f)
+    if isinstance(value, np.generic):  # np.int64(3), np.float32(0.3): what a sweep over np.arange/linspace gives
+        value = float(str(value)) if isinstance(value, np.floating) else value.item()  # float32 0.3 stays 0.3
     if name in AUTO_NUMBERS and isinstance(value, str) and value.lower() == "auto":  # auto is stored as None
         return None
     if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and optional):

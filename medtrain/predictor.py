@@ -26,7 +26,7 @@ import torch
 
 from medtrain.api import RunModel, load_run_module
 from medtrain.rundir import run_tta
-from medtrain.data.folder import IMAGE_SUFFIXES, read_image
+from medtrain.data.folder import IMAGE_SUFFIXES, read_image, resize_square
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
 from medtrain._io import path_kind
@@ -198,10 +198,12 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
 
 def conform(x, name: str, run: RunModel) -> torch.Tensor:
     """One image ``(C, *spatial)`` (or ``(*spatial)`` for one channel; a 2D image also ``(H, W, C)`` when its
-    first size is no channel count and the rest match) as the network takes it; a grey image for an RGB
-    network is repeated over the channels, as the folder loader converts it, and an RGB(A) image whose colour
-    channels are equal is a grey one for a grey network."""
-    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    first size is no channel count and its last is) as the network takes it, a 2D image resized to its square;
+    a grey image for an RGB network is repeated over the channels, as the folder loader converts it, and an
+    RGB(A) image whose colour channels are equal is a grey one for a grey network."""
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)  # a PIL image too
+        x = torch.from_numpy(x if x.flags.writeable else x.copy())  # read-only (PIL, memory maps): torch warned
     if x.dtype != torch.uint8:
         raise MedtrainError(f"{name}: images must be uint8 (0..255), got {x.dtype}")
     want = run.input_shape
@@ -211,7 +213,7 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
     if x.ndim != dims + 1:
         kind = "volumes (C, D, H, W)" if dims == 3 else "2D images (C, H, W)"
         raise MedtrainError(f"{name}: shape {tuple(x.shape)} has the wrong dimensionality; the model takes {kind}")
-    if dims == 2 and x.shape[0] not in (1, want[0]) and x.shape[-1] in (1, 3, 4, want[0]) and tuple(x.shape[:2]) == want[1:]:
+    if dims == 2 and x.shape[0] not in (1, 3, 4, want[0]) and x.shape[-1] in (1, 3, 4, want[0]):
         x = x.permute(2, 0, 1)  # (H, W, C) as NumPy, PIL and MedMNIST's .npz hold colour images: unambiguous here
     if x.shape[0] == 1 and want[0] == 3:
         x = x.expand(3, *x.shape[1:])
@@ -219,10 +221,22 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
         x = x[:1]  # a grey picture stored as RGB(A) (many exporters do): its one channel; colour is refused below
     if x.shape[0] != want[0]:
         raise MedtrainError(f"{name}: {x.shape[0]} channel(s), but the model takes {want[0]}")
+    if dims == 2 and tuple(x.shape[1:]) != want[1:]:  # resized as an image file of that size is
+        x = _resized(x, name, want[-1])
     if tuple(x.shape[1:]) != want[1:]:
         raise MedtrainError(f"{name}: size {'x'.join(map(str, x.shape[1:]))}, but the model takes "
                             f"{'x'.join(map(str, want[1:]))}")
     return x.contiguous()
+
+
+def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
+    """A ``(C, H, W)`` uint8 image resized to the model's square, as :func:`_read_2d` resizes a file."""
+    from PIL import Image
+
+    if x.shape[1] != x.shape[2]:
+        warnings.warn(ResizedWarning(f"{name}: {x.shape[1]}x{x.shape[2]} squashed to {size}x{size}"))
+    channels = [np.asarray(resize_square(Image.fromarray(c.numpy()), size)) for c in x]  # per channel: any count
+    return torch.from_numpy(np.stack(channels))
 
 
 # --------------------------------------------------------------------------- the predictor
@@ -301,9 +315,12 @@ class Predictor:
     def predict(self, images) -> np.ndarray:
         """Class probabilities ``(N, K)`` of ``images``: a uint8 array or tensor ``(N, C, *spatial)``, or a
         list of paths (anything ``medtrain predict`` reads), uint8 images ``(C, *spatial)`` and batches
-        ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch axis too)."""
-        if isinstance(images, (str, os.PathLike)):
-            images = [images]
+        ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch axis too). A grey image
+        ``(H, W)`` (a volume ``(D, H, W)``) or a PIL image alone is one image. Images of another size are
+        resized to the model's square as image files are (another aspect ratio: a :class:`ResizedWarning`)."""
+        spatial = len(self.run.input_shape) - 1
+        if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", None) == spatial or _is_pil(images):
+            images = [images]  # one path, one grey (H, W) image or (D, H, W) volume, one PIL image
         if isinstance(images, (np.ndarray, torch.Tensor)):  # a batch alone: one image per entry of its first axis
             images = [images[j] for j in range(len(images))]
         batch = len(self.run.input_shape) + 1
@@ -318,6 +335,12 @@ class Predictor:
         items = (item for i, x in enumerate(images) for item in items_of(i, x))
         out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def _is_pil(x) -> bool:
+    from PIL import Image
+
+    return isinstance(x, Image.Image)
 
 
 def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True) -> Predictor:

@@ -49,6 +49,16 @@ def test_integers_written_as_numbers_are_read_exactly():
     assert resolve({"seed": 2 ** 32 - 1}).seed == 2 ** 32 - 1
 
 
+def test_numpy_scalars_of_a_sweep_are_read_as_the_numbers_they_show():
+    """np.arange/linspace sweeps give np.int64 and np.float32 values (they were refused: 'cannot read')."""
+    import numpy as np
+
+    cfg = resolve({"epochs": np.int64(3), "dropout": np.float32(0.3), "flip": np.bool_(False), "seed": np.int32(2)})
+    assert (cfg.epochs, cfg.dropout, cfg.flip, cfg.seed) == (3, 0.3, "false", 2) and type(cfg.epochs) is int
+    with pytest.raises(MedtrainError, match="epochs: cannot read"):
+        resolve({"epochs": np.float32(1.5)})
+
+
 def test_a_later_layer_names_the_data_source_alone():
     # a config file's dataset and a flag's --data: the flag's source is the run's, the file's is dropped
     c = resolve({"dataset": "breastmnist", "epochs": 3}, {"data": "x.npz"})

@@ -167,3 +167,23 @@ def test_a_splits_record_of_another_layout_is_compared_by_input_and_split_only(t
     (run / "splits.csv").write_text("\n".join(rows[:1] + [f"{moved[0]},{other},"] + rows[2:]) + "\n")
     with pytest.raises(MedtrainError, match="0 input\\(s\\) added, 0 gone, 1 in another split"):
         medtrain.evaluate(run, verbose=False)
+
+
+def test_train_leaves_the_callers_random_state_and_evaluate_names_an_unknown_split(tmp_path, monkeypatch):
+    """A notebook's own draws after train() were those after seed 0 (Lightning seeds the global generators),
+    and evaluate(split="validation") was an AttributeError (a user walkthrough)."""
+    import os
+    import random
+
+    import numpy as np
+
+    images, labels = make_images(60)
+    _folder(tmp_path / "data", images, labels)
+    monkeypatch.delenv("PL_GLOBAL_SEED", raising=False)
+    torch.manual_seed(1234), np.random.seed(1234), random.seed(1234)
+    expected = (torch.rand(1), np.random.rand(), random.random())
+    torch.manual_seed(1234), np.random.seed(1234), random.seed(1234)
+    medtrain.train(fast_config(tmp_path / "data", tmp_path / "r", epochs=1, bootstrap=0), verbose=False)
+    assert (torch.rand(1), np.random.rand(), random.random()) == expected and "PL_GLOBAL_SEED" not in os.environ
+    with pytest.raises(MedtrainError, match="unknown split 'validation': one of train, val, test"):
+        medtrain.evaluate(tmp_path / "r", split="validation", verbose=False)

@@ -66,6 +66,8 @@ class Splits:
         return tuple(self.train.images.shape[2:])
 
     def split(self, name: str) -> Split:
+        if name not in SPLITS:  # getattr would hand back any attribute, or raise AttributeError
+            raise MedtrainError(f"unknown split {name!r}: one of {', '.join(SPLITS)}")
         return getattr(self, name)
 
     def validate(self) -> "Splits":

@@ -62,12 +62,18 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     return Image.fromarray(to_uint8(normalise_percentile(np.asarray(im))), "L")
 
 
+def resize_square(im: Image.Image, size: int) -> Image.Image:
+    """An image resized to ``size`` x ``size`` (bilinear; another aspect ratio is squashed), as every loader
+    and ``predict`` resize."""
+    return im.resize((size, size), Image.BILINEAR)
+
+
 def _array(p: Path, im: Image.Image, rgb: bool, image_size: int | None, first: list) -> np.ndarray:
     """One decoded image as ``(H, W, C)`` uint8; ``first`` holds the first image's path and shape, which
     every other image must match."""
     im = _to_8bit(im).convert("RGB" if rgb else "L")
     if image_size:
-        im = im.resize((image_size, image_size), Image.BILINEAR)
+        im = resize_square(im, image_size)
     a = np.asarray(im, dtype=np.uint8)
     if not first:
         first += [p, a.shape]

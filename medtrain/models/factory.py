@@ -6,6 +6,7 @@ Names registered in medtrain (``medtrain.models._registry``) come first; any oth
 from __future__ import annotations
 
 import inspect
+import numbers
 
 import torch.nn as nn
 
@@ -46,14 +47,16 @@ def create_model(
             ``-separable`` does the same).
 
     Returns:
-        an ``nn.Module`` mapping ``(B, in_chans, H, W)`` to ``(B, num_classes)`` logits.
+        an ``nn.Module`` mapping ``(B, in_chans, H, W)`` (3D networks: ``(B, in_chans, D, H, W)``) to
+        ``(B, num_classes)`` logits.
     """
     if not 0.0 <= dropout < 1.0:
         raise MedtrainError(f"dropout must be in [0, 1), got {dropout}")
     if not 0.0 <= drop_path < 1.0:
         raise MedtrainError(f"drop_path must be in [0, 1), got {drop_path}")
-    if in_chans < 1 or num_classes < 1:
-        raise MedtrainError(f"in_chans and num_classes must be >= 1, got {in_chans}, {num_classes}")
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in (in_chans, num_classes)):
+        raise MedtrainError(f"in_chans and num_classes must be integers >= 1, got {in_chans!r}, {num_classes!r}")
+    in_chans, num_classes = int(in_chans), int(num_classes)
     opts = dict(kwargs)
     separable = bool(opts.pop("separable", False))
     if name.endswith(SEPARABLE_SUFFIX):
@@ -81,7 +84,10 @@ def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_no
         builder = _registry.get_builder(name)
         if input_size is not None and "input_size" in inspect.signature(builder).parameters:
             opts["input_size"] = input_size
-        return builder(in_chans=in_chans, num_classes=num_classes, **opts)
+        try:
+            return builder(in_chans=in_chans, num_classes=num_classes, **opts)
+        except TypeError as e:  # an option the builder has no parameter for (its own errors are not TypeErrors)
+            raise MedtrainError(f"model {name} does not support these options: {e}") from None
     import timm
 
     if name in timm.list_models():

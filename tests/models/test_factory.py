@@ -51,3 +51,19 @@ def test_any_timm_name_works_and_unknown_names_suggest():
         medtrain.create_model("resnet18_82")
     with pytest.raises(MedtrainError, match="dropout"):
         medtrain.create_model("resnet18_28", dropout=1.0)
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    (("resnet18_28", 1, 2), {"foo": 3}, "resnet18_28 does not support these options"),  # was a bare TypeError
+    (("resnet18_28", 1.5, 2), {}, "in_chans and num_classes must be integers >= 1, got 1.5"),  # was a ValueError
+    (("resnet18_28", "1", 2), {}, "integers >= 1, got '1'"),  # was a TypeError from a comparison
+])
+def test_bad_arguments_of_a_registered_network_are_one_medtrain_error(args, kwargs, message):
+    with pytest.raises(MedtrainError, match=message):
+        medtrain.create_model(*args, **kwargs)
+
+
+def test_numpy_integers_are_channel_and_class_counts():
+    import numpy as np
+
+    assert medtrain.create_model("resnet10_28_half", np.int64(1), np.int32(3))(torch.zeros(1, 1, 28, 28)).shape == (1, 3)

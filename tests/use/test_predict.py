@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,27 @@ def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
     np.testing.assert_allclose(p.predict(imgs[..., None]), expected, atol=1e-5)
     # a batch (N, C, H, W) in a list is its N images (the README's example; it was read as one image)
     np.testing.assert_allclose(p.predict([tmp_path / "000.png", imgs[1:5][:, None]]), expected, atol=1e-5)
+
+
+def test_one_image_alone_a_pil_image_and_an_array_of_another_size_predict_as_their_files(trained_run, tmp_path):
+    """A notebook user's forms (a user walkthrough): a bare (H, W) array had been read as a batch of H rows
+    ("shape (28,) has the wrong dimensionality"), a PIL image alone was not iterable (and in a list warned of
+    a read-only array), and an array of another size was refused where its PNG was resized."""
+    run, _, arrays = trained_run
+    imgs = arrays["test_images"][:2]
+    p = medtrain.load(run)
+    expected = p.predict(imgs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's "The given NumPy array is not writable" among them
+        np.testing.assert_allclose(p.predict(imgs[0]), expected[:1], atol=1e-6)
+        np.testing.assert_allclose(p.predict(Image.fromarray(imgs[0])), expected[:1], atol=1e-6)
+        np.testing.assert_allclose(p.predict([Image.fromarray(imgs[0]), imgs[1]]), expected, atol=1e-6)
+    size = imgs.shape[-1]
+    big = np.array(Image.fromarray(imgs[0]).resize((2 * size, 2 * size)))
+    Image.fromarray(big).save(tmp_path / "big.png")
+    np.testing.assert_array_equal(p.predict([big]), p.predict([tmp_path / "big.png"]))
+    with pytest.warns(UserWarning, match=f"{size}x{size + 4} squashed to {size}x{size}"):
+        p.predict([np.zeros((size, size + 4), np.uint8)])
 
 
 def test_a_grey_picture_saved_as_rgb_is_predicted_as_the_grey_one(trained_run, tmp_path):
