@@ -3,7 +3,7 @@
 ICCV 2017), Grad-CAM++ (Chattopadhyay et al., WACV 2018) and occlusion sensitivity (Zeiler & Fergus,
 "Visualizing and Understanding Convolutional Networks", ECCV 2014), all three from ``monai.visualize``.
 
-Inputs are read exactly as ``medtrain predict`` reads them (:func:`medtrain.predictor.iter_inputs` and
+Inputs are read exactly as ``medtrain predict`` reads them (:func:`medtrain.predictor.python_items` and
 :func:`~medtrain.predictor.conform`), or taken from the run's own split. Each map explains the network's
 plain forward pass (no test-time augmentation, dropout off) for one target class: the predicted class
 by default, or the one asked for. Maps have the input's resolution, ``(*spatial)``, scaled to [0, 1] per
@@ -46,7 +46,7 @@ from medtrain.errors import MedtrainError
 from medtrain.metrics import predictions, scores_from_logits
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.stages import stage_modules
-from medtrain.predictor import Item, Predictor, Skipped, conform, iter_inputs
+from medtrain.predictor import Item, Predictor, Skipped, conform, python_items
 from medtrain.rundir import run_splits
 from medtrain.tasks import MULTILABEL
 from medtrain.training.module import normalise
@@ -324,12 +324,8 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
     class_index(target, run.label_names)  # an unknown class is refused before any input is read
     if layer:
         check_layer(run, layer)
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    if inputs is not None and len(inputs):  # paths, and uint8 arrays (a batch, or a list of images)
-        items = (item for i, x in enumerate(inputs)
-                 for item in (iter_inputs([x], run, split=split) if isinstance(x, (str, os.PathLike))
-                              else [Item(f"image {i}", lambda x=x: x)]))
+    if inputs is not None and (not hasattr(inputs, "__len__") or len(inputs)):  # a Path or PIL image has no len
+        items = python_items(inputs, run, split=split)  # what predict takes: paths, arrays, batches, PIL images
     else:
         items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))
     if limit is not None:

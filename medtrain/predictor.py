@@ -318,23 +318,30 @@ class Predictor:
         ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch axis too). A grey image
         ``(H, W)`` (a volume ``(D, H, W)``) or a PIL image alone is one image. Images of another size are
         resized to the model's square as image files are (another aspect ratio: a :class:`ResizedWarning`)."""
-        spatial = len(self.run.input_shape) - 1
-        if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", None) == spatial or _is_pil(images):
-            images = [images]  # one path, one grey (H, W) image or (D, H, W) volume, one PIL image
-        if isinstance(images, (np.ndarray, torch.Tensor)):  # a batch alone: one image per entry of its first axis
-            images = [images[j] for j in range(len(images))]
-        batch = len(self.run.input_shape) + 1
-
-        def items_of(i, x):
-            if isinstance(x, (str, os.PathLike)):
-                return iter_inputs([x], self.run)
-            if getattr(x, "ndim", 0) == batch:  # a batch: its images, named by position
-                return [Item(f"image {i}.{j}", lambda y=y: y) for j, y in enumerate(x)]
-            return [Item(f"image {i}", lambda x=x: x)]
-
-        items = (item for i, x in enumerate(images) for item in items_of(i, x))
+        items = python_items(images, self.run)
         out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
+    """What a Python caller passes to ``predict`` or ``explain`` as :class:`Item` s: a path, a list of paths
+    and arrays, a uint8 batch ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch
+    axis too), one grey ``(H, W)`` image or ``(D, H, W)`` volume, or a PIL image."""
+    spatial = len(run.input_shape) - 1
+    if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", None) == spatial or _is_pil(images):
+        images = [images]
+    if isinstance(images, (np.ndarray, torch.Tensor)):  # a batch alone: one image per entry of its first axis
+        images = [images[j] for j in range(len(images))]
+    batch = spatial + 2
+
+    def items_of(i, x):
+        if isinstance(x, (str, os.PathLike)):
+            return iter_inputs([x], run, split=split)
+        if getattr(x, "ndim", 0) == batch:  # a batch: its images, named by position
+            return [Item(f"image {i}.{j}", lambda y=y: y) for j, y in enumerate(x)]
+        return [Item(f"image {i}", lambda x=x: x)]
+
+    return (item for i, x in enumerate(images) for item in items_of(i, x))
 
 
 def _is_pil(x) -> bool:

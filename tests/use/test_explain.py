@@ -193,3 +193,14 @@ def test_skip_bad_lists_and_skips(trained_run, tmp_path, capsys):
     assert code == 0 and "2 input(s)" in printed and "001.png" in err
     names = list(np.load(tmp_path / "ex" / MAPS_FILE)["inputs"])
     assert [n[-7:] for n in names] == ["000.png", "002.png"]
+
+
+def test_explain_takes_what_predict_takes_one_image_alone_and_a_pil_image(trained_run):
+    """explain had its own reading of Python inputs: a bare (H, W) image was a batch of H rows there too."""
+    run, _, arrays = trained_run
+    image = arrays["test_images"][3]
+    both = explain(run, [image, image])
+    for alone in (explain(run, image), explain(run, Image.fromarray(image))):
+        assert alone.names == ["image 0"]
+        np.testing.assert_allclose(alone.maps[0], both.maps[0], atol=1e-6)
+        np.testing.assert_allclose(alone.probs[0], medtrain.load(run).predict(image)[0], atol=1e-6)
