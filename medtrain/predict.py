@@ -9,6 +9,7 @@ import os
 from typing import Iterable
 
 from medtrain._io import atomic_path
+from medtrain.errors import MedtrainError
 from medtrain.predictor import BATCH_SIZE, Item, Predictor, Skipped, iter_inputs, load
 
 __all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "iter_inputs", "load", "write_predictions"]
@@ -51,6 +52,9 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
             n += len(names)
             if progress is not None:
                 progress(n)
+        if not n and not skipped:  # an empty file and exit 0 read as success (a folder of unknown files)
+            raise MedtrainError("nothing to predict: the inputs hold no image, DICOM or NIfTI file, or .npz/CSV "
+                                "entry")
         if as_json:
             f.write('\n], "skipped": %s}\n' % json.dumps([s._asdict() for s in skipped]))
         elif first:

@@ -26,6 +26,7 @@ import torch
 
 from medtrain.api import RunModel, load_run_module
 from medtrain.rundir import run_tta
+from medtrain.data.dicom import is_dicom_file
 from medtrain.data.folder import IMAGE_SUFFIXES, read_image, resize_square
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
@@ -37,7 +38,6 @@ from medtrain.metrics import predicted_names
 
 #: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
 BATCH_SIZE = 256
-DICOM_SUFFIXES = (".dcm",)
 
 
 class Item(NamedTuple):
@@ -56,15 +56,16 @@ class Skipped(NamedTuple):
 
 
 def _is_series(folder: Path) -> bool:
-    """A folder of DICOM slices (one series), rather than a folder to search."""
-    return any(p.suffix.lower() in DICOM_SUFFIXES for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """A folder of DICOM slices (one series), rather than a folder to search; slices named without
+    ``.dcm`` (``IM0007``, as scanners export them) count."""
+    return any(is_dicom_file(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def _file_item(path: Path, run: RunModel) -> Item:
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return Item(str(path), lambda: _read_2d(path, run))
-    if suffix in DICOM_SUFFIXES or is_nifti(path):
+    if is_nifti(path) or is_dicom_file(path):
         return Item(str(path), lambda: _read_entry(path, run))
     raise MedtrainError(f"{path}: not an image, DICOM, NIfTI, CSV or .npz file")
 
@@ -86,7 +87,7 @@ def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
             continue
         for name in sorted(f for f in files if not f.startswith(".")):
             p = here / name
-            if p.suffix.lower() in IMAGE_SUFFIXES + DICOM_SUFFIXES or is_nifti(p):
+            if p.suffix.lower() in IMAGE_SUFFIXES or is_nifti(p) or is_dicom_file(p):
                 yield _file_item(p, run)
 
 

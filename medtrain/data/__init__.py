@@ -97,19 +97,29 @@ def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, see
     return dataclasses.replace(splits, record=record, **parts).validate()
 
 
-VOLUME_SUFFIXES = (".nii", ".gz", ".dcm")
-
-
 def _holds_volumes(p: Path, group_column: str | None = None) -> bool:
-    """A CSV listing NIfTI/DICOM entries, or a folder with a labels.csv next to such files."""
+    """A CSV listing DICOM files or series folders or NIfTI volumes (or a folder with such a labels.csv),
+    rather than 2D image files; a CSV mixing the two kinds is refused, since one reader must read them all."""
     if path_kind(p) == "dir":
         if path_kind(p / "labels.csv") != "file":
             return False
         p = p / "labels.csv"
     if p.suffix.lower() != ".csv" or path_kind(p) != "file":
         return False
-    entry = read_label_csv(p, group_column).resolve()[0]
-    return entry.suffix.lower() in VOLUME_SUFFIXES or path_kind(entry) == "dir"
+    from medtrain.data.dicom import is_dicom_file
+    from medtrain.data.nifti import is_nifti
+
+    first: dict[bool, str] = {}
+    for entry in read_label_csv(p, group_column).resolve():
+        kind = path_kind(entry)
+        volume = kind == "dir" or is_nifti(entry) or is_dicom_file(entry)  # a missing file: by its suffix
+        if kind is None and not volume:  # missing, of no telling name: the reader names it (or --skip-bad)
+            continue
+        first.setdefault(volume, str(entry))
+        if len(first) == 2:
+            raise MedtrainError(f"{p} mixes image files ({first[False]}) and DICOM/NIfTI entries ({first[True]}); "
+                                f"use one kind per data set")
+    return first.get(True) is not None
 
 
 __all__ = ["Split", "Splits", "load_splits", "load_medmnist", "load_npz", "load_folder", "load_csv", "fetch",

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import path_kind
+from medtrain.data.folder import IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
 from medtrain.data.nifti import VolumeData, to_ras
@@ -47,6 +48,27 @@ _TAGS = [
     "PixelData",
 ]
 _IGNORED_FILES = {"DICOMDIR", "Thumbs.db"}
+
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def is_dicom_file(path: str | os.PathLike) -> bool:
+    """A DICOM file by its name (``.dcm``) or, as scanners export slices without one (``IM0007``), by the
+    ``DICM`` marker after its 128-byte preamble (DICOM PS3.10 7.1). Files of other known kinds are not
+    opened."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES:
+        return True
+    if suffix in IMAGE_SUFFIXES + (".nii", ".gz", ".csv", ".npz", ".npy", ".txt", ".json"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
 
 
 @dataclass

@@ -69,7 +69,7 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
             raise MedtrainError(f"{path}: multi-frame DICOM files are not supported; use a series folder "
                                 f"of single-frame slices")
         windowed = window is not None and s.is_ct
-        x = resize2d(s.pixels, tuple(size[-2:]))
+        x = resize2d(s.pixels, tuple(size[-2:])) if size is not None else s.pixels  # None: its own size
         x = normalise_intensity(x, window if windowed else None)
         if s.monochrome1:
             x = 1.0 - x
@@ -90,7 +90,8 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
 def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), window=None,
                cache_dir: str | os.PathLike | None = None, image_size: int | None = None) -> tuple[np.ndarray, bool]:
     """One DICOM series folder, NIfTI file or 2D DICOM file -> uint8 ``(D, H, W)`` or ``(H, W)``, cached.
-    A 2D image is resized to the last two of ``size``, or to ``image_size`` squared when given.
+    A 2D image is resized to ``image_size`` squared when given, else to the last two of ``size``; with
+    ``size=None`` it keeps its own size (as a PNG does without ``--image-size``).
 
     Returns the array and whether a CT window (rather than percentile normalisation) was applied.
     """
@@ -100,9 +101,9 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
         raise MedtrainError(f"{path}: not found")
     kind = "volume" if found == "dir" or is_nifti(path) else "image"
     spacing = triple(spacing, "spacing") if spacing is not None else None
-    size = parse_size(size)
     if kind == "image" and image_size:
-        size = (size[0], int(image_size), int(image_size))
+        size = (1, int(image_size), int(image_size))
+    size = parse_size(size) if size is not None or kind == "volume" else None
     win = parse_window(window)
     files = _source_files(path)
     cache_file = None
@@ -183,10 +184,15 @@ def load_volume_folder(
 
     arrays, labels, splits, skipped, inputs, groups, sources = [], [], [], [], [], [], []
     n_windowed = 0
-    for i, path in enumerate(table.resolve(folder)):
-        try:
-            arr, windowed = load_entry(path, spacing=spacing3, size=size3, window=win, cache_dir=cache,
-                                       image_size=image_size)
+    paths = table.resolve(folder)
+    if spacing3 is not None and not any(path_kind(p) == "dir" or is_nifti(p) for p in paths):
+        raise MedtrainError(f"--spacing resamples volumes; {csv_path} lists 2D DICOM images (--image-size sizes "
+                            f"them)")
+    for i, path in enumerate(paths):
+        volume = path_kind(path) == "dir" or is_nifti(path)
+        try:  # a 2D image keeps its size unless --image-size gives one (--volume-size is the volumes')
+            arr, windowed = load_entry(path, spacing=spacing3, size=size3 if volume else None, window=win,
+                                       cache_dir=cache, image_size=image_size)
         except MedtrainError as e:
             if not skip_bad:
                 raise
@@ -211,6 +217,14 @@ def load_volume_folder(
     ndims = {a.ndim for a in arrays}
     if len(ndims) > 1:
         raise MedtrainError(f"{csv_path}: mixes 2D DICOM images and 3D volumes; use one kind per data set")
+    if ndims == {2} and len({a.shape for a in arrays}) > 1:
+        other = next(j for j, a in enumerate(arrays) if a.shape != arrays[0].shape)
+        (h0, w0), (h1, w1) = arrays[0].shape, arrays[other].shape
+        raise MedtrainError(f"images have mixed sizes: {sources[0]} is {w0}x{h0}, {sources[other]} is {w1}x{h1}; "
+                            f"pass --image-size N to resize them")
+    if win is not None and not n_windowed:  # MR, PET...: normalised by percentiles, the window silently unused
+        raise MedtrainError(f"--window applies to CT (Hounsfield units); no entry of {csv_path} is CT (DICOM "
+                            f"Modality), so none could be windowed")
 
     y, label_names = encode_labels(labels)
     if any(g is None for g in groups):  # NIfTI without a group column: each entry its own group

@@ -272,11 +272,14 @@ def test_2d_dicom_images_load_through_the_image_path(tmp_path):
         shutil.copy(_testdata(src), root / f"img{i}.dcm")
         rows.append(f"img{i}.dcm,{i % 2},{('train', 'train', 'val', 'val', 'test', 'test')[i]}")
     (root / "labels.csv").write_text("\n".join(rows))
-    s = load_volume_folder(root, size=(1, 32, 32), window="lung", cache_dir=tmp_path / "cache")
+    # 2D DICOM images keep their own size, as PNGs do (they took --volume-size's 64: a 512-px radiograph became
+    # 64 px without a word); of mixed sizes (64 and 128 px here) they need --image-size, as PNGs do
+    with pytest.raises(MedtrainError, match=r"mixed sizes: .*img0.dcm is 64x64, .*img1.dcm is 128x128; pass --image-size"):
+        load_volume_folder(root, size=(1, 32, 32), window="lung", cache_dir=tmp_path / "cache")
+    s = load_volume_folder(root, image_size=32, window="lung", cache_dir=tmp_path / "cache")
     assert s.train.images.shape == (2, 1, 32, 32) and s.extra["kind"] == "image"
     assert s.label_names == {"0": "0", "1": "1"}
-    # --image-size sizes 2D DICOM images as it sizes PNGs (it was ignored: they took --volume-size's 64);
-    # the same cache folder, another size: its own cache entries
+    # --image-size sizes 2D DICOM images as it sizes PNGs; the same cache folder, another size: its own entries
     s = load_volume_folder(root, size=64, image_size=24, window="lung", cache_dir=tmp_path / "cache")
     assert s.train.images.shape == (2, 1, 24, 24) and s.extra["size"] == [24, 24]
     cfg = resolve({"data": str(root / "labels.csv"), "image_size": 20, "window": "lung", "data_dir": str(tmp_path)})
@@ -341,3 +344,58 @@ def test_one_patient_cannot_be_split_into_train_val_and_test(tmp_path):
     with pytest.raises(MedtrainError, match="only 1 patient left") as e:
         load_volume_folder(root, size=8, cache_dir=tmp_path / "cache")
     assert SECRET_ID not in str(e.value)
+
+
+def _images_csv(root: Path, n=6, modality="CT", suffix=".dcm") -> Path:
+    """``n`` 2D DICOM images (12x12) of two classes, listed in ``root/labels.csv``."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["path,label"]
+    for i in range(n):
+        name = f"img{i}{suffix}"
+        write_slice(root / name, np.full((12, 12), 100 * (i % 2), np.int16), (0, 0, 0), generate_uid(),
+                    modality=modality, patient_id=f"{SECRET_ID}-{i}")
+        rows.append(f"{name},{i % 2}")
+    (root / "labels.csv").write_text("\n".join(rows))
+    return root / "labels.csv"
+
+
+def test_dicom_files_named_without_dcm_are_read_as_dicom(tmp_path):
+    """Scanners export slices as IM0007: such 2D images were read as PNGs ("cannot identify image file"), and
+    predict found no series in a folder of them (0 inputs predicted, exit 0)."""
+    from medtrain.predictor import _is_series
+
+    csv = _images_csv(tmp_path / "xr", suffix="")
+    assert dicom.is_dicom_file(tmp_path / "xr" / "img0") and not dicom.is_dicom_file(csv)
+    s = load_splits(resolve({"data": str(csv), "data_dir": str(tmp_path), "val_fraction": 0.34,
+                             "test_fraction": 0.34}))
+    assert s.extra["kind"] == "image" and s.train.images.shape[-2:] == (12, 12)  # its own size, no --image-size
+    series = tmp_path / "S00"
+    write_series(series, _ramp())
+    for f in series.iterdir():
+        f.rename(f.with_suffix(""))
+    assert _is_series(series) and not _is_series(tmp_path / "xr" / "..")
+
+
+@pytest.mark.parametrize("setting, modality, message", [
+    ({"window": "lung"}, "MR", r"--window applies to CT \(Hounsfield units\); no entry of .* is CT"),
+    ({"spacing": 1.5}, "CT", "--spacing resamples volumes; .* lists 2D DICOM images"),
+])
+def test_a_setting_the_data_cannot_use_is_refused_not_recorded_and_ignored(tmp_path, setting, modality, message):
+    csv = _images_csv(tmp_path / "xr", modality=modality)
+    with pytest.raises(MedtrainError, match=message):
+        load_splits(resolve({"data": str(csv), "data_dir": str(tmp_path), **setting}))
+
+
+def test_a_csv_mixing_image_files_and_dicom_is_refused_whichever_comes_first(tmp_path):
+    """The first row chose the reader: the other kind's valid files were then 'unreadable' (and with
+    --skip-bad silently left out)."""
+    from PIL import Image
+
+    csv = _images_csv(tmp_path / "d")
+    rows = csv.read_text().splitlines()
+    for i in range(2):
+        Image.fromarray(np.zeros((12, 12), np.uint8)).save(tmp_path / "d" / f"p{i}.png")
+    for order in (rows[1:] + ["p0.png,0", "p1.png,1"], ["p0.png,0", "p1.png,1"] + rows[1:]):
+        csv.write_text("\n".join([rows[0], *order]))
+        with pytest.raises(MedtrainError, match="mixes image files .* and DICOM/NIfTI entries"):
+            load_splits(resolve({"data": str(csv), "data_dir": str(tmp_path), "skip_bad": True}))

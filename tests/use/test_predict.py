@@ -319,3 +319,12 @@ def test_an_image_of_another_aspect_ratio_is_predicted_with_one_notice(trained_r
     err = capsys.readouterr().err
     assert "1 input(s) of another aspect ratio were squashed" in err and "16x24 squashed to 16x16" in err
     assert err.count("\n") == 1
+
+
+def test_inputs_holding_nothing_to_predict_are_an_error_not_an_empty_file(trained_run, tmp_path, capsys):
+    run, _, _ = trained_run
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no images here")
+    code, _, err = _cli(capsys, "predict", run, tmp_path / "notes", "--out", tmp_path / "p.csv")
+    assert code == 2 and err.startswith("medtrain: error: nothing to predict") and err.count("\n") == 1
+    assert not (tmp_path / "p.csv").exists()
