@@ -182,7 +182,7 @@ def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
     size = run.input_shape[-1]
     if tuple(x.shape[1:]) != (size, size):  # the run's size (folder runs: --image-size), resized as training did
         if x.shape[1] != x.shape[2]:
-            warnings.warn(ResizedWarning(f"{path}: {x.shape[1]}x{x.shape[2]} squashed to {size}x{size}"))
+            warnings.warn(ResizedWarning(f"{path}: {x.shape[2]}x{x.shape[1]} squashed to {size}x{size}"))  # W x H
         x = read_image(path, size)
     return x
 
@@ -235,7 +235,7 @@ def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
     from PIL import Image
 
     if x.shape[1] != x.shape[2]:
-        warnings.warn(ResizedWarning(f"{name}: {x.shape[1]}x{x.shape[2]} squashed to {size}x{size}"))
+        warnings.warn(ResizedWarning(f"{name}: {x.shape[2]}x{x.shape[1]} squashed to {size}x{size}"))  # W x H
     channels = [np.asarray(resize_square(Image.fromarray(c.numpy()), size)) for c in x]  # per channel: any count
     return torch.from_numpy(np.stack(channels))
 
