@@ -26,15 +26,6 @@ def train(config=None, resume=None, verbose: bool = True, callbacks=None, evalua
     return _train(config, resume=resume, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test)
 
 
-def cross_validate(config, out=None, verbose: bool = True) -> dict:
-    """Train (or reuse) every fold of ``config`` (``folds`` K >= 2) into ``out/fold0..`` and write ``cv.json``,
-    ``cv.md`` and ``report.html`` there (``medtrain train --folds K``); returns ``cv.json``'s content. See
-    :func:`medtrain.crossval.cross_validate`."""
-    from medtrain.crossval import cross_validate as _cv
-
-    return _cv(config, out=out, verbose=verbose)
-
-
 def evaluate(run_dir, split: str = "test", verbose: bool = True) -> dict:
     """Re-evaluate a run directory; see :func:`medtrain.api.evaluate`."""
     from medtrain.api import evaluate as _evaluate
@@ -64,5 +55,5 @@ def list_models() -> list:
     return _list()
 
 
-__all__ = ["Config", "MedtrainError", "train", "cross_validate", "evaluate", "load", "create_model", "list_models",
+__all__ = ["Config", "MedtrainError", "train", "evaluate", "load", "create_model", "list_models",
            "__version__"]

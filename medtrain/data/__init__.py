@@ -31,7 +31,7 @@ def load_splits(config) -> Splits:
     folds, fold = getattr(config, "folds", 0), getattr(config, "fold", None)
     if folds and fold is None:
         raise MedtrainError(f"folds {folds} needs the fold to hold out (0..{folds - 1}); `medtrain train "
-                            f"--folds {folds}` (or `medtrain.cross_validate(config)`) runs every fold")
+                            f"--folds {folds}` (or `medtrain.crossval.cross_validate(config)`) runs every fold")
     group_column = getattr(config, "group_column", None)
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
