@@ -86,12 +86,20 @@ def check_output(path: str | os.PathLike, folder: bool = False, what: str = "") 
         raise MedtrainError(f"{what}{path}: exists and is not a folder")
     if not folder and kind == "dir":
         raise MedtrainError(f"{what}{path}: is a folder; give a file name")
+    existing = path if folder and kind == "dir" else None
     for parent in path.parents:
         parent_kind = path_kind(parent)
         if parent_kind == "file":
             raise MedtrainError(f"{what}{path}: {parent} is a file, not a folder")
         if parent_kind == "dir":
+            existing = existing or parent
             break
+    if existing is not None:  # a read-only, immutable or foreign folder was a PermissionError traceback at the
+        try:  # end of the work; a probe file says so first (os.access does not: root passes it)
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as e:
+            raise MedtrainError(f"{what}{path}: cannot write in {existing} ({e.strerror})") from None
 
 
 @contextmanager

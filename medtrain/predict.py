@@ -52,11 +52,12 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
             n += len(names)
             if progress is not None:
                 progress(n)
-        if not n and not skipped:  # an empty file and exit 0 read as success (a folder of unknown files)
+        if not n:  # an empty file and exit 0 read as success (a folder of unknown files, every input bad)
+            if skipped:
+                raise MedtrainError(f"no input could be predicted: all {len(skipped)} skipped (first: "
+                                    f"{skipped[0].name}: {skipped[0].reason})")
             raise MedtrainError("nothing to predict: the inputs hold no image, DICOM or NIfTI file, or .npz/CSV "
                                 "entry")
         if as_json:
             f.write('\n], "skipped": %s}\n' % json.dumps([s._asdict() for s in skipped]))
-        elif first:
-            w.writerow(["input", "prediction", *labels])
     return n, skipped

@@ -72,3 +72,26 @@ def test_json_files_hold_no_nan_an_undefined_number_is_null(tmp_path):
 
     got = json.loads((tmp_path / "m.json").read_text(), parse_constant=refuse)
     assert got == {"auc_ci": [None, None], "n": 3, "ppv": None, "ok": [0.5, [1, 2]]}
+
+
+def test_a_folder_that_cannot_be_written_is_one_error_line_before_any_work(tmp_path, monkeypatch):
+    """A read-only or immutable folder was a PermissionError traceback at the end of the work (predict, export,
+    explain, train). Root passes os.access, so the check writes a probe file; here the probe is refused."""
+    import tempfile
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = tempfile.TemporaryFile
+
+    def refuse(*a, dir=None, **k):
+        if dir is not None and os.path.samefile(dir, locked):
+            raise PermissionError(1, "Operation not permitted")
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    for target, write in ((locked / "a.json", lambda: write_json(locked / "a.json", {})),
+                          (locked / "run" / "b.txt", lambda: write_text(locked / "run" / "b.txt", "x"))):
+        with pytest.raises(MedtrainError, match=f"cannot write in {locked} \\(Operation not permitted\\)"):
+            write()
+    assert list(locked.iterdir()) == []
+    write_text(tmp_path / "free.txt", "x")  # elsewhere nothing changes

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from medtrain.config import Config
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, suggest
 
 
 def launch_rank() -> int:
@@ -64,6 +64,13 @@ def check_devices(cfg: Config) -> None:
     faster), so N is refused above the number of cores. With ``num_nodes`` > 1 only this node is checked.
     Gradual unfreezing is refused with several processes (see the comment below).
     """
+    if cfg.accelerator not in ACCELERATORS:  # Lightning's own refusal was a 30-line traceback
+        raise suggest(cfg.accelerator, ACCELERATORS, "accelerator")
+    if cfg.num_nodes > 1 and not _launched():
+        # without a launcher the first process waits for the other machines' processes forever
+        raise MedtrainError(f"num_nodes {cfg.num_nodes}: start the command on every machine with torchrun or "
+                            f"SLURM's srun (or set MASTER_ADDR and NODE_RANK on each); see the README's "
+                            f"'Several devices and machines'")
     n = _device_count(cfg.devices)
     accel = cfg.accelerator
     if accel == "auto":
@@ -93,6 +100,17 @@ def check_devices(cfg: Config) -> None:
         # later would train apart in each process
         raise MedtrainError(f"unfreeze_every {cfg.unfreeze_every} (gradual unfreezing) needs one process; "
                             f"devices {cfg.devices} x num_nodes {cfg.num_nodes} start several")
+
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+def _launched() -> bool:
+    """Whether a launcher started this process as one of several machines' (the cluster environments
+    Lightning detects: torchrun's RANK/WORLD_SIZE, SLURM's tasks, or MASTER_ADDR and NODE_RANK set by hand)."""
+    env = os.environ
+    return ({"RANK", "WORLD_SIZE"} <= env.keys() or "SLURM_NTASKS" in env
+            or {"MASTER_ADDR", "NODE_RANK"} <= env.keys())
 
 
 def is_multiprocess(cfg: Config) -> bool:

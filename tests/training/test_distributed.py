@@ -74,6 +74,8 @@ def test_devices_beyond_the_machine_are_refused(monkeypatch):
     (["--strategy", "dpp"], "did you mean ddp"),
     (["--devices", "0"], "devices must be a number >= 1"),
     (["--devices", str(os.cpu_count() + 1)], "on CPU that many processes need as many cores"),
+    (["--accelerator", "tpu9"], "unknown accelerator 'tpu9'"),  # Lightning's refusal was a 30-line traceback
+    (["--num-nodes", "2"], "start the command on every machine with torchrun"),  # it waited forever
 ])
 def test_bad_strategy_or_devices_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys, args, message):
     out = tmp_path / "never"

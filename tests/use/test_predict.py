@@ -327,4 +327,7 @@ def test_inputs_holding_nothing_to_predict_are_an_error_not_an_empty_file(traine
     (tmp_path / "notes" / "readme.txt").write_text("no images here")
     code, _, err = _cli(capsys, "predict", run, tmp_path / "notes", "--out", tmp_path / "p.csv")
     assert code == 2 and err.startswith("medtrain: error: nothing to predict") and err.count("\n") == 1
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    code, _, err = _cli(capsys, "predict", run, tmp_path / "bad.png", "--skip-bad", "--out", tmp_path / "p.csv")
+    assert code == 2 and "no input could be predicted: all 1 skipped (first: " in err and err.count("\n") == 1
     assert not (tmp_path / "p.csv").exists()
