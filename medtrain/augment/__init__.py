@@ -11,7 +11,7 @@ imports them all.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from torch import Tensor, nn
 
@@ -21,7 +21,7 @@ from medtrain.augment import volume  # noqa: F401  (registers the 3d_* ops)
 from medtrain.augment import policies  # noqa: F401  (registers autoaugment, randaugment, trivialaugment, policy)
 from medtrain.augment.fused import FusedPipeline, fuse  # noqa: F401
 from medtrain.augment._registry import get_op, op_names
-from medtrain.errors import suggest
+from medtrain.errors import MedtrainError, suggest
 
 
 class Compose(nn.Module):
@@ -41,12 +41,33 @@ def available() -> list[str]:
     return op_names()
 
 
-def build_batch_augment(names: Sequence[str], params: dict | None = None) -> Compose | None:
-    """Build the pipeline for a list of op names (``[]`` or ``["none"]`` means no augmentation)."""
-    params = params or {}
+class _Reads(dict):
+    """The settings handed to the op factories, recording which keys they read."""
+
+    def __init__(self, params: dict):
+        super().__init__(params)
+        self.read: set = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+def build_batch_augment(names: Sequence[str], params: dict | None = None, given: Iterable[str] = ()) -> Compose | None:
+    """Build the pipeline for a list of op names (``[]`` or ``["none"]`` means no augmentation).
+
+    ``given``: the keys the user set in ``augment_params``; one that no op of ``names`` reads is refused (a
+    misspelt ``cutout_sise=8`` trained with the default size and was recorded as if it had been used)."""
+    params = _Reads(params or {})
     names = [n for n in names if n and n != "none"]
-    if not names:
-        return None
     ops = []
     for n in names:
         if policies.is_policy_file(n):  # a learned or hand-written policy YAML in the list
@@ -55,4 +76,10 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None) -> Com
         if n not in op_names():
             raise suggest(n, op_names(), "augmentation")
         ops.append(get_op(n)(params))
-    return Compose(ops)
+    unused = [k for k in given if k not in params.read]
+    if unused:
+        own = sorted(k for k in params.read if k not in params or k in given)
+        raise MedtrainError(f"augment_params {', '.join(map(str, unused))}: no augmentation of --augment "
+                            f"{','.join(names) or 'none'} reads it"
+                            + (f" (they read {', '.join(own)})" if own else ""))
+    return Compose(ops) if ops else None

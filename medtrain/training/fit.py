@@ -82,7 +82,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
                                  drop_last=len(splits.train) > bs)
     val_loader = TensorBatches(splits.val.images, splits.val.labels, max(bs, 256), shuffle=False)
     hp = cfg.to_dict()
-    augment = build_batch_augment(cfg.augment, augment_params(cfg, splits))
+    augment = build_batch_augment(cfg.augment, augment_params(cfg, splits), given=cfg.augment_params)
     if augment is not None:  # one fused pass where the op list allows it (float32 batches here)
         augment = fuse(augment)
     module = Classifier(model, splits.task, splits.num_classes, mean, std, hp, augment=augment,

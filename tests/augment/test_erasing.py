@@ -108,3 +108,17 @@ def test_cutout_fraction_size_and_probability():
 def test_bad_parameters_raise(make):
     with pytest.raises(MedtrainError):
         make()
+
+
+def test_an_augment_param_no_chosen_op_reads_is_refused_naming_what_they_read():
+    """`--augment cutout --augment-params cutout_sise=8` trained with the default size and recorded the typo."""
+    from medtrain.augment import build_batch_augment
+    from medtrain.errors import MedtrainError
+
+    (op,) = build_batch_augment(["cutout"], {"cutout_size": 0.25}, given=["cutout_size"]).ops
+    assert op.size == 0.25
+    with pytest.raises(MedtrainError, match=r"augment_params cutout_sise: no augmentation of --augment cutout reads "
+                                            r"it \(they read cutout_p, cutout_size, cutout_value\)"):
+        build_batch_augment(["cutout"], {"cutout_sise": 8}, given=["cutout_sise"])
+    with pytest.raises(MedtrainError, match="--augment none reads it"):
+        build_batch_augment(["none"], {"erasing_p": 1.0}, given=["erasing_p"])
