@@ -35,7 +35,7 @@ from medtrain.reports.html import write_crossval_report
 from medtrain.reports.summary import auc_acc_line
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError
-from medtrain.rundir import default_run_dir, is_finished, read_predictions
+from medtrain.rundir import default_run_dir, is_finished, read_config, read_predictions
 
 CV_FILE = "cv.json"
 CV_TABLE = "cv.md"
@@ -76,7 +76,7 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
             fold_cfg = config_mod.resolve(base, {"fold": k, "out": str(run_dir)})
             reused = is_finished(run_dir)
             if verbose:
-                bar.write(f"cross-validation: fold {k + 1}/{cfg.folds} -> {run_dir}"
+                bar.write(f"cross-validation: fold {k} ({k + 1} of {cfg.folds}) -> {run_dir}"
                           + (" finished, reused" if reused else ""))
             runs.append(train_or_reuse(fold_cfg, verbose=verbose and not reused))  # the line above said it
             if not reused:
@@ -87,10 +87,24 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
                     "train_wall_s": float(sum(r["wall_s"] for r in runs))})
     write_json(out / CV_FILE, summary)
     write_text(out / CV_TABLE, to_markdown(summary))
-    write_crossval_report(out, report_data(summary, base))
+    write_crossval_report(out, report_data(summary, fold_settings([fold_dir(out, k) for k in range(cfg.folds)])))
     if verbose:
         print("\n" + to_markdown(summary))
     return summary
+
+
+def fold_settings(run_dirs: list[Path]) -> dict:
+    """The folds' settings as they trained (``auto`` resolved to the lr, batch and network each fold used):
+    a value all folds share, else ``per fold: a, b, ...``. (The report showed the command's unresolved
+    settings: lr and batch size as blanks.)"""
+    configs = [read_config(d) for d in run_dirs]
+    out = {}
+    for key in configs[0]:
+        if key in ("fold", "out"):
+            continue
+        values = [c.get(key) for c in configs]
+        out[key] = values[0] if all(v == values[0] for v in values) else "per fold: " + ", ".join(map(str, values))
+    return out
 
 
 def report_data(cv: dict, config: dict) -> dict:

@@ -76,7 +76,8 @@ def acc(y_true: np.ndarray, y_score: np.ndarray, task: str, threshold: float = 0
 
 
 def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: dict) -> dict:
-    """Per class (or label): support, precision, recall (sensitivity), F1 and one-vs-rest AUC."""
+    """Per class (or label): support, how often it was predicted, precision (0 when never predicted, as
+    sklearn's ``zero_division`` default), recall (sensitivity), F1 and one-vs-rest AUC."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     pred = predictions(y_score, task)
     out = {}
@@ -87,7 +88,7 @@ def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: d
         tp, fp, fn = int(np.sum((t == 1) & (p == 1))), int(np.sum((t == 0) & (p == 1))), int(np.sum((t == 1) & (p == 0)))
         prec = tp / (tp + fp) if tp + fp else 0.0
         rec = tp / (tp + fn) if tp + fn else 0.0
-        out[name] = {"support": int(t.sum()), "precision": prec, "recall": rec,
+        out[name] = {"support": int(t.sum()), "predicted": tp + fp, "precision": prec, "recall": rec,
                      "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0, "auc": _safe_auc(t, y_score[:, i])}
     return out
 

@@ -48,6 +48,12 @@ def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_
     assert cv["oof"]["auc_ci"][0] <= cv["oof"]["auc"] <= cv["oof"]["auc_ci"][1]
     report = (out / "report.html").read_text()  # one page: every fold's row and the pooled line
     assert report.count("<tr") >= 3 and f"{cv['oof']['auc']:.3f}" in report
+    # its settings are those the folds trained with: lr and batch size resolved (they showed as blanks)
+    from medtrain.crossval import fold_settings
+
+    shown = fold_settings([out / "fold0", out / "fold1"])
+    assert isinstance(shown["lr"], float) and isinstance(shown["batch_size"], int) and "fold" not in shown
+    assert f"batch_size <span>=</span> {shown['batch_size']}<" in report and "lr <span>=</span> –" not in report
     held = []
     for k in range(2):
         rows = _splits_csv(out / f"fold{k}" / "splits.csv")

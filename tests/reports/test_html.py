@@ -100,6 +100,27 @@ def test_a_run_that_kept_its_last_epoch_says_so_not_best(figures):
     m = {**_metrics(), "checkpoint": "last", "early_stopped": False}
     text = " ".join(" ".join(_Page(run_report({}, m, figures)).text).split())
     assert f"the last epoch ({m['best_epoch'] + 1}) kept" in text and "best epoch" not in text
+    assert "the kept epoch is 3 (the last epoch, by the checkpoint rule)" in text and "(best)" not in text
+
+
+def test_captions_say_what_the_numbers_are_threshold_calibration_mc_dropout_and_undefined_precision(figures):
+    """A clinical reader's audit: the per-class table is at the arg-max, not at the operating point shown above
+    it; a calibration kept at T = 1 was captioned 'after temperature scaling'; MC-dropout test scores and their
+    uncertainty result were not named; a class never predicted showed precision 0.000."""
+    m = _metrics()
+    m["calibration"].update(temperature=1.0, rule="kept 1: T = 0.776 raised the validation ECE from 0.1017 to 0.1348")
+    m["operating_point"] = {"rule": "sensitivity=0.9", "threshold": 0.2532, "positive_class": "pneumonia",
+                            "val": {k: 0.9 for k in ("sensitivity", "specificity", "ppv", "npv")},
+                            "test": {k: 0.8 for k in ("sensitivity", "specificity", "ppv", "npv")}}
+    m["test"]["mc_dropout"] = {"passes": 5, "n_uncertain": 8, "n_rest": 72, "error_uncertain": 0.375,
+                               "error_rest": 0.25}
+    m["test"]["per_class"]["normal"].update(predicted=0, precision=0.0)
+    text = " ".join(" ".join(_Page(run_report({}, m, {**figures, "reliability": figures["confusion"]})).text).split())
+    assert "No temperature scaling: T kept 1: T = 0.776 raised the validation ECE" in text
+    assert "before and after temperature scaling" not in text
+    assert "Decisions at the arg-max" in text and "use its threshold 0.2532 instead" in text
+    assert "average 5 Monte-Carlo dropout passes" in text and "0.375 against 0.250 for the other 72" in text
+    assert "normal 10 – " in text
 
 
 def test_no_baselines_without_published_rows(figures):
