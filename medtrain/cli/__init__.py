@@ -20,10 +20,16 @@ SUBCOMMANDS = ["train", "eval", "predict", "export", "explain", "compare", "tune
                "augment"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error form: one line and exit 2 (argparse printed its usage text first,
+    27 lines for ``train --augment`` without a value); ``--help`` still prints the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"medtrain: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="medtrain", description="Train, compare and analyse CNN classifiers on medical images."
-    )
+    parser = _Parser(prog="medtrain", description="Train, compare and analyse CNN classifiers on medical images.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
@@ -42,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
-        if out and kind:  # before any work: a wrong --out was a traceback at the end (predict, export, compare)
-            check_output(out, folder=kind == "dir", what="--out ")
+        if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end
+            check_output(out, folder=kind == "dir", what="--out ")  # (its write probe is the first process's)
         return int(args.func(args) or 0)
     except MedtrainError as e:
         print(f"medtrain: error: {e}", file=sys.stderr)
@@ -51,6 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("medtrain: interrupted", file=sys.stderr)
         return 130
+
+
+def _first_process() -> bool:
+    """False in the extra processes a multi-device run starts (they re-run this command line)."""
+    from medtrain.training.distributed import launch_rank
+
+    return launch_rank() == 0
 
 
 if __name__ == "__main__":  # pragma: no cover

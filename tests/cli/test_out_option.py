@@ -27,3 +27,16 @@ def test_out_of_the_wrong_kind_is_refused_before_anything_runs(tmp_path, capsys,
     parent = tmp_path / target.split("/")[0]
     assert err.strip() == "medtrain: error: " + message.format(out, parent)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before and (tmp_path / "a_file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--augment"], "argument --augment: expected one argument (see `medtrain train --help`)"),
+    (["export", "run", "--format", "tflite"], "invalid choice: 'tflite'"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_a_command_line_argparse_refuses_is_one_line_too(capsys, argv, message):
+    """argparse printed its usage text before the error: 27 lines for `train --augment` without a value."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("medtrain: error: ") and message in err
