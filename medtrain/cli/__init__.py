@@ -45,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
+        args.inputs += extra  # `explain RUN --out DIR a.png`: argparse gives an optional list (INPUT...) nothing
+    elif extra:  # after an option, and leaves the inputs over
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
         if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end

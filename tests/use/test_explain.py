@@ -204,3 +204,16 @@ def test_explain_takes_what_predict_takes_one_image_alone_and_a_pil_image(traine
         assert alone.names == ["image 0"]
         np.testing.assert_allclose(alone.maps[0], both.maps[0], atol=1e-6)
         np.testing.assert_allclose(alone.probs[0], medtrain.load(run).predict(image)[0], atol=1e-6)
+
+
+def test_inputs_after_the_options_are_explained_as_before_them(trained_run, tmp_path, capsys):
+    """`explain RUN --out DIR a.png` was refused ('unrecognized arguments: a.png'): argparse gives an optional
+    INPUT list nothing once an option has come between."""
+    run, _, arrays = trained_run
+    Image.fromarray(arrays["test_images"][0]).save(tmp_path / "a.png")
+    code, printed, _ = _cli(capsys, "explain", run, "--out", tmp_path / "ex", tmp_path / "a.png")
+    assert code == 0 and printed.startswith("1 input(s) explained")
+    with pytest.raises(SystemExit):
+        main(["explain", str(run), "--out", str(tmp_path / "ex2"), str(tmp_path / "a.png"), "--bogus"])
+    err = capsys.readouterr().err
+    assert "unrecognized arguments:" in err and err.rstrip().count("\n") == 0 and "--bogus" in err
