@@ -269,8 +269,11 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
 
     run_dir = Path(run_dir)
     module = result.module
-    # Temperature scaling: one scalar fitted on the validation predictions (medtrain.evaluation.calibration).
-    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta)
+    # Temperature scaling: one scalar fitted on the validation predictions (medtrain.evaluation.calibration),
+    # scored as test is (MC dropout's mean of T passes: T fitted on one network's scores went to another's).
+    val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta, mc_dropout=cfg.mc_dropout,
+                         seed=cfg.seed)
+    val.pop("entropy", None)
     temperature, temperature_rule = choose_temperature(val["scores"], splits.val.labels.numpy(), splits.task)
     add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
     threshold, positive = None, metrics.positive_index(cfg.positive_class, splits.label_names)

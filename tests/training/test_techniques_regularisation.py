@@ -107,6 +107,11 @@ def test_mc_dropout_evaluation_reproduces_the_run_exactly(mc_run):
     out, m, _ = mc_run
     again = medtrain.evaluate(out, verbose=False)
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9) and again["acc"] == m["test"]["acc"]
+    # validation is scored as test is, so the temperature is fitted on the scores it scales (a clinical
+    # reader's audit: it was fitted on the deterministic network's validation scores, then applied to MC ones)
+    val = medtrain.evaluate(out, split="val", verbose=False)
+    assert val["auc"] == pytest.approx(m["val"]["auc"], abs=1e-9) and val["acc"] == m["val"]["acc"]
+    assert val["calibration"]["ece_scaled"] == pytest.approx(m["calibration"]["val"]["ece_scaled"], abs=1e-6)
 
 
 def _loss_on_a_known_batch(trainer, pl_module):
