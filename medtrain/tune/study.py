@@ -15,6 +15,7 @@ can depend on test images.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -26,6 +27,7 @@ from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
+from medtrain.rundir import is_finished
 
 STUDY_FILE = "study.db"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -135,7 +137,9 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     try:
         result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
                                 evaluate_test=False)
-    except TrainingInterrupted:  # Lightning took the Ctrl-C: the trial is lost, the study is kept
+    except (TrainingInterrupted, KeyboardInterrupt):  # Ctrl-C (caught by Lightning or not): the trial is lost,
+        if not is_finished(cfg.out):  # the study kept; its unfinished folder is no one's to resume (a rerun
+            shutil.rmtree(cfg.out, ignore_errors=True)  # runs new trial numbers), so it is not left behind
         raise KeyboardInterrupt from None
     except TrainingDiverged as e:  # e.g. a sampled lr too high for its network: this trial fails, the search goes on
         trial.set_user_attr("failed", str(e))

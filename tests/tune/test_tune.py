@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+from pathlib import Path
+
 import optuna
 import pytest
 import yaml
@@ -32,7 +34,9 @@ def fake_train(calls, fail_at=None, interrupt=KeyboardInterrupt):
 
     def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
         calls.append({"cfg": cfg, "callbacks": callbacks, "evaluate_test": evaluate_test})
-        if len(calls) == fail_at:
+        if len(calls) == fail_at:  # the interrupted run's folder, as train leaves it for --resume
+            Path(cfg.out).mkdir(parents=True, exist_ok=True)
+            (Path(cfg.out) / "config.yaml").write_text("seed: 0\n")
             raise interrupt("interrupted")
         lr = cfg.lr if cfg.lr is not None else 1e-3  # lr: auto when the space does not set it
         scores = {"val_auc": lr, "val_acc": lr, "val_loss": -lr}
@@ -74,6 +78,7 @@ def test_ctrl_c_inside_a_trial_keeps_the_finished_trials_and_a_rerun_continues(t
     with pytest.raises(KeyboardInterrupt):
         tune(fast(tiny_npz), SPACE, out, trials=4, log=lambda line: None)
     assert len(finished(out)) == 2 and (out / "trials.md").is_file()
+    assert not Path(calls[-1]["cfg"].out).exists()  # the lost trial's folder is not left behind
     calls.clear()
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
     tune(fast(tiny_npz), SPACE, out, trials=4, log=lambda line: None)
