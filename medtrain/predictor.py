@@ -34,7 +34,7 @@ from medtrain._io import path_kind
 from medtrain.data._table_checks import separator_of
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
-from medtrain.metrics import predicted_names
+from medtrain.metrics import names_at_operating_point, predicted_names
 
 #: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
 BATCH_SIZE = 256
@@ -277,8 +277,7 @@ class Predictor:
         if self.operating_point is None:
             return None
         _, threshold, positive = self.operating_point
-        other = self.labels[1 - positive]
-        return [self.labels[positive] if p >= threshold else other for p in np.asarray(probs)[:, positive]]
+        return names_at_operating_point(probs, threshold, positive, self.labels)
 
     def stream(self, items: Iterable[Item], skip_bad: bool = False,
                skipped: list | None = None) -> Iterator[tuple[list[str], np.ndarray, np.ndarray | None]]:

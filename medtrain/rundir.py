@@ -216,15 +216,16 @@ def weights_meta(cfg: Config, splits, module, **extra) -> dict:
 
 
 def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None,
-                      scaled=None, inputs: list[str] | None = None) -> None:
+                      scaled=None, inputs: list[str] | None = None, operating_point: tuple | None = None) -> None:
     """One row per test image: its label(s), the predicted probabilities, the temperature-scaled
     probabilities (``q0``...) and (MC dropout) the entropy; with ``label_names`` and ``task`` also the
     columns ``medtrain predict`` writes: ``prediction`` (label name) and one probability column per class
     named by its label (a name that would repeat a column is skipped), holding what ``predict`` gives: the
     temperature-scaled probabilities when there are any (the decision is the same either way). The
     column ``input`` names each image as ``predict`` does: its source file (``inputs``, where the data
-    have files), else its index in the split."""
-    from medtrain.metrics import predicted_names
+    have files), else its index in the split. ``operating_point`` ``(threshold, positive)`` adds predict's
+    ``prediction_at_operating_point``."""
+    from medtrain.metrics import names_at_operating_point, predicted_names
 
     labels = np.asarray(labels).reshape(len(scores), -1)
     k = scores.shape[1]
@@ -236,8 +237,9 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     named = [j for j, n in enumerate(names) if n not in head and n != "prediction" and names.index(n) == j]
     decided = predicted_names(scores, task, names) if names else []
     shown = np.asarray(scaled) if scaled is not None else scores
+    at_op = names_at_operating_point(shown, *operating_point, names) if names and operating_point else None
     if names:
-        head += ["prediction"] + [names[j] for j in named]
+        head += ["prediction"] + [names[j] for j in named] + (["prediction_at_operating_point"] if at_op else [])
     lines = [",".join(_csv_cell(h) for h in head)]
     for i in range(len(scores)):
         row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
@@ -246,6 +248,7 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
         row += [_csv_cell(str(inputs[i])) if inputs is not None else str(i)]
         if names:
             row += [_csv_cell(decided[i])] + [f"{shown[i, j]:.6f}" for j in named]
+            row += [_csv_cell(at_op[i])] if at_op else []
         lines.append(",".join(row))
     write_text(path, "\n".join(lines) + "\n")
 
@@ -294,7 +297,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     test_scores = test.pop("scores", None)
     if test:
         write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test_scores, entropy,
-                          splits.label_names, splits.task, test_scaled, splits.test.sources)
+                          splits.label_names, splits.task, test_scaled, splits.test.sources,
+                          (threshold, positive) if threshold is not None else None)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
         if verbose:

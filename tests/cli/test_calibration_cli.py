@@ -125,6 +125,9 @@ def test_predict_and_export_carry_the_operating_point(run, learnable_npz, tmp_pa
     y, _, q = _predictions(run)
     is_pos = y == positive
     assert np.mean(np.array(called)[is_pos]) == pytest.approx(op["test"]["sensitivity"])  # the run's own figure
+    # the run's own predictions_test.csv carries the same column (a clinical reader had only the arg-max there)
+    own = list(csv.DictReader((run / "predictions_test.csv").open()))
+    assert [r["prediction_at_operating_point"] for r in own] == [r["prediction_at_operating_point"] for r in rows]
     export_run(run, "onnx", tmp_path / "m.onnx", exporter="torchscript")
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert json.loads(props["operating_point"])["threshold"] == op["threshold"]
