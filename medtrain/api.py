@@ -315,8 +315,8 @@ def build_run_model(cfg: Config, meta: dict, state: dict | None = None, source: 
 
 def untrained_run_model(model: str, in_chans: int = 1, num_classes: int = 2, input_size: int = 28,
                         spatial_dims: int = 2, **settings) -> RunModel:
-    """A :class:`RunModel` of an untrained ``model`` (mean 0.5, std 0.25 per channel): what export and
-    its checks can be tried on without training.
+    """A :class:`RunModel` of an untrained ``model`` (mean 0.5, std 0.25 per channel, weights drawn with seed
+    0): what export and its checks can be tried on without training.
 
     Its BatchNorm statistics are those of one batch of random images, as training would set them: with
     the initial statistics (mean 0, variance 1) deep networks' logits grow to thousands and the
@@ -326,7 +326,9 @@ def untrained_run_model(model: str, in_chans: int = 1, num_classes: int = 2, inp
             "spatial_dims": spatial_dims, "task": MULTICLASS if num_classes > 2 else BINARY,
             "label_names": {str(j): f"class{j}" for j in range(num_classes)},
             "mean": [0.5] * in_chans, "std": [0.25] * in_chans}
-    run = build_run_model(cfg, meta)
+    with torch.random.fork_rng():  # the same untrained weights every call, the caller's generator untouched
+        torch.manual_seed(0)
+        run = build_run_model(cfg, meta)
     norms = [m for m in run.module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     for m in norms:
         m.reset_running_stats()
