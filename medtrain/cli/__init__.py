@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
         args.inputs += extra  # `explain RUN --out DIR a.png`: argparse gives an optional list (INPUT...) nothing
     elif extra:  # after an option, and leaves the inputs over
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.exit(2, f"medtrain: error: unrecognized arguments: {' '.join(extra)} (see `medtrain {args.command} "
+                       f"--help`)\n")
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
         if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end

@@ -35,6 +35,14 @@ def _check_image_size(image_size) -> int | None:
     return int(image_size)
 
 
+def check_square(path, width: int, height: int) -> None:
+    """Runs take square inputs (predict, export and explain rebuild a run's input as side x side): images of
+    another shape are resized with ``--image-size``, not trained at their own shape and then predicted squashed."""
+    if width != height:
+        raise MedtrainError(f"images are not square ({path} is {width}x{height}); pass --image-size N to resize "
+                            f"them to N x N")
+
+
 def _open(p: Path) -> Image.Image:
     try:
         with warnings.catch_warnings():
@@ -83,8 +91,9 @@ def _array(p: Path, im: Image.Image, rgb: bool, image_size: int | None, first: l
     return a if rgb else a[..., None]
 
 
-def _decode(paths: list[Path], image_size: int | None) -> torch.Tensor:
-    """Decode images to (N, C, H, W) uint8; grey unless some image has colour."""
+def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> torch.Tensor:
+    """Decode images to (N, C, H, W) uint8; grey unless some image has colour; ``square``: a data set's images
+    must be (:func:`check_square`), one file read for ``predict`` need not."""
     image_size = _check_image_size(image_size)
     imgs = [_open(p) for p in paths]
     rgb = _is_rgb(im.mode for im in imgs)
@@ -92,6 +101,8 @@ def _decode(paths: list[Path], image_size: int | None) -> torch.Tensor:
     arrays = [_array(p, im, rgb, image_size, first) for p, im in zip(paths, imgs)]
     if not arrays:
         raise MedtrainError("no images found")
+    if square:
+        check_square(first[0], first[1][1], first[1][0])
     return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
 
 
@@ -113,6 +124,7 @@ def _stored(paths: list[Path], assign: np.ndarray, image_size: int | None, store
         return None
     image_size = _check_image_size(image_size)
     w, h = (image_size, image_size) if image_size else _open(paths[0]).size  # as displayed (EXIF orientation)
+    check_square(paths[0], w, h)
     if not use_mmap(store, len(paths) * w * h * 3):
         return None
     files = hashlib.sha1()
@@ -144,7 +156,7 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
     images of more than 8 bits per channel (16-bit PNG/TIFF, 32-bit integer or float TIFF) are mapped to
     0..255 from their own intensity range, the 1st..99th percentile window that volumes are normalised with
     (:func:`medtrain.data.intensity.normalise_percentile`; a constant image becomes all 0)."""
-    return _decode([Path(path)], image_size)[0]
+    return _decode([Path(path)], image_size, square=False)[0]
 
 
 def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> tuple[list, list[dict]]:

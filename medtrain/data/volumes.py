@@ -30,6 +30,7 @@ import torch
 from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
+from medtrain.data.folder import check_square
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
@@ -222,6 +223,8 @@ def load_volume_folder(
         (h0, w0), (h1, w1) = arrays[0].shape, arrays[other].shape
         raise MedtrainError(f"images have mixed sizes: {sources[0]} is {w0}x{h0}, {sources[other]} is {w1}x{h1}; "
                             f"pass --image-size N to resize them")
+    if ndims == {2}:
+        check_square(sources[0], arrays[0].shape[1], arrays[0].shape[0])
     if win is not None and not n_windowed:  # MR, PET...: normalised by percentiles, the window silently unused
         raise MedtrainError(f"--window applies to CT (Hounsfield units); no entry of {csv_path} is CT (DICOM "
                             f"Modality), so none could be windowed")

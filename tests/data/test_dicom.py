@@ -399,3 +399,18 @@ def test_a_csv_mixing_image_files_and_dicom_is_refused_whichever_comes_first(tmp
         csv.write_text("\n".join([rows[0], *order]))
         with pytest.raises(MedtrainError, match="mixes image files .* and DICOM/NIfTI entries"):
             load_splits(resolve({"data": str(csv), "data_dir": str(tmp_path), "skip_bad": True}))
+
+
+def test_2d_dicom_images_that_are_not_square_need_an_image_size(tmp_path):
+    root = tmp_path / "xr"
+    root.mkdir()
+    rows = ["path,label"]
+    for i in range(6):
+        write_slice(root / f"img{i}.dcm", np.zeros((10, 12), np.int16), (0, 0, 0), generate_uid(),
+                    patient_id=f"{SECRET_ID}-{i}")
+        rows.append(f"img{i}.dcm,{i % 2}")
+    (root / "labels.csv").write_text("\n".join(rows))
+    cfg = {"data": str(root / "labels.csv"), "data_dir": str(tmp_path), "val_fraction": 0.34, "test_fraction": 0.34}
+    with pytest.raises(MedtrainError, match=r"images are not square \(.*img0.dcm is 12x10\)"):
+        load_splits(resolve(cfg))
+    assert load_splits(resolve({**cfg, "image_size": 8})).train.images.shape[-2:] == (8, 8)

@@ -167,12 +167,13 @@ def test_exif_orientation_gives_the_displayed_image(tmp_path):
 
 @pytest.mark.parametrize("store", ["memory", "mmap"])
 def test_rotated_photos_match_upright_ones_in_size(tmp_path, monkeypatch, store):
-    """The size check, and the store's image size, see the displayed orientation too."""
+    """The size checks, and the store's image size, see the displayed orientation too (non-square images are
+    refused without --image-size; the refusal gives the displayed width x height)."""
     monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
     root = _folder(tmp_path, size=(40, 24))
     _sideways_jpeg(root / "benign" / "0.jpg")  # first of its class: the store takes its size from it
-    s = load_folder(root, store=store)
-    assert s.spatial_shape == (40, 24)
+    with pytest.raises(MedtrainError, match=r"not square \(.*0.jpg is 24x40\)"):
+        load_folder(root, store=store)
 
 
 def test_hidden_files_and_folders_in_class_folders_are_not_data(tmp_path):
@@ -225,3 +226,23 @@ def test_a_csv_written_on_windows_finds_its_images(tmp_path):
     s = load_csv(tmp_path / "labels.csv")
     assert len(s.train) + len(s.val) + len(s.test) == 20 and s.label_names == {"0": "benign", "1": "malignant"}
     assert "imgs\\benign\\0.png" in s.record.inputs  # splits.csv names the rows as the CSV wrote them
+
+
+@pytest.mark.parametrize("store", ["memory", "mmap"])
+def test_images_that_are_not_square_need_an_image_size(tmp_path, store):
+    """A 40x36 folder trained at 40x36, and predict, export and explain then rebuilt the input as 36x36 (a
+    walkthrough): every run takes square inputs, so other shapes are resized by --image-size, or refused."""
+    from PIL import Image
+
+    from medtrain.config import resolve
+    from medtrain.data import load_splits
+
+    for c in "ab":
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.zeros((36, 40), np.uint8)).save(tmp_path / "d" / c / f"{i}.png")
+    cfg = {"data": str(tmp_path / "d"), "store": store, "data_dir": str(tmp_path / "cache"),
+           "val_fraction": 0.34, "test_fraction": 0.34}
+    with pytest.raises(MedtrainError, match=r"images are not square \(.*is 40x36\); pass --image-size N"):
+        load_splits(resolve(cfg))
+    assert load_splits(resolve({**cfg, "image_size": 20})).train.images.shape[-2:] == (20, 20)

@@ -117,6 +117,7 @@ def test_captions_say_what_the_numbers_are_threshold_calibration_mc_dropout_and_
     m["test"]["per_class"]["normal"].update(predicted=0, precision=0.0)
     text = " ".join(" ".join(_Page(run_report({}, m, {**figures, "reliability": figures["confusion"]})).text).split())
     assert "No temperature scaling: T kept 1: T = 0.776 raised the validation ECE" in text
+    assert "T kept 1: no scaling" in text and "after T = 1.00" not in text  # the header card agrees
     assert "before and after temperature scaling" not in text
     assert "Decisions at the arg-max" in text and "use its threshold 0.2532 instead" in text
     assert "(the temperature and threshold fitted on them) average 5 Monte-Carlo dropout passes" in text and "0.375 against 0.250 for the other 72" in text
