@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="model name (medtrain models), e.g. resnet50 or resnet18_28-separable")
-    p.add_argument("--input", type=int, default=224, metavar="PX", help="input side in pixels, a volume's side for 3D networks (default 224)")
+    p.add_argument("--input", type=int, default=224, metavar="PX",
+                   help="input side in pixels, a volume's side for 3D networks (default 224)")
     p.add_argument("--in-chans", type=int, default=3, help="input channels (default 3)")
     p.add_argument("--num-classes", type=int, default=1000,
                    help="classifier outputs (default 1000, as the papers' ImageNet figures)")
