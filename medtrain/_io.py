@@ -219,3 +219,8 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def csv_cell(text: str) -> str:
+    """A CSV field, quoted when it holds a comma, quote or line break (label names may)."""
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text

@@ -28,16 +28,17 @@ from pathlib import Path
 import numpy as np
 
 from medtrain import config as config_mod
-from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, read_yaml_file, write_json, write_text, write_yaml
+from medtrain._io import (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, read_yaml_file, write_json, write_text,
+                          write_yaml)
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY
+from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  # noqa: F401 (the run's file names)
+                                       read_predictions, write_predictions)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
            "load_config", "read_metrics", "weights_meta", "default_run_dir", "is_run", "is_finished"]
 
-PREDICTIONS_FILE = "predictions_test.csv"
-VAL_PREDICTIONS_FILE = "predictions_val.csv"  #: cross-validation folds: the validation predictions too
 SPLITS_FILE = "splits.csv"  #: input,split,group[,fold] per input
 SKIPPED_FILE = "skipped.json"
 LEARNING_CURVE_FILE = "learning_curve.png"
@@ -101,35 +102,10 @@ def read_metrics(run_dir: str | Path, name: str = METRICS_FILE) -> dict:
         raise MedtrainError(f"{path} is missing or not valid JSON") from None
 
 
-def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, scores)`` of a run's ``predictions_<split>.csv``: labels ``(N,)`` (``(N, L)`` for several
-    label columns) and the probabilities ``p0..`` ``(N, K)``."""
-    path = Path(run_dir) / f"predictions_{split}.csv"
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-        head = rows[0]
-        lab = _run_of(head, "label", 1)  # index, label0.., p0.. (columns named by class follow)
-        prob = _run_of(head, "p", 1 + len(lab))
-        labels = np.array([[int(r[i]) for i in lab] for r in rows[1:]], np.int64).reshape(-1, len(lab))
-        scores = np.array([[float(r[i]) for i in prob] for r in rows[1:]], np.float64).reshape(-1, len(prob))
-    except (OSError, IndexError, ValueError):
-        raise MedtrainError(f"{path} is missing or not a predictions file") from None
-    return (labels[:, 0] if labels.shape[1] == 1 else labels), scores
-
-
-def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
-    """Positions of the consecutive columns ``prefix0, prefix1, ...`` from ``start``."""
-    out = []
-    while start + len(out) < len(head) and head[start + len(out)] == f"{prefix}{len(out)}":
-        out.append(start + len(out))
-    return out
-
-
 def write_splits(path: Path, record) -> None:
     """``splits.csv``: which input went to which split (:class:`medtrain.data.split.SplitRecord`)."""
     head = ["input", "split", "group"] + (["fold"] if record.folds is not None else [])
-    write_text(path, "\n".join(",".join(_csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
+    write_text(path, "\n".join(",".join(csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
 
 
 def run_splits(run_dir: str | Path, cfg: Config):
@@ -213,49 +189,6 @@ def weights_meta(cfg: Config, splits, module, **extra) -> dict:
             "input_size": int(splits.spatial_shape[-1]), "spatial_dims": len(splits.spatial_shape),
             "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
             "std": module.std.flatten().tolist(), **extra}
-
-
-def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None,
-                      scaled=None, inputs: list[str] | None = None, operating_point: tuple | None = None) -> None:
-    """One row per test image: its label(s), the predicted probabilities, the temperature-scaled
-    probabilities (``q0``...) and (MC dropout) the entropy; with ``label_names`` and ``task`` also the
-    columns ``medtrain predict`` writes: ``prediction`` (label name) and one probability column per class
-    named by its label (a name that would repeat a column is skipped), holding what ``predict`` gives: the
-    temperature-scaled probabilities when there are any (the decision is the same either way). The
-    column ``input`` names each image as ``predict`` does: its source file (``inputs``, where the data
-    have files), else its index in the split. ``operating_point`` ``(threshold, positive)`` adds predict's
-    ``prediction_at_operating_point``."""
-    from medtrain.metrics import names_at_operating_point, predicted_names
-
-    labels = np.asarray(labels).reshape(len(scores), -1)
-    k = scores.shape[1]
-    head = ["index"] + [f"label{j}" for j in range(labels.shape[1])] + [f"p{j}" for j in range(k)]
-    head += [f"q{j}" for j in range(k)] if scaled is not None else []
-    head += ["entropy"] if entropy is not None else []
-    names = [str(label_names.get(str(j), j)) for j in range(k)] if label_names and task else []
-    head += ["input"]
-    named = [j for j, n in enumerate(names) if n not in head and n != "prediction" and names.index(n) == j]
-    decided = predicted_names(scores, task, names) if names else []
-    shown = np.asarray(scaled) if scaled is not None else scores
-    at_op = names_at_operating_point(shown, *operating_point, names) if names and operating_point else None
-    if names:
-        head += ["prediction"] + [names[j] for j in named] + (["prediction_at_operating_point"] if at_op else [])
-    lines = [",".join(_csv_cell(h) for h in head)]
-    for i in range(len(scores)):
-        row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
-        row += [f"{v:.6f}" for v in scaled[i]] if scaled is not None else []
-        row += [f"{entropy[i]:.6f}"] if entropy is not None else []
-        row += [_csv_cell(str(inputs[i])) if inputs is not None else str(i)]
-        if names:
-            row += [_csv_cell(decided[i])] + [f"{shown[i, j]:.6f}" for j in named]
-            row += [_csv_cell(at_op[i])] if at_op else []
-        lines.append(",".join(row))
-    write_text(path, "\n".join(lines) + "\n")
-
-
-def _csv_cell(text: str) -> str:
-    """A CSV field, quoted when it holds a comma, quote or line break (label names may)."""
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n\r') else text
 
 
 def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool, choices: dict | None = None) -> dict:
