@@ -6,6 +6,7 @@ which is atomic on POSIX file systems.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -76,10 +77,12 @@ def as_created(path: str | os.PathLike, folder: bool = False) -> None:
     os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
-def check_output(path: str | os.PathLike, folder: bool = False, what: str = "") -> None:
+def check_output(path: str | os.PathLike, folder: bool = False, what: str = "", probe: bool = False) -> None:
     """Raise one :class:`MedtrainError` line when ``path`` cannot become the output file (``folder``: the output
     folder) asked for: a folder where a file is to go, a file where a folder is, or a file among its parents.
-    ``what`` names the option in the message (e.g. ``"--out "``)."""
+    ``what`` names the option in the message (e.g. ``"--out "``). ``probe``: also write (and remove) a file in
+    the nearest existing folder, so that one the user cannot write is refused before any work (``os.access``
+    cannot tell: root passes it); the writers below refuse it too, when they get there."""
     path = Path(path)
     kind = path_kind(path)
     if folder and kind == "file":
@@ -94,12 +97,26 @@ def check_output(path: str | os.PathLike, folder: bool = False, what: str = "") 
         if parent_kind == "dir":
             existing = existing or parent
             break
-    if existing is not None:  # a read-only, immutable or foreign folder was a PermissionError traceback at the
-        try:  # end of the work; a probe file says so first (os.access does not: root passes it)
+    if probe and existing is not None:
+        with _writing_in(existing, f"{what}{path}: "):
             with tempfile.TemporaryFile(dir=existing):
                 pass
-        except OSError as e:
-            raise MedtrainError(f"{what}{path}: cannot write in {existing} ({e.strerror})") from None
+
+
+@contextmanager
+def _writing_in(folder: Path, prefix: str = "") -> Iterator[None]:
+    """Creating files or folders in ``folder``: a read-only, immutable or foreign one is one error line (it was
+    a PermissionError traceback)."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        raise MedtrainError(f"{prefix}cannot write in {_nearest_existing(folder)} ({e.strerror})") from None
+
+
+def _nearest_existing(path: Path) -> Path:
+    return next((p for p in (path, *path.parents) if p.exists()), path)
 
 
 @contextmanager
@@ -108,8 +125,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     the permissions the umask gives new files."""
     path = Path(path)
     check_output(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with _writing_in(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -128,8 +146,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     when ``path`` is an existing folder, its files are renamed into it). On an error nothing is left."""
     path = Path(path)
     check_output(path, folder=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    with _writing_in(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
         as_created(tmp, folder=True)

@@ -74,24 +74,35 @@ def test_json_files_hold_no_nan_an_undefined_number_is_null(tmp_path):
     assert got == {"auc_ci": [None, None], "n": 3, "ppv": None, "ok": [0.5, [1, 2]]}
 
 
-def test_a_folder_that_cannot_be_written_is_one_error_line_before_any_work(tmp_path, monkeypatch):
+def test_a_folder_that_cannot_be_written_is_one_error_line(tmp_path, monkeypatch):
     """A read-only or immutable folder was a PermissionError traceback at the end of the work (predict, export,
-    explain, train). Root passes os.access, so the check writes a probe file; here the probe is refused."""
+    explain, train). The writers say so in one line; the CLI's --out check probes first (root passes os.access).
+    Here creating anything in the folder is refused, as an immutable folder refuses root."""
     import tempfile
+
+    from medtrain._io import check_output
 
     locked = tmp_path / "locked"
     locked.mkdir()
-    real = tempfile.TemporaryFile
+    real = {name: getattr(tempfile, name) for name in ("mkstemp", "mkdtemp", "TemporaryFile")}
 
-    def refuse(*a, dir=None, **k):
-        if dir is not None and os.path.samefile(dir, locked):
-            raise PermissionError(1, "Operation not permitted")
-        return real(*a, dir=dir, **k)
+    def refusing(name):
+        def make(*a, dir=None, **k):
+            if dir is not None and os.path.samefile(dir, locked):
+                raise PermissionError(1, "Operation not permitted")
+            return real[name](*a, dir=dir, **k)
+        return make
 
-    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
-    for target, write in ((locked / "a.json", lambda: write_json(locked / "a.json", {})),
-                          (locked / "run" / "b.txt", lambda: write_text(locked / "run" / "b.txt", "x"))):
-        with pytest.raises(MedtrainError, match=f"cannot write in {locked} \\(Operation not permitted\\)"):
-            write()
+    for name in real:
+        monkeypatch.setattr(tempfile, name, refusing(name))
+    message = f"cannot write in {locked} \\(Operation not permitted\\)"
+    with pytest.raises(MedtrainError, match=message):
+        write_json(locked / "a.json", {})
+    with pytest.raises(MedtrainError, match=message):
+        with atomic_dir(locked / "maps"):
+            pass
+    with pytest.raises(MedtrainError, match="--out .*run/b.txt: " + message):
+        check_output(locked / "run" / "b.txt", what="--out ", probe=True)
+    check_output(locked / "run" / "b.txt")  # without the probe nothing is written to find out
     assert list(locked.iterdir()) == []
     write_text(tmp_path / "free.txt", "x")  # elsewhere nothing changes

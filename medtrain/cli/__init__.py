@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
         if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end
-            check_output(out, folder=kind == "dir", what="--out ")  # (its write probe is the first process's)
+            check_output(out, folder=kind == "dir", what="--out ", probe=True)  # (the first process's probe)
         return int(args.func(args) or 0)
     except MedtrainError as e:
         print(f"medtrain: error: {e}", file=sys.stderr)

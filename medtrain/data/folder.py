@@ -35,6 +35,13 @@ def _check_image_size(image_size) -> int | None:
     return int(image_size)
 
 
+def check_same_size(first, first_shape: tuple, path, shape: tuple) -> None:
+    """Images of one data set share their size (shapes ``(H, W, ...)``), or ``--image-size`` resizes them."""
+    if tuple(shape[:2]) != tuple(first_shape[:2]):
+        raise MedtrainError(f"images have mixed sizes: {first} is {first_shape[1]}x{first_shape[0]}, "
+                            f"{path} is {shape[1]}x{shape[0]}; pass --image-size N to resize them")
+
+
 def check_square(path, width: int, height: int) -> None:
     """Runs take square inputs (predict, export and explain rebuild a run's input as side x side): images of
     another shape are resized with ``--image-size``, not trained at their own shape and then predicted squashed."""
@@ -85,9 +92,8 @@ def _array(p: Path, im: Image.Image, rgb: bool, image_size: int | None, first: l
     a = np.asarray(im, dtype=np.uint8)
     if not first:
         first += [p, a.shape]
-    elif a.shape != first[1]:
-        raise MedtrainError(f"images have mixed sizes: {first[0]} is {first[1][1]}x{first[1][0]}, "
-                            f"{p} is {a.shape[1]}x{a.shape[0]}; pass --image-size N to resize them")
+    else:
+        check_same_size(first[0], first[1], p, a.shape)
     return a if rgb else a[..., None]
 
 

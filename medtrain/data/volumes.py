@@ -30,7 +30,7 @@ import torch
 from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
-from medtrain.data.folder import check_square
+from medtrain.data.folder import check_same_size, check_square
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
@@ -88,6 +88,11 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
     return to_uint8(x), windowed
 
 
+def _is_volume(path: Path) -> bool:
+    """A DICOM series folder or a NIfTI file, rather than a 2D DICOM image."""
+    return path_kind(path) == "dir" or is_nifti(path)
+
+
 def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), window=None,
                cache_dir: str | os.PathLike | None = None, image_size: int | None = None) -> tuple[np.ndarray, bool]:
     """One DICOM series folder, NIfTI file or 2D DICOM file -> uint8 ``(D, H, W)`` or ``(H, W)``, cached.
@@ -100,7 +105,7 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     found = path_kind(path)
     if found is None:
         raise MedtrainError(f"{path}: not found")
-    kind = "volume" if found == "dir" or is_nifti(path) else "image"
+    kind = "volume" if _is_volume(path) else "image"
     spacing = triple(spacing, "spacing") if spacing is not None else None
     if kind == "image" and image_size:
         size = (1, int(image_size), int(image_size))
@@ -186,11 +191,11 @@ def load_volume_folder(
     arrays, labels, splits, skipped, inputs, groups, sources = [], [], [], [], [], [], []
     n_windowed = 0
     paths = table.resolve(folder)
-    if spacing3 is not None and not any(path_kind(p) == "dir" or is_nifti(p) for p in paths):
+    if spacing3 is not None and not any(_is_volume(p) for p in paths):
         raise MedtrainError(f"--spacing resamples volumes; {csv_path} lists 2D DICOM images (--image-size sizes "
                             f"them)")
     for i, path in enumerate(paths):
-        volume = path_kind(path) == "dir" or is_nifti(path)
+        volume = _is_volume(path)
         try:  # a 2D image keeps its size unless --image-size gives one (--volume-size is the volumes')
             arr, windowed = load_entry(path, spacing=spacing3, size=size3 if volume else None, window=win,
                                        cache_dir=cache, image_size=image_size)
@@ -218,12 +223,9 @@ def load_volume_folder(
     ndims = {a.ndim for a in arrays}
     if len(ndims) > 1:
         raise MedtrainError(f"{csv_path}: mixes 2D DICOM images and 3D volumes; use one kind per data set")
-    if ndims == {2} and len({a.shape for a in arrays}) > 1:
-        other = next(j for j, a in enumerate(arrays) if a.shape != arrays[0].shape)
-        (h0, w0), (h1, w1) = arrays[0].shape, arrays[other].shape
-        raise MedtrainError(f"images have mixed sizes: {sources[0]} is {w0}x{h0}, {sources[other]} is {w1}x{h1}; "
-                            f"pass --image-size N to resize them")
     if ndims == {2}:
+        for source, a in zip(sources, arrays):
+            check_same_size(sources[0], arrays[0].shape, source, a.shape)
         check_square(sources[0], arrays[0].shape[1], arrays[0].shape[0])
     if win is not None and not n_windowed:  # MR, PET...: normalised by percentiles, the window silently unused
         raise MedtrainError(f"--window applies to CT (Hounsfield units); no entry of {csv_path} is CT (DICOM "
