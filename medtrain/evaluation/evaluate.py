@@ -25,7 +25,7 @@ def predict_batches(module, batches, tta: str = "none", mc_dropout: int = 0, see
 
     def forward(x):
         if mc_dropout:  # the mean of T stochastic passes
-            return mc_predict(module, x, T=mc_dropout, task=module.task).probs.float()
+            return mc_predict(module, x, T=mc_dropout, task=module.task, seed=seed).probs.float()
         return metrics.scores_from_logits(module(x).float(), module.task)
 
     sigmoid = module.task == metrics.MULTILABEL or module.num_classes == 1
@@ -52,7 +52,8 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
         mc_dropout: T > 0 averages T stochastic passes with dropout on (Gal & Ghahramani, ICML 2016)
             and also returns each image's predictive entropy. With TTA, each view gets T passes and the
             entropy is that of the mean over views and passes.
-        seed: the dropout masks' seed (MC dropout), so re-evaluating a run gives the same numbers.
+        seed: the dropout masks' seed (MC dropout): each image's masks are drawn from it and the image's
+            values, so re-evaluating a run, or predicting one of its images alone, gives the same numbers.
 
     Returns:
         ``probs`` (N, K), and ``entropy`` (N,) or None.

@@ -102,6 +102,17 @@ def test_mc_dropout_averages_stochastic_passes(mc_run):
 
 
 
+def test_mc_dropout_prediction_of_one_image_alone_is_its_row_in_the_run(mc_run):
+    # masks are drawn per image (the run's seed and the image's values), not per batch of 256
+    out, _, _ = mc_run
+    run = load_run_module(out)
+    images = np.load(run.cfg.data)["test_images"]
+    _, saved = read_predictions(out)
+    model = medtrain.load(out)
+    for i in (0, 37):
+        assert np.allclose(model.predict(images[i])[0], saved[i], atol=1e-6)
+
+
 def test_mc_dropout_evaluation_reproduces_the_run_exactly(mc_run):
     # the dropout masks are seeded by the run's seed, so re-evaluating draws the same T passes
     out, m, _ = mc_run

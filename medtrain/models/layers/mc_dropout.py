@@ -19,6 +19,7 @@ self.training)`` on the whole model), which cannot be switched on alone; put dro
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import warnings
 from typing import Iterator, NamedTuple, Sequence
 
@@ -121,6 +122,7 @@ def mc_predict(
     batch_size: int | None = None,
     include: Sequence[type] = (),
     return_samples: bool = False,
+    seed: int | None = None,
 ) -> MCPrediction:
     """Monte Carlo dropout prediction (Gal & Ghahramani, ICML 2016).
 
@@ -134,6 +136,11 @@ def mc_predict(
         batch_size: split ``x`` into chunks of this size (all at once when None).
         include: extra module types to sample (see :func:`mc_dropout_mode`).
         return_samples: also return every pass's probabilities (``T * N * K`` floats).
+        seed: per-image masks. Each image's T passes draw their masks from the generator seeded by ``seed``
+            and the image's own values, so an image gets the same probabilities in any batch, alone or
+            among others (``medtrain predict`` of one file equals its row in the run's predictions). Costs
+            one forward of T copies of each image (T forwards of the image alone where a module shares one
+            mask across a batch). None: masks drawn from the global generator for the whole batch.
 
     Returns:
         an :class:`MCPrediction` with ``probs`` ``(N, K)``, ``entropy`` ``(N,)``, ``mutual_info``
@@ -150,31 +157,51 @@ def mc_predict(
         if not enabled:
             raise MedtrainError(_no_dropout_message(model))
         _warn_functional_dropout(model, enabled)
-        chunks = x.split(batch_size) if batch_size else (x,)
+        if seed is None:
+            chunks = x.split(batch_size) if batch_size else (x,)
+            passes = (_passes(model, chunk, T) for chunk in chunks)
+        else:
+            shared = any(getattr(m, "mask", None) == "batch" for m in enabled)  # DropConnect's batch mask
+            passes = (_image_passes(model, x[i:i + 1], T, seed, shared) for i in range(x.shape[0]))
         mean, mean_h, samples = [], [], []
-        for chunk in chunks:
-            sum_p = sum_h = None
-            per_pass = []
-            for _ in range(T):
-                logits = model(chunk)
-                if logits.ndim != 2:
-                    raise MedtrainError(f"mc_predict expects (B, K) logits, got {tuple(logits.shape)}")
-                sigmoid = _uses_sigmoid(task, logits.shape[1])
-                p = (torch.sigmoid(logits) if sigmoid else logits.softmax(dim=1)).float()
-                h = predictive_entropy(p, sigmoid)
-                sum_p = p if sum_p is None else sum_p + p
-                sum_h = h if sum_h is None else sum_h + h
-                if return_samples:
-                    per_pass.append(p)
-            mean.append(sum_p / T)
-            mean_h.append(sum_h / T)
+        for per_pass in passes:  # (B, K) logits of each of the T passes over one chunk
+            sigmoid = _uses_sigmoid(task, per_pass[0].shape[1])
+            p = torch.stack([(torch.sigmoid(z) if sigmoid else z.softmax(dim=1)).float() for z in per_pass])
+            mean.append(p.mean(dim=0))
+            mean_h.append(predictive_entropy(p, sigmoid).mean(dim=0))
             if return_samples:
-                samples.append(torch.stack(per_pass))
+                samples.append(p)
     probs = torch.cat(mean)
     entropy = predictive_entropy(probs, sigmoid)
     # Entropy is concave, so H(mean) >= mean(H); the clamp only removes rounding below 0.
     mutual_info = (entropy - torch.cat(mean_h)).clamp_min(0.0)
     return MCPrediction(probs, entropy, mutual_info, torch.cat(samples, dim=1) if return_samples else None)
+
+
+def _checked(logits: Tensor) -> Tensor:
+    if logits.ndim != 2:
+        raise MedtrainError(f"mc_predict expects (B, K) logits, got {tuple(logits.shape)}")
+    return logits
+
+
+def _passes(model: nn.Module, chunk: Tensor, T: int) -> list[Tensor]:
+    """T stochastic passes over a chunk, masks from the global generator."""
+    return [_checked(model(chunk)) for _ in range(T)]
+
+
+def _image_passes(model: nn.Module, image: Tensor, T: int, seed: int, shared_mask: bool) -> list[Tensor]:
+    """T stochastic passes over one image ``(1, *)``, masks drawn from a generator seeded by ``seed`` and the
+    image's values: the result does not depend on which images it was batched with."""
+    digest = hashlib.blake2b(image.detach().contiguous().cpu().numpy().tobytes(), digest_size=8,
+                             key=str(int(seed)).encode()).digest()
+    device = image.device
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        torch.manual_seed(int.from_bytes(digest, "little") >> 1)
+        if shared_mask:  # one mask per forward: each pass must be its own forward
+            return [_checked(model(image)) for _ in range(T)]
+        # one forward of T copies: per-sample masks make the copies T independent passes
+        logits = _checked(model(image.expand(T, *image.shape[1:]).contiguous()))
+        return list(logits.unsqueeze(1))
 
 
 def _functional_dropout(model: nn.Module, enabled: list[nn.Module]) -> list[str]:

@@ -103,6 +103,21 @@ def test_batching_gives_the_same_result(images):
     torch.testing.assert_close(whole.probs, chunked.probs)
 
 
+@pytest.mark.parametrize("head", [nn.Dropout(0.5), DropConnectLinear(4, 4, p=0.5, mask="batch")])
+def test_seeded_masks_give_an_image_the_same_prediction_in_any_batch(images, head):
+    # a user predicting one image expects the number the run reported for it among 600 others
+    model = nn.Sequential(*list(small_cnn())[:5], head, nn.Linear(4, 3)).eval()
+    whole = mc_predict(model, images, T=6, task=MULTICLASS, seed=3, return_samples=True)
+    alone = mc_predict(model, images[2:3], T=6, task=MULTICLASS, seed=3)
+    shuffled = mc_predict(model, images.flip(0), T=6, task=MULTICLASS, seed=3, batch_size=4)
+    torch.testing.assert_close(alone.probs[0], whole.probs[2], rtol=0, atol=1e-6)
+    torch.testing.assert_close(shuffled.probs.flip(0), whole.probs, rtol=0, atol=1e-6)
+    # the T passes are still T draws (a batch-shared mask must not make them one), and the seed matters
+    assert (whole.samples[:, 2] - whole.samples[0, 2]).abs().amax() > 1e-3
+    other = mc_predict(model, images[2:3], T=6, task=MULTICLASS, seed=4)
+    assert (other.probs - alone.probs).abs().amax() > 1e-4
+
+
 def test_refuses_a_model_without_dropout_modules(images):
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
     with pytest.raises(MedtrainError, match="no dropout modules"):
