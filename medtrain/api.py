@@ -32,7 +32,7 @@ from medtrain.models.weights import load_state, read_meta
 from medtrain.training import choices
 from medtrain.training.build import build_model, input_transform, resolve_auto
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
-from medtrain.training.fit import fit
+from medtrain.training.fit import check_augment, fit
 from medtrain.training.module import Classifier
 from medtrain.training.probe import ProbeModel, fit_probe
 
@@ -154,6 +154,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool) -> dic
         raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
                             f"{splits.name} is {splits.task}")
     positive_index(cfg.positive_class, splits.label_names)  # an unknown class is refused before anything is written
+    check_augment(cfg, splits)  # as is an augmentation setting or op that cannot apply to these images
     created = resume is None and not run_dir.exists() and writer
     if writer:
         rundir.write_config(run_dir, cfg)

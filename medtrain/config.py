@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -166,6 +167,14 @@ def _coerce_bool(value: Any) -> bool:
     return bool(value)
 
 
+def _not_finite(value: Any) -> bool:
+    """nan, inf, or a string that reads as one ("nan" from ``k=[nan,0.3]`` on the command line)."""
+    try:
+        return not isinstance(value, bool) and not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Convert a YAML/CLI value to the type of field ``name``; a value it cannot be is a MedtrainError."""
     f = KEYS[name]
@@ -204,6 +213,8 @@ def _coerce(name: str, value: Any) -> Any:
         if kind == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError(value)
+            if not math.isfinite(float(value)):  # nan passes every range check; inf is no setting
+                raise MedtrainError(f"{name} must be a finite number, got {value!r}")
             return float(value)
         if kind == "str":
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -217,6 +228,9 @@ def _coerce(name: str, value: Any) -> Any:
                     raise ValueError(value) from None
             if not isinstance(value, dict):
                 raise ValueError(value)
+            for key, v in value.items():
+                if any(map(_not_finite, v if isinstance(v, (list, tuple)) else [v])):
+                    raise MedtrainError(f"{name} {key}: {v!r} holds a number that is not finite")
             return dict(value)
         if kind == "tuple":
             if isinstance(value, str):

@@ -75,7 +75,13 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None, given:
             continue
         if n not in op_names():
             raise suggest(n, op_names(), "augmentation")
-        ops.append(get_op(n)(params))
+        before = set(params.read)
+        try:
+            ops.append(get_op(n)(params))
+        except (TypeError, ValueError) as e:  # a value of the wrong kind, e.g. cutout_p=abc: float('abc')
+            mine = [k for k in given if k in params.read - before] or sorted(params.read - before)
+            shown = ", ".join(f"{k}={params.get(k)!r}" for k in mine)
+            raise MedtrainError(f"augment_params for {n}: cannot use {shown or 'its settings'} ({e})") from None
     unused = [k for k in given if k not in params.read]
     if unused:
         own = sorted(k for k in params.read if k not in params or k in given)

@@ -15,6 +15,20 @@ def check_prob(name: str, p: float) -> float:
     return p
 
 
+def check_fill(name: str, value, allow_random: bool = True) -> float | str:
+    """A fill value for pixels an op erases or brings in: a number in the images' [0, 1] range, or ``"random"``."""
+    if allow_random and value == "random":
+        return value
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = None
+    if v is None or not 0.0 <= v <= 1.0:
+        extra = " or 'random'" if allow_random else ""
+        raise MedtrainError(f"{name} must be a number in [0, 1] (images are scaled to [0, 1]){extra}, got {value!r}")
+    return v
+
+
 def check_range(name: str, r, low: float | None = None, high: float | None = None,
                 low_open: bool = False) -> tuple[float, float]:
     """Return ``r`` as ``(lo, hi)`` with ``lo <= hi`` inside the given bounds, else raise MedtrainError."""

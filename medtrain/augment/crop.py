@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from medtrain.augment._registry import register_op
 from medtrain.augment._checks import _check_batch, check_prob, check_range
+from medtrain.errors import MedtrainError
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -125,12 +126,24 @@ def _size2(size, h: int, w: int) -> tuple[int, int]:
     return oh, ow
 
 
+def _check_size(size):
+    """None (the input's size), a side, or (height, width): whole numbers >= 1."""
+    if size is None:
+        return None
+    sides = list(size) if isinstance(size, (list, tuple)) else [size]
+    ok = len(sides) in (1, 2) and all(not isinstance(s, bool) and isinstance(s, (int, float)) and s >= 1
+                                      and float(s).is_integer() for s in sides)
+    if not ok:
+        raise MedtrainError(f"rrc_size must be a side or [height, width] in whole pixels >= 1, got {size!r}")
+    return int(sides[0]) if not isinstance(size, (list, tuple)) else tuple(int(s) for s in sides * (3 - len(sides)))[:2]
+
+
 class RandomResizedCrop(nn.Module):
     """Random-resized crop with per-sample boxes; see :func:`random_resized_crop`."""
 
     def __init__(self, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p: float = 0.0):
         super().__init__()
-        self.size = size
+        self.size = _check_size(size)
         self.scale = check_range("rrc scale", scale, 0.0, 1.0, low_open=True)
         self.ratio = check_range("rrc ratio", ratio, 0.0, None, low_open=True)
         self.flip_p = check_prob("rrc flip probability", flip_p)

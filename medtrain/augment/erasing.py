@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from medtrain.augment._registry import register_op
+from medtrain.augment._checks import check_fill
 from medtrain.augment.geometric import _check_batch, check_prob, check_range
 from medtrain.errors import MedtrainError
 
@@ -116,15 +117,6 @@ def cutout(x: Tensor, size: int | float = 0.5, p: float = 1.0, value: float | st
     return _fill(x, box_mask(top, left, bh, bw, h, w), value)
 
 
-def _check_value(value) -> float | str:
-    if value == "random":
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise MedtrainError(f"erasing fill must be a number or 'random', got {value!r}") from None
-
-
 class RandomErasing(nn.Module):
     """Per-sample random erasing; see :func:`random_erasing`."""
 
@@ -133,7 +125,7 @@ class RandomErasing(nn.Module):
         self.p = check_prob("erasing probability", p)
         self.scale = check_range("erasing area range", scale, 0.0, 1.0, low_open=True)
         self.ratio = check_range("erasing aspect-ratio range", ratio, 0.0, None, low_open=True)
-        self.value = _check_value(value)
+        self.value = check_fill("erasing fill", value)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return random_erasing(x, self.p, self.scale, self.ratio, self.value), y
@@ -149,7 +141,7 @@ class Cutout(nn.Module):
             raise MedtrainError(f"cutout size must be pixels (int > 0) or a fraction in (0, 1], got {size!r}")
         self.size = size
         self.p = check_prob("cutout probability", p)
-        self.value = _check_value(value)
+        self.value = check_fill("erasing fill", value)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return cutout(x, self.size, self.p, self.value), y

@@ -42,9 +42,12 @@ def random_shift(x: Tensor, max_frac: float = 0.125) -> Tensor:
     gather per spatial axis instead of one crop per sample. Works for ``(B, C, H, W)`` images and
     ``(B, C, D, H, W)`` volumes.
     """
+    max_frac = _check_shift(max_frac)
+    if max_frac == 0:
+        return x
     b = x.shape[0]
     spatial = x.shape[2:]
-    pads = [max(1, round(n * max_frac)) for n in spatial]
+    pads = [max(1, round(n * max_frac)) for n in spatial]  # at least one pixel: a shift was asked for
     flat_pad = [p for n in reversed(pads) for p in (n, n)]
     mode = "reflect" if all(n > p for n, p in zip(spatial, pads)) else "replicate"
     out = F.pad(x, flat_pad, mode=mode)
@@ -69,10 +72,21 @@ class RandomFlip(nn.Module):
         return random_flip(x, self.p, self.dim), y
 
 
+def _check_shift(max_frac) -> float:
+    try:
+        f = float(max_frac)
+    except (TypeError, ValueError):
+        f = None
+    if f is None or not 0.0 <= f <= 0.5:
+        raise MedtrainError(f"shift_frac (the largest shift, a fraction of the image side) must be in [0, 0.5], "
+                            f"got {max_frac!r}")
+    return f
+
+
 class RandomShift(nn.Module):
     def __init__(self, max_frac: float = 0.125):
         super().__init__()
-        self.max_frac = max_frac
+        self.max_frac = _check_shift(max_frac)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return random_shift(x, self.max_frac), y

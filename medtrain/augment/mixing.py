@@ -29,11 +29,17 @@ def _check_xy(x: Tensor, y: Tensor, what: str) -> None:
 
 
 def sample_lam(b: int, alpha: float, device=None) -> Tensor:
-    """``(B,)`` mixing weights ~ Beta(alpha, alpha) from torch's global generator."""
-    a = torch.full((b,), float(alpha), device=device)
-    # Beta via two Gammas: torch.distributions would draw the same numbers but allocates more.
-    g1, g2 = torch._standard_gamma(a), torch._standard_gamma(a)
-    return g1 / (g1 + g2).clamp_min(1e-12)
+    """``(B,)`` mixing weights ~ Beta(alpha, alpha) from torch's global generator.
+
+    Beta from two Gammas, ``g1 / (g1 + g2)``, taken in log space: for small alpha both Gamma draws
+    underflow to 0 in floating point (a third of them at alpha 0.02), and a clamp of their sum had pulled
+    lambda towards 0 (mean 0.34 at alpha 0.02, not 0.5). ``Gamma(a) = Gamma(a + 1) * U ** (1 / a)`` (Marsaglia
+    & Tsang 2000) gives ``log g`` without underflow, and ``lambda = sigmoid(log g1 - log g2)``.
+    """
+    dtype = torch.float32 if torch.device(device or "cpu").type == "mps" else torch.float64  # MPS has no float64
+    a = torch.full((2, b), float(alpha) + 1.0, device=device, dtype=dtype)
+    log_g = torch._standard_gamma(a).log() + torch.rand(2, b, device=device, dtype=dtype).log() / float(alpha)
+    return torch.sigmoid(log_g[0] - log_g[1]).float()
 
 
 def mix_targets(y: Tensor, lam: Tensor) -> Tensor:

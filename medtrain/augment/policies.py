@@ -46,6 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from medtrain.augment._policy_ops import GEOMETRIC, OP_NAMES, OPS, STANDARD, WIDE  # noqa: F401
+from medtrain.augment._checks import check_fill
 from medtrain.augment._registry import register_op
 from medtrain.augment.policy_spec import (AUTOAUGMENT_POLICIES, RANDAUGMENT_MAX_LEVEL,  # noqa: F401  (re-exported)
                                           RANDAUGMENT_OPS, TRIVIALAUGMENT_LEVELS, TRIVIALAUGMENT_OPS, OpSpec,
@@ -94,7 +95,7 @@ class PolicyAugment(nn.Module):
         if interpolation not in INTERPOLATIONS:
             raise suggest(str(interpolation), INTERPOLATIONS, "interpolation")
         self.policy = policy.validate()
-        self.interpolation, self.fill = interpolation, float(fill)
+        self.interpolation, self.fill = interpolation, check_fill("aa_fill", fill, allow_random=False)
         # Tables (S sub-policies x L steps), padded with op -1 for sub-policies shorter than the longest.
         s, steps = len(policy.sub_policies), max(len(sub) for sub in policy.sub_policies)
         self._ops = torch.full((s, steps), -1, dtype=torch.long)

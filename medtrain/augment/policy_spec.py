@@ -71,9 +71,11 @@ class Policy:
         """Check every field; raise :class:`MedtrainError` naming the first problem."""
         if self.space not in SPACES:
             raise suggest(str(self.space), SPACES, f"{where}: magnitude space")
-        if not isinstance(self.layers, int) or self.layers < 1:
+        if isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 1:
             raise MedtrainError(f"{where}: layers must be an integer >= 1, got {self.layers!r}")
-        if not (isinstance(self.max_level, (int, float)) and self.max_level > 0):
+        if not isinstance(self.random_magnitude, bool):  # a quoted "false" is a true string
+            raise MedtrainError(f"{where}: random_magnitude must be true or false, got {self.random_magnitude!r}")
+        if isinstance(self.max_level, bool) or not (isinstance(self.max_level, (int, float)) and self.max_level > 0):
             raise MedtrainError(f"{where}: max_level must be > 0, got {self.max_level!r}")
         if not self.sub_policies:
             raise MedtrainError(f"{where}: needs at least one sub-policy")

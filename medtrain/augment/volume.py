@@ -26,8 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medtrain.augment._checks import check_fill
 from medtrain.augment._registry import register_op
 from medtrain.augment.geometric import check_prob, check_range
+from medtrain.augment.mixing import sample_lam
 from medtrain.errors import MedtrainError
 
 _SPATIAL = (2, 3, 4)  # depth, height, width of (B, C, D, H, W)
@@ -140,18 +142,22 @@ def random_gamma(x: Tensor, gamma=(0.7, 1.5), p: float = 1.0) -> Tensor:
     return x.clamp(0, 1).pow(g.view(-1, 1, 1, 1, 1).to(x.dtype))
 
 
-def _random_boxes(frac: Tensor, shape: tuple) -> tuple[Tensor, Tensor]:
+def _random_boxes(frac: Tensor, shape: tuple, inside: bool = False) -> tuple[Tensor, Tensor]:
     """Per-sample cuboids (start, stop) ``(B, 3)`` of about ``frac`` ``(B,)`` of the volume each.
 
-    Each side is ``frac ** (1/3)`` of its axis times a random aspect factor (the factors multiply to 1);
-    the centre is uniform in the volume and the box is clipped to it, so the exact share must be
-    measured from the mask (as CutMix does).
+    Each side is ``frac ** (1/3)`` of its axis times a random aspect factor (the factors multiply to 1).
+    CutMix's (``inside=False``): the centre is uniform in the volume and the box is clipped to it, so the
+    exact share must be measured from the mask. Random Erasing's (``inside=True``, Zhong et al. AAAI 2020):
+    the box lies wholly inside the volume, so the erased share is the one drawn (up to rounding).
     """
     b, dev = frac.shape[0], frac.device
     sizes = torch.tensor(shape, device=dev, dtype=torch.float32)
     aspect = torch.exp((torch.rand(b, 3, device=dev) * 2 - 1) * math.log(1.5))
     aspect = aspect / aspect.prod(1, keepdim=True).pow(1 / 3)
     side = torch.minimum((frac.clamp(0, 1).pow(1 / 3).unsqueeze(1) * aspect * sizes).round(), sizes)
+    if inside:
+        start = (torch.rand(b, 3, device=dev) * (sizes - side + 1)).floor().clamp(max=sizes - side)
+        return start.long(), (start + side).long()
     centre = torch.rand(b, 3, device=dev) * sizes
     start = (centre - side / 2).round().clamp(min=0)
     stop = torch.minimum(start + side, sizes)
@@ -176,17 +182,10 @@ def random_erasing3d(x: Tensor, p: float = 0.5, scale: tuple = (0.02, 0.33), val
     """
     _check(x)
     b, dev = x.shape[0], x.device
-    start, stop = _random_boxes(_uniform(b, scale[0], scale[1], dev), tuple(x.shape[2:]))
+    start, stop = _random_boxes(_uniform(b, scale[0], scale[1], dev), tuple(x.shape[2:]), inside=True)
     mask = _box_mask(start, stop, tuple(x.shape[2:])) & (torch.rand(b, device=dev) < p).view(-1, 1, 1, 1, 1)
     fill = torch.rand_like(x) if value == "random" else torch.full_like(x, float(value))
     return torch.where(mask, fill, x)
-
-
-def _lam(b: int, alpha: float, device) -> Tensor:
-    """``(B,)`` weights ~ Beta(alpha, alpha) from torch's global generator (via two Gamma draws)."""
-    a = torch.full((b,), float(alpha), device=device)
-    g1, g2 = torch._standard_gamma(a), torch._standard_gamma(a)
-    return g1 / (g1 + g2).clamp_min(1e-12)
 
 
 def _mix_targets(y: Tensor, own: Tensor) -> Tensor:
@@ -200,7 +199,7 @@ def mixup3d(x: Tensor, y: Tensor, alpha: float = 0.2) -> tuple[Tensor, Tensor]:
     The partner convention (the batch reversed) is the 2D ``mixup`` op's, so 2D and 3D runs mix alike.
     """
     _check(x)
-    lam = _lam(x.shape[0], alpha, x.device)
+    lam = sample_lam(x.shape[0], alpha, x.device)
     lx = lam.to(x.dtype).view(-1, 1, 1, 1, 1)
     return lx * x + (1 - lx) * x.flip(0), _mix_targets(y, lam)
 
@@ -214,7 +213,7 @@ def cutmix3d(x: Tensor, y: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor]:
     """
     _check(x)
     b, shape = x.shape[0], tuple(x.shape[2:])
-    lam = _lam(b, alpha, x.device)
+    lam = sample_lam(b, alpha, x.device)
     start, stop = _random_boxes(1 - lam, shape)
     mask = _box_mask(start, stop, shape)
     share = mask.flatten(1).float().mean(1)  # exact pasted share per sample
@@ -270,7 +269,8 @@ class RandomGamma3d(_Op):
 class RandomErasing3d(_Op):
     def __init__(self, p: float = 0.5, scale=(0.02, 0.33), value: float | str = 0.0):
         super().__init__(random_erasing3d, p=check_prob("3d_erasing probability", p),
-                         scale=check_range("3d_erasing scale", scale, 0.0, 1.0), value=value)
+                         scale=check_range("3d_erasing scale", scale, 0.0, 1.0),
+                         value=check_fill("3d_erasing fill", value))
 
 
 class _Mix(nn.Module):

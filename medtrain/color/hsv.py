@@ -48,7 +48,9 @@ def rgb_to_hsv(image: Tensor) -> Tensor:
         4.0 + (r - g) / safe_delta,
         torch.where(g == v, 2.0 + (b - r) / safe_delta, (g - b) / safe_delta),
     )
-    h = torch.where(chromatic, torch.remainder(h / 6.0, 1.0), torch.zeros_like(h))
+    h = torch.remainder(h / 6.0, 1.0)
+    # in float32 a hue just below 0 wraps to 1 - 1e-9, which rounds to 1.0: the documented range is [0, 1)
+    h = torch.where(chromatic & (h < 1.0), h, torch.zeros_like(h))
     return torch.stack((h, s, v), dim=-3)
 
 

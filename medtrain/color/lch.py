@@ -45,6 +45,7 @@ def lab_to_lch(image: Tensor) -> Tensor:
     # without a gradient.
     h = torch.where(origin, torch.atan2(b, a).detach(), torch.atan2(b, safe_a))
     h = torch.where(h < 0, h + 2.0 * math.pi, h)
+    h = torch.where(h >= 2.0 * math.pi, torch.zeros_like(h), h)  # float32: -1e-8 + 2 pi rounds to 2 pi
     return torch.stack((l, c, h), dim=-3)
 
 

@@ -21,7 +21,7 @@ from medtrain.training.build import augment_params, build_model, class_weights, 
 from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, SkipNonFiniteSteps,
                                          StopOnDivergence, WarmupEarlyStopping, build_logger)
 from medtrain.training.loader import TensorBatches
-from medtrain.training.module import Classifier
+from medtrain.training.module import Classifier, soft_targets
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
 
 MODES = {"val_auc": "max", "val_acc": "max", "val_loss": "min"}
@@ -66,6 +66,22 @@ def members_val_auc(module: Classifier, splits: Splits) -> dict:
     return {"ensemble": val_auc(torch.stack(logits).mean(0)), "members": [val_auc(z) for z in logits]}
 
 
+def build_augment(cfg: Config, splits: Splits):
+    """The run's augmentation (None for none), from ``--augment`` and ``--augment-params``."""
+    return build_batch_augment(cfg.augment, augment_params(cfg, splits), given=cfg.augment_params)
+
+
+def check_augment(cfg: Config, splits: Splits) -> None:
+    """Build the augmentation and apply it to two training images, so that a setting of the wrong kind
+    (``cutout_p=abc``) or an op that does not fit the images (``hed`` on grey images, a 3D op on images) is
+    refused before the run writes anything; it had failed in the first epoch with the run folder written."""
+    augment = build_augment(cfg, splits)
+    if augment is not None and len(splits.train):
+        x, y = splits.train.images[:2], splits.train.labels[:2]
+        with torch.random.fork_rng():
+            augment(x.float() / 255.0, soft_targets(y, splits.task, splits.num_classes))
+
+
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
 
@@ -82,7 +98,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
                                  drop_last=len(splits.train) > bs)
     val_loader = TensorBatches(splits.val.images, splits.val.labels, max(bs, 256), shuffle=False)
     hp = cfg.to_dict()
-    augment = build_batch_augment(cfg.augment, augment_params(cfg, splits), given=cfg.augment_params)
+    augment = build_augment(cfg, splits)
     if augment is not None:  # one fused pass where the op list allows it (float32 batches here)
         augment = fuse(augment)
     module = Classifier(model, splits.task, splits.num_classes, mean, std, hp, augment=augment,

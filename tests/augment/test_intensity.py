@@ -178,3 +178,16 @@ def test_hue_turns_the_same_way_as_torchvision():
     plus = apply_jitter(red, torch.tensor([[1.0, 1.0, 1.0, 0.1]]))[0, :, 0, 0]
     minus = apply_jitter(red, torch.tensor([[1.0, 1.0, 1.0, -0.1]]))[0, :, 0, 0]
     assert plus[1] > plus[2] and minus[2] > minus[1]  # red -> yellow for +hue, red -> magenta for -hue
+
+
+def test_hed_jitter_at_strength_zero_is_the_identity_on_any_colours():
+    # a retina photograph is no mixture of H, E and DAB: the lossy stain round trip had moved its mean
+    # colour by 0.05 at sigma 0; the jitter now applies only the change it makes
+    from medtrain.augment.intensity import hed_jitter
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 16, 16)
+    x[:, 1] = 0.0  # saturated colours far from any stain mixture
+    assert torch.allclose(hed_jitter(x, sigma=0.0), x, atol=1e-6)
+    moved = (hed_jitter(x, sigma=0.2) - x).abs().mean()
+    assert moved > 1e-3  # and a strength moves colours

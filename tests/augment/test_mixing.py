@@ -124,3 +124,16 @@ def test_bad_parameters_raise(make):
 def test_hard_labels_are_rejected_clearly():
     with pytest.raises(MedtrainError, match="soft targets"):
         CutMix()(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]))
+
+
+@pytest.mark.parametrize("alpha", [0.02, 0.05, 0.4])
+def test_mixing_weights_are_beta_distributed_for_small_alpha(alpha):
+    # Beta(a, a) is symmetric: mean 1/2, half the draws below 1/2. Two Gamma draws that underflow to 0
+    # had been clamped, pulling lambda to 0 (mean 0.34 at alpha 0.02)
+    torch.manual_seed(0)
+    lam = sample_lam(200_000, alpha)
+    assert lam.dtype == torch.float32 and lam.isfinite().all() and 0 <= lam.min() and lam.max() <= 1
+    assert lam.mean().item() == pytest.approx(0.5, abs=0.005)
+    assert (lam < 0.5).float().mean().item() == pytest.approx(0.5, abs=0.005)
+    var = 1 / (4 * (2 * alpha + 1))  # Beta(a, a)'s variance
+    assert lam.var().item() == pytest.approx(var, rel=0.02)

@@ -258,3 +258,13 @@ def test_policies_give_the_same_draws_on_gpu_and_cpu():
         on_gpu = aug.apply(x.cuda(), plan).cpu()
         diff = (levels(on_gpu) - levels(aug.apply(x, plan))).abs()
         assert (diff <= 1).float().mean() > 0.99
+
+
+@pytest.mark.parametrize("field, value", [("random_magnitude", "false"), ("layers", True)])
+def test_policy_fields_of_the_wrong_type_are_refused(field, value):
+    # a quoted "false" is a true string: it had drawn every level 0..9 instead of the level written
+    from medtrain.augment.policy_spec import OpSpec, Policy
+
+    policy = Policy([[OpSpec("Rotate", 1.0, 3)]], **{field: value})
+    with pytest.raises(MedtrainError, match=field):
+        policy.validate()

@@ -43,3 +43,17 @@ def test_hue_wraps_in_the_inverse():
 def test_modules_wrap_the_functions():
     images = torch.rand(2, 3, 4, 4)
     torch.testing.assert_close(HsvToRgb()(RgbToHsv()(images)), images)
+
+
+def test_float32_hue_stays_below_one_turn():
+    # near-red pixels whose blue is a hair above green: hue wraps to 1 - 1e-9, which float32 rounds to 1.0
+    import torch
+
+    from medtrain.color.hsv import rgb_to_hsv
+
+    torch.manual_seed(0)
+    x = torch.ones(20000, 3, 1, 1)
+    x[:, 2] = 0.5 + torch.rand(20000, 1, 1) * 1e-3
+    x[:, 1] = x[:, 2] - torch.rand(20000, 1, 1) * 1e-6
+    hue = rgb_to_hsv(x)[:, 0]
+    assert hue.max() < 1.0 and hue.min() >= 0.0

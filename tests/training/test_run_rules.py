@@ -131,3 +131,20 @@ def test_a_pinned_shift_tta_is_applied_recorded_and_reproduced_by_eval(finished,
     assert m["test"]["auc"] > 0.9
     e = medtrain.evaluate(tmp_path / "sh", verbose=False)
     assert e["auc"] == pytest.approx(m["test"]["auc"], abs=1e-12) and e["acc"] == m["test"]["acc"]
+
+
+@pytest.mark.parametrize("params", ["cutout_p=abc", "erasing_scale=[nan,0.3]", "shift_frac=-1"])
+def test_a_bad_augment_param_is_one_line_and_leaves_nothing(finished, tmp_path, capsys, params):
+    # it had been a traceback in the first epoch, leaving a run folder that refused the corrected command
+    root, _ = finished
+    code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--augment", "flip,shift,cutout,erasing",
+                        "--augment-params", params, "--epochs", "1", "--out", str(tmp_path / "x"))
+    assert code == 2 and err.count("\n") == 1 and params.split("=")[0] in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_an_op_that_cannot_apply_to_the_images_is_refused_before_anything_is_written(finished, tmp_path, capsys):
+    root, _ = finished  # grey images: stain jitter needs RGB
+    code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--augment", "hed", "--epochs", "1",
+                        "--out", str(tmp_path / "x"))
+    assert code == 2 and "RGB" in err and not (tmp_path / "x").exists()
