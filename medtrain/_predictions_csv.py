@@ -32,6 +32,20 @@ def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarr
     return (labels[:, 0] if labels.shape[1] == 1 else labels), scores
 
 
+def read_groups(run_dir: str | Path, split: str = "test") -> list[str] | None:
+    """The ``group`` (patient) column of a run's ``predictions_<split>.csv``, or None where it has none."""
+    path = Path(run_dir) / f"predictions_{split}.csv"
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError:
+        raise MedtrainError(f"{path} is missing or not a predictions file") from None
+    if not rows or "group" not in rows[0]:
+        return None
+    j = rows[0].index("group")
+    return [r[j] for r in rows[1:]]
+
+
 def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
     """Positions of the consecutive columns ``prefix0, prefix1, ...`` from ``start``."""
     out = []
@@ -41,7 +55,8 @@ def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
 
 
 def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None,
-                      scaled=None, inputs: list[str] | None = None, operating_point: tuple | None = None) -> None:
+                      scaled=None, inputs: list[str] | None = None, operating_point: tuple | None = None,
+                      groups: list[str] | None = None) -> None:
     """One row per test image: its label(s), the predicted probabilities, the temperature-scaled
     probabilities (``q0``...) and (MC dropout) the entropy; with ``label_names`` and ``task`` also the
     columns ``medtrain predict`` writes: ``prediction`` (label name) and one probability column per class
@@ -49,7 +64,10 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     temperature-scaled probabilities when there are any (the decision is the same either way). The
     column ``input`` names each image as ``predict`` does: its source file (``inputs``, where the data
     have files), else its index in the split. ``operating_point`` ``(threshold, positive)`` adds predict's
-    ``prediction_at_operating_point``."""
+    ``prediction_at_operating_point``; ``groups`` (each image's patient hash, where patients have several
+    images) the column ``group``, which cross-validation's pooled intervals resample by. Probabilities are
+    written to 9 significant digits, float32's whole precision, so metrics recomputed from the file equal
+    the run's (at 6 decimals, close scores tied and an AUC moved in the 4th decimal)."""
     from medtrain.metrics import names_at_operating_point, predicted_names
 
     labels = np.asarray(labels).reshape(len(scores), -1)
@@ -58,7 +76,7 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     head += [f"q{j}" for j in range(k)] if scaled is not None else []
     head += ["entropy"] if entropy is not None else []
     names = [str(label_names.get(str(j), j)) for j in range(k)] if label_names and task else []
-    head += ["input"]
+    head += ["input"] + (["group"] if groups is not None else [])
     named = [j for j, n in enumerate(names) if n not in head and n != "prediction" and names.index(n) == j]
     decided = predicted_names(scores, task, names) if names else []
     shown = np.asarray(scaled) if scaled is not None else scores
@@ -67,12 +85,13 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
         head += ["prediction"] + [names[j] for j in named] + (["prediction_at_operating_point"] if at_op else [])
     lines = [",".join(csv_cell(h) for h in head)]
     for i in range(len(scores)):
-        row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.6f}" for v in scores[i]]
-        row += [f"{v:.6f}" for v in scaled[i]] if scaled is not None else []
-        row += [f"{entropy[i]:.6f}"] if entropy is not None else []
+        row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.9g}" for v in scores[i]]
+        row += [f"{v:.9g}" for v in scaled[i]] if scaled is not None else []
+        row += [f"{entropy[i]:.9g}"] if entropy is not None else []
         row += [csv_cell(str(inputs[i])) if inputs is not None else str(i)]
+        row += [csv_cell(groups[i])] if groups is not None else []
         if names:
-            row += [csv_cell(decided[i])] + [f"{shown[i, j]:.6f}" for j in named]
+            row += [csv_cell(decided[i])] + [f"{shown[i, j]:.9g}" for j in named]
             row += [csv_cell(at_op[i])] if at_op else []
         lines.append(",".join(row))
     write_text(path, "\n".join(lines) + "\n")

@@ -35,7 +35,7 @@ from medtrain.reports.html import write_crossval_report
 from medtrain.reports.summary import auc_acc_line
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError
-from medtrain.rundir import default_run_dir, is_finished, read_config, read_predictions
+from medtrain.rundir import default_run_dir, is_finished, read_config, read_groups, read_predictions
 
 CV_FILE = "cv.json"
 CV_TABLE = "cv.md"
@@ -140,7 +140,11 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     y = np.concatenate([p[0] for p in pooled])
     s = np.concatenate([p[1] for p in pooled])
     oof = {"auc": metrics.auc(y, s, task), "acc": metrics.acc(y, s, task), "n": int(len(y))}
-    oof.update(metrics.bootstrap_ci(y, s, task, bootstrap, seed))
+    groups = [read_groups(d, held_out) for d in run_dirs]
+    groups = None if any(g is None for g in groups) else [g for fold in groups for g in fold]
+    if groups is not None:
+        oof["patients"] = len(set(groups))  # the intervals resample patients
+    oof.update(metrics.bootstrap_ci(y, s, task, bootstrap, seed, groups=groups))
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
             "oof": oof}
 

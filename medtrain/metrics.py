@@ -114,7 +114,7 @@ def _rank_auc(member: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: dict, n: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict:
+                 level: float = 0.95, groups=None) -> dict:
     """Percentile bootstrap CIs of :func:`per_class`'s precision, recall, F1 and AUC:
     ``{name: {"precision_ci": [lo, hi], ...}}``. A draw where a statistic is undefined (no true or no
     predicted member of the class) is left out of its percentiles instead of counting as 0."""
@@ -126,11 +126,11 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
     member = y_true.astype(int) if task == MULTILABEL else (y_true.reshape(-1, 1) == np.arange(k)).astype(int)
     pred = predictions(y_score, task)
     called = pred if task == MULTILABEL else (pred.reshape(-1, 1) == np.arange(k)).astype(int)
-    rng = np.random.default_rng(seed)
+    resample = _Resampler(len(y_true), groups, seed)
     draws = np.full((n, k, 4), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         for d in range(n):
-            ix = rng.integers(0, len(y_true), len(y_true))
+            ix = resample.draw()
             t, p = member[ix], called[ix]
             tp, fp, fn = (t & p).sum(0), ((1 - t) & p).sum(0), (t & (1 - p)).sum(0)
             prec, rec = tp / (tp + fp), tp / (tp + fn)  # NaN where undefined
@@ -155,18 +155,39 @@ def confusion(y_true: np.ndarray, y_score: np.ndarray, task: str) -> list:
     return confusion_matrix(y_true, pred, labels=list(range(np.asarray(y_score).shape[1]))).tolist()
 
 
+class _Resampler:
+    """Bootstrap draws of row indices: images with replacement, or, with ``groups`` (the patient of each image),
+    whole patients with replacement, every image of a drawn patient taken (the cluster bootstrap, Davison &
+    Hinkley 1997, sec. 3.8): images of one patient are not independent, and resampling them singly gave
+    "95%" intervals that held the true AUC in 64-69% of simulated patient-grouped test sets."""
+
+    def __init__(self, n_rows: int, groups=None, seed: int = 0):
+        self.rng, self.n = np.random.default_rng(seed), n_rows
+        self.members = None
+        if groups is not None and len(set(groups)) < len(groups):
+            codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+            self.members = [np.flatnonzero(codes == g) for g in range(codes.max() + 1)]
+
+    def draw(self) -> np.ndarray:
+        if self.members is None:
+            return self.rng.integers(0, self.n, self.n)
+        picks = self.rng.integers(0, len(self.members), len(self.members))
+        return np.concatenate([self.members[g] for g in picks])
+
+
 def bootstrap(y_true: np.ndarray, y_score: np.ndarray, stats: dict, n: int = 1000, seed: int = 0,
-              level: float = 0.95) -> dict:
-    """Percentile bootstrap confidence intervals (resampling images with replacement) of each statistic
-    ``stats[name](y_true, y_score) -> float``; returns ``{name + "_ci": [low, high]}``. Draws where a
-    statistic is undefined (NaN, e.g. no positives) are left out of its percentiles."""
+              level: float = 0.95, groups=None) -> dict:
+    """Percentile bootstrap confidence intervals (resampling images with replacement, or whole patients where
+    ``groups`` names each image's patient) of each statistic ``stats[name](y_true, y_score) -> float``; returns
+    ``{name + "_ci": [low, high]}``. Draws where a statistic is undefined (NaN, e.g. no positives) are left
+    out of its percentiles."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     if n == 0 or len(y_true) == 0:
         return {f"{k}_ci": [float("nan")] * 2 for k in stats}
-    rng = np.random.default_rng(seed)
+    resample = _Resampler(len(y_true), groups, seed)
     draws = {k: [] for k in stats}
     for _ in range(n):
-        ix = rng.integers(0, len(y_true), len(y_true))
+        ix = resample.draw()
         for k, fn in stats.items():
             draws[k].append(fn(y_true[ix], y_score[ix]))
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
@@ -174,10 +195,11 @@ def bootstrap(y_true: np.ndarray, y_score: np.ndarray, stats: dict, n: int = 100
 
 
 def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict:
-    """Percentile bootstrap confidence intervals of ACC and AUC (resampling images with replacement)."""
+                 level: float = 0.95, groups=None) -> dict:
+    """Percentile bootstrap confidence intervals of ACC and AUC (resampling images, or patients with
+    ``groups``, with replacement)."""
     return bootstrap(y_true, y_score, {"acc": lambda y, s: acc(y, s, task), "auc": lambda y, s: auc(y, s, task)},
-                     n, seed, level)
+                     n, seed, level, groups)
 
 
 # --- calibration -------------------------------------------------------------------------------------------
@@ -301,12 +323,49 @@ def choose_threshold(y_true, y_score, spec: str, positive: int = 1) -> float:
     return float((thr[i] + thr[last + 1]) / 2) if last + 1 < len(thr) else float(thr[i])
 
 
-def _counts(y_true, y_score, threshold: float, positive: int) -> dict:
+def _outcomes(y_true, y_score, threshold: float, positive: int) -> dict:
+    """Per rate, ``(hit, eligible)`` boolean arrays over the images: sensitivity's eligible images are the
+    positives and its hits those called positive, and so on."""
     y, s = _positive(y_true, y_score, positive)
     pred = (s >= threshold).astype(int)
-    tp, tn = int(np.sum((y == 1) & (pred == 1))), int(np.sum((y == 0) & (pred == 0)))
-    fp, fn = int(np.sum((y == 0) & (pred == 1))), int(np.sum((y == 1) & (pred == 0)))
-    return {"sensitivity": (tp, tp + fn), "specificity": (tn, tn + fp), "ppv": (tp, tp + fp), "npv": (tn, tn + fn)}
+    return {"sensitivity": ((y == 1) & (pred == 1), y == 1), "specificity": ((y == 0) & (pred == 0), y == 0),
+            "ppv": ((y == 1) & (pred == 1), pred == 1), "npv": ((y == 0) & (pred == 0), pred == 0)}
+
+
+def _counts(y_true, y_score, threshold: float, positive: int) -> dict:
+    return {k: (int(hit.sum()), int(eligible.sum()))
+            for k, (hit, eligible) in _outcomes(y_true, y_score, threshold, positive).items()}
+
+
+def wilson_interval(hits: int, n: float, level: float = 0.95) -> list[float]:
+    """The Wilson score interval of a proportion ``hits / n``; ``n`` may be an effective (non-integer) size."""
+    from scipy.stats import norm
+
+    if n <= 0:
+        return [float("nan"), float("nan")]
+    z, p = float(norm.ppf((1 + level) / 2)), hits / n
+    centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [float(max(0.0, (centre - half) / (1 + z * z / n))), float(min(1.0, (centre + half) / (1 + z * z / n)))]
+
+
+def clustered_wilson(hit: np.ndarray, groups: np.ndarray, level: float = 0.95) -> list[float]:
+    """Wilson's interval for a proportion over images of fewer patients: the sample size is the effective
+    one, ``n / deff`` (Kish's design effect; the interval of Korn & Graubard, Survey Methodology 1998). The
+    design effect is the ratio-estimator variance over patients to the binomial one, at least 1; where every
+    image is a hit (or none), that ratio is undefined and each patient counts once (``n_eff`` = patients)."""
+    hit = np.asarray(hit, bool)
+    n, p = len(hit), float(hit.mean()) if len(hit) else float("nan")
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    n_g, a_g = np.bincount(codes), np.bincount(codes, weights=hit)
+    g = len(n_g)
+    if n == 0:
+        return [float("nan"), float("nan")]
+    if 0.0 < p < 1.0 and g > 1:
+        var = g / (g - 1) * np.sum((a_g - p * n_g) ** 2) / n ** 2
+        n_eff = n / max(1.0, var / (p * (1 - p) / n))
+    else:
+        n_eff = float(g)
+    return wilson_interval(p * n_eff, n_eff, level)
 
 
 def rates_at(y_true, y_score, threshold: float, positive: int = 1) -> dict:
@@ -315,26 +374,41 @@ def rates_at(y_true, y_score, threshold: float, positive: int = 1) -> dict:
     return {k: a / n if n else float("nan") for k, (a, n) in _counts(y_true, y_score, threshold, positive).items()}
 
 
-def operating_point_report(y_true, y_score, threshold: float, positive: int = 1) -> dict:
+def operating_point_report(y_true, y_score, threshold: float, positive: int = 1, groups=None) -> dict:
     """Threshold, sensitivity, specificity, PPV, NPV of class ``positive`` at ``threshold``, each with its 95%
     Wilson score interval (``scipy.stats.binomtest``): at a fixed threshold each rate is a binomial proportion,
     and the interval stays honest at 0 and 1, where a bootstrap's collapses to a point (0 of 21 negatives:
-    [0, 0] by bootstrap, [0, 0.155] by Wilson)."""
+    [0, 0] by bootstrap, [0, 0.155] by Wilson). With ``groups`` (each image's patient, some with several
+    images): :func:`clustered_wilson`, the images of a patient not counted as independent."""
     res = {"threshold": float(threshold), **rates_at(y_true, y_score, threshold, positive)}
-    for k, (a, n) in _counts(y_true, y_score, threshold, positive).items():
-        ci = binomtest(a, n).proportion_ci(0.95, method="wilson") if n else None
-        res[f"{k}_ci"] = [float(ci.low), float(ci.high)] if ci else [float("nan"), float("nan")]
+    clustered = groups is not None and len(set(groups)) < len(groups)
+    if clustered:
+        res["patients"] = len(set(groups))
+    for k, (hit, eligible) in _outcomes(y_true, y_score, threshold, positive).items():
+        a, n = int(hit.sum()), int(eligible.sum())
+        if not n:
+            res[f"{k}_ci"] = [float("nan"), float("nan")]
+        elif clustered:
+            res[f"{k}_ci"] = clustered_wilson(hit[eligible], np.asarray(groups)[eligible])
+        else:
+            ci = binomtest(a, n).proportion_ci(0.95, method="wilson")
+            res[f"{k}_ci"] = [float(ci.low), float(ci.high)]
     return res
 
 
-def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: int = 0, seed: int = 0) -> dict:
-    """Every test metric of a run: acc, auc, their CIs, per-class metrics and the confusion matrix."""
+def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: int = 0, seed: int = 0,
+                    groups=None) -> dict:
+    """Every test metric of a run: acc, auc, their CIs, per-class metrics and the confusion matrix.
+    ``groups``: each image's patient where some have several images: the CIs resample patients."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     res = {"acc": acc(y_true, y_score, task), "auc": auc(y_true, y_score, task), "n": int(len(y_true))}
-    res.update(bootstrap_ci(y_true, y_score, task, bootstrap, seed))
+    clustered = groups is not None and len(set(groups)) < len(groups)
+    if clustered:
+        res["patients"] = len(set(groups))  # the CIs' unit
+    res.update(bootstrap_ci(y_true, y_score, task, bootstrap, seed, groups=groups))
     res["per_class"] = per_class(y_true, y_score, task, label_names)
     if bootstrap:
-        for name, cis in per_class_ci(y_true, y_score, task, label_names, bootstrap, seed).items():
+        for name, cis in per_class_ci(y_true, y_score, task, label_names, bootstrap, seed, groups=groups).items():
             res["per_class"][name].update(cis)
     if task != MULTILABEL:  # mean recall: accuracy as if every class were equally frequent
         res["balanced_acc"] = float(np.mean([c["recall"] for c in res["per_class"].values()]))

@@ -34,7 +34,7 @@ from medtrain.config import Config
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY
 from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  # noqa: F401 (the run's file names)
-                                       read_predictions, write_predictions)
+                                       read_groups, read_predictions, write_predictions)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
            "load_config", "read_metrics", "weights_meta", "default_run_dir", "is_run", "is_finished"]
@@ -231,7 +231,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if test:
         write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test_scores, entropy,
                           splits.label_names, splits.task, test_scaled, splits.test.sources,
-                          (threshold, positive) if threshold is not None else None)
+                          (threshold, positive) if threshold is not None else None, splits.test.groups)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
         if verbose:
@@ -240,7 +240,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         write_splits(run_dir / SPLITS_FILE, splits.record)
     if cfg.folds:  # the held-out fold may be validation: its predictions are the out-of-fold ones
         write_predictions(run_dir / VAL_PREDICTIONS_FILE, splits.val.labels.numpy(), val["scores"], None,
-                          splits.label_names, splits.task)
+                          splits.label_names, splits.task, inputs=splits.val.sources, groups=splits.val.groups)
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
         "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,

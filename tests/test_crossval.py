@@ -46,6 +46,21 @@ def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_
     assert cv["summary"]["test_auc"]["mean"] == pytest.approx(np.mean(aucs))
     assert cv["summary"]["test_auc"]["std"] == pytest.approx(np.std(aucs, ddof=1))
     assert cv["oof"]["auc_ci"][0] <= cv["oof"]["auc"] <= cv["oof"]["auc_ci"][1]
+    # the intervals' unit is the patient (a statistician's audit: images of one patient were resampled as
+    # independent), in the pooled figures and in each fold's; the predictions name each image's patient
+    assert cv["oof"]["patients"] == PATIENTS
+    fold0 = json.loads((out / "fold0" / "metrics.json").read_text())
+    assert fold0["test"]["patients"] == len({r["group"] for r in _splits_csv(out / "fold0" / "splits.csv")
+                                             if r["split"] == "test"})
+    predicted = _splits_csv(out / "fold0" / "predictions_test.csv")
+    assert [r["group"] for r in predicted] == [r["group"] for r in _splits_csv(out / "fold0" / "splits.csv")
+                                               if r["split"] == "test"]
+    # and probabilities are written to float32's precision: the fold's AUC recomputed from its file is its AUC
+    from medtrain import metrics as M
+    from medtrain.rundir import read_predictions
+
+    y, s = read_predictions(out / "fold0")
+    assert M.auc(y, s, "binary-class") == fold0["test"]["auc"]
     report = (out / "report.html").read_text()  # one page: every fold's row and the pooled line
     assert report.count("<tr") >= 3 and f"{cv['oof']['auc']:.3f}" in report
     # its settings are those the folds trained with: lr and batch size resolved (they showed as blanks)

@@ -23,19 +23,22 @@ SPLITS = ("train", "val", "test")
 @dataclass
 class Split:
     """Images ``(N, C, *spatial)`` uint8 and labels ``(N,)`` int64 or ``(N, L)`` float; ``sources``: the
-    file (or DICOM series folder) each image was read from, where the data have files (None for arrays)."""
+    file (or DICOM series folder) each image was read from, where the data have files (None for arrays);
+    ``groups``: the patient (group hash) of each image where the data name patients and some have several
+    images (None otherwise): confidence intervals then resample patients, not images."""
 
     images: Tensor
     labels: Tensor
     sources: list[str] | None = None
+    groups: list[str] | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def subset(self, index: Tensor) -> "Split":
-        """The images at ``index`` (int64 ``(M,)``), with their labels and sources, in that order."""
-        sources = None if self.sources is None else [self.sources[i] for i in index.tolist()]
-        return Split(self.images[index], self.labels[index], sources)
+        """The images at ``index`` (int64 ``(M,)``), with their labels, sources and groups, in that order."""
+        pick = lambda v: None if v is None else [v[i] for i in index.tolist()]  # noqa: E731
+        return Split(self.images[index], self.labels[index], pick(self.sources), pick(self.groups))
 
 
 @dataclass

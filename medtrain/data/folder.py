@@ -196,12 +196,12 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
     y = torch.from_numpy(np.asarray(labels, np.int64))
     names = np.array([str(p) for p in paths], dtype=object)
     if mapped is not None:
-        parts = {s: Split(mapped[s], y[assign == i], names[(assign == i).numpy()].tolist())
-                 for i, s in enumerate(PARTS)}
+        parts = {s: Split(mapped[s], y[assign == i], names[(assign == i).numpy()].tolist(),
+                          record.part_groups(i)) for i, s in enumerate(PARTS)}
     else:
         images = _decode(paths, image_size)
-        parts = {s: Split(images[assign == i], y[assign == i], names[(assign == i).numpy()].tolist())
-                 for i, s in enumerate(PARTS)}
+        parts = {s: Split(images[assign == i], y[assign == i], names[(assign == i).numpy()].tolist(),
+                          record.part_groups(i)) for i, s in enumerate(PARTS)}
     task = BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
                   extra={"skipped": skipped} if skipped else {}, **parts).validate()

@@ -37,6 +37,13 @@ class SplitRecord:
     folds: Optional[np.ndarray] = None  #: cross-validation fold per input (-1: official test), or None
     held_out: Optional[str] = None  #: cross-validation: the split the held-out fold became (val or test)
 
+    def part_groups(self, part: int) -> Optional[list[str]]:
+        """The group of each input of split ``part`` (0/1/2), in input order, where some group has several
+        inputs; None otherwise (each input its own unit)."""
+        if self.groups is None or len(set(self.groups)) == len(self.groups):
+            return None
+        return [g for g, a in zip(self.groups, self.assign) if int(a) == part]
+
     def rows(self) -> list[list[str]]:
         """``[input, split, group[, fold]]`` per input (group: the hash, empty without groups)."""
         return [[x, PARTS[int(a)], self.groups[i] if self.groups is not None else ""]

@@ -242,7 +242,8 @@ def load_volume_folder(
 
     def part(i: int) -> Split:
         m = torch.from_numpy(assign == i)
-        return Split(images[m].clone(), labels_t[m].clone(), [p for p, a in zip(sources, assign) if a == i])
+        return Split(images[m].clone(), labels_t[m].clone(), [p for p, a in zip(sources, assign) if a == i],
+                     record.part_groups(i))
 
     out = Splits(
         name=folder.name or str(folder),

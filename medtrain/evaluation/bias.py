@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from medtrain.data.split import fold_ids
 from medtrain.evaluation.calibration import T_RANGE, nll
 from medtrain.metrics import scores_from_logits
 from medtrain.tasks import MULTILABEL
@@ -70,9 +71,18 @@ def decision_shift(logits, labels, task: str) -> np.ndarray:
     return t * b
 
 
-def _folds(labels: np.ndarray, task: str, seed: int):
-    """Stratified folds (plain ones per image for multi-label tasks); none when a class has < 2 images."""
+def _folds(labels: np.ndarray, task: str, seed: int, groups=None):
+    """Stratified folds (plain ones per image for multi-label tasks); none when a class has < 2 images.
+    With ``groups`` (patients with several images): whole patients per fold, by the one splitter's
+    :func:`medtrain.data.split.fold_ids`, so a patient's images are never both fitted on and held out."""
     y = np.asarray(labels)
+    if groups is not None and len(set(groups)) < len(groups) and task != MULTILABEL:
+        g = np.asarray(groups)
+        k = min([CROSSFIT_FOLDS] + [len(np.unique(g[y.reshape(-1) == c])) for c in np.unique(y)])
+        if k < 2:
+            return []
+        f = fold_ids(y.reshape(-1), list(groups), k, seed)
+        return [(np.flatnonzero(f != i), np.flatnonzero(f == i)) for i in range(k)]
     if task == MULTILABEL:
         k = min(CROSSFIT_FOLDS, len(y))
         return KFold(k, shuffle=True, random_state=seed).split(y) if k >= 2 else []
@@ -81,13 +91,13 @@ def _folds(labels: np.ndarray, task: str, seed: int):
     return StratifiedKFold(k, shuffle=True, random_state=seed).split(y.reshape(-1), y.reshape(-1)) if k >= 2 else []
 
 
-def crossfit_scores(logits, labels, task: str, seed: int = 0) -> np.ndarray | None:
+def crossfit_scores(logits, labels, task: str, seed: int = 0, groups=None) -> np.ndarray | None:
     """Each image's scores under the shift fitted on the other folds ``(N, K)``; None when validation is
     too small to hold out a fold."""
     z = np.asarray(logits, dtype=np.float64)
     y = np.asarray(labels)
     out = np.full_like(z, np.nan)
-    for fit_idx, held_idx in _folds(y, task, seed):
+    for fit_idx, held_idx in _folds(y, task, seed, groups):
         shift = decision_shift(z[fit_idx], y[fit_idx], task)
         out[held_idx] = scores_from_logits(torch.from_numpy(z[held_idx] + shift), task).numpy()
     return None if np.isnan(out).any() else out

@@ -81,13 +81,13 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
     """
     scores, entropy = predict(module, split, tta=tta, mc_dropout=mc_dropout, seed=seed)
     labels = split.labels.numpy()
-    res = metrics.evaluate_scores(labels, scores, module.task, label_names, bootstrap, seed)
+    res = metrics.evaluate_scores(labels, scores, module.task, label_names, bootstrap, seed, groups=split.groups)
     if temperature is not None:
         add_calibration(res, labels, module.task, temperature)
     if threshold is not None:
         res["operating_point"] = {"positive_class": label_names[str(positive)],
                                   **metrics.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
-                                                                   positive)}
+                                                                   positive, groups=split.groups)}
     if entropy is not None:
         res["mc_dropout"] = {"passes": mc_dropout,
                              **uncertainty_report(torch.from_numpy(scores), torch.from_numpy(entropy),

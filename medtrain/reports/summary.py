@@ -71,8 +71,9 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
     (``--bootstrap 0``: they printed as ``[nan, nan]``)."""
     auc, acc = ci_text(res.get("auc_ci")), ci_text(res.get("acc_ci"))
+    unit = f" over {res['patients']} patients" if res.get("patients") else ""
     return (f"{prefix}AUC {res['auc']:.{digits}f}{auc}  {prefix}ACC {res['acc']:.{digits}f}{acc}  "
-            + ("(95% bootstrap CIs)" if auc or acc else "(no CIs: --bootstrap 0)"))
+            + (f"(95% bootstrap CIs{unit})" if auc or acc else "(no CIs: --bootstrap 0)"))
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:
@@ -80,4 +81,5 @@ def operating_point_line(op: dict, rule: str = "operating point") -> str:
     parts = [f"{k} {op[k]:.3f} [{op[k + '_ci'][0]:.3f}, {op[k + '_ci'][1]:.3f}]"
              for k in ("sensitivity", "specificity", "ppv", "npv")]
     positive = f", positive class {op['positive_class']!r}" if "positive_class" in op else ""
-    return f"{rule} (threshold {op['threshold']:.4f}{positive}): " + "  ".join(parts) + "  (95% Wilson CIs)"
+    unit = f", effective sizes over {op['patients']} patients" if op.get("patients") else ""
+    return f"{rule} (threshold {op['threshold']:.4f}{positive}): " + "  ".join(parts) + f"  (95% Wilson CIs{unit})"

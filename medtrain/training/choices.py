@@ -210,7 +210,7 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
         linear.bias -= prior  # back to the balanced rule until one is chosen
     acc = {k: float(metrics.acc(y, v, splits.task)) for k, v in scores.items()}
     z = pseudo_logits(scores["balanced"], splits.task)
-    held_out = crossfit_scores(z, y, splits.task, seed=cfg.seed)
+    held_out = crossfit_scores(z, y, splits.task, seed=cfg.seed, groups=splits.val.groups)
     crossfit = float(metrics.acc(y, held_out, splits.task)) if held_out is not None else None
     chosen = pick_rule(acc, crossfit)
     extra = {"logit_shift": [round(float(v), 6) for v in np.asarray(prior.cpu())]}

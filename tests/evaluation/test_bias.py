@@ -69,3 +69,20 @@ def test_crossfit_scores_each_image_with_a_shift_fitted_without_it():
 def test_crossfit_needs_two_images_of_every_class():
     z = np.zeros((5, 2))
     assert crossfit_scores(z, np.array([0, 0, 0, 0, 1]), "binary-class") is None
+
+
+def test_cross_fitting_holds_out_whole_patients():
+    # the check that gates the val-fitted rule had split one patient's images between fitted and held out
+    from medtrain.evaluation.bias import _folds
+
+    rng = np.random.default_rng(0)
+    patients = np.repeat(np.arange(14), 4)
+    y = (patients % 2).astype(np.int64)
+    folds = list(_folds(y, "binary-class", seed=0, groups=[f"P{p}" for p in patients]))
+    assert len(folds) == 5
+    held = np.concatenate([h for _, h in folds])
+    assert sorted(held) == list(range(len(y)))  # every image held out once
+    for fit, h in folds:
+        assert not set(patients[fit]) & set(patients[h])
+    z = rng.normal(size=(len(y), 2))
+    assert crossfit_scores(z, y, "binary-class", groups=[f"P{p}" for p in patients]).shape == (len(y), 2)

@@ -116,7 +116,7 @@ def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
     write_predictions(tmp_path / "p.csv", np.array([0, 1]), scores, None, {"0": "p0", "1": "a,b"}, "binary-class")
     rows = _read(tmp_path / "p.csv")
     assert list(rows[0]) == ["index", "label0", "p0", "p1", "input", "prediction", "a,b"]  # "p0" would repeat
-    assert [r["prediction"] for r in rows] == ["p0", "a,b"] and rows[1]["a,b"] == "0.800000"
+    assert [r["prediction"] for r in rows] == ["p0", "a,b"] and float(rows[1]["a,b"]) == 0.8
     assert [r["input"] for r in rows] == ["0", "1"]  # no source files: the index
     write_predictions(tmp_path / "q.csv", np.array([0, 1]), scores, None, {"0": "x", "1": "input"}, "binary-class",
                       scores ** 2, ["a/0.png", "b,1.png"])
