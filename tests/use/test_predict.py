@@ -122,7 +122,7 @@ def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
                       scores ** 2, ["a/0.png", "b,1.png"])
     rows = _read(tmp_path / "q.csv")
     assert list(rows[0])[-3:] == ["input", "prediction", "x"] and [r["input"] for r in rows] == ["a/0.png", "b,1.png"]
-    assert rows[0]["x"] == "0.810000"  # the label columns hold the calibrated probabilities when given
+    assert float(rows[0]["x"]) == 0.81  # the label columns hold the calibrated probabilities when given
 
 
 def test_python_predictor_takes_arrays_tensors_and_paths(trained_run, tmp_path):
