@@ -9,16 +9,24 @@ def register(sub) -> None:
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
     p.add_argument("--out", default=None, help="output file (default RUN/model.onnx or RUN/model.pt)")
-    p.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"],
+    p.add_argument("--exporter", default=None, choices=["dynamo", "torchscript"],
                    help="ONNX: torch.onnx.export's dynamo exporter (default; falls back to the TorchScript-based "
                         "one if it fails) or the TorchScript-based one")
     p.set_defaults(func=run, out_kind="file")
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    from medtrain.errors import MedtrainError
     from medtrain.export import TOLERANCE, export_run
 
-    res = export_run(args.run_dir, args.format, args.out, exporter=args.exporter)
+    if args.exporter and args.format != "onnx":  # it had been ignored without a word
+        raise MedtrainError(f"--exporter chooses the ONNX exporter; --format {args.format} has none")
+    want = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts", ".torchscript")}[args.format]
+    if args.out and Path(args.out).suffix.lower() not in want:  # an ONNX file named model.pt had been written
+        raise MedtrainError(f"--out {args.out}: a {args.format} file is named *{want[0]}")
+    res = export_run(args.run_dir, args.format, args.out, exporter=args.exporter or "dynamo")
     if res["fallback"]:
         print(f"medtrain: the dynamo exporter failed ({res['fallback']}); used the TorchScript-based exporter")
     print(f"{res['path']}: {res['format']} via {res['exporter']}; max |exported - PyTorch| = {res['max_abs_diff']:.2e} "

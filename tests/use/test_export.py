@@ -1,4 +1,4 @@
-"""``medtrain export``: the exported file gives the probabilities ``predict`` gives without TTA, runs
+"""``medtrain export``: the exported file gives the probabilities ``predict`` gives (TTA included), runs
 with onnxruntime and numpy alone, carries its labels and preprocessing, and every export is checked."""
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ print(json.dumps({"probs": p.tolist(), "labels": json.loads(meta["label_names"])
 """
 
 
-def test_run_exports_to_onnx_that_runs_without_medtrain_and_equals_predict_without_tta(trained_run, tmp_path, capsys):
+def test_run_exports_to_onnx_that_runs_without_medtrain_and_equals_predict(trained_run, tmp_path, capsys):
     """The run is the default 2D network (resnet18_28_half), exported with the dynamo exporter."""
     run, _, arrays = trained_run
     out = tmp_path / "model.onnx"
@@ -51,12 +51,14 @@ def test_run_exports_to_onnx_that_runs_without_medtrain_and_equals_predict_witho
     assert got["shape"][1:] == [1, 16, 16] and not isinstance(got["shape"][0], int)  # dynamic batch
     p = load(run)
     assert got["labels"] == p.labels
+    # the test-time views are in the graph: its output is predict's, the probability the run's threshold
+    # was chosen on (without them 6 of 156 operating-point decisions of a BreastMNIST run differed)
+    assert p.run.cfg.tta == "hflip"
+    np.testing.assert_allclose(np.array(got["probs"]), p.predict(images), atol=1e-5)
     no_tta = Predictor(RunModel(p.run.module, dataclasses.replace(p.run.cfg, tta="none"), p.run.meta))
-    np.testing.assert_allclose(np.array(got["probs"]), no_tta.predict(images), atol=1e-5)
-    raw = Predictor(no_tta.run, calibrated=False).predict(images)
+    assert np.abs(no_tta.predict(images) - np.array(got["probs"])).max() > 1e-4
+    raw = Predictor(p.run, calibrated=False).predict(images)
     assert np.abs(raw - np.array(got["probs"])).max() > 1e-2  # the run's temperature (T != 1) is in the graph
-    with_tta = p.predict(images)
-    assert np.abs(with_tta - no_tta.predict(images)).max() > 1e-4  # the TTA really is left out
 
 
 def test_onnx_metadata_names_labels_and_preprocessing(trained_run, tmp_path):
@@ -65,7 +67,9 @@ def test_onnx_metadata_names_labels_and_preprocessing(trained_run, tmp_path):
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     assert json.loads(props["label_names"]) == load(run).labels
     pre = json.loads(props["preprocessing"])
-    assert pre["color_space"] == "rgb" and len(pre["mean"]) == 1 and pre["tta_not_included"] == "hflip"
+    assert pre["color_space"] == "rgb" and len(pre["mean"]) == 1 and pre["inside_the_graph"]["tta"] == "hflip"
+    assert any("Image.BILINEAR" in step for step in pre["before_the_graph"])  # the filter predict resizes with
+    assert any("exif_transpose" in step for step in pre["before_the_graph"])
     assert json.loads(props["input_shape"]) == [1, 16, 16]
     assert res["max_abs_diff"] < 1e-4 and res["exporter"] == "torchscript"
 
@@ -97,7 +101,9 @@ def test_torchscript_export_equals_pytorch(trained_run, tmp_path):
     x = torch.from_numpy(arrays["test_images"][:5, None]).float() / 255.0
     expected = export_mod.ProbabilityGraph(load(run).run)(x)
     assert torch.allclose(ts(x), expected, atol=1e-5)
-    assert json.loads(extra["medtrain.json"])["exporter"] == "torch.jit.trace" and res["max_abs_diff"] < 1e-4
+    described = json.loads(extra["medtrain.json"])
+    assert described["exporter"] == "torch.jit.trace" and res["max_abs_diff"] < 1e-4
+    assert described["label_names"] == load(run).labels  # one JSON object, not JSON strings inside it
 
 
 def test_default_3d_network_exports_with_the_dynamo_exporter(tmp_path):
@@ -148,3 +154,14 @@ def test_not_a_run_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["export", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "not a finished run" in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--format", "torchscript", "--exporter", "dynamo"], "--exporter chooses the ONNX exporter"),
+    (["--format", "onnx", "--out", "m.pt"], "a onnx file is named *.onnx"),
+])
+def test_export_options_that_would_be_ignored_or_mislead_are_refused(trained_run, tmp_path, capsys, argv, message):
+    run, _, _ = trained_run
+    argv = [a if a != "m.pt" else str(tmp_path / "m.pt") for a in argv]
+    assert main(["export", str(run), *argv]) == 2
+    assert message in capsys.readouterr().err and not list(tmp_path.iterdir())
