@@ -28,12 +28,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from medtrain.cli.predict import squash_note
     from medtrain.explain import explain
 
-    res = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer,
-                  split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
-    for s in res.skipped:
-        print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
+    with squash_note():
+        res = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer,
+                      split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
+        for s in res.skipped:
+            print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     where = f" at {res.layer}" if res.layer else ""
     print(f"{len(res.names)} input(s) explained by {res.method}{where} -> {args.out}"
           + (f" ({len(res.skipped)} skipped)" if res.skipped else ""))

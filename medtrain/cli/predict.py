@@ -1,6 +1,7 @@
 """``medtrain predict RUN INPUT...``: apply a finished run to new images (see :mod:`medtrain.predict`)."""
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 
@@ -23,9 +24,26 @@ def register(sub) -> None:
     p.set_defaults(func=run, out_kind="file")
 
 
+@contextlib.contextmanager
+def squash_note():
+    """Collect the inputs squashed to the model's square and say so in one line afterwards (predict and explain);
+    every other warning shows as it would have (explain had printed two raw warning lines per image)."""
+    from medtrain.predictor import ResizedWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResizedWarning)
+        yield
+    squashed = [w for w in caught if issubclass(w.category, ResizedWarning)]
+    for w in caught:
+        if not issubclass(w.category, ResizedWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if squashed:  # a 28x40 picture was squashed to 28x28 without a word (a user walkthrough)
+        print(f"medtrain: {len(squashed)} input(s) of another aspect ratio were squashed to the model's square "
+              f"size, as training resizes its images (first: {squashed[0].message})", file=sys.stderr)
+
+
 def run(args) -> int:
     from medtrain.predict import iter_inputs, load, write_predictions
-    from medtrain.predictor import ResizedWarning
 
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
@@ -34,20 +52,12 @@ def run(args) -> int:
     def progress(n: int) -> None:
         print(f"\rpredicted {n} input(s)", end="", file=sys.stderr, flush=True)
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResizedWarning)
+    with squash_note():
         n, skipped = write_predictions(predictor, iter_inputs(args.inputs, predictor.run, split=args.split), out,
                                        as_json=args.json, skip_bad=args.skip_bad, progress=progress if show else None)
-    squashed = [w for w in caught if issubclass(w.category, ResizedWarning)]
-    for w in caught:  # every other warning as it would have shown
-        if not issubclass(w.category, ResizedWarning):
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if show and n:
-        print(file=sys.stderr)
-    for s in skipped:
-        print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
-    if squashed:  # a 28x40 picture was squashed to 28x28 without a word (a user walkthrough)
-        print(f"medtrain: {len(squashed)} input(s) of another aspect ratio were squashed to the model's square "
-              f"size, as training resizes its images (first: {squashed[0].message})", file=sys.stderr)
+        if show and n:
+            print(file=sys.stderr)
+        for s in skipped:
+            print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     print(f"{n} input(s) predicted -> {out}" + (f" ({len(skipped)} skipped)" if skipped else ""))
     return 0

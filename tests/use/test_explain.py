@@ -217,3 +217,14 @@ def test_inputs_after_the_options_are_explained_as_before_them(trained_run, tmp_
         main(["explain", str(run), "--out", str(tmp_path / "ex2"), str(tmp_path / "a.png"), "--bogus"])
     err = capsys.readouterr().err
     assert "unrecognized arguments:" in err and err.rstrip().count("\n") == 0 and "--bogus" in err
+
+
+def test_inputs_of_another_aspect_ratio_are_one_notice_as_in_predict(trained_run, tmp_path, capsys):
+    # explain had printed each ResizedWarning raw: two lines of Python warning per image
+    run, _, _ = trained_run
+    for i in range(3):
+        Image.fromarray(np.zeros((16, 24), np.uint8)).save(tmp_path / f"wide{i}.png")
+    assert main(["explain", str(run), *(str(tmp_path / f"wide{i}.png") for i in range(3)),
+                 "--out", str(tmp_path / "ex")]) == 0
+    err = capsys.readouterr().err
+    assert "3 input(s) of another aspect ratio were squashed" in err and err.count("\n") == 1
