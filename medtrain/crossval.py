@@ -111,8 +111,13 @@ def report_data(cv: dict, config: dict) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
     own), and the pooled out-of-fold line."""
     folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS) if k in f}} for f in cv["per_fold"]]
-    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k != "n"}
-    return {"folds": folds, "pooled": pooled, "config": config,
+    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients")}
+    note = (f"brackets are 95% bootstrap intervals over {cv['oof']['patients']} patients (each drawn patient brings "
+            "all their images)" if cv["oof"].get("patients") else "brackets are 95% bootstrap intervals")
+    if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
+        note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
+                 "so these pooled figures read optimistic")
+    return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config,
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
                      f"pooled over {cv['oof']['n']} out-of-fold predictions)"}
 
@@ -169,6 +174,7 @@ def to_markdown(cv: dict) -> str:
     o = cv["oof"]
     lines.append("")
     lines.append(f"Pooled out-of-fold ({cv['held_out']} folds, {o['n']} images): {auc_acc_line(o, digits=3)}"
-                 + ("; the validation folds also chose each run's checkpoint, so this reads optimistic"
+                 + ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
+                    "so this reads optimistic"
                     if cv["held_out"] == "val" else ""))
     return "\n".join(lines) + "\n"

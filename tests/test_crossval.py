@@ -114,9 +114,17 @@ def test_folds_as_a_compare_axis(tiny_npz, tmp_path):
     out = tmp_path / "cmp"
     assert main(["compare", "--data", str(tiny_npz), "--vary", "folds=2", *FAST, "--out", str(out)]) == 0
     table = (out / "summary.md").read_text()
-    assert "| 2 | 2 |" in table  # the cell's mean ± std is over its 2 fold runs
+    # the cell's mean ± std is over its 2 fold runs, counted as folds: one seed of 2 folds had been reported
+    # as "seeds 2", its runs listed as seeds "0, 0" (a statistician's audit)
+    assert "| 2 | 1 × 2 folds |" in table
+    row = list(csv.DictReader((out / "summary.csv").open()))[0]
+    assert (row["seeds"], row["runs"]) == ("1", "2")
+    report = (out / "report.html").read_text()
+    assert "0 fold 0, 0 fold 1" in report and "its fold runs" in report
     cv = json.loads((out / "folds=2" / "seed0" / "cv.json").read_text())
     assert cv["held_out"] == "val" and cv["oof"]["n"] == 96 + 32  # official train+val, test untouched
+    # validation folds held out: the report says the pooled figures read optimistic, as cv.md did
+    assert "read optimistic" in (out / "folds=2" / "seed0" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -133,3 +141,4 @@ def test_bad_cross_validation_input_is_one_line_exit_2_and_writes_nothing(tmp_pa
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err
     assert not out.exists()
+

@@ -100,14 +100,15 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     rows = []
     for i, (name, c) in enumerate(zip(names, cells)):
         stats = {label: _mean_std(values[label][i]) for label in values}
-        rows.append({"name": name, "seeds": [r.get("seed") for r in c["runs"]], "stats": stats,
+        rows.append({"name": name, "seeds": [f"{r.get('seed')}" + (f" fold {r['cv']['fold']}" if r.get("cv") else "")
+                                             for r in c["runs"]], "stats": stats,
                      "per_seed": {label: values[label][i] for label in values}})
     best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
     plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
                     unit="seed", xlabel=", ".join(keys))
     html = _ENV.get_template("compare.html.j2").render(
         title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
-        best=best, dots=png_data_uri(out / SEEDS_FILE))
+        best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 
@@ -134,6 +135,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
         mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith("_ci")},
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")}, config=summary.get("config") or {},
+        pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
         dots=png_data_uri(out / FOLDS_FILE))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE

@@ -139,7 +139,7 @@ def test_compare_grid_tables_and_skips_finished_cells(tiny_npz, tmp_path, capsys
     assert _run(capsys, *argv)[0] == 0
     md = (out / "summary.md").read_text()
     assert "| dropout | seeds | test ACC" in md and md.count("± ") >= 6
-    assert (out / "summary.csv").read_text().splitlines()[0].startswith("dropout,seeds,test_acc")
+    assert (out / "summary.csv").read_text().splitlines()[0].startswith("dropout,seeds,runs,test_acc")
     assert (out / "dropout=0.5" / "seed1" / "metrics.json").is_file()
     stamp = (out / "dropout=0" / "seed0" / "metrics.json").stat().st_mtime
     code, stdout, _ = _run(capsys, *argv)
