@@ -406,6 +406,12 @@ def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: in
     if clustered:
         res["patients"] = len(set(groups))  # the CIs' unit
     res.update(bootstrap_ci(y_true, y_score, task, bootstrap, seed, groups=groups))
+    if bootstrap and task != MULTILABEL and res["acc"] in (0.0, 1.0) and len(y_true):
+        # every image right (or wrong): each resample is too, and the percentile interval collapses to
+        # [1, 1]; ACC is a proportion, and Wilson's interval stays honest there ([0.862, 1] for 24 of 24)
+        hit = np.full(len(y_true), res["acc"] == 1.0)
+        res["acc_ci"] = clustered_wilson(hit, groups) if clustered else wilson_interval(int(hit.sum()), len(hit))
+        res["acc_ci_method"] = "wilson"
     res["per_class"] = per_class(y_true, y_score, task, label_names)
     if bootstrap:
         for name, cis in per_class_ci(y_true, y_score, task, label_names, bootstrap, seed, groups=groups).items():

@@ -193,3 +193,18 @@ def test_operating_point_intervals_use_the_patients_effective_size():
     assert grouped["specificity_ci"] == pytest.approx(wilson_interval(20, 20), abs=1e-9)  # all hits: n_eff = G
     by_image = operating_point_report(y3, s3, 0.5)
     assert by_image["sensitivity_ci"][0] > grouped["sensitivity_ci"][0] + 0.05
+
+
+def test_a_perfect_test_split_gets_an_honest_accuracy_interval_not_a_point():
+    # every resample of 24 right answers is right: the bootstrap's "95% CI" was [1.000, 1.000]
+    from medtrain.metrics import evaluate_scores
+
+    y = np.array([0] * 12 + [1] * 12)
+    scores = np.stack([1 - y * 0.8 - 0.1, y * 0.8 + 0.1], 1)
+    res = evaluate_scores(y, scores, "binary-class", {"0": "a", "1": "b"}, bootstrap=200)
+    assert res["acc"] == 1.0 and res["acc_ci_method"] == "wilson"
+    assert res["acc_ci"][0] == pytest.approx(0.862, abs=0.001) and res["acc_ci"][1] == 1.0
+    one_wrong = y.copy()
+    one_wrong[0] = 1
+    imperfect = evaluate_scores(one_wrong, scores, "binary-class", {"0": "a", "1": "b"}, bootstrap=200)
+    assert imperfect["acc"] < 1 and "acc_ci_method" not in imperfect  # otherwise the bootstrap's

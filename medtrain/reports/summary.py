@@ -72,6 +72,8 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     (``--bootstrap 0``: they printed as ``[nan, nan]``)."""
     auc, acc = ci_text(res.get("auc_ci")), ci_text(res.get("acc_ci"))
     unit = f" over {res['patients']} patients" if res.get("patients") else ""
+    if res.get("acc_ci_method") == "wilson":
+        unit += "; ACC's is Wilson's: every image " + ("right" if res["acc"] == 1 else "wrong")
     return (f"{prefix}AUC {res['auc']:.{digits}f}{auc}  {prefix}ACC {res['acc']:.{digits}f}{acc}  "
             + (f"(95% bootstrap CIs{unit})" if auc or acc else "(no CIs: --bootstrap 0)"))
 
