@@ -26,7 +26,7 @@ import torch
 
 from medtrain.api import RunModel, load_run_module
 from medtrain.rundir import run_tta
-from medtrain.data.dicom import is_dicom_file
+from medtrain.data.dicom import image_shape, is_dicom_file
 from medtrain.data.folder import IMAGE_SUFFIXES, read_image, resize_square
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
@@ -194,6 +194,11 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
     arr, _ = load_entry(path, spacing=run.cfg.spacing, size=run.input_shape[-1], window=run.cfg.window)
     if arr.ndim != len(run.input_shape) - 1:
         raise _dims_error(path, arr.ndim, run)
+    if arr.ndim == 2 and path_kind(path) == "file" and not is_nifti(path):  # a 2D DICOM image: squashed like an image file, and said so
+        shape = image_shape(path)
+        if shape is not None and shape[0] != shape[1]:
+            size = run.input_shape[-1]
+            warnings.warn(ResizedWarning(f"{path}: {shape[1]}x{shape[0]} squashed to {size}x{size}"))  # W x H
     return torch.from_numpy(np.ascontiguousarray(arr))[None]
 
 

@@ -194,6 +194,19 @@ def patient_group(path: str | os.PathLike) -> Optional[str]:
     return group_hash(value) if value else None
 
 
+def image_shape(path: str | os.PathLike) -> Optional[tuple[int, int]]:
+    """``(rows, columns)`` of a DICOM file from its header alone (no pixel data), or None when it names none."""
+    import pydicom
+
+    with _quiet_pydicom():
+        try:
+            ds = pydicom.dcmread(str(path), specific_tags=["Rows", "Columns"], stop_before_pixels=True)
+        except Exception as e:  # noqa: BLE001
+            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+    rows, cols = ds.get("Rows"), ds.get("Columns")
+    return (int(rows), int(cols)) if rows and cols else None
+
+
 def series_files(folder: str | os.PathLike) -> list[Path]:
     """The files of a series folder (hidden files and DICOMDIR ignored), sorted by name."""
     folder = Path(folder)

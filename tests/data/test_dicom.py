@@ -414,3 +414,22 @@ def test_2d_dicom_images_that_are_not_square_need_an_image_size(tmp_path):
     with pytest.raises(MedtrainError, match=r"images are not square \(.*img0.dcm is 12x10\)"):
         load_splits(resolve(cfg))
     assert load_splits(resolve({**cfg, "image_size": 8})).train.images.shape[-2:] == (8, 8)
+
+
+def test_predict_says_when_it_squashes_a_2d_dicom_of_another_aspect_ratio(tmp_path):
+    # image files got the notice; a 512x400 radiograph as DICOM was squashed to the model's square silently
+    import warnings
+
+    from medtrain.api import untrained_run_model
+    from medtrain.predictor import ResizedWarning, iter_inputs
+
+    write_slice(tmp_path / "wide.dcm", np.zeros((10, 12), np.int16), (0, 0, 0), generate_uid())
+    write_slice(tmp_path / "square.dcm", np.zeros((12, 12), np.int16), (0, 0, 0), generate_uid())
+    run = untrained_run_model("resnet10_28_half", in_chans=1, num_classes=2, input_size=8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        items = list(iter_inputs([tmp_path / "wide.dcm", tmp_path / "square.dcm"], run))
+        shapes = [tuple(item.load().shape) for item in items]
+    assert shapes == [(1, 8, 8), (1, 8, 8)]
+    notes = [str(w.message) for w in caught if issubclass(w.category, ResizedWarning)]
+    assert len(notes) == 1 and "wide.dcm: 12x10 squashed to 8x8" in notes[0]
