@@ -299,7 +299,8 @@ class Predictor:
                     if not skip_bad:
                         raise
                     if skipped is not None:
-                        skipped.append(Skipped(item.name, str(e)))
+                        reason = str(e).removeprefix(f"{item.name}: ")  # shown after the name: not twice
+                        skipped.append(Skipped(item.name, reason))
                     continue
                 got.append(item.name)
                 if len(buf) == self.batch_size:
