@@ -154,7 +154,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool) -> dic
         raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
                             f"{splits.name} is {splits.task}")
     positive_index(cfg.positive_class, splits.label_names)  # an unknown class is refused before anything is written
-    check_augment(cfg, splits)  # as is an augmentation setting or op that cannot apply to these images
+    check_augment(cfg, splits, new=resume is None)  # as is an augmentation setting or op that cannot apply
     created = resume is None and not run_dir.exists() and writer
     if writer:
         rundir.write_config(run_dir, cfg)

@@ -61,11 +61,14 @@ class _Reads(dict):
         return super().__contains__(key)
 
 
-def build_batch_augment(names: Sequence[str], params: dict | None = None, given: Iterable[str] = ()) -> Compose | None:
+def build_batch_augment(names: Sequence[str], params: dict | None = None, given: Iterable[str] = (),
+                        settings: Iterable[str] = ()) -> Compose | None:
     """Build the pipeline for a list of op names (``[]`` or ``["none"]`` means no augmentation).
 
     ``given``: the keys the user set in ``augment_params``; one that no op of ``names`` reads is refused (a
-    misspelt ``cutout_sise=8`` trained with the default size and was recorded as if it had been used)."""
+    misspelt ``cutout_sise=8`` trained with the default size and was recorded as if it had been used).
+    ``settings``: augmentation settings of the command (``aa_policy``, ``mixup_alpha``...) the user changed from
+    their defaults; likewise refused when no op reads them (``--aa-policy svhn`` without ``autoaugment``)."""
     params = _Reads(params or {})
     names = [n for n in names if n and n != "none"]
     ops = []
@@ -83,6 +86,11 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None, given:
             shown = ", ".join(f"{k}={params.get(k)!r}" for k in mine)
             raise MedtrainError(f"augment_params for {n}: cannot use {shown or 'its settings'} ({e})") from None
     unused = [k for k in given if k not in params.read]
+    idle = [k for k in settings if k not in params.read and k not in unused]
+    if idle:
+        k = idle[0]
+        raise MedtrainError(f"--{k.replace('_', '-')} {params.get(k)}: no augmentation of --augment "
+                            f"{','.join(names) or 'none'} reads it; it would be recorded but not used")
     if unused:
         own = sorted(k for k in params.read if k not in params or k in given)
         raise MedtrainError(f"augment_params {', '.join(map(str, unused))}: no augmentation of --augment "

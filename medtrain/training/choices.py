@@ -84,7 +84,8 @@ def _score(module, split, task: str, tta: str, name: str) -> float:
 def without_flips(cfg: Config) -> Config:
     """``cfg`` with the flip ops removed from its augmentation (:func:`decide_tta` then adds no flipped view
     unless ``tta`` is pinned)."""
-    return dataclasses.replace(cfg, augment=tuple(a for a in cfg.augment if a not in FLIP_OPS))
+    params = {k: v for k, v in cfg.augment_params.items() if k != "flip_p"}  # read by the flip ops alone
+    return dataclasses.replace(cfg, augment=tuple(a for a in cfg.augment if a not in FLIP_OPS), augment_params=params)
 
 
 def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:

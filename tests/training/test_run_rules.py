@@ -148,3 +148,21 @@ def test_an_op_that_cannot_apply_to_the_images_is_refused_before_anything_is_wri
     code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--augment", "hed", "--epochs", "1",
                         "--out", str(tmp_path / "x"))
     assert code == 2 and "RGB" in err and not (tmp_path / "x").exists()
+
+
+def test_an_augmentation_setting_no_chosen_op_reads_is_refused(finished, tmp_path, capsys):
+    # --aa-policy svhn without autoaugment had been recorded in config.yaml and the report, and not used
+    root, _ = finished
+    code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--aa-policy", "svhn", "--epochs", "1",
+                        "--out", str(tmp_path / "x"))
+    assert code == 2 and "--aa-policy svhn: no augmentation of --augment flip,shift reads it" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_flip_setting_does_not_fail_a_run_whose_flips_were_turned_off(finished, tmp_path):
+    # flips decided off: the flip ops leave the augmentation, and their flip_p with them (it had been refused
+    # as read by no op, after the pilots)
+    root, _ = finished
+    m = medtrain.train(fast_config(root / "tiny.npz", tmp_path / "r", flip="false", augment_params={"flip_p": 0.3},
+                                   epochs=1, bootstrap=0), verbose=False)
+    assert m["choices"]["flip"]["chosen"] is False
