@@ -82,7 +82,7 @@ def _resume_config(run_dir: Path, overrides: dict | None) -> Config:
 
 
 def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
-          evaluate_test: bool = True) -> dict:
+          evaluate_test: bool = True, idle_settings: bool = False) -> dict:
     """Train, select the best validation checkpoint, evaluate it on the test split and write the run.
 
     Args:
@@ -93,6 +93,9 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         callbacks: extra Lightning callbacks for the Trainer.
         evaluate_test: False leaves the test split out of the run altogether (its ``test`` metrics are
             empty): for the trials of a search, which must be steered by validation alone.
+        idle_settings: accept an augmentation setting changed from its default that no op of ``augment``
+            reads (``aa_policy`` without ``autoaugment``); refused by default. A grid of cells (compare, a
+            search) sets it: a setting given to all cells applies to those whose augmentation reads it.
 
     Under several processes (``devices`` > 1 or ``num_nodes`` > 1, Lightning's DDP) every process runs
     this function: Lightning's launcher re-runs the command line or script that called it, torchrun and
@@ -103,7 +106,7 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         the content of ``metrics.json`` (``{}`` in the processes of rank > 0).
     """
     with _caller_state_kept():
-        return _train(config, resume, verbose, callbacks, evaluate_test)
+        return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
 
 @contextlib.contextmanager
@@ -120,7 +123,7 @@ def _caller_state_kept():
         os.environ.update(env)
 
 
-def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool) -> dict:
+def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_settings: bool = False) -> dict:
     t0 = time.perf_counter()
     writer = launch_rank() == 0
     verbose = verbose and writer
@@ -154,7 +157,8 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool) -> dic
         raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
                             f"{splits.name} is {splits.task}")
     positive_index(cfg.positive_class, splits.label_names)  # an unknown class is refused before anything is written
-    check_augment(cfg, splits, new=resume is None)  # as is an augmentation setting or op that cannot apply
+    # as is an augmentation setting or op that cannot apply
+    check_augment(cfg, splits, new=resume is None and not idle_settings)
     created = resume is None and not run_dir.exists() and writer
     if writer:
         rundir.write_config(run_dir, cfg)
@@ -202,7 +206,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     return rundir.write_run(trained, splits, run_dir, result, t0, verbose, choices=made)
 
 
-def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None, evaluate_test: bool = True) -> dict:
+def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None, evaluate_test: bool = True,
+                   idle_settings: bool = True) -> dict:
     """The metrics of the run ``config`` describes (``config.out`` is its directory): read when it is
     finished, resumed when it was interrupted, trained otherwise.
 
@@ -211,6 +216,9 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
 
     These commands train in one process: several devices or nodes are refused (Lightning's launcher would
     re-run the whole command once per extra process).
+
+    ``idle_settings``: as :func:`train`'s, accepted by default here (the cells of a grid); cross-validation,
+    one user command, refuses them.
 
     Raises:
         MedtrainError: the directory holds a run of other settings (naming the first difference), or
@@ -235,7 +243,7 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
             return rundir.read_metrics(run_dir)
         return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks,
                      evaluate_test=evaluate_test)
-    return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test)
+    return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test, idle_settings=idle_settings)
 
 
 @dataclasses.dataclass

@@ -78,7 +78,7 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
             if verbose:
                 bar.write(f"cross-validation: fold {k} ({k + 1} of {cfg.folds}) -> {run_dir}"
                           + (" finished, reused" if reused else ""))
-            runs.append(train_or_reuse(fold_cfg, verbose=verbose and not reused))  # the line above said it
+            runs.append(train_or_reuse(fold_cfg, verbose=verbose and not reused, idle_settings=False))  # said above
             if not reused:
                 bar.advance()
     summary = summarise(runs, [fold_dir(out, k) for k in range(cfg.folds)], cfg.bootstrap, cfg.seed)

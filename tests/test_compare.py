@@ -43,3 +43,21 @@ def test_the_summary_header_writes_the_base_settings_as_flags_a_user_can_copy(tm
                         {"dropout": ["0"]}, [0], tmp_path, verbose=False)
     head = (tmp_path / "summary.md").read_text().splitlines()[0]
     assert head.endswith("base settings: --data x.npz --no-progress --augment flip,shift --epochs 2")
+
+
+def test_a_setting_for_all_cells_applies_where_a_cell_reads_it(tmp_path):
+    # --mixup-alpha with --vary augment=flip,mixup: the flip cell does not read it, and is not refused for it
+    # (a single `medtrain train` refuses a setting no op of its --augment reads)
+    import numpy as np
+
+    from conftest import fast_config, make_images
+    from medtrain.compare import compare
+
+    arrays = {}
+    for split, n, seed in (("train", 48, 0), ("val", 16, 1), ("test", 16, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
+    np.savez(tmp_path / "tiny.npz", **arrays)
+    base = {**fast_config(tmp_path / "tiny.npz", None, epochs=1, bootstrap=0), "mixup_alpha": 0.4}
+    base.pop("out", None)
+    rows = compare(base, {"augment": ["flip", "mixup"]}, [0], tmp_path / "cmp", verbose=False)
+    assert len(rows) == 2
