@@ -51,8 +51,10 @@ HELP = {
     "out": "run directory",
     "positive_class": "binary operating points: the class whose sensitivity and PPV are reported, a name or index "
                       "(default: the last class, as MedMNIST's AUC)",
-    "pretrained": "source model A: a run directory, a weights file (.safetensors / weights-only .pt) or timm:NAME",
-    "transfer": "scratch, linear-probe, finetune, finetune-top:K, partial:K or scale",
+    "pretrained": "source model A: a run directory, a weights file (.safetensors / weights-only .pt), timm:NAME, "
+                  "torchvision:NAME or medicalnet:DEPTH",
+    "transfer": "scratch, linear-probe, finetune, finetune-top:K, partial:K or scale (default: scratch, finetune "
+                "with --pretrained)",
     "probe_layer": "linear-probe: the stage whose pooled output is the feature (default: the last)",
     "probe_classifier": "linear-probe: logreg or svm",
     "backbone_lr_mult": "fine-tuning: the backbone's lr = lr * this",

@@ -7,6 +7,7 @@ import dataclasses
 
 import torch
 
+from medtrain import rundir
 from medtrain.color import ColorSpace, channel_stats, fit_channel_stats
 from medtrain.config import Config
 from medtrain.data.base import Splits
@@ -109,7 +110,17 @@ def resolve_auto(cfg: Config, spatial_dims: int) -> Config:
         lr=default_lr(cfg, spatial_dims) if cfg.lr is None else cfg.lr,
         batch_size=default_batch_size(cfg, spatial_dims) if cfg.batch_size is None else cfg.batch_size,
         members=default_members(cfg, spatial_dims) if cfg.members is None else cfg.members,
-        model=default_model(spatial_dims) if cfg.model == "auto" else cfg.model)
+        model=(source_model(cfg) or default_model(spatial_dims)) if cfg.model == "auto" else cfg.model)
+
+
+def source_model(cfg: Config) -> str | None:
+    """The network of the run ``--pretrained`` names, or None (no source, or not a run): ``model: auto`` with a
+    run as source is that run's network, the only one its weights transfer to (auto had picked the default
+    network, and a resnet18_28 source was refused: "use --model resnet18_28")."""
+    if not cfg.pretrained or not rundir.is_run(cfg.pretrained):
+        return None
+    model = rundir.read_config(cfg.pretrained).get("model")
+    return model if model and model != "auto" else None
 
 
 def _cpu_has_bf16() -> bool:

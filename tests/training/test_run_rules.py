@@ -166,3 +166,12 @@ def test_a_flip_setting_does_not_fail_a_run_whose_flips_were_turned_off(finished
     m = medtrain.train(fast_config(root / "tiny.npz", tmp_path / "r", flip="false", augment_params={"flip_p": 0.3},
                                    epochs=1, bootstrap=0), verbose=False)
     assert m["choices"]["flip"]["chosen"] is False
+
+
+def test_model_auto_with_a_run_as_source_is_that_runs_network(finished, tmp_path):
+    # auto had picked the default network, and the README's `--pretrained runs/A --transfer scale` with a
+    # resnet18_28 source was refused: "use --model resnet18_28 (now resnet18_28_half)"
+    root, cfg = finished
+    m = medtrain.train({**fast_config(root / "tiny.npz", tmp_path / "b", epochs=1, bootstrap=0), "model": "auto",
+                        "pretrained": str(root / "run"), "transfer": "scale"}, verbose=False)
+    assert cfg["model"] != "resnet18_28_half" and m["model"] == cfg["model"]
