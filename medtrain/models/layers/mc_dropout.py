@@ -192,7 +192,8 @@ def _passes(model: nn.Module, chunk: Tensor, T: int) -> list[Tensor]:
 def _image_passes(model: nn.Module, image: Tensor, T: int, seed: int, shared_mask: bool) -> list[Tensor]:
     """T stochastic passes over one image ``(1, *)``, masks drawn from a generator seeded by ``seed`` and the
     image's values: the result does not depend on which images it was batched with."""
-    digest = hashlib.blake2b(image.detach().contiguous().cpu().numpy().tobytes(), digest_size=8,
+    raw = image.detach().contiguous().cpu().view(torch.uint8)  # the bytes of any dtype (NumPy has no bfloat16)
+    digest = hashlib.blake2b(raw.numpy().tobytes(), digest_size=8,
                              key=str(int(seed)).encode()).digest()
     device = image.device
     with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
