@@ -149,7 +149,7 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     groups = None if any(g is None for g in groups) else [g for fold in groups for g in fold]
     if groups is not None:
         oof["patients"] = len(set(groups))  # the intervals resample patients
-    oof.update(metrics.bootstrap_ci(y, s, task, bootstrap, seed, groups=groups))
+    oof.update(metrics.acc_auc_ci(y, s, task, bootstrap, seed, groups, oof["acc"]))
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
             "oof": oof}
 

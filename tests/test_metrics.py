@@ -208,3 +208,14 @@ def test_a_perfect_test_split_gets_an_honest_accuracy_interval_not_a_point():
     one_wrong[0] = 1
     imperfect = evaluate_scores(one_wrong, scores, "binary-class", {"0": "a", "1": "b"}, bootstrap=200)
     assert imperfect["acc"] < 1 and "acc_ci_method" not in imperfect  # otherwise the bootstrap's
+
+
+def test_pooled_intervals_of_an_all_right_set_of_patients_are_wilson_over_patients():
+    # cross-validation pooled its out-of-fold predictions through the bootstrap alone: [1.000, 1.000]
+    from medtrain.metrics import acc_auc_ci, wilson_interval
+
+    y = np.repeat(np.array([0, 1] * 30), 3)
+    scores = np.stack([1 - (y * 0.8 + 0.1), y * 0.8 + 0.1], 1)
+    groups = list(np.repeat(np.arange(60).astype(str), 3))
+    res = acc_auc_ci(y, scores, "binary-class", 200, 0, groups)
+    assert res["acc_ci_method"] == "wilson" and res["acc_ci"] == pytest.approx(wilson_interval(60, 60))

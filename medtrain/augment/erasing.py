@@ -141,7 +141,7 @@ class Cutout(nn.Module):
             raise MedtrainError(f"cutout size must be pixels (int > 0) or a fraction in (0, 1], got {size!r}")
         self.size = size
         self.p = check_prob("cutout probability", p)
-        self.value = check_fill("erasing fill", value)
+        self.value = check_fill("cutout fill", value)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return cutout(x, self.size, self.p, self.value), y

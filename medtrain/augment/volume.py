@@ -148,13 +148,23 @@ def _random_boxes(frac: Tensor, shape: tuple, inside: bool = False) -> tuple[Ten
     Each side is ``frac ** (1/3)`` of its axis times a random aspect factor (the factors multiply to 1).
     CutMix's (``inside=False``): the centre is uniform in the volume and the box is clipped to it, so the
     exact share must be measured from the mask. Random Erasing's (``inside=True``, Zhong et al. AAAI 2020):
-    the box lies wholly inside the volume, so the erased share is the one drawn (up to rounding).
+    the box lies wholly inside the volume, its aspect redrawn (up to 10 times, as the paper retries) until its
+    sides fit, else a cube, so the erased share is the one drawn up to rounding, large shares included.
     """
     b, dev = frac.shape[0], frac.device
     sizes = torch.tensor(shape, device=dev, dtype=torch.float32)
-    aspect = torch.exp((torch.rand(b, 3, device=dev) * 2 - 1) * math.log(1.5))
-    aspect = aspect / aspect.prod(1, keepdim=True).pow(1 / 3)
-    side = torch.minimum((frac.clamp(0, 1).pow(1 / 3).unsqueeze(1) * aspect * sizes).round(), sizes)
+    tries = 10 if inside else 1
+    aspect = torch.exp((torch.rand(b, tries, 3, device=dev) * 2 - 1) * math.log(1.5))
+    aspect = aspect / aspect.prod(-1, keepdim=True).pow(1 / 3)
+    want = (frac.clamp(0, 1).pow(1 / 3)[:, None, None] * aspect * sizes).round()  # (B, tries, 3)
+    if inside:  # the first draw whose sides fit; none: a cube of the share (it fits: the share is <= 1)
+        fits = (want <= sizes).all(-1)
+        first = torch.where(fits.any(1), fits.float().argmax(1), torch.full_like(fits[:, 0], -1, dtype=torch.long))
+        cube = (frac.clamp(0, 1).pow(1 / 3)[:, None] * sizes).round()
+        side = torch.where((first >= 0)[:, None], want[torch.arange(b, device=dev), first.clamp(min=0)], cube)
+    else:
+        side = want[:, 0]
+    side = torch.minimum(side, sizes)
     if inside:
         start = (torch.rand(b, 3, device=dev) * (sizes - side + 1)).floor().clamp(max=sizes - side)
         return start.long(), (start + side).long()

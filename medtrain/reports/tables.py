@@ -26,7 +26,7 @@ def summarise(cells: list[dict]) -> list[dict]:
         folds = {r["cv"]["fold"] for r in runs if r.get("cv")}
         row["seeds"], row["runs"] = len({r.get("seed") for r in runs}), len(runs)
         if folds:
-            row["folds"] = len(folds)
+            row["fold_runs"] = len(folds)  # not "folds": a grid may vary folds itself (its cell key)
         for name, get in (("test_acc", lambda r: r["test"]["acc"]), ("test_auc", lambda r: r["test"]["auc"]),
                           ("val_auc", lambda r: r["val"]["auc"]), ("best_epoch", lambda r: r["best_epoch"] + 1),
                           ("stop_epoch", lambda r: r["stop_epoch"] + 1), ("wall_s", lambda r: r["wall_s"])):
@@ -40,7 +40,7 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
     head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "kept epoch", "stop epoch", "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [str(r[k]) for k in keys] + [str(r["seeds"]) + (f" × {r['folds']} folds" if r.get("folds") else "")]
+        cells = [str(r[k]) for k in keys] + [str(r["seeds"]) + (f" × {r['fold_runs']} folds" if r.get("fold_runs") else "")]
         one = r["runs"] < 2  # a std of one run is undefined, not 0: the mean alone
         cells += [f"{r[n]:.3f}" + ("" if one else f" ± {r[n + '_std']:.3f}") for n in ("test_acc", "test_auc", "val_auc")]
         cells += [f"{r[n]:.1f}" + ("" if one else f" ± {r[n + '_std']:.1f}") for n in ("best_epoch", "stop_epoch")]
