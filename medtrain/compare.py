@@ -16,12 +16,14 @@ from medtrain import config as config_mod
 from medtrain._io import write_text
 from medtrain._progress import Overall
 from medtrain.api import check_settings, train_or_reuse
+from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished, read_metrics
 from medtrain.training.distributed import single_process_only
+from medtrain.training.fit import changed_settings
 
 
 def parse_vary(items: list[str]) -> dict[str, list[str]]:
@@ -64,10 +66,16 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     keys = list(grid)
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
     # Validate every cell before training any, so a typo in the last value fails at once.
+    given, read = set(), set()
     for cell in cells:
         cfg = config_mod.resolve(base, cell)
         single_process_only(cfg, "compare")
         check_settings(cfg)
+        given |= set(cfg.augment_params) | set(changed_settings(cfg))
+        read |= read_keys(cfg.augment, {**cfg.to_dict(), **cfg.augment_params})
+    idle = sorted(given - read)  # given to the grid, read by none of its cells (each cell may leave some unread)
+    if idle:
+        raise MedtrainError(f"{', '.join(idle)}: no cell's --augment reads it; it would be recorded but not used")
     results = []
     dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     finished = sum(is_finished(d) for d in dirs.values())

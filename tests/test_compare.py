@@ -2,7 +2,10 @@
 metrics: what is tested here is the bookkeeping, not the runs)."""
 from __future__ import annotations
 
+import pytest
+
 import medtrain.compare as compare_mod
+from medtrain.errors import MedtrainError
 
 
 def test_compare_writes_a_report_with_every_cell_and_seed(tmp_path, monkeypatch):
@@ -61,3 +64,11 @@ def test_a_setting_for_all_cells_applies_where_a_cell_reads_it(tmp_path):
     base.pop("out", None)
     rows = compare(base, {"augment": ["flip", "mixup"]}, [0], tmp_path / "cmp", verbose=False)
     assert len(rows) == 2
+    # so do augment_params (cutout_p given to a shift,cutout grid had its shift cell refused)
+    params = {**base, "mixup_alpha": 0.2, "augment_params": {"cutout_p": 0.5}}
+    assert len(compare(params, {"augment": ["shift", "cutout"]}, [0], tmp_path / "cmp2", verbose=False)) == 2
+    # and a setting no cell reads is refused before any cell trains
+    with pytest.raises(MedtrainError, match="cutout_sise: no cell's --augment reads it"):
+        compare({**params, "augment_params": {"cutout_sise": 8}}, {"augment": ["shift", "cutout"]}, [0],
+                tmp_path / "cmp3", verbose=False)
+    assert not (tmp_path / "cmp3").exists()

@@ -61,6 +61,19 @@ class _Reads(dict):
         return super().__contains__(key)
 
 
+def read_keys(names: Sequence[str], params: dict) -> set:
+    """The settings the ops ``names`` read from ``params`` (building them without data: ``pca``'s fitted
+    eigenvectors are a placeholder here). A grid checks with it that each setting it was given is read by
+    some cell before any cell trains."""
+    import torch
+
+    reads = _Reads({"pca_eig": (torch.ones(3), torch.eye(3)), **params})
+    for n in names:
+        if n and n != "none" and not policies.is_policy_file(n):
+            get_op(n)(reads)
+    return reads.read
+
+
 def build_batch_augment(names: Sequence[str], params: dict | None = None, given: Iterable[str] = (),
                         settings: Iterable[str] = ()) -> Compose | None:
     """Build the pipeline for a list of op names (``[]`` or ``["none"]`` means no augmentation).

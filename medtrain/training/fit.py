@@ -67,24 +67,30 @@ def members_val_auc(module: Classifier, splits: Splits) -> dict:
 
 
 def build_augment(cfg: Config, splits: Splits):
-    """The run's augmentation (None for none), from ``--augment`` and ``--augment-params``."""
-    return build_batch_augment(cfg.augment, augment_params(cfg, splits), given=cfg.augment_params)
+    """The run's augmentation (None for none), from ``--augment`` and ``--augment-params`` (whether each setting
+    is read was checked before the run wrote anything, :func:`check_augment`)."""
+    return build_batch_augment(cfg.augment, augment_params(cfg, splits))
 
 
 #: command-line augmentation settings that only some ops read (the others go through ``augment_params``)
 AUGMENT_SETTINGS = ("cutmix_alpha", "mixup_alpha", "erasing_p", "aa_policy", "ra_n", "ra_m")
 
 
+def changed_settings(cfg: Config) -> list[str]:
+    """The settings of :data:`AUGMENT_SETTINGS` that ``cfg`` changes from their defaults."""
+    defaults = Config()
+    return [k for k in AUGMENT_SETTINGS if getattr(cfg, k) != getattr(defaults, k)]
+
+
 def check_augment(cfg: Config, splits: Splits, new: bool = True) -> None:
     """Build the augmentation and apply it to two training images, so that a setting of the wrong kind
     (``cutout_p=abc``) or an op that does not fit the images (``hed`` on grey images, a 3D op on images) is
     refused before the run writes anything; it had failed in the first epoch with the run folder written.
-    A setting of :data:`AUGMENT_SETTINGS` changed from its default that no chosen op reads is refused too, for
-    a ``new`` run (a resumed one keeps the settings it was started with)."""
-    defaults = Config()
-    changed = [k for k in AUGMENT_SETTINGS if new and getattr(cfg, k) != getattr(defaults, k)]
-    augment = build_batch_augment(cfg.augment, augment_params(cfg, splits), given=cfg.augment_params,
-                                  settings=changed)
+    A setting of ``augment_params``, or of :data:`AUGMENT_SETTINGS` changed from its default, that no chosen op
+    reads is refused too, for a ``new`` run (a resumed one was checked when it started; a grid checks its
+    cells together, :func:`medtrain.compare.compare`)."""
+    augment = build_batch_augment(cfg.augment, augment_params(cfg, splits), given=cfg.augment_params if new else (),
+                                  settings=changed_settings(cfg) if new else ())
     if augment is not None and len(splits.train):
         x, y = splits.train.images[:2], splits.train.labels[:2]
         with torch.random.fork_rng():
