@@ -32,7 +32,7 @@ from medtrain._io import atomic_path
 from medtrain.api import RunModel, load_run_module
 from medtrain.augment.tta import tta_predict
 from medtrain.data import load_splits
-from medtrain.data.intensity import PERCENTILES
+from medtrain.data.intensity import PERCENTILES, parse_window
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import temperature_scale
 from medtrain.metrics import scores_from_logits
@@ -135,11 +135,14 @@ def preprocessing(run: RunModel) -> dict:
                   "x / 255 as float32, shape (N, C, H, W)"]
         extra = {"more_than_8_bit": HIGH_BIT_DEPTH}
     else:
-        level = "a CT window (level, width) = %s HU: clip((x - (level - width / 2)) / width, 0, 1)" % (cfg.window,) \
-            if cfg.window else "between the volume's own 1st and 99th percentiles: clip((x - p1) / (p99 - p1), 0, 1)"
+        window = parse_window(cfg.window)  # a preset name as its numbers: "abdomen" is (40, 400)
+        level = "a CT window (level, width) = %s HU: clip((x - (level - width / 2)) / width, 0, 1)" % (window,) \
+            if window else "between the volume's own 1st and 99th percentiles: clip((x - p1) / (p99 - p1), 0, 1)"
         before = ["read the NIfTI volume or DICOM series and reorder its axes to RAS (nibabel's "
                   "as_closest_canonical); (D, H, W) = (Z, Y, X)",
-                  (f"resample (trilinear) to {cfg.spacing} mm voxels, then centre-crop or zero-pad to {side}^3"
+                  (f"resample (trilinear, align_corners=False) to {cfg.spacing} mm voxels, then per axis of n "
+                   f"voxels: crop [(n - {side}) // 2, +{side}) or pad with the volume's minimum, the volume placed "
+                   f"at ({side} - n) // 2"
                    if cfg.spacing else f"resize (trilinear) to {side} x {side} x {side}"),
                   f"map intensities to [0, 1] {level}",
                   "round to uint8 (x * 255), then x / 255 as float32, shape (N, 1, D, H, W)"]

@@ -63,6 +63,8 @@ HELP = {
     "dropout_kind": "the head's dropout: dropout, dropconnect, annealed or standout",
     "head": "linear or maxout:K",
     "mc_dropout": "T Monte-Carlo dropout passes at test time (0 = off)",
+    "window": "CT window in HU: level,width or a preset: lung -600,1500; mediastinum 50,350; bone 400,1800; "
+              "brain 40,80; abdomen 40,400 (default: each scan's 1st-99th percentiles)",
     "color_space": "input colour space for RGB data: rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch",
     "tta": "test-time augmentation: auto (chosen on validation), none, hflip, flip, shift (3x3 grid of 2-px "
            "shifts), hflip-shift or flip-shift",

@@ -165,3 +165,20 @@ def test_export_options_that_would_be_ignored_or_mislead_are_refused(trained_run
     argv = [a if a != "m.pt" else str(tmp_path / "m.pt") for a in argv]
     assert main(["export", str(run), *argv]) == 2
     assert message in capsys.readouterr().err and not list(tmp_path.iterdir())
+
+
+def test_volume_metadata_names_the_pad_value_and_the_window_numbers():
+    # a deployer zero-padded as the text said (medtrain pads with the volume's minimum): 0.0195 off; and
+    # "(level, width) = abdomen HU" gave no numbers
+    run = untrained_run_model("med3d_resnet10", in_chans=1, num_classes=2, input_size=16, spatial_dims=3)
+    run = RunModel(run.module, dataclasses.replace(run.cfg, spacing=2.0, window="abdomen"), run.meta)
+    steps = " ".join(export_mod.preprocessing(run)["before_the_graph"])
+    assert "pad with the volume's minimum" in steps and "zero" not in steps and "(40.0, 400.0) HU" in steps
+
+
+def test_train_help_gives_every_window_preset_its_numbers():
+    from medtrain.cli._options import HELP
+    from medtrain.data.intensity import WINDOW_PRESETS
+
+    for name, (level, width) in WINDOW_PRESETS.items():
+        assert f"{name} {level:g},{width:g}" in HELP["window"]
