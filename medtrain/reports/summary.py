@@ -30,7 +30,8 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
         lines.append(f"ensemble of {len(ens['members'])}: val AUC {ens['ensemble']:.4f} (no TTA); its members alone "
                      + ", ".join(f"{a:.4f}" for a in ens["members"]))
     if "skipped_steps" in out:
-        lines.append(f"{out['skipped_steps']} optimiser step(s) skipped: their gradients were not finite")
+        of = f" of {out['optimizer_steps']}" if out.get("optimizer_steps") else ""
+        lines.append(f"{out['skipped_steps']}{of} optimiser step(s) skipped: their gradients were not finite")
     if out.get("choices"):
         lines.append(choices_line(out["choices"]))
     lines.append(auc_acc_line(test, "test "))

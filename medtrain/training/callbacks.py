@@ -43,7 +43,11 @@ class SkipNonFiniteSteps(pl.Callback):
     9aac1f0 skipped 1-5 steps each (14 of ~1,700) and trained on (``docs/results/default_recipe.md``).
     ``at`` lists the skipped steps of this process's training (since its start or resume). Under DDP every
     process holds the same all-reduced gradients and so skips the same steps. The check is one norm over all
-    gradients per step (``torch.nn.utils.get_total_norm``).
+    gradients per step (``torch.nn.utils.get_total_norm``): it is also inf where finite gradients are so large
+    (|g| ~ 1e19) that their squares overflow float32, the steps AdamW cannot take either (its second moment
+    would become inf and freeze those weights for good). A fresh 3D network on 16^3 volumes under bf16 gave
+    such gradients on every step of some runs; :func:`medtrain.training.fit.fit` refuses a run none of whose
+    steps was taken.
     """
 
     def __init__(self):

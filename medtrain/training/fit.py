@@ -199,8 +199,13 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     extra = {"precision": precision}
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
         extra["diverged_epoch"] = divergence.epoch
+    if skip.skipped and skip.skipped >= trainer.global_step:  # nothing was trained: its test numbers mean nothing
+        raise TrainingDiverged(f"none of the {trainer.global_step} optimiser steps could be taken: the gradients "
+                               f"were not finite or beyond float32's range ({precision}); train in float32 with "
+                               f"--precision 32-true")
     if skip.skipped:
         extra["skipped_steps"], extra["skipped_at_steps"] = skip.skipped, skip.at
+        extra["optimizer_steps"] = int(trainer.global_step)  # taken and skipped (a skipped step still counts)
     if isinstance(module.model, Ensemble):
         extra["members_val_auc"] = members_val_auc(module, splits)
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,
