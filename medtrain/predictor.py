@@ -75,15 +75,15 @@ def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
     are one volume each); hidden files and folders (``.ipynb_checkpoints/``, macOS's ``._name`` files) are
     skipped, as :func:`medtrain.data.load_folder` skips them."""
     volumes = len(run.input_shape) == 4
-    if volumes and _is_series(folder):
-        yield Item(str(folder), lambda: _read_entry(folder, run))
-        return
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         here = Path(root)
-        if volumes and here != folder and _is_series(here):
+        if volumes and _is_series(here):  # its DICOM files are one volume; a NIfTI file beside them is another
             dirs.clear()
             yield Item(str(here), lambda p=here: _read_entry(p, run))
+            for name in sorted(f for f in files if not f.startswith(".")):
+                if is_nifti(here / name):
+                    yield _file_item(here / name, run)
             continue
         for name in sorted(f for f in files if not f.startswith(".")):
             p = here / name

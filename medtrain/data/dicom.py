@@ -208,14 +208,15 @@ def image_shape(path: str | os.PathLike) -> Optional[tuple[int, int]]:
 
 
 def series_files(folder: str | os.PathLike) -> list[Path]:
-    """The files of a series folder (hidden files and DICOMDIR ignored), sorted by name."""
+    """The DICOM files of a series folder (:func:`is_dicom_file`; hidden files, DICOMDIR and files of other kinds,
+    a README.txt or a NIfTI copy beside the slices, ignored: one had refused the whole series), sorted by name."""
     folder = Path(folder)
     if path_kind(folder) != "dir":
         raise MedtrainError(f"{folder}: DICOM series folder not found")
-    files = sorted(p for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.name not in _IGNORED_FILES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.name not in _IGNORED_FILES and is_dicom_file(p))
     if not files:
-        raise MedtrainError(f"{folder}: DICOM series folder is empty")
+        raise MedtrainError(f"{folder}: DICOM series folder holds no DICOM file")
     return files
 
 

@@ -433,3 +433,26 @@ def test_predict_says_when_it_squashes_a_2d_dicom_of_another_aspect_ratio(tmp_pa
     assert shapes == [(1, 8, 8), (1, 8, 8)]
     notes = [str(w.message) for w in caught if issubclass(w.category, ResizedWarning)]
     assert len(notes) == 1 and "wide.dcm: 12x10 squashed to 8x8" in notes[0]
+
+
+def test_a_series_folder_ignores_files_that_are_not_dicom_and_keeps_a_nifti_beside_it(tmp_path):
+    # a README.txt beside the slices refused the whole series; a NIfTI file in a folder with one DICOM file
+    # was read as a slice of that "series" (predict: "not a DICOM file", every NIfTI of the folder dropped)
+    import nibabel as nib
+
+    from medtrain.api import untrained_run_model
+    from medtrain.predictor import iter_inputs
+
+    series = tmp_path / "new_cases"
+    series.mkdir()
+    uid = generate_uid()
+    for k in range(4):
+        write_slice(series / f"IM{k:04d}", np.full((8, 8), 100 * k, np.int16), (0, 0, 2.0 * k), uid)
+    (series / "README.txt").write_text("exported by the scanner")
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.float32), np.eye(4)), str(series / "extra.nii.gz"))
+    vol = dicom.read_dicom_series(series)
+    assert vol.array.shape == (8, 8, 4)  # (X, Y, Z): the four slices; the README.txt and the NIfTI left out
+    run = untrained_run_model("med3d_resnet10", in_chans=1, num_classes=2, input_size=8, spatial_dims=3)
+    items = list(iter_inputs([series], run))
+    assert [Path(i.name).name for i in items] == ["new_cases", "extra.nii.gz"]
+    assert all(tuple(i.load().shape) == (1, 8, 8, 8) for i in items)
