@@ -66,7 +66,7 @@ def test_augment_show_names_an_unknown_op(tiny_npz, tmp_path, capsys):
 def fake_train(calls, auc_of):
     """Stands in for medtrain.train: validation AUC from the RandAugment policy file in cfg.augment."""
 
-    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
         files = [a for a in cfg.augment if a.endswith(".yaml")]
         n, m = 0, 0
         if files:
@@ -179,7 +179,7 @@ def fake_policy_train(calls):
     """Stands in for medtrain.api.train in the AutoAugment-style search: the score is the total probability
     of the Rotate ops in the trial's policy file (known best), no files written."""
 
-    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
         policy = load_policy(next(a for a in cfg.augment if a.endswith(".yaml")))
         calls.append({"cfg": cfg, "policy": policy, "evaluate_test": evaluate_test})
         score = 0.5 + sum(op.prob for sub in policy.sub_policies for op in sub if op.name == "Rotate") / 10

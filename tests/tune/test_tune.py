@@ -32,7 +32,7 @@ def fake_train(calls, fail_at=None, interrupt=KeyboardInterrupt):
     Call number ``fail_at`` raises ``interrupt``, as Ctrl-C inside a trial does (KeyboardInterrupt outside
     the Lightning loop, TrainingInterrupted when Lightning caught it)."""
 
-    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True):
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
         calls.append({"cfg": cfg, "callbacks": callbacks, "evaluate_test": evaluate_test})
         if len(calls) == fail_at:  # the interrupted run's folder, as train leaves it for --resume
             Path(cfg.out).mkdir(parents=True, exist_ok=True)
