@@ -9,6 +9,7 @@ what the cell's mean ± std is over.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -18,12 +19,13 @@ from medtrain._progress import Overall
 from medtrain.api import check_settings, train_or_reuse
 from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
+from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished, read_metrics
 from medtrain.training.distributed import single_process_only
-from medtrain.training.fit import changed_settings
+from medtrain.training.fit import changed_settings, check_augment
 
 
 def parse_vary(items: list[str]) -> dict[str, list[str]]:
@@ -59,6 +61,23 @@ def _cell_name(cell: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in cell.items()).replace("/", "_") or "base"
 
 
+#: the settings that decide the images' shape and channels (what an augmentation op can apply to)
+_SHAPE_KEYS = ("dataset", "data", "data_dir", "size", "image_size", "volume_size", "spacing", "group_column",
+               "skip_bad")
+
+
+def _check_augment_on_data(cfgs: list) -> None:
+    """Each cell's augmentation applied to two of its training images before any cell trains (``hed`` on grey
+    images had failed in its cell after the others had trained), the data read once per shape setting."""
+    by_data: dict = {}
+    for cfg in cfgs:
+        by_data.setdefault(tuple(str(getattr(cfg, k)) for k in _SHAPE_KEYS), []).append(cfg)
+    for group in by_data.values():
+        splits = load_splits(dataclasses.replace(group[0], folds=0, fold=None))
+        for cfg in group:
+            check_augment(cfg, splits, new=False)
+
+
 def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str | Path, verbose: bool = True) -> list[dict]:
     """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
     report.html."""
@@ -76,6 +95,7 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     idle = sorted(given - read)  # given to the grid, read by none of its cells (each cell may leave some unread)
     if idle:
         raise MedtrainError(f"{', '.join(idle)}: no cell's --augment reads it; it would be recorded but not used")
+    _check_augment_on_data([config_mod.resolve(base, cell) for cell in cells])
     results = []
     dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     finished = sum(is_finished(d) for d in dirs.values())

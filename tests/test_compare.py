@@ -15,6 +15,7 @@ def test_compare_writes_a_report_with_every_cell_and_seed(tmp_path, monkeypatch)
                 "stop_epoch": 1, "wall_s": 1.0}
 
     monkeypatch.setattr(compare_mod, "train_or_reuse", fake_run)
+    monkeypatch.setattr(compare_mod, "_check_augment_on_data", lambda cfgs: None)  # no data here
     compare_mod.compare({"data": "x.npz"}, {"dropout": ["0", "0.5"]}, [0, 1], tmp_path, verbose=False)
     html = (tmp_path / "report.html").read_text()
     assert (tmp_path / "summary.md").is_file() and (tmp_path / "seeds.png").is_file()
@@ -29,6 +30,7 @@ def test_one_seed_shows_its_value_without_a_standard_deviation(tmp_path, monkeyp
                 "stop_epoch": 1, "wall_s": 1.0}
 
     monkeypatch.setattr(compare_mod, "train_or_reuse", fake_run)
+    monkeypatch.setattr(compare_mod, "_check_augment_on_data", lambda cfgs: None)  # no data here
     compare_mod.compare({"data": "x.npz"}, {"dropout": ["0"]}, [0], tmp_path, verbose=False)
     md, csv_text = (tmp_path / "summary.md").read_text(), (tmp_path / "summary.csv").read_text()
     assert "| 0 | 1 | 0.700 | 0.800 | 0.750 |" in md and "±" not in md.split("\n", 2)[2]
@@ -42,6 +44,7 @@ def test_the_summary_header_writes_the_base_settings_as_flags_a_user_can_copy(tm
     monkeypatch.setattr(compare_mod, "train_or_reuse", lambda cfg: {
         "seed": cfg.seed, "test": {"auc": 0.8, "acc": 0.7}, "val": {"auc": 0.75}, "best_epoch": 0, "stop_epoch": 1,
         "wall_s": 1.0})
+    monkeypatch.setattr(compare_mod, "_check_augment_on_data", lambda cfgs: None)  # no data here
     compare_mod.compare({"data": "x.npz", "progress": False, "augment": ["flip", "shift"], "epochs": 2},
                         {"dropout": ["0"]}, [0], tmp_path, verbose=False)
     head = (tmp_path / "summary.md").read_text().splitlines()[0]
@@ -72,3 +75,21 @@ def test_a_setting_for_all_cells_applies_where_a_cell_reads_it(tmp_path):
         compare({**params, "augment_params": {"cutout_sise": 8}}, {"augment": ["shift", "cutout"]}, [0],
                 tmp_path / "cmp3", verbose=False)
     assert not (tmp_path / "cmp3").exists()
+
+
+def test_an_op_that_cannot_apply_to_the_data_stops_the_grid_before_any_cell_trains(tmp_path):
+    # `--vary augment=shift,hed` on grey images had trained the shift cell, then failed in the hed cell
+    import numpy as np
+
+    from conftest import fast_config, make_images
+    from medtrain.compare import compare
+
+    arrays = {}
+    for split, n, seed in (("train", 32, 0), ("val", 16, 1), ("test", 16, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
+    np.savez(tmp_path / "tiny.npz", **arrays)
+    base = fast_config(tmp_path / "tiny.npz", None, epochs=1, bootstrap=0)
+    base.pop("out", None)
+    with pytest.raises(MedtrainError, match="HED jitter needs RGB images"):
+        compare(base, {"augment": ["shift", "hed"]}, [0], tmp_path / "cmp", verbose=False)
+    assert not (tmp_path / "cmp").exists()
