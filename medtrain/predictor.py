@@ -139,8 +139,10 @@ def _raise(e: Exception):
     raise e
 
 
-def _npz_items(path: Path, split: str) -> Iterator[Item]:
-    images = load_npz(path).split(split).images
+def _npz_items(path: Path, split: str, run: RunModel) -> Iterator[Item]:
+    images = load_npz(path).split(split).images  # (N, C, *spatial)
+    if images.ndim - 2 != len(run.input_shape) - 1:  # 2D images for a 3D run: said as for a PNG, not as a size
+        raise _dims_error(path, images.ndim - 2, run)
     for i in range(len(images)):
         yield Item(str(i), lambda i=i: images[i])
 
@@ -154,7 +156,7 @@ def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test") -> Iterato
         if path.is_dir():
             yield from _folder_items(path, run)
         elif path.suffix.lower() == ".npz":
-            yield from _npz_items(path, split)
+            yield from _npz_items(path, split, run)
         elif path.suffix.lower() == ".csv":
             yield from _csv_items(path, run)
         else:

@@ -335,3 +335,17 @@ def test_inputs_holding_nothing_to_predict_are_an_error_not_an_empty_file(traine
     code, _, err = _cli(capsys, "predict", run, tmp_path / "bad.png", "--skip-bad", "--out", tmp_path / "p.csv")
     assert code == 2 and "no input could be predicted: all 1 skipped (first: " in err and err.count("\n") == 1
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_2d_npz_for_a_3d_run_is_named_a_dimensionality_mismatch(tmp_path, capsys):
+    # it said "0: size 1x28x28, but the model takes 28x28x28", where a PNG gets the dimensionality message
+    from medtrain.api import untrained_run_model
+    from medtrain.errors import MedtrainError
+    from medtrain.predictor import iter_inputs
+
+    arrays = {f"{s}_images": np.zeros((2, 8, 8), np.uint8) for s in ("train", "val", "test")}
+    arrays.update({f"{s}_labels": np.array([[0], [1]], np.int64) for s in ("train", "val", "test")})
+    np.savez(tmp_path / "flat.npz", **arrays)
+    run = untrained_run_model("med3d_resnet10", in_chans=1, num_classes=2, input_size=8, spatial_dims=3)
+    with pytest.raises(MedtrainError, match=r"flat.npz: a 2D image has the wrong dimensionality; the model takes 3D"):
+        list(iter_inputs([tmp_path / "flat.npz"], run))
