@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -15,9 +16,17 @@ PREDICTIONS_FILE = "predictions_test.csv"
 VAL_PREDICTIONS_FILE = "predictions_val.csv"  #: cross-validation folds: the validation predictions too
 
 
-def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, scores)`` of a run's ``predictions_<split>.csv``: labels ``(N,)`` (``(N, L)`` for several
-    label columns) and the probabilities ``p0..`` ``(N, K)``."""
+class SavedPredictions(NamedTuple):
+    """What a run's ``predictions_<split>.csv`` holds for evaluation: labels ``(N,)`` (``(N, L)`` for several
+    label columns), the probabilities ``p0..`` ``(N, K)``, and each image's ``group`` (patient) or None."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    groups: list[str] | None
+
+
+def read_saved(run_dir: str | Path, split: str = "test") -> SavedPredictions:
+    """A run's ``predictions_<split>.csv``, read once (labels, probabilities and the patient column)."""
     path = Path(run_dir) / f"predictions_{split}.csv"
     try:
         with open(path, newline="") as f:
@@ -27,23 +36,16 @@ def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarr
         prob = _run_of(head, "p", 1 + len(lab))
         labels = np.array([[int(r[i]) for i in lab] for r in rows[1:]], np.int64).reshape(-1, len(lab))
         scores = np.array([[float(r[i]) for i in prob] for r in rows[1:]], np.float64).reshape(-1, len(prob))
+        groups = [r[head.index("group")] for r in rows[1:]] if "group" in head else None
     except (OSError, IndexError, ValueError):
         raise MedtrainError(f"{path} is missing or not a predictions file") from None
-    return (labels[:, 0] if labels.shape[1] == 1 else labels), scores
+    return SavedPredictions(labels[:, 0] if labels.shape[1] == 1 else labels, scores, groups)
 
 
-def read_groups(run_dir: str | Path, split: str = "test") -> list[str] | None:
-    """The ``group`` (patient) column of a run's ``predictions_<split>.csv``, or None where it has none."""
-    path = Path(run_dir) / f"predictions_{split}.csv"
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except OSError:
-        raise MedtrainError(f"{path} is missing or not a predictions file") from None
-    if not rows or "group" not in rows[0]:
-        return None
-    j = rows[0].index("group")
-    return [r[j] for r in rows[1:]]
+def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, scores)`` of a run's ``predictions_<split>.csv`` (:func:`read_saved` without the groups)."""
+    saved = read_saved(run_dir, split)
+    return saved.labels, saved.scores
 
 
 def _run_of(head: list[str], prefix: str, start: int) -> list[int]:

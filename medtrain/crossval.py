@@ -35,7 +35,7 @@ from medtrain.reports.html import write_crossval_report
 from medtrain.reports.summary import auc_acc_line
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError
-from medtrain.rundir import default_run_dir, is_finished, read_config, read_groups, read_predictions
+from medtrain.rundir import default_run_dir, is_finished, read_config, read_saved
 
 CV_FILE = "cv.json"
 CV_TABLE = "cv.md"
@@ -141,13 +141,12 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
         per_fold.append(row)
     summary = {name: _mean_std([f[name] for f in per_fold]) for name in (*FOLD_METRICS, *OP_METRICS)
                if name in per_fold[0]}
-    pooled = [read_predictions(d, held_out) for d in run_dirs]
-    y = np.concatenate([p[0] for p in pooled])
-    s = np.concatenate([p[1] for p in pooled])
+    pooled = [read_saved(d, held_out) for d in run_dirs]  # each fold's file read once
+    y = np.concatenate([p.labels for p in pooled])
+    s = np.concatenate([p.scores for p in pooled])
     oof = {"auc": metrics.auc(y, s, task), "acc": metrics.acc(y, s, task), "n": int(len(y))}
-    groups = [read_groups(d, held_out) for d in run_dirs]
-    groups = None if any(g is None for g in groups) else [g for fold in groups for g in fold]
-    if groups is not None:
+    groups = None if any(p.groups is None for p in pooled) else [g for p in pooled for g in p.groups]
+    if metrics.repeated(groups):
         oof["patients"] = len(set(groups))  # the intervals resample patients
     oof.update(metrics.acc_auc_ci(y, s, task, bootstrap, seed, groups, oof["acc"]))
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,

@@ -6,6 +6,12 @@ from __future__ import annotations
 import numpy as np
 
 
+def repeated(groups) -> bool:
+    """Whether ``groups`` (each row's patient, or None) has a patient with several rows: only then are rows not
+    their own unit, for intervals and splits alike."""
+    return groups is not None and len(set(groups)) < len(groups)
+
+
 class Resampler:
     """Bootstrap draws of row indices: images with replacement, or, with ``groups`` (the patient of each image),
     whole patients with replacement, every image of a drawn patient taken (the cluster bootstrap, Davison &
@@ -15,7 +21,7 @@ class Resampler:
     def __init__(self, n_rows: int, groups=None, seed: int = 0):
         self.rng, self.n = np.random.default_rng(seed), n_rows
         self.members = None
-        if groups is not None and len(set(groups)) < len(groups):
+        if repeated(groups):
             codes = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
             order = np.argsort(codes, kind="stable")  # each patient's rows, in input order
             self.members = np.split(order, np.cumsum(np.bincount(codes))[:-1])

@@ -15,7 +15,8 @@ from scipy.stats import binomtest, rankdata
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from medtrain.errors import MedtrainError
-from medtrain.intervals import Resampler, bootstrap, clustered_wilson, wilson_interval  # noqa: F401 (re-exported)
+from medtrain.intervals import (Resampler, bootstrap, clustered_wilson, repeated,  # noqa: F401 (re-exported)
+                                wilson_interval)
 from medtrain.tasks import BINARY, MULTILABEL
 
 ECE_BINS = 15  #: equal-width confidence bins of the expected calibration error
@@ -175,7 +176,7 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     acc_value = acc(y_true, y_score, task) if acc_value is None else acc_value
     if n and task != MULTILABEL and acc_value in (0.0, 1.0) and len(y_true):
         hit = np.full(len(y_true), acc_value == 1.0)
-        clustered = groups is not None and len(set(groups)) < len(groups)
+        clustered = repeated(groups)
         res["acc_ci"] = clustered_wilson(hit, groups) if clustered else wilson_interval(int(hit.sum()), len(hit))
         res["acc_ci_method"] = "wilson"
     return res
@@ -327,7 +328,7 @@ def operating_point_report(y_true, y_score, threshold: float, positive: int = 1,
     [0, 0] by bootstrap, [0, 0.155] by Wilson). With ``groups`` (each image's patient, some with several
     images): :func:`clustered_wilson`, the images of a patient not counted as independent."""
     res = {"threshold": float(threshold), **rates_at(y_true, y_score, threshold, positive)}
-    clustered = groups is not None and len(set(groups)) < len(groups)
+    clustered = repeated(groups)
     if clustered:
         res["patients"] = len(set(groups))
     for k, (hit, eligible) in _outcomes(y_true, y_score, threshold, positive).items():
@@ -348,7 +349,7 @@ def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: in
     ``groups``: each image's patient where some have several images: the CIs resample patients."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     res = {"acc": acc(y_true, y_score, task), "auc": auc(y_true, y_score, task), "n": int(len(y_true))}
-    clustered = groups is not None and len(set(groups)) < len(groups)
+    clustered = repeated(groups)
     if clustered:
         res["patients"] = len(set(groups))  # the CIs' unit
     res.update(acc_auc_ci(y_true, y_score, task, bootstrap, seed, groups, res["acc"]))

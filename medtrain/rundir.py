@@ -34,7 +34,7 @@ from medtrain.config import Config
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY
 from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  # noqa: F401 (the run's file names)
-                                       read_groups, read_predictions, write_predictions)
+                                       read_predictions, read_saved, write_predictions)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
            "load_config", "read_metrics", "weights_meta", "default_run_dir", "is_run", "is_finished"]

@@ -23,6 +23,7 @@ import numpy as np
 
 from medtrain.data._table_checks import check_split_classes
 from medtrain.errors import MedtrainError
+from medtrain.intervals import repeated
 
 PARTS = ("train", "val", "test")  #: the split a :func:`stratified_split` code 0, 1, 2 stands for
 
@@ -40,7 +41,7 @@ class SplitRecord:
     def part_groups(self, part: int) -> Optional[list[str]]:
         """The group of each input of split ``part`` (0/1/2), in input order, where some group has several
         inputs; None otherwise (each input its own unit)."""
-        if self.groups is None or len(set(self.groups)) == len(self.groups):
+        if not repeated(self.groups):
             return None
         return [g for g, a in zip(self.groups, self.assign) if int(a) == part]
 
@@ -234,13 +235,13 @@ def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction:
         MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`.
     """
     assign = _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names)
-    repeats = groups is not None and len(set(groups)) < len(groups)  # else each row is its own group
+    repeats = repeated(groups)  # else each row is its own group
     check_split_classes(labels, assign, splits is None, label_names, source, groups if repeats else None)
     return assign
 
 
 def _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names) -> np.ndarray:
-    if groups is not None and len(set(groups)) == len(groups):
+    if groups is not None and not repeated(groups):
         groups = None  # no group repeats: the split (and fold) of single rows, as without groups
     if folds and folds >= 2:
         if fold is None or not 0 <= fold < folds:

@@ -27,6 +27,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 
 from medtrain.data.split import fold_ids
 from medtrain.evaluation.calibration import T_RANGE, nll
+from medtrain.intervals import repeated
 from medtrain.metrics import scores_from_logits
 from medtrain.tasks import MULTILABEL
 
@@ -76,7 +77,7 @@ def _folds(labels: np.ndarray, task: str, seed: int, groups=None):
     With ``groups`` (patients with several images): whole patients per fold, by the one splitter's
     :func:`medtrain.data.split.fold_ids`, so a patient's images are never both fitted on and held out."""
     y = np.asarray(labels)
-    if groups is not None and len(set(groups)) < len(groups) and task != MULTILABEL:
+    if repeated(groups) and task != MULTILABEL:
         g = np.asarray(groups)
         k = min([CROSSFIT_FOLDS] + [len(np.unique(g[y.reshape(-1) == c])) for c in np.unique(y)])
         if k < 2:
