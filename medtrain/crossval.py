@@ -34,6 +34,7 @@ from medtrain._progress import Overall
 from medtrain.reports.html import write_crossval_report
 from medtrain.reports.summary import auc_acc_line
 from medtrain.api import train_or_reuse
+from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.rundir import default_run_dir, is_finished, read_config, read_saved
 
@@ -70,6 +71,8 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     out = Path(out or cfg.out or default_run_dir(cfg))
     runs = []
     finished = sum(is_finished(fold_dir(out, k)) for k in range(cfg.folds))
+    if not finished:  # the folds dealt once before any line is printed: a bad K or group column is one error line
+        load_splits(config_mod.resolve(base, {"fold": 0}))
     with Overall(cfg.folds, "cross-validation", done=finished, enabled=verbose and cfg.progress) as bar:
         for k in range(cfg.folds):
             run_dir = fold_dir(out, k)

@@ -138,7 +138,9 @@ def test_bad_cross_validation_input_is_one_line_exit_2_and_writes_nothing(tmp_pa
     out = tmp_path / "cv"
     code = main(["train", "--data", str(data), *(["--folds", "3"] if "--folds" not in extra else []), *extra,
                  *FAST, "--out", str(out)])
-    err = capsys.readouterr().err.strip()
+    captured = capsys.readouterr()
+    err = captured.err.strip()
     assert code == 2 and message in err and "\n" not in err
+    assert captured.out == ""  # no 'fold 0 (1 of 7)' line before the error: the folds are checked first
     assert not out.exists()
 
