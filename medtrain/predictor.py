@@ -139,16 +139,20 @@ def _raise(e: Exception):
     raise e
 
 
-def _npz_items(path: Path, split: str, run: RunModel) -> Iterator[Item]:
+def _npz_items(path: Path, split: str, run: RunModel, alone: bool) -> Iterator[Item]:
+    """A .npz split's images, named by their index; ``PATH:INDEX`` beside other inputs, whose rows an index
+    alone would not tell apart (two .npz files both had rows 0, 1, ...)."""
     images = load_npz(path).split(split).images  # (N, C, *spatial)
     if images.ndim - 2 != len(run.input_shape) - 1:  # 2D images for a 3D run: said as for a PNG, not as a size
         raise _dims_error(path, images.ndim - 2, run)
+    prefix = "" if alone else f"{path}:"
     for i in range(len(images)):
-        yield Item(str(i), lambda i=i: images[i])
+        yield Item(f"{prefix}{i}", lambda i=i: images[i])
 
 
 def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test") -> Iterator[Item]:
     """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error."""
+    inputs = list(inputs)
     for given in inputs:
         path = Path(given)
         if not path.exists():
@@ -156,7 +160,7 @@ def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test") -> Iterato
         if path.is_dir():
             yield from _folder_items(path, run)
         elif path.suffix.lower() == ".npz":
-            yield from _npz_items(path, split, run)
+            yield from _npz_items(path, split, run, alone=len(inputs) == 1)
         elif path.suffix.lower() == ".csv":
             yield from _csv_items(path, run)
         else:

@@ -349,3 +349,21 @@ def test_a_2d_npz_for_a_3d_run_is_named_a_dimensionality_mismatch(tmp_path, caps
     run = untrained_run_model("med3d_resnet10", in_chans=1, num_classes=2, input_size=8, spatial_dims=3)
     with pytest.raises(MedtrainError, match=r"flat.npz: a 2D image has the wrong dimensionality; the model takes 3D"):
         list(iter_inputs([tmp_path / "flat.npz"], run))
+
+
+def test_rows_of_two_npz_inputs_are_told_apart_by_their_file(tmp_path):
+    # both files' rows had been named 0, 1, ...: the output could not say which file a row came from
+    from medtrain.api import untrained_run_model
+    from medtrain.predictor import iter_inputs
+
+    arrays = {f"{s}_images": np.zeros((2, 8, 8), np.uint8) for s in ("train", "val", "test")}
+    arrays.update({f"{s}_labels": np.array([[0], [1]], np.int64) for s in ("train", "val", "test")})
+    for name in ("a.npz", "b.npz"):
+        np.savez(tmp_path / name, **arrays)
+    run = untrained_run_model("resnet18_28_half", in_chans=1, num_classes=2, input_size=8)
+    alone = [item.name for item in iter_inputs([tmp_path / "a.npz"], run)]
+    both = [item.name for item in iter_inputs([tmp_path / "a.npz", tmp_path / "b.npz"], run)]
+    assert alone == ["0", "1"]  # one .npz: the index, as the run's own predictions_test.csv names it
+    assert both == [f"{tmp_path / 'a.npz'}:0", f"{tmp_path / 'a.npz'}:1", f"{tmp_path / 'b.npz'}:0",
+                    f"{tmp_path / 'b.npz'}:1"]
+    assert len(set(both)) == 4
