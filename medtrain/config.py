@@ -51,7 +51,7 @@ class Config:
     drop_path: float = 0.0  #: stochastic depth inside residual networks
     dropout_kind: str = "dropout"  #: dropout, dropconnect, annealed or standout (the head's dropout)
     head: str = "linear"  #: linear or maxout:K
-    anneal_epochs: Optional[int] = None  #: annealed dropout: epochs from p to 0 (default: all epochs)
+    anneal_epochs: Optional[int] = None  #: annealed dropout: epochs from p to 0 (default: epochs - 1)
     mc_dropout: int = 0  #: T stochastic passes at test time (Monte-Carlo dropout); 0 = off
 
     # --- transfer learning (medtrain.transfer; needs ``pretrained``: a run dir, a weights file or timm:NAME)

@@ -62,6 +62,8 @@ HELP = {
     "unfreeze_every": "finetune-top:K: unfreeze one more stage every N epochs",
     "dropout_kind": "the head's dropout: dropout, dropconnect, annealed or standout",
     "head": "linear or maxout:K",
+    "anneal_epochs": "annealed dropout: epochs over which the rate falls to 0 (default: epochs - 1, so the last "
+                     "epoch trains at 0)",
     "mc_dropout": "T Monte-Carlo dropout passes at test time (0 = off)",
     "window": "CT window in HU: level,width or a preset: lung -600,1500; mediastinum 50,350; bone 400,1800; "
               "brain 40,80; abdomen 40,400 (default: each scan's 1st-99th percentiles)",

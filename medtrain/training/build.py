@@ -58,6 +58,13 @@ def _default_2d_recipe(cfg: Config, spatial_dims: int) -> bool:
     return spatial_dims == 2 and scratch and cfg.model in ("auto", default_model(2))
 
 
+def anneal_epochs(cfg: Config) -> int:
+    """Epochs over which annealed dropout falls to 0: ``anneal_epochs``, by default ``epochs - 1``, so the last
+    epoch trains the full network at rate 0, as Rennie et al. end (the epoch ``e`` trains at ``p(e)``; over all
+    ``epochs`` the last had kept ``p0 / epochs``)."""
+    return cfg.anneal_epochs or max(1, cfg.epochs - 1)
+
+
 def default_lr(cfg: Config, spatial_dims: int) -> float:
     """The learning rate of ``lr: auto`` (None): :data:`DEFAULT_2D_LR` for the default 2D network trained from
     scratch, :data:`DEFAULT_LR` for anything else."""
@@ -187,7 +194,7 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[tor
         maxout_k = int(cfg.head.split(":")[1]) if cfg.head.startswith("maxout:") else 2
         head = build_head(feature_width(model), splits.num_classes, dropout_kind=cfg.dropout_kind, p=cfg.dropout,
                           head="maxout" if cfg.head.startswith("maxout") else "linear", maxout_k=maxout_k,
-                          anneal_epochs=cfg.anneal_epochs or cfg.epochs)
+                          anneal_epochs=anneal_epochs(cfg))
         model = replace_head(model, head)
     if len(splits.spatial_shape) == 3 and not any(isinstance(m, torch.nn.Conv3d) for m in model.modules()):
         from medtrain.models.inflate import inflate_model

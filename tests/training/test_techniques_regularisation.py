@@ -56,8 +56,20 @@ def test_annealed_dropout_rate_falls_epoch_by_epoch(learnable_npz, tmp_path):
     m = train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="annealed", epochs=3)
     drop = seen.seen["head"].drop
     assert type(drop) is AnnealedDropout and drop.p0 == P
-    rates = [h["dropout_rate"] for h in m["history"]]  # linear from p over anneal_epochs (= epochs) to 0
-    assert rates[0] == pytest.approx(P) and rates == sorted(rates, reverse=True) and rates[-1] < rates[0]
+    rates = [h["dropout_rate"] for h in m["history"]]  # linear from p over anneal_epochs (= epochs - 1) to 0
+    assert rates == pytest.approx([P, P / 2, 0.0])  # the last epoch trains the full network (it had kept P / 3)
+
+
+@pytest.mark.parametrize("checkpoint", ["best", "last"])
+def test_a_reloaded_annealed_run_samples_mc_dropout_at_its_kept_epochs_rate(learnable_npz, tmp_path, checkpoint):
+    # the epoch was non-tensor extra state, dropped from model.safetensors: eval and predict sampled at p0
+    m = medtrain.train(technique_config(learnable_npz, tmp_path / "run", dropout=P, dropout_kind="annealed",
+                                        epochs=4, anneal_epochs=4, mc_dropout=5, checkpoint=checkpoint),
+                       verbose=False)
+    drop = load_run_module(tmp_path / "run").module.model.head.drop
+    assert drop.p == pytest.approx(m["history"][m["best_epoch"]]["dropout_rate"]) and drop.p > 0
+    again = medtrain.evaluate(tmp_path / "run", verbose=False)
+    assert (again["auc"], again["acc"]) == pytest.approx((m["test"]["auc"], m["test"]["acc"]), abs=1e-6)
 
 
 def test_standout_head(learnable_npz, tmp_path):

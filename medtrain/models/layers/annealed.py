@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
@@ -76,8 +77,10 @@ class AnnealedDropout(nn.Module):
     Shape:
         - Input: any ``(*)``. Output: same shape.
 
-    The current epoch is saved in the module's state dict (as extra state), so a model restored from a
-    checkpoint resumes with the rate it had.
+    The current epoch is a buffer of the module's state dict (``epoch``), so a model restored from a
+    checkpoint or a run's ``model.safetensors`` has the rate it had: MC dropout at evaluation samples at the
+    kept epoch's rate, as the run did (as non-tensor extra state, dropped from safetensors files, a reloaded
+    run had sampled at ``p0``).
     """
 
     def __init__(self, p0: float = 0.5, anneal_epochs: int = 10, schedule: str = "linear"):
@@ -85,26 +88,25 @@ class AnnealedDropout(nn.Module):
         self.p0 = check_rate(p0, "p0")
         self.anneal_epochs = anneal_epochs
         self.schedule = schedule
-        self.epoch = 0.0
+        self.register_buffer("epoch", torch.zeros(()))
         self.p = annealed_rate(self.p0, 0.0, anneal_epochs, schedule)  # validates the arguments
+        self.register_load_state_dict_post_hook(_rate_from_loaded_epoch)
 
     def set_epoch(self, epoch: float) -> float:
         """Set the number of completed epochs; returns the new rate."""
         self.p = annealed_rate(self.p0, epoch, self.anneal_epochs, self.schedule)
-        self.epoch = float(epoch)
+        self.epoch.fill_(float(epoch))
         return self.p
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, training=self.training)
 
-    def get_extra_state(self) -> dict:
-        return {"epoch": self.epoch}
-
-    def set_extra_state(self, state: dict) -> None:
-        self.set_epoch(state["epoch"])
-
     def extra_repr(self) -> str:
         return f"p0={self.p0}, anneal_epochs={self.anneal_epochs}, schedule={self.schedule}, p={self.p:.4g}"
+
+
+def _rate_from_loaded_epoch(module: AnnealedDropout, _incompatible) -> None:
+    module.set_epoch(float(module.epoch))
 
 
 def set_dropout_epoch(model: nn.Module, epoch: float) -> list[float]:
