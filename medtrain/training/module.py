@@ -112,9 +112,10 @@ class Classifier(pl.LightningModule):
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
         # the validation loss is computed on logits gathered on the CPU, while the buffer is on the device
         w = self.class_weights.to(logits.device) if self.class_weights is not None else None
-        if self.task == MULTILABEL:  # class weights are per-label positive weights here
-            return F.binary_cross_entropy_with_logits(logits, target, pos_weight=w)
         ls = float(self.cfg.get("label_smoothing", 0.0))
+        if self.task == MULTILABEL:  # class weights are per-label positive weights here
+            # each label is its own two-class problem, smoothed towards 1/2 (it had been ignored silently)
+            return F.binary_cross_entropy_with_logits(logits, target * (1 - ls) + ls / 2, pos_weight=w)
         if ls:
             target = target * (1 - ls) + ls / self.num_classes
         logp = F.log_softmax(logits, dim=-1)

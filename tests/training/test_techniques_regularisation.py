@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from medtrain.models.layers.annealed import AnnealedDropout
 from medtrain.models.layers.dropconnect import DropConnectLinear
@@ -159,3 +160,19 @@ def test_label_smoothing_reaches_the_loss(weighted, learnable_npz, tmp_path):
         expected = per.sum(-1).mean()
     assert loss == pytest.approx(float(expected), rel=1e-6)
     assert not math.isclose(loss, float(-(target * torch.log_softmax(logits, -1)).sum(-1).mean()), rel_tol=1e-3)
+
+
+def test_label_smoothing_reaches_a_multi_label_loss():
+    # each label a two-class problem smoothed towards 1/2: the setting had been ignored for multi-label tasks
+    from medtrain.data.base import MULTILABEL
+    from medtrain.training.module import Classifier
+
+    logits, target = torch.tensor([[2.0, -1.0, 0.3], [0.5, 1.5, -2.0]]), torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    losses = {}
+    for eps in (0.0, 0.3):
+        module = Classifier(nn.Linear(3, 3), MULTILABEL, 3, torch.zeros(1), torch.ones(1), {"label_smoothing": eps})
+        losses[eps] = float(module.loss(logits, target))
+    smoothed = target * 0.7 + 0.15
+    expected = -(smoothed * F.logsigmoid(logits) + (1 - smoothed) * F.logsigmoid(-logits)).mean()
+    assert losses[0.3] == pytest.approx(float(expected), rel=1e-6)
+    assert not math.isclose(losses[0.3], losses[0.0], rel_tol=1e-3)
