@@ -1,7 +1,8 @@
 """``medtrain explain``: where a finished run looks. Saliency maps of 2D and 3D runs by Grad-CAM
 (Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization",
 ICCV 2017), Grad-CAM++ (Chattopadhyay et al., WACV 2018) and occlusion sensitivity (Zeiler & Fergus,
-"Visualizing and Understanding Convolutional Networks", ECCV 2014), all three from ``monai.visualize``.
+"Visualizing and Understanding Convolutional Networks", ECCV 2014), on ``monai.visualize`` (Grad-CAM++'s
+weights as the paper's eq. 19, not MONAI 1.6's variant: :func:`_gradcam_pp_class`).
 
 Inputs are read exactly as ``medtrain predict`` reads them (:func:`medtrain.predictor.python_items` and
 :func:`~medtrain.predictor.conform`), or taken from the run's own split. Each map explains the network's
@@ -211,7 +212,7 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
                   layer: str | None = None, skip_bad: bool = False, batch_size: int = BATCH_SIZE) -> Explanation:
     """Explain each of ``items`` (see :func:`explain`); bad items raise, or with ``skip_bad`` are listed in
     ``skipped``."""
-    from monai.visualize import GradCAM, GradCAMpp, OcclusionSensitivity
+    from monai.visualize import GradCAM, OcclusionSensitivity
 
     if method not in METHODS:
         raise MedtrainError(f"unknown explanation method '{method}'; choose one of {', '.join(METHODS)}")
@@ -226,7 +227,7 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
                                          mode="mean_img", overlap=OCCLUSION_OVERLAP, activate=partial(scores_from_logits, task=task))
     else:
         layer = check_layer(run, layer) if layer else default_layer(run)
-        cam = GradCAM if method == "gradcam" else GradCAMpp
+        cam = GradCAM if method == "gradcam" else _gradcam_pp_class()
         explainers = [cam(net, target_layers=t, postprocessing=_minmax) for t in target_layers(run, layer)]
     names, maps, targets, probs, images, skipped = [], [], [], [], [], []
 
@@ -250,16 +251,12 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
                     p_i = scores_from_logits(logits[i:i + 1], task)[0, k[i]]
                 out[i] = _minmax((p_i - occluded[:, k[i]:k[i] + 1]).clamp_min(0))[0, 0]
         else:
-            # MONAI's Grad-CAM++ (1.6) multiplies the class scores (B,) into the gradients (B, C, *spatial)
-            # along the last spatial axis when B > 1: it gets one image per call.
-            step = 1 if method == "gradcam++" else len(x)
             for c in k.unique().tolist():
-                sel = torch.nonzero(k == c).flatten()
-                for s in sel.split(step):
-                    with torch.enable_grad():  # an ensemble: the mean of its members' maps, scaled again
-                        mean = sum(e(x[s].requires_grad_(True), class_idx=c)[:, 0].detach().float()
-                                   for e in explainers) / len(explainers)
-                    out[s] = _minmax(mean[:, None])[:, 0] if len(explainers) > 1 else mean
+                s = torch.nonzero(k == c).flatten()
+                with torch.enable_grad():  # an ensemble: the mean of its members' maps, scaled again
+                    mean = sum(e(x[s].requires_grad_(True), class_idx=c)[:, 0].detach().float()
+                               for e in explainers) / len(explainers)
+                out[s] = _minmax(mean[:, None])[:, 0] if len(explainers) > 1 else mean
         maps.extend(out.numpy())
         targets.extend(k.tolist())
         probs.extend(p)
@@ -287,6 +284,29 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
                        probs=np.stack(probs) if probs else np.zeros((0, len(labels)), np.float32),
                        images=np.stack(images) if images else np.zeros((0, *shape), np.uint8),
                        labels=labels, method=method, layer=layer, skipped=skipped)
+
+
+def _gradcam_pp_class():
+    """Grad-CAM++ as Chattopadhay et al. write it (WACV 2018, eq. 19, and their code): with Y = exp(S),
+    ``alpha_ij = g_ij^2 / (2 g_ij^2 + g_ij^3 sum_ab A_ab)`` (0 where the denominator is), channel weights
+    ``sum_ij alpha_ij relu(g_ij)``, map ``relu(sum_k w_k A_k)``; ``g = dS/dA``. exp(S) cancels in alpha and
+    scales the weights of one image alike, which the min-max scaling removes. Written here because MONAI 1.6's
+    ``GradCAMpp`` sums ``A_ab g_ab^3`` over the map in the denominator and adds 1e-7, more than ``2 g^2`` at
+    typical gradients: its maps were 0.28-0.56 off the paper's on trained runs (a user walkthrough)."""
+    import torch.nn.functional as F
+    from monai.visualize import GradCAM
+
+    class GradCAMpp(GradCAM):
+        def compute_map(self, x, class_idx=None, retain_graph=False, layer_idx=-1, **kwargs):
+            _, acti, grad = self.nn_module(x, class_idx=class_idx, retain_graph=retain_graph, **kwargs)
+            a, g = acti[layer_idx].float(), grad[layer_idx].float()
+            per_channel = (*g.shape[:2], *(1,) * (g.ndim - 2))
+            denom = 2 * g.pow(2) + g.pow(3) * a.flatten(2).sum(-1).view(per_channel)
+            alpha = g.pow(2) / torch.where(denom != 0, denom, torch.ones_like(denom))
+            weights = (alpha * F.relu(g)).flatten(2).sum(-1).view(per_channel)
+            return F.relu((weights * a).sum(1, keepdim=True))
+
+    return GradCAMpp
 
 
 def _split_items(run: RunModel, split: str, run_dir: str | os.PathLike | None) -> list[Item]:
