@@ -150,10 +150,17 @@ def default_layer(run: RunModel) -> str:
 
 
 def check_layer(run: RunModel, layer: str) -> str:
+    """``layer`` when it names a module of the network whose output is a spatial map, as Grad-CAM needs."""
     names = dict(_network(run).named_modules())
+    stages = ", ".join(_candidate_layers(_network(run))[:8])
     if layer not in names or not layer:
-        stages = ", ".join(_candidate_layers(_network(run))[:8])
         raise MedtrainError(f"--layer {layer}: no such module in {run.meta['model']} (its stages: {stages})")
+    prefix = _MEMBER.format(0) if _members(run) > 1 else ""
+    shape = dict(stage_shapes(run, [prefix + layer])).get(prefix + layer)
+    if shape is None or len(shape) != len(run.input_shape) - 1:
+        raise MedtrainError(f"--layer {layer} has no spatial map to compute Grad-CAM at (output "
+                            f"{'not a tensor' if shape is None else 'x'.join(map(str, shape)) or 'a vector'}); "
+                            f"use a convolutional stage: {stages}")
     return layer
 
 

@@ -158,7 +158,7 @@ def test_target_by_name_or_index_and_layer_override(trained_run, tmp_path):
     assert not np.allclose(other.maps, by_name.maps)  # the map depends on the class it explains
 
 
-@pytest.mark.parametrize("case", ["not_a_run", "rgb", "volume", "corrupt", "target", "layer"])
+@pytest.mark.parametrize("case", ["not_a_run", "rgb", "volume", "corrupt", "target", "layer", "flat_layer"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(trained_run, tmp_path, capsys, case):
     run, _, arrays = trained_run
     bad = tmp_path / "bad"
@@ -171,15 +171,18 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(trained_run, tmp_path,
         item = bad_item(case, arrays["test_images"][0], bad)
     elif case == "target":
         extra = ["--target", "pneumonia"]
-    else:
+    elif case == "layer":
         extra = ["--layer", "layer9"]
+    else:  # a module without a spatial map (the classifier): it had been a traceback with exit 1
+        extra = ["--layer", "fc"]
     out = tmp_path / "ex"
     code, _, err = _cli(capsys, "explain", target, item, "--out", out, *extra)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and err.startswith("medtrain: error:")
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["bad"]  # nothing, not even a temp folder
     assert {"not_a_run": "not a finished run", "rgb": "channel", "volume": "dimensionality", "corrupt": "cannot read",
-            "target": "unknown target class 'pneumonia'", "layer": "no such module"}[case] in err
+            "target": "unknown target class 'pneumonia'", "layer": "no such module",
+            "flat_layer": "--layer fc has no spatial map"}[case] in err
 
 
 def test_skip_bad_lists_and_skips(trained_run, tmp_path, capsys):
