@@ -374,6 +374,11 @@ def _file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:60] or "input"
 
 
+def _read_as_ras(name: str) -> bool:
+    """Whether the input ``name`` was a NIfTI file or DICOM series, which the data layer reorders to RAS."""
+    return name.lower().endswith((".nii", ".nii.gz")) or Path(name).is_dir()
+
+
 def write_explanation(res: Explanation, out: str | os.PathLike) -> list[Path]:
     """Write ``maps.npz`` (``maps``, ``inputs``, ``target``, ``target_name``, ``method``, ``layer``) and one
     overlay PNG per input (``NNNN_<name>.png``; for volumes the three central orthogonal slices) into the
@@ -389,7 +394,7 @@ def write_explanation(res: Explanation, out: str | os.PathLike) -> list[Path]:
             png = f"{i:04d}_{_file_stem(name)}.png"
             title = (f"{name} · {res.method}{f' at {res.layer}' if res.layer else ''} · "
                      f"{res.labels[k]} (p = {res.probs[i, k]:.3f})")
-            saliency_overlay(res.images[i], res.maps[i], tmp / png, title)
+            saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
             pngs.append(out / png)
         np.savez_compressed(tmp / MAPS_FILE, maps=res.maps, inputs=np.array(res.names, dtype=str),
                             target=res.targets, target_name=np.array([res.labels[k] for k in res.targets], dtype=str),

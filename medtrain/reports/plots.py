@@ -131,25 +131,50 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
     _save(fig, path)
 
 
-def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "") -> None:
-    """An image ``(C, H, W)`` (or volume ``(C, D, H, W)``, shown as its three central orthogonal slices)
-    beside the same view with a saliency map ``(*spatial)`` in [0, 1] laid over it (``jet``, alpha 0.5)."""
+#: RAS volumes (D, H, W) = (Z, Y, X) shown as radiology does: the central slice along each axis, superior
+#: (coronal, sagittal) or anterior (axial) up, the patient's right on the viewer's left, anterior left in the
+#: sagittal view; ``(top, bottom, left, right)`` letters name the sides
+RAS_VIEWS = (("axial", "APRL"), ("coronal", "SIRL"), ("sagittal", "SIAP"))
+
+
+def volume_views(image, saliency, ras: bool) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
+    """The three central orthogonal slices of ``image`` ``(C, D, H, W)`` and ``saliency`` ``(D, H, W)``:
+    ``(image (C, h, w), map (h, w), name, side letters)``. ``ras``: the volume is in RAS order (read from
+    NIfTI or DICOM), so slices are turned to the radiological display of :data:`RAS_VIEWS`; otherwise (a
+    .npz, whose orientation is unknown) they are shown in array order, named by axis, without letters."""
+    views = []
+    for a, size in enumerate(saliency.shape):
+        v, m = np.take(image, size // 2, axis=a + 1), np.take(saliency, size // 2, axis=a)
+        if ras:  # rows run inferior->superior (posterior->anterior), columns left->right or posterior->anterior
+            views.append((v[:, ::-1, ::-1], m[::-1, ::-1], RAS_VIEWS[a][0], RAS_VIEWS[a][1]))
+        else:
+            views.append((v, m, f"axis {a} (array order)", ""))
+    return views
+
+
+def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", ras: bool = False) -> None:
+    """An image ``(C, H, W)`` (or volume ``(C, D, H, W)``, shown as its three central orthogonal slices,
+    :func:`volume_views`) beside the same view with a saliency map ``(*spatial)`` in [0, 1] laid over it
+    (``jet``, alpha 0.5, with its colour bar)."""
     img, sal = np.asarray(image), np.asarray(saliency, dtype=float)
-    if img.ndim == 3:
-        views = [(img, sal, "")]
-    else:  # the central slice along each axis: axial (D), coronal (H), sagittal (W)
-        views = [(np.take(img, s // 2, axis=a + 1), np.take(sal, s // 2, axis=a), name)
-                 for a, (s, name) in enumerate(zip(sal.shape, ("axial", "coronal", "sagittal")))]
-    fig, axes = plt.subplots(2, len(views), figsize=(2.6 * len(views), 5.4), squeeze=False)
-    for j, (v, s, name) in enumerate(views):
+    views = [(img, sal, "", "")] if img.ndim == 3 else volume_views(img, sal, ras)
+    fig, axes = plt.subplots(2, len(views), figsize=(2.6 * len(views) + 0.6, 5.4), squeeze=False)
+    for j, (v, s, name, sides) in enumerate(views):
         shown = v[0] if v.shape[0] == 1 else np.moveaxis(v[:3], 0, -1)
         for i in range(2):
             ax = axes[i, j]
             ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=255)
-            ax.set_axis_off()
-        axes[1, j].imshow(s, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            ax.set_xticks([])  # no ticks, but the frame stays: white tissue is not lost in the white page
+            ax.set_yticks([])
+            for letter, xy in zip(sides, ((0.5, 1.0), (0.5, -0.02), (-0.02, 0.5), (1.02, 0.5))):
+                ax.text(*xy, letter, transform=ax.transAxes, ha="center", va="bottom" if xy[1] >= 1 else
+                        "top" if xy[1] < 0 else "center", fontsize=7, color="black")
+        overlay = axes[1, j].imshow(s, cmap="jet", alpha=0.5, vmin=0, vmax=1)
         if name:
-            axes[0, j].set_title(f"{name} (central slice)", fontsize=8)
+            axes[0, j].set_title(f"{name} (central slice)", fontsize=8, pad=10 if sides else 4)
+    bar = fig.colorbar(overlay, ax=axes.ravel().tolist(), fraction=0.03, shrink=0.5, pad=0.04)
+    bar.set_label("saliency (per image, 0-1)", fontsize=7)
+    bar.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
 
