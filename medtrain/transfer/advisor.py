@@ -189,6 +189,15 @@ def advise(source: str | Path, target: str, *, max_images: int = 1000, small_per
     scfg = rundir.read_config(src.run_dir)
     s_splits = _splits_for(scfg.get("data") or scfg["dataset"], scfg)
     t_splits = _splits_for(target, scfg)
+    dims = {name: len(sp.spatial_shape) for name, sp in (("source", s_splits), ("target", t_splits))}
+    if dims["source"] != dims["target"]:  # no common feature space to compare the two sets' images in
+        kind = {2: "2D images", 3: "3D volumes"}
+        hint = ("; a 2D run can still start a 3D one: `medtrain train --pretrained SOURCE` inflates its kernels "
+                "(I3D), and `medtrain compare --vary transfer=...` measures the strategies" if dims["source"] == 2 else
+                "; a 3D network cannot start a 2D one")
+        raise MedtrainError(f"advise measures the target in the source network's features: the source run was "
+                            f"trained on {kind[dims['source']]}, the target {target} holds {kind[dims['target']]}"
+                            + hint)
     model = source_model(src)
     mean = torch.tensor(src.meta.get("mean") or [0.5] * model_in_chans(src), dtype=torch.float32)
     std = torch.tensor(src.meta.get("std") or [0.25] * model_in_chans(src), dtype=torch.float32)

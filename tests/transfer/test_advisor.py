@@ -141,3 +141,14 @@ def test_a_small_image_zoo_source_is_rebuilt_with_its_own_stem(datasets, recorde
     (run / "config.yaml").write_text(yaml.safe_dump({"data": str(src), "dataset": None, "model": "resnet18"}))
     same = advise(run, str(src), max_images=40)
     assert same.similarity == "similar" and same.n_images == 40
+
+
+def test_a_target_of_the_other_dimensionality_is_one_error_line(datasets, capsys):
+    # a 2D source and 3D volumes had been a traceback from F.interpolate, exit 1
+    root, _, _ = datasets
+    rng = np.random.default_rng(1)
+    volumes = rng.integers(0, 255, (40, 8, 8, 8)).astype(np.uint8)
+    target = _npz(root / "volumes.npz", volumes, (np.arange(40) % 2).reshape(-1, 1).astype(np.uint8))
+    assert main(["advise", "--source", str(root / "A"), "--target", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "trained on 2D images" in err and "holds 3D volumes" in err and "inflates" in err
