@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         "machine, so throughput can fall below 1/latency; treat CPU timings as good to about 2x.",
         "- Not in the table: the fixed-size 28 px ResNets (`resnet18_28`, ... : `--names resnet18_28`), the "
         "depthwise-separable twins (`--names resnet18_28-separable`), GPU columns (added automatically when CUDA "
-        "is available) and the accuracy-vs-cost scatter (`medtrain models --dataset`, not wired to training yet).",
+        "is available) and the accuracy-vs-cost scatter (`medtrain models --dataset NAME`, which trains each network briefly: `models_accuracy.md`).",
         "- Published totals and where the implementations differ (ResNet v1.5, Inception v3, AlexNet): "
         "`medtrain cost NAME --input 224`.",
         "",

@@ -87,8 +87,10 @@ def analyse(name: str, input_size: int, in_chans: int = 3, num_classes: int = 10
         raise MedtrainError(f"--separable converts 2D convolutions; {name} is a 3D network")
     try:
         report = count_cost(model, input_size, in_chans, name=name, num_classes=num_classes)
-    except RuntimeError as e:  # the stock network shrinks this input to nothing
-        raise MedtrainError(f"{name} cannot run on {input_size} px inputs: {str(e).splitlines()[0]}") from None
+    except (RuntimeError, AssertionError, ValueError) as e:  # the stock network shrinks this input to nothing,
+        # or (a timm ViT) asserts its own fixed input size
+        raise MedtrainError(f"{name} cannot run on {input_size} px inputs: "
+                            f"{(str(e).splitlines() or [type(e).__name__])[0]}") from None
     out = report.to_dict()
     out["published"] = compare_published(report)
     if separable:
@@ -149,6 +151,10 @@ def _format_model(r: dict, all_layers: bool) -> str:
     if shown is not layers:
         lines.append(f"... {len(layers) - len(shown)} cheaper layers not shown (--all-layers)")
     lines += ["", f"total: {r['params']:,} parameters ({_si(r['params'])}), {r['macs']:,} MACs ({_si(r['macs'])})"]
+    in_layers = sum({layer["name"]: layer["params"] for layer in layers}.values())  # a layer called twice: once
+    if in_layers != r["params"]:  # the table's params column would not add up to the total without it
+        lines.append(f"parameters: {in_layers:,} in the conv and linear layers, {r['params'] - in_layers:,} in "
+                     f"normalisation and other layers (no MACs counted for them)")
     by_kind = ", ".join(f"{k} {_si(v)} ({v / r['macs']:.0%})" for k, v in r["macs_by_kind"].items() if r["macs"])
     lines.append(f"MACs by kind: {by_kind}")
     pub = r.get("published")

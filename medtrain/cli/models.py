@@ -44,6 +44,10 @@ def run(args) -> int:
     if args.dataset:
         return run_accuracy(args)
     if not args.measure:
+        given = [flag for flag, on in (("--names", args.names), ("--csv", args.csv), ("--quick", args.quick)) if on]
+        if given:  # the listing has no such view: they had been ignored silently, the whole zoo printed
+            raise MedtrainError(f"{', '.join(given)} apply with --measure or --dataset; `medtrain models` alone lists "
+                                f"the whole zoo")
         fams = benchmark.families()
         if args.json:
             print(json.dumps(fams))
@@ -59,7 +63,7 @@ def run(args) -> int:
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows = [benchmark.measure(n, args.budget, devices, log=lambda s: print(s, file=sys.stderr, flush=True))
-            for n in benchmark.select(args.names, args.quick)]
+            for n in benchmark.select(args.names, args.quick, images_only=True)]
     if args.json:
         print(json.dumps(rows))
     elif args.csv:
@@ -74,7 +78,8 @@ def run_accuracy(args) -> int:
 
     Each network is trained with the default recipe (only ``--epochs`` shortened) as an ordinary run
     directory, so every number can be traced to its ``metrics.json``; MACs are counted for the network
-    as built for the dataset (its channels, classes and image size).
+    as built for the dataset (its channels, classes and image size), times the networks the run averages
+    (``members``: two for the default 3D network in bf16).
     """
     import tempfile
     from pathlib import Path
@@ -83,7 +88,7 @@ def run_accuracy(args) -> int:
     from medtrain._progress import Overall
     from medtrain.api import train_or_reuse
     from medtrain.data import load_splits
-    from medtrain.rundir import is_finished
+    from medtrain.rundir import is_finished, read_config
     from medtrain.models import benchmark, create_model
     from medtrain.models.cost import count_cost
     from medtrain.reports.plots import cost_accuracy_scatter
@@ -99,10 +104,13 @@ def run_accuracy(args) -> int:
     with Overall(len(names), "models", done=sum(is_finished(runs / n) for n in names)) as bar:
         for name in names:
             net = create_model(name, in_chans=splits.in_chans, num_classes=splits.num_classes, input_size=size)
-            macs = count_cost(net, size, in_chans=splits.in_chans).macs
             reused = is_finished(runs / name)
             m = train_or_reuse(config_mod.resolve(base.to_dict(), {"model": name, "out": str(runs / name)}))
-            row = {"name": name, "params": sum(p.numel() for p in net.parameters()), "macs": macs,
+            members = read_config(runs / name).get("members")  # as the run resolved `auto` (config.yaml)
+            members = members if isinstance(members, int) and members > 1 else 1
+            macs = members * count_cost(net, size, in_chans=splits.in_chans).macs
+            row = {"name": name, "params": members * sum(p.numel() for p in net.parameters()), "macs": macs,
+                   "members": members,
                    "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "val_auc": m["val"]["auc"],
                    "wall_s": m["wall_s"]}
             rows.append(row)

@@ -13,7 +13,7 @@ import csv
 import io
 from typing import Dict, Iterable, List, Optional
 
-from medtrain.errors import suggest
+from medtrain.errors import MedtrainError
 
 # One representative per family for --quick (the paper's headline network where there is one).
 QUICK = {
@@ -45,17 +45,22 @@ def families() -> Dict[str, dict]:
     return out
 
 
-def select(names: Optional[str], quick: bool) -> List[str]:
-    """The names to measure: ``--names``, else the zoo (one per family with ``quick``)."""
-    from medtrain.models import list_models
+def select(names: Optional[str], quick: bool, images_only: bool = False) -> List[str]:
+    """The names to measure: ``--names`` (any name ``create_model`` takes: medtrain's or timm's), else the zoo
+    (one per family with ``quick``). ``images_only``: a 3D network is refused, for the 224/28 px table."""
+    from medtrain.models import create_model
+    from medtrain.models.cost import is_3d
+    from medtrain.models.factory import check_model_name
     from medtrain.models.zoo import FAMILIES
 
     if names:
         chosen = [n.strip() for n in names.split(",") if n.strip()]
-        known = set(list_models())
         for n in chosen:
-            if n.removesuffix("-separable") not in known:
-                raise suggest(n, known, "model")
+            check_model_name(n)
+            if images_only and is_3d(create_model(n.removesuffix("-separable"), in_chans=3, num_classes=2)):
+                raise MedtrainError(f"{n} is a 3D network; --measure tables 2D networks at 224 and 28 px: "
+                                    f"`medtrain cost {n} --input 28` counts its parameters and MACs on a 28-voxel "
+                                    f"cube, `medtrain models --dataset NAME --names {n}` trains it")
         return chosen
     if quick:
         return [QUICK.get(fam, entry["names"][0]) for fam, entry in FAMILIES.items()]

@@ -67,7 +67,7 @@ def conv_cost(DK: int, M: int, N: int, DG: int) -> dict:
     }
 
 
-_CONVS = (nn.Conv2d, nn.Conv3d)
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)  # Conv1d: e.g. the ECA attention of timm's ecaresnets
 
 
 def conv_kind(conv: nn.Conv2d | nn.Conv3d) -> str:

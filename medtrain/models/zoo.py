@@ -13,8 +13,8 @@ Small inputs (``input_size <= SMALL_INPUT``, e.g. the 28 px MedMNIST images): th
 the image 4x before the first block (a strided 7x7 or 3x3 convolution and a max-pool), leaving a
 7x7 map -- or nothing: AlexNet, VGG and the Inception family fail outright at 28 px. Following the
 MedMNIST ResNets (Yang et al., Scientific Data 2023; ``resnet18_28``), the builders remove that 4x
-(total stride 32 becomes 8: a 28 px image ends in a 4x4 or 3x3 map; 2x2 for the Inceptions and 1x1 for
-VGG, which loses only one of its five pools):
+(total stride 32 becomes 8: a 28 px image ends in a 4x4 or 3x3 map; 2x2 for the Inceptions, Xception and
+AlexNet, and 1x1 for VGG, which loses only one of its five pools):
 
 ============================  =============================================================
 family                        adaptation when ``input_size <= 64``

@@ -53,6 +53,11 @@ def test_cost_of_a_3d_network_counts_its_volume_convolutions(capsys):
         (["cost"], "give a MODEL"),
         (["models", "--measure", "--names", "mobilenet_v9"], "unknown model"),
         (["cost", "med3d_resnet10", "--input", "28", "--separable"], "is a 3D network"),
+        # found in a user walkthrough: each had been a traceback, an error about a 224 px image, or ignored
+        (["models", "--measure", "--names", "med3d_resnet10"], "is a 3D network; --measure tables 2D networks"),
+        (["cost", "vit_tiny_patch16_224", "--input", "28"], "cannot run on 28 px inputs"),
+        (["models", "--names", "nosuch"], "--names apply with --measure or --dataset"),
+        (["models", "--csv"], "--csv apply with --measure"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):
@@ -72,3 +77,36 @@ def test_models_measure_gives_a_row_per_network(capsys):
     (row,) = rows
     assert row["macs_224"] == 41_030_272 and row["params"] == 470_072
     assert row["size_bytes"] > 4 * row["params"] and row["cpu_ms_224"] > 0 and row["cpu_ips_224"] > 0
+
+
+def test_measure_takes_a_timm_name_as_every_other_command_does():
+    # `medtrain cost efficientnet_b0` worked, `models --measure --names efficientnet_b0` was 'unknown model'
+    from medtrain.models.benchmark import select
+
+    assert select("efficientnet_b0,resnet18_28", quick=False, images_only=True) == ["efficientnet_b0", "resnet18_28"]
+
+
+def test_the_per_layer_parameters_and_the_rest_add_up_to_the_total(capsys):
+    # the table's params column left out batch norm's without saying so: resnet50 53,120 short of its total
+    assert main(["cost", "resnet18_28", "--input", "28", "--all-layers"]) == 0
+    text = capsys.readouterr().out
+    out = _json(capsys, ["cost", "resnet18_28", "--input", "28", "--json"])
+    in_layers = sum({layer["name"]: layer["params"] for layer in out["layers"]}.values())
+    assert f"parameters: {in_layers:,} in the conv and linear layers, {out['params'] - in_layers:,} in normalisation" in text
+    assert out["params"] - in_layers == 2 * sum(  # BatchNorm's weight and bias, per channel
+        n for n in [64] * 5 + [128] * 5 + [256] * 5 + [512] * 5)
+
+
+def test_conv1d_layers_are_counted_as_flop_counter_counts_them(capsys):
+    # timm's ecaresnets' channel attention is a Conv1d: 46,592 MACs short of FlopCounterMode at 224 px
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from medtrain.models import create_model
+
+    out = _json(capsys, ["cost", "ecaresnet26t", "--input", "64", "--num-classes", "2", "--json"])
+    model = create_model("ecaresnet26t", in_chans=3, num_classes=2, input_size=64).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 3, 64, 64))
+    assert out["macs"] == counter.get_total_flops() // 2
+    assert any(layer["name"].endswith("conv") and "x" not in layer["kernel"] for layer in out["layers"])
