@@ -89,6 +89,8 @@ def check_devices(cfg: Config) -> None:
     elif accel == "cpu":
         if isinstance(cfg.devices, (list, tuple)) or "," in str(cfg.devices):
             raise MedtrainError(f"devices {cfg.devices}: on CPU give a number of processes, not device indices")
+        if str(cfg.devices).strip() == "-1":  # Lightning's CPU accelerator refuses it mid-run (a traceback)
+            raise MedtrainError(f"devices -1 means every GPU; on CPU give a number of processes (1..{usable_cores()})")
         cores = usable_cores()
         if n is not None and n > cores:
             raise MedtrainError(f"devices {cfg.devices}: on CPU that many processes need as many cores; "

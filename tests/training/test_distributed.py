@@ -73,6 +73,7 @@ def test_devices_beyond_the_machine_are_refused(monkeypatch):
 @pytest.mark.parametrize("args, message", [
     (["--strategy", "dpp"], "did you mean ddp"),
     (["--devices", "0"], "devices must be a number >= 1"),
+    (["--devices", "-1"], "on CPU give a number of processes"),  # Lightning's traceback, a half-written run
     (["--devices", str(os.cpu_count() + 1)], "on CPU that many processes need as many cores"),
     (["--accelerator", "tpu9"], "unknown accelerator 'tpu9'"),  # Lightning's refusal was a 30-line traceback
     (["--num-nodes", "2"], "start the command on every machine with torchrun"),  # it waited forever
