@@ -36,10 +36,11 @@ from medtrain.training.fit import check_augment, fit
 from medtrain.training.module import Classifier
 from medtrain.training.probe import ProbeModel, fit_probe
 
-#: Settings that may differ between a run and its continuation (or reuse) without changing its result.
+#: Settings that may differ between a run and its continuation (or reuse) without changing its result
+#: (``store``: the same tensors in memory or mapped from disk, so a run killed for memory resumes mapped).
 #: The number of processes (devices x num_nodes) is not one of them: the global batch, the shards and the
 #: steps of the schedule depend on it.
-RESUMABLE_KEYS = ("progress", "data_dir", "accelerator", "strategy", "out")
+RESUMABLE_KEYS = ("progress", "data_dir", "store", "accelerator", "strategy", "out")
 
 
 def check_settings(cfg: Config) -> None:

@@ -88,3 +88,19 @@ def test_killed_process_resumes_from_its_last_epoch(tiny_npz, tmp_path):
     straight = tmp_path / "straight"  # the same settings, uninterrupted, in this process (one import less)
     assert cli_main(["train", *args, "--out", str(straight)]) == 0
     _same_run(straight, cut)
+
+
+def test_a_run_resumes_through_another_store_but_not_with_other_settings(tiny_npz, tmp_path):
+    # a run killed for memory under the in-memory store could not be resumed through the memory-mapped one,
+    # though the store changes no number (the same tensors, the same seeded batches)
+    from medtrain import config as config_mod
+    from medtrain.api import _resume_config
+    from medtrain.errors import MedtrainError
+    from medtrain.rundir import write_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    write_config(run, config_mod.resolve({"data": str(tiny_npz), "store": "memory", "out": str(run)}))
+    assert _resume_config(run, {"store": "mmap"}).store == "mmap"
+    with pytest.raises(MedtrainError, match="--lr 0.5 differs from the run's"):
+        _resume_config(run, {"lr": 0.5})
