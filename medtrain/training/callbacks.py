@@ -181,7 +181,8 @@ class HistoryLogger(pl.Callback):
 
 
 def _numbers(entry: dict) -> dict:
-    return {k: float(v) for k, v in entry.items() if isinstance(v, (int, float))}
+    """The entry's numbers as logged metrics; its ``step`` is the log's own step column, not a metric."""
+    return {k: float(v) for k, v in entry.items() if isinstance(v, (int, float)) and k != "step"}
 
 
 def build_logger(kind: str, run_dir: Path, hparams: dict):

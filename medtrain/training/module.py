@@ -189,7 +189,9 @@ class Classifier(pl.LightningModule):
                      # the rate of the epoch's last step (a step-wise schedule has moved on once more since)
                      "lr": float(self._step_lr if self._step_lr is not None
                                  else self.trainer.optimizers[0].param_groups[0]["lr"]),
-                     "epoch_s": time.perf_counter() - self._epoch_start}
+                     "epoch_s": time.perf_counter() - self._epoch_start,
+                     # the optimiser steps so far: the experiment log's step when a resumed run logs it again
+                     "step": int(self.trainer.global_step)}
             entry.update(self.extra_epoch_log)
             self.history = [h for h in self.history if h["epoch"] < entry["epoch"]] + [entry]
             self._train_count = 0

@@ -1,4 +1,5 @@
 """An interrupted run loses at most the current epoch, and --resume ends with the uninterrupted result."""
+import csv
 import json
 import os
 import signal
@@ -34,6 +35,10 @@ def _same_run(a_dir, b_dir):
     assert a["best_epoch"] == b["best_epoch"] and a["test"]["acc"] == b["test"]["acc"]
     wa, wb = load_state(a_dir / "model.safetensors"), load_state(b_dir / "model.safetensors")
     assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
+    # the experiment log too: the epochs before the interrupt had been logged again at step 0
+    logs = [list(csv.DictReader((d / "logs" / "csv" / "metrics.csv").open())) for d in (a_dir, b_dir)]
+    assert [(r["epoch"], r["step"]) for r in logs[0]] == [(r["epoch"], r["step"]) for r in logs[1]]
+    assert logs[0][0]["step"] != "0"
 
 
 @pytest.mark.parametrize("ema", [0.0, 1.0], ids=["plain", "ema"])
