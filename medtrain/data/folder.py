@@ -18,7 +18,7 @@ from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from medtrain._io import path_kind
 from medtrain.data.base import Split, Splits
 from medtrain.data.intensity import normalise_percentile, to_uint8
-from medtrain.data.store import open_store, store_dir, use_mmap, writing
+from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
 from medtrain.data.split import PARTS, encode_labels, split_record
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
@@ -135,8 +135,7 @@ def _stored(paths: list[Path], assign: np.ndarray, image_size: int | None, store
         return None
     files = hashlib.sha1()
     for p in paths:
-        st = os.stat(p)
-        files.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+        files.update(f"{p}\0{content_key(p)}\0".encode())
     content = files.hexdigest()
     dest = store_dir(source, content, image_size, hashlib.sha1(assign.tobytes()).hexdigest())
     opened = open_store(dest)

@@ -76,9 +76,11 @@ def use_mmap(store: str, image_bytes: int) -> bool:
 
 
 def content_key(source: Path) -> str:
-    """What identifies the contents of a file: its size and modification time."""
+    """What identifies the contents of a file without reading it: its size, modification time, and the
+    status-change time and inode, which a write changes even when size and mtime are restored after it
+    (``cp -p``, ``rsync -t``, an archive's extraction, ``os.utime``: a stale store had been reused)."""
     st = os.stat(source)
-    return f"{st.st_size}:{st.st_mtime_ns}"
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
 def store_dir(source: Path, content: str, *layout: object) -> Path:

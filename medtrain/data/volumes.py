@@ -35,6 +35,7 @@ from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
 from medtrain.data.split import encode_labels, split_record
+from medtrain.data.store import content_key
 from medtrain.data.table import group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
@@ -56,8 +57,7 @@ def _source_files(path: Path) -> list[Path]:
 def _cache_key(files: list[Path], settings: dict) -> str:
     items = []
     for f in files:
-        st = f.stat()
-        items.append([str(f.resolve()), st.st_mtime_ns, st.st_size])
+        items.append([str(f.resolve()), content_key(f)])
     blob = json.dumps({"v": _CACHE_VERSION, "files": items, "settings": settings}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
 

@@ -121,6 +121,29 @@ def test_conversion_happens_once_and_a_changed_source_replaces_its_store(tmp_pat
     assert len(conversions) == 2 and len(_stores(cache)) == 1
 
 
+def test_an_image_rewritten_with_its_old_size_and_mtime_is_not_read_from_a_stale_store(tmp_path, cache):
+    # cp -p, rsync -t or an archive restore keep size and mtime: the old store had been reused silently
+    import os
+
+    root = tmp_path / "imgs"
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / c / f"{i}.png")
+    load_folder(root, seed=0, store="mmap")
+    f = root / "a" / "0.png"
+    before = f.stat()
+    pixels = np.asarray(Image.open(f)).copy()
+    pixels[0, 0] ^= 0xFF  # one pixel: the same PNG size, restored mtime
+    Image.fromarray(pixels).save(f)
+    os.utime(f, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert f.stat().st_size == before.st_size and f.stat().st_mtime_ns == before.st_mtime_ns
+    mapped, mem = load_folder(root, seed=0, store="mmap"), load_folder(root, seed=0, store="memory")
+    for s in ("train", "val", "test"):
+        assert torch.equal(mapped.split(s).images, mem.split(s).images)
+
+
 @pytest.mark.parametrize("damage", ["truncate", "meta"])
 def test_a_damaged_store_is_one_error_line_and_exit_2(tmp_path, cache, capsys, damage):
     npz = _rgb_npz(tmp_path / "rgb.npz")
