@@ -101,15 +101,21 @@ def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> t
     """Decode images to (N, C, H, W) uint8; grey unless some image has colour; ``square``: a data set's images
     must be (:func:`check_square`), one file read for ``predict`` need not."""
     image_size = _check_image_size(image_size)
-    imgs = [_open(p) for p in paths]
-    rgb = _is_rgb(im.mode for im in imgs)
-    first: list = []
-    arrays = [_array(p, im, rgb, image_size, first) for p, im in zip(paths, imgs)]
-    if not arrays:
+    if not paths:
         raise MedtrainError("no images found")
-    if square:
-        check_square(first[0], first[1][1], first[1][0])
-    return torch.from_numpy(np.stack(arrays).transpose(0, 3, 1, 2).copy())
+    rgb = _is_rgb(_header(p)[0] for p in paths)
+    first: list = []
+    out = None
+    # one image decoded at a time into the result: holding every decoded image, then stacking and transposing
+    # them had peaked at 4.3x the images' size (a walkthrough's 307 MB folder: +1,328 MB of RSS)
+    for i, p in enumerate(paths):
+        a = _array(p, _open(p), rgb, image_size, first)
+        if out is None:
+            if square:
+                check_square(first[0], first[1][1], first[1][0])
+            out = np.empty((len(paths), a.shape[2], a.shape[0], a.shape[1]), np.uint8)
+        out[i] = a.transpose(2, 0, 1)
+    return torch.from_numpy(out)
 
 
 def _header(p: Path) -> tuple[str, tuple]:
