@@ -88,13 +88,18 @@ def test_training_from_the_store_matches_training_in_memory(tmp_path, cache):
     assert runs["mmap"] == runs["memory"]  # losses and metrics bit for bit
 
 
-def test_a_folder_store_holds_the_decoded_images_in_split_order(tmp_path, cache):
-    root = tmp_path / "imgs"
+def _class_folders(root, per_class: int, shape: tuple):
+    """Random PNGs of ``shape`` in class folders ``a`` and ``b``; returns the root and the generator drawn from."""
     rng = np.random.default_rng(0)
     for c in ("a", "b"):
         (root / c).mkdir(parents=True)
-        for i in range(12):
-            Image.fromarray(rng.integers(0, 256, (10, 14, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root, rng
+
+
+def test_a_folder_store_holds_the_decoded_images_in_split_order(tmp_path, cache):
+    root, rng = _class_folders(tmp_path / "imgs", 12, (10, 14, 3))
     Image.fromarray(rng.integers(0, 256, (10, 14), dtype=np.uint8)).save(root / "a" / "grey.png")  # mixed modes
     mem = load_folder(root, image_size=8, seed=3, store="memory")
     mapped = load_folder(root, image_size=8, seed=3, store="mmap")
@@ -125,12 +130,7 @@ def test_an_image_rewritten_with_its_old_size_and_mtime_is_not_read_from_a_stale
     # cp -p, rsync -t or an archive restore keep size and mtime: the old store had been reused silently
     import os
 
-    root = tmp_path / "imgs"
-    rng = np.random.default_rng(0)
-    for c in ("a", "b"):
-        (root / c).mkdir(parents=True)
-        for i in range(8):
-            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(root / c / f"{i}.png")
+    root, _ = _class_folders(tmp_path / "imgs", 8, (8, 8))
     load_folder(root, seed=0, store="mmap")
     f = root / "a" / "0.png"
     before = f.stat()
