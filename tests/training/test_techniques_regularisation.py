@@ -71,6 +71,22 @@ def test_a_reloaded_annealed_run_samples_mc_dropout_at_its_kept_epochs_rate(lear
     assert drop.p == pytest.approx(m["history"][m["best_epoch"]]["dropout_rate"]) and drop.p > 0
     again = medtrain.evaluate(tmp_path / "run", verbose=False)
     assert (again["auc"], again["acc"]) == pytest.approx((m["test"]["auc"], m["test"]["acc"]), abs=1e-6)
+    # a run saved before the epoch was a buffer (no head.drop.epoch in its file) still loads, at p0 as then
+    from medtrain.models.weights import load_state, save_weights, read_meta
+
+    weights = tmp_path / "run" / "model.safetensors"
+    state = {k: v for k, v in load_state(weights).items() if not k.endswith("drop.epoch")}
+    save_weights(_StateOnly(state), weights, read_meta(weights))
+    assert load_run_module(tmp_path / "run").module.model.head.drop.p == pytest.approx(P)
+
+
+class _StateOnly(nn.Module):
+    def __init__(self, state):
+        super().__init__()
+        self._state = state
+
+    def state_dict(self, *args, **kwargs):
+        return self._state
 
 
 def test_standout_head(learnable_npz, tmp_path):
