@@ -6,13 +6,16 @@ import argparse
 
 def register(sub) -> None:
     p = sub.add_parser("tune", help="search hyperparameters (Optuna TPE + pruning), scored on validation",
-                       description="Each trial is a run directory OUT/trials/NNN trained without the test split; "
+                       description="Each trial is a run directory OUT/trials/NNN (OUT/trials-NAME/NNN for a "
+                                   "--study-name other than tune) trained without the test split; "
                                    "the study lives in a database, so an interrupted search continues when the "
                                    "same command is run again. The best trial is evaluated on test once, at the end.")
     p.add_argument("--space", metavar="YAML",
                    help="search space: setting -> {low, high[, log][, step]} or a list of values (default: lr, "
                         "weight_decay, dropout, label_smoothing)")
-    p.add_argument("--trials", type=int, metavar="N", help="stop when the study holds N finished trials")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="stop when the study holds N finished trials (a failed trial is replaced by another; N, "
+                        "at most 10, failing in a row stop the search)")
     p.add_argument("--budget", type=float, metavar="MINUTES", help="stop starting trials after this many minutes")
     p.add_argument("--storage", metavar="URL",
                    help="SQLAlchemy URL of the study database (default sqlite:///OUT/study.db); give the same "

@@ -2,10 +2,10 @@
 
 TPE sampling (Bergstra et al., NeurIPS 2011) and median pruning of the trials' learning curves (Optuna's
 Lightning pruning callback on the validation metric), over a YAML search space of ``train``'s flat keys
-(:mod:`medtrain.tune.space`). Each trial is a run directory ``OUT/trials/NNN`` trained without its test
-split and scored on validation; the study lives in a database (:mod:`medtrain.tune.study`), so Ctrl-C keeps
-every finished trial and the same command continues the study. When the search ends, the best trial is
-evaluated on test once, and the search writes:
+(:mod:`medtrain.tune.space`). Each trial is a run directory ``OUT/trials/NNN`` (``OUT/trials-NAME/NNN`` for a
+``--study-name`` other than ``tune``) trained without its test split and scored on validation; the study lives
+in a database (:mod:`medtrain.tune.study`), so Ctrl-C keeps every finished trial and the same command continues
+the study. When the search ends, the best trial is evaluated on test once, and the search writes:
 
 * ``best_config.yaml``: the base settings with the best trial's values, for ``medtrain train --config``;
 * ``trials.csv`` / ``trials.md``: one row per trial; ``history.png`` and ``importance.png`` (Optuna's
@@ -15,6 +15,7 @@ evaluated on test once, and the search writes:
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -29,13 +30,14 @@ from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
-    check_limits, connect, default_storage, finished_trials, open_study, repeat_of, run_study, train_trial,
+    TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, repeat_of,
+    run_study, train_trial, trials_dir,
 )  # fmt: skip
 
 __all__ = ["tune", "BUILTIN", "load_space", "parse_space", "open_study", "run_study", "connect"]
 
 BEST_FILE = "best.json"
-TRIALS_DIR = "trials"
+DEFAULT_STUDY = "tune"
 
 
 def prepare_storage(out: Path, storage: str | None):
@@ -54,7 +56,7 @@ def prepare_storage(out: Path, storage: str | None):
 
 
 def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None = None,
-         budget_minutes: float | None = None, storage: str | None = None, study_name: str = "tune",
+         budget_minutes: float | None = None, storage: str | None = None, study_name: str = DEFAULT_STUDY,
          log: Callable[[str], None] = print) -> dict:
     """Search ``space`` (``None``: the built-in space) on top of the settings ``base``; see the module.
 
@@ -65,7 +67,8 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
         trials: stop when the study holds this many finished trials (counting earlier runs' trials).
         budget_minutes: stop starting trials after this many minutes.
         storage: a SQLAlchemy URL of the study database (default ``sqlite:///OUT/study.db``).
-        study_name: the study's name in the storage.
+        study_name: the study's name in the storage; also names its trials' folder (``OUT/trials`` for the
+            default, ``OUT/trials-NAME`` otherwise), so studies sharing ``out`` never share run directories.
 
     Returns:
         the content of ``best.json``.
@@ -75,9 +78,11 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
     single_process_only(cfg, "medtrain tune")
     params = parse_space(space, base)
     check_limits(trials, budget_minutes)
+    check_study_name(study_name)
     check_settings(cfg)
     load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
     out = Path(out)
+    folder = trials_dir(out, study_name, DEFAULT_STUDY)
     created = not out.exists()
     db, url = prepare_storage(out, storage)
     fixed = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE_KEYS}
@@ -85,10 +90,10 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
                 "base": fixed}
     study = open_study(db, study_name, cfg.monitor, cfg.seed, settings)
     n_before = len(finished_trials(study))
-    done = sorted(p for p in (out / TRIALS_DIR).glob("*") if rundir.is_finished(p)) if n_before and cfg.data else []
+    done = sorted(p for p in folder.glob("*") if rundir.is_finished(p)) if n_before and cfg.data else []
     if done:  # trials of one study are ranked on one validation split: a user's changed data would re-split it
         rundir.run_splits(done[0], rundir.load_config(done[0]))
-    log(f"tune: study {study_name!r} in {url} ({n_before} finished trials so far); trials in {out / TRIALS_DIR}")
+    log(f"tune: study {study_name!r} in {url} ({n_before} finished trials so far); trials in {folder}")
 
     def objective(trial) -> float:
         values = {p.key: p.suggest(trial) for p in params}
@@ -97,7 +102,7 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
             trial.set_user_attr("repeat_of", same.number)
             trial.set_user_attr("run_dir", same.user_attrs.get("run_dir", ""))
             return same.value
-        run_dir = out / TRIALS_DIR / f"{trial.number:03d}"
+        run_dir = folder / f"{trial.number:03d}"
         return train_trial(trial, config_mod.resolve(base, values, {"out": str(run_dir), "progress": False}))
 
     try:
@@ -131,7 +136,7 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print) -> 
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
                       f"{monitor} {best.value:.4f} on validation).\nTrain with: medtrain train --config "
                       f"{out / BEST_CONFIG} --out RUN")
-    run_dir = Path(best.user_attrs.get("run_dir", ""))
+    run_dir = locate_run(best.user_attrs.get("run_dir", ""), out)
     record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),
               "finished_trials": len(finished_trials(study))}
     if (run_dir / "metrics.json").is_file():
@@ -142,8 +147,39 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print) -> 
         log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
             f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")
     else:  # a shared study whose best trial ran on another machine
+        earlier = _earlier_test(out, best.number, run_dir)
+        if earlier:  # this folder's own record of that evaluation is kept, not dropped by a rerun
+            record["test"] = earlier
         log(f"tune: best trial #{best.number} ran in {run_dir}, not here; evaluate it there with "
             f"`medtrain eval {run_dir}`")
     write_json(out / BEST_FILE, record)
     log(f"tune: wrote {out / BEST_CONFIG}, {out / 'trials.md'}, {out / BEST_FILE}")
     return record
+
+
+def locate_run(stored: str, out: Path) -> Path:
+    """The run directory a trial recorded, absolute. Studies of earlier versions stored it relative to the
+    working directory of the search (``t1/trials/001``): when that is not found from here, its part from
+    ``trials`` on is looked up in the output folder ``out``, so a rerun from elsewhere still finds the run."""
+    path = Path(stored)
+    if not stored or path.is_absolute() or (path / "metrics.json").is_file():
+        return Path(os.path.abspath(path)) if stored else path
+    parts = path.parts
+    if TRIALS_DIR in parts:
+        last = len(parts) - 1 - parts[::-1].index(TRIALS_DIR)
+        return Path(os.path.abspath(out.joinpath(*parts[last:])))
+    return Path(os.path.abspath(path))
+
+
+def _earlier_test(out: Path, trial: int, run_dir: Path) -> dict | None:
+    """The test block an earlier ``best.json`` in ``out`` holds for the same best trial (same number, same
+    run directory: another study may have written it), or None."""
+    import json
+
+    try:
+        earlier = json.loads((out / BEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(earlier, dict) or earlier.get("trial") != trial:
+        return None
+    return earlier.get("test") if locate_run(str(earlier.get("run_dir") or ""), out) == run_dir else None

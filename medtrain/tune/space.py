@@ -7,8 +7,12 @@ YAML, one entry per setting::
     dropout: [0.0, 0.25, 0.5]                    # any setting: a list of values to choose from
     augment: ["none", "flip,shift"]              # values are written as on the command line
 
-Every value a range or list can produce is validated with the base settings before any training, so a
-search never fails half-way on a value ``train`` would refuse.
+Every value a range or list can produce is validated with the base settings before any training (the checks
+``train`` makes of its settings before reading data: types, ranges, model and augmentation names), so a search
+never fails half-way on a value those checks refuse; only what training itself finds out (e.g. a
+``pretrained`` run that cannot be read) fails at the trial that draws it. Settings that change the data, its
+split or the processes a trial runs in (:data:`NOT_SEARCHED`) are refused: trials are ranked on one
+validation split, trained the same way.
 """
 from __future__ import annotations
 
@@ -21,6 +25,18 @@ from medtrain.errors import MedtrainError, suggest
 
 #: Settings a search may not vary: the run directory and where data and output go belong to the search.
 FIXED = ("out", "data_dir", "progress")
+
+_DATA = "it changes the data or its train/val/test split, and trials are ranked on one validation split"
+_SPLIT = "it draws the train/val/test split of local data, and trials are ranked on one validation split"
+_PROCESS = "it changes where a trial runs, not the model; set it for every trial on the command line"
+#: Settings a search may not vary, and why (one line each, in the error).
+NOT_SEARCHED = {
+    "dataset": _DATA, "data": _DATA, "size": _DATA, "val_fraction": _DATA, "test_fraction": _DATA,
+    "group_column": _DATA, "skip_bad": _DATA, "folds": _DATA, "fold": _DATA, "seed": _SPLIT,
+    "positive_class": "it changes what the scores measure, and trials are ranked on one metric",
+    "accelerator": _PROCESS, "devices": _PROCESS, "num_nodes": _PROCESS, "strategy": _PROCESS, "store": _PROCESS,
+    "logger": _PROCESS,
+}
 
 #: The built-in space (``--space`` not given): the settings that matter most for a CNN trained from scratch.
 BUILTIN = {
@@ -79,6 +95,8 @@ def _param(key: str, spec, base: dict) -> Param:
         raise MedtrainError(f"search space {key}: {key} is set by the search itself, not searched")
     if key == "monitor":  # trials scored on different metrics cannot be ranked (val_loss was maximised as an AUC)
         raise MedtrainError("search space monitor: the metric the search ranks trials by is --monitor, not searched")
+    if key in NOT_SEARCHED:  # e.g. trials on other data were ranked across different validation sets
+        raise MedtrainError(f"search space {key}: not searched: {NOT_SEARCHED[key]}")
     kind, _ = config_mod._kind(config_mod.KEYS[key])
     if isinstance(spec, list):
         if not spec:

@@ -15,6 +15,8 @@ can depend on test images.
 from __future__ import annotations
 
 import math
+import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -30,6 +32,9 @@ from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.rundir import is_finished
 
 STUDY_FILE = "study.db"
+TRIALS_DIR = "trials"
+#: Consecutive failed trials after which a search with --trials stops (each failed one is retried, not counted).
+MAX_FAILED_IN_A_ROW = 10
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 DIRECTIONS = {"val_auc": "maximize", "val_acc": "maximize", "val_loss": "minimize"}
 
@@ -39,6 +44,20 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)  # medtrain prints one line p
 def default_storage(out: str | Path) -> str:
     """``sqlite:///OUT/study.db`` (absolute, so the URL means the same file from any working directory)."""
     return f"sqlite:///{(Path(out) / STUDY_FILE).resolve()}"
+
+
+def check_study_name(name: str) -> None:
+    """``--study-name`` names a folder of trial runs too: letters, digits, ``.``, ``_`` and ``-`` only."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise MedtrainError(f"--study-name must be letters, digits, '.', '_' or '-' (it names the folder of the "
+                            f"study's trials), got {name!r}")
+
+
+def trials_dir(out: str | Path, study_name: str, default: str) -> Path:
+    """The folder of a study's trial runs: ``OUT/trials`` for the command's default study (the layout of
+    earlier versions, so their studies continue), ``OUT/trials-NAME`` for any other, so two studies in one
+    output folder never share (and silently reuse) each other's ``NNN`` run directories."""
+    return Path(out) / (TRIALS_DIR if study_name == default else f"{TRIALS_DIR}-{study_name}")
 
 
 def check_limits(trials: int | None, budget_minutes: float | None) -> None:
@@ -133,7 +152,8 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score."""
     from optuna_integration import PyTorchLightningPruningCallback
 
-    trial.set_user_attr("run_dir", str(cfg.out))
+    # absolute: a rerun from another working directory must still find the run (finish reads its metrics)
+    trial.set_user_attr("run_dir", os.path.abspath(cfg.out))
     try:
         result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
                                 evaluate_test=False)
@@ -159,43 +179,72 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     """Run trials until the study holds ``trials`` finished (complete or pruned) ones, or ``budget_minutes``
     have passed (a trial under way then finishes), whichever comes first. One line per finished trial.
 
-    Ctrl-C marks the running trial failed and re-raises; every finished trial stays in the storage.
+    A failed trial (e.g. a diverged one) does not count: another is run in its place, until
+    :data:`MAX_FAILED_IN_A_ROW` (or ``trials``, if fewer) fail in a row, which stops the search with a line
+    saying so. Workers sharing a study each stop when they see ``trials`` finished, so together they may
+    finish a few more. Ctrl-C marks the running trial failed and re-raises; every finished trial stays.
     """
     check_limits(trials, budget_minutes)
     before = len(finished_trials(study))
-    todo = None if trials is None else trials - before
-    if todo is not None and todo <= 0:
+    if trials is not None and trials - before <= 0:
         log(f"the study already holds {before} finished trials (--trials {trials}); nothing to run")
         return
     t0 = time.monotonic()
     metric = study.user_attrs.get("medtrain", {}).get("monitor", "value")
+    failed = _FailureGuard(min(trials or MAX_FAILED_IN_A_ROW, MAX_FAILED_IN_A_ROW), log)
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = len(finished_trials(study))
         elapsed = time.monotonic() - t0
         ran = max(1, done - before)
-        eta = [elapsed / ran * (trials - done)] if trials is not None else []
+        # clamped: workers sharing a study may finish more than --trials together (a negative ETA was printed)
+        eta = [elapsed / ran * max(0, trials - done)] if trials is not None else []
         if budget_minutes is not None:
             eta.append(max(0.0, budget_minutes * 60 - elapsed))
-        value = "failed" if trial.value is None else f"{metric} {trial.value:.4f}"
-        if trial.value is None and trial.user_attrs.get("failed"):
-            value += f" ({trial.user_attrs['failed']})"
-        if trial.state == TrialState.PRUNED:
-            value += f" (pruned after epoch {trial.last_step + 1})" if trial.last_step is not None else " (pruned)"
-        try:
-            best = f"best {study.best_value:.4f} (#{study.best_trial.number})"
-        except ValueError:  # no complete trial yet
-            best = "best -"
         if trial.state in FINISHED:
             bar.advance()
         (bar.write if log is print else log)(
-            f"trial {done}/{trials if trials is not None else '?'} #{trial.number}: {value}; {best}; "
-            f"elapsed {_clock(elapsed)}, ETA {_clock(min(eta)) if eta else '-'}")
+            f"trial {done}/{trials if trials is not None else '?'} #{trial.number}: {_outcome(trial, metric)}; "
+            f"{_best(study)}; elapsed {_clock(elapsed)}, ETA {_clock(min(eta)) if eta else '-'}")
 
-    callbacks = [report]
+    callbacks = [report, failed]
     if trials is not None:  # counts every machine's finished trials in a shared study
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=FINISHED))
     # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
     with Overall(trials, "tune", done=before) as bar:
-        study.optimize(objective, n_trials=todo, timeout=None if budget_minutes is None else budget_minutes * 60,
+        # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,
+        # MaxTrialsCallback stops the study; the failure guard stops a study whose every trial fails.
+        study.optimize(objective, timeout=None if budget_minutes is None else budget_minutes * 60,
                        callbacks=callbacks)
+
+
+class _FailureGuard:
+    """An Optuna callback that stops the study after ``limit`` failed trials in a row (a space or settings
+    whose every trial diverges would otherwise retry forever)."""
+
+    def __init__(self, limit: int, log: Callable[[str], None]):
+        self.limit, self.log, self.in_a_row = limit, log, 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.in_a_row = self.in_a_row + 1 if trial.state == TrialState.FAIL else 0
+        if self.in_a_row >= self.limit:
+            self.log(f"{self.in_a_row} trials in a row failed; stopping the search with "
+                     f"{len(finished_trials(study))} finished trials (check the space and the settings)")
+            study.stop()
+
+
+def _outcome(trial: optuna.trial.FrozenTrial, metric: str) -> str:
+    """``val_auc 0.8123``, ``failed (why)`` or ``... (pruned after epoch E)``: a trial's line in the log."""
+    value = "failed" if trial.value is None else f"{metric} {trial.value:.4f}"
+    if trial.value is None and trial.user_attrs.get("failed"):
+        value += f" ({trial.user_attrs['failed']})"
+    if trial.state == TrialState.PRUNED:
+        value += f" (pruned after epoch {trial.last_step + 1})" if trial.last_step is not None else " (pruned)"
+    return value
+
+
+def _best(study: optuna.Study) -> str:
+    try:
+        return f"best {study.best_value:.4f} (#{study.best_trial.number})"
+    except ValueError:  # no complete trial yet
+        return "best -"

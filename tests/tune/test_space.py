@@ -44,6 +44,15 @@ def test_the_builtin_space_is_valid_for_the_default_settings():
     ({"model": ["resnet18_28", "nosuchnet"]}, r"model: value 'nosuchnet' is refused by train \(unknown model"),
     ({"augment": ["flip", "flip,bogusaug"]}, r"augment: value 'flip,bogusaug' is refused by train \(unknown augmentation"),
     ({}, r"at least one setting"),
+    # trials on other data or another split were ranked across different validation sets (a user walkthrough)
+    ({"dataset": ["breastmnist", "pneumoniamnist"]}, r"^search space dataset: not searched: it changes the data"),
+    ({"size": [28, 64]}, r"^search space size: not searched: it changes the data"),
+    ({"val_fraction": {"low": 0.1, "high": 0.3}}, r"^search space val_fraction: not searched: it changes"),
+    ({"folds": [0, 5]}, r"^search space folds: not searched: it changes the data"),
+    ({"seed": [0, 1]}, r"^search space seed: not searched: it draws the train/val/test split"),
+    # accepted, then failed mid-search on a machine without a GPU
+    ({"accelerator": ["cpu", "gpu"]}, r"^search space accelerator: not searched: it changes where a trial runs"),
+    ({"devices": [1, 2]}, r"^search space devices: not searched"),
 ])
 def test_a_space_train_cannot_run_is_refused_naming_the_key(space, message):
     with pytest.raises(MedtrainError, match=message):

@@ -93,9 +93,10 @@ def test_a_trial_that_diverges_fails_alone_and_the_search_goes_on(tiny_npz, tmp_
                         fake_train(calls, fail_at=2, interrupt=lambda _: TrainingDiverged("training diverged in epoch 1")))
     tune(fast(tiny_npz), SPACE, out, trials=3, log=lines.append)
     study = optuna.load_study(study_name="tune", storage=default_storage(out))
-    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]  # --trials 3: three attempts
+    # --trials 3: three finished trials, the failed one replaced (it stopped at three attempts)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"]
     assert any("#1: failed (training diverged in epoch 1)" in line for line in lines)
-    assert study.best_trial.number in (0, 2) and (out / "best_config.yaml").is_file()
+    assert study.best_trial.number in (0, 2, 3) and (out / "best_config.yaml").is_file()
 
 
 def test_a_rerun_with_more_trials_continues_the_study(tiny_npz, tmp_path, monkeypatch):

@@ -1,0 +1,146 @@
+"""Studies sharing an output folder, trial run folders found from any working directory, and how many trials a
+search runs: findings of a user walkthrough of `medtrain tune`."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+
+import medtrain.api
+import medtrain.tune  # noqa: F401  (the module, for monkeypatching what it imported)
+from medtrain import rundir
+from medtrain._io import write_json
+from medtrain.errors import MedtrainError, TrainingDiverged
+from medtrain.tune import locate_run, tune
+from medtrain.tune import study as study_mod
+from medtrain.tune.study import FINISHED, run_study
+
+SPACE = {"lr": {"low": 1e-3, "high": 3e-2, "log": True}}
+TUNE = sys.modules["medtrain.tune"]  # the package, not its function of the same name
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+def fast(data, **over) -> dict:
+    return {"data": str(data), "model": "resnet10_28_half", "epochs": 1, "batch_size": 32, "schedule": "none",
+            "accelerator": "cpu", "bootstrap": 20, "tta": "none", "logger": "none", **over}
+
+
+def finished_run_train(calls, diverge=lambda n: False):
+    """Stands in for medtrain.api.train and leaves a finished run directory (config.yaml, metrics.json), so
+    medtrain.api.train_or_reuse would reuse it; call ``n`` diverges when ``diverge(n)``."""
+
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
+        calls.append(cfg)
+        if diverge(len(calls)):
+            raise TrainingDiverged("training diverged in epoch 1")
+        lr = cfg.lr if cfg.lr is not None else 1e-3
+        result = {"best_epoch": 0, "history": [{"epoch": 0, "val_auc": lr}], "val": {"auc": lr}, "test": {}}
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        rundir.write_config(Path(cfg.out), cfg)
+        write_json(Path(cfg.out) / "metrics.json", result)
+        return result
+
+    return train
+
+
+@pytest.fixture
+def fake_runs(monkeypatch):
+    """Trains finished fake runs (the list of their configs) and evaluates the best one on test, as numbers."""
+    calls = []
+    monkeypatch.setattr(medtrain.api, "train", finished_run_train(calls))
+    monkeypatch.setattr(TUNE, "evaluate", lambda run, split, verbose=True: {"auc": 0.7, "acc": 0.6})
+    return calls
+
+
+@pytest.mark.parametrize("space", [SPACE, {**SPACE, "dropout": [0.0, 0.5]}])
+def test_two_studies_in_one_output_folder_train_their_own_trials(tiny_npz, tmp_path, fake_runs, space):
+    """A second --study-name in the same --out reused the first study's trials/000 (same draw) or failed
+    mid-search with 'was run with other settings' (another space)."""
+    out = tmp_path / "tune"
+    tune(fast(tiny_npz), SPACE, out, trials=1, log=quiet)
+    tune(fast(tiny_npz), space, out, trials=1, study_name="wider", log=quiet)
+    assert [c.out for c in fake_runs] == [str(out / "trials" / "000"), str(out / "trials-wider" / "000")]
+
+
+def test_a_study_name_that_cannot_name_a_folder_is_refused_before_anything_is_written(tiny_npz, tmp_path,
+                                                                                      fake_runs):
+    with pytest.raises(MedtrainError, match="--study-name must be letters"):
+        tune(fast(tiny_npz), SPACE, tmp_path / "tune", trials=1, study_name="../x", log=quiet)
+    assert not (tmp_path / "tune").exists() and not fake_runs
+
+
+def test_a_rerun_from_another_directory_finds_the_best_trials_run(tiny_npz, tmp_path, monkeypatch, fake_runs):
+    """Run folders were stored relative to the working directory: a rerun from elsewhere said the best trial
+    'ran in t1/trials/000, not here' and rewrote best.json without its test block."""
+    monkeypatch.chdir(tmp_path)
+    tune(fast(tiny_npz), SPACE, "t1", trials=1, log=quiet)
+    first = json.loads((tmp_path / "t1" / "best.json").read_text())
+    assert Path(first["run_dir"]) == tmp_path / "t1" / "trials" / "000" and first["test"]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    lines = []
+    tune(fast(tiny_npz), SPACE, tmp_path / "t1", trials=1, log=lines.append)
+    assert not any("not here" in line for line in lines)
+    assert json.loads((tmp_path / "t1" / "best.json").read_text()) == first
+
+
+def test_a_rerun_where_the_best_run_is_not_keeps_its_recorded_test_evaluation(tiny_npz, tmp_path, fake_runs):
+    """best.json was rewritten without its test block when the best trial's run was not found (another
+    machine of a shared study, a moved folder): the one test evaluation it recorded was lost."""
+    out = tmp_path / "tune"
+    first = tune(fast(tiny_npz), SPACE, out, trials=1, log=quiet)
+    (out / "trials" / "000").rename(tmp_path / "moved")
+    lines = []
+    again = tune(fast(tiny_npz), SPACE, out, trials=1, log=lines.append)
+    assert any("not here" in line for line in lines) and again["test"] == first["test"]
+
+
+def test_a_relative_run_folder_of_an_older_study_is_found_in_the_output_folder(tmp_path, monkeypatch):
+    (tmp_path / "t1" / "trials" / "003").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert locate_run("t1/trials/003", tmp_path / "t1") == tmp_path / "t1" / "trials" / "003"
+    assert locate_run(str(tmp_path / "x"), tmp_path / "t1") == tmp_path / "x"  # absolute: as it is
+
+
+def test_failed_trials_are_replaced_until_n_finish(tiny_npz, tmp_path, monkeypatch):
+    """--trials 3 stopped with 2 finished trials when one diverged (n_trials counted failed ones)."""
+    calls = []
+    monkeypatch.setattr(medtrain.api, "train", finished_run_train(calls, diverge=lambda n: n in (2, 3)))
+    monkeypatch.setattr(TUNE, "evaluate", lambda run, split, verbose=True: {"auc": 0.7, "acc": 0.6})
+    record = tune(fast(tiny_npz), SPACE, tmp_path / "tune", trials=3, log=quiet)
+    assert len(calls) == 5 and record["finished_trials"] == 3
+
+
+def test_a_search_whose_every_trial_fails_stops_after_n_failures_in_a_row(tiny_npz, tmp_path, monkeypatch):
+    calls, lines = [], []
+    monkeypatch.setattr(medtrain.api, "train", finished_run_train(calls, diverge=lambda n: True))
+    with pytest.raises(MedtrainError, match="no trial of the study finished"):
+        tune(fast(tiny_npz), SPACE, tmp_path / "tune", trials=3, log=lines.append)
+    assert len(calls) == 3
+    assert any("3 trials in a row failed; stopping the search with 0 finished trials" in line for line in lines)
+
+
+def test_workers_sharing_a_study_past_n_trials_print_no_negative_eta(monkeypatch):
+    """A second worker's trials pushed the count past --trials: 'trial 3/2 ... ETA -1m52s'."""
+    clock = iter([0.0, 60.0])  # the search starts, then a trial ends a minute later
+    monkeypatch.setattr(study_mod, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    study = optuna.create_study(direction="maximize")
+
+    def objective(trial) -> float:
+        for value in (0.1, 0.2):  # another worker's trials, finished while this one ran
+            study.add_trial(optuna.trial.create_trial(value=value))
+        return 0.5
+
+    lines = []
+    run_study(study, objective, 2, None, lines.append)
+    assert len([t for t in study.trials if t.state in FINISHED]) == 3
+    (line,) = lines
+    assert line.startswith("trial 3/2") and "ETA 0m00s" in line and "-" not in line.split("ETA")[1]
