@@ -12,6 +12,8 @@ from medtrain.api import train_or_reuse
 from medtrain.augment.policies import randaugment_policy, save_policy
 from medtrain.errors import MedtrainError
 
+DEFAULT_STUDY = "autoaugment"
+
 
 def _val_auc(result: dict) -> float:
     """Validation AUC of the selected checkpoint: ``result["val"]["auc"]`` of ``medtrain.train``'s result.
@@ -60,15 +62,17 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[
 
 def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: list, budget_epochs: int,
                        trials: int | None = None, budget_minutes: float | None = None, storage: str | None = None,
-                       study_name: str = "autoaugment", sub_policies: int = 5, log: Callable[[str], None] = print):
+                       study_name: str = DEFAULT_STUDY, sub_policies: int = 5, log: Callable[[str], None] = print):
     """Search an AutoAugment-style policy (:func:`medtrain.augment.search.suggest_autoaugment_policy`) with
     the Optuna study machinery of ``medtrain tune`` (:mod:`medtrain.tune.study`: TPE, median pruning on the
     validation metric, a resumable study in ``storage``, default ``WORK/study.db``).
 
-    Trial ``k`` writes its policy to ``WORK/trials/NNN.yaml`` and trains ``WORK/trials/NNN`` for
+    Trial ``k`` writes its policy to ``TRIALS/NNN.yaml`` and trains ``TRIALS/NNN`` for
     ``budget_epochs`` epochs with ``--augment [*base_augment, that file]``, without the test split; it is
     scored on validation. The first trial of a new study is the policy that applies nothing, so the search
     can answer "no policy". The best trial's policy is written to ``out`` with every trial's score.
+    ``TRIALS`` is ``WORK/trials`` for the default study and ``WORK/trials-NAME`` for any other, so two
+    studies in one work folder never share (and silently reuse) run directories.
 
     Returns:
         the written :class:`medtrain.augment.policies.Policy`.
@@ -79,17 +83,21 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune import prepare_storage
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
-    from medtrain.tune.study import check_limits, finished_trials, open_study, run_study, train_trial
+    from medtrain.tune.study import (
+        check_limits, check_study_name, finished_trials, open_study, run_study, train_trial, trials_dir,
+    )  # fmt: skip
 
     if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, int) or budget_epochs < 1:
         raise MedtrainError(f"budget epochs must be an integer >= 1, got {budget_epochs!r}")
     check_limits(trials, budget_minutes)
+    check_study_name(study_name)
     base = {k: v for k, v in base_cfg.to_dict().items() if k not in ("out", "progress", "data_dir")}
     base.update(epochs=budget_epochs)
     single_process_only(config_mod.resolve(base), "augment search")
     if isinstance(sub_policies, bool) or not isinstance(sub_policies, int) or sub_policies < 1:
         raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
     work_dir = Path(work_dir)
+    folder = trials_dir(work_dir, study_name, DEFAULT_STUDY)
     db, url = prepare_storage(work_dir, storage)
     settings = {"command": "augment search --method autoaugment", "monitor": base_cfg.monitor,
                 "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base}
@@ -100,8 +108,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
 
     def objective(trial) -> float:
         policy = suggest_autoaugment_policy(trial, sub_policies)
-        run_dir = work_dir / "trials" / f"{trial.number:03d}"
-        policy_file = save_policy(policy, run_dir.with_suffix(".yaml"))
+        run_dir = folder / f"{trial.number:03d}"
+        policy_file = _write_trial_policy(policy, run_dir)
         cfg = config_mod.resolve(base, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
                                         "progress": False})
         return train_trial(trial, cfg)
@@ -132,3 +140,23 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     save_policy(policy, out, comment=note)
     log(table.rstrip())
     return policy
+
+
+def _write_trial_policy(policy, run_dir: Path) -> Path:
+    """Write a trial's policy to ``RUN_DIR.yaml``, the file its run trains with. A run directory already there
+    (another study or ``--storage`` that used this work folder) must have trained this very policy: writing
+    another over its file would make :func:`medtrain.api.train_or_reuse` reuse that run's score for the new
+    policy, and rewrite the record of what the old run trained."""
+    from medtrain.augment.policies import load_policy
+
+    path = run_dir.with_suffix(".yaml")
+    if run_dir.exists():
+        try:
+            same = load_policy(path).to_dict() == policy.to_dict()
+        except (MedtrainError, OSError):
+            same = False
+        if not same:
+            raise MedtrainError(f"{run_dir} holds a run of another policy (another study or --storage used this "
+                                f"work folder); use another --work-dir or --study-name")
+        return path
+    return save_policy(policy, path)

@@ -79,7 +79,9 @@ class SearchResult:
         return "\n".join(lines)
 
 
-def _check_grid(n_values: Sequence[int], m_values: Sequence[float]) -> tuple[list[int], list[float]]:
+def check_grid(n_values: Sequence[int], m_values: Sequence[float]) -> tuple[list[int], list[float]]:
+    """The grid's N and M values, sorted and unique; a :class:`MedtrainError` for an empty or bad grid (the
+    CLI checks it before it creates the work folder)."""
     ns, ms = list(n_values), list(m_values)
     if not ns or not ms:
         raise MedtrainError("the search grid needs at least one N and one M value")
@@ -127,7 +129,7 @@ def randaugment_grid_search(
     Returns:
         The results in evaluation order, the best point and its policy.
     """
-    ns, ms = _check_grid(n_values, m_values)
+    ns, ms = check_grid(n_values, m_values)
     base = list(base_augment)
     common = dict(params or {})
     if budget_epochs is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -53,11 +54,13 @@ def register(sub) -> None:
     r.add_argument("--batch-size", dest="batch_size", help="batch size (default: the config's)")
     r.add_argument("--accelerator", help="cpu, gpu, mps or auto")
     r.add_argument("--budget-epochs", type=int, required=True, metavar="E", help="epochs per candidate")
-    r.add_argument("--n-values", default="1,2,3", metavar="LIST", help="grid of N (default 1,2,3)")
-    r.add_argument("--m-values", default="3,6,9", metavar="LIST", help="grid of M on 0..10 (default 3,6,9)")
+    # no argparse defaults: --method autoaugment must tell these given from not given, to refuse them
+    r.add_argument("--n-values", metavar="LIST", help="randaugment: grid of N (default 1,2,3)")
+    r.add_argument("--m-values", metavar="LIST", help="randaugment: grid of M on 0..10 (default 3,6,9)")
     r.add_argument("--base-augment", metavar="LIST",
                    help="ops applied before RandAugment in every candidate (default: the config's augment)")
-    r.add_argument("--no-baseline", action="store_true", help="don't train the candidate without RandAugment")
+    r.add_argument("--no-baseline", action="store_true",
+                   help="randaugment: don't train the candidate without RandAugment")
     r.add_argument("--work-dir", metavar="DIR", help="run directories of the candidates (default <out>-search/)")
     r.add_argument("--method", default="randaugment", choices=("randaugment", "autoaugment"),
                    help="randaugment: the (N, M) grid (default); autoaugment: search sub-policies with Optuna")
@@ -65,7 +68,9 @@ def register(sub) -> None:
     r.add_argument("--budget", type=float, metavar="MINUTES", help="autoaugment: stop starting trials after this long")
     r.add_argument("--storage", metavar="URL",
                    help="autoaugment: SQLAlchemy URL of the study database (default sqlite:///WORK_DIR/study.db)")
-    r.add_argument("--study-name", default="autoaugment", metavar="NAME", help="autoaugment: the study's name")
+    r.add_argument("--study-name", default="autoaugment", metavar="NAME",
+                   help="autoaugment: the study's name; also names its trials' folder (WORK_DIR/trials for the "
+                        "default, WORK_DIR/trials-NAME otherwise)")
     r.add_argument("--sub-policies", type=int, default=5, metavar="K",
                    help="autoaugment: sub-policies in the policy (default 5, as the paper's searched policies)")
     r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
@@ -243,16 +248,12 @@ def run_search(args: argparse.Namespace) -> int:
     from medtrain.augment.search import randaugment_grid_search
     from medtrain.policy_search import make_train_fn
 
+    from medtrain.augment.search import DEFAULT_M, DEFAULT_N, check_grid
+
     cfg = _config(args, extra=("model", "batch_size", "accelerator"))
-    if args.method == "randaugment":  # these were accepted and silently ignored, --storage notaurl too
-        given = [f for f, v in (("--trials", args.trials), ("--budget", args.budget), ("--storage", args.storage),
-                                ("--study-name", args.study_name != "autoaugment" or None),
-                                ("--sub-policies", args.sub_policies != 5 or None)) if v is not None]
-        if given:
-            raise MedtrainError(f"{given[0]} applies to --method autoaugment; the RandAugment grid trains every "
-                                f"(N, M) of --n-values x --m-values")
-    ns = _int_list(args.n_values, "--n-values")
-    ms = _float_list(args.m_values, "--m-values")
+    _refuse_other_methods_flags(args)
+    ns = _int_list(args.n_values, "--n-values") if args.n_values is not None else list(DEFAULT_N)
+    ms = _float_list(args.m_values, "--m-values") if args.m_values is not None else list(DEFAULT_M)
     if args.base_augment is not None:
         base = [v.strip() for v in args.base_augment.split(",") if v.strip() and v.strip() != "none"]
     else:
@@ -266,8 +267,18 @@ def run_search(args: argparse.Namespace) -> int:
     work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
     if args.method == "autoaugment":
         return _run_autoaugment_search(args, cfg, base, work, out)
+    # the grid and the budget, refused before the work folder exists (an empty one was left behind)
+    check_grid(ns, ms)
+    if args.budget_epochs < 1:
+        raise MedtrainError(f"--budget-epochs must be an integer >= 1, got {args.budget_epochs}")
+    created = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
-    _check_train_accepts_policy_files(base, cfg.to_dict(), work)
+    try:
+        _check_train_accepts_policy_files(base, cfg.to_dict(), work)
+    except MedtrainError:  # nothing trained: the folder made for the search is not left behind
+        if created:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     result = randaugment_grid_search(
         make_train_fn(cfg, work), n_values=ns, m_values=ms, base_augment=base,
         include_baseline=not args.no_baseline, budget_epochs=args.budget_epochs, out=out,
@@ -278,6 +289,23 @@ def run_search(args: argparse.Namespace) -> int:
     aug = ",".join([*base, str(out)])
     print(f"wrote {out}; train with: medtrain train {data} --augment {aug}")
     return 0
+
+
+def _refuse_other_methods_flags(args: argparse.Namespace) -> None:
+    """A flag of the other ``--method`` is refused, both ways (they were accepted and silently ignored)."""
+    if args.method == "randaugment":
+        given = [f for f, v in (("--trials", args.trials), ("--budget", args.budget), ("--storage", args.storage),
+                                ("--study-name", args.study_name != "autoaugment" or None),
+                                ("--sub-policies", args.sub_policies != 5 or None)) if v is not None]
+        if given:
+            raise MedtrainError(f"{given[0]} applies to --method autoaugment; the RandAugment grid trains every "
+                                f"(N, M) of --n-values x --m-values")
+    else:
+        given = [f for f, v in (("--n-values", args.n_values), ("--m-values", args.m_values),
+                                ("--no-baseline", args.no_baseline or None)) if v is not None]
+        if given:
+            raise MedtrainError(f"{given[0]} applies to --method randaugment; the AutoAugment-style search draws "
+                                f"its policies with Optuna (its first trial is the policy that applies nothing)")
 
 
 def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Path, out: Path) -> int:

@@ -1,0 +1,61 @@
+"""`medtrain augment search --method autoaugment`: studies sharing a work folder never score a policy with
+another policy's run (a user walkthrough)."""
+from __future__ import annotations
+
+import pytest
+
+import medtrain.api
+from medtrain import config as config_mod
+from medtrain.errors import MedtrainError
+from medtrain.policy_search import autoaugment_search
+
+from test_studies import finished_run_train  # a finished run left without training
+
+
+def quiet(line: str) -> None:
+    pass
+
+
+@pytest.fixture
+def search(tiny_npz, tmp_path, monkeypatch):
+    """``search(sub_policies, **kw)``: a one-trial search in ``tmp_path/work``; returns the trained configs."""
+    calls = []
+    monkeypatch.setattr(medtrain.api, "train", finished_run_train(calls))
+    cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "batch_size": 32,
+                              "accelerator": "cpu", "tta": "none", "logger": "none"})
+
+    def run(sub_policies: int, **kw):
+        autoaugment_search(cfg, tmp_path / "work", tmp_path / f"policy{len(calls)}.yaml", base_augment=[],
+                           budget_epochs=1, trials=1, sub_policies=sub_policies, log=quiet, **kw)
+        return calls
+
+    return run
+
+
+def test_a_second_study_in_the_work_folder_trains_its_own_trials(search, tmp_path):
+    """Trial folders were WORK/trials/NNN for every study: a second --study-name overwrote the first's policy
+    files and reused its finished runs, scoring a new policy with an old run's score."""
+    work = tmp_path / "work"
+    search(1)
+    first = (work / "trials" / "000.yaml").read_text()
+    calls = search(2, study_name="wider")
+    assert [c.out for c in calls] == [str(work / "trials" / "000"), str(work / "trials-wider" / "000")]
+    assert (work / "trials" / "000.yaml").read_text() == first  # the first study's record, untouched
+    assert calls[1].augment == (str(work / "trials-wider" / "000.yaml"),)
+
+
+def test_a_finished_runs_policy_file_is_never_overwritten_with_another_policy(search, tmp_path):
+    """The same study name in another storage drew another policy for trial 0: it was written over the
+    finished run's file and that run's score reused."""
+    work = tmp_path / "work"
+    search(1)
+    first = (work / "trials" / "000.yaml").read_text()
+    with pytest.raises(MedtrainError, match=r"trials/000 holds a run of another policy"):
+        search(2, storage=f"sqlite:///{tmp_path / 'other.db'}")
+    assert (work / "trials" / "000.yaml").read_text() == first
+
+
+def test_a_study_name_that_cannot_name_a_folder_is_refused_before_anything_is_written(search, tmp_path):
+    with pytest.raises(MedtrainError, match="--study-name must be letters"):
+        search(1, study_name="a/b")
+    assert not (tmp_path / "work").exists()
