@@ -112,30 +112,38 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
             shutil.rmtree(out, ignore_errors=True)
         raise
     except KeyboardInterrupt:
-        write_trials(study, out)
+        write_trials(study, reports_dir(out, study_name))
         log(f"tune: interrupted; {len(finished_trials(study))} finished trials are kept in {url}; "
             "run the same command again to continue")
         raise
-    return finish(study, base, out, log)
+    return finish(study, base, out, log, reports=reports_dir(out, study_name))
 
 
-def finish(study, base: dict, out: Path, log: Callable[[str], None] = print) -> dict:
-    """Write the trials table, the plots and the best config; evaluate the best trial on test, once."""
-    table = write_trials(study, out)
+def reports_dir(out: Path, study_name: str) -> Path:
+    """Where a study's reports go (``best_config.yaml``, ``best.json``, ``trials.md``, the plots): ``OUT`` for the
+    default study, the study's own trials folder for any other, so studies sharing ``--out`` keep their own."""
+    return out if study_name == DEFAULT_STUDY else trials_dir(out, study_name, DEFAULT_STUDY)
+
+
+def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, reports: Path | None = None) -> dict:
+    """Write the trials table, the plots and the best config into ``reports`` (default ``out``); evaluate the
+    best trial on test, once."""
+    reports = reports or out
+    table = write_trials(study, reports)
     log(table.rstrip())
-    for line in write_plots(study, out):
+    for line in write_plots(study, reports):
         log(f"tune: not drawn: {line}")
     try:
         best = study.best_trial
     except ValueError:
-        raise MedtrainError(f"no trial of the study finished (see {out / 'trials.md'})") from None
+        raise MedtrainError(f"no trial of the study finished (see {reports / 'trials.md'})") from None
     monitor = study.user_attrs["medtrain"]["monitor"]
     resolved = config_mod.resolve(base, best.params).to_dict()
     keep = [k for k in dict.fromkeys([*base, *best.params]) if k not in FIXED]
-    write_best_config({k: resolved[k] for k in keep}, out / BEST_CONFIG,
+    write_best_config({k: resolved[k] for k in keep}, reports / BEST_CONFIG,
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
                       f"{monitor} {best.value:.4f} on validation).\nTrain with: medtrain train --config "
-                      f"{out / BEST_CONFIG} --out RUN")
+                      f"{reports / BEST_CONFIG} --out RUN")
     run_dir = locate_run(best.user_attrs.get("run_dir", ""), out)
     record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),
               "finished_trials": len(finished_trials(study))}
@@ -147,13 +155,13 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print) -> 
         log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
             f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")
     else:  # a shared study whose best trial ran on another machine
-        earlier = _earlier_test(out, best.number, run_dir)
+        earlier = _earlier_test(reports, best.number, run_dir)
         if earlier:  # this folder's own record of that evaluation is kept, not dropped by a rerun
             record["test"] = earlier
         log(f"tune: best trial #{best.number} ran in {run_dir}, not here; evaluate it there with "
             f"`medtrain eval {run_dir}`")
-    write_json(out / BEST_FILE, record)
-    log(f"tune: wrote {out / BEST_CONFIG}, {out / 'trials.md'}, {out / BEST_FILE}")
+    write_json(reports / BEST_FILE, record)
+    log(f"tune: wrote {reports / BEST_CONFIG}, {reports / 'trials.md'}, {reports / BEST_FILE}")
     return record
 
 

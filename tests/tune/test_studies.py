@@ -67,6 +67,10 @@ def test_two_studies_in_one_output_folder_train_their_own_trials(tiny_npz, tmp_p
     tune(fast(tiny_npz), SPACE, out, trials=1, log=quiet)
     tune(fast(tiny_npz), space, out, trials=1, study_name="wider", log=quiet)
     assert [c.out for c in fake_runs] == [str(out / "trials" / "000"), str(out / "trials-wider" / "000")]
+    # and their reports: the second study's best.json and best_config.yaml had overwritten the first's
+    first, second = (json.loads((d / "best.json").read_text()) for d in (out, out / "trials-wider"))
+    assert Path(first["run_dir"]).parent.name == "trials" and Path(second["run_dir"]).parent.name == "trials-wider"
+    assert (out / "best_config.yaml").is_file() and (out / "trials-wider" / "best_config.yaml").is_file()
 
 
 def test_a_study_name_that_cannot_name_a_folder_is_refused_before_anything_is_written(tiny_npz, tmp_path,
