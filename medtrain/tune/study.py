@@ -136,15 +136,18 @@ def finished_trials(study: optuna.Study) -> list:
 
 
 def score_of(result: dict, monitor: str) -> float:
-    """The validation ``monitor`` value of the checkpoint a run selected: the number checkpoint selection
-    and the pruner saw (``metrics.json`` history entry of ``best_epoch``)."""
+    """The validation ``monitor`` value of the model a trial hands over: ``metrics.json``'s ``val`` block,
+    measured after the run's choices on validation (class-weight rule, TTA) in float32, as ``compare`` ranks.
+    The history entry of ``best_epoch`` (the number the pruner saw, before those choices and, in bf16, from
+    rounded logits) had ranked a RetinaMNIST trial first at 0.733 whose saved model scores 0.713, below
+    another's 0.761. A monitor the block lacks (``val_loss``) is read from that history entry."""
+    val = (result.get("val") or {}).get(monitor.removeprefix("val_"))
+    if isinstance(val, (int, float)) and math.isfinite(val):
+        return float(val)
     for h in result.get("history") or []:
         if h.get("epoch") == result.get("best_epoch") and monitor in h:
             return float(h[monitor])
-    val = (result.get("val") or {}).get(monitor.removeprefix("val_"))
-    if not isinstance(val, (int, float)):
-        raise MedtrainError(f"the trial's run holds no validation {monitor}")
-    return float(val)
+    raise MedtrainError(f"the trial's run holds no validation {monitor}")
 
 
 def train_trial(trial: optuna.Trial, cfg: Config) -> float:
