@@ -116,4 +116,23 @@ class Splits:
             if missing:
                 names = ", ".join(self.label_names.get(str(i), str(i)) for i in missing)
                 raise MedtrainError(f"{self.name}: class {names} has no training images")
+        else:
+            self._check_labels_vary()
         return self
+
+    def _check_labels_vary(self) -> None:
+        """Multi-label: every label needs a positive and a negative image in each non-empty split, as a class
+        needs an image in each split a single-label task scores. A label that is always 0 (or 1) in train has
+        nothing to learn; in val or test its AUC is undefined (MedMNIST's getAUC raises). They had been
+        accepted: an all-positive val label logged val AUC 0.0 every epoch and chose the 'best' epoch by it."""
+        for s in SPLITS:
+            sp = self.split(s)
+            if len(sp) == 0:
+                continue
+            positives = sp.labels.sum(0).tolist()
+            bad = [f"{self.label_names.get(str(i), str(i))!r} ({'no positive' if n == 0 else 'no negative'})"
+                   for i, n in enumerate(positives) if n in (0, len(sp))]
+            if bad:
+                why = "it has nothing to learn" if s == "train" else "its AUC is undefined"
+                raise MedtrainError(f"{self.name}: in the {s} split, label {', '.join(bad)}: a label needs positive "
+                                    f"and negative images in every split ({why}); drop the label or move images")

@@ -110,3 +110,26 @@ def test_multilabel_npz_gives_float_label_matrix(tmp_path):
         a[f"{s}_labels"] = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0], [0, 0, 1], [1, 0, 1], [0, 1, 0]], np.uint8)
     s = load_npz(_write(tmp_path, **a))
     assert s.task == "multi-label, binary-class" and s.num_classes == 3 and s.train.labels.dtype == torch.float32
+
+
+@pytest.mark.parametrize("split, value, message", [
+    ("val", 1, "in the val split, label '0' (no negative)"),     # accepted: val AUC logged 0.0, the epoch chosen by it
+    ("train", 0, "in the train split, label '0' (no positive)"),  # accepted: a pos_weight of 1080, never predicted
+    ("test", 0, "in the test split, label '0' (no positive)"),    # accepted: 'test AUC nan'
+])
+def test_a_multi_label_split_where_a_label_never_varies_is_refused(tmp_path, capsys, split, value, message):
+    from medtrain.cli import main
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for s, n in (("train", 40), ("val", 20), ("test", 20)):
+        arrays[f"{s}_images"] = rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)
+        labels = rng.integers(0, 2, (n, 3)).astype(np.uint8)
+        labels[:2] = [[0, 0, 0], [1, 1, 1]]  # every label varies in every split
+        if s == split:
+            labels[:, 0] = value
+        arrays[f"{s}_labels"] = labels
+    np.savez(tmp_path / "ml.npz", **arrays)
+    code = main(["train", "--data", str(tmp_path / "ml.npz"), "--epochs", "1", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and "\n" not in err and not (tmp_path / "run").exists()
