@@ -231,12 +231,8 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         raise MedtrainError("train_or_reuse needs the run directory (out)")
     single_process_only(cfg, "a command that trains several runs")
     run_dir = Path(cfg.out)
+    check_reusable(cfg)
     if rundir.is_run(run_dir):
-        diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
-        if diff:
-            shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
-            more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
-            raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); use another output folder")
         if rundir.is_finished(run_dir):
             if cfg.data:  # a user's folder or CSV may have changed since: a re-split run is not reused
                 rundir.run_splits(run_dir, rundir.load_config(run_dir))
@@ -246,6 +242,18 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks,
                      evaluate_test=evaluate_test)
     return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test, idle_settings=idle_settings)
+
+
+def check_reusable(cfg: Config) -> None:
+    """Refuse ``cfg`` when its directory ``cfg.out`` holds a run of other settings (naming the first
+    differences). A grid checks every cell's directory before any cell trains."""
+    run_dir = Path(cfg.out)
+    if rundir.is_run(run_dir):
+        diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
+        if diff:
+            shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
+            more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
+            raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); use another output folder")
 
 
 @dataclasses.dataclass

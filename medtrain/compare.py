@@ -16,7 +16,7 @@ from pathlib import Path
 from medtrain import config as config_mod
 from medtrain._io import write_text
 from medtrain._progress import Overall
-from medtrain.api import check_settings, train_or_reuse
+from medtrain.api import RESUMABLE_KEYS, check_reusable, check_settings, train_or_reuse
 from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
 from medtrain.data import load_splits
@@ -25,6 +25,7 @@ from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished, read_metrics
 from medtrain.training.distributed import single_process_only
+from medtrain.training.build import check_model_dims, normalisation
 from medtrain.training.fit import changed_settings, check_augment
 
 
@@ -42,11 +43,25 @@ def parse_vary(items: list[str]) -> dict[str, list[str]]:
             raise MedtrainError(f"--vary {key}: {'--seeds' if key == 'seed' else '--out'} sets it, not --vary")
         if key in grid:  # the last of two axes of one setting replaced the first
             raise MedtrainError(f"--vary {key} is given twice; list every value in one: --vary {key}=A,B")
+        if key in RESUMABLE_KEYS:  # cells that differ only in it train the same run twice
+            raise MedtrainError(f"--vary {key}: it does not change a run's result; give it once as --{key.replace('_', '-')}")
         vals = [v.strip() for v in values.split(";" if ";" in values else ",") if v.strip()]
         if not vals:
             raise MedtrainError(f"--vary {key} has no values")
+        same = [v for i, v in enumerate(vals) if any(_same_value(key, v, w) for w in vals[:i])]
+        if same:  # '0,0' showed one run as two rows; '0,0.0' trained the same setting twice
+            raise MedtrainError(f"--vary {key}: {same[0]!r} repeats a value given before it")
         grid[key] = vals
     return grid
+
+
+def _same_value(key: str, a: str, b: str) -> bool:
+    """Whether two values of ``key`` are one setting (``0`` and ``0.0``); a value that does not parse is left
+    to the grid's own check, which names it."""
+    try:
+        return getattr(config_mod.resolve({key: a}), key) == getattr(config_mod.resolve({key: b}), key)
+    except MedtrainError:
+        return a == b
 
 
 def _flag(key: str, value) -> str:
@@ -67,8 +82,9 @@ _SHAPE_KEYS = ("dataset", "data", "data_dir", "size", "image_size", "volume_size
 
 
 def _check_augment_on_data(cfgs: list) -> None:
-    """Each cell's augmentation applied to two of its training images before any cell trains (``hed`` on grey
-    images had failed in its cell after the others had trained), the data read once per shape setting."""
+    """Each cell's augmentation applied to two of its training images, its colour space and its network's
+    dimensionality checked against the data, before any cell trains (``hed`` on grey images had failed in its
+    cell after the others had trained), the data read once per shape setting."""
     by_data: dict = {}
     for cfg in cfgs:
         by_data.setdefault(tuple(str(getattr(cfg, k)) for k in _SHAPE_KEYS), []).append(cfg)
@@ -76,6 +92,8 @@ def _check_augment_on_data(cfgs: list) -> None:
         splits = load_splits(dataclasses.replace(group[0], folds=0, fold=None))
         for cfg in group:
             check_augment(cfg, splits, new=False)
+            normalisation(cfg, splits)  # a colour space the images cannot take (hed on grey) fails here, not mid-grid
+            check_model_dims(cfg, splits)
 
 
 def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str | Path, verbose: bool = True) -> list[dict]:
@@ -83,6 +101,10 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     report.html."""
     out = Path(out)
     keys = list(grid)
+    both = [k for k in keys if k in base]
+    if both:  # the axis's values silently replaced the flag's (or the YAML's), which the header still listed
+        raise MedtrainError(f"{both[0]} is both varied and given as --{both[0].replace('_', '-')} {base[both[0]]} (or "
+                            f"in --config); give its values in --vary only")
     cells = [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
     # Validate every cell before training any, so a typo in the last value fails at once.
     given, read = set(), set()
@@ -98,6 +120,9 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     _check_augment_on_data([config_mod.resolve(base, cell) for cell in cells])
     results = []
     dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
+    for (i, seed), run_dir in dirs.items():  # a changed setting had been refused only on reaching an old cell,
+        # after the new cells had trained beside runs of the old settings
+        check_reusable(config_mod.resolve(base, cells[i], {"seed": seed, "out": str(run_dir), "progress": False}))
     finished = sum(is_finished(d) for d in dirs.values())
     show = verbose and config_mod.resolve(base, cells[0]).progress
     with Overall(len(dirs), "compare", done=finished, enabled=show) as bar:

@@ -93,3 +93,65 @@ def test_an_op_that_cannot_apply_to_the_data_stops_the_grid_before_any_cell_trai
     with pytest.raises(MedtrainError, match="HED jitter needs RGB images"):
         compare(base, {"augment": ["shift", "hed"]}, [0], tmp_path / "cmp", verbose=False)
     assert not (tmp_path / "cmp").exists()
+
+
+def _tiny(tmp_path):
+    import numpy as np
+
+    from conftest import fast_config, make_images
+
+    arrays = {}
+    for split, n, seed in (("train", 32, 0), ("val", 16, 1), ("test", 16, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
+    np.savez(tmp_path / "tiny.npz", **arrays)
+    base = fast_config(tmp_path / "tiny.npz", None, epochs=1, bootstrap=0)
+    base.pop("out", None)
+    return base
+
+
+@pytest.mark.parametrize("grid, over, message", [
+    # found in a user walkthrough: each trained (a cell, or the grid) before failing, or was dropped silently
+    ({"color_space": ["rgb", "hed"]}, {}, "color_space hed needs RGB images"),
+    ({"model": ["resnet10_28_half", "med3d_resnet10"]}, {}, "med3d_resnet10 is a 3D network"),
+    ({"dropout": ["0", "0.5"]}, {"dropout": 0.3}, "dropout is both varied and given as --dropout 0.3"),
+])
+def test_a_grid_that_cannot_run_as_given_stops_before_any_cell_trains(tmp_path, grid, over, message):
+    base = {k: v for k, v in _tiny(tmp_path).items() if k not in grid}
+    base.update(over)
+    with pytest.raises(MedtrainError, match=message):
+        compare_mod.compare(base, grid, [0], tmp_path / "cmp", verbose=False)
+    assert not (tmp_path / "cmp").exists()
+
+
+@pytest.mark.parametrize("vary, message", [
+    (["dropout=0,0.0"], "'0.0' repeats a value given before it"),  # the same setting had trained twice
+    (["dropout=0,0"], "'0' repeats a value"),
+    (["progress=true,false"], "it does not change a run's result"),
+])
+def test_a_grid_of_one_setting_twice_is_refused(vary, message):
+    with pytest.raises(MedtrainError, match=message):
+        compare_mod.parse_vary(vary)
+
+
+def test_seed_is_refused_rather_than_dropped(tmp_path, capsys):
+    from medtrain.cli import main
+
+    assert main(["compare", "--dataset", "breastmnist", "--seed", "5", "--vary", "dropout=0,0.5",
+                 "--out", str(tmp_path / "cmp")]) == 2
+    assert "--seed 5: compare runs seeds 0..N-1" in capsys.readouterr().err and not (tmp_path / "cmp").exists()
+
+
+def test_a_changed_setting_is_refused_before_the_new_cells_train(tmp_path, monkeypatch):
+    # it was refused only on reaching an old cell, after a new cell had trained beside runs of the old settings
+    from medtrain import config as config_mod
+    from medtrain.rundir import write_config
+
+    base = _tiny(tmp_path)
+    old = tmp_path / "cmp" / "dropout=0" / "seed0"
+    old.mkdir(parents=True)
+    write_config(old, config_mod.resolve(base, {"dropout": "0", "seed": 0, "out": str(old), "progress": False}))
+    trained = []
+    monkeypatch.setattr(compare_mod, "train_or_reuse", lambda cfg: trained.append(cfg) or {})
+    with pytest.raises(MedtrainError, match="was run with other settings \\(epochs: 1, now 2\\)"):
+        compare_mod.compare({**base, "epochs": 2}, {"dropout": ["0.25", "0"]}, [0], tmp_path / "cmp", verbose=False)
+    assert not trained

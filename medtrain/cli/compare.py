@@ -6,7 +6,8 @@ def register(sub) -> None:
     p = sub.add_parser("compare", help="train a grid of settings x seeds and tabulate mean ± std",
                        description="Each cell is a normal run directory under --out; finished cells are skipped.")
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
-                   help="a setting and its values (repeatable; the grid is their product)")
+                   help="a setting and its values (repeatable; the grid is their product); values holding a comma "
+                        "are separated by ';' instead: \"augment=none;flip,shift\"")
     p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
     from medtrain.cli._options import add_config_flags
 
@@ -22,7 +23,8 @@ def run(args) -> int:
     from_file, flags = config_layers(args)
     base = {**from_file, **flags}
     out = base.pop("out", None) or "runs/compare"
-    base.pop("seed", None)
+    if "seed" in base:  # it had been dropped silently: every cell runs seeds 0..N-1
+        raise MedtrainError(f"--seed {base['seed']}: compare runs seeds 0..N-1 of --seeds N in every cell")
     if args.seeds < 1:
         raise MedtrainError(f"--seeds must be >= 1, got {args.seeds}")
     compare(base, parse_vary(args.vary), list(range(args.seeds)), out)

@@ -166,6 +166,24 @@ def uses_custom_head(cfg: Config) -> bool:
     return cfg.dropout_kind != "dropout" or cfg.head != "linear" or cfg.mc_dropout > 0
 
 
+def _refuse_volumes_net_on_images(name: str, model: torch.nn.Module, splits: Splits) -> None:
+    if len(splits.spatial_shape) == 2 and any(isinstance(m, torch.nn.Conv3d) for m in model.modules()):
+        # it had failed in training with "required rank 4 tensor to use channels_last format", a traceback
+        raise MedtrainError(f"--model {name} is a 3D network and {splits.name} holds 2D images; choose a 2D network "
+                            f"(medtrain models) or --model auto")
+
+
+def check_model_dims(cfg: Config, splits: Splits) -> None:
+    """Refuse, without training, a 3D network named for 2D images (a grid checks its cells with it). Only
+    medtrain's own builders can be 3D; timm's are all 2D and are not built here."""
+    from medtrain.models._registry import is_registered
+
+    name = cfg.model.removesuffix("-separable")
+    if name == "auto" or len(splits.spatial_shape) != 2 or not is_registered(name):
+        return
+    _refuse_volumes_net_on_images(cfg.model, create_model(name, in_chans=splits.in_chans, num_classes=2), splits)
+
+
 def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[torch.nn.Module, TransferPlan | None]:
     """The run's model: ``cfg.model`` with its head, inflated to 3D (I3D) when the data are volumes, and
     (``transfer``) the source weights of ``--pretrained`` applied to it.
@@ -188,6 +206,7 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[tor
     model = create_model(cfg.model, in_chans=splits.in_chans, num_classes=splits.num_classes,
                          dropout=0.0 if custom else cfg.dropout, drop_path=cfg.drop_path, batch_norm=cfg.batch_norm,
                          input_size=int(splits.spatial_shape[-1]))
+    _refuse_volumes_net_on_images(cfg.model, model, splits)
     if custom:
         from medtrain.models.heads import build_head, feature_width, replace_head
 
