@@ -159,6 +159,9 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
                             f"{splits.name} is {splits.task}")
     positive_index(cfg.positive_class, splits.label_names)  # an unknown class is refused before anything is written
+    if cfg.positive_class is not None and splits.task != BINARY:  # it had been recorded and read by nothing
+        raise MedtrainError(f"positive_class {cfg.positive_class} applies to a binary task; {splits.name} is "
+                            f"{splits.task}")
     # as is an augmentation setting or op that cannot apply
     check_augment(cfg, splits, new=resume is None and not idle_settings)
     created = resume is None and not run_dir.exists() and writer
@@ -180,7 +183,8 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
 
 def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:
     if verbose:
-        print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} classes, "
+        print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} "
+              f"{'labels' if splits.task == MULTILABEL else 'classes'}, "
               f"train/val/test {len(splits.train)}/{len(splits.val)}/{len(splits.test)}, "
               f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {cfg.model}, run {run_dir}",
               flush=True)

@@ -213,7 +213,8 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
             lab = torch.from_numpy((labels if labels.ndim == 2 else labels[:, None]).astype(np.float32))
         else:
             if labels.ndim == 2 and labels.shape[1] != 1:
-                raise MedtrainError(f"{path}: {s}_labels has {labels.shape[1]} columns but {name} is {task}; "
+                what = f"{name} is {task}" if task is not None else "train_labels has one"  # inferred from train
+                raise MedtrainError(f"{path}: {s}_labels has {labels.shape[1]} columns but {what}; "
                                     f"a single-label task has one label per image")
             lab = torch.from_numpy(labels.reshape(-1).astype(np.int64))
         splits[s] = Split(images, lab)

@@ -148,3 +148,12 @@ def test_operating_point_on_a_multiclass_task_is_refused_before_writing(three_cl
                         "--out", str(out))
     assert code == 2 and "needs a binary task" in err and err.strip().count("\n") == 0
     assert not out.exists()
+
+
+def test_a_positive_class_on_a_multiclass_task_is_refused_before_writing(three_class_npz, tmp_path, capsys):
+    # it had been recorded in config.yaml and read by nothing (a user walkthrough of multi-class data)
+    out = tmp_path / "never"
+    code, _, err = _run(capsys, "train", "--data", str(three_class_npz), *FAST, "--positive-class", "2",
+                        "--out", str(out))
+    assert code == 2 and "positive_class 2 applies to a binary task" in err and err.strip().count("\n") == 0
+    assert not out.exists()

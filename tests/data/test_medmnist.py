@@ -133,3 +133,13 @@ def test_a_multi_label_split_where_a_label_never_varies_is_refused(tmp_path, cap
     code = main(["train", "--data", str(tmp_path / "ml.npz"), "--epochs", "1", "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and "\n" not in err and not (tmp_path / "run").exists()
+
+
+def test_a_label_column_count_that_differs_from_train_names_the_split_not_none(tmp_path):
+    # it said "val_labels has 2 columns but bm2col is None"
+    arrays = {f"{s}_images": np.zeros((4, 8, 8), np.uint8) for s in ("train", "val", "test")}
+    arrays.update({f"{s}_labels": np.array([[0], [1], [0], [1]], np.uint8) for s in ("train", "test")})
+    arrays["val_labels"] = np.array([[0, 1], [1, 0], [0, 1], [1, 0]], np.uint8)
+    np.savez(tmp_path / "bm2col.npz", **arrays)
+    with pytest.raises(MedtrainError, match="val_labels has 2 columns but train_labels has one; a single-label"):
+        load_npz(tmp_path / "bm2col.npz")
