@@ -150,9 +150,12 @@ def _npz_items(path: Path, split: str, run: RunModel, alone: bool) -> Iterator[I
         yield Item(f"{prefix}{i}", lambda i=i: images[i])
 
 
-def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test") -> Iterator[Item]:
-    """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error."""
+def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: bool | None = None) -> Iterator[Item]:
+    """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error.
+    ``alone``: whether these are all the inputs (default: whether there is one), which decides how a .npz's
+    rows are named (its index alone, or ``PATH:INDEX`` beside other inputs)."""
     inputs = list(inputs)
+    alone = len(inputs) == 1 if alone is None else alone
     for given in inputs:
         path = Path(given)
         if not path.exists():
@@ -160,7 +163,7 @@ def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test") -> Iterato
         if path.is_dir():
             yield from _folder_items(path, run)
         elif path.suffix.lower() == ".npz":
-            yield from _npz_items(path, split, run, alone=len(inputs) == 1)
+            yield from _npz_items(path, split, run, alone=alone)
         elif path.suffix.lower() == ".csv":
             yield from _csv_items(path, run)
         else:
@@ -347,8 +350,8 @@ def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
     batch = spatial + 2
 
     def items_of(i, x):
-        if isinstance(x, (str, os.PathLike)):
-            return iter_inputs([x], run, split=split)
+        if isinstance(x, (str, os.PathLike)):  # explain's inputs too: a .npz among others is named PATH:INDEX
+            return iter_inputs([x], run, split=split, alone=len(images) == 1)
         if getattr(x, "ndim", 0) == batch:  # a batch: its images, named by position
             return [Item(f"image {i}.{j}", lambda y=y: y) for j, y in enumerate(x)]
         return [Item(f"image {i}", lambda x=x: x)]

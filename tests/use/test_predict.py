@@ -367,3 +367,8 @@ def test_rows_of_two_npz_inputs_are_told_apart_by_their_file(tmp_path):
     assert both == [f"{tmp_path / 'a.npz'}:0", f"{tmp_path / 'a.npz'}:1", f"{tmp_path / 'b.npz'}:0",
                     f"{tmp_path / 'b.npz'}:1"]
     assert len(set(both)) == 4
+    # and as explain and the Python API take them (one path at a time): the same names
+    from medtrain.predictor import python_items
+
+    assert [item.name for item in python_items([tmp_path / "a.npz", tmp_path / "b.npz"], run)] == both
+    assert [item.name for item in python_items(tmp_path / "a.npz", run)] == alone
