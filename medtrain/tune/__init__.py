@@ -166,16 +166,20 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
 
 
 def locate_run(stored: str, out: Path) -> Path:
-    """The run directory a trial recorded, absolute. Studies of earlier versions stored it relative to the
-    working directory of the search (``t1/trials/001``): when that is not found from here, its part from
-    ``trials`` on is looked up in the output folder ``out``, so a rerun from elsewhere still finds the run."""
+    """The run directory a trial recorded, absolute, preferring its copy in the output folder ``out``: the part
+    of the path from its trials folder (``trials``, ``trials-NAME``) on, looked up in ``out``. So a study folder
+    that was moved or copied finds its own runs (a copy's best.json had pointed at the original's run, a moved
+    one had lost its test result), as does a study of earlier versions that stored the path relative to the
+    working directory of the search. Otherwise the path as recorded (a shared study's run on another machine)."""
+    if not stored:
+        return Path(stored)
     path = Path(stored)
-    if not stored or path.is_absolute() or (path / "metrics.json").is_file():
-        return Path(os.path.abspath(path)) if stored else path
     parts = path.parts
-    if TRIALS_DIR in parts:
-        last = len(parts) - 1 - parts[::-1].index(TRIALS_DIR)
-        return Path(os.path.abspath(out.joinpath(*parts[last:])))
+    at = [i for i, p in enumerate(parts) if p == TRIALS_DIR or p.startswith(TRIALS_DIR + "-")]
+    if at:
+        here = Path(os.path.abspath(out.joinpath(*parts[at[-1]:])))
+        if (here / "metrics.json").is_file() or not path.is_absolute():
+            return here
     return Path(os.path.abspath(path))
 
 

@@ -161,3 +161,18 @@ def test_a_trial_is_scored_by_the_model_it_hands_over():
     assert study_mod.score_of(result, "val_loss") == 0.8  # not in the val block: the kept epoch's
     with pytest.raises(MedtrainError, match="no validation val_auc"):
         study_mod.score_of({"best_epoch": 0, "history": [], "val": {}}, "val_auc")
+
+
+def test_a_copied_or_moved_study_folder_finds_its_own_runs(tiny_npz, tmp_path, fake_runs):
+    # absolute run paths pointed a copy's best.json at the original's run, and a moved folder lost its test result
+    import shutil
+
+    tune(fast(tiny_npz), SPACE, tmp_path / "t1", trials=1, log=quiet)
+    shutil.copytree(tmp_path / "t1", tmp_path / "copy")
+    (tmp_path / "copy" / "best.json").unlink()
+    record = tune(fast(tiny_npz), SPACE, tmp_path / "copy", trials=1, log=quiet)
+    assert Path(record["run_dir"]) == tmp_path / "copy" / "trials" / "000" and record["test"]
+    (tmp_path / "t1").rename(tmp_path / "moved")
+    (tmp_path / "moved" / "best.json").unlink()
+    record = tune(fast(tiny_npz), SPACE, tmp_path / "moved", trials=1, log=quiet)
+    assert Path(record["run_dir"]) == tmp_path / "moved" / "trials" / "000" and record["test"]
