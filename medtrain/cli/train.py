@@ -11,7 +11,8 @@ def register(sub) -> None:
                                    "(per-fold metrics, mean ± std, pooled out-of-fold AUC) in --out.")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint with its own settings (other "
-                        "flags must repeat them; progress, data_dir, accelerator, strategy may change; devices and num_nodes may not)")
+                        "flags must repeat them; progress, data_dir, store, accelerator, strategy may change; devices and "
+                        "num_nodes may not)")
     from medtrain.cli._options import add_config_flags
 
     add_config_flags(p)

@@ -31,7 +31,8 @@ _SPLIT = "it draws the train/val/test split of local data, and trials are ranked
 _PROCESS = "it changes where a trial runs, not the model; set it for every trial on the command line"
 #: Settings a search may not vary, and why (one line each, in the error).
 NOT_SEARCHED = {
-    "dataset": _DATA, "data": _DATA, "size": _DATA, "val_fraction": _DATA, "test_fraction": _DATA,
+    "dataset": _DATA, "data": _DATA, "size": _DATA, "image_size": _DATA, "volume_size": _DATA, "spacing": _DATA,
+    "window": _DATA, "val_fraction": _DATA, "test_fraction": _DATA,
     "group_column": _DATA, "skip_bad": _DATA, "folds": _DATA, "fold": _DATA, "seed": _SPLIT,
     "positive_class": "it changes what the scores measure, and trials are ranked on one metric",
     "accelerator": _PROCESS, "devices": _PROCESS, "num_nodes": _PROCESS, "strategy": _PROCESS, "store": _PROCESS,

@@ -47,6 +47,7 @@ def test_the_builtin_space_is_valid_for_the_default_settings():
     # trials on other data or another split were ranked across different validation sets (a user walkthrough)
     ({"dataset": ["breastmnist", "pneumoniamnist"]}, r"^search space dataset: not searched: it changes the data"),
     ({"size": [28, 64]}, r"^search space size: not searched: it changes the data"),
+    ({"image_size": [28, 64]}, r"^search space image_size: not searched: it changes the data"),  # had been accepted
     ({"val_fraction": {"low": 0.1, "high": 0.3}}, r"^search space val_fraction: not searched: it changes"),
     ({"folds": [0, 5]}, r"^search space folds: not searched: it changes the data"),
     ({"seed": [0, 1]}, r"^search space seed: not searched: it draws the train/val/test split"),
