@@ -321,6 +321,9 @@ def _validate(c: Config) -> None:
     need(c.mc_dropout >= 0, f"mc_dropout must be >= 0, got {c.mc_dropout}")
     need(c.mc_dropout == 0 or c.dropout > 0,
          f"mc_dropout {c.mc_dropout} needs dropout to sample: give --dropout P > 0 (e.g. 0.5)")
+    need(c.mc_dropout == 0 or c.dropout_kind != "annealed" or (c.anneal_epochs or 0) >= c.epochs,
+         f"mc_dropout with annealed dropout samples nothing once its rate reaches 0 (by epoch epochs - 1 unless "
+         f"--anneal-epochs is at least --epochs {c.epochs})")
     need(c.mc_dropout == 0 or c.transfer != "linear-probe", "mc_dropout does not apply to a linear probe")
     need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
     need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")

@@ -101,6 +101,14 @@ class AnnealedDropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, training=self.training)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the epoch was a buffer hold it as extra state: an interrupted run of then
+        # resumes (Lightning loads strictly) at the epoch it had reached
+        legacy = state_dict.pop(prefix + "_extra_state", None)
+        if isinstance(legacy, dict) and "epoch" in legacy and prefix + "epoch" not in state_dict:
+            state_dict[prefix + "epoch"] = torch.tensor(float(legacy["epoch"]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return f"p0={self.p0}, anneal_epochs={self.anneal_epochs}, schedule={self.schedule}, p={self.p:.4g}"
 

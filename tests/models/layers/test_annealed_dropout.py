@@ -81,3 +81,10 @@ def test_the_epoch_is_saved_with_the_model():
     restored = nn.Sequential(AnnealedDropout(0.5, 10))
     restored.load_state_dict(trained.state_dict())
     assert restored[0].p == pytest.approx(0.2)
+
+
+def test_a_checkpoint_from_before_the_epoch_buffer_loads_strictly_at_its_epoch():
+    # a run interrupted before the change could not be resumed: "Missing key(s): 0.epoch, Unexpected: 0._extra_state"
+    restored = nn.Sequential(AnnealedDropout(0.5, 10))
+    restored.load_state_dict({"0._extra_state": {"epoch": 6.0}}, strict=True)
+    assert restored[0].p == pytest.approx(0.2) and float(restored[0].epoch) == 6.0
