@@ -114,14 +114,15 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
                                         "progress": False})
         return train_trial(trial, cfg)
 
+    reports = work_dir if study_name == DEFAULT_STUDY else folder  # another study's table stays its own
     try:
         run_study(study, objective, trials, budget_minutes, log)
     finally:
-        table = write_trials(study, work_dir)
+        table = write_trials(study, reports)
     try:
         best = study.best_trial
     except ValueError:
-        raise MedtrainError(f"no trial of the search finished (see {work_dir / 'trials.md'})") from None
+        raise MedtrainError(f"no trial of the search finished (see {reports / 'trials.md'})") from None
     policy = suggest_autoaugment_policy(optuna.trial.FixedTrial(best.params), sub_policies)
     done = finished_trials(study)
     policy.metadata = {"search": {

@@ -68,10 +68,10 @@ def register(sub) -> None:
     r.add_argument("--budget", type=float, metavar="MINUTES", help="autoaugment: stop starting trials after this long")
     r.add_argument("--storage", metavar="URL",
                    help="autoaugment: SQLAlchemy URL of the study database (default sqlite:///WORK_DIR/study.db)")
-    r.add_argument("--study-name", default="autoaugment", metavar="NAME",
+    r.add_argument("--study-name", metavar="NAME",
                    help="autoaugment: the study's name; also names its trials' folder (WORK_DIR/trials for the "
-                        "default, WORK_DIR/trials-NAME otherwise)")
-    r.add_argument("--sub-policies", type=int, default=5, metavar="K",
+                        "default, autoaugment; WORK_DIR/trials-NAME otherwise)")
+    r.add_argument("--sub-policies", type=int, metavar="K",
                    help="autoaugment: sub-policies in the policy (default 5, as the paper's searched policies)")
     r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
     r.set_defaults(func=run_search, out_kind="file")
@@ -295,8 +295,8 @@ def _refuse_other_methods_flags(args: argparse.Namespace) -> None:
     """A flag of the other ``--method`` is refused, both ways (they were accepted and silently ignored)."""
     if args.method == "randaugment":
         given = [f for f, v in (("--trials", args.trials), ("--budget", args.budget), ("--storage", args.storage),
-                                ("--study-name", args.study_name != "autoaugment" or None),
-                                ("--sub-policies", args.sub_policies != 5 or None)) if v is not None]
+                                ("--study-name", args.study_name), ("--sub-policies", args.sub_policies))
+                 if v is not None]  # given at all, as the grid's own flags are refused by the other method
         if given:
             raise MedtrainError(f"{given[0]} applies to --method autoaugment; the RandAugment grid trains every "
                                 f"(N, M) of --n-values x --m-values")
@@ -312,8 +312,9 @@ def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Pat
     from medtrain.policy_search import autoaugment_search
 
     autoaugment_search(cfg, work, out, base_augment=base, budget_epochs=args.budget_epochs, trials=args.trials,
-                       budget_minutes=args.budget, storage=args.storage, study_name=args.study_name,
-                       sub_policies=args.sub_policies, log=print)
+                       budget_minutes=args.budget, storage=args.storage,
+                       study_name=args.study_name or "autoaugment",
+                       sub_policies=5 if args.sub_policies is None else args.sub_policies, log=print)
     data = f"--dataset {cfg.dataset}" if cfg.dataset else f"--data {cfg.data}"
     print(f"wrote {out}; train with: medtrain train {data} --augment {','.join([*base, str(out)])}")
     return 0

@@ -35,3 +35,14 @@ def test_autoaugment_search_refuses_the_flags_of_the_randaugment_grid(tiny_npz, 
     err = capsys.readouterr().err
     assert f"{flag[0]} applies to --method randaugment" in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == [tiny_npz]
+
+
+@pytest.mark.parametrize("flag", [["--sub-policies", "5"], ["--study-name", "autoaugment"]])
+def test_the_randaugment_grid_refuses_the_search_flags_even_at_their_default(tiny_npz, tmp_path, monkeypatch, capsys,
+                                                                            flag):
+    # their default values had been accepted and ignored, where the other method refuses its flags when given
+    monkeypatch.setattr(medtrain.api, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "1", *flag,
+                 "--out", str(tmp_path / "policy.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag[0]} applies to --method autoaugment" in err and err.count("\n") == 1

@@ -37,8 +37,10 @@ def test_a_second_study_in_the_work_folder_trains_its_own_trials(search, tmp_pat
     files and reused its finished runs, scoring a new policy with an old run's score."""
     work = tmp_path / "work"
     search(1)
-    first = (work / "trials" / "000.yaml").read_text()
+    first, table = (work / "trials" / "000.yaml").read_text(), (work / "trials.md").read_text()
     calls = search(2, study_name="wider")
+    assert (work / "trials.md").read_text() == table  # its trials table too (the second study's had replaced it)
+    assert (work / "trials-wider" / "trials.md").is_file()
     assert [c.out for c in calls] == [str(work / "trials" / "000"), str(work / "trials-wider" / "000")]
     assert (work / "trials" / "000.yaml").read_text() == first  # the first study's record, untouched
     assert calls[1].augment == (str(work / "trials-wider" / "000.yaml"),)
