@@ -123,6 +123,10 @@ def run_accuracy(args) -> int:
     if args.json:
         print(json.dumps(rows))
         return 0
+    if args.csv:  # it had printed the Markdown table, --csv ignored
+        print(benchmark.csv_text(rows, ["name", "members", "params", "macs", "test_auc", "test_acc", "val_auc",
+                                        "wall_s"]), end="")
+        return 0
     print(f"| model | params (M) | MMACs @{size} | test AUC | test ACC | val AUC | wall (s) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

@@ -85,7 +85,7 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
 
     base = name.removesuffix("-separable")
     row: dict = {c: None for c in COLUMNS}
-    row.update(family=family_of(base) or "medtrain", name=name)
+    row.update(family=family_of(base) or _source(base), name=name)  # a timm name outside the zoo: "timm"
     row["source"] = _source(base)
     model = create_model(name, in_chans=3, num_classes=1000)
     small = create_model(name, in_chans=3, num_classes=1000, input_size=28)
@@ -116,10 +116,12 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
 def _source(name: str) -> str:
     from medtrain.models.zoo import FAMILIES
 
+    from medtrain.models._registry import is_registered
+
     for entry in FAMILIES.values():
         if name in entry["names"]:
             return entry["source"]
-    return "medtrain"
+    return "medtrain" if is_registered(name) else "timm"  # create_model takes any other name from timm
 
 
 def _format_row(row: dict) -> str:
@@ -154,10 +156,12 @@ def _fmt(v, spec: str) -> str:
     return "" if v is None else format(v, spec)
 
 
-def csv_text(rows: List[dict]) -> str:
+def csv_text(rows: List[dict], columns: Optional[List[str]] = None) -> str:
+    """The rows as CSV: the measured table's :data:`COLUMNS`, or ``columns`` (``models --dataset``'s rows)."""
+    columns = columns or COLUMNS
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: r.get(k) for k in COLUMNS})
+        w.writerow({k: r.get(k) for k in columns})
     return buf.getvalue()

@@ -58,3 +58,9 @@ def test_a_run_of_two_networks_is_costed_as_two(tiny_npz, tmp_path, monkeypatch,
     assert main(["cost", "resnet18", "--input", "16", "--in-chans", "1", "--num-classes", "2", "--json"]) == 0
     one = json.loads(capsys.readouterr().out)
     assert (row["params"], row["macs"]) == (2 * one["params"], 2 * one["macs"])
+    # --csv: the same row as CSV (it had printed the Markdown table)
+    assert main(["models", "--dataset", "breastmnist", "--names", "resnet18", "--epochs", "1", "--csv",
+                 "--plot", str(tmp_path / "s.png"), "--runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "name,members,params,macs,test_auc,test_acc,val_auc,wall_s"
+    assert lines[1] == f"resnet18,2,{row['params']},{row['macs']},0.7,0.6,0.8,1.0"

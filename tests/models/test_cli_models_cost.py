@@ -84,6 +84,9 @@ def test_measure_takes_a_timm_name_as_every_other_command_does():
     from medtrain.models.benchmark import select
 
     assert select("efficientnet_b0,resnet18_28", quick=False, images_only=True) == ["efficientnet_b0", "resnet18_28"]
+    from medtrain.models.benchmark import _source
+
+    assert (_source("ecaresnet26t"), _source("resnet18_28")) == ("timm", "medtrain")  # it had said medtrain
 
 
 def test_the_per_layer_parameters_and_the_rest_add_up_to_the_total(capsys):
