@@ -155,3 +155,28 @@ def test_a_changed_setting_is_refused_before_the_new_cells_train(tmp_path, monke
     with pytest.raises(MedtrainError, match="was run with other settings \\(epochs: 1, now 2\\)"):
         compare_mod.compare({**base, "epochs": 2}, {"dropout": ["0.25", "0"]}, [0], tmp_path / "cmp", verbose=False)
     assert not trained
+
+
+def test_each_cell_is_compared_with_the_first_seed_by_seed_with_an_interval(tmp_path, monkeypatch):
+    # the outputs had only each cell's mean ± std: a difference of +0.02 on every seed hid under a seed spread of 0.1
+    seed_effect = {0: 0.60, 1: 0.70, 2: 0.80}
+    gain = {0: 0.01, 1: 0.03, 2: 0.02}
+
+    def fake_run(cfg):
+        auc = seed_effect[cfg.seed] + (gain[cfg.seed] if float(cfg.dropout) > 0 else 0.0)
+        return {"seed": cfg.seed, "test": {"auc": auc, "acc": 0.7}, "val": {"auc": auc}, "best_epoch": 0,
+                "stop_epoch": 1, "wall_s": 1.0}
+
+    monkeypatch.setattr(compare_mod, "train_or_reuse", fake_run)
+    monkeypatch.setattr(compare_mod, "_check_augment_on_data", lambda cfgs: None)  # no data here
+    rows = compare_mod.compare({"data": "x.npz"}, {"dropout": ["0", "0.5"]}, [0, 1, 2], tmp_path, verbose=False)
+    d = rows[1]["paired"]
+    half = 4.302653 * 0.01 / 3 ** 0.5  # Student t, 2 degrees of freedom; the differences' sd is 0.01
+    assert d["pairs"] == 3 and d["d_val_auc"] == pytest.approx(0.02)
+    assert d["d_val_auc_ci"] == pytest.approx([0.02 - half, 0.02 + half], abs=1e-6)
+    assert rows[0]["paired"] is None and rows[1]["val_auc_std"] > 0.09  # the unpaired spread
+    table = (tmp_path / "summary.md").read_text()
+    assert "| reference | reference |" in table and "+0.020 [-0.005, +0.045]" in table
+    assert "+0.020 [-0.005, +0.045]" in (tmp_path / "report.html").read_text()
+    header, first, second = (tmp_path / "summary.csv").read_text().splitlines()
+    assert "d_val_auc_lo" in header and second.split(",")[header.split(",").index("pairs")] == "3"
