@@ -25,7 +25,7 @@ from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
 from medtrain.metrics import positive_index
 from medtrain.reports.summary import auc_acc_line, operating_point_line
-from medtrain.tasks import BINARY, MULTICLASS
+from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
 from medtrain.models.layers.annealed import AnnealedDropout
