@@ -79,17 +79,9 @@ def test_a_setting_for_all_cells_applies_where_a_cell_reads_it(tmp_path):
 
 def test_an_op_that_cannot_apply_to_the_data_stops_the_grid_before_any_cell_trains(tmp_path):
     # `--vary augment=shift,hed` on grey images had trained the shift cell, then failed in the hed cell
-    import numpy as np
-
-    from conftest import fast_config, make_images
     from medtrain.compare import compare
 
-    arrays = {}
-    for split, n, seed in (("train", 32, 0), ("val", 16, 1), ("test", 16, 2)):
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
-    np.savez(tmp_path / "tiny.npz", **arrays)
-    base = fast_config(tmp_path / "tiny.npz", None, epochs=1, bootstrap=0)
-    base.pop("out", None)
+    base = _tiny(tmp_path)
     with pytest.raises(MedtrainError, match="HED jitter needs RGB images"):
         compare(base, {"augment": ["shift", "hed"]}, [0], tmp_path / "cmp", verbose=False)
     assert not (tmp_path / "cmp").exists()
