@@ -119,6 +119,10 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         path, label = r[cols[0]], r[cols[1]]
         if not path or not label:
             raise MedtrainError(f"{csv_path}: row {i} has an empty {'path' if not path else 'label'}")
+        if ";" in label:  # each combination had become a class of its own, silently (8 classes from 3 labels)
+            raise MedtrainError(f"{csv_path}: row {i} has label '{label}', several labels joined by ';' (as predict "
+                                f"writes a multi-label prediction); a CSV holds one class per image: give multi-label "
+                                f"data as a .npz with a 0/1 label matrix")
         paths.append(path)
         labels.append(label)
         if gcol is not None:
