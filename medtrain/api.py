@@ -28,7 +28,6 @@ from medtrain.reports.summary import auc_acc_line, operating_point_line
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
-from medtrain.models.layers.annealed import AnnealedDropout
 from medtrain.models.weights import load_state, read_meta
 from medtrain.training import choices
 from medtrain.training.build import build_model, input_transform, resolve_auto
@@ -327,9 +326,7 @@ def build_run_model(cfg: Config, meta: dict, state: dict | None = None, source: 
             w = state["linear.weight"]
             model = ProbeModel(model, int(meta["probe_layer"]), torch.zeros_like(w), torch.zeros(len(w)))
         missing, unexpected = model.load_state_dict(state, strict=False)
-        # an annealed-dropout layer's epoch buffer is absent from runs saved before it was one: they load as then
-        legacy = {f"{n}.epoch" for n, m in model.named_modules() if isinstance(m, AnnealedDropout)}
-        bad = [k for k in missing if not k.endswith("_extra_state") and k not in legacy] + list(unexpected)
+        bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
         if bad:
             raise MedtrainError(f"{source} does not fit the run's model ({', '.join(bad[:3])} ...)")
     module = Classifier(model, shape.task, shape.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),

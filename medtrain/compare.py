@@ -25,7 +25,7 @@ from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
 from medtrain.rundir import is_finished, read_metrics
 from medtrain.training.distributed import single_process_only
-from medtrain.training.build import check_model_dims, normalisation
+from medtrain.training.build import check_color_space, check_model_dims
 from medtrain.training.fit import changed_settings, check_augment
 
 
@@ -92,7 +92,7 @@ def _check_augment_on_data(cfgs: list) -> None:
         splits = load_splits(dataclasses.replace(group[0], folds=0, fold=None))
         for cfg in group:
             check_augment(cfg, splits, new=False)
-            normalisation(cfg, splits)  # a colour space the images cannot take (hed on grey) fails here, not mid-grid
+            check_color_space(cfg, splits)  # hed on grey images fails here, not mid-grid
             check_model_dims(cfg, splits)
 
 

@@ -84,7 +84,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
-        check_limits, check_study_name, finished_trials, open_study, run_study, train_trial, trials_dir,
+        check_limits, check_study_name, finished_trials, open_study, reports_dir, run_study, train_trial,
+        trials_dir,
     )  # fmt: skip
 
     if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, int) or budget_epochs < 1:
@@ -114,7 +115,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
                                         "progress": False})
         return train_trial(trial, cfg)
 
-    reports = work_dir if study_name == DEFAULT_STUDY else folder  # another study's table stays its own
+    reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
         run_study(study, objective, trials, budget_minutes, log)
     finally:

@@ -233,14 +233,19 @@ def input_transform(cfg: Config):
     return None if cfg.color_space.lower() == "rgb" else ColorSpace(cfg.color_space)
 
 
+def check_color_space(cfg: Config, splits: Splits) -> None:
+    """A colour space other than RGB needs RGB images (a grid checks its cells with it, before training)."""
+    if cfg.color_space.lower() != "rgb" and (splits.in_chans != 3 or len(splits.spatial_shape) != 2):
+        raise MedtrainError(f"color_space {cfg.color_space} needs RGB images; {splits.name} has "
+                            f"{splits.in_chans} channel(s)")
+
+
 def normalisation(cfg: Config, splits: Splits):
     """Per-channel mean/std of the training images in the input space, and the colour-space module."""
+    check_color_space(cfg, splits)
     if cfg.color_space.lower() == "rgb":
         mean, std = channel_stats(splits.train.images)
         return mean, std, None
-    if splits.in_chans != 3 or len(splits.spatial_shape) != 2:
-        raise MedtrainError(f"color_space {cfg.color_space} needs RGB images; {splits.name} has "
-                            f"{splits.in_chans} channel(s)")
     stats = fit_channel_stats(splits.train.images, cfg.color_space)
     return torch.tensor(stats.mean), torch.tensor(stats.safe_std), input_transform(cfg)
 

@@ -31,7 +31,7 @@ from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, wr
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, repeat_of,
-    run_study, train_trial, trials_dir,
+    reports_dir, run_study, train_trial, trials_dir,
 )  # fmt: skip
 
 __all__ = ["tune", "BUILTIN", "load_space", "parse_space", "open_study", "run_study", "connect"]
@@ -112,17 +112,11 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
             shutil.rmtree(out, ignore_errors=True)
         raise
     except KeyboardInterrupt:
-        write_trials(study, reports_dir(out, study_name))
+        write_trials(study, reports_dir(out, study_name, DEFAULT_STUDY))
         log(f"tune: interrupted; {len(finished_trials(study))} finished trials are kept in {url}; "
             "run the same command again to continue")
         raise
-    return finish(study, base, out, log, reports=reports_dir(out, study_name))
-
-
-def reports_dir(out: Path, study_name: str) -> Path:
-    """Where a study's reports go (``best_config.yaml``, ``best.json``, ``trials.md``, the plots): ``OUT`` for the
-    default study, the study's own trials folder for any other, so studies sharing ``--out`` keep their own."""
-    return out if study_name == DEFAULT_STUDY else trials_dir(out, study_name, DEFAULT_STUDY)
+    return finish(study, base, out, log, reports=reports_dir(out, study_name, DEFAULT_STUDY))
 
 
 def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, reports: Path | None = None) -> dict:

@@ -60,6 +60,12 @@ def trials_dir(out: str | Path, study_name: str, default: str) -> Path:
     return Path(out) / (TRIALS_DIR if study_name == default else f"{TRIALS_DIR}-{study_name}")
 
 
+def reports_dir(out: str | Path, study_name: str, default: str) -> Path:
+    """Where a study's reports go (best config, trials table, plots): ``OUT`` for the command's default study,
+    its own trials folder for any other, so studies sharing ``OUT`` keep their own."""
+    return Path(out) if study_name == default else trials_dir(out, study_name, default)
+
+
 def check_limits(trials: int | None, budget_minutes: float | None) -> None:
     """``--trials`` and ``--budget``: at least one, each positive."""
     if trials is None and budget_minutes is None:

@@ -101,13 +101,19 @@ class AnnealedDropout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.p, training=self.training)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # checkpoints written before the epoch was a buffer hold it as extra state: an interrupted run of then
-        # resumes (Lightning loads strictly) at the epoch it had reached
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """States written before the epoch was a buffer load too: a checkpoint's extra state gives the epoch
+        (an interrupted run of then resumes at the epoch it had reached; Lightning loads strictly), and a
+        ``model.safetensors`` of then, which kept no epoch at all, loads at epoch 0 (p0), as it did then."""
         legacy = state_dict.pop(prefix + "_extra_state", None)
         if isinstance(legacy, dict) and "epoch" in legacy and prefix + "epoch" not in state_dict:
             state_dict[prefix + "epoch"] = torch.tensor(float(legacy["epoch"]))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        absent = prefix + "epoch" not in state_dict
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if absent and prefix + "epoch" in missing_keys:
+            missing_keys.remove(prefix + "epoch")
 
     def extra_repr(self) -> str:
         return f"p0={self.p0}, anneal_epochs={self.anneal_epochs}, schedule={self.schedule}, p={self.p:.4g}"
