@@ -142,18 +142,14 @@ def test_an_unknown_positive_class_is_one_line_exit_2_and_writes_nothing(tiny_np
     assert not out.exists()
 
 
-def test_operating_point_on_a_multiclass_task_is_refused_before_writing(three_class_npz, tmp_path, capsys):
-    out = tmp_path / "never"
-    code, _, err = _run(capsys, "train", "--data", str(three_class_npz), *FAST, "--operating-point", "youden",
-                        "--out", str(out))
-    assert code == 2 and "needs a binary task" in err and err.strip().count("\n") == 0
-    assert not out.exists()
-
-
-def test_a_positive_class_on_a_multiclass_task_is_refused_before_writing(three_class_npz, tmp_path, capsys):
+@pytest.mark.parametrize("flags, message", [
+    (["--operating-point", "youden"], "needs a binary task"),
     # it had been recorded in config.yaml and read by nothing (a user walkthrough of multi-class data)
+    (["--positive-class", "2"], "positive_class 2 applies to a binary task"),
+])
+def test_binary_only_settings_on_a_multiclass_task_are_refused_before_writing(three_class_npz, tmp_path, capsys,
+                                                                              flags, message):
     out = tmp_path / "never"
-    code, _, err = _run(capsys, "train", "--data", str(three_class_npz), *FAST, "--positive-class", "2",
-                        "--out", str(out))
-    assert code == 2 and "positive_class 2 applies to a binary task" in err and err.strip().count("\n") == 0
+    code, _, err = _run(capsys, "train", "--data", str(three_class_npz), *FAST, *flags, "--out", str(out))
+    assert code == 2 and message in err and err.strip().count("\n") == 0
     assert not out.exists()
