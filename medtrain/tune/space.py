@@ -98,7 +98,7 @@ def _param(key: str, spec, base: dict) -> Param:
         raise MedtrainError("search space monitor: the metric the search ranks trials by is --monitor, not searched")
     if key in NOT_SEARCHED:  # e.g. trials on other data were ranked across different validation sets
         raise MedtrainError(f"search space {key}: not searched: {NOT_SEARCHED[key]}")
-    kind, _ = config_mod._kind(config_mod.KEYS[key])
+    kind, _ = config_mod.kind_of(config_mod.KEYS[key])
     if isinstance(spec, list):
         if not spec:
             raise MedtrainError(f"search space {key}: the list of values is empty")

@@ -10,158 +10,43 @@ plain forward pass (no test-time augmentation, dropout off) for one target class
 by default, or the one asked for. Maps have the input's resolution, ``(*spatial)``, scaled to [0, 1] per
 input (min-max; a map without any positive evidence is all zeros).
 
-**Which layer (Grad-CAM, Grad-CAM++).** Grad-CAM localises no finer than one cell of the layer it is
-computed at. The paper uses the last convolutional stage, whose map is 7x7 (14x14 for VGG) at 224 px
-ImageNet resolution. medtrain's small-input networks keep the full 28 px resolution in the stem, so the
-last stage of a 28 px ResNet is 4x4 (cells of 7 px) and a 16-voxel volume's is 2x2x2: too coarse to
-point at a lesion of a few pixels, whatever the network learned. The default layer is therefore
-:func:`default_layer`: *the deepest stage whose output is at least* :data:`MIN_CELLS` *cells a side*
-(measured with a forward pass, not read from ``feature_info``, whose strides do not know the small-input
-stem). At 224 px that is the last stage, as in the paper; at 28 px it is ResNet's ``layer3`` (7x7); at
-16 voxels ``layer2`` (8x8x8). ``layer=`` overrides it with any module name of the network. An ensemble run
-(``--members``) is explained at that layer of each member, the map the mean of the members' maps (each
-member's Grad-CAM of the ensemble's logit), so a layer name is one of a single member's.
+**Which layer** (Grad-CAM, Grad-CAM++): :mod:`medtrain.explain.layers` says why it is not the last stage at
+28 px.
 
 Occlusion hides a square (cube) of :func:`occlusion_mask` pixels (about 1/7 of the side, at least 3)
 with the image's mean, slid by half its side; the map is the drop of the target's probability. It needs one forward pass per window position: thousands for a volume.
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import os
 import re
 import warnings
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from medtrain._io import atomic_dir
 from medtrain.api import RunModel, load_run_module
 from medtrain.errors import MedtrainError
+from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
+from medtrain.explain.write import MAPS_FILE, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
-from medtrain.models.ensemble import Ensemble
-from medtrain.models.stages import stage_modules
 from medtrain.predictor import Item, Predictor, Skipped, conform, python_items
 from medtrain.rundir import run_splits
 from medtrain.tasks import MULTILABEL
-from medtrain.training.module import normalise
 
 __all__ = ["METHODS", "MIN_CELLS", "MAPS_FILE", "Explanation", "LogitNet", "default_layer", "stage_shapes",
            "class_index", "explain", "explain_items", "write_explanation"]
 
 METHODS = ("gradcam", "gradcam++", "occlusion")
-MIN_CELLS = 7  #: the coarsest map the default Grad-CAM layer may have (cells a side); see the module docstring
-MAPS_FILE = "maps.npz"
 BATCH_SIZE = 32  #: inputs per Grad-CAM forward/backward pass
 #: Occlusion windows overlap by half, a stride of half the mask. MONAI's default 0.6 makes the stride
 #: int(4 * 0.4) = 1 pixel for a 28 px image's 4-pixel mask: 625 windows instead of 169 (25^3 vs 13^3 in 3D);
 #: measured on 2 busy CPU cores, 2.7 s against 0.9 s per 28 px image, at the same localisation.
 OCCLUSION_OVERLAP = 0.5
-
-
-class LogitNet(nn.Module):
-    """[0, 1] float images ``(B, C, *spatial)`` -> logits, through the run's colour space, normalisation and
-    a copy of its network (``self.model``, so a layer ``NAME`` of the network is ``model.NAME`` here). The
-    copy keeps the hooks the explainers register, and the in-place flags they turn off, off the run."""
-
-    def __init__(self, run: RunModel):
-        super().__init__()
-        module = run.module
-        self.model = copy.deepcopy(module.model).eval()
-        self.input_transform = module.input_transform
-        self.register_buffer("mean", module.mean.detach().clone())
-        self.register_buffer("std", module.std.detach().clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(normalise(x, self.mean, self.std, self.input_transform))
-
-
-def _candidate_layers(model: nn.Module) -> list[str]:
-    """The network's stages (lowest first), or, for a network that lists none, its convolutions."""
-    try:
-        return stage_modules(model)
-    except MedtrainError:
-        convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-        return [n for n, m in model.named_modules() if isinstance(m, convs)]
-
-
-def stage_shapes(run: RunModel, names: Sequence[str] | None = None) -> list[tuple[str, tuple]]:
-    """``(module name, spatial shape of its output)`` for each stage of the run's network (or each of
-    ``names``), measured by a forward pass of one blank input of the run's shape."""
-    model = run.module.model
-    names = list(names) if names is not None else _candidate_layers(model)
-    mods = dict(model.named_modules())
-    shapes: dict[str, tuple] = {}
-
-    def hook(name, _m, _inp, out):
-        if isinstance(out, torch.Tensor):
-            shapes[name] = tuple(out.shape[2:])
-
-    handles = [mods[n].register_forward_hook(partial(hook, n)) for n in names if n in mods]
-    try:
-        with torch.no_grad():
-            run.module.model.eval()
-            run.module.model(torch.zeros(1, *run.input_shape))
-    finally:
-        for h in handles:
-            h.remove()
-    return [(n, shapes[n]) for n in names if n in shapes]
-
-
-#: The module names of an ensemble's members (``models.ensemble.Ensemble``): a layer name of an ensemble run
-#: is one of its first member's, and its map the mean of the maps at that layer of every member.
-_MEMBER = "members.{}."
-
-
-def _members(run: RunModel) -> int:
-    """How many networks the run averages (1 for a plain network)."""
-    return len(run.module.model.members) if isinstance(run.module.model, Ensemble) else 1
-
-
-def _network(run: RunModel) -> nn.Module:
-    """The network whose layers a layer name names: the run's, or an ensemble's first member."""
-    return run.module.model.members[0] if _members(run) > 1 else run.module.model
-
-
-def target_layers(run: RunModel, layer: str) -> list[str]:
-    """The module names (in :class:`LogitNet`) Grad-CAM hooks for ``layer``: one, or one per ensemble member."""
-    if _members(run) == 1:
-        return [f"model.{layer}"]
-    return [f"model.{_MEMBER.format(i)}{layer}" for i in range(_members(run))]
-
-
-def default_layer(run: RunModel) -> str:
-    """The deepest stage whose output is at least :data:`MIN_CELLS` cells a side (or the input's size when
-    that is smaller); the first stage when none is. See the module docstring for why."""
-    prefix = _MEMBER.format(0) if _members(run) > 1 else ""
-    names = [prefix + n for n in _candidate_layers(_network(run))]
-    shapes = [(n[len(prefix):], s) for n, s in stage_shapes(run, names) if len(s) == len(run.input_shape) - 1]
-    if not shapes:
-        raise MedtrainError(f"{run.meta['model']}: no convolutional layer to compute Grad-CAM at; use --layer NAME")
-    want = min(MIN_CELLS, *run.input_shape[1:])
-    fit = [n for n, s in shapes if min(s) >= want]
-    return fit[-1] if fit else shapes[0][0]
-
-
-def check_layer(run: RunModel, layer: str) -> str:
-    """``layer`` when it names a module of the network whose output is a spatial map, as Grad-CAM needs."""
-    names = dict(_network(run).named_modules())
-    stages = ", ".join(_candidate_layers(_network(run))[:8])
-    if layer not in names or not layer:
-        raise MedtrainError(f"--layer {layer}: no such module in {run.meta['model']} (its stages: {stages})")
-    prefix = _MEMBER.format(0) if _members(run) > 1 else ""
-    shape = dict(stage_shapes(run, [prefix + layer])).get(prefix + layer)
-    if shape is None or len(shape) != len(run.input_shape) - 1:
-        raise MedtrainError(f"--layer {layer} has no spatial map to compute Grad-CAM at (output "
-                            f"{'not a tensor' if shape is None else 'x'.join(map(str, shape)) or 'a vector'}); "
-                            f"use a convolutional stage: {stages}")
-    return layer
 
 
 def class_index(target, labels: Sequence[str]) -> int | None:
@@ -363,44 +248,3 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
     if out is not None:
         write_explanation(res, out)
     return res
-
-
-def _file_stem(name: str) -> str:
-    stem = Path(name).name
-    for suffix in (".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm"):
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:60] or "input"
-
-
-def _read_as_ras(name: str) -> bool:
-    """Whether the input ``name`` was a NIfTI file or DICOM series, which the data layer reorders to RAS."""
-    return name.lower().endswith((".nii", ".nii.gz")) or Path(name).is_dir()
-
-
-def write_explanation(res: Explanation, out: str | os.PathLike) -> list[Path]:
-    """Write ``maps.npz`` (``maps``, ``inputs``, ``target``, ``target_name``, ``method``, ``layer``) and one
-    overlay PNG per input (``NNNN_<name>.png``; for volumes the three central orthogonal slices) into the
-    folder ``out``, all at once: an error leaves nothing; the overlays of an earlier explanation in ``out`` are
-    removed. Returns the written PNGs."""
-    from medtrain.reports.plots import saliency_overlay
-
-    out = Path(out)
-    pngs = []  # an out that is a file is refused by atomic_dir (_io.check_output), the CLI's --out check too
-    with atomic_dir(out) as tmp:
-        for i, name in enumerate(res.names):
-            k = int(res.targets[i])
-            png = f"{i:04d}_{_file_stem(name)}.png"
-            title = (f"{name} · {res.method}{f' at {res.layer}' if res.layer else ''} · "
-                     f"{res.labels[k]} (p = {res.probs[i, k]:.3f})")
-            saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
-            pngs.append(out / png)
-        np.savez_compressed(tmp / MAPS_FILE, maps=res.maps, inputs=np.array(res.names, dtype=str),
-                            target=res.targets, target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
-                            method=np.array(res.method), layer=np.array(res.layer or ""))
-    # overlays of an earlier explanation written into the same folder would sit beside these maps as if
-    # they were theirs: gone (found in a user walkthrough); other files are left alone
-    for old in set(out.glob("[0-9][0-9][0-9][0-9]_*.png")) - set(pngs):
-        old.unlink()
-    return pngs

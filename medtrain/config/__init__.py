@@ -1,0 +1,64 @@
+"""Run configuration: one flat set of keys shared by the CLI, YAML files and Python.
+
+Keys are flat (``dropout``, ``weight_decay``...) so that ``medtrain compare --vary KEY=...`` can vary any
+of them, and a YAML file holds the same keys (``--config cfg.yaml``; flags given on the command line
+override it). :func:`resolve` validates every value and raises :class:`MedtrainError` naming the key.
+
+``settings`` holds the :class:`Config` dataclass and the names its keys take, ``values`` reads a value into its
+field's type, ``checks`` validates a whole configuration.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from medtrain._io import read_yaml_file
+from medtrain.config.checks import parse_transfer, validate, validate_transfer
+from medtrain.config.settings import (AUTO_NUMBERS, CHECKPOINTS, CHOICES, DROPOUT_KINDS, KEYS, LOGGERS, MONITORS,
+                                      OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES,
+                                      STRATEGIES, TTA_MODES, Config)
+from medtrain.config.values import coerce, kind_of
+from medtrain.errors import MedtrainError, suggest
+
+__all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "DROPOUT_KINDS", "KEYS", "LOGGERS", "MONITORS", "OPTIMIZERS",
+           "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
+           "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "validate", "validate_transfer"]
+
+
+def resolve(*layers: dict | None) -> Config:
+    """Merge dictionaries of settings (later ones win) over the defaults and validate the result."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        given = {}
+        for k, v in (layer or {}).items():
+            key = k.replace("-", "_")
+            if key not in KEYS:
+                raise suggest(key, KEYS, "setting")
+            given[key] = coerce(key, v)
+        if given.get("data") is not None and given.get("dataset") is not None:  # one of them was silently ignored
+            raise MedtrainError(f"give --dataset NAME or --data PATH, not both (got {given['dataset']} and "
+                                f"{given['data']})")
+        if given.get("data") is not None:  # a later layer's source replaces an earlier one's
+            merged["dataset"] = None
+        elif given.get("dataset") is not None:
+            merged["data"] = None
+        merged.update(given)
+    if merged.get("pretrained") and "transfer" not in merged:  # --pretrained alone means: fine-tune from it
+        merged["transfer"] = "finetune"
+    for key in ("data", "pretrained"):  # a run directory works from any folder: its config names these absolutely
+        value = merged.get(key)
+        if isinstance(value, str) and value and os.path.exists(os.path.expanduser(value)):
+            merged[key] = os.path.abspath(os.path.expanduser(value))
+    c = Config(**merged)
+    validate(c)
+    return c
+
+
+def load_yaml(path: str | os.PathLike, what: str = "config file") -> dict:
+    """Read a YAML ``what`` (a config file, a search space file) of flat keys."""
+    p = Path(path)
+    data = read_yaml_file(p, what) or {}
+    if not isinstance(data, dict):
+        raise MedtrainError(f"{what} {p} must hold a mapping of settings")
+    return data

@@ -1,0 +1,146 @@
+"""The checks of a resolved :class:`Config`: ranges, names, and the settings that exclude each other."""
+from __future__ import annotations
+
+import importlib.util
+import re
+
+from medtrain.config.settings import (CHECKPOINTS, CHOICES, DROPOUT_KINDS, LOGGERS, MONITORS, OPTIMIZERS,
+                                      PARALLEL_STRATEGIES, PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES, STRATEGIES,
+                                      TTA_MODES, Config)
+from medtrain.errors import MedtrainError, suggest
+
+
+def parse_transfer(spec: str) -> tuple[str, int | None]:
+    """``"finetune-top:2"`` -> ``("finetune-top", 2)``; ``"finetune"`` -> ``("finetune", None)``."""
+    m = re.fullmatch(r"(finetune-top|partial):(\d+)", str(spec))
+    if m:
+        return m.group(1), int(m.group(2))
+    if spec in ("scratch", "linear-probe", "finetune", "scale"):
+        return spec, None
+    if spec in ("finetune-top", "partial"):
+        raise MedtrainError(f"transfer {spec} needs a number of stages: {spec}:K")
+    raise suggest(str(spec), STRATEGIES, "transfer strategy")
+
+
+def validate_transfer(c: Config) -> None:
+    """Checks of the transfer keys (part of :func:`validate`)."""
+    kind, _ = parse_transfer(c.transfer)
+    if kind != "scratch" and not c.pretrained:
+        raise MedtrainError(f"transfer {c.transfer} needs --pretrained (a run directory, a weights file or timm:NAME)")
+    if c.probe_classifier not in PROBE_CLASSIFIERS:
+        raise suggest(c.probe_classifier, PROBE_CLASSIFIERS, "probe classifier")
+    if c.probe_layer is not None and kind != "linear-probe":
+        raise MedtrainError("probe_layer applies to --transfer linear-probe only")
+    if not c.backbone_lr_mult > 0:
+        raise MedtrainError(f"backbone_lr_mult must be > 0, got {c.backbone_lr_mult}")
+    if c.layer_decay is not None and not 0 < c.layer_decay <= 1:
+        raise MedtrainError(f"layer_decay must be in (0, 1], got {c.layer_decay}")
+    if (c.backbone_lr_mult != 1.0 or c.layer_decay is not None) and kind not in ("finetune", "finetune-top", "partial"):
+        raise MedtrainError(f"backbone_lr_mult/layer_decay apply to fine-tuning, not to transfer {c.transfer}")
+    if c.unfreeze_every < 0:
+        raise MedtrainError(f"unfreeze_every must be >= 0, got {c.unfreeze_every}")
+    if c.unfreeze_every and kind != "finetune-top":
+        raise MedtrainError("unfreeze_every applies to --transfer finetune-top:K only")
+
+
+def validate(c: Config) -> None:
+    """Check every value of ``c`` and the settings that exclude each other; the first fault is a MedtrainError."""
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise MedtrainError(msg)
+
+    need(c.dataset is not None or c.data is not None, "give --dataset NAME or --data PATH")
+    need(0.0 <= c.dropout < 1.0, f"dropout must be in [0, 1), got {c.dropout}")
+    need(0.0 <= c.drop_path < 1.0, f"drop_path must be in [0, 1), got {c.drop_path}")
+    need(c.weight_decay >= 0.0, f"weight_decay must be >= 0, got {c.weight_decay}")
+    need(c.lr is None or c.lr > 0.0, f"lr must be > 0, got {c.lr}")
+    need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
+    need(c.members is None or c.members >= 1, f"members must be >= 1, got {c.members}")
+    need((c.members or 1) == 1 or (c.transfer == "scratch" and not c.pretrained),
+         f"members {c.members}: an ensemble is trained from scratch (transfer {c.transfer} takes one network)")
+    need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
+    need(0 <= c.seed < 2 ** 32, f"seed must be an integer from 0 to 2**32 - 1 (NumPy's seeds), got {c.seed}")
+    need(c.epochs >= 1, f"epochs must be >= 1, got {c.epochs}")
+    need(c.batch_size is None or c.batch_size >= 1, f"batch_size must be >= 1, got {c.batch_size}")
+    need(c.patience >= 0, f"patience must be >= 0, got {c.patience}")
+    need(c.min_delta >= 0.0, f"min_delta must be >= 0, got {c.min_delta}")
+    need(c.early_stop_warmup >= 0, f"early_stop_warmup must be >= 0, got {c.early_stop_warmup}")
+    need(0.0 <= c.label_smoothing < 1.0, f"label_smoothing must be in [0, 1), got {c.label_smoothing}")
+    need(0.0 < c.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {c.val_fraction}")
+    need(0.0 <= c.test_fraction < 1.0, f"test_fraction must be in [0, 1), got {c.test_fraction}")
+    need(c.val_fraction + c.test_fraction < 1.0, "val_fraction + test_fraction must be < 1")
+    need(c.bootstrap >= 0, f"bootstrap must be >= 0, got {c.bootstrap}")
+    need(c.size in (28, 64, 128, 224), f"size must be one of 28, 64, 128, 224, got {c.size}")
+    need(all(0.0 < m < 1.0 for m in c.milestones), "milestones are fractions of epochs in (0, 1)")
+    if c.optimizer not in OPTIMIZERS:
+        raise suggest(c.optimizer, OPTIMIZERS, "optimizer")
+    if c.schedule not in SCHEDULES:
+        raise suggest(c.schedule, SCHEDULES, "schedule")
+    if c.monitor not in MONITORS:
+        raise suggest(c.monitor, MONITORS, "monitor metric")
+    if c.checkpoint not in CHECKPOINTS:
+        raise suggest(c.checkpoint, CHECKPOINTS, "checkpoint rule")
+    if c.early_stop is not None and c.early_stop not in MONITORS:
+        raise suggest(c.early_stop, MONITORS, "early-stopping metric")
+    need(c.mc_dropout >= 0, f"mc_dropout must be >= 0, got {c.mc_dropout}")
+    need(c.mc_dropout == 0 or c.dropout > 0,
+         f"mc_dropout {c.mc_dropout} needs dropout to sample: give --dropout P > 0 (e.g. 0.5)")
+    need(c.mc_dropout == 0 or c.dropout_kind != "annealed" or (c.anneal_epochs or 0) >= c.epochs,
+         f"mc_dropout with annealed dropout samples nothing once its rate reaches 0 (by epoch epochs - 1 unless "
+         f"--anneal-epochs is at least --epochs {c.epochs})")
+    need(c.mc_dropout == 0 or c.transfer != "linear-probe", "mc_dropout does not apply to a linear probe")
+    need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
+    need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
+    need(c.volume_size >= 4, f"volume_size must be >= 4, got {c.volume_size}")
+    need(c.image_size is None or c.image_size >= 4, f"image_size must be >= 4, got {c.image_size}")
+    need(c.folds == 0 or c.folds >= 2, f"folds must be 0 (one fixed split) or >= 2, got {c.folds}")
+    need(c.fold is None or (c.folds >= 2 and 0 <= c.fold < c.folds),
+         f"fold must be one of 0..folds-1 with folds >= 2, got fold {c.fold} with folds {c.folds}")
+    if c.dropout_kind not in DROPOUT_KINDS:
+        raise suggest(c.dropout_kind, DROPOUT_KINDS, "dropout kind")
+    if c.tta not in TTA_MODES:
+        raise suggest(c.tta, TTA_MODES, "test-time augmentation")
+    for key in ("class_weights", "flip"):
+        if getattr(c, key) not in CHOICES:
+            raise suggest(getattr(c, key), CHOICES, key)
+    if c.head != "linear" and not (c.head.startswith("maxout:") and c.head[7:].isdigit() and int(c.head[7:]) >= 2):
+        raise MedtrainError(f"head must be linear or maxout:K with K >= 2, got {c.head}")
+    from medtrain.color import SPACES
+    from medtrain.data.store import STORES
+
+    if c.store not in STORES:
+        raise suggest(c.store, STORES, "store")
+
+    if c.color_space.lower() not in SPACES:
+        raise suggest(c.color_space, SPACES, "colour space")
+    if c.logger not in LOGGERS:
+        raise suggest(c.logger, LOGGERS, "logger")
+    if LOGGERS[c.logger] and importlib.util.find_spec(LOGGERS[c.logger]) is None:
+        raise MedtrainError(f"--logger {c.logger} needs the {LOGGERS[c.logger]} package: "
+                            f"pip install 'medtrain[{c.logger}]'")
+    if c.strategy not in PARALLEL_STRATEGIES:
+        raise suggest(c.strategy, PARALLEL_STRATEGIES, "strategy")
+    need(c.num_nodes >= 1, f"num_nodes must be >= 1, got {c.num_nodes}")
+    need(_devices_ok(c.devices), f"devices must be a number >= 1, auto, -1 or device indices like 0,1; "
+                                 f"got {c.devices!r}")
+    if c.precision not in PRECISIONS:
+        raise suggest(c.precision, PRECISIONS, "precision")
+    if c.operating_point is not None:
+        from medtrain.metrics import parse_operating_point
+
+        parse_operating_point(c.operating_point)
+    validate_transfer(c)
+
+
+def _devices_ok(d) -> bool:
+    """What Lightning's ``devices`` takes: a count >= 1, ``auto``, ``-1`` (all) or a list of indices."""
+    if isinstance(d, bool):
+        return False
+    if isinstance(d, int):
+        return d >= 1 or d == -1
+    if isinstance(d, str):
+        d = d.strip()
+        return d in ("auto", "-1") or bool(re.fullmatch(r"\d+|\d+(\s*,\s*\d+)+,?", d)) and d not in ("0",)
+    if isinstance(d, (list, tuple)):
+        return bool(d) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in d)
+    return False

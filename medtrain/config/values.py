@@ -1,0 +1,119 @@
+"""Reading a setting's value from YAML, the command line or Python into the type of its :class:`Config` field.
+
+Hand-written because the keys are read from three sources with one set of rules (``auto`` for numbers the run
+resolves, booleans spelt any YAML/CLI way, ``k=v,k=v`` mappings, comma lists), each failure a
+:class:`MedtrainError` naming the key; neither argparse nor YAML alone covers all three.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import yaml
+
+from medtrain._io import read_yaml
+from medtrain.config.settings import AUTO_NUMBERS, KEYS
+from medtrain.errors import MedtrainError
+
+
+def kind_of(f) -> tuple[str, bool]:
+    """The value type a field takes (``"str"``, ``"int"``, ``"float"``, ``"bool"``, ``"tuple"``, ``"dict"``,
+    ``"any"``) and whether it may be None, read from its annotation (a string under postponed evaluation)."""
+    t = str(f.type)
+    optional = t.startswith("Optional[")
+    t = t.removeprefix("Optional[").removesuffix("]") if optional else t
+    return {"str": "str", "int": "int", "float": "float", "bool": "bool", "tuple": "tuple", "dict": "dict"}.get(
+        t, "any"), optional
+
+
+def _coerce_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(value)
+    if not isinstance(value, (bool, int)):
+        raise ValueError(value)
+    return bool(value)
+
+
+def _not_finite(value: Any) -> bool:
+    """nan, inf, or a string that reads as one ("nan" from ``k=[nan,0.3]`` on the command line)."""
+    try:
+        return not isinstance(value, bool) and not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert a YAML/CLI value to the type of field ``name``; a value it cannot be is a MedtrainError."""
+    f = KEYS[name]
+    kind, optional = kind_of(f)
+    if isinstance(value, np.generic):  # np.int64(3), np.float32(0.3): what a sweep over np.arange/linspace gives
+        value = float(str(value)) if isinstance(value, np.floating) else value.item()  # float32 0.3 stays 0.3
+    if name in AUTO_NUMBERS and isinstance(value, str) and value.lower() == "auto":  # auto is stored as None
+        return None
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and optional):
+        if optional or kind == "any":
+            return None
+        raise MedtrainError(f"{name} needs a value, got none")
+    try:
+        if name == "tta" and isinstance(value, bool):
+            return "hflip" if value else "none"
+        if name in ("class_weights", "flip"):  # auto, or a boolean spelled any way a bool key accepts
+            if isinstance(value, str) and value.lower() == "auto":
+                return "auto"
+            try:
+                return "true" if _coerce_bool(value) else "false"
+            except ValueError:
+                raise MedtrainError(f"{name} must be auto, true or false, got {value!r}") from None
+        if kind == "bool":
+            return _coerce_bool(value)
+        if kind == "int":
+            if isinstance(value, bool) or isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            if not isinstance(value, (int, float, str)):
+                raise ValueError(value)
+            if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+                number = float(value)  # "1e3", "2.0"; "1.5" is not an integer and is refused, not truncated
+                if not number.is_integer():
+                    raise ValueError(value)
+                return int(number)
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError(value)
+            if not math.isfinite(float(value)):  # nan passes every range check; inf is no setting
+                raise MedtrainError(f"{name} must be a finite number, got {value!r}")
+            return float(value)
+        if kind == "str":
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise ValueError(value)
+            return str(value)
+        if kind == "dict":  # a mapping or "k=v,k=v"
+            if isinstance(value, str):  # "a=1,b=[0.1,0.2]" read as the YAML mapping {a: 1, b: [0.1, 0.2]}
+                try:
+                    value = read_yaml("{" + value.replace("=", ": ") + "}")
+                except yaml.YAMLError:
+                    raise ValueError(value) from None
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            for key, v in value.items():
+                if any(map(_not_finite, v if isinstance(v, (list, tuple)) else [v])):
+                    raise MedtrainError(f"{name} {key}: {v!r} holds a number that is not finite")
+            return dict(value)
+        if kind == "tuple":
+            if isinstance(value, str):
+                value = [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(value)
+            if name == "milestones":
+                return tuple(float(v) for v in value)
+            if not all(isinstance(v, str) and v for v in value):
+                raise ValueError(value)
+            return tuple(value)
+    except (TypeError, ValueError, OverflowError):
+        raise MedtrainError(f"{name}: cannot read {value!r} as {kind}") from None
+    return value
