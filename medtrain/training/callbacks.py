@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import EarlyStopping, WeightAveraging
 from torch.optim.swa_utils import get_ema_avg_fn
 
 from medtrain.errors import MedtrainError
-from medtrain.models.layers import set_dropout_epoch
+from medtrain.models.layers import AnnealedDropout, set_dropout_epoch
 
 
 class WarmupEarlyStopping(EarlyStopping):
@@ -124,6 +124,25 @@ class EMA(WeightAveraging):
 
     def _average(self, averaged, current, num_averaged):
         return self._ema(averaged, current, num_averaged)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        self._keep_current_epoch(pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        self._keep_current_epoch(pl_module)
+
+    def _keep_current_epoch(self, pl_module) -> None:
+        """An annealed-dropout layer's epoch is a count, not a weight: the average holds the current epoch, so the
+        saved model samples MC dropout at the rate the run used. (``WeightAveraging`` averages every buffer: the
+        saved epoch had lagged the kept one by about the half-life, and ``eval`` sampled at another rate.)"""
+        if self._average_model is None:
+            return
+        pairs = zip(self._average_model.module.modules(), pl_module.modules())
+        for averaged, current in pairs:
+            if isinstance(current, AnnealedDropout):
+                averaged.epoch.copy_(current.epoch)
 
 
 class ShardBatches(pl.Callback):

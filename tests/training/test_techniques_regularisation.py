@@ -61,11 +61,12 @@ def test_annealed_dropout_rate_falls_epoch_by_epoch(learnable_npz, tmp_path):
     assert rates == pytest.approx([P, P / 2, 0.0])  # the last epoch trains the full network (it had kept P / 3)
 
 
-@pytest.mark.parametrize("checkpoint", ["best", "last"])
-def test_a_reloaded_annealed_run_samples_mc_dropout_at_its_kept_epochs_rate(learnable_npz, tmp_path, checkpoint):
-    # the epoch was non-tensor extra state, dropped from model.safetensors: eval and predict sampled at p0
+@pytest.mark.parametrize("checkpoint,ema", [("best", 0.0), ("last", 0.0), ("best", 1.0)])
+def test_a_reloaded_annealed_run_samples_mc_dropout_at_its_kept_epochs_rate(learnable_npz, tmp_path, checkpoint, ema):
+    # the epoch was non-tensor extra state, dropped from model.safetensors: eval and predict sampled at p0;
+    # under --ema the moving average of the weights had averaged the epoch too, a rate the run never had
     m = medtrain.train(technique_config(learnable_npz, tmp_path / "run", dropout=P, dropout_kind="annealed",
-                                        epochs=4, anneal_epochs=4, mc_dropout=5, checkpoint=checkpoint),
+                                        epochs=4, anneal_epochs=4, mc_dropout=5, checkpoint=checkpoint, ema=ema),
                        verbose=False)
     drop = load_run_module(tmp_path / "run").module.model.head.drop
     assert drop.p == pytest.approx(m["history"][m["best_epoch"]]["dropout_rate"]) and drop.p > 0
