@@ -198,7 +198,7 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     if cfg.transfer == "linear-probe":  # CNN codes + a linear classifier, no Lightning loop
         result = fit_probe(trained, splits, run_dir)
     else:
-        result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks)
+        result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0)
     if not result.global_zero:
         return {}
     if result.interrupted:

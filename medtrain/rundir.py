@@ -2,7 +2,7 @@
 
 A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
 ``best_epoch``, ``stop_epoch``, ``val`` and ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and
-``wall_s``), the selected weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``,
+``wall_s``: the whole run's, over ``--resume``, of which ``wall_s_before_resume`` before it), the selected weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``,
 ``learning_curve.png``, ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks),
 ``report.html`` (all of it on one self-contained page) and Lightning's ``checkpoints/`` (``last.ckpt``
 for ``--resume``). ``metrics.json`` also holds ``calibration`` (the temperature fitted on validation, ECE
@@ -247,7 +247,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "early_stopped": result.stopped_early, "monitor": cfg.monitor, "checkpoint": result.checkpoint,
         "val": {k: val[k] for k in ("acc", "auc")},
         "test": test,
-        "wall_s": time.perf_counter() - t0,
+        "wall_s": time.perf_counter() - t0 + result.metrics.get("wall_s_before_resume", 0.0),  # see WallTime
         "train_images_per_s": result.train_images_per_s,
         "peak_rss_mb": peak_rss_mb(),
         **device_memory(),

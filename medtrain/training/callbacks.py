@@ -4,6 +4,7 @@ annealed-dropout schedule, the experiment log of each epoch, the per-process sha
 seeded order; and the Lightning logger a run asks for."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -163,6 +164,22 @@ class ShardBatches(pl.Callback):
             if len(loader) == 0:
                 raise MedtrainError(f"a split of {len(loader.images)} images cannot be shared by "
                                     f"{trainer.world_size} processes; use fewer devices")
+
+
+class WallTime(pl.Callback):
+    """The wall time a run spent before its last ``--resume``, carried in ``last.ckpt``: each checkpoint holds
+    the time from the run's first start (``started``, a ``time.perf_counter()`` of this process) to that save,
+    plus what an earlier interrupted call had spent, so ``metrics.json``'s ``wall_s`` is the whole run's time
+    (the work after the last checkpoint of an interrupted call, lost, is not counted)."""
+
+    def __init__(self, started: float):
+        self.started, self.before = started, 0.0
+
+    def state_dict(self) -> dict:
+        return {"wall_s": self.before + time.perf_counter() - self.started}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.before = float(state_dict.get("wall_s", 0.0))
 
 
 class DropoutSchedule(pl.Callback):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import signal
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from medtrain.models.ensemble import Ensemble
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
 from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, SkipNonFiniteSteps,
-                                         StopOnDivergence, WarmupEarlyStopping, build_logger)
+                                         StopOnDivergence, WallTime, WarmupEarlyStopping, build_logger)
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier, soft_targets
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
@@ -97,10 +98,12 @@ def check_augment(cfg: Config, splits: Splits, new: bool = True) -> None:
             augment(x.float() / 255.0, soft_targets(y, splits.task, splits.num_classes))
 
 
-def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None) -> FitResult:
+def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None,
+        started: float | None = None) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
 
-    ``callbacks`` are extra Lightning callbacks (after medtrain's checkpointing and early stopping).
+    ``callbacks`` are extra Lightning callbacks (after medtrain's checkpointing and early stopping); ``started``
+    is the run's ``time.perf_counter()`` at its start (default: now), from which its checkpoints count its wall time.
     """
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     model, plan = build_model(cfg, splits)
@@ -135,7 +138,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         extra.insert(0, DropoutSchedule())
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
     divergence, skip = StopOnDivergence(), SkipNonFiniteSteps()
-    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), skip, divergence]
+    wall = WallTime(time.perf_counter() if started is None else started)
+    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), skip, divergence, wall]
     if cfg.ema:  # after ShardBatches: its decay reads the per-process steps per epoch
         callbacks.append(EMA(cfg.ema, train_loader))
     stopper = None
@@ -197,6 +201,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     stop_epoch = history[-1]["epoch"] if history else best_epoch
     ips = module._train_images / module._train_time if module._train_time else 0.0
     extra = {"precision": precision}
+    if wall.before:  # a resumed run: metrics.json's wall_s adds the time of the calls before
+        extra["wall_s_before_resume"] = wall.before
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
         extra["diverged_epoch"] = divergence.epoch
     if skip.skipped and skip.skipped >= trainer.global_step:  # nothing was trained: its test numbers mean nothing

@@ -55,6 +55,29 @@ def test_ctrl_c_then_resume_equals_uninterrupted_run(tiny_npz, tmp_path, ema):
     _same_run(tmp_path / "straight", tmp_path / "cut")
 
 
+class SlowEpochs(pl.Callback):
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        time.sleep(self.seconds)
+
+
+def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(tiny_npz, tmp_path):
+    # compare's and the summary's wall time of a resumed run had been the last call's alone
+    t = time.perf_counter()
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):  # epochs 0 and 1 take >= 1 s each, then Ctrl-C
+        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=EPOCHS), verbose=False,
+                       callbacks=[SlowEpochs(1.0), InterruptAfter(2)])
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    m = medtrain.train({"progress": False}, resume=tmp_path / "cut", verbose=False)
+    second = time.perf_counter() - t
+    assert 2.0 <= m["wall_s_before_resume"] <= first  # up to the last checkpoint, after epoch 1
+    assert m["wall_s_before_resume"] < m["wall_s"] <= m["wall_s_before_resume"] + second
+    assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["wall_s"] == m["wall_s"]
+
+
 def test_same_seed_gives_the_same_run(tiny_npz, tmp_path):
     a = medtrain.train(fast_config(tiny_npz, tmp_path / "a"), verbose=False)
     b = medtrain.train(fast_config(tiny_npz, tmp_path / "b"), verbose=False)
