@@ -67,3 +67,10 @@ def test_a_later_layer_names_the_data_source_alone():
     assert (c.dataset, c.data, c.epochs) == (None, "x.npz", 3)
     c = resolve({"data": "x.npz"}, {"dataset": "retinamnist"})
     assert (c.dataset, c.data) == ("retinamnist", None)
+
+
+def test_a_home_relative_out_is_the_home_folder_wherever_it_was_written(monkeypatch, tmp_path):
+    # "--out '~/runs/a'" quoted, or "out: ~/runs/a" in a YAML file: part of the run had gone to a literal ./~ folder
+    monkeypatch.setenv("HOME", str(tmp_path))
+    c = resolve({"dataset": "breastmnist", "out": "~/runs/a", "data_dir": "~/cache"})
+    assert (c.out, c.data_dir) == (str(tmp_path / "runs" / "a"), str(tmp_path / "cache"))

@@ -50,6 +50,9 @@ def resolve(*layers: dict | None) -> Config:
         value = merged.get(key)
         if isinstance(value, str) and value and os.path.exists(os.path.expanduser(value)):
             merged[key] = os.path.abspath(os.path.expanduser(value))
+    for key in ("out", "data_dir"):  # "~/runs/a" quoted or from a YAML file: the home folder, as the shell would
+        if isinstance(merged.get(key), str) and merged[key].startswith("~"):
+            merged[key] = os.path.expanduser(merged[key])
     c = Config(**merged)
     validate(c)
     return c
