@@ -304,6 +304,9 @@ def load_run_module(run_dir: str | Path) -> RunModel:
             if folds else ""
         raise MedtrainError(f"{run_dir} is not a finished run directory (needs {rundir.CONFIG_FILE} and "
                             f"{rundir.WEIGHTS_FILE}){hint}")
+    if not rundir.is_finished(run_dir):  # stopped after its weights were written: they were used as final
+        raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
+                            f"`medtrain train --resume {run_dir}`")
     cfg = rundir.load_config(run_dir)
     try:
         meta = read_meta(run_dir / rundir.WEIGHTS_FILE)

@@ -70,6 +70,7 @@ def is_run(run_dir: str | Path) -> bool:
 
 
 def is_finished(run_dir: str | Path) -> bool:
+    """Every output of the run is written: ``metrics.json``, the last file :func:`write_run` writes."""
     return (Path(run_dir) / METRICS_FILE).is_file()
 
 
@@ -271,7 +272,6 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if result.transfer is not None:  # what transfer copied/froze/re-drew
         out["transfer"] = result.transfer.to_dict()
     out.update(result.metrics)
-    write_json(run_dir / METRICS_FILE, out)
     title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
     if result.history:
         plots.learning_curve(result.history, result.best_epoch, result.stop_epoch, run_dir / LEARNING_CURVE_FILE,
@@ -281,6 +281,9 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point,
                        positive)
     write_report(run_dir, cfg.to_dict(), out)
+    # last: metrics.json is what marks a run finished (is_finished), so a run stopped while writing its plots
+    # or report is resumed, not taken for finished without them (found in a user walkthrough)
+    write_json(run_dir / METRICS_FILE, out)
     if verbose and test:
         print("\n" + summary.run_summary(out, splits.name, cfg.monitor, cfg.operating_point, result.summary))
     return out

@@ -196,12 +196,25 @@ class HistoryLogger(pl.Callback):
     AUC/ACC, lr, epoch time, ...) to the Trainer's loggers, after validation has filled it.
 
     On ``--resume``, Lightning's CSV logger starts its file afresh: the epochs restored from the checkpoint
-    are written to it again first, so the file holds every epoch once.
+    are written to it again first, so the file holds every epoch once. That happens when training starts or,
+    for a run resumed with no epoch left to train (stopped while writing its outputs), when fitting ends:
+    Lightning then starts no training, and the log had been left empty.
     """
 
+    def __init__(self):
+        self.replayed = False
+
     def on_train_start(self, trainer, pl_module) -> None:
+        self._replay(trainer, pl_module)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not self.replayed:
+            self._replay(trainer, pl_module)
+
+    def _replay(self, trainer, pl_module) -> None:
         from lightning.pytorch.loggers import CSVLogger
 
+        self.replayed = True
         for logger in trainer.loggers:
             if isinstance(logger, CSVLogger):
                 for entry in pl_module.history:

@@ -8,6 +8,7 @@ import sys
 import time
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
 
@@ -76,6 +77,31 @@ def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(tiny_np
     assert 2.0 <= m["wall_s_before_resume"] <= first  # up to the last checkpoint, after epoch 1
     assert m["wall_s_before_resume"] < m["wall_s"] <= m["wall_s_before_resume"] + second
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["wall_s"] == m["wall_s"]
+
+
+def test_a_run_stopped_while_writing_its_outputs_is_unfinished_and_resume_completes_it(tiny_npz, tmp_path,
+                                                                                      monkeypatch):
+    # metrics.json had been written before the plots and the report: a run stopped there looked finished,
+    # without its report, and `--resume` said "nothing to resume"
+    from medtrain import rundir
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        m.setattr(rundir, "write_report", stop)
+        with pytest.raises(KeyboardInterrupt):
+            medtrain.train(fast_config(tiny_npz, run, epochs=2), verbose=False)
+    assert (run / "model.safetensors").exists() and not rundir.is_finished(run)
+    with pytest.raises(medtrain.MedtrainError, match="did not finish"):  # its weights are not handed out as final
+        medtrain.load(run)
+    m = medtrain.train({"progress": False}, resume=run, verbose=False)
+    assert (run / "report.html").exists() and rundir.is_finished(run) and len(m["history"]) == 2
+    # the experiment log keeps both epochs (Lightning's CSV logger had started it afresh and nothing refilled it)
+    rows = list(csv.DictReader((run / "logs" / "csv" / "metrics.csv").open()))
+    assert [int(float(r["epoch"])) for r in rows] == [0, 1]
+    assert medtrain.load(run).predict(np.zeros((1, 16, 16), np.uint8)) is not None
 
 
 def test_same_seed_gives_the_same_run(tiny_npz, tmp_path):
