@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
+import unicodedata
+from decimal import Decimal
 from pathlib import Path
 from typing import Optional
 
@@ -21,6 +24,7 @@ from medtrain.errors import MedtrainError
 
 PART_NAMES = ("train", "val", "test")
 _SEPARATORS = ((";", "';'"), ("\t", "tabs"), ("|", "'|'"))  #: what spreadsheets export instead of commas
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  #: a label that is a number (``1``, ``1.0``, ``1e0``)
 
 
 def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: Optional[str]) -> None:
@@ -63,27 +67,94 @@ def separator_of(row: list[str]) -> Optional[str]:
     return next((name for c, name in _SEPARATORS if len(row) == 1 and c in row[0]), None)
 
 
-def check_listed_once(csv_path: os.PathLike, paths: list[str]) -> None:
-    """Refuse an entry listed twice, compared as the loader resolves it (``./a.png`` is ``a.png``), naming
-    both rows (data rows, counted from 1)."""
-    seen: dict[str, int] = {}
-    for i, path in enumerate(paths, 1):
-        j = seen.setdefault(os.path.normpath(os.path.join(os.path.dirname(csv_path), path)), i)
+def _entry_key(path: os.PathLike) -> tuple:
+    """What an entry is: the file (device and inode: a symlink or hard link to it is the same entry, as is
+    another spelling of it on a case-insensitive file system), or, when nothing is there, its normalised path
+    (``\\`` read as ``/``, as :meth:`medtrain.data.table.LabelTable.resolve` may read it)."""
+    try:
+        st = os.stat(path)
+        return ("file", st.st_dev, st.st_ino)
+    except (OSError, ValueError):  # missing, a name the file system cannot look up, a NUL byte
+        return ("path", os.path.normpath(str(path).replace("\\", "/")))
+
+
+def check_listed_once(csv_path: os.PathLike, paths: list[str], resolved: Optional[list] = None) -> None:
+    """Refuse an entry listed twice, naming both rows (data rows, counted from 1).
+
+    Entries are compared as the loader opens them: ``resolved`` (each path as
+    :meth:`medtrain.data.table.LabelTable.resolve` gives it; default: joined to the CSV's folder) is the same
+    file (``./a.png`` is ``a.png``, ``imgs\\a.png`` is ``imgs/a.png``, a symlink is its target)."""
+    if resolved is None:
+        resolved = [os.path.join(os.path.dirname(csv_path), p) for p in paths]
+    seen: dict[tuple, int] = {}
+    for i, (path, full) in enumerate(zip(paths, resolved), 1):
+        j = seen.setdefault(_entry_key(full), i)
         if j != i:
-            same = "" if paths[j - 1] == path else f", the second time as {path}"
-            raise MedtrainError(f"{csv_path}: {paths[j - 1]} is listed twice (rows {j} and {i}{same})")
+            first = paths[j - 1]
+            same = ""
+            if first != path:
+                text = os.path.normpath(first.replace("\\", "/")) == os.path.normpath(path.replace("\\", "/"))
+                same = f", the second time as {path}" + ("" if text else ", the same file")
+            raise MedtrainError(f"{csv_path}: {first} is listed twice (rows {j} and {i}{same}); an image listed "
+                                f"twice could land in train and test: list it once")
+
+
+def _meaning(label: str):
+    """What a label stands for: its value when it is a number (``1``, ``1.0``, ``+1`` are one), else its
+    text in Unicode NFC (an accent composed or decomposed, as macOS writes names, is one)."""
+    text = unicodedata.normalize("NFC", label.strip())
+    if _NUMBER.fullmatch(text):
+        return Decimal(text)
+    return text
+
+
+def _ascii_form(label: str) -> str:
+    return ascii(label)[1:-1]
+
+
+def check_distinct_labels(source: os.PathLike, labels: list[str], unit: str = "row",
+                          fix: str = "write each class one way on every row", what: str = "labels") -> None:
+    """Refuse labels that differ as written but mean the same (``1`` and ``1.0``; ``hématome`` in Unicode NFC
+    and NFD): each would train as a class of its own, two of them printing alike. Names the first such
+    group (``what``: labels, class folders), most used first, with its ``unit`` count (rows, images) and
+    ``fix``, in one line."""
+    counts: dict[str, int] = {}
+    for label in labels:
+        counts[label] = counts.get(label, 0) + 1
+    alike: dict[object, list[str]] = {}
+    for label in counts:
+        alike.setdefault(_meaning(label), []).append(label)
+    group = next((g for g in alike.values() if len(g) > 1), None)
+    if group is None:
+        return
+    group = sorted(group, key=lambda g: -counts[g])  # the most used first; ties as they first appear
+    number = isinstance(_meaning(group[0]), Decimal)
+    plural = lambda n: f"{n} {unit}{'' if n == 1 else 's'}"  # noqa: E731
+    names = " and ".join(f"'{g}' ({plural(counts[g])})" for g in group)
+    if number:
+        why = "are one number written differently"
+    else:
+        why = (f"differ only in their Unicode encoding ({' vs '.join(_ascii_form(g) for g in group)}: "
+               "accents composed or decomposed, NFC and NFD)")
+    raise MedtrainError(f"{source}: {what} {names} {why}, so they would train as {len(group)} classes; "
+                        f"{fix}")
 
 
 def _name(c: int, label_names: Optional[dict]) -> str:
     return f"'{label_names[str(c)]}'" if label_names and str(c) in label_names else f"{c}"
 
 
+def _folded(label: str) -> str:
+    return unicodedata.normalize("NFC", label).casefold()
+
+
 def _hint(c: int, counts: dict, label_names: Optional[dict]) -> str:
-    """`` — did you mean 'Benign'?`` when class ``c`` differs from a larger class only by case."""
+    """`` — did you mean 'Benign'?`` when class ``c`` differs from a larger class only by case (labels that
+    differ only by Unicode form or as numbers are refused before, by :func:`check_distinct_labels`)."""
     if not label_names or str(c) not in label_names:
         return ""
-    own = label_names[str(c)]
-    alike = [k for k in counts if k != c and str(k) in label_names and label_names[str(k)].lower() == own.lower()]
+    own = _folded(label_names[str(c)])
+    alike = [k for k in counts if k != c and str(k) in label_names and _folded(label_names[str(k)]) == own]
     return f" — did you mean '{label_names[str(max(alike, key=counts.get))]}'?" if alike else ""
 
 

@@ -16,6 +16,7 @@ import torch
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from medtrain._io import path_kind
+from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.intensity import normalise_percentile, to_uint8
 from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
@@ -236,6 +237,10 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
             raise MedtrainError(f"class '{c}' has no images in {root / c}")
         paths += files
         labels += [i] * len(files)
+    # folders named alike (hématome in Unicode NFC and NFD: macOS writes the one, other tools the other) were
+    # two classes printing as one
+    check_distinct_labels(root, [classes[i] for i in labels], "image", "move their images into one folder",
+                          "class folders")
     (paths, labels), skipped = _keep_readable(paths, skip_bad, labels)
     lost = [c for i, c in enumerate(classes) if i not in set(labels)]
     if lost:  # --skip-bad must not turn a 3-class task into a 2-class one

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from medtrain._io import path_kind
-from medtrain.data._table_checks import check_header, check_listed_once, check_not_a_header, row_error
+from medtrain.data._table_checks import (check_distinct_labels, check_header, check_listed_once, check_not_a_header,
+                                         row_error)
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -42,9 +43,21 @@ class LabelTable:
 
     def resolve(self, root: str | os.PathLike | None = None) -> list[Path]:
         """Entry paths joined to ``root`` (default: the CSV's folder); absolute ones kept; one written on
-        Windows (``images\\a.png``) that names nothing here is read with ``/`` where that names an entry."""
+        Windows (``images\\a.png``) that names nothing here is read with ``/`` where that names an entry.
+
+        Raises:
+            MedtrainError: from another ``root`` than the CSV's folder, two rows naming one file there
+                (:func:`~medtrain.data._table_checks.check_listed_once`)."""
         base = Path(root) if root is not None else self.source.parent
-        return [_found(Path(p) if Path(p).is_absolute() else base / p) for p in self.paths]
+        out = _resolved(self.paths, base)
+        if base != self.source.parent:  # read_label_csv checked them as found from the CSV's folder
+            check_listed_once(self.source, self.paths, out)
+        return out
+
+
+def _resolved(paths: list[str], base: Path) -> list[Path]:
+    """Each entry path as the loaders open it: joined to ``base`` unless absolute, per :func:`_found`."""
+    return [_found(Path(p) if Path(p).is_absolute() else base / p) for p in paths]
 
 
 def _found(path: Path) -> Path:
@@ -74,8 +87,11 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
 
     Raises:
         MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has a column
-            named almost like split or a group column, a row without a path, label or group, a path listed twice (compared as resolved: ``./a.png``
-            is ``a.png``), an unknown split, splits on some rows only, or ``group_column`` is not in the header.
+            named almost like split or a group column, a row without a path, label or group, an entry listed
+            twice (compared as the file it resolves to: ``./a.png`` is ``a.png``, ``imgs\\a.png`` is
+            ``imgs/a.png``, a symlink is its target), labels that are one number or one text written
+            differently (``1`` and ``1.0``; Unicode NFC and NFD forms), an unknown split, splits on some rows
+            only, or ``group_column`` is not in the header.
     """
     csv_path = Path(csv_path)
     if path_kind(csv_path) != "file":
@@ -137,7 +153,8 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             splits.append(split)
     if not paths:
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
-    check_listed_once(csv_path, paths)
+    check_listed_once(csv_path, paths, _resolved(paths, csv_path.parent))
+    check_distinct_labels(csv_path, labels)
     if splits and len(splits) != len(paths):
         raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
     if splits and gcol is not None:  # the given split must not leak a patient across splits either

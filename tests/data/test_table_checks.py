@@ -1,5 +1,7 @@
 """A label CSV that would leak an image across splits, or leave a class out of a split it is scored on, is
 refused in one line before anything is decoded or trained; a split medtrain makes holds every class."""
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -40,6 +42,53 @@ def test_the_same_image_for_two_patients_is_refused_before_any_split(tmp_path):
     rows = [f"p{i}.png,{'ab'[i % 2]},P{i}" for i in range(12)] + ["p3.png,b,P7"]
     with pytest.raises(MedtrainError, match=r"p3\.png is listed twice \(rows 4 and 13\)"):
         load_csv(_csv(tmp_path, rows, header="path,label,patient"))
+
+
+def _images(tmp_path, n=12):
+    """``imgs/horiz_NN.png`` and ``imgs/vert_NN.png`` and the rows listing each once."""
+    rows = [f"imgs/{c}_{i:02d}.png,{c}" for i in range(n) for c in ("horiz", "vert")]
+    _csv(tmp_path, rows)
+    return rows
+
+
+def test_a_csv_naming_one_image_twice_once_with_backslashes_is_refused_naming_both_rows(tmp_path):
+    # training reads imgs\horiz_01.png as imgs/horiz_01.png: the two rows had been dealt into train and test
+    rows = _images(tmp_path) + ["imgs\\horiz_01.png,horiz"]
+    with pytest.raises(MedtrainError) as e:
+        read_label_csv(_csv(tmp_path, rows, images=False))
+    _one_line(e, "labels.csv: imgs/horiz_01.png is listed twice (rows 3 and 25, the second time as "
+                 "imgs\\horiz_01.png)")
+    with pytest.raises(MedtrainError, match=r"listed twice \(rows 3 and 25"):
+        load_csv(tmp_path / "labels.csv")
+
+
+@pytest.mark.parametrize("link", [os.symlink, os.link])
+def test_a_csv_naming_a_link_to_a_listed_image_is_refused_naming_both_rows(tmp_path, link):
+    rows = _images(tmp_path)
+    link("horiz_01.png" if link is os.symlink else tmp_path / "imgs/horiz_01.png", tmp_path / "imgs/other.png")
+    with pytest.raises(MedtrainError) as e:
+        read_label_csv(_csv(tmp_path, rows + ["imgs/other.png,horiz"], images=False))
+    _one_line(e, "imgs/horiz_01.png is listed twice (rows 3 and 25, the second time as imgs/other.png, the same file)")
+
+
+def test_a_copy_of_an_image_is_not_taken_for_the_image(tmp_path):
+    rows = _images(tmp_path)
+    (tmp_path / "imgs/copy.png").write_bytes((tmp_path / "imgs/horiz_01.png").read_bytes())
+    assert len(read_label_csv(_csv(tmp_path, rows + ["imgs/copy.png,horiz"], images=False)).paths) == 25
+
+
+def test_entries_resolved_from_another_folder_than_the_csvs_are_compared_there(tmp_path):
+    # the volume loader resolves a CSV's paths from its data folder, not from the CSV's own
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data/a.nii.gz").write_bytes(b"x")
+    os.symlink("a.nii.gz", tmp_path / "data/b.nii.gz")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists/labels.csv").write_text("path,label\na.nii.gz,x\nb.nii.gz,y\n")
+    table = read_label_csv(tmp_path / "lists/labels.csv")  # nothing of that name beside the CSV
+    assert len(table.resolve()) == 2
+    with pytest.raises(MedtrainError, match=r"labels\.csv: a\.nii\.gz is listed twice \(rows 1 and 2, the second "
+                                            r"time as b\.nii\.gz, the same file\)"):
+        table.resolve(tmp_path / "data")
 
 
 def _typo_rows():
