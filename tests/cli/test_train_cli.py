@@ -204,3 +204,19 @@ def test_help_is_instant_it_loads_neither_torch_nor_the_zoo():
     helped = subprocess.run([sys.executable, "-m", "medtrain", "train", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert helped.returncode == 0 and "--members" in helped.stdout and "hflip-shift" in helped.stdout
+
+
+@pytest.mark.parametrize("inside", [".", "benign/run", "runs/a"])
+def test_an_out_inside_the_image_folder_is_refused(tmp_path, capsys, inside):
+    # the run's plots had become images of a class (or its folders classes) for the next run on that folder
+    from PIL import Image
+
+    data = tmp_path / "data"
+    for c in ("benign", "malignant"):
+        (data / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(np.full((12, 12), 40 * i, np.uint8)).save(data / c / f"{i}.png")
+    before = sorted(p.relative_to(data) for p in data.rglob("*"))
+    code, _, err = _run(capsys, "train", "--data", str(data), "--epochs", "1", "--out", str(data / inside))
+    assert code == 2 and "inside the data folder" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing written there
