@@ -213,8 +213,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     if not result.global_zero:
         return {}
     if result.interrupted:
-        raise TrainingInterrupted(f"interrupted after epoch {result.stop_epoch + 1}; continue with "
-                                  f"`medtrain train --resume {run_dir}`")
+        done = f"after epoch {result.stop_epoch + 1}" if result.stop_epoch >= 0 else "before its first epoch ended"
+        raise TrainingInterrupted(f"interrupted {done}; continue with `medtrain train --resume {run_dir}`")
     tta = choices.decide_tta(trained, result.module, splits, flip)
     trained = dataclasses.replace(trained, tta=tta["chosen"])
     cw = choices.decide_class_weights(trained, result.module, splits, trained.tta)
@@ -253,9 +253,16 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
             if verbose:
                 print(f"{run_dir} finished, reused")
             return rundir.read_metrics(run_dir)
-        return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks,
-                     evaluate_test=evaluate_test)
-    return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test, idle_settings=idle_settings)
+    try:
+        if rundir.is_run(run_dir):
+            return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks,
+                         evaluate_test=evaluate_test)
+        return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test,
+                     idle_settings=idle_settings)
+    except TrainingInterrupted as e:  # the way on is the command that trains the runs, not `train --resume`
+        done = str(e).split(";")[0]
+        raise TrainingInterrupted(f"{done} in {run_dir}; run the same command again to continue: finished runs "
+                                  f"are reused and this one resumes") from None
 
 
 def check_reusable(cfg: Config) -> None:

@@ -3,16 +3,19 @@
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (called with the parsed namespace, returning an exit code) and, for a
 command with ``--out``, ``out_kind`` (``"dir"`` or ``"file"``), checked before the command runs.
-User errors (:class:`medtrain.errors.MedtrainError`) become one line on stderr and exit status 2.
+User errors (:class:`medtrain.errors.MedtrainError`) become one line on stderr and exit status 2; Ctrl-C and
+SIGTERM (``kill``, ``timeout``, ``docker stop``, a scheduler) one line and exit status 130, after the files being
+written are cleaned up.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from medtrain._io import check_output
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, TrainingInterrupted
 
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
 # installed package is skipped, so partial installs still give a working command.
@@ -51,17 +54,39 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:  # after an option, and leaves the inputs over
         parser.exit(2, f"medtrain: error: unrecognized arguments: {' '.join(extra)} (see `medtrain {args.command} "
                        f"--help`)\n")
+    previous = _sigterm_as_ctrl_c()
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
         if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end
             check_output(out, folder=kind == "dir", what="--out ", probe=True)  # (the first process's probe)
         return int(args.func(args) or 0)
+    except TrainingInterrupted as e:  # Ctrl-C in training: what was kept and how to continue
+        print(f"medtrain: {e}", file=sys.stderr)
+        return 130
     except MedtrainError as e:
         print(f"medtrain: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("medtrain: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_ctrl_c():
+    """SIGTERM handled as Ctrl-C, so the temporary files of a write in progress (``_io.atomic_path``,
+    ``atomic_dir``, a store being built) are removed by their ``finally`` blocks; SIGTERM's default ends the
+    process at once and had left them behind. Lightning adds its own handler while it trains and calls this one
+    after it. Returns the handler it replaced (None where none can be set: not the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
+    except ValueError:
+        return None
 
 
 def _first_process() -> bool:

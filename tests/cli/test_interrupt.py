@@ -1,0 +1,80 @@
+"""Ctrl-C and SIGTERM on the command line: one line, exit status 130, no temporary file left, and the way on."""
+import os
+import signal
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+
+from medtrain import _io, api
+from medtrain.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import make_npz  # noqa: E402
+
+
+class InterruptAfter(pl.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == 1:
+            raise KeyboardInterrupt  # what Ctrl-C raises
+
+
+def _interrupt_training(monkeypatch, epoch):
+    real = api.fit
+
+    def fit(*a, callbacks=None, **k):
+        return real(*a, callbacks=[*(callbacks or []), InterruptAfter(epoch)], **k)
+
+    monkeypatch.setattr(api, "fit", fit)
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("epoch, done", [(1, "after epoch 1"), (0, "before its first epoch ended")])
+def test_ctrl_c_in_train_is_exit_130_and_says_how_to_resume(tmp_path, capsys, monkeypatch, epoch, done):
+    # it had been "medtrain: error: ...", exit 2, as for bad input, and "after epoch 0" when no epoch had ended
+    _interrupt_training(monkeypatch, epoch)
+    data = make_npz(tmp_path / "d.npz")
+    code, _, err = _run(capsys, "train", "--data", str(data), "--epochs", "3", "--no-progress", "--bootstrap", "0",
+                        "--flip", "false", "--batch-size", "16", "--out", str(tmp_path / "r"))
+    assert code == 130 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"medtrain: interrupted {done}; continue with `medtrain train --resume {tmp_path / 'r'}`")
+
+
+def test_ctrl_c_in_compare_says_to_run_the_same_command_again(tmp_path, capsys, monkeypatch):
+    # the hint had been `medtrain train --resume CELL`, which finishes one cell and not the comparison
+    _interrupt_training(monkeypatch, 1)
+    data = make_npz(tmp_path / "d.npz")
+    code, _, err = _run(capsys, "compare", "--data", str(data), "--epochs", "3", "--no-progress", "--bootstrap", "0",
+                        "--flip", "false", "--batch-size", "16", "--vary", "dropout=0,0.3", "--out", str(tmp_path / "c"))
+    assert code == 130 and "run the same command again to continue" in err.strip().splitlines()[-1]
+    assert "train --resume" not in err
+
+
+def test_sigterm_cleans_up_the_file_being_written_and_exits_130(tmp_path, capsys, monkeypatch):
+    # SIGTERM (kill, timeout, docker stop) had ended the process at once: no message, temporary files left
+    target = tmp_path / "out.csv"
+
+    def run(args):
+        with _io.atomic_path(target) as tmp:
+            tmp.write_text("half a file")
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.1) if hasattr(signal, "sigtimedwait") else None
+            tmp.write_text("the whole file")  # not reached: the handler raised
+        return 0
+
+    import medtrain.cli.eval as eval_cli
+    monkeypatch.setattr(eval_cli, "run", run)
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = _run(capsys, "eval", str(tmp_path))
+    assert code == 130 and err.strip() == "medtrain: interrupted"
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary twin
+    assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
