@@ -157,7 +157,7 @@ def write_config(run_dir: Path, cfg: Config) -> None:
 def read_choices(run_dir: str | Path) -> dict | None:
     """The choices recorded before training (``choices.json``), or None."""
     p = Path(run_dir) / CHOICES_FILE
-    return json.loads(p.read_text()) if p.is_file() else None
+    return read_metrics(run_dir, CHOICES_FILE) if p.is_file() else None  # a damaged file: one line, not a traceback
 
 
 def write_choices(run_dir: Path, choices: dict) -> None:

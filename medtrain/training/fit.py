@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
 from medtrain.data.base import Splits
-from medtrain.errors import TrainingDiverged
+from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.metrics import auc, scores_from_logits
 from medtrain.models.ensemble import Ensemble
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
@@ -98,6 +98,16 @@ def check_augment(cfg: Config, splits: Splits, new: bool = True) -> None:
             augment(x.float() / 255.0, soft_targets(y, splits.task, splits.num_classes))
 
 
+def check_checkpoint(path: Path) -> None:
+    """Refuse a checkpoint ``--resume`` cannot read (a disk that filled up, a copy cut short), in one line:
+    Lightning's own error is a traceback from deep inside the loading (found in a user walkthrough)."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as e:  # noqa: BLE001  (zip, pickle and EOF errors alike)
+        raise MedtrainError(f"{path} is damaged ({type(e).__name__}); the run cannot resume from it: train it "
+                            f"again with another --out (or remove {path.parent.parent})") from None
+
+
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None,
         started: float | None = None) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
@@ -163,6 +173,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders only)
     )
     last = ckpt_dir / LAST_CHECKPOINT
+    if resume and last.exists():
+        check_checkpoint(last)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")

@@ -158,3 +158,20 @@ def test_a_run_resumes_through_another_store_but_not_with_other_settings(tiny_np
     assert _resume_config(run, {"store": "mmap"}).store == "mmap"
     with pytest.raises(MedtrainError, match="--lr 0.5 differs from the run's"):
         _resume_config(run, {"lr": 0.5})
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "choices"])
+def test_a_damaged_resume_state_is_one_clear_error(tiny_npz, tmp_path, damage):
+    # a cut-short last.ckpt or choices.json had been a 30-60 line traceback
+    run = tmp_path / "cut"
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tiny_npz, run, epochs=EPOCHS), verbose=False, callbacks=[InterruptAfter(2)])
+    last = run / "checkpoints" / "last.ckpt"
+    if damage == "choices":
+        (run / "choices.json").write_text('{"flip": {"cho')
+        named = "choices.json"
+    else:
+        last.write_bytes(last.read_bytes()[: last.stat().st_size // 2] if damage == "truncated" else b"")
+        named = "last.ckpt is damaged"
+    with pytest.raises(medtrain.MedtrainError, match=named):
+        medtrain.train({"progress": False}, resume=run, verbose=False)
