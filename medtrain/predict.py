@@ -6,13 +6,53 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import Iterable
+from pathlib import Path
+from typing import Iterable, Iterator
 
 from medtrain._io import atomic_path
 from medtrain.errors import MedtrainError
 from medtrain.predictor import BATCH_SIZE, Item, Predictor, Skipped, iter_inputs, load
 
-__all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "iter_inputs", "load", "write_predictions"]
+__all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "inputs_except_out", "iter_inputs", "load",
+           "write_predictions"]
+
+
+def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two names are one file: the same real path (links and ``./`` resolved), or one file by two
+    hard links."""
+    try:
+        return os.path.realpath(a) == os.path.realpath(b) or os.path.samefile(a, b)
+    except (OSError, ValueError):  # either one missing (not one existing file), or a name with a NUL byte
+        return False
+
+
+def _overwritten(out: str | os.PathLike, what: str) -> MedtrainError:
+    return MedtrainError(f"the output {out} is {what}: predict would overwrite it; give another --out")
+
+
+def inputs_except_out(inputs: Iterable, predictor: Predictor, out: str | os.PathLike,
+                      split: str = "test") -> Iterator[Item]:
+    """``iter_inputs(inputs, ...)``, refusing ``out`` as one of them: an input given (checked now, before any
+    work) or a file a folder or CSV lists (checked as it is listed; the output, written atomically, is then
+    never written)."""
+    inputs = list(inputs)
+    for given in inputs:
+        if _same_file(out, given):
+            raise _overwritten(out, f"the input {given}")
+    return _guarded(inputs, predictor, out, split)
+
+
+def _guarded(inputs: list, predictor: Predictor, out, split: str) -> Iterator[Item]:
+    alone = len(inputs) == 1
+    for given in inputs:
+        items = iter_inputs([given], predictor.run, split=split, alone=alone)
+        if Path(given).suffix.lower() == ".npz" and not Path(given).is_dir():  # rows named by index, not files
+            yield from items
+            continue
+        for item in items:
+            if _same_file(out, item.name):
+                raise _overwritten(out, f"an image {given} lists ({item.name})")
+            yield item
 
 
 def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os.PathLike, as_json: bool = False,
@@ -25,7 +65,7 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     n = 0
     labels = predictor.labels
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")  # as the run's own CSVs (predictions_test.csv, splits.csv)
         first = True
         if as_json:
             f.write('{"labels": %s, "predictions": [' % json.dumps(labels))

@@ -27,9 +27,10 @@ import torch
 from medtrain.api import RunModel, load_run_module
 from medtrain.rundir import run_tta
 from medtrain.data.dicom import image_shape, is_dicom_file
-from medtrain.data.folder import IMAGE_SUFFIXES, read_image, resize_square
+from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
 from medtrain.data.medmnist import load_npz
 from medtrain.data.nifti import is_nifti
+from medtrain.data.table import entry_path
 from medtrain._io import path_kind
 from medtrain.data._table_checks import separator_of
 from medtrain.errors import MedtrainError
@@ -73,10 +74,16 @@ def _file_item(path: Path, run: RunModel) -> Item:
 def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
     """The images of a folder and its sub-folders in sorted order (for a 3D run, DICOM series folders
     are one volume each); hidden files and folders (``.ipynb_checkpoints/``, macOS's ``._name`` files) are
-    skipped, as :func:`medtrain.data.load_folder` skips them."""
+    skipped, as :func:`medtrain.data.load_folder` skips them. Symbolic links to folders are followed, as
+    training follows a linked class folder; a link back to a folder it lies in (a loop) is not."""
     volumes = len(run.input_shape) == 4
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    above = {str(folder): (os.path.realpath(folder),)}  # the real folders each pending folder lies in, itself too
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        chain = above.pop(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and os.path.realpath(os.path.join(root, d)) not in chain)
+        for d in dirs:
+            above[os.path.join(root, d)] = chain + (os.path.realpath(os.path.join(root, d)),)
         here = Path(root)
         if volumes and _is_series(here):  # its DICOM files are one volume; a NIfTI file beside them is another
             dirs.clear()
@@ -93,7 +100,8 @@ def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
 
 def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
     """The entries of a CSV's ``path`` column (or its first column when it has no header), relative to
-    the CSV's folder unless absolute, read row by row. An entry of an unknown kind is a bad input (skipped
+    the CSV's folder unless absolute and found as the training CSV reader finds them (one written on Windows,
+    ``imgs\\a.png``, too), read row by row. A missing entry or one of an unknown kind is a bad input (skipped
     with ``skip_bad``), not an error about the CSV."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -109,9 +117,13 @@ def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
                     _check_first_row(path, i + 1, r)
                 if col >= len(r) or not r[col].strip():
                     raise MedtrainError(f"{path}: row {i + 1} has no path")
-                entry = Path(r[col].strip())
-                entry = entry if entry.is_absolute() else path.parent / entry
-                if entry.is_dir():
+                entry = _listed(path, r[col].strip())
+                kind = path_kind(entry)
+                if kind is None:  # as a missing input given on the command line, not "damaged"
+                    missing = MedtrainError(f"{entry}: no such file or folder (row {i + 1} of {path})")
+                    yield Item(str(entry), lambda e=missing: _raise(e))
+                    continue
+                if kind == "dir":
                     yield Item(str(entry), lambda p=entry: _read_entry(p, run))
                     continue
                 try:
@@ -130,9 +142,14 @@ def _check_first_row(path: Path, row: int, cells: list[str]) -> None:
         raise MedtrainError(f"{path}: row {row} is one column separated by {sep}; columns are separated by "
                             "commas, with the paths in the first or in one named path")
     first = Path(cells[0].strip())
-    if not first.suffix and path_kind(first if first.is_absolute() else path.parent / first) is None:
+    if not first.suffix and path_kind(_listed(path, cells[0].strip())) is None:
         raise MedtrainError(f"{path}: row {row} ({','.join(cells)}) looks like a header; name the column of paths "
                             "'path'")
+
+
+def _listed(csv_path: Path, entry: str) -> Path:
+    """An entry of a CSV as training's CSV reader finds it (:func:`medtrain.data.table.entry_path`)."""
+    return entry_path(csv_path.parent, entry)
 
 
 def _raise(e: Exception):
@@ -216,8 +233,10 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
     first size is no channel count and its last is) as the network takes it, a 2D image resized to its square;
     a grey image for an RGB network is repeated over the channels, as the folder loader converts it, and an
     RGB(A) image whose colour channels are equal is a grey one for a grey network."""
+    if _is_pil(x):  # decoded as its file is: EXIF orientation, palette, grey + alpha, 16-bit window
+        x = _pil_image(x, name)
     if not isinstance(x, torch.Tensor):
-        x = np.asarray(x)  # a PIL image too
+        x = np.asarray(x)
         x = torch.from_numpy(x if x.flags.writeable else x.copy())  # read-only (PIL, memory maps): torch warned
     if x.dtype != torch.uint8:
         raise MedtrainError(f"{name}: images must be uint8 (0..255), got {x.dtype}")
@@ -242,6 +261,18 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
         raise MedtrainError(f"{name}: size {'x'.join(map(str, x.shape[1:]))}, but the model takes "
                             f"{'x'.join(map(str, want[1:]))}")
     return x.contiguous()
+
+
+def _pil_image(im, name: str) -> torch.Tensor:
+    """A PIL image as ``(C, H, W)`` uint8, decoded exactly as :func:`medtrain.data.folder.read_image` decodes
+    the same file: turned as its EXIF orientation says it is displayed, more than 8 bits mapped from its own
+    1st..99th percentile window, a palette image as RGB, grey + alpha as grey."""
+    try:
+        return decode_image(im)
+    except MedtrainError:
+        raise
+    except Exception as e:  # noqa: BLE001  (a closed or damaged lazily-read file raises many kinds)
+        raise MedtrainError(f"{name}: cannot read image: damaged or unsupported ({type(e).__name__})") from None
 
 
 def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
@@ -331,8 +362,10 @@ class Predictor:
         """Class probabilities ``(N, K)`` of ``images``: a uint8 array or tensor ``(N, C, *spatial)``, or a
         list of paths (anything ``medtrain predict`` reads), uint8 images ``(C, *spatial)`` and batches
         ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch axis too). A grey image
-        ``(H, W)`` (a volume ``(D, H, W)``) or a PIL image alone is one image. Images of another size are
-        resized to the model's square as image files are (another aspect ratio: a :class:`ResizedWarning`)."""
+        ``(H, W)`` (a volume ``(D, H, W)``) or a PIL image alone is one image; a PIL image is decoded as its
+        file would be (EXIF orientation, palette, alpha, more than 8 bits: :func:`_pil_image`). Images of another
+        size are resized to the model's square as image files are (another aspect ratio: a
+        :class:`ResizedWarning`)."""
         items = python_items(images, self.run)
         out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)

@@ -43,18 +43,19 @@ def squash_note():
 
 
 def run(args) -> int:
-    from medtrain.predict import iter_inputs, load, write_predictions
+    from medtrain.predict import inputs_except_out, load, write_predictions
 
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
+    items = inputs_except_out(args.inputs, predictor, out, split=args.split)  # --out img.png of img.png: refused
     show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs
 
     def progress(n: int) -> None:
         print(f"\rpredicted {n} input(s)", end="", file=sys.stderr, flush=True)
 
     with squash_note():
-        n, skipped = write_predictions(predictor, iter_inputs(args.inputs, predictor.run, split=args.split), out,
-                                       as_json=args.json, skip_bad=args.skip_bad, progress=progress if show else None)
+        n, skipped = write_predictions(predictor, items, out, as_json=args.json, skip_bad=args.skip_bad,
+                                       progress=progress if show else None)
         if show and n:
             print(file=sys.stderr)
         for s in skipped:

@@ -56,8 +56,15 @@ class LabelTable:
 
 
 def _resolved(paths: list[str], base: Path) -> list[Path]:
-    """Each entry path as the loaders open it: joined to ``base`` unless absolute, per :func:`_found`."""
-    return [_found(Path(p) if Path(p).is_absolute() else base / p) for p in paths]
+    """Each entry path as the loaders open it (:func:`entry_path`)."""
+    return [entry_path(base, p) for p in paths]
+
+
+def entry_path(base: str | os.PathLike, entry: str) -> Path:
+    """A CSV entry as every reader of a CSV of images finds it (training's and ``predict``'s): joined to
+    ``base`` (the CSV's folder) unless absolute; one written on Windows (``imgs\\a.png``) that names nothing
+    here is read with ``/`` where that names a file."""
+    return _found(Path(entry) if Path(entry).is_absolute() else Path(base) / entry)
 
 
 def _found(path: Path) -> Path:
