@@ -179,16 +179,18 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         rundir.write_config(run_dir, cfg)
         if splits.record is not None and resume is None:  # now, so that a resumed run can check its data
             rundir.write_splits(run_dir / rundir.SPLITS_FILE, splits.record)
-    try:
-        return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
-    except MedtrainError as e:
-        # A user error found before the first epoch ended (an unreadable source, a bad layer name...) or a
-        # run that diverged before any usable epoch: leave nothing behind. Once a checkpoint exists, or after
-        # Ctrl-C, the directory is for --resume.
-        fresh = isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir)
-        if created and not isinstance(e, TrainingInterrupted) and fresh:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    # taken outside the clean-up below: a process refused here must not remove the folder another one trains in
+    with rundir.training_lock(run_dir) if writer else contextlib.nullcontext():
+        try:
+            return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
+        except MedtrainError as e:
+            # A user error found before the first epoch ended (an unreadable source, a bad layer name...) or a
+            # run that diverged before any usable epoch: leave nothing behind. Once a checkpoint exists, or after
+            # Ctrl-C, the directory is for --resume.
+            fresh = isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir)
+            if created and not isinstance(e, TrainingInterrupted) and fresh:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
 
 def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:

@@ -5,7 +5,7 @@ A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable key
 ``wall_s``: the whole run's, over ``--resume``, of which ``wall_s_before_resume`` before it), the selected weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``,
 ``learning_curve.png``, ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks),
 ``report.html`` (all of it on one self-contained page) and Lightning's ``checkpoints/`` (``last.ckpt``
-for ``--resume``). ``metrics.json`` also holds ``calibration`` (the temperature fitted on validation, ECE
+for ``--resume``); ``.lock`` is held by the process training it (:func:`training_lock`). ``metrics.json`` also holds ``calibration`` (the temperature fitted on validation, ECE
 before/after on validation and test), ``data`` (split sizes, class balance, groups), ``choices`` (flips,
 TTA and class weighting as decided on validation) and, with an operating point, ``operating_point`` (its
 rule, threshold, validation rates, test rates with CIs). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
@@ -17,9 +17,11 @@ Every training procedure (the Lightning loop, the linear probe) hands its result
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
+import os
 import resource
 import sys
 import time
@@ -50,6 +52,7 @@ FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 CHOICES_FILE = "choices.json"  #: the flip choice made before training, so --resume trains the same way
+LOCK_FILE = ".lock"  #: held (flock) by the process training the run
 PILOT_DIR = "pilots"  #: short pilot runs of the flip choice (removed once it is made)
 
 
@@ -76,6 +79,33 @@ def is_finished(run_dir: str | Path) -> bool:
 
 def has_checkpoint(run_dir: str | Path) -> bool:
     return any((Path(run_dir) / CHECKPOINT_DIR).glob("*.ckpt"))
+
+
+@contextlib.contextmanager
+def training_lock(run_dir: str | Path):
+    """Hold the run directory for this process while it trains and writes the run: a second ``train --resume``
+    (or ``compare`` on the same folder) is refused at once, naming the process. Both had trained the same
+    epochs and overwritten each other's files (found in a user walkthrough). An advisory ``flock`` on
+    ``.lock``: the system releases it when the process ends, even when it is killed, so no stale lock is left.
+    Not taken where ``fcntl`` is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode(errors="replace").strip()
+            raise MedtrainError(f"{run_dir} is being trained by another process{f' (pid {pid})' if pid else ''}; "
+                                f"wait for it to finish, or use another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def read_config(run_dir: str | Path) -> dict:

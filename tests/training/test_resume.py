@@ -175,3 +175,19 @@ def test_a_damaged_resume_state_is_one_clear_error(tiny_npz, tmp_path, damage):
         named = "last.ckpt is damaged"
     with pytest.raises(medtrain.MedtrainError, match=named):
         medtrain.train({"progress": False}, resume=run, verbose=False)
+
+
+def test_a_run_being_trained_is_not_trained_again_by_a_second_process(tiny_npz, tmp_path):
+    # two `train --resume` of one folder had both trained the same epochs, each overwriting the other's files
+    from medtrain import rundir
+
+    run = tmp_path / "cut"
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tiny_npz, run, epochs=EPOCHS), verbose=False, callbacks=[InterruptAfter(2)])
+    before = (run / "checkpoints" / "last.ckpt").read_bytes()
+    with rundir.training_lock(run):  # what the other process holds while it trains
+        with pytest.raises(medtrain.MedtrainError, match=f"being trained by another process .pid {os.getpid()}"):
+            medtrain.train({"progress": False}, resume=run, verbose=False)
+        assert (run / "checkpoints" / "last.ckpt").read_bytes() == before and run.exists()
+    m = medtrain.train({"progress": False}, resume=run, verbose=False)  # released: it resumes
+    assert len(m["history"]) == EPOCHS
