@@ -406,12 +406,12 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
                          positive=int(run.meta.get("positive_class", len(splits.label_names) - 1)))
     for k in ("scores", "scores_scaled", "entropy"):
         res.pop(k, None)
-    write_json(run_dir / rundir.eval_file(split), res)
-    if verbose:
+    if verbose:  # before the file: a run folder that cannot be written (an archive, a colleague's) still shows it
         print(f"{run_dir} on {split}: {auc_acc_line(res)}")
         if "calibration" in res:
             c = res["calibration"]
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
         if "operating_point" in res:
             print("  " + operating_point_line(res["operating_point"]))
+    write_json(run_dir / rundir.eval_file(split), res)
     return res

@@ -220,3 +220,19 @@ def test_an_out_inside_the_image_folder_is_refused(tmp_path, capsys, inside):
     code, _, err = _run(capsys, "train", "--data", str(data), "--epochs", "1", "--out", str(data / inside))
     assert code == 2 and "inside the data folder" in err and len(err.strip().splitlines()) == 1
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing written there
+
+
+def test_eval_of_a_run_folder_it_cannot_write_still_prints_the_result(trained_run, capsys, monkeypatch):
+    # an archived or a colleague's run: the whole evaluation ran, then the error, and the numbers were lost
+    from medtrain import api
+    from medtrain.errors import MedtrainError
+
+    run, _, _ = trained_run
+
+    def read_only(path, obj):
+        raise MedtrainError(f"cannot write in {Path(path).parent} (Permission denied)")
+
+    monkeypatch.setattr(api, "write_json", read_only)
+    code, out, err = _run(capsys, "eval", str(run))
+    assert code == 2 and "Permission denied" in err
+    assert f"{run} on test: AUC" in out
