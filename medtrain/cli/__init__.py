@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("medtrain: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `medtrain models | head`: the reader has what it wanted (a traceback had followed)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
+        return 141  # 128 + SIGPIPE, as a shell tool ended by the closed pipe
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -78,3 +78,13 @@ def test_sigterm_cleans_up_the_file_being_written_and_exits_130(tmp_path, capsys
     assert code == 130 and err.strip() == "medtrain: interrupted"
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary twin
     assert signal.getsignal(signal.SIGTERM) is before  # the caller's handler is back
+
+
+def test_output_piped_into_a_reader_that_stops_is_not_a_traceback():
+    # `medtrain models | head`: a BrokenPipeError traceback had followed the lines head printed
+    import subprocess
+
+    p = subprocess.Popen([sys.executable, "-m", "medtrain", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()  # the reader is gone before the first line
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and err == ""
