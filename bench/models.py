@@ -35,7 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="one network per family, 3 s budget")
     p.add_argument("--names", metavar="A,B", help="only these networks")
     p.add_argument("--budget", type=float, default=None, help="seconds per timing per network (default 10; 3 quick)")
-    p.add_argument("--out", default=str(ROOT / "docs" / "results"), help="folder for models.md and models.csv")
+    p.add_argument("--out", default=None, help="folder for models.md and models.csv (the published ones: "
+                   "docs/results; a quick check must not overwrite them); default: write neither")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -87,16 +88,16 @@ def main(argv=None) -> int:
         "`medtrain cost NAME --input 224`.",
         "",
     ]
-    out = Path(args.out)
-    write_text(out / "models.md", "\n".join(header) + benchmark.markdown(rows) + "\n".join(footer))
-    csv_header = f"# {command.strip()}\n"
-    write_text(out / "models.csv", csv_header + benchmark.csv_text(rows))
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        write_text(out / "models.md", "\n".join(header) + benchmark.markdown(rows) + "\n".join(footer))
+        write_text(out / "models.csv", f"# {command.strip()}\n" + benchmark.csv_text(rows))
     summary = {
         "networks": len(rows),
         "wall_s": round(wall, 1),
         "budget_s": budget,
         "devices": devices,
-        "outputs": [str(out / "models.md"), str(out / "models.csv")],
+        "outputs": [str(out / "models.md"), str(out / "models.csv")] if out is not None else [],
         "macs_224": {r["name"]: r["macs_224"] for r in rows},
     }
     print(json.dumps(summary))

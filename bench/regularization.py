@@ -37,7 +37,7 @@ START, END = "<!-- tables:start (bench/regularization.py report) -->", "<!-- tab
 BASE = ["--dataset", "breastmnist", "--model", "resnet10_28_half", "--epochs", "15", "--batch-size", "32",
         "--weight-decay", "1e-4", "--batch-norm", "--patience", "5", "--accelerator", "cpu", "--bootstrap", "0",
         # pinned: the defaults changed to these during the study (class-balanced loss, hflip TTA at test)
-        "--class-weights", "--tta", "hflip"]
+        "--class-weights", "true", "--tta", "hflip"]
 
 #: technique -> flags; every dropout kind at p = 0.5, maxout with K = 2 pieces
 TECHNIQUES = {

@@ -115,7 +115,8 @@ def train(splits, args) -> dict:
     from medtrain.training.loader import TensorBatches
     from medtrain.training.module import Classifier
 
-    cfg = resolve({"data": args.npz, "augment": "flip", "schedule": "none", "batch_size": args.batch_size})
+    cfg = resolve({"data": args.npz, "augment": "flip", "schedule": "none", "batch_size": args.batch_size,
+                   "lr": 1e-3})  # a number: "auto" is resolved by a run, which this loop is not
     t = time.perf_counter()
     # the normalisation statistics, over the first --stats-images training images: a full pass takes minutes
     # on a shared 2-core machine, and its memory is bounded by chunks (medtrain.color.channel_stats) anyway
@@ -128,7 +129,7 @@ def train(splits, args) -> dict:
                            drop_last=True)
     module = Classifier(tiny_cnn(), splits.task, splits.num_classes, mean, std, cfg.to_dict(),
                         augment=fuse(build_batch_augment(cfg.augment, augment_params(cfg, splits))),
-                        steps_per_epoch=len(loader), input_transform=transform, train_batches=loader)
+                        input_transform=transform)
     warm = 10
     timer = Timer(warm)
     trainer = pl.Trainer(max_steps=warm + args.steps, limit_val_batches=0, logger=False, enable_checkpointing=False,

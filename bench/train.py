@@ -2,7 +2,10 @@
 
 Prints one line per seed and, as the last line of stdout, a JSON summary: per-seed and mean test ACC/AUC
 (with bootstrap 95% CIs), wall time, train images/s and peak resident memory. Also writes that JSON to
-``--json-out`` (default docs/results/bench_train.json).
+``--json-out`` when given (the published table: ``--json-out docs/results/bench_train.json``; a quick check
+must not overwrite it). The recipe recorded is the one the runs resolved (``config.yaml``: lr, batch size and
+network chosen by ``auto``). The README's table is of the recipe before the validation choices:
+``--recipe "class_weights=true,tta=hflip,flip=true,lr=1e-3,batch_size=128,precision=32-true,checkpoint=best"``.
 
     python bench/train.py                 # 3 seeds, default recipe
     python bench/train.py --seeds 1 --epochs 2   # a quick check
@@ -21,6 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _settings(spec: str) -> dict:
+    """``k=v,k=v`` as a dict of strings (``medtrain.config.resolve`` reads their values)."""
+    return dict(kv.split("=", 1) for kv in spec.split(",") if kv.strip())
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="pneumoniamnist")
@@ -28,7 +36,8 @@ def main() -> int:
     p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (quick checks only)")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--out", default=None, help="run directories (default: a temporary folder)")
-    p.add_argument("--json-out", default=str(ROOT / "docs" / "results" / "bench_train.json"))
+    p.add_argument("--json-out", default=None, help="also write the JSON summary here")
+    p.add_argument("--recipe", default="", help="settings over the default, k=v,k=v (e.g. the earlier recipe)")
     args = p.parse_args()
 
     import torch
@@ -36,12 +45,14 @@ def main() -> int:
     import medtrain
     from medtrain._io import write_json
     from medtrain.reports.baselines import MEDMNIST_V2
+    from medtrain.rundir import read_config
 
     out = Path(args.out or tempfile.mkdtemp(prefix="medtrain-bench-"))
     runs = []
     for seed in range(args.seeds):
         cfg = {"dataset": args.dataset, "data_dir": args.data_dir, "seed": seed, "out": str(out / f"seed{seed}"),
                "progress": False}
+        cfg.update(_settings(args.recipe))
         if args.epochs:
             cfg["epochs"] = args.epochs
         t = time.perf_counter()
@@ -56,7 +67,7 @@ def main() -> int:
               f"kept epoch {r['best_epoch']}  {r['wall_s']:.0f} s  {r['train_images_per_s']:.0f} img/s", flush=True)
     mean = lambda k: statistics.fmean(r[k] for r in runs)  # noqa: E731
     std = lambda k: statistics.stdev(r[k] for r in runs) if len(runs) > 1 else 0.0  # noqa: E731
-    cfg = medtrain.config.resolve({"dataset": args.dataset})
+    cfg = medtrain.config.resolve(read_config(out / "seed0"))  # as the runs resolved it, auto values included
     summary = {
         "benchmark": "default recipe", "dataset": args.dataset, "seeds": args.seeds,
         "recipe": {k: v for k, v in cfg.to_dict().items() if k in (
