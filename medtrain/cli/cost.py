@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "cost",
         help="parameters and multiply-accumulates per layer",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0].replace("``", ""),  # the docstring's RST quotes are no help text
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="model name (medtrain models), e.g. resnet50 or resnet18_28-separable")

@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "models",
         help="list the architecture zoo (--measure: size, MACs, latency)",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0].replace("``", ""),  # the docstring's RST quotes are no help text
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--json", action="store_true", help="print JSON")
