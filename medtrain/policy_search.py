@@ -4,6 +4,7 @@ policy search run as an Optuna study by :mod:`medtrain.tune.study`.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -70,7 +71,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     Trial ``k`` writes its policy to ``TRIALS/NNN.yaml`` and trains ``TRIALS/NNN`` for
     ``budget_epochs`` epochs with ``--augment [*base_augment, that file]``, without the test split; it is
     scored on validation. The first trial of a new study is the policy that applies nothing, so the search
-    can answer "no policy". The best trial's policy is written to ``out`` with every trial's score.
+    can answer "no policy" (enqueued again by a rerun if that trial failed, e.g. stopped by Ctrl-C). The best
+    trial's policy is written to ``out`` with every trial's score.
     ``TRIALS`` is ``WORK/trials`` for the default study and ``WORK/trials-NAME`` for any other, so two
     studies in one work folder never share (and silently reuse) run directories.
 
@@ -84,8 +86,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
-        check_limits, check_study_name, finished_trials, open_study, reports_dir, run_study, train_trial,
-        trials_dir,
+        check_limits, check_study_name, discard_trial_files, finished_trials, open_study, reports_dir, run_study,
+        running_note, train_trial, trials_dir,
     )  # fmt: skip
 
     if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, int) or budget_epochs < 1:
@@ -103,17 +105,25 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     settings = {"command": "augment search --method autoaugment", "monitor": base_cfg.monitor,
                 "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base}
     study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
-    if not study.trials:
+    if not _no_op_scored_or_pending(study, no_op_params(sub_policies)):
         study.enqueue_trial(no_op_params(sub_policies))
     log(f"augment search: study {study_name!r} in {url} ({len(finished_trials(study))} finished trials so far)")
+    if note := running_note(study):
+        log(f"augment search: {note}")
 
     def objective(trial) -> float:
         policy = suggest_autoaugment_policy(trial, sub_policies)
         run_dir = folder / f"{trial.number:03d}"
+        if not run_dir.exists():  # the file is this trial's to write, and to remove if its run never finishes
+            trial.set_user_attr("policy_file", os.path.abspath(run_dir.with_suffix(".yaml")))
         policy_file = _write_trial_policy(policy, run_dir)
         cfg = config_mod.resolve(base, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
                                         "progress": False})
-        return train_trial(trial, cfg)
+        try:
+            return train_trial(trial, cfg)
+        except (Exception, KeyboardInterrupt):  # what Optuna marks failed (Ctrl-C, an error): a policy file
+            discard_trial_files(trial)  # without its run goes; a killed trial's, when its heartbeat stops
+            raise
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
@@ -142,6 +152,21 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     save_policy(policy, out, comment=note)
     log(table.rstrip())
     return policy
+
+
+def _no_op_scored_or_pending(study, no_op: dict) -> bool:
+    """Whether ``study`` holds a scored trial of the policy that applies nothing (``no_op``: its probabilities,
+    all 0), or one waiting or running. Hand-written, as ``enqueue_trial(skip_if_exists=True)`` skips on a
+    trial of any state, a failed one too: a first trial stopped by Ctrl-C or killed had left a study that never
+    scored that policy, so the search could no longer answer "no policy"."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.WAITING, TrialState.RUNNING)
+    for t in study.get_trials(deepcopy=False, states=states):
+        params = {**t.system_attrs.get("fixed_params", {}), **t.params}  # a waiting trial's are only enqueued
+        if all(params.get(k) == v for k, v in no_op.items()):
+            return True
+    return False
 
 
 def _write_trial_policy(policy, run_dir: Path) -> Path:

@@ -31,7 +31,7 @@ from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, wr
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, repeat_of,
-    reports_dir, run_study, train_trial, trials_dir,
+    reports_dir, run_study, running_note, train_trial, trials_dir,
 )  # fmt: skip
 
 __all__ = ["tune", "BUILTIN", "load_space", "parse_space", "open_study", "run_study", "connect"]
@@ -94,6 +94,8 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
     if done:  # trials of one study are ranked on one validation split: a user's changed data would re-split it
         rundir.run_splits(done[0], rundir.load_config(done[0]))
     log(f"tune: study {study_name!r} in {url} ({n_before} finished trials so far); trials in {folder}")
+    if note := running_note(study):
+        log(f"tune: {note}")
 
     def objective(trial) -> float:
         values = {p.key: p.suggest(trial) for p in params}

@@ -12,7 +12,7 @@ import yaml
 
 from medtrain._io import atomic_path, write_text
 
-from medtrain.tune.study import FINISHED
+from medtrain.tune.study import FINISHED, fail_stale_trials
 
 TRIALS_CSV, TRIALS_MD = "trials.csv", "trials.md"
 HISTORY_PNG, IMPORTANCE_PNG = "history.png", "importance.png"
@@ -41,7 +41,9 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
 
 
 def write_trials(study: optuna.Study, out: Path) -> str:
-    """``trials.csv`` and ``trials.md`` in ``out``; returns the Markdown table (best trial in bold)."""
+    """``trials.csv`` and ``trials.md`` in ``out``; returns the Markdown table (best trial in bold). A trial whose
+    process died is marked failed first (:func:`medtrain.tune.study.fail_stale_trials`), not listed as running."""
+    fail_stale_trials(study)
     header, rows = trial_rows(study)
     buf = io.StringIO()
     w = csv.writer(buf)

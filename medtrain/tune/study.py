@@ -11,6 +11,12 @@ trials that fall behind the median of earlier trials at the same epoch are stopp
 Each trial is a normal run directory trained with :func:`medtrain.api.train_or_reuse` *without the test
 split* (``evaluate_test=False``): a trial's score is its validation metric, and nothing a search decides
 can depend on test images.
+
+A trial whose process died without a word (``kill -9``, a lost machine) would stay RUNNING in the study forever:
+the storage keeps Optuna's heartbeat (each running trial records one every :data:`HEARTBEAT_S` seconds), and a
+running trial whose last heartbeat is older than :data:`GRACE_S` is marked failed by the next run or worker
+(:func:`fail_stale_trials`), which removes its unfinished run folder. A trial alive on another machine of a
+shared study keeps beating, so it is never failed.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import os
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +43,11 @@ TRIALS_DIR = "trials"
 #: Consecutive failed trials after which a search with --trials stops (each failed one is retried, not counted).
 MAX_FAILED_IN_A_ROW = 10
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: Optuna's heartbeat (``RDBStorage(heartbeat_interval=, grace_period=)``): a running trial records one every
+#: HEARTBEAT_S seconds (one row update: ~1 ms of a trial's minutes), and is taken for dead, and failed, once
+#: its last is GRACE_S seconds old (three beats missed: a busy machine or database delays one, not three).
+HEARTBEAT_S = 10
+GRACE_S = 30
 DIRECTIONS = {"val_auc": "maximize", "val_acc": "maximize", "val_loss": "minimize"}
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # medtrain prints one line per trial (failed ones too)
@@ -84,10 +96,57 @@ def connect(url: str) -> optuna.storages.RDBStorage:
         MedtrainError: the database cannot be reached or the URL is not one SQLAlchemy can use.
     """
     try:
-        return optuna.storages.RDBStorage(url)
+        with warnings.catch_warnings():  # Optuna marks its heartbeat arguments experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                              heartbeat_stale_trial_callback=_stale_trial_failed)
     except Exception as e:  # noqa: BLE001  (SQLAlchemy and each database driver raise their own error types)
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise MedtrainError(f"--storage {url}: cannot open the study database ({why})") from None
+
+
+def _stale_trial_failed(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna's ``heartbeat_stale_trial_callback``: a trial whose process died (its heartbeat stopped) was just
+    marked failed; its unfinished files go, as those of a trial stopped by Ctrl-C do."""
+    discard_trial_files(trial)
+
+
+def discard_trial_files(trial) -> None:
+    """Remove what a failed ``trial`` (an ``optuna.Trial`` or ``FrozenTrial``) left unfinished: its run folder
+    (user attribute ``run_dir``) unless it holds a finished run, and the policy file it wrote for that run
+    (``policy_file``, ``medtrain augment search``) once the run folder is gone. Nothing else: a repeat trial's
+    ``run_dir`` is another trial's (only a folder named after this trial's number is its own), a file the trial
+    did not write has no ``policy_file``, and a run it left beside its file (e.g. a diverged one) stays with it.
+    Paths are as the machine that ran the trial recorded them: a dead trial of a shared study failed by another
+    machine leaves its folder where it ran."""
+    attrs = trial.user_attrs
+    run_dir = attrs.get("run_dir")
+    if run_dir and Path(run_dir).name == f"{trial.number:03d}" and not is_finished(run_dir):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    policy = attrs.get("policy_file")
+    if policy and not Path(policy).with_suffix("").exists():
+        Path(policy).unlink(missing_ok=True)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Mark failed the running trials of ``study`` whose heartbeat stopped (:data:`GRACE_S`), removing their
+    unfinished folders. ``study.optimize`` does it before each trial; a run does it too when it opens a study and
+    before it lists the trials, so a rerun that trains nothing (or little) does not count or list a dead trial
+    as running."""
+    with warnings.catch_warnings():  # Optuna marks fail_stale_trials experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def running_note(study: optuna.Study) -> str | None:
+    """A line on the trials of ``study`` still running once its dead trials are failed (or None): trials of
+    another worker, or of a process that died less than :data:`GRACE_S` seconds after its last heartbeat (a
+    rerun right after ``kill -9``), which a later run fails."""
+    running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    if not running:
+        return None
+    return (f"{len(running)} trial(s) running ({', '.join(f'#{n}' for n in running)}): elsewhere, or killed "
+            f"less than {GRACE_S} s ago; a run that finds them {GRACE_S} s without a heartbeat marks them failed")
 
 
 def open_study(storage, name: str, monitor: str, seed: int, settings: dict) -> optuna.Study:
@@ -107,6 +166,7 @@ def open_study(storage, name: str, monitor: str, seed: int, settings: dict) -> o
         if diff:
             raise MedtrainError(f"study {name!r} in this storage was started with other settings "
                                 f"({'; '.join(diff[:3])}); use another --study-name or output folder")
+    fail_stale_trials(study)  # a trial whose process was killed is failed, not counted or listed as running
     # Seeded, and offset by the trials already there: a continued study must not redraw its first points.
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
     return study

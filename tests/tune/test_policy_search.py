@@ -2,6 +2,8 @@
 another policy's run (a user walkthrough)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import medtrain.api
@@ -61,3 +63,81 @@ def test_a_study_name_that_cannot_name_a_folder_is_refused_before_anything_is_wr
     with pytest.raises(MedtrainError, match="--study-name must be letters"):
         search(1, study_name="a/b")
     assert not (tmp_path / "work").exists()
+
+
+def test_a_search_whose_first_trial_was_stopped_still_scores_the_policy_that_applies_nothing(
+        tiny_npz, tmp_path, monkeypatch):
+    """Ctrl-C in trial 0 (the policy that applies nothing) failed it, and the rerun enqueued that policy only
+    in an empty study: the search never scored it, so it could no longer answer "no policy"; the stopped
+    trial's policy file TRIALS/000.yaml was left behind (a user walkthrough)."""
+    import optuna
+
+    from medtrain.tune.study import default_storage
+
+    calls = []
+    finish = finished_run_train(calls)
+
+    def train(cfg, **kw):
+        if not calls:  # the first trial: stopped by Ctrl-C during its training
+            calls.append(cfg)
+            raise KeyboardInterrupt
+        return finish(cfg, **kw)
+
+    monkeypatch.setattr(medtrain.api, "train", train)
+    cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "batch_size": 32,
+                              "accelerator": "cpu", "tta": "none", "logger": "none"})
+    work = tmp_path / "work"
+
+    def search():
+        return autoaugment_search(cfg, work, tmp_path / "policy.yaml", base_augment=[], budget_epochs=1, trials=1,
+                                  sub_policies=1, log=quiet)
+
+    with pytest.raises(KeyboardInterrupt):
+        search()
+    assert not (work / "trials" / "000.yaml").exists() and not (work / "trials" / "000").exists()
+    search()
+    study = optuna.load_study(study_name="autoaugment", storage=default_storage(work))
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].params["sp0_p0"] == 0.0 and study.trials[1].params["sp0_p1"] == 0.0  # no policy, scored
+    assert sorted(p.name for p in (work / "trials").iterdir()) == ["001", "001.yaml"]
+
+
+def test_a_killed_first_trial_is_failed_cleaned_and_its_no_policy_trial_run_again(tiny_npz, tmp_path, monkeypatch):
+    """The process killed (SIGKILL) in trial 0: the rerun fails that trial once its heartbeat stopped, removes
+    its run folder and policy file, and scores the policy that applies nothing after all."""
+    import time
+
+    import optuna
+
+    from medtrain.tune import study as study_mod
+    from medtrain.tune.study import default_storage
+
+    calls = []
+    finish = finished_run_train(calls)
+
+    def train(cfg, **kw):
+        if not calls:  # the first trial's process dies mid-training: nothing of Python's cleanup runs
+            calls.append(cfg)
+            Path(cfg.out).mkdir(parents=True)
+            raise SystemExit  # not caught by Optuna either: the trial stays RUNNING, its heartbeat stops
+        return finish(cfg, **kw)
+
+    monkeypatch.setattr(medtrain.api, "train", train)
+    cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "batch_size": 32,
+                              "accelerator": "cpu", "tta": "none", "logger": "none"})
+    work = tmp_path / "work"
+
+    def search():
+        return autoaugment_search(cfg, work, tmp_path / "policy.yaml", base_augment=[], budget_epochs=1, trials=1,
+                                  sub_policies=1, log=quiet)
+
+    with pytest.raises(SystemExit):
+        search()
+    assert sorted(p.name for p in (work / "trials").iterdir()) == ["000", "000.yaml"]  # as a killed one leaves
+    monkeypatch.setattr(study_mod, "GRACE_S", 1, raising=False)  # instead of waiting study_mod.GRACE_S
+    time.sleep(2.1)  # the database's clock counts whole seconds: its last heartbeat is now over 1 s old
+    search()
+    study = optuna.load_study(study_name="autoaugment", storage=default_storage(work))
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    assert study.trials[1].params["sp0_p0"] == 0.0 and study.trials[1].params["sp0_p1"] == 0.0
+    assert sorted(p.name for p in (work / "trials").iterdir()) == ["001", "001.yaml"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -176,3 +178,58 @@ def test_a_copied_or_moved_study_folder_finds_its_own_runs(tiny_npz, tmp_path, f
     (tmp_path / "moved" / "best.json").unlink()
     record = tune(fast(tiny_npz), SPACE, tmp_path / "moved", trials=1, log=quiet)
     assert Path(record["run_dir"]) == tmp_path / "moved" / "trials" / "000" and record["test"]
+
+
+def a_trial_left_running(out: Path, heartbeat: bool = True):
+    """A trial of the study in ``out`` as a process leaves it that was killed (``kill -9``) in its training: RUNNING,
+    its half-written run folder ``trials/NNN`` there, its last heartbeat recorded now (none: ``heartbeat=False``)."""
+    storage = study_mod.connect(TUNE.default_storage(out))
+    study = optuna.load_study(study_name="tune", storage=storage)
+    with warnings.catch_warnings():  # Optuna: the heartbeat is for Study.optimize (this is what it leaves)
+        warnings.simplefilter("ignore", UserWarning)
+        trial = study.ask()
+    run_dir = out / "trials" / f"{trial.number:03d}"
+    trial.set_user_attr("run_dir", str(run_dir))
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.yaml").write_text("seed: 0\n")
+    if heartbeat:
+        storage.record_heartbeat(trial._trial_id)
+    return trial.number, run_dir
+
+
+def states(out: Path) -> list[str]:
+    return [t.state.name for t in optuna.load_study(study_name="tune", storage=TUNE.default_storage(out)).trials]
+
+
+def test_a_trial_whose_process_was_killed_is_failed_by_the_next_run_and_its_folder_removed(tiny_npz, tmp_path,
+                                                                                         monkeypatch, fake_runs):
+    """A trial killed with SIGKILL stayed RUNNING forever: trials.md listed it as running and its half-written
+    trials/NNN was never removed (a user walkthrough). Optuna's heartbeat tells a dead trial from a live one."""
+    out = tmp_path / "tune"
+    tune(fast(tiny_npz), SPACE, out, trials=1, log=quiet)
+    number, run_dir = a_trial_left_running(out)
+    monkeypatch.setattr(study_mod, "GRACE_S", 1, raising=False)  # instead of waiting study_mod.GRACE_S
+    time.sleep(2.1)  # the database's clock counts whole seconds: its last heartbeat is now over 1 s old
+    tune(fast(tiny_npz), SPACE, out, trials=2, log=quiet)
+    assert states(out) == ["COMPLETE", "FAIL", "COMPLETE"] and number == 1
+    assert not run_dir.exists() and len(fake_runs) == 2
+    assert "| 1 | fail |" in (out / "trials.md").read_text()
+
+
+def test_a_trial_alive_elsewhere_is_neither_failed_nor_cleaned_by_another_run(tiny_npz, tmp_path, fake_runs):
+    """Machines sharing a study through --storage: a trial another machine is training (its heartbeat fresh) is
+    left running, and its folder alone, by a run here; so is a trial of an earlier version without heartbeats."""
+    out = tmp_path / "tune"
+    tune(fast(tiny_npz), SPACE, out, trials=1, log=quiet)
+    _, alive = a_trial_left_running(out)
+    _, old = a_trial_left_running(out, heartbeat=False)
+    lines = []
+    tune(fast(tiny_npz), SPACE, out, trials=2, log=lines.append)
+    assert states(out) == ["COMPLETE", "RUNNING", "RUNNING", "COMPLETE"]
+    assert alive.is_dir() and old.is_dir()
+    assert any("2 trial(s) running (#1, #2): elsewhere, or killed" in line for line in lines)  # said, not hidden
+
+
+def test_the_heartbeat_is_optunas_on_every_study_a_search_opens(tmp_path):
+    storage = study_mod.connect(TUNE.default_storage(tmp_path))
+    assert storage.get_heartbeat_interval() == study_mod.HEARTBEAT_S < study_mod.GRACE_S == storage.grace_period
