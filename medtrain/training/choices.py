@@ -172,6 +172,13 @@ def logit_adjustment(splits: Splits) -> torch.Tensor:
     return -torch.log(class_weights(splits).clamp_min(1e-6))
 
 
+def calls_one_class(scores: np.ndarray, task: str) -> bool:
+    """Whether the decisions of ``scores`` (single-label tasks: argmax) name one class for every image."""
+    if task == MULTILABEL:
+        return False
+    return len(np.unique(np.asarray(scores).argmax(1))) < 2
+
+
 def pick_rule(val_acc: dict, crossfit_acc: float | None, margin: float = FITTED_MARGIN) -> str:
     """The decision rule kept: ``prior-adjusted`` when its validation accuracy beats ``balanced`` (a tie keeps
     the balanced rule), ``val-fitted`` when the fitted rule's cross-fitted accuracy beats the better of the two
@@ -213,12 +220,23 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
     z = pseudo_logits(scores["balanced"], splits.task)
     held_out = crossfit_scores(z, y, splits.task, seed=cfg.seed, groups=splits.val.groups)
     crossfit = float(metrics.acc(y, held_out, splits.task)) if held_out is not None else None
-    chosen = pick_rule(acc, crossfit)
     extra = {"logit_shift": [round(float(v), 6) for v in np.asarray(prior.cpu())]}
     if crossfit is not None:
         extra["val_acc_crossfit"] = {"val-fitted": crossfit, "margin": FITTED_MARGIN}
-    if chosen == "val-fitted":
+    fitted = None
+    if crossfit is not None:
         fitted = torch.as_tensor(decision_shift(z, y, splits.task)).to(linear.bias)
+        fitted_scores = scores_with(fitted)
+        with torch.no_grad():
+            linear.bias -= fitted  # back to the balanced rule until one is chosen
+        if calls_one_class(held_out, splits.task) or calls_one_class(fitted_scores, splits.task):
+            # a shift that calls every image the majority class scores the majority's share as accuracy: a
+            # prevalence guess, not a classifier (a 2-epoch BreastMNIST run had been kept so, never calling
+            # "malignant" on test; found in a user walkthrough)
+            extra["val_acc_crossfit"]["refused"] = "calls every validation image one class"
+            crossfit = None
+    chosen = pick_rule(acc, crossfit)
+    if chosen == "val-fitted":
         extra["fitted_shift"] = [round(float(v), 6) for v in np.asarray(fitted.cpu())]
         scores[chosen] = scores_with(fitted)
         acc[chosen] = float(metrics.acc(y, scores[chosen], splits.task))

@@ -234,3 +234,29 @@ def test_a_multi_label_split_is_sampled_down_as_one_stratum_keeping_each_row_who
     sample = pilot_splits(splits, 200, seed=1)
     index = [int(s[3:-4]) for s in sample.train.sources]
     assert sample.train.labels.shape == (200, 3) and torch.equal(sample.train.labels, torch.from_numpy(labels[index]))
+
+
+def test_a_shift_that_calls_every_image_one_class_is_never_kept():
+    """Where the network barely separates the classes, the accuracy-best shift on validation calls every image
+    the majority class: its accuracy is the majority's share, and a 2-epoch BreastMNIST run had kept it, never
+    calling "malignant". A fixed rule, which still calls both classes, is kept instead."""
+    from medtrain.config import resolve
+    from medtrain.data.base import Split, Splits
+    from medtrain.evaluation import predict
+    from medtrain.training.choices import decide_class_weights
+    from medtrain.training.module import Classifier
+
+    def split(n, s, share):
+        g = torch.Generator().manual_seed(s)
+        y = (torch.rand(n, generator=g) < share).long()
+        level = (0.5 + 0.02 * y + 0.12 * torch.randn(n, generator=g)).clamp(0, 1)  # hardly any signal
+        return Split((level * 255).round().to(torch.uint8).view(n, 1, 1, 1).expand(n, 1, 4, 4).contiguous(), y)
+
+    # trained on balanced classes (no prior to adjust by), validated and tested where 3 in 4 are class 1
+    splits = Splits(name="t", task="binary-class", label_names={"0": "a", "1": "b"},
+                    train=split(400, 0, 0.5), val=split(200, 1, 0.75), test=split(400, 2, 0.75))
+    module = Classifier(_Threshold(0.0), "binary-class", 2, torch.zeros(1), torch.ones(1), {}).eval()
+    c = decide_class_weights(resolve({}), module, splits, tta="none")
+    assert c["chosen"] != "val-fitted" and c["val_acc_crossfit"]["refused"].startswith("calls every")
+    calls = predict(module, splits.test)[0].argmax(1)
+    assert 0 < calls.sum() < len(calls)  # both classes are called
