@@ -181,3 +181,17 @@ def test_the_csv_written_ends_its_lines_as_the_runs_own_csvs(trained_run, tmp_pa
     text = (tmp_path / "p.csv").read_bytes()
     assert b"\r" not in text and text.count(b"\n") == 3 and text.endswith(b"\n")
     assert b"\r" not in (run / "predictions_test.csv").read_bytes()  # the run's own: LF
+
+
+def test_one_colour_image_alone_is_one_prediction_channels_first_or_last(learnable_rgb_npz, tmp_path):
+    # a (3, H, W) image had been split into its channels: three grey images, three rows, no warning
+    from conftest import fast_config
+
+    medtrain.train(fast_config(learnable_rgb_npz, tmp_path / "rgb", epochs=1, bootstrap=0), verbose=False)
+    p = medtrain.load(tmp_path / "rgb")
+    hwc = np.load(learnable_rgb_npz)["test_images"][:1]  # MedMNIST layout: (N, H, W, 3)
+    batch = p.predict(hwc.transpose(0, 3, 1, 2))
+    for one in (hwc[0].transpose(2, 0, 1), hwc[0]):
+        got = p.predict(one)
+        assert got.shape == batch.shape == (1, 2)
+        np.testing.assert_allclose(got, batch, atol=1e-6)
