@@ -289,7 +289,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.Path
     """Export a finished run (default file: ``RUN/model.onnx`` or ``RUN/model.pt``); see :func:`export_model`."""
     run = load_run_module(run_dir)
     out = Path(out) if out else Path(run_dir) / ("model.onnx" if fmt == "onnx" else "model.pt")
-    return export_model(run, out, fmt, exporter, run_dir=run_dir)
+    return {**export_model(run, out, fmt, exporter, run_dir=run_dir), "mc_dropout": run.cfg.mc_dropout}
 
 
 __all__ = ["FORMATS", "TOLERANCE", "UNEXPORTABLE", "UNEXPORTABLE_COLOR_SPACES", "ProbabilityGraph", "export_model", "export_run", "metadata"]
