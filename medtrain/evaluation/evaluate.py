@@ -1,6 +1,8 @@
 """Predict a split and score it with the MedMNIST metrics, per-class figures and bootstrap CIs."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 
@@ -17,8 +19,8 @@ def predict_batches(module, batches, tta: str = "none", mc_dropout: int = 0, see
     batch of ``batches`` (an iterable), so any number of images is predicted in constant memory.
 
     The semantics (TTA, MC dropout and its seeded masks) are those of :func:`predict`, which goes through
-    here: given the same batches, both give the same numbers. The RNG state is forked around the whole
-    iteration.
+    here: given the same batches, both give the same numbers. With MC dropout the RNG state is forked
+    around the whole iteration.
     """
     module.eval()
     device = next(module.parameters()).device
@@ -29,8 +31,12 @@ def predict_batches(module, batches, tta: str = "none", mc_dropout: int = 0, see
         return metrics.scores_from_logits(module(x).float(), module.task)
 
     sigmoid = module.task == metrics.MULTILABEL or module.num_classes == 1
-    with torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
-        torch.manual_seed(seed)
+    # only MC dropout draws random numbers: forking and seeding the generators (every device kind's, each with
+    # a traceback of its own) had been 15% of a one-image predict call (a notebook's or service's loop)
+    rng = torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]) if mc_dropout else nullcontext()
+    with rng:
+        if mc_dropout:
+            torch.manual_seed(seed)
         for x in batches:
             x = x.to(device)
             if tta != "none":
