@@ -204,7 +204,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     # training (recorded, so a resumed run trains the same way), the others on the trained network.
     flip = (rundir.read_choices(run_dir) or {}).get("flip") if resume else None
     if flip is None:
-        flip = choices.decide_flip(cfg, splits, run_dir / rundir.PILOT_DIR, fit, pilots=not is_multiprocess(cfg))
+        flip = choices.decide_flip(cfg, splits, run_dir / rundir.PILOT_DIR, fit, pilots=not is_multiprocess(cfg),
+                                   verbose=verbose)
         if launch_rank() == 0:
             rundir.write_choices(run_dir, {"flip": flip})
     trained = choices.effective_config(cfg, flip)

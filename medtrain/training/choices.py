@@ -104,13 +104,14 @@ def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:
 
 
 def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bool = True,
-                max_images: int | None = None) -> dict:
+                max_images: int | None = None, verbose: bool = False) -> dict:
     """Whether this run trains with flips: ``{"chosen": bool, "how": str, ...}``.
 
     ``fit_fn(cfg, splits, run_dir)`` trains a pilot (:func:`medtrain.training.fit.fit`) on at most
     ``max_images`` (default :data:`PILOT_MAX_IMAGES`) training images (:func:`pilot_splits`); pilots are
     trained in ``pilot_dir`` and removed afterwards. ``pilots=False`` (several DDP processes, where every
-    process would train and remove them) keeps the flips unless the labels name a side.
+    process would train and remove them) keeps the flips unless the labels name a side. ``verbose`` says what
+    the pilots are before they train (a fifth of a short run's time had passed without a word).
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
@@ -130,6 +131,9 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     name = _metric_name(cfg)
     sample = pilot_splits(splits, PILOT_MAX_IMAGES if max_images is None else max_images, cfg.seed)
     scores = {}
+    if verbose:
+        print(f"flips: two {epochs}-epoch pilot runs on {len(sample.train):,} training images, with and without, "
+              f"scored on validation (--flip true or false skips them)", flush=True)
     try:
         for on in (True, False):
             pilot = cfg if on else without_flips(cfg)

@@ -260,3 +260,13 @@ def test_a_shift_that_calls_every_image_one_class_is_never_kept():
     assert c["chosen"] != "val-fitted" and c["val_acc_crossfit"]["refused"].startswith("calls every")
     calls = predict(module, splits.test)[0].argmax(1)
     assert 0 < calls.sum() < len(calls)  # both classes are called
+
+
+def test_the_pilot_runs_are_announced_before_they_train(tmp_path, capsys):
+    # they took a fifth of a short run's time, with nothing printed
+    data = make_npz(tmp_path / "d.npz")
+    medtrain.train(fast_config(data, tmp_path / "run", epochs=2, flip="auto"), verbose=True)
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("flips:"))
+    assert "two 1-epoch pilot runs on 96 training images" in line and "--flip true or false skips them" in line
+    assert out.index("flips:") < out.index("test AUC")
