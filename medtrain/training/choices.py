@@ -75,8 +75,8 @@ def _metric_name(cfg: Config) -> str:
     return "acc" if cfg.monitor == "val_acc" else "auc"
 
 
-def _score(module, split, task: str, tta: str, name: str) -> float:
-    scores, _ = predict(module, split, tta=tta)
+def _score(module, split, task: str, tta: str, name: str, mc_dropout: int = 0, seed: int = 0) -> float:
+    scores, _ = predict(module, split, tta=tta, mc_dropout=mc_dropout, seed=seed)
     y = split.labels.numpy()
     return float(metrics.acc(y, scores, task) if name == "acc" else metrics.auc(y, scores, task))
 
@@ -165,7 +165,9 @@ def decide_tta(cfg: Config, module, splits: Splits, flip: dict) -> dict:
     if not flip["chosen"]:
         return {"chosen": "none", "how": "flips are off"}
     name = _metric_name(cfg)
-    scores = {mode: _score(module, splits.val, splits.task, mode, name) for mode in ("none", "hflip")}
+    # scored as the run predicts (its MC dropout passes too), as every choice made on the trained network is
+    scores = {mode: _score(module, splits.val, splits.task, mode, name, cfg.mc_dropout, cfg.seed)
+              for mode in ("none", "hflip")}
     chosen = "hflip" if scores["hflip"] > scores["none"] else "none"
     return {"chosen": chosen, "how": "validation", f"val_{name}": scores}
 
@@ -215,9 +217,10 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
         """Validation scores with ``shift`` folded into the bias (TTA as the run predicts); left folded."""
         with torch.no_grad():
             linear.bias += shift
-        return predict(module, splits.val, tta=tta)[0]
+        return predict(module, splits.val, tta=tta, mc_dropout=cfg.mc_dropout, seed=cfg.seed)[0]
 
-    scores = {"balanced": predict(module, splits.val, tta=tta)[0], "prior-adjusted": scores_with(prior)}
+    # scored as the run predicts, MC dropout passes included: its choices had been judged on one plain pass
+    scores = {"balanced": scores_with(torch.zeros_like(prior)), "prior-adjusted": scores_with(prior)}
     with torch.no_grad():
         linear.bias -= prior  # back to the balanced rule until one is chosen
     acc = {k: float(metrics.acc(y, v, splits.task)) for k, v in scores.items()}

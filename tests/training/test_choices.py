@@ -270,3 +270,16 @@ def test_the_pilot_runs_are_announced_before_they_train(tmp_path, capsys):
     line = next(l for l in out.splitlines() if l.startswith("flips:"))
     assert "two 1-epoch pilot runs on 96 training images" in line and "--flip true or false skips them" in line
     assert out.index("flips:") < out.index("test AUC")
+
+
+def test_the_choices_of_an_mc_dropout_run_are_judged_as_it_predicts(tmp_path):
+    # the TTA and class-weight rules had been scored on one plain pass: the report showed their figures beside
+    # the run's own validation numbers, computed with MC dropout, and they disagreed (AUC 0.653 vs 0.637)
+    data = make_npz(tmp_path / "d.npz")
+    arrays = dict(np.load(data))
+    arrays["val_labels"][:8] = 1 - arrays["val_labels"][:8]  # validation scores that depend on the exact passes
+    np.savez(data, **arrays)
+    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=1, dropout=0.5, mc_dropout=4, tta="none"),
+                       verbose=False)
+    cw = m["choices"]["class_weights"]
+    assert cw["val_auc"][cw["chosen"]] == pytest.approx(m["val"]["auc"], abs=1e-9)
