@@ -143,6 +143,7 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
 
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        _drop_abandoned(dest.parent)
         free = shutil.disk_usage(dest.parent).free
         tmp = None if free < needed_bytes else Path(
             tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
@@ -169,6 +170,23 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
             w._f.close()
         shutil.rmtree(tmp, ignore_errors=True)
     _drop_stale(dest, source, content)
+
+
+ABANDONED_S = 3600  #: a temporary store folder unwritten for this long belongs to a build that was killed
+
+
+def _drop_abandoned(folder: Path, now: float | None = None) -> None:
+    """Remove the temporary folders of store builds that were killed (SIGKILL, a lost machine: no clean-up
+    ran), which can hold gigabytes: those of which no file was written for :data:`ABANDONED_S` seconds. A build
+    in progress writes its arrays all along, so it is never taken for one."""
+    now = time.time() if now is None else now
+    for tmp in folder.glob(".*.tmp"):
+        try:
+            newest = max([tmp.stat().st_mtime] + [f.stat().st_mtime for f in tmp.iterdir()])
+        except OSError:  # removed meanwhile by its own build or another sweep
+            continue
+        if tmp.is_dir() and now - newest > ABANDONED_S:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _drop_stale(dest: Path, source: str, content: str) -> None:

@@ -245,3 +245,20 @@ def test_a_folder_decodes_into_memory_at_about_its_own_size(tmp_path):
     assert images.shape == (100, 3, 64, 64)
     assert torch.equal(images[7], torch.from_numpy(np.asarray(Image.open(paths[7]))).permute(2, 0, 1))
     assert peak < 1.5 * images.numel()  # numpy's allocations, as tracemalloc sees them
+
+
+def test_the_temporary_folder_of_a_killed_build_is_removed_by_the_next_build_and_a_live_one_is_not(tmp_path):
+    # SIGKILL skips every clean-up: its half-written arrays (gigabytes for the data this is for) stayed for good
+    import os
+
+    dead = tmp_path / ".imgs-abc.killed.tmp"
+    live = tmp_path / ".imgs-abc.building.tmp"
+    for d in (dead, live):
+        d.mkdir()
+        (d / "train_images.npy").write_bytes(b"\0" * 1000)
+    old = time.time() - 2 * 3600  # unwritten for two hours (store.ABANDONED_S: one)
+    for p in (dead / "train_images.npy", dead):
+        os.utime(p, (old, old))
+    with store.writing(tmp_path / "other-def", "other", "c", needed_bytes=0) as w:
+        w.array("x", (2, 2)).append(np.zeros((2, 2), np.uint8))
+    assert not dead.exists() and live.exists() and (tmp_path / "other-def").is_dir()
