@@ -193,7 +193,7 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     assert files == {"config.yaml", "metrics.json", "model.safetensors", "predictions_test.csv", "learning_curve.png",
                      "confusion_matrix.png", "reliability.png", "roc_pr.png", "checkpoints/best.ckpt",
                      "checkpoints/last.ckpt", "logs/csv/hparams.yaml", "logs/csv/metrics.csv", "choices.json",
-                     "splits.csv", "report.html"}
+                     "splits.csv", "report.html", ".lock"}  # .lock: the first process held it (rundir.training_lock)
     assert proc.stdout.count("test AUC") == 1  # one process evaluated and printed
     m = json.loads((run / "metrics.json").read_text())
     assert m["sizes"] == {"train": 90, "val": 33, "test": 31} and len(m["history"]) == 2
