@@ -65,6 +65,14 @@ def test_a_study_name_that_cannot_name_a_folder_is_refused_before_anything_is_wr
     assert not (tmp_path / "work").exists()
 
 
+def _one_trial_search(tiny_npz, work, policy):
+    """A one-trial AutoAugment search of one sub-policy over ``tiny_npz`` in ``work``, as a function to rerun."""
+    cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "batch_size": 32,
+                              "accelerator": "cpu", "tta": "none", "logger": "none"})
+    return lambda: autoaugment_search(cfg, work, policy, base_augment=[], budget_epochs=1, trials=1, sub_policies=1,
+                                      log=quiet)
+
+
 def test_a_search_whose_first_trial_was_stopped_still_scores_the_policy_that_applies_nothing(
         tiny_npz, tmp_path, monkeypatch):
     """Ctrl-C in trial 0 (the policy that applies nothing) failed it, and the rerun enqueued that policy only
@@ -84,13 +92,8 @@ def test_a_search_whose_first_trial_was_stopped_still_scores_the_policy_that_app
         return finish(cfg, **kw)
 
     monkeypatch.setattr(medtrain.api, "train", train)
-    cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "batch_size": 32,
-                              "accelerator": "cpu", "tta": "none", "logger": "none"})
     work = tmp_path / "work"
-
-    def search():
-        return autoaugment_search(cfg, work, tmp_path / "policy.yaml", base_augment=[], budget_epochs=1, trials=1,
-                                  sub_policies=1, log=quiet)
+    search = _one_trial_search(tiny_npz, work, tmp_path / "policy.yaml")
 
     with pytest.raises(KeyboardInterrupt):
         search()
@@ -123,13 +126,8 @@ def test_a_killed_first_trial_is_failed_cleaned_and_its_no_policy_trial_run_agai
         return finish(cfg, **kw)
 
     monkeypatch.setattr(medtrain.api, "train", train)
-    cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "batch_size": 32,
-                              "accelerator": "cpu", "tta": "none", "logger": "none"})
     work = tmp_path / "work"
-
-    def search():
-        return autoaugment_search(cfg, work, tmp_path / "policy.yaml", base_augment=[], budget_epochs=1, trials=1,
-                                  sub_policies=1, log=quiet)
+    search = _one_trial_search(tiny_npz, work, tmp_path / "policy.yaml")
 
     with pytest.raises(SystemExit):
         search()

@@ -4,7 +4,6 @@ paths are found as the training CSV reader finds them; ``--out`` never overwrite
 ends its lines as the run's own CSVs do."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,10 @@ import pytest
 from PIL import Image
 
 import medtrain
-from medtrain.cli import main
 from medtrain.errors import MedtrainError
+from test_predict import _cli, _read  # the predict tests' helpers
 
 
-def _cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _read(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def _write_pngs(folder, images):
