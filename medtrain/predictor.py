@@ -375,14 +375,18 @@ def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
     """What a Python caller passes to ``predict`` or ``explain`` as :class:`Item` s: a path, a list of paths
     and arrays, a uint8 batch ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch
     axis too), one grey ``(H, W)`` image or ``(D, H, W)`` volume, one colour image ``(C, H, W)`` or
-    ``(H, W, C)`` for a network of C > 1 channels, or a PIL image."""
+    ``(H, W, C)`` for a network of C > 1 channels (``(H, W, 3)``, ``(H, W, 4)`` for any network), or a PIL
+    image."""
     spatial = len(run.input_shape) - 1
     chans = run.input_shape[0]
     if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", None) == spatial or _is_pil(images):
         images = [images]
-    elif getattr(images, "ndim", None) == spatial + 1 and chans > 1 and chans in (images.shape[0], images.shape[-1]):
-        # one colour image, channels first or last, for a colour network: it had been split into its channels,
-        # each predicted as a grey image (3 rows for one image, no warning; found in a user walkthrough)
+    elif getattr(images, "ndim", None) == spatial + 1 and (
+            chans > 1 and chans in (images.shape[0], images.shape[-1])
+            or images.shape[-1] in (3, 4) and images.shape[0] not in (3, 4)):
+        # one colour image, channels first or last (for a grey network: last), as a file or PIL image is one: it
+        # had been split along its first axis, each slice predicted as an image (3 or 28 rows for one image, no
+        # warning; found in user walkthroughs)
         images = [images]
     if isinstance(images, (np.ndarray, torch.Tensor)):  # a batch alone: one image per entry of its first axis
         images = [images[j] for j in range(len(images))]

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:  # after an option, and leaves the inputs over
         parser.exit(2, f"medtrain: error: unrecognized arguments: {' '.join(extra)} (see `medtrain {args.command} "
                        f"--help`)\n")
+    if isinstance(getattr(args, "out", None), str) and args.out.startswith("~"):  # quoted: no shell expanded it
+        args.out = os.path.expanduser(args.out)  # compare's tables, predict's file... had gone to a literal ./~
     previous = _sigterm_as_ctrl_c()
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)

@@ -185,3 +185,23 @@ def test_one_colour_image_alone_is_one_prediction_channels_first_or_last(learnab
         got = p.predict(one)
         assert got.shape == batch.shape == (1, 2)
         np.testing.assert_allclose(got, batch, atol=1e-6)
+
+
+def test_one_colour_image_given_to_a_grey_network_is_one_prediction(trained_run):
+    # (H, W, 3) for a grey run had been 16 rows, each a 16x3 slice squashed to an image
+    run, _, arrays = trained_run
+    p = medtrain.load(run)
+    grey = arrays["test_images"][0]
+    got = p.predict(np.stack([grey] * 3, -1))
+    assert got.shape == (1, 2)
+    np.testing.assert_allclose(got, p.predict(grey), atol=1e-6)
+
+
+def test_a_quoted_home_out_is_the_home_folder(trained_run, tmp_path, capsys, monkeypatch):
+    # predict, explain, export and compare's tables had gone to a literal ./~ folder
+    run, _, arrays = trained_run
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(arrays["test_images"][0]).save(tmp_path / "a.png")
+    code, _, _ = _cli(capsys, "predict", run, tmp_path / "a.png", "--out", "~/p.csv")
+    assert code == 0 and (tmp_path / "home" / "p.csv").is_file() and not (tmp_path / "~").exists()
