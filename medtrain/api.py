@@ -176,12 +176,15 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     check_augment(cfg, splits, new=resume is None and not idle_settings)
     created = resume is None and not run_dir.exists() and writer
     if writer:
-        rundir.write_config(run_dir, cfg)
-        if splits.record is not None and resume is None:  # now, so that a resumed run can check its data
-            rundir.write_splits(run_dir / rundir.SPLITS_FILE, splits.record)
-    # taken outside the clean-up below: a process refused here must not remove the folder another one trains in
+        run_dir.mkdir(parents=True, exist_ok=True)  # for its lock
+    # taken before anything is written (a refused --resume had rewritten the running run's config.yaml) and
+    # outside the clean-up below: a process refused here must not remove the folder another one trains in
     with rundir.training_lock(run_dir) if writer else contextlib.nullcontext():
         try:
+            if writer:
+                rundir.write_config(run_dir, cfg)
+                if splits.record is not None and resume is None:  # now, so that a resumed run can check its data
+                    rundir.write_splits(run_dir / rundir.SPLITS_FILE, splits.record)
             return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
         except MedtrainError as e:
             # A user error found before the first epoch ended (an unreadable source, a bad layer name...) or a

@@ -85,6 +85,9 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         w = p / WEIGHTS_FILE
         if not w.is_file():
             raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no {WEIGHTS_FILE})")
+        if not (p / METRICS_FILE).is_file():  # stopped after its weights were written: as eval and predict refuse it
+            raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
+                                f"`medtrain train --resume {p}`")
         state, origin = _one_member(load_state(w), _members_val_auc(p), f"run {p}")
         return Source(state, read_meta(w), origin, p)
     if p.is_file():

@@ -186,8 +186,20 @@ def test_a_run_being_trained_is_not_trained_again_by_a_second_process(tiny_npz, 
         medtrain.train(fast_config(tiny_npz, run, epochs=EPOCHS), verbose=False, callbacks=[InterruptAfter(2)])
     before = (run / "checkpoints" / "last.ckpt").read_bytes()
     with rundir.training_lock(run):  # what the other process holds while it trains
+        config = (run / "config.yaml").read_bytes()
         with pytest.raises(medtrain.MedtrainError, match=f"being trained by another process .pid {os.getpid()}"):
-            medtrain.train({"progress": False}, resume=run, verbose=False)
+            medtrain.train({"progress": True}, resume=run, verbose=False)
         assert (run / "checkpoints" / "last.ckpt").read_bytes() == before and run.exists()
+        assert (run / "config.yaml").read_bytes() == config  # the refused process wrote nothing
     m = medtrain.train({"progress": False}, resume=run, verbose=False)  # released: it resumes
     assert len(m["history"]) == EPOCHS
+
+
+def test_an_unfinished_run_is_no_pretrained_source(tiny_npz, tmp_path):
+    # eval and predict refuse a run without metrics.json; --pretrained had fine-tuned from it
+    run = tmp_path / "run"
+    medtrain.train(fast_config(tiny_npz, run, epochs=1), verbose=False)
+    (run / "metrics.json").unlink()
+    with pytest.raises(medtrain.MedtrainError, match="did not finish"):
+        medtrain.train(fast_config(tiny_npz, tmp_path / "ft", epochs=1, pretrained=str(run)), verbose=False)
+    assert not (tmp_path / "ft").exists()
