@@ -139,6 +139,7 @@ def test_a_small_image_zoo_source_is_rebuilt_with_its_own_stem(datasets, recorde
     meta = {"model": "resnet18", "in_chans": 1, "num_classes": 2, "mean": [0.5], "std": [0.25]}
     save_weights(net, run / "model.safetensors", {**meta, **({"input_size": 16} if recorded else {})})
     (run / "config.yaml").write_text(yaml.safe_dump({"data": str(src), "dataset": None, "model": "resnet18"}))
+    (run / "metrics.json").write_text("{}")  # a finished run
     same = advise(run, str(src), max_images=40)
     assert same.similarity == "similar" and same.n_images == 40
 

@@ -34,6 +34,7 @@ def make_source(run_dir, in_chans=1, seed=0, data="x.npz"):
     save_weights(model, run_dir / "model.safetensors", {"model": MODEL, "in_chans": in_chans, "num_classes": 2,
                                                         "mean": [0.5] * in_chans, "std": [0.25] * in_chans})
     (run_dir / "config.yaml").write_text(yaml.safe_dump({"data": data, "dataset": None, "model": MODEL}))
+    (run_dir / "metrics.json").write_text("{}")  # a finished run (an unfinished one is no source)
     return model.eval()
 
 
