@@ -124,16 +124,6 @@ def _caller_state_kept():
         os.environ.update(env)
 
 
-def check_out_of_data(cfg: Config, run_dir: Path) -> None:
-    """Refuse a run directory inside (or equal to) the image folder it trains on: the next run on that folder
-    would read the run's plots as images of a class, or its folders as classes (found in a user walkthrough)."""
-    if cfg.data and Path(cfg.data).is_dir():
-        data, out = Path(cfg.data).resolve(), run_dir.resolve()
-        if out == data or data in out.parents:
-            raise MedtrainError(f"--out {run_dir} is inside the data folder {cfg.data}: the run's plots and folders "
-                                f"would be read as data by the next run on it; choose an --out outside it")
-
-
 def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_settings: bool = False) -> dict:
     t0 = time.perf_counter()
     writer = launch_rank() == 0
@@ -152,7 +142,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
         if rundir.is_run(run_dir) and writer:  # the other processes find the config the first one wrote
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
-        check_out_of_data(cfg, run_dir)
+        rundir.check_out_of_data(cfg, run_dir)
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg)
     splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)

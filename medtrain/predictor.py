@@ -234,7 +234,7 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
     a grey image for an RGB network is repeated over the channels, as the folder loader converts it, and an
     RGB(A) image whose colour channels are equal is a grey one for a grey network."""
     if _is_pil(x):  # decoded as its file is: EXIF orientation, palette, grey + alpha, 16-bit window
-        x = _pil_image(x, name)
+        x = decode_image(x, name)
     if not isinstance(x, torch.Tensor):
         x = np.asarray(x)
         x = torch.from_numpy(x if x.flags.writeable else x.copy())  # read-only (PIL, memory maps): torch warned
@@ -261,18 +261,6 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
         raise MedtrainError(f"{name}: size {'x'.join(map(str, x.shape[1:]))}, but the model takes "
                             f"{'x'.join(map(str, want[1:]))}")
     return x.contiguous()
-
-
-def _pil_image(im, name: str) -> torch.Tensor:
-    """A PIL image as ``(C, H, W)`` uint8, decoded exactly as :func:`medtrain.data.folder.read_image` decodes
-    the same file: turned as its EXIF orientation says it is displayed, more than 8 bits mapped from its own
-    1st..99th percentile window, a palette image as RGB, grey + alpha as grey."""
-    try:
-        return decode_image(im)
-    except MedtrainError:
-        raise
-    except Exception as e:  # noqa: BLE001  (a closed or damaged lazily-read file raises many kinds)
-        raise MedtrainError(f"{name}: cannot read image: damaged or unsupported ({type(e).__name__})") from None
 
 
 def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
@@ -363,7 +351,7 @@ class Predictor:
         list of paths (anything ``medtrain predict`` reads), uint8 images ``(C, *spatial)`` and batches
         ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch axis too). A grey image
         ``(H, W)`` (a volume ``(D, H, W)``) or a PIL image alone is one image; a PIL image is decoded as its
-        file would be (EXIF orientation, palette, alpha, more than 8 bits: :func:`_pil_image`). Images of another
+        file would be (EXIF orientation, palette, alpha, more than 8 bits: :func:`medtrain.data.folder.decode_image`). Images of another
         size are resized to the model's square as image files are (another aspect ratio: a
         :class:`ResizedWarning`)."""
         items = python_items(images, self.run)

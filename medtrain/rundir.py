@@ -81,6 +81,16 @@ def has_checkpoint(run_dir: str | Path) -> bool:
     return any((Path(run_dir) / CHECKPOINT_DIR).glob("*.ckpt"))
 
 
+def check_out_of_data(cfg: Config, run_dir: Path) -> None:
+    """Refuse a run directory inside (or equal to) the image folder it trains on: the next run on that folder
+    would read the run's plots as images of a class, or its folders as classes (found in a user walkthrough)."""
+    if cfg.data and Path(cfg.data).is_dir():
+        data, out = Path(cfg.data).resolve(), run_dir.resolve()
+        if out == data or data in out.parents:
+            raise MedtrainError(f"--out {run_dir} is inside the data folder {cfg.data}: the run's plots and folders "
+                                f"would be read as data by the next run on it; choose an --out outside it")
+
+
 @contextlib.contextmanager
 def training_lock(run_dir: str | Path):
     """Hold the run directory for this process while it trains and writes the run: a second ``train --resume``

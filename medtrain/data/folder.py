@@ -171,12 +171,18 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
     return _decode([Path(path)], image_size, square=False)[0]
 
 
-def decode_image(im: Image.Image) -> torch.Tensor:
+def decode_image(im: Image.Image, name: str = "image") -> torch.Tensor:
     """An opened PIL image -> ``(C, H, W)`` uint8, decoded exactly as :func:`read_image` decodes its file
     (EXIF orientation, more than 8 bits per channel, a palette as RGB, grey + alpha as grey), so that
-    ``predict`` of a PIL image gives what ``predict`` of its path gives."""
-    im = ImageOps.exif_transpose(im)  # a no-op on an image already turned (the tag is dropped when turning)
-    return torch.from_numpy(_array(None, im, _is_rgb([im.mode]), None, []).transpose(2, 0, 1).copy())
+    ``predict`` of a PIL image gives what ``predict`` of its path gives. One that cannot be read (closed,
+    damaged) is a :class:`MedtrainError` naming ``name``."""
+    try:
+        im = ImageOps.exif_transpose(im)  # a no-op on an image already turned (the tag is dropped when turning)
+        return torch.from_numpy(_array(None, im, _is_rgb([im.mode]), None, []).transpose(2, 0, 1).copy())
+    except MedtrainError:
+        raise
+    except Exception as e:  # noqa: BLE001  (a closed or damaged lazily-read file raises many kinds)
+        raise MedtrainError(f"{name}: cannot read image: damaged or unsupported ({type(e).__name__})") from None
 
 
 def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> tuple[list, list[dict]]:
