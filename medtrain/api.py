@@ -210,7 +210,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
         return {}
     if result.interrupted:
         done = f"after epoch {result.stop_epoch + 1}" if result.stop_epoch >= 0 else "before its first epoch ended"
-        raise TrainingInterrupted(f"interrupted {done}; continue with `medtrain train --resume {run_dir}`")
+        raise TrainingInterrupted(f"interrupted {done}; continue with `medtrain train --resume {run_dir}`",
+                                  progress=f"interrupted {done}")
     tta = choices.decide_tta(trained, result.module, splits, flip)
     trained = dataclasses.replace(trained, tta=tta["chosen"])
     cw = choices.decide_class_weights(trained, result.module, splits, trained.tta)
@@ -256,9 +257,8 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test,
                      idle_settings=idle_settings)
     except TrainingInterrupted as e:  # the way on is the command that trains the runs, not `train --resume`
-        done = str(e).split(";")[0]
-        raise TrainingInterrupted(f"{done} in {run_dir}; run the same command again to continue: finished runs "
-                                  f"are reused and this one resumes") from None
+        raise TrainingInterrupted(f"{e.progress} in {run_dir}; run the same command again to continue: finished "
+                                  f"runs are reused and this one resumes", e.progress) from None
 
 
 def check_reusable(cfg: Config) -> None:

@@ -15,7 +15,12 @@ class MedtrainError(Exception):
 
 
 class TrainingInterrupted(MedtrainError):
-    """Training stopped by the user (Ctrl-C, SIGTERM); the run directory is kept for ``--resume``."""
+    """Training stopped by the user (Ctrl-C, SIGTERM); the run directory is kept for ``--resume``.
+    ``progress`` says how far it got ("after epoch 3"), for a caller that words the way on itself."""
+
+    def __init__(self, message: str, progress: str = ""):
+        super().__init__(message)
+        self.progress = progress
 
 
 class TrainingDiverged(MedtrainError):

@@ -86,7 +86,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
-        check_limits, check_study_name, discard_trial_files, finished_trials, open_study, reports_dir, run_study,
+        check_limits, check_study_name, finished_trials, open_study, reports_dir, run_study,
         running_note, train_trial, trials_dir,
     )  # fmt: skip
 
@@ -119,11 +119,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         policy_file = _write_trial_policy(policy, run_dir)
         cfg = config_mod.resolve(base, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
                                         "progress": False})
-        try:
-            return train_trial(trial, cfg)
-        except (Exception, KeyboardInterrupt):  # what Optuna marks failed (Ctrl-C, an error): a policy file
-            discard_trial_files(trial)  # without its run goes; a killed trial's, when its heartbeat stops
-            raise
+        return train_trial(trial, cfg)  # which removes a failed trial's files, its policy file too
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:

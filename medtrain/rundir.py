@@ -2,10 +2,12 @@
 
 A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
 ``best_epoch``, ``stop_epoch``, ``val`` and ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and
-``wall_s``: the whole run's, over ``--resume``, of which ``wall_s_before_resume`` before it), the selected weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``,
-``learning_curve.png``, ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks),
-``report.html`` (all of it on one self-contained page) and Lightning's ``checkpoints/`` (``last.ckpt``
-for ``--resume``); ``.lock`` is held by the process training it (:func:`training_lock`). ``metrics.json`` also holds ``calibration`` (the temperature fitted on validation, ECE
+``wall_s``: the whole run's, over ``--resume``, of which ``wall_s_before_resume`` before it), the selected
+weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``, ``learning_curve.png``,
+``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks), ``report.html`` (all of it on one
+self-contained page) and Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``); ``.lock`` is held by the
+process training it (:func:`training_lock`). ``metrics.json`` also holds ``calibration`` (the temperature fitted
+on validation, ECE
 before/after on validation and test), ``data`` (split sizes, class balance, groups), ``choices`` (flips,
 TTA and class weighting as decided on validation) and, with an operating point, ``operating_point`` (its
 rule, threshold, validation rates, test rates with CIs). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,

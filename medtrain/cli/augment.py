@@ -26,8 +26,8 @@ _POLICY_OPS = ("autoaugment", "randaugment", "trivialaugment", "policy")
 
 def register(sub) -> None:
     p = sub.add_parser("augment", help="show augmentations, search a policy",
-                       description="Show augmentation draws as an image grid, or search a policy on validation (a RandAugment "
-                                   "N, M grid or AutoAugment-style sub-policies).")
+                       description="Show augmentation draws as an image grid, or search a policy on validation "
+                                   "(a RandAugment N, M grid or AutoAugment-style sub-policies).")
     asub = p.add_subparsers(dest="augment_command", metavar="ACTION")
     asub.required = True
 

@@ -112,6 +112,7 @@ class EMA(WeightAveraging):
     def __init__(self, half_life: float, train_batches):
         super().__init__(avg_fn=self._average)  # the decay is known only in setup, so a bound method
         self.half_life, self.train_batches = half_life, train_batches
+        self._epochs = None  #: (averaged, current) epoch buffers of the annealed-dropout layers
 
     @staticmethod
     def per_step_decay(half_life: float, steps_per_epoch: int) -> float:
@@ -140,10 +141,11 @@ class EMA(WeightAveraging):
         saved epoch had lagged the kept one by about the half-life, and ``eval`` sampled at another rate.)"""
         if self._average_model is None:
             return
-        pairs = zip(self._average_model.module.modules(), pl_module.modules())
-        for averaged, current in pairs:
-            if isinstance(current, AnnealedDropout):
-                averaged.epoch.copy_(current.epoch)
+        if self._epochs is None:  # found once: this runs after every optimizer step
+            pairs = zip(self._average_model.module.modules(), pl_module.modules())
+            self._epochs = [(a.epoch, c.epoch) for a, c in pairs if isinstance(c, AnnealedDropout)]
+        for averaged, current in self._epochs:
+            averaged.copy_(current)
 
 
 class ShardBatches(pl.Callback):

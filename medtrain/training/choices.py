@@ -233,19 +233,20 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
     fitted = None
     if crossfit is not None:
         fitted = torch.as_tensor(decision_shift(z, y, splits.task)).to(linear.bias)
-        fitted_scores = scores_with(fitted)
-        with torch.no_grad():
-            linear.bias -= fitted  # back to the balanced rule until one is chosen
-        if calls_one_class(held_out, splits.task) or calls_one_class(fitted_scores, splits.task):
+        scores["val-fitted"] = scores_with(fitted)  # left folded until a rule is chosen
+        if calls_one_class(held_out, splits.task) or calls_one_class(scores["val-fitted"], splits.task):
             # a shift that calls every image the majority class scores the majority's share as accuracy: a
             # prevalence guess, not a classifier (a 2-epoch BreastMNIST run had been kept so, never calling
             # "malignant" on test; found in a user walkthrough)
             extra["val_acc_crossfit"]["refused"] = "calls every validation image one class"
             crossfit = None
     chosen = pick_rule(acc, crossfit)
+    if fitted is not None and chosen != "val-fitted":
+        del scores["val-fitted"]
+        with torch.no_grad():
+            linear.bias -= fitted  # back to the balanced rule
     if chosen == "val-fitted":
         extra["fitted_shift"] = [round(float(v), 6) for v in np.asarray(fitted.cpu())]
-        scores[chosen] = scores_with(fitted)
         acc[chosen] = float(metrics.acc(y, scores[chosen], splits.task))
     elif chosen == "prior-adjusted":
         with torch.no_grad():

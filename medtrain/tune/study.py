@@ -227,12 +227,14 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
         result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
                                 evaluate_test=False)
     except (TrainingInterrupted, KeyboardInterrupt):  # Ctrl-C (caught by Lightning or not): the trial is lost,
-        if not is_finished(cfg.out):  # the study kept; its unfinished folder is no one's to resume (a rerun
-            shutil.rmtree(cfg.out, ignore_errors=True)  # runs new trial numbers), so it is not left behind
-        raise KeyboardInterrupt from None
+        discard_trial_files(trial)  # the study kept; its unfinished folder is no one's to resume (a rerun runs
+        raise KeyboardInterrupt from None  # new trial numbers), so it is not left behind, nor its policy file
     except TrainingDiverged as e:  # e.g. a sampled lr too high for its network: this trial fails, the search goes on
         trial.set_user_attr("failed", str(e))
         return float("nan")  # Optuna records a NaN objective as a failed trial
+    except Exception:  # any other failure: its unfinished files go as well
+        discard_trial_files(trial)
+        raise
     if result.get("test"):  # a reused directory trained with its test split: its numbers must not steer
         raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
     return score_of(result, cfg.monitor)
