@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from medtrain.api import untrained_run_model  # noqa: E402
+from medtrain.runmodel import untrained_run_model  # noqa: E402
 from medtrain.errors import MedtrainError  # noqa: E402
 from medtrain.export import ProbabilityGraph, export_model  # noqa: E402
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from medtrain import __version__
 from medtrain._io import atomic_path
-from medtrain.api import RunModel, load_run_module
+from medtrain.runmodel import RunModel, load_run_module
 from medtrain.augment.tta import tta_predict
 from medtrain.data import load_splits
 from medtrain.data.intensity import PERCENTILES, parse_window

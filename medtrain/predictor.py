@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator, NamedTuple
 import numpy as np
 import torch
 
-from medtrain.api import RunModel, load_run_module
+from medtrain.runmodel import RunModel, load_run_module
 from medtrain.rundir import run_tta
 from medtrain.data.dicom import image_shape, is_dicom_file
 from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square

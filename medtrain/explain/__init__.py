@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from medtrain.api import RunModel, load_run_module
+from medtrain.runmodel import RunModel, load_run_module
 from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, write_explanation
@@ -219,7 +219,7 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
     inputs, for the run's own ``split``.
 
     Args:
-        run_dir: a run directory (or a loaded :class:`~medtrain.api.RunModel`).
+        run_dir: a run directory (or a loaded :class:`~medtrain.runmodel.RunModel`).
         method: ``gradcam``, ``gradcam++`` or ``occlusion``.
         target: class name or index to explain; None: each input's predicted class.
         layer: the Grad-CAM layer (a module name of the network); None: :func:`default_layer`.

@@ -21,7 +21,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from medtrain.api import RunModel
+from medtrain.runmodel import RunModel
 from medtrain.errors import MedtrainError
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.stages import stage_modules

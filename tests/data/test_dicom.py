@@ -420,7 +420,7 @@ def test_predict_says_when_it_squashes_a_2d_dicom_of_another_aspect_ratio(tmp_pa
     # image files got the notice; a 512x400 radiograph as DICOM was squashed to the model's square silently
     import warnings
 
-    from medtrain.api import untrained_run_model
+    from medtrain.runmodel import untrained_run_model
     from medtrain.predictor import ResizedWarning, iter_inputs
 
     write_slice(tmp_path / "wide.dcm", np.zeros((10, 12), np.int16), (0, 0, 0), generate_uid())
@@ -440,7 +440,7 @@ def test_a_series_folder_ignores_files_that_are_not_dicom_and_keeps_a_nifti_besi
     # was read as a slice of that "series" (predict: "not a DICOM file", every NIfTI of the folder dropped)
     import nibabel as nib
 
-    from medtrain.api import untrained_run_model
+    from medtrain.runmodel import untrained_run_model
     from medtrain.predictor import iter_inputs
 
     series = tmp_path / "new_cases"

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import medtrain
-from medtrain.api import load_run_module
+from medtrain.runmodel import load_run_module
 from medtrain.errors import MedtrainError
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.heads import final_linear

@@ -6,7 +6,7 @@ import pytest
 
 import medtrain
 from conftest import fast_config
-from medtrain.api import load_run_module
+from medtrain.runmodel import load_run_module
 from medtrain.config import resolve
 from medtrain.training import build
 

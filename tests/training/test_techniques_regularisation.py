@@ -20,7 +20,7 @@ from medtrain.models.layers.maxout import Maxout
 from medtrain.models.layers.standout import Standout, StandoutLinear
 import medtrain
 from medtrain import rundir
-from medtrain.api import load_run_module
+from medtrain.runmodel import load_run_module
 from medtrain.data.base import Split
 from medtrain.evaluation import predict
 from medtrain.rundir import read_predictions

@@ -10,7 +10,7 @@ from PIL import Image
 import medtrain
 from medtrain.cli import main
 from bad_inputs import bad_item
-from medtrain.api import load_run_module
+from medtrain.runmodel import load_run_module
 from medtrain.explain import MAPS_FILE, LogitNet, default_layer, explain
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is ~5x faster on a busy CPU
@@ -139,7 +139,7 @@ def test_explained_class_and_p_are_those_medtrain_predict_reports(trained_run):
 def test_an_ensemble_map_is_scaled_to_0_1_like_a_single_network_map(method):
     """Two networks' maps are averaged, then scaled again: the mean of two [0, 1] maps peaked at 0.59-0.93
     (found in a user walkthrough of a 3D run with the default two networks)."""
-    from medtrain.api import untrained_run_model
+    from medtrain.runmodel import untrained_run_model
 
     run = untrained_run_model("resnet10_28_half", members=2, input_size=28)
     x = np.random.default_rng(0).integers(0, 256, (4, 1, 28, 28)).astype(np.uint8)
@@ -256,7 +256,7 @@ def _paper_gradcam_pp(net: torch.nn.Module, layer: torch.nn.Module, x: torch.Ten
 def test_gradcam_plus_plus_is_the_papers_eq_19():
     # MONAI 1.6's GradCAMpp puts sum_ab(A_ab g_ab^3) in the denominator where the paper has g_ij^3 sum_ab A_ab,
     # and adds 1e-7 (more than 2 g^2 at typical gradients): its maps were up to 0.28-0.56 off the paper's
-    from medtrain.api import untrained_run_model
+    from medtrain.runmodel import untrained_run_model
 
     run = untrained_run_model("resnet10_28_half", num_classes=3, input_size=28)
     x = np.random.default_rng(0).integers(0, 256, (6, 1, 28, 28)).astype(np.uint8)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import medtrain.export as export_mod
-from medtrain.api import RunModel, untrained_run_model
+from medtrain.runmodel import RunModel, untrained_run_model
 from medtrain.cli import main
 from medtrain.errors import MedtrainError
 from medtrain.predictor import Predictor, load

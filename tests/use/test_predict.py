@@ -339,7 +339,7 @@ def test_inputs_holding_nothing_to_predict_are_an_error_not_an_empty_file(traine
 
 def test_a_2d_npz_for_a_3d_run_is_named_a_dimensionality_mismatch(tmp_path, capsys):
     # it said "0: size 1x28x28, but the model takes 28x28x28", where a PNG gets the dimensionality message
-    from medtrain.api import untrained_run_model
+    from medtrain.runmodel import untrained_run_model
     from medtrain.errors import MedtrainError
     from medtrain.predictor import iter_inputs
 
@@ -353,7 +353,7 @@ def test_a_2d_npz_for_a_3d_run_is_named_a_dimensionality_mismatch(tmp_path, caps
 
 def test_rows_of_two_npz_inputs_are_told_apart_by_their_file(tmp_path):
     # both files' rows had been named 0, 1, ...: the output could not say which file a row came from
-    from medtrain.api import untrained_run_model
+    from medtrain.runmodel import untrained_run_model
     from medtrain.predictor import iter_inputs
 
     arrays = {f"{s}_images": np.zeros((2, 8, 8), np.uint8) for s in ("train", "val", "test")}

@@ -1,0 +1,128 @@
+"""A finished run's network, rebuilt from its run directory alone: :func:`load_run_module` reads the config
+and ``model.safetensors`` (whose metadata hold the classes, input shape and normalisation), so predict,
+export, explain and ``evaluate`` need neither the training data nor the Trainer."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from medtrain import config as config_mod
+from medtrain import rundir
+from medtrain.config import Config
+from medtrain.data import Split, Splits
+from medtrain.errors import MedtrainError
+from medtrain.models.weights import load_state, read_meta
+from medtrain.tasks import BINARY, MULTICLASS
+from medtrain.training.build import build_model, input_transform
+from medtrain.training.module import Classifier
+from medtrain.training.probe import ProbeModel
+
+
+@dataclasses.dataclass
+class RunModel:
+    """A finished run's network, ready to predict: the module (uint8 images in, logits out), the run's
+    resolved config and what ``model.safetensors`` says about itself (classes, label names, input shape,
+    normalisation)."""
+
+    module: Classifier
+    cfg: Config
+    meta: dict
+
+    @property
+    def label_names(self) -> list[str]:
+        """Class names in output order."""
+        names = self.meta.get("label_names") or {}
+        return [str(names.get(str(j), j)) for j in range(int(self.meta["num_classes"]))]
+
+    @property
+    def input_shape(self) -> tuple:
+        """``(C, *spatial)`` of one image the network takes."""
+        s = int(self.meta["input_size"])
+        return (int(self.meta["in_chans"]),) + (s,) * int(self.meta.get("spatial_dims", 2))
+
+
+def _shape_only_splits(meta: dict) -> Splits:
+    """Empty splits with the run's image shape and classes: what building its network needs, no data."""
+    shape = (0, int(meta["in_chans"])) + (int(meta["input_size"]),) * int(meta.get("spatial_dims", 2))
+    empty = Split(torch.zeros(shape, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64))
+    names = meta.get("label_names") or {str(j): str(j) for j in range(int(meta["num_classes"]))}
+    return Splits(name="run", task=meta["task"], label_names=names, train=empty, val=empty, test=empty)
+
+
+def load_run_module(run_dir: str | Path) -> RunModel:
+    """Rebuild a finished run's network from its config and ``model.safetensors`` alone (the training
+    data are not read: the normalisation and the classes are in the weights' metadata).
+
+    Raises:
+        MedtrainError: ``run_dir`` is not a finished run, or its weights do not fit its model.
+    """
+    run_dir = Path(run_dir)
+    if not rundir.is_run(run_dir) or not (run_dir / rundir.WEIGHTS_FILE).is_file():
+        folds = sorted(p.name for p in run_dir.glob("fold*") if (p / rundir.WEIGHTS_FILE).is_file())
+        hint = f"; it holds the cross-validation runs {', '.join(folds)}: name one, e.g. {run_dir / folds[0]}" \
+            if folds else ""
+        raise MedtrainError(f"{run_dir} is not a finished run directory (needs {rundir.CONFIG_FILE} and "
+                            f"{rundir.WEIGHTS_FILE}){hint}")
+    if not rundir.is_finished(run_dir):  # stopped after its weights were written: they were used as final
+        raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
+                            f"`medtrain train --resume {run_dir}`")
+    cfg = rundir.load_config(run_dir)
+    try:
+        meta = read_meta(run_dir / rundir.WEIGHTS_FILE)
+    except Exception as e:  # noqa: BLE001  (safetensors raises its own error types for damaged files)
+        raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} is not a readable weights file "
+                            f"({type(e).__name__})") from None
+    need = ("model", "in_chans", "num_classes", "input_size", "task", "mean", "std")
+    if any(k not in meta for k in need):
+        raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} lacks the run metadata ({', '.join(need)})")
+    return build_run_model(cfg, meta, load_state(run_dir / rundir.WEIGHTS_FILE), source=run_dir / rundir.WEIGHTS_FILE)
+
+
+def build_run_model(cfg: Config, meta: dict, state: dict | None = None, source: str | Path = "weights") -> RunModel:
+    """The network ``cfg`` and ``meta`` (a ``model.safetensors`` metadata dict) describe, with ``state``
+    loaded (left as initialised when None: untrained models for tests and benchmarks)."""
+    shape = _shape_only_splits(meta)
+    model, _ = build_model(cfg, shape, transfer=False)  # the run's own weights follow; no source needed
+    if state is not None:
+        if "probe_layer" in meta:  # a linear-probe run: the frozen network and its linear layer
+            w = state["linear.weight"]
+            model = ProbeModel(model, int(meta["probe_layer"]), torch.zeros_like(w), torch.zeros(len(w)))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
+        if bad:
+            raise MedtrainError(f"{source} does not fit the run's model ({', '.join(bad[:3])} ...)")
+    module = Classifier(model, shape.task, shape.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
+                        cfg.to_dict(), input_transform=input_transform(cfg))
+    module.eval()
+    return RunModel(module, cfg, meta)
+
+
+def untrained_run_model(model: str, in_chans: int = 1, num_classes: int = 2, input_size: int = 28,
+                        spatial_dims: int = 2, **settings) -> RunModel:
+    """A :class:`RunModel` of an untrained ``model`` (mean 0.5, std 0.25 per channel, weights drawn with seed
+    0): what export and its checks can be tried on without training.
+
+    Its BatchNorm statistics are those of one batch of random images, as training would set them: with
+    the initial statistics (mean 0, variance 1) deep networks' logits grow to thousands and the
+    probabilities saturate to exactly 0 and 1, which would hide any difference a check looks for."""
+    cfg = config_mod.resolve({"model": model, **settings})
+    meta = {"model": model, "in_chans": in_chans, "num_classes": num_classes, "input_size": input_size,
+            "spatial_dims": spatial_dims, "task": MULTICLASS if num_classes > 2 else BINARY,
+            "label_names": {str(j): f"class{j}" for j in range(num_classes)},
+            "mean": [0.5] * in_chans, "std": [0.25] * in_chans}
+    with torch.random.fork_rng():  # the same untrained weights every call, the caller's generator untouched
+        torch.manual_seed(0)
+        run = build_run_model(cfg, meta)
+    norms = [m for m in run.module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # the running statistics become the plain average over the batches seen
+    if norms:
+        g = torch.Generator().manual_seed(0)
+        run.module.train()
+        with torch.no_grad():
+            run.module(torch.randint(0, 256, (8, *run.input_shape), generator=g, dtype=torch.uint8))
+        run.module.eval()
+    return run
