@@ -33,12 +33,13 @@ def evaluate(run_dir, split: str = "test", verbose: bool = True) -> dict:
     return _evaluate(run_dir, split=split, verbose=verbose)
 
 
-def load(run_dir, batch_size: int = 256, calibrated: bool = True):
+def load(run_dir, batch_size: int = 256, calibrated: bool = True, tta: bool = True):
     """A finished run, ready to predict: ``medtrain.load(run).predict(images)`` (temperature-scaled when the
-    run fitted a temperature, unless ``calibrated=False``); see :func:`medtrain.predictor.load`."""
+    run fitted a temperature, unless ``calibrated=False``; averaged over the run's test-time views, unless
+    ``tta=False``); see :func:`medtrain.predictor.load`."""
     from medtrain.predictor import load as _load
 
-    return _load(run_dir, batch_size=batch_size, calibrated=calibrated)
+    return _load(run_dir, batch_size=batch_size, calibrated=calibrated, tta=tta)
 
 
 def create_model(*args, **kwargs):

@@ -285,9 +285,11 @@ def export_model(run: RunModel, out: str | os.PathLike, fmt: str = "onnx", expor
 
 
 def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
-               exporter: str = "dynamo") -> dict:
-    """Export a finished run (default file: ``RUN/model.onnx`` or ``RUN/model.pt``); see :func:`export_model`."""
+               exporter: str = "dynamo", tta: bool = True) -> dict:
+    """Export a finished run (default file: ``RUN/model.onnx`` or ``RUN/model.pt``); see :func:`export_model`.
+    ``tta=False`` leaves the run's test-time views out of the graph (:meth:`RunModel.without_tta`)."""
     run = load_run_module(run_dir)
+    run = run if tta else run.without_tta()
     out = Path(out) if out else Path(run_dir) / ("model.onnx" if fmt == "onnx" else "model.pt")
     return {**export_model(run, out, fmt, exporter, run_dir=run_dir), "mc_dropout": run.cfg.mc_dropout}
 

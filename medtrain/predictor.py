@@ -396,7 +396,10 @@ def _is_pil(x) -> bool:
     return isinstance(x, Image.Image)
 
 
-def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True) -> Predictor:
+def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True,
+         tta: bool = True) -> Predictor:
     """A finished run's :class:`Predictor`; ``load(run).predict(images)`` gives class probabilities,
-    temperature-scaled when the run fitted a temperature (``calibrated=False``: the raw ones)."""
-    return Predictor(load_run_module(run_dir), batch_size, calibrated)
+    temperature-scaled when the run fitted a temperature (``calibrated=False``: the raw ones), averaged
+    over the run's test-time views (``tta=False``: one view, :meth:`RunModel.without_tta`)."""
+    run = load_run_module(run_dir)
+    return Predictor(run if tta else run.without_tta(), batch_size, calibrated)

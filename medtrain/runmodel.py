@@ -36,6 +36,12 @@ class RunModel:
         names = self.meta.get("label_names") or {}
         return [str(names.get(str(j), j)) for j in range(int(self.meta["num_classes"]))]
 
+    def without_tta(self) -> "RunModel":
+        """The same network predicting each image once, without the run's test-time views (half the cost of
+        flip TTA). Its temperature and threshold were fitted on the averaged views, so its probabilities
+        and decisions can differ a little from the run's own."""
+        return dataclasses.replace(self, cfg=dataclasses.replace(self.cfg, tta="none"))
+
     @property
     def input_shape(self) -> tuple:
         """``(C, *spatial)`` of one image the network takes."""

@@ -20,6 +20,9 @@ def register(sub) -> None:
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
     p.add_argument("--no-calibration", action="store_true",
                    help="raw probabilities, without the run's calibration temperature")
+    p.add_argument("--no-tta", action="store_true",
+                   help="one view per image instead of the run's test-time views (half the time of flip TTA; "
+                        "the run's temperature and threshold were fitted on the averaged views)")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256, as eval)")
     p.set_defaults(func=run, out_kind="file")
 
@@ -45,7 +48,7 @@ def squash_note():
 def run(args) -> int:
     from medtrain.predict import inputs_except_out, load, write_predictions
 
-    predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration)
+    predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
     items = inputs_except_out(args.inputs, predictor, out, split=args.split)  # --out img.png of img.png: refused
     show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs

@@ -61,6 +61,23 @@ def test_run_exports_to_onnx_that_runs_without_medtrain_and_equals_predict(train
     assert np.abs(raw - np.array(got["probs"])).max() > 1e-2  # the run's temperature (T != 1) is in the graph
 
 
+def test_export_without_tta_equals_predict_without_tta(trained_run, tmp_path, capsys):
+    """--no-tta leaves the flip out of the graph: its output is predict --no-tta's, and its metadata say so."""
+    import onnxruntime as ort
+
+    run, _, arrays = trained_run
+    out = tmp_path / "one.onnx"
+    assert main(["export", str(run), "--out", str(out), "--no-tta", "--exporter", "torchscript"]) == 0
+    images = arrays["test_images"][:, None]
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: images.astype(np.float32) / 255.0})[0]
+    np.testing.assert_allclose(got, load(run, tta=False).predict(images), atol=1e-5)
+    assert np.abs(got - load(run).predict(images)).max() > 1e-4
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(props["preprocessing"])["inside_the_graph"]["tta"] == "none"
+    assert "test-time views" not in props["output"]
+
+
 def test_onnx_metadata_names_labels_and_preprocessing(trained_run, tmp_path):
     run, _, _ = trained_run
     res = export_mod.export_run(run, "onnx", tmp_path / "m.onnx", exporter="torchscript")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import medtrain
@@ -78,6 +79,34 @@ def test_predictions_apply_the_run_temperature(trained_run, tmp_path, capsys):
     code, _, _ = _cli(capsys, "predict", run, data, "--no-calibration", "--out", tmp_path / "raw.csv")
     assert code == 0
     np.testing.assert_allclose(_probs(_read(tmp_path / "raw.csv"), p.labels), raw, atol=1e-5)
+
+
+def test_no_tta_predicts_each_image_once_with_the_run_temperature(trained_run, tmp_path, capsys):
+    """The run predicts with flip TTA (two passes per batch); --no-tta / tta=False gives one pass per batch,
+    whose probabilities are the single view's softmax at the run's temperature, and so differ from TTA's."""
+    from medtrain.evaluation import temperature_scale
+
+    run, data, arrays = trained_run
+    x = arrays["test_images"][:, None]
+    with_tta, one_view = medtrain.load(run), medtrain.load(run, tta=False)
+    assert with_tta.run.cfg.tta == "hflip" and one_view.run.cfg.tta == "none"
+    passes = []
+    for p in (with_tta, one_view):
+        calls = []
+        hook = p.run.module.model.register_forward_hook(lambda *a, calls=calls: calls.append(1))
+        probs = p.predict(x)
+        hook.remove()
+        passes.append((len(calls), probs))
+    (n_tta, p_tta), (n_one, p_one) = passes
+    assert (n_tta, n_one) == (2, 1)  # 40 images, one batch: the views are half the cost
+    with torch.no_grad():
+        single = torch.softmax(one_view.run.module(torch.from_numpy(x)).float(), -1)
+    expected = temperature_scale(single, "binary-class", one_view.temperature).numpy()
+    np.testing.assert_allclose(p_one, expected, atol=1e-5)
+    assert np.abs(p_one - p_tta).max() > 1e-4
+    code, out, _ = _cli(capsys, "predict", run, data, "--no-tta", "--out", tmp_path / "one.csv")
+    assert code == 0
+    np.testing.assert_allclose(_probs(_read(tmp_path / "one.csv"), one_view.labels), p_one, atol=1e-5)
 
 
 @pytest.mark.usefixtures("one_thread")
