@@ -6,7 +6,6 @@ which is atomic on POSIX file systems.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -77,12 +76,32 @@ def as_created(path: str | os.PathLike, folder: bool = False) -> None:
     os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
+STDOUT = "-"  #: the output name that means standard output (``--out -``), as Unix tools read it
+
+
+def is_stream(path: str | os.PathLike) -> bool:
+    """True for an output that is written in place, not replaced: ``-`` (standard output) or an existing
+    device, pipe or socket such as ``/dev/stdout`` or a FIFO (renaming a file onto ``/dev/stdout`` had
+    replaced the device link with a regular file, and the output never reached the terminal)."""
+    if str(path) == STDOUT:
+        return True
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 def check_output(path: str | os.PathLike, folder: bool = False, what: str = "", probe: bool = False) -> None:
     """Raise one :class:`MedtrainError` line when ``path`` cannot become the output file (``folder``: the output
     folder) asked for: a folder where a file is to go, a file where a folder is, or a file among its parents.
     ``what`` names the option in the message (e.g. ``"--out "``). ``probe``: also write (and remove) a file in
     the nearest existing folder, so that one the user cannot write is refused before any work (``os.access``
     cannot tell: root passes it); the writers below refuse it too, when they get there."""
+    if is_stream(path):
+        if folder:
+            raise MedtrainError(f"{what}{path}: a folder is written here, not a stream; give a folder name")
+        return
     path = Path(path)
     kind = path_kind(path)
     if folder and kind == "file":
@@ -109,10 +128,9 @@ def _writing_in(folder: Path, prefix: str = "") -> Iterator[None]:
     a PermissionError traceback)."""
     try:
         yield
-    except OSError as e:
-        if e.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
-            raise
-        raise MedtrainError(f"{prefix}cannot write in {_nearest_existing(folder)} ({e.strerror})") from None
+    except OSError as e:  # any: /proc refuses new files with ENOENT, a full disk is ENOSPC (it was a traceback)
+        raise MedtrainError(f"{prefix}cannot write in {_nearest_existing(folder)} "
+                            f"({e.strerror or type(e).__name__})") from None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -122,7 +140,11 @@ def _nearest_existing(path: Path) -> Path:
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds. The file gets
-    the permissions the umask gives new files."""
+    the permissions the umask gives new files. A stream (:func:`is_stream`: ``-``, ``/dev/stdout``, a pipe)
+    is yielded itself and written in place: it cannot be replaced, and its reader sees what arrives."""
+    if is_stream(path):
+        yield Path("/dev/stdout" if str(path) == STDOUT else path)
+        return
     path = Path(path)
     check_output(path)
     with _writing_in(path.parent):

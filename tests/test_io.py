@@ -106,3 +106,32 @@ def test_a_folder_that_cannot_be_written_is_one_error_line(tmp_path, monkeypatch
     check_output(locked / "run" / "b.txt")  # without the probe nothing is written to find out
     assert list(locked.iterdir()) == []
     write_text(tmp_path / "free.txt", "x")  # elsewhere nothing changes
+
+
+def test_a_pipe_is_written_in_place_not_replaced(tmp_path):
+    """Renaming a finished file onto /dev/stdout had replaced the device link with a regular file (as root) and
+    the output never reached the reader. A device or pipe is written directly; its reader gets the text."""
+    import threading
+
+    from medtrain._io import is_stream
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    reader.start()
+    write_text(fifo, "a,b\n1,2\n")
+    reader.join(10)
+    assert got == ["a,b\n1,2\n"]
+    assert is_stream(fifo) and is_stream("-") and is_stream("/dev/null") and not is_stream(tmp_path / "x.csv")
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_place_no_file_can_be_made_is_one_error_line():
+    """/proc refuses new files with ENOENT, which had been re-raised as a FileNotFoundError traceback."""
+    from medtrain._io import check_output
+
+    with pytest.raises(MedtrainError, match=r"--out /proc/x.csv: cannot write in /proc"):
+        check_output("/proc/x.csv", what="--out ", probe=True)
+    with pytest.raises(MedtrainError, match="a folder is written here, not a stream"):
+        check_output("-", folder=True, what="--out ")

@@ -14,7 +14,8 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (recursive), a CSV with a path column, a MedMNIST-layout .npz, "
                         "NIfTI files or DICOM series folders (3D runs)")
-    p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json)")
+    p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json); - for "
+                                                    "standard output")
     p.add_argument("--json", action="store_true", help="write JSON instead of CSV")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of a .npz input")
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
@@ -46,6 +47,7 @@ def squash_note():
 
 
 def run(args) -> int:
+    from medtrain._io import is_stream
     from medtrain.predict import inputs_except_out, load, write_predictions
 
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
@@ -63,5 +65,7 @@ def run(args) -> int:
             print(file=sys.stderr)
         for s in skipped:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
-    print(f"{n} input(s) predicted -> {out}" + (f" ({len(skipped)} skipped)" if skipped else ""))
+    # `--out -` / /dev/stdout: the predictions are the standard output, this line must not join them
+    print(f"{n} input(s) predicted -> {'standard output' if is_stream(out) else out}"
+          + (f" ({len(skipped)} skipped)" if skipped else ""), file=sys.stderr if is_stream(out) else sys.stdout)
     return 0

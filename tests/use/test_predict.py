@@ -109,6 +109,26 @@ def test_no_tta_predicts_each_image_once_with_the_run_temperature(trained_run, t
     np.testing.assert_allclose(_probs(_read(tmp_path / "one.csv"), one_view.labels), p_one, atol=1e-5)
 
 
+def test_out_dash_writes_the_predictions_to_standard_output(trained_run, tmp_path):
+    """`--out -` is standard output, as Unix tools read it (it had written a file named '-'); the count line goes
+    to stderr so that the output is the CSV alone, and no file is left behind."""
+    import os
+    import subprocess
+    import sys
+
+    run, data, _ = trained_run
+    res = subprocess.run([sys.executable, "-m", "medtrain", "predict", str(run), str(data), "--out", "-"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr
+    rows = list(csv.DictReader(res.stdout.splitlines()))
+    assert len(rows) == 40 and list(rows[0])[:2] == ["input", "prediction"]
+    np.testing.assert_allclose(_probs(rows, medtrain.load(run).labels),
+                               _probs(_read(run / "predictions_test.csv"), ["q0", "q1"]), atol=1e-5)
+    assert "40 input(s) predicted -> standard output" in res.stderr
+    assert not list(tmp_path.iterdir())
+
+
 @pytest.mark.usefixtures("one_thread")
 def test_run_from_files_names_its_test_images_and_predict_reproduces_them(tmp_path, capsys):
     """A run trained on a folder of PNGs: predictions_test.csv's input column holds each test image's file,
