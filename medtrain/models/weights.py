@@ -18,6 +18,29 @@ def save_weights(model: torch.nn.Module, path: str | os.PathLike, meta: dict | N
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in (meta or {}).items()})
+        _sort_metadata(Path(tmp))
+
+
+def _sort_metadata(path: Path) -> None:
+    """Rewrite the file's JSON header with its metadata keys sorted, in place (same length).
+
+    Written by hand because safetensors' writer keeps the metadata in a Rust HashMap, whose order is drawn
+    anew for every file: identical weights gave files of different bytes (and checksums), a reproducibility
+    walkthrough found. The header is 8 bytes of little-endian length, then compact JSON padded with spaces;
+    sorting the metadata's keys changes neither its length nor what any reader sees."""
+    with open(path, "r+b") as f:
+        n = int.from_bytes(f.read(8), "little")
+        text = f.read(n).decode("utf-8")
+        head = json.loads(text, object_pairs_hook=dict)
+        if "__metadata__" not in head:
+            return
+        head["__metadata__"] = dict(sorted(head["__metadata__"].items()))
+        new = json.dumps(head, separators=(",", ":"), ensure_ascii=False)
+        new = new + " " * (n - len(new.encode("utf-8")))
+        if len(new.encode("utf-8")) != n:  # another writer's formatting: leave the file as it is
+            return
+        f.seek(8)
+        f.write(new.encode("utf-8"))
 
 
 def _damaged(path, e: Exception) -> MedtrainError:
