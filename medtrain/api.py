@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
-from medtrain import rundir
+from medtrain import provenance, rundir
 from medtrain._io import write_json
 from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file
@@ -282,6 +282,7 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     run = load_run_module(run_dir)
     cfg = run.cfg
     splits = rundir.run_splits(run_dir, cfg)
+    provenance.check_unchanged(rundir.read_metrics(run_dir), splits, split, run_dir)
     if not len(splits.split(split)):
         raise MedtrainError(f"{run_dir} has no {split} images to evaluate (its data were split with "
                             f"{split}_fraction 0 or hold no {split} split)")

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from medtrain import config as config_mod
+from medtrain import provenance
 from medtrain._io import (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, read_yaml_file, write_json, write_text,
                           write_yaml)
 from medtrain.config import Config
@@ -296,6 +297,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         **device_memory(),
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
         "data": data_summary(splits),
+        "provenance": provenance.record(splits),  # versions, machine, threads, each split's digest (eval checks)
     }
     out["calibration"] = {"temperature": temperature, "rule": temperature_rule, "bins": metrics.ECE_BINS,
                           "val": {k: v for k, v in val["calibration"].items() if k != "temperature"},

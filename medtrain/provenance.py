@@ -1,0 +1,76 @@
+"""What a run was made with, recorded under ``provenance`` in ``metrics.json``: the versions of medtrain and
+the libraries whose arithmetic decides the numbers, the machine and its torch thread count (CPU results
+depend on it: a run with 2 threads differs from one with 1), and a SHA-256 digest of each split's images
+and labels, so that ``medtrain eval`` can refuse to score data that changed since the run was trained
+(edited pixels or labels had given other numbers under the run's name without a word)."""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medtrain.errors import MedtrainError
+
+#: Distributions whose versions a run records (those that decide its numbers or read its data).
+PACKAGES = ("torch", "lightning", "timm", "monai", "numpy", "torchmetrics", "scikit-learn", "safetensors")
+#: Images hashed per chunk, so a memory-mapped split is read once without being held in memory.
+CHUNK = 1024
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    """The software and machine of this process: versions, platform, CPU, torch threads, GPU (if any)."""
+    env = {"medtrain": _version("medtrain"), "python": platform.python_version(),
+           **{name: _version(name) for name in PACKAGES},
+           "platform": platform.platform(), "cpu": _cpu(), "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+    return env
+
+
+def split_digest(split) -> str:
+    """SHA-256 of a split's images ``(N, C, *spatial)`` and labels, with their shapes and dtypes: equal exactly
+    when the split holds the same pixels and labels in the same order."""
+    h = hashlib.sha256()
+    for t in (split.images, split.labels):
+        h.update(f"{tuple(t.shape)}:{t.dtype};".encode())
+        for start in range(0, len(t), CHUNK):
+            h.update(np.ascontiguousarray(t[start:start + CHUNK].numpy()).tobytes())
+    return h.hexdigest()
+
+
+def record(splits) -> dict:
+    """``metrics.json``'s ``provenance``: :func:`environment` and each split's :func:`split_digest`."""
+    return {**environment(), "argv": sys.argv,
+            "data_sha256": {name: split_digest(splits.split(name)) for name in ("train", "val", "test")}}
+
+
+def check_unchanged(metrics: dict, splits, split: str, run_dir) -> None:
+    """Refuse in one line when ``split`` no longer holds the images and labels the run recorded (runs written
+    before digests were recorded are not checked)."""
+    want = ((metrics.get("provenance") or {}).get("data_sha256") or {}).get(split)
+    if want and split_digest(splits.split(split)) != want:
+        raise MedtrainError(f"the {split} split of {run_dir} is not the one it was trained and scored with: its "
+                            f"images or labels changed since (SHA-256 {want[:12]}... then). Restore the data as "
+                            "it was, or train a new run")

@@ -1,0 +1,64 @@
+"""A run records what it was made with (``provenance`` in ``metrics.json``), and ``medtrain eval`` refuses to score
+data that changed since the run was trained, instead of printing other numbers under the run's name."""
+from __future__ import annotations
+
+import importlib.metadata
+
+import numpy as np
+import pytest
+import torch
+
+import medtrain
+from conftest import fast_config, make_images
+from medtrain.cli import main
+from medtrain.data import Split, load_splits
+from medtrain.provenance import split_digest
+from medtrain.rundir import load_config
+
+
+def _npz(path, flip_test_label: bool = False, brighten_train: bool = False):
+    arrays = {}
+    for split, n, seed in (("train", 48, 0), ("val", 16, 1), ("test", 24, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
+    if flip_test_label:
+        arrays["test_labels"][0] = 1 - arrays["test_labels"][0]
+    if brighten_train:
+        arrays["train_images"][0] = 255 - arrays["train_images"][0]
+    np.savez(path, **arrays)
+    return path
+
+
+def test_a_split_digest_changes_with_one_pixel_or_label_and_only_then():
+    images, labels = torch.zeros(5, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 0, 1, 1])
+    same = split_digest(Split(images.clone(), labels.clone()))
+    assert split_digest(Split(images, labels)) == same
+    pixel = images.clone()
+    pixel[3, 0, 7, 7] = 1
+    assert split_digest(Split(pixel, labels)) != same
+    assert split_digest(Split(images, torch.tensor([0, 1, 0, 1, 0]))) != same
+    assert split_digest(Split(images[:4], labels[:4])) != same
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_run_records_its_versions_threads_and_data_and_eval_refuses_changed_test_data(tmp_path, capsys):
+    data = _npz(tmp_path / "d.npz")
+    run = tmp_path / "run"
+    m = medtrain.train(fast_config(data, run, epochs=1, bootstrap=0), verbose=False)
+    prov = m["provenance"]
+    assert prov["torch"] == importlib.metadata.version("torch") and prov["medtrain"] == medtrain.__version__
+    assert prov["lightning"] == importlib.metadata.version("lightning")
+    assert prov["torch_threads"] == torch.get_num_threads() == 1
+    splits = load_splits(load_config(run))  # the data read again: the digests are of the pixels and labels
+    assert prov["data_sha256"] == {s: split_digest(splits.split(s)) for s in ("train", "val", "test")}
+    assert len(set(prov["data_sha256"].values())) == 3
+
+    assert main(["eval", str(run)]) == 0  # the data as trained: eval reproduces the run
+    _npz(data, brighten_train=True)  # a training image changed: the test split is still the run's
+    assert main(["eval", str(run)]) == 0
+    capsys.readouterr()
+    before = (run / "eval_test.json").read_bytes()
+    _npz(data, flip_test_label=True)  # one test label edited
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("medtrain: error: the test split of") and "changed since" in err and len(err.splitlines()) == 1
+    assert (run / "eval_test.json").read_bytes() == before  # nothing rewritten
