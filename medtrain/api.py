@@ -300,4 +300,6 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
         if "operating_point" in res:
             print("  " + operating_point_line(res["operating_point"]))
     write_json(run_dir / rundir.eval_file(split), res)
+    if verbose:
+        print(f"  written to {run_dir / rundir.eval_file(split)}")
     return res

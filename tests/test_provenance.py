@@ -52,7 +52,8 @@ def test_a_run_records_its_versions_threads_and_data_and_eval_refuses_changed_te
     assert prov["data_sha256"] == {s: split_digest(splits.split(s)) for s in ("train", "val", "test")}
     assert len(set(prov["data_sha256"].values())) == 3
 
-    assert main(["eval", str(run)]) == 0  # the data as trained: eval reproduces the run
+    assert main(["eval", str(run)]) == 0  # the data as trained: eval reproduces the run, and says where it wrote
+    assert f"written to {run / 'eval_test.json'}" in capsys.readouterr().out
     _npz(data, brighten_train=True)  # a training image changed: the test split is still the run's
     assert main(["eval", str(run)]) == 0
     capsys.readouterr()
