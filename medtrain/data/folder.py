@@ -25,7 +25,20 @@ from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: the image files that folders (training, ``predict``) hold; a multi-frame file (TIFF, GIF) is read as its first frame
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+
+
+def _no_images(c: str, folder: Path, visible: list[Path]) -> MedtrainError:
+    """Why class ``c``'s folder gave no image: empty, or the files it holds (``visible``) and their kinds."""
+    files = [p for p in visible if p.is_file()]
+    if not files:
+        return MedtrainError(f"class '{c}' has no images in {folder}")
+    kinds = sorted({p.suffix.lower() or p.name for p in files})
+    shown = ", ".join(kinds[:5]) + (", ..." if len(kinds) > 5 else "")
+    return MedtrainError(f"class '{c}' has no images in {folder}: it holds {len(files)} file"
+                         f"{'s' if len(files) != 1 else ''}, none an image ({shown}); images are "
+                         f"{', '.join(IMAGE_SUFFIXES)}")
 
 
 def _check_image_size(image_size) -> int | None:
@@ -68,14 +81,19 @@ def _is_rgb(modes) -> bool:
     return any(ImageMode.getmode(m).basemode != "L" for m in modes)  # grey: 1, L, LA, I, I;16*, F
 
 
-def _to_8bit(im: Image.Image) -> Image.Image:
+def _to_8bit(im: Image.Image, name="image") -> Image.Image:
     """An image of more than 8 bits per channel (modes I, I;16*, F) as ``L``, its own 1st..99th percentile
     window mapped to 0..255 as volumes are (:func:`medtrain.data.intensity.normalise_percentile`); Pillow's
     ``convert("L")`` would clip it (16-bit data all 255, floats in [0, 1] all 0). 8-bit images pass as they are
-    (Pillow has no 16-bit colour mode: it decodes 16-bit RGB files to 8-bit RGB itself)."""
+    (Pillow has no 16-bit colour mode: it decodes 16-bit RGB files to 8-bit RGB itself). Non-finite pixels
+    of a float image (NaN, inf) are left out of the window and become 0; one with no finite pixel is refused,
+    naming ``name``."""
     if np.dtype(ImageMode.getmode(im.mode).typestr).itemsize == 1:
         return im
-    return Image.fromarray(to_uint8(normalise_percentile(np.asarray(im))), "L")
+    a = np.asarray(im)
+    if a.dtype.kind == "f" and not np.isfinite(a).any():
+        raise MedtrainError(f"{name}: image has no finite pixel (all NaN or infinite)")
+    return Image.fromarray(to_uint8(normalise_percentile(a)), "L")
 
 
 def resize_square(im: Image.Image, size: int) -> Image.Image:
@@ -84,10 +102,11 @@ def resize_square(im: Image.Image, size: int) -> Image.Image:
     return im.resize((size, size), Image.BILINEAR)
 
 
-def _array(p: Path, im: Image.Image, rgb: bool, image_size: int | None, first: list) -> np.ndarray:
+def _array(p: Path | None, im: Image.Image, rgb: bool, image_size: int | None, first: list,
+           name: str = "image") -> np.ndarray:
     """One decoded image as ``(H, W, C)`` uint8; ``first`` holds the first image's path and shape, which
-    every other image must match."""
-    im = _to_8bit(im).convert("RGB" if rgb else "L")
+    every other image must match; ``name`` names an image that has no path in errors."""
+    im = _to_8bit(im, p if p is not None else name).convert("RGB" if rgb else "L")
     if image_size:
         im = resize_square(im, image_size)
     a = np.asarray(im, dtype=np.uint8)
@@ -178,7 +197,7 @@ def decode_image(im: Image.Image, name: str = "image") -> torch.Tensor:
     damaged) is a :class:`MedtrainError` naming ``name``."""
     try:
         im = ImageOps.exif_transpose(im)  # a no-op on an image already turned (the tag is dropped when turning)
-        return torch.from_numpy(_array(None, im, _is_rgb([im.mode]), None, []).transpose(2, 0, 1).copy())
+        return torch.from_numpy(_array(None, im, _is_rgb([im.mode]), None, [], name).transpose(2, 0, 1).copy())
     except MedtrainError:
         raise
     except Exception as e:  # noqa: BLE001  (a closed or damaged lazily-read file raises many kinds)
@@ -196,7 +215,7 @@ def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> 
         try:
             if path_kind(p) != "file":
                 raise MedtrainError(f"image not found: {p}")
-            _open(p)
+            _to_8bit(_open(p), p)  # a float image with no finite pixel too
             keep.append(i)
         except MedtrainError as e:
             skipped.append({"path": str(p), "reason": str(e)})
@@ -245,10 +264,11 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
     paths, labels = [], []
     for i, c in enumerate(classes):
         # hidden files and folders are not data: .ipynb_checkpoints/ copies, macOS's ._name AppleDouble files
-        files = sorted(p for p in (root / c).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        visible = [p for p in (root / c).rglob("*")
+                   if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+        files = sorted(p for p in visible if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise MedtrainError(f"class '{c}' has no images in {root / c}")
+            raise _no_images(c, root / c, visible)
         paths += files
         labels += [i] * len(files)
     # folders named alike (hématome in Unicode NFC and NFD: macOS writes the one, other tools the other) were

@@ -61,14 +61,23 @@ PERCENTILES = (1.0, 99.0)  #: the window of :func:`normalise_percentile`: an ima
 
 
 def normalise_percentile(x: np.ndarray, lower: float = PERCENTILES[0], upper: float = PERCENTILES[1]) -> np.ndarray:
-    """Map the ``lower``..``upper`` percentile range of ``x`` to [0, 1], clipped (constant input -> 0)."""
+    """Map the ``lower``..``upper`` percentile range of ``x`` to [0, 1], clipped (constant input -> 0).
+
+    The window is taken over the finite values only, and non-finite ones (NaN, +-inf: a float image's
+    "no data") map to 0: one NaN had made every percentile NaN and the whole image black."""
     x = np.asarray(x, np.float32)
-    lo, hi = np.percentile(x, [lower, upper])
+    finite = np.isfinite(x)
+    if not finite.any():
+        return np.zeros_like(x)
+    values = x if finite.all() else x[finite]
+    lo, hi = np.percentile(values, [lower, upper])
     if not hi > lo:
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = float(values.min()), float(values.max())
     if not hi > lo:
         return np.zeros_like(x)
-    return np.clip((x - lo) / (hi - lo), 0, 1).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = np.clip((x - lo) / (hi - lo), 0, 1)
+    return np.where(finite, out, 0).astype(np.float32)
 
 
 def normalise_intensity(x: np.ndarray, window: Optional[tuple]) -> np.ndarray:
