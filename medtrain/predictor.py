@@ -28,7 +28,7 @@ from medtrain.runmodel import RunModel, load_run_module
 from medtrain.rundir import run_tta
 from medtrain.data.dicom import image_shape, is_dicom_file
 from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
-from medtrain.data.medmnist import load_npz
+from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
 from medtrain.data.table import entry_path
 from medtrain._io import path_kind
@@ -159,7 +159,7 @@ def _raise(e: Exception):
 def _npz_items(path: Path, split: str, run: RunModel, alone: bool) -> Iterator[Item]:
     """A .npz split's images, named by their index; ``PATH:INDEX`` beside other inputs, whose rows an index
     alone would not tell apart (two .npz files both had rows 0, 1, ...)."""
-    images = load_npz(path).split(split).images  # (N, C, *spatial)
+    images = load_npz_images(path, split)  # (N, C, *spatial); the other splits and the labels need not be there
     if images.ndim - 2 != len(run.input_shape) - 1:  # 2D images for a 3D run: said as for a PNG, not as a size
         raise _dims_error(path, images.ndim - 2, run)
     prefix = "" if alone else f"{path}:"

@@ -152,9 +152,9 @@ def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
     return labels
 
 
-def _read_npz(path: Path, keys: tuple = NPZ_KEYS) -> dict:
+def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> dict:
     """The six MedMNIST arrays of ``path`` (or ``keys`` of them), fully read; any damage is one MedtrainError
-    naming the file."""
+    naming the file. ``split``: only ``keys`` are needed, the images of that split (for ``predict``)."""
     try:
         # Our own file handle: np.load leaks its own when the zip directory turns out to be garbage.
         with open(path, "rb") as f:
@@ -162,7 +162,11 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS) -> dict:
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise MedtrainError(f"{path} is a single .npy array, not a .npz archive in MedMNIST layout")
             with npz:
-                missing = [k for k in NPZ_KEYS if k not in npz.files]
+                missing = [k for k in (NPZ_KEYS if split is None else keys) if k not in npz.files]
+                if missing and split is not None:
+                    held = ", ".join(sorted(npz.files)) or "no arrays"
+                    raise MedtrainError(f"{path} has no {', '.join(missing)} to predict (it holds {held}); "
+                                        f"pick the split it holds with --split")
                 if missing:
                     raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
                 return {k: np.asarray(npz[k]) for k in keys}
@@ -235,6 +239,20 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     if task is None:
         task = BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(path), **splits).validate()
+
+
+def load_npz_images(path: str | os.PathLike, split: str = "test") -> torch.Tensor:
+    """The ``{split}_images`` of a .npz in MedMNIST layout, ``(N, C, *spatial)`` uint8, as :func:`load_npz`
+    gives them: all that predicting one split needs, so the other splits' keys and the labels may be absent."""
+    path = Path(path)
+    if path_kind(path) != "file":
+        raise MedtrainError(f"data file not found: {path}")
+    if split not in SPLITS:
+        raise suggest(split, SPLITS, "split")
+    key = f"{split}_images"
+    images = _read_npz(path, (key,), split=split)[key]
+    stem = path.stem.split("_")[0]
+    return _images_to_tensor(images, key, _is_3d(_info().get(stem), stem, images.shape))
 
 
 def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None = None,
