@@ -45,20 +45,22 @@ def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: 
                             f"got {','.join(header)}{hint}")
 
 
-def check_not_a_header(csv_path: os.PathLike, rows: list[list[str]]) -> None:
+def check_not_a_header(csv_path: os.PathLike, rows: list[list[str]], lines: Optional[list[int]] = None) -> None:
     """Refuse a first row that names no file while the next does: a header medtrain does not know
-    (``image,diagnosis``), which would be read as an entry named ``image``."""
+    (``image,diagnosis``), which would be read as an entry named ``image``. ``lines``: each row's line in the
+    file (default: 1, 2, ...)."""
     if len(rows) > 1 and len(rows[0]) > 1 and not Path(rows[0][0].strip()).suffix and Path(rows[1][0].strip()).suffix:
-        raise MedtrainError(f"{csv_path}: row 1 ({','.join(rows[0])}) looks like a header but does not name the "
-                            "columns path,label[,split][,group]")
+        raise MedtrainError(f"{csv_path}: line {lines[0] if lines else 1} ({','.join(rows[0])}) looks like a header "
+                            "but does not name the columns path,label[,split][,group]")
 
 
-def row_error(csv_path: os.PathLike, i: int, row: list[str], ncols: Optional[int]) -> MedtrainError:
-    """The error of data row ``i`` whose number of cells is wrong (``ncols``: the header's, None without one)."""
+def row_error(csv_path: os.PathLike, line: int, row: list[str], ncols: Optional[int]) -> MedtrainError:
+    """The error of the row on ``line`` of the file whose number of cells is wrong (``ncols``: the header's,
+    None without one)."""
     if ncols is not None:
-        return MedtrainError(f"{csv_path}: row {i} has {len(row)} columns, its header {ncols}")
+        return MedtrainError(f"{csv_path}: line {line} has {len(row)} columns, its header {ncols}")
     sep = separator_of(row)
-    return MedtrainError(f"{csv_path}: row {i} must be path,label[,split], got {len(row)} columns"
+    return MedtrainError(f"{csv_path}: line {line} must be path,label[,split], got {len(row)} columns"
                          + (f" (separated by {sep}? columns are separated by commas)" if sep else ""))
 
 
@@ -78,8 +80,10 @@ def _entry_key(path: os.PathLike) -> tuple:
         return ("path", os.path.normpath(str(path).replace("\\", "/")))
 
 
-def check_listed_once(csv_path: os.PathLike, paths: list[str], resolved: Optional[list] = None) -> None:
-    """Refuse an entry listed twice, naming both rows (data rows, counted from 1).
+def check_listed_once(csv_path: os.PathLike, paths: list[str], resolved: Optional[list] = None,
+                      lines: Optional[list[int]] = None) -> None:
+    """Refuse an entry listed twice, naming both rows by their ``lines`` in the file (header = line 1; without
+    ``lines``, the entries counted from 1).
 
     Entries are compared as the loader opens them: ``resolved`` (each path as
     :meth:`medtrain.data.table.LabelTable.resolve` gives it; default: joined to the CSV's folder) is the same
@@ -95,7 +99,8 @@ def check_listed_once(csv_path: os.PathLike, paths: list[str], resolved: Optiona
             if first != path:
                 text = os.path.normpath(first.replace("\\", "/")) == os.path.normpath(path.replace("\\", "/"))
                 same = f", the second time as {path}" + ("" if text else ", the same file")
-            raise MedtrainError(f"{csv_path}: {first} is listed twice (rows {j} and {i}{same}); an image listed "
+            where = f"lines {lines[j - 1]} and {lines[i - 1]}" if lines else f"entries {j} and {i}"
+            raise MedtrainError(f"{csv_path}: {first} is listed twice ({where}{same}); an image listed "
                                 f"twice could land in train and test: list it once")
 
 
@@ -159,7 +164,8 @@ def _hint(c: int, counts: dict, label_names: Optional[dict]) -> str:
 
 
 def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, label_names: Optional[dict] = None,
-                        source: str | os.PathLike | None = None, groups: Optional[list] = None) -> None:
+                        source: str | os.PathLike | None = None, groups: Optional[list] = None,
+                        wanted: tuple = ()) -> None:
     """Refuse a split that leaves a class out of a split it is scored on, in one line.
 
     Args:
@@ -170,6 +176,9 @@ def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, labe
         label_names: ``{"0": name, ...}``, to name the classes (indices otherwise).
         source: the file the rows come from, named first in the message.
         groups: the group (patient) of each row, or None: splits keep groups whole, so they are counted too.
+        wanted: splits (0/1/2) a made split must fill even where no row went (val always, test when asked
+            for): two images of a class cannot fill three splits, and an empty val had been refused later
+            with no class and no count.
     """
     labels, assign = np.asarray(labels), np.asarray(assign)
     prefix = f"{source}: " if source is not None else ""
@@ -184,7 +193,7 @@ def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, labe
             n = len({g for g, x in zip(groups, m) if x})
             of[c] = f" of {n} patient{'' if n == 1 else 's'}"
     if made:
-        parts = [p for p in range(3) if (assign == p).any()] or [0]
+        parts = [p for p in range(3) if (assign == p).any() or p in wanted] or [0]
     else:
         parts = [1] if (assign == 1).any() else []
         members = {c: m for c, m in members.items() if (m & (assign == 0)).any()}

@@ -197,18 +197,52 @@ def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test
     folds (0.2 and 0.1 exactly; 0.3 becomes 1/3), or a single patient when there are fewer patients
     than folds.
 
+    A patient holding more rows than val and test together are to hold (:func:`_dominant`: 90 of 100 images)
+    stays in train, and the other patients are dealt so that val and test keep the proportion asked: dealt
+    blindly, such a patient had become the test split (92% of the images for 0.2 asked). That split is used
+    when it is closer to the fractions asked and leaves no class out of a split the plain one fills.
+
     Raises:
         MedtrainError: a single patient left to split.
     """
     stratified_split(np.zeros(0), val_fraction, test_fraction, seed)  # the same checks of the fractions
     labels = np.asarray(labels)
     g = _groups_or_rows(groups, len(labels))
+    plain = _deal_out(labels, g, val_fraction, test_fraction, seed, np.ones(len(labels), bool))
+    pool = ~np.isin(g, _dominant(g, val_fraction, test_fraction))
+    if pool.all() or len(np.unique(g[pool])) < 2 * ((val_fraction > 0) + (test_fraction > 0)):
+        return plain
+    kept = _deal_out(labels, g, val_fraction, test_fraction, seed, pool)
+    asked = np.array([val_fraction, test_fraction])
+    if (np.abs(_shares(kept) - asked).sum() < np.abs(_shares(plain) - asked).sum()
+            and _classes_missing(labels, kept) <= _classes_missing(labels, plain)):
+        return kept
+    return plain
+
+
+def _dominant(g: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:
+    """The groups that hold more rows than val and test together are to hold: wherever else they went, that
+    split would dwarf its share."""
+    ids, sizes = np.unique(g, return_counts=True)
+    return ids[sizes > (val_fraction + test_fraction) * len(g)]
+
+
+def _deal_out(labels: np.ndarray, g: np.ndarray, val_fraction: float, test_fraction: float, seed: int,
+              pool: np.ndarray) -> np.ndarray:
+    """Test, then val, as one fold each of the groups of ``pool`` (a row mask; the others stay in train).
+    With every row in the pool, ``round(1 / test_fraction)`` and ``round((1 - test_fraction) / val_fraction)``
+    folds; with a smaller pool, as many folds as its rows hold each split's share of all rows, so that val
+    and test keep the proportion asked."""
     assign = np.zeros(len(labels), np.int64)
-    rest = np.arange(len(labels))
-    for part, k in ((2, round(1 / test_fraction) if test_fraction > 0 else 0),
-                    (1, round((1 - test_fraction) / val_fraction) if val_fraction > 0 else 0)):
-        if k == 0:
+    rest = np.flatnonzero(pool)
+    whole = bool(pool.all())
+    for part, frac in ((2, test_fraction), (1, val_fraction)):
+        if frac <= 0:
             continue
+        if whole:
+            k = round(1 / frac) if part == 2 else round((1 - test_fraction) / frac)
+        else:
+            k = round(len(rest) / (frac * len(labels)))
         n_groups = len(np.unique(g[rest]))
         if n_groups < 2:
             raise MedtrainError(f"only {n_groups} patient left to split into {PARTS[part]} and train; "
@@ -218,6 +252,45 @@ def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test
         assign[rest[held]] = part
         rest = rest[~held]
     return assign
+
+
+def _shares(assign: np.ndarray) -> np.ndarray:
+    """The val and test shares of the rows."""
+    return np.array([(assign == 1).mean(), (assign == 2).mean()]) if len(assign) else np.zeros(2)
+
+
+def _classes_missing(labels: np.ndarray, assign: np.ndarray) -> int:
+    """How many (class, non-empty split) pairs lack the class (multi-label rows: 0, not stratified)."""
+    if labels.ndim != 1:
+        return 0
+    classes = np.unique(labels)
+    return sum(int((~np.isin(classes, labels[assign == p])).sum()) for p in range(3) if (assign == p).any())
+
+
+class SplitShareWarning(UserWarning):
+    """A patient-level split whose val or test share is far from the fraction asked (one patient holding
+    most images): the run trains, but on other proportions than asked."""
+
+
+def _warn_if_shares_off(assign: np.ndarray, groups: list, val_fraction: float, test_fraction: float,
+                        source) -> None:
+    """Warn, in one line, when the val or test share of a patient-level split is off by more than half the
+    fraction asked and by more than 0.05 (5 of 100 images), naming the largest patient (by its hash, as
+    ``splits.csv`` shows it) and its share of the images."""
+    got = _shares(assign)
+    off = [(name, f, r) for name, f, r in (("val", val_fraction, got[0]), ("test", test_fraction, got[1]))
+           if f > 0 and abs(r - f) > max(0.5 * f, 0.05)]
+    if not off:
+        return
+    ids, sizes = np.unique(np.asarray(groups, dtype=object).astype(str), return_counts=True)
+    big = int(np.argmax(sizes))
+    prefix = f"{source}: " if source is not None else ""
+    shares = ", ".join(f"{name} {r:.2f} of the images (asked {f:g})" for name, f, r in off)
+    where = PARTS[int(assign[np.flatnonzero(np.asarray(groups, dtype=object).astype(str) == ids[big])[0]])]
+    warnings.warn(SplitShareWarning(
+        f"{prefix}patient-level split: {shares}, as whole patients allow: the largest patient ({ids[big]} in "
+        f"splits.csv) holds {sizes[big]} of the {len(assign)} images ({sizes[big] / len(assign):.0%}), all in "
+        f"{where}; give a split column to choose the splits yourself"), stacklevel=3)
 
 
 def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction: float, test_fraction: float,
@@ -236,7 +309,10 @@ def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction:
     """
     assign = _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names)
     repeats = repeated(groups)  # else each row is its own group
-    check_split_classes(labels, assign, splits is None, label_names, source, groups if repeats else None)
+    wanted = (0, 1) + ((2,) if test_fraction > 0 or (folds and folds >= 2) else ())  # the splits a made one fills
+    check_split_classes(labels, assign, splits is None, label_names, source, groups if repeats else None, wanted)
+    if splits is None and not (folds and folds >= 2) and repeats:  # folds' shares are 1/K by design
+        _warn_if_shares_off(assign, groups, val_fraction, test_fraction, source)
     return assign
 
 

@@ -6,7 +6,8 @@ without one the columns are taken in that order. The group column (``group_colum
 ``patient_id`` or ``subject``) names the patient each row comes from: rows of one group always land in
 the same split, so no patient is in both train and test. Group values are kept only as one-way hashes
 (:func:`group_hash`). Paths are relative to the CSV's folder (absolute paths are used as they are). Blank rows and rows
-starting with ``#`` are ignored. ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
+starting with ``#`` are ignored. Errors name a row by its line in the file as an editor or spreadsheet
+numbers it (the header, when there is one, is line 1; blank and comment lines count). ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
 ``validation``, ``testing`` are accepted); either every row has one or none does.
 
 The class order and the split of the rows it read (without a split column) are :mod:`medtrain.data.split`'s.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -29,6 +31,13 @@ SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "va
                "test": "test", "testing": "test"}
 COLUMNS = ("path", "label", "split")
 GROUP_COLUMNS = ("patient", "patient_id", "subject")  #: group columns found without ``group_column``
+#: what spreadsheets, pandas, R and ``str(None)`` write for a missing value; as a label it trains as a class
+MISSING_MARKERS = ("nan", "na", "n/a", "#n/a", "null", "none")
+
+
+class MissingLabelWarning(UserWarning):
+    """Labels that read like a missing-value marker (``NaN``, ``NA``, ``None``...): trained as a class of their
+    own, which is right only where a class is really named so (a finding of "None")."""
 
 
 @dataclass
@@ -40,6 +49,7 @@ class LabelTable:
     labels: list[str]
     splits: Optional[list[str]]  #: None when the CSV has no split column
     groups: Optional[list[str]] = None  #: :func:`group_hash` of each row's group; None without a group column
+    lines: Optional[list[int]] = None  #: each row's line in the file (header = line 1), as errors name it
 
     def resolve(self, root: str | os.PathLike | None = None) -> list[Path]:
         """Entry paths joined to ``root`` (default: the CSV's folder); absolute ones kept; one written on
@@ -51,7 +61,7 @@ class LabelTable:
         base = Path(root) if root is not None else self.source.parent
         out = _resolved(self.paths, base)
         if base != self.source.parent:  # read_label_csv checked them as found from the CSV's folder
-            check_listed_once(self.source, self.paths, out)
+            check_listed_once(self.source, self.paths, out, self.lines)
         return out
 
 
@@ -75,6 +85,35 @@ def _found(path: Path) -> Path:
 def _header(row: list[str]) -> Optional[list[str]]:
     cells = [c.strip().lower() for c in row]
     return cells if "path" in cells or "label" in cells else None
+
+
+def _records(f) -> tuple[list[list[str]], list[int]]:
+    """The CSV records of ``f`` that are not blank or a ``#`` comment, and the line each starts on (from 1, as
+    editors and spreadsheets number them: blank and comment lines count)."""
+    rows, lines = [], []
+    reader = csv.reader(f)
+    start = 1
+    for r in reader:
+        if any(c.strip() for c in r) and not r[0].lstrip().startswith("#"):
+            rows.append(r)
+            lines.append(start)
+        start = reader.line_num + 1
+    return rows, lines
+
+
+def _warn_missing_markers(csv_path: Path, labels: list[str], lines: list[int]) -> None:
+    """One line per marker for labels that read like a missing value (:data:`MISSING_MARKERS`, any case): a
+    warning, not an error, since a class may be named ``None`` or ``NA``."""
+    found: dict[str, list[int]] = {}
+    for label, line in zip(labels, lines):
+        if label.lower() in MISSING_MARKERS:
+            found.setdefault(label, []).append(line)
+    for label, at in found.items():
+        rows = (f"{len(at)} rows (lines {at[0]}, ...) have" if len(at) > 1 else f"1 row (line {at[0]}) has")
+        warnings.warn(MissingLabelWarning(
+            f"{csv_path}: {rows} the label '{label}', which spreadsheets and pandas write for a missing "
+            f"value; it trains as a class of its own: label or remove those rows unless '{label}' is a class"),
+            stacklevel=3)
 
 
 def group_hash(value: str) -> str:
@@ -105,21 +144,21 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         raise MedtrainError(f"{csv_path}: label CSV not found (expected rows path,label[,split])")
     try:
         with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if any(c.strip() for c in r) and not r[0].lstrip().startswith("#")]
+            rows, lines = _records(f)
     except UnicodeDecodeError:
         raise MedtrainError(f"{csv_path}: not UTF-8 text; save it as 'CSV UTF-8'") from None
     except (OSError, csv.Error) as e:
         raise MedtrainError(f"{csv_path}: not a readable CSV file ({type(e).__name__})") from None
-    for i, r in enumerate(rows):
+    for line, r in zip(lines, rows):
         if any("\n" in c or "\r" in c for c in r):
-            raise MedtrainError(f"{csv_path}: record {i + 1} has a line break inside a cell")
+            raise MedtrainError(f"{csv_path}: line {line} has a line break inside a cell")
     cols = [0, 1, 2]
     ncols = None
     gcol = None
     header = _header(rows[0]) if rows else None
     want = group_column.strip().lower() if group_column else None
     if header is not None:
-        rows = rows[1:]
+        rows, lines = rows[1:], lines[1:]
         found = [c for c in GROUP_COLUMNS if c in header]
         if want is not None and want not in header:
             raise MedtrainError(f"{csv_path}: group column '{group_column}' is not in the header "
@@ -132,36 +171,37 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     elif want is not None and rows:
         raise MedtrainError(f"{csv_path}: group column '{group_column}' needs a header row naming the columns")
     else:
-        check_not_a_header(csv_path, rows)
+        check_not_a_header(csv_path, rows, lines)
     paths, labels, splits, groups = [], [], [], []
-    for i, r in enumerate(rows, 1):
+    for i, r in zip(lines, rows):  # i: the row's line in the file
         r = [c.strip() for c in r]
         n = ncols if ncols is not None else len(r)
         if len(r) != n or (ncols is None and n not in (2, 3)):
             raise row_error(csv_path, i, r, ncols)
         path, label = r[cols[0]], r[cols[1]]
         if not path or not label:
-            raise MedtrainError(f"{csv_path}: row {i} has an empty {'path' if not path else 'label'}")
+            raise MedtrainError(f"{csv_path}: line {i} has an empty {'path' if not path else 'label'}")
         if ";" in label:  # each combination had become a class of its own, silently (8 classes from 3 labels)
-            raise MedtrainError(f"{csv_path}: row {i} has label '{label}', several labels joined by ';' (as predict "
+            raise MedtrainError(f"{csv_path}: line {i} has label '{label}', several labels joined by ';' (as predict "
                                 f"writes a multi-label prediction); a CSV holds one class per image: give multi-label "
                                 f"data as a .npz with a 0/1 label matrix")
         paths.append(path)
         labels.append(label)
         if gcol is not None:
             if not r[gcol]:
-                raise MedtrainError(f"{csv_path}: row {i} has an empty group ({header[gcol]})")
+                raise MedtrainError(f"{csv_path}: line {i} has an empty group ({header[gcol]})")
             groups.append(group_hash(r[gcol]))
         if (cols[2] is not None) if header is not None else n == 3:  # a split column
             given = r[cols[2] if cols[2] is not None else 2]
             split = SPLIT_NAMES.get(given.lower())
             if split is None:
-                raise MedtrainError(f"{csv_path}: row {i} has split '{given}'; use train, val or test")
+                raise MedtrainError(f"{csv_path}: line {i} has split '{given}'; use train, val or test")
             splits.append(split)
     if not paths:
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
-    check_listed_once(csv_path, paths, _resolved(paths, csv_path.parent))
+    check_listed_once(csv_path, paths, _resolved(paths, csv_path.parent), lines)
     check_distinct_labels(csv_path, labels)
+    _warn_missing_markers(csv_path, labels, lines)
     if splits and len(splits) != len(paths):
         raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
     if splits and gcol is not None:  # the given split must not leak a patient across splits either
@@ -169,6 +209,6 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         for i, (g, sp) in enumerate(zip(groups, splits)):
             j = first.setdefault(g, i)
             if splits[j] != sp:
-                raise MedtrainError(f"{csv_path}: rows {j + 1} and {i + 1} are the same {header[gcol]} but in "
+                raise MedtrainError(f"{csv_path}: lines {lines[j]} and {lines[i]} are the same {header[gcol]} but in "
                                     f"splits {splits[j]} and {sp}; a patient's rows must share one split")
-    return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None)
+    return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None, lines)

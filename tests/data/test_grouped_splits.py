@@ -1,4 +1,5 @@
 """Grouped splits and cross-validation folds: no patient's images ever straddle two splits."""
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from medtrain.data import load_splits
-from medtrain.data.split import assign_splits, fold_ids, split_record
+from medtrain.data.split import SplitShareWarning, assign_splits, fold_ids, split_record
 from medtrain.data.table import group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 
@@ -104,9 +105,9 @@ def test_group_column_is_found_by_name_or_given_and_values_are_only_hashed(tmp_p
 @pytest.mark.parametrize("text, column, message", [
     ("path,label,patient\na.png,0,P1\n", "case", "group column 'case' is not in the header"),
     ("a.png,0\n", "patient", "needs a header row"),
-    ("path,label,patient\na.png,0,\n", None, "row 1 has an empty group"),
+    ("path,label,patient\na.png,0,\n", None, "line 2 has an empty group"),
     ("path,label,split,patient\na.png,0,train,P1\nb.png,1,test,P2\nc.png,1,test,P1\n", None,
-     "rows 1 and 3 are the same patient but in splits train and test"),
+     "lines 2 and 4 are the same patient but in splits train and test"),
 ])
 def test_bad_group_column_is_one_error(tmp_path, text, column, message):
     (tmp_path / "l.csv").write_text(text)
@@ -124,3 +125,31 @@ def test_more_folds_than_the_smallest_class_or_the_patients_is_refused():
     groups = [group_hash(str(i // 5)) for i in range(15)]  # 3 patients
     with pytest.raises(MedtrainError, match="more than the 3 patients"):
         fold_ids(y, groups, 4, 0)
+
+
+def test_a_patient_holding_most_images_stays_in_train_and_the_shares_left_are_warned_of():
+    """P0 holds 90 of 100 images: dealt blindly it had become the test split (6/2/92 for 0.1/0.2 asked),
+    silently. It stays in train, val and test keep the proportion asked of the other patients, and one line
+    says how far the shares are from those asked, naming the patient as splits.csv does (its hash)."""
+    groups = [group_hash("P0")] * 90 + [group_hash(f"P{i}") for i in range(1, 11)]
+    y = np.array([i % 2 for i in range(100)])
+    with pytest.warns(SplitShareWarning) as caught:
+        a = assign_splits(y, None, 0.1, 0.2, 0, groups, source="labels.csv")
+    assert (a[:90] == 0).all()
+    n_val, n_test = int((a == 1).sum()), int((a == 2).sum())
+    assert 1 <= n_val < n_test <= 7
+    (w,) = caught
+    msg = str(w.message)
+    assert "\n" not in msg and msg.startswith("labels.csv: patient-level split: ")
+    assert f"test {n_test / 100:.2f} of the images (asked 0.2)" in msg
+    assert f"largest patient ({group_hash('P0')} in splits.csv) holds 90 of the 100 images (90%), all in train" in msg
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_ordinary_patient_split_keeps_its_assignment_and_warns_of_nothing(seed):
+    y = np.repeat([0, 1] * 20, IMAGES)
+    groups = [group_hash(f"P{i // IMAGES}") for i in range(PATIENTS * IMAGES)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SplitShareWarning)
+        a = assign_splits(y, None, 0.1, 0.2, seed, groups)
+    assert [int((a == p).sum()) for p in (1, 2)] == [20, 40]  # 4 and 8 of the 40 patients

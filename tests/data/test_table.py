@@ -1,4 +1,6 @@
 """One label CSV reader and one stratified split for every on-disk loader (2D images and volumes)."""
+import warnings
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -6,7 +8,7 @@ from PIL import Image
 
 from medtrain.data import load_csv
 from medtrain.data.split import encode_labels, label_order, stratified_split
-from medtrain.data.table import read_label_csv
+from medtrain.data.table import MissingLabelWarning, read_label_csv
 from medtrain.data.volumes import load_volume_folder
 from medtrain.errors import MedtrainError
 
@@ -76,20 +78,39 @@ def test_header_columns_may_come_in_any_order_and_header_is_optional(tmp_path):
     ("path,label,splt\nx.png,a,train\n", "header must name the columns path,label.*did you mean split for splt"),
     ("path,label,patiend\nx.png,a,P1\n", "did you mean patient for patiend"),
     ("path,label,fold\nx.png,a,1\n", "header column 'fold' is not read: medtrain deals cross-validation folds"),
-    ("path,label\nx.png\n", "row 1 has 1 columns, its header 2"),
-    ("x.png\n", "row 1 must be path,label"),
-    ("path,label,split\nx.png,a,train\ny.png,b,holdout\n", "row 2 has split 'holdout'"),
+    ("path,label\nx.png\n", "line 2 has 1 columns, its header 2"),
+    ("x.png\n", "line 1 must be path,label"),
+    ("path,label,split\nx.png,a,train\ny.png,b,holdout\n", "line 3 has split 'holdout'"),
     ("x.png,a,train\ny.png,b\n", "some rows have a split and some do not"),
     ("path,label\n", "no rows"),
-    ("path,label\nx.png,\n", "row 1 has an empty label"),
+    ("path,label\nx.png,\n", "line 2 has an empty label"),
     # predict's multi-label format: each combination had become a class of its own, silently
-    ("path,label\nx.png,a\ny.png,a;b\n", "row 2 has label 'a;b', several labels joined by ';'"),
+    ("path,label\nx.png,a\ny.png,a;b\n", "line 3 has label 'a;b', several labels joined by ';'"),
 ])
 def test_malformed_csv_is_one_error_naming_the_file(tmp_path, text, message):
     (tmp_path / "l.csv").write_text(text)
     with pytest.raises(MedtrainError, match=message) as e:
         read_label_csv(tmp_path / "l.csv")
     assert "l.csv" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    # a comment and a blank line above the header, a blank line between rows: each counts, as in an editor
+    ("# exported 2024\n\npath,label\na.png,cyst\n\nb.png,\n", "line 6 has an empty label"),
+    ("# exported 2024\n\npath,label\na.png,cyst\n\nb.png\n", "line 6 has 1 columns, its header 2"),
+    ("path,label,split\na.png,cyst,train\n# checked\nb.png,cyst,holdout\n", "line 4 has split 'holdout'"),
+    ("path,label\na.png,cyst\n\nb.png,cyst\na.png,tumour\n", "a.png is listed twice (lines 2 and 5)"),
+    ("# exported 2024\nimage,diagnosis\na.png,cyst\nb.png,tumour\n", "line 2 (image,diagnosis) looks like a header"),
+    ("path,label,split,patient\na.png,0,train,P1\n\nb.png,1,test,P1\n",
+     "lines 2 and 4 are the same patient but in splits train and test"),
+])
+def test_errors_name_a_row_by_its_line_in_the_file_as_an_editor_numbers_it(tmp_path, text, message):
+    """The header is line 1, the first row under it line 2; rows had been counted without the header (and
+    without blank and comment lines), so a spreadsheet user went to the wrong line."""
+    (tmp_path / "l.csv").write_text(text)
+    with pytest.raises(MedtrainError) as e:
+        read_label_csv(tmp_path / "l.csv")
+    assert message in str(e.value), str(e.value)
 
 
 def test_stratified_split_is_per_class_seeded_and_keeps_a_training_example_per_class():
@@ -114,18 +135,18 @@ def test_names_the_file_system_cannot_look_up_are_missing_entries_not_os_errors(
 
 def test_a_quoted_cell_with_a_line_break_is_refused_so_errors_stay_one_line(tmp_path):
     (tmp_path / "l.csv").write_text('path,label\n"a\nb.png",x\n')
-    with pytest.raises(MedtrainError, match="record 2 has a line break inside a cell") as e:
+    with pytest.raises(MedtrainError, match="line 2 has a line break inside a cell") as e:
         read_label_csv(tmp_path / "l.csv")
     assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("content, encoding, message", [
     # a spreadsheet's other separators: the message says what was probably meant
-    ("path;label\na.png;cyst\nb.png;tumour\n", "utf-8", "row 1 must be path,label[,split], got 1 columns "
+    ("path;label\na.png;cyst\nb.png;tumour\n", "utf-8", "line 1 must be path,label[,split], got 1 columns "
                                                        "(separated by ';'? columns are separated by commas)"),
     ("a.png\tcyst\nb.png\ttumour\n", "utf-8", "got 1 columns (separated by tabs?"),
     # a header medtrain does not know was read as a first row naming the image 'image'
-    ("image,diagnosis\na.png,cyst\nb.png,tumour\n", "utf-8", "row 1 (image,diagnosis) looks like a header but "
+    ("image,diagnosis\na.png,cyst\nb.png,tumour\n", "utf-8", "line 1 (image,diagnosis) looks like a header but "
                                                             "does not name the columns path,label"),
     ("path,label\nl\xe9sion.png,cyst\n", "latin-1", "not UTF-8 text; save it as 'CSV UTF-8'"),
 ])
@@ -149,7 +170,7 @@ def test_a_spreadsheet_export_with_the_users_own_columns_is_read(tmp_path):
     assert (t.paths, t.labels, t.splits) == (["a.png", "b.png", "c.png"], ["cyst", "tumour", "cyst"], None)
     assert t.groups[0] == t.groups[2] != t.groups[1]  # the patient column still groups the rows
     (tmp_path / "m.csv").write_text("path,label,age\na.png,cyst\n")
-    with pytest.raises(MedtrainError, match="row 1 has 2 columns, its header 3"):
+    with pytest.raises(MedtrainError, match="line 2 has 2 columns, its header 3"):
         read_label_csv(tmp_path / "m.csv")  # a row shorter than its header is still an error
 
 
@@ -159,3 +180,21 @@ def test_with_a_group_column_in_use_columns_named_like_one_are_the_users(tmp_pat
     assert t.paths == ["a.png", "b.png"] and t.groups[0] != t.groups[1]
     with pytest.raises(MedtrainError, match="did you mean subject for subject id"):
         read_label_csv(tmp_path / "l.csv")  # without one, 'subject id' may be the patient column misnamed
+
+
+def test_labels_that_read_like_a_missing_value_are_warned_of_but_kept(tmp_path):
+    """A spreadsheet's NaN / NA / #N/A had trained as a class, silently; a class may be named None or NA,
+    so it is a warning, one line per marker, not an error."""
+    (tmp_path / "l.csv").write_text("path,label\na.png,cyst\nb.png,NaN\nc.png,tumour\nd.png,NaN\ne.png,None\n")
+    with pytest.warns(MissingLabelWarning) as caught:
+        t = read_label_csv(tmp_path / "l.csv")
+    assert t.labels == ["cyst", "NaN", "tumour", "NaN", "None"]
+    assert [str(w.message).split(": ", 1)[1] for w in caught] == [
+        "2 rows (lines 3, ...) have the label 'NaN', which spreadsheets and pandas write for a missing value; "
+        "it trains as a class of its own: label or remove those rows unless 'NaN' is a class",
+        "1 row (line 6) has the label 'None', which spreadsheets and pandas write for a missing value; "
+        "it trains as a class of its own: label or remove those rows unless 'None' is a class"]
+    (tmp_path / "m.csv").write_text("path,label\na.png,nano\nb.png,naevus\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingLabelWarning)
+        read_label_csv(tmp_path / "m.csv")

@@ -31,16 +31,16 @@ def _one_line(e, *parts):
 
 
 @pytest.mark.parametrize("second", ["images/im_0718.png", "./images/im_0718.png", "images/../images/im_0718.png"])
-def test_an_image_listed_twice_is_refused_naming_it_and_both_rows(tmp_path, second):
+def test_an_image_listed_twice_is_refused_naming_it_and_both_lines(tmp_path, second):
     rows = [f"images/im_{i:04d}.png,{'ab'[i % 2]}" for i in range(20)] + ["images/im_0718.png,a", f"{second},b"]
-    with pytest.raises(MedtrainError, match=r"images/im_0718\.png is listed twice \(rows 21 and 22") as e:
+    with pytest.raises(MedtrainError, match=r"images/im_0718\.png is listed twice \(lines 22 and 23") as e:
         read_label_csv(_csv(tmp_path, rows, images=False))
     _one_line(e, "labels.csv")
 
 
 def test_the_same_image_for_two_patients_is_refused_before_any_split(tmp_path):
     rows = [f"p{i}.png,{'ab'[i % 2]},P{i}" for i in range(12)] + ["p3.png,b,P7"]
-    with pytest.raises(MedtrainError, match=r"p3\.png is listed twice \(rows 4 and 13\)"):
+    with pytest.raises(MedtrainError, match=r"p3\.png is listed twice \(lines 5 and 14\)"):
         load_csv(_csv(tmp_path, rows, header="path,label,patient"))
 
 
@@ -56,9 +56,9 @@ def test_a_csv_naming_one_image_twice_once_with_backslashes_is_refused_naming_bo
     rows = _images(tmp_path) + ["imgs\\horiz_01.png,horiz"]
     with pytest.raises(MedtrainError) as e:
         read_label_csv(_csv(tmp_path, rows, images=False))
-    _one_line(e, "labels.csv: imgs/horiz_01.png is listed twice (rows 3 and 25, the second time as "
+    _one_line(e, "labels.csv: imgs/horiz_01.png is listed twice (lines 4 and 26, the second time as "
                  "imgs\\horiz_01.png)")
-    with pytest.raises(MedtrainError, match=r"listed twice \(rows 3 and 25"):
+    with pytest.raises(MedtrainError, match=r"listed twice \(lines 4 and 26"):
         load_csv(tmp_path / "labels.csv")
 
 
@@ -68,7 +68,7 @@ def test_a_csv_naming_a_link_to_a_listed_image_is_refused_naming_both_rows(tmp_p
     link("horiz_01.png" if link is os.symlink else tmp_path / "imgs/horiz_01.png", tmp_path / "imgs/other.png")
     with pytest.raises(MedtrainError) as e:
         read_label_csv(_csv(tmp_path, rows + ["imgs/other.png,horiz"], images=False))
-    _one_line(e, "imgs/horiz_01.png is listed twice (rows 3 and 25, the second time as imgs/other.png, the same file)")
+    _one_line(e, "imgs/horiz_01.png is listed twice (lines 4 and 26, the second time as imgs/other.png, the same file)")
 
 
 def test_a_copy_of_an_image_is_not_taken_for_the_image(tmp_path):
@@ -86,7 +86,7 @@ def test_entries_resolved_from_another_folder_than_the_csvs_are_compared_there(t
     (tmp_path / "lists/labels.csv").write_text("path,label\na.nii.gz,x\nb.nii.gz,y\n")
     table = read_label_csv(tmp_path / "lists/labels.csv")  # nothing of that name beside the CSV
     assert len(table.resolve()) == 2
-    with pytest.raises(MedtrainError, match=r"labels\.csv: a\.nii\.gz is listed twice \(rows 1 and 2, the second "
+    with pytest.raises(MedtrainError, match=r"labels\.csv: a\.nii\.gz is listed twice \(lines 2 and 3, the second "
                                             r"time as b\.nii\.gz, the same file\)"):
         table.resolve(tmp_path / "data")
 
@@ -128,6 +128,21 @@ def test_a_folder_class_of_one_image_is_refused(tmp_path):
             Image.fromarray(np.full((8, 8), i, np.uint8), "L").save(tmp_path / c / f"{i}.png")
     with pytest.raises(MedtrainError, match=r"^.*: class 'rare' has 1 image \(none in val or test\); every class"):
         load_folder(tmp_path)  # named by the folder and the class's name
+
+
+def test_a_folder_of_two_images_per_class_is_refused_naming_the_classes_and_the_split_they_miss(tmp_path):
+    """Two images cannot fill train, val and test: said per class, as for one image, not "the val split is
+    empty"; without a test split they can (one train, one val)."""
+    for c in ("a", "b"):
+        (tmp_path / c).mkdir()
+        for i in range(2):
+            Image.fromarray(np.full((8, 8), i, np.uint8), "L").save(tmp_path / c / f"{i}.png")
+    with pytest.raises(MedtrainError) as e:
+        load_folder(tmp_path)
+    _one_line(e, "class 'a' has 2 images (none in val)", "class 'b' has 2 images (none in val)",
+              "every class needs an image in each of train, val, test", "change val_fraction/test_fraction")
+    s = load_folder(tmp_path, test_fraction=0.0)
+    assert (len(s.train), len(s.val), len(s.test)) == (2, 2, 0)
 
 
 @pytest.mark.parametrize("seed", range(5))
