@@ -15,8 +15,8 @@ from scipy.stats import binomtest, rankdata
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from medtrain.errors import MedtrainError
-from medtrain.intervals import (Resampler, bootstrap, clustered_wilson, repeated,  # noqa: F401 (re-exported)
-                                wilson_interval)
+from medtrain.intervals import (Resampler, bootstrap, clustered_wilson, percentile_interval,  # noqa: F401
+                                repeated, wilson_interval)  # (re-exported)
 from medtrain.tasks import BINARY, MULTILABEL
 
 ECE_BINS = 15  #: equal-width confidence bins of the expected calibration error
@@ -118,8 +118,11 @@ def _rank_auc(member: np.ndarray, score: np.ndarray) -> np.ndarray:
 def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: dict, n: int = 1000, seed: int = 0,
                  level: float = 0.95, groups=None) -> dict:
     """Percentile bootstrap CIs of :func:`per_class`'s precision, recall, F1 and AUC:
-    ``{name: {"precision_ci": [lo, hi], ...}}``. A draw where a statistic is undefined (no true or no
-    predicted member of the class) is left out of its percentiles instead of counting as 0."""
+    ``{name: {"precision_ci": [lo, hi], "precision_ci_draws": defined draws, ...}}``, drawn as
+    :func:`bootstrap_ci` draws (within each class, whole patients with ``groups``). A draw where a statistic is
+    undefined (no true or no predicted member of the class) is left out of its percentiles instead of counting
+    as 0; defined in fewer than half the draws, or with draws that cannot differ (one patient), the interval
+    is ``[nan, nan]`` (:func:`medtrain.intervals.percentile_interval`)."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     k = y_score.shape[1]
     if n == 0 or len(y_true) == 0:
@@ -128,23 +131,21 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
     member = y_true.astype(int) if task == MULTILABEL else (y_true.reshape(-1, 1) == np.arange(k)).astype(int)
     pred = predictions(y_score, task)
     called = pred if task == MULTILABEL else (pred.reshape(-1, 1) == np.arange(k)).astype(int)
-    resample = Resampler(len(y_true), groups, seed)
-    draws = np.full((n, k, 4), np.nan)
+    resample = Resampler(len(y_true), groups, seed, None if task == MULTILABEL else y_true.reshape(-1))
+    draws = np.full((n if resample.varies else 0, k, 4), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for d in range(n):
+        for d in range(len(draws)):
             ix = resample.draw()
             t, p = member[ix], called[ix]
             tp, fp, fn = (t & p).sum(0), ((1 - t) & p).sum(0), (t & (1 - p)).sum(0)
             prec, rec = tp / (tp + fp), tp / (tp + fn)  # NaN where undefined
             draws[d, :, 0], draws[d, :, 1], draws[d, :, 2] = prec, rec, 2 * tp / (2 * tp + fp + fn)
             draws[d, :, 3] = _column_auc(t, y_score[ix])
-    lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     out = {}
     for i in range(k):
-        out[label_names.get(str(i), str(i))] = {
-            f"{m}_ci": [float(np.nanpercentile(draws[:, i, j], lo)), float(np.nanpercentile(draws[:, i, j], hi))]
-            if np.isfinite(draws[:, i, j]).any() else [float("nan")] * 2
-            for j, m in enumerate(PER_CLASS_CI)}
+        cis = out[label_names.get(str(i), str(i))] = {}
+        for j, m in enumerate(PER_CLASS_CI):
+            cis[f"{m}_ci"], cis[f"{m}_ci_draws"] = percentile_interval(draws[:, i, j], level)
     return out
 
 
@@ -160,9 +161,10 @@ def confusion(y_true: np.ndarray, y_score: np.ndarray, task: str) -> list:
 def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 1000, seed: int = 0,
                  level: float = 0.95, groups=None) -> dict:
     """Percentile bootstrap confidence intervals of ACC and AUC (resampling images, or patients with
-    ``groups``, with replacement)."""
+    ``groups``, with replacement, within each class: :class:`medtrain.intervals.Resampler`), with the number
+    of draws each was defined in (``acc_ci_draws``, ``auc_ci_draws``)."""
     return bootstrap(y_true, y_score, {"acc": lambda y, s: acc(y, s, task), "auc": lambda y, s: auc(y, s, task)},
-                     n, seed, level, groups)
+                     n, seed, level, groups, stratify=task != MULTILABEL)
 
 
 # --- calibration -------------------------------------------------------------------------------------------
@@ -171,14 +173,16 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     """:func:`bootstrap_ci`'s ACC and AUC intervals, except where every image is right (or every one wrong):
     each resample is too and the percentile interval collapses to [1, 1]; ACC is a proportion, and Wilson's
     interval (over the patients' effective size with ``groups``) stays honest there ([0.862, 1] for 24 of 24).
-    Then ``acc_ci_method`` is ``"wilson"``. Used for a run's test split and for pooled cross-validation."""
+    Then ``acc_ci_method`` is ``"wilson"``; over one patient there is no interval either way (``[nan, nan]``,
+    no method). Used for a run's test split and for pooled cross-validation."""
     res = bootstrap_ci(y_true, y_score, task, n, seed, groups=groups)
     acc_value = acc(y_true, y_score, task) if acc_value is None else acc_value
     if n and task != MULTILABEL and acc_value in (0.0, 1.0) and len(y_true):
         hit = np.full(len(y_true), acc_value == 1.0)
         clustered = repeated(groups)
-        res["acc_ci"] = clustered_wilson(hit, groups) if clustered else wilson_interval(int(hit.sum()), len(hit))
-        res["acc_ci_method"] = "wilson"
+        ci = clustered_wilson(hit, groups) if clustered else wilson_interval(int(hit.sum()), len(hit))
+        if np.isfinite(ci).all():
+            res["acc_ci"], res["acc_ci_method"] = ci, "wilson"
     return res
 
 

@@ -121,7 +121,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     """``report.html`` (and ``folds.png``) of a cross-validation. ``summary``: ``{"folds": [{"fold": i,
     metric: value, ...}], "pooled": {"auc": v, "auc_ci": [lo, hi], ...}}`` plus optional ``"mean"``/``"std"``
     (computed from the folds when absent), ``"title"`` and ``"config"``. Every numeric fold column other
-    than ``fold`` and ``seed`` is a metric."""
+    than ``fold`` and ``seed`` is a metric; a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
     from medtrain.reports import plots
 
     out = Path(out)
@@ -137,7 +137,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     pooled = summary.get("pooled") or {}
     html = _ENV.get_template("crossval.html.j2").render(
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
-        mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith("_ci")},
+        mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith(("_ci", "_ci_draws"))},
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")}, config=summary.get("config") or {},
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
         dots=png_data_uri(out / FOLDS_FILE))

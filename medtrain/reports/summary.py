@@ -54,7 +54,8 @@ def choices_line(choices: dict) -> str:
         key = next((k for k in d if k.startswith("val_") and isinstance(d[k], dict)), None)
         if key is None:
             return ""
-        return " (" + key.replace("_", " ") + " " + ", ".join(f"{k} {v:.4f}" for k, v in d[key].items()) + ")"
+        return " (" + key.replace("_", " ") + " " + ", ".join(f"{k} {v:.4f}" for k, v in d[key].items()) + \
+            _flip_rule(d[key], d.get("margin")) + ")"
 
     parts = []
     for key, label in (("flip", "flips"), ("tta", "TTA"), ("class_weights", "class weights")):
@@ -68,6 +69,19 @@ def choices_line(choices: dict) -> str:
     return "choices: " + "; ".join(parts)
 
 
+def _flip_rule(scores: dict, margin) -> str:
+    """The flip pilots' rule applied: ``; without - with = 0.009997, not > the 0.01 margin``. Scores of 0.9103 and
+    0.9203 had read as a 0.0100 lead that should have dropped flips; the lead is printed with the digits that
+    tell it from the margin."""
+    if margin is None or not {"with", "without"} <= set(scores):
+        return ""
+    lead = scores["without"] - scores["with"]
+    text = f"{lead:.4f}"
+    if float(text) == round(margin, 4) and lead != margin:  # 0.0100 of a 0.01 margin: which side is it on?
+        text = f"{lead:.6f}"
+    return f"; without - with = {text}{' >' if lead > margin else ', not >'} the {margin:g} margin"
+
+
 def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
     (``--bootstrap 0``: they printed as ``[nan, nan]``)."""
@@ -75,14 +89,24 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     unit = f" over {res['patients']} patients" if res.get("patients") else ""
     if res.get("acc_ci_method") == "wilson":
         unit += "; ACC's is Wilson's: every image " + ("right" if res["acc"] == 1 else "wrong")
-    return (f"{prefix}AUC {res['auc']:.{digits}f}{auc}  {prefix}ACC {res['acc']:.{digits}f}{acc}  "
-            + (f"(95% bootstrap CIs{unit})" if auc or acc else "(no CIs: --bootstrap 0)"))
+    if acc and not auc and res.get("auc_ci_draws") is not None:  # AUC undefined in most resamples
+        unit += f"; AUC's is defined in only {res['auc_ci_draws']} resamples, too few for an interval"
+    if auc or acc:
+        why = f"(95% bootstrap CIs{unit})"
+    elif res.get("auc_ci_draws") == 0:  # the resamples cannot differ (intervals.Resampler.varies)
+        units = f"{res['patients']} test patient(s)" if res.get("patients") else "a single image per class"
+        why = f"(no CIs: {units}; a bootstrap over them cannot vary)"
+    elif res.get("auc_ci_draws") is not None:
+        why = "(no CIs: AUC and ACC are defined in too few resamples)"
+    else:
+        why = "(no CIs: --bootstrap 0)"
+    return f"{prefix}AUC {res['auc']:.{digits}f}{auc}  {prefix}ACC {res['acc']:.{digits}f}{acc}  " + why
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:
     """One line: the test rates at the operating point, for its named positive class, with their CIs."""
-    parts = [f"{k} {op[k]:.3f} [{op[k + '_ci'][0]:.3f}, {op[k + '_ci'][1]:.3f}]"
-             for k in ("sensitivity", "specificity", "ppv", "npv")]
+    parts = [f"{k} {op[k]:.3f}{ci_text(op.get(k + '_ci'))}" if op.get(k) is not None and op[k] == op[k] else f"{k} –"
+             for k in ("sensitivity", "specificity", "ppv", "npv")]  # an undefined rate or interval: no NaN
     positive = f", positive class {op['positive_class']!r}" if "positive_class" in op else ""
     unit = f", effective sizes over {op['patients']} patients" if op.get("patients") else ""
     return f"{rule} (threshold {op['threshold']:.4f}{positive}): " + "  ".join(parts) + f"  (95% Wilson CIs{unit})"

@@ -61,3 +61,27 @@ def test_choices_line_names_each_choice_its_reason_and_the_validation_numbers():
     line = choices_line({"flip": {"chosen": False, "how": "pilots", "val_auc": {"with": 0.7, "without": 0.8}},
                          "class_weights": {"chosen": "balanced", "how": "val acc"}})
     assert line == "choices: flips off: pilots (val auc with 0.7000, without 0.8000); class weights balanced: val acc"
+
+
+def test_a_missing_interval_says_why_one_patient_or_too_few_defined_resamples():
+    """An interval the bootstrap cannot give (one test patient; an AUC defined in few resamples) is left out with
+    its reason: it had said "--bootstrap 0" for a run with 1,000 draws."""
+    from medtrain.reports.summary import auc_acc_line
+
+    nan = float("nan")
+    one = {"auc": 1.0, "acc": 0.4848, "auc_ci": [nan, nan], "acc_ci": [nan, nan], "auc_ci_draws": 0, "patients": 1}
+    line = auc_acc_line(one)
+    assert "[" not in line and "1 test patient(s)" in line and "--bootstrap" not in line
+    few = {"auc": 0.70, "acc": 0.07, "auc_ci": [nan, nan], "acc_ci": [0.017, 0.133], "auc_ci_draws": 5}
+    line = auc_acc_line(few)
+    assert "ACC 0.0700 [0.017, 0.133]" in line and "AUC's is defined in only 5 resamples" in line
+    assert "no CIs: --bootstrap 0" in auc_acc_line({"auc": 0.7, "acc": 0.6, "auc_ci": [nan, nan],
+                                                     "acc_ci": [nan, nan]})
+
+
+def test_an_operating_point_rate_without_an_interval_prints_no_nan():
+    nan = float("nan")
+    op = {"threshold": 0.5, "sensitivity": 1.0, "sensitivity_ci": [nan, nan], "specificity": 0.5,
+          "specificity_ci": None, "ppv": nan, "ppv_ci": [nan, nan], "npv": 1.0, "npv_ci": [0.2, 1.0]}
+    line = operating_point_line(op)
+    assert "nan" not in line.lower() and "ppv –" in line and "npv 1.000 [0.200, 1.000]" in line
