@@ -14,16 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from medtrain._io import read_yaml_file
-from medtrain.config.checks import parse_transfer, validate, validate_transfer
-from medtrain.config.settings import (AUTO_NUMBERS, CHECKPOINTS, CHOICES, DROPOUT_KINDS, KEYS, LOGGERS, MONITORS,
-                                      OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES,
-                                      STRATEGIES, TTA_MODES, Config)
+from medtrain.config.checks import check_read, parse_transfer, validate, validate_transfer
+from medtrain.config.settings import (AUTO_NUMBERS, CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS, KEYS,
+                                      LOGGERS, MONITORS, OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS,
+                                      PROBE_CLASSIFIERS, SCHEDULES, STRATEGIES, TTA_MODES, Config)
 from medtrain.config.values import coerce, kind_of
 from medtrain.errors import MedtrainError, suggest
 
-__all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "DROPOUT_KINDS", "KEYS", "LOGGERS", "MONITORS", "OPTIMIZERS",
-           "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
-           "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "validate", "validate_transfer"]
+__all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DROPOUT_KINDS", "KEYS", "LOGGERS",
+           "MONITORS", "OPTIMIZERS", "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
+           "check_read", "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "validate", "validate_transfer"]
 
 
 def resolve(*layers: dict | None) -> Config:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import importlib.util
 import re
 
-from medtrain.config.settings import (CHECKPOINTS, CHOICES, DROPOUT_KINDS, LOGGERS, MONITORS, OPTIMIZERS,
-                                      PARALLEL_STRATEGIES, PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES, STRATEGIES,
-                                      TTA_MODES, Config)
+from medtrain.config.settings import (CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS, LOGGERS, MONITORS,
+                                      OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES,
+                                      STRATEGIES, TTA_MODES, Config)
 from medtrain.errors import MedtrainError, suggest
 
 
@@ -100,9 +100,13 @@ def validate(c: Config) -> None:
         raise suggest(c.dropout_kind, DROPOUT_KINDS, "dropout kind")
     if c.tta not in TTA_MODES:
         raise suggest(c.tta, TTA_MODES, "test-time augmentation")
-    for key in ("class_weights", "flip"):
-        if getattr(c, key) not in CHOICES:
-            raise suggest(getattr(c, key), CHOICES, key)
+    if c.flip not in CHOICES:
+        raise suggest(c.flip, CHOICES, "flip")
+    if c.class_weights not in CHOICES + CLASS_WEIGHT_RULES:
+        raise suggest(c.class_weights, CHOICES + CLASS_WEIGHT_RULES, "class_weights")
+    need(c.class_weights not in CLASS_WEIGHT_RULES or c.transfer != "linear-probe",
+         f"class_weights {c.class_weights}: a linear probe's classifier is not trained with class weights, so "
+         "there is no balanced rule to adjust")
     if c.head != "linear" and not (c.head.startswith("maxout:") and c.head[7:].isdigit() and int(c.head[7:]) >= 2):
         raise MedtrainError(f"head must be linear or maxout:K with K >= 2, got {c.head}")
     from medtrain.color import SPACES
@@ -144,3 +148,14 @@ def _devices_ok(d) -> bool:
     if isinstance(d, (list, tuple)):
         return bool(d) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in d)
     return False
+
+
+def check_read(c: Config) -> None:
+    """Refuse a setting changed from its default that the run's other settings never read: ``milestones``
+    under a schedule other than multistep (it had been recorded and ignored, as ``--aa-policy`` without
+    autoaugment is refused). Checked for a new single run, not in :func:`validate`: a grid's setting applies to
+    the cells that read it (``--vary schedule=onecycle,multistep --milestones 0.3``), and a saved config must
+    stay loadable."""
+    if c.schedule != "multistep" and tuple(c.milestones) != tuple(Config.milestones):
+        raise MedtrainError(f"--milestones {','.join(f'{m:g}' for m in c.milestones)}: schedule {c.schedule} does "
+                            "not read them (only multistep does); they would be recorded but not used")

@@ -61,7 +61,7 @@ class Config:
     milestones: tuple = (0.5, 0.75)  #: multistep: fractions of ``epochs`` where lr is divided by 10
     epochs: int = 30
     batch_size: Optional[int] = None  #: None = auto (training.build.default_batch_size: 64 for the default 2D network from scratch, else 128)
-    class_weights: str = "auto"  #: class-balanced loss: auto (balanced, prior-corrected if validation says so), true, false
+    class_weights: str = "auto"  #: class-balanced loss: auto (balanced, prior-corrected if validation says so), true, false, or a rule of CLASS_WEIGHT_RULES pinned
     label_smoothing: float = 0.0
     ema: float = 0.0  #: exponential moving average of the weights, half-life in epochs (0 = off); validation and the saved model use it
     members: Optional[int] = None  #: networks trained side by side, their logits averaged (a deep ensemble); None = auto (training.build.default_members: 2 for the default 3D recipe in bf16, else 1)
@@ -120,6 +120,9 @@ DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
 TTA_MODES = ("auto", "none", "hflip", "flip", "shift", "hflip-shift", "flip-shift")
 #: Settings decided on the validation split when "auto" (medtrain.training.choices); true/false pin them.
 CHOICES = ("auto", "true", "false")
+#: The decision rules ``class_weights: auto`` can choose besides the balanced one (``true``); each can be pinned by
+#: name, so that the recipe a run chose can be trained again as it was (medtrain.training.choices).
+CLASS_WEIGHT_RULES = ("prior-adjusted", "val-fitted")
 #: Numbers whose ``auto`` (stored as None) the run resolves to the value validated for its recipe
 #: (medtrain.training.build.default_lr / default_batch_size) and records.
 AUTO_NUMBERS = ("lr", "batch_size", "members")

@@ -13,7 +13,7 @@ import numpy as np
 import yaml
 
 from medtrain._io import read_yaml
-from medtrain.config.settings import AUTO_NUMBERS, KEYS
+from medtrain.config.settings import AUTO_NUMBERS, CLASS_WEIGHT_RULES, KEYS
 from medtrain.errors import MedtrainError
 
 
@@ -65,10 +65,15 @@ def coerce(name: str, value: Any) -> Any:
         if name in ("class_weights", "flip"):  # auto, or a boolean spelled any way a bool key accepts
             if isinstance(value, str) and value.lower() == "auto":
                 return "auto"
+            rules = CLASS_WEIGHT_RULES if name == "class_weights" else ()  # a decision rule auto can choose
+            if isinstance(value, str) and value.lower() in rules:
+                return value.lower()
             try:
                 return "true" if _coerce_bool(value) else "false"
             except ValueError:
-                raise MedtrainError(f"{name} must be auto, true or false, got {value!r}") from None
+                allowed = ("auto", "true", "false") + rules
+                raise MedtrainError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                                    f"got {value!r}") from None
         if kind == "bool":
             return _coerce_bool(value)
         if kind == "int":

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from medtrain import metrics
-from medtrain.config import Config
+from medtrain.config import CLASS_WEIGHT_RULES, Config
 from medtrain.data.base import Splits
 from medtrain.data.split import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
@@ -198,9 +198,11 @@ def pick_rule(val_acc: dict, crossfit_acc: float | None, margin: float = FITTED_
 def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
     """With ``class_weights: auto``: keep the balanced-loss decision rule, fold the logit adjustment into the
     classifier's bias when it raises validation accuracy, or, when the threshold is off for another reason,
-    the shift fitted on validation (:mod:`medtrain.evaluation.bias`); see :func:`pick_rule`. Modifies
-    ``module``'s classifier in place."""
-    if cfg.class_weights != "auto":
+    the shift fitted on validation (:mod:`medtrain.evaluation.bias`); see :func:`pick_rule`. With
+    ``prior-adjusted`` or ``val-fitted`` (``CLASS_WEIGHT_RULES``) that rule is applied without a choice, its validation
+    figures recorded as auto's are. Modifies ``module``'s classifier in place."""
+    pinned = cfg.class_weights in CLASS_WEIGHT_RULES
+    if cfg.class_weights in ("true", "false"):
         return {"chosen": "balanced" if cfg.class_weights == "true" else "plain", "how": "pinned (--class-weights)"}
     if cfg.transfer == "linear-probe":
         return {"chosen": "plain", "how": "a linear probe's classifier is not trained with class weights"}
@@ -231,16 +233,17 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
     if crossfit is not None:
         extra["val_acc_crossfit"] = {"val-fitted": crossfit, "margin": FITTED_MARGIN}
     fitted = None
-    if crossfit is not None:
+    if crossfit is not None or cfg.class_weights == "val-fitted":
         fitted = torch.as_tensor(decision_shift(z, y, splits.task)).to(linear.bias)
         scores["val-fitted"] = scores_with(fitted)  # left folded until a rule is chosen
-        if calls_one_class(held_out, splits.task) or calls_one_class(scores["val-fitted"], splits.task):
+        if crossfit is not None and (calls_one_class(held_out, splits.task)
+                                     or calls_one_class(scores["val-fitted"], splits.task)):
             # a shift that calls every image the majority class scores the majority's share as accuracy: a
             # prevalence guess, not a classifier (a 2-epoch BreastMNIST run had been kept so, never calling
             # "malignant" on test; found in a user walkthrough)
             extra["val_acc_crossfit"]["refused"] = "calls every validation image one class"
             crossfit = None
-    chosen = pick_rule(acc, crossfit)
+    chosen = cfg.class_weights if pinned else pick_rule(acc, crossfit)
     if fitted is not None and chosen != "val-fitted":
         del scores["val-fitted"]
         with torch.no_grad():
@@ -252,4 +255,5 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
         with torch.no_grad():
             linear.bias += prior
     auc = {k: float(metrics.auc(y, v, splits.task)) for k, v in scores.items()}
-    return {"chosen": chosen, "how": "validation accuracy", "val_acc": acc, "val_auc": auc, **extra}
+    how = "pinned (--class-weights)" if pinned else "validation accuracy"
+    return {"chosen": chosen, "how": how, "val_acc": acc, "val_auc": auc, **extra}

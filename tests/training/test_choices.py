@@ -135,6 +135,31 @@ def test_tta_and_class_weights_are_chosen_by_their_validation_numbers_and_eval_r
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
 
 
+def test_a_rule_auto_chooses_can_be_pinned_and_trains_the_same_recipe(tmp_path):
+    """A run's chosen class-weight rule can be pinned by name (`--class-weights prior-adjusted|val-fitted`), so its
+    recipe can be trained again without a choice: the pinned run scores what auto recorded for that rule."""
+    data = make_npz(tmp_path / "d.npz", sizes=(96, 48, 48), noisy_test=4)
+    arrays = dict(np.load(data))
+    for split in ("train", "val", "test"):  # about 3:1, so the balanced and the adjusted rule differ
+        keep = (arrays[f"{split}_labels"][:, 0] == 0) | (np.arange(len(arrays[f"{split}_labels"])) % 3 == 0)
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = arrays[f"{split}_images"][keep], arrays[f"{split}_labels"][keep]
+    np.savez(data, **arrays)
+    auto = medtrain.train(fast_config(data, tmp_path / "auto", epochs=1, lr=3e-3, bootstrap=0), verbose=False)
+    tta = auto["choices"]["tta"]["chosen"]
+    adjusted = medtrain.train(fast_config(data, tmp_path / "adj", epochs=1, lr=3e-3, bootstrap=0, tta=tta,
+                                          class_weights="prior-adjusted"), verbose=False)
+    cw = adjusted["choices"]["class_weights"]
+    assert cw["chosen"] == "prior-adjusted" and cw["how"] == "pinned (--class-weights)"
+    assert adjusted["val"]["acc"] == pytest.approx(auto["choices"]["class_weights"]["val_acc"]["prior-adjusted"],
+                                                   abs=1e-9)
+    fitted = medtrain.train(fast_config(data, tmp_path / "fit", epochs=1, lr=3e-3, bootstrap=0, tta=tta,
+                                        class_weights="val-fitted"), verbose=False)
+    cw = fitted["choices"]["class_weights"]
+    assert cw["chosen"] == "val-fitted" and len(cw["fitted_shift"]) == 2
+    assert fitted["val"]["acc"] == pytest.approx(cw["val_acc"]["val-fitted"], abs=1e-9)
+    assert medtrain.evaluate(tmp_path / "fit", verbose=False)["acc"] == pytest.approx(fitted["test"]["acc"], abs=1e-9)
+
+
 def test_logit_adjustment_undoes_the_class_weights():
     """Balanced-loss posteriors are prevalence posteriors divided by the prior: adding -log w (w the
     inverse-frequency weights) restores the prevalence posterior (Menon et al., ICLR 2021)."""
@@ -157,8 +182,13 @@ def test_a_choice_is_auto_or_a_boolean_and_anything_else_is_named():
 
     assert resolve({"flip": False, "class_weights": "yes"}).flip == "false"
     assert resolve({"class_weights": True}).class_weights == "true"
+    assert resolve({"class_weights": "Prior-Adjusted"}).class_weights == "prior-adjusted"
     with pytest.raises(MedtrainError, match="flip"):
         resolve({"flip": "sometimes"})
+    with pytest.raises(MedtrainError, match="flip"):
+        resolve({"flip": "prior-adjusted"})  # a decision rule is a class-weight setting only
+    with pytest.raises(MedtrainError, match="linear probe"):
+        resolve({"class_weights": "val-fitted", "transfer": "linear-probe", "pretrained": "timm:resnet18"})
     with pytest.raises(MedtrainError, match="test-time augmentation .vertical."):
         resolve({"tta": "vertical"})
 
