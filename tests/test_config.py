@@ -1,5 +1,6 @@
 import pytest
 
+import medtrain
 from medtrain.config import Config, resolve
 from medtrain.errors import MedtrainError
 
@@ -74,3 +75,19 @@ def test_a_home_relative_out_is_the_home_folder_wherever_it_was_written(monkeypa
     monkeypatch.setenv("HOME", str(tmp_path))
     c = resolve({"dataset": "breastmnist", "out": "~/runs/a", "data_dir": "~/cache"})
     assert (c.out, c.data_dir) == (str(tmp_path / "runs" / "a"), str(tmp_path / "cache"))
+
+
+def test_milestones_given_to_a_schedule_that_does_not_read_them_are_refused():
+    """Only multistep reads milestones: given with the default onecycle schedule they had been recorded and ignored
+    (as --aa-policy without autoaugment is refused). The default value itself, given or not, is no mistake."""
+    from medtrain.config import check_read
+
+    with pytest.raises(MedtrainError, match="milestones 0.3: schedule onecycle does not read them"):
+        check_read(resolve({"milestones": "0.3"}))
+    with pytest.raises(MedtrainError, match="schedule cosine"):
+        check_read(resolve({"schedule": "cosine", "milestones": [0.2, 0.6]}))
+    check_read(resolve({"schedule": "multistep", "milestones": "0.3"}))
+    check_read(resolve({"schedule": "cosine"}))
+    check_read(resolve({"milestones": "0.5,0.75"}))
+    with pytest.raises(MedtrainError, match="milestones 0.3"):  # what train refuses, before reading any data
+        medtrain.train({"data": "no-such.npz", "milestones": "0.3"}, verbose=False)

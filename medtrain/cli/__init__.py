@@ -14,9 +14,10 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 
 from medtrain._io import check_output
-from medtrain.errors import MedtrainError, TrainingInterrupted
+from medtrain.errors import MedtrainError, TrainingInterrupted, suggest
 
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
 # installed package is skipped, so partial installs still give a working command.
@@ -31,9 +32,21 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"medtrain: error: {message} (see `{self.prog} --help`)\n")
 
+    def _check_value(self, action, value):
+        """A value outside ``choices`` names the closest ones (``medtrain trian``: did you mean train?), as
+        ``medtrain cost resnt18`` does; argparse listed every choice."""
+        if action.choices is None or value in action.choices:
+            return
+        what = ("command" if self.prog == "medtrain" else f"{self.prog} command") \
+            if isinstance(action, argparse._SubParsersAction) else "value"
+        raise argparse.ArgumentError(action, str(suggest(str(value), [str(c) for c in action.choices], what)))
+
 
 def build_parser() -> argparse.ArgumentParser:
+    from medtrain import __version__
+
     parser = _Parser(prog="medtrain", description="Train, compare and analyse CNN classifiers on medical images.")
+    parser.add_argument("-V", "--version", action="version", version=f"medtrain {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
@@ -58,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(getattr(args, "out", None), str) and args.out.startswith("~"):  # quoted: no shell expanded it
         args.out = os.path.expanduser(args.out)  # compare's tables, predict's file... had gone to a literal ./~
     previous = _sigterm_as_ctrl_c()
+    shown = warnings.showwarning
+    warnings.showwarning = _own_warnings_in_one_line(shown)
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
         if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end
@@ -76,8 +91,21 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
         return 141  # 128 + SIGPIPE, as a shell tool ended by the closed pipe
     finally:
+        warnings.showwarning = shown
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _own_warnings_in_one_line(shown):
+    """medtrain's own warnings (a patient split far from its fractions, labels that read like a missing value)
+    as one line ``medtrain: warning: ...``; Python's form had added the file, line and a line of source code.
+    Other libraries' warnings keep their form."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.split(".")[0] == "medtrain":
+            print(f"medtrain: warning: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+    return show
 
 
 def _raise_interrupt(signum, frame):

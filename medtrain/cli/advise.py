@@ -9,7 +9,7 @@ def register(sub) -> None:
                                    "small/large x similar/different.")
     p.add_argument("--source", required=True, metavar="RUN_DIR", help="the source model A: a medtrain run directory")
     p.add_argument("--target", required=True, metavar="DATASET", help="a MedMNIST name or a local data path")
-    p.add_argument("--max-images", type=int, default=1000, help="images per dataset for the similarity measures")
+    p.add_argument("--max-images", type=int, default=1000, help="training images drawn from each dataset for the similarity measures (default 1000)")
     p.add_argument("--small-per-class", type=int, default=1000,
                    help="below this many training images per class the target is small (default 1000)")
     p.add_argument("--similar-below", type=float, default=0.75,

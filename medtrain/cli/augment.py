@@ -33,12 +33,12 @@ def register(sub) -> None:
 
     s = asub.add_parser("show", help="write a PNG grid of originals and augmented draws",
                         description="Originals in the first column, augmented draws next to them.")
-    _data_flags(s)
+    _data_flags(s, seed_help="seed of the image choice and the draws (default: the config's, else 0)")
     s.add_argument("--augment", required=True, metavar="LIST",
                    help="comma-separated ops and/or policy YAML files, e.g. flip,randaugment or policy.yaml")
     s.add_argument("--draws", type=int, default=4, help="augmented draws per image (default 4)")
     s.add_argument("--n", type=int, default=8, help="number of images (rows; default 8)")
-    s.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to draw images from")
+    s.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to draw images from (default train)")
     s.add_argument("--aa-policy", default=None, help="autoaugment: imagenet, cifar10 or svhn (default imagenet)")
     s.add_argument("--ra-n", type=int, default=None, help="randaugment: ops per image N (default 2)")
     s.add_argument("--ra-m", type=float, default=None, help="randaugment: magnitude M on 0..10 (default 9)")
@@ -50,10 +50,11 @@ def register(sub) -> None:
                                     "RandAugment). autoaugment: an Optuna study (TPE, pruning) over policies of "
                                     "sub-policies of two ops, each with a probability and a magnitude. Either "
                                     "selects on validation and writes the policy as YAML for --augment.")
-    _data_flags(r)
+    _data_flags(r, seed_help="seed of the candidates' trainings and, for autoaugment, of the study's sampler "
+                             "(default: the config's, else 0)")
     r.add_argument("--model", help="architecture (default: the config's)")
     r.add_argument("--batch-size", dest="batch_size", help="batch size (default: the config's)")
-    r.add_argument("--accelerator", help="cpu, gpu, mps or auto")
+    r.add_argument("--accelerator", help="cpu, gpu, mps or auto (default: the config's, else auto)")
     r.add_argument("--budget-epochs", type=int, required=True, metavar="E", help="epochs per candidate")
     # no argparse defaults: --method autoaugment must tell these given from not given, to refuse them
     r.add_argument("--n-values", metavar="LIST", help="randaugment: grid of N (default 1,2,3)")
@@ -62,7 +63,9 @@ def register(sub) -> None:
                    help="ops applied before RandAugment in every candidate (default: the config's augment)")
     r.add_argument("--no-baseline", action="store_true",
                    help="randaugment: don't train the candidate without RandAugment")
-    r.add_argument("--work-dir", metavar="DIR", help="run directories of the candidates (default <out>-search/)")
+    r.add_argument("--work-dir", metavar="DIR",
+                   help="run directories of the candidates (default: beside --out, named after it without its "
+                        "extension: --out pol/ra.yaml -> pol/ra-search)")
     r.add_argument("--method", default="randaugment", choices=("randaugment", "autoaugment"),
                    help="randaugment: the (N, M) grid (default); autoaugment: search sub-policies with Optuna")
     r.add_argument("--trials", type=int, metavar="N", help="autoaugment: stop when the study holds N finished trials")
@@ -78,12 +81,13 @@ def register(sub) -> None:
     r.set_defaults(func=run_search, out_kind="file")
 
 
-def _data_flags(p: argparse.ArgumentParser) -> None:
+def _data_flags(p: argparse.ArgumentParser, seed_help: str) -> None:
     p.add_argument("--config", metavar="YAML", help="YAML file of settings (dataset, data, size, ...)")
-    p.add_argument("--dataset", help="MedMNIST dataset name")
+    p.add_argument("--dataset", help="MedMNIST dataset name (default: the config's, else pneumoniamnist)")
     p.add_argument("--data", help="a local .npz, an image folder or a CSV")
-    p.add_argument("--size", help="MedMNIST image size (28, 64, 128, 224)")
-    p.add_argument("--seed", help="seed of the image choice and the draws (default 0)")
+    p.add_argument("--size", help="MedMNIST image size: 28, 64, 128 or 224 (default: the config's, else 28)")
+    p.add_argument("--seed", help=seed_help + "; also of the train/val/test split of an image folder or CSV "
+                                              "without a split column")
 
 
 def _config(args: argparse.Namespace, extra: Sequence[str] = ()):

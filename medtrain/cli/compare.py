@@ -1,6 +1,11 @@
 """``medtrain compare --vary KEY=V1,V2 ... --seeds N``: a grid of runs and its summary table."""
 from __future__ import annotations
 
+from pathlib import Path
+
+OUT_HELP = ("the grid's folder: a run directory per cell and seed (OUT/KEY=V,.../seedS), summary.md, summary.csv, "
+            "report.html and seeds.png (default runs/compare)")
+
 
 def register(sub) -> None:
     p = sub.add_parser("compare", help="train a grid of settings x seeds and tabulate mean ± std",
@@ -8,10 +13,11 @@ def register(sub) -> None:
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
                    help="a setting and its values (repeatable; the grid is their product); values holding a comma "
                         "are separated by ';' instead: \"augment=none;flip,shift\"")
-    p.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per cell")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="every cell trains seeds 0..N-1 (default 1); --seed is refused")
     from medtrain.cli._options import add_config_flags
 
-    add_config_flags(p)
+    add_config_flags(p, own={"out": OUT_HELP}, hidden=("seed",))
     p.set_defaults(func=run, out_kind="dir")
 
 
@@ -28,4 +34,14 @@ def run(args) -> int:
     if args.seeds < 1:
         raise MedtrainError(f"--seeds must be >= 1, got {args.seeds}")
     compare(base, parse_vary(args.vary), list(range(args.seeds)), out)
+    closing(Path(out))
     return 0
+
+
+def closing(out: Path) -> None:
+    """The last line: the files the grid wrote beside its cells (the table had ended the output without them)."""
+    from medtrain.reports.html import SEEDS_FILE
+    from medtrain.rundir import REPORT_FILE
+
+    print(f"wrote summary.md, summary.csv, {REPORT_FILE} and {SEEDS_FILE} in {out}; each cell's runs: "
+          f"{out / 'KEY=V,...'}/seedS")

@@ -8,7 +8,8 @@ def register(sub) -> None:
                                    "threshold) on a split of its data; prints AUC/ACC with CIs and writes "
                                    "RUN_DIR/eval_<split>.json.")
     p.add_argument("run_dir")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="the split of the run's data to evaluate (default test)")
     p.set_defaults(func=run)
 
 

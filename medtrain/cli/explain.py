@@ -10,10 +10,12 @@ def register(sub) -> None:
                                    "[0, 1], written to DIR/maps.npz with an overlay PNG per input (volumes: the "
                                    "three central orthogonal slices).")
     p.add_argument("run_dir", metavar="RUN")
-    p.add_argument("inputs", nargs="*", metavar="INPUT",
+    # default=[]: without a default argparse counts a nargs="*" positional as required, and its error named INPUT
+    p.add_argument("inputs", nargs="*", default=[], metavar="INPUT",
                    help="as for predict: image files, folders, a CSV with a path column, a MedMNIST-layout .npz, "
                         "NIfTI files or DICOM series folders; none: the run's own --split")
-    p.add_argument("--method", default="gradcam", choices=["gradcam", "gradcam++", "occlusion"])
+    p.add_argument("--method", default="gradcam", choices=["gradcam", "gradcam++", "occlusion"],
+                   help="saliency method (default gradcam)")
     p.add_argument("--target", default=None, metavar="CLASS",
                    help="class name or index to explain (default: each input's predicted class)")
     p.add_argument("--layer", default=None, metavar="NAME",
@@ -21,7 +23,7 @@ def register(sub) -> None:
                         "at least 7 cells a side)")
     p.add_argument("--out", default="explanations", metavar="DIR", help="output folder (default explanations)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
-                   help="the split of a .npz input, or of the run's own data when no INPUT is given")
+                   help="the split of a .npz input, or of the run's own data when no INPUT is given (default test)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="explain the first N inputs only")
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
     p.set_defaults(func=run, out_kind="dir")

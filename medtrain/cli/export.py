@@ -9,7 +9,7 @@ def register(sub) -> None:
                        description="Export a run's network with its colour space, normalisation and softmax inside: "
                                    "float32 images in [0, 1] in, class probabilities out, batch dimension dynamic.")
     p.add_argument("run_dir", metavar="RUN")
-    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"])
+    p.add_argument("--format", default="onnx", choices=["onnx", "torchscript"], help="file format (default onnx)")
     p.add_argument("--out", default=None, help="output file (default RUN/model.onnx or RUN/model.pt)")
     p.add_argument("--exporter", default=None, choices=["dynamo", "torchscript"],
                    help="ONNX: torch.onnx.export's dynamo exporter (default; falls back to the TorchScript-based "
@@ -30,7 +30,9 @@ def run(args) -> int:
         raise MedtrainError(f"--exporter chooses the ONNX exporter; --format {args.format} has none")
     want = {"onnx": (".onnx",), "torchscript": (".pt", ".pth", ".ts", ".torchscript")}[args.format]
     if args.out and Path(args.out).suffix.lower() not in want:  # an ONNX file named model.pt had been written
-        raise MedtrainError(f"--out {args.out}: a {args.format} file is named *{want[0]}")
+        kind = {"onnx": "an ONNX", "torchscript": "a TorchScript"}[args.format]
+        others = f" (or {', '.join(want[1:])})" if len(want) > 1 else ""
+        raise MedtrainError(f"--out {args.out}: {kind} file is named *{want[0]}{others}")
     res = export_run(args.run_dir, args.format, args.out, exporter=args.exporter or "dynamo", tta=not args.no_tta)
     if res["fallback"]:
         print(f"medtrain: the dynamo exporter failed ({res['fallback']}); used the TorchScript-based exporter")

@@ -13,7 +13,9 @@ import argparse
 import json
 import sys
 
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, suggest
+
+EPOCHS, PLOT = 5, "models_accuracy.png"  #: --dataset's defaults
 
 
 def register(subparsers) -> None:
@@ -32,8 +34,9 @@ def register(subparsers) -> None:
                    help="seconds per timing (latency or throughput) per network (default 10)")
     p.add_argument("--dataset", metavar="NAME",
                    help="train each network briefly on this MedMNIST dataset: accuracy vs. cost table and scatter")
-    p.add_argument("--epochs", type=int, default=5, help="with --dataset: training epochs per network")
-    p.add_argument("--plot", default="models_accuracy.png", help="with --dataset: the scatter PNG")
+    # --epochs, --plot: no argparse defaults, so that one given without --dataset is told from one not given
+    p.add_argument("--epochs", type=int, help=f"with --dataset: training epochs per network (default {EPOCHS})")
+    p.add_argument("--plot", help=f"with --dataset: the scatter PNG (default {PLOT})")
     p.add_argument("--runs", default=None, help="with --dataset: where the run directories go (default: a temp dir)")
     p.set_defaults(func=run)
 
@@ -41,13 +44,17 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from medtrain.models import benchmark  # here, not at import: `medtrain --help` need not load the zoo
 
-    if args.dataset:
-        return run_accuracy(args)
-    if not args.measure:
+    if not args.dataset:
+        given = [flag for flag, v in (("--epochs", args.epochs), ("--plot", args.plot), ("--runs", args.runs))
+                 if v is not None]
+        if given:  # they had been ignored silently
+            raise MedtrainError(f"{', '.join(given)} {_apply(given)} with --dataset only (a short training of each "
+                                f"network)")
+    if not args.dataset and not args.measure:
         given = [flag for flag, on in (("--names", args.names), ("--csv", args.csv), ("--quick", args.quick)) if on]
         if given:  # the listing has no such view: they had been ignored silently, the whole zoo printed
-            raise MedtrainError(f"{', '.join(given)} apply with --measure or --dataset; `medtrain models` alone lists "
-                                f"the whole zoo")
+            raise MedtrainError(f"{', '.join(given)} {_apply(given)} with --measure or --dataset; `medtrain models` "
+                                f"alone lists the whole zoo")
         fams = benchmark.families()
         if args.json:
             print(json.dumps(fams))
@@ -57,6 +64,10 @@ def run(args) -> int:
                 print("    " + ", ".join(entry["names"]))
             print("\nAny other timm model name is accepted too; append -separable for the depthwise-separable twin.")
         return 0
+    if args.names:
+        check_names(args.names)
+    if args.dataset:
+        return run_accuracy(args)
     if args.budget <= 0:
         raise MedtrainError("--budget must be > 0 seconds")
     import torch
@@ -71,6 +82,28 @@ def run(args) -> int:
     else:
         print(benchmark.markdown(rows), end="")
     return 0
+
+
+def _apply(flags: list) -> str:
+    return "applies" if len(flags) == 1 else "apply"
+
+
+def check_names(names: str) -> None:
+    """Each name of ``--names`` known to ``create_model``; an unknown one names the nearest of the zoo, or (none
+    near) where to look: the error had listed all ~60 names of the zoo."""
+    import difflib
+
+    from medtrain.models.factory import check_model_name, list_models
+
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        try:
+            check_model_name(name)
+        except MedtrainError:
+            zoo = list_models()
+            if difflib.get_close_matches(name, zoo, n=1, cutoff=0.5):
+                raise suggest(name, zoo, "model") from None
+            raise MedtrainError(f"unknown model '{name}' in --names; `medtrain models` lists the zoo (any timm "
+                                f"model name is accepted too)") from None
 
 
 def run_accuracy(args) -> int:
@@ -93,9 +126,10 @@ def run_accuracy(args) -> int:
     from medtrain.models.cost import count_cost
     from medtrain.reports.plots import cost_accuracy_scatter
 
-    if args.epochs < 1:
-        raise MedtrainError(f"--epochs must be >= 1, got {args.epochs}")
-    base = config_mod.resolve({"dataset": args.dataset, "epochs": args.epochs, "progress": False, "bootstrap": 0})
+    epochs, plot = EPOCHS if args.epochs is None else args.epochs, args.plot or PLOT
+    if epochs < 1:
+        raise MedtrainError(f"--epochs must be >= 1, got {epochs}")
+    base = config_mod.resolve({"dataset": args.dataset, "epochs": epochs, "progress": False, "bootstrap": 0})
     splits = load_splits(base)
     size = int(splits.spatial_shape[-1])
     runs = Path(args.runs or tempfile.mkdtemp(prefix="medtrain-models-"))
@@ -118,8 +152,8 @@ def run_accuracy(args) -> int:
                       f"{row['val_auc']:.3f}, {row['wall_s']:.0f} s", file=sys.stderr)
             if not reused:
                 bar.advance()
-    cost_accuracy_scatter([(r["name"], r["macs"], r["test_auc"]) for r in rows], args.plot,
-                          f"{args.dataset}, {args.epochs} epochs, {size} px")
+    cost_accuracy_scatter([(r["name"], r["macs"], r["test_auc"]) for r in rows], plot,
+                          f"{args.dataset}, {epochs} epochs, {size} px")
     if args.json:
         print(json.dumps(rows))
         return 0

@@ -17,14 +17,14 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json); - for "
                                                     "standard output")
     p.add_argument("--json", action="store_true", help="write JSON instead of CSV")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of a .npz input")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of a .npz input (default test)")
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
     p.add_argument("--no-calibration", action="store_true",
                    help="raw probabilities, without the run's calibration temperature")
     p.add_argument("--no-tta", action="store_true",
                    help="one view per image instead of the run's test-time views (half the time of flip TTA; "
                         "the run's temperature and threshold were fitted on the averaged views)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256, as eval)")
+    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
     p.set_defaults(func=run, out_kind="file")
 
 

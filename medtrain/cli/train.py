@@ -11,8 +11,8 @@ def register(sub) -> None:
                                    "(per-fold metrics, mean ± std, pooled out-of-fold AUC) in --out.")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint with its own settings (other "
-                        "flags must repeat them; progress, data_dir, store, accelerator, strategy may change; devices and "
-                        "num_nodes may not)")
+                        "flags must repeat them; only progress, data_dir, store, accelerator, strategy, out may "
+                        "change, and the run stays in RUN_DIR whatever --out says)")
     from medtrain.cli._options import add_config_flags
 
     add_config_flags(p)
@@ -20,19 +20,43 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from medtrain import config as config_mod
     from medtrain.api import train
     from medtrain.cli._options import config_layers
+    from medtrain.rundir import default_run_dir
 
     from_file, flags = config_layers(args)
     if args.resume:
         train({**from_file, **flags}, resume=args.resume)
+        closing(Path(args.resume))
         return 0
     cfg = config_mod.resolve(from_file, flags)
+    out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
     if cfg.folds and cfg.fold is None:  # every fold, then the cross-validation summary
         from medtrain.crossval import cross_validate
 
         cross_validate(cfg)
+        closing(out, folds=cfg.folds)
         return 0
     train(cfg)
+    closing(out)
     return 0
+
+
+def closing(out, folds: int = 0) -> None:
+    """The last line of a finished run: where its report and numbers are, and the commands that use it (the
+    summary table had ended the output without either)."""
+    from medtrain.cli import _first_process
+    from medtrain.crossval import CV_FILE, CV_TABLE, fold_dir
+    from medtrain.rundir import METRICS_FILE, REPORT_FILE, is_finished
+
+    if not _first_process():  # the other processes of a multi-device run print nothing
+        return
+    if folds and (out / CV_FILE).is_file():
+        print(f"report: {out / REPORT_FILE}; numbers: {out / CV_FILE}, {out / CV_TABLE}; the folds' runs: "
+              f"{fold_dir(out, 0)} .. {fold_dir(out, folds - 1)} (medtrain eval|predict|export|explain FOLD_RUN)")
+    elif not folds and is_finished(out):
+        print(f"report: {out / REPORT_FILE}; metrics: {out / METRICS_FILE}; next: medtrain eval|predict|export|"
+              f"explain {out}")

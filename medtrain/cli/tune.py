@@ -20,10 +20,13 @@ def register(sub) -> None:
     p.add_argument("--storage", metavar="URL",
                    help="SQLAlchemy URL of the study database (default sqlite:///OUT/study.db); give the same "
                         "URL on several machines to share one study")
-    p.add_argument("--study-name", default="tune", metavar="NAME", help="the study's name in the storage")
+    p.add_argument("--study-name", default="tune", metavar="NAME",
+                   help="the study's name in the storage (default tune)")
     from medtrain.cli._options import add_config_flags
 
-    add_config_flags(p)
+    add_config_flags(p, own={"out": "the study's folder: the trials' run directories OUT/trials/NNN, the reports "
+                                    "(trials.csv/.md, best_config.yaml, best.json; both in OUT/trials-NAME for "
+                                    "another --study-name) and the default study.db (default runs/tune)"})
     p.set_defaults(func=run, out_kind="dir")
 
 

@@ -1,6 +1,8 @@
 """Fit a model to a dataset with the Lightning Trainer: checkpoint selection, early stopping, resume."""
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
 import time
 import warnings
@@ -108,6 +110,28 @@ def check_checkpoint(path: Path) -> None:
                             f"again with another --out (or remove {path.parent.parent})") from None
 
 
+class _NoTips(logging.Filter):
+    """Drops Lightning's advertisements ("💡 Tip: ... try installing litlogger"), which it logs at INFO through
+    its rank-zero logger for every Trainer: three times on stderr per default run (two flip pilots and the run)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
+@contextlib.contextmanager
+def _no_lightning_tips():
+    """:class:`_NoTips` on Lightning's rank-zero logger while medtrain builds and runs its Trainer, and only then
+    (a caller's own Lightning code keeps its messages)."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_module
+
+    log, tips = rank_zero_module.log, _NoTips()
+    log.addFilter(tips)
+    try:
+        yield
+    finally:
+        log.removeFilter(tips)
+
+
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None,
         started: float | None = None) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
@@ -165,17 +189,18 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     precision = trainer_precision(cfg)
     if logger:
         callbacks.append(HistoryLogger())
-    trainer = pl.Trainer(
-        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.strategy, precision=precision, logger=logger, callbacks=callbacks,
-        enable_progress_bar=cfg.progress, enable_model_summary=False, num_sanity_val_steps=0,
-        default_root_dir=str(run_dir), log_every_n_steps=10,
-        use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders only)
-    )
+    with _no_lightning_tips():  # the Trainer logs its litlogger tip as it is built
+        trainer = pl.Trainer(
+            max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+            strategy=cfg.strategy, precision=precision, logger=logger, callbacks=callbacks,
+            enable_progress_bar=cfg.progress, enable_model_summary=False, num_sanity_val_steps=0,
+            default_root_dir=str(run_dir), log_every_n_steps=10,
+            use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders)
+        )
     last = ckpt_dir / LAST_CHECKPOINT
     if resume and last.exists():
         check_checkpoint(last)
-    with warnings.catch_warnings():
+    with _no_lightning_tips(), warnings.catch_warnings():  # (and the litmodels tip, if fit logs it)
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
         warnings.filterwarnings("ignore", ".*is an invalid type.*")
@@ -184,6 +209,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         # the validation figures are computed on the gathered split, the same on every process
         warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
         warnings.filterwarnings("ignore", ".*torch.distributed.nn.functional.all_gather is deprecated.*")  # Lightning's
+        # Lightning's pytree helper builds torch's deprecated LeafSpec once per fit: nothing a user can change
+        warnings.filterwarnings("ignore", r".*isinstance\(treespec, LeafSpec\)` is deprecated.*", FutureWarning)
         sigint = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit(module, train_loader, val_loader, ckpt_path=str(last) if resume and last.exists() else None)

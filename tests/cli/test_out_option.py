@@ -31,8 +31,8 @@ def test_out_of_the_wrong_kind_is_refused_before_anything_runs(tmp_path, capsys,
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--augment"], "argument --augment: expected one argument (see `medtrain train --help`)"),
-    (["export", "run", "--format", "tflite"], "invalid choice: 'tflite'"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["export", "run", "--format", "tflite"], "unknown value 'tflite'; choose from: onnx, torchscript"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
 ])
 def test_a_command_line_argparse_refuses_is_one_line_too(capsys, argv, message):
     """argparse printed its usage text before the error: 27 lines for `train --augment` without a value."""

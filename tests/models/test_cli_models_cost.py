@@ -56,8 +56,8 @@ def test_cost_of_a_3d_network_counts_its_volume_convolutions(capsys):
         # found in a user walkthrough: each had been a traceback, an error about a 224 px image, or ignored
         (["models", "--measure", "--names", "med3d_resnet10"], "is a 3D network; --measure tables 2D networks"),
         (["cost", "vit_tiny_patch16_224", "--input", "28"], "cannot run on 28 px inputs"),
-        (["models", "--names", "nosuch"], "--names apply with --measure or --dataset"),
-        (["models", "--csv"], "--csv apply with --measure"),
+        (["models", "--names", "nosuch"], "--names applies with --measure or --dataset"),
+        (["models", "--csv"], "--csv applies with --measure"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):

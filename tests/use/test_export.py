@@ -175,7 +175,7 @@ def test_not_a_run_is_one_line_and_exit_2(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--format", "torchscript", "--exporter", "dynamo"], "--exporter chooses the ONNX exporter"),
-    (["--format", "onnx", "--out", "m.pt"], "a onnx file is named *.onnx"),
+    (["--format", "onnx", "--out", "m.pt"], "an ONNX file is named *.onnx"),
 ])
 def test_export_options_that_would_be_ignored_or_mislead_are_refused(trained_run, tmp_path, capsys, argv, message):
     run, _, _ = trained_run

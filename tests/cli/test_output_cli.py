@@ -1,0 +1,104 @@
+"""What `medtrain train` and `medtrain compare` print: a closing line naming the files written and what to do next,
+a flip decision whose rule can be read off its numbers, and no Lightning noise (found in a user walkthrough)."""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from medtrain.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import make_npz  # noqa: E402
+
+# --flip auto (the default) on purpose: two pilot fits and the run, each a Trainer of its own
+FAST = ["--model", "resnet10_28_half", "--epochs", "1", "--batch-size", "32", "--no-progress", "--bootstrap", "0",
+        "--accelerator", "cpu"]
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One default-style run: its exit code, stdout, the warnings and Lightning's log messages it emitted."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_module
+
+    tmp = tmp_path_factory.mktemp("output")
+    out = tmp / "run"
+    records = _Records()
+    rank_zero_module.log.addHandler(records)
+    stdout = io.StringIO()
+    try:
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(stdout):
+            warnings.simplefilter("always")
+            code = main(["train", "--data", str(make_npz(tmp / "tiny.npz")), *FAST, "--out", str(out)])
+    finally:
+        rank_zero_module.log.removeHandler(records)
+    return {"code": code, "out": out, "stdout": stdout.getvalue(), "warnings": [str(w.message) for w in caught],
+            "log": records.messages}
+
+
+def test_train_ends_by_naming_its_report_metrics_and_next_commands(trained):
+    assert trained["code"] == 0
+    last = trained["stdout"].strip().splitlines()[-1]
+    out = trained["out"]
+    assert f"report: {out / 'report.html'}" in last and f"metrics: {out / 'metrics.json'}" in last
+    assert (out / "report.html").is_file() and (out / "metrics.json").is_file()
+    assert f"next: medtrain eval|predict|export|explain {out}" in last
+
+
+def test_a_default_run_prints_no_lightning_advert_or_deprecation(trained):
+    assert trained["code"] == 0
+    assert any("Trainer.fit" in m for m in trained["log"])  # Lightning's own lines were seen: the handler works
+    assert not [m for m in trained["log"] if "Tip:" in m or "litlogger" in m]
+    assert not [w for w in trained["warnings"] if "LeafSpec" in w]
+
+
+def test_the_flip_decision_line_shows_which_side_of_the_margin_it_fell():
+    """0.9103 with and 0.9203 without flips had read as a 0.0100 lead, enough to drop them; the lead was
+    0.009997, under the rule's `> 0.01`."""
+    from medtrain.reports.summary import choices_line
+
+    line = choices_line({"flip": {"chosen": True, "how": "pilot runs of 3 epoch(s) on validation",
+                                  "val_auc": {"with": 0.910303, "without": 0.9203}, "margin": 0.01}})
+    assert "without - with = 0.009997, not > the 0.01 margin" in line
+    line = choices_line({"flip": {"chosen": False, "how": "pilot runs", "val_auc": {"with": 0.9, "without": 0.93},
+                                  "margin": 0.01}})
+    assert "without - with = 0.0300 > the 0.01 margin" in line
+
+
+def test_compare_ends_by_naming_the_files_it_wrote(tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["compare", "--data", str(make_npz(tmp_path / "tiny.npz")), *FAST, "--flip", "true", "--out", str(out)]
+    assert main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    names = ["summary.md", "summary.csv", "report.html", "seeds.png"]
+    assert all(name in last for name in names) and str(out) in last
+    assert all((out / name).is_file() for name in names)
+
+
+def test_medtrains_own_warnings_are_one_line_and_others_keep_their_form(capsys):
+    """A patient split far from its fractions was shown in Python's form: file, line, category and a line of
+    source code. The CLI shows medtrain's own warnings as one `medtrain: warning:` line."""
+    from medtrain.cli import _own_warnings_in_one_line
+    from medtrain.data.split import SplitShareWarning
+
+    passed_on = []
+    show = _own_warnings_in_one_line(lambda *a: passed_on.append(a[:4]))
+    show(SplitShareWarning("patient-level split: test 0.05"), SplitShareWarning, "/x/split.py", 290)
+    assert capsys.readouterr().err == "medtrain: warning: patient-level split: test 0.05\n" and not passed_on
+    library = UserWarning("a library's")
+    show(library, UserWarning, "/x/lib.py", 7)
+    assert passed_on == [(library, UserWarning, "/x/lib.py", 7)] and not capsys.readouterr().err
