@@ -61,9 +61,11 @@ def split_digest(split) -> str:
 
 
 def record(splits) -> dict:
-    """``metrics.json``'s ``provenance``: :func:`environment` and each split's :func:`split_digest`."""
+    """``metrics.json``'s ``provenance``: :func:`environment` and each split's :func:`split_digest` (None for an
+    empty split: a search trial's test split is dropped before training, and is scored once later)."""
     return {**environment(), "argv": sys.argv,
-            "data_sha256": {name: split_digest(splits.split(name)) for name in ("train", "val", "test")}}
+            "data_sha256": {name: split_digest(splits.split(name)) if len(splits.split(name)) else None
+                            for name in ("train", "val", "test")}}
 
 
 def check_unchanged(metrics: dict, splits, split: str, run_dir) -> None:
