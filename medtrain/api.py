@@ -35,6 +35,9 @@ from medtrain.training.distributed import check_devices, is_multiprocess, launch
 from medtrain.training.fit import check_augment, fit
 from medtrain.training.probe import fit_probe
 
+#: An image side above which a run from own images says it could be resized (``--image-size``).
+LARGE_SIDE = 1024
+
 #: Settings that may differ between a run and its continuation (or reuse) without changing its result
 #: (``store``: the same tensors in memory or mapped from disk, so a run killed for memory resumes mapped).
 #: The number of processes (devices x num_nodes) is not one of them: the global batch, the shards and the
@@ -194,6 +197,11 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
               f"train/val/test {len(splits.train)}/{len(splits.val)}/{len(splits.test)}, "
               f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {cfg.model}, run {run_dir}",
               flush=True)
+        side = max(splits.spatial_shape)
+        if len(splits.spatial_shape) == 2 and side > LARGE_SIDE and cfg.image_size is None:
+            # 16 radiographs of 3000 x 3000 had taken 12 GB within 30 s of a CPU run, without a hint
+            print(f"medtrain: note: the images are {side} pixels wide and train at that size (networks' memory and "
+                  f"time grow with the pixels); --image-size 224 or 512 resizes them", flush=True)
     # Choices that can hurt (flips, TTA, the class-balanced loss) are made on validation: the flip before
     # training (recorded, so a resumed run trains the same way), the others on the trained network.
     flip = (rundir.read_choices(run_dir) or {}).get("flip") if resume else None
