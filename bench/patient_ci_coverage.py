@@ -26,7 +26,7 @@ STATS = {"auc": lambda y, s: auc(y, s, "binary-class"), "acc": lambda y, s: acc(
 bca_hits, widths = {k: 0 for k in STATS}, {k: {"patients": [], "bca": []} for k in STATS}
 def bca(y, s, g, seed, stat):
     """The BCa interval on the resamples bootstrap_ci draws for this seed (the same Resampler stream)."""
-    r = Resampler(len(y), g, seed)
+    r = Resampler(len(y), g, seed, strata=y)  # as bootstrap_ci draws: patients within their class
     d = np.array([stat(y[ix], s[ix]) for ix in (r.draw() for _ in range(B))]); d = d[~np.isnan(d)]
     th = stat(y, s)
     jk = np.array([stat(y[m], s[m]) for m in (np.concatenate(r.members[:u] + r.members[u + 1:])
