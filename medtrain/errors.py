@@ -28,9 +28,19 @@ class TrainingDiverged(MedtrainError):
     hold the diverged weights), so the run directory is removed and other settings are needed."""
 
 
-def suggest(name: str, choices: Iterable[str], what: str) -> MedtrainError:
-    """Build an 'unknown X' error that names the closest valid choices."""
+#: More choices than this are not listed in an error (the model zoo's ~60 names had filled the terminal).
+LISTED = 20
+
+
+def suggest(name: str, choices: Iterable[str], what: str, listed_by: str | None = None) -> MedtrainError:
+    """Build an 'unknown X' error that names the closest valid choices; with none close, every choice where
+    there are at most :data:`LISTED`, else how many and ``listed_by`` (where they are listed)."""
     choices = sorted(choices)
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; choose from: {', '.join(choices)}"
+    if close:
+        hint = f"; did you mean {', '.join(close)}?"
+    elif len(choices) <= LISTED or not listed_by:
+        hint = f"; choose from: {', '.join(choices)}"
+    else:
+        hint = f"; none of the {len(choices)} is close ({listed_by})"
     return MedtrainError(f"unknown {what} '{name}'{hint}")

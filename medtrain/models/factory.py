@@ -15,6 +15,9 @@ from medtrain.models import _registry
 from medtrain.models import med3d, resnet28, zoo  # noqa: F401  (importing them registers their builders)
 
 
+#: Where an unknown model's error points when no zoo name is close (the whole zoo had been listed).
+ZOO_LISTED = "`medtrain models` lists them; any timm model name works too"
+
 def _no_norm(num_features: int, *args, **kwargs) -> nn.Module:
     """Stands in for a normalisation layer when a model is built without batch norm."""
     return nn.Identity()
@@ -95,7 +98,7 @@ def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_no
             return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **opts)
         except TypeError as e:
             raise MedtrainError(f"model {name} does not support these options: {e}") from None
-    raise suggest(name, list_models(), "model")
+    raise suggest(name, list_models(), "model", listed_by=ZOO_LISTED)
 
 
 def list_models() -> list[str]:
@@ -123,4 +126,4 @@ def check_model_name(name: str) -> None:
     import timm
 
     if base not in timm.list_models():
-        raise suggest(name, list_models(), "model")
+        raise suggest(name, list_models(), "model", listed_by=ZOO_LISTED)

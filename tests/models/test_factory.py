@@ -67,3 +67,15 @@ def test_numpy_integers_are_channel_and_class_counts():
     import numpy as np
 
     assert medtrain.create_model("resnet10_28_half", np.int64(1), np.int32(3))(torch.zeros(1, 1, 28, 28)).shape == (1, 3)
+
+
+def test_an_unknown_model_far_from_every_name_points_to_the_zoo_instead_of_listing_it():
+    """The error had listed all ~60 names of the zoo on one line; a close name is still suggested."""
+    from medtrain.errors import MedtrainError
+    from medtrain.models.factory import check_model_name
+
+    with pytest.raises(MedtrainError) as far:
+        check_model_name("nonexist")
+    assert "`medtrain models` lists them" in str(far.value) and "alexnet" not in str(far.value)
+    with pytest.raises(MedtrainError, match="did you mean resnet18"):
+        check_model_name("resnt18")
