@@ -11,6 +11,7 @@ import numpy as np
 
 from medtrain._io import csv_cell, write_text
 from medtrain.errors import MedtrainError
+from medtrain.tasks import MULTILABEL
 
 PREDICTIONS_FILE = "predictions_test.csv"
 VAL_PREDICTIONS_FILE = "predictions_val.csv"  #: cross-validation folds: the validation predictions too
@@ -66,7 +67,9 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     temperature-scaled probabilities when there are any (the decision is the same either way). The
     column ``input`` names each image as ``predict`` does: its source file (``inputs``, where the data
     have files), else its index in the split. ``operating_point`` ``(threshold, positive)`` adds predict's
-    ``prediction_at_operating_point``; ``groups`` (each image's patient hash, where patients have several
+    ``prediction_at_operating_point``; then, for failure analysis, ``true_label`` (the label's name; multi-label:
+    the names joined by ``;``, as ``prediction``), ``correct`` (``true``/``false``) and, with an operating point,
+    ``correct_at_operating_point``; ``groups`` (each image's patient hash, where patients have several
     images) the column ``group``, which cross-validation's pooled intervals resample by. Probabilities are
     written to 9 significant digits, float32's whole precision, so metrics recomputed from the file equal
     the run's (at 6 decimals, close scores tied and an AUC moved in the 4th decimal)."""
@@ -79,12 +82,17 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     head += ["entropy"] if entropy is not None else []
     names = [str(label_names.get(str(j), j)) for j in range(k)] if label_names and task else []
     head += ["input"] + (["group"] if groups is not None else [])
-    named = [j for j, n in enumerate(names) if n not in head and n != "prediction" and names.index(n) == j]
+    after = ("true_label", "correct", "correct_at_operating_point")  # for failure analysis: each row's verdict
+    named = [j for j, n in enumerate(names)
+             if n not in head and n not in after and n != "prediction" and names.index(n) == j]
     decided = predicted_names(scores, task, names) if names else []
     shown = np.asarray(scaled) if scaled is not None else scores
     at_op = names_at_operating_point(shown, *operating_point, names) if names and operating_point else None
+    truth = [";".join(names[j] for j in np.flatnonzero(row)) if task == MULTILABEL else names[int(row[0])]
+             for row in labels] if names else []
     if names:
         head += ["prediction"] + [names[j] for j in named] + (["prediction_at_operating_point"] if at_op else [])
+        head += ["true_label", "correct"] + (["correct_at_operating_point"] if at_op else [])
     lines = [",".join(csv_cell(h) for h in head)]
     for i in range(len(scores)):
         row = [str(i)] + [str(int(v)) for v in labels[i]] + [f"{v:.9g}" for v in scores[i]]
@@ -95,5 +103,7 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
         if names:
             row += [csv_cell(decided[i])] + [f"{shown[i, j]:.9g}" for j in named]
             row += [csv_cell(at_op[i])] if at_op else []
+            row += [csv_cell(truth[i]), str(decided[i] == truth[i]).lower()]
+            row += [str(at_op[i] == truth[i]).lower()] if at_op else []
         lines.append(",".join(row))
     write_text(path, "\n".join(lines) + "\n")

@@ -187,3 +187,19 @@ def test_train_leaves_the_callers_random_state_and_evaluate_names_an_unknown_spl
     assert (torch.rand(1), np.random.rand(), random.random()) == expected and "PL_GLOBAL_SEED" not in os.environ
     with pytest.raises(MedtrainError, match="unknown split 'validation': one of train, val, test"):
         medtrain.evaluate(tmp_path / "r", split="validation", verbose=False)
+
+
+def test_the_predictions_file_says_of_each_test_image_its_true_label_and_whether_it_was_right(trained_run):
+    """Failure analysis without joining label indices to class names by hand: true_label and correct, whose share
+    of true is the run's test ACC."""
+    import csv
+    import json
+
+    run, _, _ = trained_run
+    with open(run / "predictions_test.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    m = json.loads((run / "metrics.json").read_text())
+    names = m["data"]["classes"]
+    assert [r["true_label"] for r in rows] == [names[int(r["label0"])] for r in rows]
+    assert all(r["correct"] == str(r["prediction"] == r["true_label"]).lower() for r in rows)
+    assert sum(r["correct"] == "true" for r in rows) / len(rows) == pytest.approx(m["test"]["acc"], abs=1e-9)

@@ -94,7 +94,7 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     if auc or acc:
         why = f"(95% bootstrap CIs{unit})"
     elif res.get("auc_ci_draws") == 0:  # the resamples cannot differ (intervals.Resampler.varies)
-        units = f"{res['patients']} test patient(s)" if res.get("patients") else "a single image per class"
+        units = f"{res['patients']} patient(s)" if res.get("patients") else "a single image per class"
         why = f"(no CIs: {units}; a bootstrap over them cannot vary)"
     elif res.get("auc_ci_draws") is not None:
         why = "(no CIs: AUC and ACC are defined in too few resamples)"

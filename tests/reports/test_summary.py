@@ -71,7 +71,7 @@ def test_a_missing_interval_says_why_one_patient_or_too_few_defined_resamples():
     nan = float("nan")
     one = {"auc": 1.0, "acc": 0.4848, "auc_ci": [nan, nan], "acc_ci": [nan, nan], "auc_ci_draws": 0, "patients": 1}
     line = auc_acc_line(one)
-    assert "[" not in line and "1 test patient(s)" in line and "--bootstrap" not in line
+    assert "[" not in line and "1 patient(s)" in line and "--bootstrap" not in line
     few = {"auc": 0.70, "acc": 0.07, "auc_ci": [nan, nan], "acc_ci": [0.017, 0.133], "auc_ci_draws": 5}
     line = auc_acc_line(few)
     assert "ACC 0.0700 [0.017, 0.133]" in line and "AUC's is defined in only 5 resamples" in line

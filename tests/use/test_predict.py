@@ -60,7 +60,7 @@ def test_folder_npz_and_run_predictions_agree(trained_run, tmp_path, capsys):
     assert [r["prediction"] for r in npz] == [labels[j] for j in expected.argmax(1)]
     # the run's own file carries predict's columns (input, prediction, one per label), after the old ones
     assert list(saved[0])[:4] == ["index", "label0", "p0", "p1"]
-    assert list(saved[0])[-4:] == ["input", "prediction", *labels]
+    assert list(saved[0])[-6:] == ["input", "prediction", *labels, "true_label", "correct"]
     assert [r["input"] for r in saved] == [r["input"] for r in npz]  # a .npz has no files: the index
     assert [r["prediction"] for r in saved] == [r["prediction"] for r in folder]
     np.testing.assert_allclose(_probs(saved, labels), expected, atol=1e-6)
@@ -164,13 +164,14 @@ def test_run_predictions_file_keeps_old_columns_and_never_repeats_one(tmp_path):
     scores = np.array([[0.9, 0.1], [0.2, 0.8]])
     write_predictions(tmp_path / "p.csv", np.array([0, 1]), scores, None, {"0": "p0", "1": "a,b"}, "binary-class")
     rows = _read(tmp_path / "p.csv")
-    assert list(rows[0]) == ["index", "label0", "p0", "p1", "input", "prediction", "a,b"]  # "p0" would repeat
+    assert list(rows[0]) == ["index", "label0", "p0", "p1", "input", "prediction", "a,b", "true_label",
+                             "correct"]  # "p0" would repeat
     assert [r["prediction"] for r in rows] == ["p0", "a,b"] and float(rows[1]["a,b"]) == 0.8
     assert [r["input"] for r in rows] == ["0", "1"]  # no source files: the index
     write_predictions(tmp_path / "q.csv", np.array([0, 1]), scores, None, {"0": "x", "1": "input"}, "binary-class",
                       scores ** 2, ["a/0.png", "b,1.png"])
     rows = _read(tmp_path / "q.csv")
-    assert list(rows[0])[-3:] == ["input", "prediction", "x"] and [r["input"] for r in rows] == ["a/0.png", "b,1.png"]
+    assert list(rows[0])[-5:-2] == ["input", "prediction", "x"] and [r["input"] for r in rows] == ["a/0.png", "b,1.png"]
     assert float(rows[0]["x"]) == 0.81  # the label columns hold the calibrated probabilities when given
 
 
