@@ -244,6 +244,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     what was tried and chosen on validation (:mod:`medtrain.training.choices`)."""
     from medtrain import metrics
     from medtrain.evaluation import add_calibration, choose_temperature, evaluate_split
+    from medtrain.evaluation.calibration import T_RANGE
     from medtrain.models.weights import save_weights
     from medtrain.reports import plots, summary
 
@@ -300,6 +301,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "provenance": provenance.record(splits),  # versions, machine, threads, each split's digest (eval checks)
     }
     out["calibration"] = {"temperature": temperature, "rule": temperature_rule, "bins": metrics.ECE_BINS,
+                          "at_bound": temperature >= T_RANGE[1] * 0.999,  # scores that carry almost nothing
                           "val": {k: v for k, v in val["calibration"].items() if k != "temperature"},
                           **({"test": {k: v for k, v in test_cal.items() if k != "temperature"}} if test_cal else {})}
     if threshold is not None:

@@ -38,8 +38,11 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
     cal = out["calibration"]
     if "test" in cal:
         if cal.get("rule", "fitted") == "fitted":
+            at_bound = cal.get("at_bound")  # T = 20 had read as an ordinary fit
             lines.append(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature "
-                         f"scaling (T = {cal['temperature']:.3f}, fitted on validation)")
+                         f"scaling (T = {cal['temperature']:.3f}, fitted on validation"
+                         + (", at the top of its range: the validation scores barely separate the "
+                            "classes, so the probabilities are flattened almost to uniform)" if at_bound else ")"))
         else:
             lines.append(f"test ECE {cal['test']['ece']:.4f}, no temperature scaling ({cal['rule']})")
     if "test" in out.get("operating_point", {}):

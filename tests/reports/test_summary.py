@@ -85,3 +85,12 @@ def test_an_operating_point_rate_without_an_interval_prints_no_nan():
           "specificity_ci": None, "ppv": nan, "ppv_ci": [nan, nan], "npv": 1.0, "npv_ci": [0.2, 1.0]}
     line = operating_point_line(op)
     assert "nan" not in line.lower() and "ppv –" in line and "npv 1.000 [0.200, 1.000]" in line
+
+
+def test_a_temperature_at_the_top_of_its_range_is_said_to_flatten_the_probabilities():
+    """T = 20 (the fit's bound, reached by a network whose validation scores barely separate the classes) had
+    read as an ordinary fit."""
+    cal = {"temperature": 20.0, "rule": "fitted", "at_bound": True, "test": {"ece": 0.3, "ece_scaled": 0.05}}
+    text = run_summary(_metrics(calibration=cal), "breastmnist", "val_auc")
+    assert "T = 20.000, fitted on validation, at the top of its range" in text
+    assert "top of its range" not in run_summary(_metrics(), "breastmnist", "val_auc")
