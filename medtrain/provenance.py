@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -39,13 +40,38 @@ def _cpu() -> str:
     return platform.processor() or platform.machine()
 
 
+def medtrain_version() -> str | None:
+    """medtrain's installed version (what ``model.safetensors`` records beside its metadata)."""
+    return _version("medtrain")
+
+
+def source_revision() -> dict | None:
+    """The git commit of the medtrain source this process runs and whether tracked files differ from it, where
+    medtrain runs from a git checkout (an editable install: its version number does not change with the code);
+    None otherwise."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head, "modified": bool(dirty)}
+
+
 def environment() -> dict:
     """The software and machine of this process: versions, platform, CPU, torch threads, GPU (if any)."""
-    env = {"medtrain": _version("medtrain"), "python": platform.python_version(),
+    env = {"medtrain": medtrain_version(), "python": platform.python_version(),
            **{name: _version(name) for name in PACKAGES},
            "platform": platform.platform(), "cpu": _cpu(), "torch_threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
+    revision = source_revision()
+    if revision is not None:
+        env["medtrain_git"] = revision
     return env
 
 

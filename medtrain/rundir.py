@@ -229,7 +229,8 @@ def device_memory() -> dict:
 
 def weights_meta(cfg: Config, splits, module, **extra) -> dict:
     """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation."""
-    return {"model": cfg.model, "in_chans": splits.in_chans, "num_classes": splits.num_classes,
+    return {"medtrain_version": provenance.medtrain_version(), "model": cfg.model, "in_chans": splits.in_chans,
+            "num_classes": splits.num_classes,
             "input_size": int(splits.spatial_shape[-1]), "spatial_dims": len(splits.spatial_shape),
             "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
             "std": module.std.flatten().tolist(), **extra}

@@ -3,6 +3,8 @@ data that changed since the run was trained, instead of printing other numbers u
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import medtrain
 from conftest import fast_config, make_images
 from medtrain.cli import main
 from medtrain.data import Split, load_splits
+from medtrain.models.weights import read_meta
 from medtrain.provenance import split_digest
 from medtrain.rundir import load_config
 
@@ -48,6 +51,11 @@ def test_a_run_records_its_versions_threads_and_data_and_eval_refuses_changed_te
     assert prov["torch"] == importlib.metadata.version("torch") and prov["medtrain"] == medtrain.__version__
     assert prov["lightning"] == importlib.metadata.version("lightning")
     assert prov["torch_threads"] == torch.get_num_threads() == 1
+    checkout = Path(medtrain.__file__).resolve().parent.parent
+    if (checkout / ".git").exists():  # an editable install: the code's commit, its version number unchanged
+        head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
+        assert prov["medtrain_git"]["commit"] == head.stdout.strip()
+    assert read_meta(run / "model.safetensors")["medtrain_version"] == medtrain.__version__
     splits = load_splits(load_config(run))  # the data read again: the digests are of the pixels and labels
     assert prov["data_sha256"] == {s: split_digest(splits.split(s)) for s in ("train", "val", "test")}
     assert len(set(prov["data_sha256"].values())) == 3
