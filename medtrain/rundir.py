@@ -348,6 +348,11 @@ def data_summary(splits) -> dict:
         rows.append({"name": name, "n": len(labels), "counts": [int(c) for c in counts]})
     out = {"source": splits.source or splits.name, "task": splits.task, "shape": [splits.in_chans,
            *splits.spatial_shape], "classes": names, "splits": rows}
+    skipped = splits.extra.get("skipped") or []
+    if skipped:  # the flow of data: how many inputs were listed, left out (--skip-bad) and why, and used
+        used = sum(r["n"] for r in rows)
+        out["flow"] = {"listed": used + len(skipped), "excluded": len(skipped), "used": used,
+                       "excluded_examples": [{"input": str(x["path"]), "reason": str(x["reason"])} for x in skipped[:5]]}
     groups = splits.extra.get("groups")
     record = getattr(splits, "record", None)
     if not groups and record is not None and record.groups is not None:  # patient-grouped data (data/table.py)

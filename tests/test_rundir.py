@@ -203,3 +203,29 @@ def test_the_predictions_file_says_of_each_test_image_its_true_label_and_whether
     assert [r["true_label"] for r in rows] == [names[int(r["label0"])] for r in rows]
     assert all(r["correct"] == str(r["prediction"] == r["true_label"]).lower() for r in rows)
     assert sum(r["correct"] == "true" for r in rows) / len(rows) == pytest.approx(m["test"]["acc"], abs=1e-9)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_the_flow_of_data_counts_the_inputs_listed_left_out_and_used(tmp_path):
+    """A methods section reports how many images were excluded and why: metrics.json's data.flow and the report say
+    it (they had been only in skipped.json)."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    import medtrain
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(7):
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(tmp_path / "imgs" / c / f"{i}.png")
+        (tmp_path / "imgs" / c / "broken.png").write_bytes(b"\x89PNG not really")
+    run = tmp_path / "run"
+    medtrain.train(dict(data=str(tmp_path / "imgs"), model="resnet10_28_half", epochs=1, skip_bad=True, flip="false",
+                        progress=False, bootstrap=0, out=str(run), precision="32-true"), verbose=False)
+    flow = json.loads((run / "metrics.json").read_text())["data"]["flow"]
+    assert (flow["listed"], flow["excluded"], flow["used"]) == (16, 2, 14)
+    assert {x["input"].split("/")[-1] for x in flow["excluded_examples"]} == {"broken.png"}
+    assert "16 input(s) listed, 2 left out as unreadable" in (run / "report.html").read_text()
