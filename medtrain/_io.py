@@ -85,6 +85,16 @@ def is_stream(path: str | os.PathLike) -> bool:
     replaced the device link with a regular file, and the output never reached the terminal)."""
     if str(path) == STDOUT:
         return True
+    link = str(path)
+    for _ in range(40):  # a link to a process's file descriptor (/dev/stdout -> /proc/self/fd/1) is a stream even
+        # where it leads to a regular file (`> out.csv`): renaming onto the link had replaced it with a file
+        if link.startswith(("/proc/", "/dev/fd/")) and "/fd/" in link:
+            return True
+        try:
+            target = os.readlink(link)
+        except (OSError, ValueError):
+            break
+        link = os.path.join(os.path.dirname(link), target)
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):

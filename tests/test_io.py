@@ -135,3 +135,15 @@ def test_a_place_no_file_can_be_made_is_one_error_line():
         check_output("/proc/x.csv", what="--out ", probe=True)
     with pytest.raises(MedtrainError, match="a folder is written here, not a stream"):
         check_output("-", folder=True, what="--out ")
+
+
+def test_a_link_to_a_descriptor_redirected_to_a_file_is_written_through_not_replaced(tmp_path):
+    """`--out /dev/stdout > preds.csv`: /dev/stdout links to /proc/self/fd/1, which leads to a regular file; renaming
+    onto the link had replaced /dev/stdout itself with a file, and preds.csv stayed empty."""
+    with open(tmp_path / "redirected.csv", "w") as f:
+        link = tmp_path / "mystdout"
+        link.symlink_to(f"/proc/self/fd/{f.fileno()}")
+        write_text(link, "a,b\n")
+        f.flush()
+    assert (tmp_path / "redirected.csv").read_text() == "a,b\n"
+    assert link.is_symlink() and not list(tmp_path.glob(".*.tmp"))
