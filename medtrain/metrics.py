@@ -170,15 +170,20 @@ def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 10
 # --- calibration -------------------------------------------------------------------------------------------
 
 def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_value: float | None = None) -> dict:
-    """:func:`bootstrap_ci`'s ACC and AUC intervals, except where every image is right (or every one wrong):
-    each resample is too and the percentile interval collapses to [1, 1]; ACC is a proportion, and Wilson's
-    interval (over the patients' effective size with ``groups``) stays honest there ([0.862, 1] for 24 of 24).
+    """:func:`bootstrap_ci`'s ACC and AUC intervals, except where every image is right (or every one wrong), or
+    every resample gives the same ACC (a network that calls every image one class, its class counts fixed by the
+    stratified draws): the percentile interval collapses to a point; ACC is a proportion, and Wilson's interval
+    (over the patients' effective size with ``groups``) stays honest there ([0.862, 1] for 24 of 24).
     Then ``acc_ci_method`` is ``"wilson"``; over one patient there is no interval either way (``[nan, nan]``,
     no method). Used for a run's test split and for pooled cross-validation."""
     res = bootstrap_ci(y_true, y_score, task, n, seed, groups=groups)
     acc_value = acc(y_true, y_score, task) if acc_value is None else acc_value
-    if n and task != MULTILABEL and acc_value in (0.0, 1.0) and len(y_true):
-        hit = np.full(len(y_true), acc_value == 1.0)
+    lo, hi = res.get("acc_ci", [float("nan")] * 2)
+    # A network that calls every image one class has the same ACC in every draw of the stratified bootstrap
+    # (the class counts are fixed): "[0.731, 0.731]" claimed certainty (the regression walk of 2026-12-05).
+    collapsed = res.get("acc_ci_draws") and lo == hi
+    if n and task != MULTILABEL and (acc_value in (0.0, 1.0) or collapsed) and len(y_true):
+        hit = predictions(y_score, task) == np.asarray(y_true).reshape(-1)
         clustered = repeated(groups)
         ci = clustered_wilson(hit, groups) if clustered else wilson_interval(int(hit.sum()), len(hit))
         if np.isfinite(ci).all():

@@ -190,3 +190,19 @@ def test_a_cross_validation_report_shows_the_pooled_interval_not_its_draw_count(
     page = write_crossval_report(tmp_path, {"folds": [{"fold": 0, "test_auc": 0.8}, {"fold": 1, "test_auc": 0.85}],
                                             "pooled": pooled}).read_text()
     assert "[0.810, 0.870]" in page and "ci_draws" not in page
+
+
+def test_a_network_calling_every_image_one_class_gets_a_wilson_acc_interval_not_a_point():
+    """Within-class resampling fixes the class counts, so a one-class predictor has the same ACC in every draw:
+    '[0.731, 0.731]' had claimed certainty. ACC is a proportion: Wilson's interval of the hits instead."""
+    import numpy as np
+
+    from medtrain.metrics import acc_auc_ci, wilson_interval
+
+    y = np.array([0] * 114 + [1] * 42)
+    rng = np.random.default_rng(0)
+    p1 = rng.uniform(0.0, 0.4, len(y))  # every image called class 0, the scores still rank
+    scores = np.stack([1 - p1, p1], 1)
+    res = acc_auc_ci(y, scores, "binary-class", n=200, seed=0)
+    assert res["acc_ci_method"] == "wilson" and res["acc_ci"] == wilson_interval(114, 156)
+    assert res["acc_ci"][1] - res["acc_ci"][0] > 0.1

@@ -94,3 +94,13 @@ def test_a_temperature_at_the_top_of_its_range_is_said_to_flatten_the_probabilit
     text = run_summary(_metrics(calibration=cal), "breastmnist", "val_auc")
     assert "T = 20.000, fitted on validation, at the top of its range" in text
     assert "top of its range" not in run_summary(_metrics(), "breastmnist", "val_auc")
+
+
+def test_an_auc_whose_resamples_cannot_differ_is_not_said_to_be_defined_in_0_of_them():
+    from medtrain.reports.summary import auc_acc_line
+
+    nan = float("nan")
+    res = {"auc": 1.0, "acc": 1.0, "auc_ci": [nan, nan], "acc_ci": [0.342, 1.0], "auc_ci_draws": 0,
+           "acc_ci_method": "wilson"}
+    line = auc_acc_line(res)
+    assert "no AUC interval: the resamples cannot differ" in line and "only 0" not in line
