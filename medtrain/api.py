@@ -146,8 +146,6 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
         rundir.check_out_of_data(cfg, run_dir)
     check_model_name(cfg.model)  # before anything is written
-    if resume is None and not idle_settings:  # a setting no other setting reads, before reading any data
-        config_mod.check_read(cfg)
     check_devices(cfg)
     splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data

@@ -1,6 +1,5 @@
 import pytest
 
-import medtrain
 from medtrain.config import Config, resolve
 from medtrain.errors import MedtrainError
 
@@ -77,7 +76,7 @@ def test_a_home_relative_out_is_the_home_folder_wherever_it_was_written(monkeypa
     assert (c.out, c.data_dir) == (str(tmp_path / "runs" / "a"), str(tmp_path / "cache"))
 
 
-def test_milestones_given_to_a_schedule_that_does_not_read_them_are_refused():
+def test_milestones_given_to_a_schedule_that_does_not_read_them_are_refused(capsys, tmp_path):
     """Only multistep reads milestones: given with the default onecycle schedule they had been recorded and ignored
     (as --aa-policy without autoaugment is refused). The default value itself, given or not, is no mistake."""
     from medtrain.config import check_read
@@ -89,5 +88,10 @@ def test_milestones_given_to_a_schedule_that_does_not_read_them_are_refused():
     check_read(resolve({"schedule": "multistep", "milestones": "0.3"}))
     check_read(resolve({"schedule": "cosine"}))
     check_read(resolve({"milestones": "0.5,0.75"}))
-    with pytest.raises(MedtrainError, match="milestones 0.3"):  # what train refuses, before reading any data
-        medtrain.train({"data": "no-such.npz", "milestones": "0.3"}, verbose=False)
+    from medtrain.cli import main
+
+    assert main(["train", "--data", "no-such.npz", "--milestones", "0.3"]) == 2  # refused before reading data
+    assert "--milestones 0.3: schedule onecycle does not read them" in capsys.readouterr().err
+    (tmp_path / "cell.yaml").write_text("milestones: [0.3]\ndata: no-such.npz\n")  # a compare cell's config
+    assert main(["train", "--config", str(tmp_path / "cell.yaml")]) == 2
+    assert "milestones" not in capsys.readouterr().err  # refused for the missing file, not for its milestones

@@ -153,9 +153,9 @@ def _devices_ok(d) -> bool:
 def check_read(c: Config) -> None:
     """Refuse a setting changed from its default that the run's other settings never read: ``milestones``
     under a schedule other than multistep (it had been recorded and ignored, as ``--aa-policy`` without
-    autoaugment is refused). Checked for a new single run, not in :func:`validate`: a grid's setting applies to
-    the cells that read it (``--vary schedule=onecycle,multistep --milestones 0.3``), and a saved config must
-    stay loadable."""
+    autoaugment is refused). Checked where ``train`` is given the flag, not in :func:`validate`: a grid's setting
+    applies to the cells that read it (``--vary schedule=onecycle,multistep --milestones 0.3``), and a saved
+    config (a compare cell's ``config.yaml``) must stay loadable and trainable."""
     if c.schedule != "multistep" and tuple(c.milestones) != tuple(Config.milestones):
         raise MedtrainError(f"--milestones {','.join(f'{m:g}' for m in c.milestones)}: schedule {c.schedule} does "
                             "not read them (only multistep does); they would be recorded but not used")
