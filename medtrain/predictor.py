@@ -401,5 +401,8 @@ def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: b
     """A finished run's :class:`Predictor`; ``load(run).predict(images)`` gives class probabilities,
     temperature-scaled when the run fitted a temperature (``calibrated=False``: the raw ones), averaged
     over the run's test-time views (``tta=False``: one view, :meth:`RunModel.without_tta`)."""
+    for name, value in (("tta", tta), ("calibrated", calibrated)):  # 'none' or 'false' had read as true
+        if not isinstance(value, bool):
+            raise MedtrainError(f"{name} must be True or False, got {value!r}")
     run = load_run_module(run_dir)
     return Predictor(run if tta else run.without_tta(), batch_size, calibrated)

@@ -100,9 +100,13 @@ def _own_warnings_in_one_line(shown):
     """medtrain's own warnings (a patient split far from its fractions, labels that read like a missing value)
     as one line ``medtrain: warning: ...``; Python's form had added the file, line and a line of source code.
     Other libraries' warnings keep their form."""
+    said = set()  # the data are read more than once by some commands (train, then its pilots): said once
+
     def show(message, category, filename, lineno, file=None, line=None):
         if category.__module__.split(".")[0] == "medtrain":
-            print(f"medtrain: warning: {message}", file=file or sys.stderr)
+            if str(message) not in said:
+                said.add(str(message))
+                print(f"medtrain: warning: {message}", file=file or sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
     return show

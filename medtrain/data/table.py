@@ -109,7 +109,8 @@ def _warn_missing_markers(csv_path: Path, labels: list[str], lines: list[int]) -
         if label.lower() in MISSING_MARKERS:
             found.setdefault(label, []).append(line)
     for label, at in found.items():
-        rows = (f"{len(at)} rows (lines {at[0]}, ...) have" if len(at) > 1 else f"1 row (line {at[0]}) has")
+        shown = ", ".join(map(str, at[:5])) + (", ..." if len(at) > 5 else "")
+        rows = f"{len(at)} rows (lines {shown}) have" if len(at) > 1 else f"1 row (line {at[0]}) has"
         warnings.warn(MissingLabelWarning(
             f"{csv_path}: {rows} the label '{label}', which spreadsheets and pandas write for a missing "
             f"value; it trains as a class of its own: label or remove those rows unless '{label}' is a class"),

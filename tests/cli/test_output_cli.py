@@ -98,6 +98,7 @@ def test_medtrains_own_warnings_are_one_line_and_others_keep_their_form(capsys):
     passed_on = []
     show = _own_warnings_in_one_line(lambda *a: passed_on.append(a[:4]))
     show(SplitShareWarning("patient-level split: test 0.05"), SplitShareWarning, "/x/split.py", 290)
+    show(SplitShareWarning("patient-level split: test 0.05"), SplitShareWarning, "/x/split.py", 290)  # read again
     assert capsys.readouterr().err == "medtrain: warning: patient-level split: test 0.05\n" and not passed_on
     library = UserWarning("a library's")
     show(library, UserWarning, "/x/lib.py", 7)

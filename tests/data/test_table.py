@@ -190,7 +190,7 @@ def test_labels_that_read_like_a_missing_value_are_warned_of_but_kept(tmp_path):
         t = read_label_csv(tmp_path / "l.csv")
     assert t.labels == ["cyst", "NaN", "tumour", "NaN", "None"]
     assert [str(w.message).split(": ", 1)[1] for w in caught] == [
-        "2 rows (lines 3, ...) have the label 'NaN', which spreadsheets and pandas write for a missing value; "
+        "2 rows (lines 3, 5) have the label 'NaN', which spreadsheets and pandas write for a missing value; "
         "it trains as a class of its own: label or remove those rows unless 'NaN' is a class",
         "1 row (line 6) has the label 'None', which spreadsheets and pandas write for a missing value; "
         "it trains as a class of its own: label or remove those rows unless 'None' is a class"]

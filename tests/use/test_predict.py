@@ -99,6 +99,9 @@ def test_no_tta_predicts_each_image_once_with_the_run_temperature(trained_run, t
         passes.append((len(calls), probs))
     (n_tta, p_tta), (n_one, p_one) = passes
     assert (n_tta, n_one) == (2, 1)  # 40 images, one batch: the views are half the cost
+    for wrong in ("none", "false", None):  # a string had read as true (the run's views kept), None as false
+        with pytest.raises(MedtrainError, match="tta must be True or False"):
+            medtrain.load(run, tta=wrong)
     with torch.no_grad():
         single = torch.softmax(one_view.run.module(torch.from_numpy(x)).float(), -1)
     expected = temperature_scale(single, "binary-class", one_view.temperature).numpy()
