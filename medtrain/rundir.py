@@ -319,6 +319,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if result.transfer is not None:  # what transfer copied/froze/re-drew
         out["transfer"] = result.transfer.to_dict()
     out.update(result.metrics)
+    if "first_call" in out:  # a resumed run: the command and threads it started with
+        out["provenance"]["first_call"] = out.pop("first_call")
     title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
     if result.history:
         plots.learning_curve(result.history, result.best_epoch, result.stop_epoch, run_dir / LEARNING_CURVE_FILE,

@@ -4,7 +4,9 @@ annealed-dropout schedule, the experiment log of each epoch, the per-process sha
 seeded order; and the Lightning logger a run asks for."""
 from __future__ import annotations
 
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -168,20 +170,36 @@ class ShardBatches(pl.Callback):
                                     f"{trainer.world_size} processes; use fewer devices")
 
 
+class ResumedElsewhereWarning(UserWarning):
+    """A run resumed with another torch thread count than it started with: its later epochs sum in another order."""
+
+
 class WallTime(pl.Callback):
     """The wall time a run spent before its last ``--resume``, carried in ``last.ckpt``: each checkpoint holds
     the time from the run's first start (``started``, a ``time.perf_counter()`` of this process) to that save,
     plus what an earlier interrupted call had spent, so ``metrics.json``'s ``wall_s`` is the whole run's time
-    (the work after the last checkpoint of an interrupted call, lost, is not counted)."""
+    (the work after the last checkpoint of an interrupted call, lost, is not counted). The first call's command
+    line and torch thread count travel with it (``first``): a resumed run's provenance had described only the
+    call that finished it."""
 
     def __init__(self, started: float):
         self.started, self.before = started, 0.0
+        self.first = {"argv": list(sys.argv), "torch_threads": torch.get_num_threads()}
+        self.resumed = False
 
     def state_dict(self) -> dict:
-        return {"wall_s": self.before + time.perf_counter() - self.started}
+        return {"wall_s": self.before + time.perf_counter() - self.started, "first": self.first}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.before = float(state_dict.get("wall_s", 0.0))
+        self.first, self.resumed = state_dict.get("first", self.first), True
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        threads = self.first.get("torch_threads")
+        if self.resumed and threads is not None and threads != torch.get_num_threads():
+            warnings.warn(ResumedElsewhereWarning(
+                f"resumed with {torch.get_num_threads()} torch thread(s); the run started with {threads}, so its "
+                f"remaining epochs sum in another order than an uninterrupted run's (recorded in provenance)"))
 
 
 class DropoutSchedule(pl.Callback):

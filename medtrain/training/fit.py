@@ -242,6 +242,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     extra = {"precision": precision}
     if wall.before:  # a resumed run: metrics.json's wall_s adds the time of the calls before
         extra["wall_s_before_resume"] = wall.before
+    if wall.resumed:  # provenance records the call that started the run beside the one that finished it
+        extra["first_call"] = wall.first
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
         extra["diverged_epoch"] = divergence.epoch
     if skip.skipped and skip.skipped >= trainer.global_step:  # nothing was trained: its test numbers mean nothing

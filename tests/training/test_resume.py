@@ -79,6 +79,29 @@ def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(tiny_np
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["wall_s"] == m["wall_s"]
 
 
+def test_a_resumed_run_records_the_call_it_started_with_and_warns_of_another_thread_count(tiny_npz, tmp_path,
+                                                                                            monkeypatch):
+    """A resumed run's provenance had described only the call that finished it: the first call's command line and
+    torch threads (which decide its numbers) are kept, and resuming with other threads is warned of."""
+    from medtrain.training.callbacks import ResumedElsewhereWarning
+
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=EPOCHS), verbose=False,
+                       callbacks=[InterruptAfter(2)])
+    monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--resume", "cut"])
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.warns(ResumedElsewhereWarning, match=f"started with {threads}"):
+            m = medtrain.train({"progress": False}, resume=tmp_path / "cut", verbose=False)
+    finally:
+        torch.set_num_threads(threads)
+    prov = m["provenance"]
+    assert prov["first_call"] == {"argv": ["medtrain", "train", "--first-call"], "torch_threads": threads}
+    assert prov["argv"] == ["medtrain", "train", "--resume", "cut"] and prov["torch_threads"] == threads + 1
+
+
 def test_a_run_stopped_while_writing_its_outputs_is_unfinished_and_resume_completes_it(tiny_npz, tmp_path,
                                                                                       monkeypatch):
     # metrics.json had been written before the plots and the report: a run stopped there looked finished,
