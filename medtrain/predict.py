@@ -4,12 +4,13 @@ file. The predictor itself (inputs, decoding as the run did, batching) is :mod:`
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from medtrain._io import atomic_path
+from medtrain._io import atomic_path, is_stream
 from medtrain.errors import MedtrainError
 from medtrain.predictor import BATCH_SIZE, Item, Predictor, Skipped, iter_inputs, load
 
@@ -64,7 +65,10 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
+    # JSON is one object: on a stream it is held until complete, so an input that fails half-way leaves no
+    # unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
+    held = as_json and is_stream(out)
+    with atomic_path(out) as tmp, (io.StringIO() if held else open(tmp, "w", newline="")) as f:
         w = csv.writer(f, lineterminator="\n")  # as the run's own CSVs (predictions_test.csv, splits.csv)
         first = True
         if as_json:
@@ -100,4 +104,7 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                                 "entry")
         if as_json:
             f.write('\n], "skipped": %s}\n' % json.dumps([s._asdict() for s in skipped]))
+        if held:
+            with open(tmp, "w") as stream:
+                stream.write(f.getvalue())
     return n, skipped

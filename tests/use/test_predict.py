@@ -425,3 +425,23 @@ def test_rows_of_two_npz_inputs_are_told_apart_by_their_file(tmp_path):
 
     assert [item.name for item in python_items([tmp_path / "a.npz", tmp_path / "b.npz"], run)] == both
     assert [item.name for item in python_items(tmp_path / "a.npz", run)] == alone
+
+
+def test_json_on_standard_output_is_whole_or_absent(trained_run, tmp_path):
+    """An input failing half-way had left '{"labels": [...], "predictions": [' on standard output for `| jq`; the
+    JSON object is held until complete on a stream, so a failure writes nothing there (exit 2, one line)."""
+    import os
+    import subprocess
+    import sys
+
+    run, data, arrays = trained_run
+    _write_pngs(tmp_path / "ok", arrays["test_images"][:3])
+    (tmp_path / "ok" / "zz_bad.png").write_bytes(b"not a png")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "medtrain", "predict", str(run), str(tmp_path / "ok"), "--out", "-", "--json",
+           "--batch-size", "1"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 2 and res.stdout == "" and "zz_bad.png" in res.stderr
+    res = subprocess.run(cmd + ["--skip-bad"], capture_output=True, text=True, timeout=300, env=env)
+    got = json.loads(res.stdout)
+    assert res.returncode == 0 and len(got["predictions"]) == 3 and len(got["skipped"]) == 1
