@@ -108,6 +108,23 @@ def real_data() -> Path:
     return find_real_data("pneumoniamnist.npz")
 
 
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``medtrain ARGV...`` in this process: (exit code, stdout, stderr)."""
+    from medtrain.cli import main
+
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def read_rows(path) -> list[dict]:
+    """A CSV's rows as dicts (a predictions file)."""
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def fast_config(data: Path, out: Path, **over) -> dict:
     # flip pinned on (the flip pilots of flip=auto: tests/training/test_choices.py) and float32 (precision=auto,
     # bf16 on this CPU: tests/training/test_precision.py), so other tests compare exact numbers

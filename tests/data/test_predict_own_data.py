@@ -2,25 +2,12 @@
 folder, and an .npz that holds only the split asked for."""
 from __future__ import annotations
 
-import csv
-
 import numpy as np
 import pytest
 from PIL import Image
 
 import medtrain
-from medtrain.cli import main
-
-
-def _cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+from conftest import read_rows, run_cli
 
 
 @pytest.mark.parametrize("suffix", ["webp", "gif"])
@@ -31,9 +18,9 @@ def test_a_folder_of_webp_or_gif_images_is_predicted_as_their_pixels(trained_run
     (tmp_path / "in").mkdir()
     for i, img in enumerate(images):
         Image.fromarray(img).save(tmp_path / "in" / f"{i}.{suffix}", lossless=True)
-    code, out, err = _cli(capsys, "predict", run, tmp_path / "in", "--out", tmp_path / "p.csv")
+    code, out, err = run_cli(capsys, "predict", run, tmp_path / "in", "--out", tmp_path / "p.csv")
     assert code == 0, err
-    rows = _rows(tmp_path / "p.csv")
+    rows = read_rows(tmp_path / "p.csv")
     assert [r["input"].rsplit("/", 1)[-1] for r in rows] == [f"{i}.{suffix}" for i in range(4)]
     labels = list(medtrain.load(run).labels)
     got = np.array([[float(r[c]) for c in labels] for r in rows])
@@ -48,16 +35,16 @@ def test_an_npz_of_only_the_split_asked_for_is_predicted(trained_run, tmp_path, 
     want = medtrain.load(run).predict(arrays["test_images"])
     labels = list(medtrain.load(run).labels)
     for name in ("test_only", "no_labels"):
-        code, _, err = _cli(capsys, "predict", run, tmp_path / f"{name}.npz", "--out", tmp_path / f"{name}.csv")
+        code, _, err = run_cli(capsys, "predict", run, tmp_path / f"{name}.npz", "--out", tmp_path / f"{name}.csv")
         assert code == 0, err
-        rows = _rows(tmp_path / f"{name}.csv")
+        rows = read_rows(tmp_path / f"{name}.csv")
         np.testing.assert_allclose(np.array([[float(r[c]) for c in labels] for r in rows]), want, atol=1e-5)
 
 
 def test_an_npz_without_the_split_asked_for_names_the_missing_key(trained_run, tmp_path, capsys):
     run, _, arrays = trained_run
     np.savez(tmp_path / "test_only.npz", test_images=arrays["test_images"])
-    code, _, err = _cli(capsys, "predict", run, tmp_path / "test_only.npz", "--split", "val",
+    code, _, err = run_cli(capsys, "predict", run, tmp_path / "test_only.npz", "--split", "val",
                         "--out", tmp_path / "p.csv")
     assert code == 2 and "Traceback" not in err
     assert err.count("\n") == 1 and "val_images" in err

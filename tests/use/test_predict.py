@@ -14,20 +14,12 @@ from PIL import Image
 
 import medtrain
 from bad_inputs import bad_item
+from conftest import read_rows, run_cli
 from medtrain.cli import main
 from medtrain.errors import MedtrainError
 
 
-def _cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def _read(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return rows
+_cli, _read = run_cli, read_rows
 
 
 def _probs(rows, cols):
