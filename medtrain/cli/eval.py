@@ -9,11 +9,20 @@ def register(sub) -> None:
                                    "RUN_DIR/eval_<split>.json.")
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
-                   help="the split of the run's data to evaluate (default test)")
+                   help="the split of the run's data to evaluate (default test); with --data, the split of an .npz")
+    p.add_argument("--data", metavar="PATH",
+                   help="external testing: score the run on labelled data it never saw, every input as test (a CSV "
+                        "path,label[,patient], a folder of class sub-folders or an .npz), with the run's TTA, "
+                        "temperature and threshold; writes RUN_DIR/eval_external_<name>.json")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.data:
+        from medtrain.external import evaluate_external
+
+        evaluate_external(args.run_dir, args.data, split=args.split)
+        return 0
     from medtrain.api import evaluate
 
     evaluate(args.run_dir, split=args.split)

@@ -1,0 +1,101 @@
+"""``medtrain eval RUN --data EXTERNAL``: a finished run scored on labelled data it never saw (external testing).
+
+Every labelled input of ``EXTERNAL`` is test data: a CSV of ``path,label[,patient]`` (read by the one CSV reader,
+:func:`medtrain.data.table.read_label_csv`), a folder of class sub-folders, or a MedMNIST-layout ``.npz`` (its
+``--split``). The images are prepared as ``predict`` prepares them (:mod:`medtrain.predictor`), and scored as
+``medtrain eval`` scores the run's own test split (:func:`medtrain.evaluation.evaluate_split`): with the run's
+TTA, MC dropout, calibration temperature and operating point, all frozen as chosen on the run's validation
+split, and bootstrap intervals over the CSV's patients where it names them. The labels must be the run's class
+names; nothing is fitted on the external data.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from medtrain import rundir
+from medtrain._io import path_kind, write_json
+from medtrain.data import Split
+from medtrain.data.table import read_label_csv
+from medtrain.errors import MedtrainError
+from medtrain.evaluation import evaluate_split
+from medtrain.predictor import conform, iter_inputs
+from medtrain.reports.summary import auc_acc_line, operating_point_line
+from medtrain.runmodel import RunModel, load_run_module
+from medtrain.tasks import MULTILABEL
+
+
+def external_file(data: str | os.PathLike) -> str:
+    """The run's file of an external evaluation: ``eval_external_<name of the data>.json``."""
+    return f"eval_external_{Path(data).stem or 'data'}.json"
+
+
+def _labelled(data: Path, run: RunModel, split: str) -> tuple[list[str], list[str], torch.Tensor, list | None]:
+    """(input names, label names, images ``(N, C, *spatial)`` uint8, patient hashes or None) of ``data``."""
+    kind = path_kind(data)
+    if kind is None:
+        raise MedtrainError(f"{data}: no such file or folder")
+    if kind == "file" and data.suffix.lower() == ".npz":
+        with np.load(data) as z:
+            if f"{split}_labels" not in z.files:
+                raise MedtrainError(f"{data} has no {split}_labels to score (it holds {', '.join(sorted(z.files))})")
+            labels = np.asarray(z[f"{split}_labels"]).reshape(len(z[f"{split}_labels"]), -1)[:, 0]
+        if labels.size and (labels.min() < 0 or labels.max() >= len(run.label_names)):
+            raise MedtrainError(f"{data}: {split}_labels hold class indices outside 0..{len(run.label_names) - 1}")
+        items = list(iter_inputs([data], run, split=split, alone=True))
+        truth, groups = [run.label_names[int(v)] for v in labels], None
+    elif kind == "file":
+        table = read_label_csv(data)
+        items = [item for p in table.resolve() for item in iter_inputs([p], run)]
+        truth, groups = list(table.labels), table.groups
+    else:
+        items = list(iter_inputs([data], run))
+        truth = []
+        for item in items:
+            parts = Path(item.name).relative_to(data).parts
+            if len(parts) < 2:
+                raise MedtrainError(f"{item.name}: not in a class sub-folder of {data} (its folder names the label)")
+            truth.append(parts[0])
+        groups = None
+    if not items:
+        raise MedtrainError(f"{data}: no labelled image to score")
+    images = torch.stack([conform(item.load(), item.name, run) for item in items])
+    return [item.name for item in items], truth, images, groups
+
+
+def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test",
+                      verbose: bool = True) -> dict:
+    """Score the finished run ``run_dir`` on the labelled ``data`` (see the module); writes
+    ``RUN/eval_external_<name>.json`` (:func:`external_file`) and returns its content: the fields of
+    ``eval_test.json`` plus ``data`` (the source) and ``n``."""
+    run_dir, data = Path(run_dir), Path(data)
+    run = load_run_module(run_dir)
+    if run.meta["task"] == MULTILABEL:
+        raise MedtrainError(f"{run_dir} is a multi-label run; external evaluation takes one label per input")
+    names, truth, images, groups = _labelled(data, run, split)
+    index = {name: j for j, name in enumerate(run.label_names)}
+    unknown = sorted(set(truth) - set(index))
+    if unknown:
+        raise MedtrainError(f"{data}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of {run_dir} "
+                            f"({', '.join(run.label_names)})")
+    labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
+    cfg, meta = run.cfg, run.meta
+    res = evaluate_split(run.module, Split(images, labels, names, groups),
+                         {str(j): n for j, n in enumerate(run.label_names)}, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                         tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
+                         temperature=meta.get("temperature"), threshold=meta.get("threshold"),
+                         positive=int(meta.get("positive_class", len(run.label_names) - 1)))
+    for k in ("scores", "scores_scaled", "entropy"):
+        res.pop(k, None)
+    res = {"data": str(data), "n": len(labels), **res}
+    if verbose:
+        print(f"{run_dir} on {data} ({len(labels)} inputs): {auc_acc_line(res)}")
+        if "operating_point" in res:
+            print("  " + operating_point_line(res["operating_point"]))
+    write_json(run_dir / external_file(data), res)
+    if verbose:
+        print(f"  written to {run_dir / external_file(data)}")
+    return res

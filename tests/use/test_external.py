@@ -1,0 +1,53 @@
+"""``medtrain eval RUN --data EXTERNAL``: a run scored on labelled data it never saw, with its frozen TTA,
+temperature and threshold; the run's own test images given as external data score exactly as its test split."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+
+
+def _pngs(root, arrays, by_class: bool):
+    rows = []
+    for i, (img, y) in enumerate(zip(arrays["test_images"], arrays["test_labels"][:, 0])):
+        folder = root / str(y) if by_class else root / "imgs"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+        rows.append(f"{'imgs' if not by_class else y}/{i:03d}.png,{y},patient{i // 4}")
+    return rows
+
+
+def test_the_run_s_own_test_images_as_external_data_score_as_its_test_split(trained_run, tmp_path, capsys):
+    run, data, arrays = trained_run
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    code, out, err = run_cli(capsys, "eval", run, "--data", data)  # the .npz's test split, all of it external
+    assert code == 0, err
+    got = json.loads((run / "eval_external_tiny.json").read_text())
+    assert (got["auc"], got["acc"], got["n"]) == (pytest.approx(test["auc"], abs=1e-9),
+                                                  pytest.approx(test["acc"], abs=1e-9), 40)
+    assert got["calibration"]["temperature"] == pytest.approx(json.loads((run / "metrics.json").read_text())
+                                                              ["calibration"]["temperature"])
+    assert "(40 inputs)" in out and "eval_external_tiny.json" in out
+
+    _pngs(tmp_path / "by_class", arrays, by_class=True)  # a folder of class sub-folders: the same images
+    assert run_cli(capsys, "eval", run, "--data", tmp_path / "by_class")[0] == 0
+    folder = json.loads((run / "eval_external_by_class.json").read_text())
+    assert folder["auc"] == pytest.approx(test["auc"], abs=1e-9) and folder["acc"] == pytest.approx(test["acc"])
+
+    rows = _pngs(tmp_path / "csv", arrays, by_class=False)  # a CSV naming patients: intervals over patients
+    (tmp_path / "csv" / "ext.csv").write_text("path,label,patient\n" + "\n".join(rows) + "\n")
+    assert run_cli(capsys, "eval", run, "--data", tmp_path / "csv" / "ext.csv")[0] == 0
+    ext = json.loads((run / "eval_external_ext.json").read_text())
+    assert ext["auc"] == pytest.approx(test["auc"], abs=1e-9) and ext["patients"] == 10
+
+
+def test_external_labels_that_are_no_class_of_the_run_are_one_line(trained_run, tmp_path, capsys):
+    run, _, arrays = trained_run
+    Image.fromarray(arrays["test_images"][0]).save(tmp_path / "a.png")
+    (tmp_path / "unknown.csv").write_text("path,label\na.png,benign\n")
+    code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "unknown.csv")
+    assert code == 2 and len(err.splitlines()) == 1 and "label(s) 'benign' are not classes of" in err
+    assert not (run / "eval_external_unknown.json").exists()
