@@ -93,6 +93,9 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     res = {"data": str(data), "n": len(labels), **res}
     if verbose:
         print(f"{run_dir} on {data} ({len(labels)} inputs): {auc_acc_line(res)}")
+        if "calibration" in res:  # the run's temperature, fitted on its validation split, on the external data
+            c = res["calibration"]
+            print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
         if "operating_point" in res:
             print("  " + operating_point_line(res["operating_point"]))
     write_json(run_dir / external_file(data), res)
