@@ -25,7 +25,7 @@ from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
 from medtrain.metrics import positive_index
 from medtrain.reports.summary import auc_acc_line, operating_point_line
-from medtrain.runmodel import load_run_module
+from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
@@ -288,26 +288,40 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     """
     run_dir = Path(run_dir)
     run = load_run_module(run_dir)
-    cfg = run.cfg
-    splits = rundir.run_splits(run_dir, cfg)
+    splits = rundir.run_splits(run_dir, run.cfg)
     provenance.check_unchanged(rundir.read_metrics(run_dir), splits, split, run_dir)
     if not len(splits.split(split)):
         raise MedtrainError(f"{run_dir} has no {split} images to evaluate (its data were split with "
                             f"{split}_fraction 0 or hold no {split} split)")
-    res = evaluate_split(run.module, splits.split(split), splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                         tta=rundir.run_tta(cfg, run.meta), mc_dropout=cfg.mc_dropout,
-                         temperature=run.meta.get("temperature"), threshold=run.meta.get("threshold"),
-                         positive=int(run.meta.get("positive_class", len(splits.label_names) - 1)))
+    res = score_split(run, splits.split(split))
+    write_scores(run_dir, split, res, rundir.eval_file(split), verbose)
+    return res
+
+
+def score_split(run: RunModel, split: Split) -> dict:
+    """A finished run's network scored on ``split`` as the run scored its test split: its TTA, MC dropout,
+    calibration temperature and operating point, all as chosen on its validation split (the per-image scores
+    left out). ``eval`` of the run's own splits and of external data (:mod:`medtrain.external`) use it."""
+    cfg, meta = run.cfg, run.meta
+    names = {str(j): n for j, n in enumerate(run.label_names)}
+    res = evaluate_split(run.module, split, names, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                         tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
+                         temperature=meta.get("temperature"), threshold=meta.get("threshold"),
+                         positive=int(meta.get("positive_class", len(names) - 1)))
     for k in ("scores", "scores_scaled", "entropy"):
         res.pop(k, None)
+    return res
+
+
+def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool = True) -> None:
+    """Print ``res`` (:func:`score_split`) as scored on ``where`` and write it to ``run_dir / name``."""
     if verbose:  # before the file: a run folder that cannot be written (an archive, a colleague's) still shows it
-        print(f"{run_dir} on {split}: {auc_acc_line(res)}")
+        print(f"{run_dir} on {where}: {auc_acc_line(res)}")
         if "calibration" in res:
             c = res["calibration"]
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
         if "operating_point" in res:
             print("  " + operating_point_line(res["operating_point"]))
-    write_json(run_dir / rundir.eval_file(split), res)
+    write_json(run_dir / name, res)
     if verbose:
-        print(f"  written to {run_dir / rundir.eval_file(split)}")
-    return res
+        print(f"  written to {run_dir / name}")

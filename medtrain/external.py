@@ -16,14 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medtrain import rundir
-from medtrain._io import path_kind, write_json
+from medtrain.api import score_split, write_scores
+from medtrain._io import path_kind
 from medtrain.data import Split
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
-from medtrain.evaluation import evaluate_split
 from medtrain.predictor import conform, iter_inputs
-from medtrain.reports.summary import auc_acc_line, operating_point_line
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
 
@@ -82,23 +80,6 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
         raise MedtrainError(f"{data}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of {run_dir} "
                             f"({', '.join(run.label_names)})")
     labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
-    cfg, meta = run.cfg, run.meta
-    res = evaluate_split(run.module, Split(images, labels, names, groups),
-                         {str(j): n for j, n in enumerate(run.label_names)}, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                         tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
-                         temperature=meta.get("temperature"), threshold=meta.get("threshold"),
-                         positive=int(meta.get("positive_class", len(run.label_names) - 1)))
-    for k in ("scores", "scores_scaled", "entropy"):
-        res.pop(k, None)
-    res = {"data": str(data), "n": len(labels), **res}
-    if verbose:
-        print(f"{run_dir} on {data} ({len(labels)} inputs): {auc_acc_line(res)}")
-        if "calibration" in res:  # the run's temperature, fitted on its validation split, on the external data
-            c = res["calibration"]
-            print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
-        if "operating_point" in res:
-            print("  " + operating_point_line(res["operating_point"]))
-    write_json(run_dir / external_file(data), res)
-    if verbose:
-        print(f"  written to {run_dir / external_file(data)}")
+    res = {"data": str(data), "n": len(labels), **score_split(run, Split(images, labels, names, groups))}
+    write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data), verbose)
     return res
