@@ -21,7 +21,7 @@ from medtrain._io import path_kind
 from medtrain.data import Split
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
-from medtrain.predictor import conform, iter_inputs
+from medtrain.predict_inputs import conform, iter_inputs
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
 

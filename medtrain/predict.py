@@ -12,7 +12,8 @@ from typing import Iterable, Iterator
 
 from medtrain._io import atomic_path, is_stream
 from medtrain.errors import MedtrainError
-from medtrain.predictor import BATCH_SIZE, Item, Predictor, Skipped, iter_inputs, load
+from medtrain.predict_inputs import Item, Skipped, iter_inputs
+from medtrain.predictor import BATCH_SIZE, Predictor, load
 
 __all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "inputs_except_out", "iter_inputs", "load",
            "write_predictions"]

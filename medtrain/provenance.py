@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import platform
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,16 @@ def check_unchanged(metrics: dict, splits, split: str, run_dir) -> None:
         raise MedtrainError(f"the {split} split of {run_dir} is not the one it was trained and scored with: its "
                             f"images or labels changed since (SHA-256 {want[:12]}... then). Restore the data as "
                             "it was, or train a new run")
+
+
+def peak_rss_mb() -> float:
+    """The most resident memory this process has held, in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+def device_memory() -> dict:
+    """Peak GPU memory (what PyTorch allocated) and the device's name, when the run used CUDA."""
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return {}
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20, "device": torch.cuda.get_device_name()}

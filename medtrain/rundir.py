@@ -24,8 +24,6 @@ import csv
 import dataclasses
 import json
 import os
-import resource
-import sys
 import time
 from pathlib import Path
 
@@ -213,20 +211,6 @@ def run_tta(cfg: Config, meta: dict) -> str:
     return meta.get("tta", "none") if cfg.tta == "auto" else cfg.tta
 
 
-def peak_rss_mb() -> float:
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
-
-
-def device_memory() -> dict:
-    """Peak GPU memory (what PyTorch allocated) and the device's name, when the run used CUDA."""
-    import torch
-
-    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
-        return {}
-    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20, "device": torch.cuda.get_device_name()}
-
-
 def weights_meta(cfg: Config, splits, module, **extra) -> dict:
     """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation."""
     return {"medtrain_version": provenance.medtrain_version(), "model": cfg.model, "in_chans": splits.in_chans,
@@ -295,8 +279,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "test": test,
         "wall_s": time.perf_counter() - t0 + result.metrics.get("wall_s_before_resume", 0.0),  # see WallTime
         "train_images_per_s": result.train_images_per_s,
-        "peak_rss_mb": peak_rss_mb(),
-        **device_memory(),
+        "peak_rss_mb": provenance.peak_rss_mb(),
+        **provenance.device_memory(),
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
         "data": data_summary(splits),
         "provenance": provenance.record(splits),  # versions, machine, threads, each split's digest (eval checks)

@@ -32,7 +32,7 @@ def register(sub) -> None:
 def squash_note():
     """Collect the inputs squashed to the model's square and say so in one line afterwards (predict and explain);
     every other warning shows as it would have (explain had printed two raw warning lines per image)."""
-    from medtrain.predictor import ResizedWarning
+    from medtrain.predict_inputs import ResizedWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResizedWarning)

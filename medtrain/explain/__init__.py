@@ -4,8 +4,8 @@ ICCV 2017), Grad-CAM++ (Chattopadhyay et al., WACV 2018) and occlusion sensitivi
 "Visualizing and Understanding Convolutional Networks", ECCV 2014), on ``monai.visualize`` (Grad-CAM++'s
 weights as the paper's eq. 19, not MONAI 1.6's variant: :func:`_gradcam_pp_class`).
 
-Inputs are read exactly as ``medtrain predict`` reads them (:func:`medtrain.predictor.python_items` and
-:func:`~medtrain.predictor.conform`), or taken from the run's own split. Each map explains the network's
+Inputs are read exactly as ``medtrain predict`` reads them (:func:`medtrain.predict_inputs.python_items` and
+:func:`~medtrain.predict_inputs.conform`), or taken from the run's own split. Each map explains the network's
 plain forward pass (no test-time augmentation, dropout off) for one target class: the predicted class
 by default, or the one asked for. Maps have the input's resolution, ``(*spatial)``, scaled to [0, 1] per
 input (min-max; a map without any positive evidence is all zeros).
@@ -34,7 +34,8 @@ from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
-from medtrain.predictor import Item, Predictor, Skipped, conform, python_items
+from medtrain.predict_inputs import Item, Skipped, conform, python_items
+from medtrain.predictor import Predictor
 from medtrain.rundir import run_splits
 from medtrain.tasks import MULTILABEL
 

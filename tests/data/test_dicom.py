@@ -362,7 +362,7 @@ def _images_csv(root: Path, n=6, modality="CT", suffix=".dcm") -> Path:
 def test_dicom_files_named_without_dcm_are_read_as_dicom(tmp_path):
     """Scanners export slices as IM0007: such 2D images were read as PNGs ("cannot identify image file"), and
     predict found no series in a folder of them (0 inputs predicted, exit 0)."""
-    from medtrain.predictor import _is_series
+    from medtrain.predict_inputs import _is_series
 
     csv = _images_csv(tmp_path / "xr", suffix="")
     assert dicom.is_dicom_file(tmp_path / "xr" / "img0") and not dicom.is_dicom_file(csv)
@@ -421,7 +421,7 @@ def test_predict_says_when_it_squashes_a_2d_dicom_of_another_aspect_ratio(tmp_pa
     import warnings
 
     from medtrain.runmodel import untrained_run_model
-    from medtrain.predictor import ResizedWarning, iter_inputs
+    from medtrain.predict_inputs import ResizedWarning, iter_inputs
 
     write_slice(tmp_path / "wide.dcm", np.zeros((10, 12), np.int16), (0, 0, 0), generate_uid())
     write_slice(tmp_path / "square.dcm", np.zeros((12, 12), np.int16), (0, 0, 0), generate_uid())
@@ -441,7 +441,7 @@ def test_a_series_folder_ignores_files_that_are_not_dicom_and_keeps_a_nifti_besi
     import nibabel as nib
 
     from medtrain.runmodel import untrained_run_model
-    from medtrain.predictor import iter_inputs
+    from medtrain.predict_inputs import iter_inputs
 
     series = tmp_path / "new_cases"
     series.mkdir()

@@ -334,7 +334,7 @@ def test_nifti_volumes_of_a_3d_run_predict_as_eval_does(tmp_path, capsys):
 
 
 def test_a_folder_of_macos_shadow_files_is_not_a_dicom_series(tmp_path):
-    from medtrain.predictor import _is_series
+    from medtrain.predict_inputs import _is_series
 
     (tmp_path / "._slice1.dcm").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble metadata, not DICOM
     assert not _is_series(tmp_path)
@@ -386,7 +386,7 @@ def test_a_2d_npz_for_a_3d_run_is_named_a_dimensionality_mismatch(tmp_path, caps
     # it said "0: size 1x28x28, but the model takes 28x28x28", where a PNG gets the dimensionality message
     from medtrain.runmodel import untrained_run_model
     from medtrain.errors import MedtrainError
-    from medtrain.predictor import iter_inputs
+    from medtrain.predict_inputs import iter_inputs
 
     arrays = {f"{s}_images": np.zeros((2, 8, 8), np.uint8) for s in ("train", "val", "test")}
     arrays.update({f"{s}_labels": np.array([[0], [1]], np.int64) for s in ("train", "val", "test")})
@@ -399,7 +399,7 @@ def test_a_2d_npz_for_a_3d_run_is_named_a_dimensionality_mismatch(tmp_path, caps
 def test_rows_of_two_npz_inputs_are_told_apart_by_their_file(tmp_path):
     # both files' rows had been named 0, 1, ...: the output could not say which file a row came from
     from medtrain.runmodel import untrained_run_model
-    from medtrain.predictor import iter_inputs
+    from medtrain.predict_inputs import iter_inputs
 
     arrays = {f"{s}_images": np.zeros((2, 8, 8), np.uint8) for s in ("train", "val", "test")}
     arrays.update({f"{s}_labels": np.array([[0], [1]], np.int64) for s in ("train", "val", "test")})
@@ -413,7 +413,7 @@ def test_rows_of_two_npz_inputs_are_told_apart_by_their_file(tmp_path):
                     f"{tmp_path / 'b.npz'}:1"]
     assert len(set(both)) == 4
     # and as explain and the Python API take them (one path at a time): the same names
-    from medtrain.predictor import python_items
+    from medtrain.predict_inputs import python_items
 
     assert [item.name for item in python_items([tmp_path / "a.npz", tmp_path / "b.npz"], run)] == both
     assert [item.name for item in python_items(tmp_path / "a.npz", run)] == alone

@@ -1,0 +1,297 @@
+"""What ``medtrain predict``, ``medtrain explain`` and ``medtrain eval --data`` take as inputs, read as the run
+read its own images: :func:`iter_inputs` lists image files, folders, CSVs of paths, ``.npz`` splits, NIfTI
+volumes and DICOM series lazily as :class:`Item` s; :func:`conform` makes one decoded image the network's
+input (channels, size); :func:`python_items` does the same for what a Python caller passes.
+
+Split out of :mod:`medtrain.predictor` (the predictor runs the network; this module only reads).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+
+from medtrain.runmodel import RunModel
+from medtrain.data.dicom import image_shape, is_dicom_file
+from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
+from medtrain.data.medmnist import load_npz_images
+from medtrain.data.nifti import is_nifti
+from medtrain.data.table import entry_path
+from medtrain._io import path_kind
+from medtrain.data._table_checks import separator_of
+from medtrain.errors import MedtrainError
+
+
+class Item(NamedTuple):
+    """One input: its name in the output (a path, or an index into a .npz split) and its decoder."""
+
+    name: str
+    load: Callable[[], torch.Tensor]
+
+
+class Skipped(NamedTuple):
+    name: str
+    reason: str
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _is_series(folder: Path) -> bool:
+    """A folder of DICOM slices (one series), rather than a folder to search; slices named without
+    ``.dcm`` (``IM0007``, as scanners export them) count."""
+    return any(is_dicom_file(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def _file_item(path: Path, run: RunModel) -> Item:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return Item(str(path), lambda: _read_2d(path, run))
+    if is_nifti(path) or is_dicom_file(path):
+        return Item(str(path), lambda: _read_entry(path, run))
+    raise MedtrainError(f"{path}: not an image, DICOM, NIfTI, CSV or .npz file")
+
+
+def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
+    """The images of a folder and its sub-folders in sorted order (for a 3D run, DICOM series folders
+    are one volume each); hidden files and folders (``.ipynb_checkpoints/``, macOS's ``._name`` files) are
+    skipped, as :func:`medtrain.data.load_folder` skips them. Symbolic links to folders are followed, as
+    training follows a linked class folder; a link back to a folder it lies in (a loop) is not."""
+    volumes = len(run.input_shape) == 4
+    above = {str(folder): (os.path.realpath(folder),)}  # the real folders each pending folder lies in, itself too
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        chain = above.pop(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and os.path.realpath(os.path.join(root, d)) not in chain)
+        for d in dirs:
+            above[os.path.join(root, d)] = chain + (os.path.realpath(os.path.join(root, d)),)
+        here = Path(root)
+        if volumes and _is_series(here):  # its DICOM files are one volume; a NIfTI file beside them is another
+            dirs.clear()
+            yield Item(str(here), lambda p=here: _read_entry(p, run))
+            for name in sorted(f for f in files if not f.startswith(".")):
+                if is_nifti(here / name):
+                    yield _file_item(here / name, run)
+            continue
+        for name in sorted(f for f in files if not f.startswith(".")):
+            p = here / name
+            if p.suffix.lower() in IMAGE_SUFFIXES or is_nifti(p) or is_dicom_file(p):
+                yield _file_item(p, run)
+
+
+def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
+    """The entries of a CSV's ``path`` column (or its first column when it has no header), relative to
+    the CSV's folder unless absolute and found as the training CSV reader finds them (one written on Windows,
+    ``imgs\\a.png``, too), read row by row. A missing entry or one of an unknown kind is a bad input (skipped
+    with ``skip_bad``), not an error about the CSV."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            col = None
+            for i, r in enumerate(csv.reader(f)):
+                if not any(c.strip() for c in r) or r[0].lstrip().startswith("#"):  # blank and comment rows,
+                    continue  # as the training CSV reader skips them
+                if col is None:
+                    head = [c.strip().lower() for c in r]
+                    col = head.index("path") if "path" in head else 0
+                    if "path" in head:
+                        continue
+                    _check_first_row(path, i + 1, r)
+                if col >= len(r) or not r[col].strip():
+                    raise MedtrainError(f"{path}: row {i + 1} has no path")
+                entry = _listed(path, r[col].strip())
+                kind = path_kind(entry)
+                if kind is None:  # as a missing input given on the command line, not "damaged"
+                    missing = MedtrainError(f"{entry}: no such file or folder (row {i + 1} of {path})")
+                    yield Item(str(entry), lambda e=missing: _raise(e))
+                    continue
+                if kind == "dir":
+                    yield Item(str(entry), lambda p=entry: _read_entry(p, run))
+                    continue
+                try:
+                    yield _file_item(entry, run)
+                except MedtrainError as e:
+                    yield Item(str(entry), lambda e=e: _raise(e))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise MedtrainError(f"{path}: not a readable CSV file ({type(e).__name__})") from None
+
+
+def _check_first_row(path: Path, row: int, cells: list[str]) -> None:
+    """A first row that is neither a header naming ``path`` nor an entry: another separator (a spreadsheet's
+    ';' or tab export), or a header of other names (``filename,label``), which would be read as a file."""
+    sep = separator_of(cells)
+    if sep:
+        raise MedtrainError(f"{path}: row {row} is one column separated by {sep}; columns are separated by "
+                            "commas, with the paths in the first or in one named path")
+    first = Path(cells[0].strip())
+    if not first.suffix and path_kind(_listed(path, cells[0].strip())) is None:
+        raise MedtrainError(f"{path}: row {row} ({','.join(cells)}) looks like a header; name the column of paths "
+                            "'path'")
+
+
+def _listed(csv_path: Path, entry: str) -> Path:
+    """An entry of a CSV as training's CSV reader finds it (:func:`medtrain.data.table.entry_path`)."""
+    return entry_path(csv_path.parent, entry)
+
+
+def _raise(e: Exception):
+    raise e
+
+
+def _npz_items(path: Path, split: str, run: RunModel, alone: bool) -> Iterator[Item]:
+    """A .npz split's images, named by their index; ``PATH:INDEX`` beside other inputs, whose rows an index
+    alone would not tell apart (two .npz files both had rows 0, 1, ...)."""
+    images = load_npz_images(path, split)  # (N, C, *spatial); the other splits and the labels need not be there
+    if images.ndim - 2 != len(run.input_shape) - 1:  # 2D images for a 3D run: said as for a PNG, not as a size
+        raise _dims_error(path, images.ndim - 2, run)
+    prefix = "" if alone else f"{path}:"
+    for i in range(len(images)):
+        yield Item(f"{prefix}{i}", lambda i=i: images[i])
+
+
+def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: bool | None = None) -> Iterator[Item]:
+    """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error.
+    ``alone``: whether these are all the inputs (default: whether there is one), which decides how a .npz's
+    rows are named (its index alone, or ``PATH:INDEX`` beside other inputs)."""
+    inputs = list(inputs)
+    alone = len(inputs) == 1 if alone is None else alone
+    for given in inputs:
+        path = Path(given)
+        if not path.exists():
+            raise MedtrainError(f"{path}: no such file or folder")
+        if path.is_dir():
+            yield from _folder_items(path, run)
+        elif path.suffix.lower() == ".npz":
+            yield from _npz_items(path, split, run, alone=alone)
+        elif path.suffix.lower() == ".csv":
+            yield from _csv_items(path, run)
+        else:
+            yield _file_item(path, run)
+
+
+# --------------------------------------------------------------------------- decoding as the run did
+
+
+def _dims_error(path: Path, got: int, run: RunModel) -> MedtrainError:
+    want = len(run.input_shape) - 1
+    return MedtrainError(f"{path}: a {got}D {'volume' if got == 3 else 'image'} has the wrong dimensionality; "
+                         f"the model takes {want}D {'volumes' if want == 3 else 'images'}")
+
+
+class ResizedWarning(UserWarning):
+    """An image of another aspect ratio than the model's square input, squashed to it (as training resizes
+    its images): ``medtrain predict`` counts these and says so in one line."""
+
+
+def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
+    if len(run.input_shape) != 3:
+        raise _dims_error(path, 2, run)
+    x = read_image(path)
+    size = run.input_shape[-1]
+    if tuple(x.shape[1:]) != (size, size):  # the run's size (folder runs: --image-size), resized as training did
+        if x.shape[1] != x.shape[2]:
+            warnings.warn(ResizedWarning(f"{path}: {x.shape[2]}x{x.shape[1]} squashed to {size}x{size}"))  # W x H
+        x = read_image(path, size)
+    return x
+
+
+def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
+    """A DICOM file or series or a NIfTI volume, windowed, resampled and resized as the run's volumes."""
+    from medtrain.data.volumes import load_entry
+
+    arr, _ = load_entry(path, spacing=run.cfg.spacing, size=run.input_shape[-1], window=run.cfg.window)
+    if arr.ndim != len(run.input_shape) - 1:
+        raise _dims_error(path, arr.ndim, run)
+    if arr.ndim == 2 and path_kind(path) == "file" and not is_nifti(path):  # a 2D DICOM image: squashed like an image file, and said so
+        shape = image_shape(path)
+        if shape is not None and shape[0] != shape[1]:
+            size = run.input_shape[-1]
+            warnings.warn(ResizedWarning(f"{path}: {shape[1]}x{shape[0]} squashed to {size}x{size}"))  # W x H
+    return torch.from_numpy(np.ascontiguousarray(arr))[None]
+
+
+def conform(x, name: str, run: RunModel) -> torch.Tensor:
+    """One image ``(C, *spatial)`` (or ``(*spatial)`` for one channel; a 2D image also ``(H, W, C)`` when its
+    first size is no channel count and its last is) as the network takes it, a 2D image resized to its square;
+    a grey image for an RGB network is repeated over the channels, as the folder loader converts it, and an
+    RGB(A) image whose colour channels are equal is a grey one for a grey network."""
+    if _is_pil(x):  # decoded as its file is: EXIF orientation, palette, grey + alpha, 16-bit window
+        x = decode_image(x, name)
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x)
+        x = torch.from_numpy(x if x.flags.writeable else x.copy())  # read-only (PIL, memory maps): torch warned
+    if x.dtype != torch.uint8:
+        raise MedtrainError(f"{name}: images must be uint8 (0..255), got {x.dtype}")
+    want = run.input_shape
+    dims = len(want) - 1
+    if x.ndim == dims:
+        x = x[None]
+    if x.ndim != dims + 1:
+        kind = "volumes (C, D, H, W)" if dims == 3 else "2D images (C, H, W)"
+        raise MedtrainError(f"{name}: shape {tuple(x.shape)} has the wrong dimensionality; the model takes {kind}")
+    if dims == 2 and x.shape[0] not in (1, 3, 4, want[0]) and x.shape[-1] in (1, 3, 4, want[0]):
+        x = x.permute(2, 0, 1)  # (H, W, C) as NumPy, PIL and MedMNIST's .npz hold colour images: unambiguous here
+    if x.shape[0] == 1 and want[0] == 3:
+        x = x.expand(3, *x.shape[1:])
+    if x.shape[0] in (3, 4) and want[0] == 1 and (x[1:3] == x[:1]).all():
+        x = x[:1]  # a grey picture stored as RGB(A) (many exporters do): its one channel; colour is refused below
+    if x.shape[0] != want[0]:
+        raise MedtrainError(f"{name}: {x.shape[0]} channel(s), but the model takes {want[0]}")
+    if dims == 2 and tuple(x.shape[1:]) != want[1:]:  # resized as an image file of that size is
+        x = _resized(x, name, want[-1])
+    if tuple(x.shape[1:]) != want[1:]:
+        raise MedtrainError(f"{name}: size {'x'.join(map(str, x.shape[1:]))}, but the model takes "
+                            f"{'x'.join(map(str, want[1:]))}")
+    return x.contiguous()
+
+
+def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
+    """A ``(C, H, W)`` uint8 image resized to the model's square, as :func:`_read_2d` resizes a file."""
+    from PIL import Image
+
+    if x.shape[1] != x.shape[2]:
+        warnings.warn(ResizedWarning(f"{name}: {x.shape[2]}x{x.shape[1]} squashed to {size}x{size}"))  # W x H
+    channels = [np.asarray(resize_square(Image.fromarray(c.numpy()), size)) for c in x]  # per channel: any count
+    return torch.from_numpy(np.stack(channels))
+
+
+def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
+    """What a Python caller passes to ``predict`` or ``explain`` as :class:`Item` s: a path, a list of paths
+    and arrays, a uint8 batch ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch
+    axis too), one grey ``(H, W)`` image or ``(D, H, W)`` volume, one colour image ``(C, H, W)`` or
+    ``(H, W, C)`` for a network of C > 1 channels (``(H, W, 3)``, ``(H, W, 4)`` for any network), or a PIL
+    image."""
+    spatial = len(run.input_shape) - 1
+    chans = run.input_shape[0]
+    if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", None) == spatial or _is_pil(images):
+        images = [images]
+    elif getattr(images, "ndim", None) == spatial + 1 and (
+            chans > 1 and chans in (images.shape[0], images.shape[-1])
+            or images.shape[-1] in (3, 4) and images.shape[0] not in (3, 4)):
+        # one colour image, channels first or last (for a grey network: last), as a file or PIL image is one: it
+        # had been split along its first axis, each slice predicted as an image (3 or 28 rows for one image, no
+        # warning; found in user walkthroughs)
+        images = [images]
+    if isinstance(images, (np.ndarray, torch.Tensor)):  # a batch alone: one image per entry of its first axis
+        images = [images[j] for j in range(len(images))]
+    batch = spatial + 2
+
+    def items_of(i, x):
+        if isinstance(x, (str, os.PathLike)):  # explain's inputs too: a .npz among others is named PATH:INDEX
+            return iter_inputs([x], run, split=split, alone=len(images) == 1)
+        if getattr(x, "ndim", 0) == batch:  # a batch: its images, named by position
+            return [Item(f"image {i}.{j}", lambda y=y: y) for j, y in enumerate(x)]
+        return [Item(f"image {i}", lambda x=x: x)]
+
+    return (item for i, x in enumerate(images) for item in items_of(i, x))
+
+
+def _is_pil(x) -> bool:
+    from PIL import Image
+
+    return isinstance(x, Image.Image)
