@@ -322,6 +322,11 @@ def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool 
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
         if "operating_point" in res:
             print("  " + operating_point_line(res["operating_point"]))
+    write_eval_file(run_dir, name, res, verbose)
+
+
+def write_eval_file(run_dir: Path, name: str, res: dict, verbose: bool = True) -> None:
+    """The one writer of a run's ``eval_*.json`` files (its own splits, external data, another run)."""
     write_json(run_dir / name, res)
     if verbose:
         print(f"  written to {run_dir / name}")

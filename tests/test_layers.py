@@ -13,14 +13,14 @@ PKG = Path(__file__).resolve().parents[1] / "medtrain"
 # Lowest first. A module belongs to the entry that names it or its nearest parent package; the bare "medtrain"
 # names the package's own __init__ only, so a new top-level module must be given a layer here.
 LAYERS = [
-    ["medtrain.errors", "medtrain._io", "medtrain._progress", "medtrain.metrics", "medtrain.intervals",
+    ["medtrain.errors", "medtrain._io", "medtrain._progress", "medtrain.metrics", "medtrain.intervals", "medtrain.significance",
      "medtrain.tasks"],
     ["medtrain.data", "medtrain.color", "medtrain.models", "medtrain.reports"],
     ["medtrain.config", "medtrain.augment"],
     ["medtrain.training", "medtrain.evaluation", "medtrain.rundir", "medtrain.runmodel", "medtrain.provenance", "medtrain._predictions_csv"],
     ["medtrain.api", "medtrain.predictor", "medtrain.predict_inputs", "medtrain"],  # the package's own __init__ is the Python facade over api
     ["medtrain.compare", "medtrain.crossval", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
-     "medtrain.export", "medtrain.explain", "medtrain.external"],
+     "medtrain.export", "medtrain.explain", "medtrain.external", "medtrain.versus"],
     ["medtrain.cli", "medtrain.__main__"],
 ]
 

@@ -14,10 +14,22 @@ def register(sub) -> None:
                    help="external testing: score the run on labelled data it never saw, every input as test (a CSV "
                         "path,label[,patient], a folder of class sub-folders or an .npz), with the run's TTA, "
                         "temperature and threshold; writes RUN_DIR/eval_external_<name>.json")
+    p.add_argument("--vs", metavar="OTHER_RUN",
+                   help="compare the run with another run scored on the same test images, paired: the difference "
+                        "in AUC and ACC with a bootstrap interval, DeLong's and McNemar's p-values; writes "
+                        "RUN_DIR/eval_vs_<other>.json")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.vs:
+        from medtrain.errors import MedtrainError
+        from medtrain.versus import compare_runs
+
+        if args.data or args.split != "test":
+            raise MedtrainError("--vs compares the two runs' saved test predictions; it takes no --data or --split")
+        compare_runs(args.run_dir, args.vs)
+        return 0
     if args.data:
         from medtrain.external import evaluate_external
 

@@ -1,0 +1,104 @@
+"""Two classifiers scored on the same test images: is the difference more than chance?
+
+Three paired tests, each using that both sets of predictions are of the same images (a difference between
+two models is far less variable than either model's own metric, because the hard images are hard for both):
+
+* :func:`delong_test`: DeLong, DeLong & Clarke-Pearson (Biometrics 1988) for two correlated ROC AUCs of a
+  binary task, computed with the midrank algorithm of Sun & Xu (IEEE Signal Processing Letters 2014). Written
+  here because neither scikit-learn, SciPy nor torchmetrics offers it (pROC's ``roc.test`` is R); it is checked
+  in the tests against the definition (every positive/negative pair) it computes in O(N log N).
+* :func:`mcnemar_test`: McNemar's test (Psychometrika 1947) for two accuracies on the same images, exact:
+  a two-sided binomial test of the images only one model gets right (:func:`scipy.stats.binomtest`).
+* :func:`paired_bootstrap`: the percentile interval of the difference of any statistic, drawing the same
+  images (whole patients, within class; :class:`medtrain.intervals.Resampler`) for both models in each draw.
+
+DeLong and McNemar treat images as independent; where a patient has several images they are not, and their
+p-values would be too small. :func:`medtrain.versus.compare_runs` then gives only the patient bootstrap interval.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from medtrain.intervals import Resampler, class_strata, percentile_interval
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..N of ``x``, ties given their mean rank (Sun & Xu's midranks)."""
+    from scipy.stats import rankdata
+
+    return rankdata(x, method="average")
+
+
+def delong_test(y_true, score_a, score_b) -> dict:
+    """DeLong's test of ``AUC(score_a) - AUC(score_b)`` on binary labels ``y_true`` (1 positive) ``(N,)``.
+
+    Returns ``auc_a``, ``auc_b``, ``difference`` (a - b), its standard error ``se``, ``z`` and the two-sided
+    ``p`` (1.0 where the difference and its variance are both zero: identical rankings). Both classes must be
+    present."""
+    from scipy.stats import norm
+
+    y = np.asarray(y_true).reshape(-1).astype(bool)
+    scores = np.stack([np.asarray(score_a, np.float64).reshape(-1), np.asarray(score_b, np.float64).reshape(-1)])
+    if scores.shape[1] != len(y):
+        raise ValueError(f"{len(y)} labels but {scores.shape[1]} scores")
+    m, n = int(y.sum()), int((~y).sum())
+    if m == 0 or n == 0:
+        raise ValueError("DeLong's test needs both classes among the labels")
+    v10, v01 = np.empty((2, m)), np.empty((2, n))
+    aucs = np.empty(2)
+    for k, s in enumerate(scores):  # structural components: each positive's share of negatives it outranks, ...
+        pos, neg = s[y], s[~y]
+        tz = _midranks(np.concatenate([pos, neg]))
+        tx, ty = _midranks(pos), _midranks(neg)
+        aucs[k] = (tz[:m].sum() - m * (m + 1) / 2) / (m * n)
+        v10[k] = (tz[:m] - tx) / n
+        v01[k] = 1.0 - (tz[m:] - ty) / m  # ... and each negative's share of positives that outrank it
+    s10 = np.cov(v10) if m > 1 else np.zeros((2, 2))
+    s01 = np.cov(v01) if n > 1 else np.zeros((2, 2))
+    cov = s10 / m + s01 / n
+    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    diff = float(aucs[0] - aucs[1])
+    se = float(np.sqrt(max(var, 0.0)))
+    if se == 0.0:
+        z, p = (0.0, 1.0) if diff == 0 else (float("inf") * np.sign(diff), 0.0)
+    else:
+        z = diff / se
+        p = float(2 * norm.sf(abs(z)))
+    return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff, "se": se, "z": float(z), "p": p}
+
+
+def mcnemar_test(correct_a, correct_b) -> dict:
+    """McNemar's exact test of two accuracies on the same images: ``correct_a``, ``correct_b`` ``(N,)`` bool.
+
+    Returns ``a_only`` (images only model a gets right), ``b_only`` and the two-sided ``p`` of a binomial test
+    of ``a_only`` out of ``a_only + b_only`` at 1/2 (1.0 when the models disagree on no image)."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(correct_a, bool).reshape(-1), np.asarray(correct_b, bool).reshape(-1)
+    if a.shape != b.shape:
+        raise ValueError(f"{len(a)} and {len(b)} outcomes: not the same images")
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    p = 1.0 if a_only + b_only == 0 else float(binomtest(a_only, a_only + b_only, 0.5).pvalue)
+    return {"a_only": a_only, "b_only": b_only, "p": p}
+
+
+def paired_bootstrap(y_true, score_a, score_b, stat: Callable[[np.ndarray, np.ndarray], float], n: int = 1000,
+                     seed: int = 0, groups=None, level: float = 0.95) -> dict:
+    """The percentile interval of ``stat(y, score_a) - stat(y, score_b)`` over ``n`` bootstrap draws of the
+    images (of whole patients where ``groups`` names them; within each class of ``y_true``), the same draw
+    for both models. Returns ``difference``, ``difference_ci`` (``[nan, nan]`` where draws cannot differ or
+    the statistic is mostly undefined, :func:`medtrain.intervals.percentile_interval`) and
+    ``difference_ci_draws``."""
+    y, a, b = np.asarray(y_true), np.asarray(score_a), np.asarray(score_b)
+    out = {"difference": float(stat(y, a) - stat(y, b))}
+    resample = Resampler(len(y), groups, seed, class_strata(y))
+    if n == 0 or not resample.varies:
+        return {**out, "difference_ci": [float("nan")] * 2, "difference_ci_draws": 0}
+    draws = []
+    for _ in range(n):
+        ix = resample.draw()
+        draws.append(stat(y[ix], a[ix]) - stat(y[ix], b[ix]))
+    out["difference_ci"], out["difference_ci_draws"] = percentile_interval(draws, level)
+    return out

@@ -1,0 +1,129 @@
+"""``medtrain eval RUN --vs OTHER``: two finished runs compared on the same test images, paired.
+
+A seed-to-seed comparison (``medtrain compare``) needs several runs of each; a reader with one model of each
+kind (theirs and a colleague's, a new recipe and the old) asks whether the test set can tell them apart.
+Both runs' saved test predictions (``predictions_test.csv``, the probabilities their own ``metrics.json``
+scores) are compared image by image: the difference in AUC and ACC (RUN minus OTHER) with a paired bootstrap
+interval, DeLong's test for a binary task's AUCs and McNemar's exact test for the accuracies
+(:mod:`medtrain.significance`). The result is written to ``RUN/eval_vs_<other>.json``.
+
+The two runs must have scored the same test images with the same labels: the SHA-256 digests their
+``metrics.json`` recorded (:mod:`medtrain.provenance`) must agree; for runs written before digests, their
+labels (and patients) are compared instead, and the result says so.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from medtrain import metrics as M
+from medtrain._predictions_csv import read_saved
+from medtrain.api import write_eval_file
+from medtrain.errors import MedtrainError
+from medtrain.intervals import repeated
+from medtrain.rundir import load_config, read_metrics
+from medtrain.significance import delong_test, mcnemar_test, paired_bootstrap
+from medtrain.tasks import BINARY, MULTILABEL
+
+
+def versus_file(other: str | os.PathLike) -> str:
+    """``eval_vs_<folder>-<run>.json``: the other run's folder and its parent (``seed0`` alone is every cell's)."""
+    p = Path(other).resolve()
+    name = f"{p.parent.name}-{p.name}" if p.parent.name else p.name
+    return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name) + ".json"
+
+
+def _read(run_dir: Path) -> tuple[dict, object]:
+    if not (run_dir / "metrics.json").is_file():
+        raise MedtrainError(f"{run_dir}: not a finished run (no metrics.json)")
+    return read_metrics(run_dir), read_saved(run_dir, "test")
+
+
+def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_other) -> str:
+    """How the two test sets were found the same (``sha256`` or ``labels``); an error where they are not."""
+    if m_run.get("task") != m_other.get("task"):
+        raise MedtrainError(f"{run} is a {m_run.get('task')} run and {other} a {m_other.get('task')} one: not comparable")
+    classes = [(m.get("data") or {}).get("classes") for m in (m_run, m_other)]
+    if None not in classes and classes[0] != classes[1]:
+        raise MedtrainError(f"{run} and {other} have other classes ({', '.join(map(str, classes[0]))} vs "
+                            f"{', '.join(map(str, classes[1]))}): not comparable")
+    digests = [((m.get("provenance") or {}).get("data_sha256") or {}).get("test") for m in (m_run, m_other)]
+    same_rows = (s_run.labels.shape == s_other.labels.shape and np.array_equal(s_run.labels, s_other.labels)
+                 and s_run.groups == s_other.groups)
+    if None not in digests:
+        if digests[0] != digests[1]:
+            raise MedtrainError(f"{run} and {other} were scored on different test images (SHA-256 {digests[0][:12]}... "
+                                f"and {digests[1][:12]}...); a paired comparison needs the same test set")
+        if not same_rows:  # the same images, listed in another order: not expected from one splitter
+            raise MedtrainError(f"{run} and {other} list their test images in a different order")
+        return "sha256"
+    if not same_rows:
+        raise MedtrainError(f"{run} and {other} were scored on different test images (their labels differ); a "
+                            "paired comparison needs the same test set")
+    return "labels"
+
+
+def _correct(labels: np.ndarray, scores: np.ndarray, task: str) -> np.ndarray:
+    """Each image's outcome under MedMNIST's ACC (argmax; 0.5 for a binary task's one column)."""
+    return M.predictions(scores, task) == labels
+
+
+def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, verbose: bool = True) -> dict:
+    """``run_dir`` against ``other`` on their shared test split; writes and returns ``eval_vs_<other>.json``:
+    ``auc`` and ``acc``, each with both values, the ``difference`` (run minus other), its paired bootstrap
+    ``difference_ci`` and, where images are independent, a ``p`` value and the test that gave it."""
+    run, oth = Path(run_dir), Path(other)
+    if run.resolve() == oth.resolve():
+        raise MedtrainError(f"--vs {other} is the run itself")
+    (m_run, s_run), (m_oth, s_oth) = _read(run), _read(oth)
+    checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth)
+    task, y = m_run.get("task"), s_run.labels
+    if task != MULTILABEL and len(np.unique(y)) < 2:
+        raise MedtrainError(f"the test split of {run} holds one class only: AUC and its difference are undefined")
+    cfg = load_config(run)
+    grouped = repeated(s_run.groups)
+    res = {"split": "test", "n": int(len(y)), "run": str(run), "other": str(oth), "same_test_set": checked,
+           "bootstrap": int(cfg.bootstrap), "patients": len(set(s_run.groups)) if grouped else None}
+    for name, stat in (("auc", lambda t, s: M.auc(t, s, task)), ("acc", lambda t, s: M.acc(t, s, task))):
+        boot = paired_bootstrap(y, s_run.scores, s_oth.scores, stat, n=cfg.bootstrap, seed=cfg.seed,
+                                groups=s_run.groups if grouped else None)
+        res[name] = {"run": float(stat(y, s_run.scores)), "other": float(stat(y, s_oth.scores)), **boot,
+                     "test": None, "p": None}
+    if grouped:
+        res["p_values"] = ("not given: several images per patient are not independent, as DeLong's and McNemar's "
+                           "tests assume; the interval resamples whole patients")
+    else:
+        if task == BINARY:
+            d = delong_test(y, s_run.scores[:, -1], s_oth.scores[:, -1])
+            res["auc"].update(test="DeLong", p=d["p"], se=d["se"])
+        if task != MULTILABEL:
+            mc = mcnemar_test(_correct(y, s_run.scores, task), _correct(y, s_oth.scores, task))
+            res["acc"].update(test="McNemar exact", p=mc["p"], run_only_correct=mc["a_only"],
+                              other_only_correct=mc["b_only"])
+    if verbose:
+        print(versus_summary(res))
+    write_eval_file(run, versus_file(oth), res, verbose)
+    return res
+
+
+def versus_summary(res: dict) -> str:
+    """The printed lines of :func:`compare_runs`."""
+    unit = f"{res['n']} test images" + (f" of {res['patients']} patients" if res["patients"] else "")
+    lines = [f"{res['run']} vs {res['other']} on the same {unit} (paired; difference = first - second):"]
+    for name in ("auc", "acc"):
+        r = res[name]
+        lo, hi = r["difference_ci"]
+        ci = (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else " (no interval: bootstrap 0)" if not res["bootstrap"]
+              else " (no interval: the draws cannot differ)")
+        p = f", {r['test']} p = {r['p']:.3g}" if r["p"] is not None else ""
+        extra = (f" ({r['run_only_correct']} images right only in the first, {r['other_only_correct']} only in the "
+                 "second)") if "run_only_correct" in r else ""
+        lines.append(f"  {name.upper()} {r['run']:.4f} vs {r['other']:.4f}: {r['difference']:+.4f}{ci}{p}{extra}")
+    if "p_values" in res:
+        lines.append(f"  p-values {res['p_values']}")
+    if res["same_test_set"] == "labels":
+        lines.append("  (the test sets were matched by their labels only: a run lacks the data digest)")
+    return "\n".join(lines)

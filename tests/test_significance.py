@@ -1,0 +1,103 @@
+"""Paired tests of two models on the same images (:mod:`medtrain.significance`): DeLong's AUC test as its
+definition computes it, p-values that hold their level when the models are equally good, McNemar's exact test
+and the paired bootstrap's interval."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+from sklearn.metrics import roc_auc_score
+
+from medtrain.significance import delong_test, mcnemar_test, paired_bootstrap
+
+
+def _delong_by_definition(y, a, b):
+    """DeLong et al. (1988) as written: psi over every positive/negative pair, O(m n)."""
+    y = y.astype(bool)
+    v10, v01 = [], []
+    for s in (a, b):
+        psi = (s[y][:, None] > s[~y][None]) + 0.5 * (s[y][:, None] == s[~y][None])
+        v10.append(psi.mean(1))
+        v01.append(psi.mean(0))
+    m, n = y.sum(), (~y).sum()
+    cov = np.cov(np.stack(v10)) / m + np.cov(np.stack(v01)) / n
+    diff = v10[0].mean() - v10[1].mean()
+    se = np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    return diff, se, 2 * norm.sf(abs(diff / se))
+
+
+def test_delong_equals_its_definition_with_ties():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 150)
+    a = np.round(y + rng.normal(0, 1.2, 150), 1)  # rounded: many ties, which count one half
+    b = np.round(0.5 * y + rng.normal(0, 1.0, 150), 1)
+    got = delong_test(y, a, b)
+    diff, se, p = _delong_by_definition(y, a, b)
+    assert got["auc_a"] == pytest.approx(roc_auc_score(y, a)) and got["auc_b"] == pytest.approx(roc_auc_score(y, b))
+    assert got["difference"] == pytest.approx(diff) and got["se"] == pytest.approx(se) and got["p"] == pytest.approx(p)
+
+
+def test_delong_p_values_hold_their_level_when_two_models_are_equally_good():
+    rng = np.random.default_rng(1)
+    ps = []
+    for _ in range(400):
+        y = rng.integers(0, 2, 120)
+        shared = rng.normal(0, 1, 120)  # correlated models, as two networks on the same images are
+        a = y + shared + rng.normal(0, 1, 120)
+        b = y + shared + rng.normal(0, 1, 120)
+        ps.append(delong_test(y, a, b)["p"])
+    assert 0.02 <= np.mean(np.array(ps) < 0.05) <= 0.09
+
+
+def test_delong_finds_a_real_difference_and_identical_rankings_are_no_difference():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 2, 400)
+    good, weak = y * 2.0 + rng.normal(0, 1, 400), y * 0.5 + rng.normal(0, 1, 400)
+    assert delong_test(y, good, weak)["p"] < 1e-6
+    same = delong_test(y, good, good * 3 + 1)  # a monotone transform ranks the same
+    assert same["difference"] == 0 and same["p"] == 1.0
+    with pytest.raises(ValueError, match="both classes"):
+        delong_test(np.ones(5), good[:5], weak[:5])
+
+
+def test_mcnemar_counts_the_discordant_images_and_tests_them_exactly():
+    a = np.array([1] * 10 + [0] * 2 + [1] * 30 + [0] * 8, bool)  # 10 only a right, 2 only b right
+    b = np.array([0] * 10 + [1] * 2 + [1] * 30 + [0] * 8, bool)
+    got = mcnemar_test(a, b)
+    assert (got["a_only"], got["b_only"]) == (10, 2)
+    assert got["p"] == pytest.approx(2 * sum(__import__("math").comb(12, k) for k in range(3)) / 2 ** 12)
+    assert mcnemar_test(a, a)["p"] == 1.0
+
+
+def test_the_paired_interval_is_narrower_than_either_models_own_when_they_share_their_errors():
+    from medtrain.metrics import bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    shared = rng.normal(0, 1.5, 300)
+    a, b = y + shared + rng.normal(0, 0.3, 300), y + shared + rng.normal(0, 0.3, 300)
+
+    def auc(t, s):
+        return roc_auc_score(t, s)
+
+    got = paired_bootstrap(y, a, b, auc, n=300, seed=0)
+    assert got["difference"] == pytest.approx(auc(y, a) - auc(y, b))
+    lo, hi = got["difference_ci"]
+    assert lo < got["difference"] < hi and got["difference_ci_draws"] == 300
+    own = bootstrap_ci(y, np.stack([-a, a], 1), "binary-class", n=300, seed=0)["auc_ci"]
+    assert hi - lo < (own[1] - own[0]) / 2
+    same = paired_bootstrap(y, a, a, auc, n=50)
+    assert same["difference"] == 0 and same["difference_ci"] == [0.0, 0.0]
+
+
+def test_the_paired_interval_resamples_whole_patients():
+    rng = np.random.default_rng(4)
+    y = np.repeat(rng.integers(0, 2, 30), 5)  # 30 patients of 5 images, one class each
+    groups = np.repeat(np.arange(30), 5)
+    a, b = y + rng.normal(0, 1, 150), y + rng.normal(0, 1, 150)
+    by_image = paired_bootstrap(y, a, b, roc_auc_score, n=200, seed=0)
+    by_patient = paired_bootstrap(y, a, b, roc_auc_score, n=200, seed=0, groups=groups)
+    assert by_patient["difference"] == by_image["difference"]
+    assert by_patient["difference_ci"] != by_image["difference_ci"]
+    one = paired_bootstrap(y[:5], a[:5], b[:5], lambda t, s: float(s.mean()), n=50, groups=groups[:5])
+    assert one["difference_ci_draws"] == 0 and np.isnan(one["difference_ci"]).all()  # one patient: no interval

@@ -1,0 +1,124 @@
+"""``medtrain eval RUN --vs OTHER``: two runs compared on the same test images, paired; refused, in one line,
+where the test images are not the same."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from medtrain.versus import versus_file
+
+
+def _other(run, dest, change, bootstrap=200):
+    """A copy of ``run`` whose test probabilities are ``change(p1)`` (the second model), with ``bootstrap`` draws
+    (the shared run has none)."""
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("eval_*.json", "checkpoints", "report.html", "*.png"))
+    config = dest / "config.yaml"
+    config.write_text(config.read_text().replace("bootstrap: 0\n", f"bootstrap: {bootstrap}\n"))
+    path = dest / "predictions_test.csv"
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    head = rows[0]
+    p0, p1 = head.index("p0"), head.index("p1")
+    for r in rows[1:]:
+        q = float(np.clip(change(float(r[p1])), 0, 1))
+        r[p0], r[p1] = f"{1 - q:.8f}", f"{q:.8f}"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return dest
+
+
+def test_a_run_against_another_on_its_test_images(trained_run, tmp_path, capsys):
+    run, _, arrays = trained_run
+    y = arrays["test_labels"][:, 0]
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(0, 0.4, len(y))
+    other = _other(run, tmp_path / "other", lambda p, it=iter(noisy): p + next(it))
+    code, out, err = run_cli(capsys, "eval", run, "--vs", other)  # the shared run: bootstrap 0, no interval
+    assert code == 0, err
+    got = json.loads((run / versus_file(other)).read_text())
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    oth = json.loads((other / "metrics.json").read_text())  # a copy: its own metrics are the first run's
+    assert got["auc"]["run"] == pytest.approx(test["auc"]) and got["acc"]["run"] == pytest.approx(test["acc"])
+    assert got["auc"]["other"] != pytest.approx(oth["test"]["auc"])  # its changed predictions are what is scored
+    assert got["auc"]["difference"] == pytest.approx(got["auc"]["run"] - got["auc"]["other"])
+    assert got["same_test_set"] == "sha256" and got["n"] == len(y)
+    assert got["auc"]["test"] == "DeLong" and 0 < got["auc"]["p"] < 1
+    assert got["acc"]["test"] == "McNemar exact"
+    assert got["acc"]["run_only_correct"] - got["acc"]["other_only_correct"] == round(
+        got["acc"]["difference"] * len(y))
+    assert "DeLong p =" in out and "McNemar exact p =" in out and "written to" in out
+    assert got["bootstrap"] == 0 and got["auc"]["difference_ci"] == [None, None] and "bootstrap 0" in out
+    assert json.loads((run / "metrics.json").read_text())["test"] == test  # the run's own metrics are untouched
+
+
+def test_the_same_predictions_are_no_difference(trained_run, tmp_path, capsys):
+    run, _, _ = trained_run
+    twin = _other(run, tmp_path / "twin", lambda p: p)
+    assert run_cli(capsys, "eval", twin, "--vs", run)[0] == 0
+    got = json.loads(next(twin.glob("eval_vs_*.json")).read_text())
+    assert got["auc"]["difference"] == pytest.approx(0, abs=1e-7) and got["acc"]["difference"] == 0
+    assert got["acc"]["p"] == 1.0 and got["acc"]["run_only_correct"] == got["acc"]["other_only_correct"] == 0
+
+
+def test_runs_on_different_test_images_are_refused_in_one_line(trained_run, tmp_path, capsys):
+    run, _, _ = trained_run
+    other = _other(run, tmp_path / "elsewhere", lambda p: p)
+    m = json.loads((other / "metrics.json").read_text())
+    m["provenance"]["data_sha256"]["test"] = "0" * 64
+    (other / "metrics.json").write_text(json.dumps(m))
+    before = sorted(p.name for p in run.iterdir())
+    code, out, err = run_cli(capsys, "eval", run, "--vs", other)
+    assert code == 2 and "different test images" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in run.iterdir()) == before  # nothing written
+
+    del m["provenance"]["data_sha256"]  # a run from before digests: matched by its labels, and said so
+    (other / "metrics.json").write_text(json.dumps(m))
+    code, out, err = run_cli(capsys, "eval", run, "--vs", other)
+    assert code == 0 and "matched by their labels only" in out
+    with open(other / "predictions_test.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    rows[1][rows[0].index("label0")] = str(1 - int(rows[1][rows[0].index("label0")]))
+    with open(other / "predictions_test.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    code, out, err = run_cli(capsys, "eval", run, "--vs", other)
+    assert code == 2 and "their labels differ" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "x.npz"], "takes no --data or --split"), (["--split", "val"], "takes no --data or --split")])
+def test_vs_takes_only_the_test_split(trained_run, capsys, extra, message):
+    run, _, _ = trained_run
+    code, _, err = run_cli(capsys, "eval", run, "--vs", run, *extra)
+    assert code == 2 and message in err
+
+
+def test_a_run_against_itself_or_an_unfinished_folder_is_refused(trained_run, tmp_path, capsys):
+    run, _, _ = trained_run
+    assert "the run itself" in run_cli(capsys, "eval", run, "--vs", run)[2]
+    code, _, err = run_cli(capsys, "eval", run, "--vs", tmp_path)
+    assert code == 2 and "not a finished run" in err
+
+
+def test_with_several_images_per_patient_only_the_patient_interval_is_given(trained_run, tmp_path, capsys):
+    run, _, arrays = trained_run
+    noisy = iter(np.random.default_rng(1).normal(0, 0.4, len(arrays["test_labels"])))
+    first, second = _other(run, tmp_path / "a", lambda p: p), _other(run, tmp_path / "b", lambda p: p + next(noisy))
+    for r in (first, second):  # the same patients in both: 4 images each
+        path = r / "predictions_test.csv"
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        rows = [rows[0] + ["group"]] + [row + [f"patient{i // 4}"] for i, row in enumerate(rows[1:])]
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows(rows)
+    code, out, err = run_cli(capsys, "eval", first, "--vs", second)
+    assert code == 0, err
+    got = json.loads((first / versus_file(second)).read_text())
+    assert got["patients"] == 10 and got["auc"]["p"] is None and got["acc"]["p"] is None
+    assert "of 10 patients" in out and "not independent" in out and "DeLong p" not in out
+    lo, hi = got["auc"]["difference_ci"]
+    assert lo <= got["auc"]["difference"] <= hi and got["auc"]["difference_ci_draws"] > 100
