@@ -21,6 +21,7 @@ from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file
 from medtrain.config import Config
 from medtrain.data import Split, load_splits
+from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 from medtrain.evaluation import evaluate_split
 from medtrain.metrics import positive_index
@@ -148,6 +149,9 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg)
     splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)
+    splits.extra["duplicates"] = find_duplicates(splits)  # before a search's trial drops its test images
+    if writer:
+        warn_duplicates(splits.extra["duplicates"], splits.name)
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
     cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network

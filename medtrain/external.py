@@ -11,6 +11,7 @@ names; nothing is fitted on the external data.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,11 @@ import torch
 from medtrain.api import score_split, write_scores
 from medtrain._io import path_kind
 from medtrain.data import Split
+from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.predict_inputs import conform, iter_inputs
+from medtrain.rundir import run_splits
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
 
@@ -64,6 +67,21 @@ def _labelled(data: Path, run: RunModel, split: str) -> tuple[list[str], list[st
     return [item.name for item in items], truth, images, groups
 
 
+def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path) -> dict | None:
+    """How many external images are pixel-identical to the run's training and validation images (a user's
+    "external" CSV had listed the files the run trained on, and scored 0.84 where unseen images scored 0.69);
+    said in one line. None where the run's data cannot be read any more (an archived run)."""
+    try:
+        seen = seen_in(images, run_splits(run_dir, run.cfg))
+    except MedtrainError:
+        return None
+    if any(seen.values()):
+        warnings.warn(DuplicateImagesWarning(
+            f"{data}: {sum(seen.values())} of its {len(images)} images are pixel-identical to images {run_dir} "
+            f"trained on ({seen['train']} training, {seen['val']} validation): they are not external data"))
+    return seen
+
+
 def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test",
                       verbose: bool = True) -> dict:
     """Score the finished run ``run_dir`` on the labelled ``data`` (see the module); writes
@@ -80,6 +98,8 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
         raise MedtrainError(f"{data}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of {run_dir} "
                             f"({', '.join(run.label_names)})")
     labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
-    res = {"data": str(data), "n": len(labels), **score_split(run, Split(images, labels, names, groups))}
+    seen = _seen_in_run(run_dir, run, images, data)
+    res = {"data": str(data), "n": len(labels), "seen_in_run": seen,
+           **score_split(run, Split(images, labels, names, groups))}
     write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data), verbose)
     return res

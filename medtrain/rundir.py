@@ -339,6 +339,8 @@ def data_summary(splits) -> dict:
         used = sum(r["n"] for r in rows)
         out["flow"] = {"listed": used + len(skipped), "excluded": len(skipped), "used": used,
                        "excluded_examples": [{"input": str(x["path"]), "reason": str(x["reason"])} for x in skipped[:5]]}
+    if splits.extra.get("duplicates"):  # pixel-identical images within and across splits (data/duplicates.py)
+        out["duplicates"] = splits.extra["duplicates"]
     groups = splits.extra.get("groups")
     record = getattr(splits, "record", None)
     if not groups and record is not None and record.groups is not None:  # patient-grouped data (data/table.py)

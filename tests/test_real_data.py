@@ -30,6 +30,9 @@ def test_default_recipe_learns_pneumonia_in_one_epoch(real_run):
     assert m["test"]["auc_ci"][0] < m["test"]["auc"] < m["test"]["auc_ci"][1]
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["test"]["acc"] == m["test"]["acc"]
+    # the duplicates ../shared/data/README.md lists: 18 inside train, 3 inside test, 8 in both train and val
+    assert saved["data"]["duplicates"] == {"within": {"train": 18, "val": 0, "test": 3},
+                                           "across": {"train-val": 8, "train-test": 0, "val-test": 0}}
 
 
 @pytest.mark.real
