@@ -277,7 +277,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "early_stopped": result.stopped_early, "monitor": cfg.monitor, "checkpoint": result.checkpoint,
         "val": {k: val[k] for k in ("acc", "auc")},
         "test": test,
-        "wall_s": time.perf_counter() - t0 + result.metrics.get("wall_s_before_resume", 0.0),  # see WallTime
+        "wall_s": time.perf_counter() - t0 + (result.metrics.get("wall_s_before_resume") or 0.0),  # see WallTime
         "train_images_per_s": result.train_images_per_s,
         "peak_rss_mb": provenance.peak_rss_mb(),
         **provenance.device_memory(),

@@ -192,10 +192,11 @@ class WallTime(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.before = float(state_dict.get("wall_s", 0.0))
-        self.first, self.resumed = state_dict.get("first", self.first), True
+        # a checkpoint of an older medtrain carries no first call: unknown (None), not this call's command
+        self.first, self.resumed = state_dict.get("first"), True
 
     def on_train_start(self, trainer, pl_module) -> None:
-        threads = self.first.get("torch_threads")
+        threads = (self.first or {}).get("torch_threads")
         if self.resumed and threads is not None and threads != torch.get_num_threads():
             warnings.warn(ResumedElsewhereWarning(
                 f"resumed with {torch.get_num_threads()} torch thread(s); the run started with {threads}, so its "

@@ -244,6 +244,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         extra["wall_s_before_resume"] = wall.before
     if wall.resumed:  # provenance records the call that started the run beside the one that finished it
         extra["first_call"] = wall.first
+    elif resume and last.exists():  # resumed from a checkpoint of an older medtrain that recorded neither
+        extra["wall_s_before_resume"], extra["first_call"] = None, None  # unknown, said as such
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
         extra["diverged_epoch"] = divergence.epoch
     if skip.skipped and skip.skipped >= trainer.global_step:  # nothing was trained: its test numbers mean nothing

@@ -102,6 +102,33 @@ def test_a_resumed_run_records_the_call_it_started_with_and_warns_of_another_thr
     assert prov["argv"] == ["medtrain", "train", "--resume", "cut"] and prov["torch_threads"] == threads + 1
 
 
+@pytest.mark.parametrize("kept", ["wall time only", "nothing"])
+def test_a_checkpoint_of_an_older_medtrain_resumes_with_its_first_call_unknown(tiny_npz, tmp_path, monkeypatch,
+                                                                             kept):
+    """Checkpoints of older versions carry no first call (and the oldest no wall time): the resumed run's
+    provenance had named the resuming command as the one that started it, and its wall_s had been this call's
+    alone without a word. Both are unknown (null) now."""
+    monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=EPOCHS), verbose=False,
+                       callbacks=[InterruptAfter(2)])
+    last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    key = next(k for k in state["callbacks"] if "WallTime" in k)
+    if kept == "nothing":
+        del state["callbacks"][key]
+    else:
+        del state["callbacks"][key]["first"]
+    torch.save(state, last)
+    monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--resume", "cut"])
+    m = medtrain.train({"progress": False}, resume=tmp_path / "cut", verbose=False)
+    assert m["provenance"]["first_call"] is None and m["provenance"]["argv"] == ["medtrain", "train", "--resume", "cut"]
+    if kept == "nothing":
+        assert m["wall_s_before_resume"] is None and m["wall_s"] > 0
+    else:
+        assert m["wall_s_before_resume"] > 0
+
+
 def test_a_run_stopped_while_writing_its_outputs_is_unfinished_and_resume_completes_it(tiny_npz, tmp_path,
                                                                                       monkeypatch):
     # metrics.json had been written before the plots and the report: a run stopped there looked finished,
