@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import numbers
 import os
 import statistics
 from pathlib import Path
@@ -39,7 +40,9 @@ def _num(v, digits: int = 3) -> str:
 
 
 def _ci(pair, digits: int = 3) -> str:
-    if not pair or any(v is None or not math.isfinite(v) for v in pair):
+    # metrics.json writes an undefined interval as null or [null, null]; one still in memory is nan or [nan, nan]
+    if not isinstance(pair, (list, tuple)) or len(pair) != 2 or any(
+            not isinstance(v, numbers.Real) or not math.isfinite(v) for v in pair):
         return ""
     return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
 
@@ -63,6 +66,28 @@ def png_data_uri(path: str | os.PathLike) -> str | None:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+#: the Data table's classes become its rows beyond this many, or when their names run long: one column per
+#: class would push the table past the page's width
+DATA_CLASS_COLUMNS = 6
+DATA_HEADER_CHARS = 90
+
+
+def classes_as_rows(classes) -> bool:
+    """Whether the Data table lists classes as rows (splits as columns) rather than one column per class."""
+    return len(classes) > DATA_CLASS_COLUMNS or sum(max(len(str(c)), 11) for c in classes) > DATA_HEADER_CHARS
+
+
+def without_interval(per_class: dict) -> list[str]:
+    """Classes with a defined value whose interval was asked for (a ``*_ci`` key) but is undefined."""
+    return [name for name, c in per_class.items() if any(k.endswith("_ci") and not _ci(v) and _defined(c, k[:-3])
+                                                         for k, v in c.items())]
+
+
+def _defined(c: dict, key: str) -> bool:
+    # the page shows a never-predicted class's precision as "–", with no interval to miss
+    return _num(c.get(key)) != "–" and not (key == "precision" and c.get("predicted") == 0)
+
+
 def baselines(dataset: str | None) -> list[tuple[str, float, float]]:
     """The published MedMNIST v2 rows (name, test AUC, test ACC) for ``dataset``; empty if none stored."""
     return [(name, a, b) for name, (a, b) in MEDMNIST_V2.get(dataset or "", {}).items()]
@@ -75,6 +100,8 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
         title=title, config=config, m=metrics, test=metrics.get("test") or {}, data=data,
+        classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
+        without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
         images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")))
 
 

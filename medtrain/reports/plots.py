@@ -37,27 +37,48 @@ def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | 
     _save(fig, path)
 
 
+def tick_labels(names: list[str], width: int = 24) -> list[str]:
+    """Class names as distinct tick labels: a name longer than ``width`` keeps its start and its end around a
+    middle "…" (the end often tells classes apart: ``..._dry``, ``..._wet``); if labels still coincide, every
+    label is prefixed by its class index (``3: age_related…eration_dry``)."""
+    head = (width - 1) // 2
+    short = [n if len(n) <= width else f"{n[:head]}…{n[head + 1 - width:]}" for n in map(str, names)]
+    if len(set(short)) < len(short):
+        short = [f"{i}: {n}" for i, n in enumerate(short)]
+    return short
+
+
 def confusion_matrix(cm, label_names: dict, path: str | os.PathLike, title: str = "") -> None:
     """Counts with true class on rows; for multi-label, one 2x2 matrix per label side by side."""
     cms = np.asarray(cm)
     names = [label_names.get(str(i), str(i)) for i in range(len(label_names))]
     if cms.ndim == 3:  # multi-label
         fig, axes = plt.subplots(1, len(cms), figsize=(2.2 * len(cms), 2.6))
-        for a, m, n in zip(np.atleast_1d(axes), cms, names):
+        for a, m, n in zip(np.atleast_1d(axes), cms, tick_labels(names, 28)):
             _matrix(a, m, ["0", "1"], n)
     else:
-        k = len(cms)
-        fig, ax = plt.subplots(figsize=(1.0 + 0.6 * k + 2, 1.0 + 0.6 * k + 1.5))
-        _matrix(ax, cms, [n[:14] for n in names], title)
+        fig = confusion_figure(cms, names, title)
     _save(fig, path)
 
 
-def _matrix(ax, m, names, title) -> None:
+def confusion_figure(cm, names: list[str], title: str = ""):
+    """The single-label matrix's figure, sized so that a report (about 1100 px wide) shows it legibly: cells
+    and fonts shrink as the classes grow, down to a floor that keeps 20-30 classes readable."""
+    k = len(cm)
+    cell = min(0.6, max(0.32, 7.0 / max(k, 1)))  # inches
+    font = 8 if k <= 10 else 7 if k <= 24 else 6
+    fig, ax = plt.subplots(figsize=(cell * k + 3, cell * k + 2.5))
+    _matrix(ax, np.asarray(cm), tick_labels(names), title, font, max(6.0, min(8.0, cell * 20)))
+    return fig
+
+
+def _matrix(ax, m, names, title, font: float = 8, cell_font: float = 8) -> None:
     ax.imshow(m, cmap="Blues")
     for (i, j), v in np.ndenumerate(m):
-        ax.text(j, i, str(v), ha="center", va="center", color="black" if v < m.max() / 2 else "white", fontsize=8)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.text(j, i, str(v), ha="center", va="center", color="black" if v < m.max() / 2 else "white",
+                fontsize=cell_font)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", rotation_mode="anchor", fontsize=font)
+    ax.set_yticks(range(len(names)), names, fontsize=font)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)

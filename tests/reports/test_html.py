@@ -192,3 +192,83 @@ def test_run_report_shows_the_choices_made_on_validation_with_their_numbers(figu
     text = " ".join(" ".join(_Page(run_report({}, m, figures)).text).split())
     assert "flip off labels name a side (kidney-left): flips off, no trial" in text
     assert "class_weights prior-adjusted validation accuracy val_acc: balanced 0.810, prior-adjusted 0.860" in text
+
+
+class _Tables(HTMLParser):
+    """Every ``<table>`` of a page as rows of cell texts (whitespace collapsed)."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tables, self.cell = [], None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(" ".join("".join(self.cell).split()))
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+RETINA = ["DR_with_macular_edema", "age_related_macular_degeneration_dry", "age_related_macular_degeneration_wet",
+          "choroidal_nevus", "coats_disease", "epiretinal_membrane", "glaucoma_suspect", "hypertensive_retinopathy",
+          "macular_hole", "mild_NPDR", "moderate_NPDR", "myopic_maculopathy", "no_DR", "optic_disc_drusen",
+          "proliferative_DR", "retinal_vein_occlusion_branch", "retinal_vein_occlusion_central",
+          "retinitis_pigmentosa", "severe_NPDR", "toxoplasmosis_scar"]
+
+
+def _data_table(html: str) -> list:
+    return next(t for t in _Tables(html).tables if t[0][0] in ("split", "class", "label"))
+
+
+def test_data_table_of_many_classes_lists_classes_as_rows_not_one_column_each(figures):
+    # 20 long class names as columns pushed the page to 3800 px wide (a user walkthrough)
+    m = _metrics(names=RETINA, groups={"groups": {"train": 50, "val": 5, "test": 10}, "shared_groups": 0})
+    for s in m["data"]["splits"]:
+        s["counts"] = [s["n"] // 20] * 20
+    table = _data_table(run_report({}, m, figures, m["data"]))
+    assert table[0] == ["class", "train", "val", "test"]
+    assert table[1] == ["images", "400", "40", "80"]
+    assert [r[0] for r in table[2:22]] == RETINA
+    assert table[3] == ["age_related_macular_degeneration_dry", "20 (5.0%)", "2 (5.0%)", "4 (5.0%)"]
+    assert table[22] == ["groups", "50", "5", "10"]
+    assert max(len(r) for r in table) == 4  # the width does not grow with the classes
+
+    few = _data_table(run_report({}, _metrics(), figures, _metrics()["data"]))  # two classes: as before
+    assert few[0] == ["split", "images", "normal", "pneumonia"] and few[3] == ["test", "80", "20 (25.0%)", "60 (75.0%)"]
+
+
+def test_a_class_without_an_interval_shows_a_dash_for_it_and_says_why(figures):
+    """A class with one test image gets no per-class intervals (null in metrics.json; nan while still in
+    memory): the page shows [–], not a bare value that reads as exact, nor 'nan', and the caption says why."""
+    for undefined in ([None, None], None, [float("nan")] * 2, float("nan")):
+        m = _metrics()
+        m["test"]["per_class"]["pneumonia"].update(support=1, precision_ci=undefined, recall_ci=undefined,
+                                                   f1_ci=undefined, auc_ci=undefined)
+        m["test"]["per_class"]["normal"]["auc"] = float("nan")  # an undefined value keeps its plain dash
+        m["test"]["per_class"]["normal"]["auc_ci"] = undefined
+        html = run_report({}, m, figures)
+        rows = {r[0]: r for r in next(t for t in _Tables(html).tables if t[0][0] == "class")[1:]}
+        assert rows["pneumonia"] == ["pneumonia", "1", "0.800 [–]", "0.850 [–]", "0.770 [–]", "0.900 [–]"]
+        assert rows["normal"][2:] == ["0.800 [0.600, 0.900]", "0.750 [0.512, 0.876]", "0.770 [0.600, 0.880]", "–"]
+        text = " ".join(" ".join(_Page(html).text).split())
+        assert "nan" not in text.lower()
+        assert "An interval shown as [–] is not given (1 class)" in text
+    plain = " ".join(" ".join(_Page(run_report({}, _metrics(), figures)).text).split())
+    assert "[–]" not in plain and "is not given" not in plain
+    m = _metrics()  # --bootstrap 0: no interval was asked for, none is missed
+    for c in m["test"]["per_class"].values():
+        for k in [k for k in c if k.endswith("_ci")]:
+            del c[k]
+    plain = " ".join(" ".join(_Page(run_report({}, m, figures)).text).split())
+    assert "pneumonia 11 0.800 0.850 0.770 0.900" in plain and "[–]" not in plain
