@@ -142,6 +142,18 @@ def test_groups_shared_between_splits_are_flagged(figures):
     assert "No group appears in more than one split" in run_report({}, ok, figures, ok["data"])
 
 
+def test_images_shared_between_splits_are_flagged(figures):
+    dup = {"duplicates": {"within": {"train": 18, "val": 0, "test": 3},
+                          "across": {"train-val": 8, "train-test": 0, "val-test": 0}}}
+    page = " ".join(" ".join(_Page(run_report({}, m := _metrics(groups=dup), figures, m["data"])).text).split())
+    assert ("Pixel-identical images: 8 val image(s) are train images: their scores are not of unseen images · "
+            "21 repeated inside a split (train 18, test 3).") in page
+    none = {"duplicates": {"within": {"train": 0, "val": 0, "test": 0},
+                           "across": {"train-val": 0, "train-test": 0, "val-test": 0}}}
+    page = " ".join(" ".join(_Page(run_report({}, m := _metrics(groups=none), figures, m["data"])).text).split())
+    assert "Pixel-identical images: none across splits." in page
+
+
 def _run(seed, test_auc, test_acc, val_auc):
     return {"seed": seed, "test": {"auc": test_auc, "acc": test_acc}, "val": {"auc": val_auc}}
 
