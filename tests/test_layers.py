@@ -137,16 +137,13 @@ def test_the_checker_sees_function_level_imports():
     assert "medtrain.models.weights" in GRAPH["medtrain.models.pretrained"]  # imported inside load_source
 
 
-def test_checking_a_config_does_not_import_lightning():
+def test_checking_a_config_does_not_import_lightning(tmp_path):
     import subprocess
     import sys
 
     code = ("import sys, medtrain.config as c; c.resolve(c.load_yaml(sys.argv[1])); "
             "print('lightning' in sys.modules)")
-    cfg = Path(__file__).parent / "_layers_cfg.yaml"
+    cfg = tmp_path / "cfg.yaml"  # not beside the tests: two concurrent runs had left one in the checkout
     cfg.write_text("dataset: breastmnist\nepochs: 3\ntransfer: scratch\n")
-    try:
-        out = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, check=True)
-    finally:
-        cfg.unlink()
+    out = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
