@@ -293,11 +293,19 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     run_dir = Path(run_dir)
     run = load_run_module(run_dir)
     splits = rundir.run_splits(run_dir, run.cfg)
-    provenance.check_unchanged(rundir.read_metrics(run_dir), splits, split, run_dir)
+    metrics = rundir.read_metrics(run_dir)
+    checked = provenance.check_unchanged(metrics, splits, split, run_dir)
     if not len(splits.split(split)):
         raise MedtrainError(f"{run_dir} has no {split} images to evaluate (its data were split with "
                             f"{split}_fraction 0 or hold no {split} split)")
-    res = score_split(run, splits.split(split))
+    res = {**score_split(run, splits.split(split)), "data_checked_by": checked}
+    if verbose and checked != "sha256":  # a run of an older medtrain, which recorded no digest of its data
+        print(f"note: {run_dir} predates data digests; its {split} split was "
+              + ("checked by its labels only" if checked else "not checked against the data it was scored on"))
+    recorded = metrics.get(split) or {}
+    if verbose and recorded.get("auc_ci") and "auc_ci_draws" not in recorded:
+        print("note: the intervals in its metrics.json came from an older bootstrap (images drawn freely, before "
+              "medtrain recorded <name>_ci_draws); these are today's (drawn within each class)")
     write_scores(run_dir, split, res, rundir.eval_file(split), verbose)
     return res
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medtrain._predictions_csv import PREDICTIONS_FILE, read_saved
 from medtrain.errors import MedtrainError
 
 #: Distributions whose versions a run records (those that decide its numbers or read its data).
@@ -95,14 +96,27 @@ def record(splits) -> dict:
                             for name in ("train", "val", "test")}}
 
 
-def check_unchanged(metrics: dict, splits, split: str, run_dir) -> None:
-    """Refuse in one line when ``split`` no longer holds the images and labels the run recorded (runs written
-    before digests were recorded are not checked)."""
+def check_unchanged(metrics: dict, splits, split: str, run_dir) -> str | None:
+    """Refuse in one line when ``split`` no longer holds the images and labels the run recorded; returns how it
+    was checked: ``"sha256"``, ``"labels"`` (a run written before digests: its test labels against its
+    ``predictions_test.csv``, which an upgraded medtrain had otherwise scored changed data against without a
+    word), or None (no record to check against)."""
     want = ((metrics.get("provenance") or {}).get("data_sha256") or {}).get(split)
-    if want and split_digest(splits.split(split)) != want:
-        raise MedtrainError(f"the {split} split of {run_dir} is not the one it was trained and scored with: its "
-                            f"images or labels changed since (SHA-256 {want[:12]}... then). Restore the data as "
-                            "it was, or train a new run")
+    if want:
+        if split_digest(splits.split(split)) != want:
+            raise MedtrainError(f"the {split} split of {run_dir} is not the one it was trained and scored with: its "
+                                f"images or labels changed since (SHA-256 {want[:12]}... then). Restore the data "
+                                "as it was, or train a new run")
+        return "sha256"
+    if split != "test" or not (Path(run_dir) / PREDICTIONS_FILE).is_file():
+        return None
+    saved = read_saved(run_dir, "test").labels
+    now = splits.split(split).labels.numpy()
+    if len(now) != len(saved) or not np.array_equal(saved, now.reshape(saved.shape).astype(saved.dtype)):
+        raise MedtrainError(f"the test split of {run_dir} is not the one it was scored with: its {len(now)} labels "
+                            f"differ from the {len(saved)} in its {PREDICTIONS_FILE}. Restore the data as it was, "
+                            "or train a new run")
+    return "labels"
 
 
 def peak_rss_mb() -> float:

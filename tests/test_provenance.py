@@ -71,3 +71,27 @@ def test_a_run_records_its_versions_threads_and_data_and_eval_refuses_changed_te
     err = capsys.readouterr().err
     assert err.startswith("medtrain: error: the test split of") and "changed since" in err and len(err.splitlines()) == 1
     assert (run / "eval_test.json").read_bytes() == before  # nothing rewritten
+
+
+def test_a_run_of_an_older_medtrain_without_digests_is_checked_by_its_labels_and_says_so(tmp_path, capsys):
+    """An upgraded medtrain had scored changed data under an old run's name without a word (a walkthrough flipped
+    40 test labels: AUC 0.50 for 0.68): a run that recorded no digest is checked against the labels of its
+    predictions_test.csv, and eval says how it checked, and that its recorded intervals came from an older method."""
+    import json
+
+    data = _npz(tmp_path / "d.npz")
+    run = tmp_path / "run"
+    medtrain.train(fast_config(data, run, epochs=1, bootstrap=20), verbose=False)
+    m = json.loads((run / "metrics.json").read_text())
+    del m["provenance"]["data_sha256"]  # as an older medtrain wrote it
+    del m["test"]["auc_ci_draws"]
+    (run / "metrics.json").write_text(json.dumps(m))
+    assert main(["eval", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "predates data digests; its test split was checked by its labels only" in out
+    assert "came from an older bootstrap" in out
+    assert json.loads((run / "eval_test.json").read_text())["data_checked_by"] == "labels"
+    _npz(data, flip_test_label=True)
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "labels differ from the 24 in its predictions_test.csv" in err and len(err.splitlines()) == 1
