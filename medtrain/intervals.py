@@ -11,6 +11,10 @@ import numpy as np
 #: resampling units (patients, or images) a stratum needs for its resamples to differ: a bootstrap over one
 #: patient draws that patient every time, and its "interval" is a point that says nothing about other patients
 MIN_UNITS = 2
+#: the largest share of a statistic's variance that within-class resamples may leave out (:func:`shortfall`);
+#: past it a proportion takes Wilson's interval and other statistics of a class get none. A class of ``u``
+#: units leaves out ``1/u`` of its own: the limit is 10 units a class
+MAX_SHORTFALL = 0.1
 #: the share of resamples in which a statistic must be defined to get an interval (:func:`percentile_interval`)
 MIN_DEFINED = 0.5
 _NAN = float("nan")
@@ -45,7 +49,9 @@ class Resampler:
     walkthrough). For usual binary data the change is small: ACC's interval no longer includes the spread of
     the class mix, which the split fixed. Patients are stratified by their class where every patient has
     images of one class only; otherwise they are drawn unstratified (a class may then be missing from a draw:
-    :func:`percentile_interval` decides). A class of a single unit is the same in every draw (as in pROC).
+    :func:`percentile_interval` decides). A class of a single unit is the same in every draw (as in pROC),
+    and one of ``u`` units varies by ``(u - 1) / u`` of its variance: see :func:`shortfall` for what is done
+    where that share matters.
 
     ``varies`` is False where no stratum (or, unstratified, not the whole set) has :data:`MIN_UNITS` units:
     every draw would be the test set itself, and no interval is given."""
@@ -66,6 +72,8 @@ class Resampler:
                 unit_strata = strata
             elif all((strata[m] == strata[m[0]]).all() for m in self.members):  # one class per patient
                 unit_strata = np.array([strata[m[0]] for m in self.members])
+        # each row's stratum and each stratum's units (one stratum when unstratified), for shortfall()
+        self.row_strata, self.stratum_units = np.zeros(n_rows, int), np.array([self.units])
         if unit_strata is None:
             self.varies = self.units >= MIN_UNITS
         else:
@@ -74,6 +82,12 @@ class Resampler:
             self.order = np.argsort(codes, kind="stable")
             self.start, self.size = np.repeat(np.cumsum(sizes) - sizes, sizes), np.repeat(sizes, sizes)
             self.varies = bool((sizes >= MIN_UNITS).any())
+            self.stratum_units = sizes
+            if self.members is None:
+                self.row_strata = codes
+            else:
+                for g, rows in enumerate(self.members):
+                    self.row_strata[rows] = codes[g]
 
     def draw(self) -> np.ndarray:
         if self.order is not None:
@@ -83,6 +97,28 @@ class Resampler:
         if self.members is None:
             return picks
         return np.concatenate([self.members[g] for g in picks])
+
+
+def shortfall(hit, groups=None, strata=None) -> float:
+    """The share of the variance of a proportion (the mean of 0/1 ``hit``) that :class:`Resampler`'s draws
+    leave out. Within a stratum of ``u`` units the draws estimate the variance of its mean with divisor ``u``
+    where ``u - 1`` is unbiased, so they miss ``1/u`` of that stratum's share, all of it for one unit. Each
+    stratum's share is its rows' binomial variance ``n q (1 - q)``, ``q = (hits + 1) / (n + 2)`` so that a
+    stratum all right or all wrong still counts. Unstratified: ``1 / units``. For ungrouped rows with equal
+    ``q`` this is classes / images: 20 classes of 74 test images miss 27%, and their "95%" ACC interval held
+    the true accuracy in 87-89% of simulated test sets (a user walkthrough)."""
+    r = Resampler(len(hit), groups, strata=strata)
+    n = np.bincount(r.row_strata, minlength=len(r.stratum_units))
+    q = (np.bincount(r.row_strata, weights=np.asarray(hit, float), minlength=len(n)) + 1) / (n + 2)
+    var = n * q * (1 - q)
+    return float(np.sum(var / np.maximum(r.stratum_units, 1)) / np.sum(var)) if var.sum() else 1.0
+
+
+def units_in(rows, groups=None) -> int:
+    """The resampling units among the rows where boolean ``rows`` holds: the patients where ``groups`` has a
+    patient with several images (:func:`repeated`), else the rows."""
+    rows = np.asarray(rows, bool)
+    return len(set(np.asarray(groups)[rows])) if repeated(groups) else int(rows.sum())
 
 
 def percentile_interval(draws, level: float = 0.95) -> tuple[list[float], int]:
@@ -137,6 +173,15 @@ def wilson_interval(hits: int, n: float, level: float = 0.95) -> list[float]:
     z, p = float(norm.ppf((1 + level) / 2)), hits / n
     centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return [float(max(0.0, (centre - half) / (1 + z * z / n))), float(min(1.0, (centre + half) / (1 + z * z / n)))]
+
+
+def proportion_ci(hit, groups=None, level: float = 0.95) -> list[float]:
+    """Wilson's interval of the share of ``hit`` (0/1 per row): :func:`clustered_wilson` with ``groups``
+    (each row's patient), else over the rows, ``[nan, nan]`` for fewer than :data:`MIN_UNITS` of them."""
+    hit = np.asarray(hit, bool)
+    if groups is not None:
+        return clustered_wilson(hit, groups, level)
+    return wilson_interval(int(hit.sum()), len(hit), level) if len(hit) >= MIN_UNITS else [_NAN, _NAN]
 
 
 def clustered_wilson(hit: np.ndarray, groups: np.ndarray, level: float = 0.95) -> list[float]:

@@ -83,12 +83,14 @@ def test_per_class_cis_bracket_the_estimate_and_shrink_with_more_images():
 
 
 def test_per_class_ci_of_an_undefined_statistic_is_nan_not_zero():
-    """A class the model never predicts has no precision; its interval must not read [0, 0]."""
+    """A class the model never predicts has no precision; its interval must not read [0, 0]. Its recall of 0
+    of 20, the same in every draw, is Wilson's interval, not the point [0, 0] (as ACC's is)."""
     y = np.array([0, 1] * 20)
     s = np.tile([0.9, 0.1], (40, 1))  # always class 0
     cis = metrics.per_class_ci(y, s, "binary-class", {"0": "neg", "1": "pos"}, n=50)
     assert all(np.isnan(cis["pos"]["precision_ci"]))
-    assert cis["pos"]["recall_ci"] == [0.0, 0.0] and cis["neg"]["recall_ci"] == [1.0, 1.0]
+    assert cis["pos"]["recall_ci"] == metrics.wilson_interval(0, 20) and cis["pos"]["recall_ci_method"] == "wilson"
+    assert cis["neg"]["recall_ci"] == metrics.wilson_interval(20, 20)
 
 
 def test_evaluate_scores_gives_per_class_cis_only_with_bootstrap():

@@ -91,8 +91,10 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     auc, acc = ci_text(res.get("auc_ci")), ci_text(res.get("acc_ci"))
     unit = f" over {res['patients']} patients" if res.get("patients") else ""
     if res.get("acc_ci_method") == "wilson":
+        few = f"too few test {'patients' if res.get('patients') else 'images'} per class to resample within classes"
         unit += "; ACC's is Wilson's: " + ("every image right" if res["acc"] == 1 else "every image wrong"
-                                           if res["acc"] == 0 else "the same ACC in every resample")
+                                           if res["acc"] == 0 else few if res.get("acc_ci_reason")
+                                           else "the same ACC in every resample")
     if acc and not auc and res.get("auc_ci_draws") == 0:  # the resamples cannot differ (one image per class)
         unit += "; no AUC interval: the resamples cannot differ"
     elif acc and not auc and res.get("auc_ci_draws") is not None:  # AUC undefined in most resamples

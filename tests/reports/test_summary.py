@@ -104,3 +104,22 @@ def test_an_auc_whose_resamples_cannot_differ_is_not_said_to_be_defined_in_0_of_
            "acc_ci_method": "wilson"}
     line = auc_acc_line(res)
     assert "no AUC interval: the resamples cannot differ" in line and "only 0" not in line
+
+
+def test_an_acc_interval_of_many_small_classes_says_it_is_wilson_s_and_why():
+    """20 classes of 1-8 test images: the within-class resamples hold small classes fixed, so ACC's interval is
+    Wilson's, and the line must not give the reason of a one-class network."""
+    import numpy as np
+
+    from medtrain.metrics import evaluate_scores, wilson_interval
+    from medtrain.reports.summary import auc_acc_line
+
+    counts = [8, 3, 3, 1, 1, 1, 3, 3, 1, 8, 8, 1, 8, 1, 8, 3, 3, 1, 8, 1]
+    y = np.repeat(np.arange(20), counts)
+    s = np.random.default_rng(0).dirichlet(np.ones(20), len(y))
+    res = evaluate_scores(y, s, "multi-class", {str(i): f"c{i}" for i in range(20)}, bootstrap=100)
+    hits = int(round(res["acc"] * len(y)))
+    line = auc_acc_line(res, "test ")
+    assert f"test ACC {res['acc']:.4f} [{wilson_interval(hits, len(y))[0]:.3f}, " in line
+    assert "ACC's is Wilson's: too few test images per class to resample within classes" in line
+    assert "the same ACC in every resample" not in line
