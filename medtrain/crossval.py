@@ -114,9 +114,14 @@ def report_data(cv: dict, config: dict) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
     own), and the pooled out-of-fold line."""
     folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS) if k in f}} for f in cv["per_fold"]]
-    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients")}
+    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not k.endswith(
+        ("_ci_method", "_ci_reason", "_ci_draws"))}  # how an interval was made is said in the note, not a card
     note = (f"brackets are 95% bootstrap intervals over {cv['oof']['patients']} patients (each drawn patient brings "
             "all their images)" if cv["oof"].get("patients") else "brackets are 95% bootstrap intervals")
+    if cv["oof"].get("acc_ci_method") == "wilson":
+        note += ("; ACC's is Wilson's score interval (" + ("too few images or patients per class to resample within "
+                 "classes" if cv["oof"].get("acc_ci_reason") == "few units per class" else "a bootstrap interval "
+                 "would be a point") + ")")
     if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")

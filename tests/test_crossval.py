@@ -144,3 +144,14 @@ def test_bad_cross_validation_input_is_one_line_exit_2_and_writes_nothing(tmp_pa
     assert captured.out == ""  # no 'fold 0 (1 of 7)' line before the error: the folds are checked first
     assert not out.exists()
 
+
+
+def test_the_pooled_note_names_a_wilson_acc_interval_and_no_card_shows_how_an_interval_was_made():
+    from medtrain.crossval import report_data
+
+    cv = {"oof": {"n": 40, "auc": 0.8, "acc": 0.7, "auc_ci": [0.7, 0.9], "acc_ci": [0.6, 0.8], "auc_ci_draws": 1000,
+                  "acc_ci_method": "wilson", "acc_ci_reason": "few units per class"},
+          "held_out": "test", "folds": 3, "per_fold": [], "dataset": "d"}
+    d = report_data(cv, {})
+    assert set(d["pooled"]) == {"oof_auc", "oof_acc", "oof_auc_ci", "oof_acc_ci"}
+    assert "ACC's is Wilson's score interval (too few images or patients per class" in d["pooled_note"]

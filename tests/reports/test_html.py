@@ -284,3 +284,13 @@ def test_a_class_without_an_interval_shows_a_dash_for_it_and_says_why(figures):
             del c[k]
     plain = " ".join(" ".join(_Page(run_report({}, m, figures)).text).split())
     assert "pneumonia 11 0.800 0.850 0.770 0.900" in plain and "[–]" not in plain
+
+
+def test_wilson_intervals_of_small_classes_and_of_acc_are_named_as_such(figures):
+    m = _metrics()
+    m["test"].update(acc_ci_method="wilson", acc_ci_reason="few units per class")
+    m["test"]["per_class"]["normal"].update(recall_ci_method="wilson", precision_ci_method="wilson")
+    page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
+    assert "ACC's is Wilson's score interval: too few test images per class" in page
+    assert "The recall and precision intervals of 1 class with few test images are Wilson's score intervals" in page
+    assert "calls every image one class" not in page
