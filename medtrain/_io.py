@@ -11,10 +11,11 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import IO, Any, Iterator, Optional
 
 import numpy as np
 import yaml
@@ -147,13 +148,65 @@ def _nearest_existing(path: Path) -> Path:
     return next((p for p in (path, *path.parents) if p.exists()), path)
 
 
+def _own_descriptor(path: str | os.PathLike) -> Optional[int]:
+    """The descriptor N of this process that ``path`` names (``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``,
+    or a link to one), else None."""
+    own = re.compile(r"/(?:dev|proc/(?:self|thread-self|%d))/fd/(\d+)" % os.getpid())
+    link = str(path)
+    for _ in range(40):
+        m = own.fullmatch(os.path.normpath(link))
+        if m:
+            return int(m.group(1))
+        try:
+            target = os.readlink(link)
+        except (OSError, ValueError):
+            return None
+        link = os.path.join(os.path.dirname(link), target)
+    return None
+
+
+@contextmanager
+def open_stream(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
+    """A file object writing to the stream ``path`` (:func:`is_stream`) as it stands: ``-`` is ``sys.stdout``, a
+    descriptor of this process (``/dev/stdout``) is written through that descriptor, anything else (a pipe, a
+    device) is opened for appending. Opening ``/dev/stdout`` by name had truncated a file that standard output
+    was appending to (``>> app.log``) and written from its start over what the shell had written before."""
+    dash = str(path) == STDOUT
+    fd = 1 if dash else _own_descriptor(path)
+    for std in (sys.stdout, sys.stderr):  # what Python holds for the descriptor goes out first, in order
+        try:
+            if std is not None and ((dash and std is sys.stdout) or std.fileno() == fd):
+                std.flush()
+        except (OSError, ValueError, AttributeError):  # a replaced stream without a descriptor
+            pass
+    if dash and sys.stdout is not None and (not binary or hasattr(sys.stdout, "buffer")):
+        f = sys.stdout.buffer if binary else sys.stdout
+        try:
+            yield f
+        finally:
+            f.flush()
+        return
+    kw = {} if binary else {"newline": "", "encoding": "utf-8"}
+    with open(path if fd is None else fd, ("ab" if binary else "a") if fd is None else ("wb" if binary else "w"),
+              closefd=fd is None, **kw) as f:
+        yield f
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds. The file gets
     the permissions the umask gives new files. A stream (:func:`is_stream`: ``-``, ``/dev/stdout``, a pipe)
-    is yielded itself and written in place: it cannot be replaced, and its reader sees what arrives."""
+    cannot be replaced: what the block wrote to a private temporary file is copied to it (:func:`open_stream`)
+    when the block succeeds, so a failure writes nothing there."""
     if is_stream(path):
-        yield Path("/dev/stdout" if str(path) == STDOUT else path)
+        held = Path(tempfile.mkdtemp(prefix="medtrain-"))
+        try:
+            (held / "output.tmp").touch()
+            yield held / "output.tmp"
+            with open(held / "output.tmp", "rb") as src, open_stream(path, binary=True) as dst:
+                shutil.copyfileobj(src, dst)
+        finally:
+            shutil.rmtree(held, ignore_errors=True)
         return
     path = Path(path)
     check_output(path)

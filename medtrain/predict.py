@@ -4,13 +4,13 @@ file. The predictor itself (inputs, decoding as the run did, batching) is :mod:`
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TextIO
 
-from medtrain._io import atomic_path, is_stream
+from medtrain._io import atomic_path, is_stream, open_stream
 from medtrain.errors import MedtrainError
 from medtrain.predict_inputs import Item, Skipped, iter_inputs
 from medtrain.predictor import BATCH_SIZE, Predictor, load
@@ -61,15 +61,14 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                       skip_bad: bool = False, progress=None) -> tuple[int, list[Skipped]]:
     """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``, and
     ``prediction_at_operating_point`` for a run with one; or JSON), written atomically: an error leaves no
-    file. ``progress(n)`` is called after each batch with the inputs so far. Returns the number of predicted
-    inputs and the skipped ones."""
+    file (on a stream, ``-``, CSV rows go out as they are predicted). ``progress(n)`` is called after each
+    batch with the inputs so far. Returns the number of predicted inputs and the skipped ones."""
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
-    # JSON is one object: on a stream it is held until complete, so an input that fails half-way leaves no
-    # unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
-    held = as_json and is_stream(out)
-    with atomic_path(out) as tmp, (io.StringIO() if held else open(tmp, "w", newline="")) as f:
+    # JSON is one object: on a stream it is held until complete (atomic_path), so an input that fails half-way
+    # leaves no unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
+    with (open_stream(out) if is_stream(out) and not as_json else _atomic_text(out)) as f:
         w = csv.writer(f, lineterminator="\n")  # as the run's own CSVs (predictions_test.csv, splits.csv)
         first = True
         if as_json:
@@ -105,7 +104,10 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                                 "entry")
         if as_json:
             f.write('\n], "skipped": %s}\n' % json.dumps([s._asdict() for s in skipped]))
-        if held:
-            with open(tmp, "w") as stream:
-                stream.write(f.getvalue())
     return n, skipped
+
+
+@contextmanager
+def _atomic_text(out: str | os.PathLike) -> Iterator[TextIO]:
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
+        yield f

@@ -147,3 +147,25 @@ def test_a_link_to_a_descriptor_redirected_to_a_file_is_written_through_not_repl
         f.flush()
     assert (tmp_path / "redirected.csv").read_text() == "a,b\n"
     assert link.is_symlink() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_descriptor_is_written_at_its_position_and_in_its_mode(tmp_path):
+    """`>> app.log` and `(echo before; medtrain ...; echo after) > f`: re-opening /proc/self/fd/N by name had
+    truncated the file and written from its start; the output goes through the descriptor itself, after what is
+    there, and a later writer of the descriptor continues after it."""
+    log = tmp_path / "app.log"
+    log.write_text("line 1\nline 2\n")
+    with open(log, "a") as f:
+        write_text(f"/proc/self/fd/{f.fileno()}", "a,b\n")
+    assert log.read_text() == "line 1\nline 2\na,b\n"
+    with open(tmp_path / "f", "w") as f:
+        f.write("before\n")
+        f.flush()
+        write_text(f"/dev/fd/{f.fileno()}", "a,b\n")
+        f.write("after\n")
+    assert (tmp_path / "f").read_text() == "before\na,b\nafter\n"
+    with pytest.raises(RuntimeError), open(log, "a") as f:  # a failed write leaves the stream as it was
+        with atomic_path(f"/proc/self/fd/{f.fileno()}") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError
+    assert log.read_text() == "line 1\nline 2\na,b\n"

@@ -47,7 +47,7 @@ def squash_note():
 
 
 def run(args) -> int:
-    from medtrain._io import is_stream
+    from medtrain._io import STDOUT, is_stream
     from medtrain.predict import inputs_except_out, load, write_predictions
 
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
@@ -66,6 +66,6 @@ def run(args) -> int:
         for s in skipped:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     # `--out -` / /dev/stdout: the predictions are the standard output, this line must not join them
-    print(f"{n} input(s) predicted -> {'standard output' if is_stream(out) else out}"
+    print(f"{n} input(s) predicted -> {'standard output' if out == STDOUT else out}"
           + (f" ({len(skipped)} skipped)" if skipped else ""), file=sys.stderr if is_stream(out) else sys.stdout)
     return 0
