@@ -95,3 +95,20 @@ def test_milestones_given_to_a_schedule_that_does_not_read_them_are_refused(caps
     (tmp_path / "cell.yaml").write_text("milestones: [0.3]\ndata: no-such.npz\n")  # a compare cell's config
     assert main(["train", "--config", str(tmp_path / "cell.yaml")]) == 2
     assert "milestones" not in capsys.readouterr().err  # refused for the missing file, not for its milestones
+
+
+def test_a_value_in_an_error_is_shown_shortened_and_the_key_named(tmp_path, capsys):
+    """Six levels of nested YAML anchors (1 KB of config) had made a 58 MB error line, and two more would exhaust
+    memory: the message shows the start of the value, built no further than that, and names the key."""
+    from medtrain.cli import main
+
+    levels = ['- &a0 ["x","x","x","x","x","x","x","x","x","x"]'] + [
+        f"- &a{i} [{','.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]  # 10^7 strings once expanded
+    (tmp_path / "laugh.yaml").write_text("milestones:\n" + "\n".join(levels) + "\n")
+    assert main(["train", "--config", str(tmp_path / "laugh.yaml"), "--data", "no-such.npz"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("medtrain: error: milestones: cannot read [[") and len(err) < 200
+    with pytest.raises(MedtrainError, match=r"^augment_params cutout_p: \[1, 2, 3, 4, \.\.\.\] holds a number"):
+        resolve({"augment_params": {"cutout_p": [1, 2, 3, 4, 5, float("nan")]}})
+    with pytest.raises(MedtrainError, match=r"^lr: cannot read '1{10,}\.\.\.1{10,}x' as float$"):
+        resolve({"lr": "1" * 10**6 + "x"})

@@ -7,6 +7,7 @@ resolves, booleans spelt any YAML/CLI way, ``k=v,k=v`` mappings, comma lists), e
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,23 @@ import yaml
 from medtrain._io import read_yaml
 from medtrain.config.settings import AUTO_NUMBERS, CLASS_WEIGHT_RULES, KEYS
 from medtrain.errors import MedtrainError
+
+
+# A value in a message is shown shortened, and its repr is built only that far: six levels of nested YAML anchors
+# in 1 KB of config had made a 58 MB error line (and two more levels would exhaust memory)
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = _SHORT.maxfrozenset = 4
+_SHOWN = 80  #: the most characters of a value a message shows
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, at most :data:`_SHOWN` characters."""
+    return _cut(_SHORT.repr(value))
 
 
 def kind_of(f) -> tuple[str, bool]:
@@ -73,7 +91,7 @@ def coerce(name: str, value: Any) -> Any:
             except ValueError:
                 allowed = ("auto", "true", "false") + rules
                 raise MedtrainError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
-                                    f"got {value!r}") from None
+                                    f"got {_shown(value)}") from None
         if kind == "bool":
             return _coerce_bool(value)
         if kind == "int":
@@ -91,7 +109,7 @@ def coerce(name: str, value: Any) -> Any:
             if isinstance(value, bool) or not isinstance(value, (int, float, str)):
                 raise ValueError(value)
             if not math.isfinite(float(value)):  # nan passes every range check; inf is no setting
-                raise MedtrainError(f"{name} must be a finite number, got {value!r}")
+                raise MedtrainError(f"{name} must be a finite number, got {_shown(value)}")
             return float(value)
         if kind == "str":
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
@@ -107,7 +125,7 @@ def coerce(name: str, value: Any) -> Any:
                 raise ValueError(value)
             for key, v in value.items():
                 if any(map(_not_finite, v if isinstance(v, (list, tuple)) else [v])):
-                    raise MedtrainError(f"{name} {key}: {v!r} holds a number that is not finite")
+                    raise MedtrainError(f"{name} {_cut(str(key))}: {_shown(v)} holds a number that is not finite")
             return dict(value)
         if kind == "tuple":
             if isinstance(value, str):
@@ -120,5 +138,5 @@ def coerce(name: str, value: Any) -> Any:
                 raise ValueError(value)
             return tuple(value)
     except (TypeError, ValueError, OverflowError):
-        raise MedtrainError(f"{name}: cannot read {value!r} as {kind}") from None
+        raise MedtrainError(f"{name}: cannot read {_shown(value)} as {kind}") from None
     return value
