@@ -25,6 +25,12 @@ from medtrain.errors import MedtrainError
 PART_NAMES = ("train", "val", "test")
 _SEPARATORS = ((";", "';'"), ("\t", "tabs"), ("|", "'|'"))  #: what spreadsheets export instead of commas
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  #: a label that is a number (``1``, ``1.0``, ``1e0``)
+#: the columns of medtrain's prediction CSVs (``medtrain predict``'s and a run's ``predictions_<split>.csv``) besides
+#: the one named by each class: a class named so would repeat a column, and a reader of the file lose one
+RESERVED_COLUMNS = ("index", "input", "group", "prediction", "prediction_at_operating_point", "entropy",
+                    "true_label", "correct", "correct_at_operating_point")
+#: the numbered columns of those files: ``label0..`` (labels), ``p0..`` (probabilities), ``q0..`` (scaled ones)
+RESERVED_NUMBERED = re.compile(r"(label|p|q)(0|[1-9]\d*)")
 
 
 def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: Optional[str]) -> None:
@@ -104,13 +110,39 @@ def check_listed_once(csv_path: os.PathLike, paths: list[str], resolved: Optiona
                                 f"twice could land in train and test: list it once")
 
 
+def text_key(text: str) -> str:
+    """``text`` as one key for every spelling that differs only in case or Unicode form (an accent composed
+    or decomposed, as macOS writes names): ``Normal``, ``normal`` and ``NORMAL`` are one."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
 def _meaning(label: str):
     """What a label stands for: its value when it is a number (``1``, ``1.0``, ``+1`` are one), else its
-    text in Unicode NFC (an accent composed or decomposed, as macOS writes names, is one)."""
+    :func:`text_key`."""
     text = unicodedata.normalize("NFC", label.strip())
     if _NUMBER.fullmatch(text):
         return Decimal(text)
-    return text
+    return text_key(text)
+
+
+def reserved_reason(name: str) -> Optional[str]:
+    """What column of the prediction CSVs a class ``name`` would repeat as its own column's name, or None."""
+    if name in RESERVED_COLUMNS:
+        return f"the column '{name}'"
+    numbered = RESERVED_NUMBERED.fullmatch(name)
+    return f"the columns {numbered[1]}0, {numbered[1]}1, ..." if numbered else None
+
+
+def check_class_names(source: os.PathLike, labels: list[str], what: str = "labels") -> None:
+    """Refuse a class named like a column of the prediction CSVs (:data:`RESERVED_COLUMNS`,
+    :data:`RESERVED_NUMBERED`): ``predict`` would write that header twice (``input,prediction,input,...``),
+    so a reader takes the probability for the file name, and ``predictions_test.csv`` would leave its
+    column out. Names the first such class in one line (``what``: labels, class folders)."""
+    for name in dict.fromkeys(labels):
+        clash = reserved_reason(name)
+        if clash is not None:
+            raise MedtrainError(f"{source}: {what} include the class '{name}', named like {clash} of medtrain's "
+                                f"prediction CSVs, where its probability column would repeat that name; rename it")
 
 
 def _ascii_form(label: str) -> str:
@@ -120,9 +152,11 @@ def _ascii_form(label: str) -> str:
 def check_distinct_labels(source: os.PathLike, labels: list[str], unit: str = "row",
                           fix: str = "write each class one way on every row", what: str = "labels") -> None:
     """Refuse labels that differ as written but mean the same (``1`` and ``1.0``; ``hématome`` in Unicode NFC
-    and NFD): each would train as a class of its own, two of them printing alike. Names the first such
-    group (``what``: labels, class folders), most used first, with its ``unit`` count (rows, images) and
-    ``fix``, in one line."""
+    and NFD; ``normal`` and ``Normal``): each would train as a class of its own, two of them printing alike.
+    Names the first such group (``what``: labels, class folders), most used first, with its ``unit`` count
+    (rows, images) and ``fix``, in one line. Refuses names of prediction CSV columns too
+    (:func:`check_class_names`)."""
+    check_class_names(source, labels, what)
     counts: dict[str, int] = {}
     for label in labels:
         counts[label] = counts.get(label, 0) + 1
@@ -136,11 +170,14 @@ def check_distinct_labels(source: os.PathLike, labels: list[str], unit: str = "r
     number = isinstance(_meaning(group[0]), Decimal)
     plural = lambda n: f"{n} {unit}{'' if n == 1 else 's'}"  # noqa: E731
     names = " and ".join(f"'{g}' ({plural(counts[g])})" for g in group)
+    forms = {unicodedata.normalize("NFC", g) for g in group}
     if number:
         why = "are one number written differently"
-    else:
+    elif len(forms) == 1:
         why = (f"differ only in their Unicode encoding ({' vs '.join(_ascii_form(g) for g in group)}: "
                "accents composed or decomposed, NFC and NFD)")
+    else:
+        why = "differ only in case" + (" and Unicode encoding (NFC and NFD)" if len(forms) < len(group) else "")
     raise MedtrainError(f"{source}: {what} {names} {why}, so they would train as {len(group)} classes; "
                         f"{fix}")
 
@@ -149,17 +186,13 @@ def _name(c: int, label_names: Optional[dict]) -> str:
     return f"'{label_names[str(c)]}'" if label_names and str(c) in label_names else f"{c}"
 
 
-def _folded(label: str) -> str:
-    return unicodedata.normalize("NFC", label).casefold()
-
-
 def _hint(c: int, counts: dict, label_names: Optional[dict]) -> str:
-    """`` — did you mean 'Benign'?`` when class ``c`` differs from a larger class only by case (labels that
-    differ only by Unicode form or as numbers are refused before, by :func:`check_distinct_labels`)."""
+    """`` — did you mean 'Benign'?`` when class ``c`` differs from a larger class only by case: label names
+    that no reader checked (:func:`check_distinct_labels` refuses such labels in a CSV or class folders)."""
     if not label_names or str(c) not in label_names:
         return ""
-    own = _folded(label_names[str(c)])
-    alike = [k for k in counts if k != c and str(k) in label_names and _folded(label_names[str(k)]) == own]
+    own = text_key(label_names[str(c)])
+    alike = [k for k in counts if k != c and str(k) in label_names and text_key(label_names[str(k)]) == own]
     return f" — did you mean '{label_names[str(max(alike, key=counts.get))]}'?" if alike else ""
 
 

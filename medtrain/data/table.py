@@ -4,10 +4,10 @@ A label CSV lists one entry per row: ``path,label[,split]``. A header row naming
 ``label`` and optionally ``split`` and a group column, in any order; other columns are ignored) is optional;
 without one the columns are taken in that order. The group column (``group_column``; by default a column named ``patient``,
 ``patient_id`` or ``subject``) names the patient each row comes from: rows of one group always land in
-the same split, so no patient is in both train and test. Group values are kept only as one-way hashes
-(:func:`group_hash`). Paths are relative to the CSV's folder (absolute paths are used as they are). Blank rows and rows
-starting with ``#`` are ignored. Errors name a row by its line in the file as an editor or spreadsheet
-numbers it (the header, when there is one, is line 1; blank and comment lines count). ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
+the same split, so no patient is in both train and test; values that differ only in case (``P07``, ``p07``)
+are one patient. Group values are kept only as one-way hashes (:func:`group_hash`). Paths are relative to the
+CSV's folder (absolute paths are used as they are). Blank rows and rows starting with ``#`` are ignored.
+Errors name a row by its line in the file as an editor or spreadsheet numbers it (the header, when there is one, is line 1; blank and comment lines count). ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
 ``validation``, ``testing`` are accepted); either every row has one or none does.
 
 The class order and the split of the rows it read (without a split column) are :mod:`medtrain.data.split`'s.
@@ -24,7 +24,7 @@ from typing import Optional
 
 from medtrain._io import path_kind
 from medtrain.data._table_checks import (check_distinct_labels, check_header, check_listed_once, check_not_a_header,
-                                         row_error)
+                                         row_error, text_key)
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -38,6 +38,11 @@ MISSING_MARKERS = ("nan", "na", "n/a", "#n/a", "null", "none")
 class MissingLabelWarning(UserWarning):
     """Labels that read like a missing-value marker (``NaN``, ``NA``, ``None``...): trained as a class of their
     own, which is right only where a class is really named so (a finding of "None")."""
+
+
+class GroupCaseWarning(UserWarning):
+    """Group (patient) IDs written in more than one case (``P07`` and ``p07``): read as one patient, so its rows
+    share a split; the warning says so, since the spreadsheet may mean two patients."""
 
 
 @dataclass
@@ -125,19 +130,43 @@ def group_hash(value: str) -> str:
     return hashlib.sha256(b"medtrain-group\0" + value.encode("utf-8")).hexdigest()[:16]
 
 
+def _one_spelling(csv_path: Path, ids: list[str], lines: list[int], column: str) -> list[str]:
+    """Each group ID as the first spelling in the file of the IDs that differ from it only in case (or Unicode
+    form): one patient written ``P07`` and ``p07`` had been two, dealt into train and test. IDs without such a
+    twin stay as written, so their hashes and splits are as they always were. Warns once when any are merged."""
+    first: dict[str, tuple[str, int]] = {}
+    twins: dict[str, tuple[str, int, str, int]] = {}
+    out = []
+    for value, line in zip(ids, lines):
+        seen, at = first.setdefault(text_key(value), (value, line))
+        if seen != value:
+            twins.setdefault(text_key(value), (seen, at, value, line))
+        out.append(seen)
+    if twins:
+        a, la, b, lb = next(iter(twins.values()))
+        n = len(twins)
+        warnings.warn(GroupCaseWarning(
+            f"{csv_path}: {n} {column} ID{'s are' if n > 1 else ' is'} written in more than one case, e.g. '{a}' "
+            f"(line {la}) and '{b}' (line {lb}); IDs that differ only in case are read as one {column}, whose rows "
+            f"share a split"), stacklevel=3)
+    return out
+
+
 def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = None) -> LabelTable:
     """Read a label CSV ``path,label[,split]`` (header optional) and its group column, if any.
 
     Args:
         group_column: the header column naming each row's group (patient); None takes a column named
-            ``patient``, ``patient_id`` or ``subject`` when the header has one.
+            ``patient``, ``patient_id`` or ``subject`` when the header has one. IDs that differ only in case
+            are one group (:class:`GroupCaseWarning`).
 
     Raises:
         MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has a column
             named almost like split or a group column, a row without a path, label or group, an entry listed
             twice (compared as the file it resolves to: ``./a.png`` is ``a.png``, ``imgs\\a.png`` is
             ``imgs/a.png``, a symlink is its target), labels that are one number or one text written
-            differently (``1`` and ``1.0``; Unicode NFC and NFD forms), an unknown split, splits on some rows
+            differently (``1`` and ``1.0``; Unicode NFC and NFD forms; ``normal`` and ``Normal``), a class named
+            like a column of the prediction CSVs (``input``, ``p1``), an unknown split, splits on some rows
             only, or ``group_column`` is not in the header.
     """
     csv_path = Path(csv_path)
@@ -191,7 +220,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         if gcol is not None:
             if not r[gcol]:
                 raise MedtrainError(f"{csv_path}: line {i} has an empty group ({header[gcol]})")
-            groups.append(group_hash(r[gcol]))
+            groups.append(r[gcol])
         if (cols[2] is not None) if header is not None else n == 3:  # a split column
             given = r[cols[2] if cols[2] is not None else 2]
             split = SPLIT_NAMES.get(given.lower())
@@ -203,6 +232,8 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     check_listed_once(csv_path, paths, _resolved(paths, csv_path.parent), lines)
     check_distinct_labels(csv_path, labels)
     _warn_missing_markers(csv_path, labels, lines)
+    if gcol is not None:
+        groups = [group_hash(g) for g in _one_spelling(csv_path, groups, lines, header[gcol])]
     if splits and len(splits) != len(paths):
         raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
     if splits and gcol is not None:  # the given split must not leak a patient across splits either

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from medtrain.data import load_splits
 from medtrain.data.split import SplitShareWarning, assign_splits, fold_ids, split_record
-from medtrain.data.table import group_hash, read_label_csv
+from medtrain.data.table import GroupCaseWarning, group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 
 PATIENTS, IMAGES = 40, 5
@@ -153,3 +153,56 @@ def test_an_ordinary_patient_split_keeps_its_assignment_and_warns_of_nothing(see
         warnings.simplefilter("error", SplitShareWarning)
         a = assign_splits(y, None, 0.1, 0.2, seed, groups)
     assert [int((a == p).sum()) for p in (1, 2)] == [20, 40]  # 4 and 8 of the 40 patients
+
+
+def _case_csv(tmp_path, split=None) -> "Path":
+    """50 patients of 6 images, written 'P07' on even rows and 'p07 ' on odd ones (as found in a walkthrough's
+    spreadsheet); ``split(patient, row)`` gives a split column."""
+    rows = ["path,label,patient" + (",split" if split else "")]
+    for p in range(50):
+        for i in range(6):
+            pid = f"P{p:02d}" if i % 2 == 0 else f"p{p:02d} "
+            rows.append(f"{p}_{i}.png,{p % 2},{pid}" + (f",{split(p, i)}" if split else ""))
+    (tmp_path / "case.csv").write_text("\n".join(rows) + "\n")
+    return tmp_path / "case.csv"
+
+
+def test_patient_ids_that_differ_only_in_case_are_one_patient_and_never_straddle_splits(tmp_path):
+    """'P07' and 'p07' had been two patients: medtrain's split put 11 of 50 patients in both train and
+    test, silently. They are one patient, hashed as the first spelling, with one line saying so."""
+    with pytest.warns(GroupCaseWarning) as caught:
+        t = read_label_csv(_case_csv(tmp_path))
+    assert len(caught) == 1
+    msg = str(caught[0].message)
+    assert "\n" not in msg and msg.endswith(
+        "case.csv: 50 patient IDs are written in more than one case, e.g. 'P00' (line 2) and 'p00' (line 3); "
+        "IDs that differ only in case are read as one patient, whose rows share a split")
+    assert t.groups == [group_hash(f"P{r // 6:02d}") for r in range(300)]
+    y = np.array([int(label) for label in t.labels])
+    for seed in range(3):
+        a = assign_splits(y, None, 0.1, 0.2, seed, t.groups)
+        assert all(len(set(a[r:r + 6])) == 1 for r in range(0, 300, 6))
+
+
+def test_a_given_split_with_a_patient_in_two_cases_in_train_and_test_is_refused(tmp_path):
+    path = _case_csv(tmp_path, split=lambda p, i: "train" if i % 2 == 0 else "test")
+    with pytest.warns(GroupCaseWarning), pytest.raises(MedtrainError) as e:
+        read_label_csv(path)
+    assert str(e.value).endswith("lines 2 and 3 are the same patient but in splits train and test; a patient's "
+                                 "rows must share one split")
+
+
+def test_patient_ids_without_a_case_twin_keep_their_hashes_and_splits(tmp_path):
+    """IDs in mixed case but none the twin of another ('P-0001', 'p-0002'): the groups, hence every split and
+    splits.csv, are those of the IDs as written, as before ids were compared without case."""
+    ids = [f"{'Pp'[p % 2]}-{p:04d}" for p in range(PATIENTS)]
+    rows = ["path,label,patient"] + [f"{p}_{i}.png,{p % 2}, {ids[p]}" for p in range(PATIENTS) for i in range(IMAGES)]
+    (tmp_path / "l.csv").write_text("\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GroupCaseWarning)
+        t = read_label_csv(tmp_path / "l.csv")
+    before = [group_hash(ids[r // IMAGES]) for r in range(PATIENTS * IMAGES)]
+    assert t.groups == before
+    y = np.repeat([p % 2 for p in range(PATIENTS)], IMAGES)
+    assert (split_record(t.paths, y, None, 0.1, 0.2, 3, t.groups, folds=4, fold=1).assign
+            == split_record(t.paths, y, None, 0.1, 0.2, 3, before, folds=4, fold=1).assign).all()

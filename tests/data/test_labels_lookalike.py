@@ -1,14 +1,17 @@
 """Labels that look alike are one class to the user: a label column holding ``1`` and ``1.0`` (what a
-spreadsheet writes for a float column), or ``hématome`` composed on some rows and decomposed on others (Unicode
-NFC and NFD, as macOS writes names), is refused in one line naming the pair, not trained as extra classes."""
+spreadsheet writes for a float column), ``hématome`` composed on some rows and decomposed on others (Unicode
+NFC and NFD, as macOS writes names), or ``normal`` and ``Normal``, is refused in one line naming the pair, not
+trained as extra classes. A class named like a column of the prediction CSVs is refused too."""
 import unicodedata
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from medtrain._predictions_csv import write_predictions
 from medtrain.cli import main
 from medtrain.data import load_csv, load_folder
+from medtrain.data._table_checks import RESERVED_COLUMNS, RESERVED_NUMBERED
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 
@@ -50,8 +53,32 @@ def test_labels_in_unicode_nfc_and_nfd_are_refused_naming_both(tmp_path):
 
 
 def test_labels_that_differ_otherwise_are_still_classes(tmp_path):
-    labels = ["0", "1", "10", "1.5", NFC, "hematome", "Hématome"] * 3
+    labels = ["0", "1", "10", "1.5", NFC, "hematome", "hématomes"] * 3
     assert sorted(set(read_label_csv(_csv(tmp_path, labels)).labels)) == sorted(set(labels))
+
+
+def test_labels_that_differ_only_in_case_are_refused_naming_both(tmp_path):
+    """A third of the 'normal' rows written 'Normal' had made a binary task a 3-class one, silently."""
+    labels = ["normal"] * 8 + ["malignant"] * 6 + ["Normal"] * 4
+    with pytest.raises(MedtrainError) as e:
+        load_csv(_csv(tmp_path, labels, images=True))
+    _one_line(e, "labels 'normal' (8 rows) and 'Normal' (4 rows) differ only in case",
+              "would train as 2 classes", "write each class one way on every row")
+
+
+def _folders(root, counts):
+    for name, n in counts:
+        (root / name).mkdir()
+        for i in range(n):
+            Image.fromarray(np.full((8, 8), i, np.uint8), "L").save(root / name / f"{i}.png")
+
+
+def test_class_folders_that_differ_only_in_case_are_refused_naming_both(tmp_path):
+    _folders(tmp_path, (("normal", 6), ("Normal", 5), ("malignant", 6)))
+    with pytest.raises(MedtrainError) as e:
+        load_folder(tmp_path)
+    _one_line(e, f"{tmp_path}: class folders 'normal' (6 images) and 'Normal' (5 images) differ only in case",
+              "move their images into one folder")
 
 
 def test_class_folders_named_in_unicode_nfc_and_nfd_are_refused_naming_both(tmp_path):
@@ -72,5 +99,51 @@ def test_a_run_on_a_csv_of_float_written_labels_exits_2_before_training(tmp_path
     assert main(["train", "--data", str(data), "--epochs", "1", "--no-progress", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert "labels '1' (10 rows) and '1.0' (10 rows) are one number" in err, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+RESERVED = [*RESERVED_COLUMNS, "p0", "p1", "q1", "label0", "p12"]
+
+
+@pytest.mark.parametrize("name", RESERVED)
+def test_a_class_named_like_a_prediction_csv_column_is_refused_naming_it(tmp_path, name):
+    """``predict`` wrote such a header twice (``input,prediction,correct,input,p1,prediction``): a reader
+    took a probability for the file name or the predicted class."""
+    with pytest.raises(MedtrainError) as e:
+        read_label_csv(_csv(tmp_path, ["normal", name] * 5))
+    _one_line(e, f"labels.csv: labels include the class '{name}', named like ", "prediction CSVs", "rename it")
+
+
+def test_class_folders_named_like_a_prediction_csv_column_are_refused(tmp_path):
+    _folders(tmp_path, (("input", 6), ("normal", 6)))
+    with pytest.raises(MedtrainError) as e:
+        load_folder(tmp_path)
+    _one_line(e, f"{tmp_path}: class folders include the class 'input', named like the column 'input'", "rename it")
+
+
+def test_names_that_only_resemble_prediction_csv_columns_are_classes(tmp_path):
+    labels = ["Input", "P1", "p01", "pneumonia", "label", "q", "correctly", "p1a"] * 3
+    assert sorted(set(read_label_csv(_csv(tmp_path, labels)).labels)) == sorted(set(labels))
+
+
+def test_every_column_predictions_test_csv_writes_besides_the_classes_is_reserved(tmp_path):
+    """With every optional column on (scaled scores, entropy, groups, operating point), a run's predictions
+    file has no column a class could be named like without being refused."""
+    scores = np.array([[0.2, 0.8], [0.9, 0.1]])
+    write_predictions(tmp_path / "p.csv", np.array([1, 0]), scores, np.array([0.1, 0.2]), {"0": "a", "1": "b"},
+                      "binary", scaled=scores, inputs=["x.png", "y.png"], operating_point=(0.5, 1),
+                      groups=["g1", "g2"])
+    head = (tmp_path / "p.csv").read_text().splitlines()[0].split(",")
+    fixed = [h for h in head if h not in ("a", "b")]
+    assert len(fixed) > 10 and all(h in RESERVED_COLUMNS or RESERVED_NUMBERED.fullmatch(h) for h in fixed), head
+
+
+def test_a_run_on_a_class_named_prediction_exits_2_before_training(tmp_path, capsys):
+    data = _csv(tmp_path, ["normal", "prediction"] * 10, images=True)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--epochs", "1", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the class 'prediction'" in err and "rename it" in err, err
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert not out.exists()

@@ -92,24 +92,33 @@ def test_entries_resolved_from_another_folder_than_the_csvs_are_compared_there(t
 
 
 def _typo_rows():
-    """40 'benign' and 30 'malignant' images, one 'Benign ' (stray capital and space) and one 'atypical'."""
+    """40 'benign' and 30 'malignant' images, one 'atypical ' (stray space) and one 'benign_' (a typo)."""
     rows = [f"b{i}.png,benign" for i in range(40)] + [f"m{i}.png,malignant" for i in range(30)]
-    return rows + ["x.png,Benign ", "y.png, atypical"]
+    return rows + ["x.png,benign_", "y.png, atypical "]
 
 
-def test_a_class_too_small_for_the_splits_is_refused_naming_it_and_a_case_twin(tmp_path):
+def test_a_class_too_small_for_the_splits_is_refused_naming_it(tmp_path):
     table = read_label_csv(_csv(tmp_path, _typo_rows(), images=False))
-    assert table.labels[-2:] == ["Benign", "atypical"]  # cells are stripped, as CSV users expect
+    assert table.labels[-2:] == ["benign_", "atypical"]  # cells are stripped, as CSV users expect
     y, names = encode_labels(table.labels)
     with pytest.raises(MedtrainError) as e:
         split_record(table.paths, y, None, 0.1, 0.2, 0, label_names=names, source=table.source)
-    _one_line(e, "labels.csv: ", "class 'Benign' has 1 image (none in val or test) — did you mean 'benign'?",
+    _one_line(e, "labels.csv: ", "class 'benign_' has 1 image (none in val or test)",
               "class 'atypical' has 1 image", "train, val, test")
     assert "'malignant'" not in str(e.value)
     # without a test split, two images of a class are enough: one for train, one for val
     y2 = np.array([0] * 40 + [1] * 30 + [2] * 2 + [3] * 2)
     a = assign_splits(y2, None, 0.1, 0.0, 0)
     assert {(int(c), int(p)) for c, p in zip(y2, a)} == {(c, p) for c in range(4) for p in (0, 1)}
+
+
+def test_a_class_too_small_that_is_a_case_twin_of_another_is_named_with_it():
+    """Label names no reader checked for case twins (a CSV or class folders refuse them as they are read)."""
+    y = np.array([0] * 40 + [1] * 30 + [2])
+    names = {"0": "benign", "1": "malignant", "2": "Benign"}
+    with pytest.raises(MedtrainError) as e:
+        split_record([f"{i}.png" for i in range(len(y))], y, None, 0.1, 0.2, 0, label_names=names)
+    _one_line(e, "class 'Benign' has 1 image (none in val or test) — did you mean 'benign'?")
 
 
 def test_a_run_on_a_csv_with_a_one_image_class_exits_2_before_training(tmp_path, capsys):
