@@ -19,7 +19,8 @@ import torch
 
 from medtrain.runmodel import RunModel
 from medtrain.data.dicom import image_shape, is_dicom_file
-from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
+from medtrain.data.folder import (IMAGE_SUFFIXES, MISSING, NOT_REGULAR, decode_image, file_problem, read_image,
+                                  resize_square)
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
 from medtrain.data.table import entry_path
@@ -50,6 +51,9 @@ def _is_series(folder: Path) -> bool:
 
 
 def _file_item(path: Path, run: RunModel) -> Item:
+    problem = file_problem(path)
+    if problem is not None:  # a FIFO or a device: a bad input, refused before it is opened (which may not end)
+        return Item(str(path), lambda e=MedtrainError(f"{path}: {problem}"): _raise(e))
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return Item(str(path), lambda: _read_2d(path, run))
@@ -107,7 +111,7 @@ def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
                 entry = _listed(path, r[col].strip())
                 kind = path_kind(entry)
                 if kind is None:  # as a missing input given on the command line, not "damaged"
-                    missing = MedtrainError(f"{entry}: no such file or folder (row {i + 1} of {path})")
+                    missing = MedtrainError(f"{entry}: {_problem(entry)} (row {i + 1} of {path})")
                     yield Item(str(entry), lambda e=missing: _raise(e))
                     continue
                 if kind == "dir":
@@ -139,6 +143,12 @@ def _listed(csv_path: Path, entry: str) -> Path:
     return entry_path(csv_path.parent, entry)
 
 
+def _problem(path: Path) -> str:
+    """Why ``path`` is neither a file nor a folder to read: missing, a link loop, a FIFO or a device."""
+    problem = file_problem(path)
+    return "no such file or folder" if problem in (None, MISSING) else problem
+
+
 def _raise(e: Exception):
     raise e
 
@@ -155,16 +165,20 @@ def _npz_items(path: Path, split: str, run: RunModel, alone: bool) -> Iterator[I
 
 
 def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: bool | None = None) -> Iterator[Item]:
-    """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error.
+    """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error, a FIFO
+    or a device a bad input (skipped with ``skip_bad``).
     ``alone``: whether these are all the inputs (default: whether there is one), which decides how a .npz's
     rows are named (its index alone, or ``PATH:INDEX`` beside other inputs)."""
     inputs = list(inputs)
     alone = len(inputs) == 1 if alone is None else alone
     for given in inputs:
         path = Path(given)
-        if not path.exists():
-            raise MedtrainError(f"{path}: no such file or folder")
-        if path.is_dir():
+        kind = path_kind(path)
+        if kind is None and file_problem(path) == NOT_REGULAR:  # a FIFO or a device, whatever its name
+            yield _file_item(path, run)  # (fifo.csv): a bad input, never opened
+        elif kind is None:  # missing, or a link loop
+            raise MedtrainError(f"{path}: {_problem(path)}")
+        elif kind == "dir":
             yield from _folder_items(path, run)
         elif path.suffix.lower() == ".npz":
             yield from _npz_items(path, split, run, alone=alone)

@@ -29,7 +29,7 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import path_kind
-from medtrain.data.folder import IMAGE_SUFFIXES
+from medtrain.data.folder import IMAGE_SUFFIXES, file_problem
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
 from medtrain.data.nifti import VolumeData, to_ras
@@ -55,13 +55,15 @@ DICOM_SUFFIXES = (".dcm", ".dicom")
 
 def is_dicom_file(path: str | os.PathLike) -> bool:
     """A DICOM file by its name (``.dcm``) or, as scanners export slices without one (``IM0007``), by the
-    ``DICM`` marker after its 128-byte preamble (DICOM PS3.10 7.1). Files of other known kinds are not
-    opened."""
+    ``DICM`` marker after its 128-byte preamble (DICOM PS3.10 7.1). Files of other known kinds, and what is
+    not a regular file (a FIFO, a device), are not opened."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in DICOM_SUFFIXES:
         return True
     if suffix in IMAGE_SUFFIXES + (".nii", ".gz", ".csv", ".npz", ".npy", ".txt", ".json"):
+        return False
+    if path_kind(path) != "file":  # opening a FIFO would wait for a writer for ever
         return False
     try:
         with open(path, "rb") as f:
@@ -125,6 +127,9 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
     from pydicom.errors import InvalidDicomError
 
     path = Path(path)
+    problem = file_problem(path)
+    if problem is not None:
+        raise MedtrainError(f"{path}: {problem}")
     with _quiet_pydicom():
         try:
             ds = pydicom.dcmread(str(path), specific_tags=_TAGS)

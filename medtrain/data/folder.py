@@ -6,8 +6,11 @@ stratified split every loader uses (:func:`medtrain.data.split.stratified_split`
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
+import stat
 import warnings
 from pathlib import Path
 
@@ -64,13 +67,49 @@ def check_square(path, width: int, height: int) -> None:
                             f"them to N x N")
 
 
+MISSING = "no such file"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is no file to read (:data:`MISSING`, ``"symbolic link loop"``, ``"permission denied"``,
+    ``"is a folder"``, :data:`NOT_REGULAR`), or None for a regular file or a link to one. Asked before opening:
+    opening a FIFO waits for a writer for ever, and a device such as /dev/zero never ends."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError) as e:  # ValueError: an embedded NUL byte; a name too long: missing too
+        return {errno.ELOOP: "symbolic link loop", errno.EACCES: "permission denied"}.get(
+            getattr(e, "errno", None), MISSING)
+    if stat.S_ISREG(st.st_mode):
+        return None
+    return "is a folder" if stat.S_ISDIR(st.st_mode) else NOT_REGULAR
+
+
+def _check_file(p: Path) -> None:
+    problem = file_problem(p)
+    if problem is not None:
+        raise MedtrainError(f"cannot read image {p}: {problem}")
+
+
+def _bomb(p: Path, e: Exception) -> MedtrainError:
+    """Pillow's refusal of an image of more pixels than it decodes (a decompression bomb: a small file that
+    unpacks to gigabytes), said with the pixel count and the limit."""
+    found = re.search(r"\((\d+) pixels\)", str(e))
+    count = f"an image of {int(found.group(1)):,} pixels" if found else "the image"
+    return MedtrainError(f"cannot read image {p}: {count} exceeds Pillow's decompression-bomb limit of "
+                         f"{Image.MAX_IMAGE_PIXELS:,} pixels")
+
+
 def _open(p: Path) -> Image.Image:
+    _check_file(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 im.load()
                 return ImageOps.exif_transpose(im)  # as displayed: cameras store rotated pixels + an EXIF tag
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise _bomb(p, e) from None
     except (OSError, UnidentifiedImageError) as e:
         raise MedtrainError(f"cannot read image {p}: {e}") from None
     except Exception as e:  # noqa: BLE001  (damaged files raise SyntaxError, ValueError, struct.error...)
@@ -140,9 +179,14 @@ def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> t
 
 def _header(p: Path) -> tuple[str, tuple]:
     """Mode and size of an image file, from its header only (no decoding)."""
+    _check_file(p)
     try:
-        with Image.open(p) as im:
-            return im.mode, im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
+            with Image.open(p) as im:
+                return im.mode, im.size
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise _bomb(p, e) from None
     except Exception as e:  # noqa: BLE001  (as in _open: damaged files raise many kinds)
         raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
 
@@ -204,6 +248,11 @@ def decode_image(im: Image.Image, name: str = "image") -> torch.Tensor:
         raise MedtrainError(f"{name}: cannot read image: damaged or unsupported ({type(e).__name__})") from None
 
 
+def _not_found(p: Path) -> MedtrainError:
+    problem = file_problem(p)
+    return MedtrainError(f"image not found: {p}" if problem in (None, MISSING) else f"image {p}: {problem}")
+
+
 def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> tuple[list, list[dict]]:
     """With ``skip_bad``: ``paths`` and the per-path ``columns`` (labels, splits, ...; None passes) without the
     files that are missing or do not open as images, and those files with the reason, as volumes list them;
@@ -214,7 +263,7 @@ def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> 
     for i, p in enumerate(paths):
         try:
             if path_kind(p) != "file":
-                raise MedtrainError(f"image not found: {p}")
+                raise _not_found(p)
             _to_8bit(_open(p), p)  # a float image with no finite pixel too
             keep.append(i)
         except MedtrainError as e:
@@ -302,7 +351,7 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
                                                                      table.labels, table.splits, table.groups)
     for p in paths:
         if path_kind(p) != "file":
-            raise MedtrainError(f"{table.source}: image not found: {p}")
+            raise MedtrainError(f"{table.source}: {_not_found(p)}")
     lost = sorted(set(table.labels) - set(names))
     if lost:  # --skip-bad must not turn a 3-class task into a 2-class one
         raise MedtrainError(f"{table.source}: every image of class {', '.join(map(repr, lost))} is unreadable "

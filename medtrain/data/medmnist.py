@@ -169,10 +169,31 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
                                         f"pick the split it holds with --split")
                 if missing:
                     raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
-                return {k: np.asarray(npz[k]) for k in keys}
+                out = {}
+                for k in keys:
+                    try:
+                        out[k] = np.asarray(npz[k])
+                    except ValueError as e:
+                        raise _pickled(path, e, k) from None
+                return out
+    except ValueError as e:
+        raise _pickled(path, e) from None
     except _BAD_NPZ as e:
-        raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
-                            f"({type(e).__name__})") from None
+        raise _damaged(path, e) from None
+
+
+def _pickled(path: Path, e: ValueError, key: str | None = None) -> MedtrainError:
+    """numpy's refusal (allow_pickle=False) of object arrays or a pickle, said as such (nothing was unpickled);
+    any other ValueError: a damaged file."""
+    if "allow_pickle" not in str(e):
+        return _damaged(path, e)
+    what = f"{path}: {key}" if key else str(path)
+    return MedtrainError(f"{what} holds pickled (object) arrays, which medtrain does not load (unpickling could "
+                         f"run code); save images and labels as numeric arrays")
+
+
+def _damaged(path: Path, e: Exception) -> MedtrainError:
+    return MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged ({type(e).__name__})")
 
 
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,

@@ -1,4 +1,5 @@
 """MedMNIST loading: the real files, the download path (against files on disk) and malformed input."""
+import os
 import shutil
 
 import numpy as np
@@ -143,3 +144,44 @@ def test_a_label_column_count_that_differs_from_train_names_the_split_not_none(t
     np.savez(tmp_path / "bm2col.npz", **arrays)
     with pytest.raises(MedtrainError, match="val_labels has 2 columns but train_labels has one; a single-label"):
         load_npz(tmp_path / "bm2col.npz")
+
+
+class _Runs:
+    """An object that, unpickled, makes a folder: proof that unpickling ran code."""
+
+    def __init__(self, proof):
+        self.proof = proof
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.proof),)
+
+
+@pytest.mark.parametrize("key", ["test_images", "train_labels"])
+def test_an_npz_of_pickled_arrays_is_refused_as_such_and_never_unpickled(tmp_path, key):
+    """A received .npz whose arrays are pickled objects: refused (it had been, as "truncated or damaged"), said
+    to hold pickled arrays, and nothing in it run, for training and (its images) for predicting alike."""
+    a = _valid()
+    proof = tmp_path / "unpickled"
+    a[key] = np.array([_Runs(proof)] * 6, dtype=object)
+    path = _write(tmp_path, **a)
+    said = (f"{path}: {key} holds pickled (object) arrays, which medtrain does not load (unpickling could run "
+            f"code); save images and labels as numeric arrays")
+    with pytest.raises(MedtrainError) as e:
+        load_npz(path)
+    assert str(e.value) == said
+    if key == "test_images":
+        with pytest.raises(MedtrainError) as e:
+            mm.load_npz_images(path, "test")
+        assert str(e.value) == said
+    assert not proof.exists()
+
+
+def test_a_pickle_named_npz_is_refused_as_pickled_and_never_unpickled(tmp_path):
+    import pickle
+
+    proof = tmp_path / "unpickled"
+    path = tmp_path / "d.npz"
+    path.write_bytes(pickle.dumps(_Runs(proof)))
+    with pytest.raises(MedtrainError, match=r"d\.npz holds pickled \(object\) arrays, which medtrain does not load"):
+        load_npz(path)
+    assert not proof.exists()

@@ -92,3 +92,16 @@ def test_files_that_are_no_image_beside_images_are_skipped(tmp_path):
         (tmp_path / "d" / c / "notes.txt").write_text("scanned 2021")
     s = load_folder(tmp_path / "d", val_fraction=0.2, test_fraction=0.2)
     assert len(s.train) + len(s.val) + len(s.test) == 10
+
+
+@pytest.mark.parametrize("side, error", [(12, "DecompressionBombWarning"), (16, "DecompressionBombError")])
+def test_a_decompression_bomb_is_refused_naming_its_pixels_and_the_limit(tmp_path, monkeypatch, side, error):
+    """Pillow refuses an image of more pixels than its limit (a few hundred bytes of PNG that unpack to gigabytes);
+    the message had said "damaged or unsupported file (DecompressionBombError)". Pillow warns above its limit and
+    raises above twice it: both are refused alike. The limit is lowered so that a small image plays the bomb."""
+    Image.fromarray(np.zeros((side, side), np.uint8)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(MedtrainError) as e:
+        read_image(tmp_path / "bomb.png")
+    assert str(e.value) == (f"cannot read image {tmp_path / 'bomb.png'}: an image of {side * side} pixels exceeds "
+                            f"Pillow's decompression-bomb limit of 100 pixels")

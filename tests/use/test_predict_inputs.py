@@ -4,6 +4,9 @@ paths are found as the training CSV reader finds them; ``--out`` never overwrite
 ends its lines as the run's own CSVs do."""
 from __future__ import annotations
 
+import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +208,65 @@ def test_a_quoted_home_out_is_the_home_folder(trained_run, tmp_path, capsys, mon
     Image.fromarray(arrays["test_images"][0]).save(tmp_path / "a.png")
     code, _, _ = _cli(capsys, "predict", run, tmp_path / "a.png", "--out", "~/p.csv")
     assert code == 0 and (tmp_path / "home" / "p.csv").is_file() and not (tmp_path / "~").exists()
+
+
+# --------------------------------------------------------------------------- inputs that are no regular file
+
+
+@contextmanager
+def _no_hang(seconds: int = 30):
+    """Fail, rather than hang the suite, when predicting blocks (a FIFO opened for reading waits for a writer)."""
+    def _expired(*_):
+        pytest.fail(f"blocked for {seconds} s: a FIFO or device was opened", pytrace=False)
+
+    old = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+@pytest.mark.parametrize("name", ["IM0007", "scan.png", "scan.dcm", "list.csv", "split.npz", "zero.png"])
+def test_a_fifo_or_device_given_is_a_bad_input_never_opened(trained_run, tmp_path, capsys, name):
+    """A FIFO (whatever its name) had made predict wait for a writer for ever; /dev/zero (here by a link) had
+    been read as a file. It is refused in one line, or skipped with --skip-bad, as a damaged image is."""
+    run, _, arrays = trained_run
+    _write_pngs(tmp_path / "imgs", arrays["test_images"][:1])
+    odd = tmp_path / name
+    odd.symlink_to("/dev/zero") if name == "zero.png" else os.mkfifo(odd)
+    out = tmp_path / "p.csv"
+    with _no_hang():
+        code, _, err = _cli(capsys, "predict", run, odd, "--out", out)
+        assert code == 2 and err == f"medtrain: error: {odd}: not a regular file (a FIFO, socket or device)\n"
+        assert not out.exists()
+        code, stdout, err = _cli(capsys, "predict", run, odd, tmp_path / "imgs", "--skip-bad", "--out", out)
+    assert code == 0 and "1 input(s) predicted" in stdout and "(1 skipped)" in stdout
+    assert f"skipped {odd}: not a regular file" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_a_device_or_a_link_loop_a_csv_or_folder_lists_is_said_so(trained_run, tmp_path, capsys):
+    """Listed by a CSV they had been "no such file or folder" (the file is there); a FIFO in a folder had
+    hung."""
+    run, _, arrays = trained_run
+    _write_pngs(tmp_path / "imgs", arrays["test_images"][:1])
+    os.mkfifo(tmp_path / "imgs" / "fifo.png")
+    (tmp_path / "loopa.png").symlink_to("loopb.png")
+    (tmp_path / "loopb.png").symlink_to("loopa.png")
+    (tmp_path / "list.csv").write_text("path\nimgs/000.png\nimgs/fifo.png\n/dev/zero\nloopa.png\n")
+    out = tmp_path / "p.csv"
+    with _no_hang():
+        code, _, err = _cli(capsys, "predict", run, tmp_path / "list.csv", "--out", out)
+        assert code == 2 and err.count("\n") == 1
+        assert f"{tmp_path / 'imgs' / 'fifo.png'}: not a regular file (a FIFO, socket or device) (row 3 of" in err
+        code, _, err = _cli(capsys, "predict", run, tmp_path / "list.csv", "--skip-bad", "--out", out)
+        assert code == 0
+        assert "/dev/zero: not a regular file (a FIFO, socket or device) (row 4 of" in err
+        assert f"skipped {tmp_path / 'loopa.png'}: symbolic link loop (row 5 of" in err
+        code, _, err = _cli(capsys, "predict", run, tmp_path / "imgs", "--skip-bad", "--out", out)
+    assert code == 0 and f"skipped {tmp_path / 'imgs' / 'fifo.png'}: not a regular file" in err
+    code, _, err = _cli(capsys, "predict", run, tmp_path / "loopa.png", "--out", out)
+    assert code == 2 and err == f"medtrain: error: {tmp_path / 'loopa.png'}: symbolic link loop\n"
