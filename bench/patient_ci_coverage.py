@@ -7,7 +7,8 @@ candidate not shipped, the BCa interval (Efron 1987; jackknife over patients) on
 import json, numpy as np
 from scipy.stats import norm
 from medtrain.intervals import Resampler
-from medtrain.metrics import bootstrap_ci, operating_point_report
+from medtrain.metrics import bootstrap_ci
+from medtrain.operating_point import operating_point_report
 rng = np.random.default_rng(1)
 P, M, SETS, B = 40, 5, 200, 400
 def draw():

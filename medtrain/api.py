@@ -24,7 +24,7 @@ from medtrain.data import Split, load_splits
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 from medtrain.evaluation import evaluate_split
-from medtrain.metrics import positive_index
+from medtrain.operating_point import positive_index
 from medtrain.reports.summary import auc_acc_line, operating_point_line
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import BINARY, MULTILABEL

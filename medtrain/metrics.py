@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.stats import binomtest, rankdata
-from sklearn.metrics import confusion_matrix, roc_curve
+from scipy.stats import rankdata
+from sklearn.metrics import confusion_matrix
 
-from medtrain.errors import MedtrainError
 from medtrain.intervals import (MAX_SHORTFALL, MIN_UNITS, Resampler, bootstrap, class_strata,  # noqa: F401
                                 clustered_wilson, percentile_interval, proportion_ci, repeated, shortfall,
                                 units_in, wilson_interval)  # (re-exported)
 from medtrain.tasks import BINARY, MULTILABEL
 
 ECE_BINS = 15  #: equal-width confidence bins of the expected calibration error
-OPERATING_POINTS = ("youden", "sensitivity=P", "specificity=P")
 PER_CLASS_CI = ("precision", "recall", "f1", "auc")  #: the per-class statistics given bootstrap CIs
 
 
@@ -273,120 +271,6 @@ def reliability(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> dict:
             out["frequency"].append(float(hit[m].mean()))
             out["count"].append(int(m.sum()))
     return out
-
-
-# --- operating points (binary tasks) -----------------------------------------------------------------------
-
-def parse_operating_point(spec: str) -> tuple[str, float | None]:
-    """``youden`` -> ("youden", None); ``sensitivity=0.95`` / ``specificity=0.9`` -> (kind, target in (0, 1))."""
-    kind, _, value = str(spec).strip().partition("=")
-    kind = kind.strip().lower()
-    if kind == "youden" and not value:
-        return kind, None
-    if kind not in ("sensitivity", "specificity") or not value:
-        raise MedtrainError(f"operating_point must be youden, sensitivity=P or specificity=P (0 < P < 1), got {spec!r}")
-    try:
-        target = float(value)
-    except ValueError:
-        raise MedtrainError(f"operating_point {spec!r}: {value!r} is not a number") from None
-    if not 0.0 < target < 1.0:
-        raise MedtrainError(f"operating_point {spec!r}: the target must be in (0, 1), got {target}")
-    return kind, target
-
-
-def positive_index(spec, label_names: dict) -> int:
-    """The index of the positive class ``spec`` (a class name or index; None: the last class, whose
-    probability MedMNIST's binary AUC scores) among ``label_names`` (``{"0": name, ...}``)."""
-    if spec is None:
-        return len(label_names) - 1
-    names = [label_names[k] for k in sorted(label_names, key=int)]
-    if str(spec) in names:
-        return names.index(str(spec))
-    if str(spec).isdigit() and int(spec) < len(names):
-        return int(spec)
-    raise MedtrainError(f"positive_class {spec!r} is not a class of the data; its classes are "
-                        + ", ".join(repr(n) for n in names))
-
-
-def _positive(y_true, y_score, positive: int) -> tuple[np.ndarray, np.ndarray]:
-    """0/1 labels "is ``positive``" and that class's score (a 1-D score is the last class's)."""
-    y_score = np.asarray(y_score, dtype=np.float64)
-    s = y_score[:, positive] if y_score.ndim == 2 else (y_score if positive in (-1, 1) else 1.0 - y_score)
-    y = np.asarray(y_true).reshape(-1).astype(int)
-    return (y == (positive % 2)).astype(int), s
-
-
-def choose_threshold(y_true, y_score, spec: str, positive: int = 1) -> float:
-    """The threshold on class ``positive``'s score (an image is called positive when score >= threshold)
-    that realises the operating point ``spec`` on these labels (the validation split):
-
-    - ``youden``: maximises Youden's J = sensitivity + specificity - 1 (the highest block of thresholds on ties);
-    - ``sensitivity=P``: the highest threshold whose sensitivity is >= P (the best specificity at that
-      sensitivity);
-    - ``specificity=P``: the lowest threshold whose specificity is >= P (the best sensitivity at it).
-
-    Every threshold between the chosen score and the next lower validation score gives the same validation
-    rates; the midpoint of that gap is returned, not its top, which sits on a validation image's score (a test
-    image scoring just below the lowest validation positive would be missed; found in a user walkthrough).
-    """
-    kind, target = parse_operating_point(spec)
-    y, s = _positive(y_true, y_score, positive)
-    if len(np.unique(y)) < 2:
-        raise MedtrainError("an operating point needs both classes in the validation split")
-    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
-    thr = np.where(np.isfinite(thr), thr, np.nextafter(s.max(), np.inf))  # sklearn's first threshold is inf
-    if kind == "youden":
-        j = tpr - fpr
-        i = last = int(np.argmax(j))
-        while last + 1 < len(j) and j[last + 1] >= j[i] - 1e-12:  # a plateau of equal J: its whole gap
-            last += 1
-    elif kind == "sensitivity":
-        i = last = int(np.flatnonzero(tpr >= target - 1e-12)[0])
-    else:
-        i = last = int(np.flatnonzero(1.0 - fpr >= target - 1e-12)[-1])
-    return float((thr[i] + thr[last + 1]) / 2) if last + 1 < len(thr) else float(thr[i])
-
-
-def _outcomes(y_true, y_score, threshold: float, positive: int) -> dict:
-    """Per rate, ``(hit, eligible)`` boolean arrays over the images: sensitivity's eligible images are the
-    positives and its hits those called positive, and so on."""
-    y, s = _positive(y_true, y_score, positive)
-    pred = (s >= threshold).astype(int)
-    return {"sensitivity": ((y == 1) & (pred == 1), y == 1), "specificity": ((y == 0) & (pred == 0), y == 0),
-            "ppv": ((y == 1) & (pred == 1), pred == 1), "npv": ((y == 0) & (pred == 0), pred == 0)}
-
-
-def _counts(y_true, y_score, threshold: float, positive: int) -> dict:
-    return {k: (int(hit.sum()), int(eligible.sum()))
-            for k, (hit, eligible) in _outcomes(y_true, y_score, threshold, positive).items()}
-
-
-def rates_at(y_true, y_score, threshold: float, positive: int = 1) -> dict:
-    """Sensitivity, specificity, PPV and NPV of class ``positive`` when its score >= threshold is called
-    positive (NaN when undefined)."""
-    return {k: a / n if n else float("nan") for k, (a, n) in _counts(y_true, y_score, threshold, positive).items()}
-
-
-def operating_point_report(y_true, y_score, threshold: float, positive: int = 1, groups=None) -> dict:
-    """Threshold, sensitivity, specificity, PPV, NPV of class ``positive`` at ``threshold``, each with its 95%
-    Wilson score interval (``scipy.stats.binomtest``): at a fixed threshold each rate is a binomial proportion,
-    and the interval stays honest at 0 and 1, where a bootstrap's collapses to a point (0 of 21 negatives:
-    [0, 0] by bootstrap, [0, 0.155] by Wilson). With ``groups`` (each image's patient, some with several
-    images): :func:`clustered_wilson`, the images of a patient not counted as independent."""
-    res = {"threshold": float(threshold), **rates_at(y_true, y_score, threshold, positive)}
-    clustered = repeated(groups)
-    if clustered:
-        res["patients"] = len(set(groups))
-    for k, (hit, eligible) in _outcomes(y_true, y_score, threshold, positive).items():
-        a, n = int(hit.sum()), int(eligible.sum())
-        if not n:
-            res[f"{k}_ci"] = [float("nan"), float("nan")]
-        elif clustered:
-            res[f"{k}_ci"] = clustered_wilson(hit[eligible], np.asarray(groups)[eligible])
-        else:
-            ci = binomtest(a, n).proportion_ci(0.95, method="wilson")
-            res[f"{k}_ci"] = [float(ci.low), float(ci.high)]
-    return res
 
 
 def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: int = 0, seed: int = 0,

@@ -227,7 +227,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
 
     ``cfg`` holds the settings as trained (choices made: ``tta`` is the chosen one); ``choices`` records
     what was tried and chosen on validation (:mod:`medtrain.training.choices`)."""
-    from medtrain import metrics
+    from medtrain import metrics, operating_point
     from medtrain.evaluation import add_calibration, choose_temperature, evaluate_split
     from medtrain.evaluation.calibration import T_RANGE
     from medtrain.models.weights import save_weights
@@ -242,9 +242,9 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     val.pop("entropy", None)
     temperature, temperature_rule = choose_temperature(val["scores"], splits.val.labels.numpy(), splits.task)
     add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
-    threshold, positive = None, metrics.positive_index(cfg.positive_class, splits.label_names)
+    threshold, positive = None, operating_point.positive_index(cfg.positive_class, splits.label_names)
     if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
-        threshold = metrics.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point,
+        threshold = operating_point.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point,
                                              positive)
     extra = {"temperature": temperature, "tta": cfg.tta,
              **({"threshold": threshold, "operating_point": cfg.operating_point, "positive_class": positive}
@@ -292,7 +292,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if threshold is not None:
         out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "threshold": threshold,
                                   "positive_class": splits.label_names[str(positive)],
-                                  "val": metrics.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold,
+                                  "val": operating_point.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold,
                                                           positive),
                                   **({"test": test_op} if test_op else {})}
     if choices:

@@ -184,7 +184,8 @@ def test_patient_bootstrap_does_not_count_copies_of_a_patient_as_evidence():
 
 
 def test_operating_point_intervals_use_the_patients_effective_size():
-    from medtrain.metrics import operating_point_report, wilson_interval
+    from medtrain.metrics import wilson_interval
+    from medtrain.operating_point import operating_point_report
 
     y = np.array([1] * 20 + [0] * 20)
     s = np.array([0.9] * 15 + [0.1] * 5 + [0.1] * 20)  # sensitivity 15/20

@@ -130,7 +130,7 @@ def validate(c: Config) -> None:
     if c.precision not in PRECISIONS:
         raise suggest(c.precision, PRECISIONS, "precision")
     if c.operating_point is not None:
-        from medtrain.metrics import parse_operating_point
+        from medtrain.operating_point import parse_operating_point
 
         parse_operating_point(c.operating_point)
     validate_transfer(c)

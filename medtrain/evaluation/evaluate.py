@@ -6,7 +6,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from medtrain import metrics
+from medtrain import metrics, operating_point
 from medtrain.augment.tta import tta_predict
 from medtrain.data.base import Split
 from medtrain.evaluation.calibration import apply_temperature
@@ -92,7 +92,7 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
         add_calibration(res, labels, module.task, temperature)
     if threshold is not None:
         res["operating_point"] = {"positive_class": label_names[str(positive)],
-                                  **metrics.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
+                                  **operating_point.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
                                                                    positive, groups=split.groups)}
     if entropy is not None:
         res["mc_dropout"] = {"passes": mc_dropout,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from medtrain import metrics
+from medtrain import metrics, operating_point
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import apply_temperature, choose_temperature, fit_temperature, pseudo_logits
 from medtrain.evaluation.calibration import T_RANGE, nll
@@ -155,14 +155,14 @@ def _scores(seed: int, n: int = 120):
 
 
 def _rates(y, s, t):
-    r = metrics.rates_at(y, s, t)
+    r = operating_point.rates_at(y, s, t)
     return r["sensitivity"], r["specificity"]
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_youden_threshold_maximises_j_against_brute_force(seed):
     y, s = _scores(seed)
-    t = metrics.choose_threshold(y, s, "youden")
+    t = operating_point.choose_threshold(y, s, "youden")
     best = max(sum(_rates(y, s, c)) - 1 for c in np.unique(s[:, 1]))
     assert sum(_rates(y, s, t)) - 1 == pytest.approx(best)
 
@@ -176,7 +176,7 @@ def _gap(s, t):
 @pytest.mark.parametrize("seed", range(6))
 def test_sensitivity_target_is_met_with_the_best_specificity_midway_between_scores(seed):
     y, s = _scores(seed)
-    t = metrics.choose_threshold(y, s, "sensitivity=0.95")
+    t = operating_point.choose_threshold(y, s, "sensitivity=0.95")
     sens, spec = _rates(y, s, t)
     assert sens >= 0.95
     assert spec == max(_rates(y, s, c)[1] for c in np.unique(s[:, 1]) if _rates(y, s, c)[0] >= 0.95)
@@ -187,7 +187,7 @@ def test_sensitivity_target_is_met_with_the_best_specificity_midway_between_scor
 @pytest.mark.parametrize("seed", range(6))
 def test_specificity_target_is_met_with_the_best_sensitivity_midway_between_scores(seed):
     y, s = _scores(seed)
-    t = metrics.choose_threshold(y, s, "specificity=0.9")
+    t = operating_point.choose_threshold(y, s, "specificity=0.9")
     sens, spec = _rates(y, s, t)
     assert spec >= 0.9
     assert sens == max(_rates(y, s, c)[0] for c in np.unique(s[:, 1]) if _rates(y, s, c)[1] >= 0.9)
@@ -202,7 +202,7 @@ def test_a_separated_validation_split_puts_the_threshold_midway_not_on_its_lowes
     p1 = np.array([0.10, 0.30, 0.488, 0.7815, 0.90, 0.95])
     s = np.stack([1 - p1, p1], 1)
     for spec in ("youden", "sensitivity=0.99", "specificity=0.99"):
-        assert metrics.choose_threshold(y, s, spec) == pytest.approx((0.488 + 0.7815) / 2), spec
+        assert operating_point.choose_threshold(y, s, spec) == pytest.approx((0.488 + 0.7815) / 2), spec
 
 
 def test_the_positive_class_can_be_the_first():
@@ -210,21 +210,21 @@ def test_the_positive_class_can_be_the_first():
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     p0 = np.array([0.9, 0.8, 0.6, 0.3, 0.4, 0.2, 0.1, 0.05])
     s = np.stack([p0, 1 - p0], 1)
-    assert metrics.rates_at(y, s, 0.5, positive=0) == pytest.approx(
+    assert operating_point.rates_at(y, s, 0.5, positive=0) == pytest.approx(
         {"sensitivity": 3 / 4, "specificity": 1.0, "ppv": 1.0, "npv": 4 / 5})
-    t = metrics.choose_threshold(y, s, "sensitivity=0.99", positive=0)
-    assert t == pytest.approx((0.3 + 0.2) / 2) and metrics.rates_at(y, s, t, positive=0)["sensitivity"] == 1.0
-    assert metrics.positive_index("malignant", {"0": "malignant", "1": "normal, benign"}) == 0
-    assert metrics.positive_index(None, {"0": "malignant", "1": "normal, benign"}) == 1  # MedMNIST's last class
+    t = operating_point.choose_threshold(y, s, "sensitivity=0.99", positive=0)
+    assert t == pytest.approx((0.3 + 0.2) / 2) and operating_point.rates_at(y, s, t, positive=0)["sensitivity"] == 1.0
+    assert operating_point.positive_index("malignant", {"0": "malignant", "1": "normal, benign"}) == 0
+    assert operating_point.positive_index(None, {"0": "malignant", "1": "normal, benign"}) == 1  # MedMNIST's last class
     with pytest.raises(MedtrainError, match="positive_class 'cancer' is not a class of the data; its classes are 'a', 'b'"):
-        metrics.positive_index("cancer", {"0": "a", "1": "b"})
+        operating_point.positive_index("cancer", {"0": "a", "1": "b"})
 
 
 def test_a_rate_of_0_or_1_gets_an_interval_not_a_point():
     """0 of 21 negatives called negative: the bootstrap said [0, 0]; the Wilson interval is [0, 0.155]."""
     y = np.array([0] * 21 + [1] * 10)
     s = np.stack([np.zeros(31), np.ones(31)], 1)  # everything called positive
-    rep = metrics.operating_point_report(y, s, 0.5)
+    rep = operating_point.operating_point_report(y, s, 0.5)
     assert rep["specificity"] == 0.0 and rep["specificity_ci"] == pytest.approx([0.0, 0.1546], abs=1e-4)
     assert rep["sensitivity"] == 1.0 and rep["sensitivity_ci"][0] == pytest.approx(0.7225, abs=1e-4)
 
@@ -232,15 +232,15 @@ def test_a_rate_of_0_or_1_gets_an_interval_not_a_point():
 def test_rates_by_hand():
     y = np.array([1, 1, 1, 0, 0, 0, 0])
     s = np.array([0.9, 0.6, 0.2, 0.7, 0.3, 0.1, 0.05])
-    assert metrics.rates_at(y, s, 0.5) == pytest.approx(
+    assert operating_point.rates_at(y, s, 0.5) == pytest.approx(
         {"sensitivity": 2 / 3, "specificity": 3 / 4, "ppv": 2 / 3, "npv": 3 / 4})
-    assert metrics.rates_at(y, s, 0.6)["sensitivity"] == 2 / 3  # score >= threshold is positive
+    assert operating_point.rates_at(y, s, 0.6)["sensitivity"] == 2 / 3  # score >= threshold is positive
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_operating_point_cis_contain_the_point_estimates(seed):
     y, s = _scores(seed, n=200)
-    rep = metrics.operating_point_report(y, s, metrics.choose_threshold(y, s, "youden"))
+    rep = operating_point.operating_point_report(y, s, operating_point.choose_threshold(y, s, "youden"))
     y, called = np.asarray(y).reshape(-1), s[:, 1] >= rep["threshold"]
     # each rate is a proportion of these images: its 95% interval is about +-1.96 binomial standard errors wide
     among = {"sensitivity": y == 1, "specificity": y == 0, "ppv": called, "npv": ~called}
@@ -259,10 +259,10 @@ def test_operating_point_cis_contain_the_point_estimates(seed):
 ])
 def test_bad_operating_points_are_refused(spec, message):
     with pytest.raises(MedtrainError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        metrics.parse_operating_point(spec)
+        operating_point.parse_operating_point(spec)
 
 
 def test_good_operating_points_parse():
-    assert metrics.parse_operating_point("youden") == ("youden", None)
-    assert metrics.parse_operating_point("Sensitivity=0.95") == ("sensitivity", 0.95)
-    assert metrics.parse_operating_point("specificity=0.9") == ("specificity", 0.9)
+    assert operating_point.parse_operating_point("youden") == ("youden", None)
+    assert operating_point.parse_operating_point("Sensitivity=0.95") == ("sensitivity", 0.95)
+    assert operating_point.parse_operating_point("specificity=0.9") == ("specificity", 0.9)

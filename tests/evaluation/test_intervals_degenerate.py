@@ -7,7 +7,7 @@ interval from the 5 of 1000 resamples that held every class), and a test split o
 import numpy as np
 import pytest
 
-from medtrain import metrics
+from medtrain import metrics, operating_point
 from medtrain.intervals import MIN_DEFINED, Resampler, clustered_wilson
 
 NAMES2 = {"0": "a", "1": "b"}
@@ -126,7 +126,7 @@ def test_one_patient_all_right_gets_no_wilson_interval_either():
 
 def test_operating_point_rates_over_one_patient_have_no_interval():
     y, s, groups = _one_patient(right=True)
-    op = metrics.operating_point_report(y, s, 0.5, groups=groups)
+    op = operating_point.operating_point_report(y, s, 0.5, groups=groups)
     assert op["sensitivity"] == 1.0
     for k in ("sensitivity", "specificity", "ppv", "npv"):
         assert _absent(op[f"{k}_ci"]), k
