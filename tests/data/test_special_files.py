@@ -129,3 +129,14 @@ def test_links_to_regular_files_are_read_as_the_files(tmp_path):
     csv.write_text("path,label,split\n" + _rows([f"linked/{Path(r).name}" for r in rows]))
     splits = load_splits(resolve({"data": str(csv), "data_dir": str(tmp_path)}))
     assert sum(len(splits.split(s)) for s in ("train", "val", "test")) == 6
+
+
+def test_a_volume_entry_that_is_a_fifo_is_said_to_be_one(tmp_path):
+    from medtrain.data.volumes import load_entry
+
+    os.mkfifo(tmp_path / "scan.nii")
+    with no_hang():
+        with pytest.raises(MedtrainError, match=r"scan\.nii: not a regular file"):
+            load_entry(tmp_path / "scan.nii")
+        with pytest.raises(MedtrainError, match=r"gone\.nii: not found"):
+            load_entry(tmp_path / "gone.nii")
