@@ -10,6 +10,7 @@ written are cleaned up.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import signal
@@ -28,6 +29,12 @@ SUBCOMMANDS = ["train", "eval", "predict", "export", "explain", "compare", "tune
 class _Parser(argparse.ArgumentParser):
     """argparse with the project's error form: one line and exit 2 (argparse printed its usage text first,
     27 lines for ``train --augment`` without a value); ``--help`` still prints the usage."""
+
+    def __init__(self, *args, **kwargs):
+        # a prefix of an option is not that option: `--epoch 3` had trained with --epochs 3, `--pre x` with
+        # --pretrained x, and a new option sharing a prefix would have changed what an old command meant
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"medtrain: error: {message} (see `{self.prog} --help`)\n")
@@ -66,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
         args.inputs += extra  # `explain RUN --out DIR a.png`: argparse gives an optional list (INPUT...) nothing
     elif extra:  # after an option, and leaves the inputs over
+        option = next((e.split("=", 1)[0] for e in extra if e.startswith("--")), None)
+        if option is not None:  # an unknown option names the closest ones, as an unknown command does
+            known = sorted(s for a in _command_parser(parser, args.command)._actions for s in a.option_strings
+                           if s.startswith("--"))
+            close = [k for k in known if k.startswith(option)][:3] or difflib.get_close_matches(option, known, 3, 0.6)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            parser.exit(2, f"medtrain: error: unknown option {option}{hint} (see `medtrain {args.command} --help`)\n")
         parser.exit(2, f"medtrain: error: unrecognized arguments: {' '.join(extra)} (see `medtrain {args.command} "
                        f"--help`)\n")
     if isinstance(getattr(args, "out", None), str) and args.out.startswith("~"):  # quoted: no shell expanded it
@@ -94,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = shown
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
 
 
 def _own_warnings_in_one_line(shown):

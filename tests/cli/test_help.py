@@ -146,6 +146,18 @@ def test_a_misspelled_choice_names_the_nearest(capsys, argv, hint):
     assert hint in err and "choose from" not in err
 
 
+@pytest.mark.parametrize("argv, hint", [(["train", "--epoch", "3"], "unknown option --epoch; did you mean --epochs?"),
+                                        (["train", "--pre", "x"], "did you mean --precision, --pretrained?"),
+                                        (["predict", "run", "a.png", "--no-tt"], "did you mean --no-tta?"),
+                                        (["train", "--zzzz", "1"], "unknown option --zzzz (see")])
+def test_a_prefix_of_an_option_is_refused_naming_the_options_it_could_mean(capsys, argv, hint):
+    """argparse took a prefix for the option it begins (`--epoch 3` trained with --epochs 3, `--pre` with
+    --pretrained or --precision as the options then were): a typo ran, and a new option could change an old
+    command's meaning."""
+    err = _refused(capsys, argv)
+    assert hint in err and len(err.splitlines()) == 1
+
+
 def test_resume_help_lists_the_settings_a_resume_may_change():
     from medtrain.api import RESUMABLE_KEYS
 
