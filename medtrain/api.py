@@ -11,12 +11,14 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
 from medtrain._io import write_json
+from medtrain._predictions_csv import write_predictions
 from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file
 from medtrain.config import Config
@@ -314,15 +316,31 @@ def score_split(run: RunModel, split: Split) -> dict:
     """A finished run's network scored on ``split`` as the run scored its test split: its TTA, MC dropout,
     calibration temperature and operating point, all as chosen on its validation split (the per-image scores
     left out). ``eval`` of the run's own splits and of external data (:mod:`medtrain.external`) use it."""
+    return score_and_keep(run, split)[0]
+
+
+def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
+    """:func:`score_split` and the per-image scores it leaves out (``scores``, ``scores_scaled``, ``entropy``)."""
     cfg, meta = run.cfg, run.meta
     names = {str(j): n for j, n in enumerate(run.label_names)}
     res = evaluate_split(run.module, split, names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                          tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
                          temperature=meta.get("temperature"), threshold=meta.get("threshold"),
                          positive=int(meta.get("positive_class", len(names) - 1)))
-    for k in ("scores", "scores_scaled", "entropy"):
-        res.pop(k, None)
-    return res
+    kept = {k: res.pop(k, None) for k in ("scores", "scores_scaled", "entropy")}
+    return res, kept
+
+
+def write_eval_predictions(run_dir: Path, name: str, run: RunModel, split: Split, kept: dict) -> None:
+    """An evaluation's per-image predictions as ``run_dir / name``, in the format of the run's own
+    ``predictions_test.csv`` (input, true label, probabilities, prediction, correct)."""
+    meta = run.meta
+    names = {str(j): n for j, n in enumerate(run.label_names)}
+    entropy = kept.get("entropy")
+    write_predictions(run_dir / name, split.labels.numpy(), kept["scores"],
+                      None if entropy is None else np.asarray(entropy), names, meta["task"], kept.get("scores_scaled"),
+                      split.sources, (meta["threshold"], int(meta.get("positive_class", len(names) - 1)))
+                      if meta.get("threshold") is not None else None, split.groups)
 
 
 def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool = True) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medtrain.api import score_split, write_scores
+from medtrain.api import score_and_keep, write_eval_predictions, write_scores
 from medtrain._io import path_kind
 from medtrain.data import Split
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
@@ -32,6 +32,11 @@ from medtrain.tasks import MULTILABEL
 def external_file(data: str | os.PathLike) -> str:
     """The run's file of an external evaluation: ``eval_external_<name of the data>.json``."""
     return f"eval_external_{Path(data).stem or 'data'}.json"
+
+
+def external_predictions_file(data: str | os.PathLike) -> str:
+    """Its per-image predictions: ``predictions_external_<name of the data>.csv``, as ``predictions_test.csv``."""
+    return f"predictions_external_{Path(data).stem or 'data'}.csv"
 
 
 def _labelled(data: Path, run: RunModel, split: str) -> tuple[list[str], list[str], torch.Tensor, list | None]:
@@ -99,7 +104,11 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
                             f"({', '.join(run.label_names)})")
     labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
     seen = _seen_in_run(run_dir, run, images, data)
-    res = {"data": str(data), "n": len(labels), "seen_in_run": seen,
-           **score_split(run, Split(images, labels, names, groups))}
+    split = Split(images, labels, names, groups)
+    scored, kept = score_and_keep(run, split)
+    res = {"data": str(data), "n": len(labels), "seen_in_run": seen, **scored}
+    write_eval_predictions(run_dir, external_predictions_file(data), run, split, kept)  # per image, for review
     write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data), verbose)
+    if verbose:
+        print(f"  per image: {run_dir / external_predictions_file(data)}")
     return res

@@ -13,7 +13,8 @@ def register(sub) -> None:
     p.add_argument("--data", metavar="PATH",
                    help="external testing: score the run on labelled data it never saw, every input as test (a CSV "
                         "path,label[,patient], a folder of class sub-folders or an .npz), with the run's TTA, "
-                        "temperature and threshold; writes RUN_DIR/eval_external_<name>.json")
+                        "temperature and threshold; writes RUN_DIR/eval_external_<name>.json and its per-image "
+                        "predictions_external_<name>.csv")
     p.add_argument("--vs", metavar="OTHER_RUN",
                    help="compare the run with another run scored on the same test images, paired: the difference "
                         "in AUC and ACC with a bootstrap interval, DeLong's and McNemar's p-values; writes "

@@ -51,3 +51,23 @@ def test_external_labels_that_are_no_class_of_the_run_are_one_line(trained_run, 
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "unknown.csv")
     assert code == 2 and len(err.splitlines()) == 1 and "label(s) 'benign' are not classes of" in err
     assert not (run / "eval_external_unknown.json").exists()
+
+
+def test_external_data_get_per_image_predictions_as_the_run_s_own_test_split(trained_run, tmp_path, capsys):
+    """A reader of an external evaluation reviews its errors image by image: predictions_external_<name>.csv holds
+    what predictions_test.csv holds for the run's own test images, and the same images give the same rows."""
+    from conftest import read_rows
+
+    run, data, arrays = trained_run
+    _pngs(tmp_path / "ext_rows", arrays, by_class=True)
+    code, out, err = run_cli(capsys, "eval", run, "--data", tmp_path / "ext_rows")
+    assert code == 0, err
+    rows = read_rows(run / "predictions_external_ext_rows.csv")
+    own = {r["index"]: r for r in read_rows(run / "predictions_test.csv")}
+    got = json.loads((run / "eval_external_ext_rows.json").read_text())
+    assert len(rows) == got["n"] == 40 and "predictions_external_ext_rows.csv" in out
+    assert sum(r["correct"] == "true" for r in rows) == round(got["acc"] * 40)
+    for r in rows:  # .../<label>/<index>.png: the same image as row <index> of the run's own test split
+        i = str(int(r["input"].rsplit("/", 1)[1][:-4]))
+        assert r["true_label"] == own[i]["true_label"] and r["prediction"] == own[i]["prediction"]
+        assert float(r["p1"]) == pytest.approx(float(own[i]["p1"]), abs=1e-6)
