@@ -23,23 +23,26 @@ from medtrain import metrics as M
 from medtrain._predictions_csv import read_saved
 from medtrain.api import write_eval_file
 from medtrain.errors import MedtrainError
+from medtrain.external import evaluate_external, external_predictions_file
 from medtrain.intervals import repeated
 from medtrain.rundir import load_config, read_metrics
 from medtrain.significance import delong_test, mcnemar_test, paired_bootstrap
 from medtrain.tasks import BINARY, MULTILABEL
 
 
-def versus_file(other: str | os.PathLike) -> str:
-    """``eval_vs_<folder>-<run>.json``: the other run's folder and its parent (``seed0`` alone is every cell's)."""
+def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None) -> str:
+    """``eval_vs_<folder>-<run>.json``: the other run's folder and its parent (``seed0`` alone is every cell's);
+    ``..._on_<data>.json`` on external data."""
     p = Path(other).resolve()
     name = f"{p.parent.name}-{p.name}" if p.parent.name else p.name
-    return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name) + ".json"
+    on = f"_on_{Path(data).stem or 'data'}" if data is not None else ""
+    return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name + on) + ".json"
 
 
-def _read(run_dir: Path) -> tuple[dict, object]:
+def _read(run_dir: Path, which: str = "test") -> tuple[dict, object]:
     if not (run_dir / "metrics.json").is_file():
         raise MedtrainError(f"{run_dir}: not a finished run (no metrics.json)")
-    return read_metrics(run_dir), read_saved(run_dir, "test")
+    return read_metrics(run_dir), read_saved(run_dir, which)
 
 
 def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_other) -> str:
@@ -66,26 +69,46 @@ def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_othe
     return "labels"
 
 
+def _same_external(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_other) -> str:
+    """Two runs scored now on one external data set: the same task and classes (their images are the same)."""
+    try:
+        _same_data(run, other, {**m_run, "provenance": None}, {**m_other, "provenance": None}, s_run, s_other)
+    except MedtrainError as e:
+        raise MedtrainError(str(e).replace("test images", "inputs")) from None
+    return "external data, scored now"
+
+
 def _correct(labels: np.ndarray, scores: np.ndarray, task: str) -> np.ndarray:
     """Each image's outcome under MedMNIST's ACC (argmax; 0.5 for a binary task's one column)."""
     return M.predictions(scores, task) == labels
 
 
-def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, verbose: bool = True) -> dict:
-    """``run_dir`` against ``other`` on their shared test split; writes and returns ``eval_vs_<other>.json``:
-    ``auc`` and ``acc``, each with both values, the ``difference`` (run minus other), its paired bootstrap
-    ``difference_ci`` and, where images are independent, a ``p`` value and the test that gave it."""
+def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str | os.PathLike | None = None,
+                 split: str = "test", verbose: bool = True) -> dict:
+    """``run_dir`` against ``other`` on their shared test split, or with ``data`` on labelled external data
+    (both scored on it now, :func:`medtrain.external.evaluate_external`, its ``split`` for an .npz); writes and
+    returns ``eval_vs_<other>[_on_<data>].json``: ``auc`` and ``acc``, each with both values, the
+    ``difference`` (run minus other), its paired bootstrap ``difference_ci`` and, where images are
+    independent, a ``p`` value and the test that gave it."""
     run, oth = Path(run_dir), Path(other)
     if run.resolve() == oth.resolve():
         raise MedtrainError(f"--vs {other} is the run itself")
-    (m_run, s_run), (m_oth, s_oth) = _read(run), _read(oth)
-    checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth)
+    which = "test"
+    if data is not None:  # which model carries over to another site: both scored on its images now
+        for r in (run, oth):
+            _read(r, "test")
+            evaluate_external(r, data, split=split, verbose=False)
+        which = external_predictions_file(data)[len("predictions_"):-len(".csv")]
+    (m_run, s_run), (m_oth, s_oth) = _read(run, which), _read(oth, which)
+    checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth) if data is None else _same_external(
+        run, oth, m_run, m_oth, s_run, s_oth)
     task, y = m_run.get("task"), s_run.labels
     if task != MULTILABEL and len(np.unique(y)) < 2:
         raise MedtrainError(f"the test split of {run} holds one class only: AUC and its difference are undefined")
     cfg = load_config(run)
     grouped = repeated(s_run.groups)
-    res = {"split": "test", "n": int(len(y)), "run": str(run), "other": str(oth), "same_test_set": checked,
+    res = {"split": "test" if data is None else f"external {data}", "n": int(len(y)), "run": str(run),
+           "other": str(oth), "same_test_set": checked,
            "bootstrap": int(cfg.bootstrap), "patients": len(set(s_run.groups)) if grouped else None}
     for name, stat in (("auc", lambda t, s: M.auc(t, s, task)), ("acc", lambda t, s: M.acc(t, s, task))):
         boot = paired_bootstrap(y, s_run.scores, s_oth.scores, stat, n=cfg.bootstrap, seed=cfg.seed,
@@ -105,13 +128,14 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, verbose: 
                               other_only_correct=mc["b_only"])
     if verbose:
         print(versus_summary(res))
-    write_eval_file(run, versus_file(oth), res, verbose)
+    write_eval_file(run, versus_file(oth, data), res, verbose)
     return res
 
 
 def versus_summary(res: dict) -> str:
     """The printed lines of :func:`compare_runs`."""
-    unit = f"{res['n']} test images" + (f" of {res['patients']} patients" if res["patients"] else "")
+    unit = (f"{res['n']} test images" if res["split"] == "test" else f"{res['n']} images of {res['split']}") + (
+        f" of {res['patients']} patients" if res["patients"] else "")
     lines = [f"{res['run']} vs {res['other']} on the same {unit} (paired; difference = first - second):"]
     for name in ("auc", "acc"):
         r = res[name]

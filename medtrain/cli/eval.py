@@ -18,7 +18,8 @@ def register(sub) -> None:
     p.add_argument("--vs", metavar="OTHER_RUN",
                    help="compare the run with another run scored on the same test images, paired: the difference "
                         "in AUC and ACC with a bootstrap interval, DeLong's and McNemar's p-values; writes "
-                        "RUN_DIR/eval_vs_<other>.json")
+                        "RUN_DIR/eval_vs_<other>.json; with --data, both runs are scored on that external data and "
+                        "compared there")
     p.set_defaults(func=run)
 
 
@@ -27,9 +28,10 @@ def run(args) -> int:
         from medtrain.errors import MedtrainError
         from medtrain.versus import compare_runs
 
-        if args.data or args.split != "test":
-            raise MedtrainError("--vs compares the two runs' saved test predictions; it takes no --data or --split")
-        compare_runs(args.run_dir, args.vs)
+        if not args.data and args.split != "test":
+            raise MedtrainError("--vs compares the two runs' test predictions, or both scored on --data; --split "
+                                "chooses the split of a --data .npz only")
+        compare_runs(args.run_dir, args.vs, data=args.data, split=args.split)
         return 0
     if args.data:
         from medtrain.external import evaluate_external

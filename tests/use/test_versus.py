@@ -89,12 +89,31 @@ def test_runs_on_different_test_images_are_refused_in_one_line(trained_run, tmp_
     assert code == 2 and "their labels differ" in err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--data", "x.npz"], "takes no --data or --split"), (["--split", "val"], "takes no --data or --split")])
-def test_vs_takes_only_the_test_split(trained_run, capsys, extra, message):
+def test_vs_split_chooses_only_an_external_npz_s_split(trained_run, tmp_path, capsys):
     run, _, _ = trained_run
-    code, _, err = run_cli(capsys, "eval", run, "--vs", run, *extra)
-    assert code == 2 and message in err
+    code, _, err = run_cli(capsys, "eval", run, "--vs", tmp_path, "--split", "val")
+    assert code == 2 and "--split chooses the split of a --data .npz only" in err
+
+
+def test_two_runs_compared_on_external_data_are_both_scored_on_it(trained_run, tmp_path, capsys):
+    """Which model carries over to another site: both runs scored on the external data now, then compared
+    image by image, as on their own test split; the numbers are each run's own external evaluation."""
+    import medtrain
+    from conftest import fast_config
+
+    run, data, _ = trained_run
+    other = tmp_path / "seed1"
+    medtrain.train(fast_config(data, other, model="resnet18_28_half", epochs=1, bootstrap=100, tta="hflip",
+                               seed=1), verbose=False)
+    code, out, err = run_cli(capsys, "eval", other, "--vs", run, "--data", data, "--split", "val")
+    assert code == 0, err
+    got = json.loads((other / versus_file(run, data)).read_text())
+    mine = json.loads((other / "eval_external_tiny.json").read_text())
+    theirs = json.loads((run / "eval_external_tiny.json").read_text())
+    assert got["split"] == f"external {data}" and got["n"] == mine["n"] == 16  # the .npz's val split
+    assert got["auc"]["run"] == pytest.approx(mine["auc"]) and got["auc"]["other"] == pytest.approx(theirs["auc"])
+    assert got["acc"]["difference"] == pytest.approx(mine["acc"] - theirs["acc"])
+    assert got["same_test_set"] == "external data, scored now" and "16 images of external" in out
 
 
 def test_a_run_against_itself_or_an_unfinished_folder_is_refused(trained_run, tmp_path, capsys):
