@@ -29,14 +29,21 @@ from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
 
 
-def external_file(data: str | os.PathLike) -> str:
+def _name_of(data: str | os.PathLike, split: str) -> str:
+    """The data's name in file names: its stem, and the split of an .npz other than test (an .npz's train and
+    test splits had written one file, the second over the first)."""
+    stem = Path(data).stem or "data"
+    return f"{stem}_{split}" if Path(data).suffix.lower() == ".npz" and split != "test" else stem
+
+
+def external_file(data: str | os.PathLike, split: str = "test") -> str:
     """The run's file of an external evaluation: ``eval_external_<name of the data>.json``."""
-    return f"eval_external_{Path(data).stem or 'data'}.json"
+    return f"eval_external_{_name_of(data, split)}.json"
 
 
-def external_predictions_file(data: str | os.PathLike) -> str:
+def external_predictions_file(data: str | os.PathLike, split: str = "test") -> str:
     """Its per-image predictions: ``predictions_external_<name of the data>.csv``, as ``predictions_test.csv``."""
-    return f"predictions_external_{Path(data).stem or 'data'}.csv"
+    return f"predictions_external_{_name_of(data, split)}.csv"
 
 
 def _labelled(data: Path, run: RunModel, split: str) -> tuple[list[str], list[str], torch.Tensor, list | None]:
@@ -80,9 +87,9 @@ def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path)
         seen = seen_in(images, run_splits(run_dir, run.cfg))
     except MedtrainError:
         return None
-    if any(seen.values()):
+    if seen["any"]:
         warnings.warn(DuplicateImagesWarning(
-            f"{data}: {sum(seen.values())} of its {len(images)} images are pixel-identical to images {run_dir} "
+            f"{data}: {seen['any']} of its {len(images)} images are pixel-identical to images {run_dir} "
             f"trained on ({seen['train']} training, {seen['val']} validation): they are not external data"))
     return seen
 
@@ -104,11 +111,11 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
                             f"({', '.join(run.label_names)})")
     labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
     seen = _seen_in_run(run_dir, run, images, data)
-    split = Split(images, labels, names, groups)
+    where, split = split, Split(images, labels, names, groups)
     scored, kept = score_and_keep(run, split)
     res = {"data": str(data), "n": len(labels), "seen_in_run": seen, **scored}
-    write_eval_predictions(run_dir, external_predictions_file(data), run, split, kept)  # per image, for review
-    write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data), verbose)
+    write_eval_predictions(run_dir, external_predictions_file(data, where), run, split, kept)  # per image, for review
+    write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data, where), verbose)
     if verbose:
-        print(f"  per image: {run_dir / external_predictions_file(data)}")
+        print(f"  per image: {run_dir / external_predictions_file(data, where)}")
     return res

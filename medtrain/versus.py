@@ -13,6 +13,7 @@ labels (and patients) are compared instead, and the result says so.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -30,13 +31,17 @@ from medtrain.significance import delong_test, mcnemar_test, paired_bootstrap
 from medtrain.tasks import BINARY, MULTILABEL
 
 
-def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None) -> str:
-    """``eval_vs_<folder>-<run>.json``: the other run's folder and its parent (``seed0`` alone is every cell's);
-    ``..._on_<data>.json`` on external data."""
+def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "test") -> str:
+    """``eval_vs_<folder>-<run>_<hash>.json``: the other run's folder and its parent, to read, and 8 hex digits
+    of its whole resolved path (and of the external data's and split's), so that two comparisons never share a
+    file (runs/x/a/seed0 and runs/y/a/seed0 had both written eval_vs_a-seed0.json); ``..._on_<data>_...`` on
+    external data."""
     p = Path(other).resolve()
     name = f"{p.parent.name}-{p.name}" if p.parent.name else p.name
     on = f"_on_{Path(data).stem or 'data'}" if data is not None else ""
-    return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name + on) + ".json"
+    key = f"{p}\0{Path(data).resolve() if data is not None else ''}\0{split if data is not None else ''}"
+    tag = hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
+    return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name + on) + f"_{tag}.json"
 
 
 def _read(run_dir: Path, which: str = "test") -> tuple[dict, object]:
@@ -98,7 +103,7 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
         for r in (run, oth):
             _read(r, "test")
             evaluate_external(r, data, split=split, verbose=False)
-        which = external_predictions_file(data)[len("predictions_"):-len(".csv")]
+        which = external_predictions_file(data, split)[len("predictions_"):-len(".csv")]
     (m_run, s_run), (m_oth, s_oth) = _read(run, which), _read(oth, which)
     checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth) if data is None else _same_external(
         run, oth, m_run, m_oth, s_run, s_oth)
@@ -128,7 +133,7 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
                               other_only_correct=mc["b_only"])
     if verbose:
         print(versus_summary(res))
-    write_eval_file(run, versus_file(oth, data), res, verbose)
+    write_eval_file(run, versus_file(oth, data, split), res, verbose)
     return res
 
 

@@ -66,10 +66,13 @@ def warn_duplicates(found: dict, name: str) -> None:
 
 
 def seen_in(images, splits, names=("train", "val")) -> dict:
-    """How many of ``images`` are pixel-identical to an image of each of ``splits``' ``names``."""
+    """How many of ``images`` are pixel-identical to an image of each of ``splits``' ``names``, and ``any``: how
+    many to an image of one of them (an image in both splits counts once there)."""
     mine = image_digests(images)
-    out = {}
+    out, found = {}, np.zeros(len(mine), bool)
     for name in names:
         theirs = set(image_digests(splits.split(name).images))
-        out[name] = sum(x in theirs for x in mine)
+        hit = np.array([x in theirs for x in mine], bool)
+        out[name], found = int(hit.sum()), found | hit
+    out["any"] = int(found.sum())
     return out

@@ -36,7 +36,9 @@ def test_copies_are_counted_within_and_across_splits():
     moved[0, 0, 0] ^= 1  # one pixel differs: another image
     s2 = Splits("d", "binary-class", {"0": "a", "1": "b"}, _split(train), _split(val), _split(moved))
     assert find_duplicates(s2)["across"]["train-test"] == 2
-    assert seen_in(torch.as_tensor(test[:4])[:, None], s) == {"train": 3, "val": 0}
+    assert seen_in(torch.as_tensor(test[:4])[:, None], s) == {"train": 3, "val": 0, "any": 3}
+    both = Splits("d", "binary-class", {"0": "a", "1": "b"}, _split(train), _split(train[:6]), _split(test))
+    assert seen_in(torch.as_tensor(train[:2])[:, None], both) == {"train": 2, "val": 2, "any": 2}  # counted once
 
 
 def test_a_run_whose_test_split_holds_training_images_says_so(tmp_path):
@@ -70,7 +72,7 @@ def test_external_data_that_are_the_run_s_training_images_are_named(trained_run,
     code, out, err = run_cli(capsys, "eval", run, "--data", folder)
     assert code == 0, err
     assert "12 of its 12 images are pixel-identical to images" in err and "they are not external data" in err
-    assert json.loads((run / "eval_external_external.json").read_text())["seen_in_run"] == {"train": 12, "val": 0}
+    assert json.loads((run / "eval_external_external.json").read_text())["seen_in_run"] == {"train": 12, "val": 0, "any": 12}
 
     shutil.rmtree(folder)  # unseen images: nothing said, zeros recorded
     for i, (img, y) in enumerate(zip(*make_images(12, seed=7))):
@@ -78,4 +80,4 @@ def test_external_data_that_are_the_run_s_training_images_are_named(trained_run,
         Image.fromarray(img).save(folder / str(y[0]) / f"new{i}.png")
     code, out, err = run_cli(capsys, "eval", run, "--data", folder)
     assert code == 0 and "pixel-identical" not in err
-    assert json.loads((run / "eval_external_external.json").read_text())["seen_in_run"] == {"train": 0, "val": 0}
+    assert json.loads((run / "eval_external_external.json").read_text())["seen_in_run"] == {"train": 0, "val": 0, "any": 0}

@@ -107,9 +107,9 @@ def test_two_runs_compared_on_external_data_are_both_scored_on_it(trained_run, t
                                seed=1), verbose=False)
     code, out, err = run_cli(capsys, "eval", other, "--vs", run, "--data", data, "--split", "val")
     assert code == 0, err
-    got = json.loads((other / versus_file(run, data)).read_text())
-    mine = json.loads((other / "eval_external_tiny.json").read_text())
-    theirs = json.loads((run / "eval_external_tiny.json").read_text())
+    got = json.loads((other / versus_file(run, data, "val")).read_text())
+    mine = json.loads((other / "eval_external_tiny_val.json").read_text())  # an .npz's val split: named so
+    theirs = json.loads((run / "eval_external_tiny_val.json").read_text())
     assert got["split"] == f"external {data}" and got["n"] == mine["n"] == 16  # the .npz's val split
     assert got["auc"]["run"] == pytest.approx(mine["auc"]) and got["auc"]["other"] == pytest.approx(theirs["auc"])
     assert got["acc"]["difference"] == pytest.approx(mine["acc"] - theirs["acc"])
@@ -141,3 +141,12 @@ def test_with_several_images_per_patient_only_the_patient_interval_is_given(trai
     assert "of 10 patients" in out and "not independent" in out and "DeLong p" not in out
     lo, hi = got["auc"]["difference_ci"]
     assert lo <= got["auc"]["difference"] <= hi and got["auc"]["difference_ci_draws"] > 100
+
+
+def test_comparisons_with_runs_of_one_name_in_other_folders_keep_their_own_files(tmp_path):
+    """runs/x/a/seed0 and runs/y/a/seed0 had both written eval_vs_a-seed0.json, the second over the first."""
+    names = {versus_file(tmp_path / "x" / "a" / "seed0"), versus_file(tmp_path / "y" / "a" / "seed0"),
+             versus_file(tmp_path / "p-q" / "seed0"), versus_file(tmp_path / "p" / "q-seed0"),
+             versus_file(tmp_path / "x" / "a" / "seed0", "d.npz", "test"),
+             versus_file(tmp_path / "x" / "a" / "seed0", "d.npz", "val")}
+    assert len(names) == 6 and all(n.startswith("eval_vs_") for n in names)
