@@ -165,12 +165,18 @@ def _few_units(cis: dict, true: np.ndarray, called: np.ndarray, groups) -> None:
         none.add("auc")
     for m, rows, hit in (("recall", true, called), ("precision", called, true)):
         lo, hi = cis[f"{m}_ci"]
-        if m not in none and (units < small or units_in(rows, groups) < small or lo == hi):
+        few = units < small or units_in(rows, groups) < small
+        if m not in none and (few or lo == hi):
             ci = proportion_ci(hit[rows], np.asarray(groups)[rows] if repeated(groups) else None)
             if np.isfinite(ci).all():
                 cis[f"{m}_ci"], cis[f"{m}_ci_method"] = ci, "wilson"
+                cis[f"{m}_ci_reason"] = "few units" if few else "every draw gave one value"
             else:
                 none.add(m)
+    for m in ("f1", "auc"):  # a point from the draws (a class never or always called) claims certainty
+        lo, hi = cis[f"{m}_ci"]
+        if lo == hi:
+            none.add(m)
     for m in none:
         cis[f"{m}_ci"], cis[f"{m}_ci_draws"] = [float("nan")] * 2, 0
 

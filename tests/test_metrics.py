@@ -226,3 +226,20 @@ def test_pooled_intervals_of_an_all_right_set_of_patients_are_wilson_over_patien
     groups = list(np.repeat(np.arange(60).astype(str), 3))
     res = acc_auc_ci(y, scores, "binary-class", 200, 0, groups)
     assert res["acc_ci_method"] == "wilson" and res["acc_ci"] == pytest.approx(wilson_interval(60, 60))
+
+
+def test_a_class_never_called_gets_no_point_interval_and_its_wilson_ones_say_why():
+    """A network calling every image one class: every draw gives the same per-class recall, precision and F1, and
+    the report had shown '0.845 [0.845, 0.845]' on a 44-image class, as if certain (regression walk)."""
+    import numpy as np
+
+    from medtrain.metrics import per_class_ci
+
+    y = np.array([0] * 44 + [1] * 112)
+    p1 = np.random.default_rng(0).uniform(0.6, 1.0, len(y))  # every image called class 1
+    cis = per_class_ci(y, np.stack([1 - p1, p1], 1), "binary-class", {"0": "a", "1": "b"}, n=200)
+    for name in ("a", "b"):
+        c = cis[name]
+        assert c["recall_ci_method"] == "wilson" and c["recall_ci_reason"] == "every draw gave one value"
+        assert np.isnan(c["f1_ci"]).all() or c["f1_ci"][0] < c["f1_ci"][1]
+    assert np.isnan(cis["b"]["f1_ci"]).all()  # F1 0.836 in every draw: no interval, not [0.836, 0.836]
