@@ -24,6 +24,7 @@ class SavedPredictions(NamedTuple):
     labels: np.ndarray
     scores: np.ndarray
     groups: list[str] | None
+    inputs: list[str] | None = None  #: each row's ``input`` (its file, or its index in the split)
 
 
 def read_saved(run_dir: str | Path, split: str = "test") -> SavedPredictions:
@@ -38,9 +39,10 @@ def read_saved(run_dir: str | Path, split: str = "test") -> SavedPredictions:
         labels = np.array([[int(r[i]) for i in lab] for r in rows[1:]], np.int64).reshape(-1, len(lab))
         scores = np.array([[float(r[i]) for i in prob] for r in rows[1:]], np.float64).reshape(-1, len(prob))
         groups = [r[head.index("group")] for r in rows[1:]] if "group" in head else None
+        inputs = [r[head.index("input")] for r in rows[1:]] if "input" in head else None
     except (OSError, IndexError, ValueError):
         raise MedtrainError(f"{path} is missing or not a predictions file") from None
-    return SavedPredictions(labels[:, 0] if labels.shape[1] == 1 else labels, scores, groups)
+    return SavedPredictions(labels[:, 0] if labels.shape[1] == 1 else labels, scores, groups, inputs)
 
 
 def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:

@@ -59,8 +59,9 @@ def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_othe
         raise MedtrainError(f"{run} and {other} have other classes ({', '.join(map(str, classes[0]))} vs "
                             f"{', '.join(map(str, classes[1]))}): not comparable")
     digests = [((m.get("provenance") or {}).get("data_sha256") or {}).get("test") for m in (m_run, m_other)]
+    same_inputs = None in (s_run.inputs, s_other.inputs) or s_run.inputs == s_other.inputs  # as predictions name them
     same_rows = (s_run.labels.shape == s_other.labels.shape and np.array_equal(s_run.labels, s_other.labels)
-                 and s_run.groups == s_other.groups)
+                 and s_run.groups == s_other.groups and same_inputs)
     if None not in digests:
         if digests[0] != digests[1]:
             raise MedtrainError(f"{run} and {other} were scored on different test images (SHA-256 {digests[0][:12]}... "
@@ -69,8 +70,8 @@ def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_othe
             raise MedtrainError(f"{run} and {other} list their test images in a different order")
         return "sha256"
     if not same_rows:
-        raise MedtrainError(f"{run} and {other} were scored on different test images (their labels differ); a "
-                            "paired comparison needs the same test set")
+        raise MedtrainError(f"{run} and {other} were scored on different test images (their labels or inputs "
+                            "differ); a paired comparison needs the same test set")
     return "labels"
 
 
@@ -111,12 +112,14 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
     if task != MULTILABEL and len(np.unique(y)) < 2:
         raise MedtrainError(f"the test split of {run} holds one class only: AUC and its difference are undefined")
     cfg = load_config(run)
+    # the same draws in either order of the runs: swapped, the interval is the mirror image
+    draws = max(cfg.bootstrap, load_config(oth).bootstrap)
     grouped = repeated(s_run.groups)
     res = {"split": "test" if data is None else f"external {data}", "n": int(len(y)), "run": str(run),
            "other": str(oth), "same_test_set": checked,
-           "bootstrap": int(cfg.bootstrap), "patients": len(set(s_run.groups)) if grouped else None}
+           "bootstrap": int(draws), "patients": len(set(s_run.groups)) if grouped else None}
     for name, stat in (("auc", lambda t, s: M.auc(t, s, task)), ("acc", lambda t, s: M.acc(t, s, task))):
-        boot = paired_bootstrap(y, s_run.scores, s_oth.scores, stat, n=cfg.bootstrap, seed=cfg.seed,
+        boot = paired_bootstrap(y, s_run.scores, s_oth.scores, stat, n=draws, seed=0,
                                 groups=s_run.groups if grouped else None)
         res[name] = {"run": float(stat(y, s_run.scores)), "other": float(stat(y, s_oth.scores)), **boot,
                      "test": None, "p": None}
@@ -127,6 +130,12 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
         if task == BINARY:
             d = delong_test(y, s_run.scores[:, -1], s_oth.scores[:, -1])
             res["auc"].update(test="DeLong", p=d["p"], se=d["se"])
+        elif task == MULTILABEL:
+            res["p_values"] = ("not given: DeLong's and McNemar's tests are for one label; the mean over labels has "
+                               "its paired interval only")
+        else:
+            res["p_values"] = ("AUC's not given: DeLong's test is for a binary task's AUC; the mean one-vs-rest AUC "
+                               "has its paired interval only")
         if task != MULTILABEL:
             mc = mcnemar_test(_correct(y, s_run.scores, task), _correct(y, s_oth.scores, task))
             res["acc"].update(test="McNemar exact", p=mc["p"], run_only_correct=mc["a_only"],

@@ -118,9 +118,18 @@ def _groups_or_rows(groups, n: int) -> np.ndarray:
 
 
 def _strata(labels: np.ndarray) -> np.ndarray:
-    """What folds are stratified on: the class index (multi-label rows: one stratum, not stratified)."""
+    """What folds are stratified on: the class index; for multi-label rows, the rarest label value the row
+    carries (a label's positives, or its negatives where those are fewer; rows with none: one stratum of
+    their own), so that a rare label's few positives spread over the folds. Dealt as one stratum, the 5
+    positives of a label had fallen 2, 2, 1, 0, 0 into 5 folds, and fold 3 was refused after 3 had trained."""
     labels = np.asarray(labels)
-    return labels if labels.ndim == 1 else np.zeros(len(labels), np.int64)
+    if labels.ndim == 1:
+        return labels
+    pos = labels.sum(0)
+    rare = labels == (pos <= len(labels) - pos)  # (N, L): the row holds the label's rarer value
+    order = np.argsort(np.minimum(pos, len(labels) - pos), kind="stable")
+    hit = rare[:, order]
+    return np.where(hit.any(1), order[hit.argmax(1)], labels.shape[1])
 
 
 def _deal(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -170,7 +179,19 @@ def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: 
             name = repr(label_names.get(str(c), c)) if label_names else c
             raise MedtrainError(f"--folds {folds} is more than the {counts[c]} {unit} of the smallest class "
                                 f"(class {name}), so some fold would lack it")
+    elif len(labels):  # multi-label: each label's positives and negatives (a label with none: not the folds')
+        counts = {(c, v): len(np.unique(g[labels[:, c] == v])) for c in range(labels.shape[1]) for v in (1, 0)}
+        counts = {cv: n for cv, n in counts.items() if n}
+        (c, v), n = min(counts.items(), key=lambda item: item[1])
+        if n < folds:
+            raise MedtrainError(f"--folds {folds} is more than the {n} {unit} {('negative', 'positive')[v]} for "
+                                f"label {_label(c, label_names)}, so some fold would lack one; use --folds {n} "
+                                "or fewer")
     return _deal(labels, g, folds, seed)
+
+
+def _label(c: int, label_names: Optional[dict]) -> str:
+    return repr(label_names[str(c)]) if label_names and str(c) in label_names else str(c)
 
 
 def _held_fold(labels: np.ndarray, g: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -302,46 +323,110 @@ def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction:
     :func:`group_split`. With ``folds`` K and ``fold`` k (cross-validation, :func:`fold_ids`): with a split
     column, fold k of its train+val rows is validation, the rest train, and its test rows stay test;
     without one, fold k is test and validation is ``val_fraction`` of the other folds' rows (groups kept
-    whole).
+    whole). Every fold is checked, not only fold k (:func:`_check_folds`).
 
     Raises:
-        MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`.
+        MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`,
+            or some fold's would.
     """
-    assign = _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names)
-    repeats = repeated(groups)  # else each row is its own group
-    wanted = (0, 1) + ((2,) if test_fraction > 0 or (folds and folds >= 2) else ())  # the splits a made one fills
-    check_split_classes(labels, assign, splits is None, label_names, source, groups if repeats else None, wanted)
-    if splits is None and not (folds and folds >= 2) and repeats:  # folds' shares are 1/K by design
-        _warn_if_shares_off(assign, groups, val_fraction, test_fraction, source)
-    return assign
+    return _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)[0]
 
 
-def _assign(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names) -> np.ndarray:
-    if groups is not None and not repeated(groups):
-        groups = None  # no group repeats: the split (and fold) of single rows, as without groups
+def _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source):
+    """(:func:`assign_splits`, the fold of each row or None)."""
+    labels = np.asarray(labels)
+    repeats = repeated(groups)
+    groups = groups if repeats else None  # no group repeats: the split (and fold) of single rows
+    f = None
     if folds and folds >= 2:
         if fold is None or not 0 <= fold < folds:
             raise MedtrainError(f"with folds {folds}, fold must be one of 0..{folds - 1}, got {fold}")
-        labels = np.asarray(labels)
-        if splits is not None:
-            assign = np.array([PARTS.index(s) for s in splits], np.int64)
-            pool = np.flatnonzero(assign != 2)
-            pool_groups = None if groups is None else [groups[i] for i in pool]
-            assign[pool] = np.where(fold_ids(labels[pool], pool_groups, folds, seed, label_names) == fold, 1, 0)
-            return assign
-        f = fold_ids(labels, groups, folds, seed, label_names)
-        assign = np.where(f == fold, 2, 0)
-        rest = np.flatnonzero(f != fold)
-        rest_groups = None if groups is None else [groups[i] for i in rest]
-        inner = (stratified_split(labels[rest], val_fraction, 0.0, seed, each_part=True) if groups is None
-                 else group_split(labels[rest], rest_groups, val_fraction, 0.0, seed))
-        assign[rest] = inner
-        return assign
+        f = _fold_table(labels, splits, groups, folds, seed, label_names)
+        _check_folds(labels, splits, val_fraction, seed, groups, f, label_names, source)
+        assign = _hold_out(labels, splits, val_fraction, seed, groups, f, fold)
+    elif splits is not None:
+        assign = np.array([PARTS.index(s) for s in splits], np.int64)
+    elif groups is None:
+        assign = stratified_split(labels, val_fraction, test_fraction, seed, each_part=True)
+    else:
+        assign = group_split(labels, groups, val_fraction, test_fraction, seed)
+    wanted = (0, 1) + ((2,) if test_fraction > 0 or f is not None else ())  # the splits a made one fills
+    check_split_classes(labels, assign, splits is None, label_names, source, groups, wanted)
+    if splits is None and f is None and repeats:  # folds' shares are 1/K by design
+        _warn_if_shares_off(assign, groups, val_fraction, test_fraction, source)
+    return assign, f
+
+
+def _fold_table(labels, splits, groups, folds: int, seed: int, label_names) -> np.ndarray:
+    """The fold of each row (:func:`fold_ids` of the rows a split column does not put in test; those: -1)."""
+    f = np.full(len(labels), -1, np.int64)
+    pool = np.arange(len(labels)) if splits is None else np.flatnonzero([s != "test" for s in splits])
+    f[pool] = fold_ids(labels[pool], None if groups is None else [groups[i] for i in pool], folds, seed, label_names)
+    return f
+
+
+def _hold_out(labels, splits, val_fraction: float, seed: int, groups, f: np.ndarray, fold: int) -> np.ndarray:
+    """0/1/2 per row with fold ``fold`` of ``f`` held out: as val beside a split column's test rows, else as
+    test, with val drawn from the other folds."""
     if splits is not None:
-        return np.array([PARTS.index(s) for s in splits], np.int64)
-    if groups is None:
-        return stratified_split(labels, val_fraction, test_fraction, seed, each_part=True)
-    return group_split(labels, groups, val_fraction, test_fraction, seed)
+        return np.where(f < 0, 2, np.where(f == fold, 1, 0))
+    assign = np.where(f == fold, 2, 0)
+    rest = np.flatnonzero(f != fold)
+    assign[rest] = (stratified_split(labels[rest], val_fraction, 0.0, seed, each_part=True) if groups is None
+                    else group_split(labels[rest], [groups[i] for i in rest], val_fraction, 0.0, seed))
+    return assign
+
+
+def _fold_gap(labels, splits, val_fraction, seed, groups, f) -> Optional[tuple]:
+    """The first (fold, class, part, value) such that the fold's ``part`` (0/1/2) would hold no row of the
+    class (multi-label: no row of that ``value`` of the label), else None. A class needs train and val, and
+    test where medtrain makes it (:func:`~medtrain.data._table_checks.check_split_classes`); a label needs
+    positives and negatives in each (:meth:`medtrain.data.base.Splits.validate`). Classes found only in a
+    split column's test rows are not the folds' doing."""
+    if labels.ndim == 1:
+        members = {(int(c), None): labels == c for c in np.unique(labels[f >= 0])}
+    else:
+        members = {(c, v): labels[:, c] == v for c in range(labels.shape[1]) for v in (1, 0)}
+    members = {key: m for key, m in members.items() if (m & (f >= 0)).any()}
+    parts = (0, 1, 2) if splits is None else (0, 1)
+    for k in range(int(f.max()) + 1):
+        assign = _hold_out(labels, splits, val_fraction, seed, groups, f, k)
+        for (c, v), m in members.items():
+            for p in parts:
+                if not (m & (assign == p)).any():
+                    return k, c, p, v
+    return None
+
+
+def _check_folds(labels, splits, val_fraction, seed, groups, f, label_names, source) -> None:
+    """Refuse, in one line naming the fold, the class and a number of folds that works, K folds of which any
+    would leave a class out of a split it needs. Checked on every fold's load, so before fold 0 trains: only
+    fold k had been checked, and fold 3 of 5 was refused after folds 0-2 had trained."""
+    gap = _fold_gap(labels, splits, val_fraction, seed, groups, f)
+    if gap is None:
+        return
+    k, c, p, v = gap
+    folds = int(f.max()) + 1
+    unit = "patients" if groups is not None else "images"
+    if v is None:
+        what, rows = f"class {_label(c, label_names)}", labels == c
+    else:
+        what, rows = f"label {_label(c, label_names)} {('negative', 'positive')[v]}", labels[:, c] == v
+    n = len(set(np.asarray(groups, dtype=object)[rows & (f >= 0)])) if groups is not None else int((rows & (f >= 0)).sum())
+    fewer = next((m for m in range(folds - 1, 1, -1) if _deal_fits(labels, splits, val_fraction, seed, groups, m)), None)
+    advice = f"use --folds {fewer}" if fewer else f"use fewer folds or add {unit}"
+    prefix = f"{source}: " if source is not None else ""
+    raise MedtrainError(f"{prefix}--folds {folds}: fold {k} would have no image of {what} in {PARTS[p]} ({n} "
+                        f"{unit} of it to deal into folds); {advice}")
+
+
+def _deal_fits(labels, splits, val_fraction, seed, groups, folds: int) -> bool:
+    """Whether every fold of ``folds`` folds has each class in each split it needs."""
+    try:
+        f = _fold_table(labels, splits, groups, folds, seed, None)
+        return _fold_gap(labels, splits, val_fraction, seed, groups, f) is None
+    except MedtrainError:
+        return False
 
 
 def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[str]], val_fraction: float,
@@ -349,14 +434,7 @@ def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[st
                  fold: Optional[int] = None, label_names: Optional[dict] = None,
                  source: str | os.PathLike | None = None) -> SplitRecord:
     """:func:`assign_splits` with what it decided recorded per input (and the fold of each, with ``folds``)."""
-    assign = assign_splits(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names,
-                           source)
-    if not folds or folds < 2:
+    assign, f = _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)
+    if f is None:
         return SplitRecord(list(inputs), assign, groups)
-    labels = np.asarray(labels)
-    if splits is None:
-        return SplitRecord(list(inputs), assign, groups, fold_ids(labels, groups, folds, seed), "test")
-    pool = np.flatnonzero(np.array([s != "test" for s in splits]))
-    f = np.full(len(labels), -1, np.int64)
-    f[pool] = fold_ids(labels[pool], None if groups is None else [groups[i] for i in pool], folds, seed)
-    return SplitRecord(list(inputs), assign, groups, f, "val")
+    return SplitRecord(list(inputs), assign, groups, f, "test" if splits is None else "val")

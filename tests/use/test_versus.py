@@ -52,7 +52,13 @@ def test_a_run_against_another_on_its_test_images(trained_run, tmp_path, capsys)
     assert got["acc"]["run_only_correct"] - got["acc"]["other_only_correct"] == round(
         got["acc"]["difference"] * len(y))
     assert "DeLong p =" in out and "McNemar exact p =" in out and "written to" in out
-    assert got["bootstrap"] == 0 and got["auc"]["difference_ci"] == [None, None] and "bootstrap 0" in out
+    # the shared run has no bootstrap, the other 200 draws: the comparison takes the larger, in either order
+    lo, hi = got["auc"]["difference_ci"]
+    assert got["bootstrap"] == 200 and lo <= got["auc"]["difference"] <= hi
+    assert run_cli(capsys, "eval", other, "--vs", run)[0] == 0
+    back = json.loads((other / versus_file(run)).read_text())
+    assert back["auc"]["difference_ci"] == pytest.approx([-hi, -lo]) and back["auc"]["p"] == pytest.approx(
+        got["auc"]["p"])
     assert json.loads((run / "metrics.json").read_text())["test"] == test  # the run's own metrics are untouched
 
 
@@ -86,7 +92,14 @@ def test_runs_on_different_test_images_are_refused_in_one_line(trained_run, tmp_
     with open(other / "predictions_test.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows)
     code, out, err = run_cli(capsys, "eval", run, "--vs", other)
-    assert code == 2 and "their labels differ" in err
+    assert code == 2 and "their labels or inputs differ" in err
+    rows[1][rows[0].index("label0")] = str(1 - int(rows[1][rows[0].index("label0")]))  # labels as they were,
+    i, lab = rows[0].index("input"), rows[0].index("label0")
+    a, b = [r for r in rows[1:] if r[lab] == rows[1][lab]][:2]
+    a[i], b[i] = b[i], a[i]  # but two images of one label named in another order
+    with open(other / "predictions_test.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert run_cli(capsys, "eval", run, "--vs", other)[0] == 2
 
 
 def test_vs_split_chooses_only_an_external_npz_s_split(trained_run, tmp_path, capsys):
