@@ -232,6 +232,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     check_listed_once(csv_path, paths, _resolved(paths, csv_path.parent), lines)
     check_distinct_labels(csv_path, labels)
     _warn_missing_markers(csv_path, labels, lines)
+    written = list(groups)
     if gcol is not None:
         groups = [group_hash(g) for g in _one_spelling(csv_path, groups, lines, header[gcol])]
     if splits and len(splits) != len(paths):
@@ -241,6 +242,8 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         for i, (g, sp) in enumerate(zip(groups, splits)):
             j = first.setdefault(g, i)
             if splits[j] != sp:
-                raise MedtrainError(f"{csv_path}: lines {lines[j]} and {lines[i]} are the same {header[gcol]} but in "
-                                    f"splits {splits[j]} and {sp}; a patient's rows must share one split")
+                cased = (f" ('{written[j]}' and '{written[i]}' differ only in case; if they are two patients, name "
+                         "them apart)") if written[j] != written[i] else ""
+                raise MedtrainError(f"{csv_path}: lines {lines[j]} and {lines[i]} are the same {header[gcol]}{cased} "
+                                    f"but in splits {splits[j]} and {sp}; a patient's rows must share one split")
     return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None, lines)

@@ -188,7 +188,9 @@ def test_a_given_split_with_a_patient_in_two_cases_in_train_and_test_is_refused(
     path = _case_csv(tmp_path, split=lambda p, i: "train" if i % 2 == 0 else "test")
     with pytest.warns(GroupCaseWarning), pytest.raises(MedtrainError) as e:
         read_label_csv(path)
-    assert str(e.value).endswith("lines 2 and 3 are the same patient but in splits train and test; a patient's "
+    # the two spellings named: the warning had said they are one patient, and the refusal did not say why
+    assert str(e.value).endswith("lines 2 and 3 are the same patient ('P00' and 'p00' differ only in case; if they "
+                                 "are two patients, name them apart) but in splits train and test; a patient's "
                                  "rows must share one split")
 
 
