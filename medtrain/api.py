@@ -153,7 +153,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)
     splits.extra["duplicates"] = find_duplicates(splits)  # before a search's trial drops its test images
     if writer:
-        warn_duplicates(splits.extra["duplicates"], splits.name)
+        warn_duplicates(splits.extra["duplicates"], splits.name, "volume" if len(splits.spatial_shape) == 3 else "image")
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
     cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network

@@ -4,7 +4,7 @@
 ``out/fold4``: normal run directories whose config holds ``folds`` and ``fold``, so each fold is a
 distinct, reproducible run, reused when finished and resumed when interrupted
 (:func:`medtrain.api.train_or_reuse`, as ``compare`` does). The folds are dealt by
-:func:`medtrain.data.split.fold_ids` (stratified, every patient in one fold):
+:func:`medtrain.data.split.fold_ids` (stratified, multi-label by rare labels; every patient in one fold):
 
 * data with official splits (MedMNIST, a CSV with a split column): fold k of train+val is the
   validation split of run k, the official test split is the same for every run;
@@ -60,7 +60,8 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
 
     Raises:
         MedtrainError: ``folds`` is not >= 2, or (before anything is written) K exceeds the patients or
-            images of the smallest class, or the group column is unknown.
+            images of the smallest class (label), some fold would leave a class out of a split it needs, or
+            the group column is unknown.
     """
     t0 = time.perf_counter()
     base = config.to_dict() if isinstance(config, config_mod.Config) else dict(config or {})
@@ -71,7 +72,8 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     out = Path(out or cfg.out or default_run_dir(cfg))
     runs = []
     finished = sum(is_finished(fold_dir(out, k)) for k in range(cfg.folds))
-    if not finished:  # the folds dealt once before any line is printed: a bad K or group column is one error line
+    if not finished:  # before any line is printed: a bad K, group column or fold (fold 0's load checks every
+        # fold's splits) is one error line, not a failure after earlier folds trained
         load_splits(config_mod.resolve(base, {"fold": 0}))
     with Overall(cfg.folds, "cross-validation", done=finished, enabled=verbose and cfg.progress) as bar:
         for k in range(cfg.folds):

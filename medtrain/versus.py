@@ -46,14 +46,17 @@ def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None,
 
 def _read(run_dir: Path, which: str = "test") -> tuple[dict, object]:
     if not (run_dir / "metrics.json").is_file():
-        raise MedtrainError(f"{run_dir}: not a finished run (no metrics.json)")
+        folds = sorted(d.name for d in run_dir.glob("fold*") if (d / "metrics.json").is_file())
+        where = f"; compare its fold runs ({', '.join(folds[:3])}{', ...' if len(folds) > 3 else ''})" if folds else ""
+        raise MedtrainError(f"{run_dir}: not a finished run (no metrics.json){where}")
     return read_metrics(run_dir), read_saved(run_dir, which)
 
 
 def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_other) -> str:
     """How the two test sets were found the same (``sha256`` or ``labels``); an error where they are not."""
     if m_run.get("task") != m_other.get("task"):
-        raise MedtrainError(f"{run} is a {m_run.get('task')} run and {other} a {m_other.get('task')} one: not comparable")
+        raise MedtrainError(f"{run} is a run of task {m_run.get('task')} and {other} of task {m_other.get('task')}: "
+                            "not comparable")
     classes = [(m.get("data") or {}).get("classes") for m in (m_run, m_other)]
     if None not in classes and classes[0] != classes[1]:
         raise MedtrainError(f"{run} and {other} have other classes ({', '.join(map(str, classes[0]))} vs "

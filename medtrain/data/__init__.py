@@ -83,7 +83,8 @@ def _refuse_group_column(group_column, what: str) -> None:
 
 def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, seed: int = 0) -> Splits:
     """Data that come split (MedMNIST, a .npz): the record of its splits (inputs named ``train/17``...)
-    and, with ``folds``, fold ``fold`` of train+val held out as validation (the test split untouched)."""
+    and, with ``folds``, fold ``fold`` of train+val held out as validation (the test split untouched), each
+    part's images with those names as sources (without folds: none, so files name an image by its index)."""
     names = [s for s in SPLITS for _ in range(len(splits.split(s)))]
     inputs = [f"{s}/{i}" for s in SPLITS for i in range(len(splits.split(s)))]
     labels = torch.cat([splits.split(s).labels for s in SPLITS]).numpy()
@@ -94,7 +95,10 @@ def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, see
     images = torch.cat([splits.split(s).images for s in SPLITS])
     assign = torch.from_numpy(record.assign)
     labels_t = torch.from_numpy(labels)
-    parts = {s: Split(images[assign == i], labels_t[assign == i]) for i, s in enumerate(SPLITS)}
+    # each image named as splits.csv names it: the fold's val split is drawn from train+val, so the index in it
+    # (what a predictions file writes without sources) named no image
+    parts = {s: Split(images[assign == i], labels_t[assign == i],
+                      [x for x, a in zip(inputs, record.assign) if a == i]) for i, s in enumerate(SPLITS)}
     return dataclasses.replace(splits, record=record, **parts).validate()
 
 

@@ -46,21 +46,21 @@ def find_duplicates(splits) -> dict:
     return {"within": within, "across": across}
 
 
-def duplicates_line(found: dict, name: str) -> str | None:
+def duplicates_line(found: dict, name: str, unit: str = "image") -> str | None:
     """One line saying which splits share images, or None where none do."""
     parts = []
     for a, b in PAIRS:
         n = found["across"].get(f"{a}-{b}", 0)
         if n:
-            parts.append(f"{n} {_NAMES[b]} image(s) are pixel-identical to {_NAMES[a]} images")
+            parts.append(f"{n} {_NAMES[b]} {unit}(s) are pixel-identical to {_NAMES[a]} {unit}s")
     if not parts:
         return None
     return (f"{name}: {'; '.join(parts)}: their scores are not of unseen images (data.duplicates in "
             "metrics.json)")
 
 
-def warn_duplicates(found: dict, name: str) -> None:
-    line = duplicates_line(found, name)
+def warn_duplicates(found: dict, name: str, unit: str = "image") -> None:
+    line = duplicates_line(found, name, unit)
     if line:
         warnings.warn(DuplicateImagesWarning(line), stacklevel=2)
 

@@ -118,10 +118,9 @@ def _groups_or_rows(groups, n: int) -> np.ndarray:
 
 
 def _strata(labels: np.ndarray) -> np.ndarray:
-    """What folds are stratified on: the class index; for multi-label rows, the rarest label value the row
-    carries (a label's positives, or its negatives where those are fewer; rows with none: one stratum of
-    their own), so that a rare label's few positives spread over the folds. Dealt as one stratum, the 5
-    positives of a label had fallen 2, 2, 1, 0, 0 into 5 folds, and fold 3 was refused after 3 had trained."""
+    """What folds are stratified on: the class; multi-label rows, the rarest label value each carries (a label's
+    positives, or its negatives if fewer), so a rare label spreads over the folds (as one stratum, 5 positives
+    had fallen 2, 2, 1, 0, 0 into 5 folds)."""
     labels = np.asarray(labels)
     if labels.ndim == 1:
         return labels
@@ -176,9 +175,8 @@ def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: 
         counts = {int(c): len(np.unique(g[labels == c])) for c in np.unique(labels)}
         c = min(counts, key=counts.get)
         if counts[c] < folds:
-            name = repr(label_names.get(str(c), c)) if label_names else c
             raise MedtrainError(f"--folds {folds} is more than the {counts[c]} {unit} of the smallest class "
-                                f"(class {name}), so some fold would lack it")
+                                f"(class {_label(c, label_names)}), so some fold would lack it")
     elif len(labels):  # multi-label: each label's positives and negatives (a label with none: not the folds')
         counts = {(c, v): len(np.unique(g[labels[:, c] == v])) for c in range(labels.shape[1]) for v in (1, 0)}
         counts = {cv: n for cv, n in counts.items() if n}
@@ -342,7 +340,7 @@ def _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fol
         if fold is None or not 0 <= fold < folds:
             raise MedtrainError(f"with folds {folds}, fold must be one of 0..{folds - 1}, got {fold}")
         f = _fold_table(labels, splits, groups, folds, seed, label_names)
-        _check_folds(labels, splits, val_fraction, seed, groups, f, label_names, source)
+        _check_folds(labels, splits, val_fraction, seed, groups, f, folds, label_names, source)
         assign = _hold_out(labels, splits, val_fraction, seed, groups, f, fold)
     elif splits is not None:
         assign = np.array([PARTS.index(s) for s in splits], np.int64)
@@ -377,54 +375,47 @@ def _hold_out(labels, splits, val_fraction: float, seed: int, groups, f: np.ndar
     return assign
 
 
-def _fold_gap(labels, splits, val_fraction, seed, groups, f) -> Optional[tuple]:
-    """The first (fold, class, part, value) such that the fold's ``part`` (0/1/2) would hold no row of the
-    class (multi-label: no row of that ``value`` of the label), else None. A class needs train and val, and
-    test where medtrain makes it (:func:`~medtrain.data._table_checks.check_split_classes`); a label needs
-    positives and negatives in each (:meth:`medtrain.data.base.Splits.validate`). Classes found only in a
-    split column's test rows are not the folds' doing."""
+def _fold_gap(labels, splits, val_fraction, seed, groups, f, folds: int) -> Optional[tuple]:
+    """The first (fold, class, part, value, its dealt rows) whose ``part`` (0/1/2) would lack the class (a label's
+    ``value``): a class needs train, val, and test where medtrain makes it, a label positives and negatives in each
+    (as ``check_split_classes`` and ``Splits.validate`` check one split); else None."""
     if labels.ndim == 1:
         members = {(int(c), None): labels == c for c in np.unique(labels[f >= 0])}
     else:
         members = {(c, v): labels[:, c] == v for c in range(labels.shape[1]) for v in (1, 0)}
-    members = {key: m for key, m in members.items() if (m & (f >= 0)).any()}
-    parts = (0, 1, 2) if splits is None else (0, 1)
-    for k in range(int(f.max()) + 1):
+    members = {key: m & (f >= 0) for key, m in members.items() if (m & (f >= 0)).any()}
+    for k in range(folds):
         assign = _hold_out(labels, splits, val_fraction, seed, groups, f, k)
         for (c, v), m in members.items():
-            for p in parts:
+            for p in (0, 1, 2) if splits is None else (0, 1):
                 if not (m & (assign == p)).any():
-                    return k, c, p, v
+                    return k, c, p, v, m
     return None
 
 
-def _check_folds(labels, splits, val_fraction, seed, groups, f, label_names, source) -> None:
-    """Refuse, in one line naming the fold, the class and a number of folds that works, K folds of which any
-    would leave a class out of a split it needs. Checked on every fold's load, so before fold 0 trains: only
-    fold k had been checked, and fold 3 of 5 was refused after folds 0-2 had trained."""
-    gap = _fold_gap(labels, splits, val_fraction, seed, groups, f)
+def _check_folds(labels, splits, val_fraction, seed, groups, f, folds: int, label_names, source) -> None:
+    """Refuse, naming the fold, the class and a number of folds that works, folds of which one leaves a class out
+    of a split it needs: each fold's load checks all (only its own had been: fold 3 failed after 0-2 trained)."""
+    gap = _fold_gap(labels, splits, val_fraction, seed, groups, f, folds)
     if gap is None:
         return
-    k, c, p, v = gap
-    folds = int(f.max()) + 1
-    unit = "patients" if groups is not None else "images"
-    if v is None:
-        what, rows = f"class {_label(c, label_names)}", labels == c
-    else:
-        what, rows = f"label {_label(c, label_names)} {('negative', 'positive')[v]}", labels[:, c] == v
-    n = len(set(np.asarray(groups, dtype=object)[rows & (f >= 0)])) if groups is not None else int((rows & (f >= 0)).sum())
-    fewer = next((m for m in range(folds - 1, 1, -1) if _deal_fits(labels, splits, val_fraction, seed, groups, m)), None)
-    advice = f"use --folds {fewer}" if fewer else f"use fewer folds or add {unit}"
+    k, c, p, v, rows = gap
+    what = (f"image of class {_label(c, label_names)}" if v is None
+            else f"{('negative', 'positive')[v]} image of label {_label(c, label_names)}")
+    unit, g = ("patients", np.asarray(groups, dtype=object)) if groups is not None else ("images", np.arange(len(f)))
+    fewer = next((m for m in range(folds - 1, 1, -1) if _deal_fits(labels, splits, val_fraction, seed, groups, m)),
+                 None)
     prefix = f"{source}: " if source is not None else ""
-    raise MedtrainError(f"{prefix}--folds {folds}: fold {k} would have no image of {what} in {PARTS[p]} ({n} "
-                        f"{unit} of it to deal into folds); {advice}")
+    raise MedtrainError(f"{prefix}--folds {folds}: fold {k} would have no {what} in {PARTS[p]} ({len(set(g[rows]))} "
+                        f"such {unit} among the {len(set(g[f >= 0]))} dealt into folds); "
+                        + (f"use --folds {fewer}" if fewer else f"use fewer folds or add {unit}"))
 
 
 def _deal_fits(labels, splits, val_fraction, seed, groups, folds: int) -> bool:
-    """Whether every fold of ``folds`` folds has each class in each split it needs."""
+    """Whether each of ``folds`` folds would have every class in every split it needs."""
     try:
         f = _fold_table(labels, splits, groups, folds, seed, None)
-        return _fold_gap(labels, splits, val_fraction, seed, groups, f) is None
+        return _fold_gap(labels, splits, val_fraction, seed, groups, f, folds) is None
     except MedtrainError:
         return False
 

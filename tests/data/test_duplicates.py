@@ -81,3 +81,10 @@ def test_external_data_that_are_the_run_s_training_images_are_named(trained_run,
     code, out, err = run_cli(capsys, "eval", run, "--data", folder)
     assert code == 0 and "pixel-identical" not in err
     assert json.loads((run / "eval_external_external.json").read_text())["seen_in_run"] == {"train": 0, "val": 0, "any": 0}
+
+
+def test_copies_of_volumes_are_named_volumes():
+    from medtrain.data.duplicates import duplicates_line
+
+    found = {"within": {"train": 0, "val": 0, "test": 0}, "across": {"train-val": 0, "train-test": 2, "val-test": 0}}
+    assert "2 test volume(s) are pixel-identical to training volumes" in duplicates_line(found, "v", "volume")

@@ -163,3 +163,12 @@ def test_comparisons_with_runs_of_one_name_in_other_folders_keep_their_own_files
              versus_file(tmp_path / "x" / "a" / "seed0", "d.npz", "test"),
              versus_file(tmp_path / "x" / "a" / "seed0", "d.npz", "val")}
     assert len(names) == 6 and all(n.startswith("eval_vs_") for n in names)
+
+
+def test_a_cross_validation_folder_points_to_its_fold_runs(trained_run, tmp_path, capsys):
+    run, _, _ = trained_run
+    cv = tmp_path / "cv"
+    for k in range(2):
+        shutil.copytree(run, cv / f"fold{k}", ignore=shutil.ignore_patterns("eval_*.json", "checkpoints", "*.png"))
+    code, _, err = run_cli(capsys, "eval", run, "--vs", cv)
+    assert code == 2 and "not a finished run (no metrics.json); compare its fold runs (fold0, fold1)" in err
