@@ -301,8 +301,9 @@ def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
             not UTF-8 text or is not valid YAML.
     """
     p = Path(path)
-    if not p.is_file():
-        raise MedtrainError(f"{what} not found: {p}")
+    if not p.is_file():  # a FIFO is refused unread (reading it waits for a writer), and said to be one
+        why = "is a folder" if p.is_dir() else "is not a regular file (a FIFO, socket or device)" if p.exists() else ""
+        raise MedtrainError(f"{what} {p} {why}" if why else f"{what} not found: {p}")
     try:
         return read_yaml(p.read_text())
     except UnicodeDecodeError:

@@ -169,3 +169,20 @@ def test_a_descriptor_is_written_at_its_position_and_in_its_mode(tmp_path):
             tmp.write_text("half")
             raise RuntimeError
     assert log.read_text() == "line 1\nline 2\na,b\n"
+
+
+def test_a_yaml_file_that_is_a_fifo_or_a_folder_is_said_to_be_one(tmp_path):
+    import os
+
+    import pytest
+
+    from medtrain._io import read_yaml_file
+    from medtrain.errors import MedtrainError
+
+    os.mkfifo(tmp_path / "cfg.yaml")
+    with pytest.raises(MedtrainError, match=r"config file .*cfg\.yaml is not a regular file"):
+        read_yaml_file(tmp_path / "cfg.yaml", "config file")
+    with pytest.raises(MedtrainError, match=r"policy file .* is a folder"):
+        read_yaml_file(tmp_path, "policy file")
+    with pytest.raises(MedtrainError, match=r"config file not found"):
+        read_yaml_file(tmp_path / "none.yaml", "config file")
