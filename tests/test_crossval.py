@@ -127,6 +127,36 @@ def test_folds_as_a_compare_axis(tiny_npz, tmp_path):
     assert "read optimistic" in (out / "folds=2" / "seed0" / "report.html").read_text()
 
 
+def _multilabel(tmp_path):
+    """An .npz of 3 labels (60/20/20 16x16 images); label 2 positive in 2 train, 1 val and 2 test images."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n, rare, seed in zip(("train", "val", "test"), (60, 20, 20), (2, 1, 2), (0, 1, 2)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 16, 16)).astype(np.uint8)
+        labels = (rng.random((n, 3)) < [0.5, 0.4, 0]).astype(np.uint8)
+        labels[:rare, 2] = 1
+        arrays[f"{split}_labels"] = labels
+    np.savez(tmp_path / "ml.npz", **arrays)
+    return tmp_path / "ml.npz"
+
+
+@pytest.mark.slow
+def test_multi_label_folds_all_train_and_their_out_of_fold_predictions_name_each_image_once(tmp_path):
+    """A label of 3 positives in train+val, 3 folds: one in each validation fold (dealt as if unlabelled, fold 2
+    had none and was refused after 0 and 1 trained). Each fold's predictions_val.csv names its images as its
+    splits.csv does (they were 0, 1, 2...: their place in the fold), so the out-of-fold predictions are every
+    train+val image once."""
+    out = tmp_path / "cv"
+    assert main(["train", "--data", str(_multilabel(tmp_path)), "--folds", "3", *FAST, "--out", str(out)]) == 0
+    assert json.loads((out / "cv.json").read_text())["oof"]["n"] == 80
+    held = []
+    for k in range(3):
+        predicted = [r["input"] for r in _splits_csv(out / f"fold{k}" / "predictions_val.csv")]
+        assert predicted == [r["input"] for r in _splits_csv(out / f"fold{k}" / "splits.csv") if r["split"] == "val"]
+        held += predicted
+    assert sorted(held) == sorted([f"train/{i}" for i in range(60)] + [f"val/{i}" for i in range(20)])
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--group-column", "patient"], "group column 'patient' is not in the header"),
     (["--group-column", "patient", "--dataset", "breastmnist", "--data", "none"], "applies to CSV data only"),

@@ -321,7 +321,7 @@ def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction:
     :func:`group_split`. With ``folds`` K and ``fold`` k (cross-validation, :func:`fold_ids`): with a split
     column, fold k of its train+val rows is validation, the rest train, and its test rows stay test;
     without one, fold k is test and validation is ``val_fraction`` of the other folds' rows (groups kept
-    whole). Every fold is checked, not only fold k (:func:`_check_folds`).
+    whole). Every fold is checked, not only fold k (:func:`_deal_folds`).
 
     Raises:
         MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`,
@@ -339,9 +339,10 @@ def _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fol
     if folds and folds >= 2:
         if fold is None or not 0 <= fold < folds:
             raise MedtrainError(f"with folds {folds}, fold must be one of 0..{folds - 1}, got {fold}")
-        f = _fold_table(labels, splits, groups, folds, seed, label_names)
-        _check_folds(labels, splits, val_fraction, seed, groups, f, folds, label_names, source)
-        assign = _hold_out(labels, splits, val_fraction, seed, groups, f, fold)
+        f, assigns, gap = _deal_folds(labels, splits, val_fraction, seed, groups, folds, label_names)
+        if gap is not None:
+            _refuse_fold(labels, splits, val_fraction, seed, groups, f, folds, gap, label_names, source)
+        assign = assigns[fold]
     elif splits is not None:
         assign = np.array([PARTS.index(s) for s in splits], np.int64)
     elif groups is None:
@@ -355,69 +356,52 @@ def _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fol
     return assign, f
 
 
-def _fold_table(labels, splits, groups, folds: int, seed: int, label_names) -> np.ndarray:
-    """The fold of each row (:func:`fold_ids` of the rows a split column does not put in test; those: -1)."""
+def _deal_folds(labels, splits, val_fraction, seed, groups, folds, label_names=None) -> tuple:
+    """(the fold of each row, -1 for a split column's test rows; each fold's 0/1/2 per row with it held out, as
+    val beside a split column's test rows, else as test with val drawn from the other folds; the first gap:
+    (fold, class, part, value, the class's dealt rows) where ``part`` lacks the class (a label's ``value``), or
+    None). A class needs train, val, and test where medtrain makes it; a label positives and negatives in each
+    (as ``check_split_classes`` and ``Splits.validate`` check the one split loaded: only its own fold had been
+    checked, and fold 3 of 5 was refused after folds 0-2 had trained)."""
     f = np.full(len(labels), -1, np.int64)
     pool = np.arange(len(labels)) if splits is None else np.flatnonzero([s != "test" for s in splits])
     f[pool] = fold_ids(labels[pool], None if groups is None else [groups[i] for i in pool], folds, seed, label_names)
-    return f
-
-
-def _hold_out(labels, splits, val_fraction: float, seed: int, groups, f: np.ndarray, fold: int) -> np.ndarray:
-    """0/1/2 per row with fold ``fold`` of ``f`` held out: as val beside a split column's test rows, else as
-    test, with val drawn from the other folds."""
-    if splits is not None:
-        return np.where(f < 0, 2, np.where(f == fold, 1, 0))
-    assign = np.where(f == fold, 2, 0)
-    rest = np.flatnonzero(f != fold)
-    assign[rest] = (stratified_split(labels[rest], val_fraction, 0.0, seed, each_part=True) if groups is None
-                    else group_split(labels[rest], [groups[i] for i in rest], val_fraction, 0.0, seed))
-    return assign
-
-
-def _fold_gap(labels, splits, val_fraction, seed, groups, f, folds: int) -> Optional[tuple]:
-    """The first (fold, class, part, value, its dealt rows) whose ``part`` (0/1/2) would lack the class (a label's
-    ``value``): a class needs train, val, and test where medtrain makes it, a label positives and negatives in each
-    (as ``check_split_classes`` and ``Splits.validate`` check one split); else None."""
+    assigns = []
+    for k in range(folds):
+        assign = np.where(f < 0, 2, np.where(f == k, 1, 0)) if splits is not None else np.where(f == k, 2, 0)
+        rest = np.flatnonzero(f != k)
+        if splits is None:
+            assign[rest] = (stratified_split(labels[rest], val_fraction, 0.0, seed, each_part=True) if groups is None
+                            else group_split(labels[rest], [groups[i] for i in rest], val_fraction, 0.0, seed))
+        assigns.append(assign)
     if labels.ndim == 1:
         members = {(int(c), None): labels == c for c in np.unique(labels[f >= 0])}
     else:
         members = {(c, v): labels[:, c] == v for c in range(labels.shape[1]) for v in (1, 0)}
     members = {key: m & (f >= 0) for key, m in members.items() if (m & (f >= 0)).any()}
-    for k in range(folds):
-        assign = _hold_out(labels, splits, val_fraction, seed, groups, f, k)
-        for (c, v), m in members.items():
-            for p in (0, 1, 2) if splits is None else (0, 1):
-                if not (m & (assign == p)).any():
-                    return k, c, p, v, m
-    return None
+    gaps = ((k, c, p, v, m) for k, assign in enumerate(assigns) for (c, v), m in members.items()
+            for p in ((0, 1, 2) if splits is None else (0, 1)) if not (m & (assign == p)).any())
+    return f, assigns, next(gaps, None)
 
 
-def _check_folds(labels, splits, val_fraction, seed, groups, f, folds: int, label_names, source) -> None:
-    """Refuse, naming the fold, the class and a number of folds that works, folds of which one leaves a class out
-    of a split it needs: each fold's load checks all (only its own had been: fold 3 failed after 0-2 trained)."""
-    gap = _fold_gap(labels, splits, val_fraction, seed, groups, f, folds)
-    if gap is None:
-        return
+def _refuse_fold(labels, splits, val_fraction, seed, groups, f, folds, gap, label_names, source) -> None:
+    """One line naming the fold, the class, and the most folds below ``folds`` that fill every split."""
     k, c, p, v, rows = gap
     what = (f"image of class {_label(c, label_names)}" if v is None
             else f"{('negative', 'positive')[v]} image of label {_label(c, label_names)}")
     unit, g = ("patients", np.asarray(groups, dtype=object)) if groups is not None else ("images", np.arange(len(f)))
-    fewer = next((m for m in range(folds - 1, 1, -1) if _deal_fits(labels, splits, val_fraction, seed, groups, m)),
-                 None)
+
+    def fits(n: int) -> bool:
+        try:
+            return _deal_folds(labels, splits, val_fraction, seed, groups, n)[2] is None
+        except MedtrainError:
+            return False
+
+    fewer = next((n for n in range(folds - 1, 1, -1) if fits(n)), None)
     prefix = f"{source}: " if source is not None else ""
     raise MedtrainError(f"{prefix}--folds {folds}: fold {k} would have no {what} in {PARTS[p]} ({len(set(g[rows]))} "
                         f"such {unit} among the {len(set(g[f >= 0]))} dealt into folds); "
-                        + (f"use --folds {fewer}" if fewer else f"use fewer folds or add {unit}"))
-
-
-def _deal_fits(labels, splits, val_fraction, seed, groups, folds: int) -> bool:
-    """Whether each of ``folds`` folds would have every class in every split it needs."""
-    try:
-        f = _fold_table(labels, splits, groups, folds, seed, None)
-        return _fold_gap(labels, splits, val_fraction, seed, groups, f, folds) is None
-    except MedtrainError:
-        return False
+                        + (f"use --folds {fewer}" if fewer else f"add more such {unit}"))
 
 
 def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[str]], val_fraction: float,
