@@ -219,7 +219,7 @@ def test_inputs_after_the_options_are_explained_as_before_them(trained_run, tmp_
     with pytest.raises(SystemExit):
         main(["explain", str(run), "--out", str(tmp_path / "ex2"), str(tmp_path / "a.png"), "--bogus"])
     err = capsys.readouterr().err
-    assert "unrecognized arguments:" in err and err.rstrip().count("\n") == 0 and "--bogus" in err
+    assert "unknown option --bogus" in err and err.rstrip().count("\n") == 0
 
 
 def test_inputs_of_another_aspect_ratio_are_one_notice_as_in_predict(trained_run, tmp_path, capsys):
