@@ -112,6 +112,11 @@ def fold_settings(run_dirs: list[Path]) -> dict:
     return out
 
 
+#: which probabilities are pooled: a reader pooling the calibrated columns got another AUC (0.496 for 0.557)
+POOLED_FROM = ("Pooled from the fold runs' uncalibrated probabilities (the p columns of predictions_*.csv): each "
+               "fold fitted its own temperature, so its calibrated ones are not on one scale.")
+
+
 def report_data(cv: dict, config: dict) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
     own), and the pooled out-of-fold line."""
@@ -124,6 +129,7 @@ def report_data(cv: dict, config: dict) -> dict:
         note += ("; ACC's is Wilson's score interval (" + ("too few images or patients per class to resample within "
                  "classes" if cv["oof"].get("acc_ci_reason") == "few units per class" else "a bootstrap interval "
                  "would be a point") + ")")
+    note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
     if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")
@@ -186,4 +192,10 @@ def to_markdown(cv: dict) -> str:
                  + ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                     "so this reads optimistic"
                     if cv["held_out"] == "val" else ""))
+    lines.append("")
+    lines.append(POOLED_FROM)
+    test_n = {f["sizes"]["test"] for f in cv["per_fold"]}
+    if cv["held_out"] == "val" and len(test_n) == 1 and any(n.startswith("test") for n in names):
+        lines.append(f"The test columns score each of the {len(cv['per_fold'])} fold models on the same {test_n.pop()} "
+                     "test images: their ± is the spread between the models, not a sampling interval of the test set.")
     return "\n".join(lines) + "\n"

@@ -185,3 +185,21 @@ def test_the_pooled_note_names_a_wilson_acc_interval_and_no_card_shows_how_an_in
     d = report_data(cv, {})
     assert set(d["pooled"]) == {"oof_auc", "oof_acc", "oof_auc_ci", "oof_acc_ci"}
     assert "ACC's is Wilson's score interval (too few images or patients per class" in d["pooled_note"]
+
+
+def test_cv_md_says_which_probabilities_are_pooled_and_what_the_test_spread_is():
+    """A reader pooling the calibrated columns got another AUC (0.496 for 0.557), and read the official test
+    column's ± as a sampling spread (a cross-validation walk)."""
+    from medtrain.crossval import report_data, to_markdown
+
+    folds = [{"fold": k, "sizes": {"train": 400, "val": 100, "test": 156}, "val_auc": 0.8, "val_acc": 0.7,
+              "test_auc": 0.75, "test_acc": 0.7, "best_epoch": 3, "wall_s": 10.0} for k in range(5)]
+    cv = {"per_fold": folds, "held_out": "val", "folds": 5, "dataset": "d",
+          "summary": {n: {"mean": 0.7, "std": 0.01} for n in ("val_auc", "val_acc", "test_auc", "test_acc")},
+          "oof": {"n": 500, "auc": 0.8, "acc": 0.7, "auc_ci": [0.75, 0.85], "acc_ci": [0.65, 0.75]}}
+    md = " ".join(to_markdown(cv).split())
+    assert "Pooled from the fold runs' uncalibrated probabilities (the p columns" in md
+    assert "score each of the 5 fold models on the same 156 test images: their ± is the spread between" in md
+    assert "uncalibrated probabilities" in report_data(cv, {})["pooled_note"]
+    cv["held_out"] = "test"
+    assert "same 156 test images" not in to_markdown(cv)
