@@ -6,6 +6,7 @@ that CI cannot go green while silently running none of the real-data tests.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -168,3 +169,20 @@ def chromium() -> str:
             pytest.fail(msg + " (MEDTRAIN_REQUIRE_DATA=1: the browser tests are required)", pytrace=False)
         pytest.skip(msg + "; browser tests skipped")
     return exe
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = 30):
+    """Fail, rather than hang the suite, when the body blocks (a FIFO opened for reading waits for a writer)."""
+    import signal
+
+    def _expired(*_):
+        pytest.fail(f"blocked for {seconds} s: a FIFO or device was opened", pytrace=False)
+
+    old = signal.signal(signal.SIGALRM, _expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import no_hang
 from medtrain.config import resolve
 from medtrain.data import load_csv, load_folder, load_splits
 from medtrain.data.dicom import is_dicom_file, read_dicom_file
@@ -20,21 +20,6 @@ from medtrain.errors import MedtrainError
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo") or not hasattr(signal, "SIGALRM"),
                                 reason="FIFOs and alarms are POSIX")
-
-
-@contextmanager
-def no_hang(seconds: int = 20):
-    """Fail, rather than hang the suite, when the body blocks (a FIFO opened for reading waits for a writer)."""
-    def _expired(*_):
-        pytest.fail(f"blocked for {seconds} s: a FIFO or device was opened", pytrace=False)
-
-    old = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _images(folder: Path, n: int = 6) -> list[str]:

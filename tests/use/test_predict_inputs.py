@@ -5,8 +5,6 @@ ends its lines as the run's own CSVs do."""
 from __future__ import annotations
 
 import os
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +12,7 @@ import pytest
 from PIL import Image
 
 import medtrain
+from conftest import no_hang
 from medtrain.errors import MedtrainError
 from test_predict import _cli, _read  # the predict tests' helpers
 
@@ -213,21 +212,6 @@ def test_a_quoted_home_out_is_the_home_folder(trained_run, tmp_path, capsys, mon
 # --------------------------------------------------------------------------- inputs that are no regular file
 
 
-@contextmanager
-def _no_hang(seconds: int = 30):
-    """Fail, rather than hang the suite, when predicting blocks (a FIFO opened for reading waits for a writer)."""
-    def _expired(*_):
-        pytest.fail(f"blocked for {seconds} s: a FIFO or device was opened", pytrace=False)
-
-    old = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 @pytest.mark.parametrize("name", ["IM0007", "scan.png", "scan.dcm", "list.csv", "split.npz", "zero.png"])
 def test_a_fifo_or_device_given_is_a_bad_input_never_opened(trained_run, tmp_path, capsys, name):
@@ -238,7 +222,7 @@ def test_a_fifo_or_device_given_is_a_bad_input_never_opened(trained_run, tmp_pat
     odd = tmp_path / name
     odd.symlink_to("/dev/zero") if name == "zero.png" else os.mkfifo(odd)
     out = tmp_path / "p.csv"
-    with _no_hang():
+    with no_hang():
         code, _, err = _cli(capsys, "predict", run, odd, "--out", out)
         assert code == 2 and err == f"medtrain: error: {odd}: not a regular file (a FIFO, socket or device)\n"
         assert not out.exists()
@@ -258,7 +242,7 @@ def test_a_fifo_a_device_or_a_link_loop_a_csv_or_folder_lists_is_said_so(trained
     (tmp_path / "loopb.png").symlink_to("loopa.png")
     (tmp_path / "list.csv").write_text("path\nimgs/000.png\nimgs/fifo.png\n/dev/zero\nloopa.png\n")
     out = tmp_path / "p.csv"
-    with _no_hang():
+    with no_hang():
         code, _, err = _cli(capsys, "predict", run, tmp_path / "list.csv", "--out", out)
         assert code == 2 and err.count("\n") == 1
         assert f"{tmp_path / 'imgs' / 'fifo.png'}: not a regular file (a FIFO, socket or device) (row 3 of" in err
