@@ -14,6 +14,7 @@ import difflib
 import os
 import re
 import unicodedata
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Optional
@@ -245,3 +246,29 @@ def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, labe
     raise MedtrainError(f"{prefix}{names}; every {what} needs an image in each of "
                         f"{', '.join(PART_NAMES[p] for p in parts)}: fix or merge the labels, add images, "
                         f"change val_fraction/test_fraction, or give a split column")
+
+
+class SplitShareWarning(UserWarning):
+    """A patient-level split whose val or test share is far from the fraction asked (one patient holding
+    most images): the run trains, but on other proportions than asked."""
+
+
+def warn_if_shares_off(assign: np.ndarray, groups: list, val_fraction: float, test_fraction: float,
+                        source) -> None:
+    """Warn, in one line, when the val or test share of a patient-level split is off by more than half the
+    fraction asked and by more than 0.05 (5 of 100 images), naming the largest patient (by its hash, as
+    ``splits.csv`` shows it) and its share of the images."""
+    got = [(assign == 1).mean(), (assign == 2).mean()] if len(assign) else [0.0, 0.0]  # val, test shares
+    off = [(name, f, r) for name, f, r in (("val", val_fraction, got[0]), ("test", test_fraction, got[1]))
+           if f > 0 and abs(r - f) > max(0.5 * f, 0.05)]
+    if not off:
+        return
+    ids, sizes = np.unique(np.asarray(groups, dtype=object).astype(str), return_counts=True)
+    big = int(np.argmax(sizes))
+    prefix = f"{source}: " if source is not None else ""
+    shares = ", ".join(f"{name} {r:.2f} of the images (asked {f:g})" for name, f, r in off)
+    where = PART_NAMES[int(assign[np.flatnonzero(np.asarray(groups, dtype=object).astype(str) == ids[big])[0]])]
+    warnings.warn(SplitShareWarning(
+        f"{prefix}patient-level split: {shares}, as whole patients allow: the largest patient ({ids[big]} in "
+        f"splits.csv) holds {sizes[big]} of the {len(assign)} images ({sizes[big] / len(assign):.0%}), all in "
+        f"{where}; give a split column to choose the splits yourself"), stacklevel=3)

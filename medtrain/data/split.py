@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from medtrain.data._table_checks import check_split_classes
+from medtrain.data._table_checks import check_split_classes, warn_if_shares_off
 from medtrain.errors import MedtrainError
 from medtrain.intervals import repeated
 
@@ -286,32 +286,6 @@ def _classes_missing(labels: np.ndarray, assign: np.ndarray) -> int:
     return sum(int((~np.isin(classes, labels[assign == p])).sum()) for p in range(3) if (assign == p).any())
 
 
-class SplitShareWarning(UserWarning):
-    """A patient-level split whose val or test share is far from the fraction asked (one patient holding
-    most images): the run trains, but on other proportions than asked."""
-
-
-def _warn_if_shares_off(assign: np.ndarray, groups: list, val_fraction: float, test_fraction: float,
-                        source) -> None:
-    """Warn, in one line, when the val or test share of a patient-level split is off by more than half the
-    fraction asked and by more than 0.05 (5 of 100 images), naming the largest patient (by its hash, as
-    ``splits.csv`` shows it) and its share of the images."""
-    got = _shares(assign)
-    off = [(name, f, r) for name, f, r in (("val", val_fraction, got[0]), ("test", test_fraction, got[1]))
-           if f > 0 and abs(r - f) > max(0.5 * f, 0.05)]
-    if not off:
-        return
-    ids, sizes = np.unique(np.asarray(groups, dtype=object).astype(str), return_counts=True)
-    big = int(np.argmax(sizes))
-    prefix = f"{source}: " if source is not None else ""
-    shares = ", ".join(f"{name} {r:.2f} of the images (asked {f:g})" for name, f, r in off)
-    where = PARTS[int(assign[np.flatnonzero(np.asarray(groups, dtype=object).astype(str) == ids[big])[0]])]
-    warnings.warn(SplitShareWarning(
-        f"{prefix}patient-level split: {shares}, as whole patients allow: the largest patient ({ids[big]} in "
-        f"splits.csv) holds {sizes[big]} of the {len(assign)} images ({sizes[big] / len(assign):.0%}), all in "
-        f"{where}; give a split column to choose the splits yourself"), stacklevel=3)
-
-
 def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction: float, test_fraction: float,
                   seed: int, groups: Optional[list[str]] = None, folds: int = 0, fold: Optional[int] = None,
                   label_names: Optional[dict] = None, source: str | os.PathLike | None = None) -> np.ndarray:
@@ -352,7 +326,7 @@ def _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fol
     wanted = (0, 1) + ((2,) if test_fraction > 0 or f is not None else ())  # the splits a made one fills
     check_split_classes(labels, assign, splits is None, label_names, source, groups, wanted)
     if splits is None and f is None and repeats:  # folds' shares are 1/K by design
-        _warn_if_shares_off(assign, groups, val_fraction, test_fraction, source)
+        warn_if_shares_off(assign, groups, val_fraction, test_fraction, source)
     return assign, f
 
 

@@ -93,7 +93,7 @@ def test_medtrains_own_warnings_are_one_line_and_others_keep_their_form(capsys):
     """A patient split far from its fractions was shown in Python's form: file, line, category and a line of
     source code. The CLI shows medtrain's own warnings as one `medtrain: warning:` line."""
     from medtrain.cli import _own_warnings_in_one_line
-    from medtrain.data.split import SplitShareWarning
+    from medtrain.data._table_checks import SplitShareWarning
 
     passed_on = []
     show = _own_warnings_in_one_line(lambda *a: passed_on.append(a[:4]))

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from medtrain.data import load_splits
-from medtrain.data.split import SplitShareWarning, assign_splits, fold_ids, split_record
+from medtrain.data._table_checks import SplitShareWarning
+from medtrain.data.split import assign_splits, fold_ids, split_record
 from medtrain.data.table import GroupCaseWarning, group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 
