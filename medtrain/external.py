@@ -46,11 +46,25 @@ def external_predictions_file(data: str | os.PathLike, split: str = "test") -> s
     return f"predictions_external_{_name_of(data, split)}.csv"
 
 
-def _labelled(data: Path, run: RunModel, split: str) -> tuple[list[str], list[str], torch.Tensor, list | None]:
-    """(input names, label names, images ``(N, C, *spatial)`` uint8, patient hashes or None) of ``data``."""
+def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
+              ) -> tuple[list[str], list[str], torch.Tensor, list | None, list[dict]]:
+    """(input names, label names, images ``(N, C, *spatial)`` uint8, patient hashes or None, skipped inputs) of
+    ``data``; with ``skip_bad`` an input that is missing or does not decode is listed with the reason and left
+    out, as ``predict --skip-bad`` and training's ``--skip-bad`` leave it out, else it is an error."""
     kind = path_kind(data)
     if kind is None:
         raise MedtrainError(f"{data}: no such file or folder")
+    skipped: list[dict] = []
+
+    def listed(entry, label, group):  # the items of one labelled entry, or none if it is skipped
+        try:
+            return [(item, label, group) for item in iter_inputs([entry], run)]
+        except MedtrainError as e:
+            if not skip_bad:
+                raise
+            skipped.append({"input": str(entry), "reason": str(e)})
+            return []
+
     if kind == "file" and data.suffix.lower() == ".npz":
         with np.load(data) as z:
             if f"{split}_labels" not in z.files:
@@ -58,25 +72,34 @@ def _labelled(data: Path, run: RunModel, split: str) -> tuple[list[str], list[st
             labels = np.asarray(z[f"{split}_labels"]).reshape(len(z[f"{split}_labels"]), -1)[:, 0]
         if labels.size and (labels.min() < 0 or labels.max() >= len(run.label_names)):
             raise MedtrainError(f"{data}: {split}_labels hold class indices outside 0..{len(run.label_names) - 1}")
-        items = list(iter_inputs([data], run, split=split, alone=True))
-        truth, groups = [run.label_names[int(v)] for v in labels], None
+        rows = [(item, run.label_names[int(v)], None)
+                for item, v in zip(iter_inputs([data], run, split=split, alone=True), labels)]
     elif kind == "file":
         table = read_label_csv(data)
-        items = [item for p in table.resolve() for item in iter_inputs([p], run)]
-        truth, groups = list(table.labels), table.groups
+        groups = table.groups or [None] * len(table.labels)
+        rows = [row for entry, label, group in zip(table.resolve(), table.labels, groups)
+                for row in listed(entry, label, group)]
     else:
-        items = list(iter_inputs([data], run))
-        truth = []
-        for item in items:
+        rows = []
+        for item in iter_inputs([data], run):
             parts = Path(item.name).relative_to(data).parts
             if len(parts) < 2:
                 raise MedtrainError(f"{item.name}: not in a class sub-folder of {data} (its folder names the label)")
-            truth.append(parts[0])
-        groups = None
-    if not items:
-        raise MedtrainError(f"{data}: no labelled image to score")
-    images = torch.stack([conform(item.load(), item.name, run) for item in items])
-    return [item.name for item in items], truth, images, groups
+            rows.append((item, parts[0], None))
+    kept, images = [], []
+    for item, label, group in rows:
+        try:
+            images.append(conform(item.load(), item.name, run))
+        except MedtrainError as e:
+            if not skip_bad:
+                raise
+            skipped.append({"input": item.name, "reason": str(e)})
+            continue
+        kept.append((item.name, label, group))
+    if not kept:
+        raise MedtrainError(f"{data}: no labelled image to score" + (f" ({len(skipped)} skipped)" if skipped else ""))
+    names, truth, groups = (list(c) for c in zip(*kept))
+    return names, truth, torch.stack(images), (groups if kind == "file" and groups[0] is not None else None), skipped
 
 
 def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path) -> dict | None:
@@ -95,7 +118,7 @@ def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path)
 
 
 def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test",
-                      verbose: bool = True) -> dict:
+                      verbose: bool = True, skip_bad: bool = False) -> dict:
     """Score the finished run ``run_dir`` on the labelled ``data`` (see the module); writes
     ``RUN/eval_external_<name>.json`` (:func:`external_file`) and returns its content: the fields of
     ``eval_test.json`` plus ``data`` (the source) and ``n``."""
@@ -103,7 +126,7 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     run = load_run_module(run_dir)
     if run.meta["task"] == MULTILABEL:
         raise MedtrainError(f"{run_dir} is a multi-label run; external evaluation takes one label per input")
-    names, truth, images, groups = _labelled(data, run, split)
+    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
     index = {name: j for j, name in enumerate(run.label_names)}
     unknown = sorted(set(truth) - set(index))
     if unknown:
@@ -113,9 +136,13 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     seen = _seen_in_run(run_dir, run, images, data)
     where, split = split, Split(images, labels, names, groups)
     scored, kept = score_and_keep(run, split)
-    res = {"data": str(data), "n": len(labels), "seen_in_run": seen, **scored}
+    res = {"data": str(data), "n": len(labels), "seen_in_run": seen, **scored,
+           **({"skipped": skipped} if skip_bad else {})}
     write_eval_predictions(run_dir, external_predictions_file(data, where), run, split, kept)  # per image, for review
     write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data, where), verbose)
     if verbose:
         print(f"  per image: {run_dir / external_predictions_file(data, where)}")
+        if skipped:
+            print(f"  {len(skipped)} input(s) skipped (--skip-bad), with the reasons in its 'skipped'; the first: "
+                  f"{skipped[0]['input']}: {skipped[0]['reason']}")
     return res

@@ -93,7 +93,7 @@ def _correct(labels: np.ndarray, scores: np.ndarray, task: str) -> np.ndarray:
 
 
 def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str | os.PathLike | None = None,
-                 split: str = "test", verbose: bool = True) -> dict:
+                 split: str = "test", verbose: bool = True, skip_bad: bool = False) -> dict:
     """``run_dir`` against ``other`` on their shared test split, or with ``data`` on labelled external data
     (both scored on it now, :func:`medtrain.external.evaluate_external`, its ``split`` for an .npz); writes and
     returns ``eval_vs_<other>[_on_<data>].json``: ``auc`` and ``acc``, each with both values, the
@@ -106,7 +106,7 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
     if data is not None:  # which model carries over to another site: both scored on its images now
         for r in (run, oth):
             _read(r, "test")
-            evaluate_external(r, data, split=split, verbose=False)
+            evaluate_external(r, data, split=split, verbose=False, skip_bad=skip_bad)
         which = external_predictions_file(data, split)[len("predictions_"):-len(".csv")]
     (m_run, s_run), (m_oth, s_oth) = _read(run, which), _read(oth, which)
     checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth) if data is None else _same_external(

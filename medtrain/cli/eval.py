@@ -15,6 +15,9 @@ def register(sub) -> None:
                         "path,label[,patient], a folder of class sub-folders or an .npz), with the run's TTA, "
                         "temperature and threshold; writes RUN_DIR/eval_external_<name>.json and its per-image "
                         "predictions_external_<name>.csv")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="with --data: list and skip inputs that are missing or do not decode (in the JSON's "
+                        "'skipped') instead of stopping")
     p.add_argument("--vs", metavar="OTHER_RUN",
                    help="compare the run with another run scored on the same test images, paired: the difference "
                         "in AUC and ACC with a bootstrap interval, DeLong's and McNemar's p-values; writes "
@@ -24,6 +27,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if args.skip_bad and not args.data:
+        from medtrain.errors import MedtrainError
+
+        raise MedtrainError("--skip-bad applies to --data (a run's own splits were read when it trained)")
     if args.vs:
         from medtrain.errors import MedtrainError
         from medtrain.versus import compare_runs
@@ -31,12 +38,12 @@ def run(args) -> int:
         if not args.data and args.split != "test":
             raise MedtrainError("--vs compares the two runs' test predictions, or both scored on --data; --split "
                                 "chooses the split of a --data .npz only")
-        compare_runs(args.run_dir, args.vs, data=args.data, split=args.split)
+        compare_runs(args.run_dir, args.vs, data=args.data, split=args.split, skip_bad=args.skip_bad)
         return 0
     if args.data:
         from medtrain.external import evaluate_external
 
-        evaluate_external(args.run_dir, args.data, split=args.split)
+        evaluate_external(args.run_dir, args.data, split=args.split, skip_bad=args.skip_bad)
         return 0
     from medtrain.api import evaluate
 

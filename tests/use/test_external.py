@@ -71,3 +71,25 @@ def test_external_data_get_per_image_predictions_as_the_run_s_own_test_split(tra
         i = str(int(r["input"].rsplit("/", 1)[1][:-4]))
         assert r["true_label"] == own[i]["true_label"] and r["prediction"] == own[i]["prediction"]
         assert float(r["p1"]) == pytest.approx(float(own[i]["p1"]), abs=1e-6)
+
+
+def test_skip_bad_scores_the_readable_external_inputs_and_lists_the_rest(trained_run, tmp_path, capsys):
+    """External data often hold a broken or missing file: without --skip-bad it is one error line, with it the
+    rest are scored, as predict and training skip them, and the JSON lists what was left out and why."""
+    run, _, arrays = trained_run
+    rows = _pngs(tmp_path / "skip", arrays, by_class=False)
+    (tmp_path / "skip" / "imgs" / "broken.png").write_bytes(b"not a png")
+    lines = ["path,label,patient", *rows, "imgs/broken.png,0,patient99", "imgs/gone.png,1,patient98"]
+    (tmp_path / "skip" / "ext_skip.csv").write_text("\n".join(lines) + "\n")
+    code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "skip" / "ext_skip.csv")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert not (run / "eval_external_ext_skip.json").exists()
+    code, out, err = run_cli(capsys, "eval", run, "--data", tmp_path / "skip" / "ext_skip.csv", "--skip-bad")
+    assert code == 0, err
+    got = json.loads((run / "eval_external_ext_skip.json").read_text())
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert got["n"] == 40 and got["auc"] == pytest.approx(test["auc"], abs=1e-9)  # the 40 readable ones
+    assert sorted(s["input"].rsplit("/", 1)[1] for s in got["skipped"]) == ["broken.png", "gone.png"]
+    assert "2 input(s) skipped (--skip-bad)" in out
+    code, _, err = run_cli(capsys, "eval", run, "--skip-bad")
+    assert code == 2 and "--skip-bad applies to --data" in err
