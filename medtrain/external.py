@@ -20,6 +20,7 @@ import torch
 from medtrain.api import score_and_keep, write_eval_predictions, write_scores
 from medtrain._io import path_kind
 from medtrain.data import Split
+from medtrain.data.folder import MISSING, file_problem
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
@@ -29,7 +30,7 @@ from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
 
 
-def _name_of(data: str | os.PathLike, split: str) -> str:
+def external_name(data: str | os.PathLike, split: str) -> str:
     """The data's name in file names: its stem, and the split of an .npz other than test (an .npz's train and
     test splits had written one file, the second over the first)."""
     stem = Path(data).stem or "data"
@@ -38,12 +39,12 @@ def _name_of(data: str | os.PathLike, split: str) -> str:
 
 def external_file(data: str | os.PathLike, split: str = "test") -> str:
     """The run's file of an external evaluation: ``eval_external_<name of the data>.json``."""
-    return f"eval_external_{_name_of(data, split)}.json"
+    return f"eval_external_{external_name(data, split)}.json"
 
 
 def external_predictions_file(data: str | os.PathLike, split: str = "test") -> str:
     """Its per-image predictions: ``predictions_external_<name of the data>.csv``, as ``predictions_test.csv``."""
-    return f"predictions_external_{_name_of(data, split)}.csv"
+    return f"predictions_external_{external_name(data, split)}.csv"
 
 
 def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
@@ -52,8 +53,11 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
     ``data``; with ``skip_bad`` an input that is missing or does not decode is listed with the reason and left
     out, as ``predict --skip-bad`` and training's ``--skip-bad`` leave it out, else it is an error."""
     kind = path_kind(data)
-    if kind is None:
-        raise MedtrainError(f"{data}: no such file or folder")
+    if kind is None:  # a FIFO is refused unread, and said to be one
+        problem = file_problem(data)
+        raise MedtrainError(f"{data}: {'no such file or folder' if problem in (None, MISSING) else problem}")
+    if data.suffix.lower() != ".npz" and split != "test":
+        raise MedtrainError(f"--split {split} chooses a split of an .npz; {data} is no .npz (all of it is test)")
     skipped: list[dict] = []
 
     def listed(entry, label, group):  # the items of one labelled entry, or none if it is skipped

@@ -24,7 +24,7 @@ from medtrain import metrics as M
 from medtrain._predictions_csv import read_saved
 from medtrain.api import write_eval_file
 from medtrain.errors import MedtrainError
-from medtrain.external import evaluate_external, external_predictions_file
+from medtrain.external import evaluate_external, external_name, external_predictions_file
 from medtrain.intervals import repeated
 from medtrain.rundir import load_config, read_metrics
 from medtrain.significance import delong_test, mcnemar_test, paired_bootstrap
@@ -38,7 +38,7 @@ def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None,
     external data."""
     p = Path(other).resolve()
     name = f"{p.parent.name}-{p.name}" if p.parent.name else p.name
-    on = f"_on_{Path(data).stem or 'data'}" if data is not None else ""
+    on = f"_on_{external_name(data, split)}" if data is not None else ""
     key = f"{p}\0{Path(data).resolve() if data is not None else ''}\0{split if data is not None else ''}"
     tag = hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
     return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name + on) + f"_{tag}.json"
@@ -65,13 +65,11 @@ def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_othe
     same_inputs = None in (s_run.inputs, s_other.inputs) or s_run.inputs == s_other.inputs  # as predictions name them
     same_rows = (s_run.labels.shape == s_other.labels.shape and np.array_equal(s_run.labels, s_other.labels)
                  and s_run.groups == s_other.groups and same_inputs)
-    if None not in digests:
+    if None not in digests:  # a digest is of the images and labels in their order: equal ones are the same rows
         if digests[0] != digests[1]:
             raise MedtrainError(f"{run} and {other} were scored on different test images (SHA-256 {digests[0][:12]}... "
                                 f"and {digests[1][:12]}...); a paired comparison needs the same test set")
-        if not same_rows:  # the same images, listed in another order: not expected from one splitter
-            raise MedtrainError(f"{run} and {other} list their test images in a different order")
-        return "sha256"
+        return "sha256"  # (names may differ: a fold run of an .npz names image 0 'test/0')
     if not same_rows:
         raise MedtrainError(f"{run} and {other} were scored on different test images (their labels or inputs "
                             "differ); a paired comparison needs the same test set")
@@ -96,7 +94,7 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
                  split: str = "test", verbose: bool = True, skip_bad: bool = False) -> dict:
     """``run_dir`` against ``other`` on their shared test split, or with ``data`` on labelled external data
     (both scored on it now, :func:`medtrain.external.evaluate_external`, its ``split`` for an .npz); writes and
-    returns ``eval_vs_<other>[_on_<data>].json``: ``auc`` and ``acc``, each with both values, the
+    returns ``eval_vs_<parent>-<other>[_on_<data>]_<hash>.json`` (:func:`versus_file`): ``auc`` and ``acc``, each with both values, the
     ``difference`` (run minus other), its paired bootstrap ``difference_ci`` and, where images are
     independent, a ``p`` value and the test that gave it."""
     run, oth = Path(run_dir), Path(other)
@@ -118,7 +116,8 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
     # the same draws in either order of the runs: swapped, the interval is the mirror image
     draws = max(cfg.bootstrap, load_config(oth).bootstrap)
     grouped = repeated(s_run.groups)
-    res = {"split": "test" if data is None else f"external {data}", "n": int(len(y)), "run": str(run),
+    where = f"external {data}" + (f" ({split} split)" if data is not None and Path(data).suffix.lower() == ".npz" else "")
+    res = {"split": "test" if data is None else where, "n": int(len(y)), "run": str(run),
            "other": str(oth), "same_test_set": checked,
            "bootstrap": int(draws), "patients": len(set(s_run.groups)) if grouped else None}
     for name, stat in (("auc", lambda t, s: M.auc(t, s, task)), ("acc", lambda t, s: M.acc(t, s, task))):
@@ -137,7 +136,7 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
             res["p_values"] = ("not given: DeLong's and McNemar's tests are for one label; the mean over labels has "
                                "its paired interval only")
         else:
-            res["p_values"] = ("AUC's not given: DeLong's test is for a binary task's AUC; the mean one-vs-rest AUC "
+            res["p_values"] = ("for AUC not given: DeLong's test is for a binary task's AUC; the mean one-vs-rest AUC "
                                "has its paired interval only")
         if task != MULTILABEL:
             mc = mcnemar_test(_correct(y, s_run.scores, task), _correct(y, s_oth.scores, task))
@@ -159,6 +158,8 @@ def versus_summary(res: dict) -> str:
         lo, hi = r["difference_ci"]
         ci = (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else " (no interval: bootstrap 0)" if not res["bootstrap"]
               else " (no interval: the draws cannot differ)")
+        if r.get("run_only_correct") == 0 == r.get("other_only_correct"):  # a point interval, and why
+            ci = " (the two runs make the same call on every image)"
         p = f", {r['test']} p = {r['p']:.3g}" if r["p"] is not None else ""
         extra = (f" ({r['run_only_correct']} images right only in the first, {r['other_only_correct']} only in the "
                  "second)") if "run_only_correct" in r else ""

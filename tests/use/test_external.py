@@ -93,3 +93,18 @@ def test_skip_bad_scores_the_readable_external_inputs_and_lists_the_rest(trained
     assert "2 input(s) skipped (--skip-bad)" in out
     code, _, err = run_cli(capsys, "eval", run, "--skip-bad")
     assert code == 2 and "--skip-bad applies to --data" in err
+
+
+def test_external_data_that_is_a_fifo_or_no_npz_with_a_split_is_said_so(trained_run, tmp_path, capsys):
+    import os
+
+    from conftest import no_hang
+
+    run, _, arrays = trained_run
+    os.mkfifo(tmp_path / "ff.npz")
+    with no_hang():
+        code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "ff.npz")
+    assert code == 2 and "not a regular file" in err
+    _pngs(tmp_path / "folder_split", arrays, by_class=True)
+    code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "folder_split", "--split", "val")
+    assert code == 2 and "--split val chooses a split of an .npz" in err

@@ -123,7 +123,7 @@ def test_two_runs_compared_on_external_data_are_both_scored_on_it(trained_run, t
     got = json.loads((other / versus_file(run, data, "val")).read_text())
     mine = json.loads((other / "eval_external_tiny_val.json").read_text())  # an .npz's val split: named so
     theirs = json.loads((run / "eval_external_tiny_val.json").read_text())
-    assert got["split"] == f"external {data}" and got["n"] == mine["n"] == 16  # the .npz's val split
+    assert got["split"] == f"external {data} (val split)" and got["n"] == mine["n"] == 16  # the .npz's val split
     assert got["auc"]["run"] == pytest.approx(mine["auc"]) and got["auc"]["other"] == pytest.approx(theirs["auc"])
     assert got["acc"]["difference"] == pytest.approx(mine["acc"] - theirs["acc"])
     assert got["same_test_set"] == "external data, scored now" and "16 images of external" in out
@@ -172,3 +172,21 @@ def test_a_cross_validation_folder_points_to_its_fold_runs(trained_run, tmp_path
         shutil.copytree(run, cv / f"fold{k}", ignore=shutil.ignore_patterns("eval_*.json", "checkpoints", "*.png"))
     code, _, err = run_cli(capsys, "eval", run, "--vs", cv)
     assert code == 2 and "not a finished run (no metrics.json); compare its fold runs (fold0, fold1)" in err
+
+
+def test_a_fold_run_and_a_plain_run_of_one_npz_compare_though_they_name_images_apart(trained_run, tmp_path, capsys):
+    """A fold run of an .npz names test image 0 'test/0', a plain run '0'; their digests agree, so they are the
+    same test set, and the comparison after cross-validation the README suggests is not refused."""
+    run, _, _ = trained_run
+    fold = _other(run, tmp_path / "fold0", lambda p: p)
+    path = fold / "predictions_test.csv"
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    i = rows[0].index("input")
+    for r in rows[1:]:
+        r[i] = f"test/{r[i]}"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    code, out, err = run_cli(capsys, "eval", run, "--vs", fold)
+    assert code == 0, err
+    assert "(the two runs make the same call on every image)" in out  # not '+0.000 [+0.000, +0.000]'
