@@ -126,10 +126,14 @@ def report_data(cv: dict, config: dict) -> dict:
     note = (f"brackets are 95% bootstrap intervals over {cv['oof']['patients']} patients (each drawn patient brings "
             "all their images)" if cv["oof"].get("patients") else "brackets are 95% bootstrap intervals")
     if cv["oof"].get("acc_ci_method") == "wilson":
-        note += ("; ACC's is Wilson's score interval (" + ("too few images or patients per class to resample within "
-                 "classes" if cv["oof"].get("acc_ci_reason") == "few units per class" else "a bootstrap interval "
-                 "would be a point") + ")")
+        reason = cv["oof"].get("acc_ci_reason")
+        note += ("; ACC's is Wilson's score interval (" + (
+            "too few images or patients per class to resample within classes" if reason == "few units per class"
+            else "the models call every image one class, so resamples barely vary"
+            if reason == "every image called one class" else "a bootstrap interval would be a point") + ")")
     note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
+    if _test_spread(cv):  # cv.md said so; the report had not
+        note += "; " + _test_spread(cv)
     if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")
@@ -194,8 +198,16 @@ def to_markdown(cv: dict) -> str:
                     if cv["held_out"] == "val" else ""))
     lines.append("")
     lines.append(POOLED_FROM)
-    test_n = {f["sizes"]["test"] for f in cv["per_fold"]}
-    if cv["held_out"] == "val" and len(test_n) == 1 and any(n.startswith("test") for n in names):
-        lines.append(f"The test columns score each of the {len(cv['per_fold'])} fold models on the same {test_n.pop()} "
-                     "test images: their ± is the spread between the models, not a sampling interval of the test set.")
+    spread = _test_spread(cv)
+    if spread:
+        lines.append(spread[0].upper() + spread[1:] + ".")
     return "\n".join(lines) + "\n"
+
+
+def _test_spread(cv: dict) -> str | None:
+    """What the official test columns' ± is where every fold scores one test set."""
+    test_n = {f["sizes"]["test"] for f in cv["per_fold"]}
+    if cv["held_out"] != "val" or len(test_n) != 1 or not any(k.startswith("test") for k in cv["summary"]):
+        return None
+    return (f"the test columns score each of the {len(cv['per_fold'])} fold models on the same {test_n.pop()} test "
+            "images: their ± is the spread between the models, not a sampling interval of the test set")

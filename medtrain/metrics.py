@@ -163,19 +163,23 @@ def _few_units(cis: dict, true: np.ndarray, called: np.ndarray, groups) -> None:
     none = set(PER_CLASS_CI) if units < MIN_UNITS else {"f1", "auc"} if units < small else set()
     if units_in(~true, groups) < small:  # AUC rests on the images outside the class as much
         none.add("auc")
+    # a class the network calls for every image: its precision is the ACC, its F1 follows, and over patients of
+    # unequal size their draws vary a little without meaning it ([0.439, 0.581] beside ACC's Wilson [0.339, 0.679])
+    always = bool(called.all()) and not bool(true.all())
     for m, rows, hit in (("recall", true, called), ("precision", called, true)):
         lo, hi = cis[f"{m}_ci"]
         few = units < small or units_in(rows, groups) < small
-        if m not in none and (few or lo == hi):
+        if m not in none and (few or lo == hi or always):
             ci = proportion_ci(hit[rows], np.asarray(groups)[rows] if repeated(groups) else None)
             if np.isfinite(ci).all():
                 cis[f"{m}_ci"], cis[f"{m}_ci_method"] = ci, "wilson"
-                cis[f"{m}_ci_reason"] = "few units" if few else "every draw gave one value"
+                cis[f"{m}_ci_reason"] = ("few units" if few else ONE_CLASS if always
+                                         else "every draw gave one value")
             else:
                 none.add(m)
     for m in ("f1", "auc"):  # a point from the draws (a class never or always called) claims certainty
         lo, hi = cis[f"{m}_ci"]
-        if lo == hi:
+        if lo == hi or (always and m == "f1"):
             none.add(m)
     for m in none:
         cis[f"{m}_ci"], cis[f"{m}_ci_draws"] = [float("nan")] * 2, 0
@@ -201,6 +205,10 @@ def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 10
 
 # --- calibration -------------------------------------------------------------------------------------------
 
+#: why an interval is Wilson's where the network calls every image one class: its draws barely vary
+ONE_CLASS = "every image called one class"
+
+
 def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_value: float | None = None) -> dict:
     """:func:`bootstrap_ci`'s ACC and AUC intervals, except where the within-class resamples cannot show ACC's
     variability. ACC is a proportion, and there Wilson's interval (over the patients' effective size with
@@ -225,14 +233,15 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
         return res
     called = predictions(y_score, task)
     hit = called == np.asarray(y_true).reshape(-1)
-    collapsed = collapsed or (len(np.unique(called)) == 1 and len(np.unique(np.asarray(y_true))) > 1)
+    one_class = len(np.unique(called)) == 1 and len(np.unique(np.asarray(y_true))) > 1
     few = shortfall(hit, groups, class_strata(y_true)) > MAX_SHORTFALL
-    if acc_value in (0.0, 1.0) or collapsed or few:
+    reason = ("every image right" if acc_value == 1.0 else "every image wrong" if acc_value == 0.0
+              else ONE_CLASS if one_class else "every draw gave one value" if collapsed
+              else "few units per class" if few else None)
+    if reason is not None:
         ci = clustered_wilson(hit, groups) if repeated(groups) else wilson_interval(int(hit.sum()), len(hit))
         if np.isfinite(ci).all():
-            res["acc_ci"], res["acc_ci_method"] = ci, "wilson"
-            if few and not (acc_value in (0.0, 1.0) or collapsed):
-                res["acc_ci_reason"] = "few units per class"
+            res["acc_ci"], res["acc_ci_method"], res["acc_ci_reason"] = ci, "wilson", reason
     return res
 
 

@@ -200,6 +200,7 @@ def test_cv_md_says_which_probabilities_are_pooled_and_what_the_test_spread_is()
     md = " ".join(to_markdown(cv).split())
     assert "Pooled from the fold runs' uncalibrated probabilities (the p columns" in md
     assert "score each of the 5 fold models on the same 156 test images: their ± is the spread between" in md
-    assert "uncalibrated probabilities" in report_data(cv, {})["pooled_note"]
+    note = report_data(cv, {})["pooled_note"]
+    assert "uncalibrated probabilities" in note and "spread between the models" in note  # the report says it too
     cv["held_out"] = "test"
     assert "same 156 test images" not in to_markdown(cv)

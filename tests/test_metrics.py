@@ -238,8 +238,28 @@ def test_a_class_never_called_gets_no_point_interval_and_its_wilson_ones_say_why
     y = np.array([0] * 44 + [1] * 112)
     p1 = np.random.default_rng(0).uniform(0.6, 1.0, len(y))  # every image called class 1
     cis = per_class_ci(y, np.stack([1 - p1, p1], 1), "binary-class", {"0": "a", "1": "b"}, n=200)
-    for name in ("a", "b"):
+    for name, why in (("a", "every draw gave one value"), ("b", "every image called one class")):
         c = cis[name]
-        assert c["recall_ci_method"] == "wilson" and c["recall_ci_reason"] == "every draw gave one value"
+        assert c["recall_ci_method"] == "wilson" and c["recall_ci_reason"] == why
         assert np.isnan(c["f1_ci"]).all() or c["f1_ci"][0] < c["f1_ci"][1]
     assert np.isnan(cis["b"]["f1_ci"]).all()  # F1 0.836 in every draw: no interval, not [0.836, 0.836]
+
+
+def test_a_class_called_for_every_image_over_patients_gets_wilson_precision_as_acc_does():
+    """Over patients of unequal size a one-class network's draws vary a little: its class's precision (which is
+    the ACC) had read [0.439, 0.581] beside ACC's clustered Wilson [0.339, 0.679] on one page (regression walk)."""
+    import numpy as np
+
+    from medtrain.metrics import ONE_CLASS, acc_auc_ci, per_class_ci
+
+    rng = np.random.default_rng(2)
+    sizes = rng.integers(1, 6, 36)
+    groups = [str(g) for g in np.repeat(np.arange(36), sizes)]
+    y = np.repeat(rng.random(36) < 0.5, sizes).astype(int)
+    p1 = rng.uniform(0.6, 1.0, len(y))  # every image called class 1
+    scores = np.stack([1 - p1, p1], 1)
+    cis = per_class_ci(y, scores, "binary-class", {"0": "a", "1": "b"}, n=200, groups=groups)
+    acc = acc_auc_ci(y, scores, "binary-class", n=200, seed=0, groups=groups)
+    assert acc["acc_ci_reason"] == ONE_CLASS
+    assert cis["b"]["precision_ci"] == acc["acc_ci"] and cis["b"]["precision_ci_reason"] == ONE_CLASS
+    assert np.isnan(cis["b"]["f1_ci"]).all()

@@ -92,8 +92,11 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     unit = f" over {res['patients']} patients" if res.get("patients") else ""
     if res.get("acc_ci_method") == "wilson":
         few = f"too few test {'patients' if res.get('patients') else 'images'} per class to resample within classes"
+        reason = res.get("acc_ci_reason")  # (older runs recorded a reason for few units only)
         unit += "; ACC's is Wilson's: " + ("every image right" if res["acc"] == 1 else "every image wrong"
-                                           if res["acc"] == 0 else few if res.get("acc_ci_reason")
+                                           if res["acc"] == 0 else few if reason == "few units per class"
+                                           else "the network calls every image one class"
+                                           if reason == "every image called one class"
                                            else "the same ACC in every resample")
     if acc and not auc and res.get("auc_ci_draws") == 0:  # the resamples cannot differ (one image per class)
         unit += "; no AUC interval: the resamples cannot differ"
