@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:  # after an option, and leaves the inputs over
         option = next((e.split("=", 1)[0] for e in extra if e.startswith("--")), None)
         if option is not None:  # an unknown option names the closest ones, as an unknown command does
-            known = sorted(s for a in _command_parser(parser, args.command)._actions for s in a.option_strings
-                           if s.startswith("--"))
-            close = [k for k in known if k.startswith(option)][:3] or difflib.get_close_matches(option, known, 3, 0.6)
+            own = _command_parser(parser, args)
+            known = sorted(s for a in own._actions for s in a.option_strings if s.startswith("--"))
+            close = [k for k in known if k.startswith(option)][:3] or difflib.get_close_matches(option, known, 3, 0.7)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            parser.exit(2, f"medtrain: error: unknown option {option}{hint} (see `medtrain {args.command} --help`)\n")
+            parser.exit(2, f"medtrain: error: unknown option {option}{hint} (see `{own.prog} --help`)\n")
         parser.exit(2, f"medtrain: error: unrecognized arguments: {' '.join(extra)} (see `medtrain {args.command} "
                        f"--help`)\n")
     if isinstance(getattr(args, "out", None), str) and args.out.startswith("~"):  # quoted: no shell expanded it
@@ -110,9 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices[command]
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the command line's (sub-)command: ``augment show``'s, not ``augment``'s."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = getattr(args, sub.dest, None) if sub is not None else None
+        if chosen not in (sub.choices if sub is not None else {}):
+            return parser
+        parser = sub.choices[chosen]
 
 
 def _own_warnings_in_one_line(shown):

@@ -149,7 +149,9 @@ def test_a_misspelled_choice_names_the_nearest(capsys, argv, hint):
 @pytest.mark.parametrize("argv, hint", [(["train", "--epoch", "3"], "unknown option --epoch; did you mean --epochs?"),
                                         (["train", "--pre", "x"], "did you mean --precision, --pretrained?"),
                                         (["predict", "run", "a.png", "--no-tt"], "did you mean --no-tta?"),
-                                        (["train", "--zzzz", "1"], "unknown option --zzzz (see")])
+                                        (["train", "--zzzz", "1"], "unknown option --zzzz (see"),
+                                        (["augment", "show", "--augment", "flip", "--out", "x.png", "--draw", "2"],
+                                         "did you mean --draws? (see `medtrain augment show --help`)")])
 def test_a_prefix_of_an_option_is_refused_naming_the_options_it_could_mean(capsys, argv, hint):
     """argparse took a prefix for the option it begins (`--epoch 3` trained with --epochs 3, `--pre` with
     --pretrained or --precision as the options then were): a typo ran, and a new option could change an old
