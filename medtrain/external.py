@@ -76,7 +76,7 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
             labels = np.asarray(z[f"{split}_labels"]).reshape(len(z[f"{split}_labels"]), -1)[:, 0]
         if labels.size and (labels.min() < 0 or labels.max() >= len(run.label_names)):
             raise MedtrainError(f"{data}: {split}_labels hold class indices outside 0..{len(run.label_names) - 1}")
-        rows = [(item, run.label_names[int(v)], None)
+        rows = [(item._replace(name=f"{split}/{item.name}"), run.label_names[int(v)], None)  # as splits.csv names it
                 for item, v in zip(iter_inputs([data], run, split=split, alone=True), labels)]
     elif kind == "file":
         table = read_label_csv(data)

@@ -108,3 +108,14 @@ def test_external_data_that_is_a_fifo_or_no_npz_with_a_split_is_said_so(trained_
     _pngs(tmp_path / "folder_split", arrays, by_class=True)
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "folder_split", "--split", "val")
     assert code == 2 and "--split val chooses a split of an .npz" in err
+
+
+def test_the_rows_of_an_external_npz_are_named_with_their_split(trained_run, capsys):
+    """An .npz's rows had been named 0, 1, ... in predictions_external_*.csv, whichever split was scored; they
+    are named as splits.csv names them (val/0, ...)."""
+    from conftest import read_rows
+
+    run, data, _ = trained_run
+    assert run_cli(capsys, "eval", run, "--data", data, "--split", "val")[0] == 0
+    rows = read_rows(run / "predictions_external_tiny_val.csv")
+    assert [r["input"] for r in rows] == [f"val/{i}" for i in range(16)]
