@@ -113,7 +113,7 @@ def test_a_checkpoint_of_an_older_medtrain_resumes_with_its_first_call_unknown(t
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=EPOCHS), verbose=False,
                        callbacks=[InterruptAfter(2)])
     last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
-    state = torch.load(last, map_location="cpu", weights_only=False)
+    state = torch.load(last, map_location="cpu", weights_only=True)
     key = next(k for k in state["callbacks"] if "WallTime" in k)
     if kept == "nothing":
         del state["callbacks"][key]
