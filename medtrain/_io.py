@@ -7,6 +7,7 @@ which is atomic on POSIX file systems.
 from __future__ import annotations
 
 import json
+import errno
 import os
 import re
 import shutil
@@ -41,6 +42,31 @@ def path_kind(path: str | os.PathLike) -> Optional[str]:
     except (OSError, ValueError):  # ValueError: an embedded NUL byte
         return None
     return "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else None
+
+
+MISSING = "no such file"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is no file to read (:data:`MISSING`, ``"symbolic link loop"``, ``"permission denied"``,
+    ``"is a folder"``, :data:`NOT_REGULAR`), or None for a regular file or a link to one. Asked before opening:
+    opening a FIFO waits for a writer for ever, and a device such as /dev/zero never ends."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError) as e:  # ValueError: an embedded NUL byte; a name too long: missing too
+        return {errno.ELOOP: "symbolic link loop", errno.EACCES: "permission denied"}.get(
+            getattr(e, "errno", None), MISSING)
+    if stat.S_ISREG(st.st_mode):
+        return None
+    return "is a folder" if stat.S_ISDIR(st.st_mode) else NOT_REGULAR
+
+
+def why_not_read(path: str | os.PathLike, missing: str = "no such file or folder") -> str:
+    """Why ``path`` cannot be read, for a message: ``missing`` where it is not there, else the
+    :func:`file_problem` (a link loop, a FIFO or a device, permission)."""
+    problem = file_problem(path)
+    return missing if problem in (None, MISSING) else problem
 
 
 def cache_dir() -> Path:
@@ -301,9 +327,9 @@ def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
             not UTF-8 text or is not valid YAML.
     """
     p = Path(path)
-    if not p.is_file():  # a FIFO is refused unread (reading it waits for a writer), and said to be one
-        why = "is a folder" if p.is_dir() else "is not a regular file (a FIFO, socket or device)" if p.exists() else ""
-        raise MedtrainError(f"{what} {p} {why}" if why else f"{what} not found: {p}")
+    problem = file_problem(p)  # a FIFO is refused unread (reading it waits for a writer), and said to be one
+    if problem is not None:
+        raise MedtrainError(f"{what} not found: {p}" if problem == MISSING else f"{what} {p}: {problem}")
     try:
         return read_yaml(p.read_text())
     except UnicodeDecodeError:

@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from medtrain.api import score_and_keep, write_eval_predictions, write_scores
-from medtrain._io import path_kind
+from medtrain._io import path_kind, why_not_read
 from medtrain.data import Split
-from medtrain.data.folder import MISSING, file_problem
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
@@ -54,8 +53,7 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
     out, as ``predict --skip-bad`` and training's ``--skip-bad`` leave it out, else it is an error."""
     kind = path_kind(data)
     if kind is None:  # a FIFO is refused unread, and said to be one
-        problem = file_problem(data)
-        raise MedtrainError(f"{data}: {'no such file or folder' if problem in (None, MISSING) else problem}")
+        raise MedtrainError(f"{data}: {why_not_read(data)}")
     if data.suffix.lower() != ".npz" and split != "test":
         raise MedtrainError(f"--split {split} chooses a split of an .npz; {data} is no .npz (all of it is test)")
     skipped: list[dict] = []

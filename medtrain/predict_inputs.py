@@ -19,12 +19,11 @@ import torch
 
 from medtrain.runmodel import RunModel
 from medtrain.data.dicom import image_shape, is_dicom_file
-from medtrain.data.folder import (IMAGE_SUFFIXES, MISSING, NOT_REGULAR, decode_image, file_problem, read_image,
-                                  resize_square)
+from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
 from medtrain.data.table import entry_path
-from medtrain._io import path_kind
+from medtrain._io import NOT_REGULAR, file_problem, path_kind, why_not_read
 from medtrain.data._table_checks import separator_of
 from medtrain.errors import MedtrainError
 
@@ -111,7 +110,7 @@ def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
                 entry = _listed(path, r[col].strip())
                 kind = path_kind(entry)
                 if kind is None:  # as a missing input given on the command line, not "damaged"
-                    missing = MedtrainError(f"{entry}: {_problem(entry)} (row {i + 1} of {path})")
+                    missing = MedtrainError(f"{entry}: {why_not_read(entry)} (row {i + 1} of {path})")
                     yield Item(str(entry), lambda e=missing: _raise(e))
                     continue
                 if kind == "dir":
@@ -143,12 +142,6 @@ def _listed(csv_path: Path, entry: str) -> Path:
     return entry_path(csv_path.parent, entry)
 
 
-def _problem(path: Path) -> str:
-    """Why ``path`` is neither a file nor a folder to read: missing, a link loop, a FIFO or a device."""
-    problem = file_problem(path)
-    return "no such file or folder" if problem in (None, MISSING) else problem
-
-
 def _raise(e: Exception):
     raise e
 
@@ -177,7 +170,7 @@ def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: boo
         if kind is None and file_problem(path) == NOT_REGULAR:  # a FIFO or a device, whatever its name
             yield _file_item(path, run)  # (fifo.csv): a bad input, never opened
         elif kind is None:  # missing, or a link loop
-            raise MedtrainError(f"{path}: {_problem(path)}")
+            raise MedtrainError(f"{path}: {why_not_read(path)}")
         elif kind == "dir":
             yield from _folder_items(path, run)
         elif path.suffix.lower() == ".npz":

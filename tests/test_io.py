@@ -180,9 +180,9 @@ def test_a_yaml_file_that_is_a_fifo_or_a_folder_is_said_to_be_one(tmp_path):
     from medtrain.errors import MedtrainError
 
     os.mkfifo(tmp_path / "cfg.yaml")
-    with pytest.raises(MedtrainError, match=r"config file .*cfg\.yaml is not a regular file"):
+    with pytest.raises(MedtrainError, match=r"config file .*cfg\.yaml: not a regular file"):
         read_yaml_file(tmp_path / "cfg.yaml", "config file")
-    with pytest.raises(MedtrainError, match=r"policy file .* is a folder"):
+    with pytest.raises(MedtrainError, match=r"policy file .*: is a folder"):
         read_yaml_file(tmp_path, "policy file")
     with pytest.raises(MedtrainError, match=r"config file not found"):
         read_yaml_file(tmp_path / "none.yaml", "config file")

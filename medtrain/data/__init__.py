@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from medtrain._io import path_kind
+from medtrain._io import path_kind, why_not_read
 
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, SPLITS, TASKS, Split, Splits
-from medtrain.data.folder import MISSING, file_problem, load_csv, load_folder
+from medtrain.data.folder import load_csv, load_folder
 from medtrain.data.geometry import parse_spacing
 from medtrain.data.intensity import parse_window
 from medtrain.data.medmnist import fetch, load_medmnist, load_npz, names
@@ -41,8 +41,7 @@ def load_splits(config) -> Splits:
     p = Path(config.data)
     suffix = p.suffix.lower()
     if path_kind(p) is None:
-        problem = file_problem(p)
-        raise MedtrainError(f"--data {p}: {'no such file or folder' if problem == MISSING else problem}")
+        raise MedtrainError(f"--data {p}: {why_not_read(p)}")
     if _holds_volumes(p, group_column):
         from medtrain.data.volumes import load_volume_folder
 

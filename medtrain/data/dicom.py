@@ -28,8 +28,8 @@ from typing import Optional
 
 import numpy as np
 
-from medtrain._io import path_kind
-from medtrain.data.folder import IMAGE_SUFFIXES, file_problem
+from medtrain._io import file_problem, path_kind
+from medtrain.data.folder import IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
 from medtrain.data.nifti import VolumeData, to_ras

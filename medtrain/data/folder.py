@@ -6,11 +6,9 @@ stratified split every loader uses (:func:`medtrain.data.split.stratified_split`
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
-import stat
 import warnings
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
-from medtrain._io import path_kind
+from medtrain._io import file_problem, path_kind, why_not_read
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.intensity import normalise_percentile, to_uint8
@@ -65,24 +63,6 @@ def check_square(path, width: int, height: int) -> None:
     if width != height:
         raise MedtrainError(f"images are not square ({path} is {width}x{height}); pass --image-size N to resize "
                             f"them to N x N")
-
-
-MISSING = "no such file"
-NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
-
-
-def file_problem(path: str | os.PathLike) -> str | None:
-    """Why ``path`` is no file to read (:data:`MISSING`, ``"symbolic link loop"``, ``"permission denied"``,
-    ``"is a folder"``, :data:`NOT_REGULAR`), or None for a regular file or a link to one. Asked before opening:
-    opening a FIFO waits for a writer for ever, and a device such as /dev/zero never ends."""
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError) as e:  # ValueError: an embedded NUL byte; a name too long: missing too
-        return {errno.ELOOP: "symbolic link loop", errno.EACCES: "permission denied"}.get(
-            getattr(e, "errno", None), MISSING)
-    if stat.S_ISREG(st.st_mode):
-        return None
-    return "is a folder" if stat.S_ISDIR(st.st_mode) else NOT_REGULAR
 
 
 def _check_file(p: Path) -> None:
@@ -249,8 +229,8 @@ def decode_image(im: Image.Image, name: str = "image") -> torch.Tensor:
 
 
 def _not_found(p: Path) -> MedtrainError:
-    problem = file_problem(p)
-    return MedtrainError(f"image not found: {p}" if problem in (None, MISSING) else f"image {p}: {problem}")
+    why = why_not_read(p, "")
+    return MedtrainError(f"image {p}: {why}" if why else f"image not found: {p}")
 
 
 def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> tuple[list, list[dict]]:

@@ -27,10 +27,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind
+from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, why_not_read
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
-from medtrain.data.folder import MISSING, check_same_size, check_square, file_problem
+from medtrain.data.folder import check_same_size, check_square
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
@@ -104,8 +104,7 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     path = Path(path)
     found = path_kind(path)
     if found is None:  # a FIFO or device named x.nii is refused unopened, and said to be what it is
-        problem = file_problem(path)
-        raise MedtrainError(f"{path}: {'not found' if problem in (None, MISSING) else problem}")
+        raise MedtrainError(f"{path}: {why_not_read(path, 'not found')}")
     kind = "volume" if _is_volume(path) else "image"
     spacing = triple(spacing, "spacing") if spacing is not None else None
     if kind == "image" and image_size:
