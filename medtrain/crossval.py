@@ -132,8 +132,9 @@ def report_data(cv: dict, config: dict) -> dict:
             else "the models call every image one class, so resamples barely vary"
             if reason == "every image called one class" else "a bootstrap interval would be a point") + ")")
     note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
-    if _test_spread(cv):  # cv.md said so; the report had not
-        note += "; " + _test_spread(cv)
+    spread = _test_spread(cv)
+    if spread:  # cv.md said so; the report had not
+        note += "; " + spread
     if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")

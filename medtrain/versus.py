@@ -24,7 +24,7 @@ from medtrain import metrics as M
 from medtrain._predictions_csv import read_saved
 from medtrain.api import write_eval_file
 from medtrain.errors import MedtrainError
-from medtrain.external import evaluate_external, external_name, external_predictions_file
+from medtrain.external import evaluate_external, external_name
 from medtrain.intervals import repeated
 from medtrain.rundir import load_config, read_metrics
 from medtrain.significance import delong_test, mcnemar_test, paired_bootstrap
@@ -44,16 +44,22 @@ def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None,
     return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name + on) + f"_{tag}.json"
 
 
-def _read(run_dir: Path, which: str = "test") -> tuple[dict, object]:
+def _finished(run_dir: Path) -> None:
     if not (run_dir / "metrics.json").is_file():
         folds = sorted(d.name for d in run_dir.glob("fold*") if (d / "metrics.json").is_file())
         where = f"; compare its fold runs ({', '.join(folds[:3])}{', ...' if len(folds) > 3 else ''})" if folds else ""
         raise MedtrainError(f"{run_dir}: not a finished run (no metrics.json){where}")
+
+
+def _read(run_dir: Path, which: str = "test") -> tuple[dict, object]:
+    _finished(run_dir)
     return read_metrics(run_dir), read_saved(run_dir, which)
 
 
-def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_other) -> str:
-    """How the two test sets were found the same (``sha256`` or ``labels``); an error where they are not."""
+def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_other, external: bool = False) -> str:
+    """How the two runs' predictions were found to be of the same images: ``sha256`` (their recorded test
+    digests), ``labels`` (runs from before digests: labels, patients and input names) or, for ``external``
+    data both were scored on now, ``external data, scored now``; an error where they are not comparable."""
     if m_run.get("task") != m_other.get("task"):
         raise MedtrainError(f"{run} is a run of task {m_run.get('task')} and {other} of task {m_other.get('task')}: "
                             "not comparable")
@@ -62,27 +68,17 @@ def _same_data(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_othe
         raise MedtrainError(f"{run} and {other} have other classes ({', '.join(map(str, classes[0]))} vs "
                             f"{', '.join(map(str, classes[1]))}): not comparable")
     digests = [((m.get("provenance") or {}).get("data_sha256") or {}).get("test") for m in (m_run, m_other)]
-    same_inputs = None in (s_run.inputs, s_other.inputs) or s_run.inputs == s_other.inputs  # as predictions name them
-    same_rows = (s_run.labels.shape == s_other.labels.shape and np.array_equal(s_run.labels, s_other.labels)
-                 and s_run.groups == s_other.groups and same_inputs)
-    if None not in digests:  # a digest is of the images and labels in their order: equal ones are the same rows
+    if not external and None not in digests:  # of the images and labels in their order: equal ones, the same rows
         if digests[0] != digests[1]:
             raise MedtrainError(f"{run} and {other} were scored on different test images (SHA-256 {digests[0][:12]}... "
                                 f"and {digests[1][:12]}...); a paired comparison needs the same test set")
         return "sha256"  # (names may differ: a fold run of an .npz names image 0 'test/0')
-    if not same_rows:
-        raise MedtrainError(f"{run} and {other} were scored on different test images (their labels or inputs "
-                            "differ); a paired comparison needs the same test set")
-    return "labels"
-
-
-def _same_external(run: Path, other: Path, m_run: dict, m_other: dict, s_run, s_other) -> str:
-    """Two runs scored now on one external data set: the same task and classes (their images are the same)."""
-    try:
-        _same_data(run, other, {**m_run, "provenance": None}, {**m_other, "provenance": None}, s_run, s_other)
-    except MedtrainError as e:
-        raise MedtrainError(str(e).replace("test images", "inputs")) from None
-    return "external data, scored now"
+    same_inputs = None in (s_run.inputs, s_other.inputs) or s_run.inputs == s_other.inputs  # as predictions name them
+    if not (s_run.labels.shape == s_other.labels.shape and np.array_equal(s_run.labels, s_other.labels)
+            and s_run.groups == s_other.groups and same_inputs):
+        raise MedtrainError(f"{run} and {other} were scored on different {'inputs' if external else 'test images'} "
+                            "(their labels or inputs differ); a paired comparison needs the same images")
+    return "external data, scored now" if external else "labels"
 
 
 def _correct(labels: np.ndarray, scores: np.ndarray, task: str) -> np.ndarray:
@@ -100,15 +96,15 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
     run, oth = Path(run_dir), Path(other)
     if run.resolve() == oth.resolve():
         raise MedtrainError(f"--vs {other} is the run itself")
-    which = "test"
+    which = "test"  # the predictions file compared: predictions_<which>.csv
     if data is not None:  # which model carries over to another site: both scored on its images now
         for r in (run, oth):
-            _read(r, "test")
+            _finished(r)
+        for r in (run, oth):
             evaluate_external(r, data, split=split, verbose=False, skip_bad=skip_bad)
-        which = external_predictions_file(data, split)[len("predictions_"):-len(".csv")]
+        which = f"external_{external_name(data, split)}"  # (external.external_predictions_file)
     (m_run, s_run), (m_oth, s_oth) = _read(run, which), _read(oth, which)
-    checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth) if data is None else _same_external(
-        run, oth, m_run, m_oth, s_run, s_oth)
+    checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth, external=data is not None)
     task, y = m_run.get("task"), s_run.labels
     if task != MULTILABEL and len(np.unique(y)) < 2:
         raise MedtrainError(f"the test split of {run} holds one class only: AUC and its difference are undefined")
