@@ -2,10 +2,15 @@
 metrics: what is tested here is the bookkeeping, not the runs)."""
 from __future__ import annotations
 
+import math
+import statistics
+from types import SimpleNamespace
+
 import pytest
 
 import medtrain.compare as compare_mod
 from medtrain.errors import MedtrainError
+from medtrain.reports.tables import FOLDS_NOTE, paired_differences, summarise, to_csv, to_markdown
 
 
 def test_compare_writes_a_report_with_every_cell_and_seed(tmp_path, monkeypatch):
@@ -172,3 +177,33 @@ def test_each_cell_is_compared_with_the_first_seed_by_seed_with_an_interval(tmp_
     assert "+0.020 [-0.005, +0.045]" in (tmp_path / "report.html").read_text()
     header, first, second = (tmp_path / "summary.csv").read_text().splitlines()
     assert "d_val_auc_lo" in header and second.split(",")[header.split(",").index("pairs")] == "3"
+
+
+def test_fold_pairs_get_nadeau_and_bengios_wider_interval_and_say_so(tmp_path, monkeypatch):
+    # compare --vary x --folds 5: the five fold runs share 3/4 of their training images, so the plain t interval
+    # over them was too narrow; the corrected variance is (1/J + n_held/n_train) s^2 (Nadeau & Bengio 2003)
+    gain = {0: 0.01, 1: 0.03, 2: 0.02, 3: 0.00, 4: 0.04}
+
+    def fake_cv(cfg):
+        return [{"seed": cfg.seed, "cv": {"folds": 5, "fold": k, "held_out": "val"},
+                 "sizes": {"train": 400, "val": 100, "test": 50},
+                 "test": {"auc": 0.7, "acc": 0.7}, "val": {"auc": 0.6 + k / 50 + (gain[k] if float(cfg.dropout) else 0)},
+                 "best_epoch": 0, "stop_epoch": 1, "wall_s": 1.0} for k in range(5)]
+
+    cells = [{"cell": {"dropout": v}, "runs": fake_cv(SimpleNamespace(seed=0, dropout=v))} for v in ("0", "0.5")]
+    d = paired_differences(cells)[1]
+    sd = statistics.stdev(gain.values())
+    half = 2.776445 * sd * math.sqrt(1 / 5 + 100 / 400)  # t, 4 degrees of freedom
+    assert d["ci_method"] == "nadeau-bengio" and d["pairs"] == 5
+    assert d["d_val_auc_ci"] == pytest.approx([0.02 - half, 0.02 + half], abs=1e-6)
+    plain = 2.776445 * sd / math.sqrt(5)
+    assert half == pytest.approx(1.5 * plain)  # sqrt((1/5 + 1/4) / (1/5)): the plain one was a third too narrow
+    rows = summarise(cells)
+    assert FOLDS_NOTE in to_markdown(rows, ["dropout"]) and ",nadeau-bengio," in to_csv(rows, ["dropout"])
+    seeds_only = [{"cell": c["cell"], "runs": [{**r, "cv": None, "seed": r["cv"]["fold"]} for r in c["runs"]]}
+                  for c in cells]
+    assert paired_differences(seeds_only)[1]["ci_method"] == "t"
+    assert FOLDS_NOTE not in to_markdown(summarise(seeds_only), ["dropout"])
+    from medtrain.reports.html import write_comparison_report
+    html = write_comparison_report(tmp_path, ["dropout"], cells).read_text()
+    assert "Nadeau &amp; Bengio" in html

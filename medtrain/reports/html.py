@@ -20,7 +20,7 @@ import jinja2
 from PIL import Image
 
 from medtrain._io import write_text
-from medtrain.reports.tables import PAIRED, signed_difference, paired_differences
+from medtrain.reports.tables import FOLDS_NOTE, PAIRED, signed_difference, paired_differences
 from medtrain.reports.baselines import MEDMNIST_V2
 
 REPORT_FILE = "report.html"
@@ -131,7 +131,8 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
         rows.append({"name": name, "seeds": [f"{r.get('seed')}" + (f" fold {r['cv']['fold']}" if r.get("cv") else "")
                                              for r in c["runs"]], "stats": stats,
                      "per_seed": {label: values[label][i] for label in values}})
-    for row, d in zip(rows, paired_differences(cells)):  # each cell against the first, paired by seed
+    paired = paired_differences(cells)
+    for row, d in zip(rows, paired):  # each cell against the first, paired by seed
         row["paired"] = None if d is None else {n: signed_difference(d, n) for n in PAIRED}
     best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
     plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
@@ -139,7 +140,8 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     html = _ENV.get_template("compare.html.j2").render(
         title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
         best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
-        paired=len(rows) > 1)
+        paired=len(rows) > 1, folds_note=FOLDS_NOTE if any(d and d["ci_method"] == "nadeau-bengio" for d in paired)
+        else "")
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 

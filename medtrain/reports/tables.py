@@ -46,27 +46,47 @@ def _pair_key(run: dict) -> tuple:
     return run.get("seed"), (run.get("cv") or {}).get("fold")
 
 
+def _held_out_share(run: dict) -> float | None:
+    """n_held-out / n_train of a cross-validation fold run (the held-out split is ``cv.held_out``), else None."""
+    cv, sizes = run.get("cv") or {}, run.get("sizes") or {}
+    held, train = sizes.get(cv.get("held_out")), sizes.get("train")
+    return held / train if cv and held and train else None
+
+
 def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | None]:
     """Each cell's difference from the first cell (the reference), paired by seed (and fold): for every
     metric of :data:`PAIRED`, the mean per-seed difference and its Student-t interval over the pairs
     (``d_<metric>``, ``d_<metric>_ci``; the interval ``None`` with fewer than two pairs), and ``pairs``.
     The cells' runs share seeds, splits and initial weights, so the per-seed difference removes the seed-to-
     seed spread that each cell's own std carries (a walkthrough: +0.0042 on both seeds, hidden by std 0.026).
+
+    Pairs that are cross-validation folds are not independent: any two folds' runs share (K-2)/(K-1) of their
+    training images, and the plain t interval over them is too narrow. Their variance is the corrected
+    resampled one of Nadeau & Bengio ("Inference for the generalization error", Machine Learning 2003), in
+    Bouckaert & Frank's form for r seeds x K folds (PAKDD 2004): ``(1/J + n_held/n_train) * s^2`` over the J
+    pairs, with n_held/n_train the folds' mean (1/(K-1) for K equal folds); ``ci_method`` says which applied
+    (``"t"`` or ``"nadeau-bengio"``). SciPy has the t quantile; no library offers the correction itself.
     None for the reference itself."""
     from scipy.stats import t
 
     ref = {_pair_key(r): r for r in cells[0]["runs"]} if cells else {}
     out: list[dict | None] = [None]
     for c in cells[1:]:
-        row: dict = {}
+        row: dict = {"ci_method": "t"}
+        pairs = [(r, ref[_pair_key(r)]) for r in c["runs"] if _pair_key(r) in ref]
+        shares = [s for a, b in pairs for s in (_held_out_share(a), _held_out_share(b)) if s is not None]
         for name, get in PAIRED.items():
-            d = [get(r) - get(ref[_pair_key(r)]) for r in c["runs"] if _pair_key(r) in ref]
+            d = [get(a) - get(b) for a, b in pairs]
             d = [v for v in d if v is not None and math.isfinite(v)]
             row["pairs"] = len(d)
             mean = statistics.fmean(d) if d else float("nan")
             ci = None
             if len(d) > 1:
-                half = t.ppf((1 + level) / 2, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
+                factor = 1 / len(d)
+                if shares:
+                    factor += statistics.fmean(shares)
+                    row["ci_method"] = "nadeau-bengio"
+                half = t.ppf((1 + level) / 2, len(d) - 1) * statistics.stdev(d) * math.sqrt(factor)
                 ci = [mean - half, mean + half]
             row[f"d_{name}"], row[f"d_{name}_ci"] = mean, ci
         out.append(row)
@@ -94,20 +114,28 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
         cells += [f"{r['wall_s']:.0f}"]
         cells += [signed_difference(r.get("paired"), n) for n in PAIRED] if paired else []
         lines.append("| " + " | ".join(cells) + " |")
+    if any((r.get("paired") or {}).get("ci_method") == "nadeau-bengio" for r in rows):
+        lines += ["", FOLDS_NOTE]
     return "\n".join(lines) + "\n"
+
+
+#: said under a comparison whose pairs are cross-validation folds
+FOLDS_NOTE = ("The Δ intervals pair cross-validation folds, whose runs share most of their training images: "
+              "they use Nadeau & Bengio's corrected variance, (1/pairs + held-out/train size) x s², "
+              "not the plain t interval, which would be too narrow.")
 
 
 def to_csv(rows: list[dict], keys: list[str]) -> str:
     cols = keys + ["seeds", "runs"] + [f"{n}{s}" for n in ("test_acc", "test_auc", "val_auc", "best_epoch", "stop_epoch",
                                                   "wall_s") for s in ("", "_std")]
-    cols += ["pairs"] + [f"d_{n}{s}" for n in PAIRED for s in ("", "_lo", "_hi")]
+    cols += ["pairs", "ci_method"] + [f"d_{n}{s}" for n in PAIRED for s in ("", "_lo", "_hi")]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for r in rows:  # a std of one run is undefined: left empty, not 0
         row = {k: ("" if k.endswith("_std") and r["runs"] < 2 else v) for k, v in r.items()}
         d = r.get("paired") or {}
-        row["pairs"] = d.get("pairs", "")
+        row["pairs"], row["ci_method"] = d.get("pairs", ""), d.get("ci_method", "")
         for n in PAIRED:
             ci = d.get(f"d_{n}_ci") or ["", ""]
             row[f"d_{n}"], row[f"d_{n}_lo"], row[f"d_{n}_hi"] = d.get(f"d_{n}", ""), ci[0], ci[1]
