@@ -17,6 +17,9 @@ MIN_UNITS = 2
 MAX_SHORTFALL = 0.1
 #: the share of resamples in which a statistic must be defined to get an interval (:func:`percentile_interval`)
 MIN_DEFINED = 0.5
+#: a binary AUC whose rarer class has fewer test images than this takes Newcombe's score interval
+#: (:func:`newcombe_auc_interval`), not the bootstrap's
+FEW_FOR_AUC = 30
 _NAN = float("nan")
 
 
@@ -204,3 +207,29 @@ def clustered_wilson(hit: np.ndarray, groups: np.ndarray, level: float = 0.95) -
     else:
         n_eff = float(g)
     return wilson_interval(p * n_eff, n_eff, level)
+
+
+def newcombe_auc_interval(auc: float, n_pos: int, n_neg: int, level: float = 0.95) -> list[float]:
+    """The score-type interval of a binary ROC AUC from ``n_pos`` and ``n_neg`` independent images: Newcombe's
+    method 5 ("Confidence intervals for an effect size measure based on the Mann-Whitney statistic. Part 2",
+    Statistics in Medicine 2006): the AUCs ``t`` with ``(auc - t)^2 <= z^2 V(t)``, ``V`` Hanley & McNeil's
+    variance with ``N* = (n_pos + n_neg)/2 - 1``. With few images of a class the percentile bootstrap is too
+    narrow (10 positives, 100 negatives, AUC 0.86: it held the AUC in 88% of simulated test sets, 76% at AUC
+    0.96; DeLong's logit interval 92% / 91%; this one 97% / 95%, ``tests/test_interval_coverage.py``). Written
+    here because scikit-learn, SciPy and torchmetrics offer no AUC interval; SciPy finds the roots. Near an
+    AUC of 1 with 5 positives it too falls short (68% at 0.98 in that simulation, the bootstrap a point)."""
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    if n_pos < 1 or n_neg < 1 or not np.isfinite(auc):
+        return [_NAN, _NAN]
+    z2, half_n = float(norm.ppf((1 + level) / 2)) ** 2, (n_pos + n_neg) / 2 - 1
+
+    def gap(t: float) -> float:  # <= 0 inside the interval
+        v = t * (1 - t) * (1 + (half_n - 1) * (1 - t) / (2 - t) + (half_n - 1) * t / (1 + t)) / (n_pos * n_neg)
+        return (auc - t) ** 2 - z2 * v
+
+    eps = 1e-9
+    lo = 0.0 if gap(eps) <= 0 else brentq(gap, eps, min(max(auc, 2 * eps), 1 - eps))
+    hi = 1.0 if gap(1 - eps) <= 0 else brentq(gap, max(min(auc, 1 - 2 * eps), eps), 1 - eps)
+    return [float(lo), float(hi)]

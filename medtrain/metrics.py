@@ -14,9 +14,9 @@ import torch
 from scipy.stats import rankdata
 from sklearn.metrics import confusion_matrix
 
-from medtrain.intervals import (MAX_SHORTFALL, MIN_UNITS, Resampler, bootstrap, class_strata,  # noqa: F401
+from medtrain.intervals import (FEW_FOR_AUC, MAX_SHORTFALL, MIN_UNITS, Resampler, bootstrap, class_strata,  # noqa: F401
                                 clustered_wilson, percentile_interval, proportion_ci, repeated, shortfall,
-                                units_in, wilson_interval)  # (re-exported)
+                                newcombe_auc_interval, units_in, wilson_interval)  # (re-exported)
 from medtrain.tasks import BINARY, MULTILABEL
 
 ECE_BINS = 15  #: equal-width confidence bins of the expected calibration error
@@ -154,6 +154,13 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
         for j, m in enumerate(PER_CLASS_CI):
             cis[f"{m}_ci"], cis[f"{m}_ci_draws"] = percentile_interval(draws[:, i, j], level)
         _few_units(cis, member[:, i] == 1, called[:, i] == 1, groups)
+    counts = _few_for_auc(y_true, task, groups)
+    if counts:  # each class's AUC is the task's AUC (of its own score): the headline's interval, not a bootstrap
+        n_pos, n_neg = counts
+        for i, (value, m) in enumerate(zip(_column_auc(member, y_score), (n_neg, n_pos))):
+            cis = out[label_names.get(str(i), str(i))]
+            cis["auc_ci"] = newcombe_auc_interval(float(value), m, len(y_true) - m, level)
+            cis["auc_ci_method"], cis["auc_ci_reason"] = "newcombe", FEW_FOR_AUC_REASON
     return out
 
 
@@ -209,6 +216,20 @@ def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 10
 ONE_CLASS = "every image called one class"
 
 
+#: why a binary AUC's interval is Newcombe's (:func:`acc_auc_ci`, :func:`per_class_ci`)
+FEW_FOR_AUC_REASON = "few images of a class"
+
+
+def _few_for_auc(y_true, task: str, groups) -> tuple[int, int] | None:
+    """(positives, negatives) of a binary task of independent images whose rarer class has 1 to
+    :data:`FEW_FOR_AUC` - 1 images: where its AUC takes Newcombe's interval; else None."""
+    if task != BINARY or repeated(groups) or not len(y_true):
+        return None
+    y = np.asarray(y_true).reshape(-1)
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    return (n_pos, n_neg) if 0 < min(n_pos, n_neg) < FEW_FOR_AUC else None
+
+
 def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_value: float | None = None) -> dict:
     """:func:`bootstrap_ci`'s ACC and AUC intervals, except where the within-class resamples cannot show ACC's
     variability. ACC is a proportion, and there Wilson's interval (over the patients' effective size with
@@ -220,8 +241,15 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     of 1-8 test images gave [0.108, 0.162] for 10 of 74 right, Wilson [0.075, 0.231]; over simulated test
     sets of many small classes the bootstrap's "95%" held the accuracy 78-89% of the time, Wilson's 95-97%
     (``tests/test_interval_coverage.py``). Over one patient there is no interval (``[nan, nan]``, no
-    method). Used for a run's test split and for pooled cross-validation."""
+    method). A binary task's AUC whose rarer class has fewer than :data:`FEW_FOR_AUC` test images (one
+    image per patient) takes Newcombe's score interval instead (``auc_ci_method`` ``"newcombe"``,
+    :func:`medtrain.intervals.newcombe_auc_interval`): 10 positives gave bootstrap intervals that held the AUC
+    76-88% of the time. Used for a run's test split and for pooled cross-validation."""
     res = bootstrap_ci(y_true, y_score, task, n, seed, groups=groups)
+    counts = _few_for_auc(y_true, task, groups) if n else None
+    if counts:
+        res["auc_ci"] = newcombe_auc_interval(auc(y_true, y_score, task), *counts)
+        res["auc_ci_method"], res["auc_ci_reason"] = "newcombe", FEW_FOR_AUC_REASON
     acc_value = acc(y_true, y_score, task) if acc_value is None else acc_value
     lo, hi = res.get("acc_ci", [float("nan")] * 2)
     # A network that calls every image one class has the same ACC in every draw of the stratified bootstrap

@@ -22,6 +22,7 @@ from PIL import Image
 from medtrain._io import write_text
 from medtrain.reports.tables import FOLDS_NOTE, PAIRED, signed_difference, paired_differences
 from medtrain.reports.baselines import MEDMNIST_V2
+from medtrain.reports.summary import NEWCOMBE_WHY
 
 REPORT_FILE = "report.html"
 SEEDS_FILE = "seeds.png"  #: a comparison's per-seed dots
@@ -102,7 +103,8 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         title=title, config=config, m=metrics, test=metrics.get("test") or {}, data=data,
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
-        images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")))
+        images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")),
+        newcombe_why=NEWCOMBE_WHY)
 
 
 def _mean_std(values) -> tuple[float, float, int]:
