@@ -8,8 +8,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from medtrain._io import atomic_path  # noqa: E402
+
+#: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
+#: written. matplotlib reads a string with two ``$`` as mathtext, so a class folder ``cost $5-$10`` was drawn
+#: as maths and ``bad $\frac$ x`` crashed the run after training (a user walkthrough). Only these texts are
+#: literal: a global ``text.parse_math`` off would also print a log axis's ``$\mathdefault{10^{1}}$`` ticks raw.
+LITERAL = {"parse_math": False}
+#: multi-label matrices per row: one row of 14 panels had been a 2931x268 strip
+PANELS_PER_ROW = 5
+#: up to this many epochs the learning curve marks each epoch: a line through one point draws nothing
+MARKED_EPOCHS = 30
 
 
 def _save(fig, path) -> None:
@@ -18,22 +29,30 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def _legend(ax, **kwargs) -> None:
+    """``ax.legend`` with literal entries (:data:`LITERAL`): a label may carry a user's name."""
+    for t in ax.legend(**kwargs).get_texts():
+        t.set_parse_math(False)
+
+
 def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | os.PathLike,
                    title: str = "", early_stopped: bool = False, checkpoint: str = "best") -> None:
     """Train vs validation loss per epoch, the kept epoch (the best, or the last: ``checkpoint``) and the stop
     epoch marked."""
     ep = [h["epoch"] + 1 for h in history]
+    marks = {"marker": "o", "ms": 4} if len(ep) <= MARKED_EPOCHS else {}  # --epochs 1 had been an empty box
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(ep, [h["train_loss"] for h in history], label="train loss")
-    ax.plot(ep, [h["val_loss"] for h in history], label="validation loss")
+    ax.plot(ep, [h["train_loss"] for h in history], label="train loss", **marks)
+    ax.plot(ep, [h["val_loss"] for h in history], label="validation loss", **marks)
     kept = "kept: last" if checkpoint == "last" else "best"
     ax.axvline(best_epoch + 1, color="green", ls="--", label=f"{kept} epoch ({best_epoch + 1})")
     if early_stopped:
         ax.axvline(stop_epoch + 1, color="red", ls=":", label=f"early stop ({stop_epoch + 1})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: one epoch had ticks 0.96 ... 1.04
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.legend()
+    ax.set_title(title, **LITERAL)
+    _legend(ax)
     _save(fig, path)
 
 
@@ -49,13 +68,20 @@ def tick_labels(names: list[str], width: int = 24) -> list[str]:
 
 
 def confusion_matrix(cm, label_names: dict, path: str | os.PathLike, title: str = "") -> None:
-    """Counts with true class on rows; for multi-label, one 2x2 matrix per label side by side."""
+    """Counts with true class on rows; for multi-label, one 2x2 matrix per label, :data:`PANELS_PER_ROW` to a
+    row."""
     cms = np.asarray(cm)
     names = [label_names.get(str(i), str(i)) for i in range(len(label_names))]
     if cms.ndim == 3:  # multi-label
-        fig, axes = plt.subplots(1, len(cms), figsize=(2.2 * len(cms), 2.6))
-        for a, m, n in zip(np.atleast_1d(axes), cms, tick_labels(names, 28)):
+        cols = min(PANELS_PER_ROW, len(cms))
+        rows = -(-len(cms) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.6 * rows), squeeze=False, layout="constrained")
+        for a in axes.ravel()[len(cms):]:  # the last row's empty places
+            a.remove()
+        for a, m, n in zip(axes.ravel(), cms, tick_labels(names, 28)):
             _matrix(a, m, ["0", "1"], n)
+        if title:
+            fig.suptitle(title, fontsize=9, **LITERAL)
     else:
         fig = confusion_figure(cms, names, title)
     _save(fig, path)
@@ -77,11 +103,12 @@ def _matrix(ax, m, names, title, font: float = 8, cell_font: float = 8) -> None:
     for (i, j), v in np.ndenumerate(m):
         ax.text(j, i, str(v), ha="center", va="center", color="black" if v < m.max() / 2 else "white",
                 fontsize=cell_font)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", rotation_mode="anchor", fontsize=font)
-    ax.set_yticks(range(len(names)), names, fontsize=font)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", rotation_mode="anchor", fontsize=font,
+                  **LITERAL)
+    ax.set_yticks(range(len(names)), names, fontsize=font, **LITERAL)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, **LITERAL)
 
 
 def cost_accuracy_scatter(points, path: str | os.PathLike, title: str = "") -> None:
@@ -89,11 +116,12 @@ def cost_accuracy_scatter(points, path: str | os.PathLike, title: str = "") -> N
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, macs, auc in points:
         ax.scatter(macs / 1e6, auc, s=18)
-        ax.annotate(label, (macs / 1e6, auc), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        ax.annotate(label, (macs / 1e6, auc), fontsize=6, xytext=(3, 2), textcoords="offset points",
+                    **LITERAL)
     ax.set_xscale("log")
     ax.set_xlabel("multiply-accumulates per image (millions, log scale)")
     ax.set_ylabel("test AUC")
-    ax.set_title(title)
+    ax.set_title(title, **LITERAL)
     ax.grid(alpha=0.3)
     _save(fig, path)
 
@@ -113,8 +141,8 @@ def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") 
         ax.set_ylim(0, 1)
         ax.set_xlabel("mean predicted probability (per bin)")
         ax.set_ylabel("observed frequency")
-        ax.set_title(f"{title} · {name}" if title else name, fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.set_title(f"{title} · {name}" if title else name, fontsize=9, **LITERAL)
+        _legend(ax, fontsize=7, loc="upper left")
     _save(fig, path)
 
 
@@ -147,8 +175,8 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
     for ax in (a, b):
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7, loc="lower right" if ax is a else "lower left")
-    fig.suptitle(title, fontsize=9)
+        _legend(ax, fontsize=7, loc="lower right" if ax is a else "lower left")
+    fig.suptitle(title, fontsize=9, **LITERAL)
     _save(fig, path)
 
 
@@ -192,11 +220,11 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
                         "top" if xy[1] < 0 else "center", fontsize=7, color="black")
         overlay = axes[1, j].imshow(s, cmap="jet", alpha=0.5, vmin=0, vmax=1)
         if name:
-            axes[0, j].set_title(f"{name} (central slice)", fontsize=8, pad=10 if sides else 4)
+            axes[0, j].set_title(f"{name} (central slice)", fontsize=8, pad=10 if sides else 4, **LITERAL)
     bar = fig.colorbar(overlay, ax=axes.ravel().tolist(), fraction=0.03, shrink=0.5, pad=0.04)
     bar.set_label("saliency (per image, 0-1)", fontsize=7)
     bar.ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, **LITERAL)
     _save(fig, path)
 
 
@@ -217,13 +245,14 @@ def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str
             ax.plot(x[i] + jitter, v, "o", ms=5, alpha=0.7, color="tab:blue", label=unit if i == 0 else None)
             ax.errorbar([x[i] + 0.28], [v.mean()], yerr=[v.std(ddof=1) if len(v) > 1 else 0.0], fmt="_", ms=12,
                         color="black", capsize=3, label="mean ± std" if i == 0 else None)
-        ax.set_xticks(x, [g if len(g) <= 18 else g[:17] + "…" for g in groups], rotation=30, ha="right", fontsize=7)
+        # distinct labels: g[:17] had shown "shift,erasing,cutmix" and "shift,erasing,cutout" as one
+        ax.set_xticks(x, tick_labels(groups), rotation=30, ha="right", fontsize=7, **LITERAL)
         ax.set_xlim(-0.6, len(groups) - 0.4)
-        ax.set_title(metric, fontsize=9)
-        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_title(metric, fontsize=9, **LITERAL)
+        ax.set_xlabel(xlabel, fontsize=8, **LITERAL)
         ax.grid(axis="y", alpha=0.3)
     if axes[0][0].get_legend_handles_labels()[0]:  # the first group may have no finite value to label
-        axes[0][0].legend(fontsize=7)
+        _legend(axes[0][0], fontsize=7)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=9, **LITERAL)
     _save(fig, path)

@@ -61,3 +61,110 @@ def test_tick_labels_that_still_coincide_when_shortened_are_numbered():
     assert len(set(labels)) == 3 and [t.split(":")[0] for t in labels] == ["0", "1", "2"], labels
     assert labels[2] == "2: normal"
     assert tick_labels(["normal", "pneumonia"]) == ["normal", "pneumonia"]
+
+
+DOLLAR_NAMES = ["cost $5-$10", "bad $\\frac$ x", "pair $5-$ ok"]  # own-data class folders (a user walkthrough)
+
+
+def _drawn(monkeypatch):
+    """Figures the plots module saves, saved for real (a mathtext error is raised while drawing)."""
+    from medtrain.reports import plots
+
+    figs, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figs.append(fig), save(fig, path)))
+    return figs
+
+
+USER_MATHS = ("$5-$", "$\\frac$", "$data$", "$x$", "$AUC$", "$b$")  # what the test's names and titles carry
+
+
+def _user_texts(fig):
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()  # tick labels are made while drawing
+    return [t for t in fig.findobj(Text) if any(m in t.get_text() for m in USER_MATHS) and t.get_visible()]
+
+
+def test_class_names_with_dollar_signs_are_drawn_literally_in_every_figure(tmp_path, monkeypatch):
+    # `bad $\frac$ x` crashed the run after training with a mathtext ParseSyntaxException; `$5-$` became maths
+    from medtrain.reports import plots
+
+    figs = _drawn(monkeypatch)
+    names = {str(i): n for i, n in enumerate(DOLLAR_NAMES)}
+    title = f"my $data$ · {DOLLAR_NAMES[1]}"
+    history = [{"epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1)} for e in range(3)]
+    plots.learning_curve(history, 1, 2, tmp_path / "lc.png", title, early_stopped=True)
+    plots.confusion_matrix(np.arange(9).reshape(3, 3), names, tmp_path / "cm.png", title)
+    plots.confusion_matrix(np.ones((3, 2, 2), int), names, tmp_path / "ml.png", title)
+    bins = {"confidence": [0.2, 0.7], "frequency": [0.3, 0.6], "count": [5, 5]}
+    plots.reliability_diagram({"validation": {"before": bins, "after": bins, "ece": 0.1, "ece_scaled": 0.05,
+                                              "temperature": 1.3}}, tmp_path / "rel.png", title)
+    rng = np.random.default_rng(0)
+    plots.roc_pr(rng.integers(0, 2, 50), rng.random(50), tmp_path / "roc.png", 0.5, "rule $x$", title)
+    plots.cost_accuracy_scatter([(n, 1e6 * (i + 1), 0.8) for i, n in enumerate(DOLLAR_NAMES)], tmp_path / "c.png",
+                                title)
+    plots.saliency_overlay(np.zeros((1, 8, 8), np.uint8), np.zeros((8, 8)), tmp_path / "sal.png", title)
+    plots.seed_dots(DOLLAR_NAMES, {"val $AUC$": [[0.8, 0.9]] * 3}, tmp_path / "s.png", title, xlabel="a $b$")
+    for name in ("lc", "cm", "ml", "rel", "roc", "c", "sal", "s"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 0, name
+    assert len(figs) == 8
+    for fig in figs:
+        texts = _user_texts(fig)
+        assert texts and all(not t.get_parse_math() for t in texts), [t.get_text() for t in texts]
+    matrix = figs[1].axes[0]
+    for ticks in (matrix.get_xticklabels(), matrix.get_yticklabels()):
+        assert [t.get_text() for t in ticks] == DOLLAR_NAMES
+    assert [a.get_title() for a in figs[2].axes] == DOLLAR_NAMES
+
+
+def test_a_log_axis_keeps_its_powers_of_ten_typeset(tmp_path, monkeypatch):
+    # only user texts are literal: 10^1 on the cost plot's log axis is still maths, not "$\mathdefault{10^{1}}$"
+    from medtrain.reports import plots
+
+    figs = _drawn(monkeypatch)
+    plots.cost_accuracy_scatter([("a", 1e6, 0.8), ("b", 1e8, 0.9)], tmp_path / "cost.png")
+    figs[0].draw_without_rendering()
+    ticks = [t for t in figs[0].axes[0].get_xticklabels() if "$" in t.get_text()]
+    assert ticks and all(t.get_parse_math() for t in ticks)
+
+
+def test_compare_cells_that_differ_only_at_the_end_get_distinct_seed_plot_labels(tmp_path, monkeypatch):
+    # names cut to 17 characters showed "shift,erasing,cutmix" and "shift,erasing,cutout" as one (a user walkthrough)
+    from medtrain.reports import plots
+
+    figs = _drawn(monkeypatch)
+    long_ = ["policy=" + "x" * 30 + "_a", "policy=" + "x" * 30 + "_b"]
+    cells = ["shift,erasing,cutmix", "shift,erasing,cutout", "base"] + long_
+    plots.seed_dots(cells, {"val AUC": [[0.8, 0.9]] * 5, "test AUC": [[0.7, 0.75]] * 5}, tmp_path / "seeds.png")
+    for ax in figs[0].axes:
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert len(set(labels)) == len(cells), labels
+        assert "shift,erasing,cutmix" in labels[0] and "shift,erasing,cutout" in labels[1]
+        assert labels[3].endswith("_a") and labels[4].endswith("_b")
+
+
+def test_fourteen_label_confusion_matrices_are_laid_out_in_a_grid_that_reads_on_a_page(tmp_path, monkeypatch):
+    # one row of 14 2x2 panels had been a 2931x268 px strip (a user walkthrough)
+    from PIL import Image
+
+    from medtrain.reports import plots
+
+    figs = _drawn(monkeypatch)
+    names = {str(i): f"finding_{i}" for i in range(14)}
+    plots.confusion_matrix(np.ones((14, 2, 2), int), names, tmp_path / "ml.png", "chest")
+    width, height = Image.open(tmp_path / "ml.png").size
+    assert width / height < 3 and width < 1600, (width, height)
+    assert sorted(a.get_title() for a in figs[0].axes) == sorted(names.values())  # every label's panel, no blank one
+
+
+def test_a_one_epoch_learning_curve_shows_its_point(tmp_path, monkeypatch):
+    # --epochs 1 (and every 1-epoch tune trial) drew an empty box: a line without markers shows no single point
+    from medtrain.reports import plots
+
+    figs = _drawn(monkeypatch)
+    plots.learning_curve([{"epoch": 0, "train_loss": 0.7, "val_loss": 0.8}], 0, 0, tmp_path / "lc.png", "one")
+    curves = [line for line in figs[0].axes[0].get_lines() if line.get_label().endswith("loss")]
+    assert len(curves) == 2
+    for line in curves:
+        assert len(line.get_xdata()) == 1 and line.get_marker() not in (None, "", " ", "None", "none")
+        assert line.get_markersize() > 0
