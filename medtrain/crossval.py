@@ -32,7 +32,7 @@ from medtrain import metrics
 from medtrain._io import write_json, write_text
 from medtrain._progress import Overall
 from medtrain.reports.html import write_crossval_report
-from medtrain.reports.summary import NEWCOMBE_WHY, auc_acc_line
+from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_acc_line
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
@@ -133,6 +133,8 @@ def report_data(cv: dict, config: dict) -> dict:
             if reason == "every image called one class" else "a bootstrap interval would be a point") + ")")
     if cv["oof"].get("auc_ci_method") == "newcombe":
         note += f"; AUC's is Newcombe's score interval ({NEWCOMBE_WHY})"
+    elif cv["oof"].get("auc_ci_method") == "delong-logit":
+        note += f"; AUC's is DeLong's on the logit scale ({DELONG_WHY})"
     note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
     spread = _test_spread(cv)
     if spread:  # cv.md said so; the report had not

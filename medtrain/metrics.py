@@ -15,7 +15,7 @@ from scipy.stats import rankdata
 from sklearn.metrics import confusion_matrix
 
 from medtrain.intervals import (FEW_FOR_AUC, MAX_SHORTFALL, MIN_UNITS, Resampler, bootstrap, class_strata,  # noqa: F401
-                                clustered_wilson, percentile_interval, proportion_ci, repeated, shortfall,
+                                clustered_wilson, macro_auc_logit_interval, percentile_interval, proportion_ci, repeated, shortfall,
                                 newcombe_auc_interval, units_in, wilson_interval)  # (re-exported)
 from medtrain.tasks import BINARY, MULTILABEL
 
@@ -244,7 +244,10 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     method). A binary task's AUC whose rarer class has fewer than :data:`FEW_FOR_AUC` test images (one
     image per patient) takes Newcombe's score interval instead (``auc_ci_method`` ``"newcombe"``,
     :func:`medtrain.intervals.newcombe_auc_interval`): 10 positives gave bootstrap intervals that held the AUC
-    76-88% of the time. Used for a run's test split and for pooled cross-validation."""
+    76-88% of the time. A multi-class (or ordinal) AUC where ACC's draws leave out too much (few units per
+    class, independent images) takes :func:`medtrain.intervals.macro_auc_logit_interval` (``"delong-logit"``):
+    20 classes of 4 images, the bootstrap's held the AUC in 88-92% of simulated test sets, this one 92-96%.
+    Used for a run's test split and for pooled cross-validation."""
     res = bootstrap_ci(y_true, y_score, task, n, seed, groups=groups)
     counts = _few_for_auc(y_true, task, groups) if n else None
     if counts:
@@ -263,6 +266,10 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     hit = called == np.asarray(y_true).reshape(-1)
     one_class = len(np.unique(called)) == 1 and len(np.unique(np.asarray(y_true))) > 1
     few = shortfall(hit, groups, class_strata(y_true)) > MAX_SHORTFALL
+    if few and task != BINARY and not repeated(groups):  # the mean one-vs-rest AUC: the same few units per class
+        ci = macro_auc_logit_interval(y_true, y_score)
+        if np.isfinite(ci).all():
+            res["auc_ci"], res["auc_ci_method"], res["auc_ci_reason"] = ci, "delong-logit", "few units per class"
     reason = ("every image right" if acc_value == 1.0 else "every image wrong" if acc_value == 0.0
               else ONE_CLASS if one_class else "every draw gave one value" if collapsed
               else "few units per class" if few else None)

@@ -21,14 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from medtrain.intervals import Resampler, class_strata, percentile_interval
-
-
-def _midranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..N of ``x``, ties given their mean rank (Sun & Xu's midranks)."""
-    from scipy.stats import rankdata
-
-    return rankdata(x, method="average")
+from medtrain.intervals import Resampler, _midranks, class_strata, percentile_interval
 
 
 def delong_test(y_true, score_a, score_b) -> dict:

@@ -89,6 +89,10 @@ def _flip_rule(scores: dict, margin) -> str:
 NEWCOMBE_WHY = "fewer than 30 test images of a class, too few for a bootstrap interval of AUC to hold 95%"
 
 
+#: why a multi-class AUC's interval is not the bootstrap's
+DELONG_WHY = "too few test images per class for a bootstrap interval of AUC to hold 95%"
+
+
 def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
     (``--bootstrap 0``: they printed as ``[nan, nan]``)."""
@@ -104,6 +108,8 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
                                            else "the same ACC in every resample")
     if res.get("auc_ci_method") == "newcombe":
         unit += f"; AUC's is Newcombe's score interval: {NEWCOMBE_WHY}"
+    elif res.get("auc_ci_method") == "delong-logit":
+        unit += f"; AUC's is DeLong's on the logit scale: {DELONG_WHY}"
     if acc and not auc and res.get("auc_ci_draws") == 0:  # the resamples cannot differ (one image per class)
         unit += "; no AUC interval: the resamples cannot differ"
     elif acc and not auc and res.get("auc_ci_draws") is not None:  # AUC undefined in most resamples
