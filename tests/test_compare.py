@@ -25,7 +25,7 @@ def test_compare_writes_a_report_with_every_cell_and_seed(tmp_path, monkeypatch)
     html = (tmp_path / "report.html").read_text()
     assert (tmp_path / "summary.md").is_file() and (tmp_path / "seeds.png").is_file()
     assert "dropout=0" in html and "0.805 ± 0.007" in html  # seeds 0 and 1 of the first cell: 0.80, 0.81
-    assert '<tr class="own"><td>dropout=0.5</td>' in html and "0.850, 0.860" in html
+    assert '<tr class="own"><th scope="row">dropout=0.5</th>' in html and "0.850, 0.860" in html
 
 
 def test_one_seed_shows_its_value_without_a_standard_deviation(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from PIL import Image
 from medtrain._io import write_text
 from medtrain.reports.tables import FOLDS_NOTE, PAIRED, signed_difference, paired_differences
 from medtrain.reports.baselines import MEDMNIST_V2
-from medtrain.reports.summary import NEWCOMBE_WHY
+from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY
 
 REPORT_FILE = "report.html"
 SEEDS_FILE = "seeds.png"  #: a comparison's per-seed dots
@@ -89,6 +89,26 @@ def _defined(c: dict, key: str) -> bool:
     return _num(c.get(key)) != "–" and not (key == "precision" and c.get("predicted") == 0)
 
 
+def has_brackets(test: dict) -> bool:
+    """Whether the page shows a test interval (a defined one, or the ``[–]`` of one asked for but undefined):
+    the sentence on what the brackets are is written only then (a run with ``--bootstrap 0``, or a search's
+    trial scored on no test images, has none)."""
+    per_class = test.get("per_class") or {}
+    return (any(k.endswith("_ci") and _ci(v) for k, v in test.items())
+            or any(k.endswith("_ci") and _ci(v) for c in per_class.values() for k, v in c.items())
+            or bool(without_interval(per_class)))
+
+
+def no_test(config: dict, metrics: dict) -> dict | None:
+    """Why a run has no test results (None when it has them): its test split was held back (a search's trial
+    is trained and scored without it, ``evaluate_test=False``), or drawn empty (``test_fraction: 0``)."""
+    if metrics.get("test"):
+        return None
+    if config.get("test_fraction") == 0:
+        return {"word": "empty", "note": "test_fraction 0: no test images"}
+    return {"word": "held back", "note": "not scored by this run"}
+
+
 def baselines(dataset: str | None) -> list[tuple[str, float, float]]:
     """The published MedMNIST v2 rows (name, test AUC, test ACC) for ``dataset``; empty if none stored."""
     return [(name, a, b) for name, (a, b) in MEDMNIST_V2.get(dataset or "", {}).items()]
@@ -104,7 +124,8 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
         images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")),
-        newcombe_why=NEWCOMBE_WHY)
+        newcombe_why=NEWCOMBE_WHY, delong_why=DELONG_WHY, no_test=no_test(config, metrics),
+        brackets=has_brackets(metrics.get("test") or {}))
 
 
 def _mean_std(values) -> tuple[float, float, int]:

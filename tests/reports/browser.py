@@ -8,6 +8,7 @@ Only the handful of protocol calls a report check needs are written here.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -90,6 +91,31 @@ def _above(fd: int, low: int) -> int:
 
 def check_page(path: str | os.PathLike, exe: str | None = None, width: int = 1200, timeout: float = 60.0) -> PageCheck:
     """Load ``path`` (a local HTML file) in headless chromium; return errors, images and a full-page screenshot."""
+    with _chromium(exe, timeout) as pipe:
+        return _run(pipe, Path(path).resolve().as_uri(), width)
+
+
+def measure(path: str | os.PathLike, expression: str, exe: str | None = None, widths=(1200,),
+            media: str = "screen", timeout: float = 60.0) -> list:
+    """The value of the JavaScript ``expression`` on ``path`` laid out in a window of each of ``widths`` CSS px
+    (one browser for all), under the CSS media type ``media``: ``"print"`` lays the page out with its print
+    rules, at the width given (a page's printable width, e.g. 720 px for A4 or Letter with margins)."""
+    with _chromium(exe, timeout) as pipe:
+        s = _session(pipe)
+        pipe.call("Emulation.setEmulatedMedia", s, media=media)
+        values = []
+        for width in widths:
+            pipe.call("Emulation.setDeviceMetricsOverride", s, width=width, height=900, deviceScaleFactor=1,
+                      mobile=False)
+            pipe.call("Page.navigate", s, url=Path(path).resolve().as_uri())
+            pipe.wait_event("Page.loadEventFired")
+            values.append(pipe.call("Runtime.evaluate", s, expression=expression, returnByValue=True)["result"]["value"])
+        return values
+
+
+@contextlib.contextmanager
+def _chromium(exe: str | None, timeout: float):
+    """A headless chromium driven over the debugging pipe, closed on leaving."""
     exe = exe or find_chromium()
     if exe is None:
         raise FileNotFoundError("chromium is not installed")
@@ -107,7 +133,7 @@ def check_page(path: str | os.PathLike, exe: str | None = None, width: int = 120
         os.close(res_w)
         pipe = _Pipe(proc, cmd_w, res_r, timeout)
         try:
-            return _run(pipe, Path(path).resolve().as_uri(), width)
+            yield pipe
         except (RuntimeError, OSError) as e:
             log.seek(0)
             raise RuntimeError(f"{e}; chromium's stderr ends: {log.read()[-2000:]}") from e
@@ -125,11 +151,17 @@ def check_page(path: str | os.PathLike, exe: str | None = None, width: int = 120
             os.close(res_r)
 
 
-def _run(pipe: _Pipe, url: str, width: int) -> PageCheck:
+def _session(pipe: _Pipe) -> str:
+    """The session of the browser's one page, with its Page, Runtime and Log events enabled."""
     target = next(t for t in pipe.call("Target.getTargets")["targetInfos"] if t["type"] == "page")
     s = pipe.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
     for domain in ("Page", "Runtime", "Log"):
         pipe.call(f"{domain}.enable", s)
+    return s
+
+
+def _run(pipe: _Pipe, url: str, width: int) -> PageCheck:
+    s = _session(pipe)
     pipe.call("Emulation.setDeviceMetricsOverride", s, width=width, height=900, deviceScaleFactor=1, mobile=False)
     pipe.events.clear()  # what about:blank said before the report was asked for
     pipe.call("Page.navigate", s, url=url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -169,7 +170,7 @@ def test_comparison_report_has_mean_std_and_every_seed(tmp_path):
     assert "0.800, 0.900" in text  # the per-seed values themselves
     # a NaN seed is left out of the mean, not made 0; one value left has no std (not '± 0.000')
     assert "dropout=0.5 0, 1 0.850 " in text and "0.850 ± 0.000" not in text
-    assert '<tr class="own"><td>dropout=0.5</td>' in path.read_text()  # highest mean validation AUC, not test
+    assert '<tr class="own"><th scope="row">dropout=0.5</th>' in path.read_text()  # highest mean validation AUC, not test
     assert [i["alt"] for i in page.imgs] == ["per-seed values"] and (tmp_path / "seeds.png").is_file()
     assert _decoded(page.imgs[0]["src"]).size[0] > 300
 
@@ -303,3 +304,161 @@ def test_wilson_intervals_of_a_one_class_network_say_so_not_few_images(figures):
     page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
     assert "of 2 classes are Wilson's score intervals: every bootstrap draw gave one value" in page
     assert "with few test images" not in page
+
+
+class _Structure(HTMLParser):
+    """Per ``<table>``: the class of the element it sits in, whether it has a ``<thead>``, and per row the
+    (section, tag, scope) of each cell."""
+
+    def __init__(self, html: str):
+        super().__init__()
+        self.tables, self.stack, self.section = [], [], None
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table":
+            self.tables.append({"box": self.stack[-1][1].get("class", ""), "thead": False, "rows": []})
+        elif tag in ("thead", "tbody"):
+            self.section = tag
+            self.tables[-1]["thead"] |= tag == "thead"
+        elif tag == "tr":
+            self.tables[-1]["rows"].append([])
+        elif tag in ("th", "td"):
+            self.tables[-1]["rows"][-1].append((self.section, tag, a.get("scope")))
+        if tag not in ("img", "meta", "link", "br"):
+            self.stack.append((tag, a))
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop()[0] != tag:
+            pass
+        if tag == "table":
+            self.section = None
+
+
+def _full_run_metrics() -> dict:
+    """A run with every table a run report can hold: baselines, data, operating point, per class, choices."""
+    m = _metrics()
+    m["operating_point"] = {"rule": "sensitivity=0.9", "threshold": 0.2532, "positive_class": "pneumonia",
+                            "val": {k: 0.9 for k in ("sensitivity", "specificity", "ppv", "npv")},
+                            "test": {k: 0.8 for k in ("sensitivity", "specificity", "ppv", "npv")}}
+    m["choices"] = {"flip": {"chosen": True, "how": "validation", "val_auc": {"with": 0.91, "without": 0.9}},
+                    "class_weights": {"chosen": "balanced", "how": "pinned (--class-weights)"}}
+    return m
+
+
+def test_every_table_has_column_headers_row_headers_and_a_scrolling_box(figures, tmp_path):
+    """Screen readers announce a cell with its column and its row: every table has a <thead> of
+    <th scope="col">, and every body row starts with the <th scope="row"> that names it (the choices table had
+    no <thead>, and no table had row headers). Every table sits in a box that scrolls sideways on a narrow
+    screen instead of pushing the page wider."""
+    m = _full_run_metrics()
+    many = _metrics(names=RETINA)
+    for s in many["data"]["splits"]:
+        s["counts"] = [s["n"] // 20] * 20
+    runs = [_run(s, 0.8, 0.7, 0.9) for s in range(2)]
+    pages = {"run": run_report({}, m, figures, m["data"]), "run, classes as rows": run_report({}, many, figures, many["data"]),
+             "comparison": write_comparison_report(tmp_path / "c", ["d"], [{"cell": {"d": "0"}, "runs": runs},
+                                                                         {"cell": {"d": "1"}, "runs": runs}]).read_text(),
+             "cross-validation": write_crossval_report(tmp_path / "cv", {"folds": [{"fold": i, "auc": 0.8}
+                                                                                   for i in range(3)]}).read_text()}
+    counts = {}
+    for name, html in pages.items():
+        tables = _Structure(html).tables
+        counts[name] = len(tables)
+        for i, t in enumerate(tables):
+            where = f"{name}, table {i}"
+            assert t["thead"] and t["box"] == "scroll", where
+            head, *body = t["rows"]
+            assert head and all(c == ("thead", "th", "col") for c in head), (where, head)
+            assert body and all(row[0] == ("tbody", "th", "row") for row in body), (where, body)
+            assert all(c[1] == "td" for row in body for c in row[1:]), where  # only the first cell names the row
+    assert counts == {"run": 5, "run, classes as rows": 3, "comparison": 1, "cross-validation": 1}
+
+
+def _style(html: str) -> str:
+    return html.split("<style>", 1)[1].split("</style>", 1)[0]
+
+
+def _rules(css: str) -> dict[str, str]:
+    """``selector: declarations`` of the innermost rules of ``css`` (those inside an ``@media`` block too): the
+    pages' own small style sheet, read without a CSS parser dependency for the checks below."""
+    return {sel.strip(): body for sel, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css)}
+
+
+def _luminance(hex_colour: str) -> float:
+    c = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    c = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in c]
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+
+def test_every_text_colour_reads_on_white_at_wcag_aa_contrast(figures):
+    """WCAG 2 AA asks 4.5:1 of normal-size text; the footer's #8a939c gave 3.1:1."""
+    css = _style(run_report({}, _metrics(), figures))
+    colours = {sel: c for sel, body in _rules(css).items()
+               for c in re.findall(r"(?<![-\w])color:\s*(#[0-9a-fA-F]{6})", body)}
+    assert "footer" in colours and ".sub" in colours
+    white = _luminance("#ffffff")
+    low = {sel: round((white + 0.05) / (_luminance(c) + 0.05), 2) for sel, c in colours.items()
+           if (white + 0.05) / (_luminance(c) + 0.05) < 4.5}
+    assert not low, f"text colours under 4.5:1 on white: {low}"
+
+
+def test_print_rules_keep_tables_headings_and_figures_whole_on_paper(figures):
+    """Printed, a page does not scroll: the PDF had cut the choices table's last column and half a word; the
+    tables' boxes stop clipping, a heading stays with what follows it, and a figure or a table row is not split
+    across pages (the browser test checks that the tables then fit a printed page's width)."""
+    block = re.search(r"@media print\s*\{((?:[^{}]*\{[^{}]*\})*)[^{}]*\}", _style(run_report({}, _metrics(), figures)))
+    assert block, "no print style sheet"
+    rules = _rules(block.group(1))
+
+    def declares(selector: str, declaration: str) -> bool:
+        return any(selector in [s.strip() for s in sel.split(",")] and declaration in " ".join(body.split())
+                   for sel, body in rules.items())
+
+    assert declares("h2", "break-after: avoid")
+    assert declares("figure", "break-inside: avoid") and declares("tr", "break-inside: avoid")
+    assert declares("img", "max-width: 100%")
+    assert declares(".scroll", "overflow: visible")
+
+
+def _trial_metrics(**config) -> dict:
+    """A search's trial: trained without its test split, so metrics.json has an empty test block, no test
+    calibration, and its data summary counts 0 test images."""
+    m = _metrics()
+    m["test"] = {}
+    del m["calibration"]["test"]
+    m["data"]["splits"][2].update(n=0, counts=[0, 0])
+    return m
+
+
+def test_a_run_without_test_results_says_its_test_split_is_held_back_not_bracketed_or_zero(figures):
+    """A tune trial's report had said 'Brackets: 95% ... intervals over test images' with no brackets and no
+    test results, and listed 'test 0 (–%)' as if the split were empty."""
+    m = _trial_metrics()
+    html = run_report({"test_fraction": 0.2}, m, figures, m["data"])
+    text = " ".join(" ".join(_Page(html).text).split())
+    assert "Brackets" not in text and "bootstrap" not in text
+    assert "No test results: the test split is held back (not scored by this run)." in text
+    assert _data_table(html)[3] == ["test", "held back (not scored by this run)"]
+    assert "(–%)" not in text
+
+    many = _trial_metrics()
+    many["data"]["classes"] = RETINA
+    for s in many["data"]["splits"]:
+        s["counts"] = [s["n"] // 20] * 20
+    table = _data_table(run_report({}, many, figures, many["data"]))
+    assert table[1] == ["images", "400", "40", "held back"] and table[2][3] == "–"
+
+    empty = " ".join(" ".join(_Page(run_report({"test_fraction": 0}, m, figures, m["data"])).text).split())
+    assert "the test split is empty (test_fraction 0: no test images)" in empty and "held back" not in empty
+
+
+def test_the_bracket_sentence_comes_only_with_brackets(figures):
+    """--bootstrap 0 writes no intervals: the page does not explain brackets it does not show."""
+    plain = _metrics()
+    for block in (plain["test"], *plain["test"]["per_class"].values()):
+        for k in [k for k in block if k.endswith("_ci")]:
+            del block[k]
+    assert "Brackets" not in " ".join(_Page(run_report({}, plain, figures)).text)
+    assert "Brackets: 95% percentile bootstrap" in " ".join(_Page(run_report({}, _metrics(), figures)).text)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-import pytest
-from browser import check_page
+from browser import check_page, measure
 from PIL import Image
 
 from medtrain.reports.html import write_comparison_report, write_crossval_report
@@ -55,3 +54,73 @@ def test_comparison_and_crossval_reports_open_in_browser(tmp_path, chromium):
         assert check.errors == [] and len(check.images) == 1 and check.images[0][1] > 200, check
         # a blank page is 0; this mostly-white cross-validation page measured 19.9-21 between runs
         assert _ink(check.screenshot) > 10
+
+
+#: per table on the page: its first cell's text, its laid-out width, the width of the box it sits in, whether
+#: that box scrolls sideways, and the alignments of its data cells; and the page's scroll width against the window's
+_TABLE_FIT_JS = """({page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+  tables: Array.from(document.querySelectorAll('table')).map(t => {
+    const box = t.parentElement, cs = getComputedStyle(box);
+    return [t.querySelector('th, td').textContent.trim(), Math.ceil(t.getBoundingClientRect().width),
+            box.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight), cs.overflowX,
+            [...new Set(Array.from(t.querySelectorAll('td'), c => getComputedStyle(c).textAlign))].sort()];
+  })})"""
+#: the printable width of an A4 or Letter page with chromium's default margins is 718-739 CSS px
+PRINT_WIDTH = 700
+
+
+def _walkthrough_reports(tmp_path):
+    """A run whose choices table holds the walkthrough's long validation numbers, a comparison of two cells over
+    three seeds (its paired Δ columns make ten), and a cross-validation with every fold column (operating point
+    included)."""
+    from test_html import _metrics
+
+    from medtrain.reports.html import run_report
+
+    m = _metrics()
+    m["choices"] = {
+        "flip": {"chosen": True, "how": "pilot runs of 1 epoch(s) on 2,000 of 11,959 training images, scored on "
+                 "validation", "val_auc": {"with": 0.9144, "without": 0.9188}, "margin": 0.01},
+        "tta": {"chosen": "hflip", "how": "validation", "val_auc": {"none": 0.9596, "hflip": 0.9611}},
+        "class_weights": {"chosen": "prior-adjusted", "how": "validation accuracy",
+                          "val_acc": {"balanced": 0.8511, "prior-adjusted": 0.8702},
+                          "val_auc": {"balanced": 0.9601, "prior-adjusted": 0.9601},
+                          "logit_shift": [-0.110932, 0.099845],
+                          "val_acc_crossfit": {"val-fitted": 0.8683, "margin": 0.06,
+                                               "refused": "calls every validation image one class"}}}
+    run = tmp_path / "run.html"
+    run.write_text(run_report({"model": "resnet18_28_half"}, m, {}, m["data"]))
+    runs = [{"seed": s, "test": {"auc": 0.8 + 0.01 * s, "acc": 0.7 + 0.02 * s}, "val": {"auc": 0.9 - 0.01 * s}}
+            for s in range(3)]
+    other = [{"seed": s, "test": {"auc": 0.83 + 0.02 * s, "acc": 0.72}, "val": {"auc": 0.91}} for s in range(3)]
+    cmp = write_comparison_report(tmp_path / "cmp", ["dropout_kind"], [{"cell": {"dropout_kind": "dropout"}, "runs": runs},
+                                                                     {"cell": {"dropout_kind": "dropblock"}, "runs": other}])
+    metrics = ("val_auc", "val_acc", "test_auc", "test_acc", "test_sensitivity", "test_specificity")
+    cv = write_crossval_report(tmp_path / "cv", {"folds": [{"fold": i, **{k: 0.8 + 0.01 * i for k in metrics}}
+                                                           for i in range(5)], "pooled": {"auc": 0.81}})
+    return run, cmp, cv
+
+
+def test_tables_fit_a_1200px_window_and_the_printed_page_and_scroll_on_a_phone(tmp_path, chromium):
+    """A user walkthrough: the choices table (a long class-weights cell that could not wrap, every cell
+    right-aligned) and the comparison's ten columns ran past a 1200 px window, and the PDF cut their last columns
+    off. At 1200 px and on paper every table fits its place; at 400 px a table may be wider than the screen, but
+    scrolls in its own box while the page itself does not run past the window."""
+    problems = []
+    for report, first in zip(_walkthrough_reports(tmp_path), ("setting", "cell", "fold")):
+        name = report.relative_to(tmp_path).as_posix()
+        wide, narrow = measure(report, _TABLE_FIT_JS, chromium, widths=(1200, 400))
+        printed, = measure(report, _TABLE_FIT_JS, chromium, widths=(PRINT_WIDTH,), media="print")
+        assert first in [t[0] for t in wide["tables"]]  # the table the walkthrough found too wide is measured
+        for where, layout in (("1200 px window", wide), ("printed page", printed)):
+            problems += [(name, where, "table", t[:3]) for t in layout["tables"] if t[1] > t[2] + 1]
+            if layout["page"][0] > layout["page"][1]:
+                problems.append((name, where, "page", layout["page"]))
+        if narrow["page"][0] > narrow["page"][1]:
+            problems.append((name, "400 px screen", "page", narrow["page"]))
+        problems += [(name, "400 px screen", "box does not scroll", t[:4]) for t in narrow["tables"]
+                     if t[3] != "auto"]
+        if first == "setting":  # words, not numbers: read from the left
+            problems += [(name, "choices", "aligned", t[4]) for t in wide["tables"]
+                         if t[0] == first and t[4] != ["left"]]
+    assert not problems, "[report, where, what, (first cell, width, room[, overflow])]: " + repr(problems)
