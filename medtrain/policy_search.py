@@ -87,7 +87,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
         check_limits, check_study_name, finished_trials, open_study, reports_dir, run_study,
-        running_note, train_trial, trials_dir,
+        running_note, score_of_repeat, train_trial, trials_dir,
     )  # fmt: skip
 
     if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, int) or budget_epochs < 1:
@@ -113,6 +113,9 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
 
     def objective(trial) -> float:
         policy = suggest_autoaugment_policy(trial, sub_policies)
+        same = score_of_repeat(study, trial)
+        if same is not None:  # the policy of a finished trial drawn again (or enqueued): its score, not a retraining
+            return same
         run_dir = folder / f"{trial.number:03d}"
         if not run_dir.exists():  # the file is this trial's to write, and to remove if its run never finishes
             trial.set_user_attr("policy_file", os.path.abspath(run_dir.with_suffix(".yaml")))
