@@ -30,7 +30,7 @@ from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
-    TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, repeat_of,
+    TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, score_of_repeat,
     reports_dir, run_study, running_note, train_trial, trials_dir,
 )  # fmt: skip
 
@@ -99,11 +99,9 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
 
     def objective(trial) -> float:
         values = {p.key: p.suggest(trial) for p in params}
-        same = repeat_of(study, trial)
-        if same is not None:  # a space of few choices draws a finished trial again: its score, not a retraining
-            trial.set_user_attr("repeat_of", same.number)
-            trial.set_user_attr("run_dir", same.user_attrs.get("run_dir", ""))
-            return same.value
+        score = score_of_repeat(study, trial)
+        if score is not None:  # a space of few choices draws a finished trial again: its score, not a retraining
+            return score
         run_dir = folder / f"{trial.number:03d}"
         return train_trial(trial, config_mod.resolve(base, values, {"out": str(run_dir), "progress": False}))
 
