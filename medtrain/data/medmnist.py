@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 import struct
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -19,7 +22,7 @@ import torch
 from medtrain._io import atomic_path, cache_dir, path_kind
 from medtrain._progress import download_bar
 from medtrain.data.base import SPLITS, Split, Splits
-from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
+from medtrain.data.store import ABANDONED_S, content_key, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
 
@@ -60,18 +63,59 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; an abandoned download is then told by its age alone
+    fcntl = None
+
+#: a temporary download no process holds and unwritten for this long was left by a killed download (the time
+#: between its creation and its writer's lock); where locks are missing, the store's hour (a live download writes
+#: all along)
+ABANDONED_DOWNLOAD_S = 60 if fcntl is not None else ABANDONED_S
+_PARTIAL = re.compile(r"\.([A-Za-z0-9_]+\.npz)\.[^./]+\.tmp")  #: _io.atomic_path's name for a download in progress
+
+
+def _drop_abandoned_downloads(folder: Path, now: float | None = None) -> None:
+    """Remove the partial downloads (``.NAME.npz.XXXX.tmp``) that a killed download left in ``folder`` (SIGKILL,
+    a lost machine: no clean-up ran; one had stayed for ever, up to gigabytes for the 224-pixel sets). A download
+    in progress holds a lock on its file (:func:`_fetch`), released by the system when its process ends however
+    it ends: a file nobody holds and unwritten for :data:`ABANDONED_DOWNLOAD_S` is abandoned, one a concurrent
+    download is writing is never taken for one. As :func:`medtrain.data.store._drop_abandoned` for stores."""
+    known = {file_name(n, s) for n in names() for s in (SIZES_3D if n.endswith("3d") else SIZES)}
+    now = time.time() if now is None else now
+    for tmp in folder.glob(".*.npz.*.tmp"):
+        m = _PARTIAL.fullmatch(tmp.name)
+        if not m or m.group(1) not in known:  # not a MedMNIST download's: someone else's file
+            continue
+        try:
+            fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:  # renamed or removed meanwhile by its own download or another sweep; a link
+            continue
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a download in progress: BlockingIOError
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > ABANDONED_DOWNLOAD_S:
+                tmp.unlink(missing_ok=True)
+        except OSError:  # BlockingIOError: in progress; a cache folder this user cannot write: left there
+            pass
+        finally:
+            os.close(fd)  # releases the lock
+
+
 def _fetch(url: str, dest: Path) -> None:
     """Download ``url`` to ``dest`` (atomically), with a progress bar on a terminal. Separate so tests can
-    replace it."""
-    with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as r, open(tmp, "wb") as f:
-        size = r.headers.get("Content-Length")
-        with download_bar(int(size) if size and size.isdigit() else None, dest.name) as bar:
-            while True:
-                block = r.read(1 << 20)
-                if not block:
-                    break
-                f.write(block)
-                bar.update(len(block))
+    replace it. The partial file is locked while it is written, which tells a concurrent download's sweep
+    (:func:`_drop_abandoned_downloads`) that it is in progress."""
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        if fcntl is not None:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a new file: only a sweep's look at it can hold it, briefly
+        with urllib.request.urlopen(url, timeout=60) as r:
+            size = r.headers.get("Content-Length")
+            with download_bar(int(size) if size and size.isdigit() else None, dest.name) as bar:
+                for block in iter(lambda: r.read(1 << 20), b""):
+                    f.write(block)
+                    bar.update(len(block))
 
 
 def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) -> Path:
@@ -87,6 +131,7 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     if path.is_file():
         return path
     url, md5 = _url_md5(name, size)
+    _drop_abandoned_downloads(root)  # a killed download's partial file, before this one adds its own
     try:
         _fetch(url, path)
     except OSError as e:

@@ -1,14 +1,17 @@
 """Writing an explanation: ``maps.npz`` and one overlay PNG per input, all at once."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from medtrain._io import atomic_dir
+from medtrain._io import atomic_dir, check_output
+from medtrain.errors import MedtrainError
 
 MAPS_FILE = "maps.npz"
 
@@ -46,15 +49,60 @@ def _earlier_overlays(out: Path) -> set[str]:
     return {n for n in names if _OVERLAY.fullmatch(n)}  # a name, never a path out of the folder
 
 
+@contextlib.contextmanager
+def _folder_held(out: Path):
+    """Hold the folder ``out`` (created if missing) for this process: a second explanation into it waits here
+    until the first has written. Two at once had read the same earlier ``maps.npz`` and merged their overlays
+    into one folder (a walkthrough: maps.npz listed 12 overlays beside 15 PNGs, 3 of the other run's).
+
+    Waiting, not refusing: the hold covers only the writing (seconds), after the maps are computed, so a refusal
+    would throw that work away; waiting leaves what the two commands run one after the other leave (the later's
+    maps and overlays). An advisory ``flock`` on the folder itself, as :func:`medtrain.rundir.training_lock` on a
+    run's ``.lock`` (that one refuses, naming training): the system releases it when the process ends, even
+    killed, and no lock file is left among the user's files. Not taken where ``fcntl`` is missing (Windows).
+    A folder created here and left empty by an error is removed (an error leaves nothing)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    check_output(out, folder=True)  # a file at out: one line, as atomic_dir says it
+    created = not out.is_dir()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY)
+    except OSError as e:
+        raise MedtrainError(f"cannot write in {out} ({e.strerror or type(e).__name__})") from None
+    done = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another explanation to finish writing into {out}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+        done = True
+    finally:
+        os.close(fd)  # releases the lock
+        if created and not done:
+            with contextlib.suppress(OSError):  # not empty: another explanation wrote into it meanwhile
+                out.rmdir()
+
+
 def write_explanation(res, out: str | os.PathLike) -> list[Path]:
     """Write an :class:`~medtrain.explain.Explanation` ``res`` as ``maps.npz`` (``maps``, ``inputs``, ``target``,
     ``target_name``, ``method``, ``layer``, ``overlays``) and one overlay PNG per input (``NNNN_<name>.png``; for
     volumes the three central orthogonal slices) into the folder ``out``, all at once: an error leaves nothing.
     The overlays an earlier explanation in ``out`` wrote are removed; other files are left alone. Returns the
-    written PNGs."""
+    written PNGs. A second explanation into ``out`` at the same time waits for this one (:func:`_folder_held`)."""
+    out = Path(out)
+    with _folder_held(out):  # the earlier overlays read, these written and those removed by one writer at a time
+        return _write(res, out)
+
+
+def _write(res, out: Path) -> list[Path]:
     from medtrain.reports.plots import saliency_overlay
 
-    out = Path(out)
     earlier = _earlier_overlays(out)
     pngs = []  # an out that is a file is refused by atomic_dir (_io.check_output), the CLI's --out check too
     with atomic_dir(out) as tmp:
