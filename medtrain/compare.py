@@ -1,7 +1,8 @@
 """``compare``: a grid over config keys x seeds, each cell a normal run directory.
 
 Finished cells (a ``metrics.json``) are skipped on re-run and interrupted ones resumed, so a long
-comparison can be stopped and continued. The summary is a Markdown and a CSV table of mean ± std, and
+comparison can be stopped and continued. ``grid.json`` records the grid, seeds and base settings a folder holds;
+another grid into that folder is refused (:func:`check_same_grid`). The summary is a Markdown and a CSV table of mean ± std, and
 ``report.html``: the same table with every seed's value, and a figure of per-seed dots.
 With ``folds`` K (in the base settings or as a ``--vary folds=0,5`` axis) a cell's seed is a K-fold
 cross-validation (:mod:`medtrain.crossval`, its ``cv.json`` in the seed's folder) and its K fold runs are
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from pathlib import Path
 
 from medtrain import config as config_mod
-from medtrain._io import write_text
+from medtrain._io import json_safe, write_json, write_text
 from medtrain._progress import Overall
 from medtrain.api import RESUMABLE_KEYS, check_reusable, check_settings, train_or_reuse
 from medtrain.augment import read_keys
@@ -96,9 +98,61 @@ def _check_augment_on_data(cfgs: list) -> None:
             check_model_dims(cfg, splits)
 
 
+GRID_FILE = "grid.json"  #: the grid, seeds and base settings whose cells and summary the folder holds
+_NOT_BASE = (*RESUMABLE_KEYS, "seed")  #: settings of the base that do not change a cell's result (or vary by cell)
+
+
+def _base_settings(base: dict, grid: dict) -> dict:
+    """The settings every cell shares, resolved (``--epochs 3`` and the default 3 are one), as JSON writes them;
+    resolved with the first cell's values, as the base alone need not be a valid run."""
+    first = {k: vs[0] for k, vs in grid.items()}
+    settings = config_mod.resolve(base, first).to_dict()
+    shared = {k: v for k, v in settings.items() if k not in _NOT_BASE and k not in grid}
+    return json.loads(json.dumps(json_safe(shared), default=str))
+
+
+def _grid_flags(grid: dict, seeds: list) -> str:
+    vary = " ".join(f"--vary {k}={(';' if any(',' in v for v in vs) else ',').join(vs)}" for k, vs in grid.items())
+    return f"{vary or 'no --vary'} x seeds {', '.join(map(str, seeds))}"
+
+
+def check_same_grid(out: Path, grid: dict[str, list[str]], seeds: list[int], base: dict) -> dict:
+    """Refuse a grid whose summary would no longer summarise every cell of the comparison already in ``out``
+    (its ``grid.json``): other axes, a value or seed of the earlier grid left out, other base settings. The
+    summary had been replaced silently (``--vary dropout=0,0.5`` then ``--vary weight_decay=0,0.1`` into one
+    folder left the dropout cells on disk, summarised nowhere; a user walkthrough). The same grid again reuses
+    its finished cells and rewrites the summary; one that adds values or seeds to it is accepted too, its
+    summary covering the earlier cells and the new ones. A folder written before ``grid.json`` is not checked.
+    Returns the record to write for this grid."""
+    record = {"grid": grid, "seeds": list(seeds), "base": _base_settings(base, grid)}
+    path = out / GRID_FILE
+    if not path.is_file():
+        return record
+    try:
+        old = json.loads(path.read_text())
+        old_grid, old_seeds, old_base = dict(old["grid"]), list(old["seeds"]), dict(old["base"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise MedtrainError(f"{path} cannot be read ({e}); it records the grid this folder holds: delete it only "
+                            f"if no other grid's cells are in {out}") from None
+    other = (list(old_grid) != list(grid) or any(v not in grid[k] for k, vs in old_grid.items() for v in vs)
+             or any(s not in seeds for s in old_seeds))
+    changed = [(k, v, record["base"][k]) for k, v in old_base.items() if k in record["base"]
+               and record["base"][k] != v]  # a setting only one version of medtrain has is left out
+    if other:
+        raise MedtrainError(f"--out {out} holds the comparison of another grid ({_grid_flags(old_grid, old_seeds)}), "
+                            f"whose cells this one's summary would leave out; run that grid again (adding values or "
+                            f"seeds to it is fine) or give another --out")
+    if changed:
+        shown = "; ".join(f"{k}: {a!r}, now {b!r}" for k, a, b in changed[:3])
+        raise MedtrainError(f"--out {out} holds this grid run with other base settings ({shown}), whose cells this "
+                            f"one's summary would mix with its own; give the same settings or another --out")
+    return record
+
+
 def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str | Path, verbose: bool = True) -> list[dict]:
     """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
-    report.html."""
+    report.html. A folder holding another grid's comparison is refused before any cell trains
+    (:func:`check_same_grid`)."""
     out = Path(out)
     keys = list(grid)
     both = [k for k in keys if k in base]
@@ -117,12 +171,14 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     idle = sorted(given - read)  # given to the grid, read by none of its cells (each cell may leave some unread)
     if idle:
         raise MedtrainError(f"{', '.join(idle)}: no cell's --augment reads it; it would be recorded but not used")
+    record = check_same_grid(out, grid, seeds, base)
     _check_augment_on_data([config_mod.resolve(base, cell) for cell in cells])
     results = []
     dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     for (i, seed), run_dir in dirs.items():  # a changed setting had been refused only on reaching an old cell,
         # after the new cells had trained beside runs of the old settings
         check_reusable(config_mod.resolve(base, cells[i], {"seed": seed, "out": str(run_dir), "progress": False}))
+    write_json(out / GRID_FILE, record)  # before any cell trains: an interrupted grid's cells are claimed too
     finished = sum(is_finished(d) for d in dirs.values())
     show = verbose and config_mod.resolve(base, cells[0]).progress
     with Overall(len(dirs), "compare", done=finished, enabled=show) as bar:

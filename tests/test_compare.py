@@ -207,3 +207,49 @@ def test_fold_pairs_get_nadeau_and_bengios_wider_interval_and_say_so(tmp_path, m
     from medtrain.reports.html import write_comparison_report
     html = write_comparison_report(tmp_path, ["dropout"], cells).read_text()
     assert "Nadeau &amp; Bengio" in html
+
+
+def _canned(trained):
+    def fake_run(cfg):
+        trained.append(cfg.out)
+        return {"seed": cfg.seed, "test": {"auc": 0.8, "acc": 0.7}, "val": {"auc": 0.75}, "best_epoch": 0,
+                "stop_epoch": 1, "wall_s": 1.0}
+    return fake_run
+
+
+def test_a_folder_holding_another_grid_is_refused_before_any_cell_trains(tmp_path, monkeypatch):
+    # `--vary dropout=0,0.5` then `--vary weight_decay=0,0.1` into one --out: the second silently replaced the
+    # summary, and the dropout cells, still on disk, were summarised nowhere (a user walkthrough)
+    trained = []
+    monkeypatch.setattr(compare_mod, "train_or_reuse", _canned(trained))
+    monkeypatch.setattr(compare_mod, "_check_augment_on_data", lambda cfgs: None)  # no data here
+    base = {"data": "x.npz", "epochs": 2}
+    compare_mod.compare(base, {"dropout": ["0", "0.5"]}, [0, 1], tmp_path, verbose=False)
+    summary = (tmp_path / "summary.md").read_text()
+    for grid, seeds, over in (({"weight_decay": ["0", "0.1"]}, [0, 1], {}),  # other axes
+                              ({"dropout": ["0"]}, [0, 1], {}),  # a value of the folder's grid left out
+                              ({"dropout": ["0", "0.5"]}, [0], {}),  # a seed left out
+                              ({"dropout": ["0.25"]}, [0, 1], {})):  # other values only
+        trained.clear()
+        with pytest.raises(MedtrainError, match=r"holds the comparison of another grid \(--vary dropout=0,0.5 x "
+                                                r"seeds 0, 1\), whose cells this one's summary would leave out"):
+            compare_mod.compare({**base, **over}, grid, seeds, tmp_path, verbose=False)
+        assert not trained and (tmp_path / "summary.md").read_text() == summary
+    with pytest.raises(MedtrainError, match=r"holds this grid run with other base settings \(epochs: 2, now 3\)"):
+        compare_mod.compare({**base, "epochs": 3}, {"dropout": ["0", "0.5"]}, [0, 1], tmp_path, verbose=False)
+    assert not trained and (tmp_path / "summary.md").read_text() == summary
+
+
+def test_the_same_grid_again_or_one_that_extends_it_rewrites_the_summary(tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(compare_mod, "train_or_reuse", _canned(trained))
+    monkeypatch.setattr(compare_mod, "_check_augment_on_data", lambda cfgs: None)  # no data here
+    base = {"data": "x.npz", "epochs": 30}  # the default
+    compare_mod.compare(base, {"dropout": ["0", "0.5"]}, [0], tmp_path, verbose=False)
+    # the same grid (the default given as a flag, or left out: one setting), then one with a value and a seed more
+    assert len(compare_mod.compare({"data": "x.npz"}, {"dropout": ["0", "0.5"]}, [0], tmp_path, verbose=False)) == 2
+    rows = compare_mod.compare(base, {"dropout": ["0", "0.25", "0.5"]}, [0, 1], tmp_path, verbose=False)
+    assert len(rows) == 3 and "x seeds [0, 1]" in (tmp_path / "summary.md").read_text()
+    # the folder now holds the larger grid: the first one alone would leave cells out
+    with pytest.raises(MedtrainError, match="another grid"):
+        compare_mod.compare(base, {"dropout": ["0", "0.5"]}, [0], tmp_path, verbose=False)
