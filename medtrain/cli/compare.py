@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 OUT_HELP = ("the grid's folder: a run directory per cell and seed (OUT/KEY=V,.../seedS), summary.md, summary.csv, "
-            "report.html and seeds.png (default runs/compare)")
+            "report.html, seeds.png and grid.json (the grid it holds: another grid that would drop its cells is "
+            "refused; the same grid, or one adding values or seeds, reuses them) (default runs/compare)")
 
 
 def register(sub) -> None:
