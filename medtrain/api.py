@@ -139,14 +139,14 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise MedtrainError("with resume, config is a dict of the settings given again (or None)")
         cfg = _resume_config(run_dir, config)
         if rundir.is_finished(run_dir):
-            if verbose:
-                print(f"{run_dir} is already finished; nothing to resume")
-            return rundir.read_metrics(run_dir)
+            return _already_finished(run_dir, verbose)
+        if writer:
+            rundir.refuse_if_busy(run_dir)  # at once, not after loading the data
     else:
         cfg = _as_config(config)
         run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
-        if rundir.is_run(run_dir) and writer:  # the other processes find the config the first one wrote
-            raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+        if writer:  # the other processes find the config the first one wrote
+            _refuse_taken(run_dir)
         rundir.check_out_of_data(cfg, run_dir)
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg)
@@ -177,7 +177,13 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         run_dir.mkdir(parents=True, exist_ok=True)  # for its lock
     # taken before anything is written (a refused --resume had rewritten the running run's config.yaml) and
     # outside the clean-up below: a process refused here must not remove the folder another one trains in
-    with rundir.training_lock(run_dir) if writer else contextlib.nullcontext():
+    with rundir.training_lock(run_dir, created) if writer else contextlib.nullcontext():
+        # checked again now that no other process can start or finish a run here: another one may have done so
+        # while this one loaded its data (a `train` had trained over a finished run, a `--resume` resumed one)
+        if writer and resume is not None and rundir.is_finished(run_dir):
+            return _already_finished(run_dir, verbose)
+        if writer and resume is None:
+            _refuse_taken(run_dir, locked=True)
         try:
             if writer:
                 rundir.write_config(run_dir, cfg)
@@ -192,6 +198,21 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             if created and not isinstance(e, TrainingInterrupted) and fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
+
+
+def _refuse_taken(run_dir: Path, locked: bool = False) -> None:
+    """Refuse a new run in ``run_dir`` where another process trains, or a run was started (``locked``: this
+    process holds the folder's lock)."""
+    if not locked:  # rather than advising --resume, which that process's lock refuses
+        rundir.refuse_if_busy(run_dir)
+    if rundir.is_run(run_dir):
+        raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+
+
+def _already_finished(run_dir: Path, verbose: bool) -> dict:
+    if verbose:
+        print(f"{run_dir} is already finished; nothing to resume")
+    return rundir.read_metrics(run_dir)
 
 
 def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:

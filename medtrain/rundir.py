@@ -19,11 +19,9 @@ Every training procedure (the Lightning loop, the linear probe) hands its result
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -34,6 +32,8 @@ from medtrain import provenance
 from medtrain._io import (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, read_yaml_file, write_json, write_text,
                           write_yaml)
 from medtrain.config import Config
+from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
+                              training_lock)  # (the run's lock: re-exported)
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY
 from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  # noqa: F401 (the run's file names)
@@ -53,7 +53,6 @@ FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 CHOICES_FILE = "choices.json"  #: the flip choice made before training, so --resume trains the same way
-LOCK_FILE = ".lock"  #: held (flock) by the process training the run
 PILOT_DIR = "pilots"  #: short pilot runs of the flip choice (removed once it is made)
 
 
@@ -90,33 +89,6 @@ def check_out_of_data(cfg: Config, run_dir: Path) -> None:
         if out == data or data in out.parents:
             raise MedtrainError(f"--out {run_dir} is inside the data folder {cfg.data}: the run's plots and folders "
                                 f"would be read as data by the next run on it; choose an --out outside it")
-
-
-@contextlib.contextmanager
-def training_lock(run_dir: str | Path):
-    """Hold the run directory for this process while it trains and writes the run: a second ``train --resume``
-    (or ``compare`` on the same folder) is refused at once, naming the process. Both had trained the same
-    epochs and overwritten each other's files (found in a user walkthrough). An advisory ``flock`` on
-    ``.lock``: the system releases it when the process ends, even when it is killed, so no stale lock is left.
-    Not taken where ``fcntl`` is missing (Windows)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.read(fd, 32).decode(errors="replace").strip()
-            raise MedtrainError(f"{run_dir} is being trained by another process{f' (pid {pid})' if pid else ''}; "
-                                f"wait for it to finish, or use another --out") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def read_config(run_dir: str | Path) -> dict:

@@ -65,15 +65,22 @@ def load_run_module(run_dir: str | Path) -> RunModel:
         MedtrainError: ``run_dir`` is not a finished run, or its weights do not fit its model.
     """
     run_dir = Path(run_dir)
-    if not rundir.is_run(run_dir) or not (run_dir / rundir.WEIGHTS_FILE).is_file():
+    if not rundir.is_run(run_dir):
         folds = sorted(p.name for p in run_dir.glob("fold*") if (p / rundir.WEIGHTS_FILE).is_file())
         hint = f"; it holds the cross-validation runs {', '.join(folds)}: name one, e.g. {run_dir / folds[0]}" \
             if folds else ""
         raise MedtrainError(f"{run_dir} is not a finished run directory (needs {rundir.CONFIG_FILE} and "
                             f"{rundir.WEIGHTS_FILE}){hint}")
-    if not rundir.is_finished(run_dir):  # stopped after its weights were written: they were used as final
+    if not rundir.is_finished(run_dir):  # weights written before metrics.json are not yet final (write_run)
+        pid = rundir.lock_holder(run_dir)
+        if pid is not None:
+            raise MedtrainError(f"{run_dir} is still being trained{f' (pid {pid})' if pid else ''}; wait for it "
+                                "to finish")
+        # interrupted (Ctrl-C, kill -9): it had been called "not a finished run directory", with no way on
         raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
                             f"`medtrain train --resume {run_dir}`")
+    if not (run_dir / rundir.WEIGHTS_FILE).is_file():
+        raise MedtrainError(f"{run_dir} is not a finished run directory (no {rundir.WEIGHTS_FILE})")
     cfg = rundir.load_config(run_dir)
     try:
         meta = read_meta(run_dir / rundir.WEIGHTS_FILE)

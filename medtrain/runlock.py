@@ -1,0 +1,110 @@
+"""The lock of a run directory: the process training a run holds ``.lock`` (an advisory ``flock``), so a second
+``train --resume``, ``train --out`` or ``compare`` into the same folder is refused, naming the process, and readers
+can tell a run still being trained from an interrupted one (:func:`lock_holder`). Kept apart from
+:mod:`medtrain.rundir`, which re-exports it, as one concept of its own."""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+import warnings
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked
+    fcntl = None
+
+from medtrain.errors import MedtrainError
+
+LOCK_FILE = ".lock"  #: held (flock) by the process training the run
+
+
+class UnguardedRunWarning(UserWarning):
+    """The run directory's filesystem cannot lock (:func:`training_lock`): it trains unguarded."""
+
+
+#: flock's errors where the filesystem cannot lock at all (NFSv3 without lockd: ENOLCK; some FUSE/network ones)
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+
+
+def _busy(run_dir, pid: str) -> MedtrainError:
+    return MedtrainError(f"{run_dir} is being trained by another process{f' (pid {pid})' if pid else ''}; "
+                         f"wait for it to finish, or use another --out")
+
+
+@contextlib.contextmanager
+def training_lock(run_dir: str | Path, created: bool = False):
+    """Hold the run directory for this process while it trains and writes the run: a second ``train --resume``
+    (or ``compare`` on the same folder) is refused, naming the process. Both had trained the same
+    epochs and overwritten each other's files (found in a user walkthrough). An advisory ``flock`` on
+    ``.lock``: the system releases it when the process ends, even when it is killed, so no stale lock is left.
+    Not taken where ``fcntl`` is missing (Windows), nor where the filesystem cannot lock: a warning, not the
+    traceback it had been (a user on NFS without its lock daemon must still train). ``created``: the caller
+    made ``run_dir`` for this lock; it is removed again if the lock fails and nothing else is in it."""
+    if fcntl is None:
+        yield
+        return
+    path = Path(run_dir) / LOCK_FILE
+    fd = None
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        for attempt in range(5):  # lock_holder takes it for an instant to ask: try again around that
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 4:
+                    raise _busy(run_dir, os.read(fd, 32).decode(errors="replace").strip()) from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as e:
+        if e.errno in _NO_LOCKS:
+            warnings.warn(UnguardedRunWarning(f"the filesystem of {run_dir} cannot lock ({e.strerror}); concurrent "
+                                              "commands into this folder are not guarded"), stacklevel=3)
+        else:
+            if fd is not None:
+                os.close(fd)
+            with contextlib.suppress(OSError):  # no empty folder left behind (it had been, with its .lock)
+                if created and [p.name for p in Path(run_dir).iterdir()] == [LOCK_FILE]:
+                    path.unlink()
+                    Path(run_dir).rmdir()  # only an empty one
+            raise MedtrainError(f"cannot lock {path} ({e.strerror or e})") from None
+    except BaseException:  # held by another process (or interrupted)
+        if fd is not None:
+            os.close(fd)
+        raise
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def lock_holder(run_dir: str | Path) -> str | None:
+    """The pid recorded by the process holding ``run_dir``'s :func:`training_lock` (``""`` before it recorded
+    it), or None when none holds it. A flock held elsewhere is seen only by trying it: a shared one, released at
+    once."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return os.read(fd, 32).decode(errors="replace").strip()
+    except OSError:  # a filesystem that cannot lock
+        return None
+    finally:
+        os.close(fd)
+
+
+def refuse_if_busy(run_dir: str | Path) -> None:
+    """Refuse at once, naming the process, when another process is training ``run_dir``."""
+    pid = lock_holder(run_dir)
+    if pid is not None:
+        raise _busy(run_dir, pid)
