@@ -23,6 +23,7 @@ from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
 from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, SkipNonFiniteSteps,
                                          StopOnDivergence, WallTime, WarmupEarlyStopping, build_logger)
+from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier, soft_targets
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
@@ -196,6 +197,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
             enable_progress_bar=cfg.progress, enable_model_summary=False, num_sanity_val_steps=0,
             default_root_dir=str(run_dir), log_every_n_steps=10,
             use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders)
+            # checkpoints written beside their name and renamed (not via $TMPDIR, truncating the old one first)
+            plugins=[AtomicCheckpointIO()],
         )
     last = ckpt_dir / LAST_CHECKPOINT
     if resume and last.exists():

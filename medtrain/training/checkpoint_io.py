@@ -1,0 +1,58 @@
+"""Writing Lightning checkpoints so that a failed write never costs the checkpoint already there.
+
+Lightning's :class:`TorchCheckpointIO` (2.6) saves through an fsspec transaction: the bytes go to a temporary file
+in ``$TMPDIR`` that is then moved onto the checkpoint. Where ``$TMPDIR`` and the run folder are on different file
+systems the move is a copy that first truncates the existing ``last.ckpt``/``best.ckpt``: a disk that filled up
+half-way destroyed the previous epoch's checkpoint, and ``--resume`` had nothing to resume from. A ``$TMPDIR``
+smaller than one checkpoint (HPC nodes, containers) failed the run at its first epoch's end, with room enough in
+``--out``. Here the checkpoint is written to a temporary file beside it (:func:`medtrain._io.atomic_path`, the
+one atomic writer of medtrain's outputs) and renamed onto its name only once it is complete.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from medtrain._io import atomic_path
+from medtrain.errors import MedtrainError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """:class:`TorchCheckpointIO` whose saves are atomic in the checkpoint's own folder; loading and removing
+    are Lightning's own (its ``weights_only`` reads and all)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Optional[Any] = None) -> None:
+        if storage_options is not None or "://" in str(path):
+            # a remote URL (a caller's own ModelCheckpoint to s3://...) has no folder to rename within:
+            # Lightning's fsspec transaction it is (and its refusal of storage_options)
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        try:
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    torch.save(checkpoint, f)
+                    f.flush()
+                    # on disk before the rename: after a crash the name then holds the whole new checkpoint or
+                    # the old one, never a file whose blocks were not yet written
+                    os.fsync(f.fileno())
+        except (OSError, RuntimeError) as e:
+            cause = _os_error(e)
+            if cause is None:
+                raise
+            # a full disk (ENOSPC), a quota (EDQUOT): one line, as atomic_path says its own
+            raise MedtrainError(f"cannot write the checkpoint {path} ({cause.strerror or type(cause).__name__}); "
+                                f"what was there before is kept") from None
+
+
+def _os_error(e: BaseException) -> Optional[OSError]:
+    """The OSError behind ``e``: torch's zip writer reports a failed write of the file as a RuntimeError
+    ("unexpected pos ...") raised while the OSError is handled."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
