@@ -159,6 +159,56 @@ def check_output(path: str | os.PathLike, folder: bool = False, what: str = "", 
                 pass
 
 
+#: The errors of the storage rather than of the program: a full disk, a quota, a file-size limit (``ulimit -f``),
+#: a failing device, a read-only file system. They are the user's to fix, so one line (:class:`WriteFailed`).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+
+
+class WriteFailed(MedtrainError):
+    """An output (``path``, or the folder it was to go in) could not be written for one of :data:`STORAGE_ERRNOS`;
+    nothing half-written is left (the writers below remove their temporary files)."""
+
+    def __init__(self, message: str, path: str | os.PathLike = "", reason: str = ""):
+        super().__init__(message)
+        self.path, self.reason = path, reason
+
+
+def storage_error(e: BaseException) -> Optional[OSError]:
+    """The OSError of the storage (one of :data:`STORAGE_ERRNOS`) that ``e`` is or reports, else None. torch.save
+    raises a RuntimeError during the file's OSError; safetensors' Rust error is no OSError and holds the errno
+    only in its text ("... (os error 28)", formerly "Os { code: 28, ...")."""
+    if isinstance(e, OSError):
+        return e if e.errno in STORAGE_ERRNOS else None
+    if isinstance(e, RuntimeError) and isinstance(e.__context__, OSError):
+        return storage_error(e.__context__)
+    if type(e).__name__ == "SafetensorError":
+        m = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)", str(e))
+        code = int(m.group(1) or m.group(2)) if m else None
+        return OSError(code, os.strerror(code)) if code in STORAGE_ERRNOS else None
+    return None
+
+
+@contextmanager
+def _failing_writes(path: str | os.PathLike, *ours: str | os.PathLike, shown: str = "") -> Iterator[None]:
+    """A write of ``path`` refused by the storage (:func:`storage_error`) as one :class:`WriteFailed` line naming
+    it (or ``shown``), not a traceback; any other error as it is. ``ours``: the temporary names (files or folders)
+    ``path`` is written under; an error naming another file (an unreadable input) is not about ``path``."""
+    try:
+        yield
+    except Exception as e:
+        err = storage_error(e)
+        name = e.path if isinstance(e, WriteFailed) else getattr(err, "filename", None)
+        if (err is None and not isinstance(e, WriteFailed)) or (name is not None and not any(
+                str(name) == str(p) or str(name).startswith(os.path.join(p, "")) for p in (path, *ours))):
+            raise  # a nested writer's file in a temporary folder of ours (explain's PNGs) is named as our output
+        reason = e.reason if isinstance(e, WriteFailed) else err.strerror or os.strerror(err.errno)
+        raise WriteFailed(f"cannot write {shown or path}: {reason}", path, reason) from None
+
+
+def _shown(path: str | os.PathLike) -> str:
+    return "to standard output" if str(path) == STDOUT else str(path)
+
+
 @contextmanager
 def _writing_in(folder: Path, prefix: str = "") -> Iterator[None]:
     """Creating files or folders in ``folder``: a read-only, immutable or foreign one is one error line (it was
@@ -166,8 +216,10 @@ def _writing_in(folder: Path, prefix: str = "") -> Iterator[None]:
     try:
         yield
     except OSError as e:  # any: /proc refuses new files with ENOENT, a full disk is ENOSPC (it was a traceback)
-        raise MedtrainError(f"{prefix}cannot write in {_nearest_existing(folder)} "
-                            f"({e.strerror or type(e).__name__})") from None
+        where, reason = _nearest_existing(folder), e.strerror or type(e).__name__
+        if e.errno in STORAGE_ERRNOS:
+            raise WriteFailed(f"{prefix}cannot write in {where} ({reason})", where, reason) from None
+        raise MedtrainError(f"{prefix}cannot write in {where} ({reason})") from None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -197,6 +249,13 @@ def open_stream(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
     descriptor of this process (``/dev/stdout``) is written through that descriptor, anything else (a pipe, a
     device) is opened for appending. Opening ``/dev/stdout`` by name had truncated a file that standard output
     was appending to (``>> app.log``) and written from its start over what the shell had written before."""
+    with _failing_writes(path, shown=_shown(path)):  # `--out /dev/full`, `--out -` into a full disk
+        with _open_stream(path, binary) as f:
+            yield f
+
+
+@contextmanager
+def _open_stream(path: str | os.PathLike, binary: bool) -> Iterator[IO]:
     dash = str(path) == STDOUT
     fd = 1 if dash else _own_descriptor(path)
     for std in (sys.stdout, sys.stderr):  # what Python holds for the descriptor goes out first, in order
@@ -228,7 +287,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         held = Path(tempfile.mkdtemp(prefix="medtrain-"))
         try:
             (held / "output.tmp").touch()
-            yield held / "output.tmp"
+            with _failing_writes(held, held / "output.tmp", shown=f"in {held.parent}"):  # a full temporary folder
+                yield held / "output.tmp"
             with open(held / "output.tmp", "rb") as src, open_stream(path, binary=True) as dst:
                 shutil.copyfileobj(src, dst)
         finally:
@@ -242,10 +302,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        if tmp_path.is_file():
-            as_created(tmp_path)
-        os.replace(tmp_path, path)
+        with _failing_writes(path, tmp_path):  # a full disk: one line, the old file kept, the temporary removed
+            yield tmp_path
+            if tmp_path.is_file():
+                as_created(tmp_path)
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -261,13 +322,14 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
-        yield tmp
-        as_created(tmp, folder=True)
-        if not path.exists():
-            os.replace(tmp, path)
-        else:
-            for f in sorted(tmp.iterdir()):
-                os.replace(f, path / f.name)
+        with _failing_writes(path, tmp):
+            yield tmp
+            as_created(tmp, folder=True)
+            if not path.exists():
+                os.replace(tmp, path)
+            else:
+                for f in sorted(tmp.iterdir()):
+                    os.replace(f, path / f.name)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

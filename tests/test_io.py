@@ -1,7 +1,10 @@
 """medtrain._io: outputs are written atomically and readable as the user's umask allows."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import resource
 import stat
 
 import pytest
@@ -186,3 +189,109 @@ def test_a_yaml_file_that_is_a_fifo_or_a_folder_is_said_to_be_one(tmp_path):
         read_yaml_file(tmp_path, "policy file")
     with pytest.raises(MedtrainError, match=r"config file not found"):
         read_yaml_file(tmp_path / "none.yaml", "config file")
+
+
+# -- outputs the storage refuses: a full disk, a quota, a file-size limit, a failing or read-only device ----------
+
+@contextlib.contextmanager
+def file_size_limit(nbytes: int):
+    """A real refusal without root or a full disk: writing past ``nbytes`` fails with EFBIG (``ulimit -f``;
+    Python ignores SIGXFSZ), whatever library writes."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS])
+def test_a_refused_write_is_one_line_naming_the_output_and_the_old_file_is_kept(tmp_path, code):
+    """A full disk had been an OSError traceback (exit 1) from whatever wrote: predict's CSV, export's model, a
+    plot, report.html. It is one line naming the file the user asked for, nothing half-written is left (no
+    temporary file) and what the file held before is still there."""
+    out = tmp_path / "pred.csv"
+    out.write_text("the earlier predictions\n")
+    with pytest.raises(MedtrainError) as e:
+        with atomic_path(out) as tmp:
+            tmp.write_text("half")
+            raise OSError(code, os.strerror(code))
+    assert str(e.value) == f"cannot write {out}: {os.strerror(code)}" and not isinstance(e.value, OSError)
+    assert os.listdir(tmp_path) == ["pred.csv"] and out.read_text() == "the earlier predictions\n"
+
+
+@pytest.mark.parametrize("writer", ["plain", "numpy", "torch", "safetensors", "pillow"])
+def test_every_library_writing_into_a_full_file_system_gives_the_same_line(tmp_path, writer):
+    """torch.save raises a RuntimeError and safetensors its own SafetensorError, not OSError (train failed at
+    model.safetensors with a Rust error's traceback): each is the same line naming the output."""
+    import numpy as np
+    import torch
+
+    def write(tmp):
+        big = np.zeros((300, 300), np.uint8) + np.arange(300, dtype=np.uint8)
+        if writer == "plain":
+            tmp.write_bytes(big.tobytes())
+        elif writer == "numpy":
+            with open(tmp, "wb") as f:  # as the probe's codes and volume caches are written
+                np.savez(f, big=big)
+        elif writer == "torch":
+            with open(tmp, "wb") as f:  # as the checkpoints are written
+                torch.save({"w": torch.from_numpy(big)}, f)
+        elif writer == "safetensors":
+            from safetensors.torch import save_file
+
+            save_file({"w": torch.from_numpy(big)}, str(tmp))
+        else:
+            from PIL import Image
+
+            Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300), np.uint8)).save(tmp, format="png")
+
+    out = tmp_path / "model.bin"
+    with pytest.raises(MedtrainError, match=f"^cannot write {out}: File too large$"), file_size_limit(4096):
+        with atomic_path(out) as tmp:
+            write(tmp)
+    assert os.listdir(tmp_path) == []
+    write_text(out, "x")  # the limit gone, the same write succeeds
+
+
+def test_a_full_stream_is_one_line_naming_it(tmp_path):
+    """`predict ... --out /dev/full` (or `--out -` into a full disk) had been a traceback from the stream's close."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with pytest.raises(MedtrainError, match="^cannot write /dev/full: No space left on device$"):
+        write_text("/dev/full", "a,b\n" * 5000)
+    from medtrain._io import open_stream
+
+    with pytest.raises(MedtrainError, match="^cannot write /dev/full: No space left on device$"):
+        with open_stream("/dev/full") as f:
+            f.write("a,b\n")
+
+
+def test_a_file_of_a_folder_output_is_reported_as_the_folder_and_nothing_is_left(tmp_path):
+    """explain's overlays are written in a temporary folder renamed to --out: a full disk had named the temporary
+    PNG (small/.cam.h65.tmp/0000_0.png), a path the user never gave and that no longer exists."""
+    maps = tmp_path / "cam"
+    maps.mkdir()
+    (maps / "earlier.png").write_bytes(b"png")
+    with pytest.raises(MedtrainError, match=f"^cannot write {maps}: No space left on device$"):
+        with atomic_dir(maps) as tmp:
+            write_text(tmp / "0000_0.png", "first")
+            with atomic_path(tmp / "0001_1.png"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+    assert os.listdir(tmp_path) == ["cam"] and os.listdir(maps) == ["earlier.png"]
+
+
+def test_errors_that_are_not_the_storage_stay_as_they_are(tmp_path):
+    """Only the storage's refusals are the user's to fix: an OSError of a bug (ENOENT) keeps its type and
+    traceback, and an I/O error reading an input (it names another file) is not said to be the output's."""
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "out.csv"):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", "missing.txt")
+    with pytest.raises(OSError) as e:
+        with atomic_path(tmp_path / "out.csv"):
+            raise OSError(errno.EIO, "Input/output error", str(tmp_path / "input.png"))
+    assert type(e.value) is OSError and e.value.filename == str(tmp_path / "input.png")
+    with pytest.raises(MemoryError):
+        with atomic_path(tmp_path / "out.csv"):
+            raise MemoryError
+    assert os.listdir(tmp_path) == []

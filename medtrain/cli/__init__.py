@@ -3,7 +3,9 @@
 Each sub-command lives in its own module of this package and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (called with the parsed namespace, returning an exit code) and, for a
 command with ``--out``, ``out_kind`` (``"dir"`` or ``"file"``), checked before the command runs.
-User errors (:class:`medtrain.errors.MedtrainError`) become one line on stderr and exit status 2; Ctrl-C and
+User errors (:class:`medtrain.errors.MedtrainError`) and outputs the storage refuses (a full disk, a quota, ``ulimit
+-f``, an I/O error, a read-only file system: ``_io.STORAGE_ERRNOS``), standard output's included, become one line on
+stderr and exit status 2; Ctrl-C and
 SIGTERM (``kill``, ``timeout``, ``docker stop``, a scheduler) one line and exit status 130, after the files being
 written are cleaned up.
 """
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import importlib
 import os
 import signal
+import stat
 import sys
 import warnings
 
-from medtrain._io import check_output
+from medtrain._io import WriteFailed, check_output, storage_error
 from medtrain.errors import MedtrainError, TrainingInterrupted, suggest
 
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
@@ -38,6 +42,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"medtrain: error: {message} (see `{self.prog} --help`)\n")
+
+    def _print_message(self, message, file=None):
+        """argparse's, without its ``except OSError: pass``: ``--help``/``--version`` into a full disk or /dev/full
+        had printed nothing and exited 0; :func:`main` says so in one line."""
+        if message:
+            try:
+                (file or sys.stderr).write(message)
+            except AttributeError:  # no stream at all (sys.stdout is None under pythonw), as argparse has it
+                pass
 
     def _check_value(self, action, value):
         """A value outside ``choices`` names the closest ones (``medtrain trian``: did you mean train?), as
@@ -68,7 +81,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    args = None
+    try:
+        parser = build_parser()
+        try:
+            args = _parse(parser, argv)
+        except SystemExit:  # --help, --version and argparse's errors end in the parser: their output must be out
+            _flush_stdout()  # first (a failed flush at exit is silent, and --version > /dev/full exited 0)
+            raise
+        code = _run(args)
+        _flush_stdout()  # here, not at exit: a full disk under `> out.txt` is then one line and exit 2
+        return code
+    except BrokenPipeError:  # `medtrain models | head`: the reader has what it wanted (a traceback had followed)
+        _drop_stdout()  # the flush at exit must not fail again
+        return 141  # 128 + SIGPIPE, as a shell tool ended by the closed pipe
+    except Exception as e:  # the last guard, for writes no medtrain writer wraps (standard output, a library's log)
+        err = storage_error(e)
+        if err is None:  # not the storage's (a bug, MemoryError): as it is, with its traceback
+            raise
+        _say(f"medtrain: error: cannot {'read or ' * (err.errno == errno.EIO)}write {_written(err, args)}: "
+             f"{err.strerror or os.strerror(err.errno)}{_way_on(args, err.filename)}")
+        _drop_stdout()
+        return 2
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     args, extra = parser.parse_known_args(argv)
     if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
         args.inputs += extra  # `explain RUN --out DIR a.png`: argparse gives an optional list (INPUT...) nothing
@@ -84,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                        f"--help`)\n")
     if isinstance(getattr(args, "out", None), str) and args.out.startswith("~"):  # quoted: no shell expanded it
         args.out = os.path.expanduser(args.out)  # compare's tables, predict's file... had gone to a literal ./~
+    return args
+
+
+def _run(args: argparse.Namespace) -> int:
     previous = _sigterm_as_ctrl_c()
     shown = warnings.showwarning
     warnings.showwarning = _own_warnings_in_one_line(shown)
@@ -96,18 +137,75 @@ def main(argv: list[str] | None = None) -> int:
         print(f"medtrain: {e}", file=sys.stderr)
         return 130
     except MedtrainError as e:
-        print(f"medtrain: error: {e}", file=sys.stderr)
+        way_on = _way_on(args, e.path) if isinstance(e, WriteFailed) else ""
+        print(f"medtrain: error: {e}{way_on}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("medtrain: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `medtrain models | head`: the reader has what it wanted (a traceback had followed)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the flush at exit must not fail again
-        return 141  # 128 + SIGPIPE, as a shell tool ended by the closed pipe
     finally:
         warnings.showwarning = shown
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _written(e: OSError, args: argparse.Namespace | None) -> str:
+    """What a failed write was writing: the file it names, else standard output where it is what fails (a device
+    that is no terminal, /dev/full; a file on a full file system), else the command's --out. (A write through
+    a file object names no file: nothing tells which one failed.)"""
+    if e.filename is not None:
+        return str(e.filename)
+    try:
+        fd = sys.stdout.fileno()
+        st = os.fstat(fd)
+        if (stat.S_ISCHR(st.st_mode) and not os.isatty(fd)) or (
+                stat.S_ISREG(st.st_mode) and e.errno == errno.ENOSPC and os.fstatvfs(fd).f_bavail == 0):
+            return "to standard output"
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is both: a replaced stdout
+        pass
+    out = getattr(args, "out", None)
+    return f"{out}" if out else "the output"
+
+
+def _way_on(args: argparse.Namespace | None, path) -> str:
+    """After a failed write in ``medtrain train``: the run folder holding it (kept once it has a checkpoint, see
+    ``api.train``) resumes; a run whose first epoch did not end leaves nothing, and none is named."""
+    if getattr(args, "command", None) != "train":
+        return ""
+    if getattr(args, "folds", None):  # cross-validation: its finished folds are reused, an interrupted one resumes
+        return "; the same command continues once the runs can be written"
+    from pathlib import Path
+
+    from medtrain.rundir import is_run
+
+    near = [Path(path), *list(Path(path).parents)[:3]] if path else []  # RUN/logs/version_0/metrics.csv at most
+    near += [Path(p) for p in (args.resume, getattr(args, "out", None)) if p]
+    run = next((d for d in near if is_run(d)), None)
+    return f"; `medtrain train --resume {run}` continues the run once it can be written" if run else ""
+
+
+def _flush_stdout() -> None:
+    if sys.stdout is not None:  # None under pythonw
+        sys.stdout.flush()
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError, AttributeError):  # stderr fails too (`2>/dev/full`): the exit status remains
+        pass
+
+
+def _drop_stdout() -> None:
+    """Standard output that failed is pointed at /dev/null, so that the flush at exit does not fail once more
+    (``Exception ignored ... OSError`` and exit 120). Output already written stays."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):  # a replaced stdout without a descriptor
+            pass
 
 
 def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

@@ -150,8 +150,8 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
     except OSError as e:
         raise failed(e) from None
     if tmp is None:
-        raise MedtrainError(f"converting {source} into a memory-mapped store needs {needed_bytes / 1e9:.1f} GB "
-                            f"in {dest.parent}, only {free / 1e9:.1f} GB are free (set MEDTRAIN_DATA elsewhere, "
+        raise MedtrainError(f"converting {source} into a memory-mapped store needs {_size(needed_bytes)} "
+                            f"in {dest.parent}, only {_size(free)} are free (set MEDTRAIN_DATA elsewhere, "
                             f"or --store memory)")
     writer = StoreWriter(tmp)
     try:
@@ -170,6 +170,14 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
             w._f.close()
         shutil.rmtree(tmp, ignore_errors=True)
     _drop_stale(dest, source, content)
+
+
+def _size(n: int) -> str:
+    """Bytes for a message in the unit that fits them, "3.20MB", "16.0GB" (tqdm's formatter, a dependency
+    already): in GB alone a small store had read "needs 0.0 GB ..., only 0.0 GB are free"."""
+    from tqdm import tqdm
+
+    return tqdm.format_sizeof(n, "B", 1000)
 
 
 ABANDONED_S = 3600  #: a temporary store folder unwritten for this long belongs to a build that was killed
