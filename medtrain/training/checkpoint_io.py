@@ -17,7 +17,6 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from medtrain._io import atomic_path
-from medtrain.errors import MedtrainError
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -29,30 +28,13 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             # a remote URL (a caller's own ModelCheckpoint to s3://...) has no folder to rename within:
             # Lightning's fsspec transaction it is (and its refusal of storage_options)
             return super().save_checkpoint(checkpoint, path, storage_options)
-        try:
-            with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:
-                    torch.save(checkpoint, f)
-                    f.flush()
-                    # on disk before the rename: after a crash the name then holds the whole new checkpoint or
-                    # the old one, never a file whose blocks were not yet written
-                    os.fsync(f.fileno())
-        except (OSError, RuntimeError) as e:
-            cause = _os_error(e)
-            if cause is None:
-                raise
-            # a full disk (ENOSPC), a quota (EDQUOT): one line, as atomic_path says its own
-            raise MedtrainError(f"cannot write the checkpoint {path} ({cause.strerror or type(cause).__name__}); "
-                                f"what was there before is kept") from None
+        # a full disk or a quota is atomic_path's one-line WriteFailed (torch's RuntimeError over the OSError too)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                # on disk before the rename: after a crash the name then holds the whole new checkpoint or
+                # the old one, never a file whose blocks were not yet written
+                os.fsync(f.fileno())
 
 
-def _os_error(e: BaseException) -> Optional[OSError]:
-    """The OSError behind ``e``: torch's zip writer reports a failed write of the file as a RuntimeError
-    ("unexpected pos ...") raised while the OSError is handled."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        if isinstance(e, OSError):
-            return e
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return None
