@@ -356,4 +356,5 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
     if task == BINARY and test_scaled is not None and len(np.unique(splits.test.labels.numpy())) == 2:
         y = (splits.test.labels.numpy().reshape(-1) == positive).astype(int)  # the operating point's positive class
         plots.roc_pr(y, np.asarray(test_scaled)[:, positive], run_dir / ROC_PR_FILE, threshold,
-                     rule or "", title + f" · test (calibrated scores of {splits.label_names[str(positive)]!r})")
+                     rule or "", title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores of "
+                     f"{splits.label_names[str(positive)]!r})")  # T kept 1: the scores are the network's own

@@ -141,8 +141,10 @@ def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") 
         ax.set_ylim(0, 1)
         ax.set_xlabel("mean predicted probability (per bin)")
         ax.set_ylabel("observed frequency")
-        ax.set_title(f"{title} · {name}" if title else name, fontsize=9, **LITERAL)
+        ax.set_title(name, fontsize=9, **LITERAL)  # the run's title once, above: side by side the two had run together
         _legend(ax, fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10, **LITERAL)
     _save(fig, path)
 
 

@@ -168,3 +168,17 @@ def test_a_one_epoch_learning_curve_shows_its_point(tmp_path, monkeypatch):
     for line in curves:
         assert len(line.get_xdata()) == 1 and line.get_marker() not in (None, "", " ", "None", "none")
         assert line.get_markersize() > 0
+
+
+def test_the_reliability_panels_are_titled_by_split_under_one_run_title(tmp_path, monkeypatch):
+    # side by side, "pneumoniamnist · resnet18_28_half · seed 0 · validation" and "... · test" ran into each other
+    from medtrain.reports import plots
+
+    figs = _drawn(monkeypatch)
+    bins = {"confidence": [0.2, 0.7], "frequency": [0.3, 0.6], "count": [5, 5]}
+    panel = {"before": bins, "after": bins, "ece": 0.1, "ece_scaled": 0.05, "temperature": 1.3}
+    plots.reliability_diagram({"validation": panel, "test": panel}, tmp_path / "rel.png",
+                              "pneumoniamnist · resnet18_28_half · seed 0")
+    (fig,) = figs
+    assert [ax.get_title() for ax in fig.axes] == ["validation", "test"]
+    assert fig.get_suptitle() == "pneumoniamnist · resnet18_28_half · seed 0"
