@@ -186,3 +186,17 @@ def no_hang(seconds: int = 30):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+
+
+@contextlib.contextmanager
+def file_size_limit(nbytes: int):
+    """A real refusal without root or a full disk: writing past ``nbytes`` fails with EFBIG (``ulimit -f``;
+    Python ignores SIGXFSZ), whatever library writes."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

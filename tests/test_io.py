@@ -1,16 +1,16 @@
 """medtrain._io: outputs are written atomically and readable as the user's umask allows."""
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import resource
 import stat
 
 import pytest
 
 from medtrain._io import atomic_dir, atomic_path, write_json, write_text
 from medtrain.errors import MedtrainError
+
+from conftest import file_size_limit
 
 
 def _mode(path) -> int:
@@ -192,18 +192,6 @@ def test_a_yaml_file_that_is_a_fifo_or_a_folder_is_said_to_be_one(tmp_path):
 
 
 # -- outputs the storage refuses: a full disk, a quota, a file-size limit, a failing or read-only device ----------
-
-@contextlib.contextmanager
-def file_size_limit(nbytes: int):
-    """A real refusal without root or a full disk: writing past ``nbytes`` fails with EFBIG (``ulimit -f``;
-    Python ignores SIGXFSZ), whatever library writes."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS])
 def test_a_refused_write_is_one_line_naming_the_output_and_the_old_file_is_kept(tmp_path, code):

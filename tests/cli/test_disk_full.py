@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import resource
 import shutil
 import sys
 from pathlib import Path
@@ -20,20 +19,9 @@ import pytest
 from medtrain.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import fast_config, make_npz, run_cli  # noqa: E402
+from conftest import fast_config, file_size_limit, make_npz, run_cli  # noqa: E402
 
 FULL = "No space left on device"
-
-
-@contextlib.contextmanager
-def file_size_limit(nbytes: int):
-    """Writing past ``nbytes`` fails with EFBIG in this process (``ulimit -f``), whatever library writes."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 @pytest.fixture
