@@ -6,7 +6,10 @@ Every labelled input of ``EXTERNAL`` is test data: a CSV of ``path,label[,patien
 ``medtrain eval`` scores the run's own test split (:func:`medtrain.evaluation.evaluate_split`): with the run's
 TTA, MC dropout, calibration temperature and operating point, all frozen as chosen on the run's validation
 split, and bootstrap intervals over the CSV's patients where it names them. The labels must be the run's class
-names; nothing is fitted on the external data.
+names; nothing is fitted on the external data. A multi-label run takes only an .npz, whose ``{split}_labels`` hold
+one 0/1 column per label of the run ``(N, L)``, as the run's own multi-label splits are read
+(:mod:`medtrain.data.medmnist`); a CSV names one label per input (:mod:`medtrain.data.table`), a folder one per
+sub-folder.
 """
 from __future__ import annotations
 
@@ -46,14 +49,41 @@ def external_predictions_file(data: str | os.PathLike, split: str = "test") -> s
     return f"predictions_external_{external_name(data, split)}.csv"
 
 
+def _npz_labels(data: Path, run: RunModel, split: str) -> list:
+    """The labels of an .npz split: one class name per image, or (multi-label run) one tuple of 0/1 per image,
+    checked against the run's classes (labels), each a one-line error."""
+    with np.load(data) as z:
+        if f"{split}_labels" not in z.files:
+            raise MedtrainError(f"{data} has no {split}_labels to score (it holds {', '.join(sorted(z.files))})")
+        raw = np.asarray(z[f"{split}_labels"])
+    k = len(run.label_names)
+    if run.meta["task"] != MULTILABEL:
+        labels = raw.reshape(len(raw), -1)[:, 0]
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise MedtrainError(f"{data}: {split}_labels hold class indices outside 0..{k - 1}")
+        return [run.label_names[int(v)] for v in labels]
+    if raw.ndim != 2 or raw.shape[1] != k:
+        raise MedtrainError(f"{data}: {split}_labels has shape {raw.shape}, but the run has {k} labels "
+                            f"({', '.join(run.label_names)}); a multi-label run takes (N, {k}), one 0/1 column "
+                            f"per label")
+    if raw.dtype.kind not in "biuf" or not np.isin(raw, (0, 1)).all():  # NaN and 0.5 fail isin too
+        raise MedtrainError(f"{data}: {split}_labels of a multi-label run must be 0/1 (one column per label)")
+    return [tuple(int(v) for v in row) for row in raw]
+
+
 def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
-              ) -> tuple[list[str], list[str], torch.Tensor, list | None, list[dict]]:
-    """(input names, label names, images ``(N, C, *spatial)`` uint8, patient hashes or None, skipped inputs) of
-    ``data``; with ``skip_bad`` an input that is missing or does not decode is listed with the reason and left
-    out, as ``predict --skip-bad`` and training's ``--skip-bad`` leave it out, else it is an error."""
+              ) -> tuple[list[str], list, torch.Tensor, list | None, list[dict]]:
+    """(input names, labels, images ``(N, C, *spatial)`` uint8, patient hashes or None, skipped inputs) of
+    ``data``; a label is a class name, or (multi-label run) a tuple of 0/1 per label. With ``skip_bad`` an input
+    that is missing or does not decode is listed with the reason and left out, as ``predict --skip-bad`` and
+    training's ``--skip-bad`` leave it out, else it is an error."""
     kind = path_kind(data)
     if kind is None:  # a FIFO is refused unread, and said to be one
         raise MedtrainError(f"{data}: {why_not_read(data)}")
+    is_npz = kind == "file" and data.suffix.lower() == ".npz"
+    if run.meta["task"] == MULTILABEL and not is_npz:  # a CSV or a folder names one label per input
+        raise MedtrainError(f"{data}: multi-label runs take an .npz with one 0/1 column per label ({split}_labels "
+                            f"of shape (N, {len(run.label_names)})), not a {'CSV' if kind == 'file' else 'folder'}")
     if data.suffix.lower() != ".npz" and split != "test":
         raise MedtrainError(f"--split {split} chooses a split of an .npz; {data} is no .npz (all of it is test)")
     skipped: list[dict] = []
@@ -67,15 +97,13 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
             skipped.append({"input": str(entry), "reason": str(e)})
             return []
 
-    if kind == "file" and data.suffix.lower() == ".npz":
-        with np.load(data) as z:
-            if f"{split}_labels" not in z.files:
-                raise MedtrainError(f"{data} has no {split}_labels to score (it holds {', '.join(sorted(z.files))})")
-            labels = np.asarray(z[f"{split}_labels"]).reshape(len(z[f"{split}_labels"]), -1)[:, 0]
-        if labels.size and (labels.min() < 0 or labels.max() >= len(run.label_names)):
-            raise MedtrainError(f"{data}: {split}_labels hold class indices outside 0..{len(run.label_names) - 1}")
-        rows = [(item._replace(name=f"{split}/{item.name}"), run.label_names[int(v)], None)  # as splits.csv names it
-                for item, v in zip(iter_inputs([data], run, split=split, alone=True), labels)]
+    if is_npz:
+        labels = _npz_labels(data, run, split)
+        items = list(iter_inputs([data], run, split=split, alone=True))
+        if len(items) != len(labels):  # zip had scored the shorter of the two, silently
+            raise MedtrainError(f"{data}: {split} has {len(items)} images but {len(labels)} labels")
+        rows = [(item._replace(name=f"{split}/{item.name}"), label, None)  # named as splits.csv names them
+                for item, label in zip(items, labels)]
     elif kind == "file":
         table = read_label_csv(data)
         groups = table.groups or [None] * len(table.labels)
@@ -126,15 +154,16 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     ``eval_test.json`` plus ``data`` (the source) and ``n``."""
     run_dir, data = Path(run_dir), Path(data)
     run = load_run_module(run_dir)
-    if run.meta["task"] == MULTILABEL:
-        raise MedtrainError(f"{run_dir} is a multi-label run; external evaluation takes one label per input")
     names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
-    index = {name: j for j, name in enumerate(run.label_names)}
-    unknown = sorted(set(truth) - set(index))
-    if unknown:
-        raise MedtrainError(f"{data}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of {run_dir} "
-                            f"({', '.join(run.label_names)})")
-    labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
+    if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
+        labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))
+    else:
+        index = {name: j for j, name in enumerate(run.label_names)}
+        unknown = sorted(set(truth) - set(index))
+        if unknown:
+            raise MedtrainError(f"{data}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of "
+                                f"{run_dir} ({', '.join(run.label_names)})")
+        labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
     seen = _seen_in_run(run_dir, run, images, data)
     where, split = split, Split(images, labels, names, groups)
     scored, kept = score_and_keep(run, split)

@@ -119,3 +119,107 @@ def test_the_rows_of_an_external_npz_are_named_with_their_split(trained_run, cap
     assert run_cli(capsys, "eval", run, "--data", data, "--split", "val")[0] == 0
     rows = read_rows(run / "predictions_external_tiny_val.csv")
     assert [r["input"] for r in rows] == [f"val/{i}" for i in range(16)]
+
+
+# --------------------------------------------------------------------------- multi-label runs
+
+
+@pytest.fixture(scope="module")
+def multilabel_run(tmp_path_factory):
+    """A finished 1-epoch multi-label run (two labels: a bright square in the top half, one in the bottom half of
+    16x16 grey images), trained from a MedMNIST-layout .npz with (N, 2) 0/1 labels, bootstrap intervals on."""
+    import numpy as np
+
+    import medtrain
+    from conftest import fast_config
+
+    root = tmp_path_factory.mktemp("ml_ext")
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 64), ("val", 24), ("test", 32)):
+        images = rng.integers(0, 90, (n, 16, 16)).astype(np.uint8)
+        labels = rng.integers(0, 2, (n, 2)).astype(np.uint8)
+        for i, j in zip(*np.nonzero(labels)):  # label j: a square in half j
+            r, c = 8 * j + rng.integers(0, 3), rng.integers(0, 10)
+            images[i, r:r + 5, c:c + 5] = 230
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    data = root / "ml.npz"
+    np.savez(data, **arrays)
+    run = root / "run"
+    m = medtrain.train(fast_config(data, run, epochs=1, bootstrap=50), verbose=False)
+    assert m["task"] == "multi-label, binary-class"
+    return run, data, arrays
+
+
+def test_a_multilabel_run_s_own_test_split_as_an_external_npz_scores_as_its_test_split(multilabel_run, tmp_path,
+                                                                                       capsys):
+    """A multi-label run is evaluable on external data: an .npz whose test_labels hold one 0/1 column per label.
+    Given the run's own test split, it scores exactly as ``medtrain eval RUN`` scores that split (AUC, ACC, their
+    bootstrap intervals, calibration, per-label confusion), and its per-image rows are predictions_test.csv's."""
+    import numpy as np
+
+    from conftest import read_rows
+
+    run, _, arrays = multilabel_run
+    ext = tmp_path / "mlcopy.npz"
+    np.savez(ext, test_images=arrays["test_images"], test_labels=arrays["test_labels"])
+    code, out, err = run_cli(capsys, "eval", run)
+    assert code == 0, err
+    own = json.loads((run / "eval_test.json").read_text())
+    code, out, err = run_cli(capsys, "eval", run, "--data", ext)
+    assert code == 0, err
+    got = json.loads((run / "eval_external_mlcopy.json").read_text())
+    assert got["n"] == 32 and "(32 inputs)" in out and "predictions_external_mlcopy.csv" in out
+    assert own["auc_ci"] and own["acc_ci"] and len(own["confusion"]) == 2  # intervals drawn, one matrix per label
+    # every figure of eval_test.json, exactly: AUC, ACC, their intervals, per label, calibration, operating point
+    assert {k: v for k, v in got.items() if k not in ("data", "seen_in_run")} == \
+        {k: v for k, v in own.items() if k != "data_checked_by"}
+    assert got["seen_in_run"] == {"train": 0, "val": 0, "any": 0}
+
+    # per image, what predictions_test.csv holds (written by training: its scores agree to float32 noise)
+    rows, mine = read_rows(run / "predictions_external_mlcopy.csv"), read_rows(run / "predictions_test.csv")
+    assert list(rows[0]) == list(mine[0]) and len(rows) == len(mine) == 32  # the same columns, the same images
+    for r, o in zip(rows, mine):
+        assert r["input"] == f"test/{o['input']}"  # named as splits.csv names them
+        for k in set(o) - {"input"}:
+            probability = k[0] in "pq" and k[1:].isdigit() or k in ("0", "1")  # p0.., q0.., one column per label
+            assert (float(r[k]) == pytest.approx(float(o[k]), abs=1e-6)) if probability else r[k] == o[k], k
+    assert {r["true_label"] for r in rows} >= {"0", "1", "0;1"}  # both labels, alone and together
+
+
+def test_a_multilabel_external_npz_keeps_skip_bad_and_names_training_copies(multilabel_run, capsys):
+    """--skip-bad is taken (nothing to skip in an .npz of good images) and the run's own training images given as
+    external data are named as not external, as for a single-label run."""
+    run, data, _ = multilabel_run
+    code, out, err = run_cli(capsys, "eval", run, "--data", data, "--split", "train", "--skip-bad")
+    assert code == 0, err
+    got = json.loads((run / "eval_external_ml_train.json").read_text())
+    assert got["n"] == 64 and got["skipped"] == []
+    assert got["seen_in_run"] == {"train": 64, "val": 0, "any": 64} and "they are not external data" in err
+
+
+def test_external_data_for_a_multilabel_run_other_than_a_0_1_npz_per_label_are_one_line(multilabel_run, tmp_path,
+                                                                                        capsys):
+    import numpy as np
+
+    run, _, arrays = multilabel_run
+    images, labels = arrays["test_images"], arrays["test_labels"]
+    bad = {"three.npz": np.concatenate([labels, labels[:, :1]], axis=1),  # a third label the run does not have
+           "flat.npz": labels[:, 0],  # one label per image
+           "counts.npz": labels * 2}  # not 0/1
+    said = {"three.npz": "has shape (32, 3), but the run has 2 labels", "flat.npz": "has shape (32,), but the run",
+            "counts.npz": "must be 0/1 (one column per label)"}
+    for name, lab in bad.items():
+        np.savez(tmp_path / name, test_images=images, test_labels=lab)
+        code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / name)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and said[name] in err, err
+        assert not (run / f"eval_external_{name[:-4]}.json").exists()
+
+    Image.fromarray(images[0]).save(tmp_path / "a.png")
+    (tmp_path / "ml.csv").write_text("path,label\na.png,0;1\n")
+    (tmp_path / "folder" / "0").mkdir(parents=True)
+    Image.fromarray(images[0]).save(tmp_path / "folder" / "0" / "a.png")
+    for given, kind in ((tmp_path / "ml.csv", "CSV"), (tmp_path / "folder", "folder")):
+        code, _, err = run_cli(capsys, "eval", run, "--data", given)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "multi-label runs take an .npz with one 0/1 column per label" in err and f"not a {kind}" in err
