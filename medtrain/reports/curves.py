@@ -189,14 +189,11 @@ def overlay_curves(a: dict, b: dict, path: str | os.PathLike, title: str = "",
     a ``|`` where early stopping with that patience would have stopped them (:func:`replay_early_stop`).
     Returns what was drawn, for the caller's caption.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from medtrain._io import atomic_path
+    from medtrain.reports.plots import figure  # outside pyplot: the caller's matplotlib backend stays as it is
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    fig = figure(figsize=(7.5, 4.6))
+    ax = fig.subplots()
     drawn = {}
     for cell, colour in ((a, "tab:blue"), (b, "tab:red")):
         label = _label(cell)
@@ -242,7 +239,6 @@ def overlay_curves(a: dict, b: dict, path: str | os.PathLike, title: str = "",
     ax.grid(alpha=0.3)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return {k: v for k, v in drawn.items() if v is not True}
 
 

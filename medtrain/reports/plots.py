@@ -1,16 +1,20 @@
-"""Learning-curve and confusion-matrix figures (matplotlib, headless)."""
+"""Learning-curve and confusion-matrix figures (matplotlib, headless).
+
+Every figure is a bare :class:`matplotlib.figure.Figure` on its own Agg canvas, never a pyplot one: medtrain
+runs inside notebooks and scripts that show their own figures, and a module-level ``matplotlib.use("Agg")``
+had switched the whole process's backend on the first ``medtrain.train`` (inline figures and Tk/Qt windows
+stopped appearing; a user walkthrough). Nothing here selects a backend or registers a figure with pyplot.
+"""
 from __future__ import annotations
 
 import os
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from medtrain._io import atomic_path  # noqa: E402
+from medtrain._io import atomic_path
 
 #: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
 #: written. matplotlib reads a string with two ``$`` as mathtext, so a class folder ``cost $5-$10`` was drawn
@@ -23,10 +27,17 @@ PANELS_PER_ROW = 5
 MARKED_EPOCHS = 30
 
 
+def figure(**kwargs) -> Figure:
+    """A figure outside pyplot (nothing to close: it goes with its last reference), drawn by Agg as a
+    pyplot figure under the Agg backend had been, so sizes and layout are unchanged."""
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def _save(fig, path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _legend(ax, **kwargs) -> None:
@@ -41,7 +52,8 @@ def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | 
     epoch marked."""
     ep = [h["epoch"] + 1 for h in history]
     marks = {"marker": "o", "ms": 4} if len(ep) <= MARKED_EPOCHS else {}  # --epochs 1 had been an empty box
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(ep, [h["train_loss"] for h in history], label="train loss", **marks)
     ax.plot(ep, [h["val_loss"] for h in history], label="validation loss", **marks)
     kept = "kept: last" if checkpoint == "last" else "best"
@@ -75,7 +87,8 @@ def confusion_matrix(cm, label_names: dict, path: str | os.PathLike, title: str 
     if cms.ndim == 3:  # multi-label
         cols = min(PANELS_PER_ROW, len(cms))
         rows = -(-len(cms) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.6 * rows), squeeze=False, layout="constrained")
+        fig = figure(figsize=(2.2 * cols, 2.6 * rows), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False)
         for a in axes.ravel()[len(cms):]:  # the last row's empty places
             a.remove()
         for a, m, n in zip(axes.ravel(), cms, tick_labels(names, 28)):
@@ -93,7 +106,8 @@ def confusion_figure(cm, names: list[str], title: str = ""):
     k = len(cm)
     cell = min(0.6, max(0.32, 7.0 / max(k, 1)))  # inches
     font = 8 if k <= 10 else 7 if k <= 24 else 6
-    fig, ax = plt.subplots(figsize=(cell * k + 3, cell * k + 2.5))
+    fig = figure(figsize=(cell * k + 3, cell * k + 2.5))
+    ax = fig.subplots()
     _matrix(ax, np.asarray(cm), tick_labels(names), title, font, max(6.0, min(8.0, cell * 20)))
     return fig
 
@@ -113,7 +127,8 @@ def _matrix(ax, m, names, title, font: float = 8, cell_font: float = 8) -> None:
 
 def cost_accuracy_scatter(points, path: str | os.PathLike, title: str = "") -> None:
     """``points``: (label, multiply-accumulates, test AUC); MACs on a log axis, each point labelled."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for label, macs, auc in points:
         ax.scatter(macs / 1e6, auc, s=18)
         ax.annotate(label, (macs / 1e6, auc), fontsize=6, xytext=(3, 2), textcoords="offset points",
@@ -130,7 +145,8 @@ def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") 
     """One panel per split: observed frequency against mean confidence per bin, before and after
     temperature scaling. ``panels``: ``{split: {"before": bins, "after": bins, "ece": e, "ece_scaled": e2,
     "temperature": T}}`` with ``bins`` as :func:`medtrain.metrics.reliability` returns them."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
+    fig = figure(figsize=(4.2 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, p) in zip(axes[0], panels.items()):
         ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfect calibration")
         for key, label, style in (("before", f"before (ECE {p['ece']:.3f})", "o-"),
@@ -157,7 +173,8 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
     y, s = np.asarray(y_true).reshape(-1), np.asarray(score, dtype=float)
     fpr, tpr, _ = roc_curve(y, s)
     prec, rec, _ = precision_recall_curve(y, s)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4.2))
+    fig = figure(figsize=(9, 4.2))
+    a, b = fig.subplots(1, 2)
     a.plot(fpr, tpr, label=f"ROC (AUC {auc(fpr, tpr):.3f})")
     a.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
     a.set_xlabel("1 - specificity")
@@ -209,7 +226,8 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
     (``jet``, alpha 0.5, with its colour bar)."""
     img, sal = np.asarray(image), np.asarray(saliency, dtype=float)
     views = [(img, sal, "", "")] if img.ndim == 3 else volume_views(img, sal, ras)
-    fig, axes = plt.subplots(2, len(views), figsize=(2.6 * len(views) + 0.6, 5.4), squeeze=False)
+    fig = figure(figsize=(2.6 * len(views) + 0.6, 5.4))
+    axes = fig.subplots(2, len(views), squeeze=False)
     for j, (v, s, name, sides) in enumerate(views):
         shown = v[0] if v.shape[0] == 1 else np.moveaxis(v[:3], 0, -1)
         for i in range(2):
@@ -234,8 +252,8 @@ def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str
               unit: str = "seed", xlabel: str = "") -> None:
     """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar.
     ``values``: ``{metric: [[v, ...] per group]}``."""
-    fig, axes = plt.subplots(1, len(values), figsize=(max(4.0, 1.0 + 0.9 * len(groups)) * len(values) / 1.4, 3.8),
-                             squeeze=False)
+    fig = figure(figsize=(max(4.0, 1.0 + 0.9 * len(groups)) * len(values) / 1.4, 3.8))
+    axes = fig.subplots(1, len(values), squeeze=False)
     x = np.arange(len(groups))
     for ax, (metric, per_group) in zip(axes[0], values.items()):
         for i, vals in enumerate(per_group):

@@ -71,12 +71,26 @@ def write_best_config(settings: dict, path: Path, comment: str) -> None:
     write_text(path, head + yaml.safe_dump(settings, sort_keys=False, default_flow_style=None))
 
 
+def _agg_canvas(fig) -> None:
+    """A ``figure.hooks`` entry: optuna's figure drawn on an Agg canvas, whatever the caller's backend (its
+    importance plot measures its bar labels with ``canvas.get_renderer``, which only Agg canvases have: under
+    an svg or pdf backend it failed; the PNG is rendered by Agg either way)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+
+
 def write_plots(study: optuna.Study, out: Path) -> list[str]:
     """Optuna's optimisation history and (with 2+ finished trials) fANOVA parameter importances as PNGs
-    in ``out``; returns what could not be drawn and why."""
-    import matplotlib
+    in ``out``; returns what could not be drawn and why.
 
-    matplotlib.use("Agg")
+    Optuna draws only through pyplot (its ``plt.subplots``, and a ``plt.style.use("ggplot")`` that had
+    restyled every later figure of the process). The caller's matplotlib is left as it was: its backend is
+    never switched (a ``matplotlib.use("Agg")`` here had stopped a notebook's inline figures), interactive
+    mode is off while drawing (no window or widget appears), the style is scoped to the drawing
+    (``rc_context``), and each figure is closed even when drawing fails, so pyplot holds none of ours after.
+    """
+    import matplotlib
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
@@ -87,17 +101,22 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
         if name == IMPORTANCE_PNG and len(complete) < 2:
             skipped.append(f"{name}: parameter importance needs 2 finished trials, the study has {len(complete)}")
             continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                ax = draw(study)
-        except (ValueError, RuntimeError) as e:  # e.g. importances of parameters that never varied
-            skipped.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-            continue
-        fig = getattr(ax, "figure", None) or ax.flat[0].figure
-        fig.set_size_inches(7, 4.5)
-        fig.tight_layout()
-        with atomic_path(out / name) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
+        known = set(plt.get_fignums())
+        with matplotlib.rc_context({"figure.hooks": [f"{__name__}:{_agg_canvas.__name__}"]}), plt.ioff():
+            try:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                        ax = draw(study)
+                except (ValueError, RuntimeError) as e:  # e.g. importances of parameters that never varied
+                    skipped.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+                    continue
+                fig = getattr(ax, "figure", None) or ax.flat[0].figure
+                fig.set_size_inches(7, 4.5)
+                fig.tight_layout()
+                with atomic_path(out / name) as tmp:
+                    fig.savefig(tmp, format="png", dpi=100)
+            finally:  # the figures optuna opened for this plot, and only those (the caller's stay open)
+                for num in set(plt.get_fignums()) - known:
+                    plt.close(num)
     return skipped

@@ -182,3 +182,79 @@ def test_the_reliability_panels_are_titled_by_split_under_one_run_title(tmp_path
     (fig,) = figs
     assert [ax.get_title() for ax in fig.axes] == ["validation", "test"]
     assert fig.get_suptitle() == "pneumoniamnist · resnet18_28_half · seed 0"
+
+
+# What the subprocess below draws: every figure medtrain writes, in a "notebook" whose backend is its own (svg
+# needs no display and is not Agg), with a figure of its own open and current, and then reports what is left.
+_NOTEBOOK = r'''
+import json, sys
+from pathlib import Path
+
+import matplotlib
+matplotlib.use("svg")
+import matplotlib.pyplot as plt
+import numpy as np
+import optuna
+
+mine = plt.figure()  # the user's own figure, open and current
+facecolor = matplotlib.rcParams["axes.facecolor"]
+from medtrain.reports import curves, plots
+from medtrain.tune import report
+
+out = Path(sys.argv[1])
+history = [{"epoch": e, "train_loss": 1 / (e + 1), "val_loss": 1.2 / (e + 1), "val_auc": 0.5 + 0.1 * (e % 3)}
+           for e in range(6)]
+plots.learning_curve(history, 1, 4, out / "lc.png", "t $a$", early_stopped=True)
+plots.confusion_matrix(np.arange(9).reshape(3, 3), {"0": "normal", "1": "pneumonia $x$", "2": "other"},
+                       out / "cm.png", "cm")
+plots.confusion_matrix(np.ones((7, 2, 2), int), {str(i): f"f{i}" for i in range(7)}, out / "ml.png", "ml")
+bins = {"confidence": [0.2, 0.7], "frequency": [0.3, 0.6], "count": [5, 5]}
+panel = {"before": bins, "after": bins, "ece": 0.1, "ece_scaled": 0.05, "temperature": 1.3}
+plots.reliability_diagram({"validation": panel, "test": panel}, out / "rel.png", "rel")
+rng = np.random.default_rng(0)
+plots.roc_pr(rng.integers(0, 2, 50), rng.random(50), out / "roc.png", 0.5, "rule", "roc")
+plots.cost_accuracy_scatter([("a", 1e6, 0.8), ("b", 1e8, 0.9)], out / "cost.png", "cost")
+plots.saliency_overlay(np.zeros((1, 8, 8), np.uint8), rng.random((8, 8)), out / "sal.png", "sal")
+plots.saliency_overlay(np.zeros((1, 8, 9, 10), np.uint8), rng.random((8, 9, 10)), out / "vol.png", "vol", ras=True)
+plots.seed_dots(["a", "b"], {"val AUC": [[0.8, 0.9]] * 2}, out / "seeds.png", "s")
+run = {"history": history, "best_epoch": 2, "stop_epoch": 5, "early_stopped": False}
+cell = {"group": "base", "cell": {}, "runs": [run]}
+curves.overlay_curves(cell, {**cell, "group": "aug"}, out / "overlay.png", replay_patience=2)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+study.optimize(lambda t: t.suggest_float("lr", 1e-3, 1e-1, log=True) + t.suggest_float("p", 0, 0.5), n_trials=6)
+skipped = report.write_plots(study, out)
+print(json.dumps({"backend": matplotlib.get_backend(), "fignums": plt.get_fignums(), "mine": plt.gcf() is mine,
+                  "facecolor_kept": matplotlib.rcParams["axes.facecolor"] == facecolor, "skipped": skipped}))
+'''
+
+
+def test_drawing_every_figure_leaves_a_notebooks_matplotlib_backend_figures_and_style_as_they_were(tmp_path):
+    # the first medtrain.train in a notebook had switched the process to Agg (module-level matplotlib.use):
+    # inline figures and Tk/Qt windows stopped appearing; tune's optuna plots also left the ggplot style on
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env.pop("MPLBACKEND", None)
+    done = subprocess.run([sys.executable, "-c", _NOTEBOOK, str(tmp_path)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads(done.stdout.strip().splitlines()[-1])
+    assert state["backend"] == "svg"                     # the process's backend is the user's
+    assert state["fignums"] == [1] and state["mine"]     # pyplot holds the user's figure, still current, and no other
+    assert state["facecolor_kept"] and state["skipped"] == []
+    names = ["lc", "cm", "ml", "rel", "roc", "cost", "sal", "vol", "seeds", "overlay", "history", "importance"]
+    for name in names:
+        with Image.open(tmp_path / f"{name}.png") as im:
+            im.verify()  # a whole PNG, not an SVG or a cut-off file
+    # the same pixels sizes as when matplotlib.use("Agg") drew them (recorded before the change)
+    sizes = {n: Image.open(tmp_path / f"{n}.png").size for n in ("lc", "cm", "history", "importance")}
+    assert sizes == {"lc": (644, 470), "cm": (557, 558), "history": (700, 450), "importance": (700, 450)}
