@@ -9,6 +9,7 @@ import dataclasses
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
-from medtrain._io import write_json
+from medtrain._io import check_output, write_json
 from medtrain._predictions_csv import write_predictions
 from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file
@@ -28,7 +29,7 @@ from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 from medtrain.evaluation import evaluate_split
 from medtrain.operating_point import positive_index
 from medtrain.reports.summary import auc_acc_line, operating_point_line
-from medtrain.runmodel import RunModel, load_run_module
+from medtrain.runmodel import RunModel, float32_default, load_run_module
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
@@ -61,8 +62,11 @@ def check_settings(cfg: Config) -> None:
 def _as_config(config) -> Config:
     if isinstance(config, Config):
         return config_mod.resolve(config.to_dict())
-    if isinstance(config, (str, Path)):
+    if isinstance(config, (str, os.PathLike)):
         return config_mod.resolve(config_mod.load_yaml(config))
+    if config is not None and not isinstance(config, Mapping):  # a list or a number had been an AttributeError
+        raise MedtrainError(f"config must be a dict of settings, a Config or the path of a YAML config file; got "
+                            f"{type(config).__name__} {str(config)[:60]}")
     return config_mod.resolve(config or {})
 
 
@@ -111,7 +115,7 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     Returns:
         the content of ``metrics.json`` (``{}`` in the processes of rank > 0).
     """
-    with _caller_state_kept():
+    with _caller_state_kept(), float32_default():
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
 
@@ -131,11 +135,12 @@ def _caller_state_kept():
 
 def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_settings: bool = False) -> dict:
     t0 = time.perf_counter()
+    provenance.start_peak_memory()  # metrics.json's peak memory is this run's, not the process's so far
     writer = launch_rank() == 0
     verbose = verbose and writer
     if resume is not None:
         run_dir = Path(resume)
-        if isinstance(config, (Config, str, Path)):
+        if config is not None and (isinstance(config, Config) or not isinstance(config, Mapping)):
             raise MedtrainError("with resume, config is a dict of the settings given again (or None)")
         cfg = _resume_config(run_dir, config)
         if rundir.is_finished(run_dir):
@@ -146,6 +151,8 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         cfg = _as_config(config)
         run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
         if writer:  # the other processes find the config the first one wrote
+            # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback
+            check_output(run_dir, folder=True, what="out ", probe=True)
             _refuse_taken(run_dir)
         rundir.check_out_of_data(cfg, run_dir)
     check_model_name(cfg.model)  # before anything is written
@@ -190,10 +197,11 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
                 if splits.record is not None and resume is None:  # now, so that a resumed run can check its data
                     rundir.write_splits(run_dir / rundir.SPLITS_FILE, splits.record)
             return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
-        except MedtrainError as e:
-            # A user error found before the first epoch ended (an unreadable source, a bad layer name...) or a
-            # run that diverged before any usable epoch: leave nothing behind. Once a checkpoint exists, or after
-            # Ctrl-C, the directory is for --resume.
+        except Exception as e:
+            # A user error found before the first epoch ended (an unreadable source, a bad layer name, a caller's
+            # callback that raised, a bug) or a run that diverged before any usable epoch: leave nothing behind
+            # (a half-started folder refused the same call again, "already holds a run"). Once a checkpoint
+            # exists, or after Ctrl-C, the directory is for --resume.
             fresh = isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir)
             if created and not isinstance(e, TrainingInterrupted) and fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -313,7 +321,13 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
     The temperature and operating-point threshold stored in the weights' metadata are applied, so the
     result holds the run's ``calibration`` (ECE before/after scaling) and ``operating_point`` figures too.
     """
-    run_dir = Path(run_dir)
+    # the caller's generators untouched (the network is initialised before its weights are loaded) and float32
+    # whatever the caller's default dtype
+    with isolate_rng(include_cuda=torch.cuda.is_initialized()), float32_default():
+        return _evaluate(Path(run_dir), split, verbose)
+
+
+def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
     run = load_run_module(run_dir)
     splits = rundir.run_splits(run_dir, run.cfg)
     metrics = rundir.read_metrics(run_dir)
@@ -344,10 +358,11 @@ def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
     """:func:`score_split` and the per-image scores it leaves out (``scores``, ``scores_scaled``, ``entropy``)."""
     cfg, meta = run.cfg, run.meta
     names = {str(j): n for j, n in enumerate(run.label_names)}
-    res = evaluate_split(run.module, split, names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                         tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
-                         temperature=meta.get("temperature"), threshold=meta.get("threshold"),
-                         positive=int(meta.get("positive_class", len(names) - 1)))
+    with float32_default():  # (external data and another run's images are scored here too)
+        res = evaluate_split(run.module, split, names, bootstrap=cfg.bootstrap, seed=cfg.seed,
+                             tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
+                             temperature=meta.get("temperature"), threshold=meta.get("threshold"),
+                             positive=int(meta.get("positive_class", len(names) - 1)))
     kept = {k: res.pop(k, None) for k in ("scores", "scores_scaled", "entropy")}
     return res, kept
 

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from medtrain.runmodel import RunModel, load_run_module
+from medtrain.runmodel import RunModel, float32_default, load_run_module
 from medtrain.rundir import run_tta
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
@@ -100,9 +100,17 @@ class Predictor:
 
         cfg = self.run.cfg
         tta = run_tta(cfg, self.run.meta)
-        for p, e in predict_batches(self.run.module, batches(), tta=tta, mc_dropout=cfg.mc_dropout, seed=cfg.seed):
-            if self.temperature is not None:  # after TTA/MC averaging, as the run's own calibrated scores
-                p = temperature_scale(p, self.task, self.temperature).float()
+        scored = predict_batches(self.run.module, batches(), tta=tta, mc_dropout=cfg.mc_dropout, seed=cfg.seed)
+        while True:
+            # float32 while a batch is scored, whatever the caller's default dtype (float64 had failed: "expected
+            # scalar type Float but found Double"); the caller's again between batches, where its code runs
+            with float32_default():
+                try:
+                    p, e = next(scored)
+                except StopIteration:
+                    return
+                if self.temperature is not None:  # after TTA/MC averaging, as the run's own calibrated scores
+                    p = temperature_scale(p, self.task, self.temperature).float()
             yield names.popleft(), p.numpy(), (e.numpy() if e is not None else None)
 
     def predict(self, images) -> np.ndarray:
@@ -113,9 +121,22 @@ class Predictor:
         file would be (EXIF orientation, palette, alpha, more than 8 bits: :func:`medtrain.data.folder.decode_image`). Images of another
         size are resized to the model's square as image files are (another aspect ratio: a
         :class:`ResizedWarning`)."""
+        if not _images_like(images):  # None or a number had been a TypeError ("'NoneType' object is not iterable")
+            raise MedtrainError(f"predict takes images: a path (file, folder, CSV, .npz), a uint8 array or tensor "
+                                f"(N, C, *spatial) or one image, a PIL image, or a list of these; got "
+                                f"{type(images).__name__}")
         items = python_items(images, self.run)
         out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
+
+
+def _images_like(images) -> bool:
+    """Whether ``images`` is of a kind :meth:`Predictor.predict` reads (what it holds is checked as it is read)."""
+    from PIL import Image
+
+    if images is None or isinstance(images, (bytes, bytearray, int, float)):
+        return False
+    return isinstance(images, (str, os.PathLike, np.ndarray, torch.Tensor, Image.Image)) or hasattr(images, "__iter__")
 
 
 def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True,

@@ -119,14 +119,59 @@ def check_unchanged(metrics: dict, splits, split: str, run_dir) -> str | None:
     return "labels"
 
 
+#: Where :func:`peak_rss_mb` counts from: "run" once :func:`start_peak_memory` reset the kernel's high-water mark,
+#: "process" (the process's whole life) where it could not.
+_peak_scope = "process"
+
+
+def start_peak_memory() -> None:
+    """Count the peak memory from now on: a run's ``peak_rss_mb`` and ``peak_gpu_mb`` are then its own, not those of
+    whatever the process did before (a notebook's 3 GB of other work, the earlier cells of a comparison).
+
+    Linux (>= 4.0) resets the resident-set high-water mark (``VmHWM``) when ``5`` is written to
+    ``/proc/self/clear_refs``; nothing else can (``getrusage`` has no reset). Where that is refused (another
+    system, a sandbox), the peak stays the process's and :func:`peak_rss_scope` says so."""
+    global _peak_scope
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        _peak_scope = "run" if _vm_hwm_kib() is not None else "process"
+    except OSError:
+        _peak_scope = "process"
+    if torch.cuda.is_available() and torch.cuda.is_initialized():  # (initialising CUDA here would cost a context)
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _vm_hwm_kib() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def peak_rss_scope() -> str:
+    """``"run"`` when :func:`peak_rss_mb` counts from the last :func:`start_peak_memory`, ``"process"`` when it is
+    the process's lifetime peak."""
+    return _peak_scope
+
+
 def peak_rss_mb() -> float:
-    """The most resident memory this process has held, in MiB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    """The most resident memory this process has held since :func:`start_peak_memory` (``VmHWM``), or in its
+    whole life where that could not be reset (``ru_maxrss``: KiB on Linux, bytes on macOS), in MiB."""
+    kib = _vm_hwm_kib() if _peak_scope == "run" else None
+    if kib is not None:
+        return kib / 1024
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
 def device_memory() -> dict:
-    """Peak GPU memory (what PyTorch allocated) and the device's name, when the run used CUDA."""
+    """What ``metrics.json`` records beside ``peak_rss_mb``: its scope (:func:`peak_rss_scope`) and, when the run
+    used CUDA, the peak GPU memory PyTorch allocated (since :func:`start_peak_memory`) and the device's name."""
+    out = {"peak_rss_scope": peak_rss_scope()}
     if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
-        return {}
-    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20, "device": torch.cuda.get_device_name()}
+        return out
+    return {**out, "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20, "device": torch.cuda.get_device_name()}

@@ -3,10 +3,13 @@ and ``model.safetensors`` (whose metadata hold the classes, input shape and norm
 export, explain and ``evaluate`` need neither the training data nor the Trainer."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
+from typing import Iterator
 
 import torch
+from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import rundir
@@ -47,6 +50,21 @@ class RunModel:
         """``(C, *spatial)`` of one image the network takes."""
         s = int(self.meta["input_size"])
         return (int(self.meta["in_chans"]),) + (s,) * int(self.meta.get("spatial_dims", 2))
+
+
+@contextlib.contextmanager
+def float32_default() -> Iterator[None]:
+    """torch's default dtype float32 for the block, the caller's restored after it. A caller that set
+    ``torch.set_default_dtype(torch.float64)`` (a notebook's numerics) had networks built in float64, which
+    training under bf16 autocast and the float32 weights of a run then refused ("Input type (CPUBFloat16Type)
+    and weight type (torch.DoubleTensor)", "expected scalar type Float but found Double"). torch has no
+    context manager for it."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _shape_only_splits(meta: dict) -> Splits:
@@ -95,7 +113,16 @@ def load_run_module(run_dir: str | Path) -> RunModel:
 
 def build_run_model(cfg: Config, meta: dict, state: dict | None = None, source: str | Path = "weights") -> RunModel:
     """The network ``cfg`` and ``meta`` (a ``model.safetensors`` metadata dict) describe, with ``state``
-    loaded (left as initialised when None: untrained models for tests and benchmarks)."""
+    loaded (left as initialised when None: untrained models for tests and benchmarks).
+
+    Built in float32 whatever the caller's default dtype, and without advancing the caller's random generators
+    (the network is initialised at random before its weights replace that: ``medtrain.load`` had changed a
+    notebook's next draws)."""
+    with isolate_rng(include_cuda=torch.cuda.is_initialized()), float32_default():
+        return _build_run_model(cfg, meta, state, source)
+
+
+def _build_run_model(cfg: Config, meta: dict, state: dict | None, source: str | Path) -> RunModel:
     shape = _shape_only_splits(meta)
     model, _ = build_model(cfg, shape, transfer=False)  # the run's own weights follow; no source needed
     if state is not None:

@@ -10,6 +10,7 @@ field's type, ``checks`` validates a whole configuration.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ def resolve(*layers: dict | None) -> Config:
     """Merge dictionaries of settings (later ones win) over the defaults and validate the result."""
     merged: dict[str, Any] = {}
     for layer in layers:
+        if layer is not None and not isinstance(layer, Mapping):  # a list or a number: an AttributeError had said it
+            raise MedtrainError(f"settings must be a dict of setting names and values (or the path of a YAML "
+                                f"config file, where a path is taken); got {type(layer).__name__}")
         given = {}
         for k, v in (layer or {}).items():
             key = k.replace("-", "_")

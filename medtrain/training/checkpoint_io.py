@@ -28,13 +28,34 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             # a remote URL (a caller's own ModelCheckpoint to s3://...) has no folder to rename within:
             # Lightning's fsspec transaction it is (and its refusal of storage_options)
             return super().save_checkpoint(checkpoint, path, storage_options)
-        # a full disk or a quota is atomic_path's one-line WriteFailed (torch's RuntimeError over the OSError too)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as f:
-                torch.save(checkpoint, f)
-                f.flush()
-                # on disk before the rename: after a crash the name then holds the whole new checkpoint or
-                # the old one, never a file whose blocks were not yet written
-                os.fsync(f.fileno())
+        try:
+            # a full disk or a quota is atomic_path's one-line WriteFailed (torch's RuntimeError over the OSError too)
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:
+                    torch.save(checkpoint, f)
+                    f.flush()
+                    # on disk before the rename: after a crash the name then holds the whole new checkpoint or
+                    # the old one, never a file whose blocks were not yet written
+                    os.fsync(f.fileno())
+        except Exception as e:
+            # Ctrl-C inside torch.save: its zip writer's __exit__ then fails on the half-written file ("[enforce
+            # fail at inline_container.cc] unexpected pos") while the KeyboardInterrupt is handled, and that
+            # RuntimeError hid the interrupt from Lightning's graceful shutdown (a traceback and exit 1, not the
+            # resume hint and 130). The interrupt is what happened; the temporary file is already removed.
+            interrupt = _interrupt_behind(e)
+            if interrupt is None:
+                raise
+            raise interrupt from None
+
+
+def _interrupt_behind(e: BaseException) -> Optional[KeyboardInterrupt]:
+    """The KeyboardInterrupt in ``e``'s chain of causes and contexts (None if there is none)."""
+    seen = set()
+    while e is not None and id(e) not in seen:  # a chain can loop
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
