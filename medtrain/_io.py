@@ -337,7 +337,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")  # medtrain's files are UTF-8 whatever the locale
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -393,7 +393,7 @@ def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
     if problem is not None:
         raise MedtrainError(f"{what} not found: {p}" if problem == MISSING else f"{what} {p}: {problem}")
     try:
-        return read_yaml(p.read_text())
+        return read_yaml(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise MedtrainError(f"{what} {p} is not UTF-8 text") from None
     except yaml.YAMLError as e:

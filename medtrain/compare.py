@@ -129,7 +129,7 @@ def check_same_grid(out: Path, grid: dict[str, list[str]], seeds: list[int], bas
     if not path.is_file():
         return record
     try:
-        old = json.loads(path.read_text())
+        old = json.loads(path.read_text(encoding="utf-8"))
         old_grid, old_seeds, old_base = dict(old["grid"]), list(old["seeds"]), dict(old["base"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise MedtrainError(f"{path} cannot be read ({e}); it records the grid this folder holds: delete it only "

@@ -109,5 +109,5 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
 
 @contextmanager
 def _atomic_text(out: str | os.PathLike) -> Iterator[TextIO]:
-    with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
+    with atomic_path(out) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:  # whatever the locale
         yield f

@@ -111,7 +111,7 @@ def read_metrics(run_dir: str | Path, name: str = METRICS_FILE) -> dict:
     """``metrics.json`` of a run (or its ``name``, e.g. :func:`eval_file`)."""
     path = Path(run_dir) / name
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise MedtrainError(f"{path} is missing or not valid JSON") from None
 

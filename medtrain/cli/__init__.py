@@ -80,7 +80,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _utf8_mode() -> None:
+    """Run the command in Python's UTF-8 mode where the file-system encoding is ASCII (``LC_ALL=C`` with
+    ``PYTHONUTF8=0``, a POSIX locale without PEP 538's coercion): a non-ASCII class folder or path ('normál',
+    'runs/ré') had crashed train with UnicodeEncodeError and made eval call an existing folder missing. One
+    mechanism for every name and stream, rather than converting names file by file: the process re-executes
+    itself with ``-X utf8`` (taking precedence over ``PYTHONUTF8``), as the command line it was started with."""
+    import codecs
+
+    if sys.flags.utf8_mode or codecs.lookup(sys.getfilesystemencoding()).name != "ascii":
+        return
+    if os.environ.get("MEDTRAIN_UTF8_REEXEC"):  # already re-executed: never a loop
+        return
+    os.environ["MEDTRAIN_UTF8_REEXEC"] = "1"
+    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the command line (medtrain ..., python -m medtrain ...), not a caller's list
+        _utf8_mode()
     args = None
     try:
         parser = build_parser()

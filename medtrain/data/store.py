@@ -159,7 +159,7 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
         writer._close()
         as_created(tmp, folder=True)
         meta = {"version": VERSION, "source": source, "content": content, "arrays": writer.arrays}
-        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n")
+        (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if dest.exists():  # a store of another version, or a broken one: replaced (a reader keeps its maps)
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -203,7 +203,7 @@ def _drop_stale(dest: Path, source: str, content: str) -> None:
     for other in dest.parent.glob(dest.name.rsplit("-", 1)[0] + "-*"):
         if other != dest and other.is_dir() and not other.name.startswith("."):
             try:
-                meta = json.loads((other / META).read_text())
+                meta = json.loads((other / META).read_text(encoding="utf-8"))
                 if meta.get("source") == source and meta.get("content") != content:
                     shutil.rmtree(other, ignore_errors=True)
             except (OSError, ValueError):
@@ -216,7 +216,7 @@ def open_store(dest: Path) -> dict[str, Tensor] | None:
     if not (dest / META).is_file():
         return None
     try:
-        meta = json.loads((dest / META).read_text())
+        meta = json.loads((dest / META).read_text(encoding="utf-8"))
         if meta.get("version") != VERSION:
             return None
         return {name: _mapped(dest / f"{name}.npy", tuple(shape), np.dtype(dtype))

@@ -101,7 +101,7 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
 def _members_val_auc(run_dir: Path) -> list | None:
     """The validation AUC of each member of an ensemble run, from its ``metrics.json`` (None when absent)."""
     try:
-        return json.loads((run_dir / METRICS_FILE).read_text())["members_val_auc"]["members"]
+        return json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))["members_val_auc"]["members"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -59,11 +59,11 @@ def collect(root: str | os.PathLike) -> list[dict]:
         group = cell_dir.parent.name
         key = (group, cell_dir.name)
         c = cells.setdefault(key, {"group": group, "cell": parse_cell(cell_dir.name), "runs": [], "dirs": []})
-        run = json.loads(metrics.read_text())
+        run = json.loads(metrics.read_text(encoding="utf-8"))
         for split in ("val", "test"):  # written by ``medtrain eval RUN --split SPLIT``
             ev = seed_dir / f"eval_{split}.json"
             if ev.is_file():
-                run[f"_eval_{split}"] = json.loads(ev.read_text())
+                run[f"_eval_{split}"] = json.loads(ev.read_text(encoding="utf-8"))
         c["runs"].append(run)
         c["dirs"].append(seed_dir)
     for c in cells.values():  # seed order, numerically (seed10 after seed9)

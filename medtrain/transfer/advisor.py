@@ -320,7 +320,7 @@ def transfer_table(compare_dir: str | Path, fraction: float = 0.95) -> tuple[str
     for metrics in sorted(root.glob(f"*/seed*/{rundir.METRICS_FILE}")):
         cell = metrics.parent.parent.name
         strategy = cell.replace("transfer=", "")  # e.g. "finetune", "linear-probe,probe_layer=layer3"
-        m = json.loads(metrics.read_text())
+        m = json.loads(metrics.read_text(encoding="utf-8"))
         d = data.setdefault(strategy, {"auc": [], "acc": [], "conv": [], "curves": [], "wall": []})
         d["auc"].append(m["test"]["auc"])
         d["acc"].append(m["test"]["acc"])

@@ -183,7 +183,7 @@ def _earlier_test(out: Path, trial: int, run_dir: Path) -> dict | None:
     import json
 
     try:
-        earlier = json.loads((out / BEST_FILE).read_text())
+        earlier = json.loads((out / BEST_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(earlier, dict) or earlier.get("trial") != trial:
