@@ -123,8 +123,11 @@ def report_data(cv: dict, config: dict) -> dict:
     folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS) if k in f}} for f in cv["per_fold"]]
     pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not k.endswith(
         ("_ci_method", "_ci_reason", "_ci_draws"))}  # how an interval was made is said in the note, not a card
-    note = (f"brackets are 95% bootstrap intervals over {cv['oof']['patients']} patients (each drawn patient brings "
-            "all their images)" if cv["oof"].get("patients") else "brackets are 95% bootstrap intervals")
+    o = cv["oof"]  # "bootstrap" unless every interval given is another (Wilson's ACC, Newcombe's AUC, ...)
+    given = [k for k in ("acc", "auc") if _finite(o.get(f"{k}_ci"))]
+    kind = "" if given and all(o.get(f"{k}_ci_method") for k in given) else "bootstrap "
+    note = f"brackets are 95% {kind}intervals" + (f" over {o['patients']} patients" + (
+        " (each drawn patient brings all their images)" if kind else "") if o.get("patients") else "")
     if cv["oof"].get("acc_ci_method") == "wilson":
         reason = cv["oof"].get("acc_ci_reason")
         note += ("; ACC's is Wilson's score interval (" + (
@@ -135,6 +138,9 @@ def report_data(cv: dict, config: dict) -> dict:
         note += f"; AUC's is Newcombe's score interval ({NEWCOMBE_WHY})"
     elif cv["oof"].get("auc_ci_method") == "delong-logit":
         note += f"; AUC's is DeLong's on the logit scale ({DELONG_WHY})"
+    elif cv["oof"].get("auc_ci_method") == "score":
+        note += f"; AUC's is a score interval of the mean one-vs-rest AUC ({DELONG_WHY}; at an AUC of 1 or 0 " \
+                "the logit interval has no width)"
     note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
     spread = _test_spread(cv)
     if spread:  # cv.md said so; the report had not
@@ -145,6 +151,11 @@ def report_data(cv: dict, config: dict) -> dict:
     return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config,
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
                      f"pooled over {cv['oof']['n']} out-of-fold predictions)"}
+
+
+def _finite(ci) -> bool:
+    """Whether ``ci`` is an interval (not ``[nan, nan]``, nor ``null`` read back from JSON)."""
+    return ci is not None and all(v is not None and np.isfinite(v) for v in ci)
 
 
 def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, seed: int = 0) -> dict:

@@ -10,7 +10,9 @@ two models is far less variable than either model's own metric, because the hard
 * :func:`mcnemar_test`: McNemar's test (Psychometrika 1947) for two accuracies on the same images, exact:
   a two-sided binomial test of the images only one model gets right (:func:`scipy.stats.binomtest`).
 * :func:`paired_bootstrap`: the percentile interval of the difference of any statistic, drawing the same
-  images (whole patients, within class; :class:`medtrain.intervals.Resampler`) for both models in each draw.
+  images (whole patients, within class; :class:`medtrain.intervals.Resampler`) for both models in each draw;
+  :func:`delong_interval` that of a binary AUC difference from DeLong's variance, where few images of a class
+  make the bootstrap's too narrow.
 
 DeLong and McNemar treat images as independent; where a patient has several images they are not, and their
 p-values would be too small. :func:`medtrain.versus.compare_runs` then gives only the patient bootstrap interval.
@@ -60,6 +62,21 @@ def delong_test(y_true, score_a, score_b) -> dict:
         z = diff / se
         p = float(2 * norm.sf(abs(z)))
     return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "difference": diff, "se": se, "z": float(z), "p": p}
+
+
+def delong_interval(y_true, score_a, score_b, level: float = 0.95) -> dict:
+    """The interval of ``AUC(score_a) - AUC(score_b)`` from DeLong's variance (:func:`delong_test`):
+    ``difference +- z se``, clipped to [-1, 1]. With few images of a class the paired bootstrap, which sees
+    (u - 1)/u of each class's variance, is too narrow: 12 positives and 100 negatives of two correlated
+    binormal models (AUCs 0.93 and 0.88), it held the true difference in 83-91% of simulated test sets, this
+    one in 89-95% (5 positives: 83% and 87%; ``tests/test_significance.py``). ``[nan, nan]`` where the
+    variance is 0 but the AUCs differ (every image ranked alike by each model): no interval, not a point."""
+    from scipy.stats import norm
+
+    d = delong_test(y_true, score_a, score_b)
+    diff, half = d["difference"], float(norm.ppf((1 + level) / 2)) * d["se"]
+    ci = [max(-1.0, diff - half), min(1.0, diff + half)] if half > 0 or diff == 0 else [float("nan")] * 2
+    return {"difference": diff, "difference_ci": ci, "se": d["se"], "p": d["p"]}
 
 
 def mcnemar_test(correct_a, correct_b) -> dict:

@@ -85,37 +85,62 @@ def _flip_rule(scores: dict, margin) -> str:
     return f"; without - with = {text}{' >' if lead > margin else ', not >'} the {margin:g} margin"
 
 
-#: why a binary AUC's interval is not the bootstrap's (:func:`medtrain.metrics.acc_auc_ci`)
-NEWCOMBE_WHY = "fewer than 30 test images of a class, too few for a bootstrap interval of AUC to hold 95%"
+#: why a binary AUC's interval is not the bootstrap's (:func:`medtrain.metrics.acc_auc_ci`); "{images}": the
+#: images of the split it is about ("test images", "images" where the split is not known: a re-evaluation of
+#: any split, pooled out-of-fold predictions)
+_NEWCOMBE = "fewer than 30 {images} of a class, too few for a bootstrap interval of AUC to hold 95%"
+#: ... of a multi-class AUC's
+_DELONG = "too few {images} per class for a bootstrap interval of AUC to hold 95%"
+#: ... of a multi-class AUC of 1 (or 0), where the logit interval has no width
+_SCORE = ("too few {images} per class for a bootstrap interval of AUC to hold 95%, and at an AUC of {auc:g} the "
+          "logit interval has no width")
+NEWCOMBE_WHY = _NEWCOMBE.format(images="images")
+DELONG_WHY = _DELONG.format(images="images")
 
 
-#: why a multi-class AUC's interval is not the bootstrap's
-DELONG_WHY = "too few test images per class for a bootstrap interval of AUC to hold 95%"
+def _auc_method(res: dict, images: str) -> str | None:
+    """How the AUC's interval was made where it is not the bootstrap's, and why."""
+    method = res.get("auc_ci_method")
+    if method == "newcombe":
+        return f"AUC's is Newcombe's score interval: {_NEWCOMBE.format(images=images)}"
+    if method == "delong-logit":
+        return f"AUC's is DeLong's on the logit scale: {_DELONG.format(images=images)}"
+    if method == "score":
+        return ("AUC's is a score interval of the mean one-vs-rest AUC (as Newcombe's): "
+                + _SCORE.format(images=images, auc=round(res["auc"], 4)))
+    return None
 
 
 def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
-    (``--bootstrap 0``: they printed as ``[nan, nan]``)."""
+    (``--bootstrap 0``: they printed as ``[nan, nan]``). Where an interval is not a bootstrap one the
+    parenthesis names its method and why; where neither is, it reads ``(95% CIs: ...)``. ``prefix`` names
+    the split (``"test "``): the reasons speak of its images, else of "images" (a re-evaluation of any split,
+    pooled out-of-fold predictions)."""
     auc, acc = ci_text(res.get("auc_ci")), ci_text(res.get("acc_ci"))
+    split = prefix.strip()
+    images = f"{split} images" if split else "images"
     unit = f" over {res['patients']} patients" if res.get("patients") else ""
+    parts = []
     if res.get("acc_ci_method") == "wilson":
-        few = f"too few test {'patients' if res.get('patients') else 'images'} per class to resample within classes"
+        few = f"too few {split + ' ' if split else ''}{'patients' if res.get('patients') else 'images'} per class " \
+              "to resample within classes"
         reason = res.get("acc_ci_reason")  # (older runs recorded a reason for few units only)
-        unit += "; ACC's is Wilson's: " + ("every image right" if res["acc"] == 1 else "every image wrong"
-                                           if res["acc"] == 0 else few if reason == "few units per class"
-                                           else "the network calls every image one class"
-                                           if reason == "every image called one class"
-                                           else "the same ACC in every resample")
-    if res.get("auc_ci_method") == "newcombe":
-        unit += f"; AUC's is Newcombe's score interval: {NEWCOMBE_WHY}"
-    elif res.get("auc_ci_method") == "delong-logit":
-        unit += f"; AUC's is DeLong's on the logit scale: {DELONG_WHY}"
+        parts.append("ACC's is Wilson's: " + ("every image right" if res["acc"] == 1 else "every image wrong"
+                                              if res["acc"] == 0 else few if reason == "few units per class"
+                                              else "the network calls every image one class"
+                                              if reason == "every image called one class"
+                                              else "the same ACC in every resample"))
+    if auc and _auc_method(res, images):
+        parts.append(_auc_method(res, images))
     if acc and not auc and res.get("auc_ci_draws") == 0:  # the resamples cannot differ (one image per class)
-        unit += "; no AUC interval: the resamples cannot differ"
+        parts.append("no AUC interval: the resamples cannot differ")
     elif acc and not auc and res.get("auc_ci_draws") is not None:  # AUC undefined in most resamples
-        unit += f"; AUC's is defined in only {res['auc_ci_draws']} resamples, too few for an interval"
+        parts.append(f"AUC's is defined in only {res['auc_ci_draws']} resamples, too few for an interval")
     if auc or acc:
-        why = f"(95% bootstrap CIs{unit})"
+        bootstrapped = (auc and not res.get("auc_ci_method")) or (acc and not res.get("acc_ci_method"))
+        why = (f"(95% bootstrap CIs{unit}" + "".join("; " + p for p in parts) + ")" if bootstrapped
+               else f"(95% CIs{unit}: " + "; ".join(parts) + ")")
     elif res.get("auc_ci_draws") == 0:  # the resamples cannot differ (intervals.Resampler.varies)
         units = f"{res['patients']} patient(s)" if res.get("patients") else "a single image per class"
         why = f"(no CIs: {units}; a bootstrap over them cannot vary)"

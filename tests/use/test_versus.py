@@ -190,3 +190,36 @@ def test_a_fold_run_and_a_plain_run_of_one_npz_compare_though_they_name_images_a
     code, out, err = run_cli(capsys, "eval", run, "--vs", fold)
     assert code == 0, err
     assert "(the two runs make the same call on every image)" in out  # not '+0.000 [+0.000, +0.000]'
+
+
+def test_with_few_positives_the_auc_difference_takes_delong_s_interval_and_patients_keep_the_bootstrap(
+        trained_run, tmp_path, capsys):
+    """19 positives of 40 test images: the paired bootstrap's interval of the AUC difference is too narrow
+    there (it held the true difference in 83-91% of simulated test sets, tests/test_significance.py), so it is
+    DeLong's, difference +- 1.96 se, and the printed line says so; ACC's difference keeps the bootstrap."""
+    run, _, arrays = trained_run
+    assert int(arrays["test_labels"].sum()) < 30
+    noisy = iter(np.random.default_rng(2).normal(0, 0.3, len(arrays["test_labels"])))
+    other = _other(run, tmp_path / "other", lambda p: p + next(noisy))
+    code, out, err = run_cli(capsys, "eval", other, "--vs", run)
+    assert code == 0, err
+    got = json.loads((other / versus_file(run)).read_text())
+    a = got["auc"]
+    assert a["difference_ci_method"] == "delong" and a["difference_ci_reason"] == "few images of a class"
+    half = 1.959964 * a["se"]
+    assert a["se"] > 0 and a["difference_ci"] == pytest.approx(
+        [max(-1, a["difference"] - half), min(1, a["difference"] + half)], rel=1e-5)
+    assert "DeLong's interval: fewer than 30 images of a class" in out
+    assert "difference_ci_method" not in got["acc"] and got["acc"]["difference_ci_draws"] > 100
+    for r in (run, other):  # the same images as 10 patients of 4: DeLong's independent images do not hold
+        shutil.copytree(r, tmp_path / f"grouped_{r.name}", ignore=shutil.ignore_patterns("eval_*.json", "checkpoints"))
+        path = tmp_path / f"grouped_{r.name}" / "predictions_test.csv"
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        rows = [rows[0] + ["group"]] + [row + [f"patient{i // 4}"] for i, row in enumerate(rows[1:])]
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows(rows)
+    code, out, err = run_cli(capsys, "eval", tmp_path / "grouped_other", "--vs", tmp_path / "grouped_run")
+    assert code == 0, err
+    grouped = json.loads((tmp_path / "grouped_other" / versus_file(tmp_path / "grouped_run")).read_text())
+    assert "difference_ci_method" not in grouped["auc"] and grouped["auc"]["difference_ci_draws"] > 100
