@@ -145,7 +145,10 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
         # The one look at test: the best trial, after the search has ended (a rerun reads that evaluation).
         done = (run_dir / rundir.eval_file("test")).is_file()
         res = rundir.read_metrics(run_dir, rundir.eval_file("test")) if done else evaluate(run_dir, "test", verbose=False)
-        record["test"] = {k: res[k] for k in ("auc", "acc", "auc_ci", "acc_ci") if k in res}
+        # the intervals with how each was made (auc_ci_method, acc_ci_reason, ...): a Newcombe or Wilson interval
+        # had been printed and stored as a bootstrap one
+        record["test"] = {k: v for k, v in res.items()
+                          if k in ("auc", "acc", "patients") or k.startswith(("auc_ci", "acc_ci"))}
         log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
             f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")
     else:  # a shared study whose best trial ran on another machine
