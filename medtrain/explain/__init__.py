@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from medtrain.runmodel import RunModel, load_run_module
+from medtrain.runmodel import RunModel, float32_default, load_run_module
 from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, write_explanation
@@ -101,10 +101,11 @@ class Explanation:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+@float32_default()  # a caller's torch.set_default_dtype(torch.float64) had failed Grad-CAM on the float32 network
 def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam", target=None,
                   layer: str | None = None, skip_bad: bool = False, batch_size: int = BATCH_SIZE) -> Explanation:
     """Explain each of ``items`` (see :func:`explain`); bad items raise, or with ``skip_bad`` are listed in
-    ``skipped``."""
+    ``skipped``. Computed under torch's float32 default dtype, the caller's restored after."""
     from monai.visualize import GradCAM, OcclusionSensitivity
 
     if method not in METHODS:

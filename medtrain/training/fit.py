@@ -24,6 +24,7 @@ from medtrain.training.build import augment_params, build_model, class_weights, 
 from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, SkipNonFiniteSteps,
                                          StopOnDivergence, WallTime, WarmupEarlyStopping, build_logger)
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
+from medtrain.training.distributed import launch_rank
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier, soft_targets
 from medtrain.training.transfer import TransferPlan, transfer_callbacks
@@ -133,6 +134,23 @@ def _no_lightning_tips():
         log.removeFilter(tips)
 
 
+#: the temporary names :func:`medtrain._io.atomic_path` writes a checkpoint under (``.best.ckpt.XXXX.tmp``)
+PARTIAL_CHECKPOINTS = ".*.ckpt.*.tmp"
+
+
+def remove_partial_checkpoints(ckpt_dir: Path) -> None:
+    """Remove the temporary files of checkpoint saves that never finished: a process killed while saving
+    (SIGKILL, the out-of-memory killer, a power cut) cannot remove its own, and each (one checkpoint's size,
+    34 MB for a ResNet-18) had stayed in ``checkpoints/`` for good, through any later ``--resume``. Called with
+    the run's lock held (:func:`medtrain.rundir.training_lock`, taken by :func:`medtrain.api.train` around
+    :func:`fit`), so no other process is saving into the folder; only the writing process calls it."""
+    if launch_rank() != 0 or not ckpt_dir.is_dir():
+        return
+    for leftover in ckpt_dir.glob(PARTIAL_CHECKPOINTS):
+        if leftover.is_file() and not leftover.is_symlink():
+            leftover.unlink(missing_ok=True)
+
+
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None,
         started: float | None = None) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
@@ -161,6 +179,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
                         deferred=plan.deferred if plan else frozenset())
 
     ckpt_dir = run_dir / CHECKPOINT_DIR
+    remove_partial_checkpoints(ckpt_dir)
     mode = MODES[cfg.monitor]
     ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
                            enable_version_counter=False)

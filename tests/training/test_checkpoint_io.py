@@ -119,3 +119,31 @@ def test_training_writes_its_checkpoints_with_a_full_tmpdir(tiny_npz, tmp_path, 
     for name in ("best.ckpt", "last.ckpt"):
         assert torch.load(out / "checkpoints" / name, weights_only=True)["epoch"] == 0
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+class _StopAfterFirstEpoch(pl.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            raise KeyboardInterrupt  # Ctrl-C once epoch 0's checkpoints are saved
+
+
+class _SeesCheckpoints(pl.Callback):
+    def on_fit_start(self, trainer, pl_module):
+        self.names = sorted(p.name for p in (Path(trainer.default_root_dir) / "checkpoints").iterdir())
+
+
+def test_temporary_files_of_a_killed_checkpoint_save_are_removed_before_training_resumes(tiny_npz, tmp_path):
+    # a run SIGKILLed while saving a checkpoint left checkpoints/.best.ckpt.XXXX.tmp (a checkpoint's size) that
+    # nothing removed, not even a later --resume
+    out = tmp_path / "run"
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tiny_npz, out, epochs=2), verbose=False, callbacks=[_StopAfterFirstEpoch()])
+    folder = out / "checkpoints"
+    (folder / ".best.ckpt.k2x9ab_q.tmp").write_bytes(b"half a checkpoint")  # as the kill left them
+    (folder / ".last.ckpt.0w8e1r3m.tmp").write_bytes(b"half a checkpoint")
+    (folder / "notes.tmp").write_text("a user's file")  # not a checkpoint's temporary name: kept
+    seen = _SeesCheckpoints()
+    medtrain.train({"progress": False}, resume=out, verbose=False, callbacks=[seen])
+    assert seen.names == ["best.ckpt", "last.ckpt", "notes.tmp"]  # gone before the first resumed epoch
+    assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt", "notes.tmp"]
+    assert (out / "metrics.json").is_file()

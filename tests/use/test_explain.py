@@ -265,3 +265,22 @@ def test_gradcam_plus_plus_is_the_papers_eq_19():
     expected = _paper_gradcam_pp(net, net.model.layer3, torch.from_numpy(x).float() / 255,
                                  torch.from_numpy(res.targets))
     np.testing.assert_allclose(res.maps, expected, atol=1e-4)
+
+
+def test_explain_works_under_a_callers_float64_default_dtype_and_leaves_it(trained_run, tmp_path):
+    # a notebook's torch.set_default_dtype(torch.float64) failed Grad-CAM: "expected scalar type Double but
+    # found Float"; the maps are those of the float32 default
+    run, _, arrays = trained_run
+    images = arrays["test_images"][:3, None]  # (N, C, H, W)
+    expected = {m: explain(run, images, method=m) for m in ("gradcam", "gradcam++")}
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for method, want in expected.items():
+            got = explain(run, images, method=method, out=tmp_path / method)
+            assert torch.get_default_dtype() == torch.float64  # the caller's, restored
+            np.testing.assert_allclose(got.maps, want.maps, atol=1e-6)
+            np.testing.assert_allclose(got.probs, want.probs, atol=1e-6)
+            assert len(got.maps) == 3 and (tmp_path / method / MAPS_FILE).is_file()
+    finally:
+        torch.set_default_dtype(previous)
