@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 from pathlib import Path
 
 from medtrain import config as config_mod
@@ -122,11 +123,12 @@ def check_same_grid(out: Path, grid: dict[str, list[str]], seeds: list[int], bas
     summary had been replaced silently (``--vary dropout=0,0.5`` then ``--vary weight_decay=0,0.1`` into one
     folder left the dropout cells on disk, summarised nowhere; a user walkthrough). The same grid again reuses
     its finished cells and rewrites the summary; one that adds values or seeds to it is accepted too, its
-    summary covering the earlier cells and the new ones. A folder written before ``grid.json`` is not checked.
-    Returns the record to write for this grid."""
+    summary covering the earlier cells and the new ones. A folder written before ``grid.json`` is checked by its
+    cell folders (:func:`_check_cell_folders`). Returns the record to write for this grid."""
     record = {"grid": grid, "seeds": list(seeds), "base": _base_settings(base, grid)}
     path = out / GRID_FILE
     if not path.is_file():
+        _check_cell_folders(out, grid, seeds)
         return record
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
@@ -149,12 +151,35 @@ def check_same_grid(out: Path, grid: dict[str, list[str]], seeds: list[int], bas
     return record
 
 
+def _check_cell_folders(out: Path, grid: dict[str, list[str]], seeds: list[int]) -> None:
+    """A folder without ``grid.json`` (a comparison of an earlier version): refuse it where it holds a cell's
+    seed run that this grid's summary would leave out, naming it; its cells and seeds are accepted. Such a folder
+    had been taken over silently by another grid. A cell folder is one named as :func:`_cell_name` names them
+    (``KEY=V,...`` of settings, or ``base``) holding a ``seedN`` folder."""
+    if not out.is_dir():
+        return
+    names = {_cell_name(dict(zip(grid, combo))) for combo in itertools.product(*grid.values())}
+    wanted = {f"seed{s}" for s in seeds}
+    for cell in sorted(p for p in out.iterdir() if p.is_dir()):
+        key = cell.name.split("=", 1)[0]
+        if cell.name != "base" and not ("=" in cell.name and key in config_mod.KEYS):
+            continue
+        runs = sorted(p.name for p in cell.iterdir() if p.is_dir() and re.fullmatch(r"seed-?\d+", p.name))
+        left = [r for r in runs if cell.name not in names or r not in wanted]
+        if left:
+            raise MedtrainError(f"--out {out} holds the comparison of another grid ({cell / left[0]}, a run this "
+                                f"grid's summary would leave out; the folder has no {GRID_FILE}, from an earlier "
+                                f"medtrain); run that grid again or give another --out")
+
+
 def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str | Path, verbose: bool = True) -> list[dict]:
     """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
     report.html. A folder holding another grid's comparison is refused before any cell trains
     (:func:`check_same_grid`)."""
     out = Path(out)
     keys = list(grid)
+    if not list(seeds):  # every cell's mean had been NaN, of no run
+        raise MedtrainError("compare needs at least one seed; seeds is empty")
     both = [k for k in keys if k in base]
     if both:  # the axis's values silently replaced the flag's (or the YAML's), which the header still listed
         raise MedtrainError(f"{both[0]} is both varied and given as --{both[0].replace('_', '-')} {base[both[0]]} (or "

@@ -253,3 +253,94 @@ def test_the_same_grid_again_or_one_that_extends_it_rewrites_the_summary(tmp_pat
     # the folder now holds the larger grid: the first one alone would leave cells out
     with pytest.raises(MedtrainError, match="another grid"):
         compare_mod.compare(base, {"dropout": ["0", "0.5"]}, [0], tmp_path, verbose=False)
+
+
+def _cv_runs(seed: int, folds: int | None, auc: float, only: list[int] | None = None) -> list[dict]:
+    """A cell's runs for one seed: its fold runs of a ``folds``-fold cross-validation (``only`` those folds), or
+    one run without folds."""
+    if not folds:
+        return [{"seed": seed, "test": {"auc": auc, "acc": 0.7}, "val": {"auc": auc}, "best_epoch": 0,
+                 "stop_epoch": 1, "wall_s": 1.0}]
+    return [{"seed": seed, "cv": {"folds": folds, "fold": k, "held_out": "val"},
+             "sizes": {"train": 400, "val": 100, "test": 50}, "test": {"auc": auc + k / 100, "acc": 0.7},
+             "val": {"auc": auc + k / 100 + seed / 50}, "best_epoch": 0, "stop_epoch": 1, "wall_s": 1.0}
+            for k in (range(folds) if only is None else only)]
+
+
+def test_a_cell_whose_runs_share_no_split_with_the_first_is_said_not_paired(tmp_path):
+    # `compare --vary folds=0,3 --seeds 2`: the fold runs share no (seed, fold) with the runs without folds; the
+    # Δ columns had printed +nan (the csv 0 pairs, ci_method t) under a note calling every cell paired seed by seed
+    from medtrain.reports.html import write_comparison_report
+    from medtrain.reports.tables import NOT_PAIRED
+
+    cells = [{"cell": {"folds": "0"}, "runs": _cv_runs(0, 0, 0.7) + _cv_runs(1, 0, 0.8)},
+             {"cell": {"folds": "3"}, "runs": _cv_runs(0, 3, 0.9) + _cv_runs(1, 3, 0.9)}]
+    rows = summarise(cells)
+    md, csv_text = to_markdown(rows, ["folds"]), to_csv(rows, ["folds"])
+    assert "nan" not in md.lower() and "nan" not in csv_text.lower()
+    assert f"| {NOT_PAIRED} | {NOT_PAIRED} |" in md
+    assert "Not paired with the first cell: folds=3." in md
+    header, _, second = csv_text.splitlines()
+    values = dict(zip(header.split(","), second.split(",")))
+    assert values["ci_method"] == "unpaired" and values["pairs"] == "0" and values["d_val_auc"] == ""
+    html = write_comparison_report(tmp_path, ["folds"], cells).read_text()
+    assert "+nan" not in html and html.count(NOT_PAIRED) == 2
+    assert "Not paired with the first cell: folds=3." in html
+    # fold 0 of 3 folds and fold 0 of 5 are different splits too: not pairs
+    other_k = [{"cell": {"folds": "3"}, "runs": _cv_runs(0, 3, 0.9)}, {"cell": {"folds": "5"}, "runs": _cv_runs(0, 5, 0.9)}]
+    assert paired_differences(other_k)[1]["ci_method"] == "unpaired"
+    # a cell that does share seeds and splits with the first is paired as before
+    same = [{"cell": {"dropout": v}, "runs": _cv_runs(0, 3, 0.9) + _cv_runs(1, 3, 0.9)} for v in ("0", "0.5")]
+    assert paired_differences(same)[1]["pairs"] == 6
+
+
+def test_seeds_of_one_fold_get_the_plain_t_interval_not_nadeau_and_bengios(tmp_path):
+    # `--folds 3 --fold 0 --seeds 2`: every pair trains on the one fold's training images in both cells; the
+    # correction for training sets that overlap between pairs had widened their interval all the same
+    from medtrain.reports.html import write_comparison_report
+
+    gain = {0: 0.01, 1: 0.03, 2: 0.02}
+    cells = [{"cell": {"dropout": v}, "runs": [r for s in range(3) for r in _cv_runs(s, 3, 0.7 + (gain[s] if v != "0" else 0),
+                                                                                  only=[0])]}
+             for v in ("0", "0.5")]
+    d = paired_differences(cells)[1]
+    half = 4.302653 * 0.01 / math.sqrt(3)  # Student t, 2 degrees of freedom, sd 0.01 over 3 pairs
+    assert d["ci_method"] == "t" and d["pairs"] == 3
+    assert d["d_val_auc_ci"] == pytest.approx([0.02 - half, 0.02 + half], abs=1e-6)
+    rows = summarise(cells)
+    assert FOLDS_NOTE not in to_markdown(rows, ["dropout"]) and ",nadeau-bengio," not in to_csv(rows, ["dropout"])
+    assert "Nadeau" not in write_comparison_report(tmp_path, ["dropout"], cells).read_text()
+    # two folds of the seeds: the correction applies
+    two = [{"cell": c["cell"], "runs": [r for s in range(2) for r in _cv_runs(s, 3, 0.7 + (0.01 * s if c["cell"]["dropout"] != "0"
+                                                                                         else 0), only=[0, 1])]}
+           for c in cells]
+    assert paired_differences(two)[1]["ci_method"] == "nadeau-bengio"
+
+
+def test_a_folder_of_an_earlier_version_without_grid_json_is_not_taken_over_by_another_grid(tmp_path, monkeypatch):
+    # a compare folder written before grid.json existed was silently given another grid's summary, its own
+    # cells on disk summarised nowhere
+    trained = []
+    monkeypatch.setattr(compare_mod, "train_or_reuse", _canned(trained))
+    monkeypatch.setattr(compare_mod, "_check_augment_on_data", lambda cfgs: None)  # no data here
+    for cell in ("dropout=0", "dropout=0.5"):
+        (tmp_path / cell / "seed0").mkdir(parents=True)
+    (tmp_path / "notes").mkdir()  # not a cell: a user's own folder is no reason to refuse
+    for grid, seeds in (({"weight_decay": ["0", "0.1"]}, [0]), ({"dropout": ["0"]}, [0]),
+                        ({"dropout": ["0", "0.5"]}, [1])):
+        with pytest.raises(MedtrainError, match=r"holds the comparison of another grid \(.*dropout=0.*seed0, a run "
+                                                r"this grid's summary would leave out") as refused:
+            compare_mod.compare({"data": "x.npz"}, grid, seeds, tmp_path, verbose=False)
+        assert "\n" not in str(refused.value) and not trained and not (tmp_path / "grid.json").exists()
+    # the folder's own grid (or one adding to it) is accepted, and recorded from now on
+    rows = compare_mod.compare({"data": "x.npz"}, {"dropout": ["0", "0.5", "0.9"]}, [0, 1], tmp_path, verbose=False)
+    assert len(rows) == 3 and (tmp_path / "grid.json").is_file()
+
+
+def test_a_comparison_of_no_seeds_is_refused_in_one_line(tmp_path, monkeypatch):
+    # compare(base, grid, seeds=[]) had returned rows of NaN, of no run
+    trained = []
+    monkeypatch.setattr(compare_mod, "train_or_reuse", _canned(trained))
+    with pytest.raises(MedtrainError, match="at least one seed") as refused:
+        compare_mod.compare({"data": "x.npz"}, {"dropout": ["0", "0.5"]}, [], tmp_path / "cmp", verbose=False)
+    assert "\n" not in str(refused.value) and not trained and not (tmp_path / "cmp").exists()

@@ -20,7 +20,7 @@ import jinja2
 from PIL import Image
 
 from medtrain._io import write_text
-from medtrain.reports.tables import FOLDS_NOTE, PAIRED, signed_difference, paired_differences
+from medtrain.reports.tables import FOLDS_NOTE, PAIRED, UNPAIRED, paired_differences, signed_difference, unpaired_note
 from medtrain.reports.baselines import MEDMNIST_V2
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY
 
@@ -101,10 +101,17 @@ def has_brackets(test: dict) -> bool:
 
 def no_test(config: dict, metrics: dict) -> dict | None:
     """Why a run has no test results (None when it has them): its test split was held back (a search's trial
-    is trained and scored without it, ``evaluate_test=False``), or drawn empty (``test_fraction: 0``)."""
+    is trained and scored without it, ``evaluate_test=False``), or drawn empty (``test_fraction: 0``).
+
+    Empty only where ``test_fraction`` draws the split, which the run's data decide: a MedMNIST set (a
+    ``dataset``, no ``data``) and an ``.npz`` ``data`` bring their own test split, which ``test_fraction`` leaves
+    alone (a trial of one had been called "empty (test_fraction 0: no test images)" with 92 test images in
+    the file); a folder or CSV of images is split by it."""
     if metrics.get("test"):
         return None
-    if config.get("test_fraction") == 0:
+    data = str(config.get("data") or "")
+    own_split = data.lower().endswith(".npz") or (bool(config.get("dataset")) and not data)
+    if config.get("test_fraction") == 0 and not own_split:
         return {"word": "empty", "note": "test_fraction 0: no test images"}
     return {"word": "held back", "note": "not scored by this run"}
 
@@ -158,13 +165,14 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     for row, d in zip(rows, paired):  # each cell against the first, paired by seed
         row["paired"] = None if d is None else {n: signed_difference(d, n) for n in PAIRED}
     best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
+    notes = [FOLDS_NOTE] if any(d and d["ci_method"] == "nadeau-bengio" for d in paired) else []
+    notes.append(unpaired_note([name for name, d in zip(names, paired) if d and d["ci_method"] == UNPAIRED]))
     plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
                     unit="seed", xlabel=", ".join(keys))
     html = _ENV.get_template("compare.html.j2").render(
         title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
         best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
-        paired=len(rows) > 1, folds_note=FOLDS_NOTE if any(d and d["ci_method"] == "nadeau-bengio" for d in paired)
-        else "")
+        paired=len(rows) > 1, folds_note=" ".join(n for n in notes if n))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 

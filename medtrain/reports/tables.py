@@ -43,7 +43,10 @@ PAIRED = {"val_auc": lambda r: r["val"]["auc"], "test_auc": lambda r: r["test"][
 
 
 def _pair_key(run: dict) -> tuple:
-    return run.get("seed"), (run.get("cv") or {}).get("fold")
+    """What makes two cells' runs a pair: the seed, and a cross-validation fold run's fold of K (fold 0 of 3
+    folds is not the split of fold 0 of 5, nor of a run without folds)."""
+    cv = run.get("cv") or {}
+    return run.get("seed"), cv.get("fold"), cv.get("folds")
 
 
 def _held_out_share(run: dict) -> float | None:
@@ -65,8 +68,13 @@ def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | No
     resampled one of Nadeau & Bengio ("Inference for the generalization error", Machine Learning 2003), in
     Bouckaert & Frank's form for r seeds x K folds (PAKDD 2004): ``(1/J + n_held/n_train) * s^2`` over the J
     pairs, with n_held/n_train the folds' mean (1/(K-1) for K equal folds); ``ci_method`` says which applied
-    (``"t"`` or ``"nadeau-bengio"``). SciPy has the t quantile; no library offers the correction itself.
-    None for the reference itself."""
+    (``"t"`` or ``"nadeau-bengio"``). The correction applies where the pairs span two folds or more: seeds of
+    one fold train on the same images in both cells, and their plain t interval is the seeds' own. SciPy has
+    the t quantile; no library offers the correction itself.
+
+    A cell none of whose runs shares a seed and split with the reference's (``--vary folds=0,3``: runs without
+    folds against fold runs) is not paired: ``ci_method`` ``"unpaired"``, no difference (a mean of nothing
+    had printed as +nan, under a header calling it paired). None for the reference itself."""
     from scipy.stats import t
 
     ref = {_pair_key(r): r for r in cells[0]["runs"]} if cells else {}
@@ -74,7 +82,12 @@ def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | No
     for c in cells[1:]:
         row: dict = {"ci_method": "t"}
         pairs = [(r, ref[_pair_key(r)]) for r in c["runs"] if _pair_key(r) in ref]
-        shares = [s for a, b in pairs for s in (_held_out_share(a), _held_out_share(b)) if s is not None]
+        if not pairs:
+            out.append({"ci_method": UNPAIRED, "pairs": 0, **{f"d_{n}{s}": None for n in PAIRED for s in ("", "_ci")}})
+            continue
+        folds = {_pair_key(a)[1] for a, _ in pairs} - {None}
+        shares = [s for a, b in pairs for s in (_held_out_share(a), _held_out_share(b)) if s is not None
+                  ] if len(folds) > 1 else []
         for name, get in PAIRED.items():
             d = [get(a) - get(b) for a, b in pairs]
             d = [v for v in d if v is not None and math.isfinite(v)]
@@ -93,9 +106,26 @@ def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | No
     return out
 
 
+#: ``ci_method`` of a cell whose runs share no seed and split with the reference's, and what its Δ cells say
+UNPAIRED = "unpaired"
+NOT_PAIRED = "not paired (different splits)"
+
+
+def unpaired_note(names: list[str]) -> str:
+    """The sentence under a comparison some of whose cells have no pairs with the first (``names``), or ''."""
+    if not names:
+        return ""
+    return (f"Not paired with the first cell: {', '.join(names)}. Their runs share no seed and split with its runs "
+            "(other cross-validation folds, or none), so they have no Δ; compare their mean ± std only.")
+
+
 def signed_difference(d: dict | None, name: str) -> str:
     if d is None:
         return "reference"
+    if d.get("ci_method") == UNPAIRED:
+        return NOT_PAIRED
+    if d[f"d_{name}"] is None or not math.isfinite(d[f"d_{name}"]):
+        return "–"  # pairs whose metric is undefined in every run
     text = f"{d[f'd_{name}']:+.3f}"
     ci = d[f"d_{name}_ci"]
     return text + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
@@ -116,6 +146,10 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     if any((r.get("paired") or {}).get("ci_method") == "nadeau-bengio" for r in rows):
         lines += ["", FOLDS_NOTE]
+    unpaired = [", ".join(f"{k}={r[k]}" for k in keys) or "base" for r in rows
+                if (r.get("paired") or {}).get("ci_method") == UNPAIRED]
+    if unpaired:
+        lines += ["", unpaired_note(unpaired)]
     return "\n".join(lines) + "\n"
 
 
@@ -138,6 +172,7 @@ def to_csv(rows: list[dict], keys: list[str]) -> str:
         row["pairs"], row["ci_method"] = d.get("pairs", ""), d.get("ci_method", "")
         for n in PAIRED:
             ci = d.get(f"d_{n}_ci") or ["", ""]
-            row[f"d_{n}"], row[f"d_{n}_lo"], row[f"d_{n}_hi"] = d.get(f"d_{n}", ""), ci[0], ci[1]
+            mean = d.get(f"d_{n}", "")
+            row[f"d_{n}"], row[f"d_{n}_lo"], row[f"d_{n}_hi"] = "" if mean is None else mean, ci[0], ci[1]
         w.writerow(row)
     return buf.getvalue()

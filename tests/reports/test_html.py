@@ -462,3 +462,39 @@ def test_the_bracket_sentence_comes_only_with_brackets(figures):
             del block[k]
     assert "Brackets" not in " ".join(_Page(run_report({}, plain, figures)).text)
     assert "Brackets: 95% percentile bootstrap" in " ".join(_Page(run_report({}, _metrics(), figures)).text)
+
+
+def test_a_trial_of_data_with_its_own_test_split_is_held_back_whatever_test_fraction_says(figures):
+    # a tune trial of an .npz (test_fraction does nothing to its test split of 92 images) with --test-fraction 0
+    # had said "the test split is empty (test_fraction 0: no test images)"
+    m = _trial_metrics()
+    for config in ({"data": "bin2.npz", "dataset": None, "test_fraction": 0},
+                   {"data": None, "dataset": "pneumoniamnist", "test_fraction": 0}):
+        text = " ".join(" ".join(_Page(run_report(config, m, figures, m["data"])).text).split())
+        assert "the test split is held back (not scored by this run)" in text and "empty" not in text, config
+    # a folder or CSV of images is split by test_fraction: 0 leaves its test split empty
+    for data in ("images/", "labels.csv"):
+        text = " ".join(" ".join(_Page(run_report({"data": data, "test_fraction": 0}, m, figures, m["data"])).text)
+                        .split())
+        assert "the test split is empty (test_fraction 0: no test images)" in text
+
+
+#: per highlighted-row cell holding a mean ± std: the number of lines its text takes
+_MEAN_STD_LINES_JS = """Array.from(document.querySelectorAll('tr.own td')).filter(td => td.textContent.includes('±'))
+  .map(td => { const r = document.createRange(); r.selectNodeContents(td);
+               return new Set(Array.from(r.getClientRects(), x => Math.round(x.top))).size; })"""
+
+
+def test_a_mean_and_its_std_stay_on_one_line_in_a_1200px_window(tmp_path, chromium):
+    # `compare --vary folds=0,3 --seeds 2`: the highlighted (bold) row's "0.979 ± 0.020" wrapped onto three lines
+    from browser import measure
+
+    def runs(folds, auc):
+        return [{"seed": s, "cv": {"folds": folds, "fold": k, "held_out": "val"} if folds else None,
+                 "test": {"auc": auc + 0.01 * (s + k), "acc": 0.5}, "val": {"auc": auc + 0.02 * (s - k)}}
+                for s in range(2) for k in range(folds or 1)]
+
+    report = write_comparison_report(tmp_path, ["folds"], [{"cell": {"folds": "0"}, "runs": runs(0, 0.7)},
+                                                           {"cell": {"folds": "3"}, "runs": runs(3, 0.96)}])
+    lines, = measure(report, _MEAN_STD_LINES_JS, chromium, widths=(1200,))
+    assert lines == [1, 1, 1]  # test AUC, test ACC, val AUC
