@@ -132,8 +132,9 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
         if task == BINARY:
             d = delong_interval(y, s_run.scores[:, -1], s_oth.scores[:, -1])
             res["auc"].update(test="DeLong", p=d["p"], se=d["se"])
-            if draws and M.few_for_auc(y, task) and np.isfinite(d["difference_ci"]).all():
-                # few images of a class: the paired bootstrap's draws miss 1/u of each class's variance
+            if draws and M.few_for_auc(y, task):
+                # few images of a class: the paired bootstrap's draws miss 1/u of each class's variance; where
+                # DeLong's has none either (two AUCs of 1) there is no interval: both had been the point [0, 0]
                 res["auc"].update(difference_ci=d["difference_ci"], difference_ci_method="delong",
                                   difference_ci_reason=M.FEW_FOR_AUC_REASON)
                 res["auc"].pop("difference_ci_draws", None)
@@ -162,7 +163,8 @@ def versus_summary(res: dict) -> str:
         r = res[name]
         lo, hi = r["difference_ci"]
         ci = (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else " (no interval: bootstrap 0)" if not res["bootstrap"]
-              else " (no interval: the draws cannot differ)")
+              else " (no interval: each run ranks the images alike, so DeLong's variance is 0)"
+              if r.get("difference_ci_method") == "delong" else " (no interval: the draws cannot differ)")
         if r.get("run_only_correct") == 0 == r.get("other_only_correct"):  # a point interval, and why
             ci = " (the two runs make the same call on every image)"
         p = f", {r['test']} p = {r['p']:.3g}" if r["p"] is not None else ""

@@ -144,3 +144,13 @@ def test_delong_s_interval_stays_within_minus_1_and_1_and_is_never_a_point_of_a_
     got = delong_interval(y, y.astype(float), flat)
     assert got["difference"] == 0.5 and np.isnan(got["difference_ci"]).all()
     assert delong_interval(y, poor, poor * 2)["difference_ci"] == [0.0, 0.0]  # the same ranking: no difference
+
+
+def test_two_perfect_rankings_with_few_positives_have_no_difference_interval_not_a_point():
+    # eval --vs of two runs with AUC 1 on 8 + 8 test images had printed +0.0000 [+0.000, +0.000]
+    from medtrain.significance import delong_interval
+
+    y = np.r_[np.ones(8), np.zeros(8)]
+    a, b = np.r_[np.linspace(0.6, 0.9, 8), np.linspace(0.1, 0.4, 8)], np.r_[np.linspace(0.7, 0.99, 8), np.zeros(8)]
+    d = delong_interval(y, a, b)
+    assert d["difference"] == 0 and d["se"] == 0 and np.isnan(d["difference_ci"]).all()
