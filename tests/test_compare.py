@@ -344,3 +344,12 @@ def test_a_comparison_of_no_seeds_is_refused_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(MedtrainError, match="at least one seed") as refused:
         compare_mod.compare({"data": "x.npz"}, {"dropout": ["0", "0.5"]}, [], tmp_path / "cmp", verbose=False)
     assert "\n" not in str(refused.value) and not trained and not (tmp_path / "cmp").exists()
+
+
+def test_a_paired_interval_of_an_auc_difference_stays_within_minus_1_and_1():
+    # two seeds of very different differences: the t interval had read -0.125 [-4.294, +4.044]
+    cells = [{"cell": {"lr": lr}, "runs": [{"seed": s, "val": {"auc": v}, "test": {"auc": v, "acc": 0.5}}
+                                          for s, v in enumerate(vals)]}
+             for lr, vals in (("0.001", (0.5, 0.5)), ("0.01", (0.9, 0.25)))]
+    d = paired_differences(cells)[1]
+    assert d["d_val_auc"] == pytest.approx(0.075) and d["d_val_auc_ci"] == [-1.0, 1.0]

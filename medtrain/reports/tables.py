@@ -100,7 +100,7 @@ def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | No
                     factor += statistics.fmean(shares)
                     row["ci_method"] = "nadeau-bengio"
                 half = t.ppf((1 + level) / 2, len(d) - 1) * statistics.stdev(d) * math.sqrt(factor)
-                ci = [mean - half, mean + half]
+                ci = [max(-1.0, mean - half), min(1.0, mean + half)]  # a difference of AUCs lies in [-1, 1]
             row[f"d_{name}"], row[f"d_{name}_ci"] = mean, ci
         out.append(row)
     return out
