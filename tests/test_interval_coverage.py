@@ -261,6 +261,8 @@ def test_the_report_names_the_score_interval_and_the_labels_with_newcombe_s():
     test = metrics.evaluate_scores(y, np.eye(5)[y] * 0.9 + 0.02, "multi-class", {str(i): f"c{i}" for i in range(5)}, 50)
     html = run_report({"dataset": "x"}, {"task": "multi-class", "test": test, "val": val}, {}, None)
     assert test["auc_ci_method"] == "score" and "is a score interval of the mean one-vs-rest AUC" in html
+    # neither interval is a bootstrap one: the note does not open by calling them so
+    assert "Brackets: 95% confidence intervals (the bootstrap's, unless this note names another)" in html
     rng = np.random.default_rng(0)
     y = (rng.random((200, 3)) < [0.05, 0.5, 0.4]).astype(int)  # label 0: about 10 positives
     s = np.clip(y * 0.6 + rng.random((200, 3)) * 0.5, 0, 1)

@@ -461,7 +461,7 @@ def test_the_bracket_sentence_comes_only_with_brackets(figures):
         for k in [k for k in block if k.endswith("_ci")]:
             del block[k]
     assert "Brackets" not in " ".join(_Page(run_report({}, plain, figures)).text)
-    assert "Brackets: 95% percentile bootstrap" in " ".join(_Page(run_report({}, _metrics(), figures)).text)
+    assert "Brackets: 95% confidence intervals: percentile bootstrap intervals" in " ".join(_Page(run_report({}, _metrics(), figures)).text)
 
 
 def test_a_trial_of_data_with_its_own_test_split_is_held_back_whatever_test_fraction_says(figures):
