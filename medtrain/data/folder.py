@@ -275,6 +275,19 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
                   extra={"skipped": skipped} if skipped else {}, **parts).validate()
 
 
+def _check_utf8_names(root: Path, classes: list[str], paths: list[Path]) -> None:
+    """Refuse, in one line, a class folder or image whose name is not UTF-8 (a Latin-1 'normál' from an old
+    archive): its name cannot be written into the run's UTF-8 files (splits.csv, metrics.json), and had been a
+    UnicodeEncodeError traceback once training was set up."""
+    for name in [*classes, *(p.relative_to(root).as_posix() for p in paths)]:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+            raise MedtrainError(f"{root}: the name {shown!r} is not UTF-8 (an older archive's encoding?); rename it, "
+                                "e.g. with convmv -f latin1 -t utf8") from None
+
+
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
                 test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None,
                 store: str = "memory", skip_bad: bool = False) -> Splits:
@@ -300,6 +313,7 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
             raise _no_images(c, root / c, visible)
         paths += files
         labels += [i] * len(files)
+    _check_utf8_names(root, classes, paths)
     # folders named alike (hématome in Unicode NFC and NFD: macOS writes the one, other tools the other) were
     # two classes printing as one
     check_distinct_labels(root, [classes[i] for i in labels], "image", "move their images into one folder",

@@ -147,3 +147,16 @@ def test_a_run_on_a_class_named_prediction_exits_2_before_training(tmp_path, cap
     assert "the class 'prediction'" in err and "rename it" in err, err
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_class_folder_named_in_latin_1_is_one_line_naming_it(tmp_path):
+    # an old archive's b'norm\xe1l' had trained until splits.csv was written: a UnicodeEncodeError traceback
+    import os
+
+    for name in (b"norm\xe1l", b"pneumonia"):
+        folder = os.path.join(os.fsencode(tmp_path), name)
+        os.makedirs(folder)
+        for i in range(4):
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(os.fsdecode(os.path.join(folder, b"%d.png" % i)))
+    with pytest.raises(MedtrainError, match=r"the name 'norm\\\\xe1l' is not UTF-8.*rename it"):
+        load_folder(tmp_path)
