@@ -98,7 +98,8 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     Args:
         config: a :class:`Config`, a dict of settings, or a YAML path. With ``resume``: a dict of the
             settings given again; they must equal the run's own, except :data:`RESUMABLE_KEYS`.
-        resume: a run directory to continue from its last checkpoint (its saved config is used).
+        resume: a run directory to continue from its last checkpoint (its saved config is used). Without it, a
+            run of the same settings already in ``config``'s ``out`` is continued, or returned when finished.
         verbose: print the summary table.
         callbacks: extra Lightning callbacks for the Trainer.
         evaluate_test: False leaves the test split out of the run altogether (its ``test`` metrics are
@@ -138,22 +139,29 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     provenance.start_peak_memory()  # metrics.json's peak memory is this run's, not the process's so far
     writer = launch_rank() == 0
     verbose = verbose and writer
+    same = False  # the same settings given again for a run in --out: it continues, or is returned as it is
+    if resume is None:
+        cfg = asked = _as_config(config)
+        run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
+        if writer:  # the other processes find the config the first one wrote
+            # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback
+            check_output(run_dir, folder=True, what="out ", probe=True)
+            rundir.refuse_if_busy(run_dir)  # rather than continuing a run that process trains
+        if _same_run(cfg, run_dir, writer):
+            same, resume = True, run_dir
+            config = {k: getattr(cfg, k) for k in RESUMABLE_KEYS if k != "out" and getattr(cfg, k) is not None}
     if resume is not None:
         run_dir = Path(resume)
         if config is not None and (isinstance(config, Config) or not isinstance(config, Mapping)):
             raise MedtrainError("with resume, config is a dict of the settings given again (or None)")
         cfg = _resume_config(run_dir, config)
         if rundir.is_finished(run_dir):
-            return _already_finished(run_dir, verbose)
+            return _already_finished(run_dir, verbose, same)
         if writer:
             rundir.refuse_if_busy(run_dir)  # at once, not after loading the data
+        if same and verbose:
+            print(f"continuing the interrupted run in {run_dir} (same settings)", flush=True)
     else:
-        cfg = _as_config(config)
-        run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
-        if writer:  # the other processes find the config the first one wrote
-            # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback
-            check_output(run_dir, folder=True, what="out ", probe=True)
-            _refuse_taken(run_dir)
         rundir.check_out_of_data(cfg, run_dir)
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg)
@@ -189,8 +197,12 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         # while this one loaded its data (a `train` had trained over a finished run, a `--resume` resumed one)
         if writer and resume is not None and rundir.is_finished(run_dir):
             return _already_finished(run_dir, verbose)
-        if writer and resume is None:
-            _refuse_taken(run_dir, locked=True)
+        if writer and resume is None and rundir.is_run(run_dir):
+            _same_run(asked, run_dir, writer)  # other settings: refused, naming them
+            if rundir.is_finished(run_dir):
+                return _already_finished(run_dir, verbose, same=True)
+            raise MedtrainError(f"{run_dir} was started by another process while this one loaded its data; run the "
+                                "same command again to continue it")
         try:
             if writer:
                 rundir.write_config(run_dir, cfg)
@@ -208,18 +220,22 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise
 
 
-def _refuse_taken(run_dir: Path, locked: bool = False) -> None:
-    """Refuse a new run in ``run_dir`` where another process trains, or a run was started (``locked``: this
-    process holds the folder's lock)."""
-    if not locked:  # rather than advising --resume, which that process's lock refuses
-        rundir.refuse_if_busy(run_dir)
-    if rundir.is_run(run_dir):
-        raise MedtrainError(f"{run_dir} already holds a run; use --resume {run_dir} or another --out")
+def _same_run(cfg: Config, run_dir: Path, writer: bool = True) -> bool:
+    """Whether ``run_dir`` holds a run of ``cfg``'s settings, to continue or return (a requeued batch job reruns its
+    command); one of other settings is refused, naming them. Ranks > 0 follow rank 0 where the run has a checkpoint
+    (a new run has none before they all started; without one, a continued run starts afresh anyway)."""
+    if not rundir.is_run(run_dir):
+        return False
+    if not writer:
+        return rundir.has_checkpoint(run_dir) or rundir.is_finished(run_dir)
+    check_reusable(cfg, run_dir, f"use --resume {run_dir} to continue it with its own settings, or another --out")
+    return True
 
 
-def _already_finished(run_dir: Path, verbose: bool) -> dict:
+def _already_finished(run_dir: Path, verbose: bool, same: bool = False) -> dict:
     if verbose:
-        print(f"{run_dir} is already finished; nothing to resume")
+        print(f"{run_dir} is already finished (same settings); nothing to do" if same
+              else f"{run_dir} is already finished; nothing to resume")
     return rundir.read_metrics(run_dir)
 
 
@@ -303,16 +319,16 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
                                   f"runs are reused and this one resumes", e.progress) from None
 
 
-def check_reusable(cfg: Config) -> None:
-    """Refuse ``cfg`` when its directory ``cfg.out`` holds a run of other settings (naming the first
-    differences). A grid checks every cell's directory before any cell trains."""
-    run_dir = Path(cfg.out)
+def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder") -> None:
+    """Refuse ``cfg`` when its directory (``cfg.out`` or ``run_dir``) holds a run of other settings (naming the
+    first differences, then ``advice``). A grid checks every cell's directory before any cell trains."""
+    run_dir = Path(cfg.out if run_dir is None else run_dir)
     if rundir.is_run(run_dir):
         diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
         if diff:
             shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
             more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
-            raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); use another output folder")
+            raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); {advice}")
 
 
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:

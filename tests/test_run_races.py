@@ -15,7 +15,7 @@ import pytest
 
 import medtrain
 from medtrain import api, rundir
-from conftest import fast_config, make_npz, run_cli
+from conftest import make_npz, run_cli
 
 
 @pytest.fixture
@@ -34,16 +34,19 @@ def test_train_refuses_a_folder_another_train_finished_while_it_loaded_its_data(
 
     def load_while_another_finishes(cfg):
         calls.append(cfg)
-        if len(calls) == 1:  # the other `train --out OUT`, started later, finishes first
-            medtrain.train(fast_config(data, out, epochs=1, seed=1), verbose=False)
+        if len(calls) == 1:  # the other `train --out OUT` of another seed, started later, finishes first
+            medtrain.train(dict(data=str(data), out=str(out), epochs=1, model="resnet10_28_half", flip="false",
+                                progress=False, seed=1), verbose=False)
         return real(cfg)
 
     monkeypatch.setattr(api, "load_splits", load_while_another_finishes)
     code, _, err = run_cli(capsys, "train", "--data", data, "--out", out, "--epochs", 1, "--model", "resnet10_28_half",
                            "--flip", "false", "--no-progress")
     finished = _files(out)
-    assert code == 2 and err.strip().splitlines() == [f"medtrain: error: {out} already holds a run; use --resume "
-                                                      f"{out} or another --out"]
+    # (the same settings: returned as it is, tests/test_requeue.py)
+    assert code == 2 and err.strip().splitlines() == [f"medtrain: error: {out} was run with other settings (seed: 1, "
+                                                      f"now 0); use --resume {out} to continue it with its own "
+                                                      "settings, or another --out"]
     assert rundir.is_finished(out) and _files(out) == finished  # the finished run is kept whole, not trained over
     assert rundir.read_config(out)["seed"] == 1
 
