@@ -158,8 +158,8 @@ def _run(args: argparse.Namespace) -> int:
         way_on = _way_on(args, e.path) if isinstance(e, WriteFailed) else ""
         print(f"medtrain: error: {e}{way_on}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("medtrain: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # outside the epochs (loading, the flip pilots, the final evaluation and writing)
+        print(f"medtrain: interrupted{_continue_with(args)}", file=sys.stderr)
         return 130
     finally:
         warnings.showwarning = shown
@@ -200,6 +200,37 @@ def _way_on(args: argparse.Namespace | None, path) -> str:
     near += [Path(p) for p in (args.resume, getattr(args, "out", None)) if p]
     run = next((d for d in near if is_run(d)), None)
     return f"; `medtrain train --resume {run}` continues the run once it can be written" if run else ""
+
+
+def _continue_with(args: argparse.Namespace) -> str:
+    """After Ctrl-C or SIGTERM in ``medtrain train`` outside its epochs (which say it themselves, with
+    :class:`TrainingInterrupted`): how to continue, where a run folder holds its config but no finished run (the
+    log had ended in a bare "interrupted", though ``--resume`` continues it). A cross-validation continues with
+    the same command. Never raises: nothing but a hint is at stake."""
+    if getattr(args, "command", None) != "train":
+        return ""
+    try:
+        from pathlib import Path
+
+        from medtrain.rundir import is_finished, is_run
+
+        if args.resume:
+            run = Path(args.resume)
+        else:  # the folder as `medtrain train` (cli.train.run) resolves it: --out, the config's, or the default
+            from medtrain import config as config_mod
+            from medtrain.cli._options import config_layers
+            from medtrain.rundir import default_run_dir
+
+            cfg = config_mod.resolve(*config_layers(args))
+            run = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+            if cfg.folds and cfg.fold is None:  # a cross-validation: its started folds resume, finished ones are reused
+                from medtrain.crossval import fold_dir
+
+                started = any(is_run(fold_dir(run, k)) for k in range(cfg.folds))
+                return "; run the same command again to continue: finished folds are reused" if started else ""
+        return f"; continue with `medtrain train --resume {run}`" if is_run(run) and not is_finished(run) else ""
+    except Exception:  # noqa: BLE001  (settings that cannot be read: the command had not got far)
+        return ""
 
 
 def _flush_stdout() -> None:

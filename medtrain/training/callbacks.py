@@ -1,7 +1,7 @@
 """Callbacks on top of Lightning's: early stopping with a warm-up period, the skip of an optimiser step whose
 gradients are not finite, the stop of a diverged run, an exponential moving average of the weights, the
-annealed-dropout schedule, the experiment log of each epoch, the per-process share of the batches and their
-seeded order; and the Lightning logger a run asks for."""
+annealed-dropout schedule, the experiment log of each epoch, one plain line per epoch where no bar can be drawn, the
+per-process share of the batches and their seeded order; and the Lightning logger a run asks for."""
 from __future__ import annotations
 
 import sys
@@ -250,6 +250,30 @@ class HistoryLogger(pl.Callback):
             logger.log_metrics(_numbers(entry), step=trainer.global_step)
 
 
+def on_terminal() -> bool:
+    """Whether progress bars can be drawn: standard error is a terminal. The rule of ``medtrain._progress``'s bars
+    (tqdm's ``disable=None``), so that an epoch's bar is drawn where theirs are and kept out of logs too."""
+    return bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
+
+
+class EpochLines(pl.Callback):
+    """One plain line per finished epoch on standard error, in place of Lightning's epoch bar where standard error
+    is no terminal (``medtrain train ... > log 2>&1``, a batch job): the bar had written ~3 KB of carriage returns
+    and cursor moves per epoch into the log, and a log reader saw no progress. ``started`` is the run's
+    ``time.perf_counter()`` at its start in this process, from which the elapsed time counts."""
+
+    def __init__(self, started: float):
+        self.started = started
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        entry = pl_module.history[-1] if pl_module.history else None
+        if entry is None or entry["epoch"] != trainer.current_epoch or not trainer.is_global_zero:
+            return
+        print(f"epoch {entry['epoch'] + 1}/{trainer.max_epochs}: train loss {entry['train_loss']:.4f}, val loss "
+              f"{entry['val_loss']:.4f}, val AUC {entry['val_auc']:.4f}, {time.perf_counter() - self.started:.0f} s "
+              f"elapsed", file=sys.stderr, flush=True)
+
+
 def _numbers(entry: dict) -> dict:
     """The entry's numbers as logged metrics; its ``step`` is the log's own step column, not a metric."""
     return {k: float(v) for k, v in entry.items() if isinstance(v, (int, float)) and k != "step"}
@@ -271,5 +295,9 @@ def build_logger(kind: str, run_dir: Path, hparams: dict):
     else:
         logger = loggers.MLFlowLogger(experiment_name="medtrain", run_name=Path(run_dir).name,
                                       tracking_uri=(save_dir / "mlruns").resolve().as_uri())
-    logger.log_hyperparams(hparams)
+    with warnings.catch_warnings():  # the CSV log is started here, where Lightning warns of an existing one
+        # "... exists and is not empty. Previous log files in this directory will be deleted": on --resume the file
+        # is started afresh and HistoryLogger writes the restored epochs to it again, so none is lost
+        warnings.filterwarnings("ignore", "Experiment logs directory .* exists and is not empty")
+        logger.log_hyperparams(hparams)
     return logger

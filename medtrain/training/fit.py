@@ -21,8 +21,9 @@ from medtrain.metrics import auc, scores_from_logits
 from medtrain.models.ensemble import Ensemble
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
-from medtrain.training.callbacks import (EMA, DropoutSchedule, HistoryLogger, ShardBatches, SkipNonFiniteSteps,
-                                         StopOnDivergence, WallTime, WarmupEarlyStopping, build_logger)
+from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, ShardBatches,
+                                         SkipNonFiniteSteps, StopOnDivergence, WallTime, WarmupEarlyStopping,
+                                         build_logger, on_terminal)
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank
 from medtrain.training.loader import TensorBatches
@@ -134,6 +135,22 @@ def _no_lightning_tips():
         log.removeFilter(tips)
 
 
+def cluster_plugins() -> list:
+    """The Trainer's cluster environment inside a SLURM job: Lightning's own, with its auto-requeue off.
+
+    Lightning's default ``SLURMEnvironment`` handles SLURM's warning signal (``sbatch --signal``, SIGUSR1) by
+    saving a checkpoint of its own mid-epoch (``RUN/hpc_ckpt_1.ckpt``, 34 MB for a ResNet-18, never removed and
+    never read by ``--resume``) and calling ``scontrol requeue``; medtrain keeps its own ``last.ckpt`` every
+    epoch and continues with ``--resume`` (found in a batch-scheduler walkthrough). Everything else the
+    environment reads from SLURM (ranks, world size, the main address) is as Lightning would detect it;
+    torchrun inside SLURM keeps Lightning's priority (its own environment)."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    if TorchElasticEnvironment.detect() or not SLURMEnvironment.detect():
+        return []
+    return [SLURMEnvironment(auto_requeue=False)]
+
+
 #: the temporary names :func:`medtrain._io.atomic_path` writes a checkpoint under (``.best.ckpt.XXXX.tmp``)
 PARTIAL_CHECKPOINTS = ".*.ckpt.*.tmp"
 
@@ -201,8 +218,12 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         stopper = WarmupEarlyStopping(monitor=cfg.early_stop, mode=MODES[cfg.early_stop], patience=cfg.patience,
                                       min_delta=cfg.min_delta, warmup=cfg.early_stop_warmup)
         callbacks.append(stopper)
-    if cfg.progress:
+    # the epoch bar on a terminal only; elsewhere (a log file, a batch job) one plain line per epoch
+    bar = cfg.progress and on_terminal()
+    if bar:
         callbacks.append(TQDMProgressBar(refresh_rate=10))
+    elif cfg.progress:
+        callbacks.append(EpochLines(wall.started))
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp)
     # resolved once: passed to the Trainer and recorded in metrics.json
@@ -213,11 +234,11 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         trainer = pl.Trainer(
             max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
             strategy=cfg.strategy, precision=precision, logger=logger, callbacks=callbacks,
-            enable_progress_bar=cfg.progress, enable_model_summary=False, num_sanity_val_steps=0,
+            enable_progress_bar=bar, enable_model_summary=False, num_sanity_val_steps=0,
             default_root_dir=str(run_dir), log_every_n_steps=10,
             use_distributed_sampler=False,  # the loaders shard themselves (ShardBatches; Lightning rewraps DataLoaders)
             # checkpoints written beside their name and renamed (not via $TMPDIR, truncating the old one first)
-            plugins=[AtomicCheckpointIO()],
+            plugins=[AtomicCheckpointIO(), *cluster_plugins()],
         )
     last = ckpt_dir / LAST_CHECKPOINT
     if resume and last.exists():
@@ -226,7 +247,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
         warnings.filterwarnings("ignore", ".*is an invalid type.*")
-        warnings.filterwarnings("ignore", ".*logs directory .* exists and is not empty.*")  # resume: see HistoryLogger
+        # on --resume, of the folder holding last.ckpt: only the two checkpoint files medtrain names are written there
+        warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         # the validation figures are computed on the gathered split, the same on every process
         warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
