@@ -73,3 +73,13 @@ def test_non_ascii_classes_and_paths_train_predict_and_evaluate_under_an_ascii_l
     evaluated = _medtrain(tmp_path, "eval", "runs/ré")
     assert evaluated.returncode == 0, evaluated.stderr.decode(errors="replace")[-2000:]
     assert sorted(json.loads((run / "eval_test.json").read_text(encoding="utf-8"))["per_class"]) == CLASSES
+
+
+def test_a_script_calling_main_is_not_run_twice_under_an_ascii_locale(tmp_path):
+    # main() re-executes the medtrain command in UTF-8 mode; a caller's script calling it had run twice
+    script = tmp_path / "s.py"
+    script.write_text("import sys\nopen(sys.argv[1], 'a').write('x')\nfrom medtrain.cli import main\n"
+                      "sys.argv = ['medtrain', '--version']\ntry:\n    main()\nexcept SystemExit:\n    pass\n")
+    subprocess.run([sys.executable, str(script), str(tmp_path / "count")], env=_ascii_env(), check=True,
+                   capture_output=True)
+    assert (tmp_path / "count").read_text() == "x"

@@ -85,15 +85,21 @@ def _utf8_mode() -> None:
     ``PYTHONUTF8=0``, a POSIX locale without PEP 538's coercion): a non-ASCII class folder or path ('normál',
     'runs/ré') had crashed train with UnicodeEncodeError and made eval call an existing folder missing. One
     mechanism for every name and stream, rather than converting names file by file: the process re-executes
-    itself with ``-X utf8`` (taking precedence over ``PYTHONUTF8``), as the command line it was started with."""
+    itself as the command line it was started with, with ``PYTHONUTF8=1`` (which overrides ``PYTHONUTF8=0``,
+    and which its own child processes, DDP's ranks among them, inherit; a marker variable had left them in ASCII
+    mode). Only the medtrain command itself (``medtrain ...``, ``python -m medtrain ...``) re-executes: a caller's
+    script that calls ``main()`` would have run twice."""
     import codecs
 
     if sys.flags.utf8_mode or codecs.lookup(sys.getfilesystemencoding()).name != "ascii":
         return
-    if os.environ.get("MEDTRAIN_UTF8_REEXEC"):  # already re-executed: never a loop
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    ours = (spec is not None and spec.name in ("medtrain.__main__", "medtrain")) or (
+        spec is None and len(sys.orig_argv) > 1 and os.path.basename(sys.orig_argv[1]) == "medtrain")  # the script
+    if not ours or os.environ.get("PYTHONUTF8") == "1":  # not the command, or UTF-8 mode refused us: never a loop
         return
-    os.environ["MEDTRAIN_UTF8_REEXEC"] = "1"
-    os.execv(sys.executable, [sys.executable, "-X", "utf8", *sys.orig_argv[1:]])
+    os.environ["PYTHONUTF8"] = "1"
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
 def main(argv: list[str] | None = None) -> int:
