@@ -126,7 +126,9 @@ _peak_scope = "process"
 
 def start_peak_memory() -> None:
     """Count the peak memory from now on: a run's ``peak_rss_mb`` and ``peak_gpu_mb`` are then its own, not those of
-    whatever the process did before (a notebook's 3 GB of other work, the earlier cells of a comparison).
+    whatever the process did before and has freed (a notebook's 3 GB of earlier work, the earlier cells of a
+    comparison). Memory the caller still holds when the run starts stays in the count: the reset sets the peak to
+    the current resident size.
 
     Linux (>= 4.0) resets the resident-set high-water mark (``VmHWM``) when ``5`` is written to
     ``/proc/self/clear_refs``; nothing else can (``getrusage`` has no reset). Where that is refused (another
