@@ -53,3 +53,9 @@ def download_bar(total_bytes: int | None, desc: str, enabled: bool = True) -> tq
     """A bar of bytes received (size, rate, ETA when ``total_bytes`` is known); ``update(len(block))``."""
     return tqdm(total=total_bytes or None, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
                 file=sys.stderr, dynamic_ncols=True, disable=None if enabled else True, leave=True)
+
+
+def on_terminal() -> bool:
+    """Whether progress bars are drawn: standard error is a terminal (tqdm's ``disable=None`` rule, which the bars
+    above use), so that logs and captured output stay free of carriage returns."""
+    return bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())

@@ -191,6 +191,27 @@ def _written(e: OSError, args: argparse.Namespace | None) -> str:
     return f"{out}" if out else "the output"
 
 
+def _train_folder(args: argparse.Namespace | None):
+    """The run folder of a ``medtrain train`` command as ``cli.train`` resolves it (``--resume``, ``--out``, the
+    config's ``out`` or the default), with its settings; ``(None, None)`` for another command or settings that
+    cannot be read (the command had not got far). The one resolver of both hints below."""
+    if getattr(args, "command", None) != "train":
+        return None, None
+    from pathlib import Path
+
+    from medtrain import config as config_mod
+    from medtrain.cli._options import config_layers
+    from medtrain.rundir import default_run_dir
+
+    try:
+        if args.resume:
+            return Path(args.resume), None
+        cfg = config_mod.resolve(*config_layers(args))
+        return (Path(cfg.out) if cfg.out else default_run_dir(cfg)), cfg
+    except Exception:  # noqa: BLE001  (a hint is all that is at stake)
+        return None, None
+
+
 def _way_on(args: argparse.Namespace | None, path) -> str:
     """After a failed write in ``medtrain train``: the run folder holding it (kept once it has a checkpoint, see
     ``api.train``) resumes; a run whose first epoch did not end leaves nothing, and none is named."""
@@ -203,8 +224,8 @@ def _way_on(args: argparse.Namespace | None, path) -> str:
     from medtrain.rundir import is_run
 
     near = [Path(path), *list(Path(path).parents)[:3]] if path else []  # RUN/logs/version_0/metrics.csv at most
-    near += [Path(p) for p in (args.resume, getattr(args, "out", None)) if p]
-    run = next((d for d in near if is_run(d)), None)
+    near.append(_train_folder(args)[0])
+    run = next((d for d in near if d is not None and is_run(d)), None)
     return f"; `medtrain train --resume {run}` continues the run once it can be written" if run else ""
 
 
@@ -212,31 +233,18 @@ def _continue_with(args: argparse.Namespace) -> str:
     """After Ctrl-C or SIGTERM in ``medtrain train`` outside its epochs (which say it themselves, with
     :class:`TrainingInterrupted`): how to continue, where a run folder holds its config but no finished run (the
     log had ended in a bare "interrupted", though ``--resume`` continues it). A cross-validation continues with
-    the same command. Never raises: nothing but a hint is at stake."""
-    if getattr(args, "command", None) != "train":
+    the same command."""
+    run, cfg = _train_folder(args)
+    if run is None:
         return ""
-    try:
-        from pathlib import Path
+    from medtrain.rundir import is_finished, is_run
 
-        from medtrain.rundir import is_finished, is_run
+    if cfg is not None and cfg.folds and cfg.fold is None:  # a cross-validation: started folds resume
+        from medtrain.crossval import fold_dir
 
-        if args.resume:
-            run = Path(args.resume)
-        else:  # the folder as `medtrain train` (cli.train.run) resolves it: --out, the config's, or the default
-            from medtrain import config as config_mod
-            from medtrain.cli._options import config_layers
-            from medtrain.rundir import default_run_dir
-
-            cfg = config_mod.resolve(*config_layers(args))
-            run = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-            if cfg.folds and cfg.fold is None:  # a cross-validation: its started folds resume, finished ones are reused
-                from medtrain.crossval import fold_dir
-
-                started = any(is_run(fold_dir(run, k)) for k in range(cfg.folds))
-                return "; run the same command again to continue: finished folds are reused" if started else ""
-        return f"; continue with `medtrain train --resume {run}`" if is_run(run) and not is_finished(run) else ""
-    except Exception:  # noqa: BLE001  (settings that cannot be read: the command had not got far)
-        return ""
+        started = any(is_run(fold_dir(run, k)) for k in range(cfg.folds))
+        return "; run the same command again to continue: finished folds are reused" if started else ""
+    return f"; continue with `medtrain train --resume {run}`" if is_run(run) and not is_finished(run) else ""
 
 
 def _flush_stdout() -> None:

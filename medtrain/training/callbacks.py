@@ -250,12 +250,6 @@ class HistoryLogger(pl.Callback):
             logger.log_metrics(_numbers(entry), step=trainer.global_step)
 
 
-def on_terminal() -> bool:
-    """Whether progress bars can be drawn: standard error is a terminal. The rule of ``medtrain._progress``'s bars
-    (tqdm's ``disable=None``), so that an epoch's bar is drawn where theirs are and kept out of logs too."""
-    return bool(getattr(sys.stderr, "isatty", None) and sys.stderr.isatty())
-
-
 class EpochLines(pl.Callback):
     """One plain line per finished epoch on standard error, in place of Lightning's epoch bar where standard error
     is no terminal (``medtrain train ... > log 2>&1``, a batch job): the bar had written ~3 KB of carriage returns

@@ -23,7 +23,8 @@ from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
 from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, ShardBatches,
                                          SkipNonFiniteSteps, StopOnDivergence, WallTime, WarmupEarlyStopping,
-                                         build_logger, on_terminal)
+                                         build_logger)
+from medtrain._progress import on_terminal
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank
 from medtrain.training.loader import TensorBatches
@@ -151,7 +152,7 @@ def cluster_plugins() -> list:
     return [SLURMEnvironment(auto_requeue=False)]
 
 
-#: the temporary names :func:`medtrain._io.atomic_path` writes a checkpoint under (``.best.ckpt.XXXX.tmp``)
+#: the temporary names :func:`medtrain._io.atomic_path` writes a checkpoint under (``.best.ckpt.<random>.tmp``)
 PARTIAL_CHECKPOINTS = ".*.ckpt.*.tmp"
 
 
