@@ -76,7 +76,7 @@ _PARTIAL = re.compile(r"\.([A-Za-z0-9_]+\.npz)\.[^./]+\.tmp")  #: _io.atomic_pat
 
 
 def _drop_abandoned_downloads(folder: Path, now: float | None = None) -> None:
-    """Remove the partial downloads (``.NAME.npz.XXXX.tmp``) that a killed download left in ``folder`` (SIGKILL,
+    """Remove the partial downloads (``.NAME.npz.<random>.tmp``) that a killed download left in ``folder`` (SIGKILL,
     a lost machine: no clean-up ran; one had stayed for ever, up to gigabytes for the 224-pixel sets). A download
     in progress holds a lock on its file (:func:`_fetch`), released by the system when its process ends however
     it ends: a file nobody holds and unwritten for :data:`ABANDONED_DOWNLOAD_S` is abandoned, one a concurrent

@@ -1,4 +1,4 @@
-"""A MedMNIST download killed mid-way (SIGKILL: no clean-up runs) leaves its partial ``.NAME.npz.XXXX.tmp`` in the
+"""A MedMNIST download killed mid-way (SIGKILL: no clean-up runs) leaves its partial ``.NAME.npz.<random>.tmp`` in the
 cache; the next download removes it, never the partial file of a download still in progress beside it. The
 network is a stand-in serving a small file."""
 from __future__ import annotations

@@ -133,7 +133,7 @@ class _SeesCheckpoints(pl.Callback):
 
 
 def test_temporary_files_of_a_killed_checkpoint_save_are_removed_before_training_resumes(tiny_npz, tmp_path):
-    # a run SIGKILLed while saving a checkpoint left checkpoints/.best.ckpt.XXXX.tmp (a checkpoint's size) that
+    # a run SIGKILLed while saving a checkpoint left checkpoints/.best.ckpt.<random>.tmp (a checkpoint's size) that
     # nothing removed, not even a later --resume
     out = tmp_path / "run"
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
