@@ -85,8 +85,16 @@ def acc(y_true: np.ndarray, y_score: np.ndarray, task: str, threshold: float = 0
 
 
 def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: dict) -> dict:
-    """Per class (or label): support, how often it was predicted, precision (0 when never predicted, as
-    sklearn's ``zero_division`` default), recall (sensitivity), F1 and one-vs-rest AUC."""
+    """Per class (or label): support, how often it was predicted, precision, recall (sensitivity), F1 and
+    one-vs-rest AUC.
+
+    A class never predicted has no precision (0/0): it is None, which ``metrics.json`` writes as ``null`` and
+    the report shows as "–", not sklearn's ``zero_division`` default of 0, which reads as a measured 0 and
+    would pull down any mean taken over classes (whoever averages them must leave it out, as sklearn's
+    ``zero_division=np.nan`` does). Its F1 is still defined: F1 is ``2 TP / (2 TP + FP + FN)``, sklearn's
+    definition, equal to the harmonic mean of precision and recall wherever both are defined, and 0 for a class
+    with images never called it (recall 0), whatever its precision; sklearn gives 0 there with any
+    ``zero_division``."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     pred = predictions(y_score, task)
     out = {}
@@ -95,10 +103,12 @@ def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: d
         t = y_true[:, i] if task == MULTILABEL else (y_true == i).astype(int)
         p = pred[:, i] if task == MULTILABEL else (pred == i).astype(int)
         tp, fp, fn = int(np.sum((t == 1) & (p == 1))), int(np.sum((t == 0) & (p == 1))), int(np.sum((t == 1) & (p == 0)))
-        prec = tp / (tp + fp) if tp + fp else 0.0
+        prec = tp / (tp + fp) if tp + fp else None  # undefined, not 0 (see above)
         rec = tp / (tp + fn) if tp + fn else 0.0
+        # F1 from the counts (sklearn's formula), so an undefined precision needs no stand-in value
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
         out[name] = {"support": int(t.sum()), "predicted": tp + fp, "precision": prec, "recall": rec,
-                     "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0, "auc": _safe_auc(t, y_score[:, i])}
+                     "f1": f1, "auc": _safe_auc(t, y_score[:, i])}
     return out
 
 
