@@ -10,6 +10,13 @@ from medtrain.reports.baselines import ci_text, comparison_table
 __all__ = ["run_summary", "choices_line", "operating_point_line", "auc_acc_line"]
 
 
+def _on(out: dict) -> str:
+    """``" on cpu, bf16-mixed"``: what trained the run, said once here in place of Lightning's five lines per
+    fit; empty for a run recorded before ``metrics.json`` held its device."""
+    said = [v for v in (out.get("device"), out.get("precision")) if v]
+    return f" on {', '.join(said)}" if out.get("device") else ""
+
+
 def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | None = None,
                 fit_summary: str | None = None) -> str:
     """The lines printed at the end of a run: how training went (best/stop epoch, speed, wall time, a
@@ -21,7 +28,7 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
             else f"best epoch {out['best_epoch'] + 1} (by {monitor})")
     lines.append((fit_summary or f"{kept}, stopped after epoch {out['stop_epoch'] + 1}; "
                   f"{out['train_images_per_s']:.0f} train images/s")
-                 + f"; wall {out['wall_s']:.0f} s")
+                 + _on(out) + f"; wall {out['wall_s']:.0f} s")
     if "diverged_epoch" in out:
         lines.append(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped "
                      f"there; the run keeps epoch {out['best_epoch'] + 1}, the best before it")

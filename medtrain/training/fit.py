@@ -114,12 +114,22 @@ def check_checkpoint(path: Path) -> None:
                             f"again with another --out (or remove {path.parent.parent})") from None
 
 
+#: the starts of the lines Lightning logs at INFO for every Trainer that a medtrain run says once in its own
+#: summary (the device and precision: "on cpu, bf16-mixed") or that say nothing to a user: 5 lines per
+#: fit, 15 on stderr per default run (two flip pilots and the run), a third of a batch log's lines
+_BOILERPLATE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:", "IPU available:",
+                "Using bfloat16 Automatic Mixed Precision", "Using 16bit Automatic Mixed Precision",
+                "Loading `train_dataloader` to estimate number of stepping batches",
+                "`Trainer.fit` stopped: `max_epochs=")
+
+
 class _NoTips(logging.Filter):
-    """Drops Lightning's advertisements ("💡 Tip: ... try installing litlogger"), which it logs at INFO through
-    its rank-zero logger for every Trainer: three times on stderr per default run (two flip pilots and the run)."""
+    """Drops Lightning's advertisements ("💡 Tip: ... try installing litlogger") and its per-Trainer device
+    and precision boilerplate (:data:`_BOILERPLATE`), which it logs at INFO through its rank-zero logger for
+    every Trainer. Other messages (early stopping, distributed set-up, problems) pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip:")
+        return not str(record.msg).startswith(_BOILERPLATE)
 
 
 @contextlib.contextmanager
@@ -134,6 +144,16 @@ def _no_lightning_tips():
         yield
     finally:
         log.removeFilter(tips)
+
+
+def device_used(trainer) -> str:
+    """What trained, in words, for ``metrics.json`` and the summary (Lightning's own "GPU available: ...,
+    used: ..." lines are dropped): ``"cpu"``, or the accelerator's device name and count (``"2 x NVIDIA H100"``)."""
+    kind = type(trainer.accelerator).__name__.removesuffix("Accelerator").lower()  # CPU, CUDA, MPS, XLA
+    if kind == "cpu":
+        return "cpu"
+    name = torch.cuda.get_device_name(trainer.strategy.root_device) if kind == "cuda" else kind
+    return f"{trainer.num_devices} x {name}" if trainer.num_devices > 1 else name
 
 
 def cluster_plugins() -> list:
@@ -284,7 +304,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     module.load_state_dict(state["state_dict"])
     stop_epoch = history[-1]["epoch"] if history else best_epoch
     ips = module._train_images / module._train_time if module._train_time else 0.0
-    extra = {"precision": precision}
+    extra = {"precision": precision, "device": device_used(trainer)}
     if wall.before:  # a resumed run: metrics.json's wall_s adds the time of the calls before
         extra["wall_s_before_resume"] = wall.before
     if wall.resumed:  # provenance records the call that started the run beside the one that finished it
