@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
-from medtrain._io import atomic_path, is_stream, open_stream
+from medtrain._io import STDOUT, atomic_path, is_stream, open_stream
 from medtrain.errors import MedtrainError
 from medtrain.predict_inputs import Item, Skipped, iter_inputs
 from medtrain.predictor import BATCH_SIZE, Predictor, load
@@ -19,11 +19,14 @@ __all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "inputs_except_out", "i
            "write_predictions"]
 
 
-def _same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether two names are one file: the same real path (links and ``./`` resolved), or one file by two
-    hard links."""
+def _same_file(out: str | os.PathLike, given: str | os.PathLike) -> bool:
+    """Whether the output and an input are one file: the same real path (links and ``./`` resolved), or one
+    file by two hard links. ``--out -`` is standard output, not the file ``./-`` (an input that names it: "the
+    output - is the input -" had refused it)."""
+    if os.fspath(out) == STDOUT:
+        return False
     try:
-        return os.path.realpath(a) == os.path.realpath(b) or os.path.samefile(a, b)
+        return os.path.realpath(out) == os.path.realpath(given) or os.path.samefile(out, given)
     except (OSError, ValueError):  # either one missing (not one existing file), or a name with a NUL byte
         return False
 

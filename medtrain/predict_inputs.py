@@ -1,7 +1,8 @@
 """What ``medtrain predict``, ``medtrain explain`` and ``medtrain eval --data`` take as inputs, read as the run
 read its own images: :func:`iter_inputs` lists image files, folders, CSVs of paths, ``.npz`` splits, NIfTI
 volumes and DICOM series lazily as :class:`Item` s; :func:`conform` makes one decoded image the network's
-input (channels, size); :func:`python_items` does the same for what a Python caller passes.
+input (channels, size); :func:`python_items` does the same for what a Python caller passes;
+:func:`with_stdin_paths` reads the paths of a command line's ``-`` from standard input.
 
 Split out of :mod:`medtrain.predictor` (the predictor runs the network; this module only reads).
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple, TextIO
 
 import numpy as np
 import torch
@@ -155,6 +157,46 @@ def _npz_items(path: Path, split: str, run: RunModel, alone: bool) -> Iterator[I
     prefix = "" if alone else f"{path}:"
     for i in range(len(images)):
         yield Item(f"{prefix}{i}", lambda i=i: images[i])
+
+
+STDIN = "-"  #: the input that means "the paths on standard input, one a line", as Unix tools read ``-``
+
+
+def with_stdin_paths(inputs: list, command: str = "predict", stdin: TextIO | None = None) -> list:
+    """A command line's inputs with ``-`` replaced, in place, by the paths on standard input, one a line
+    (``find scans -name '*.png' | medtrain predict RUN -``); each is then read as the same path given on the
+    command line (relative to the current folder; a folder, CSV or .npz too). A file named ``-`` is ``./-``.
+
+    Lines are split on ``\\n`` alone and kept whole, spaces included (``str.splitlines`` also splits on form
+    feeds and other characters a file name may hold; ``xargs`` splits on blanks); a ``\\r`` at a line's end
+    (a list written on Windows) is dropped and blank lines are skipped. Refused in one line: ``-`` twice
+    (standard input is read once), a terminal on standard input (waiting for typed paths reads as a hang),
+    NUL-separated paths (``find -print0``) and no path at all (an empty ``find`` had run the command on
+    nothing, or ``explain`` on the run's own split)."""
+    if STDIN not in inputs:
+        return list(inputs)
+    if inputs.count(STDIN) > 1:
+        raise MedtrainError("- is given twice; standard input holds one list of paths (a file named - is ./-)")
+    stdin = sys.stdin if stdin is None else stdin
+    example = f"find DIR -name '*.png' | medtrain {command} RUN -"
+    if stdin is None or stdin.closed:  # `<&-`: Python then has no sys.stdin
+        raise MedtrainError(f"- reads the input paths from standard input, which is closed; pipe them in, one a "
+                            f"line ({example})")
+    if stdin.isatty():
+        raise MedtrainError(f"- reads the input paths from standard input, which is a terminal here; pipe them "
+                            f"in, one a line ({example})")
+    try:
+        text = stdin.read()
+    except UnicodeDecodeError:  # the command line reads it in UTF-8 mode (undecodable bytes kept): a caller's stream
+        raise MedtrainError("standard input is not text (UTF-8): - reads one path a line") from None
+    if "\0" in text:
+        raise MedtrainError("standard input holds NUL bytes (find -print0?): - reads one path a line")
+    paths = [line.removesuffix("\r") for line in text.split("\n")]
+    paths = [p for p in paths if p.strip()]
+    if not paths:
+        raise MedtrainError("no input paths on standard input (- reads one path a line)")
+    at = inputs.index(STDIN)
+    return [*inputs[:at], *paths, *inputs[at + 1:]]
 
 
 def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: bool | None = None) -> Iterator[Item]:

@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     args, extra = parser.parse_known_args(argv)
-    if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") for e in extra):
-        args.inputs += extra  # `explain RUN --out DIR a.png`: argparse gives an optional list (INPUT...) nothing
+    if extra and isinstance(getattr(args, "inputs", None), list) and not any(e.startswith("-") and e != "-" for e in extra):
+        args.inputs += extra  # `explain RUN --out DIR a.png` (or `-`): argparse gives an optional list nothing
     elif extra:  # after an option, and leaves the inputs over
         option = next((e.split("=", 1)[0] for e in extra if e.startswith("--")), None)
         if option is not None:  # an unknown option names the closest ones, as an unknown command does

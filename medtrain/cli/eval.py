@@ -27,12 +27,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    if args.skip_bad and not args.data:
-        from medtrain.errors import MedtrainError
+    from medtrain.errors import MedtrainError
 
+    if args.skip_bad and not args.data:
         raise MedtrainError("--skip-bad applies to --data (a run's own splits were read when it trained)")
+    if args.data == "-":  # predict and explain read paths from stdin; these would carry no labels
+        raise MedtrainError("--data - : eval scores labelled data, and paths on standard input carry no labels; give "
+                            "a CSV of path,label, a folder of class sub-folders or an .npz")
     if args.vs:
-        from medtrain.errors import MedtrainError
         from medtrain.versus import compare_runs
 
         if not args.data and args.split != "test":

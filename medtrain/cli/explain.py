@@ -13,7 +13,8 @@ def register(sub) -> None:
     # default=[]: without a default argparse counts a nargs="*" positional as required, and its error named INPUT
     p.add_argument("inputs", nargs="*", default=[], metavar="INPUT",
                    help="as for predict: image files, folders, a CSV with a path column, a MedMNIST-layout .npz, "
-                        "NIfTI files or DICOM series folders; none: the run's own --split")
+                        "NIfTI files or DICOM series folders, - for paths read from standard input, one a line "
+                        "(find scans -name '*.png' | medtrain explain RUN -); none: the run's own --split")
     p.add_argument("--method", default="gradcam", choices=["gradcam", "gradcam++", "occlusion"],
                    help="saliency method (default gradcam)")
     p.add_argument("--target", default=None, metavar="CLASS",
@@ -32,9 +33,11 @@ def register(sub) -> None:
 def run(args) -> int:
     from medtrain.cli.predict import squash_note
     from medtrain.explain import explain
+    from medtrain.predict_inputs import with_stdin_paths
 
+    inputs = with_stdin_paths(args.inputs, "explain")  # `-` with nothing piped: an error, never the run's own split
     with squash_note():
-        res = explain(args.run_dir, args.inputs, method=args.method, target=args.target, layer=args.layer,
+        res = explain(args.run_dir, inputs, method=args.method, target=args.target, layer=args.layer,
                       split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
         for s in res.skipped:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)

@@ -13,7 +13,9 @@ def register(sub) -> None:
     p.add_argument("run_dir", metavar="RUN")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (recursive), a CSV with a path column, a MedMNIST-layout .npz, "
-                        "NIfTI files or DICOM series folders (3D runs)")
+                        "NIfTI files or DICOM series folders (3D runs); - reads their paths from standard input, one "
+                        "a line, relative to the current folder (find scans -name '*.png' | medtrain "
+                        "predict RUN -); a file named - is ./-")
     p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json); - for "
                                                     "standard output")
     p.add_argument("--json", action="store_true", help="write JSON instead of CSV")
@@ -49,10 +51,12 @@ def squash_note():
 def run(args) -> int:
     from medtrain._io import STDOUT, is_stream
     from medtrain.predict import inputs_except_out, load, write_predictions
+    from medtrain.predict_inputs import with_stdin_paths
 
+    inputs = with_stdin_paths(args.inputs, "predict")  # before the run is loaded: a wrong `-` is said at once
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
-    items = inputs_except_out(args.inputs, predictor, out, split=args.split)  # --out img.png of img.png: refused
+    items = inputs_except_out(inputs, predictor, out, split=args.split)  # --out img.png of img.png: refused
     show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs
 
     def progress(n: int) -> None:
