@@ -2,7 +2,7 @@
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # pyproject.toml reads it; raised when the default recipe or a file format changes
 
 
 def train(config=None, resume=None, verbose: bool = True, callbacks=None, evaluate_test: bool = True) -> dict:
