@@ -12,24 +12,21 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
-from medtrain._io import check_output, write_json
-from medtrain._predictions_csv import write_predictions
+from medtrain._io import check_output
 from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file
 from medtrain.config import Config
 from medtrain.data import Split, load_splits
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
-from medtrain.evaluation import evaluate_split
+from medtrain.evaluation.written import score_split, write_scores
 from medtrain.operating_point import positive_index
-from medtrain.reports.summary import auc_acc_line, operating_point_line
-from medtrain.runmodel import RunModel, float32_default, load_run_module
+from medtrain.runmodel import float32_default, load_run_module
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
@@ -361,54 +358,3 @@ def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
               "medtrain recorded <name>_ci_draws); these are today's (drawn within each class)")
     write_scores(run_dir, split, res, rundir.eval_file(split), verbose)
     return res
-
-
-def score_split(run: RunModel, split: Split) -> dict:
-    """A finished run's network scored on ``split`` as the run scored its test split: its TTA, MC dropout,
-    calibration temperature and operating point, all as chosen on its validation split (the per-image scores
-    left out). ``eval`` of the run's own splits and of external data (:mod:`medtrain.external`) use it."""
-    return score_and_keep(run, split)[0]
-
-
-def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
-    """:func:`score_split` and the per-image scores it leaves out (``scores``, ``scores_scaled``, ``entropy``)."""
-    cfg, meta = run.cfg, run.meta
-    names = {str(j): n for j, n in enumerate(run.label_names)}
-    with float32_default():  # (external data and another run's images are scored here too)
-        res = evaluate_split(run.module, split, names, bootstrap=cfg.bootstrap, seed=cfg.seed,
-                             tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
-                             temperature=meta.get("temperature"), threshold=meta.get("threshold"),
-                             positive=int(meta.get("positive_class", len(names) - 1)))
-    kept = {k: res.pop(k, None) for k in ("scores", "scores_scaled", "entropy")}
-    return res, kept
-
-
-def write_eval_predictions(run_dir: Path, name: str, run: RunModel, split: Split, kept: dict) -> None:
-    """An evaluation's per-image predictions as ``run_dir / name``, in the format of the run's own
-    ``predictions_test.csv`` (input, true label, probabilities, prediction, correct)."""
-    meta = run.meta
-    names = {str(j): n for j, n in enumerate(run.label_names)}
-    entropy = kept.get("entropy")
-    write_predictions(run_dir / name, split.labels.numpy(), kept["scores"],
-                      None if entropy is None else np.asarray(entropy), names, meta["task"], kept.get("scores_scaled"),
-                      split.sources, (meta["threshold"], int(meta.get("positive_class", len(names) - 1)))
-                      if meta.get("threshold") is not None else None, split.groups)
-
-
-def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool = True) -> None:
-    """Print ``res`` (:func:`score_split`) as scored on ``where`` and write it to ``run_dir / name``."""
-    if verbose:  # before the file: a run folder that cannot be written (an archive, a colleague's) still shows it
-        print(f"{run_dir} on {where}: {auc_acc_line(res)}")
-        if "calibration" in res:
-            c = res["calibration"]
-            print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
-        if "operating_point" in res:
-            print("  " + operating_point_line(res["operating_point"]))
-    write_eval_file(run_dir, name, res, verbose)
-
-
-def write_eval_file(run_dir: Path, name: str, res: dict, verbose: bool = True) -> None:
-    """The one writer of a run's ``eval_*.json`` files (its own splits, external data, another run)."""
-    write_json(run_dir / name, res)
-    if verbose:
-        print(f"  written to {run_dir / name}")

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medtrain.api import score_and_keep, write_eval_predictions, write_scores
 from medtrain._io import path_kind, why_not_read
 from medtrain.data import Split
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
+from medtrain.evaluation.written import score_and_keep, write_eval_predictions, write_scores
 from medtrain.predict_inputs import conform, iter_inputs
 from medtrain.rundir import run_splits
 from medtrain.runmodel import RunModel, load_run_module

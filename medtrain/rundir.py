@@ -29,8 +29,8 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import provenance
-from medtrain._io import (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, read_yaml_file, write_json, write_text,
-                          write_yaml)
+from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, write_json, write_text
+from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)

@@ -11,11 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: runs are not locked
-    fcntl = None
-
+from medtrain._lock import LOCKS, try_lock
 from medtrain.errors import MedtrainError
 
 LOCK_FILE = ".lock"  #: held (flock) by the process training the run
@@ -40,10 +36,10 @@ def training_lock(run_dir: str | Path, created: bool = False):
     (or ``compare`` on the same folder) is refused, naming the process. Both had trained the same
     epochs and overwritten each other's files (found in a user walkthrough). An advisory ``flock`` on
     ``.lock``: the system releases it when the process ends, even when it is killed, so no stale lock is left.
-    Not taken where ``fcntl`` is missing (Windows), nor where the filesystem cannot lock: a warning, not the
+    Not taken where locks do not exist (Windows), nor where the filesystem cannot lock: a warning, not the
     traceback it had been (a user on NFS without its lock daemon must still train). ``created``: the caller
     made ``run_dir`` for this lock; it is removed again if the lock fails and nothing else is in it."""
-    if fcntl is None:
+    if not LOCKS:  # Windows: runs are not locked
         yield
         return
     path = Path(run_dir) / LOCK_FILE
@@ -51,13 +47,11 @@ def training_lock(run_dir: str | Path, created: bool = False):
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         for attempt in range(5):  # lock_holder takes it for an instant to ask: try again around that
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if try_lock(fd):
                 break
-            except BlockingIOError:
-                if attempt == 4:
-                    raise _busy(run_dir, os.read(fd, 32).decode(errors="replace").strip()) from None
-                time.sleep(0.02)
+            if attempt == 4:
+                raise _busy(run_dir, os.read(fd, 32).decode(errors="replace").strip())
+            time.sleep(0.02)
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
     except OSError as e:
@@ -86,19 +80,18 @@ def lock_holder(run_dir: str | Path) -> str | None:
     """The pid recorded by the process holding ``run_dir``'s :func:`training_lock` (``""`` before it recorded
     it), or None when none holds it. A flock held elsewhere is seen only by trying it: a shared one, released at
     once."""
-    if fcntl is None:
+    if not LOCKS:
         return None
     try:
         fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return os.read(fd, 32).decode(errors="replace").strip()
-    except OSError:  # a filesystem that cannot lock
-        return None
+        try:
+            held = not try_lock(fd, shared=True)
+        except OSError:  # a filesystem that cannot lock
+            return None
+        return os.read(fd, 32).decode(errors="replace").strip() if held else None
     finally:
         os.close(fd)
 

@@ -23,8 +23,8 @@ import numpy as np
 
 from medtrain import metrics as M
 from medtrain._predictions_csv import read_saved
-from medtrain.api import write_eval_file
 from medtrain.errors import MedtrainError
+from medtrain.evaluation.written import write_eval_file
 from medtrain.external import evaluate_external, external_name
 from medtrain.intervals import repeated
 from medtrain.rundir import load_config, read_metrics

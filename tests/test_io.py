@@ -179,7 +179,7 @@ def test_a_yaml_file_that_is_a_fifo_or_a_folder_is_said_to_be_one(tmp_path):
 
     import pytest
 
-    from medtrain._io import read_yaml_file
+    from medtrain._yaml import read_yaml_file
     from medtrain.errors import MedtrainError
 
     os.mkfifo(tmp_path / "cfg.yaml")

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from medtrain._io import read_yaml_file, write_text
+from medtrain._io import write_text
+from medtrain._yaml import read_yaml_file
 from medtrain.augment._policy_ops import OP_NAMES, OPS, SPACES, STANDARD, WIDE
 from medtrain.errors import MedtrainError, suggest
 

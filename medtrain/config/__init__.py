@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from medtrain._io import read_yaml_file
+from medtrain._yaml import read_yaml_file
 from medtrain.config.checks import check_read, parse_transfer, validate, validate_transfer
 from medtrain.config.settings import (AUTO_NUMBERS, CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS, KEYS,
                                       LOGGERS, MONITORS, OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS,

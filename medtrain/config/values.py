@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from medtrain._io import read_yaml
+from medtrain._yaml import read_yaml
 from medtrain.config.settings import AUTO_NUMBERS, CLASS_WEIGHT_RULES, KEYS
 from medtrain.errors import MedtrainError
 

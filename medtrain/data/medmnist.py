@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from medtrain._io import atomic_path, cache_dir, path_kind
+from medtrain._lock import LOCKS, lock, try_lock
 from medtrain._progress import download_bar
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import ABANDONED_S, content_key, open_store, store_dir, use_mmap, writing
@@ -63,15 +64,10 @@ def md5sum(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; an abandoned download is then told by its age alone
-    fcntl = None
-
 #: a temporary download no process holds and unwritten for this long was left by a killed download (the time
 #: between its creation and its writer's lock); where locks are missing, the store's hour (a live download writes
-#: all along)
-ABANDONED_DOWNLOAD_S = 60 if fcntl is not None else ABANDONED_S
+#: all along; Windows has none: an abandoned download is then told by its age alone)
+ABANDONED_DOWNLOAD_S = 60 if LOCKS else ABANDONED_S
 _PARTIAL = re.compile(r"\.([A-Za-z0-9_]+\.npz)\.[^./]+\.tmp")  #: _io.atomic_path's name for a download in progress
 
 
@@ -92,12 +88,12 @@ def _drop_abandoned_downloads(folder: Path, now: float | None = None) -> None:
         except OSError:  # renamed or removed meanwhile by its own download or another sweep; a link
             continue
         try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a download in progress: BlockingIOError
+            if not try_lock(fd):  # held by a download in progress
+                continue
             st = os.fstat(fd)
             if stat.S_ISREG(st.st_mode) and now - st.st_mtime > ABANDONED_DOWNLOAD_S:
                 tmp.unlink(missing_ok=True)
-        except OSError:  # BlockingIOError: in progress; a cache folder this user cannot write: left there
+        except OSError:  # a filesystem that cannot lock; a cache folder this user cannot write: left there
             pass
         finally:
             os.close(fd)  # releases the lock
@@ -108,8 +104,7 @@ def _fetch(url: str, dest: Path) -> None:
     replace it. The partial file is locked while it is written, which tells a concurrent download's sweep
     (:func:`_drop_abandoned_downloads`) that it is in progress."""
     with atomic_path(dest) as tmp, open(tmp, "wb") as f:
-        if fcntl is not None:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # a new file: only a sweep's look at it can hold it, briefly
+        lock(f.fileno())  # a new file: only a sweep's look at it can hold it, briefly
         with urllib.request.urlopen(url, timeout=60) as r:
             size = r.headers.get("Content-Length")
             with download_bar(int(size) if size and size.isdigit() else None, dest.name) as bar:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from medtrain._io import atomic_dir, check_output
+from medtrain._lock import LOCKS, lock, try_lock
 from medtrain.errors import MedtrainError
 
 MAPS_FILE = "maps.npz"
@@ -59,11 +60,9 @@ def _folder_held(out: Path):
     would throw that work away; waiting leaves what the two commands run one after the other leave (the later's
     maps and overlays). An advisory ``flock`` on the folder itself, as :func:`medtrain.rundir.training_lock` on a
     run's ``.lock`` (that one refuses, naming training): the system releases it when the process ends, even
-    killed, and no lock file is left among the user's files. Not taken where ``fcntl`` is missing (Windows).
+    killed, and no lock file is left among the user's files. Not taken where locks do not exist (Windows).
     A folder created here and left empty by an error is removed (an error leaves nothing)."""
-    try:
-        import fcntl
-    except ImportError:
+    if not LOCKS:
         yield
         return
     check_output(out, folder=True)  # a file at out: one line, as atomic_dir says it
@@ -75,11 +74,9 @@ def _folder_held(out: Path):
         raise MedtrainError(f"cannot write in {out} ({e.strerror or type(e).__name__})") from None
     done = False
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(fd):
             print(f"waiting for another explanation to finish writing into {out}", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock(fd)
         yield
         done = True
     finally:

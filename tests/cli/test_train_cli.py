@@ -224,15 +224,15 @@ def test_an_out_inside_the_image_folder_is_refused(tmp_path, capsys, inside):
 
 def test_eval_of_a_run_folder_it_cannot_write_still_prints_the_result(trained_run, capsys, monkeypatch):
     # an archived or a colleague's run: the whole evaluation ran, then the error, and the numbers were lost
-    from medtrain import api
     from medtrain.errors import MedtrainError
+    from medtrain.evaluation import written
 
     run, _, _ = trained_run
 
     def read_only(path, obj):
         raise MedtrainError(f"cannot write in {Path(path).parent} (Permission denied)")
 
-    monkeypatch.setattr(api, "write_json", read_only)
+    monkeypatch.setattr(written, "write_json", read_only)
     code, out, err = _run(capsys, "eval", str(run))
     assert code == 2 and "Permission denied" in err
     assert f"{run} on test: AUC" in out
