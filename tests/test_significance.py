@@ -104,8 +104,8 @@ def test_the_paired_interval_resamples_whole_patients():
 
 
 def test_delong_s_interval_of_an_auc_difference_with_few_positives_holds_it_where_the_bootstrap_s_falls_short():
-    # `medtrain eval RUN --vs OTHER` with 12 positives: the paired bootstrap's draws see 11/12 of the positives'
-    # variance, and its "95%" held the true difference in 87% of these test sets
+    # 12 positives: the paired bootstrap's draws see 11/12 of the positives' variance, and its "95%" held the true
+    # difference in 87% of these test sets (eval --vs takes MOVER's there, which holds more: the tests below)
     from medtrain.metrics import auc
     from medtrain.significance import delong_interval
 
@@ -154,3 +154,74 @@ def test_two_perfect_rankings_with_few_positives_have_no_difference_interval_not
     a, b = np.r_[np.linspace(0.6, 0.9, 8), np.linspace(0.1, 0.4, 8)], np.r_[np.linspace(0.7, 0.99, 8), np.zeros(8)]
     d = delong_interval(y, a, b)
     assert d["difference"] == 0 and d["se"] == 0 and np.isnan(d["difference_ci"]).all()
+
+
+def test_the_mover_interval_of_an_auc_difference_equals_its_formula_worked_by_hand():
+    """MOVER (Zou & Donner 2008) on 3 positives and 4 negatives, worked by hand from the pairs: AUCs 11/12 and
+    8/12 (d = 1/4); structural components a: positives [1, 1, 3/4], negatives [2/3, 1, 1, 1]; b: positives
+    [1, 1/2, 1/2], negatives [1/3, 1/3, 1, 1]; DeLong's covariance (S10 / 3 + S01 / 4) has variances 1/72 and
+    7/108 and covariance 7/432, so r = sqrt(7/24). Each AUC's interval is Newcombe's."""
+    from medtrain.intervals import newcombe_auc_interval
+    from medtrain.significance import mover_interval
+
+    y = np.array([1, 1, 1, 0, 0, 0, 0])
+    a = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1, 0.05])
+    b = np.array([0.6, 0.4, 0.35, 0.5, 0.45, 0.3, 0.1])
+    a1, a2, r = 11 / 12, 8 / 12, np.sqrt(7 / 24)
+    (l1, u1), (l2, u2) = newcombe_auc_interval(a1, 3, 4), newcombe_auc_interval(a2, 3, 4)
+    low = 0.25 - np.sqrt((a1 - l1) ** 2 + (u2 - a2) ** 2 - 2 * r * (a1 - l1) * (u2 - a2))
+    high = 0.25 + np.sqrt((u1 - a1) ** 2 + (a2 - l2) ** 2 - 2 * r * (u1 - a1) * (a2 - l2))
+    got = mover_interval(y, a, b)
+    assert got["difference"] == pytest.approx(0.25) and got["r"] == pytest.approx(r)
+    assert got["difference_ci"] == pytest.approx([low, high])
+    d = delong_test(y, a, b)
+    assert got["p"] == pytest.approx(d["p"]) and got["se"] == pytest.approx(d["se"])
+    swapped = mover_interval(y, b, a)  # the mirror image, as eval --vs in either order of the runs
+    assert swapped["difference_ci"] == pytest.approx([-high, -low])
+
+
+def test_the_mover_interval_holds_the_observed_difference_within_minus_1_and_1_at_every_edge():
+    from medtrain.intervals import newcombe_auc_interval
+    from medtrain.significance import mover_interval
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):  # few positives, any two models
+        y = np.r_[np.ones(rng.integers(1, 12)), np.zeros(rng.integers(1, 40))].astype(int)
+        a, b = rng.normal(0, 1, len(y)) + rng.uniform(-2, 4) * y, np.round(rng.normal(0, 1, len(y)), 1)
+        got = mover_interval(y, a, b)
+        lo, hi = got["difference_ci"]
+        assert -1 <= lo <= got["difference"] <= hi <= 1 and -1 <= got["r"] <= 1
+    y = np.r_[np.ones(3, int), np.zeros(30, int)]
+    perfect, poor = y.astype(float), np.r_[0.5, -10, -10, np.linspace(0, 1, 30)]  # AUCs 1 and 1/6
+    got = mover_interval(y, perfect, poor)  # r is 0/0 (the perfect AUC has no variance): taken as 0
+    lo, hi = got["difference_ci"]
+    assert got["r"] == 0 and -1 <= lo < got["difference"] < hi <= 1 and np.isfinite([lo, hi]).all()
+    assert mover_interval(y, poor, perfect)["difference_ci"] == pytest.approx([-hi, -lo])  # AUC 0 on one side: the same
+    worst = mover_interval(y, perfect, -perfect)  # AUCs 1 and 0: the largest difference there is, and no more
+    assert worst["difference"] == 1 and -1 <= worst["difference_ci"][0] < 1 and worst["difference_ci"][1] == 1
+    # two perfect runs of other scores (DeLong's variance 0 on both sides: no DeLong interval): each AUC's
+    # Newcombe interval [l, 1] gives [-(1 - l), 1 - l]
+    other = np.r_[np.linspace(0.7, 0.99, 3), np.zeros(30)]
+    l = newcombe_auc_interval(1.0, 3, 30)[0]
+    spread_out = np.r_[np.linspace(0.6, 0.9, 3), np.linspace(0.1, 0.4, 30)]
+    assert mover_interval(y, spread_out, other)["difference_ci"] == pytest.approx([l - 1, 1 - l])
+    assert mover_interval(y, poor, poor * 2)["difference_ci"] == [0.0, 0.0]  # the same ranking: no difference
+    assert mover_interval(y, perfect, perfect * 3)["difference_ci"] == [0.0, 0.0]
+
+
+def test_with_few_positives_mover_holds_the_true_auc_difference_where_delong_s_interval_falls_short():
+    # eval --vs with 12 positives near an AUC of 1: DeLong's symmetric d +- z se held the true difference in 86%
+    # of bench/auc_ci_coverage.py --paired's test sets, MOVER's (Newcombe's asymmetry, DeLong's correlation) 98%
+    from medtrain.significance import delong_interval, mover_interval
+
+    rng, spread = np.random.default_rng(1), np.sqrt(2 * 1.49)
+    truth = norm.cdf(3.5 / spread) - norm.cdf(2.8 / spread)  # AUCs 0.98 and 0.95
+    y = np.r_[np.ones(12, int), np.zeros(100, int)]
+    held = {"delong": 0, "mover": 0}
+    for _ in range(200):
+        shared = rng.normal(0, 1, len(y))
+        a, b = 3.5 * y + shared + rng.normal(0, 0.7, len(y)), 2.8 * y + shared + rng.normal(0, 0.7, len(y))
+        for name, fn in (("delong", delong_interval), ("mover", mover_interval)):
+            lo, hi = fn(y, a, b)["difference_ci"]
+            held[name] += lo <= truth <= hi
+    assert held["mover"] / 200 >= 0.94 and held["delong"] < held["mover"]

@@ -20,7 +20,7 @@ def register(sub) -> None:
                         "'skipped') instead of stopping")
     p.add_argument("--vs", metavar="OTHER_RUN",
                    help="compare the run with another run scored on the same test images, paired: the difference "
-                        "in AUC and ACC with a bootstrap interval, DeLong's and McNemar's p-values; writes "
+                        "in AUC and ACC with a paired bootstrap interval (MOVER's for a binary AUC with fewer than 30 images of a class), DeLong's and McNemar's p-values; writes "
                         "RUN_DIR/eval_vs_<other>_<hash>.json; with --data, both runs are scored on that external data and "
                         "compared there")
     p.set_defaults(func=run)

@@ -192,11 +192,16 @@ def test_a_fold_run_and_a_plain_run_of_one_npz_compare_though_they_name_images_a
     assert "(the two runs make the same call on every image)" in out  # not '+0.000 [+0.000, +0.000]'
 
 
-def test_with_few_positives_the_auc_difference_takes_delong_s_interval_and_patients_keep_the_bootstrap(
+def test_with_few_positives_the_auc_difference_takes_the_mover_interval_and_patients_keep_the_bootstrap(
         trained_run, tmp_path, capsys):
-    """19 positives of 40 test images: the paired bootstrap's interval of the AUC difference is too narrow
-    there (it held the true difference in 83-91% of simulated test sets, tests/test_significance.py), so it is
-    DeLong's, difference +- 1.96 se, and the printed line says so; ACC's difference keeps the bootstrap."""
+    """19 positives of 40 test images (fewer than intervals.FEW_FOR_AUC, where a run's own AUC takes Newcombe's
+    interval): the paired bootstrap's interval of the AUC difference (83-91% in simulated test sets) and DeLong's
+    difference +- 1.96 se (89-95%) are too narrow there, so it is MOVER's (Newcombe's interval of each AUC with
+    DeLong's correlation, 95-98%), named so in metrics and on the printed line; ACC's difference keeps the
+    bootstrap."""
+    from medtrain._predictions_csv import read_saved
+    from medtrain.significance import mover_interval
+
     run, _, arrays = trained_run
     assert int(arrays["test_labels"].sum()) < 30
     noisy = iter(np.random.default_rng(2).normal(0, 0.3, len(arrays["test_labels"])))
@@ -205,11 +210,13 @@ def test_with_few_positives_the_auc_difference_takes_delong_s_interval_and_patie
     assert code == 0, err
     got = json.loads((other / versus_file(run)).read_text())
     a = got["auc"]
-    assert a["difference_ci_method"] == "delong" and a["difference_ci_reason"] == "few images of a class"
-    half = 1.959964 * a["se"]
-    assert a["se"] > 0 and a["difference_ci"] == pytest.approx(
-        [max(-1, a["difference"] - half), min(1, a["difference"] + half)], rel=1e-5)
-    assert "DeLong's interval: fewer than 30 images of a class" in out
+    assert a["difference_ci_method"] == "mover" and a["difference_ci_reason"] == "few images of a class"
+    y = arrays["test_labels"][:, 0]
+    want = mover_interval(y, read_saved(other, "test").scores[:, -1], read_saved(run, "test").scores[:, -1])
+    lo, hi = a["difference_ci"]
+    assert [lo, hi] == pytest.approx(want["difference_ci"], abs=1e-6) and a["r"] == pytest.approx(want["r"], abs=1e-6)
+    assert -1 <= lo < a["difference"] < hi <= 1 and a["test"] == "DeLong" and a["se"] > 0
+    assert "MOVER interval, Newcombe's interval of each AUC with DeLong's correlation: fewer than 30" in out
     assert "difference_ci_method" not in got["acc"] and got["acc"]["difference_ci_draws"] > 100
     for r in (run, other):  # the same images as 10 patients of 4: DeLong's independent images do not hold
         shutil.copytree(r, tmp_path / f"grouped_{r.name}", ignore=shutil.ignore_patterns("eval_*.json", "checkpoints"))
@@ -223,3 +230,33 @@ def test_with_few_positives_the_auc_difference_takes_delong_s_interval_and_patie
     assert code == 0, err
     grouped = json.loads((tmp_path / "grouped_other" / versus_file(tmp_path / "grouped_run")).read_text())
     assert "difference_ci_method" not in grouped["auc"] and grouped["auc"]["difference_ci_draws"] > 100
+
+
+@pytest.mark.parametrize("positives", [29, 30])
+def test_the_auc_difference_takes_mover_below_30_images_of_a_class_and_the_bootstrap_from_30(
+        trained_run, tmp_path, capsys, positives):
+    """The switch is a run's own (intervals.FEW_FOR_AUC, metrics.few_for_auc): a binary test set whose rarer
+    class has 29 images gets MOVER's interval of the AUC difference, one of 30 keeps the paired bootstrap's; both
+    keep DeLong's test."""
+    run, _, _ = trained_run
+    rng = np.random.default_rng(positives)
+    y = np.r_[np.ones(positives, int), np.zeros(60, int)]
+    shared = rng.normal(0, 1, len(y))
+    pair = []
+    for name, lift in (("a", 2.0), ("b", 1.5)):  # two runs of one test set (the run's digest): new predictions
+        dest = _other(run, tmp_path / name, lambda p: p)
+        q = 1 / (1 + np.exp(-(lift * y + shared + rng.normal(0, 0.7, len(y)))))
+        with open(dest / "predictions_test.csv", "w", newline="") as f:
+            csv.writer(f).writerows([["index", "label0", "p0", "p1", "input"]] + [
+                [str(i), str(y[i]), f"{1 - q[i]:.9g}", f"{q[i]:.9g}", str(i)] for i in range(len(y))])
+        pair.append(dest)
+    code, out, err = run_cli(capsys, "eval", *pair[:1], "--vs", pair[1])
+    assert code == 0, err
+    a = json.loads((pair[0] / versus_file(pair[1])).read_text())["auc"]
+    assert a["test"] == "DeLong" and 0 <= a["p"] <= 1
+    lo, hi = a["difference_ci"]
+    assert -1 <= lo < a["difference"] < hi <= 1
+    if positives < 30:
+        assert a["difference_ci_method"] == "mover" and "difference_ci_draws" not in a and "MOVER interval" in out
+    else:
+        assert "difference_ci_method" not in a and a["difference_ci_draws"] > 100 and "MOVER" not in out
