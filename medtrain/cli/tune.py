@@ -9,7 +9,8 @@ def register(sub) -> None:
                        description="Each trial is a run directory OUT/trials/NNN (OUT/trials-NAME/NNN for a "
                                    "--study-name other than tune) trained without the test split; "
                                    "the study lives in a database, so an interrupted search continues when the "
-                                   "same command is run again. The best trial is evaluated on test once, at the end.")
+                                   "same command is run again. The best trial is evaluated on test once, at the end; "
+                                   "OUT/report.html shows the search on one page.")
     p.add_argument("--space", metavar="YAML",
                    help="search space: setting -> {low, high[, log][, step]} or a list of values (default: lr, "
                         "weight_decay, dropout, label_smoothing)")
@@ -25,7 +26,7 @@ def register(sub) -> None:
     from medtrain.cli._options import add_config_flags
 
     add_config_flags(p, own={"out": "the study's folder: the trials' run directories OUT/trials/NNN, the reports "
-                                    "(trials.csv/.md, best_config.yaml, best.json; both in OUT/trials-NAME for "
+                                    "(report.html, trials.csv/.md, best_config.yaml, best.json; both in OUT/trials-NAME for "
                                     "another --study-name) and the default study.db (default runs/tune)"})
     p.set_defaults(func=run, out_kind="dir")
 

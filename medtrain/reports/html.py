@@ -1,4 +1,4 @@
-"""Self-contained HTML reports: one per run, per comparison and per cross-validation.
+"""Self-contained HTML reports: one per run, per comparison, per cross-validation and per search (``medtrain tune``).
 
 Pages are rendered from the Jinja2 templates in ``templates/`` (shipped as package data) from plain data
 (dicts as ``metrics.json`` and ``config.yaml`` hold them), so layers above (``rundir``, ``compare``,
@@ -85,7 +85,8 @@ def without_interval(per_class: dict) -> list[str]:
 
 
 def _defined(c: dict, key: str) -> bool:
-    # the page shows a never-predicted class's precision as "–", with no interval to miss
+    # the page shows a never-predicted class's precision as "–", with no interval to miss: metrics.json holds
+    # null there (medtrain.metrics.per_class); a file written before that holds 0.0 with "predicted" 0
     return _num(c.get(key)) != "–" and not (key == "precision" and c.get("predicted") == 0)
 
 
@@ -201,5 +202,17 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")}, config=summary.get("config") or {},
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
         dots=png_data_uri(out / FOLDS_FILE))
+    write_text(out / REPORT_FILE, html)
+    return out / REPORT_FILE
+
+
+def write_tune_report(out: str | os.PathLike, page: dict, images: dict[str, str | os.PathLike]) -> Path:
+    """``report.html`` of a hyperparameter search (``medtrain tune``) in ``out``. ``page``: plain data (the keys
+    ``tune.html.j2`` reads: ``title``, ``study`` (name, storage, counts, stop rule), ``header`` and ``rows`` of the
+    trials table (cells as text), ``best_row`` (its index), ``skipped`` (plots not drawn, and why), ``best``
+    (``best.json``'s record), ``test_note``, ``best_config`` and ``config_path``); ``images``: ``{"history" |
+    "importance": path}`` of the PNGs beside it, embedded (missing files are left out)."""
+    out = Path(out)
+    html = _ENV.get_template("tune.html.j2").render(**page, images={k: png_data_uri(p) for k, p in images.items()})
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE

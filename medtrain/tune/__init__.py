@@ -11,7 +11,9 @@ the study. When the search ends, the best trial is evaluated on test once, and t
 * ``trials.csv`` / ``trials.md``: one row per trial; ``history.png`` and ``importance.png`` (Optuna's
   optimisation history and fANOVA parameter importances);
 * ``best.json``: the best trial, its validation score and its test evaluation (also in its run directory,
-  ``eval_test.json``).
+  ``eval_test.json``, and in its ``report.html``, rewritten with it);
+* ``report.html``: all of it on one self-contained page (the study, the trials, the plots, the best config, and the
+  best trial's test numbers once, labelled as reported only).
 """
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.reports.summary import auc_acc_line
 from medtrain.training.distributed import single_process_only
-from medtrain.tune.report import BEST_CONFIG, write_best_config, write_plots, write_trials
+from medtrain.tune.report import (
+    BEST_CONFIG, refresh_run_report, write_best_config, write_html, write_plots, write_trials,
+)  # fmt: skip
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, score_of_repeat,
@@ -116,16 +120,21 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
         log(f"tune: interrupted; {len(finished_trials(study))} finished trials are kept in {url}; "
             "run the same command again to continue")
         raise
-    return finish(study, base, out, log, reports=reports_dir(out, study_name, DEFAULT_STUDY))
+    return finish(study, base, out, log, reports=reports_dir(out, study_name, DEFAULT_STUDY), storage=url,
+                  limits={"trials": trials, "budget_minutes": budget_minutes})
 
 
-def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, reports: Path | None = None) -> dict:
+def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, reports: Path | None = None,
+           storage: str = "", limits: dict | None = None) -> dict:
     """Write the trials table, the plots and the best config into ``reports`` (default ``out``); evaluate the
-    best trial on test, once."""
+    best trial on test, once, and rewrite its run's report with that evaluation; write the search's
+    ``report.html`` (``storage``: the study's URL and ``limits``: this run's ``trials`` and ``budget_minutes``,
+    both shown on it)."""
     reports = reports or out
     table = write_trials(study, reports)
     log(table.rstrip())
-    for line in write_plots(study, reports):
+    skipped = write_plots(study, reports)
+    for line in skipped:
         log(f"tune: not drawn: {line}")
     try:
         best = study.best_trial
@@ -134,7 +143,8 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     monitor = study.user_attrs["medtrain"]["monitor"]
     resolved = config_mod.resolve(base, best.params).to_dict()
     keep = [k for k in dict.fromkeys([*base, *best.params]) if k not in FIXED]
-    write_best_config({k: resolved[k] for k in keep}, reports / BEST_CONFIG,
+    best_config = {k: resolved[k] for k in keep}
+    write_best_config(best_config, reports / BEST_CONFIG,
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
                       f"{monitor} {best.value:.4f} on validation).\nTrain with: medtrain train --config "
                       f"{reports / BEST_CONFIG} --out RUN")
@@ -151,6 +161,10 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
                           if k in ("auc", "acc", "patients") or k.startswith(("auc_ci", "acc_ci"))}
         log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
             f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")
+        try:  # its report was written during the search, without test numbers (a rerun heals an older study's)
+            refresh_run_report(run_dir, res)
+        except MedtrainError as e:  # e.g. a run folder that is read-only here: the search's own outputs still come
+            log(f"tune: its report was not rewritten with the test numbers ({e})")
     else:  # a shared study whose best trial ran on another machine
         earlier = _earlier_test(reports, best.number, run_dir)
         if earlier:  # this folder's own record of that evaluation is kept, not dropped by a rerun
@@ -158,7 +172,9 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
         log(f"tune: best trial #{best.number} ran in {run_dir}, not here; evaluate it there with "
             f"`medtrain eval {run_dir}`")
     write_json(reports / BEST_FILE, record)
-    log(f"tune: wrote {reports / BEST_CONFIG}, {reports / 'trials.md'}, {reports / BEST_FILE}")
+    page = write_html(study, reports, record, best_config, storage=storage, limits=limits, skipped=skipped,
+                      trials_dir=trials_dir(out, study.study_name, DEFAULT_STUDY))
+    log(f"tune: wrote {reports / BEST_CONFIG}, {reports / 'trials.md'}, {reports / BEST_FILE}, {page}")
     return record
 
 

@@ -1,17 +1,23 @@
 """What a finished search writes: the trials table, the best config as YAML, Optuna's optimisation-history
-and parameter-importance plots."""
+and parameter-importance plots, its ``report.html``, and the best trial's own report with its test numbers."""
 from __future__ import annotations
 
+import copy
 import csv
 import io
+import os
+import urllib.parse
 import warnings
 from pathlib import Path
 
 import optuna
 import yaml
 
+from medtrain import rundir
 from medtrain._io import atomic_path, write_text
-
+from medtrain.errors import MedtrainError
+from medtrain.reports.html import write_tune_report
+from medtrain.reports.summary import auc_acc_line
 from medtrain.tune.study import FINISHED, fail_stale_trials
 
 TRIALS_CSV, TRIALS_MD = "trials.csv", "trials.md"
@@ -120,3 +126,97 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
                 for num in set(plt.get_fignums()) - known:
                     plt.close(num)
     return skipped
+
+
+def tested_metrics(metrics: dict, res: dict) -> dict:
+    """A trial's ``metrics.json`` content (trained without its test split) with its later test evaluation ``res``
+    (``eval_test.json``'s content) where the held-back test block was, arranged as :func:`medtrain.rundir.write_run`
+    arranges a trained run's: the calibration and operating-point figures under ``calibration.test`` and
+    ``operating_point.test``, and the data table's test row counted from the evaluation (its images, each class's
+    support), not the 0 images the trial trained with. For the run's report only: ``metrics.json`` stays as the
+    trial wrote it (its empty ``test`` is what says no trial saw the test split)."""
+    m = copy.deepcopy(metrics)
+    test = {k: v for k, v in res.items() if k not in ("calibration", "operating_point", "data_checked_by")}
+    m["test"] = test
+    if isinstance(res.get("calibration"), dict) and isinstance(m.get("calibration"), dict):
+        m["calibration"]["test"] = {k: v for k, v in res["calibration"].items() if k != "temperature"}
+    if res.get("operating_point") and isinstance(m.get("operating_point"), dict):
+        m["operating_point"]["test"] = res["operating_point"]
+    data, per_class = m.get("data"), test.get("per_class") or {}
+    for row in (data.get("splits") or []) if isinstance(data, dict) else []:
+        if row.get("name") == "test" and not row.get("n"):
+            row["counts"] = [int((per_class.get(str(c)) or {}).get("support") or 0) for c in data.get("classes") or []]
+            row["n"] = int(test.get("n") or sum(row["counts"]))
+    if isinstance(m.get("sizes"), dict) and test.get("n"):
+        m["sizes"]["test"] = test["n"]
+    return m
+
+
+def refresh_run_report(run_dir: Path, res: dict) -> None:
+    """Rewrite the best trial's ``report.html`` with its test evaluation ``res`` (it was written during the search,
+    when the trial held no test numbers), through the run directory's one report writer."""
+    import jinja2
+
+    try:
+        rundir.write_report(run_dir, rundir.read_config(run_dir), tested_metrics(rundir.read_metrics(run_dir), res))
+    except jinja2.UndefinedError as e:  # a metrics.json without what the page shows (an older medtrain's run)
+        raise MedtrainError(f"{run_dir / rundir.METRICS_FILE} lacks what its report shows ({e})") from None
+
+
+def _test_note(test: dict) -> str:
+    """How the test intervals were made, as the search's printed line says it: the parenthesis that
+    :func:`medtrain.reports.summary.auc_acc_line` ends with (``95% bootstrap CIs``, or the method of each
+    interval that is not a bootstrap one and why), without the numbers the page shows in its cards."""
+    if not all(isinstance(test.get(k), (int, float)) for k in ("auc", "acc")):
+        return ""
+    line = auc_acc_line(test, "test ")
+    return line[line.rindex("  (") + 3:-1] if "  (" in line else ""
+
+
+def _budget(limits: dict | None) -> str:
+    parts = [f"--trials {limits['trials']}" if (limits or {}).get("trials") is not None else "",
+             f"--budget {limits['budget_minutes']:g} min" if (limits or {}).get("budget_minutes") is not None else ""]
+    return " and ".join(p for p in parts if p) or "–"
+
+
+def _shown_storage(url: str) -> str:
+    """The study's URL without its password (the page is for sharing; a PostgreSQL URL may hold one)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  (not a URL SQLAlchemy parses: shown as given)
+        return url
+
+
+def _run_link(reports: Path, run_dir: str) -> str | None:
+    """A relative link from the search's page to the best trial's own report, or None where there is none."""
+    page = Path(run_dir) / rundir.REPORT_FILE
+    if not run_dir or not page.is_file():
+        return None
+    try:
+        return urllib.parse.quote(Path(os.path.relpath(page, reports)).as_posix())
+    except ValueError:  # another drive (Windows): no relative path
+        return None
+
+
+def write_html(study: optuna.Study, reports: Path, record: dict, best_config: dict, *, storage: str,
+               trials_dir: Path, limits: dict | None = None, skipped: list[str] = ()) -> Path:
+    """The search's ``report.html`` in ``reports``: the study (storage, finished, pruned and failed trials, the
+    run's budget, the space), the best trial with its validation score and, once and labelled as reported only,
+    its test numbers (``record``: ``best.json``'s content), the trials table, the two plots and the best config."""
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state.name.lower() for t in trials]
+    settings = study.user_attrs.get("medtrain") or {}
+    header, rows = trial_rows(study)
+    study_info = {"name": study.study_name, "storage": _shown_storage(storage),
+                  "monitor": settings.get("monitor", "value"), "direction": study.direction.name.lower(),
+                  "finished": sum(t.state in FINISHED for t in trials), "complete": states.count("complete"),
+                  "pruned": states.count("pruned"), "failed": states.count("fail"), "running": states.count("running"),
+                  "budget": _budget(limits), "space": settings.get("space") or {}, "trials_dir": str(trials_dir)}
+    page = {"title": f"Hyperparameter search: {study.study_name}", "study": study_info, "header": header,
+            "rows": [[_cell(v) for v in r] for r in rows], "skipped": list(skipped),
+            "best_row": next((i for i, r in enumerate(rows) if r[0] == record["trial"]), None), "best": record,
+            "test_note": _test_note(record.get("test") or {}), "best_config": best_config,
+            "config_path": str(reports / BEST_CONFIG), "run_link": _run_link(reports, record.get("run_dir") or "")}
+    return write_tune_report(reports, page, {"history": reports / HISTORY_PNG, "importance": reports / IMPORTANCE_PNG})

@@ -1,0 +1,81 @@
+"""`medtrain tune` writes one page of its own (report.html: the study, the trials, the plots, the best config and
+the best trial's test numbers, once, labelled as reported only), and the best trial's own report.html shows the
+test numbers the search reported for it (it was written during the search, when the trial had none)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import make_npz
+from medtrain.cli import main
+from medtrain.tune.report import _shown_storage
+
+def card(html: str, label: str) -> str:
+    """The number a report's card labelled ``label`` shows."""
+    m = re.search(r"<span>" + re.escape(label) + r"</span><b>([^<]*)</b>", html)
+    assert m, f"no card {label!r}"
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """A real two-trial search on a tiny task whose test AUC is below 1 (flipped test labels), so its test
+    numbers differ from the validation ones and can be told apart on a page."""
+    tmp = tmp_path_factory.mktemp("tune_report")
+    data = make_npz(tmp / "grey.npz", sizes=(64, 24, 40), noisy_test=4)
+    out = tmp / "tune"
+    args = ["tune", "--data", str(data), "--model", "resnet10_28_half", "--epochs", "1", "--batch-size", "32",
+            "--schedule", "none", "--accelerator", "cpu", "--bootstrap", "20", "--tta", "none", "--flip", "false",
+            "--class-weights", "false", "--logger", "none", "--no-progress", "--trials", "2", "--out", str(out)]
+    assert main(args) == 0
+    best = json.loads((out / "best.json").read_text())
+    return out, best
+
+
+@pytest.mark.slow
+def test_the_search_writes_one_page_with_its_trials_plots_config_and_the_best_trials_test_once(searched):
+    out, best = searched
+    html = (out / "report.html").read_text(encoding="utf-8")
+    test = best["test"]
+    # the test numbers: on the page once, labelled as reported (validation chose the trial)
+    assert card(html, "test AUC (reported only)") == f"{test['auc']:.3f}"
+    assert card(html, "test ACC (reported only)") == f"{test['acc']:.3f}"
+    assert html.count("test AUC") == 1 and "never\n  used to choose" in html
+    assert card(html, "validation val_auc") == f"{best['val']['val_auc']:.3f}"
+    # the study: its storage, its finished/pruned/failed trials and this run's budget
+    assert "sqlite:///" in html and str(out / "study.db") in html and "--trials 2" in html
+    assert card(html, "trials finished") == "2" and card(html, "failed") == "0" and card(html, "pruned") == "0"
+    # every trial a row of the table (the best one highlighted), both plots embedded, the best config
+    rows = re.findall(r'<tr( class="own")?><th scope="row">(\d+)</th>', html)
+    assert sorted(int(n) for _, n in rows) == [0, 1] and [int(n) for own, n in rows if own] == [best["trial"]]
+    assert html.count('<img src="data:image/png;base64,') == 2
+    assert str(out / "best_config.yaml") in html and "medtrain train --config" in html
+    assert f'href="trials/{best["trial"]:03d}/report.html"' in html
+
+
+@pytest.mark.slow
+def test_the_best_trials_own_report_shows_the_test_numbers_the_search_reported(searched):
+    out, best = searched
+    run = out / "trials" / f"{best['trial']:03d}"
+    html = (run / "report.html").read_text(encoding="utf-8")
+    test = json.loads((run / "eval_test.json").read_text())
+    assert "No test results" not in html
+    assert card(html, "test AUC") == f"{test['auc']:.3f}" == f"{best['test']['auc']:.3f}"
+    assert card(html, "test ACC") == f"{test['acc']:.3f}"
+    assert "Per-class results (test)" in html
+    # its data table counts the test images it was scored on, not the none it trained with
+    assert re.search(r'<th scope="row">test</th>\s*<td>40</td>', html)
+    # the run's own record is untouched: no trial's metrics.json ever holds test numbers
+    assert json.loads((run / "metrics.json").read_text())["test"] == {}
+    other = out / "trials" / f"{1 - best['trial']:03d}" / "report.html"
+    assert "No test results" in other.read_text(encoding="utf-8")  # the other trial was never tested
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://user:secret@db.example/optuna", "postgresql://user:***@db.example/optuna"),
+    ("sqlite:////data/study.db", "sqlite:////data/study.db"),
+])
+def test_the_page_never_shows_the_study_databases_password(url, shown):
+    assert _shown_storage(url) == shown
