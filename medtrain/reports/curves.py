@@ -255,14 +255,14 @@ def replay_early_stop(history: list, patience: int, monitor: str = "val_auc", mo
     and the full curve's ``best_epoch_all``.
     """
     sign = 1.0 if mode == "max" else -1.0
-    best_val, best_ep, wait, stop, stopped = -math.inf, None, 0, None, False
+    best_val, wait, stop, stopped = -math.inf, 0, None, False
     ckpt_val, ckpt_ep = -math.inf, None
     for h in history:
         v = sign * float(h[monitor])
         if v > ckpt_val:
             ckpt_val, ckpt_ep = v, h["epoch"]
         if v - min_delta > best_val:
-            best_val, best_ep, wait = v, h["epoch"], 0
+            best_val, wait = v, 0
         else:
             wait += 1
         stop = h["epoch"]
