@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from medtrain._predictions_csv import PREDICTIONS_FILE, read_saved
+from medtrain.data.duplicates import moved_note
 from medtrain.errors import MedtrainError
 
 #: Distributions whose versions a run records (those that decide its numbers or read its data).
@@ -104,6 +105,14 @@ def check_unchanged(metrics: dict, splits, split: str, run_dir) -> str | None:
     want = ((metrics.get("provenance") or {}).get("data_sha256") or {}).get(split)
     if want:
         if split_digest(splits.split(split)) != want:
+            # the same data split anew, pixel-identical images now kept in one split: said where the run has no
+            # splits.csv (rundir.SPLITS_FILE, which imports this module) to tell; one it has matched this split
+            # (rundir.run_splits checks it first), so there the images or labels did change
+            older = not (Path(run_dir) / "splits.csv").is_file()
+            why = moved_note(splits.record) if older else None
+            if why:
+                raise MedtrainError(f"the {split} split of {run_dir} is not the one it was trained and scored with "
+                                    f"(SHA-256 {want[:12]}... then): {why}")
             raise MedtrainError(f"the {split} split of {run_dir} is not the one it was trained and scored with: its "
                                 f"images or labels changed since (SHA-256 {want[:12]}... then). Restore the data "
                                 "as it was, or train a new run")

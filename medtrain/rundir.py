@@ -129,6 +129,7 @@ def run_splits(run_dir: str | Path, cfg: Config):
     ``splits.csv`` (a folder or CSV that gained or lost images re-splits, and its test split would then hold
     images the run trained on)."""
     from medtrain.data import load_splits
+    from medtrain.data.duplicates import moved_note
     from medtrain.data.medmnist import file_name
     from medtrain.models.weights import read_meta
 
@@ -154,6 +155,9 @@ def run_splits(run_dir: str | Path, cfg: Config):
     if was != now:
         added, gone = len(now.keys() - was.keys()), len(was.keys() - now.keys())
         moved = sum(was[k] != now[k] for k in now.keys() & was.keys())
+        why = moved_note(splits.record, was)  # the data did not change; the splitter did
+        if why:
+            raise MedtrainError(f"the split of {run_dir} ({source}) is not the one it was trained with: {why}")
         raise MedtrainError(f"the data of {run_dir} ({source}) changed since it was trained: {added} input(s) "
                             f"added, {gone} gone, {moved} in another split than {SPLITS_FILE} records; its splits "
                             "would hold other images (test images it trained on). Restore the data as it was, or "

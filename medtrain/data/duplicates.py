@@ -4,19 +4,24 @@ hold copies under other names). Found by a digest of each image's bytes (as prep
 so a copy under another file name, format or folder is found; a resized or re-encoded (JPEG) copy is not.
 
 :func:`find_duplicates` counts them for a run's ``metrics.json`` and report (``data.duplicates``) and
-:func:`warn_duplicates` says so in one line when any image is in two splits; :func:`seen_in` finds the images
-of other data (``medtrain eval --data``) among a run's own splits.
+:func:`warn_duplicates` says so in one line when any image is in two splits, or copies disagree on their label;
+:func:`seen_in` finds the images of other data (``medtrain eval --data``) among a run's own splits.
+
+Where medtrain splits the data itself (a folder, a CSV without a split column, cross-validation folds), the
+copies are kept in one split (:func:`copy_sets`, used by :mod:`medtrain.data.split`), as a patient's images are.
 """
 from __future__ import annotations
 
 import hashlib
 import warnings
+from typing import Optional
 
 import numpy as np
 
 #: (earlier, later) split pairs: an image of the later split found in the earlier one
 PAIRS = (("train", "val"), ("train", "test"), ("val", "test"))
 _NAMES = {"train": "training", "val": "validation", "test": "test"}
+_PARTS = ("train", "val", "test")  #: split codes 0, 1, 2 (as medtrain.data.split.PARTS, which imports this module)
 
 
 class DuplicateImagesWarning(UserWarning):
@@ -38,12 +43,23 @@ def image_digests(images) -> list[bytes]:
 
 def find_duplicates(splits) -> dict:
     """``{"within": {split: images identical to an earlier image of that split}, "across": {"train-val": images
-    of val identical to a training image, "train-test": ..., "val-test": ...}}`` for a :class:`~medtrain.data.Splits`."""
-    digests = {name: image_digests(splits.split(name).images) for name in ("train", "val", "test")}
+    of val identical to a training image, "train-test": ..., "val-test": ...}}`` for a :class:`~medtrain.data.Splits`,
+    and, where some are, ``"other_label"``: images identical to an image of another label (in any split)."""
+    names = ("train", "val", "test")
+    digests = {name: image_digests(splits.split(name).images) for name in names}
     within = {name: len(d) - len(set(d)) for name, d in digests.items()}
     sets = {name: set(d) for name, d in digests.items()}
     across = {f"{a}-{b}": sum(x in sets[a] for x in digests[b]) for a, b in PAIRS}
-    return {"within": within, "across": across}
+    found = {"within": within, "across": across}
+    labels: dict = {}
+    for name in names:
+        y = splits.split(name).labels
+        for d, label in zip(digests[name], y.reshape(len(y), -1).tolist() if len(y) else []):
+            labels.setdefault(d, []).append(tuple(label))
+    other = sum(len(ys) for ys in labels.values() if len(set(ys)) > 1)
+    if other:  # (only then: runs of data without such copies record what they always recorded)
+        found["other_label"] = other
+    return found
 
 
 def duplicates_line(found: dict, name: str, unit: str = "image") -> str | None:
@@ -53,16 +69,84 @@ def duplicates_line(found: dict, name: str, unit: str = "image") -> str | None:
         n = found["across"].get(f"{a}-{b}", 0)
         if n:
             parts.append(f"{n} {_NAMES[b]} {unit}(s) are pixel-identical to {_NAMES[a]} {unit}s")
-    if not parts:
+    said = [f"{'; '.join(parts)}: their scores are not of unseen images"] if parts else []
+    if found.get("other_label"):
+        said.append(f"{found['other_label']} {unit}(s) are pixel-identical copies of one another with different "
+                    "labels (check those labels; where medtrain split the data, each set of copies is in one split)")
+    if not said:
         return None
-    return (f"{name}: {'; '.join(parts)}: their scores are not of unseen images (data.duplicates in "
-            "metrics.json)")
+    return f"{name}: {'; '.join(said)} (data.duplicates in metrics.json)"
 
 
 def warn_duplicates(found: dict, name: str, unit: str = "image") -> None:
     line = duplicates_line(found, name, unit)
     if line:
         warnings.warn(DuplicateImagesWarning(line), stacklevel=2)
+
+
+def copy_sets(groups: Optional[list[str]], splits: Optional[list[str]], digests: Optional[list[bytes]]) -> tuple:
+    """(the groups to deal, each row's unit or None): where some rows hold one image (equal ``digests``; a split
+    column's test rows, which stay test, apart from the rest), without ``groups`` each row's set of copies
+    (numbered by first row), with them the groups joined where patients share an image (each named by the
+    least of its patients: patients that share none keep their own name). Without copies, ``(groups, None)``."""
+    if digests is None:
+        return groups, None
+    keys = list(digests) if splits is None else [(d, s == "test") for d, s in zip(digests, splits)]
+    ids: dict = {}
+    same = np.array([ids.setdefault(k, len(ids)) for k in keys], np.int64)
+    if len(ids) == len(keys):
+        return groups, None
+    if groups is None:
+        return None, same
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    # union-find over "same patient" and "same image": the components of the graph joining each row to its patient
+    # and to its image (rows 0..n-1, patients n.., images after them), scipy's rather than one written by hand
+    names, patient = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    n, rows = len(keys), np.arange(len(keys))
+    edges = (np.concatenate([rows, rows]), np.concatenate([n + patient, n + len(names) + same]))
+    size = n + len(names) + len(ids)
+    part = connected_components(coo_matrix((np.ones(2 * n), edges), shape=(size, size)), directed=False)[1][:n]
+    least = {}
+    for c, name in zip(part, names[patient]):
+        least[c] = min(least.get(c, name), name)
+    joined = [str(least[c]) for c in part]
+    return (groups if joined == list(groups) else joined), None
+
+
+def copy_set_labels(labels: np.ndarray, unit: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The label each set of copies is dealt by: its most common class (a tie: the lowest), or, for multi-label
+    rows, its first row's labels."""
+    if labels.ndim != 1:
+        return labels[first]
+    counts = np.zeros((len(first), int(labels.max()) + 1), np.int64)
+    np.add.at(counts, (unit, labels.astype(np.int64)), 1)
+    return counts.argmax(1).astype(labels.dtype)
+
+
+def warn_not_kept(source, digests: list, error: Exception) -> None:
+    """Say that copies were split as distinct images, since kept in one split they left a split without a class
+    (``error``, the refusal): data that trained before are not refused for holding copies."""
+    prefix = f"{source}: " if source is not None else ""
+    warnings.warn(DuplicateImagesWarning(
+        f"{prefix}{len(digests) - len(set(digests))} image(s) are pixel-identical copies of others, which could not "
+        f"be kept in one split ({str(error).removeprefix(prefix)}); they were split as distinct images, so some "
+        "scores are not of unseen images"), stacklevel=4)
+
+
+def moved_note(record, was: Optional[dict] = None) -> Optional[str]:
+    """Why the split ``record`` (a :class:`~medtrain.data.split.SplitRecord`) differs from one a run recorded (``was``:
+    ``{input: split}`` of its ``splits.csv``; None: not known), where keeping copies in one split moved inputs, in
+    words for an error; None where it did not (or ``was`` is not the split made without)."""
+    if record is None or record.ungrouped is None:
+        return None
+    if was is not None and was != {x: _PARTS[int(a)] for x, a in zip(record.inputs, record.ungrouped)}:
+        return None
+    return (f"medtrain now keeps pixel-identical images (copies under other names) in one split, which moved "
+            f"{int((record.ungrouped != record.assign).sum())} of the {len(record.inputs)} inputs of this data to "
+            "another split than the one a run trained before that change used; train the run again (its old split "
+            "let test images be copies of training images)")
 
 
 def seen_in(images, splits, names=("train", "val")) -> dict:

@@ -2,7 +2,8 @@
 
 Images are decoded once into a uint8 tensor, or (``store="mmap"``, or ``auto`` for folders too large
 for memory) once into a memory-mapped store in the cache (:mod:`medtrain.data.store`). Without a split column, train / val / test are the seeded,
-stratified split every loader uses (:func:`medtrain.data.split.stratified_split`).
+stratified split every loader uses (:func:`medtrain.data.split.stratified_split`), with pixel-identical images
+(copies under other names, found by their digests as decoded) kept in one split and one fold.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 from medtrain._io import file_problem, path_kind, why_not_read
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
+from medtrain.data.duplicates import image_digests
 from medtrain.data.intensity import normalise_percentile, to_uint8
 from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
 from medtrain.data.split import PARTS, encode_labels, split_record
@@ -171,35 +173,69 @@ def _header(p: Path) -> tuple[str, tuple]:
         raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
 
 
-def _stored(paths: list[Path], assign: np.ndarray, image_size: int | None, store: str,
-            source: Path) -> dict | None:
-    """Images of each part as mapped tensors from the store (converting one image at a time on first
-    use), or None when ``store`` says to decode them into memory. Same images, same order, as
-    ``_decode(paths)[assign == i]``."""
+def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit) -> tuple:
+    """(the images of each part as mapped tensors from the store, converting one image at a time on first use, or
+    None when ``store`` says to decode them into memory; the split). Same images, same order, as
+    ``_decode(paths)[assign == i]``.
+
+    The store is named by the split ``first`` made without digests (known before anything is decoded) and keeps
+    the images' digests and its own layout beside them: ``resplit`` (None: ``first`` stands) re-splits by the
+    digests, and where that moves images (copies kept together), the store is rewritten in that layout from its
+    own rows, so no image is decoded twice, and a reused store is not read whole to find its digests."""
     if store == "memory" or not paths:
-        return None
+        return None, first
     image_size = _check_image_size(image_size)
     w, h = (image_size, image_size) if image_size else _open(paths[0]).size  # as displayed (EXIF orientation)
     check_square(paths[0], w, h)
     if not use_mmap(store, len(paths) * w * h * 3):
-        return None
+        return None, first
     files = hashlib.sha1()
     for p in paths:
         files.update(f"{p}\0{content_key(p)}\0".encode())
     content = files.hexdigest()
-    dest = store_dir(source, content, image_size, hashlib.sha1(assign.tobytes()).hexdigest())
-    opened = open_store(dest)
-    if opened is not None:
-        return opened
-    rgb = _is_rgb(_header(p)[0] for p in paths)
-    c = 3 if rgb else 1
-    with writing(dest, str(Path(source).resolve()), content, len(paths) * w * h * c) as out:
-        first: list = []
+    dest = store_dir(source, content, image_size, hashlib.sha1(first.assign.tobytes()).hexdigest())
+    parts = open_store(dest)
+    if parts is None:
+        rgb, size = _is_rgb(_header(p)[0] for p in paths), []
+        parts = _write_store(dest, source, content, first.assign, (3 if rgb else 1, h, w), lambda j: _array(
+            paths[j], _open(paths[j]), rgb, image_size, size).transpose(2, 0, 1)[None])
+    if resplit is None:
+        return parts, first
+    layout = parts["assign"].numpy().astype(np.int64) if "assign" in parts else first.assign
+    if "digests" in parts:
+        digests = [bytes(d) for d in parts["digests"].numpy()]
+    else:  # a store of an older medtrain: the digests of its rows, rewritten with them below
+        digests = [b""] * len(paths)
         for i, part in enumerate(PARTS):
-            members = [p for p, a in zip(paths, assign) if a == i]
-            arr = out.array(part, (len(members), c, h, w))
-            for p in members:
-                arr.append(_array(p, _open(p), rgb, image_size, first).transpose(2, 0, 1)[None])
+            for j, d in zip(np.flatnonzero(layout == i), image_digests(parts[part].numpy())):
+                digests[j] = d
+    record = resplit(digests)
+    if "digests" in parts and np.array_equal(layout, record.assign):
+        return parts, record
+    at = np.zeros(len(layout), np.int64)  # each input's row in its part of the store
+    for i in range(len(PARTS)):
+        at[layout == i] = np.arange(int((layout == i).sum()))
+    return _write_store(dest, source, content, record.assign, tuple(parts[PARTS[0]].shape[1:]),
+                        lambda j: parts[PARTS[layout[j]]][at[j]:at[j] + 1].numpy(), parts), record
+
+
+def _write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shape: tuple, row, release=None) -> dict:
+    """The store ``dest`` of the inputs split by ``assign``, input ``j``'s image being ``row(j)`` (``(1, *shape)``
+    uint8, decoded or read from an older layout of the store: each image read once), each input's digest and
+    split beside them; ``release``, the old layout's mapped parts, is emptied before that is replaced (a reader
+    keeps its maps, but Windows cannot remove a mapped file)."""
+    digests = [b""] * len(assign)
+    with writing(dest, str(Path(source).resolve()), content, len(assign) * (int(np.prod(shape)) + 17)) as out:
+        for i, part in enumerate(PARTS):
+            arr = out.array(part, (int((assign == i).sum()), *shape))
+            for j in np.flatnonzero(assign == i):
+                x = row(j)
+                digests[j] = image_digests(x)[0]
+                arr.append(x)
+        out.array("digests", (len(assign), 16)).append(np.frombuffer(b"".join(digests), np.uint8).reshape(-1, 16))
+        out.array("assign", (len(assign),), np.int8).append(np.asarray(assign, np.int8))
+        if release is not None:
+            release.clear()
     return open_store(dest)
 
 
@@ -257,19 +293,30 @@ def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> 
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
            image_size, val_fraction, test_fraction, seed, source, inputs: list[str], groups=None, folds=0,
            fold=None, store: str = "memory", skipped: list[dict] | None = None) -> Splits:
-    record = split_record(inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold,
-                          label_names=label_names, source=source)
-    mapped = _stored(paths, record.assign, image_size, store, source)
+    args = (inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)
+    with warnings.catch_warnings(record=True) as said:  # warned below, of the split made
+        warnings.simplefilter("always")
+        first = split_record(*args)  # a split that cannot be made is refused before anything is decoded
+
+    def resplit(digests: list):
+        """The split with pixel-identical images kept together (:mod:`medtrain.data.split`), where there are any."""
+        return split_record(*args, digests=digests) if len(set(digests)) < len(digests) else first
+
+    # where medtrain deals the splits (or folds) itself: by the digests of the images as decoded
+    deals = splits is None or bool(folds)
+    mapped, record = _stored(paths, first, image_size, store, source, resplit if deals else None)
+    if mapped is None:
+        images = _decode(paths, image_size)
+        record = resplit(image_digests(images.numpy())) if deals else first
+    if record is first:
+        for w in said:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     assign = torch.from_numpy(record.assign)
     y = torch.from_numpy(np.asarray(labels, np.int64))
     names = np.array([str(p) for p in paths], dtype=object)
-    if mapped is not None:
-        parts = {s: Split(mapped[s], y[assign == i], names[(assign == i).numpy()].tolist(),
-                          record.part_groups(i)) for i, s in enumerate(PARTS)}
-    else:
-        images = _decode(paths, image_size)
-        parts = {s: Split(images[assign == i], y[assign == i], names[(assign == i).numpy()].tolist(),
-                          record.part_groups(i)) for i, s in enumerate(PARTS)}
+    data = mapped if mapped is not None else {s: images[assign == i] for i, s in enumerate(PARTS)}
+    parts = {s: Split(data[s], y[assign == i], names[(assign == i).numpy()].tolist(), record.part_groups(i))
+             for i, s in enumerate(PARTS)}
     task = BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
                   extra={"skipped": skipped} if skipped else {}, **parts).validate()

@@ -10,7 +10,12 @@ or volumes (:mod:`medtrain.data.volumes`):
   with groups, :func:`group_split` assigns whole groups (stratified as far as whole groups allow);
 * with ``folds=K`` (cross-validation), :func:`fold_ids` deals the groups into K stratified folds and
   :func:`assign_splits` holds out fold ``fold``: as validation when the data come with official splits (the
-  official test split stays untouched), as test otherwise.
+  official test split stays untouched), as test otherwise;
+* with ``digests`` (:func:`medtrain.data.duplicates.image_digests` of the inputs), pixel-identical inputs (a copy
+  under another name) are one unit, as a patient's are, and land in one split and one fold: a test image that is
+  also a training image scores as if seen. Without patients each set of copies is dealt as one input, labelled by
+  its most common label (copies of different labels stay together too: the duplicate report names them); with
+  patients, patients that share an image are one group. Data without copies split exactly as without digests.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from typing import Optional
 import numpy as np
 
 from medtrain.data._table_checks import check_split_classes, warn_if_shares_off
+from medtrain.data.duplicates import copy_set_labels, copy_sets, warn_not_kept
 from medtrain.errors import MedtrainError
 from medtrain.intervals import repeated
 
@@ -37,6 +43,9 @@ class SplitRecord:
     groups: Optional[list[str]] = None  #: :func:`group_hash` of each input's group (patient), or None
     folds: Optional[np.ndarray] = None  #: cross-validation fold per input (-1: official test), or None
     held_out: Optional[str] = None  #: cross-validation: the split the held-out fold became (val or test)
+    #: where keeping pixel-identical inputs in one split moved some (:func:`~medtrain.data.duplicates.moved_note`):
+    #: 0/1/2 per input of the split made as if they were distinct (by medtrain before it kept them together)
+    ungrouped: Optional[np.ndarray] = None
 
     def part_groups(self, part: int) -> Optional[list[str]]:
         """The group of each input of split ``part`` (0/1/2), in input order, where some group has several
@@ -288,46 +297,76 @@ def _classes_missing(labels: np.ndarray, assign: np.ndarray) -> int:
 
 def assign_splits(labels: np.ndarray, splits: Optional[list[str]], val_fraction: float, test_fraction: float,
                   seed: int, groups: Optional[list[str]] = None, folds: int = 0, fold: Optional[int] = None,
-                  label_names: Optional[dict] = None, source: str | os.PathLike | None = None) -> np.ndarray:
+                  label_names: Optional[dict] = None, source: str | os.PathLike | None = None,
+                  digests: Optional[list[bytes]] = None) -> np.ndarray:
     """0/1/2 (train/val/test) per row.
 
     Without ``folds``: the CSV's split column if it has one, else :func:`stratified_split` (no groups) or
     :func:`group_split`. With ``folds`` K and ``fold`` k (cross-validation, :func:`fold_ids`): with a split
     column, fold k of its train+val rows is validation, the rest train, and its test rows stay test;
     without one, fold k is test and validation is ``val_fraction`` of the other folds' rows (groups kept
-    whole). Every fold is checked, not only fold k (:func:`_deal_folds`).
+    whole). Every fold is checked, not only fold k (:func:`_deal_folds`). ``digests``: each row's image digest;
+    rows of one digest are dealt as one (the module docstring).
 
     Raises:
         MedtrainError: a split lacks a class, per :func:`~medtrain.data._table_checks.check_split_classes`,
             or some fold's would.
     """
-    return _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)[0]
+    return _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source,
+                  digests)[0]
 
 
-def _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source):
+def _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source, digests=None):
     """(:func:`assign_splits`, the fold of each row or None)."""
     labels = np.asarray(labels)
-    repeats = repeated(groups)
-    groups = groups if repeats else None  # no group repeats: the split (and fold) of single rows
-    f = None
-    if folds and folds >= 2:
-        if fold is None or not 0 <= fold < folds:
-            raise MedtrainError(f"with folds {folds}, fold must be one of 0..{folds - 1}, got {fold}")
+    groups = groups if repeated(groups) else None  # no group repeats: the split (and fold) of single rows
+    if folds and folds >= 2 and (fold is None or not 0 <= fold < folds):
+        raise MedtrainError(f"with folds {folds}, fold must be one of 0..{folds - 1}, got {fold}")
+    folds = folds if folds and folds >= 2 else 0
+    if digests is not None and len(digests) != len(labels):
+        raise MedtrainError(f"{len(digests)} image digests for {len(labels)} rows")
+    args = (labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)
+    dealt, unit = copy_sets(groups, splits if folds else None, digests if splits is None or folds else None)
+    if dealt is not groups or unit is not None:
+        try:
+            return _checked(*args, dealt, unit)
+        except MedtrainError as e:  # data that split before are not refused now: split as before, and said
+            warn_not_kept(source, digests, e)
+    return _checked(*args, groups, None)
+
+
+def _checked(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source, dealt,
+             unit) -> tuple:
+    """(0/1/2 per row, the fold of each row or None), dealt by the groups ``dealt`` or, with ``unit``, one row of
+    each set of copies, every copy then where its set went (:func:`~medtrain.data.duplicates.copy_sets`); checked
+    as the rows' own split."""
+    rest = (val_fraction, test_fraction, seed)
+    if unit is None:
+        assign, f = _made(labels, splits, *rest, dealt, folds, fold, label_names, source)
+    else:
+        first = np.unique(unit, return_index=True)[1]
+        one = None if splits is None else [splits[i] for i in first]
+        assign, f = _made(copy_set_labels(labels, unit, first), one, *rest, None, folds, fold, label_names, source)
+        assign, f = assign[unit], None if f is None else f[unit]
+    wanted = (0, 1) + ((2,) if test_fraction > 0 or f is not None else ())  # the splits a made one fills
+    check_split_classes(labels, assign, splits is None, label_names, source, groups, wanted)
+    if splits is None and f is None and groups is not None:  # folds' shares are 1/K by design
+        warn_if_shares_off(assign, dealt, val_fraction, test_fraction, source)
+    return assign, f
+
+
+def _made(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source) -> tuple:
+    """(0/1/2 per row, the fold of each row or None): the split column's, or the one medtrain deals."""
+    if folds:
         f, assigns, gap = _deal_folds(labels, splits, val_fraction, seed, groups, folds, label_names)
         if gap is not None:
             _refuse_fold(labels, splits, val_fraction, seed, groups, f, folds, gap, label_names, source)
-        assign = assigns[fold]
-    elif splits is not None:
-        assign = np.array([PARTS.index(s) for s in splits], np.int64)
-    elif groups is None:
-        assign = stratified_split(labels, val_fraction, test_fraction, seed, each_part=True)
-    else:
-        assign = group_split(labels, groups, val_fraction, test_fraction, seed)
-    wanted = (0, 1) + ((2,) if test_fraction > 0 or f is not None else ())  # the splits a made one fills
-    check_split_classes(labels, assign, splits is None, label_names, source, groups, wanted)
-    if splits is None and f is None and repeats:  # folds' shares are 1/K by design
-        warn_if_shares_off(assign, groups, val_fraction, test_fraction, source)
-    return assign, f
+        return assigns[fold], f
+    if splits is not None:
+        return np.array([PARTS.index(s) for s in splits], np.int64), None
+    if groups is None:
+        return stratified_split(labels, val_fraction, test_fraction, seed, each_part=True), None
+    return group_split(labels, groups, val_fraction, test_fraction, seed), None
 
 
 def _deal_folds(labels, splits, val_fraction, seed, groups, folds, label_names=None) -> tuple:
@@ -381,9 +420,19 @@ def _refuse_fold(labels, splits, val_fraction, seed, groups, f, folds, gap, labe
 def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[str]], val_fraction: float,
                  test_fraction: float, seed: int, groups: Optional[list[str]] = None, folds: int = 0,
                  fold: Optional[int] = None, label_names: Optional[dict] = None,
-                 source: str | os.PathLike | None = None) -> SplitRecord:
-    """:func:`assign_splits` with what it decided recorded per input (and the fold of each, with ``folds``)."""
-    assign, f = _split(labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)
-    if f is None:
-        return SplitRecord(list(inputs), assign, groups)
-    return SplitRecord(list(inputs), assign, groups, f, "test" if splits is None else "val")
+                 source: str | os.PathLike | None = None, digests: Optional[list[bytes]] = None) -> SplitRecord:
+    """:func:`assign_splits` with what it decided recorded per input (and the fold of each, with ``folds``); with
+    ``digests``, and copies that moved, the split made without them (:attr:`SplitRecord.ungrouped`)."""
+    args = (labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)
+    assign, f = _split(*args, digests)
+    record = (SplitRecord(list(inputs), assign, groups) if f is None
+              else SplitRecord(list(inputs), assign, groups, f, "test" if splits is None else "val"))
+    if digests is not None and len(set(digests)) < len(digests):
+        try:
+            with warnings.catch_warnings():  # said once, of the split made
+                warnings.simplefilter("ignore")
+                before = _split(*args)[0]
+        except MedtrainError:  # refused as if distinct: no run was trained on that split
+            before = assign
+        record.ungrouped = before if (before != assign).any() else None
+    return record
