@@ -153,6 +153,9 @@ def test_images_shared_between_splits_are_flagged(figures):
                            "across": {"train-val": 0, "train-test": 0, "val-test": 0}}}
     page = " ".join(" ".join(_Page(run_report({}, m := _metrics(groups=none), figures, m["data"])).text).split())
     assert "Pixel-identical images: none across splits." in page
+    relabelled = {"duplicates": {**none["duplicates"], "other_label": 4}}  # copies kept in one split, labels differ
+    page = " ".join(" ".join(_Page(run_report({}, m := _metrics(groups=relabelled), figures, m["data"])).text).split())
+    assert "4 image(s) are copies of one another with different labels: check those labels." in page
 
 
 def _run(seed, test_auc, test_acc, val_auc):
