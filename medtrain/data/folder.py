@@ -7,7 +7,6 @@ stratified split every loader uses (:func:`medtrain.data.split.stratified_split`
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import warnings
@@ -18,11 +17,12 @@ import torch
 from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
 
 from medtrain._io import file_problem, path_kind, why_not_read
+from medtrain.data._split_store import split_store
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
 from medtrain.data.intensity import normalise_percentile, to_uint8
-from medtrain.data.store import content_key, open_store, store_dir, use_mmap, writing
+from medtrain.data.store import use_mmap
 from medtrain.data.split import PARTS, encode_labels, split_record
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
@@ -176,12 +176,8 @@ def _header(p: Path) -> tuple[str, tuple]:
 def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit) -> tuple:
     """(the images of each part as mapped tensors from the store, converting one image at a time on first use, or
     None when ``store`` says to decode them into memory; the split). Same images, same order, as
-    ``_decode(paths)[assign == i]``.
-
-    The store is named by the split ``first`` made without digests (known before anything is decoded) and keeps
-    the images' digests and its own layout beside them: ``resplit`` (None: ``first`` stands) re-splits by the
-    digests, and where that moves images (copies kept together), the store is rewritten in that layout from its
-    own rows, so no image is decoded twice, and a reused store is not read whole to find its digests."""
+    ``_decode(paths)[assign == i]``; laid out, and re-split by ``resplit`` from the stored digests, by
+    :func:`medtrain.data._split_store.split_store`."""
     if store == "memory" or not paths:
         return None, first
     image_size = _check_image_size(image_size)
@@ -189,54 +185,13 @@ def _stored(paths: list[Path], first, image_size: int | None, store: str, source
     check_square(paths[0], w, h)
     if not use_mmap(store, len(paths) * w * h * 3):
         return None, first
-    files = hashlib.sha1()
-    for p in paths:
-        files.update(f"{p}\0{content_key(p)}\0".encode())
-    content = files.hexdigest()
-    dest = store_dir(source, content, image_size, hashlib.sha1(first.assign.tobytes()).hexdigest())
-    parts = open_store(dest)
-    if parts is None:
+
+    def decoder() -> tuple:  # only where the store is written: the headers of every image read first
         rgb, size = _is_rgb(_header(p)[0] for p in paths), []
-        parts = _write_store(dest, source, content, first.assign, (3 if rgb else 1, h, w), lambda j: _array(
-            paths[j], _open(paths[j]), rgb, image_size, size).transpose(2, 0, 1)[None])
-    if resplit is None:
-        return parts, first
-    layout = parts["assign"].numpy().astype(np.int64) if "assign" in parts else first.assign
-    if "digests" in parts:
-        digests = [bytes(d) for d in parts["digests"].numpy()]
-    else:  # a store of an older medtrain: the digests of its rows, rewritten with them below
-        digests = [b""] * len(paths)
-        for i, part in enumerate(PARTS):
-            for j, d in zip(np.flatnonzero(layout == i), image_digests(parts[part].numpy())):
-                digests[j] = d
-    record = resplit(digests)
-    if "digests" in parts and np.array_equal(layout, record.assign):
-        return parts, record
-    at = np.zeros(len(layout), np.int64)  # each input's row in its part of the store
-    for i in range(len(PARTS)):
-        at[layout == i] = np.arange(int((layout == i).sum()))
-    return _write_store(dest, source, content, record.assign, tuple(parts[PARTS[0]].shape[1:]),
-                        lambda j: parts[PARTS[layout[j]]][at[j]:at[j] + 1].numpy(), parts), record
+        return (3 if rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), rgb, image_size,
+                                                          size).transpose(2, 0, 1)[None]
 
-
-def _write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shape: tuple, row, release=None) -> dict:
-    """The store ``dest`` of the inputs split by ``assign``, input ``j``'s image being ``row(j)`` (``(1, *shape)``
-    uint8, decoded or read from an older layout of the store: each image read once), each input's digest and
-    split beside them; ``release``, the old layout's mapped parts, is emptied before that is replaced (a reader
-    keeps its maps, but Windows cannot remove a mapped file)."""
-    digests = [b""] * len(assign)
-    with writing(dest, str(Path(source).resolve()), content, len(assign) * (int(np.prod(shape)) + 17)) as out:
-        for i, part in enumerate(PARTS):
-            arr = out.array(part, (int((assign == i).sum()), *shape))
-            for j in np.flatnonzero(assign == i):
-                x = row(j)
-                digests[j] = image_digests(x)[0]
-                arr.append(x)
-        out.array("digests", (len(assign), 16)).append(np.frombuffer(b"".join(digests), np.uint8).reshape(-1, 16))
-        out.array("assign", (len(assign),), np.int8).append(np.asarray(assign, np.int8))
-        if release is not None:
-            release.clear()
-    return open_store(dest)
+    return split_store(paths, image_size, source, first, decoder, resplit)
 
 
 def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.Tensor:

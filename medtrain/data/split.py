@@ -8,9 +8,9 @@ or volumes (:mod:`medtrain.data.volumes`):
   (so ``0..K-1`` keep their values and ``10`` comes after ``9``), otherwise as strings;
 * without a split column, :func:`stratified_split` assigns the rows, per class, reproducibly for a seed;
   with groups, :func:`group_split` assigns whole groups (stratified as far as whole groups allow);
-* with ``folds=K`` (cross-validation), :func:`fold_ids` deals the groups into K stratified folds and
-  :func:`assign_splits` holds out fold ``fold``: as validation when the data come with official splits (the
-  official test split stays untouched), as test otherwise;
+* with ``folds=K`` (cross-validation), :func:`fold_ids` (:mod:`medtrain.data._folds`) deals the groups into K
+  stratified folds and :func:`assign_splits` holds out fold ``fold``: as validation when the data come with
+  official splits (the official test split stays untouched), as test otherwise;
 * with ``digests`` (:func:`medtrain.data.duplicates.image_digests` of the inputs), pixel-identical inputs (a copy
   under another name) are one unit, as a patient's are, and land in one split and one fold: a test image that is
   also a training image scores as if seen. Without patients each set of copies is dealt as one input, labelled by
@@ -26,6 +26,8 @@ from typing import Optional
 
 import numpy as np
 
+# fold_ids is public here too (medtrain.evaluation.bias, the tests import it from this module)
+from medtrain.data._folds import fold_ids, group_ids, held_fold, label_name
 from medtrain.data._table_checks import check_split_classes, warn_if_shares_off
 from medtrain.data.duplicates import copy_set_labels, copy_sets, warn_not_kept
 from medtrain.errors import MedtrainError
@@ -119,103 +121,6 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     return assign
 
 
-def _groups_or_rows(groups, n: int) -> np.ndarray:
-    """Group ids as integers; without groups every row is its own group."""
-    if groups is None:
-        return np.arange(n)
-    return np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
-
-
-def _strata(labels: np.ndarray) -> np.ndarray:
-    """What folds are stratified on: the class; multi-label rows, the rarest label value each carries (a label's
-    positives, or its negatives if fewer), so a rare label spreads over the folds (as one stratum, 5 positives
-    had fallen 2, 2, 1, 0, 0 into 5 folds)."""
-    labels = np.asarray(labels)
-    if labels.ndim == 1:
-        return labels
-    pos = labels.sum(0)
-    rare = labels == (pos <= len(labels) - pos)  # (N, L): the row holds the label's rarer value
-    order = np.argsort(np.minimum(pos, len(labels) - pos), kind="stable")
-    hit = rare[:, order]
-    return np.where(hit.any(1), order[hit.argmax(1)], labels.shape[1])
-
-
-def _deal(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Fold 0..k-1 of each row: sklearn's ``StratifiedGroupKFold`` (whole groups, class shares as equal as
-    whole groups allow), shuffled by ``seed``. Without repeated groups it is ``StratifiedKFold``."""
-    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
-
-    y = _strata(labels)
-    out = np.zeros(len(y), np.int64)
-    with warnings.catch_warnings():  # "least populated class has only n members": expected, handled by callers
-        warnings.simplefilter("ignore", UserWarning)
-        if len(np.unique(groups)) == len(groups):
-            parts = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
-        else:
-            parts = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
-        try:
-            for f, (_, held) in enumerate(parts):
-                out[held] = f
-        except ValueError:  # too few members of every class to stratify: whole groups dealt at random
-            order = np.random.default_rng(seed).permutation(np.unique(groups))
-            fold_of = {g: i % k for i, g in enumerate(order)}
-            out = np.array([fold_of[g] for g in groups], np.int64)
-    return out
-
-
-def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: int,
-             label_names: Optional[dict] = None) -> np.ndarray:
-    """The cross-validation fold (0..folds-1) of each row: every group in one fold, every fold with
-    every class as far as possible, reproducibly for ``seed``. ``label_names`` (``{"0": name, ...}``) names
-    a class in an error (its index otherwise).
-
-    Raises:
-        MedtrainError: ``folds`` exceeds the number of groups (rows without groups), or the number of
-            groups (rows) of the smallest class, so some fold would lack it.
-    """
-    labels = np.asarray(labels)
-    g = _groups_or_rows(groups, len(labels))
-    unit = "patients" if groups is not None else "images"
-    if folds < 2:
-        raise MedtrainError(f"folds must be >= 2, got {folds}")
-    if len(np.unique(g)) < folds:
-        raise MedtrainError(f"--folds {folds} is more than the {len(np.unique(g))} {unit} to deal into folds")
-    if labels.ndim == 1:
-        counts = {int(c): len(np.unique(g[labels == c])) for c in np.unique(labels)}
-        c = min(counts, key=counts.get)
-        if counts[c] < folds:
-            raise MedtrainError(f"--folds {folds} is more than the {counts[c]} {unit} of the smallest class "
-                                f"(class {_label(c, label_names)}), so some fold would lack it")
-    elif len(labels):  # multi-label: each label's positives and negatives (a label with none: not the folds')
-        counts = {(c, v): len(np.unique(g[labels[:, c] == v])) for c in range(labels.shape[1]) for v in (1, 0)}
-        counts = {cv: n for cv, n in counts.items() if n}
-        (c, v), n = min(counts.items(), key=lambda item: item[1])
-        if n < folds:
-            raise MedtrainError(f"--folds {folds} is more than the {n} {unit} {('negative', 'positive')[v]} for "
-                                f"label {_label(c, label_names)}, so some fold would lack one; use --folds {n} "
-                                "or fewer")
-    return _deal(labels, g, folds, seed)
-
-
-def _label(c: int, label_names: Optional[dict]) -> str:
-    return repr(label_names[str(c)]) if label_names and str(c) in label_names else str(c)
-
-
-def _held_fold(labels: np.ndarray, g: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Rows of the first of ``k`` dealt folds that holds every class and leaves every class behind (none:
-    of fewer folds, as many as the smallest class has groups; still none, or multi-label: fold 0)."""
-    if labels.ndim != 1:
-        return _deal(labels, g, k, seed) == 0
-    classes = np.unique(labels)
-    least = min(len(np.unique(g[labels == c])) for c in classes)
-    for n in dict.fromkeys((k, min(k, max(least, 2)))):
-        f = _deal(labels, g, n, seed)
-        for i in range(n):
-            if np.isin(classes, labels[f == i]).all() and np.isin(classes, labels[f != i]).all():
-                return f == i
-    return _deal(labels, g, k, seed) == 0
-
-
 def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test_fraction: float,
                 seed: int) -> np.ndarray:
     """0/1/2 (train/val/test) per row with whole groups per split, stratified as whole groups allow.
@@ -235,7 +140,7 @@ def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test
     """
     stratified_split(np.zeros(0), val_fraction, test_fraction, seed)  # the same checks of the fractions
     labels = np.asarray(labels)
-    g = _groups_or_rows(groups, len(labels))
+    g = group_ids(groups, len(labels))
     plain = _deal_out(labels, g, val_fraction, test_fraction, seed, np.ones(len(labels), bool))
     pool = ~np.isin(g, _dominant(g, val_fraction, test_fraction))
     if pool.all() or len(np.unique(g[pool])) < 2 * ((val_fraction > 0) + (test_fraction > 0)):
@@ -276,7 +181,7 @@ def _deal_out(labels: np.ndarray, g: np.ndarray, val_fraction: float, test_fract
             raise MedtrainError(f"only {n_groups} patient left to split into {PARTS[part]} and train; "
                                 f"give more patients or a split column")
         k = min(max(k, 2), n_groups)  # few patients: one of them, the smallest share whole groups allow
-        held = _held_fold(labels[rest], g[rest], k, seed)
+        held = held_fold(labels[rest], g[rest], k, seed)
         assign[rest[held]] = part
         rest = rest[~held]
     return assign
@@ -400,8 +305,8 @@ def _deal_folds(labels, splits, val_fraction, seed, groups, folds, label_names=N
 def _refuse_fold(labels, splits, val_fraction, seed, groups, f, folds, gap, label_names, source) -> None:
     """One line naming the fold, the class, and the most folds below ``folds`` that fill every split."""
     k, c, p, v, rows = gap
-    what = (f"image of class {_label(c, label_names)}" if v is None
-            else f"{('negative', 'positive')[v]} image of label {_label(c, label_names)}")
+    what = (f"image of class {label_name(c, label_names)}" if v is None
+            else f"{('negative', 'positive')[v]} image of label {label_name(c, label_names)}")
     unit, g = ("patients", np.asarray(groups, dtype=object)) if groups is not None else ("images", np.arange(len(f)))
 
     def fits(n: int) -> bool:

@@ -30,6 +30,7 @@ import torch
 from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, why_not_read
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
+from medtrain.data.duplicates import image_digests
 from medtrain.data.folder import check_same_size, check_square
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
@@ -164,7 +165,8 @@ def load_volume_folder(
             Applied to CT DICOM and to NIfTI (assumed in HU); MR DICOM always uses percentiles.
         skip_bad: False raises on the first unreadable/unsupported entry; True leaves it out and lists it,
             with the reason, in ``splits.extra["skipped"]`` (``[{"path": ..., "reason": ...}]``).
-        seed, val_fraction, test_fraction: the stratified split when the CSV has no split column.
+        seed, val_fraction, test_fraction: the stratified split when the CSV has no split column; pixel-identical
+            volumes (a copy under another name) land in one split and one fold, as a patient's do.
         group_column: the CSV column naming each row's patient (default: ``patient``, ``patient_id`` or
             ``subject`` if present); without one, DICOM entries are grouped by their PatientID's hash
             (:func:`medtrain.data.dicom.patient_group`), so one patient's series never straddle splits.
@@ -234,10 +236,14 @@ def load_volume_folder(
     y, label_names = encode_labels(labels)
     if any(g is None for g in groups):  # NIfTI without a group column: each entry its own group
         groups = [g or group_hash("\0entry\0" + x) for g, x in zip(groups, inputs)]
-    record = split_record(inputs, y, splits if table.splits is not None else None, val_fraction, test_fraction,
-                          seed, groups, folds, fold, label_names=label_names, source=csv_path)
-    assign = record.assign
     images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, ...)
+    # where medtrain deals the splits (or folds) itself, pixel-identical volumes (a copy under another name) are kept
+    # in one, as the folder loader keeps images (split_record splits them as distinct, and warns, where that fails)
+    deals = table.splits is None or bool(folds)
+    record = split_record(inputs, y, splits if table.splits is not None else None, val_fraction, test_fraction,
+                          seed, groups, folds, fold, label_names=label_names, source=csv_path,
+                          digests=image_digests(images.numpy()) if deals else None)
+    assign = record.assign
     labels_t = torch.from_numpy(y)
 
     def part(i: int) -> Split:

@@ -261,3 +261,36 @@ def test_eval_of_an_older_run_says_the_splitter_moved_its_copies_not_that_the_da
         f"{x},{PARTS[a]},\n" for x, a in zip(r.inputs, r.ungrouped)))
     with pytest.raises(MedtrainError, match=r"is not the one it was trained with: medtrain now keeps pixel-identical"):
         run_splits(run, cfg)
+
+
+def test_a_copied_volume_under_another_name_lands_in_the_split_and_fold_of_its_original(tmp_path):
+    """A NIfTI folder (``load_volume_folder``): a volume saved again under another file name is one volume, and is
+    in one split (and one cross-validation fold) with its original, as a folder's copied images are."""
+    import shutil
+
+    import nibabel as nib
+
+    from medtrain.data.volumes import load_volume_folder
+
+    root = tmp_path / "scans"
+    root.mkdir()
+    rows = ["path,label"]
+    for i in range(24):
+        nib.save(nib.Nifti1Image(np.random.default_rng(i).random((4, 4, 4), np.float32), np.eye(4)),
+                 str(root / f"v{i:02d}.nii"))
+        rows.append(f"v{i:02d}.nii,{i % 2}")
+    copies = {f"copy_of_v{i:02d}.nii": f"v{i:02d}.nii" for i in (0, 3, 4, 7, 10, 15)}
+    for name, original in copies.items():
+        shutil.copy(root / original, root / name)
+        rows.append(f"{name},{int(original[1:3]) % 2}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    for seed in range(6):
+        s = load_volume_folder(root, size=4, seed=seed, cache_dir=tmp_path / "cache")
+        part_of = dict(zip(s.record.inputs, s.record.assign))
+        assert all(part_of[name] == part_of[original] for name, original in copies.items())
+        assert _leaks(s) == 0 and len(s.val) and len(s.test)
+    for k in range(3):
+        s = load_volume_folder(root, size=4, seed=0, folds=3, fold=k, cache_dir=tmp_path / "cache")
+        fold_of = dict(zip(s.record.inputs, s.record.folds))
+        assert all(fold_of[name] == fold_of[original] for name, original in copies.items())
+        assert _leaks(s) == 0

@@ -1,0 +1,112 @@
+"""Plumbing of :mod:`medtrain.data.split` (the one public splitter, which imports this): dealing rows, whole groups
+(patients, or sets of pixel-identical images) at a time, into K folds stratified by class.
+
+:func:`fold_ids` is the cross-validation folds (imported from :mod:`medtrain.data.split` by its users);
+:func:`held_fold` is the one fold that :func:`medtrain.data.split.group_split` holds out as test or validation.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import numpy as np
+
+from medtrain.errors import MedtrainError
+
+
+def group_ids(groups, n: int) -> np.ndarray:
+    """Group ids as integers; without groups every row is its own group."""
+    if groups is None:
+        return np.arange(n)
+    return np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+
+
+def _strata(labels: np.ndarray) -> np.ndarray:
+    """What folds are stratified on: the class; multi-label rows, the rarest label value each carries (a label's
+    positives, or its negatives if fewer), so a rare label spreads over the folds (as one stratum, 5 positives
+    had fallen 2, 2, 1, 0, 0 into 5 folds)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        return labels
+    pos = labels.sum(0)
+    rare = labels == (pos <= len(labels) - pos)  # (N, L): the row holds the label's rarer value
+    order = np.argsort(np.minimum(pos, len(labels) - pos), kind="stable")
+    hit = rare[:, order]
+    return np.where(hit.any(1), order[hit.argmax(1)], labels.shape[1])
+
+
+def _deal(labels: np.ndarray, groups: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Fold 0..k-1 of each row: sklearn's ``StratifiedGroupKFold`` (whole groups, class shares as equal as
+    whole groups allow), shuffled by ``seed``. Without repeated groups it is ``StratifiedKFold``."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = _strata(labels)
+    out = np.zeros(len(y), np.int64)
+    with warnings.catch_warnings():  # "least populated class has only n members": expected, handled by callers
+        warnings.simplefilter("ignore", UserWarning)
+        if len(np.unique(groups)) == len(groups):
+            parts = StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        else:
+            parts = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups)
+        try:
+            for f, (_, held) in enumerate(parts):
+                out[held] = f
+        except ValueError:  # too few members of every class to stratify: whole groups dealt at random
+            order = np.random.default_rng(seed).permutation(np.unique(groups))
+            fold_of = {g: i % k for i, g in enumerate(order)}
+            out = np.array([fold_of[g] for g in groups], np.int64)
+    return out
+
+
+def fold_ids(labels: np.ndarray, groups: Optional[list[str]], folds: int, seed: int,
+             label_names: Optional[dict] = None) -> np.ndarray:
+    """The cross-validation fold (0..folds-1) of each row: every group in one fold, every fold with
+    every class as far as possible, reproducibly for ``seed``. ``label_names`` (``{"0": name, ...}``) names
+    a class in an error (its index otherwise).
+
+    Raises:
+        MedtrainError: ``folds`` exceeds the number of groups (rows without groups), or the number of
+            groups (rows) of the smallest class, so some fold would lack it.
+    """
+    labels = np.asarray(labels)
+    g = group_ids(groups, len(labels))
+    unit = "patients" if groups is not None else "images"
+    if folds < 2:
+        raise MedtrainError(f"folds must be >= 2, got {folds}")
+    if len(np.unique(g)) < folds:
+        raise MedtrainError(f"--folds {folds} is more than the {len(np.unique(g))} {unit} to deal into folds")
+    if labels.ndim == 1:
+        counts = {int(c): len(np.unique(g[labels == c])) for c in np.unique(labels)}
+        c = min(counts, key=counts.get)
+        if counts[c] < folds:
+            raise MedtrainError(f"--folds {folds} is more than the {counts[c]} {unit} of the smallest class "
+                                f"(class {label_name(c, label_names)}), so some fold would lack it")
+    elif len(labels):  # multi-label: each label's positives and negatives (a label with none: not the folds')
+        counts = {(c, v): len(np.unique(g[labels[:, c] == v])) for c in range(labels.shape[1]) for v in (1, 0)}
+        counts = {cv: n for cv, n in counts.items() if n}
+        (c, v), n = min(counts.items(), key=lambda item: item[1])
+        if n < folds:
+            raise MedtrainError(f"--folds {folds} is more than the {n} {unit} {('negative', 'positive')[v]} for "
+                                f"label {label_name(c, label_names)}, so some fold would lack one; use --folds {n} "
+                                "or fewer")
+    return _deal(labels, g, folds, seed)
+
+
+def label_name(c: int, label_names: Optional[dict]) -> str:
+    """Class (or label) ``c`` as an error names it: its name quoted where ``label_names`` has it, else its index."""
+    return repr(label_names[str(c)]) if label_names and str(c) in label_names else str(c)
+
+
+def held_fold(labels: np.ndarray, g: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Rows of the first of ``k`` dealt folds that holds every class and leaves every class behind (none:
+    of fewer folds, as many as the smallest class has groups; still none, or multi-label: fold 0)."""
+    if labels.ndim != 1:
+        return _deal(labels, g, k, seed) == 0
+    classes = np.unique(labels)
+    least = min(len(np.unique(g[labels == c])) for c in classes)
+    for n in dict.fromkeys((k, min(k, max(least, 2)))):
+        f = _deal(labels, g, n, seed)
+        for i in range(n):
+            if np.isin(classes, labels[f == i]).all() and np.isin(classes, labels[f != i]).all():
+                return f == i
+    return _deal(labels, g, k, seed) == 0

@@ -1,0 +1,71 @@
+"""Plumbing of :mod:`medtrain.data.folder`: its images in a memory-mapped store (:mod:`medtrain.data.store`) laid
+out by split, with each image's digest and split beside them, so a split that keeps pixel-identical images
+together (:mod:`medtrain.data.split`) is made from the stored digests and, where it moves images, laid out again
+from the store's own rows: no image is decoded twice, and a reused store is not read whole to find its digests.
+
+What an image is and how it is decoded stays the loader's: it hands in the paths and a ``decoder``.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from medtrain.data.duplicates import image_digests
+from medtrain.data.split import PARTS
+from medtrain.data.store import content_key, open_store, store_dir, writing
+
+
+def split_store(paths: list[Path], image_size, source: Path, first, decoder, resplit) -> tuple:
+    """(the mapped parts of the store, the split): the store of ``paths`` named by the split ``first`` made without
+    digests (known before anything is decoded), written on first use from ``decoder()`` (``(shape, row)``: the
+    ``(C, H, W)`` of every image and ``row(j)``, input ``j``'s image as ``(1, C, H, W)`` uint8); ``resplit``
+    (None: ``first`` stands) re-splits by the digests, and where that moves images the store is rewritten in that
+    layout."""
+    files = hashlib.sha1()
+    for p in paths:
+        files.update(f"{p}\0{content_key(p)}\0".encode())
+    content = files.hexdigest()
+    dest = store_dir(source, content, image_size, hashlib.sha1(first.assign.tobytes()).hexdigest())
+    parts = open_store(dest)
+    if parts is None:
+        parts = write_store(dest, source, content, first.assign, *decoder())
+    if resplit is None:
+        return parts, first
+    layout = parts["assign"].numpy().astype(np.int64) if "assign" in parts else first.assign
+    if "digests" in parts:
+        digests = [bytes(d) for d in parts["digests"].numpy()]
+    else:  # a store of an older medtrain: the digests of its rows, rewritten with them below
+        digests = [b""] * len(paths)
+        for i, part in enumerate(PARTS):
+            for j, d in zip(np.flatnonzero(layout == i), image_digests(parts[part].numpy())):
+                digests[j] = d
+    record = resplit(digests)
+    if "digests" in parts and np.array_equal(layout, record.assign):
+        return parts, record
+    at = np.zeros(len(layout), np.int64)  # each input's row in its part of the store
+    for i in range(len(PARTS)):
+        at[layout == i] = np.arange(int((layout == i).sum()))
+    return write_store(dest, source, content, record.assign, tuple(parts[PARTS[0]].shape[1:]),
+                       lambda j: parts[PARTS[layout[j]]][at[j]:at[j] + 1].numpy(), parts), record
+
+
+def write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shape: tuple, row, release=None) -> dict:
+    """The store ``dest`` of the inputs split by ``assign``, input ``j``'s image being ``row(j)`` (``(1, *shape)``
+    uint8, decoded or read from an older layout of the store: each image read once), each input's digest and
+    split beside them; ``release``, the old layout's mapped parts, is emptied before that is replaced (a reader
+    keeps its maps, but Windows cannot remove a mapped file)."""
+    digests = [b""] * len(assign)
+    with writing(dest, str(Path(source).resolve()), content, len(assign) * (int(np.prod(shape)) + 17)) as out:
+        for i, part in enumerate(PARTS):
+            arr = out.array(part, (int((assign == i).sum()), *shape))
+            for j in np.flatnonzero(assign == i):
+                x = row(j)
+                digests[j] = image_digests(x)[0]
+                arr.append(x)
+        out.array("digests", (len(assign), 16)).append(np.frombuffer(b"".join(digests), np.uint8).reshape(-1, 16))
+        out.array("assign", (len(assign),), np.int8).append(np.asarray(assign, np.int8))
+        if release is not None:
+            release.clear()
+    return open_store(dest)
