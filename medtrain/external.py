@@ -132,19 +132,25 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
     return names, truth, torch.stack(images), (groups if kind == "file" and groups[0] is not None else None), skipped
 
 
-def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path) -> dict | None:
+class UncheckedExternalWarning(UserWarning):
+    """External data could not be checked for the images the run trained on: its own data cannot be read."""
+
+
+def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path) -> tuple[dict | None, str | None]:
     """How many external images are pixel-identical to the run's training and validation images (a user's
     "external" CSV had listed the files the run trained on, and scored 0.84 where unseen images scored 0.69);
-    said in one line. None where the run's data cannot be read any more (an archived run)."""
+    said in one line. None, and why, where the run's data cannot be read any more (an archived run, data moved):
+    said in one line too, since the scores are then of images not known to be unseen (it had been silent)."""
     try:
         seen = seen_in(images, run_splits(run_dir, run.cfg))
-    except MedtrainError:
-        return None
+    except MedtrainError as e:
+        warnings.warn(UncheckedExternalWarning(f"{data} could not be checked for images {run_dir} trained on: {e}"))
+        return None, str(e)
     if seen["any"]:
         warnings.warn(DuplicateImagesWarning(
             f"{data}: {seen['any']} of its {len(images)} images are pixel-identical to images {run_dir} "
             f"trained on ({seen['train']} training, {seen['val']} validation): they are not external data"))
-    return seen
+    return seen, None
 
 
 def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test",
@@ -164,10 +170,11 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
             raise MedtrainError(f"{data}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of "
                                 f"{run_dir} ({', '.join(run.label_names)})")
         labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
-    seen = _seen_in_run(run_dir, run, images, data)
+    seen, unchecked = _seen_in_run(run_dir, run, images, data)
     where, split = split, Split(images, labels, names, groups)
     scored, kept = score_and_keep(run, split)
-    res = {"data": str(data), "n": len(labels), "seen_in_run": seen, **scored,
+    res = {"data": str(data), "n": len(labels), "seen_in_run": seen,
+           **({"seen_in_run_reason": unchecked} if unchecked else {}), **scored,
            **({"skipped": skipped} if skip_bad else {})}
     write_eval_predictions(run_dir, external_predictions_file(data, where), run, split, kept)  # per image, for review
     write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data, where), verbose)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -29,7 +30,8 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import provenance
-from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, write_json, write_text
+from medtrain._io import (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, path_kind, why_not_read, write_json,
+                          write_text)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
@@ -92,14 +94,28 @@ def check_out_of_data(cfg: Config, run_dir: Path) -> None:
 
 
 def read_config(run_dir: str | Path) -> dict:
-    """The settings saved in a run directory, as written (a flat mapping)."""
+    """The settings saved in a run directory, as written (a flat mapping), but for a relative ``data``, which is
+    taken from the run folder (:func:`_data_from_run`)."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise MedtrainError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
     saved = read_yaml_file(path, "run config")
     if not isinstance(saved, dict):
         raise MedtrainError(f"{path} does not hold a mapping of settings")
+    data = saved.get("data")
+    if isinstance(data, str) and data and not os.path.isabs(os.path.expanduser(data)):
+        saved["data"] = _data_from_run(run_dir, data)
     return saved
+
+
+def _data_from_run(run_dir: str | Path, data: str) -> str:
+    """A relative ``data:`` of a run's ``config.yaml`` (one a user wrote there after moving the data: training
+    records it absolutely) as a path from the run folder, so that the run works from any folder, as it does with
+    an absolute one (it had been taken from the current folder). A run written before medtrain recorded it
+    absolutely holds it as typed, from the folder it was trained in: where the run folder holds no such path
+    and the current folder does, that one."""
+    here = os.path.abspath(os.path.join(run_dir, data))
+    return os.path.abspath(data) if path_kind(here) is None and path_kind(data) is not None else here
 
 
 def load_config(run_dir: str | Path, *overrides: dict) -> Config:
@@ -135,6 +151,8 @@ def run_splits(run_dir: str | Path, cfg: Config):
 
     if cfg.data is None and cfg.data_dir and not (Path(cfg.data_dir) / file_name(cfg.dataset, cfg.size)).is_file():
         cfg = dataclasses.replace(cfg, data_dir=None)  # the MedMNIST file moved since: where $MEDTRAIN_DATA points
+    if cfg.data and path_kind(cfg.data) is None:  # load_splits had blamed a --data the user never gave
+        raise MedtrainError(_data_missing(run_dir, cfg.data))
     splits = load_splits(cfg)
     source = cfg.data or cfg.dataset
     weights = Path(run_dir) / WEIGHTS_FILE
@@ -163,6 +181,19 @@ def run_splits(run_dir: str | Path, cfg: Config):
                             "would hold other images (test images it trained on). Restore the data as it was, or "
                             "train a new run")
     return splits
+
+
+def _data_missing(run_dir: str | Path, data: str) -> str:
+    """Why a run's own data cannot be loaded, and the two ways on (its config.yaml records where they were)."""
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        written = read_yaml_file(path, "run config").get("data") or data
+    except (MedtrainError, AttributeError):
+        written = data
+    shown = str(written) + (f" = {data}" if str(written) != str(data) else "")
+    return (f"the data of {run_dir} are missing: {path} records data: {shown} ({why_not_read(data)}). Move them "
+            f"back there, or edit data: in {path} to their new place (absolute, or relative to {run_dir}); the run's "
+            f"{SPLITS_FILE} and its data digests then check that they are the data it was trained on")
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:

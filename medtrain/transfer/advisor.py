@@ -37,6 +37,7 @@ source's statistics:
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,8 +49,10 @@ import torch.nn.functional as F
 from medtrain import config as config_mod
 from medtrain import rundir
 from medtrain._progress import Overall
+from medtrain._io import why_not_read
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
+from medtrain.data.medmnist import names as medmnist_names
 from medtrain.errors import MedtrainError
 from medtrain.models.pretrained import load_source, source_model
 from medtrain.models.stages import stage_names
@@ -161,13 +164,15 @@ def _sample(images: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     return images[idx]
 
 
-def _splits_for(name_or_path: str, base: dict):
-    settings = {k: v for k, v in base.items() if k in ("size", "data_dir")}
-    if Path(name_or_path).exists():
-        settings.update(data=str(name_or_path), dataset=None)
-    else:
-        settings.update(dataset=name_or_path, data=None)
-    return load_splits(config_mod.resolve(settings))
+def _target_splits(target: str, size: int):
+    """The target as the user's own settings find it (``$MEDTRAIN_DATA``, the cache: not the source run's
+    recorded folder, another machine's perhaps), a MedMNIST set at the source's image size; a path that is not
+    there is said to be one, not taken for an unknown dataset name."""
+    if Path(target).exists():
+        return load_splits(config_mod.resolve({"data": str(target)}))
+    if target not in medmnist_names() and (Path(target).suffix or os.sep in target or "/" in target):
+        raise MedtrainError(f"--target {target}: {why_not_read(target)}")
+    return load_splits(config_mod.resolve({"dataset": target, "size": size}))
 
 
 def advise(source: str | Path, target: str, *, max_images: int = 1000, small_per_class: int = SMALL_PER_CLASS,
@@ -186,9 +191,11 @@ def advise(source: str | Path, target: str, *, max_images: int = 1000, small_per
         raise MedtrainError(f"advise needs a medtrain run directory as --source (its data are the source images), "
                             f"got {source}")
     src = load_source(source)
-    scfg = rundir.read_config(src.run_dir)
-    s_splits = _splits_for(scfg.get("data") or scfg["dataset"], scfg)
-    t_splits = _splits_for(target, scfg)
+    scfg = rundir.load_config(src.run_dir)
+    # read as eval reads a run's data: moved data named in one line, a MedMNIST file found where $MEDTRAIN_DATA
+    # points when the recorded folder is gone, and the split the run trained on
+    s_splits = rundir.run_splits(src.run_dir, scfg)
+    t_splits = _target_splits(target, scfg.size)
     dims = {name: len(sp.spatial_shape) for name, sp in (("source", s_splits), ("target", t_splits))}
     if dims["source"] != dims["target"]:  # no common feature space to compare the two sets' images in
         kind = {2: "2D images", 3: "3D volumes"}
