@@ -26,7 +26,7 @@ from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 from medtrain.evaluation.written import score_split, write_scores
 from medtrain.operating_point import positive_index
-from medtrain.runmodel import float32_default, load_run_module
+from medtrain.runmodel import float32_default, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name
 from medtrain.models.inflate import check_inflatable
@@ -156,6 +156,9 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             return _already_finished(run_dir, verbose, same)
         if writer:
             rundir.refuse_if_busy(run_dir)  # at once, not after loading the data
+        if received_model(run_dir):  # a model handed on: "resuming" it had trained from scratch over it, unsaid
+            raise MedtrainError(f"{run_dir} holds a finished model without its {rundir.METRICS_FILE} and no checkpoint "
+                                "to resume from; train into a new --out")
         if same and verbose:
             print(f"continuing the interrupted run in {run_dir} (same settings)", flush=True)
     else:
@@ -342,6 +345,10 @@ def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> 
 
 def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
     run = load_run_module(run_dir)
+    if not rundir.is_finished(run_dir):  # a model handed on alone (an interrupted run was refused above)
+        raise MedtrainError(f"{run_dir} has no {rundir.METRICS_FILE}: eval checks the run's data against what it "
+                            f"records; copy it too (the data are needed as well), or score labelled images with "
+                            f"`medtrain eval {run_dir} --data DATA`")
     splits = rundir.run_splits(run_dir, run.cfg)
     metrics = rundir.read_metrics(run_dir)
     checked = provenance.check_unchanged(metrics, splits, split, run_dir)

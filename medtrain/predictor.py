@@ -141,7 +141,8 @@ def _images_like(images) -> bool:
 
 def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True,
          tta: bool = True) -> Predictor:
-    """A finished run's :class:`Predictor`; ``load(run).predict(images)`` gives class probabilities,
+    """A finished run's :class:`Predictor` (its ``model.safetensors`` and ``config.yaml`` are enough: a model
+    handed on without the rest predicts as its run does); ``load(run).predict(images)`` gives class probabilities,
     temperature-scaled when the run fitted a temperature (``calibrated=False``: the raw ones), averaged
     over the run's test-time views (``tta=False``: one view, :meth:`RunModel.without_tta`)."""
     for name, value in (("tta", tta), ("calibrated", calibrated)):  # 'none' or 'false' had read as true

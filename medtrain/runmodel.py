@@ -75,28 +75,50 @@ def _shape_only_splits(meta: dict) -> Splits:
     return Splits(name="run", task=meta["task"], label_names=names, train=empty, val=empty, test=empty)
 
 
+def received_model(run_dir: str | Path) -> bool:
+    """``run_dir`` holds a finished run's model handed on without its ``metrics.json`` (``model.safetensors`` and
+    ``config.yaml``, the minimum to use it), not an interrupted run: nothing to resume training from (no
+    checkpoint, no linear probe's cached codes).
+
+    Only :func:`medtrain.rundir.write_run` writes the weights, once training and every choice made on
+    validation are done, with what using them needs in their metadata (classes, normalisation, the chosen TTA,
+    the temperature, the operating point's threshold; a class-weighting shift is folded into the classifier's
+    bias); the rest is in the config. So predict, export and explain need nothing of ``metrics.json``, while
+    ``train --resume`` of such a folder would train from scratch over the model (a collaborator had been told
+    to do so)."""
+    run_dir = Path(run_dir)
+    return (rundir.is_run(run_dir) and (run_dir / rundir.WEIGHTS_FILE).is_file() and not rundir.is_finished(run_dir)
+            and not rundir.has_checkpoint(run_dir) and not (run_dir / rundir.FEATURES_FILE).is_file())
+
+
 def load_run_module(run_dir: str | Path) -> RunModel:
     """Rebuild a finished run's network from its config and ``model.safetensors`` alone (the training
-    data are not read: the normalisation and the classes are in the weights' metadata).
+    data are not read: the normalisation and the classes are in the weights' metadata; ``metrics.json`` is
+    not read either, so a model handed on as those two files is used as its run is: :func:`received_model`).
 
     Raises:
         MedtrainError: ``run_dir`` is not a finished run, or its weights do not fit its model.
     """
     run_dir = Path(run_dir)
     if not rundir.is_run(run_dir):
+        if (run_dir / rundir.WEIGHTS_FILE).is_file():  # a model handed on without the settings it is used with
+            raise MedtrainError(f"{run_dir} holds {rundir.WEIGHTS_FILE} without {rundir.CONFIG_FILE}, the run's "
+                                "settings its weights are used with (network, TTA, MC dropout, colour space); copy "
+                                "it too")
         folds = sorted(p.name for p in run_dir.glob("fold*") if (p / rundir.WEIGHTS_FILE).is_file())
         hint = f"; it holds the cross-validation runs {', '.join(folds)}: name one, e.g. {run_dir / folds[0]}" \
             if folds else ""
         raise MedtrainError(f"{run_dir} is not a finished run directory (needs {rundir.CONFIG_FILE} and "
                             f"{rundir.WEIGHTS_FILE}){hint}")
-    if not rundir.is_finished(run_dir):  # weights written before metrics.json are not yet final (write_run)
+    if not rundir.is_finished(run_dir):  # weights written before metrics.json may not be final (write_run)
         pid = rundir.lock_holder(run_dir)
         if pid is not None:
             raise MedtrainError(f"{run_dir} is still being trained{f' (pid {pid})' if pid else ''}; wait for it "
                                 "to finish")
-        # interrupted (Ctrl-C, kill -9): it had been called "not a finished run directory", with no way on
-        raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
-                            f"`medtrain train --resume {run_dir}`")
+        if not received_model(run_dir):
+            # interrupted (Ctrl-C, kill -9): it had been called "not a finished run directory", with no way on
+            raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
+                                f"`medtrain train --resume {run_dir}`")
     if not (run_dir / rundir.WEIGHTS_FILE).is_file():
         raise MedtrainError(f"{run_dir} is not a finished run directory (no {rundir.WEIGHTS_FILE})")
     cfg = rundir.load_config(run_dir)
