@@ -1,9 +1,11 @@
-"""Callbacks on top of Lightning's: early stopping with a warm-up period, the skip of an optimiser step whose
-gradients are not finite, the stop of a diverged run, an exponential moving average of the weights, the
-annealed-dropout schedule, the experiment log of each epoch, one plain line per epoch where no bar can be drawn, the
-per-process share of the batches and their seeded order; and the Lightning logger a run asks for."""
+"""Callbacks on top of Lightning's: checkpoints whose restored state follows a moved run folder, early stopping
+with a warm-up period, the skip of an optimiser step whose gradients are not finite, the stop of a diverged run, an
+exponential moving average of the weights, the annealed-dropout schedule, the experiment log of each epoch, one plain
+line per epoch where no bar can be drawn, the per-process share of the batches and their seeded order; and the
+Lightning logger a run asks for."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -11,11 +13,50 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, WeightAveraging
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, WeightAveraging
 from torch.optim.swa_utils import get_ema_avg_fn
 
 from medtrain.errors import MedtrainError
 from medtrain.models.layers import AnnealedDropout, set_dropout_epoch
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` whose state restored by ``--resume`` follows the run folder when it was moved
+    or copied (``cp -a run moved``, ``mv``, another mount of the disk).
+
+    Lightning stores the absolute ``dirpath`` and absolute file paths in ``last.ckpt``; where the stored ``dirpath``
+    differs from the current one it drops the best score and the top-k files (warning "The dirpath has changed")
+    but keeps ``best_model_path`` pointing into the OLD folder. A moved ``--checkpoint best`` run then took the
+    first epoch after the resume as its best whatever its score, read its kept weights from the other folder if
+    that still existed, and died with FileNotFoundError if it did not (found in a user walkthrough). Here each
+    stored path of a file this callback writes (``<filename>.ckpt``, the only name medtrain gives it; the version
+    counter is off) in the stored folder is mapped to the same name in the current folder, and the stored
+    ``dirpath`` to the current one, so Lightning restores the whole state. Lightning offers no hook for this
+    (its ``load_state_dict`` compares the strings), hence the override.
+    """
+
+    @property
+    def state_key(self) -> str:
+        # Lightning's own class name in the key, so that a last.ckpt written by ModelCheckpoint (an older medtrain)
+        # still restores into this one, and one written here into a plain ModelCheckpoint
+        own = super().state_key
+        return ModelCheckpoint.__qualname__ + own[len(type(self).__qualname__):]
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        saved = state_dict.get("dirpath")
+        if saved is not None and self.dirpath is not None and saved != self.dirpath:
+            names = {f"{self.filename}{self.FILE_EXTENSION}", f"{self.CHECKPOINT_NAME_LAST}{self.FILE_EXTENSION}"}
+
+            def here(path):
+                if isinstance(path, str) and os.path.dirname(path) == saved and os.path.basename(path) in names:
+                    return os.path.join(self.dirpath, os.path.basename(path))
+                return path
+
+            state_dict = {**state_dict, "dirpath": self.dirpath,
+                          **{k: here(state_dict[k]) for k in ("best_model_path", "kth_best_model_path",
+                                                              "last_model_path") if k in state_dict},
+                          "best_k_models": {here(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}}
+        super().load_state_dict(state_dict)
 
 
 class WarmupEarlyStopping(EarlyStopping):

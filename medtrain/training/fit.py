@@ -11,7 +11,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import TQDMProgressBar
 
 from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
@@ -21,9 +21,9 @@ from medtrain.metrics import auc, scores_from_logits
 from medtrain.models.ensemble import Ensemble
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
-from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, ShardBatches,
-                                         SkipNonFiniteSteps, StopOnDivergence, WallTime, WarmupEarlyStopping,
-                                         build_logger)
+from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, RunCheckpoint,
+                                         ShardBatches, SkipNonFiniteSteps, StopOnDivergence, WallTime,
+                                         WarmupEarlyStopping, build_logger)
 from medtrain._progress import on_terminal
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank
@@ -219,12 +219,13 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     ckpt_dir = run_dir / CHECKPOINT_DIR
     remove_partial_checkpoints(ckpt_dir)
     mode = MODES[cfg.monitor]
-    ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
-                           enable_version_counter=False)
+    # RunCheckpoint: Lightning's ModelCheckpoint whose restored state follows a moved or copied run folder
+    ckpt = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
+                         enable_version_counter=False)
     # last.ckpt after every epoch, for --resume: a checkpoint of its own, because save_last=True on the
     # monitored one writes it only in the epochs that improve the monitor (Lightning >= 2.6)
-    last_ckpt = ModelCheckpoint(dirpath=ckpt_dir, filename=Path(LAST_CHECKPOINT).stem, monitor=None, save_top_k=1,
-                                enable_version_counter=False)
+    last_ckpt = RunCheckpoint(dirpath=ckpt_dir, filename=Path(LAST_CHECKPOINT).stem, monitor=None, save_top_k=1,
+                              enable_version_counter=False)
     extra = list(callbacks or [])
     if cfg.dropout_kind == "annealed":
         extra.insert(0, DropoutSchedule())
@@ -295,7 +296,9 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     # the weights the run keeps: the final epoch's (checkpoint: last) unless training diverged, where the
     # last weights are not finite and the best epoch before the divergence is kept
     rule = "last" if cfg.checkpoint == "last" and divergence.epoch is None else "best"
-    kept = last if rule == "last" else ckpt.best_model_path
+    # the best file of THIS folder, by name: a path restored from last.ckpt can name the folder the run was
+    # moved or copied from, whose weights are not this run's (RunCheckpoint maps it too)
+    kept = last if rule == "last" else ckpt_dir / Path(ckpt.best_model_path).name
     state = torch.load(kept, map_location="cpu", weights_only=True)
     best_epoch = int(state["epoch"])
     if divergence.epoch is not None and best_epoch >= divergence.epoch:
