@@ -184,9 +184,15 @@ def check_model_dims(cfg: Config, splits: Splits) -> None:
     _refuse_volumes_net_on_images(cfg.model, create_model(name, in_chans=splits.in_chans, num_classes=2), splits)
 
 
-def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[torch.nn.Module, TransferPlan | None]:
+def build_model(cfg: Config, splits: Splits, transfer: bool = True,
+                resume: bool | None = None) -> tuple[torch.nn.Module, TransferPlan | None]:
     """The run's model: ``cfg.model`` with its head, inflated to 3D (I3D) when the data are volumes, and
     (``transfer``) the source weights of ``--pretrained`` applied to it.
+
+    ``resume``: whether the run resumes from a checkpoint, which holds every weight (None: not known). A resumed
+    run does not need its source, which may have moved since it started: with True it is not read, with None
+    it is read where it can be; the plan's record is restored from the checkpoint
+    (:func:`medtrain.training.transfer.apply_transfer`, :class:`~medtrain.training.transfer.TransferRecord`).
 
     A 2D architecture on volumes becomes its 3D twin, every k x k convolution a k x k x k one, which is
     how the MedMNIST v2 paper builds its "ResNet-18+3D" baseline; a 2D source's kernels are inflated the
@@ -200,7 +206,8 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[tor
     """
     if (cfg.members or 1) > 1:
         one = dataclasses.replace(cfg, members=1)
-        return Ensemble([build_model(one, splits, transfer)[0] for _ in range(cfg.members)], splits.num_classes), None
+        nets = [build_model(one, splits, transfer, resume)[0] for _ in range(cfg.members)]
+        return Ensemble(nets, splits.num_classes), None
     custom = uses_custom_head(cfg)
     # input_size lets zoo families adapt their stem to small images (see medtrain.models.zoo)
     model = create_model(cfg.model, in_chans=splits.in_chans, num_classes=splits.num_classes,
@@ -223,8 +230,9 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True) -> tuple[tor
     if transfer and (cfg.transfer != "scratch" or cfg.pretrained):
         # Transfer learning: copy/freeze/re-draw from the source model A; the plan goes into metrics.json
         # and carries the per-parameter lr multipliers the optimiser reads.
-        plan = apply_transfer(model, cfg)
-        print(f"medtrain: {plan.summary()}", flush=True)
+        plan = apply_transfer(model, cfg, resume=resume)
+        if not plan.pending:  # (a pending plan is said once the checkpoint has restored its record)
+            print(f"medtrain: {plan.summary()}", flush=True)
     return model, plan
 
 

@@ -197,7 +197,10 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     is the run's ``time.perf_counter()`` at its start (default: now), from which its checkpoints count its wall time.
     """
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    model, plan = build_model(cfg, splits)
+    # a resumed run takes every weight from its checkpoint: its source is read only where it still is (None),
+    # else the checkpoint's record of the transfer stands in; a fresh run needs its source at once (False)
+    resuming = bool(resume) and (run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).exists()
+    model, plan = build_model(cfg, splits, resume=None if resuming else False)
     last = {4: torch.channels_last, 5: torch.channels_last_3d}.get(splits.train.images.ndim)
     if last is not None:  # 2D 1.25x, 3D 1.18x the step rate in float32 (bench/precision.py)
         model = model.to(memory_format=last)

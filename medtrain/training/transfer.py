@@ -25,7 +25,9 @@ Strategies (``--transfer``):
   benefit is "good scaling" rather than features (Raghu et al., Sec. 6).
 
 :func:`apply_transfer` does it and returns a :class:`TransferPlan`, the record written into the run
-(``metrics.json["transfer"]``) and printed as one line when training starts.
+(``metrics.json["transfer"]``) and printed as one line when training starts. The plan is also recorded in the
+run's checkpoints (:class:`TransferRecord`): a resumed run takes every weight from its checkpoint and its plan
+from that record, so it does not need its source, which may have been moved or deleted since it started.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from medtrain.errors import MedtrainError
 from medtrain.models.pretrained import Source, adapt_state_dict, load_source
 from medtrain.models.stages import HEAD, model_stages, set_frozen, stage_names
 
-__all__ = ["TransferPlan", "apply_transfer", "GradualUnfreezing", "transfer_callbacks"]
+__all__ = ["TransferPlan", "apply_transfer", "GradualUnfreezing", "TransferRecord", "transfer_callbacks"]
 
 
 @dataclass
@@ -65,12 +67,23 @@ class TransferPlan:
     param_lr_mult: dict = field(default_factory=dict, repr=False)
     deferred: frozenset = field(default_factory=frozenset, repr=False)
     unfreeze: tuple | None = field(default=None, repr=False)
+    #: why the source was not read (None: it was): the weights must then come from the run's checkpoint and the
+    #: source's part of the plan (its origin, the first convolution's adaptation...) from its record there
+    pending: str | None = field(default=None, repr=False)
+    pretrained: str | None = field(default=None, repr=False)  #: the source as configured (``--pretrained``)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for k in ("param_lr_mult", "deferred", "unfreeze"):
+        for k in _NOT_RECORDED:
             d.pop(k)
         return d
+
+    def restore(self, recorded: dict) -> None:
+        """Take the plan a run recorded when it started (:meth:`to_dict`, kept in its checkpoint)."""
+        for k, v in recorded.items():
+            if k not in _NOT_RECORDED and hasattr(self, k):
+                setattr(self, k, v)
+        self.pending = None
 
     def summary(self) -> str:
         """One line: ``transfer finetune-top:1 from run runs/A: copied stem,layer1..; frozen ...``."""
@@ -89,6 +102,10 @@ class TransferPlan:
         return "; ".join(parts)
 
 
+#: fields of a plan not recorded: what training reads (rebuilt from the config and the model) and its bookkeeping
+_NOT_RECORDED = ("param_lr_mult", "deferred", "unfreeze", "pending", "pretrained")
+
+
 @torch.no_grad()
 def _mean_var_init(model: nn.Module, state: dict, names: list[str], generator: torch.Generator) -> None:
     params = dict(model.named_parameters())
@@ -101,27 +118,47 @@ def _mean_var_init(model: nn.Module, state: dict, names: list[str], generator: t
         p.copy_(torch.randn(p.shape, generator=generator) * sigma + mu)
 
 
-def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None) -> TransferPlan:
+def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
+                   resume: bool | None = False) -> TransferPlan:
     """Apply ``cfg.transfer`` with source weights ``source`` (a :class:`Source`, or read from
     ``cfg.pretrained``) to ``model`` in place, and say what was done.
 
     The plan carries what the optimiser and callbacks need: ``param_lr_mult`` (parameter name ->
-    multiplier), ``deferred`` and ``unfreeze`` (gradual unfreezing).
+    multiplier), ``deferred`` and ``unfreeze`` (gradual unfreezing). These depend on the configuration and the
+    model alone; the source gives the weights and the plan's record of them (origin, first convolution...).
+
+    ``resume``: True, the run resumes from a checkpoint, which holds every weight: the source is not read (it may
+    have moved) and the plan is ``pending`` until :class:`TransferRecord` restores its record from the checkpoint.
+    None, not known yet: the source is read, and where it cannot be the plan is pending too, the error kept for
+    :class:`TransferRecord` to raise if no checkpoint is restored. False: the source is read, or refused now.
+    A linear probe is never pending: its network is the source itself, which no checkpoint holds.
     """
     kind, k = parse_transfer(cfg.transfer)
     if kind == "scratch":
         return TransferPlan("scratch", random=["all"], head="model's own")
-    if source is None:
-        source = load_source(cfg.pretrained)
-    if source.model and source.model.split(".")[0] != cfg.model.split(".")[0] and source.run_dir is not None:
-        raise MedtrainError(f"the source {source.origin} is a {source.model}; use --model {source.model} "
-                            f"(now {cfg.model})")
-    state, info = adapt_state_dict(source.state, model)
+    pending = None
+    if source is None and resume and kind != "linear-probe":
+        pending = f"pretrained: {cfg.pretrained} is not read by a resumed run, and there is no checkpoint to resume"
+    elif source is None:
+        try:
+            source = load_source(cfg.pretrained)
+        except MedtrainError as e:
+            if resume is False or kind == "linear-probe":
+                raise
+            pending = str(e)
+    if pending is None:
+        if source.model and source.model.split(".")[0] != cfg.model.split(".")[0] and source.run_dir is not None:
+            raise MedtrainError(f"the source {source.origin} is a {source.model}; use --model {source.model} "
+                                f"(now {cfg.model})")
+        state, info = adapt_state_dict(source.state, model)
+    else:  # its record (origin, first conv, head, inflation, tensors copied) comes from the checkpoint
+        state, info = {}, {"head": "new", "first_conv": "unknown"}
     stages = model_stages(model)
     names = stage_names(model)
     n = len(names)
-    plan = TransferPlan(cfg.transfer, source.origin, names, head=info["head"], first_conv=info["first_conv"],
-                        inflated_2d=info.get("inflated", 0))
+    plan = TransferPlan(cfg.transfer, None if pending else source.origin, names, head=info["head"],
+                        first_conv=info["first_conv"], inflated_2d=info.get("inflated", 0), pending=pending,
+                        pretrained=cfg.pretrained)
 
     def params_of(which: set) -> list[str]:
         return [p for p, s in stages.items() if s in which]
@@ -137,9 +174,9 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None) 
                 if key in params and stages[key] in keep or key not in params and key.rsplit(".", 1)[0] in owners}
         plan.copied, plan.random = names[:k], names[k:]
     elif kind == "scale":
-        gen = torch.Generator().manual_seed(int(cfg.seed))
-        backbone = params_of(set(range(n)))
-        _mean_var_init(model, state, backbone, gen)
+        if not pending:  # (pending: the checkpoint's weights replace the drawn ones)
+            gen = torch.Generator().manual_seed(int(cfg.seed))
+            _mean_var_init(model, state, params_of(set(range(n))), gen)
         copy = {}
         plan.redrawn = names
     else:  # finetune, finetune-top, linear-probe: every stage from A
@@ -193,6 +230,46 @@ class GradualUnfreezing(pl.Callback):
         pl_module.extra_epoch_log = {**pl_module.extra_epoch_log, "trainable_stages": top}
 
 
+class TransferRecord(pl.Callback):
+    """Keeps the plan in the run's checkpoints (``last.ckpt``, ``best.ckpt``) and restores it on ``--resume``.
+
+    A resumed run's weights all come from its checkpoint; what else the source had given, its part of the plan
+    (origin, first-convolution adaptation, tensors copied), is only known by reading it, so it is recorded here
+    when the run starts: an interrupted fine-tune then resumes after its source was moved or deleted (a user
+    walkthrough). A plan still ``pending`` when training starts had neither its source nor a checkpoint's
+    record: the run is refused in one line, before any step is taken with weights that are not its own.
+    """
+
+    def __init__(self, plan: TransferPlan):
+        self.plan = plan
+
+    def state_dict(self) -> dict:
+        return {} if self.plan.pending else {"plan": self.plan.to_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if "plan" not in state_dict:
+            return
+        was_pending = self.plan.pending
+        self.plan.restore(state_dict["plan"])  # the plan the run started with, even where its source has changed
+        if was_pending:
+            print(f"medtrain: {self.plan.summary()} (as the checkpoint records it; the source is not read)",
+                  flush=True)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not self.plan.pending:
+            return
+        if trainer.ckpt_path is None:  # not a resumed run: the source was needed, and could not be read
+            raise MedtrainError(self.plan.pending)
+        # a checkpoint of an older medtrain, which did not record the plan: only the source can tell it
+        src = self.plan.pretrained
+        raise MedtrainError(f"--resume: the checkpoint {trainer.ckpt_path} (of an older medtrain) does not record the "
+                            f"transfer from its source {src}, which is no longer there or not readable; put it back "
+                            f"at {src} to resume")
+
+
 def transfer_callbacks(plan: TransferPlan | None) -> list:
-    """Lightning callbacks a transfer plan needs (gradual unfreezing), else ``[]``."""
-    return [GradualUnfreezing(plan.unfreeze)] if plan is not None and plan.unfreeze else []
+    """Lightning callbacks a transfer plan needs: its record in the checkpoints (:class:`TransferRecord`) and
+    gradual unfreezing; ``[]`` without a plan."""
+    if plan is None:
+        return []
+    return [TransferRecord(plan)] + ([GradualUnfreezing(plan.unfreeze)] if plan.unfreeze else [])
