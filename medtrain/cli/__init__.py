@@ -12,6 +12,7 @@ written are cleaned up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import errno
 import importlib
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         code = _run(args)
         _flush_stdout()  # here, not at exit: a full disk under `> out.txt` is then one line and exit 2
         return code
+    except KeyboardInterrupt:  # Ctrl-C before the command ran (building the parser); in it, `_run` says it
+        _say("medtrain: interrupted")
+        return 130
     except BrokenPipeError:  # `medtrain models | head`: the reader has what it wanted (a traceback had followed)
         _drop_stdout()  # the flush at exit must not fail again
         return 141  # 128 + SIGPIPE, as a shell tool ended by the closed pipe
@@ -165,7 +169,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"medtrain: error: {e}{way_on}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # outside the epochs (loading, the flip pilots, the final evaluation and writing)
-        print(f"medtrain: interrupted{_continue_with(args)}", file=sys.stderr)
+        with _no_new_imports():
+            print(f"medtrain: interrupted{_continue_with(args)}", file=sys.stderr)
         return 130
     finally:
         warnings.showwarning = shown
@@ -229,18 +234,48 @@ def _way_on(args: argparse.Namespace | None, path) -> str:
     return f"; `medtrain train --resume {run}` continues the run once it can be written" if run else ""
 
 
+class _NoImports:
+    """A finder, first in ``sys.meta_path``, that refuses every module not imported yet (one already in
+    ``sys.modules`` never reaches a finder)."""
+
+    def find_spec(self, name, path=None, target=None):
+        raise ImportError(f"{name} is not imported yet (Ctrl-C)", name=name)
+
+
+@contextlib.contextmanager
+def _no_new_imports():
+    """The Ctrl-C handler's hint uses only modules that finished importing: a Ctrl-C in the first seconds lands
+    inside torch's import (``_first_process``), and importing torch again from the handler re-ran its half-done
+    extension's registrations: a segfault, ``SystemError: bad call flags`` or ``partially initialized module
+    'torch'`` after "medtrain: interrupted", where one line and exit 130 were due. Refusing every new import (not
+    a list of the modules the hint needs, which config validation's lazy imports would outgrow) leaves the hint
+    out where its modules are not there yet; no run folder has been written then."""
+    blocker = _NoImports()
+    sys.meta_path.insert(0, blocker)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(blocker)
+
+
 def _continue_with(args: argparse.Namespace) -> str:
     """After Ctrl-C or SIGTERM in ``medtrain train`` outside its epochs (which say it themselves, with
     :class:`TrainingInterrupted`): how to continue, where a run folder holds its config but no finished run (the
     log had ended in a bare "interrupted", though ``--resume`` continues it). A cross-validation continues with
     the same command."""
-    run, cfg = _train_folder(args)
-    if run is None:
+    try:  # (the hint's modules not imported yet: see _no_new_imports)
+        run, cfg = _train_folder(args)
+        if run is None:
+            return ""
+        from medtrain.rundir import is_finished, is_run
+    except ImportError:
         return ""
-    from medtrain.rundir import is_finished, is_run
 
     if cfg is not None and cfg.folds and cfg.fold is None:  # a cross-validation: started folds resume
-        from medtrain.crossval import fold_dir
+        try:
+            from medtrain.crossval import fold_dir
+        except ImportError:  # not imported yet: no fold started
+            return ""
 
         started = any(is_run(fold_dir(run, k)) for k in range(cfg.folds))
         return "; run the same command again to continue: finished folds are reused" if started else ""

@@ -33,6 +33,8 @@ def run(args) -> int:
         kind = {"onnx": "an ONNX", "torchscript": "a TorchScript"}[args.format]
         others = f" (or {', '.join(want[1:])})" if len(want) > 1 else ""
         raise MedtrainError(f"--out {args.out}: {kind} file is named *{want[0]}{others}")
+    if not args.out:
+        _check_default_out(args)
     res = export_run(args.run_dir, args.format, args.out, exporter=args.exporter or "dynamo", tta=not args.no_tta)
     if res["fallback"]:
         print(f"medtrain: the dynamo exporter failed ({res['fallback']}); used the TorchScript-based exporter")
@@ -43,3 +45,25 @@ def run(args) -> int:
               f"file is one pass with dropout off, so its probabilities differ from medtrain predict's (the check "
               f"above is against that one pass)", file=sys.stderr)
     return 0
+
+
+def _check_default_out(args) -> None:
+    """Without --out the file goes into the run folder (``export_run``'s default, RUN/model.onnx or RUN/model.pt):
+    one that cannot be written (an archive, a colleague's) is said before the export's work, with --out as the way
+    on ("cannot write in RUN (Permission denied)" had come at the end and named none). A folder that is no run is
+    left to ``export_run`` to say so."""
+    from pathlib import Path
+
+    from medtrain._io import WriteFailed, check_output
+    from medtrain.errors import MedtrainError
+    from medtrain.rundir import is_run
+
+    if not is_run(args.run_dir):
+        return
+    default = Path(args.run_dir) / ("model.onnx" if args.format == "onnx" else "model.pt")
+    try:
+        check_output(default, probe=True)
+    except MedtrainError as e:
+        message = f"{e}; give --out FILE to write the exported file elsewhere"
+        raise (WriteFailed(message, e.path, e.reason) if isinstance(e, WriteFailed) else MedtrainError(message)) \
+            from None

@@ -3,14 +3,17 @@ its folder (``eval_*.json``, per-image predictions): ``eval`` of the run's own s
 of external data (:mod:`medtrain.external`) and against another run (:mod:`medtrain.versus`)."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from medtrain import rundir
-from medtrain._io import write_json
+from medtrain._io import WriteFailed, write_json
 from medtrain._predictions_csv import write_predictions
 from medtrain.data import Split
+from medtrain.errors import MedtrainError
 from medtrain.evaluation.evaluate import evaluate_split
 from medtrain.reports.summary import auc_acc_line, operating_point_line
 from medtrain.runmodel import RunModel, float32_default
@@ -42,10 +45,12 @@ def write_eval_predictions(run_dir: Path, name: str, run: RunModel, split: Split
     meta = run.meta
     names = {str(j): n for j, n in enumerate(run.label_names)}
     entropy = kept.get("entropy")
-    write_predictions(run_dir / name, split.labels.numpy(), kept["scores"],
-                      None if entropy is None else np.asarray(entropy), names, meta["task"], kept.get("scores_scaled"),
-                      split.sources, (meta["threshold"], int(meta.get("positive_class", len(names) - 1)))
-                      if meta.get("threshold") is not None else None, split.groups)
+    with _naming_the_file(run_dir / name, shown=False):
+        write_predictions(run_dir / name, split.labels.numpy(), kept["scores"],
+                          None if entropy is None else np.asarray(entropy), names, meta["task"],
+                          kept.get("scores_scaled"), split.sources,
+                          (meta["threshold"], int(meta.get("positive_class", len(names) - 1)))
+                          if meta.get("threshold") is not None else None, split.groups)
 
 
 def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool = True) -> None:
@@ -62,6 +67,25 @@ def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool 
 
 def write_eval_file(run_dir: Path, name: str, res: dict, verbose: bool = True) -> None:
     """The one writer of a run's ``eval_*.json`` files (its own splits, external data, another run)."""
-    write_json(run_dir / name, res)
+    with _naming_the_file(run_dir / name, shown=verbose):
+        write_json(run_dir / name, res)
     if verbose:
         print(f"  written to {run_dir / name}")
+
+
+@contextmanager
+def _naming_the_file(path: Path, shown: bool) -> Iterator[None]:
+    """A file of an evaluation that cannot be written (a read-only run folder: an archive, a colleague's) named
+    in the error line, and, where the evaluation was printed (``shown``), said to be the whole of it: "cannot write
+    in RUN (Permission denied)" after the printed numbers, exit 2, had named neither the file nor what was lost."""
+    try:
+        yield
+    except MedtrainError as e:
+        refused = e.__context__ if isinstance(e.__context__, OSError) else None  # (the folder's OSError)
+        if not isinstance(e, WriteFailed) and refused is None:  # not a write the storage refused
+            raise
+        reason = getattr(e, "reason", "") or refused.strerror or str(e)
+        said = "; the evaluation printed above is complete: only this file of it is missing" if shown else ""
+        message = f"cannot write {path} ({reason}){said}"
+        raise (WriteFailed(message, path, e.reason) if isinstance(e, WriteFailed) else MedtrainError(message)) \
+            from None
