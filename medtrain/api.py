@@ -360,7 +360,8 @@ def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
         print(f"note: {run_dir} predates data digests; its {split} split was "
               + ("checked by its labels only" if checked else "not checked against the data it was scored on"))
     recorded = metrics.get(split) or {}
-    if verbose and recorded.get("auc_ci") and "auc_ci_draws" not in recorded:
+    drawn = any(v is not None for v in recorded.get("auc_ci") or ())  # [None, None]: no bootstrap (--bootstrap 0)
+    if verbose and drawn and "auc_ci_draws" not in recorded:
         print("note: the intervals in its metrics.json came from an older bootstrap (images drawn freely, before "
               "medtrain recorded <name>_ci_draws); these are today's (drawn within each class)")
     write_scores(run_dir, split, res, rundir.eval_file(split), verbose)

@@ -95,3 +95,16 @@ def test_a_run_of_an_older_medtrain_without_digests_is_checked_by_its_labels_and
     assert main(["eval", str(run)]) == 2
     err = capsys.readouterr().err
     assert "labels differ from the 24 in its predictions_test.csv" in err and len(err.splitlines()) == 1
+
+
+def test_a_run_without_a_bootstrap_is_not_said_to_have_an_older_one(tmp_path, capsys):
+    """--bootstrap 0 records auc_ci [None, None]: eval had said its intervals 'came from an older bootstrap'."""
+    import json
+
+    data = _npz(tmp_path / "d.npz")
+    run = tmp_path / "run"
+    medtrain.train(fast_config(data, run, epochs=1, bootstrap=0), verbose=False)
+    assert json.loads((run / "metrics.json").read_text())["test"]["auc_ci"] == [None, None]
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 0
+    assert "older bootstrap" not in capsys.readouterr().out
