@@ -176,8 +176,9 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     res = {"data": str(data), "n": len(labels), "seen_in_run": seen,
            **({"seen_in_run_reason": unchecked} if unchecked else {}), **scored,
            **({"skipped": skipped} if skip_bad else {})}
-    write_eval_predictions(run_dir, external_predictions_file(data, where), run, split, kept)  # per image, for review
+    # the scores printed first: a run folder that cannot be written (an archive, a colleague's) still shows them
     write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data, where), verbose)
+    write_eval_predictions(run_dir, external_predictions_file(data, where), run, split, kept)  # per image, for review
     if verbose:
         print(f"  per image: {run_dir / external_predictions_file(data, where)}")
         if skipped:

@@ -62,3 +62,19 @@ def test_export_of_a_read_only_run_without_out_names_out_as_the_way_on(trained_r
     assert str(run / "model.pt") in err and "Permission denied" in err
     assert "give --out FILE" in err
     assert not (run / "model.pt").exists()
+
+
+def test_eval_data_on_a_read_only_run_prints_its_scores_before_failing_to_write(trained_run, capsys, monkeypatch,
+                                                                                tmp_path):
+    """eval --data had written its per-image CSV first and so printed nothing on a read-only run."""
+    import numpy as np
+
+    run, data, _ = trained_run
+    external = tmp_path / "external.npz"
+    with np.load(data) as z:
+        np.savez(external, **{k: z[k] for k in z.files})
+    with read_only(run, monkeypatch):
+        code, out, err = _run(capsys, "eval", str(run), "--data", str(external))
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{run} on {external} (40 inputs): " in out, out
+    assert "the evaluation printed above is complete" in err
