@@ -85,7 +85,11 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         w = p / WEIGHTS_FILE
         if not w.is_file():
             raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no {WEIGHTS_FILE})")
-        if not (p / METRICS_FILE).is_file():  # stopped after its weights were written: as eval and predict refuse it
+        # stopped after its weights were written (its checkpoints or a probe's cached codes are still there), as
+        # eval and predict refuse it; without them a model handed on alone (weights and config), which serves
+        # (the names are medtrain.rundir's CHECKPOINT_DIR and FEATURES_FILE, a layer above this one)
+        interrupted = any((p / "checkpoints").glob("*.ckpt")) or (p / "features.npz").is_file()
+        if not (p / METRICS_FILE).is_file() and interrupted:
             raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {p}`")
         state, origin = _one_member(load_state(w), _members_val_auc(p), f"run {p}")

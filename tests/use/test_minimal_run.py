@@ -83,3 +83,20 @@ def test_an_interrupted_run_with_its_checkpoints_is_still_sent_to_resume(trained
     with pytest.raises(medtrain.MedtrainError, match=rf"did not finish \(no metrics.json\); finish it with "
                                                      rf"`medtrain train --resume {run}`"):
         medtrain.load(run)
+
+
+def test_a_received_model_serves_as_a_transfer_source_and_an_interrupted_run_does_not(trained_run, tmp_path):
+    """A model handed on as weights and config had been told it 'did not finish; finish it with --resume' when
+    used as --pretrained, as predict had."""
+    import torch
+
+    from medtrain.models.pretrained import load_source
+
+    got = load_source(_received(trained_run[0], tmp_path / "received"))
+    want = load_source(trained_run[0])
+    assert got.state.keys() == want.state.keys()
+    assert all(torch.equal(got.state[k], want.state[k]) for k in want.state)
+    run = tmp_path / "run"
+    shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("metrics.json", ".lock"))
+    with pytest.raises(medtrain.MedtrainError, match="did not finish"):
+        load_source(run)
