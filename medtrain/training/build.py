@@ -152,7 +152,7 @@ def trainer_precision(cfg: Config) -> str:
     they were skipped, three runs turned NaN): such a step is skipped
     (``training.callbacks.SkipNonFiniteSteps``), so volumes train in bf16 too."""
     if cfg.precision != "auto":
-        return cfg.precision
+        return {"32": "32-true"}.get(cfg.precision, cfg.precision)  # Lightning's own name of the short form
     if cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available()):
         return "bf16-mixed" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32-true"
     if cfg.accelerator in ("cpu", "auto"):

@@ -120,7 +120,8 @@ def check_checkpoint(path: Path) -> None:
 _BOILERPLATE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:", "IPU available:",
                 "Using bfloat16 Automatic Mixed Precision", "Using 16bit Automatic Mixed Precision",
                 "Loading `train_dataloader` to estimate number of stepping batches",
-                "`Trainer.fit` stopped: `max_epochs=")
+                "`Trainer.fit` stopped: `max_epochs=",
+                "Restored all states from the checkpoint")  # (after "Restoring states from ...", which stays)
 
 
 class _NoTips(logging.Filter):

@@ -86,3 +86,12 @@ def test_augmentation_and_normalisation_run_in_float32_under_bf16_autocast(ops):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed, t_mixed = mod.inputs(x, target)
     assert mixed.dtype == torch.float32 and torch.equal(mixed, plain) and torch.equal(t_mixed, t_plain)
+
+
+def test_the_short_form_32_is_recorded_and_printed_by_its_full_name():
+    """--precision 32 had printed 'on cpu, 32' and recorded '32' where every other run says '32-true'."""
+    from medtrain import config as config_mod
+    from medtrain.training.build import trainer_precision
+
+    assert trainer_precision(config_mod.resolve({"precision": "32"})) == "32-true"
+    assert trainer_precision(config_mod.resolve({"precision": "bf16-mixed"})) == "bf16-mixed"
