@@ -501,3 +501,14 @@ def test_a_mean_and_its_std_stay_on_one_line_in_a_1200px_window(tmp_path, chromi
                                                            {"cell": {"folds": "3"}, "runs": runs(3, 0.96)}])
     lines, = measure(report, _MEAN_STD_LINES_JS, chromium, widths=(1200,))
     assert lines == [1, 1, 1]  # test AUC, test ACC, val AUC
+
+
+def test_a_wilson_acc_interval_gives_the_reason_that_holds(figures):
+    """'every draw gave one value' with ACC 0.57 had been explained as 'the network calls every image one class'
+    for a network that called two of three classes (a walkthrough): the reason is that each class's images are all
+    right or all wrong."""
+    m = _metrics()
+    m["test"].update(acc=0.57, acc_ci_method="wilson", acc_ci_reason="every draw gave one value")
+    page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
+    assert "each class's test images are all classified right or all wrong" in page
+    assert "calls every image one class" not in page
