@@ -176,7 +176,8 @@ def versus_summary(res: dict) -> str:
                  "second)") if "run_only_correct" in r else ""
         if r.get("difference_ci_method") == "mover" and np.isfinite(lo):
             ci += (" (MOVER interval, Newcombe's interval of each AUC with DeLong's correlation: fewer than "
-                   f"{FEW_FOR_AUC} images of a class, too few for the paired bootstrap's or DeLong's to hold 95%)")
+                   f"{FEW_FOR_AUC} images of a class, too few for the paired bootstrap's or DeLong's to hold 95%; it "
+                   "errs wide, so it may hold 0 where DeLong's p is below 0.05)")
         lines.append(f"  {name.upper()} {r['run']:.4f} vs {r['other']:.4f}: {r['difference']:+.4f}{ci}{p}{extra}")
     if "p_values" in res:
         lines.append(f"  p-values {res['p_values']}")
