@@ -249,26 +249,48 @@ def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, labe
 
 
 class SplitShareWarning(UserWarning):
-    """A patient-level split whose val or test share is far from the fraction asked (one patient holding
-    most images): the run trains, but on other proportions than asked."""
+    """A split whose val or test share is far from the fraction asked (one patient, or one set of pixel-identical
+    copies, holding most images): the run trains, but on other proportions than asked."""
 
 
 def warn_if_shares_off(assign: np.ndarray, groups: list, val_fraction: float, test_fraction: float,
-                        source) -> None:
-    """Warn, in one line, when the val or test share of a patient-level split is off by more than half the
-    fraction asked and by more than 0.05 (5 of 100 images), naming the largest patient (by its hash, as
-    ``splits.csv`` shows it) and its share of the images."""
-    got = [(assign == 1).mean(), (assign == 2).mean()] if len(assign) else [0.0, 0.0]  # val, test shares
-    off = [(name, f, r) for name, f, r in (("val", val_fraction, got[0]), ("test", test_fraction, got[1]))
-           if f > 0 and abs(r - f) > max(0.5 * f, 0.05)]
+                        source, unit: str = "patient", distinct: Optional[np.ndarray] = None) -> None:
+    """Warn, in one line, when the val or test share of a split of whole ``groups`` is off by more than half the
+    fraction asked and by more than 0.05 (5 of 100 images), naming the largest group and its share of the images.
+
+    ``unit`` says what the groups are: ``"patient"`` (named by its hash, as ``splits.csv`` shows it) or ``"copy"``
+    (sets of pixel-identical images, :func:`medtrain.data.duplicates.copy_sets`): then the line says where the set
+    went, as how many images it is scored, and that the split's intervals count each copy as an independent image
+    (no group is recorded for copies, so the bootstrap resamples them one by one). ``distinct``: 0/1/2 per row of
+    the split made with every row its own unit; a split off there too is off by rounding, not by the groups, and is
+    not warned of (a plain split of few images says nothing either)."""
+    def shares(a):
+        return [(a == 1).mean(), (a == 2).mean()] if len(a) else [0.0, 0.0]  # val, test shares
+
+    def far(f, r):
+        return f > 0 and abs(r - f) > max(0.5 * f, 0.05)
+
+    got, alone = shares(assign), None if distinct is None else shares(np.asarray(distinct))
+    asked = (("val", val_fraction, got[0]), ("test", test_fraction, got[1]))
+    off = [(name, f, r) for i, (name, f, r) in enumerate(asked) if far(f, r) and not (alone and far(f, alone[i]))]
     if not off:
         return
-    ids, sizes = np.unique(np.asarray(groups, dtype=object).astype(str), return_counts=True)
+    keys = np.asarray(groups, dtype=object).astype(str)
+    ids, sizes = np.unique(keys, return_counts=True)
     big = int(np.argmax(sizes))
+    n, total = int(sizes[big]), len(assign)
     prefix = f"{source}: " if source is not None else ""
-    shares = ", ".join(f"{name} {r:.2f} of the images (asked {f:g})" for name, f, r in off)
-    where = PART_NAMES[int(assign[np.flatnonzero(np.asarray(groups, dtype=object).astype(str) == ids[big])[0]])]
-    warnings.warn(SplitShareWarning(
-        f"{prefix}patient-level split: {shares}, as whole patients allow: the largest patient ({ids[big]} in "
-        f"splits.csv) holds {sizes[big]} of the {len(assign)} images ({sizes[big] / len(assign):.0%}), all in "
-        f"{where}; give a split column to choose the splits yourself"), stacklevel=3)
+    shares_said = ", ".join(f"{name} {r:.2f} of the images (asked {f:g})" for name, f, r in off)
+    where = PART_NAMES[int(assign[np.flatnonzero(keys == ids[big])[0]])]
+    if unit == "copy":
+        scored = (f"weighing as {n} training images" if where == "train" else
+                  f"so their scores count as {n} {where} images and the {where} intervals count each copy as an "
+                  "independent image")
+        said = (f"{shares_said}: {n} pixel-identical copies of one image ({n / total:.0%} of the {total} images) "
+                f"are kept in one split, {where}, {scored}; remove the copies, or give a CSV with a split column to "
+                "choose the splits yourself")
+    else:
+        said = (f"patient-level split: {shares_said}, as whole patients allow: the largest patient ({ids[big]} in "
+                f"splits.csv) holds {n} of the {total} images ({n / total:.0%}), all in {where}; give a split column "
+                "to choose the splits yourself")
+    warnings.warn(SplitShareWarning(prefix + said), stacklevel=3)

@@ -255,7 +255,12 @@ def _checked(labels, splits, val_fraction, test_fraction, seed, groups, folds, f
         assign, f = assign[unit], None if f is None else f[unit]
     wanted = (0, 1) + ((2,) if test_fraction > 0 or f is not None else ())  # the splits a made one fills
     check_split_classes(labels, assign, splits is None, label_names, source, groups, wanted)
-    if splits is None and f is None and groups is not None:  # folds' shares are 1/K by design
+    if splits is None and f is None and unit is not None:  # (folds' shares are 1/K by design)
+        # one set of copies dealt whole can make a split of 20% asked 40% of the images, one picture counted 21
+        # times there: said as a patient's is, where the same images dealt one by one are not as far off
+        distinct = stratified_split(labels, val_fraction, test_fraction, seed, each_part=True)
+        warn_if_shares_off(assign, unit, val_fraction, test_fraction, source, "copy", distinct)
+    elif splits is None and f is None and groups is not None:
         warn_if_shares_off(assign, dealt, val_fraction, test_fraction, source)
     return assign, f
 

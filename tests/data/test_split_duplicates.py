@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from medtrain.data import Split, Splits, load_csv, load_folder
+from medtrain.data._table_checks import SplitShareWarning
 from medtrain.data.duplicates import DuplicateImagesWarning, duplicates_line, find_duplicates, image_digests
 from medtrain.data.split import PARTS, split_record
 from medtrain.errors import MedtrainError
@@ -294,3 +295,42 @@ def test_a_copied_volume_under_another_name_lands_in_the_split_and_fold_of_its_o
         fold_of = dict(zip(s.record.inputs, s.record.folds))
         assert all(fold_of[name] == fold_of[original] for name, original in copies.items())
         assert _leaks(s) == 0
+
+
+def test_one_picture_copied_twenty_times_that_makes_test_twice_its_share_is_said_in_one_line(tmp_path):
+    """60 distinct images and 20 copies of one of them (21 alike, kept in one split): seed 4 deals the whole set into
+    test, 32 of the 80 images where 0.2 was asked, 21 of them one picture. Dealt so silently, while a patient holding
+    21 images is warned of: one line gives the shares and the copies, and that the test intervals count each copy as
+    an independent image. The split itself is the one kept-together copies give (not moved to quiet the warning)."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "mc"
+    for c, m in (("neg", 80), ("pos", 140)):
+        (root / c).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(np.clip(rng.normal(m, 40, (28, 28)), 0, 255).astype(np.uint8)).save(root / c / f"{i}.png")
+    for i in range(1, 21):
+        (root / "neg" / f"c{i}.png").write_bytes((root / "neg" / "0.png").read_bytes())
+    with pytest.warns(SplitShareWarning) as caught:
+        s = load_folder(root, seed=4)
+    assert (len(s.train), len(s.val), len(s.test)) == (42, 6, 32) and _leaks(s) == 0
+    (w,) = [w for w in caught if issubclass(w.category, SplitShareWarning)]
+    msg = str(w.message)
+    assert "\n" not in msg and msg.startswith(f"{root}: test 0.40 of the images (asked 0.2): ")
+    assert "21 pixel-identical copies of one image (26% of the 80 images) are kept in one split, test" in msg
+    assert "their scores count as 21 test images" in msg
+    assert "the test intervals count each copy as an independent image" in msg
+
+
+def test_copies_that_leave_the_shares_as_asked_warn_of_no_share():
+    """Sets of two or three copies (or a split off only as rounding puts it for images dealt one by one) keep the
+    shares near those asked: no share warning."""
+    inputs = [f"{k}.png" for k in range(60)]
+    digests = [bytes([k]) * 16 for k in range(60)]
+    for a, b in COPIES:
+        digests[b] = digests[a]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SplitShareWarning)
+        for seed in range(6):
+            split_record(inputs, np.arange(60) % 3, None, 0.1, 0.2, seed, digests=digests)
+        # 10 images: each class puts one in val, 0.2 of the images where 0.1 is asked, copies or not
+        split_record(inputs[:10], np.arange(10) % 2, None, 0.1, 0.2, 0, digests=digests[:4] + digests[:2] + digests[6:10])
