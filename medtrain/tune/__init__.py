@@ -11,9 +11,12 @@ the study. When the search ends, the best trial is evaluated on test once, and t
 * ``trials.csv`` / ``trials.md``: one row per trial; ``history.png`` and ``importance.png`` (Optuna's
   optimisation history and fANOVA parameter importances);
 * ``best.json``: the best trial, its validation score and its test evaluation (also in its run directory,
-  ``eval_test.json``, and in its ``report.html``, rewritten with it);
+  ``eval_test.json``, and in its ``report.html``, rewritten with it), and ``earlier_bests_tested``: the trials
+  whose test split an earlier, shorter run of the search scored as its best (a resumed search's best can change;
+  ``tested_outside_search``: trials a ``medtrain eval`` of their run scored, if any);
 * ``report.html``: all of it on one self-contained page (the study, the trials, the plots, the best config, and the
-  best trial's test numbers once, labelled as reported only).
+  best trial's test numbers once, labelled as reported only, with every other trial whose test split was scored
+  and why: their numbers are kept, as they cannot be unseen, and said to be no answer of the study).
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ from medtrain.errors import MedtrainError
 from medtrain.reports.summary import auc_acc_line
 from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import (
-    BEST_CONFIG, refresh_run_report, write_best_config, write_html, write_plots, write_trials,
+    BEST_CONFIG, earlier_best_note, recorded_test, refresh_run_report, scored_trials, write_best_config, write_html,
+    write_plots, write_trials,
 )  # fmt: skip
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
@@ -129,7 +133,8 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     """Write the trials table, the plots and the best config into ``reports`` (default ``out``); evaluate the
     best trial on test, once, and rewrite its run's report with that evaluation; write the search's
     ``report.html`` (``storage``: the study's URL and ``limits``: this run's ``trials`` and ``budget_minutes``,
-    both shown on it)."""
+    both shown on it). Trials an earlier run of the search scored as its best are named on it and in ``best.json``,
+    and their reports say they are no longer the best."""
     reports = reports or out
     table = write_trials(study, reports)
     log(table.rstrip())
@@ -157,8 +162,7 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
         res = rundir.read_metrics(run_dir, rundir.eval_file("test")) if done else evaluate(run_dir, "test", verbose=False)
         # the intervals with how each was made (auc_ci_method, acc_ci_reason, ...): a Newcombe or Wilson interval
         # had been printed and stored as a bootstrap one
-        record["test"] = {k: v for k, v in res.items()
-                          if k in ("auc", "acc", "patients") or k.startswith(("auc_ci", "acc_ci"))}
+        record["test"] = recorded_test(res)
         log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
             f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")
         try:  # its report was written during the search, without test numbers (a rerun heals an older study's)
@@ -171,11 +175,46 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
             record["test"] = earlier
         log(f"tune: best trial #{best.number} ran in {run_dir}, not here; evaluate it there with "
             f"`medtrain eval {run_dir}`")
+    folder = trials_dir(out, study.study_name, DEFAULT_STUDY)
+    scored = _earlier_scored(study, folder, best.number, log)
+    record["earlier_bests_tested"] = [t["trial"] for t in scored if t["earlier_best"]]
+    if others := [t["trial"] for t in scored if not t["earlier_best"]]:
+        record["tested_outside_search"] = others
+    if record["earlier_bests_tested"]:
+        log(f"tune: the test split was also scored for {', '.join(f'#{n}' for n in record['earlier_bests_tested'])}"
+            f", the best of an earlier, shorter run of this search; kept, reported only, not the study's answer")
     write_json(reports / BEST_FILE, record)
     page = write_html(study, reports, record, best_config, storage=storage, limits=limits, skipped=skipped,
-                      trials_dir=trials_dir(out, study.study_name, DEFAULT_STUDY))
+                      trials_dir=folder, scored=scored)
     log(f"tune: wrote {reports / BEST_CONFIG}, {reports / 'trials.md'}, {reports / BEST_FILE}, {page}")
     return record
+
+
+def _earlier_scored(study, folder: Path, best: int, log: Callable[[str], None]) -> list[dict]:
+    """The trials of ``folder`` other than ``best`` whose test split has been scored (:func:`scored_trials`).
+    Each that an earlier, shorter run of the search scored as its best has its report say so: it had been
+    rewritten with its test numbers as the best's, and read as if they were still held back and the study's answer
+    (they are kept: deleting them would hide that they were scored)."""
+    scored = scored_trials(study, folder, best)
+    for t in scored:
+        run, note = Path(t["run_dir"]), earlier_best_note(t["trial"], best)
+        if not t["earlier_best"] or not t["res"] or _says(run / rundir.REPORT_FILE, note):
+            continue
+        try:
+            refresh_run_report(run, t["res"], note=note)
+        except MedtrainError as e:
+            log(f"tune: the report of trial #{t['trial']}, an earlier best, was not rewritten to say so ({e})")
+    return scored
+
+
+def _says(page: Path, note: str) -> bool:
+    """Whether the report ``page`` already holds ``note`` (a rerun leaves it as it is)."""
+    import html
+
+    try:
+        return html.escape(note, quote=False) in page.read_text(encoding="utf-8")
+    except OSError:
+        return False
 
 
 def locate_run(stored: str, out: Path) -> Path:

@@ -1,9 +1,14 @@
 """What a finished search writes: the trials table, the best config as YAML, Optuna's optimisation-history
-and parameter-importance plots, its ``report.html``, and the best trial's own report with its test numbers."""
+and parameter-importance plots, its ``report.html``, and the best trial's own report with its test numbers.
+
+A resumed search whose best trial changed has scored the test split of an earlier best too (at the end of the
+earlier run): those numbers cannot be unseen, so they are kept and said for what they are, on the search's page
+(:func:`scored_trials`) and on that trial's own report (:func:`earlier_best_note`), never dropped."""
 from __future__ import annotations
 
 import copy
 import csv
+import html
 import io
 import os
 import urllib.parse
@@ -152,15 +157,69 @@ def tested_metrics(metrics: dict, res: dict) -> dict:
     return m
 
 
-def refresh_run_report(run_dir: Path, res: dict) -> None:
+def refresh_run_report(run_dir: Path, res: dict, note: str = "") -> None:
     """Rewrite the best trial's ``report.html`` with its test evaluation ``res`` (it was written during the search,
-    when the trial held no test numbers), through the run directory's one report writer."""
+    when the trial held no test numbers), through the run directory's one report writer; ``note`` (a former best's
+    :func:`earlier_best_note`) is put above its results."""
     import jinja2
 
     try:
         rundir.write_report(run_dir, rundir.read_config(run_dir), tested_metrics(rundir.read_metrics(run_dir), res))
     except jinja2.UndefinedError as e:  # a metrics.json without what the page shows (an older medtrain's run)
         raise MedtrainError(f"{run_dir / rundir.METRICS_FILE} lacks what its report shows ({e})") from None
+    if note:  # the run's template is every run's: the search's word on this one is added to its page here
+        page = run_dir / rundir.REPORT_FILE
+        text = page.read_text(encoding="utf-8")
+        said = f'<h2>Results</h2>\n<p class="warn">{html.escape(note, quote=False)}</p>'
+        write_text(page, text.replace("<h2>Results</h2>", said, 1))
+
+
+def recorded_test(res: dict) -> dict:
+    """What the search records of a test evaluation ``res`` (``best.json``'s ``test``): AUC, ACC, patients and the
+    intervals with how each was made (``auc_ci_method``, ``acc_ci_reason``, ...)."""
+    return {k: v for k, v in res.items() if k in ("auc", "acc", "patients") or k.startswith(("auc_ci", "acc_ci"))}
+
+
+def earlier_best_note(trial: int, best: int) -> str:
+    """What a former best trial's own report says of the test numbers it shows."""
+    return (f"These test numbers were scored when this trial (#{trial}) was the best of an earlier, shorter run of "
+            f"the search. The search went on and trial #{best} is now its best: these numbers are not held back any "
+            f"more and are not the study's answer (trial #{best}'s are); they were never used to choose.")
+
+
+def _was_best(study: optuna.Study, number: int) -> bool:
+    """Whether trial ``number`` was the study's best when it finished: complete, and strictly better than every
+    complete trial that finished before it (Optuna keeps the first of equal ones)."""
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    this = next((t for t in done if t.number == number), None)
+    if this is None or this.value is None:
+        return False
+    better = (lambda a, b: a > b) if study.direction == optuna.study.StudyDirection.MAXIMIZE else (lambda a, b: a < b)
+
+    def before(t) -> bool:  # finish times where both have one (workers run trials side by side), else numbers
+        if t.datetime_complete and this.datetime_complete:
+            return t.datetime_complete < this.datetime_complete
+        return t.number < number
+
+    return all(better(this.value, t.value) for t in done if t.number != number and before(t) and t.value is not None)
+
+
+def scored_trials(study: optuna.Study, folder: Path, best: int) -> list[dict]:
+    """Every trial but ``best`` whose test split has been scored: an ``eval_test.json`` in its run folder
+    ``folder/NNN``. Each: ``trial``, ``run_dir``, ``res`` (the evaluation), ``test`` (:func:`recorded_test`) and
+    ``earlier_best``: whether it was the study's best when it finished, so the search scored it as its best at the
+    end of an earlier, shorter run (otherwise a ``medtrain eval`` of its run did, not the search)."""
+    found = []
+    for run in sorted(folder.iterdir()) if folder.is_dir() else ():
+        if not (run.name.isdigit() and int(run.name) != best and (run / rundir.eval_file("test")).is_file()):
+            continue
+        try:
+            res = rundir.read_metrics(run, rundir.eval_file("test"))
+        except MedtrainError:  # unreadable: it is still a trial whose test split was scored
+            res = {}
+        found.append({"trial": int(run.name), "run_dir": str(run), "res": res, "test": recorded_test(res),
+                      "earlier_best": _was_best(study, int(run.name))})
+    return found
 
 
 def _test_note(test: dict) -> str:
@@ -190,7 +249,7 @@ def _shown_storage(url: str) -> str:
 
 
 def _run_link(reports: Path, run_dir: str) -> str | None:
-    """A relative link from the search's page to the best trial's own report, or None where there is none."""
+    """A relative link from the search's page to a trial's own report, or None where there is none."""
     page = Path(run_dir) / rundir.REPORT_FILE
     if not run_dir or not page.is_file():
         return None
@@ -201,10 +260,12 @@ def _run_link(reports: Path, run_dir: str) -> str | None:
 
 
 def write_html(study: optuna.Study, reports: Path, record: dict, best_config: dict, *, storage: str,
-               trials_dir: Path, limits: dict | None = None, skipped: list[str] = ()) -> Path:
+               trials_dir: Path, limits: dict | None = None, skipped: list[str] = (),
+               scored: list[dict] = ()) -> Path:
     """The search's ``report.html`` in ``reports``: the study (storage, finished, pruned and failed trials, the
     run's budget, the space), the best trial with its validation score and, once and labelled as reported only,
-    its test numbers (``record``: ``best.json``'s content), the trials table, the two plots and the best config."""
+    its test numbers (``record``: ``best.json``'s content), every other trial whose test split was scored
+    (``scored``: :func:`scored_trials`, with their role), the trials table, the two plots and the best config."""
     trials = study.get_trials(deepcopy=False)
     states = [t.state.name.lower() for t in trials]
     settings = study.user_attrs.get("medtrain") or {}
@@ -218,5 +279,7 @@ def write_html(study: optuna.Study, reports: Path, record: dict, best_config: di
             "rows": [[_cell(v) for v in r] for r in rows], "skipped": list(skipped),
             "best_row": next((i for i, r in enumerate(rows) if r[0] == record["trial"]), None), "best": record,
             "test_note": _test_note(record.get("test") or {}), "best_config": best_config,
-            "config_path": str(reports / BEST_CONFIG), "run_link": _run_link(reports, record.get("run_dir") or "")}
+            "config_path": str(reports / BEST_CONFIG), "run_link": _run_link(reports, record.get("run_dir") or ""),
+            "scored": [{**{k: t[k] for k in ("trial", "run_dir", "test", "earlier_best")},
+                        "link": _run_link(reports, t["run_dir"])} for t in scored]}
     return write_tune_report(reports, page, {"history": reports / HISTORY_PNG, "importance": reports / IMPORTANCE_PNG})
