@@ -1,15 +1,14 @@
 """Callbacks on top of Lightning's: checkpoints whose restored state follows a moved run folder, early stopping
 with a warm-up period, the skip of an optimiser step whose gradients are not finite, the stop of a diverged run, an
 exponential moving average of the weights, the annealed-dropout schedule, the experiment log of each epoch, one plain
-line per epoch where no bar can be drawn, the per-process share of the batches and their seeded order; and the
-Lightning logger a run asks for."""
+line per epoch where no bar can be drawn, the per-process share of the batches and their seeded order. (The
+Lightning logger a run asks for: :mod:`medtrain.training.loggers`.)"""
 from __future__ import annotations
 
 import os
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
@@ -313,26 +312,3 @@ def _numbers(entry: dict) -> dict:
     """The entry's numbers as logged metrics; its ``step`` is the log's own step column, not a metric."""
     return {k: float(v) for k, v in entry.items() if isinstance(v, (int, float)) and k != "step"}
 
-
-def build_logger(kind: str, run_dir: Path, hparams: dict):
-    """Lightning's logger for ``--logger`` (``csv``, ``tensorboard``, ``mlflow``; ``none`` gives False), writing
-    under ``run_dir/logs``, with the run's settings recorded as hyperparameters."""
-    from lightning.pytorch import loggers
-
-    save_dir = Path(run_dir) / "logs"
-    if kind == "none":
-        return False
-    if kind == "csv":
-        logger = loggers.CSVLogger(save_dir=str(run_dir), name="logs", version="csv")
-    elif kind == "tensorboard":
-        logger = loggers.TensorBoardLogger(save_dir=str(run_dir), name="logs", version="tensorboard",
-                                           default_hp_metric=False)
-    else:
-        logger = loggers.MLFlowLogger(experiment_name="medtrain", run_name=Path(run_dir).name,
-                                      tracking_uri=(save_dir / "mlruns").resolve().as_uri())
-    with warnings.catch_warnings():  # the CSV log is started here, where Lightning warns of an existing one
-        # "... exists and is not empty. Previous log files in this directory will be deleted": on --resume the file
-        # is started afresh and HistoryLogger writes the restored epochs to it again, so none is lost
-        warnings.filterwarnings("ignore", "Experiment logs directory .* exists and is not empty")
-        logger.log_hyperparams(hparams)
-    return logger

@@ -23,7 +23,8 @@ from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
 from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, RunCheckpoint,
                                          ShardBatches, SkipNonFiniteSteps, StopOnDivergence, WallTime,
-                                         WarmupEarlyStopping, build_logger)
+                                         WarmupEarlyStopping)
+from medtrain.training.loggers import build_logger
 from medtrain._progress import on_terminal
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank

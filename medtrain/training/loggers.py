@@ -1,0 +1,116 @@
+"""The Lightning logger a run asks for (``--logger``): a CSV file, a TensorBoard log whose HPARAMS tab holds the
+run's settings, or an MLflow run (in a SQLite store in the run folder unless ``MLFLOW_TRACKING_URI`` names one)."""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+from medtrain.errors import MedtrainError
+
+#: the per-epoch history numbers (:class:`medtrain.training.callbacks.HistoryLogger` logs them as scalars under
+#: these tags) that TensorBoard's HPARAMS tab shows beside each run's settings, at their latest epoch
+HPARAM_METRICS = ("val_auc", "val_acc", "val_loss", "train_loss")
+
+#: where ``--logger mlflow`` writes when MLFLOW_TRACKING_URI is unset: RUN/logs/<this>
+MLFLOW_DB = "mlflow.db"
+
+
+def build_logger(kind: str, run_dir: Path, hparams: dict):
+    """Lightning's logger for ``--logger`` (``csv``, ``tensorboard``, ``mlflow``; ``none`` gives False), writing
+    under ``run_dir/logs``, with the run's settings recorded as hyperparameters."""
+    from lightning.pytorch import loggers
+
+    if kind == "none":
+        return False
+    if kind == "mlflow":
+        return _mlflow_logger(run_dir, hparams)
+    if kind == "csv":
+        logger = loggers.CSVLogger(save_dir=str(run_dir), name="logs", version="csv")
+    else:
+        logger = loggers.TensorBoardLogger(save_dir=str(run_dir), name="logs", version="tensorboard",
+                                           default_hp_metric=False)
+    with warnings.catch_warnings():  # the CSV log is started here, where Lightning warns of an existing one
+        # "... exists and is not empty. Previous log files in this directory will be deleted": on --resume the file
+        # is started afresh and HistoryLogger writes the restored epochs to it again, so none is lost
+        warnings.filterwarnings("ignore", "Experiment logs directory .* exists and is not empty")
+        logger.log_hyperparams(hparams)  # hparams.yaml
+    if kind == "tensorboard":
+        _tensorboard_hparams(logger, hparams)
+    return logger
+
+
+def _tensorboard_hparams(logger, hparams: dict) -> None:
+    """The settings as TensorBoard's hparams summaries, declaring :data:`HPARAM_METRICS` as the run's metrics.
+
+    Lightning writes these only with metric values (``log_hyperparams(params, metrics)``, which also logs each
+    value as a scalar); with ``default_hp_metric=False`` and none it wrote only hparams.yaml, and the HPARAMS tab
+    was empty (user walkthrough). A placeholder value would add a false point at step 0 to the ``val_auc`` curve
+    and stay there in an interrupted run; declared without values, the tab reads each metric from the scalars
+    :class:`~medtrain.training.callbacks.HistoryLogger` logs every epoch, so it is right during training too."""
+    from lightning.pytorch.utilities import rank_zero_only
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+    if rank_zero_only.rank != 0:
+        return
+    # TensorBoard takes numbers, strings and booleans; anything else (None, a list, a dict) as its text
+    params = {k: v if isinstance(v, (bool, int, float, str)) else str(v) for k, v in hparams.items()}
+    writer = logger.experiment._get_file_writer()  # what Lightning's own log_hyperparams writes to
+    for summary in hparams_summaries(params, dict.fromkeys(HPARAM_METRICS, 0.0)):  # the values are not written
+        writer.add_summary(summary)
+    writer.flush()
+
+
+def mlflow_run_name(run_dir: Path) -> str:
+    """The MLflow run name: the run folder's last three parts ("sweep/lr=0.01/seed0", "cv/fold0"), so the runs of a
+    compare, a tune or a cross-validation that share one tracking server are told apart (the leaf alone,
+    "seed0", "fold0", was the same for many)."""
+    parts = [p for p in Path(run_dir).resolve().parts if p != Path(run_dir).resolve().anchor]
+    return "/".join(parts[-3:])
+
+
+@contextmanager
+def _quiet_store_creation():
+    """MLflow's "Creating initial MLflow database tables..." / "Updating database tables" and Lightning's
+    "Experiment with name medtrain not found. Creating it." go to the log of every fresh run folder's store: off
+    while the logger is made (warnings and errors still show)."""
+    names = ("mlflow.store.db.utils", "alembic", "lightning.pytorch.loggers.mlflow")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _mlflow_logger(run_dir: Path, hparams: dict):
+    """An MLflow run named :func:`mlflow_run_name` in experiment "medtrain", in the store MLFLOW_TRACKING_URI names
+    (a team server, one shared store) or else a SQLite store ``RUN/logs/mlflow.db`` (``mlflow ui
+    --backend-store-uri sqlite:///RUN/logs/mlflow.db``). The file store (``RUN/logs/mlruns``) it used had been put
+    in maintenance mode by MLflow 3, which refuses to open it without ``MLFLOW_ALLOW_FILE_STORE=true``: every
+    ``--logger mlflow`` run died with a traceback. Any error opening the store is one line."""
+    from lightning.pytorch import loggers
+
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    artifacts = None
+    if not uri:
+        logs = (Path(run_dir) / "logs").resolve()
+        logs.mkdir(parents=True, exist_ok=True)
+        # SQLAlchemy percent-decodes the path and ends it at a "?" (its options): those two escaped
+        uri = "sqlite:///" + (logs / MLFLOW_DB).as_posix().replace("%", "%25").replace("?", "%3F")
+        # beside the store, not MLflow's default ./mlruns in the current directory
+        artifacts = (logs / "mlartifacts").as_uri()
+    try:
+        with _quiet_store_creation():
+            logger = loggers.MLFlowLogger(experiment_name="medtrain", run_name=mlflow_run_name(run_dir),
+                                          tracking_uri=uri, artifact_location=artifacts)
+            logger.log_hyperparams(hparams)  # creates the experiment and the run: the store is reached here
+    except Exception as e:  # MLflow's, SQLAlchemy's, a server's: whatever the store raises, the user fixes
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise MedtrainError(f"--logger mlflow cannot use the tracking store {uri}: {first[:300]}") from e
+    return logger

@@ -1,0 +1,111 @@
+"""Where --logger mlflow and --logger tensorboard put what a user looks at: an MLflow run in a SQLite store in the
+run folder (or the store MLFLOW_TRACKING_URI names), named so that runs sharing a store are told apart, opened
+with any MLflow (3.x refuses its old file store); the run's settings in TensorBoard's HPARAMS tab."""
+import importlib.machinery
+import importlib.util
+
+import pytest
+
+import medtrain
+from medtrain.cli import main
+from medtrain.training.loggers import HPARAM_METRICS, build_logger
+from conftest import fast_config
+
+HP = {"lr": 0.01, "model": "resnet10_28_half", "epochs": 3, "augment": ["flip"], "fold": None}
+
+
+class FakeMLFlowLogger:
+    """Stands in for Lightning's MLFlowLogger (mlflow is not needed): records where it was asked to write."""
+    made = []
+
+    def __init__(self, experiment_name, run_name=None, tracking_uri=None, artifact_location=None, **_):
+        self.experiment_name, self.run_name, self.tracking_uri = experiment_name, run_name, tracking_uri
+        self.artifact_location, self.params = artifact_location, None
+        FakeMLFlowLogger.made.append(self)
+
+    def log_hyperparams(self, params):
+        self.params = params
+
+
+@pytest.fixture
+def fake_mlflow(monkeypatch):
+    from lightning.pytorch import loggers
+
+    FakeMLFlowLogger.made = []
+    monkeypatch.setattr(loggers, "MLFlowLogger", FakeMLFlowLogger)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return FakeMLFlowLogger
+
+
+def test_mlflow_writes_a_sqlite_store_in_the_run_folder_by_default(fake_mlflow, tmp_path):
+    run = tmp_path / "sweep" / "lr=0.01" / "seed0"
+    logger = build_logger("mlflow", run, HP)
+    db = (run / "logs" / "mlflow.db").resolve()
+    assert logger.tracking_uri == f"sqlite:///{db.as_posix()}" and logger.params == HP
+    assert logger.artifact_location == (run / "logs" / "mlartifacts").resolve().as_uri()  # not ./mlruns in the cwd
+    # the runs of a compare / tune / cross-validation are told apart, not all "seed0"
+    assert logger.run_name == "sweep/lr=0.01/seed0" and logger.experiment_name == "medtrain"
+
+
+def test_mlflow_uses_the_store_mlflow_tracking_uri_names(fake_mlflow, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000")
+    logger = build_logger("mlflow", tmp_path / "run", HP)
+    assert logger.tracking_uri == "http://mlflow.team:5000" and logger.artifact_location is None
+    assert not (tmp_path / "run" / "logs").exists()  # nothing of the store in the run folder
+
+
+def test_a_tracking_store_that_fails_is_one_line_and_exit_2(tiny_npz, tmp_path, monkeypatch, capsys):
+    from lightning.pytorch import loggers
+
+    class Refusing(FakeMLFlowLogger):
+        def log_hyperparams(self, params):
+            raise RuntimeError("The filesystem tracking backend is in maintenance mode\nsecond line")
+
+    monkeypatch.setattr(loggers, "MLFlowLogger", Refusing)
+    real = importlib.util.find_spec  # as if mlflow were installed
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: importlib.machinery.ModuleSpec("mlflow", None) if name == "mlflow"
+                        else real(name, *a))
+    code = main(["train", "--data", str(tiny_npz), "--logger", "mlflow", "--epochs", "1", "--accelerator", "cpu",
+                 "--model", "resnet10_28_half", "--no-progress", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "maintenance mode" in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (medtrain[mlflow])")
+def test_mlflow_run_is_readable_from_the_run_folders_store(tiny_npz, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "cv" / "lr=0.01" / "fold0"
+    m = medtrain.train(fast_config(tiny_npz, run, logger="mlflow", lr=2e-3), verbose=False)
+    client = MlflowClient(f"sqlite:///{(run / 'logs' / 'mlflow.db').resolve().as_posix()}")  # `mlflow ui` reads it
+    (found,) = client.search_runs([client.get_experiment_by_name("medtrain").experiment_id])
+    assert found.info.run_name == "cv/lr=0.01/fold0" and float(found.data.params["lr"]) == 2e-3
+    aucs = [x.value for x in client.get_metric_history(found.info.run_id, "val_auc")]
+    assert aucs == pytest.approx([h["val_auc"] for h in m["history"]], abs=1e-6)
+    assert not {"mlruns", "mlartifacts", "mlflow.db"} & {p.name for p in tmp_path.iterdir()}  # none in the cwd
+
+
+def test_tensorboard_hparams_tab_holds_the_runs_settings_and_metrics(tiny_npz, tmp_path):
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+    from tensorboard.plugins.hparams import metadata
+
+    run = tmp_path / "run"
+    m = medtrain.train(fast_config(tiny_npz, run, logger="tensorboard", lr=2e-3, epochs=2), verbose=False)
+    mux = EventMultiplexer()
+    mux.AddRunsFromDirectory(str(run / "logs"))
+    mux.Reload()
+    content = mux.PluginRunToTagToContent(metadata.PLUGIN_NAME)
+    assert content, "no hparams summaries: TensorBoard's HPARAMS tab is empty"
+    (tags,) = content.values()
+    experiment = metadata.parse_experiment_plugin_data(tags[metadata.EXPERIMENT_TAG])
+    session = metadata.parse_session_start_info_plugin_data(tags[metadata.SESSION_START_INFO_TAG])
+    assert session.hparams["lr"].number_value == 2e-3 and session.hparams["epochs"].number_value == 2
+    assert session.hparams["model"].string_value == "resnet10_28_half"
+    assert [mi.name.tag for mi in experiment.metric_infos] == list(HPARAM_METRICS)
+    # the tab reads each metric's latest scalar: the last epoch's validation AUC, one point per epoch
+    (name,) = content
+    aucs = [e.value for e in mux.Scalars(name, "val_auc")]
+    assert aucs == pytest.approx([h["val_auc"] for h in m["history"]], abs=1e-6)
