@@ -200,3 +200,26 @@ def file_size_limit(nbytes: int):
         yield
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def _interrupt_callback():
+    import lightning.pytorch as pl
+
+    class InterruptAt(pl.Callback):
+        """Ctrl-C (or the scheduler's SIGTERM, which the CLI turns into it) in the middle of epoch ``epoch``
+        (0-based): the epochs before it finished and are in ``last.ckpt``."""
+
+        def __init__(self, epoch):
+            self.epoch = epoch
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.current_epoch == self.epoch and batch_idx == 1:
+                raise KeyboardInterrupt  # what Ctrl-C raises
+
+    return InterruptAt
+
+
+def __getattr__(name):  # `from conftest import InterruptAt` without importing Lightning for every test file
+    if name == "InterruptAt":
+        return _interrupt_callback()
+    raise AttributeError(name)

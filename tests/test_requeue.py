@@ -4,13 +4,12 @@ finished; a run of other settings is refused, naming them (the requeued command 
 holds a run", exit 2, as `compare`, `train --folds` and `tune` are not; /tmp/walk_batch)."""
 from __future__ import annotations
 
-import lightning.pytorch as pl
 import pytest
 
 import medtrain
 from medtrain import api, rundir
 from medtrain.errors import TrainingInterrupted
-from conftest import make_npz, run_cli
+from conftest import InterruptAt, make_npz, run_cli
 
 EPOCHS = 3
 
@@ -23,17 +22,6 @@ def data(tmp_path):
 def _argv(data, out, epochs=EPOCHS):
     return ["train", "--data", data, "--out", out, "--epochs", epochs, "--model", "resnet10_28_half", "--flip",
             "false", "--batch-size", 16, "--bootstrap", 0, "--no-progress"]
-
-
-class InterruptAt(pl.Callback):
-    """Ctrl-C (or the scheduler's SIGTERM, which the CLI turns into it) in the middle of an epoch."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == self.epoch and batch_idx == 1:
-            raise KeyboardInterrupt
 
 
 def _stopped(monkeypatch, epoch):

@@ -4,30 +4,20 @@ import signal
 import sys
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 
 from medtrain import _io, api
 from medtrain.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import make_npz  # noqa: E402
-
-
-class InterruptAfter(pl.Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == self.epoch and batch_idx == 1:
-            raise KeyboardInterrupt  # what Ctrl-C raises
+from conftest import InterruptAt, make_npz  # noqa: E402
 
 
 def _interrupt_training(monkeypatch, epoch):
     real = api.fit
 
     def fit(*a, callbacks=None, **k):
-        return real(*a, callbacks=[*(callbacks or []), InterruptAfter(epoch)], **k)
+        return real(*a, callbacks=[*(callbacks or []), InterruptAt(epoch)], **k)
 
     monkeypatch.setattr(api, "fit", fit)
 

@@ -14,19 +14,10 @@ import pytest
 import medtrain
 from medtrain import api, rundir
 from medtrain import config as config_mod
-from conftest import fast_config, make_npz, run_cli
+from conftest import InterruptAt, fast_config, make_npz, run_cli
 
 FAST = ["--model", "resnet10_28_half", "--batch-size", "32", "--bootstrap", "0", "--schedule", "none",
         "--accelerator", "cpu", "--precision", "32-true"]
-
-
-class InterruptAfter(pl.Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == self.epoch and batch_idx == 1:
-            raise KeyboardInterrupt  # what Ctrl-C (or SIGTERM, on the command line) raises
 
 
 class SlurmWarningSignal(pl.Callback):
@@ -90,7 +81,7 @@ def test_a_resumed_run_gives_no_false_warning_of_deleted_logs(tiny_npz, tmp_path
     # with site-packages paths, on every --resume
     kw = dict(epochs=2)
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, tmp_path / "r", **kw), verbose=False, callbacks=[InterruptAfter(1)])
+        medtrain.train(fast_config(tiny_npz, tmp_path / "r", **kw), verbose=False, callbacks=[InterruptAt(1)])
     recwarn.clear()
     capsys.readouterr()
     medtrain.train({"progress": False}, resume=tmp_path / "r", verbose=False)
@@ -106,7 +97,7 @@ def _interrupt_pilots(monkeypatch):
 
     def fit(cfg, splits, run_dir, *a, **k):
         if rundir.PILOT_DIR in run_dir.parts:
-            k["callbacks"] = [*(k.get("callbacks") or []), InterruptAfter(0)]
+            k["callbacks"] = [*(k.get("callbacks") or []), InterruptAt(0)]
         return real(cfg, splits, run_dir, *a, **k)
 
     monkeypatch.setattr(api, "fit", fit)

@@ -15,18 +15,9 @@ import torch
 import medtrain
 from medtrain.cli import main as cli_main
 from medtrain.models.weights import load_state
-from conftest import fast_config
+from conftest import InterruptAt, fast_config
 
 EPOCHS = 4
-
-
-class InterruptAfter(pl.Callback):
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == self.epoch and batch_idx == 1:
-            raise KeyboardInterrupt  # what Ctrl-C raises, here in the middle of an epoch
 
 
 def _same_run(a_dir, b_dir):
@@ -48,7 +39,7 @@ def test_ctrl_c_then_resume_equals_uninterrupted_run(tiny_npz, tmp_path, ema):
     kw = dict(epochs=EPOCHS, schedule="onecycle", augment="flip,shift", dropout=0.2, ema=ema)
     medtrain.train(fast_config(tiny_npz, tmp_path / "straight", **kw), verbose=False)
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", **kw), verbose=False, callbacks=[InterruptAfter(2)])
+        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", **kw), verbose=False, callbacks=[InterruptAt(2)])
     assert not (tmp_path / "cut" / "metrics.json").exists()
     # the epoch in progress (2) is lost, the finished ones are kept
     assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
@@ -69,7 +60,7 @@ def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(tiny_np
     t = time.perf_counter()
     with pytest.raises(medtrain.MedtrainError, match="--resume"):  # epochs 0 and 1 take >= 1 s each, then Ctrl-C
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=EPOCHS), verbose=False,
-                       callbacks=[SlowEpochs(1.0), InterruptAfter(2)])
+                       callbacks=[SlowEpochs(1.0), InterruptAt(2)])
     first = time.perf_counter() - t
     t = time.perf_counter()
     m = medtrain.train({"progress": False}, resume=tmp_path / "cut", verbose=False)
@@ -89,7 +80,7 @@ def test_a_resumed_run_records_the_call_it_started_with_and_warns_of_another_thr
     monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=EPOCHS), verbose=False,
-                       callbacks=[InterruptAfter(2)])
+                       callbacks=[InterruptAt(2)])
     monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--resume", "cut"])
     torch.set_num_threads(threads + 1)
     try:
@@ -111,7 +102,7 @@ def test_a_checkpoint_of_an_older_medtrain_resumes_with_its_first_call_unknown(t
     monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=EPOCHS), verbose=False,
-                       callbacks=[InterruptAfter(2)])
+                       callbacks=[InterruptAt(2)])
     last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
     state = torch.load(last, map_location="cpu", weights_only=True)
     key = next(k for k in state["callbacks"] if "WallTime" in k)
@@ -215,7 +206,7 @@ def test_a_damaged_resume_state_is_one_clear_error(tiny_npz, tmp_path, damage):
     # a cut-short last.ckpt or choices.json had been a 30-60 line traceback
     run = tmp_path / "cut"
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, run, epochs=EPOCHS), verbose=False, callbacks=[InterruptAfter(2)])
+        medtrain.train(fast_config(tiny_npz, run, epochs=EPOCHS), verbose=False, callbacks=[InterruptAt(2)])
     last = run / "checkpoints" / "last.ckpt"
     if damage == "choices":
         (run / "choices.json").write_text('{"flip": {"cho')
@@ -233,7 +224,7 @@ def test_a_run_being_trained_is_not_trained_again_by_a_second_process(tiny_npz, 
 
     run = tmp_path / "cut"
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, run, epochs=EPOCHS), verbose=False, callbacks=[InterruptAfter(2)])
+        medtrain.train(fast_config(tiny_npz, run, epochs=EPOCHS), verbose=False, callbacks=[InterruptAt(2)])
     before = (run / "checkpoints" / "last.ckpt").read_bytes()
     with rundir.training_lock(run):  # what the other process holds while it trains
         config = (run / "config.yaml").read_bytes()

@@ -6,13 +6,12 @@ import json
 import shutil
 import warnings
 
-import lightning.pytorch as pl
 import pytest
 import torch
 
 import medtrain
 from medtrain.models.weights import load_state
-from conftest import fast_config, make_npz
+from conftest import InterruptAt, fast_config, make_npz
 
 EPOCHS = 3
 #: val_acc reaches 1.0 in epoch 1 and again in epoch 2 (a tie is no improvement): the best epoch (1) is not the
@@ -20,17 +19,6 @@ EPOCHS = 3
 SETTINGS = dict(epochs=EPOCHS, monitor="val_acc", checkpoint="best")
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class InterruptAt(pl.Callback):
-    """Ctrl-C in the middle of epoch ``epoch`` (the epochs before it finished and checkpointed)."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == self.epoch and batch_idx == 1:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import lightning.pytorch as pl
 import pytest
 import torch
 
@@ -16,20 +15,9 @@ import medtrain
 from medtrain.models.weights import load_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import fast_config, make_npz  # noqa: E402
+from conftest import InterruptAt, fast_config, make_npz  # noqa: E402
 
 EPOCHS = 3
-
-
-class InterruptAfter(pl.Callback):
-    """Ctrl-C in the middle of epoch ``epoch`` (0-based): the epochs before it are in last.ckpt."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.current_epoch == self.epoch and batch_idx == 1:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +36,7 @@ def _fine_tune(data, src, out, **kw):
 
 def _interrupted(data, src, out, **kw):
     with pytest.raises(medtrain.MedtrainError, match="--resume"):
-        medtrain.train(_fine_tune(data, src, out, **kw), verbose=False, callbacks=[InterruptAfter(1)])
+        medtrain.train(_fine_tune(data, src, out, **kw), verbose=False, callbacks=[InterruptAt(1)])
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # after epoch 1
 
 
