@@ -223,3 +223,33 @@ def __getattr__(name):  # `from conftest import InterruptAt` without importing L
     if name == "InterruptAt":
         return _interrupt_callback()
     raise AttributeError(name)
+
+
+class HtmlTables:
+    """Every ``<table>`` of an HTML page as rows of cell texts (whitespace collapsed): ``HtmlTables(html).tables``."""
+
+    def __init__(self, html: str):
+        from html.parser import HTMLParser
+
+        tables, cell = [], [None]
+
+        class _Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                if tag == "table":
+                    tables.append([])
+                elif tag == "tr" and tables:
+                    tables[-1].append([])
+                elif tag in ("td", "th"):
+                    cell[0] = []
+
+            def handle_endtag(self, tag):
+                if tag in ("td", "th") and cell[0] is not None:
+                    tables[-1][-1].append(" ".join("".join(cell[0]).split()))
+                    cell[0] = None
+
+            def handle_data(self, data):
+                if cell[0] is not None:
+                    cell[0].append(data)
+
+        _Parser().feed(html)
+        self.tables = tables

@@ -15,6 +15,8 @@ from PIL import Image
 from medtrain.reports import plots
 from medtrain.reports.html import run_report, write_comparison_report, write_crossval_report
 
+from conftest import HtmlTables
+
 
 class _Page(HTMLParser):
     """The ``src``/``href`` of every element and the text of the page."""
@@ -210,32 +212,6 @@ def test_run_report_shows_the_choices_made_on_validation_with_their_numbers(figu
     assert "class_weights prior-adjusted validation accuracy val_acc: balanced 0.810, prior-adjusted 0.860" in text
 
 
-class _Tables(HTMLParser):
-    """Every ``<table>`` of a page as rows of cell texts (whitespace collapsed)."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.tables, self.cell = [], None
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self.cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self.tables[-1][-1].append(" ".join("".join(self.cell).split()))
-            self.cell = None
-
-    def handle_data(self, data):
-        if self.cell is not None:
-            self.cell.append(data)
-
-
 RETINA = ["DR_with_macular_edema", "age_related_macular_degeneration_dry", "age_related_macular_degeneration_wet",
           "choroidal_nevus", "coats_disease", "epiretinal_membrane", "glaucoma_suspect", "hypertensive_retinopathy",
           "macular_hole", "mild_NPDR", "moderate_NPDR", "myopic_maculopathy", "no_DR", "optic_disc_drusen",
@@ -244,7 +220,7 @@ RETINA = ["DR_with_macular_edema", "age_related_macular_degeneration_dry", "age_
 
 
 def _data_table(html: str) -> list:
-    return next(t for t in _Tables(html).tables if t[0][0] in ("split", "class", "label"))
+    return next(t for t in HtmlTables(html).tables if t[0][0] in ("split", "class", "label"))
 
 
 def test_data_table_of_many_classes_lists_classes_as_rows_not_one_column_each(figures):
@@ -274,7 +250,7 @@ def test_a_class_without_an_interval_shows_a_dash_for_it_and_says_why(figures):
         m["test"]["per_class"]["normal"]["auc"] = float("nan")  # an undefined value keeps its plain dash
         m["test"]["per_class"]["normal"]["auc_ci"] = undefined
         html = run_report({}, m, figures)
-        rows = {r[0]: r for r in next(t for t in _Tables(html).tables if t[0][0] == "class")[1:]}
+        rows = {r[0]: r for r in next(t for t in HtmlTables(html).tables if t[0][0] == "class")[1:]}
         assert rows["pneumonia"] == ["pneumonia", "1", "0.800 [–]", "0.850 [–]", "0.770 [–]", "0.900 [–]"]
         assert rows["normal"][2:] == ["0.800 [0.600, 0.900]", "0.750 [0.512, 0.876]", "0.770 [0.600, 0.880]", "–"]
         text = " ".join(" ".join(_Page(html).text).split())

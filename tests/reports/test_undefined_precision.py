@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ from sklearn.metrics import precision_recall_fscore_support
 from medtrain import metrics
 from medtrain._io import write_json
 from medtrain.reports.html import run_report
+
+from conftest import HtmlTables
 
 NAMES = {"0": "benign", "1": "malignant", "2": "normal"}
 
@@ -27,35 +28,10 @@ def _never_normal():
     return y, s
 
 
-class _Rows(HTMLParser):
-    """The per-class table's rows as ``{class: [cell texts]}``."""
-
-    def __init__(self, html: str):
-        super().__init__()
-        self.tables, self._cell = [], None
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[-1][-1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-    def per_class(self) -> dict:
-        table = next(t for t in self.tables if t and t[0][:3] == ["class", "support", "precision"])
-        return {r[0]: dict(zip(table[0], r)) for r in table[1:]}
-
+def _per_class(html: str) -> dict:
+    """The per-class table's rows as ``{class: {column: cell text}}``."""
+    table = next(t for t in HtmlTables(html).tables if t and t[0][:3] == ["class", "support", "precision"])
+    return {r[0]: dict(zip(table[0], r)) for r in table[1:]}
 
 def _report(test: dict) -> str:
     m = {"dataset": "mydata", "model": "resnet18_28", "seed": 0, "task": "multi-class", "history": [],
@@ -97,7 +73,7 @@ def test_metrics_json_records_null_and_the_report_a_dash_for_an_undefined_precis
     # the page, from the dict in memory (as a run renders it) and from metrics.json read back, says the same
     for source in (test, saved):
         html = _report(source)
-        rows = _Rows(html).per_class()
+        rows = _per_class(html)
         assert rows["normal"]["precision"] == "–"
         assert rows["normal"]["recall"].startswith("0.000") and rows["normal"]["F1"].startswith("0.000")
         assert rows["benign"]["precision"].startswith(f"{saved['per_class']['benign']['precision']:.3f}")
