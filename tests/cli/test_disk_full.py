@@ -114,7 +114,9 @@ def test_eval_in_a_full_run_folder_is_one_line_and_changes_no_file(capsys, train
     before = _files(run)
     with file_size_limit(256):
         code, _, err = run_cli(capsys, "eval", run)
-    assert code == 2 and one_error_line(err) == f"medtrain: error: cannot write {run}/eval_test.json: File too large"
+    assert code == 2 and one_error_line(err) == (f"medtrain: error: cannot write {run}/eval_test.json (File too large); "
+                                                 "the evaluation printed above is complete: only this file of it is "
+                                                 "missing")
     assert _files(run) == before
 
 
