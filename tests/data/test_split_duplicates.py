@@ -75,7 +75,8 @@ def test_data_without_copies_split_exactly_as_before():
             assert (_s(r.assign), _s(r.folds)) == (BEFORE[f"fold{k}"], BEFORE["folds"])
 
 
-def test_a_folder_without_copies_splits_exactly_as_before(tmp_path):
+def test_a_folder_without_copies_splits_exactly_as_before(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))  # the mapped store's cache, not the user's
     root = _folder(tmp_path / "d")
     for store in ("memory", "mmap"):
         assert _s(load_folder(root, seed=1, store=store).record.assign) == FOLDER_BEFORE[None]
