@@ -36,6 +36,7 @@ def load_splits(config) -> Splits:
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
         _refuse_group_column(group_column, f"MedMNIST set {config.dataset}")
+        _refuse_image_size(config, f"MedMNIST set {config.dataset} (its --size picks 28, 64, 128 or 224 pixels)")
         return official_splits(load_medmnist(config.dataset, config.size, config.data_dir, store=store), folds, fold,
                                config.seed)
     p = Path(config.data)
@@ -57,6 +58,7 @@ def load_splits(config) -> Splits:
     if suffix == ".npz":
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
         _refuse_group_column(group_column, f"{p}, a .npz of fixed-size arrays")
+        _refuse_image_size(config, f"{p}, a .npz of fixed-size arrays (resize them before saving)")
         return official_splits(load_npz(p, store=store), folds, fold, config.seed)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
@@ -73,6 +75,13 @@ def _refuse_volume_settings(config, spacing, window, what: str) -> None:
     for key, value in (("spacing", spacing), ("window", window)):
         if value is not None:
             raise MedtrainError(f"--{key} {getattr(config, key)} applies to DICOM/NIfTI data only, not to {what}")
+
+
+def _refuse_image_size(config, what: str) -> None:
+    """--image-size resizes images read from files; MedMNIST and .npz arrays come at their size, and a
+    walkthrough's --image-size 32 had trained at 28 pixels without a word (and been recorded as 32)."""
+    if getattr(config, "image_size", None) is not None:
+        raise MedtrainError(f"--image-size {config.image_size} applies to image folders and CSVs only, not to {what}")
 
 
 def _refuse_group_column(group_column, what: str) -> None:

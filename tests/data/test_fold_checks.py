@@ -116,3 +116,13 @@ def test_each_fold_s_splits_name_their_images_as_splits_csv_does(tiny_npz):
     assert s.test.sources == [f"test/{i}" for i in range(32)]
     plain = load_splits(_config(tiny_npz, 0, None))  # without folds: no sources, files name the index as before
     assert plain.test.sources is None and plain.val.sources is None
+
+
+def test_image_size_on_arrays_that_come_at_their_size_is_refused_not_ignored(tmp_path):
+    """--image-size 32 on a .npz had trained at 28 pixels and recorded 32."""
+    from medtrain import config as config_mod
+    from conftest import make_npz
+
+    data = make_npz(tmp_path / "tiny.npz")
+    with pytest.raises(MedtrainError, match=r"--image-size 32 applies to image folders and CSVs only, not to .*\.npz"):
+        load_splits(config_mod.resolve({"data": str(data), "image_size": 32}))
