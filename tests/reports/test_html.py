@@ -488,3 +488,13 @@ def test_a_wilson_acc_interval_gives_the_reason_that_holds(figures):
     page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
     assert "each class's test images are all classified right or all wrong" in page
     assert "calls every image one class" not in page
+
+
+def test_an_mc_dropout_run_says_its_choices_were_scored_with_its_passes(figures):
+    """The page had said the choices were decided by the deterministic network; TTA and the class weighting are
+    scored with the MC passes, as the run predicts (training/choices.py)."""
+    m = _metrics()
+    m["test"]["mc_dropout"] = {"passes": 8, "n_uncertain": 8, "error_uncertain": 0.5, "n_rest": 72, "error_rest": 0.1}
+    page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
+    assert "TTA and the class weighting by these averaged passes on validation" in page
+    assert "the choices were decided by the deterministic network" not in page
