@@ -112,3 +112,17 @@ def test_a_value_in_an_error_is_shown_shortened_and_the_key_named(tmp_path, caps
         resolve({"augment_params": {"cutout_p": [1, 2, 3, 4, 5, float("nan")]}})
     with pytest.raises(MedtrainError, match=r"^lr: cannot read '1{10,}\.\.\.1{10,}x' as float$"):
         resolve({"lr": "1" * 10**6 + "x"})
+
+
+def test_a_policy_file_among_the_augmentations_is_recorded_absolutely(tmp_path, monkeypatch):
+    """config.yaml had kept `augment: [flip, pol/ra.yaml]`: --resume from another folder could not find the policy,
+    while the data path, recorded absolutely, was found."""
+    from medtrain import config as config_mod
+
+    (tmp_path / "pol").mkdir()
+    (tmp_path / "pol" / "ra.yaml").write_text("policy: []\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = config_mod.resolve({"augment": ["flip", "pol/ra.yaml"]})
+    assert cfg.augment == ["flip", str(tmp_path / "pol" / "ra.yaml")]
+    monkeypatch.chdir(tmp_path / "pol")  # read back elsewhere: the same file
+    assert config_mod.resolve({"augment": cfg.augment}).augment == cfg.augment
