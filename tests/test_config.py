@@ -123,6 +123,6 @@ def test_a_policy_file_among_the_augmentations_is_recorded_absolutely(tmp_path, 
     (tmp_path / "pol" / "ra.yaml").write_text("policy: []\n")
     monkeypatch.chdir(tmp_path)
     cfg = config_mod.resolve({"augment": ["flip", "pol/ra.yaml"]})
-    assert cfg.augment == ["flip", str(tmp_path / "pol" / "ra.yaml")]
+    assert list(cfg.augment) == ["flip", str(tmp_path / "pol" / "ra.yaml")]
     monkeypatch.chdir(tmp_path / "pol")  # read back elsewhere: the same file
     assert config_mod.resolve({"augment": cfg.augment}).augment == cfg.augment

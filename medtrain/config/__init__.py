@@ -55,9 +55,9 @@ def resolve(*layers: dict | None) -> Config:
         if isinstance(value, str) and value and os.path.exists(os.path.expanduser(value)):
             merged[key] = os.path.abspath(os.path.expanduser(value))
     if isinstance(merged.get("augment"), (list, tuple)):  # a policy YAML among the ops: named absolutely as well
-        merged["augment"] = [os.path.abspath(os.path.expanduser(a)) if isinstance(a, str)
-                             and a.lower().endswith((".yaml", ".yml")) and os.path.exists(os.path.expanduser(a))
-                             else a for a in merged["augment"]]
+        merged["augment"] = type(merged["augment"])(
+            os.path.abspath(os.path.expanduser(a)) if isinstance(a, str) and a.lower().endswith((".yaml", ".yml"))
+            and os.path.exists(os.path.expanduser(a)) else a for a in merged["augment"])
     for key in ("out", "data_dir"):  # "~/runs/a" quoted or from a YAML file: the home folder, as the shell would
         if isinstance(merged.get(key), str) and merged[key].startswith("~"):
             merged[key] = os.path.expanduser(merged[key])
