@@ -121,11 +121,20 @@ def _one_member(state: dict, val_auc: list | None, origin: str) -> tuple[dict, s
             f"{origin} (the network a linear probe was fitted on)"
     members = sorted({int(k.split(".")[1]) for k in state if k.startswith("members.")})
     if not members:
-        return state, origin
+        return _backbone_of(state), origin
     best = max(members, key=lambda i: val_auc[i]) if val_auc and len(val_auc) == len(members) else members[0]
     prefix = f"members.{best}."
     one = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    return one, f"{origin} (member {best} of an ensemble of {len(members)})"
+    return _backbone_of(one), f"{origin} (member {best} of an ensemble of {len(members)})"
+
+
+def _backbone_of(state: dict) -> dict:
+    """A network with a custom head (``models.heads.WithHead``: ``backbone.*`` + ``head.*``, what a run with
+    ``--head``/``--dropout-kind``/MC dropout saves) as its backbone's own keys: transfer takes the backbone, the
+    head is always new (as a source it was 'a different architecture'; a user walkthrough). Else unchanged."""
+    if any(k.startswith("backbone.") for k in state) and all(k.startswith(("backbone.", "head.")) for k in state):
+        return {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    return state
 
 
 @contextlib.contextmanager
@@ -274,16 +283,20 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
     conv_key = first_conv_name(model) + ".weight"
     head = classifier_prefix(model)
     out, info = {}, {"first_conv": "kept", "head": f"new {head} (random init, {_out_dim(target, head)} outputs)"}
+    # a target with a custom head (models.heads.WithHead) names its network's weights backbone.*; a source is
+    # read as a plain network's keys (_backbone_of), so they are looked up without that prefix
+    inner = "backbone." if isinstance(getattr(model, "backbone", None), nn.Module) and head == "head" else ""
     missing = []
     for k, v in target.items():
         if k.endswith("_extra_state"):
             continue
         if k == head or k.startswith(head + "."):
             continue
-        if k not in state:
+        key = k[len(inner):] if inner and k.startswith(inner) and k not in state else k
+        if key not in state:
             missing.append(k)
             continue
-        w = state[k]
+        w = state[key]
         if k == conv_key and w.shape[1] != v.shape[1]:
             how = "sum" if v.shape[1] == 1 else f"repeat/{v.shape[1]}"
             info["first_conv"] = f"{w.shape[1]}->{v.shape[1]} ({how})"
