@@ -43,7 +43,7 @@ HELP = {
                       "validation ACC says so), true, false, or the rule auto chose pinned: prior-adjusted or "
                       "val-fitted"),
     "flip": "flips in training and TTA: auto (off for left/right labels, else decided by pilot runs on validation), "
-            "true or false",
+            "true or false (false refuses a flipped --tta; true with no flip in --augment flips at test time only)",
     "accelerator": "cpu, gpu, mps or auto",
     "devices": "devices per node: a number (GPUs; on CPU, processes, at most one per core), auto, -1 (all) or "
                "indices 0,1",

@@ -33,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
         closing(Path(args.resume))
         return 0
     cfg = config_mod.resolve(from_file, flags)
-    if "milestones" in flags:  # typed here and read by nothing; a config file's (a compare cell's) is kept
-        config_mod.check_read(cfg)
+    # typed here and read by nothing (milestones off multistep, a linear probe's training flags); a config
+    # file's (a compare cell's) is kept
+    config_mod.check_read(cfg, flags)
     out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
     if cfg.folds and cfg.fold is None:  # every fold, then the cross-validation summary
         from medtrain.crossval import cross_validate

@@ -1,12 +1,13 @@
 """The checks of a resolved :class:`Config`: ranges, names, and the settings that exclude each other."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 
 from medtrain.config.settings import (CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS, LOGGERS, MONITORS,
                                       OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES,
-                                      STRATEGIES, TTA_MODES, Config)
+                                      STRATEGIES, TTA_MODES, KEYS, Config)
 from medtrain.errors import MedtrainError, suggest
 
 
@@ -102,6 +103,9 @@ def validate(c: Config) -> None:
         raise suggest(c.tta, TTA_MODES, "test-time augmentation")
     if c.flip not in CHOICES:
         raise suggest(c.flip, CHOICES, "flip")
+    need(c.flip != "false" or c.tta not in FLIPPED_TTA,
+         f"flip false turns flips off in training and TTA, but tta {c.tta} flips the test images: give --tta none "
+         "or shift, or --flip true/auto")
     if c.class_weights not in CHOICES + CLASS_WEIGHT_RULES:
         raise suggest(c.class_weights, CHOICES + CLASS_WEIGHT_RULES, "class_weights")
     need(c.class_weights not in CLASS_WEIGHT_RULES or c.transfer != "linear-probe",
@@ -150,12 +154,57 @@ def _devices_ok(d) -> bool:
     return False
 
 
-def check_read(c: Config) -> None:
+#: Test-time augmentations that flip the images (what ``flip: false`` says is off).
+FLIPPED_TTA = ("hflip", "flip", "hflip-shift", "flip-shift")
+
+#: Settings a linear probe never reads (:func:`medtrain.training.probe.fit_probe`: frozen codes, extracted once in
+#: eval mode, and a scikit-learn classifier whose C is chosen on validation): no optimiser, schedule, epochs or batches
+#: of a training loop, no augmentation (its flip choice is "trains no augmentation"), no dropout or head of the network
+#: (the codes are the head's input, taken in eval mode), no class weights. ``members``, ``mc_dropout`` and the
+#: class-weight rules are refused for a probe in :func:`validate` already.
+PROBE_UNREAD = ("optimizer", "lr", "momentum", "weight_decay", "decay_norm_and_bias", "schedule", "milestones",
+                "epochs", "batch_size", "label_smoothing", "ema", "checkpoint", "early_stop", "patience", "min_delta",
+                "early_stop_warmup", "augment", "augment_params", "cutmix_alpha", "mixup_alpha", "erasing_p",
+                "aa_policy", "ra_n", "ra_m", "flip", "class_weights", "dropout", "drop_path", "dropout_kind", "head",
+                "anneal_epochs")
+
+
+def _default(key: str):
+    f = KEYS[key]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def check_probe_read(c: Config, given) -> None:
+    """Refuse, for ``transfer: linear-probe``, a setting of ``given`` (the keys the user typed) changed from its
+    default that the probe never reads (:data:`PROBE_UNREAD`): ``--ema 0.5`` or ``--class-weights true`` had been
+    accepted, recorded and ignored (the latter recorded as "pinned"). Only typed keys, as in :func:`check_read`:
+    a grid's or a saved config's settings apply to the cells and runs that read them."""
+    if c.transfer != "linear-probe":
+        return
+    keys = {k.replace("-", "_") for k in given}
+    unread = [k for k in PROBE_UNREAD if k in keys and _same(getattr(c, k)) != _same(_default(k))]
+    if unread:
+        shown = ", ".join(f"--{k.replace('_', '-')}" for k in unread)
+        them, they = ("it", "it") if len(unread) == 1 else ("them", "they")
+        raise MedtrainError(f"{shown}: a linear probe (--transfer linear-probe: frozen codes and a scikit-learn "
+                            f"classifier, no training loop) does not read {them}; {they} would be recorded but not used")
+
+
+def _same(v):
+    return tuple(v) if isinstance(v, (list, tuple)) else v
+
+
+def check_read(c: Config, given=None) -> None:
     """Refuse a setting changed from its default that the run's other settings never read: ``milestones``
     under a schedule other than multistep (it had been recorded and ignored, as ``--aa-policy`` without
-    autoaugment is refused). Checked where ``train`` is given the flag, not in :func:`validate`: a grid's setting
+    autoaugment is refused); with ``given`` (the keys typed), also :func:`check_probe_read`, and milestones only
+    when typed. Checked where ``train`` is given the flag, not in :func:`validate`: a grid's setting
     applies to the cells that read it (``--vary schedule=onecycle,multistep --milestones 0.3``), and a saved
     config (a compare cell's ``config.yaml``) must stay loadable and trainable."""
+    if given is not None:
+        check_probe_read(c, given)
+    if given is not None and "milestones" not in given:
+        return
     if c.schedule != "multistep" and tuple(c.milestones) != tuple(Config.milestones):
         raise MedtrainError(f"--milestones {','.join(f'{m:g}' for m in c.milestones)}: schedule {c.schedule} does "
                             "not read them (only multistep does); they would be recorded but not used")

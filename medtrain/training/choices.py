@@ -116,6 +116,8 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
         return {"chosen": False, "how": "a linear probe trains no augmentation"}
+    if cfg.flip == "true" and not flips:  # "pinned (--flip)" had been recorded with nothing flipped in training
+        return {"chosen": True, "how": "pinned (--flip), but no flip in the augmentation: test-time flips only"}
     if cfg.flip != "auto":
         return {"chosen": cfg.flip == "true", "how": "pinned (--flip)"}
     side = lateral_labels(splits.label_names)
@@ -202,10 +204,13 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
     ``prior-adjusted`` or ``val-fitted`` (``CLASS_WEIGHT_RULES``) that rule is applied without a choice, its validation
     figures recorded as auto's are. Modifies ``module``'s classifier in place."""
     pinned = cfg.class_weights in CLASS_WEIGHT_RULES
+    if cfg.transfer == "linear-probe":  # before the pinned values: "true" had been recorded as balanced, unapplied
+        how = "a linear probe's classifier is not trained with class weights"
+        if cfg.class_weights in ("true", "false"):
+            how += f" (--class-weights {cfg.class_weights} not applied)"
+        return {"chosen": "plain", "how": how}
     if cfg.class_weights in ("true", "false"):
         return {"chosen": "balanced" if cfg.class_weights == "true" else "plain", "how": "pinned (--class-weights)"}
-    if cfg.transfer == "linear-probe":
-        return {"chosen": "plain", "how": "a linear probe's classifier is not trained with class weights"}
     linear = final_linear(module.model, splits.num_classes)
     if linear is None:
         return {"chosen": "balanced", "how": "the classifier ends in no linear layer to adjust"}
