@@ -24,7 +24,7 @@ from medtrain.config import Config
 from medtrain.data import Split, load_splits
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
-from medtrain.evaluation.written import score_split, write_scores
+from medtrain.runscores import score_split, write_scores
 from medtrain.operating_point import positive_index
 from medtrain.runmodel import float32_default, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL

@@ -25,7 +25,7 @@ from medtrain.data import Split
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
-from medtrain.evaluation.written import score_and_keep, write_eval_predictions, write_scores
+from medtrain.runscores import score_and_keep, write_eval_predictions, write_scores
 from medtrain.predict_inputs import conform, iter_inputs
 from medtrain.rundir import run_splits
 from medtrain.runmodel import RunModel, load_run_module

@@ -25,7 +25,7 @@ import numpy as np
 from medtrain import metrics as M
 from medtrain._predictions_csv import read_saved
 from medtrain.errors import MedtrainError
-from medtrain.evaluation.written import write_eval_file
+from medtrain.runscores import write_eval_file
 from medtrain.external import evaluate_external, external_name
 from medtrain.intervals import FEW_FOR_AUC, repeated
 from medtrain.rundir import load_config, read_metrics

@@ -225,7 +225,7 @@ def test_an_out_inside_the_image_folder_is_refused(tmp_path, capsys, inside):
 def test_eval_of_a_run_folder_it_cannot_write_still_prints_the_result(trained_run, capsys, monkeypatch):
     # an archived or a colleague's run: the whole evaluation ran, then the error, and the numbers were lost
     from medtrain.errors import MedtrainError
-    from medtrain.evaluation import written
+    from medtrain import runscores as written
 
     run, _, _ = trained_run
 

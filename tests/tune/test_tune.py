@@ -11,7 +11,7 @@ import yaml
 
 import medtrain.api
 import medtrain.evaluation
-import medtrain.evaluation.written
+import medtrain.runscores
 import medtrain.rundir
 from conftest import make_npz
 from medtrain import config as config_mod
@@ -189,7 +189,7 @@ def test_tune_end_to_end_scores_on_validation_and_tests_the_best_trial_once(tmp_
             return evaluate_split(module, split, *a, **k)
         return wrapped
 
-    for mod in (medtrain.evaluation.written, medtrain.evaluation):
+    for mod in (medtrain.runscores, medtrain.evaluation):
         monkeypatch.setattr(mod, "evaluate_split", recording(mod.evaluate_split))
     out = tmp_path / "tune"
     space = tmp_path / "space.yaml"
