@@ -27,6 +27,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from medtrain.cli.predict import squash_note
     from medtrain.errors import MedtrainError
 
     if args.skip_bad and not args.data:
@@ -40,12 +41,14 @@ def run(args) -> int:
         if not args.data and args.split != "test":
             raise MedtrainError("--vs compares the two runs' test predictions, or both scored on --data; --split "
                                 "chooses the split of a --data .npz only")
-        compare_runs(args.run_dir, args.vs, data=args.data, split=args.split, skip_bad=args.skip_bad)
+        with squash_note():
+            compare_runs(args.run_dir, args.vs, data=args.data, split=args.split, skip_bad=args.skip_bad)
         return 0
     if args.data:
         from medtrain.external import evaluate_external
 
-        evaluate_external(args.run_dir, args.data, split=args.split, skip_bad=args.skip_bad)
+        with squash_note():  # one line for the inputs squashed to the model's square, as predict says it
+            evaluate_external(args.run_dir, args.data, split=args.split, skip_bad=args.skip_bad)
         return 0
     from medtrain.api import evaluate
 

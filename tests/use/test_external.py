@@ -223,3 +223,25 @@ def test_external_data_for_a_multilabel_run_other_than_a_0_1_npz_per_label_are_o
         code, _, err = run_cli(capsys, "eval", run, "--data", given)
         assert code == 2 and len(err.strip().splitlines()) == 1, err
         assert "multi-label runs take an .npz with one 0/1 column per label" in err and f"not a {kind}" in err
+
+
+def test_external_inputs_of_another_aspect_ratio_are_said_in_one_line(trained_run, tmp_path, capsys):
+    """eval --data had printed one 'squashed' warning per image (16 lines for 40 inputs); predict says it once."""
+    import csv
+
+    import numpy as np
+
+    run, _, arrays = trained_run
+    rows = []
+    for i in range(6):
+        p = tmp_path / f"wide{i}.png"
+        Image.fromarray(np.tile(arrays["test_images"][i], (1, 2))).save(p)  # 16x32: another aspect ratio
+        rows.append({"path": p.name, "label": str(int(arrays["test_labels"][i, 0]))})
+    with open(tmp_path / "ext.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["path", "label"])
+        w.writeheader()
+        w.writerows(rows)
+    code, out, err = run_cli(capsys, "eval", run, "--data", tmp_path / "ext.csv")
+    assert code == 0, err
+    assert "6 input(s) of another aspect ratio were squashed" in err
+    assert err.count("squashed") == 2  # the count and the first one's name, on one line
