@@ -110,15 +110,14 @@ def test_a_run_trained_on_a_relative_path_is_evaluated_from_any_folder(tmp_path,
 def test_a_resumed_or_reused_run_checks_its_data_too(tmp_path, capsys):
     # an interrupted run resumed after its folder gained images re-split the data: the images it had trained on
     # before the interrupt could become test images; a finished cross-validation fold was reused the same way
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "training"))
-    from test_resume import InterruptAfter
+    from conftest import InterruptAt
 
     images, labels = make_images(80)
     _folder(tmp_path / "data", images, labels)
     run = tmp_path / "cut"
     with pytest.raises(MedtrainError, match="--resume"):
         medtrain.train(fast_config(tmp_path / "data", run, epochs=3, bootstrap=0, batch_size=8), verbose=False,
-                       callbacks=[InterruptAfter(1)])
+                       callbacks=[InterruptAt(1)])
     assert (run / "splits.csv").is_file()  # written when the run starts, not only when it ends
     more, more_labels = make_images(10, seed=5)
     _folder(tmp_path / "data", more, more_labels, start=1000)
