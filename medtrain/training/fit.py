@@ -115,6 +115,15 @@ def check_checkpoint(path: Path) -> None:
                             f"again with another --out (or remove {path.parent.parent})") from None
 
 
+def saved_epoch(last: Path) -> int:
+    """The epoch (0-based) ``last.ckpt`` holds, -1 without one: an interrupt between an epoch's validation and
+    its checkpoint had been said as "interrupted after" that epoch, which the resumed run then trained again."""
+    try:
+        return int(torch.load(last, map_location="cpu", weights_only=True, mmap=True)["epoch"])
+    except Exception:  # noqa: BLE001  (none yet, or cut short by the interrupt itself)
+        return -1
+
+
 #: the starts of the lines Lightning logs at INFO for every Trainer that a medtrain run says once in its own
 #: summary (the device and precision: "on cpu, bf16-mixed") or that say nothing to a user: 5 lines per
 #: fit, 15 on stderr per default run (two flip pilots and the run), a third of a batch log's lines
@@ -295,9 +304,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if not trainer.is_global_zero:  # the run directory and the final evaluation are the first process's
         return FitResult(module, history, -1, -1, False, 0.0, interrupted=interrupted, transfer=plan,
                          global_zero=False)
-    if interrupted:
-        return FitResult(module, history, -1, history[-1]["epoch"] if history else -1, False, 0.0, interrupted=True,
-                         transfer=plan)
+    if interrupted:  # "after epoch N": the last epoch --resume continues from, not the last one validated
+        return FitResult(module, history, -1, saved_epoch(last), False, 0.0, interrupted=True, transfer=plan)
     # the weights the run keeps: the final epoch's (checkpoint: last) unless training diverged, where the
     # last weights are not finite and the best epoch before the divergence is kept
     rule = "last" if cfg.checkpoint == "last" and divergence.epoch is None else "best"

@@ -244,3 +244,25 @@ def test_an_unfinished_run_is_no_pretrained_source(tiny_npz, tmp_path):
     with pytest.raises(medtrain.MedtrainError, match="did not finish"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "ft", epochs=1, pretrained=str(run)), verbose=False)
     assert not (tmp_path / "ft").exists()
+
+
+class _InterruptBeforeSave(pl.Callback):
+    """Ctrl-C after epoch ``epoch`` (0-based) was validated but before its checkpoint was written (Lightning runs
+    the checkpoint callbacks after the others)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch and not trainer.sanity_checking:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupt_before_an_epochs_checkpoint_names_the_epoch_resume_continues_from(tiny_npz, tmp_path):
+    """A signal between an epoch's validation line and its checkpoint had been said as 'interrupted after epoch
+    2', and the resumed run trained epoch 2 again (a logger walkthrough: duplicated points in TensorBoard)."""
+    run = tmp_path / "run"
+    cfg = fast_config(tiny_npz, run, epochs=3, bootstrap=0)
+    with pytest.raises(medtrain.MedtrainError, match=r"interrupted after epoch 1;"):
+        medtrain.train(cfg, verbose=False, callbacks=[_InterruptBeforeSave(1)])
+    assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 0
