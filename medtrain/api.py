@@ -19,7 +19,7 @@ from medtrain import config as config_mod
 from medtrain import provenance, rundir
 from medtrain._io import check_output
 from medtrain.augment import available
-from medtrain.augment.policies import is_policy_file
+from medtrain.augment.policies import is_policy_file, policy_digests
 from medtrain.config import Config
 from medtrain.data import Split, load_splits
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
@@ -253,12 +253,18 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
                   f"time grow with the pixels); --image-size 224 or 512 resizes them", flush=True)
     # Choices that can hurt (flips, TTA, the class-balanced loss) are made on validation: the flip before
     # training (recorded, so a resumed run trains the same way), the others on the trained network.
-    flip = (rundir.read_choices(run_dir) or {}).get("flip") if resume else None
+    made = (rundir.read_choices(run_dir) or {}) if resume else {}
+    policies = policy_digests(cfg.augment)
+    changed = [p for p, d in (made.get("policies") or {}).items() if policies.get(p) != d]
+    if changed:  # the run's last epochs would train with another policy than its first, unsaid
+        raise MedtrainError(f"the augmentation policy {changed[0]} changed since {run_dir} started training; restore "
+                            "it to resume, or train a new --out with the edited policy")
+    flip = made.get("flip")
     if flip is None:
         flip = choices.decide_flip(cfg, splits, run_dir / rundir.PILOT_DIR, fit, pilots=not is_multiprocess(cfg),
                                    verbose=verbose)
         if launch_rank() == 0:
-            rundir.write_choices(run_dir, {"flip": flip})
+            rundir.write_choices(run_dir, {"flip": flip, "policies": policies})
     trained = choices.effective_config(cfg, flip)
     if cfg.transfer == "linear-probe":  # CNN codes + a linear classifier, no Lightning loop
         result = fit_probe(trained, splits, run_dir)

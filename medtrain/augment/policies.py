@@ -198,6 +198,19 @@ def is_policy_file(spec: str) -> bool:
     return str(spec).lower().endswith((".yaml", ".yml"))
 
 
+def policy_digests(augment: Sequence[str]) -> dict[str, str]:
+    """``{path: sha256 of its bytes}`` of the policy files among ``augment``: what a run records when it starts,
+    so that ``--resume`` refuses a policy edited since (it had trained its last epochs with the new one, unsaid)."""
+    import hashlib
+
+    out = {}
+    for item in augment or ():
+        if is_policy_file(item) and os.path.isfile(item):
+            with open(item, "rb") as f:
+                out[str(item)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
 # --------------------------------------------------------------------------- registry
 
 def _kw(params: dict) -> dict:
@@ -248,6 +261,6 @@ def _policy_op(params: dict) -> PolicyAugment:
 
 __all__: Sequence[str] = [
     "AUTOAUGMENT_POLICIES", "AutoAugment", "OpSpec", "Plan", "Policy", "PolicyAugment", "RANDAUGMENT_OPS",
-    "RandAugment", "TrivialAugment", "autoaugment_policy", "build_policy_op", "is_policy_file",
+    "RandAugment", "TrivialAugment", "autoaugment_policy", "build_policy_op", "is_policy_file", "policy_digests",
     "load_policy", "randaugment_policy", "save_policy", "trivialaugment_policy",
 ]  # fmt: skip

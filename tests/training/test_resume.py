@@ -266,3 +266,21 @@ def test_an_interrupt_before_an_epochs_checkpoint_names_the_epoch_resume_continu
     with pytest.raises(medtrain.MedtrainError, match=r"interrupted after epoch 1;"):
         medtrain.train(cfg, verbose=False, callbacks=[_InterruptBeforeSave(1)])
     assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 0
+
+
+def test_resume_refuses_a_policy_edited_since_the_run_started(tiny_npz, tmp_path):
+    """A walkthrough edited its policy YAML between an interrupt and --resume: the last epoch trained with the new
+    policy (train loss 0.6821 for 0.6653), and nothing said so."""
+    from medtrain.augment.policies import randaugment_policy, save_policy
+
+    policy = save_policy(randaugment_policy(1, 5), tmp_path / "ra.yaml")
+    run = tmp_path / "run"
+    cfg = {**fast_config(tiny_npz, run, epochs=3, bootstrap=0), "augment": ["flip", str(policy)]}
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(cfg, verbose=False, callbacks=[InterruptAt(1)])
+    kept = policy.read_bytes()
+    save_policy(randaugment_policy(2, 9), policy)
+    with pytest.raises(medtrain.MedtrainError, match=r"the augmentation policy .*ra.yaml changed since .* started"):
+        medtrain.train({}, resume=run, verbose=False)
+    policy.write_bytes(kept)
+    assert medtrain.train({}, resume=run, verbose=False)["stop_epoch"] == 2
