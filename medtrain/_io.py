@@ -28,6 +28,8 @@ from medtrain.errors import MedtrainError
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "model.safetensors"
+CHECKPOINT_DIR = "checkpoints"  #: an unfinished run's Lightning checkpoints (what --resume continues from)
+FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
 
 
 def path_kind(path: str | os.PathLike) -> Optional[str]:

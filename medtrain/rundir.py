@@ -30,8 +30,8 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import provenance
-from medtrain._io import (CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, csv_cell, path_kind, why_not_read, write_json,
-                          write_text)
+from medtrain._io import (CHECKPOINT_DIR, CONFIG_FILE, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE,  # noqa: F401
+                          csv_cell, path_kind, why_not_read, write_json, write_text)  # (the run's file names)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
@@ -51,8 +51,6 @@ CONFUSION_FILE = "confusion_matrix.png"
 RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and test, before/after temperature scaling
 ROC_PR_FILE = "roc_pr.png"  #: binary tasks: test ROC and precision-recall curves, operating point marked
 REPORT_FILE = "report.html"  #: the self-contained HTML report of everything above
-FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
-CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 CHOICES_FILE = "choices.json"  #: the flip choice made before training, so --resume trains the same way
 PILOT_DIR = "pilots"  #: short pilot runs of the flip choice (removed once it is made)

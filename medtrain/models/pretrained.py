@@ -34,7 +34,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from medtrain._io import METRICS_FILE, WEIGHTS_FILE
+from medtrain._io import CHECKPOINT_DIR, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE
 from medtrain.errors import MedtrainError
 
 __all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
@@ -87,8 +87,7 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
             raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no {WEIGHTS_FILE})")
         # stopped after its weights were written (its checkpoints or a probe's cached codes are still there), as
         # eval and predict refuse it; without them a model handed on alone (weights and config), which serves
-        # (the names are medtrain.rundir's CHECKPOINT_DIR and FEATURES_FILE, a layer above this one)
-        interrupted = any((p / "checkpoints").glob("*.ckpt")) or (p / "features.npz").is_file()
+        interrupted = any((p / CHECKPOINT_DIR).glob("*.ckpt")) or (p / FEATURES_FILE).is_file()
         if not (p / METRICS_FILE).is_file() and interrupted:
             raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {p}`")
