@@ -261,7 +261,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     elif cfg.progress:
         callbacks.append(EpochLines(wall.started))
     callbacks += extra
-    logger = build_logger(cfg.logger, run_dir, hp)
+    logger = build_logger(cfg.logger, run_dir, hp, resume=resuming)
     # resolved once: passed to the Trainer and recorded in metrics.json
     precision = trainer_precision(cfg)
     if logger:

@@ -1,5 +1,6 @@
 """The Lightning logger a run asks for (``--logger``): a CSV file, a TensorBoard log whose HPARAMS tab holds the
-run's settings, or an MLflow run (in a SQLite store in the run folder unless ``MLFLOW_TRACKING_URI`` names one)."""
+run's settings, or an MLflow run (in a SQLite store in the run folder unless ``MLFLOW_TRACKING_URI`` names one),
+whose id the run folder keeps (``logs/mlflow_run_id``) so that ``--resume`` continues it."""
 from __future__ import annotations
 
 import logging
@@ -8,6 +9,7 @@ import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from medtrain._io import write_text
 from medtrain.errors import MedtrainError
 
 #: the per-epoch history numbers (:class:`medtrain.training.callbacks.HistoryLogger` logs them as scalars under
@@ -17,16 +19,20 @@ HPARAM_METRICS = ("val_auc", "val_acc", "val_loss", "train_loss")
 #: where ``--logger mlflow`` writes when MLFLOW_TRACKING_URI is unset: RUN/logs/<this>
 MLFLOW_DB = "mlflow.db"
 
+#: the id of the MLflow run a run folder's run logs to, kept in RUN/logs/<this>: ``--resume`` continues that run
+MLFLOW_RUN_ID = "mlflow_run_id"
 
-def build_logger(kind: str, run_dir: Path, hparams: dict):
+
+def build_logger(kind: str, run_dir: Path, hparams: dict, resume: bool = False):
     """Lightning's logger for ``--logger`` (``csv``, ``tensorboard``, ``mlflow``; ``none`` gives False), writing
-    under ``run_dir/logs``, with the run's settings recorded as hyperparameters."""
+    under ``run_dir/logs``, with the run's settings recorded as hyperparameters; ``resume``: the run continues
+    from its checkpoint (an MLflow run continues the MLflow run it started)."""
     from lightning.pytorch import loggers
 
     if kind == "none":
         return False
     if kind == "mlflow":
-        return _mlflow_logger(run_dir, hparams)
+        return _mlflow_logger(run_dir, hparams, resume)
     if kind == "csv":
         logger = loggers.CSVLogger(save_dir=str(run_dir), name="logs", version="csv")
     else:
@@ -88,29 +94,62 @@ def _quiet_store_creation():
             lg.setLevel(level)
 
 
-def _mlflow_logger(run_dir: Path, hparams: dict):
+def _mlflow_logger(run_dir: Path, hparams: dict, resume: bool = False):
     """An MLflow run named :func:`mlflow_run_name` in experiment "medtrain", in the store MLFLOW_TRACKING_URI names
     (a team server, one shared store) or else a SQLite store ``RUN/logs/mlflow.db`` (``mlflow ui
     --backend-store-uri sqlite:///RUN/logs/mlflow.db``). The file store (``RUN/logs/mlruns``) it used had been put
     in maintenance mode by MLflow 3, which refuses to open it without ``MLFLOW_ALLOW_FILE_STORE=true``: every
-    ``--logger mlflow`` run died with a traceback. Any error opening the store is one line."""
+    ``--logger mlflow`` run died with a traceback. Any error opening the store is one line.
+
+    The MLflow run's id is kept in ``RUN/logs/mlflow_run_id``; a resumed run continues that MLflow run (marked
+    running again, its settings already logged), where it had started a second one holding only the epochs after
+    the interruption (user walkthrough). Where the store no longer holds it (another MLFLOW_TRACKING_URI), a
+    new MLflow run is started, and said."""
     from lightning.pytorch import loggers
+    from lightning.pytorch.utilities import rank_zero_only
 
     uri = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     artifacts = None
+    logs = (Path(run_dir) / "logs").resolve()
     if not uri:
-        logs = (Path(run_dir) / "logs").resolve()
         logs.mkdir(parents=True, exist_ok=True)
         # SQLAlchemy percent-decodes the path and ends it at a "?" (its options): those two escaped
         uri = "sqlite:///" + (logs / MLFLOW_DB).as_posix().replace("%", "%25").replace("?", "%3F")
         # beside the store, not MLflow's default ./mlruns in the current directory
         artifacts = (logs / "mlartifacts").as_uri()
+    kept = logs / MLFLOW_RUN_ID
+    run_id = (kept.read_text().strip() or None) if resume and kept.is_file() else None
     try:
         with _quiet_store_creation():
-            logger = loggers.MLFlowLogger(experiment_name="medtrain", run_name=mlflow_run_name(run_dir),
-                                          tracking_uri=uri, artifact_location=artifacts)
-            logger.log_hyperparams(hparams)  # creates the experiment and the run: the store is reached here
+            logger = _continued_mlflow_run(uri, run_id) if run_id else None
+            if logger is None:
+                logger = loggers.MLFlowLogger(experiment_name="medtrain", run_name=mlflow_run_name(run_dir),
+                                              tracking_uri=uri, artifact_location=artifacts)
+                logger.log_hyperparams(hparams)  # creates the experiment and the run: the store is reached here
     except Exception as e:  # MLflow's, SQLAlchemy's, a server's: whatever the store raises, the user fixes
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise MedtrainError(f"--logger mlflow cannot use the tracking store {uri}: {first[:300]}") from e
+    if rank_zero_only.rank == 0 and logger.run_id:
+        logs.mkdir(parents=True, exist_ok=True)
+        write_text(kept, logger.run_id + "\n")
+    return logger
+
+
+def _continued_mlflow_run(uri: str, run_id: str):
+    """Lightning's logger on the existing MLflow run ``run_id``, marked running again; None (said) where the store
+    ``uri`` does not hold it. An error reaching the store itself is raised."""
+    from lightning.pytorch import loggers
+    from mlflow.exceptions import MlflowException
+
+    logger = loggers.MLFlowLogger(tracking_uri=uri, run_id=run_id)
+    try:
+        client = logger.experiment  # reads the run
+    except MlflowException as e:
+        if getattr(e, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        warnings.warn(f"the MLflow run {run_id} this run logged to is not in the tracking store {uri}: its "
+                      f"remaining epochs go to a new MLflow run")
+        return None
+    if client is not None and logger.run_id:  # None on the processes other than rank 0
+        client.update_run(run_id, status="RUNNING")
     return logger

@@ -17,6 +17,7 @@ HP = {"lr": 0.01, "model": "resnet10_28_half", "epochs": 3, "augment": ["flip"],
 class FakeMLFlowLogger:
     """Stands in for Lightning's MLFlowLogger (mlflow is not needed): records where it was asked to write."""
     made = []
+    run_id = "fake-run"
 
     def __init__(self, experiment_name, run_name=None, tracking_uri=None, artifact_location=None, **_):
         self.experiment_name, self.run_name, self.tracking_uri = experiment_name, run_name, tracking_uri
@@ -51,7 +52,8 @@ def test_mlflow_uses_the_store_mlflow_tracking_uri_names(fake_mlflow, tmp_path, 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000")
     logger = build_logger("mlflow", tmp_path / "run", HP)
     assert logger.tracking_uri == "http://mlflow.team:5000" and logger.artifact_location is None
-    assert not (tmp_path / "run" / "logs").exists()  # nothing of the store in the run folder
+    # nothing of the store in the run folder: only the id of the MLflow run, which --resume continues
+    assert [p.name for p in (tmp_path / "run" / "logs").iterdir()] == ["mlflow_run_id"]
 
 
 def test_a_tracking_store_that_fails_is_one_line_and_exit_2(tiny_npz, tmp_path, monkeypatch, capsys):
@@ -86,6 +88,38 @@ def test_mlflow_run_is_readable_from_the_run_folders_store(tiny_npz, tmp_path, m
     aucs = [x.value for x in client.get_metric_history(found.info.run_id, "val_auc")]
     assert aucs == pytest.approx([h["val_auc"] for h in m["history"]], abs=1e-6)
     assert not {"mlruns", "mlartifacts", "mlflow.db"} & {p.name for p in tmp_path.iterdir()}  # none in the cwd
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (medtrain[mlflow])")
+def test_a_resumed_run_continues_its_mlflow_run_rather_than_starting_a_second(tiny_npz, tmp_path, monkeypatch):
+    from conftest import InterruptAt
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run = tmp_path / "run"
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(tiny_npz, run, logger="mlflow", epochs=3), verbose=False,
+                       callbacks=[InterruptAt(2)])
+    m = medtrain.train({"progress": False}, resume=run, verbose=False)
+    client = MlflowClient(f"sqlite:///{(run / 'logs' / 'mlflow.db').resolve().as_posix()}")
+    found = client.search_runs([client.get_experiment_by_name("medtrain").experiment_id])
+    assert len(found) == 1  # one MLflow run for one medtrain run, its curve whole
+    aucs = [x.value for x in client.get_metric_history(found[0].info.run_id, "val_auc")]
+    assert aucs == pytest.approx([h["val_auc"] for h in m["history"]], abs=1e-6)
+    assert found[0].info.status == "FINISHED"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (medtrain[mlflow])")
+def test_a_resumed_run_whose_mlflow_run_is_not_in_the_store_starts_a_new_one_and_says_so(tmp_path, monkeypatch):
+    # MLFLOW_TRACKING_URI changed between the interrupted call and --resume: the kept id names no run there
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    run = tmp_path / "run"
+    (run / "logs").mkdir(parents=True)
+    (run / "logs" / "mlflow_run_id").write_text("0123456789abcdef0123456789abcdef\n")
+    with pytest.warns(UserWarning, match="0123456789abcdef0123456789abcdef .* not in the tracking store"):
+        logger = build_logger("mlflow", run, HP, resume=True)
+    assert logger.run_id != "0123456789abcdef0123456789abcdef"
+    assert (run / "logs" / "mlflow_run_id").read_text().strip() == logger.run_id
 
 
 def test_tensorboard_hparams_tab_holds_the_runs_settings_and_metrics(tiny_npz, tmp_path):
