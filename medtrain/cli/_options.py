@@ -15,7 +15,7 @@ HELP = {
     "dataset": "MedMNIST dataset name (pneumoniamnist, dermamnist, ...)",
     "data": "a local .npz (MedMNIST layout), an image folder (one sub-folder per class) or a CSV path,label[,split]",
     "size": "MedMNIST image size: 28, 64, 128 or 224",
-    "data_dir": "download cache (default $MEDTRAIN_DATA or ~/.cache/medtrain)",
+    "data_dir": "download cache (default $MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain, else ~/.cache/medtrain)",
     "model": "architecture name (medtrain models)",
     "dropout": "dropout probability before the classifier, 0 <= p < 1",
     "weight_decay": "lambda of the L2 penalty J + lambda*sum(theta^2)",

@@ -19,7 +19,7 @@ class Config:
     dataset: Optional[str] = "pneumoniamnist"  #: a MedMNIST name, or None when ``data`` is given
     data: Optional[str] = None  #: a local .npz, an image folder or a CSV of path,label[,split]
     size: int = 28  #: MedMNIST image size (28, 64, 128, 224)
-    data_dir: Optional[str] = None  #: download cache; default $MEDTRAIN_DATA or ~/.cache/medtrain
+    data_dir: Optional[str] = None  #: download cache; default $MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain or ~/.cache/medtrain
     val_fraction: float = 0.1  #: folder/CSV without a split column: stratified validation share
     test_fraction: float = 0.2  #: folder/CSV without a split column: stratified test share
     image_size: Optional[int] = None  #: folder/CSV: resize every image to this square size
