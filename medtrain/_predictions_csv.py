@@ -31,7 +31,7 @@ def read_saved(run_dir: str | Path, split: str = "test") -> SavedPredictions:
     """A run's ``predictions_<split>.csv``, read once (labels, probabilities and the patient column)."""
     path = Path(run_dir) / f"predictions_{split}.csv"
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:  # as written (_io.write_text), whatever the locale
             rows = list(csv.reader(f))
         head = rows[0]
         lab = _run_of(head, "label", 1)  # index, label0.., p0.. (columns named by class follow)

@@ -83,3 +83,21 @@ def test_a_script_calling_main_is_not_run_twice_under_an_ascii_locale(tmp_path):
     subprocess.run([sys.executable, str(script), str(tmp_path / "count")], env=_ascii_env(), check=True,
                    capture_output=True)
     assert (tmp_path / "count").read_text() == "x"
+
+
+def test_saved_predictions_with_non_ascii_names_read_back_under_an_ascii_locale(ascii_locale, tmp_path):
+    # the Python API (cross-validation, eval --vs, provenance) reads predictions_test.csv in the host's locale
+    # encoding where the CLI would have switched to UTF-8 mode: the file had been "missing or not a predictions file"
+    import numpy as np
+
+    from medtrain._predictions_csv import write_predictions
+
+    write_predictions(tmp_path / "predictions_test.csv", np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), None,
+                      label_names={"0": CLASSES[0], "1": CLASSES[1]}, task="multi-class",
+                      inputs=["images/anormäl/ä.png", "images/normál/á.png"])
+    code = ("from medtrain._predictions_csv import read_saved; s = read_saved('.'); "
+            "print(s.labels.tolist(), [round(float(p), 2) for p in s.scores[:, 1]])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_ascii_env(), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[0,", "1]", "[0.2,", "0.7]"]
