@@ -67,12 +67,20 @@ def random_erasing(x: Tensor, p: float = 0.5, scale=(0.02, 0.33), ratio=(0.3, 3.
 
     Args:
         x: float batch ``(B, C, H, W)`` in [0, 1].
-        p: probability of erasing each sample.
-        scale: range of the box's share of the image area.
-        ratio: range of the box's aspect ratio, drawn log-uniformly.
-        value: constant fill, or ``"random"`` for uniform random values per pixel.
+        p: probability of erasing each sample, in [0, 1].
+        scale: range of the box's share of the image area, within (0, 1].
+        ratio: range of the box's aspect ratio, drawn log-uniformly, ``0 < low <= high``.
+        value: constant fill (a number; the module :class:`RandomErasing` takes one in [0, 1]), or ``"random"``
+            for uniform random values in [0, 1] per pixel.
+
+    Returns:
+        the batch, same shape, each sample's box filled.
     """
     _check_batch(x, "random_erasing")
+    p = check_prob("erasing probability", p)
+    scale = check_range("erasing area range", scale, 0.0, 1.0, low_open=True)
+    ratio = check_range("erasing aspect-ratio range", ratio, 0.0, None, low_open=True)
+    value = check_fill("erasing fill", value, bounded=False)
     b, _, h, w = x.shape
     top, left, eh, ew = sample_erasing_boxes(b, h, w, p, scale, ratio, x.device)
     return _fill(x, box_mask(top, left, eh, ew, h, w), value)
@@ -107,14 +115,27 @@ def cutout(x: Tensor, size: int | float = 0.5, p: float = 1.0, value: float | st
 
     Args:
         x: float batch ``(B, C, H, W)``.
-        size: side in pixels (int) or as a fraction of ``min(H, W)`` (float).
-        p: probability of masking each sample.
-        value: constant fill, or ``"random"``.
+        size: side in pixels (int > 0) or as a fraction of ``min(H, W)`` (float in (0, 1]).
+        p: probability of masking each sample, in [0, 1].
+        value: constant fill (a number; the module :class:`Cutout` takes one in [0, 1]), or ``"random"``.
+
+    Returns:
+        the batch, same shape, each masked sample's square filled.
     """
     _check_batch(x, "cutout")
+    size = _check_cutout_size(size)
+    p = check_prob("cutout probability", p)
+    value = check_fill("cutout fill", value, bounded=False)
     b, _, h, w = x.shape
     top, left, bh, bw = cutout_boxes(b, h, w, _cutout_pixels(size, h, w), p, x.device)
     return _fill(x, box_mask(top, left, bh, bw, h, w), value)
+
+
+def _check_cutout_size(size) -> int | float:
+    if isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0 or (
+            isinstance(size, float) and size > 1):
+        raise MedtrainError(f"cutout size must be pixels (int > 0) or a fraction in (0, 1], got {size!r}")
+    return size
 
 
 class RandomErasing(nn.Module):
@@ -136,10 +157,7 @@ class Cutout(nn.Module):
 
     def __init__(self, size: int | float = 0.5, p: float = 1.0, value: float | str = 0.0):
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, (int, float)) or size <= 0 or (
-                isinstance(size, float) and size > 1):
-            raise MedtrainError(f"cutout size must be pixels (int > 0) or a fraction in (0, 1], got {size!r}")
-        self.size = size
+        self.size = _check_cutout_size(size)
         self.p = check_prob("cutout probability", p)
         self.value = check_fill("cutout fill", value)
 

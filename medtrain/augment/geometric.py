@@ -27,7 +27,20 @@ from medtrain.errors import MedtrainError
 
 
 def random_flip(x: Tensor, p: float = 0.5, dim: int = -1) -> Tensor:
-    """Flip each sample along ``dim`` (default: horizontally) with probability ``p``."""
+    """Flip each sample along ``dim`` (default: horizontally) with probability ``p``.
+
+    Args:
+        x: batch ``(B, C, H, W)`` of images or ``(B, C, D, H, W)`` of volumes. A single ``(C, H, W)`` image is
+            refused (its channels would be flipped as if they were samples): give it a batch axis, ``x[None]``.
+        p: probability of flipping each sample, in [0, 1].
+        dim: the spatial axis to flip: -1 width, -2 height (-3 depth of a volume).
+
+    Returns:
+        the batch, same shape (a copy when some sample was flipped).
+    """
+    _check_batch(x, "random_flip", volumes=True)
+    p = check_prob("flip probability", p)
+    _check_spatial_dim("random_flip", dim, x.ndim)
     flip = torch.rand(x.shape[0], device=x.device) < p
     if flip.any():
         x = x.clone()
@@ -39,9 +52,16 @@ def random_shift(x: Tensor, max_frac: float = 0.125) -> Tensor:
     """Translate each sample by up to ``max_frac`` of its size (pad-and-crop with reflect padding).
 
     The crop-with-padding of the CIFAR ResNets (He et al., CVPR 2016), done for the whole batch with one
-    gather per spatial axis instead of one crop per sample. Works for ``(B, C, H, W)`` images and
-    ``(B, C, D, H, W)`` volumes.
+    gather per spatial axis instead of one crop per sample.
+
+    Args:
+        x: batch ``(B, C, H, W)`` of images or ``(B, C, D, H, W)`` of volumes.
+        max_frac: largest shift along each axis, a fraction of its size in [0, 0.5].
+
+    Returns:
+        the shifted batch, same shape.
     """
+    _check_batch(x, "random_shift", volumes=True)
     max_frac = _check_shift(max_frac)
     if max_frac == 0:
         return x
@@ -70,6 +90,13 @@ class RandomFlip(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return random_flip(x, self.p, self.dim), y
+
+
+def _check_spatial_dim(what: str, dim, ndim: int) -> None:
+    d = dim + ndim if isinstance(dim, int) and dim < 0 else dim
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 2 <= d < ndim:
+        raise MedtrainError(f"{what} dim must be a spatial axis of the {ndim}-d batch (-{ndim - 2} to -1, or 2 to "
+                            f"{ndim - 1}), got {dim!r}")
 
 
 def _check_shift(max_frac) -> float:
@@ -134,13 +161,17 @@ def random_affine(x: Tensor, degrees: float = 15.0, translate: float = 0.1, scal
 
     Args:
         x: float batch ``(B, C, H, W)``.
-        degrees: rotation angle ~ U(-degrees, degrees).
-        translate: shift ~ U(-translate, translate) of the width and of the height.
-        scale: zoom factor ~ U(scale).
-        shear: x-shear angle ~ U(-shear, shear) degrees.
+        degrees: rotation angle ~ U(-degrees, degrees), degrees >= 0.
+        translate: shift ~ U(-translate, translate) of the width and of the height, translate in [0, 1].
+        scale: zoom factor ~ U(scale), an increasing pair of positive numbers.
+        shear: x-shear angle ~ U(-shear, shear) degrees, shear >= 0.
         padding_mode: ``grid_sample``'s fill for pixels mapped from outside ("zeros", "border", "reflection").
+
+    Returns:
+        the transformed batch ``(B, C, H, W)`` (float: an integer batch is resampled as float32).
     """
     _check_batch(x, "random_affine")
+    degrees, translate, scale, shear = _check_affine(degrees, translate, scale, shear, padding_mode)
     b, c, h, w = x.shape
     dev = x.device
     u = torch.rand(5, b, device=dev) * 2 - 1
@@ -154,19 +185,28 @@ def random_affine(x: Tensor, degrees: float = 15.0, translate: float = 0.1, scal
     return F.grid_sample(src, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
 
 
+def _check_affine(degrees, translate, scale, shear, padding_mode) -> tuple[float, float, tuple[float, float], float]:
+    try:
+        degrees, translate, shear = float(degrees), float(translate), float(shear)
+    except (TypeError, ValueError):
+        raise MedtrainError(f"affine: degrees, translate and shear must be numbers, got degrees={degrees!r}, "
+                            f"translate={translate!r}, shear={shear!r}") from None
+    if degrees < 0 or shear < 0 or not 0 <= translate <= 1:
+        raise MedtrainError(f"affine: degrees and shear must be >= 0 and translate in [0, 1], got "
+                            f"degrees={degrees}, shear={shear}, translate={translate}")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise MedtrainError(f"affine padding must be zeros, border or reflection, got {padding_mode!r}")
+    return degrees, translate, check_range("affine scale", scale, 0.0, None, low_open=True), shear
+
+
 class RandomAffine(nn.Module):
     """Per-sample small affine transform; see :func:`random_affine`."""
 
     def __init__(self, degrees: float = 15.0, translate: float = 0.1, scale=(0.9, 1.1), shear: float = 0.0,
                  padding_mode: str = "zeros"):
         super().__init__()
-        if degrees < 0 or shear < 0 or not 0 <= translate <= 1:
-            raise MedtrainError(f"affine: degrees and shear must be >= 0 and translate in [0, 1], got "
-                                f"degrees={degrees}, shear={shear}, translate={translate}")
-        if padding_mode not in ("zeros", "border", "reflection"):
-            raise MedtrainError(f"affine padding must be zeros, border or reflection, got {padding_mode!r}")
-        self.degrees, self.translate, self.shear = float(degrees), float(translate), float(shear)
-        self.scale = check_range("affine scale", scale, 0.0, None, low_open=True)
+        self.degrees, self.translate, self.scale, self.shear = _check_affine(degrees, translate, scale, shear,
+                                                                             padding_mode)
         self.padding_mode = padding_mode
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -183,6 +223,12 @@ def random_rot90(x: Tensor) -> Tensor:
 
     Orientation carries no meaning in e.g. histology or dermoscopy, so the eight-fold dihedral group
     (this op plus a flip) is a free, lossless augmentation there.
+
+    Args:
+        x: batch ``(B, C, H, W)`` (volumes: :func:`medtrain.augment.volume.random_rot90_3d`).
+
+    Returns:
+        the rotated batch, same shape.
     """
     _check_batch(x, "random_rot90")
     b, _, h, w = x.shape

@@ -110,6 +110,11 @@ def color_jitter(x: Tensor, brightness: float = 0.4, contrast: float = 0.4, satu
 
     Args:
         x: float batch ``(B, C, H, W)`` in [0, 1], C = 3 (RGB) or 1 (grey: brightness and contrast only).
+        brightness, contrast, saturation: strengths >= 0 (factors ~ U(max(0, 1 - s), 1 + s)).
+        hue: strength in [0, 0.5], a fraction of a full turn.
+
+    Returns:
+        the jittered batch, same shape, clipped to [0, 1].
     """
     _check_batch(x, "color_jitter")
     f = sample_jitter_factors(x.shape[0], brightness, contrast, saturation, hue, x.device)
@@ -176,11 +181,19 @@ def pca_lighting(x: Tensor, eigvals: Tensor, eigvecs: Tensor, std: float = 0.1) 
     Args:
         x: float RGB batch ``(B, 3, H, W)`` in [0, 1].
         eigvals, eigvecs: from :func:`fit_pca_lighting`.
-        std: standard deviation of alpha (0.1 in the paper).
+        std: standard deviation of alpha (0.1 in the paper), >= 0.
+
+    Returns:
+        the lit batch ``(B, 3, H, W)``, clipped to [0, 1].
     """
     _check_batch(x, "pca_lighting")
     if x.shape[1] != 3:
         raise MedtrainError(f"PCA lighting needs RGB images, got {x.shape[1]} channels")
+    if tuple(eigvals.shape) != (3,) or tuple(eigvecs.shape) != (3, 3):
+        raise MedtrainError(f"pca_lighting needs eigvals (3,) and eigvecs (3, 3) from fit_pca_lighting, got "
+                            f"{tuple(eigvals.shape)} and {tuple(eigvecs.shape)}")
+    if not std >= 0:
+        raise MedtrainError(f"pca std must be >= 0, got {std}")
     alpha = torch.randn(x.shape[0], 3, device=x.device) * std
     shift = (alpha * eigvals.to(x.device)) @ eigvecs.to(x.device).T  # (B, 3)
     return (x + shift[:, :, None, None].to(x.dtype)).clamp_(0, 1)
@@ -220,8 +233,16 @@ def random_gamma(x: Tensor, gamma=(0.7, 1.5)) -> Tensor:
     """Raise each sample to a power ``g``, log-uniform in ``gamma`` (so g and 1/g are equally likely).
 
     Mimics the varying exposure/detector response of radiographs while keeping 0 and 1 fixed.
+
+    Args:
+        x: float batch ``(B, C, H, W)`` in [0, 1] (volumes: :func:`medtrain.augment.volume.random_gamma`).
+        gamma: ``(low, high)`` range of the power, ``0 < low <= high``.
+
+    Returns:
+        the batch, same shape, clipped to [0, 1] before the power.
     """
     _check_batch(x, "random_gamma")
+    gamma = check_range("gamma range", gamma, 0.0, None, low_open=True)
     lo, hi = math.log(gamma[0]), math.log(gamma[1])
     g = torch.exp(torch.empty(x.shape[0], device=x.device).uniform_(lo, hi))
     return x.clamp(0, 1).pow(g[:, None, None, None].to(x.dtype))
@@ -242,8 +263,18 @@ def random_window(x: Tensor, center=(0.4, 0.6), width=(0.7, 1.0)) -> Tensor:
     """Re-window each sample: ``clip((x - (c - w/2)) / w, 0, 1)`` with ``c ~ U(center)``, ``w ~ U(width)``.
 
     The intensity-windowing (window level / width) a radiologist varies when reading an image.
+
+    Args:
+        x: float batch ``(B, C, H, W)`` in [0, 1].
+        center: ``(low, high)`` range of the window centre, within [0, 1].
+        width: ``(low, high)`` range of the window width, ``0 < low <= high``.
+
+    Returns:
+        the re-windowed batch, same shape, in [0, 1].
     """
     _check_batch(x, "random_window")
+    center = check_range("window center", center, 0.0, 1.0)
+    width = check_range("window width", width, 0.0, None, low_open=True)
     u = torch.rand(2, x.shape[0], device=x.device)
     c = center[0] + u[0] * (center[1] - center[0])
     w = width[0] + u[1] * (width[1] - width[0])
@@ -285,11 +316,15 @@ def hed_jitter(x: Tensor, sigma: float = 0.05) -> Tensor:
 
     Args:
         x: float RGB batch ``(B, 3, H, W)`` in [0, 1].
-        sigma: strength (Tellez et al. use 0.05 for "light" and 0.2 for "strong" HED augmentation).
+        sigma: strength in [0, 1) (Tellez et al. use 0.05 for "light" and 0.2 for "strong" HED augmentation).
+
+    Returns:
+        the jittered batch ``(B, 3, H, W)``, clipped to [0, 1].
     """
     _check_batch(x, "hed_jitter")
     if x.shape[1] != 3:
         raise MedtrainError(f"HED jitter needs RGB images, got {x.shape[1]} channels")
+    sigma = _check_hed_sigma(sigma)
     # Imported lazily: medtrain.color is an optional sibling package of this one.
     from medtrain.color.hed import hed_to_rgb, rgb_to_hed
 
@@ -303,14 +338,22 @@ def hed_jitter(x: Tensor, sigma: float = 0.05) -> Tensor:
     return (x + hed_to_rgb(hed * alpha + beta) - hed_to_rgb(hed)).clamp(0, 1).to(x.dtype)
 
 
+def _check_hed_sigma(sigma) -> float:
+    try:
+        s = float(sigma)
+    except (TypeError, ValueError):
+        s = None
+    if s is None or not 0 <= s < 1:
+        raise MedtrainError(f"hed sigma must be in [0, 1), got {sigma!r}")
+    return s
+
+
 class HEDJitter(nn.Module):
     """Per-sample H&E stain jitter; see :func:`hed_jitter`."""
 
     def __init__(self, sigma: float = 0.05):
         super().__init__()
-        if not 0 <= sigma < 1:
-            raise MedtrainError(f"hed sigma must be in [0, 1), got {sigma}")
-        self.sigma = float(sigma)
+        self.sigma = _check_hed_sigma(sigma)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         return hed_jitter(x, self.sigma), y

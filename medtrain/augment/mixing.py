@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from medtrain.augment._checks import _check_batch
 from medtrain.augment._registry import register_op
 from medtrain.augment.erasing import box_mask
 from medtrain.augment.geometric import check_prob
@@ -17,15 +18,20 @@ from medtrain.errors import MedtrainError
 
 
 def _check_alpha(name: str, alpha: float) -> float:
-    alpha = float(alpha)
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise MedtrainError(f"{name} alpha must be a number > 0, got {alpha!r}") from None
     if not alpha > 0:
         raise MedtrainError(f"{name} alpha must be > 0, got {alpha}")
     return alpha
 
 
 def _check_xy(x: Tensor, y: Tensor, what: str) -> None:
-    if y.ndim != 2 or y.shape[0] != x.shape[0] or not y.is_floating_point():
-        raise MedtrainError(f"{what} needs soft targets y of shape (B, K) float, got {tuple(y.shape)} {y.dtype}")
+    if not isinstance(y, Tensor) or y.ndim != 2 or y.shape[0] != x.shape[0] or not y.is_floating_point():
+        got = f"{tuple(y.shape)} {y.dtype}" if isinstance(y, Tensor) else type(y).__name__
+        raise MedtrainError(f"{what} needs soft targets y of shape (B, K) float with B = {x.shape[0]} (the batch of "
+                            f"x), got {got}")
 
 
 def sample_lam(b: int, alpha: float, device=None) -> Tensor:
@@ -52,13 +58,16 @@ def mixup(x: Tensor, y: Tensor, alpha: float = 0.2) -> tuple[Tensor, Tensor, Ten
     """Mixup (Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018), per-sample lambda.
 
     Args:
-        x: float batch ``(B, C, ...)`` (images or volumes).
-        y: soft targets ``(B, K)``.
+        x: float batch ``(B, C, H, W)`` of images or ``(B, C, D, H, W)`` of volumes.
+        y: soft targets ``(B, K)`` float, the same ``B`` as ``x``.
         alpha: Beta(alpha, alpha) concentration (> 0).
 
     Returns:
         ``(x_mixed, y_mixed, lam)`` with ``lam`` ``(B,)``.
     """
+    _check_batch(x, "mixup", volumes=True)
+    _check_xy(x, y, "mixup")
+    alpha = _check_alpha("mixup", alpha)
     lam = sample_lam(x.shape[0], alpha, x.device)
     lx = lam.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
     return lx * x + (1 - lx) * x.flip(0), mix_targets(y, lam), lam
@@ -93,15 +102,16 @@ def cutmix(x: Tensor, y: Tensor, alpha: float = 1.0) -> tuple[Tensor, Tensor, Te
     Each sample gets a box of its partner's pixels; its targets mix with the box's exact area share.
 
     Args:
-        x: batch ``(B, C, H, W)``.
-        y: soft targets ``(B, K)``.
+        x: batch ``(B, C, H, W)`` (volumes: :func:`medtrain.augment.volume.cutmix3d`).
+        y: soft targets ``(B, K)`` float, the same ``B`` as ``x``.
         alpha: Beta(alpha, alpha) concentration (> 0).
 
     Returns:
         ``(x_mixed, y_mixed, lam)`` with ``lam`` ``(B,)`` the corrected per-sample share of own pixels.
     """
-    if x.ndim != 4:
-        raise MedtrainError(f"cutmix expects (B, C, H, W), got shape {tuple(x.shape)}")
+    _check_batch(x, "cutmix")
+    _check_xy(x, y, "cutmix")
+    alpha = _check_alpha("cutmix", alpha)
     b, _, h, w = x.shape
     lam = sample_lam(b, alpha, x.device)
     top, left, bh, bw, lam = cutmix_boxes(lam, h, w)
@@ -118,6 +128,7 @@ class Mixup(nn.Module):
         self.p = check_prob("mixup probability", p)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        _check_batch(x, "mixup", volumes=True)
         _check_xy(x, y, "mixup")
         if self.p < 1 and torch.rand(()) >= self.p:
             return x, y
@@ -133,6 +144,7 @@ class CutMix(nn.Module):
         self.p = check_prob("cutmix probability", p)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        _check_batch(x, "cutmix")
         _check_xy(x, y, "cutmix")
         if self.p < 1 and torch.rand(()) >= self.p:
             return x, y
@@ -156,6 +168,7 @@ class MixupOrCutMix(nn.Module):
         self.p = check_prob("mix probability", p)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        _check_batch(x, "mixup or cutmix")
         _check_xy(x, y, "mix")
         u = torch.rand(2)
         if u[0] >= self.p:

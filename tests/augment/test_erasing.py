@@ -122,3 +122,37 @@ def test_an_augment_param_no_chosen_op_reads_is_refused_naming_what_they_read():
         build_batch_augment(["cutout"], {"cutout_sise": 8}, given=["cutout_sise"])
     with pytest.raises(MedtrainError, match="--augment none reads it"):
         build_batch_augment(["none"], {"erasing_p": 1.0}, given=["erasing_p"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The functional ops check their own inputs, in one line, as the modules do
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(p=1.5), r"erasing probability must be a probability in \[0, 1\], got 1.5"),
+    (dict(scale=(0.5, 0.1)), r"erasing area range must be an increasing pair \(low, high\) within \(0, 1\]"),
+    (dict(ratio=(3.3, -0.3)), r"erasing aspect-ratio range must be an increasing pair \(low, high\) within \(0, inf\)"),
+    (dict(value="noise"), r"erasing fill must be a finite number or 'random', got 'noise'"),
+])
+def test_random_erasing_checks_its_parameters_itself(kwargs, message):
+    with pytest.raises(MedtrainError, match=message):
+        random_erasing(torch.rand(2, 1, 8, 8), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(size=0), r"cutout size must be pixels \(int > 0\) or a fraction in \(0, 1\], got 0"),
+    (dict(size=1.5), r"cutout size must be pixels \(int > 0\) or a fraction in \(0, 1\], got 1.5"),
+    (dict(p=-0.1), r"cutout probability must be a probability in \[0, 1\], got -0.1"),
+    (dict(value=float("nan")), r"cutout fill must be a finite number or 'random', got nan"),
+])
+def test_cutout_checks_its_parameters_itself(kwargs, message):
+    with pytest.raises(MedtrainError, match=message):
+        cutout(torch.rand(2, 1, 8, 8), **kwargs)
+
+
+def test_erasing_functions_refuse_a_single_image():
+    for fn in (random_erasing, cutout):
+        with pytest.raises(MedtrainError, match=rf"{fn.__name__} expects a batch of 2D images \(B, C, H, W\), got "
+                                                r"shape \(3, 8, 8\); give a single image a batch axis"):
+            fn(torch.rand(3, 8, 8))

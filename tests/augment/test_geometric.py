@@ -182,3 +182,54 @@ def test_shift_is_a_pure_translation_of_images_and_volumes():
                     found = True
                     break
             assert found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The functional ops check their own inputs, in one line, as the modules do
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_random_flip_refuses_a_single_image_whose_channels_it_would_take_for_the_batch():
+    with pytest.raises(MedtrainError, match=r"random_flip expects a batch .*\(B, C, H, W\).*got shape \(3, 8, 8\); "
+                                            r"give a single image a batch axis: x\[None\]"):
+        random_flip(torch.rand(3, 8, 8), p=0.5)
+    with pytest.raises(MedtrainError, match=r"random_flip expects .* as a torch.Tensor, got list"):
+        random_flip([1, 2, 3])
+    aug = build_batch_augment(["flip"], {})  # the op list training builds goes through the same check
+    with pytest.raises(MedtrainError, match=r"got shape \(3, 8, 8\)"):
+        aug(torch.rand(3, 8, 8), torch.rand(3, 2))
+
+
+def test_random_flip_still_takes_images_and_volumes_and_checks_p_and_dim():
+    x = torch.rand(2, 1, 3, 4, 5)
+    assert torch.equal(random_flip(x, p=1.0, dim=-3), x.flip(-3))  # the depth of a volume
+    assert torch.equal(random_flip(x[:, :, 0], p=1.0, dim=-2), x[:, :, 0].flip(-2))
+    with pytest.raises(MedtrainError, match=r"flip probability must be a probability in \[0, 1\], got 1.5"):
+        random_flip(x, p=1.5)
+    for dim in (0, 1, -5, 5, -4):  # the batch and channel axes, and axes out of range
+        with pytest.raises(MedtrainError, match=r"random_flip dim must be a spatial axis of the 5-d batch"):
+            random_flip(x, p=1.0, dim=dim)
+
+
+def test_random_shift_and_rot90_refuse_a_single_image():
+    from medtrain.augment.geometric import random_shift
+
+    with pytest.raises(MedtrainError, match=r"random_shift expects a batch .*got shape \(3, 8, 8\)"):
+        random_shift(torch.rand(3, 8, 8))
+    with pytest.raises(MedtrainError, match=r"random_rot90 expects a batch .*got shape \(3, 8, 8\)"):
+        random_rot90(torch.rand(3, 8, 8))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(degrees=-1.0), r"affine: degrees and shear must be >= 0 and translate in \[0, 1\]"),
+    (dict(translate=2.0), r"affine: degrees and shear must be >= 0 and translate in \[0, 1\]"),
+    (dict(shear=-5.0), r"affine: degrees and shear must be >= 0 and translate in \[0, 1\]"),
+    (dict(scale=(1.1, 0.9)), r"affine scale must be an increasing pair \(low, high\) within \(0, inf\)"),
+    (dict(scale=(-1.0, 1.0)), r"affine scale must be an increasing pair"),
+    (dict(padding_mode="wrap"), r"affine padding must be zeros, border or reflection, got 'wrap'"),
+])
+def test_random_affine_checks_its_parameters_as_its_module_does(kwargs, message):
+    with pytest.raises(MedtrainError, match=message):
+        random_affine(torch.rand(2, 1, 8, 8), **kwargs)
+    with pytest.raises(MedtrainError, match=message):
+        RandomAffine(**kwargs)

@@ -191,3 +191,41 @@ def test_hed_jitter_at_strength_zero_is_the_identity_on_any_colours():
     assert torch.allclose(hed_jitter(x, sigma=0.0), x, atol=1e-6)
     moved = (hed_jitter(x, sigma=0.2) - x).abs().mean()
     assert moved > 1e-3  # and a strength moves colours
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The functional ops check their own inputs, in one line, as the modules do
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gamma", [(1.5, -0.7), (1.5, 0.7), (0.0, 1.5), (0.7,), "abc"])
+def test_random_gamma_refuses_a_range_that_is_not_an_increasing_positive_pair(gamma):
+    with pytest.raises(MedtrainError, match=r"gamma range must be"):
+        random_gamma(torch.rand(2, 1, 8, 8), gamma)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(center=(0.6, 0.4)), r"window center must be an increasing pair \(low, high\) within \[0, 1\]"),
+    (dict(center=(0.5, 1.5)), r"window center must be an increasing pair"),
+    (dict(width=(0.0, 1.0)), r"window width must be an increasing pair \(low, high\) within \(0, inf\)"),
+])
+def test_random_window_checks_its_ranges_as_its_module_does(kwargs, message):
+    with pytest.raises(MedtrainError, match=message):
+        random_window(torch.rand(2, 1, 8, 8), **kwargs)
+    with pytest.raises(MedtrainError, match=message):
+        RandomWindow(**kwargs)
+
+
+def test_the_intensity_functions_refuse_a_single_image_and_bad_strengths():
+    one = torch.rand(3, 8, 8)
+    for fn in (random_gamma, random_window, color_jitter, hed_jitter):
+        with pytest.raises(MedtrainError, match=rf"{fn.__name__} expects a batch of 2D images \(B, C, H, W\), got "
+                                                r"shape \(3, 8, 8\); give a single image a batch axis"):
+            fn(one)
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(MedtrainError, match=r"hed sigma must be in \[0, 1\), got -0.1"):
+        hed_jitter(x, sigma=-0.1)
+    with pytest.raises(MedtrainError, match=r"pca std must be >= 0, got -1"):
+        pca_lighting(x, torch.ones(3), torch.eye(3), std=-1.0)
+    with pytest.raises(MedtrainError, match=r"pca_lighting needs eigvals \(3,\) and eigvecs \(3, 3\)"):
+        pca_lighting(x, torch.ones(4), torch.eye(3))

@@ -137,3 +137,36 @@ def test_mixing_weights_are_beta_distributed_for_small_alpha(alpha):
     assert (lam < 0.5).float().mean().item() == pytest.approx(0.5, abs=0.005)
     var = 1 / (4 * (2 * alpha + 1))  # Beta(a, a)'s variance
     assert lam.var().item() == pytest.approx(var, rel=0.02)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The functional ops check their own inputs, in one line, as the modules do
+# ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", [mixup, cutmix])
+def test_targets_of_another_batch_size_are_refused_naming_the_batch_of_x(op):
+    x = torch.rand(4, 3, 8, 8)
+    with pytest.raises(MedtrainError, match=rf"{op.__name__} needs soft targets y of shape \(B, K\) float with B = 4 "
+                                            r"\(the batch of x\), got \(3, 2\)"):
+        op(x, torch.rand(3, 2))
+    with pytest.raises(MedtrainError, match=r"soft targets y of shape \(B, K\) float"):
+        op(x, torch.tensor([0, 1, 0, 1]))  # hard labels
+
+
+@pytest.mark.parametrize("op, name", [(mixup, "mixup"), (cutmix, "cutmix")])
+@pytest.mark.parametrize("alpha", [-1.0, 0.0, "abc"])
+def test_a_non_positive_alpha_is_refused_by_the_function_too(op, name, alpha):
+    with pytest.raises(MedtrainError, match=rf"{name} alpha must be"):
+        op(torch.rand(4, 3, 8, 8), torch.rand(4, 2), alpha=alpha)
+
+
+def test_mixing_refuses_a_single_image_and_cutmix_a_volume():
+    with pytest.raises(MedtrainError, match=r"mixup expects a batch .*got shape \(3, 8, 8\)"):
+        mixup(torch.rand(3, 8, 8), torch.rand(3, 2))
+    with pytest.raises(MedtrainError, match=r"cutmix expects a batch of 2D images \(B, C, H, W\), got shape"):
+        cutmix(torch.rand(4, 1, 4, 8, 8), torch.rand(4, 2))
+    out, y, lam = mixup(torch.rand(4, 1, 4, 8, 8), torch.rand(4, 2))  # volumes mix as images do
+    assert out.shape == (4, 1, 4, 8, 8) and y.shape == (4, 2) and lam.shape == (4,)
+    with pytest.raises(MedtrainError, match=r"mixup or cutmix expects a batch of 2D images \(B, C, H, W\)"):
+        MixupOrCutMix()(torch.rand(4, 1, 4, 8, 8), torch.rand(4, 2))  # refused whichever of the two is drawn
