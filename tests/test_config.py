@@ -126,3 +126,24 @@ def test_a_policy_file_among_the_augmentations_is_recorded_absolutely(tmp_path, 
     assert list(cfg.augment) == ["flip", str(tmp_path / "pol" / "ra.yaml")]
     monkeypatch.chdir(tmp_path / "pol")  # read back elsewhere: the same file
     assert config_mod.resolve({"augment": cfg.augment}).augment == cfg.augment
+
+
+def test_paths_given_as_pathlib_paths_are_taken_as_their_text(tmp_path):
+    # medtrain.load(Path), evaluate(Path) and predict([Path]) take them; a config dict had refused them
+    from pathlib import Path
+
+    cfg = resolve({"data": tmp_path / "images", "out": Path("runs") / "a", "data_dir": tmp_path})
+    assert (cfg.data, cfg.data_dir) == (str(tmp_path / "images"), str(tmp_path))
+    assert Path(cfg.out).parts[-2:] == ("runs", "a")
+
+
+@pytest.mark.parametrize("said, pinned", [("balanced", "true"), ("Balanced", "true"), ("plain", "false")])
+def test_the_class_weight_rule_named_as_the_summary_names_it_pins_it(said, pinned):
+    # the summary prints "class weights balanced: pinned (--class-weights)": that word had been refused as a value
+    assert resolve({"class_weights": said}).class_weights == pinned
+
+
+def test_a_class_weight_rule_it_does_not_know_names_the_accepted_ones():
+    with pytest.raises(MedtrainError, match="class_weights must be auto, true, false, prior-adjusted or "
+                                            r"val-fitted \(balanced = true, plain = false\), got 'even'"):
+        resolve({"class_weights": "even"})

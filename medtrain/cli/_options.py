@@ -40,8 +40,8 @@ HELP = {
                   "schedule, best otherwise)",
     "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation)",
     "class_weights": ("class-balanced loss: auto (balanced; prior-corrected, or a threshold refitted on validation, when "
-                      "validation ACC says so), true, false, or the rule auto chose pinned: prior-adjusted or "
-                      "val-fitted"),
+                      "validation ACC says so), true (or balanced), false (or plain), or the rule auto chose pinned: "
+                      "prior-adjusted or val-fitted"),
     "flip": "flips in training and TTA: auto (off for left/right labels, else decided by pilot runs on validation), "
             "true or false (false refuses a flipped --tta; true with no flip in --augment flips at test time only)",
     "accelerator": "cpu, gpu, mps or auto",

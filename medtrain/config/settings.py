@@ -123,6 +123,8 @@ CHOICES = ("auto", "true", "false")
 #: The decision rules ``class_weights: auto`` can choose besides the balanced one (``true``); each can be pinned by
 #: name, so that the recipe a run chose can be trained again as it was (medtrain.training.choices).
 CLASS_WEIGHT_RULES = ("prior-adjusted", "val-fitted")
+#: The names the run's summary and metrics.json give the two plain rules, accepted as their pins.
+CLASS_WEIGHT_NAMES = {"balanced": "true", "plain": "false"}
 #: Numbers whose ``auto`` (stored as None) the run resolves to the value validated for its recipe
 #: (medtrain.training.build.default_lr / default_batch_size) and records.
 AUTO_NUMBERS = ("lr", "batch_size", "members")

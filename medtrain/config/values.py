@@ -7,6 +7,7 @@ resolves, booleans spelt any YAML/CLI way, ``k=v,k=v`` mappings, comma lists), e
 from __future__ import annotations
 
 import math
+import os
 import reprlib
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 import yaml
 
 from medtrain._yaml import read_yaml
-from medtrain.config.settings import AUTO_NUMBERS, CLASS_WEIGHT_RULES, KEYS
+from medtrain.config.settings import AUTO_NUMBERS, CLASS_WEIGHT_NAMES, CLASS_WEIGHT_RULES, KEYS
 from medtrain.errors import MedtrainError
 
 
@@ -86,11 +87,15 @@ def coerce(name: str, value: Any) -> Any:
             rules = CLASS_WEIGHT_RULES if name == "class_weights" else ()  # a decision rule auto can choose
             if isinstance(value, str) and value.lower() in rules:
                 return value.lower()
+            if name == "class_weights" and isinstance(value, str) and value.lower() in CLASS_WEIGHT_NAMES:
+                # the rule's name as the run's summary and metrics.json say it ("class weights balanced: ...")
+                return CLASS_WEIGHT_NAMES[value.lower()]
             try:
                 return "true" if _coerce_bool(value) else "false"
             except ValueError:
                 allowed = ("auto", "true", "false") + rules
-                raise MedtrainError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}, "
+                also = " (balanced = true, plain = false)" if rules else ""
+                raise MedtrainError(f"{name} must be {', '.join(allowed[:-1])} or {allowed[-1]}{also}, "
                                     f"got {_shown(value)}") from None
         if kind == "bool":
             return _coerce_bool(value)
@@ -112,6 +117,8 @@ def coerce(name: str, value: Any) -> Any:
                 raise MedtrainError(f"{name} must be a finite number, got {_shown(value)}")
             return float(value)
         if kind == "str":
+            if isinstance(value, os.PathLike):  # data, out, pretrained, data_dir given as a pathlib.Path
+                value = os.fspath(value)
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise ValueError(value)
             return str(value)
