@@ -23,6 +23,10 @@ MLFLOW_DB = "mlflow.db"
 MLFLOW_RUN_ID = "mlflow_run_id"
 
 
+class NewMlflowRunWarning(UserWarning):
+    """A resumed run's MLflow run is not in the tracking store it now uses: a new MLflow run holds the rest."""
+
+
 def build_logger(kind: str, run_dir: Path, hparams: dict, resume: bool = False):
     """Lightning's logger for ``--logger`` (``csv``, ``tensorboard``, ``mlflow``; ``none`` gives False), writing
     under ``run_dir/logs``, with the run's settings recorded as hyperparameters; ``resume``: the run continues
@@ -147,8 +151,8 @@ def _continued_mlflow_run(uri: str, run_id: str):
     except MlflowException as e:
         if getattr(e, "error_code", "") != "RESOURCE_DOES_NOT_EXIST":
             raise
-        warnings.warn(f"the MLflow run {run_id} this run logged to is not in the tracking store {uri}: its "
-                      f"remaining epochs go to a new MLflow run")
+        warnings.warn(NewMlflowRunWarning(f"the MLflow run {run_id} this run logged to is not in the tracking store "
+                                          f"{uri}: its remaining epochs go to a new MLflow run"))
         return None
     if client is not None and logger.run_id:  # None on the processes other than rank 0
         client.update_run(run_id, status="RUNNING")

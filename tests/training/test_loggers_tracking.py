@@ -116,7 +116,9 @@ def test_a_resumed_run_whose_mlflow_run_is_not_in_the_store_starts_a_new_one_and
     run = tmp_path / "run"
     (run / "logs").mkdir(parents=True)
     (run / "logs" / "mlflow_run_id").write_text("0123456789abcdef0123456789abcdef\n")
-    with pytest.warns(UserWarning, match="0123456789abcdef0123456789abcdef .* not in the tracking store"):
+    from medtrain.training.loggers import NewMlflowRunWarning  # medtrain's own: the CLI says it in one line
+
+    with pytest.warns(NewMlflowRunWarning, match="0123456789abcdef0123456789abcdef .* not in the tracking store"):
         logger = build_logger("mlflow", run, HP, resume=True)
     assert logger.run_id != "0123456789abcdef0123456789abcdef"
     assert (run / "logs" / "mlflow_run_id").read_text().strip() == logger.run_id
