@@ -5,24 +5,19 @@ can tell a run still being trained from an interrupted one (:func:`lock_holder`)
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import time
 import warnings
 from pathlib import Path
 
-from medtrain._lock import LOCKS, try_lock
+from medtrain._lock import LOCKS, UnguardedWarning, cannot_lock, try_lock, unguarded
 from medtrain.errors import MedtrainError
 
 LOCK_FILE = ".lock"  #: held (flock) by the process training the run
 
 
-class UnguardedRunWarning(UserWarning):
+class UnguardedRunWarning(UnguardedWarning):
     """The run directory's filesystem cannot lock (:func:`training_lock`): it trains unguarded."""
-
-
-#: flock's errors where the filesystem cannot lock at all (NFSv3 without lockd: ENOLCK; some FUSE/network ones)
-_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
 
 
 def _busy(run_dir, pid: str) -> MedtrainError:
@@ -55,9 +50,8 @@ def training_lock(run_dir: str | Path, created: bool = False):
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
     except OSError as e:
-        if e.errno in _NO_LOCKS:
-            warnings.warn(UnguardedRunWarning(f"the filesystem of {run_dir} cannot lock ({e.strerror}); concurrent "
-                                              "commands into this folder are not guarded"), stacklevel=3)
+        if cannot_lock(e):  # fd stays None where .lock itself could not be opened
+            warnings.warn(unguarded(run_dir, e, category=UnguardedRunWarning), stacklevel=3)
         else:
             if fd is not None:
                 os.close(fd)
@@ -73,7 +67,8 @@ def training_lock(run_dir: str | Path, created: bool = False):
     try:
         yield
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:  # None: unguarded, .lock could not be opened (it had been a TypeError after training)
+            os.close(fd)  # releases the lock
 
 
 def lock_holder(run_dir: str | Path) -> str | None:

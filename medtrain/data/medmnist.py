@@ -12,6 +12,7 @@ import stat
 import struct
 import time
 import urllib.request
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from medtrain._io import atomic_path, cache_dir, path_kind
-from medtrain._lock import LOCKS, lock, try_lock
+from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import ABANDONED_S, content_key, open_store, store_dir, use_mmap, writing
@@ -88,12 +89,18 @@ def _drop_abandoned_downloads(folder: Path, now: float | None = None) -> None:
         except OSError:  # renamed or removed meanwhile by its own download or another sweep; a link
             continue
         try:
-            if not try_lock(fd):  # held by a download in progress
-                continue
+            try:
+                if not try_lock(fd):  # held by a download in progress
+                    continue
+                limit = ABANDONED_DOWNLOAD_S
+            except OSError as e:
+                if not cannot_lock(e):
+                    raise
+                limit = ABANDONED_S  # a filesystem that cannot lock: told by its age alone, as on Windows
             st = os.fstat(fd)
-            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > ABANDONED_DOWNLOAD_S:
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime > limit:
                 tmp.unlink(missing_ok=True)
-        except OSError:  # a filesystem that cannot lock; a cache folder this user cannot write: left there
+        except OSError:  # a cache folder this user cannot write: left there
             pass
         finally:
             os.close(fd)  # releases the lock
@@ -102,9 +109,14 @@ def _drop_abandoned_downloads(folder: Path, now: float | None = None) -> None:
 def _fetch(url: str, dest: Path) -> None:
     """Download ``url`` to ``dest`` (atomically), with a progress bar on a terminal. Separate so tests can
     replace it. The partial file is locked while it is written, which tells a concurrent download's sweep
-    (:func:`_drop_abandoned_downloads`) that it is in progress."""
+    (:func:`_drop_abandoned_downloads`) that it is in progress; unlocked, with a warning, where none can be."""
     with atomic_path(dest) as tmp, open(tmp, "wb") as f:
-        lock(f.fileno())  # a new file: only a sweep's look at it can hold it, briefly
+        try:
+            lock(f.fileno())  # a new file: only a sweep's look at it can hold it, briefly
+        except OSError as e:
+            if not cannot_lock(e):
+                raise
+            warnings.warn(unguarded(dest.parent, e, "downloads into this folder at the same time"), stacklevel=2)
         with urllib.request.urlopen(url, timeout=60) as r:
             size = r.headers.get("Content-Length")
             with download_bar(int(size) if size and size.isdigit() else None, dest.name) as bar:

@@ -5,13 +5,14 @@ import contextlib
 import os
 import re
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from medtrain._io import atomic_dir, check_output
-from medtrain._lock import LOCKS, lock, try_lock
+from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain.errors import MedtrainError
 
 MAPS_FILE = "maps.npz"
@@ -60,8 +61,9 @@ def _folder_held(out: Path):
     would throw that work away; waiting leaves what the two commands run one after the other leave (the later's
     maps and overlays). An advisory ``flock`` on the folder itself, as :func:`medtrain.rundir.training_lock` on a
     run's ``.lock`` (that one refuses, naming training): the system releases it when the process ends, even
-    killed, and no lock file is left among the user's files. Not taken where locks do not exist (Windows).
-    A folder created here and left empty by an error is removed (an error leaves nothing)."""
+    killed, and no lock file is left among the user's files. Not taken where locks do not exist (Windows), nor
+    where the filesystem cannot lock (NFS without its lock daemon): a one-line warning, not the traceback it had
+    been. A folder created here and left empty by an error is removed (an error leaves nothing)."""
     if not LOCKS:
         yield
         return
@@ -74,9 +76,14 @@ def _folder_held(out: Path):
         raise MedtrainError(f"cannot write in {out} ({e.strerror or type(e).__name__})") from None
     done = False
     try:
-        if not try_lock(fd):
-            print(f"waiting for another explanation to finish writing into {out}", file=sys.stderr, flush=True)
-            lock(fd)
+        try:
+            if not try_lock(fd):
+                print(f"waiting for another explanation to finish writing into {out}", file=sys.stderr, flush=True)
+                lock(fd)
+        except OSError as e:
+            if not cannot_lock(e):
+                raise MedtrainError(f"cannot lock {out} ({e.strerror or e})") from None
+            warnings.warn(unguarded(out, e, "explanations written into this folder at the same time"), stacklevel=3)
         yield
         done = True
     finally:
