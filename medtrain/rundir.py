@@ -1,4 +1,5 @@
-"""The run directory: its file names, the one writer of a run's outputs, and their readers.
+"""The run directory: its file names, the one writer of a training run's outputs, and their readers
+(:mod:`medtrain.runscores` writes a finished run's evaluations, ``eval_*.json`` and their predictions, beside them).
 
 A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable keys: ``history``,
 ``best_epoch``, ``stop_epoch``, ``val`` and ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os
 import time
 from pathlib import Path
@@ -31,7 +31,8 @@ import numpy as np
 from medtrain import config as config_mod
 from medtrain import provenance
 from medtrain._io import (CHECKPOINT_DIR, CONFIG_FILE, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE,  # noqa: F401
-                          csv_cell, path_kind, why_not_read, write_json, write_text)  # (the run's file names)
+                          csv_cell, eval_file, is_finished, path_kind, read_metrics,  # (the run's file names
+                          why_not_read, write_json, write_text)  # and lowest readers, re-exported)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
@@ -42,7 +43,7 @@ from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  
                                        read_predictions, read_saved, write_predictions)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
-           "load_config", "read_metrics", "weights_meta", "default_run_dir", "is_run", "is_finished"]
+           "load_config", "read_metrics", "eval_file", "weights_meta", "default_run_dir", "is_run", "is_finished"]
 
 SPLITS_FILE = "splits.csv"  #: input,split,group[,fold] per input
 SKIPPED_FILE = "skipped.json"
@@ -56,11 +57,6 @@ CHOICES_FILE = "choices.json"  #: the flip choice made before training, so --res
 PILOT_DIR = "pilots"  #: short pilot runs of the flip choice (removed once it is made)
 
 
-def eval_file(split: str) -> str:
-    """``medtrain eval``'s output for a split."""
-    return f"eval_{split}.json"
-
-
 def default_run_dir(cfg: Config) -> Path:
     name = cfg.dataset or Path(cfg.data).stem
     fold = f"-cv{cfg.folds}" + (f"-f{cfg.fold}" if cfg.fold is not None else "") if cfg.folds else ""
@@ -70,11 +66,6 @@ def default_run_dir(cfg: Config) -> Path:
 def is_run(run_dir: str | Path) -> bool:
     """A run was started here (its config is written)."""
     return (Path(run_dir) / CONFIG_FILE).is_file()
-
-
-def is_finished(run_dir: str | Path) -> bool:
-    """Every output of the run is written: ``metrics.json``, the last file :func:`write_run` writes."""
-    return (Path(run_dir) / METRICS_FILE).is_file()
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
@@ -119,15 +110,6 @@ def _data_from_run(run_dir: str | Path, data: str) -> str:
 def load_config(run_dir: str | Path, *overrides: dict) -> Config:
     """The run's saved settings, resolved (``overrides`` on top)."""
     return config_mod.resolve(read_config(run_dir), *overrides)
-
-
-def read_metrics(run_dir: str | Path, name: str = METRICS_FILE) -> dict:
-    """``metrics.json`` of a run (or its ``name``, e.g. :func:`eval_file`)."""
-    path = Path(run_dir) / name
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise MedtrainError(f"{path} is missing or not valid JSON") from None
 
 
 def write_splits(path: Path, record) -> None:
@@ -359,13 +341,15 @@ def data_summary(splits) -> dict:
     return out
 
 
-def write_report(run_dir: Path, config: dict, metrics: dict) -> None:
-    """``report.html`` from the run's settings, its ``metrics.json`` content and the plots written beside it."""
+def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> None:
+    """``report.html`` from the run's settings, its ``metrics.json`` content and the plots written beside it;
+    ``note`` (plain text, e.g. a search's word on its trial) is shown above the results."""
     from medtrain.reports.html import run_report
 
     images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
               "confusion": CONFUSION_FILE}
-    html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"))
+    html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"),
+                      note=note)
     write_text(Path(run_dir) / REPORT_FILE, html)
 
 

@@ -28,7 +28,7 @@ from medtrain.errors import MedtrainError
 from medtrain.runscores import write_eval_file
 from medtrain.external import evaluate_external, external_name
 from medtrain.intervals import FEW_FOR_AUC, repeated
-from medtrain.rundir import load_config, read_metrics
+from medtrain.rundir import METRICS_FILE, is_finished, load_config, read_metrics
 from medtrain.significance import delong_test, mcnemar_test, mover_interval, paired_bootstrap
 from medtrain.tasks import BINARY, MULTILABEL
 
@@ -47,10 +47,10 @@ def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None,
 
 
 def _finished(run_dir: Path) -> None:
-    if not (run_dir / "metrics.json").is_file():
-        folds = sorted(d.name for d in run_dir.glob("fold*") if (d / "metrics.json").is_file())
+    if not is_finished(run_dir):
+        folds = sorted(d.name for d in run_dir.glob("fold*") if is_finished(d))
         where = f"; compare its fold runs ({', '.join(folds[:3])}{', ...' if len(folds) > 3 else ''})" if folds else ""
-        raise MedtrainError(f"{run_dir}: not a finished run (no metrics.json){where}")
+        raise MedtrainError(f"{run_dir}: not a finished run (no {METRICS_FILE}){where}")
 
 
 def _read(run_dir: Path, which: str = "test") -> tuple[dict, object]:

@@ -26,7 +26,6 @@ Any other shape mismatch means A and B are different architectures: an error nam
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from medtrain._io import CHECKPOINT_DIR, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE
+from medtrain._io import CHECKPOINT_DIR, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE, is_finished, read_metrics
 from medtrain.errors import MedtrainError
 
 __all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
@@ -88,7 +87,7 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         # stopped after its weights were written (its checkpoints or a probe's cached codes are still there), as
         # eval and predict refuse it; without them a model handed on alone (weights and config), which serves
         interrupted = any((p / CHECKPOINT_DIR).glob("*.ckpt")) or (p / FEATURES_FILE).is_file()
-        if not (p / METRICS_FILE).is_file() and interrupted:
+        if not is_finished(p) and interrupted:
             raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {p}`")
         state, origin = _one_member(load_state(w), _members_val_auc(p), f"run {p}")
@@ -102,11 +101,12 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
 
 
 def _members_val_auc(run_dir: Path) -> list | None:
-    """The validation AUC of each member of an ensemble run, from its ``metrics.json`` (None when absent)."""
-    try:
-        return json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))["members_val_auc"]["members"]
-    except (OSError, ValueError, KeyError, TypeError):
+    """The validation AUC of each member of an ensemble run, from its ``metrics.json`` (None when absent: a model
+    handed on alone, or no ensemble); a damaged ``metrics.json`` is one line (:func:`medtrain._io.read_metrics`)."""
+    if not is_finished(run_dir):
         return None
+    members = read_metrics(run_dir).get("members_val_auc")
+    return members.get("members") if isinstance(members, dict) else None
 
 
 def _one_member(state: dict, val_auc: list | None, origin: str) -> tuple[dict, str]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import statistics
 from pathlib import Path
 from typing import Callable, Optional
 
-from medtrain._io import METRICS_FILE as METRICS
+from medtrain._io import eval_file, is_finished, read_metrics
 
 __all__ = ["parse_cell", "collect", "row", "study_markdown", "study_csv", "marginal_markdown", "best_cell",
            "overlay_curves", "replay_early_stop"]
@@ -53,17 +52,15 @@ def collect(root: str | os.PathLike) -> list[dict]:
     cells: dict[tuple[str, str], dict] = {}
     if not root.is_dir():
         return []
-    for metrics in sorted(root.glob(f"*/*/seed*/{METRICS}")):
-        seed_dir = metrics.parent
+    for seed_dir in sorted(d for d in root.glob("*/*/seed*") if is_finished(d)):
         cell_dir = seed_dir.parent
         group = cell_dir.parent.name
         key = (group, cell_dir.name)
         c = cells.setdefault(key, {"group": group, "cell": parse_cell(cell_dir.name), "runs": [], "dirs": []})
-        run = json.loads(metrics.read_text(encoding="utf-8"))
+        run = read_metrics(seed_dir)  # a damaged file: one line naming it
         for split in ("val", "test"):  # written by ``medtrain eval RUN --split SPLIT``
-            ev = seed_dir / f"eval_{split}.json"
-            if ev.is_file():
-                run[f"_eval_{split}"] = json.loads(ev.read_text(encoding="utf-8"))
+            if (seed_dir / eval_file(split)).is_file():
+                run[f"_eval_{split}"] = read_metrics(seed_dir, eval_file(split))
         c["runs"].append(run)
         c["dirs"].append(seed_dir)
     for c in cells.values():  # seed order, numerically (seed10 after seed9)

@@ -9,6 +9,7 @@ with nothing to fetch, and stays small. The pages have no scripts.
 from __future__ import annotations
 
 import base64
+import html
 import io
 import math
 import numbers
@@ -17,6 +18,7 @@ import statistics
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 from PIL import Image
 
 from medtrain._io import write_text
@@ -51,7 +53,14 @@ def _ci(pair, digits: int = 3) -> str:
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("medtrain.reports", "templates"),
                           autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-_ENV.filters.update(num=_num, ci=_ci)
+
+
+def _text(v) -> Markup:
+    """Plain text as an element's content: ``<``, ``>`` and ``&`` escaped; quotes, harmless there, kept as typed."""
+    return Markup(html.escape(str(v), quote=False))
+
+
+_ENV.filters.update(num=_num, ci=_ci, text=_text)
 
 
 def png_data_uri(path: str | os.PathLike) -> str | None:
@@ -122,10 +131,12 @@ def baselines(dataset: str | None) -> list[tuple[str, float, float]]:
     return [(name, a, b) for name, (a, b) in MEDMNIST_V2.get(dataset or "", {}).items()]
 
 
-def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None) -> str:
+def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
+               note: str = "") -> str:
     """The HTML of one run. ``config``: the resolved settings; ``metrics``: the content of ``metrics.json``;
     ``images``: ``{"learning_curve" | "roc_pr" | "reliability" | "confusion": path}`` (missing files are
-    left out); ``data``: :func:`medtrain.rundir.data_summary`'s split sizes, class balance and groups."""
+    left out); ``data``: :func:`medtrain.rundir.data_summary`'s split sizes, class balance and groups; ``note``:
+    plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
         title=title, config=config, m=metrics, test=metrics.get("test") or {}, data=data,
@@ -133,7 +144,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
         images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")),
         newcombe_why=NEWCOMBE_WHY, delong_why=DELONG_WHY, no_test=no_test(config, metrics),
-        brackets=has_brackets(metrics.get("test") or {}))
+        brackets=has_brackets(metrics.get("test") or {}), note=note)
 
 
 def _mean_std(values) -> tuple[float, float, int]:

@@ -36,7 +36,6 @@ source's statistics:
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -324,17 +323,23 @@ def transfer_table(compare_dir: str | Path, fraction: float = 0.95) -> tuple[str
     """
     root = Path(compare_dir)
     data: dict[str, dict] = {}
-    for metrics in sorted(root.glob(f"*/seed*/{rundir.METRICS_FILE}")):
-        cell = metrics.parent.parent.name
-        strategy = cell.replace("transfer=", "")  # e.g. "finetune", "linear-probe,probe_layer=layer3"
-        m = json.loads(metrics.read_text(encoding="utf-8"))
+    for run_dir in sorted(d for d in root.glob("*/seed*") if rundir.is_finished(d)):
+        strategy = run_dir.parent.name.replace("transfer=", "")  # e.g. "finetune", "linear-probe,probe_layer=layer3"
+        m = rundir.read_metrics(run_dir)  # a damaged metrics.json: one line naming it
+        try:
+            auc, acc, val_auc, history = m["test"]["auc"], m["test"]["acc"], m["val"]["auc"], list(m["history"])
+            curve = [h["val_auc"] for h in history]
+        except (KeyError, TypeError):  # (a trial scored without its test split has an empty "test")
+            raise MedtrainError(f"{run_dir / rundir.METRICS_FILE} lacks what the transfer table shows (test AUC and "
+                                "ACC, validation AUC, each epoch's val_auc)") from None
+        wall = m.get("wall_s")  # an older or hand-made run may not record it: shown as unknown
         d = data.setdefault(strategy, {"auc": [], "acc": [], "conv": [], "curves": [], "wall": []})
-        d["auc"].append(m["test"]["auc"])
-        d["acc"].append(m["test"]["acc"])
-        d["wall"].append(m["wall_s"])
-        d["conv"].append(convergence_epoch(m["history"], fraction))
-        d["curves"].append([h["val_auc"] for h in m["history"]])
-        d.setdefault("val", []).append(m["val"]["auc"])  # the selected model's (a probe's: the chosen C's)
+        d["auc"].append(auc)
+        d["acc"].append(acc)
+        d["wall"].append(wall if isinstance(wall, (int, float)) and not isinstance(wall, bool) else None)
+        d["conv"].append(convergence_epoch(history, fraction))
+        d["curves"].append(curve)
+        d.setdefault("val", []).append(val_auc)  # the selected model's (a probe's: the chosen C's)
 
     def ms(v):
         return f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.3f}"
@@ -345,6 +350,8 @@ def transfer_table(compare_dir: str | Path, fraction: float = 0.95) -> tuple[str
         conv = [c for c in d["conv"] if c is not None]
         conv_s = f"{np.mean(conv):.1f} ({', '.join(map(str, conv))})" if conv else "n/a (no epochs)"
         best_s = f"{np.mean(d['val']):.3f}"
-        lines.append(f"| {s} | {len(d['auc'])} | {ms(d['auc'])} | {ms(d['acc'])} | {conv_s} | {best_s} | "
-                     f"{np.mean(d['wall']):.0f} |")
+        walls = [w for w in d["wall"] if w is not None]
+        unknown = len(d["wall"]) - len(walls)
+        wall_s = "unknown" if not walls else f"{np.mean(walls):.0f}" + (f" ({unknown} unknown)" if unknown else "")
+        lines.append(f"| {s} | {len(d['auc'])} | {ms(d['auc'])} | {ms(d['acc'])} | {conv_s} | {best_s} | {wall_s} |")
     return "\n".join(lines), data

@@ -156,7 +156,7 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     run_dir = locate_run(best.user_attrs.get("run_dir", ""), out)
     record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),
               "finished_trials": len(finished_trials(study))}
-    if (run_dir / "metrics.json").is_file():
+    if rundir.is_finished(run_dir):
         # The one look at test: the best trial, after the search has ended (a rerun reads that evaluation).
         done = (run_dir / rundir.eval_file("test")).is_file()
         res = rundir.read_metrics(run_dir, rundir.eval_file("test")) if done else evaluate(run_dir, "test", verbose=False)
@@ -230,7 +230,7 @@ def locate_run(stored: str, out: Path) -> Path:
     at = [i for i, p in enumerate(parts) if p == TRIALS_DIR or p.startswith(TRIALS_DIR + "-")]
     if at:
         here = Path(os.path.abspath(out.joinpath(*parts[at[-1]:])))
-        if (here / "metrics.json").is_file() or not path.is_absolute():
+        if rundir.is_finished(here) or not path.is_absolute():
             return here
     return Path(os.path.abspath(path))
 

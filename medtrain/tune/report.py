@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import html
 import io
 import os
 import urllib.parse
@@ -160,18 +159,14 @@ def tested_metrics(metrics: dict, res: dict) -> dict:
 def refresh_run_report(run_dir: Path, res: dict, note: str = "") -> None:
     """Rewrite the best trial's ``report.html`` with its test evaluation ``res`` (it was written during the search,
     when the trial held no test numbers), through the run directory's one report writer; ``note`` (a former best's
-    :func:`earlier_best_note`) is put above its results."""
+    :func:`earlier_best_note`) is shown by the run's template above its results."""
     import jinja2
 
     try:
-        rundir.write_report(run_dir, rundir.read_config(run_dir), tested_metrics(rundir.read_metrics(run_dir), res))
+        rundir.write_report(run_dir, rundir.read_config(run_dir), tested_metrics(rundir.read_metrics(run_dir), res),
+                            note=note)
     except jinja2.UndefinedError as e:  # a metrics.json without what the page shows (an older medtrain's run)
         raise MedtrainError(f"{run_dir / rundir.METRICS_FILE} lacks what its report shows ({e})") from None
-    if note:  # the run's template is every run's: the search's word on this one is added to its page here
-        page = run_dir / rundir.REPORT_FILE
-        text = page.read_text(encoding="utf-8")
-        said = f'<h2>Results</h2>\n<p class="warn">{html.escape(note, quote=False)}</p>'
-        write_text(page, text.replace("<h2>Results</h2>", said, 1))
 
 
 def recorded_test(res: dict) -> dict:
