@@ -53,6 +53,10 @@ def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
         raise MedtrainError(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}") from None
 
 
-def write_yaml(path: str | os.PathLike, obj: Any) -> None:
-    """``obj`` as YAML, keys in their order, written atomically (:func:`medtrain._io.write_text`)."""
-    write_text(path, yaml.safe_dump(obj, sort_keys=False))
+def write_yaml(path: str | os.PathLike, obj: Any, comment: str = "", flow_lists: bool = False,
+               width: int = 80) -> None:
+    """``obj`` as YAML, keys in their order, written atomically (:func:`medtrain._io.write_text`): each line of
+    ``comment`` as a ``#`` line above it; ``flow_lists`` writes lists of scalars on one line (``[flip, 0.5, 3]``)."""
+    head = "".join(f"# {line}\n" for line in comment.splitlines())
+    body = yaml.safe_dump(obj, sort_keys=False, default_flow_style=None if flow_lists else False, width=width)
+    write_text(path, head + body)

@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
-from medtrain._io import write_text
-from medtrain._yaml import read_yaml_file
+from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.augment._policy_ops import OP_NAMES, OPS, SPACES, STANDARD, WIDE
 from medtrain.errors import MedtrainError, suggest
 
@@ -300,9 +298,7 @@ def load_policy(path: str | os.PathLike) -> Policy:
 def save_policy(policy: Policy, path: str | os.PathLike, comment: str = "") -> Path:
     """Write ``policy`` as YAML, atomically; ``comment`` lines go on top as ``#`` comments."""
     policy.validate()
-    head = "# medtrain augmentation policy: each sample draws a sub-policy per layer and applies its ops\n"
-    head += "# [op, probability, magnitude] in order. Load with --augment policy.yaml.\n"
-    head += "".join(f"# {line}\n" for line in comment.splitlines())
-    body = yaml.safe_dump(policy.to_dict(), sort_keys=False, default_flow_style=None, width=100)
-    write_text(path, head + body)
+    head = ("medtrain augmentation policy: each sample draws a sub-policy per layer and applies its ops\n"
+            "[op, probability, magnitude] in order. Load with --augment policy.yaml.\n")
+    write_yaml(path, policy.to_dict(), comment=head + comment, flow_lists=True, width=100)
     return Path(path)

@@ -15,10 +15,10 @@ import warnings
 from pathlib import Path
 
 import optuna
-import yaml
 
 from medtrain import rundir
 from medtrain._io import atomic_path, write_text
+from medtrain._yaml import write_yaml
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
 from medtrain.reports.summary import auc_acc_line
@@ -77,8 +77,7 @@ def write_trials(study: optuna.Study, out: Path) -> str:
 
 def write_best_config(settings: dict, path: Path, comment: str) -> None:
     """``settings`` as a YAML config that ``medtrain train --config`` reads."""
-    head = "".join(f"# {line}\n" for line in comment.splitlines())
-    write_text(path, head + yaml.safe_dump(settings, sort_keys=False, default_flow_style=None))
+    write_yaml(path, settings, comment=comment, flow_lists=True)
 
 
 def _agg_canvas(fig) -> None:
