@@ -31,7 +31,7 @@ from medtrain import __version__
 from medtrain._io import atomic_path
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.augment.tta import tta_predict
-from medtrain.data import load_splits
+from medtrain.data import _holds_volumes, load_splits
 from medtrain.data.intensity import PERCENTILES, parse_window
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import temperature_scale
@@ -48,6 +48,12 @@ HIGH_BIT_DEPTH = {"applies_to": "grey images of more than 8 bits per pixel (16/3
                   "to_uint8": "round(255 * clip((x - p_low) / (p_high - p_low), 0, 1)), p_low/p_high the image's "
                               "own percentiles (numpy's linear method); if p_high == p_low its min and max; "
                               "a constant image is 0; computed in float32"}
+#: how medtrain maps a DICOM image's values to [0, 1] without a window (not CT, or no --window)
+#: (:func:`medtrain.data.intensity.normalise_percentile`)
+DICOM_PERCENTILES = {"percentiles": list(PERCENTILES),
+                     "to_0_1": "clip((x - p_low) / (p_high - p_low), 0, 1), p_low/p_high the image's own percentiles "
+                               "of its finite values (numpy's linear method); if p_high == p_low its min and max; a "
+                               "constant image is 0; non-finite values are 0; computed in float32"}
 TOLERANCE = 1e-4  #: largest accepted |exported - PyTorch| probability
 CHECK_BATCH = 8  #: images in the check batch (the export itself is traced with 2)
 
@@ -126,7 +132,9 @@ def preprocessing(run: RunModel) -> dict:
     inside = {"color_space": f"{cfg.color_space} (the graph converts from RGB)" if cfg.color_space != "rgb" else "rgb",
               "mean": meta["mean"], "std": meta["std"], "tta": run_tta(cfg, meta),
               "temperature": meta.get("temperature")}
-    if len(run.input_shape) == 3:
+    if len(run.input_shape) == 3 and _dicom_inputs(run):
+        before, extra = _dicom_2d_steps(run)
+    elif len(run.input_shape) == 3:
         before = ["open the file with PIL and turn it as its EXIF orientation says (ImageOps.exif_transpose)",
                   "grey images of more than 8 bits per pixel: to uint8 by more_than_8_bit",
                   "convert to " + ("RGB ('RGB')" if run.input_shape[0] == 3 else "one grey channel ('L')"),
@@ -152,6 +160,43 @@ def preprocessing(run: RunModel) -> dict:
             "uint8_to_float": "x / 255", "mc_dropout_not_included": cfg.mc_dropout,
             # flat copies of the earlier keys, for readers of the first format
             "color_space": cfg.color_space, "mean": meta["mean"], "std": meta["std"], **extra}
+
+
+def _dicom_inputs(run: RunModel) -> bool:
+    """Whether a 2D run was trained on DICOM files: ``--window`` is accepted for nothing else, otherwise its
+    ``--data`` lists them (read as training reads it; data no longer there counts as image files)."""
+    try:
+        if parse_window(run.cfg.window) is not None:
+            return True
+        return bool(run.cfg.data) and _holds_volumes(Path(run.cfg.data), getattr(run.cfg, "group_column", None))
+    except (MedtrainError, OSError):
+        return False
+
+
+def _dicom_2d_steps(run: RunModel) -> tuple[list[str], dict]:
+    """A 2D DICOM run's steps before the graph, as :func:`medtrain.data.volumes.load_entry` reads a DICOM file
+    (``predict`` too): rescale, resize, window or percentiles, MONOCHROME1 inversion. They had been the PNG
+    pipeline's (PIL, EXIF, PIL's bilinear resize), which a DICOM run never went through."""
+    side, chans = run.input_shape[-1], run.input_shape[0]
+    window = parse_window(run.cfg.window)
+    percentiles = "between the image's own 1st and 99th percentiles (dicom_percentiles)"
+    level = (f"for Modality CT through the window (level, width) = {window} HU: clip((x - (level - width / 2)) / "
+             f"width, 0, 1); for other modalities {percentiles}" if window else percentiles)
+    before = ["read the DICOM file with pydicom (one frame; multi-frame files are not read)",
+              "grey images: x = stored value * RescaleSlope + RescaleIntercept (1 and 0 when absent), float32: "
+              "Hounsfield units for CT",
+              f"channels: the run takes {chans}; a grey image is one channel, a colour one (RGB, YBR, PALETTE COLOR) "
+              f"is read as medtrain's DICOM reader reads it (medtrain.data.dicom)",
+              f"resize to {side} x {side} if it is not that size: torch.nn.functional.interpolate(mode='bilinear', "
+              f"align_corners=False, antialias=True) on these float values, before the intensity mapping, the "
+              f"aspect ratio squashed",
+              f"map intensities to [0, 1] {level}",
+              "MONOCHROME1 images that are not CT: x = 1 - x (bright = dense; CT in Hounsfield units is not inverted)",
+              "round to uint8 (x * 255), then x / 255 as float32, shape (N, C, H, W)"]
+    extra = {"input_format": "DICOM", "dicom_percentiles": DICOM_PERCENTILES,
+             "window_hu": ({"level": window[0], "width": window[1], "applies_to": "DICOM Modality CT"}
+                           if window else None)}
+    return before, extra
 
 
 def _axes(run: RunModel) -> list[str]:

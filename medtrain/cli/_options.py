@@ -13,7 +13,10 @@ from medtrain.config import Config, load_yaml
 
 HELP = {
     "dataset": "MedMNIST dataset name (pneumoniamnist, dermamnist, ...)",
-    "data": "a local .npz (MedMNIST layout), an image folder (one sub-folder per class) or a CSV path,label[,split]",
+    "data": "a local .npz (MedMNIST layout), an image folder (one sub-folder per class) or a CSV "
+            "path,label[,split][,patient] (paths relative to it) of image files, or of DICOM files, DICOM series "
+            "folders or NIfTI volumes (.nii, .nii.gz); a folder holding such a labels.csv of DICOM/NIfTI entries "
+            "is read as that CSV",
     "size": "MedMNIST image size: 28, 64, 128 or 224",
     "data_dir": "download cache (default $MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain, else ~/.cache/medtrain)",
     "model": "architecture name (medtrain models)",

@@ -43,7 +43,12 @@ from medtrain.tasks import BINARY, MULTICLASS
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 1  # bump when the processing changes, so old cache entries are not reused
+_CACHE_VERSION = 2  # bump when the processing changes, so old cache entries are not reused (2: the HU check)
+#: a CT scan holds air (-1000 HU) around the body or in the lungs; a windowed volume of unknown modality (NIfTI)
+#: whose minimum lies above this is taken for MR/PET values rather than Hounsfield units
+AIR_HU = -500.0
+#: ... as is one of which this share of the finite voxels clips to one end of the window (all black or all white)
+SATURATED = 0.99
 
 
 # --------------------------------------------------------------------------- one entry, cached
@@ -78,6 +83,8 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
         return to_uint8(x), windowed
     vol: VolumeData = read_nifti(path) if is_nifti(path) else dicom.read_dicom_series(path)
     windowed = window is not None and vol.kind in ("ct", "unknown")
+    if windowed and vol.kind == "unknown":
+        check_hounsfield(path, vol.array, window)
     # RAS (X, Y, Z) -> (D, H, W) = (Z, Y, X): depth runs along the body axis, as in axial stacks.
     arr = vol.array.transpose(2, 1, 0)
     sp = vol.spacing[::-1]
@@ -87,6 +94,34 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
         raise MedtrainError(f"{path}: {e}") from None
     x = normalise_intensity(x, window if windowed else None)
     return to_uint8(x), windowed
+
+
+def check_hounsfield(path, values: np.ndarray, window: tuple) -> None:
+    """Refuse to window a volume whose modality is not recorded (NIfTI) when its values do not look like
+    Hounsfield units: no air (minimum above :data:`AIR_HU`), or :data:`SATURATED` of its voxels clipped to one end
+    of the window. An MR NIfTI under ``--window brain`` had trained on volumes of 255 alone (AUC 0.5).
+
+    Raises:
+        MedtrainError: naming the file, its value range and why.
+    """
+    ok = np.isfinite(values)
+    finite = values if ok.all() else values[ok]
+    if finite.size == 0:  # nothing to judge (the reader refuses a volume without finite values)
+        return
+    lo, hi = float(finite.min()), float(finite.max())
+    level, width = window
+    if lo > AIR_HU:
+        why = f"none below {AIR_HU:g}, where CT has air at -1000"
+    else:
+        below = float(np.mean(finite <= level - width / 2))
+        above = float(np.mean(finite >= level + width / 2))
+        if max(below, above) < SATURATED:
+            return
+        why = (f"{100 * max(below, above):.1f}% of the voxels clip to the {'lower' if below >= above else 'upper'} "
+               f"end of the window")
+    raise MedtrainError(f"{path}: values range {lo:.6g}..{hi:.6g} do not look like CT Hounsfield units ({why}) for "
+                        f"the window level {level:g}, width {width:g}; NIfTI records no modality: drop --window for "
+                        f"MR/PET volumes")
 
 
 def _is_volume(path: Path) -> bool:
@@ -162,7 +197,9 @@ def load_volume_folder(
             ``image_size`` (``--image-size``) gives their side.
         window: CT window, a preset name (:data:`~medtrain.data.intensity.WINDOW_PRESETS`: lung,
             mediastinum, bone, brain, abdomen) or ``(level, width)`` in HU; None normalises every volume by its 1-99 percentiles.
-            Applied to CT DICOM and to NIfTI (assumed in HU); MR DICOM always uses percentiles.
+            Applied to CT DICOM and to NIfTI (assumed in HU: a NIfTI volume without air, or nearly all
+            clipped to one end of the window, is refused by :func:`check_hounsfield`); MR DICOM always uses
+            percentiles.
         skip_bad: False raises on the first unreadable/unsupported entry; True leaves it out and lists it,
             with the reason, in ``splits.extra["skipped"]`` (``[{"path": ..., "reason": ...}]``).
         seed, val_fraction, test_fraction: the stratified split when the CSV has no split column; pixel-identical
