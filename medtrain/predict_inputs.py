@@ -250,18 +250,21 @@ def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
 
 
 def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
-    """A DICOM file or series or a NIfTI volume, windowed, resampled and resized as the run's volumes."""
+    """A DICOM file or series or a NIfTI volume, windowed, resampled and resized as the run's volumes; a colour
+    2D DICOM image ``(3, H, W)``, as a colour PNG is read."""
     from medtrain.data.volumes import load_entry
 
     arr, _ = load_entry(path, spacing=run.cfg.spacing, size=run.input_shape[-1], window=run.cfg.window)
-    if arr.ndim != len(run.input_shape) - 1:
-        raise _dims_error(path, arr.ndim, run)
-    if arr.ndim == 2 and path_kind(path) == "file" and not is_nifti(path):  # a 2D DICOM image: squashed like an image file, and said so
+    image = path_kind(path) != "dir" and not is_nifti(path)  # a 2D DICOM image: (H, W), or colour (3, H, W)
+    if (2 if image else arr.ndim) != len(run.input_shape) - 1:
+        raise _dims_error(path, 2 if image else arr.ndim, run)
+    if image:  # squashed like an image file, and said so
         shape = image_shape(path)
         if shape is not None and shape[0] != shape[1]:
             size = run.input_shape[-1]
             warnings.warn(ResizedWarning(f"{path}: {shape[1]}x{shape[0]} squashed to {size}x{size}"))  # W x H
-    return torch.from_numpy(np.ascontiguousarray(arr))[None]
+    x = torch.from_numpy(np.ascontiguousarray(arr))
+    return x if image and arr.ndim == 3 else x[None]
 
 
 def conform(x, name: str, run: RunModel) -> torch.Tensor:

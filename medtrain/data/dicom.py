@@ -15,6 +15,8 @@ RAS by negating the first two rows, and the volume is then reordered to the clos
 as NIfTI volumes are (:func:`medtrain.data.nifti.to_ras`).
 
 CT pixel values are mapped to Hounsfield units by RescaleSlope/RescaleIntercept (PS3.3 C.11.1.1.2).
+Colour images (RGB, YBR, PALETTE COLOR through its lookup table) are also kept as 8-bit RGB, as a colour PNG
+is read; MONOCHROME1 values other than Hounsfield units (bright = less dense) are inverted by every reader.
 """
 from __future__ import annotations
 
@@ -45,7 +47,18 @@ _TAGS = [
     "RescaleSlope", "RescaleIntercept",
     "ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing", "ImagerPixelSpacing",
     "SliceThickness", "SpacingBetweenSlices",
+    *(f"{c}PaletteColorLookupTable{part}" for c in ("Red", "Green", "Blue") for part in ("Descriptor", "Data")),
+    *(f"Segmented{c}PaletteColorLookupTableData" for c in ("Red", "Green", "Blue")),
     "PixelData",
+]
+# pip packages that decode a compressed transfer syntax (pydicom's plugins), by the UID's prefix
+_DECODERS = [
+    ("1.2.840.10008.1.2.4.8", "pylibjpeg pylibjpeg-libjpeg (or pyjpegls, or python-gdcm)"),  # JPEG-LS
+    ("1.2.840.10008.1.2.4.9", "pylibjpeg pylibjpeg-openjpeg (or python-gdcm)"),  # JPEG 2000
+    ("1.2.840.10008.1.2.4.20", "pylibjpeg pylibjpeg-openjpeg"),  # HTJ2K
+    ("1.2.840.10008.1.2.4.10", None),  # MPEG video: no pydicom decoder
+    ("1.2.840.10008.1.2.4.", "pylibjpeg pylibjpeg-libjpeg (or python-gdcm)"),  # JPEG baseline, extended, lossless
+    ("1.2.840.10008.1.2.5", "pylibjpeg pylibjpeg-rle"),  # RLE
 ]
 _IGNORED_FILES = {"DICOMDIR", "Thumbs.db"}
 
@@ -78,13 +91,14 @@ class DicomSlice:
     """One decoded DICOM image: values (rescaled) and geometry, nothing else."""
 
     path: Path
-    pixels: np.ndarray  #: float32 (rows, cols), or (frames, rows, cols) for multi-frame files
+    pixels: np.ndarray  #: float32 (rows, cols), or (frames, rows, cols) for multi-frame files; colour: luminance
     is_ct: bool
     series: str  #: SeriesInstanceUID, compared between files only
     orientation: Optional[np.ndarray]  #: (6,) row and column direction cosines
     position: Optional[np.ndarray]  #: (3,) mm, LPS
     pixel_spacing: Optional[tuple]  #: (row spacing, column spacing) mm
-    monochrome1: bool
+    monochrome1: bool  #: MONOCHROME1 (bright = less dense) and not CT: readers invert it (CT's HU need not be)
+    colour: Optional[np.ndarray] = None  #: uint8 RGB (rows, cols, 3) or (frames, rows, cols, 3); None: grey
 
     @property
     def frames(self) -> int:
@@ -143,8 +157,7 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
         try:
             pixels = ds.pixel_array
         except Exception as e:  # noqa: BLE001  (short pixel data, missing decoder plugin...)
-            raise MedtrainError(f"{path}: DICOM pixel data cannot be decoded, the file may be truncated or "
-                                f"use an unsupported compression ({type(e).__name__})") from None
+            raise _undecodable(ds, path, e) from None
         try:
             return _to_slice(ds, pixels, path)
         except MedtrainError:
@@ -154,32 +167,103 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
                 from None
 
 
+def _decoder_installed(ts) -> Optional[bool]:
+    """Whether pydicom has a usable decoder for the transfer syntax ``ts`` (None: cannot tell)."""
+    try:
+        from pydicom.pixels import get_decoder  # pydicom >= 3
+    except ImportError:
+        try:
+            import pydicom.config
+
+            return any(h.supports_transfer_syntax(ts) and h.is_available() for h in pydicom.config.pixel_data_handlers)
+        except Exception:  # noqa: BLE001
+            return None
+    try:
+        return bool(get_decoder(ts).is_available)
+    except Exception:  # noqa: BLE001  (no decoder at all for this syntax)
+        return False
+
+
+def _undecodable(ds, path: Path, e: Exception) -> MedtrainError:
+    """One line for pixel data pydicom cannot decode: a compression no installed package decodes (naming the
+    transfer syntax and what to install), or damaged data."""
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is not None and getattr(ts, "is_compressed", False):
+        packages = next((pkgs for prefix, pkgs in _DECODERS if str(ts).startswith(prefix)), "python-gdcm")
+        if packages is None:
+            return MedtrainError(f"{path}: DICOM pixel data is compressed as {ts.name}, video medtrain cannot "
+                                 f"decode; export its frames as images")
+        if _decoder_installed(ts) is False:
+            return MedtrainError(f"{path}: DICOM pixel data is compressed as {ts.name}, which no installed package "
+                                 f"decodes; install a decoder: pip install {packages}")
+        return MedtrainError(f"{path}: DICOM pixel data ({ts.name}) cannot be decoded, the file may be truncated "
+                             f"or damaged ({type(e).__name__})")
+    return MedtrainError(f"{path}: DICOM pixel data cannot be decoded, the file may be truncated "
+                         f"({type(e).__name__})")
+
+
+def _colour(ds, pixels: np.ndarray) -> Optional[np.ndarray]:
+    """A colour image's pixels as 8-bit RGB ``(..., 3)``, or None for a grey one. RGB keeps its values (more
+    than 8 bits stored: the top 8), YBR is converted to RGB (pydicom 3 does so itself), PALETTE COLOR indices
+    are looked up in the palette (PS3.3 C.7.6.3.1.5), as Pillow reads a colour or palette PNG."""
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric == "PALETTE COLOR":
+        try:
+            from pydicom.pixels import apply_color_lut  # pydicom >= 3
+        except ImportError:
+            from pydicom.pixel_data_handlers.util import apply_color_lut
+        rgb = np.asarray(apply_color_lut(pixels, ds))
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+    elif int(ds.get("SamplesPerPixel", 1) or 1) > 1:
+        rgb = pixels
+        if photometric in ("YBR_FULL", "YBR_FULL_422") and _pydicom_major() < 3:  # pydicom 2 returns it as stored
+            from pydicom.pixel_data_handlers.util import convert_color_space
+            rgb = convert_color_space(rgb, photometric, "RGB")
+        bits = int(ds.get("BitsStored", 8) or 8)
+    else:
+        return None
+    rgb = np.asarray(rgb)
+    if bits > 8 and rgb.dtype.kind in "ui":
+        rgb = rgb >> (bits - 8)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _pydicom_major() -> int:
+    import pydicom
+
+    return int(str(pydicom.__version__).split(".")[0])
+
+
 def _to_slice(ds, pixels, path: Path) -> DicomSlice:
-    samples = int(ds.get("SamplesPerPixel", 1) or 1)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     pixels = np.asarray(pixels)
-    if samples > 1:
-        # Colour (secondary capture, photographs): luminance, ITU-R BT.601 weights.
-        pixels = pixels[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    colour = _colour(ds, pixels)
+    if colour is not None:
+        if colour.ndim != (4 if frames > 1 else 3) or colour.shape[-1] != 3:
+            raise MedtrainError(f"{path}: unexpected DICOM colour pixel array of shape {colour.shape}")
+        # grey readers (series volumes) take the luminance, ITU-R BT.601 weights
+        pixels = colour.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     pixels = pixels.astype(np.float32)
     if pixels.ndim != (3 if frames > 1 else 2):
         raise MedtrainError(f"{path}: unexpected DICOM pixel array of {pixels.ndim} dimensions")
     slope = _floats(ds, "RescaleSlope", 1)
     intercept = _floats(ds, "RescaleIntercept", 1)
-    if slope is not None or intercept is not None:
+    if colour is None and (slope is not None or intercept is not None):
         pixels = pixels * (slope[0] if slope is not None else 1.0) + (intercept[0] if intercept is not None else 0.0)
+    is_ct = str(ds.get("Modality", "")).upper() == "CT"
     spacing = _floats(ds, "PixelSpacing", 2)
     if spacing is None:
         spacing = _floats(ds, "ImagerPixelSpacing", 2)  # projection radiographs
     return DicomSlice(
         path=path,
         pixels=pixels,
-        is_ct=str(ds.get("Modality", "")).upper() == "CT",
+        is_ct=is_ct,
         series=str(ds.get("SeriesInstanceUID", "")),
         orientation=_floats(ds, "ImageOrientationPatient", 6),
         position=_floats(ds, "ImagePositionPatient", 3),
         pixel_spacing=tuple(float(s) for s in spacing) if spacing is not None else None,
-        monochrome1=str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1",
+        monochrome1=str(ds.get("PhotometricInterpretation", "")).strip().upper() == "MONOCHROME1" and not is_ct,
+        colour=colour,
     )
 
 
@@ -280,8 +364,9 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
     lps[:3, 2] = (slices[-1].position - slices[0].position) / (len(slices) - 1)
     lps[:3, 3] = slices[0].position
     ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
-    # pixel arrays are (rows=j, cols=i): stack to (i, j, k)
-    data = np.stack([s.pixels for s in slices], axis=-1).transpose(1, 0, 2)
+    # pixel arrays are (rows=j, cols=i): stack to (i, j, k). MONOCHROME1 slices are negated: their volume is
+    # percentile-normalised (not CT), so it comes out as 1 - normalised, as a single MONOCHROME1 image does
+    data = np.stack([-s.pixels if s.monochrome1 else s.pixels for s in slices], axis=-1).transpose(1, 0, 2)
     try:
         array, spacing = to_ras(data, ras)
     except MedtrainError as e:
@@ -290,14 +375,15 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
 
 
 def read_dicom_image(path: str | os.PathLike, window=None) -> np.ndarray:
-    """Read a single-frame DICOM image (radiograph, one CT/MR slice) as a 2D uint8 array ``(rows, cols)``.
+    """Read a single-frame DICOM image (radiograph, one CT/MR slice) as a 2D uint8 array ``(rows, cols)``, or a
+    colour one (RGB, YBR, PALETTE COLOR) as 8-bit RGB ``(rows, cols, 3)``, its values kept as a colour PNG's are.
 
     Args:
         path: the DICOM file.
         window: for CT, a Hounsfield window ``(level, width)`` or a preset name (``"lung"``, ``"bone"``
             ...; see :data:`medtrain.data.intensity.WINDOW_PRESETS`); otherwise, or when None, values are
             normalised between the 1st and 99th percentile. MONOCHROME1 images (bright air) are inverted so
-            that bright always means dense.
+            that bright always means dense (CT in Hounsfield units already does).
 
     Raises:
         MedtrainError: naming the file, for unreadable, non-image or multi-frame files.
@@ -306,6 +392,8 @@ def read_dicom_image(path: str | os.PathLike, window=None) -> np.ndarray:
     s = read_dicom_file(path)
     if s.frames != 1:
         raise MedtrainError(f"{s.path}: multi-frame DICOM ({s.frames} frames) is not a 2D image")
+    if s.colour is not None:
+        return s.colour
     out = normalise_intensity(s.pixels, win if s.is_ct else None)
     if s.monochrome1:
         out = 1.0 - out

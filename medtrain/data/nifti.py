@@ -6,7 +6,8 @@ array axes point Right, Anterior, Superior (nibabel's ``as_closest_canonical``):
 anatomy then agree on which array axis is which, whatever order the scanner wrote.
 
 Intensities are returned as float32 with the header's ``scl_slope``/``scl_inter`` applied (CT stored as
-NIfTI is then in Hounsfield units); normalisation to uint8 happens in :mod:`medtrain.data.intensity`.
+NIfTI is then in Hounsfield units), non-finite voxels set to the volume's lowest finite value; normalisation to
+uint8 happens in :mod:`medtrain.data.intensity`.
 """
 from __future__ import annotations
 
@@ -87,7 +88,9 @@ def read_nifti(path: str | os.PathLike) -> VolumeData:
                             f"({type(e).__name__})") from None
     if not np.isfinite(data).any():
         raise MedtrainError(f"{path}: NIfTI volume holds no finite values")
-    data = np.nan_to_num(data, nan=0.0, posinf=0.0, neginf=0.0)
+    finite = np.isfinite(data)
+    if not finite.all():  # NaN, +-inf ("no data", outside the field of view): the darkest value, as a 2D image's
+        data = np.where(finite, data, data[finite].min())  # NaN is black; 0 had been soft tissue in HU, mid-grey
     affine = img.affine
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise MedtrainError(f"{path}: NIfTI affine is missing or singular")

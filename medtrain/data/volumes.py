@@ -11,6 +11,9 @@
    MR) between its own 1st and 99th percentiles (:mod:`medtrain.data.intensity`);
 4. stored as uint8 ``(1, D, H, W)``, D running inferior->superior, H posterior->anterior, W left->right.
 
+A colour 2D DICOM image (RGB, YBR, PALETTE COLOR) is kept as 8-bit RGB and resized as a colour PNG is; a data
+set holding one is RGB throughout (grey images repeated over the channels), as the folder loader decides.
+
 The uint8 result is cached in ``cache_dir`` under a key made of the file paths, their modification times
 and sizes, and the settings, so a later epoch or run reads one small ``.npz`` instead of decoding DICOM
 again. The cache holds voxels only: no DICOM attribute is written anywhere.
@@ -26,12 +29,13 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, why_not_read
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data.duplicates import image_digests
-from medtrain.data.folder import check_same_size, check_square
+from medtrain.data.folder import check_same_size, check_square, resize_square
 from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
@@ -43,7 +47,8 @@ from medtrain.tasks import BINARY, MULTICLASS
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = 2  # bump when the processing changes, so old cache entries are not reused (2: the HU check)
+_CACHE_VERSION = 3  # bump when the processing changes, so old cache entries are not reused (2: the HU check;
+# 3: colour DICOM kept as RGB, MONOCHROME1 series inverted, NaN voxels of NIfTI the darkest value)
 #: a CT scan holds air (-1000 HU) around the body or in the lungs; a windowed volume of unknown modality (NIfTI)
 #: whose minimum lies above this is taken for MR/PET values rather than Hounsfield units
 AIR_HU = -500.0
@@ -75,6 +80,10 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
         if s.frames != 1:
             raise MedtrainError(f"{path}: multi-frame DICOM files are not supported; use a series folder "
                                 f"of single-frame slices")
+        if s.colour is not None:  # (3, H, W), its values and resizing a colour PNG's (folder._array)
+            im = Image.fromarray(s.colour, "RGB")
+            x = np.asarray(resize_square(im, size[-1]) if size is not None else im, dtype=np.uint8)
+            return np.ascontiguousarray(x.transpose(2, 0, 1)), False
         windowed = window is not None and s.is_ct
         x = resize2d(s.pixels, tuple(size[-2:])) if size is not None else s.pixels  # None: its own size
         x = normalise_intensity(x, window if windowed else None)
@@ -131,7 +140,8 @@ def _is_volume(path: Path) -> bool:
 
 def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), window=None,
                cache_dir: str | os.PathLike | None = None, image_size: int | None = None) -> tuple[np.ndarray, bool]:
-    """One DICOM series folder, NIfTI file or 2D DICOM file -> uint8 ``(D, H, W)`` or ``(H, W)``, cached.
+    """One DICOM series folder, NIfTI file or 2D DICOM file -> uint8 ``(D, H, W)`` or ``(H, W)`` (a colour 2D
+    DICOM: ``(3, H, W)``), cached.
     A 2D image is resized to ``image_size`` squared when given, else to the last two of ``size``; with
     ``size=None`` it keeps its own size (as a PNG does without ``--image-size``).
 
@@ -211,7 +221,8 @@ def load_volume_folder(
         cache_dir: where decoded volumes are cached (default ``$MEDTRAIN_DATA`` or ``~/.cache/medtrain``).
 
     Returns:
-        validated Splits with uint8 images ``(N, 1, D, H, W)`` (or ``(N, 1, H, W)`` for 2D DICOM) and
+        validated Splits with uint8 images ``(N, 1, D, H, W)`` (or ``(N, C, H, W)`` for 2D DICOM, C = 3 when any
+        image is colour) and
         int64 labels; ``extra`` records the settings and the skipped files.
 
     Raises:
@@ -227,7 +238,7 @@ def load_volume_folder(
     spacing3 = triple(spacing, "spacing") if spacing is not None else None
     cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
 
-    arrays, labels, splits, skipped, inputs, groups, sources = [], [], [], [], [], [], []
+    arrays, labels, splits, skipped, inputs, groups, sources, volumes = [], [], [], [], [], [], [], []
     n_windowed = 0
     paths = table.resolve(folder)
     if spacing3 is not None and not any(_is_volume(p) for p in paths):
@@ -245,6 +256,7 @@ def load_volume_folder(
             log.warning("skipped %s", e)
             continue
         arrays.append(arr)
+        volumes.append(volume)
         sources.append(str(path))
         inputs.append(table.paths[i])
         if table.groups is not None:
@@ -259,13 +271,14 @@ def load_volume_folder(
         n_windowed += int(windowed)
     if not arrays:
         raise MedtrainError(f"{csv_path}: no readable entries ({len(skipped)} skipped)")
-    ndims = {a.ndim for a in arrays}
-    if len(ndims) > 1:
+    if len(set(volumes)) > 1:
         raise MedtrainError(f"{csv_path}: mixes 2D DICOM images and 3D volumes; use one kind per data set")
-    if ndims == {2}:
+    if not volumes[0]:  # 2D: (C, H, W), grey unless some image has colour (as folder._decode decides)
+        rgb = any(a.ndim == 3 for a in arrays)
+        arrays = [a if a.ndim == 3 else np.repeat(a[None], 3 if rgb else 1, axis=0) for a in arrays]
         for source, a in zip(sources, arrays):
-            check_same_size(sources[0], arrays[0].shape, source, a.shape)
-        check_square(sources[0], arrays[0].shape[1], arrays[0].shape[0])
+            check_same_size(sources[0], arrays[0].shape[1:], source, a.shape[1:])
+        check_square(sources[0], arrays[0].shape[2], arrays[0].shape[1])
     if win is not None and not n_windowed:  # MR, PET...: normalised by percentiles, the window silently unused
         raise MedtrainError(f"--window applies to CT (Hounsfield units); no entry of {csv_path} is CT (DICOM "
                             f"Modality), so none could be windowed")
@@ -273,7 +286,9 @@ def load_volume_folder(
     y, label_names = encode_labels(labels)
     if any(g is None for g in groups):  # NIfTI without a group column: each entry its own group
         groups = [g or group_hash("\0entry\0" + x) for g, x in zip(groups, inputs)]
-    images = torch.from_numpy(np.stack(arrays)).unsqueeze(1)  # (N, 1, ...)
+    images = torch.from_numpy(np.stack(arrays))
+    if volumes[0]:
+        images = images.unsqueeze(1)  # (N, 1, D, H, W); 2D images have their channels
     # where medtrain deals the splits (or folds) itself, pixel-identical volumes (a copy under another name) are kept
     # in one, as the folder loader keeps images (split_record splits them as distinct, and warns, where that fails)
     deals = table.splits is None or bool(folds)
