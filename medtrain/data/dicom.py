@@ -31,7 +31,8 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import file_problem, path_kind
-from medtrain.data.folder import IMAGE_SUFFIXES
+from medtrain.data._dicom_codecs import undecodable
+from medtrain.data.folder import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
 from medtrain.data.nifti import VolumeData, to_ras
@@ -51,19 +52,7 @@ _TAGS = [
     *(f"Segmented{c}PaletteColorLookupTableData" for c in ("Red", "Green", "Blue")),
     "PixelData",
 ]
-# pip packages that decode a compressed transfer syntax (pydicom's plugins), by the UID's prefix
-_DECODERS = [
-    ("1.2.840.10008.1.2.4.8", "pylibjpeg pylibjpeg-libjpeg (or pyjpegls, or python-gdcm)"),  # JPEG-LS
-    ("1.2.840.10008.1.2.4.9", "pylibjpeg pylibjpeg-openjpeg (or python-gdcm)"),  # JPEG 2000
-    ("1.2.840.10008.1.2.4.20", "pylibjpeg pylibjpeg-openjpeg"),  # HTJ2K
-    ("1.2.840.10008.1.2.4.10", None),  # MPEG video: no pydicom decoder
-    ("1.2.840.10008.1.2.4.", "pylibjpeg pylibjpeg-libjpeg (or python-gdcm)"),  # JPEG baseline, extended, lossless
-    ("1.2.840.10008.1.2.5", "pylibjpeg pylibjpeg-rle"),  # RLE
-]
 _IGNORED_FILES = {"DICOMDIR", "Thumbs.db"}
-
-
-DICOM_SUFFIXES = (".dcm", ".dicom")
 
 
 def is_dicom_file(path: str | os.PathLike) -> bool:
@@ -130,6 +119,31 @@ def _quiet_pydicom():
         pd_log.disabled = disabled
 
 
+def _dcmread(path: Path, **kw) -> tuple:
+    """``(dataset, forced)``: pydicom's ``dcmread``; a file named as DICOM (``.dcm``) without the 128-byte preamble
+    and ``DICM`` marker (some exporters write the bare data set; pydicom reads it with ``force=True``) read again
+    forced, given the transfer syntax of its encoding when it has no file meta header to name one."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        return pydicom.dcmread(str(path), **kw), False
+    except InvalidDicomError:
+        if Path(path).suffix.lower() not in DICOM_SUFFIXES:
+            raise
+    ds = pydicom.dcmread(str(path), force=True, **kw)
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        from pydicom.dataset import FileMetaDataset
+        from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+        implicit, little = getattr(ds, "original_encoding", None) or (ds.is_implicit_VR, ds.is_little_endian)
+        ds.file_meta = meta if meta is not None else FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little
+                                          else ExplicitVRBigEndian)
+    return ds, True
+
+
 def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
     """Decode one DICOM file (pixel data and geometry only).
 
@@ -137,7 +151,6 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
         MedtrainError: naming the file if it is not DICOM, truncated, not an image (e.g. an RT plan or a
             structured report), or its pixel data cannot be decoded.
     """
-    import pydicom
     from pydicom.errors import InvalidDicomError
 
     path = Path(path)
@@ -146,18 +159,21 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
         raise MedtrainError(f"{path}: {problem}")
     with _quiet_pydicom():
         try:
-            ds = pydicom.dcmread(str(path), specific_tags=_TAGS)
+            ds, forced = _dcmread(path, specific_tags=_TAGS)
         except InvalidDicomError:
             raise MedtrainError(f"{path}: not a DICOM file") from None
         except Exception as e:  # noqa: BLE001  (EOFError, struct.error, OSError... on damaged files)
             raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+        if forced and "PixelData" not in ds:  # read without its DICM marker: data, or something else named .dcm
+            raise MedtrainError(f"{path}: not a DICOM file (no DICM marker after a 128-byte preamble, and no "
+                                f"image data)")
         if "PixelData" not in ds:
             raise MedtrainError(f"{path}: DICOM file holds no image (a non-image SOP class such as a "
                                 f"report, plan or presentation state)")
         try:
             pixels = ds.pixel_array
         except Exception as e:  # noqa: BLE001  (short pixel data, missing decoder plugin...)
-            raise _undecodable(ds, path, e) from None
+            raise undecodable(ds, path, e) from None
         try:
             return _to_slice(ds, pixels, path)
         except MedtrainError:
@@ -165,41 +181,6 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
         except Exception as e:  # noqa: BLE001  (a malformed value; its text may quote the value)
             raise MedtrainError(f"{path}: malformed DICOM pixel or geometry attributes ({type(e).__name__})") \
                 from None
-
-
-def _decoder_installed(ts) -> Optional[bool]:
-    """Whether pydicom has a usable decoder for the transfer syntax ``ts`` (None: cannot tell)."""
-    try:
-        from pydicom.pixels import get_decoder  # pydicom >= 3
-    except ImportError:
-        try:
-            import pydicom.config
-
-            return any(h.supports_transfer_syntax(ts) and h.is_available() for h in pydicom.config.pixel_data_handlers)
-        except Exception:  # noqa: BLE001
-            return None
-    try:
-        return bool(get_decoder(ts).is_available)
-    except Exception:  # noqa: BLE001  (no decoder at all for this syntax)
-        return False
-
-
-def _undecodable(ds, path: Path, e: Exception) -> MedtrainError:
-    """One line for pixel data pydicom cannot decode: a compression no installed package decodes (naming the
-    transfer syntax and what to install), or damaged data."""
-    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if ts is not None and getattr(ts, "is_compressed", False):
-        packages = next((pkgs for prefix, pkgs in _DECODERS if str(ts).startswith(prefix)), "python-gdcm")
-        if packages is None:
-            return MedtrainError(f"{path}: DICOM pixel data is compressed as {ts.name}, video medtrain cannot "
-                                 f"decode; export its frames as images")
-        if _decoder_installed(ts) is False:
-            return MedtrainError(f"{path}: DICOM pixel data is compressed as {ts.name}, which no installed package "
-                                 f"decodes; install a decoder: pip install {packages}")
-        return MedtrainError(f"{path}: DICOM pixel data ({ts.name}) cannot be decoded, the file may be truncated "
-                             f"or damaged ({type(e).__name__})")
-    return MedtrainError(f"{path}: DICOM pixel data cannot be decoded, the file may be truncated "
-                         f"({type(e).__name__})")
 
 
 def _colour(ds, pixels: np.ndarray) -> Optional[np.ndarray]:
@@ -270,13 +251,11 @@ def _to_slice(ds, pixels, path: Path) -> DicomSlice:
 def patient_group(path: str | os.PathLike) -> Optional[str]:
     """The one-way hash of the PatientID of a DICOM file or series folder (its first file), or None when
     the file names none. Only PatientID is parsed; the ID itself never leaves this function."""
-    import pydicom
-
     path = Path(path)
     first = series_files(path)[0] if path_kind(path) == "dir" else path
     with _quiet_pydicom():
         try:
-            value = pydicom.dcmread(str(first), specific_tags=["PatientID"], stop_before_pixels=True).get("PatientID")
+            value = _dcmread(first, specific_tags=["PatientID"], stop_before_pixels=True)[0].get("PatientID")
         except Exception as e:  # noqa: BLE001  (the pixel reader names damaged files; here: its own line)
             raise MedtrainError(f"{first}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
     value = str(value).strip() if value is not None else ""
@@ -285,11 +264,9 @@ def patient_group(path: str | os.PathLike) -> Optional[str]:
 
 def image_shape(path: str | os.PathLike) -> Optional[tuple[int, int]]:
     """``(rows, columns)`` of a DICOM file from its header alone (no pixel data), or None when it names none."""
-    import pydicom
-
     with _quiet_pydicom():
         try:
-            ds = pydicom.dcmread(str(path), specific_tags=["Rows", "Columns"], stop_before_pixels=True)
+            ds = _dcmread(Path(path), specific_tags=["Rows", "Columns"], stop_before_pixels=True)[0]
         except Exception as e:  # noqa: BLE001
             raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
     rows, cols = ds.get("Rows"), ds.get("Columns")
@@ -391,7 +368,9 @@ def read_dicom_image(path: str | os.PathLike, window=None) -> np.ndarray:
     win = parse_window(window)
     s = read_dicom_file(path)
     if s.frames != 1:
-        raise MedtrainError(f"{s.path}: multi-frame DICOM ({s.frames} frames) is not a 2D image")
+        raise MedtrainError(f"{s.path}: multi-frame DICOM ({s.frames} frames) is not one 2D image; a 2D "
+                            f"data set takes one frame per file: save each frame as its own file (a 3D volume: "
+                            f"convert it to NIfTI, e.g. with dcm2niix)")
     if s.colour is not None:
         return s.colour
     out = normalise_intensity(s.pixels, win if s.is_ct else None)

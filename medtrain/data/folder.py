@@ -22,14 +22,29 @@ from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
 from medtrain.data.intensity import normalise_percentile, to_uint8
+from medtrain.data.nifti import is_nifti
 from medtrain.data.store import use_mmap
 from medtrain.data.split import PARTS, encode_labels, split_record
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
-#: the image files that folders (training, ``predict``) hold; a multi-frame file (TIFF, GIF) is read as its first frame
+#: the image files that folders (training, ``predict``) hold; an animated GIF is read as its first frame, a TIFF of
+#: more than one page (a stack of slices) is refused (:func:`_check_pages`)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+#: DICOM files by their name (:func:`medtrain.data.dicom.is_dicom_file` knows unnamed ones by their marker)
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def _dicom_or_nifti(p: Path) -> bool:
+    """A NIfTI file, or a DICOM file by its name or its ``DICM`` marker (as :mod:`medtrain.data.dicom` tells)."""
+    if is_nifti(p) or p.suffix.lower() in DICOM_SUFFIXES:
+        return True
+    try:
+        with open(p, "rb") as f:
+            return f.read(132)[128:] == b"DICM"
+    except OSError:
+        return False
 
 
 def _no_images(c: str, folder: Path, visible: list[Path]) -> MedtrainError:
@@ -39,9 +54,15 @@ def _no_images(c: str, folder: Path, visible: list[Path]) -> MedtrainError:
         return MedtrainError(f"class '{c}' has no images in {folder}")
     kinds = sorted({p.suffix.lower() or p.name for p in files})
     shown = ", ".join(kinds[:5]) + (", ..." if len(kinds) > 5 else "")
-    return MedtrainError(f"class '{c}' has no images in {folder}: it holds {len(files)} file"
-                         f"{'s' if len(files) != 1 else ''}, none an image ({shown}); images are "
-                         f"{', '.join(IMAGE_SUFFIXES)}")
+    said = (f"class '{c}' has no images in {folder}: it holds {len(files)} file{'s' if len(files) != 1 else ''}, "
+            f"none an image ({shown})")
+    given = next((p for p in sorted(files) if _dicom_or_nifti(p)), None)
+    if given is None:
+        return MedtrainError(f"{said}; images are {', '.join(IMAGE_SUFFIXES)}")
+    root = folder.parent  # DICOM and NIfTI are read from a CSV, or a folder's labels.csv (data.load_splits)
+    return MedtrainError(f"{said}; DICOM and NIfTI files are not read from class folders but from a CSV of path,label"
+                         f"[,split]: write {root / 'labels.csv'} with one line per file, paths relative to it (e.g. "
+                         f"{given.relative_to(root).as_posix()},{c}), and pass --data {root}")
 
 
 def _check_image_size(image_size) -> int | None:
@@ -82,14 +103,34 @@ def _bomb(p: Path, e: Exception) -> MedtrainError:
                          f"{Image.MAX_IMAGE_PIXELS:,} pixels")
 
 
+def _check_pages(p: Path, im: Image.Image) -> None:
+    """Refuse a TIFF of more than one full-resolution page: a stack of slices (a 16-bit CT or microscopy stack),
+    which read as its first page had trained on one slice of each without a word. Reduced-resolution pages
+    (NewSubfileType bit 0: thumbnails, pyramid levels) are not counted. Leaves ``im`` at its first page."""
+    if im.format != "TIFF" or getattr(im, "n_frames", 1) < 2:
+        return
+    pages = 0
+    for i in range(im.n_frames):
+        im.seek(i)
+        pages += not (int(im.tag_v2.get(254, 0) or 0) & 1)
+    im.seek(0)
+    if pages > 1:
+        raise MedtrainError(f"cannot read image {p}: a multi-page TIFF ({pages} pages) is a stack of slices, not "
+                            f"one 2D image; give a volume as NIfTI or a DICOM series folder listed in a CSV, or save "
+                            f"each page as its own image")
+
+
 def _open(p: Path) -> Image.Image:
     _check_file(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
+                _check_pages(p, im)
                 im.load()
                 return ImageOps.exif_transpose(im)  # as displayed: cameras store rotated pixels + an EXIF tag
+    except MedtrainError:
+        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise _bomb(p, e) from None
     except (OSError, UnidentifiedImageError) as e:
@@ -166,7 +207,10 @@ def _header(p: Path) -> tuple[str, tuple]:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
             with Image.open(p) as im:
+                _check_pages(p, im)  # refused before any image is decoded
                 return im.mode, im.size
+    except MedtrainError:
+        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise _bomb(p, e) from None
     except Exception as e:  # noqa: BLE001  (as in _open: damaged files raise many kinds)

@@ -78,8 +78,9 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
     if kind == "image":
         s = dicom.read_dicom_file(path)
         if s.frames != 1:
-            raise MedtrainError(f"{path}: multi-frame DICOM files are not supported; use a series folder "
-                                f"of single-frame slices")
+            raise MedtrainError(f"{path}: multi-frame DICOM ({s.frames} frames) is not one 2D image; a 2D "
+                                f"data set takes one frame per file: save each frame as its own file (a 3D volume: "
+                                f"convert it to NIfTI, e.g. with dcm2niix)")
         if s.colour is not None:  # (3, H, W), its values and resizing a colour PNG's (folder._array)
             im = Image.fromarray(s.colour, "RGB")
             x = np.asarray(resize_square(im, size[-1]) if size is not None else im, dtype=np.uint8)
