@@ -94,7 +94,7 @@ def analyse(name: str, input_size: int, in_chans: int = 3, num_classes: int = 10
     out = report.to_dict()
     out["published"] = compare_published(report)
     if separable:
-        converted = to_separable(model).separable_converted
+        converted = to_separable(model)
         with torch.no_grad():
             after = count_cost(model, input_size, in_chans, name=f"{name}-separable", num_classes=num_classes)
         out = after.to_dict()

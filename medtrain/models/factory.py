@@ -69,7 +69,7 @@ def create_model(
     if separable:
         from medtrain.models.separable import to_separable
 
-        model = to_separable(model)
+        to_separable(model)  # in place
     return model
 
 

@@ -59,7 +59,7 @@ def is_standard_conv(module: nn.Module) -> bool:
     return type(module) is nn.Conv2d and module.groups == 1 and max(module.kernel_size) > 1
 
 
-def to_separable(model: nn.Module, norm_act: bool = False) -> nn.Module:
+def to_separable(model: nn.Module, norm_act: bool = False) -> list[str]:
     """Replace, in place, every standard k x k convolution of ``model`` by :class:`SeparableConv2d`.
 
     Grouped and depthwise convolutions (ResNeXt, MobileNet) and 1x1 convolutions stay as they are.
@@ -70,7 +70,7 @@ def to_separable(model: nn.Module, norm_act: bool = False) -> nn.Module:
         norm_act: BatchNorm + ReLU between depthwise and pointwise parts (MobileNet style).
 
     Returns:
-        ``model`` itself, with ``model.separable_converted`` listing the replaced layers' names.
+        The replaced layers' names (as ``model.named_modules`` gives them), in module order.
     """
     converted = []
     for parent_name, parent in list(model.named_modules()):
@@ -80,5 +80,4 @@ def to_separable(model: nn.Module, norm_act: bool = False) -> nn.Module:
             if is_standard_conv(child):
                 setattr(parent, child_name, SeparableConv2d(child, norm_act=norm_act))
                 converted.append(f"{parent_name}.{child_name}" if parent_name else child_name)
-    model.separable_converted = converted
-    return model
+    return converted

@@ -249,7 +249,7 @@ class DropoutSchedule(pl.Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         rates = set_dropout_epoch(pl_module.model, trainer.current_epoch)
         if rates:
-            pl_module.extra_epoch_log = {**pl_module.extra_epoch_log, "dropout_rate": rates[0]}
+            pl_module.note_epoch(dropout_rate=rates[0])
 
 
 class HistoryLogger(pl.Callback):

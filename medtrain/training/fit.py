@@ -319,7 +319,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
                             f"epoch was validated: lower --lr, or train in float32 (--precision 32-true)")
     module.load_state_dict(state["state_dict"])
     stop_epoch = history[-1]["epoch"] if history else best_epoch
-    ips = module._train_images / module._train_time if module._train_time else 0.0
+    ips = module.train_images_per_s
     extra = {"precision": precision, "device": device_used(trainer)}
     if wall.before:  # a resumed run: metrics.json's wall_s adds the time of the calls before
         extra["wall_s_before_resume"] = wall.before

@@ -72,7 +72,7 @@ class Classifier(pl.LightningModule):
         self.augment = augment
         self.input_transform = input_transform
         self.lr_mult, self.deferred = lr_mult, deferred
-        self.extra_epoch_log: dict = {}  # callbacks add per-epoch values (dropout rate, trainable stages)
+        self._epoch_notes: dict = {}  # what callbacks add to the history entries, through note_epoch
         self.history: list[dict] = []
         self._val_logits: list[Tensor] = []
         self._val_labels: list[Tensor] = []
@@ -125,6 +125,22 @@ class Classifier(pl.LightningModule):
             # normalised like F.cross_entropy(weight=...): by the total weight of the targets
             return per_sample.sum() / (target * w).sum().clamp_min(1e-12)
         return per_sample.sum(-1).mean()
+
+    # --- what callbacks add to the epoch's history entry, and the training throughput
+    def note_epoch(self, **values) -> None:
+        """Adds ``values`` to the history entry of this and later epochs (a later note of a name replaces it).
+
+        The channel for callbacks that set something per epoch (training.callbacks.DropoutSchedule: the
+        ``dropout_rate``; training.transfer.GradualUnfreezing: the ``trainable_stages``), called from their
+        ``on_train_epoch_start``.
+        """
+        self._epoch_notes.update(values)
+
+    @property
+    def train_images_per_s(self) -> float:
+        """Training images per second of training-loop time over the run's epochs (those before a resume
+        too, kept in the checkpoints), validation excluded; 0.0 before any epoch."""
+        return self._train_images / self._train_time if self._train_time else 0.0
 
     # --- training
     def on_train_epoch_start(self) -> None:
@@ -192,7 +208,7 @@ class Classifier(pl.LightningModule):
                      "epoch_s": time.perf_counter() - self._epoch_start,
                      # the optimiser steps so far: the experiment log's step when a resumed run logs it again
                      "step": int(self.trainer.global_step)}
-            entry.update(self.extra_epoch_log)
+            entry.update(self._epoch_notes)
             self.history = [h for h in self.history if h["epoch"] < entry["epoch"]] + [entry]
             self._train_count = 0
 

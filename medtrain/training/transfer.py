@@ -227,7 +227,7 @@ class GradualUnfreezing(pl.Callback):
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         top = min(self.n, self.k + trainer.current_epoch // self.every)  # stages trainable this epoch
         set_frozen(pl_module.model, self.stages, set(range(self.n - top, self.n)), False)
-        pl_module.extra_epoch_log = {**pl_module.extra_epoch_log, "trainable_stages": top}
+        pl_module.note_epoch(trainable_stages=top)
 
 
 class TransferRecord(pl.Callback):

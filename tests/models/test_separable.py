@@ -24,9 +24,9 @@ def test_resnet18_28_separable_keeps_its_output_and_saves_exactly_the_predicted_
     model = medtrain.create_model("resnet18_28", 1, 3)
     before = count_cost(model, 28, 1)
     standard = {layer.name: layer for layer in before.layers if layer.kind == "standard"}
-    to_separable(model)
+    converted = to_separable(model)
     after = count_cost(model, 28, 1)
-    assert sorted(model.separable_converted) == sorted(standard)  # every 3x3, no 1x1 shortcut
+    assert sorted(converted) == sorted(standard)  # every 3x3, no 1x1 shortcut
     # MobileNets eq. 5: each D_K^2 M N D_G^2 becomes D_K^2 M D_G^2 + M N D_G^2.
     predicted = 0
     for layer in standard.values():
@@ -40,11 +40,10 @@ def test_resnet18_28_separable_keeps_its_output_and_saves_exactly_the_predicted_
 
 def test_grouped_depthwise_and_pointwise_convolutions_are_left_alone():
     model = medtrain.create_model("mobilenetv2_100", 3, 2, input_size=28)
-    to_separable(model)
-    assert model.separable_converted == ["conv_stem"]  # the only standard convolution of MobileNet v2
+    assert to_separable(model) == ["conv_stem"]  # the only standard convolution of MobileNet v2
     rx = medtrain.create_model("resnext50_32x4d", 3, 2, input_size=28)
-    to_separable(rx)
-    assert not any(".conv2" in n and n.startswith("layer") for n in rx.separable_converted)  # 32-group 3x3s
+    converted = to_separable(rx)
+    assert converted and not any(".conv2" in n and n.startswith("layer") for n in converted)  # 32-group 3x3s
 
 
 def test_create_model_builds_the_separable_twin_by_suffix_or_flag():
@@ -59,7 +58,8 @@ def test_create_model_builds_the_separable_twin_by_suffix_or_flag():
 
 
 def test_each_converted_layer_costs_its_closed_form():
-    model = to_separable(nn.Sequential(nn.Conv2d(32, 64, 3, padding=1)))
+    model = nn.Sequential(nn.Conv2d(32, 64, 3, padding=1))
+    assert to_separable(model) == ["0"]  # converted in place, its name returned
     (dw, pw) = count_cost(model, 10, 32).layers
     assert (dw.kind, pw.kind) == ("depthwise", "pointwise")
     assert dw.macs == 3 * 3 * 32 * 100 and pw.macs == 32 * 64 * 100
