@@ -68,18 +68,14 @@ def stage_names(model: nn.Module) -> list[str]:
     return ["stem"] + [m.split(".")[-1] if not m.startswith("backbone.") else m[9:] for m in stage_modules(model)[1:]]
 
 
-_FROZEN_FLAG = "_medtrain_frozen"
-
-
-def _bn_eval_hook(module: nn.Module, args) -> None:
-    # A frozen stage's batch norm must also keep its running statistics: Lightning switches the whole
-    # model to train mode every epoch, so the flag is checked on every call instead.
-    if getattr(module, _FROZEN_FLAG, False):
-        module.training = False
-
-
 def set_frozen(model: nn.Module, stages: dict[str, int | str], which: set, frozen: bool) -> None:
-    """Freeze (or unfreeze) the parameters and batch-norm statistics of the stages in ``which``."""
+    """Freeze (or unfreeze) the parameters and batch-norm statistics of the stages in ``which``.
+
+    A frozen stage's batch norm is put in eval mode, so it normalises with, and keeps, its running statistics;
+    unfrozen, it takes the network's mode again and its statistics learn from then on. The mode is the module's
+    own: Lightning (2.6, as required) sets no mode when training starts or resumes and restores each submodule's
+    own after every validation (Lightning then warns of the eval-mode modules at fit start: intended here).
+    """
     for pname, p in model.named_parameters():
         if stages[pname] in which:
             p.requires_grad_(not frozen)
@@ -88,9 +84,4 @@ def set_frozen(model: nn.Module, stages: dict[str, int | str], which: set, froze
     for name in owners:
         m = mods.get(name)
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            if not getattr(m, "_medtrain_hooked", False):
-                m.register_forward_pre_hook(_bn_eval_hook)
-                m._medtrain_hooked = True
-            setattr(m, _FROZEN_FLAG, frozen)
-            if not frozen:  # its statistics learn again from now on, as the network's mode says (the hook had set
-                m.train(model.training)  # training = False, and Lightning restores each module's own mode)
+            m.train(not frozen and model.training)

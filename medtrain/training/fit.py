@@ -285,6 +285,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         warnings.filterwarnings("ignore", ".*is an invalid type.*")
         # on --resume, of the folder holding last.ckpt: only the two checkpoint files medtrain names are written there
         warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty")
+        # a frozen stage's batch norm is in eval mode on purpose (models/stages.py set_frozen)
+        warnings.filterwarnings("ignore", r".*module\(s\) in eval mode at the start of training.*")
         warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
         # the validation figures are computed on the gathered split, the same on every process
         warnings.filterwarnings("ignore", ".*when logging on epoch level in distributed setting.*")
