@@ -5,6 +5,8 @@
 :func:`~medtrain.metrics.names_at_operating_point`."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import roc_curve
@@ -54,35 +56,77 @@ def _positive(y_true, y_score, positive: int) -> tuple[np.ndarray, np.ndarray]:
     return (y == (positive % 2)).astype(int), s
 
 
+class OperatingPointWarning(UserWarning):
+    """An operating point met on validation only by calling no validation image positive, or every one: its
+    threshold lies above the top validation score (or below the lowest), which a test set may well not share."""
+
+
+def _inside(lo: float, hi: float) -> float | None:
+    """A threshold strictly inside the gap ``(lo, hi)`` between two scores, in float64 and once it and the scores
+    are rounded to float32 (``medtrain predict`` and ONNX compare float32 probabilities, and numpy compares a
+    float32 array with a Python float in float32): their midpoint, else the float32 value next to ``lo``;
+    None where float32 has no value strictly inside."""
+    f = np.float32
+    for t in ((lo + hi) / 2, float(np.nextafter(f(lo), f(hi)))):
+        if lo < t < hi and f(lo) < f(t) < f(hi):
+            return float(t)
+    return None
+
+
 def choose_threshold(y_true, y_score, spec: str, positive: int = 1) -> float:
     """The threshold on class ``positive``'s score (an image is called positive when score >= threshold)
     that realises the operating point ``spec`` on these labels (the validation split):
 
-    - ``youden``: maximises Youden's J = sensitivity + specificity - 1 (the highest block of thresholds on ties);
+    - ``youden``: maximises Youden's J = sensitivity + specificity - 1 (on a block of thresholds of equal J,
+      the gap holding the block's middle);
     - ``sensitivity=P``: the highest threshold whose sensitivity is >= P (the best specificity at that
       sensitivity);
     - ``specificity=P``: the lowest threshold whose specificity is >= P (the best sensitivity at it).
 
-    Every threshold between the chosen score and the next lower validation score gives the same validation
-    rates; the midpoint of that gap is returned, not its top, which sits on a validation image's score (a test
-    image scoring just below the lowest validation positive would be missed; found in a user walkthrough).
+    Every threshold inside the gap between the lowest score called positive and the highest called negative
+    gives the same validation rates; the midpoint of that gap is returned, never a validation image's own score
+    (a test image scoring just below the lowest validation positive would be missed; found in a user
+    walkthrough), and far enough from every score that float32 rounding of a probability cannot cross it. Where
+    only calling no validation image positive (or every one) meets ``spec``, the gap is the one above the top
+    score (below the lowest): the midpoint of the top score and 1 (of 0 and the lowest score), with an
+    :class:`OperatingPointWarning` (the threshold had been the top score itself half the time, which called that
+    image positive and broke the target).
     """
     kind, target = parse_operating_point(spec)
     y, s = _positive(y_true, y_score, positive)
     if len(np.unique(y)) < 2:
         raise MedtrainError("an operating point needs both classes in the validation split")
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
-    thr = np.where(np.isfinite(thr), thr, np.nextafter(s.max(), np.inf))  # sklearn's first threshold is inf
+    u = thr[1:]  # the distinct scores, highest first; thr[k] calls u[:k] positive (sklearn's thr[0] is inf)
     if kind == "youden":
         j = tpr - fpr
         i = last = int(np.argmax(j))
         while last + 1 < len(j) and j[last + 1] >= j[i] - 1e-12:  # a plateau of equal J: its whole gap
             last += 1
+        top = u[i - 1] if i else max(1.0, u[0])
+        bottom = u[last] if last < len(u) else min(0.0, u[-1])
+        g = int(np.clip(np.sum(u >= (top + bottom) / 2), i, last))  # the block's gap holding its middle
     elif kind == "sensitivity":
-        i = last = int(np.flatnonzero(tpr >= target - 1e-12)[0])
+        g = int(np.flatnonzero(tpr >= target - 1e-12)[0])
     else:
-        i = last = int(np.flatnonzero(1.0 - fpr >= target - 1e-12)[-1])
-    return float((thr[i] + thr[last + 1]) / 2) if last + 1 < len(thr) else float(thr[i])
+        g = int(np.flatnonzero(1.0 - fpr >= target - 1e-12)[-1])
+    # gap g: between u[g] (the highest score called negative) and u[g - 1] (the lowest called positive)
+    if g == 0:
+        t = _inside(u[0], 1.0) if u[0] < 1.0 else None
+        t = t if t is not None else _inside(u[0], u[0] + 1.0)
+        warnings.warn(OperatingPointWarning(
+            f"operating point {spec} is met on validation only by calling no validation image positive: its "
+            f"threshold {t:.6g} lies above the top validation score {u[0]:.6g}"), stacklevel=2)
+    elif g == len(u):
+        t = _inside(0.0, u[-1]) if u[-1] > 0.0 else None
+        t = t if t is not None else _inside(u[-1] - 1.0, u[-1])
+        warnings.warn(OperatingPointWarning(
+            f"operating point {spec} is met on validation only by calling every validation image positive: its "
+            f"threshold {t:.6g} lies below the lowest validation score {u[-1]:.6g}"), stacklevel=2)
+    else:
+        t = _inside(u[g], u[g - 1])
+        t = t if t is not None else (u[g] + u[g - 1]) / 2  # scores float32 cannot tell apart: float64's midpoint
+    return float(t)
 
 
 def _outcomes(y_true, y_score, threshold: float, positive: int) -> dict:

@@ -63,7 +63,9 @@ def _guarded(inputs: list, predictor: Predictor, out, split: str) -> Iterator[It
 def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os.PathLike, as_json: bool = False,
                       skip_bad: bool = False, progress=None) -> tuple[int, list[Skipped]]:
     """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``, and
-    ``prediction_at_operating_point`` for a run with one; or JSON), written atomically: an error leaves no
+    ``prediction_at_operating_point`` for a run with one, calibrated or not; or JSON, whose header records
+    :meth:`Predictor.settings`: ``calibrated``, ``temperature``, ``operating_point``, ``threshold``,
+    ``positive_class``), written atomically: an error leaves no
     file (on a stream, ``-``, CSV rows go out as they are predicted). ``progress(n)`` is called after each
     batch with the inputs so far. Returns the number of predicted inputs and the skipped ones."""
     skipped: list[Skipped] = []
@@ -75,7 +77,10 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
         w = csv.writer(f, lineterminator="\n")  # as the run's own CSVs (predictions_test.csv, splits.csv)
         first = True
         if as_json:
-            f.write('{"labels": %s, "predictions": [' % json.dumps(labels))
+            # what the probabilities are (calibrated or raw, the run's temperature) and the operating point's rule
+            # and threshold: --no-calibration had written raw probabilities with nothing saying so
+            settings = json.dumps(predictor.settings())[1:-1]
+            f.write('{"labels": %s, %s, "predictions": [' % (json.dumps(labels), settings))
         for names, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped):
             decided, at_op = predictor.decide(probs), predictor.decide_at_operating_point(probs)
             op_key = "prediction_at_operating_point"  # the run's threshold on its positive class (metrics.json)

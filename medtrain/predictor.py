@@ -43,6 +43,7 @@ class Predictor:
         task: the run's task (``multi-label`` predictions are every label with probability > 0.5).
         temperature: the calibration temperature applied to the probabilities (None: uncalibrated, because
             the run stored none or ``calibrated=False`` was asked for).
+        operating_point: the run's ``(rule, threshold, positive class index)`` (binary tasks; None without one).
     """
 
     def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE, calibrated: bool = True):
@@ -52,12 +53,24 @@ class Predictor:
         self.labels = run.label_names
         self.task = run.meta["task"]
         t = run.meta.get("temperature")
-        self.temperature = float(t) if calibrated and t is not None else None
+        self._run_temperature = float(t) if t is not None else None  # also for the operating-point decision
+        self.temperature = self._run_temperature if calibrated else None
         # the run's operating point (binary tasks, chosen on validation on the calibrated probabilities):
-        # (rule, threshold, positive class index); it applies to calibrated probabilities only
+        # (rule, threshold, positive class index). It stays with calibrated=False, decided on the calibrated
+        # probability (T scaling is monotone: the same images are called positive; the column had been dropped)
         op = run.meta.get("threshold")
         self.operating_point = (run.meta.get("operating_point"), float(op), int(run.meta.get("positive_class", 1))) \
-            if op is not None and (calibrated or t is None or float(t) == 1.0) else None
+            if op is not None else None
+
+    def settings(self) -> dict:
+        """What the probabilities and decisions are, for an output to record: ``calibrated`` (whether the
+        probabilities are temperature-scaled), the run's ``temperature`` (None: it fitted none), and its
+        ``operating_point`` rule, ``threshold`` and ``positive_class`` (None for a run without one; the threshold
+        applies to the calibrated probability, whether or not the written ones are)."""
+        rule, threshold, positive = self.operating_point or (None, None, None)
+        return {"calibrated": self.temperature is not None, "temperature": self._run_temperature,
+                "operating_point": rule, "threshold": threshold,
+                "positive_class": self.labels[positive] if positive is not None else None}
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """The predicted label name of each row of probabilities (the decision the run's metrics score)."""
@@ -65,10 +78,14 @@ class Predictor:
 
     def decide_at_operating_point(self, probs: np.ndarray) -> list[str] | None:
         """The label name of each row at the run's operating point (its positive class where that class's
-        probability >= the threshold, else the other class); None for a run without one."""
+        calibrated probability >= the threshold, else the other class; raw ``probs`` of ``calibrated=False`` are
+        temperature-scaled first, as the calibrated predictor scales them); None for a run without one."""
         if self.operating_point is None:
             return None
         _, threshold, positive = self.operating_point
+        if self.temperature is None and self._run_temperature is not None:  # raw probabilities: calibrate them
+            probs = temperature_scale(torch.as_tensor(np.asarray(probs)), self.task, self._run_temperature)
+            probs = probs.float().numpy()
         return names_at_operating_point(probs, threshold, positive, self.labels)
 
     def stream(self, items: Iterable[Item], skip_bad: bool = False,
