@@ -71,5 +71,19 @@ def run(args) -> int:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     # `--out -` / /dev/stdout: the predictions are the standard output, this line must not join them
     print(f"{n} input(s) predicted -> {'standard output' if out == STDOUT else out}"
-          + (f" ({len(skipped)} skipped)" if skipped else ""), file=sys.stderr if is_stream(out) else sys.stdout)
+          + (f" ({len(skipped)} skipped)" if skipped else "") + _what_was_written(predictor.settings()),
+          file=sys.stderr if is_stream(out) else sys.stdout)
     return 0
+
+
+def _what_was_written(s: dict) -> str:
+    """The probabilities' calibration and the operating point's rule and threshold, for the closing line: a CSV
+    handed on without its run folder is read with them (the JSON output records them in its header)."""
+    said = []
+    if s["temperature"] is not None:
+        said.append(f"temperature-scaled (T = {s['temperature']:.3g})" if s["calibrated"] else
+                    f"raw probabilities (the run's temperature {s['temperature']:.3g} not applied)")
+    if s["operating_point"]:
+        said.append(f"prediction_at_operating_point: {s['operating_point']}, {s['positive_class']} where its "
+                    f"calibrated probability >= {s['threshold']:.6g}")
+    return "; " + "; ".join(said) if said else ""

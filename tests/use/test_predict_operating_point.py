@@ -69,3 +69,15 @@ def test_json_output_records_calibration_temperature_rule_and_threshold(op_run, 
     assert doc["positive_class"] == op["positive_class"]
     assert all(OP in rec for rec in doc["predictions"])
     assert medtrain.load(run, calibrated=calibrated).settings() == {k: doc[k] for k in medtrain.load(run).settings()}
+
+
+def test_the_closing_line_says_what_the_probabilities_are_and_the_threshold_applied(op_run, tmp_path, capsys):
+    run, data, _, op = op_run
+    t = medtrain.load(run).temperature
+    code, out, _ = run_cli(capsys, "predict", run, data, "--no-calibration", "--out", tmp_path / "raw.csv")
+    assert code == 0 and out.count("\n") == 1
+    assert f"raw probabilities (the run's temperature {t:.3g} not applied)" in out
+    assert f"prediction_at_operating_point: youden, {op['positive_class']} where its calibrated probability >= " \
+           f"{op['threshold']:.6g}" in out
+    code, out, _ = run_cli(capsys, "predict", run, data, "--out", tmp_path / "cal.csv")
+    assert f"temperature-scaled (T = {t:.3g})" in out
