@@ -95,31 +95,66 @@ class ProbabilityGraph(nn.Module):
         return p
 
 
-def metadata(run: RunModel, exporter: str) -> dict[str, str]:
+def metadata(run: RunModel, exporter: str, fitted_tta: str | None = None) -> dict[str, str]:
     """What the file says about itself (all values strings, JSON where structured: ONNX's metadata_props)."""
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in described(run, exporter).items()}
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in described(run, exporter, fitted_tta).items()}
 
 
-def described(run: RunModel, exporter: str) -> dict:
+def described(run: RunModel, exporter: str, fitted_tta: str | None = None) -> dict:
     """The file's description with structured values (TorchScript's ``medtrain.json`` holds it as one JSON
-    object; its values had been JSON strings inside JSON)."""
+    object; its values had been JSON strings inside JSON).
+
+    ``fitted_tta``: the test-time views the run's temperature and threshold were fitted on (default: the run's
+    own, as its weights record them), which a graph exported without them (``--no-tta``) no longer computes: its
+    file had said its threshold applied to "this output" (9 of 150 decisions at a run's operating point differ)."""
     meta, tta = run.meta, run_tta(run.cfg, run.meta)
+    fitted = fitted_tta or _fitted_tta(run)
+    t = meta.get("temperature")
+    scaled = t is not None and float(t) != 1.0  # T = 1: kept at 1 on validation, the network's own probabilities
+    calibration = (f", calibrated at temperature {float(t):.6g}" if scaled
+                   else ", uncalibrated (temperature kept at 1)" if t is not None else "")
+    fitted_here = [w for w, on in (("temperature", scaled), ("operating-point threshold", meta.get("threshold")
+                                                                is not None)) if on]
+    missing = _views_missing(tta, fitted, fitted_here)
+    applies_to = ("the calibrated probability of positive_class (this output)" if scaled else
+                  "the probability of positive_class (this output; uncalibrated: temperature kept at 1)"
+                  if t is not None else "the probability of positive_class (this output)")
     return {
         "medtrain_version": __version__, "exporter": exporter, "model": str(meta["model"]), "task": str(meta["task"]),
         "label_names": run.label_names,
         "input": f"float32 images in [0, 1], shape (N, {', '.join(_axes(run))})",
         "input_shape": list(run.input_shape),
         "output": "class probabilities (N, K), " + ("sigmoid per label" if meta["task"] == MULTILABEL else "softmax")
-                  + (f", averaged over the test-time views '{tta}'" if tta != "none" else "")
-                  + (f", calibrated at temperature {float(meta['temperature']):.6g}" if meta.get("temperature") is not None
-                     else ""),
-        "temperature": meta.get("temperature"),
+                  + (f", averaged over the test-time views '{tta}'" if tta != "none" else "") + calibration
+                  + (f"; {missing}" if missing else ""),
+        "temperature": t,
+        "run_tta": fitted,
         "operating_point": ({"rule": meta.get("operating_point"), "threshold": meta["threshold"],
-                                       "positive_class": run.label_names[int(meta.get("positive_class", 1))],
-                                       "applies_to": "the calibrated probability of positive_class (this output)"}
+                             "positive_class": run.label_names[int(meta.get("positive_class", 1))],
+                             "applies_to": applies_to + (f"; but {missing}" if missing else "")}
                             if meta.get("threshold") is not None else None),
         "preprocessing": preprocessing(run),
     }
+
+
+def _fitted_tta(run: RunModel) -> str:
+    """The views the run was evaluated (and its temperature and threshold fitted) with: those its weights record
+    (``tta``, written at training: the chosen one when it was ``auto``), else its config's."""
+    recorded = run.meta.get("tta")
+    return recorded if recorded and recorded != "auto" else run_tta(run.cfg, run.meta)
+
+
+def _views_missing(tta: str, fitted: str, fitted_here: list[str]) -> str:
+    """What a graph with views ``tta`` lacks against the run's ``fitted`` ones, in words ('' when nothing)."""
+    if tta == fitted or fitted == "none":
+        return ""
+    graph = "none" if tta == "none" else f"'{tta}' instead"
+    what = " and ".join(fitted_here)
+    if not what:
+        return f"the run's own scores averaged its '{fitted}' views and this graph has {graph}, so its output can " \
+               f"differ from the run's"
+    return (f"the run's {what} {'were' if len(fitted_here) > 1 else 'was'} fitted on its '{fitted}'-averaged "
+            f"views and this graph has {graph}, so its output and decisions can differ from the run's")
 
 
 def preprocessing(run: RunModel) -> dict:
@@ -267,9 +302,10 @@ def _onnx_diff(blob: bytes, x: torch.Tensor, expected: np.ndarray) -> float:
 
 
 def export_model(run: RunModel, out: str | os.PathLike, fmt: str = "onnx", exporter: str = "dynamo",
-                 run_dir: str | os.PathLike | None = None) -> dict:
+                 run_dir: str | os.PathLike | None = None, fitted_tta: str | None = None) -> dict:
     """Export ``run`` to ``out`` and check it; returns ``{"path", "format", "exporter", "max_abs_diff",
-    "check", "fallback"}`` (``fallback``: why the dynamo exporter was not used, or None).
+    "check", "fallback"}`` (``fallback``: why the dynamo exporter was not used, or None). ``fitted_tta``: see
+    :func:`described`.
 
     Raises:
         MedtrainError: an unknown format, a family that cannot be exported, or a file that disagrees
@@ -296,7 +332,7 @@ def export_model(run: RunModel, out: str | os.PathLike, fmt: str = "onnx", expor
             exporter = "torch.jit.trace"
             traced = torch.jit.trace(graph, example, check_trace=False)
             buf = io.BytesIO()
-            torch.jit.save(traced, buf, _extra_files={"medtrain.json": json.dumps(described(run, exporter))})
+            torch.jit.save(traced, buf, _extra_files={"medtrain.json": json.dumps(described(run, exporter, fitted_tta))})
             blob = buf.getvalue()
             with torch.no_grad():
                 got = torch.jit.load(io.BytesIO(blob)).eval()(x).numpy()
@@ -319,7 +355,7 @@ def export_model(run: RunModel, out: str | os.PathLike, fmt: str = "onnx", expor
                 except Exception as e2:  # noqa: BLE001
                     raise MedtrainError(f"{run.meta['model']}: ONNX export failed with both exporters "
                                         f"(dynamo: {fallback}; torchscript: {type(e2).__name__})") from None
-            blob = _with_metadata(blob, metadata(run, f"torch.onnx.export({exporter})"))
+            blob = _with_metadata(blob, metadata(run, f"torch.onnx.export({exporter})", fitted_tta))
     if not diff <= TOLERANCE:
         raise MedtrainError(f"{run.meta['model']}: the exported {fmt} file differs from PyTorch by {diff:.2e} "
                             f"(> {TOLERANCE:g}) on {where}; nothing written")
@@ -334,9 +370,11 @@ def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.Path
     """Export a finished run (default file: ``RUN/model.onnx`` or ``RUN/model.pt``); see :func:`export_model`.
     ``tta=False`` leaves the run's test-time views out of the graph (:meth:`RunModel.without_tta`)."""
     run = load_run_module(run_dir)
+    fitted = run_tta(run.cfg, run.meta)  # what its temperature and threshold were fitted on, said in the file
     run = run if tta else run.without_tta()
     out = Path(out) if out else Path(run_dir) / ("model.onnx" if fmt == "onnx" else "model.pt")
-    return {**export_model(run, out, fmt, exporter, run_dir=run_dir), "mc_dropout": run.cfg.mc_dropout}
+    return {**export_model(run, out, fmt, exporter, run_dir=run_dir, fitted_tta=fitted),
+            "mc_dropout": run.cfg.mc_dropout}
 
 
 __all__ = ["FORMATS", "TOLERANCE", "UNEXPORTABLE", "UNEXPORTABLE_COLOR_SPACES", "ProbabilityGraph", "export_model", "export_run", "metadata"]

@@ -36,7 +36,27 @@ def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
                              temperature=meta.get("temperature"), threshold=meta.get("threshold"),
                              positive=int(meta.get("positive_class", len(names) - 1)))
     kept = {k: res.pop(k, None) for k in ("scores", "scores_scaled", "entropy")}
+    if "operating_point" in res:
+        res["operating_point"] = {**operating_point_origin(meta), **res["operating_point"]}
     return res, kept
+
+
+def operating_point_origin(meta: dict) -> dict:
+    """How a run's threshold was chosen, as ``metrics.json`` records it: ``rule`` (``youden``,
+    ``sensitivity=0.95``, ...; from the weights' metadata, so a model handed on without ``metrics.json`` says it
+    too) and ``chosen_on`` (training chooses it on the run's validation split: :func:`medtrain.rundir.write_run`).
+    An ``eval_*.json`` had held the threshold alone: a reader of an external evaluation could not tell which
+    operating point its rates were at."""
+    rule = meta.get("operating_point")
+    return {"rule": rule, "chosen_on": "val"} if rule else {}
+
+
+def _operating_point_name(op: dict) -> str:
+    """The printed line's name of the operating point: its rule and where it was chosen, where known."""
+    if not op.get("rule"):
+        return "operating point"
+    where = {"val": "the run's validation split"}.get(op.get("chosen_on"), op.get("chosen_on"))
+    return f"operating point {op['rule']}" + (f", chosen on {where}" if where else "")
 
 
 def write_eval_predictions(run_dir: Path, name: str, run: RunModel, split: Split, kept: dict) -> None:
@@ -61,7 +81,7 @@ def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool 
             c = res["calibration"]
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
         if "operating_point" in res:
-            print("  " + operating_point_line(res["operating_point"]))
+            print("  " + operating_point_line(res["operating_point"], _operating_point_name(res["operating_point"])))
     write_eval_file(run_dir, name, res, verbose)
 
 
