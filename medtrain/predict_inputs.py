@@ -9,7 +9,6 @@ Split out of :mod:`medtrain.predictor` (the predictor runs the network; this mod
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import warnings
@@ -24,9 +23,8 @@ from medtrain.data.dicom import image_shape, is_dicom_file
 from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
-from medtrain.data.table import entry_path
+from medtrain.data.table import read_path_column
 from medtrain._io import NOT_REGULAR, file_problem, path_kind, why_not_read
-from medtrain.data._table_checks import separator_of
 from medtrain.errors import MedtrainError
 
 
@@ -91,57 +89,23 @@ def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
 
 
 def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
-    """The entries of a CSV's ``path`` column (or its first column when it has no header), relative to
-    the CSV's folder unless absolute and found as the training CSV reader finds them (one written on Windows,
-    ``imgs\\a.png``, too), read row by row. A missing entry or one of an unknown kind is a bad input (skipped
-    with ``skip_bad``), not an error about the CSV."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            col = None
-            for i, r in enumerate(csv.reader(f)):
-                if not any(c.strip() for c in r) or r[0].lstrip().startswith("#"):  # blank and comment rows,
-                    continue  # as the training CSV reader skips them
-                if col is None:
-                    head = [c.strip().lower() for c in r]
-                    col = head.index("path") if "path" in head else 0
-                    if "path" in head:
-                        continue
-                    _check_first_row(path, i + 1, r)
-                if col >= len(r) or not r[col].strip():
-                    raise MedtrainError(f"{path}: row {i + 1} has no path")
-                entry = _listed(path, r[col].strip())
-                kind = path_kind(entry)
-                if kind is None:  # as a missing input given on the command line, not "damaged"
-                    missing = MedtrainError(f"{entry}: {why_not_read(entry)} (row {i + 1} of {path})")
-                    yield Item(str(entry), lambda e=missing: _raise(e))
-                    continue
-                if kind == "dir":
-                    yield Item(str(entry), lambda p=entry: _read_entry(p, run))
-                    continue
-                try:
-                    yield _file_item(entry, run)
-                except MedtrainError as e:
-                    yield Item(str(entry), lambda e=e: _raise(e))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise MedtrainError(f"{path}: not a readable CSV file ({type(e).__name__})") from None
-
-
-def _check_first_row(path: Path, row: int, cells: list[str]) -> None:
-    """A first row that is neither a header naming ``path`` nor an entry: another separator (a spreadsheet's
-    ';' or tab export), or a header of other names (``filename,label``), which would be read as a file."""
-    sep = separator_of(cells)
-    if sep:
-        raise MedtrainError(f"{path}: row {row} is one column separated by {sep}; columns are separated by "
-                            "commas, with the paths in the first or in one named path")
-    first = Path(cells[0].strip())
-    if not first.suffix and path_kind(_listed(path, cells[0].strip())) is None:
-        raise MedtrainError(f"{path}: row {row} ({','.join(cells)}) looks like a header; name the column of paths "
-                            "'path'")
-
-
-def _listed(csv_path: Path, entry: str) -> Path:
-    """An entry of a CSV as training's CSV reader finds it (:func:`medtrain.data.table.entry_path`)."""
-    return entry_path(csv_path.parent, entry)
+    """The entries of a CSV of paths as training's CSV reader reads and finds them
+    (:func:`medtrain.data.table.read_path_column`: its ``path`` column, or its first column when it has no header),
+    each a lazy :class:`Item`. A missing entry or one of an unknown kind is a bad input (skipped with
+    ``skip_bad``), not an error about the CSV."""
+    for row, entry in read_path_column(path):
+        kind = path_kind(entry)
+        if kind is None:  # as a missing input given on the command line, not "damaged"
+            missing = MedtrainError(f"{entry}: {why_not_read(entry)} (row {row} of {path})")
+            yield Item(str(entry), lambda e=missing: _raise(e))
+            continue
+        if kind == "dir":
+            yield Item(str(entry), lambda p=entry: _read_entry(p, run))
+            continue
+        try:
+            yield _file_item(entry, run)
+        except MedtrainError as e:
+            yield Item(str(entry), lambda e=e: _raise(e))
 
 
 def _raise(e: Exception):

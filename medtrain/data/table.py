@@ -11,6 +11,8 @@ Errors name a row by its line in the file as an editor or spreadsheet numbers it
 ``validation``, ``testing`` are accepted); either every row has one or none does.
 
 The class order and the split of the rows it read (without a split column) are :mod:`medtrain.data.split`'s.
+``predict`` and ``explain`` read a CSV that lists images (labels not needed) through :func:`read_path_column`:
+the same records (BOM, blank and comment rows, line numbers, cells refused for line breaks), its path column alone.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import Optional
 
 from medtrain._io import path_kind
 from medtrain.data._table_checks import (check_distinct_labels, check_header, check_listed_once, check_not_a_header,
-                                         row_error, text_key)
+                                         row_error, separator_of, text_key)
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -106,6 +108,69 @@ def _records(f) -> tuple[list[list[str]], list[int]]:
     return rows, lines
 
 
+def _read_records(csv_path: Path) -> tuple[list[list[str]], list[int]]:
+    """The :func:`_records` of the CSV file at ``csv_path`` (UTF-8, a BOM dropped), for every reader of a CSV.
+
+    Raises:
+        MedtrainError: text that is not UTF-8, a file that cannot be read or parsed, or a cell holding a line
+            break (an unclosed quote swallows the rows after it into one cell)."""
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:
+            rows, lines = _records(f)
+    except UnicodeDecodeError:
+        raise MedtrainError(f"{csv_path}: not UTF-8 text; save it as 'CSV UTF-8'") from None
+    except (OSError, csv.Error) as e:
+        raise MedtrainError(f"{csv_path}: not a readable CSV file ({type(e).__name__})") from None
+    for line, r in zip(lines, rows):
+        if any("\n" in c or "\r" in c for c in r):
+            raise MedtrainError(f"{csv_path}: line {line} has a line break inside a cell")
+    return rows, lines
+
+
+def read_path_column(csv_path: str | os.PathLike) -> list[tuple[int, Path]]:
+    """The images a CSV lists, as ``predict`` and ``explain`` read a CSV given as an input: one
+    ``(line, path)`` per row, in the file's order.
+
+    The rows are :func:`read_label_csv`'s (a BOM dropped; blank and ``#`` comment rows skipped; ``line`` the row's
+    line in the file, header = line 1); the path is the column a header names ``path`` (other columns, a label
+    too, are ignored and none is needed) or, without such a header, the first column; each found as
+    :func:`entry_path` finds it. Errors name a row as ``row LINE``.
+
+    Raises:
+        MedtrainError: what :func:`_read_records` refuses; a first row that is one column separated by another
+            character (``;``, tabs, ``|``) or a header that does not name ``path`` (``filename,label``); a row
+            without a path."""
+    csv_path = Path(csv_path)
+    rows, lines = _read_records(csv_path)
+    col = 0
+    if rows:
+        header = _header(rows[0])
+        if header is not None and "path" in header:
+            col = header.index("path")
+            rows, lines = rows[1:], lines[1:]
+        else:
+            _check_first_path_row(csv_path, lines[0], rows[0])
+    out = []
+    for line, r in zip(lines, rows):
+        if col >= len(r) or not r[col].strip():
+            raise MedtrainError(f"{csv_path}: row {line} has no path")
+        out.append((line, entry_path(csv_path.parent, r[col].strip())))
+    return out
+
+
+def _check_first_path_row(csv_path: Path, line: int, cells: list[str]) -> None:
+    """Refuse a first row of a CSV of paths that is neither a header naming ``path`` nor an entry: another
+    separator (a spreadsheet's ';' or tab export), or a header of other names (``filename,label``), which would
+    be read as a file."""
+    sep = separator_of(cells)
+    if sep:
+        raise MedtrainError(f"{csv_path}: row {line} is one column separated by {sep}; columns are separated by "
+                            "commas, with the paths in the first or in one named path")
+    if not Path(cells[0].strip()).suffix and path_kind(entry_path(csv_path.parent, cells[0].strip())) is None:
+        raise MedtrainError(f"{csv_path}: row {line} ({','.join(cells)}) looks like a header; name the column of "
+                            "paths 'path'")
+
+
 def _warn_missing_markers(csv_path: Path, labels: list[str], lines: list[int]) -> None:
     """One line per marker for labels that read like a missing value (:data:`MISSING_MARKERS`, any case): a
     warning, not an error, since a class may be named ``None`` or ``NA``."""
@@ -172,16 +237,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     csv_path = Path(csv_path)
     if path_kind(csv_path) != "file":
         raise MedtrainError(f"{csv_path}: label CSV not found (expected rows path,label[,split])")
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as f:
-            rows, lines = _records(f)
-    except UnicodeDecodeError:
-        raise MedtrainError(f"{csv_path}: not UTF-8 text; save it as 'CSV UTF-8'") from None
-    except (OSError, csv.Error) as e:
-        raise MedtrainError(f"{csv_path}: not a readable CSV file ({type(e).__name__})") from None
-    for line, r in zip(lines, rows):
-        if any("\n" in c or "\r" in c for c in r):
-            raise MedtrainError(f"{csv_path}: line {line} has a line break inside a cell")
+    rows, lines = _read_records(csv_path)
     cols = [0, 1, 2]
     ncols = None
     gcol = None
