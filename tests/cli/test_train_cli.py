@@ -187,7 +187,8 @@ def test_help_states_each_default_once(capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "--lr V learning rate (default auto: 1e-2" in text and "(default None)" not in text
     assert "--momentum V sgd's (Nesterov) momentum; adam and adamw do not read it (default 0.9)" in text and "--size V MedMNIST image size: 28, 64, 128 or 224 (default 28)" in text
-    assert "--data-dir V download cache (default $MEDTRAIN_DATA or ~/.cache/medtrain) --" in text
+    assert ("--data-dir V download cache (default $MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain, else "
+            "~/.cache/medtrain) --") in text
 
 
 def test_help_is_instant_it_loads_neither_torch_nor_the_zoo():
