@@ -103,9 +103,6 @@ def validate(c: Config) -> None:
         raise suggest(c.tta, TTA_MODES, "test-time augmentation")
     if c.flip not in CHOICES:
         raise suggest(c.flip, CHOICES, "flip")
-    need(c.flip != "false" or c.tta not in FLIPPED_TTA,
-         f"flip false turns flips off in training and TTA, but tta {c.tta} flips the test images: give --tta none "
-         "or shift, or --flip true/auto")
     if c.class_weights not in CHOICES + CLASS_WEIGHT_RULES:
         raise suggest(c.class_weights, CHOICES + CLASS_WEIGHT_RULES, "class_weights")
     need(c.class_weights not in CLASS_WEIGHT_RULES or c.transfer != "linear-probe",
@@ -198,13 +195,35 @@ def check_read(c: Config, given=None) -> None:
     """Refuse a setting changed from its default that the run's other settings never read: ``milestones``
     under a schedule other than multistep (it had been recorded and ignored, as ``--aa-policy`` without
     autoaugment is refused); with ``given`` (the keys typed), also :func:`check_probe_read`, and milestones only
-    when typed. Checked where ``train`` is given the flag, not in :func:`validate`: a grid's setting
+    when typed; :func:`check_typed_for_a_new_run` (flip false with a flipping TTA, image_size on arrays).
+    Checked where ``train`` is given the flag, not in :func:`validate`: a grid's setting
     applies to the cells that read it (``--vary schedule=onecycle,multistep --milestones 0.3``), and a saved
     config (a compare cell's ``config.yaml``) must stay loadable and trainable."""
     if given is not None:
         check_probe_read(c, given)
+    check_typed_for_a_new_run(c, given)
     if given is not None and "milestones" not in given:
         return
     if c.schedule != "multistep" and tuple(c.milestones) != tuple(Config.milestones):
         raise MedtrainError(f"--milestones {','.join(f'{m:g}' for m in c.milestones)}: schedule {c.schedule} does "
                             "not read them (only multistep does); they would be recorded but not used")
+
+
+def check_typed_for_a_new_run(c: Config, given=None) -> None:
+    """Refuse, where one of them is in ``given`` (the keys typed; None: all), ``flip: false`` with a test-time
+    augmentation that flips (flips are off in training, yet the test images would be flipped) and an
+    ``image_size`` for data that come at their size (a MedMNIST set, a .npz: it had trained at 28 pixels and
+    recorded 32). Part of :func:`check_read`, not of :func:`validate`: a run saved by an older medtrain
+    recorded both (``flip: false`` with ``tta: hflip``; ``image_size: 32`` on a .npz) and must stay usable by
+    predict, eval, export and explain, which resolve its ``config.yaml``."""
+    keys = None if given is None else {k.replace("-", "_") for k in given}
+    if (keys is None or keys & {"flip", "tta"}) and c.flip == "false" and c.tta in FLIPPED_TTA:
+        raise MedtrainError(f"flip false turns flips off in training and TTA, but tta {c.tta} flips the test "
+                            "images: give --tta none or shift, or --flip true/auto")
+    if (keys is None or "image_size" in keys) and c.image_size is not None:
+        from medtrain.data import at_their_size
+
+        what = at_their_size(c)
+        if what is not None:
+            raise MedtrainError(f"--image-size {c.image_size} applies to image folders and CSVs only, not to "
+                                f"{what[0]} ({what[1]})")

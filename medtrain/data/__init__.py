@@ -3,6 +3,7 @@ from a store in the cache: :mod:`medtrain.data.store`)."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import torch
@@ -36,7 +37,7 @@ def load_splits(config) -> Splits:
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
         _refuse_group_column(group_column, f"MedMNIST set {config.dataset}")
-        _refuse_image_size(config, f"MedMNIST set {config.dataset} (its --size picks 28, 64, 128 or 224 pixels)")
+        _ignore_image_size(config)
         return official_splits(load_medmnist(config.dataset, config.size, config.data_dir, store=store), folds, fold,
                                config.seed)
     p = Path(config.data)
@@ -58,7 +59,7 @@ def load_splits(config) -> Splits:
     if suffix == ".npz":
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
         _refuse_group_column(group_column, f"{p}, a .npz of fixed-size arrays")
-        _refuse_image_size(config, f"{p}, a .npz of fixed-size arrays (resize them before saving)")
+        _ignore_image_size(config)
         return official_splits(load_npz(p, store=store), folds, fold, config.seed)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
@@ -77,11 +78,33 @@ def _refuse_volume_settings(config, spacing, window, what: str) -> None:
             raise MedtrainError(f"--{key} {getattr(config, key)} applies to DICOM/NIfTI data only, not to {what}")
 
 
-def _refuse_image_size(config, what: str) -> None:
-    """--image-size resizes images read from files; MedMNIST and .npz arrays come at their size, and a
-    walkthrough's --image-size 32 had trained at 28 pixels without a word (and been recorded as 32)."""
-    if getattr(config, "image_size", None) is not None:
-        raise MedtrainError(f"--image-size {config.image_size} applies to image folders and CSVs only, not to {what}")
+class ImageSizeNotAppliedWarning(UserWarning):
+    """An ``image_size`` that the data do not read (a MedMNIST set, a .npz: their arrays come at their size)."""
+
+
+def at_their_size(config) -> tuple[str, str] | None:
+    """(what the data are, how to get another size) where ``config``'s data come at their size, so that
+    ``image_size`` (which resizes the images read from files) does not apply: a MedMNIST set, a .npz; else None."""
+    if not config.data:
+        return f"MedMNIST set {config.dataset}", "its --size picks 28, 64, 128 or 224 pixels"
+    p = Path(config.data)
+    if p.suffix.lower() == ".npz" and path_kind(p) != "dir":
+        return f"{p}, a .npz of fixed-size arrays", "resize them before saving"
+    return None
+
+
+def _ignore_image_size(config) -> None:
+    """A new run that is given --image-size on data at their size is refused where the setting is typed
+    (:func:`medtrain.config.checks.check_typed_for_a_new_run`: a walkthrough's --image-size 32 had trained at 28
+    pixels without a word and been recorded as 32). A run saved by an older medtrain holds that ``image_size``
+    and was trained at the data's size: it is read as it was trained, ignoring it, with a one-line warning (it
+    had been refused here, naming a flag nobody typed, and the run could no longer be evaluated or explained)."""
+    size = getattr(config, "image_size", None)
+    what = at_their_size(config)
+    if size is not None and what is not None:
+        warnings.warn(ImageSizeNotAppliedWarning(
+            f"image_size {size} not applied: {what[0]} comes at its size (image_size resizes image folders and "
+            "CSVs only); read as it is"), stacklevel=3)
 
 
 def _refuse_group_column(group_column, what: str) -> None:

@@ -125,4 +125,4 @@ def test_image_size_on_arrays_that_come_at_their_size_is_refused_not_ignored(tmp
 
     data = make_npz(tmp_path / "tiny.npz")
     with pytest.raises(MedtrainError, match=r"--image-size 32 applies to image folders and CSVs only, not to .*\.npz"):
-        load_splits(config_mod.resolve({"data": str(data), "image_size": 32}))
+        config_mod.check_read(config_mod.resolve({"data": str(data), "image_size": 32}), {"image_size": 32})

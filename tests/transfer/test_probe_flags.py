@@ -83,7 +83,9 @@ def test_a_probe_records_its_class_weights_as_applied(pinned):
 @pytest.mark.parametrize("tta", ["hflip", "flip", "hflip-shift", "flip-shift"])
 def test_flip_false_with_a_flipped_tta_is_refused(tta):
     with pytest.raises(MedtrainError, match=f"flip false.*tta {tta}"):
-        resolve({"dataset": "breastmnist", "flip": "false", "tta": tta})
+        # checked where a new run is given them (check_read): a saved config.yaml of an older medtrain with both
+        # stays usable by predict/eval/export/explain (tests/test_saved_configs_stay_usable.py)
+        check_read(resolve({"dataset": "breastmnist"}, {"flip": "false", "tta": tta}), {"flip": "false", "tta": tta})
 
 
 @pytest.mark.parametrize("tta", ["none", "shift", "auto"])
