@@ -108,8 +108,10 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
 
 def check_hounsfield(path, values: np.ndarray, window: tuple) -> None:
     """Refuse to window a volume whose modality is not recorded (NIfTI) when its values do not look like
-    Hounsfield units: no air (minimum above :data:`AIR_HU`), or :data:`SATURATED` of its voxels clipped to one end
-    of the window. An MR NIfTI under ``--window brain`` had trained on volumes of 255 alone (AUC 0.5).
+    Hounsfield units for that window: :data:`SATURATED` of its voxels clipped to one end of it. An MR NIfTI under
+    ``--window brain`` had trained on volumes of 255 alone (AUC 0.5). A volume without air (minimum above
+    :data:`AIR_HU`) is not refused for that alone: a CT crop inside an organ (a liver or kidney patch) has none,
+    and its window shows it; the absence of air is said beside the clipping, as the likelier sign of MR or PET.
 
     Raises:
         MedtrainError: naming the file, its value range and why.
@@ -120,15 +122,14 @@ def check_hounsfield(path, values: np.ndarray, window: tuple) -> None:
         return
     lo, hi = float(finite.min()), float(finite.max())
     level, width = window
+    below = float(np.mean(finite <= level - width / 2))
+    above = float(np.mean(finite >= level + width / 2))
+    if max(below, above) < SATURATED:
+        return
+    why = (f"{100 * max(below, above):.1f}% of the voxels clip to the {'lower' if below >= above else 'upper'} "
+           f"end of the window")
     if lo > AIR_HU:
-        why = f"none below {AIR_HU:g}, where CT has air at -1000"
-    else:
-        below = float(np.mean(finite <= level - width / 2))
-        above = float(np.mean(finite >= level + width / 2))
-        if max(below, above) < SATURATED:
-            return
-        why = (f"{100 * max(below, above):.1f}% of the voxels clip to the {'lower' if below >= above else 'upper'} "
-               f"end of the window")
+        why += f", and none lies below {AIR_HU:g}, where CT has air at -1000"
     raise MedtrainError(f"{path}: values range {lo:.6g}..{hi:.6g} do not look like CT Hounsfield units ({why}) for "
                         f"the window level {level:g}, width {width:g}; NIfTI records no modality: drop --window for "
                         f"MR/PET volumes")

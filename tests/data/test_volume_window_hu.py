@@ -41,7 +41,16 @@ def test_an_mr_nifti_without_air_under_a_ct_window_is_refused_naming_the_file_an
     p = _save(tmp_path / "t1.nii.gz", _mr())
     with pytest.raises(MedtrainError, match=r"t1\.nii\.gz: " + NOT_HU) as e:
         load_entry(p, size=8, window="brain")
-    assert "none below -500" in str(e.value) and "\n" not in str(e.value)
+    assert "clip to the upper end" in str(e.value) and "none lies below -500" in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("window", ["abdomen", "brain", "bone"])
+def test_a_ct_crop_inside_an_organ_without_air_is_windowed(tmp_path, window):
+    # a liver patch in HU (no air) under a window that shows it: refused for having no air alone, it had no way on
+    v = np.random.default_rng(0).normal(60, 30, (8, 8, 8))
+    arr, windowed = load_entry(_save(tmp_path / "liver.nii.gz", v), size=8, window=window)
+    assert windowed and 0 < np.median(arr) < 255
 
 
 @pytest.mark.parametrize("window", ["brain", "abdomen", "lung"])
