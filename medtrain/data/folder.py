@@ -106,13 +106,18 @@ def _bomb(p: Path, e: Exception) -> MedtrainError:
 def _check_pages(p: Path, im: Image.Image) -> None:
     """Refuse a TIFF of more than one full-resolution page: a stack of slices (a 16-bit CT or microscopy stack),
     which read as its first page had trained on one slice of each without a word. Reduced-resolution pages
-    (NewSubfileType bit 0: thumbnails, pyramid levels) are not counted. Leaves ``im`` at its first page."""
-    if im.format != "TIFF" or getattr(im, "n_frames", 1) < 2:
+    (NewSubfileType bit 0: thumbnails, pyramid levels), transparency masks (bit 2) and pages Pillow cannot parse are
+    not counted. Leaves ``im`` at its first page."""
+    if im.format != "TIFF":
         return
-    pages = 0
-    for i in range(im.n_frames):
-        im.seek(i)
-        pages += not (int(im.tag_v2.get(254, 0) or 0) & 1)
+    pages, i = 0, 0
+    while True:  # (n_frames itself parses every page, and raises at one Pillow cannot read: a 1-bit mask)
+        try:
+            im.seek(i)
+        except (EOFError, SyntaxError, OSError, ValueError, KeyError):  # the end, or a page that is no slice
+            break
+        pages += not (int(im.tag_v2.get(254, 0) or 0) & 5)  # bit 0 reduced resolution, bit 2 a transparency mask
+        i += 1
     im.seek(0)
     if pages > 1:
         raise MedtrainError(f"cannot read image {p}: a multi-page TIFF ({pages} pages) is a stack of slices, not "

@@ -199,3 +199,14 @@ def test_an_unnamed_file_without_the_marker_is_not_taken_for_dicom(tmp_path):
     write_slice(src, _plane(8, 8), (0, 0, 0), generate_uid())
     assert dicom.is_dicom_file(_strip_preamble(src, tmp_path / "IM0007")) is False
     assert dicom.is_dicom_file(src) and dicom.is_dicom_file(tmp_path / "short.dcm")
+
+
+def test_an_rgb_tiff_with_a_transparency_mask_page_reads_as_its_image(tmp_path):
+    # the mask (NewSubfileType 4, a 1-bit page Pillow cannot parse) is no slice: it had been refused as "damaged"
+    import tifffile
+
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    with tifffile.TiffWriter(tmp_path / "masked.tif") as w:
+        w.write(rgb, photometric="rgb")
+        w.write(np.ones((32, 32), bool), subfiletype=4)
+    assert np.array_equal(read_image(tmp_path / "masked.tif").numpy(), rgb.transpose(2, 0, 1))
