@@ -80,7 +80,9 @@ def _what_was_written(s: dict) -> str:
     """The probabilities' calibration and the operating point's rule and threshold, for the closing line: a CSV
     handed on without its run folder is read with them (the JSON output records them in its header)."""
     said = []
-    if s["temperature"] is not None:
+    if s["temperature"] == 1:  # kept at 1: validation could not fit one (no error to scale)
+        said.append("probabilities as the network gives them (no temperature fitted)")
+    elif s["temperature"] is not None:
         said.append(f"temperature-scaled (T = {s['temperature']:.3g})" if s["calibrated"] else
                     f"raw probabilities (the run's temperature {s['temperature']:.3g} not applied)")
     if s["operating_point"]:

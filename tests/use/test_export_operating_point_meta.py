@@ -82,3 +82,10 @@ def test_a_run_whose_temperature_was_kept_at_1_exports_as_uncalibrated(kept_run,
     notta = _export(capsys, kept_run, tmp_path / "kept_notta.onnx", "--no-tta")  # T = 1: only the threshold fitted
     assert "the run's operating-point threshold was fitted on its 'hflip'-averaged views and this graph has none" \
         in json.loads(notta["operating_point"])["applies_to"]
+
+
+def test_predict_of_a_run_whose_temperature_was_kept_at_1_says_none_was_fitted(kept_run, tmp_path, capsys):
+    # its closing line had said "temperature-scaled (T = 1)", as if a calibration had been applied
+    code, out, _ = run_cli(capsys, "predict", kept_run, kept_run.parent / "tiny.npz", "--split", "test", "--out",
+                           tmp_path / "p.csv")
+    assert code == 0 and "no temperature fitted" in out and "temperature-scaled" not in out
