@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,13 @@ MLFLOW_DB = "mlflow.db"
 
 #: the id of the MLflow run a run folder's run logs to, kept in RUN/logs/<this>: ``--resume`` continues that run
 MLFLOW_RUN_ID = "mlflow_run_id"
+
+
+#: while ``--logger mlflow`` opens an HTTP tracking server (the experiment, the run and its settings, or the continued
+#: run looked up), MLflow's settings below, unless the user set them: MLflow's own (7 retries with a backoff factor of
+#: 2, 120 s a request) had kept an unreachable server silent for about 4 minutes after the data load (regression
+#: walk); with these a refused connection is said in ~5 s, a server that never answers in ~30 s. The rest of the run, once the server answered, uses MLflow's (or the user's) settings again.
+OPEN_HTTP_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": 2, "MLFLOW_HTTP_REQUEST_TIMEOUT": 8}
 
 
 class NewMlflowRunWarning(UserWarning):
@@ -103,7 +111,8 @@ def _mlflow_logger(run_dir: Path, hparams: dict, resume: bool = False):
     (a team server, one shared store) or else a SQLite store ``RUN/logs/mlflow.db`` (``mlflow ui
     --backend-store-uri sqlite:///RUN/logs/mlflow.db``). The file store (``RUN/logs/mlruns``) it used had been put
     in maintenance mode by MLflow 3, which refuses to open it without ``MLFLOW_ALLOW_FILE_STORE=true``: every
-    ``--logger mlflow`` run died with a traceback. Any error opening the store is one line.
+    ``--logger mlflow`` run died with a traceback. Any error opening the store is one line; an HTTP server that
+    does not answer is said within seconds (:data:`OPEN_HTTP_SETTINGS`), not after MLflow's 4 minutes of retries.
 
     The MLflow run's id is kept in ``RUN/logs/mlflow_run_id``; a resumed run continues that MLflow run (marked
     running again, its settings already logged), where it had started a second one holding only the epochs after
@@ -123,20 +132,67 @@ def _mlflow_logger(run_dir: Path, hparams: dict, resume: bool = False):
         artifacts = (logs / "mlartifacts").as_uri()
     kept = logs / MLFLOW_RUN_ID
     run_id = (kept.read_text().strip() or None) if resume and kept.is_file() else None
+    lowered = {}
     try:
-        with _quiet_store_creation():
+        with _quiet_store_creation(), _impatient_http(uri) as lowered:
             logger = _continued_mlflow_run(uri, run_id) if run_id else None
             if logger is None:
                 logger = loggers.MLFlowLogger(experiment_name="medtrain", run_name=mlflow_run_name(run_dir),
                                               tracking_uri=uri, artifact_location=artifacts)
                 logger.log_hyperparams(hparams)  # creates the experiment and the run: the store is reached here
     except Exception as e:  # MLflow's, SQLAlchemy's, a server's: whatever the store raises, the user fixes
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise MedtrainError(f"--logger mlflow cannot use the tracking store {uri}: {first[:300]}") from e
+        unreachable = _unreachable(e)  # said with how to wait longer, where medtrain had shortened the waits
+        first = unreachable or (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise MedtrainError(f"--logger mlflow cannot use the tracking store {uri}: {first[:300]}"
+                            + (_patience_hint(lowered) if unreachable else "")) from e
     if rank_zero_only.rank == 0 and logger.run_id:
         logs.mkdir(parents=True, exist_ok=True)
         write_text(kept, logger.run_id + "\n")
     return logger
+
+
+@contextmanager
+def _impatient_http(uri: str):
+    """:data:`OPEN_HTTP_SETTINGS` in the environment while an HTTP(S) store ``uri`` is opened, for those the user did
+    not set (MLflow reads them at each request); yields the ones set, removed again afterwards."""
+    lowered = {}
+    if uri.lower().startswith(("http://", "https://")):
+        lowered = {k: str(v) for k, v in OPEN_HTTP_SETTINGS.items() if k not in os.environ}
+    os.environ.update(lowered)
+    try:
+        yield lowered
+    finally:
+        for name in lowered:
+            os.environ.pop(name, None)
+
+
+def _unreachable(e: BaseException) -> str | None:
+    """What kept an HTTP tracking server from answering, in a few words ("cannot connect (Connection refused)",
+    "no answer (timed out)"), where ``e`` comes from that; MLflow's own line for it is a 400-character
+    repr of urllib3's retry error, whose reason came after medtrain's 300-character cut."""
+    try:
+        from requests.exceptions import ConnectionError as Unconnected, Timeout
+    except ImportError:
+        return None
+    seen, depth = e, 0
+    while seen is not None and depth < 10:
+        if isinstance(seen, (Unconnected, Timeout)):
+            text = str(seen)
+            if isinstance(seen, Timeout) or "timed out" in text:  # (retried timeouts end in a ConnectionError)
+                return "no answer (timed out)"
+            said = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+            return f"cannot connect ({said.group(1).strip()})" if said else "cannot connect"
+        seen, depth = seen.__cause__ or seen.__context__, depth + 1
+    return None
+
+
+def _patience_hint(lowered: dict) -> str:
+    """How to give a slow tracking server longer, where medtrain had shortened MLflow's waits (``lowered``)."""
+    if not lowered:
+        return ""
+    said = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "retries {} times", "MLFLOW_HTTP_REQUEST_TIMEOUT": "waits {} s a request"}
+    now = " and ".join(said[k].format(v) for k, v in lowered.items())
+    return f"; medtrain {now} while opening it: set {' and '.join(lowered)} to wait longer"
 
 
 def _continued_mlflow_run(uri: str, run_id: str):

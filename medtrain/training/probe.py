@@ -43,7 +43,7 @@ from medtrain.training.fit import FitResult
 from medtrain.training.module import Classifier
 
 __all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "linear_weights", "ProbeModel", "fit_probe",
-           "resolve_layer"]
+           "resolve_layer", "extraction_device"]
 
 #: Inverse regularisation strengths tried on validation.
 CS = tuple(float(c) for c in np.logspace(-4, 2, 7))
@@ -232,11 +232,23 @@ def _probe_module(model, layer, clf, scaler, cfg, splits, norm: tuple):
                              input_transform=transform)
 
 
+def extraction_device(model: nn.Module) -> tuple[str, str]:
+    """``(device, precision)`` the frozen network computes the codes with (and the probe network scores validation
+    and test with), named as ``metrics.json`` names a trained run's: ``"cpu"`` or the GPU's name, and Lightning's
+    precision name of its weights' type (the codes are float32 on the network's own device, no autocast)."""
+    p = next(model.parameters())
+    device = torch.cuda.get_device_name(p.device) if p.device.type == "cuda" else p.device.type
+    precision = {torch.float32: "32-true", torch.float64: "64-true", torch.bfloat16: "bf16-true",
+                 torch.float16: "16-true"}.get(p.dtype, str(p.dtype).removeprefix("torch."))
+    return device, precision
+
+
 def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
     """The ``linear-probe`` procedure: codes once, C chosen on validation; the probe network as the result.
 
     The run writer scores it like every run; ``metrics.json`` gets ``history = []``, ``best_epoch =
-    stop_epoch = 0``, ``transfer`` (the plan) and ``probe`` (layer, classifier, C grid with validation scores).
+    stop_epoch = 0``, ``transfer`` (the plan), ``probe`` (layer, classifier, C grid with validation scores), and
+    ``device`` and ``precision`` (:func:`extraction_device`) as every run's.
     """
     torch.manual_seed(cfg.seed)
     model, plan = build_model(cfg, splits)
@@ -254,9 +266,10 @@ def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
     layer_name = plan.stages[-1] if layer is None else plan.stages[layer]
     probe = {"layer": layer_name, "classifier": cfg.probe_classifier, "feature_dim": int(codes["train"].shape[1]),
              "C": C, "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s}
+    device, precision = extraction_device(model)  # what computed the codes, as a trained run records what trained it
     return FitResult(module, [], 0, 0, False, 0.0, transfer=plan,
                      weights_meta={"probe_layer": -1 if layer is None else layer,
                                    "probe_classifier": cfg.probe_classifier},
-                     metrics={"probe": probe},
+                     metrics={"probe": probe, "device": device, "precision": precision},
                      summary=f"linear probe ({cfg.probe_classifier}) on {layer_name} features "
                              f"({probe['feature_dim']}-d), C={C:g} chosen on validation")

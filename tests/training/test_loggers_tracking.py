@@ -145,3 +145,83 @@ def test_tensorboard_hparams_tab_holds_the_runs_settings_and_metrics(tiny_npz, t
     (name,) = content
     aucs = [e.value for e in mux.Scalars(name, "val_auc")]
     assert aucs == pytest.approx([h["val_auc"] for h in m["history"]], abs=1e-6)
+
+
+def _closed_local_port() -> int:
+    """A port on this machine that nothing listens on: a connection to it is refused at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (medtrain[mlflow])")
+def test_an_unreachable_tracking_server_is_one_line_within_seconds_and_leaves_no_run_folder(
+        tiny_npz, tmp_path, monkeypatch, capsys):
+    # MLflow's own waits (7 retries, backoff factor 2, 120 s a request) had kept `train` silent ~4 minutes
+    import os
+    import time
+
+    from medtrain.training import fit
+
+    opening = []  # the seconds spent opening the store (not the imports and data load before it)
+
+    def timed(*a, **kw):
+        t = time.perf_counter()
+        try:
+            return build_logger(*a, **kw)
+        finally:
+            opening.append(time.perf_counter() - t)
+
+    monkeypatch.setattr(fit, "build_logger", timed)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_closed_local_port()}")
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    code = main(["train", "--data", str(tiny_npz), "--logger", "mlflow", "--epochs", "1", "--accelerator", "cpu",
+                 "--model", "resnet10_28_half", "--flip", "false", "--no-progress", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert "cannot connect (Connection refused)" in err  # the reason, not a cut-off repr of urllib3's error
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" in err and "MLFLOW_HTTP_REQUEST_TIMEOUT" in err  # how to wait longer
+    assert opening and max(opening) < 30, f"{max(opening):.0f} s opening the store"  # refused: 2 quick retries
+    assert not (tmp_path / "x").exists()  # nothing trained: nothing left to --resume
+    # MLflow's waits are back for the rest of the process (a run's later logging rides out a server's blip)
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ and "MLFLOW_HTTP_REQUEST_TIMEOUT" not in os.environ
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (medtrain[mlflow])")
+@pytest.mark.parametrize("user_set, seen, hint", [
+    ({}, (2, 8), "retries 2 times and waits 8 s a request"),
+    ({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5"}, (5, 8), "waits 8 s a request"),
+    ({"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}, (5, 60), None),
+])
+def test_opening_a_tracking_server_shortens_mlflows_waits_unless_the_user_set_them(
+        tmp_path, monkeypatch, user_set, seen, hint):
+    import os
+
+    import requests
+    from mlflow.utils import rest_utils
+
+    asked = []
+
+    def unreachable(method, url, max_retries, *a, timeout=None, **kw):
+        asked.append((max_retries, timeout))
+        raise requests.exceptions.ConnectionError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(rest_utils, "_get_http_response_with_retries", unreachable)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.team:5000")
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in user_set.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(medtrain.MedtrainError, match="cannot connect") as e:
+        build_logger("mlflow", tmp_path / "run", HP)
+    assert asked and set(asked) == {seen}
+    if hint is None:  # the user's own waits: nothing to tell them
+        assert "to wait longer" not in str(e.value)
+    else:
+        assert hint in str(e.value)
+        assert all(f"set {k}" not in str(e.value) and f"and {k}" not in str(e.value) for k in user_set)
+    assert {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")} == {
+        k: user_set.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
