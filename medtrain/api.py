@@ -29,6 +29,7 @@ from medtrain.operating_point import positive_index
 from medtrain.runmodel import float32_default, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name
+from medtrain.models.pretrained import HUB_PREFIXES
 from medtrain.models.inflate import check_inflatable
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
@@ -72,7 +73,8 @@ def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple
     have = saved.to_dict()
     auto = {"model": "auto", "checkpoint": "auto", **dict.fromkeys(config_mod.AUTO_NUMBERS)}  # resolve_auto's
     want = {k: have[k] if k in auto and v == auto[k] else v for k, v in want.items()}
-    return [(k, have[k], v) for k, v in want.items() if k not in ignore and have.get(k) != v]
+    return [(k, have[k], v) for k, v in want.items()
+            if k not in ignore and not config_mod.same_setting(k, have.get(k), v)]
 
 
 def _resume_config(run_dir: Path, overrides: dict | None) -> Config:
@@ -160,7 +162,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise MedtrainError(f"{run_dir} holds a finished model without its {rundir.METRICS_FILE} and no checkpoint "
                                 "to resume from; train into a new --out")
         if same and verbose:
-            print(f"continuing the interrupted run in {run_dir} (same settings)", flush=True)
+            print(f"continuing the interrupted run in {run_dir} (same settings){_source_gone(cfg, run_dir)}", flush=True)
     else:
         rundir.check_out_of_data(cfg, run_dir)
     check_model_name(cfg.model)  # before anything is written
@@ -254,11 +256,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     # Choices that can hurt (flips, TTA, the class-balanced loss) are made on validation: the flip before
     # training (recorded, so a resumed run trains the same way), the others on the trained network.
     made = (rundir.read_choices(run_dir) or {}) if resume else {}
+    check_policies(run_dir, made.get("policies") or {})  # the run's last epochs had trained with another policy, unsaid
     policies = policy_digests(cfg.augment)
-    changed = [p for p, d in (made.get("policies") or {}).items() if policies.get(p) != d]
-    if changed:  # the run's last epochs would train with another policy than its first, unsaid
-        raise MedtrainError(f"the augmentation policy {changed[0]} changed since {run_dir} started training; restore "
-                            "it to resume, or train a new --out with the edited policy")
     flip = made.get("flip")
     if flip is None:
         flip = choices.decide_flip(cfg, splits, run_dir / rundir.PILOT_DIR, fit, pilots=not is_multiprocess(cfg),
@@ -335,6 +334,31 @@ def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use 
             shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
             more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
             raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); {advice}")
+        check_policies(run_dir)
+
+
+def check_policies(run_dir: Path, recorded: dict | None = None) -> None:
+    """Refuse ``run_dir`` when a policy file it trained with (``recorded``, ``{path: sha256}``: its ``choices.json``'s
+    by default) changed or went since: an edited policy had been taken for the same settings (the run trained with
+    the old one returned or reused), or trained a resumed run's last epochs. Older runs recorded no digests."""
+    recorded = (rundir.read_choices(run_dir) or {}).get("policies") or {} if recorded is None else recorded
+    for path, digest in recorded.items():
+        if (now := policy_digests([path]).get(path)) == digest:
+            continue
+        what, done = "changed" if now is not None else "is gone", rundir.is_finished(run_dir)
+        raise MedtrainError(f"the augmentation policy {path} {what} since {run_dir} "
+                            f"{'trained with it; restore it' if done else 'started training; restore it to resume'}, "
+                            "or train a new --out with the edited policy")
+
+
+def _source_gone(cfg: Config, run_dir: Path) -> str:
+    """What the line of a continued fine-tune says of its source moved or deleted since it started: its checkpoint
+    holds every weight and the transfer's record (:class:`~medtrain.training.transfer.TransferRecord`)."""
+    src = cfg.pretrained
+    if not src or str(src).startswith(HUB_PREFIXES) or os.path.exists(src) or cfg.transfer == "linear-probe" \
+            or not rundir.has_checkpoint(run_dir):
+        return ""
+    return f"; its source {src} is no longer there, which resuming does not need (its checkpoint holds every weight)"
 
 
 def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:

@@ -24,7 +24,20 @@ from medtrain.errors import MedtrainError, suggest
 
 __all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DROPOUT_KINDS", "KEYS", "LOGGERS",
            "MONITORS", "OPTIMIZERS", "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
-           "check_read", "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "validate", "validate_transfer"]
+           "PATH_KEYS", "check_read", "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "same_setting", "validate",
+           "validate_transfer"]
+
+
+#: settings naming a file or folder, which :func:`resolve` names absolutely where it exists
+PATH_KEYS = ("data", "pretrained")
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def _is_policy_path(item) -> bool:
+    return isinstance(item, str) and item.lower().endswith((".yaml", ".yml"))
 
 
 def resolve(*layers: dict | None) -> Config:
@@ -50,20 +63,37 @@ def resolve(*layers: dict | None) -> Config:
         merged.update(given)
     if merged.get("pretrained") and "transfer" not in merged:  # --pretrained alone means: fine-tune from it
         merged["transfer"] = "finetune"
-    for key in ("data", "pretrained"):  # a run directory works from any folder: its config names these absolutely
+    for key in PATH_KEYS:  # a run directory works from any folder: its config names these absolutely
         value = merged.get(key)
         if isinstance(value, str) and value and os.path.exists(os.path.expanduser(value)):
-            merged[key] = os.path.abspath(os.path.expanduser(value))
+            merged[key] = _absolute(value)
     if isinstance(merged.get("augment"), (list, tuple)):  # a policy YAML among the ops: named absolutely as well
         merged["augment"] = type(merged["augment"])(
-            os.path.abspath(os.path.expanduser(a)) if isinstance(a, str) and a.lower().endswith((".yaml", ".yml"))
-            and os.path.exists(os.path.expanduser(a)) else a for a in merged["augment"])
+            _absolute(a) if _is_policy_path(a) and os.path.exists(os.path.expanduser(a)) else a
+            for a in merged["augment"])
     for key in ("out", "data_dir"):  # "~/runs/a" quoted or from a YAML file: the home folder, as the shell would
         if isinstance(merged.get(key), str) and merged[key].startswith("~"):
             merged[key] = os.path.expanduser(merged[key])
     c = Config(**merged)
     validate(c)
     return c
+
+
+def same_setting(key: str, recorded, given) -> bool:
+    """Whether ``given``, a setting given again for a run, names what the run recorded as ``recorded``.
+
+    :func:`resolve` names ``data``, ``pretrained`` and a policy file of ``augment`` absolutely only where they
+    exist (a hub name ``timm:NAME`` is no path); one moved or deleted since the run started keeps its typed,
+    relative name, which is the recorded one when made absolute against the current folder: the same command
+    given again for a fine-tune whose source was moved had been refused as other settings."""
+    if recorded == given:
+        return True
+    if key in PATH_KEYS and isinstance(given, str) and given:
+        return recorded == _absolute(given)
+    if key == "augment" and isinstance(given, (list, tuple)) and isinstance(recorded, (list, tuple)):
+        return len(given) == len(recorded) and all(
+            r == g or (_is_policy_path(g) and r == _absolute(g)) for r, g in zip(recorded, given))
+    return False
 
 
 def load_yaml(path: str | os.PathLike, what: str = "config file") -> dict:
