@@ -132,6 +132,9 @@ def _mlflow_logger(run_dir: Path, hparams: dict, resume: bool = False):
         artifacts = (logs / "mlartifacts").as_uri()
     kept = logs / MLFLOW_RUN_ID
     run_id = (kept.read_text().strip() or None) if resume and kept.is_file() else None
+    if resume and run_id is None:  # logs/ deleted or copied without it: the first epochs' curve is not continued
+        warnings.warn(NewMlflowRunWarning(f"{kept} is gone, so the MLflow run this run logged to is not known: its "
+                                          f"remaining epochs go to a new MLflow run"))
     lowered = {}
     try:
         with _quiet_store_creation(), _impatient_http(uri) as lowered:

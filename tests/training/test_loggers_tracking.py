@@ -225,3 +225,11 @@ def test_opening_a_tracking_server_shortens_mlflows_waits_unless_the_user_set_th
         assert all(f"set {k}" not in str(e.value) and f"and {k}" not in str(e.value) for k in user_set)
     assert {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")} == {
         k: user_set.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+
+
+def test_a_resumed_run_that_lost_its_kept_mlflow_run_id_says_a_new_mlflow_run_holds_the_rest(fake_mlflow, tmp_path):
+    # logs/ deleted between the interrupted call and --resume: a new MLflow run had begun without a word
+    from medtrain.training.loggers import NewMlflowRunWarning
+
+    with pytest.warns(NewMlflowRunWarning, match="mlflow_run_id is gone"):
+        build_logger("mlflow", tmp_path / "run", HP, resume=True)
