@@ -141,6 +141,8 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     same = False  # the same settings given again for a run in --out: it continues, or is returned as it is
     if resume is None:
         cfg = asked = _as_config(config)
+        if isinstance(config, dict):  # the settings a notebook typed, refused as the CLI refuses them typed
+            config_mod.checks.check_typed_for_a_new_run(cfg, set(config))
         run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
         if writer:  # the other processes find the config the first one wrote
             # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback

@@ -102,3 +102,13 @@ def test_a_config_file_with_flip_false_and_tta_hflip_is_refused_when_one_of_them
     with pytest.raises(MedtrainError, match="flip false.*tta flip"):
         typed = {"flip": "false", "tta": "flip"}
         check_read(resolve({"dataset": "breastmnist"}, typed), typed)
+
+
+def test_a_new_run_given_those_settings_through_the_python_api_is_refused(tmp_path):
+    # a notebook's dict is what it typed: refused as the CLI refuses the flags, before anything is written
+    import medtrain
+
+    data = make_npz(tmp_path / "d.npz")
+    with pytest.raises(medtrain.MedtrainError, match="flip false turns flips off"):
+        medtrain.train(fast_config(data, tmp_path / "r", flip="false", tta="hflip"), verbose=False)
+    assert not (tmp_path / "r").exists()
