@@ -123,24 +123,24 @@ def run_splits(run_dir: str | Path, cfg: Config):
     its config, refused in one line when its classes were renamed (they are numbered by sorted name, so the
     network's outputs would be swapped) or when its inputs or their splits differ from the run's
     ``splits.csv`` (a folder or CSV that gained or lost images re-splits, and its test split would then hold
-    images the run trained on)."""
+    images the run trained on). A run trained before medtrain kept pixel-identical images in one split reads the
+    split its ``splits.csv`` records (:func:`~medtrain.data.duplicates.as_trained_before`)."""
     from medtrain.data import load_splits
-    from medtrain.data.duplicates import moved_note
+    from medtrain.data.duplicates import as_trained_before
     from medtrain.data.medmnist import file_name
     from medtrain.models.weights import read_meta
 
+    path, source = Path(run_dir) / SPLITS_FILE, cfg.data or cfg.dataset
     if cfg.data is None and cfg.data_dir and not (Path(cfg.data_dir) / file_name(cfg.dataset, cfg.size)).is_file():
         cfg = dataclasses.replace(cfg, data_dir=None)  # the MedMNIST file moved since: where $MEDTRAIN_DATA points
     if cfg.data and path_kind(cfg.data) is None:  # load_splits had blamed a --data the user never gave
         raise MedtrainError(_data_missing(run_dir, cfg.data))
     splits = load_splits(cfg)
-    source = cfg.data or cfg.dataset
     weights = Path(run_dir) / WEIGHTS_FILE
     classes = list(map(str, (read_meta(weights).get("label_names") or {}).values())) if weights.is_file() else []
     if classes and classes != list(map(str, splits.label_names.values())):
         raise MedtrainError(f"the classes of {source} changed since {run_dir} was trained: {', '.join(classes)} "
                             f"then, {', '.join(map(str, splits.label_names.values()))} now")
-    path = Path(run_dir) / SPLITS_FILE
     try:
         rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines())) if path.is_file() else []
     except (OSError, UnicodeDecodeError):
@@ -151,11 +151,11 @@ def run_splits(run_dir: str | Path, cfg: Config):
     was = {r[i]: r[j] for r in rows[1:] if len(r) > max(i, j)}
     now = {r[0]: r[1] for r in splits.record.rows()}
     if was != now:
+        older = as_trained_before(splits, was, run_dir)  # the same data, split as medtrain split them then
+        if older is not None:
+            return older
         added, gone = len(now.keys() - was.keys()), len(was.keys() - now.keys())
         moved = sum(was[k] != now[k] for k in now.keys() & was.keys())
-        why = moved_note(splits.record, was)  # the data did not change; the splitter did
-        if why:
-            raise MedtrainError(f"the split of {run_dir} ({source}) is not the one it was trained with: {why}")
         raise MedtrainError(f"the data of {run_dir} ({source}) changed since it was trained: {added} input(s) "
                             f"added, {gone} gone, {moved} in another split than {SPLITS_FILE} records; its splits "
                             "would hold other images (test images it trained on). Restore the data as it was, or "
@@ -171,9 +171,13 @@ def _data_missing(run_dir: str | Path, data: str) -> str:
     except (MedtrainError, AttributeError):
         written = data
     shown = str(written) + (f" = {data}" if str(written) != str(data) else "")
+    has = [(Path(run_dir) / f).is_file() for f in (SPLITS_FILE, METRICS_FILE)]  # a model handed on: neither
+    check = ([f"{run_dir} holds no {SPLITS_FILE} or data digests ({METRICS_FILE}) to check", f"the run's {SPLITS_FILE} "
+              "then checks", f"the run's data digests ({METRICS_FILE}) then check", f"the run's {SPLITS_FILE} and its "
+              "data digests then check"][has[0] + 2 * has[1]])
     return (f"the data of {run_dir} are missing: {path} records data: {shown} ({why_not_read(data)}). Move them "
-            f"back there, or edit data: in {path} to their new place (absolute, or relative to {run_dir}); the run's "
-            f"{SPLITS_FILE} and its data digests then check that they are the data it was trained on")
+            f"back there, or edit data: in {path} to their new place (absolute, or relative to {run_dir}); {check} "
+            "that they are the data it was trained on")
 
 
 def write_config(run_dir: Path, cfg: Config) -> None:

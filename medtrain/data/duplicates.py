@@ -62,13 +62,19 @@ def find_duplicates(splits) -> dict:
     return found
 
 
-def duplicates_line(found: dict, name: str, unit: str = "image") -> str | None:
-    """One line saying which splits share images, or None where none do."""
+def _across(found: dict, unit: str) -> list[str]:
+    """``found``'s images of one split pixel-identical to images of another, in words, one pair of splits each."""
     parts = []
     for a, b in PAIRS:
         n = found["across"].get(f"{a}-{b}", 0)
         if n:
             parts.append(f"{n} {_NAMES[b]} {unit}(s) are pixel-identical to {_NAMES[a]} {unit}s")
+    return parts
+
+
+def duplicates_line(found: dict, name: str, unit: str = "image") -> str | None:
+    """One line saying which splits share images, or None where none do."""
+    parts = _across(found, unit)
     said = [f"{'; '.join(parts)}: their scores are not of unseen images"] if parts else []
     if found.get("other_label"):
         said.append(f"{found['other_label']} {unit}(s) are pixel-identical copies of one another with different "
@@ -138,15 +144,69 @@ def warn_not_kept(source, digests: list, error: Exception) -> None:
 def moved_note(record, was: Optional[dict] = None) -> Optional[str]:
     """Why the split ``record`` (a :class:`~medtrain.data.split.SplitRecord`) differs from one a run recorded (``was``:
     ``{input: split}`` of its ``splits.csv``; None: not known), where keeping copies in one split moved inputs, in
-    words for an error; None where it did not (or ``was`` is not the split made without)."""
+    words for an error; None where it did not (or ``was`` is not the split made without). Whether the older split
+    put copies in two splits is said as it was: keeping one set of copies together re-deals the rest of the data
+    too, so many inputs move where no copy straddled splits."""
     if record is None or record.ungrouped is None:
         return None
-    if was is not None and was != {x: _PARTS[int(a)] for x, a in zip(record.inputs, record.ungrouped)}:
+    if was is not None and was != _older(record):
         return None
+    shared = record.ungrouped_shared
+    old = (f"its old split put {shared} input(s) in another split than a pixel-identical copy" if shared else
+           "in its old split no copy was in another split than its twin, but the other inputs moved with them")
     return (f"medtrain now keeps pixel-identical images (copies under other names) in one split, which moved "
             f"{int((record.ungrouped != record.assign).sum())} of the {len(record.inputs)} inputs of this data to "
-            "another split than the one a run trained before that change used; train the run again (its old split "
-            "let test images be copies of training images)")
+            f"another split than the one a run trained before that change used ({old}); train the run again")
+
+
+def _older(record) -> dict:
+    """``{input: split}`` of the split ``record`` holds as medtrain made it before it kept copies together."""
+    return {x: _PARTS[int(a)] for x, a in zip(record.inputs, record.ungrouped)}
+
+
+def as_trained_before(splits, was: dict, name: str):
+    """``splits`` as medtrain split the same data before it kept pixel-identical images in one split (the record's
+    ``ungrouped``), where ``was`` (``{input: split}`` of a run's ``splits.csv``; ``name``: the run) is that split:
+    the split the run trained on, so its eval, --resume and explain read it (it had been refused as if its data
+    had changed, and told its split leaked where no copy straddled splits). Copies it holds in two splits are
+    said in one line (:class:`DuplicateImagesWarning`), with their counts. None where ``was`` is another split."""
+    record = splits.record
+    if record is None or record.ungrouped is None or was != _older(record):
+        return None
+    import dataclasses
+
+    import torch
+
+    new = dataclasses.replace(record, assign=record.ungrouped, ungrouped=None, ungrouped_folds=None,
+                              ungrouped_shared=0, folds=record.ungrouped_folds if record.folds is not None else None)
+    at = np.zeros(len(record.assign), np.int64)  # each input's row in its part of ``splits``
+    for i in range(len(_PARTS)):
+        at[record.assign == i] = np.arange(int((record.assign == i).sum()))
+    olds = [splits.split(p) for p in _PARTS]
+    named = all(s.sources is not None for s in olds)
+    parts = {}
+    for j, part in enumerate(_PARTS):
+        rows = np.flatnonzero(new.assign == j)
+        came = record.assign[rows]  # the part of ``splits`` each comes from
+        images = torch.empty((len(rows), *olds[0].images.shape[1:]), dtype=olds[0].images.dtype)
+        labels = torch.empty((len(rows), *olds[0].labels.shape[1:]), dtype=olds[0].labels.dtype)
+        for i, old in enumerate(olds):
+            m = came == i
+            if m.any():
+                index = torch.from_numpy(at[rows[m]])
+                images[torch.from_numpy(m)] = old.images[index]
+                labels[torch.from_numpy(m)] = old.labels[index]
+        sources = [olds[a].sources[k] for a, k in zip(came, at[rows])] if named else None
+        parts[part] = type(olds[0])(images, labels, sources, new.part_groups(j))
+    extra = {k: v for k, v in splits.extra.items() if k != "duplicates"}  # (counted again of the split read)
+    out = dataclasses.replace(splits, record=new, extra=extra, **parts).validate()
+    said = _across(find_duplicates(out), "volume" if len(out.spatial_shape) == 3 else "image")
+    if said:
+        warnings.warn(DuplicateImagesWarning(
+            f"{name} was trained on the split medtrain made before it kept pixel-identical images in one split (its "
+            f"splits.csv), and is read so: in it {'; '.join(said)}: their scores are not of unseen images; train "
+            "the run again for a split without them"), stacklevel=3)
+    return out
 
 
 def seen_in(images, splits, names=("train", "val")) -> dict:

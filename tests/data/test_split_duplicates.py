@@ -247,9 +247,11 @@ def test_copies_counted_in_a_run_warning_are_unchanged_where_none_disagree():
         assert duplicates_line({"within": {}, "across": {}}, "d") is None
 
 
-def test_eval_of_an_older_run_says_the_splitter_moved_its_copies_not_that_the_data_changed(tmp_path):
+def test_an_older_run_reads_the_split_it_trained_with_and_says_its_copies_straddled(tmp_path):
     """A run trained before copies were kept together recorded the split without them in its splits.csv: its
-    data did not change, and 'the data changed since it was trained: 0 added, 0 gone' had said it did."""
+    data did not change ('the data changed since it was trained: 0 added, 0 gone' had said it did), and it was
+    refused for a moved split; it reads the split it trained on, saying where its copies sat in two splits."""
+    from medtrain.data.duplicates import DuplicateImagesWarning
     from medtrain import config as config_mod
     from medtrain.rundir import SPLITS_FILE, run_splits
 
@@ -261,8 +263,9 @@ def test_eval_of_an_older_run_says_the_splitter_moved_its_copies_not_that_the_da
     run.mkdir()
     (run / SPLITS_FILE).write_text("input,split,group\n" + "".join(
         f"{x},{PARTS[a]},\n" for x, a in zip(r.inputs, r.ungrouped)))
-    with pytest.raises(MedtrainError, match=r"is not the one it was trained with: medtrain now keeps pixel-identical"):
-        run_splits(run, cfg)
+    with pytest.warns(DuplicateImagesWarning, match="was trained on the split medtrain made before"):
+        got = run_splits(run, cfg)
+    assert list(got.record.assign) == list(r.ungrouped)
 
 
 def test_a_copied_volume_under_another_name_lands_in_the_split_and_fold_of_its_original(tmp_path):
