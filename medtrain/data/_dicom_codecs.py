@@ -39,7 +39,11 @@ def undecodable(ds, path: Path, e: Exception) -> MedtrainError:
     """One line for pixel data pydicom cannot decode: a compression no installed package decodes (naming the
     transfer syntax and what to install), or damaged data."""
     ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if ts is not None and getattr(ts, "is_compressed", False):
+    try:
+        compressed = ts is not None and bool(ts.is_compressed)
+    except Exception:  # noqa: BLE001  (a damaged UID that names no transfer syntax: pydicom raises ValueError)
+        compressed = False
+    if compressed:
         packages = next((pkgs for prefix, pkgs in _DECODERS if str(ts).startswith(prefix)), "python-gdcm")
         if packages is None:
             return MedtrainError(f"{path}: DICOM pixel data is compressed as {ts.name}, video medtrain cannot "
