@@ -147,3 +147,11 @@ def test_a_class_weight_rule_it_does_not_know_names_the_accepted_ones():
     with pytest.raises(MedtrainError, match="class_weights must be auto, true, false, prior-adjusted or "
                                             r"val-fitted \(balanced = true, plain = false\), got 'even'"):
         resolve({"class_weights": "even"})
+
+
+def test_a_relative_pathlib_data_path_is_recorded_absolutely_as_its_text_is(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    (tmp_path / "images").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert resolve({"data": Path("images")}).data == resolve({"data": "images"}).data == str(tmp_path / "images")
