@@ -26,7 +26,7 @@ import torch
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from medtrain.data.split import fold_ids
-from medtrain.evaluation.calibration import T_RANGE, nll
+from medtrain.evaluation.calibration import T_RANGE, nll, one_intra_op_thread
 from medtrain.intervals import repeated
 from medtrain.metrics import scores_from_logits
 from medtrain.tasks import MULTILABEL
@@ -57,7 +57,7 @@ def fit_bias(logits, labels, task: str, max_iter: int = 100) -> tuple[float, np.
         loss.backward()
         return loss
 
-    with torch.enable_grad():
+    with torch.enable_grad(), one_intra_op_thread():
         opt.step(closure)
     t = float(log_t.detach().clamp(lo, hi).exp())
     bias = b.detach().numpy()
