@@ -213,8 +213,8 @@ def check_typed_for_a_new_run(c: Config, given=None) -> None:
     """Refuse, where one of them is in ``given`` (the keys typed; None: all), ``flip: false`` with a test-time
     augmentation that flips (flips are off in training, yet the test images would be flipped) and an
     ``image_size`` for data that come at their size (a MedMNIST set, a .npz: it had trained at 28 pixels and
-    recorded 32). Part of :func:`check_read`, not of :func:`validate`: a run saved by an older medtrain
-    recorded both (``flip: false`` with ``tta: hflip``; ``image_size: 32`` on a .npz) and must stay usable by
+    recorded 32), and ``store: mmap`` for DICOM/NIfTI data (never converted to a store: it had been ignored).
+    Part of :func:`check_read`, not of :func:`validate`: a run saved by an older medtrain recorded them (``flip: false`` with ``tta: hflip``; ``image_size: 32`` on a .npz) and must stay usable by
     predict, eval, export and explain, which resolve its ``config.yaml``."""
     keys = None if given is None else {k.replace("-", "_") for k in given}
     if (keys is None or keys & {"flip", "tta"}) and c.flip == "false" and c.tta in FLIPPED_TTA:
@@ -227,3 +227,9 @@ def check_typed_for_a_new_run(c: Config, given=None) -> None:
         if what is not None:
             raise MedtrainError(f"--image-size {c.image_size} applies to image folders and CSVs only, not to "
                                 f"{what[0]} ({what[1]})")
+    if (keys is None or "store" in keys) and c.store == "mmap":
+        from medtrain.data import store_not_applied
+
+        why = store_not_applied(c)
+        if why is not None:
+            raise MedtrainError(f"--store mmap: {why}; leave --store out")

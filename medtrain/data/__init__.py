@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from medtrain._io import path_kind, why_not_read
+from medtrain._io import cache_dir, path_kind, why_not_read
 
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, SPLITS, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
@@ -47,6 +47,7 @@ def load_splits(config) -> Splits:
     if _holds_volumes(p, group_column):
         from medtrain.data.volumes import load_volume_folder
 
+        _ignore_store(config)
         is_csv = suffix == ".csv"
         return load_volume_folder(p.parent if is_csv else p, csv=p if is_csv else None, spacing=spacing,
                                   size=config.volume_size, window=window, skip_bad=config.skip_bad,
@@ -76,6 +77,36 @@ def _refuse_volume_settings(config, spacing, window, what: str) -> None:
     for key, value in (("spacing", spacing), ("window", window)):
         if value is not None:
             raise MedtrainError(f"--{key} {getattr(config, key)} applies to DICOM/NIfTI data only, not to {what}")
+
+
+class StoreNotAppliedWarning(UserWarning):
+    """``store: mmap`` on DICOM/NIfTI data, which are not converted to a store (:mod:`medtrain.data.store`)."""
+
+
+def store_not_applied(config) -> str | None:
+    """Why ``config``'s ``store: mmap`` does not apply, where its data are DICOM/NIfTI entries (a CSV or a folder
+    with a labels.csv): each entry's decoded uint8 image is cached as one small file and the data are held in
+    memory, so ``mmap`` had been ignored without a word (a user walkthrough: ``--store mmap`` made no store).
+    None where it applies, or the store is ``auto`` or ``memory`` (what is done)."""
+    if getattr(config, "store", "auto") != "mmap" or not config.data:
+        return None
+    p = Path(config.data)
+    if path_kind(p) is None or not _holds_volumes(p, getattr(config, "group_column", None)):
+        return None
+    where = (Path(config.data_dir) if config.data_dir else cache_dir()) / "volumes"
+    kind = "CSV" if p.suffix.lower() == ".csv" else "folder"
+    return (f"{p}, a {kind} of DICOM/NIfTI entries, is not converted to a memory-mapped store: its decoded images "
+            f"are cached as one small uint8 file per entry in {where} and held in memory")
+
+
+def _ignore_store(config) -> None:
+    """A new run given ``--store mmap`` on DICOM/NIfTI data is refused where the setting is typed
+    (:func:`medtrain.config.checks.check_typed_for_a_new_run`); a run saved with it (by an older medtrain, which
+    ignored it) is read as it was trained, with a one-line warning, so that eval, predict and explain still
+    read it."""
+    why = store_not_applied(config)
+    if why is not None:
+        warnings.warn(StoreNotAppliedWarning(f"store mmap not applied: {why}"), stacklevel=3)
 
 
 class ImageSizeNotAppliedWarning(UserWarning):
