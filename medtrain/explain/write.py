@@ -11,11 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from medtrain._io import atomic_dir, check_output
+from medtrain._io import atomic_dir, check_output, write_text
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain.errors import MedtrainError
 
 MAPS_FILE = "maps.npz"
+#: while an explanation is written into a folder: every overlay of explain's that may lie in it (the earlier
+#: explanation's and the new one's), in place before any is moved there and removed once ``maps.npz`` is, so that a
+#: run killed meanwhile leaves none that the next explanation into the folder does not remove
+PENDING = ".overlays.pending"
+_STAGED = ".maps.npz.new"  #: the new ``maps.npz``, moved in with the overlays and renamed onto it last
 
 
 def _file_stem(name: str) -> str:
@@ -41,13 +46,16 @@ _OVERLAY = re.compile(r"[0-9]{4}_[A-Za-z0-9._-]+\.png")
 
 def _earlier_overlays(out: Path) -> set[str]:
     """The overlays an earlier explanation wrote into ``out``, as its ``maps.npz`` lists them (``overlays``; one
-    written before they were listed: named after its ``inputs``); none without a readable ``maps.npz``."""
+    written before they were listed: named after its ``inputs``), and those a killed one may have left
+    (:data:`PENDING`); none without either."""
     try:
         with np.load(out / MAPS_FILE, allow_pickle=False) as z:
             names = ([str(n) for n in z["overlays"]] if "overlays" in z.files
                      else [_overlay_name(i, str(n)) for i, n in enumerate(z["inputs"])])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return set()
+        names = []
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        names += (out / PENDING).read_text(encoding="utf-8").splitlines()
     return {n for n in names if _OVERLAY.fullmatch(n)}  # a name, never a path out of the folder
 
 
@@ -105,25 +113,36 @@ def write_explanation(res, out: str | os.PathLike) -> list[Path]:
 
 
 def _write(res, out: Path) -> list[Path]:
+    """The overlays, then ``maps.npz``: written into a temporary folder (:func:`~medtrain._io.atomic_dir`), whose
+    files are moved into an existing ``out`` one by one, so a kill (SIGKILL, no ``finally``) can land between
+    them. Every overlay of explain's that may then lie in ``out`` is listed in :data:`PENDING` before the first
+    is moved; the earlier explanation's overlays go before its ``maps.npz`` is replaced by the new one, the manifest
+    last (they had gone after it: a run killed in between left overlays that no later one removed)."""
     from medtrain.reports.plots import saliency_overlay
 
     earlier = _earlier_overlays(out)
-    pngs = []  # an out that is a file is refused by atomic_dir (_io.check_output), the CLI's --out check too
-    with atomic_dir(out) as tmp:
-        for i, name in enumerate(res.names):
+    names = [_overlay_name(i, name) for i, name in enumerate(res.names)]
+    pngs = [out / png for png in names]  # an out that is a file is refused by atomic_dir (_io.check_output), the
+    with atomic_dir(out) as tmp:  # CLI's --out check too
+        for i, (name, png) in enumerate(zip(res.names, names)):
             k = int(res.targets[i])
-            png = _overlay_name(i, name)
             title = (f"{name} · {res.method}{f' at {res.layer}' if res.layer else ''} · "
                      f"{res.labels[k]} (p = {res.probs[i, k]:.3f})")
             saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
-            pngs.append(out / png)
-        np.savez_compressed(tmp / MAPS_FILE, maps=res.maps, inputs=np.array(res.names, dtype=str),
-                            target=res.targets, target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
-                            method=np.array(res.method), layer=np.array(res.layer or ""),
-                            overlays=np.array([p.name for p in pngs], dtype=str))
+        with open(tmp / _STAGED, "wb") as f:
+            np.savez_compressed(f, maps=res.maps, inputs=np.array(res.names, dtype=str), target=res.targets,
+                                target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
+                                method=np.array(res.method), layer=np.array(res.layer or ""),
+                                overlays=np.array(names, dtype=str))
+        # last in the block (an error before it leaves nothing); into out itself where the files are moved one by one
+        pending = "".join(f"{n}\n" for n in sorted(earlier | set(names)))
+        write_text(out / PENDING if out.is_dir() else tmp / PENDING, pending)
     # an earlier explanation's overlays would sit beside these maps as if they were theirs; only those its maps
-    # listed go: every NNNN_*.png had gone, a user's 2024_holiday.png too (a security walkthrough)
-    for name in earlier - {p.name for p in pngs}:
+    # listed (or a killed one's PENDING) go: every NNNN_*.png had gone, a user's 2024_holiday.png too (a security
+    # walkthrough)
+    for name in earlier - set(names):
         if not (out / name).is_dir():
             (out / name).unlink(missing_ok=True)
+    os.replace(out / _STAGED, out / MAPS_FILE)
+    (out / PENDING).unlink(missing_ok=True)
     return pngs
