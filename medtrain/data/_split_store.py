@@ -14,7 +14,8 @@ import numpy as np
 
 from medtrain.data.duplicates import image_digests
 from medtrain.data.split import PARTS
-from medtrain.data.store import content_key, open_store, store_dir, writing
+from medtrain.data.store import content_key, locked, open_store, store_dir, writing
+from medtrain.errors import MedtrainError
 
 
 def split_store(paths: list[Path], image_size, source: Path, first, decoder, resplit) -> tuple:
@@ -29,26 +30,45 @@ def split_store(paths: list[Path], image_size, source: Path, first, decoder, res
     content = files.hexdigest()
     dest = store_dir(source, content, image_size, hashlib.sha1(first.assign.tobytes()).hexdigest())
     parts = open_store(dest)
-    if parts is None:
-        parts = write_store(dest, source, content, first.assign, *decoder())
+    if parts is not None:
+        record, layout = _laid_out(parts, first, resplit)
+        if layout is None:
+            return parts, record
+    with locked(dest):  # written once: a process converting the same data meanwhile is waited for, its store used
+        current = open_store(dest)
+        if current is None:
+            parts = write_store(dest, source, content, first.assign, *decoder())
+            record, layout = _laid_out(parts, first, resplit)
+        elif parts is None or "digests" in current:  # written, or laid out anew, by another process meanwhile
+            parts = current
+            record, layout = _laid_out(parts, first, resplit)
+        # else: the older medtrain's store read above, still there: its digests are not read twice
+        if layout is None:
+            return parts, record
+        at = np.zeros(len(layout), np.int64)  # each input's row in its part of the store
+        for i in range(len(PARTS)):
+            at[layout == i] = np.arange(int((layout == i).sum()))
+        return write_store(dest, source, content, record.assign, tuple(parts[PARTS[0]].shape[1:]),
+                           lambda j: parts[PARTS[layout[j]]][at[j]:at[j] + 1].numpy(), parts), record
+
+
+def _laid_out(parts: dict, first, resplit) -> tuple:
+    """(the split of the store's inputs, and None where ``parts`` is laid out by it with its digests, else the
+    layout ``parts`` has, to be rewritten from)."""
     if resplit is None:
-        return parts, first
+        return first, None
     layout = parts["assign"].numpy().astype(np.int64) if "assign" in parts else first.assign
     if "digests" in parts:
         digests = [bytes(d) for d in parts["digests"].numpy()]
-    else:  # a store of an older medtrain: the digests of its rows, rewritten with them below
-        digests = [b""] * len(paths)
+    else:  # a store of an older medtrain: the digests of its rows, rewritten with them
+        digests = [b""] * len(layout)
         for i, part in enumerate(PARTS):
             for j, d in zip(np.flatnonzero(layout == i), image_digests(parts[part].numpy())):
                 digests[j] = d
     record = resplit(digests)
     if "digests" in parts and np.array_equal(layout, record.assign):
-        return parts, record
-    at = np.zeros(len(layout), np.int64)  # each input's row in its part of the store
-    for i in range(len(PARTS)):
-        at[layout == i] = np.arange(int((layout == i).sum()))
-    return write_store(dest, source, content, record.assign, tuple(parts[PARTS[0]].shape[1:]),
-                       lambda j: parts[PARTS[layout[j]]][at[j]:at[j] + 1].numpy(), parts), record
+        return record, None
+    return record, layout
 
 
 def write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shape: tuple, row, release=None) -> dict:
@@ -57,7 +77,8 @@ def write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shap
     split beside them; ``release``, the old layout's mapped parts, is emptied before that is replaced (a reader
     keeps its maps, but Windows cannot remove a mapped file)."""
     digests = [b""] * len(assign)
-    with writing(dest, str(Path(source).resolve()), content, len(assign) * (int(np.prod(shape)) + 17)) as out:
+    with writing(dest, str(Path(source).resolve()), content, len(assign) * (int(np.prod(shape)) + 17),
+                 replace=release is not None) as out:
         for i, part in enumerate(PARTS):
             arr = out.array(part, (int((assign == i).sum()), *shape))
             for j in np.flatnonzero(assign == i):
@@ -68,4 +89,8 @@ def write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shap
         out.array("assign", (len(assign),), np.int8).append(np.asarray(assign, np.int8))
         if release is not None:
             release.clear()
-    return open_store(dest)
+    parts = open_store(dest)
+    if parts is None:  # removed by another process as it was written (a filesystem that cannot lock)
+        raise MedtrainError(f"the memory-mapped store {dest} was removed as soon as it was written (by another "
+                            f"process?); run again")
+    return parts

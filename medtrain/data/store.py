@@ -20,6 +20,11 @@ Two details matter for memory:
 * The store is written with ordinary sequential ``write`` calls, not through a writable memory map: a
   full disk is then an ``OSError`` (one error line, the half-written folder removed), not a ``SIGBUS``.
   Everything goes into a temporary folder that is renamed into place once complete.
+
+Processes that need the same store at once (two runs started together, the ranks of ``torchrun`` on fresh data)
+convert it once: the conversion holds a file lock beside the store (:func:`locked`), and whoever gets the lock
+next finds the store written and maps it. A finished store of the same contents is never replaced by another
+copy of it, and a replaced one is renamed aside in one step, so a reader sees the old store or the new one.
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ import threading
 import time
 import warnings
 import weakref
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +47,7 @@ import torch
 from torch import Tensor
 
 from medtrain._io import as_created, cache_dir
+from medtrain._lock import LOCKS, cannot_lock, lock, unguarded
 from medtrain.errors import MedtrainError
 
 STORES = ("auto", "memory", "mmap")
@@ -66,13 +72,24 @@ def available_memory() -> int:
         return 1 << 62  # unknown: keep the in-memory default
 
 
+def local_processes() -> int:
+    """How many training processes share this machine: ``$LOCAL_WORLD_SIZE`` as torchrun sets it (1 when unset
+    or malformed)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def use_mmap(store: str, image_bytes: int) -> bool:
     """Whether to read images through a store: ``mmap`` always, ``memory`` never, ``auto`` when the images
     exceed :data:`RAM_FRACTION` of available memory (decoding into RAM peaks near twice their size, and
-    training needs the rest). In memory is faster for anything that fits, so it is the default there."""
+    training needs the rest), shared by the :func:`local_processes` that each hold their own copy. In memory
+    is faster for anything that fits, so it is the default there."""
     if store not in STORES:
         raise MedtrainError(f"store must be one of {', '.join(STORES)}, got {store!r}")
-    return store == "mmap" or (store == "auto" and image_bytes > RAM_FRACTION * available_memory())
+    return store == "mmap" or (
+        store == "auto" and image_bytes > RAM_FRACTION * available_memory() / local_processes())
 
 
 def content_key(source: Path) -> str:
@@ -88,6 +105,62 @@ def store_dir(source: Path, content: str, *layout: object) -> Path:
     and the ``layout`` (resize, split), so a changed source gets a fresh store."""
     ident = json.dumps([str(Path(source).resolve()), content, VERSION, *map(str, layout)])
     return cache_dir() / "store" / f"{Path(source).stem}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+
+
+_HELD = threading.local()  #: ``paths``: the store locks this thread holds (:func:`locked` is re-entrant)
+
+
+def _held() -> set:
+    if not hasattr(_HELD, "paths"):
+        _HELD.paths = set()
+    return _HELD.paths
+
+
+def _lock_path(dest: Path) -> Path:
+    return dest.parent / f".{dest.name}.lock"
+
+
+@contextmanager
+def locked(dest: Path) -> Iterator[None]:
+    """Hold the lock of the store ``dest`` (the file ``.<name>.lock`` beside it while held), waiting while another
+    process or thread holds it: conversions and replacements of one store happen one at a time. Re-entrant within
+    a thread. Where the filesystem cannot lock (:func:`medtrain._lock.cannot_lock`) it goes ahead unguarded with a
+    one-line warning, as before locks; a lock file that cannot be made at all is one :class:`MedtrainError`."""
+    path = _lock_path(dest)
+    if path in _held() or not LOCKS:  # Windows: nothing is locked
+        yield
+        return
+    fd = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        while fd is None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            lock(fd)
+            try:  # the holder before removes the file as it lets go: then lock the one made anew
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                fd = None
+    except OSError as e:
+        if fd is not None:
+            os.close(fd)
+            fd = None
+        if not cannot_lock(e):
+            raise MedtrainError(f"cannot lock the memory-mapped store {dest} ({e.strerror or e})") from None
+        with suppress(OSError):
+            path.unlink()
+        warnings.warn(unguarded(dest.parent, e, "conversions of the same data at once"), stacklevel=3)
+    _held().add(path)
+    try:
+        yield
+    finally:
+        _held().discard(path)
+        if fd is not None:
+            with suppress(OSError):  # removed while held: no lock file stays in the cache
+                path.unlink()
+            os.close(fd)  # releases the lock
 
 
 class ArrayWriter:
@@ -133,9 +206,12 @@ class StoreWriter:
 
 
 @contextmanager
-def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterator[StoreWriter]:
+def writing(dest: Path, source: str, content: str, needed_bytes: int,
+            replace: bool = False) -> Iterator[StoreWriter]:
     """Yield a writer into a temporary folder next to ``dest``; rename it onto ``dest`` when the block
     succeeds, remove it otherwise. A failed write (a full disk, a quota) is one :class:`MedtrainError`.
+    A valid store of the same ``source`` and ``content`` that another process put at ``dest`` meanwhile is
+    kept (this one is dropped) unless ``replace`` (a new layout of it); the rename holds :func:`locked`.
     Stores of an older ``content`` of the same ``source`` are removed afterwards."""
     def failed(e: OSError) -> MedtrainError:
         return MedtrainError(f"could not write the memory-mapped store of {source} into {dest.parent} "
@@ -160,9 +236,9 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
         as_created(tmp, folder=True)
         meta = {"version": VERSION, "source": source, "content": content, "arrays": writer.arrays}
         (tmp / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if dest.exists():  # a store of another version, or a broken one: replaced (a reader keeps its maps)
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
+        with locked(dest):
+            if replace or not _holds(dest, source, content):
+                _install(tmp, dest)
     except OSError as e:
         raise failed(e) from None
     finally:
@@ -170,6 +246,30 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int) -> Iterato
             w._f.close()
         shutil.rmtree(tmp, ignore_errors=True)
     _drop_stale(dest, source, content)
+
+
+def _holds(dest: Path, source: str, content: str) -> bool:
+    """Whether ``dest`` is a valid store of ``content`` of ``source`` (written by another process meanwhile)."""
+    try:
+        meta = json.loads((dest / META).read_text(encoding="utf-8"))
+        return (meta.get("source"), meta.get("content")) == (source, content) and open_store(dest) is not None
+    except (OSError, ValueError, AttributeError, MedtrainError):
+        return False
+
+
+def _install(tmp: Path, dest: Path) -> None:
+    """Rename the finished ``tmp`` onto ``dest``. A store already there (of another version, a broken one, an
+    older layout) is first renamed aside in one step and removed after: a reader finds the old store whole or
+    none (and waits for the lock), never a half-removed one; a reader that mapped it keeps its maps."""
+    if not (dest.exists() or dest.is_symlink()):
+        os.replace(tmp, dest)
+        return
+    old = dest.parent / f".{dest.name}.{os.urandom(4).hex()}.old.tmp"
+    os.replace(dest, old)
+    try:
+        os.replace(tmp, dest)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _size(n: int) -> str:
@@ -212,7 +312,22 @@ def _drop_stale(dest: Path, source: str, content: str) -> None:
 
 def open_store(dest: Path) -> dict[str, Tensor] | None:
     """The arrays of the store at ``dest`` as read-only mapped tensors; None if there is none (or it is of
-    another version). A damaged store is a :class:`MedtrainError` naming the folder to delete."""
+    another version). A damaged store is a :class:`MedtrainError` naming the folder to delete; one that looks
+    damaged because another process replaced it while it was read is read again once that holds no lock."""
+    try:
+        return _open_store(dest)
+    except MedtrainError as e:
+        if _lock_path(dest) in _held():  # nobody else can be replacing it: damaged indeed
+            raise
+        damaged = e
+    try:
+        with locked(dest):
+            return _open_store(dest)
+    except MedtrainError:
+        raise damaged from None
+
+
+def _open_store(dest: Path) -> dict[str, Tensor] | None:
     if not (dest / META).is_file():
         return None
     try:
