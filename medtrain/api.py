@@ -168,7 +168,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     else:
         rundir.check_out_of_data(cfg, run_dir)
     check_model_name(cfg.model)  # before anything is written
-    check_devices(cfg)
+    check_devices(cfg, training=True)
     splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)
     splits.extra["duplicates"] = find_duplicates(splits)  # before a search's trial drops its test images
     if writer:
@@ -271,7 +271,7 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
         result = fit_probe(trained, splits, run_dir)
     else:
         result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0)
-    if not result.global_zero:
+    if not result.global_zero or launch_rank() != 0:  # one writer, even where a process thinks itself alone
         return {}
     if result.interrupted:
         done = f"after epoch {result.stop_epoch + 1}" if result.stop_epoch >= 0 else "before its first epoch ended"

@@ -10,6 +10,7 @@ field's type, ``checks`` validates a whole configuration.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,26 @@ def resolve(*layers: dict | None) -> Config:
     for key in ("out", "data_dir"):  # "~/runs/a" quoted or from a YAML file: the home folder, as the shell would
         if isinstance(merged.get(key), str) and merged[key].startswith("~"):
             merged[key] = os.path.expanduser(merged[key])
+    if "devices" in merged:
+        merged["devices"] = devices_form(merged["devices"])
     c = Config(**merged)
     validate(c)
     return c
+
+
+def devices_form(devices):
+    """``devices`` in one form, whichever way it was given: a count or -1 as an int (the CLI's ``'2'``, YAML's and
+    Python's ``2``), indices as a list of ints (``'0,1'``, ``(0, 1)``, ``[0, 1]``); ``auto`` and values
+    :func:`validate` refuses are kept as they are. A run recorded with either form is the same setting."""
+    if isinstance(devices, str):
+        text = devices.strip()
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        if re.fullmatch(r"\d+(\s*,\s*\d+)*\s*,?", text) and "," in text:
+            return [int(i) for i in text.split(",") if i.strip()]
+    if isinstance(devices, tuple) and all(isinstance(i, int) and not isinstance(i, bool) for i in devices):
+        return list(devices)
+    return devices
 
 
 def same_setting(key: str, recorded, given) -> bool:
@@ -88,6 +106,8 @@ def same_setting(key: str, recorded, given) -> bool:
     given again for a fine-tune whose source was moved had been refused as other settings."""
     if recorded == given:
         return True
+    if key == "devices":
+        return devices_form(recorded) == devices_form(given)
     if key in PATH_KEYS and isinstance(given, str) and given:
         return recorded == _absolute(given)
     if key == "augment" and isinstance(given, (list, tuple)) and isinstance(recorded, (list, tuple)):

@@ -10,6 +10,7 @@ the rank of the process is read from those variables (:func:`launch_rank`) to ke
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 from torch import Tensor
@@ -56,8 +57,11 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def check_devices(cfg: Config) -> None:
-    """Refuse, before anything is written, devices this machine does not have.
+def check_devices(cfg: Config, training: bool = False) -> None:
+    """Refuse, before anything is written, devices this machine does not have, a launcher's number of processes
+    other than devices x num_nodes, and several processes for a linear probe. ``training``: this process is about
+    to train (:func:`medtrain.api.train`): several processes are also refused where Lightning's launcher cannot
+    re-run the command (``python -c``, a console, a notebook; a pytest-xdist worker is ``-c`` too).
 
     GPUs: ``devices`` N needs N visible CUDA devices. CPU: ``devices`` N means N processes, each with
     its share of the cores; more processes than usable cores only oversubscribe them (slower, never
@@ -75,6 +79,11 @@ def check_devices(cfg: Config) -> None:
     accel = cfg.accelerator
     if accel == "auto":
         accel = "gpu" if torch.cuda.is_available() else "cpu"
+    _check_world_size(cfg, 1 if n is None and accel == "cpu" else n)
+    if cfg.transfer == "linear-probe" and ((n or 1) > 1 or cfg.num_nodes > 1):
+        # fit_probe is no Lightning loop: every process had fitted the whole probe (and written the run)
+        raise MedtrainError(f"transfer linear-probe runs in one process (scikit-learn on frozen codes); "
+                            f"devices {cfg.devices} x num_nodes {cfg.num_nodes} would start several: use devices 1")
     if accel in ("gpu", "cuda"):
         have = torch.cuda.device_count()
         if have == 0:
@@ -102,6 +111,13 @@ def check_devices(cfg: Config) -> None:
         # later would train apart in each process
         raise MedtrainError(f"unfreeze_every {cfg.unfreeze_every} (gradual unfreezing) needs one process; "
                             f"devices {cfg.devices} x num_nodes {cfg.num_nodes} start several")
+    if training and is_multiprocess(cfg) and not _launched() and not _relaunchable():
+        # Lightning's launcher re-runs sys.argv once per extra device: `python -c`, a console or a notebook cannot
+        # be (the child failed, and Lightning killed the caller, leaving a half-written run folder)
+        where = "python -c" if sys.argv[:1] == ["-c"] else "an interactive session or notebook"
+        raise MedtrainError(f"devices {cfg.devices} x num_nodes {cfg.num_nodes} starts one process per device by "
+                            f"re-running the command, which {where} cannot be: run it from a script file or "
+                            f"`medtrain train`, or under torchrun")
 
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -113,6 +129,54 @@ def _launched() -> bool:
     env = os.environ
     return ({"RANK", "WORLD_SIZE"} <= env.keys() or "SLURM_NTASKS" in env
             or {"MASTER_ADDR", "NODE_RANK"} <= env.keys())
+
+
+def launcher_world_size() -> tuple[int, int | None, int | None, str] | None:
+    """``(processes, per node, nodes, variable)`` an external launcher started, None where none did (a single
+    process, or one Lightning's own launcher starts: it sets WORLD_SIZE but never RANK).
+
+    torchrun (and torch.distributed.launch, Kubeflow) set ``RANK`` and ``WORLD_SIZE``; SLURM's srun sets
+    ``SLURM_STEP_NUM_TASKS`` (the processes of its step; a batch script's own single process, outside srun, has
+    only the allocation's ``SLURM_NTASKS``, which may count CPUs asked for as tasks), except in an interactive
+    allocation (job name bash or interactive), where Lightning launches the processes itself."""
+    env = os.environ
+    if {"RANK", "WORLD_SIZE"} <= env.keys() and env["WORLD_SIZE"].strip().isdigit():
+        world, local = int(env["WORLD_SIZE"]), env.get("LOCAL_WORLD_SIZE", "").strip()
+        per = int(local) if local.isdigit() and int(local) > 0 and world % int(local) == 0 else None
+        return world, per, world // per if per else None, "WORLD_SIZE"
+    step = env.get("SLURM_STEP_NUM_TASKS", "").strip()
+    if step.isdigit() and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"):
+        world, nodes = int(step), env.get("SLURM_STEP_NUM_NODES", env.get("SLURM_NNODES", "")).strip()
+        nodes = int(nodes) if nodes.isdigit() and int(nodes) > 0 and world % int(nodes) == 0 else None
+        return world, world // nodes if nodes else None, nodes, "SLURM_STEP_NUM_TASKS"
+    return None
+
+
+def _check_world_size(cfg: Config, per_node: int | None) -> None:
+    """Refuse a launcher's number of processes other than devices x num_nodes (``per_node``: devices as a count,
+    None where it is auto on GPUs): every process had trained the whole run, each one writing the run folder."""
+    started = launcher_world_size()
+    if started is None or per_node is None or started[0] == per_node * cfg.num_nodes:
+        return
+    world, per, nodes, var = started
+    if per is None and world % cfg.num_nodes == 0:
+        per, nodes = world // cfg.num_nodes, cfg.num_nodes
+    fix = (f"set devices (--devices) to {per}" + (f" and num_nodes (--num-nodes) to {nodes}"
+                                                  if nodes is not None and nodes != cfg.num_nodes else "")
+           if per is not None else "set devices (--devices) x num_nodes (--num-nodes) to match it")
+    raise MedtrainError(f"the launcher started {world} processes ({var} {world}) but devices {cfg.devices} x "
+                        f"num_nodes {cfg.num_nodes} is {per_node * cfg.num_nodes}; {fix}, or have the launcher start "
+                        f"{per_node * cfg.num_nodes}")
+
+
+def _relaunchable() -> bool:
+    """Whether Lightning's launcher can start this command again (it runs ``sys.argv`` with ``python`` or
+    ``python -m``): not ``python -c`` or a console (``sys.argv[0]`` ``-c`` or empty), nor a notebook (a main
+    module without a file)."""
+    main = sys.modules.get("__main__")
+    if getattr(main, "__spec__", None) is not None:  # python -m ...: re-run as python -m
+        return True
+    return sys.argv[:1] not in ([], ["-c"], [""]) and bool(getattr(main, "__file__", None))
 
 
 def is_multiprocess(cfg: Config) -> bool:
