@@ -9,7 +9,7 @@ from PIL import Image
 from medtrain.cli import main
 
 FAST = ["--model", "resnet10_28_half", "--epochs", "1", "--batch-size", "16", "--no-progress", "--bootstrap", "50",
-        "--accelerator", "cpu"]
+        "--accelerator", "cpu", "--flip", "true"]  # flip pinned: no pilot runs in every fold (tests/training/test_choices.py)
 PATIENTS, IMAGES = 12, 3
 
 

@@ -12,7 +12,7 @@ from medtrain.models.weights import read_meta
 from medtrain.tasks import BINARY
 
 FAST = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "32", "--no-progress", "--bootstrap", "50",
-        "--accelerator", "cpu"]
+        "--accelerator", "cpu", "--flip", "true"]  # flip pinned: no pilot runs (tests/training/test_choices.py)
 
 
 def _run(capsys, *argv):

@@ -20,7 +20,7 @@ def _run(capsys, *argv):
 
 
 FAST = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "32", "--no-progress", "--bootstrap", "50",
-        "--accelerator", "cpu"]
+        "--accelerator", "cpu", "--flip", "true"]  # flip pinned: no pilot runs (tests/training/test_choices.py)
 
 
 def test_train_writes_a_complete_run_directory_and_eval_reproduces_it(tmp_path, capsys):

@@ -11,7 +11,8 @@ from test_dicom import _dataset
 
 def _fast(csv, out, **kw):
     cfg = dict(data=str(csv), model="resnet10_28_half", epochs=1, batch_size=4, progress=False, bootstrap=0,
-               volume_size=8, out=str(out), accelerator="cpu", val_fraction=0.25, test_fraction=0.25)
+               volume_size=8, out=str(out), accelerator="cpu", val_fraction=0.25, test_fraction=0.25,
+               flip="true")  # no flip pilots (tests/training/test_choices.py)
     cfg.update(kw)
     return cfg
 

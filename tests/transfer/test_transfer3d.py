@@ -16,7 +16,7 @@ from medtrain.models.stages import stage_names
 # float32: bf16 3D training on this CPU has given non-finite gradients now and then, and a fine-tuning run whose
 # few steps were all skipped (training.callbacks.SkipNonFiniteSteps) left layer4 unchanged in one fresh-ci run
 BASE = dict(model="med3d_resnet10", epochs=1, batch_size=16, progress=False, bootstrap=0, accelerator="cpu",
-            schedule="none", tta="none", precision="32-true")
+            schedule="none", tta="none", precision="32-true", flip="true")  # no flip pilots (test_choices.py)
 
 
 def _volumes(n: int, seed: int):

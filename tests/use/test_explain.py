@@ -45,7 +45,7 @@ def train_patch_run(root, size: int, dims: int, sizes, epochs: int, distractor: 
     run = root / "run"
     metrics = medtrain.train(dict(data=str(root / "patch.npz"), model="resnet10_28_half", epochs=epochs, batch_size=32,
                                   lr=3e-3, schedule="none", tta="none", bootstrap=0, progress=False, out=str(run),
-                                  accelerator="cpu"), verbose=False)
+                                  accelerator="cpu", flip="true"), verbose=False)  # no flip pilots: a patch has no side
     return run, arrays, corners, metrics
 
 
