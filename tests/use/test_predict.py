@@ -135,7 +135,7 @@ def test_run_from_files_names_its_test_images_and_predict_reproduces_them(tmp_pa
         Image.fromarray(img).save(tmp_path / "data" / f"c{y}" / f"{i:03d}.png")
     run = tmp_path / "run"
     medtrain.train(dict(data=str(tmp_path / "data"), model="resnet10_28_half", epochs=1, batch_size=16, progress=False,
-                        bootstrap=0, out=str(run), accelerator="cpu"), verbose=False)
+                        bootstrap=0, out=str(run), accelerator="cpu", flip="true"), verbose=False)  # no pilots
     saved = _read(run / "predictions_test.csv")
     files = [r["input"] for r in saved]
     assert len(files) == 8 and all(f.endswith(".png") and (tmp_path / "data") in Path(f).parents for f in files)
@@ -271,8 +271,8 @@ def test_nifti_volumes_of_a_3d_run_predict_as_eval_does(tmp_path, capsys):
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     run = tmp_path / "run"
     medtrain.train(dict(data=str(root / "labels.csv"), model="resnet10_28_half", epochs=1, batch_size=4,
-                        progress=False, bootstrap=0, volume_size=8, spacing="2", out=str(run), accelerator="cpu"),
-                   verbose=False)
+                        progress=False, bootstrap=0, volume_size=8, spacing="2", out=str(run), accelerator="cpu",
+                        flip="true"), verbose=False)  # no flip pilots (tests/training/test_choices.py)
     tests = [root / f"v{i:02d}.nii.gz" for i, p in enumerate(parts) if p == "test"]
     code, _, _ = _cli(capsys, "predict", run, *tests, "--out", tmp_path / "p.csv")
     assert code == 0
