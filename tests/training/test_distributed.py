@@ -170,7 +170,8 @@ def _noisy_npz(path: Path) -> Path:
 
 
 RUN = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "8", "--no-progress", "--bootstrap", "20",
-       "--accelerator", "cpu", "--schedule", "onecycle", "--tta", "none", "--lr", "0.01", "--precision", "32-true"]
+       "--accelerator", "cpu", "--schedule", "onecycle", "--tta", "none", "--lr", "0.01", "--precision", "32-true",
+       "--flip", "true"]  # the pilots are single-process only: pinned alike in both runs (test_choices.py)
 
 
 @pytest.mark.slow
