@@ -74,6 +74,15 @@ class WarmupEarlyStopping(EarlyStopping):
             return
         super()._run_early_stopping_check(trainer)
 
+    def on_train_start(self, trainer, pl_module) -> None:
+        """A resumed run whose stopping had already fired trains no further epoch. Lightning restores this
+        callback's state (``stopped_epoch``) from ``last.ckpt`` but not ``trainer.should_stop``, so a run interrupted
+        after it stopped early (while writing its outputs) had trained on when resumed: "epoch 4" after an
+        uninterrupted run stopped at 3, with another history and, under ``--checkpoint last``, other weights. This
+        hook runs after the restore and before the first epoch, which the fit loop then skips."""
+        if self.stopped_epoch > 0:
+            trainer.should_stop = True
+
 
 class SkipNonFiniteSteps(pl.Callback):
     """Skip every optimiser step whose gradients hold a NaN or an inf, as PyTorch's ``GradScaler`` does for

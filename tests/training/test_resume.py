@@ -284,3 +284,37 @@ def test_resume_refuses_a_policy_edited_since_the_run_started(tiny_npz, tmp_path
         medtrain.train({}, resume=run, verbose=False)
     policy.write_bytes(kept)
     assert medtrain.train({}, resume=run, verbose=False)["stop_epoch"] == 2
+
+
+def test_a_run_interrupted_after_early_stopping_fired_resumes_without_training_on(tiny_npz, tmp_path, monkeypatch):
+    """A run stopped while writing its outputs after its early stopping fired had trained on when resumed (Lightning
+    restores the stopper's state but not the Trainer's stop): "epoch 4/12" after an uninterrupted run stopped at 3,
+    another history and, with --checkpoint last, other weights. --resume ends with the uninterrupted result."""
+    from medtrain import rundir
+    from medtrain.training import module as module_mod
+
+    real_auc = module_mod.metrics.auc
+
+    def script_auc():  # validation AUC 0.9 then 0.5: patience 1 stops after epoch 1 (0-based)
+        it = iter([0.9, 0.5])
+        monkeypatch.setattr(module_mod.metrics, "auc", lambda y, s, task: next(it, None) or real_auc(y, s, task))
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    kw = dict(epochs=EPOCHS, early_stop="val_auc", patience=1, checkpoint="last", bootstrap=0)
+    script_auc()
+    a = medtrain.train(fast_config(tiny_npz, tmp_path / "straight", **kw), verbose=False)
+    assert a["early_stopped"] and a["stop_epoch"] == 1 and len(a["history"]) == 2
+    script_auc()
+    run = tmp_path / "cut"
+    with monkeypatch.context() as m:  # Ctrl-C after the last epoch's checkpoint, while the outputs are written
+        m.setattr(rundir, "write_report", stop)
+        with pytest.raises(KeyboardInterrupt):
+            medtrain.train(fast_config(tiny_npz, run, **kw), verbose=False)
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    b = medtrain.train({"progress": False}, resume=run, verbose=False)
+    assert b["early_stopped"] and b["stop_epoch"] == a["stop_epoch"] and b["best_epoch"] == a["best_epoch"]
+    assert [h["val_loss"] for h in b["history"]] == [h["val_loss"] for h in a["history"]]
+    wa, wb = load_state(tmp_path / "straight" / "model.safetensors"), load_state(run / "model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
