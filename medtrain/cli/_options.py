@@ -94,8 +94,8 @@ HELP = {
     "skip_bad": "leave out unreadable or missing images and volumes before the split, listed in the run's "
                 "skipped.json (default: stop at the first)",
     "store": "where the images are held: memory, mmap (converted once to memory-mapped .npy files under "
-             "$MEDTRAIN_DATA/store/; not for DICOM/NIfTI, cached one small file per entry) or auto (mmap when they "
-             "exceed a quarter of the available memory)",
+             "store/ of --data-dir or its default; not for DICOM/NIfTI, cached one small file per entry) or auto "
+             "(mmap when they exceed a quarter of the available memory)",
     "drop_path": "stochastic depth rate inside residual networks, 0 <= p < 1",
     "momentum": "sgd's (Nesterov) momentum; adam and adamw do not read it",
     "milestones": "multistep schedule: fractions of --epochs at which lr is divided by 10, comma-separated",

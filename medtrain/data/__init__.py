@@ -56,12 +56,13 @@ def load_splits(config) -> Splits:
                                   test_fraction=config.test_fraction, cache_dir=config.data_dir,
                                   group_column=group_column, folds=folds, fold=fold)
     kw = dict(image_size=config.image_size, val_fraction=config.val_fraction,
-              test_fraction=config.test_fraction, seed=config.seed, folds=folds, fold=fold, store=store)
+              test_fraction=config.test_fraction, seed=config.seed, folds=folds, fold=fold, store=store,
+              data_dir=config.data_dir)
     if suffix == ".npz":
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
         _refuse_group_column(group_column, f"{p}, a .npz of fixed-size arrays")
         _ignore_image_size(config)
-        return official_splits(load_npz(p, store=store), folds, fold, config.seed)
+        return official_splits(load_npz(p, store=store, data_dir=config.data_dir), folds, fold, config.seed)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
         return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, **kw)

@@ -18,17 +18,18 @@ from medtrain.data.store import content_key, locked, open_store, store_dir, writ
 from medtrain.errors import MedtrainError
 
 
-def split_store(paths: list[Path], image_size, source: Path, first, decoder, resplit) -> tuple:
+def split_store(paths: list[Path], image_size, source: Path, first, decoder, resplit, root=None) -> tuple:
     """(the mapped parts of the store, the split): the store of ``paths`` named by the split ``first`` made without
     digests (known before anything is decoded), written on first use from ``decoder()`` (``(shape, row)``: the
     ``(C, H, W)`` of every image and ``row(j)``, input ``j``'s image as ``(1, C, H, W)`` uint8); ``resplit``
     (None: ``first`` stands) re-splits by the digests, and where that moves images the store is rewritten in that
-    layout."""
+    layout. ``root``: the folder the store goes under (``--data-dir``; None: the cache, see
+    :func:`~medtrain.data.store.store_dir`)."""
     files = hashlib.sha1()
     for p in paths:
         files.update(f"{p}\0{content_key(p)}\0".encode())
     content = files.hexdigest()
-    dest = store_dir(source, content, image_size, hashlib.sha1(first.assign.tobytes()).hexdigest())
+    dest = store_dir(source, content, image_size, hashlib.sha1(first.assign.tobytes()).hexdigest(), root=root)
     parts = open_store(dest)
     if parts is not None:
         record, layout = _laid_out(parts, first, resplit)

@@ -222,11 +222,12 @@ def _header(p: Path) -> tuple[str, tuple]:
         raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
 
 
-def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit) -> tuple:
+def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit,
+            data_dir=None) -> tuple:
     """(the images of each part as mapped tensors from the store, converting one image at a time on first use, or
     None when ``store`` says to decode them into memory; the split). Same images, same order, as
     ``_decode(paths)[assign == i]``; laid out, and re-split by ``resplit`` from the stored digests, by
-    :func:`medtrain.data._split_store.split_store`."""
+    :func:`medtrain.data._split_store.split_store`, under ``data_dir`` (None: the cache)."""
     if store == "memory" or not paths:
         return None, first
     image_size = _check_image_size(image_size)
@@ -240,7 +241,7 @@ def _stored(paths: list[Path], first, image_size: int | None, store: str, source
         return (3 if rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), rgb, image_size,
                                                           size).transpose(2, 0, 1)[None]
 
-    return split_store(paths, image_size, source, first, decoder, resplit)
+    return split_store(paths, image_size, source, first, decoder, resplit, root=data_dir)
 
 
 def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.Tensor:
@@ -296,7 +297,7 @@ def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> 
 
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
            image_size, val_fraction, test_fraction, seed, source, inputs: list[str], groups=None, folds=0,
-           fold=None, store: str = "memory", skipped: list[dict] | None = None) -> Splits:
+           fold=None, store: str = "memory", skipped: list[dict] | None = None, data_dir=None) -> Splits:
     args = (inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)
     with warnings.catch_warnings(record=True) as said:  # warned below, of the split made
         warnings.simplefilter("always")
@@ -308,7 +309,7 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
 
     # where medtrain deals the splits (or folds) itself: by the digests of the images as decoded
     deals = splits is None or bool(folds)
-    mapped, record = _stored(paths, first, image_size, store, source, resplit if deals else None)
+    mapped, record = _stored(paths, first, image_size, store, source, resplit if deals else None, data_dir)
     if mapped is None:
         images = _decode(paths, image_size)
         record = resplit(image_digests(images.numpy())) if deals else first
@@ -341,13 +342,13 @@ def _check_utf8_names(root: Path, classes: list[str], paths: list[Path]) -> None
 
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
                 test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None,
-                store: str = "memory", skip_bad: bool = False) -> Splits:
+                store: str = "memory", skip_bad: bool = False, data_dir: str | os.PathLike | None = None) -> Splits:
     """A folder with one sub-folder of images per class (class names = sub-folder names, sorted);
     ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.split.assign_splits`);
     ``skip_bad``: leave out files that do not open as images, listed in ``extra["skipped"]``.
 
     ``store``: ``memory`` decodes every image into RAM; ``mmap`` decodes them once, one at a time, into a
-    memory-mapped store in the cache (:mod:`medtrain.data.store`); ``auto`` picks by size."""
+    memory-mapped store under ``data_dir`` (default: the cache; :mod:`medtrain.data.store`); ``auto`` picks by size."""
     root = Path(root)
     if path_kind(root) != "dir":
         raise MedtrainError(f"data folder not found: {root}")
@@ -377,19 +378,20 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
     return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
                   image_size, val_fraction, test_fraction, seed, root,
                   [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store,
-                  skipped=skipped)
+                  skipped=skipped, data_dir=data_dir)
 
 
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
              test_fraction: float = 0.2, seed: int = 0, group_column: str | None = None, folds: int = 0,
-             fold: int | None = None, store: str = "memory", skip_bad: bool = False) -> Splits:
+             fold: int | None = None, store: str = "memory", skip_bad: bool = False,
+             data_dir: str | os.PathLike | None = None) -> Splits:
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
     any CSV loader gives (:func:`~medtrain.data.split.encode_labels`,
     :func:`~medtrain.data.split.stratified_split`); rows of one group (``group_column``, see
     :func:`~medtrain.data.table.read_label_csv`) stay in one split; ``folds``/``fold``: the
-    cross-validation fold held out. ``store``, ``skip_bad`` (missing files too): as for :func:`load_folder`.
+    cross-validation fold held out. ``store``, ``skip_bad`` (missing files too), ``data_dir``: as for load_folder.
     """
     table = read_label_csv(path, group_column)
     (paths, inputs, names, splits, groups), skipped = _keep_readable(table.resolve(), skip_bad, table.paths,
@@ -403,4 +405,4 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
                             f"({len(skipped)} skipped in all); fix the files or remove the class's rows")
     labels, label_names = encode_labels(names)
     return _build(table.source.stem, paths, labels, label_names, splits, image_size, val_fraction,
-                  test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped)
+                  test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped, data_dir)

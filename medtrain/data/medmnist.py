@@ -24,7 +24,7 @@ from medtrain._io import atomic_path, cache_dir, path_kind
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
 from medtrain.data.base import SPLITS, Split, Splits
-from medtrain.data.store import ABANDONED_S, content_key, open_store, store_dir, use_mmap, writing
+from medtrain.data.store import ABANDONED_S, content_key, locked, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
 
@@ -249,7 +249,8 @@ def _damaged(path: Path, e: Exception) -> MedtrainError:
 
 
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
-             label_names: dict | None = None, store: str = "memory") -> Splits:
+             label_names: dict | None = None, store: str = "memory",
+             data_dir: str | os.PathLike | None = None) -> Splits:
     """Load a .npz in MedMNIST layout (the six ``{split}_{images,labels}`` keys).
 
     Task and label names come from ``medmnist.INFO`` when the file is named like a MedMNIST set
@@ -257,7 +258,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     matrix with several columns is multi-label, otherwise classes are ``0..max``.
 
     ``store``: ``memory`` decodes the images into RAM; ``mmap`` converts them once into a memory-mapped
-    store in the cache (:mod:`medtrain.data.store`) and reads them from there, giving the same tensors;
+    store under ``data_dir`` (default: the cache; :mod:`medtrain.data.store`), read from there: the same tensors;
     ``auto`` maps them when they would not fit comfortably in memory (:func:`~medtrain.data.store.use_mmap`).
     """
     path = Path(path)
@@ -271,7 +272,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         headers = _npz_headers(path)
         if use_mmap(store, sum(int(np.prod(headers[f"{s}_images"][0])) for s in SPLITS)):
             is_3d = _is_3d(info, stem, headers["train_images"][0])
-            mapped = _npz_store(path, headers, is_3d)
+            mapped = _npz_store(path, headers, is_3d, data_dir)
     arrays = _read_npz(path, NPZ_KEYS if mapped is None else tuple(f"{s}_labels" for s in SPLITS))
     train_labels = arrays["train_labels"]
     if task is None:
@@ -332,7 +333,7 @@ def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None 
                   store: str = "memory") -> Splits:
     """Load a MedMNIST dataset by name, downloading it into the cache on first use (``store``: see
     :func:`load_npz`)."""
-    return load_npz(fetch(name, size, data_dir), name=name, store=store)
+    return load_npz(fetch(name, size, data_dir), name=name, store=store, data_dir=data_dir)
 
 
 def _npz_headers(path: Path) -> dict:
@@ -360,13 +361,13 @@ def _npy_header(f) -> tuple:
     return read(f)
 
 
-def _npz_store(path: Path, headers: dict, is_3d: bool) -> dict:
+def _npz_store(path: Path, headers: dict, is_3d: bool, root=None) -> dict:
     """The images of ``path`` as mapped tensors, converting them into the store on first use.
 
     ``np.load`` of an .npz member decompresses it whole into RAM, so each member is streamed instead:
     its .npy header is parsed, then rows are read from the (possibly deflated) zip member in chunks of
-    about 64 MB, put into the ``(N, C, *spatial)`` layout of the in-memory path and appended to the store.
-    """
+    about 64 MB, put into the ``(N, C, *spatial)`` layout of the in-memory path and appended to the store (under
+    ``root``, None: the cache), by one process at a time: one converting the same file meanwhile is waited for."""
     layouts = {}
     for s in SPLITS:
         shape, fortran, dtype = headers[f"{s}_images"]
@@ -375,12 +376,16 @@ def _npz_store(path: Path, headers: dict, is_3d: bool) -> dict:
                                 f"use --store memory")
         layouts[s] = (shape, *_layout(shape, dtype, f"{s}_images", is_3d))
     content = content_key(path)
-    dest = store_dir(path, content)
+    dest = store_dir(path, content, root=root)
     opened = open_store(dest)
     if opened is not None:
         return opened
-    needed = sum(int(np.prod(shape)) for shape, _, _ in layouts.values())
-    with writing(dest, str(path.resolve()), content, needed) as w:
+    with locked(dest):  # converted once: a process converting it meanwhile is waited for, its store used
+        return open_store(dest) or _convert_npz(path, layouts, dest, content)
+
+
+def _convert_npz(path: Path, layouts: dict, dest: Path, content: str) -> dict:
+    with writing(dest, str(path.resolve()), content, sum(int(np.prod(v[0])) for v in layouts.values())) as w:
         for s, (shape, target, perm) in layouts.items():
             out = w.array(f"{s}_images", target)
             row = int(np.prod(shape[1:]))

@@ -2,7 +2,8 @@
 
 A ``.npz`` or an image folder larger than memory cannot be decoded into RAM (PathMNIST at 224 px is
 16 GB raw). Instead its images are written once, image after image, in the very layout the in-memory
-path produces (``(N, C, *spatial)`` uint8, C-contiguous), into ``<cache>/store/<name>-<key>/<split>.npy``.
+path produces (``(N, C, *spatial)`` uint8, C-contiguous), into ``<cache>/store/<name>-<key>/<split>.npy``
+(``<cache>``: ``--data-dir`` where given, else :func:`~medtrain._io.cache_dir`).
 Each file is mapped read-only and wrapped as a torch tensor, so every consumer (the training loader, the
 normalisation statistics, evaluation) indexes it exactly as it indexes the in-memory tensor: the same
 seed gives the same batches, byte for byte, and augmentation stays on the device.
@@ -100,11 +101,13 @@ def content_key(source: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
 
 
-def store_dir(source: Path, content: str, *layout: object) -> Path:
-    """The store of ``source`` (a file or folder): named after it, keyed by its path, its ``content`` key
-    and the ``layout`` (resize, split), so a changed source gets a fresh store."""
+def store_dir(source: Path, content: str, *layout: object, root: str | os.PathLike | None = None) -> Path:
+    """The store of ``source`` (a file or folder) under ``<root>/store/`` (``root``: ``--data-dir``, None: the
+    :func:`cache_dir`): named after it, keyed by its path, its ``content`` key and the ``layout`` (resize,
+    split), so a changed source gets a fresh store."""
     ident = json.dumps([str(Path(source).resolve()), content, VERSION, *map(str, layout)])
-    return cache_dir() / "store" / f"{Path(source).stem}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+    base = Path(root).expanduser() if root else cache_dir()
+    return base / "store" / f"{Path(source).stem}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
 
 
 _HELD = threading.local()  #: ``paths``: the store locks this thread holds (:func:`locked` is re-entrant)
@@ -227,8 +230,8 @@ def writing(dest: Path, source: str, content: str, needed_bytes: int,
         raise failed(e) from None
     if tmp is None:
         raise MedtrainError(f"converting {source} into a memory-mapped store needs {_size(needed_bytes)} "
-                            f"in {dest.parent}, only {_size(free)} are free (set MEDTRAIN_DATA elsewhere, "
-                            f"or --store memory)")
+                            f"in {dest.parent}, only {_size(free)} are free (point --data-dir or MEDTRAIN_DATA "
+                            f"elsewhere, or --store memory)")
     writer = StoreWriter(tmp)
     try:
         yield writer
