@@ -359,6 +359,40 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+#: the name :func:`atomic_path` / :func:`atomic_dir` give the temporary of NAME: ``.NAME.<tempfile's 8>.tmp``
+TEMPORARY = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def sweep_temporaries(folder: str | os.PathLike, older_than: float | str | os.PathLike | None = None,
+                      within: tuple[str, ...] = ()) -> list[Path]:
+    """Remove the :data:`TEMPORARY` files and folders that writers killed mid-write (SIGKILL, no ``finally`` ran)
+    left for good in ``folder`` and its sub-folders ``within``, no deeper; other names (``notes.tmp``) and links are
+    kept. ``older_than``: only those modified before this time (``time.time()``) or this file (a lock the caller
+    holds: no live writer's temporary is older; nothing where it is missing). Returns what was removed."""
+    if older_than is not None and not isinstance(older_than, (int, float)):
+        try:
+            older_than = os.stat(older_than).st_mtime
+        except (OSError, ValueError):
+            return []
+    removed = []
+    for sub in ("", *within):
+        try:
+            entries = [e for e in os.scandir(os.path.join(folder, sub)) if TEMPORARY.fullmatch(e.name)]
+        except (OSError, ValueError):  # no such sub-folder, or an unreadable one
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if older_than is not None and st.st_mtime >= older_than:
+                    continue
+                if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+                    os.unlink(entry.path) if stat.S_ISREG(st.st_mode) else shutil.rmtree(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:  # removed meanwhile, or a folder this user cannot write: left there
+                pass
+    return removed
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")  # medtrain's files are UTF-8 whatever the locale

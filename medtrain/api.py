@@ -17,7 +17,7 @@ from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
-from medtrain._io import check_output
+from medtrain._io import check_output, sweep_temporaries
 from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file, policy_digests
 from medtrain.config import Config
@@ -207,6 +207,8 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
                 return _already_finished(run_dir, verbose, same=True)
             raise MedtrainError(f"{run_dir} was started by another process while this one loaded its data; run the "
                                 "same command again to continue it")
+        if writer:  # a killed writer's temporaries (.model.safetensors.<random>.tmp): older than our lock, none is live
+            sweep_temporaries(run_dir, older_than=run_dir / rundir.LOCK_FILE, within=(rundir.CHECKPOINT_DIR,))
         try:
             if writer:
                 rundir.write_config(run_dir, cfg)

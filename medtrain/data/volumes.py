@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, why_not_read
+from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, sweep_temporaries, why_not_read
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data.duplicates import image_digests
@@ -40,7 +41,7 @@ from medtrain.data.geometry import parse_size, resample, resize2d, triple
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
 from medtrain.data.split import encode_labels, split_record
-from medtrain.data.store import content_key
+from medtrain.data.store import ABANDONED_S, content_key
 from medtrain.data.table import group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
@@ -172,9 +173,22 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
                 log.warning("rebuilding damaged cache entry %s", cache_file.name)
     arr, windowed = _decode(path, spacing, size, win, kind)
     if cache_file is not None:
+        _sweep_once(cache_file.parent)
         with atomic_path(cache_file) as tmp, open(tmp, "wb") as f:
             np.savez(f, voxels=arr, windowed=np.array(windowed))
     return arr, windowed
+
+
+_swept: set[str] = set()  #: the cache folders this process swept
+
+
+def _sweep_once(folder: Path) -> None:
+    """Remove, once per process and folder, the temporary entries (``.KEY.npz.<random>.tmp``) a killed process left
+    in the volume cache (they had stayed for good): those unwritten for the store's :data:`ABANDONED_S`, the rule of
+    its own sweep (an entry being written by another process is newer)."""
+    if str(folder) not in _swept:
+        _swept.add(str(folder))
+        sweep_temporaries(folder, older_than=time.time() - ABANDONED_S)
 
 
 # --------------------------------------------------------------------------- the folder
