@@ -1,7 +1,8 @@
-"""medtrain: train, compare and analyse CNN classifiers on medical images."""
-from medtrain.config import Config
-from medtrain.errors import MedtrainError
+"""medtrain: train, compare and analyse CNN classifiers on medical images.
 
+``Config`` and ``MedtrainError`` are imported when first used (:func:`__getattr__`): ``import medtrain``, which
+the command line's every start runs, had imported the settings module and with it numpy and yaml (a Ctrl-C
+in those 0.1 s was a traceback, see ``medtrain.cli.main``)."""
 __version__ = "0.2.0"  # pyproject.toml reads it; raised when the default recipe or a file format changes
 
 
@@ -54,6 +55,26 @@ def list_models() -> list:
     from medtrain.models import list_models as _list
 
     return _list()
+
+
+# the names imported when first used: name -> its module
+_LAZY = {"Config": "medtrain.config", "MedtrainError": "medtrain.errors"}
+
+
+def __getattr__(name: str):
+    """``medtrain.Config`` and ``medtrain.MedtrainError``, imported on first use. Any other name is an
+    AttributeError, so that ``from medtrain import config`` still finds the submodule."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # once: later look-ups no longer come here
+        return value
+    raise AttributeError(f"module 'medtrain' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted({*globals(), *_LAZY})
 
 
 __all__ = ["Config", "MedtrainError", "train", "evaluate", "load", "create_model", "list_models",

@@ -7,10 +7,12 @@ User errors (:class:`medtrain.errors.MedtrainError`) and outputs the storage ref
 -f``, an I/O error, a read-only file system: ``_io.STORAGE_ERRNOS``), standard output's included, become one line on
 stderr and exit status 2; Ctrl-C and
 SIGTERM (``kill``, ``timeout``, ``docker stop``, a scheduler) one line and exit status 130, after the files being
-written are cleaned up.
+written are cleaned up (also where Python ignores exceptions: a weakref callback). Importing this module
+imports neither numpy nor torch: :func:`main` sets this up within milliseconds of the start.
 """
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import difflib
@@ -20,9 +22,9 @@ import os
 import signal
 import stat
 import sys
+import time
 import warnings
 
-from medtrain._io import WriteFailed, check_output, storage_error
 from medtrain.errors import MedtrainError, TrainingInterrupted, suggest
 
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
@@ -104,10 +106,15 @@ def _utf8_mode() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # the command line (medtrain ..., python -m medtrain ...), not a caller's list
-        _utf8_mode()
+    # first: a SIGTERM while the modules load was the default's silent exit 143 (Ctrl-C is Python's already)
+    previous = _sigterm_as_ctrl_c()
+    hook = sys.unraisablehook
+    sys.unraisablehook = _interrupts_not_ignored(hook)
+    _rearm["active"] = True
     args = None
     try:
+        if argv is None:  # the command line (medtrain ..., python -m medtrain ...), not a caller's list
+            _utf8_mode()
         parser = build_parser()
         try:
             args = _parse(parser, argv)
@@ -124,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         _drop_stdout()  # the flush at exit must not fail again
         return 141  # 128 + SIGPIPE, as a shell tool ended by the closed pipe
     except Exception as e:  # the last guard, for writes no medtrain writer wraps (standard output, a library's log)
+        from medtrain._io import storage_error
+
         err = storage_error(e)
         if err is None:  # not the storage's (a bug, MemoryError): as it is, with its traceback
             raise
@@ -131,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
              f"{err.strerror or os.strerror(err.errno)}{_way_on(args, err.filename)}")
         _drop_stdout()
         return 2
+    finally:
+        _rearm["active"] = False  # an interrupt re-raised by the hook belongs to this command only
+        sys.unraisablehook = hook
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -153,19 +167,21 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
 
 
 def _run(args: argparse.Namespace) -> int:
-    previous = _sigterm_as_ctrl_c()
     shown = warnings.showwarning
     warnings.showwarning = _own_warnings_in_one_line(shown)
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
         if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end
+            from medtrain._io import check_output
+
             check_output(out, folder=kind == "dir", what="--out ", probe=True)  # (the first process's probe)
         return int(args.func(args) or 0)
     except TrainingInterrupted as e:  # Ctrl-C in training: what was kept and how to continue
         print(f"medtrain: {e}", file=sys.stderr)
         return 130
     except MedtrainError as e:
-        way_on = _way_on(args, e.path) if isinstance(e, WriteFailed) else ""
+        io = sys.modules.get("medtrain._io")  # (not imported: the error is no failed write)
+        way_on = _way_on(args, e.path) if io is not None and isinstance(e, io.WriteFailed) else ""
         print(f"medtrain: error: {e}{way_on}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # outside the epochs (loading, the flip pilots, the final evaluation and writing)
@@ -174,8 +190,6 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     finally:
         warnings.showwarning = shown
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _written(e: OSError, args: argparse.Namespace | None) -> str:
@@ -258,11 +272,17 @@ def _no_new_imports():
         sys.meta_path.remove(blocker)
 
 
+_RERUN = "; run the same command again to continue"
+
+
 def _continue_with(args: argparse.Namespace) -> str:
-    """After Ctrl-C or SIGTERM in ``medtrain train`` outside its epochs (which say it themselves, with
-    :class:`TrainingInterrupted`): how to continue, where a run folder holds its config but no finished run (the
-    log had ended in a bare "interrupted", though ``--resume`` continues it). A cross-validation continues with
-    the same command."""
+    """After Ctrl-C or SIGTERM outside training's epochs (which say it with :class:`TrainingInterrupted`): how to
+    continue. ``tune`` (its study), ``compare`` (finished cells skipped), ``augment search`` (finished candidates
+    reused, its study kept) and ``train --folds`` (finished folds reused) continue with the same command; ``train``
+    with ``--resume`` where a run folder holds its config but no finished run."""
+    command = getattr(args, "command", None)
+    if command in ("tune", "compare") or (command == "augment" and getattr(args, "augment_command", "") == "search"):
+        return _RERUN
     try:  # (the hint's modules not imported yet: see _no_new_imports)
         run, cfg = _train_folder(args)
         if run is None:
@@ -275,10 +295,10 @@ def _continue_with(args: argparse.Namespace) -> str:
         try:
             from medtrain.crossval import fold_dir
         except ImportError:  # not imported yet: no fold started
-            return ""
+            return _RERUN
 
         started = any(is_run(fold_dir(run, k)) for k in range(cfg.folds))
-        return "; run the same command again to continue: finished folds are reused" if started else ""
+        return f"{_RERUN}: finished folds are reused" if started else _RERUN
     return f"; continue with `medtrain train --resume {run}`" if is_run(run) and not is_finished(run) else ""
 
 
@@ -334,6 +354,43 @@ def _own_warnings_in_one_line(shown):
 
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+# active: main runs a command; busy: the hook runs; pending: a re-raise is on its way
+_rearm = {"active": False, "busy": False, "pending": False}
+
+
+def _interrupts_not_ignored(previous):
+    """A ``sys.unraisablehook`` that raises again, silently, a KeyboardInterrupt Python ignored: Ctrl-C or SIGTERM
+    in a weakref callback or a ``__del__`` (matplotlib's, SQLAlchemy's, while ``tune`` draws its plots) had been
+    "Exception ignored in: ... KeyboardInterrupt" and the command went on to exit 0. Other exceptions go to
+    ``previous``. The signal's handler is run again (``_thread.interrupt_main``) from a thread, once the hook has
+    returned: run from the hook, it raised at the hook's next call, inside the hook, ignored once more."""
+    def hook(unraisable):
+        kind = unraisable.exc_type
+        if not (isinstance(kind, type) and issubclass(kind, KeyboardInterrupt)) or not (signum := _signal()):
+            return previous(unraisable)
+        if _rearm["pending"]:  # one re-raise is on its way already
+            return None
+        _rearm["pending"] = _rearm["busy"] = True
+        _thread.start_new_thread(_rearm_when_hook_returned, (signum,))  # (no lock of threading's taken)
+        _rearm["busy"] = False  # the last statement: no check for signals between it and the return
+    return hook
+
+
+def _rearm_when_hook_returned(signum: int) -> None:
+    while _rearm["busy"]:  # the main thread cannot take this before the hook returned: it holds the GIL
+        time.sleep(0.0005)
+    _rearm["pending"] = False
+    if _rearm["active"]:
+        _thread.interrupt_main(signum)
+
+
+def _signal() -> int:
+    """The signal whose handler raises KeyboardInterrupt (Python's Ctrl-C, our SIGTERM), else one with a handler."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    ours = [s for s, h in handlers.items() if h in (signal.default_int_handler, _raise_interrupt)]
+    return next(iter(ours or [s for s, h in handlers.items() if callable(h)]), 0)
 
 
 def _sigterm_as_ctrl_c():
