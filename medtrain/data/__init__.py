@@ -34,6 +34,7 @@ def load_splits(config) -> Splits:
         raise MedtrainError(f"folds {folds} needs the fold to hold out (0..{folds - 1}); `medtrain train "
                             f"--folds {folds}` (or `medtrain.crossval.cross_validate(config)`) runs every fold")
     group_column = getattr(config, "group_column", None)
+    data_dir = getattr(config, "data_dir", None)  # where a memory-mapped store goes (None: the default cache)
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
         _refuse_group_column(group_column, f"MedMNIST set {config.dataset}")
@@ -57,12 +58,12 @@ def load_splits(config) -> Splits:
                                   group_column=group_column, folds=folds, fold=fold)
     kw = dict(image_size=config.image_size, val_fraction=config.val_fraction,
               test_fraction=config.test_fraction, seed=config.seed, folds=folds, fold=fold, store=store,
-              data_dir=config.data_dir)
+              data_dir=data_dir)
     if suffix == ".npz":
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
         _refuse_group_column(group_column, f"{p}, a .npz of fixed-size arrays")
         _ignore_image_size(config)
-        return official_splits(load_npz(p, store=store, data_dir=config.data_dir), folds, fold, config.seed)
+        return official_splits(load_npz(p, store=store, data_dir=data_dir), folds, fold, config.seed)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
         return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, **kw)
