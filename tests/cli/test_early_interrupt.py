@@ -27,26 +27,39 @@ def _env():
 # machine takes 3 s where another takes 1): medtrain.cli._options (the parser is being built: the sub-commands'
 # modules are imported), torch's extension (loaded: torch's Python half runs), torch.nn and torch.functional
 # (deep in torch's import, which `_run` starts before the command).
-@pytest.mark.parametrize("module", ["medtrain.cli._options", "torch._C", "torch.nn", "torch.functional"])
-def test_ctrl_c_while_train_starts_is_one_line_and_exit_130(tmp_path, module):
-    data = make_npz(tmp_path / "d.npz")
-    p = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "medtrain", "train", "--data", str(data),
-                          "--epochs", "1", "--no-progress", "--out", str(tmp_path / "run")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+def signal_when_imported(tmp_path, args: list, module: str, sig) -> tuple[int, str]:
+    """Run ``python -m medtrain ARGS``, send ``sig`` once ``module`` has been imported; (exit status, what it said
+    on stderr without the import times)."""
+    p = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "medtrain", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
     lines = []
     try:
         for line in p.stderr:
             lines.append(line)
             if re.search(rf"\|\s*{re.escape(module)}$", line.rstrip()):
-                p.send_signal(signal.SIGINT)
+                p.send_signal(sig)
                 break
         else:
             pytest.fail(f"{module} was never imported:\n{''.join(lines)}")
-        out, rest = p.communicate(timeout=60)
+        _, rest = p.communicate(timeout=60)
     finally:
         p.kill() if p.poll() is None else None
     said = [line for line in [*lines, *rest.splitlines(True)] if not line.startswith("import time:")]
-    assert (p.returncode, "".join(said)) == (130, "medtrain: interrupted\n")
+    return p.returncode, "".join(said)
+
+
+@pytest.mark.parametrize("module", ["medtrain.cli._options", "torch._C", "torch.nn", "torch.functional"])
+def test_ctrl_c_while_train_starts_is_one_line_and_exit_130(tmp_path, module):
+    data = make_npz(tmp_path / "d.npz")
+    args = ["train", "--data", str(data), "--epochs", "1", "--no-progress", "--out", str(tmp_path / "run")]
+    assert signal_when_imported(tmp_path, args, module, signal.SIGINT) == (130, "medtrain: interrupted\n")
+
+
+def test_sigterm_while_the_parser_is_built_is_one_line_and_exit_130(tmp_path):
+    # SIGTERM's handler had been set when the command started, after the parser: before, it ended the process
+    # at once, with exit status 143 and no word
+    said = signal_when_imported(tmp_path, ["models"], "medtrain.cli._options", signal.SIGTERM)
+    assert said == (130, "medtrain: interrupted\n")
 
 
 def test_the_ctrl_c_handler_imports_nothing_new(tmp_path):

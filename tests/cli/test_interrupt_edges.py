@@ -3,8 +3,6 @@ matplotlib's and SQLAlchemy's while ``tune`` draws its plots), while the command
 and outside the trainings of the commands that train many runs. Each is one line and exit status 130, and the
 line names the way on where there is one."""
 import os
-import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -124,27 +122,6 @@ def test_import_medtrain_cli_loads_neither_numpy_nor_torch(tmp_path):
         print([m for m in ("torch", "numpy", "yaml", "medtrain.config", "medtrain._io") if m in sys.modules])
         """, cwd=tmp_path)
     assert (p.stdout, p.stderr) == ("[]\n", "")
-
-
-def test_sigterm_while_the_parser_is_built_is_one_line_and_exit_130(tmp_path):
-    # SIGTERM's handler had been set when the command started, after the parser: before, it ended the process
-    # at once, with exit status 143 and no word
-    p = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "medtrain", "models"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
-    lines = []
-    try:
-        for line in p.stderr:
-            lines.append(line)
-            if re.search(r"\|\s*medtrain\.cli\._options$", line.rstrip()):
-                p.send_signal(signal.SIGTERM)
-                break
-        else:
-            pytest.fail(f"medtrain.cli._options was never imported:\n{''.join(lines)}")
-        _, rest = p.communicate(timeout=60)
-    finally:
-        p.kill() if p.poll() is None else None
-    said = [line for line in [*lines, *rest.splitlines(True)] if not line.startswith("import time:")]
-    assert (p.returncode, "".join(said)) == (130, "medtrain: interrupted\n")
 
 
 def test_ctrl_c_while_python_m_medtrain_imports_the_command_line(tmp_path):
