@@ -7,11 +7,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from PIL import Image
 
 from medtrain.data._table_checks import SplitShareWarning
 from medtrain.data.folder import load_folder
 from medtrain.data.split import split_record
+
+from test_split_duplicates import folder_with_copies
 
 INPUTS = [f"{k}.png" for k in range(81)]
 LABELS = np.array([0] * 30 + [1] * 30 + [0] * 21)
@@ -73,14 +74,7 @@ def test_a_fold_swollen_by_one_patient_is_said_as_a_patients_split_is():
 
 
 def test_a_folder_with_twenty_one_copies_says_which_fold_they_swell(tmp_path):
-    rng = np.random.default_rng(0)
-    root = tmp_path / "mc"
-    for c, m in (("neg", 80), ("pos", 140)):
-        (root / c).mkdir(parents=True)
-        for i in range(30):
-            Image.fromarray(np.clip(rng.normal(m, 40, (28, 28)), 0, 255).astype(np.uint8)).save(root / c / f"{i}.png")
-    for i in range(1, 22):
-        (root / "neg" / f"c{i}.png").write_bytes((root / "neg" / "0.png").read_bytes())
+    root = folder_with_copies(tmp_path / "mc", 21)
     said = {}
     for fold in range(3):
         with warnings.catch_warnings(record=True) as caught:

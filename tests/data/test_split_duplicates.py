@@ -30,6 +30,19 @@ FOLDER_BEFORE = {None: "210002000200002112020000", 0: "022020012000212002100020"
                  1: "000012220220000120102200", 2: "200200100012020201220002"}
 
 
+def folder_with_copies(root, copies: int):
+    """Class folders ``neg`` and ``pos`` of 30 distinct 28 px grey images each, and ``copies`` byte copies of
+    ``neg/0.png`` (``neg/c1.png`` ...) beside them; returns ``root``."""
+    rng = np.random.default_rng(0)
+    for c, m in (("neg", 80), ("pos", 140)):
+        (root / c).mkdir(parents=True)
+        for i in range(30):
+            Image.fromarray(np.clip(rng.normal(m, 40, (28, 28)), 0, 255).astype(np.uint8)).save(root / c / f"{i}.png")
+    for i in range(1, copies + 1):
+        (root / "neg" / f"c{i}.png").write_bytes((root / "neg" / "0.png").read_bytes())
+    return root
+
+
 def _s(assign) -> str:
     return "".join(map(str, np.asarray(assign)))
 
@@ -306,14 +319,7 @@ def test_one_picture_copied_twenty_times_that_makes_test_twice_its_share_is_said
     test, 32 of the 80 images where 0.2 was asked, 21 of them one picture. Dealt so silently, while a patient holding
     21 images is warned of: one line gives the shares and the copies, and that the test intervals count each copy as
     an independent image. The split itself is the one kept-together copies give (not moved to quiet the warning)."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "mc"
-    for c, m in (("neg", 80), ("pos", 140)):
-        (root / c).mkdir(parents=True)
-        for i in range(30):
-            Image.fromarray(np.clip(rng.normal(m, 40, (28, 28)), 0, 255).astype(np.uint8)).save(root / c / f"{i}.png")
-    for i in range(1, 21):
-        (root / "neg" / f"c{i}.png").write_bytes((root / "neg" / "0.png").read_bytes())
+    root = folder_with_copies(tmp_path / "mc", 20)
     with pytest.warns(SplitShareWarning) as caught:
         s = load_folder(root, seed=4)
     assert (len(s.train), len(s.val), len(s.test)) == (42, 6, 32) and _leaks(s) == 0

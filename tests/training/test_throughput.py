@@ -32,8 +32,8 @@ def test_images_per_second_counts_every_epochs_training_images_over_training_tim
         medtrain.train(fast_config(tiny_npz, tmp_path / "run", epochs=EPOCHS), verbose=False,
                        callbacks=slow + [InterruptAt(1)])
     m = medtrain.train({"progress": False}, resume=tmp_path / "run", verbose=False, callbacks=slow)
-    images, seconds = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt",
-                                 weights_only=True)["medtrain_throughput"]
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)  # tensors and plain data only
+    images, seconds = ckpt["medtrain_throughput"]
     assert images == EPOCHS * TRAIN_IMAGES  # the epochs before the interrupt too, the lost one not twice
     assert m["train_images_per_s"] == pytest.approx(images / seconds)
     # the steps' time, not validation's: an epoch's time (epoch_s) is its training then its validation (>= 1 s)
