@@ -7,25 +7,22 @@ User errors (:class:`medtrain.errors.MedtrainError`) and outputs the storage ref
 -f``, an I/O error, a read-only file system: ``_io.STORAGE_ERRNOS``), standard output's included, become one line on
 stderr and exit status 2; Ctrl-C and
 SIGTERM (``kill``, ``timeout``, ``docker stop``, a scheduler) one line and exit status 130, after the files being
-written are cleaned up (also where Python ignores exceptions: a weakref callback). Importing this module
-imports neither numpy nor torch: :func:`main` sets this up within milliseconds of the start.
+written are cleaned up (also where Python ignores exceptions: a weakref callback; :mod:`medtrain.cli._interrupts`).
+Importing this module imports neither numpy nor torch: :func:`main` sets this up within milliseconds of the start.
 """
 from __future__ import annotations
 
-import _thread
 import argparse
-import contextlib
 import difflib
 import errno
 import importlib
 import os
-import signal
 import stat
 import sys
-import time
 import warnings
 
 from medtrain.errors import MedtrainError, TrainingInterrupted, suggest
+from medtrain.cli._interrupts import interrupts_raised, no_new_imports
 
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
 # installed package is skipped, so partial installs still give a working command.
@@ -107,10 +104,13 @@ def _utf8_mode() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     # first: a SIGTERM while the modules load was the default's silent exit 143 (Ctrl-C is Python's already)
-    previous = _sigterm_as_ctrl_c()
-    hook = sys.unraisablehook
-    sys.unraisablehook = _interrupts_not_ignored(hook)
-    _rearm["active"] = True
+    with interrupts_raised():
+        return _command_line(argv)
+
+
+def _command_line(argv: list[str] | None) -> int:
+    """Parse and run the command line; what ends it early (Ctrl-C before the command ran, a closed pipe, a write
+    the storage refuses) is one line and its exit status."""
     args = None
     try:
         if argv is None:  # the command line (medtrain ..., python -m medtrain ...), not a caller's list
@@ -140,11 +140,6 @@ def main(argv: list[str] | None = None) -> int:
              f"{err.strerror or os.strerror(err.errno)}{_way_on(args, err.filename)}")
         _drop_stdout()
         return 2
-    finally:
-        _rearm["active"] = False  # an interrupt re-raised by the hook belongs to this command only
-        sys.unraisablehook = hook
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
@@ -185,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"medtrain: error: {e}{way_on}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # outside the epochs (loading, the flip pilots, the final evaluation and writing)
-        with _no_new_imports():
+        with no_new_imports():
             print(f"medtrain: interrupted{_continue_with(args)}", file=sys.stderr)
         return 130
     finally:
@@ -248,30 +243,6 @@ def _way_on(args: argparse.Namespace | None, path) -> str:
     return f"; `medtrain train --resume {run}` continues the run once it can be written" if run else ""
 
 
-class _NoImports:
-    """A finder, first in ``sys.meta_path``, that refuses every module not imported yet (one already in
-    ``sys.modules`` never reaches a finder)."""
-
-    def find_spec(self, name, path=None, target=None):
-        raise ImportError(f"{name} is not imported yet (Ctrl-C)", name=name)
-
-
-@contextlib.contextmanager
-def _no_new_imports():
-    """The Ctrl-C handler's hint uses only modules that finished importing: a Ctrl-C in the first seconds lands
-    inside torch's import (``_first_process``), and importing torch again from the handler re-ran its half-done
-    extension's registrations: a segfault, ``SystemError: bad call flags`` or ``partially initialized module
-    'torch'`` after "medtrain: interrupted", where one line and exit 130 were due. Refusing every new import (not
-    a list of the modules the hint needs, which config validation's lazy imports would outgrow) leaves the hint
-    out where its modules are not there yet; no run folder has been written then."""
-    blocker = _NoImports()
-    sys.meta_path.insert(0, blocker)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(blocker)
-
-
 _RERUN = "; run the same command again to continue"
 
 
@@ -283,7 +254,7 @@ def _continue_with(args: argparse.Namespace) -> str:
     command = getattr(args, "command", None)
     if command in ("tune", "compare") or (command == "augment" and getattr(args, "augment_command", "") == "search"):
         return _RERUN
-    try:  # (the hint's modules not imported yet: see _no_new_imports)
+    try:  # (the hint's modules not imported yet: see no_new_imports)
         run, cfg = _train_folder(args)
         if run is None:
             return ""
@@ -350,58 +321,6 @@ def _own_warnings_in_one_line(shown):
         else:
             shown(message, category, filename, lineno, file, line)
     return show
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-# active: main runs a command; busy: the hook runs; pending: a re-raise is on its way
-_rearm = {"active": False, "busy": False, "pending": False}
-
-
-def _interrupts_not_ignored(previous):
-    """A ``sys.unraisablehook`` that raises again, silently, a KeyboardInterrupt Python ignored: Ctrl-C or SIGTERM
-    in a weakref callback or a ``__del__`` (matplotlib's, SQLAlchemy's, while ``tune`` draws its plots) had been
-    "Exception ignored in: ... KeyboardInterrupt" and the command went on to exit 0. Other exceptions go to
-    ``previous``. The signal's handler is run again (``_thread.interrupt_main``) from a thread, once the hook has
-    returned: run from the hook, it raised at the hook's next call, inside the hook, ignored once more."""
-    def hook(unraisable):
-        kind = unraisable.exc_type
-        if not (isinstance(kind, type) and issubclass(kind, KeyboardInterrupt)) or not (signum := _signal()):
-            return previous(unraisable)
-        if _rearm["pending"]:  # one re-raise is on its way already
-            return None
-        _rearm["pending"] = _rearm["busy"] = True
-        _thread.start_new_thread(_rearm_when_hook_returned, (signum,))  # (no lock of threading's taken)
-        _rearm["busy"] = False  # the last statement: no check for signals between it and the return
-    return hook
-
-
-def _rearm_when_hook_returned(signum: int) -> None:
-    while _rearm["busy"]:  # the main thread cannot take this before the hook returned: it holds the GIL
-        time.sleep(0.0005)
-    _rearm["pending"] = False
-    if _rearm["active"]:
-        _thread.interrupt_main(signum)
-
-
-def _signal() -> int:
-    """The signal whose handler raises KeyboardInterrupt (Python's Ctrl-C, our SIGTERM), else one with a handler."""
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    ours = [s for s, h in handlers.items() if h in (signal.default_int_handler, _raise_interrupt)]
-    return next(iter(ours or [s for s, h in handlers.items() if callable(h)]), 0)
-
-
-def _sigterm_as_ctrl_c():
-    """SIGTERM handled as Ctrl-C, so the temporary files of a write in progress (``_io.atomic_path``,
-    ``atomic_dir``, a store being built) are removed by their ``finally`` blocks; SIGTERM's default ends the
-    process at once and had left them behind. Lightning adds its own handler while it trains and calls this one
-    after it. Returns the handler it replaced (None where none can be set: not the main thread)."""
-    try:
-        return signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:
-        return None
 
 
 def _first_process() -> bool:
