@@ -32,9 +32,10 @@ def _run(capsys, *argv):
 def test_ctrl_c_in_train_is_exit_130_and_says_how_to_resume(tmp_path, capsys, monkeypatch, epoch, done):
     # it had been "medtrain: error: ...", exit 2, as for bad input, and "after epoch 0" when no epoch had ended
     _interrupt_training(monkeypatch, epoch)
-    data = make_npz(tmp_path / "d.npz")
+    data = make_npz(tmp_path / "d.npz", sizes=(32, 16, 16))  # two batches of 16 an epoch
     code, _, err = _run(capsys, "train", "--data", str(data), "--epochs", "3", "--no-progress", "--bootstrap", "0",
-                        "--flip", "false", "--batch-size", "16", "--out", str(tmp_path / "r"))
+                        "--flip", "false", "--batch-size", "16", "--model", "resnet10_28_half",
+                        "--out", str(tmp_path / "r"))
     assert code == 130 and len(err.strip().splitlines()) == 1
     assert err.startswith(f"medtrain: interrupted {done}; continue with `medtrain train --resume {tmp_path / 'r'}`")
 
@@ -42,9 +43,10 @@ def test_ctrl_c_in_train_is_exit_130_and_says_how_to_resume(tmp_path, capsys, mo
 def test_ctrl_c_in_compare_says_to_run_the_same_command_again(tmp_path, capsys, monkeypatch):
     # the hint had been `medtrain train --resume CELL`, which finishes one cell and not the comparison
     _interrupt_training(monkeypatch, 1)
-    data = make_npz(tmp_path / "d.npz")
+    data = make_npz(tmp_path / "d.npz", sizes=(32, 16, 16))  # two batches of 16 an epoch
     code, _, err = _run(capsys, "compare", "--data", str(data), "--epochs", "3", "--no-progress", "--bootstrap", "0",
-                        "--flip", "false", "--batch-size", "16", "--vary", "dropout=0,0.3", "--out", str(tmp_path / "c"))
+                        "--flip", "false", "--batch-size", "16", "--model", "resnet10_28_half",
+                        "--vary", "dropout=0,0.3", "--out", str(tmp_path / "c"))
     assert code == 130 and "run the same command again to continue" in err.strip().splitlines()[-1]
     assert "train --resume" not in err
 

@@ -15,13 +15,22 @@ from conftest import run_cli
 from medtrain.explain import MAPS_FILE
 
 
-def _predict(run, image, stdout, *more):
-    """``python -m medtrain predict RUN IMAGE --out - ...`` with its standard output on the open file ``stdout``."""
-    res = subprocess.run([sys.executable, "-m", "medtrain", "predict", str(run), str(image), "--out", "-", *more],
-                         stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr
-    return res
+# One process for the three commands (each start-up imports torch: seconds): `medtrain predict RUN IMAGE --out -`
+# run by main() as the command runs it, its standard output the descriptor each job names, as a shell's
+# redirection leaves it (opened for appending, or at the end of what was written before); "1" is the process's
+# own standard output as it was started.
+_PREDICTS = """\
+import os, sys
+from medtrain.cli import main
+run, image, *jobs = sys.argv[1:]
+for job in jobs:  # FD[,OPTION...]
+    fd, *more = job.split(",")
+    sys.stdout.flush()
+    os.dup2(int(fd), 1)
+    code = main(["predict", run, image, "--out", "-", *more])
+    if code:
+        sys.exit(code)
+"""
 
 
 def _csv_lines_ok(lines):
@@ -38,21 +47,21 @@ def test_predictions_on_standard_output_join_what_it_already_holds(trained_run, 
     Image.fromarray(arrays["test_images"][0]).save(image)
     log = tmp_path / "app.log"
     log.write_text("IMPORTANT EXISTING LOG LINE 1\nLINE 2\n")
-    with open(log, "a") as f:
-        _predict(run, image, f)
-    lines = log.read_text().splitlines()
-    assert lines[:2] == ["IMPORTANT EXISTING LOG LINE 1", "LINE 2"]
-    _csv_lines_ok(lines[2:])
-    with open(log, "a") as f:  # JSON, held until complete, is appended too
-        _predict(run, image, f, "--json")
-    before, text = "\n".join(lines) + "\n", log.read_text()
-    assert text.startswith(before) and len(json.loads(text[len(before):])["predictions"]) == 1
-
-    with open(tmp_path / "f", "w") as f:
+    with open(log, "a") as appended, open(tmp_path / "f", "w") as f:
         f.write("line before\n")
         f.flush()
-        _predict(run, image, f)
+        # >> app.log: the CSV, then the JSON (held until complete) appended; > f: after "line before"
+        res = subprocess.run([sys.executable, "-c", _PREDICTS, str(run), str(image), "1", "1,--json", str(f.fileno())],
+                             stdout=appended, stderr=subprocess.PIPE, text=True, timeout=300,
+                             pass_fds=(f.fileno(),), env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert res.returncode == 0, res.stderr
         f.write("line after\n")
+    text = log.read_text()
+    assert text.startswith("IMPORTANT EXISTING LOG LINE 1\nLINE 2\n")
+    json_at = text.index('{"labels"')
+    _csv_lines_ok(text[:json_at].splitlines()[2:])
+    assert len(json.loads(text[json_at:])["predictions"]) == 1
+
     lines = (tmp_path / "f").read_text().splitlines()
     assert lines[0] == "line before" and lines[-1] == "line after"
     _csv_lines_ok(lines[1:-1])

@@ -103,23 +103,19 @@ def test_no_tta_predicts_each_image_once_with_the_run_temperature(trained_run, t
     np.testing.assert_allclose(_probs(_read(tmp_path / "one.csv"), one_view.labels), p_one, atol=1e-5)
 
 
-def test_out_dash_writes_the_predictions_to_standard_output(trained_run, tmp_path):
+def test_out_dash_writes_the_predictions_to_standard_output(trained_run, tmp_path, monkeypatch, capfd):
     """`--out -` is standard output, as Unix tools read it (it had written a file named '-'); the count line goes
-    to stderr so that the output is the CSV alone, and no file is left behind."""
-    import os
-    import subprocess
-    import sys
-
+    to stderr so that the output is the CSV alone, and no file is left behind. (In this process, its descriptors
+    1 and 2 captured: a real process's standard output is test_outputs_safety.py's and test_predict_stdin.py's.)"""
     run, data, _ = trained_run
-    res = subprocess.run([sys.executable, "-m", "medtrain", "predict", str(run), str(data), "--out", "-"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert res.returncode == 0, res.stderr
-    rows = list(csv.DictReader(res.stdout.splitlines()))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _cli(capfd, "predict", run, data, "--out", "-")
+    assert code == 0, err
+    rows = list(csv.DictReader(out.splitlines()))
     assert len(rows) == 40 and list(rows[0])[:2] == ["input", "prediction"]
     np.testing.assert_allclose(_probs(rows, medtrain.load(run).labels),
                                _probs(_read(run / "predictions_test.csv"), ["q0", "q1"]), atol=1e-5)
-    assert "40 input(s) predicted -> standard output" in res.stderr
+    assert "40 input(s) predicted -> standard output" in err
     assert not list(tmp_path.iterdir())
 
 
@@ -308,9 +304,10 @@ def test_rows_of_two_npz_inputs_are_told_apart_by_their_file(tmp_path):
     assert [item.name for item in python_items(tmp_path / "a.npz", run)] == alone
 
 
-def test_json_on_standard_output_is_whole_or_absent(trained_run, tmp_path):
+def test_json_on_standard_output_is_whole_or_absent(trained_run, tmp_path, capfd):
     """An input failing half-way had left '{"labels": [...], "predictions": [' on standard output for `| jq`; the
-    JSON object is held until complete on a stream, so a failure writes nothing there (exit 2, one line)."""
+    JSON object is held until complete on a stream, so a failure writes nothing there (exit 2, one line): what the
+    process leaves on its standard output, in a process of its own; --skip-bad's whole object in this one."""
     import os
     import subprocess
     import sys
@@ -318,11 +315,10 @@ def test_json_on_standard_output_is_whole_or_absent(trained_run, tmp_path):
     run, data, arrays = trained_run
     _write_pngs(tmp_path / "ok", arrays["test_images"][:3])
     (tmp_path / "ok" / "zz_bad.png").write_bytes(b"not a png")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "medtrain", "predict", str(run), str(tmp_path / "ok"), "--out", "-", "--json",
-           "--batch-size", "1"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    argv = ["predict", str(run), str(tmp_path / "ok"), "--out", "-", "--json", "--batch-size", "1"]
+    res = subprocess.run([sys.executable, "-m", "medtrain", *argv], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert res.returncode == 2 and res.stdout == "" and "zz_bad.png" in res.stderr
-    res = subprocess.run(cmd + ["--skip-bad"], capture_output=True, text=True, timeout=300, env=env)
-    got = json.loads(res.stdout)
-    assert res.returncode == 0 and len(got["predictions"]) == 3 and len(got["skipped"]) == 1
+    code, out, err = _cli(capfd, *argv, "--skip-bad")
+    got = json.loads(out)
+    assert code == 0 and len(got["predictions"]) == 3 and len(got["skipped"]) == 1
