@@ -45,6 +45,12 @@ def _is_3d(name: str) -> bool:
     return name.endswith("_3d") or name.startswith("med3d_")
 
 
+# 2D names first, in the inflation test's order: a scope="module" parametrization groups the tests of one
+# name by its index, so the `headed` network is built once for both tests that read it (in any other
+# order each test would merely build its own).
+NAMES = sorted(list_models(), key=_is_3d)
+
+
 def _variant(name: str) -> tuple:
     return OVERRIDES.get(name) or VARIANTS[list_models().index(name) % len(VARIANTS)]
 
@@ -61,6 +67,22 @@ def _with_head(name: str, kind: str, head: str) -> WithHead:
     h = build_head(feature_width(model), NUM_CLASSES, dropout_kind=kind, p=0.5, head=head, anneal_epochs=5,
                    hidden_features=16)
     return replace_head(model, h)
+
+
+@pytest.fixture(scope="module")
+def headed(name) -> WithHead:
+    """``name`` with its variant head, shared by the tests that only read it: building is most of the cost
+    of the deep, wide and VGG networks (1-2 s of random initialisation each). Nothing changes it: the
+    checks run without gradients in eval and MC mode (modes restored), and inflate_model deep-copies."""
+    return _with_head(name, *_variant(name))
+
+
+@pytest.fixture
+def native_vgg_conv(name, monkeypatch):
+    """oneDNN re-lays out the 102M weights of VGG's 7x7 pre-logits convolution on every call (0.2-0.4 s a
+    pass on one thread, 5x ATen's own kernel); what these tests check does not depend on the CPU kernel."""
+    if family_of(name) == "VGG":
+        monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
 
 
 def _check_logits_and_mc(model: torch.nn.Module, x: torch.Tensor, passes: int = 2) -> None:
@@ -82,11 +104,10 @@ def _check_logits_and_mc(model: torch.nn.Module, x: torch.Tensor, passes: int = 
 
 
 @pytest.mark.parametrize(
-    "name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in list_models()]
+    "name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in NAMES], scope="module"
 )
-def test_custom_head_and_mc_dropout_on_every_network(name):
-    kind, head = _variant(name)
-    model = _with_head(name, kind, head)
+def test_custom_head_and_mc_dropout_on_every_network(name, headed, native_vgg_conv):
+    model = headed
     assert isinstance(model, WithHead) and model.num_classes == NUM_CLASSES
     _check_logits_and_mc(model, _input(name))
 
@@ -102,23 +123,23 @@ def test_every_head_variant_on_the_default_networks(name, kind, head):
 
 
 def _inflate_cases():
-    for n in list_models():
+    for n in NAMES:
         if not _is_3d(n):
             fast = n in (INFLATE_FAST if family_of(n) in INFLATABLE_FAMILIES else REFUSE_FAST)
             yield n if fast else pytest.param(n, marks=pytest.mark.slow)
 
 
-@pytest.mark.parametrize("name", list(_inflate_cases()))
-def test_2d_network_with_custom_head_inflates_or_is_refused_up_front(name):
+@pytest.mark.parametrize("name", list(_inflate_cases()), scope="module")
+def test_2d_network_with_custom_head_inflates_or_is_refused_up_front(name, headed):
     family = family_of(name)
     if family not in INFLATABLE_FAMILIES:
         with pytest.raises(MedtrainError, match=re.escape(f"model {name} ({family}) cannot be inflated")):
             check_inflatable(name)  # from the name alone, before anything is built
         with pytest.raises(MedtrainError, match="cannot inflate backbone"):
-            inflate_model(_with_head(name, *_variant(name)))
+            inflate_model(headed)
         return
     check_inflatable(name)
-    model3d = inflate_model(_with_head(name, *_variant(name)))
+    model3d = inflate_model(headed)
     assert not any(isinstance(m, torch.nn.Conv2d) for m in model3d.modules())
     side = 16 if family in ("AlexNet", "SqueezeNet") else 8  # their three max-pools need 16 px (and slices)
     torch.manual_seed(0)
