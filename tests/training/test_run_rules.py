@@ -69,7 +69,10 @@ def test_mc_dropout_and_tta_combine_and_eval_reproduces_them(finished, tmp_path,
     views = []
     real = ev.tta_predict
     monkeypatch.setattr(ev, "tta_predict", lambda *a, **k: views.append(k["mode"]) or real(*a, **k))
-    cfg = fast_config(root / "tiny.npz", tmp_path / "mc", dropout=0.5, mc_dropout=4, tta="flip", bootstrap=0)
+    # the class-weight rule pinned: its choice, scored as the run predicts (tests/training/test_choices.py), had
+    # taken three more MC x TTA passes over validation
+    cfg = fast_config(root / "tiny.npz", tmp_path / "mc", dropout=0.5, mc_dropout=4, tta="flip", bootstrap=0,
+                      class_weights="true")
     m = medtrain.train(cfg, verbose=False)
     assert m["test"]["mc_dropout"]["passes"] == 4 and "flip" in views  # TTA was not dropped
     assert m["test"]["auc"] > 0.9  # the bright-square task is learned
@@ -125,8 +128,8 @@ def test_a_pinned_shift_tta_is_applied_recorded_and_reproduced_by_eval(finished,
     views = []
     real = ev.tta_predict
     monkeypatch.setattr(ev, "tta_predict", lambda *a, **k: views.append(k["mode"]) or real(*a, **k))
-    m = medtrain.train(fast_config(root / "tiny.npz", tmp_path / "sh", tta="hflip-shift", bootstrap=0),
-                       verbose=False)
+    m = medtrain.train(fast_config(root / "tiny.npz", tmp_path / "sh", tta="hflip-shift", bootstrap=0,
+                                   class_weights="true"), verbose=False)  # no class-weight choice to score
     assert m["choices"]["tta"]["chosen"] == "hflip-shift" and views.count("hflip-shift") >= 2  # val and test
     assert m["test"]["auc"] > 0.9
     e = medtrain.evaluate(tmp_path / "sh", verbose=False)
