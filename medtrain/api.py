@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
@@ -26,7 +25,7 @@ from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 from medtrain.runscores import score_split, write_scores
 from medtrain.operating_point import positive_index
-from medtrain.runmodel import float32_default, load_run_module, received_model
+from medtrain.runmodel import float32_default, isolate_rng, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name
 from medtrain.models.pretrained import HUB_PREFIXES
@@ -357,7 +356,7 @@ def check_policies(run_dir: Path, recorded: dict | None = None) -> None:
 
 def _source_gone(cfg: Config, run_dir: Path) -> str:
     """What the line of a continued fine-tune says of its source moved or deleted since it started: its checkpoint
-    holds every weight and the transfer's record (:class:`~medtrain.training.transfer.TransferRecord`)."""
+    holds every weight and the transfer's record (:class:`~medtrain.training.transfer_callbacks.TransferRecord`)."""
     src = cfg.pretrained
     if not src or str(src).startswith(HUB_PREFIXES) or os.path.exists(src) or cfg.transfer == "linear-probe" \
             or not rundir.has_checkpoint(run_dir):

@@ -38,7 +38,7 @@ from medtrain.evaluation import temperature_scale
 from medtrain.metrics import scores_from_logits
 from medtrain.rundir import run_tta
 from medtrain.tasks import MULTILABEL
-from medtrain.training.module import normalise
+from medtrain.training.network import normalise
 
 FORMATS = ("onnx", "torchscript")
 #: how medtrain's image reader brings a grey image of more than 8 bits to uint8 before ``x / 255``

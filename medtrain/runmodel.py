@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import random
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
-from lightning.pytorch.utilities.seed import isolate_rng
 
 from medtrain import config as config_mod
 from medtrain import rundir
@@ -19,8 +20,7 @@ from medtrain.errors import MedtrainError
 from medtrain.models.weights import load_state, read_meta
 from medtrain.tasks import BINARY, MULTICLASS
 from medtrain.training.build import build_model, input_transform
-from medtrain.training.module import Classifier
-from medtrain.training.probe import ProbeModel
+from medtrain.training.network import Network, ProbeModel
 
 
 @dataclasses.dataclass
@@ -29,7 +29,7 @@ class RunModel:
     resolved config and what ``model.safetensors`` says about itself (classes, label names, input shape,
     normalisation)."""
 
-    module: Classifier
+    module: Network
     cfg: Config
     meta: dict
 
@@ -65,6 +65,24 @@ def float32_default() -> Iterator[None]:
         yield
     finally:
         torch.set_default_dtype(previous)
+
+
+@contextlib.contextmanager
+def isolate_rng(include_cuda: bool = True) -> Iterator[None]:
+    """The global random states of torch (CPU, and each CUDA device's with ``include_cuda``), numpy and Python's
+    ``random`` as they were before the block, restored after it (an exception too).
+
+    What ``lightning.pytorch.utilities.seed.isolate_rng`` does, written out here: importing it imports the whole of
+    Lightning, seconds of start-up for predict, export and explain, which load a run and train nothing.
+    ``include_cuda=False`` leaves CUDA alone (a forked process must not initialise it)."""
+    devices = list(range(torch.cuda.device_count())) if include_cuda and torch.cuda.is_available() else []
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 def _shape_only_splits(meta: dict) -> Splits:
@@ -155,8 +173,8 @@ def _build_run_model(cfg: Config, meta: dict, state: dict | None, source: str | 
         bad = [k for k in missing if not k.endswith("_extra_state")] + list(unexpected)
         if bad:
             raise MedtrainError(f"{source} does not fit the run's model ({', '.join(bad[:3])} ...)")
-    module = Classifier(model, shape.task, shape.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
-                        cfg.to_dict(), input_transform=input_transform(cfg))
+    module = Network(model, shape.task, shape.num_classes, torch.tensor(meta["mean"]), torch.tensor(meta["std"]),
+                     cfg.to_dict(), input_transform=input_transform(cfg))
     module.eval()
     return RunModel(module, cfg, meta)
 

@@ -25,7 +25,7 @@ from medtrain.runmodel import RunModel
 from medtrain.errors import MedtrainError
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.stages import stage_modules
-from medtrain.training.module import normalise
+from medtrain.training.network import normalise
 
 MIN_CELLS = 7  #: the coarsest map the default Grad-CAM layer may have (cells a side); see the module docstring
 

@@ -192,7 +192,7 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True,
     ``resume``: whether the run resumes from a checkpoint, which holds every weight (None: not known). A resumed
     run does not need its source, which may have moved since it started: with True it is not read, with None
     it is read where it can be; the plan's record is restored from the checkpoint
-    (:func:`medtrain.training.transfer.apply_transfer`, :class:`~medtrain.training.transfer.TransferRecord`).
+    (:func:`medtrain.training.transfer.apply_transfer`, :class:`~medtrain.training.transfer_callbacks.TransferRecord`).
 
     A 2D architecture on volumes becomes its 3D twin, every k x k convolution a k x k x k one, which is
     how the MedMNIST v2 paper builds its "ResNet-18+3D" baseline; a 2D source's kernels are inflated the

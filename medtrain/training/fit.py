@@ -30,7 +30,8 @@ from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier, soft_targets
-from medtrain.training.transfer import TransferPlan, transfer_callbacks
+from medtrain.training.transfer import TransferPlan
+from medtrain.training.transfer_callbacks import transfer_callbacks
 
 MODES = {"val_auc": "max", "val_acc": "max", "val_loss": "min"}
 

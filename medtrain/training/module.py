@@ -19,8 +19,8 @@ from medtrain import metrics
 from medtrain.models.ensemble import Ensemble
 from medtrain.tasks import MULTILABEL
 from medtrain.training.distributed import unshard
+from medtrain.training.network import Network
 from medtrain.training.optim import build_optimizer, build_scheduler
-
 
 
 def soft_targets(y: Tensor, task: str, num_classes: int) -> Tensor:
@@ -29,26 +29,13 @@ def soft_targets(y: Tensor, task: str, num_classes: int) -> Tensor:
     return F.one_hot(y.long(), num_classes).float()
 
 
-def normalise(x: Tensor, mean: Tensor, std: Tensor, input_transform: nn.Module | None = None) -> Tensor:
-    """[0, 1] images -> the network's input: the colour space (if any), then per-channel mean/std."""
-    if input_transform is not None:
-        x = input_transform(x)
-    view = (1, -1) + (1,) * (x.ndim - 2)
-    return (x - mean.view(view)) / std.view(view)
-
-
-class Classifier(pl.LightningModule):
-    """Wraps any ``nn.Module`` classifier for the Lightning Trainer.
+class Classifier(Network, pl.LightningModule):
+    """A :class:`~medtrain.training.network.Network` (any ``nn.Module`` classifier with its input conversion) for the
+    Lightning Trainer.
 
     Args:
-        model: maps normalised ``(B, C, *spatial)`` float images to ``(B, K)`` logits.
-        task: MedMNIST task name.
-        num_classes: K.
-        mean, std: per-channel normalisation (from the training split).
-        hparams: the run's resolved config as a dict (optimiser, schedule, seed...).
-        augment: batched augmentation ``x, y = augment(x, y)`` or None.
+        model, task, num_classes, mean, std, hparams, augment, input_transform: the :class:`Network`'s.
         class_weights: per-class loss weights ``(K,)`` or None.
-        input_transform: a module applied to [0, 1] images before normalisation (a colour space).
         lr_mult, deferred: a transfer plan's per-parameter lr multipliers and later-unfrozen parameters.
 
     Under several processes (DDP) validation is sharded: each process scores its share and
@@ -61,16 +48,9 @@ class Classifier(pl.LightningModule):
                  augment: nn.Module | None = None, class_weights: Tensor | None = None,
                  input_transform: nn.Module | None = None, lr_mult: dict | None = None,
                  deferred: frozenset = frozenset()):
-        super().__init__()
-        self.model = model
-        self.task, self.num_classes = task, num_classes
-        self.register_buffer("mean", mean.float().view(1, -1), persistent=False)
-        self.register_buffer("std", std.float().view(1, -1), persistent=False)
+        super().__init__(model, task, num_classes, mean, std, hparams, augment, input_transform)
         self.register_buffer("class_weights", class_weights.float() if class_weights is not None else None,
                              persistent=False)
-        self.cfg = hparams
-        self.augment = augment
-        self.input_transform = input_transform
         self.lr_mult, self.deferred = lr_mult, deferred
         self._epoch_notes: dict = {}  # what callbacks add to the history entries, through note_epoch
         self.history: list[dict] = []
@@ -82,31 +62,6 @@ class Classifier(pl.LightningModule):
         self._epoch_start = 0.0
         self._train_images = 0
         self._train_time = 0.0
-
-    # --- inputs
-    def prepare(self, x: Tensor) -> Tensor:
-        """uint8 batch -> float in [0, 1] (then an optional colour space or other input transform)."""
-        x = x.float().div_(255.0)
-        return x
-
-    def normalise(self, x: Tensor) -> Tensor:
-        return normalise(x, self.mean, self.std, self.input_transform)
-
-    def inputs(self, x_uint8: Tensor, target: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """uint8 batch -> the network's float32 input (augmented when ``target`` is given, for training).
-
-        Image arithmetic, not network compute: it runs outside mixed precision's autocast, in float32. Under
-        bf16 autocast on CUDA an affine augmentation failed (``torch.linalg.inv`` has no bf16 kernel), and
-        colour conversions and jitter rounded images to bf16's 8 significant bits.
-        """
-        with torch.autocast(x_uint8.device.type, enabled=False):
-            x = self.prepare(x_uint8)
-            if target is not None and self.augment is not None:
-                x, target = self.augment(x, target)
-            return self.normalise(x), target
-
-    def forward(self, x_uint8: Tensor) -> Tensor:
-        return self.model(self.inputs(x_uint8)[0])
 
     # --- loss
     def loss(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -131,7 +86,7 @@ class Classifier(pl.LightningModule):
         """Adds ``values`` to the history entry of this and later epochs (a later note of a name replaces it).
 
         The channel for callbacks that set something per epoch (training.callbacks.DropoutSchedule: the
-        ``dropout_rate``; training.transfer.GradualUnfreezing: the ``trainable_stages``), called from their
+        ``dropout_rate``; training.transfer_callbacks.GradualUnfreezing: the ``trainable_stages``), called from their
         ``on_train_epoch_start``.
         """
         self._epoch_notes.update(values)

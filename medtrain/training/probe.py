@@ -41,6 +41,7 @@ from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.training.build import build_model, normalisation
 from medtrain.training.fit import FitResult
 from medtrain.training.module import Classifier
+from medtrain.training.network import ProbeModel, pooled_codes
 
 __all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "linear_weights", "ProbeModel", "fit_probe",
            "resolve_layer", "extraction_device"]
@@ -94,43 +95,8 @@ def pooled_features(model: nn.Module, images: torch.Tensor, mean: torch.Tensor, 
         if input_transform is not None:
             x = input_transform(x)
         x = (x - mean.view(view)) / std.view(view)
-        out.append(_codes(model, x, layer).float().cpu())
+        out.append(pooled_codes(model, x, layer).float().cpu())
     return torch.cat(out).numpy()
-
-
-def _codes(model: nn.Module, x: torch.Tensor, layer: int | None) -> torch.Tensor:
-    """Pooled features of a normalised batch: the head's input, or stage ``layer``'s output pooled."""
-    if layer is None:
-        f = model.forward_head(model.forward_features(x), pre_logits=True)
-    else:
-        bb = model.backbone if getattr(model, "feature_info", None) is None and hasattr(model, "backbone") else model
-        f = bb.forward_intermediates(x, indices=[layer], intermediates_only=True, stop_early=True)[0]
-    return f.flatten(2).mean(-1) if f.ndim > 2 else f  # feature maps: global average pooling
-
-
-class ProbeModel(nn.Module):
-    """A frozen network's pooled codes (at ``layer``, ``-1`` = the head's input) and one linear layer.
-
-    ``forward`` takes normalised images and returns logits, so the probe runs through the same
-    evaluation (and TTA) as a trained network; its scores equal the scikit-learn classifier's.
-    """
-
-    def __init__(self, model: nn.Module, layer: int, weight: torch.Tensor, bias: torch.Tensor):
-        super().__init__()
-        self.model = model.eval().requires_grad_(False)
-        self.layer = layer
-        self.linear = nn.Linear(weight.shape[1], weight.shape[0])
-        with torch.no_grad():
-            self.linear.weight.copy_(weight)
-            self.linear.bias.copy_(bias)
-
-    def train(self, mode: bool = True):  # the features are frozen: batch norm stays in eval mode
-        super().train(mode)
-        self.model.eval()
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(_codes(self.model, x, None if self.layer < 0 else self.layer))
 
 
 def linear_weights(clf, scaler, task: str) -> tuple[torch.Tensor, torch.Tensor]:
