@@ -86,9 +86,6 @@ def validate(c: Config) -> None:
     need(c.mc_dropout >= 0, f"mc_dropout must be >= 0, got {c.mc_dropout}")
     need(c.mc_dropout == 0 or c.dropout > 0,
          f"mc_dropout {c.mc_dropout} needs dropout to sample: give --dropout P > 0 (e.g. 0.5)")
-    need(c.mc_dropout == 0 or c.dropout_kind != "annealed" or (c.anneal_epochs or 0) >= c.epochs,
-         f"mc_dropout with annealed dropout samples nothing once its rate reaches 0 (by epoch epochs - 1 unless "
-         f"--anneal-epochs is at least --epochs {c.epochs})")
     need(c.mc_dropout == 0 or c.transfer != "linear-probe", "mc_dropout does not apply to a linear probe")
     need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
     need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
@@ -213,8 +210,11 @@ def check_typed_for_a_new_run(c: Config, given=None) -> None:
     """Refuse, where one of them is in ``given`` (the keys typed; None: all), ``flip: false`` with a test-time
     augmentation that flips (flips are off in training, yet the test images would be flipped) and an
     ``image_size`` for data that come at their size (a MedMNIST set, a .npz: it had trained at 28 pixels and
-    recorded 32), and ``store: mmap`` for DICOM/NIfTI data (never converted to a store: it had been ignored).
-    Part of :func:`check_read`, not of :func:`validate`: a run saved by an older medtrain recorded them (``flip: false`` with ``tta: hflip``; ``image_size: 32`` on a .npz) and must stay usable by
+    recorded 32), ``store: mmap`` for DICOM/NIfTI data (never converted to a store: it had been ignored), and
+    ``mc_dropout`` with annealed dropout that reaches rate 0 before the last epoch (its passes are identical).
+    Part of :func:`check_read`, not of :func:`validate`: a run saved by an older medtrain recorded them
+    (``flip: false`` with ``tta: hflip``; ``image_size: 32`` on a .npz; ``dropout_kind: annealed`` with
+    ``mc_dropout: 5``) and must stay usable by
     predict, eval, export and explain, which resolve its ``config.yaml``."""
     keys = None if given is None else {k.replace("-", "_") for k in given}
     if (keys is None or keys & {"flip", "tta"}) and c.flip == "false" and c.tta in FLIPPED_TTA:
@@ -227,6 +227,10 @@ def check_typed_for_a_new_run(c: Config, given=None) -> None:
         if what is not None:
             raise MedtrainError(f"--image-size {c.image_size} applies to image folders and CSVs only, not to "
                                 f"{what[0]} ({what[1]})")
+    if ((keys is None or keys & {"mc_dropout", "dropout_kind", "anneal_epochs", "epochs"}) and c.mc_dropout
+            and c.dropout_kind == "annealed" and (c.anneal_epochs or 0) < c.epochs):
+        raise MedtrainError(f"mc_dropout with annealed dropout samples nothing once its rate reaches 0 (by epoch "
+                            f"epochs - 1 unless --anneal-epochs is at least --epochs {c.epochs})")
     if (keys is None or "store" in keys) and c.store == "mmap":
         from medtrain.data import store_not_applied
 
