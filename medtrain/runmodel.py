@@ -146,8 +146,12 @@ def load_run_module(run_dir: str | Path) -> RunModel:
         raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} is not a readable weights file "
                             f"({type(e).__name__})") from None
     need = ("model", "in_chans", "num_classes", "input_size", "task", "mean", "std")
-    if any(k not in meta for k in need):
+    missing = [k for k in need if k not in meta]
+    if len(missing) == len(need):  # no medtrain metadata at all: not a medtrain weights file
         raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} lacks the run metadata ({', '.join(need)})")
+    if missing:  # a medtrain weights file from before a key was recorded (input_size: before 2026-12-02)
+        raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} was written by an older medtrain without "
+                            f"{', '.join(missing)} in its metadata; retrain the run with this version of medtrain")
     return build_run_model(cfg, meta, load_state(run_dir / rundir.WEIGHTS_FILE), source=run_dir / rundir.WEIGHTS_FILE)
 
 
