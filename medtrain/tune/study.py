@@ -225,14 +225,19 @@ class TrialSeededTPE(optuna.samplers.BaseSampler):
 def _differences(saved: dict, settings: dict) -> list[str]:
     """``"key: then, now"`` for each setting of a study that changed, naming the settings of ``base`` and
     ``space`` one by one. A setting a later medtrain added at its default (absent from the saved study) is no
-    difference: the study was run with that default (an update otherwise stopped every study continuing)."""
+    difference: the study was run with that default (an update otherwise stopped every study continuing). Nor
+    is a setting the study recorded that the current medtrain no longer records at all (absent from
+    ``settings``, as ``store`` once it became resumable: a study an older medtrain started had been refused,
+    "base store: 'auto', now None"); a recorded setting whose value is now None is still compared."""
     defaults = Config().to_dict()
     out = []
     for part in sorted(set(saved) | set(settings)):
-        was, now = saved.get(part), settings.get(part)
+        if part not in settings:
+            continue
+        was, now = saved.get(part), settings[part]
         if isinstance(was, dict) and isinstance(now, dict):
             for k in sorted(set(was) | set(now)):
-                if k not in was and part == "base" and now[k] == defaults.get(k):
+                if k not in now or (k not in was and part == "base" and now[k] == defaults.get(k)):
                     continue
                 if was.get(k) != now.get(k):
                     out.append(f"{part} {k}: {was.get(k)!r}, now {now.get(k)!r}")
