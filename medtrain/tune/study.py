@@ -237,7 +237,9 @@ def _differences(saved: dict, settings: dict) -> list[str]:
         was, now = saved.get(part), settings[part]
         if isinstance(was, dict) and isinstance(now, dict):
             for k in sorted(set(was) | set(now)):
-                if k not in now or (k not in was and part == "base" and now[k] == defaults.get(k)):
+                # ``base`` records every setting but the resumable ones: a key absent now is one no longer
+                # recorded. ``space`` records only the user's parameters: one absent now was removed, a change.
+                if part == "base" and (k not in now or (k not in was and now[k] == defaults.get(k))):
                     continue
                 if was.get(k) != now.get(k):
                     out.append(f"{part} {k}: {was.get(k)!r}, now {now.get(k)!r}")

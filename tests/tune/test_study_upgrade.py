@@ -3,6 +3,8 @@
 current medtrain still records and that changed is still refused, also where its value is now None."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from medtrain import config as config_mod
@@ -55,3 +57,14 @@ def test_a_recorded_setting_now_none_is_still_refused(tmp_path):
     assert settings_of(base)["base"]["lr"] is None
     with pytest.raises(MedtrainError, match=r"base lr: 0.01, now None"):
         open_study(connect(url), "tune", "val_auc", 0, settings_of(base))
+
+
+def test_a_parameter_removed_from_the_search_space_is_still_refused(tmp_path):
+    # the space records only the user's parameters: one absent now was taken out of the search, not retired
+    base = {"dataset": "breastmnist", "epochs": 3}
+    url = started_by_an_older_medtrain(tmp_path, base)
+    fewer = settings_of(base)
+    gone = sorted(fewer["space"])[0]
+    del fewer["space"][gone]
+    with pytest.raises(MedtrainError, match=rf"space {re.escape(gone)}: .*, now None"):
+        open_study(connect(url), "tune", "val_auc", 0, fewer)
