@@ -1,7 +1,7 @@
 """MedMNIST datasets by name: the real download (URLs and MD5 from the ``medmnist`` package) into a cache.
 
 Yang et al., "MedMNIST v2 - A large-scale lightweight benchmark for 2D and 3D biomedical image
-classification", Scientific Data 10, 41 (2023).
+classification", Scientific Data 10, 41 (2023). The arrays of a .npz are read by :mod:`medtrain.data._npz`.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import torch
 from medtrain._io import atomic_path, cache_dir, path_kind
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
+from medtrain.data._npz import NPZ_KEYS, _images_to_tensor, _layout, _npy_header, _npz_headers, _read_npz
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import ABANDONED_S, content_key, locked, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
@@ -30,7 +31,6 @@ from medtrain.errors import MedtrainError, suggest
 
 SIZES = (28, 64, 128, 224)
 SIZES_3D = (28, 64)
-NPZ_KEYS = ("train_images", "train_labels", "val_images", "val_labels", "test_images", "test_labels")
 
 
 def _info() -> dict:
@@ -153,40 +153,8 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     return path
 
 
-def _layout(shape: tuple, dtype, key: str, is_3d: bool) -> tuple[tuple, tuple | None]:
-    """The ``(N, C, *spatial)`` shape images of ``shape`` are loaded as, and the axis order that gets them
-    there (None: a reshape suffices). Shared by the in-memory path and the memory-mapped store."""
-    if np.dtype(dtype) != np.uint8:
-        raise MedtrainError(f"{key} must be uint8 images, got {np.dtype(dtype)}")
-    shape = tuple(shape)
-    if is_3d:
-        if len(shape) == 4:  # (N, D, H, W) one channel
-            return (shape[0], 1, *shape[1:]), None
-        if len(shape) != 5:
-            raise MedtrainError(f"{key} must be (N, D, H, W) volumes, got shape {shape}")
-        return shape, None
-    if len(shape) == 3:  # (N, H, W) grey
-        return (shape[0], 1, *shape[1:]), None
-    if len(shape) == 4 and shape[-1] in (1, 3):  # (N, H, W, C)
-        return (shape[0], shape[3], shape[1], shape[2]), (0, 3, 1, 2)
-    raise MedtrainError(f"{key} must be (N, H, W) or (N, H, W, 3) images, got shape {shape}")
-
-
-def _images_to_tensor(a: np.ndarray, key: str, is_3d: bool) -> torch.Tensor:
-    target, perm = _layout(a.shape, a.dtype, key, is_3d)
-    a = a.transpose(perm) if perm else a.reshape(target)
-    return torch.from_numpy(np.ascontiguousarray(a))
-
-
 def _is_3d(info, stem: str, shape: tuple) -> bool:
     return (info is not None and stem.endswith("3d")) or len(shape) == 5 or (len(shape) == 4 and shape[-1] not in (1, 3))
-
-
-# What numpy and zipfile raise for a file that is not, or no longer, a valid .npz: truncated or garbled
-# archives (BadZipFile, EOFError, zlib.error, struct.error), members that are not .npy (ValueError),
-# object arrays that would need pickle (ValueError), unreadable files (OSError).
-_BAD_NPZ = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error,
-            NotImplementedError, KeyError, RuntimeError)
 
 
 def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
@@ -202,50 +170,6 @@ def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
                         or np.abs(labels).max() > np.iinfo(np.int32).max):
         raise MedtrainError(f"{what} must be whole numbers (class indices or 0/1 flags)")
     return labels
-
-
-def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> dict:
-    """The six MedMNIST arrays of ``path`` (or ``keys`` of them), fully read; any damage is one MedtrainError
-    naming the file. ``split``: only ``keys`` are needed, the images of that split (for ``predict``)."""
-    try:
-        # Our own file handle: np.load leaks its own when the zip directory turns out to be garbage.
-        with open(path, "rb") as f:
-            npz = np.load(f, allow_pickle=False)
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise MedtrainError(f"{path} is a single .npy array, not a .npz archive in MedMNIST layout")
-            with npz:
-                missing = [k for k in (NPZ_KEYS if split is None else keys) if k not in npz.files]
-                if missing and split is not None:
-                    held = ", ".join(sorted(npz.files)) or "no arrays"
-                    raise MedtrainError(f"{path} has no {', '.join(missing)} to predict (it holds {held}); "
-                                        f"pick the split it holds with --split")
-                if missing:
-                    raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
-                out = {}
-                for k in keys:
-                    try:
-                        out[k] = np.asarray(npz[k])
-                    except ValueError as e:
-                        raise _pickled(path, e, k) from None
-                return out
-    except ValueError as e:
-        raise _pickled(path, e) from None
-    except _BAD_NPZ as e:
-        raise _damaged(path, e) from None
-
-
-def _pickled(path: Path, e: ValueError, key: str | None = None) -> MedtrainError:
-    """numpy's refusal (allow_pickle=False) of object arrays or a pickle, said as such (nothing was unpickled);
-    any other ValueError: a damaged file."""
-    if "allow_pickle" not in str(e):
-        return _damaged(path, e)
-    what = f"{path}: {key}" if key else str(path)
-    return MedtrainError(f"{what} holds pickled (object) arrays, which medtrain does not load (unpickling could "
-                         f"run code); save images and labels as numeric arrays")
-
-
-def _damaged(path: Path, e: Exception) -> MedtrainError:
-    return MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged ({type(e).__name__})")
 
 
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
@@ -335,30 +259,6 @@ def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None 
     :func:`load_npz`)."""
     return load_npz(fetch(name, size, data_dir), name=name, store=store, data_dir=data_dir)
 
-
-def _npz_headers(path: Path) -> dict:
-    """``{key: (shape, fortran_order, dtype)}`` of the six arrays, read from the .npy headers inside the
-    archive without decompressing any data."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            members = set(zf.namelist())
-            missing = [k for k in NPZ_KEYS if f"{k}.npy" not in members]
-            if missing:
-                raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
-            headers = {}
-            for k in NPZ_KEYS:
-                with zf.open(f"{k}.npy") as f:
-                    headers[k] = _npy_header(f)
-            return headers
-    except _BAD_NPZ as e:
-        raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
-                            f"({type(e).__name__})") from None
-
-
-def _npy_header(f) -> tuple:
-    version = np.lib.format.read_magic(f)
-    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    return read(f)
 
 
 def _npz_store(path: Path, headers: dict, is_3d: bool, root=None) -> dict:

@@ -17,7 +17,8 @@ Two details matter for memory:
 * Pages of a mapped file that the process touched count in its resident set until unmapped, so reading
   a 16 GB store once would show 16 GB of RSS (reclaimable page cache, but a user sees RSS). A daemon
   thread drops the process's mappings every :data:`RELEASE_EVERY_S` seconds (``MADV_DONTNEED``); the
-  pages stay in the page cache, so the next touch is a minor fault, not a disk read.
+  pages stay in the page cache, so the next touch is a minor fault, not a disk read
+  (:mod:`medtrain.data._store_pages`).
 * The store is written with ordinary sequential ``write`` calls, not through a writable memory map: a
   full disk is then an ``OSError`` (one error line, the half-written folder removed), not a ``SIGBUS``.
   Everything goes into a temporary folder that is renamed into place once complete.
@@ -31,31 +32,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import shutil
 import tempfile
 import threading
 import time
 import warnings
-import weakref
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from medtrain._io import as_created, cache_dir
 from medtrain._lock import LOCKS, cannot_lock, lock, unguarded
+from medtrain.data._store_pages import RELEASE_EVERY_S, _mapped, release_pages  # noqa: F401  (re-exported)
 from medtrain.errors import MedtrainError
 
 STORES = ("auto", "memory", "mmap")
 VERSION = 1  #: bumped when the layout changes; a store of another version is rebuilt
 META = "meta.json"
 RAM_FRACTION = 0.25  #: ``auto`` maps a dataset whose images exceed this share of available memory
-RELEASE_EVERY_S = 0.05
 
 
 def available_memory() -> int:
@@ -342,67 +340,3 @@ def _open_store(dest: Path) -> dict[str, Tensor] | None:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise MedtrainError(f"the memory-mapped store {dest} is damaged ({e}); delete that folder and it is "
                             f"rebuilt on the next run") from None
-
-
-def _mapped(path: Path, shape: tuple, dtype: np.dtype) -> torch.Tensor:
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        got_shape, fortran, got_dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
-                                         else np.lib.format.read_array_header_2_0(f))
-        offset = f.tell()
-        if got_shape != shape or got_dtype != dtype or fortran:
-            raise ValueError(f"{path.name} holds {got_dtype} {got_shape}, expected {dtype} {shape}")
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        size = os.fstat(f.fileno()).st_size
-        if size != offset + nbytes:
-            raise ValueError(f"{path.name} is {size} bytes, expected {offset + nbytes}")
-        if nbytes == 0:
-            return torch.from_numpy(np.zeros(shape, dtype))
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    _RELEASER.watch(mm)
-    array = np.ndarray(shape, dtype, buffer=mm, offset=offset)
-    with warnings.catch_warnings():  # read-only memory: torch warns that the tensor is not writable
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.from_numpy(array)
-
-
-class _PageReleaser:
-    """Drops the pages of every live store mapping from the process every ``RELEASE_EVERY_S`` seconds.
-
-    Safe while another thread reads the mapping: the data are read-only file pages, so a dropped page is
-    simply faulted in again from the page cache. The thread runs only while some mapping is alive.
-    """
-
-    def __init__(self):
-        self._maps: weakref.WeakSet = weakref.WeakSet()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-
-    def watch(self, mm: mmap.mmap) -> None:
-        if not hasattr(mm, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
-            return  # no madvise (Windows): the OS reclaims the clean pages under pressure
-        with self._lock:
-            self._maps.add(mm)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="medtrain-store-pages", daemon=True)
-                self._thread.start()
-
-    def release(self) -> None:
-        for mm in list(self._maps):
-            try:
-                mm.madvise(mmap.MADV_DONTNEED)
-            except (ValueError, OSError):  # closed meanwhile
-                pass
-
-    def _run(self) -> None:
-        while True:
-            time.sleep(RELEASE_EVERY_S)
-            with self._lock:
-                if not self._maps:
-                    self._thread = None
-                    return
-            self.release()
-
-
-_RELEASER = _PageReleaser()
-release_pages = _RELEASER.release  #: drop every store page from this process now (tests, benchmarks)
