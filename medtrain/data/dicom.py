@@ -16,7 +16,8 @@ as NIfTI volumes are (:func:`medtrain.data.nifti.to_ras`).
 
 CT pixel values are mapped to Hounsfield units by RescaleSlope/RescaleIntercept (PS3.3 C.11.1.1.2).
 Colour images (RGB, YBR, PALETTE COLOR through its lookup table) are also kept as 8-bit RGB, as a colour PNG
-is read; MONOCHROME1 values other than Hounsfield units (bright = less dense) are inverted by every reader.
+is read, and a series of them is refused (volumes are one grey channel); MONOCHROME1 values other than Hounsfield
+units (bright = less dense) are inverted by every reader.
 """
 from __future__ import annotations
 
@@ -222,7 +223,7 @@ def _to_slice(ds, pixels, path: Path) -> DicomSlice:
     if colour is not None:
         if colour.ndim != (4 if frames > 1 else 3) or colour.shape[-1] != 3:
             raise MedtrainError(f"{path}: unexpected DICOM colour pixel array of shape {colour.shape}")
-        # grey readers (series volumes) take the luminance, ITU-R BT.601 weights
+        # ``pixels`` holds the luminance (ITU-R BT.601 weights); readers use ``colour`` (a series refuses it)
         pixels = colour.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     pixels = pixels.astype(np.float32)
     if pixels.ndim != (3 if frames > 1 else 2):
@@ -290,14 +291,18 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
     """Read the single DICOM series in ``folder`` into a RAS volume (Hounsfield units for CT).
 
     Raises:
-        MedtrainError: naming the folder or file, for an unreadable or non-image file, a folder mixing
-            series or image sizes, multi-frame files, slices without position/orientation, duplicate
+        MedtrainError: naming the folder or file, for an unreadable or non-image file, colour slices, a folder
+            mixing series or image sizes, multi-frame files, slices without position/orientation, duplicate
             positions, non-uniform slice spacing (missing slices), or fewer than 2 slices.
     """
     folder = Path(folder)
     slices = [read_dicom_file(p) for p in series_files(folder)]
     first = slices[0]
     for s in slices:
+        if s.colour is not None:  # its volume had been the slices' luminance, one grey channel, without a word
+            raise MedtrainError(f"colour DICOM series are not supported: {s.path} is a colour slice (RGB, YBR or "
+                                f"PALETTE COLOR), and 3D data sets are read as one grey channel; convert the series "
+                                f"to grey, or list its slices as 2D images in a CSV (colour is kept there)")
         if s.frames != 1:
             raise MedtrainError(f"{s.path}: multi-frame DICOM files are not supported in a series folder")
         if s.series != first.series:
