@@ -8,15 +8,15 @@ stratified split every loader uses (:func:`medtrain.data.split.stratified_split`
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageMode, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageMode, ImageOps
 
-from medtrain._io import file_problem, path_kind, why_not_read
+from medtrain._io import path_kind, why_not_read
+from medtrain.data._image_open import _header, _open
 from medtrain.data._split_store import split_store
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
@@ -30,7 +30,7 @@ from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
 #: the image files that folders (training, ``predict``) hold; an animated GIF is read as its first frame, a TIFF of
-#: more than one page (a stack of slices) is refused (:func:`_check_pages`)
+#: more than one page (a stack of slices) is refused (:func:`medtrain.data._image_open._check_pages`)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 #: DICOM files by their name (:func:`medtrain.data.dicom.is_dicom_file` knows unnamed ones by their marker)
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -86,62 +86,6 @@ def check_square(path, width: int, height: int) -> None:
     if width != height:
         raise MedtrainError(f"images are not square ({path} is {width}x{height}); pass --image-size N to resize "
                             f"them to N x N")
-
-
-def _check_file(p: Path) -> None:
-    problem = file_problem(p)
-    if problem is not None:
-        raise MedtrainError(f"cannot read image {p}: {problem}")
-
-
-def _bomb(p: Path, e: Exception) -> MedtrainError:
-    """Pillow's refusal of an image of more pixels than it decodes (a decompression bomb: a small file that
-    unpacks to gigabytes), said with the pixel count and the limit."""
-    found = re.search(r"\((\d+) pixels\)", str(e))
-    count = f"an image of {int(found.group(1)):,} pixels" if found else "the image"
-    return MedtrainError(f"cannot read image {p}: {count} exceeds Pillow's decompression-bomb limit of "
-                         f"{Image.MAX_IMAGE_PIXELS:,} pixels")
-
-
-def _check_pages(p: Path, im: Image.Image) -> None:
-    """Refuse a TIFF of more than one full-resolution page: a stack of slices (a 16-bit CT or microscopy stack),
-    which read as its first page had trained on one slice of each without a word. Reduced-resolution pages
-    (NewSubfileType bit 0: thumbnails, pyramid levels), transparency masks (bit 2) and pages Pillow cannot parse are
-    not counted. Leaves ``im`` at its first page."""
-    if im.format != "TIFF":
-        return
-    pages, i = 0, 0
-    while True:  # (n_frames itself parses every page, and raises at one Pillow cannot read: a 1-bit mask)
-        try:
-            im.seek(i)
-        except (EOFError, SyntaxError, OSError, ValueError, KeyError):  # the end, or a page that is no slice
-            break
-        pages += not (int(im.tag_v2.get(254, 0) or 0) & 5)  # bit 0 reduced resolution, bit 2 a transparency mask
-        i += 1
-    im.seek(0)
-    if pages > 1:
-        raise MedtrainError(f"cannot read image {p}: a multi-page TIFF ({pages} pages) is a stack of slices, not "
-                            f"one 2D image; give a volume as NIfTI or a DICOM series folder listed in a CSV, or save "
-                            f"each page as its own image")
-
-
-def _open(p: Path) -> Image.Image:
-    _check_file(p)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
-                _check_pages(p, im)
-                im.load()
-                return ImageOps.exif_transpose(im)  # as displayed: cameras store rotated pixels + an EXIF tag
-    except MedtrainError:
-        raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise _bomb(p, e) from None
-    except (OSError, UnidentifiedImageError) as e:
-        raise MedtrainError(f"cannot read image {p}: {e}") from None
-    except Exception as e:  # noqa: BLE001  (damaged files raise SyntaxError, ValueError, struct.error...)
-        raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
 
 
 def _is_rgb(modes) -> bool:
@@ -203,23 +147,6 @@ def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> t
             out = np.empty((len(paths), a.shape[2], a.shape[0], a.shape[1]), np.uint8)
         out[i] = a.transpose(2, 0, 1)
     return torch.from_numpy(out)
-
-
-def _header(p: Path) -> tuple[str, tuple]:
-    """Mode and size of an image file, from its header only (no decoding)."""
-    _check_file(p)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
-            with Image.open(p) as im:
-                _check_pages(p, im)  # refused before any image is decoded
-                return im.mode, im.size
-    except MedtrainError:
-        raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise _bomb(p, e) from None
-    except Exception as e:  # noqa: BLE001  (as in _open: damaged files raise many kinds)
-        raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
 
 
 def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit,

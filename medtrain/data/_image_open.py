@@ -1,0 +1,86 @@
+"""Opening one image file with Pillow for :mod:`medtrain.data.folder`: a file that is no regular file, a
+decompression bomb, a multi-page TIFF (a stack of slices) and a damaged file are each refused in one line naming
+the file."""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from medtrain._io import file_problem
+from medtrain.errors import MedtrainError
+
+
+def _check_file(p: Path) -> None:
+    problem = file_problem(p)
+    if problem is not None:
+        raise MedtrainError(f"cannot read image {p}: {problem}")
+
+
+def _bomb(p: Path, e: Exception) -> MedtrainError:
+    """Pillow's refusal of an image of more pixels than it decodes (a decompression bomb: a small file that
+    unpacks to gigabytes), said with the pixel count and the limit."""
+    found = re.search(r"\((\d+) pixels\)", str(e))
+    count = f"an image of {int(found.group(1)):,} pixels" if found else "the image"
+    return MedtrainError(f"cannot read image {p}: {count} exceeds Pillow's decompression-bomb limit of "
+                         f"{Image.MAX_IMAGE_PIXELS:,} pixels")
+
+
+def _check_pages(p: Path, im: Image.Image) -> None:
+    """Refuse a TIFF of more than one full-resolution page: a stack of slices (a 16-bit CT or microscopy stack),
+    which read as its first page had trained on one slice of each without a word. Reduced-resolution pages
+    (NewSubfileType bit 0: thumbnails, pyramid levels), transparency masks (bit 2) and pages Pillow cannot parse are
+    not counted. Leaves ``im`` at its first page."""
+    if im.format != "TIFF":
+        return
+    pages, i = 0, 0
+    while True:  # (n_frames itself parses every page, and raises at one Pillow cannot read: a 1-bit mask)
+        try:
+            im.seek(i)
+        except (EOFError, SyntaxError, OSError, ValueError, KeyError):  # the end, or a page that is no slice
+            break
+        pages += not (int(im.tag_v2.get(254, 0) or 0) & 5)  # bit 0 reduced resolution, bit 2 a transparency mask
+        i += 1
+    im.seek(0)
+    if pages > 1:
+        raise MedtrainError(f"cannot read image {p}: a multi-page TIFF ({pages} pages) is a stack of slices, not "
+                            f"one 2D image; give a volume as NIfTI or a DICOM series folder listed in a CSV, or save "
+                            f"each page as its own image")
+
+
+def _open(p: Path) -> Image.Image:
+    _check_file(p)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                _check_pages(p, im)
+                im.load()
+                return ImageOps.exif_transpose(im)  # as displayed: cameras store rotated pixels + an EXIF tag
+    except MedtrainError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise _bomb(p, e) from None
+    except (OSError, UnidentifiedImageError) as e:
+        raise MedtrainError(f"cannot read image {p}: {e}") from None
+    except Exception as e:  # noqa: BLE001  (damaged files raise SyntaxError, ValueError, struct.error...)
+        raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
+
+
+def _header(p: Path) -> tuple[str, tuple]:
+    """Mode and size of an image file, from its header only (no decoding)."""
+    _check_file(p)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
+            with Image.open(p) as im:
+                _check_pages(p, im)  # refused before any image is decoded
+                return im.mode, im.size
+    except MedtrainError:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise _bomb(p, e) from None
+    except Exception as e:  # noqa: BLE001  (as in _open: damaged files raise many kinds)
+        raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
