@@ -274,6 +274,18 @@ def image_shape(path: str | os.PathLike) -> Optional[tuple[int, int]]:
     return (int(rows), int(cols)) if rows and cols else None
 
 
+def series_uid(path: str | os.PathLike) -> Optional[str]:
+    """The SeriesInstanceUID of a DICOM file from its header alone, to compare files by (never to write or quote),
+    or None when it names none."""
+    with _quiet_pydicom():
+        try:
+            ds = _dcmread(Path(path), specific_tags=["SeriesInstanceUID"], stop_before_pixels=True)[0]
+        except Exception as e:  # noqa: BLE001
+            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+    uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
+    return uid or None
+
+
 def series_files(folder: str | os.PathLike) -> list[Path]:
     """The DICOM files of a series folder (:func:`is_dicom_file`; hidden files, DICOMDIR and files of other kinds,
     a README.txt or a NIfTI copy beside the slices, ignored: one had refused the whole series), sorted by name."""
