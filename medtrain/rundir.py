@@ -16,7 +16,9 @@ rule, threshold, validation rates, test rates with CIs). ``splits.csv`` records 
 holds ``predictions_val.csv`` and ``metrics.json["cv"]`` (``folds``, ``fold``, ``held_out``: the split its
 held-out fold became), from which :mod:`medtrain.crossval` pools the out-of-fold predictions.
 Every training procedure (the Lightning loop, the linear probe) hands its result to
-:func:`write_run`; nothing else writes these files.
+:func:`write_run`; nothing else writes these files. ``choices.json``, the weights' metadata and ``metrics.json``'s
+``provenance`` record the run format of the medtrain that started the run (:data:`medtrain._io.run_files.RUN_FORMAT`:
+when it is raised and what each number means).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ from medtrain import provenance
 from medtrain._io import (CHECKPOINT_DIR, CONFIG_FILE, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE,  # noqa: F401
                           csv_cell, eval_file, is_finished, path_kind, read_metrics,  # (the run's file names
                           why_not_read, write_json, write_text)  # and lowest readers, re-exported)
+from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORMAT, recorded_format,  # noqa: F401
+                                    run_format)  # the run format (re-exported)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
@@ -53,7 +57,6 @@ RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and tes
 ROC_PR_FILE = "roc_pr.png"  #: binary tasks: test ROC and precision-recall curves, operating point marked
 REPORT_FILE = "report.html"  #: the self-contained HTML report of everything above
 LAST_CHECKPOINT = "last.ckpt"
-CHOICES_FILE = "choices.json"  #: the flip choice made before training, so --resume trains the same way
 PILOT_DIR = "pilots"  #: short pilot runs of the flip choice (removed once it is made)
 
 
@@ -193,7 +196,16 @@ def read_choices(run_dir: str | Path) -> dict | None:
 
 
 def write_choices(run_dir: Path, choices: dict) -> None:
-    write_json(Path(run_dir) / CHOICES_FILE, choices)
+    """``choices.json`` as a run starts, with the run's format (:data:`RUN_FORMAT`): 0 where it is written for a
+    run an older medtrain started (one with a checkpoint or cached codes to resume, which recorded none)."""
+    older = has_checkpoint(run_dir) or (Path(run_dir) / FEATURES_FILE).is_file()
+    write_json(Path(run_dir) / CHOICES_FILE, {**choices, FORMAT_KEY: 0 if older else RUN_FORMAT})
+
+
+def started_format(run_dir: str | Path) -> int:
+    """The format of the medtrain that started the run in ``run_dir`` (its ``choices.json``), or this one's."""
+    made = read_choices(run_dir)
+    return RUN_FORMAT if made is None else recorded_format(made)
 
 
 def run_tta(cfg: Config, meta: dict) -> str:
@@ -237,7 +249,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
         threshold = operating_point.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point,
                                              positive)
-    extra = {"temperature": temperature, "tta": cfg.tta,
+    fmt = started_format(run_dir)  # a resumed run keeps the format it was started with
+    extra = {"temperature": temperature, "tta": cfg.tta, FORMAT_KEY: fmt,
              **({"threshold": threshold, "operating_point": cfg.operating_point, "positive_class": positive}
                 if threshold is not None else {})}
     save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta,
@@ -294,6 +307,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if result.transfer is not None:  # what transfer copied/froze/re-drew
         out["transfer"] = result.transfer.to_dict()
     out.update(result.metrics)
+    out["provenance"][FORMAT_KEY] = fmt
     if "first_call" in out:  # a resumed run: the command and threads it started with
         out["provenance"]["first_call"] = out.pop("first_call")
     title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"

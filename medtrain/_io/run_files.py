@@ -17,6 +17,28 @@ METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "model.safetensors"
 CHECKPOINT_DIR = "checkpoints"  #: an unfinished run's Lightning checkpoints (what --resume continues from)
 FEATURES_FILE = "features.npz"  #: the linear probe's cached CNN codes
+CHOICES_FILE = "choices.json"  #: written as a run starts: the flip choice (so --resume trains the same way), its format
+
+#: The run format: what a run folder's saved settings and records mean. Raise it whenever a change makes an older
+#: run's saved settings or records mean something else (a default or a rule that a recorded value, or its absence,
+#: stood for; how a recorded setting is applied), and say here what the new number means. Every run records the
+#: format of the medtrain that started it, under :data:`FORMAT_KEY`: in ``choices.json`` as it starts (what
+#: ``--resume`` reads before ``metrics.json`` exists), in ``model.safetensors``'s metadata (a model handed on) and
+#: in ``metrics.json``'s ``provenance``; a resumed run keeps the format it was started with. ``config.yaml`` holds no
+#: such key (``medtrain train --config RUN/config.yaml`` takes it as settings).
+#:
+#: * 0: written by a medtrain from before the run format was recorded (before 2026-12-06), read as its own version
+#:   meant it: a ``config.yaml`` without ``checkpoint`` (before 2026-12-03) kept the epoch of best ``monitor``
+#:   (today's ``auto`` can keep the last); MC-dropout masks were drawn per batch where ``metrics.json`` has no
+#:   ``provenance`` (before 2026-12-04; per image since); ``precision`` defaulted to ``32-true`` (now ``auto``),
+#:   ``tta`` to ``hflip`` and ``class_weights`` to ``true`` (now ``auto``).
+#: * 1: the format is recorded; ``checkpoint`` names the rule the run keeps its weights by (``auto`` resolved to
+#:   ``best`` or ``last`` as it started); MC-dropout masks are drawn per image from the run's seed and the image;
+#:   the defaults are today's (``precision``, ``tta``, ``class_weights``: ``auto``).
+RUN_FORMAT = 1
+FORMAT_KEY = "run_format"
+#: How a run of format 0 is named to its user.
+FORMAT_0 = "written by a medtrain from before the run format was recorded"
 
 
 def eval_file(split: str) -> str:
@@ -40,3 +62,23 @@ def read_metrics(run_dir: str | os.PathLike, name: str = METRICS_FILE) -> dict:
     if not isinstance(out, dict):
         raise MedtrainError(f"{path} does not hold a JSON object")
     return out
+
+
+def recorded_format(record: dict | None) -> int:
+    """The run format a run's record says (``metrics.json``'s ``provenance`` or the content of ``choices.json``,
+    of ``model.safetensors``'s metadata): 0 where it says none (:data:`RUN_FORMAT`)."""
+    value = (record or {}).get(FORMAT_KEY)
+    try:
+        return int(value) if value is not None else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def run_format(run_dir: str | os.PathLike) -> int:
+    """The run format of the medtrain that started the run in ``run_dir``: recorded in its ``metrics.json`` once
+    finished, in its ``choices.json`` before; 0 where neither records it (:data:`RUN_FORMAT`)."""
+    for name in (METRICS_FILE, CHOICES_FILE):
+        if (Path(run_dir) / name).is_file():
+            record = read_metrics(run_dir, name)
+            return recorded_format(record.get("provenance") if name == METRICS_FILE else record)
+    return 0

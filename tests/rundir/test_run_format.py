@@ -1,0 +1,56 @@
+"""Every run records the run format of the medtrain that started it (``medtrain.rundir.RUN_FORMAT``); resume, eval,
+the same command given again and compare read it. A run folder without it (format 0) is made here from a tiny run
+trained now, by removing what it records, as a medtrain from before the run format wrote its runs (an upgrade
+walkthrough: a pre-2026-12-03 run resumed kept its last epoch where its own version kept the best, test AUC 0.731
+against 0.768; an old MC-dropout run evaluated to other numbers without a word; the same command given again
+called a changed default the user's change; compare mixed old and new cells without saying so)."""
+import json
+
+import pytest
+import yaml
+from safetensors.torch import load_file, save_file
+
+import medtrain
+from medtrain import config as config_mod
+from medtrain.models.weights import read_meta
+from medtrain.rundir import FORMAT_KEY, RUN_FORMAT, run_format
+from conftest import fast_config, make_npz
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_npz(tmp_path / "tiny.npz", sizes=(64, 16, 16))
+
+
+def _json(path, edit):
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record))
+
+
+def as_format_0(run, provenance=True):
+    """``run`` as a medtrain from before the run format left it: no format in choices.json, metrics.json (its
+    ``provenance`` kept, as since 2026-12-05, or gone with ``provenance=False``) or model.safetensors."""
+    _json(run / "choices.json", lambda c: c.pop(FORMAT_KEY))
+    if (run / "metrics.json").is_file():
+        _json(run / "metrics.json", lambda m: m["provenance"].pop(FORMAT_KEY) if provenance else m.pop("provenance"))
+    if (run / "model.safetensors").is_file():
+        meta = read_meta(run / "model.safetensors")
+        meta.pop(FORMAT_KEY)
+        state = load_file(run / "model.safetensors")
+        save_file(state, run / "model.safetensors", metadata={k: json.dumps(v) for k, v in meta.items()})
+    assert run_format(run) == 0
+
+
+def test_a_run_records_its_format_where_resume_eval_and_compare_read_it_and_its_config_stays_usable(data, tmp_path):
+    run = tmp_path / "run"
+    m = medtrain.train(fast_config(data, run, epochs=1, bootstrap=0), verbose=False)
+    assert RUN_FORMAT >= 1 and m["provenance"][FORMAT_KEY] == RUN_FORMAT
+    assert json.loads((run / "choices.json").read_text())[FORMAT_KEY] == RUN_FORMAT  # before metrics.json exists
+    assert read_meta(run / "model.safetensors")[FORMAT_KEY] == RUN_FORMAT  # a model handed on without its metrics
+    assert run_format(run) == RUN_FORMAT
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert FORMAT_KEY not in saved  # `train --config RUN/config.yaml` takes every key of it as a setting
+    assert config_mod.resolve(config_mod.load_yaml(run / "config.yaml")).model == "resnet10_28_half"
