@@ -97,6 +97,9 @@ def read_config(run_dir: str | Path) -> dict:
     data = saved.get("data")
     if isinstance(data, str) and data and not os.path.isabs(os.path.expanduser(data)):
         saved["data"] = _data_from_run(run_dir, data)
+    # a run of format 0 started before 2026-12-03 records no checkpoint rule: it kept the epoch of best monitor
+    # (today's default, auto, can keep the last: its resume had kept another epoch than its own version would)
+    saved.setdefault("checkpoint", "best")
     return saved
 
 

@@ -5,6 +5,7 @@ walkthrough: a pre-2026-12-03 run resumed kept its last epoch where its own vers
 against 0.768; an old MC-dropout run evaluated to other numbers without a word; the same command given again
 called a changed default the user's change; compare mixed old and new cells without saying so)."""
 import json
+import shutil
 
 import pytest
 import yaml
@@ -12,9 +13,11 @@ from safetensors.torch import load_file, save_file
 
 import medtrain
 from medtrain import config as config_mod
+from medtrain.models.factory import default_model
 from medtrain.models.weights import read_meta
 from medtrain.rundir import FORMAT_KEY, RUN_FORMAT, run_format
-from conftest import fast_config, make_npz
+from medtrain.training.build import resolve_auto
+from conftest import InterruptAt, fast_config, make_npz, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -54,3 +57,26 @@ def test_a_run_records_its_format_where_resume_eval_and_compare_read_it_and_its_
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert FORMAT_KEY not in saved  # `train --config RUN/config.yaml` takes every key of it as a setting
     assert config_mod.resolve(config_mod.load_yaml(run / "config.yaml")).model == "resnet10_28_half"
+
+
+def test_resuming_a_run_from_before_the_checkpoint_rule_keeps_its_own_rule_best(data, tmp_path, capsys):
+    kw = dict(model=default_model(2), schedule="onecycle", epochs=3, bootstrap=0)
+    # today's auto keeps the last epoch for this recipe; a run started before 2026-12-03 kept the best
+    assert resolve_auto(config_mod.resolve(fast_config(data, tmp_path, **kw)), 2).checkpoint == "last"
+    cut = tmp_path / "cut"
+    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+        medtrain.train(fast_config(data, cut, **kw), verbose=False, callbacks=[InterruptAt(2)])
+    saved = yaml.safe_load((cut / "config.yaml").read_text())
+    del saved["checkpoint"]  # what config.yaml held before 2026-12-03
+    (cut / "config.yaml").write_text(yaml.safe_dump(saved))
+    as_format_0(cut)
+    shutil.copytree(cut, tmp_path / "pinned")
+
+    m = medtrain.train({"progress": False}, resume=cut, verbose=False)
+    assert m["checkpoint"] == "best"
+    assert m["best_epoch"] == max(m["history"], key=lambda h: h["val_auc"])["epoch"]
+    assert m["provenance"][FORMAT_KEY] == 0  # started by the older medtrain: still format 0
+    # --checkpoint best is the run's own rule, not a change (it had been refused as one from auto)
+    code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "pinned", "--checkpoint", "best", "--no-progress")
+    assert code == 0, err
+    assert json.loads((tmp_path / "pinned" / "metrics.json").read_text())["best_epoch"] == m["best_epoch"]
