@@ -34,8 +34,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     cfg = config_mod.resolve(from_file, flags)
     # typed here and read by nothing (milestones off multistep, a linear probe's training flags); a config
-    # file's (a compare cell's) is kept
+    # file's (a compare cell's) is kept, but for a linear probe's unread settings
     config_mod.check_read(cfg, flags)
+    if from_file and cfg.transfer == "linear-probe":
+        from medtrain.training.build import resolve_auto
+
+        # a probe's auto lr, batch size and checkpoint resolve alike for images and volumes
+        config_mod.checks.check_probe_read(cfg, flags, (args.config, from_file), lambda c: resolve_auto(c, 2))
     out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
     if cfg.folds and cfg.fold is None:  # every fold, then the cross-validation summary
         from medtrain.crossval import cross_validate

@@ -168,17 +168,31 @@ def _default(key: str):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def check_probe_read(c: Config, given) -> None:
+def check_probe_read(c: Config, given, from_file=None, resolve_auto=None) -> None:
     """Refuse, for ``transfer: linear-probe``, a setting of ``given`` (the keys the user typed) changed from its
     default that the probe never reads (:data:`PROBE_UNREAD`): ``--ema 0.5`` or ``--class-weights true`` had been
-    accepted, recorded and ignored (the latter recorded as "pinned"). Only typed keys, as in :func:`check_read`:
-    a grid's or a saved config's settings apply to the cells and runs that read them."""
+    accepted, recorded and ignored (the latter recorded as "pinned"). Not in :func:`validate`: a grid's settings
+    apply to the cells that read them, and the config a resumed or evaluated run carries is not checked.
+
+    ``from_file``: ``(path, settings)`` of the ``--config`` file of a new run, settings asked for as much as typed
+    ones (``ema: 0.5`` there had been recorded and ignored), but for a value that a probe run records itself for an
+    ``auto`` setting (its lr, batch size, checkpoint: ``resolve_auto``, a config -> the config a run records), so
+    that a run's own ``config.yaml`` given as ``--config`` stays trainable."""
     if c.transfer != "linear-probe":
         return
     keys = {k.replace("-", "_") for k in given}
-    unread = [k for k in PROBE_UNREAD if k in keys and _same(getattr(c, k)) != _same(_default(k))]
+    path, in_file = from_file or (None, {})
+    in_file = {k.replace("-", "_") for k in in_file} - keys
+    recorded = {}  # what a probe run asked for none of them records
+    if in_file and resolve_auto is not None:
+        auto = resolve_auto(dataclasses.replace(c, **{k: _default(k) for k in PROBE_UNREAD}))
+        recorded = {k: getattr(auto, k) for k in PROBE_UNREAD}
+    unread = [k for k in PROBE_UNREAD if _same(getattr(c, k)) != _same(_default(k))
+              and (k in keys or k in in_file and _same(getattr(c, k)) != _same(recorded.get(k, _default(k))))]
     if unread:
-        shown = ", ".join(f"--{k.replace('_', '-')}" for k in unread)
+        shown = ", ".join(f"--{k.replace('_', '-')}" for k in unread if k in keys)
+        filed = ", ".join(k for k in unread if k not in keys)
+        shown = ", ".join(filter(None, [shown, filed and f"{filed} (in {path})"]))
         them, they = ("it", "it") if len(unread) == 1 else ("them", "they")
         raise MedtrainError(f"{shown}: a linear probe (--transfer linear-probe: frozen codes and a scikit-learn "
                             f"classifier, no training loop) does not read {them}; {they} would be recorded but not used")
