@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -152,7 +153,19 @@ def load_run_module(run_dir: str | Path) -> RunModel:
     if missing:  # a medtrain weights file from before a key was recorded (input_size: before 2026-12-02)
         raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} was written by an older medtrain without "
                             f"{', '.join(missing)} in its metadata; retrain the run with this version of medtrain")
+    if cfg.mc_dropout and _masks_per_batch(run_dir, meta):
+        print(f"medtrain: note: {run_dir} was {rundir.FORMAT_0} (run format 0), whose MC-dropout masks were drawn per "
+              "batch (now per image): its numbers can differ from those in its metrics.json", file=sys.stderr)
     return build_run_model(cfg, meta, load_state(run_dir / rundir.WEIGHTS_FILE), source=run_dir / rundir.WEIGHTS_FILE)
+
+
+def _masks_per_batch(run_dir: Path, meta: dict) -> bool:
+    """Whether the run may have drawn its MC-dropout masks per batch, as medtrain did before 2026-12-04: a run of
+    format 0 (:data:`medtrain.rundir.RUN_FORMAT`) whose ``metrics.json`` has no ``provenance`` (recorded since
+    2026-12-05) or that has no ``metrics.json`` to tell (a model handed on)."""
+    if rundir.recorded_format(meta) or rundir.run_format(run_dir):
+        return False
+    return not rundir.is_finished(run_dir) or "provenance" not in rundir.read_metrics(run_dir)
 
 
 def build_run_model(cfg: Config, meta: dict, state: dict | None = None, source: str | Path = "weights") -> RunModel:

@@ -80,3 +80,24 @@ def test_resuming_a_run_from_before_the_checkpoint_rule_keeps_its_own_rule_best(
     code, _, err = run_cli(capsys, "train", "--resume", tmp_path / "pinned", "--checkpoint", "best", "--no-progress")
     assert code == 0, err
     assert json.loads((tmp_path / "pinned" / "metrics.json").read_text())["best_epoch"] == m["best_epoch"]
+
+
+def test_eval_of_a_format_0_mc_dropout_run_says_its_numbers_can_differ(data, tmp_path, capsys):
+    run = tmp_path / "run"
+    medtrain.train(fast_config(data, run, epochs=1, bootstrap=0, dropout=0.2, mc_dropout=2, tta="none"),
+                   verbose=False)
+    code, _, err = run_cli(capsys, "eval", run)
+    assert code == 0 and "MC-dropout" not in err  # format 1: masks per image, as today
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    as_format_0(old, provenance=False)  # before 2026-12-05: no provenance, masks drawn per batch until 2026-12-04
+    code, out, err = run_cli(capsys, "eval", old)
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "MC-dropout" in line]
+    assert len(notes) == 1
+    assert "run format 0" in notes[0] and "metrics.json" in notes[0] and "differ" in notes[0]
+    # one whose metrics.json has provenance (after 2026-12-05) drew its masks per image: no note
+    mid = tmp_path / "mid"
+    shutil.copytree(run, mid)
+    as_format_0(mid)
+    assert run_cli(capsys, "eval", mid)[0] == 0 and "MC-dropout" not in capsys.readouterr().err
