@@ -203,7 +203,12 @@ def _dicom_inputs(run: RunModel) -> bool:
     try:
         if parse_window(run.cfg.window) is not None:
             return True
-        return bool(run.cfg.data) and _holds_volumes(Path(run.cfg.data), getattr(run.cfg, "group_column", None))
+        if not run.cfg.data:
+            return False
+        from medtrain.data._dicom_folder import dicom_tree
+
+        data = Path(run.cfg.data)
+        return _holds_volumes(data, getattr(run.cfg, "group_column", None)) or dicom_tree(data) is not None
     except (MedtrainError, OSError):
         return False
 
