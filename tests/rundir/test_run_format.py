@@ -101,3 +101,22 @@ def test_eval_of_a_format_0_mc_dropout_run_says_its_numbers_can_differ(data, tmp
     shutil.copytree(run, mid)
     as_format_0(mid)
     assert run_cli(capsys, "eval", mid)[0] == 0 and "MC-dropout" not in capsys.readouterr().err
+
+
+TRAIN = ["train", "--model", "resnet10_28_half", "--epochs", 1, "--batch-size", 32, "--bootstrap", 0,
+         "--schedule", "none", "--accelerator", "cpu", "--flip", "true", "--no-progress"]
+
+
+def test_the_same_command_on_a_format_0_run_names_a_changed_default_as_one(data, tmp_path, capsys):
+    run, new = tmp_path / "old", tmp_path / "new"
+    # the old run recorded precision 32-true, the default then; today's default is auto
+    assert run_cli(capsys, *TRAIN, "--data", data, "--precision", "32-true", "--out", run)[0] == 0
+    shutil.copytree(run, new)
+    as_format_0(run)
+    code, out, err = run_cli(capsys, *TRAIN, "--data", data, "--out", run)
+    assert code == 0, err
+    assert "already finished" in out
+    assert "a default changed since this run was written" in err and "precision: '32-true' then, 'auto' now" in err
+    # a run of today's format recording 32-true was given it: the command without it is another setting
+    code, _, err = run_cli(capsys, *TRAIN, "--data", data, "--out", new)
+    assert code == 2 and "other settings (precision: '32-true', now 'auto')" in err
