@@ -26,7 +26,7 @@ from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
-from medtrain.rundir import is_finished, read_metrics
+from medtrain.rundir import FORMAT_0, is_finished, read_metrics, recorded_format
 from medtrain.training.distributed import single_process_only
 from medtrain.training.build import check_color_space, check_model_dims
 from medtrain.training.fit import changed_settings, check_augment
@@ -229,9 +229,31 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     rows = summarise(results)
     cmd_base = " ".join(_flag(k, v) for k, v in base.items())
     header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
-    write_text(out / "summary.md", header + to_markdown(rows, keys))
+    formats = formats_note(results)  # old and new cells are not one recipe
+    write_text(out / "summary.md", header + to_markdown(rows, keys) + (f"\n{formats}\n" if formats else ""))
     write_text(out / "summary.csv", to_csv(rows, keys))
-    write_comparison_report(out, keys, results, header.strip())
+    write_comparison_report(out, keys, results, " ".join(filter(None, (header.strip(), formats))))
     if verbose:
-        print(to_markdown(rows, keys))
+        print(to_markdown(rows, keys) + (f"\n{formats}" if formats else ""))
     return rows
+
+
+def formats_note(results: list[dict]) -> str:
+    """The note under a comparison whose runs were started by medtrain of different run formats
+    (:data:`medtrain.rundir.RUN_FORMAT`), naming each cell's (and, in a cell of several, each seed's); "" where
+    all share one. A default or rule changed between formats, so such cells need not be one recipe (cells trained
+    before and after an upgrade had been summarised as one grid without a word)."""
+    cells = []
+    for r in results:
+        by = {}
+        for m in r["runs"]:
+            seeds = by.setdefault(recorded_format(m.get("provenance")), [])
+            seeds += [] if m.get("seed") in seeds else [m.get("seed")]
+        cells.append((_cell_name(r["cell"]), by))
+    if len({f for _, by in cells for f in by}) < 2:
+        return ""
+    named = "; ".join(f"{name}: " + ", ".join(f"{f}" + (f" (seed {', '.join(map(str, seeds))})" if len(by) > 1 else "")
+                                               for f, seeds in sorted(by.items())) for name, by in cells)
+    zero = f" (format 0: {FORMAT_0})" if any(0 in by for _, by in cells) else ""
+    return (f"Run formats differ: {named}{zero}. A default or rule changed between formats, so cells of different "
+            "formats are not one recipe: train them again with this medtrain to compare them")

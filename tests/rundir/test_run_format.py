@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 import medtrain
 from medtrain import config as config_mod
+from medtrain.compare import compare
 from medtrain.models.factory import default_model
 from medtrain.models.weights import read_meta
 from medtrain.rundir import FORMAT_KEY, RUN_FORMAT, run_format
@@ -120,3 +121,16 @@ def test_the_same_command_on_a_format_0_run_names_a_changed_default_as_one(data,
     # a run of today's format recording 32-true was given it: the command without it is another setting
     code, _, err = run_cli(capsys, *TRAIN, "--data", data, "--out", new)
     assert code == 2 and "other settings (precision: '32-true', now 'auto')" in err
+
+
+def test_compare_names_the_run_format_of_each_cell_where_they_differ(data, tmp_path):
+    base = {k: v for k, v in fast_config(data, tmp_path, epochs=1, bootstrap=0).items() if k != "out"}
+    out = tmp_path / "cmp"
+    compare(base, {"dropout": ["0", "0.2"]}, [0], out, verbose=False)
+    assert "format" not in (out / "summary.md").read_text()  # one format: nothing to say
+    as_format_0(out / "dropout=0" / "seed0")
+    compare(base, {"dropout": ["0", "0.2"]}, [0], out, verbose=False)
+    summary = (out / "summary.md").read_text()
+    assert f"Run formats differ: dropout=0: 0; dropout=0.2: {RUN_FORMAT}" in summary
+    assert "before the run format was recorded" in summary and "not one recipe" in summary
+    assert "Run formats differ" in (out / "report.html").read_text()
