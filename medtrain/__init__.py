@@ -3,7 +3,7 @@
 ``Config`` and ``MedtrainError`` are imported when first used (:func:`__getattr__`): ``import medtrain``, which
 the command line's every start runs, had imported the settings module and with it numpy and yaml (a Ctrl-C
 in those 0.1 s was a traceback, see ``medtrain.cli.main``)."""
-__version__ = "0.2.0"  # pyproject.toml reads it; raised when the default recipe or a file format changes
+__version__ = "0.3.0"  # pyproject.toml reads it; raised when the default recipe or a file format changes
 
 
 def train(config=None, resume=None, verbose: bool = True, callbacks=None, evaluate_test: bool = True) -> dict:

@@ -106,7 +106,7 @@ def test_import_medtrain_loads_its_names_when_first_used(tmp_path):
         from medtrain import *  # noqa: F403
         from medtrain.config import Config as C
         from medtrain.errors import MedtrainError as E
-        same = medtrain.Config is C and medtrain.MedtrainError is E and medtrain.__version__ == "0.2.0"
+        same = medtrain.Config is C and medtrain.MedtrainError is E and medtrain.__version__ == "0.3.0"
         print(early, missing, same, [n for n in names if not hasattr(medtrain, n)])
         """, cwd=tmp_path)
     assert (p.stdout, p.stderr) == ("[] [] True []\n", "")
