@@ -30,9 +30,39 @@ def _layout(shape: tuple, dtype, key: str, is_3d: bool) -> tuple[tuple, tuple | 
         return shape, None
     if len(shape) == 3:  # (N, H, W) grey
         return (shape[0], 1, *shape[1:]), None
+    if len(shape) == 4 and _channels_first(shape):  # (N, C, H, W), as PyTorch holds images: as loaded
+        return shape, None
     if len(shape) == 4 and shape[-1] in (1, 3):  # (N, H, W, C)
         return (shape[0], shape[3], shape[1], shape[2]), (0, 3, 1, 2)
-    raise MedtrainError(f"{key} must be (N, H, W) or (N, H, W, 3) images, got shape {shape}")
+    raise MedtrainError(f"{key} must be {IMAGE_LAYOUTS} images, got shape {shape}")
+
+
+IMAGE_LAYOUTS = "(N, H, W), (N, H, W, C) or (N, C, H, W) with C 1 or 3"
+
+
+def _channels_first(shape: tuple) -> bool:
+    """Whether 4D ``shape`` is 2D images ``(N, C, H, W)``: a first axis of 1 or 3 (no volume has a depth of
+    1 or 3 slices) and a last one that is no channel count ``(N, H, W, C)``."""
+    return shape[1] in (1, 3) and shape[-1] not in (1, 3)
+
+
+def _is_volume(shape: tuple, where: str) -> bool:
+    """Whether images of ``shape`` (a file not named as a MedMNIST 3D set) are volumes ``(N, D, H, W)`` or
+    ``(N, C, D, H, W)``, not 2D images ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)``. A 4D shape with a
+    channel count of 1 or 3 at one end only is images (channels last or first); one with no such axis a volume
+    (MedMNIST's 3D sets are ``(N, D, H, W)``, D = H = W); one that could be either (1 or 3 at both ends, or a
+    2 or 4 at an end of a shape whose sizes differ: grey + alpha, RGBA) is refused in one line, as PyTorch's
+    (N, 1, H, W) had been read as volumes of one slice (and diverged)."""
+    shape = tuple(shape)
+    if len(shape) != 4:
+        return len(shape) == 5
+    first, last = shape[1] in (1, 3), shape[-1] in (1, 3)
+    if first != last:
+        return False
+    if not first and (shape[1] == shape[2] == shape[3] or not {shape[1], shape[-1]} & {2, 4}):
+        return True
+    raise MedtrainError(f"{where} has shape {shape}, which is ambiguous; medtrain reads 2D images as "
+                        f"{IMAGE_LAYOUTS}, and volumes as (N, D, H, W)")
 
 
 def _images_to_tensor(a: np.ndarray, key: str, is_3d: bool) -> torch.Tensor:

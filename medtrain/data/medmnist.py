@@ -23,7 +23,8 @@ import torch
 from medtrain._io import atomic_path, cache_dir, path_kind
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
-from medtrain.data._npz import NPZ_KEYS, _images_to_tensor, _layout, _npy_header, _npz_headers, _read_npz
+from medtrain.data._npz import (NPZ_KEYS, _channels_first, _images_to_tensor, _is_volume, _layout, _npy_header,
+                                _npz_headers, _read_npz)
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import ABANDONED_S, content_key, locked, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
@@ -153,8 +154,9 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     return path
 
 
-def _is_3d(info, stem: str, shape: tuple) -> bool:
-    return (info is not None and stem.endswith("3d")) or len(shape) == 5 or (len(shape) == 4 and shape[-1] not in (1, 3))
+def _is_3d(info, stem: str, shape: tuple, where: str) -> bool:
+    """Volumes, not 2D images: a MedMNIST 3D set by its name, else by the shape (:func:`_is_volume`)."""
+    return (info is not None and stem.endswith("3d")) or _is_volume(shape, where)
 
 
 def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
@@ -195,7 +197,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     if store != "memory":
         headers = _npz_headers(path)
         if use_mmap(store, sum(int(np.prod(headers[f"{s}_images"][0])) for s in SPLITS)):
-            is_3d = _is_3d(info, stem, headers["train_images"][0])
+            is_3d = _is_3d(info, stem, headers["train_images"][0], f"{path}: train_images")
             mapped = _npz_store(path, headers, is_3d, data_dir)
     arrays = _read_npz(path, NPZ_KEYS if mapped is None else tuple(f"{s}_labels" for s in SPLITS))
     train_labels = arrays["train_labels"]
@@ -203,7 +205,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         task = info["task"] if info else (MULTILABEL if train_labels.ndim == 2 and train_labels.shape[1] > 1
                                           else None)
     if mapped is None:
-        is_3d = _is_3d(info, stem, arrays["train_images"].shape)
+        is_3d = _is_3d(info, stem, arrays["train_images"].shape, f"{path}: train_images")
     splits = {}
     for s in SPLITS:
         images = (mapped[f"{s}_images"] if mapped is not None
@@ -250,7 +252,7 @@ def load_npz_images(path: str | os.PathLike, split: str = "test") -> torch.Tenso
     key = f"{split}_images"
     images = _read_npz(path, (key,), split=split)[key]
     stem = path.stem.split("_")[0]
-    return _images_to_tensor(images, key, _is_3d(_info().get(stem), stem, images.shape))
+    return _images_to_tensor(images, key, _is_3d(_info().get(stem), stem, images.shape, f"{path}: {key}"))
 
 
 def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None = None,
@@ -276,7 +278,9 @@ def _npz_store(path: Path, headers: dict, is_3d: bool, root=None) -> dict:
                                 f"use --store memory")
         layouts[s] = (shape, *_layout(shape, dtype, f"{s}_images", is_3d))
     content = content_key(path)
-    dest = store_dir(path, content, root=root)
+    # (N, C, H, W) images had been stored as volumes of one slice: such a file's store is another one
+    first = not is_3d and any(len(v[0]) == 4 and _channels_first(v[0]) for v in layouts.values())
+    dest = store_dir(path, content, *(("channels-first",) if first else ()), root=root)
     opened = open_store(dest)
     if opened is not None:
         return opened
