@@ -100,6 +100,9 @@ def read_config(run_dir: str | Path) -> dict:
     # a run of format 0 started before 2026-12-03 records no checkpoint rule: it kept the epoch of best monitor
     # (today's default, auto, can keep the last: its resume had kept another epoch than its own version would)
     saved.setdefault("checkpoint", "best")
+    # one started before 2026-11-30 (no flip: key, no choices.json) always trained with its augment list's flips:
+    # today's auto would run the flip pilots on its resume and could drop them halfway through its schedule
+    saved.setdefault("flip", "true")
     return saved
 
 

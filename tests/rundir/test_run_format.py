@@ -18,6 +18,7 @@ from medtrain.models.factory import default_model
 from medtrain.models.weights import read_meta
 from medtrain.rundir import FORMAT_KEY, RUN_FORMAT, run_format
 from medtrain.training.build import resolve_auto
+from medtrain.errors import TrainingInterrupted
 from conftest import InterruptAt, fast_config, make_npz, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -134,3 +135,18 @@ def test_compare_names_the_run_format_of_each_cell_where_they_differ(data, tmp_p
     assert f"Run formats differ: dropout=0: 0; dropout=0.2: {RUN_FORMAT}" in summary
     assert "before the run format was recorded" in summary and "not one recipe" in summary
     assert "Run formats differ" in (out / "report.html").read_text()
+
+
+def test_resuming_a_run_from_before_the_flip_choice_keeps_its_flips_without_pilots(data, tmp_path):
+    kw = dict(epochs=3, bootstrap=0, flip="auto")
+    cut = tmp_path / "cut"
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        medtrain.train(fast_config(data, cut, **kw), verbose=False, callbacks=[InterruptAt(2)])
+    saved = yaml.safe_load((cut / "config.yaml").read_text())
+    assert saved["flip"] == "auto" and "flip" in saved["augment"]
+    del saved["flip"]  # what config.yaml held before the flip choice, which always trained with its flips
+    (cut / "config.yaml").write_text(yaml.safe_dump(saved))
+    (cut / "choices.json").unlink()
+    m = medtrain.train({"progress": False}, resume=cut, verbose=False)
+    # its own rule: flips on, decided by nothing (today's auto would have run the pilots and could drop them)
+    assert m["choices"]["flip"]["chosen"] is True and m["choices"]["flip"]["how"].startswith("pinned")
