@@ -174,6 +174,26 @@ def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
     return labels
 
 
+class OneHotLabelsWarning(UserWarning):
+    """Labels of several columns with exactly one 1 in every row (one-hot), read as multi-label as any label
+    matrix is: a Keras user's ``to_categorical`` labels had trained independent sigmoids without a word."""
+
+
+def _say_if_one_hot(path: Path, labels: list) -> None:
+    """Warn in one line where every row of every split's label matrix has exactly one 1, the rest 0: one-hot
+    class labels, which a label matrix (read as multi-label) rarely is; genuine multi-label data (ChestMNIST)
+    has rows of no or several labels."""
+    if not any(len(a) for a in labels) or any(a.ndim != 2 or a.dtype.kind not in "biuf" for a in labels):
+        return
+    if all(np.isin(a, (0, 1)).all() and (a.sum(axis=1) == 1).all() for a in labels):
+        k = labels[0].shape[1]
+        warnings.warn(OneHotLabelsWarning(
+            f"{path}: every row of its labels has exactly one 1 of {k} (one-hot, as Keras' to_categorical writes "
+            f"them), and a label matrix is read as multi-label: {k} independent yes/no labels per image, whose "
+            f"probabilities need not sum to 1; for one class per image save class indices, shape (N,) or (N, 1) "
+            f"(labels.argmax(1))"), stacklevel=3)
+
+
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
              label_names: dict | None = None, store: str = "memory",
              data_dir: str | os.PathLike | None = None) -> Splits:
@@ -204,6 +224,8 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     if task is None:
         task = info["task"] if info else (MULTILABEL if train_labels.ndim == 2 and train_labels.shape[1] > 1
                                           else None)
+        if task == MULTILABEL and not info:
+            _say_if_one_hot(path, [arrays[f"{s}_labels"] for s in SPLITS])
     if mapped is None:
         is_3d = _is_3d(info, stem, arrays["train_images"].shape, f"{path}: train_images")
     splits = {}
