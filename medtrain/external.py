@@ -49,6 +49,13 @@ def external_predictions_file(data: str | os.PathLike, split: str = "test") -> s
     return f"predictions_external_{external_name(data, split)}.csv"
 
 
+class LabelsByIndexWarning(UserWarning):
+    """An .npz's class indices scored against a run whose classes have names: the mapping used, said."""
+
+
+_SHOWN = 10  #: the classes a LabelsByIndexWarning names
+
+
 def _npz_labels(data: Path, run: RunModel, split: str) -> list:
     """The labels of an .npz split: one class name per image, or (multi-label run) one tuple of 0/1 per image,
     checked against the run's classes (labels), each a one-line error."""
@@ -61,7 +68,13 @@ def _npz_labels(data: Path, run: RunModel, split: str) -> list:
         labels = raw.reshape(len(raw), -1)[:, 0]
         if labels.size and (labels.min() < 0 or labels.max() >= k):
             raise MedtrainError(f"{data}: {split}_labels hold class indices outside 0..{k - 1}")
-        return [run.label_names[int(v)] for v in labels]
+        names = list(run.label_names)
+        if names != [str(i) for i in range(k)]:  # a user whose 0 means the run's second class had read 0.32 unwarned
+            mapping = ", ".join(f"{i} = {n}" for i, n in enumerate(names[:_SHOWN]))
+            warnings.warn(LabelsByIndexWarning(
+                f"{data}: labels read by index: {mapping}{', ...' if k > _SHOWN else ''} (the run's classes in "
+                f"their order); where yours mean others, give a CSV of path,label naming them"), stacklevel=4)
+        return [names[int(v)] for v in labels]
     if raw.ndim != 2 or raw.shape[1] != k:
         raise MedtrainError(f"{data}: {split}_labels has shape {raw.shape}, but the run has {k} labels "
                             f"({', '.join(run.label_names)}); a multi-label run takes (N, {k}), one 0/1 column "
@@ -158,6 +171,10 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     """Score the finished run ``run_dir`` on the labelled ``data`` (see the module); writes
     ``RUN/eval_external_<name>.json`` (:func:`external_file`) and returns its content: the fields of
     ``eval_test.json`` plus ``data`` (the source) and ``n``."""
+    if not isinstance(data, (str, os.PathLike)):  # Path((x, y)) had been a raw TypeError
+        raise MedtrainError(f"evaluate_external takes the path of labelled data: a CSV of path,label, a folder of "
+                            f"class sub-folders or a MedMNIST-layout .npz, not a {type(data).__name__}; save arrays "
+                            f"as an .npz first: np.savez('heldout.npz', test_images=x, test_labels=y)")
     run_dir, data = Path(run_dir), Path(data)
     run = load_run_module(run_dir)
     names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)

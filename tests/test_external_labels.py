@@ -1,0 +1,77 @@
+"""``evaluate_external`` of an .npz's integer labels on a run whose classes have names (a CSV run whose classes sort
+to ['benign', 'malignant']) says the mapping it uses in one line: a user whose 0 meant malignant had scored
+inverted labels (ACC 0.32) without a word. Arrays handed in place of a path are one MedtrainError."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import medtrain
+from conftest import fast_config, make_images, run_cli
+from medtrain.errors import MedtrainError
+from medtrain.external import LabelsByIndexWarning, evaluate_external
+
+NAMES = ("malignant", "benign")  # the user's 0 and 1; the run's classes sort to benign, malignant
+
+
+@pytest.fixture(scope="module")
+def named_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("named")
+    images, labels = make_images(120, seed=0)
+    rows = ["path,label"]
+    for i, (im, y) in enumerate(zip(images, labels[:, 0])):
+        Image.fromarray(im).save(root / f"{i}.png")
+        rows.append(f"{i}.png,{NAMES[y]}")
+    (root / "all.csv").write_text("\n".join(rows) + "\n")
+    run = root / "run"
+    medtrain.train(fast_config(root / "all.csv", run, epochs=1, bootstrap=0, tta="none", flip="false"), verbose=False)
+    held_images, held = make_images(24, seed=5)
+    np.savez(root / "heldout.npz", test_images=held_images, test_labels=held)
+    return run, root / "heldout.npz"
+
+
+def _said(fn, *args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn(*args, **kwargs)
+    return out, [str(w.message) for w in caught if issubclass(w.category, LabelsByIndexWarning)]
+
+
+def test_integer_labels_on_a_run_of_named_classes_say_the_mapping(named_run):
+    run, held = named_run
+    assert list(medtrain.load(run).labels) == ["benign", "malignant"]
+    res, said = _said(evaluate_external, run, held, verbose=False)
+    assert len(said) == 1 and "\n" not in said[0]
+    assert "labels read by index: 0 = benign, 1 = malignant" in said[0]
+    assert res["n"] == 24  # scored as before: by index
+
+
+def test_the_command_line_eval_data_says_the_mapping_in_one_line(named_run, capsys):
+    run, held = named_run
+    code, _, err = run_cli(capsys, "eval", run, "--data", held)
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if "read by index" in ln]
+    assert len(lines) == 1 and lines[0].startswith("medtrain: warning:") and "0 = benign, 1 = malignant" in lines[0]
+
+
+def test_a_run_whose_classes_are_the_indices_is_not_warned(trained_run):
+    run, data, _ = trained_run
+    assert list(medtrain.load(run).labels) == ["0", "1"]
+    res, said = _said(evaluate_external, run, data, verbose=False)
+    assert said == [] and res["n"] == 40
+
+
+@pytest.mark.parametrize("given", ["tuple", "dict", "array"])
+def test_arrays_in_place_of_a_path_are_one_clear_error(named_run, given):
+    run, held = named_run
+    x, y = make_images(4, seed=1)
+    data = {"tuple": (x, y), "dict": {"test_images": x, "test_labels": y}, "array": x}[given]
+    before = sorted(run.iterdir())
+    with pytest.raises(MedtrainError) as e:
+        evaluate_external(run, data, verbose=False)
+    msg = str(e.value)
+    assert "\n" not in msg and ".npz" in msg and "np.savez" in msg and "CSV" in msg
+    assert sorted(run.iterdir()) == before  # nothing written
