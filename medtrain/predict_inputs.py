@@ -282,6 +282,8 @@ def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
     axis too), one grey ``(H, W)`` image or ``(D, H, W)`` volume, one colour image ``(C, H, W)`` or
     ``(H, W, C)`` for a network of C > 1 channels (``(H, W, 3)``, ``(H, W, 4)`` for any network), or a PIL
     image."""
+    if _is_table(images):  # its rows had been read as one image of objects: a raw TypeError from torch
+        raise _table_error(images)
     spatial = len(run.input_shape) - 1
     chans = run.input_shape[0]
     if isinstance(images, (str, os.PathLike)) or getattr(images, "ndim", None) == spatial or _is_pil(images):
@@ -298,6 +300,8 @@ def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
     batch = spatial + 2
 
     def items_of(i, x):
+        if _is_table(x):
+            raise _table_error(x)
         if isinstance(x, (str, os.PathLike)):  # explain's inputs too: a .npz among others is named PATH:INDEX
             return iter_inputs([x], run, split=split, alone=len(images) == 1)
         if getattr(x, "ndim", 0) == batch:  # a batch: its images, named by position
@@ -305,6 +309,19 @@ def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
         return [Item(f"image {i}", lambda x=x: x)]
 
     return (item for i, x in enumerate(images) for item in items_of(i, x))
+
+
+def _is_table(x) -> bool:
+    """A data frame (pandas, polars...): a table of columns, not images; a column of it (a Series) is a list."""
+    return any(c.__name__ == "DataFrame" for c in type(x).__mro__) and hasattr(x, "columns")
+
+
+def _table_error(table) -> MedtrainError:
+    columns = [str(c) for c in table.columns]
+    col = "path" if "path" in columns else (columns[0] if columns else "path")
+    shown = ", ".join(columns[:5]) + (", ..." if len(columns) > 5 else "")
+    return MedtrainError(f"images are given as a whole DataFrame (columns: {shown or 'none'}); pass the column of "
+                         f"image paths or images, e.g. df[{col!r}]")
 
 
 def _is_pil(x) -> bool:
