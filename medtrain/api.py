@@ -57,8 +57,8 @@ def check_settings(cfg: Config) -> None:
 
 
 def _as_config(config) -> Config:
-    if isinstance(config, Config):
-        return config_mod.resolve(config.to_dict())
+    if isinstance(config, Config):  # Config(data=...): its default dataset is not a second source
+        return config_mod.resolve(config_mod.settings_of(config))
     if isinstance(config, (str, os.PathLike)):
         return config_mod.resolve(config_mod.load_yaml(config))
     if config is not None and not isinstance(config, Mapping):  # a list or a number had been an AttributeError
@@ -201,7 +201,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         if writer and resume is not None and rundir.is_finished(run_dir):
             return _already_finished(run_dir, verbose)
         if writer and resume is None and rundir.is_run(run_dir):
-            _same_run(asked, run_dir, writer)  # other settings: refused, naming them
+            _same_run(asked, run_dir, writer, started=True)  # other settings: refused, naming them
             if rundir.is_finished(run_dir):
                 return _already_finished(run_dir, verbose, same=True)
             raise MedtrainError(f"{run_dir} was started by another process while this one loaded its data; run the "
@@ -225,15 +225,19 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise
 
 
-def _same_run(cfg: Config, run_dir: Path, writer: bool = True) -> bool:
+def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = False) -> bool:
     """Whether ``run_dir`` holds a run of ``cfg``'s settings, to continue or return (a requeued batch job reruns its
-    command); one of other settings is refused, naming them. Ranks > 0 follow rank 0 where the run has a checkpoint
+    command); one of other settings is refused, naming them, and the way on: another --out for a finished run
+    (``--resume`` had been offered, which has nothing to do there), else ``--resume`` too (also for one another
+    process ``started`` while this one loaded its data). Ranks > 0 follow rank 0 where the run has a checkpoint
     (a new run has none before they all started; without one, a continued run starts afresh anyway)."""
     if not rundir.is_run(run_dir):
         return False
     if not writer:
         return rundir.has_checkpoint(run_dir) or rundir.is_finished(run_dir)
-    check_reusable(cfg, run_dir, f"use --resume {run_dir} to continue it with its own settings, or another --out")
+    check_reusable(cfg, run_dir, "it is finished: give these settings another --out (out= in Python)"
+                   if rundir.is_finished(run_dir) and not started else f"use --resume {run_dir} to continue it with "
+                   "its own settings, or another --out")
     return True
 
 

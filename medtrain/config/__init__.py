@@ -25,7 +25,8 @@ from medtrain.errors import MedtrainError, suggest
 
 __all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DROPOUT_KINDS", "KEYS", "LOGGERS",
            "MONITORS", "OPTIMIZERS", "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
-           "PATH_KEYS", "check_read", "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "same_setting", "validate",
+           "PATH_KEYS", "check_read", "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "same_setting",
+           "settings_of", "validate",
            "validate_transfer"]
 
 
@@ -80,6 +81,17 @@ def resolve(*layers: dict | None) -> Config:
     c = Config(**merged)
     validate(c)
     return c
+
+
+def settings_of(config: Config) -> dict:
+    """A :class:`Config`'s settings as a layer for :func:`resolve`. A dataclass cannot tell a field left at its
+    default from one typed: ``Config(data="mine.npz")`` holds ``dataset`` at its default, which :func:`resolve`
+    had refused beside ``data`` ("not both") though the user named one source. Where ``data`` is given and
+    ``dataset`` is its default, ``data`` is the source (as ``{"data": ...}`` is)."""
+    d = config.to_dict()
+    if d.get("data") is not None and d.get("dataset") == KEYS["dataset"].default:
+        d["dataset"] = None
+    return d
 
 
 def devices_form(devices):

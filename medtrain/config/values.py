@@ -27,6 +27,12 @@ _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = _SHORT.maxfr
 _SHOWN = 80  #: the most characters of a value a message shows
 
 
+#: ``data`` given as images in memory (its repr, thousands of pixels, had been the message)
+IN_MEMORY = ("data: images in memory ({}) are not read; save them as an .npz in MedMNIST layout (np.savez(PATH, "
+             "train_images=X, train_labels=Y, and val_*, test_*)) or as image files with a CSV of path,label, and "
+             "give data=PATH")
+
+
 def _cut(text: str) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
 
@@ -119,6 +125,8 @@ def coerce(name: str, value: Any) -> Any:
         if kind == "str":
             if isinstance(value, os.PathLike):  # data, out, pretrained, data_dir given as a pathlib.Path
                 value = os.fspath(value)
+            if name == "data" and not isinstance(value, (str, int, float)):  # an array, a tuple, a DataFrame
+                raise MedtrainError(IN_MEMORY.format(type(value).__name__))
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):
                 raise ValueError(value)
             return str(value)

@@ -1,0 +1,45 @@
+"""``medtrain.train`` from a notebook, as a user walking through the Python API met it: the same settings given
+again on changed data, Ctrl-C inside a sweep loop, what ``train`` returns, and the messages of the Python forms."""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+import medtrain
+from conftest import fast_config
+from medtrain import api
+from medtrain.config import Config
+from medtrain.errors import MedtrainError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _fast(data, out, **over):
+    return fast_config(data, out, **{"epochs": 1, "bootstrap": 0, "tta": "none", "flip": "false", **over})
+
+
+def test_a_setting_changed_on_a_finished_run_is_told_another_out_not_resume(tiny_npz, tmp_path):
+    out = tmp_path / "run"
+    medtrain.train(_fast(tiny_npz, out), verbose=False)
+    with pytest.raises(MedtrainError) as e:
+        medtrain.train(_fast(tiny_npz, out, epochs=2), verbose=False)
+    said = str(e.value)
+    assert "(epochs: 1, now 2)" in said and "--resume" not in said and "another --out (out= in Python)" in said
+
+
+def test_config_with_data_is_not_refused_for_the_default_dataset(tiny_npz, tmp_path):
+    cfg = api._as_config(Config(data=str(tiny_npz), out=str(tmp_path / "run")))
+    assert cfg.data == str(tiny_npz) and cfg.dataset is None
+    assert api._as_config(Config()).dataset == "pneumoniamnist"  # without data: the default dataset
+
+
+@pytest.mark.parametrize("data", [np.zeros((50, 28, 28), np.uint8), (np.zeros((50, 28, 28)), np.zeros(50))],
+                         ids=["array", "tuple"])
+def test_images_in_memory_are_refused_in_one_short_line_saying_how_to_give_them(data, tmp_path):
+    with pytest.raises(MedtrainError) as e:
+        medtrain.train({"data": data, "out": str(tmp_path / "run")}, verbose=False)
+    said = str(e.value)
+    assert "not read" in said and "np.savez" in said and "train_images" in said and "CSV" in said
+    assert "array(" not in said and "0." not in said and len(said) < 240 and "\n" not in said
+    assert not (tmp_path / "run").exists()
