@@ -281,7 +281,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     if result.interrupted:
         done = f"after epoch {result.stop_epoch + 1}" if result.stop_epoch >= 0 else "before its first epoch ended"
         raise TrainingInterrupted(f"interrupted {done}; continue with `medtrain train --resume {run_dir}`",
-                                  progress=f"interrupted {done}")
+                                  progress=f"interrupted {done}", python="in Python, train() with the same settings "
+                                  f"continues it (or train(resume={str(run_dir)!r}))")
     tta = choices.decide_tta(trained, result.module, splits, flip)
     trained = dataclasses.replace(trained, tta=tta["chosen"])
     cw = choices.decide_class_weights(trained, result.module, splits, trained.tta)
@@ -328,7 +329,8 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
                      idle_settings=idle_settings)
     except TrainingInterrupted as e:  # the way on is the command that trains the runs, not `train --resume`
         raise TrainingInterrupted(f"{e.progress} in {run_dir}; run the same command again to continue: finished "
-                                  f"runs are reused and this one resumes", e.progress) from None
+                                  f"runs are reused and this one resumes", e.progress,
+                                  "in Python, the same call again continues so") from None
 
 
 def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder") -> None:

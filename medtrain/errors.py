@@ -16,11 +16,13 @@ class MedtrainError(Exception):
 
 class TrainingInterrupted(MedtrainError):
     """Training stopped by the user (Ctrl-C, SIGTERM); the run directory is kept for ``--resume``.
-    ``progress`` says how far it got ("after epoch 3"), for a caller that words the way on itself."""
+    ``progress`` says how far it got ("after epoch 3"), for a caller that words the way on itself. Its message is
+    the command line's way on, then ``python``'s (how to continue from Python); ``command_line`` is the former
+    alone, which ``medtrain`` prints."""
 
-    def __init__(self, message: str, progress: str = ""):
-        super().__init__(message)
-        self.progress = progress
+    def __init__(self, message: str, progress: str = "", python: str = ""):
+        super().__init__(f"{message}; {python}" if python else message)
+        self.progress, self.command_line = progress, message
 
 
 class TrainingDiverged(MedtrainError):

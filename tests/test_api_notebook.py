@@ -7,16 +7,30 @@ import numpy as np
 import pytest
 
 import medtrain
-from conftest import fast_config
+from conftest import InterruptAt, fast_config
 from medtrain import api
 from medtrain.config import Config
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, TrainingInterrupted
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _fast(data, out, **over):
     return fast_config(data, out, **{"epochs": 1, "bootstrap": 0, "tta": "none", "flip": "false", **over})
+
+
+def test_an_interrupted_train_says_how_to_continue_from_python_too(tiny_npz, tmp_path):
+    """The interrupt's message gives the way on from the shell (what the CLI prints, as before) and from Python,
+    where the same call again continues the run."""
+    out = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted) as e:
+        medtrain.train(_fast(tiny_npz, out, epochs=2), verbose=False, callbacks=[InterruptAt(1)])
+    said = str(e.value)
+    assert said.startswith(f"interrupted after epoch 1; continue with `medtrain train --resume {out}`; ")
+    assert "in Python, train() with the same settings continues it" in said and "\n" not in said
+    assert e.value.command_line == f"interrupted after epoch 1; continue with `medtrain train --resume {out}`"
+    done = medtrain.train(_fast(tiny_npz, out, epochs=2), verbose=False)
+    assert len(done["history"]) == 2
 
 
 def test_a_setting_changed_on_a_finished_run_is_told_another_out_not_resume(tiny_npz, tmp_path):

@@ -171,8 +171,8 @@ def _run(args: argparse.Namespace) -> int:
 
             check_output(out, folder=kind == "dir", what="--out ", probe=True)  # (the first process's probe)
         return int(args.func(args) or 0)
-    except TrainingInterrupted as e:  # Ctrl-C in training: what was kept and how to continue
-        print(f"medtrain: {e}", file=sys.stderr)
+    except TrainingInterrupted as e:  # Ctrl-C in training: what was kept and how to continue (the way on
+        print(f"medtrain: {e.command_line}", file=sys.stderr)  # in Python unsaid)
         return 130
     except MedtrainError as e:
         io = sys.modules.get("medtrain._io")  # (not imported: the error is no failed write)
