@@ -112,10 +112,27 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     evaluates the selected weights; the others train their share and return ``{}``.
 
     Returns:
-        the content of ``metrics.json`` (``{}`` in the processes of rank > 0).
+        a :class:`RunResult`: the content of ``metrics.json`` (equal to ``json.load`` of the file, a finished run
+        returned again or not; ``{}`` in the processes of rank > 0), with the run directory as ``.run_dir``
+        (for :func:`evaluate`, ``medtrain.load``, export and explain where ``out`` was not given).
+
+    Raises:
+        TrainingInterrupted: Ctrl-C or SIGTERM while training; the same call again continues the run from its
+            last checkpoint.
+        MedtrainError: bad settings or data; a run of other settings in ``out``, or a finished run of these
+            settings whose data changed since (another ``out`` trains on the data as they are now).
     """
     with _caller_state_kept(), float32_default():
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
+
+
+class RunResult(dict):
+    """What :func:`train` returns: ``metrics.json``'s content, as a dict equal to the file's (``==`` compares the
+    content only), and ``run_dir``, the run's directory (absolute), which ``metrics.json`` does not hold."""
+
+    def __init__(self, metrics: dict, run_dir: str | Path):
+        super().__init__(metrics)
+        self.run_dir = Path(run_dir).absolute()
 
 
 @contextlib.contextmanager
@@ -156,7 +173,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise MedtrainError("with resume, config is a dict of the settings given again (or None)")
         cfg = _resume_config(run_dir, config)
         if rundir.is_finished(run_dir):
-            return _already_finished(run_dir, verbose, same)
+            return _already_finished(run_dir, verbose, cfg if same else None)
         if writer:
             rundir.refuse_if_busy(run_dir)  # at once, not after loading the data
         if received_model(run_dir):  # a model handed on: "resuming" it had trained from scratch over it, unsaid
@@ -199,11 +216,11 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         # checked again now that no other process can start or finish a run here: another one may have done so
         # while this one loaded its data (a `train` had trained over a finished run, a `--resume` resumed one)
         if writer and resume is not None and rundir.is_finished(run_dir):
-            return _already_finished(run_dir, verbose)
+            return _already_finished(run_dir, verbose, cfg if same else None)
         if writer and resume is None and rundir.is_run(run_dir):
             _same_run(asked, run_dir, writer, started=True)  # other settings: refused, naming them
             if rundir.is_finished(run_dir):
-                return _already_finished(run_dir, verbose, same=True)
+                return _already_finished(run_dir, verbose, cfg)
             raise MedtrainError(f"{run_dir} was started by another process while this one loaded its data; run the "
                                 "same command again to continue it")
         if writer:  # a killed writer's temporaries (.model.safetensors.<random>.tmp): older than our lock, none is live
@@ -241,11 +258,35 @@ def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = F
     return True
 
 
-def _already_finished(run_dir: Path, verbose: bool, same: bool = False) -> dict:
+def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) -> RunResult:
+    """The finished run in ``run_dir``; ``same``: the config of the same settings given again, whose data are
+    checked against the run's record first (:func:`check_same_data`)."""
+    if same is not None:
+        check_same_data(same, run_dir)
     if verbose:
-        print(f"{run_dir} is already finished (same settings); nothing to do" if same
+        print(f"{run_dir} is already finished (same settings); nothing to do" if same is not None
               else f"{run_dir} is already finished; nothing to resume")
-    return rundir.read_metrics(run_dir)
+    return RunResult(rundir.read_metrics(run_dir), run_dir)
+
+
+def check_same_data(cfg: Config, run_dir: Path) -> None:
+    """Refuse the settings of the finished run in ``run_dir`` given again when its own data (``cfg.data``: a
+    MedMNIST file is not re-read) differ from those it recorded, in one line naming what changed and the way on:
+    the inputs and splits of ``splits.csv`` (:func:`rundir.run_splits`: a folder or CSV that gained or lost
+    images) and each split's digest in ``metrics.json`` (:func:`provenance.check_unchanged`: a rewritten .npz).
+    The old run had been returned as the result of the new data (``train``), or reused (``train_or_reuse``)."""
+    if not cfg.data:
+        return
+    if not os.path.exists(cfg.data):  # gone: refused as eval refuses it (where the run records them, the ways on)
+        rundir.run_splits(run_dir, cfg)
+    try:
+        splits, metrics = rundir.run_splits(run_dir, cfg), rundir.read_metrics(run_dir)
+        for split in ("train", "val", "test"):
+            provenance.check_unchanged(metrics, splits, split, run_dir)
+    except MedtrainError as e:
+        said, way = str(e), "train on the data as they are now with another --out (out= in Python)"
+        said = said.removesuffix("train a new run") + way if said.endswith("train a new run") else f"{said}; {way}"
+        raise MedtrainError(f"{run_dir} is finished with these settings but not on these data: {said}") from None
 
 
 def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:
@@ -277,7 +318,7 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     else:
         result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0)
     if not result.global_zero or launch_rank() != 0:  # one writer, even where a process thinks itself alone
-        return {}
+        return RunResult({}, run_dir)
     if result.interrupted:
         done = f"after epoch {result.stop_epoch + 1}" if result.stop_epoch >= 0 else "before its first epoch ended"
         raise TrainingInterrupted(f"interrupted {done}; continue with `medtrain train --resume {run_dir}`",
@@ -287,7 +328,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     trained = dataclasses.replace(trained, tta=tta["chosen"])
     cw = choices.decide_class_weights(trained, result.module, splits, trained.tta)
     made = {"flip": flip, "tta": tta, "class_weights": cw}
-    return rundir.write_run(trained, splits, run_dir, result, t0, verbose, choices=made)
+    rundir.write_run(trained, splits, run_dir, result, t0, verbose, choices=made)
+    return RunResult(rundir.read_metrics(run_dir), run_dir)  # as the file holds it (NaN: null), as when returned again
 
 
 def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None, evaluate_test: bool = True,
@@ -316,8 +358,7 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
     check_reusable(cfg)
     if rundir.is_run(run_dir):
         if rundir.is_finished(run_dir):
-            if cfg.data:  # a user's folder or CSV may have changed since: a re-split run is not reused
-                rundir.run_splits(run_dir, rundir.load_config(run_dir))
+            check_same_data(rundir.load_config(run_dir), run_dir)  # a user's data changed since: not reused
             if verbose:
                 print(f"{run_dir} finished, reused")
             return rundir.read_metrics(run_dir)
