@@ -130,14 +130,20 @@ def add_config_flags(p: argparse.ArgumentParser, own: dict | None = None, hidden
         flag = "--" + f.name.replace("_", "-")
         text, default = texts.get(f.name, ""), _default(f)
         if isinstance(f.default, bool):
-            shown = "" if "default" in text else f" (default: {'on' if f.default else 'off'})"
+            shown = "" if _states_default(text) else f" (default: {'on' if f.default else 'off'})"
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                            help=argparse.SUPPRESS if f.name in hidden else (text + shown).strip())
         else:
             # the default once: not when the help already states it (the autos, the cache), never "None"
-            shown = "" if default is None or "default" in text else f" (default {_show(default)})"
+            shown = "" if default is None or _states_default(text) else f" (default {_show(default)})"
             g.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar="V",
                            help=argparse.SUPPRESS if f.name in hidden else (text + shown).strip())
+
+
+def _states_default(text: str) -> bool:
+    """Whether a help text already says its default ("(default ...", "Default auto: ..."); a mere mention of
+    "the default 2D network" or "its default" does not (--checkpoint's and --store's auto had gone unsaid)."""
+    return "(default" in text or "Default " in text
 
 
 def _default(f):
