@@ -1,6 +1,7 @@
 """The Python entry points: ``train(config)``, ``evaluate(run_dir)`` and ``train_or_reuse(config)``.
 
-What a run directory holds is described in :mod:`medtrain.rundir`, its one writer.
+What a run directory holds is described in :mod:`medtrain.rundir`, its one writer; whether a folder that holds a run
+is reused, continued or refused, in :mod:`medtrain.reuse`.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from medtrain.config import Config
 from medtrain.data import Split, load_splits
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
+# the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
+from medtrain.reuse import (RESUMABLE_KEYS, RunResult, _already_finished, _resume_config, _same_run, check_policies,
+                            check_reusable, check_same_data)
 from medtrain.runscores import score_split, write_scores
 from medtrain.operating_point import positive_index
 from medtrain.runmodel import float32_default, isolate_rng, load_run_module, received_model
@@ -38,12 +42,6 @@ from medtrain.training.probe import fit_probe
 
 #: An image side above which a run from own images says it could be resized (``--image-size``).
 LARGE_SIDE = 1024
-
-#: Settings that may differ between a run and its continuation (or reuse) without changing its result
-#: (``store``: the same tensors in memory or mapped from disk, so a run killed for memory resumes mapped).
-#: The number of processes (devices x num_nodes) is not one of them: the global batch, the shards and the
-#: steps of the schedule depend on it.
-RESUMABLE_KEYS = ("progress", "data_dir", "store", "accelerator", "strategy", "out")
 
 
 def check_settings(cfg: Config) -> None:
@@ -65,28 +63,6 @@ def _as_config(config) -> Config:
         raise MedtrainError(f"config must be a dict of settings, a Config or the path of a YAML config file; got "
                             f"{type(config).__name__} {str(config)[:60]}")
     return config_mod.resolve(config or {})
-
-
-def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple[str, object, object]]:
-    """``(key, saved value, wanted value)`` for each setting of ``want`` that differs from the run's."""
-    have = saved.to_dict()
-    auto = {"model": "auto", "checkpoint": "auto", **dict.fromkeys(config_mod.AUTO_NUMBERS)}  # resolve_auto's
-    want = {k: have[k] if k in auto and v == auto[k] else v for k, v in want.items()}
-    return [(k, have[k], v) for k, v in want.items()
-            if k not in ignore and not config_mod.same_setting(k, have.get(k), v)]
-
-
-def _resume_config(run_dir: Path, overrides: dict | None) -> Config:
-    """The saved config of ``run_dir``; ``overrides`` may only change :data:`RESUMABLE_KEYS`."""
-    saved = rundir.load_config(run_dir)
-    given = {k.replace("-", "_"): v for k, v in (overrides or {}).items()}
-    wanted = config_mod.resolve(saved.to_dict(), given).to_dict()  # coerced as the saved values are
-    diff = _differences(saved, {k: wanted[k] for k in given})
-    if diff:
-        k, have, want = diff[0]
-        raise MedtrainError(f"--resume {run_dir}: --{k.replace('_', '-')} {want} differs from the run's {have}; "
-                            f"a resumed run keeps its settings (only {', '.join(RESUMABLE_KEYS)} may change)")
-    return config_mod.resolve(saved.to_dict(), {k: v for k, v in given.items() if k in RESUMABLE_KEYS})
 
 
 def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
@@ -124,15 +100,6 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
     """
     with _caller_state_kept(), float32_default():
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
-
-
-class RunResult(dict):
-    """What :func:`train` returns: ``metrics.json``'s content, as a dict equal to the file's (``==`` compares the
-    content only), and ``run_dir``, the run's directory (absolute), which ``metrics.json`` does not hold."""
-
-    def __init__(self, metrics: dict, run_dir: str | Path):
-        super().__init__(metrics)
-        self.run_dir = Path(run_dir).absolute()
 
 
 @contextlib.contextmanager
@@ -242,53 +209,6 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise
 
 
-def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = False) -> bool:
-    """Whether ``run_dir`` holds a run of ``cfg``'s settings, to continue or return (a requeued batch job reruns its
-    command); one of other settings is refused, naming them, and the way on: another --out for a finished run
-    (``--resume`` had been offered, which has nothing to do there), else ``--resume`` too (also for one another
-    process ``started`` while this one loaded its data). Ranks > 0 follow rank 0 where the run has a checkpoint
-    (a new run has none before they all started; without one, a continued run starts afresh anyway)."""
-    if not rundir.is_run(run_dir):
-        return False
-    if not writer:
-        return rundir.has_checkpoint(run_dir) or rundir.is_finished(run_dir)
-    check_reusable(cfg, run_dir, "it is finished: give these settings another --out (out= in Python)"
-                   if rundir.is_finished(run_dir) and not started else f"use --resume {run_dir} to continue it with "
-                   "its own settings, or another --out")
-    return True
-
-
-def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) -> RunResult:
-    """The finished run in ``run_dir``; ``same``: the config of the same settings given again, whose data are
-    checked against the run's record first (:func:`check_same_data`)."""
-    if same is not None:
-        check_same_data(same, run_dir)
-    if verbose:
-        print(f"{run_dir} is already finished (same settings); nothing to do" if same is not None
-              else f"{run_dir} is already finished; nothing to resume")
-    return RunResult(rundir.read_metrics(run_dir), run_dir)
-
-
-def check_same_data(cfg: Config, run_dir: Path) -> None:
-    """Refuse the settings of the finished run in ``run_dir`` given again when its own data (``cfg.data``: a
-    MedMNIST file is not re-read) differ from those it recorded, in one line naming what changed and the way on:
-    the inputs and splits of ``splits.csv`` (:func:`rundir.run_splits`: a folder or CSV that gained or lost
-    images) and each split's digest in ``metrics.json`` (:func:`provenance.check_unchanged`: a rewritten .npz).
-    The old run had been returned as the result of the new data (``train``), or reused (``train_or_reuse``)."""
-    if not cfg.data:
-        return
-    if not os.path.exists(cfg.data):  # gone: refused as eval refuses it (where the run records them, the ways on)
-        rundir.run_splits(run_dir, cfg)
-    try:
-        splits, metrics = rundir.run_splits(run_dir, cfg), rundir.read_metrics(run_dir)
-        for split in ("train", "val", "test"):
-            provenance.check_unchanged(metrics, splits, split, run_dir)
-    except MedtrainError as e:
-        said, way = str(e), "train on the data as they are now with another --out (out= in Python)"
-        said = said.removesuffix("train a new run") + way if said.endswith("train a new run") else f"{said}; {way}"
-        raise MedtrainError(f"{run_dir} is finished with these settings but not on these data: {said}") from None
-
-
 def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:
     if verbose:
         print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} "
@@ -372,33 +292,6 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         raise TrainingInterrupted(f"{e.progress} in {run_dir}; run the same command again to continue: finished "
                                   f"runs are reused and this one resumes", e.progress,
                                   "in Python, the same call again continues so") from None
-
-
-def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder") -> None:
-    """Refuse ``cfg`` when its directory (``cfg.out`` or ``run_dir``) holds a run of other settings (naming the
-    first differences, then ``advice``). A grid checks every cell's directory before any cell trains."""
-    run_dir = Path(cfg.out if run_dir is None else run_dir)
-    if rundir.is_run(run_dir):
-        diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
-        if diff:
-            shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
-            more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
-            raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); {advice}")
-        check_policies(run_dir)
-
-
-def check_policies(run_dir: Path, recorded: dict | None = None) -> None:
-    """Refuse ``run_dir`` when a policy file it trained with (``recorded``, ``{path: sha256}``: its ``choices.json``'s
-    by default) changed or went since: an edited policy had been taken for the same settings (the run trained with
-    the old one returned or reused), or trained a resumed run's last epochs. Older runs recorded no digests."""
-    recorded = (rundir.read_choices(run_dir) or {}).get("policies") or {} if recorded is None else recorded
-    for path, digest in recorded.items():
-        if (now := policy_digests([path]).get(path)) == digest:
-            continue
-        what, done = "changed" if now is not None else "is gone", rundir.is_finished(run_dir)
-        raise MedtrainError(f"the augmentation policy {path} {what} since {run_dir} "
-                            f"{'trained with it; restore it' if done else 'started training; restore it to resume'}, "
-                            "or train a new --out with the edited policy")
 
 
 def _source_gone(cfg: Config, run_dir: Path) -> str:

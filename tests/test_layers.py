@@ -18,7 +18,7 @@ LAYERS = [
     ["medtrain.data", "medtrain.color", "medtrain.models", "medtrain.reports"],
     ["medtrain.config", "medtrain.augment"],
     ["medtrain.training", "medtrain.evaluation", "medtrain.rundir", "medtrain.runlock", "medtrain.runmodel", "medtrain.runscores", "medtrain.provenance", "medtrain._predictions_csv"],
-    ["medtrain.api", "medtrain.predictor", "medtrain.predict_inputs", "medtrain"],  # the package's own __init__ is the Python facade over api
+    ["medtrain.api", "medtrain.reuse", "medtrain.predictor", "medtrain.predict_inputs", "medtrain"],  # the package's own __init__ is the Python facade over api
     ["medtrain.compare", "medtrain.crossval", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
      "medtrain.export", "medtrain.explain", "medtrain.external", "medtrain.versus"],
     ["medtrain.cli", "medtrain.__main__"],

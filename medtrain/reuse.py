@@ -1,0 +1,125 @@
+"""Whether a run folder can be reused, continued or must be refused: the rules :func:`medtrain.api.train` (the same
+settings given again, ``resume``) and :func:`medtrain.api.train_or_reuse` (compare, searches) apply to a folder that
+already holds a run, and :class:`RunResult`, what ``train`` returns.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from medtrain import config as config_mod
+from medtrain import provenance, rundir
+from medtrain.augment.policies import policy_digests
+from medtrain.config import Config
+from medtrain.errors import MedtrainError
+
+#: Settings that may differ between a run and its continuation (or reuse) without changing its result
+#: (``store``: the same tensors in memory or mapped from disk, so a run killed for memory resumes mapped).
+#: The number of processes (devices x num_nodes) is not one of them: the global batch, the shards and the
+#: steps of the schedule depend on it.
+RESUMABLE_KEYS = ("progress", "data_dir", "store", "accelerator", "strategy", "out")
+
+
+class RunResult(dict):
+    """What :func:`medtrain.api.train` returns: ``metrics.json``'s content, as a dict equal to the file's (``==`` compares the
+    content only), and ``run_dir``, the run's directory (absolute), which ``metrics.json`` does not hold."""
+
+    def __init__(self, metrics: dict, run_dir: str | Path):
+        super().__init__(metrics)
+        self.run_dir = Path(run_dir).absolute()
+
+
+def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple[str, object, object]]:
+    """``(key, saved value, wanted value)`` for each setting of ``want`` that differs from the run's."""
+    have = saved.to_dict()
+    auto = {"model": "auto", "checkpoint": "auto", **dict.fromkeys(config_mod.AUTO_NUMBERS)}  # resolve_auto's
+    want = {k: have[k] if k in auto and v == auto[k] else v for k, v in want.items()}
+    return [(k, have[k], v) for k, v in want.items()
+            if k not in ignore and not config_mod.same_setting(k, have.get(k), v)]
+
+
+def _resume_config(run_dir: Path, overrides: dict | None) -> Config:
+    """The saved config of ``run_dir``; ``overrides`` may only change :data:`RESUMABLE_KEYS`."""
+    saved = rundir.load_config(run_dir)
+    given = {k.replace("-", "_"): v for k, v in (overrides or {}).items()}
+    wanted = config_mod.resolve(saved.to_dict(), given).to_dict()  # coerced as the saved values are
+    diff = _differences(saved, {k: wanted[k] for k in given})
+    if diff:
+        k, have, want = diff[0]
+        raise MedtrainError(f"--resume {run_dir}: --{k.replace('_', '-')} {want} differs from the run's {have}; "
+                            f"a resumed run keeps its settings (only {', '.join(RESUMABLE_KEYS)} may change)")
+    return config_mod.resolve(saved.to_dict(), {k: v for k, v in given.items() if k in RESUMABLE_KEYS})
+
+
+def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = False) -> bool:
+    """Whether ``run_dir`` holds a run of ``cfg``'s settings, to continue or return (a requeued batch job reruns its
+    command); one of other settings is refused, naming them, and the way on: another --out for a finished run
+    (``--resume`` had been offered, which has nothing to do there), else ``--resume`` too (also for one another
+    process ``started`` while this one loaded its data). Ranks > 0 follow rank 0 where the run has a checkpoint
+    (a new run has none before they all started; without one, a continued run starts afresh anyway)."""
+    if not rundir.is_run(run_dir):
+        return False
+    if not writer:
+        return rundir.has_checkpoint(run_dir) or rundir.is_finished(run_dir)
+    check_reusable(cfg, run_dir, "it is finished: give these settings another --out (out= in Python)"
+                   if rundir.is_finished(run_dir) and not started else f"use --resume {run_dir} to continue it with "
+                   "its own settings, or another --out")
+    return True
+
+
+def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) -> RunResult:
+    """The finished run in ``run_dir``; ``same``: the config of the same settings given again, whose data are
+    checked against the run's record first (:func:`check_same_data`)."""
+    if same is not None:
+        check_same_data(same, run_dir)
+    if verbose:
+        print(f"{run_dir} is already finished (same settings); nothing to do" if same is not None
+              else f"{run_dir} is already finished; nothing to resume")
+    return RunResult(rundir.read_metrics(run_dir), run_dir)
+
+
+def check_same_data(cfg: Config, run_dir: Path) -> None:
+    """Refuse the settings of the finished run in ``run_dir`` given again when its own data (``cfg.data``: a
+    MedMNIST file is not re-read) differ from those it recorded, in one line naming what changed and the way on:
+    the inputs and splits of ``splits.csv`` (:func:`rundir.run_splits`: a folder or CSV that gained or lost
+    images) and each split's digest in ``metrics.json`` (:func:`provenance.check_unchanged`: a rewritten .npz).
+    The old run had been returned as the result of the new data (``train``), or reused (``train_or_reuse``)."""
+    if not cfg.data:
+        return
+    if not os.path.exists(cfg.data):  # gone: refused as eval refuses it (where the run records them, the ways on)
+        rundir.run_splits(run_dir, cfg)
+    try:
+        splits, metrics = rundir.run_splits(run_dir, cfg), rundir.read_metrics(run_dir)
+        for split in ("train", "val", "test"):
+            provenance.check_unchanged(metrics, splits, split, run_dir)
+    except MedtrainError as e:
+        said, way = str(e), "train on the data as they are now with another --out (out= in Python)"
+        said = said.removesuffix("train a new run") + way if said.endswith("train a new run") else f"{said}; {way}"
+        raise MedtrainError(f"{run_dir} is finished with these settings but not on these data: {said}") from None
+
+
+def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder") -> None:
+    """Refuse ``cfg`` when its directory (``cfg.out`` or ``run_dir``) holds a run of other settings (naming the
+    first differences, then ``advice``). A grid checks every cell's directory before any cell trains."""
+    run_dir = Path(cfg.out if run_dir is None else run_dir)
+    if rundir.is_run(run_dir):
+        diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
+        if diff:
+            shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
+            more = f"; {len(diff) - 3} more" if len(diff) > 3 else ""
+            raise MedtrainError(f"{run_dir} was run with other settings ({shown}{more}); {advice}")
+        check_policies(run_dir)
+
+
+def check_policies(run_dir: Path, recorded: dict | None = None) -> None:
+    """Refuse ``run_dir`` when a policy file it trained with (``recorded``, ``{path: sha256}``: its ``choices.json``'s
+    by default) changed or went since: an edited policy had been taken for the same settings (the run trained with
+    the old one returned or reused), or trained a resumed run's last epochs. Older runs recorded no digests."""
+    recorded = (rundir.read_choices(run_dir) or {}).get("policies") or {} if recorded is None else recorded
+    for path, digest in recorded.items():
+        if (now := policy_digests([path]).get(path)) == digest:
+            continue
+        what, done = "changed" if now is not None else "is gone", rundir.is_finished(run_dir)
+        raise MedtrainError(f"the augmentation policy {path} {what} since {run_dir} "
+                            f"{'trained with it; restore it' if done else 'started training; restore it to resume'}, "
+                            "or train a new --out with the edited policy")
