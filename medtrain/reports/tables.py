@@ -140,7 +140,7 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
         cells = [str(r[k]) for k in keys] + [str(r["seeds"]) + (f" × {r['fold_runs']} folds" if r.get("fold_runs") else "")]
         one = r["runs"] < 2  # a std of one run is undefined, not 0: the mean alone
         cells += [f"{r[n]:.3f}" + ("" if one else f" ± {r[n + '_std']:.3f}") for n in ("test_acc", "test_auc", "val_auc")]
-        cells += [f"{r[n]:.1f}" + ("" if one else f" ± {r[n + '_std']:.1f}") for n in ("best_epoch", "stop_epoch")]
+        cells += [_epochs(r[n], r[n + "_std"], one) for n in ("best_epoch", "stop_epoch")]
         cells += [f"{r['wall_s']:.0f}"]
         cells += [signed_difference(r.get("paired"), n) for n in PAIRED] if paired else []
         lines.append("| " + " | ".join(cells) + " |")
@@ -151,6 +151,14 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
     if unpaired:
         lines += ["", unpaired_note(unpaired)]
     return "\n".join(lines) + "\n"
+
+
+def _epochs(mean: float, std: float, one: bool) -> str:
+    """A cell's kept or stop epoch: the epoch itself where every run's is the same (one seed: "1", not "1.0"),
+    else the mean with one decimal and its std."""
+    if math.isfinite(mean) and std == 0 and float(mean).is_integer():
+        return f"{int(mean)}" + ("" if one else " ± 0")
+    return f"{mean:.1f}" + ("" if one else f" ± {std:.1f}")
 
 
 #: said under a comparison whose pairs are cross-validation folds
