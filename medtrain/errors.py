@@ -14,11 +14,15 @@ class MedtrainError(Exception):
     """An error caused by the user's input, reported as a single line."""
 
 
-class TrainingInterrupted(MedtrainError):
+class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped by the user (Ctrl-C, SIGTERM); the run directory is kept for ``--resume``.
     ``progress`` says how far it got ("after epoch 3"), for a caller that words the way on itself. Its message is
     the command line's way on, then ``python``'s (how to continue from Python); ``command_line`` is the former
-    alone, which ``medtrain`` prints."""
+    alone, which ``medtrain`` prints.
+
+    A :class:`KeyboardInterrupt`, as the Ctrl-C it reports, not a :class:`MedtrainError`: a notebook's sweep,
+    ``for lr in ...: try: train(...) except Exception: ...``, had caught it as a failed run and gone on to the
+    next one, so Ctrl-C could not stop the loop."""
 
     def __init__(self, message: str, progress: str = "", python: str = ""):
         super().__init__(f"{message}; {python}" if python else message)

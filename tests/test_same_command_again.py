@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from medtrain.api import train_or_reuse
 from medtrain.augment.policies import randaugment_policy, save_policy
 from conftest import InterruptAt, fast_config, make_npz, run_cli
@@ -72,7 +73,7 @@ def test_train_or_reuse_does_not_reuse_a_cell_whose_policy_file_was_edited(here)
 def test_a_fine_tune_whose_source_moved_continues_with_the_same_command(here, capsys):
     medtrain.train(fast_config("tiny.npz", "srcA", epochs=1, bootstrap=0), verbose=False)
     cfg = fast_config("tiny.npz", "ftC", epochs=3, bootstrap=0, pretrained="srcA")  # relative, as typed
-    with pytest.raises(medtrain.MedtrainError, match="interrupted after epoch 1"):
+    with pytest.raises(TrainingInterrupted, match="interrupted after epoch 1"):
         medtrain.train(cfg, verbose=False, callbacks=[InterruptAt(1)])
     shutil.move("srcA", "moved")
     capsys.readouterr()

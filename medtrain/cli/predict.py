@@ -71,17 +71,39 @@ def run(args) -> int:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     # `--out -` / /dev/stdout: the predictions are the standard output, this line must not join them
     print(f"{n} input(s) predicted -> {'standard output' if out == STDOUT else out}"
-          + (f" ({len(skipped)} skipped)" if skipped else "") + _what_was_written(predictor.settings()),
+          + (f" ({len(skipped)} skipped)" if skipped else "")
+          + _what_was_written(predictor.settings(), _temperature_rule(args.run_dir)),
           file=sys.stderr if is_stream(out) else sys.stdout)
     return 0
 
 
-def _what_was_written(s: dict) -> str:
+def _temperature_rule(run_dir) -> str | None:
+    """How the run decided its temperature (``metrics.json``'s ``calibration.rule``: ``"fitted"``, ``"kept 1:
+    ..."``); None where it does not say (a model handed on without its ``metrics.json``, an older run)."""
+    from medtrain._io.run_files import read_metrics
+    from medtrain.errors import MedtrainError
+
+    try:
+        rule = read_metrics(run_dir)["calibration"]["rule"]
+    except (MedtrainError, KeyError, TypeError):
+        return None
+    return rule if isinstance(rule, str) else None
+
+
+def _what_was_written(s: dict, rule: str | None = None) -> str:
     """The probabilities' calibration and the operating point's rule and threshold, for the closing line: a CSV
-    handed on without its run folder is read with them (the JSON output records them in its header)."""
+    handed on without its run folder is read with them (the JSON output records them in its header). ``rule``:
+    how the run decided its temperature (:func:`_temperature_rule`), which says why a temperature of 1 is 1."""
     said = []
-    if s["temperature"] == 1:  # kept at 1: validation could not fit one (no error to scale)
-        said.append("probabilities as the network gives them (no temperature fitted)")
+    if s["temperature"] == 1:
+        kept = "kept 1: "
+        if rule and rule.startswith(kept + "T = "):  # fitted, and rejected: it raised the validation ECE
+            why = f"temperature kept at 1: the fitted {rule[len(kept):]}"
+        elif rule and rule.startswith(kept):  # none fitted: validation has no error to scale
+            why = f"no temperature fitted: {rule[len(kept):]}"
+        else:  # fitted as 1, or a run that does not say how
+            why = "temperature 1"
+        said.append(f"probabilities as the network gives them ({why})")
     elif s["temperature"] is not None:
         said.append(f"temperature-scaled (T = {s['temperature']:.3g})" if s["calibrated"] else
                     f"raw probabilities (the run's temperature {s['temperature']:.3g} not applied)")

@@ -39,7 +39,7 @@ from optuna.trial import TrialState
 from medtrain._progress import Overall
 from medtrain.api import train_or_reuse
 from medtrain.config import Config
-from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
+from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.rundir import is_finished
 
 STUDY_FILE = "study.db"
@@ -295,7 +295,7 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     try:
         result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
                                 evaluate_test=False)
-    except (TrainingInterrupted, KeyboardInterrupt):  # Ctrl-C (caught by Lightning or not): the trial is lost,
+    except KeyboardInterrupt:  # Ctrl-C (TrainingInterrupted where Lightning caught it, else raw): the trial is lost,
         discard_trial_files(trial)  # the study kept; its unfinished folder is no one's to resume (a rerun runs
         raise KeyboardInterrupt from None  # new trial numbers), so it is not left behind, nor its policy file
     except TrainingDiverged as e:  # e.g. a sampled lr too high for its network: this trial fails, the search goes on

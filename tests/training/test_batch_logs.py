@@ -12,6 +12,7 @@ import lightning.pytorch as pl
 import pytest
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from medtrain import api, rundir
 from medtrain import config as config_mod
 from conftest import InterruptAt, fast_config, make_npz, run_cli
@@ -80,7 +81,7 @@ def test_a_resumed_run_gives_no_false_warning_of_deleted_logs(tiny_npz, tmp_path
     # be deleted" (they are not: the log keeps every epoch) and "Checkpoint directory ... exists and is not empty",
     # with site-packages paths, on every --resume
     kw = dict(epochs=2)
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "r", **kw), verbose=False, callbacks=[InterruptAt(1)])
     recwarn.clear()
     capsys.readouterr()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from conftest import fast_config
 
 
@@ -136,7 +137,7 @@ def test_temporary_files_of_a_killed_checkpoint_save_are_removed_before_training
     # a run SIGKILLed while saving a checkpoint left checkpoints/.best.ckpt.<random>.tmp (a checkpoint's size) that
     # nothing removed, not even a later --resume
     out = tmp_path / "run"
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, out, epochs=2), verbose=False, callbacks=[_StopAfterFirstEpoch()])
     folder = out / "checkpoints"
     (folder / ".best.ckpt.k2x9ab_q.tmp").write_bytes(b"half a checkpoint")  # as the kill left them

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from medtrain.cli import main
 from conftest import fast_config
 
@@ -65,7 +66,7 @@ def test_a_resumed_run_logs_every_epoch_once(tiny_npz, tmp_path):
                 raise KeyboardInterrupt
 
     run = tmp_path / "run"
-    with pytest.raises(medtrain.MedtrainError, match="interrupted"):
+    with pytest.raises(TrainingInterrupted, match="interrupted"):
         medtrain.train(fast_config(tiny_npz, run, epochs=4), verbose=False, callbacks=[InterruptAt()])
     m = medtrain.train(None, resume=run, verbose=False)
     assert [int(float(r["epoch"])) for r in _csv_rows(run)] == [0, 1, 2, 3]

@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from medtrain.cli import main
 from medtrain.training.loggers import HPARAM_METRICS, build_logger
 from conftest import fast_config
@@ -97,7 +98,7 @@ def test_a_resumed_run_continues_its_mlflow_run_rather_than_starting_a_second(ti
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     run = tmp_path / "run"
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, run, logger="mlflow", epochs=3), verbose=False,
                        callbacks=[InterruptAt(2)])
     m = medtrain.train({"progress": False}, resume=run, verbose=False)

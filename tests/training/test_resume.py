@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from medtrain.cli import main as cli_main
 from medtrain.models.weights import load_state
 from conftest import InterruptAt, fast_config
@@ -41,7 +42,7 @@ def test_ctrl_c_then_resume_equals_uninterrupted_run(tiny_npz, tmp_path, ema):
     # with --ema the moving average is restored too (Lightning's WeightAveraging keeps it in last.ckpt)
     kw = dict(epochs=EPOCHS, schedule="onecycle", augment="flip,shift", dropout=0.2, ema=ema)
     medtrain.train(fast_config(tiny_npz, tmp_path / "straight", **kw), verbose=False)
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", **kw), verbose=False, callbacks=[InterruptAt(2)])
     assert not (tmp_path / "cut" / "metrics.json").exists()
     # the epoch in progress (2) is lost, the finished ones are kept
@@ -61,7 +62,7 @@ class SlowEpochs(pl.Callback):
 def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(tiny_npz, tmp_path):
     # compare's and the summary's wall time of a resumed run had been the last call's alone
     t = time.perf_counter()
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):  # epochs 0 and 1 take >= 1 s each, then Ctrl-C
+    with pytest.raises(TrainingInterrupted, match="--resume"):  # epochs 0 and 1 take >= 1 s each, then Ctrl-C
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=SHORT), verbose=False,
                        callbacks=[SlowEpochs(1.0), InterruptAt(2)])
     first = time.perf_counter() - t
@@ -81,7 +82,7 @@ def test_a_resumed_run_records_the_call_it_started_with_and_warns_of_another_thr
 
     threads = torch.get_num_threads()
     monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=SHORT), verbose=False,
                        callbacks=[InterruptAt(2)])
     monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--resume", "cut"])
@@ -103,7 +104,7 @@ def test_a_checkpoint_of_an_older_medtrain_resumes_with_its_first_call_unknown(t
     provenance had named the resuming command as the one that started it, and its wall_s had been this call's
     alone without a word. Both are unknown (null) now."""
     monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=SHORT), verbose=False,
                        callbacks=[InterruptAt(2)])
     last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
@@ -210,7 +211,7 @@ def test_a_run_resumes_through_another_store_but_not_with_other_settings(tiny_np
 def test_a_damaged_resume_state_is_one_clear_error(tiny_npz, tmp_path, damage):
     # a cut-short last.ckpt or choices.json had been a 30-60 line traceback
     run = tmp_path / "cut"
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):  # one epoch checkpointed is enough to damage
+    with pytest.raises(TrainingInterrupted, match="--resume"):  # one epoch checkpointed is enough to damage
         medtrain.train(fast_config(tiny_npz, run, epochs=SHORT), verbose=False, callbacks=[InterruptAt(1)])
     last = run / "checkpoints" / "last.ckpt"
     if damage == "choices":
@@ -228,7 +229,7 @@ def test_a_run_being_trained_is_not_trained_again_by_a_second_process(tiny_npz, 
     from medtrain import rundir
 
     run = tmp_path / "cut"
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, run, epochs=SHORT), verbose=False, callbacks=[InterruptAt(2)])
     before = (run / "checkpoints" / "last.ckpt").read_bytes()
     with rundir.training_lock(run):  # what the other process holds while it trains
@@ -268,7 +269,7 @@ def test_an_interrupt_before_an_epochs_checkpoint_names_the_epoch_resume_continu
     2', and the resumed run trained epoch 2 again (a logger walkthrough: duplicated points in TensorBoard)."""
     run = tmp_path / "run"
     cfg = fast_config(tiny_npz, run, epochs=3, bootstrap=0)
-    with pytest.raises(medtrain.MedtrainError, match=r"interrupted after epoch 1;"):
+    with pytest.raises(TrainingInterrupted, match=r"interrupted after epoch 1;"):
         medtrain.train(cfg, verbose=False, callbacks=[_InterruptBeforeSave(1)])
     assert torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 0
 
@@ -281,7 +282,7 @@ def test_resume_refuses_a_policy_edited_since_the_run_started(tiny_npz, tmp_path
     policy = save_policy(randaugment_policy(1, 5), tmp_path / "ra.yaml")
     run = tmp_path / "run"
     cfg = {**fast_config(tiny_npz, run, epochs=3, bootstrap=0), "augment": ["flip", str(policy)]}
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(cfg, verbose=False, callbacks=[InterruptAt(1)])
     kept = policy.read_bytes()
     save_policy(randaugment_policy(2, 9), policy)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from medtrain.models.weights import load_state
 from conftest import InterruptAt, fast_config, make_npz
 
@@ -55,7 +56,7 @@ def _same_result(a_dir, b_dir):
 def test_a_run_moved_after_an_interrupt_resumes_to_the_uninterrupted_result(straight, tmp_path):
     data, ref = straight
     cut = tmp_path / "cut"
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(data, cut, **SETTINGS), verbose=False, callbacks=[InterruptAt(2)])
     moved = tmp_path / "elsewhere" / "moved"
     moved.parent.mkdir()

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from conftest import InterruptAt, fast_config
 
 EPOCHS, TRAIN_IMAGES, PAUSE_S = 2, 96, 0.05  # tiny_npz: 96 training images, 3 batches of 32
@@ -28,7 +29,7 @@ class SlowValidation(pl.Callback):
 def test_images_per_second_counts_every_epochs_training_images_over_training_time_across_a_resume(tiny_npz,
                                                                                                   tmp_path):
     slow = [SlowSteps(), SlowValidation()]
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "run", epochs=EPOCHS), verbose=False,
                        callbacks=slow + [InterruptAt(1)])
     m = medtrain.train({"progress": False}, resume=tmp_path / "run", verbose=False, callbacks=slow)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import medtrain
+from medtrain.errors import TrainingInterrupted
 from medtrain.models.weights import load_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -35,7 +36,7 @@ def _fine_tune(data, src, out, **kw):
 
 
 def _interrupted(data, src, out, **kw):
-    with pytest.raises(medtrain.MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(_fine_tune(data, src, out, **kw), verbose=False, callbacks=[InterruptAt(1)])
     assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0  # after epoch 1
 
