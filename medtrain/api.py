@@ -202,9 +202,10 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             # A user error found before the first epoch ended (an unreadable source, a bad layer name, a caller's
             # callback that raised, a bug) or a run that diverged before any usable epoch: leave nothing behind
             # (a half-started folder refused the same call again, "already holds a run"). Once a checkpoint
-            # exists, or after Ctrl-C, the directory is for --resume.
+            # exists, or after Ctrl-C (a KeyboardInterrupt, as TrainingInterrupted is: never caught here), the
+            # directory is for --resume.
             fresh = isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir)
-            if created and not isinstance(e, TrainingInterrupted) and fresh:
+            if created and fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
 
