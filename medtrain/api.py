@@ -124,6 +124,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     same = False  # the same settings given again for a run in --out: it continues, or is returned as it is
     if resume is None:
         cfg = asked = _as_config(config)
+        typed = set(config) if isinstance(config, Mapping) else None  # a Config's or YAML's: unknown
         if isinstance(config, dict):  # the settings a notebook typed, refused as the CLI refuses them typed
             config_mod.checks.check_typed_for_a_new_run(cfg, set(config))
         run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
@@ -131,7 +132,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback
             check_output(run_dir, folder=True, what="out ", probe=True)
             rundir.refuse_if_busy(run_dir)  # rather than continuing a run that process trains
-        if _same_run(cfg, run_dir, writer):
+        if _same_run(cfg, run_dir, writer, typed=typed, verbose=verbose):
             same, resume = True, run_dir
             config = {k: getattr(cfg, k) for k in RESUMABLE_KEYS if k != "out" and getattr(cfg, k) is not None}
     if resume is not None:
@@ -276,7 +277,7 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         raise MedtrainError("train_or_reuse needs the run directory (out)")
     single_process_only(cfg, "a command that trains several runs")
     run_dir = Path(cfg.out)
-    check_reusable(cfg)
+    check_reusable(cfg, verbose=verbose)  # compare's own check of every cell before training said a changed default
     if rundir.is_run(run_dir):
         if rundir.is_finished(run_dir):
             check_same_data(rundir.load_config(run_dir), run_dir)  # a user's data changed since: not reused

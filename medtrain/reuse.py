@@ -5,12 +5,15 @@ already holds a run, and :class:`RunResult`, what ``train`` returns.
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Collection
 from pathlib import Path
 
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
 from medtrain.augment.policies import policy_digests
 from medtrain.config import Config
+from medtrain.config.settings import FORMAT_0_DEFAULTS
 from medtrain.errors import MedtrainError
 
 #: Settings that may differ between a run and its continuation (or reuse) without changing its result
@@ -51,19 +54,21 @@ def _resume_config(run_dir: Path, overrides: dict | None) -> Config:
     return config_mod.resolve(saved.to_dict(), {k: v for k, v in given.items() if k in RESUMABLE_KEYS})
 
 
-def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = False) -> bool:
+def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = False,
+              typed: Collection[str] | None = None, verbose: bool = True) -> bool:
     """Whether ``run_dir`` holds a run of ``cfg``'s settings, to continue or return (a requeued batch job reruns its
     command); one of other settings is refused, naming them, and the way on: another --out for a finished run
     (``--resume`` had been offered, which has nothing to do there), else ``--resume`` too (also for one another
     process ``started`` while this one loaded its data). Ranks > 0 follow rank 0 where the run has a checkpoint
-    (a new run has none before they all started; without one, a continued run starts afresh anyway)."""
+    (a new run has none before they all started; without one, a continued run starts afresh anyway). ``typed``,
+    ``verbose``: :func:`defaults_then`'s."""
     if not rundir.is_run(run_dir):
         return False
     if not writer:
         return rundir.has_checkpoint(run_dir) or rundir.is_finished(run_dir)
     check_reusable(cfg, run_dir, "it is finished: give these settings another --out (out= in Python)"
                    if rundir.is_finished(run_dir) and not started else f"use --resume {run_dir} to continue it with "
-                   "its own settings, or another --out")
+                   "its own settings, or another --out", typed, verbose)
     return True
 
 
@@ -98,11 +103,15 @@ def check_same_data(cfg: Config, run_dir: Path) -> None:
         raise MedtrainError(f"{run_dir} is finished with these settings but not on these data: {said}") from None
 
 
-def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder") -> None:
+def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder",
+                   typed: Collection[str] | None = None, verbose: bool = True) -> None:
     """Refuse ``cfg`` when its directory (``cfg.out`` or ``run_dir``) holds a run of other settings (naming the
-    first differences, then ``advice``). A grid checks every cell's directory before any cell trains."""
+    first differences, then ``advice``); a default changed since a run of format 0 was written is not one
+    (:func:`defaults_then`, which ``typed`` and ``verbose`` are for). A grid checks every cell's directory before any
+    cell trains."""
     run_dir = Path(cfg.out if run_dir is None else run_dir)
     if rundir.is_run(run_dir):
+        cfg = defaults_then(cfg, run_dir, typed, verbose)
         diff = _differences(rundir.load_config(run_dir), cfg.to_dict())
         if diff:
             shown = "; ".join(f"{k}: {have!r}, now {want!r}" for k, have, want in diff[:3])
@@ -123,3 +132,29 @@ def check_policies(run_dir: Path, recorded: dict | None = None) -> None:
         raise MedtrainError(f"the augmentation policy {path} {what} since {run_dir} "
                             f"{'trained with it; restore it' if done else 'started training; restore it to resume'}, "
                             "or train a new --out with the edited policy")
+
+
+def defaults_then(cfg: Config, run_dir: Path, typed: Collection[str] | None = None, verbose: bool = True) -> Config:
+    """``cfg`` for settings given again on ``run_dir``, a run of format 0 (no run format recorded,
+    :func:`rundir.run_format`): a setting not ``typed`` whose default changed since that run was written
+    (``FORMAT_0_DEFAULTS``), and which it recorded at that default, takes the run's value, named in one line on stderr
+    as a default changed since this run was written (``verbose``). Where what was typed is not known (a
+    :class:`Config`, a YAML file, a grid's cell), a setting at today's default was not typed. It had been refused as
+    the user's change ("precision: '32-true', now 'auto'") when only medtrain's default had changed. The one rule of
+    it: the CLI's ``train`` and :func:`check_reusable` (``train()`` given the same settings again, compare's and the
+    searches' reuse) apply it alike."""
+    if not rundir.is_run(run_dir) or rundir.run_format(run_dir) != 0:
+        return cfg
+    saved = rundir.load_config(run_dir)
+    typed = None if typed is None else {k.replace("-", "_") for k in typed}
+    untyped = (lambda k: k not in typed) if typed is not None else \
+        (lambda k: config_mod.same_setting(k, getattr(cfg, k), config_mod.KEYS[k].default))
+    then = {k: getattr(saved, k) for k, old in FORMAT_0_DEFAULTS.items() if untyped(k)
+            and config_mod.same_setting(k, getattr(saved, k), old) and getattr(saved, k) != getattr(cfg, k)}
+    if not then:
+        return cfg
+    if verbose:
+        shown = ", ".join(f"{k}: {v!r} then, {getattr(cfg, k)!r} now" for k, v in then.items())
+        print(f"medtrain: note: {run_dir} was {rundir.FORMAT_0} (run format 0); a default changed since this run was "
+              f"written ({shown}), which the run keeps", file=sys.stderr, flush=True)
+    return config_mod.resolve(cfg.to_dict(), then)

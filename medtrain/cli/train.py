@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from medtrain import config as config_mod
     from medtrain.api import train
     from medtrain.cli._options import config_layers
+    from medtrain.reuse import defaults_then
     from medtrain.rundir import default_run_dir
 
     from_file, flags = config_layers(args)
@@ -42,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         # a probe's auto lr, batch size and checkpoint resolve alike for images and volumes
         config_mod.checks.check_probe_read(cfg, flags, (args.config, from_file), lambda c: resolve_auto(c, 2))
     out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
-    cfg = defaults_then(cfg, {k.replace("-", "_") for k in (*from_file, *flags)}, out)
+    # a default changed since a run of format 0 in out was written: the run's value, named (the rule train() and
+    # compare's reuse apply too)
+    cfg = defaults_then(cfg, out, {*from_file, *flags})
     if cfg.folds and cfg.fold is None:  # every fold, then the cross-validation summary
         from medtrain.crossval import cross_validate
 
@@ -52,30 +55,6 @@ def run(args: argparse.Namespace) -> int:
     train(cfg)
     closing(out)
     return 0
-
-
-def defaults_then(cfg, typed: set, out):
-    """``cfg`` for the command given again on ``out``, a run of format 0 (``medtrain.rundir.RUN_FORMAT``): a setting
-    the command did not type whose default changed since that run was written (``FORMAT_0_DEFAULTS``), and which it
-    recorded at that default, takes the run's value, named in one line as a changed default. It had been refused
-    as the user's change ("precision: '32-true', now 'auto'") when only medtrain's default had changed."""
-    import sys
-
-    from medtrain import config as config_mod
-    from medtrain import rundir
-    from medtrain.config.settings import FORMAT_0_DEFAULTS
-
-    if not rundir.is_run(out) or rundir.run_format(out) != 0:
-        return cfg
-    saved = rundir.load_config(out)
-    then = {k: getattr(saved, k) for k, old in FORMAT_0_DEFAULTS.items() if k not in typed
-            and config_mod.same_setting(k, getattr(saved, k), old) and getattr(saved, k) != getattr(cfg, k)}
-    if not then:
-        return cfg
-    shown = ", ".join(f"{k}: {v!r} then, {getattr(cfg, k)!r} now" for k, v in then.items())
-    print(f"medtrain: note: {out} was {rundir.FORMAT_0} (run format 0); a default changed since this run was "
-          f"written ({shown}), which the run keeps", file=sys.stderr, flush=True)
-    return config_mod.resolve(cfg.to_dict(), then)
 
 
 def closing(out, folds: int = 0) -> None:

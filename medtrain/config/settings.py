@@ -130,7 +130,8 @@ CLASS_WEIGHT_NAMES = {"balanced": "true", "plain": "false"}
 AUTO_NUMBERS = ("lr", "batch_size", "members")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 #: Settings whose default changed since medtrain wrote runs of format 0 (``medtrain._io.run_files.RUN_FORMAT``), with
-#: the default they had then (before 2026-12-02): such a run recording that value need not have been given it.
+#: the default they had then (before 2026-12-02): such a run recording that value need not have been given it
+#: (the rule: ``medtrain.reuse.defaults_then``).
 FORMAT_0_DEFAULTS = {"precision": "32-true", "tta": "hflip", "class_weights": "true"}
 #: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
 LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
