@@ -11,7 +11,7 @@ import torch
 import medtrain
 from medtrain.cli import main
 from medtrain.data.base import Split, Splits
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.rundir import data_summary, read_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -115,7 +115,7 @@ def test_a_resumed_or_reused_run_checks_its_data_too(tmp_path, capsys):
     images, labels = make_images(80)
     _folder(tmp_path / "data", images, labels)
     run = tmp_path / "cut"
-    with pytest.raises(MedtrainError, match="--resume"):
+    with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(fast_config(tmp_path / "data", run, epochs=3, bootstrap=0, batch_size=8), verbose=False,
                        callbacks=[InterruptAt(1)])
     assert (run / "splits.csv").is_file()  # written when the run starts, not only when it ends
