@@ -22,6 +22,7 @@ from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file, policy_digests
 from medtrain.config import Config
 from medtrain.data import Split, load_splits
+from medtrain.data.arrays import arrays_npz, in_memory
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 # the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
@@ -71,7 +72,10 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
 
     Args:
         config: a :class:`Config`, a dict of settings, or a YAML path. With ``resume``: a dict of the
-            settings given again; they must equal the run's own, except :data:`RESUMABLE_KEYS`.
+            settings given again; they must equal the run's own, except :data:`RESUMABLE_KEYS`. A dict's
+            ``data`` may be images in memory, ``(images, labels)`` or ``{"train": (x, y), "val": ..., "test": ...}``
+            (:mod:`medtrain.data.arrays`): written once as a MedMNIST-layout .npz in the cache (``data_dir``),
+            ``arrays/<sha256>/arrays.npz``, which the run reads as its data (the summary names it).
         resume: a run directory to continue from its last checkpoint (its saved config is used). Without it, a
             run of the same settings already in ``config``'s ``out`` is continued, or returned when finished.
         verbose: print the summary table.
@@ -102,6 +106,18 @@ def train(config=None, resume: str | Path | None = None, verbose: bool = True, c
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
 
+def _arrays_written(config, verbose: bool):
+    """A dict whose ``data`` are images in memory, with ``data`` the .npz they are written to, split by its own
+    fractions and seed (:func:`~medtrain.data.arrays.arrays_npz`); any other config as it is."""
+    if not isinstance(config, Mapping) or not in_memory(config.get("data")):
+        return config
+    rest = _as_config({k: v for k, v in config.items() if k != "data"})
+    path = arrays_npz(config["data"], rest.val_fraction, rest.test_fraction, rest.seed, rest.data_dir)
+    if verbose:
+        print(f"medtrain: data: the arrays given, as {path} (what the run reads: eval, predict, resume)", flush=True)
+    return {**config, "data": str(path)}
+
+
 @contextlib.contextmanager
 def _caller_state_kept():
     """A run seeds the global generators (Lightning's ``seed_everything``: torch, numpy, random and its
@@ -121,6 +137,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     provenance.start_peak_memory()  # metrics.json's peak memory is this run's, not the process's so far
     writer = launch_rank() == 0
     verbose = verbose and writer
+    config = _arrays_written(config, verbose)
     same = False  # the same settings given again for a run in --out: it continues, or is returned as it is
     if resume is None:
         cfg = asked = _as_config(config)

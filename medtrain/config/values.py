@@ -27,10 +27,12 @@ _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = _SHORT.maxfr
 _SHOWN = 80  #: the most characters of a value a message shows
 
 
-#: ``data`` given as images in memory (its repr, thousands of pixels, had been the message)
-IN_MEMORY = ("data: images in memory ({}) are not read; save them as an .npz in MedMNIST layout (np.savez(PATH, "
-             "train_images=X, train_labels=Y, and val_*, test_*)) or as image files with a CSV of path,label, and "
-             "give data=PATH")
+#: ``data`` given as images in memory where only a path is read (its repr, thousands of pixels, had been the
+#: message): a Config, a YAML file, ``train_or_reuse``; ``medtrain.train``'s dict writes them as a .npz first
+#: (:mod:`medtrain.data.arrays`)
+IN_MEMORY = ("data: images in memory ({}) are read by medtrain.train({{'data': (images, labels), ...}}) only, a dict "
+             "of settings; here give data=PATH of an .npz in MedMNIST layout (np.savez(PATH, train_images=X, "
+             "train_labels=Y, and val_*, test_*)) or of a CSV of path,label")
 
 
 def _cut(text: str) -> str:

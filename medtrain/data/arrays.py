@@ -1,0 +1,163 @@
+"""Images in memory as data: ``medtrain.train({"data": (images, labels), ...})`` or
+``{"data": {"train": (x, y), "val": (x, y), "test": (x, y)}, ...}``, as Keras and timm users hold them.
+
+The arrays are written once, as a .npz in MedMNIST layout, to ``<cache>/arrays/<sha256>/arrays.npz`` (the cache:
+:func:`medtrain._io.cache_dir`, ``$MEDTRAIN_DATA`` where set), named by the SHA-256 of the six arrays it holds, and
+the run trains on that file as on any .npz: eval, predict, export, resume, the same call again (the same arrays,
+the same file: the finished run is returned) and a changed-data refusal (other arrays, another file) work as for
+a file given by its path. The images are read by the .npz reader's layout rules (:mod:`medtrain.data._npz`) and
+the labels as it reads them; splits not given are drawn by the one seeded stratified splitter
+(:func:`medtrain.data.split.split_record`), as for a CSV without a split column.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from medtrain._io import atomic_path, cache_dir
+from medtrain.data._npz import NPZ_KEYS, _is_volume, _layout
+from medtrain.data.base import SPLITS
+from medtrain.data.duplicates import image_digests
+from medtrain.data.medmnist import _check_labels
+from medtrain.data.split import split_record
+from medtrain.errors import MedtrainError, suggest
+
+FOLDER = "arrays"  #: the cache's sub-folder of written arrays
+FILE = "arrays.npz"  #: the file in each ``<sha256>/`` folder; its stem names the run (``runs/arrays-<model>-s<seed>``)
+
+
+def in_memory(data) -> bool:
+    """Whether ``data`` (a dict's ``data`` value) is images in memory rather than a path (or None)."""
+    return data is not None and not isinstance(data, (str, os.PathLike, int, float))
+
+
+def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
+               root: str | os.PathLike | None = None) -> Path:
+    """The .npz in MedMNIST layout that holds ``data``, written (atomically) on first use under ``root``
+    (None: the cache) in ``arrays/<sha256 of its arrays>/arrays.npz``.
+
+    ``data``: ``(images, labels)``, or ``{"train": (x, y)[, "val": (x, y)][, "test": (x, y)]}``. Images: uint8
+    ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` with C 1 or 3 (volumes ``(N, D, H, W)``), as a .npz holds
+    them; labels: class indices ``(N,)`` or ``(N, 1)``, or a 0/1 label matrix ``(N, L)`` (multi-label). Splits not
+    given are drawn with ``val_fraction``, ``test_fraction`` and ``seed``: all of them from the images of a tuple
+    (as from a CSV without a split column); validation (``val_fraction`` of them) or test (``test_fraction``) from
+    the training images of a dict that lacks it.
+
+    Raises:
+        MedtrainError: in one line, for data not so given: string labels (named classes: a CSV of path,label),
+            patient groups (a CSV with a group column), images that are not uint8, shapes that do not match.
+    """
+    parts = _parts(data)
+    missing = [s for s in SPLITS if s not in parts]
+    if missing:
+        parts = _drawn(parts, missing, val_fraction, test_fraction, seed)
+    arrays = {}
+    for s in SPLITS:
+        arrays[f"{s}_images"], arrays[f"{s}_labels"] = parts[s]
+    digest = hashlib.sha256()
+    for k in NPZ_KEYS:
+        a = np.ascontiguousarray(arrays[k])
+        digest.update(repr((k, a.dtype.str, a.shape)).encode())
+        digest.update(memoryview(a).cast("B"))
+    path = Path(root).expanduser() if root else cache_dir()
+    path = path / FOLDER / digest.hexdigest() / FILE
+    if not path.is_file():  # the same arrays again: the file written then (its name is its content)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    return path
+
+
+_GIVEN = ("data: images in memory are given as (images, labels) or as {'train': (images, labels), 'val': ..., "
+          "'test': ...}")
+
+
+def _parts(data) -> dict:
+    """``{split: (images, labels)}`` as given, each checked."""
+    if isinstance(data, Mapping):
+        for key in data:
+            if key not in SPLITS:
+                raise suggest(str(key), SPLITS, "split of data")
+        if "train" not in data:
+            raise MedtrainError(f"data: a dict of splits needs train (val and test are drawn from it where not given); "
+                                f"got {', '.join(map(str, data)) or 'none'}")
+        parts = {s: _pair(data[s], s) for s in SPLITS if s in data}
+    elif isinstance(data, (tuple, list)):
+        parts = {"train": _pair(data, None)}
+    elif type(data).__name__ == "DataFrame":
+        raise MedtrainError("data: a DataFrame is not read; write it as a CSV of path,label[,split] "
+                            "(df.to_csv(PATH, index=False)) and give data=PATH, or give data=(images, labels) arrays")
+    elif isinstance(data, np.ndarray):
+        raise MedtrainError("data: an array alone is not read (it holds no labels); give data=(images, labels), or "
+                            "data=PATH of an .npz (np.savez(PATH, train_images=X, train_labels=Y, val_*, test_*)) or "
+                            "of a CSV of path,label")
+    else:
+        raise MedtrainError(f"{_GIVEN}; got {type(data).__name__}")
+    first = parts["train"][0].shape
+    is_3d = _is_volume(first, "data: the train images")
+    shapes = {s: _layout(x.shape, x.dtype, f"data: the {s} images", is_3d)[0][1:] for s, (x, _) in parts.items()}
+    for s, shape in shapes.items():
+        if shape != shapes["train"]:
+            raise MedtrainError(f"data: the {s} images are {shape} (channels, pixels), the train images "
+                                f"{shapes['train']}; give all at one size and layout")
+    if not is_3d and shapes["train"][0] == 1:  # grey (N, H, W, 1) and (N, 1, H, W) written as (N, H, W): one file
+        parts = {s: (x.reshape(len(x), *shapes["train"][1:]), y) for s, (x, y) in parts.items()}
+    return parts
+
+
+def _pair(value, split: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of one split, as arrays, checked."""
+    what = f"data['{split}']" if split else "data"
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        if isinstance(value, (tuple, list)) and len(value) == 3:
+            raise MedtrainError(f"{what}: a third array (patient groups?) is not read; images with patients are "
+                                f"given as image files with a CSV of path,label,patient and --group-column, which "
+                                f"keeps each patient's images in one split")
+        raise MedtrainError(f"{_GIVEN}; {what} is {type(value).__name__}"
+                            + (f" of {len(value)}" if isinstance(value, (tuple, list)) else ""))
+    images, labels = (np.asarray(v) for v in value)
+    where = f"{what} images" if split else "data: the images"
+    if images.dtype != np.uint8:
+        how = (", e.g. np.clip(x * 255, 0, 255).round().astype(np.uint8) for values in [0, 1]"
+               if images.dtype.kind == "f" else "")
+        raise MedtrainError(f"{where} are {images.dtype}; medtrain reads uint8 images (0-255): convert them{how}")
+    if labels.dtype.kind in "USO":
+        raise MedtrainError(f"{what} labels are {'strings' if labels.dtype.kind != 'O' else 'objects'}; named classes "
+                            f"are read from image files with a CSV of path,label (numbered in sorted order); as "
+                            f"arrays give class indices 0..K-1")
+    _check_labels(labels, f"{what} labels")
+    if len(images) != len(labels):
+        raise MedtrainError(f"{what}: {len(images)} images but {len(labels)} labels")
+    if not len(images):
+        raise MedtrainError(f"{what} holds no images")
+    # as the .npz reader reads them: (N,) and (N, 1) alike, any whole-number dtype; so written alike (one file)
+    return images, labels.astype(np.int64).reshape(-1) if labels.ndim == 1 or labels.shape[1] == 1 else \
+        labels.astype(np.int64)
+
+
+def _drawn(parts: dict, missing: list, val_fraction: float, test_fraction: float, seed: int) -> dict:
+    """``parts`` with the ``missing`` splits drawn from train by :func:`split_record`: all of them from the images
+    of a tuple (as a CSV without a split column is split, pixel-identical images kept in one split), validation or
+    test alone from the training images of a dict."""
+    images, labels = parts["train"]
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        raise MedtrainError(f"data: a label matrix (multi-label) is split by nobody but you; give "
+                            f"data={{'train': (x, y), 'val': (x, y), 'test': (x, y)}} (missing: {', '.join(missing)})")
+    y = labels.reshape(-1).astype(np.int64)
+    fractions = {("val", "test"): (val_fraction, test_fraction), ("val",): (val_fraction, 0.0),
+                 ("test",): (test_fraction, 0.0)}[tuple(missing)]  # test alone: drawn as "val", then named test
+    try:
+        record = split_record([str(i) for i in range(len(y))], y, None, *fractions, seed, source="data",
+                              digests=image_digests(images))
+    except MedtrainError as e:  # a class too small for the split asked, said of the split it is drawn as
+        raise (MedtrainError(re.sub(r"\bval\b", "test", str(e))) if missing == ["test"] else e) from None
+    assign = record.assign if missing != ["test"] else np.where(record.assign == 1, 2, 0)
+    drawn = dict(parts)
+    for code, s in enumerate(SPLITS):
+        if s == "train" or s in missing:
+            drawn[s] = (images[assign == code], labels[assign == code])
+    return drawn
