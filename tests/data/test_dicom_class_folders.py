@@ -21,18 +21,12 @@ from medtrain.data.dicom import read_dicom_image
 from medtrain.data.folder import load_folder
 from medtrain.data.split import PARTS
 from medtrain.data.volumes import load_entry, load_volume_folder
-from medtrain.errors import MedtrainError
 
 from test_dicom import write_series, write_slice
 from test_dicom_fidelity import _colour_data, red_and_green, write_dicom
+from test_dicom_forms import _one_line
 
 
-def _one_line(match: str, fn, *args, **kw) -> str:
-    with pytest.raises(MedtrainError, match=match) as e:
-        fn(*args, **kw)
-    msg = str(e.value)
-    assert "\n" not in msg and "Traceback" not in msg
-    return msg
 
 
 # --------------------------------------------------------------------------- colour series
