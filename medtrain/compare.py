@@ -20,13 +20,14 @@ from medtrain import config as config_mod
 from medtrain._io import json_safe, write_json, write_text
 from medtrain._progress import Overall
 from medtrain.api import RESUMABLE_KEYS, check_reusable, check_settings, train_or_reuse
+from medtrain.reuse import check_same_data
 from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_markdown
-from medtrain.rundir import FORMAT_0, is_finished, read_metrics, recorded_format
+from medtrain.rundir import FORMAT_0, is_finished, load_config, read_metrics, recorded_format
 from medtrain.training.distributed import single_process_only
 from medtrain.training.build import check_color_space, check_model_dims
 from medtrain.training.fit import changed_settings, check_augment
@@ -203,6 +204,8 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     for (i, seed), run_dir in dirs.items():  # a changed setting had been refused only on reaching an old cell,
         # after the new cells had trained beside runs of the old settings
         check_reusable(config_mod.resolve(base, cells[i], {"seed": seed, "out": str(run_dir), "progress": False}))
+        if is_finished(run_dir):  # and its data: a changed file had been refused after new cells trained on it
+            check_same_data(load_config(run_dir), run_dir)
     write_json(out / GRID_FILE, record)  # before any cell trains: an interrupted grid's cells are claimed too
     finished = sum(is_finished(d) for d in dirs.values())
     show = verbose and config_mod.resolve(base, cells[0]).progress
