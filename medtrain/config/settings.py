@@ -132,7 +132,8 @@ PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "6
 #: Settings whose default changed since medtrain wrote runs of format 0 (``medtrain._io.run_files.RUN_FORMAT``), with
 #: the default they had then (before 2026-12-02): such a run recording that value need not have been given it
 #: (the rule: ``medtrain.reuse.defaults_then``).
-FORMAT_0_DEFAULTS = {"precision": "32-true", "tta": "hflip", "class_weights": "true"}
+FORMAT_0_DEFAULTS = {"precision": "32-true", "tta": "hflip", "class_weights": "true",
+                     "flip": "true"}  # flip: rundir.read_config's for a run from before the flip choice
 #: Lightning loggers and the package each needs (an optional extra of medtrain); csv needs nothing more.
 LOGGERS = {"csv": None, "tensorboard": "tensorboard", "mlflow": "mlflow", "none": None}
 #: Lightning strategies a run may ask for: ``auto`` (one device: one process; several: Lightning picks DDP)

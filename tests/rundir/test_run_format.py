@@ -150,3 +150,7 @@ def test_resuming_a_run_from_before_the_flip_choice_keeps_its_flips_without_pilo
     m = medtrain.train({"progress": False}, resume=cut, verbose=False)
     # its own rule: flips on, decided by nothing (today's auto would have run the pilots and could drop them)
     assert m["choices"]["flip"]["chosen"] is True and m["choices"]["flip"]["how"].startswith("pinned")
+    # its command given again, without --flip: the run, finished (flips were that medtrain's default, not a change)
+    again = fast_config(data, cut, **kw)
+    del again["flip"]
+    assert medtrain.train(again, verbose=False) == m
