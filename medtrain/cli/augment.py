@@ -255,6 +255,9 @@ def run_search(args: argparse.Namespace) -> int:
 
     from medtrain.augment.search import DEFAULT_M, DEFAULT_N, check_grid
 
+    if not is_policy_file(args.out):  # --augment reads a policy file by its extension: 'as' is an unknown op there
+        raise MedtrainError(f"--out {args.out}: a policy is written as YAML; give a name ending in .yaml (or .yml), "
+                            f"which --augment reads as a policy file")
     cfg = _config(args, extra=("model", "batch_size", "accelerator"))
     _refuse_other_methods_flags(args)
     ns = _int_list(args.n_values, "--n-values") if args.n_values is not None else list(DEFAULT_N)

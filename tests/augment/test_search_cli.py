@@ -46,3 +46,15 @@ def test_the_randaugment_grid_refuses_the_search_flags_even_at_their_default(tin
                  "--out", str(tmp_path / "policy.yaml")]) == 2
     err = capsys.readouterr().err
     assert f"{flag[0]} applies to --method autoaugment" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("method", ["randaugment", "autoaugment"])
+def test_a_policy_out_without_a_yaml_name_is_refused_before_anything_trains(tiny_npz, tmp_path, monkeypatch, capsys,
+                                                                           method):
+    """--out as (no extension) wrote a policy whose printed command failed: --augment took 'as' for an unknown op."""
+    monkeypatch.setattr(medtrain.api, "train", lambda *a, **k: pytest.fail("trained"))
+    assert main(["augment", "search", "--data", str(tiny_npz), "--method", method, "--budget-epochs", "1",
+                 "--out", str(tmp_path / "as")]) == 2
+    err = capsys.readouterr().err
+    assert "ending in .yaml" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == [tiny_npz]
