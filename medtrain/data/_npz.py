@@ -61,8 +61,10 @@ def _is_volume(shape: tuple, where: str) -> bool:
         return False
     if not first and (shape[1] == shape[2] == shape[3] or not {shape[1], shape[-1]} & {2, 4}):
         return True
+    alpha = (f"; a last axis of {shape[-1]} looks like {'grey' if shape[-1] == 2 else 'colour'} with alpha, not read: "
+             f"drop the alpha channel (images[..., :{shape[-1] - 1}])" if shape[-1] in (2, 4) and not first else "")
     raise MedtrainError(f"{where} has shape {shape}, which is ambiguous; medtrain reads 2D images as "
-                        f"{IMAGE_LAYOUTS}, and volumes as (N, D, H, W)")
+                        f"{IMAGE_LAYOUTS}, and volumes as (N, D, H, W){alpha}")
 
 
 def _images_to_tensor(a: np.ndarray, key: str, is_3d: bool) -> torch.Tensor:

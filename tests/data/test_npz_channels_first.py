@@ -61,6 +61,8 @@ def test_an_ambiguous_4d_shape_is_refused_naming_the_layouts(tmp_path, arrays, s
     msg = str(e.value)
     assert "\n" not in msg and "(N, C, H, W)" in msg and "(N, H, W, C)" in msg and "(N, D, H, W)" in msg
     assert str(shape) in msg
+    # RGBA (the walker's (N, 28, 28, 4)) names the way: drop the alpha channel
+    assert ("images[..., :3]" in msg) == (shape[-1] == 4)
 
 
 @pytest.mark.parametrize("shape", [(8, 12, 12, 12), (8, 10, 20, 20)])
