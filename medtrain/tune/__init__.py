@@ -29,7 +29,7 @@ from medtrain import config as config_mod, rundir
 from medtrain._io import write_json
 from medtrain.api import RESUMABLE_KEYS, check_settings, evaluate
 from medtrain.data import load_splits
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.reports.summary import auc_acc_line
 from medtrain.training.distributed import single_process_only
 from medtrain.tune.report import (
@@ -121,9 +121,9 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
         raise
     except KeyboardInterrupt:
         write_trials(study, reports_dir(out, study_name, DEFAULT_STUDY))
-        log(f"tune: interrupted; {len(finished_trials(study))} finished trials are kept in {url}; "
-            "run the same command again to continue")
-        raise
+        # one line, the CLI's (it printed this on stdout and then its own "medtrain: interrupted" on stderr)
+        raise TrainingInterrupted(f"tune interrupted; {len(finished_trials(study))} finished trials are kept in "
+                                  f"{url}; run the same command again to continue") from None
     return finish(study, base, out, log, reports=reports_dir(out, study_name, DEFAULT_STUDY), storage=url,
                   limits={"trials": trials, "budget_minutes": budget_minutes})
 

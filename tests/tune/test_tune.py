@@ -76,8 +76,10 @@ def test_ctrl_c_inside_a_trial_keeps_the_finished_trials_and_a_rerun_continues(t
     out = tmp_path / "tune"
     calls = []
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls, fail_at=3, interrupt=interrupt))
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(TrainingInterrupted) as e:
         tune(fast(tiny_npz), SPACE, out, trials=4, log=lambda line: None)
+    # what was kept and the way on, in the one line the command line prints
+    assert str(e.value).startswith("tune interrupted; 2 finished trials are kept in sqlite:///")
     assert len(finished(out)) == 2 and (out / "trials.md").is_file()
     assert not Path(calls[-1]["cfg"].out).exists()  # the lost trial's folder is not left behind
     calls.clear()
