@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from medtrain.api import train
     from medtrain.cli._options import config_layers
     from medtrain.reuse import defaults_then
+    from medtrain import rundir
     from medtrain.rundir import default_run_dir
 
     from_file, flags = config_layers(args)
@@ -37,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
     # typed here and read by nothing (milestones off multistep, a linear probe's training flags); a config
     # file's (a compare cell's) is kept, but for a linear probe's unread settings
     config_mod.check_read(cfg, flags)
-    if from_file and cfg.transfer == "linear-probe":
+    if from_file and cfg.transfer == "linear-probe" and not rundir.is_run(Path(args.config).parent):
+        # (a run's own config.yaml is what it trained with, carried as resume carries it: a compare cell's records
+        # the grid's epochs or flip, which its probe never read)
         from medtrain.training.build import resolve_auto
 
         # a probe's auto lr, batch size and checkpoint resolve alike for images and volumes

@@ -85,3 +85,15 @@ def test_a_probe_runs_own_config_trains_again(source, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--config", tmp_path / "P" / "config.yaml", "--out", tmp_path / "P2")
     assert code == 0, err
     assert (tmp_path / "P2" / "metrics.json").is_file()
+
+
+def test_a_compare_cells_probe_config_recording_the_grids_settings_trains_again(source, tmp_path, capsys):
+    # a grid's base settings (epochs, flip) are recorded in its linear-probe cell, which never read them
+    code, _, err = run_cli(capsys, *probe_flags(source, tmp_path / "cell"))
+    assert code == 0, err
+    config = tmp_path / "cell" / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 30", "epochs: 1").replace("flip: auto", "flip: 'false'"))
+    assert "epochs: 1" in config.read_text() and "flip: 'false'" in config.read_text()
+    code, _, err = run_cli(capsys, "train", "--config", config, "--out", tmp_path / "again")
+    assert code == 0, err
+    assert (tmp_path / "again" / "metrics.json").is_file()
