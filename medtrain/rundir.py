@@ -165,8 +165,9 @@ def run_splits(run_dir: str | Path, cfg: Config):
             return older
         added, gone = len(now.keys() - was.keys()), len(was.keys() - now.keys())
         moved = sum(was[k] != now[k] for k in now.keys() & was.keys())
+        why = "" if added or gone else " (the same inputs: a label edited? a split drawn by medtrain follows the labels)"
         raise MedtrainError(f"the data of {run_dir} ({source}) changed since it was trained: {added} input(s) "
-                            f"added, {gone} gone, {moved} in another split than {SPLITS_FILE} records; its splits "
+                            f"added, {gone} gone, {moved} in another split than {SPLITS_FILE} records{why}; its splits "
                             "would hold other images (test images it trained on). Restore the data as it was, or "
                             "train a new run")
     return splits

@@ -1,0 +1,32 @@
+"""A CSV whose labels were edited since a run was trained (no split column: medtrain drew the split from the
+labels): the refusal says the inputs are the same and a label may have changed (it had read "0 input(s) added, 0
+gone, 81 in another split", which sent the user looking for moved files)."""
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+import medtrain
+from conftest import fast_config, make_images
+from medtrain.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_an_edited_label_is_named_as_a_likely_cause_of_the_changed_split(tmp_path, capsys):
+    images, labels = make_images(80)
+    rows = ["path,label"]
+    for i, (img, y) in enumerate(zip(images, labels.ravel())):
+        Image.fromarray(img).save(tmp_path / f"{i:03d}.png")
+        rows.append(f"{i:03d}.png,{'bright' if y else 'plain'}")
+    csv = tmp_path / "labels.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    run = tmp_path / "run"
+    medtrain.train(fast_config(csv, run, epochs=1, bootstrap=0), verbose=False)
+    flipped = rows[1].rsplit(",", 1)[0] + ("," + ("plain" if rows[1].endswith("bright") else "bright"))
+    csv.write_text("\n".join([rows[0], flipped, *rows[2:]]) + "\n")  # one label edited, the same 80 inputs
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "0 input(s) added, 0 gone" in err
+    assert "the same inputs: a label edited?" in err
