@@ -12,29 +12,18 @@ DICOM files belong to one series is refused with that advice, not read as its sl
 """
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from medtrain._io import cache_dir as _cache_dir, path_kind
+from medtrain._io import path_kind
+from medtrain.data.base import Splits
 from medtrain.data import dicom
-from medtrain.data.base import Split, Splits
-from medtrain.data.duplicates import image_digests
 from medtrain.data._table_checks import check_distinct_labels
-from medtrain.data.folder import IMAGE_SUFFIXES, _check_utf8_names, check_same_size, check_square
-from medtrain.data.intensity import parse_window
+from medtrain.data.folder import IMAGE_SUFFIXES, _check_utf8_names
 from medtrain.data.nifti import is_nifti
-from medtrain.data.split import encode_labels, split_record
-from medtrain.data.table import group_hash
-from medtrain.data.volumes import load_entry
+from medtrain.data.table import LabelTable
+from medtrain.data.volumes import load_volume_folder
 from medtrain.errors import MedtrainError
-from medtrain.tasks import BINARY, MULTICLASS
-
-log = logging.getLogger(__name__)
-
 
 def dicom_tree(root: str | os.PathLike) -> dict[str, list[Path]] | None:
     """Each class's DICOM files (by name or ``DICM`` marker, sorted; DICOMDIR and hidden files left out, as are
@@ -115,54 +104,10 @@ def load_dicom_folder(root: str | os.PathLike, image_size: int | None = None, va
         raise MedtrainError(f"--store mmap: {root}, a folder of DICOM files, is not converted to a memory-mapped "
                             f"store: each decoded image is cached as one small uint8 file and held in memory; leave "
                             f"--store out")
-    paths = [p for files in tree.values() for p in files]
+    inputs = [p.relative_to(root).as_posix() for files in tree.values() for p in files]
     names = [c for c, files in tree.items() for _ in files]
-    win = parse_window(window)
-    cache = Path(data_dir) if data_dir is not None else _cache_dir()
-    arrays, labels, sources, inputs, groups, skipped, n_windowed = [], [], [], [], [], [], 0
-    for path, name in zip(paths, names):
-        try:  # its own size unless --image-size gives one, as a CSV's 2D DICOM
-            arr, windowed = load_entry(path, size=None, window=win, cache_dir=cache, image_size=image_size)
-        except MedtrainError as e:
-            if not skip_bad:
-                raise
-            skipped.append({"path": str(path), "reason": str(e)})
-            log.warning("skipped %s", e)
-            continue
-        x = path.relative_to(root).as_posix()
-        arrays.append(arr)
-        labels.append(name)
-        sources.append(str(path))
-        inputs.append(x)
-        groups.append(dicom.patient_group(path) or group_hash("\0entry\0" + x))
-        n_windowed += int(windowed)
-    lost = sorted(set(names) - set(labels))
-    if lost:  # --skip-bad must not turn a 3-class task into a 2-class one (as for image folders)
-        raise MedtrainError(f"{root}: every image of class {', '.join(map(repr, lost))} is unreadable "
-                            f"({len(skipped)} skipped in all); fix the files or remove the class's folder")
-    rgb = any(a.ndim == 3 for a in arrays)  # (C, H, W): grey unless some image has colour
-    arrays = [a if a.ndim == 3 else np.repeat(a[None], 3 if rgb else 1, axis=0) for a in arrays]
-    for source, a in zip(sources, arrays):
-        check_same_size(sources[0], arrays[0].shape[1:], source, a.shape[1:])
-    check_square(sources[0], arrays[0].shape[2], arrays[0].shape[1])
-    if win is not None and not n_windowed:
-        raise MedtrainError(f"--window applies to CT (Hounsfield units); no DICOM file of {root} is CT (DICOM "
-                            f"Modality), so none could be windowed")
-    y, label_names = encode_labels(labels)
-    images = torch.from_numpy(np.stack(arrays))
-    record = split_record(inputs, y, None, val_fraction, test_fraction, seed, groups, folds, fold,
-                          label_names=label_names, source=root, digests=image_digests(images.numpy()))
-    labels_t = torch.from_numpy(y)
-
-    def part(i: int) -> Split:
-        m = torch.from_numpy(record.assign == i)
-        return Split(images[m].clone(), labels_t[m].clone(), [p for p, a in zip(sources, record.assign) if a == i],
-                     record.part_groups(i))
-
-    return Splits(name=root.name or str(root), task=BINARY if len(label_names) == 2 else MULTICLASS,
-                  label_names=label_names, train=part(0), val=part(1), test=part(2), source=str(root),
-                  record=record,
-                  extra={"kind": "image", "spacing": None, "size": list(images.shape[-2:]),
-                         "window": list(win) if win else None,
-                         "normalisation": {"window": n_windowed, "percentile": len(arrays) - n_windowed},
-                         "skipped": skipped}).validate()
+    # read as the labels.csv listing them is: the one loader of DICOM entries (HU, window, patient groups, split)
+    return load_volume_folder(root, csv=root, table=LabelTable(root / "labels.csv", inputs, names, None),
+                              window=window, skip_bad=skip_bad, image_size=image_size, seed=seed,
+                              val_fraction=val_fraction, test_fraction=test_fraction, cache_dir=data_dir, folds=folds,
+                              fold=fold)

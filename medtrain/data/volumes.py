@@ -42,7 +42,7 @@ from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
 from medtrain.data.split import encode_labels, split_record
 from medtrain.data.store import ABANDONED_S, content_key
-from medtrain.data.table import group_hash, read_label_csv
+from medtrain.data.table import LabelTable, group_hash, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
@@ -209,6 +209,7 @@ def load_volume_folder(
     group_column: str | None = None,
     folds: int = 0,
     fold: int | None = None,
+    table: LabelTable | None = None,
 ) -> Splits:
     """Load DICOM series / NIfTI volumes (or 2D DICOM images) listed in a CSV into :class:`Splits`.
 
@@ -235,6 +236,8 @@ def load_volume_folder(
             (:func:`medtrain.data.dicom.patient_group`), so one patient's series never straddle splits.
         folds, fold: cross-validation, the fold held out (:func:`medtrain.data.split.assign_splits`).
         cache_dir: where decoded volumes are cached (default ``$MEDTRAIN_DATA`` or ``~/.cache/medtrain``).
+        table: the rows already read, relative to ``folder`` (a folder of class folders of DICOM files:
+            :mod:`medtrain.data._dicom_folder`); ``csv`` then only names them in messages and the split record.
 
     Returns:
         validated Splits with uint8 images ``(N, 1, D, H, W)`` (or ``(N, C, H, W)`` for 2D DICOM, C = 3 when any
@@ -248,7 +251,7 @@ def load_volume_folder(
     if path_kind(folder) != "dir":
         raise MedtrainError(f"{folder}: data folder not found")
     csv_path = Path(csv) if csv is not None else folder / "labels.csv"
-    table = read_label_csv(csv_path, group_column)
+    table = table if table is not None else read_label_csv(csv_path, group_column)
     win = parse_window(window)
     size3 = parse_size(size)
     spacing3 = triple(spacing, "spacing") if spacing is not None else None
@@ -287,6 +290,10 @@ def load_volume_folder(
         n_windowed += int(windowed)
     if not arrays:
         raise MedtrainError(f"{csv_path}: no readable entries ({len(skipped)} skipped)")
+    lost = sorted(set(table.labels) - set(labels))
+    if lost:  # --skip-bad must not turn a 3-class task into a 2-class one (as for image folders)
+        raise MedtrainError(f"{csv_path}: every entry of class {', '.join(map(repr, lost))} is unreadable "
+                            f"({len(skipped)} skipped in all); fix the files or leave the class out")
     if len(set(volumes)) > 1:
         raise MedtrainError(f"{csv_path}: mixes 2D DICOM images and 3D volumes; use one kind per data set")
     if not volumes[0]:  # 2D: (C, H, W), grey unless some image has colour (as folder._decode decides)

@@ -206,3 +206,15 @@ def test_skip_bad_leaves_out_a_damaged_dicom_file_of_a_class_tree_and_lists_it(t
     s = load_dicom_folder(root, skip_bad=True, **kw)
     assert [x["path"] for x in s.extra["skipped"]] == [str(bad)]
     assert sum(len(s.split(part)) for part in PARTS) == 11
+
+
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_skip_bad_does_not_drop_a_whole_class(tmp_path, as_csv):
+    # every file of one class unreadable: --skip-bad had made a two-class task a one-class one through the CSV
+    root = _tree(tmp_path / "xr", per_class=4)
+    for f in (root / "normal").glob("*.dcm"):
+        f.write_bytes(f.read_bytes()[:300])
+    load = (lambda: load_volume_folder(root, root / "twin.csv", skip_bad=True, cache_dir=tmp_path / "cache")) \
+        if as_csv else (lambda: load_dicom_folder(root, skip_bad=True, data_dir=tmp_path / "cache"))
+    msg = _one_line("every entry of class 'normal' is unreadable", load)
+    assert "4 skipped" in msg
