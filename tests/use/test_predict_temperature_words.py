@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 import medtrain
-from conftest import fast_config, make_images, run_cli
+from conftest import fast_config, make_npz, run_cli
 
 #: the rule choose_temperature records for a fitted T it rejects (its format)
 REJECTED = "kept 1: T = 0.613 raised the validation ECE from 0.0412 to 0.0587"
@@ -20,10 +19,7 @@ REJECTED = "kept 1: T = 0.613 raised the validation ECE from 0.0412 to 0.0587"
 def runs(tmp_path_factory):
     """(a run whose validation has no error: none fitted, the same run recorded as having rejected its fit)."""
     root = tmp_path_factory.mktemp("t1")
-    arrays = {}
-    for split, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 24, 2)):
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
-    np.savez(root / "tiny.npz", **arrays)
+    make_npz(root / "tiny.npz", sizes=(64, 16, 24))
     medtrain.train(fast_config(root / "tiny.npz", root / "none", model="resnet18_28_half", epochs=1, bootstrap=0),
                    verbose=False)
     metrics = json.loads((root / "none" / "metrics.json").read_text())
