@@ -225,7 +225,8 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
                 reused = is_finished(run_dir)
                 if verbose:
                     bar.write(f"compare: {run_dir}" + (" finished, skipped" if reused else ""))
-                runs.append(train_or_reuse(cfg))
+                # a finished cell's settings and data were checked before any cell trained: read, not checked again
+                runs.append(read_metrics(run_dir) if reused else train_or_reuse(cfg))
                 if not reused:
                     bar.advance()
             results.append({"cell": cell, "runs": runs})
