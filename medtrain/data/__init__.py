@@ -70,12 +70,11 @@ def load_splits(config) -> Splits:
     if path_kind(p) == "dir":
         from medtrain.data._dicom_folder import dicom_tree, load_dicom_folder
 
-        if dicom_tree(p) is not None:  # class folders of 2D DICOM files: read as their labels.csv would be
-            if spacing is not None:  # as for a CSV of 2D DICOM images (data.volumes)
-                raise MedtrainError(f"--spacing resamples volumes; {p} holds 2D DICOM images (--image-size sizes them)")
+        tree = dicom_tree(p)
+        if tree is not None:  # class folders of 2D DICOM files: read as their labels.csv would be
             _refuse_group_column(group_column, f"{p}, a folder of DICOM files without a CSV (each file is grouped by "
                                                f"its PatientID)")
-            return load_dicom_folder(p, skip_bad=config.skip_bad, window=window, **kw)
+            return load_dicom_folder(p, skip_bad=config.skip_bad, window=window, spacing=spacing, tree=tree, **kw)
         _refuse_volume_settings(config, spacing, window, f"{p}, a folder of 2D images")
         _refuse_group_column(group_column, f"{p}, a folder of images without a CSV")
         return load_folder(p, skip_bad=config.skip_bad, **kw)

@@ -88,8 +88,8 @@ def _refuse_series(root: Path, c: str, files: list[Path]) -> None:
 
 def load_dicom_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
                       test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None,
-                      store: str = "memory", skip_bad: bool = False, window=None,
-                      data_dir: str | os.PathLike | None = None) -> Splits:
+                      store: str = "memory", skip_bad: bool = False, window=None, spacing=None,
+                      data_dir: str | os.PathLike | None = None, tree: dict | None = None) -> Splits:
     """A folder of class folders of 2D DICOM files (:func:`dicom_tree`) as
     :func:`medtrain.data.volumes.load_volume_folder` loads a CSV of the same ``path,label`` rows (class folders
     sorted, their files sorted): the same images, classes, groups (each file's PatientID hash), split and ``extra``.
@@ -97,7 +97,7 @@ def load_dicom_folder(root: str | os.PathLike, image_size: int | None = None, va
     (default: the cache), never in a memory-mapped store (``store="mmap"`` is refused); ``skip_bad`` leaves out
     unreadable files, but not every file of a class. Other arguments as for :func:`medtrain.data.load_folder`."""
     root = Path(root)
-    tree = dicom_tree(root)
+    tree = tree if tree is not None else dicom_tree(root)  # (load_splits found it already: not walked twice)
     if tree is None:
         raise MedtrainError(f"{root} is not a folder of class folders holding DICOM files")
     if store == "mmap":
@@ -108,6 +108,6 @@ def load_dicom_folder(root: str | os.PathLike, image_size: int | None = None, va
     names = [c for c, files in tree.items() for _ in files]
     # read as the labels.csv listing them is: the one loader of DICOM entries (HU, window, patient groups, split)
     return load_volume_folder(root, csv=root, table=LabelTable(root / "labels.csv", inputs, names, None),
-                              window=window, skip_bad=skip_bad, image_size=image_size, seed=seed,
+                              window=window, spacing=spacing, skip_bad=skip_bad, image_size=image_size, seed=seed,
                               val_fraction=val_fraction, test_fraction=test_fraction, cache_dir=data_dir, folds=folds,
                               fold=fold)
