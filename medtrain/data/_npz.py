@@ -139,8 +139,7 @@ def _npz_headers(path: Path) -> dict:
                     headers[k] = _npy_header(f)
             return headers
     except _BAD_NPZ as e:
-        raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
-                            f"({type(e).__name__})") from None
+        raise _damaged(path, e) from None
 
 
 def _npy_header(f) -> tuple:

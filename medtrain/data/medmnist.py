@@ -23,8 +23,8 @@ import torch
 from medtrain._io import atomic_path, cache_dir, path_kind
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
-from medtrain.data._npz import (NPZ_KEYS, _channels_first, _images_to_tensor, _is_volume, _layout, _npy_header,
-                                _npz_headers, _read_npz)
+from medtrain.data._npz import (NPZ_KEYS, _channels_first, _damaged, _images_to_tensor, _is_volume, _layout,
+                                _npy_header, _npz_headers, _read_npz)
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import ABANDONED_S, content_key, locked, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
@@ -327,6 +327,5 @@ def _convert_npz(path: Path, layouts: dict, dest: Path, content: str) -> dict:
                         rows = np.frombuffer(block, np.uint8).reshape(k, *shape[1:])
                         out.append(rows.transpose(perm) if perm else rows.reshape(k, *target[1:]))
             except (EOFError, ValueError, zipfile.BadZipFile, zlib.error, struct.error) as e:
-                raise MedtrainError(f"{path} is not a readable .npz file, it may be truncated or damaged "
-                                    f"({type(e).__name__})") from None
+                raise _damaged(path, e) from None
     return open_store(dest)
