@@ -175,7 +175,10 @@ def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, see
 
 def _holds_volumes(p: Path, group_column: str | None = None) -> bool:
     """A CSV listing DICOM files or series folders or NIfTI volumes (or a folder with such a labels.csv),
-    rather than 2D image files; a CSV mixing the two kinds is refused, since one reader must read them all."""
+    rather than 2D image files; a CSV mixing the two kinds is refused, since one reader must read them all.
+    That is: the data :func:`medtrain.data.volumes.load_volume_folder` reads from a CSV. Class folders of 2D DICOM
+    files (no CSV) are not, though they are DICOM: :func:`medtrain.data._dicom_folder.dicom_tree` tells them, and
+    their loader refuses ``--store mmap`` itself."""
     if path_kind(p) == "dir":
         if path_kind(p / "labels.csv") != "file":
             return False

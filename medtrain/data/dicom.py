@@ -249,40 +249,38 @@ def _to_slice(ds, pixels, path: Path) -> DicomSlice:
     )
 
 
+def _header(path: str | os.PathLike, *keywords: str) -> tuple:
+    """The values (None where absent) of ``keywords`` in a DICOM file's header, those alone parsed (no pixel
+    data). Raises MedtrainError naming the file, never pydicom's text (it may quote a value), if the file, or
+    one of those values, cannot be read."""
+    with _quiet_pydicom():
+        try:
+            ds = _dcmread(Path(path), specific_tags=list(keywords), stop_before_pixels=True)[0]
+            return tuple(ds.get(k) for k in keywords)  # values are decoded here, on first access
+        except Exception as e:  # noqa: BLE001  (the pixel reader names damaged files; here: its own line)
+            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+
+
 def patient_group(path: str | os.PathLike) -> Optional[str]:
     """The one-way hash of the PatientID of a DICOM file or series folder (its first file), or None when
     the file names none. Only PatientID is parsed; the ID itself never leaves this function."""
     path = Path(path)
-    first = series_files(path)[0] if path_kind(path) == "dir" else path
-    with _quiet_pydicom():
-        try:
-            value = _dcmread(first, specific_tags=["PatientID"], stop_before_pixels=True)[0].get("PatientID")
-        except Exception as e:  # noqa: BLE001  (the pixel reader names damaged files; here: its own line)
-            raise MedtrainError(f"{first}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+    value, = _header(series_files(path)[0] if path_kind(path) == "dir" else path, "PatientID")
     value = str(value).strip() if value is not None else ""
     return group_hash(value) if value else None
 
 
 def image_shape(path: str | os.PathLike) -> Optional[tuple[int, int]]:
     """``(rows, columns)`` of a DICOM file from its header alone (no pixel data), or None when it names none."""
-    with _quiet_pydicom():
-        try:
-            ds = _dcmread(Path(path), specific_tags=["Rows", "Columns"], stop_before_pixels=True)[0]
-        except Exception as e:  # noqa: BLE001
-            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
-    rows, cols = ds.get("Rows"), ds.get("Columns")
+    rows, cols = _header(path, "Rows", "Columns")
     return (int(rows), int(cols)) if rows and cols else None
 
 
 def series_uid(path: str | os.PathLike) -> Optional[str]:
     """The SeriesInstanceUID of a DICOM file from its header alone, to compare files by (never to write or quote),
     or None when it names none."""
-    with _quiet_pydicom():
-        try:
-            ds = _dcmread(Path(path), specific_tags=["SeriesInstanceUID"], stop_before_pixels=True)[0]
-        except Exception as e:  # noqa: BLE001
-            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
-    uid = str(ds.get("SeriesInstanceUID", "") or "").strip()
+    uid, = _header(path, "SeriesInstanceUID")
+    uid = str(uid or "").strip()
     return uid or None
 
 

@@ -16,6 +16,7 @@ from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.runmodel import RunModel, untrained_run_model
 
+from test_dicom import write_slice
 from test_dicom_class_folders import _same, _tree
 
 
@@ -60,3 +61,24 @@ def test_training_one_epoch_on_a_dicom_class_tree(tmp_path, monkeypatch):
     assert main(["train", "--data", str(root), "--epochs", "1", "--no-progress", "--val-fraction", "0.25",
                  "--out", str(out)]) == 0
     assert (out / "splits.csv").is_file()
+
+
+def test_a_malformed_series_uid_in_a_class_sub_folder_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    # the header readers (dicom.series_uid, image_shape) decoded a value after their guard: a SeriesInstanceUID
+    # stored with a wrong value representation had been pydicom's BytesLengthException, a traceback quoting the
+    # raw value, when `medtrain train` checked a class sub-folder for a series
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    root = tmp_path / "xr"
+    for c in ("a", "b"):
+        for j in range(2):
+            write_slice(root / c / "patient0" / f"{j}.dcm", np.zeros((8, 8)), (0, 0, 0), "1.2.34", modality="MR")
+    bad = root / "a" / "patient0" / "0.dcm"
+    raw = bad.read_bytes()
+    element = b"\x20\x00\x0e\x00UI\x06\x001.2.34"  # (0020,000E) SeriesInstanceUID, 6 bytes: no whole FD number
+    assert raw.count(element) == 1
+    bad.write_bytes(raw.replace(element, element.replace(b"UI", b"FD")))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(root), "--epochs", "1", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"medtrain: error: {bad}: unreadable DICOM file, possibly truncated (BytesLengthException)"
+    assert not out.exists()
