@@ -1,0 +1,86 @@
+"""The report-writing tail of a finished run (:func:`medtrain.rundir.write_run` calls it; every name is
+re-exported by :mod:`medtrain.rundir`): the data summary ``metrics.json["data"]`` and the report show, the
+calibration plots (``reliability.png``, ``roc_pr.png``) and ``report.html``, with the file names of the plots and
+the report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medtrain._io import write_text
+from medtrain.tasks import BINARY
+
+LEARNING_CURVE_FILE = "learning_curve.png"
+CONFUSION_FILE = "confusion_matrix.png"
+RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and test, before/after temperature scaling
+ROC_PR_FILE = "roc_pr.png"  #: binary tasks: test ROC and precision-recall curves, operating point marked
+REPORT_FILE = "report.html"  #: the self-contained HTML report of everything above
+
+
+def data_summary(splits) -> dict:
+    """What the report's data section shows: source, shape, class (multi-label: label) counts per split and,
+    for grouped data (the split record's patient hashes, or ``splits.extra["groups"]``: ``{split: [id per
+    image]}``), the number of groups per split and how many appear in more than one split."""
+    names = [str(splits.label_names.get(str(i), i)) for i in range(splits.num_classes)]
+    rows = []
+    for name in ("train", "val", "test"):
+        labels = splits.split(name).labels.numpy()
+        counts = (labels.sum(0) if labels.ndim == 2 else np.bincount(labels.astype(int), minlength=len(names)))
+        rows.append({"name": name, "n": len(labels), "counts": [int(c) for c in counts]})
+    out = {"source": splits.source or splits.name, "task": splits.task, "shape": [splits.in_chans,
+           *splits.spatial_shape], "classes": names, "splits": rows}
+    skipped = splits.extra.get("skipped") or []
+    if skipped:  # the flow of data: how many inputs were listed, left out (--skip-bad) and why, and used
+        used = sum(r["n"] for r in rows)
+        out["flow"] = {"listed": used + len(skipped), "excluded": len(skipped), "used": used,
+                       "excluded_examples": [{"input": str(x["path"]), "reason": str(x["reason"])} for x in skipped[:5]]}
+    if splits.extra.get("duplicates"):  # pixel-identical images within and across splits (data/duplicates.py)
+        out["duplicates"] = splits.extra["duplicates"]
+    groups = splits.extra.get("groups")
+    record = getattr(splits, "record", None)
+    if not groups and record is not None and record.groups is not None:  # patient-grouped data (data/table.py)
+        groups = {name: [g for g, a in zip(record.groups, record.assign) if int(a) == i]
+                  for i, name in enumerate(("train", "val", "test"))}
+    if groups:
+        sets = {k: set(map(str, v)) for k, v in groups.items()}
+        out["groups"] = {k: len(v) for k, v in sets.items()}
+        out["shared_groups"] = len({g for k, v in sets.items() for g in v if any(g in w for j, w in sets.items()
+                                                                                    if j != k)})
+    return out
+
+
+def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> None:
+    """``report.html`` from the run's settings, its ``metrics.json`` content and the plots written beside it;
+    ``note`` (plain text, e.g. a search's word on its trial) is shown above the results."""
+    from medtrain.reports.html import run_report
+
+    images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
+              "confusion": CONFUSION_FILE}
+    html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"),
+                      note=note)
+    write_text(Path(run_dir) / REPORT_FILE, html)
+
+
+def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,
+                       threshold, rule, positive: int) -> None:
+    """``reliability.png`` (validation and test, before/after scaling) and, for binary tasks, ``roc_pr.png``."""
+    from medtrain import metrics
+    from medtrain.reports import plots
+
+    cal, task = out["calibration"], splits.task
+    panels = {}
+    for name, labels, before, after in (("validation", splits.val.labels.numpy(), val["scores"], val["scores_scaled"]),
+                                        ("test", splits.test.labels.numpy(), test_scores, test_scaled)):
+        key = "val" if name == "validation" else name
+        if before is not None and len(labels) and key in cal:
+            panels[name] = {"before": metrics.reliability(labels, before, task),
+                            "after": metrics.reliability(labels, after, task), "temperature": cal["temperature"],
+                            **cal[key]}
+    if panels:
+        plots.reliability_diagram(panels, run_dir / RELIABILITY_FILE, title)
+    if task == BINARY and test_scaled is not None and len(np.unique(splits.test.labels.numpy())) == 2:
+        y = (splits.test.labels.numpy().reshape(-1) == positive).astype(int)  # the operating point's positive class
+        plots.roc_pr(y, np.asarray(test_scaled)[:, positive], run_dir / ROC_PR_FILE, threshold,
+                     rule or "", title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores of "
+                     f"{splits.label_names[str(positive)]!r})")  # T kept 1: the scores are the network's own
