@@ -100,6 +100,41 @@ def _check_augment_on_data(cfgs: list) -> None:
             check_model_dims(cfg, splits)
 
 
+def _trains(cfg, run_dir: Path) -> bool:
+    """Whether ``run_dir``, a cell's seed run of ``cfg``, is yet to be trained (a cross-validation: any fold)."""
+    if cfg.folds and cfg.fold is None:
+        return not all(is_finished(fold_dir(run_dir, k)) for k in range(cfg.folds))
+    return not is_finished(run_dir)
+
+
+def _check_typed(base: dict, cells: list[dict], cfgs: list, new: list[bool]) -> None:
+    """Refuse, before any cell trains, what ``train`` refuses typed for a new run
+    (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data, ``--image-size``
+    on arrays, flip false with a flipping TTA, mc_dropout with annealed dropout), in its one line: the cells had
+    trained with a warning and recorded it (``--store mmap`` on a CSV of DICOM files). ``cfgs``: each cell's
+    settings; ``new``: whether it has a run to train (a finished grid run again is read, as it was). Refused: a
+    new cell's own value of the grid, and a base setting that no cell of the grid takes, where a cell is new: a
+    grid's setting applies to the cells that read it (``--image-size 64 --vary data=a.npz,b.csv`` sizes the CSV's
+    images)."""
+    if not any(new):
+        return
+    check = config_mod.checks.check_typed_for_a_new_run
+    for cell, cfg, is_new in zip(cells, cfgs, new):
+        if is_new:
+            check(cfg, set(cell))
+    for key in base:
+        refusals = []
+        for cfg in cfgs:
+            try:
+                check(cfg, {key})
+            except MedtrainError as e:
+                refusals.append(e)
+            else:
+                break
+        else:
+            raise refusals[0]
+
+
 GRID_FILE = "grid.json"  #: the grid, seeds and base settings whose cells and summary the folder holds
 _NOT_BASE = (*RESUMABLE_KEYS, "seed")  #: settings of the base that do not change a cell's result (or vary by cell)
 
@@ -197,8 +232,11 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     idle = sorted(given - read)  # given to the grid, read by none of its cells (each cell may leave some unread)
     if idle:
         raise MedtrainError(f"{', '.join(idle)}: no cell's --augment reads it; it would be recorded but not used")
+    cfgs = [config_mod.resolve(base, cell) for cell in cells]
+    _check_typed(base, cells, cfgs, [any(_trains(cfg, out / _cell_name(cell) / f"seed{s}") for s in seeds)
+                                     for cell, cfg in zip(cells, cfgs)])
     record = check_same_grid(out, grid, seeds, base)
-    _check_augment_on_data([config_mod.resolve(base, cell) for cell in cells])
+    _check_augment_on_data(cfgs)
     results = []
     dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     for (i, seed), run_dir in dirs.items():  # a changed setting had been refused only on reaching an old cell,
