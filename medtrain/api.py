@@ -66,42 +66,10 @@ def _as_config(config) -> Config:
     return config_mod.resolve(config or {})
 
 
-def train(config=None, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
+def train(config=None, *, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
           evaluate_test: bool = True, idle_settings: bool = False) -> dict:
-    """Train, select the best validation checkpoint, evaluate it on the test split and write the run.
-
-    Args:
-        config: a :class:`Config`, a dict of settings, or a YAML path. With ``resume``: a dict of the
-            settings given again; they must equal the run's own, except :data:`RESUMABLE_KEYS`. A dict's
-            ``data`` may be images in memory, ``(images, labels)`` or ``{"train": (x, y), "val": ..., "test": ...}``
-            (:mod:`medtrain.data.arrays`): written once as a MedMNIST-layout .npz in the cache (``data_dir``),
-            ``arrays/<sha256>/arrays.npz``, which the run reads as its data (the summary names it).
-        resume: a run directory to continue from its last checkpoint (its saved config is used). Without it, a
-            run of the same settings already in ``config``'s ``out`` is continued, or returned when finished.
-        verbose: print the summary table.
-        callbacks: extra Lightning callbacks for the Trainer.
-        evaluate_test: False leaves the test split out of the run altogether (its ``test`` metrics are
-            empty): for the trials of a search, which must be steered by validation alone.
-        idle_settings: accept an augmentation setting changed from its default that no op of ``augment``
-            reads (``aa_policy`` without ``autoaugment``); refused by default. A grid of cells (compare, a
-            search) sets it: a setting given to all cells applies to those whose augmentation reads it.
-
-    Under several processes (``devices`` > 1 or ``num_nodes`` > 1, Lightning's DDP) every process runs
-    this function: Lightning's launcher re-runs the command line or script that called it, torchrun and
-    SLURM start them all. Only the first process (global rank 0) checks and writes the run directory and
-    evaluates the selected weights; the others train their share and return ``{}``.
-
-    Returns:
-        a :class:`RunResult`: the content of ``metrics.json`` (equal to ``json.load`` of the file, a finished run
-        returned again or not; ``{}`` in the processes of rank > 0), with the run directory as ``.run_dir``
-        (for :func:`evaluate`, ``medtrain.load``, export and explain where ``out`` was not given).
-
-    Raises:
-        TrainingInterrupted: Ctrl-C or SIGTERM while training; the same call again continues the run from its
-            last checkpoint.
-        MedtrainError: bad settings or data; a run of other settings in ``out``, or a finished run of these
-            settings whose data changed since (another ``out`` trains on the data as they are now).
-    """
+    """:func:`medtrain.train`, documented there (``help(medtrain.train)``: the settings, the :class:`RunResult`
+    returned, what it raises); ``medtrain train`` and :func:`train_or_reuse` call it too."""
     with _caller_state_kept(), float32_default():
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
@@ -323,12 +291,9 @@ def _source_gone(cfg: Config, run_dir: Path) -> str:
     return f"; its source {src} is no longer there, which resuming does not need (its checkpoint holds every weight)"
 
 
-def evaluate(run_dir: str | Path, split: str = "test", verbose: bool = True) -> dict:
-    """Re-evaluate a run's saved weights (the kept epoch) on a split; writes ``eval_<split>.json``.
-
-    The temperature and operating-point threshold stored in the weights' metadata are applied, so the
-    result holds the run's ``calibration`` (ECE before/after scaling) and ``operating_point`` figures too.
-    """
+def evaluate(run_dir: str | Path, split: str = "test", *, verbose: bool = True) -> dict:
+    """:func:`medtrain.evaluate`, documented there (``help(medtrain.evaluate)``); ``medtrain eval`` of a run's own
+    split and a search's best trial call it too."""
     # the caller's generators untouched (the network is initialised before its weights are loaded) and float32
     # whatever the caller's default dtype
     with isolate_rng(include_cuda=torch.cuda.is_initialized()), float32_default():
