@@ -17,13 +17,14 @@ from typing import Any
 
 from medtrain._yaml import read_yaml_file
 from medtrain.config.checks import check_read, parse_transfer, validate, validate_transfer
+from medtrain.config.descriptions import DESCRIPTIONS
 from medtrain.config.settings import (AUTO_NUMBERS, CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS, KEYS,
                                       LOGGERS, MONITORS, OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS,
                                       PROBE_CLASSIFIERS, SCHEDULES, STRATEGIES, TTA_MODES, Config)
 from medtrain.config.values import coerce, kind_of
 from medtrain.errors import MedtrainError, suggest
 
-__all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DROPOUT_KINDS", "KEYS", "LOGGERS",
+__all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DESCRIPTIONS", "DROPOUT_KINDS", "KEYS", "LOGGERS",
            "MONITORS", "OPTIMIZERS", "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
            "PATH_KEYS", "check_read", "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "same_setting",
            "settings_of", "validate",
