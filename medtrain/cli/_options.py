@@ -12,9 +12,8 @@ from dataclasses import fields
 
 from medtrain.config import DESCRIPTIONS, Config, load_yaml
 
-#: Each setting's help text is its description in the config layer (medtrain.config.descriptions, which
-#: help(medtrain.Config) shows as well): one text per setting, plain (a % is a percent sign).
-HELP = DESCRIPTIONS
+# Each setting's help text is its description in the config layer (medtrain.config.descriptions, which
+# help(medtrain.Config) shows as well): one text per setting, plain (a % is a percent sign).
 
 
 def add_config_flags(p: argparse.ArgumentParser, own: dict | None = None, hidden: tuple = ()) -> None:

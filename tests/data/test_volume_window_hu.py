@@ -104,7 +104,7 @@ def test_train_with_a_ct_window_on_mr_niftis_exits_2_in_one_line_writing_nothing
 
 
 def test_the_data_help_says_how_dicom_and_nifti_are_given():
-    from medtrain.cli._options import HELP
+    from medtrain.config.descriptions import DESCRIPTIONS as HELP
 
     for said in ("CSV", "DICOM files", "DICOM series folders", "NIfTI volumes", "labels.csv"):
         assert said in HELP["data"], said

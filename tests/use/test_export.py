@@ -194,7 +194,7 @@ def test_volume_metadata_names_the_pad_value_and_the_window_numbers():
 
 
 def test_train_help_gives_every_window_preset_its_numbers():
-    from medtrain.cli._options import HELP
+    from medtrain.config.descriptions import DESCRIPTIONS as HELP
     from medtrain.data.intensity import WINDOW_PRESETS
 
     for name, (level, width) in WINDOW_PRESETS.items():
