@@ -63,6 +63,77 @@ def prepare_storage(out: Path, storage: str | None):
         raise
 
 
+def _candidates(p) -> list:
+    """The values of searched setting ``p`` checked before the search: its choices, or a range's ends (the
+    highest value its step reaches: ``epochs: {low: 1, high: 10, step: 4}`` draws 9 at most)."""
+    if p.kind == "choice":
+        return list(p.choices)
+    high = p.high if p.step is None else p.low + ((p.high - p.low) // p.step) * p.step
+    return [p.low, type(p.low)(high)]
+
+
+def _study_exists(url: str, name: str) -> bool:
+    """Whether the database at ``url`` already holds study ``name``, read without writing anything: no SQLite
+    file is created (Optuna's storage would create it and its tables), and any error reads as no."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(url)
+        if u.get_backend_name() == "sqlite" and not (u.database and u.database != ":memory:"
+                                                     and Path(u.database).is_file()):
+            return False
+        engine = create_engine(u)
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(text("SELECT 1 FROM studies WHERE study_name = :name"), {"name": name}).first()
+        finally:
+            engine.dispose()
+        return row is not None
+    except Exception:  # noqa: BLE001  (no such table, an unreachable server: connect() says so, later)
+        return False
+
+
+def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
+    """Refuse, before any trial trains and with nothing written, what ``train`` refuses typed for a new run
+    (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data,
+    ``--image-size`` on arrays, flip false with a flipping TTA, mc_dropout with annealed dropout): every trial had
+    trained with a warning and recorded it (``--store mmap`` on a CSV of DICOM files). The trials' settings are
+    the base's (``base``, all typed) and the space's (``params``), so, as ``compare`` does with its grid:
+
+    * a value of the space that train refuses with the base settings is refused, named, in
+      :mod:`medtrain.tune.space`'s words (``search space tta: value 'hflip' is refused by train (flip false ...)``);
+      the key's other values are not (``tta: [none, shift]`` with ``--flip false`` searches);
+    * a base setting is refused, in train's one line, only where no checked value of the space makes it right
+      (``--mc-dropout 3 --dropout-kind annealed --anneal-epochs 2`` with ``epochs: [1, 2]`` searches);
+    * two searched values that conflict only with each other (``flip: [true, false]`` with ``tta: [none,
+      hflip]``) are not refused: neither is wrong alone, and a flat space cannot leave out the pair; a trial that
+      draws it trains as train trains those settings from a config file, and is scored like any other.
+
+    A study ``url`` already holds (``study_name``) is not checked: an earlier run recorded these settings with
+    it, its trials are ranked only with trials trained alike (another setting is refused by
+    :func:`medtrain.tune.study.open_study`), so a rerun continues it, or reads it, as before."""
+    check = config_mod.checks.check_typed_for_a_new_run
+    cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in _candidates(p)]
+    own, refusals = None, {}
+    for key, v, cfg in cells:
+        try:
+            check(cfg, {key})
+        except MedtrainError as e:
+            own = own or MedtrainError(f"search space {key}: value {v!r} is refused by train ({e})")
+    for key in base:
+        for _, _, cfg in cells:
+            try:
+                check(cfg, {key})
+                break
+            except MedtrainError as e:
+                refusals.setdefault(key, e)
+        else:
+            own = own or refusals[key]
+    if own is not None and not _study_exists(url, study_name):
+        raise own
+
+
 def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None = None,
          budget_minutes: float | None = None, storage: str | None = None, study_name: str = DEFAULT_STUDY,
          log: Callable[[str], None] = print) -> dict:
@@ -88,8 +159,9 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
     check_limits(trials, budget_minutes)
     check_study_name(study_name)
     check_settings(cfg)
-    load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
     out = Path(out)
+    check_typed(base, params, storage or default_storage(out), study_name)
+    load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
     folder = trials_dir(out, study_name, DEFAULT_STUDY)
     created = not out.exists()
     db, url = prepare_storage(out, storage)
