@@ -67,7 +67,7 @@ def _as_config(config) -> Config:
 
 
 def train(config=None, *, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
-          evaluate_test: bool = True, idle_settings: bool = False) -> dict:
+          evaluate_test: bool = True, idle_settings: bool = False) -> RunResult:
     """:func:`medtrain.train`, documented there (``help(medtrain.train)``: the settings, the :class:`RunResult`
     returned, what it raises); ``medtrain train`` and :func:`train_or_reuse` call it too."""
     with _caller_state_kept(), float32_default():
@@ -294,6 +294,9 @@ def _source_gone(cfg: Config, run_dir: Path) -> str:
 def evaluate(run_dir: str | Path, split: str = "test", *, verbose: bool = True) -> dict:
     """:func:`medtrain.evaluate`, documented there (``help(medtrain.evaluate)``); ``medtrain eval`` of a run's own
     split and a search's best trial call it too."""
+    from medtrain.predictor import check_run_dir  # (medtrain.load's check: one line naming run_dir)
+
+    check_run_dir(run_dir)  # evaluate(123) had been pathlib's TypeError
     # the caller's generators untouched (the network is initialised before its weights are loaded) and float32
     # whatever the caller's default dtype
     with isolate_rng(include_cuda=torch.cuda.is_initialized()), float32_default():
@@ -322,4 +325,6 @@ def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
         print("note: the intervals in its metrics.json came from an older bootstrap (images drawn freely, before "
               "medtrain recorded <name>_ci_draws); these are today's (drawn within each class)")
     write_scores(run_dir, split, res, rundir.eval_file(split), verbose)
-    return res
+    # as the file holds it (NaN: null), as train() returns metrics.json: the per-class intervals of --bootstrap 0
+    # had been [nan, nan] here and [null, null] in the file, so the result was not equal to the file's JSON
+    return rundir.read_metrics(run_dir, rundir.eval_file(split))

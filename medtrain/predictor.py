@@ -14,8 +14,10 @@ Inputs are listed lazily and decoded one batch at a time: memory does not grow w
 """
 from __future__ import annotations
 
+import numbers
 import os
 from collections import deque
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -27,6 +29,7 @@ from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.metrics import names_at_operating_point, predicted_names
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
+from medtrain.reuse import shown_path
 
 #: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
 BATCH_SIZE = 256
@@ -44,12 +47,16 @@ class Predictor:
         temperature: the calibration temperature applied to the probabilities (None: uncalibrated, because
             the run stored none or ``calibrated=False`` was asked for).
         operating_point: the run's ``(rule, threshold, positive class index)`` (binary tasks; None without one).
+        run_dir: the run directory it was loaded from (absolute; None where it was made from a RunModel).
     """
 
-    def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE, calibrated: bool = True):
-        if batch_size < 1:
-            raise MedtrainError(f"batch size must be >= 1, got {batch_size}")
-        self.run, self.batch_size = run, batch_size
+    def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE, calibrated: bool = True, *,
+                 run_dir: str | os.PathLike | None = None):
+        # batch_size="8" had been "TypeError: '<' not supported between instances of 'str' and 'int'"
+        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+            raise MedtrainError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        self.run, self.batch_size = run, int(batch_size)
+        self.run_dir = Path(run_dir).absolute() if run_dir is not None else None  #: where it was loaded from
         self.labels = run.label_names
         self.task = run.meta["task"]
         t = run.meta.get("temperature")
@@ -61,6 +68,24 @@ class Predictor:
         op = run.meta.get("threshold")
         self.operating_point = (run.meta.get("operating_point"), float(op), int(run.meta.get("positive_class", 1))) \
             if op is not None else None
+
+    def __repr__(self) -> str:
+        """What predicts (run directory, task, classes) and how (calibration, test-time views, operating point):
+        the default ``<medtrain.predictor.Predictor object at 0x...>`` had said none of it."""
+        where = f"{shown_path(self.run_dir)!r}, " if self.run_dir is not None else ""
+        names = ", ".join(map(repr, self.labels[:6])) + (f", ... ({len(self.labels)} in all)"
+                                                         if len(self.labels) > 6 else "")
+        how = f"calibrated T={self.temperature:.3f}" if self.temperature is not None else \
+            f"uncalibrated (the run's T={self._run_temperature:.3f} not applied)" \
+            if self._run_temperature is not None else "uncalibrated (the run fitted no temperature)"
+        tta = run_tta(self.run.cfg, self.run.meta)
+        shown = f"Predictor({where}{self.task}, classes [{names}], {how}, tta={tta}"
+        if self.run.cfg.mc_dropout:
+            shown += f", mc_dropout={self.run.cfg.mc_dropout}"
+        if self.operating_point is not None:
+            rule, threshold, positive = self.operating_point
+            shown += f", operating point {rule or 'threshold'} {threshold:.3f} on {self.labels[positive]!r}"
+        return shown + ")"
 
     def settings(self) -> dict:
         """What the probabilities and decisions are, for an output to record: ``calibrated`` (whether the
@@ -158,12 +183,22 @@ def _images_like(images) -> bool:
 
 def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True,
          tta: bool = True) -> Predictor:
-    """A finished run's :class:`Predictor` (its ``model.safetensors`` and ``config.yaml`` are enough: a model
-    handed on without the rest predicts as its run does); ``load(run).predict(images)`` gives class probabilities,
-    temperature-scaled when the run fitted a temperature (``calibrated=False``: the raw ones), averaged
-    over the run's test-time views (``tta=False``: one view, :meth:`RunModel.without_tta`)."""
+    """:func:`medtrain.load`, documented there (``help(medtrain.load)``); ``medtrain predict`` and explain call it
+    too. Its arguments are checked here, once (batch_size by :class:`Predictor`)."""
+    check_run_dir(run_dir)
     for name, value in (("tta", tta), ("calibrated", calibrated)):  # 'none' or 'false' had read as true
         if not isinstance(value, bool):
             raise MedtrainError(f"{name} must be True or False, got {value!r}")
     run = load_run_module(run_dir)
-    return Predictor(run if tta else run.without_tta(), batch_size, calibrated)
+    return Predictor(run if tta else run.without_tta(), batch_size, calibrated, run_dir=run_dir)
+
+
+def check_run_dir(run_dir) -> None:
+    """Refuse a ``run_dir`` that is no path in one line naming the argument (``medtrain.load(None)``,
+    ``medtrain.evaluate(123)`` had been pathlib's TypeError); a :class:`~medtrain.reuse.RunResult` given for its
+    directory is pointed to its ``.run_dir``."""
+    if isinstance(run_dir, (str, os.PathLike)):
+        return
+    hint = "; give train()'s result's .run_dir" if hasattr(run_dir, "run_dir") else ""
+    got = "None" if run_dir is None else f"{type(run_dir).__name__} {str(run_dir)[:60]}"
+    raise MedtrainError(f"run_dir must be the path of a run directory (str or Path), got {got}{hint}")

@@ -31,6 +31,42 @@ class RunResult(dict):
         super().__init__(metrics)
         self.run_dir = Path(run_dir).absolute()
 
+    def __repr__(self) -> str:
+        """One line of the run (its directory, network and data, test AUC and ACC with their intervals, the epoch
+        kept), what a notebook shows of it: dict's own repr printed the whole file (4,254 characters for one
+        epoch, its ``history`` most of it). ``dict(result)`` shows everything."""
+        if not self:  # the processes of rank > 0
+            return f"RunResult({shown_path(self.run_dir)!r}, {{}})"
+        what = f"{self.get('model', '?')} on {self.get('dataset', '?')}"
+        test = self.get("test") or {}
+        scores = ", ".join(f"{k}={_number(test.get(k))}{_interval(test.get(f'{k}_ci'))}" for k in ("auc", "acc"))
+        scored = f"test {scores}, n={test.get('n', '?')}" if test else "no test split scored"
+        epochs, kept = self.get("stop_epoch"), self.get("best_epoch")
+        if kept is not None:
+            last = f" of {epochs + 1}" if epochs is not None else ""
+            how = "last" if self.get("checkpoint") == "last" else f"best by {self.get('monitor', 'validation')}"
+            scored += f"; epoch {kept + 1}{last} kept ({how})"
+        return f"RunResult({shown_path(self.run_dir)!r}, {what}: {scored})"
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as a notebook user finds it: relative to the working directory where it lies under it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _number(x) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) and not isinstance(x, bool) and x == x else "n/a"
+
+
+def _interval(ci) -> str:
+    """`` [lo, hi]``; nothing where the run drew none (``--bootstrap 0``: ``[None, None]``)."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or any(_number(v) == "n/a" for v in ci):
+        return ""
+    return f" [{_number(ci[0])}, {_number(ci[1])}]"
+
 
 def _differences(saved: Config, want: dict, ignore=RESUMABLE_KEYS) -> list[tuple[str, object, object]]:
     """``(key, saved value, wanted value)`` for each setting of ``want`` that differs from the run's."""

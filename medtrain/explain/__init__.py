@@ -78,7 +78,7 @@ def _minmax(m: torch.Tensor) -> torch.Tensor:
     return torch.where((hi > lo).view(view), (m - lo.view(view)) / span.view(view), torch.zeros_like(m))
 
 
-@dataclass
+@dataclass(repr=False)
 class Explanation:
     """The saliency maps of the explained inputs, in input order.
 
@@ -99,6 +99,21 @@ class Explanation:
     method: str
     layer: str | None
     skipped: list[Skipped] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        """The method (and layer), the target class(es), how many inputs and the maps' shape: the dataclass's repr
+        had printed every array (3,961 characters for 4 images); the arrays are its attributes."""
+        how = f"{self.method} at {self.layer!r}" if self.layer else self.method
+        counts: dict[str, int] = {}
+        for t in np.asarray(self.targets).reshape(-1).tolist():
+            name = self.labels[int(t)] if 0 <= int(t) < len(self.labels) else str(t)
+            counts[name] = counts.get(name, 0) + 1
+        shown = [f"{name!r}" + (f" x{n}" if len(counts) > 1 else "") for name, n in list(counts.items())[:6]]
+        shown += [f"... ({len(counts)} classes)"] if len(counts) > 6 else []
+        targets = f"{'target' if len(counts) == 1 else 'targets'} {', '.join(shown)}" if counts else "no targets"
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
+        return (f"Explanation({how}, {len(self.names)} input{'s' if len(self.names) != 1 else ''}, {targets}, "
+                f"maps {tuple(np.shape(self.maps))}{skipped})")
 
 
 @float32_default()  # a caller's torch.set_default_dtype(torch.float64) had failed Grad-CAM on the float32 network
