@@ -52,6 +52,30 @@ def auc(y_true: np.ndarray, y_score: np.ndarray, task: str) -> float:
     return float(np.mean(_column_auc(y_true.reshape(-1, 1) == np.arange(y_score.shape[1]), y_score)))
 
 
+def auc_undefined(y_true, y_score, task: str, label_names: dict) -> dict | None:
+    """Why :func:`auc` is NaN where a class has no image (a label no positive, or no negative): ``{"unit": "class"
+    | "label", "no_positive": [names], "no_negative": [names], "mean_over_rest": m, "rest": r}``, ``m`` the mean
+    AUC over the ``r`` classes where it is defined (None for a binary task), shown labelled as such, never as the
+    AUC, which stays NaN. None where every class has both sides. (``AUC nan`` had been blamed on resamples.)"""
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    if not len(y_true) or y_score.ndim != 2:
+        return None
+    k = y_score.shape[1]
+    member = (y_true.astype(int) if task == MULTILABEL
+              else (y_true.reshape(-1, 1) == np.arange(k)).astype(int))
+    pos = member.sum(0)
+    names = [str(label_names.get(str(i), i)) for i in range(k)]
+    no_pos = [names[i] for i in range(k) if pos[i] == 0]
+    no_neg = [names[i] for i in range(k) if pos[i] == len(member)]
+    if not no_pos and not no_neg:
+        return None
+    aucs = _column_auc(member, y_score)
+    rest = np.isfinite(aucs) & (pos > 0) & (pos < len(member))
+    mean = float(np.mean(aucs[rest])) if rest.any() and task != BINARY else None
+    return {"unit": "label" if task == MULTILABEL else "class", "no_positive": no_pos, "no_negative": no_neg,
+            "mean_over_rest": mean, "rest": int(rest.sum()) if mean is not None else 0}
+
+
 def predictions(y_score: np.ndarray, task: str, threshold: float = 0.5) -> np.ndarray:
     y_score = np.asarray(y_score)
     if task == MULTILABEL:
@@ -94,7 +118,9 @@ def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: d
     ``zero_division=np.nan`` does). Its F1 is still defined: F1 is ``2 TP / (2 TP + FP + FN)``, sklearn's
     definition, equal to the harmonic mean of precision and recall wherever both are defined, and 0 for a class
     with images never called it (recall 0), whatever its precision; sklearn gives 0 there with any
-    ``zero_division``."""
+    ``zero_division``. A class with no image in the data (a label never positive: external data without it) has
+    no recall (0/0) and no AUC: None and NaN, not a recall of 0.0 beside a support of 0; its F1 is None too
+    where the class was never called either (0/0), else 0."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     pred = predictions(y_score, task)
     out = {}
@@ -104,9 +130,9 @@ def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: d
         p = pred[:, i] if task == MULTILABEL else (pred == i).astype(int)
         tp, fp, fn = int(np.sum((t == 1) & (p == 1))), int(np.sum((t == 0) & (p == 1))), int(np.sum((t == 1) & (p == 0)))
         prec = tp / (tp + fp) if tp + fp else None  # undefined, not 0 (see above)
-        rec = tp / (tp + fn) if tp + fn else 0.0
+        rec = tp / (tp + fn) if tp + fn else None  # no image of the class: undefined, as precision above
         # F1 from the counts (sklearn's formula), so an undefined precision needs no stand-in value
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
         out[name] = {"support": int(t.sum()), "predicted": tp + fp, "precision": prec, "recall": rec,
                      "f1": f1, "auc": _safe_auc(t, y_score[:, i])}
     return out
@@ -364,8 +390,13 @@ def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: in
     if bootstrap:
         for name, cis in per_class_ci(y_true, y_score, task, label_names, bootstrap, seed, groups=groups).items():
             res["per_class"][name].update(cis)
-    if task != MULTILABEL:  # mean recall: accuracy as if every class were equally frequent
-        res["balanced_acc"] = float(np.mean([c["recall"] for c in res["per_class"].values()]))
+    absent = auc_undefined(y_true, y_score, task, label_names)
+    if absent:
+        res["auc_undefined"] = absent
+    if task != MULTILABEL:  # mean recall: accuracy as if every class were equally frequent; over the classes
+        # the data hold (a class with no image has no recall), as sklearn's balanced_accuracy_score takes it
+        recalls = [c["recall"] for c in res["per_class"].values() if c["recall"] is not None]
+        res["balanced_acc"] = float(np.mean(recalls)) if recalls else float("nan")
     res["confusion"] = confusion(y_true, y_score, task)
     res["scores"] = y_score  # for the predictions file; not written into metrics.json
     return res

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from medtrain.reports.baselines import ci_text, comparison_table
 
-__all__ = ["run_summary", "choices_line", "operating_point_line", "auc_acc_line"]
+__all__ = ["run_summary", "choices_line", "operating_point_line", "auc_acc_line", "auc_undefined_text"]
 
 
 def _on(out: dict) -> str:
@@ -118,6 +118,33 @@ def _auc_method(res: dict, images: str) -> str | None:
     return None
 
 
+def _names(names: list, most: int = 5) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b' and 'c'``; past ``most``, ``... and 3 more``."""
+    q = [repr(str(n)) for n in names[:most]] + ([f"{len(names) - most} more"] if len(names) > most else [])
+    return q[0] if len(q) == 1 else ", ".join(q[:-1]) + " and " + q[-1]
+
+
+def auc_undefined_text(res: dict, images: str = "these data", digits: int = 4) -> str | None:
+    """Why the AUC is undefined (:func:`medtrain.metrics.auc_undefined`, ``res["auc_undefined"]``) and the mean
+    AUC over the classes where it is defined, labelled as such: ``no 'lymphoma' image in these data; mean over
+    the 7 other classes 0.8670``; None where the AUC is not undefined for lack of a class."""
+    u = res.get("auc_undefined")
+    if not u:
+        return None
+    unit, rest = u.get("unit", "class"), u.get("rest") or 0
+    if unit == "label":
+        said = [f"{'labels' if len(n) > 1 else 'label'} {_names(n)} {words}"
+                for n, words in ((u.get("no_positive") or [], f"never positive in {images}"),
+                                 (u.get("no_negative") or [], f"positive in every image of {images}")) if n]
+    else:  # one class per image: a class with every image leaves the others with none; those say it
+        said = [f"no {_names(u.get('no_positive') or u.get('no_negative') or [])} image in {images}"]
+    units = "labels" if unit == "label" else "classes"
+    mean = u.get("mean_over_rest")
+    if mean is not None and rest:
+        said.append(f"mean over the {rest} other {units if rest > 1 else unit} {mean:.{digits}f}")
+    return "; ".join(said)
+
+
 def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
     (``--bootstrap 0``: they printed as ``[nan, nan]``). Where an interval is not a bootstrap one the
@@ -128,6 +155,8 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     split = prefix.strip()
     images = f"{split} images" if split else "images"
     unit = f" over {res['patients']} patients" if res.get("patients") else ""
+    # a class absent from the data: the AUC is undefined (not a matter of resamples), said with the mean over the rest
+    undefined = auc_undefined_text(res, f"the {split} split" if split else "these data", digits)
     parts = []
     if res.get("acc_ci_method") == "wilson":
         few = f"too few {split + ' ' if split else ''}{'patients' if res.get('patients') else 'images'} per class " \
@@ -140,9 +169,9 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
                                               else "the same ACC in every resample"))
     if auc and _auc_method(res, images):
         parts.append(_auc_method(res, images))
-    if acc and not auc and res.get("auc_ci_draws") == 0:  # the resamples cannot differ (one image per class)
+    if acc and not auc and not undefined and res.get("auc_ci_draws") == 0:  # (one image per class)
         parts.append("no AUC interval: the resamples cannot differ")
-    elif acc and not auc and res.get("auc_ci_draws") is not None:  # AUC undefined in most resamples
+    elif acc and not auc and not undefined and res.get("auc_ci_draws") is not None:  # undefined in most
         parts.append(f"AUC's is defined in only {res['auc_ci_draws']} resamples, too few for an interval")
     if auc or acc:
         bootstrapped = (auc and not res.get("auc_ci_method")) or (acc and not res.get("acc_ci_method"))
@@ -155,7 +184,8 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
         why = "(no CIs: AUC and ACC are defined in too few resamples)"
     else:
         why = "(no CIs: --bootstrap 0)"
-    return f"{prefix}AUC {res['auc']:.{digits}f}{auc}  {prefix}ACC {res['acc']:.{digits}f}{acc}  " + why
+    shown = f"undefined ({undefined})" if undefined else f"{res['auc']:.{digits}f}{auc}"
+    return f"{prefix}AUC {shown}  {prefix}ACC {res['acc']:.{digits}f}{acc}  " + why
 
 
 def operating_point_line(op: dict, rule: str = "operating point") -> str:
