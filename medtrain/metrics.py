@@ -246,8 +246,9 @@ def confusion(y_true: np.ndarray, y_score: np.ndarray, task: str) -> list:
 def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 1000, seed: int = 0,
                  level: float = 0.95, groups=None) -> dict:
     """Percentile bootstrap confidence intervals of ACC and AUC (resampling images, or patients with
-    ``groups``, with replacement, within each class: :class:`medtrain.intervals.Resampler`), with the number
-    of draws each was defined in (``acc_ci_draws``, ``auc_ci_draws``)."""
+    ``groups``, with replacement, within each class: :class:`medtrain.intervals.Resampler`; multi-label rows
+    freely, unstratified), with the number of draws each was defined in (``acc_ci_draws``, ``auc_ci_draws``:
+    a multi-label AUC is undefined in a draw without a positive of some label)."""
     return bootstrap(y_true, y_score, {"acc": lambda y, s: acc(y, s, task), "auc": lambda y, s: auc(y, s, task)},
                      n, seed, level, groups, stratify=task != MULTILABEL)
 

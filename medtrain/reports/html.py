@@ -24,7 +24,7 @@ from PIL import Image
 from medtrain._io import write_text
 from medtrain.reports.tables import FOLDS_NOTE, PAIRED, UNPAIRED, paired_differences, signed_difference, unpaired_note
 from medtrain.reports.baselines import MEDMNIST_V2
-from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text
+from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on
 
 REPORT_FILE = "report.html"
 SEEDS_FILE = "seeds.png"  #: a comparison's per-seed dots
@@ -145,7 +145,8 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")),
         newcombe_why=NEWCOMBE_WHY, delong_why=DELONG_WHY, no_test=no_test(config, metrics),
         brackets=has_brackets(metrics.get("test") or {}), note=note,
-        auc_undefined=auc_undefined_text(metrics.get("test") or {}, "the test split", 3))
+        auc_undefined=auc_undefined_text(metrics.get("test") or {}, "the test split", 3),
+        rests_on=rests_on(metrics.get("test") or {}))
 
 
 def _mean_std(values) -> tuple[float, float, int]:
