@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from medtrain._io import write_text
-from medtrain.tasks import BINARY
+from medtrain.tasks import BINARY, MULTILABEL
 
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -74,9 +74,11 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
                                         ("test", splits.test.labels.numpy(), test_scores, test_scaled)):
         key = "val" if name == "validation" else name
         if before is not None and len(labels) and key in cal:
-            panels[name] = {"before": metrics.reliability(labels, before, task),
-                            "after": metrics.reliability(labels, after, task), "temperature": cal["temperature"],
-                            **cal[key]}
+            bins = {"before": metrics.reliability(labels, before, task), "after": metrics.reliability(labels, after, task)}
+            # the legend's ECE is that of the curve drawn: a multi-label curve pools every label's probabilities,
+            # whose ECE (0.033) is not the mean over labels recorded in calibration (0.060)
+            panels[name] = {**bins, "temperature": cal["temperature"], **cal[key], "ece": bins["before"]["ece"],
+                            "ece_scaled": bins["after"]["ece"], "pooled": task == MULTILABEL}
     if panels:
         plots.reliability_diagram(panels, run_dir / RELIABILITY_FILE, title)
     if task == BINARY and test_scaled is not None and len(np.unique(splits.test.labels.numpy())) == 2:

@@ -144,20 +144,23 @@ def cost_accuracy_scatter(points, path: str | os.PathLike, title: str = "") -> N
 def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") -> None:
     """One panel per split: observed frequency against mean confidence per bin, before and after
     temperature scaling. ``panels``: ``{split: {"before": bins, "after": bins, "ece": e, "ece_scaled": e2,
-    "temperature": T}}`` with ``bins`` as :func:`medtrain.metrics.reliability` returns them."""
+    "temperature": T}}`` with ``bins`` as :func:`medtrain.metrics.reliability` returns them; ``"pooled": True``
+    where the bins pool a multi-label task's labels (the panel and its ECE say so)."""
     fig = figure(figsize=(4.2 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, p) in zip(axes[0], panels.items()):
         ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="perfect calibration")
-        for key, label, style in (("before", f"before (ECE {p['ece']:.3f})", "o-"),
-                                  ("after", f"T = {p['temperature']:.2f} (ECE {p['ece_scaled']:.3f})", "s-")):
+        ece = "pooled ECE" if p.get("pooled") else "ECE"
+        for key, label, style in (("before", f"before ({ece} {p['ece']:.3f})", "o-"),
+                                  ("after", f"T = {p['temperature']:.2f} ({ece} {p['ece_scaled']:.3f})", "s-")):
             b = p[key]
             ax.plot(b["confidence"], b["frequency"], style, ms=4, label=label)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xlabel("mean predicted probability (per bin)")
         ax.set_ylabel("observed frequency")
-        ax.set_title(name, fontsize=9, **LITERAL)  # the run's title once, above: side by side the two had run together
+        ax.set_title(name + (" (all labels pooled)" if p.get("pooled") else ""), fontsize=9,
+                     **LITERAL)  # the run's title once, above: side by side the two had run together
         _legend(ax, fontsize=7, loc="upper left")
     if title:
         fig.suptitle(title, fontsize=10, **LITERAL)

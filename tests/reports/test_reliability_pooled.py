@@ -1,0 +1,89 @@
+"""A multi-label run's reliability diagram pools every label's probabilities into one curve; its legend must give
+that curve's ECE, said to be pooled, not the mean of each label's own ECE that calibration records (a 14-label
+run's legend had read 0.060 beside a curve whose ECE is 0.033)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from medtrain import metrics
+from medtrain._run_report import _calibration_plots
+from medtrain.reports import plots
+
+ML = "multi-label, binary-class"
+
+
+def _split(y):
+    return SimpleNamespace(labels=torch.from_numpy(y))
+
+
+def _legends(fig) -> dict:
+    """Each panel's legend entries, by the panel's title."""
+    return {ax.get_title(): [t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes}
+
+
+def _scores(n: int, seed: int):
+    """Five labels of unlike prevalence, each over- or under-confident its own way: the pooled curve's ECE is
+    not the mean of the labels' own."""
+    rng = np.random.default_rng(seed)
+    prev = np.array([0.05, 0.1, 0.3, 0.5, 0.7])
+    y = (rng.random((n, 5)) < prev).astype(np.int64)
+    s = np.clip(prev + 0.25 * (y - prev) + rng.normal(0, 0.1, (n, 5)) + [0.15, -0.1, 0.05, 0.0, -0.15], 0.001,
+                0.999)
+    return y, s
+
+
+def test_the_multilabel_legend_gives_the_pooled_curve_s_ece_and_says_it_is_pooled(tmp_path, monkeypatch):
+    figs, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figs.append(fig), save(fig, path)))
+    yv, sv = _scores(300, 0)
+    yt, st = _scores(400, 1)
+    t = 1.3
+    scaled = {k: 1 / (1 + np.exp(-np.log(s / (1 - s)) / t)) for k, s in (("val", sv), ("test", st))}
+    cal = {"temperature": t, **{k: {"ece": metrics.ece(y, s, ML), "ece_scaled": metrics.ece(y, scaled[k], ML)}
+                                for k, y, s in (("val", yv, sv), ("test", yt, st))}}
+    splits = SimpleNamespace(task=ML, val=_split(yv), test=_split(yt), label_names={str(i): f"l{i}" for i in range(5)})
+    _calibration_plots(splits, tmp_path, "run", {"scores": sv, "scores_scaled": scaled["val"]}, st, scaled["test"],
+                       {"calibration": cal}, None, None, 1)
+    (fig,) = figs
+    legends = _legends(fig)
+    assert set(legends) == {"validation (all labels pooled)", "test (all labels pooled)"}
+    before, after = legends["test (all labels pooled)"][1:]
+    pooled = metrics.ece(yt.ravel(), st.ravel(), "binary-class")  # torchmetrics' ECE of every label's scores at once
+    pooled_after = metrics.ece(yt.ravel(), scaled["test"].ravel(), "binary-class")
+    assert before == f"before (pooled ECE {pooled:.3f})" and after == f"T = 1.30 (pooled ECE {pooled_after:.3f})"
+    assert f"{cal['test']['ece']:.3f}" != f"{pooled:.3f}"  # the mean over labels, which the legend had shown
+
+
+def test_the_reliability_points_carry_the_ece_of_their_bins():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    p = np.clip(0.3 * y + 0.7 * rng.random(500), 0, 1)
+    s = np.stack([1 - p, p], 1)
+    assert metrics.reliability(y, s, "binary-class")["ece"] == pytest.approx(metrics.ece(y, s, "binary-class"),
+                                                                          abs=1e-6)
+    yc = rng.integers(0, 4, 500)
+    sc = rng.dirichlet(np.ones(4), 500)
+    assert metrics.reliability(yc, sc, "multi-class")["ece"] == pytest.approx(metrics.ece(yc, sc, "multi-class"),
+                                                                         abs=1e-6)
+
+
+def test_the_multilabel_caption_says_the_curve_pools_the_labels_and_the_card_is_their_mean(tmp_path):
+    import html as markup
+
+    from PIL import Image
+
+    from medtrain.reports.html import run_report
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "rel.png")
+    cal = {"temperature": 1.2, "bins": 15, "test": {"ece": 0.06, "ece_scaled": 0.05}}
+    pages = {task: markup.unescape(" ".join(run_report({}, {"task": task, "history": [], "best_epoch": 0,
+                                                           "stop_epoch": 0, "val": {"auc": 0.9, "acc": 0.8},
+                                                           "calibration": cal}, {"reliability": tmp_path / "rel.png"}
+                                                       ).split()))
+             for task in (ML, "multi-class")}
+    said = "Every label's probabilities are pooled in one curve, and the legend's ECE is that curve's"
+    assert said in pages[ML] and said not in pages["multi-class"]
