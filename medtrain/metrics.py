@@ -61,12 +61,9 @@ def auc_undefined(y_true, y_score, task: str, label_names: dict) -> dict | None:
     if not len(y_true) or y_score.ndim != 2:
         return None
     k = y_score.shape[1]
-    member = (y_true.astype(int) if task == MULTILABEL
-              else (y_true.reshape(-1, 1) == np.arange(k)).astype(int))
-    pos = member.sum(0)
-    names = [str(label_names.get(str(i), i)) for i in range(k)]
-    no_pos = [names[i] for i in range(k) if pos[i] == 0]
-    no_neg = [names[i] for i in range(k) if pos[i] == len(member)]
+    member = y_true.astype(int) if task == MULTILABEL else (y_true.reshape(-1, 1) == np.arange(k)).astype(int)
+    pos, names = member.sum(0), [str(label_names.get(str(i), i)) for i in range(k)]
+    no_pos, no_neg = [names[i] for i in range(k) if pos[i] == 0], [names[i] for i in range(k) if pos[i] == len(member)]
     if not no_pos and not no_neg:
         return None
     aucs = _column_auc(member, y_score)
@@ -118,9 +115,8 @@ def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: d
     ``zero_division=np.nan`` does). Its F1 is still defined: F1 is ``2 TP / (2 TP + FP + FN)``, sklearn's
     definition, equal to the harmonic mean of precision and recall wherever both are defined, and 0 for a class
     with images never called it (recall 0), whatever its precision; sklearn gives 0 there with any
-    ``zero_division``. A class with no image in the data (a label never positive: external data without it) has
-    no recall (0/0) and no AUC: None and NaN, not a recall of 0.0 beside a support of 0; its F1 is None too
-    where the class was never called either (0/0), else 0."""
+    ``zero_division``. A class with no image (a label never positive) has no recall and no AUC (None, NaN; not
+    0.0 beside a support of 0), and no F1 where it was never called either (0/0)."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     pred = predictions(y_score, task)
     out = {}
@@ -220,6 +216,7 @@ def _few_units(cis: dict, true: np.ndarray, called: np.ndarray, groups) -> None:
         few = units < small or units_in(rows, groups) < small
         if m not in none and (few or lo == hi or always):
             ci = proportion_ci(hit[rows], np.asarray(groups)[rows] if repeated(groups) else None)
+            ci = _exact_ends(ci, hit[rows])
             if np.isfinite(ci).all():
                 cis[f"{m}_ci"], cis[f"{m}_ci_method"] = ci, "wilson"
                 cis[f"{m}_ci_reason"] = ("few units" if few else ONE_CLASS if always
@@ -232,6 +229,14 @@ def _few_units(cis: dict, true: np.ndarray, called: np.ndarray, groups) -> None:
             none.add(m)
     for m in none:
         cis[f"{m}_ci"], cis[f"{m}_ci_draws"] = [float("nan")] * 2, 0
+
+
+def _exact_ends(ci: list, hit) -> list:
+    """Wilson's interval with its bound exactly 0 where no row is a hit (1 where all are): its formula leaves
+    floating error there (6.25e-18 for 0 of 35, 0.9999999999999998 for 25 of 25)."""
+    hit, (lo, hi) = np.asarray(hit, bool), ci
+    ok = len(hit) and np.isfinite(ci).all()
+    return [0.0 if ok and not hit.any() else lo, 1.0 if ok and hit.all() else hi]
 
 
 def confusion(y_true: np.ndarray, y_score: np.ndarray, task: str) -> list:
@@ -325,6 +330,7 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
               else "few units per class" if few else None)
     if reason is not None:
         ci = clustered_wilson(hit, groups) if repeated(groups) else wilson_interval(int(hit.sum()), len(hit))
+        ci = _exact_ends(ci, hit)
         if np.isfinite(ci).all():
             res["acc_ci"], res["acc_ci_method"], res["acc_ci_reason"] = ci, "wilson", reason
     return res
@@ -357,9 +363,8 @@ def ece(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> float:
 def reliability(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> dict:
     """The points of a reliability diagram, binned as :func:`ece` bins them: per non-empty bin the mean
     confidence, the observed frequency (binary, multi-label: of positives; multi-class: of correct top
-    labels) and the count; and ``ece``, the expected calibration error of these points (the count-weighted
-    mean gap), :func:`ece`'s for binary and multi-class tasks. A multi-label diagram pools every label's
-    probabilities, so its ``ece`` is the pooled one, not :func:`ece`'s mean over labels (0.033 beside 0.060)."""
+    labels) and the count; ``ece``, these points' ECE: :func:`ece`'s, but pooled over a multi-label task's labels
+    as the diagram pools them, where :func:`ece` takes the mean over labels (0.033 beside 0.060)."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
     if task == MULTILABEL:
         conf, hit = y_score.ravel(), y_true.reshape(y_score.shape).ravel().astype(float)
@@ -395,8 +400,7 @@ def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: in
     if bootstrap:
         for name, cis in per_class_ci(y_true, y_score, task, label_names, bootstrap, seed, groups=groups).items():
             res["per_class"][name].update(cis)
-    absent = auc_undefined(y_true, y_score, task, label_names)
-    if absent:
+    if absent := auc_undefined(y_true, y_score, task, label_names):
         res["auc_undefined"] = absent
     if task != MULTILABEL:  # mean recall: accuracy as if every class were equally frequent; over the classes
         # the data hold (a class with no image has no recall), as sklearn's balanced_accuracy_score takes it
