@@ -74,7 +74,7 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
                                         ("test", splits.test.labels.numpy(), test_scores, test_scaled)):
         key = "val" if name == "validation" else name
         if before is not None and len(labels) and key in cal:
-            bins = {"before": metrics.reliability(labels, before, task), "after": metrics.reliability(labels, after, task)}
+            bins = {k: metrics.reliability(labels, v, task) for k, v in (("before", before), ("after", after))}
             # the legend's ECE is that of the curve drawn: a multi-label curve pools every label's probabilities,
             # whose ECE (0.033) is not the mean over labels recorded in calibration (0.060)
             panels[name] = {**bins, "temperature": cal["temperature"], **cal[key], "ece": bins["before"]["ece"],
