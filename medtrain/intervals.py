@@ -175,7 +175,11 @@ def wilson_interval(hits: int, n: float, level: float = 0.95) -> list[float]:
         return [_NAN, _NAN]
     z, p = float(norm.ppf((1 + level) / 2)), hits / n
     centre, half = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return [float(max(0.0, (centre - half) / (1 + z * z / n))), float(min(1.0, (centre + half) / (1 + z * z / n)))]
+    # no hit starts at 0 and all hits end at 1, exactly: the formula leaves floating error there (6.25e-18 for
+    # 0 of 35, 0.9999999999999998 for 25 of 25), which metrics.json had recorded
+    lo = 0.0 if hits <= 0 else max(0.0, (centre - half) / (1 + z * z / n))
+    hi = 1.0 if hits >= n else min(1.0, (centre + half) / (1 + z * z / n))
+    return [float(lo), float(hi)]
 
 
 def proportion_ci(hit, groups=None, level: float = 0.95) -> list[float]:

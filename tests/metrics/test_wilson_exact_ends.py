@@ -1,6 +1,6 @@
 """A Wilson interval of 0 hits starts at exactly 0, one of all hits ends at exactly 1: metrics.json of a 14-label
 run had recorded recall intervals starting at 6.25e-18 and 2.1e-17 (the formula's floating error) for labels the
-network never called."""
+network never called. Fixed where the interval is computed (intervals.wilson_interval), for every caller."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,8 @@ ML = "multi-label, binary-class"
 
 
 def test_a_label_never_called_has_a_recall_interval_from_exactly_0(tmp_path):
-    assert wilson_interval(0, 35)[0] != 0.0  # the floating error this guards against (6.25e-18)
+    assert wilson_interval(0, 35)[0] == 0.0  # the formula alone gives 6.25e-18
+    assert wilson_interval(0, 35.5)[0] == 0.0  # an effective size (patients)
     rng = np.random.default_rng(0)
     y = np.zeros((300, 3), int)
     y[:35, 0] = 1  # 35 positives, never called
@@ -34,7 +35,7 @@ def test_a_label_never_called_has_a_recall_interval_from_exactly_0(tmp_path):
 
 
 def test_every_image_right_has_an_acc_interval_to_exactly_1_and_every_image_wrong_from_exactly_0():
-    assert wilson_interval(25, 25)[1] != 1.0  # 0.9999999999999998
+    assert wilson_interval(25, 25)[1] == 1.0  # the formula alone gives 0.9999999999999998
     for n in (25, 35):  # 25 of 25 ends at 0.9999999999999998, 0 of 35 starts at 6.25e-18
         yy, ss = np.arange(n) % 2, np.stack([1 - np.arange(n) % 2, np.arange(n) % 2], 1) * 0.8 + 0.1
         res = metrics.acc_auc_ci(yy, ss, "binary-class", 100, 0)
