@@ -2,7 +2,8 @@
 (patients, or sets of pixel-identical images) at a time, into K folds stratified by class.
 
 :func:`fold_ids` is the cross-validation folds (imported from :mod:`medtrain.data.split` by its users);
-:func:`held_fold` is the one fold that :func:`medtrain.data.split.group_split` holds out as test or validation.
+:func:`held_fold` is the one fold that :func:`medtrain.data.split.group_split` holds out as test or validation;
+:func:`fill_label_values` puts each label of multi-label rows into every split where its rows allow.
 """
 from __future__ import annotations
 
@@ -110,3 +111,38 @@ def held_fold(labels: np.ndarray, g: np.ndarray, k: int, seed: int) -> np.ndarra
             if np.isin(classes, labels[f == i]).all() and np.isin(classes, labels[f != i]).all():
                 return f == i
     return _deal(labels, g, k, seed) == 0
+
+
+def fill_label_values(labels: np.ndarray, assign: np.ndarray, groups, parts: tuple, seed: int) -> np.ndarray:
+    """Multi-label rows dealt by their :func:`_strata`, with each label's positives and negatives in each split
+    of ``parts`` (0/1/2) where they are in as many groups (rows, without ``groups``) as there are parts: where a
+    split lacks one, a group holding it moves there from the split holding most such groups, one that leaves its
+    split every label value it had (so each move fills a gap and opens none). Seeded; a copy of ``assign``."""
+    labels = np.asarray(labels)
+    if not len(labels):
+        return np.asarray(assign).copy()
+    g = group_ids(groups, len(labels))
+    ids, first = np.unique(g, return_index=True)
+    rows = np.argsort(g, kind="stable")
+    starts = np.searchsorted(g[rows], ids)
+    holds = np.stack([labels == 0, labels == 1], -1)[rows].reshape(len(labels), -1)
+    has = np.maximum.reduceat(holds, starts, axis=0)  # (groups, label values): the group holds the value
+    part = np.asarray(assign)[first].copy()
+    order = np.random.default_rng(seed).permutation(len(ids))
+    wanted = [j for j in np.argsort(has.sum(0), kind="stable") if has[:, j].sum() >= len(parts)]
+    moved = True
+    while moved:
+        moved = False
+        for j in wanted:
+            for p in parts:
+                if (has[:, j] & (part == p)).any():
+                    continue
+                counts = {q: int((has[:, j] & (part == q)).sum()) for q in parts}
+                for q in sorted(parts, key=lambda q: -counts[q]):
+                    cover = has[part == q].sum(0)
+                    u = next((u for u in order if part[u] == q and has[u, j] and not (has[u] & (cover == 1)).any()),
+                             None) if counts[q] > 1 else None
+                    if u is not None:
+                        part[u], moved = p, True
+                        break
+    return part[np.searchsorted(ids, g)]

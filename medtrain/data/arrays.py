@@ -45,8 +45,8 @@ def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed
     ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` with C 1 or 3 (volumes ``(N, D, H, W)``), as a .npz holds
     them; labels: class indices ``(N,)`` or ``(N, 1)``, or a 0/1 label matrix ``(N, L)`` (multi-label). Splits not
     given are drawn with ``val_fraction``, ``test_fraction`` and ``seed``: all of them from the images of a tuple
-    (as from a CSV without a split column); validation (``val_fraction`` of them) or test (``test_fraction``) from
-    the training images of a dict that lacks it.
+    (as from a CSV without a split column; a label matrix by label, as a multi-label CSV's); validation
+    (``val_fraction`` of them) or test (``test_fraction``) from the training images of a dict that lacks it.
 
     Raises:
         MedtrainError: in one line, for data not so given: string labels (named classes: a CSV of path,label),
@@ -144,10 +144,8 @@ def _drawn(parts: dict, missing: list, val_fraction: float, test_fraction: float
     of a tuple (as a CSV without a split column is split, pixel-identical images kept in one split), validation or
     test alone from the training images of a dict."""
     images, labels = parts["train"]
-    if labels.ndim == 2 and labels.shape[1] > 1:
-        raise MedtrainError(f"data: a label matrix (multi-label) is split by nobody but you; give "
-                            f"data={{'train': (x, y), 'val': (x, y), 'test': (x, y)}} (missing: {', '.join(missing)})")
-    y = labels.reshape(-1).astype(np.int64)
+    # a label matrix (multi-label) is split as a CSV's: by each row's rarest label, each label then in every split
+    y = labels.astype(np.int64) if labels.ndim == 2 else labels.reshape(-1).astype(np.int64)
     fractions = {("val", "test"): (val_fraction, test_fraction), ("val",): (val_fraction, 0.0),
                  ("test",): (test_fraction, 0.0)}[tuple(missing)]  # test alone: drawn as "val", then named test
     try:

@@ -7,7 +7,9 @@ or volumes (:mod:`medtrain.data.volumes`):
 * classes are numbered in sorted order of their names: numerically when every label is an integer
   (so ``0..K-1`` keep their values and ``10`` comes after ``9``), otherwise as strings;
 * without a split column, :func:`stratified_split` assigns the rows, per class, reproducibly for a seed;
-  with groups, :func:`group_split` assigns whole groups (stratified as far as whole groups allow);
+  with groups, :func:`group_split` assigns whole groups (stratified as far as whole groups allow); multi-label
+  rows (a 0/1 matrix) are stratified by the rarest label value each holds (:func:`~medtrain.data._folds._strata`,
+  as the folds are), then each label's positives and negatives put in every split where they are in enough rows;
 * with ``folds=K`` (cross-validation), :func:`fold_ids` (:mod:`medtrain.data._folds`) deals the groups into K
   stratified folds and :func:`assign_splits` holds out fold ``fold``: as validation when the data come with
   official splits (the official test split stays untouched), as test otherwise;
@@ -27,7 +29,7 @@ from typing import Optional
 import numpy as np
 
 # fold_ids is public here too (medtrain.evaluation.bias, the tests import it from this module)
-from medtrain.data._folds import fold_ids, group_ids, held_fold, label_name
+from medtrain.data._folds import _strata, fill_label_values, fold_ids, group_ids, held_fold, label_name
 from medtrain.data._table_checks import check_split_classes, warn_if_shares_off
 from medtrain.data.duplicates import copy_set_labels, copy_sets, warn_not_kept
 from medtrain.errors import MedtrainError
@@ -92,7 +94,8 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
     class keeps at least one training example. With ``each_part``, a class that rounding would leave out
     of val or test (fraction positive) puts one member there, as far as its size allows. If rounding
     leaves val or test empty although its fraction is positive, one training example of the largest class
-    moves there.
+    moves there. Multi-label rows ``(N, L)``: per rarest label value, then (``each_part``) each label's positives
+    and negatives in every split where it has a row for each (:func:`~medtrain.data._folds.fill_label_values`).
 
     Raises:
         MedtrainError: unless both fractions lie in [0, 1) with a sum below 1.
@@ -102,6 +105,10 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
         raise MedtrainError(f"val_fraction and test_fraction must be in [0, 1) with sum < 1, got "
                             f"{val_fraction}, {test_fraction}")
     labels = np.asarray(labels)
+    if labels.ndim == 2:  # multi-label: dealt by each row's rarest label value, then each label filled in
+        assign = stratified_split(_strata(labels), val_fraction, test_fraction, seed, each_part)
+        return fill_label_values(labels, assign, None, _parts(val_fraction, test_fraction), seed) if each_part \
+            else assign
     rng = np.random.default_rng(seed)
     assign = np.zeros(len(labels), np.int64)
     pools = {}
@@ -147,13 +154,25 @@ def group_split(labels: np.ndarray, groups: list[str], val_fraction: float, test
     plain = _deal_out(labels, g, val_fraction, test_fraction, seed, np.ones(len(labels), bool))
     pool = ~np.isin(g, _dominant(g, val_fraction, test_fraction))
     if pool.all() or len(np.unique(g[pool])) < 2 * ((val_fraction > 0) + (test_fraction > 0)):
-        return plain
+        return _filled(labels, plain, groups, val_fraction, test_fraction, seed)
     kept = _deal_out(labels, g, val_fraction, test_fraction, seed, pool)
     asked = np.array([val_fraction, test_fraction])
     if (np.abs(_shares(kept) - asked).sum() < np.abs(_shares(plain) - asked).sum()
             and _classes_missing(labels, kept) <= _classes_missing(labels, plain)):
-        return kept
-    return plain
+        return _filled(labels, kept, groups, val_fraction, test_fraction, seed)
+    return _filled(labels, plain, groups, val_fraction, test_fraction, seed)
+
+
+def _parts(val_fraction: float, test_fraction: float) -> tuple:
+    """The splits (0/1/2) a made split fills: train, and val and test where their fraction is positive."""
+    return (0,) + ((1,) if val_fraction > 0 else ()) + ((2,) if test_fraction > 0 else ())
+
+
+def _filled(labels, assign, groups, val_fraction, test_fraction, seed) -> np.ndarray:
+    """``assign``, multi-label: with each label's positives and negatives in each split as whole groups allow."""
+    if labels.ndim != 2:
+        return assign
+    return fill_label_values(labels, assign, groups, _parts(val_fraction, test_fraction), seed)
 
 
 def _dominant(g: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:
@@ -196,9 +215,10 @@ def _shares(assign: np.ndarray) -> np.ndarray:
 
 
 def _classes_missing(labels: np.ndarray, assign: np.ndarray) -> int:
-    """How many (class, non-empty split) pairs lack the class (multi-label rows: 0, not stratified)."""
+    """How many (class, non-empty split) pairs lack the class (multi-label rows: (label value, split) pairs)."""
     if labels.ndim != 1:
-        return 0
+        held = [labels[assign == p] for p in range(3) if (assign == p).any()]
+        return sum(int((~(h == v).any(0) & (labels == v).any(0)).sum()) for h in held for v in (0, 1))
     classes = np.unique(labels)
     return sum(int((~np.isin(classes, labels[assign == p])).sum()) for p in range(3) if (assign == p).any())
 
