@@ -27,7 +27,7 @@ from medtrain.data.store import use_mmap
 from medtrain.data.split import PARTS, encode_labels, split_record
 from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
-from medtrain.tasks import BINARY, MULTICLASS
+from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 
 #: the image files that folders (training, ``predict``) hold; an animated GIF is read as its first frame, a TIFF of
 #: more than one page (a stack of slices) is refused (:func:`medtrain.data._image_open._check_pages`)
@@ -244,12 +244,13 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
         for w in said:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     assign = torch.from_numpy(record.assign)
-    y = torch.from_numpy(np.asarray(labels, np.int64))
+    labels = np.asarray(labels)  # class indices, or (multi-label) a 0/1 matrix of one column per label
+    y = torch.from_numpy(labels.astype(np.float32 if labels.ndim == 2 else np.int64))
     names = np.array([str(p) for p in paths], dtype=object)
     data = mapped if mapped is not None else {s: images[assign == i] for i, s in enumerate(PARTS)}
     parts = {s: Split(data[s], y[assign == i], names[(assign == i).numpy()].tolist(), record.part_groups(i))
              for i, s in enumerate(PARTS)}
-    task = BINARY if len(label_names) == 2 else MULTICLASS
+    task = MULTILABEL if labels.ndim == 2 else BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
                   extra={"skipped": skipped} if skipped else {}, **parts).validate()
 
@@ -308,6 +309,15 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
                   skipped=skipped, data_dir=data_dir)
 
 
+def label_matrix(sets: list[tuple[str, ...]], names: list[str]) -> np.ndarray:
+    """Multi-label rows (each one's positive labels) as an int64 ``(N, L)`` 0/1 matrix, columns in ``names``' order."""
+    index = {n: j for j, n in enumerate(names)}
+    out = np.zeros((len(sets), len(names)), np.int64)
+    for i, labels in enumerate(sets):
+        out[i, [index[n] for n in labels]] = 1
+    return out
+
+
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
              test_fraction: float = 0.2, seed: int = 0, group_column: str | None = None, folds: int = 0,
              fold: int | None = None, store: str = "memory", skip_bad: bool = False,
@@ -319,17 +329,30 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
     :func:`~medtrain.data.split.stratified_split`); rows of one group (``group_column``, see
     :func:`~medtrain.data.table.read_label_csv`) stay in one split; ``folds``/``fold``: the
     cross-validation fold held out. ``store``, ``skip_bad`` (missing files too), ``data_dir``: as for load_folder.
+    A multi-label CSV (labels joined in a cell, or 0/1 label columns) is a multi-label task of its labels, in their
+    order (:attr:`~medtrain.data.table.LabelTable.label_names`), as an .npz of a 0/1 label matrix is.
     """
     table = read_label_csv(path, group_column)
-    (paths, inputs, names, splits, groups), skipped = _keep_readable(table.resolve(), skip_bad, table.paths,
-                                                                     table.labels, table.splits, table.groups)
+    multi = table.label_names is not None  # several labels per image: a 0/1 matrix, its columns the labels
+    (paths, inputs, names, splits, groups), skipped = _keep_readable(
+        table.resolve(), skip_bad, table.paths, table.label_sets if multi else table.labels, table.splits,
+        table.groups)
     for p in paths:
         if path_kind(p) != "file":
             raise MedtrainError(f"{table.source}: {_not_found(p)}")
-    lost = sorted(set(table.labels) - set(names))
+    if multi:  # a label whose every positive image is unreadable (one of no positive lost nothing)
+        kept = {n for s in names for n in s}
+        lost = [n for n in table.label_names if n not in kept and any(n in s for s in table.label_sets)]
+    else:
+        lost = sorted(set(table.labels) - set(names))
     if lost:  # --skip-bad must not turn a 3-class task into a 2-class one
-        raise MedtrainError(f"{table.source}: every image of class {', '.join(map(repr, lost))} is unreadable "
-                            f"({len(skipped)} skipped in all); fix the files or remove the class's rows")
-    labels, label_names = encode_labels(names)
+        what = "positive image of label" if multi else "image of class"
+        raise MedtrainError(f"{table.source}: every {what} {', '.join(map(repr, lost))} is unreadable "
+                            f"({len(skipped)} skipped in all); fix the files or remove the {what[-5:]}'s rows")
+    if multi:
+        labels = label_matrix(names, table.label_names)
+        label_names = {str(i): n for i, n in enumerate(table.label_names)}
+    else:
+        labels, label_names = encode_labels(names)
     return _build(table.source.stem, paths, labels, label_names, splits, image_size, val_fraction,
                   test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped, data_dir)

@@ -10,6 +10,14 @@ CSV's folder (absolute paths are used as they are). Blank rows and rows starting
 Errors name a row by its line in the file as an editor or spreadsheet numbers it (the header, when there is one, is line 1; blank and comment lines count). ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
 ``validation``, ``testing`` are accepted); either every row has one or none does.
 
+Multi-label data (several findings per image) come in either of two forms, read as one table of 0/1 per label:
+the label cell names the row's labels joined by ``|`` or ``;`` (``Atelectasis|Cardiomegaly``, as NIH ChestX-ray14
+writes them; a file where some cell joins labels is multi-label, and there an empty cell is an image with no label
+positive), or a header that names ``path`` and no ``label`` column, every other column (but split and the group
+column) then one label holding 0 or 1 per row (as CheXpert writes them). The labels are numbered in
+:func:`~medtrain.data.split.label_order` (sorted; numerically where all are integers) in both forms, so one data set
+gives one task whichever way it is written. A named "No Finding" stays a label of its own (said in one line).
+
 The class order and the split of the rows it read (without a split column) are :mod:`medtrain.data.split`'s.
 ``predict`` and ``explain`` read a CSV that lists images (labels not needed) through :func:`read_path_column`:
 the same records (BOM, blank and comment rows, line numbers, cells refused for line breaks), its path column alone.
@@ -17,6 +25,7 @@ the same records (BOM, blank and comment rows, line numbers, cells refused for l
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import os
 import warnings
@@ -35,11 +44,19 @@ COLUMNS = ("path", "label", "split")
 GROUP_COLUMNS = ("patient", "patient_id", "subject")  #: group columns found without ``group_column``
 #: what spreadsheets, pandas, R and ``str(None)`` write for a missing value; as a label it trains as a class
 MISSING_MARKERS = ("nan", "na", "n/a", "#n/a", "null", "none")
+SEPARATORS = ("|", ";")  #: what joins the labels of a multi-label row in one cell
+#: names that mean "no label positive" to a reader, trained as a label of their own (said: :class:`NoFindingWarning`)
+NO_FINDING = ("no finding", "no findings", "no_finding", "nofinding", "normal")
 
 
 class MissingLabelWarning(UserWarning):
     """Labels that read like a missing-value marker (``NaN``, ``NA``, ``None``...): trained as a class of their
     own, which is right only where a class is really named so (a finding of "None")."""
+
+
+class NoFindingWarning(UserWarning):
+    """A multi-label CSV names a label like "No Finding": it trains as a label of its own (positive where the row
+    names it), not as "no label positive", which an empty label cell (or all-0 columns) is."""
 
 
 class GroupCaseWarning(UserWarning):
@@ -57,6 +74,10 @@ class LabelTable:
     splits: Optional[list[str]]  #: None when the CSV has no split column
     groups: Optional[list[str]] = None  #: :func:`group_hash` of each row's group; None without a group column
     lines: Optional[list[int]] = None  #: each row's line in the file (header = line 1), as errors name it
+    #: multi-label: the labels (the columns of its 0/1 matrix) in order; None where each row names one class.
+    #: ``labels`` then holds each row's labels joined by ``;`` (as ``predict`` writes them), "" for none
+    label_names: Optional[list[str]] = None
+    label_sets: Optional[list[tuple[str, ...]]] = None  #: multi-label: each row's positive labels, in order
 
     def resolve(self, root: str | os.PathLike | None = None) -> list[Path]:
         """Entry paths joined to ``root`` (default: the CSV's folder); absolute ones kept; one written on
@@ -218,7 +239,8 @@ def _one_spelling(csv_path: Path, ids: list[str], lines: list[int], column: str)
 
 
 def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = None) -> LabelTable:
-    """Read a label CSV ``path,label[,split]`` (header optional) and its group column, if any.
+    """Read a label CSV ``path,label[,split]`` (header optional) and its group column, if any; or a multi-label
+    one (the module: labels joined in the label cell, or a header of ``path`` and 0/1 label columns).
 
     Args:
         group_column: the header column naming each row's group (patient); None takes a column named
@@ -232,7 +254,9 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             ``imgs/a.png``, a symlink is its target), labels that are one number or one text written
             differently (``1`` and ``1.0``; Unicode NFC and NFD forms; ``normal`` and ``Normal``), a class named
             like a column of the prediction CSVs (``input``, ``p1``), an unknown split, splits on some rows
-            only, or ``group_column`` is not in the header.
+            only, or ``group_column`` is not in the header; multi-label: labels joined by ``|`` and ``;`` in one
+            file, an empty name or one named twice in a cell, a label column holding other than 0/1 or named
+            with either.
     """
     csv_path = Path(csv_path)
     if path_kind(csv_path) != "file":
@@ -241,16 +265,21 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     cols = [0, 1, 2]
     ncols = None
     gcol = None
+    columns = None  # multi-label 0/1 columns: [(index, name)]
     header = _header(rows[0]) if rows else None
     want = group_column.strip().lower() if group_column else None
     if header is not None:
+        written_header = [c.strip() for c in rows[0]]
         rows, lines = rows[1:], lines[1:]
         found = [c for c in GROUP_COLUMNS if c in header]
         if want is not None and want not in header:
             raise MedtrainError(f"{csv_path}: group column '{group_column}' is not in the header "
                                 f"({','.join(header)})")
         gname = want if want is not None else (found[0] if found else None)
-        check_header(csv_path, header, COLUMNS + GROUP_COLUMNS, gname)
+        if "path" in header and "label" not in header and not _near_known(header, gname):
+            columns = _label_columns(csv_path, header, written_header, gname)
+        else:
+            check_header(csv_path, header, COLUMNS + GROUP_COLUMNS, gname)
         cols = [header.index(c) if c in header else None for c in COLUMNS]
         gcol = header.index(gname) if gname is not None else None
         ncols = len(header)
@@ -258,19 +287,22 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         raise MedtrainError(f"{csv_path}: group column '{group_column}' needs a header row naming the columns")
     else:
         check_not_a_header(csv_path, rows, lines)
-    paths, labels, splits, groups = [], [], [], []
+    paths, labels, splits, groups, sets = [], [], [], [], []
+    empty = None  # the first line with an empty label cell
     for i, r in zip(lines, rows):  # i: the row's line in the file
         r = [c.strip() for c in r]
         n = ncols if ncols is not None else len(r)
         if len(r) != n or (ncols is None and n not in (2, 3)):
             raise row_error(csv_path, i, r, ncols)
-        path, label = r[cols[0]], r[cols[1]]
-        if not path or not label:
-            raise MedtrainError(f"{csv_path}: line {i} has an empty {'path' if not path else 'label'}")
-        if ";" in label:  # each combination had become a class of its own, silently (8 classes from 3 labels)
-            raise MedtrainError(f"{csv_path}: line {i} has label '{label}', several labels joined by ';' (as predict "
-                                f"writes a multi-label prediction); a CSV holds one class per image: give multi-label "
-                                f"data as a .npz with a 0/1 label matrix")
+        path = r[cols[0]]
+        if not path:
+            raise MedtrainError(f"{csv_path}: line {i} has an empty path")
+        if columns is None:
+            label = r[cols[1]]
+            empty = empty if label or empty is not None else i
+        else:
+            sets.append(tuple(name for j, name in columns if _flag(csv_path, i, name, r[j])))
+            label = ""
         paths.append(path)
         labels.append(label)
         if gcol is not None:
@@ -285,9 +317,26 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             splits.append(split)
     if not paths:
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
+    names = None
+    if columns is None:
+        sets = _joined(csv_path, labels, lines)
+        if sets is None and empty is not None:
+            raise MedtrainError(f"{csv_path}: line {empty} has an empty label")
+        if sets is not None:
+            names = _multilabel_names(csv_path, [n for s in sets for n in s],
+                                      [i for s, i in zip(sets, lines) for _ in s], "row",
+                                      "write each label one way on every row")
+    else:
+        names = _multilabel_names(csv_path, [n for _, n in columns], [1] * len(columns), "column",
+                                  "name each label once")
+    if names is not None:
+        rank = {n: j for j, n in enumerate(names)}
+        sets = [tuple(sorted(s, key=rank.__getitem__)) for s in sets]
+        labels = [";".join(s) for s in sets]
     check_listed_once(csv_path, paths, _resolved(paths, csv_path.parent), lines)
-    check_distinct_labels(csv_path, labels)
-    _warn_missing_markers(csv_path, labels, lines)
+    if names is None:
+        check_distinct_labels(csv_path, labels)
+        _warn_missing_markers(csv_path, labels, lines)
     written = list(groups)
     if gcol is not None:
         groups = [group_hash(g) for g in _one_spelling(csv_path, groups, lines, header[gcol])]
@@ -302,4 +351,81 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
                          "them apart)") if written[j] != written[i] else ""
                 raise MedtrainError(f"{csv_path}: lines {lines[j]} and {lines[i]} are the same {header[gcol]}{cased} "
                                     f"but in splits {splits[j]} and {sp}; a patient's rows must share one split")
-    return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None, lines)
+    return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None, lines,
+                      names, sets if names is not None else None)
+
+
+def _near_known(header: list[str], group: Optional[str]) -> bool:
+    """A column named almost like path, label, split or a group column (``lable``): for :func:`check_header` to
+    refuse naming the one meant, not a 0/1 label column."""
+    look = ("label", "split") + (GROUP_COLUMNS if group is None else ())
+    return any(c not in COLUMNS + GROUP_COLUMNS + (group,) and difflib.get_close_matches(c, look, 1, 0.8)
+               for c in header)
+
+
+def _label_columns(csv_path: Path, header: list[str], written: list[str], group: Optional[str]) -> list:
+    """``[(index, name as written)]`` of the 0/1 label columns of a header of ``path`` and no ``label``: all but
+    path, split and the group column."""
+    taken = ("path", "split", group)
+    columns = [(j, name) for j, (key, name) in enumerate(zip(header, written)) if key not in taken]
+    bad = next((f"column {j + 1} is named '{name}'" for j, name in columns
+                if not name or any(s in name for s in SEPARATORS)), None)
+    if not columns or bad:
+        raise MedtrainError(f"{csv_path}: header {bad or 'names no label'}; a header of path without label names one "
+                            f"0/1 column per label, named without | or ; (which join labels in predictions)")
+    twice = [c for c in written if written.count(c) > 1] + [k for k in taken if k and header.count(k) > 1]
+    if twice:  # (label columns named apart only by case: check_distinct_labels names both)
+        raise MedtrainError(f"{csv_path}: header names the column '{twice[0]}' twice")
+    return columns
+
+
+def _flag(csv_path: Path, line: int, name: str, value: str) -> bool:
+    """A 0/1 label cell (``0``, ``1``, ``1.0``) as a bool; anything else is one line naming it."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number not in (0.0, 1.0):
+        raise MedtrainError(f"{csv_path}: line {line}, column '{name}' holds '{value}'; a header of path without a "
+                            f"label column makes every other column (but split and the patient's) a label holding 0 "
+                            f"or 1 per image: drop other columns, or name the class column 'label'")
+    return number == 1.0
+
+
+def _joined(csv_path: Path, labels: list[str], lines: list[int]) -> Optional[list[tuple[str, ...]]]:
+    """Each row's labels where some cell joins several by ``|`` or ``;`` (an empty cell then names none), else
+    None (one class per row)."""
+    used = {s: next((i for cell, i in zip(labels, lines) if s in cell), None) for s in SEPARATORS}
+    if None not in used.values():
+        (a, i), (b, j) = used.items()
+        raise MedtrainError(f"{csv_path}: labels are joined by '{a}' (line {i}) and by '{b}' (line {j}); join a "
+                            f"row's labels by one of them throughout (and use neither inside a label's name)")
+    sep = next((s for s, i in used.items() if i is not None), None)
+    out = []
+    for cell, i in zip(labels, lines) if sep else ():
+        parts = [p.strip() for p in cell.split(sep)] if cell else []
+        twice = next((p for p in parts if parts.count(p) > 1), None)
+        if "" in parts or twice is not None:
+            raise MedtrainError(f"{csv_path}: line {i} has label '{cell}', " + (
+                f"an empty name between or beside '{sep}' (labels are joined as A{sep}B; an image with no label has an "
+                f"empty cell)" if twice is None else f"which names '{twice}' twice"))
+        out.append(tuple(parts))
+    return out if sep else None
+
+
+def _multilabel_names(csv_path: Path, names: list[str], lines: list[int], unit: str, fix: str) -> list[str]:
+    """The labels in :func:`~medtrain.data.split.label_order`, checked as class names are (one written two ways, a
+    prediction CSV's column name: one line), a "No Finding" or a missing-value marker said in one line (``lines``:
+    where each of ``names`` is written)."""
+    from medtrain.data.split import label_order
+
+    check_distinct_labels(csv_path, names, unit, fix)
+    found = [n for n in dict.fromkeys(names) if n.lower() in NO_FINDING]
+    if found:
+        n = sum(names.count(f) for f in found)
+        said = f" ({n} row{'s' if n > 1 else ''})" if unit == "row" else ""
+        warnings.warn(NoFindingWarning(
+            f"{csv_path}: '{found[0]}'{said} is trained as a label of its own, positive where a row names it; an "
+            f"image with no label positive has an empty label cell (or 0 in every label column)"), stacklevel=3)
+    _warn_missing_markers(csv_path, names, lines)
+    return label_order(names)
