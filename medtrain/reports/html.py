@@ -23,7 +23,7 @@ from PIL import Image
 
 from medtrain._io import write_text
 from medtrain.reports.tables import FOLDS_NOTE, PAIRED, UNPAIRED, paired_differences, signed_difference, unpaired_note
-from medtrain.reports.baselines import MEDMNIST_V2
+from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on
 
 REPORT_FILE = "report.html"
@@ -143,6 +143,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
         images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")),
+        size_note=size_note((metrics.get("data") or {}).get("shape")),
         newcombe_why=NEWCOMBE_WHY, delong_why=DELONG_WHY, no_test=no_test(config, metrics),
         brackets=has_brackets(metrics.get("test") or {}), note=note,
         auc_undefined=auc_undefined_text(metrics.get("test") or {}, "the test split", 3),

@@ -54,7 +54,8 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
             lines.append(f"test ECE {cal['test']['ece']:.4f}, no temperature scaling ({cal['rule']})")
     if "test" in out.get("operating_point", {}):
         lines.append(operating_point_line(out["operating_point"]["test"], operating_point or "operating point"))
-    lines.append(comparison_table(dataset, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"]))
+    lines.append(comparison_table(dataset, test["auc"], test["acc"], test["auc_ci"], test["acc_ci"],
+                                  shape=(out.get("data") or {}).get("shape")))
     return "\n".join(lines)
 
 
