@@ -84,8 +84,6 @@ def test_header_columns_may_come_in_any_order_and_header_is_optional(tmp_path):
     ("x.png,a,train\ny.png,b\n", "some rows have a split and some do not"),
     ("path,label\n", "no rows"),
     ("path,label\nx.png,\n", "line 2 has an empty label"),
-    # predict's multi-label format: each combination had become a class of its own, silently
-    ("path,label\nx.png,a\ny.png,a;b\n", "line 3 has label 'a;b', several labels joined by ';'"),
 ])
 def test_malformed_csv_is_one_error_naming_the_file(tmp_path, text, message):
     (tmp_path / "l.csv").write_text(text)
