@@ -31,9 +31,11 @@ def register(sub) -> None:
 
 
 @contextlib.contextmanager
-def squash_note():
+def squash_note(run=None):
     """Collect the inputs squashed to the model's square and say so in one line afterwards (predict and explain);
-    every other warning shows as it would have (explain had printed two raw warning lines per image)."""
+    every other warning shows as it would have (explain had printed two raw warning lines per image). ``run``
+    (the :class:`~medtrain.runmodel.RunModel` predicting): the line says whether its training images were
+    resized so too; without it, nothing is claimed of them."""
     from medtrain.predict_inputs import ResizedWarning
 
     with warnings.catch_warnings(record=True) as caught:
@@ -44,8 +46,24 @@ def squash_note():
         if not issubclass(w.category, ResizedWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if squashed:  # a 28x40 picture was squashed to 28x28 without a word (a user walkthrough)
-        print(f"medtrain: {len(squashed)} input(s) of another aspect ratio were squashed to the model's square "
-              f"size, as training resizes its images (first: {squashed[0].message})", file=sys.stderr)
+        square, how = _as_training_sized(run)
+        print(f"medtrain: {len(squashed)} input(s) of another aspect ratio were squashed to the model's {square} "
+              f"(first: {squashed[0].message}){how}", file=sys.stderr)
+
+
+def _as_training_sized(run) -> tuple[str, str]:
+    """The model's square and how the run's training images came to it: resized by ``--image-size`` (a folder
+    or CSV of image files), or read at their own size (a MedMNIST set, a .npz, a folder of one size). The note
+    had said "as training resizes its images" for a run on native 224-px squares that were never resized."""
+    if run is None:
+        return "square size", ""
+    from medtrain.data import at_their_size
+
+    size = run.input_shape[-1]
+    image_size = getattr(run.cfg, "image_size", None)
+    if image_size is not None and at_their_size(run.cfg) is None:
+        return f"{size}x{size} square", f", as training resized its images (--image-size {image_size})"
+    return f"{size}x{size} square", "; the run's own images were not resized: training read them at their size"
 
 
 def run(args) -> int:
@@ -62,7 +80,7 @@ def run(args) -> int:
     def progress(n: int) -> None:
         print(f"\rpredicted {n} input(s)", end="", file=sys.stderr, flush=True)
 
-    with squash_note():
+    with squash_note(predictor.run):
         n, skipped = write_predictions(predictor, items, out, as_json=args.json, skip_bad=args.skip_bad,
                                        progress=progress if show else None)
         if show and n:

@@ -57,3 +57,41 @@ def test_the_html_report_says_so_under_its_published_baselines():
     said = note([1, 224, 224])
     assert len(said) == 1 and "28-px" in said[0] and "224-px" in said[0]
     assert note([1, 28, 28]) == []
+
+
+# --------------------------------------------------------------------------- predict's note on squashed inputs
+
+
+def _squash_line(tmp_path, capsys, run_kw: dict, with_run: bool = True) -> str:
+    """The note predict prints for one 24x16 picture given to a 16x16 model trained as ``run_kw`` says."""
+    import numpy as np
+    from PIL import Image
+
+    from medtrain.cli.predict import squash_note
+    from medtrain.predictor import Predictor
+    from medtrain.runmodel import untrained_run_model
+
+    Image.fromarray(np.zeros((16, 24), np.uint8)).save(tmp_path / "wide.png")
+    run = untrained_run_model("resnet10_28_half", input_size=16, **run_kw)
+    capsys.readouterr()
+    with squash_note(run if with_run else None):
+        Predictor(run).predict([tmp_path / "wide.png"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "1 input(s) of another aspect ratio were squashed" in err
+    return err
+
+
+def test_the_squash_note_of_a_run_on_native_squares_does_not_say_training_resized(tmp_path, capsys):
+    # a run on native 224-px squares (a folder without --image-size, a MedMNIST --size) had been told its
+    # inputs were squashed "as training resizes its images": its own images were never resized
+    for kw in ({"data": str(tmp_path / "imgs")}, {"dataset": "breastmnist", "size": 224}):
+        err = _squash_line(tmp_path, capsys, kw)
+        assert "as training resize" not in err and "16x16 square" in err
+        assert "the run's own images were not resized" in err
+
+
+def test_the_squash_note_of_an_image_size_run_names_the_resizing_and_without_a_run_claims_nothing(tmp_path, capsys):
+    err = _squash_line(tmp_path, capsys, {"data": str(tmp_path / "imgs"), "image_size": 16})
+    assert "as training resized its images (--image-size 16)" in err
+    err = _squash_line(tmp_path, capsys, {"data": str(tmp_path / "imgs")}, with_run=False)  # explain, eval
+    assert "training" not in err and "24x16 squashed to 16x16" in err
