@@ -131,6 +131,13 @@ def baselines(dataset: str | None) -> list[tuple[str, float, float]]:
     return [(name, a, b) for name, (a, b) in MEDMNIST_V2.get(dataset or "", {}).items()]
 
 
+def settings_read(config: dict) -> dict:
+    """The settings a configuration table shows: ``config`` less ``size`` where ``data`` is set. ``size`` picks a
+    MedMNIST set's release (28/64/128/224) and is not read for one's own data: a 224-px folder run's report had
+    shown "size = 28" (config.yaml keeps every key; the Data section gives the images' shape)."""
+    return {k: v for k, v in config.items() if not (k == "size" and config.get("data"))}
+
+
 def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
                note: str = "") -> str:
     """The HTML of one run. ``config``: the resolved settings; ``metrics``: the content of ``metrics.json``;
@@ -139,7 +146,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
     plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
-        title=title, config=config, m=metrics, test=metrics.get("test") or {}, data=data,
+        title=title, config=settings_read(config), m=metrics, test=metrics.get("test") or {}, data=data,
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
         images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")),
@@ -213,7 +220,8 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     html = _ENV.get_template("crossval.html.j2").render(
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
         mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith(("_ci", "_ci_draws"))},
-        pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")}, config=summary.get("config") or {},
+        pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")},
+        config=settings_read(summary.get("config") or {}),
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
         dots=png_data_uri(out / FOLDS_FILE))
     write_text(out / REPORT_FILE, html)

@@ -95,3 +95,26 @@ def test_the_squash_note_of_an_image_size_run_names_the_resizing_and_without_a_r
     assert "as training resized its images (--image-size 16)" in err
     err = _squash_line(tmp_path, capsys, {"data": str(tmp_path / "imgs")}, with_run=False)  # explain, eval
     assert "training" not in err and "24x16 squashed to 16x16" in err
+
+
+# --------------------------------------------------------------------------- the configuration table
+
+
+def _settings_shown(html: str) -> dict:
+    """The configuration table's ``key = value`` entries."""
+    section = html.split("<h2>Configuration</h2>", 1)[1]
+    return dict(re.findall(r"<div>(\S+) <span>=</span> ([^<]*?)</div>", section))
+
+
+def test_the_configuration_table_of_a_folder_run_does_not_show_the_unread_medmnist_size(tmp_path):
+    # a 224-px folder run's report had shown "size = 28": the MedMNIST release setting, not read for --data
+    from medtrain.reports.html import write_crossval_report
+
+    folder = {"dataset": None, "data": "/data/derm224", "size": 28, "image_size": None, "model": "resnet18_28_half"}
+    shown = _settings_shown(run_report(folder, _metrics([3, 224, 224], "derm224"), {}))
+    assert "size" not in shown and shown["data"] == "/data/derm224" and shown["image_size"] == "–"
+    medmnist = {"dataset": "breastmnist", "data": None, "size": 224, "model": "resnet10_28_half"}
+    assert _settings_shown(run_report(medmnist, _metrics([1, 224, 224]), {}))["size"] == "224"
+    folds = [{"fold": i, "auc": 0.8 + 0.01 * i, "acc": 0.7} for i in range(3)]
+    page = write_crossval_report(tmp_path, {"folds": folds, "pooled": {"auc": 0.81}, "config": folder})
+    assert "size" not in _settings_shown(page.read_text())
