@@ -17,6 +17,7 @@ positive), or a header that names ``path`` and no ``label`` column, every other 
 column) then one label holding 0 or 1 per row (as CheXpert writes them). The labels are numbered in
 :func:`~medtrain.data.split.label_order` (sorted; numerically where all are integers) in both forms, so one data set
 gives one task whichever way it is written. A named "No Finding" stays a label of its own (said in one line).
+Those rows are parsed by :mod:`medtrain.data._multilabel_table`.
 
 The class order and the split of the rows it read (without a split column) are :mod:`medtrain.data.split`'s.
 ``predict`` and ``explain`` read a CSV that lists images (labels not needed) through :func:`read_path_column`:
@@ -25,7 +26,6 @@ the same records (BOM, blank and comment rows, line numbers, cells refused for l
 from __future__ import annotations
 
 import csv
-import difflib
 import hashlib
 import os
 import warnings
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Optional
 
 from medtrain._io import path_kind
+from medtrain.data._multilabel_table import NoFindingWarning  # noqa: F401 (re-exported)
+from medtrain.data._multilabel_table import flag, joined, label_columns, multilabel_names, near_known
 from medtrain.data._table_checks import (check_distinct_labels, check_header, check_listed_once, check_not_a_header,
                                          row_error, separator_of, text_key)
 from medtrain.errors import MedtrainError
@@ -44,19 +46,11 @@ COLUMNS = ("path", "label", "split")
 GROUP_COLUMNS = ("patient", "patient_id", "subject")  #: group columns found without ``group_column``
 #: what spreadsheets, pandas, R and ``str(None)`` write for a missing value; as a label it trains as a class
 MISSING_MARKERS = ("nan", "na", "n/a", "#n/a", "null", "none")
-SEPARATORS = ("|", ";")  #: what joins the labels of a multi-label row in one cell
-#: names that mean "no label positive" to a reader, trained as a label of their own (said: :class:`NoFindingWarning`)
-NO_FINDING = ("no finding", "no findings", "no_finding", "nofinding", "normal")
 
 
 class MissingLabelWarning(UserWarning):
     """Labels that read like a missing-value marker (``NaN``, ``NA``, ``None``...): trained as a class of their
     own, which is right only where a class is really named so (a finding of "None")."""
-
-
-class NoFindingWarning(UserWarning):
-    """A multi-label CSV names a label like "No Finding": it trains as a label of its own (positive where the row
-    names it), not as "no label positive", which an empty label cell (or all-0 columns) is."""
 
 
 class GroupCaseWarning(UserWarning):
@@ -276,8 +270,8 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             raise MedtrainError(f"{csv_path}: group column '{group_column}' is not in the header "
                                 f"({','.join(header)})")
         gname = want if want is not None else (found[0] if found else None)
-        if "path" in header and "label" not in header and not _near_known(header, gname):
-            columns = _label_columns(csv_path, header, written_header, gname)
+        if "path" in header and "label" not in header and not near_known(header, gname, COLUMNS, GROUP_COLUMNS):
+            columns = label_columns(csv_path, header, written_header, gname)
         else:
             check_header(csv_path, header, COLUMNS + GROUP_COLUMNS, gname)
         cols = [header.index(c) if c in header else None for c in COLUMNS]
@@ -301,7 +295,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
             label = r[cols[1]]
             empty = empty if label or empty is not None else i
         else:
-            sets.append(tuple(name for j, name in columns if _flag(csv_path, i, name, r[j])))
+            sets.append(tuple(name for j, name in columns if flag(csv_path, i, name, r[j])))
             label = ""
         paths.append(path)
         labels.append(label)
@@ -319,17 +313,13 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
     names = None
     if columns is None:
-        sets = _joined(csv_path, labels, lines)
+        sets = joined(csv_path, labels, lines)
         if sets is None and empty is not None:
             raise MedtrainError(f"{csv_path}: line {empty} has an empty label")
-        if sets is not None:
-            names = _multilabel_names(csv_path, [n for s in sets for n in s],
-                                      [i for s, i in zip(sets, lines) for _ in s], "row",
-                                      "write each label one way on every row")
-    else:
-        names = _multilabel_names(csv_path, [n for _, n in columns], [1] * len(columns), "column",
-                                  "name each label once")
-    if names is not None:
+    if sets is not None:  # multi-label: each label as written, and its line (a column's: the header's)
+        named = [(n, 1) for _, n in columns] if columns else [(n, i) for s, i in zip(sets, lines) for n in s]
+        names = multilabel_names(csv_path, [n for n, _ in named], "column" if columns else "row")
+        _warn_missing_markers(csv_path, [n for n, _ in named], [i for _, i in named])
         rank = {n: j for j, n in enumerate(names)}
         sets = [tuple(sorted(s, key=rank.__getitem__)) for s in sets]
         labels = [";".join(s) for s in sets]
@@ -354,78 +344,3 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None, lines,
                       names, sets if names is not None else None)
 
-
-def _near_known(header: list[str], group: Optional[str]) -> bool:
-    """A column named almost like path, label, split or a group column (``lable``): for :func:`check_header` to
-    refuse naming the one meant, not a 0/1 label column."""
-    look = ("label", "split") + (GROUP_COLUMNS if group is None else ())
-    return any(c not in COLUMNS + GROUP_COLUMNS + (group,) and difflib.get_close_matches(c, look, 1, 0.8)
-               for c in header)
-
-
-def _label_columns(csv_path: Path, header: list[str], written: list[str], group: Optional[str]) -> list:
-    """``[(index, name as written)]`` of the 0/1 label columns of a header of ``path`` and no ``label``: all but
-    path, split and the group column."""
-    taken = ("path", "split", group)
-    columns = [(j, name) for j, (key, name) in enumerate(zip(header, written)) if key not in taken]
-    bad = next((f"column {j + 1} is named '{name}'" for j, name in columns
-                if not name or any(s in name for s in SEPARATORS)), None)
-    if not columns or bad:
-        raise MedtrainError(f"{csv_path}: header {bad or 'names no label'}; a header of path without label names one "
-                            f"0/1 column per label, named without | or ; (which join labels in predictions)")
-    twice = [c for c in written if written.count(c) > 1] + [k for k in taken if k and header.count(k) > 1]
-    if twice:  # (label columns named apart only by case: check_distinct_labels names both)
-        raise MedtrainError(f"{csv_path}: header names the column '{twice[0]}' twice")
-    return columns
-
-
-def _flag(csv_path: Path, line: int, name: str, value: str) -> bool:
-    """A 0/1 label cell (``0``, ``1``, ``1.0``) as a bool; anything else is one line naming it."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number not in (0.0, 1.0):
-        raise MedtrainError(f"{csv_path}: line {line}, column '{name}' holds '{value}'; a header of path without a "
-                            f"label column makes every other column (but split and the patient's) a label holding 0 "
-                            f"or 1 per image: drop other columns, or name the class column 'label'")
-    return number == 1.0
-
-
-def _joined(csv_path: Path, labels: list[str], lines: list[int]) -> Optional[list[tuple[str, ...]]]:
-    """Each row's labels where some cell joins several by ``|`` or ``;`` (an empty cell then names none), else
-    None (one class per row)."""
-    used = {s: next((i for cell, i in zip(labels, lines) if s in cell), None) for s in SEPARATORS}
-    if None not in used.values():
-        (a, i), (b, j) = used.items()
-        raise MedtrainError(f"{csv_path}: labels are joined by '{a}' (line {i}) and by '{b}' (line {j}); join a "
-                            f"row's labels by one of them throughout (and use neither inside a label's name)")
-    sep = next((s for s, i in used.items() if i is not None), None)
-    out = []
-    for cell, i in zip(labels, lines) if sep else ():
-        parts = [p.strip() for p in cell.split(sep)] if cell else []
-        twice = next((p for p in parts if parts.count(p) > 1), None)
-        if "" in parts or twice is not None:
-            raise MedtrainError(f"{csv_path}: line {i} has label '{cell}', " + (
-                f"an empty name between or beside '{sep}' (labels are joined as A{sep}B; an image with no label has an "
-                f"empty cell)" if twice is None else f"which names '{twice}' twice"))
-        out.append(tuple(parts))
-    return out if sep else None
-
-
-def _multilabel_names(csv_path: Path, names: list[str], lines: list[int], unit: str, fix: str) -> list[str]:
-    """The labels in :func:`~medtrain.data.split.label_order`, checked as class names are (one written two ways, a
-    prediction CSV's column name: one line), a "No Finding" or a missing-value marker said in one line (``lines``:
-    where each of ``names`` is written)."""
-    from medtrain.data.split import label_order
-
-    check_distinct_labels(csv_path, names, unit, fix)
-    found = [n for n in dict.fromkeys(names) if n.lower() in NO_FINDING]
-    if found:
-        n = sum(names.count(f) for f in found)
-        said = f" ({n} row{'s' if n > 1 else ''})" if unit == "row" else ""
-        warnings.warn(NoFindingWarning(
-            f"{csv_path}: '{found[0]}'{said} is trained as a label of its own, positive where a row names it; an "
-            f"image with no label positive has an empty label cell (or 0 in every label column)"), stacklevel=3)
-    _warn_missing_markers(csv_path, names, lines)
-    return label_order(names)
