@@ -103,8 +103,10 @@ def _folder_held(out: Path):
 
 def write_explanation(res, out: str | os.PathLike) -> list[Path]:
     """Write an :class:`~medtrain.explain.Explanation` ``res`` as ``maps.npz`` (``maps``, ``inputs``, ``target``,
-    ``target_name``, ``method``, ``layer``, ``overlays``) and one overlay PNG per input (``NNNN_<name>.png``; for
-    volumes the three central orthogonal slices) into the folder ``out``, all at once: an error leaves nothing.
+    ``target_name``, ``method``, ``layer``, ``overlays``; ``peak``, ``(N, ndim)`` the index of each map's
+    maximum, ``(z, y, x)`` in a volume, -1 where a map is all zeros) and one overlay PNG per input
+    (``NNNN_<name>.png``; for volumes the three orthogonal slices through the map's peak, the central ones where it
+    has none) into the folder ``out``, all at once: an error leaves nothing.
     The overlays an earlier explanation in ``out`` wrote are removed; other files are left alone. Returns the
     written PNGs. A second explanation into ``out`` at the same time waits for this one (:func:`_folder_held`)."""
     out = Path(out)
@@ -118,7 +120,7 @@ def _write(res, out: Path) -> list[Path]:
     them. Every overlay of explain's that may then lie in ``out`` is listed in :data:`PENDING` before the first
     is moved; the earlier explanation's overlays go before its ``maps.npz`` is replaced by the new one, the manifest
     last (they had gone after it: a run killed in between left overlays that no later one removed)."""
-    from medtrain.reports.plots import saliency_overlay
+    from medtrain.reports.plots import peak_voxel, saliency_overlay
 
     earlier = _earlier_overlays(out)
     names = [_overlay_name(i, name) for i, name in enumerate(res.names)]
@@ -129,11 +131,13 @@ def _write(res, out: Path) -> list[Path]:
             title = (f"{name} · {res.method}{f' at {res.layer}' if res.layer else ''} · "
                      f"{res.labels[k]} (p = {res.probs[i, k]:.3f})")
             saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
+        ndim = np.ndim(res.maps) - 1
+        peaks = np.array([peak_voxel(m) or (-1,) * ndim for m in res.maps], dtype=np.int64).reshape(-1, ndim)
         with open(tmp / _STAGED, "wb") as f:
             np.savez_compressed(f, maps=res.maps, inputs=np.array(res.names, dtype=str), target=res.targets,
                                 target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
                                 method=np.array(res.method), layer=np.array(res.layer or ""),
-                                overlays=np.array(names, dtype=str))
+                                overlays=np.array(names, dtype=str), peak=peaks)
         # last in the block (an error before it leaves nothing); into out itself where the files are moved one by one
         pending = "".join(f"{n}\n" for n in sorted(earlier | set(names)))
         write_text(out / PENDING if out.is_dir() else tmp / PENDING, pending)

@@ -202,20 +202,31 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
     _save(fig, path)
 
 
-#: RAS volumes (D, H, W) = (Z, Y, X) shown as radiology does: the central slice along each axis, superior
+#: RAS volumes (D, H, W) = (Z, Y, X) shown as radiology does: one slice along each axis, superior
 #: (coronal, sagittal) or anterior (axial) up, the patient's right on the viewer's left, anterior left in the
 #: sagittal view; ``(top, bottom, left, right)`` letters name the sides
 RAS_VIEWS = (("axial", "APRL"), ("coronal", "SIRL"), ("sagittal", "SIAP"))
 
 
-def volume_views(image, saliency, ras: bool) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
-    """The three central orthogonal slices of ``image`` ``(C, D, H, W)`` and ``saliency`` ``(D, H, W)``:
-    ``(image (C, h, w), map (h, w), name, side letters)``. ``ras``: the volume is in RAS order (read from
-    NIfTI or DICOM), so slices are turned to the radiological display of :data:`RAS_VIEWS`; otherwise (a
-    .npz, whose orientation is unknown) they are shown in array order, named by axis, without letters."""
+def peak_voxel(saliency) -> tuple[int, ...] | None:
+    """Where a map ``(*spatial)`` is highest (its first maximum in array order), as indices; None where it is
+    constant (an all-zero map: no evidence anywhere), which has no peak."""
+    s = np.asarray(saliency, dtype=float)
+    if not s.size or not s.max() > s.min():
+        return None
+    return tuple(int(i) for i in np.unravel_index(np.argmax(s), s.shape))
+
+
+def volume_views(image, saliency, ras: bool, at=None) -> list[tuple[np.ndarray, np.ndarray, str, str]]:
+    """The three orthogonal slices through voxel ``at`` ``(z, y, x)`` (None: the central slices) of ``image``
+    ``(C, D, H, W)`` and ``saliency`` ``(D, H, W)``: ``(image (C, h, w), map (h, w), name, side letters)``.
+    ``ras``: the volume is in RAS order (read from NIfTI or DICOM), so slices are turned to the radiological
+    display of :data:`RAS_VIEWS`; otherwise (a .npz, whose orientation is unknown) they are shown in array order,
+    named by axis, without letters."""
+    at = tuple(size // 2 for size in saliency.shape) if at is None else at
     views = []
-    for a, size in enumerate(saliency.shape):
-        v, m = np.take(image, size // 2, axis=a + 1), np.take(saliency, size // 2, axis=a)
+    for a, i in enumerate(at):
+        v, m = np.take(image, i, axis=a + 1), np.take(saliency, i, axis=a)
         if ras:  # rows run inferior->superior (posterior->anterior), columns left->right or posterior->anterior
             views.append((v[:, ::-1, ::-1], m[::-1, ::-1], RAS_VIEWS[a][0], RAS_VIEWS[a][1]))
         else:
@@ -224,11 +235,18 @@ def volume_views(image, saliency, ras: bool) -> list[tuple[np.ndarray, np.ndarra
 
 
 def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", ras: bool = False) -> None:
-    """An image ``(C, H, W)`` (or volume ``(C, D, H, W)``, shown as its three central orthogonal slices,
-    :func:`volume_views`) beside the same view with a saliency map ``(*spatial)`` in [0, 1] laid over it
-    (``jet``, alpha 0.5, with its colour bar)."""
+    """An image ``(C, H, W)`` (or volume ``(C, D, H, W)``, shown as its three orthogonal slices through the map's
+    peak, :func:`peak_voxel`, or the central ones where the map has none: :func:`volume_views`; the panels name
+    their slice's index) beside the same view with a saliency map ``(*spatial)`` in [0, 1] laid over it
+    (``jet``, alpha 0.5, with its colour bar). The central slices had been drawn whatever the map: a walkthrough's
+    off-centre lesion crossed none of them in 68% of positive test volumes, its map's peak never shown."""
     img, sal = np.asarray(image), np.asarray(saliency, dtype=float)
-    views = [(img, sal, "", "")] if img.ndim == 3 else volume_views(img, sal, ras)
+    at = peak_voxel(sal) if img.ndim == 4 else None
+    slices = at or tuple(size // 2 for size in sal.shape)
+    views = [(img, sal, "", "")] if img.ndim == 3 else volume_views(img, sal, ras, at)
+    if img.ndim == 4:
+        where = f"slices through the map's peak, voxel {slices}" if at else "central slices (a map without a peak)"
+        title = f"{title}\n{where}" if title else where
     fig = figure(figsize=(2.6 * len(views) + 0.6, 5.4))
     axes = fig.subplots(2, len(views), squeeze=False)
     for j, (v, s, name, sides) in enumerate(views):
@@ -243,7 +261,7 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
                         "top" if xy[1] < 0 else "center", fontsize=7, color="black")
         overlay = axes[1, j].imshow(s, cmap="jet", alpha=0.5, vmin=0, vmax=1)
         if name:
-            axes[0, j].set_title(f"{name} (central slice)", fontsize=8, pad=10 if sides else 4, **LITERAL)
+            axes[0, j].set_title(f"{name} · slice {slices[j]}", fontsize=8, pad=10 if sides else 4, **LITERAL)
     bar = fig.colorbar(overlay, ax=axes.ravel().tolist(), fraction=0.03, shrink=0.5, pad=0.04)
     bar.set_label("saliency (per image, 0-1)", fontsize=7)
     bar.ax.tick_params(labelsize=7)
