@@ -103,7 +103,9 @@ def _folder_held(out: Path):
 
 def write_explanation(res, out: str | os.PathLike) -> list[Path]:
     """Write an :class:`~medtrain.explain.Explanation` ``res`` as ``maps.npz`` (``maps``, ``inputs``, ``target``,
-    ``target_name``, ``method``, ``layer``, ``overlays``; ``peak``, ``(N, ndim)`` the index of each map's
+    ``target_name``, ``method``, ``layer``, ``overlays``; ``images``, the inputs ``(N, C, *spatial)`` uint8 as the
+    network took them (resized to the model's input), which the maps line up with; ``probability``, ``(N,)`` the
+    explained class's probability that each overlay's title gives; ``peak``, ``(N, ndim)`` the index of each map's
     maximum, ``(z, y, x)`` in a volume, -1 where a map is all zeros) and one overlay PNG per input
     (``NNNN_<name>.png``; for volumes the three orthogonal slices through the map's peak, the central ones where it
     has none) into the folder ``out``, all at once: an error leaves nothing.
@@ -133,11 +135,13 @@ def _write(res, out: Path) -> list[Path]:
             saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
         ndim = np.ndim(res.maps) - 1
         peaks = np.array([peak_voxel(m) or (-1,) * ndim for m in res.maps], dtype=np.int64).reshape(-1, ndim)
+        probability = np.array([res.probs[i, int(k)] for i, k in enumerate(res.targets)], dtype=np.float32)
         with open(tmp / _STAGED, "wb") as f:
             np.savez_compressed(f, maps=res.maps, inputs=np.array(res.names, dtype=str), target=res.targets,
                                 target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
                                 method=np.array(res.method), layer=np.array(res.layer or ""),
-                                overlays=np.array(names, dtype=str), peak=peaks)
+                                overlays=np.array(names, dtype=str), images=np.asarray(res.images, dtype=np.uint8),
+                                probability=probability, peak=peaks)
         # last in the block (an error before it leaves nothing); into out itself where the files are moved one by one
         pending = "".join(f"{n}\n" for n in sorted(earlier | set(names)))
         write_text(out / PENDING if out.is_dir() else tmp / PENDING, pending)

@@ -1,6 +1,7 @@
 """``medtrain explain`` says what its maps can and cannot be trusted for: Grad-CAM++ fails the sanity checks of
 Adebayo et al. (NeurIPS 2018) on these global-pooling networks, and says so; a volume's overlay shows the slices
-through the map's peak (an off-centre finding had never appeared in it), recorded in ``maps.npz``."""
+through the map's peak (an off-centre finding had never appeared in it); ``maps.npz`` holds what each overlay
+shows (the images, the probability, the peak)."""
 from __future__ import annotations
 
 import warnings
@@ -8,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+import medtrain
 from conftest import run_cli
 from medtrain.explain import MAPS_FILE, GradCAMppWarning, explain, write_explanation
 
@@ -137,8 +139,9 @@ def test_a_volume_overlay_shows_the_slices_through_the_maps_peak(tmp_path, monke
     assert "central slices" in figures[1]._suptitle.get_text()
 
 
-def test_maps_npz_holds_each_maps_peak(tmp_path, monkeypatch):
-    """The voxel each overlay's slices go through is in maps.npz (-1 for an all-zero map)."""
+def test_maps_npz_holds_each_maps_peak_image_and_probability(tmp_path, monkeypatch):
+    """What each overlay shows is in maps.npz: the image the map lines up with (after resizing), the probability in
+    its title, the voxel its slices go through (-1 for an all-zero map)."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 1, 16, 16, 16)).astype(np.uint8)
     maps = np.stack([_peaked((16, 16, 16), (3, 12, 10)), np.zeros((16, 16, 16), np.float32)])
@@ -148,3 +151,30 @@ def test_maps_npz_holds_each_maps_peak(tmp_path, monkeypatch):
     saved = np.load(tmp_path / "ex" / MAPS_FILE)
     assert saved["peak"].tolist() == [[3, 12, 10], [-1, -1, -1]]
     assert "peak, voxel (3, 12, 10)" in figures[0]._suptitle.get_text()  # the overlay's slices: the recorded peak
+    np.testing.assert_array_equal(saved["images"], images)
+    assert saved["images"].shape[:1] + saved["images"].shape[2:] == saved["maps"].shape
+    np.testing.assert_allclose(saved["probability"], [0.8, 0.9])
+    assert saved["probability"].shape == saved["maps"].shape[:1]
+    assert "(p = 0.800)" in figures[0]._suptitle.get_text() and "(p = 0.900)" in figures[1]._suptitle.get_text()
+
+
+def test_maps_npz_of_2d_images_from_the_cli(trained_run, tmp_path, capsys):
+    """The same keys for 2D images through the command line: the images are those explained, at the model's input
+    resolution (16 px here), each peak is where its map is 1."""
+    run, _, arrays = trained_run
+    out = tmp_path / "ex"
+    code, _, _ = run_cli(capsys, "explain", run, "--limit", "3", "--out", out)
+    saved = np.load(out / MAPS_FILE)
+    assert code == 0 and saved["images"].shape == (3, 1, 16, 16) and saved["maps"].shape == (3, 16, 16)
+    np.testing.assert_array_equal(saved["images"][:, 0], arrays["test_images"][:3])
+    for m, p in zip(saved["maps"], saved["peak"]):
+        assert (m[tuple(p)] == m.max() == 1) if m.max() > 0 else tuple(p) == (-1, -1)
+    probs = medtrain.load(run).predict(arrays["test_images"][:3])
+    np.testing.assert_allclose(saved["probability"], probs[np.arange(3), saved["target"]], atol=1e-6)
+    # a 32 px PNG: its map and its saved image are the model's 16 px, the image the one the map lines up with
+    from PIL import Image
+
+    Image.fromarray(np.kron(arrays["test_images"][0], np.ones((2, 2), np.uint8))).save(tmp_path / "big.png")
+    code, _, _ = run_cli(capsys, "explain", run, tmp_path / "big.png", "--out", out)
+    saved = np.load(out / MAPS_FILE)
+    assert code == 0 and saved["images"].shape == (1, 1, 16, 16) and saved["maps"].shape == (1, 16, 16)
