@@ -6,10 +6,11 @@ Every labelled input of ``EXTERNAL`` is test data: a CSV of ``path,label[,patien
 ``medtrain eval`` scores the run's own test split (:func:`medtrain.evaluation.evaluate_split`): with the run's
 TTA, MC dropout, calibration temperature and operating point, all frozen as chosen on the run's validation
 split, and bootstrap intervals over the CSV's patients where it names them. The labels must be the run's class
-names; nothing is fitted on the external data. A multi-label run takes only an .npz, whose ``{split}_labels`` hold
+names; nothing is fitted on the external data. A multi-label run takes an .npz, whose ``{split}_labels`` hold
 one 0/1 column per label of the run ``(N, L)``, as the run's own multi-label splits are read
-(:mod:`medtrain.data.medmnist`); a CSV names one label per input (:mod:`medtrain.data.table`), a folder one per
-sub-folder.
+(:mod:`medtrain.data.medmnist`), or a CSV in either multi-label form (:mod:`medtrain.data.table`: labels joined in
+a cell, or one 0/1 column per label), its labels matched to the run's by name (:func:`_csv_label_rows`); not a
+folder, which names one label per sub-folder.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 from medtrain._io import path_kind, why_not_read
 from medtrain.data import Split
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
-from medtrain.data.table import read_label_csv
+from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.runscores import score_and_keep, write_eval_predictions, write_scores
 from medtrain.predict_inputs import conform, iter_inputs
@@ -84,6 +85,29 @@ def _npz_labels(data: Path, run: RunModel, split: str) -> list:
     return [tuple(int(v) for v in row) for row in raw]
 
 
+def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
+    """Each row of a CSV read for a multi-label run as 0/1 per label in the run's order, the CSV's labels matched to
+    the run's by name (columns or cells in any order). Labels joined in cells name only those an image holds, so
+    a run's label no cell names is never positive; 0/1 columns name every label, so each of the run's needs one.
+    A CSV naming one label per row (no cell joins two) is read as such rows.
+
+    Raises:
+        MedtrainError: in one line naming them, labels that are not the run's, or a label column of the run's
+            missing."""
+    names = list(run.label_names)
+    sets = table.label_sets if table.label_names is not None else [(label,) for label in table.labels]
+    given = table.label_names if table.label_names is not None else list(dict.fromkeys(table.labels))
+    missing = [n for n in names if n not in given] if table.by_columns else []
+    extra = [n for n in given if n not in names]
+    if missing or extra:
+        said = [f"no column for label{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}"] if missing else []
+        said += [f"label{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))} {'are' if len(extra) > 1 else 'is'} "
+                 f"not one of the run's"] if extra else []
+        raise MedtrainError(f"{table.source}: {'; '.join(said)} (the run's labels: {', '.join(names)}; matched by "
+                            f"name, in any order)")
+    return [tuple(int(n in s) for n in names) for s in sets]
+
+
 def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
               ) -> tuple[list[str], list, torch.Tensor, list | None, list[dict]]:
     """(input names, labels, images ``(N, C, *spatial)`` uint8, patient hashes or None, skipped inputs) of
@@ -94,9 +118,9 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
     if kind is None:  # a FIFO is refused unread, and said to be one
         raise MedtrainError(f"{data}: {why_not_read(data)}")
     is_npz = kind == "file" and data.suffix.lower() == ".npz"
-    if run.meta["task"] == MULTILABEL and not is_npz:  # a CSV or a folder names one label per input
+    if run.meta["task"] == MULTILABEL and kind == "dir":  # a folder names one label per input
         raise MedtrainError(f"{data}: multi-label runs take an .npz with one 0/1 column per label ({split}_labels "
-                            f"of shape (N, {len(run.label_names)})), not a {'CSV' if kind == 'file' else 'folder'}")
+                            f"of shape (N, {len(run.label_names)})) or a CSV naming each image's labels, not a folder")
     if data.suffix.lower() != ".npz" and split != "test":
         raise MedtrainError(f"--split {split} chooses a split of an .npz; {data} is no .npz (all of it is test)")
     skipped: list[dict] = []
@@ -119,8 +143,9 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
                 for item, label in zip(items, labels)]
     elif kind == "file":
         table = read_label_csv(data)
+        labels = _csv_label_rows(table, run) if run.meta["task"] == MULTILABEL else table.labels
         groups = table.groups or [None] * len(table.labels)
-        rows = [row for entry, label, group in zip(table.resolve(), table.labels, groups)
+        rows = [row for entry, label, group in zip(table.resolve(), labels, groups)
                 for row in listed(entry, label, group)]
     else:
         rows = []

@@ -72,6 +72,9 @@ class LabelTable:
     #: ``labels`` then holds each row's labels joined by ``;`` (as ``predict`` writes them), "" for none
     label_names: Optional[list[str]] = None
     label_sets: Optional[list[tuple[str, ...]]] = None  #: multi-label: each row's positive labels, in order
+    #: multi-label: the labels are the header's 0/1 columns, each named whether or not an image holds it (joined
+    #: cells name only the labels some row holds)
+    by_columns: bool = False
 
     def resolve(self, root: str | os.PathLike | None = None) -> list[Path]:
         """Entry paths joined to ``root`` (default: the CSV's folder); absolute ones kept; one written on
@@ -342,5 +345,5 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
                 raise MedtrainError(f"{csv_path}: lines {lines[j]} and {lines[i]} are the same {header[gcol]}{cased} "
                                     f"but in splits {splits[j]} and {sp}; a patient's rows must share one split")
     return LabelTable(csv_path, paths, labels, splits or None, groups if gcol is not None else None, lines,
-                      names, sets if names is not None else None)
+                      names, sets if names is not None else None, columns is not None)
 
