@@ -92,6 +92,41 @@ def _is_rgb(modes) -> bool:
     return any(ImageMode.getmode(m).basemode != "L" for m in modes)  # grey: 1, L, LA, I, I;16*, F
 
 
+class SquashedImagesWarning(UserWarning):
+    """Images of another aspect ratio squashed to ``--image-size``'s square: said in one line per load."""
+
+
+def squashed_one(name, width: int, height: int, size: int) -> str:
+    """One image of ``width`` x ``height`` squashed to the ``size`` square, as :func:`squashed_note` names it."""
+    return f"{name}: {width}x{height} squashed to {size}x{size}"
+
+
+def squashed_note(count: int, square: str, first: str) -> str:
+    """The one line's wording for ``count`` images of another aspect ratio squashed to ``square`` (``first``: the
+    first, :func:`squashed_one`): training's ``--image-size`` (:func:`_survey`), as predict, explain and eval say it
+    of their inputs. Training had squashed a 300x200 image to 128x128 without a word (a user walkthrough)."""
+    return f"{count} input(s) of another aspect ratio were squashed to the {square} (first: {first})"
+
+
+def _survey(paths: list[Path], image_size: int | None) -> tuple[bool, list[Warning]]:
+    """A data set's image files by their headers, read once: whether some has colour (then every one is read as
+    RGB), and what is to be said of them once they are read: the images ``image_size`` squashes."""
+    modes, squashed = [], []
+    for p in paths:
+        mode, (w, h) = _header(p)
+        modes.append(mode)
+        if image_size and w != h:  # (as stored: EXIF orientation turns an image, it does not square it)
+            squashed.append(p)
+    said = []
+    if squashed:
+        w, h = _open(squashed[0]).size  # as displayed
+        said.append(SquashedImagesWarning(squashed_note(
+            len(squashed), f"{image_size}x{image_size} square of --image-size {image_size}",
+            squashed_one(squashed[0], w, h, image_size)) + "; pad or crop them to squares first to keep their "
+                                                           "proportions"))
+    return _is_rgb(modes), said
+
+
 def _to_8bit(im: Image.Image, name="image") -> Image.Image:
     """An image of more than 8 bits per channel (modes I, I;16*, F) as ``L``, its own 1st..99th percentile
     window mapped to 0..255 as volumes are (:func:`medtrain.data.intensity.normalise_percentile`); Pillow's
@@ -129,12 +164,13 @@ def _array(p: Path | None, im: Image.Image, rgb: bool, image_size: int | None, f
 
 
 def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> torch.Tensor:
-    """Decode images to (N, C, H, W) uint8; grey unless some image has colour; ``square``: a data set's images
-    must be (:func:`check_square`), one file read for ``predict`` need not."""
+    """Decode images to (N, C, H, W) uint8; grey unless some image has colour; ``square``: a data set's images,
+    which must be (:func:`check_square`) and are said of once read (:func:`_survey`); one file read for
+    ``predict`` need not be, and is not said of (predict counts the inputs it squashes itself)."""
     image_size = _check_image_size(image_size)
     if not paths:
         raise MedtrainError("no images found")
-    rgb = _is_rgb(_header(p)[0] for p in paths)
+    rgb, said = _survey(paths, image_size if square else None)
     first: list = []
     out = None
     # one image decoded at a time into the result: holding every decoded image, then stacking and transposing
@@ -146,6 +182,8 @@ def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> t
                 check_square(first[0], first[1][1], first[1][0])
             out = np.empty((len(paths), a.shape[2], a.shape[0], a.shape[1]), np.uint8)
         out[i] = a.transpose(2, 0, 1)
+    for w in said:
+        warnings.warn(w, stacklevel=3)
     return torch.from_numpy(out)
 
 
@@ -164,7 +202,9 @@ def _stored(paths: list[Path], first, image_size: int | None, store: str, source
         return None, first
 
     def decoder() -> tuple:  # only where the store is written: the headers of every image read first
-        rgb, size = _is_rgb(_header(p)[0] for p in paths), []
+        (rgb, said), size = _survey(paths, image_size), []
+        for warning in said:  # (a reused store is not surveyed again: it was said when it was written)
+            warnings.warn(warning, stacklevel=2)
         return (3 if rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), rgb, image_size,
                                                           size).transpose(2, 0, 1)[None]
 

@@ -1,0 +1,69 @@
+"""What a folder of a researcher's own images (not 28 px) is turned into, and what is said of it: images of another
+aspect ratio squashed by ``--image-size`` (said in one line per load, in predict's wording), grey palette PNGs (as PNG
+optimisers write them) read as the grey images they are, and 8-bit and 16-bit files in one folder (said)."""
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from medtrain.data import load_folder
+from medtrain.data import folder as folder_module
+from medtrain.data.folder import read_image
+
+
+def _loaded(root, **kw):
+    """(the Splits, the messages of medtrain's data warnings raised while loading)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        s = load_folder(root, val_fraction=0.2, test_fraction=0.2, **kw)
+    return s, [str(w.message) for w in caught if w.category.__module__.startswith("medtrain")]
+
+
+def _by_source(s) -> dict:
+    """Each image ``(C, H, W)`` as a NumPy array, by the file it was read from."""
+    return {src: img.numpy() for part in (s.train, s.val, s.test) for src, img in zip(part.sources, part.images)}
+
+
+def _grey(seed: int, size=(16, 16)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size[::-1], np.uint8)
+
+
+# --------------------------------------------------------------------------- --image-size squashing, said
+
+
+def _mixed_aspects(root, wide=3, square=7):
+    """Per class ``wide`` 30x20 images and ``square`` 24x24 ones."""
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(wide + square):
+            Image.fromarray(_grey(i + 100 * (c == "b"), (30, 20) if i < wide else (24, 24))).save(root / c / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize("store", ["memory", "mmap"])
+def test_image_size_says_in_one_line_how_many_images_it_squashed(tmp_path, monkeypatch, store):
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    root = _mixed_aspects(tmp_path / "d")
+    s, said = _loaded(root, image_size=16, store=store)
+    squashed = [m for m in said if "squashed" in m]
+    first = root / "a" / "0.png"
+    assert squashed == [folder_module.squashed_note(6, "16x16 square of --image-size 16",
+                                                    folder_module.squashed_one(first, 30, 20, 16))
+                        + "; pad or crop them to squares first to keep their proportions"]
+    # the wording predict, explain and eval use for their inputs: one line, counted, naming the first
+    assert squashed[0].startswith("6 input(s) of another aspect ratio were squashed to the 16x16 square")
+    assert f"(first: {first}: 30x20 squashed to 16x16)" in squashed[0]
+    # what was said is what was done: the aspect ratio squashed (a bilinear resize to 16x16), nothing padded
+    want = np.asarray(Image.open(first).resize((16, 16), Image.BILINEAR))
+    np.testing.assert_array_equal(_by_source(s)[str(first)][0], want)
+
+
+def test_square_images_resized_and_single_files_read_say_nothing_of_squashing(tmp_path):
+    root = _mixed_aspects(tmp_path / "d", wide=0)
+    _, said = _loaded(root, image_size=16)
+    assert not [m for m in said if "squashed" in m]  # resized, not squashed
+    Image.fromarray(_grey(1, (30, 20))).save(tmp_path / "wide.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # predict reads files so and counts its own squashed inputs
+        assert tuple(read_image(tmp_path / "wide.png", 16).shape) == (1, 16, 16)
