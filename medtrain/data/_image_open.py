@@ -1,12 +1,13 @@
 """Opening one image file with Pillow for :mod:`medtrain.data.folder`: a file that is no regular file, a
 decompression bomb, a multi-page TIFF (a stack of slices) and a damaged file are each refused in one line naming
-the file."""
+the file; the mode an image is decoded as (:func:`colour_mode`: a palette of greys is grey)."""
 from __future__ import annotations
 
 import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from medtrain._io import file_problem
@@ -69,15 +70,49 @@ def _open(p: Path) -> Image.Image:
         raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
 
 
+def _grey_entries(entries: np.ndarray) -> bool:
+    """Whether the palette entries ``(N, 3+)`` (R, G, B[, A]) are all grey: R == G == B."""
+    return bool((entries[:, 0] == entries[:, 1]).all() and (entries[:, 1] == entries[:, 2]).all())
+
+
+def _stored_palette(im: Image.Image) -> np.ndarray | None:
+    """A palette image's entries ``(N, 3+)`` as its file's header gave them, without decoding its pixels; None
+    where the format keeps them in another layout until decoded (BMP's BGRX, TIFF's colour maps)."""
+    pal = im.palette
+    if pal is None or pal.rawmode is not None or pal.mode not in ("RGB", "RGBA"):
+        return None
+    entries = np.frombuffer(bytes(pal.palette), np.uint8)
+    return entries[:len(entries) // len(pal.mode) * len(pal.mode)].reshape(-1, len(pal.mode))
+
+
+def colour_mode(im: Image.Image) -> str:
+    """The mode ``im`` is decoded by, for grey or colour: its own, but a palette image (``P``, ``PA``) whose
+    entries used are all grey (R == G == B) is grey (``L``, ``LA``): PNG optimisers write grey images so, and one
+    such file had made a whole grey folder RGB. Reads the palette from the header where it can, and the pixels
+    (which entries are used) only where some entry is not grey."""
+    if im.mode not in ("P", "PA"):
+        return im.mode
+    entries = _stored_palette(im)
+    if entries is None or not _grey_entries(entries):
+        im.load()
+        entries = np.asarray(im.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
+        indices = np.asarray(im)
+        used = np.flatnonzero(np.bincount((indices[..., 0] if indices.ndim == 3 else indices).ravel(), minlength=256))
+        if len(entries) == 0 or used.max(initial=0) >= len(entries) or not _grey_entries(entries[used]):
+            return im.mode
+    return "L" if im.mode == "P" else "LA"
+
+
 def _header(p: Path) -> tuple[str, tuple]:
-    """Mode and size of an image file, from its header only (no decoding)."""
+    """The mode an image file is decoded by (:func:`colour_mode`) and its size as stored, from its header
+    (decoding only a palette image with a colour entry, to see whether one is used)."""
     _check_file(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
             with Image.open(p) as im:
                 _check_pages(p, im)  # refused before any image is decoded
-                return im.mode, im.size
+                return colour_mode(im), im.size
     except MedtrainError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:

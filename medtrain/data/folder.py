@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageMode, ImageOps
 
 from medtrain._io import path_kind, why_not_read
-from medtrain.data._image_open import _header, _open
+from medtrain.data._image_open import _header, _open, colour_mode
 from medtrain.data._split_store import split_store
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
@@ -224,12 +224,12 @@ def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.
 
 def decode_image(im: Image.Image, name: str = "image") -> torch.Tensor:
     """An opened PIL image -> ``(C, H, W)`` uint8, decoded exactly as :func:`read_image` decodes its file
-    (EXIF orientation, more than 8 bits per channel, a palette as RGB, grey + alpha as grey), so that
-    ``predict`` of a PIL image gives what ``predict`` of its path gives. One that cannot be read (closed,
-    damaged) is a :class:`MedtrainError` naming ``name``."""
+    (EXIF orientation, more than 8 bits per channel, a palette as its colours, grey where those used are grey,
+    grey + alpha as grey), so that ``predict`` of a PIL image gives what ``predict`` of its path gives. One that
+    cannot be read (closed, damaged) is a :class:`MedtrainError` naming ``name``."""
     try:
         im = ImageOps.exif_transpose(im)  # a no-op on an image already turned (the tag is dropped when turning)
-        return torch.from_numpy(_array(None, im, _is_rgb([im.mode]), None, [], name).transpose(2, 0, 1).copy())
+        return torch.from_numpy(_array(None, im, _is_rgb([colour_mode(im)]), None, [], name).transpose(2, 0, 1).copy())
     except MedtrainError:
         raise
     except Exception as e:  # noqa: BLE001  (a closed or damaged lazily-read file raises many kinds)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from medtrain.data import load_folder
 from medtrain.data import folder as folder_module
-from medtrain.data.folder import read_image
+from medtrain.data.folder import decode_image, read_image
 
 
 def _loaded(root, **kw):
@@ -67,3 +67,64 @@ def test_square_images_resized_and_single_files_read_say_nothing_of_squashing(tm
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # predict reads files so and counts its own squashed inputs
         assert tuple(read_image(tmp_path / "wide.png", 16).shape) == (1, 16, 16)
+
+
+# --------------------------------------------------------------------------- grey palette PNGs stay grey
+
+
+def _grey_set(root, n=10):
+    """``n`` grey 16x16 PNGs per class; returns each file's pixels."""
+    pixels = {}
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            p = root / c / f"{i}.png"
+            pixels[str(p)] = _grey(i + 100 * (c == "b"))
+            Image.fromarray(pixels[str(p)]).save(p)
+    return pixels
+
+
+@pytest.mark.parametrize("store", ["memory", "mmap"])
+def test_grey_palette_pngs_in_a_grey_set_load_as_one_channel_with_their_values(tmp_path, monkeypatch, store):
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    root = tmp_path / "d"
+    pixels = _grey_set(root)
+    for c in ("a", "b"):  # re-saved as PNG optimisers write them: a palette of the greys used
+        for i in (1, 4, 7):
+            p = root / c / f"{i}.png"
+            Image.open(p).convert("P", palette=Image.ADAPTIVE, colors=256).save(p)
+            assert Image.open(p).mode == "P"
+    s, _ = _loaded(root, store=store)
+    assert s.in_chans == 1  # had been 3: one palette file made the whole grey set RGB
+    got = _by_source(s)
+    for p, want in pixels.items():
+        np.testing.assert_array_equal(got[p][0], want)
+
+
+def _palette_image(indices: np.ndarray) -> Image.Image:
+    return Image.frombytes("P", indices.shape[::-1], np.ascontiguousarray(indices).tobytes())
+
+
+def test_a_palette_with_grey_entries_used_is_grey_and_one_with_a_colour_used_is_colour(tmp_path):
+    root = tmp_path / "d"
+    pixels = _grey_set(root, n=5)
+    p = root / "a" / "2.png"  # every entry but the ones used is red: the colours used are what the image shows
+    im = _palette_image(pixels[str(p)] // 2)  # indices 0..127
+    im.putpalette([v for i in range(256) for v in ((2 * i,) * 3 if i < 128 else (255, 0, 0))])
+    im.save(p)
+    pixels[str(p)] = pixels[str(p)] // 2 * 2
+    s, _ = _loaded(root)
+    assert s.in_chans == 1
+    np.testing.assert_array_equal(_by_source(s)[str(p)][0], pixels[str(p)])
+    assert read_image(p).shape[0] == 1
+    with Image.open(p) as opened:  # predict of a PIL image decodes it as its file
+        np.testing.assert_array_equal(decode_image(opened).numpy(), read_image(p).numpy())
+
+    q = root / "b" / "3.png"  # a truly coloured palette image: the set is colour
+    im = _palette_image(pixels[str(q)] // 2)
+    im.putpalette([v for i in range(256) for v in (i, 255 - i, 0)])
+    im.save(q)
+    s, _ = _loaded(root)
+    assert s.in_chans == 3
+    np.testing.assert_array_equal(_by_source(s)[str(q)].transpose(1, 2, 0), np.asarray(Image.open(q).convert("RGB")))
+    assert read_image(q).shape[0] == 3
