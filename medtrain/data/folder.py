@@ -108,9 +108,19 @@ def squashed_note(count: int, square: str, first: str) -> str:
     return f"{count} input(s) of another aspect ratio were squashed to the {square} (first: {first})"
 
 
+class BitDepthsWarning(UserWarning):
+    """A data set of 8-bit files and files of more bits, whose intensities are scaled by two rules: said once."""
+
+
+def _deep(mode: str) -> bool:
+    """Whether an image of ``mode`` has more than 8 bits per channel (I;16*, I, F): :func:`_to_8bit` windows it."""
+    return np.dtype(ImageMode.getmode(mode).typestr).itemsize > 1
+
+
 def _survey(paths: list[Path], image_size: int | None) -> tuple[bool, list[Warning]]:
     """A data set's image files by their headers, read once: whether some has colour (then every one is read as
-    RGB), and what is to be said of them once they are read: the images ``image_size`` squashes."""
+    RGB), and what is to be said of them once they are read: the images ``image_size`` squashes, and 8-bit files
+    mixed with deeper ones."""
     modes, squashed = [], []
     for p in paths:
         mode, (w, h) = _header(p)
@@ -118,6 +128,13 @@ def _survey(paths: list[Path], image_size: int | None) -> tuple[bool, list[Warni
         if image_size and w != h:  # (as stored: EXIF orientation turns an image, it does not square it)
             squashed.append(p)
     said = []
+    deep = [p for p, m in zip(paths, modes) if _deep(m)]
+    if deep and len(deep) < len(paths):  # documented per image (read_image), but a folder of both was unsaid
+        said.append(BitDepthsWarning(
+            f"{len(paths) - len(deep)} image(s) of 8 bits per channel and {len(deep)} of more than 8 bits (16-bit, "
+            f"32-bit or float; first: {deep[0]}) are scaled by two rules: 8-bit values are kept, deeper images are "
+            f"stretched between their own 1st and 99th percentiles, so one value means different intensities in the "
+            f"two; save them all at one bit depth"))
     if squashed:
         w, h = _open(squashed[0]).size  # as displayed
         said.append(SquashedImagesWarning(squashed_note(
@@ -134,7 +151,7 @@ def _to_8bit(im: Image.Image, name="image") -> Image.Image:
     (Pillow has no 16-bit colour mode: it decodes 16-bit RGB files to 8-bit RGB itself). Non-finite pixels
     of a float image (NaN, inf) are left out of the window and become 0; one with no finite pixel is refused,
     naming ``name``."""
-    if np.dtype(ImageMode.getmode(im.mode).typestr).itemsize == 1:
+    if not _deep(im.mode):
         return im
     a = np.asarray(im)
     if a.dtype.kind == "f" and not np.isfinite(a).any():

@@ -128,3 +128,23 @@ def test_a_palette_with_grey_entries_used_is_grey_and_one_with_a_colour_used_is_
     assert s.in_chans == 3
     np.testing.assert_array_equal(_by_source(s)[str(q)].transpose(1, 2, 0), np.asarray(Image.open(q).convert("RGB")))
     assert read_image(q).shape[0] == 3
+
+
+# --------------------------------------------------------------------------- 8-bit and 16-bit files in one set
+
+
+def test_a_set_mixing_8_and_16_bit_files_says_how_many_of_each_once(tmp_path):
+    root = tmp_path / "d"
+    _grey_set(root)
+    _, said = _loaded(root)
+    assert not [m for m in said if "bit" in m]  # one bit depth: nothing to say
+    for c in ("a", "b"):
+        for i in (2, 5):
+            p = root / c / f"{i}.png"
+            Image.fromarray(np.asarray(Image.open(p)).astype(np.uint16) * 16).save(p)
+            assert Image.open(p).mode.startswith("I")
+    _, said = _loaded(root)
+    mixed = [m for m in said if "bit" in m]
+    assert len(mixed) == 1
+    assert "16 image(s) of 8 bits" in mixed[0] and "4 of more than 8 bits" in mixed[0]
+    assert "1st and 99th percentiles" in mixed[0]  # how they differ, in the line
