@@ -50,7 +50,6 @@ def load_splits(config) -> Splits:
 
         _ignore_store(config)
         is_csv = suffix == ".csv"
-        _refuse_multilabel_volumes(p if is_csv else p / "labels.csv", group_column)
         return load_volume_folder(p.parent if is_csv else p, csv=p if is_csv else None, spacing=spacing,
                                   size=config.volume_size, window=window, skip_bad=config.skip_bad,
                                   image_size=config.image_size,
@@ -80,15 +79,6 @@ def load_splits(config) -> Splits:
         _refuse_group_column(group_column, f"{p}, a folder of images without a CSV")
         return load_folder(p, skip_bad=config.skip_bad, **kw)
     raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
-
-
-def _refuse_multilabel_volumes(csv, group_column) -> None:
-    """A multi-label CSV (labels joined in a cell, 0/1 label columns) of DICOM/NIfTI entries, in one line: their
-    loader (:mod:`medtrain.data.volumes`) reads one class per row, and had trained each combination as a class."""
-    if read_label_csv(csv, group_column).label_names is not None:
-        raise MedtrainError(f"{csv}: multi-label rows (several labels per entry) are read from a CSV of image files "
-                            f"(PNG, JPEG, ...), not of DICOM/NIfTI entries, which take one class per row; convert "
-                            f"the images, or give an .npz with a 0/1 label matrix")
 
 
 def _refuse_volume_settings(config, spacing, window, what: str) -> None:

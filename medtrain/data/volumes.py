@@ -245,13 +245,18 @@ def load_volume_folder(
         int64 labels; ``extra`` records the settings and the skipped files.
 
     Raises:
-        MedtrainError: naming the file, for a bad CSV or (unless ``skip_bad``) any bad entry.
+        MedtrainError: naming the file, for a bad CSV, a multi-label one (labels joined in a cell, 0/1 label
+            columns) or (unless ``skip_bad``) any bad entry.
     """
     folder = Path(folder)
     if path_kind(folder) != "dir":
         raise MedtrainError(f"{folder}: data folder not found")
     csv_path = Path(csv) if csv is not None else folder / "labels.csv"
     table = table if table is not None else read_label_csv(csv_path, group_column)
+    if table.label_names is not None:  # one class per entry below: each combination had trained as a class
+        raise MedtrainError(f"{csv_path}: multi-label rows (several labels per entry) are read from a CSV of image "
+                            f"files (PNG, JPEG, ...), not of DICOM/NIfTI entries, which take one class per row; "
+                            f"convert the images, or give an .npz with a 0/1 label matrix")
     win = parse_window(window)
     size3 = parse_size(size)
     spacing3 = triple(spacing, "spacing") if spacing is not None else None

@@ -2,7 +2,9 @@
 CSV reader in either multi-label form (labels joined in a cell, or one 0/1 column per label), its labels matched to
 the run's by name: the scores and per-image predictions are those of the same images and labels given as an .npz
 in the run's label order, whatever order the CSV's columns or cells hold; a CSV whose labels are not the run's is
-one line naming them. It had been refused: a multi-label run took only an .npz."""
+one line naming them. It had been refused: a multi-label run took only an .npz. And a multi-label CSV of DICOM/NIfTI
+entries is refused by their loader itself (``load_volume_folder``), not only through ``load_splits``: called
+directly it had made one class of each combination of labels."""
 from __future__ import annotations
 
 import csv
@@ -16,6 +18,7 @@ from PIL import Image
 
 from conftest import read_rows, run_cli
 from medtrain.cli import main
+from medtrain.errors import MedtrainError
 
 NAMES = ["Atelectasis", "Cardiomegaly", "Effusion", "Nodule"]  # sorted: the run's label order
 RATES = [0.45, 0.35, 0.25, 0.15]
@@ -141,3 +144,19 @@ def test_a_csv_whose_labels_are_not_the_runs_is_one_line_naming_them(ml_run, cap
     assert ", ".join(NAMES) in lines[0]  # the run's labels, to match
     assert not (run / f"eval_external_{bad.stem}.json").exists()
 
+
+def test_a_multilabel_csv_of_volumes_is_refused_by_their_loader_itself(tmp_path):
+    import nibabel as nib
+
+    from medtrain.data.volumes import load_volume_folder
+
+    rows = ["path,label"]
+    for i, cell in enumerate(["A|B", "B", "A", "", "A|B", "B"] * 7):
+        nib.save(nib.Nifti1Image(np.random.default_rng(i).random((4, 4, 4), np.float32) * 400 - 200, np.eye(4)),
+                 str(tmp_path / f"v{i}.nii.gz"))
+        rows.append(f"v{i}.nii.gz,{cell}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    with pytest.raises(MedtrainError) as e:  # had loaded 4 classes: '', 'A', 'A;B', 'B'
+        load_volume_folder(tmp_path, size=4, cache_dir=tmp_path / "cache")
+    msg = str(e.value)
+    assert "multi-label rows" in msg and "DICOM/NIfTI" in msg and "\n" not in msg
