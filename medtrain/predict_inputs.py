@@ -20,7 +20,7 @@ import torch
 
 from medtrain.runmodel import RunModel
 from medtrain.data.dicom import image_shape, is_dicom_file
-from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
+from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square, squashed_one
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
 from medtrain.data.table import read_path_column
@@ -208,7 +208,7 @@ def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
     size = run.input_shape[-1]
     if tuple(x.shape[1:]) != (size, size):  # the run's size (folder runs: --image-size), resized as training did
         if x.shape[1] != x.shape[2]:
-            warnings.warn(ResizedWarning(f"{path}: {x.shape[2]}x{x.shape[1]} squashed to {size}x{size}"))  # W x H
+            warnings.warn(ResizedWarning(squashed_one(path, x.shape[2], x.shape[1], size)))  # W x H
         x = read_image(path, size)
     return x
 
@@ -226,7 +226,7 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
         shape = image_shape(path)
         if shape is not None and shape[0] != shape[1]:
             size = run.input_shape[-1]
-            warnings.warn(ResizedWarning(f"{path}: {shape[1]}x{shape[0]} squashed to {size}x{size}"))  # W x H
+            warnings.warn(ResizedWarning(squashed_one(path, shape[1], shape[0], size)))  # W x H
     x = torch.from_numpy(np.ascontiguousarray(arr))
     return x if image and arr.ndim == 3 else x[None]
 
@@ -271,7 +271,7 @@ def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
     from PIL import Image
 
     if x.shape[1] != x.shape[2]:
-        warnings.warn(ResizedWarning(f"{name}: {x.shape[2]}x{x.shape[1]} squashed to {size}x{size}"))  # W x H
+        warnings.warn(ResizedWarning(squashed_one(name, x.shape[2], x.shape[1], size)))  # W x H
     channels = [np.asarray(resize_square(Image.fromarray(c.numpy()), size)) for c in x]  # per channel: any count
     return torch.from_numpy(np.stack(channels))
 
