@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageMode, ImageOps
+from PIL import Image, ImageOps
 
 from medtrain._io import path_kind, why_not_read
-from medtrain.data._image_open import _header, _open, colour_mode
+from medtrain.data._image_open import _open, colour_mode
 from medtrain.data._split_store import split_store
+from medtrain.data._survey import deep, is_rgb, survey
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
@@ -88,62 +89,6 @@ def check_square(path, width: int, height: int) -> None:
                             f"them to N x N")
 
 
-def _is_rgb(modes) -> bool:
-    return any(ImageMode.getmode(m).basemode != "L" for m in modes)  # grey: 1, L, LA, I, I;16*, F
-
-
-class SquashedImagesWarning(UserWarning):
-    """Images of another aspect ratio squashed to ``--image-size``'s square: said in one line per load."""
-
-
-def squashed_one(name, width: int, height: int, size: int) -> str:
-    """One image of ``width`` x ``height`` squashed to the ``size`` square, as :func:`squashed_note` names it."""
-    return f"{name}: {width}x{height} squashed to {size}x{size}"
-
-
-def squashed_note(count: int, square: str, first: str) -> str:
-    """The one line's wording for ``count`` images of another aspect ratio squashed to ``square`` (``first``: the
-    first, :func:`squashed_one`): training's ``--image-size`` (:func:`_survey`), as predict, explain and eval say it
-    of their inputs. Training had squashed a 300x200 image to 128x128 without a word (a user walkthrough)."""
-    return f"{count} input(s) of another aspect ratio were squashed to the {square} (first: {first})"
-
-
-class BitDepthsWarning(UserWarning):
-    """A data set of 8-bit files and files of more bits, whose intensities are scaled by two rules: said once."""
-
-
-def _deep(mode: str) -> bool:
-    """Whether an image of ``mode`` has more than 8 bits per channel (I;16*, I, F): :func:`_to_8bit` windows it."""
-    return np.dtype(ImageMode.getmode(mode).typestr).itemsize > 1
-
-
-def _survey(paths: list[Path], image_size: int | None) -> tuple[bool, list[Warning]]:
-    """A data set's image files by their headers, read once: whether some has colour (then every one is read as
-    RGB), and what is to be said of them once they are read: the images ``image_size`` squashes, and 8-bit files
-    mixed with deeper ones."""
-    modes, squashed = [], []
-    for p in paths:
-        mode, (w, h) = _header(p)
-        modes.append(mode)
-        if image_size and w != h:  # (as stored: EXIF orientation turns an image, it does not square it)
-            squashed.append(p)
-    said = []
-    deep = [p for p, m in zip(paths, modes) if _deep(m)]
-    if deep and len(deep) < len(paths):  # documented per image (read_image), but a folder of both was unsaid
-        said.append(BitDepthsWarning(
-            f"{len(paths) - len(deep)} image(s) of 8 bits per channel and {len(deep)} of more than 8 bits (16-bit, "
-            f"32-bit or float; first: {deep[0]}) are scaled by two rules: 8-bit values are kept, deeper images are "
-            f"stretched between their own 1st and 99th percentiles, so one value means different intensities in the "
-            f"two; save them all at one bit depth"))
-    if squashed:
-        w, h = _open(squashed[0]).size  # as displayed
-        said.append(SquashedImagesWarning(squashed_note(
-            len(squashed), f"{image_size}x{image_size} square of --image-size {image_size}",
-            squashed_one(squashed[0], w, h, image_size)) + "; pad or crop them to squares first to keep their "
-                                                           "proportions"))
-    return _is_rgb(modes), said
-
-
 def _to_8bit(im: Image.Image, name="image") -> Image.Image:
     """An image of more than 8 bits per channel (modes I, I;16*, F) as ``L``, its own 1st..99th percentile
     window mapped to 0..255 as volumes are (:func:`medtrain.data.intensity.normalise_percentile`); Pillow's
@@ -151,7 +96,7 @@ def _to_8bit(im: Image.Image, name="image") -> Image.Image:
     (Pillow has no 16-bit colour mode: it decodes 16-bit RGB files to 8-bit RGB itself). Non-finite pixels
     of a float image (NaN, inf) are left out of the window and become 0; one with no finite pixel is refused,
     naming ``name``."""
-    if not _deep(im.mode):
+    if not deep(im.mode):
         return im
     a = np.asarray(im)
     if a.dtype.kind == "f" and not np.isfinite(a).any():
@@ -182,12 +127,12 @@ def _array(p: Path | None, im: Image.Image, rgb: bool, image_size: int | None, f
 
 def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> torch.Tensor:
     """Decode images to (N, C, H, W) uint8; grey unless some image has colour; ``square``: a data set's images,
-    which must be (:func:`check_square`) and are said of once read (:func:`_survey`); one file read for
+    which must be (:func:`check_square`) and are said of once read (:func:`medtrain.data._survey.survey`); one file read for
     ``predict`` need not be, and is not said of (predict counts the inputs it squashes itself)."""
     image_size = _check_image_size(image_size)
     if not paths:
         raise MedtrainError("no images found")
-    rgb, said = _survey(paths, image_size if square else None)
+    rgb, said = survey(paths, image_size if square else None)
     first: list = []
     out = None
     # one image decoded at a time into the result: holding every decoded image, then stacking and transposing
@@ -219,7 +164,7 @@ def _stored(paths: list[Path], first, image_size: int | None, store: str, source
         return None, first
 
     def decoder() -> tuple:  # only where the store is written: the headers of every image read first
-        (rgb, said), size = _survey(paths, image_size), []
+        (rgb, said), size = survey(paths, image_size), []
         for warning in said:  # (a reused store is not surveyed again: it was said when it was written)
             warnings.warn(warning, stacklevel=2)
         return (3 if rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), rgb, image_size,
@@ -246,7 +191,7 @@ def decode_image(im: Image.Image, name: str = "image") -> torch.Tensor:
     cannot be read (closed, damaged) is a :class:`MedtrainError` naming ``name``."""
     try:
         im = ImageOps.exif_transpose(im)  # a no-op on an image already turned (the tag is dropped when turning)
-        return torch.from_numpy(_array(None, im, _is_rgb([colour_mode(im)]), None, [], name).transpose(2, 0, 1).copy())
+        return torch.from_numpy(_array(None, im, is_rgb([colour_mode(im)]), None, [], name).transpose(2, 0, 1).copy())
     except MedtrainError:
         raise
     except Exception as e:  # noqa: BLE001  (a closed or damaged lazily-read file raises many kinds)

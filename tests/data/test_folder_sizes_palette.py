@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from medtrain.data import load_folder
-from medtrain.data import folder as folder_module
+from medtrain.data import _survey
 from medtrain.data.folder import decode_image, read_image
 
 
@@ -48,8 +48,8 @@ def test_image_size_says_in_one_line_how_many_images_it_squashed(tmp_path, monke
     s, said = _loaded(root, image_size=16, store=store)
     squashed = [m for m in said if "squashed" in m]
     first = root / "a" / "0.png"
-    assert squashed == [folder_module.squashed_note(6, "16x16 square of --image-size 16",
-                                                    folder_module.squashed_one(first, 30, 20, 16))
+    assert squashed == [_survey.squashed_note(6, "16x16 square of --image-size 16",
+                                                    _survey.squashed_one(first, 30, 20, 16))
                         + "; pad or crop them to squares first to keep their proportions"]
     # the wording predict, explain and eval use for their inputs: one line, counted, naming the first
     assert squashed[0].startswith("6 input(s) of another aspect ratio were squashed to the 16x16 square")

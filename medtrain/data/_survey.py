@@ -1,0 +1,68 @@
+"""What a data set's image files are, from their headers read once before decoding (:func:`survey`): grey or
+colour, the images ``--image-size`` squashes, 8-bit files beside deeper ones; and the one wording of a squashed
+image that training, predict, explain and eval use. Split from :mod:`medtrain.data.folder` (over ~400 lines)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import ImageMode
+
+from medtrain.data._image_open import _header, _open
+
+
+def is_rgb(modes) -> bool:
+    """Whether some of ``modes`` has colour (then every image of the set is read as RGB)."""
+    return any(ImageMode.getmode(m).basemode != "L" for m in modes)  # grey: 1, L, LA, I, I;16*, F
+
+
+class SquashedImagesWarning(UserWarning):
+    """Images of another aspect ratio squashed to ``--image-size``'s square: said in one line per load."""
+
+
+def squashed_one(name, width: int, height: int, size: int) -> str:
+    """One image of ``width`` x ``height`` squashed to the ``size`` square, as :func:`squashed_note` names it."""
+    return f"{name}: {width}x{height} squashed to {size}x{size}"
+
+
+def squashed_note(count: int, square: str, first: str) -> str:
+    """The one line's wording for ``count`` images of another aspect ratio squashed to ``square`` (``first``: the
+    first, :func:`squashed_one`): training's ``--image-size`` (:func:`survey`), as predict, explain and eval say it
+    of their inputs. Training had squashed a 300x200 image to 128x128 without a word (a user walkthrough)."""
+    return f"{count} input(s) of another aspect ratio were squashed to the {square} (first: {first})"
+
+
+class BitDepthsWarning(UserWarning):
+    """A data set of 8-bit files and files of more bits, whose intensities are scaled by two rules: said once."""
+
+
+def deep(mode: str) -> bool:
+    """Whether an image of ``mode`` has more than 8 bits per channel (I;16*, I, F): :func:`medtrain.data.folder._to_8bit` windows it."""
+    return np.dtype(ImageMode.getmode(mode).typestr).itemsize > 1
+
+
+def survey(paths: list[Path], image_size: int | None) -> tuple[bool, list[Warning]]:
+    """A data set's image files by their headers, read once: whether some has colour (then every one is read as
+    RGB), and what is to be said of them once they are read: the images ``image_size`` squashes, and 8-bit files
+    mixed with deeper ones."""
+    modes, squashed = [], []
+    for p in paths:
+        mode, (w, h) = _header(p)
+        modes.append(mode)
+        if image_size and w != h:  # (as stored: EXIF orientation turns an image, it does not square it)
+            squashed.append(p)
+    said = []
+    deeper = [p for p, m in zip(paths, modes) if deep(m)]
+    if deeper and len(deeper) < len(paths):  # documented per image (read_image), but a folder of both was unsaid
+        said.append(BitDepthsWarning(
+            f"{len(paths) - len(deeper)} image(s) of 8 bits per channel and {len(deeper)} of more than 8 bits (16-bit, "
+            f"32-bit or float; first: {deeper[0]}) are scaled by two rules: 8-bit values are kept, deeper images are "
+            f"stretched between their own 1st and 99th percentiles, so one value means different intensities in the "
+            f"two; save them all at one bit depth"))
+    if squashed:
+        w, h = _open(squashed[0]).size  # as displayed
+        said.append(SquashedImagesWarning(squashed_note(
+            len(squashed), f"{image_size}x{image_size} square of --image-size {image_size}",
+            squashed_one(squashed[0], w, h, image_size)) + "; pad or crop them to squares first to keep their "
+                                                           "proportions"))
+    return is_rgb(modes), said
