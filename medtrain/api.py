@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import shutil
 import time
@@ -32,13 +33,13 @@ from medtrain.runscores import score_split, write_scores
 from medtrain.operating_point import positive_index
 from medtrain.runmodel import float32_default, isolate_rng, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL
-from medtrain.models.factory import check_model_name
+from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.pretrained import HUB_PREFIXES
 from medtrain.models.inflate import check_inflatable
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
-from medtrain.training.fit import check_augment, fit
+from medtrain.training.fit import check_augment, fit, macs_per_image
 from medtrain.training.probe import fit_probe
 
 #: An image side above which a run from own images says it could be resized (``--image-size``).
@@ -208,6 +209,17 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
             # 16 radiographs of 3000 x 3000 had taken 12 GB within 30 s of a CPU run, without a hint
             print(f"medtrain: note: the images are {side} pixels wide and train at that size (networks' memory and "
                   f"time grow with the pixels); --image-size 224 or 512 resizes them", flush=True)
+        shape = tuple(splits.spatial_shape)
+        if len(shape) == 2 and cfg.model == default_model(2) and shape[0] * shape[1] > 64 * 64:
+            # auto's network keeps its 28-px stem at any size: 7.43 GMACs at 224 px, 4.1x a standard ResNet-18's
+            count = functools.partial(macs_per_image, in_chans=splits.in_chans, num_classes=splits.num_classes)
+            macs, n = count(cfg.model, shape=shape), cfg.members or 1
+            each = f" for each of its {n} networks" if n > 1 else ""
+            print(f"medtrain: note: {cfg.model} keeps its 28-px stem (3x3, stride 1, no max-pool) at "
+                  f"{'x'.join(map(str, shape))}: {macs / 1e9:.2f} GMACs per image{each}, "
+                  f"{macs / count(cfg.model, shape=(28, 28)):.0f}x its cost at 28 px; --model resnet18 (a stem that "
+                  f"downsamples) costs {count('resnet18', shape=shape) / 1e9:.2f} GMACs at this size, --image-size 64 "
+                  f"resizes the images ({count(cfg.model, shape=(64, 64)) / 1e9:.2f} GMACs)", flush=True)
     # Choices that can hurt (flips, TTA, the class-balanced loss) are made on validation: the flip before
     # training (recorded, so a resumed run trains the same way), the others on the trained network.
     made = (rundir.read_choices(run_dir) or {}) if resume else {}

@@ -1,8 +1,8 @@
 """Callbacks on top of Lightning's: checkpoints whose restored state follows a moved run folder, early stopping
 with a warm-up period, the skip of an optimiser step whose gradients are not finite, the stop of a diverged run, an
 exponential moving average of the weights, the annealed-dropout schedule, the experiment log of each epoch, one plain
-line per epoch where no bar can be drawn, the per-process share of the batches and their seeded order. (The
-Lightning logger a run asks for: :mod:`medtrain.training.loggers`.)"""
+line per epoch where no bar can be drawn, the projected time of a long run, the per-process share of the batches and
+their seeded order. (The Lightning logger a run asks for: :mod:`medtrain.training.loggers`.)"""
 from __future__ import annotations
 
 import os
@@ -315,6 +315,67 @@ class EpochLines(pl.Callback):
         print(f"epoch {entry['epoch'] + 1}/{trainer.max_epochs}: train loss {entry['train_loss']:.4f}, val loss "
               f"{entry['val_loss']:.4f}, val AUC {entry['val_auc']:.4f}, {time.perf_counter() - self.started:.0f} s "
               f"elapsed", file=sys.stderr, flush=True)
+
+
+class RunEstimate(pl.Callback):
+    """One line, early in the first epoch a fit trains, where the training steps still to come are projected to
+    take more than ``limit_s`` (10 minutes) in all; quiet otherwise, and in every process but the first. A default
+    run on 300 RGB images of 224 px had run past 10 minutes with nothing said but its header.
+
+    Projected once, after ``min_batches`` batches and ``min_s`` seconds, or at the epoch's last batch if that comes
+    sooner (a 224-px batch of 64 takes ~30 s on the 2-core CPU): the seconds per batch after the first (which holds
+    the warm-up) times the batches left in this epoch and in the epochs after it (validation comes on top); where
+    early stopping is on, the epochs are at most.
+    ``what`` names what trains, ``runs`` how many fits of this length it is (the two flip pilots share one instance,
+    which projects both from the first and says it once), ``way_on`` how to shorten it. ``clock``: seconds."""
+
+    def __init__(self, what: str = "the run", runs: int = 1, way_on: str = "a smaller --image-size or --model, or "
+                 "fewer --epochs, shortens it", limit_s: float = 600.0, min_batches: int = 2, min_s: float = 10.0,
+                 clock=time.perf_counter):
+        self.what, self.runs, self.way_on, self.limit_s = what, runs, way_on, limit_s
+        self.min_batches, self.min_s, self.clock = min_batches, min_s, clock
+        self.done, self.started, self.first = False, None, None
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if not self.done:
+            self.started, self.first = self.clock(), None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.done or self.started is None:
+            return
+        now, n, per_epoch = self.clock(), batch_idx + 1, trainer.num_training_batches
+        if self.first is None:
+            self.first = (n, now)
+        if not (n >= self.min_batches and now - self.started >= self.min_s or n >= per_epoch):
+            return
+        self.done = True  # once, whatever it finds
+        if not trainer.is_global_zero or not 0 < per_epoch < float("inf") or not (trainer.max_epochs or 0) > 0:
+            return
+        step = (now - self.first[1]) / (n - self.first[0]) if n > self.first[0] else now - self.started
+        epochs = trainer.max_epochs - trainer.current_epoch
+        total = now - self.started + step * (epochs * per_epoch - n + (self.runs - 1) * trainer.max_epochs * per_epoch)
+        if total <= self.limit_s:
+            return
+        most = "at most " if any(isinstance(c, EarlyStopping) for c in trainer.callbacks) else ""
+        times = f", {self.runs} times" if self.runs > 1 else ""
+        line = (f"medtrain: note: projected from its first {_count(n, 'batch')} ({step:.2f} s each), the training "
+                f"steps of {self.what} ({most}{_count(epochs, 'epoch')} of {_count(per_epoch, 'batch')}{times}) take "
+                f"about {_duration(total)} in all, validation on top; {self.way_on}")
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)  # above the epoch bar, where one is drawn (a plain line otherwise)
+        sys.stderr.flush()
+
+
+def _count(n: int, word: str) -> str:
+    """``1 epoch``, ``30 epochs``, ``3 batches``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}{'es' if word == 'batch' else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    """``12 min``, ``1 h 05 min``."""
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _numbers(entry: dict) -> dict:

@@ -50,6 +50,7 @@ from medtrain.evaluation.bias import crossfit_scores, decision_shift
 from medtrain.models.heads import final_linear
 from medtrain.tasks import MULTILABEL
 from medtrain.training.build import class_weights
+from medtrain.training.callbacks import RunEstimate
 
 #: Augmentation ops that mirror an image (2D horizontal/vertical, 3D).
 FLIP_OPS = ("flip", "vflip", "3d_flip")
@@ -111,7 +112,9 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     ``max_images`` (default :data:`PILOT_MAX_IMAGES`) training images (:func:`pilot_splits`); pilots are
     trained in ``pilot_dir`` and removed afterwards. ``pilots=False`` (several DDP processes, where every
     process would train and remove them) keeps the flips unless the labels name a side. ``verbose`` says what
-    the pilots are before they train (a fifth of a short run's time had passed without a word).
+    the pilots are before they train (a fifth of a short run's time had passed without a word), and gives
+    ``fit_fn`` a :class:`~medtrain.training.callbacks.RunEstimate` (``callbacks=``) that says their projected time
+    where it is over 10 minutes.
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
@@ -136,12 +139,15 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     if verbose:
         print(f"flips: two {epochs}-epoch pilot runs on {len(sample.train):,} training images, with and without, "
               f"scored on validation (--flip true or false skips them)", flush=True)
+    # one estimate for both pilots, said from the first where they project to over 10 minutes
+    said = {"callbacks": [RunEstimate("the two flip pilots", runs=2, way_on="--flip true or false skips them")]} \
+        if verbose else {}
     try:
         for on in (True, False):
             pilot = cfg if on else without_flips(cfg)
             pilot = dataclasses.replace(pilot, epochs=epochs, progress=False, logger="none", early_stop=None,
                                         members=1, tta="none", out=str(pilot_dir / ("with" if on else "without")))
-            result = fit_fn(pilot, sample, pilot_dir / ("with" if on else "without"))
+            result = fit_fn(pilot, sample, pilot_dir / ("with" if on else "without"), **said)
             if result.interrupted:
                 raise KeyboardInterrupt
             scores["with" if on else "without"] = _score(result.module, splits.val, splits.task, "none", name)

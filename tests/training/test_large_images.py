@@ -1,0 +1,207 @@
+"""Images larger than MedMNIST's 28 px: the default network's cost said up front, a long run's projected time said
+early, and a run out of memory ended in one line.
+
+Found in a walkthrough with a researcher's own 64-512 px images: ``--model auto`` keeps the 28-px stem at any size
+(7.43 GMACs per 224-px image, 4.1x a standard ResNet-18), a default run on 300 such images ran past 10 minutes with
+nothing said but its header, and a 512-px run died at its first batch with a 173-line traceback.
+"""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import EarlyStopping
+from timm.models.resnet import ResNet
+from torch.utils.flop_counter import FlopCounterMode
+
+import medtrain
+from medtrain import api
+from medtrain.errors import MedtrainError
+from medtrain.models import create_model
+from medtrain.models.cost import count_cost
+from medtrain.training import callbacks as callbacks_mod
+from medtrain.training import choices, fit as fit_mod
+from medtrain.training.callbacks import RunEstimate
+from medtrain.training.fit import macs_per_image, memory_error, out_of_memory
+from conftest import fast_config, make_images, run_cli
+
+CPU_OOM = ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes. Error code 12 "
+           "(Cannot allocate memory)")
+
+
+def images_npz(path, size: int, channels: int = 3):
+    """A two-class set of ``size``-px images in MedMNIST layout: 16 training, 8 validation, 8 test images."""
+    arrays = {}
+    for split, n, seed in (("train", 16, 0), ("val", 8, 1), ("test", 8, 2)):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, size=size, channels=channels, seed=seed)
+    np.savez(path, **arrays)
+    return path
+
+
+class Stop(Exception):
+    """Raised in place of training: the notes before it are what is checked."""
+
+
+def notes_before_training(tmp_path, monkeypatch, capsys, size: int, **over) -> list[str]:
+    def stop(*args, **kwargs):
+        raise Stop
+
+    monkeypatch.setattr(api, "fit", stop)
+    data = images_npz(tmp_path / f"px{size}.npz", size)
+    with pytest.raises(Stop):
+        medtrain.train({"data": str(data), "out": str(tmp_path / "run"), "flip": "true", **over})
+    assert not (tmp_path / "run").exists()  # nothing left half-written
+    return [line for line in capsys.readouterr().out.splitlines() if line.startswith("medtrain: note:")]
+
+
+def test_the_default_network_on_96px_images_says_its_exact_cost_and_the_way_on(tmp_path, monkeypatch, capsys):
+    # the counts as `medtrain cost` makes them, by a real forward pass on the CPU
+    own = count_cost(create_model("resnet18_28_half", in_chans=3, num_classes=2, input_size=96), 96, 3).macs
+    stock = count_cost(create_model("resnet18", in_chans=3, num_classes=2, input_size=96), 96, 3).macs
+    small = count_cost(create_model("resnet18_28_half", in_chans=3, num_classes=2, input_size=28), 28, 3).macs
+    notes = notes_before_training(tmp_path, monkeypatch, capsys, 96)
+    assert len(notes) == 1, notes
+    note = notes[0]
+    assert "resnet18_28_half keeps its 28-px stem" in note and "96x96" in note
+    assert f"{own / 1e9:.2f} GMACs per image" in note
+    assert f"{own / small:.0f}x its cost at 28 px" in note
+    assert f"--model resnet18 (a stem that downsamples) costs {stock / 1e9:.2f} GMACs" in note
+    assert "--image-size 64" in note
+    assert stock < own / 3  # the way on is cheaper indeed
+
+
+def test_no_cost_note_at_64px_or_for_a_network_named_otherwise(tmp_path, monkeypatch, capsys):
+    assert notes_before_training(tmp_path, monkeypatch, capsys, 64) == []
+    assert notes_before_training(tmp_path, monkeypatch, capsys, 96, model="resnet10_28_half") == []
+
+
+def test_macs_per_image_counts_as_medtrain_cost_for_any_shape():
+    net = create_model("resnet18_28_half", in_chans=1, num_classes=3, input_size=64)
+    assert macs_per_image("resnet18_28_half", 1, 3, (64, 64)) == count_cost(net, 64, 1).macs
+    with FlopCounterMode(display=False) as flops:  # torch's own count of a 96 x 40 image: 2 FLOPs per MAC
+        net(torch.zeros(1, 1, 96, 40))
+    assert macs_per_image("resnet18_28_half", 1, 3, (96, 40)) == flops.get_total_flops() // 2
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def trainer(batches: int, epochs: int, rank0: bool = True, stopping: bool = False):
+    return SimpleNamespace(num_training_batches=batches, max_epochs=epochs, current_epoch=0, is_global_zero=rank0,
+                           callbacks=[EarlyStopping(monitor="val_auc")] if stopping else [])
+
+
+def epoch(estimate, fake, clock, seconds):
+    """One training epoch whose batches take ``seconds`` each (a list)."""
+    estimate.on_train_epoch_start(fake, None)
+    for i, s in enumerate(seconds):
+        clock.t += s
+        estimate.on_train_batch_end(fake, None, None, None, i)
+
+
+def test_a_long_run_is_projected_once_from_its_first_batches(capsys):
+    clock = Clock()
+    estimate, fake = RunEstimate(clock=clock), trainer(batches=100, epochs=30)
+    # a first batch of 5 s (warm-up), then 2 s each: projected after 4 batches and 11 s (not after 2 batches and
+    # 7 s), from batches 2-4
+    epoch(estimate, fake, clock, [5.0] + [2.0] * 99)
+    fake.current_epoch = 1
+    epoch(estimate, fake, clock, [2.0] * 100)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    # 11 s so far + 2 s x (30 x 100 - 4) batches left = 6003 s
+    assert "projected from its first 4 batches (2.00 s each)" in lines[0]
+    assert "the run (30 epochs of 100 batches) take about 1 h 40 min in all" in lines[0]
+    assert "--image-size" in lines[0]
+
+
+def test_an_epoch_of_few_slow_batches_is_projected_at_its_end_and_early_stopping_says_at_most(capsys):
+    clock = Clock()
+    estimate = RunEstimate(clock=clock, min_batches=5)
+    epoch(estimate, trainer(batches=2, epochs=30, stopping=True), clock, [40.0, 40.0])
+    # 80 s + 40 s x 58 batches = 2400 s
+    assert "(at most 30 epochs of 2 batches) take about 40 min" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fake, seconds", [(trainer(5, 30), 0.5),  # 75 s in all: nothing to say
+                                           (trainer(100, 30, rank0=False), 2.0)])  # said by the first process only
+def test_a_short_run_or_another_process_says_nothing(capsys, fake, seconds):
+    clock = Clock()
+    epoch(RunEstimate(clock=clock), fake, clock, [seconds] * fake.num_training_batches)
+    assert capsys.readouterr().err == ""
+
+
+def test_the_two_flip_pilots_are_projected_together_once(capsys):
+    clock = Clock()
+    estimate = RunEstimate("the two flip pilots", runs=2, way_on="--flip true or false skips them", clock=clock)
+    for _ in range(2):  # each pilot's fit: 3 epochs of 3 batches of 35 s
+        fake = trainer(batches=3, epochs=3)
+        for e in range(3):
+            fake.current_epoch = e
+            epoch(estimate, fake, clock, [35.0] * 3)
+    lines = capsys.readouterr().err.splitlines()
+    # 70 s + 35 s x (9 - 2 + 9) = 630 s
+    assert lines == ["medtrain: note: projected from its first 2 batches (35.00 s each), the training steps of the two "
+                     "flip pilots (3 epochs of 3 batches, 2 times) take about 10 min in all, validation on top; "
+                     "--flip true or false skips them"]
+
+
+class AlwaysSaid(RunEstimate):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{**kwargs, "limit_s": -1.0})
+
+
+def test_a_run_and_its_flip_pilots_project_their_time(tiny_npz, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(fit_mod, "RunEstimate", AlwaysSaid)
+    monkeypatch.setattr(choices, "RunEstimate", AlwaysSaid)
+    medtrain.train(fast_config(tiny_npz, tmp_path / "run", epochs=1, flip="auto", progress=True, bootstrap=0))
+    said = [line for line in capsys.readouterr().err.splitlines() if "projected" in line]
+    assert len(said) == 2, said
+    assert "the two flip pilots (1 epoch of 3 batches, 2 times)" in said[0]
+    assert "the run (1 epoch of 3 batches)" in said[1]
+    assert callbacks_mod.RunEstimate is RunEstimate
+
+
+def raise_on_forward(error):
+    def forward(self, x):
+        raise error
+    return forward
+
+
+def test_out_of_memory_in_training_is_one_line_and_leaves_no_folder(tiny_npz, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(ResNet, "forward", raise_on_forward(RuntimeError(CPU_OOM)))
+    out = tmp_path / "run"
+    with pytest.raises(MedtrainError) as e:
+        medtrain.train(fast_config(tiny_npz, out, epochs=1), verbose=False)
+    assert str(e.value) == ("out of memory training 1x16x16 images in batches of 32 (it asked for 1.00 GiB more): "
+                            "train with a smaller --batch-size (e.g. 8), a smaller --image-size (e.g. 28) or a "
+                            "smaller --model")
+    assert not out.exists()
+    code, _, err = run_cli(capsys, "train", "--data", tiny_npz, "--out", out, "--epochs", "1", "--flip", "true",
+                           "--model", "resnet10_28_half", "--batch-size", "16", "--no-progress")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "medtrain: error: out of memory training 1x16x16 images in batches of 16 (it asked for 1.00 GiB more): train "
+        "with a smaller --batch-size (e.g. 4), a smaller --image-size (e.g. 28) or a smaller --model"]
+    assert not out.exists()
+
+
+def test_other_errors_in_training_are_not_called_memory(tiny_npz, tmp_path, monkeypatch):
+    monkeypatch.setattr(ResNet, "forward", raise_on_forward(RuntimeError("mat1 and mat2 shapes cannot be multiplied")))
+    with pytest.raises(RuntimeError, match="mat1 and mat2"):
+        medtrain.train(fast_config(tiny_npz, tmp_path / "run", epochs=1), verbose=False)
+
+
+def test_a_gpu_out_of_memory_names_the_gpu_and_its_request():
+    error = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
+                                   "79.19 GiB of which 1.10 GiB is free.")
+    assert out_of_memory(error) and out_of_memory(MemoryError()) and not out_of_memory(RuntimeError("shape"))
+    splits = SimpleNamespace(in_chans=1, spatial_shape=(512, 512))
+    assert str(memory_error(error, splits, 64)).startswith(
+        "out of GPU memory training 1x512x512 images in batches of 64 (it asked for 2.00 GiB more): train with a "
+        "smaller --batch-size (e.g. 16), a smaller --image-size (e.g. 256)")
