@@ -21,6 +21,7 @@ from typing import Optional
 
 import numpy as np
 
+from medtrain.data._folds import label_name
 from medtrain.errors import MedtrainError
 
 PART_NAMES = ("train", "val", "test")
@@ -294,3 +295,40 @@ def warn_if_shares_off(assign: np.ndarray, groups: list, val_fraction: float, te
                 f"splits.csv) holds {n} of the {total} images ({n / total:.0%}), all in {where}; give a split column "
                 "to choose the splits yourself")
     warnings.warn(SplitShareWarning(prefix + said), stacklevel=3)
+
+
+FEW_TRAINING = 5  #: fewer training images of a class than this are said (:func:`warn_rare_classes`)
+
+
+class RareClassWarning(UserWarning):
+    """A class (a multi-label label's positives or negatives) with fewer than :data:`FEW_TRAINING` training images:
+    the run trains, but learns it from those few, and its test scores rest on as few images."""
+
+
+def warn_rare_classes(labels, assign: np.ndarray, label_names: Optional[dict] = None, source=None) -> None:
+    """One line naming each class (multi-label: each label's positives, or negatives) with fewer than
+    :data:`FEW_TRAINING` training images, with its images per split: 3 images split 1/1/1 had trained silently."""
+    labels, assign = np.asarray(labels), np.asarray(assign)
+    if labels.ndim == 2:
+        members = [(f"label {label_name(c, label_names)} has {{}} {('negative', 'positive')[v]} image", v,
+                    labels[:, c] == v) for c in range(labels.shape[1]) for v in (1, 0)]
+    else:
+        members = [(f"class {label_name(int(c), label_names)} has {{}} image", 1, labels == c)
+                   for c in np.unique(labels)]
+    rare = [(text, v, n) for text, v, m in members
+            if sum(n := [int((m & (assign == p)).sum()) for p in range(3)]) and n[0] < FEW_TRAINING]
+    if not rare:
+        return
+    names = ", ".join(text.format(sum(n)) + "s" * (sum(n) != 1) + f" (train {n[0]}, val {n[1]}, test {n[2]})"
+                      for text, _, n in rare)
+    scores = ["AUC"] + ["recall"] * any(v for _, v, _ in rare) + ["specificity"] * any(not v for _, v, _ in rare)
+    scores = ", ".join(scores[:-1]) + " and " + scores[-1]
+    if len(rare) == 1:
+        n = rare[0][2]
+        learns = f"learns it from {n[0]} image{'s' * (n[0] != 1)}" if n[0] else "never sees it in training"
+        said = (f"fewer than {FEW_TRAINING} to train on: the network {learns}, and its test {scores} rest on "
+                f"{n[2]} image{'s' * (n[2] != 1)}; add images of it, or merge it into a related class")
+    else:
+        said = (f"fewer than {FEW_TRAINING} each to train on: the network learns each from those few, and their test "
+                f"{scores} rest on the test images counted; add images of them, or merge each into a related class")
+    warnings.warn(RareClassWarning(f"{source}: " * (source is not None) + f"{names}, {said}"), stacklevel=3)

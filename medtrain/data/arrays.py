@@ -150,7 +150,7 @@ def _drawn(parts: dict, missing: list, val_fraction: float, test_fraction: float
                  ("test",): (test_fraction, 0.0)}[tuple(missing)]  # test alone: drawn as "val", then named test
     try:
         record = split_record([str(i) for i in range(len(y))], y, None, *fractions, seed, source="data",
-                              digests=image_digests(images))
+                              digests=image_digests(images), say_rare=False)  # said once, of the whole set, as loaded
     except MedtrainError as e:  # a class too small for the split asked, said of the split it is drawn as
         raise (MedtrainError(re.sub(r"\bval\b", "test", str(e))) if missing == ["test"] else e) from None
     assign = record.assign if missing != ["test"] else np.where(record.assign == 1, 2, 0)

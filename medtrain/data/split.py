@@ -18,8 +18,8 @@ or volumes (:mod:`medtrain.data.volumes`):
   also a training image scores as if seen. Without patients each set of copies is dealt as one input, labelled by
   its most common label (copies of different labels stay together too: the duplicate report names them); with
   patients, patients that share an image are one group. Data without copies split exactly as without digests;
-* a class (a multi-label label's positives or negatives) with fewer than :data:`FEW_TRAINING` training images is
-  trained on as it is, and said in one line per load (:class:`RareClassWarning`), split column given or not.
+* a class (a multi-label label's positives or negatives) with fewer than :data:`~medtrain.data._table_checks.FEW_TRAINING` training images
+  is trained on as it is, and said in one line per load (:class:`~medtrain.data._table_checks.RareClassWarning`), split column given or not.
 """
 from __future__ import annotations
 
@@ -32,20 +32,12 @@ import numpy as np
 
 # fold_ids is public here too (medtrain.evaluation.bias, the tests import it from this module)
 from medtrain.data._folds import _strata, fill_label_values, fold_ids, group_ids, held_fold, label_name
-from medtrain.data._table_checks import check_split_classes, warn_if_shares_off
+from medtrain.data._table_checks import check_split_classes, warn_if_shares_off, warn_rare_classes
 from medtrain.data.duplicates import copy_set_labels, copy_sets, warn_not_kept
 from medtrain.errors import MedtrainError
 from medtrain.intervals import repeated
 
 PARTS = ("train", "val", "test")  #: the split a :func:`stratified_split` code 0, 1, 2 stands for
-FEW_TRAINING = 5  #: fewer training images of a class than this are said (:func:`warn_rare_classes`)
-
-
-class RareClassWarning(UserWarning):
-    """A class (a multi-label label's positives or negatives) with fewer than :data:`FEW_TRAINING` training images:
-    the run trains, but learns it from those few, and its test scores rest on as few images."""
-
-
 @dataclass
 class SplitRecord:
     """Which input went to which split, one entry per input in input order: what ``splits.csv`` holds."""
@@ -402,32 +394,3 @@ def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[st
             record.ungrouped, record.ungrouped_folds = before, before_f
             record.ungrouped_shared = sum(len(parts[d]) > 1 for d in digests)
     return record
-
-
-def warn_rare_classes(labels, assign: np.ndarray, label_names: Optional[dict] = None, source=None) -> None:
-    """One line naming each class (multi-label: each label's positives, or negatives) with fewer than
-    :data:`FEW_TRAINING` training images, with its images per split: 3 images split 1/1/1 had trained silently."""
-    labels, assign = np.asarray(labels), np.asarray(assign)
-    if labels.ndim == 2:
-        members = [(f"label {label_name(c, label_names)} has {{}} {('negative', 'positive')[v]} image", v,
-                    labels[:, c] == v) for c in range(labels.shape[1]) for v in (1, 0)]
-    else:
-        members = [(f"class {label_name(int(c), label_names)} has {{}} image", 1, labels == c)
-                   for c in np.unique(labels)]
-    rare = [(text, v, n) for text, v, m in members
-            if sum(n := [int((m & (assign == p)).sum()) for p in range(3)]) and n[0] < FEW_TRAINING]
-    if not rare:
-        return
-    names = ", ".join(text.format(sum(n)) + "s" * (sum(n) != 1) + f" (train {n[0]}, val {n[1]}, test {n[2]})"
-                      for text, _, n in rare)
-    scores = ["AUC"] + ["recall"] * any(v for _, v, _ in rare) + ["specificity"] * any(not v for _, v, _ in rare)
-    scores = ", ".join(scores[:-1]) + " and " + scores[-1]
-    if len(rare) == 1:
-        n = rare[0][2]
-        learns = f"learns it from {n[0]} image{'s' * (n[0] != 1)}" if n[0] else "never sees it in training"
-        said = (f"fewer than {FEW_TRAINING} to train on: the network {learns}, and its test {scores} rest on "
-                f"{n[2]} image{'s' * (n[2] != 1)}; add images of it, or merge it into a related class")
-    else:
-        said = (f"fewer than {FEW_TRAINING} each to train on: the network learns each from those few, and their test "
-                f"{scores} rest on the test images counted; add images of them, or merge each into a related class")
-    warnings.warn(RareClassWarning(f"{source}: " * (source is not None) + f"{names}, {said}"), stacklevel=3)

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from medtrain.data import load_csv
-from medtrain.data.split import RareClassWarning, encode_labels, split_record
+from medtrain.data._table_checks import RareClassWarning
+from medtrain.data.split import encode_labels, split_record
 from medtrain.errors import MedtrainError
 
 
