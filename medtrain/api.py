@@ -67,10 +67,19 @@ def _as_config(config) -> Config:
     return config_mod.resolve(config or {})
 
 
+def check_bools(**flags) -> None:
+    """Refuse, in one line naming it, a flag that is not True or False: ``verbose="no"`` had been true (as
+    ``medtrain.load(calibrated="false")`` is refused)."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise MedtrainError(f"{name} must be True or False, got {value!r}")
+
+
 def train(config=None, *, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
           evaluate_test: bool = True, idle_settings: bool = False) -> RunResult:
     """:func:`medtrain.train`, documented there (``help(medtrain.train)``: the settings, the :class:`RunResult`
     returned, what it raises); ``medtrain train`` and :func:`train_or_reuse` call it too."""
+    check_bools(verbose=verbose, evaluate_test=evaluate_test, idle_settings=idle_settings)
     with _caller_state_kept(), float32_default():
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
