@@ -23,7 +23,7 @@ from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file, policy_digests
 from medtrain.config import Config
 from medtrain.data import Split, load_splits
-from medtrain.data.arrays import arrays_npz, in_memory
+from medtrain.data.arrays import FILE as ARRAYS_FILE, arrays_npz, in_memory
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 # the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
@@ -84,12 +84,18 @@ def train(config=None, *, resume: str | Path | None = None, verbose: bool = True
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
 
-def _arrays_written(config, verbose: bool):
+def _arrays_written(config, verbose: bool, new: bool):
     """A dict whose ``data`` are images in memory, with ``data`` the .npz they are written to, split by its own
-    fractions and seed (:func:`~medtrain.data.arrays.arrays_npz`); any other config as it is."""
+    fractions and seed (:func:`~medtrain.data.arrays.arrays_npz`); any other config as it is. The settings are
+    checked first as train checks them before it writes anything (for a ``new`` run, those typed too): a misspelt
+    ``model`` had been refused after the arrays were written to the cache."""
     if not isinstance(config, Mapping) or not in_memory(config.get("data")):
         return config
-    rest = _as_config({k: v for k, v in config.items() if k != "data"})
+    rest = _as_config({**config, "data": ARRAYS_FILE})  # the file's name standing for the file it will be
+    if new and isinstance(config, dict):
+        config_mod.checks.check_typed_for_a_new_run(rest, set(config))
+    check_settings(rest)
+    check_devices(rest, training=True)
     path = arrays_npz(config["data"], rest.val_fraction, rest.test_fraction, rest.seed, rest.data_dir)
     if verbose:
         print(f"medtrain: data: the arrays given, as {path} (what the run reads: eval, predict, resume)", flush=True)
@@ -115,7 +121,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     provenance.start_peak_memory()  # metrics.json's peak memory is this run's, not the process's so far
     writer = launch_rank() == 0
     verbose = verbose and writer
-    config = _arrays_written(config, verbose)
+    config = _arrays_written(config, verbose, new=resume is None)
     same = False  # the same settings given again for a run in --out: it continues, or is returned as it is
     if resume is None:
         cfg = asked = _as_config(config)
