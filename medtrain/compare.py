@@ -13,13 +13,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import numbers
+import os
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from medtrain import config as config_mod
 from medtrain._io import json_safe, write_json, write_text
 from medtrain._progress import Overall
-from medtrain.api import RESUMABLE_KEYS, check_reusable, check_settings, train_or_reuse
+from medtrain.api import RESUMABLE_KEYS, _as_config, check_bools, check_reusable, check_settings, train_or_reuse
+from medtrain.config import Config
 from medtrain.reuse import check_same_data
 from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
@@ -208,14 +212,77 @@ def _check_cell_folders(out: Path, grid: dict[str, list[str]], seeds: list[int])
                                 f"medtrain); run that grid again or give another --out")
 
 
-def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str | Path, verbose: bool = True) -> list[dict]:
+def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[int], Path]:
+    """:func:`compare`'s arguments as it reads them: the base settings, those of them typed (a dict's; as
+    :func:`medtrain.api.train` checks a dict's typed settings and not a Config's), the grid, the seeds and the
+    folder. A Config (``compare(Config(...), ...)`` had been "argument of type 'Config' is not iterable") is read
+    as train reads one; its settings at their defaults are not the base's (a Config cannot tell them from typed
+    ones), so the grid may vary them. A grid's values given as one string are split as ``--vary KEY=V1,V2`` splits
+    them (``"0.0,0.2"`` had been read character by character). Any other kind of argument: one line naming it."""
+    check_bools(verbose=verbose)
+    if isinstance(base, Config):
+        cfg, defaults = _as_config(base), Config().to_dict()
+        base = {k: v for k, v in cfg.to_dict().items() if v != defaults[k]
+                and not (k == "dataset" and cfg.data is not None)}  # data is the source: no dataset None
+        typed = {}
+    elif base is None or isinstance(base, Mapping):
+        base = typed = dict(base or {})
+    else:
+        raise MedtrainError(f"base must be a dict of settings or a Config; got {type(base).__name__} {base!r:.60}")
+    if not isinstance(grid, Mapping):
+        raise MedtrainError(f"grid must be a dict of settings and their values ({{'dropout': [0.0, 0.2]}}); got "
+                            f"{type(grid).__name__} {grid!r:.60}")
+    values = {}
+    for key, vs in grid.items():
+        if isinstance(vs, str):  # as the command line's --vary KEY=V1,V2 (';' where a value holds a comma)
+            values.update(parse_vary([f"{key}={vs}"]))
+        elif isinstance(vs, (Mapping, bytes)) or not isinstance(vs, Iterable):
+            raise MedtrainError(f"grid {key}: give its values as a list ([{vs!r:.40}]) or as one string "
+                                f"'V1,V2' (as --vary {key}=V1,V2); got {type(vs).__name__}")
+        elif not (vs := list(vs)):  # no cell at all had trained the base settings as one cell named 'base'
+            raise MedtrainError(f"grid {key} has no values")
+        else:
+            values[key] = vs
+    if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Iterable):  # 0 had been "not iterable"
+        raise MedtrainError(f"seeds must be a list of seeds ([0, 1, 2] or range(3)); got {type(seeds).__name__} "
+                            f"{seeds!r:.60}")
+    seeds = list(seeds)
+    if not seeds:  # every cell's mean had been NaN, of no run
+        raise MedtrainError("compare needs at least one seed; seeds is empty")
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
+    if bad:
+        raise MedtrainError(f"seeds: {bad[0]!r} is not an integer seed")
+    if not isinstance(out, (str, os.PathLike)):
+        raise MedtrainError(f"out must be the grid's folder, a path; got {type(out).__name__} {out!r:.60}")
+    return base, typed, values, [int(s) for s in seeds], Path(out)
+
+
+def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list[int], out: str | Path,
+            verbose: bool = True) -> list[dict]:
     """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
     report.html. A folder holding another grid's comparison is refused before any cell trains
-    (:func:`check_same_grid`)."""
-    out = Path(out)
+    (:func:`check_same_grid`).
+
+    Args:
+        base: the settings every cell shares: a dict of ``train``'s flat keys (as ``medtrain.train`` takes them),
+            a :class:`~medtrain.config.Config` (its settings other than the defaults), or None (the defaults).
+        grid: each varied setting and its values, ``{"dropout": [0.0, 0.2]}``, or the values as one string as
+            ``--vary`` writes them, ``{"dropout": "0.0,0.2"}`` (``;`` between values that hold a comma); the
+            cells are the product of the values.
+        seeds: the seeds every cell trains, a list of integers (``range(3)``: the command line's ``--seeds 3``).
+        out: the grid's folder: ``OUT/KEY=V,.../seedS`` per cell and seed, the summaries, ``grid.json``.
+        verbose: True or False: print each run's folder and the summary table.
+
+    Returns:
+        the summary's rows, one dict per cell: its values of the grid, and each metric's mean and ``_std`` over
+        its runs.
+
+    Raises:
+        MedtrainError: in one line, an argument of another kind, a bad setting or value in any cell, or a folder
+            that holds another grid, before any cell trains.
+    """
+    base, typed, grid, seeds, out = _arguments(base, grid, seeds, out, verbose)
     keys = list(grid)
-    if not list(seeds):  # every cell's mean had been NaN, of no run
-        raise MedtrainError("compare needs at least one seed; seeds is empty")
     both = [k for k in keys if k in base]
     if both:  # the axis's values silently replaced the flag's (or the YAML's), which the header still listed
         raise MedtrainError(f"{both[0]} is both varied and given as --{both[0].replace('_', '-')} {base[both[0]]} (or "
@@ -233,7 +300,7 @@ def compare(base: dict, grid: dict[str, list[str]], seeds: list[int], out: str |
     if idle:
         raise MedtrainError(f"{', '.join(idle)}: no cell's --augment reads it; it would be recorded but not used")
     cfgs = [config_mod.resolve(base, cell) for cell in cells]
-    _check_typed(base, cells, cfgs, [any(_trains(cfg, out / _cell_name(cell) / f"seed{s}") for s in seeds)
+    _check_typed(typed, cells, cfgs, [any(_trains(cfg, out / _cell_name(cell) / f"seed{s}") for s in seeds)
                                      for cell, cfg in zip(cells, cfgs)])
     record = check_same_grid(out, grid, seeds, base)
     _check_augment_on_data(cfgs)

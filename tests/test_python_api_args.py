@@ -1,14 +1,87 @@
-"""The Python API's arguments as a notebook gives them (a user walkthrough from ``help()`` alone): a flag of
-``medtrain.train`` that is not True or False is refused in one line naming it; the arrays of
-``train({"data": (x, y), ...})`` are written only once the settings are checked."""
+"""The Python API's arguments as a notebook gives them (a user walkthrough from ``help()`` alone):
+``medtrain.compare.compare`` takes a Config as ``medtrain.train`` does and a grid's values as ``--vary`` writes
+them; an argument of another kind, and a flag that is not True or False, are refused in one line naming it; the
+arrays of ``train({"data": (x, y), ...})`` are written only once the settings are checked. Training is replaced by
+canned metrics where what is tested is how the arguments are read."""
 from __future__ import annotations
+
+import json
 
 import pytest
 
 import medtrain
+import medtrain.compare as compare_mod
+from medtrain.compare import compare, parse_vary
+from medtrain.config import Config
 from medtrain.errors import MedtrainError
 
-from conftest import make_images
+from conftest import fast_config, make_images
+
+
+def _fake_training(monkeypatch) -> list:
+    trained = []
+
+    def fake(cfg):
+        trained.append(cfg)
+        return {"seed": cfg.seed, "test": {"auc": 0.8, "acc": 0.7}, "val": {"auc": 0.75}, "best_epoch": 0,
+                "stop_epoch": 1, "wall_s": 1.0}
+
+    monkeypatch.setattr(compare_mod, "train_or_reuse", fake)
+    return trained
+
+
+def test_compare_takes_a_config_as_its_base_as_train_does(tiny_npz, tmp_path, monkeypatch):
+    """``compare(Config(...), ...)`` had been "argument of type 'Config' is not iterable"."""
+    trained = _fake_training(monkeypatch)
+    base = Config(data=str(tiny_npz), model="resnet10_28_half", epochs=1, batch_size=32)
+    rows = compare(base, {"dropout": [0.0, 0.2]}, [0], tmp_path / "grid", verbose=False)
+    assert [r["dropout"] for r in rows] == [0.0, 0.2]
+    assert [(c.data, c.model, c.epochs, c.batch_size, c.dropout) for c in trained] == [
+        (str(tiny_npz), "resnet10_28_half", 1, 32, 0.0), (str(tiny_npz), "resnet10_28_half", 1, 32, 0.2)]
+    # the base the grid records is the Config's: its data, not a default MedMNIST set beside them
+    recorded = json.loads((tmp_path / "grid" / "grid.json").read_text())["base"]
+    assert recorded["data"] == str(tiny_npz) and recorded["dataset"] is None and recorded["epochs"] == 1
+    # the summary's header names the settings the Config changes, not its defaults (milestones, augment, ...)
+    header = (tmp_path / "grid" / "summary.md").read_text().splitlines()[0]
+    assert header.split("base settings: ")[1].split() == [
+        "--data", str(tiny_npz), "--model", "resnet10_28_half", "--epochs", "1", "--batch-size", "32"]
+    # a setting the Config changes from its default is the base's: varying it too is refused, as for a dict
+    with pytest.raises(MedtrainError, match="dropout is both varied and given"):
+        compare(Config(data=str(tiny_npz), dropout=0.3), {"dropout": [0.0, 0.2]}, [0], tmp_path / "other",
+                verbose=False)
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_grids_values_given_as_one_string_are_split_as_vary_splits_them(tiny_npz, tmp_path, monkeypatch):
+    """``{"dropout": "0.0,0.2"}`` had been read character by character ("dropout: cannot read '.' as float")."""
+    trained = _fake_training(monkeypatch)
+    base = fast_config(tiny_npz, tmp_path / "unused", epochs=1)
+    del base["out"]
+    rows = compare(base, {"dropout": "0.0,0.2"}, [0], tmp_path / "grid", verbose=False)
+    assert [c.dropout for c in trained] == [0.0, 0.2] and len(rows) == 2
+    assert [c.out for c in trained] == [str(tmp_path / "grid" / f"dropout={v}" / "seed0") for v in ("0.0", "0.2")]
+    recorded = json.loads((tmp_path / "grid" / "grid.json").read_text())["grid"]
+    assert recorded == parse_vary(["dropout=0.0,0.2"])  # the command line's --vary dropout=0.0,0.2, the same grid
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(seeds=0), r"^seeds must be a list of seeds \(\[0, 1, 2\] or range\(3\)\); got int 0$"),
+    (dict(seeds=["0"]), r"^seeds: '0' is not an integer seed$"),
+    (dict(grid={"dropout": 0.2}), r"^grid dropout: give its values as a list \(\[0.2\]\) or as one string"),
+    (dict(grid={"dropout": []}), r"^grid dropout has no values$"),
+    (dict(grid=["dropout=0,0.2"]), r"^grid must be a dict of settings and their values"),
+    (dict(base=[("epochs", 1)]), r"^base must be a dict of settings or a Config; got list"),
+    (dict(out=123), r"^out must be the grid's folder, a path; got int 123$"),
+    (dict(verbose="no"), r"^verbose must be True or False, got 'no'$"),
+])
+def test_compare_refuses_an_argument_of_another_kind_in_one_line_naming_it(tiny_npz, tmp_path, monkeypatch,
+                                                                          args, message):
+    trained = _fake_training(monkeypatch)
+    given = dict(base={"data": str(tiny_npz), "epochs": 1}, grid={"dropout": [0.0, 0.2]}, seeds=[0],
+                 out=tmp_path / "grid", verbose=False)
+    with pytest.raises(MedtrainError, match=message):
+        compare(**{**given, **args})
+    assert not trained and not (tmp_path / "grid").exists()
 
 
 @pytest.mark.parametrize("flag", ["verbose", "evaluate_test", "idle_settings"])
