@@ -150,7 +150,8 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
             default, ``OUT/trials-NAME`` otherwise), so studies sharing ``out`` never share run directories.
 
     Returns:
-        the content of ``best.json``.
+        the content of ``best.json``, as JSON holds it: ``run_dir``, the best trial's run directory, is a string
+        (``medtrain.load(result["run_dir"])``; ``Path(result["run_dir"])`` for a path).
     """
     base = {k.replace("-", "_"): v for k, v in (base or {}).items() if k.replace("-", "_") != "out"}
     cfg = config_mod.resolve(base)
