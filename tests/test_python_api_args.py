@@ -10,24 +10,12 @@ import json
 import pytest
 
 import medtrain
-import medtrain.compare as compare_mod
 from medtrain.compare import compare, parse_vary
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
 
 from conftest import fast_config, make_images
-
-
-def _fake_training(monkeypatch) -> list:
-    trained = []
-
-    def fake(cfg):
-        trained.append(cfg)
-        return {"seed": cfg.seed, "test": {"auc": 0.8, "acc": 0.7}, "val": {"auc": 0.75}, "best_epoch": 0,
-                "stop_epoch": 1, "wall_s": 1.0}
-
-    monkeypatch.setattr(compare_mod, "train_or_reuse", fake)
-    return trained
+from test_compare_typed import _fake_training  # compare's cells given canned metrics
 
 
 def test_compare_takes_a_config_as_its_base_as_train_does(tiny_npz, tmp_path, monkeypatch):
