@@ -39,7 +39,8 @@ from medtrain.models.inflate import check_inflatable
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
-from medtrain.training.fit import check_augment, fit, macs_per_image
+from medtrain.models.cost import macs_per_image
+from medtrain.training.fit import check_augment, fit
 from medtrain.training.probe import fit_probe
 
 #: An image side above which a run from own images says it could be resized (``--image-size``).

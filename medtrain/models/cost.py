@@ -141,7 +141,7 @@ class CostReport:
 
 def count_cost(
     model: nn.Module,
-    input_size: int = 224,
+    input_size: int | tuple = 224,
     in_chans: int = 3,
     *,
     name: str = "",
@@ -151,7 +151,8 @@ def count_cost(
 
     Args:
         model: a built network (left in the train/eval mode it came in; run in eval, no grad).
-        input_size: side of the square input, or of the cubic one for a 3D network (one with ``nn.Conv3d``).
+        input_size: side of the square input, or of the cubic one for a 3D network (one with ``nn.Conv3d``); or
+            the input's spatial shape, ``(H, W)`` / ``(D, H, W)``.
         in_chans: its channels.
         name: label for the report.
         num_classes: for the report only.
@@ -199,7 +200,8 @@ def count_cost(
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, in_chans, *(input_size,) * spatial, device=device))
+            shape = (input_size,) * spatial if isinstance(input_size, int) else tuple(input_size)
+            model(torch.zeros(1, in_chans, *shape, device=device))
     finally:
         for h in handles:
             h.remove()
@@ -214,6 +216,19 @@ def count_cost(
         layers=layers,
         spatial_dims=spatial,
     )
+
+
+def macs_per_image(name: str, in_chans: int, num_classes: int, shape) -> int:
+    """The multiply-accumulates of one image of spatial ``shape`` through ``name`` as a run builds it
+    (:func:`count_cost`), exact for any shape. The network is built and run on the meta device, which allocates
+    and computes nothing: ~0.1 s at any size (a real forward at 224 px took 3.7 s on the shared 2-core CPU). The
+    28-px count scaled by the pixels is not exact (stride-2 maps round up: 7.94 G against 7.43 G at 224 px for
+    resnet18_28_half)."""
+    from medtrain.models.factory import create_model
+
+    with torch.device("meta"):
+        model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=int(shape[-1]))
+    return count_cost(model, tuple(shape), in_chans).macs
 
 
 def is_3d(model: nn.Module) -> bool:

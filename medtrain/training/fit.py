@@ -185,30 +185,6 @@ def cluster_plugins() -> list:
     return [SLURMEnvironment(auto_requeue=False)]
 
 
-def macs_per_image(name: str, in_chans: int, num_classes: int, shape) -> int:
-    """The multiply-accumulates of one image of ``shape`` (H, W) through ``name`` as a run builds it, counted as
-    ``medtrain cost`` counts them (:mod:`medtrain.models.cost`: every convolution and linear layer), exact for any
-    shape. The network is built and run on the meta device, which allocates and computes nothing: ~0.1 s at any
-    size (a real forward at 224 px took 3.7 s on the shared 2-core CPU). The 28-px count scaled by the pixels is not
-    exact (stride-2 maps round up: 7.94 G against 7.43 G at 224 px for resnet18_28_half)."""
-    from medtrain.models import create_model
-    from medtrain.models.cost import conv_macs, linear_macs
-
-    with torch.device("meta"):
-        model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=int(shape[-1])).eval()
-    convs, macs = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d), []
-
-    def count(module, inputs, output):
-        macs.append((conv_macs if isinstance(module, convs) else linear_macs)(module, output.shape))
-
-    for m in model.modules():
-        if isinstance(m, (*convs, torch.nn.Linear)):
-            m.register_forward_hook(count)
-    with torch.no_grad():
-        model(torch.zeros(1, in_chans, *shape, device="meta"))
-    return sum(macs)
-
-
 def out_of_memory(e: BaseException) -> bool:
     """Whether ``e`` is an allocation that failed: torch's on a GPU (``torch.OutOfMemoryError``), the CPU
     allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory: you tried to allocate N bytes"), or

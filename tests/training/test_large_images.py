@@ -22,7 +22,8 @@ from medtrain.models.cost import count_cost
 from medtrain.training import callbacks as callbacks_mod
 from medtrain.training import choices, fit as fit_mod
 from medtrain.training.callbacks import RunEstimate
-from medtrain.training.fit import macs_per_image, memory_error, out_of_memory
+from medtrain.models.cost import macs_per_image
+from medtrain.training.fit import memory_error, out_of_memory
 from conftest import fast_config, make_images, run_cli
 
 CPU_OOM = ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes. Error code 12 "
