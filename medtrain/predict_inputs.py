@@ -198,8 +198,8 @@ def _dims_error(path: Path, got: int, run: RunModel) -> MedtrainError:
 
 
 class ResizedWarning(UserWarning):
-    """An image of another aspect ratio than the model's square input, squashed to it (as training resizes
-    its images): ``medtrain predict`` counts these and says so in one line."""
+    """An image of another aspect ratio than the model's square input, squashed to it (as ``--image-size``
+    resizes a folder's or CSV's training images): ``medtrain predict`` counts these and says so in one line."""
 
 
 def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
