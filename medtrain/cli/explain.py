@@ -17,10 +17,9 @@ def register(sub) -> None:
                         "NIfTI files or DICOM series folders, - for paths read from standard input, one a line "
                         "(find scans -name '*.png' | medtrain explain RUN -); none: the run's own --split")
     p.add_argument("--method", default="gradcam", choices=["gradcam", "gradcam++", "occlusion"],
-                   help="saliency method (default gradcam). gradcam++ maps hardly change with the class asked "
-                        "for or with the trained weights of these global-pooling networks (rank correlation "
-                        "+0.83 between the maps of targets 0 and 1; gradcam -0.23): use gradcam or occlusion to "
-                        "tell classes apart")
+                   help="saliency method (default gradcam). gradcam++ warns, with the measurements, that its maps "
+                        "hardly depend on the class asked for on these global-pooling networks: use gradcam or "
+                        "occlusion to tell classes apart")
     p.add_argument("--target", default=None, metavar="CLASS",
                    help="class name or index to explain (default: each input's predicted class; multi-label: "
                         "its label of highest probability, even where none is above 0.5)")

@@ -58,7 +58,7 @@ def test_help_of_method_says_gradcam_pp_does_not_tell_classes_apart(capsys):
     with pytest.raises(SystemExit):
         main(["explain", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "gradcam++ maps hardly change with the class" in text and "use gradcam or occlusion" in text
+    assert "gradcam++ warns, with the measurements, that its maps hardly depend on the class" in text and "use gradcam or occlusion" in text
     assert "at the model's input resolution" in text and "at the input's resolution" not in text
     assert "multi-label: its label of highest probability, even where none is above 0.5" in text
 
