@@ -126,17 +126,7 @@ def _check_typed(base: dict, cells: list[dict], cfgs: list, new: list[bool]) -> 
     for cell, cfg, is_new in zip(cells, cfgs, new):
         if is_new:
             check(cfg, set(cell))
-    for key in base:
-        refusals = []
-        for cfg in cfgs:
-            try:
-                check(cfg, {key})
-            except MedtrainError as e:
-                refusals.append(e)
-            else:
-                break
-        else:
-            raise refusals[0]
+    config_mod.checks.check_typed_for_cells(cfgs, base)
 
 
 GRID_FILE = "grid.json"  #: the grid, seeds and base settings whose cells and summary the folder holds

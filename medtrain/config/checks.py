@@ -251,3 +251,21 @@ def check_typed_for_a_new_run(c: Config, given=None) -> None:
         why = store_not_applied(c)
         if why is not None:
             raise MedtrainError(f"--store mmap: {why}; leave --store out")
+
+
+def check_typed_for_cells(cfgs, keys) -> None:
+    """Refuse a setting of ``keys`` (typed once for all of ``cfgs``: the base of a ``compare`` grid's cells or of
+    a ``tune`` search's candidates) that :func:`check_typed_for_a_new_run` refuses for every one of ``cfgs``, in
+    its line for the first; one that some config accepts is not refused: a setting applies to the cells that read
+    it (``--image-size 64 --vary data=a.npz,b.csv`` sizes the CSV's images)."""
+    for key in keys:
+        refused = None
+        for cfg in cfgs:
+            try:
+                check_typed_for_a_new_run(cfg, {key})
+                break
+            except MedtrainError as e:
+                refused = refused or e
+        else:
+            if refused is not None:
+                raise refused

@@ -115,21 +115,16 @@ def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
     :func:`medtrain.tune.study.open_study`), so a rerun continues it, or reads it, as before."""
     check = config_mod.checks.check_typed_for_a_new_run
     cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in _candidates(p)]
-    own, refusals = None, {}
+    own = None
     for key, v, cfg in cells:
         try:
             check(cfg, {key})
         except MedtrainError as e:
             own = own or MedtrainError(f"search space {key}: value {v!r} is refused by train ({e})")
-    for key in base:
-        for _, _, cfg in cells:
-            try:
-                check(cfg, {key})
-                break
-            except MedtrainError as e:
-                refusals.setdefault(key, e)
-        else:
-            own = own or refusals[key]
+    try:
+        config_mod.checks.check_typed_for_cells([cfg for _, _, cfg in cells], base)
+    except MedtrainError as e:
+        own = own or e
     if own is not None and not _study_exists(url, study_name):
         raise own
 
