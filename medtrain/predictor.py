@@ -23,7 +23,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 
-from medtrain.runmodel import RunModel, float32_default, load_run_module
+# check_run_dir: also imported from here (api.evaluate)
+from medtrain.runmodel import RunModel, check_run_dir, float32_default, load_run_module
 from medtrain.rundir import run_tta
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
@@ -185,20 +186,10 @@ def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: b
          tta: bool = True) -> Predictor:
     """:func:`medtrain.load`, documented there (``help(medtrain.load)``); ``medtrain predict`` and explain call it
     too. Its arguments are checked here, once (batch_size by :class:`Predictor`)."""
-    check_run_dir(run_dir)
+    check_run_dir(run_dir)  # before the other arguments, as load_run_module would check it
     for name, value in (("tta", tta), ("calibrated", calibrated)):  # 'none' or 'false' had read as true
         if not isinstance(value, bool):
             raise MedtrainError(f"{name} must be True or False, got {value!r}")
     run = load_run_module(run_dir)
     return Predictor(run if tta else run.without_tta(), batch_size, calibrated, run_dir=run_dir)
 
-
-def check_run_dir(run_dir) -> None:
-    """Refuse a ``run_dir`` that is no path in one line naming the argument (``medtrain.load(None)``,
-    ``medtrain.evaluate(123)`` had been pathlib's TypeError); a :class:`~medtrain.reuse.RunResult` given for its
-    directory is pointed to its ``.run_dir``."""
-    if isinstance(run_dir, (str, os.PathLike)):
-        return
-    hint = "; give train()'s result's .run_dir" if hasattr(run_dir, "run_dir") else ""
-    got = "None" if run_dir is None else f"{type(run_dir).__name__} {str(run_dir)[:60]}"
-    raise MedtrainError(f"run_dir must be the path of a run directory (str or Path), got {got}{hint}")

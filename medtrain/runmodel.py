@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import random
 import sys
 from pathlib import Path
@@ -110,14 +111,30 @@ def received_model(run_dir: str | Path) -> bool:
             and not rundir.has_checkpoint(run_dir) and not (run_dir / rundir.FEATURES_FILE).is_file())
 
 
+def check_run_dir(run_dir) -> None:
+    """Refuse a ``run_dir`` that is no path in one line naming the argument: ``medtrain.load(None)``,
+    ``medtrain.evaluate(123)``, ``explain(None)`` and ``export_run(result)`` had been pathlib's TypeError. The
+    result of ``train()`` (a :class:`~medtrain.reuse.RunResult`) given for its directory is pointed to its
+    ``.run_dir``, and a dict holding a ``run_dir`` (``tune``'s result, best.json) to its ``['run_dir']``.
+    :func:`load_run_module` checks it, so everything that loads a run does."""
+    if isinstance(run_dir, (str, os.PathLike)):
+        return
+    hint = "; give train()'s result's .run_dir" if hasattr(run_dir, "run_dir") else \
+        "; give its ['run_dir']" if isinstance(run_dir, dict) and "run_dir" in run_dir else ""
+    got = "None" if run_dir is None else f"{type(run_dir).__name__} {str(run_dir)[:60]}"
+    raise MedtrainError(f"run_dir must be the path of a run directory (str or Path), got {got}{hint}")
+
+
 def load_run_module(run_dir: str | Path) -> RunModel:
     """Rebuild a finished run's network from its config and ``model.safetensors`` alone (the training
     data are not read: the normalisation and the classes are in the weights' metadata; ``metrics.json`` is
     not read either, so a model handed on as those two files is used as its run is: :func:`received_model`).
 
     Raises:
-        MedtrainError: ``run_dir`` is not a finished run, or its weights do not fit its model.
+        MedtrainError: ``run_dir`` is no path (:func:`check_run_dir`) or not a finished run, or its weights do not
+            fit its model.
     """
+    check_run_dir(run_dir)
     run_dir = Path(run_dir)
     if not rundir.is_run(run_dir):
         if (run_dir / rundir.WEIGHTS_FILE).is_file():  # a model handed on without the settings it is used with
