@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -40,6 +41,16 @@ def test_help_of_train_says_what_it_returns_and_raises():
     for said in ("run_dir", "(images, labels)", "runs/", "returned as it is, not trained", "TrainingInterrupted",
                  "KeyboardInterrupt", "TrainingDiverged", "MedtrainError", "idle_settings"):
         assert said in doc, said
+
+
+def test_help_of_train_names_exactly_the_settings_a_resume_may_change():
+    # the docstring lists reuse.RESUMABLE_KEYS by hand; a key added there (or dropped) must show in help() too
+    from medtrain.reuse import RESUMABLE_KEYS
+
+    doc = " ".join(medtrain.train.__doc__.split())
+    said = re.search(r"they must equal the run's own, except (.*?)\.(?:\s|$)", doc)
+    assert said, "help(medtrain.train) no longer says which settings a resume may change"
+    assert re.findall(r"``(\w+)``", said.group(1)) == list(RESUMABLE_KEYS), said.group(1)
 
 
 def test_help_of_the_package_names_its_entry_points_and_they_exist():
