@@ -122,11 +122,11 @@ def _check_typed(base: dict, cells: list[dict], cfgs: list, new: list[bool]) -> 
     images)."""
     if not any(new):
         return
-    check = config_mod.checks.check_typed_for_a_new_run
+    checks, memo = config_mod.checks, {}  # each data read once (whether --store mmap applies), not once per cell
     for cell, cfg, is_new in zip(cells, cfgs, new):
         if is_new:
-            check(cfg, set(cell))
-    config_mod.checks.check_typed_for_cells(cfgs, base)
+            checks.check_typed_for_a_new_run(cfg, set(cell), memo)
+    checks.check_typed_for_cells(cfgs, base, memo)
 
 
 GRID_FILE = "grid.json"  #: the grid, seeds and base settings whose cells and summary the folder holds

@@ -130,3 +130,31 @@ def test_a_finished_grid_run_again_is_read_and_a_new_cell_of_it_refused(tmp_path
     with pytest.raises(MedtrainError, match="--image-size 16 applies to image folders and CSVs only"):
         compare_mod.compare(base, {"lr": ["0.1", "0.01"]}, [0], tmp_path / "cmp", verbose=False)
     assert not trained and not (tmp_path / "cmp" / "lr=0.01").exists()
+
+
+def count_label_csv_reads(monkeypatch) -> dict:
+    """How many times each label CSV is read by what tells DICOM/NIfTI data (medtrain.data's read_label_csv)."""
+    import medtrain.data as data_mod
+
+    reads, read = {}, data_mod.read_label_csv
+
+    def counted(path, *args, **kwargs):
+        reads[str(path)] = reads.get(str(path), 0) + 1
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr(data_mod, "read_label_csv", counted)
+    return reads
+
+
+def test_the_check_of_a_typed_store_reads_each_data_once_not_once_per_cell(tmp_path, monkeypatch):
+    # 4 cells of 2 data: each CSV (and each of its DICOM files) had been read once per cell before the refusal
+    trained = _fake_training(monkeypatch)
+    first, second = _dicom_csv(tmp_path / "xr"), _dicom_csv(tmp_path / "xr2")
+    base = {**_base(tmp_path, monkeypatch), "store": "mmap"}
+    base.pop("data")
+    reads = count_label_csv_reads(monkeypatch)
+    with pytest.raises(MedtrainError, match=r"^--store mmap: .*xr/labels.csv, a CSV of DICOM/NIfTI entries"):
+        compare_mod.compare(base, {"data": [str(first), str(second)], "lr": ["0.1", "0.01"]}, [0],
+                            tmp_path / "cmp", verbose=False)
+    assert reads == {str(first): 1, str(second): 1}
+    assert not trained and not (tmp_path / "cmp").exists()

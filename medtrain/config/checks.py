@@ -220,7 +220,7 @@ def check_read(c: Config, given=None) -> None:
                             "not read them (only multistep does); they would be recorded but not used")
 
 
-def check_typed_for_a_new_run(c: Config, given=None) -> None:
+def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -> None:
     """Refuse, where one of them is in ``given`` (the keys typed; None: all), ``flip: false`` with a test-time
     augmentation that flips (flips are off in training, yet the test images would be flipped) and an
     ``image_size`` for data that come at their size (a MedMNIST set, a .npz: it had trained at 28 pixels and
@@ -229,7 +229,12 @@ def check_typed_for_a_new_run(c: Config, given=None) -> None:
     Part of :func:`check_read`, not of :func:`validate`: a run saved by an older medtrain recorded them
     (``flip: false`` with ``tta: hflip``; ``image_size: 32`` on a .npz; ``dropout_kind: annealed`` with
     ``mc_dropout: 5``) and must stay usable by
-    predict, eval, export and explain, which resolve its ``config.yaml``."""
+    predict, eval, export and explain, which resolve its ``config.yaml``.
+
+    ``memo``: a dict that one check of several configs (a grid's cells, a search's candidates) passes to each
+    call, so that what depends on the data alone (whether ``store: mmap`` applies: the label CSV read and each of
+    its entries probed, every DICOM header) is found once per data, not once per config; made for that check
+    only, so that it never answers for data changed since."""
     keys = None if given is None else {k.replace("-", "_") for k in given}
     if (keys is None or keys & {"flip", "tta"}) and c.flip == "false" and c.tta in FLIPPED_TTA:
         raise MedtrainError(f"flip false turns flips off in training and TTA, but tta {c.tta} flips the test "
@@ -246,23 +251,41 @@ def check_typed_for_a_new_run(c: Config, given=None) -> None:
         raise MedtrainError(f"mc_dropout with annealed dropout samples nothing once its rate reaches 0 (by epoch "
                             f"epochs - 1 unless --anneal-epochs is at least --epochs {c.epochs})")
     if (keys is None or "store" in keys) and c.store == "mmap":
-        from medtrain.data import store_not_applied
-
-        why = store_not_applied(c)
+        why = _store_not_applied(c, memo)
         if why is not None:
             raise MedtrainError(f"--store mmap: {why}; leave --store out")
 
 
-def check_typed_for_cells(cfgs, keys) -> None:
+def _store_not_applied(c: Config, memo: dict | None) -> str | None:
+    """:func:`medtrain.data.store_not_applied` of ``c`` (``store: mmap``), found once per data in ``memo``."""
+    from medtrain.data import store_not_applied
+
+    if memo is None:
+        return store_not_applied(c)
+    key = ("store_not_applied", str(c.data), c.group_column, str(c.data_dir))
+    if key not in memo:
+        try:
+            memo[key] = (store_not_applied(c), None)
+        except MedtrainError as e:  # data that cannot be told (a CSV mixing kinds): refused alike, read once
+            memo[key] = (None, e)
+    why, error = memo[key]
+    if error is not None:
+        raise error
+    return why
+
+
+def check_typed_for_cells(cfgs, keys, memo: dict | None = None) -> None:
     """Refuse a setting of ``keys`` (typed once for all of ``cfgs``: the base of a ``compare`` grid's cells or of
     a ``tune`` search's candidates) that :func:`check_typed_for_a_new_run` refuses for every one of ``cfgs``, in
     its line for the first; one that some config accepts is not refused: a setting applies to the cells that read
-    it (``--image-size 64 --vary data=a.npz,b.csv`` sizes the CSV's images)."""
+    it (``--image-size 64 --vary data=a.npz,b.csv`` sizes the CSV's images). ``memo``: as
+    :func:`check_typed_for_a_new_run` takes it (None: one for this call), each data read once."""
+    memo = {} if memo is None else memo
     for key in keys:
         refused = None
         for cfg in cfgs:
             try:
-                check_typed_for_a_new_run(cfg, {key})
+                check_typed_for_a_new_run(cfg, {key}, memo)
                 break
             except MedtrainError as e:
                 refused = refused or e

@@ -113,16 +113,16 @@ def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
     A study ``url`` already holds (``study_name``) is not checked: an earlier run recorded these settings with
     it, its trials are ranked only with trials trained alike (another setting is refused by
     :func:`medtrain.tune.study.open_study`), so a rerun continues it, or reads it, as before."""
-    check = config_mod.checks.check_typed_for_a_new_run
+    checks, memo = config_mod.checks, {}  # each data read once (whether --store mmap applies), not once per value
     cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in _candidates(p)]
     own = None
     for key, v, cfg in cells:
         try:
-            check(cfg, {key})
+            checks.check_typed_for_a_new_run(cfg, {key}, memo)
         except MedtrainError as e:
             own = own or MedtrainError(f"search space {key}: value {v!r} is refused by train ({e})")
     try:
-        config_mod.checks.check_typed_for_cells([cfg for _, _, cfg in cells], base)
+        checks.check_typed_for_cells([cfg for _, _, cfg in cells], base, memo)
     except MedtrainError as e:
         own = own or e
     if own is not None and not _study_exists(url, study_name):

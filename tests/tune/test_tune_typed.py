@@ -116,3 +116,18 @@ def test_a_study_the_storage_holds_continues_and_is_read_and_a_new_one_beside_it
         tune(base, LR, out, trials=1, study_name="other", log=lambda line: None)
     assert len(trained) == 2 and not (out / "trials-other").exists()
     assert _studies(default_storage(out)) == ["tune"]
+
+
+def test_the_check_of_a_typed_store_reads_the_data_once_not_once_per_value_of_the_space(tmp_path, monkeypatch):
+    # 6 values of 3 settings checked: the CSV (and each of its DICOM files) had been read for each before the refusal
+    from test_compare_typed import count_label_csv_reads
+
+    trained = _fake_training(monkeypatch)
+    csv = _dicom_csv(tmp_path / "xr")
+    reads = count_label_csv_reads(monkeypatch)
+    space = {**LR, "dropout": [0.0, 0.5], "weight_decay": [0.0, 0.01]}
+    with pytest.raises(MedtrainError, match=r"^--store mmap: .*a CSV of DICOM/NIfTI entries"):
+        tune(_base(tmp_path, monkeypatch, data=str(csv), store="mmap"), space, tmp_path / "tn", trials=1,
+             log=lambda line: None)
+    assert reads == {str(csv): 1}
+    assert not trained and not (tmp_path / "tn").exists()
