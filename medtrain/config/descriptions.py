@@ -146,10 +146,11 @@ def python_text(text: str) -> str:
 
 
 def settings_section(config_fields, width: int = 100) -> str:
-    """The "Settings" section of :class:`Config`'s docstring: each field as ``name (default): text``."""
+    """The "Settings" section of :class:`Config`'s docstring: each field as ``name (default): text`` (a field not
+    in :data:`DESCRIPTIONS` with no text, which tests/config/test_descriptions.py refuses, not a KeyError on import)."""
     lines = ["Settings", "--------"]
     for f in config_fields:
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        lines.append(textwrap.fill(f"{f.name} ({default!r}): {python_text(DESCRIPTIONS[f.name])}", width=width,
+        lines.append(textwrap.fill(f"{f.name} ({default!r}): {python_text(DESCRIPTIONS.get(f.name, ''))}", width=width,
                                    subsequent_indent="    ", break_on_hyphens=False))
     return "\n".join(lines)

@@ -23,7 +23,10 @@ def _flat(text: str) -> str:
 
 
 def test_every_setting_has_one_description_and_nothing_else_does():
-    assert set(DESCRIPTIONS) == set(FIELDS)
+    # the one check of it (settings.py's import-time assert had failed every import instead, and python -O drops it)
+    undescribed, unknown = sorted(set(FIELDS) - set(DESCRIPTIONS)), sorted(set(DESCRIPTIONS) - set(FIELDS))
+    assert (undescribed, unknown) == ([], []), f"settings without a description: {undescribed}; " \
+        f"descriptions of no setting: {unknown}"
     assert all(isinstance(t, str) and len(t.split()) >= 3 for t in DESCRIPTIONS.values()), DESCRIPTIONS
 
 
