@@ -352,28 +352,26 @@ def ece(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> float:
 
 
 def reliability(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> dict:
-    """The points of a reliability diagram, binned as :func:`ece` bins them: per non-empty bin the mean
-    confidence, the observed frequency (binary, multi-label: of positives; multi-class: of correct top
-    labels) and the count; ``ece``, these points' ECE: :func:`ece`'s, but pooled over a multi-label task's labels
-    as the diagram pools them, where :func:`ece` takes the mean over labels (0.033 beside 0.060)."""
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    """The points of a reliability diagram, binned as :func:`ece` bins them (torchmetrics' ``[lo, hi)`` bins of
+    float32 confidences, 1.0 its own): per non-empty bin the mean confidence, the observed frequency (binary,
+    multi-label: of positives, a multi-label task's labels pooled; multi-class: of correct top labels) and the
+    count. Their ECE is :func:`ece`'s (pooled labels: ``ece`` of the flattened labels as a binary task)."""
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float32)  # as ece hands them to torchmetrics
     if task == MULTILABEL:
         conf, hit = y_score.ravel(), y_true.reshape(y_score.shape).ravel().astype(float)
     elif task == BINARY:
         conf, hit = (y_score[:, -1] if y_score.ndim == 2 else y_score), y_true.reshape(-1).astype(float)
     else:
         conf, hit = y_score.max(axis=1), (y_score.argmax(axis=1) == y_true.reshape(-1)).astype(float)
-    edges = np.linspace(0, 1, n_bins + 1)
-    ix = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)  # (lo, hi] bins
+    ix = torch.bucketize(torch.from_numpy(np.ascontiguousarray(conf)), torch.linspace(0, 1, n_bins + 1), right=True)
+    ix = ix.numpy() - 1
     out = {"confidence": [], "frequency": [], "count": []}
-    for b in range(n_bins):
+    for b in range(n_bins + 1):
         m = ix == b
         if m.any():
             out["confidence"].append(float(conf[m].mean()))
             out["frequency"].append(float(hit[m].mean()))
             out["count"].append(int(m.sum()))
-    gaps = np.abs(np.subtract(out["confidence"], out["frequency"]))
-    out["ece"] = float(np.dot(gaps, out["count"]) / len(conf)) if len(conf) else float("nan")
     return out
 
 

@@ -3,6 +3,7 @@ that curve's ECE, said to be pooled, not the mean of each label's own ECE that c
 run's legend had read 0.060 beside a curve whose ECE is 0.033)."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from medtrain import metrics
-from medtrain._run_report import _calibration_plots
+from medtrain._run_report import RELIABILITY_FILE, _calibration_plots
 from medtrain.reports import plots
 
 ML = "multi-label, binary-class"
@@ -58,17 +59,56 @@ def test_the_multilabel_legend_gives_the_pooled_curve_s_ece_and_says_it_is_poole
     assert f"{cal['test']['ece']:.3f}" != f"{pooled:.3f}"  # the mean over labels, which the legend had shown
 
 
-def test_the_reliability_points_carry_the_ece_of_their_bins():
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 500)
-    p = np.clip(0.3 * y + 0.7 * rng.random(500), 0, 1)
-    s = np.stack([1 - p, p], 1)
-    assert metrics.reliability(y, s, "binary-class")["ece"] == pytest.approx(metrics.ece(y, s, "binary-class"),
-                                                                          abs=1e-6)
-    yc = rng.integers(0, 4, 500)
-    sc = rng.dirichlet(np.ones(4), 500)
-    assert metrics.reliability(yc, sc, "multi-class")["ece"] == pytest.approx(metrics.ece(yc, sc, "multi-class"),
-                                                                         abs=1e-6)
+def _on_bin_edges(n: int, seed: int):
+    """Binary, multi-class and multi-label scores half of which sit on the 15 bins' edges (k/15), where binning
+    (lo, hi] instead of ECE's [lo, hi) moves them to the bin below: a hand-binned ECE differs from metrics.ece."""
+    rng = np.random.default_rng(seed)
+    edge = lambda size: np.where(rng.random(size) < 0.5, rng.integers(0, 16, size) / 15, rng.random(size))
+    p = edge(n)
+    yb = (rng.random(n) < np.clip(p + 0.1, 0, 1)).astype(np.int64)
+    top, c = rng.integers(0, 4, n), np.where(rng.random(n) < 0.5, rng.integers(5, 16, n) / 15, rng.uniform(0.34, 1, n))
+    sc = np.repeat(((1 - c) / 3)[:, None], 4, 1)
+    sc[np.arange(n), top] = c
+    yc = np.where(rng.random(n) < c - 0.1, top, (top + 1) % 4)
+    sm = edge((n, 3))
+    ym = (rng.random((n, 3)) < np.clip(sm - 0.1, 0, 1)).astype(np.int64)
+    return {"binary-class": (yb, np.stack([1 - p, p], 1)), "multi-class": (yc, sc), ML: (ym, sm)}
+
+
+@pytest.mark.parametrize("task", ["binary-class", "multi-class", ML])
+def test_the_legend_s_ece_is_metrics_ece_for_scores_on_bin_edges(tmp_path, monkeypatch, task):
+    """The legend's ECE is the project's one ECE (metrics.ece, torchmetrics'; of the pooled labels for a
+    multi-label task), as the report's test-ECE card: a hand-binned copy had differed by up to 0.048 on scores
+    k/15."""
+    figs, save = [], plots._save  # reliability.png's figure (a binary task's roc_pr.png is drawn as well)
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figs.append(fig) if Path(path).name == RELIABILITY_FILE
+                                                           else None, save(fig, path)))
+    (yv, sv), (yt, st) = _on_bin_edges(300, 0)[task], _on_bin_edges(400, 1)[task]
+    cal = {"temperature": 1.0, **{k: {"ece": metrics.ece(y, s, task), "ece_scaled": metrics.ece(y, s, task)}
+                                  for k, y, s in (("val", yv, sv), ("test", yt, st))}}
+    names = {str(i): f"l{i}" for i in range(4)}
+    splits = SimpleNamespace(task=task, val=_split(yv), test=_split(yt), label_names=names)
+    _calibration_plots(splits, tmp_path, "run", {"scores": sv, "scores_scaled": sv}, st, st, {"calibration": cal},
+                       None, None, 1)
+    (fig,) = figs
+    pooled = task == ML
+    for name, y, s in (("validation", yv, sv), ("test", yt, st)):
+        e = metrics.ece(y.ravel(), s.ravel(), "binary-class") if pooled else metrics.ece(y, s, task)
+        word = "pooled ECE" if pooled else "ECE"
+        legend = _legends(fig)[name + (" (all labels pooled)" if pooled else "")]
+        assert legend[1:] == [f"before ({word} {e:.3f})", f"T = 1.00 ({word} {e:.3f})"]
+
+
+@pytest.mark.parametrize("task", ["binary-class", "multi-class", ML])
+def test_the_reliability_points_are_binned_as_metrics_ece_bins_them(task):
+    """The curve drawn has the legend's ECE: its points' count-weighted gap is metrics.ece's, scores on the
+    bins' edges included (they had been put in the bin below)."""
+    y, s = _on_bin_edges(500, 3)[task]
+    r = metrics.reliability(y, s, task)
+    gap = np.dot(np.abs(np.subtract(r["confidence"], r["frequency"])), r["count"]) / sum(r["count"])
+    e = metrics.ece(y.ravel(), s.ravel(), "binary-class") if task == ML else metrics.ece(y, s, task)
+    assert sum(r["count"]) == y.size if task == ML else len(y)
+    assert gap == pytest.approx(e, abs=1e-6)
 
 
 def test_the_multilabel_caption_says_the_curve_pools_the_labels_and_the_card_is_their_mean(tmp_path):
