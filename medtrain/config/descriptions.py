@@ -20,9 +20,11 @@ DESCRIPTIONS = {
             "is read as that CSV",
     "size": "MedMNIST image size: 28, 64, 128 or 224",
     "data_dir": "download cache (default $MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain, else ~/.cache/medtrain)",
-    "val_fraction": "image folder or CSV without a split column: each class's share of images (patients with a "
-                    "group column) held out for validation",
-    "test_fraction": "image folder or CSV without a split column: each class's share held out for testing",
+    "val_fraction": "data without their own split (an image folder, a CSV without a split column, images in "
+                    "memory: train() with data (x, y), or a dict of them without val): the share held out for "
+                    "validation, drawn per class (whole patients with a group column; multi-label rows by the "
+                    "rarest label value each holds)",
+    "test_fraction": "as --val-fraction (a dict of arrays without test too): the share held out for testing",
     "image_size": "image folder or CSV (2D DICOM included): resize every image to N x N; non-square images need "
                   "it (default: keep the images' own size)",
     "volume_size": "DICOM/NIfTI volumes: resize each to N voxels a side",
@@ -110,7 +112,8 @@ DESCRIPTIONS = {
             "true or false (false refuses a flipped --tta; true with no flip in --augment flips at test time only)",
     # --- execution
     "seed": "seed of the initialisation, batch order, augmentation and dropout; also of the train/val/test "
-            "split of an image folder or CSV without a split column, and of cross-validation folds",
+            "split of data without their own split (an image folder, a CSV without a split column, images in "
+            "memory) and of cross-validation folds",
     "accelerator": "cpu, gpu, mps or auto",
     "devices": "devices per node: a number (GPUs; on CPU, processes, at most one per core), auto, -1 (all) or "
                "indices 0,1",

@@ -30,6 +30,14 @@ def test_every_setting_has_one_description_and_nothing_else_does():
     assert all(isinstance(t, str) and len(t.split()) >= 3 for t in DESCRIPTIONS.values()), DESCRIPTIONS
 
 
+def test_the_split_settings_say_which_data_they_split_and_how():
+    # images in memory (train() with data (x, y)) are split by them too, and multi-label rows not per class: the
+    # texts had said "image folder or CSV without a split column: each class's share"
+    for key in ("val_fraction", "test_fraction", "seed"):
+        assert "in memory" in DESCRIPTIONS[key] or "as --val-fraction" in DESCRIPTIONS[key], key
+    assert "multi-label rows by the rarest label value" in _flat(DESCRIPTIONS["val_fraction"])
+
+
 def test_train_help_lists_every_settings_description(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--help"])
