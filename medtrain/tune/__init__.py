@@ -39,7 +39,7 @@ from medtrain.tune.report import (
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, score_of_repeat,
-    reports_dir, run_study, running_note, train_trial, trials_dir,
+    reports_dir, run_study, running_note, study_exists, train_trial, trials_dir,
 )  # fmt: skip
 
 __all__ = ["tune", "BUILTIN", "load_space", "parse_space", "open_study", "run_study", "connect"]
@@ -72,28 +72,6 @@ def _candidates(p) -> list:
     return [p.low, type(p.low)(high)]
 
 
-def _study_exists(url: str, name: str) -> bool:
-    """Whether the database at ``url`` already holds study ``name``, read without writing anything: no SQLite
-    file is created (Optuna's storage would create it and its tables), and any error reads as no."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    try:
-        u = make_url(url)
-        if u.get_backend_name() == "sqlite" and not (u.database and u.database != ":memory:"
-                                                     and Path(u.database).is_file()):
-            return False
-        engine = create_engine(u)
-        try:
-            with engine.connect() as conn:
-                row = conn.execute(text("SELECT 1 FROM studies WHERE study_name = :name"), {"name": name}).first()
-        finally:
-            engine.dispose()
-        return row is not None
-    except Exception:  # noqa: BLE001  (no such table, an unreachable server: connect() says so, later)
-        return False
-
-
 def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
     """Refuse, before any trial trains and with nothing written, what ``train`` refuses typed for a new run
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data,
@@ -112,7 +90,8 @@ def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
 
     A study ``url`` already holds (``study_name``) is not checked: an earlier run recorded these settings with
     it, its trials are ranked only with trials trained alike (another setting is refused by
-    :func:`medtrain.tune.study.open_study`), so a rerun continues it, or reads it, as before."""
+    :func:`medtrain.tune.study.open_study`), so a rerun continues it, or reads it, as before; a database that
+    cannot be read is refused in one line (:func:`medtrain.tune.study.study_exists`), not taken for one without it."""
     checks, memo = config_mod.checks, {}  # each data read once (whether --store mmap applies), not once per value
     cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in _candidates(p)]
     own = None
@@ -125,7 +104,7 @@ def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
         checks.check_typed_for_cells([cfg for _, _, cfg in cells], base, memo)
     except MedtrainError as e:
         own = own or e
-    if own is not None and not _study_exists(url, study_name):
+    if own is not None and not study_exists(url, study_name):
         raise own
 
 

@@ -105,8 +105,37 @@ def connect(url: str) -> optuna.storages.RDBStorage:
             return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                                               heartbeat_stale_trial_callback=_stale_trial_failed)
     except Exception as e:  # noqa: BLE001  (SQLAlchemy and each database driver raise their own error types)
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise MedtrainError(f"--storage {url}: cannot open the study database ({why})") from None
+        raise _unusable(url, "open", e) from None
+
+
+def _unusable(url: str, doing: str, e: Exception) -> MedtrainError:
+    e = getattr(e, "orig", None) or e  # the driver's words, not SQLAlchemy's "(sqlite3.DatabaseError) ..." of them
+    why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+    return MedtrainError(f"--storage {url}: cannot {doing} the study database ({why})")
+
+
+def study_exists(url: str, name: str) -> bool:
+    """Whether the database at ``url`` holds study ``name``, read without writing anything (Optuna's
+    ``get_all_study_names``, as :func:`connect`, creates a missing SQLite file and an empty database's tables):
+    a missing SQLite file or a database without Optuna's ``studies`` table holds none. Raises MedtrainError, one
+    line, where it cannot be read (a file that is not a database, a server not reached, a driver not installed)."""
+    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy.engine import make_url
+
+    try:
+        u = make_url(url)
+        if u.get_backend_name() == "sqlite" and not (u.database not in (None, "", ":memory:")
+                                                     and Path(u.database).is_file()):
+            return False
+        engine = create_engine(u)
+        try:
+            with engine.connect() as conn:
+                return inspect(conn).has_table("studies") and conn.execute(
+                    text("SELECT 1 FROM studies WHERE study_name = :name"), {"name": name}).first() is not None
+        finally:
+            engine.dispose()
+    except Exception as e:  # noqa: BLE001  (as in connect)
+        raise _unusable(url, "read", e) from None
 
 
 def _stale_trial_failed(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -233,3 +233,29 @@ def test_a_trial_alive_elsewhere_is_neither_failed_nor_cleaned_by_another_run(ti
 def test_the_heartbeat_is_optunas_on_every_study_a_search_opens(tmp_path):
     storage = study_mod.connect(TUNE.default_storage(tmp_path))
     assert storage.get_heartbeat_interval() == study_mod.HEARTBEAT_S < study_mod.GRACE_S == storage.grace_period
+
+
+def test_whether_a_study_exists_is_read_without_writing_and_an_unreadable_database_is_one_line(tmp_path):
+    """tune asks whether its storage holds the study before anything is written (a study that does is continued,
+    not checked as a new run's settings): a missing SQLite file or a database without Optuna's tables holds none and
+    is left as it was; one that cannot be read had been taken for one without the study (any error read as no)."""
+    import sqlite3
+
+    def url(name):
+        return f"sqlite:///{tmp_path / name}"
+
+    assert not study_mod.study_exists(url("missing.db"), "tune") and not (tmp_path / "missing.db").exists()
+    with sqlite3.connect(tmp_path / "other.db") as db:  # another program's database: no table is added to it
+        db.execute("CREATE TABLE notes (x)")
+    assert not study_mod.study_exists(url("other.db"), "tune")
+    with sqlite3.connect(tmp_path / "other.db") as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+    optuna.create_study(storage=url("study.db"), study_name="tune")
+    assert study_mod.study_exists(url("study.db"), "tune") and not study_mod.study_exists(url("study.db"), "wider")
+    (tmp_path / "notes.db").write_text("notes, not a database\n" * 100)
+    with pytest.raises(MedtrainError, match=r"^--storage sqlite:///\S+notes.db: cannot read the study database "
+                                            r"\(file is not a database\)$"):
+        study_mod.study_exists(url("notes.db"), "tune")
+    with pytest.raises(MedtrainError, match=r"^--storage nosuchdb://host/db: cannot read the study database \(.*"
+                                            r"nosuchdb"):  # a driver that is not installed
+        study_mod.study_exists("nosuchdb://host/db", "tune")

@@ -131,3 +131,16 @@ def test_the_check_of_a_typed_store_reads_the_data_once_not_once_per_value_of_th
              log=lambda line: None)
     assert reads == {str(csv): 1}
     assert not trained and not (tmp_path / "tn").exists()
+
+
+def test_a_study_database_that_cannot_be_read_is_one_line_and_nothing_is_written(tmp_path, monkeypatch, capsys):
+    # whether it holds the study decides whether the typed settings are checked: it had been read as "no study"
+    trained = _fake_training(monkeypatch)
+    data = _base(tmp_path, monkeypatch)["data"]
+    db = tmp_path / "notes.db"
+    db.write_text("notes, not a database\n")
+    assert main(["tune", "--data", data, "--image-size", "32", "--trials", "1", "--out", str(tmp_path / "tn"),
+                 "--storage", f"sqlite:///{db}"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"medtrain: error: --storage sqlite:///{db}: cannot read the study database (file is not a database)\n"
+    assert not trained and not (tmp_path / "tn").exists() and db.read_text() == "notes, not a database\n"
