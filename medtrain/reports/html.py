@@ -21,10 +21,11 @@ import jinja2
 from markupsafe import Markup
 from PIL import Image
 
+from medtrain import intervals
 from medtrain._io import write_text
 from medtrain.reports.tables import FOLDS_NOTE, PAIRED, UNPAIRED, paired_differences, signed_difference, unpaired_note
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
-from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on
+from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
 
 REPORT_FILE = "report.html"
 SEEDS_FILE = "seeds.png"  #: a comparison's per-seed dots
@@ -154,7 +155,8 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         newcombe_why=NEWCOMBE_WHY, delong_why=DELONG_WHY, no_test=no_test(config, metrics),
         brackets=has_brackets(metrics.get("test") or {}), note=note,
         auc_undefined=auc_undefined_text(metrics.get("test") or {}, "the test split", 3),
-        rests_on=rests_on(metrics.get("test") or {}))
+        rests_on=rests_on_text(metrics.get("test") or {}, metrics.get("task", "")),
+        few_for_auc=intervals.FEW_FOR_AUC)
 
 
 def _mean_std(values) -> tuple[float, float, int]:

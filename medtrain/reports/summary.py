@@ -5,9 +5,12 @@ Formatting only; :mod:`medtrain.rundir` writes the files and prints what these f
 """
 from __future__ import annotations
 
+from medtrain.intervals import FEW_FOR_AUC
 from medtrain.reports.baselines import ci_text, comparison_table
+from medtrain.tasks import MULTILABEL
 
-__all__ = ["run_summary", "choices_line", "operating_point_line", "auc_acc_line", "auc_undefined_text", "rests_on"]
+__all__ = ["run_summary", "choices_line", "operating_point_line", "auc_acc_line", "auc_undefined_text", "rests_on",
+           "rests_on_text"]
 
 
 def _on(out: dict) -> str:
@@ -41,7 +44,7 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
         lines.append(f"{out['skipped_steps']}{of} optimiser step(s) skipped: their gradients were not finite")
     if out.get("choices"):
         lines.append(choices_line(out["choices"]))
-    lines.append(auc_acc_line(test, "test "))
+    lines.append(auc_acc_line(test, "test ", task=out.get("task")))
     cal = out["calibration"]
     if "test" in cal:
         if cal.get("rule", "fitted") == "fitted":
@@ -96,7 +99,7 @@ def _flip_rule(scores: dict, margin) -> str:
 #: why a binary AUC's interval is not the bootstrap's (:func:`medtrain.metrics.acc_auc_ci`); "{images}": the
 #: images of the split it is about ("test images", "images" where the split is not known: a re-evaluation of
 #: any split, pooled out-of-fold predictions)
-_NEWCOMBE = "fewer than 30 {images} of a class, too few for a bootstrap interval of AUC to hold 95%"
+_NEWCOMBE = f"fewer than {FEW_FOR_AUC} {{images}} of a class, too few for a bootstrap interval of AUC to hold 95%"
 #: ... of a multi-class AUC's
 _DELONG = "too few {images} per class for a bootstrap interval of AUC to hold 95%"
 #: ... of a multi-class AUC of 1 (or 0), where the logit interval has no width
@@ -157,12 +160,24 @@ def rests_on(res: dict) -> tuple[int, int] | None:
     return int(used), int(drawn)
 
 
-def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
+def rests_on_text(res: dict, task: str | None = None) -> str | None:
+    """The one wording of :func:`rests_on`, for the printed line and the report: ``AUC's interval rests on the 657
+    of 1000 resamples in which it is defined: in the others a label had no positive or no negative image``
+    ("a class", or "a class or label" where ``task`` is not given); None where it rests on every resample."""
+    counts = rests_on(res)
+    if counts is None:
+        return None
+    unit = "class or label" if task is None else "label" if task == MULTILABEL else "class"
+    return ("AUC's interval rests on the {} of {} resamples in which it is defined: in the others a {} had no "
+            "positive or no negative image".format(*counts, unit))
+
+
+def auc_acc_line(res: dict, prefix: str = "", digits: int = 4, task: str | None = None) -> str:
     """``AUC a [lo, hi]  ACC b [lo, hi]  (95% bootstrap CIs)``, or without the intervals when there are none
     (``--bootstrap 0``: they printed as ``[nan, nan]``). Where an interval is not a bootstrap one the
     parenthesis names its method and why; where neither is, it reads ``(95% CIs: ...)``. ``prefix`` names
     the split (``"test "``): the reasons speak of its images, else of "images" (a re-evaluation of any split,
-    pooled out-of-fold predictions)."""
+    pooled out-of-fold predictions); ``task``, where given, names a class or a label in :func:`rests_on_text`."""
     auc, acc = ci_text(res.get("auc_ci")), ci_text(res.get("acc_ci"))
     split = prefix.strip()
     images = f"{split} images" if split else "images"
@@ -182,8 +197,7 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4) -> str:
     if auc and _auc_method(res, images):
         parts.append(_auc_method(res, images))
     elif auc and rests_on(res):  # unstratified draws (multi-label rows) some of which miss a rare label
-        parts.append("AUC's rests on the {} of {} resamples in which it is defined: in the others a class or label "
-                     "had no positive or no negative".format(*rests_on(res)))
+        parts.append(rests_on_text(res, task))
     if acc and not auc and not undefined and res.get("auc_ci_draws") == 0:  # (one image per class)
         parts.append("no AUC interval: the resamples cannot differ")
     elif acc and not auc and not undefined and res.get("auc_ci_draws") is not None:  # undefined in most

@@ -12,7 +12,7 @@ import numpy as np
 
 from medtrain import metrics
 from medtrain.reports.html import run_report
-from medtrain.reports.summary import auc_acc_line
+from medtrain.reports.summary import auc_acc_line, run_summary
 
 ML = "multi-label, binary-class"
 VAL = {"auc": 0.9, "acc": 0.8}
@@ -36,11 +36,26 @@ def test_a_multilabel_auc_interval_says_on_how_many_resamples_it_rests():
     res = metrics.evaluate_scores(y, s, ML, {"0": "a", "1": "b", "2": "rare"}, bootstrap=400)
     used = res["auc_ci_draws"]
     assert 200 <= used < 400 and np.isfinite(res["auc_ci"]).all() and res["acc_ci_draws"] == 400
-    line = auc_acc_line(res, "test ")
-    assert (f"(95% bootstrap CIs; AUC's rests on the {used} of 400 resamples in which it is defined: in the "
-            "others a class or label had no positive or no negative)") in line
-    text = _page(ML, res)
-    assert f"AUC's interval rests on the {used} of 400 resamples in which it is defined" in text
+    said = (f"AUC's interval rests on the {used} of 400 resamples in which it is defined: in the others a label "
+            "had no positive or no negative image")
+    assert f"(95% bootstrap CIs; {said})" in auc_acc_line(res, "test ", task=ML)
+    assert f" {said}." in _page(ML, res)  # the printed line's sentence, word for word
+    # where the task is not known (a re-evaluation's line), the same sentence names either
+    assert said.replace("a label", "a class or label") in auc_acc_line(res, "test ")
+
+
+def test_the_printed_summary_and_the_report_say_the_resamples_sentence_in_one_wording():
+    """summary words it, the page renders it: they had been written twice ("a class or label had no positive or no
+    negative" in the printed line, "a label had no positive (or no negative) image" on the page)."""
+    y, s = _one_positive_label()
+    res = metrics.evaluate_scores(y, s, ML, {"0": "a", "1": "b", "2": "rare"}, bootstrap=400)
+    res.pop("scores")
+    out = {"task": ML, "best_epoch": 0, "stop_epoch": 0, "train_images_per_s": 1.0, "wall_s": 1.0, "test": res,
+           "calibration": {"temperature": 1.0, "test": {"ece": 0.1, "ece_scaled": 0.1}}}
+    printed = run_summary(out, "chestmnist", "val_auc")
+    said = printed[printed.index("AUC's interval rests on"):printed.index("image)") + len("image")]
+    assert said.startswith(f"AUC's interval rests on the {res['auc_ci_draws']} of 400 resamples")
+    assert f" {said}." in _page(ML, res)
 
 
 def test_the_report_says_multilabel_rows_are_drawn_freely_and_single_label_ones_within_classes():

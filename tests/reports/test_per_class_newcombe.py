@@ -46,3 +46,17 @@ def test_the_report_counts_the_classes_with_newcombe_s_auc_interval():
     text = markup.unescape(" ".join(html.split()))
     assert "The AUC intervals of 1 class with fewer than 30 test images of their own or of the other classes are " \
            "Newcombe's score intervals" in text
+
+
+def test_the_report_s_count_for_newcombe_s_class_intervals_is_intervals_few_for_auc(monkeypatch):
+    """The page's "fewer than N" is intervals.FEW_FOR_AUC, the number metrics decides by, not a copy of it."""
+    from medtrain import intervals
+
+    y, s = _rare_class()
+    test = metrics.evaluate_scores(y, s, "multi-class", {str(i): f"c{i}" for i in range(4)}, bootstrap=50)
+    test.pop("scores")
+    monkeypatch.setattr(intervals, "FEW_FOR_AUC", 12)
+    html = run_report({}, {"task": "multi-class", "history": [], "best_epoch": 0, "stop_epoch": 0,
+                           "val": {"auc": 0.9, "acc": 0.8}, "test": test}, {})
+    text = markup.unescape(" ".join(html.split()))
+    assert "The AUC intervals of 1 class with fewer than 12 test images of their own" in text and "than 30" not in text
