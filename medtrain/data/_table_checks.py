@@ -198,16 +198,26 @@ def _hint(c: int, counts: dict, label_names: Optional[dict]) -> str:
     return f" — did you mean '{label_names[str(max(alike, key=counts.get))]}'?" if alike else ""
 
 
+#: why a given split without a class (a label's positives or negatives) cannot be used, by split
+_UNSCORED = ("so there is none to learn from", "so the validation AUC is undefined", "so the test AUC is undefined")
+
+
 def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, label_names: Optional[dict] = None,
                         source: str | os.PathLike | None = None, groups: Optional[list] = None,
                         wanted: tuple = ()) -> None:
     """Refuse a split that leaves a class out of a split it is scored on, in one line.
 
+    A multi-label label counts as two classes, its positives and its negatives (as
+    :func:`medtrain.data.split._deal_folds` deals folds): each needs an image in every split that
+    :meth:`medtrain.data.base.Splits.validate` checks, so a label of 2 negatives is refused here, before anything
+    is decoded (it had passed, to be refused there once every image was decoded and a store written).
+
     Args:
         labels: class index per row (multi-label rows: 0/1 per label column).
         assign: 0/1/2 (train/val/test) per row.
         made: True when medtrain made the split (no split column): then every class needs an image in each
-            non-empty split; False for given splits: a class in train needs an image in validation.
+            non-empty split; False for given splits: a class in train needs an image in validation (a
+            multi-label label a positive and a negative image in each non-empty split).
         label_names: ``{"0": name, ...}``, to name the classes (indices otherwise).
         source: the file the rows come from, named first in the message.
         groups: the group (patient) of each row, or None: splits keep groups whole, so they are counted too.
@@ -217,34 +227,48 @@ def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, labe
     """
     labels, assign = np.asarray(labels), np.asarray(assign)
     prefix = f"{source}: " if source is not None else ""
-    if labels.ndim == 2:  # multi-label (given splits only): a label with no positive in val
-        members = {c: labels[:, c] == 1 for c in range(labels.shape[1])}
-    else:
-        members = {int(c): labels == c for c in np.unique(labels)}
-    counts = {c: int(m.sum()) for c, m in members.items()}
-    of = {c: "" for c in members}
+    multi = labels.ndim == 2
+    if multi:  # (label, value): each label's positives and negatives
+        members = {(c, v): labels[:, c] == v for c in range(labels.shape[1]) for v in (1, 0)}
+    else:  # (class, None)
+        members = {(int(c), None): labels == c for c in np.unique(labels)}
+    counts = {key: int(m.sum()) for key, m in members.items()}
+    of = {key: "" for key in members}
     if groups is not None:
-        for c, m in members.items():
+        for key, m in members.items():
             n = len({g for g, x in zip(groups, m) if x})
-            of[c] = f" of {n} patient{'' if n == 1 else 's'}"
+            of[key] = f" of {n} patient{'' if n == 1 else 's'}"
     if made:
         parts = [p for p in range(3) if (assign == p).any() or p in wanted] or [0]
+    elif multi:  # every non-empty given split, as Splits.validate checks them
+        parts = [p for p in range(3) if (assign == p).any()]
     else:
         parts = [1] if (assign == 1).any() else []
-        members = {c: m for c, m in members.items() if (m & (assign == 0)).any()}
-    short = {c: [PART_NAMES[p] for p in parts if not (m & (assign == p)).any()] for c, m in members.items()}
-    short = {c: v for c, v in short.items() if v}
+        members = {key: m for key, m in members.items() if (m & (assign == 0)).any()}
+    short = {key: [p for p in parts if not (m & (assign == p)).any()] for key, m in members.items()}
+    short = {key: v for key, v in short.items() if v}
     if not short:
         return
-    what = "label" if labels.ndim == 2 else "class"
-    if not made:
-        names = ", ".join(f"{what} {_name(c, label_names)} ({counts[c]} in all){_hint(c, counts, label_names)}"
-                          for c in short)
-        raise MedtrainError(f"{prefix}the val split has no image of {names}, so the validation AUC is "
-                            f"undefined; move some of its rows to val")
-    names = ", ".join(f"{what} {_name(c, label_names)} has {counts[c]} image{'' if counts[c] == 1 else 's'}{of[c]} "
-                      f"(none in {' or '.join(v)}){_hint(c, counts, label_names)}" for c, v in short.items())
-    raise MedtrainError(f"{prefix}{names}; every {what} needs an image in each of "
+    what = "label" if multi else "class"
+    classes = {c: n for (c, _), n in counts.items()}  # (single-label: each class's images)
+
+    def value(key) -> str:  # "negative " or "positive " of a label; "" of a class
+        return ("negative ", "positive ")[key[1]] if multi else ""
+
+    def hint(key) -> str:
+        return "" if multi else _hint(key[0], classes, label_names)
+
+    if not made:  # the first split lacking any
+        p = next(p for p in parts if any(p in v for v in short.values()))
+        names = ", ".join(f"{value(key)}image of {what} {_name(key[0], label_names)} ({counts[key]} in all)"
+                          f"{hint(key)}" for key, v in short.items() if p in v)
+        raise MedtrainError(f"{prefix}the {PART_NAMES[p]} split has no {names}, {_UNSCORED[p]}; move some of its "
+                            f"rows to {PART_NAMES[p]}" + (", or drop the label" if multi else ""))
+    names = ", ".join(f"{what} {_name(key[0], label_names)} has {counts[key]} {value(key)}image"
+                      f"{'' if counts[key] == 1 else 's'}{of[key]} (none in {' or '.join(PART_NAMES[p] for p in v)})"
+                      f"{hint(key)}" for key, v in short.items())
+    needs = "a positive and a negative image" if multi else "an image"
+    raise MedtrainError(f"{prefix}{names}; every {what} needs {needs} in each of "
                         f"{', '.join(PART_NAMES[p] for p in parts)}: fix or merge the labels, add images, "
                         f"change val_fraction/test_fraction, or give a split column")
 

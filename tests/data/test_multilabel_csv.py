@@ -215,7 +215,7 @@ def test_a_label_too_rare_for_the_split_is_refused_in_one_line_naming_it():
     with pytest.raises(MedtrainError) as e:
         assign_splits(y, None, 0.1, 0.2, 0, label_names={str(i): n for i, n in enumerate(NAMES)}, source="l.csv")
     msg = str(e.value)
-    assert "l.csv: label 'Nodule' has 2 images (none in " in msg and "\n" not in msg
+    assert "l.csv: label 'Nodule' has 2 positive images (none in " in msg and "\n" not in msg
 
 
 def test_a_label_matrix_in_memory_is_split_by_the_splitter(tmp_path):

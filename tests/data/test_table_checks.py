@@ -186,9 +186,9 @@ def test_a_given_split_whose_val_lacks_a_class_of_train_is_refused_naming_it(tmp
 
 
 def test_multi_label_official_splits_need_every_label_of_train_in_val():
-    y = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 0], [0, 1]])
-    splits = ["train", "train", "train", "val", "val", "test"]
-    with pytest.raises(MedtrainError, match=r"val split has no image of label 1 \(3 in all\)"):
+    y = np.array([[1, 0], [0, 1], [1, 1], [1, 0], [0, 0], [0, 1], [1, 0]])
+    splits = ["train", "train", "train", "val", "val", "test", "test"]
+    with pytest.raises(MedtrainError, match=r"val split has no positive image of label 1 \(3 in all\)"):
         assign_splits(y, splits, 0.1, 0.2, 0)
     y[4] = [0, 1]  # a positive of label 1 in val
-    assert assign_splits(y, splits, 0.1, 0.2, 0).tolist() == [0, 0, 0, 1, 1, 2]
+    assert assign_splits(y, splits, 0.1, 0.2, 0).tolist() == [0, 0, 0, 1, 1, 2, 2]
