@@ -40,7 +40,7 @@ from medtrain.training import choices
 from medtrain.training.build import resolve_auto
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
 from medtrain.models.cost import macs_per_image
-from medtrain.training.fit import check_augment, fit
+from medtrain.training.fit import check_augment, fit, smaller_images
 from medtrain.training.probe import fit_probe
 
 #: An image side above which a run from own images says it could be resized (``--image-size``).
@@ -231,11 +231,14 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
             count = functools.partial(macs_per_image, in_chans=splits.in_chans, num_classes=splits.num_classes)
             macs, n = count(cfg.model, shape=shape), cfg.members or 1
             each = f" for each of its {n} networks" if n > 1 else ""
+            # the size the data's kind allows (--image-size, MedMNIST's --size, arrays resized before saving)
+            how, side = smaller_images(cfg, shape, target=64) or (None, None)
+            smaller = f", {how} {count(cfg.model, shape=(side, side)) / 1e9:.2f} GMACs" if how else ""
             print(f"medtrain: note: {cfg.model} keeps its 28-px stem (3x3, stride 1, no max-pool) at "
                   f"{'x'.join(map(str, shape))}: {macs / 1e9:.2f} GMACs per image{each}, "
                   f"{macs / count(cfg.model, shape=(28, 28)):.0f}x its cost at 28 px; --model resnet18 (a stem that "
-                  f"downsamples) costs {count('resnet18', shape=shape) / 1e9:.2f} GMACs at this size, --image-size 64 "
-                  f"resizes the images ({count(cfg.model, shape=(64, 64)) / 1e9:.2f} GMACs)", flush=True)
+                  f"downsamples) costs {count('resnet18', shape=shape) / 1e9:.2f} GMACs at this size{smaller}",
+                  flush=True)
     # Choices that can hurt (flips, TTA, the class-balanced loss) are made on validation: the flip before
     # training (recorded, so a resumed run trains the same way), the others on the trained network.
     made = (rundir.read_choices(run_dir) or {}) if resume else {}

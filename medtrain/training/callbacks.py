@@ -327,11 +327,13 @@ class RunEstimate(pl.Callback):
     the warm-up) times the batches left in this epoch and in the epochs after it (validation comes on top); where
     early stopping is on, the epochs are at most.
     ``what`` names what trains, ``runs`` how many fits of this length it is (the two flip pilots share one instance,
-    which projects both from the first and says it once), ``way_on`` how to shorten it. ``clock``: seconds."""
+    which projects both from the first and says it once), ``way_on`` how to shorten it (default: a smaller --model or
+    fewer --epochs, after ``smaller``, the way to smaller images the data allow: :func:`~medtrain.training.fit.
+    smaller_images`; --image-size had been said for data that refuse it). ``clock``: seconds."""
 
-    def __init__(self, what: str = "the run", runs: int = 1, way_on: str = "a smaller --image-size or --model, or "
-                 "fewer --epochs, shortens it", limit_s: float = 600.0, min_batches: int = 2, min_s: float = 10.0,
-                 clock=time.perf_counter):
+    def __init__(self, what: str = "the run", runs: int = 1, way_on: str | None = None, smaller: str | None = None,
+                 limit_s: float = 600.0, min_batches: int = 2, min_s: float = 10.0, clock=time.perf_counter):
+        way_on = way_on or f"{smaller + ', ' if smaller else ''}a smaller --model or fewer --epochs shortens it"
         self.what, self.runs, self.way_on, self.limit_s = what, runs, way_on, limit_s
         self.min_batches, self.min_s, self.clock = min_batches, min_s, clock
         self.done, self.started, self.first = False, None, None

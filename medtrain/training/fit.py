@@ -16,7 +16,9 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
+from medtrain.data import at_their_size
 from medtrain.data.base import Splits
+from medtrain.data.medmnist import SIZES, SIZES_3D
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.metrics import auc, scores_from_logits
 from medtrain.models.ensemble import Ensemble
@@ -194,17 +196,41 @@ def out_of_memory(e: BaseException) -> bool:
         isinstance(e, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text))
 
 
-def memory_error(e: BaseException, splits: Splits, batch: int) -> MedtrainError:
+def smaller_images(cfg: Config, shape: tuple, target: int | None = None) -> tuple[str, int] | None:
+    """How this run's images (or volumes) of ``shape`` could be smaller, as the data's kind allows, and the side it
+    gives: ``('smaller images (--image-size 48)', 48)`` for a folder or CSV, MedMNIST's next ``--size`` below, a
+    .npz's (or arrays') resized before saving, ``--volume-size`` for DICOM/NIfTI volumes. ``target`` (default: half
+    the side, at least 28, the networks' own size) is the side aimed at; None where no size below the current side
+    is one (16-px images). The one source of the size advice of the cost note, the out-of-memory error and the run's
+    projected time (--image-size had been offered for a .npz and MedMNIST, where train refuses it, and 28 for
+    16-px images)."""
+    side, volume = max(shape), len(shape) == 3
+    n = max(28, side // 2) if target is None else target
+    what, kind = at_their_size(cfg), "volumes" if volume else "images"
+    if what is not None and not cfg.data:  # MedMNIST: its other sizes
+        below = [s for s in (SIZES_3D if volume else SIZES) if s < side]
+        n = max([s for s in below if s <= n], default=min(below, default=side))
+        how = f"--size {n}"
+    elif what is not None:
+        how = f"the arrays resized to {n} {'voxels a side' if volume else 'px'} before saving"
+    else:
+        how = f"--{'volume' if volume else 'image'}-size {n}"
+    return (f"smaller {kind} ({how})", n) if n < side else None
+
+
+def memory_error(e: BaseException, cfg: Config, splits: Splits, batch: int) -> MedtrainError:
     """The one line of an allocation that failed in training (a 173-line traceback had ended a 512-px run at its
     first batch): the image size, the batch size and the ways on."""
-    size, side = f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}", max(splits.spatial_shape)
+    shape = tuple(splits.spatial_shape)
+    size = f"{splits.in_chans}x{'x'.join(map(str, shape))} {'volumes' if len(shape) == 3 else 'images'}"
     asked = re.search(r"allocate (\d+) bytes|allocate ([\d.]+ [KMGT]i?B)", str(e))
     asked = f" (it asked for {int(asked[1]) / 2 ** 30:.2f} GiB more)" if asked and asked[1] else \
         f" (it asked for {asked[2]} more)" if asked else ""
     where = "GPU memory" if isinstance(e, torch.OutOfMemoryError) or "cuda" in str(e).lower() else "memory"
-    return MedtrainError(f"out of {where} training {size} images in batches of {batch}{asked}: train with a smaller "
-                         f"--batch-size (e.g. {max(1, batch // 4)}), a smaller --image-size (e.g. "
-                         f"{max(28, side // 2)}) or a smaller --model")
+    smaller = smaller_images(cfg, shape)
+    ways = [f"a smaller --batch-size (e.g. {max(1, batch // 4)})", *([smaller[0]] if smaller else [])]
+    return MedtrainError(f"out of {where} training {size} in batches of {batch}{asked}: train with "
+                         f"{', '.join(ways)} or a smaller --model")
 
 
 #: the temporary names :func:`medtrain._io.atomic_path` writes a checkpoint under (``.best.ckpt.<random>.tmp``)
@@ -285,7 +311,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     elif cfg.progress:
         callbacks.append(EpochLines(wall.started))
     if cfg.progress:  # one line, early on, where the run's training steps project to over 10 minutes
-        callbacks.append(RunEstimate())
+        callbacks.append(RunEstimate(smaller=(smaller_images(cfg, tuple(splits.spatial_shape)) or [None])[0]))
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp, resume=resuming)
     # resolved once: passed to the Trainer and recorded in metrics.json
@@ -327,7 +353,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         except (RuntimeError, MemoryError) as e:
             if not out_of_memory(e):
                 raise
-            raise memory_error(e, splits, bs) from None
+            raise memory_error(e, cfg, splits, bs) from None
         else:
             interrupted = trainer.interrupted
         finally:

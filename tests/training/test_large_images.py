@@ -7,6 +7,8 @@ nothing said but its header, and a 512-px run died at its first batch with a 173
 """
 from types import SimpleNamespace
 
+from PIL import Image
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +18,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import medtrain
 from medtrain import api
+from medtrain.config import Config
+from medtrain.config.checks import check_typed_for_a_new_run
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
 from medtrain.models.cost import count_cost
@@ -23,7 +27,7 @@ from medtrain.training import callbacks as callbacks_mod
 from medtrain.training import choices, fit as fit_mod
 from medtrain.training.callbacks import RunEstimate
 from medtrain.models.cost import macs_per_image
-from medtrain.training.fit import memory_error, out_of_memory
+from medtrain.training.fit import memory_error, out_of_memory, smaller_images
 from conftest import fast_config, make_images, run_cli
 
 CPU_OOM = ("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes. Error code 12 "
@@ -43,12 +47,21 @@ class Stop(Exception):
     """Raised in place of training: the notes before it are what is checked."""
 
 
-def notes_before_training(tmp_path, monkeypatch, capsys, size: int, **over) -> list[str]:
+def images_folder(root, size: int):
+    """Two class folders of 40 RGB ``size``-px PNGs in all."""
+    images, labels = make_images(40, size=size, channels=3)
+    for i, (image, label) in enumerate(zip(images, labels[:, 0])):
+        (root / f"class{label}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / f"class{label}" / f"{i}.png")
+    return root
+
+
+def notes_before_training(tmp_path, monkeypatch, capsys, size: int, data=None, **over) -> list[str]:
     def stop(*args, **kwargs):
         raise Stop
 
     monkeypatch.setattr(api, "fit", stop)
-    data = images_npz(tmp_path / f"px{size}.npz", size)
+    data = images_npz(tmp_path / f"px{size}.npz", size) if data is None else data
     with pytest.raises(Stop):
         medtrain.train({"data": str(data), "out": str(tmp_path / "run"), "flip": "true", **over})
     assert not (tmp_path / "run").exists()  # nothing left half-written
@@ -67,8 +80,70 @@ def test_the_default_network_on_96px_images_says_its_exact_cost_and_the_way_on(t
     assert f"{own / 1e9:.2f} GMACs per image" in note
     assert f"{own / small:.0f}x its cost at 28 px" in note
     assert f"--model resnet18 (a stem that downsamples) costs {stock / 1e9:.2f} GMACs" in note
-    assert "--image-size 64" in note
+    # a .npz comes at its size: train refuses --image-size for it, so the note says to resize the arrays
+    assert "smaller images (the arrays resized to 64 px before saving) " in note and "--image-size" not in note
     assert stock < own / 3  # the way on is cheaper indeed
+
+
+def test_the_cost_note_on_a_folder_of_96px_images_gives_an_image_size_train_accepts(tmp_path, monkeypatch, capsys):
+    at64 = count_cost(create_model("resnet18_28_half", in_chans=3, num_classes=2, input_size=64), 64, 3).macs
+    notes = notes_before_training(tmp_path, monkeypatch, capsys, 96, data=images_folder(tmp_path / "px96", 96))
+    assert len(notes) == 1 and "96x96" in notes[0], notes
+    assert notes[0].endswith(f"smaller images (--image-size 64) {at64 / 1e9:.2f} GMACs")
+    # the way on, taken: its images train at 64 px, no note
+    assert notes_before_training(tmp_path, monkeypatch, capsys, 96, data=tmp_path / "px96", image_size=64) == []
+
+
+def config(**settings) -> Config:
+    return api._as_config(settings)
+
+
+# the data's kind and the side of its images -> the size advice (None: no size below theirs to go to)
+KINDS = {"a folder": (dict(data="xrays"), (96, 96), "smaller images (--image-size 48)"),
+         "a CSV": (dict(data="xrays.csv"), (512, 384), "smaller images (--image-size 256)"),
+         "a .npz": (dict(data="px96.npz"), (96, 96), "smaller images (the arrays resized to 48 px before saving)"),
+         "MedMNIST at 224": (dict(dataset="pneumoniamnist", size=224), (224, 224), "smaller images (--size 64)"),
+         "MedMNIST at 64": (dict(dataset="pneumoniamnist", size=64), (64, 64), "smaller images (--size 28)"),
+         "MedMNIST 3D at 64": (dict(dataset="organmnist3d", size=64), (64, 64, 64), "smaller volumes (--size 28)"),
+         "volumes": (dict(data="ct.csv"), (64, 64, 64), "smaller volumes (--volume-size 32)"),
+         "16-px images": (dict(data="xrays"), (16, 16), None),
+         "MedMNIST at 28": (dict(dataset="pneumoniamnist"), (28, 28), None)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_out_of_memory_says_the_smaller_size_the_data_allow(kind):
+    settings, shape, advice = KINDS[kind]
+    cfg = config(**settings)
+    splits = SimpleNamespace(in_chans=1, spatial_shape=shape)
+    line = str(memory_error(RuntimeError(CPU_OOM), cfg, splits, 32))
+    what = "volumes" if len(shape) == 3 else "images"
+    assert line.startswith(f"out of memory training 1x{'x'.join(map(str, shape))} {what} in batches of 32 (it asked "
+                           f"for 1.00 GiB more): train with a smaller --batch-size (e.g. 8)")
+    assert line.endswith(f"{advice} or a smaller --model" if advice else "(e.g. 8) or a smaller --model")
+    if advice is None:
+        assert "size" not in line.split(":", 1)[1].replace("--batch-size", ""), line
+        return
+    how, side = smaller_images(cfg, shape)
+    assert how == advice and side < max(shape)
+    if "--" in advice:  # the setting offered is one train takes for these data
+        key, value = advice.split("(--", 1)[1].rstrip(")").split()
+        key = key.replace("-", "_")
+        check_typed_for_a_new_run(config(**{**settings, key: int(value)}), {key})
+    else:  # --image-size on a .npz is refused, so it is not offered
+        with pytest.raises(MedtrainError, match="applies to image folders and CSVs only"):
+            check_typed_for_a_new_run(config(**settings, image_size=side), {"image_size"})
+
+
+@pytest.mark.parametrize("kind", ["a .npz", "MedMNIST at 224", "volumes", "16-px images"])
+def test_a_long_run_says_the_smaller_size_the_data_allow(kind, capsys):
+    settings, shape, advice = KINDS[kind]
+    clock = Clock()
+    smaller = smaller_images(config(**settings), shape)
+    estimate = RunEstimate(smaller=smaller and smaller[0], clock=clock)
+    epoch(estimate, trainer(batches=100, epochs=30), clock, [2.0] * 100)
+    line, = capsys.readouterr().err.splitlines()
+    assert line.endswith(f"validation on top; {advice + ', ' if advice else ''}a smaller --model or fewer --epochs "
+                         "shortens it")
 
 
 def test_no_cost_note_at_64px_or_for_a_network_named_otherwise(tmp_path, monkeypatch, capsys):
@@ -118,7 +193,8 @@ def test_a_long_run_is_projected_once_from_its_first_batches(capsys):
     # 11 s so far + 2 s x (30 x 100 - 4) batches left = 6003 s
     assert "projected from its first 4 batches (2.00 s each)" in lines[0]
     assert "the run (30 epochs of 100 batches) take about 1 h 40 min in all" in lines[0]
-    assert "--image-size" in lines[0]
+    # no size is said where none is known to apply (the run gives its own: smaller_images)
+    assert lines[0].endswith("validation on top; a smaller --model or fewer --epochs shortens it")
 
 
 def test_an_epoch_of_few_slow_batches_is_projected_at_its_end_and_early_stopping_says_at_most(capsys):
@@ -179,16 +255,16 @@ def test_out_of_memory_in_training_is_one_line_and_leaves_no_folder(tiny_npz, tm
     out = tmp_path / "run"
     with pytest.raises(MedtrainError) as e:
         medtrain.train(fast_config(tiny_npz, out, epochs=1), verbose=False)
+    # 16-px images: no smaller size to offer (--image-size 28 had been, larger than they are and refused for a .npz)
     assert str(e.value) == ("out of memory training 1x16x16 images in batches of 32 (it asked for 1.00 GiB more): "
-                            "train with a smaller --batch-size (e.g. 8), a smaller --image-size (e.g. 28) or a "
-                            "smaller --model")
+                            "train with a smaller --batch-size (e.g. 8) or a smaller --model")
     assert not out.exists()
     code, _, err = run_cli(capsys, "train", "--data", tiny_npz, "--out", out, "--epochs", "1", "--flip", "true",
                            "--model", "resnet10_28_half", "--batch-size", "16", "--no-progress")
     assert code == 2
     assert err.strip().splitlines() == [
         "medtrain: error: out of memory training 1x16x16 images in batches of 16 (it asked for 1.00 GiB more): train "
-        "with a smaller --batch-size (e.g. 4), a smaller --image-size (e.g. 28) or a smaller --model"]
+        "with a smaller --batch-size (e.g. 4) or a smaller --model"]
     assert not out.exists()
 
 
@@ -203,6 +279,6 @@ def test_a_gpu_out_of_memory_names_the_gpu_and_its_request():
                                    "79.19 GiB of which 1.10 GiB is free.")
     assert out_of_memory(error) and out_of_memory(MemoryError()) and not out_of_memory(RuntimeError("shape"))
     splits = SimpleNamespace(in_chans=1, spatial_shape=(512, 512))
-    assert str(memory_error(error, splits, 64)).startswith(
+    assert str(memory_error(error, config(data="xrays"), splits, 64)) == (
         "out of GPU memory training 1x512x512 images in batches of 64 (it asked for 2.00 GiB more): train with a "
-        "smaller --batch-size (e.g. 16), a smaller --image-size (e.g. 256)")
+        "smaller --batch-size (e.g. 16), smaller images (--image-size 256) or a smaller --model")
