@@ -9,8 +9,9 @@ split, and bootstrap intervals over the CSV's patients where it names them. The 
 names; nothing is fitted on the external data. A multi-label run takes an .npz, whose ``{split}_labels`` hold
 one 0/1 column per label of the run ``(N, L)``, as the run's own multi-label splits are read
 (:mod:`medtrain.data.medmnist`), or a CSV in either multi-label form (:mod:`medtrain.data.table`: labels joined in
-a cell, or one 0/1 column per label), its labels matched to the run's by name (:func:`_csv_label_rows`); not a
-folder, which names one label per sub-folder.
+a cell, or one 0/1 column per label; read as multi-label where no cell joins two, an empty cell an image of no
+label), its labels matched to the run's by name (:func:`_csv_label_rows`); not a folder, which names one label per
+sub-folder.
 """
 from __future__ import annotations
 
@@ -89,14 +90,13 @@ def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
     """Each row of a CSV read for a multi-label run as 0/1 per label in the run's order, the CSV's labels matched to
     the run's by name (columns or cells in any order). Labels joined in cells name only those an image holds, so
     a run's label no cell names is never positive; 0/1 columns name every label, so each of the run's needs one.
-    A CSV naming one label per row (no cell joins two) is read as such rows.
+    ``table`` is read as multi-label (``read_label_csv(..., multilabel=True)``): a CSV where no cell joins two
+    labels names one per row, an empty cell none.
 
     Raises:
         MedtrainError: in one line naming them, labels that are not the run's, or a label column of the run's
             missing."""
-    names = list(run.label_names)
-    sets = table.label_sets if table.label_names is not None else [(label,) for label in table.labels]
-    given = table.label_names if table.label_names is not None else list(dict.fromkeys(table.labels))
+    names, given = list(run.label_names), table.label_names
     missing = [n for n in names if n not in given] if table.by_columns else []
     extra = [n for n in given if n not in names]
     if missing or extra:
@@ -105,7 +105,7 @@ def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
                  f"not one of the run's"] if extra else []
         raise MedtrainError(f"{table.source}: {'; '.join(said)} (the run's labels: {', '.join(names)}; matched by "
                             f"name, in any order)")
-    return [tuple(int(n in s) for n in names) for s in sets]
+    return [tuple(int(n in s) for n in names) for s in table.label_sets]
 
 
 def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
@@ -142,8 +142,9 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
         rows = [(item._replace(name=f"{split}/{item.name}"), label, None)  # named as splits.csv names them
                 for item, label in zip(items, labels)]
     elif kind == "file":
-        table = read_label_csv(data)
-        labels = _csv_label_rows(table, run) if run.meta["task"] == MULTILABEL else table.labels
+        multi = run.meta["task"] == MULTILABEL
+        table = read_label_csv(data, multilabel=multi)
+        labels = _csv_label_rows(table, run) if multi else table.labels
         groups = table.groups or [None] * len(table.labels)
         rows = [row for entry, label, group in zip(table.resolve(), labels, groups)
                 for row in listed(entry, label, group)]

@@ -61,9 +61,11 @@ def flag(csv_path: Path, line: int, name: str, value: str) -> bool:
     return number == 1.0
 
 
-def joined(csv_path: Path, labels: list[str], lines: list[int]) -> Optional[list[tuple[str, ...]]]:
-    """Each row's labels where some cell joins several by ``|`` or ``;`` (an empty cell then names none), else
-    None (one class per row)."""
+def joined(csv_path: Path, labels: list[str], lines: list[int], multilabel: bool = False
+           ) -> Optional[list[tuple[str, ...]]]:
+    """Each row's labels where some cell joins several by ``|`` or ``;``, or where the data are known to be
+    multi-label (``multilabel``: a cell then names one label where none joins two), an empty cell naming none;
+    else None (one class per row)."""
     used = {s: next((i for cell, i in zip(labels, lines) if s in cell), None) for s in SEPARATORS}
     if None not in used.values():
         (a, i), (b, j) = used.items()
@@ -71,15 +73,15 @@ def joined(csv_path: Path, labels: list[str], lines: list[int]) -> Optional[list
                             f"row's labels by one of them throughout (and use neither inside a label's name)")
     sep = next((s for s, i in used.items() if i is not None), None)
     out = []
-    for cell, i in zip(labels, lines) if sep else ():
-        parts = [p.strip() for p in cell.split(sep)] if cell else []
+    for cell, i in zip(labels, lines) if sep or multilabel else ():
+        parts = ([p.strip() for p in cell.split(sep)] if sep else [cell]) if cell else []
         twice = next((p for p in parts if parts.count(p) > 1), None)
         if "" in parts or twice is not None:
             raise MedtrainError(f"{csv_path}: line {i} has label '{cell}', " + (
                 f"an empty name between or beside '{sep}' (labels are joined as A{sep}B; an image with no label has an "
                 f"empty cell)" if twice is None else f"which names '{twice}' twice"))
         out.append(tuple(parts))
-    return out if sep else None
+    return out if sep or multilabel else None
 
 
 def multilabel_names(csv_path: Path, names: list[str], unit: str) -> list[str]:

@@ -13,7 +13,8 @@ Errors name a row by its line in the file as an editor or spreadsheet numbers it
 Multi-label data (several findings per image) come in either of two forms, read as one table of 0/1 per label:
 the label cell names the row's labels joined by ``|`` or ``;`` (``Atelectasis|Cardiomegaly``, as NIH ChestX-ray14
 writes them; a file where some cell joins labels is multi-label, and there an empty cell is an image with no label
-positive), or a header that names ``path`` and no ``label`` column, every other column (but split and the group
+positive; so is a file read as multi-label data, ``multilabel=True``, where no cell joins two: a small test set of a
+multi-label run), or a header that names ``path`` and no ``label`` column, every other column (but split and the group
 column) then one label holding 0 or 1 per row (as CheXpert writes them). The labels are numbered in
 :func:`~medtrain.data.split.label_order` (sorted; numerically where all are integers) in both forms, so one data set
 gives one task whichever way it is written. A named "No Finding" stays a label of its own (said in one line).
@@ -235,7 +236,8 @@ def _one_spelling(csv_path: Path, ids: list[str], lines: list[int], column: str)
     return out
 
 
-def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = None) -> LabelTable:
+def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = None,
+                   multilabel: bool = False) -> LabelTable:
     """Read a label CSV ``path,label[,split]`` (header optional) and its group column, if any; or a multi-label
     one (the module: labels joined in the label cell, or a header of ``path`` and 0/1 label columns).
 
@@ -243,6 +245,9 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         group_column: the header column naming each row's group (patient); None takes a column named
             ``patient``, ``patient_id`` or ``subject`` when the header has one. IDs that differ only in case
             are one group (:class:`GroupCaseWarning`).
+        multilabel: the rows are known to be multi-label (``medtrain eval`` of a multi-label run): read as such
+            where no cell joins two labels too, each cell one label and an empty cell none (without it, such a
+            file is one class per row, and an empty cell an error).
 
     Raises:
         MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has a column
@@ -316,7 +321,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         raise MedtrainError(f"{csv_path}: no rows (expected path,label[,split])")
     names = None
     if columns is None:
-        sets = joined(csv_path, labels, lines)
+        sets = joined(csv_path, labels, lines, multilabel)
         if sets is None and empty is not None:
             raise MedtrainError(f"{csv_path}: line {empty} has an empty label")
     if sets is not None:  # multi-label: each label as written, and its line (a column's: the header's)

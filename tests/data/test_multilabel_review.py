@@ -1,9 +1,12 @@
 """Multi-label CSVs as a reviewer found them: a label of too few negatives refused by the splitter's one check,
 before any image is decoded or a store written (it had been refused by ``Splits.validate`` after both, in another
-wording)."""
+wording); a CSV read as multi-label where no cell joins two labels, an empty cell an image of no label
+(``medtrain eval MLRUN --data test.csv`` of a small test set without a two-finding image had been refused:
+"line 3 has an empty label")."""
 from __future__ import annotations
 
 import csv
+import json
 import warnings
 from pathlib import Path
 
@@ -11,8 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import fast_config, read_rows, run_cli
 from medtrain.data import load_csv
 from medtrain.data.split import split_record
+from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 
 
@@ -63,3 +68,60 @@ def test_a_given_test_split_without_a_negative_is_refused_by_the_splitter_too(tm
         split_record([str(i) for i in range(len(y))], y, splits, 0.1, 0.2, 0, label_names={"0": "A", "1": "B"})
     assert str(e.value).startswith("the test split has no negative image of label 'B' (2 in all), so the test AUC "
                                    "is undefined")
+
+
+def test_a_csv_read_as_multilabel_takes_one_label_per_cell_and_an_empty_cell_as_none(tmp_path):
+    data = tmp_path / "test.csv"
+    data.write_text("path,label\na.png,Effusion\nb.png,\nc.png,Nodule\n")
+    table = read_label_csv(data, multilabel=True)
+    assert table.label_names == ["Effusion", "Nodule"]
+    assert table.label_sets == [("Effusion",), (), ("Nodule",)]
+    with pytest.raises(MedtrainError, match="line 3 has an empty label"):  # not said to be multi-label: one class
+        read_label_csv(data)
+
+
+@pytest.fixture(scope="module")
+def ml_run(tmp_path_factory):
+    """A 1-epoch multi-label run of two labels ('0': a square in the top half, '1': one in the bottom half of 16x16
+    grey images) from an .npz, and its test images and labels."""
+    import medtrain
+
+    root = tmp_path_factory.mktemp("ml_review")
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 64), ("val", 24), ("test", 32)):
+        images = rng.integers(0, 90, (n, 16, 16)).astype(np.uint8)
+        labels = rng.integers(0, 2, (n, 2)).astype(np.uint8)
+        for i, j in zip(*np.nonzero(labels)):
+            r, c = 8 * j + rng.integers(0, 3), rng.integers(0, 10)
+            images[i, r:r + 5, c:c + 5] = 230
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    np.savez(root / "ml.npz", **arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        medtrain.train(fast_config(root / "ml.npz", root / "run", epochs=1, bootstrap=0), verbose=False)
+    return root / "run", arrays["test_images"], arrays["test_labels"]
+
+
+def test_eval_of_a_multilabel_run_on_a_csv_of_one_label_or_none_per_image_scores_as_the_npz(ml_run, tmp_path,
+                                                                                          capsys):
+    run, images, labels = ml_run
+    keep = labels.sum(1) < 2  # a small test set without an image of both findings
+    images, labels = images[keep], labels[keep]
+    np.savez(tmp_path / "same.npz", test_images=images, test_labels=labels)
+    rows = []
+    for i, (a, y) in enumerate(zip(images, labels)):
+        Image.fromarray(a).save(tmp_path / f"{i}.png")
+        rows.append([f"{i}.png", "|".join(str(j) for j in np.flatnonzero(y))])  # '0', '1' or '' (no finding)
+    assert {r[1] for r in rows} == {"0", "1", ""}
+    with open(tmp_path / "one.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["path", "label"], *rows])
+    code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "same.npz")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "one.csv")
+    assert code == 0, err  # had been 2: "one.csv: line 3 has an empty label"
+    want = json.loads((run / "eval_external_same.json").read_text())
+    got = json.loads((run / "eval_external_one.json").read_text())
+    assert got["n"] == len(labels) and got["auc"] == pytest.approx(want["auc"], abs=1e-9)
+    truth = [r["true_label"] for r in read_rows(run / "predictions_external_one.csv")]
+    assert truth == [r["true_label"] for r in read_rows(run / "predictions_external_same.csv")]
