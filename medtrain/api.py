@@ -38,6 +38,7 @@ from medtrain.models.pretrained import HUB_PREFIXES
 from medtrain.models.inflate import check_inflatable
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
+from medtrain.training.callbacks import RunEstimate
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
 from medtrain.models.cost import macs_per_image
 from medtrain.training.fit import check_augment, fit, smaller_images
@@ -254,6 +255,10 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
     if cfg.transfer == "linear-probe":  # CNN codes + a linear classifier, no Lightning loop
         result = fit_probe(trained, splits, run_dir)
     else:
+        if verbose:  # one line, early on, where the training steps project to over 10 minutes (as the pilots' is):
+            # said by a verbose train (a batch job's progress=False too), not by compare's quiet cells
+            smaller = smaller_images(cfg, tuple(splits.spatial_shape))
+            callbacks = [*(callbacks or []), RunEstimate(smaller=smaller and smaller[0])]
         result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0)
     if not result.global_zero or launch_rank() != 0:  # one writer, even where a process thinks itself alone
         return RunResult({}, run_dir)

@@ -24,7 +24,7 @@ from medtrain.metrics import auc, scores_from_logits
 from medtrain.models.ensemble import Ensemble
 from medtrain.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT
 from medtrain.training.build import augment_params, build_model, class_weights, normalisation, trainer_precision
-from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, RunCheckpoint, RunEstimate,
+from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, RunCheckpoint,
                                          ShardBatches, SkipNonFiniteSteps, StopOnDivergence, WallTime,
                                          WarmupEarlyStopping)
 from medtrain.training.loggers import build_logger
@@ -310,8 +310,6 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(TQDMProgressBar(refresh_rate=10))
     elif cfg.progress:
         callbacks.append(EpochLines(wall.started))
-    if cfg.progress:  # one line, early on, where the run's training steps project to over 10 minutes
-        callbacks.append(RunEstimate(smaller=(smaller_images(cfg, tuple(splits.spatial_shape)) or [None])[0]))
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp, resume=resuming)
     # resolved once: passed to the Trainer and recorded in metrics.json

@@ -23,8 +23,6 @@ from medtrain.config.checks import check_typed_for_a_new_run
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
 from medtrain.models.cost import count_cost
-from medtrain.training import callbacks as callbacks_mod
-from medtrain.training import choices, fit as fit_mod
 from medtrain.training.callbacks import RunEstimate
 from medtrain.models.cost import macs_per_image
 from medtrain.training.fit import memory_error, out_of_memory, smaller_images
@@ -228,20 +226,21 @@ def test_the_two_flip_pilots_are_projected_together_once(capsys):
                      "--flip true or false skips them"]
 
 
-class AlwaysSaid(RunEstimate):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **{**kwargs, "limit_s": -1.0})
+# verbose decides, not progress: a batch job's progress=False with verbose had said the pilots' projection and not
+# the run's, and compare's quiet cells (verbose=False) with progress on had said one per cell
+@pytest.mark.parametrize("progress, verbose", [(True, True), (False, True), (True, False)])
+def test_a_verbose_run_and_its_flip_pilots_project_their_time(tiny_npz, tmp_path, monkeypatch, capsys, progress,
+                                                              verbose):
+    init = RunEstimate.__init__  # every estimate said, whoever adds it
 
-
-def test_a_run_and_its_flip_pilots_project_their_time(tiny_npz, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(fit_mod, "RunEstimate", AlwaysSaid)
-    monkeypatch.setattr(choices, "RunEstimate", AlwaysSaid)
-    medtrain.train(fast_config(tiny_npz, tmp_path / "run", epochs=1, flip="auto", progress=True, bootstrap=0))
+    monkeypatch.setattr(RunEstimate, "__init__", lambda self, *a, **kw: init(self, *a, **{**kw, "limit_s": -1.0}))
+    medtrain.train(fast_config(tiny_npz, tmp_path / "run", epochs=1, flip="auto", progress=progress, bootstrap=0),
+                   verbose=verbose)
     said = [line for line in capsys.readouterr().err.splitlines() if "projected" in line]
-    assert len(said) == 2, said
-    assert "the two flip pilots (1 epoch of 3 batches, 2 times)" in said[0]
-    assert "the run (1 epoch of 3 batches)" in said[1]
-    assert callbacks_mod.RunEstimate is RunEstimate
+    assert len(said) == (2 if verbose else 0), said
+    if verbose:
+        assert "the two flip pilots (1 epoch of 3 batches, 2 times)" in said[0]
+        assert "the run (1 epoch of 3 batches)" in said[1]
 
 
 def raise_on_forward(error):
