@@ -31,7 +31,8 @@ from medtrain.reuse import (RESUMABLE_KEYS, RunResult, _already_finished, _resum
                             check_reusable, check_same_data)
 from medtrain.runscores import score_split, write_scores
 from medtrain.operating_point import positive_index
-from medtrain.runmodel import float32_default, isolate_rng, load_run_module, received_model
+# check_run_dir: medtrain.load's check of a run folder given, one line naming the argument
+from medtrain.runmodel import check_run_dir, float32_default, isolate_rng, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.pretrained import HUB_PREFIXES
@@ -82,6 +83,11 @@ def train(config=None, *, resume: str | Path | None = None, verbose: bool = True
     """:func:`medtrain.train`, documented there (``help(medtrain.train)``: the settings, the :class:`RunResult`
     returned, what it raises); ``medtrain train`` and :func:`train_or_reuse` call it too."""
     check_bools(verbose=verbose, evaluate_test=evaluate_test, idle_settings=idle_settings)
+    if resume is not None:  # resume=123 or train()'s result had been pathlib's TypeError
+        try:
+            check_run_dir(resume)
+        except MedtrainError as e:  # the same rule and words as medtrain.load's, naming this argument
+            raise MedtrainError(str(e).replace("run_dir must", "resume must", 1)) from None
     with _caller_state_kept(), float32_default():
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
@@ -330,8 +336,6 @@ def _source_gone(cfg: Config, run_dir: Path) -> str:
 def evaluate(run_dir: str | Path, split: str = "test", *, verbose: bool = True) -> dict:
     """:func:`medtrain.evaluate`, documented there (``help(medtrain.evaluate)``); ``medtrain eval`` of a run's own
     split and a search's best trial call it too."""
-    from medtrain.predictor import check_run_dir  # (medtrain.load's check: one line naming run_dir)
-
     check_run_dir(run_dir)  # evaluate(123) had been pathlib's TypeError
     # the caller's generators untouched (the network is initialised before its weights are loaded) and float32
     # whatever the caller's default dtype
