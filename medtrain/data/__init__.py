@@ -16,7 +16,7 @@ from medtrain.data.geometry import parse_spacing
 from medtrain.data.intensity import parse_window
 from medtrain.data.medmnist import fetch, load_medmnist, load_npz, names
 from medtrain.data.split import split_record
-from medtrain.data.table import read_label_csv
+from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 
 
@@ -45,17 +45,18 @@ def load_splits(config) -> Splits:
     suffix = p.suffix.lower()
     if path_kind(p) is None:
         raise MedtrainError(f"--data {p}: {why_not_read(p)}")
-    if _holds_volumes(p, group_column):
+    table = _label_table(p, group_column)  # read once: to tell volumes, then by the loader
+    if _holds_volumes(p, group_column, table):
         from medtrain.data.volumes import load_volume_folder
 
-        _ignore_store(config)
+        _ignore_store(config, table)
         is_csv = suffix == ".csv"
         return load_volume_folder(p.parent if is_csv else p, csv=p if is_csv else None, spacing=spacing,
                                   size=config.volume_size, window=window, skip_bad=config.skip_bad,
                                   image_size=config.image_size,
                                   seed=config.seed, val_fraction=config.val_fraction,
                                   test_fraction=config.test_fraction, cache_dir=config.data_dir,
-                                  group_column=group_column, folds=folds, fold=fold)
+                                  group_column=group_column, folds=folds, fold=fold, table=table)
     kw = dict(image_size=config.image_size, val_fraction=config.val_fraction,
               test_fraction=config.test_fraction, seed=config.seed, folds=folds, fold=fold, store=store,
               data_dir=data_dir)
@@ -66,7 +67,7 @@ def load_splits(config) -> Splits:
         return official_splits(load_npz(p, store=store, data_dir=data_dir), folds, fold, config.seed)
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
-        return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, **kw)
+        return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, table=table, **kw)
     if path_kind(p) == "dir":
         from medtrain.data._dicom_folder import dicom_tree, load_dicom_folder
 
@@ -92,15 +93,16 @@ class StoreNotAppliedWarning(UserWarning):
     """``store: mmap`` on DICOM/NIfTI data, which are not converted to a store (:mod:`medtrain.data.store`)."""
 
 
-def store_not_applied(config) -> str | None:
+def store_not_applied(config, table: LabelTable | None = None) -> str | None:
     """Why ``config``'s ``store: mmap`` does not apply, where its data are DICOM/NIfTI entries (a CSV or a folder
     with a labels.csv): each entry's decoded uint8 image is cached as one small file and the data are held in
     memory, so ``mmap`` had been ignored without a word (a user walkthrough: ``--store mmap`` made no store).
-    None where it applies, or the store is ``auto`` or ``memory`` (what is done)."""
+    None where it applies, or the store is ``auto`` or ``memory`` (what is done). ``table``: the data's label CSV
+    where it has been read (:func:`_label_table`)."""
     if getattr(config, "store", "auto") != "mmap" or not config.data:
         return None
     p = Path(config.data)
-    if path_kind(p) is None or not _holds_volumes(p, getattr(config, "group_column", None)):
+    if path_kind(p) is None or not _holds_volumes(p, getattr(config, "group_column", None), table):
         return None
     where = (Path(config.data_dir) if config.data_dir else cache_dir()) / "volumes"
     kind = "CSV" if p.suffix.lower() == ".csv" else "folder"
@@ -108,12 +110,12 @@ def store_not_applied(config) -> str | None:
             f"are cached as one small uint8 file per entry in {where} and held in memory")
 
 
-def _ignore_store(config) -> None:
+def _ignore_store(config, table: LabelTable | None = None) -> None:
     """A new run given ``--store mmap`` on DICOM/NIfTI data is refused where the setting is typed
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`); a run saved with it (by an older medtrain, which
     ignored it) is read as it was trained, with a one-line warning, so that eval, predict and explain still
     read it."""
-    why = store_not_applied(config)
+    why = store_not_applied(config, table)
     if why is not None:
         warnings.warn(StoreNotAppliedWarning(f"store mmap not applied: {why}"), stacklevel=3)
 
@@ -173,30 +175,40 @@ def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, see
     return dataclasses.replace(splits, record=record, **parts).validate()
 
 
-def _holds_volumes(p: Path, group_column: str | None = None) -> bool:
+def _label_table(p: Path, group_column: str | None = None) -> LabelTable | None:
+    """The label CSV of the data at ``p`` (the CSV, or a folder's labels.csv), read; None where there is none."""
+    if path_kind(p) == "dir":
+        if path_kind(p / "labels.csv") != "file":
+            return None
+        p = p / "labels.csv"
+    if p.suffix.lower() != ".csv" or path_kind(p) != "file":
+        return None
+    return read_label_csv(p, group_column)
+
+
+def _holds_volumes(p: Path, group_column: str | None = None, table: LabelTable | None = None) -> bool:
     """A CSV listing DICOM files or series folders or NIfTI volumes (or a folder with such a labels.csv),
     rather than 2D image files; a CSV mixing the two kinds is refused, since one reader must read them all.
     That is: the data :func:`medtrain.data.volumes.load_volume_folder` reads from a CSV. Class folders of 2D DICOM
     files (no CSV) are not, though they are DICOM: :func:`medtrain.data._dicom_folder.dicom_tree` tells them, and
-    their loader refuses ``--store mmap`` itself."""
-    if path_kind(p) == "dir":
-        if path_kind(p / "labels.csv") != "file":
-            return False
-        p = p / "labels.csv"
-    if p.suffix.lower() != ".csv" or path_kind(p) != "file":
+    their loader refuses ``--store mmap`` itself. ``table``: the data's :func:`_label_table`, where it has been
+    read (:func:`load_splits` hands it on to the loader: the CSV is read once per load)."""
+    table = table if table is not None else _label_table(p, group_column)
+    if table is None:
         return False
     from medtrain.data.dicom import is_dicom_file
     from medtrain.data.nifti import is_nifti
 
     first: dict[bool, str] = {}
-    for entry in read_label_csv(p, group_column).resolve():
+    for entry in table.resolve():
         kind = path_kind(entry)
         volume = kind == "dir" or is_nifti(entry) or is_dicom_file(entry)  # a missing file: by its suffix
         if kind is None and not volume:  # missing, of no telling name: the reader names it (or --skip-bad)
             continue
         first.setdefault(volume, str(entry))
         if len(first) == 2:
-            raise MedtrainError(f"{p} mixes image files ({first[False]}) and DICOM/NIfTI entries ({first[True]}); "
+            raise MedtrainError(f"{table.source} mixes image files ({first[False]}) and DICOM/NIfTI entries "
+                                f"({first[True]}); "
                                 f"use one kind per data set")
     return first.get(True) is not None
 

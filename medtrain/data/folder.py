@@ -26,7 +26,7 @@ from medtrain.data.intensity import normalise_percentile, to_uint8
 from medtrain.data.nifti import is_nifti
 from medtrain.data.store import use_mmap
 from medtrain.data.split import PARTS, encode_labels, split_record
-from medtrain.data.table import read_label_csv
+from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 
@@ -323,7 +323,7 @@ def label_matrix(sets: list[tuple[str, ...]], names: list[str]) -> np.ndarray:
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
              test_fraction: float = 0.2, seed: int = 0, group_column: str | None = None, folds: int = 0,
              fold: int | None = None, store: str = "memory", skip_bad: bool = False,
-             data_dir: str | os.PathLike | None = None) -> Splits:
+             data_dir: str | os.PathLike | None = None, table: LabelTable | None = None) -> Splits:
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
@@ -333,8 +333,10 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
     cross-validation fold held out. ``store``, ``skip_bad`` (missing files too), ``data_dir``: as for load_folder.
     A multi-label CSV (labels joined in a cell, or 0/1 label columns) is a multi-label task of its labels, in their
     order (:attr:`~medtrain.data.table.LabelTable.label_names`), as an .npz of a 0/1 label matrix is.
+    ``table``: the rows of ``path`` already read (by :func:`medtrain.data.load_splits`, to tell volumes), so that
+    the CSV is read (and its warnings said) once per load.
     """
-    table = read_label_csv(path, group_column)
+    table = table if table is not None else read_label_csv(path, group_column)
     multi = table.label_names is not None  # several labels per image: a 0/1 matrix, its columns the labels
     (paths, inputs, names, splits, groups), skipped = _keep_readable(
         table.resolve(), skip_bad, table.paths, table.label_sets if multi else table.labels, table.splits,

@@ -2,7 +2,8 @@
 before any image is decoded or a store written (it had been refused by ``Splits.validate`` after both, in another
 wording); a CSV read as multi-label where no cell joins two labels, an empty cell an image of no label
 (``medtrain eval MLRUN --data test.csv`` of a small test set without a two-finding image had been refused:
-"line 3 has an empty label")."""
+"line 3 has an empty label"); the label CSV read once per load, its warnings said once (it had been read to tell
+volumes, then again by the loader)."""
 from __future__ import annotations
 
 import csv
@@ -15,9 +16,10 @@ import pytest
 from PIL import Image
 
 from conftest import fast_config, read_rows, run_cli
-from medtrain.data import load_csv
+from medtrain.config import Config
+from medtrain.data import load_csv, load_splits
 from medtrain.data.split import split_record
-from medtrain.data.table import read_label_csv
+from medtrain.data.table import NoFindingWarning, read_label_csv
 from medtrain.errors import MedtrainError
 
 
@@ -125,3 +127,16 @@ def test_eval_of_a_multilabel_run_on_a_csv_of_one_label_or_none_per_image_scores
     assert got["n"] == len(labels) and got["auc"] == pytest.approx(want["auc"], abs=1e-9)
     truth = [r["true_label"] for r in read_rows(run / "predictions_external_one.csv")]
     assert truth == [r["true_label"] for r in read_rows(run / "predictions_external_same.csv")]
+
+
+def test_a_load_reads_the_label_csv_once_so_its_warning_is_said_once(tmp_path):
+    rng = np.random.default_rng(0)
+    names = ["Atelectasis", "Effusion", "No Finding"]
+    cells = ["|".join(n for n in names if rng.random() < 0.4) or "No Finding" for _ in range(60)]
+    data = _csv(tmp_path, cells)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        splits = load_splits(Config(data=str(data)))
+    assert splits.label_names == {"0": "Atelectasis", "1": "Effusion", "2": "No Finding"}
+    no_finding = [str(w.message) for w in said if w.category is NoFindingWarning]
+    assert len(no_finding) == 1 and "'No Finding'" in no_finding[0]  # had been said twice
