@@ -105,7 +105,7 @@ def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
                  f"not one of the run's"] if extra else []
         raise MedtrainError(f"{table.source}: {'; '.join(said)} (the run's labels: {', '.join(names)}; matched by "
                             f"name, in any order)")
-    return [tuple(int(n in s) for n in names) for s in table.label_sets]
+    return [tuple(row) for row in table.label_matrix(names).tolist()]
 
 
 def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False

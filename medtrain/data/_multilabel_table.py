@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.split import label_order
 from medtrain.errors import MedtrainError
@@ -82,6 +84,16 @@ def joined(csv_path: Path, labels: list[str], lines: list[int], multilabel: bool
                 f"empty cell)" if twice is None else f"which names '{twice}' twice"))
         out.append(tuple(parts))
     return out if sep or multilabel else None
+
+
+def label_matrix(sets: list[tuple[str, ...]], names: list[str]) -> np.ndarray:
+    """Multi-label rows (each one's positive labels) as an int64 ``(N, L)`` 0/1 matrix, columns in ``names``' order
+    (every label of ``sets`` among them)."""
+    index = {n: j for j, n in enumerate(names)}
+    out = np.zeros((len(sets), len(names)), np.int64)
+    for i, labels in enumerate(sets):
+        out[i, [index[n] for n in labels]] = 1
+    return out
 
 
 def multilabel_names(csv_path: Path, names: list[str], unit: str) -> list[str]:

@@ -184,10 +184,6 @@ def check_distinct_labels(source: os.PathLike, labels: list[str], unit: str = "r
                         f"{fix}")
 
 
-def _name(c: int, label_names: Optional[dict]) -> str:
-    return f"'{label_names[str(c)]}'" if label_names and str(c) in label_names else f"{c}"
-
-
 def _hint(c: int, counts: dict, label_names: Optional[dict]) -> str:
     """`` — did you mean 'Benign'?`` when class ``c`` differs from a larger class only by case: label names
     that no reader checked (:func:`check_distinct_labels` refuses such labels in a CSV or class folders)."""
@@ -195,7 +191,7 @@ def _hint(c: int, counts: dict, label_names: Optional[dict]) -> str:
         return ""
     own = text_key(label_names[str(c)])
     alike = [k for k in counts if k != c and str(k) in label_names and text_key(label_names[str(k)]) == own]
-    return f" — did you mean '{label_names[str(max(alike, key=counts.get))]}'?" if alike else ""
+    return f" — did you mean {label_name(max(alike, key=counts.get), label_names)}?" if alike else ""
 
 
 #: why a given split without a class (a label's positives or negatives) cannot be used, by split
@@ -260,11 +256,11 @@ def check_split_classes(labels: np.ndarray, assign: np.ndarray, made: bool, labe
 
     if not made:  # the first split lacking any
         p = next(p for p in parts if any(p in v for v in short.values()))
-        names = ", ".join(f"{value(key)}image of {what} {_name(key[0], label_names)} ({counts[key]} in all)"
+        names = ", ".join(f"{value(key)}image of {what} {label_name(key[0], label_names)} ({counts[key]} in all)"
                           f"{hint(key)}" for key, v in short.items() if p in v)
         raise MedtrainError(f"{prefix}the {PART_NAMES[p]} split has no {names}, {_UNSCORED[p]}; move some of its "
                             f"rows to {PART_NAMES[p]}" + (", or drop the label" if multi else ""))
-    names = ", ".join(f"{what} {_name(key[0], label_names)} has {counts[key]} {value(key)}image"
+    names = ", ".join(f"{what} {label_name(key[0], label_names)} has {counts[key]} {value(key)}image"
                       f"{'' if counts[key] == 1 else 's'}{of[key]} (none in {' or '.join(PART_NAMES[p] for p in v)})"
                       f"{hint(key)}" for key, v in short.items())
     needs = "a positive and a negative image" if multi else "an image"

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps
 
 from medtrain._io import path_kind, why_not_read
 from medtrain.data._image_open import _open, colour_mode
+from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
 from medtrain.data._survey import deep, is_rgb, survey
 from medtrain.data._table_checks import check_distinct_labels
@@ -309,15 +310,6 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
                   image_size, val_fraction, test_fraction, seed, root,
                   [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store,
                   skipped=skipped, data_dir=data_dir)
-
-
-def label_matrix(sets: list[tuple[str, ...]], names: list[str]) -> np.ndarray:
-    """Multi-label rows (each one's positive labels) as an int64 ``(N, L)`` 0/1 matrix, columns in ``names``' order."""
-    index = {n: j for j, n in enumerate(names)}
-    out = np.zeros((len(sets), len(names)), np.int64)
-    for i, labels in enumerate(sets):
-        out[i, [index[n] for n in labels]] = 1
-    return out
 
 
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,

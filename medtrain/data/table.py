@@ -34,9 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from medtrain._io import path_kind
 from medtrain.data._multilabel_table import NoFindingWarning  # noqa: F401 (re-exported)
-from medtrain.data._multilabel_table import flag, joined, label_columns, multilabel_names, near_known
+from medtrain.data._multilabel_table import flag, joined, label_columns, label_matrix, multilabel_names, near_known
 from medtrain.data._table_checks import (check_distinct_labels, check_header, check_listed_once, check_not_a_header,
                                          row_error, separator_of, text_key)
 from medtrain.errors import MedtrainError
@@ -89,6 +91,12 @@ class LabelTable:
         if base != self.source.parent:  # read_label_csv checked them as found from the CSV's folder
             check_listed_once(self.source, self.paths, out, self.lines)
         return out
+
+    def label_matrix(self, names: Optional[list[str]] = None) -> np.ndarray:
+        """Multi-label: each row's labels (:attr:`label_sets`) as an int64 ``(N, L)`` 0/1 matrix, one column per
+        label of ``names`` in its order (default :attr:`label_names`; another order, a run's, may name labels no
+        row holds, but must name every label a row holds)."""
+        return label_matrix(self.label_sets, self.label_names if names is None else names)
 
 
 def _resolved(paths: list[str], base: Path) -> list[Path]:

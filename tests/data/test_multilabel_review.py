@@ -140,3 +140,14 @@ def test_a_load_reads_the_label_csv_once_so_its_warning_is_said_once(tmp_path):
     assert splits.label_names == {"0": "Atelectasis", "1": "Effusion", "2": "No Finding"}
     no_finding = [str(w.message) for w in said if w.category is NoFindingWarning]
     assert len(no_finding) == 1 and "'No Finding'" in no_finding[0]  # had been said twice
+
+
+def test_the_split_check_names_a_class_as_the_fold_and_rare_class_lines_do():
+    """One naming of a class (``_folds.label_name``): the split check had quoted "Crohn's" as 'Crohn's'."""
+    y = np.array([0] * 40 + [1] * 30 + [2])
+    names = {"0": "normal", "1": "colitis", "2": "Crohn's"}
+    with pytest.raises(MedtrainError) as e:
+        split_record([f"{i}.png" for i in range(len(y))], y, None, 0.1, 0.2, 0, label_names=names)
+    assert str(e.value).startswith('class "Crohn\'s" has 1 image (none in val or test)')
+    with pytest.raises(MedtrainError, match='class "Crohn\'s"'):
+        split_record([f"{i}.png" for i in range(len(y))], y, None, 0.1, 0.2, 0, folds=3, fold=0, label_names=names)
