@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from conftest import run_cli
+from test_multilabel_external import _pngs
 from medtrain.config import Config
 from medtrain.data import MULTILABEL, load_csv, load_splits
 from medtrain.data._folds import _strata
@@ -39,18 +39,8 @@ def _matrix(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _images(root: Path, y: np.ndarray, size: int = 16) -> list[str]:
-    """Learnable grey PNGs: each finding a bright square at its own place."""
-    rng = np.random.default_rng(1)
-    (root / "img").mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, row in enumerate(y):
-        a = rng.integers(0, 60, (size, size)).astype(np.uint8)
-        for j in np.flatnonzero(row):
-            r, c = (j // 2) * (size // 2) + 1, (j % 2) * (size // 2) + 1
-            a[r:r + size // 2 - 2, c:c + size // 2 - 2] = 230
-        Image.fromarray(a).save(root / "img" / f"{i}.png")
-        paths.append(f"img/{i}.png")
-    return paths
+    """Learnable grey PNGs: each finding a bright square at its own place (test_multilabel_external's, seed 1)."""
+    return _pngs(root, y, seed=1, size=size)[0]
 
 
 def _write(root: Path, y: np.ndarray, form: str, name: str = "labels.csv", extra: dict | None = None) -> Path:
