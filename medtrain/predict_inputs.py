@@ -20,8 +20,7 @@ import torch
 
 from medtrain.runmodel import RunModel
 from medtrain.data.dicom import image_shape, is_dicom_file
-from medtrain.data._survey import squashed_one
-from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square
+from medtrain.data.folder import IMAGE_SUFFIXES, decode_image, read_image, resize_square, squashed_one
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
 from medtrain.data.table import read_path_column

@@ -46,7 +46,7 @@ def squash_note(run=None):
         if not issubclass(w.category, ResizedWarning):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     if squashed:  # a 28x40 picture was squashed to 28x28 without a word (a user walkthrough)
-        from medtrain.data._survey import squashed_note
+        from medtrain.data.folder import squashed_note
 
         square, how = _as_training_sized(run)
         print(f"medtrain: {squashed_note(len(squashed), f'model{chr(39)}s {square}', str(squashed[0].message))}{how}",

@@ -19,7 +19,8 @@ from medtrain._io import path_kind, why_not_read
 from medtrain.data._image_open import _open, colour_mode
 from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
-from medtrain.data._survey import deep, is_rgb, survey
+# squashed_note/squashed_one: the squash wording's public home (predict imports no private data module)
+from medtrain.data._survey import deep, is_rgb, squashed_note, squashed_one, survey  # noqa: F401
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
