@@ -11,6 +11,7 @@ from medtrain.augment.tta import tta_predict
 from medtrain.data.base import Split
 from medtrain.evaluation.calibration import apply_temperature
 from medtrain.models.layers.mc_dropout import mc_predict, predictive_entropy, uncertainty_report
+from medtrain.training.loader import eval_batch
 
 
 @torch.no_grad()
@@ -49,10 +50,13 @@ def predict_batches(module, batches, tta: str = "none", mc_dropout: int = 0, see
 
 
 @torch.no_grad()
-def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_dropout: int = 0, seed: int = 0):
+def predict(module, split: Split, batch_size: int | None = None, tta: str = "none", mc_dropout: int = 0,
+            seed: int = 0):
     """Class probabilities ``(N, K)`` for a split (softmax, or sigmoid for multi-label).
 
     Args:
+        batch_size: images per forward pass; None: :func:`medtrain.training.loader.eval_batch`'s (256 up to
+            64 px or 64^3 voxels, fewer for larger inputs, so a 512-px split does not need ~21 GB at once).
         tta: ``none``, ``hflip`` or ``flip`` — probabilities averaged over flipped views
             (``medtrain.augment.tta``).
         mc_dropout: T > 0 averages T stochastic passes with dropout on (Gal & Ghahramani, ICML 2016)
@@ -64,6 +68,7 @@ def predict(module, split: Split, batch_size: int = 256, tta: str = "none", mc_d
     Returns:
         ``probs`` (N, K), and ``entropy`` (N,) or None.
     """
+    batch_size = eval_batch(1, split.images) if batch_size is None else batch_size
     batches = (split.images[i:i + batch_size] for i in range(0, len(split), batch_size))
     probs, entropy = [], []
     for p, e in predict_batches(module, batches, tta=tta, mc_dropout=mc_dropout, seed=seed):

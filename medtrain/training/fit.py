@@ -31,7 +31,7 @@ from medtrain.training.loggers import build_logger
 from medtrain._progress import on_terminal
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank
-from medtrain.training.loader import TensorBatches
+from medtrain.training.loader import TensorBatches, eval_batch, eval_batches
 from medtrain.training.module import Classifier, soft_targets
 from medtrain.training.transfer import TransferPlan
 from medtrain.training.transfer_callbacks import transfer_callbacks
@@ -67,7 +67,7 @@ def members_val_auc(module: Classifier, splits: Splits) -> dict:
     ``{"ensemble": a, "members": [a1, a2, ...]}``, what the ensemble is measured against."""
     module.eval()
     with torch.no_grad():
-        parts = [module.model.member_logits(module.inputs(x)[0]) for x in splits.val.images.split(256)]
+        parts = [module.model.member_logits(module.inputs(x)[0]) for x in eval_batches(splits.val.images)]
     logits = [torch.cat(z).float() for z in zip(*parts)]
     y = splits.val.labels.numpy()
     y = y if y.ndim > 1 and y.shape[1] > 1 else y.reshape(-1)
@@ -269,7 +269,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     bs = min(cfg.batch_size, len(splits.train))
     train_loader = TensorBatches(splits.train.images, splits.train.labels, bs, shuffle=True, seed=cfg.seed,
                                  drop_last=len(splits.train) > bs)
-    val_loader = TensorBatches(splits.val.images, splits.val.labels, max(bs, 256), shuffle=False)
+    val_loader = TensorBatches(splits.val.images, splits.val.labels, eval_batch(bs, splits.val.images), shuffle=False)
     hp = cfg.to_dict()
     augment = build_augment(cfg, splits)
     if augment is not None:  # one fused pass where the op list allows it (float32 batches here)
