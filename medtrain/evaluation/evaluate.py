@@ -11,7 +11,7 @@ from medtrain.augment.tta import tta_predict
 from medtrain.data.base import Split
 from medtrain.evaluation.calibration import apply_temperature
 from medtrain.models.layers.mc_dropout import mc_predict, predictive_entropy, uncertainty_report
-from medtrain.training.loader import eval_batch
+from medtrain.evaluation.batches import eval_batch
 
 
 @torch.no_grad()
@@ -55,7 +55,7 @@ def predict(module, split: Split, batch_size: int | None = None, tta: str = "non
     """Class probabilities ``(N, K)`` for a split (softmax, or sigmoid for multi-label).
 
     Args:
-        batch_size: images per forward pass; None: :func:`medtrain.training.loader.eval_batch`'s (256 up to
+        batch_size: images per forward pass; None: :func:`medtrain.evaluation.batches.eval_batch`'s (256 up to
             64 px or 64^3 voxels, fewer for larger inputs, so a 512-px split does not need ~21 GB at once).
         tta: ``none``, ``hflip`` or ``flip`` — probabilities averaged over flipped views
             (``medtrain.augment.tta``).

@@ -16,8 +16,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 from medtrain.augment import build_batch_augment, fuse
 from medtrain.config import Config
-from medtrain.data import at_their_size
-from medtrain.data.base import Splits
+from medtrain.data import Splits, at_their_size
 from medtrain.data.medmnist import SIZES, SIZES_3D
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.metrics import auc, scores_from_logits
@@ -31,7 +30,8 @@ from medtrain.training.loggers import build_logger
 from medtrain._progress import on_terminal
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank
-from medtrain.training.loader import TensorBatches, eval_batch, eval_batches
+from medtrain.evaluation.batches import eval_batch, eval_batches
+from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier, soft_targets
 from medtrain.training.transfer import TransferPlan
 from medtrain.training.transfer_callbacks import transfer_callbacks

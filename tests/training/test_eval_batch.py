@@ -4,7 +4,7 @@ Found by measurement: validation during training took ``max(batch, 256)`` images
 ``evaluation.predict`` 256, whatever their size. The default 2D network's largest activation is 64 floats a
 pixel (67 MB a 512-px image), so 256 such images needed ~21 GB at once: a run whose own training batch fit ran out
 of memory in validation, or after training in the test evaluation, outside fit's out-of-memory message.
-Now (``training.loader.eval_batch``) a batch holds at most as many pixels as 256 images at 64x64 (64^3 voxels
+Now (``evaluation.batches.eval_batch``) a batch holds at most as many pixels as 256 images at 64x64 (64^3 voxels
 for volumes): 256 at MedMNIST's 28 and 64 px (28^3, 64^3) as before, fewer for larger inputs.
 """
 import numpy as np
@@ -16,7 +16,7 @@ import medtrain
 import medtrain.training.fit as fit_module
 from medtrain.data.base import Split
 from medtrain.evaluation import predict
-from medtrain.training.loader import EVAL_PIXELS, eval_batch
+from medtrain.evaluation.batches import EVAL_PIXELS, eval_batch
 from medtrain.training.module import Classifier
 from conftest import fast_config, make_images
 
