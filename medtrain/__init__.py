@@ -125,7 +125,7 @@ def evaluate(run_dir: "str | Path", split: "str" = "test", *, verbose: "bool" = 
     return _evaluate(run_dir, split, verbose=verbose)
 
 
-def load(run_dir: "str | os.PathLike", batch_size: "int" = 256, calibrated: "bool" = True,
+def load(run_dir: "str | os.PathLike", batch_size: "int | None" = None, calibrated: "bool" = True,
          tta: "bool" = True) -> "Predictor":
     """A finished run, ready to predict: ``medtrain.load(run_dir).predict(images)`` gives the class probabilities
     ``(N, K)``, as ``medtrain eval`` computes them; the columns are ``.labels``.
@@ -138,7 +138,8 @@ def load(run_dir: "str | os.PathLike", batch_size: "int" = 256, calibrated: "boo
 
     Args:
         run_dir: a run directory.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass; None: 256 for inputs up to 64 px (64^3 voxels), fewer for larger
+            ones (4 at 512 px), so that memory does not grow with the image size.
         calibrated: False: the raw probabilities, not scaled by the temperature the run fitted (if any).
         tta: False: one view per image, not the average over the run's test-time views.
 

@@ -28,12 +28,13 @@ from medtrain.runmodel import RunModel, check_run_dir, float32_default, load_run
 from medtrain.rundir import run_tta
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
+from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import names_at_operating_point, predicted_names
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
 #: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
-BATCH_SIZE = 256
+BATCH_SIZE = None  #: inputs per forward pass: None, by the model's input size (evaluation.batches.batch_for)
 
 
 # --------------------------------------------------------------------------- the predictor
@@ -51,12 +52,15 @@ class Predictor:
         run_dir: the run directory it was loaded from (absolute; None where it was made from a RunModel).
     """
 
-    def __init__(self, run: RunModel, batch_size: int = BATCH_SIZE, calibrated: bool = True, *,
+    def __init__(self, run: RunModel, batch_size: int | None = BATCH_SIZE, calibrated: bool = True, *,
                  run_dir: str | os.PathLike | None = None):
         # batch_size="8" had been "TypeError: '<' not supported between instances of 'str' and 'int'"
-        if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
-            raise MedtrainError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-        self.run, self.batch_size = run, int(batch_size)
+        if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
+                                       or batch_size < 1):
+            raise MedtrainError(f"batch_size must be a whole number >= 1 or None, got {batch_size!r}")
+        # None: 256 up to 64 px (64^3 voxels), fewer for larger inputs (256 images of 512 px had needed ~21 GB)
+        self.run = run
+        self.batch_size = batch_for(tuple(run.input_shape[1:])) if batch_size is None else int(batch_size)
         self.run_dir = Path(run_dir).absolute() if run_dir is not None else None  #: where it was loaded from
         self.labels = run.label_names
         self.task = run.meta["task"]
@@ -182,7 +186,7 @@ def _images_like(images) -> bool:
     return isinstance(images, (str, os.PathLike, np.ndarray, torch.Tensor, Image.Image)) or hasattr(images, "__iter__")
 
 
-def load(run_dir: str | os.PathLike, batch_size: int = BATCH_SIZE, calibrated: bool = True,
+def load(run_dir: str | os.PathLike, batch_size: int | None = BATCH_SIZE, calibrated: bool = True,
          tta: bool = True) -> Predictor:
     """:func:`medtrain.load`, documented there (``help(medtrain.load)``); ``medtrain predict`` and explain call it
     too. Its arguments are checked here, once (batch_size by :class:`Predictor`)."""

@@ -26,7 +26,9 @@ def register(sub) -> None:
     p.add_argument("--no-tta", action="store_true",
                    help="one view per image instead of the run's test-time views (half the time of flip TTA; "
                         "the run's temperature and threshold were fitted on the averaged views)")
-    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="images per forward pass (default: 256 for inputs up to 64 px, fewer for larger ones: 20 at "
+                        "224 px, 4 at 512 px)")
     p.set_defaults(func=run, out_kind="file")
 
 

@@ -23,9 +23,15 @@ def eval_batch(batch_size: int, images: Tensor) -> int:
     that many would hold more pixels than :data:`EVAL_PIXELS`, never fewer than ``batch_size`` (the training
     batch, which fit with its gradients) nor than 1. 28 and 64 px, 28^3 and 64^3: 256; 128 px: 64; 224 px: 20;
     512 px: 4; 128^3: 32. Predictions do not depend on it (the network is in eval mode)."""
-    spatial = tuple(images.shape[2:])
+    return max(batch_size, batch_for(tuple(images.shape[2:])))
+
+
+def batch_for(spatial: tuple) -> int:
+    """Inputs of ``spatial`` shape ((H, W) or (D, H, W)) per evaluation batch by :data:`EVAL_PIXELS` alone, at least
+    1, at most :data:`EVAL_BATCH`: what :func:`eval_batch` gives with no training batch, and ``medtrain predict``'s
+    default."""
     budget = EVAL_PIXELS[3 if len(spatial) >= 3 else 2]
-    return max(batch_size, 1, min(EVAL_BATCH, budget // max(math.prod(spatial), 1)))
+    return max(1, min(EVAL_BATCH, budget // max(math.prod(spatial), 1)))
 
 
 def eval_batches(images: Tensor, batch_size: int = 1) -> tuple[Tensor, ...]:
