@@ -206,11 +206,9 @@ def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
         raise _dims_error(path, 2, run)
     x = read_image(path)
     size = run.input_shape[-1]
-    if tuple(x.shape[1:]) != (size, size):  # the run's size (folder runs: --image-size), resized as training did
-        if x.shape[1] != x.shape[2]:
-            warnings.warn(ResizedWarning(squashed_one(path, x.shape[2], x.shape[1], size)))  # W x H
-        x = read_image(path, size)
-    return x
+    # the run's size (folder runs: --image-size), resized as training did; the decoded image, not the file decoded
+    # again (the same pixels: PIL's bilinear resize is per channel)
+    return _resized(x, path, size) if tuple(x.shape[1:]) != (size, size) else x
 
 
 def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
