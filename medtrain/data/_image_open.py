@@ -85,15 +85,19 @@ def _stored_palette(im: Image.Image) -> np.ndarray | None:
     return entries[:len(entries) // len(pal.mode) * len(pal.mode)].reshape(-1, len(pal.mode))
 
 
-def colour_mode(im: Image.Image) -> str:
+def colour_mode(im: Image.Image, settle: bool = True) -> str:
     """The mode ``im`` is decoded by, for grey or colour: its own, but a palette image (``P``, ``PA``) whose
     entries used are all grey (R == G == B) is grey (``L``, ``LA``): PNG optimisers write grey images so, and one
     such file had made a whole grey folder RGB. Reads the palette from the header where it can, and the pixels
-    (which entries are used) only where some entry is not grey."""
+    (which entries are used) only where some entry is not grey and ``settle``: without it such an image is taken
+    for the colour one it may be (its own mode), undecoded (:func:`medtrain.data._survey.survey`, once a set is
+    known to be colour: its images are all read as RGB then, however this one's pixels turn out)."""
     if im.mode not in ("P", "PA"):
         return im.mode
     entries = _stored_palette(im)
     if entries is None or not _grey_entries(entries):
+        if not settle:
+            return im.mode
         im.load()
         entries = np.asarray(im.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
         indices = np.asarray(im)
@@ -103,16 +107,16 @@ def colour_mode(im: Image.Image) -> str:
     return "L" if im.mode == "P" else "LA"
 
 
-def _header(p: Path) -> tuple[str, tuple]:
-    """The mode an image file is decoded by (:func:`colour_mode`) and its size as stored, from its header
-    (decoding only a palette image with a colour entry, to see whether one is used)."""
+def _header(p: Path, settle: bool = True) -> tuple[str, tuple]:
+    """The mode an image file is decoded by (:func:`colour_mode`, ``settle`` passed on) and its size as stored,
+    from its header (decoding only a palette image with a colour entry, to see whether one is used)."""
     _check_file(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
             with Image.open(p) as im:
                 _check_pages(p, im)  # refused before any image is decoded
-                return colour_mode(im), im.size
+                return colour_mode(im, settle), im.size
     except MedtrainError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:

@@ -44,11 +44,14 @@ def deep(mode: str) -> bool:
 def survey(paths: list[Path], image_size: int | None) -> tuple[bool, list[Warning]]:
     """A data set's image files by their headers, read once: whether some has colour (then every one is read as
     RGB), and what is to be said of them once they are read: the images ``image_size`` squashes, and 8-bit files
-    mixed with deeper ones."""
-    modes, squashed = [], []
+    mixed with deeper ones. A palette image's pixels are decoded to see whether its colour entries are used
+    only while no image has shown colour: then every image is read as RGB whatever they hold (a folder of colour
+    palette PNGs had been decoded twice, here and when read)."""
+    modes, squashed, colour = [], [], False
     for p in paths:
-        mode, (w, h) = _header(p)
+        mode, (w, h) = _header(p, settle=not colour)
         modes.append(mode)
+        colour = colour or is_rgb([mode])
         if image_size and w != h:  # (as stored: EXIF orientation turns an image, it does not square it)
             squashed.append(p)
     said = []

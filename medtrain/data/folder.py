@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageOps
 
 from medtrain._io import path_kind, why_not_read
-from medtrain.data._image_open import _open, colour_mode
+from medtrain.data._image_open import _header, _open, colour_mode
 from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
 # squashed_note/squashed_one: the squash wording's public home (predict imports no private data module)
@@ -160,8 +160,9 @@ def _stored(paths: list[Path], first, image_size: int | None, store: str, source
     if store == "memory" or not paths:
         return None, first
     image_size = _check_image_size(image_size)
-    w, h = (image_size, image_size) if image_size else _open(paths[0]).size  # as displayed (EXIF orientation)
-    check_square(paths[0], w, h)
+    w, h = (image_size, image_size) if image_size else _header(paths[0], settle=False)[1]  # as stored, undecoded
+    if w != h:  # (a turn keeps a square square; the size is said as displayed, EXIF orientation)
+        check_square(paths[0], *_open(paths[0]).size)
     if not use_mmap(store, len(paths) * w * h * 3):
         return None, first
 
