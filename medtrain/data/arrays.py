@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medtrain._io import atomic_path, cache_dir
+from medtrain._io import atomic_path
+from medtrain._io.cache import ARRAYS, folder
 from medtrain.data._npz import NPZ_KEYS, _is_volume, _layout
 from medtrain.data.base import SPLITS
 from medtrain.data.duplicates import image_digests
@@ -27,7 +28,6 @@ from medtrain.data.medmnist import _check_labels
 from medtrain.data.split import split_record
 from medtrain.errors import MedtrainError, suggest
 
-FOLDER = "arrays"  #: the cache's sub-folder of written arrays
 FILE = "arrays.npz"  #: the file in each ``<sha256>/`` folder; its stem names the run (``runs/arrays-<model>-s<seed>``)
 
 
@@ -64,8 +64,7 @@ def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed
         a = np.ascontiguousarray(arrays[k])
         digest.update(repr((k, a.dtype.str, a.shape)).encode())
         digest.update(memoryview(a).cast("B"))
-    path = Path(root).expanduser() if root else cache_dir()
-    path = path / FOLDER / digest.hexdigest() / FILE
+    path = folder(ARRAYS, root) / digest.hexdigest() / FILE
     if not path.is_file():  # the same arrays again: the file written then (its name is its content)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)

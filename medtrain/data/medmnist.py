@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medtrain._io import atomic_path, cache_dir, path_kind
+from medtrain._io import atomic_path, path_kind
+from medtrain._io.cache import DOWNLOADS, folder
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
 from medtrain.data._npz import (NPZ_KEYS, _channels_first, _damaged, _images_to_tensor, _is_volume, _layout,
@@ -134,7 +135,7 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     sizes = SIZES_3D if name.endswith("3d") else SIZES
     if size not in sizes:
         raise MedtrainError(f"{name} comes in sizes {', '.join(map(str, sizes))}, not {size}")
-    root = Path(data_dir).expanduser() if data_dir else cache_dir()
+    root = folder(DOWNLOADS, data_dir)
     path = root / file_name(name, size)
     if path.is_file():
         return path

@@ -45,7 +45,8 @@ from typing import Iterator
 import numpy as np
 from torch import Tensor
 
-from medtrain._io import as_created, cache_dir
+from medtrain._io import as_created
+from medtrain._io import cache as _cache
 from medtrain._lock import LOCKS, cannot_lock, lock, unguarded
 from medtrain.data._store_pages import RELEASE_EVERY_S, _mapped, release_pages  # noqa: F401  (re-exported)
 from medtrain.errors import MedtrainError
@@ -101,11 +102,11 @@ def content_key(source: Path) -> str:
 
 def store_dir(source: Path, content: str, *layout: object, root: str | os.PathLike | None = None) -> Path:
     """The store of ``source`` (a file or folder) under ``<root>/store/`` (``root``: ``--data-dir``, None: the
-    :func:`cache_dir`): named after it, keyed by its path, its ``content`` key and the ``layout`` (resize,
-    split), so a changed source gets a fresh store."""
+    :func:`~medtrain._io.cache_dir`; :mod:`medtrain._io.cache` owns the layout): named after it, keyed by its
+    path, its ``content`` key and the ``layout`` (resize, split), so a changed source gets a fresh store."""
     ident = json.dumps([str(Path(source).resolve()), content, VERSION, *map(str, layout)])
-    base = Path(root).expanduser() if root else cache_dir()
-    return base / "store" / f"{Path(source).stem}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+    name = f"{Path(source).stem}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+    return _cache.folder(_cache.STORES, root) / name
 
 
 _HELD = threading.local()  #: ``paths``: the store locks this thread holds (:func:`locked` is re-entrant)
@@ -118,7 +119,7 @@ def _held() -> set:
 
 
 def _lock_path(dest: Path) -> Path:
-    return dest.parent / f".{dest.name}.lock"
+    return _cache.store_lock(dest)
 
 
 @contextmanager

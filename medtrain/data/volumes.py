@@ -33,6 +33,7 @@ import torch
 from PIL import Image
 
 from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, sweep_temporaries, why_not_read
+from medtrain._io.cache import VOLUMES, folder
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data.duplicates import image_digests
@@ -164,7 +165,7 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     cache_file = None
     if cache_dir is not None:
         settings = {"spacing": spacing, "size": size, "window": win, "kind": kind}
-        cache_file = Path(cache_dir) / "volumes" / f"{_cache_key(files, settings)}.npz"
+        cache_file = folder(VOLUMES, cache_dir) / f"{_cache_key(files, settings)}.npz"
         if cache_file.is_file():
             try:
                 with np.load(cache_file) as z:

@@ -1,0 +1,377 @@
+"""What medtrain keeps in its cache folder, and where: the one owner of its layout (the writers build their paths
+with :func:`folder`), and the listing and clearing of it (``medtrain cache``).
+
+    <cache>/NAME.npz               downloads  MedMNIST files (medtrain.data.medmnist.fetch)
+    <cache>/weights/NAME.pth       weights    MedicalNet 3D ResNet weights (medtrain.models.med3d)
+    <cache>/store/NAME-KEY/        stores     memory-mapped stores (medtrain.data.store); ``.NAME-KEY.lock`` beside
+                                              one while it is converted or replaced
+    <cache>/volumes/KEY.npz        volumes    decoded DICOM/NIfTI entries (medtrain.data.volumes)
+    <cache>/arrays/SHA256/         arrays     images given in memory, as ``arrays.npz`` (medtrain.data.arrays)
+
+``<cache>`` is :func:`~medtrain._io.paths.cache_dir`, or a run's ``--data-dir``. Names that start with a dot and
+end in ``.tmp`` or ``.lock`` are writes in progress, a killed writer's leftovers (medtrain's writers sweep them after
+an hour) and lock files: ``partial``; anything else, links included, is ``other``. Neither is ever cleared.
+
+:func:`clear` removes whole entries, each first renamed to a temporary name in its own folder
+(``.NAME.delXXXXX.tmp``, a name the writers' sweeps also remove) and then deleted: an interruption leaves no
+half-deleted entry under a name medtrain reads, and the next clear removes such leftovers. An entry in use is kept:
+a store whose lock a conversion holds (the lock is taken while the store is renamed, so a conversion waits and then
+converts anew), and, where ``/proc`` shows them (Linux; other users' processes to root only), an entry a process
+holds open or mapped (a run reading a memory-mapped store). Links are never followed: sizes are those of the links,
+and neither a link nor anything it points to is removed.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import stat
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from medtrain._io.paths import cache_dir
+from medtrain._lock import LOCKS, cannot_lock, try_lock
+from medtrain.errors import MedtrainError, suggest
+
+DOWNLOADS, WEIGHTS, STORES, VOLUMES, ARRAYS = "downloads", "weights", "stores", "volumes", "arrays"
+PARTIAL, OTHER = "partial", "other"
+ALL = "all"  #: ``clear all``: every kind medtrain rebuilds (:data:`DERIVED`), never a download
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    folder: str  #: the sub-folder of the cache ("": the cache folder itself)
+    what: str
+    derived: bool  #: made again by medtrain where missing: cleared by ``all``; downloads only when named
+
+
+KINDS = (
+    Kind(DOWNLOADS, "", "MedMNIST files downloaded: fetched again only online", False),
+    Kind(WEIGHTS, "weights", "pretrained weights downloaded (MedicalNet): fetched again only online", False),
+    Kind(STORES, "store", "memory-mapped stores of data larger than memory: rebuilt by the next run", True),
+    Kind(VOLUMES, "volumes", "decoded DICOM/NIfTI entries: decoded again by the next run", True),
+    Kind(ARRAYS, "arrays", "images given in memory, as .npz: written again when given again; until then "
+                           "eval and resume of a run trained on them cannot read its data", True),
+)
+BY_NAME = {k.name: k for k in KINDS}
+DERIVED = tuple(k.name for k in KINDS if k.derived)
+ABOUT = {PARTIAL: "writes in progress, a killed writer's leftovers (swept after an hour), lock files",
+         OTHER: "anything else (links are not followed): never cleared"}
+_LEFTOVER = re.compile(r"\..+\.del[0-9a-f]{5}\.tmp")  #: an entry an interrupted clear had renamed aside
+
+
+def root(data_dir: str | os.PathLike | None = None) -> Path:
+    """The cache folder: ``data_dir`` (``--data-dir``) where given, else :func:`cache_dir`."""
+    return Path(data_dir).expanduser() if data_dir else cache_dir()
+
+
+def folder(kind: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder that holds ``kind``'s entries in the cache ``data_dir`` (None: :func:`cache_dir`)."""
+    sub = BY_NAME[kind].folder
+    return root(data_dir) / sub if sub else root(data_dir)
+
+
+def store_lock(dest: Path) -> Path:
+    """The lock file of the store ``dest``: held by its conversion (``medtrain.data.store.locked``) and by a clear."""
+    return dest.parent / f".{dest.name}.lock"
+
+
+@dataclass
+class Entry:
+    kind: str
+    path: Path
+    bytes: int  #: on disk (allocated blocks, as ``du``), its files and folders, links not followed
+
+
+@dataclass
+class Survey:
+    root: Path
+    exists: bool
+    entries: dict = field(default_factory=dict)  #: kind (and partial, other) -> [Entry]
+    links: list = field(default_factory=list)  #: (link, where it points): listed under other, never followed
+
+    def total(self) -> tuple[int, int]:
+        every = [e for es in self.entries.values() for e in es]
+        return len(every), sum(e.bytes for e in every)
+
+
+def _unreadable(path, e: OSError) -> MedtrainError:
+    return MedtrainError(f"cannot read the cache folder {path}: {e.strerror or e}")
+
+
+def _scan(path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except FileNotFoundError:  # removed meanwhile
+        return []
+    except OSError as e:
+        raise _unreadable(path, e) from None
+
+
+def _blocks(st: os.stat_result) -> int:
+    return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
+
+
+def _size(path: str, st: os.stat_result, seen: set) -> int:
+    """Bytes on disk of ``path`` and everything under it, each file once (hard links), links not followed."""
+    if (st.st_dev, st.st_ino) in seen:
+        return 0
+    seen.add((st.st_dev, st.st_ino))
+    n = _blocks(st)
+    if stat.S_ISDIR(st.st_mode):
+        for e in _scan(path):
+            try:
+                n += _size(e.path, e.stat(follow_symlinks=False), seen)
+            except FileNotFoundError:
+                pass
+    return n
+
+
+def _is_entry(kind: str, name: str, st: os.stat_result) -> bool:
+    if kind in (STORES, ARRAYS):
+        return stat.S_ISDIR(st.st_mode)
+    return stat.S_ISREG(st.st_mode) and (kind == WEIGHTS or name.endswith(".npz"))
+
+
+def _check_root(path: Path) -> bool:
+    """Whether the cache folder exists; one error line where it is no folder or cannot be read."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        if e.errno == errno.ENOTDIR:
+            raise MedtrainError(f"the cache folder {path} is not a folder: a file is in its path") from None
+        raise _unreadable(path, e) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise MedtrainError(f"the cache folder {path} is a file, not a folder (set MEDTRAIN_DATA or --data-dir to "
+                            f"a folder)")
+    return True
+
+
+def survey(data_dir: str | os.PathLike | None = None) -> Survey:
+    """Every entry of the cache folder, by kind, with its size on disk."""
+    base = root(data_dir)
+    found = Survey(base, _check_root(base), {k: [] for k in (*BY_NAME, PARTIAL, OTHER)})
+    if not found.exists:
+        return found
+    seen: set = set()
+    subfolders = {k.folder: k.name for k in KINDS if k.folder}
+
+    def add(kind: str, e: os.DirEntry, st: os.stat_result) -> None:
+        if stat.S_ISLNK(st.st_mode):
+            kind = OTHER
+            try:
+                found.links.append((Path(e.path), os.readlink(e.path)))
+            except OSError:
+                found.links.append((Path(e.path), "?"))
+        elif e.name.startswith(".") and e.name.endswith((".tmp", ".lock")):
+            kind = PARTIAL
+        elif not _is_entry(kind, e.name, st):
+            kind = OTHER
+        found.entries[kind].append(Entry(kind, Path(e.path), _size(e.path, st, seen)))
+
+    st = os.stat(base)
+    seen.add((st.st_dev, st.st_ino))  # the cache folder itself: counted in none of its entries
+    for e in _scan(base):
+        try:
+            st = e.stat(follow_symlinks=False)
+            if e.name in subfolders and stat.S_ISDIR(st.st_mode):
+                seen.add((st.st_dev, st.st_ino))  # the kind's folder itself: counted in none of its entries
+                for c in _scan(e.path):
+                    add(subfolders[e.name], c, c.stat(follow_symlinks=False))
+            else:
+                add(DOWNLOADS, e, st)
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        except OSError as err:
+            raise _unreadable(e.path, err) from None
+    for es in found.entries.values():
+        es.sort(key=lambda x: str(x.path))
+    return found
+
+
+def kinds_to_clear(names: Iterable[str]) -> list[str]:
+    """The kinds that ``clear NAME...`` names (``all``: :data:`DERIVED`), in :data:`KINDS` order."""
+    names = list(names)
+    if not names:
+        raise MedtrainError(f"name what to clear: {', '.join(BY_NAME)} or {ALL} ({', '.join(DERIVED)})")
+    chosen = set()
+    for n in names:
+        if n == ALL:
+            chosen.update(DERIVED)
+        elif n in BY_NAME:
+            chosen.add(n)
+        else:
+            raise suggest(n, [*BY_NAME, ALL], "kind to clear")
+    return [k.name for k in KINDS if k.name in chosen]
+
+
+def _in_use(base: Path) -> dict[str, int]:
+    """``{path: pid}`` of every file under ``base`` that a process holds open or mapped, and of every folder above
+    one up to ``base`` (Linux's ``/proc``; empty elsewhere). Other users' processes are seen by root only."""
+    real = os.path.realpath(base)
+    prefix = real.rstrip(os.sep) + os.sep
+    found: dict[str, int] = {}
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        paths = []
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    paths.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+                except OSError:
+                    pass
+        except OSError:  # ended, or another user's
+            pass
+        try:
+            with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
+                paths += [line.split(None, 5)[-1].rstrip("\n") for line in f if prefix in line]
+        except OSError:
+            pass
+        for p in paths:
+            while p.startswith(prefix):
+                found.setdefault(p, int(pid))
+                p = os.path.dirname(p)
+    return found
+
+
+def _store_busy(dest: Path) -> bool:
+    """Whether a conversion holds the lock of the store ``dest`` (asked without taking it: a dry run)."""
+    try:
+        fd = os.open(store_lock(dest), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        return not try_lock(fd, shared=True)
+    except OSError:  # a filesystem that cannot lock
+        return False
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _holding_store(dest: Path) -> Iterator[bool]:
+    """Hold the lock of the store ``dest`` without waiting, as its conversion takes it: True while held (or where
+    nothing can be locked), False when a conversion holds it. The lock file is removed as it is let go, as
+    ``medtrain.data.store.locked`` does (a converter waiting on it then locks a new one and finds no store)."""
+    path = store_lock(dest)
+    if not LOCKS:
+        yield True
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as e:
+        raise MedtrainError(f"cannot clear {dest}: {e.strerror or e} ({path})") from None
+    held = False
+    try:
+        try:
+            held = try_lock(fd)
+        except OSError as e:
+            if not cannot_lock(e):
+                raise
+            held = True  # unguarded, as the conversions themselves are there
+        try:  # the holder before removed the file as it let go: the lock is then another file's
+            held = held and os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            held = False
+        yield held
+    finally:
+        if held:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        os.close(fd)
+
+
+def _remove(path: Path) -> bool:
+    """Rename ``path`` aside in its folder, then delete it (links not followed); False if it was gone already."""
+    aside = path.parent / f".{path.name}.del{os.urandom(3).hex()[:5]}.tmp"
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise MedtrainError(f"cannot remove {path}: {e.strerror or e}") from None
+    try:
+        if stat.S_ISDIR(os.lstat(aside).st_mode):
+            shutil.rmtree(aside)
+        else:
+            os.unlink(aside)
+    except OSError as e:
+        raise MedtrainError(f"cannot remove {path} (renamed to {aside.name}, which medtrain never reads): "
+                            f"{e.strerror or e}") from None
+    return True
+
+
+@dataclass
+class Cleared:
+    root: Path
+    kinds: list
+    removed: list = field(default_factory=list)  #: [Entry] removed (a dry run: that would be)
+    kept: list = field(default_factory=list)  #: [(Entry, why)] kept, in use
+    leftovers: int = 0  #: bytes of interrupted clears' leftovers removed
+
+    @property
+    def freed(self) -> int:
+        return sum(e.bytes for e in self.removed) + self.leftovers
+
+
+def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_run: bool = False) -> Cleared:
+    """Remove the entries of ``kinds`` (:func:`kinds_to_clear`'s names) from the cache, keeping those in use;
+    ``dry_run``: only say what would go. Each entry is renamed aside, then deleted (see the module docstring).
+
+    Raises:
+        MedtrainError: one line, for a cache folder that is a file or cannot be read, or an entry that cannot be
+            removed (permission denied, a read-only file system); entries removed before it stay removed.
+    """
+    kinds = kinds_to_clear(kinds)
+    found = survey(data_dir)
+    done = Cleared(found.root, kinds)
+    if not dry_run:
+        for e in found.entries[PARTIAL]:
+            if _LEFTOVER.fullmatch(e.path.name) and _remove(e.path):
+                done.leftovers += e.bytes
+    targets = [e for k in kinds for e in found.entries[k]]
+    busy = _in_use(found.root) if targets else {}
+    real = Path(os.path.realpath(found.root))
+    for e in targets:
+        pid = busy.get(str(real / e.path.relative_to(found.root)))
+        if pid is not None:
+            done.kept.append((e, f"open in process {pid}"))
+            continue
+        if dry_run:
+            if e.kind == STORES and _store_busy(e.path):
+                done.kept.append((e, "being converted by another process"))
+            else:
+                done.removed.append(e)
+            continue
+        if e.kind == STORES:
+            with _holding_store(e.path) as held:
+                if not held:
+                    done.kept.append((e, "being converted by another process"))
+                elif _remove(e.path):
+                    done.removed.append(e)
+        elif _remove(e.path):
+            done.removed.append(e)
+    return done
+
+
+def human(n: int) -> str:
+    """Bytes in the unit that fits them: ``0 B``, ``512 B``, ``4.1 kB``, ``16.0 GB`` (powers of 1000)."""
+    if n < 1000:
+        return f"{n} B"
+    for unit in ("kB", "MB", "GB", "TB"):
+        n /= 1000
+        if round(n, 1) < 1000 or unit == "TB":
+            return f"{n:.1f} {unit}"
+    return ""  # not reached
