@@ -21,7 +21,9 @@ from medtrain.errors import MedtrainError
 def split_store(paths: list[Path], image_size, source: Path, first, decoder, resplit, root=None) -> tuple:
     """(the mapped parts of the store, the split): the store of ``paths`` named by the split ``first`` made without
     digests (known before anything is decoded), written on first use from ``decoder()`` (``(shape, row)``: the
-    ``(C, H, W)`` of every image and ``row(j)``, input ``j``'s image as ``(1, C, H, W)`` uint8); ``resplit``
+    ``(C, H, W)`` of every image and ``row(j)``, input ``j``'s image as ``(1, C, H, W)`` uint8, and optionally
+    ``said``: bytes kept with the store as its ``said`` part, what the loader says of the images, to be said again
+    when the store is reused; absent from a store written without them); ``resplit``
     (None: ``first`` stands) re-splits by the digests, and where that moves images the store is rewritten in that
     layout. ``root``: the folder the store goes under (``--data-dir``; None: the cache, see
     :func:`~medtrain.data.store.store_dir`)."""
@@ -38,7 +40,8 @@ def split_store(paths: list[Path], image_size, source: Path, first, decoder, res
     with locked(dest):  # written once: a process converting the same data meanwhile is waited for, its store used
         current = open_store(dest)
         if current is None:
-            parts = write_store(dest, source, content, first.assign, *decoder())
+            shape, row, *said = decoder()
+            parts = write_store(dest, source, content, first.assign, shape, row, said=said[0] if said else None)
             record, layout = _laid_out(parts, first, resplit)
         elif parts is None or "digests" in current:  # written, or laid out anew, by another process meanwhile
             parts = current
@@ -49,8 +52,9 @@ def split_store(paths: list[Path], image_size, source: Path, first, decoder, res
         at = np.zeros(len(layout), np.int64)  # each input's row in its part of the store
         for i in range(len(PARTS)):
             at[layout == i] = np.arange(int((layout == i).sum()))
+        said = parts["said"].numpy().tobytes() if "said" in parts else None
         return write_store(dest, source, content, record.assign, tuple(parts[PARTS[0]].shape[1:]),
-                           lambda j: parts[PARTS[layout[j]]][at[j]:at[j] + 1].numpy(), parts), record
+                           lambda j: parts[PARTS[layout[j]]][at[j]:at[j] + 1].numpy(), parts, said), record
 
 
 def _laid_out(parts: dict, first, resplit) -> tuple:
@@ -72,11 +76,12 @@ def _laid_out(parts: dict, first, resplit) -> tuple:
     return record, layout
 
 
-def write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shape: tuple, row, release=None) -> dict:
+def write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shape: tuple, row, release=None,
+                said: bytes | None = None) -> dict:
     """The store ``dest`` of the inputs split by ``assign``, input ``j``'s image being ``row(j)`` (``(1, *shape)``
     uint8, decoded or read from an older layout of the store: each image read once), each input's digest and
-    split beside them; ``release``, the old layout's mapped parts, is emptied before that is replaced (a reader
-    keeps its maps, but Windows cannot remove a mapped file)."""
+    split beside them, and ``said`` (where given) as its ``said`` part; ``release``, the old layout's mapped
+    parts, is emptied before that is replaced (a reader keeps its maps, but Windows cannot remove a mapped file)."""
     digests = [b""] * len(assign)
     with writing(dest, str(Path(source).resolve()), content, len(assign) * (int(np.prod(shape)) + 17),
                  replace=release is not None) as out:
@@ -88,6 +93,8 @@ def write_store(dest: Path, source: Path, content: str, assign: np.ndarray, shap
                 arr.append(x)
         out.array("digests", (len(assign), 16)).append(np.frombuffer(b"".join(digests), np.uint8).reshape(-1, 16))
         out.array("assign", (len(assign),), np.int8).append(np.asarray(assign, np.int8))
+        if said is not None:
+            out.array("said", (len(said),)).append(np.frombuffer(said, np.uint8))
         if release is not None:
             release.clear()
     parts = open_store(dest)

@@ -3,6 +3,7 @@ colour, the images ``--image-size`` squashes, 8-bit files beside deeper ones; an
 image that training, predict, explain and eval use. Split from :mod:`medtrain.data.folder` (over ~400 lines)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,15 @@ def survey(paths: list[Path], image_size: int | None) -> tuple[bool, list[Warnin
             squashed_one(squashed[0], w, h, image_size)) + "; pad or crop them to squares first to keep their "
                                                            "proportions"))
     return is_rgb(modes), said
+
+
+def recorded(said: list[Warning]) -> bytes:
+    """What :func:`survey` said of a data set, as bytes kept with its memory-mapped store (:func:`said_again`)."""
+    return json.dumps([[type(w).__name__, str(w)] for w in said]).encode("utf-8")
+
+
+def said_again(kept: bytes) -> list[Warning]:
+    """The warnings :func:`recorded` kept, as they were said when the store was written: a reused store had
+    trained on squashed images, or on 8-bit and 16-bit files scaled by two rules, without a word."""
+    kinds = {k.__name__: k for k in (SquashedImagesWarning, BitDepthsWarning)}
+    return [kinds.get(kind, UserWarning)(message) for kind, message in json.loads(kept.decode("utf-8"))]

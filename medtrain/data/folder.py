@@ -20,7 +20,8 @@ from medtrain.data._image_open import _header, _open, colour_mode
 from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
 # squashed_note/squashed_one: the squash wording's public home (predict imports no private data module)
-from medtrain.data._survey import deep, is_rgb, squashed_note, squashed_one, survey  # noqa: F401
+from medtrain.data._survey import (deep, is_rgb, recorded, said_again, squashed_note, squashed_one,  # noqa: F401
+                                   survey)
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
@@ -168,12 +169,16 @@ def _stored(paths: list[Path], first, image_size: int | None, store: str, source
 
     def decoder() -> tuple:  # only where the store is written: the headers of every image read first
         (rgb, said), size = survey(paths, image_size), []
-        for warning in said:  # (a reused store is not surveyed again: it was said when it was written)
-            warnings.warn(warning, stacklevel=2)
         return (3 if rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), rgb, image_size,
-                                                          size).transpose(2, 0, 1)[None]
+                                                          size).transpose(2, 0, 1)[None], recorded(said)
 
-    return split_store(paths, image_size, source, first, decoder, resplit, root=data_dir)
+    parts, record = split_store(paths, image_size, source, first, decoder, resplit, root=data_dir)
+    # what was said of the images as the store was written, said again whenever it is reused (a second run had
+    # trained on squashed images without a word); a store written before it was kept: its headers surveyed again
+    said = said_again(parts["said"].numpy().tobytes()) if "said" in parts else survey(paths, image_size)[1]
+    for warning in said:
+        warnings.warn(warning, stacklevel=3)
+    return parts, record
 
 
 def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.Tensor:
