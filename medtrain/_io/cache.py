@@ -54,8 +54,8 @@ KINDS = (
     Kind(WEIGHTS, "weights", "pretrained weights downloaded (MedicalNet): fetched again only online", False),
     Kind(STORES, "store", "memory-mapped stores of data larger than memory: rebuilt by the next run", True),
     Kind(VOLUMES, "volumes", "decoded DICOM/NIfTI entries: decoded again by the next run", True),
-    Kind(ARRAYS, "arrays", "images given in memory, as .npz: written again when given again; until then "
-                           "eval and resume of a run trained on them cannot read its data", True),
+    Kind(ARRAYS, "arrays", "images given in memory, as .npz: written again when given again (eval of a run "
+                           "trained on them reads them)", True),
 )
 BY_NAME = {k.name: k for k in KINDS}
 DERIVED = tuple(k.name for k in KINDS if k.derived)

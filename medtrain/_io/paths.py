@@ -54,10 +54,11 @@ def why_not_read(path: str | os.PathLike, missing: str = "no such file or folder
 
 
 def cache_dir() -> Path:
-    """The one folder medtrain caches into: downloads (MedMNIST, weights) and decoded volumes.
+    """The one folder medtrain caches into: downloads (MedMNIST, weights), stores, decoded volumes, arrays.
 
     ``$MEDTRAIN_DATA`` if set, else ``$XDG_CACHE_HOME/medtrain``, else ``~/.cache/medtrain``
-    (XDG Base Directory Specification). Callers add their own sub-folder; nothing is created here.
+    (XDG Base Directory Specification). Each kind's sub-folder is :mod:`medtrain._io.cache`'s
+    (:func:`~medtrain._io.cache.folder`); nothing is created here.
     """
     env = os.environ.get("MEDTRAIN_DATA")
     if env:

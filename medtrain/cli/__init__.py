@@ -27,7 +27,7 @@ from medtrain.cli._interrupts import interrupts_raised, no_new_imports
 # Sub-command modules, in the order `medtrain --help` lists them. A module missing from the
 # installed package is skipped, so partial installs still give a working command.
 SUBCOMMANDS = ["train", "eval", "predict", "export", "explain", "compare", "tune", "advise", "models", "cost",
-               "augment"]
+               "augment", "cache"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,111 @@
+"""``medtrain cache``: what medtrain keeps in its cache folder, and clearing it.
+
+    medtrain cache [list] [--json]                 # the folder, then count and size on disk of each kind
+    medtrain cache clear stores volumes [--dry-run]
+    medtrain cache clear all                       # every kind medtrain rebuilds: stores, volumes, arrays
+    medtrain cache clear downloads                 # downloads and weights go only when named
+
+The folder is ``$MEDTRAIN_DATA``, else ``$XDG_CACHE_HOME/medtrain``, else ``~/.cache/medtrain`` (``--data-dir``:
+another). Entries in use (a store being converted or read by a run) are kept and named; links are not followed.
+The layout and the rules are :mod:`medtrain._io.cache`'s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    from medtrain._io.cache import ALL, BY_NAME, DERIVED
+
+    p = subparsers.add_parser("cache", help="list or clear what medtrain keeps in its cache folder",
+                              description=__doc__.split("\n\n")[0].replace("``", ""))
+    _common(p)
+    csub = p.add_subparsers(dest="cache_command", metavar="ACTION")
+    ls = csub.add_parser("list", help="the cache folder, then count and size on disk of each kind (the default)",
+                         description="The cache folder, then the count and size on disk of each kind it holds.")
+    _common(ls, argparse.SUPPRESS)
+    c = csub.add_parser("clear", help="remove the entries of the kinds named, keeping those in use",
+                        description="Remove every entry of the kinds named, each renamed aside then deleted; entries "
+                                    "in use are kept. Links are not followed.")
+    _common(c, argparse.SUPPRESS)
+    c.add_argument("kinds", nargs="*", metavar="KIND",
+                   help=f"{', '.join(BY_NAME)}, or {ALL} ({', '.join(DERIVED)}: what medtrain makes again; "
+                        f"downloads and weights only when named)")
+    c.add_argument("--dry-run", action="store_true", help="only list what would be removed and the space freed")
+    p.set_defaults(func=run, cache_command="list", kinds=[], dry_run=False)
+
+
+def _common(p: argparse.ArgumentParser, default=None) -> None:
+    """--json and --data-dir on ``cache`` and on each action (``default``: SUPPRESS there, so that an action does not
+    reset what was given before it: ``medtrain cache --json list``)."""
+    p.add_argument("--json", action="store_true", default=default if default is not None else False,
+                   help="print JSON")
+    p.add_argument("--data-dir", metavar="DIR", default=default,
+                   help="the cache folder (default $MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain, else "
+                        "~/.cache/medtrain)")
+
+
+def run(args) -> int:
+    if args.cache_command == "clear":
+        return _clear(args)
+    return _list(args)
+
+
+def _rel(path, root) -> str:
+    return str(path.relative_to(root))
+
+
+def _list(args) -> int:
+    from medtrain._io.cache import ABOUT, BY_NAME, human, survey
+
+    s = survey(args.data_dir)
+    about = {**{k: v.what for k, v in BY_NAME.items()}, **ABOUT}
+    rows = {k: (len(es), sum(e.bytes for e in es)) for k, es in s.entries.items()} if s.exists else \
+        {k: (0, 0) for k in about}
+    count, size = s.total()
+    if args.json:
+        print(json.dumps({
+            "folder": str(s.root), "exists": s.exists,
+            "kinds": {k: {"count": n, "bytes": b, "what": about[k],
+                          "cleared_by": "all" if k in BY_NAME and BY_NAME[k].derived else
+                          "its name" if k in BY_NAME else None} for k, (n, b) in rows.items()},
+            "total": {"count": count, "bytes": size},
+            "links": [{"path": str(link), "target": target} for link, target in s.links]}, indent=2))
+        return 0
+    print(f"{s.root}{'' if s.exists else ' (does not exist: nothing cached yet)'}")
+    for k, (n, b) in rows.items():
+        print(f"  {k:<10}{n:>7}{human(b):>11}   {about[k]}")
+    print(f"  {'total':<10}{count:>7}{human(size):>11}")
+    for link, target in s.links:
+        print(f"  {_rel(link, s.root)}: a link to {target}, not followed")
+    return 0
+
+
+def _clear(args) -> int:
+    from medtrain._io.cache import clear, human, kinds_to_clear
+
+    kinds = kinds_to_clear(args.kinds)  # an unknown kind: one line, before the folder is looked at
+    done = clear(kinds, args.data_dir, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps({
+            "folder": str(done.root), "kinds": done.kinds, "dry_run": args.dry_run, "freed_bytes": done.freed,
+            "removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes} for e in done.removed],
+            "kept": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why} for e, why in done.kept],
+            "leftovers_bytes": done.leftovers}, indent=2))
+        return 0
+    would = "would " if args.dry_run else ""
+    if args.dry_run:
+        for e in done.removed:
+            print(f"would remove {_rel(e.path, done.root)} ({human(e.bytes)})")
+    for e, why in done.kept:
+        print(f"{would}keep {_rel(e.path, done.root)} ({human(e.bytes)}): in use, {why}")
+    parts = []
+    for k in kinds:
+        kept = sum(e.kind == k for e, _ in done.kept)
+        parts.append(f"{k}: {sum(e.kind == k for e in done.removed)}" + (f" ({kept} kept in use)" if kept else ""))
+    if done.leftovers:
+        parts.append(f"an interrupted clear's leftovers ({human(done.leftovers)})")
+    print(f"{would}remove {', '.join(parts)}; {would}free {human(done.freed)} in {done.root}" if args.dry_run else
+          f"removed {', '.join(parts)}; freed {human(done.freed)} in {done.root}")
+    return 0
