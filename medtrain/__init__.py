@@ -13,7 +13,9 @@ directory (settings, weights, ``metrics.json``, a report) that everything below 
 * ``Config``: every setting with its default (``help(medtrain.Config)``).
 
 From their own modules (``from medtrain.tune import tune``): :func:`medtrain.compare.compare` (a grid of
-settings over seeds, one table), :func:`medtrain.tune.tune` (a hyper-parameter search),
+settings over seeds, one table; its base settings a dict or a :class:`Config`, as ``train`` takes them, whose
+``seed`` is the seeds where none are given and is refused beside other seeds), :func:`medtrain.tune.tune` (a
+hyper-parameter search),
 :func:`medtrain.export.export_run` (ONNX or TorchScript) and :func:`medtrain.explain.explain` (saliency maps).
 The command line ``medtrain`` does the same from a shell.
 

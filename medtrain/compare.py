@@ -24,6 +24,7 @@ from medtrain._io import json_safe, write_json, write_text
 from medtrain._progress import Overall
 from medtrain.api import RESUMABLE_KEYS, _as_config, check_bools, check_reusable, check_settings, train_or_reuse
 from medtrain.config import Config
+from medtrain.config.settings import base_settings
 from medtrain.reuse import check_same_data
 from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
@@ -207,18 +208,15 @@ def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[
     :func:`medtrain.api.train` checks a dict's typed settings and not a Config's), the grid, the seeds and the
     folder. A Config (``compare(Config(...), ...)`` had been "argument of type 'Config' is not iterable") is read
     as train reads one; its settings at their defaults are not the base's (a Config cannot tell them from typed
-    ones), so the grid may vary them. A grid's values given as one string are split as ``--vary KEY=V1,V2`` splits
-    them (``"0.0,0.2"`` had been read character by character). Any other kind of argument: one line naming it."""
+    ones), so the grid may vary them (:func:`medtrain.config.settings.base_settings`, which tune shares). The
+    base's seed (a dict's ``seed``, a Config's other than the default 0) is the seeds where none are given, and
+    refused beside other seeds (:func:`_seeds`). A grid's values given as one string are split as ``--vary
+    KEY=V1,V2`` splits them (``"0.0,0.2"`` had been read character by character). Any other kind of argument:
+    one line naming it."""
     check_bools(verbose=verbose)
-    if isinstance(base, Config):
-        cfg, defaults = _as_config(base), Config().to_dict()
-        base = {k: v for k, v in cfg.to_dict().items() if v != defaults[k]
-                and not (k == "dataset" and cfg.data is not None)}  # data is the source: no dataset None
-        typed = {}
-    elif base is None or isinstance(base, Mapping):
-        base = typed = dict(base or {})
-    else:
-        raise MedtrainError(f"base must be a dict of settings or a Config; got {type(base).__name__} {base!r:.60}")
+    base, typed = base_settings(_as_config(base) if isinstance(base, Config) else base)
+    seed = base.pop("seed", None)  # each cell's seed is one of seeds: the base's would be overwritten, unsaid
+    typed.pop("seed", None)
     if not isinstance(grid, Mapping):
         raise MedtrainError(f"grid must be a dict of settings and their values ({{'dropout': [0.0, 0.2]}}); got "
                             f"{type(grid).__name__} {grid!r:.60}")
@@ -233,6 +231,20 @@ def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[
             raise MedtrainError(f"grid {key} has no values")
         else:
             values[key] = vs
+    seeds = _seeds(seeds, seed)
+    if not isinstance(out, (str, os.PathLike)):
+        raise MedtrainError(f"out must be the grid's folder, a path; got {type(out).__name__} {out!r:.60}")
+    return base, typed, values, seeds, Path(out)
+
+
+def _seeds(seeds, seed) -> list[int]:
+    """The seeds every cell trains: ``seeds``, or, where it is None, the base's ``seed`` alone (``[0]`` without
+    one: the command line's default ``--seeds 1``). The base's seed beside other seeds is refused in one line:
+    ``compare(Config(seed=5), grid, [0])`` had trained seed 0 and said nothing of the 5."""
+    if seed is not None:
+        seed = config_mod.coerce("seed", seed)  # a dict's "5" as the seed 5, a bad one named
+    if seeds is None:
+        return [0 if seed is None else seed]
     if isinstance(seeds, (str, bytes, Mapping)) or not isinstance(seeds, Iterable):  # 0 had been "not iterable"
         raise MedtrainError(f"seeds must be a list of seeds ([0, 1, 2] or range(3)); got {type(seeds).__name__} "
                             f"{seeds!r:.60}")
@@ -242,13 +254,16 @@ def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
     if bad:
         raise MedtrainError(f"seeds: {bad[0]!r} is not an integer seed")
-    if not isinstance(out, (str, os.PathLike)):
-        raise MedtrainError(f"out must be the grid's folder, a path; got {type(out).__name__} {out!r:.60}")
-    return base, typed, values, [int(s) for s in seeds], Path(out)
+    seeds = [int(s) for s in seeds]
+    if seed is not None and seeds != [seed]:
+        raise MedtrainError(f"base seed {seed} and seeds {seeds}: every cell trains the seeds of seeds, so the "
+                            f"base's seed would be ignored; give the seeds in seeds only, or leave seeds out (None) "
+                            f"to train seed {seed}")
+    return seeds
 
 
-def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list[int], out: str | Path,
-            verbose: bool = True) -> list[dict]:
+def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list[int] | None = None,
+            out: str | Path | None = None, verbose: bool = True) -> list[dict]:
     """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
     report.html. A folder holding another grid's comparison is refused before any cell trains
     (:func:`check_same_grid`).
@@ -259,8 +274,12 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
         grid: each varied setting and its values, ``{"dropout": [0.0, 0.2]}``, or the values as one string as
             ``--vary`` writes them, ``{"dropout": "0.0,0.2"}`` (``;`` between values that hold a comma); the
             cells are the product of the values.
-        seeds: the seeds every cell trains, a list of integers (``range(3)``: the command line's ``--seeds 3``).
-        out: the grid's folder: ``OUT/KEY=V,.../seedS`` per cell and seed, the summaries, ``grid.json``.
+        seeds: the seeds every cell trains, a list of integers (``range(3)``: the command line's ``--seeds 3``);
+            None: the base's ``seed`` alone (a dict's ``seed``, a Config's other than the default 0), else
+            ``[0]``. A base's seed beside seeds other than ``[seed]`` is refused (a Config's seed 0 is its
+            default, not told apart: seeds decide).
+        out: the grid's folder (required): ``OUT/KEY=V,.../seedS`` per cell and seed, the summaries,
+            ``grid.json``.
         verbose: True or False: print each run's folder and the summary table.
 
     Returns:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from medtrain.config.descriptions import settings_section
+from medtrain.errors import MedtrainError
 
 
 @dataclass
@@ -116,6 +118,23 @@ class Config:
 
 
 KEYS = {f.name: f for f in fields(Config)}
+
+
+def base_settings(base) -> tuple[dict, dict]:
+    """The settings several runs share (a ``compare`` grid's cells, a ``tune`` search's trials) as a layer of
+    settings, and those of them typed, for the checks ``train`` makes of typed settings only. A dict is read as
+    given, every key typed (None: the defaults, none). A :class:`Config`, resolved first as ``train`` reads one
+    (``medtrain.api._as_config``), gives its settings other than the defaults, none of them typed: a dataclass
+    cannot tell a setting typed from one left at its default (so a grid or a space may vary those), and ``train``
+    checks a dict's typed settings, not a Config's; where ``data`` is given, ``dataset`` is no second source. Any
+    other kind of ``base``: one line naming it."""
+    if isinstance(base, Config):
+        given, defaults = base.to_dict(), Config().to_dict()
+        return {k: v for k, v in given.items() if v != defaults[k]
+                and not (k == "dataset" and given["data"] is not None)}, {}
+    if base is None or isinstance(base, Mapping):
+        return dict(base or {}), dict(base or {})
+    raise MedtrainError(f"base must be a dict of settings or a Config; got {type(base).__name__} {base!r:.60}")
 # every setting is described once (DESCRIPTIONS), nothing else is: tests/config/test_descriptions.py holds it (an
 # import-time assert here had failed every test's import instead, and was stripped under python -O)
 Config.__doc__ = f"{inspect.cleandoc(Config.__doc__)}\n\n{settings_section(fields(Config))}"
