@@ -15,7 +15,7 @@ directory (settings, weights, ``metrics.json``, a report) that everything below 
 From their own modules (``from medtrain.tune import tune``): :func:`medtrain.compare.compare` (a grid of
 settings over seeds, one table; its base settings a dict or a :class:`Config`, as ``train`` takes them, whose
 ``seed`` is the seeds where none are given and is refused beside other seeds), :func:`medtrain.tune.tune` (a
-hyper-parameter search),
+hyper-parameter search, its base settings a dict or a :class:`Config` too),
 :func:`medtrain.export.export_run` (ONNX or TorchScript) and :func:`medtrain.explain.explain` (saliency maps).
 The command line ``medtrain`` does the same from a shell.
 

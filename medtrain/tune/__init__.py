@@ -27,7 +27,9 @@ from typing import Callable
 
 from medtrain import config as config_mod, rundir
 from medtrain._io import write_json
-from medtrain.api import RESUMABLE_KEYS, check_settings, evaluate
+from medtrain.api import RESUMABLE_KEYS, _as_config, check_settings, evaluate
+from medtrain.config import Config
+from medtrain.config.settings import base_settings
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.reports.summary import auc_acc_line
@@ -72,12 +74,13 @@ def _candidates(p) -> list:
     return [p.low, type(p.low)(high)]
 
 
-def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
+def check_typed(base: dict, params: list, url: str, study_name: str, typed=None) -> None:
     """Refuse, before any trial trains and with nothing written, what ``train`` refuses typed for a new run
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data,
     ``--image-size`` on arrays, flip false with a flipping TTA, mc_dropout with annealed dropout): every trial had
     trained with a warning and recorded it (``--store mmap`` on a CSV of DICOM files). The trials' settings are
-    the base's (``base``, all typed) and the space's (``params``), so, as ``compare`` does with its grid:
+    the base's (``base``; ``typed``: those of its keys typed, None: all, as a dict's; none of a Config's) and the
+    space's (``params``), so, as ``compare`` does with its grid:
 
     * a value of the space that train refuses with the base settings is refused, named, in
       :mod:`medtrain.tune.space`'s words (``search space tta: value 'hflip' is refused by train (flip false ...)``);
@@ -101,20 +104,23 @@ def check_typed(base: dict, params: list, url: str, study_name: str) -> None:
         except MedtrainError as e:
             own = own or MedtrainError(f"search space {key}: value {v!r} is refused by train ({e})")
     try:
-        checks.check_typed_for_cells([cfg for _, _, cfg in cells], base, memo)
+        checks.check_typed_for_cells([cfg for _, _, cfg in cells], base if typed is None else typed, memo)
     except MedtrainError as e:
         own = own or e
     if own is not None and not study_exists(url, study_name):
         raise own
 
 
-def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None = None,
+def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, trials: int | None = None,
          budget_minutes: float | None = None, storage: str | None = None, study_name: str = DEFAULT_STUDY,
          log: Callable[[str], None] = print) -> dict:
     """Search ``space`` (``None``: the built-in space) on top of the settings ``base``; see the module.
 
     Args:
-        base: settings every trial shares (flat keys, as in a config file); ``out`` is ignored.
+        base: settings every trial shares: a dict of flat keys (as in a config file), a
+            :class:`~medtrain.config.Config` (its settings other than the defaults, as ``compare`` reads one: the
+            space may search those; train's checks of typed settings apply to a dict's keys, as train applies
+            them, not to a Config's), or None (the defaults); ``out`` is ignored.
         space: the search space mapping (:mod:`medtrain.tune.space`).
         out: the output folder (trial run directories, tables, plots, the default SQLite study).
         trials: stop when the study holds this many finished trials (counting earlier runs' trials).
@@ -126,8 +132,15 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
     Returns:
         the content of ``best.json``, as JSON holds it: ``run_dir``, the best trial's run directory, is a string
         (``medtrain.load(result["run_dir"])``; ``Path(result["run_dir"])`` for a path).
+
+    Raises:
+        MedtrainError: in one line, a ``base`` of another kind, a bad setting or value of the space, before
+            anything is written.
     """
-    base = {k.replace("-", "_"): v for k, v in (base or {}).items() if k.replace("-", "_") != "out"}
+    # a Config as compare reads one (it had been "'Config' object has no attribute 'items'")
+    base, typed = base_settings(_as_config(base) if isinstance(base, Config) else base)
+    base = {k.replace("-", "_"): v for k, v in base.items() if k.replace("-", "_") != "out"}
+    typed = {k.replace("-", "_") for k in typed} - {"out"}
     cfg = config_mod.resolve(base)
     single_process_only(cfg, "medtrain tune")
     params = parse_space(space, base)
@@ -135,7 +148,7 @@ def tune(base: dict, space: dict | None, out: str | Path, *, trials: int | None 
     check_study_name(study_name)
     check_settings(cfg)
     out = Path(out)
-    check_typed(base, params, storage or default_storage(out), study_name)
+    check_typed(base, params, storage or default_storage(out), study_name, typed)
     load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
     folder = trials_dir(out, study_name, DEFAULT_STUDY)
     created = not out.exists()
