@@ -54,8 +54,9 @@ KINDS = (
     Kind(WEIGHTS, "weights", "pretrained weights downloaded (MedicalNet): fetched again only online", False),
     Kind(STORES, "store", "memory-mapped stores of data larger than memory: rebuilt by the next run", True),
     Kind(VOLUMES, "volumes", "decoded DICOM/NIfTI entries: decoded again by the next run", True),
-    Kind(ARRAYS, "arrays", "images given in memory, as .npz: written again when given again (eval of a run "
-                           "trained on them reads them)", True),
+    # not derived: a run trained on in-memory arrays has no other copy of its data (eval, resume read this one)
+    Kind(ARRAYS, "arrays", "images given in memory, as .npz: the only copy of a run's data that eval and resume "
+                           "read (written again only when the arrays are given again)", False),
 )
 BY_NAME = {k.name: k for k in KINDS}
 DERIVED = tuple(k.name for k in KINDS if k.derived)

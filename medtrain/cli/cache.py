@@ -2,7 +2,7 @@
 
     medtrain cache [list] [--json]                 # the folder, then count and size on disk of each kind
     medtrain cache clear stores volumes [--dry-run]
-    medtrain cache clear all                       # every kind medtrain rebuilds: stores, volumes, arrays
+    medtrain cache clear all                       # every kind medtrain rebuilds: stores, volumes
     medtrain cache clear downloads                 # downloads and weights go only when named
 
 The folder is ``$MEDTRAIN_DATA``, else ``$XDG_CACHE_HOME/medtrain``, else ``~/.cache/medtrain`` (``--data-dir``:

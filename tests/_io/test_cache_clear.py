@@ -106,11 +106,13 @@ def test_clear_stores_frees_exactly_their_bytes_and_leaves_downloads_and_the_res
 
 def test_all_is_the_derived_kinds_and_never_downloads(root, tmp_path):
     _fill(root, tmp_path)
-    assert cache.kinds_to_clear(["all"]) == ["stores", "volumes", "arrays"]
-    assert cache.kinds_to_clear(["weights", "all", "stores"]) == ["weights", "stores", "volumes", "arrays"]
+    assert cache.kinds_to_clear(["all"]) == ["stores", "volumes"]
+    assert cache.kinds_to_clear(["weights", "all", "stores"]) == ["weights", "stores", "volumes"]
     cache.clear(["all"])
     s = cache.survey()
-    assert {k: len(es) for k, es in s.entries.items() if es} == {"downloads": 1, "weights": 1, "partial": 1}
+    # in-memory arrays are a run's only copy of its data: kept by ``all``, cleared only when named
+    assert {k: len(es) for k, es in s.entries.items() if es} == {"downloads": 1, "weights": 1, "arrays": 1,
+                                                                  "partial": 1}
     cache.clear(["downloads"])
     assert not (root / "pathmnist.npz").exists() and (root / "weights" / "resnet_10.pth").is_file()
 
@@ -173,10 +175,10 @@ def test_links_are_never_followed_out_of_the_cache(root, tmp_path):
 def test_a_dry_run_deletes_nothing_and_says_what_a_clear_frees(root, tmp_path):
     _fill(root, tmp_path)
     files, du = _files(root), _du(root)
-    dry = cache.clear(["all", "downloads", "weights"], dry_run=True)
+    dry = cache.clear(["all", "downloads", "weights", "arrays"], dry_run=True)
     assert _files(root) == files and _du(root) == du
     assert len(dry.removed) == 11 and not dry.kept
-    done = cache.clear(["all", "downloads", "weights"])
+    done = cache.clear(["all", "downloads", "weights", "arrays"])
     assert [e.path for e in done.removed] == [e.path for e in dry.removed] and done.freed == dry.freed
     assert du - _du(root) == dry.freed
 
