@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from medtrain._io import atomic_path, cache_dir as _cache_dir
+from medtrain._io import atomic_path
+from medtrain._io.cache import WEIGHTS, folder as _cache_folder
 from medtrain.errors import MedtrainError
 from medtrain.models._registry import register_model
 
@@ -249,7 +249,7 @@ def load_medicalnet_weights(model: nn.Module, path: str | os.PathLike, strict: b
 
 
 def _default_weights_dir() -> Path:
-    return _cache_dir() / "weights"
+    return _cache_folder(WEIGHTS)  # the cache layout has one owner, medtrain._io.cache
 
 
 def _download(url: str, dest: Path) -> None:
