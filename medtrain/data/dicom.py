@@ -32,7 +32,7 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import file_problem, path_kind
-from medtrain.data._dicom_codecs import undecodable
+from medtrain.data._dicom_codecs import cut_off, undecodable, unreadable
 from medtrain.data.folder import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
@@ -164,10 +164,12 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
         except InvalidDicomError:
             raise MedtrainError(f"{path}: not a DICOM file") from None
         except Exception as e:  # noqa: BLE001  (EOFError, struct.error, OSError... on damaged files)
-            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+            raise unreadable(path, e) from None
         if forced and "PixelData" not in ds:  # read without its DICM marker: data, or something else named .dcm
             raise MedtrainError(f"{path}: not a DICOM file (no DICM marker after a 128-byte preamble, and no "
                                 f"image data)")
+        if "PixelData" not in ds and cut_off(ds):  # pydicom reads a cut file up to its end, without a word
+            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated: it ends before its pixel data")
         if "PixelData" not in ds:
             raise MedtrainError(f"{path}: DICOM file holds no image (a non-image SOP class such as a "
                                 f"report, plan or presentation state)")
@@ -251,14 +253,14 @@ def _to_slice(ds, pixels, path: Path) -> DicomSlice:
 
 def _header(path: str | os.PathLike, *keywords: str) -> tuple:
     """The values (None where absent) of ``keywords`` in a DICOM file's header, those alone parsed (no pixel
-    data). Raises MedtrainError naming the file, never pydicom's text (it may quote a value), if the file, or
-    one of those values, cannot be read."""
+    data). Raises MedtrainError naming the file, never a value pydicom's text quotes (:func:`unreadable`), if the
+    file, or one of those values, cannot be read."""
     with _quiet_pydicom():
         try:
             ds = _dcmread(Path(path), specific_tags=list(keywords), stop_before_pixels=True)[0]
             return tuple(ds.get(k) for k in keywords)  # values are decoded here, on first access
         except Exception as e:  # noqa: BLE001  (the pixel reader names damaged files; here: its own line)
-            raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated ({type(e).__name__})") from None
+            raise unreadable(path, e) from None
 
 
 def patient_group(path: str | os.PathLike) -> Optional[str]:
