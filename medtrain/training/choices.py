@@ -114,7 +114,7 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     process would train and remove them) keeps the flips unless the labels name a side. ``verbose`` says what
     the pilots are before they train (a fifth of a short run's time had passed without a word), and gives
     ``fit_fn`` a :class:`~medtrain.training.callbacks.RunEstimate` (``callbacks=``) that says their projected time
-    where it is over 10 minutes.
+    where it is over 10 minutes; not ``verbose``, ``fit_fn`` is given ``verbose=False``.
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
@@ -141,7 +141,7 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
               f"scored on validation (--flip true or false skips them)", flush=True)
     # one estimate for both pilots, said from the first where they project to over 10 minutes
     said = {"callbacks": [RunEstimate("the two flip pilots", runs=2, way_on="--flip true or false skips them")]} \
-        if verbose else {}
+        if verbose else {"verbose": False}  # a quiet run's pilots print nothing of Lightning's either
     try:
         for on in (True, False):
             pilot = cfg if on else without_flips(cfg)

@@ -1,8 +1,6 @@
 """Fit a model to a dataset with the Lightning Trainer: checkpoint selection, early stopping, resume."""
 from __future__ import annotations
 
-import contextlib
-import logging
 import re
 import signal
 import time
@@ -26,7 +24,7 @@ from medtrain.training.build import augment_params, build_model, class_weights, 
 from medtrain.training.callbacks import (EMA, DropoutSchedule, EpochLines, HistoryLogger, RunCheckpoint,
                                          ShardBatches, SkipNonFiniteSteps, StopOnDivergence, WallTime,
                                          WarmupEarlyStopping)
-from medtrain.training.loggers import build_logger
+from medtrain.training.loggers import build_logger, lightning_messages
 from medtrain._progress import on_terminal
 from medtrain.training.checkpoint_io import AtomicCheckpointIO
 from medtrain.training.distributed import launch_rank
@@ -128,39 +126,6 @@ def saved_epoch(last: Path) -> int:
         return -1
 
 
-#: the starts of the lines Lightning logs at INFO for every Trainer that a medtrain run says once in its own
-#: summary (the device and precision: "on cpu, bf16-mixed") or that say nothing to a user: 5 lines per
-#: fit, 15 on stderr per default run (two flip pilots and the run), a third of a batch log's lines
-_BOILERPLATE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:", "IPU available:",
-                "Using bfloat16 Automatic Mixed Precision", "Using 16bit Automatic Mixed Precision",
-                "Loading `train_dataloader` to estimate number of stepping batches",
-                "`Trainer.fit` stopped: `max_epochs=",
-                "Restored all states from the checkpoint")  # (after "Restoring states from ...", which stays)
-
-
-class _NoTips(logging.Filter):
-    """Drops Lightning's advertisements ("💡 Tip: ... try installing litlogger") and its per-Trainer device
-    and precision boilerplate (:data:`_BOILERPLATE`), which it logs at INFO through its rank-zero logger for
-    every Trainer. Other messages (early stopping, distributed set-up, problems) pass."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(_BOILERPLATE)
-
-
-@contextlib.contextmanager
-def _no_lightning_tips():
-    """:class:`_NoTips` on Lightning's rank-zero logger while medtrain builds and runs its Trainer, and only then
-    (a caller's own Lightning code keeps its messages)."""
-    from lightning.pytorch.utilities.rank_zero import rank_zero_module
-
-    log, tips = rank_zero_module.log, _NoTips()
-    log.addFilter(tips)
-    try:
-        yield
-    finally:
-        log.removeFilter(tips)
-
-
 def device_used(trainer) -> str:
     """What trained, in words, for ``metrics.json`` and the summary (Lightning's own "GPU available: ...,
     used: ..." lines are dropped): ``"cpu"``, or the accelerator's device name and count (``"2 x NVIDIA H100"``)."""
@@ -251,11 +216,13 @@ def remove_partial_checkpoints(ckpt_dir: Path) -> None:
 
 
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None,
-        started: float | None = None) -> FitResult:
+        started: float | None = None, verbose: bool = True) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
 
     ``callbacks`` are extra Lightning callbacks (after medtrain's checkpointing and early stopping); ``started``
     is the run's ``time.perf_counter()`` at its start (default: now), from which its checkpoints count its wall time.
+    ``verbose`` False: none of Lightning's messages below WARNING (:func:`~medtrain.training.loggers.lightning_messages`); the progress follows
+    ``cfg.progress``.
     """
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     # a resumed run takes every weight from its checkpoint: its source is read only where it still is (None),
@@ -316,7 +283,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     precision = trainer_precision(cfg)
     if logger:
         callbacks.append(HistoryLogger())
-    with _no_lightning_tips():  # the Trainer logs its litlogger tip as it is built
+    with lightning_messages(quiet=not verbose):  # the Trainer logs its litlogger tip as it is built
         trainer = pl.Trainer(
             max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
             strategy=cfg.strategy, precision=precision, logger=logger, callbacks=callbacks,
@@ -329,7 +296,7 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     last = ckpt_dir / LAST_CHECKPOINT
     if resume and last.exists():
         check_checkpoint(last)
-    with _no_lightning_tips(), warnings.catch_warnings():  # (and the litmodels tip, if fit logs it)
+    with lightning_messages(quiet=not verbose), warnings.catch_warnings():  # (and the litmodels tip, if fit logs it)
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*Your `IterableDataset` has `__len__` defined.*")
         warnings.filterwarnings("ignore", ".*is an invalid type.*")

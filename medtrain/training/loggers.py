@@ -1,6 +1,7 @@
 """The Lightning logger a run asks for (``--logger``): a CSV file, a TensorBoard log whose HPARAMS tab holds the
 run's settings, or an MLflow run (in a SQLite store in the run folder unless ``MLFLOW_TRACKING_URI`` names one),
-whose id the run folder keeps (``logs/mlflow_run_id``) so that ``--resume`` continues it."""
+whose id the run folder keeps (``logs/mlflow_run_id``) so that ``--resume`` continues it; and which of Lightning's
+own log messages a run lets through (:func:`lightning_messages`)."""
 from __future__ import annotations
 
 import logging
@@ -216,3 +217,42 @@ def _continued_mlflow_run(uri: str, run_id: str):
     if client is not None and logger.run_id:  # None on the processes other than rank 0
         client.update_run(run_id, status="RUNNING")
     return logger
+
+
+#: the starts of the lines Lightning logs at INFO for every Trainer that a medtrain run says once in its own
+#: summary (the device and precision: "on cpu, bf16-mixed") or that say nothing to a user: 5 lines per
+#: fit, 15 on stderr per default run (two flip pilots and the run), a third of a batch log's lines
+_BOILERPLATE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:", "IPU available:",
+                "Using bfloat16 Automatic Mixed Precision", "Using 16bit Automatic Mixed Precision",
+                "Loading `train_dataloader` to estimate number of stepping batches",
+                "`Trainer.fit` stopped: `max_epochs=",
+                "Restored all states from the checkpoint")  # (after "Restoring states from ...", which stays)
+
+
+class _NoTips(logging.Filter):
+    """Drops Lightning's advertisements ("💡 Tip: ... try installing litlogger") and its per-Trainer device
+    and precision boilerplate (:data:`_BOILERPLATE`), which it logs at INFO through its rank-zero logger for
+    every Trainer. Other messages (early stopping, distributed set-up, problems) pass; ``quiet`` (a train with
+    verbose False) drops every message below WARNING too: "Restoring states from the checkpoint path at ..." of a
+    resumed run and "Detected KeyboardInterrupt, attempting graceful shutdown" had been printed by a quiet train."""
+
+    def __init__(self, quiet: bool = False):
+        super().__init__()
+        self.quiet = quiet
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self.quiet and record.levelno < logging.WARNING) and not str(record.msg).startswith(_BOILERPLATE)
+
+
+@contextmanager
+def lightning_messages(quiet: bool = False):
+    """:class:`_NoTips` on Lightning's rank-zero logger while medtrain builds and runs its Trainer, and only then
+    (a caller's own Lightning code keeps its messages)."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_module
+
+    log, tips = rank_zero_module.log, _NoTips(quiet)
+    log.addFilter(tips)
+    try:
+        yield
+    finally:
+        log.removeFilter(tips)
