@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medtrain.cli import main
 from medtrain.data import _split_store, load_folder
 
 
@@ -52,19 +51,3 @@ def test_a_reused_store_says_what_its_first_load_said(tmp_path, monkeypatch, cop
     writes.clear()
     assert _said(root) == first  # reused, not written again, and says the same
     assert not writes
-
-
-def test_a_second_training_run_on_the_same_store_prints_the_same_notes(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
-    root = _folder(tmp_path / "d")
-
-    def notes(out) -> list[str]:
-        assert main(["train", "--data", str(root), "--image-size", "16", "--store", "mmap", "--epochs", "1",
-                     "--no-progress", "--val-fraction", "0.2", "--test-fraction", "0.2", "--model", "resnet10_28_half",
-                     "--out", str(out)]) == 0
-        err = capsys.readouterr().err
-        return [line for line in err.splitlines() if "squashed" in line or "8 bits per channel" in line]
-
-    first = notes(tmp_path / "run1")
-    assert len(first) == 2, first
-    assert notes(tmp_path / "run2") == first
