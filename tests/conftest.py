@@ -50,6 +50,52 @@ def make_npz(path: Path, channels: int = 1, sizes=(96, 32, 32), noisy_test: int 
     return path
 
 
+def make_two_findings() -> dict:
+    """A multi-label dataset in MedMNIST layout: train/val/test of 64/24/32 16x16 grey images with (N, 2) 0/1
+    labels, label j a bright square in half j of the image (0 the top half, 1 the bottom)."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 64), ("val", 24), ("test", 32)):
+        images = rng.integers(0, 90, (n, 16, 16)).astype(np.uint8)
+        labels = rng.integers(0, 2, (n, 2)).astype(np.uint8)
+        for i, j in zip(*np.nonzero(labels)):  # label j: a square in half j
+            r, c = 8 * j + rng.integers(0, 3), rng.integers(0, 10)
+            images[i, r:r + 5, c:c + 5] = 230
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    return arrays
+
+
+def png_csv(root: Path, images, labels, classes=None, path="{i}.png", columns: dict | None = None,
+            name: str | None = "labels.csv") -> Path:
+    """Each of ``images`` (uint8 arrays, grey (H, W) or RGB (H, W, 3), of any sizes) saved as a PNG under ``root``
+    and listed in the CSV ``root / name``: ``path,label``, then a column per entry of ``columns`` (its header: one
+    value per image). Returns the CSV; with ``name=None`` no CSV is written and ``root`` is returned (class folders:
+    ``path="{label}/{i}.png"``).
+
+    ``path``: a name per image, or a template of the image's index ``i`` and ``label``. A label is ``classes[y]``
+    (``y`` itself without ``classes``); a row of 0/1s (multi-label ``labels``, shape (N, L)) is the labels of its
+    1s joined by ``|``, '' for none. ``labels`` of shape (N, 1), as :func:`make_images` gives them, are one a row.
+    """
+    from PIL import Image
+
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    label_of = (lambda y: str(y)) if classes is None else (lambda y: str(classes[y]))
+    columns = columns or {}
+    rows = [",".join(["path", "label", *columns])]
+    for i, (image, y) in enumerate(zip(images, labels)):
+        label = "|".join(label_of(j) for j in np.flatnonzero(y)) if labels.ndim == 2 else label_of(y)
+        file = path.format(i=i, label=label) if isinstance(path, str) else path[i]
+        (root / file).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image).save(root / file)
+        rows.append(",".join([file, label, *(str(v[i]) for v in columns.values())]))
+    if name is None:
+        return root
+    (root / name).write_text("\n".join(rows) + "\n")
+    return root / name
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Tiny tensors gain nothing from intra-op threads; on a shared CPU two make them ~10x slower.

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import medtrain
-from conftest import InterruptAt, fast_config, make_images, run_cli
+from conftest import InterruptAt, fast_config, make_images, png_csv, run_cli
 from medtrain import api, rundir
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingInterrupted
@@ -50,14 +49,7 @@ def test_a_finished_run_whose_npz_was_rewritten_is_refused_not_returned(tiny_npz
 
 
 def _csv_data(root: Path, n: int) -> Path:
-    images, labels = make_images(n, seed=3)
-    (root / "img").mkdir(exist_ok=True)
-    rows = ["path,label"]
-    for i, (im, y) in enumerate(zip(images, labels[:, 0])):
-        Image.fromarray(im).save(root / "img" / f"{i:03d}.png")
-        rows.append(f"img/{i:03d}.png,{'sick' if y else 'well'}")
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    return root / "labels.csv"
+    return png_csv(root, *make_images(n, seed=3), ("well", "sick"), path="img/{i:03d}.png")
 
 
 def test_the_same_command_on_a_csv_that_gained_rows_exits_2_in_one_line(tmp_path, capsys, monkeypatch):

@@ -4,23 +4,17 @@ gone, 81 in another split", which sent the user looking for moved files)."""
 from __future__ import annotations
 
 import pytest
-from PIL import Image
 
 import medtrain
-from conftest import fast_config, make_images
+from conftest import fast_config, make_images, png_csv
 from medtrain.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_an_edited_label_is_named_as_a_likely_cause_of_the_changed_split(tmp_path, capsys):
-    images, labels = make_images(80)
-    rows = ["path,label"]
-    for i, (img, y) in enumerate(zip(images, labels.ravel())):
-        Image.fromarray(img).save(tmp_path / f"{i:03d}.png")
-        rows.append(f"{i:03d}.png,{'bright' if y else 'plain'}")
-    csv = tmp_path / "labels.csv"
-    csv.write_text("\n".join(rows) + "\n")
+    csv = png_csv(tmp_path, *make_images(80), ("plain", "bright"), path="{i:03d}.png")
+    rows = csv.read_text().splitlines()
     run = tmp_path / "run"
     medtrain.train(fast_config(csv, run, epochs=1, bootstrap=0), verbose=False)
     flipped = rows[1].rsplit(",", 1)[0] + ("," + ("plain" if rows[1].endswith("bright") else "bright"))

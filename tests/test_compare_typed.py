@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import medtrain.compare as compare_mod
 from medtrain.cli import main
 from medtrain.errors import MedtrainError
 
-from conftest import fast_config, make_images
+from conftest import fast_config, make_images, png_csv
 
 
 def _fake_training(monkeypatch) -> list:
@@ -52,16 +51,6 @@ def _dicom_csv(root):
     return root / "labels.csv"
 
 
-def _png_csv(root):
-    images, labels = make_images(16, seed=3)
-    root.mkdir(parents=True)
-    for i, im in enumerate(images):
-        Image.fromarray(im).save(root / f"{i:02d}.png")
-    (root / "labels.csv").write_text("path,label\n" + "".join(f"{i:02d}.png,{'ab'[y]}\n"
-                                                               for i, y in enumerate(labels[:, 0])))
-    return root / "labels.csv"
-
-
 def _base(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
     arrays = {}
@@ -73,14 +62,21 @@ def _base(tmp_path, monkeypatch):
     return base
 
 
-def test_store_mmap_on_a_csv_of_dicom_files_is_refused_in_trains_line_before_any_cell_trains(tmp_path, monkeypatch,
-                                                                                              capsys):
+def refused_by_train(tmp_path, monkeypatch, capsys) -> tuple[list, str]:
+    """The flags of ``--store mmap`` on a CSV of DICOM files (the store under ``tmp_path / "cache"``), and
+    ``train``'s one-line refusal of them (exit 2); shared by compare's and tune's tests of the same refusal."""
     monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
-    trained = _fake_training(monkeypatch)
     flags = ["--data", str(_dicom_csv(tmp_path / "xr")), "--store", "mmap", "--epochs", "1", "--no-progress"]
     assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 2
     refused = capsys.readouterr().err
     assert "--store mmap:" in refused and refused.count("\n") == 1
+    return flags, refused
+
+
+def test_store_mmap_on_a_csv_of_dicom_files_is_refused_in_trains_line_before_any_cell_trains(tmp_path, monkeypatch,
+                                                                                              capsys):
+    trained = _fake_training(monkeypatch)
+    flags, refused = refused_by_train(tmp_path, monkeypatch, capsys)
     assert main(["compare", *flags, "--vary", "lr=0.1,0.01", "--out", str(tmp_path / "cmp")]) == 2
     assert capsys.readouterr().err == refused
     assert not trained and not (tmp_path / "cmp").exists()
@@ -111,7 +107,7 @@ def test_a_setting_train_refuses_typed_stops_the_grid_before_any_cell_trains(tmp
 def test_a_setting_of_the_grid_still_applies_to_the_cells_that_read_it(tmp_path, monkeypatch, over, grid):
     trained = _fake_training(monkeypatch)
     _dicom_csv(tmp_path / "xr")
-    _png_csv(tmp_path / "png")
+    png_csv(tmp_path / "png", *make_images(16, seed=3), "ab", path="{i:02d}.png")
     grid = {k: [str(tmp_path / v) if k == "data" else v for v in vs] for k, vs in grid.items()}
     base = {k: v for k, v in {**_base(tmp_path, monkeypatch), **over}.items() if k not in grid}
     assert len(compare_mod.compare(base, grid, [0], tmp_path / "cmp", verbose=False)) == 2

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import png_csv
 from medtrain.cli import main
 
 FAST = ["--model", "resnet10_28_half", "--epochs", "1", "--batch-size", "16", "--no-progress", "--bootstrap", "50",
@@ -16,16 +16,15 @@ PATIENTS, IMAGES = 12, 3
 def _patients(tmp_path):
     """12 patients x 3 bright-square images (half the patients carry the square); column patient_id."""
     rng = np.random.default_rng(0)
-    rows = ["path,label,patient_id"]
-    for p in range(PATIENTS):
-        for i in range(IMAGES):
-            img = rng.integers(0, 90, (16, 16)).astype(np.uint8)
-            if p % 2:
-                img[5:11, 5:11] = 230
-            Image.fromarray(img, "L").save(tmp_path / f"p{p}_{i}.png")
-            rows.append(f"p{p}_{i}.png,{'lesion' if p % 2 else 'clear'},PID-{p:03d}")
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    return tmp_path / "labels.csv"
+    images, people = [], [p for p in range(PATIENTS) for _ in range(IMAGES)]
+    for p in people:
+        img = rng.integers(0, 90, (16, 16)).astype(np.uint8)
+        if p % 2:
+            img[5:11, 5:11] = 230
+        images.append(img)
+    return png_csv(tmp_path, images, [p % 2 for p in people], ("clear", "lesion"),
+                   path=[f"p{p}_{i % IMAGES}.png" for i, p in enumerate(people)],
+                   columns={"patient_id": [f"PID-{p:03d}" for p in people]})
 
 
 def _splits_csv(path):

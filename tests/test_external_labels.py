@@ -7,10 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import medtrain
-from conftest import fast_config, make_images, run_cli
+from conftest import fast_config, make_images, png_csv, run_cli
 from medtrain.errors import MedtrainError
 from medtrain.external import LabelsByIndexWarning, evaluate_external
 
@@ -20,14 +19,9 @@ NAMES = ("malignant", "benign")  # the user's 0 and 1; the run's classes sort to
 @pytest.fixture(scope="module")
 def named_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("named")
-    images, labels = make_images(120, seed=0)
-    rows = ["path,label"]
-    for i, (im, y) in enumerate(zip(images, labels[:, 0])):
-        Image.fromarray(im).save(root / f"{i}.png")
-        rows.append(f"{i}.png,{NAMES[y]}")
-    (root / "all.csv").write_text("\n".join(rows) + "\n")
+    data = png_csv(root, *make_images(120, seed=0), NAMES, name="all.csv")
     run = root / "run"
-    medtrain.train(fast_config(root / "all.csv", run, epochs=1, bootstrap=0, tta="none", flip="false"), verbose=False)
+    medtrain.train(fast_config(data, run, epochs=1, bootstrap=0, tta="none", flip="false"), verbose=False)
     held_images, held = make_images(24, seed=5)
     np.savez(root / "heldout.npz", test_images=held_images, test_labels=held)
     return run, root / "heldout.npz"

@@ -15,7 +15,7 @@ from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.rundir import data_summary, read_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import fast_config, make_images  # noqa: E402
+from conftest import fast_config, make_images, png_csv  # noqa: E402
 
 
 def _split(labels) -> Split:
@@ -134,14 +134,7 @@ def test_a_resumed_or_reused_run_checks_its_data_too(tmp_path, capsys):
 def test_a_renamed_class_is_not_evaluated_with_swapped_outputs(tmp_path, capsys):
     # classes are numbered by sorted name: renaming benign -> normal re-numbers them and eval would score the
     # network's outputs against swapped labels (AUC 1 - x), exit 0
-    images, labels = make_images(80)
-    from PIL import Image
-
-    rows = ["path,label"]
-    for i, (img, y) in enumerate(zip(images, labels.ravel())):
-        Image.fromarray(img).save(tmp_path / f"{i}.png")
-        rows.append(f"{i}.png,{'malignant' if y else 'benign'}")
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    rows = png_csv(tmp_path, *make_images(80), ("benign", "malignant")).read_text().splitlines()
     run = tmp_path / "run"
     medtrain.train(fast_config(tmp_path / "labels.csv", run, epochs=1, bootstrap=0), verbose=False)
     (tmp_path / "labels.csv").write_text("\n".join(rows).replace(",benign", ",normal") + "\n")

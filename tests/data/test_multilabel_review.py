@@ -6,16 +6,14 @@ wording); a CSV read as multi-label where no cell joins two labels, an empty cel
 volumes, then again by the loader)."""
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from conftest import fast_config, read_rows, run_cli
+from conftest import fast_config, make_two_findings, png_csv, read_rows, run_cli
 from medtrain.config import Config
 from medtrain.data import load_csv, load_splits
 from medtrain.data.split import split_record
@@ -26,11 +24,7 @@ from medtrain.errors import MedtrainError
 def _csv(root: Path, cells: list[str], name: str = "labels.csv") -> Path:
     """A CSV of path,label with one grey 8x8 PNG per cell (labels joined by ``|``)."""
     rng = np.random.default_rng(0)
-    for i in range(len(cells)):
-        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(root / f"{i}.png")
-    with open(root / name, "w", newline="") as f:
-        csv.writer(f).writerows([["path", "label"], *([f"{i}.png", c] for i, c in enumerate(cells))])
-    return root / name
+    return png_csv(root, [rng.integers(0, 255, (8, 8), dtype=np.uint8) for _ in cells], cells, name=name)
 
 
 def _two_negatives_of_b() -> list[str]:
@@ -89,15 +83,7 @@ def ml_run(tmp_path_factory):
     import medtrain
 
     root = tmp_path_factory.mktemp("ml_review")
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 64), ("val", 24), ("test", 32)):
-        images = rng.integers(0, 90, (n, 16, 16)).astype(np.uint8)
-        labels = rng.integers(0, 2, (n, 2)).astype(np.uint8)
-        for i, j in zip(*np.nonzero(labels)):
-            r, c = 8 * j + rng.integers(0, 3), rng.integers(0, 10)
-            images[i, r:r + 5, c:c + 5] = 230
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    arrays = make_two_findings()
     np.savez(root / "ml.npz", **arrays)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -111,13 +97,8 @@ def test_eval_of_a_multilabel_run_on_a_csv_of_one_label_or_none_per_image_scores
     keep = labels.sum(1) < 2  # a small test set without an image of both findings
     images, labels = images[keep], labels[keep]
     np.savez(tmp_path / "same.npz", test_images=images, test_labels=labels)
-    rows = []
-    for i, (a, y) in enumerate(zip(images, labels)):
-        Image.fromarray(a).save(tmp_path / f"{i}.png")
-        rows.append([f"{i}.png", "|".join(str(j) for j in np.flatnonzero(y))])  # '0', '1' or '' (no finding)
-    assert {r[1] for r in rows} == {"0", "1", ""}
-    with open(tmp_path / "one.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["path", "label"], *rows])
+    one = png_csv(tmp_path, images, labels, name="one.csv")  # a label '0', '1' or '' (no finding) per image
+    assert {r["label"] for r in read_rows(one)} == {"0", "1", ""}
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "same.npz")
     assert code == 0, err
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "one.csv")

@@ -4,13 +4,12 @@ one image and its test AUC and recall rested on one, without a word (a class of 
 splits). Said for a split column given by the user too, and for a multi-label label's positives or negatives."""
 from __future__ import annotations
 
-import csv
 import warnings
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from conftest import png_csv
 from medtrain.data import load_csv
 from medtrain.data._table_checks import RareClassWarning
 from medtrain.data.split import encode_labels, split_record
@@ -86,12 +85,8 @@ def test_a_multilabel_label_of_few_positives_or_few_negatives_is_said():
 
 def test_one_line_per_load_of_a_csv_of_images(tmp_path):
     rng = np.random.default_rng(0)
-    rows = []
-    for i, label in enumerate(["normal"] * 20 + ["cyst"] * 12 + ["lymphoma"] * 3):
-        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(tmp_path / f"{i}.png")
-        rows.append([f"{i}.png", label])
-    with open(tmp_path / "labels.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["path", "label"], *rows])
+    labels = ["normal"] * 20 + ["cyst"] * 12 + ["lymphoma"] * 3
+    png_csv(tmp_path, [rng.integers(0, 255, (8, 8), dtype=np.uint8) for _ in labels], labels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         s = load_csv(tmp_path / "labels.csv")

@@ -3,7 +3,6 @@ split (and cross-validation fold) of the others, as a patient's images do, so no
 data without copies split exactly as before."""
 from __future__ import annotations
 
-import csv
 import warnings
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
+from conftest import png_csv
 from medtrain.data import Split, Splits, load_csv, load_folder
 from medtrain.data._table_checks import SplitShareWarning
 from medtrain.data.duplicates import DuplicateImagesWarning, duplicates_line, find_duplicates, image_digests
@@ -142,14 +142,9 @@ def test_patients_that_share_an_image_are_one_group(tmp_path):
     """Union of "same patient" and "same image": patient P1's image copied as P2's joins P1 and P2 (and P2's other
     images), so neither a patient nor an image straddles two splits."""
     rng = np.random.default_rng(1)
-    rows = [["path", "label", "patient"]]
     images = rng.integers(0, 256, (90, 8, 8), dtype=np.uint8)
     images[[31, 62, 88]] = images[0]  # patient 0's first image under patients 10, 20 and 29
-    for i, im in enumerate(images):
-        Image.fromarray(im).save(tmp_path / f"{i}.png")
-        rows.append([f"{i}.png", str((i // 3) % 2), f"P{i // 3}"])
-    with open(tmp_path / "labels.csv", "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    png_csv(tmp_path, images, [(i // 3) % 2 for i in range(90)], columns={"patient": [f"P{i // 3}" for i in range(90)]})
     for seed in range(6):
         s = load_csv(tmp_path / "labels.csv", seed=seed)
         assert _leaks(s) == 0
@@ -183,14 +178,10 @@ def test_a_split_column_is_kept_and_its_folds_keep_copies_together(tmp_path):
     images = rng.integers(0, 256, (60, 8, 8), dtype=np.uint8)
     images[[11, 12]] = images[10]  # train rows
     images[50] = images[20]  # a test row copies a train row: the split column says so, it stays
-    rows = [["path", "label", "split"]]
-    for i, im in enumerate(images):
-        Image.fromarray(im).save(tmp_path / f"{i}.png")
-        rows.append([f"{i}.png", str(i % 2), "test" if i >= 45 else "val" if i >= 38 else "train"])
-    with open(tmp_path / "labels.csv", "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    split = ["test" if i >= 45 else "val" if i >= 38 else "train" for i in range(60)]
+    png_csv(tmp_path, images, [i % 2 for i in range(60)], columns={"split": split})
     given = load_csv(tmp_path / "labels.csv")
-    assert [PARTS[a] for a in given.record.assign] == [r[2] for r in rows[1:]]
+    assert [PARTS[a] for a in given.record.assign] == split
     for k in range(3):
         s = load_csv(tmp_path / "labels.csv", folds=3, fold=k)
         f = dict(zip(s.record.inputs, s.record.folds))

@@ -16,7 +16,7 @@ from medtrain.cli import main
 from medtrain.errors import MedtrainError
 from medtrain.tune import tune
 from medtrain.tune.study import default_storage
-from test_compare_typed import _dicom_csv
+from test_compare_typed import _dicom_csv, refused_by_train
 
 
 def _fake_training(monkeypatch) -> list:
@@ -48,12 +48,8 @@ def _studies(url: str) -> list[str]:
 
 def test_store_mmap_on_a_csv_of_dicom_files_is_refused_in_trains_line_before_any_trial(tmp_path, monkeypatch,
                                                                                        capsys):
-    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
     trained = _fake_training(monkeypatch)
-    flags = ["--data", str(_dicom_csv(tmp_path / "xr")), "--store", "mmap", "--epochs", "1", "--no-progress"]
-    assert main(["train", *flags, "--out", str(tmp_path / "run")]) == 2
-    refused = capsys.readouterr().err
-    assert "--store mmap:" in refused and refused.count("\n") == 1
+    flags, refused = refused_by_train(tmp_path, monkeypatch, capsys)
     assert main(["tune", *flags, "--trials", "1", "--out", str(tmp_path / "tn")]) == 2
     assert capsys.readouterr().err == refused
     db = tmp_path / "elsewhere.db"  # a given --storage is not created either

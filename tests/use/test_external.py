@@ -7,17 +7,15 @@ import json
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import png_csv, run_cli
 
 
-def _pngs(root, arrays, by_class: bool):
-    rows = []
-    for i, (img, y) in enumerate(zip(arrays["test_images"], arrays["test_labels"][:, 0])):
-        folder = root / str(y) if by_class else root / "imgs"
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
-        rows.append(f"{'imgs' if not by_class else y}/{i:03d}.png,{y},patient{i // 4}")
-    return rows
+def _pngs(root, arrays, name=None):
+    """The run's test images as PNGs: in class folders, or with ``name``, in imgs/ listed in the CSV ``name`` with a
+    patient column (four images a patient)."""
+    return png_csv(root, arrays["test_images"], arrays["test_labels"],
+                   path="imgs/{i:03d}.png" if name else "{label}/{i:03d}.png",
+                   columns={"patient": [f"patient{i // 4}" for i in range(len(arrays["test_images"]))]}, name=name)
 
 
 def test_the_run_s_own_test_images_as_external_data_score_as_its_test_split(trained_run, tmp_path, capsys):
@@ -32,14 +30,13 @@ def test_the_run_s_own_test_images_as_external_data_score_as_its_test_split(trai
                                                               ["calibration"]["temperature"])
     assert "(40 inputs)" in out and "eval_external_tiny.json" in out
 
-    _pngs(tmp_path / "by_class", arrays, by_class=True)  # a folder of class sub-folders: the same images
+    _pngs(tmp_path / "by_class", arrays)  # a folder of class sub-folders: the same images
     assert run_cli(capsys, "eval", run, "--data", tmp_path / "by_class")[0] == 0
     folder = json.loads((run / "eval_external_by_class.json").read_text())
     assert folder["auc"] == pytest.approx(test["auc"], abs=1e-9) and folder["acc"] == pytest.approx(test["acc"])
 
-    rows = _pngs(tmp_path / "csv", arrays, by_class=False)  # a CSV naming patients: intervals over patients
-    (tmp_path / "csv" / "ext.csv").write_text("path,label,patient\n" + "\n".join(rows) + "\n")
-    assert run_cli(capsys, "eval", run, "--data", tmp_path / "csv" / "ext.csv")[0] == 0
+    listed = _pngs(tmp_path / "csv", arrays, "ext.csv")  # a CSV naming patients: intervals over patients
+    assert run_cli(capsys, "eval", run, "--data", listed)[0] == 0
     ext = json.loads((run / "eval_external_ext.json").read_text())
     assert ext["auc"] == pytest.approx(test["auc"], abs=1e-9) and ext["patients"] == 10
 
@@ -59,7 +56,7 @@ def test_external_data_get_per_image_predictions_as_the_run_s_own_test_split(tra
     from conftest import read_rows
 
     run, data, arrays = trained_run
-    _pngs(tmp_path / "ext_rows", arrays, by_class=True)
+    _pngs(tmp_path / "ext_rows", arrays)
     code, out, err = run_cli(capsys, "eval", run, "--data", tmp_path / "ext_rows")
     assert code == 0, err
     rows = read_rows(run / "predictions_external_ext_rows.csv")
@@ -77,10 +74,9 @@ def test_skip_bad_scores_the_readable_external_inputs_and_lists_the_rest(trained
     """External data often hold a broken or missing file: without --skip-bad it is one error line, with it the
     rest are scored, as predict and training skip them, and the JSON lists what was left out and why."""
     run, _, arrays = trained_run
-    rows = _pngs(tmp_path / "skip", arrays, by_class=False)
+    listed = _pngs(tmp_path / "skip", arrays, "ext_skip.csv")
     (tmp_path / "skip" / "imgs" / "broken.png").write_bytes(b"not a png")
-    lines = ["path,label,patient", *rows, "imgs/broken.png,0,patient99", "imgs/gone.png,1,patient98"]
-    (tmp_path / "skip" / "ext_skip.csv").write_text("\n".join(lines) + "\n")
+    listed.write_text(listed.read_text() + "imgs/broken.png,0,patient99\nimgs/gone.png,1,patient98\n")
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "skip" / "ext_skip.csv")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert not (run / "eval_external_ext_skip.json").exists()
@@ -105,7 +101,7 @@ def test_external_data_that_is_a_fifo_or_no_npz_with_a_split_is_said_so(trained_
     with no_hang():
         code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "ff.npz")
     assert code == 2 and "not a regular file" in err
-    _pngs(tmp_path / "folder_split", arrays, by_class=True)
+    _pngs(tmp_path / "folder_split", arrays)
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "folder_split", "--split", "val")
     assert code == 2 and "--split val chooses a split of an .npz" in err
 
@@ -131,18 +127,10 @@ def multilabel_run(tmp_path_factory):
     import numpy as np
 
     import medtrain
-    from conftest import fast_config
+    from conftest import fast_config, make_two_findings
 
     root = tmp_path_factory.mktemp("ml_ext")
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 64), ("val", 24), ("test", 32)):
-        images = rng.integers(0, 90, (n, 16, 16)).astype(np.uint8)
-        labels = rng.integers(0, 2, (n, 2)).astype(np.uint8)
-        for i, j in zip(*np.nonzero(labels)):  # label j: a square in half j
-            r, c = 8 * j + rng.integers(0, 3), rng.integers(0, 10)
-            images[i, r:r + 5, c:c + 5] = 230
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = images, labels
+    arrays = make_two_findings()
     data = root / "ml.npz"
     np.savez(data, **arrays)
     run = root / "run"

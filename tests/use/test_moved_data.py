@@ -15,21 +15,14 @@ import yaml
 from PIL import Image
 
 import medtrain
-from conftest import fast_config, make_images, make_npz, run_cli
+from conftest import fast_config, make_images, make_npz, png_csv, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _own_data(root, n=96, seed=0):
     """A folder of PNGs and its labels.csv (paths relative to the CSV, as a user writes them)."""
-    (root / "img").mkdir(parents=True)
-    images, labels = make_images(n, seed=seed)
-    rows = []
-    for i, (img, y) in enumerate(zip(images, labels[:, 0])):
-        Image.fromarray(img).save(root / "img" / f"{i:03d}.png")
-        rows.append(f"img/{i:03d}.png,{'abnormal' if y else 'normal'}")
-    (root / "labels.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
-    return root / "labels.csv"
+    return png_csv(root, *make_images(n, seed=seed), ("normal", "abnormal"), path="img/{i:03d}.png")
 
 
 @pytest.fixture
