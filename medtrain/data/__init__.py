@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from medtrain._io import cache_dir, path_kind, why_not_read
+from medtrain._io import path_kind, why_not_read
+from medtrain._io.cache import VOLUMES, folder as cache_folder
 
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, SPLITS, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
@@ -104,7 +105,7 @@ def store_not_applied(config, table: LabelTable | None = None) -> str | None:
     p = Path(config.data)
     if path_kind(p) is None or not _holds_volumes(p, getattr(config, "group_column", None), table):
         return None
-    where = (Path(config.data_dir) if config.data_dir else cache_dir()) / "volumes"
+    where = cache_folder(VOLUMES, config.data_dir)
     kind = "CSV" if p.suffix.lower() == ".csv" else "folder"
     return (f"{p}, a {kind} of DICOM/NIfTI entries, is not converted to a memory-mapped store: its decoded images "
             f"are cached as one small uint8 file per entry in {where} and held in memory")
