@@ -193,16 +193,18 @@ def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path)
 
 
 def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test",
-                      verbose: bool = True, skip_bad: bool = False) -> dict:
+                      verbose: bool = True, skip_bad: bool = False, run: RunModel | None = None) -> dict:
     """Score the finished run ``run_dir`` on the labelled ``data`` (see the module); writes
     ``RUN/eval_external_<name>.json`` (:func:`external_file`) and returns its content: the fields of
-    ``eval_test.json`` plus ``data`` (the source) and ``n``."""
+    ``eval_test.json`` plus ``data`` (the source) and ``n``. ``run``: the run of ``run_dir`` already loaded
+    (:func:`~medtrain.runmodel.load_run_module`; ``medtrain eval --data`` loads it for its note on squashed
+    inputs), not loaded again."""
     if not isinstance(data, (str, os.PathLike)):  # Path((x, y)) had been a raw TypeError
         raise MedtrainError(f"evaluate_external takes the path of labelled data: a CSV of path,label, a folder of "
                             f"class sub-folders or a MedMNIST-layout .npz, not a {type(data).__name__}; save arrays "
                             f"as an .npz first: np.savez('heldout.npz', test_images=x, test_labels=y)")
     run_dir, data = Path(run_dir), Path(data)
-    run = load_run_module(run_dir)
+    run = load_run_module(run_dir) if run is None else run
     names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
     if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
         labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))

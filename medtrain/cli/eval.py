@@ -46,9 +46,11 @@ def run(args) -> int:
         return 0
     if args.data:
         from medtrain.external import evaluate_external
+        from medtrain.runmodel import load_run_module
 
-        with squash_note():  # one line for the inputs squashed to the model's square, as predict says it
-            evaluate_external(args.run_dir, args.data, split=args.split, skip_bad=args.skip_bad)
+        run = load_run_module(args.run_dir)  # once, for the scores and the note (what the run did with its own images)
+        with squash_note(run):  # one line for the inputs squashed to the model's square, as predict says it
+            evaluate_external(args.run_dir, args.data, split=args.split, skip_bad=args.skip_bad, run=run)
         return 0
     from medtrain.api import evaluate
 

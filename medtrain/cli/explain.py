@@ -38,11 +38,16 @@ def run(args) -> int:
     from medtrain.cli.predict import squash_note
     from medtrain.explain import explain
     from medtrain.predict_inputs import with_stdin_paths
+    from medtrain.runmodel import load_run_module
 
     inputs = with_stdin_paths(args.inputs, "explain")  # `-` with nothing piped: an error, never the run's own split
-    with squash_note():
-        res = explain(args.run_dir, inputs, method=args.method, target=args.target, layer=args.layer,
-                      split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
+    # inputs are read as predict reads them, and their squashed ones said as predict says them, with what the run did
+    # with its own images (the note had claimed nothing of the run); the run's own split is at its size, and is read
+    # through its folder (its splits.csv checked)
+    run = load_run_module(args.run_dir) if inputs else None
+    with squash_note(run):
+        res = explain(args.run_dir if run is None else run, inputs, method=args.method, target=args.target,
+                      layer=args.layer, split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
         for s in res.skipped:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     where = f" at {res.layer}" if res.layer else ""
