@@ -68,14 +68,16 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     named by its label (a name that would repeat a column is skipped), holding what ``predict`` gives: the
     temperature-scaled probabilities when there are any (the decision is the same either way). The
     column ``input`` names each image as ``predict`` does: its source file (``inputs``, where the data
-    have files), else its index in the split. ``operating_point`` ``(threshold, positive)`` adds predict's
-    ``prediction_at_operating_point``; then, for failure analysis, ``true_label`` (the label's name; multi-label:
+    have files), else its index in the split. ``operating_point`` ``(threshold, positive)`` (multi-label:
+    ``(thresholds, None)``, one per label) adds predict's ``prediction_at_operating_point`` (multi-label: the labels
+    called at their thresholds, joined by ``;`` as ``prediction``); then, for failure analysis, ``true_label`` (the label's name; multi-label:
     the names joined by ``;``, as ``prediction``), ``correct`` (``true``/``false``) and, with an operating point,
     ``correct_at_operating_point``; ``groups`` (each image's patient hash, where patients have several
     images) the column ``group``, which cross-validation's pooled intervals resample by. Probabilities are
     written to 9 significant digits, float32's whole precision, so metrics recomputed from the file equal
     the run's (at 6 decimals, close scores tied and an AUC moved in the 4th decimal)."""
-    from medtrain.metrics import names_at_operating_point, predicted_names
+    from medtrain.metrics import predicted_names
+    from medtrain.operating_point import names_at_operating_point
 
     labels = np.asarray(labels).reshape(len(scores), -1)
     k = scores.shape[1]

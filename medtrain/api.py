@@ -175,9 +175,9 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         cfg = dataclasses.replace(cfg, data_dir=str(Path(splits.source).resolve().parent))
     if len(splits.spatial_shape) == 3:
         check_inflatable(cfg.model)  # a 2D family that cannot become 3D is refused by name, nothing written
-    if cfg.operating_point is not None and splits.task != BINARY:  # refused before anything is written
-        raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task; "
-                            f"{splits.name} is {splits.task}")
+    if cfg.operating_point is not None and splits.task not in (BINARY, MULTILABEL):  # before anything is written
+        raise MedtrainError(f"operating_point {cfg.operating_point} needs a binary task or a multi-label one (a "
+                            f"threshold per label); {splits.name} is {splits.task}")
     positive_index(cfg.positive_class, splits.label_names)  # an unknown class is refused before anything is written
     if cfg.positive_class is not None and splits.task != BINARY:  # it had been recorded and read by nothing
         raise MedtrainError(f"positive_class {cfg.positive_class} applies to a binary task; {splits.name} is "

@@ -1,8 +1,9 @@
-"""Operating points of a binary task: the threshold on the positive class's probability chosen on validation
+"""Operating points: of a binary task, the threshold on the positive class's probability chosen on validation
 (Youden's J, or a target sensitivity or specificity), the positive class, and the rates at a threshold
-(sensitivity, specificity, PPV, NPV) with intervals over images or patients. Split out of
-:mod:`medtrain.metrics` (one concept per module); the decisions at a threshold are its
-:func:`~medtrain.metrics.names_at_operating_point`."""
+(sensitivity, specificity, PPV, NPV) with intervals over images or patients; of a multi-label task, one such
+threshold per label, each label a binary problem of its own (:func:`choose_label_thresholds`,
+:func:`label_report`), and the decisions at them (:func:`names_at_operating_point`). Split out of
+:mod:`medtrain.metrics` (one concept per module)."""
 from __future__ import annotations
 
 import warnings
@@ -169,3 +170,91 @@ def operating_point_report(y_true, y_score, threshold: float, positive: int = 1,
             ci = binomtest(a, n).proportion_ci(0.95, method="wilson")
             res[f"{k}_ci"] = [float(ci.low), float(ci.high)]
     return res
+
+
+# --------------------------------------------------------------------------- multi-label: one threshold per label
+
+KEPT = 0.5  #: the threshold of a label that cannot have an operating point (MedMNIST's per-label one)
+
+
+def choose_label_thresholds(y_true, y_score, spec: str, names) -> tuple[list[float], list[str]]:
+    """One threshold per label of a multi-label task: :func:`choose_threshold` of ``spec`` on each label's column
+    of ``y_true`` ``(N, L)`` (positive = 1) and of the calibrated validation probabilities ``y_score`` ``(N, L)``.
+    A label whose validation split holds no positive or no negative image can have none: it keeps :data:`KEPT`
+    (0.5) and is named, in the list returned and in one :class:`OperatingPointWarning`; a label's own warning
+    (its rule met only by calling no validation image positive, or every one) is given naming the label.
+    Returns ``(thresholds in label order, names of the labels that kept 0.5)``."""
+    y_score = np.asarray(y_score, dtype=np.float64)
+    y_true = np.asarray(y_true).reshape(y_score.shape).astype(int)
+    thresholds, kept = [], []
+    for j, name in enumerate(map(str, names)):
+        if len(np.unique(y_true[:, j])) < 2:
+            thresholds.append(KEPT)
+            kept.append(name)
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            thresholds.append(choose_threshold(y_true[:, j], y_score[:, j], spec, positive=1))
+        for w in caught:  # said of the label it is about (the binary wording names none)
+            said = f"label {name!r}: {w.message}" if issubclass(w.category, OperatingPointWarning) else w.message
+            warnings.warn(w.category(said) if isinstance(said, str) else said, stacklevel=2)
+    if kept:
+        warnings.warn(OperatingPointWarning(
+            f"operating point {spec}: no threshold for {len(kept)} label(s), {', '.join(map(repr, kept))}: the "
+            f"validation split holds no positive or no negative image of them; they keep {KEPT}"), stacklevel=2)
+    return thresholds, kept
+
+
+def _columns(y_true, y_score, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if len(thresholds) != y_score.shape[1]:
+        raise MedtrainError(f"{len(thresholds)} thresholds for {y_score.shape[1]} labels")
+    return np.asarray(y_true).reshape(y_score.shape).astype(int), y_score
+
+
+def _label_summary(y_true, y_score, thresholds, per_label: dict) -> dict:
+    """Over the labels: the mean sensitivity (specificity) over those where it is defined (a label with no positive
+    (negative) image has none) and their number, the labels with positives none of which was called, and the
+    images with at least one label called (and with at least one label true)."""
+    called = np.column_stack([y_score[:, j] >= float(t) for j, t in enumerate(thresholds)])
+    out = {"labels": len(thresholds)}
+    for k in ("sensitivity", "specificity"):
+        defined = [r[k] for r in per_label.values() if r[k] == r[k]]
+        out[f"mean_{k}"] = float(np.mean(defined)) if defined else float("nan")
+        out[f"{k}_labels"] = len(defined)
+    out["labels_sensitivity_0"] = [name for name, r in per_label.items() if r["sensitivity"] == 0]
+    out.update(images=int(len(y_score)), images_called=int(called.any(1).sum()),
+               images_with_finding=int(y_true.any(1).sum()))
+    return out
+
+
+def label_rates(y_true, y_score, thresholds, names) -> dict:
+    """``{"per_label": {name: rates_at(...)}, "summary": ...}``: each label's sensitivity, specificity, PPV and NPV
+    at its own threshold (:func:`rates_at`; the validation figures of ``metrics.json``), and
+    :func:`_label_summary`'s figures over the labels."""
+    y_true, y_score = _columns(y_true, y_score, thresholds)
+    per = {str(n): rates_at(y_true[:, j], y_score[:, j], t) for j, (n, t) in enumerate(zip(names, thresholds))}
+    return {"per_label": per, "summary": _label_summary(y_true, y_score, thresholds, per)}
+
+
+def label_report(y_true, y_score, thresholds, names, groups=None) -> dict:
+    """:func:`label_rates` with each label's :func:`operating_point_report` (its threshold, the four rates and their
+    Wilson, or with ``groups`` clustered Wilson, intervals): the test figures of a multi-label operating point."""
+    y_true, y_score = _columns(y_true, y_score, thresholds)
+    per = {str(n): operating_point_report(y_true[:, j], y_score[:, j], t, 1, groups)
+           for j, (n, t) in enumerate(zip(names, thresholds))}
+    return {"per_label": per, "summary": _label_summary(y_true, y_score, thresholds, per)}
+
+
+def names_at_operating_point(y_score, threshold, positive: int | None, names: list) -> list[str]:
+    """The decisions at an operating point as label names. Binary (``threshold`` a number, ``positive`` the
+    class's index): the positive class where its probability is >= ``threshold``, else the other class.
+    Multi-label (``threshold`` one number per label, ``positive`` None): the labels whose probability is >= their
+    own threshold, joined by ``;`` as :func:`medtrain.metrics.predicted_names` joins the labels called at 0.5
+    (an image with none called: the empty string)."""
+    y_score = np.asarray(y_score)
+    if positive is None:
+        called = np.column_stack([y_score[:, j] >= float(t) for j, t in enumerate(threshold)])
+        return [";".join(str(names[j]) for j in np.flatnonzero(row)) for row in called]
+    other = names[1 - positive]
+    return [str(names[positive]) if p >= threshold else str(other) for p in y_score[:, positive]]

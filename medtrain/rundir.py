@@ -11,7 +11,8 @@ process training it (:func:`training_lock`). ``metrics.json`` also holds ``calib
 on validation, ECE
 before/after on validation and test), ``data`` (split sizes, class balance, groups), ``choices`` (flips,
 TTA and class weighting as decided on validation) and, with an operating point, ``operating_point`` (its
-rule, threshold, validation rates, test rates with CIs). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
+rule, threshold, validation rates, test rates with CIs; a multi-label run's: ``thresholds`` by label, ``val`` and
+``test`` as ``per_label`` rates and a ``summary`` over labels, ``not_chosen``: labels kept at 0.5). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
 ``fold``; ``group`` is a one-way hash of the patient, never the ID). A cross-validation fold's run also
 holds ``predictions_val.csv`` and ``metrics.json["cv"]`` (``folds``, ``fold``, ``held_out``: the split its
 held-out fold became), from which :mod:`medtrain.crossval` pools the out-of-fold predictions.
@@ -40,6 +41,7 @@ from medtrain.config import Config
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)
 from medtrain.errors import MedtrainError
+from medtrain.tasks import MULTILABEL
 from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  # noqa: F401 (the run's file names)
                                        read_predictions, read_saved, write_predictions)
 from medtrain._run_report import (CONFUSION_FILE, LEARNING_CURVE_FILE, RELIABILITY_FILE,  # noqa: F401 (the
@@ -248,18 +250,25 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     temperature, temperature_rule = choose_temperature(val["scores"], splits.val.labels.numpy(), splits.task)
     add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
     threshold, positive = None, operating_point.positive_index(cfg.positive_class, splits.label_names)
-    if cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
+    thresholds, not_chosen = None, []  # multi-label: one per label (0.5 kept for a label val cannot choose one for)
+    names = [str(splits.label_names[str(j)]) for j in range(splits.num_classes)]
+    if cfg.operating_point is not None and splits.task == MULTILABEL:  # on each label's calibrated val probability
+        thresholds, not_chosen = operating_point.choose_label_thresholds(splits.val.labels.numpy(), val["scores_scaled"],
+                                                                         cfg.operating_point, names)
+    elif cfg.operating_point is not None:  # chosen on the calibrated validation probabilities
         threshold = operating_point.choose_threshold(splits.val.labels.numpy(), val["scores_scaled"], cfg.operating_point,
                                              positive)
     fmt = started_format(run_dir)  # a resumed run keeps the format it was started with
     extra = {"temperature": temperature, "tta": cfg.tta, FORMAT_KEY: fmt,
              **({"threshold": threshold, "operating_point": cfg.operating_point, "positive_class": positive}
-                if threshold is not None else {})}
+                if threshold is not None else {}),
+             **({"thresholds": thresholds, "thresholds_not_chosen": not_chosen, "operating_point": cfg.operating_point}
+                if thresholds is not None else {})}
     save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta,
                                                                     **extra))
     test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                           tta=cfg.tta, mc_dropout=cfg.mc_dropout, temperature=temperature,
-                          threshold=threshold, positive=positive) if len(splits.test) else {}
+                          threshold=threshold, positive=positive, thresholds=thresholds) if len(splits.test) else {}
     entropy = test.pop("entropy", None)
     test_cal, test_op, test_scaled = test.pop("calibration", None), test.pop("operating_point", None), \
         test.pop("scores_scaled", None)
@@ -267,7 +276,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if test:
         write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test_scores, entropy,
                           splits.label_names, splits.task, test_scaled, splits.test.sources,
-                          (threshold, positive) if threshold is not None else None, splits.test.groups)
+                          (threshold, positive) if threshold is not None else
+                          (thresholds, None) if thresholds is not None else None, splits.test.groups)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
         if verbose:
@@ -301,6 +311,11 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                                   "val": operating_point.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold,
                                                           positive),
                                   **({"test": test_op} if test_op else {})}
+    if thresholds is not None:
+        out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "thresholds": dict(zip(names, thresholds)),
+                                  "val": operating_point.label_rates(splits.val.labels.numpy(), val["scores_scaled"],
+                                                                     thresholds, names),
+                                  **({"test": test_op} if test_op else {}), "not_chosen": not_chosen}
     if choices:
         out["choices"] = choices
     if cfg.folds:

@@ -34,7 +34,8 @@ def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
         res = evaluate_split(run.module, split, names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                              tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
                              temperature=meta.get("temperature"), threshold=meta.get("threshold"),
-                             positive=int(meta.get("positive_class", len(names) - 1)))
+                             positive=int(meta.get("positive_class", len(names) - 1)),
+                             thresholds=meta.get("thresholds"))
     kept = {k: res.pop(k, None) for k in ("scores", "scores_scaled", "entropy")}
     if "operating_point" in res:
         res["operating_point"] = {**operating_point_origin(meta), **res["operating_point"]}
@@ -46,9 +47,11 @@ def operating_point_origin(meta: dict) -> dict:
     ``sensitivity=0.95``, ...; from the weights' metadata, so a model handed on without ``metrics.json`` says it
     too) and ``chosen_on`` (training chooses it on the run's validation split: :func:`medtrain.rundir.write_run`).
     An ``eval_*.json`` had held the threshold alone: a reader of an external evaluation could not tell which
-    operating point its rates were at."""
+    operating point its rates were at. A multi-label run's also names the labels that kept 0.5 (``not_chosen``:
+    its validation split held no positive or no negative image of them)."""
     rule = meta.get("operating_point")
-    return {"rule": rule, "chosen_on": "val"} if rule else {}
+    labels = {"not_chosen": list(meta.get("thresholds_not_chosen") or [])} if meta.get("thresholds") is not None else {}
+    return {"rule": rule, "chosen_on": "val", **labels} if rule else {}
 
 
 def _operating_point_name(op: dict) -> str:
@@ -70,7 +73,8 @@ def write_eval_predictions(run_dir: Path, name: str, run: RunModel, split: Split
                           None if entropy is None else np.asarray(entropy), names, meta["task"],
                           kept.get("scores_scaled"), split.sources,
                           (meta["threshold"], int(meta.get("positive_class", len(names) - 1)))
-                          if meta.get("threshold") is not None else None, split.groups)
+                          if meta.get("threshold") is not None else
+                          (meta["thresholds"], None) if meta.get("thresholds") is not None else None, split.groups)
 
 
 def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool = True) -> None:

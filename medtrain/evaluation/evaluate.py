@@ -82,13 +82,15 @@ def predict(module, split: Split, batch_size: int | None = None, tta: str = "non
 
 def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 1000, seed: int = 0,
                    tta: str = "none", mc_dropout: int = 0, temperature: float | None = None,
-                   threshold: float | None = None, positive: int = 1) -> dict:
+                   threshold: float | None = None, positive: int = 1, thresholds: list | None = None) -> dict:
     """The MedMNIST metrics of a split (on the uncalibrated probabilities, as the papers report them).
 
     With ``temperature``: also ``calibration`` (the ECE before and after scaling) and ``scores_scaled``
     (the calibrated probabilities, :func:`medtrain.evaluation.calibration.apply_temperature`). With
     ``threshold`` (binary tasks, a threshold on the calibrated positive-class probability):
-    ``operating_point``, the sensitivity, specificity, PPV and NPV of class ``positive`` with Wilson CIs.
+    ``operating_point``, the sensitivity, specificity, PPV and NPV of class ``positive`` with Wilson CIs; with
+    ``thresholds`` (multi-label tasks, one per label on its calibrated probability): ``operating_point``, each
+    label's (``per_label``) and a ``summary`` over them (:func:`medtrain.operating_point.label_report`).
     """
     scores, entropy = predict(module, split, tta=tta, mc_dropout=mc_dropout, seed=seed)
     labels = split.labels.numpy()
@@ -99,6 +101,10 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
         res["operating_point"] = {"positive_class": label_names[str(positive)],
                                   **operating_point.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
                                                                    positive, groups=split.groups)}
+    if thresholds is not None:
+        names = [label_names[str(j)] for j in range(len(thresholds))]
+        res["operating_point"] = operating_point.label_report(labels, res.get("scores_scaled", scores), thresholds,
+                                                              names, groups=split.groups)
     if entropy is not None:
         res["mc_dropout"] = {"passes": mc_dropout,
                              **uncertainty_report(torch.from_numpy(scores), torch.from_numpy(entropy),
