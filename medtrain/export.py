@@ -113,12 +113,15 @@ def described(run: RunModel, exporter: str, fitted_tta: str | None = None) -> di
     scaled = t is not None and float(t) != 1.0  # T = 1: kept at 1 on validation, the network's own probabilities
     calibration = (f", calibrated at temperature {float(t):.6g}" if scaled
                    else ", uncalibrated (temperature kept at 1)" if t is not None else "")
-    fitted_here = [w for w, on in (("temperature", scaled), ("operating-point threshold", meta.get("threshold")
-                                                                is not None)) if on]
+    per_label = meta.get("thresholds")  # a multi-label run's, one per label (the binary threshold's place)
+    chosen = meta.get("threshold") is not None or per_label is not None
+    fitted_here = [w for w, on in (("temperature", scaled),
+                                   ("operating-point threshold" + "s" * (per_label is not None), chosen)) if on]
     missing = _views_missing(tta, fitted, fitted_here)
-    applies_to = ("the calibrated probability of positive_class (this output)" if scaled else
-                  "the probability of positive_class (this output; uncalibrated: temperature kept at 1)"
-                  if t is not None else "the probability of positive_class (this output)")
+    of = "positive_class" if per_label is None else "each label"
+    applies_to = (f"the calibrated probability of {of} (this output)" if scaled else
+                  f"the probability of {of} (this output; uncalibrated: temperature kept at 1)"
+                  if t is not None else f"the probability of {of} (this output)")
     return {
         "medtrain_version": __version__, "exporter": exporter, "model": str(meta["model"]), "task": str(meta["task"]),
         "label_names": run.label_names,
@@ -132,7 +135,11 @@ def described(run: RunModel, exporter: str, fitted_tta: str | None = None) -> di
         "operating_point": ({"rule": meta.get("operating_point"), "threshold": meta["threshold"],
                              "positive_class": run.label_names[int(meta.get("positive_class", 1))],
                              "applies_to": applies_to + (f"; but {missing}" if missing else "")}
-                            if meta.get("threshold") is not None else None),
+                            if meta.get("threshold") is not None else
+                            {"rule": meta.get("operating_point"), "thresholds": dict(zip(run.label_names, per_label)),
+                             "not_chosen": meta.get("thresholds_not_chosen") or [], "decision": "a label is called "
+                             "where its probability >= its threshold", "applies_to": applies_to + (
+                                 f"; but {missing}" if missing else "")} if per_label is not None else None),
         "preprocessing": preprocessing(run),
     }
 
@@ -153,7 +160,7 @@ def _views_missing(tta: str, fitted: str, fitted_here: list[str]) -> str:
     if not what:
         return f"the run's own scores averaged its '{fitted}' views and this graph has {graph}, so its output can " \
                f"differ from the run's"
-    return (f"the run's {what} {'were' if len(fitted_here) > 1 else 'was'} fitted on its '{fitted}'-averaged "
+    return (f"the run's {what} {'were' if len(fitted_here) > 1 or what.endswith('s') else 'was'} fitted on its '{fitted}'-averaged "
             f"views and this graph has {graph}, so its output and decisions can differ from the run's")
 
 

@@ -90,13 +90,6 @@ def predicted_names(y_score: np.ndarray, task: str, names: list, threshold: floa
     return [str(names[int(j)]) for j in pred]
 
 
-def names_at_operating_point(y_score: np.ndarray, threshold: float, positive: int, names: list) -> list[str]:
-    """A binary decision at an operating point as label names: the positive class where its probability is
-    >= ``threshold``, else the other class."""
-    other = names[1 - positive]
-    return [str(names[positive]) if p >= threshold else str(other) for p in np.asarray(y_score)[:, positive]]
-
-
 def acc(y_true: np.ndarray, y_score: np.ndarray, task: str, threshold: float = 0.5) -> float:
     y_true = np.asarray(y_true)
     pred = predictions(y_score, task, threshold)

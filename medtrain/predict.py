@@ -63,9 +63,10 @@ def _guarded(inputs: list, predictor: Predictor, out, split: str) -> Iterator[It
 def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os.PathLike, as_json: bool = False,
                       skip_bad: bool = False, progress=None) -> tuple[int, list[Skipped]]:
     """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``, and
-    ``prediction_at_operating_point`` for a run with one, calibrated or not; or JSON, whose header records
-    :meth:`Predictor.settings`: ``calibrated``, ``temperature``, ``operating_point``, ``threshold``,
-    ``positive_class``), written atomically: an error leaves no
+    ``prediction_at_operating_point`` for a run with one, calibrated or not (multi-label: the labels called at
+    their own thresholds, joined by ``;``); or JSON, whose header records :meth:`Predictor.settings`:
+    ``calibrated``, ``temperature``, ``operating_point``, ``threshold``, ``positive_class`` (multi-label:
+    ``thresholds`` by label and ``not_chosen``), written atomically: an error leaves no
     file (on a stream, ``-``, CSV rows go out as they are predicted). ``progress(n)`` is called after each
     batch with the inputs so far. Returns the number of predicted inputs and the skipped ones."""
     skipped: list[Skipped] = []
@@ -83,7 +84,7 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
             f.write('{"labels": %s, %s, "predictions": [' % (json.dumps(labels), settings))
         for names, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped):
             decided, at_op = predictor.decide(probs), predictor.decide_at_operating_point(probs)
-            op_key = "prediction_at_operating_point"  # the run's threshold on its positive class (metrics.json)
+            op_key = "prediction_at_operating_point"  # the run's threshold(s), as metrics.json records them
             if first and not as_json:
                 w.writerow(["input", "prediction", *labels] + (["entropy"] if entropy is not None else [])
                            + ([op_key] if at_op is not None else []))

@@ -29,7 +29,8 @@ from medtrain.rundir import run_tta
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
-from medtrain.metrics import names_at_operating_point, predicted_names
+from medtrain.metrics import predicted_names
+from medtrain.operating_point import names_at_operating_point
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
@@ -48,7 +49,8 @@ class Predictor:
         task: the run's task (``multi-label`` predictions are every label with probability > 0.5).
         temperature: the calibration temperature applied to the probabilities (None: uncalibrated, because
             the run stored none or ``calibrated=False`` was asked for).
-        operating_point: the run's ``(rule, threshold, positive class index)`` (binary tasks; None without one).
+        operating_point: the run's ``(rule, threshold, positive class index)`` (binary tasks; None without one);
+            a multi-label run's ``(rule, [threshold per label], None)``.
         run_dir: the run directory it was loaded from (absolute; None where it was made from a RunModel).
     """
 
@@ -70,9 +72,11 @@ class Predictor:
         # the run's operating point (binary tasks, chosen on validation on the calibrated probabilities):
         # (rule, threshold, positive class index). It stays with calibrated=False, decided on the calibrated
         # probability (T scaling is monotone: the same images are called positive; the column had been dropped)
-        op = run.meta.get("threshold")
+        op, per_label = run.meta.get("threshold"), run.meta.get("thresholds")
         self.operating_point = (run.meta.get("operating_point"), float(op), int(run.meta.get("positive_class", 1))) \
-            if op is not None else None
+            if op is not None else (run.meta.get("operating_point"), [float(t) for t in per_label], None) \
+            if per_label is not None else None
+        self._not_chosen = list(run.meta.get("thresholds_not_chosen") or [])  # labels kept at 0.5 (multi-label)
 
     def __repr__(self) -> str:
         """What predicts (run directory, task, classes) and how (calibration, test-time views, operating point):
@@ -89,15 +93,22 @@ class Predictor:
             shown += f", mc_dropout={self.run.cfg.mc_dropout}"
         if self.operating_point is not None:
             rule, threshold, positive = self.operating_point
-            shown += f", operating point {rule or 'threshold'} {threshold:.3f} on {self.labels[positive]!r}"
+            shown += f", operating point {rule or 'threshold'} {threshold:.3f} on {self.labels[positive]!r}" \
+                if positive is not None else f", operating point {rule} per label ({len(threshold)} thresholds)"
         return shown + ")"
 
     def settings(self) -> dict:
         """What the probabilities and decisions are, for an output to record: ``calibrated`` (whether the
         probabilities are temperature-scaled), the run's ``temperature`` (None: it fitted none), and its
         ``operating_point`` rule, ``threshold`` and ``positive_class`` (None for a run without one; the threshold
-        applies to the calibrated probability, whether or not the written ones are)."""
+        applies to the calibrated probability, whether or not the written ones are). A multi-label run with one
+        gives ``operating_point``, ``thresholds`` (``{label: threshold}``) and ``not_chosen`` (the labels kept at 0.5:
+        its validation split held no positive or no negative image of them) in place of the last two."""
         rule, threshold, positive = self.operating_point or (None, None, None)
+        if self.operating_point is not None and positive is None:
+            return {"calibrated": self.temperature is not None, "temperature": self._run_temperature,
+                    "operating_point": rule, "thresholds": dict(zip(self.labels, threshold)),
+                    "not_chosen": list(self._not_chosen)}
         return {"calibrated": self.temperature is not None, "temperature": self._run_temperature,
                 "operating_point": rule, "threshold": threshold,
                 "positive_class": self.labels[positive] if positive is not None else None}
@@ -108,8 +119,10 @@ class Predictor:
 
     def decide_at_operating_point(self, probs: np.ndarray) -> list[str] | None:
         """The label name of each row at the run's operating point (its positive class where that class's
-        calibrated probability >= the threshold, else the other class; raw ``probs`` of ``calibrated=False`` are
-        temperature-scaled first, as the calibrated predictor scales them); None for a run without one."""
+        calibrated probability >= the threshold, else the other class; multi-label: the labels whose calibrated
+        probability >= their own threshold, joined by ``;`` as :meth:`decide` joins them; raw ``probs`` of
+        ``calibrated=False`` are temperature-scaled first, as the calibrated predictor scales them); None for a run
+        without one."""
         if self.operating_point is None:
             return None
         _, threshold, positive = self.operating_point
