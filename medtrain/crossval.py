@@ -18,7 +18,10 @@ on why a held-out fold that also selected the checkpoint, the validation fold, r
 ``cv.json`` keys: ``folds``, ``held_out`` (``val`` or ``test``), ``task``, ``dataset``, ``model``, ``seed``,
 ``per_fold`` (``fold``, ``sizes``, ``best_epoch``, ``wall_s``, ``val_auc``, ``val_acc``, ``test_auc``,
 ``test_acc``), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
-``acc_ci``, ``n``), ``wall_s`` (this call) and ``train_wall_s`` (the folds' own training time, summed).
+``acc_ci``, ``n``), ``wall_s`` (this call) and ``train_wall_s`` (the folds' own training time, summed). With
+``--operating-point``, ``per_fold`` also holds each fold's test rates at its own threshold(s) (multi-label: their
+means over labels) and, for a multi-label task, ``operating_point_per_label`` each label's test sensitivity and
+specificity at its folds' own thresholds, ``{"mean", "std", "folds"}`` over the folds where it is defined.
 """
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ FOLD_METRICS = {"val_auc": ("val", "auc"), "val_acc": ("val", "acc"), "test_auc"
                 "test_acc": ("test", "acc")}
 #: with --operating-point: each fold's test rates at its own threshold (chosen on its validation split)
 OP_METRICS = ("test_sensitivity", "test_specificity")
+#: ... of a multi-label task: each fold's mean over labels of the test rates at its own per-label thresholds
+LABEL_OP_METRICS = ("test_mean_sensitivity", "test_mean_specificity")
 
 
 def fold_dir(out: str | Path, fold: int) -> Path:
@@ -120,7 +125,8 @@ POOLED_FROM = ("Pooled from the fold runs' uncalibrated probabilities (the p col
 def report_data(cv: dict, config: dict) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
     own), and the pooled out-of-fold line."""
-    folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS) if k in f}} for f in cv["per_fold"]]
+    folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS) if k in f}}
+             for f in cv["per_fold"]]
     pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not k.endswith(
         ("_ci_method", "_ci_reason", "_ci_draws"))}  # how an interval was made is said in the note, not a card
     o = cv["oof"]  # "bootstrap" unless every interval given is another (Wilson's ACC, Newcombe's AUC, ...)
@@ -172,10 +178,12 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
             if key in r.get(split, {}):
                 row[name] = r[split][key]
         op = (r.get("operating_point") or {}).get("test")
-        if op:  # the cross-validation report left the operating point out (a user walkthrough)
+        if op and "per_label" in op:  # a multi-label run's: the means over labels of its per-label rates
+            row.update({k: _rate(op["summary"][k[len("test_"):]]) for k in LABEL_OP_METRICS})
+        elif op:  # the cross-validation report left the operating point out (a user walkthrough)
             row["test_sensitivity"], row["test_specificity"] = op["sensitivity"], op["specificity"]
         per_fold.append(row)
-    summary = {name: _mean_std([f[name] for f in per_fold]) for name in (*FOLD_METRICS, *OP_METRICS)
+    summary = {name: _mean_std([f[name] for f in per_fold]) for name in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS)
                if name in per_fold[0]}
     pooled = [read_saved(d, held_out) for d in run_dirs]  # each fold's file read once
     y = np.concatenate([p.labels for p in pooled])
@@ -185,8 +193,31 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     if metrics.repeated(groups):
         oof["patients"] = len(set(groups))  # the intervals resample patients
     oof.update(metrics.acc_auc_ci(y, s, task, bootstrap, seed, groups, oof["acc"]))
+    per_label = _label_rates(runs)
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
-            "oof": oof}
+            "oof": oof, **({"operating_point_per_label": per_label} if per_label else {})}
+
+
+def _rate(v) -> float:
+    return float("nan") if v is None else float(v)  # (undefined: NaN, written as null in metrics.json)
+
+
+def _label_rates(runs: list[dict]) -> dict | None:
+    """A multi-label task's per-label test sensitivity and specificity, each fold at its own thresholds (chosen on
+    its validation split), as the binary rates are summarised: mean and std (ddof 1) over the folds, here over
+    those where the label's rate is defined (``folds``: how many). None without per-label operating points."""
+    ops = [((r.get("operating_point") or {}).get("test") or {}).get("per_label") for r in runs]
+    if not ops or not all(ops):
+        return None
+    out = {}
+    for name in ops[0]:
+        out[name] = {}
+        for k in ("sensitivity", "specificity"):
+            v = np.array([_rate((op.get(name) or {}).get(k)) for op in ops])
+            v = v[np.isfinite(v)]
+            out[name][k] = {**(_mean_std(v) if len(v) else {"mean": float("nan"), "std": float("nan")}),
+                            "folds": int(len(v))}
+    return out
 
 
 def _mean_std(values: list[float]) -> dict:
@@ -196,7 +227,7 @@ def _mean_std(values: list[float]) -> dict:
 
 def to_markdown(cv: dict) -> str:
     """The per-fold table, mean ± std, and the pooled out-of-fold line."""
-    names = [n for n in (*FOLD_METRICS, *OP_METRICS) if n in cv["summary"]]
+    names = [n for n in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS) if n in cv["summary"]]
     head = ["fold", "train/val/test"] + [n.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
                                          for n in names] + ["kept epoch", "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -212,6 +243,12 @@ def to_markdown(cv: dict) -> str:
                  + ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                     "so this reads optimistic"
                     if cv["held_out"] == "val" else ""))
+    if cv.get("operating_point_per_label"):
+        lines += ["", "Operating point per label (test; each fold at its own thresholds, chosen on its validation split; "
+                  "mean ± std over the folds where defined):", "", "| label | sensitivity | specificity |", "|---|---|---|"]
+        lines += [f"| {name} | " + " | ".join(f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}" for k in ("sensitivity",
+                                                                                              "specificity")) + " |"
+                  for name, r in cv["operating_point_per_label"].items()]
     lines.append("")
     lines.append(POOLED_FROM)
     spread = _test_spread(cv)
