@@ -9,6 +9,13 @@ of a class), DeLong's test for a binary task's AUCs and
 McNemar's exact test for the accuracies
 (:mod:`medtrain.significance`). The result is written to ``RUN/eval_vs_<other>.json``.
 
+A comparison with a degenerate run says so, in its printed lines and in the JSON's ``caveats``
+(:func:`caveats`): a run that calls every test image one class (the case of its own summary's note "the network
+calls every image one class", :data:`medtrain.metrics.ONE_CLASS`) has that class's share of the images as its
+ACC, so an ACC "gain" with McNemar's p < 0.05 had been printed for a run answering the majority class for all
+156 BreastMNIST test images (0.7308 vs 0.6218); an AUC undefined for lack of a class, or over scores that are
+not finite, is said too.
+
 The two runs must have scored the same test images with the same labels: the SHA-256 digests their
 ``metrics.json`` recorded (:mod:`medtrain.provenance`) must agree; for runs written before digests, their
 labels (and patients) are compared instead, and the result says so.
@@ -28,9 +35,11 @@ from medtrain.errors import MedtrainError
 from medtrain.runscores import write_eval_file
 from medtrain.external import evaluate_external, external_name
 from medtrain.intervals import FEW_FOR_AUC, repeated
+from medtrain.reports.summary import auc_undefined_text
 from medtrain.rundir import METRICS_FILE, is_finished, load_config, read_metrics
 from medtrain.significance import delong_test, mcnemar_test, mover_interval, paired_bootstrap
 from medtrain.tasks import BINARY, MULTILABEL
+from medtrain.training.choices import calls_one_class
 
 
 def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "test") -> str:
@@ -153,10 +162,58 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
             mc = mcnemar_test(_correct(y, s_run.scores, task), _correct(y, s_oth.scores, task))
             res["acc"].update(test="McNemar exact", p=mc["p"], run_only_correct=mc["a_only"],
                               other_only_correct=mc["b_only"])
+    classes = (m_run.get("data") or {}).get("classes") or []
+    if said := caveats(y, s_run.scores, s_oth.scores, task, {str(j): c for j, c in enumerate(classes)}):
+        res["caveats"] = said
     if verbose:
         print(versus_summary(res))
     write_eval_file(run, versus_file(oth, data, split), res, verbose)
     return res
+
+
+def caveats(y: np.ndarray, run_scores: np.ndarray, other_scores: np.ndarray, task: str,
+            label_names: dict) -> list[dict]:
+    """Why a difference of :func:`compare_runs` is no finding, one dict per ``metric`` (``"acc"``, ``"auc"``):
+    its ``reason`` (:data:`medtrain.metrics.ONE_CLASS`, ``"auc undefined"``, ``"scores not finite"``), the
+    ``runs`` it is of (``"run"``, ``"other"``) and a ``text`` printed under the metric's line.
+
+    A run whose decisions name one class for every image (:func:`medtrain.training.choices.calls_one_class`:
+    the test :func:`medtrain.metrics.acc_auc_ci` makes for the run's own note "the network calls every image
+    one class", where, as here, the labels hold two classes or more) scores that class's share of the images as
+    its ACC: the ACC difference and McNemar's p then compare a constant answer with the other run, not two
+    classifiers. Its AUC, which ranks the scores, stays comparable."""
+    def name(j) -> str:
+        return str(label_names.get(str(int(j)), int(j)))
+
+    out, sides = [], (("run", "first", run_scores), ("other", "second", other_scores))
+    one = [(key, word, int(M.predictions(s, task)[0])) for key, word, s in sides if calls_one_class(s, task)]
+    if one:
+        counts = np.bincount(np.asarray(y).reshape(-1), minlength=run_scores.shape[1])
+        if len(one) == 2:
+            what = (f"'{name(one[0][2])}', {counts[one[0][2]]} of {len(y)} images" if one[0][2] == one[1][2] else
+                    "; ".join(f"the {word} '{name(c)}', {counts[c]} of {len(y)} images" for _, word, c in one))
+            text = (f"both runs call every test image one class ({what}): each ACC is its class's share of the "
+                    "images, so the ACC difference and its p-value compare two constant answers, not two classifiers")
+        else:
+            (_, word, c), = one
+            text = (f"the {word} run calls every test image one class ('{name(c)}', {counts[c]} of {len(y)} "
+                    f"images): its ACC is that class's share of the images, what always answering '{name(c)}' "
+                    f"scores, so the ACC difference and its p-value measure the "
+                    f"{'second' if word == 'first' else 'first'} run against that constant answer, not a better "
+                    "classifier")
+        out.append({"metric": "acc", "reason": M.ONE_CLASS, "runs": [key for key, _, _ in one],
+                    "classes": [name(c) for _, _, c in one], "text": text})
+    undefined = M.auc_undefined(y, run_scores, task, label_names)
+    if undefined:  # of the labels, the same for both runs: why, without either run's mean over the other classes
+        why = auc_undefined_text({"auc_undefined": {**undefined, "mean_over_rest": None}}, "the compared images")
+        out.append({"metric": "auc", "reason": "auc undefined", "runs": ["run", "other"],
+                    "text": f"the AUC is undefined for both runs ({why}): no AUC difference"})
+    bad = [(key, word) for key, word, s in sides if not np.isfinite(s).all()]
+    if bad:
+        out.append({"metric": "auc", "reason": "scores not finite", "runs": [key for key, _ in bad],
+                    "text": f"the {' and the '.join(w for _, w in bad)} run{'s' if len(bad) > 1 else ''} scored "
+                            "some images NaN or infinite (a diverged network): no AUC difference"})
+    return out
 
 
 def versus_summary(res: dict) -> str:
@@ -179,6 +236,8 @@ def versus_summary(res: dict) -> str:
                    f"{FEW_FOR_AUC} images of a class, too few for the paired bootstrap's or DeLong's to hold 95%; it "
                    "errs wide, so it may hold 0 where DeLong's p is below 0.05)")
         lines.append(f"  {name.upper()} {r['run']:.4f} vs {r['other']:.4f}: {r['difference']:+.4f}{ci}{p}{extra}")
+        # right under the line it qualifies: a difference of a degenerate run is not read without its caveat
+        lines += [f"    caveat: {c['text']}" for c in res.get("caveats", ()) if c["metric"] == name]
     if "p_values" in res:
         lines.append(f"  p-values {res['p_values']}")
     if res["same_test_set"] == "labels":
