@@ -125,8 +125,9 @@ DESCRIPTIONS = {
     "logger": "experiment log of every epoch and the settings in RUN/logs: csv, tensorboard, mlflow or none",
     "bootstrap": "bootstrap resamples of the test split for the 95% confidence intervals (0: no intervals)",
     "operating_point": "binary tasks: a threshold chosen on validation, youden, sensitivity=P or specificity=P "
-                       "(0 < P < 1), at which test sensitivity, specificity, PPV and NPV are reported (default: "
-                       "none, ACC at 0.5 only)",
+                       "(0 < P < 1), at which test sensitivity, specificity, PPV and NPV are reported; multi-label "
+                       "tasks: one such threshold per label (0.5 kept for a label without validation positives or "
+                       "negatives) (default: none, ACC at 0.5 only)",
     "positive_class": "binary operating points: the class whose sensitivity and PPV are reported, a name or index "
                       "(default: the last class, as MedMNIST's AUC)",
     "out": "run directory (default runs/<dataset, or --data's name without its extension>-<model as given>-"
