@@ -7,7 +7,8 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("explain", help="saliency maps (Grad-CAM, Grad-CAM++, occlusion) of a run's predictions",
                        description="Where the network looks: one map per input at the model's input resolution "
-                                   "(an input of another size is resized to it, as predict resizes it), in [0, 1], "
+                                   "(an input of another size is resized to it, as predict resizes it), of one "
+                                   "forward pass without test-time views or dropout (MC dropout's too), in [0, 1], "
                                    "written to DIR/maps.npz with an overlay PNG per input (volumes: the three "
                                    "orthogonal slices through the map's peak).")
     p.add_argument("run_dir", metavar="RUN")
@@ -52,5 +53,7 @@ def run(args) -> int:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     where = f" at {res.layer}" if res.layer else ""
     print(f"{len(res.names)} input(s) explained by {res.method}{where} -> {args.out}"
-          + (f" ({len(res.skipped)} skipped)" if res.skipped else ""))
+          + (f" ({len(res.skipped)} skipped)" if res.skipped else "")
+          + (f"; the maps are of one pass with dropout off, each p the mean of the run's {res.mc_dropout} MC-dropout "
+             f"passes, as predict gives it" if res.mc_dropout else ""))
     return 0

@@ -6,7 +6,9 @@ weights as the paper's eq. 19, not MONAI 1.6's variant: :func:`_gradcam_pp_class
 
 Inputs are read exactly as ``medtrain predict`` reads them (:func:`medtrain.predict_inputs.python_items` and
 :func:`~medtrain.predict_inputs.conform`), or taken from the run's own split. Each map explains the network's
-plain forward pass (no test-time augmentation, dropout off) for one target class: the predicted class
+plain forward pass (no test-time augmentation, dropout off: one deterministic pass of a run trained with
+``--mc-dropout N`` too, whose probabilities, and so the class explained, are the mean of its N passes, as predict's
+are) for one target class: the predicted class
 by default (multi-label: the label of highest probability, even where none is above 0.5, predicted present), or
 the one asked for. Maps have the model's input resolution, ``(*spatial)`` (an input of another size is resized to it, as
 ``predict`` resizes it), scaled to [0, 1] per input (min-max; a map without any positive evidence is all zeros).
@@ -114,6 +116,8 @@ class Explanation:
         probs: ``(N, K)`` the probabilities ``medtrain predict`` reports for the inputs (the run's test-time
             augmentation, MC dropout and calibration temperature), so an overlay's p is the predicted one.
         images: ``(N, C, *spatial)`` uint8, the inputs as the network took them.
+        mc_dropout: the run's MC-dropout passes that ``probs`` average (0: none); the maps are of one pass of the
+            network with dropout off, whatever it is.
     """
 
     names: list[str]
@@ -125,6 +129,7 @@ class Explanation:
     method: str
     layer: str | None
     skipped: list[Skipped] = field(default_factory=list)
+    mc_dropout: int = 0
 
     def __repr__(self) -> str:
         """The method (and layer), the target class(es), how many inputs and the maps' shape: the dataclass's repr
@@ -226,7 +231,7 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
                        targets=np.asarray(targets, dtype=np.int64),
                        probs=np.stack(probs) if probs else np.zeros((0, len(labels)), np.float32),
                        images=np.stack(images) if images else np.zeros((0, *shape), np.uint8),
-                       labels=labels, method=method, layer=layer, skipped=skipped)
+                       labels=labels, method=method, layer=layer, skipped=skipped, mc_dropout=run.cfg.mc_dropout)
 
 
 def _gradcam_pp_class():
@@ -267,7 +272,9 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
             out: str | os.PathLike | None = None) -> Explanation:
     """Saliency maps of a finished run for ``inputs`` (anything ``medtrain predict`` reads: files, folders,
     CSVs, a .npz split; uint8 arrays ``(C, *spatial)``, or a batch ``(N, C, *spatial)``), or, without
-    inputs, for the run's own ``split``.
+    inputs, for the run's own ``split``. Each map is of the network's plain forward pass: no test-time views, and
+    dropout off (a run of ``--mc-dropout N`` too: its ``probs``, and the class explained, are the mean of the N
+    passes, as predict's; ``Explanation.mc_dropout`` says N).
 
     Args:
         run_dir: a run directory (or a loaded :class:`~medtrain.runmodel.RunModel`).

@@ -105,8 +105,10 @@ def write_explanation(res, out: str | os.PathLike) -> list[Path]:
     """Write an :class:`~medtrain.explain.Explanation` ``res`` as ``maps.npz`` (``maps``, ``inputs``, ``target``,
     ``target_name``, ``method``, ``layer``, ``overlays``; ``images``, the inputs ``(N, C, *spatial)`` uint8 as the
     network took them (resized to the model's input), which the maps line up with; ``probability``, ``(N,)`` the
-    explained class's probability that each overlay's title gives; ``peak``, ``(N, ndim)`` the index of each map's
-    maximum, ``(z, y, x)`` in a volume, -1 where a map is all zeros) and one overlay PNG per input
+    explained class's probability that each overlay's title gives (a run of ``--mc-dropout N``: the mean of its N
+    passes, as predict's, N stored as ``mc_dropout``, 0 for none; the maps are of one pass with dropout off);
+    ``peak``, ``(N, ndim)`` the index of each map's maximum, ``(z, y, x)`` in a volume, -1 where a map is all
+    zeros) and one overlay PNG per input
     (``NNNN_<name>.png``; for volumes the three orthogonal slices through the map's peak, the central ones where it
     has none) into the folder ``out``, all at once: an error leaves nothing.
     The overlays an earlier explanation in ``out`` wrote are removed; other files are left alone. Returns the
@@ -141,7 +143,7 @@ def _write(res, out: Path) -> list[Path]:
                                 target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
                                 method=np.array(res.method), layer=np.array(res.layer or ""),
                                 overlays=np.array(names, dtype=str), images=np.asarray(res.images, dtype=np.uint8),
-                                probability=probability, peak=peaks)
+                                probability=probability, peak=peaks, mc_dropout=np.array(getattr(res, "mc_dropout", 0)))
         # last in the block (an error before it leaves nothing); into out itself where the files are moved one by one
         pending = "".join(f"{n}\n" for n in sorted(earlier | set(names)))
         write_text(out / PENDING if out.is_dir() else tmp / PENDING, pending)
