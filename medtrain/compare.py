@@ -2,7 +2,8 @@
 
 Finished cells (a ``metrics.json``) are skipped on re-run and interrupted ones resumed, so a long
 comparison can be stopped and continued. ``grid.json`` records the grid, seeds and base settings a folder holds;
-another grid into that folder is refused (:func:`check_same_grid`). The summary is a Markdown and a CSV table of mean ± std, and
+another grid into that folder is refused (:func:`check_same_grid`). The summary is a Markdown and a CSV table of mean ± std, a LaTeX
+(booktabs) one to paste into a paper (``summary.tex``), and
 ``report.html``: the same table with every seed's value, and a figure of per-seed dots.
 With ``folds`` K (in the base settings or as a ``--vary folds=0,5`` axis) a cell's seed is a K-fold
 cross-validation (:mod:`medtrain.crossval`, its ``cv.json`` in the seed's folder) and its K fold runs are
@@ -31,7 +32,7 @@ from medtrain.crossval import cross_validate, fold_dir
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.html import write_comparison_report
-from medtrain.reports.tables import summarise, to_csv, to_markdown
+from medtrain.reports.tables import summarise, to_csv, to_latex, to_markdown
 from medtrain.rundir import FORMAT_0, is_finished, load_config, read_metrics, recorded_format
 from medtrain.training.distributed import single_process_only
 from medtrain.training.build import check_color_space, check_model_dims
@@ -264,7 +265,7 @@ def _seeds(seeds, seed) -> list[int]:
 
 def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list[int] | None = None,
             out: str | Path | None = None, verbose: bool = True) -> list[dict]:
-    """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv and
+    """Run every cell of ``grid`` for every seed on top of ``base`` settings; write summary.md/.csv/.tex and
     report.html. A folder holding another grid's comparison is refused before any cell trains
     (:func:`check_same_grid`).
 
@@ -350,6 +351,7 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     formats = formats_note(results)  # old and new cells are not one recipe
     write_text(out / "summary.md", header + to_markdown(rows, keys) + (f"\n{formats}\n" if formats else ""))
     write_text(out / "summary.csv", to_csv(rows, keys))
+    write_text(out / "summary.tex", to_latex(rows, keys, header.strip()))
     write_comparison_report(out, keys, results, " ".join(filter(None, (header.strip(), formats))))
     if verbose:
         print(to_markdown(rows, keys) + (f"\n{formats}" if formats else ""))

@@ -17,6 +17,10 @@ two models is far less variable than either model's own metric, because the hard
 
 DeLong and McNemar treat images as independent; where a patient has several images they are not, and their
 p-values would be too small. :func:`medtrain.versus.compare_runs` then gives only the patient bootstrap interval.
+
+Two recipes trained over several seeds are compared on the runs, not the images: :func:`paired_t`, the paired
+t interval and test of the per-seed differences (Nadeau & Bengio's corrected variance for cross-validation
+folds), which ``medtrain compare``'s table gives (:func:`medtrain.reports.tables.paired_differences`).
 """
 from __future__ import annotations
 
@@ -176,4 +180,34 @@ def paired_bootstrap(y_true, score_a, score_b, stat: Callable[[np.ndarray, np.nd
         ix = resample.draw()
         draws.append(stat(y[ix], a[ix]) - stat(y[ix], b[ix]))
     out["difference_ci"], out["difference_ci_draws"] = percentile_interval(draws, level)
+    return out
+
+
+def paired_t(differences, extra_share: float = 0.0, level: float = 0.95) -> dict:
+    """The paired t interval and two-sided test of the mean of ``differences`` (one per pair of runs: a metric of
+    one recipe minus the other's, with the same seed and split), over ``J`` pairs on ``J - 1`` degrees of
+    freedom, the variance ``(1/J + extra_share) s^2``: ``extra_share`` 0 is Student's paired t; a cross-
+    validation's mean n_held-out/n_train is Nadeau & Bengio's corrected resampled t (Machine Learning 2003, in
+    Bouckaert & Frank's form for r seeds x K folds, PAKDD 2004), whose pairs share training images.
+
+    Returns ``difference`` (the mean; NaN without pairs), ``difference_ci`` (clipped to [-1, 1], the range of a
+    difference of AUCs or ACCs; None under two pairs), ``p`` and ``pairs``. ``p`` is the test the interval
+    inverts (below 1 - ``level`` exactly where the interval leaves out 0). It is None under two pairs, and where
+    every pair's difference is the same (``s`` 0): the t statistic is then undefined, not infinite, and two seeds
+    that both gained +0.006 (one image of 156) are no proof of a gain. The test set is the same in every pair,
+    so this speaks of the runs' seed-to-seed variation on it, not of another sample of test images (that is
+    :func:`mcnemar_test`'s and :func:`delong_test`'s, for one pair of runs)."""
+    from scipy.stats import t
+
+    d = [float(v) for v in differences]
+    out = {"difference": float(np.mean(d)) if d else float("nan"), "difference_ci": None, "p": None,
+           "pairs": len(d)}
+    if len(d) < 2:
+        return out
+    mean, sd = out["difference"], float(np.std(d, ddof=1))
+    se = sd * float(np.sqrt(1 / len(d) + extra_share))
+    half = float(t.ppf((1 + level) / 2, len(d) - 1)) * se
+    out["difference_ci"] = [max(-1.0, mean - half), min(1.0, mean + half)]
+    if se > 1e-12:  # (equal differences can leave a rounding error's spread, 1e-17, and a p of 0)
+        out["p"] = float(2 * t.sf(abs(mean) / se, len(d) - 1))
     return out

@@ -1,11 +1,14 @@
 """Comparison tables: mean ± std over each cell's runs (its seeds; a cross-validated cell's fold runs), and each
-cell's difference from the first, paired by seed, with its interval, as Markdown and CSV."""
+cell's difference from the first, paired by seed, with its interval and (test metrics) its p-value, as Markdown,
+CSV and a LaTeX (booktabs) table to paste into a paper."""
 from __future__ import annotations
 
 import csv
 import io
 import math
 import statistics
+
+from medtrain.significance import paired_t
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -39,7 +42,11 @@ def summarise(cells: list[dict]) -> list[dict]:
 
 
 #: the metrics whose difference from the first cell is given with a paired interval
-PAIRED = {"val_auc": lambda r: r["val"]["auc"], "test_auc": lambda r: r["test"]["auc"]}
+PAIRED = {"val_auc": lambda r: r["val"]["auc"], "test_acc": lambda r: r["test"]["acc"],
+          "test_auc": lambda r: r["test"]["auc"]}  # (``pairs``: the last's, test AUC's, as before ACC's was added)
+#: those of :data:`PAIRED` whose difference is also tested (``d_<metric>_p``): the test split's. Validation chose
+#: each run's kept epoch (``--monitor``) and its choices, so its difference is no held-out one to test.
+TESTED = ("test_auc", "test_acc")
 
 
 def _pair_key(run: dict) -> tuple:
@@ -59,9 +66,14 @@ def _held_out_share(run: dict) -> float | None:
 def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | None]:
     """Each cell's difference from the first cell (the reference), paired by seed (and fold): for every
     metric of :data:`PAIRED`, the mean per-seed difference and its Student-t interval over the pairs
-    (``d_<metric>``, ``d_<metric>_ci``; the interval ``None`` with fewer than two pairs), and ``pairs``.
+    (``d_<metric>``, ``d_<metric>_ci``; the interval ``None`` with fewer than two pairs), and ``pairs``; for
+    those of :data:`TESTED`, the two-sided p-value of the paired t-test that interval inverts (``d_<metric>_p``,
+    :func:`medtrain.significance.paired_t`; None under two pairs or where every pair's difference is the same).
     The cells' runs share seeds, splits and initial weights, so the per-seed difference removes the seed-to-
     seed spread that each cell's own std carries (a walkthrough: +0.0042 on both seeds, hidden by std 0.026).
+    The test images are the same in every pair: the interval and p speak of the runs' seed-to-seed variation on
+    them. McNemar's test and the paired bootstrap (:mod:`medtrain.significance`) are of one pair of runs on
+    the images (``medtrain eval RUN --vs OTHER``); pooled over seeds they would count each image once a seed.
 
     Pairs that are cross-validation folds are not independent: any two folds' runs share (K-2)/(K-1) of their
     training images, and the plain t interval over them is too narrow. Their variance is the corrected
@@ -75,35 +87,36 @@ def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | No
     A cell none of whose runs shares a seed and split with the reference's (``--vary folds=0,3``: runs without
     folds against fold runs) is not paired: ``ci_method`` ``"unpaired"``, no difference (a mean of nothing
     had printed as +nan, under a header calling it paired). None for the reference itself."""
-    from scipy.stats import t
-
     ref = {_pair_key(r): r for r in cells[0]["runs"]} if cells else {}
     out: list[dict | None] = [None]
     for c in cells[1:]:
         row: dict = {"ci_method": "t"}
         pairs = [(r, ref[_pair_key(r)]) for r in c["runs"] if _pair_key(r) in ref]
         if not pairs:
-            out.append({"ci_method": UNPAIRED, "pairs": 0, **{f"d_{n}{s}": None for n in PAIRED for s in ("", "_ci")}})
+            out.append({"ci_method": UNPAIRED, "pairs": 0, **{f"d_{n}{s}": None for n in PAIRED for s in ("", "_ci")},
+                        **{f"d_{n}_p": None for n in TESTED}})
             continue
         folds = {_pair_key(a)[1] for a, _ in pairs} - {None}
         shares = [s for a, b in pairs for s in (_held_out_share(a), _held_out_share(b)) if s is not None
                   ] if len(folds) > 1 else []
         for name, get in PAIRED.items():
-            d = [get(a) - get(b) for a, b in pairs]
-            d = [v for v in d if v is not None and math.isfinite(v)]
-            row["pairs"] = len(d)
-            mean = statistics.fmean(d) if d else float("nan")
-            ci = None
-            if len(d) > 1:
-                factor = 1 / len(d)
-                if shares:
-                    factor += statistics.fmean(shares)
-                    row["ci_method"] = "nadeau-bengio"
-                half = t.ppf((1 + level) / 2, len(d) - 1) * statistics.stdev(d) * math.sqrt(factor)
-                ci = [max(-1.0, mean - half), min(1.0, mean + half)]  # a difference of AUCs lies in [-1, 1]
-            row[f"d_{name}"], row[f"d_{name}_ci"] = mean, ci
+            d = [_value(get, a) - _value(get, b) for a, b in pairs]
+            d = [v for v in d if math.isfinite(v)]
+            test = paired_t(d, statistics.fmean(shares) if shares else 0.0, level)
+            row["pairs"] = test["pairs"]
+            if shares and test["difference_ci"] is not None:
+                row["ci_method"] = "nadeau-bengio"
+            row[f"d_{name}"], row[f"d_{name}_ci"] = test["difference"], test["difference_ci"]
+            if name in TESTED:
+                row[f"d_{name}_p"] = test["p"]
         out.append(row)
     return out
+
+
+def _value(get, run: dict) -> float:
+    """A run's metric (:data:`PAIRED`), NaN where it has none (an undefined AUC, recorded as None)."""
+    v = get(run)
+    return float("nan") if v is None else float(v)
 
 
 #: ``ci_method`` of a cell whose runs share no seed and split with the reference's, and what its Δ cells say
@@ -131,10 +144,36 @@ def signed_difference(d: dict | None, name: str) -> str:
     return text + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
 
 
+#: the Δ columns of the Markdown table, in order: (metric of :data:`PAIRED`, its name); a tested one's p follows it
+DELTAS = (("val_auc", "val AUC"), ("test_auc", "test AUC"), ("test_acc", "test ACC"))
+
+#: said under a table with Δ columns: what the p-values are, and where there are none
+P_NOTE = ("p: the two-sided paired t-test of the pairs' differences that the Δ interval inverts (p < 0.05 where "
+          "the interval leaves out 0), given for the test metrics; the test images are the same in every pair, so "
+          "it speaks of the runs' seed-to-seed variation, not of another sample of test images. – where there is "
+          "no test: under two pairs, or the same difference in every pair.")
+
+
+def p_text(d: dict | None, name: str) -> str:
+    """A Δ's p-value as the tables show it: ``0.058``, ``< 0.001``, or ``–`` where there is none."""
+    p = (d or {}).get(f"d_{name}_p")
+    return "–" if p is None else "< 0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def _delta_cells(d: dict | None) -> list[str]:
+    cells = []
+    for name, _ in DELTAS:
+        cells.append(signed_difference(d, name))
+        if name in TESTED:
+            cells.append(p_text(d, name))
+    return cells
+
+
 def to_markdown(rows: list[dict], keys: list[str]) -> str:
     paired = len(rows) > 1
     head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "kept epoch", "stop epoch", "time (s)"]
-    head += ["Δ val AUC vs first (paired, 95% CI)", "Δ test AUC vs first (paired, 95% CI)"] if paired else []
+    for name, label in DELTAS if paired else ():
+        head += [f"Δ {label} vs first (paired, 95% CI)"] + ([f"p (Δ {label})"] if name in TESTED else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r[k]) for k in keys] + [str(r["seeds"]) + (f" × {r['fold_runs']} folds" if r.get("fold_runs") else "")]
@@ -142,8 +181,9 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
         cells += [f"{r[n]:.3f}" + ("" if one else f" ± {r[n + '_std']:.3f}") for n in ("test_acc", "test_auc", "val_auc")]
         cells += [_epochs(r[n], r[n + "_std"], one) for n in ("best_epoch", "stop_epoch")]
         cells += [f"{r['wall_s']:.0f}"]
-        cells += [signed_difference(r.get("paired"), n) for n in PAIRED] if paired else []
+        cells += _delta_cells(r.get("paired")) if paired else []
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", P_NOTE] if paired else []
     if any((r.get("paired") or {}).get("ci_method") == "nadeau-bengio" for r in rows):
         lines += ["", FOLDS_NOTE]
     unpaired = [", ".join(f"{k}={r[k]}" for k in keys) or "base" for r in rows
@@ -170,7 +210,10 @@ FOLDS_NOTE = ("The Δ intervals pair cross-validation folds, whose runs share mo
 def to_csv(rows: list[dict], keys: list[str]) -> str:
     cols = keys + ["seeds", "runs"] + [f"{n}{s}" for n in ("test_acc", "test_auc", "val_auc", "best_epoch", "stop_epoch",
                                                   "wall_s") for s in ("", "_std")]
-    cols += ["pairs", "ci_method"] + [f"d_{n}{s}" for n in PAIRED for s in ("", "_lo", "_hi")]
+    # (the columns of test ACC's Δ and the p-values after those a reader of an earlier table finds in place)
+    cols += ["pairs", "ci_method"] + [f"d_{n}{s}" for n in ("val_auc", "test_auc", "test_acc")
+                                      for s in ("", "_lo", "_hi")]
+    cols += [f"d_{n}_p" for n in TESTED]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
@@ -182,5 +225,67 @@ def to_csv(rows: list[dict], keys: list[str]) -> str:
             ci = d.get(f"d_{n}_ci") or ["", ""]
             mean = d.get(f"d_{n}", "")
             row[f"d_{n}"], row[f"d_{n}_lo"], row[f"d_{n}_hi"] = "" if mean is None else mean, ci[0], ci[1]
+        for n in TESTED:
+            row[f"d_{n}_p"] = "" if d.get(f"d_{n}_p") is None else d[f"d_{n}_p"]
         w.writerow(row)
     return buf.getvalue()
+
+
+_TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+        "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text) -> str:
+    """``text`` as LaTeX text: its special characters (``\\ & % $ # _ { } ~ ^``) escaped."""
+    return "".join(_TEX.get(ch, ch) for ch in str(text))
+
+
+def _tex_number(value: float, sign: bool = False) -> str:
+    return "--" if value is None or not math.isfinite(value) else f"${value:{'+' if sign else ''}.3f}$"
+
+
+def _tex_delta(d: dict | None, name: str) -> str:
+    if d is None:
+        return "reference"
+    if d.get("ci_method") == UNPAIRED:
+        return tex_escape(NOT_PAIRED)
+    mean, ci = d.get(f"d_{name}"), d.get(f"d_{name}_ci")
+    if mean is None or not math.isfinite(mean):
+        return "--"
+    return _tex_number(mean, True) + (f" [{_tex_number(ci[0], True)}, {_tex_number(ci[1], True)}]" if ci else "")
+
+
+def to_latex(rows: list[dict], keys: list[str], note: str = "") -> str:
+    """The comparison as a LaTeX ``tabular`` with booktabs rules (``\\usepackage{booktabs}``), to paste into a
+    paper: the varied settings, the seeds, test ACC and AUC (mean ± std over each cell's runs) and, against the
+    first cell, each one's paired Δ with its 95% interval and p (:func:`paired_differences`). Validation AUC,
+    epochs and times are in ``summary.md`` and ``summary.csv``. What the numbers are, ``note`` (the grid and its
+    base settings) and the notes of :func:`to_markdown` are LaTeX comments above and below it; the cells' text
+    is escaped (:func:`tex_escape`)."""
+    paired = len(rows) > 1
+    tested = [(n, label) for n, label in DELTAS if n in TESTED][::-1]  # test ACC first, as the mean columns
+    head = [tex_escape(k) for k in keys] + ["seeds", "test ACC", "test AUC"]
+    for _, label in tested if paired else ():
+        head += [rf"$\Delta$ {label} (95\% CI)", "$p$"]
+    lines = ["% medtrain compare: " + line for line in (note.strip().splitlines() or [""]) if line.strip()]
+    lines += ["% Mean ± std over each cell's runs" + ("; Δ: each cell minus the first, paired by seed, with a 95% "
+                                                     "t interval and its test's p" if paired else "") + ".",
+              "% Needs \\usepackage{booktabs}.",
+              r"\begin{tabular}{" + "l" * len(keys) + "r" + "c" * (len(head) - len(keys) - 1) + "}", r"\toprule",
+              " & ".join(head) + r" \\", r"\midrule"]
+    for r in rows:
+        one = r["runs"] < 2
+        cells = [tex_escape(r[k]) for k in keys] + [str(r["seeds"]) + (
+            rf" $\times$ {r['fold_runs']} folds" if r.get("fold_runs") else "")]
+        for n in ("test_acc", "test_auc"):
+            m, sd = r[n], r[n + "_std"]
+            cells.append("--" if not math.isfinite(m) else f"${m:.3f}$" if one else f"${m:.3f} \\pm {sd:.3f}$")
+        for n, _ in tested if paired else ():
+            d = r.get("paired")
+            p = p_text(d, n)
+            cells += [_tex_delta(d, n), "--" if p == "–" else f"${p.replace(' ', '')}$"]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    notes = [n for n in to_markdown(rows, keys).split("\n\n")[1:] if n.strip()]
+    lines += ["% " + n.strip().replace("\n", " ") for n in notes]
+    return "\n".join(lines) + "\n"
