@@ -265,7 +265,7 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
             # said by a verbose train (a batch job's progress=False too), not by compare's quiet cells
             smaller = smaller_images(cfg, tuple(splits.spatial_shape))
             callbacks = [*(callbacks or []), RunEstimate(smaller=smaller and smaller[0])]
-        result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0)
+        result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0, verbose=verbose)
     if not result.global_zero or launch_rank() != 0:  # one writer, even where a process thinks itself alone
         return RunResult({}, run_dir)
     if result.interrupted:

@@ -68,3 +68,19 @@ def test_the_flip_pilots_of_a_quiet_run_are_quiet_fits(tiny_npz, tmp_path, light
     assert asked == [False, False]
     out, err = lightning_console.readouterr()
     assert out + err == "", out + err
+
+
+def test_a_quiet_train_hands_its_quietness_to_the_fit(tiny_npz, tmp_path, monkeypatch):
+    """``medtrain.train(..., verbose=False)`` reaches :func:`fit` as ``verbose=False`` (it had been left at its
+    default True, so a quiet resumed train still printed Lightning's "Restoring states ..." line)."""
+    import medtrain.api as api
+
+    asked = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("verbose", True))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(api, "fit", spy)
+    api.train(fast_config(tiny_npz, tmp_path / "run", epochs=1, flip=False), verbose=False)
+    assert asked == [False]
