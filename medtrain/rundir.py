@@ -7,11 +7,11 @@ A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable key
 weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``, ``learning_curve.png``,
 ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks), ``report.html`` (all of it on one
 self-contained page) and Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``); ``.lock`` is held by the
-process training it (:func:`training_lock`). ``metrics.json`` also holds ``calibration`` (the temperature fitted
-on validation, ECE
-before/after on validation and test), ``data`` (split sizes, class balance, groups), ``choices`` (flips,
-TTA and class weighting as decided on validation) and, with an operating point, ``operating_point`` (its
-rule, threshold, validation rates, test rates with CIs; a multi-label run's: ``thresholds`` by label, ``val`` and
+process training it (:func:`training_lock`). ``metrics.json`` also holds ``parameters`` (``total`` and
+``trainable``, those with ``requires_grad`` when training ended: a probe's linear layer, a frozen transfer's
+unfrozen stages), ``calibration`` (the temperature fitted on validation, ECE before/after on validation and
+test), ``data`` (split sizes, class balance, groups), ``choices`` (flips, TTA and class weighting as decided on
+validation) and, with an operating point, ``operating_point`` (its rule, threshold, validation rates, test rates with CIs; a multi-label run's: ``thresholds`` by label, ``val`` and
 ``test`` as ``per_label`` rates and a ``summary`` over labels, ``not_chosen``: labels kept at 0.5). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
 ``fold``; ``group`` is a one-way hash of the patient, never the ID). A cross-validation fold's run also
 holds ``predictions_val.csv`` and ``metrics.json["cv"]`` (``folds``, ``fold``, ``held_out``: the split its
@@ -237,6 +237,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     from medtrain import metrics, operating_point
     from medtrain.evaluation import add_calibration, choose_temperature, evaluate_split
     from medtrain.evaluation.calibration import T_RANGE
+    from medtrain.models.cost import count_parameters
     from medtrain.models.weights import save_weights
     from medtrain.reports import plots, summary
 
@@ -289,6 +290,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                           splits.label_names, splits.task, inputs=splits.val.sources, groups=splits.val.groups)
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
+        "parameters": count_parameters(module.model),  # {total, trainable}: the network as saved, as trained
         "history": result.history, "best_epoch": result.best_epoch, "stop_epoch": result.stop_epoch,
         "early_stopped": result.stopped_early, "monitor": cfg.monitor, "checkpoint": result.checkpoint,
         "val": {k: val[k] for k in ("acc", "auc")},

@@ -3,16 +3,19 @@
     medtrain cost resnet50 --input 224                 # table, totals, published comparison
     medtrain cost resnet18_28 --input 28 --separable   # savings of the depthwise-separable twin
     medtrain cost med3d_resnet10 --input 28 --in-chans 1   # a 3D network: a 28x28x28 volume
+    medtrain cost runs/mm_r18_s0                       # a run's network: its channels, classes and input size
     medtrain cost --conv DK=3,M=512,N=1024,DG=14       # closed form (MobileNets, section 3.1)
 
 ``--json`` prints one JSON object: totals under ``params`` and ``macs`` (of the separable model
 with ``--separable``; the original's under ``baseline``), and for ``--conv`` the ``standard`` and
-``separable`` figures and their ``ratio``.
+``separable`` figures and their ``ratio``. For a run folder, ``run`` names it and ``trainable`` is its
+``metrics.json["parameters"]["trainable"]`` (None where not recorded).
 """
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from medtrain.errors import MedtrainError
 
@@ -24,11 +27,12 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n")[0].replace("``", ""),  # the docstring's RST quotes are no help text
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?", help="model name (medtrain models), e.g. resnet50 or resnet18_28-separable")
-    p.add_argument("--input", type=int, default=224, metavar="PX",
+    p.add_argument("model", nargs="?", help="model name (medtrain models), e.g. resnet50 or resnet18_28-separable; "
+                                            "or a run folder: its network as trained, at its input size")
+    p.add_argument("--input", type=int, metavar="PX",
                    help="input side in pixels, a volume's side for 3D networks (default 224)")
-    p.add_argument("--in-chans", type=int, default=3, help="input channels (default 3)")
-    p.add_argument("--num-classes", type=int, default=1000,
+    p.add_argument("--in-chans", type=int, help="input channels (default 3)")
+    p.add_argument("--num-classes", type=int,
                    help="classifier outputs (default 1000, as the papers' ImageNet figures)")
     p.add_argument("--separable", action="store_true",
                    help="also build the depthwise-separable twin and report per-layer savings")
@@ -66,23 +70,52 @@ def run(args) -> int:
         print(json.dumps(result) if args.json else _format_conv(result))
         return 0
     if not args.model:
-        raise MedtrainError("give a MODEL (see `medtrain models`) or --conv DK=..,M=..,N=..,DG=..")
-    if args.input < 1 or args.in_chans < 1:
-        raise MedtrainError("--input and --in-chans must be >= 1")
-    result = analyse(args.model, args.input, args.in_chans, args.num_classes, args.separable)
+        raise MedtrainError("give a MODEL (see `medtrain models`), a run folder or --conv DK=..,M=..,N=..,DG=..")
+    given = [f for f, v in (("--input", args.input), ("--in-chans", args.in_chans), ("--num-classes",
+                                                                                      args.num_classes)) if v is not None]
+    if Path(args.model).is_dir():  # a run: its network, its input size and classes, from the run alone
+        if given:
+            raise MedtrainError(f"{args.model} is a run folder: its network has its own input and classes; leave out "
+                                f"{', '.join(given)} (or give its model's name to cost it at other sizes)")
+        result = analyse_run(args.model, args.separable)
+    else:
+        size, chans = args.input or 224, args.in_chans or 3
+        if size < 1 or chans < 1:
+            raise MedtrainError("--input and --in-chans must be >= 1")
+        result = analyse(args.model, size, chans, args.num_classes or 1000, args.separable)
     print(json.dumps(result) if args.json else _format_model(result, args.all_layers))
     return 0
 
 
 def analyse(name: str, input_size: int, in_chans: int = 3, num_classes: int = 1000, separable: bool = False) -> dict:
     """The cost report of ``name`` as a JSON-ready dict (what ``medtrain cost --json`` prints)."""
+    from medtrain.models import create_model
+
+    model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
+    return _analyse(model, name, input_size, in_chans, num_classes, separable)
+
+
+def analyse_run(run_dir: str, separable: bool = False) -> dict:
+    """:func:`analyse` of a finished run's network as it was trained: rebuilt by the run loader
+    (:func:`medtrain.runmodel.load_run_module`, which refuses an unfinished run or a folder that is none) with
+    the channels, classes and input size in its weights' metadata; ``trainable`` from its ``metrics.json``."""
+    from medtrain import rundir
+    from medtrain.runmodel import load_run_module
+
+    run = load_run_module(run_dir)
+    meta = run.meta
+    out = _analyse(run.module.model, run.cfg.model, int(meta["input_size"]), int(meta["in_chans"]),
+                   int(meta["num_classes"]), separable)
+    recorded = (rundir.read_metrics(run_dir).get("parameters") if rundir.is_finished(run_dir) else None) or {}
+    return {**out, "run": str(run_dir), "trainable": recorded.get("trainable")}
+
+
+def _analyse(model, name: str, input_size: int, in_chans: int, num_classes: int, separable: bool) -> dict:
     import torch
 
-    from medtrain.models import create_model
     from medtrain.models.cost import compare_published, count_cost, is_3d, separable_savings
     from medtrain.models.separable import to_separable
 
-    model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
     if separable and is_3d(model):
         raise MedtrainError(f"--separable converts 2D convolutions; {name} is a 3D network")
     try:
@@ -131,7 +164,8 @@ def _format_conv(r: dict) -> str:
 
 
 def _format_model(r: dict, all_layers: bool) -> str:
-    lines = [
+    lines = [f"the network of run {r['run']} (its channels, classes and input size)"] if r.get("run") else []
+    lines += [
         f"{r['model']} at {'x'.join([str(r['input_size'])] * r['spatial_dims'])}x{r['in_chans']}, "
         f"{r['num_classes']} classes "
         f"(conv + linear multiply-accumulates, batch 1)",
@@ -151,6 +185,8 @@ def _format_model(r: dict, all_layers: bool) -> str:
     if shown is not layers:
         lines.append(f"... {len(layers) - len(shown)} cheaper layers not shown (--all-layers)")
     lines += ["", f"total: {r['params']:,} parameters ({_si(r['params'])}), {r['macs']:,} MACs ({_si(r['macs'])})"]
+    if r.get("trainable") is not None and not r.get("savings"):
+        lines.append(f"trainable when the run ended: {r['trainable']:,} (metrics.json)")
     in_layers = sum({layer["name"]: layer["params"] for layer in layers}.values())  # a layer called twice: once
     if in_layers != r["params"]:  # the table's params column would not add up to the total without it
         lines.append(f"parameters: {in_layers:,} in the conv and linear layers, {r['params'] - in_layers:,} in "

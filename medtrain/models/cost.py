@@ -171,20 +171,8 @@ def count_cost(
             note = ""
             if kind == "pointwise" and module.out_channels < module.in_channels:
                 note = "channel reduction"
-            layers.append(
-                LayerCost(
-                    names[module],
-                    kind,
-                    "x".join(map(str, module.kernel_size)),
-                    module.in_channels,
-                    module.out_channels,
-                    module.groups,
-                    shape,
-                    params,
-                    conv_macs(module, shape),
-                    note,
-                )
-            )
+            layers.append(LayerCost(names[module], kind, "x".join(map(str, module.kernel_size)), module.in_channels,
+                                    module.out_channels, module.groups, shape, params, conv_macs(module, shape), note))
         else:
             layers.append(
                 LayerCost(
@@ -211,11 +199,19 @@ def count_cost(
         input_size=input_size,
         in_chans=in_chans,
         num_classes=num_classes if num_classes is not None else _guess_classes(model),
-        params=sum(p.numel() for p in model.parameters()),
+        params=count_parameters(model)["total"],
         macs=sum(layer.macs for layer in layers),
         layers=layers,
         spatial_dims=spatial,
     )
+
+
+def count_parameters(model: nn.Module) -> dict:
+    """``{"total": every parameter of model, "trainable": those with requires_grad}`` (a tensor two layers share
+    counted once): a run's ``metrics.json["parameters"]`` and :func:`count_cost`'s total. Trainable is what the
+    optimiser could move at the end of training: a linear probe's linear layer, a frozen transfer's unfrozen stages."""
+    ps = list(model.parameters())
+    return {"total": sum(p.numel() for p in ps), "trainable": sum(p.numel() for p in ps if p.requires_grad)}
 
 
 def macs_per_image(name: str, in_chans: int, num_classes: int, shape) -> int:
