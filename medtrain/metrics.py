@@ -245,6 +245,12 @@ def bootstrap_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, n: int = 10
 
 # --- calibration -------------------------------------------------------------------------------------------
 
+def calls_one_class(y_score, task: str) -> bool:
+    """Whether the decisions of ``y_score`` (single-label tasks: :func:`predictions`) name one class for every
+    image: the one rule of a run's warning, the choices' check of a fitted rule and ``eval --vs``'s caveat."""
+    return task != MULTILABEL and len(np.unique(predictions(y_score, task))) < 2
+
+
 #: why an interval is Wilson's where the network calls every image one class: its draws barely vary
 ONE_CLASS = "every image called one class"
 
@@ -300,7 +306,7 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
         return res
     called = predictions(y_score, task)
     hit = called == np.asarray(y_true).reshape(-1)
-    one_class = len(np.unique(called)) == 1 and len(np.unique(np.asarray(y_true))) > 1
+    one_class = calls_one_class(y_score, task) and len(np.unique(np.asarray(y_true))) > 1
     few = shortfall(hit, groups, class_strata(y_true)) > MAX_SHORTFALL
     if few and task != BINARY and not repeated(groups):  # the mean one-vs-rest AUC: the same few units per class
         ci, method = macro_auc_logit_interval(y_true, y_score), "delong-logit"

@@ -39,7 +39,6 @@ from medtrain.reports.summary import auc_undefined_text
 from medtrain.rundir import METRICS_FILE, is_finished, load_config, read_metrics
 from medtrain.significance import delong_test, mcnemar_test, mover_interval, paired_bootstrap
 from medtrain.tasks import BINARY, MULTILABEL
-from medtrain.training.choices import calls_one_class
 
 
 def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "test") -> str:
@@ -177,7 +176,7 @@ def caveats(y: np.ndarray, run_scores: np.ndarray, other_scores: np.ndarray, tas
     its ``reason`` (:data:`medtrain.metrics.ONE_CLASS`, ``"auc undefined"``, ``"scores not finite"``), the
     ``runs`` it is of (``"run"``, ``"other"``) and a ``text`` printed under the metric's line.
 
-    A run whose decisions name one class for every image (:func:`medtrain.training.choices.calls_one_class`:
+    A run whose decisions name one class for every image (:func:`medtrain.metrics.calls_one_class`:
     the test :func:`medtrain.metrics.acc_auc_ci` makes for the run's own note "the network calls every image
     one class", where, as here, the labels hold two classes or more) scores that class's share of the images as
     its ACC: the ACC difference and McNemar's p then compare a constant answer with the other run, not two
@@ -186,7 +185,7 @@ def caveats(y: np.ndarray, run_scores: np.ndarray, other_scores: np.ndarray, tas
         return str(label_names.get(str(int(j)), int(j)))
 
     out, sides = [], (("run", "first", run_scores), ("other", "second", other_scores))
-    one = [(key, word, int(M.predictions(s, task)[0])) for key, word, s in sides if calls_one_class(s, task)]
+    one = [(key, word, int(M.predictions(s, task)[0])) for key, word, s in sides if M.calls_one_class(s, task)]
     if one:
         counts = np.bincount(np.asarray(y).reshape(-1), minlength=run_scores.shape[1])
         if len(one) == 2:

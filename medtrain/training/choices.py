@@ -186,13 +186,6 @@ def logit_adjustment(splits: Splits) -> torch.Tensor:
     return -torch.log(class_weights(splits).clamp_min(1e-6))
 
 
-def calls_one_class(scores: np.ndarray, task: str) -> bool:
-    """Whether the decisions of ``scores`` (single-label tasks: argmax) name one class for every image."""
-    if task == MULTILABEL:
-        return False
-    return len(np.unique(np.asarray(scores).argmax(1))) < 2
-
-
 def pick_rule(val_acc: dict, crossfit_acc: float | None, margin: float = FITTED_MARGIN) -> str:
     """The decision rule kept: ``prior-adjusted`` when its validation accuracy beats ``balanced`` (a tie keeps
     the balanced rule), ``val-fitted`` when the fitted rule's cross-fitted accuracy beats the better of the two
@@ -247,8 +240,8 @@ def decide_class_weights(cfg: Config, module, splits: Splits, tta: str) -> dict:
     if crossfit is not None or cfg.class_weights == "val-fitted":
         fitted = torch.as_tensor(decision_shift(z, y, splits.task)).to(linear.bias)
         scores["val-fitted"] = scores_with(fitted)  # left folded until a rule is chosen
-        if crossfit is not None and (calls_one_class(held_out, splits.task)
-                                     or calls_one_class(scores["val-fitted"], splits.task)):
+        if crossfit is not None and (metrics.calls_one_class(held_out, splits.task)
+                                     or metrics.calls_one_class(scores["val-fitted"], splits.task)):
             # a shift that calls every image the majority class scores the majority's share as accuracy: a
             # prevalence guess, not a classifier (a 2-epoch BreastMNIST run had been kept so, never calling
             # "malignant" on test; found in a user walkthrough)
