@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from medtrain._io import write_text
-from medtrain._io.cache import ARRAYS
-from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.tasks import BINARY, MULTILABEL
 
 LEARNING_CURVE_FILE = "learning_curve.png"
@@ -52,26 +50,12 @@ def data_summary(splits) -> dict:
     return out
 
 
-def brings_own_split(config: dict) -> bool:
-    """Whether the run's data come split, so that ``val_fraction`` and ``test_fraction`` are not read: a MedMNIST set
-    (``dataset``, no ``data``) or an ``.npz`` (``data.official_splits``: its train/val/test arrays, or folds of its
-    train+val), except the ``.npz`` medtrain writes for images given in memory (``<cache>/arrays/<sha256>/arrays.npz``,
-    :mod:`medtrain.data.arrays`), whose missing splits were drawn with those fractions."""
-    data = str(config.get("data") or "")
-    if not data:
-        return bool(config.get("dataset"))
-    p = Path(data)
-    return p.suffix.lower() == ".npz" and not (p.name == ARRAYS_FILE and p.parent.parent.name == ARRAYS)
-
-
 def settings_shown(config: dict, metrics: dict) -> dict:
     """The report's configuration table: the settings as the run applied them. An ``auto`` that training resolved
     reads with what it became (``precision = auto (bf16-mixed)``, ``accelerator = auto (cpu)``, ``flip = auto
-    (off)``: ``metrics.json``'s ``precision``, ``device`` and ``choices``), and ``val_fraction``/``test_fraction``
-    are left out where the data bring their own split (:func:`brings_own_split`), as the table leaves out ``size``
-    for one's own data (:func:`medtrain.reports.html.settings_read`). ``config.yaml`` keeps every key as given."""
-    shown = {k: v for k, v in config.items()
-             if not (k in ("val_fraction", "test_fraction") and brings_own_split(config))}
+    (off)``: ``metrics.json``'s ``precision``, ``device`` and ``choices``); the settings these data did not read
+    are left out by :func:`medtrain.reports.html.settings_read`. ``config.yaml`` keeps every key as given."""
+    shown = dict(config)
     choices = metrics.get("choices") or {}
     resolved = {"precision": metrics.get("precision"), "accelerator": metrics.get("device"),
                 **{k: {True: "on", False: "off"}.get(c.get("chosen"), c.get("chosen"))

@@ -23,6 +23,8 @@ from PIL import Image
 
 from medtrain import intervals
 from medtrain._io import write_text
+from medtrain._io.cache import ARRAYS
+from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import FOLDS_NOTE, PAIRED, UNPAIRED, paired_differences, signed_difference, unpaired_note
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
@@ -132,11 +134,28 @@ def baselines(dataset: str | None) -> list[tuple[str, float, float]]:
     return [(name, a, b) for name, (a, b) in MEDMNIST_V2.get(dataset or "", {}).items()]
 
 
-def settings_read(config: dict) -> dict:
-    """The settings a configuration table shows: ``config`` less ``size`` where ``data`` is set. ``size`` picks a
-    MedMNIST set's release (28/64/128/224) and is not read for one's own data: a 224-px folder run's report had
-    shown "size = 28" (config.yaml keeps every key; the Data section gives the images' shape)."""
-    return {k: v for k, v in config.items() if not (k == "size" and config.get("data"))}
+def brings_own_split(config: dict) -> bool:
+    """Whether the run's data come split, so that ``val_fraction`` and ``test_fraction`` are not read: a MedMNIST set
+    (``dataset``, no ``data``) or an ``.npz`` (``data.official_splits``: its train/val/test arrays, or folds of its
+    train+val), except the ``.npz`` medtrain writes for images given in memory (``<cache>/arrays/<sha256>/arrays.npz``,
+    :mod:`medtrain.data.arrays`), whose missing splits were drawn with those fractions."""
+    data = str(config.get("data") or "")
+    if not data:
+        return bool(config.get("dataset"))
+    p = Path(data)
+    return p.suffix.lower() == ".npz" and not (p.name == ARRAYS_FILE and p.parent.parent.name == ARRAYS)
+
+
+def settings_read(config: dict, shape=None) -> dict:
+    """The settings a configuration table shows: ``config`` less those these data did not read (``config.yaml``
+    keeps every key). ``size`` where ``data`` is set: it picks a MedMNIST set's release (28/64/128/224), not read
+    for one's own data (a 224-px folder run's report had shown "size = 28"); ``val_fraction``/``test_fraction``
+    where the data bring their own split (:func:`brings_own_split`); ``volume_size`` where ``shape`` (the images'
+    ``(C, H, W)``) says the images are 2D."""
+    unread = {"size"} if config.get("data") else set()
+    unread |= {"val_fraction", "test_fraction"} if brings_own_split(config) else set()
+    unread |= {"volume_size"} if shape is not None and len(shape) == 3 else set()
+    return {k: v for k, v in config.items() if k not in unread}
 
 
 def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
@@ -147,7 +166,8 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
     plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
-        title=title, config=settings_read(config), m=metrics, test=metrics.get("test") or {}, data=data,
+        title=title, config=settings_read(config, (metrics.get("data") or {}).get("shape")), m=metrics,
+        test=metrics.get("test") or {}, data=data,
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
         images={k: png_data_uri(p) for k, p in images.items()}, baselines=baselines(metrics.get("dataset")),

@@ -118,3 +118,21 @@ def test_the_configuration_table_of_a_folder_run_does_not_show_the_unread_medmni
     folds = [{"fold": i, "auc": 0.8 + 0.01 * i, "acc": 0.7} for i in range(3)]
     page = write_crossval_report(tmp_path, {"folds": folds, "pooled": {"auc": 0.81}, "config": folder})
     assert "size" not in _settings_shown(page.read_text())
+
+
+def test_the_configuration_tables_leave_out_the_fractions_of_split_data_and_volume_size_of_2d_images(tmp_path):
+    """What these data did not read is not shown as if it had been, in a run's report and in a cross-validation's:
+    an .npz's own split ignores val/test fractions (the fold page had listed "val_fraction = 0.1"), and 2D images
+    ignore volume_size; a folder's fractions and a volume run's volume_size stay."""
+    from medtrain.reports.html import write_crossval_report
+
+    npz = {"dataset": None, "data": "/d/own.npz", "val_fraction": 0.1, "test_fraction": 0.2, "volume_size": 28,
+           "folds": 3}
+    shown = _settings_shown(run_report(npz, _metrics([1, 28, 28], "own"), {}))
+    assert not {"val_fraction", "test_fraction", "volume_size"} & set(shown) and shown["data"] == "/d/own.npz"
+    folds = [{"fold": i, "auc": 0.8 + 0.01 * i, "acc": 0.7} for i in range(3)]
+    page = write_crossval_report(tmp_path, {"folds": folds, "pooled": {"auc": 0.81}, "config": npz})
+    assert not {"val_fraction", "test_fraction"} & set(_settings_shown(page.read_text()))
+    folder = {**npz, "data": "/d/imgs"}
+    assert {"val_fraction", "test_fraction"} <= set(_settings_shown(run_report(folder, _metrics([1, 28, 28]), {})))
+    assert _settings_shown(run_report(folder, _metrics([1, 28, 28, 28]), {}))["volume_size"] == "28"
