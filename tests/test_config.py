@@ -154,3 +154,17 @@ def test_a_relative_pathlib_data_path_is_recorded_absolutely_as_its_text_is(tmp_
     (tmp_path / "images").mkdir()
     monkeypatch.chdir(tmp_path)
     assert resolve({"data": Path("images")}).data == resolve({"data": "images"}).data == str(tmp_path / "images")
+
+
+def test_a_config_naming_a_pretrained_source_fine_tunes_it_as_the_cli_and_a_dict_do():
+    """``Config(pretrained=...)`` resolves to ``transfer: finetune`` as ``--pretrained`` alone and
+    ``{"pretrained": ...}`` do (it had trained from scratch, the dataclass's default beside the source, while a
+    compare cell built from the same Config fine-tuned); a scratch control beside a source is a dict's to ask."""
+    from medtrain.api import _as_config
+
+    src = "/runs/source"
+    assert _as_config(Config(pretrained=src)).transfer == "finetune"
+    assert _as_config({"pretrained": src}).transfer == "finetune"
+    assert _as_config(Config(pretrained=src, transfer="linear-probe")).transfer == "linear-probe"
+    assert _as_config({"pretrained": src, "transfer": "scratch"}).transfer == "scratch"
+    assert _as_config(Config()).transfer == "scratch"

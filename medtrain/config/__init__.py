@@ -88,10 +88,15 @@ def settings_of(config: Config) -> dict:
     """A :class:`Config`'s settings as a layer for :func:`resolve`. A dataclass cannot tell a field left at its
     default from one typed: ``Config(data="mine.npz")`` holds ``dataset`` at its default, which :func:`resolve`
     had refused beside ``data`` ("not both") though the user named one source. Where ``data`` is given and
-    ``dataset`` is its default, ``data`` is the source (as ``{"data": ...}`` is)."""
+    ``dataset`` is its default, ``data`` is the source (as ``{"data": ...}`` is). Where ``pretrained`` is given and
+    ``transfer`` is its default, ``transfer`` is left to :func:`resolve`'s rule (``--pretrained`` alone fine-tunes):
+    ``Config(pretrained=...)`` had trained from scratch, while the CLI, a dict and a compare cell fine-tuned (a
+    scratch control beside a pretrained source is asked for as a dict, ``{"transfer": "scratch", ...}``)."""
     d = config.to_dict()
     if d.get("data") is not None and d.get("dataset") == KEYS["dataset"].default:
         d["dataset"] = None
+    if d.get("pretrained") and d.get("transfer") == KEYS["transfer"].default:
+        del d["transfer"]
     return d
 
 
