@@ -7,21 +7,23 @@ another grid into that folder is refused (:func:`check_same_grid`). The summary 
 ``report.html``: the same table with every seed's value, and a figure of per-seed dots.
 With ``folds`` K (in the base settings or as a ``--vary folds=0,5`` axis) a cell's seed is a K-fold
 cross-validation (:mod:`medtrain.crossval`, its ``cv.json`` in the seed's folder) and its K fold runs are
-what the cell's mean ± std is over.
+what the cell's mean ± std is over. ``--vary config=A.yaml,B.yaml`` compares whole recipes: each cell's settings
+are its YAML file's under the command's flags, as ``train --config`` merges them (:mod:`medtrain._compare_grid`).
+Under the summary, a note names the cells whose runs other medtrain code made (version, commit, modified).
 """
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import numbers
 import os
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from medtrain import config as config_mod
-from medtrain._io import json_safe, write_json, write_text
+from medtrain._compare_grid import (GRID_FILE, RECIPE_KEY, cell_name, check_same_grid, code_note, code_record,
+                                    formats_note, load_recipes, recipes_note, resolve_cell)
+from medtrain._io import write_json, write_text
 from medtrain._progress import Overall
 from medtrain.api import RESUMABLE_KEYS, _as_config, check_bools, check_reusable, check_settings, train_or_reuse
 from medtrain.config import Config
@@ -33,7 +35,7 @@ from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_latex, to_markdown
-from medtrain.rundir import FORMAT_0, is_finished, load_config, read_metrics, recorded_format
+from medtrain.rundir import is_finished, load_config, read_metrics
 from medtrain.training.distributed import single_process_only
 from medtrain.training.build import check_color_space, check_model_dims
 from medtrain.training.fit import changed_settings, check_augment
@@ -47,8 +49,8 @@ def parse_vary(items: list[str]) -> dict[str, list[str]]:
             raise MedtrainError(f"--vary takes KEY=V1,V2,..., got '{it}'")
         key, values = it.split("=", 1)
         key = key.strip().replace("-", "_")
-        if key not in config_mod.KEYS:
-            raise suggest(key, config_mod.KEYS, "setting")
+        if key not in config_mod.KEYS and key != RECIPE_KEY:  # config: whole recipes, YAML files
+            raise suggest(key, [*config_mod.KEYS, RECIPE_KEY], "setting")
         if key in ("seed", "out"):  # --vary seed=... was overwritten by each run's seed of --seeds, silently
             raise MedtrainError(f"--vary {key}: {'--seeds' if key == 'seed' else '--out'} sets it, not --vary")
         if key in grid:  # the last of two axes of one setting replaced the first
@@ -80,10 +82,6 @@ def _flag(key: str, value) -> str:
     if isinstance(value, bool):
         return f"--{flag}" if value else f"--no-{flag}"
     return f"--{flag} {','.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
-
-
-def _cell_name(cell: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in cell.items()).replace("/", "_") or "base"
 
 
 #: the settings that decide the images' shape and channels (what an augmentation op can apply to)
@@ -129,79 +127,6 @@ def _check_typed(base: dict, cells: list[dict], cfgs: list, new: list[bool]) -> 
         if is_new:
             checks.check_typed_for_a_new_run(cfg, set(cell), memo)
     checks.check_typed_for_cells(cfgs, base, memo)
-
-
-GRID_FILE = "grid.json"  #: the grid, seeds and base settings whose cells and summary the folder holds
-_NOT_BASE = (*RESUMABLE_KEYS, "seed")  #: settings of the base that do not change a cell's result (or vary by cell)
-
-
-def _base_settings(base: dict, grid: dict) -> dict:
-    """The settings every cell shares, resolved (``--epochs 3`` and the default 3 are one), as JSON writes them;
-    resolved with the first cell's values, as the base alone need not be a valid run."""
-    first = {k: vs[0] for k, vs in grid.items()}
-    settings = config_mod.resolve(base, first).to_dict()
-    shared = {k: v for k, v in settings.items() if k not in _NOT_BASE and k not in grid}
-    return json.loads(json.dumps(json_safe(shared), default=str))
-
-
-def _grid_flags(grid: dict, seeds: list) -> str:
-    vary = " ".join(f"--vary {k}={(';' if any(',' in v for v in vs) else ',').join(vs)}" for k, vs in grid.items())
-    return f"{vary or 'no --vary'} x seeds {', '.join(map(str, seeds))}"
-
-
-def check_same_grid(out: Path, grid: dict[str, list[str]], seeds: list[int], base: dict) -> dict:
-    """Refuse a grid whose summary would no longer summarise every cell of the comparison already in ``out``
-    (its ``grid.json``): other axes, a value or seed of the earlier grid left out, other base settings. The
-    summary had been replaced silently (``--vary dropout=0,0.5`` then ``--vary weight_decay=0,0.1`` into one
-    folder left the dropout cells on disk, summarised nowhere; a user walkthrough). The same grid again reuses
-    its finished cells and rewrites the summary; one that adds values or seeds to it is accepted too, its
-    summary covering the earlier cells and the new ones. A folder written before ``grid.json`` is checked by its
-    cell folders (:func:`_check_cell_folders`). Returns the record to write for this grid."""
-    record = {"grid": grid, "seeds": list(seeds), "base": _base_settings(base, grid)}
-    path = out / GRID_FILE
-    if not path.is_file():
-        _check_cell_folders(out, grid, seeds)
-        return record
-    try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-        old_grid, old_seeds, old_base = dict(old["grid"]), list(old["seeds"]), dict(old["base"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise MedtrainError(f"{path} cannot be read ({e}); it records the grid this folder holds: delete it only "
-                            f"if no other grid's cells are in {out}") from None
-    other = (list(old_grid) != list(grid) or any(v not in grid[k] for k, vs in old_grid.items() for v in vs)
-             or any(s not in seeds for s in old_seeds))
-    changed = [(k, v, record["base"][k]) for k, v in old_base.items() if k in record["base"]
-               and record["base"][k] != v]  # a setting only one version of medtrain has is left out
-    if other:
-        raise MedtrainError(f"--out {out} holds the comparison of another grid ({_grid_flags(old_grid, old_seeds)}), "
-                            f"whose cells this one's summary would leave out; run that grid again (adding values or "
-                            f"seeds to it is fine) or give another --out")
-    if changed:
-        shown = "; ".join(f"{k}: {a!r}, now {b!r}" for k, a, b in changed[:3])
-        raise MedtrainError(f"--out {out} holds this grid run with other base settings ({shown}), whose cells this "
-                            f"one's summary would mix with its own; give the same settings or another --out")
-    return record
-
-
-def _check_cell_folders(out: Path, grid: dict[str, list[str]], seeds: list[int]) -> None:
-    """A folder without ``grid.json`` (a comparison of an earlier version): refuse it where it holds a cell's
-    seed run that this grid's summary would leave out, naming it; its cells and seeds are accepted. Such a folder
-    had been taken over silently by another grid. A cell folder is one named as :func:`_cell_name` names them
-    (``KEY=V,...`` of settings, or ``base``) holding a ``seedN`` folder."""
-    if not out.is_dir():
-        return
-    names = {_cell_name(dict(zip(grid, combo))) for combo in itertools.product(*grid.values())}
-    wanted = {f"seed{s}" for s in seeds}
-    for cell in sorted(p for p in out.iterdir() if p.is_dir()):
-        key = cell.name.split("=", 1)[0]
-        if cell.name != "base" and not ("=" in cell.name and key in config_mod.KEYS):
-            continue
-        runs = sorted(p.name for p in cell.iterdir() if p.is_dir() and re.fullmatch(r"seed-?\d+", p.name))
-        left = [r for r in runs if cell.name not in names or r not in wanted]
-        if left:
-            raise MedtrainError(f"--out {out} holds the comparison of another grid ({cell / left[0]}, a run this "
-                                f"grid's summary would leave out; the folder has no {GRID_FILE}, from an earlier "
-                                f"medtrain); run that grid again or give another --out")
 
 
 def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[int], Path]:
@@ -274,7 +199,10 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
             a :class:`~medtrain.config.Config` (its settings other than the defaults), or None (the defaults).
         grid: each varied setting and its values, ``{"dropout": [0.0, 0.2]}``, or the values as one string as
             ``--vary`` writes them, ``{"dropout": "0.0,0.2"}`` (``;`` between values that hold a comma); the
-            cells are the product of the values.
+            cells are the product of the values. ``"config"``: recipes, YAML files of settings as ``train
+            --config`` reads them (``{"config": ["a.yaml", "b.yaml"]}``): each cell's settings are its file's
+            under ``base`` and the other keys' values; a cell is named by its file's stem (``config=a``), and
+            ``grid.json`` records each file's settings, so that an edited file is refused on a rerun.
         seeds: the seeds every cell trains, a list of integers (``range(3)``: the command line's ``--seeds 3``);
             None: the base's ``seed`` alone (a dict's ``seed``, a Config's other than the default 0), else
             ``[0]``. A base's seed beside seeds other than ``[seed]`` is refused (a Config's seed 0 is its
@@ -288,10 +216,12 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
         its runs.
 
     Raises:
-        MedtrainError: in one line, an argument of another kind, a bad setting or value in any cell, or a folder
-            that holds another grid, before any cell trains.
+        MedtrainError: in one line, an argument of another kind, a bad setting or value in any cell, a recipe
+            file missing, not YAML settings, setting ``seed`` or ``out``, or of another's stem, or a folder that
+            holds another grid, before any cell trains.
     """
     base, typed, grid, seeds, out = _arguments(base, grid, seeds, out, verbose)
+    grid, recipes = load_recipes(grid)  # --vary config=A.yaml,B.yaml: each file's settings under the base
     keys = list(grid)
     both = [k for k in keys if k in base]
     if both:  # the axis's values silently replaced the flag's (or the YAML's), which the header still listed
@@ -301,7 +231,7 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     # Validate every cell before training any, so a typo in the last value fails at once.
     given, read = set(), set()
     for cell in cells:
-        cfg = config_mod.resolve(base, cell)
+        cfg = resolve_cell(base, cell, recipes)
         single_process_only(cfg, "compare")
         check_settings(cfg)
         given |= set(cfg.augment_params) | set(changed_settings(cfg))
@@ -309,27 +239,27 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     idle = sorted(given - read)  # given to the grid, read by none of its cells (each cell may leave some unread)
     if idle:
         raise MedtrainError(f"{', '.join(idle)}: no cell's --augment reads it; it would be recorded but not used")
-    cfgs = [config_mod.resolve(base, cell) for cell in cells]
-    _check_typed(typed, cells, cfgs, [any(_trains(cfg, out / _cell_name(cell) / f"seed{s}") for s in seeds)
+    cfgs = [resolve_cell(base, cell, recipes) for cell in cells]
+    _check_typed(typed, cells, cfgs, [any(_trains(cfg, out / cell_name(cell) / f"seed{s}") for s in seeds)
                                      for cell, cfg in zip(cells, cfgs)])
-    record = check_same_grid(out, grid, seeds, base)
+    record = check_same_grid(out, grid, seeds, base, recipes)
     _check_augment_on_data(cfgs)
     results = []
-    dirs = {(i, seed): out / _cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
+    dirs = {(i, seed): out / cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     for (i, seed), run_dir in dirs.items():  # a changed setting had been refused only on reaching an old cell,
         # after the new cells had trained beside runs of the old settings
-        check_reusable(config_mod.resolve(base, cells[i], {"seed": seed, "out": str(run_dir), "progress": False}))
+        check_reusable(resolve_cell(base, cells[i], recipes, {"seed": seed, "out": str(run_dir), "progress": False}))
         if is_finished(run_dir):  # and its data: a changed file had been refused after new cells trained on it
             check_same_data(load_config(run_dir), run_dir)
     write_json(out / GRID_FILE, record)  # before any cell trains: an interrupted grid's cells are claimed too
     finished = sum(is_finished(d) for d in dirs.values())
-    show = verbose and config_mod.resolve(base, cells[0]).progress
+    show = verbose and resolve_cell(base, cells[0], recipes).progress
     with Overall(len(dirs), "compare", done=finished, enabled=show) as bar:
         for i, cell in enumerate(cells):
             runs = []
             for seed in seeds:
                 run_dir = dirs[i, seed]
-                cfg = config_mod.resolve(base, cell, {"seed": seed, "out": str(run_dir), "progress": False})
+                cfg = resolve_cell(base, cell, recipes, {"seed": seed, "out": str(run_dir), "progress": False})
                 if cfg.folds and cfg.fold is None:  # a cross-validation: its fold runs count as the cell's runs
                     cross_validate(cfg, run_dir, verbose=False)
                     runs += [read_metrics(fold_dir(run_dir, k)) for k in range(cfg.folds)]
@@ -348,32 +278,17 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     rows = summarise(results)
     cmd_base = " ".join(_flag(k, v) for k, v in base.items())
     header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
-    formats = formats_note(results)  # old and new cells are not one recipe
-    write_text(out / "summary.md", header + to_markdown(rows, keys) + (f"\n{formats}\n" if formats else ""))
+    header += f"{about}\n\n" if (about := recipes_note(recipes, base, grid)) else ""
+    # old and new cells are not one recipe; nor are cells run by other medtrain code
+    codes = code_note(results)
+    notes = [n for n in (formats_note(results), codes) if n]
+    # each run's medtrain, once the runs are done
+    write_json(out / GRID_FILE, {**record, "runs_code": code_record(results), **({"code_note": codes} if codes else {})})
+    tail = "".join(f"\n{n}\n" for n in notes)
+    write_text(out / "summary.md", header + to_markdown(rows, keys) + tail)
     write_text(out / "summary.csv", to_csv(rows, keys))
-    write_text(out / "summary.tex", to_latex(rows, keys, header.strip()))
-    write_comparison_report(out, keys, results, " ".join(filter(None, (header.strip(), formats))))
+    write_text(out / "summary.tex", to_latex(rows, keys, "\n".join([header.strip(), *notes])))
+    write_comparison_report(out, keys, results, " ".join([header.strip().replace("\n\n", " "), *notes]))
     if verbose:
-        print(to_markdown(rows, keys) + (f"\n{formats}" if formats else ""))
+        print((f"{about}\n\n" if about else "") + to_markdown(rows, keys) + "".join(f"\n{n}" for n in notes))
     return rows
-
-
-def formats_note(results: list[dict]) -> str:
-    """The note under a comparison whose runs were started by medtrain of different run formats
-    (:data:`medtrain.rundir.RUN_FORMAT`), naming each cell's (and, in a cell of several, each seed's); "" where
-    all share one. A default or rule changed between formats, so such cells need not be one recipe (cells trained
-    before and after an upgrade had been summarised as one grid without a word)."""
-    cells = []
-    for r in results:
-        by = {}
-        for m in r["runs"]:
-            seeds = by.setdefault(recorded_format(m.get("provenance")), [])
-            seeds += [] if m.get("seed") in seeds else [m.get("seed")]
-        cells.append((_cell_name(r["cell"]), by))
-    if len({f for _, by in cells for f in by}) < 2:
-        return ""
-    named = "; ".join(f"{name}: " + ", ".join(f"{f}" + (f" (seed {', '.join(map(str, seeds))})" if len(by) > 1 else "")
-                                               for f, seeds in sorted(by.items())) for name, by in cells)
-    zero = f" (format 0: {FORMAT_0})" if any(0 in by for _, by in cells) else ""
-    return (f"Run formats differ: {named}{zero}. A default or rule changed between formats, so cells of different "
-            "formats are not one recipe: train them again with this medtrain to compare them")

@@ -13,7 +13,9 @@ def register(sub) -> None:
                        description="Each cell is a normal run directory under --out; finished cells are skipped.")
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
                    help="a setting and its values (repeatable; the grid is their product); values holding a comma "
-                        "are separated by ';' instead: \"augment=none;flip,shift\"")
+                        "are separated by ';' instead: \"augment=none;flip,shift\". config=A.yaml,B.yaml compares "
+                        "whole recipes: each cell's settings are its YAML file's, under the other flags (as train "
+                        "--config reads it), the cell named by the file's stem (OUT/config=A/seedS)")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="every cell trains seeds 0..N-1 (default 1); --seed is refused")
     from medtrain.cli._options import add_config_flags
@@ -28,13 +30,17 @@ def run(args) -> int:
     from medtrain.errors import MedtrainError
 
     from_file, flags = config_layers(args)
+    grid = parse_vary(args.vary)
+    if from_file and "config" in grid:  # two files under the flags: which of them wins would be unsaid
+        raise MedtrainError(f"--config {args.config} beside --vary config=...: give the settings all recipes share "
+                            f"as flags (they override each recipe's file, as train's flags override --config)")
     base = {**from_file, **flags}
     out = base.pop("out", None) or "runs/compare"
     if "seed" in base:  # it had been dropped silently: every cell runs seeds 0..N-1
         raise MedtrainError(f"--seed {base['seed']}: compare runs seeds 0..N-1 of --seeds N in every cell")
     if args.seeds < 1:
         raise MedtrainError(f"--seeds must be >= 1, got {args.seeds}")
-    compare(base, parse_vary(args.vary), list(range(args.seeds)), out)
+    compare(base, grid, list(range(args.seeds)), out)
     closing(Path(out))
     return 0
 
