@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 OUT_HELP = ("the grid's folder: a run directory per cell and seed (OUT/KEY=V,.../seedS), summary.md, summary.csv, "
-            "report.html, seeds.png and grid.json (the grid it holds: another grid that would drop its cells is "
-            "refused; the same grid, or one adding values or seeds, reuses them) (default runs/compare)")
+            "summary.tex, report.html, seeds.png and grid.json (the grid it holds: another grid that would drop its "
+            "cells is refused; the same grid, or one adding values or seeds, reuses them) (default runs/compare)")
 
 
 def register(sub) -> None:
@@ -50,5 +50,5 @@ def closing(out: Path) -> None:
     from medtrain.reports.html import SEEDS_FILE
     from medtrain.rundir import REPORT_FILE
 
-    print(f"wrote summary.md, summary.csv, {REPORT_FILE} and {SEEDS_FILE} in {out}; each cell's runs: "
+    print(f"wrote summary.md, summary.csv, summary.tex, {REPORT_FILE} and {SEEDS_FILE} in {out}; each cell's runs: "
           f"{out / 'KEY=V,...'}/seedS")

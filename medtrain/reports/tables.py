@@ -160,7 +160,15 @@ def p_text(d: dict | None, name: str) -> str:
     return "–" if p is None else "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
-def _delta_cells(d: dict | None) -> list[str]:
+def delta_heads() -> list[str]:
+    """The Δ columns' heads, in :data:`DELTAS` order, a tested one's p after it (the Markdown, HTML and LaTeX
+    tables' one list)."""
+    return [h for name, label in DELTAS
+            for h in [f"Δ {label} vs first (paired, 95% CI)"] + ([f"p (Δ {label})"] if name in TESTED else [])]
+
+
+def delta_cells(d: dict | None) -> list[str]:
+    """One row's Δ cells under :func:`delta_heads` (the first cell's: "reference")."""
     cells = []
     for name, _ in DELTAS:
         cells.append(signed_difference(d, name))
@@ -172,8 +180,7 @@ def _delta_cells(d: dict | None) -> list[str]:
 def to_markdown(rows: list[dict], keys: list[str]) -> str:
     paired = len(rows) > 1
     head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "kept epoch", "stop epoch", "time (s)"]
-    for name, label in DELTAS if paired else ():
-        head += [f"Δ {label} vs first (paired, 95% CI)"] + ([f"p (Δ {label})"] if name in TESTED else [])
+    head += delta_heads() if paired else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r[k]) for k in keys] + [str(r["seeds"]) + (f" × {r['fold_runs']} folds" if r.get("fold_runs") else "")]
@@ -181,7 +188,7 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
         cells += [f"{r[n]:.3f}" + ("" if one else f" ± {r[n + '_std']:.3f}") for n in ("test_acc", "test_auc", "val_auc")]
         cells += [_epochs(r[n], r[n + "_std"], one) for n in ("best_epoch", "stop_epoch")]
         cells += [f"{r['wall_s']:.0f}"]
-        cells += _delta_cells(r.get("paired")) if paired else []
+        cells += delta_cells(r.get("paired")) if paired else []
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", P_NOTE] if paired else []
     if any((r.get("paired") or {}).get("ci_method") == "nadeau-bengio" for r in rows):

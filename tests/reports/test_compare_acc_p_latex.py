@@ -117,3 +117,22 @@ def test_compare_writes_summary_tex_beside_summary_md(tmp_path, monkeypatch):
     assert tex == to_latex(rows, ["augment"], note=(tmp_path / "summary.md").read_text().split("\n\n")[0])
     assert "$+0.071$ [$-0.011$, $+0.152$] & $0.0577$" in tex
     assert "| +0.071 [-0.011, +0.152] | 0.0577 |" in (tmp_path / "summary.md").read_text()
+
+
+def test_the_comparison_page_shows_the_same_delta_and_p_columns_as_summary_md(tmp_path):
+    """report.html of a comparison has the Δ test ACC and p columns summary.md has (it had listed only the two AUC
+    differences), with the same text in each cell."""
+    from medtrain.reports.html import write_comparison_report
+
+    page = write_comparison_report(tmp_path, ["augment"], _walk_cells()).read_text()
+    md = to_markdown(summarise(_walk_cells()), ["augment"]).splitlines()
+    head = [h.strip() for h in md[0].strip("|").split("|")]
+    want = dict(zip(head, [c.strip() for c in md[3].strip("|").split("|")]))
+    heads = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', page)
+    row = re.findall(r"<tr[^>]*><th scope=\"row\">augment=shift</th>(.*?)</tr>", page, re.S)[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    shown = dict(zip(heads[1:], cells))  # (the first head is the row's own: the cell)
+    for h in ("Δ test ACC vs first (paired, 95% CI)", "p (Δ test ACC)", "p (Δ test AUC)",
+              "Δ val AUC vs first (paired, 95% CI)"):
+        assert shown[h] == want[h], h
+    assert "two-sided paired t-test" in page
