@@ -284,7 +284,7 @@ def test_a_cell_whose_runs_share_no_split_with_the_first_is_said_not_paired(tmp_
     values = dict(zip(header.split(","), second.split(",")))
     assert values["ci_method"] == "unpaired" and values["pairs"] == "0" and values["d_val_auc"] == ""
     html = write_comparison_report(tmp_path, ["folds"], cells).read_text()
-    assert "+nan" not in html and html.count(NOT_PAIRED) == 2
+    assert "+nan" not in html and html.count(NOT_PAIRED) == 3  # its three Δ columns (val AUC, test AUC, test ACC)
     assert "Not paired with the first cell: folds=3." in html
     # fold 0 of 3 folds and fold 0 of 5 are different splits too: not pairs
     other_k = [{"cell": {"folds": "3"}, "runs": _cv_runs(0, 3, 0.9)}, {"cell": {"folds": "5"}, "runs": _cv_runs(0, 5, 0.9)}]

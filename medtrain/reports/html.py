@@ -25,7 +25,7 @@ from medtrain import intervals
 from medtrain._io import write_text
 from medtrain._io.cache import ARRAYS
 from medtrain.data.arrays import FILE as ARRAYS_FILE
-from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_cells, delta_heads, paired_differences,
+from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, paired_differences,
                                      unpaired_note)
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
@@ -208,7 +208,7 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
                      "per_seed": {label: values[label][i] for label in values}})
     paired = paired_differences(cells)
     for row, d in zip(rows, paired):  # each cell against the first, paired by seed
-        row["deltas"] = delta_cells(d)
+        row["deltas"] = delta_parts(d)
     best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
     notes = [FOLDS_NOTE] if any(d and d["ci_method"] == "nadeau-bengio" for d in paired) else []
     notes.append(unpaired_note([name for name, d in zip(names, paired) if d and d["ci_method"] == UNPAIRED]))
@@ -217,7 +217,8 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     html = _ENV.get_template("compare.html.j2").render(
         title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
         best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
-        paired=len(rows) > 1, delta_heads=delta_heads(), p_note=P_NOTE, folds_note=" ".join(n for n in notes if n))
+        paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=P_NOTE,
+        folds_note=" ".join(n for n in notes if n))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 

@@ -160,9 +160,12 @@ def p_text(d: dict | None, name: str) -> str:
     return "–" if p is None else "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
-def delta_heads() -> list[str]:
-    """The Δ columns' heads, in :data:`DELTAS` order, a tested one's p after it (the Markdown, HTML and LaTeX
-    tables' one list)."""
+def delta_heads(short: bool = False) -> list[str]:
+    """The Δ columns' heads, in :data:`DELTAS` order, a tested one's p after it (the Markdown and HTML tables' one
+    list). ``short``: the web page's, whose note under the table says "vs the first cell, paired, 95% CI" once (the
+    long heads made its table wider than a 1200-px window and the printed page)."""
+    if short:  # the p in its Δ's cell (:func:`delta_parts`)
+        return [f"Δ {label}" for _, label in DELTAS]
     return [h for name, label in DELTAS
             for h in [f"Δ {label} vs first (paired, 95% CI)"] + ([f"p (Δ {label})"] if name in TESTED else [])]
 
@@ -175,6 +178,16 @@ def delta_cells(d: dict | None) -> list[str]:
         if name in TESTED:
             cells.append(p_text(d, name))
     return cells
+
+
+def delta_parts(d: dict | None) -> list[tuple[str, str | None]]:
+    """The web page's Δ cells under ``delta_heads(short=True)``: ``(Δ [its interval], p or None)``, the p shown
+    under its Δ in the same cell."""
+    out = []
+    for name, _ in DELTAS:
+        p = p_text(d, name) if name in TESTED else "–"
+        out.append((signed_difference(d, name), None if p == "–" else p))
+    return out
 
 
 def to_markdown(rows: list[dict], keys: list[str]) -> str:

@@ -131,8 +131,11 @@ def test_the_comparison_page_shows_the_same_delta_and_p_columns_as_summary_md(tm
     heads = re.findall(r'<th scope="col"[^>]*>([^<]*)</th>', page)
     row = re.findall(r"<tr[^>]*><th scope=\"row\">augment=shift</th>(.*?)</tr>", page, re.S)[0]
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-    shown = dict(zip(heads[1:], cells))  # (the first head is the row's own: the cell)
-    for h in ("Δ test ACC vs first (paired, 95% CI)", "p (Δ test ACC)", "p (Δ test AUC)",
-              "Δ val AUC vs first (paired, 95% CI)"):
-        assert shown[h] == want[h], h
+    assert heads[-3:] == ["Δ val AUC", "Δ test AUC", "Δ test ACC"]  # the Δ columns, last; a test one's p in its cell
+    def cell(h, p=None):  # summary.md's "+0.071 [-0.011, +0.152]" and its p, on the page the p under it
+        return want[h] + (f'<br><span class="ci wraps">p {want[p]}</span>' if p else "")
+
+    assert cells[-3:] == [cell("Δ val AUC vs first (paired, 95% CI)"),
+                          cell("Δ test AUC vs first (paired, 95% CI)", "p (Δ test AUC)"),
+                          cell("Δ test ACC vs first (paired, 95% CI)", "p (Δ test ACC)")]
     assert "two-sided paired t-test" in page

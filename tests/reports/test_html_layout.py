@@ -177,7 +177,8 @@ def test_print_rules_keep_tables_headings_and_figures_whole_on_paper(figures):
 
 
 #: per highlighted-row cell holding a mean ± std: the number of lines its text takes
-_MEAN_STD_LINES_JS = """Array.from(document.querySelectorAll('tr.own td')).filter(td => td.textContent.includes('±'))
+# each "mean ± std" (its cell lists the seeds' values under it, on lines of their own)
+_MEAN_STD_LINES_JS = """Array.from(document.querySelectorAll('tr.own td span.together')).filter(td => td.textContent.includes('±'))
   .map(td => { const r = document.createRange(); r.selectNodeContents(td);
                return new Set(Array.from(r.getClientRects(), x => Math.round(x.top))).size; })"""
 
