@@ -67,7 +67,9 @@ DESCRIPTIONS = {
     "optimizer": "sgd, adam or adamw (decoupled decay)",
     "lr": "learning rate (default auto: 1e-2 for the default 2D network trained from scratch, 1e-3 otherwise)",
     "momentum": "sgd's (Nesterov) momentum; adam and adamw do not read it",
-    "weight_decay": "lambda of the L2 penalty J + lambda*sum(theta^2)",
+    "weight_decay": "lambda of J + lambda*sum(theta^2): an L2 penalty (gradient 2*lambda*theta) with sgd and adam; "
+                    "with adamw decoupled decay, each step theta *= 1 - lr*2*lambda (the same step as L2 for plain "
+                    "sgd, not for adaptive optimisers)",
     "decay_norm_and_bias": "also decay biases and normalisation parameters",
     "schedule": "none, multistep, cosine or onecycle",
     "milestones": "multistep schedule: fractions of --epochs at which lr is divided by 10, comma-separated",

@@ -75,3 +75,12 @@ def test_help_of_config_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]
     assert medtrain.Config is Config
+
+
+def test_weight_decays_description_says_which_optimisers_apply_it_as_l2_and_which_decoupled():
+    """``--weight-decay`` had been described as "the L2 penalty" while the adamw optimiser applies it as decoupled
+    decay (README and code say so): a lecturer comparing L2 through adam and adamw read the help as one thing."""
+    from medtrain.config.descriptions import DESCRIPTIONS
+
+    text = DESCRIPTIONS["weight_decay"]
+    assert "L2" in text and "sgd and adam" in text and "adamw decoupled" in text
