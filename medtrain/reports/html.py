@@ -25,8 +25,8 @@ from medtrain import intervals
 from medtrain._io import write_text
 from medtrain._io.cache import ARRAYS
 from medtrain.data.arrays import FILE as ARRAYS_FILE
-from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, paired_differences,
-                                     unpaired_note)
+from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
+                                     one_class_runs, paired_differences, unpaired_note)
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
 
@@ -218,7 +218,8 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
         title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
         best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
         paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=P_NOTE,
-        folds_note=" ".join(n for n in notes if n))
+        folds_note=" ".join(n for n in notes if n),
+        one_class_note=one_class_note([(name, one_class_runs(c["runs"]), len(c["runs"])) for name, c in zip(names, cells)]))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 

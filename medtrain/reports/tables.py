@@ -8,6 +8,7 @@ import io
 import math
 import statistics
 
+from medtrain.metrics import ONE_CLASS
 from medtrain.significance import paired_t
 
 
@@ -30,6 +31,7 @@ def summarise(cells: list[dict]) -> list[dict]:
         row["seeds"], row["runs"] = len({r.get("seed") for r in runs}), len(runs)
         if folds:
             row["fold_runs"] = len(folds)  # not "folds": a grid may vary folds itself (its cell key)
+        row["one_class_runs"] = one_class_runs(runs)
         for name, get in (("test_acc", lambda r: r["test"]["acc"]), ("test_auc", lambda r: r["test"]["auc"]),
                           ("val_auc", lambda r: r["val"]["auc"]), ("best_epoch", lambda r: r["best_epoch"] + 1),
                           ("stop_epoch", lambda r: r["stop_epoch"] + 1), ("wall_s", lambda r: r["wall_s"])):
@@ -132,6 +134,33 @@ def unpaired_note(names: list[str]) -> str:
             "(other cross-validation folds, or none), so they have no Δ; compare their mean ± std only.")
 
 
+def one_class_runs(runs: list[dict]) -> int:
+    """How many of ``runs`` (metrics.json dicts) call every test image one class, as each run recorded it: its
+    test ACC's interval reason :data:`medtrain.metrics.ONE_CLASS`, which :func:`medtrain.metrics.acc_auc_ci`
+    gives by :func:`medtrain.metrics.calls_one_class` where the labels hold two classes or more (a run of
+    ``--bootstrap 0`` records no interval, and is not counted)."""
+    return sum((r.get("test") or {}).get("acc_ci_reason") == ONE_CLASS for r in runs)
+
+
+def one_class_note(cells: list[tuple[str, int, int]]) -> str:
+    """The sentence under a comparison some of whose cells hold runs that call every test image one class:
+    ``cells``, ``(name, such runs, runs)`` of each cell (those with none are left out); '' where there is none.
+    A walkthrough's BreastMNIST grid read "removing batch norm improves test AUC, p = 0.036" where every run
+    without it answered the majority class (ACC 0.731 = 114/156); its words are ``eval --vs``'s caveat's
+    (:func:`medtrain.versus.caveats`)."""
+    named = [f"{name} ({k} of {n} run{'s' if n != 1 else ''})" for name, k, n in cells if k]
+    if not named:
+        return ""
+    return (f"Runs that call every test image one class: {'; '.join(named)}. Such a run's test ACC is that class's "
+            "share of the images, what always answering it scores, so its cell's test ACC, and a Δ test ACC and its "
+            "p-value with that cell on either side, measure that constant answer, not a better classifier; its AUC, "
+            "which ranks the scores, stays comparable, though the network's decisions name one class for every image.")
+
+
+def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, int]]:
+    return [(", ".join(f"{k}={r[k]}" for k in keys) or "base", r.get("one_class_runs", 0), r["runs"]) for r in rows]
+
+
 def signed_difference(d: dict | None, name: str) -> str:
     if d is None:
         return "reference"
@@ -210,6 +239,9 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
                 if (r.get("paired") or {}).get("ci_method") == UNPAIRED]
     if unpaired:
         lines += ["", unpaired_note(unpaired)]
+    one_class = one_class_note(_one_class_cells(rows, keys))
+    if one_class:  # under the table: summary.md, the printed summary and (a comment) summary.tex
+        lines += ["", one_class]
     return "\n".join(lines) + "\n"
 
 
@@ -234,6 +266,7 @@ def to_csv(rows: list[dict], keys: list[str]) -> str:
     cols += ["pairs", "ci_method"] + [f"d_{n}{s}" for n in ("val_auc", "test_auc", "test_acc")
                                       for s in ("", "_lo", "_hi")]
     cols += [f"d_{n}_p" for n in TESTED]
+    cols += ["one_class_runs"]  # runs that call every test image one class (:func:`one_class_runs`)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
