@@ -219,7 +219,8 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
         best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
         paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=P_NOTE,
         folds_note=" ".join(n for n in notes if n),
-        one_class_note=one_class_note([(name, one_class_runs(c["runs"]), len(c["runs"])) for name, c in zip(names, cells)]))
+        one_class_note=one_class_note([(name, one_class_runs(c["runs"]), len(c["runs"]))
+                                       for name, c in zip(names, cells)]))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 
