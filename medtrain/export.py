@@ -117,7 +117,8 @@ def described(run: RunModel, exporter: str, fitted_tta: str | None = None) -> di
     chosen = meta.get("threshold") is not None or per_label is not None
     fitted_here = [w for w, on in (("temperature", scaled),
                                    ("operating-point threshold" + "s" * (per_label is not None), chosen)) if on]
-    missing = _views_missing(tta, fitted, fitted_here)
+    missing = "; ".join(m for m in (_views_missing(tta, fitted, fitted_here),
+                                    _mc_missing(int(run.cfg.mc_dropout or 0), fitted_here)) if m)
     of = "positive_class" if per_label is None else "each label"
     applies_to = (f"the calibrated probability of {of} (this output)" if scaled else
                   f"the probability of {of} (this output; uncalibrated: temperature kept at 1)"
@@ -162,6 +163,21 @@ def _views_missing(tta: str, fitted: str, fitted_here: list[str]) -> str:
                f"differ from the run's"
     return (f"the run's {what} {'were' if len(fitted_here) > 1 or what.endswith('s') else 'was'} fitted on its '{fitted}'-averaged "
             f"views and this graph has {graph}, so its output and decisions can differ from the run's")
+
+
+def _mc_missing(passes: int, fitted_here: list[str]) -> str:
+    """What a graph lacks against a run that predicts with MC dropout (``passes`` > 0), in words ('' when nothing):
+    its file had said its thresholds applied to "this output", fitted on the mean of the passes (85 of 160
+    multi-label decisions differed from predict's)."""
+    if not passes:
+        return ""
+    graph = "this graph is one pass with dropout off"
+    what = " and ".join(fitted_here)
+    if not what:
+        return f"the run's own scores are the mean of {passes} MC-dropout passes and {graph}, so its output can " \
+               f"differ from the run's"
+    return (f"the run's {what} {'were' if len(fitted_here) > 1 or what.endswith('s') else 'was'} fitted on the mean "
+            f"of its {passes} MC-dropout passes and {graph}, so its output and decisions can differ from the run's")
 
 
 def preprocessing(run: RunModel) -> dict:

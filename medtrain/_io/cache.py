@@ -14,7 +14,11 @@ an hour) and lock files: ``partial``; anything else, links included, is ``other`
 
 :func:`clear` removes whole entries, each first renamed to a temporary name in its own folder
 (``.NAME.delXXXXX.tmp``, a name the writers' sweeps also remove) and then deleted: an interruption leaves no
-half-deleted entry under a name medtrain reads, and the next clear removes such leftovers. An entry in use is kept:
+half-deleted entry under a name medtrain reads, and the next clear removes such leftovers (in place: a leftover is
+never renamed again). An entry or leftover that cannot be deleted (permission denied, a read-only file system) is kept
+and named (``Cleared.failed``) and the clear goes on; only when nothing of the kinds asked could be removed does it
+fail (one line). A folder inside an entry that cannot be read leaves the entry's size a lower bound
+(``Entry.unreadable`` names it) and fails neither a listing nor a clear. An entry in use is kept:
 a store whose lock a conversion holds (the lock is taken while the store is renamed, so a conversion waits and then
 converts anew), and, where ``/proc`` shows them (Linux; other users' processes to root only), an entry a process
 holds open or mapped (a run reading a memory-mapped store). Links are never followed: sizes are those of the links,
@@ -86,6 +90,7 @@ class Entry:
     kind: str
     path: Path
     bytes: int  #: on disk (allocated blocks, as ``du``), its files and folders, links not followed
+    unreadable: str = ""  #: a part that could not be read ("PATH: why"): ``bytes`` is then a lower bound
 
 
 @dataclass
@@ -100,36 +105,43 @@ class Survey:
         return len(every), sum(e.bytes for e in every)
 
 
-def _unreadable(path, e: OSError) -> MedtrainError:
-    return MedtrainError(f"cannot read the cache folder {path}: {e.strerror or e}")
+def _unreadable(path, e: OSError, what: str = "the cache folder ") -> MedtrainError:
+    return MedtrainError(f"cannot read {what}{path}: {e.strerror or e}")
 
 
-def _scan(path) -> list[os.DirEntry]:
+def _scan(path, what: str = "the cache folder ", bad: list | None = None) -> list[os.DirEntry]:
+    """The folder's entries; one that cannot be read is an error, or where ``bad`` is given noted there."""
     try:
         with os.scandir(path) as it:
             return list(it)
     except FileNotFoundError:  # removed meanwhile
         return []
     except OSError as e:
-        raise _unreadable(path, e) from None
+        if bad is None:
+            raise _unreadable(path, e, what) from None
+        bad.append(f"{path}: {e.strerror or e}")
+        return []
 
 
 def _blocks(st: os.stat_result) -> int:
     return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
 
 
-def _size(path: str, st: os.stat_result, seen: set) -> int:
-    """Bytes on disk of ``path`` and everything under it, each file once (hard links), links not followed."""
+def _size(path: str, st: os.stat_result, seen: set, bad: list) -> int:
+    """Bytes on disk of ``path`` and everything under it, each file once (hard links), links not followed; what
+    cannot be read is noted in ``bad`` (the size is then what could be read)."""
     if (st.st_dev, st.st_ino) in seen:
         return 0
     seen.add((st.st_dev, st.st_ino))
     n = _blocks(st)
     if stat.S_ISDIR(st.st_mode):
-        for e in _scan(path):
+        for e in _scan(path, bad=bad):
             try:
-                n += _size(e.path, e.stat(follow_symlinks=False), seen)
+                n += _size(e.path, e.stat(follow_symlinks=False), seen, bad)
             except FileNotFoundError:
                 pass
+            except OSError as err:
+                bad.append(f"{e.path}: {err.strerror or err}")
     return n
 
 
@@ -175,7 +187,10 @@ def survey(data_dir: str | os.PathLike | None = None) -> Survey:
             kind = PARTIAL
         elif not _is_entry(kind, e.name, st):
             kind = OTHER
-        found.entries[kind].append(Entry(kind, Path(e.path), _size(e.path, st, seen)))
+        bad: list = []
+        n = _size(e.path, st, seen, bad)
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        found.entries[kind].append(Entry(kind, Path(e.path), n, bad[0] + more if bad else ""))
 
     st = os.stat(base)
     seen.add((st.st_dev, st.st_ino))  # the cache folder itself: counted in none of its entries
@@ -184,14 +199,14 @@ def survey(data_dir: str | os.PathLike | None = None) -> Survey:
             st = e.stat(follow_symlinks=False)
             if e.name in subfolders and stat.S_ISDIR(st.st_mode):
                 seen.add((st.st_dev, st.st_ino))  # the kind's folder itself: counted in none of its entries
-                for c in _scan(e.path):
+                for c in _scan(e.path, f"the {subfolders[e.name]} folder of the cache "):
                     add(subfolders[e.name], c, c.stat(follow_symlinks=False))
             else:
                 add(DOWNLOADS, e, st)
         except FileNotFoundError:  # removed meanwhile
             continue
         except OSError as err:
-            raise _unreadable(e.path, err) from None
+            raise _unreadable(e.path, err, "") from None
     for es in found.entries.values():
         es.sort(key=lambda x: str(x.path))
     return found
@@ -294,23 +309,37 @@ def _holding_store(dest: Path) -> Iterator[bool]:
         os.close(fd)
 
 
-def _remove(path: Path) -> bool:
-    """Rename ``path`` aside in its folder, then delete it (links not followed); False if it was gone already."""
-    aside = path.parent / f".{path.name}.del{os.urandom(3).hex()[:5]}.tmp"
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return False
-    except OSError as e:
-        raise MedtrainError(f"cannot remove {path}: {e.strerror or e}") from None
+class _Failed(Exception):
+    """An entry that could not be removed: why, in words."""
+
+
+def _why(e: OSError, path: Path) -> str:
+    return f"{e.strerror or e}" + (f" ({e.filename})" if e.filename and str(e.filename) != str(path) else "")
+
+
+def _remove(path: Path, in_place: bool = False) -> bool:
+    """Rename ``path`` aside in its folder, then delete it (links not followed); ``in_place``: a leftover, deleted
+    under its name (renamed again, its name had grown at each clear until the rename failed). False if it was gone
+    already; :class:`_Failed` if it cannot be removed."""
+    aside = path if in_place else path.parent / f".{path.name}.del{os.urandom(3).hex()[:5]}.tmp"
+    if not in_place:
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            raise _Failed(_why(e, path)) from None
     try:
         if stat.S_ISDIR(os.lstat(aside).st_mode):
             shutil.rmtree(aside)
         else:
             os.unlink(aside)
+    except FileNotFoundError:
+        if in_place:
+            return False
     except OSError as e:
-        raise MedtrainError(f"cannot remove {path} (renamed to {aside.name}, which medtrain never reads): "
-                            f"{e.strerror or e}") from None
+        raise _Failed(_why(e, aside) + ("" if in_place else f"; what is left of it is {aside.name}, which medtrain "
+                                        f"never reads (the next clear tries again)")) from None
     return True
 
 
@@ -320,6 +349,7 @@ class Cleared:
     kinds: list
     removed: list = field(default_factory=list)  #: [Entry] removed (a dry run: that would be)
     kept: list = field(default_factory=list)  #: [(Entry, why)] kept, in use
+    failed: list = field(default_factory=list)  #: [(Entry, why)] that could not be removed (leftovers: partial)
     leftovers: int = 0  #: bytes of interrupted clears' leftovers removed
 
     @property
@@ -331,16 +361,26 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
     """Remove the entries of ``kinds`` (:func:`kinds_to_clear`'s names) from the cache, keeping those in use;
     ``dry_run``: only say what would go. Each entry is renamed aside, then deleted (see the module docstring).
 
+    An entry or leftover that cannot be removed is kept and listed in ``failed``, and the clear goes on.
+
     Raises:
-        MedtrainError: one line, for a cache folder that is a file or cannot be read, or an entry that cannot be
-            removed (permission denied, a read-only file system); entries removed before it stay removed.
+        MedtrainError: one line, for a cache folder that is a file or cannot be read, or where entries of the kinds
+            asked could not be removed and none could (permission denied, a read-only file system).
     """
     kinds = kinds_to_clear(kinds)
     found = survey(data_dir)
     done = Cleared(found.root, kinds)
+
+    def remove(e: Entry, in_place: bool = False) -> bool:
+        try:
+            return _remove(e.path, in_place)
+        except _Failed as f:
+            done.failed.append((e, str(f)))
+            return False
+
     if not dry_run:
         for e in found.entries[PARTIAL]:
-            if _LEFTOVER.fullmatch(e.path.name) and _remove(e.path):
+            if _LEFTOVER.fullmatch(e.path.name) and remove(e, in_place=True):
                 done.leftovers += e.bytes
     targets = [e for k in kinds for e in found.entries[k]]
     busy = _in_use(found.root) if targets else {}
@@ -360,10 +400,15 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
             with _holding_store(e.path) as held:
                 if not held:
                     done.kept.append((e, "being converted by another process"))
-                elif _remove(e.path):
+                elif remove(e):
                     done.removed.append(e)
-        elif _remove(e.path):
+        elif remove(e):
             done.removed.append(e)
+    asked = [(e, why) for e, why in done.failed if e.kind != PARTIAL]
+    if asked and not done.removed:
+        more = f" (and {len(asked) - 1} more)" if len(asked) > 1 else ""
+        raise MedtrainError(f"cannot remove {asked[0][0].path}{more}: {asked[0][1]}; nothing of "
+                            f"{', '.join(kinds)} could be removed")
     return done
 
 

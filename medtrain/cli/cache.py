@@ -7,6 +7,9 @@
 
 The folder is ``$MEDTRAIN_DATA``, else ``$XDG_CACHE_HOME/medtrain``, else ``~/.cache/medtrain`` (``--data-dir``:
 another). Entries in use (a store being converted or read by a run) are kept and named; links are not followed.
+An entry that cannot be deleted (another user's, a read-only disk) is kept and named and the clear goes on (exit 0);
+only when nothing of the kinds named could be removed does ``clear`` fail (exit 2). A folder inside an entry that
+cannot be read is named, and that entry's size is then what could be read ("at least").
 The layout and the rules are :mod:`medtrain._io.cache`'s.
 """
 from __future__ import annotations
@@ -56,6 +59,12 @@ def _rel(path, root) -> str:
     return str(path.relative_to(root))
 
 
+def _size(e) -> str:
+    from medtrain._io.cache import human
+
+    return f"at least {human(e.bytes)}" if e.unreadable else human(e.bytes)
+
+
 def _list(args) -> int:
     from medtrain._io.cache import ABOUT, BY_NAME, human, survey
 
@@ -64,6 +73,8 @@ def _list(args) -> int:
     rows = {k: (len(es), sum(e.bytes for e in es)) for k, es in s.entries.items()} if s.exists else \
         {k: (0, 0) for k in about}
     count, size = s.total()
+    unread = [e for es in s.entries.values() for e in es if e.unreadable]
+    low = {e.kind for e in unread}
     if args.json:
         print(json.dumps({
             "folder": str(s.root), "exists": s.exists,
@@ -71,14 +82,18 @@ def _list(args) -> int:
                           "cleared_by": "all" if k in BY_NAME and BY_NAME[k].derived else
                           "its name" if k in BY_NAME else None} for k, (n, b) in rows.items()},
             "total": {"count": count, "bytes": size},
-            "links": [{"path": str(link), "target": target} for link, target in s.links]}, indent=2))
+            "links": [{"path": str(link), "target": target} for link, target in s.links],
+            "unreadable": [{"path": str(e.path), "kind": e.kind, "bytes_at_least": e.bytes, "cannot_read": e.unreadable}
+                           for e in unread]}, indent=2))
         return 0
     print(f"{s.root}{'' if s.exists else ' (does not exist: nothing cached yet)'}")
     for k, (n, b) in rows.items():
-        print(f"  {k:<10}{n:>7}{human(b):>11}   {about[k]}")
-    print(f"  {'total':<10}{count:>7}{human(size):>11}")
+        print(f"  {k:<10}{n:>7}{('>=' if k in low else '') + human(b):>11}   {about[k]}")
+    print(f"  {'total':<10}{count:>7}{('>=' if low else '') + human(size):>11}")
     for link, target in s.links:
         print(f"  {_rel(link, s.root)}: a link to {target}, not followed")
+    for e in unread:
+        print(f"  {_rel(e.path, s.root)}: size unknown, at least {human(e.bytes)}: cannot read {e.unreadable}")
     return 0
 
 
@@ -92,18 +107,24 @@ def _clear(args) -> int:
             "folder": str(done.root), "kinds": done.kinds, "dry_run": args.dry_run, "freed_bytes": done.freed,
             "removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes} for e in done.removed],
             "kept": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why} for e, why in done.kept],
+            "not_removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why}
+                            for e, why in done.failed],
             "leftovers_bytes": done.leftovers}, indent=2))
         return 0
     would = "would " if args.dry_run else ""
     if args.dry_run:
         for e in done.removed:
-            print(f"would remove {_rel(e.path, done.root)} ({human(e.bytes)})")
+            print(f"would remove {_rel(e.path, done.root)} ({_size(e)})")
     for e, why in done.kept:
-        print(f"{would}keep {_rel(e.path, done.root)} ({human(e.bytes)}): in use, {why}")
+        print(f"{would}keep {_rel(e.path, done.root)} ({_size(e)}): in use, {why}")
+    for e, why in done.failed:
+        what = "an interrupted clear's leftover " if e.kind == "partial" else ""
+        print(f"could not remove {what}{_rel(e.path, done.root)} ({_size(e)}), kept: {why}")
     parts = []
     for k in kinds:
-        kept = sum(e.kind == k for e, _ in done.kept)
-        parts.append(f"{k}: {sum(e.kind == k for e in done.removed)}" + (f" ({kept} kept in use)" if kept else ""))
+        kept, failed = sum(e.kind == k for e, _ in done.kept), sum(e.kind == k for e, _ in done.failed)
+        said = [f"{kept} kept in use"] * bool(kept) + [f"{failed} could not be removed"] * bool(failed)
+        parts.append(f"{k}: {sum(e.kind == k for e in done.removed)}" + (f" ({', '.join(said)})" if said else ""))
     if done.leftovers:
         parts.append(f"an interrupted clear's leftovers ({human(done.leftovers)})")
     print(f"{would}remove {', '.join(parts)}; {would}free {human(done.freed)} in {done.root}" if args.dry_run else

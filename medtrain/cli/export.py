@@ -43,7 +43,10 @@ def run(args) -> int:
     if res.get("mc_dropout"):  # said in the metadata only, it had gone unnoticed: 5 of 156 decisions differed
         print(f"medtrain: note: the run predicts with MC dropout ({res['mc_dropout']} passes averaged); the exported "
               f"file is one pass with dropout off, so its probabilities differ from medtrain predict's (the check "
-              f"above is against that one pass)", file=sys.stderr)
+              f"above is against that one pass), and what the run fitted on its scores (temperature, operating-point "
+              f"threshold) was fitted on the mean of the passes: its decisions can differ too (the file's metadata "
+              f"says so)",
+              file=sys.stderr)
     return 0
 
 
