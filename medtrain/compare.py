@@ -140,7 +140,9 @@ def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[
     KEY=V1,V2`` splits them (``"0.0,0.2"`` had been read character by character). Any other kind of argument:
     one line naming it."""
     check_bools(verbose=verbose)
-    base, typed = base_settings(_as_config(base) if isinstance(base, Config) else base)
+    if isinstance(base, Config):  # checked as train checks one; its settings as given, not as resolved (a
+        _as_config(base)  # resolved Config(pretrained=...) had pinned transfer: finetune as if typed)
+    base, typed = base_settings(base)
     seed = base.pop("seed", None)  # each cell's seed is one of seeds: the base's would be overwritten, unsaid
     typed.pop("seed", None)
     if not isinstance(grid, Mapping):

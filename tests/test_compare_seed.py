@@ -58,3 +58,17 @@ def test_a_comparison_without_its_folder_is_one_line(tiny_npz, tmp_path, monkeyp
     with pytest.raises(MedtrainError, match=r"^out must be the grid's folder, a path; got NoneType None$"):
         compare({"data": str(tiny_npz)}, {"dropout": [0.0]}, [0], verbose=False)
     assert not trained
+
+
+def test_a_config_bases_derived_transfer_is_not_taken_as_typed(tmp_path):
+    """``compare(Config(pretrained=...), {"transfer": [...]})`` had been refused ("transfer is both varied and given
+    as --transfer finetune"): the base was read from the resolved Config, whose transfer resolving derives from
+    pretrained; the dict of the same settings was not. Both now give the same base: the settings as given."""
+    from medtrain.config.settings import base_settings
+
+    settings = {"data": str(tmp_path / "d.npz"), "pretrained": str(tmp_path / "src"), "epochs": 1}
+    import medtrain.compare as compare_mod
+
+    base, typed = compare_mod._arguments(Config(**settings), {"transfer": ["finetune", "scratch"]}, [0],
+                                         tmp_path / "out", False)[:2]
+    assert "transfer" not in base and base == base_settings(settings)[0] and typed == {}

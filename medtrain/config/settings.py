@@ -123,8 +123,9 @@ KEYS = {f.name: f for f in fields(Config)}
 def base_settings(base) -> tuple[dict, dict]:
     """The settings several runs share (a ``compare`` grid's cells, a ``tune`` search's trials) as a layer of
     settings, and those of them typed, for the checks ``train`` makes of typed settings only. A dict is read as
-    given, every key typed (None: the defaults, none). A :class:`Config`, resolved first as ``train`` reads one
-    (``medtrain.api._as_config``), gives its settings other than the defaults, none of them typed: a dataclass
+    given, every key typed (None: the defaults, none). A :class:`Config` (as given, not resolved: resolving derives
+    settings, e.g. ``transfer: finetune`` from ``pretrained``, that each run derives again) gives its settings other
+    than the defaults, none of them typed: a dataclass
     cannot tell a setting typed from one left at its default (so a grid or a space may vary those), and ``train``
     checks a dict's typed settings, not a Config's; where ``data`` is given, ``dataset`` is no second source. Any
     other kind of ``base``: one line naming it."""

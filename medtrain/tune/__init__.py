@@ -138,7 +138,9 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
             anything is written.
     """
     # a Config as compare reads one (it had been "'Config' object has no attribute 'items'")
-    base, typed = base_settings(_as_config(base) if isinstance(base, Config) else base)
+    if isinstance(base, Config):  # checked as train checks one; its settings as given, not as resolved (a
+        _as_config(base)  # resolved Config(pretrained=...) had pinned transfer: finetune as if typed)
+    base, typed = base_settings(base)
     base = {k.replace("-", "_"): v for k, v in base.items() if k.replace("-", "_") != "out"}
     typed = {k.replace("-", "_") for k in typed} - {"out"}
     cfg = config_mod.resolve(base)
