@@ -98,6 +98,7 @@ def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | No
             out.append({"ci_method": UNPAIRED, "pairs": 0, **{f"d_{n}{s}": None for n in PAIRED for s in ("", "_ci")},
                         **{f"d_{n}_p": None for n in TESTED}})
             continue
+        row["pairs"] = len(pairs)  # the runs paired with the reference's (a metric undefined in a pair skips it)
         folds = {_pair_key(a)[1] for a, _ in pairs} - {None}
         shares = [s for a, b in pairs for s in (_held_out_share(a), _held_out_share(b)) if s is not None
                   ] if len(folds) > 1 else []
@@ -105,7 +106,6 @@ def paired_differences(cells: list[dict], level: float = 0.95) -> list[dict | No
             d = [_value(get, a) - _value(get, b) for a, b in pairs]
             d = [v for v in d if math.isfinite(v)]
             test = paired_t(d, statistics.fmean(shares) if shares else 0.0, level)
-            row["pairs"] = test["pairs"]
             if shares and test["difference_ci"] is not None:
                 row["ci_method"] = "nadeau-bengio"
             row[f"d_{name}"], row[f"d_{name}_ci"] = test["difference"], test["difference_ci"]

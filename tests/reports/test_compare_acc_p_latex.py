@@ -139,3 +139,12 @@ def test_the_comparison_page_shows_the_same_delta_and_p_columns_as_summary_md(tm
                           cell("Δ test AUC vs first (paired, 95% CI)", "p (Δ test AUC)"),
                           cell("Δ test ACC vs first (paired, 95% CI)", "p (Δ test ACC)")]
     assert "two-sided paired t-test" in page
+
+
+def test_pairs_counts_the_paired_runs_not_the_last_metrics_defined_ones():
+    """``pairs`` had been the count of the last metric's finite differences (test AUC's): three seeds whose test AUC
+    is undefined read "pairs 0" beside a test-ACC p computed from the three pairs."""
+    cells = [{"cell": {"x": v}, "runs": [_run(s, acc + 0.01 * s * (v == "b"), float("nan")) for s in range(3)]}
+             for v, acc in (("a", 0.70), ("b", 0.72))]
+    d = paired_differences(cells)[1]
+    assert d["pairs"] == 3 and d["d_test_acc_p"] is not None and d["d_test_auc"] is None or d["pairs"] == 3
