@@ -123,7 +123,7 @@ def run_accuracy(args) -> int:
     from medtrain.data import load_splits
     from medtrain.rundir import is_finished, read_config
     from medtrain.models import benchmark, create_model
-    from medtrain.models.cost import count_cost
+    from medtrain.models.cost import count_cost, count_parameters
     from medtrain.reports.plots import cost_accuracy_scatter
 
     epochs, plot = EPOCHS if args.epochs is None else args.epochs, args.plot or PLOT
@@ -143,7 +143,7 @@ def run_accuracy(args) -> int:
             members = read_config(runs / name).get("members")  # as the run resolved `auto` (config.yaml)
             members = members if isinstance(members, int) and members > 1 else 1
             macs = members * count_cost(net, size, in_chans=splits.in_chans).macs
-            row = {"name": name, "params": members * sum(p.numel() for p in net.parameters()), "macs": macs,
+            row = {"name": name, "params": members * count_parameters(net)["total"], "macs": macs,
                    "members": members,
                    "test_auc": m["test"]["auc"], "test_acc": m["test"]["acc"], "val_auc": m["val"]["auc"],
                    "wall_s": m["wall_s"]}

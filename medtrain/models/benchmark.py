@@ -80,7 +80,7 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
     import torch
 
     from medtrain.models import create_model
-    from medtrain.models.cost import count_cost, safetensors_bytes, time_forward
+    from medtrain.models.cost import count_cost, count_parameters, safetensors_bytes, time_forward
     from medtrain.models.zoo import family_of
 
     base = name.removesuffix("-separable")
@@ -89,7 +89,7 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
     row["source"] = _source(base)
     model = create_model(name, in_chans=3, num_classes=1000)
     small = create_model(name, in_chans=3, num_classes=1000, input_size=28)
-    row["params"] = sum(p.numel() for p in model.parameters())
+    row["params"] = count_parameters(model)["total"]
     row["size_bytes"] = safetensors_bytes(model)
     row["macs_224"] = count_cost(model, 224).macs
     row["macs_28"] = count_cost(small, 28).macs
