@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from medtrain._io.open_files import held_open
 from medtrain._io.paths import cache_dir
 from medtrain._lock import LOCKS, cannot_lock, try_lock
 from medtrain.errors import MedtrainError, suggest
@@ -228,38 +229,6 @@ def kinds_to_clear(names: Iterable[str]) -> list[str]:
     return [k.name for k in KINDS if k.name in chosen]
 
 
-def _in_use(base: Path) -> dict[str, int]:
-    """``{path: pid}`` of every file under ``base`` that a process holds open or mapped, and of every folder above
-    one up to ``base`` (Linux's ``/proc``; empty elsewhere). Other users' processes are seen by root only."""
-    real = os.path.realpath(base)
-    prefix = real.rstrip(os.sep) + os.sep
-    found: dict[str, int] = {}
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return found
-    for pid in pids:
-        paths = []
-        try:
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                try:
-                    paths.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
-                except OSError:
-                    pass
-        except OSError:  # ended, or another user's
-            pass
-        try:
-            with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as f:
-                paths += [line.split(None, 5)[-1].rstrip("\n") for line in f if prefix in line]
-        except OSError:
-            pass
-        for p in paths:
-            while p.startswith(prefix):
-                found.setdefault(p, int(pid))
-                p = os.path.dirname(p)
-    return found
-
-
 def _store_busy(dest: Path) -> bool:
     """Whether a conversion holds the lock of the store ``dest`` (asked without taking it: a dry run)."""
     try:
@@ -383,7 +352,7 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
             if _LEFTOVER.fullmatch(e.path.name) and remove(e, in_place=True):
                 done.leftovers += e.bytes
     targets = [e for k in kinds for e in found.entries[k]]
-    busy = _in_use(found.root) if targets else {}
+    busy = held_open(found.root) if targets else {}
     real = Path(os.path.realpath(found.root))
     for e in targets:
         pid = busy.get(str(real / e.path.relative_to(found.root)))
