@@ -7,6 +7,7 @@ that CI cannot go green while silently running none of the real-data tests.
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 from pathlib import Path
 
@@ -83,16 +84,17 @@ def png_csv(root: Path, images, labels, classes=None, path="{i}.png", columns: d
         labels = labels[:, 0]
     label_of = (lambda y: str(y)) if classes is None else (lambda y: str(classes[y]))
     columns = columns or {}
-    rows = [",".join(["path", "label", *columns])]
+    rows = [["path", "label", *columns]]
     for i, (image, y) in enumerate(zip(images, labels)):
         label = "|".join(label_of(j) for j in np.flatnonzero(y)) if labels.ndim == 2 else label_of(y)
         file = path.format(i=i, label=label) if isinstance(path, str) else path[i]
         (root / file).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(image).save(root / file)
-        rows.append(",".join([file, label, *(str(v[i]) for v in columns.values())]))
+        rows.append([file, label, *(str(v[i]) for v in columns.values())])
     if name is None:
         return root
-    (root / name).write_text("\n".join(rows) + "\n")
+    with open(root / name, "w", newline="") as f:  # quoted where a value holds a comma or a quote
+        csv.writer(f, lineterminator="\n").writerows(rows)
     return root / name
 
 

@@ -143,7 +143,7 @@ def _write(res, out: Path) -> list[Path]:
                                 target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
                                 method=np.array(res.method), layer=np.array(res.layer or ""),
                                 overlays=np.array(names, dtype=str), images=np.asarray(res.images, dtype=np.uint8),
-                                probability=probability, peak=peaks, mc_dropout=np.array(getattr(res, "mc_dropout", 0)))
+                                probability=probability, peak=peaks, mc_dropout=np.array(res.mc_dropout))
         # last in the block (an error before it leaves nothing); into out itself where the files are moved one by one
         pending = "".join(f"{n}\n" for n in sorted(earlier | set(names)))
         write_text(out / PENDING if out.is_dir() else tmp / PENDING, pending)
