@@ -246,8 +246,7 @@ def to_markdown(cv: dict) -> str:
     if cv.get("operating_point_per_label"):
         lines += ["", "Operating point per label (test; each fold at its own thresholds, chosen on its validation split; "
                   "mean ± std over the folds where defined):", "", "| label | sensitivity | specificity |", "|---|---|---|"]
-        lines += [f"| {name} | " + " | ".join(f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}" for k in ("sensitivity",
-                                                                                              "specificity")) + " |"
+        lines += [f"| {name} | " + " | ".join(_over_folds(r[k]) for k in ("sensitivity", "specificity")) + " |"
                   for name, r in cv["operating_point_per_label"].items()]
     lines.append("")
     lines.append(POOLED_FROM)
@@ -255,6 +254,14 @@ def to_markdown(cv: dict) -> str:
     if spread:
         lines.append(spread[0].upper() + spread[1:] + ".")
     return "\n".join(lines) + "\n"
+
+
+def _over_folds(r: dict) -> str:
+    """A label's rate over the folds where it is defined: mean ± std from 2 folds, the one fold's value marked as
+    such (a std of one value had read "± 0.000", a spread of none), "–" where no fold defines it (had been "nan ±
+    nan")."""
+    folds = r.get("folds", 0)
+    return f"{r['mean']:.3f} ± {r['std']:.3f}" if folds >= 2 else f"{r['mean']:.3f} (1 fold)" if folds == 1 else "–"
 
 
 def _test_spread(cv: dict) -> str | None:

@@ -36,6 +36,7 @@ from medtrain.data.intensity import PERCENTILES, parse_window
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import temperature_scale
 from medtrain.metrics import scores_from_logits
+from medtrain.operating_point import from_meta
 from medtrain.rundir import run_tta
 from medtrain.tasks import MULTILABEL
 from medtrain.training.network import normalise
@@ -113,13 +114,13 @@ def described(run: RunModel, exporter: str, fitted_tta: str | None = None) -> di
     scaled = t is not None and float(t) != 1.0  # T = 1: kept at 1 on validation, the network's own probabilities
     calibration = (f", calibrated at temperature {float(t):.6g}" if scaled
                    else ", uncalibrated (temperature kept at 1)" if t is not None else "")
-    per_label = meta.get("thresholds")  # a multi-label run's, one per label (the binary threshold's place)
-    chosen = meta.get("threshold") is not None or per_label is not None
+    op = from_meta(meta, run.label_names)
+    per_label = op is not None and op.per_label  # a multi-label run's: one threshold per label
     fitted_here = [w for w, on in (("temperature", scaled),
-                                   ("operating-point threshold" + "s" * (per_label is not None), chosen)) if on]
+                                   ("operating-point threshold" + "s" * per_label, op is not None)) if on]
     missing = "; ".join(m for m in (_views_missing(tta, fitted, fitted_here),
                                     _mc_missing(int(run.cfg.mc_dropout or 0), fitted_here)) if m)
-    of = "positive_class" if per_label is None else "each label"
+    of = "each label" if per_label else "positive_class"
     applies_to = (f"the calibrated probability of {of} (this output)" if scaled else
                   f"the probability of {of} (this output; uncalibrated: temperature kept at 1)"
                   if t is not None else f"the probability of {of} (this output)")
@@ -133,14 +134,11 @@ def described(run: RunModel, exporter: str, fitted_tta: str | None = None) -> di
                   + (f"; {missing}" if missing else ""),
         "temperature": t,
         "run_tta": fitted,
-        "operating_point": ({"rule": meta.get("operating_point"), "threshold": meta["threshold"],
-                             "positive_class": run.label_names[int(meta.get("positive_class", 1))],
-                             "applies_to": applies_to + (f"; but {missing}" if missing else "")}
-                            if meta.get("threshold") is not None else
-                            {"rule": meta.get("operating_point"), "thresholds": dict(zip(run.label_names, per_label)),
-                             "not_chosen": meta.get("thresholds_not_chosen") or [], "decision": "a label is called "
-                             "where its probability >= its threshold", "applies_to": applies_to + (
-                                 f"; but {missing}" if missing else "")} if per_label is not None else None),
+        "operating_point": None if op is None else {**(
+            {"rule": op.rule, "thresholds": dict(zip(run.label_names, op.threshold)), "not_chosen": list(op.not_chosen),
+             "decision": "a label is called where its probability >= its threshold"} if per_label else
+            {"rule": op.rule, "threshold": op.threshold, "positive_class": run.label_names[op.positive]}),
+            "applies_to": applies_to + (f"; but {missing}" if missing else "")},
         "preprocessing": preprocessing(run),
     }
 

@@ -7,6 +7,7 @@ threshold per label, each label a binary problem of its own (:func:`choose_label
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import binomtest
@@ -199,10 +200,17 @@ def choose_label_thresholds(y_true, y_score, spec: str, names) -> tuple[list[flo
             said = f"label {name!r}: {w.message}" if issubclass(w.category, OperatingPointWarning) else w.message
             warnings.warn(w.category(said) if isinstance(said, str) else said, stacklevel=2)
     if kept:
-        warnings.warn(OperatingPointWarning(
-            f"operating point {spec}: no threshold for {len(kept)} label(s), {', '.join(map(repr, kept))}: the "
-            f"validation split holds no positive or no negative image of them; they keep {KEPT}"), stacklevel=2)
+        warnings.warn(OperatingPointWarning(f"operating point {spec}: the labels with no threshold keep {KEPT:g} "
+                                            f"({kept_clause(kept)})"), stacklevel=2)
     return thresholds, kept
+
+
+def kept_clause(kept) -> str:
+    """The one wording of the labels a multi-label operating point chose no threshold for (they keep :data:`KEPT`),
+    in the training warning, the printed and written summaries and ``medtrain predict``'s settings line:
+    ``2 kept at 0.5, 'Hernia', 'Edema': no validation positive or negative to choose one on``."""
+    return (f"{len(kept)} kept at {KEPT:g}, {', '.join(repr(str(n)) for n in kept)}: "
+            "no validation positive or negative to choose one on")
 
 
 def _columns(y_true, y_score, thresholds) -> tuple[np.ndarray, np.ndarray]:
@@ -258,3 +266,39 @@ def names_at_operating_point(y_score, threshold, positive: int | None, names: li
         return [";".join(str(names[j]) for j in np.flatnonzero(row)) for row in called]
     other = names[1 - positive]
     return [str(names[positive]) if p >= threshold else str(other) for p in y_score[:, positive]]
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """A run's operating point as its weights' metadata records it (:func:`from_meta`): ``rule`` (``youden``,
+    ``sensitivity=0.95``, ...; None where the metadata does not say), ``threshold`` (binary: one number on class
+    ``positive``'s calibrated probability; multi-label: a tuple, one per label, and ``positive`` None) and
+    ``not_chosen`` (multi-label: the labels that kept :data:`KEPT`)."""
+    rule: str | None
+    threshold: float | tuple[float, ...]
+    positive: int | None
+    not_chosen: tuple[str, ...] = ()
+
+    @property
+    def per_label(self) -> bool:
+        """A multi-label operating point (one threshold per label)."""
+        return self.positive is None
+
+    @property
+    def decision(self) -> tuple:
+        """``(threshold, positive)`` as :func:`names_at_operating_point` and the predictions file take them."""
+        return (list(self.threshold) if self.per_label else self.threshold), self.positive
+
+
+def from_meta(meta: dict, names) -> OperatingPoint | None:
+    """The operating point recorded in a run's weights' metadata (``threshold`` and ``positive_class`` of a binary
+    run, ``thresholds`` and ``thresholds_not_chosen`` of a multi-label one; ``operating_point`` the rule), None for
+    a run without one. ``names``: the run's class names in order; a binary run's metadata without
+    ``positive_class`` means the last class, :func:`positive_index`'s default, which training records."""
+    if meta.get("threshold") is not None:
+        return OperatingPoint(meta.get("operating_point"), float(meta["threshold"]),
+                              int(meta.get("positive_class", len(names) - 1)))
+    if meta.get("thresholds") is not None:
+        return OperatingPoint(meta.get("operating_point"), tuple(float(t) for t in meta["thresholds"]), None,
+                              tuple(str(n) for n in meta.get("thresholds_not_chosen") or ()))
+    return None

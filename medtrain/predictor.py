@@ -30,7 +30,7 @@ from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import predicted_names
-from medtrain.operating_point import names_at_operating_point
+from medtrain.operating_point import from_meta, names_at_operating_point
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
@@ -72,11 +72,9 @@ class Predictor:
         # the run's operating point (binary tasks, chosen on validation on the calibrated probabilities):
         # (rule, threshold, positive class index). It stays with calibrated=False, decided on the calibrated
         # probability (T scaling is monotone: the same images are called positive; the column had been dropped)
-        op, per_label = run.meta.get("threshold"), run.meta.get("thresholds")
-        self.operating_point = (run.meta.get("operating_point"), float(op), int(run.meta.get("positive_class", 1))) \
-            if op is not None else (run.meta.get("operating_point"), [float(t) for t in per_label], None) \
-            if per_label is not None else None
-        self._not_chosen = list(run.meta.get("thresholds_not_chosen") or [])  # labels kept at 0.5 (multi-label)
+        op = from_meta(run.meta, run.label_names)
+        self.operating_point = (op.rule, *op.decision) if op is not None else None
+        self._not_chosen = list(op.not_chosen) if op is not None else []  # labels that kept KEPT (multi-label)
 
     def __repr__(self) -> str:
         """What predicts (run directory, task, classes) and how (calibration, test-time views, operating point):
@@ -102,8 +100,8 @@ class Predictor:
         probabilities are temperature-scaled), the run's ``temperature`` (None: it fitted none), and its
         ``operating_point`` rule, ``threshold`` and ``positive_class`` (None for a run without one; the threshold
         applies to the calibrated probability, whether or not the written ones are). A multi-label run with one
-        gives ``operating_point``, ``thresholds`` (``{label: threshold}``) and ``not_chosen`` (the labels kept at 0.5:
-        its validation split held no positive or no negative image of them) in place of the last two."""
+        gives ``operating_point``, ``thresholds`` (``{label: threshold}``) and ``not_chosen`` (the labels that kept
+        :data:`medtrain.operating_point.KEPT`: :func:`medtrain.operating_point.kept_clause`) in place of the last two."""
         rule, threshold, positive = self.operating_point or (None, None, None)
         if self.operating_point is not None and positive is None:
             return {"calibrated": self.temperature is not None, "temperature": self._run_temperature,

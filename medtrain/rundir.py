@@ -265,6 +265,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                 if threshold is not None else {}),
              **({"thresholds": thresholds, "thresholds_not_chosen": not_chosen, "operating_point": cfg.operating_point}
                 if thresholds is not None else {})}
+    op = operating_point.from_meta(extra, names)  # as the weights record it, as eval and predict read it
     save_weights(module.model, run_dir / WEIGHTS_FILE, weights_meta(cfg, splits, module, **result.weights_meta,
                                                                     **extra))
     test = evaluate_split(module, splits.test, splits.label_names, bootstrap=cfg.bootstrap, seed=cfg.seed,
@@ -277,8 +278,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if test:
         write_predictions(run_dir / PREDICTIONS_FILE, splits.test.labels.numpy(), test_scores, entropy,
                           splits.label_names, splits.task, test_scaled, splits.test.sources,
-                          (threshold, positive) if threshold is not None else
-                          (thresholds, None) if thresholds is not None else None, splits.test.groups)
+                          op.decision if op is not None else None, splits.test.groups)
     if splits.extra.get("skipped"):
         write_json(run_dir / SKIPPED_FILE, splits.extra["skipped"])
         if verbose:
@@ -332,7 +332,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     title = f"{splits.name} · {cfg.model} · seed {cfg.seed}"
     if result.history:
         plots.learning_curve(result.history, result.best_epoch, result.stop_epoch, run_dir / LEARNING_CURVE_FILE,
-                             title, early_stopped=result.stopped_early, checkpoint=result.checkpoint)
+                             title, early_stopped=result.stopped_early, checkpoint=result.checkpoint,
+                             monitor=cfg.monitor, early_stop=cfg.early_stop, patience=cfg.patience)
     if test:
         plots.confusion_matrix(test["confusion"], splits.label_names, run_dir / CONFUSION_FILE, title)
     _calibration_plots(splits, run_dir, title, val, test_scores, test_scaled, out, threshold, cfg.operating_point,

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import numpy as np
 
-from medtrain import rundir
+from medtrain import operating_point, rundir
 from medtrain._io import WriteFailed, write_json
 from medtrain._predictions_csv import write_predictions
 from medtrain.data import Split
@@ -33,13 +33,19 @@ def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
     with float32_default():  # (external data and another run's images are scored here too)
         res = evaluate_split(run.module, split, names, bootstrap=cfg.bootstrap, seed=cfg.seed,
                              tta=rundir.run_tta(cfg, meta), mc_dropout=cfg.mc_dropout,
-                             temperature=meta.get("temperature"), threshold=meta.get("threshold"),
-                             positive=int(meta.get("positive_class", len(names) - 1)),
-                             thresholds=meta.get("thresholds"))
+                             temperature=meta.get("temperature"), **_op_args(meta, run.label_names))
     kept = {k: res.pop(k, None) for k in ("scores", "scores_scaled", "entropy")}
     if "operating_point" in res:
         res["operating_point"] = {**operating_point_origin(meta), **res["operating_point"]}
     return res, kept
+
+
+def _op_args(meta: dict, names) -> dict:
+    """:func:`evaluate_split`'s operating-point arguments from the run's weights' metadata."""
+    op = operating_point.from_meta(meta, names)
+    if op is None:
+        return {}
+    return {"thresholds": list(op.threshold)} if op.per_label else {"threshold": op.threshold, "positive": op.positive}
 
 
 def operating_point_origin(meta: dict) -> dict:
@@ -49,9 +55,10 @@ def operating_point_origin(meta: dict) -> dict:
     An ``eval_*.json`` had held the threshold alone: a reader of an external evaluation could not tell which
     operating point its rates were at. A multi-label run's also names the labels that kept 0.5 (``not_chosen``:
     its validation split held no positive or no negative image of them)."""
-    rule = meta.get("operating_point")
-    labels = {"not_chosen": list(meta.get("thresholds_not_chosen") or [])} if meta.get("thresholds") is not None else {}
-    return {"rule": rule, "chosen_on": "val", **labels} if rule else {}
+    op = operating_point.from_meta(meta, [])  # (the positive class is not needed here)
+    if op is None or not op.rule:
+        return {}
+    return {"rule": op.rule, "chosen_on": "val", **({"not_chosen": list(op.not_chosen)} if op.per_label else {})}
 
 
 def _operating_point_name(op: dict) -> str:
@@ -72,9 +79,8 @@ def write_eval_predictions(run_dir: Path, name: str, run: RunModel, split: Split
         write_predictions(run_dir / name, split.labels.numpy(), kept["scores"],
                           None if entropy is None else np.asarray(entropy), names, meta["task"],
                           kept.get("scores_scaled"), split.sources,
-                          (meta["threshold"], int(meta.get("positive_class", len(names) - 1)))
-                          if meta.get("threshold") is not None else
-                          (meta["thresholds"], None) if meta.get("thresholds") is not None else None, split.groups)
+                          op.decision if (op := operating_point.from_meta(meta, run.label_names)) else None,
+                          split.groups)
 
 
 def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool = True) -> None:

@@ -130,10 +130,12 @@ def _what_was_written(s: dict, rule: str | None = None) -> str:
         said.append(f"temperature-scaled (T = {s['temperature']:.3g})" if s["calibrated"] else
                     f"raw probabilities (the run's temperature {s['temperature']:.3g} not applied)")
     if s["operating_point"] and "thresholds" in s:  # a multi-label run: one threshold per label
+        from medtrain.operating_point import kept_clause
+
         t, kept = list(s["thresholds"].values()), s.get("not_chosen") or []
         said.append(f"prediction_at_operating_point: {s['operating_point']}, the labels whose calibrated probability "
                     f">= their own threshold ({len(t)} thresholds, {min(t):.3g} to {max(t):.3g}"
-                    + (f"; {len(kept)} kept at 0.5" if kept else "") + "; --json lists them)")
+                    + (f"; {kept_clause(kept)}" if kept else "") + "; --json lists them)")
     elif s["operating_point"]:
         said.append(f"prediction_at_operating_point: {s['operating_point']}, {s['positive_class']} where its "
                     f"calibrated probability >= {s['threshold']:.6g}")

@@ -6,6 +6,7 @@ Formatting only; :mod:`medtrain.rundir` writes the files and prints what these f
 from __future__ import annotations
 
 from medtrain.intervals import FEW_FOR_AUC
+from medtrain.operating_point import kept_clause
 from medtrain.reports.baselines import ci_text, comparison_table
 from medtrain.tasks import MULTILABEL
 
@@ -232,14 +233,14 @@ def operating_point_line(op: dict, rule: str = "operating point") -> str:
 
 
 def label_operating_point_line(op: dict, rule: str = "operating point") -> str:
-    """A multi-label operating point in one line: its per-label thresholds (``not_chosen``: the labels kept at 0.5,
-    for which validation could choose none), the mean sensitivity and specificity over the labels where they are
+    """A multi-label operating point in one line: its per-label thresholds (``not_chosen``: the labels that kept
+    :data:`~medtrain.operating_point.KEPT`, :func:`~medtrain.operating_point.kept_clause`), the mean sensitivity and specificity over the labels where they are
     defined, the labels with positives none of which was called, and the images with a finding called:
     ``youden, a threshold for each of 14 labels: mean sensitivity 0.713 over 14 labels, mean specificity 0.801
     over 14 labels; 96 of 160 images have a finding called``."""
     s, kept = op["summary"], list(op.get("not_chosen") or [])
     how = f"a threshold for each of {s['labels']} labels" + (
-        f" ({len(kept)} kept at 0.5, {_names(kept)}: no validation positive or negative to choose one on)" if kept else "")
+        f" ({kept_clause(kept)})" if kept else "")
 
     def mean(k: str) -> str:
         m = s[f"mean_{k}"]
