@@ -46,20 +46,34 @@ def _legend(ax, **kwargs) -> None:
         t.set_parse_math(False)
 
 
+METRIC_NAMES = {"val_auc": "val AUC", "val_acc": "val ACC", "val_loss": "val loss"}
+
+
 def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | os.PathLike,
-                   title: str = "", early_stopped: bool = False, checkpoint: str = "best") -> None:
+                   title: str = "", early_stopped: bool = False, checkpoint: str = "best", monitor: str | None = None,
+                   early_stop: str | None = None, patience: int | None = None) -> None:
     """Train vs validation loss per epoch, the kept epoch (the best, or the last: ``checkpoint``) and the stop
-    epoch marked."""
+    epoch marked, each with the metric that chose it where given (``monitor``, ``early_stop`` and ``patience``):
+    with --early-stop val_loss and --monitor val_auc the figure had marked "best epoch (6)" beside a val-loss
+    minimum at 8 and "early stop (13)", patience counted from 8, and val AUC is not drawn."""
     ep = [h["epoch"] + 1 for h in history]
     marks = {"marker": "o", "ms": 4} if len(ep) <= MARKED_EPOCHS else {}  # --epochs 1 had been an empty box
     fig = figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.plot(ep, [h["train_loss"] for h in history], label="train loss", **marks)
     ax.plot(ep, [h["val_loss"] for h in history], label="validation loss", **marks)
-    kept = "kept: last" if checkpoint == "last" else "best"
-    ax.axvline(best_epoch + 1, color="green", ls="--", label=f"{kept} epoch ({best_epoch + 1})")
+    if checkpoint == "last":
+        kept = f"kept: last epoch ({best_epoch + 1})"
+    elif monitor:
+        kept = f"kept: best {METRIC_NAMES.get(monitor, monitor)} (epoch {best_epoch + 1})"
+    else:
+        kept = f"best epoch ({best_epoch + 1})"
+    ax.axvline(best_epoch + 1, color="green", ls="--", label=kept)
     if early_stopped:
-        ax.axvline(stop_epoch + 1, color="red", ls=":", label=f"early stop ({stop_epoch + 1})")
+        by = (f": {METRIC_NAMES.get(early_stop, early_stop)}{f', patience {patience}' if patience is not None else ''}"
+              if early_stop else "")
+        ax.axvline(stop_epoch + 1, color="red", ls=":", label=f"early stop{by} (epoch {stop_epoch + 1})"
+                   if by else f"early stop ({stop_epoch + 1})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs: one epoch had ticks 0.96 ... 1.04
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")

@@ -181,15 +181,15 @@ def epoch(estimate, fake, clock, seconds):
 def test_a_long_run_is_projected_once_from_its_first_batches(capsys):
     clock = Clock()
     estimate, fake = RunEstimate(clock=clock), trainer(batches=100, epochs=30)
-    # a first batch of 5 s (warm-up), then 2 s each: projected after 4 batches and 11 s (not after 2 batches and
-    # 7 s), from batches 2-4
+    # a first batch of 5 s (warm-up), then 2 s each: projected after 14 batches and 31 s (not after 13 batches and
+    # 29 s), from the later half of batches 2-14
     epoch(estimate, fake, clock, [5.0] + [2.0] * 99)
     fake.current_epoch = 1
     epoch(estimate, fake, clock, [2.0] * 100)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1, lines
-    # 11 s so far + 2 s x (30 x 100 - 4) batches left = 6003 s
-    assert "projected from its first 4 batches (2.00 s each)" in lines[0]
+    # 31 s so far + 2 s x (30 x 100 - 14) batches left = 6003 s
+    assert "projected from its first 14 batches (2.00 s each)" in lines[0]
     assert "the run (30 epochs of 100 batches) take about 1 h 40 min in all" in lines[0]
     # no size is said where none is known to apply (the run gives its own: smaller_images)
     assert lines[0].endswith("validation on top; a smaller --model or fewer --epochs shortens it")
