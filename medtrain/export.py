@@ -31,8 +31,8 @@ from medtrain import __version__
 from medtrain._io import atomic_path
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.augment.tta import tta_predict
-from medtrain.data import _holds_volumes, load_splits
-from medtrain.data.intensity import PERCENTILES, parse_window
+from medtrain.data import load_splits
+from medtrain._export_inputs import preprocessing
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import temperature_scale
 from medtrain.metrics import scores_from_logits
@@ -42,19 +42,6 @@ from medtrain.tasks import MULTILABEL
 from medtrain.training.network import normalise
 
 FORMATS = ("onnx", "torchscript")
-#: how medtrain's image reader brings a grey image of more than 8 bits to uint8 before ``x / 255``
-#: (:func:`medtrain.data.folder.read_image`), for a user feeding the exported file 16-bit or float images
-HIGH_BIT_DEPTH = {"applies_to": "grey images of more than 8 bits per pixel (16/32-bit integer or float)",
-                  "percentiles": list(PERCENTILES),
-                  "to_uint8": "round(255 * clip((x - p_low) / (p_high - p_low), 0, 1)), p_low/p_high the image's "
-                              "own percentiles (numpy's linear method); if p_high == p_low its min and max; "
-                              "a constant image is 0; computed in float32"}
-#: how medtrain maps a DICOM image's values to [0, 1] without a window (not CT, or no --window)
-#: (:func:`medtrain.data.intensity.normalise_percentile`)
-DICOM_PERCENTILES = {"percentiles": list(PERCENTILES),
-                     "to_0_1": "clip((x - p_low) / (p_high - p_low), 0, 1), p_low/p_high the image's own percentiles "
-                               "of its finite values (numpy's linear method); if p_high == p_low its min and max; a "
-                               "constant image is 0; non-finite values are 0; computed in float32"}
 TOLERANCE = 1e-4  #: largest accepted |exported - PyTorch| probability
 CHECK_BATCH = 8  #: images in the check batch (the export itself is traced with 2)
 
@@ -176,88 +163,6 @@ def _mc_missing(passes: int, fitted_here: list[str]) -> str:
                f"differ from the run's"
     return (f"the run's {what} {'were' if len(fitted_here) > 1 or what.endswith('s') else 'was'} fitted on the mean "
             f"of its {passes} MC-dropout passes and {graph}, so its output and decisions can differ from the run's")
-
-
-def preprocessing(run: RunModel) -> dict:
-    """What turns a file into the graph's input (``before_the_graph``, in order: what ``predict`` does) and what
-    the graph does itself (``inside_the_graph``: not to be done again). A deployer following the metadata had
-    resized with PIL's default filter (0.03 off, 4 of 42 classes changed), skipped the EXIF orientation and
-    converted to the run's colour space a second time (48% of classes changed)."""
-    cfg, meta = run.cfg, run.meta
-    side = run.input_shape[-1]
-    inside = {"color_space": f"{cfg.color_space} (the graph converts from RGB)" if cfg.color_space != "rgb" else "rgb",
-              "mean": meta["mean"], "std": meta["std"], "tta": run_tta(cfg, meta),
-              "temperature": meta.get("temperature")}
-    if len(run.input_shape) == 3 and _dicom_inputs(run):
-        before, extra = _dicom_2d_steps(run)
-    elif len(run.input_shape) == 3:
-        before = ["open the file with PIL and turn it as its EXIF orientation says (ImageOps.exif_transpose)",
-                  "grey images of more than 8 bits per pixel: to uint8 by more_than_8_bit",
-                  "convert to " + ("RGB ('RGB')" if run.input_shape[0] == 3 else "one grey channel ('L')"),
-                  f"resize to {side} x {side} with PIL's bilinear filter (Image.BILINEAR), the aspect ratio "
-                  "squashed, if it is not that size",
-                  "x / 255 as float32, shape (N, C, H, W)"]
-        extra = {"more_than_8_bit": HIGH_BIT_DEPTH}
-    else:
-        window = parse_window(cfg.window)  # a preset name as its numbers: "abdomen" is (40, 400)
-        level = "a CT window (level, width) = %s HU: clip((x - (level - width / 2)) / width, 0, 1)" % (window,) \
-            if window else "between the volume's own 1st and 99th percentiles: clip((x - p1) / (p99 - p1), 0, 1)"
-        before = ["read the NIfTI volume or DICOM series and reorder its axes to RAS (nibabel's "
-                  "as_closest_canonical); (D, H, W) = (Z, Y, X)",
-                  (f"resample (trilinear, align_corners=False) to {cfg.spacing} mm voxels, then per axis of n "
-                   f"voxels: crop [(n - {side}) // 2, +{side}) or pad with the volume's minimum, the volume placed "
-                   f"at ({side} - n) // 2"
-                   if cfg.spacing else f"resize (trilinear) to {side} x {side} x {side}"),
-                  f"map intensities to [0, 1] {level}",
-                  "round to uint8 (x * 255), then x / 255 as float32, shape (N, 1, D, H, W)"]
-        extra = {}
-    return {"before_the_graph": before, "inside_the_graph": inside,
-            "input_size": list(run.input_shape), "spacing": cfg.spacing, "window": cfg.window,
-            "uint8_to_float": "x / 255", "mc_dropout_not_included": cfg.mc_dropout,
-            # flat copies of the earlier keys, for readers of the first format
-            "color_space": cfg.color_space, "mean": meta["mean"], "std": meta["std"], **extra}
-
-
-def _dicom_inputs(run: RunModel) -> bool:
-    """Whether a 2D run was trained on DICOM files: ``--window`` is accepted for nothing else, otherwise its
-    ``--data`` lists them (read as training reads it; data no longer there counts as image files)."""
-    try:
-        if parse_window(run.cfg.window) is not None:
-            return True
-        if not run.cfg.data:
-            return False
-        from medtrain.data._dicom_folder import dicom_tree
-
-        data = Path(run.cfg.data)
-        return _holds_volumes(data, getattr(run.cfg, "group_column", None)) or dicom_tree(data) is not None
-    except (MedtrainError, OSError):
-        return False
-
-
-def _dicom_2d_steps(run: RunModel) -> tuple[list[str], dict]:
-    """A 2D DICOM run's steps before the graph, as :func:`medtrain.data.volumes.load_entry` reads a DICOM file
-    (``predict`` too): rescale, resize, window or percentiles, MONOCHROME1 inversion. They had been the PNG
-    pipeline's (PIL, EXIF, PIL's bilinear resize), which a DICOM run never went through."""
-    side, chans = run.input_shape[-1], run.input_shape[0]
-    window = parse_window(run.cfg.window)
-    percentiles = "between the image's own 1st and 99th percentiles (dicom_percentiles)"
-    level = (f"for Modality CT through the window (level, width) = {window} HU: clip((x - (level - width / 2)) / "
-             f"width, 0, 1); for other modalities {percentiles}" if window else percentiles)
-    before = ["read the DICOM file with pydicom (one frame; multi-frame files are not read)",
-              "grey images: x = stored value * RescaleSlope + RescaleIntercept (1 and 0 when absent), float32: "
-              "Hounsfield units for CT",
-              f"channels: the run takes {chans}; a grey image is one channel, a colour one (RGB, YBR, PALETTE COLOR) "
-              f"is read as medtrain's DICOM reader reads it (medtrain.data.dicom)",
-              f"resize to {side} x {side} if it is not that size: torch.nn.functional.interpolate(mode='bilinear', "
-              f"align_corners=False, antialias=True) on these float values, before the intensity mapping, the "
-              f"aspect ratio squashed",
-              f"map intensities to [0, 1] {level}",
-              "MONOCHROME1 images that are not CT: x = 1 - x (bright = dense; CT in Hounsfield units is not inverted)",
-              "round to uint8 (x * 255), then x / 255 as float32, shape (N, C, H, W)"]
-    extra = {"input_format": "DICOM", "dicom_percentiles": DICOM_PERCENTILES,
-             "window_hu": ({"level": window[0], "width": window[1], "applies_to": "DICOM Modality CT"}
-                           if window else None)}
-    return before, extra
 
 
 def _axes(run: RunModel) -> list[str]:
