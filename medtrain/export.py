@@ -137,17 +137,24 @@ def _fitted_tta(run: RunModel) -> str:
     return recorded if recorded and recorded != "auto" else run_tta(run.cfg, run.meta)
 
 
+def _differs(fitted_here: list[str], scored: str, fitted_on: str, graph: str) -> str:
+    """The words a graph's metadata gives where the run scored otherwise than the graph does: the run's own scores
+    ``scored``, and what of it was fitted (``fitted_here``: the temperature, the threshold(s)) on ``fitted_on``."""
+    what = " and ".join(fitted_here)
+    if not what:
+        return f"the run's own scores {scored} and {graph}, so its output can differ from the run's"
+    verb = "were" if len(fitted_here) > 1 or what.endswith("s") else "was"  # "thresholds" (one per label) are several
+    return f"the run's {what} {verb} fitted on {fitted_on} and {graph}, so its output and decisions can differ from " \
+           f"the run's"
+
+
 def _views_missing(tta: str, fitted: str, fitted_here: list[str]) -> str:
     """What a graph with views ``tta`` lacks against the run's ``fitted`` ones, in words ('' when nothing)."""
     if tta == fitted or fitted == "none":
         return ""
     graph = "none" if tta == "none" else f"'{tta}' instead"
-    what = " and ".join(fitted_here)
-    if not what:
-        return f"the run's own scores averaged its '{fitted}' views and this graph has {graph}, so its output can " \
-               f"differ from the run's"
-    return (f"the run's {what} {'were' if len(fitted_here) > 1 or what.endswith('s') else 'was'} fitted on its '{fitted}'-averaged "
-            f"views and this graph has {graph}, so its output and decisions can differ from the run's")
+    return _differs(fitted_here, f"averaged its '{fitted}' views", f"its '{fitted}'-averaged views",
+                    f"this graph has {graph}")
 
 
 def _mc_missing(passes: int, fitted_here: list[str]) -> str:
@@ -156,13 +163,8 @@ def _mc_missing(passes: int, fitted_here: list[str]) -> str:
     multi-label decisions differed from predict's)."""
     if not passes:
         return ""
-    graph = "this graph is one pass with dropout off"
-    what = " and ".join(fitted_here)
-    if not what:
-        return f"the run's own scores are the mean of {passes} MC-dropout passes and {graph}, so its output can " \
-               f"differ from the run's"
-    return (f"the run's {what} {'were' if len(fitted_here) > 1 or what.endswith('s') else 'was'} fitted on the mean "
-            f"of its {passes} MC-dropout passes and {graph}, so its output and decisions can differ from the run's")
+    return _differs(fitted_here, f"are the mean of {passes} MC-dropout passes",
+                    f"the mean of its {passes} MC-dropout passes", "this graph is one pass with dropout off")
 
 
 def _axes(run: RunModel) -> list[str]:
