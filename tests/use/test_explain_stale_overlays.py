@@ -65,7 +65,7 @@ def _explanation(names: list[str]) -> SimpleNamespace:
     n = len(names)
     return SimpleNamespace(names=names, targets=np.zeros(n, dtype=int), labels=["benign", "malignant"],
                            probs=np.full((n, 2), 0.5), images=np.zeros((n, 1, 4, 4), np.uint8),
-                           maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4")
+                           maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4", mc_dropout=0)
 
 
 def _listed(out: Path) -> set[str]:
