@@ -301,3 +301,14 @@ class HtmlTables:
 
         _Parser().feed(html)
         self.tables = tables
+
+
+@pytest.fixture
+def cache_root(tmp_path, monkeypatch):
+    """medtrain's cache folder (``$MEDTRAIN_DATA``) in the test's own tmp folder, and ``$HOME`` there too: a test of
+    ``medtrain cache clear`` never reaches the real ``~/.cache/medtrain``."""
+    r = tmp_path / "cache"
+    monkeypatch.setenv("MEDTRAIN_DATA", str(r))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the real ~/.cache
+    return r

@@ -24,12 +24,9 @@ from conftest import make_images, make_npz
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
+def root(cache_root):
     """A cache folder in the test's own tmp folder, holding one entry or more of every kind."""
-    r = tmp_path / "cache"
-    monkeypatch.setenv("MEDTRAIN_DATA", str(r))
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the real ~/.cache
+    r = cache_root
     return r
 
 

@@ -15,11 +15,8 @@ from medtrain.errors import MedtrainError
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    r = tmp_path / "cache"
-    monkeypatch.setenv("MEDTRAIN_DATA", str(r))
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the real ~/.cache
+def root(cache_root):
+    r = cache_root
     for sub in ("store/fake-aaaa/sub", "store/fake-bbbb", "arrays/" + "a" * 64, "store/.fake-old.del8082d.tmp/sub"):
         (r / sub).mkdir(parents=True)
     for f in ("store/fake-aaaa/sub/f", "store/fake-bbbb/f", "arrays/" + "a" * 64 + "/arrays.npz",

@@ -20,11 +20,8 @@ from conftest import fast_config, make_npz
 
 
 @pytest.fixture
-def root(tmp_path, monkeypatch):
-    r = tmp_path / "cache"
-    monkeypatch.setenv("MEDTRAIN_DATA", str(r))
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # never the real ~/.cache
+def root(cache_root):
+    r = cache_root
     return r
 
 
