@@ -15,7 +15,8 @@ an hour) and lock files: ``partial``; anything else, links included, is ``other`
 :func:`clear` removes whole entries, each first renamed to a temporary name in its own folder
 (``.NAME.del`` + 5 hex digits + ``.tmp``, a name the writers' sweeps also remove) and then deleted: an
 interruption leaves no half-deleted entry under a name medtrain reads, and the next clear removes such leftovers (in
-place: a leftover is never renamed again). An entry or leftover that cannot be deleted (permission denied, a read-only file system) is kept
+place: a leftover is never renamed again). An entry or leftover that cannot be deleted (permission denied, a
+read-only file system) is kept
 and named (``Cleared.failed``) and the clear goes on; only when nothing of the kinds asked could be removed does it
 fail (one line). A folder inside an entry that cannot be read leaves the entry's size a lower bound
 (``Entry.unreadable`` names it) and fails neither a listing nor a clear. An entry in use is kept:
