@@ -50,32 +50,16 @@ def data_summary(splits) -> dict:
     return out
 
 
-def settings_shown(config: dict, metrics: dict) -> dict:
-    """The report's configuration table: the settings as the run applied them. An ``auto`` that training resolved
-    reads with what it became (``precision = auto (bf16-mixed)``, ``accelerator = auto (cpu)``, ``flip = auto
-    (off)``: ``metrics.json``'s ``precision``, ``device`` and ``choices``); the settings these data did not read
-    are left out by :func:`medtrain.reports.html.settings_read`. ``config.yaml`` keeps every key as given."""
-    shown = dict(config)
-    choices = metrics.get("choices") or {}
-    resolved = {"precision": metrics.get("precision"), "accelerator": metrics.get("device"),
-                **{k: {True: "on", False: "off"}.get(c.get("chosen"), c.get("chosen"))
-                   for k, c in choices.items() if isinstance(c, dict) and "chosen" in c}}
-    for key, value in resolved.items():
-        if shown.get(key) == "auto" and value not in (None, "", "auto"):
-            shown[key] = f"auto ({value})"
-    return shown
-
-
 def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> None:
-    """``report.html`` from the run's settings (shown as applied: :func:`settings_shown`), its ``metrics.json``
-    content and the plots written beside it; ``note`` (plain text, e.g. a search's word on its trial) is shown above
-    the results."""
+    """``report.html`` from the run's settings (shown as applied: :func:`medtrain.reports.html.settings_shown`), its
+    ``metrics.json`` content and the plots written beside it; ``note`` (plain text, e.g. a search's word on its
+    trial) is shown above the results."""
     from medtrain.reports.html import run_report
 
     images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
               "confusion": CONFUSION_FILE}
-    html = run_report(settings_shown(config, metrics), metrics, {k: Path(run_dir) / f for k, f in images.items()},
-                      metrics.get("data"), note=note)
+    html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"),
+                      note=note)
     write_text(Path(run_dir) / REPORT_FILE, html)
 
 

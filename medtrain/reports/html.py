@@ -147,27 +147,42 @@ def brings_own_split(config: dict) -> bool:
     return p.suffix.lower() == ".npz" and not (p.name == ARRAYS_FILE and p.parent.parent.name == ARRAYS)
 
 
-def settings_read(config: dict, shape=None) -> dict:
-    """The settings a configuration table shows: ``config`` less those these data did not read (``config.yaml``
-    keeps every key). ``size`` where ``data`` is set: it picks a MedMNIST set's release (28/64/128/224), not read
-    for one's own data (a 224-px folder run's report had shown "size = 28"); ``val_fraction``/``test_fraction``
-    where the data bring their own split (:func:`brings_own_split`); ``volume_size`` where ``shape`` (the images'
-    ``(C, H, W)``) says the images are 2D."""
+def settings_shown(config: dict, metrics: dict | None = None) -> dict:
+    """What a configuration table (a run's report, a cross-validation's) shows of ``config``: the settings as the
+    run applied them, less those these data did not read (``config.yaml`` keeps every key as given).
+
+    An ``auto`` that training resolved reads with what it became (``precision = auto (bf16-mixed)``, ``accelerator
+    = auto (cpu)``, ``flip = auto (off)``: ``metrics``' ``precision``, ``device`` and ``choices``, as
+    ``metrics.json`` holds them). Left out: ``size`` where ``data`` is set (it picks a MedMNIST set's release,
+    28/64/128/224, not read for one's own data: a 224-px folder run's report had shown "size = 28");
+    ``val_fraction``/``test_fraction`` where the data bring their own split (:func:`brings_own_split`);
+    ``volume_size`` where ``metrics``' data summary gives the images' shape as 2D ``(C, H, W)``."""
+    metrics = metrics or {}
+    shown = dict(config)
+    choices = metrics.get("choices") or {}
+    resolved = {"precision": metrics.get("precision"), "accelerator": metrics.get("device"),
+                **{k: {True: "on", False: "off"}.get(c.get("chosen"), c.get("chosen"))
+                   for k, c in choices.items() if isinstance(c, dict) and "chosen" in c}}
+    for key, value in resolved.items():
+        if shown.get(key) == "auto" and value not in (None, "", "auto"):
+            shown[key] = f"auto ({value})"
+    shape = (metrics.get("data") or {}).get("shape")
     unread = {"size"} if config.get("data") else set()
     unread |= {"val_fraction", "test_fraction"} if brings_own_split(config) else set()
     unread |= {"volume_size"} if shape is not None and len(shape) == 3 else set()
-    return {k: v for k, v in config.items() if k not in unread}
+    return {k: v for k, v in shown.items() if k not in unread}
 
 
 def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
                note: str = "") -> str:
-    """The HTML of one run. ``config``: the resolved settings; ``metrics``: the content of ``metrics.json``;
+    """The HTML of one run. ``config``: the run's settings (``config.yaml``'s, shown as applied:
+    :func:`settings_shown`); ``metrics``: the content of ``metrics.json``;
     ``images``: ``{"learning_curve" | "roc_pr" | "reliability" | "confusion": path}`` (missing files are
     left out); ``data``: :func:`medtrain.rundir.data_summary`'s split sizes, class balance and groups; ``note``:
     plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
-        title=title, config=settings_read(config, (metrics.get("data") or {}).get("shape")), m=metrics,
+        title=title, config=settings_shown(config, metrics), m=metrics,
         test=metrics.get("test") or {}, data=data,
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
@@ -247,7 +262,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
         mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith(("_ci", "_ci_draws"))},
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")},
-        config=settings_read(summary.get("config") or {}),
+        config=settings_shown(summary.get("config") or {}),
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
         dots=png_data_uri(out / FOLDS_FILE))
     write_text(out / REPORT_FILE, html)

@@ -1,0 +1,71 @@
+"""The configuration table of a run's report.html and of a cross-validation's, on fixture runs of each kind of data
+(a MedMNIST set, an .npz, a folder, images given in memory, a volume CSV), with the ``auto`` settings training
+resolved: the same, entry for entry, as before its two deciders (``_run_report.settings_shown``, which wrote the
+``auto (...)`` values, and ``reports.html.settings_read``, which left out the settings these data did not read)
+became one (:func:`medtrain.reports.html.settings_shown`). ``settings_table_golden.json`` holds the tables the
+code wrote before."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from medtrain._run_report import REPORT_FILE, write_report
+from medtrain.config import resolve
+from medtrain.reports.html import write_crossval_report
+
+GOLDEN = Path(__file__).with_name("settings_table_golden.json")
+ARRAYS = "/home/u/.cache/medtrain/arrays/" + "ab" * 32 + "/arrays.npz"  # images given in memory, as written
+RUNS = {  # name: (the run's settings over the defaults, its images' shape)
+    "medmnist": ({"dataset": "breastmnist", "size": 64}, [1, 64, 64]),
+    "npz": ({"data": "/d/own.npz", "folds": 3, "fold": 1}, [1, 28, 28]),
+    "folder": ({"data": "/d/imgs", "image_size": 96, "val_fraction": 0.15}, [3, 96, 96]),
+    "in_memory": ({"data": ARRAYS, "test_fraction": 0.25}, [1, 28, 28]),
+    "volumes": ({"data": "/d/ct.csv", "volume_size": 32}, [1, 32, 32, 32]),
+}
+#: what training resolved: precision, the device and the choices made (flip on validation)
+RESOLVED = {"precision": "bf16-mixed", "device": "cpu",
+            "choices": {"flip": {"chosen": False, "how": "pilots"}, "tta": {"chosen": "hflip", "how": "pilots"}}}
+
+
+def _metrics(shape) -> dict:
+    data = {"source": "x", "task": "binary-class", "shape": list(shape), "classes": ["a", "b"],
+            "splits": [{"name": s, "n": n, "counts": [n // 4, n - n // 4]} for s, n in (("train", 120), ("val", 30),
+                                                                                      ("test", 40))]}
+    return {"dataset": "x", "model": "resnet10_28_half", "seed": 0, "task": "binary-class", "best_epoch": 0,
+            "stop_epoch": 0, "train_images_per_s": 2.4, "wall_s": 164.0, "monitor": "val_auc",
+            "val": {"auc": 0.61, "acc": 0.7},
+            "test": {"auc": 0.6312, "acc": 0.675, "auc_ci": [0.45, 0.8], "acc_ci": [0.55, 0.8], "n": 40},
+            "calibration": {"temperature": 1.2, "test": {"ece": 0.1, "ece_scaled": 0.08}}, "data": data, **RESOLVED}
+
+
+def _settings(html: str) -> list[list[str]]:
+    """The configuration table's ``[key, value]`` entries, in order."""
+    section = html.split("<h2>Configuration</h2>", 1)[1]
+    return [list(kv) for kv in re.findall(r"<div>(\S+) <span>=</span> ([^<]*?)</div>", section)]
+
+
+def tables(tmp_path: Path) -> dict:
+    """Each fixture run's report and cross-validation page's configuration tables."""
+    out = {}
+    for name, (over, shape) in RUNS.items():
+        config = resolve(over).to_dict()
+        run, cv = tmp_path / name / "run", tmp_path / name / "cv"
+        run.mkdir(parents=True)
+        cv.mkdir()
+        write_report(run, config, _metrics(shape))
+        folds = [{"fold": i, "auc": 0.8 + 0.01 * i, "acc": 0.7} for i in range(3)]
+        page = write_crossval_report(cv, {"folds": folds, "pooled": {"auc": 0.81}, "config": config})
+        out[name] = {"run": _settings((run / REPORT_FILE).read_text()), "crossval": _settings(page.read_text())}
+    return out
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_the_configuration_tables_are_those_written_before_the_deciders_became_one(tmp_path, name):
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))[name]
+    got = tables(tmp_path)[name]
+    assert got == golden
+    run = dict(got["run"])
+    assert run["precision"] == "auto (bf16-mixed)" and run["accelerator"] == "auto (cpu)" and run["flip"] == "auto (off)"
