@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -30,7 +31,7 @@ from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import predicted_names
-from medtrain.operating_point import from_meta, names_at_operating_point
+from medtrain.operating_point import OperatingPointWarning, from_meta, names_at_operating_point
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
@@ -111,18 +112,33 @@ class Predictor:
                 "operating_point": rule, "threshold": threshold,
                 "positive_class": self.labels[positive] if positive is not None else None}
 
+    def _rows(self, probs) -> np.ndarray:
+        """``probs`` as rows ``(N, C)``, C the run's classes; one image's vector ``(C,)`` (``predict(...)[0]``) is one
+        row. Another shape is a :class:`MedtrainError` naming ``(N, C)``: a vector had been read as N binary scores
+        (``decide``: two names for one image) or failed with an IndexError (``decide_at_operating_point``)."""
+        a = np.asarray(probs)
+        c = len(self.labels)
+        if a.ndim == 1 and a.shape[0] == c:
+            return a[None]
+        if a.ndim != 2 or a.shape[1] != c:
+            raise MedtrainError(f"probabilities must be (N, C) with C = {c} (the run's classes {self.labels}), one "
+                                f"row per image, or one image's ({c},); got shape {tuple(a.shape)}")
+        return a
+
     def decide(self, probs: np.ndarray) -> list[str]:
-        """The predicted label name of each row of probabilities (the decision the run's metrics score)."""
-        return predicted_names(probs, self.task, self.labels)
+        """The predicted label name of each row of probabilities ``(N, C)`` (the decision the run's metrics score);
+        one image's vector ``(C,)`` is one row (a list of one name)."""
+        return predicted_names(self._rows(probs), self.task, self.labels)
 
     def decide_at_operating_point(self, probs: np.ndarray) -> list[str] | None:
         """The label name of each row at the run's operating point (its positive class where that class's
         calibrated probability >= the threshold, else the other class; multi-label: the labels whose calibrated
         probability >= their own threshold, joined by ``;`` as :meth:`decide` joins them; raw ``probs`` of
         ``calibrated=False`` are temperature-scaled first, as the calibrated predictor scales them); None for a run
-        without one."""
+        without one. ``probs`` is ``(N, C)``, or one image's ``(C,)``: one row, as :meth:`decide` reads it."""
         if self.operating_point is None:
             return None
+        probs = self._rows(probs)
         _, threshold, positive = self.operating_point
         if self.temperature is None and self._run_temperature is not None:  # raw probabilities: calibrate them
             probs = temperature_scale(torch.as_tensor(np.asarray(probs)), self.task, self._run_temperature)
@@ -206,5 +222,22 @@ def load(run_dir: str | os.PathLike, batch_size: int | None = BATCH_SIZE, calibr
         if not isinstance(value, bool):
             raise MedtrainError(f"{name} must be True or False, got {value!r}")
     run = load_run_module(run_dir)
+    if not tta:
+        _warn_threshold_fitted_with_tta(run)
     return Predictor(run if tta else run.without_tta(), batch_size, calibrated, run_dir=run_dir)
+
+
+def _warn_threshold_fitted_with_tta(run: RunModel) -> None:
+    """An :class:`OperatingPointWarning` where ``run`` has an operating point chosen on validation probabilities
+    averaged over test-time views (its TTA as :func:`medtrain.rundir.run_tta` reads it) and is about to predict
+    without them: ``--no-tta`` had decided at that threshold without a word (``medtrain predict`` shows it as one
+    ``medtrain: warning:`` line)."""
+    op, fitted = from_meta(run.meta, run.label_names), run_tta(run.cfg, run.meta)
+    if op is None or fitted == "none":
+        return
+    which = f"its {len(op.threshold)} thresholds were" if op.per_label else f"its threshold {op.threshold:.6g} was"
+    warnings.warn(OperatingPointWarning(
+        f"operating point {op.rule or 'threshold'}: {which} chosen on validation probabilities averaged over the "
+        f"run's test-time views (tta {fitted}); predicting with TTA off, the probabilities differ and "
+        f"prediction_at_operating_point may not keep the rates the rule chose"), stacklevel=3)
 
