@@ -240,4 +240,3 @@ def _warn_threshold_fitted_with_tta(run: RunModel) -> None:
         f"operating point {op.rule or 'threshold'}: {which} chosen on validation probabilities averaged over the "
         f"run's test-time views (tta {fitted}); predicting with TTA off, the probabilities differ and "
         f"prediction_at_operating_point may not keep the rates the rule chose"), stacklevel=3)
-
