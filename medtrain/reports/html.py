@@ -120,12 +120,11 @@ def no_test(config: dict, metrics: dict) -> dict | None:
     Empty only where ``test_fraction`` draws the split, which the run's data decide: a MedMNIST set (a
     ``dataset``, no ``data``) and an ``.npz`` ``data`` bring their own test split, which ``test_fraction`` leaves
     alone (a trial of one had been called "empty (test_fraction 0: no test images)" with 92 test images in
-    the file); a folder or CSV of images is split by it."""
+    the file); a folder or CSV of images, and images given in memory without a test split, are split by it
+    (:func:`brings_own_split`)."""
     if metrics.get("test"):
         return None
-    data = str(config.get("data") or "")
-    own_split = data.lower().endswith(".npz") or (bool(config.get("dataset")) and not data)
-    if config.get("test_fraction") == 0 and not own_split:
+    if config.get("test_fraction") == 0 and not brings_own_split(config):
         return {"word": "empty", "note": "test_fraction 0: no test images"}
     return {"word": "held back", "note": "not scored by this run"}
 
@@ -139,7 +138,13 @@ def brings_own_split(config: dict) -> bool:
     """Whether the run's data come split, so that ``val_fraction`` and ``test_fraction`` are not read: a MedMNIST set
     (``dataset``, no ``data``) or an ``.npz`` (``data.official_splits``: its train/val/test arrays, or folds of its
     train+val), except the ``.npz`` medtrain writes for images given in memory (``<cache>/arrays/<sha256>/arrays.npz``,
-    :mod:`medtrain.data.arrays`), whose missing splits were drawn with those fractions."""
+    :mod:`medtrain.data.arrays`), whose missing splits were drawn with those fractions.
+
+    A guess from the settings: the loader records nowhere where a split came from (not in ``metrics.json``'s data
+    summary, :func:`medtrain.rundir.data_summary`, nor in the split record, whose official splits are written as a
+    CSV's split column is). It misses data that bring their own split by other means, whose fractions a table
+    still shows, though not read: a CSV with a split column naming train, val and test, and images given in memory
+    with all three splits (their ``arrays.npz``, named as one with drawn splits is)."""
     data = str(config.get("data") or "")
     if not data:
         return bool(config.get("dataset"))
