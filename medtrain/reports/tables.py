@@ -161,20 +161,33 @@ def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, 
     return [(", ".join(f"{k}={r[k]}" for k in keys) or "base", r.get("one_class_runs", 0), r["runs"]) for r in rows]
 
 
-def signed_difference(d: dict | None, name: str) -> str:
+def signed_difference(d: dict | None, name: str, tex: bool = False) -> str:
+    """A row's Δ cell of metric ``name`` (``d``: its :func:`paired_differences` entry) in every table: the signed
+    mean difference with its interval (``+0.027 [+0.020, +0.034]``), "reference" for the first cell, "not paired"
+    for one without pairs, a dash where the metric is undefined in every pair. ``tex``: as LaTeX (numbers in
+    ``$...$``, the dash ``--``)."""
     if d is None:
         return "reference"
     if d.get("ci_method") == UNPAIRED:
-        return NOT_PAIRED
-    if d[f"d_{name}"] is None or not math.isfinite(d[f"d_{name}"]):
-        return "–"  # pairs whose metric is undefined in every run
-    text = f"{d[f'd_{name}']:+.3f}"
-    ci = d[f"d_{name}_ci"]
-    return text + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+        return tex_escape(NOT_PAIRED) if tex else NOT_PAIRED
+    mean, ci = d.get(f"d_{name}"), d.get(f"d_{name}_ci")
+    if mean is None or not math.isfinite(mean):
+        return "--" if tex else "–"  # pairs whose metric is undefined in every run
+    number = (lambda v: _tex_number(v, True)) if tex else (lambda v: f"{v:+.3f}")
+    return number(mean) + (f" [{number(ci[0])}, {number(ci[1])}]" if ci else "")
 
 
-#: the Δ columns of the Markdown table, in order: (metric of :data:`PAIRED`, its name); a tested one's p follows it
+#: the Δ columns, in order: (metric of :data:`PAIRED`, its name); a tested one's p follows it (:func:`delta_columns`)
 DELTAS = (("val_auc", "val AUC"), ("test_auc", "test AUC"), ("test_acc", "test ACC"))
+
+
+def delta_columns(tex: bool = False) -> list[tuple[str, str]]:
+    """The Δ columns as every table orders them, ``(metric, its name)``: :data:`DELTAS` (Markdown, CSV, the web
+    page); ``tex``: the LaTeX table's, its tested metrics alone, in the order of its mean columns (test ACC, test
+    AUC)."""
+    if tex:
+        return [(name, label) for name, label in DELTAS if name in TESTED][::-1]
+    return list(DELTAS)
 
 #: said under a table with Δ columns: what the p-values are, and where there are none
 P_NOTE = ("p: the two-sided paired t-test of the pairs' differences that the Δ interval inverts (p < 0.05 where "
@@ -194,15 +207,15 @@ def delta_heads(short: bool = False) -> list[str]:
     list). ``short``: the web page's, whose note under the table says "vs the first cell, paired, 95% CI" once (the
     long heads made its table wider than a 1200-px window and the printed page)."""
     if short:  # the p in its Δ's cell (:func:`delta_parts`)
-        return [f"Δ {label}" for _, label in DELTAS]
-    return [h for name, label in DELTAS
+        return [f"Δ {label}" for _, label in delta_columns()]
+    return [h for name, label in delta_columns()
             for h in [f"Δ {label} vs first (paired, 95% CI)"] + ([f"p (Δ {label})"] if name in TESTED else [])]
 
 
 def delta_cells(d: dict | None) -> list[str]:
     """One row's Δ cells under :func:`delta_heads` (the first cell's: "reference")."""
     cells = []
-    for name, _ in DELTAS:
+    for name, _ in delta_columns():
         cells.append(signed_difference(d, name))
         if name in TESTED:
             cells.append(p_text(d, name))
@@ -213,7 +226,7 @@ def delta_parts(d: dict | None) -> list[tuple[str, str | None]]:
     """The web page's Δ cells under ``delta_heads(short=True)``: ``(Δ [its interval], p or None)``, the p shown
     under its Δ in the same cell."""
     out = []
-    for name, _ in DELTAS:
+    for name, _ in delta_columns():
         p = p_text(d, name) if name in TESTED else "–"
         out.append((signed_difference(d, name), None if p == "–" else p))
     return out
@@ -263,9 +276,8 @@ def to_csv(rows: list[dict], keys: list[str]) -> str:
     cols = keys + ["seeds", "runs"] + [f"{n}{s}" for n in ("test_acc", "test_auc", "val_auc", "best_epoch", "stop_epoch",
                                                   "wall_s") for s in ("", "_std")]
     # (the columns of test ACC's Δ and the p-values after those a reader of an earlier table finds in place)
-    cols += ["pairs", "ci_method"] + [f"d_{n}{s}" for n in ("val_auc", "test_auc", "test_acc")
-                                      for s in ("", "_lo", "_hi")]
-    cols += [f"d_{n}_p" for n in TESTED]
+    cols += ["pairs", "ci_method"] + [f"d_{n}{s}" for n, _ in delta_columns() for s in ("", "_lo", "_hi")]
+    cols += [f"d_{n}_p" for n, _ in delta_columns() if n in TESTED]
     cols += ["one_class_runs"]  # runs that call every test image one class (:func:`one_class_runs`)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
@@ -297,17 +309,6 @@ def _tex_number(value: float, sign: bool = False) -> str:
     return "--" if value is None or not math.isfinite(value) else f"${value:{'+' if sign else ''}.3f}$"
 
 
-def _tex_delta(d: dict | None, name: str) -> str:
-    if d is None:
-        return "reference"
-    if d.get("ci_method") == UNPAIRED:
-        return tex_escape(NOT_PAIRED)
-    mean, ci = d.get(f"d_{name}"), d.get(f"d_{name}_ci")
-    if mean is None or not math.isfinite(mean):
-        return "--"
-    return _tex_number(mean, True) + (f" [{_tex_number(ci[0], True)}, {_tex_number(ci[1], True)}]" if ci else "")
-
-
 def to_latex(rows: list[dict], keys: list[str], note: str = "") -> str:
     """The comparison as a LaTeX ``tabular`` with booktabs rules (``\\usepackage{booktabs}``), to paste into a
     paper: the varied settings, the seeds, test ACC and AUC (mean ± std over each cell's runs) and, against the
@@ -316,7 +317,7 @@ def to_latex(rows: list[dict], keys: list[str], note: str = "") -> str:
     base settings) and the notes of :func:`to_markdown` are LaTeX comments above and below it; the cells' text
     is escaped (:func:`tex_escape`)."""
     paired = len(rows) > 1
-    tested = [(n, label) for n, label in DELTAS if n in TESTED][::-1]  # test ACC first, as the mean columns
+    tested = delta_columns(tex=True)
     head = [tex_escape(k) for k in keys] + ["seeds", "test ACC", "test AUC"]
     for _, label in tested if paired else ():
         head += [rf"$\Delta$ {label} (95\% CI)", "$p$"]
@@ -336,7 +337,7 @@ def to_latex(rows: list[dict], keys: list[str], note: str = "") -> str:
         for n, _ in tested if paired else ():
             d = r.get("paired")
             p = p_text(d, n)
-            cells += [_tex_delta(d, n), "--" if p == "–" else f"${p.replace(' ', '')}$"]
+            cells += [signed_difference(d, n, tex=True), "--" if p == "–" else f"${p.replace(' ', '')}$"]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     notes = [n for n in to_markdown(rows, keys).split("\n\n")[1:] if n.strip()]
