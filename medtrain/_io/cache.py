@@ -15,9 +15,9 @@ an hour) and lock files: ``partial``; anything else, links included, is ``other`
 :func:`clear` removes whole entries, each first renamed to a temporary name in its own folder
 (``.NAME.del`` + 5 hex digits + ``.tmp``, a name the writers' sweeps also remove) and then deleted: an
 interruption leaves no half-deleted entry under a name medtrain reads, and the next clear removes such leftovers (in
-place: a leftover is never renamed again). An entry or leftover that cannot be deleted (permission denied, a
-read-only file system) is kept
-and named (``Cleared.failed``) and the clear goes on; only when nothing of the kinds asked could be removed does it
+place: a leftover is never renamed again; a dry run lists them, ``Cleared.swept``). An entry or leftover that cannot
+be deleted (permission denied, a read-only file system), or a store whose lock file cannot be made, is kept and
+named (``Cleared.failed``) and the clear goes on; only when nothing of the kinds asked could be removed does it
 fail (one line). A folder inside an entry that cannot be read leaves the entry's size a lower bound
 (``Entry.unreadable`` names it) and fails neither a listing nor a clear. An entry in use is kept:
 a store whose lock a conversion holds (the lock is taken while the store is renamed, so a conversion waits and then
@@ -32,7 +32,7 @@ import os
 import re
 import shutil
 import stat
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -45,6 +45,8 @@ from medtrain.errors import MedtrainError, suggest
 DOWNLOADS, WEIGHTS, STORES, VOLUMES, ARRAYS = "downloads", "weights", "stores", "volumes", "arrays"
 PARTIAL, OTHER = "partial", "other"
 ALL = "all"  #: ``clear all``: every kind medtrain rebuilds (:data:`DERIVED`), never a download
+#: where the cache folder is (:func:`~medtrain._io.paths.cache_dir`), the one wording of the --help and the README
+WHERE = "$MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain, else ~/.cache/medtrain"
 
 
 @dataclass(frozen=True)
@@ -247,23 +249,23 @@ def _store_busy(dest: Path) -> bool:
 @contextmanager
 def _holding_store(dest: Path) -> Iterator[bool]:
     """Hold the lock of the store ``dest`` without waiting, as its conversion takes it: True while held (or where
-    nothing can be locked), False when a conversion holds it. The lock file is removed as it is let go, as
-    ``medtrain.data.store.locked`` does (a converter waiting on it then locks a new one and finds no store)."""
+    nothing can be locked), False when a conversion holds it; :class:`_Failed` where its file cannot be made. It is
+    removed as it is let go, as ``medtrain.data.store.locked`` does (a converter waiting on it then finds no store)."""
     path = store_lock(dest)
     if not LOCKS:
         yield True
         return
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    except OSError as e:
-        raise MedtrainError(f"cannot clear {dest}: {e.strerror or e} ({path})") from None
+    except OSError as e:  # a read-only folder or file system, a folder under the lock's name: kept and named
+        raise _Failed(f"cannot take its lock {path.name}: {e.strerror or e}") from None
     held = False
     try:
         try:
             held = try_lock(fd)
         except OSError as e:
             if not cannot_lock(e):
-                raise
+                raise _Failed(f"cannot take its lock {path.name}: {e.strerror or e}") from None
             held = True  # unguarded, as the conversions themselves are there
         try:  # the holder before removed the file as it let go: the lock is then another file's
             held = held and os.path.samestat(os.fstat(fd), os.stat(path))
@@ -272,10 +274,8 @@ def _holding_store(dest: Path) -> Iterator[bool]:
         yield held
     finally:
         if held:
-            try:
+            with suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
         os.close(fd)
 
 
@@ -320,7 +320,11 @@ class Cleared:
     removed: list = field(default_factory=list)  #: [Entry] removed (a dry run: that would be)
     kept: list = field(default_factory=list)  #: [(Entry, why)] kept, in use
     failed: list = field(default_factory=list)  #: [(Entry, why)] that could not be removed (leftovers: partial)
-    leftovers: int = 0  #: bytes of interrupted clears' leftovers removed
+    swept: list = field(default_factory=list)  #: [Entry] interrupted clears' leftovers removed (a dry run: would be)
+
+    @property
+    def leftovers(self) -> int:  #: bytes of :attr:`swept`
+        return sum(e.bytes for e in self.swept)
 
     @property
     def freed(self) -> int:
@@ -331,7 +335,8 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
     """Remove the entries of ``kinds`` (:func:`kinds_to_clear`'s names) from the cache, keeping those in use;
     ``dry_run``: only say what would go. Each entry is renamed aside, then deleted (see the module docstring).
 
-    An entry or leftover that cannot be removed is kept and listed in ``failed``, and the clear goes on.
+    An entry or leftover that cannot be removed, or a store whose lock cannot be taken, is kept and listed in
+    ``failed``, and the clear goes on. Interrupted clears' leftovers, removed by any clear, are in ``swept``.
 
     Raises:
         MedtrainError: one line, for a cache folder that is a file or cannot be read, or where entries of the kinds
@@ -348,10 +353,9 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
             done.failed.append((e, str(f)))
             return False
 
-    if not dry_run:
-        for e in found.entries[PARTIAL]:
-            if _LEFTOVER.fullmatch(e.path.name) and remove(e, in_place=True):
-                done.leftovers += e.bytes
+    for e in found.entries[PARTIAL]:  # a dry run lists them too: what it lists is what a clear removes
+        if _LEFTOVER.fullmatch(e.path.name) and (dry_run or remove(e, in_place=True)):
+            done.swept.append(e)
     targets = [e for k in kinds for e in found.entries[k]]
     busy = held_open(found.root) if targets else {}
     real = Path(os.path.realpath(found.root))
@@ -367,11 +371,14 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
                 done.removed.append(e)
             continue
         if e.kind == STORES:
-            with _holding_store(e.path) as held:
-                if not held:
-                    done.kept.append((e, "being converted by another process"))
-                elif remove(e):
-                    done.removed.append(e)
+            try:
+                with _holding_store(e.path) as held:
+                    if not held:
+                        done.kept.append((e, "being converted by another process"))
+                    elif remove(e):
+                        done.removed.append(e)
+            except _Failed as f:  # its lock cannot be taken: kept and named, as an entry that cannot be deleted
+                done.failed.append((e, str(f)))
         elif remove(e):
             done.removed.append(e)
     asked = [(e, why) for e, why in done.failed if e.kind != PARTIAL]

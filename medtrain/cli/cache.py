@@ -3,10 +3,10 @@
     medtrain cache [list] [--json]                 # the folder, then count and size on disk of each kind
     medtrain cache clear stores volumes [--dry-run]
     medtrain cache clear all                       # every kind medtrain rebuilds: stores, volumes
-    medtrain cache clear downloads                 # downloads and weights go only when named
+    medtrain cache clear downloads                 # downloads, weights and arrays go only when named
 
-The folder is ``$MEDTRAIN_DATA``, else ``$XDG_CACHE_HOME/medtrain``, else ``~/.cache/medtrain`` (``--data-dir``:
-another). Entries in use (a store being converted or read by a run) are kept and named; links are not followed.
+The folder is ``--data-dir``, else :data:`medtrain._io.cache.WHERE` (the one wording of it, in each --help and the
+README). Entries in use (a store being converted or read by a run) are kept and named; links are not followed.
 An entry that cannot be deleted (another user's, a read-only disk) is kept and named and the clear goes on (exit 0);
 only when nothing of the kinds named could be removed does ``clear`` fail (exit 2). A folder inside an entry that
 cannot be read is named, and that entry's size is then what could be read ("at least").
@@ -19,10 +19,11 @@ import json
 
 
 def register(subparsers) -> None:
-    from medtrain._io.cache import ALL, BY_NAME, DERIVED
+    from medtrain._io.cache import ALL, BY_NAME, DERIVED, WHERE
 
+    about = __doc__.split("\n\n")[0].replace("``", "")
     p = subparsers.add_parser("cache", help="list or clear what medtrain keeps in its cache folder",
-                              description=__doc__.split("\n\n")[0].replace("``", ""))
+                              description=f"{about} The cache folder: --data-dir, else {WHERE}.")
     _common(p)
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION")
     ls = csub.add_parser("list", help="the cache folder, then count and size on disk of each kind (the default)",
@@ -34,8 +35,9 @@ def register(subparsers) -> None:
     _common(c, argparse.SUPPRESS)
     c.add_argument("kinds", nargs="*", metavar="KIND",
                    help=f"{', '.join(BY_NAME)}, or {ALL} ({', '.join(DERIVED)}: what medtrain makes again; "
-                        f"downloads and weights only when named)")
-    c.add_argument("--dry-run", action="store_true", help="only list what would be removed and the space freed")
+                        f"{', '.join(k for k in BY_NAME if k not in DERIVED)} only when named)")
+    c.add_argument("--dry-run", action="store_true", help="only list what would be removed (interrupted clears' "
+                                                          "leftovers too) and the space freed")
     p.set_defaults(func=run, cache_command="list", kinds=[], dry_run=False)
 
 
@@ -44,9 +46,9 @@ def _common(p: argparse.ArgumentParser, default=None) -> None:
     reset what was given before it: ``medtrain cache --json list``)."""
     p.add_argument("--json", action="store_true", default=default if default is not None else False,
                    help="print JSON")
-    p.add_argument("--data-dir", metavar="DIR", default=default,
-                   help="the cache folder (default $MEDTRAIN_DATA, else $XDG_CACHE_HOME/medtrain, else "
-                        "~/.cache/medtrain)")
+    from medtrain._io.cache import WHERE
+
+    p.add_argument("--data-dir", metavar="DIR", default=default, help=f"the cache folder (default {WHERE})")
 
 
 def run(args) -> int:
@@ -109,12 +111,15 @@ def _clear(args) -> int:
             "kept": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why} for e, why in done.kept],
             "not_removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why}
                             for e, why in done.failed],
+            "leftovers": [{"path": str(e.path), "bytes": e.bytes} for e in done.swept],
             "leftovers_bytes": done.leftovers}, indent=2))
         return 0
     would = "would " if args.dry_run else ""
     if args.dry_run:
         for e in done.removed:
             print(f"would remove {_rel(e.path, done.root)} ({_size(e)})")
+        for e in done.swept:
+            print(f"would remove an interrupted clear's leftover {_rel(e.path, done.root)} ({_size(e)})")
     for e, why in done.kept:
         print(f"{would}keep {_rel(e.path, done.root)} ({_size(e)}): in use, {why}")
     for e, why in done.failed:

@@ -248,8 +248,10 @@ def load_medicalnet_weights(model: nn.Module, path: str | os.PathLike, strict: b
     return report
 
 
-def _default_weights_dir() -> Path:
-    return _cache_folder(WEIGHTS)  # the cache layout has one owner, medtrain._io.cache
+def _default_weights_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """``weights/`` of the cache folder ``data_dir`` (``--data-dir``; None: the default), as every download's folder
+    is found: the cache layout has one owner, :func:`medtrain._io.cache.folder`."""
+    return _cache_folder(WEIGHTS, data_dir)
 
 
 def _download(url: str, dest: Path) -> None:
@@ -258,16 +260,18 @@ def _download(url: str, dest: Path) -> None:
         torch.hub.download_url_to_file(url, str(tmp), progress=False)
 
 
-def download_medicalnet(depth: int, cache_dir: str | os.PathLike | None = None) -> Path:
+def download_medicalnet(depth: int, cache_dir: str | os.PathLike | None = None, *,
+                        data_dir: str | os.PathLike | None = None) -> Path:
     """Path of the cached MedicalNet ``resnet_{depth}.pth``, downloading it on first use.
 
-    The file lives in ``cache_dir`` (default ``$MEDTRAIN_DATA/weights`` or ``~/.cache/medtrain/weights``).
+    The file lives in ``weights/`` of the cache folder ``data_dir`` (a run's ``--data-dir``; None: the default,
+    :func:`medtrain._io.cache_dir`), where ``medtrain cache`` lists it; ``cache_dir``: that weights folder itself.
     Offline with no cached copy, raises one MedtrainError naming the file, its URL and where to put it.
     """
     if depth not in MEDICALNET_URLS:
         raise MedtrainError(f"MedicalNet has no ResNet-{depth}; depths: {', '.join(map(str, DEPTHS))}")
     url = MEDICALNET_URLS[depth]
-    dest = Path(cache_dir) if cache_dir is not None else _default_weights_dir()
+    dest = Path(cache_dir) if cache_dir is not None else _default_weights_dir(data_dir)
     dest = dest / url.rsplit("/", 1)[1]
     if dest.is_file():
         return dest

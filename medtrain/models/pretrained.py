@@ -63,13 +63,17 @@ class Source:
         return self.meta.get("model")
 
 
-def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None = None) -> Source:
+def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None = None,
+                data_dir: str | os.PathLike | None = None) -> Source:
     """Read source weights from a run directory, a weights file or the hub.
 
     Args:
-        spec: ``runs/A``, ``path/w.safetensors``, ``path/w.pt``, ``timm:NAME[.TAG]`` or ``torchvision:NAME``.
+        spec: ``runs/A``, ``path/w.safetensors``, ``path/w.pt``, ``timm:NAME[.TAG]``, ``torchvision:NAME`` or
+            ``medicalnet:DEPTH``.
         pretrained_cfg_overlay: for ``timm:`` sources, passed to ``timm.create_model`` (e.g.
             ``dict(file="w.safetensors")`` loads a local copy through timm's own pretrained path).
+        data_dir: the cache folder (a run's ``--data-dir``; None: the default) whose ``weights/`` holds, or is
+            downloaded, a ``medicalnet:`` source, as every download honours it.
 
     Raises:
         MedtrainError: the source does not exist, is not weights-only, or the hub is unreachable.
@@ -78,7 +82,7 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
 
     text = str(spec)
     if text.startswith(HUB_PREFIXES):
-        return _hub_source(text, pretrained_cfg_overlay)
+        return _hub_source(text, pretrained_cfg_overlay, data_dir)
     p = Path(text)
     if p.is_dir():
         w = p / WEIGHTS_FILE
@@ -160,7 +164,7 @@ def _hub_cache_only_when_unreachable():
         hub.HF_HUB_OFFLINE = before
 
 
-def _hub_source(text: str, overlay: dict | None) -> Source:
+def _hub_source(text: str, overlay: dict | None, data_dir: str | os.PathLike | None = None) -> Source:
     kind, name = text.split(":", 1)
     try:
         if kind == "timm":
@@ -179,7 +183,7 @@ def _hub_source(text: str, overlay: dict | None) -> Source:
             if not name.isdigit() or int(name) not in DEPTHS:
                 raise MedtrainError(f"pretrained: medicalnet:DEPTH takes a depth in {', '.join(map(str, DEPTHS))}, "
                                     f"got {name!r}")
-            path = download_medicalnet(int(name))  # cached, or the real download; offline: one clear line
+            path = download_medicalnet(int(name), data_dir=data_dir)  # cached, or downloaded; offline: one line
             return Source(load_state(path), {"model": f"med3d_resnet{name}", "in_chans": 1}, text)
         else:
             import torchvision
