@@ -12,8 +12,11 @@ import os
 import re
 from pathlib import Path
 
+import yaml
+
 from medtrain import config as config_mod
-from medtrain._io import json_safe
+from medtrain._io import MISSING, file_problem, json_safe
+from medtrain._yaml import read_yaml
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reuse import RESUMABLE_KEYS
@@ -58,8 +61,7 @@ def load_recipes(grid: dict) -> tuple[dict, dict[str, Recipe]]:
             raise MedtrainError(f"grid config: each value is a recipe's YAML file, a path; got {type(value).__name__} "
                                 f"{value!r:.60}")
         path = Path(os.path.expanduser(os.fspath(value))).absolute()
-        raw = config_mod.load_yaml(path, "recipe file")
-        bytes_ = path.read_bytes()
+        bytes_, raw = _read_recipe(path)
         settings = {}
         for key, v in raw.items():
             name = str(key).replace("-", "_")
@@ -77,6 +79,29 @@ def load_recipes(grid: dict) -> tuple[dict, dict[str, Recipe]]:
                                 f"which names a cell (OUT/config={path.stem}/...); rename one of them")
         recipes[path.stem] = Recipe(path.stem, str(path), settings, hashlib.sha256(bytes_).hexdigest())
     return {k: (list(recipes) if k == RECIPE_KEY else vs) for k, vs in grid.items()}, recipes
+
+
+def _read_recipe(path: Path) -> tuple[bytes, dict]:
+    """A recipe file's bytes, read once, and the settings they hold, parsed as ``train --config`` parses a file
+    (:func:`medtrain.config.load_yaml`, whose one-line errors these are): the recipe hashed is the recipe run. The
+    file had been read twice, parsed from the first read and hashed from the second, so that a file saved in between
+    was recorded (``grid.json``'s ``sha256``) as one recipe and run as another."""
+    problem = file_problem(path)  # a FIFO is refused unread (reading it waits for a writer)
+    if problem is not None:
+        raise MedtrainError(f"recipe file not found: {path}" if problem == MISSING else f"recipe file {path}: {problem}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise MedtrainError(f"recipe file {path} cannot be read ({e.strerror or e})") from None
+    try:
+        raw = read_yaml(data.decode("utf-8")) or {}
+    except UnicodeDecodeError:
+        raise MedtrainError(f"recipe file {path} is not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        raise MedtrainError(f"recipe file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise MedtrainError(f"recipe file {path} must hold a mapping of settings")
+    return data, raw
 
 
 def resolve_cell(base: dict, cell: dict, recipes: dict[str, Recipe], *more: dict) -> Config:
