@@ -142,7 +142,7 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
         pending = f"pretrained: {cfg.pretrained} is not read by a resumed run, and there is no checkpoint to resume"
     elif source is None:
         try:
-            source = load_source(cfg.pretrained)
+            source = load_source(cfg.pretrained, data_dir=cfg.data_dir)
         except MedtrainError as e:
             if resume is False or kind == "linear-probe":
                 raise
