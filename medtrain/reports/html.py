@@ -26,13 +26,15 @@ from medtrain._io import write_text
 from medtrain._io.cache import ARRAYS
 from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
-                                     one_class_runs, paired_differences, unpaired_note)
+                                     one_class_run, one_class_runs, paired_differences, unpaired_note)
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
 
 REPORT_FILE = "report.html"
 SEEDS_FILE = "seeds.png"  #: a comparison's per-seed dots
 FOLDS_FILE = "folds.png"  #: a cross-validation's per-fold dots
+#: the legend entry of seeds.png's mark of a run that calls every test image one class (the table's note names them)
+ONE_CLASS_MARK = "calls every test image one class"
 #: the comparison table's metrics: (label, key in a run's metrics.json as a getter)
 COMPARE_METRICS = {"test AUC": lambda r: r["test"].get("auc"), "test ACC": lambda r: r["test"].get("acc"),
                    "val AUC": lambda r: r["val"].get("auc")}
@@ -232,10 +234,13 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
     notes = [FOLDS_NOTE] if any(d and d["ci_method"] == "nadeau-bengio" for d in paired) else []
     notes.append(unpaired_note([name for name, d in zip(names, paired) if d and d["ci_method"] == UNPAIRED]))
+    title = f"Comparison over {', '.join(keys) or 'seeds'}"
+    # the runs the note under the table names (one_class_note) are marked in the figure too
     plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
-                    unit="seed", xlabel=", ".join(keys))
+                    title=f"{title}: each run's value", unit="seed", xlabel=", ".join(keys),
+                    flagged=[[one_class_run(r) for r in c["runs"]] for c in cells], flag_label=ONE_CLASS_MARK)
     html = _ENV.get_template("compare.html.j2").render(
-        title=f"Comparison over {', '.join(keys) or 'seeds'}", header=header, rows=rows, metrics=list(values),
+        title=title, header=header, rows=rows, metrics=list(values),
         best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
         paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=P_NOTE,
         folds_note=" ".join(n for n in notes if n),

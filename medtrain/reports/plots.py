@@ -284,30 +284,46 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
 
 
 def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str | os.PathLike, title: str = "",
-              unit: str = "seed", xlabel: str = "") -> None:
+              unit: str = "seed", xlabel: str = "", flagged: list[list[bool]] | None = None,
+              flag_label: str = "") -> None:
     """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar.
-    ``values``: ``{metric: [[v, ...] per group]}``."""
+    ``values``: ``{metric: [[v, ...] per group]}``. ``flagged``: ``[[bool per run] per group]``, in ``values``' run
+    order: those runs' dots are drawn as red crosses, in every panel, named ``flag_label`` in the legend (a
+    comparison's runs that call every test image one class, which its tables name)."""
     fig = figure(figsize=(max(4.0, 1.0 + 0.9 * len(groups)) * len(values) / 1.4, 3.8))
     axes = fig.subplots(1, len(values), squeeze=False)
     x = np.arange(len(groups))
     for ax, (metric, per_group) in zip(axes[0], values.items()):
+        labelled = set()  # each legend entry once, at its first dot (the first group may have no finite value)
         for i, vals in enumerate(per_group):
-            v = np.asarray([a for a in vals if a is not None], dtype=float)
-            v = v[np.isfinite(v)]
-            if not len(v):
+            marks = flagged[i] if flagged else []
+            kept = [(float(a), j < len(marks) and bool(marks[j])) for j, a in enumerate(vals)
+                    if a is not None and np.isfinite(float(a))]
+            if not kept:
                 continue
+            v, f = np.array([a for a, _ in kept]), np.array([b for _, b in kept])
             jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)
-            ax.plot(x[i] + jitter, v, "o", ms=5, alpha=0.7, color="tab:blue", label=unit if i == 0 else None)
+            for which, style in ((~f, dict(marker="o", ms=5, alpha=0.7, color="tab:blue", label=unit)),
+                                 (f, dict(marker="X", ms=7, color="tab:red", label=flag_label or "flagged"))):
+                if which.any():
+                    label = None if style["label"] in labelled else style["label"]
+                    labelled.add(style["label"])
+                    ax.plot(x[i] + jitter[which], v[which], ls="none", **{**style, "label": label})
             ax.errorbar([x[i] + 0.28], [v.mean()], yerr=[v.std(ddof=1) if len(v) > 1 else 0.0], fmt="_", ms=12,
-                        color="black", capsize=3, label="mean ± std" if i == 0 else None)
+                        color="black", capsize=3, label=None if "mean" in labelled else "mean ± std")
+            labelled.add("mean")
         # distinct labels: g[:17] had shown "shift,erasing,cutmix" and "shift,erasing,cutout" as one
         ax.set_xticks(x, tick_labels(groups), rotation=30, ha="right", fontsize=7, **LITERAL)
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_title(metric, fontsize=9, **LITERAL)
         ax.set_xlabel(xlabel, fontsize=8, **LITERAL)
         ax.grid(axis="y", alpha=0.3)
-    if axes[0][0].get_legend_handles_labels()[0]:  # the first group may have no finite value to label
-        _legend(axes[0][0], fontsize=7)
+    entries: dict = {}  # one legend, on the first panel, of every panel's entries (a run may be flagged in another)
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        _legend(axes[0][0], handles=list(entries.values()), labels=list(entries), fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9, **LITERAL)
     _save(fig, path)

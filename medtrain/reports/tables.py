@@ -139,7 +139,12 @@ def one_class_runs(runs: list[dict]) -> int:
     test ACC's interval reason :data:`medtrain.metrics.ONE_CLASS`, which :func:`medtrain.metrics.acc_auc_ci`
     gives by :func:`medtrain.metrics.calls_one_class` where the labels hold two classes or more (a run of
     ``--bootstrap 0`` records no interval, and is not counted)."""
-    return sum((r.get("test") or {}).get("acc_ci_reason") == ONE_CLASS for r in runs)
+    return sum(map(one_class_run, runs))
+
+
+def one_class_run(run: dict) -> bool:
+    """Whether ``run`` (a metrics.json dict) calls every test image one class (:func:`one_class_runs`)."""
+    return (run.get("test") or {}).get("acc_ci_reason") == ONE_CLASS
 
 
 def one_class_note(cells: list[tuple[str, int, int]]) -> str:
