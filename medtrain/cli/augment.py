@@ -2,7 +2,10 @@
 
 ``show`` draws a PNG grid like the figures of the AutoAugment paper: one row per image, the original in
 the first column and independent augmented draws next to it, to check that an augmentation keeps the
-images plausible for the modality before training with it.
+images plausible for the modality before training with it. Each image is captioned with its target after the
+draw: Mixup and CutMix pair row i with row N + 1 - i (the batch reversed, as in training; the rows are ordered by
+class so that the pairs cross classes) and write the mixed label under each draw (``0.63 benign + 0.37
+malignant``; :mod:`medtrain.augment.grid`).
 
 ``search`` runs the RandAugment (N, M) grid search of :mod:`medtrain.augment.search` with short
 trainings and writes the winning policy as YAML, for ``medtrain train --augment flip,policy.yaml``.
@@ -42,6 +45,12 @@ def register(sub) -> None:
     s.add_argument("--aa-policy", default=None, help="autoaugment: imagenet, cifar10 or svhn (default imagenet)")
     s.add_argument("--ra-n", type=int, default=None, help="randaugment: ops per image N (default 2)")
     s.add_argument("--ra-m", type=float, default=None, help="randaugment: magnitude M on 0..10 (default 9)")
+    s.add_argument("--mixup-alpha", default=None, metavar="A",
+                   help="mixup and mix: alpha of the Beta(alpha, alpha) the mixing weight is drawn from (default: "
+                        "the config's, else 0.2); as train's --mixup-alpha")
+    s.add_argument("--cutmix-alpha", default=None, metavar="A",
+                   help="cutmix and mix: alpha of the Beta(alpha, alpha) the pasted area's share is drawn from "
+                        "(default: the config's, else 1.0); as train's --cutmix-alpha")
     s.add_argument("--out", required=True, metavar="PNG", help="output image")
     s.set_defaults(func=run_show, out_kind="file")
 
@@ -133,89 +142,65 @@ def build_pipeline(items: Sequence[str], params: dict) -> Callable[[Tensor, Tens
     return Compose(ops)
 
 
-def render_grid(
-    images: Tensor,
-    pipeline: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None,
-    draws: int,
-    path: str | os.PathLike,
-    title: str = "",
-) -> Path:
-    """Write a PNG: one row per image, the original first, then ``draws`` augmented versions.
+def render_grid(images: Tensor, pipeline: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None, draws: int,
+                path: str | os.PathLike, title: str = "", **labels) -> Path:
+    """:func:`medtrain.augment.grid.render_grid` (imported when called: the CLI starts without torch)."""
+    from medtrain.augment.grid import render_grid as render
 
-    Args:
-        images: uint8 ``(N, C, H, W)``, C = 1 (shown grey) or 3; other channel counts show channel 0.
-        pipeline: called ``x, y = pipeline(x, y)`` on the float batch in [0, 1] (``None``: originals only).
-            Each draw is one call on the whole batch, so per-sample random choices differ down a column.
-        draws: augmented columns.
-        path: the PNG, written atomically.
-        title: figure title.
-    """
-    import torch
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    return render(images, pipeline, draws, path, title, **labels)
 
-    from medtrain._io import atomic_path
 
-    if images.dtype != torch.uint8 or images.ndim != 4:
-        raise MedtrainError(f"render_grid needs uint8 images (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
-    if draws < 1 or images.shape[0] < 1:
-        raise MedtrainError("the grid needs at least one image and one draw")
-    x = images.float() / 255.0
-    y = torch.zeros(x.shape[0], 2)
-    columns = [x]
-    with torch.no_grad():
-        for _ in range(draws):
-            columns.append(pipeline(x, y)[0].clamp(0, 1) if pipeline is not None else x)
-    n, cols = x.shape[0], draws + 1
-    fig = Figure(figsize=(1.3 * cols, 1.3 * n + (0.4 if title else 0.1)))
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(n, cols, squeeze=False)
-    for j, col in enumerate(columns):
-        for i in range(n):
-            ax = axes[i][j]
-            img = col[i].detach().cpu()
-            if img.shape[0] == 3:
-                ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
-            else:
-                ax.imshow(img[0].numpy(), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title("original" if j == 0 else f"draw {j}", fontsize=8)
-    top = 1 - (0.45 if title else 0.25) / fig.get_figheight()  # room for the column titles (and the title)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=top, wspace=0.05, hspace=0.05)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    return Path(path)
+#: ``augment show``'s flags of the settings only some ops read: one that no op of ``--augment`` reads is refused
+SHOW_SETTINGS = ("aa_policy", "ra_n", "ra_m", "mixup_alpha", "cutmix_alpha")
 
 
 def run_show(args: argparse.Namespace) -> int:
     import torch
 
+    from medtrain.augment import read_keys
+    from medtrain.augment.grid import mixes, pair_order
     from medtrain.data import load_splits
+    from medtrain.training.build import check_color_space
 
     if args.draws < 1 or args.n < 1:
         raise MedtrainError("--draws and --n must be >= 1")
-    cfg = _config(args)
+    cfg = _config(args, extra=("mixup_alpha", "cutmix_alpha"))  # as train reads them: coerced, checked (> 0)
 
-    split = load_splits(cfg).split(args.split)
+    splits = load_splits(cfg)
+    split = splits.split(args.split)
     if split.images.ndim != 4:
         raise MedtrainError("augment show draws 2-D images; this dataset holds volumes")
     if len(split) == 0:
         raise MedtrainError(f"the {args.split} split is empty")
+    check_color_space(cfg, splits)  # hed on grey images: refused as train refuses it
     g = torch.Generator().manual_seed(cfg.seed)
     pick = torch.randperm(len(split), generator=g)[: args.n].sort().values
-    params = cfg.to_dict()
+    params = {**cfg.to_dict(), **cfg.augment_params}  # the config's op parameters, as training reads them
     for key, flag in (("aa_policy", args.aa_policy), ("ra_n", args.ra_n), ("ra_m", args.ra_m)):
         if flag is not None:
             params[key] = flag
     items = [v.strip() for v in args.augment.split(",") if v.strip()]
+    if "pca" in items:  # its eigenvectors are fitted on the training images, as training fits them
+        from medtrain.augment.intensity import fit_pca_lighting
+
+        params["pca_eig"] = fit_pca_lighting(splits.train.images)
     pipeline = build_pipeline(items, params)
-    torch.manual_seed(cfg.seed)
+    typed = [k for k in SHOW_SETTINGS if getattr(args, k, None) is not None]
+    idle = [k for k in typed if k not in read_keys(items, params)]
+    if idle:
+        raise MedtrainError(f"--{idle[0].replace('_', '-')} {getattr(args, idle[0])}: no augmentation of --augment "
+                            f"{','.join(items)} reads it; the grid would not show it")
     name = cfg.dataset or Path(cfg.data).name
-    out = render_grid(split.images[pick], pipeline, args.draws, args.out, title=f"{name}: {', '.join(items)}")
+    title = f"{name}: {', '.join(items)}"
+    if mixes(pipeline):  # the pairs a mixing op makes cross classes where the images shown allow
+        pick = pick[pair_order(split.labels[pick], splits.task)]
+        title += f"\nrows i and {len(pick)} + 1 - i are mixed; under each image: its target"
+    if cfg.color_space.lower() != "rgb":
+        print(f"note: color_space {cfg.color_space}: the network converts its input to {cfg.color_space} after the "
+              f"augmentation, so the grid shows the draws in RGB, as the augmentations see them")
+    torch.manual_seed(cfg.seed)
+    out = render_grid(split.images[pick], pipeline, args.draws, args.out, title=title, labels=split.labels[pick],
+                      label_names=splits.label_names, task=splits.task)
     print(f"wrote {out}")
     return 0
 
