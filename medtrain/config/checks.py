@@ -202,6 +202,26 @@ def _same(v):
     return tuple(v) if isinstance(v, (list, tuple)) else v
 
 
+def check_probe_read_for_cells(cfgs, keys) -> None:
+    """:func:`check_probe_read`, the check ``train`` makes of its typed flags, for the settings ``keys`` typed once
+    for all of ``cfgs`` (a ``compare`` grid's cells, a ``tune`` search's candidates; part of
+    :func:`check_typed_for_cells`): refused, in train's one line, where every config is a linear probe that does not
+    read them (``compare --transfer linear-probe --flip false --class-weights true --vary probe_layer=...`` had
+    trained probes recording both, which ``train`` refuses). A setting some cell reads is not refused: ``--vary
+    transfer=scratch,linear-probe --flip false`` flips the scratch cell's training, and the probe cell records it."""
+    def refuses(cfg, key) -> bool:
+        try:
+            check_probe_read(cfg, {key})
+        except MedtrainError:
+            return True
+        return False
+
+    cfgs = list(cfgs)
+    unread = [k for k in keys if cfgs and all(refuses(cfg, k) for cfg in cfgs)]
+    if unread:
+        check_probe_read(cfgs[0], unread)
+
+
 def check_read(c: Config, given=None) -> None:
     """Refuse a setting changed from its default that the run's other settings never read: ``milestones``
     under a schedule other than multistep (it had been recorded and ignored, as ``--aa-policy`` without
@@ -278,9 +298,11 @@ def check_typed_for_cells(cfgs, keys, memo: dict | None = None) -> None:
     """Refuse a setting of ``keys`` (typed once for all of ``cfgs``: the base of a ``compare`` grid's cells or of
     a ``tune`` search's candidates) that :func:`check_typed_for_a_new_run` refuses for every one of ``cfgs``, in
     its line for the first; one that some config accepts is not refused: a setting applies to the cells that read
-    it (``--image-size 64 --vary data=a.npz,b.csv`` sizes the CSV's images). ``memo``: as
+    it (``--image-size 64 --vary data=a.npz,b.csv`` sizes the CSV's images). A linear probe's unread settings
+    first, as train refuses them typed (:func:`check_probe_read_for_cells`). ``memo``: as
     :func:`check_typed_for_a_new_run` takes it (None: one for this call), each data read once."""
     memo = {} if memo is None else memo
+    check_probe_read_for_cells(cfgs, keys)
     for key in keys:
         refused = None
         for cfg in cfgs:

@@ -43,11 +43,21 @@ from medtrain.training.fit import FitResult
 from medtrain.training.module import Classifier
 from medtrain.training.network import ProbeModel, pooled_codes
 
-__all__ = ["CS", "pooled_features", "extract_codes", "fit_linear", "linear_weights", "ProbeModel", "fit_probe",
-           "resolve_layer", "extraction_device"]
+__all__ = ["CS", "SAME_FOR_EVERY_SEED", "pooled_features", "extract_codes", "fit_linear", "linear_weights",
+           "ProbeModel", "fit_probe", "resolve_layer", "extraction_device"]
 
 #: Inverse regularisation strengths tried on validation.
 CS = tuple(float(c) for c in np.logspace(-4, 2, 7))
+
+#: Why probes of different seeds come out alike (said in the run's summary and metrics.json's ``probe``): the codes
+#: are the frozen network's, computed in eval mode without augmentation, and the classifier is a convex fit of all
+#: of them at once (regularised, so one optimum), with C chosen on validation. There is no initialisation, batch
+#: order, augmentation or dropout to draw: LogisticRegression's weights are bit-identical across seeds, LinearSVC's
+#: (whose coordinate order the seed draws) agree to the solver's tolerance, and so do their scores. A compare of
+#: seeds therefore shows a spread of 0 for a probe: that is the method, not a seed ignored.
+SAME_FOR_EVERY_SEED = ("the same probe for every seed (a convex fit on the frozen network's codes: no initialisation, "
+                       "batch order or augmentation to draw; a seed changes only a split medtrain draws, for data "
+                       "without a split of their own)")
 
 
 def resolve_layer(model: nn.Module, layer: str | None) -> int | None:
@@ -231,11 +241,12 @@ def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
     _, module = _probe_module(model, layer, clf, scaler, cfg, splits, norm)
     layer_name = plan.stages[-1] if layer is None else plan.stages[layer]
     probe = {"layer": layer_name, "classifier": cfg.probe_classifier, "feature_dim": int(codes["train"].shape[1]),
-             "C": C, "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s}
+             "C": C, "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s,
+             "seeds": SAME_FOR_EVERY_SEED}
     device, precision = extraction_device(model)  # what computed the codes, as a trained run records what trained it
     return FitResult(module, [], 0, 0, False, 0.0, transfer=plan,
                      weights_meta={"probe_layer": -1 if layer is None else layer,
                                    "probe_classifier": cfg.probe_classifier},
                      metrics={"probe": probe, "device": device, "precision": precision},
                      summary=f"linear probe ({cfg.probe_classifier}) on {layer_name} features "
-                             f"({probe['feature_dim']}-d), C={C:g} chosen on validation")
+                             f"({probe['feature_dim']}-d), C={C:g} chosen on validation; {SAME_FOR_EVERY_SEED}")
