@@ -124,7 +124,10 @@ DESCRIPTIONS = {
                 "devices pick ddp under auto)",
     "precision": "auto (bf16-mixed where bfloat16 is native, else 32-true), 32-true, 16-mixed, bf16-mixed, ...",
     "progress": "progress bars (--no-progress: none, for logs)",
-    "logger": "experiment log of every epoch and the settings in RUN/logs: csv, tensorboard, mlflow or none",
+    "logger": "experiment log of every epoch and the settings in RUN/logs: csv, tensorboard, mlflow or none. An "
+              "epoch's train_loss (the train curve of learning_curve.png) is the mean over its training steps, taken "
+              "with augmentation, Mixup/CutMix targets and dropout on as the weights change; val_loss is the network "
+              "in eval mode on unaugmented images: part of the gap between them is the regularisation itself",
     "bootstrap": "bootstrap resamples of the test split for the 95% confidence intervals (0: no intervals)",
     "operating_point": "binary tasks: a threshold chosen on validation, youden, sensitivity=P or specificity=P "
                        "(0 < P < 1), at which test sensitivity, specificity, PPV and NPV are reported; multi-label "
