@@ -14,7 +14,7 @@ from medtrain.tasks import BINARY, MULTILABEL
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
 RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and test, before/after temperature scaling
-ROC_PR_FILE = "roc_pr.png"  #: binary tasks: test ROC and precision-recall curves, operating point marked
+ROC_PR_FILE = "roc_pr.png"  #: binary and multi-label tasks: test ROC and precision-recall curves, operating points
 REPORT_FILE = "report.html"  #: the self-contained HTML report of everything above
 
 
@@ -65,7 +65,8 @@ def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> 
 
 def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,
                        threshold, rule, positive: int) -> None:
-    """``reliability.png`` (validation and test, before/after scaling) and, for binary tasks, ``roc_pr.png``."""
+    """``reliability.png`` (validation and test, before/after scaling) and ``roc_pr.png``: a binary task's, and a
+    multi-label task's, one curve per label, each label's threshold marked (``out``'s operating point)."""
     from medtrain import metrics
     from medtrain.reports import plots
 
@@ -90,3 +91,8 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
         plots.roc_pr(y, np.asarray(test_scaled)[:, positive], run_dir / ROC_PR_FILE, threshold,
                      rule or "", title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores of "
                      f"{splits.label_names[str(positive)]!r})")  # T kept 1: the scores are the network's own
+    elif task == MULTILABEL and test_scaled is not None and len(splits.test.labels):
+        names = [str(splits.label_names.get(str(i), i)) for i in range(np.shape(test_scaled)[1])]
+        plots.roc_pr_labels(splits.test.labels.numpy(), test_scaled, names, run_dir / ROC_PR_FILE,
+                            (out.get("operating_point") or {}).get("thresholds"), rule or "",
+                            title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores, per label)")

@@ -216,6 +216,57 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
     _save(fig, path)
 
 
+#: a multi-label run's roc_pr.png draws this many labels' curves at most (the first, in label order: one colour
+#: each); the rest are named under the panels as left out
+ROC_LABELS = 10
+
+
+def roc_pr_labels(y_true, scores, names: list[str], path: str | os.PathLike, thresholds: dict | None = None,
+                  rule: str = "", title: str = "") -> None:
+    """A multi-label task's ROC and precision-recall curves, one per label (``y_true`` and ``scores``: ``(N, L)``),
+    :data:`ROC_LABELS` at most, each label's operating point (``thresholds``: ``{name: threshold}``, chosen on
+    validation) marked with a star of its colour. The ROC legend names each label with its AUC, the PR legend with
+    its average precision; labels left out (past :data:`ROC_LABELS`, or one class only in ``y_true``) are named."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+    y, s = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
+    both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]  # a curve needs positives and negatives
+    drawn, thresholds = both[:ROC_LABELS], thresholds or {}
+    fig = figure(figsize=(10, 4.8), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    a.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    for k, j in enumerate(drawn):
+        colour, name = f"C{k}", str(names[j])
+        fpr, tpr, _ = roc_curve(y[:, j], s[:, j])
+        prec, rec, _ = precision_recall_curve(y[:, j], s[:, j])
+        a.plot(fpr, tpr, color=colour, lw=1.2, label=f"{name} (AUC {roc_auc_score(y[:, j], s[:, j]):.3f})")
+        b.plot(rec, prec, color=colour, lw=1.2, label=f"{name} (AP {average_precision_score(y[:, j], s[:, j]):.3f})")
+        if thresholds.get(name) is not None:
+            pred, pos = s[:, j] >= thresholds[name], y[:, j] == 1
+            tp, fp = np.sum(pred & pos), np.sum(pred & ~pos)
+            a.plot([fp / np.sum(~pos)], [tp / np.sum(pos)], "*", color=colour, mec="black", mew=0.5, ms=11)
+            if tp + fp:
+                b.plot([tp / np.sum(pos)], [tp / (tp + fp)], "*", color=colour, mec="black", mew=0.5, ms=11)
+    if thresholds and drawn:  # one legend entry for the stars: each label's own threshold
+        a.plot([], [], "*", color="white", mec="black", ms=11, label=f"{rule or 'operating point'} (each label's "
+                                                                           f"threshold)")
+    for ax, (xlabel, ylabel) in ((a, ("1 - specificity", "sensitivity")),
+                                 (b, ("recall (sensitivity)", "precision (PPV)"))):
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if drawn:
+            _legend(ax, fontsize=6.5, loc="lower right" if ax is a else "lower left")
+    left = [f"{names[j]} (one class in the test split)" for j in range(y.shape[1]) if j not in both]
+    left += [str(names[j]) for j in both[ROC_LABELS:]]
+    if left:
+        fig.supxlabel(f"Not drawn ({len(left)} of {y.shape[1]} labels): " + ", ".join(left), fontsize=7, wrap=True,
+                      **LITERAL)
+    fig.suptitle(title, fontsize=9, **LITERAL)
+    _save(fig, path)
+
+
 #: RAS volumes (D, H, W) = (Z, Y, X) shown as radiology does: one slice along each axis, superior
 #: (coronal, sagittal) or anterior (axial) up, the patient's right on the viewer's left, anterior left in the
 #: sagittal view; ``(top, bottom, left, right)`` letters name the sides
