@@ -181,13 +181,17 @@ def overlay_curves(a: dict, b: dict, path: str | os.PathLike, title: str = "",
                    replay_patience: Optional[int] = None) -> dict:
     """Train (dashed) and validation (solid) loss of every seed of cells ``a`` and ``b`` in one figure.
 
+    ``a`` and ``b`` are cells as :func:`collect` returns them (``group``, ``cell``, ``runs`` with each run's
+    ``history``, ``best_epoch``, ``stop_epoch`` and ``early_stopped``). The train line is each epoch's mean over
+    its training steps, with augmentation and dropout on where the run uses them; its legend says so.
+
     ``o`` marks each seed's selected epoch (best validation AUC), ``x`` the epoch where early stopping
     ended the run (only for runs it stopped). With ``replay_patience``, runs that trained every epoch get
     a ``|`` where early stopping with that patience would have stopped them (:func:`replay_early_stop`).
     Returns what was drawn, for the caller's caption.
     """
     from medtrain._io import atomic_path
-    from medtrain.reports.plots import figure  # outside pyplot: the caller's matplotlib backend stays as it is
+    from medtrain.reports.plots import TRAIN_LOSS_NOTE, figure  # outside pyplot: the caller's matplotlib backend stays as it is
 
     fig = figure(figsize=(7.5, 4.6))
     ax = fig.subplots()
@@ -201,7 +205,7 @@ def overlay_curves(a: dict, b: dict, path: str | os.PathLike, title: str = "",
             first = i == 0
             alpha = 0.9 if first else 0.45
             ax.plot(ep, [e["train_loss"] for e in h], ls="--", color=colour, alpha=alpha, lw=1.2,
-                    label=f"{label}: train" if first else None)
+                    label=f"{label}: train ({TRAIN_LOSS_NOTE})" if first else None)
             ax.plot(ep, [e["val_loss"] for e in h], ls="-", color=colour, alpha=alpha, lw=1.6,
                     label=f"{label}: validation" if first else None)
             by_epoch = {e["epoch"]: e for e in h}

@@ -25,6 +25,10 @@ LITERAL = {"parse_math": False}
 PANELS_PER_ROW = 5
 #: up to this many epochs the learning curve marks each epoch: a line through one point draws nothing
 MARKED_EPOCHS = 30
+#: what the train line is: each epoch's mean over its training steps, taken with augmentation (Mixup/CutMix
+#: targets) and dropout on where the run uses them, unlike the validation loss (eval mode, unaugmented); a
+#: lecturer comparing "train loss" with the validation loss had read the gap as overfitting alone
+TRAIN_LOSS_NOTE = "augmentation, dropout on if used"
 
 
 def figure(**kwargs) -> Figure:
@@ -60,7 +64,7 @@ def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | 
     marks = {"marker": "o", "ms": 4} if len(ep) <= MARKED_EPOCHS else {}  # --epochs 1 had been an empty box
     fig = figure(figsize=(6, 4))
     ax = fig.subplots()
-    ax.plot(ep, [h["train_loss"] for h in history], label="train loss", **marks)
+    ax.plot(ep, [h["train_loss"] for h in history], label=f"train loss ({TRAIN_LOSS_NOTE})", **marks)
     ax.plot(ep, [h["val_loss"] for h in history], label="validation loss", **marks)
     if checkpoint == "last":
         kept = f"kept: last epoch ({best_epoch + 1})"
