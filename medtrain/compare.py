@@ -119,12 +119,16 @@ def _check_typed(base: dict, cells: list[dict], cfgs: list, new: list[bool]) -> 
     settings; ``new``: whether it has a run to train (a finished grid run again is read, as it was). Refused: a
     new cell's own value of the grid, and a base setting that no cell of the grid takes, where a cell is new: a
     grid's setting applies to the cells that read it (``--image-size 64 --vary data=a.npz,b.csv`` sizes the CSV's
-    images)."""
+    images). A new linear-probe cell's own value that a probe never reads is refused as ``train`` refuses it
+    (:func:`medtrain.config.checks.check_probe_read`: ``--transfer linear-probe --vary flip=true,false`` had trained
+    two probes that ignore the flag, which ``train --transfer linear-probe --flip false`` refuses); here, not in
+    the per-cell check that ``train(dict)`` shares, which checks the probe's settings itself."""
     if not any(new):
         return
     checks, memo = config_mod.checks, {}  # each data read once (whether --store mmap applies), not once per cell
     for cell, cfg, is_new in zip(cells, cfgs, new):
         if is_new:
+            checks.check_probe_read(cfg, set(cell))
             checks.check_typed_for_a_new_run(cfg, set(cell), memo)
     checks.check_typed_for_cells(cfgs, base, memo)
 
