@@ -12,11 +12,9 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
 from medtrain import config as config_mod
 from medtrain._io import MISSING, file_problem, json_safe
-from medtrain._yaml import read_yaml
+from medtrain._yaml import parse_yaml_bytes
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reuse import RESUMABLE_KEYS
@@ -83,9 +81,9 @@ def load_recipes(grid: dict) -> tuple[dict, dict[str, Recipe]]:
 
 def _read_recipe(path: Path) -> tuple[bytes, dict]:
     """A recipe file's bytes, read once, and the settings they hold, parsed as ``train --config`` parses a file
-    (:func:`medtrain.config.load_yaml`, whose one-line errors these are): the recipe hashed is the recipe run. The
-    file had been read twice, parsed from the first read and hashed from the second, so that a file saved in between
-    was recorded (``grid.json``'s ``sha256``) as one recipe and run as another."""
+    (:func:`medtrain._yaml.parse_yaml_bytes`, with ``--config``'s one-line errors): the recipe hashed is the recipe
+    run. The file had been read twice, parsed from the first read and hashed from the second, so that a file saved
+    in between was recorded (``grid.json``'s ``sha256``) as one recipe and run as another."""
     problem = file_problem(path)  # a FIFO is refused unread (reading it waits for a writer)
     if problem is not None:
         raise MedtrainError(f"recipe file not found: {path}" if problem == MISSING else f"recipe file {path}: {problem}")
@@ -93,12 +91,7 @@ def _read_recipe(path: Path) -> tuple[bytes, dict]:
         data = path.read_bytes()
     except OSError as e:
         raise MedtrainError(f"recipe file {path} cannot be read ({e.strerror or e})") from None
-    try:
-        raw = read_yaml(data.decode("utf-8")) or {}
-    except UnicodeDecodeError:
-        raise MedtrainError(f"recipe file {path} is not UTF-8 text") from None
-    except yaml.YAMLError as e:
-        raise MedtrainError(f"recipe file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    raw = parse_yaml_bytes(data, path, "recipe file") or {}
     if not isinstance(raw, dict):
         raise MedtrainError(f"recipe file {path} must hold a mapping of settings")
     return data, raw

@@ -45,12 +45,22 @@ def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
     problem = file_problem(p)  # a FIFO is refused unread (reading it waits for a writer), and said to be one
     if problem is not None:
         raise MedtrainError(f"{what} not found: {p}" if problem == MISSING else f"{what} {p}: {problem}")
+    return parse_yaml_bytes(p.read_bytes(), p, what)
+
+
+def parse_yaml_bytes(data: bytes, path: str | os.PathLike, what: str) -> Any:
+    """The YAML in ``data``, the bytes already read from ``path`` (:func:`read_yaml`): for a caller that also keeps
+    the bytes it parsed (a recipe file hashed as it was run), with :func:`read_yaml_file`'s messages.
+
+    Raises:
+        MedtrainError: naming ``what`` and ``path``, when ``data`` is not UTF-8 text or is not valid YAML.
+    """
     try:
-        return read_yaml(p.read_text(encoding="utf-8"))
+        return read_yaml(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise MedtrainError(f"{what} {p} is not UTF-8 text") from None
+        raise MedtrainError(f"{what} {path} is not UTF-8 text") from None
     except yaml.YAMLError as e:
-        raise MedtrainError(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise MedtrainError(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
 
 
 def write_yaml(path: str | os.PathLike, obj: Any, comment: str = "", flow_lists: bool = False,
