@@ -245,7 +245,7 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
     for r in rows:
         cells = [str(r[k]) for k in keys] + [str(r["seeds"]) + (f" × {r['fold_runs']} folds" if r.get("fold_runs") else "")]
         one = r["runs"] < 2  # a std of one run is undefined, not 0: the mean alone
-        cells += [f"{r[n]:.3f}" + ("" if one else f" ± {r[n + '_std']:.3f}") for n in ("test_acc", "test_auc", "val_auc")]
+        cells += [_mean_text(r[n], r[n + "_std"], one) for n, _ in MEANS]
         cells += [_epochs(r[n], r[n + "_std"], one) for n in ("best_epoch", "stop_epoch")]
         cells += [f"{r['wall_s']:.0f}"]
         cells += delta_cells(r.get("paired")) if paired else []
@@ -260,7 +260,37 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
     one_class = one_class_note(_one_class_cells(rows, keys))
     if one_class:  # under the table: summary.md, the printed summary and (a comment) summary.tex
         lines += ["", one_class]
+    undefined = undefined_note(rows, keys)
+    if undefined:
+        lines += ["", undefined]
     return "\n".join(lines) + "\n"
+
+
+#: the mean ± std columns of :func:`to_markdown`, in order: (row key, name)
+MEANS = (("test_acc", "test ACC"), ("test_auc", "test AUC"), ("val_auc", "val AUC"))
+
+
+def _mean_text(mean: float, std: float, one: bool) -> str:
+    """A cell's mean ± std (the mean alone for one run); "–" where the metric is undefined in every run (an AUC of
+    splits lacking a class had read "nan ± nan"), as the web page and the Δ columns show an undefined value."""
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.3f}" + ("" if one else f" ± {std:.3f}")
+
+
+def undefined_note(rows: list[dict], keys: list[str]) -> str:
+    """The sentence under a comparison some of whose cells have a metric undefined in every run (shown "–" in
+    summary.md and report.html, "--" in summary.tex, empty in summary.csv): which, and why; '' where there is none."""
+    named = []
+    for r in rows:
+        gone = [label for n, label in MEANS if not math.isfinite(r[n])]
+        if gone:
+            named.append(f"{', '.join(f'{k}={r[k]}' for k in keys) or 'base'} ({', '.join(gone)})")
+    if not named:
+        return ""
+    return (f"Undefined in every run, shown as –: {'; '.join(named)}. An AUC needs images of every class in its "
+            "split (multi-label: each label present in some image and absent from another); these runs' splits lack "
+            "one (each run's report names it), so the cell has no mean of it and no Δ.")
 
 
 def _epochs(mean: float, std: float, one: bool) -> str:
@@ -287,18 +317,23 @@ def to_csv(rows: list[dict], keys: list[str]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
-    for r in rows:  # a std of one run is undefined: left empty, not 0
-        row = {k: ("" if k.endswith("_std") and r["runs"] < 2 else v) for k, v in r.items()}
+    for r in rows:  # a std of one run is undefined: left empty, not 0; so is a metric undefined in every run
+        row = {k: ("" if k.endswith("_std") and r["runs"] < 2 else _csv_number(v)) for k, v in r.items()}
         d = r.get("paired") or {}
         row["pairs"], row["ci_method"] = d.get("pairs", ""), d.get("ci_method", "")
         for n in PAIRED:
             ci = d.get(f"d_{n}_ci") or ["", ""]
-            mean = d.get(f"d_{n}", "")
-            row[f"d_{n}"], row[f"d_{n}_lo"], row[f"d_{n}_hi"] = "" if mean is None else mean, ci[0], ci[1]
+            row[f"d_{n}"], row[f"d_{n}_lo"], row[f"d_{n}_hi"] = map(_csv_number, (d.get(f"d_{n}"), ci[0], ci[1]))
         for n in TESTED:
             row[f"d_{n}_p"] = "" if d.get(f"d_{n}_p") is None else d[f"d_{n}_p"]
         w.writerow(row)
     return buf.getvalue()
+
+
+def _csv_number(v):
+    """A value as summary.csv writes it: empty where it is undefined (None, NaN: a mean of no defined run had been
+    written "nan"), as a std of one run and a missing Δ are."""
+    return "" if v is None or isinstance(v, float) and math.isnan(v) else v
 
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
