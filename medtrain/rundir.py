@@ -38,6 +38,7 @@ from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORM
                                     run_format)  # the run format (re-exported)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
+from medtrain.data._origin import ORIGIN_KEY
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)
 from medtrain.errors import MedtrainError
@@ -300,7 +301,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "peak_rss_mb": provenance.peak_rss_mb(),
         **provenance.device_memory(),
         "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-        "data": data_summary(splits),
+        "data": {**data_summary(splits), **({ORIGIN_KEY: splits.record.origin}  # where val and test came from
+                                            if splits.record is not None and splits.record.origin else {})},
         "provenance": provenance.record(splits),  # versions, machine, threads, each split's digest (eval checks)
     }
     out["calibration"] = {"temperature": temperature, "rule": temperature_rule, "bins": metrics.ECE_BINS,

@@ -11,6 +11,8 @@ import torch
 from medtrain._io import path_kind, why_not_read
 from medtrain._io.cache import VOLUMES, folder as cache_folder
 
+from medtrain.data._origin import FOLD, OWN, origin_parts, split_origin
+from medtrain.data.arrays import arrays_origin
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, SPLITS, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
 from medtrain.data.geometry import parse_spacing
@@ -65,7 +67,7 @@ def load_splits(config) -> Splits:
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
         _refuse_group_column(group_column, f"{p}, a .npz of fixed-size arrays")
         _ignore_image_size(config)
-        return official_splits(load_npz(p, store=store, data_dir=data_dir), folds, fold, config.seed)
+        return official_splits(load_npz(p, store=store, data_dir=data_dir), folds, fold, config.seed, arrays_origin(p))
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
         return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, table=table, **kw)
@@ -155,15 +157,21 @@ def _refuse_group_column(group_column, what: str) -> None:
         raise MedtrainError(f"--group-column {group_column} applies to CSV data only, not to {what}")
 
 
-def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, seed: int = 0) -> Splits:
+def official_splits(splits: Splits, folds: int = 0, fold: int | None = None, seed: int = 0,
+                    origin: str | None = OWN) -> Splits:
     """Data that come split (MedMNIST, a .npz): the record of its splits (inputs named ``train/17``...)
     and, with ``folds``, fold ``fold`` of train+val held out as validation (the test split untouched), each
-    part's images with those names as sources (without folds: none, so files name an image by its index)."""
+    part's images with those names as sources (without folds: none, so files name an image by its index).
+    ``origin``: where the file's val and test splits came from (:mod:`medtrain.data._origin`): the data's own, or,
+    for images given in memory, as :func:`medtrain.data.arrays.arrays_origin` says (None: not known, not recorded)."""
     names = [s for s in SPLITS for _ in range(len(splits.split(s)))]
     inputs = [f"{s}/{i}" for s in SPLITS for i in range(len(splits.split(s)))]
     labels = torch.cat([splits.split(s).labels for s in SPLITS]).numpy()
     record = split_record(inputs, labels, names, 0.1, 0.2, seed, None, folds, fold, label_names=splits.label_names,
                           source=splits.source or splits.name)
+    given = origin_parts(origin)
+    record.origin = None if given is None else split_origin(FOLD if record.folds is not None else given["val"],
+                                                            given["test"])
     if not folds:
         return dataclasses.replace(splits, record=record)
     images = torch.cat([splits.split(s).images for s in SPLITS])

@@ -7,7 +7,8 @@ the run trains on that file as on any .npz: eval, predict, export, resume, the s
 the same file: the finished run is returned) and a changed-data refusal (other arrays, another file) work as for
 a file given by its path. The images are read by the .npz reader's layout rules (:mod:`medtrain.data._npz`) and
 the labels as it reads them; splits not given are drawn by the one seeded stratified splitter
-(:func:`medtrain.data.split.split_record`), as for a CSV without a split column.
+(:func:`medtrain.data.split.split_record`), as for a CSV without a split column. Which splits were given and which
+drawn is written beside the file (:data:`ORIGIN_FILE`), for the run's record of where its splits came from.
 """
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from medtrain._io import atomic_path
+from medtrain._io import atomic_path, write_text
 from medtrain._io.cache import ARRAYS, folder
 from medtrain.data._npz import NPZ_KEYS, _is_volume, _layout
+from medtrain.data._origin import DRAWN, OWN, origin_parts, split_origin
 from medtrain.data.base import SPLITS
 from medtrain.data.duplicates import image_digests
 from medtrain.data.medmnist import _check_labels
@@ -29,6 +31,9 @@ from medtrain.data.split import split_record
 from medtrain.errors import MedtrainError, suggest
 
 FILE = "arrays.npz"  #: the file in each ``<sha256>/`` folder; its stem names the run (``runs/arrays-<model>-s<seed>``)
+#: beside it: where its val and test splits came from (:mod:`medtrain.data._origin`), given or drawn, which the
+#: file, in MedMNIST layout like any .npz, cannot tell; the loader records it in the run's data summary
+ORIGIN_FILE = "split_origin.txt"
 
 
 def in_memory(data) -> bool:
@@ -68,7 +73,30 @@ def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed
     if not path.is_file():  # the same arrays again: the file written then (its name is its content)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
+    _write_origin(path, split_origin(DRAWN if "val" in missing else OWN, DRAWN if "test" in missing else OWN))
     return path
+
+
+def _write_origin(path: Path, origin: str) -> None:
+    """:data:`ORIGIN_FILE` beside ``path`` saying ``origin``, where it says another or is missing (a file written
+    before it was recorded; the same arrays given split otherwise: this call's, which the run it starts reads)."""
+    if arrays_origin(path) != origin:
+        write_text(path.parent / ORIGIN_FILE, origin + "\n")
+
+
+def arrays_origin(path: str | os.PathLike) -> str | None:
+    """Where the val and test splits of the .npz ``path`` came from: for one :func:`arrays_npz` wrote
+    (``<cache>/arrays/<sha256>/arrays.npz``), as recorded beside it, None where nothing is (written before that was
+    recorded: its missing splits were drawn, which ones is not known; the run's report then guesses); for any other
+    .npz, its own (``own``)."""
+    path = Path(path)
+    if path.name != FILE or path.parent.parent.name != ARRAYS:
+        return OWN
+    try:
+        origin = (path.parent / ORIGIN_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeError):
+        return None
+    return origin if origin_parts(origin) is not None else None
 
 
 _GIVEN = ("data: images in memory are given as (images, labels) or as {'train': (images, labels), 'val': ..., "

@@ -32,6 +32,7 @@ import numpy as np
 
 # fold_ids is public here too (medtrain.evaluation.bias, the tests import it from this module)
 from medtrain.data._folds import _strata, fill_label_values, fold_ids, group_ids, held_fold, label_name
+from medtrain.data._origin import dealt_origin
 from medtrain.data._table_checks import check_split_classes, warn_if_shares_off, warn_rare_classes
 from medtrain.data.duplicates import copy_set_labels, copy_sets, warn_not_kept
 from medtrain.errors import MedtrainError
@@ -53,6 +54,7 @@ class SplitRecord:
     ungrouped_folds: Optional[np.ndarray] = None  #: with ``ungrouped``, in cross-validation: its fold per input
     #: with ``ungrouped``: how many inputs it put in another split than a pixel-identical input (0: no copy straddled)
     ungrouped_shared: int = 0
+    origin: Optional[str] = None  #: where val and test came from: own, drawn, ... (:mod:`medtrain.data._origin`)
 
     def part_groups(self, part: int) -> Optional[list[str]]:
         """The group of each input of split ``part`` (0/1/2), in input order, where some group has several
@@ -380,6 +382,7 @@ def split_record(inputs: list[str], labels: np.ndarray, splits: Optional[list[st
         warn_rare_classes(labels, assign, label_names, source)
     record = (SplitRecord(list(inputs), assign, groups) if f is None
               else SplitRecord(list(inputs), assign, groups, f, "test" if splits is None else "val"))
+    record.origin = dealt_origin(splits is not None, f is not None)
     if digests is not None and len(set(digests)) < len(digests):
         try:
             with warnings.catch_warnings():  # said once, of the split made

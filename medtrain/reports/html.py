@@ -24,6 +24,7 @@ from PIL import Image
 from medtrain import intervals
 from medtrain._io import write_text
 from medtrain._io.cache import ARRAYS
+from medtrain.data._origin import ORIGIN_KEY, OWN, fractions_read as origin_fractions, origin_parts
 from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
                                      one_class_run, one_class_runs, paired_differences, unpaired_note)
@@ -123,11 +124,17 @@ def no_test(config: dict, metrics: dict) -> dict | None:
     ``dataset``, no ``data``) and an ``.npz`` ``data`` bring their own test split, which ``test_fraction`` leaves
     alone (a trial of one had been called "empty (test_fraction 0: no test images)" with 92 test images in
     the file); a folder or CSV of images, and images given in memory without a test split, are split by it
-    (:func:`brings_own_split`)."""
+    (:func:`fractions_read`). Where the run records that its test split is the data's own (``split_origin``), and
+    the data summary that it holds no image, it is empty as the data give it (a CSV whose split column names no test
+    row), not held back."""
     if metrics.get("test"):
         return None
-    if config.get("test_fraction") == 0 and not brings_own_split(config):
+    if config.get("test_fraction") == 0 and "test_fraction" in fractions_read(config, metrics):
         return {"word": "empty", "note": "test_fraction 0: no test images"}
+    data = metrics.get("data") or {}
+    if (origin_parts(data.get(ORIGIN_KEY)) or {}).get("test") == OWN and not any(
+            s.get("n") for s in data.get("splits") or [] if s.get("name") == "test"):
+        return {"word": "empty", "note": "the data give no test images"}
     return {"word": "held back", "note": "not scored by this run"}
 
 
@@ -136,17 +143,37 @@ def baselines(dataset: str | None) -> list[tuple[str, float, float]]:
     return [(name, a, b) for name, (a, b) in MEDMNIST_V2.get(dataset or "", {}).items()]
 
 
-def brings_own_split(config: dict) -> bool:
-    """Whether the run's data come split, so that ``val_fraction`` and ``test_fraction`` are not read: a MedMNIST set
-    (``dataset``, no ``data``) or an ``.npz`` (``data.official_splits``: its train/val/test arrays, or folds of its
-    train+val), except the ``.npz`` medtrain writes for images given in memory (``<cache>/arrays/<sha256>/arrays.npz``,
-    :mod:`medtrain.data.arrays`), whose missing splits were drawn with those fractions.
+def fractions_read(config: dict, metrics: dict | None = None) -> set[str]:
+    """Which of ``val_fraction`` and ``test_fraction`` drew the run's splits: as its loader recorded where val and
+    test came from (``metrics``' data summary ``split_origin``, :mod:`medtrain.data._origin`): images given in
+    memory as train and test have val drawn (``val_fraction``) and their own test split, cross-validation of a
+    folder holds a fold out as test (``test_fraction`` unread). A run written before that was recorded: both, or
+    none where :func:`brings_own_split` guesses from ``config`` that the data come split."""
+    recorded = _recorded_fractions(metrics)
+    if recorded is not None:
+        return recorded
+    return set() if brings_own_split(config) else {"val_fraction", "test_fraction"}
 
-    A guess from the settings: the loader records nowhere where a split came from (not in ``metrics.json``'s data
-    summary, :func:`medtrain.rundir.data_summary`, nor in the split record, whose official splits are written as a
-    CSV's split column is). It misses data that bring their own split by other means, whose fractions a table
-    still shows, though not read: a CSV with a split column naming train, val and test, and images given in memory
-    with all three splits (their ``arrays.npz``, named as one with drawn splits is)."""
+
+def _recorded_fractions(metrics: dict | None) -> set[str] | None:
+    """The fractions that drew a split as ``metrics``' data summary records (None where it records nothing)."""
+    data = (metrics or {}).get("data")
+    return origin_fractions(data.get(ORIGIN_KEY)) if isinstance(data, dict) else None
+
+
+def brings_own_split(config: dict, metrics: dict | None = None) -> bool:
+    """Whether the run's data come split, so that ``val_fraction`` and ``test_fraction`` are not read. Where
+    ``metrics`` (``metrics.json``) records where the splits came from, as it says (:func:`fractions_read`).
+
+    Else (a run written before that was recorded) a guess from the settings: a MedMNIST set (``dataset``, no
+    ``data``) or an ``.npz`` (``data.official_splits``: its train/val/test arrays, or folds of its train+val), except
+    the ``.npz`` medtrain writes for images given in memory (``<cache>/arrays/<sha256>/arrays.npz``,
+    :mod:`medtrain.data.arrays`), whose missing splits were drawn with those fractions. The guess misses data that
+    bring their own split by other means, whose fractions a table then shows, though not read: a CSV with a split
+    column naming train, val and test, and images given in memory with all three splits."""
+    recorded = _recorded_fractions(metrics)
+    if recorded is not None:
+        return not recorded
     data = str(config.get("data") or "")
     if not data:
         return bool(config.get("dataset"))
@@ -162,7 +189,7 @@ def settings_shown(config: dict, metrics: dict | None = None) -> dict:
     = auto (cpu)``, ``flip = auto (off)``: ``metrics``' ``precision``, ``device`` and ``choices``, as
     ``metrics.json`` holds them). Left out: ``size`` where ``data`` is set (it picks a MedMNIST set's release,
     28/64/128/224, not read for one's own data: a 224-px folder run's report had shown "size = 28");
-    ``val_fraction``/``test_fraction`` where the data bring their own split (:func:`brings_own_split`);
+    ``val_fraction``/``test_fraction`` where they drew no split (:func:`fractions_read`: the data's own splits);
     ``volume_size`` where ``metrics``' data summary gives the images' shape as 2D ``(C, H, W)``."""
     metrics = metrics or {}
     shown = dict(config)
@@ -175,7 +202,7 @@ def settings_shown(config: dict, metrics: dict | None = None) -> dict:
             shown[key] = f"auto ({value})"
     shape = (metrics.get("data") or {}).get("shape")
     unread = {"size"} if config.get("data") else set()
-    unread |= {"val_fraction", "test_fraction"} if brings_own_split(config) else set()
+    unread |= {"val_fraction", "test_fraction"} - fractions_read(config, metrics)
     unread |= {"volume_size"} if shape is not None and len(shape) == 3 else set()
     return {k: v for k, v in shown.items() if k not in unread}
 
