@@ -301,13 +301,21 @@ def export_model(run: RunModel, out: str | os.PathLike, fmt: str = "onnx", expor
 def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.PathLike | None = None,
                exporter: str = "dynamo", tta: bool = True) -> dict:
     """Export a finished run (default file: ``RUN/model.onnx`` or ``RUN/model.pt``); see :func:`export_model`.
-    ``tta=False`` leaves the run's test-time views out of the graph (:meth:`RunModel.without_tta`)."""
+    ``tta=False`` leaves the run's test-time views out of the graph (:meth:`RunModel.without_tta`): where the run's
+    operating point was chosen on TTA-averaged probabilities, the export gives predict's one
+    :class:`~medtrain.operating_point.OperatingPointWarning` (``medtrain: warning:`` in the CLI; ``export --no-tta``
+    had said it in the file's metadata alone)."""
+    from medtrain.predictor import _warn_threshold_fitted_with_tta
+
     run = load_run_module(run_dir)
     fitted = run_tta(run.cfg, run.meta)  # what its temperature and threshold were fitted on, said in the file
-    run = run if tta else run.without_tta()
+    graph = run if tta else run.without_tta()
     out = Path(out) if out else Path(run_dir) / ("model.onnx" if fmt == "onnx" else "model.pt")
-    return {**export_model(run, out, fmt, exporter, run_dir=run_dir, fitted_tta=fitted),
-            "mc_dropout": run.cfg.mc_dropout}
+    res = {**export_model(graph, out, fmt, exporter, run_dir=run_dir, fitted_tta=fitted),
+           "mc_dropout": graph.cfg.mc_dropout}
+    if not tta:  # after the export: a failed one says its error alone
+        _warn_threshold_fitted_with_tta(run)
+    return res
 
 
 __all__ = ["FORMATS", "TOLERANCE", "UNEXPORTABLE", "UNEXPORTABLE_COLOR_SPACES", "ProbabilityGraph", "export_model", "export_run", "metadata"]
