@@ -32,7 +32,7 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import metrics
-from medtrain._io import write_json, write_text
+from medtrain._io import read_metrics, write_json, write_text
 from medtrain._progress import Overall
 from medtrain.reports.html import write_crossval_report
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_acc_line
@@ -97,7 +97,8 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
                     "train_wall_s": float(sum(r["wall_s"] for r in runs))})
     write_json(out / CV_FILE, summary)
     write_text(out / CV_TABLE, to_markdown(summary))
-    write_crossval_report(out, report_data(summary, fold_settings([fold_dir(out, k) for k in range(cfg.folds)])))
+    dirs = [fold_dir(out, k) for k in range(cfg.folds)]
+    write_crossval_report(out, report_data(summary, fold_settings(dirs), fold_split_origin(dirs)))
     if verbose:
         print("\n" + to_markdown(summary))
     return summary
@@ -122,9 +123,17 @@ POOLED_FROM = ("Pooled from the fold runs' uncalibrated probabilities (the p col
                "fold fitted its own temperature, so its calibrated ones are not on one scale.")
 
 
-def report_data(cv: dict, config: dict) -> dict:
+def fold_split_origin(run_dirs: list[Path]) -> str | None:
+    """Where the folds' val and test came from, as each fold's loader recorded it (``metrics.json``'s data summary
+    ``split_origin``, e.g. ``own test, fold val``); None where the folds differ or a fold (written before it was
+    recorded) has none: the report then guesses from the data's path."""
+    origins = {(read_metrics(d).get("data") or {}).get("split_origin") for d in run_dirs}
+    return origins.pop() if len(origins) == 1 else None
+
+
+def report_data(cv: dict, config: dict, split_origin: str | None = None) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
-    own), and the pooled out-of-fold line."""
+    own), the pooled out-of-fold line, and ``split_origin`` (:func:`fold_split_origin`) for its settings table."""
     folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS) if k in f}}
              for f in cv["per_fold"]]
     pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not k.endswith(
@@ -154,7 +163,7 @@ def report_data(cv: dict, config: dict) -> dict:
     if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")
-    return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config,
+    return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config, "split_origin": split_origin,
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
                      f"pooled over {cv['oof']['n']} out-of-fold predictions)"}
 

@@ -280,7 +280,8 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
 def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     """``report.html`` (and ``folds.png``) of a cross-validation. ``summary``: ``{"folds": [{"fold": i,
     metric: value, ...}], "pooled": {"auc": v, "auc_ci": [lo, hi], ...}}`` plus optional ``"mean"``/``"std"``
-    (computed from the folds when absent), ``"title"`` and ``"config"``. Every numeric fold column other
+    (computed from the folds when absent), ``"title"``, ``"config"`` and ``"split_origin"`` (the folds' data
+    summary's, which decides the fractions its settings table lists). Every numeric fold column other
     than ``fold`` and ``seed`` is a metric; a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
     from medtrain.reports import plots
 
@@ -299,11 +300,16 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
         mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith(("_ci", "_ci_draws"))},
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")},
-        config=settings_shown(summary.get("config") or {}),
+        config=settings_shown(summary.get("config") or {}, _origin_of(summary)),
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
         dots=png_data_uri(out / FOLDS_FILE))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
+
+
+def _origin_of(summary: dict) -> dict | None:
+    """The folds' recorded split origin as :func:`settings_shown` reads a run's (None: guessed from the path)."""
+    return {"data": {"split_origin": summary["split_origin"]}} if summary.get("split_origin") else None
 
 
 def write_tune_report(out: str | os.PathLike, page: dict, images: dict[str, str | os.PathLike]) -> Path:
