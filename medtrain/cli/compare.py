@@ -27,6 +27,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from medtrain.compare import compare, parse_vary
     from medtrain.cli._options import config_layers
+    from medtrain.config import layered
     from medtrain.errors import MedtrainError
 
     from_file, flags = config_layers(args)
@@ -34,7 +35,7 @@ def run(args) -> int:
     if from_file and "config" in grid:  # two files under the flags: which of them wins would be unsaid
         raise MedtrainError(f"--config {args.config} beside --vary config=...: give the settings all recipes share "
                             f"as flags (they override each recipe's file, as train's flags override --config)")
-    base = {**from_file, **flags}
+    base = layered(from_file, flags)  # flags over the file, as train reads them (--data unsets its dataset)
     out = base.pop("out", None) or "runs/compare"
     if "seed" in base:  # it had been dropped silently: every cell runs seeds 0..N-1
         raise MedtrainError(f"--seed {base['seed']}: compare runs seeds 0..N-1 of --seeds N in every cell")

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from_file, flags = config_layers(args)
     if args.resume:
-        train({**from_file, **flags}, resume=args.resume)
+        train(config_mod.layered(from_file, flags), resume=args.resume)
         closing(Path(args.resume))
         return 0
     cfg = config_mod.resolve(from_file, flags)

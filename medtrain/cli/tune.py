@@ -33,10 +33,10 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from medtrain.cli._options import config_layers
+    from medtrain.config import layered
     from medtrain.tune import load_space, tune
 
-    from_file, flags = config_layers(args)
-    base = {**from_file, **flags}
+    base = layered(*config_layers(args))  # flags over the file, as train reads them (--data unsets its dataset)
     out = base.pop("out", None) or "runs/tune"
     space = load_space(args.space) if args.space else None
     tune(base, space, out, trials=args.trials, budget_minutes=args.budget, storage=args.storage,

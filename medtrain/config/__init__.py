@@ -26,7 +26,8 @@ from medtrain.errors import MedtrainError, suggest
 
 __all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DESCRIPTIONS", "DROPOUT_KINDS", "KEYS", "LOGGERS",
            "MONITORS", "OPTIMIZERS", "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
-           "PATH_KEYS", "check_read", "coerce", "kind_of", "load_yaml", "parse_transfer", "resolve", "same_setting",
+           "PATH_KEYS", "check_read", "coerce", "kind_of", "layered", "load_yaml", "parse_transfer", "resolve",
+           "same_setting",
            "settings_of", "validate",
            "validate_transfer"]
 
@@ -56,9 +57,7 @@ def resolve(*layers: dict | None) -> Config:
             if key not in KEYS:
                 raise suggest(key, KEYS, "setting")
             given[key] = coerce(key, v)
-        if given.get("data") is not None and given.get("dataset") is not None:  # one of them was silently ignored
-            raise MedtrainError(f"give --dataset NAME or --data PATH, not both (got {given['dataset']} and "
-                                f"{given['data']})")
+        _check_one_source(given)
         if given.get("data") is not None:  # a later layer's source replaces an earlier one's
             merged["dataset"] = None
         elif given.get("dataset") is not None:
@@ -82,6 +81,31 @@ def resolve(*layers: dict | None) -> Config:
     c = Config(**merged)
     validate(c)
     return c
+
+
+def _check_one_source(given: Mapping) -> None:
+    if given.get("data") is not None and given.get("dataset") is not None:  # one of them was silently ignored
+        raise MedtrainError(f"give --dataset NAME or --data PATH, not both (got {given['dataset']} and "
+                            f"{given['data']})")
+
+
+def layered(*layers: Mapping | None) -> dict:
+    """Layers of settings (a config file's, then the flags'; later ones win) as one layer, merged as
+    :func:`resolve` merges them: a later layer's data source replaces an earlier one's (``--data`` over a file's
+    ``dataset``, which the merged layer no longer holds), and one layer giving both is refused. For the commands
+    that pass their settings on as one dict (``tune``, ``compare``, ``train --resume``): a plain
+    ``{**from_file, **flags}`` had held a file's ``dataset`` beside ``--data`` and been refused ("not both"),
+    where ``train`` with the same file and flags trains."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        given = {k.replace("-", "_"): v for k, v in (layer or {}).items()}
+        _check_one_source(given)
+        if given.get("data") is not None:
+            merged.pop("dataset", None)
+        elif given.get("dataset") is not None:
+            merged.pop("data", None)
+        merged.update(given)
+    return merged
 
 
 def settings_of(config: Config) -> dict:
