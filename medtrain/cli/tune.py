@@ -8,6 +8,8 @@ def register(sub) -> None:
     p = sub.add_parser("tune", help="search hyperparameters (Optuna TPE + pruning), scored on validation",
                        description="Each trial is a run directory OUT/trials/NNN (OUT/trials-NAME/NNN for a "
                                    "--study-name other than tune) trained without the test split; "
+                                   "a trial behind the median of earlier trials at the same epoch is pruned (stopped "
+                                   "there, never at its last epoch; its run folder is removed); "
                                    "the study lives in a database, so an interrupted search continues when the "
                                    "same command is run again. The best trial is evaluated on test once, at the end; "
                                    "OUT/report.html shows the search on one page.")

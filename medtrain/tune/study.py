@@ -6,7 +6,8 @@ the output folder), so a search stopped by Ctrl-C, a crash or its budget keeps e
 running the same command again continues it; several machines given the same ``--storage`` URL share one
 study. Sampling is TPE (Bergstra et al., "Algorithms for Hyper-Parameter Optimization", NeurIPS 2011) and
 trials that fall behind the median of earlier trials at the same epoch are stopped early (Optuna's
-``MedianPruner``, fed each epoch by Optuna's Lightning pruning callback).
+``MedianPruner``, fed each epoch by Optuna's Lightning pruning callback), never at their last epoch
+(:mod:`medtrain.tune.pruning`).
 
 Each trial is a normal run directory trained with :func:`medtrain.api.train_or_reuse` *without the test
 split* (``evaluate_test=False``): a trial's score is its validation metric, and nothing a search decides
@@ -270,7 +271,7 @@ def score_of(result: dict, monitor: str) -> float:
 def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     """Train (or reuse) the run ``cfg`` describes as trial ``trial``, without its test split, reporting
     ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score."""
-    from optuna_integration import PyTorchLightningPruningCallback
+    from medtrain.tune.pruning import PyTorchLightningPruningCallback  # Optuna's, never pruning the last epoch
 
     # absolute: a rerun from another working directory must still find the run (finish reads its metrics)
     trial.set_user_attr("run_dir", os.path.abspath(cfg.out))
