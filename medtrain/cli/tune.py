@@ -10,6 +10,9 @@ def register(sub) -> None:
                                    "--study-name other than tune) trained without the test split; "
                                    "a trial behind the median of earlier trials at the same epoch is pruned (stopped "
                                    "there, never at its last epoch; its run folder is removed); "
+                                   "with flip auto, the flips are decided once for the study by two pilot runs on "
+                                   "the base settings and pinned for every trial (not where the space searches flip, "
+                                   "augment, tta or transfer); "
                                    "the study lives in a database, so an interrupted search continues when the "
                                    "same command is run again. The best trial is evaluated on test once, at the end; "
                                    "OUT/report.html shows the search on one page.")

@@ -7,7 +7,8 @@ Lightning pruning callback on the validation metric), over a YAML search space o
 in a database (:mod:`medtrain.tune.study`), so Ctrl-C keeps every finished trial and the same command continues
 the study. When the search ends, the best trial is evaluated on test once, and the search writes:
 
-* ``best_config.yaml``: the base settings with the best trial's values, for ``medtrain train --config``;
+* ``best_config.yaml``: the base settings with the best trial's values (and the flips every trial was trained
+  with, where the study decided them once: :mod:`medtrain.tune.flips`), for ``medtrain train --config``;
 * ``trials.csv`` / ``trials.md``: one row per trial; ``history.png`` and ``importance.png`` (Optuna's
   optimisation history and fANOVA parameter importances);
 * ``best.json``: the best trial, its validation score and its test evaluation (also in its run directory,
@@ -38,6 +39,7 @@ from medtrain.tune.report import (
     BEST_CONFIG, earlier_best_note, recorded_test, refresh_run_report, scored_trials, write_best_config, write_html,
     write_plots, write_trials,
 )  # fmt: skip
+from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, score_of_repeat,
@@ -151,7 +153,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
     check_settings(cfg)
     out = Path(out)
     check_typed(base, params, storage or default_storage(out), study_name, typed)
-    load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
+    splits = load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
     folder = trials_dir(out, study_name, DEFAULT_STUDY)
     created = not out.exists()
     db, url = prepare_storage(out, storage)
@@ -167,15 +169,20 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
     if note := running_note(study):
         log(f"tune: {note}")
 
+    pin = {}  # the flips decided once for the study (medtrain.tune.flips), pinned for every trial
+
     def objective(trial) -> float:
         values = {p.key: p.suggest(trial) for p in params}
         score = score_of_repeat(study, trial)
         if score is not None:  # a space of few choices draws a finished trial again: its score, not a retraining
             return score
         run_dir = folder / f"{trial.number:03d}"
-        return train_trial(trial, config_mod.resolve(base, values, {"out": str(run_dir), "progress": False}))
+        return train_trial(trial, config_mod.resolve(base, pin, values, {"out": str(run_dir), "progress": False}))
 
     try:
+        if trials is None or len(finished_trials(study)) < trials:  # (a study already done decides nothing)
+            pin.update(study_flip(study, base, {p.key for p in params}, splits, folder / "flip-pilots", log))
+        del splits  # the trials read their own data
         run_study(study, objective, trials, budget_minutes, log)
     except MedtrainError:  # a first trial train refused: no study is left behind to block the corrected command
         if created and not finished_trials(study):
@@ -208,12 +215,15 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     except ValueError:
         raise MedtrainError(f"no trial of the study finished (see {reports / 'trials.md'})") from None
     monitor = study.user_attrs["medtrain"]["monitor"]
-    resolved = config_mod.resolve(base, best.params).to_dict()
-    keep = [k for k in dict.fromkeys([*base, *best.params]) if k not in FIXED]
+    pin = pin_of(study)  # the flips every trial was trained with, decided once for the study
+    resolved = config_mod.resolve(base, pin, best.params).to_dict()
+    keep = [k for k in dict.fromkeys([*base, *pin, *best.params]) if k not in FIXED]
     best_config = {k: resolved[k] for k in keep}
+    flips = (f"\nflip: {pin['flip']}, as every trial was trained: decided once for the study by "
+             f"{study.user_attrs[FLIP_ATTR]['how']}." if pin else "")
     write_best_config(best_config, reports / BEST_CONFIG,
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
-                      f"{monitor} {best.value:.4f} on validation).\nTrain with: medtrain train --config "
+                      f"{monitor} {best.value:.4f} on validation).{flips}\nTrain with: medtrain train --config "
                       f"{reports / BEST_CONFIG} --out RUN")
     run_dir = locate_run(best.user_attrs.get("run_dir", ""), out)
     record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),

@@ -1,0 +1,97 @@
+"""Flips decided once per study, not once per trial.
+
+With ``flip: auto`` (the default) every run decides its flips with two short pilot runs scored on validation
+(:func:`medtrain.training.choices.decide_flip`); each trial of a search had run them again, unsaid (a 1-epoch
+BreastMNIST trial took 62 s with them, 32 s without). A search decides them once, as ``train`` would for its base
+settings, before its first trial; the decision is kept in the study (user attribute :data:`FLIP_ATTR`, so a
+resumed search and every worker of a shared one use it), and every trial is trained with ``flip`` pinned to it
+(``best_config.yaml`` pins it too, so retraining the best config trains as its trial did). Where no pilot is
+needed (no flip in the augmentation, labels naming a side, a linear probe) nothing is pinned: each trial's own
+decision is as free and the same.
+
+Each trial still decides where the space searches a setting the decision depends on (:data:`DECIDES_PER_TRIAL`:
+``flip`` itself, the augmentation, the TTA, the transfer), and in a study started before the decision was kept
+(its trials decided each, so the trials to come do as well, and rank alike)."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable
+
+import optuna
+
+from medtrain import config as config_mod
+from medtrain.training import choices
+from medtrain.training.build import resolve_auto
+from medtrain.training.fit import check_augment, fit
+from medtrain.runmodel import float32_default, isolate_rng
+
+#: The study's user attribute holding the flip decision (:func:`medtrain.training.choices.decide_flip`'s record,
+#: with ``pinned``: whether the trials are trained with it pinned).
+FLIP_ATTR = "medtrain_flip"
+#: Searched settings that make each trial decide its own flips (what the decision reads, beyond the network).
+DECIDES_PER_TRIAL = ("flip", "augment", "tta", "transfer")
+
+
+def pin_of(study: optuna.Study) -> dict:
+    """The layer of settings the study's trials are trained with on top of the base: ``{"flip": "true"}`` or
+    ``{"flip": "false"}`` where the study pinned its flip decision, else ``{}``."""
+    made = study.user_attrs.get(FLIP_ATTR) or {}
+    return {"flip": "true" if made["chosen"] else "false"} if made.get("pinned") else {}
+
+
+def _said(made: dict) -> str:
+    scores = next((v for k, v in made.items() if k.startswith("val_") and isinstance(v, dict)), None)
+    name = next((k for k in made if k.startswith("val_")), "val")
+    nums = f", {name} with {scores['with']:.4f}, without {scores['without']:.4f}" if scores else ""
+    return f"{made['how']}{nums}"
+
+
+def study_flip(study: optuna.Study, base: dict, searched: set, splits, pilot_dir: Path,
+               log: Callable[[str], None] = print) -> dict:
+    """Decide the flips of ``study``'s trials once (see the module) and return the layer its trials are trained
+    with (:func:`pin_of`); ``splits``: the base settings' data (loaded by the caller), ``pilot_dir``: where the
+    pilots train (removed after). One line in ``log`` says what was decided, or why each trial decides."""
+    cfg = config_mod.resolve(base)
+    if cfg.flip != "auto":
+        return {}
+    if searched & set(DECIDES_PER_TRIAL):
+        log(f"tune: flips: decided by each trial (flip: auto; the space searches "
+            f"{', '.join(sorted(searched & set(DECIDES_PER_TRIAL)))}), with pilot runs where its settings need them")
+        return {}
+    made = study.user_attrs.get(FLIP_ATTR)
+    if made is None and study.get_trials(deepcopy=False):  # started before the decision was kept in the study
+        log("tune: flips: decided by each trial with its own pilot runs (flip: auto), as this study's earlier "
+            "trials were; --flip true or false in a new study skips them")
+        return {}
+    if made is None:
+        made = _decide(cfg, splits, pilot_dir)
+        if study.user_attrs.get(FLIP_ATTR) is None:  # a worker sharing the study may have decided meanwhile
+            study.set_user_attr(FLIP_ATTR, made)
+        made = study.user_attrs[FLIP_ATTR]
+        if made["pinned"]:
+            log(f"tune: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
+                f"{'true' if made['chosen'] else 'false'}), decided once for the study by {_said(made)}; "
+                f"--flip true or false skips the pilots, flip in the space decides per trial")
+    elif made["pinned"]:
+        log(f"tune: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
+            f"{'true' if made['chosen'] else 'false'}), as the study decided ({_said(made)})")
+    return pin_of(study)
+
+
+def _decide(cfg, splits, pilot_dir: Path) -> dict:
+    """:func:`medtrain.training.choices.decide_flip` for settings ``cfg`` as ``train`` makes it (its automatic
+    settings resolved for the data, float32, the caller's random state kept), with ``pinned``: whether it ran
+    pilots (a decision made without them is each trial's own, at no cost)."""
+    cfg = resolve_auto(cfg, len(splits.spatial_shape))
+    cfg = dataclasses.replace(cfg, progress=False, logger="none")
+    check_augment(cfg, splits, new=False)  # an op that cannot apply: refused in train's words, not mid-pilot
+    ran = []
+
+    def pilot(c, s, d, **kw):
+        ran.append(d)
+        return fit(c, s, d, **kw)
+
+    with isolate_rng(), float32_default():
+        made = choices.decide_flip(cfg, splits, pilot_dir, pilot, verbose=False)
+    return {**made, "pinned": bool(ran)}
