@@ -9,6 +9,7 @@ field's type, ``checks`` validates a whole configuration.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from medtrain.errors import MedtrainError, suggest
 
 __all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DESCRIPTIONS", "DROPOUT_KINDS", "KEYS", "LOGGERS",
            "MONITORS", "OPTIMIZERS", "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
-           "PATH_KEYS", "check_read", "coerce", "kind_of", "layered", "load_yaml", "parse_transfer", "resolve",
+           "PATH_KEYS", "Resolved", "check_read", "coerce", "kind_of", "layered", "load_yaml", "parse_transfer", "resolve",
            "same_setting",
            "settings_of", "validate",
            "validate_transfer"]
@@ -106,6 +107,16 @@ def layered(*layers: Mapping | None) -> dict:
             merged.pop("data", None)
         merged.update(given)
     return merged
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """A :class:`Config` that :func:`resolve` made, handed to ``train`` to be taken as it is. A Config a user builds
+    goes through :func:`settings_of`, which cannot tell a field left at its default from one asked for: a resolved
+    ``transfer: scratch`` beside a ``pretrained`` source (a scratch control: ``--pretrained A --transfer scratch``,
+    compare's ``--vary transfer=scratch,...``) had been read as left at its default and fine-tuned."""
+
+    config: Config
 
 
 def settings_of(config: Config) -> dict:
