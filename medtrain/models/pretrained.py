@@ -26,6 +26,7 @@ Any other shape mismatch means A and B are different architectures: an error nam
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
-from medtrain._io import CHECKPOINT_DIR, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE, is_finished, read_metrics
+from medtrain._io import (CHECKPOINT_DIR, CONFIG_FILE, FEATURES_FILE, METRICS_FILE, WEIGHTS_FILE, is_finished,
+                          read_metrics)
+from medtrain._yaml import read_yaml_file
 from medtrain.errors import MedtrainError
 
 __all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
@@ -51,12 +54,18 @@ class Source:
         meta: A's metadata; ``model``, ``in_chans``, ``num_classes``, ``mean``, ``std`` when known.
         origin: where the weights came from, e.g. ``run runs/A`` or ``timm:resnet18.a1_in1k``.
         run_dir: A's run directory when the source is one (its config names A's dataset).
+        record: what identifies the weights, recorded by a run that transfers them (``metrics.json["transfer"]``):
+            ``file`` read and its ``sha256`` (a run's ``model.safetensors``, a weights file, a MedicalNet ``.pth``);
+            for a run, the ``dataset`` and ``data`` it trained on, its ``seed``, and the ``medtrain`` version (and
+            ``commit``) that trained it, as its ``config.yaml``, ``metrics.json`` and weights' metadata say. A
+            key is absent where it is not known (a hub source: its name is its identity).
     """
 
     state: dict
     meta: dict = field(default_factory=dict)
     origin: str = ""
     run_dir: Path | None = None
+    record: dict = field(default_factory=dict)
 
     @property
     def model(self) -> str | None:
@@ -95,13 +104,44 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
             raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {p}`")
         state, origin = _one_member(load_state(w), _members_val_auc(p), f"run {p}")
-        return Source(state, read_meta(w), origin, p)
+        meta = read_meta(w)
+        return Source(state, meta, origin, p, {**_file_record(w), **_run_record(p, meta)})
     if p.is_file():
         meta = read_meta(p) if p.suffix == ".safetensors" else {}
         state, origin = _one_member(load_state(p), None, f"file {p}")
-        return Source(state, meta, origin)
+        version = {"medtrain": meta["medtrain_version"]} if meta.get("medtrain_version") else {}
+        return Source(state, meta, origin, record={**_file_record(p), **version})
     raise MedtrainError(f"pretrained: {text} is neither a run directory, a weights file nor "
                         "timm:NAME / torchvision:NAME / medicalnet:DEPTH")
+
+
+def _file_record(path: Path) -> dict:
+    """The weights file read and its SHA-256 (what tells, later, whether a file at that path is the same one)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"file": str(path), "sha256": digest.hexdigest()}
+
+
+def _run_record(run_dir: Path, meta: dict) -> dict:
+    """What a source run says of itself (:attr:`Source.record`): the data it trained on, its seed, the medtrain that
+    trained it; from its ``metrics.json`` (a finished run), else its ``config.yaml`` and the weights' metadata (a
+    model handed on alone). Unreadable or absent files leave their keys out: the weights are read anyway."""
+    metrics = read_metrics(run_dir) if is_finished(run_dir) else {}
+    try:
+        cfg = read_yaml_file(run_dir / CONFIG_FILE, "run config") if (run_dir / CONFIG_FILE).is_file() else {}
+    except MedtrainError:
+        cfg = {}
+    cfg = cfg if isinstance(cfg, dict) else {}
+    prov = metrics.get("provenance") or {}
+    git = prov.get("medtrain_git") or {}
+    out = {"dataset": metrics.get("dataset") or cfg.get("dataset"),
+           "data": (metrics.get("data") or {}).get("source") or cfg.get("data"),
+           "seed": metrics.get("seed", cfg.get("seed")),
+           "medtrain": prov.get("medtrain") or meta.get("medtrain_version"),
+           "commit": git.get("commit") if isinstance(git, dict) else None}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _members_val_auc(run_dir: Path) -> list | None:
@@ -184,7 +224,8 @@ def _hub_source(text: str, overlay: dict | None, data_dir: str | os.PathLike | N
                 raise MedtrainError(f"pretrained: medicalnet:DEPTH takes a depth in {', '.join(map(str, DEPTHS))}, "
                                     f"got {name!r}")
             path = download_medicalnet(int(name), data_dir=data_dir)  # cached, or downloaded; offline: one line
-            return Source(load_state(path), {"model": f"med3d_resnet{name}", "in_chans": 1}, text)
+            return Source(load_state(path), {"model": f"med3d_resnet{name}", "in_chans": 1}, text,
+                          record=_file_record(path))
         else:
             import torchvision
 

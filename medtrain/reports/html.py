@@ -207,6 +207,21 @@ def settings_shown(config: dict, metrics: dict | None = None) -> dict:
     return {k: v for k, v in shown.items() if k not in unread}
 
 
+def source_trained(transfer: dict | None) -> str:
+    """What a run's transfer block records of its source run (its data, seed, the medtrain that trained it), as the
+    report's Transfer section says it; '' where it records none (a hub source, a weights file)."""
+    tr = transfer or {}
+    parts = [tr.get("source_dataset") or tr.get("source_data")]
+    if tr.get("source_dataset") and tr.get("source_data") and tr["source_data"] != tr["source_dataset"]:
+        parts.append(f"data {tr['source_data']}")
+    if tr.get("source_seed") is not None:
+        parts.append(f"seed {tr['source_seed']}")
+    if tr.get("source_medtrain"):
+        commit = f" (commit {tr['source_commit'][:12]})" if tr.get("source_commit") else ""
+        parts.append(f"medtrain {tr['source_medtrain']}{commit}")
+    return " · ".join(str(x) for x in parts if x)
+
+
 def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
                note: str = "") -> str:
     """The HTML of one run. ``config``: the run's settings (``config.yaml``'s, shown as applied:
@@ -226,7 +241,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         brackets=has_brackets(metrics.get("test") or {}), note=note,
         auc_undefined=auc_undefined_text(metrics.get("test") or {}, "the test split", 3),
         rests_on=rests_on_text(metrics.get("test") or {}, metrics.get("task", "")),
-        few_for_auc=intervals.FEW_FOR_AUC)
+        few_for_auc=intervals.FEW_FOR_AUC, source_trained=source_trained(metrics.get("transfer")))
 
 
 def _mean_std(values) -> tuple[float, float, int]:

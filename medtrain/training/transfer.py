@@ -62,6 +62,14 @@ class TransferPlan:
     unfreeze_every: int = 0
     copied_tensors: int = 0
     inflated_2d: int = 0  #: 2D kernels of the source inflated to 3D (I3D) for a volume model
+    # What identifies the source (load_source's Source.record; None where not known: a hub source is its name):
+    source_file: str | None = None  #: the weights file read (a run's model.safetensors, a file, a MedicalNet .pth)
+    source_sha256: str | None = None  #: that file's SHA-256
+    source_dataset: str | None = None  #: a source run's dataset (its name), as its metrics.json/config.yaml say
+    source_data: str | None = None  #: the data file or folder a source run read
+    source_seed: int | None = None  #: a source run's seed
+    source_medtrain: str | None = None  #: the medtrain version that trained the source
+    source_commit: str | None = None  #: its git commit, where recorded
     # What training reads (not written to metrics.json): parameter name -> lr multiplier, the frozen
     # parameters gradual unfreezing trains later, and (stages, S, K, every) for the unfreezing callback.
     param_lr_mult: dict = field(default_factory=dict, repr=False)
@@ -84,6 +92,12 @@ class TransferPlan:
             if k not in _NOT_RECORDED and hasattr(self, k):
                 setattr(self, k, v)
         self.pending = None
+
+    def record_source(self, record: dict) -> None:
+        """Take what identifies the source (:attr:`medtrain.models.pretrained.Source.record`)."""
+        for k, v in record.items():
+            if hasattr(self, f"source_{k}"):
+                setattr(self, f"source_{k}", v)
 
     def summary(self) -> str:
         """One line: ``transfer finetune-top:1 from run runs/A: copied stem,layer1..; frozen ...``."""
@@ -160,6 +174,8 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
     plan = TransferPlan(cfg.transfer, None if pending else source.origin, names, head=info["head"],
                         first_conv=info["first_conv"], inflated_2d=info.get("inflated", 0), pending=pending,
                         pretrained=cfg.pretrained)
+    if not pending:
+        plan.record_source(source.record)
 
     def params_of(which: set) -> list[str]:
         return [p for p, s in stages.items() if s in which]
