@@ -30,7 +30,71 @@ def _val_auc(result: dict) -> float:
     return float(auc)
 
 
-def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[list, dict], float]:
+def flips_off(cfg, pin: dict) -> bool:
+    """Whether the candidates train without flips: ``flip: false`` given, or decided once for the search (``pin``,
+    :func:`grid_flips` or :func:`medtrain.tune.flips.study_flip`)."""
+    return (pin.get("flip") or cfg.flip) == "false"
+
+
+def trained_base(base_augment, off: bool) -> list:
+    """``base_augment`` as the candidates train it: without its flip ops where flips are ``off`` (``flip: false``
+    removes them in training, so a policy's record of ``flip, shift`` had named a flip no candidate saw)."""
+    from medtrain.training.choices import FLIP_OPS
+
+    return [a for a in base_augment if not (off and a in FLIP_OPS)]
+
+
+def described_base(base_augment, cfg, pin: dict) -> str:
+    """The base augmentation a policy's comment names: the ops applied, and why a flip is not among them or how
+    each candidate decided it."""
+    from medtrain.training.choices import FLIP_OPS
+
+    off, flips = flips_off(cfg, pin), [a for a in base_augment if a in FLIP_OPS]
+    ops = ", ".join(trained_base(base_augment, off)) or "none"
+    if flips and off:
+        return f"{ops} ({', '.join(flips)} off: flip false{', decided once by pilot runs' if pin else ''})"
+    if flips and cfg.flip == "auto" and not pin:
+        return f"{ops} (with or without {', '.join(flips)}, as each candidate's pilot runs decided: flip auto)"
+    return ops
+
+
+def grid_flips(cfg, base_augment: list, budget_epochs: int, work_dir: Path, log: Callable[[str], None]) -> dict:
+    """The flips of the RandAugment grid's candidates decided once, as :func:`medtrain.tune.flips.study_flip` does
+    for a study (each candidate had run two pilot runs of its own): ``flip: auto`` is decided by ``train``'s pilots
+    on the base settings (``base_augment``, ``budget_epochs``), kept in ``WORK_DIR/flip.json`` for a rerun, and
+    returned as the layer every candidate trains with (``{}`` where nothing is pinned: flips given, no pilot
+    needed, or a work folder whose earlier candidates each decided)."""
+    import json
+
+    from medtrain._io import write_json
+    from medtrain.data import load_splits
+    from medtrain.rundir import is_run
+    from medtrain.tune.flips import decide_once, said
+
+    if cfg.flip != "auto":
+        return {}
+    record = Path(work_dir) / "flip.json"
+    if record.is_file():
+        made = json.loads(record.read_text(encoding="utf-8"))
+    elif any(is_run(p) for p in Path(work_dir).iterdir()):
+        log("augment search: flips: decided by each candidate with its own pilot runs (flip: auto), as this work "
+            "folder's earlier candidates were")
+        return {}
+    else:
+        pilot = config_mod.resolve({k: v for k, v in cfg.to_dict().items() if k != "out"},
+                                   {"augment": list(base_augment) or ["none"], "epochs": budget_epochs})
+        made = decide_once(pilot, load_splits(pilot), Path(work_dir) / "flip-pilots")
+        write_json(record, made)
+    if not made.get("pinned"):
+        return {}
+    log(f"augment search: flips {'on' if made['chosen'] else 'off'} for every candidate (flip: "
+        f"{'true' if made['chosen'] else 'false'}), decided once by {said(made)}; flip: true or false in the "
+        f"config skips the pilots")
+    return {"flip": "true" if made["chosen"] else "false"}
+
+
+def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | None = None
+                  ) -> Callable[[list, dict], float]:
     """A ``train_fn`` for :func:`medtrain.augment.search.randaugment_grid_search` built on ``medtrain.train``.
 
     RandAugment reaches training as a policy file (``--augment ...,ra-n2-m9.yaml``), so training needs no
@@ -39,6 +103,7 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[
     trained with other settings (another budget, model, base augmentation, ...) is refused, not reused
     (:func:`medtrain.api.train_or_reuse`).
     The score is the validation AUC of the checkpoint training selected (``metrics.json``'s ``val.auc``).
+    ``pin``: settings every candidate trains with over ``base_cfg`` (the flips :func:`grid_flips` decided).
     """
     def train_fn(spec: list, params: dict) -> float:
         aug = list(spec)
@@ -55,7 +120,7 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False) -> Callable[[
             overrides["epochs"] = params["epochs"]
         # without the test split, as tune's trials: the grid is ranked on validation and the test split is
         # for the final report only (every candidate was scored on it; found in a user walkthrough)
-        return _val_auc(train_or_reuse(config_mod.resolve(base_cfg.to_dict(), overrides), verbose=verbose,
+        return _val_auc(train_or_reuse(config_mod.resolve(base_cfg.to_dict(), pin, overrides), verbose=verbose,
                                        evaluate_test=False))
 
     return train_fn
@@ -82,6 +147,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     import optuna
 
     from medtrain.augment.search import no_op_params, suggest_autoaugment_policy
+    from medtrain.data import load_splits
+    from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
@@ -105,6 +172,12 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     settings = {"command": "augment search --method autoaugment", "monitor": base_cfg.monitor,
                 "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base}
     study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
+    if trials is None or len(finished_trials(study)) < trials:  # flips decided once for the study, as tune does
+        decided = {**base, "augment": list(base_augment) or ["none"]}  # the base: without the searched policy
+        pin = study_flip(study, decided, set(), lambda: load_splits(config_mod.resolve(decided)),
+                         folder / "flip-pilots", log, command="augment search", hint="")
+    else:
+        pin = pin_of(study)
     if not _no_op_scored_or_pending(study, no_op_params(sub_policies)):
         study.enqueue_trial(no_op_params(sub_policies))
     log(f"augment search: study {study_name!r} in {url} ({len(finished_trials(study))} finished trials so far)")
@@ -120,8 +193,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         if not run_dir.exists():  # the file is this trial's to write, and to remove if its run never finishes
             trial.set_user_attr("policy_file", os.path.abspath(run_dir.with_suffix(".yaml")))
         policy_file = _write_trial_policy(policy, run_dir)
-        cfg = config_mod.resolve(base, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
-                                        "progress": False})
+        cfg = config_mod.resolve(base, pin, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
+                                             "progress": False})
         return train_trial(trial, cfg)  # which removes a failed trial's files, its policy file too
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
@@ -137,7 +210,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     done = finished_trials(study)
     policy.metadata = {"search": {
         "method": "autoaugment-tpe", "selected_on": f"{base_cfg.monitor} (validation split)",
-        "budget_epochs": budget_epochs, "base_augment": list(base_augment), "best_trial": best.number,
+        "budget_epochs": budget_epochs, "best_trial": best.number,
+        "base_augment": trained_base(base_augment, flips_off(base_cfg, pin)), "flip": pin.get("flip", base_cfg.flip),
         "best_value": round(best.value, 6), "finished_trials": len(done), "storage": url, "study": study_name,
         "results": [{"trial": t.number, "state": t.state.name.lower(),
                      "value": None if t.value is None else round(t.value, 6)} for t in done],
@@ -147,7 +221,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
             f"{sub_policies} sub-policies of 2 ops, {budget_epochs} epochs per trial, ranked on validation "
             f"{base_cfg.monitor}.\nBest: trial #{best.number}, {best.value:.4f}"
             + ("" if applies else " (the policy that applies nothing won)")
-            + "\nBase augmentation applied before the policy during the search: " + (", ".join(base_augment) or "none"))
+            + "\nBase augmentation applied before the policy during the search: "
+            + described_base(base_augment, base_cfg, pin))
     save_policy(policy, out, comment=note)
     log(table.rstrip())
     return policy

@@ -58,7 +58,10 @@ def register(sub) -> None:
                         description="randaugment: train one short model per (N, M) of a grid (and one without "
                                     "RandAugment). autoaugment: an Optuna study (TPE, pruning) over policies of "
                                     "sub-policies of two ops, each with a probability and a magnitude. Either "
-                                    "selects on validation and writes the policy as YAML for --augment.")
+                                    "selects on validation and writes the policy as YAML for --augment, then "
+                                    "prints the train command that trains as the candidates did (--config, the "
+                                    "flags given, the flips). With flip auto the flips are decided once, by two "
+                                    "pilot runs, for every candidate.")
     _data_flags(r, seed_help="seed of the candidates' trainings and, for autoaugment, of the study's sampler "
                              "(default: the config's, else 0)")
     r.add_argument("--model", help="architecture (default: the config's)")
@@ -236,7 +239,7 @@ def run_search(args: argparse.Namespace) -> int:
     from medtrain.augment.policies import is_policy_file
     from medtrain.data import load_splits
     from medtrain.augment.search import randaugment_grid_search
-    from medtrain.policy_search import make_train_fn
+    from medtrain.policy_search import flips_off, grid_flips, make_train_fn, trained_base
 
     from medtrain.augment.search import DEFAULT_M, DEFAULT_N, check_grid
 
@@ -268,20 +271,42 @@ def run_search(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         _check_train_accepts_policy_files(base, cfg.to_dict(), work)
+        # flip auto: decided once for the grid (each candidate had run two pilot runs), pinned for every candidate
+        pin = grid_flips(cfg, base, args.budget_epochs, work, lambda line: print(line, flush=True))
     except MedtrainError:  # nothing trained: the folder made for the search is not left behind
         if created:
             shutil.rmtree(work, ignore_errors=True)
         raise
+    trained = trained_base(base, flips_off(cfg, pin))  # the ops the candidates apply: flip false drops the flips
     result = randaugment_grid_search(
-        make_train_fn(cfg, work), n_values=ns, m_values=ms, base_augment=base,
+        make_train_fn(cfg, work, pin=pin), n_values=ns, m_values=ms, base_augment=trained,
         include_baseline=not args.no_baseline, budget_epochs=args.budget_epochs, out=out,
         log=lambda line: print(line, flush=True),
     )  # fmt: skip
     print(result.table())
-    data = f"--dataset {cfg.dataset}" if cfg.dataset else f"--data {cfg.data}"
-    aug = ",".join([*base, str(out)])
-    print(f"wrote {out}; train with: medtrain train {data} --augment {aug}")
+    print(f"wrote {out}; train with: {train_command(args, cfg, pin.get('flip'), trained, out)}")
     return 0
+
+
+def train_command(args: argparse.Namespace, cfg, flip: str | None, base: list, out: Path) -> str:
+    """The ``medtrain train`` command that trains with the policy as the search's candidates trained: its
+    ``--config`` and the settings flags given (model, data, ...), the flips it decided once (``flip``, or None)
+    and the base augmentation the candidates applied (``base``) before the policy. The line had named only the
+    dataset, so it trained another model (the default network, flips back on) than the one the policy was
+    chosen for; the search's ``--budget-epochs`` are not carried (the training's own epochs are the config's)."""
+    import shlex
+
+    parts = ["medtrain", "train"]
+    if args.config:
+        parts += ["--config", str(args.config)]
+    for key in ("dataset", "data", "size", "seed", "model", "batch_size", "accelerator"):
+        if getattr(args, key, None) is not None:
+            parts += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
+    if not args.config and args.dataset is None and args.data is None:  # the default dataset, named
+        parts += ["--dataset", str(cfg.dataset)]
+    if flip is not None:
+        parts += ["--flip", flip]
+    return shlex.join([*parts, "--augment", ",".join([*base, str(out)])])
 
 
 def _refuse_other_methods_flags(args: argparse.Namespace) -> None:
@@ -304,10 +329,11 @@ def _refuse_other_methods_flags(args: argparse.Namespace) -> None:
 def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Path, out: Path) -> int:
     from medtrain.policy_search import autoaugment_search
 
-    autoaugment_search(cfg, work, out, base_augment=base, budget_epochs=args.budget_epochs, trials=args.trials,
-                       budget_minutes=args.budget, storage=args.storage,
-                       study_name=args.study_name or "autoaugment",
-                       sub_policies=5 if args.sub_policies is None else args.sub_policies, log=print)
-    data = f"--dataset {cfg.dataset}" if cfg.dataset else f"--data {cfg.data}"
-    print(f"wrote {out}; train with: medtrain train {data} --augment {','.join([*base, str(out)])}")
+    policy = autoaugment_search(cfg, work, out, base_augment=base, budget_epochs=args.budget_epochs,
+                                trials=args.trials, budget_minutes=args.budget, storage=args.storage,
+                                study_name=args.study_name or "autoaugment",
+                                sub_policies=5 if args.sub_policies is None else args.sub_policies, log=print)
+    search = policy.metadata["search"]
+    flip = search["flip"] if search["flip"] != cfg.flip else None  # decided once for the study: carried
+    print(f"wrote {out}; train with: {train_command(args, cfg, flip, search['base_augment'], out)}")
     return 0

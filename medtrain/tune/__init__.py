@@ -181,7 +181,8 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
 
     try:
         if trials is None or len(finished_trials(study)) < trials:  # (a study already done decides nothing)
-            pin.update(study_flip(study, base, {p.key for p in params}, splits, folder / "flip-pilots", log))
+            pin.update(study_flip(study, base, {p.key for p in params}, lambda s=splits: s, folder / "flip-pilots",
+                                  log))
         del splits  # the trials read their own data
         run_study(study, objective, trials, budget_minutes, log)
     except MedtrainError:  # a first trial train refused: no study is left behind to block the corrected command

@@ -40,46 +40,51 @@ def pin_of(study: optuna.Study) -> dict:
     return {"flip": "true" if made["chosen"] else "false"} if made.get("pinned") else {}
 
 
-def _said(made: dict) -> str:
+def said(made: dict) -> str:
+    """How a decision was made, with the pilots' validation scores (``pilot runs of 1 epoch(s) on validation,
+    val_auc with 0.5272, without 0.5405``)."""
     scores = next((v for k, v in made.items() if k.startswith("val_") and isinstance(v, dict)), None)
     name = next((k for k in made if k.startswith("val_")), "val")
     nums = f", {name} with {scores['with']:.4f}, without {scores['without']:.4f}" if scores else ""
     return f"{made['how']}{nums}"
 
 
-def study_flip(study: optuna.Study, base: dict, searched: set, splits, pilot_dir: Path,
-               log: Callable[[str], None] = print) -> dict:
+def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable, pilot_dir: Path,
+               log: Callable[[str], None] = print, command: str = "tune",
+               hint: str = "flip in the space decides per trial") -> dict:
     """Decide the flips of ``study``'s trials once (see the module) and return the layer its trials are trained
-    with (:func:`pin_of`); ``splits``: the base settings' data (loaded by the caller), ``pilot_dir``: where the
-    pilots train (removed after). One line in ``log`` says what was decided, or why each trial decides."""
+    with (:func:`pin_of`); ``splits()``: the base settings' data (called where pilots train), ``pilot_dir``: where the
+    pilots train (removed after). One line in ``log``, starting with ``command``, says what was decided (with
+    ``hint``), or why each trial decides."""
     cfg = config_mod.resolve(base)
     if cfg.flip != "auto":
         return {}
     if searched & set(DECIDES_PER_TRIAL):
-        log(f"tune: flips: decided by each trial (flip: auto; the space searches "
+        log(f"{command}: flips: decided by each trial (flip: auto; the space searches "
             f"{', '.join(sorted(searched & set(DECIDES_PER_TRIAL)))}), with pilot runs where its settings need them")
         return {}
     made = study.user_attrs.get(FLIP_ATTR)
-    if made is None and study.get_trials(deepcopy=False):  # started before the decision was kept in the study
-        log("tune: flips: decided by each trial with its own pilot runs (flip: auto), as this study's earlier "
+    started = [t for t in study.get_trials(deepcopy=False) if t.state != optuna.trial.TrialState.WAITING]
+    if made is None and started:  # started before the decision was kept in the study (an enqueued trial is not)
+        log(f"{command}: flips: decided by each trial with its own pilot runs (flip: auto), as this study's earlier "
             "trials were; --flip true or false in a new study skips them")
         return {}
     if made is None:
-        made = _decide(cfg, splits, pilot_dir)
+        made = decide_once(cfg, splits(), pilot_dir)
         if study.user_attrs.get(FLIP_ATTR) is None:  # a worker sharing the study may have decided meanwhile
             study.set_user_attr(FLIP_ATTR, made)
         made = study.user_attrs[FLIP_ATTR]
         if made["pinned"]:
-            log(f"tune: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
-                f"{'true' if made['chosen'] else 'false'}), decided once for the study by {_said(made)}; "
-                f"--flip true or false skips the pilots, flip in the space decides per trial")
+            log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
+                f"{'true' if made['chosen'] else 'false'}), decided once for the study by {said(made)}; "
+                f"--flip true or false skips the pilots{', ' + hint if hint else ''}")
     elif made["pinned"]:
-        log(f"tune: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
-            f"{'true' if made['chosen'] else 'false'}), as the study decided ({_said(made)})")
+        log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
+            f"{'true' if made['chosen'] else 'false'}), as the study decided ({said(made)})")
     return pin_of(study)
 
 
-def _decide(cfg, splits, pilot_dir: Path) -> dict:
+def decide_once(cfg, splits, pilot_dir: Path) -> dict:
     """:func:`medtrain.training.choices.decide_flip` for settings ``cfg`` as ``train`` makes it (its automatic
     settings resolved for the data, float32, the caller's random state kept), with ``pinned``: whether it ran
     pilots (a decision made without them is each trial's own, at no cost)."""
