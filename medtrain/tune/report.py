@@ -104,6 +104,7 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
     from optuna.visualization import matplotlib as ovm
 
     skipped = []
+    metric = metric_label(study)
     plots = ((HISTORY_PNG, ovm.plot_optimization_history), (IMPORTANCE_PNG, ovm.plot_param_importances))
     complete = [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED and t.value is not None]
     for name, draw in plots:
@@ -116,10 +117,12 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-                        ax = draw(study)
+                        ax = draw(study, target_name=metric)
                 except (ValueError, RuntimeError) as e:  # e.g. importances of parameters that never varied
                     skipped.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
                     continue
+                if name == HISTORY_PNG:
+                    _history_axes(ax, study, metric)
                 fig = getattr(ax, "figure", None) or ax.flat[0].figure
                 fig.set_size_inches(7, 4.5)
                 fig.tight_layout()
@@ -129,6 +132,32 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
                 for num in set(plt.get_fignums()) - known:
                     plt.close(num)
     return skipped
+
+
+#: The axis label of a study's monitored metric (Optuna's default: "Objective Value").
+METRIC_LABELS = {"val_auc": "val AUC", "val_acc": "val ACC", "val_loss": "val loss"}
+
+
+def metric_label(study: optuna.Study) -> str:
+    """What the study's values are, for an axis: ``val AUC`` for a study ranked on ``val_auc``."""
+    monitor = (study.user_attrs.get("medtrain") or {}).get("monitor", "")
+    return METRIC_LABELS.get(monitor, monitor or "objective value")
+
+
+def _history_axes(ax, study: optuna.Study, metric: str) -> None:
+    """Optuna's history plot, finished: integer trial numbers on the x axis (it had ticks at 0.5, 1.5), and the
+    pruned trials, which it leaves out, at their last reported value with a marker of their own (a study whose
+    pruned trials were half of it had looked like a few trials and a best line running over gaps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
+              if t.value is not None]
+    if pruned:
+        ax.scatter([t.number for t in pruned], [t.value for t in pruned], marker="x", color="tab:gray",
+                   label=f"pruned (last {metric} reported)")
+        ax.legend(bbox_to_anchor=(1.05, 1.0), loc="upper left")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(metric)
 
 
 def tested_metrics(metrics: dict, res: dict) -> dict:
