@@ -37,16 +37,18 @@ def _cell(v) -> str:
 
 def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     """Header and one row per trial: number, state, value, seconds, epochs reported (``epochs_run``: a
-    searched ``epochs`` is a parameter column of its own), each parameter."""
+    searched ``epochs`` is a parameter column of its own), each parameter, and, where a trial failed for a reason
+    it recorded (``interrupted`` by Ctrl-C, a diverged training), a last ``why`` column saying it."""
     trials = study.get_trials(deepcopy=False)
     names = list(dict.fromkeys(k for t in trials for k in t.params))
-    header = ["trial", "state", "value", "seconds", "epochs_run", *names]
+    why = [t.user_attrs.get("failed") if t.state == optuna.trial.TrialState.FAIL else None for t in trials]
+    header = ["trial", "state", "value", "seconds", "epochs_run", *names, *(["why"] if any(why) else [])]
     rows = []
-    for t in trials:
+    for t, reason in zip(trials, why):
         secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \
             else None
         rows.append([t.number, t.state.name.lower(), t.value, secs, len(t.intermediate_values),
-                     *[t.params.get(k) for k in names]])
+                     *[t.params.get(k) for k in names], *([reason] if any(why) else [])])
     return header, rows
 
 

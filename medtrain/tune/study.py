@@ -279,6 +279,7 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
         result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
                                 evaluate_test=False)
     except KeyboardInterrupt:  # Ctrl-C (TrainingInterrupted where Lightning caught it, else raw): the trial is lost,
+        trial.set_user_attr("failed", "interrupted")  # said in trials.md (a bare 'fail' had read as an error)
         discard_trial_files(trial)  # the study kept; its unfinished folder is no one's to resume (a rerun runs
         raise KeyboardInterrupt from None  # new trial numbers), so it is not left behind, nor its policy file
     except TrainingDiverged as e:  # e.g. a sampled lr too high for its network: this trial fails, the search goes on
