@@ -19,6 +19,7 @@ import torch
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
 from medtrain._io import check_output, sweep_temporaries
+from medtrain._io.cache import root as cache_root
 from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file, policy_digests
 from medtrain.config import Config
@@ -172,9 +173,11 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
     cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network
     if cfg.data is None and cfg.data_dir is None and splits.source and resume is None:
-        # the folder the MedMNIST file was read from ($MEDTRAIN_DATA or the cache): eval, predict and explain
-        # of this run then work in a shell without $MEDTRAIN_DATA (where it is set, it is still looked in)
-        cfg = dataclasses.replace(cfg, data_dir=str(Path(splits.source).resolve().parent))
+        # the cache folder the MedMNIST file was read from ($MEDTRAIN_DATA or the default): eval, predict and explain
+        # of this run then work in a shell without $MEDTRAIN_DATA (where it is set, it is still looked in). Found as
+        # every cache path is (medtrain._io.cache), links not followed: a linked file's folder is not the cache (its
+        # MedicalNet weights had been looked for, and downloaded, beside the file the link points to)
+        cfg = dataclasses.replace(cfg, data_dir=os.path.abspath(cache_root()))
     if len(splits.spatial_shape) == 3:
         check_inflatable(cfg.model)  # a 2D family that cannot become 3D is refused by name, nothing written
     if cfg.operating_point is not None and splits.task not in (BINARY, MULTILABEL):  # before anything is written
