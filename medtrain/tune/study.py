@@ -42,6 +42,7 @@ from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.rundir import is_finished
 from medtrain.tune.sampler import TrialSeededTPE
+from medtrain.tune.storage_errors import unusable
 
 STUDY_FILE = "study.db"
 TRIALS_DIR = "trials"
@@ -106,13 +107,7 @@ def connect(url: str) -> optuna.storages.RDBStorage:
             return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                                               heartbeat_stale_trial_callback=_stale_trial_failed)
     except Exception as e:  # noqa: BLE001  (SQLAlchemy and each database driver raise their own error types)
-        raise _unusable(url, "open", e) from None
-
-
-def _unusable(url: str, doing: str, e: Exception) -> MedtrainError:
-    e = getattr(e, "orig", None) or e  # the driver's words, not SQLAlchemy's "(sqlite3.DatabaseError) ..." of them
-    why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-    return MedtrainError(f"--storage {url}: cannot {doing} the study database ({why})")
+        raise unusable(url, "open", e) from None
 
 
 def study_exists(url: str, name: str) -> bool:
@@ -136,7 +131,7 @@ def study_exists(url: str, name: str) -> bool:
         finally:
             engine.dispose()
     except Exception as e:  # noqa: BLE001  (as in connect)
-        raise _unusable(url, "read", e) from None
+        raise unusable(url, "read", e) from None
 
 
 def _stale_trial_failed(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
