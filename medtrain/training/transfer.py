@@ -129,6 +129,8 @@ class TransferPlan:
         parts.append(f"head {self.head.split(' (')[0]}")
         if self.first_conv != "kept":
             parts.append(f"first conv {self.first_conv}")
+        if self.inflated_2d:
+            parts.append(f"inflated 2D->3D ({self.inflated_2d} kernels, I3D)")
         if self.lr_mult:
             parts.append("lr x " + ",".join(f"{k}={v:.3g}" for k, v in self.lr_mult.items()))
         if self.unfreeze_every:
@@ -179,6 +181,24 @@ def _mean_var_init(model: nn.Module, state: dict, names: list[str], generator: t
         p.copy_(torch.randn(p.shape, generator=generator) * sigma + mu)
 
 
+def _adapted(source: Source, model: nn.Module, cfg: Config) -> tuple[dict, dict]:
+    """:func:`~medtrain.models.pretrained.adapt_state_dict`, its "different architecture" naming the model the source
+    records (a weights file's metadata, a hub name) where it is not the target's: ``--pretrained
+    runs/A/model.safetensors --model auto`` had been refused without saying which ``--model`` the file fits."""
+    try:
+        return adapt_state_dict(source.state, model)
+    except MedtrainError as e:
+        if not source.model or source.model.split(".")[0] == cfg.model.split(".")[0]:
+            raise
+        volumes = any(v.ndim == 5 for v in source.state.values())
+        if volumes and not any(isinstance(m, nn.Conv3d) for m in model.modules()):
+            hint = (f"{source.origin} is a 3D network ({source.model}) and these data are 2D; a 2D source can be "
+                    f"inflated to 3D, not the reverse")
+        else:
+            hint = f"{source.origin} records the model {source.model}; use --model {source.model} (now {cfg.model})"
+        raise MedtrainError(f"{e}: {hint}") from None
+
+
 def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
                    resume: bool | None = False) -> TransferPlan:
     """Apply ``cfg.transfer`` with source weights ``source`` (a :class:`Source`, or read from
@@ -217,7 +237,7 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
         if source.model and source.model.split(".")[0] != cfg.model.split(".")[0] and source.run_dir is not None:
             raise MedtrainError(f"the source {source.origin} is a {source.model}; use --model {source.model} "
                                 f"(now {cfg.model})")
-        state, info = adapt_state_dict(source.state, model)
+        state, info = _adapted(source, model, cfg)
     else:  # its record (origin, first conv, head, inflation, tensors copied) comes from the checkpoint
         state, info = {}, {"head": "new", "first_conv": "unknown"}
     stages = model_stages(model)
