@@ -153,7 +153,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
-        check_limits, check_study_name, finished_trials, open_study, reports_dir, run_study,
+        check_limits, check_study_name, counted, finished_trials, open_study, reports_dir, run_study,
         running_note, score_of_repeat, train_trial, trials_dir,
     )  # fmt: skip
 
@@ -180,7 +180,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         pin = pin_of(study)
     if not _no_op_scored_or_pending(study, no_op_params(sub_policies)):
         study.enqueue_trial(no_op_params(sub_policies))
-    log(f"augment search: study {study_name!r} in {url} ({len(finished_trials(study))} finished trials so far)")
+    log(f"augment search: study {study_name!r} in {url} ({counted(len(finished_trials(study)))} so far)")
     if note := running_note(study):
         log(f"augment search: {note}")
 
@@ -217,9 +217,9 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
                      "value": None if t.value is None else round(t.value, 6)} for t in done],
     }}
     applies = any(op.prob > 0 for sub in policy.sub_policies for op in sub)
-    note = (f"Learned by `medtrain augment search --method autoaugment`: {len(done)} trials (TPE), "
-            f"{sub_policies} sub-policies of 2 ops, {budget_epochs} epochs per trial, ranked on validation "
-            f"{base_cfg.monitor}.\nBest: trial #{best.number}, {best.value:.4f}"
+    note = (f"Learned by `medtrain augment search --method autoaugment`: {counted(len(done), 'trial')} (TPE), "
+            f"{counted(sub_policies, 'sub-policy', 'sub-policies')} of 2 ops, {counted(budget_epochs, 'epoch')} "
+            f"per trial, ranked on validation {base_cfg.monitor}.\nBest: trial #{best.number}, {best.value:.4f}"
             + ("" if applies else " (the policy that applies nothing won)")
             + "\nBase augmentation applied before the policy during the search: "
             + described_base(base_augment, base_cfg, pin))

@@ -42,7 +42,7 @@ from medtrain.tune.report import (
 from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
-    TRIALS_DIR, check_limits, check_study_name, connect, default_storage, finished_trials, open_study, score_of_repeat,
+    TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study, score_of_repeat,
     reports_dir, run_study, running_note, study_exists, train_trial, trials_dir,
 )  # fmt: skip
 
@@ -165,7 +165,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
     done = sorted(p for p in folder.glob("*") if rundir.is_finished(p)) if n_before and cfg.data else []
     if done:  # trials of one study are ranked on one validation split: a user's changed data would re-split it
         rundir.run_splits(done[0], rundir.load_config(done[0]))
-    log(f"tune: study {study_name!r} in {url} ({n_before} finished trials so far); trials in {folder}")
+    log(f"tune: study {study_name!r} in {url} ({counted(n_before)} so far); trials in {folder}")
     if note := running_note(study):
         log(f"tune: {note}")
 
@@ -192,7 +192,8 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
     except KeyboardInterrupt:
         write_trials(study, reports_dir(out, study_name, DEFAULT_STUDY))
         # one line, the CLI's (it printed this on stdout and then its own "medtrain: interrupted" on stderr)
-        raise TrainingInterrupted(f"tune interrupted; {len(finished_trials(study))} finished trials are kept in "
+        n = len(finished_trials(study))
+        raise TrainingInterrupted(f"tune interrupted; {counted(n)} {'is' if n == 1 else 'are'} kept in "
                                   f"{url}; run the same command again to continue") from None
     return finish(study, base, out, log, reports=reports_dir(out, study_name, DEFAULT_STUDY), storage=url,
                   limits={"trials": trials, "budget_minutes": budget_minutes})

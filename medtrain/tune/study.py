@@ -59,6 +59,11 @@ DIRECTIONS = {"val_auc": "maximize", "val_acc": "maximize", "val_loss": "minimiz
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # medtrain prints one line per trial (failed ones too)
 
 
+def counted(n: int, noun: str = "finished trial", plural: str | None = None) -> str:
+    """``1 finished trial``, ``3 finished trials`` (the log had said "1 finished trials are kept")."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def default_storage(out: str | Path) -> str:
     """``sqlite:///OUT/study.db`` (absolute, so the URL means the same file from any working directory)."""
     return f"sqlite:///{(Path(out) / STUDY_FILE).resolve()}"
@@ -306,7 +311,7 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     check_limits(trials, budget_minutes)
     before = len(finished_trials(study))
     if trials is not None and trials - before <= 0:
-        log(f"the study already holds {before} finished trials (--trials {trials}); nothing to run")
+        log(f"the study already holds {counted(before)} (--trials {trials}); nothing to run")
         return
     t0 = time.monotonic()
     metric = study.user_attrs.get("medtrain", {}).get("monitor", "value")
@@ -322,8 +327,11 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
             eta.append(max(0.0, budget_minutes * 60 - elapsed))
         if trial.state in FINISHED:
             bar.advance()
+        # beyond --trials only in a shared study, whose workers together finish a few more ("trial 5/4" had said it)
+        count = (f"{done}/{trials if trials is not None else '?'}" if trials is None or done <= trials else
+                 f"{done} ({trials} asked; workers sharing the study finish a few more)")
         (bar.write if log is print else log)(
-            f"trial {done}/{trials if trials is not None else '?'} #{trial.number}: {_outcome(trial, metric)}; "
+            f"trial {count} #{trial.number}: {_outcome(trial, metric)}; "
             f"{_best(study)}; elapsed {_clock(elapsed)}, ETA {_clock(min(eta)) if eta else '-'}")
 
     callbacks = [report, failed]
@@ -348,7 +356,7 @@ class _FailureGuard:
         self.in_a_row = self.in_a_row + 1 if trial.state == TrialState.FAIL else 0
         if self.in_a_row >= self.limit:
             self.log(f"{self.in_a_row} trials in a row failed; stopping the search with "
-                     f"{len(finished_trials(study))} finished trials (check the space and the settings)")
+                     f"{counted(len(finished_trials(study)))} (check the space and the settings)")
             study.stop()
 
 
