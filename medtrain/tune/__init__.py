@@ -42,7 +42,8 @@ from medtrain.tune.report import (
 from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
-    TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study, score_of_repeat,
+    TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study,
+    score_of_repeat,
     reports_dir, run_study, running_note, study_exists, train_trial, trials_dir,
 )  # fmt: skip
 
