@@ -302,9 +302,9 @@ def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.Path
                exporter: str = "dynamo", tta: bool = True) -> dict:
     """Export a finished run (default file: ``RUN/model.onnx`` or ``RUN/model.pt``); see :func:`export_model`.
     ``tta=False`` leaves the run's test-time views out of the graph (:meth:`RunModel.without_tta`): where the run's
-    operating point was chosen on TTA-averaged probabilities, the export gives predict's one
+    operating point was chosen on TTA-averaged probabilities, the export gives one
     :class:`~medtrain.operating_point.OperatingPointWarning` (``medtrain: warning:`` in the CLI; ``export --no-tta``
-    had said it in the file's metadata alone)."""
+    had said it in the file's metadata alone), worded for the graph it writes."""
     from medtrain.predictor import _warn_threshold_fitted_with_tta
 
     run = load_run_module(run_dir)
@@ -314,7 +314,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.Path
     res = {**export_model(graph, out, fmt, exporter, run_dir=run_dir, fitted_tta=fitted),
            "mc_dropout": graph.cfg.mc_dropout}
     if not tta:  # after the export: a failed one says its error alone
-        _warn_threshold_fitted_with_tta(run)
+        _warn_threshold_fitted_with_tta(run, run_dir, "export")  # in export's words: a graph, not predictions
     return res
 
 

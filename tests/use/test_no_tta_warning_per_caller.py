@@ -1,0 +1,78 @@
+"""The one warning that a run's operating point was chosen on TTA-averaged probabilities, given where the run is
+used without its test-time views, points at the user's own line, names the run, and speaks to its caller
+(:func:`medtrain.predictor._warn_threshold_fitted_with_tta`). ``medtrain.load(run, tta=False)`` had pointed at
+medtrain/__init__.py (its stacklevel one frame short through the ``medtrain.load`` wrapper), named no run (a
+loop over runs could not tell which one warned) and spoken of the CLI's ``prediction_at_operating_point``
+column to a Python caller; ``export --no-tta`` spoke of predicting, where it writes a graph."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import medtrain
+from conftest import fast_config, make_images, run_cli
+from medtrain.operating_point import OperatingPointWarning
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tta_run(tmp_path_factory):
+    """A 1-epoch binary run with ``tta: hflip`` and ``--operating-point youden``, and its .npz."""
+    root = tmp_path_factory.mktemp("no_tta_caller")
+    data = {}
+    for split, n, seed in (("train", 48, 0), ("val", 16, 1), ("test", 16, 2)):
+        data[f"{split}_images"], data[f"{split}_labels"] = make_images(n, seed=seed)
+    np.savez(root / "b.npz", **data)
+    medtrain.train(fast_config(root / "b.npz", root / "tta_run", epochs=1, bootstrap=0, tta="hflip",
+                               operating_point="youden"), verbose=False)
+    return root / "tta_run", root / "b.npz"
+
+
+def _caught(call) -> list:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    return [w for w in caught if issubclass(w.category, OperatingPointWarning)]
+
+
+def test_load_without_tta_warns_at_the_user_s_line_naming_the_run_in_python_s_words(tta_run):
+    run, _ = tta_run
+    said = _caught(lambda: medtrain.load(run, tta=False))
+    assert len(said) == 1
+    assert os.path.samefile(said[0].filename, __file__)  # the user's line, not medtrain/__init__.py
+    message = str(said[0].message)
+    assert str(run) in message  # which run warned
+    assert "decide_at_operating_point" in message and "prediction_at_operating_point" not in message
+    assert "tta=False" in message and "(tta hflip)" in message
+
+
+def test_predictor_load_called_directly_points_at_the_user_s_line_too(tta_run):
+    from medtrain.predictor import load
+
+    said = _caught(lambda: load(tta_run[0], tta=False))
+    assert len(said) == 1 and os.path.samefile(said[0].filename, __file__)
+
+
+def test_predict_no_tta_speaks_of_the_csv_column_and_names_the_run(tta_run, tmp_path, capsys):
+    run, data = tta_run
+    code, out, err = run_cli(capsys, "predict", run, data, "--no-tta", "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if "test-time views" in line]
+    assert len(lines) == 1 and lines[0].startswith("medtrain: warning: operating point youden: ")
+    assert "--no-tta" in lines[0] and "prediction_at_operating_point column" in lines[0]
+    assert "decide_at_operating_point" not in lines[0] and str(run) in lines[0]
+
+
+def test_export_without_tta_speaks_of_the_graph_it_writes(tta_run, tmp_path):
+    from medtrain.export import export_run
+
+    run, _ = tta_run
+    said = _caught(lambda: export_run(run, "torchscript", tmp_path / "m.pt", tta=False))
+    assert len(said) == 1 and os.path.samefile(said[0].filename, __file__)
+    message = str(said[0].message)
+    assert "exported without TTA" in message and "graph" in message and str(run) in message
+    assert "prediction_at_operating_point" not in message and "decide_at_operating_point" not in message
