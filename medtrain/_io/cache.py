@@ -32,14 +32,13 @@ import os
 import re
 import shutil
 import stat
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
+from medtrain._io.cache_removal import Failed, foreseen, holding_store, store_busy
 from medtrain._io.open_files import held_open
 from medtrain._io.paths import cache_dir
-from medtrain._lock import LOCKS, cannot_lock, try_lock
 from medtrain.errors import MedtrainError, suggest
 
 DOWNLOADS, WEIGHTS, STORES, VOLUMES, ARRAYS = "downloads", "weights", "stores", "volumes", "arrays"
@@ -232,57 +231,6 @@ def kinds_to_clear(names: Iterable[str]) -> list[str]:
     return [k.name for k in KINDS if k.name in chosen]
 
 
-def _store_busy(dest: Path) -> bool:
-    """Whether a conversion holds the lock of the store ``dest`` (asked without taking it: a dry run)."""
-    try:
-        fd = os.open(store_lock(dest), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return False
-    try:
-        return not try_lock(fd, shared=True)
-    except OSError:  # a filesystem that cannot lock
-        return False
-    finally:
-        os.close(fd)
-
-
-@contextmanager
-def _holding_store(dest: Path) -> Iterator[bool]:
-    """Hold the lock of the store ``dest`` without waiting, as its conversion takes it: True while held (or where
-    nothing can be locked), False when a conversion holds it; :class:`_Failed` where its file cannot be made. It is
-    removed as it is let go, as ``medtrain.data.store.locked`` does (a converter waiting on it then finds no store)."""
-    path = store_lock(dest)
-    if not LOCKS:
-        yield True
-        return
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
-    except OSError as e:  # a read-only folder or file system, a folder under the lock's name: kept and named
-        raise _Failed(f"cannot take its lock {path.name}: {e.strerror or e}") from None
-    held = False
-    try:
-        try:
-            held = try_lock(fd)
-        except OSError as e:
-            if not cannot_lock(e):
-                raise _Failed(f"cannot take its lock {path.name}: {e.strerror or e}") from None
-            held = True  # unguarded, as the conversions themselves are there
-        try:  # the holder before removed the file as it let go: the lock is then another file's
-            held = held and os.path.samestat(os.fstat(fd), os.stat(path))
-        except FileNotFoundError:
-            held = False
-        yield held
-    finally:
-        if held:
-            with suppress(OSError):
-                os.unlink(path)
-        os.close(fd)
-
-
-class _Failed(Exception):
-    """An entry that could not be removed: why, in words."""
-
-
 def _why(e: OSError, path: Path) -> str:
     return f"{e.strerror or e}" + (f" ({e.filename})" if e.filename and str(e.filename) != str(path) else "")
 
@@ -290,7 +238,7 @@ def _why(e: OSError, path: Path) -> str:
 def _remove(path: Path, in_place: bool = False) -> bool:
     """Rename ``path`` aside in its folder, then delete it (links not followed); ``in_place``: a leftover, deleted
     under its name (renamed again, its name had grown at each clear until the rename failed). False if it was gone
-    already; :class:`_Failed` if it cannot be removed."""
+    already; :class:`Failed` if it cannot be removed."""
     aside = path if in_place else path.parent / f".{path.name}.del{os.urandom(3).hex()[:5]}.tmp"
     if not in_place:
         try:
@@ -298,7 +246,7 @@ def _remove(path: Path, in_place: bool = False) -> bool:
         except FileNotFoundError:
             return False
         except OSError as e:
-            raise _Failed(_why(e, path)) from None
+            raise Failed(_why(e, path)) from None
     try:
         if stat.S_ISDIR(os.lstat(aside).st_mode):
             shutil.rmtree(aside)
@@ -308,8 +256,8 @@ def _remove(path: Path, in_place: bool = False) -> bool:
         if in_place:
             return False
     except OSError as e:
-        raise _Failed(_why(e, aside) + ("" if in_place else f"; what is left of it is {aside.name}, which medtrain "
-                                        f"never reads (the next clear tries again)")) from None
+        raise Failed(_why(e, aside) + ("" if in_place else f"; what is left of it is {aside.name}, which medtrain "
+                                       f"never reads (the next clear tries again)")) from None
     return True
 
 
@@ -331,30 +279,49 @@ class Cleared:
         return sum(e.bytes for e in self.removed) + self.leftovers
 
 
+class NothingRemoved(MedtrainError):
+    """:func:`clear` where entries of the kinds asked could not be removed and none could: the one line, and in
+    ``cleared`` what was kept, each with why (``medtrain cache clear --json`` prints it)."""
+
+    def __init__(self, message: str, cleared: "Cleared"):
+        super().__init__(message)
+        self.cleared = cleared
+
+
 def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_run: bool = False) -> Cleared:
     """Remove the entries of ``kinds`` (:func:`kinds_to_clear`'s names) from the cache, keeping those in use;
     ``dry_run``: only say what would go. Each entry is renamed aside, then deleted (see the module docstring).
 
     An entry or leftover that cannot be removed, or a store whose lock cannot be taken, is kept and listed in
-    ``failed``, and the clear goes on. Interrupted clears' leftovers, removed by any clear, are in ``swept``.
+    ``failed``, and the clear goes on. Interrupted clears' leftovers, removed by any clear, are in ``swept``. A dry
+    run foresees the failures it can see (:func:`medtrain._io.cache_removal.foreseen`: a read-only mount, a lock that
+    cannot be made) and lists them in ``failed`` too, so that its ``freed`` is what the clear frees.
 
     Raises:
-        MedtrainError: one line, for a cache folder that is a file or cannot be read, or where entries of the kinds
-            asked could not be removed and none could (permission denied, a read-only file system).
+        NothingRemoved: a :class:`MedtrainError`, one line naming what was kept (leftovers too), where entries of
+            the kinds asked could not be removed and none could (permission denied, a read-only file system); not
+            for a dry run, which says it.
+        MedtrainError: one line, for a cache folder that is a file or cannot be read.
     """
     kinds = kinds_to_clear(kinds)
     found = survey(data_dir)
     done = Cleared(found.root, kinds)
 
-    def remove(e: Entry, in_place: bool = False) -> bool:
+    def gone(e: Entry, in_place: bool = False, lock: Path | None = None) -> bool:
+        """Removed (a dry run: would be); else False, with why in ``failed`` where it could not be."""
         try:
+            if dry_run:
+                why = foreseen(e.path, lock)
+                if why is not None:
+                    raise Failed(why)
+                return True
             return _remove(e.path, in_place)
-        except _Failed as f:
+        except Failed as f:
             done.failed.append((e, str(f)))
             return False
 
     for e in found.entries[PARTIAL]:  # a dry run lists them too: what it lists is what a clear removes
-        if _LEFTOVER.fullmatch(e.path.name) and (dry_run or remove(e, in_place=True)):
+        if _LEFTOVER.fullmatch(e.path.name) and gone(e, in_place=True):
             done.swept.append(e)
     targets = [e for k in kinds for e in found.entries[k]]
     busy = held_open(found.root) if targets else {}
@@ -364,29 +331,40 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
         if pid is not None:
             done.kept.append((e, f"open in process {pid}"))
             continue
+        lock = store_lock(e.path) if e.kind == STORES else None
         if dry_run:
-            if e.kind == STORES and _store_busy(e.path):
+            if lock is not None and store_busy(lock):
                 done.kept.append((e, "being converted by another process"))
-            else:
+            elif gone(e, lock=lock):
                 done.removed.append(e)
             continue
-        if e.kind == STORES:
+        if lock is not None:
             try:
-                with _holding_store(e.path) as held:
+                with holding_store(lock) as held:
                     if not held:
                         done.kept.append((e, "being converted by another process"))
-                    elif remove(e):
+                    elif gone(e):
                         done.removed.append(e)
-            except _Failed as f:  # its lock cannot be taken: kept and named, as an entry that cannot be deleted
+            except Failed as f:  # its lock cannot be taken: kept and named, as an entry that cannot be deleted
                 done.failed.append((e, str(f)))
-        elif remove(e):
+        elif gone(e):
             done.removed.append(e)
     asked = [(e, why) for e, why in done.failed if e.kind != PARTIAL]
-    if asked and not done.removed:
-        more = f" (and {len(asked) - 1} more)" if len(asked) > 1 else ""
-        raise MedtrainError(f"cannot remove {asked[0][0].path}{more}: {asked[0][1]}; nothing of "
-                            f"{', '.join(kinds)} could be removed")
+    if asked and not done.removed and not dry_run:
+        raise NothingRemoved(_nothing_removed(asked, done), done)
     return done
+
+
+def _nothing_removed(asked: list, done: Cleared) -> str:
+    """The one line of a clear that removed nothing of the kinds asked, naming the leftovers it kept too (the walk
+    had read of a read-only store only, its leftover there unsaid)."""
+    more = f" (and {len(asked) - 1} more)" if len(asked) > 1 else ""
+    said = f"cannot remove {asked[0][0].path}{more}: {asked[0][1]}; nothing of {', '.join(done.kinds)} could be removed"
+    left = [(e, why) for e, why in done.failed if e.kind == PARTIAL]
+    if left:
+        more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+        said += f"; an interrupted clear's leftover {left[0][0].path}{more} was kept too: {left[0][1]}"
+    return said
 
 
 def human(n: int) -> str:

@@ -8,7 +8,9 @@
 The folder is ``--data-dir``, else :data:`medtrain._io.cache.WHERE` (the one wording of it, in each --help and the
 README). Entries in use (a store being converted or read by a run) are kept and named; links are not followed.
 An entry that cannot be deleted (another user's, a read-only disk) is kept and named and the clear goes on (exit 0);
-only when nothing of the kinds named could be removed does ``clear`` fail (exit 2). A folder inside an entry that
+only when nothing of the kinds named could be removed does ``clear`` fail (exit 2; with --json its JSON is still
+printed, the one error line in it). A dry run foresees such entries (a read-only mount, a lock that cannot be made)
+and names them as kept: the space it would free is what the clear frees. A folder inside an entry that
 cannot be read is named, and that entry's size is then what could be read ("at least").
 The layout and the rules are :mod:`medtrain._io.cache`'s.
 """
@@ -100,19 +102,17 @@ def _list(args) -> int:
 
 
 def _clear(args) -> int:
-    from medtrain._io.cache import clear, human, kinds_to_clear
+    from medtrain._io.cache import NothingRemoved, clear, human, kinds_to_clear
 
     kinds = kinds_to_clear(args.kinds)  # an unknown kind: one line, before the folder is looked at
-    done = clear(kinds, args.data_dir, dry_run=args.dry_run)
+    try:
+        done = clear(kinds, args.data_dir, dry_run=args.dry_run)
+    except NothingRemoved as e:  # --json: the JSON still, what was kept and why, then the one line and exit 2
+        if args.json:  # (it had been the stderr line alone)
+            print(json.dumps({**_as_json(e.cleared, args.dry_run), "error": str(e)}, indent=2))
+        raise
     if args.json:
-        print(json.dumps({
-            "folder": str(done.root), "kinds": done.kinds, "dry_run": args.dry_run, "freed_bytes": done.freed,
-            "removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes} for e in done.removed],
-            "kept": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why} for e, why in done.kept],
-            "not_removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why}
-                            for e, why in done.failed],
-            "leftovers": [{"path": str(e.path), "bytes": e.bytes} for e in done.swept],
-            "leftovers_bytes": done.leftovers}, indent=2))
+        print(json.dumps(_as_json(done, args.dry_run), indent=2))
         return 0
     would = "would " if args.dry_run else ""
     if args.dry_run:
@@ -122,16 +122,30 @@ def _clear(args) -> int:
             print(f"would remove an interrupted clear's leftover {_rel(e.path, done.root)} ({_size(e)})")
     for e, why in done.kept:
         print(f"{would}keep {_rel(e.path, done.root)} ({_size(e)}): in use, {why}")
-    for e, why in done.failed:
+    for e, why in done.failed:  # a dry run foresees them (a read-only store), so its figure is the clear's
         what = "an interrupted clear's leftover " if e.kind == "partial" else ""
-        print(f"could not remove {what}{_rel(e.path, done.root)} ({_size(e)}), kept: {why}")
+        print(f"cannot remove {what}{_rel(e.path, done.root)} ({_size(e)}), would keep it: {why}" if args.dry_run
+              else f"could not remove {what}{_rel(e.path, done.root)} ({_size(e)}), kept: {why}")
     parts = []
     for k in kinds:
         kept, failed = sum(e.kind == k for e, _ in done.kept), sum(e.kind == k for e, _ in done.failed)
-        said = [f"{kept} kept in use"] * bool(kept) + [f"{failed} could not be removed"] * bool(failed)
+        cannot = "cannot" if args.dry_run else "could not"
+        said = [f"{kept} kept in use"] * bool(kept) + [f"{failed} {cannot} be removed"] * bool(failed)
         parts.append(f"{k}: {sum(e.kind == k for e in done.removed)}" + (f" ({', '.join(said)})" if said else ""))
     if done.leftovers:
         parts.append(f"an interrupted clear's leftovers ({human(done.leftovers)})")
     print(f"{would}remove {', '.join(parts)}; {would}free {human(done.freed)} in {done.root}" if args.dry_run else
           f"removed {', '.join(parts)}; freed {human(done.freed)} in {done.root}")
     return 0
+
+
+def _as_json(done, dry_run: bool) -> dict:
+    """``clear --json``: what was removed, kept in use, not removed (each with why) and swept."""
+    return {
+        "folder": str(done.root), "kinds": done.kinds, "dry_run": dry_run, "freed_bytes": done.freed,
+        "removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes} for e in done.removed],
+        "kept": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why} for e, why in done.kept],
+        "not_removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why}
+                        for e, why in done.failed],
+        "leftovers": [{"path": str(e.path), "bytes": e.bytes} for e in done.swept],
+        "leftovers_bytes": done.leftovers}
