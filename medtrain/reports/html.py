@@ -27,7 +27,8 @@ from medtrain._io.cache import ARRAYS
 from medtrain.data._origin import ORIGIN_KEY, OWN, fractions_read as origin_fractions, origin_parts
 from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
-                                     one_class_run, one_class_runs, paired_differences, unpaired_note)
+                                     one_class_run, one_class_runs, paired_differences, same_probe,
+                                     same_probe_note, unpaired_note)
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
 
@@ -181,7 +182,7 @@ def brings_own_split(config: dict, metrics: dict | None = None) -> bool:
     return p.suffix.lower() == ".npz" and not (p.name == ARRAYS_FILE and p.parent.parent.name == ARRAYS)
 
 
-def settings_shown(config: dict, metrics: dict | None = None) -> dict:
+def settings_shown(config: dict, metrics: dict | None = None, unread=()) -> dict:
     """What a configuration table (a run's report, a cross-validation's) shows of ``config``: the settings as the
     run applied them, less those these data did not read (``config.yaml`` keeps every key as given).
 
@@ -190,7 +191,10 @@ def settings_shown(config: dict, metrics: dict | None = None) -> dict:
     ``metrics.json`` holds them). Left out: ``size`` where ``data`` is set (it picks a MedMNIST set's release,
     28/64/128/224, not read for one's own data: a 224-px folder run's report had shown "size = 28");
     ``val_fraction``/``test_fraction`` where they drew no split (:func:`fractions_read`: the data's own splits);
-    ``volume_size`` where ``metrics``' data summary gives the images' shape as 2D ``(C, H, W)``."""
+    ``volume_size`` where ``metrics``' data summary gives the images' shape as 2D ``(C, H, W)``; ``unread``, the
+    settings the run's procedure never read (a linear probe's, :data:`medtrain.config.checks.PROBE_UNREAD`, handed on
+    by the report's writer, :func:`medtrain._run_report.write_report`: a probe's report had listed epochs, lr, augment
+    and schedule)."""
     metrics = metrics or {}
     shown = dict(config)
     choices = metrics.get("choices") or {}
@@ -201,7 +205,7 @@ def settings_shown(config: dict, metrics: dict | None = None) -> dict:
         if shown.get(key) == "auto" and value not in (None, "", "auto"):
             shown[key] = f"auto ({value})"
     shape = (metrics.get("data") or {}).get("shape")
-    unread = {"size"} if config.get("data") else set()
+    unread = set(unread) | ({"size"} if config.get("data") else set())
     unread |= {"val_fraction", "test_fraction"} - fractions_read(config, metrics)
     unread |= {"volume_size"} if shape is not None and len(shape) == 3 else set()
     return {k: v for k, v in shown.items() if k not in unread}
@@ -223,15 +227,17 @@ def source_trained(transfer: dict | None) -> str:
 
 
 def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
-               note: str = "") -> str:
+               note: str = "", unread=()) -> str:
     """The HTML of one run. ``config``: the run's settings (``config.yaml``'s, shown as applied:
     :func:`settings_shown`); ``metrics``: the content of ``metrics.json``;
     ``images``: ``{"learning_curve" | "roc_pr" | "reliability" | "confusion": path}`` (missing files are
     left out); ``data``: :func:`medtrain.rundir.data_summary`'s split sizes, class balance and groups; ``note``:
-    plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial."""
+    plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial;
+    ``unread``: settings the run never read, left out of its settings table (:func:`settings_shown`)."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
-        title=title, config=settings_shown(config, metrics), m=metrics,
+        title=title, config=settings_shown(config, metrics, unread), m=metrics,
+        probe_unread=bool(metrics.get("probe")) and any(k in config for k in unread),
         test=metrics.get("test") or {}, data=data,
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
@@ -276,6 +282,7 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
     notes = [FOLDS_NOTE] if any(d and d["ci_method"] == "nadeau-bengio" for d in paired) else []
     notes.append(unpaired_note([name for name, d in zip(names, paired) if d and d["ci_method"] == UNPAIRED]))
+    notes.append(same_probe_note([name for name, c in zip(names, cells) if same_probe(c["runs"])]))
     title = f"Comparison over {', '.join(keys) or 'seeds'}"
     # the runs the note under the table names (one_class_note) are marked in the figure too
     plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,

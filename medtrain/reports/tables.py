@@ -31,7 +31,7 @@ def summarise(cells: list[dict]) -> list[dict]:
         row["seeds"], row["runs"] = len({r.get("seed") for r in runs}), len(runs)
         if folds:
             row["fold_runs"] = len(folds)  # not "folds": a grid may vary folds itself (its cell key)
-        row["one_class_runs"] = one_class_runs(runs)
+        row["one_class_runs"], row["same_probe"] = one_class_runs(runs), same_probe(runs)
         for name, get in (("test_acc", lambda r: r["test"]["acc"]), ("test_auc", lambda r: r["test"]["auc"]),
                           ("val_auc", lambda r: r["val"]["auc"]), ("best_epoch", lambda r: r["best_epoch"] + 1),
                           ("stop_epoch", lambda r: r["stop_epoch"] + 1), ("wall_s", lambda r: r["wall_s"])):
@@ -162,6 +162,19 @@ def one_class_note(cells: list[tuple[str, int, int]]) -> str:
             "which ranks the scores, stays comparable, though the network's decisions name one class for every image.")
 
 
+def same_probe(runs: list[dict]) -> bool:
+    """Whether a cell's ``runs`` are linear probes of 2+ seeds, each recording ``probe.seeds`` (the same for all)."""
+    return len({r.get("seed") for r in runs}) > 1 and all((r.get("probe") or {}).get("seeds") for r in runs)
+
+
+def same_probe_note(names: list[str]) -> str:
+    """Said under a comparison whose cells ``names`` are :func:`same_probe` (a walk's table: ``0.712 ± 0.000``)."""
+    return (f"Linear probes: {', '.join(names)}. A probe is the same for every seed (a convex fit on the frozen "
+            "network's codes: nothing to draw but a split medtrain makes), so its ± 0 is one result repeated, a Δ "
+            "with it pairs that one probe with each seed of the other cell, and its kept and stop epochs count none: "
+            "it trains no epoch.") if names else ""
+
+
 def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, int]]:
     return [(", ".join(f"{k}={r[k]}" for k in keys) or "base", r.get("one_class_runs", 0), r["runs"]) for r in rows]
 
@@ -263,6 +276,8 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
     undefined = undefined_note(rows, keys)
     if undefined:
         lines += ["", undefined]
+    probes = same_probe_note([c[0] for c, r in zip(_one_class_cells(rows, keys), rows) if r.get("same_probe")])
+    lines += ["", probes] if probes else []
     return "\n".join(lines) + "\n"
 
 

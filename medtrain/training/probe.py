@@ -199,6 +199,22 @@ def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS
     return best[2], scaler, best[1], table
 
 
+def grid_note(C: float, val_by_C: dict, monitor: str = "val_auc") -> str | None:
+    """What the chosen ``C`` says of its grid (``val_by_C``: C -> validation score, :func:`fit_linear`'s), None where
+    it lies inside it: at an end of the grid, the best C may lie beyond it (a walk's probes chose C=100 and C=0.0001
+    unremarked); every C scoring the same, it is the tie rule's, not the data's choice."""
+    lo, hi = min(val_by_C), max(val_by_C)
+    grid = f"the grid {lo:g}..{hi:g}"
+    if len(set(val_by_C.values())) == 1:
+        return f"every C of {grid} scored the same on validation ({monitor} {val_by_C[C]:.4f}): C={C:g} is the tie " \
+               f"rule's (the smallest), not a choice the data made"
+    if C in (lo, hi):
+        end, side = ("largest", "above it (weaker regularisation)") if C == hi else \
+            ("smallest", "below it (stronger regularisation)")
+        return f"C={C:g} is the {end} of {grid}: the best C on validation may lie {side}"
+    return None
+
+
 def _probe_module(model, layer, clf, scaler, cfg, splits, norm: tuple):
     """The probe as a network (:class:`ProbeModel`) inside the evaluation module every run uses."""
     weight, bias = linear_weights(clf, scaler, splits.task)
@@ -223,8 +239,9 @@ def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
     """The ``linear-probe`` procedure: codes once, C chosen on validation; the probe network as the result.
 
     The run writer scores it like every run; ``metrics.json`` gets ``history = []``, ``best_epoch =
-    stop_epoch = 0``, ``transfer`` (the plan), ``probe`` (layer, classifier, C grid with validation scores), and
-    ``device`` and ``precision`` (:func:`extraction_device`) as every run's.
+    stop_epoch = 0``, ``transfer`` (the plan), ``probe`` (layer, classifier, C grid with validation scores, and
+    ``C_note``: :func:`grid_note`, or None), and ``device`` and ``precision`` (:func:`extraction_device`) as every
+    run's; the summary line says the note too.
     """
     torch.manual_seed(cfg.seed)
     model, plan = build_model(cfg, splits)
@@ -242,11 +259,12 @@ def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
     layer_name = plan.stages[-1] if layer is None else plan.stages[layer]
     probe = {"layer": layer_name, "classifier": cfg.probe_classifier, "feature_dim": int(codes["train"].shape[1]),
              "C": C, "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s,
-             "seeds": SAME_FOR_EVERY_SEED}
+             "seeds": SAME_FOR_EVERY_SEED, "C_note": grid_note(C, table, cfg.monitor)}
     device, precision = extraction_device(model)  # what computed the codes, as a trained run records what trained it
     return FitResult(module, [], 0, 0, False, 0.0, transfer=plan,
                      weights_meta={"probe_layer": -1 if layer is None else layer,
                                    "probe_classifier": cfg.probe_classifier},
                      metrics={"probe": probe, "device": device, "precision": precision},
                      summary=f"linear probe ({cfg.probe_classifier}) on {layer_name} features "
-                             f"({probe['feature_dim']}-d), C={C:g} chosen on validation; {SAME_FOR_EVERY_SEED}")
+                             f"({probe['feature_dim']}-d), C={C:g} chosen on validation"
+                             f"{'; ' + probe['C_note'] if probe['C_note'] else ''}; {SAME_FOR_EVERY_SEED}")
