@@ -3,9 +3,10 @@ image captioned with its target where the labels are given.
 
 A draw is one call ``x, y = pipeline(x, y)`` on the whole batch of shown images with their soft targets, so the ops
 that mix samples (Mixup, CutMix and their switch, :mod:`medtrain.augment.mixing`) mix row ``i`` with row ``N + 1 -
-i`` (the batch reversed, as training mixes a batch) and the caption under each draw is the target the loss would
-see: ``0.63 benign + 0.37 malignant``. For CutMix that weight is the share of the image's own pixels (the pasted box
-of its partner's pixels takes the rest), for Mixup the weight of its own image in the blend.
+i`` (the batch reversed, as training mixes a batch; of an odd number of rows the middle one is its own pair, left
+unmixed, as the title says) and the caption under each draw is the target the loss would see: ``0.63 benign + 0.37
+malignant``. For CutMix that weight is the share of the image's own pixels (the pasted box of its partner's pixels
+takes the rest), for Mixup the weight of its own image in the blend.
 """
 from __future__ import annotations
 
@@ -92,6 +93,17 @@ def _wrapped(text: str) -> str:
     return "\n".join(lines)
 
 
+def _unpaired(n: int, pipeline) -> str:
+    """The title's line for the row a mixing op pairs with itself (``n`` odd: the middle one, row ``(n + 1) / 2``,
+    which ``N + 1 - i`` maps onto itself): it stays unmixed. ``--n 1`` and odd ``--n`` had drawn that row under a
+    title saying each row is mixed, its captions its own class alone."""
+    if n % 2 == 0 or not mixes(pipeline):
+        return ""
+    if n == 1:
+        return "the one row is its own pair: it stays unmixed (show 2 or more images to see mixing)"
+    return f"row {(n + 1) // 2}, the middle one, is its own pair: it stays unmixed"
+
+
 def render_grid(
     images: Tensor,
     pipeline: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None,
@@ -140,6 +152,8 @@ def render_grid(
     if labels is not None:
         captions = grid_captions(columns, label_names or {}, task)
     n, cols = x.shape[0], draws + 1
+    width = (1.5 if labels is not None else 1.3) * cols  # inches; ~14 title characters to an inch
+    title = "\n".join(t for t in (title, textwrap.fill(_unpaired(n, pipeline), max(int(14 * width), 30))) if t)
     lines = title.count("\n") + 1 if title else 0
     if captions:  # room for up to CAPTION_LINES lines under each image (inches)
         head, foot, gap = 0.3 + 0.2 * lines, 0.4, 0.35
@@ -148,7 +162,7 @@ def render_grid(
     else:
         height = 1.3 * n + (0.4 + 0.2 * (lines - 1) if title else 0.1)
         top, bottom, hspace = 1 - (0.45 + 0.2 * (lines - 1) if title else 0.25) / height, 0.02, 0.05
-    fig = Figure(figsize=((1.5 if captions else 1.3) * cols, height))
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     axes = fig.subplots(n, cols, squeeze=False)
     for j, (col, _) in enumerate(columns):

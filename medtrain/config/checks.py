@@ -87,7 +87,9 @@ def validate(c: Config) -> None:
     need(c.mc_dropout == 0 or c.dropout > 0,
          f"mc_dropout {c.mc_dropout} needs dropout to sample: give --dropout P > 0 (e.g. 0.5)")
     need(c.mc_dropout == 0 or c.transfer != "linear-probe", "mc_dropout does not apply to a linear probe")
-    need(c.cutmix_alpha > 0 and c.mixup_alpha > 0, "cutmix_alpha and mixup_alpha must be > 0")
+    # each alone, with its value: `augment show --mixup-alpha 0` had named cutmix_alpha too, which was not given
+    need(c.mixup_alpha > 0, f"mixup_alpha must be > 0, got {c.mixup_alpha}")
+    need(c.cutmix_alpha > 0, f"cutmix_alpha must be > 0, got {c.cutmix_alpha}")
     need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
     need(c.volume_size >= 4, f"volume_size must be >= 4, got {c.volume_size}")
     need(c.image_size is None or c.image_size >= 4, f"image_size must be >= 4, got {c.image_size}")
