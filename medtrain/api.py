@@ -62,7 +62,7 @@ def check_settings(cfg: Config) -> None:
 
 def _as_config(config) -> Config:
     if isinstance(config, config_mod.Resolved):  # resolved already: its explicit values kept as they are
-        return config.config
+        return config
     if isinstance(config, Config):  # Config(data=...): its default dataset is not a second source
         return config_mod.resolve(config_mod.settings_of(config))
     if isinstance(config, (str, os.PathLike)):
@@ -321,7 +321,7 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         if rundir.is_run(run_dir):
             return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks,
                          evaluate_test=evaluate_test)
-        return train(config_mod.Resolved(cfg), verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test,
+        return train(config_mod.Resolved.of(cfg), verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test,
                      idle_settings=idle_settings)
     except TrainingInterrupted as e:  # the way on is the command that trains the runs, not `train --resume`
         raise TrainingInterrupted(f"{e.progress} in {run_dir}; run the same command again to continue: finished "

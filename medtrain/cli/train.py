@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         cross_validate(cfg)
         closing(out, folds=cfg.folds)
         return 0
-    train(config_mod.Resolved(cfg))  # as resolved: a --transfer scratch beside --pretrained stays scratch
+    train(config_mod.Resolved.of(cfg))  # as resolved: a --transfer scratch beside --pretrained stays scratch
     closing(out)
     return 0
 

@@ -109,14 +109,16 @@ def layered(*layers: Mapping | None) -> dict:
     return merged
 
 
-@dataclasses.dataclass(frozen=True)
-class Resolved:
-    """A :class:`Config` that :func:`resolve` made, handed to ``train`` to be taken as it is. A Config a user builds
-    goes through :func:`settings_of`, which cannot tell a field left at its default from one asked for: a resolved
-    ``transfer: scratch`` beside a ``pretrained`` source (a scratch control: ``--pretrained A --transfer scratch``,
-    compare's ``--vary transfer=scratch,...``) had been read as left at its default and fine-tuned."""
+class Resolved(Config):
+    """A :class:`Config` that :func:`resolve` made, handed to ``train`` to be taken as it is (:meth:`of`). A Config a
+    user builds goes through :func:`settings_of`, which cannot tell a field left at its default from one asked for: a
+    resolved ``transfer: scratch`` beside a ``pretrained`` source (a scratch control: ``--pretrained A --transfer
+    scratch``, compare's ``--vary transfer=scratch,...``) had been read as left at its default and fine-tuned. A
+    subclass, so that whatever reads a Config reads this one alike."""
 
-    config: Config
+    @classmethod
+    def of(cls, config: Config) -> "Resolved":
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
 
 
 def settings_of(config: Config) -> dict:

@@ -28,7 +28,6 @@ def reporting_train(values):
     calls = []
 
     def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
-        cfg = getattr(cfg, "config", cfg)  # a resolved Config handed on as it is (config.Resolved)
         v = values[len(calls)]
         calls.append(cfg)
         Path(cfg.out).mkdir(parents=True, exist_ok=True)
