@@ -223,31 +223,29 @@ def load(run_dir: str | os.PathLike, batch_size: int | None = BATCH_SIZE, calibr
         if not isinstance(value, bool):
             raise MedtrainError(f"{name} must be True or False, got {value!r}")
     run = load_run_module(run_dir)
-    if not tta:  # `medtrain predict --no-tta` calls this from medtrain.cli: its words are the CLI's
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        _warn_threshold_fitted_with_tta(run, run_dir, "predict" if caller.startswith("medtrain.cli") else "python")
+    if not tta:
+        _warn_threshold_fitted_with_tta(run, run_dir, "predict")
     return Predictor(run if tta else run.without_tta(), batch_size, calibrated, run_dir=run_dir)
 
 
 #: what predicting without the run's test-time views puts at risk, in the words of each caller
 _WITHOUT_TTA = {
-    "predict": ("predicting with --no-tta, the probabilities differ and the prediction_at_operating_point column "
-                "may not keep the rates the rule chose"),
-    "python": ("loaded with tta=False, the probabilities differ and decide_at_operating_point may not keep the "
-               "rates the rule chose"),
+    "predict": ("predicting without TTA (--no-tta, tta=False), the probabilities differ and decisions at it "
+                "(the prediction_at_operating_point column, decide_at_operating_point) may not keep the rates the rule "
+                "chose"),
     "export": ("exported without TTA, the graph's probabilities differ and deciding with it at {those} (in the "
                "file's metadata) may not keep the rates the rule chose"),
 }
 
 
 def _warn_threshold_fitted_with_tta(run: RunModel, run_dir: str | os.PathLike | None = None,
-                                    said_for: str = "python") -> None:
+                                    said_for: str = "predict") -> None:
     """One :class:`OperatingPointWarning` where ``run`` has an operating point chosen on validation probabilities
     averaged over test-time views (its TTA as :func:`medtrain.rundir.run_tta` reads it) and is about to be used
     without them: ``--no-tta`` had decided at that threshold without a word (``medtrain predict`` shows it as one
     ``medtrain: warning:`` line). It names the run (``run_dir``; a loop over runs could not tell which one warned)
-    and speaks to its caller (``said_for``: ``"predict"``, the CLI's column; ``"python"``,
-    ``decide_at_operating_point``; ``"export"``, the exported graph), and points at the caller's own line, the
+    and speaks to its caller (``said_for``: ``"predict"``, the CLI's column and ``decide_at_operating_point``;
+    ``"export"``, the exported graph), and points at the caller's own line, the
     first outside medtrain (through the ``medtrain.load`` wrapper it had pointed at medtrain/__init__.py)."""
     op, fitted = from_meta(run.meta, run.label_names), run_tta(run.cfg, run.meta)
     if op is None or fitted == "none":

@@ -149,7 +149,7 @@ def test_workers_sharing_a_study_past_n_trials_print_no_negative_eta(monkeypatch
     run_study(study, objective, 2, None, lines.append)
     assert len([t for t in study.trials if t.state in FINISHED]) == 3
     (line,) = lines
-    assert line.startswith("trial 3/2") and "ETA 0m00s" in line and "-" not in line.split("ETA")[1]
+    assert line.startswith("trial 3 (2 asked") and "ETA 0m00s" in line and "-" not in line.split("ETA")[1]
 
 
 def test_a_trial_is_scored_by_the_model_it_hands_over():

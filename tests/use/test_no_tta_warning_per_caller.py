@@ -1,9 +1,10 @@
 """The one warning that a run's operating point was chosen on TTA-averaged probabilities, given where the run is
-used without its test-time views, points at the user's own line, names the run, and speaks to its caller
-(:func:`medtrain.predictor._warn_threshold_fitted_with_tta`). ``medtrain.load(run, tta=False)`` had pointed at
+used without its test-time views, points at the user's own line, names the run, and names what decides at it
+(:func:`medtrain.predictor._warn_threshold_fitted_with_tta`): predicting, in the CLI's column and Python's
+``decide_at_operating_point`` alike; exporting, the graph. ``medtrain.load(run, tta=False)`` had pointed at
 medtrain/__init__.py (its stacklevel one frame short through the ``medtrain.load`` wrapper), named no run (a
-loop over runs could not tell which one warned) and spoken of the CLI's ``prediction_at_operating_point``
-column to a Python caller; ``export --no-tta`` spoke of predicting, where it writes a graph."""
+loop over runs could not tell which one warned) and named only the CLI's column; ``export --no-tta`` spoke of
+predicting, where it writes a graph."""
 from __future__ import annotations
 
 import os
@@ -39,15 +40,14 @@ def _caught(call) -> list:
     return [w for w in caught if issubclass(w.category, OperatingPointWarning)]
 
 
-def test_load_without_tta_warns_at_the_user_s_line_naming_the_run_in_python_s_words(tta_run):
+def test_load_without_tta_warns_at_the_user_s_line_naming_the_run_and_the_method(tta_run):
     run, _ = tta_run
     said = _caught(lambda: medtrain.load(run, tta=False))
     assert len(said) == 1
     assert os.path.samefile(said[0].filename, __file__)  # the user's line, not medtrain/__init__.py
     message = str(said[0].message)
     assert str(run) in message  # which run warned
-    assert "decide_at_operating_point" in message and "prediction_at_operating_point" not in message
-    assert "tta=False" in message and "(tta hflip)" in message
+    assert "decide_at_operating_point" in message and "tta=False" in message and "(tta hflip)" in message
 
 
 def test_predictor_load_called_directly_points_at_the_user_s_line_too(tta_run):
@@ -63,8 +63,7 @@ def test_predict_no_tta_speaks_of_the_csv_column_and_names_the_run(tta_run, tmp_
     assert code == 0, err
     lines = [line for line in err.splitlines() if "test-time views" in line]
     assert len(lines) == 1 and lines[0].startswith("medtrain: warning: operating point youden: ")
-    assert "--no-tta" in lines[0] and "prediction_at_operating_point column" in lines[0]
-    assert "decide_at_operating_point" not in lines[0] and str(run) in lines[0]
+    assert "--no-tta" in lines[0] and "prediction_at_operating_point column" in lines[0] and str(run) in lines[0]
 
 
 def test_export_without_tta_speaks_of_the_graph_it_writes(tta_run, tmp_path):

@@ -95,8 +95,9 @@ def test_load_without_tta_warns_that_the_threshold_was_chosen_with_tta(binary_ru
     t = medtrain.load(run).operating_point[1]
     p, said = _own_warnings(lambda: medtrain.load(run, tta=False))
     assert said == [f"operating point youden: its threshold {t:.6g} was chosen on validation probabilities averaged "
-                    f"over the run's test-time views (tta hflip); predicting with TTA off, the probabilities differ "
-                    f"and prediction_at_operating_point may not keep the rates the rule chose"]
+                    f"over the run's test-time views (tta hflip); predicting without TTA (--no-tta, tta=False), the "
+                    f"probabilities differ and decisions at it (the prediction_at_operating_point column, "
+                    f"decide_at_operating_point) may not keep the rates the rule chose (run {run})"]
     assert p.operating_point is not None  # still decided at it, now with the caveat said
     assert _own_warnings(lambda: medtrain.load(run))[1] == []  # with its TTA: nothing to say
     said = _own_warnings(lambda: medtrain.load(ml_run[0], tta=False))[1]
