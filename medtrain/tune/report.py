@@ -21,7 +21,7 @@ from medtrain._io import atomic_path, write_text
 from medtrain._yaml import write_yaml
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
-from medtrain.reports.summary import auc_acc_line
+from medtrain.reports.summary import auc_acc_line, auc_undefined_text
 from medtrain.tune.study import FINISHED, fail_stale_trials
 
 TRIALS_CSV, TRIALS_MD = "trials.csv", "trials.md"
@@ -201,8 +201,11 @@ def refresh_run_report(run_dir: Path, res: dict, note: str = "") -> None:
 
 def recorded_test(res: dict) -> dict:
     """What the search records of a test evaluation ``res`` (``best.json``'s ``test``): AUC, ACC, patients and the
-    intervals with how each was made (``auc_ci_method``, ``acc_ci_reason``, ...)."""
-    return {k: v for k, v in res.items() if k in ("auc", "acc", "patients") or k.startswith(("auc_ci", "acc_ci"))}
+    intervals with how each was made (``auc_ci_method``, ``acc_ci_reason``, ...), and ``auc_undefined`` where a
+    class (or label) of the test split had no image: without it the AUC was a bare None, which the printed line
+    failed to format (a crash at the end of the search, and again on every rerun)."""
+    return {k: v for k, v in res.items()
+            if k in ("auc", "acc", "patients", "auc_undefined") or k.startswith(("auc_ci", "acc_ci"))}
 
 
 def earlier_best_note(trial: int, best: int) -> str:
@@ -251,7 +254,8 @@ def _test_note(test: dict) -> str:
     """How the test intervals were made, as the search's printed line says it: the parenthesis that
     :func:`medtrain.reports.summary.auc_acc_line` ends with (``95% bootstrap CIs``, or the method of each
     interval that is not a bootstrap one and why), without the numbers the page shows in its cards."""
-    if not all(isinstance(test.get(k), (int, float)) for k in ("auc", "acc")):
+    if not (isinstance(test.get("acc"), (int, float))
+            and (isinstance(test.get("auc"), (int, float)) or test.get("auc_undefined"))):
         return ""
     line = auc_acc_line(test, "test ")
     return line[line.rindex("  (") + 3:-1] if "  (" in line else ""
@@ -303,7 +307,8 @@ def write_html(study: optuna.Study, reports: Path, record: dict, best_config: di
     page = {"title": f"Hyperparameter search: {study.study_name}", "study": study_info, "header": header,
             "rows": [[_cell(v) for v in r] for r in rows], "skipped": list(skipped),
             "best_row": next((i for i, r in enumerate(rows) if r[0] == record["trial"]), None), "best": record,
-            "test_note": _test_note(record.get("test") or {}), "best_config": best_config,
+            "test_note": _test_note(record.get("test") or {}),
+            "auc_undefined": auc_undefined_text(record.get("test") or {}, "the test split", 3), "best_config": best_config,
             "config_path": str(reports / BEST_CONFIG), "run_link": _run_link(reports, record.get("run_dir") or ""),
             "scored": [{**{k: t[k] for k in ("trial", "run_dir", "test", "earlier_best")},
                         "link": _run_link(reports, t["run_dir"])} for t in scored]}
