@@ -7,7 +7,8 @@ settings, before its first trial; the decision is kept in the study (user attrib
 resumed search and every worker of a shared one use it), and every trial is trained with ``flip`` pinned to it
 (``best_config.yaml`` pins it too, so retraining the best config trains as its trial did). Where no pilot is
 needed (no flip in the augmentation, labels naming a side, a linear probe) nothing is pinned: each trial's own
-decision is as free and the same.
+decision is as free and the same. Where ``train`` refuses flips off (a pinned TTA that flips the test images,
+:func:`flips_kept`), flips are on for every trial, without pilots.
 
 Each trial still decides where the space searches a setting the decision depends on (:data:`DECIDES_PER_TRIAL`:
 ``flip`` itself, the augmentation, the TTA, the transfer), and in a study started before the decision was kept
@@ -21,6 +22,8 @@ from typing import Callable
 import optuna
 
 from medtrain import config as config_mod
+from medtrain.config.checks import check_typed_for_a_new_run
+from medtrain.errors import MedtrainError
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
 from medtrain.training.fit import check_augment, fit
@@ -70,11 +73,14 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
             "trials were; --flip true or false in a new study skips them")
         return {}
     if made is None:
-        made = decide_once(cfg, splits(), pilot_dir)
+        made = flips_kept(cfg) or decide_once(cfg, splits(), pilot_dir)
         if study.user_attrs.get(FLIP_ATTR) is None:  # a worker sharing the study may have decided meanwhile
             study.set_user_attr(FLIP_ATTR, made)
         made = study.user_attrs[FLIP_ATTR]
-        if made["pinned"]:
+        if made.get("no_pilots"):
+            log(f"{command}: flips on for every trial (flip: true), decided once for the study: {made['how']}; "
+                "no pilot runs")
+        elif made["pinned"]:
             log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
                 f"{'true' if made['chosen'] else 'false'}), decided once for the study by {said(made)}; "
                 f"--flip true or false skips the pilots{', ' + hint if hint else ''}")
@@ -82,6 +88,19 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
         log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
             f"{'true' if made['chosen'] else 'false'}), as the study decided ({said(made)})")
     return pin_of(study)
+
+
+def flips_kept(cfg) -> dict | None:
+    """Flips on, without pilots, where ``train`` refuses flips off with settings ``cfg``
+    (:func:`medtrain.config.checks.check_typed_for_a_new_run`: a pinned TTA that flips the test images): pilots
+    choosing off had pinned ``flip: false`` with ``tta: hflip`` for every trial and in ``best_config.yaml``, a
+    combination ``train`` refuses. None where flips off is allowed (the pilots decide)."""
+    try:
+        check_typed_for_a_new_run(dataclasses.replace(cfg, flip="false"), {"flip"})
+    except MedtrainError:
+        return {"chosen": True, "how": f"tta {cfg.tta} (pinned) flips the test images, and train refuses flip false "
+                                       "with it", "pinned": True, "no_pilots": True}
+    return None
 
 
 def decide_once(cfg, splits, pilot_dir: Path) -> dict:
