@@ -24,7 +24,7 @@ from PIL import Image
 from medtrain import intervals
 from medtrain._io import write_text
 from medtrain._io.cache import ARRAYS
-from medtrain.data._origin import ORIGIN_KEY, OWN, fractions_read as origin_fractions, origin_parts
+from medtrain.data._origin import FOLD, ORIGIN_KEY, OWN, fractions_read as origin_fractions, origin_parts
 from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
                                      one_class_run, one_class_runs, paired_differences, same_probe,
@@ -182,6 +182,42 @@ def brings_own_split(config: dict, metrics: dict | None = None) -> bool:
     return p.suffix.lower() == ".npz" and not (p.name == ARRAYS_FILE and p.parent.parent.name == ARRAYS)
 
 
+def _own_source(config: dict, split: str | None) -> str:
+    """Where data that come split hold their ``split`` split (None: all three)."""
+    data = str(config.get("data") or "")
+    p = Path(data)
+    if not data:
+        return "the MedMNIST set's official " + (f"{split} split" if split else "train/val/test split")
+    if p.name == ARRAYS_FILE and p.parent.parent.name == ARRAYS:
+        return f"the {split or 'train, val and test'} images given in memory"
+    if p.suffix.lower() == ".npz":
+        return f"the .npz's {split or 'train, val and test'} arrays"
+    return "the CSV's split column" if p.suffix.lower() in (".csv", ".tsv") else "as the data give it"
+
+
+def fractions_note(config: dict, metrics: dict | None = None) -> str | None:
+    """Why a run's settings table leaves out ``val_fraction``/``test_fraction`` (:func:`settings_shown`), from where
+    its splits came (``split_origin``; a run recorded before: :func:`brings_own_split`'s guess): ``test_fraction is
+    not shown: the test split is the data's own (the test images given in memory), and test_fraction is not
+    read``. None where both
+    are shown. (Every run had said 'the .npz's train, val and test arrays', a CSV's split column and a dict's too.)"""
+    hidden = [s for s, key in (("val", "val_fraction"), ("test", "test_fraction"))
+              if key in config and key not in fractions_read(config, metrics)]
+    if not hidden or not (config.get("data") or config.get("dataset")):
+        return None
+    parts = origin_parts(((metrics or {}).get("data") or {}).get(ORIGIN_KEY)) or {
+        "val": FOLD if config.get("folds") else OWN, "test": OWN}
+    keys = " and ".join(f"{s}_fraction" for s in hidden)
+    if len(hidden) == 2 and parts["val"] == parts["test"] == OWN:
+        why = f"these data come split ({_own_source(config, None)})"
+    else:
+        said = {"val": "validation", "test": "the test split"}
+        why = "; ".join(f"{said[s]} is the data's own ({_own_source(config, s)})" if parts[s] == OWN else
+                        "validation is a fold of train+val" if s == "val" else
+                        "the test split is the fold held out (--folds)" for s in hidden)
+    return f"{keys} {'are' if len(hidden) == 2 else 'is'} not shown: {why}, and {'the fractions are' if len(hidden) == 2 else keys + ' is'} not read."
+
+
 def settings_shown(config: dict, metrics: dict | None = None, unread=()) -> dict:
     """What a configuration table (a run's report, a cross-validation's) shows of ``config``: the settings as the
     run applied them, less those these data did not read (``config.yaml`` keeps every key as given).
@@ -237,6 +273,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
         title=title, config=settings_shown(config, metrics, unread), m=metrics,
+        fractions_note=fractions_note(config, metrics),
         probe_unread=bool(metrics.get("probe")) and any(k in config for k in unread),
         test=metrics.get("test") or {}, data=data,
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
