@@ -28,7 +28,7 @@ from medtrain.data._origin import FOLD, ORIGIN_KEY, OWN, fractions_read as origi
 from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
                                      one_class_run, one_class_runs, paired_differences, same_probe,
-                                     same_probe_note, unpaired_note)
+                                     same_probe_note, undefined_note, unpaired_note, MEANS)
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
 
@@ -331,7 +331,10 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
         paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=P_NOTE,
         folds_note=" ".join(n for n in notes if n),
         one_class_note=one_class_note([(name, one_class_runs(c["runs"]), len(c["runs"]))
-                                       for name, c in zip(names, cells)]))
+                                       for name, c in zip(names, cells)]),
+        # summary.md's and summary.tex's note, in its one wording, from the same means the table shows
+        undefined_note=undefined_note([{**c["cell"], **{n: row["stats"][label][0] for n, label in MEANS}}
+                                       for c, row in zip(cells, rows)], keys))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 
