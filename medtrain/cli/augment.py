@@ -197,7 +197,7 @@ def run_show(args: argparse.Namespace) -> int:
     title = f"{name}: {', '.join(items)}"
     if mixes(pipeline):  # the pairs a mixing op makes cross classes where the images shown allow
         pick = pick[pair_order(split.labels[pick], splits.task)]
-        title += f"\nrows i and {len(pick)} + 1 - i are mixed; under each image: its target"
+        title += f"\nrows i and {len(pick) + 1} - i are mixed; under each image: its target"
     if cfg.color_space.lower() != "rgb":
         print(f"note: color_space {cfg.color_space}: the network converts its input to {cfg.color_space} after the "
               f"augmentation, so the grid shows the draws in RGB, as the augmentations see them")
