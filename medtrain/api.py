@@ -304,8 +304,7 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         MedtrainError: the directory holds a run of other settings (naming the first difference), or
             ``config`` asks for several processes.
     """
-    # a Config here is one that compare, tune or crossval resolved, as the command asked (not a user's to read)
-    cfg = config if isinstance(config, Config) else _as_config(config)
+    cfg = _as_config(config)  # compare's, tune's and crossval's are resolved (config.Resolved): taken as they are
     if not cfg.out:
         raise MedtrainError("train_or_reuse needs the run directory (out)")
     single_process_only(cfg, "a command that trains several runs")
@@ -321,7 +320,7 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         if rundir.is_run(run_dir):
             return train({"progress": cfg.progress}, resume=run_dir, verbose=verbose, callbacks=callbacks,
                          evaluate_test=evaluate_test)
-        return train(config_mod.Resolved.of(cfg), verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test,
+        return train(cfg, verbose=verbose, callbacks=callbacks, evaluate_test=evaluate_test,
                      idle_settings=idle_settings)
     except TrainingInterrupted as e:  # the way on is the command that trains the runs, not `train --resume`
         raise TrainingInterrupted(f"{e.progress} in {run_dir}; run the same command again to continue: finished "

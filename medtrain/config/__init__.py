@@ -79,7 +79,7 @@ def resolve(*layers: dict | None) -> Config:
             merged[key] = os.path.expanduser(merged[key])
     if "devices" in merged:
         merged["devices"] = devices_form(merged["devices"])
-    c = Config(**merged)
+    c = Resolved(**merged)  # its values as asked: train takes it as it is (settings_of is for a user's Config)
     validate(c)
     return c
 
@@ -110,7 +110,7 @@ def layered(*layers: Mapping | None) -> dict:
 
 
 class Resolved(Config):
-    """A :class:`Config` that :func:`resolve` made, handed to ``train`` to be taken as it is (:meth:`of`). A Config a
+    """A :class:`Config` that :func:`resolve` made (or :meth:`of` marks), which ``train`` takes as it is. A Config a
     user builds goes through :func:`settings_of`, which cannot tell a field left at its default from one asked for: a
     resolved ``transfer: scratch`` beside a ``pretrained`` source (a scratch control: ``--pretrained A --transfer
     scratch``, compare's ``--vary transfer=scratch,...``) had been read as left at its default and fine-tuned. A
@@ -119,6 +119,12 @@ class Resolved(Config):
     @classmethod
     def of(cls, config: Config) -> "Resolved":
         return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)})
+
+    def __eq__(self, other) -> bool:  # the same settings are equal, resolved or not (``resolve() == Config()``)
+        return isinstance(other, Config) and all(getattr(self, f.name) == getattr(other, f.name)
+                                                 for f in dataclasses.fields(Config))
+
+    __hash__ = None
 
 
 def settings_of(config: Config) -> dict:

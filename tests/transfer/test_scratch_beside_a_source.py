@@ -4,11 +4,13 @@ config.yaml said finetune, its weights equal to the finetune cell's, Δ +0.000),
 fine-tunes (dd27c02) and each of them handed ``train`` a resolved Config whose transfer was the default."""
 from __future__ import annotations
 
+import torch
 import yaml
 
 from conftest import fast_config
 from medtrain.api import train
 from medtrain.cli import main
+from medtrain.models.weights import load_state
 
 
 def _transfer(run) -> str:
@@ -29,3 +31,8 @@ def test_a_scratch_control_beside_a_source_trains_from_scratch(tiny_npz, tmp_pat
                  *fast, "--out", str(out)]) == 0
     assert _transfer(out / "transfer=scratch" / "seed0") == "scratch"
     assert _transfer(out / "transfer=finetune" / "seed0") == "finetune"
+    # and its weights are its own: a scratch cell had been the finetune cell's weights, bit for bit
+    first = "conv1.weight"
+    a, b = (load_state(out / f"transfer={t}" / "seed0" / "model.safetensors") for t in ("scratch", "finetune"))
+    s = load_state(src / "model.safetensors")
+    assert not torch.allclose(a[first], b[first]) and not torch.allclose(a[first], s[first], atol=1e-3)
