@@ -78,7 +78,7 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
             study.set_user_attr(FLIP_ATTR, made)
         made = study.user_attrs[FLIP_ATTR]
         if made.get("no_pilots"):
-            log(f"{command}: flips on for every trial (flip: true), decided once for the study: {made['how']}; "
+            log(f"{command}: flips on for every trial (flip: true), decided once for the study by {made['how']}; "
                 "no pilot runs")
         elif made["pinned"]:
             log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
@@ -98,8 +98,8 @@ def flips_kept(cfg) -> dict | None:
     try:
         check_typed_for_a_new_run(dataclasses.replace(cfg, flip="false"), {"flip"})
     except MedtrainError:
-        return {"chosen": True, "how": f"tta {cfg.tta} (pinned) flips the test images, and train refuses flip false "
-                                       "with it", "pinned": True, "no_pilots": True}
+        return {"chosen": True, "how": f"its pinned tta {cfg.tta}, which flips the test images (train refuses flip "
+                                       "false with it)", "pinned": True, "no_pilots": True}
     return None
 
 

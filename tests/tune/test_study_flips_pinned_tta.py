@@ -39,7 +39,7 @@ def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path,
     tune(fast(tiny_npz, tta=tta), SPACE, out, trials=2, log=lines.append)
     assert not decided and [c.flip for c in calls] == ["true", "true"] and {c.tta for c in calls} == {tta}
     (line,) = [x for x in lines if x.startswith("tune: flips")]
-    assert line.startswith("tune: flips on for every trial (flip: true)") and f"tta {tta} (pinned)" in line
+    assert line.startswith("tune: flips on for every trial (flip: true)") and f"by its pinned tta {tta}, which flips the test images" in line
     best = yaml.safe_load((out / "best_config.yaml").read_text())
     assert best["flip"] == "true" and best["tta"] == tta
     check_typed_for_a_new_run(config_mod.resolve(best))  # what train is given, it accepts
