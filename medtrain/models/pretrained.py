@@ -26,7 +26,6 @@ Any other shape mismatch means A and B are different architectures: an error nam
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -87,7 +86,7 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
     Raises:
         MedtrainError: the source does not exist, is not weights-only, or the hub is unreachable.
     """
-    from medtrain.models.weights import load_state, read_meta
+    from medtrain.models.weights import read_weights
 
     text = str(spec)
     if text.startswith(HUB_PREFIXES):
@@ -103,25 +102,22 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         if not is_finished(p) and interrupted:
             raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {p}`")
-        state, origin = _one_member(load_state(w), _members_val_auc(p), f"run {p}")
-        meta = read_meta(w)
-        return Source(state, meta, origin, p, {**_file_record(w), **_run_record(p, meta)})
+        state, meta, sha = read_weights(w)  # read once: the hash recorded is that of the bytes loaded
+        state, origin = _one_member(state, _members_val_auc(p), f"run {p}")
+        return Source(state, meta, origin, p, {**_file_record(w, sha), **_run_record(p, meta)})
     if p.is_file():
-        meta = read_meta(p) if p.suffix == ".safetensors" else {}
-        state, origin = _one_member(load_state(p), None, f"file {p}")
+        state, meta, sha = read_weights(p)
+        state, origin = _one_member(state, None, f"file {p}")
         version = {"medtrain": meta["medtrain_version"]} if meta.get("medtrain_version") else {}
-        return Source(state, meta, origin, record={**_file_record(p), **version})
+        return Source(state, meta, origin, record={**_file_record(p, sha), **version})
     raise MedtrainError(f"pretrained: {text} is neither a run directory, a weights file nor "
                         "timm:NAME / torchvision:NAME / medicalnet:DEPTH")
 
 
-def _file_record(path: Path) -> dict:
-    """The weights file read and its SHA-256 (what tells, later, whether a file at that path is the same one)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"file": str(path), "sha256": digest.hexdigest()}
+def _file_record(path: Path, sha256: str) -> dict:
+    """The weights file read and the SHA-256 of the bytes its weights were loaded from
+    (:func:`medtrain.models.weights.read_weights`: what tells, later, whether a file at that path is the same one)."""
+    return {"file": str(path), "sha256": sha256}
 
 
 def _run_record(run_dir: Path, meta: dict) -> dict:
@@ -218,14 +214,15 @@ def _hub_source(text: str, overlay: dict | None, data_dir: str | os.PathLike | N
                     "mean": list(cfg.get("mean", ())), "std": list(cfg.get("std", ()))}
         elif kind == "medicalnet":  # Med3D's 3D ResNets (Chen et al. 2019), MONAI-named, single-channel
             from medtrain.models.med3d import DEPTHS, download_medicalnet
-            from medtrain.models.weights import load_state
+            from medtrain.models.weights import read_weights
 
             if not name.isdigit() or int(name) not in DEPTHS:
                 raise MedtrainError(f"pretrained: medicalnet:DEPTH takes a depth in {', '.join(map(str, DEPTHS))}, "
                                     f"got {name!r}")
             path = download_medicalnet(int(name), data_dir=data_dir)  # cached, or downloaded; offline: one line
-            return Source(load_state(path), {"model": f"med3d_resnet{name}", "in_chans": 1}, text,
-                          record=_file_record(path))
+            state, _, sha = read_weights(path)
+            return Source(state, {"model": f"med3d_resnet{name}", "in_chans": 1}, text,
+                          record=_file_record(path, sha))
         else:
             import torchvision
 

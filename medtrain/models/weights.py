@@ -1,11 +1,14 @@
 """Weights on disk as safetensors (no pickle: loading a file can never run code)."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load as load_bytes
 from safetensors.torch import load_file, safe_open, save_file
 
 from medtrain._io import atomic_path
@@ -68,8 +71,14 @@ def load_state(path: str | os.PathLike) -> dict:
             return load_file(str(p))
         except Exception as e:  # noqa: BLE001  (SafetensorError: a damaged file, found in a user walkthrough)
             raise _damaged(p, e) from None
+    return _checkpoint_state(p, p)
+
+
+def _checkpoint_state(p: Path, source) -> dict:
+    """The state dict of a PyTorch checkpoint read from ``source`` (its path, or its bytes as a file object),
+    with ``weights_only=True``; ``p`` names it in errors."""
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        obj = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (any unpickling refusal is a user-file problem)
         raise MedtrainError(f"{p} is not a weights-only PyTorch checkpoint ({type(e).__name__})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
@@ -78,3 +87,29 @@ def load_state(path: str | os.PathLike) -> dict:
         raise MedtrainError(f"{p} does not hold a state dict")
     # a checkpoint saved from nn.DataParallel (MedicalNet's, for one) prefixes every name with "module."
     return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def _read_bytes(p: Path) -> bytes:
+    try:
+        return p.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise MedtrainError(f"weights file not found: {p}") from None
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict, dict, str]:
+    """``(state, meta, sha256)`` of a weights file read once: its state dict (as :func:`load_state`), its
+    metadata (as :func:`read_meta`; ``{}`` for a PyTorch checkpoint) and the SHA-256 of the very bytes both
+    were read from, so a file replaced while it is read is never recorded under one hash and loaded as another."""
+    p = Path(path)
+    data = _read_bytes(p)
+    sha = hashlib.sha256(data).hexdigest()
+    if p.suffix != ".safetensors":
+        return _checkpoint_state(p, io.BytesIO(data)), {}, sha
+    try:
+        state = load_bytes(data)
+        n = int.from_bytes(data[:8], "little")
+        head = json.loads(data[8:8 + n].decode("utf-8"))
+        meta = {k: json.loads(v) for k, v in (head.get("__metadata__") or {}).items()}
+    except Exception as e:  # noqa: BLE001  (SafetensorError, a bad header: a damaged or foreign file)
+        raise _damaged(p, e) from None
+    return state, meta, sha
