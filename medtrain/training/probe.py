@@ -180,7 +180,8 @@ def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS
     """Fit a linear classifier per C on the training codes and keep the C best on validation.
 
     Returns:
-        ``(classifier, scaler, best_C, {C: validation score})``.
+        ``(classifier, scaler, best_C, {C: validation score})``: the score is :func:`probe_metric`'s, None where it
+        is undefined (an AUC on a validation split lacking a class); a defined score beats an undefined one.
     """
     scaler = StandardScaler().fit(codes["train"])
     Xtr, Xva = scaler.transform(codes["train"]), scaler.transform(codes["val"])
@@ -192,21 +193,34 @@ def fit_linear(codes: dict, labels: dict, task: str, kind: str = "logreg", Cs=CS
             clf.fit(Xtr, labels["train"])
         s = _scores(clf, Xva, kind, task)
         score = metrics.acc(labels["val"], s, task) if monitor == "val_acc" else metrics.auc(labels["val"], s, task)
-        score = -1.0 if np.isnan(score) else score
-        table[C] = float(score)
-        if best is None or score > best[0]:  # ties keep the smaller C (stronger regularisation)
-            best = (score, C, clf)
+        score = None if np.isnan(score) else float(score)
+        table[C] = score
+        rank = -np.inf if score is None else score
+        if best is None or rank > best[0]:  # ties keep the smaller C (stronger regularisation)
+            best = (rank, C, clf)
     return best[2], scaler, best[1], table
+
+
+def probe_metric(monitor: str) -> str:
+    """The validation score a probe's C is chosen by: its accuracy under ``--monitor val_acc``, else its AUC (a
+    probe has no validation loss curve: ``val_loss`` chooses by AUC too)."""
+    return "val_acc" if monitor == "val_acc" else "val_auc"
 
 
 def grid_note(C: float, val_by_C: dict, monitor: str = "val_auc") -> str | None:
     """What the chosen ``C`` says of its grid (``val_by_C``: C -> validation score, :func:`fit_linear`'s), None where
     it lies inside it: at an end of the grid, the best C may lie beyond it (a walk's probes chose C=100 and C=0.0001
-    unremarked); every C scoring the same, it is the tie rule's, not the data's choice."""
+    unremarked); every C scoring the same, it is the tie rule's, not the data's choice. A score of None is undefined
+    (:func:`fit_linear`); the score is named as :func:`probe_metric` computed it."""
     lo, hi = min(val_by_C), max(val_by_C)
     grid = f"the grid {lo:g}..{hi:g}"
-    if len(set(val_by_C.values())) == 1:
-        return f"every C of {grid} scored the same on validation ({monitor} {val_by_C[C]:.4f}): C={C:g} is the tie " \
+    metric = probe_metric(monitor)
+    scores = {None if v is None or np.isnan(v) else v for v in val_by_C.values()}
+    if scores == {None}:
+        return f"{metric} is undefined on validation for every C of {grid}: C={C:g} is the tie rule's (the " \
+               f"smallest), not a choice the data made"
+    if len(scores) == 1:
+        return f"every C of {grid} scored the same on validation ({metric} {val_by_C[C]:.4f}): C={C:g} is the tie " \
                f"rule's (the smallest), not a choice the data made"
     if C in (lo, hi):
         end, side = ("largest", "above it (weaker regularisation)") if C == hi else \
