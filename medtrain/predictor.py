@@ -115,10 +115,16 @@ class Predictor:
 
     def _rows(self, probs) -> np.ndarray:
         """``probs`` as rows ``(N, C)``, C the run's classes; one image's vector ``(C,)`` (``predict(...)[0]``) is one
-        row. Another shape is a :class:`MedtrainError` naming ``(N, C)``: a vector had been read as N binary scores
-        (``decide``: two names for one image) or failed with an IndexError (``decide_at_operating_point``)."""
+        row where C > 2. Another shape is a :class:`MedtrainError` naming ``(N, C)``: a vector had been read as N
+        binary scores (``decide``: two names for one image) or failed with an IndexError
+        (``decide_at_operating_point``). A two-class run's vector of 2 is refused too: one image's two probabilities
+        and two images' positive-class scores look alike, and neither reading may be guessed."""
         a = np.asarray(probs)
         c = len(self.labels)
+        if a.ndim == 1 and a.shape[0] == c == 2:
+            raise MedtrainError(f"probabilities must be (N, 2), one row per image: a vector of 2 may be one image's "
+                                f"two (give probs[None]) or two images' {self.labels[1]!r} scores (give "
+                                f"np.stack([1 - s, s], 1)); got shape {tuple(a.shape)}")
         if a.ndim == 1 and a.shape[0] == c:
             return a[None]
         if a.ndim != 2 or a.shape[1] != c:
@@ -128,7 +134,7 @@ class Predictor:
 
     def decide(self, probs: np.ndarray) -> list[str]:
         """The predicted label name of each row of probabilities ``(N, C)`` (the decision the run's metrics score);
-        one image's vector ``(C,)`` is one row (a list of one name)."""
+        one image's vector ``(C,)`` is one row (a list of one name) where C > 2 (:meth:`_rows`)."""
         return predicted_names(self._rows(probs), self.task, self.labels)
 
     def decide_at_operating_point(self, probs: np.ndarray) -> list[str] | None:

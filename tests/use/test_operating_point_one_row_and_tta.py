@@ -60,15 +60,17 @@ def _each_row_alone_is_the_row_of_the_matrix(p, q):
         assert p.decide_at_operating_point(q[i]) == [at_op[i]]
 
 
-@pytest.mark.parametrize("calibrated", [True, False])
-def test_one_binary_image_s_vector_is_one_row(binary_run, calibrated):
+def test_a_binary_runs_vector_of_two_is_refused_as_ambiguous_and_one_row_of_it_is_decided(binary_run):
+    # one image's two probabilities, or two images' positive-class scores: a review found [0.2, 0.9] decided as
+    # one image, where decide had read a vector as scores per image before
     run, _, data = binary_run
-    p = medtrain.load(run, calibrated=calibrated)
+    p = medtrain.load(run)
     q = p.predict(data["test_images"][:, None])
     assert q.shape == (16, 2)
-    _each_row_alone_is_the_row_of_the_matrix(p, q)
-    cal = medtrain.load(run)  # the raw vector is decided as the calibrated predictor decides its own
-    assert p.decide_at_operating_point(q[3]) == cal.decide_at_operating_point(cal.predict(data["test_images"][3:4, None]))
+    for decide in (p.decide, p.decide_at_operating_point):
+        with pytest.raises(MedtrainError, match=r"must be \(N, 2\).*probs\[None\].*got shape \(2,\)"):
+            decide(q[3])
+        assert decide(q[3][None]) == [decide(q)[3]]
 
 
 @pytest.mark.parametrize("calibrated", [True, False])
