@@ -81,9 +81,11 @@ def test_a_folder_run_keeps_the_fractions_it_was_split_by(runs, tmp_path):
     in memory (written as the cache's arrays.npz, whose missing splits the fractions drew)."""
     root, _ = runs
     m = rundir.read_metrics(root / "A")
+    # as the loader records such data's splits (split_origin; the run's own .npz records "own")
+    drawn = {**m, "data": {**m["data"], "split_origin": "drawn"}}
     for data in (str(tmp_path / "images"), str(tmp_path / "arrays" / ("0" * 64) / "arrays.npz")):
         cfg = {**rundir.read_config(root / "A"), "data": data}
-        rundir.write_report(tmp_path, cfg, m)
+        rundir.write_report(tmp_path, cfg, drawn)
         cfg_text = _section((tmp_path / "report.html").read_text(), "Configuration")
         assert "val_fraction = 0.1" in cfg_text and "test_fraction = 0.2" in cfg_text, data
         assert "come split" not in cfg_text
