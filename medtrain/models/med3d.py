@@ -78,6 +78,7 @@ def build_resnet3d(
     drop_rate: float = 0.0,
     norm_layer: Optional[Callable] = None,
     weights: Optional[str] = None,
+    data_dir: str | os.PathLike | None = None,
     **kwargs,
 ) -> ResNet3d:
     """Build a 3D ResNet of the given depth.
@@ -93,6 +94,8 @@ def build_resnet3d(
         drop_rate: dropout probability on the pooled features.
         norm_layer: a factory ``channels -> module`` replacing every BatchNorm3d (``batch_norm=False``).
         weights: a checkpoint path or ``"medicalnet"`` (see :func:`load_medicalnet_weights`).
+        data_dir: the cache folder (``--data-dir``; None: the default) whose ``weights/`` holds, or is downloaded,
+            the MedicalNet file of ``weights="medicalnet"`` (:func:`download_medicalnet`).
         **kwargs: passed to ``monai.networks.nets.resnet.ResNet`` (``widen_factor``, ``act``...).
     """
     if depth not in _LAYOUT:
@@ -121,7 +124,7 @@ def build_resnet3d(
     if norm_layer is not None:
         _replace_batchnorm(model, norm_layer)
     if weights:
-        path = download_medicalnet(depth) if weights == "medicalnet" else weights
+        path = download_medicalnet(depth, data_dir=data_dir) if weights == "medicalnet" else weights
         load_medicalnet_weights(model, path)
     return model
 
@@ -260,19 +263,17 @@ def _download(url: str, dest: Path) -> None:
         torch.hub.download_url_to_file(url, str(tmp), progress=False)
 
 
-def download_medicalnet(depth: int, cache_dir: str | os.PathLike | None = None, *,
-                        data_dir: str | os.PathLike | None = None) -> Path:
+def download_medicalnet(depth: int, *, data_dir: str | os.PathLike | None = None) -> Path:
     """Path of the cached MedicalNet ``resnet_{depth}.pth``, downloading it on first use.
 
     The file lives in ``weights/`` of the cache folder ``data_dir`` (a run's ``--data-dir``; None: the default,
-    :func:`medtrain._io.cache_dir`), where ``medtrain cache`` lists it; ``cache_dir``: that weights folder itself.
+    :func:`medtrain._io.cache_dir`), where ``medtrain cache`` lists it: one folder, the one every download uses.
     Offline with no cached copy, raises one MedtrainError naming the file, its URL and where to put it.
     """
     if depth not in MEDICALNET_URLS:
         raise MedtrainError(f"MedicalNet has no ResNet-{depth}; depths: {', '.join(map(str, DEPTHS))}")
     url = MEDICALNET_URLS[depth]
-    dest = Path(cache_dir) if cache_dir is not None else _default_weights_dir(data_dir)
-    dest = dest / url.rsplit("/", 1)[1]
+    dest = _default_weights_dir(data_dir) / url.rsplit("/", 1)[1]
     if dest.is_file():
         return dest
     try:
