@@ -22,6 +22,7 @@ from medtrain._yaml import write_yaml
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
 from medtrain.reports.summary import auc_acc_line, auc_undefined_text
+from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import FINISHED, fail_stale_trials
 
 TRIALS_CSV, TRIALS_MD = "trials.csv", "trials.md"
@@ -269,12 +270,7 @@ def _budget(limits: dict | None) -> str:
 
 def _shown_storage(url: str) -> str:
     """The study's URL without its password (the page is for sharing; a PostgreSQL URL may hold one)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001  (not a URL SQLAlchemy parses: shown as given)
-        return url
+    return shown_url(url)
 
 
 def _run_link(reports: Path, run_dir: str) -> str | None:

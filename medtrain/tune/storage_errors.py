@@ -3,10 +3,26 @@ search``): its URL without a password, the driver's own words, and for a driver 
 SQLAlchemy tried and the URL form that picks another."""
 from __future__ import annotations
 
+import re
+
 from medtrain.errors import MedtrainError
 
 #: pip's name of a database driver module SQLAlchemy imports, where it is not the module's own.
 DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
+
+#: ``//USER:PASSWORD@`` of a URL: the password runs to the authority's last ``@`` (no ``/`` in it)
+_CREDENTIALS = re.compile(r"(//[^/@:]*:)[^/]*@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed or shared: its password as ``***``, as SQLAlchemy renders it, and masked too
+    where SQLAlchemy cannot parse the URL (``postgresql://user:secret@host:notaport/db`` had been shown as given)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001  (not a URL SQLAlchemy parses)
+        return _CREDENTIALS.sub(r"\1***@", str(url))
 
 
 def unusable(url: str, doing: str, e: Exception) -> MedtrainError:
@@ -17,9 +33,9 @@ def unusable(url: str, doing: str, e: Exception) -> MedtrainError:
 
     try:
         u = make_url(url)
-        shown = u.render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001  (not a URL SQLAlchemy parses: shown as given)
-        u, shown = None, url
+    except Exception:  # noqa: BLE001  (not a URL SQLAlchemy parses: no driver to name)
+        u = None
+    shown = shown_url(url)
     cause, seen = e, set()
     while cause is not None and not (isinstance(cause, ImportError) and cause.name) and id(cause) not in seen:
         seen.add(id(cause))  # Optuna re-raises the driver's ImportError as one of its own, naming no module
