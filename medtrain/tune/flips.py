@@ -73,7 +73,7 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
             "trials were; --flip true or false in a new study skips them")
         return {}
     if made is None:
-        made = flips_kept(cfg) or decide_once(cfg, splits(), pilot_dir)
+        made = flips_kept(cfg) or decide_once(cfg, splits(), pilot_dir)  # (no data read where flips are kept)
         if study.user_attrs.get(FLIP_ATTR) is None:  # a worker sharing the study may have decided meanwhile
             study.set_user_attr(FLIP_ATTR, made)
         made = study.user_attrs[FLIP_ATTR]
@@ -106,7 +106,11 @@ def flips_kept(cfg) -> dict | None:
 def decide_once(cfg, splits, pilot_dir: Path) -> dict:
     """:func:`medtrain.training.choices.decide_flip` for settings ``cfg`` as ``train`` makes it (its automatic
     settings resolved for the data, float32, the caller's random state kept), with ``pinned``: whether it ran
-    pilots (a decision made without them is each trial's own, at no cost)."""
+    pilots (a decision made without them is each trial's own, at no cost). Flips kept on without pilots where
+    ``train`` refuses them off (:func:`flips_kept`), for every caller (the RandAugment grid's too)."""
+    kept = flips_kept(cfg)
+    if kept is not None:
+        return kept
     cfg = resolve_auto(cfg, len(splits.spatial_shape))
     cfg = dataclasses.replace(cfg, progress=False, logger="none")
     check_augment(cfg, splits, new=False)  # an op that cannot apply: refused in train's words, not mid-pilot
