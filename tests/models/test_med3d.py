@@ -123,16 +123,19 @@ def test_offline_without_cached_weights_names_the_file_and_where_to_put_it(tmp_p
 
     monkeypatch.setattr(med3d, "_download", offline)
     with pytest.raises(MedtrainError) as e:
-        med3d.download_medicalnet(18, cache_dir=tmp_path)
+        med3d.download_medicalnet(18, data_dir=tmp_path)
     msg = str(e.value)
-    assert "resnet_18.pth" in msg and med3d.MEDICALNET_URLS[18] in msg and str(tmp_path / "resnet_18.pth") in msg
+    assert "resnet_18.pth" in msg and med3d.MEDICALNET_URLS[18] in msg
+    assert str(tmp_path / "weights" / "resnet_18.pth") in msg
     assert "\n" not in msg
 
 
 def test_cached_weights_are_used_without_download_and_by_name(tmp_path, monkeypatch):
     src, path = _fake_medicalnet(tmp_path)
     monkeypatch.setattr(med3d, "_download", lambda url, dest: pytest.fail("must not download"))
-    assert med3d.download_medicalnet(10, cache_dir=tmp_path) == path
+    (tmp_path / "weights").mkdir()
+    path = path.rename(tmp_path / "weights" / path.name)
+    assert med3d.download_medicalnet(10, data_dir=tmp_path) == path
     monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "data"))
     (tmp_path / "data" / "weights").mkdir(parents=True)
     path.rename(tmp_path / "data" / "weights" / "resnet_10.pth")
@@ -151,8 +154,8 @@ def test_download_writes_the_file_through_the_downloader(tmp_path, monkeypatch):
         dest.write_bytes(path.read_bytes())
 
     monkeypatch.setattr(med3d, "_download", fake)
-    got = med3d.download_medicalnet(10, cache_dir=tmp_path / "cache")
-    assert got.is_file() and calls == [med3d.MEDICALNET_URLS[10]]
+    got = med3d.download_medicalnet(10, data_dir=tmp_path / "cache")
+    assert got == tmp_path / "cache" / "weights" / "resnet_10.pth" and got.is_file() and calls == [med3d.MEDICALNET_URLS[10]]
 
 
 def test_monai_is_imported_only_when_a_3d_network_is_built():

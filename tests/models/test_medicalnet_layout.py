@@ -24,7 +24,8 @@ def checkpoint(tmp_path_factory) -> Path:
     g = torch.Generator().manual_seed(0)
     sd = {k: torch.tensor(7) if k.endswith("num_batches_tracked") else torch.randn(shape, generator=g)
           for k, shape in LAYOUT.items()}
-    path = tmp_path_factory.mktemp("medicalnet") / "resnet_10.pth"
+    path = tmp_path_factory.mktemp("medicalnet") / "weights" / "resnet_10.pth"  # in a cache folder's weights/
+    path.parent.mkdir()
     torch.save({"state_dict": sd}, path)
     return path
 
@@ -57,7 +58,7 @@ def test_medicalnet_loader_puts_every_backbone_tensor_in_place(checkpoint):
 
 def test_state_reader_of_the_transfer_path_strips_dataparallel_and_fits_the_model(checkpoint):
     # medicalnet:DEPTH as a --pretrained source: download_medicalnet (the cached file) then load_state
-    assert med3d.download_medicalnet(10, cache_dir=checkpoint.parent) == checkpoint
+    assert med3d.download_medicalnet(10, data_dir=checkpoint.parent.parent) == checkpoint
     state = load_state(checkpoint)
     assert not any(k.startswith("module.") for k in state)
     model = create_model("med3d_resnet10", in_chans=1, num_classes=2)
