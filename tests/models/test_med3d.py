@@ -155,7 +155,8 @@ def test_download_writes_the_file_through_the_downloader(tmp_path, monkeypatch):
 
     monkeypatch.setattr(med3d, "_download", fake)
     got = med3d.download_medicalnet(10, data_dir=tmp_path / "cache")
-    assert got == tmp_path / "cache" / "weights" / "resnet_10.pth" and got.is_file() and calls == [med3d.MEDICALNET_URLS[10]]
+    assert got == tmp_path / "cache" / "weights" / "resnet_10.pth" and got.is_file()
+    assert calls == [med3d.MEDICALNET_URLS[10]]
 
 
 def test_monai_is_imported_only_when_a_3d_network_is_built():
