@@ -214,11 +214,9 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     assert 0.5 < val["auc"] < 1.0  # the flipped labels make AUC and ACC depend on every single sample
     assert (best["val_auc"], best["val_acc"]) == pytest.approx((val["auc"], val["acc"]), abs=1e-9)
 
-    # the one-cycle schedule ends where a single-process run's does: at the end of its cycle
-    single = tmp_path / "single"
-    assert main(["train", "--data", str(data), *RUN, "--devices", "1", "--logger", "none", "--out", str(single)]) == 0
-    one = json.loads((single / "metrics.json").read_text())
-    assert m["history"][-1]["lr"] == pytest.approx(one["history"][-1]["lr"], rel=1e-6)
-    assert one["history"][-1]["lr"] == pytest.approx(0.01 / 25 / 1e4, rel=1e-6)
+    # the one-cycle schedule ends where a single-process run's does: at the end of its cycle, LR / 25 / 1e4 (a
+    # single-process run's end is tests/training/test_techniques_optimisation.py's; training one here as the
+    # reference had cost this test a third run)
+    assert m["history"][-1]["lr"] == pytest.approx(0.01 / 25 / 1e4, rel=1e-6)
     capsys.readouterr()
     print(f"2-process run: {wall:.1f} s wall, {cpu:.1f} CPU s")

@@ -38,7 +38,7 @@ def test_schedules_are_all_covered():
 def test_schedule_drives_the_optimiser(name, learnable_npz, tmp_path):
     epochs = SCHEDULES[name][0] if name in SCHEDULES else 3
     trace = LrTrace()
-    train_check(learnable_npz, tmp_path / "run", callbacks=[trace], schedule=name, epochs=epochs, lr=LR, **PINNED)
+    m = train_check(learnable_npz, tmp_path / "run", callbacks=[trace], schedule=name, epochs=epochs, lr=LR, **PINNED)
     T = epochs * STEPS
     assert len(trace.lrs) == T
     if name == "none":
@@ -56,6 +56,9 @@ def test_schedule_drives_the_optimiser(name, learnable_npz, tmp_path):
     assert peak == pytest.approx(0.2 * T, abs=1)
     assert all(a < b for a, b in zip(trace.lrs[:peak], trace.lrs[1:peak + 1]))
     assert all(a > b for a, b in zip(trace.lrs[peak:-1], trace.lrs[peak + 1:]))
+    # and the run ends at the end of its cycle, LR / 25 / 1e4 (what a 2-process run must end at too:
+    # tests/training/test_distributed.py)
+    assert m["history"][-1]["lr"] == pytest.approx(LR / 25 / 1e4, rel=1e-6)
 
 
 
