@@ -73,7 +73,8 @@ def test_a_medmnist_run_trained_with_medtrain_data_is_evaluated_without_it(tmp_p
 def test_yaml_config_with_flags_overriding_it(tiny_npz, tmp_path, capsys):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"data": str(tiny_npz), "model": "resnet10_28_half", "epochs": 3,
-                                   "dropout": 0.3, "batch_size": 32, "bootstrap": 0}))
+                                   "dropout": 0.3, "batch_size": 32, "bootstrap": 0,
+                                   "flip": True}))  # flip pinned: no pilot runs (tests/training/test_choices.py)
     out = tmp_path / "r"
     code, _, _ = _run(capsys, "train", "--config", str(cfg), "--epochs", "1", "--no-progress", "--out", str(out))
     assert code == 0
