@@ -32,12 +32,22 @@ def _splits_csv(path):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.slow
-def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_path, capsys):
-    data = _patients(tmp_path)
-    out = tmp_path / "cv"
-    args = ["train", "--data", str(data), "--folds", "2", *FAST, "--out", str(out)]  # patient_id: found by name
+@pytest.fixture(scope="module")
+def patients_cv(tmp_path_factory):
+    """2-fold cross-validation of the patients' CSV at --operating-point youden: (command line, its folder). Shared
+    by the tests of its folds and of their operating points (each had trained its own 2 folds)."""
+    root = tmp_path_factory.mktemp("patients")
+    out = root / "cv"
+    # patient_id: found by name
+    args = ["train", "--data", str(_patients(root)), "--folds", "2", *FAST, "--operating-point", "youden",
+            "--out", str(out)]
     assert main(args) == 0
+    return args, out
+
+
+@pytest.mark.slow
+def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(patients_cv, capsys):
+    args, out = patients_cv
     cv = json.loads((out / "cv.json").read_text())
     assert cv["folds"] == 2 and cv["held_out"] == "test" and len(cv["per_fold"]) == 2
     assert cv["oof"]["n"] == PATIENTS * IMAGES  # every image held out exactly once
@@ -94,11 +104,9 @@ def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(tmp_
 
 
 @pytest.mark.slow
-def test_each_fold_s_operating_point_is_in_the_cross_validation_tables(tmp_path):
+def test_each_fold_s_operating_point_is_in_the_cross_validation_tables(patients_cv):
     """cv.json, cv.md and the report left out the rates at --operating-point (a user walkthrough)."""
-    out = tmp_path / "cv"
-    assert main(["train", "--data", str(_patients(tmp_path)), "--folds", "2", *FAST, "--operating-point", "youden",
-                 "--out", str(out)]) == 0
+    _, out = patients_cv
     cv = json.loads((out / "cv.json").read_text())
     for f in cv["per_fold"]:
         op = json.loads((out / f"fold{f['fold']}" / "metrics.json").read_text())["operating_point"]["test"]

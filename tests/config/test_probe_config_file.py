@@ -79,20 +79,36 @@ def test_the_command_line_refuses_a_config_file_setting_a_probe_would_not_read(s
     assert not (tmp_path / "run").exists()  # nothing written
 
 
-def test_a_probe_runs_own_config_trains_again(source, tmp_path, capsys):
-    code, _, err = run_cli(capsys, *probe_flags(source, tmp_path / "P"))
-    assert code == 0, err
-    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "P" / "config.yaml", "--out", tmp_path / "P2")
+@pytest.fixture(scope="module")
+def probe_run(source, tmp_path_factory):
+    """A linear probe of A trained by the command line, as a user or a compare cell trains it; shared by the tests
+    that train again from its config.yaml (each had trained its own)."""
+    import contextlib
+    import io
+
+    from medtrain.cli import main
+
+    out = tmp_path_factory.mktemp("probe_run") / "P"
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in probe_flags(source, out)])
+    assert code == 0, err.getvalue()
+    return out
+
+
+def test_a_probe_runs_own_config_trains_again(probe_run, tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "--config", probe_run / "config.yaml", "--out", tmp_path / "P2")
     assert code == 0, err
     assert (tmp_path / "P2" / "metrics.json").is_file()
 
 
-def test_a_compare_cells_probe_config_recording_the_grids_settings_trains_again(source, tmp_path, capsys):
-    # a grid's base settings (epochs, flip) are recorded in its linear-probe cell, which never read them
-    code, _, err = run_cli(capsys, *probe_flags(source, tmp_path / "cell"))
-    assert code == 0, err
+def test_a_compare_cells_probe_config_recording_the_grids_settings_trains_again(probe_run, tmp_path, capsys):
+    # a grid's base settings (epochs, flip) are recorded in its linear-probe cell, which never read them (a copy of
+    # the shared probe's config.yaml, edited as the cell's would hold them)
     config = tmp_path / "cell" / "config.yaml"
-    config.write_text(config.read_text().replace("epochs: 30", "epochs: 1").replace("flip: auto", "flip: 'false'"))
+    config.parent.mkdir()
+    recorded = (probe_run / "config.yaml").read_text()
+    config.write_text(recorded.replace("epochs: 30", "epochs: 1").replace("flip: auto", "flip: 'false'"))
     assert "epochs: 1" in config.read_text() and "flip: 'false'" in config.read_text()
     code, _, err = run_cli(capsys, "train", "--config", config, "--out", tmp_path / "again")
     assert code == 0, err

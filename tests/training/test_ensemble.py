@@ -61,11 +61,24 @@ def test_each_member_is_trained_as_if_alone():
             assert torch.allclose(p.grad, q.grad, atol=1e-6)
 
 
-def test_an_ensemble_run_learns_records_its_members_and_is_used_like_any_run(tmp_path, capsys):
-    data = make_npz(tmp_path / "d.npz", noisy_test=2)
-    out = tmp_path / "run"
-    m = medtrain.train(fast_config(data, out, epochs=3, members=2))
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def ensemble_run(tmp_path_factory):
+    """A 3-epoch run of an ensemble of 2, what it printed and its data; shared by the tests that train one (each had
+    trained its own)."""
+    import contextlib
+    import io
+
+    root = tmp_path_factory.mktemp("ensemble")
+    data = make_npz(root / "d.npz", noisy_test=2)
+    out = root / "run"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        m = medtrain.train(fast_config(data, out, epochs=3, members=2))
+    return out, m, printed.getvalue(), data
+
+
+def test_an_ensemble_run_learns_records_its_members_and_is_used_like_any_run(ensemble_run):
+    out, m, printed, data = ensemble_run
     ens = m["members_val_auc"]
     assert len(ens["members"]) == 2 and min(ens["members"]) > 0.9 and ens["ensemble"] > 0.9  # each learns it
     assert "ensemble of 2: val AUC" in printed
@@ -75,22 +88,20 @@ def test_an_ensemble_run_learns_records_its_members_and_is_used_like_any_run(tmp
     assert isinstance(run.module.model, Ensemble) and len(run.module.model.members) == 2
     first, second = (next(m.parameters()) for m in run.module.model.members)
     assert not torch.allclose(first, second)  # two initialisations, two networks
-    again = medtrain.evaluate(out, verbose=False)
+    again = medtrain.evaluate(out, verbose=False)  # (its eval_test.json is read by no other test)
     assert m["test"]["auc"] < 1 and again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
     images = np.load(data)["test_images"][:6]
     probs = medtrain.load(out).predict(images)
     assert probs.shape == (6, 2) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
-def test_an_ensemble_exports_and_explains_as_the_mean_of_its_members_maps(tmp_path):
+def test_an_ensemble_exports_and_explains_as_the_mean_of_its_members_maps(ensemble_run, tmp_path):
     import dataclasses
 
     from medtrain.explain import explain
     from medtrain.export import export_run
 
-    data = make_npz(tmp_path / "d.npz")
-    out = tmp_path / "run"
-    medtrain.train(fast_config(data, out, epochs=1, members=2, tta="none"), verbose=False)
+    out, _, _, data = ensemble_run
     export_run(out, out=tmp_path / "m.onnx")  # raises when onnxruntime disagrees with PyTorch
     assert (tmp_path / "m.onnx").stat().st_size > 0
     images = np.load(data)["test_images"][:4][:, None]

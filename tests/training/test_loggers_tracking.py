@@ -10,7 +10,7 @@ import medtrain
 from medtrain.errors import TrainingInterrupted
 from medtrain.cli import main
 from medtrain.training.loggers import HPARAM_METRICS, build_logger
-from conftest import fast_config
+from conftest import fast_config, make_npz
 
 HP = {"lr": 0.01, "model": "resnet10_28_half", "epochs": 3, "augment": ["flip"], "fold": None}
 
@@ -75,35 +75,50 @@ def test_a_tracking_store_that_fails_is_one_line_and_exit_2(tiny_npz, tmp_path, 
     assert code == 2 and err.count("\n") == 1 and "maintenance mode" in err and "Traceback" not in err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (medtrain[mlflow])")
-def test_mlflow_run_is_readable_from_the_run_folders_store(tiny_npz, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def mlflow_run(tmp_path_factory):
+    """A run with --logger mlflow (lr 2e-3, 3 epochs) in a sweep-like folder, interrupted in its last epoch and
+    resumed, trained in a working directory of its own: (run folder, metrics, working directory). Shared by the
+    tests of what its store holds (each had trained its own, and MLflow's SQLite store is seconds to create)."""
+    from conftest import InterruptAt
+
+    if importlib.util.find_spec("mlflow") is None:
+        pytest.skip("mlflow not installed (medtrain[mlflow])")
+    root = tmp_path_factory.mktemp("mlflow")
+    data = make_npz(root / "d.npz")
+    cwd = root / "cwd"
+    cwd.mkdir()
+    run = cwd / "cv" / "lr=0.01" / "fold0"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.chdir(cwd)
+        with pytest.raises(TrainingInterrupted, match="--resume"):
+            medtrain.train(fast_config(data, run, logger="mlflow", lr=2e-3, epochs=3), verbose=False,
+                           callbacks=[InterruptAt(2)])
+        m = medtrain.train({"progress": False}, resume=run, verbose=False)
+    return run, m, cwd
+
+
+def _mlflow_runs(run):
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.chdir(tmp_path)
-    run = tmp_path / "cv" / "lr=0.01" / "fold0"
-    m = medtrain.train(fast_config(tiny_npz, run, logger="mlflow", lr=2e-3), verbose=False)
     client = MlflowClient(f"sqlite:///{(run / 'logs' / 'mlflow.db').resolve().as_posix()}")  # `mlflow ui` reads it
-    (found,) = client.search_runs([client.get_experiment_by_name("medtrain").experiment_id])
+    return client, client.search_runs([client.get_experiment_by_name("medtrain").experiment_id])
+
+
+def test_mlflow_run_is_readable_from_the_run_folders_store(mlflow_run):
+    run, m, cwd = mlflow_run
+    client, (found,) = _mlflow_runs(run)
     assert found.info.run_name == "cv/lr=0.01/fold0" and float(found.data.params["lr"]) == 2e-3
     aucs = [x.value for x in client.get_metric_history(found.info.run_id, "val_auc")]
     assert aucs == pytest.approx([h["val_auc"] for h in m["history"]], abs=1e-6)
-    assert not {"mlruns", "mlartifacts", "mlflow.db"} & {p.name for p in tmp_path.iterdir()}  # none in the cwd
+    assert not {"mlruns", "mlartifacts", "mlflow.db"} & {p.name for p in cwd.iterdir()}  # none in the cwd
 
 
-@pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (medtrain[mlflow])")
-def test_a_resumed_run_continues_its_mlflow_run_rather_than_starting_a_second(tiny_npz, tmp_path, monkeypatch):
-    from conftest import InterruptAt
-    from mlflow.tracking import MlflowClient
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    run = tmp_path / "run"
-    with pytest.raises(TrainingInterrupted, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, run, logger="mlflow", epochs=3), verbose=False,
-                       callbacks=[InterruptAt(2)])
-    m = medtrain.train({"progress": False}, resume=run, verbose=False)
-    client = MlflowClient(f"sqlite:///{(run / 'logs' / 'mlflow.db').resolve().as_posix()}")
-    found = client.search_runs([client.get_experiment_by_name("medtrain").experiment_id])
+def test_a_resumed_run_continues_its_mlflow_run_rather_than_starting_a_second(mlflow_run):
+    run, m, _ = mlflow_run
+    assert len(m["history"]) == 3
+    client, found = _mlflow_runs(run)
     assert len(found) == 1  # one MLflow run for one medtrain run, its curve whole
     aucs = [x.value for x in client.get_metric_history(found[0].info.run_id, "val_auc")]
     assert aucs == pytest.approx([h["val_auc"] for h in m["history"]], abs=1e-6)
