@@ -23,6 +23,14 @@ def _env():
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
+# The child is started with Ctrl-C's default action, as from a terminal: a test suite started in the background of a
+# non-interactive shell ignores SIGINT, Python then keeps ignoring it, and every command here trained to its end
+# (exit 0, 25-45 s each) instead of being interrupted. Set in a small launcher that execs the command (a
+# preexec_fn could deadlock a child forked from this multi-threaded process).
+DEFAULT_SIGINT = ["-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"]
+
+
 # Ctrl-C when ``-X importtime`` says that module finished importing (the moment, not a guessed delay: a loaded
 # machine takes 3 s where another takes 1): medtrain.cli._options (the parser is being built: the sub-commands'
 # modules are imported), torch's extension (loaded: torch's Python half runs), torch.nn and torch.functional
@@ -30,8 +38,8 @@ def _env():
 def signal_when_imported(tmp_path, args: list, module: str, sig) -> tuple[int, str]:
     """Run ``python -m medtrain ARGS``, send ``sig`` once ``module`` has been imported; (exit status, what it said
     on stderr without the import times)."""
-    p = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "medtrain", *args], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    p = subprocess.Popen([sys.executable, *DEFAULT_SIGINT, "-X", "importtime", "-m", "medtrain", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
     lines = []
     try:
         for line in p.stderr:

@@ -22,9 +22,17 @@ def _env():
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
 
 
+# The child starts with Ctrl-C's default action, as from a terminal: a suite started in the background of a
+# non-interactive shell ignores SIGINT, which Python then keeps ignoring (the SIGINT case had "carried on" after 10 s
+# of waiting). Set in a small launcher that execs the script (a preexec_fn could deadlock a child forked from this
+# multi-threaded process).
+DEFAULT_SIGINT = ["-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"]
+
+
 def _python(script: str, *args, cwd, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script), *map(str, args)], capture_output=True,
-                          text=True, env=_env(), cwd=cwd, timeout=timeout)
+    return subprocess.run([sys.executable, *DEFAULT_SIGINT, "-c", textwrap.dedent(script), *map(str, args)],
+                          capture_output=True, text=True, env=_env(), cwd=cwd, timeout=timeout)
 
 
 # ---------------------------------------------------------------- an interrupt where Python ignores exceptions
