@@ -75,3 +75,22 @@ def test_export_without_tta_speaks_of_the_graph_it_writes(tta_run, tmp_path):
     message = str(said[0].message)
     assert "exported without TTA" in message and "graph" in message and str(run) in message
     assert "prediction_at_operating_point" not in message and "decide_at_operating_point" not in message
+
+
+def test_export_no_tta_prints_the_graphs_warning_as_one_console_line(tta_run, tmp_path, capsys):
+    # the file's metadata said it, the console nothing: a user exporting for one pass per image read nothing of it
+    from medtrain.export import export_run
+
+    run, _ = tta_run
+    (said,) = _caught(lambda: export_run(run, "torchscript", tmp_path / "py.pt", tta=False))
+    code, out, err = run_cli(capsys, "export", run, "--format", "torchscript", "--no-tta", "--out", tmp_path / "m.pt")
+    assert code == 0, err
+    assert (tmp_path / "m.pt").is_file()
+    lines = [line for line in err.splitlines() if "test-time views" in line]
+    assert lines == [f"medtrain: warning: {said.message}"] and "Traceback" not in err
+
+
+def test_export_with_the_run_s_views_says_nothing_of_them(tta_run, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "export", tta_run[0], "--format", "torchscript", "--out", tmp_path / "m.pt")
+    assert code == 0, err
+    assert "test-time views" not in err and "warning" not in err
