@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +47,8 @@ def _is_policy_path(item) -> bool:
 
 def resolve(*layers: dict | None) -> Config:
     """Merge dictionaries of settings (later ones win) over the defaults and validate the result."""
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        if layer is not None and not isinstance(layer, Mapping):  # a list or a number: an AttributeError had said it
-            raise MedtrainError(f"settings must be a dict of setting names and values (or the path of a YAML "
-                                f"config file, where a path is taken); got {type(layer).__name__}")
-        given = {}
-        for k, v in (layer or {}).items():
-            key = k.replace("-", "_")
-            if key not in KEYS:
-                raise suggest(key, KEYS, "setting")
-            given[key] = coerce(key, v)
-        _check_one_source(given)
-        if given.get("data") is not None:  # a later layer's source replaces an earlier one's
-            merged["dataset"] = None
-        elif given.get("dataset") is not None:
-            merged["data"] = None
-        merged.update(given)
+    # merged by layered's rule (_merge), each layer read as it is reached: the first layer at fault is the one named
+    merged = _merge((_read_layer(layer) for layer in layers), replaced=None)
     if merged.get("pretrained") and "transfer" not in merged:  # --pretrained alone means: fine-tune from it
         merged["transfer"] = "finetune"
     for key in PATH_KEYS:  # a run directory works from any folder: its config names these absolutely
@@ -91,22 +76,50 @@ def _check_one_source(given: Mapping) -> None:
 
 
 def layered(*layers: Mapping | None) -> dict:
-    """Layers of settings (a config file's, then the flags'; later ones win) as one layer, merged as
-    :func:`resolve` merges them: a later layer's data source replaces an earlier one's (``--data`` over a file's
+    """Layers of settings (a config file's, then the flags'; later ones win) as one layer, merged by the
+    rule :func:`resolve` merges by (:func:`_merge`): a later layer's data source replaces an earlier one's (``--data`` over a file's
     ``dataset``, which the merged layer no longer holds), and one layer giving both is refused. For the commands
     that pass their settings on as one dict (``tune``, ``compare``, ``train --resume``): a plain
     ``{**from_file, **flags}`` had held a file's ``dataset`` beside ``--data`` and been refused ("not both"),
     where ``train`` with the same file and flags trains."""
+    return _merge(({k.replace("-", "_"): v for k, v in (layer or {}).items()} for layer in layers))
+
+
+_DROPPED = object()
+
+
+def _merge(layers: Iterable[Mapping], replaced: Any = _DROPPED) -> dict:
+    """The rule :func:`layered` and :func:`resolve` merge by: later layers win, a later layer's data source replaces
+    an earlier one's, one layer giving both is refused. ``replaced``: what the replaced source becomes, dropped
+    where not given (a layer passed on to be resolved again); :func:`resolve` holds it as None, so that the
+    default ``dataset`` does not come back beside a ``data`` given."""
     merged: dict[str, Any] = {}
-    for layer in layers:
-        given = {k.replace("-", "_"): v for k, v in (layer or {}).items()}
+    for given in layers:
         _check_one_source(given)
-        if given.get("data") is not None:
-            merged.pop("dataset", None)
-        elif given.get("dataset") is not None:
-            merged.pop("data", None)
+        for source, other in (("data", "dataset"), ("dataset", "data")):
+            if given.get(source) is not None:
+                if replaced is _DROPPED:
+                    merged.pop(other, None)
+                else:
+                    merged[other] = replaced
+                break
         merged.update(given)
     return merged
+
+
+def _read_layer(layer: Mapping | None) -> dict:
+    """One layer of settings as :func:`resolve` takes it: a mapping of known keys (``-`` read as ``_``), each value
+    read into its setting's type."""
+    if layer is not None and not isinstance(layer, Mapping):  # a list or a number: an AttributeError had said it
+        raise MedtrainError(f"settings must be a dict of setting names and values (or the path of a YAML "
+                            f"config file, where a path is taken); got {type(layer).__name__}")
+    given = {}
+    for k, v in (layer or {}).items():
+        key = k.replace("-", "_")
+        if key not in KEYS:
+            raise suggest(key, KEYS, "setting")
+        given[key] = coerce(key, v)
+    return given
 
 
 class Resolved(Config):
