@@ -36,7 +36,8 @@ from medtrain._export_inputs import preprocessing
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import temperature_scale
 from medtrain.metrics import scores_from_logits
-from medtrain.operating_point import from_meta
+from medtrain.operating_point import from_meta, warn_fitted_with_tta
+from medtrain.reuse import shown_path
 from medtrain.rundir import run_tta
 from medtrain.tasks import MULTILABEL
 from medtrain.training.network import normalise
@@ -305,8 +306,6 @@ def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.Path
     operating point was chosen on TTA-averaged probabilities, the export gives one
     :class:`~medtrain.operating_point.OperatingPointWarning` (``medtrain: warning:`` in the CLI; ``export --no-tta``
     had said it in the file's metadata alone), worded for the graph it writes."""
-    from medtrain.predictor import _warn_threshold_fitted_with_tta
-
     run = load_run_module(run_dir)
     fitted = run_tta(run.cfg, run.meta)  # what its temperature and threshold were fitted on, said in the file
     graph = run if tta else run.without_tta()
@@ -314,7 +313,8 @@ def export_run(run_dir: str | os.PathLike, fmt: str = "onnx", out: str | os.Path
     res = {**export_model(graph, out, fmt, exporter, run_dir=run_dir, fitted_tta=fitted),
            "mc_dropout": graph.cfg.mc_dropout}
     if not tta:  # after the export: a failed one says its error alone
-        _warn_threshold_fitted_with_tta(run, run_dir, "export")  # in export's words: a graph, not predictions
+        # in export's words: a graph, not predictions
+        warn_fitted_with_tta(run.meta, run.label_names, fitted, "export", shown_path(Path(run_dir).absolute()))
     return res
 
 

@@ -6,6 +6,7 @@ threshold per label, each label a binary problem of its own (:func:`choose_label
 :mod:`medtrain.metrics` (one concept per module)."""
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -61,6 +62,48 @@ def _positive(y_true, y_score, positive: int) -> tuple[np.ndarray, np.ndarray]:
 class OperatingPointWarning(UserWarning):
     """An operating point met on validation only by calling no validation image positive, or every one: its
     threshold lies above the top validation score (or below the lowest), which a test set may well not share."""
+
+
+#: what using a run without its test-time views puts at risk, in the words of each caller (:func:`warn_fitted_with_tta`)
+WITHOUT_TTA = {
+    "predict": ("predicting without TTA (--no-tta, tta=False), the probabilities differ and decisions at it "
+                "(the prediction_at_operating_point column, decide_at_operating_point) may not keep the rates the rule "
+                "chose"),
+    "export": ("exported without TTA, the graph's probabilities differ and deciding with it at {those} (in the "
+               "file's metadata) may not keep the rates the rule chose"),
+}
+
+
+def warn_fitted_with_tta(meta: dict, names, fitted_tta: str, said_for: str = "predict",
+                         run_name: str | None = None) -> None:
+    """One :class:`OperatingPointWarning` where a run's operating point (recorded in its weights' metadata ``meta``,
+    :func:`from_meta`; ``names`` its class names) was chosen on validation probabilities averaged over test-time
+    views (``fitted_tta``, the run's TTA: anything but ``"none"``) and is about to be used without them:
+    ``--no-tta`` had decided at that threshold without a word (``medtrain predict`` and ``export`` show it as one
+    ``medtrain: warning:`` line). It names the run (``run_name``, as shown to the user; a loop over runs could not
+    tell which one warned), speaks to its caller (``said_for``, a key of :data:`WITHOUT_TTA`: ``"predict"``, the
+    CLI's column and ``decide_at_operating_point``; ``"export"``, the exported graph), and points at the caller's own
+    line, the first outside medtrain (through the ``medtrain.load`` wrapper it had pointed at medtrain/__init__.py).
+    The one wording for :func:`medtrain.predictor.load` and :func:`medtrain.export.export_run`."""
+    op = from_meta(meta, names)
+    if op is None or fitted_tta == "none":
+        return
+    which = f"its {len(op.threshold)} thresholds were" if op.per_label else f"its threshold {op.threshold:.6g} was"
+    those = "those thresholds" if op.per_label else "that threshold"
+    named = f" (run {run_name})" if run_name is not None else ""
+    warnings.warn(OperatingPointWarning(
+        f"operating point {op.rule or 'threshold'}: {which} chosen on validation probabilities averaged over the "
+        f"run's test-time views (tta {fitted_tta}); {WITHOUT_TTA[said_for].format(those=those)}{named}"),
+        stacklevel=_outside_medtrain())
+
+
+def _outside_medtrain() -> int:
+    """The ``stacklevel`` of the first frame outside medtrain, for a warning given by this function's caller: the
+    user's line, however many of medtrain's calls lie between (``medtrain.load`` -> ``predictor.load``)."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").split(".")[0] == "medtrain":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _inside(lo: float, hi: float) -> float | None:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import sys
-import warnings
 from collections import deque
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -32,7 +30,7 @@ from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import predicted_names
-from medtrain.operating_point import OperatingPointWarning, from_meta, names_at_operating_point
+from medtrain.operating_point import from_meta, names_at_operating_point, warn_fitted_with_tta
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
@@ -234,41 +232,9 @@ def load(run_dir: str | os.PathLike, batch_size: int | None = BATCH_SIZE, calibr
     return Predictor(run if tta else run.without_tta(), batch_size, calibrated, run_dir=run_dir)
 
 
-#: what predicting without the run's test-time views puts at risk, in the words of each caller
-_WITHOUT_TTA = {
-    "predict": ("predicting without TTA (--no-tta, tta=False), the probabilities differ and decisions at it "
-                "(the prediction_at_operating_point column, decide_at_operating_point) may not keep the rates the rule "
-                "chose"),
-    "export": ("exported without TTA, the graph's probabilities differ and deciding with it at {those} (in the "
-               "file's metadata) may not keep the rates the rule chose"),
-}
-
-
 def _warn_threshold_fitted_with_tta(run: RunModel, run_dir: str | os.PathLike | None = None,
                                     said_for: str = "predict") -> None:
-    """One :class:`OperatingPointWarning` where ``run`` has an operating point chosen on validation probabilities
-    averaged over test-time views (its TTA as :func:`medtrain.rundir.run_tta` reads it) and is about to be used
-    without them: ``--no-tta`` had decided at that threshold without a word (``medtrain predict`` shows it as one
-    ``medtrain: warning:`` line). It names the run (``run_dir``; a loop over runs could not tell which one warned)
-    and speaks to its caller (``said_for``: ``"predict"``, the CLI's column and ``decide_at_operating_point``;
-    ``"export"``, the exported graph), and points at the caller's own line, the
-    first outside medtrain (through the ``medtrain.load`` wrapper it had pointed at medtrain/__init__.py)."""
-    op, fitted = from_meta(run.meta, run.label_names), run_tta(run.cfg, run.meta)
-    if op is None or fitted == "none":
-        return
-    which = f"its {len(op.threshold)} thresholds were" if op.per_label else f"its threshold {op.threshold:.6g} was"
-    those = "those thresholds" if op.per_label else "that threshold"
-    named = f" (run {shown_path(Path(run_dir).absolute())})" if run_dir is not None else ""
-    warnings.warn(OperatingPointWarning(
-        f"operating point {op.rule or 'threshold'}: {which} chosen on validation probabilities averaged over the "
-        f"run's test-time views (tta {fitted}); {_WITHOUT_TTA[said_for].format(those=those)}{named}"),
-        stacklevel=_outside_medtrain())
-
-
-def _outside_medtrain() -> int:
-    """The ``stacklevel`` of the first frame outside medtrain, for a warning given by this function's caller: the
-    user's line, however many of medtrain's calls lie between (``medtrain.load`` -> ``predictor.load``)."""
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_globals.get("__name__", "").split(".")[0] == "medtrain":
-        frame, level = frame.f_back, level + 1
-    return level
+    """:func:`medtrain.operating_point.warn_fitted_with_tta` of ``run`` (its operating point, its TTA as
+    :func:`medtrain.rundir.run_tta` reads it), named by ``run_dir`` as the user finds it."""
+    warn_fitted_with_tta(run.meta, run.label_names, run_tta(run.cfg, run.meta), said_for,
+                         shown_path(Path(run_dir).absolute()) if run_dir is not None else None)
