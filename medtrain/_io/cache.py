@@ -94,6 +94,9 @@ class Entry:
     path: Path
     bytes: int  #: on disk (allocated blocks, as ``du``), its files and folders, links not followed
     unreadable: str = ""  #: a part that could not be read ("PATH: why"): ``bytes`` is then a lower bound
+    #: each folder of it (itself included) -> its sub-folders, as the size walk found them (links not followed): what
+    #: a dry run asks of each folder, without walking the entry again
+    folders: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass
@@ -130,17 +133,22 @@ def _blocks(st: os.stat_result) -> int:
     return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
 
 
-def _size(path: str, st: os.stat_result, seen: set, bad: list) -> int:
+def _size(path: str, st: os.stat_result, seen: set, bad: list, folders: dict) -> int:
     """Bytes on disk of ``path`` and everything under it, each file once (hard links), links not followed; what
-    cannot be read is noted in ``bad`` (the size is then what could be read)."""
+    cannot be read is noted in ``bad`` (the size is then what could be read). Each folder met is a key of ``folders``,
+    its value the list of its sub-folders (:attr:`Entry.folders`)."""
     if (st.st_dev, st.st_ino) in seen:
         return 0
     seen.add((st.st_dev, st.st_ino))
     n = _blocks(st)
     if stat.S_ISDIR(st.st_mode):
+        subs = folders[path] = []
         for e in _scan(path, bad=bad):
             try:
-                n += _size(e.path, e.stat(follow_symlinks=False), seen, bad)
+                est = e.stat(follow_symlinks=False)
+                if stat.S_ISDIR(est.st_mode):
+                    subs.append(e.path)
+                n += _size(e.path, est, seen, bad, folders)
             except FileNotFoundError:
                 pass
             except OSError as err:
@@ -191,9 +199,10 @@ def survey(data_dir: str | os.PathLike | None = None) -> Survey:
         elif not _is_entry(kind, e.name, st):
             kind = OTHER
         bad: list = []
-        n = _size(e.path, st, seen, bad)
+        folders: dict = {}
+        n = _size(e.path, st, seen, bad, folders)
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        found.entries[kind].append(Entry(kind, Path(e.path), n, bad[0] + more if bad else ""))
+        found.entries[kind].append(Entry(kind, Path(e.path), n, bad[0] + more if bad else "", folders))
 
     st = os.stat(base)
     seen.add((st.st_dev, st.st_ino))  # the cache folder itself: counted in none of its entries
@@ -311,7 +320,7 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
         """Removed (a dry run: would be); else False, with why in ``failed`` where it could not be."""
         try:
             if dry_run:
-                why = foreseen(e.path, lock)
+                why = foreseen(e.path, e.folders, lock)
                 if why is not None:
                     raise Failed(why)
                 return True

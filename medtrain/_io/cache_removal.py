@@ -75,9 +75,11 @@ def _no_lock(lock: Path, said: str) -> str:
     return f"cannot take its lock {lock.name}: {said}"
 
 
-def foreseen(path: Path, lock: Path | None = None) -> str | None:
+def foreseen(path: Path, folders: dict, lock: Path | None = None) -> str | None:
     """Why the clear's removal of ``path`` (after :func:`holding_store` of ``lock``, for a store) would fail, worded as
-    the clear words it; None where nothing in sight stops it. Nothing is created, renamed or locked."""
+    the clear words it; None where nothing in sight stops it. Nothing is created, renamed or locked. ``folders``: each
+    folder of ``path`` -> its sub-folders (``Entry.folders``, found as its size was: the entry is not walked again;
+    links are not in it, as the clear removes a link and not what it points to)."""
     if lock is not None and LOCKS:
         code = _lock_refused(lock)
         if code is not None:
@@ -90,12 +92,23 @@ def foreseen(path: Path, lock: Path | None = None) -> str | None:
             return None
     except OSError:
         return None  # gone meanwhile: nothing to remove
-    for top, dirs, _ in os.walk(path, followlinks=False):  # each folder inside lets its files go
-        for d in [top, *(os.path.join(top, d) for d in dirs)]:
-            code = _refused_in(Path(d))
+    for top, subs in _top_down(folders):  # each folder inside lets its files go
+        for d in map(Path, [top, *subs]):
+            code = _refused_in(d)
             if code is not None:
                 return f"{os.strerror(code)} ({d})"
     return None
+
+
+def _top_down(folders: dict) -> Iterator[tuple[str, list]]:
+    """``(folder, its sub-folders)`` from the first folder of ``folders`` (the entry's own) down, in :func:`os.walk`'s
+    order (the one in which the dry run had asked)."""
+    stack = [next(iter(folders))] if folders else []
+    while stack:
+        d = stack.pop()
+        subs = folders.get(d, [])
+        yield d, subs
+        stack.extend(reversed(subs))
 
 
 def _lock_refused(lock: Path) -> int | None:
