@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from medtrain.augment.mixing import CutMix, Mixup, MixupOrCutMix
+from medtrain.augment.mixing import CutMix, Mixup, MixupOrCutMix, soft_targets
 from medtrain.errors import MedtrainError
 from medtrain.tasks import MULTILABEL
 
@@ -30,13 +30,6 @@ def mixes(pipeline) -> bool:
     """Whether ``pipeline`` holds an op that mixes samples (its draws then pair the rows)."""
     return isinstance(pipeline, nn.Module) and any(isinstance(m, (Mixup, CutMix, MixupOrCutMix))
                                                    for m in pipeline.modules())
-
-
-def soft_targets(labels: Tensor, task: str, num_classes: int) -> Tensor:
-    """``(N, K)`` float targets of split labels: one-hot class indices, multi-label 0/1 rows as they are."""
-    if task == MULTILABEL:
-        return labels.float()
-    return torch.nn.functional.one_hot(labels.long().reshape(-1), num_classes).float()
 
 
 def pair_order(labels: Tensor, task: str) -> Tensor:

@@ -15,6 +15,16 @@ from medtrain.augment._registry import register_op
 from medtrain.augment.erasing import box_mask
 from medtrain.augment.geometric import check_prob
 from medtrain.errors import MedtrainError
+from medtrain.tasks import MULTILABEL
+
+
+def soft_targets(labels: Tensor, task: str, num_classes: int) -> Tensor:
+    """``(N, K)`` float targets of labels, what the mixing ops and the loss take: one-hot class indices (``(N,)`` or
+    ``(N, 1)``), multi-label 0/1 rows as they are. The one definition: training's batches
+    (:mod:`medtrain.training.module`) and ``augment show``'s grid (:mod:`medtrain.augment.grid`) both call it."""
+    if task == MULTILABEL:
+        return labels.float()
+    return torch.nn.functional.one_hot(labels.long().reshape(-1), num_classes).float()
 
 
 def _check_alpha(name: str, alpha: float) -> float:

@@ -16,17 +16,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from medtrain import metrics
+from medtrain.augment.mixing import soft_targets
 from medtrain.models.ensemble import Ensemble
 from medtrain.tasks import MULTILABEL
 from medtrain.training.distributed import unshard
 from medtrain.training.network import Network
 from medtrain.training.optim import build_optimizer, build_scheduler
-
-
-def soft_targets(y: Tensor, task: str, num_classes: int) -> Tensor:
-    if task == MULTILABEL:
-        return y.float()
-    return F.one_hot(y.long(), num_classes).float()
 
 
 class Classifier(Network, pl.LightningModule):
