@@ -38,11 +38,24 @@ class TrainingDiverged(MedtrainError):
 LISTED = 20
 
 
+#: Other tools' names of medtrain's settings (PyTorch's, Keras', timm's), offered for them wherever a setting is
+#: named (a config file, a dict or Config in Python, ``compare --vary``, a ``tune`` search space): difflib had
+#: offered "erasing_p, operating_point" for ``learning_rate``. Read in lower case.
+ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "weight_decay", "l2": "weight_decay",
+           "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs", "bs": "batch_size",
+           "batchsize": "batch_size", "drop_rate": "dropout", "dropout_rate": "dropout", "p_dropout": "dropout",
+           "drop_path_rate": "drop_path", "optim": "optimizer", "scheduler": "schedule", "lr_scheduler": "schedule",
+           "lr_schedule": "schedule", "arch": "model", "architecture": "model", "smoothing": "label_smoothing",
+           "augmentation": "augment", "augmentations": "augment"}
+
+
 def suggest(name: str, choices: Iterable[str], what: str, listed_by: str | None = None) -> MedtrainError:
     """Build an 'unknown X' error that names the closest valid choices; with none close, every choice where
-    there are at most :data:`LISTED`, else how many and ``listed_by`` (where they are listed)."""
+    there are at most :data:`LISTED`, else how many and ``listed_by`` (where they are listed). A name of
+    :data:`ALIASES` whose setting is among ``choices`` is offered that setting alone."""
     choices = sorted(choices)
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    alias = ALIASES.get(str(name).lower())
+    close = [alias] if alias in choices else difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     if close:
         hint = f"; did you mean {', '.join(close)}?"
     elif len(choices) <= LISTED or not listed_by:

@@ -7,13 +7,14 @@ and a YAML file holds the same keys. Values are read by :mod:`medtrain.config.va
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from medtrain.config.descriptions import settings_section
-from medtrain.errors import MedtrainError
+from medtrain.errors import MedtrainError, suggest
 
 
 @dataclass
@@ -118,6 +119,21 @@ class Config:
 
 
 KEYS = {f.name: f for f in fields(Config)}
+
+
+def _settings_named(init):
+    """Config's ``__init__``, refusing a name that is no setting as a config file or a dict is refused (one line
+    offering the setting: ``Config(learning_rate=...)``, did you mean lr), not with the dataclass's TypeError."""
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        for name in kwargs:
+            if name not in KEYS:
+                raise suggest(name, KEYS, "setting")
+        init(self, *args, **kwargs)
+    return __init__
+
+
+Config.__init__ = _settings_named(Config.__init__)
 
 
 def base_settings(base) -> tuple[dict, dict]:

@@ -88,22 +88,9 @@ def _number(key: str, what: str, v, kind: str):
     return float(v)
 
 
-#: Other tools' names of train's settings (PyTorch's, Keras', timm's), offered for them: difflib had offered
-#: "erasing_p, operating_point" for ``learning_rate``.
-ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "weight_decay", "l2": "weight_decay",
-           "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs", "bs": "batch_size",
-           "batchsize": "batch_size", "drop_rate": "dropout", "dropout_rate": "dropout", "p_dropout": "dropout",
-           "drop_path_rate": "drop_path", "optim": "optimizer", "scheduler": "schedule", "lr_scheduler": "schedule",
-           "lr_schedule": "schedule", "arch": "model", "architecture": "model", "smoothing": "label_smoothing",
-           "augmentation": "augment", "augmentations": "augment"}
-
-
 def _param(key: str, spec, base: dict) -> Param:
     key = str(key).replace("-", "_")
-    if key not in config_mod.KEYS and ALIASES.get(key.lower()) in config_mod.KEYS:
-        raise MedtrainError(f"unknown search space: setting '{key}'; did you mean {ALIASES[key.lower()]}? (train's "
-                            f"name for it, as in --{ALIASES[key.lower()].replace('_', '-')})")
-    if key not in config_mod.KEYS:
+    if key not in config_mod.KEYS:  # learning_rate is offered lr (errors.ALIASES)
         raise suggest(key, config_mod.KEYS, "search space: setting")
     if key in FIXED:
         raise MedtrainError(f"search space {key}: {key} is set by the search itself, not searched")
