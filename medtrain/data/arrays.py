@@ -8,7 +8,10 @@ the same file: the finished run is returned) and a changed-data refusal (other a
 a file given by its path. The images are read by the .npz reader's layout rules (:mod:`medtrain.data._npz`) and
 the labels as it reads them; splits not given are drawn by the one seeded stratified splitter
 (:func:`medtrain.data.split.split_record`), as for a CSV without a split column. Which splits were given and which
-drawn is written beside the file (:data:`ORIGIN_FILE`), for the run's record of where its splits came from.
+drawn is written beside the file (:data:`ORIGIN_FILE`), for the run's record of where its splits came from: once,
+by the first writer, never replaced. The same six arrays given split otherwise (a tuple's drawn splits given back as
+a dict of three: ``own``, not ``drawn``) are written to a folder of their own, named by the SHA-256 of the arrays
+and that origin, so that each run reads the origin of the split it was given (the last writer's had been read).
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +36,8 @@ from medtrain.errors import MedtrainError, suggest
 
 FILE = "arrays.npz"  #: the file in each ``<sha256>/`` folder; its stem names the run (``runs/arrays-<model>-s<seed>``)
 #: beside it: where its val and test splits came from (:mod:`medtrain.data._origin`), given or drawn, which the
-#: file, in MedMNIST layout like any .npz, cannot tell; the loader records it in the run's data summary
+#: file, in MedMNIST layout like any .npz, cannot tell; the loader records it in the run's data summary. Written
+#: before the file, by the folder's first writer, and never replaced
 ORIGIN_FILE = "split_origin.txt"
 
 
@@ -69,19 +74,38 @@ def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed
         a = np.ascontiguousarray(arrays[k])
         digest.update(repr((k, a.dtype.str, a.shape)).encode())
         digest.update(memoryview(a).cast("B"))
+    origin = split_origin(DRAWN if "val" in missing else OWN, DRAWN if "test" in missing else OWN)
     path = folder(ARRAYS, root) / digest.hexdigest() / FILE
+    if _recorded(path.parent, origin) != origin:  # these arrays given split otherwise first: a folder of their own
+        digest.update(repr((ORIGIN_FILE, origin)).encode())
+        path = path.parent.parent / digest.hexdigest() / FILE
+        _recorded(path.parent, origin)
     if not path.is_file():  # the same arrays again: the file written then (its name is its content)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
-    _write_origin(path, split_origin(DRAWN if "val" in missing else OWN, DRAWN if "test" in missing else OWN))
     return path
 
 
-def _write_origin(path: Path, origin: str) -> None:
-    """:data:`ORIGIN_FILE` beside ``path`` saying ``origin``, where it says another or is missing (a file written
-    before it was recorded; the same arrays given split otherwise: this call's, which the run it starts reads)."""
-    if arrays_origin(path) != origin:
-        write_text(path.parent / ORIGIN_FILE, origin + "\n")
+def _recorded(where: Path, origin: str) -> str | None:
+    """The origin :data:`ORIGIN_FILE` in the folder ``where`` records, ``origin`` recorded first where none is (a new
+    folder; a file written before origins were recorded). Never replaced: it is made aside and linked in, which
+    fails where another writer's came first; that one stands, and is what is returned."""
+    recorded = arrays_origin(where / FILE)
+    if recorded is not None:
+        return recorded
+    staged = where / f".{ORIGIN_FILE}.{os.urandom(4).hex()}.tmp"  # a temporary's name: swept if a killed writer left it
+    try:
+        write_text(staged, origin + "\n")
+        try:
+            os.link(staged, where / ORIGIN_FILE)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: created only where absent
+            with suppress(FileExistsError), open(where / ORIGIN_FILE, "x", encoding="utf-8") as f:
+                f.write(origin + "\n")
+    finally:
+        staged.unlink(missing_ok=True)
+    return arrays_origin(where / FILE)
 
 
 def arrays_origin(path: str | os.PathLike) -> str | None:

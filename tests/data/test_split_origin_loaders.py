@@ -70,13 +70,14 @@ def test_images_given_in_memory_record_which_splits_were_given_and_which_drawn(p
     assert _loaded(path, folds=3, fold=0)[0] == folded
 
 
-def test_the_same_arrays_given_split_otherwise_record_the_last_call_and_a_file_from_before_records_nothing(tmp_path):
+def test_the_same_arrays_given_split_otherwise_record_each_calls_and_a_file_from_before_records_nothing(tmp_path):
     x, y = make_images(60, seed=2)
     drawn = arrays_npz((x, y), 0.1, 0.2, 0)
-    with np.load(drawn) as z:  # the same six arrays, given as three splits: the same file, now its own splits
+    with np.load(drawn) as z:  # the same six arrays, given as three splits: their own splits, in a file of their own
         given = {s: (z[f"{s}_images"], z[f"{s}_labels"]) for s in ("train", "val", "test")}
-    assert arrays_npz(given) == drawn and _loaded(drawn)[0] == "own"
-    assert arrays_npz((x, y), 0.1, 0.2, 0) == drawn and _loaded(drawn)[0] == "drawn"
+    own = arrays_npz(given)
+    assert own != drawn and _loaded(own)[0] == "own" and _loaded(drawn)[0] == "drawn"
+    assert arrays_npz((x, y), 0.1, 0.2, 0) == drawn and arrays_npz(given) == own
     (drawn.parent / ORIGIN_FILE).unlink()  # as written before the origin was recorded: which were drawn is unknown
     assert _loaded(drawn)[0] is None
     copy = shutil.copy(drawn, tmp_path / "arrays.npz")  # a user's own .npz, whatever its name: its own splits
