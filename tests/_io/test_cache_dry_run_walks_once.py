@@ -1,8 +1,8 @@
 """`medtrain cache clear --dry-run` reads each folder of an entry once: the folders its size walk found are those it
 asks the clear's questions of (it had walked each entry a second time for them: 25,020 file-system calls more for
-5,000 files, each in a folder of its own). A link inside an entry is not followed by that walk, nor by the clear, so a link to a
-read-only folder does not make the dry run keep an entry that the clear removes; a read-only folder inside an entry
-is named as the clear names it."""
+5,000 files, each in a folder of its own). A link inside an entry is not followed by that walk, nor by the clear,
+so a link to a read-only folder does not make the dry run keep an entry that the clear removes; a read-only folder
+inside an entry is named as the clear names it."""
 from __future__ import annotations
 
 import collections
