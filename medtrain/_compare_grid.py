@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 from medtrain import config as config_mod
-from medtrain._io import MISSING, file_problem, json_safe
-from medtrain._yaml import parse_yaml_bytes
+from medtrain._io import json_safe
+from medtrain._yaml import read_yaml_mapping
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, suggest
 from medtrain.reuse import RESUMABLE_KEYS
@@ -80,21 +80,11 @@ def load_recipes(grid: dict) -> tuple[dict, dict[str, Recipe]]:
 
 
 def _read_recipe(path: Path) -> tuple[bytes, dict]:
-    """A recipe file's bytes, read once, and the settings they hold, parsed as ``train --config`` parses a file
-    (:func:`medtrain._yaml.parse_yaml_bytes`, with ``--config``'s one-line errors): the recipe hashed is the recipe
-    run. The file had been read twice, parsed from the first read and hashed from the second, so that a file saved
-    in between was recorded (``grid.json``'s ``sha256``) as one recipe and run as another."""
-    problem = file_problem(path)  # a FIFO is refused unread (reading it waits for a writer)
-    if problem is not None:
-        raise MedtrainError(f"recipe file not found: {path}" if problem == MISSING else f"recipe file {path}: {problem}")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise MedtrainError(f"recipe file {path} cannot be read ({e.strerror or e})") from None
-    raw = parse_yaml_bytes(data, path, "recipe file") or {}
-    if not isinstance(raw, dict):
-        raise MedtrainError(f"recipe file {path} must hold a mapping of settings")
-    return data, raw
+    """A recipe file's bytes, read once, and the settings they hold, read as ``train --config`` reads a file
+    (:func:`medtrain._yaml.read_yaml_mapping`, with ``--config``'s one-line errors): the recipe hashed is the
+    recipe run. The file had been read twice, parsed from the first read and hashed from the second, so that a file
+    saved in between was recorded (``grid.json``'s ``sha256``) as one recipe and run as another."""
+    return read_yaml_mapping(path, "recipe file")
 
 
 def resolve_cell(base: dict, cell: dict, recipes: dict[str, Recipe], *more: dict) -> Config:

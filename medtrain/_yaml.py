@@ -35,32 +35,47 @@ def read_yaml(text: str) -> Any:
 
 
 def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
-    """The YAML in ``path`` (:func:`read_yaml`).
+    """The YAML in ``path`` (:func:`read_yaml`), with :func:`read_yaml_bytes`'s messages."""
+    return read_yaml_bytes(path, what)[1]
+
+
+def read_yaml_mapping(path: str | os.PathLike, what: str) -> tuple[bytes, dict]:
+    """A YAML file of settings (``train --config``'s, a search space, a ``compare`` recipe): its bytes, read once,
+    and the mapping they hold (an empty file: no settings), with :func:`read_yaml_bytes`'s messages.
 
     Raises:
-        MedtrainError: naming ``what`` ("config file", "policy file"...) and the file, when it is missing, is
-            not UTF-8 text or is not valid YAML.
+        MedtrainError: as :func:`read_yaml_bytes`, and when the file holds no mapping.
+    """
+    data, parsed = read_yaml_bytes(path, what)
+    parsed = parsed or {}  # an empty file (or one falsy value): no settings
+    if not isinstance(parsed, dict):
+        raise MedtrainError(f"{what} {Path(path)} must hold a mapping of settings")
+    return data, parsed
+
+
+def read_yaml_bytes(path: str | os.PathLike, what: str) -> tuple[bytes, Any]:
+    """The bytes of ``path``, read once, and the YAML they hold (:func:`read_yaml`): for a caller that also keeps
+    the bytes it parsed (a recipe file hashed as it was run). Every message of a YAML file that cannot be read is
+    worded here.
+
+    Raises:
+        MedtrainError: naming ``what`` ("config file", "policy file"...) and the file, when it is missing, is no
+            regular file, cannot be read, is not UTF-8 text or is not valid YAML.
     """
     p = Path(path)
     problem = file_problem(p)  # a FIFO is refused unread (reading it waits for a writer), and said to be one
     if problem is not None:
         raise MedtrainError(f"{what} not found: {p}" if problem == MISSING else f"{what} {p}: {problem}")
-    return parse_yaml_bytes(p.read_bytes(), p, what)
-
-
-def parse_yaml_bytes(data: bytes, path: str | os.PathLike, what: str) -> Any:
-    """The YAML in ``data``, the bytes already read from ``path`` (:func:`read_yaml`): for a caller that also keeps
-    the bytes it parsed (a recipe file hashed as it was run), with :func:`read_yaml_file`'s messages.
-
-    Raises:
-        MedtrainError: naming ``what`` and ``path``, when ``data`` is not UTF-8 text or is not valid YAML.
-    """
     try:
-        return read_yaml(data.decode("utf-8"))
+        data = p.read_bytes()
+    except OSError as e:  # removed or made unreadable since, or an I/O error
+        raise MedtrainError(f"{what} {p} cannot be read ({e.strerror or e})") from None
+    try:
+        return data, read_yaml(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise MedtrainError(f"{what} {path} is not UTF-8 text") from None
+        raise MedtrainError(f"{what} {p} is not UTF-8 text") from None
     except yaml.YAMLError as e:
-        raise MedtrainError(f"{what} {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise MedtrainError(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}") from None
 
 
 def write_yaml(path: str | os.PathLike, obj: Any, comment: str = "", flow_lists: bool = False,

@@ -13,10 +13,9 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-from medtrain._yaml import read_yaml_file
+from medtrain._yaml import read_yaml_mapping
 from medtrain.config.checks import check_read, parse_transfer, validate, validate_transfer
 from medtrain.config.descriptions import DESCRIPTIONS
 from medtrain.config.settings import (AUTO_NUMBERS, CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS, KEYS,
@@ -192,8 +191,4 @@ def same_setting(key: str, recorded, given) -> bool:
 
 def load_yaml(path: str | os.PathLike, what: str = "config file") -> dict:
     """Read a YAML ``what`` (a config file, a search space file) of flat keys."""
-    p = Path(path)
-    data = read_yaml_file(p, what) or {}
-    if not isinstance(data, dict):
-        raise MedtrainError(f"{what} {p} must hold a mapping of settings")
-    return data
+    return read_yaml_mapping(path, what)[1]
