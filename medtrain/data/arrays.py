@@ -93,7 +93,7 @@ def _recorded(where: Path, origin: str) -> str | None:
     recorded = arrays_origin(where / FILE)
     if recorded is not None:
         return recorded
-    staged = where / f".{ORIGIN_FILE}.{os.urandom(4).hex()}.tmp"  # a killed writer's: `medtrain cache`'s partial
+    staged = where / f".{ORIGIN_FILE}.{os.urandom(4).hex()}.tmp"  # a killed writer's goes with the folder
     try:
         write_text(staged, origin + "\n")
         try:
