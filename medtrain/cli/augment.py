@@ -129,20 +129,14 @@ def _float_list(text: str, what: str) -> list[float]:
 # --------------------------------------------------------------------------- show
 
 
-def build_pipeline(items: Sequence[str], params: dict) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
-    """An augmentation from ``--augment`` items: op names and/or policy YAML files, in order."""
-    import medtrain.augment.policies as policies  # registers the policy ops
-    from medtrain.augment import Compose, build_batch_augment
+def build_pipeline(items: Sequence[str], params: dict,
+                   settings: Sequence[str] = ()) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """An augmentation from ``--augment`` items: op names and/or policy YAML files, in order, built as training
+    builds its own (:func:`medtrain.augment.build_batch_augment`), ``settings`` refused by training's rule where no
+    op of ``items`` reads them."""
+    from medtrain.augment import Compose, build_batch_augment  # (which registers the policy ops)
 
-    ops = []
-    for item in items:
-        if policies.is_policy_file(item):
-            ops.append(policies.build_policy_op(item))
-        else:
-            aug = build_batch_augment([item], params)
-            if aug is not None:
-                ops.extend(aug.ops)
-    return Compose(ops)
+    return build_batch_augment(items, params, settings=settings) or Compose([])
 
 
 def render_grid(images: Tensor, pipeline: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None, draws: int,
@@ -153,21 +147,23 @@ def render_grid(images: Tensor, pipeline: Callable[[Tensor, Tensor], tuple[Tenso
     return render(images, pipeline, draws, path, title, **labels)
 
 
-#: ``augment show``'s flags of the settings only some ops read: one that no op of ``--augment`` reads is refused
+#: ``augment show``'s flags of the settings only some ops read: one typed that no op of ``--augment`` reads is refused
+#: (by training's rule, :func:`medtrain.augment.build_batch_augment`'s ``settings``)
 SHOW_SETTINGS = ("aa_policy", "ra_n", "ra_m", "mixup_alpha", "cutmix_alpha")
 
 
 def run_show(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import torch
 
-    from medtrain.augment import read_keys
     from medtrain.augment.grid import mixes, pair_order
     from medtrain.data import load_splits
-    from medtrain.training.build import check_color_space
+    from medtrain.training.build import augment_params, check_color_space
 
     if args.draws < 1 or args.n < 1:
         raise MedtrainError("--draws and --n must be >= 1")
-    cfg = _config(args, extra=("mixup_alpha", "cutmix_alpha"))  # as train reads them: coerced, checked (> 0)
+    cfg = _config(args, extra=SHOW_SETTINGS)  # as train reads them: coerced, checked (alphas > 0)
 
     splits = load_splits(cfg)
     split = splits.split(args.split)
@@ -178,21 +174,10 @@ def run_show(args: argparse.Namespace) -> int:
     check_color_space(cfg, splits)  # hed on grey images: refused as train refuses it
     g = torch.Generator().manual_seed(cfg.seed)
     pick = torch.randperm(len(split), generator=g)[: args.n].sort().values
-    params = {**cfg.to_dict(), **cfg.augment_params}  # the config's op parameters, as training reads them
-    for key, flag in (("aa_policy", args.aa_policy), ("ra_n", args.ra_n), ("ra_m", args.ra_m)):
-        if flag is not None:
-            params[key] = flag
     items = [v.strip() for v in args.augment.split(",") if v.strip()]
-    if "pca" in items:  # its eigenvectors are fitted on the training images, as training fits them
-        from medtrain.augment.intensity import fit_pca_lighting
-
-        params["pca_eig"] = fit_pca_lighting(splits.train.images)
-    pipeline = build_pipeline(items, params)
-    typed = [k for k in SHOW_SETTINGS if getattr(args, k, None) is not None]
-    idle = [k for k in typed if k not in read_keys(items, params)]
-    if idle:
-        raise MedtrainError(f"--{idle[0].replace('_', '-')} {getattr(args, idle[0])}: no augmentation of --augment "
-                            f"{','.join(items)} reads it; the grid would not show it")
+    # the op settings as training reads them (the config, its augment_params, pca fitted on the training images)
+    params = augment_params(dataclasses.replace(cfg, augment=tuple(items)), splits)
+    pipeline = build_pipeline(items, params, settings=[k for k in SHOW_SETTINGS if getattr(args, k) is not None])
     name = cfg.dataset or Path(cfg.data).name
     title = f"{name}: {', '.join(items)}"
     if mixes(pipeline):  # the pairs a mixing op makes cross classes where the images shown allow

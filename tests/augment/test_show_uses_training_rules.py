@@ -1,0 +1,46 @@
+"""``medtrain augment show`` takes its op settings and its refusal of a setting no op reads from training's own
+functions, so that a change of either rule in training reaches the grid: the settings through
+:func:`medtrain.training.build.augment_params` (the config, its ``augment_params``, ``pca`` fitted on the training
+images), the refusal through :func:`medtrain.augment.build_batch_augment`'s ``settings``. The CLI had its own copy
+of the merge and of the refusal."""
+from __future__ import annotations
+
+import pytest
+
+import medtrain.augment
+import medtrain.training.build as build
+from conftest import make_npz, run_cli
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_show_reads_the_op_settings_through_training_s_augment_params(tmp_path, capsys, monkeypatch):
+    rgb = make_npz(tmp_path / "rgb.npz", channels=3)  # pca lighting fits RGB images
+    calls, real = [], build.augment_params
+
+    def spy(cfg, splits):
+        calls.append((cfg.augment, real(cfg, splits)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(build, "augment_params", spy)
+    code, out, err = run_cli(capsys, "augment", "show", "--data", rgb, "--augment", "mixup,pca", "--n", "2",
+                             "--draws", "1", "--mixup-alpha", "0.5", "--out", tmp_path / "g.png")
+    assert code == 0, err
+    ((augment, params),) = calls  # once, for the ops shown (not the config's own augment)
+    assert augment == ("mixup", "pca") and params["mixup_alpha"] == 0.5 and "pca_eig" in params
+
+
+@pytest.mark.parametrize("flag, value", [("--ra-n", "2"), ("--mixup-alpha", "0.4"), ("--aa-policy", "svhn")])
+def test_a_flag_no_op_reads_is_refused_by_training_s_rule(tiny_npz, tmp_path, capsys, monkeypatch, flag, value):
+    seen, real = [], medtrain.augment.build_batch_augment
+
+    def spy(names, params=None, given=(), settings=()):
+        seen.append(list(settings))
+        return real(names, params, given, settings)
+
+    monkeypatch.setattr(medtrain.augment, "build_batch_augment", spy)
+    code, out, err = run_cli(capsys, "augment", "show", "--data", tiny_npz, "--augment", "flip,shift", flag, value,
+                             "--out", tmp_path / "g.png")
+    assert code == 2 and seen == [[flag[2:].replace("-", "_")]]
+    assert err.startswith(f"medtrain: error: {flag} {value}: no augmentation of --augment flip,shift reads it")
+    assert len(err.splitlines()) == 1 and not (tmp_path / "g.png").exists()
