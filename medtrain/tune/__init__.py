@@ -77,12 +77,12 @@ def _candidates(p) -> list:
     return [p.low, type(p.low)(high)]
 
 
-def check_typed(base: dict, params: list, url: str, study_name: str, typed=None) -> None:
+def check_typed(base: dict, params: list, url: str, study_name: str, typed: set) -> None:
     """Refuse, before any trial trains and with nothing written, what ``train`` refuses typed for a new run
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data,
     ``--image-size`` on arrays, flip false with a flipping TTA, mc_dropout with annealed dropout): every trial had
     trained with a warning and recorded it (``--store mmap`` on a CSV of DICOM files). The trials' settings are
-    the base's (``base``; ``typed``: those of its keys typed, None: all, as a dict's; none of a Config's) and the
+    the base's (``base``; ``typed``: those of its keys typed, all of a dict's, none of a Config's) and the
     space's (``params``), so, as ``compare`` does with its grid:
 
     * a value of the space that train refuses with the base settings is refused, named, in
@@ -107,7 +107,7 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed=None)
         except MedtrainError as e:
             own = own or MedtrainError(f"search space {key}: value {v!r} is refused by train ({e})")
     try:
-        checks.check_typed_for_cells([cfg for _, _, cfg in cells], base if typed is None else typed, memo)
+        checks.check_typed_for_cells([cfg for _, _, cfg in cells], typed, memo)
     except MedtrainError as e:
         own = own or e
     if own is not None and not study_exists(url, study_name):
