@@ -1,13 +1,19 @@
 """``flip: auto`` is decided once per study (two pilot runs on the base settings), kept in the study and pinned
 for every trial and in ``best_config.yaml``: every trial had run the two pilots again, unsaid (a 1-epoch trial
-took twice as long)."""
+took twice as long).
+
+A search whose base settings pin a TTA that flips the test images keeps flips on for every trial: its pilots
+had pinned ``flip: false`` with ``tta: hflip`` (trials and best_config.yaml), a combination ``train`` refuses."""
 from __future__ import annotations
 
 import optuna
+import pytest
 import yaml
 
 import medtrain.api
 import medtrain.tune.flips
+from medtrain import config as config_mod
+from medtrain.config.checks import check_typed_for_a_new_run
 from medtrain.tune import tune
 from medtrain.tune.flips import FLIP_ATTR
 from medtrain.tune.study import default_storage
@@ -37,6 +43,19 @@ def counting_pilots(monkeypatch):
 
     monkeypatch.setattr(medtrain.tune.flips, "fit", fit)
     return pilots
+
+
+def pilots_asked(monkeypatch):
+    """The configs the study's flip decision is asked for, each answered 'flips off' without training: what the
+    pilots may choose, where they must not be asked."""
+    decided = []
+
+    def pilots_choose_off(cfg, splits, pilot_dir):
+        decided.append(cfg)
+        return {"chosen": False, "how": "pilot runs of 1 epoch(s) on validation", "pinned": True}
+
+    monkeypatch.setattr(medtrain.tune.flips, "decide_once", pilots_choose_off)
+    return decided
 
 
 def test_flips_are_decided_once_for_the_study_and_pinned_for_every_trial(tiny_npz, tmp_path, monkeypatch):
@@ -74,3 +93,25 @@ def test_pinned_flips_need_no_pilots(tiny_npz, tmp_path, monkeypatch):
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
     tune(fast(tiny_npz, flip="false"), SPACE, tmp_path / "tune", trials=2, log=lambda line: None)
     assert pilots == [] and {c.flip for c in calls} == {"false"}
+
+
+@pytest.mark.parametrize("tta", ["hflip", "flip"])
+def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path, monkeypatch, tta):
+    calls, lines, out = [], [], tmp_path / "tune"
+    decided = pilots_asked(monkeypatch)
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    tune(fast(tiny_npz, tta=tta), SPACE, out, trials=2, log=lines.append)
+    assert not decided and [c.flip for c in calls] == ["true", "true"] and {c.tta for c in calls} == {tta}
+    (line,) = [x for x in lines if x.startswith("tune: flips")]
+    assert line.startswith("tune: flips on for every trial (flip: true)") and f"by its pinned tta {tta}, which flips the test images" in line
+    best = yaml.safe_load((out / "best_config.yaml").read_text())
+    assert best["flip"] == "true" and best["tta"] == tta
+    check_typed_for_a_new_run(config_mod.resolve(best))  # what train is given, it accepts
+
+
+def test_a_tta_that_does_not_flip_still_lets_the_pilots_decide(tiny_npz, tmp_path, monkeypatch):
+    calls = []
+    decided = pilots_asked(monkeypatch)
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    tune(fast(tiny_npz, tta="none"), SPACE, tmp_path / "tune", trials=1, log=lambda line: None)
+    assert len(decided) == 1 and [c.flip for c in calls] == ["false"]
