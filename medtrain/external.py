@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from medtrain import rundir
 from medtrain._io import path_kind, why_not_read
 from medtrain.data import Split
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
+from medtrain.models.weights import read_meta
 from medtrain.runscores import score_and_keep, write_eval_predictions, write_scores
 from medtrain.predict_inputs import conform, iter_inputs
 from medtrain.rundir import run_splits
@@ -192,19 +194,42 @@ def _seen_in_run(run_dir: Path, run: RunModel, images: torch.Tensor, data: Path)
     return seen, None
 
 
+def _check_same_run(run_dir: Path, run) -> RunModel:
+    """``run``, where it is the run of ``run_dir``: its settings and its weights' metadata (the fitted temperature,
+    the epoch kept, the data's normalisation...) those the folder holds. Another folder's run had been scored and
+    its scores written into ``run_dir``, its images checked against ``run_dir``'s data. One error line otherwise."""
+    if not isinstance(run, RunModel):
+        raise MedtrainError(f"evaluate_external: run is the loaded run of {run_dir} (load_run_module({str(run_dir)!r}))"
+                            f" or None, not a {type(run).__name__}")
+    if not rundir.is_run(run_dir):  # as loading it would say
+        load_run_module(run_dir)
+
+    def settings(cfg) -> dict:  # its data named by the real path: a run folder reached by a link is the same run
+        d = cfg.to_dict()
+        return {**d, "data": os.path.realpath(d["data"]) if isinstance(d.get("data"), str) else d.get("data")}
+
+    differ = [what for what, same in (
+        ("settings", settings(rundir.load_config(run_dir)) == settings(run.cfg)),
+        ("weights' metadata", read_meta(run_dir / rundir.WEIGHTS_FILE) == run.meta)) if not same]
+    if differ:
+        raise MedtrainError(f"evaluate_external: run was not loaded from {run_dir} (its {' and '.join(differ)} "
+                            f"differ from those of {run_dir}); pass the run of {run_dir}, or run=None to load it")
+    return run
+
+
 def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test",
                       verbose: bool = True, skip_bad: bool = False, run: RunModel | None = None) -> dict:
     """Score the finished run ``run_dir`` on the labelled ``data`` (see the module); writes
     ``RUN/eval_external_<name>.json`` (:func:`external_file`) and returns its content: the fields of
     ``eval_test.json`` plus ``data`` (the source) and ``n``. ``run``: the run of ``run_dir`` already loaded
     (:func:`~medtrain.runmodel.load_run_module`; ``medtrain eval --data`` loads it for its note on squashed
-    inputs), not loaded again."""
+    inputs), not loaded again; refused in one line where it is not that folder's run (:func:`_check_same_run`)."""
     if not isinstance(data, (str, os.PathLike)):  # Path((x, y)) had been a raw TypeError
         raise MedtrainError(f"evaluate_external takes the path of labelled data: a CSV of path,label, a folder of "
                             f"class sub-folders or a MedMNIST-layout .npz, not a {type(data).__name__}; save arrays "
                             f"as an .npz first: np.savez('heldout.npz', test_images=x, test_labels=y)")
     run_dir, data = Path(run_dir), Path(data)
-    run = load_run_module(run_dir) if run is None else run
+    run = load_run_module(run_dir) if run is None else _check_same_run(run_dir, run)
     names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
     if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
         labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))
