@@ -16,7 +16,7 @@ from medtrain.models import create_model
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.factory import default_model
 from medtrain.tasks import MULTILABEL
-from medtrain.training.transfer import TransferPlan, apply_transfer
+from medtrain.training.transfer import TransferPlan, apply_transfer, own_init_seed
 
 
 def class_weights(splits: Splits) -> torch.Tensor:
@@ -201,12 +201,29 @@ def build_model(cfg: Config, splits: Splits, transfer: bool = True,
     With ``cfg.members`` > 1 the model is an :class:`~medtrain.models.ensemble.Ensemble` of that many such
     networks, each drawn from the random state its predecessor left (trained from scratch only).
 
+    A run with a source (``transfer``; :func:`~medtrain.training.transfer.own_init_seed`) builds its network, every
+    member of an ensemble, from the random state of its own initialisation seed, in a forked random state: its
+    new head and the stages nothing is copied into are a draw of their own, not the one a source of the same
+    seed started from, and the rest of the run draws from the random state the build found. A run without one is
+    built from the random state as it finds it, as it always was.
+
     Returns:
         ``(model, plan)``: the plan says what transfer copied/froze/re-drew (None without transfer).
     """
+    seed = own_init_seed(cfg) if transfer else None
+    if seed is None:
+        return _build(cfg, splits, transfer, resume)
+    with torch.random.fork_rng(devices=[]):  # the CPU generator alone: networks are built on the CPU
+        torch.default_generator.manual_seed(seed)
+        return _build(cfg, splits, transfer, resume)
+
+
+def _build(cfg: Config, splits: Splits, transfer: bool,
+           resume: bool | None) -> tuple[torch.nn.Module, TransferPlan | None]:
+    """:func:`build_model` from the random state as it is."""
     if (cfg.members or 1) > 1:
         one = dataclasses.replace(cfg, members=1)
-        nets = [build_model(one, splits, transfer, resume)[0] for _ in range(cfg.members)]
+        nets = [_build(one, splits, transfer, resume)[0] for _ in range(cfg.members)]
         return Ensemble(nets, splits.num_classes), None
     custom = uses_custom_head(cfg)
     # input_size lets zoo families adapt their stem to small images (see medtrain.models.zoo)

@@ -25,12 +25,16 @@ Strategies (``--transfer``):
   benefit is "good scaling" rather than features (Raghu et al., Sec. 6).
 
 B's own initialisation (a scratch control's network, ``partial:K``'s upper stages, the new head) is a draw of its
-own, not A's: with the same ``seed`` as A (both default 0, and a comparison's seeds 0..N-1 overlap A's), the model
-is built from exactly the random state A was built from, so its "random" stages had started as A's initial weights
-(cosine 0.96-0.99 to A after a 1-epoch A). A run with a source therefore re-draws them with :func:`init_seed`
-(derived from its seed and a fixed salt, always, whatever A's seed: one rule, also for sources that record none),
-recorded as ``init_seed`` in ``metrics.json["transfer"]``; see :func:`_redraw_own_init` for how. A run without a
-source is untouched: its numbers are those it always had.
+own, not A's: with the same ``seed`` as A (both default 0, and a comparison's seeds 0..N-1 overlap A's), a model
+built from the run's random state would be built from exactly the state A was built from, so its "random" stages
+would start as A's initial weights (cosine 0.96-0.99 to A after a 1-epoch A). A run with a source (any strategy but
+``linear-probe``, which trains nothing of its own) is therefore built, whole (an ensemble's members too), from the
+random state of :func:`init_seed` (derived from its seed and a fixed salt, always, whatever A's seed: one rule,
+also for sources that record none) by :func:`medtrain.training.build.build_model` (:func:`own_init_seed` says which
+seed), in a forked random state (the rest of the run draws from the state the build found); the seed is recorded as
+``init_seed`` in ``metrics.json["transfer"]``. The new head and the stages nothing is copied into are that fresh
+draw, by the network's own initialisation; ``scale`` then draws its stages from N(mu, sigma^2) with a generator
+seeded from the same seed. A run without a source is untouched: its numbers are those it always had.
 
 :func:`apply_transfer` does it and returns a :class:`TransferPlan`, the record written into the run
 (``metrics.json["transfer"]``) and printed as one line when training starts. The plan is also recorded in the
@@ -51,16 +55,24 @@ from medtrain.errors import MedtrainError
 from medtrain.models.pretrained import Source, adapt_state_dict, load_source
 from medtrain.models.stages import HEAD, model_stages, set_frozen, stage_names
 
-__all__ = ["TransferPlan", "apply_transfer", "init_seed"]
+__all__ = ["TransferPlan", "apply_transfer", "init_seed", "own_init_seed"]
 
 #: what a transfer run's own initialisation seed is derived from, with its seed (:func:`init_seed`)
 INIT_SALT = "medtrain transfer: the target's own initialisation"
 
 
 def init_seed(seed: int) -> int:
-    """The seed a run with a source re-draws its own initialisation with: the first 31 bits of SHA-256 of
+    """The seed a run with a source draws its own initialisation with: the first 31 bits of SHA-256 of
     :data:`INIT_SALT` and ``seed``. Not ``seed`` itself, from which a source of the same seed was initialised."""
     return int.from_bytes(hashlib.sha256(f"{INIT_SALT}:{int(seed)}".encode()).digest()[:4], "big") >> 1
+
+
+def own_init_seed(cfg: Config) -> int | None:
+    """The seed ``cfg``'s network is built from (:func:`init_seed`) where the run has a source and trains something
+    of its own (every strategy but ``linear-probe``); None: it is built from the run's random state as it is."""
+    if not cfg.pretrained or parse_transfer(cfg.transfer)[0] == "linear-probe":
+        return None
+    return init_seed(cfg.seed)
 
 
 @dataclass
@@ -88,7 +100,7 @@ class TransferPlan:
     source_seed: int | None = None  #: a source run's seed
     source_medtrain: str | None = None  #: the medtrain version that trained the source
     source_commit: str | None = None  #: its git commit, where recorded
-    #: the seed the run's own initialisation was re-drawn with (:func:`init_seed`); None: nothing of it re-drawn
+    #: the seed the run's own initialisation was drawn with (:func:`own_init_seed`); None: the run's own random state
     init_seed: int | None = None
     # What training reads (not written to metrics.json): parameter name -> lr multiplier, the frozen
     # parameters gradual unfreezing trains later, and (stages, S, K, every) for the unfreezing callback.
@@ -114,10 +126,14 @@ class TransferPlan:
         self.pending = None
 
     def record_source(self, record: dict) -> None:
-        """Take what identifies the source (:attr:`medtrain.models.pretrained.Source.record`)."""
-        for k, v in record.items():
-            if hasattr(self, f"source_{k}"):
-                setattr(self, f"source_{k}", v)
+        """Take what identifies the source (:attr:`medtrain.models.pretrained.Source.record`), key by key."""
+        self.source_file = record.get("file")
+        self.source_sha256 = record.get("sha256")
+        self.source_dataset = record.get("dataset")
+        self.source_data = record.get("data")
+        self.source_seed = record.get("seed")
+        self.source_medtrain = record.get("medtrain")
+        self.source_commit = record.get("commit")
 
     def summary(self) -> str:
         """One line: ``transfer finetune-top:1 from run runs/A: copied stem,layer1..; frozen ...``."""
@@ -140,33 +156,6 @@ class TransferPlan:
 
 #: fields of a plan not recorded: what training reads (rebuilt from the config and the model) and its bookkeeping
 _NOT_RECORDED = ("param_lr_mult", "deferred", "unfreeze", "pending", "pretrained")
-
-
-@torch.no_grad()
-def _redraw_own_init(model: nn.Module, names: list[str], generator: torch.Generator) -> None:
-    """Re-draw the parameters ``names`` from the model's own initial distribution: each tensor's entries randomly
-    permuted with ``generator``.
-
-    The model is built (:func:`medtrain.training.build.build_model`) before transfer is applied, by initialisations
-    this module cannot repeat with another seed (timm's, torch's defaults, a stem replaced after its network's
-    init). Each draws a tensor's entries i.i.d. (normal, truncated normal, uniform) or sets a constant (batch-norm
-    weights and biases, a zero-initialised last norm), and a random permutation of an i.i.d. sample is a sample of
-    the same distribution: the same initialisation, its values at new places (cosine ~0 to the tensor it came
-    from, as between two draws). A kernel inflated from 2D (constant along depth, I3D) keeps each depth fibre
-    whole, so it stays an inflated kernel."""
-    params = dict(model.named_parameters())
-    for n in names:
-        p = params[n]
-        if p.numel() < 2:
-            continue
-        if p.ndim == 5 and torch.equal(p, p[:, :, :1].expand_as(p)):  # an inflated kernel: permute its fibres
-            t = p.shape[2]
-            fibres = p.permute(0, 1, 3, 4, 2).reshape(-1, t)
-            fibres = fibres[torch.randperm(len(fibres), generator=generator)]
-            p.copy_(fibres.reshape(*p.shape[:2], *p.shape[3:], t).permute(0, 1, 4, 2, 3))
-        else:
-            flat = p.reshape(-1)
-            p.copy_(flat[torch.randperm(flat.numel(), generator=generator)].reshape(p.shape))
 
 
 @torch.no_grad()
@@ -217,12 +206,9 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
     """
     kind, k = parse_transfer(cfg.transfer)
     if kind == "scratch":  # a scratch control beside a source (build_model applies no transfer without one)
-        plan = TransferPlan("scratch", random=["all"], head="model's own", pretrained=cfg.pretrained)
-        if cfg.pretrained:
-            plan.init_seed = init_seed(cfg.seed)
-            _redraw_own_init(model, [n for n, _ in model.named_parameters()],
-                             torch.Generator().manual_seed(plan.init_seed))
-        return plan
+        # (its network was built from own_init_seed's random state: see build_model)
+        return TransferPlan("scratch", random=["all"], head="model's own", pretrained=cfg.pretrained,
+                            init_seed=own_init_seed(cfg))
     pending = None
     if source is None and resume and kind != "linear-probe":
         pending = f"pretrained: {cfg.pretrained} is not read by a resumed run, and there is no checkpoint to resume"
@@ -268,15 +254,11 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
     else:  # finetune, finetune-top, linear-probe: every stage from A
         copy = state
         plan.copied = names
-    if kind != "linear-probe":  # (a probe trains nothing of its own: its classifier is fitted on A's codes)
-        plan.init_seed = init_seed(cfg.seed)
-        if not pending:  # (pending: the checkpoint's weights replace the drawn ones)
-            gen = torch.Generator().manual_seed(plan.init_seed)
-            # the model's own draws: the new head, and partial:K's upper stages (Transfusion: fresh random ones)
-            own = {HEAD} | (set(range(k, n)) if kind == "partial" else set())
-            _redraw_own_init(model, params_of(own), gen)
-            if kind == "scale":
-                _mean_var_init(model, state, params_of(set(range(n))), gen)
+    # The new head and partial:K's upper stages are the network's own initialisation, drawn (build_model) from
+    # own_init_seed's random state (Transfusion: fresh random ones); a probe trains nothing of its own (None).
+    plan.init_seed = own_init_seed(cfg)
+    if kind == "scale" and not pending:  # (pending: the checkpoint's weights replace the drawn ones)
+        _mean_var_init(model, state, params_of(set(range(n))), torch.Generator().manual_seed(plan.init_seed))
     if copy:
         missing, unexpected = model.load_state_dict(copy, strict=False)
         assert not unexpected, unexpected
