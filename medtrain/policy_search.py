@@ -58,12 +58,15 @@ def described_base(base_augment, cfg, pin: dict) -> str:
     return ops
 
 
-def grid_flips(cfg, base_augment: list, budget_epochs: int, work_dir: Path, log: Callable[[str], None]) -> dict:
+def grid_flips(cfg, base_augment: list, budget_epochs: int, work_dir: Path, log: Callable[[str], None],
+               splits=None) -> dict:
     """The flips of the RandAugment grid's candidates decided once, as :func:`medtrain.tune.flips.study_flip` does
     for a study (each candidate had run two pilot runs of its own): ``flip: auto`` is decided by ``train``'s pilots
     on the base settings (``base_augment``, ``budget_epochs``), kept in ``WORK_DIR/flip.json`` for a rerun, and
     returned as the layer every candidate trains with (``{}`` where nothing is pinned: flips given, no pilot
-    needed, or a work folder whose earlier candidates each decided)."""
+    needed, or a work folder whose earlier candidates each decided). ``splits``: ``cfg``'s data where the caller
+    has loaded it already (``augment search`` has, to check it before any folder exists; it had been read a second
+    time here); None: read here, where the pilots need it."""
     import json
 
     from medtrain._io import write_json
@@ -83,7 +86,7 @@ def grid_flips(cfg, base_augment: list, budget_epochs: int, work_dir: Path, log:
     else:
         pilot = config_mod.resolve({k: v for k, v in cfg.to_dict().items() if k != "out"},
                                    {"augment": list(base_augment) or ["none"], "epochs": budget_epochs})
-        made = decide_once(pilot, load_splits(pilot), Path(work_dir) / "flip-pilots")
+        made = decide_once(pilot, load_splits(pilot) if splits is None else splits, Path(work_dir) / "flip-pilots")
         write_json(record, made)
     if not made.get("pinned"):
         return {}
@@ -128,7 +131,8 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | N
 
 def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: list, budget_epochs: int,
                        trials: int | None = None, budget_minutes: float | None = None, storage: str | None = None,
-                       study_name: str = DEFAULT_STUDY, sub_policies: int = 5, log: Callable[[str], None] = print):
+                       study_name: str = DEFAULT_STUDY, sub_policies: int = 5, log: Callable[[str], None] = print,
+                       splits=None):
     """Search an AutoAugment-style policy (:func:`medtrain.augment.search.suggest_autoaugment_policy`) with
     the Optuna study machinery of ``medtrain tune`` (:mod:`medtrain.tune.study`: TPE, median pruning on the
     validation metric, a resumable study in ``storage``, default ``WORK/study.db``).
@@ -140,6 +144,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     trial's policy is written to ``out`` with every trial's score.
     ``TRIALS`` is ``WORK/trials`` for the default study and ``WORK/trials-NAME`` for any other, so two
     studies in one work folder never share (and silently reuse) run directories.
+    ``splits``: ``base_cfg``'s data where the caller has loaded it already (``augment search`` has; the flip
+    pilots had read it a second time); None: read where the pilots need it.
 
     Returns:
         the written :class:`medtrain.augment.policies.Policy`.
@@ -174,7 +180,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
     if trials is None or len(finished_trials(study)) < trials:  # flips decided once for the study, as tune does
         decided = {**base, "augment": list(base_augment) or ["none"]}  # the base: without the searched policy
-        pin = study_flip(study, decided, set(), lambda: load_splits(config_mod.resolve(decided)),
+        pin = study_flip(study, decided, set(),
+                         lambda: load_splits(config_mod.resolve(decided)) if splits is None else splits,
                          folder / "flip-pilots", log, command="augment search", hint="")
     else:
         pin = pin_of(study)

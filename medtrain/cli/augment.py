@@ -243,11 +243,11 @@ def run_search(args: argparse.Namespace) -> int:
     # what train would refuse, refused before any folder or study exists (an unknown base augmentation or
     # unreadable data left an empty work folder, or a study that blocked the corrected command)
     check_settings(dataclasses.replace(cfg, augment=tuple(base)))
-    load_splits(cfg)
+    splits = load_splits(cfg)  # read once: the flips' pilots train on it too
     out = Path(args.out)
     work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
     if args.method == "autoaugment":
-        return _run_autoaugment_search(args, cfg, base, work, out)
+        return _run_autoaugment_search(args, cfg, base, work, out, splits)
     # the grid and the budget, refused before the work folder exists (an empty one was left behind)
     check_grid(ns, ms)
     if args.budget_epochs < 1:
@@ -257,7 +257,7 @@ def run_search(args: argparse.Namespace) -> int:
     try:
         _check_train_accepts_policy_files(base, cfg.to_dict(), work)
         # flip auto: decided once for the grid (each candidate had run two pilot runs), pinned for every candidate
-        pin = grid_flips(cfg, base, args.budget_epochs, work, lambda line: print(line, flush=True))
+        pin = grid_flips(cfg, base, args.budget_epochs, work, lambda line: print(line, flush=True), splits)
     except MedtrainError:  # nothing trained: the folder made for the search is not left behind
         if created:
             shutil.rmtree(work, ignore_errors=True)
@@ -311,13 +311,14 @@ def _refuse_other_methods_flags(args: argparse.Namespace) -> None:
                                 f"its policies with Optuna (its first trial is the policy that applies nothing)")
 
 
-def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Path, out: Path) -> int:
+def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Path, out: Path, splits) -> int:
     from medtrain.policy_search import autoaugment_search
 
     policy = autoaugment_search(cfg, work, out, base_augment=base, budget_epochs=args.budget_epochs,
                                 trials=args.trials, budget_minutes=args.budget, storage=args.storage,
                                 study_name=args.study_name or "autoaugment",
-                                sub_policies=5 if args.sub_policies is None else args.sub_policies, log=print)
+                                sub_policies=5 if args.sub_policies is None else args.sub_policies, log=print,
+                                splits=splits)
     search = policy.metadata["search"]
     flip = search["flip"] if search["flip"] != cfg.flip else None  # decided once for the study: carried
     print(f"wrote {out}; train with: {train_command(args, cfg, flip, search['base_augment'], out)}")
