@@ -1,7 +1,8 @@
-"""``medtrain augment show`` of a mixing op over an odd number of rows says that the middle row, which the pairing
+"""``medtrain augment show`` of a mixing op names the pairing with its number computed (the title had read "rows i
+and 4 + 1 - i are mixed" for ``--n 4``), and over an odd number of rows says that the middle row, which the pairing
 ``i`` with ``N + 1 - i`` maps onto itself, stays unmixed (``--n 1``: the one row); the title had said every row is
 mixed. ``--mixup-alpha 0`` (or ``--cutmix-alpha 0``) names the one setting given, with its value: it had said
-"cutmix_alpha and mixup_alpha must be > 0"."""
+"cutmix_alpha and mixup_alpha must be > 0". (The pairing's number had its own file with a copy of these helpers.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -41,6 +42,13 @@ def _show(capsys, tmp_path, data, *flags):
                              tmp_path / "g.png", *flags)
     assert code == 0, err
     return out
+
+
+@pytest.mark.parametrize("op, n, pair", [("mixup", 4, 5), ("cutmix", 6, 7)])
+def test_the_title_names_the_computed_partner_row(capsys, tmp_path, data, titles, op, n, pair):
+    _show(capsys, tmp_path, data, "--augment", op, "--n", str(n))
+    title = " ".join(titles[-1].split())
+    assert f"rows i and {pair} - i are mixed" in title and "+ 1 - i" not in title
 
 
 @pytest.mark.parametrize("op", ["mixup", "cutmix"])
