@@ -75,13 +75,15 @@ def read_keys(names: Sequence[str], params: dict) -> set:
 
 
 def build_batch_augment(names: Sequence[str], params: dict | None = None, given: Iterable[str] = (),
-                        settings: Iterable[str] = ()) -> Compose | None:
+                        settings: Iterable[str] = (),
+                        unread: str = "it would be recorded but not used") -> Compose | None:
     """Build the pipeline for a list of op names (``[]`` or ``["none"]`` means no augmentation).
 
     ``given``: the keys the user set in ``augment_params``; one that no op of ``names`` reads is refused (a
     misspelt ``cutout_sise=8`` trained with the default size and was recorded as if it had been used).
     ``settings``: augmentation settings of the command (``aa_policy``, ``mixup_alpha``...) the user changed from
-    their defaults; likewise refused when no op reads them (``--aa-policy svhn`` without ``autoaugment``)."""
+    their defaults; likewise refused when no op reads them (``--aa-policy svhn`` without ``autoaugment``), the line
+    ending in ``unread``: what would become of it (training records it; ``augment show`` would not draw it)."""
     params = _Reads(params or {})
     names = [n for n in names if n and n != "none"]
     ops = []
@@ -103,7 +105,7 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None, given:
     if idle:
         k = idle[0]
         raise MedtrainError(f"--{k.replace('_', '-')} {params.get(k)}: no augmentation of --augment "
-                            f"{','.join(names) or 'none'} reads it; it would be recorded but not used")
+                            f"{','.join(names) or 'none'} reads it; {unread}")
     if unused:
         own = sorted(k for k in params.read if k not in params or k in given)
         raise MedtrainError(f"augment_params {', '.join(map(str, unused))}: no augmentation of --augment "

@@ -136,7 +136,7 @@ def build_pipeline(items: Sequence[str], params: dict,
     op of ``items`` reads them."""
     from medtrain.augment import Compose, build_batch_augment  # (which registers the policy ops)
 
-    return build_batch_augment(items, params, settings=settings) or Compose([])
+    return build_batch_augment(items, params, settings=settings, unread="the grid would not show it") or Compose([])
 
 
 def render_grid(images: Tensor, pipeline: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None, draws: int,

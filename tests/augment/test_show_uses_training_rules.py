@@ -34,13 +34,14 @@ def test_show_reads_the_op_settings_through_training_s_augment_params(tmp_path, 
 def test_a_flag_no_op_reads_is_refused_by_training_s_rule(tiny_npz, tmp_path, capsys, monkeypatch, flag, value):
     seen, real = [], medtrain.augment.build_batch_augment
 
-    def spy(names, params=None, given=(), settings=()):
+    def spy(names, params=None, given=(), settings=(), **kw):
         seen.append(list(settings))
-        return real(names, params, given, settings)
+        return real(names, params, given, settings, **kw)
 
     monkeypatch.setattr(medtrain.augment, "build_batch_augment", spy)
     code, out, err = run_cli(capsys, "augment", "show", "--data", tiny_npz, "--augment", "flip,shift", flag, value,
                              "--out", tmp_path / "g.png")
     assert code == 2 and seen == [[flag[2:].replace("-", "_")]]
     assert err.startswith(f"medtrain: error: {flag} {value}: no augmentation of --augment flip,shift reads it")
+    assert err.rstrip().endswith("reads it; the grid would not show it")  # show records nothing: not train's words
     assert len(err.splitlines()) == 1 and not (tmp_path / "g.png").exists()
