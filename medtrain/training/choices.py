@@ -12,7 +12,9 @@ Three settings of the default recipe help on some data and silently hurt on othe
   without flips by 0.024 val AUC on 5 of 5 seeds, which pilots of up to 4x the steps do not show
   (``docs/results/default_recipe.md``, "Do flips matter"). A training split larger than
   :data:`PILOT_MAX_IMAGES` is sampled down for the pilots (stratified, seeded by the run's seed), so they
-  cost a bounded time on large data.
+  cost a bounded time on large data. A test-time augmentation the user pinned that flips (``--tta hflip``...)
+  keeps flips on without pilots (:func:`tta_keeps_flips`: flips off with it would score a network never trained on
+  flipped images on flipped ones), and with labels that name a side it is refused.
 * **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
   the flipped view; the better one is kept (a tie keeps the single view, half the cost). Shifted views
   (``--tta shift``) are not candidates: they lowered validation AUC in 11 of 11 pairs on images
@@ -43,9 +45,11 @@ import torch
 
 from medtrain import metrics
 from medtrain.config import CLASS_WEIGHT_RULES, Config
+from medtrain.config.checks import FLIPPED_TTA
 from medtrain.data.base import Splits
 from medtrain.data.split import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
+from medtrain.errors import MedtrainError
 from medtrain.evaluation.bias import crossfit_scores, decision_shift
 from medtrain.models.heads import final_linear
 from medtrain.tasks import MULTILABEL
@@ -104,6 +108,15 @@ def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:
     return dataclasses.replace(splits, train=splits.train.subset(keep))
 
 
+def tta_keeps_flips(cfg: Config) -> dict | None:
+    """The flip decision, made without pilots, of ``flip: auto`` with a pinned test-time augmentation that flips
+    (:data:`~medtrain.config.checks.FLIPPED_TTA`): flips on, since ``train`` refuses ``flip: false`` with it (a
+    network trained without flips would be scored on flipped test images). None where the pilots decide."""
+    if cfg.flip != "auto" or cfg.tta not in FLIPPED_TTA:
+        return None
+    return {"chosen": True, "how": f"kept for --tta {cfg.tta}, which flips the test images (no pilot runs)"}
+
+
 def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bool = True,
                 max_images: int | None = None, verbose: bool = False) -> dict:
     """Whether this run trains with flips: ``{"chosen": bool, "how": str, ...}``.
@@ -115,6 +128,11 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     the pilots are before they train (a fifth of a short run's time had passed without a word), and gives
     ``fit_fn`` a :class:`~medtrain.training.callbacks.RunEstimate` (``callbacks=``) that says their projected time
     where it is over 10 minutes; not ``verbose``, ``fit_fn`` is given ``verbose=False``.
+
+    A pinned TTA that flips keeps flips on without pilots (:func:`tta_keeps_flips`; its pilots had run, and where
+    they chose off the network was trained without flips and scored on flipped images); with labels that name a
+    side it is refused (flipped test images swap their labels: it had trained and scored a left/right task at
+    chance, exit 0).
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
@@ -124,8 +142,15 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     if cfg.flip != "auto":
         return {"chosen": cfg.flip == "true", "how": "pinned (--flip)"}
     side = lateral_labels(splits.label_names)
+    if side and cfg.tta in FLIPPED_TTA:
+        raise MedtrainError(f"--tta {cfg.tta} flips the test images, but the labels name a side "
+                            f"({', '.join(side[:3])}): a flip swaps them; give --tta none or shift (flips then "
+                            "off), or --flip true to flip anyway")
     if side:
         return {"chosen": False, "how": f"labels name a side ({', '.join(side[:3])}): flips off, no trial"}
+    kept = tta_keeps_flips(cfg)
+    if kept is not None:
+        return kept if flips else {**kept, "how": kept["how"] + "; no flip in the augmentation: test-time flips only"}
     if not flips and cfg.tta in ("auto", "none"):
         return {"chosen": False, "how": "no flip in the augmentation"}
     if not flips:  # only a pinned flipped TTA: nothing to train twice

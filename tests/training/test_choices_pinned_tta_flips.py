@@ -1,0 +1,72 @@
+"""A test-time augmentation the user pins that flips (``--tta hflip``) keeps flips on with ``flip: auto``, without the
+two pilot runs (they had run, and where they chose flips off the network trained without flips was scored on
+flipped test images, a combination ``train`` refuses when typed); the run's choices record says why. With labels
+that name a side it is refused in one line, exit 2, nothing written (it had trained flips off and scored the
+left/right task on flipped images at chance, exit 0)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+import medtrain
+import medtrain.api as api
+from conftest import fast_config, run_cli
+from medtrain.config import Config
+from medtrain.data import load_splits
+from medtrain.training import choices
+from test_choices import side_images
+
+
+def _no_pilot(*a, **k):
+    pytest.fail("a flip pilot was trained")
+
+
+@pytest.mark.parametrize("tta", ["hflip", "flip-shift"])
+def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path, tta):
+    cfg = Config(data=str(tiny_npz), model="resnet10_28_half", tta=tta, flip="auto")
+    made = choices.decide_flip(cfg, load_splits(cfg), tmp_path / "pilots", _no_pilot, verbose=True)
+    assert made == {"chosen": True, "how": f"kept for --tta {tta}, which flips the test images (no pilot runs)"}
+    assert choices.tta_keeps_flips(cfg) == made
+    assert choices.effective_config(cfg, made).augment == cfg.augment  # trained with its flips
+
+
+@pytest.mark.parametrize("over", [{"tta": "auto"}, {"tta": "shift"}, {"tta": "hflip", "flip": "false"},
+                                  {"tta": "hflip", "flip": "true"}])
+def test_the_rule_applies_to_flip_auto_with_a_flipping_tta_only(over):
+    assert choices.tta_keeps_flips(Config(model="resnet10_28_half", **over)) is None
+
+
+def test_train_with_tta_hflip_and_flip_auto_runs_no_pilot_and_trains_with_flips(tiny_npz, tmp_path, monkeypatch):
+    trained = []
+
+    def fit(cfg, splits, run_dir, **kw):
+        trained.append((run_dir, cfg.augment))
+        return api_fit(cfg, splits, run_dir, **kw)
+
+    api_fit = api.fit
+    monkeypatch.setattr(api, "fit", fit)
+    run = tmp_path / "run"
+    m = medtrain.train(fast_config(tiny_npz, run, epochs=1, flip="auto", tta="hflip", augment="flip", bootstrap=0),
+                       verbose=False)
+    flip = m["choices"]["flip"]
+    assert flip == {"chosen": True, "how": "kept for --tta hflip, which flips the test images (no pilot runs)"}
+    assert m["choices"]["tta"]["chosen"] == "hflip"
+    assert json.loads((run / "choices.json").read_text())["flip"] == flip  # what a resumed run trains by
+    assert trained == [(run, ("flip",))]  # the run itself, with its flip, and no pilot
+
+
+def test_lateral_labels_with_a_flipping_tta_are_refused_in_one_line(tmp_path, capsys):
+    images, labels = side_images(80, seed=3)
+    for i, (img, y) in enumerate(zip(images, labels[:, 0])):
+        d = tmp_path / "data" / ("left" if y == 0 else "right")
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(d / f"{i}.png")
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--data", tmp_path / "data", "--model", "resnet10_28_half", "--epochs", 1,
+                           "--accelerator", "cpu", "--no-progress", "--tta", "hflip", "--out", out)
+    assert code == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--tta hflip" in lines[0] and "name a side (left, right)" in lines[0], err
+    assert not out.exists()
