@@ -4,11 +4,12 @@ its scores written into ``run_dir``'s eval_external file, its images checked aga
 mixing two runs. It is refused in one line, nothing written."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
+import yaml
 
-import medtrain
-from conftest import fast_config
 from medtrain.errors import MedtrainError
 from medtrain.external import evaluate_external, external_file
 from medtrain.runmodel import load_run_module
@@ -16,10 +17,14 @@ from medtrain.runmodel import load_run_module
 
 @pytest.fixture(scope="module")
 def two_runs(trained_run, tmp_path_factory):
-    """The shared 1-epoch run, and another trained on the same data (the smaller network, no TTA: cheaper)."""
+    """The shared 1-epoch run, and another run of the same data: its copy with another seed and no TTA in its
+    config.yaml (loaded as a run of those settings; no second training)."""
     run, data, _ = trained_run
     other = tmp_path_factory.mktemp("other") / "run"
-    medtrain.train(fast_config(data, other, epochs=1, bootstrap=0, tta="none"), verbose=False)
+    shutil.copytree(run, other)
+    cfg = yaml.safe_load((other / "config.yaml").read_text())
+    cfg.update(seed=cfg["seed"] + 1, tta="none")
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg))
     return run, other, data
 
 
