@@ -190,8 +190,7 @@ def overlay_curves(a: dict, b: dict, path: str | os.PathLike, title: str = "",
     a ``|`` where early stopping with that patience would have stopped them (:func:`replay_early_stop`).
     Returns what was drawn, for the caller's caption.
     """
-    from medtrain._io import atomic_path
-    from medtrain.reports.plots import TRAIN_LOSS_NOTE, figure  # outside pyplot: the caller's matplotlib backend stays as it is
+    from medtrain.reports.plots import TRAIN_LOSS_NOTE, _save, figure  # outside pyplot: the caller's matplotlib backend stays as it is
 
     fig = figure(figsize=(7.5, 4.6))
     ax = fig.subplots()
@@ -238,8 +237,7 @@ def overlay_curves(a: dict, b: dict, path: str | os.PathLike, title: str = "",
     ax.set_title(title or f"{_label(a)} vs {_label(b)}", fontsize=9)
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    _save(fig, path)
     return {k: v for k, v in drawn.items() if v is not True}
 
 

@@ -2,9 +2,9 @@
 
 Pages are rendered from the Jinja2 templates in ``templates/`` (shipped as package data) from plain data
 (dicts as ``metrics.json`` and ``config.yaml`` hold them), so layers above (``rundir``, ``compare``,
-cross-validation) hand over what they already have. Plots stay matplotlib PNGs; each is re-encoded as a
-256-colour palette PNG and embedded as a base64 ``data:`` URI, so a report is one file that opens offline
-with nothing to fetch, and stays small. The pages have no scripts.
+cross-validation) hand over what they already have. Plots stay PNGs, written as 256-colour palette PNGs
+(:mod:`medtrain.reports.png`) and embedded as they are, as base64 ``data:`` URIs, so a report is one file that
+opens offline with nothing to fetch, and stays small. The pages have no scripts.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
                                      one_class_run, one_class_runs, paired_differences, same_probe,
                                      same_probe_note, undefined_note, unpaired_note, MEANS)
+from medtrain.reports import png
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
 
@@ -72,16 +73,17 @@ _ENV.filters.update(num=_num, ci=_ci, text=_text)
 
 
 def png_data_uri(path: str | os.PathLike) -> str | None:
-    """The PNG at ``path`` as a ``data:`` URI, re-encoded with a 256-colour palette (plots have few colours;
-    this makes them about 3x smaller); None if there is no such file."""
+    """The PNG at ``path`` as a ``data:`` URI: a palette PNG (the plots medtrain writes: :mod:`medtrain.reports.png`)
+    as the file holds it, another (a plot written before medtrain wrote them so) re-encoded as one, about 3x
+    smaller; None if there is no such file."""
     path = Path(path)
     if not path.is_file():
         return None
-    with Image.open(path) as im:
-        pal = im.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)
-    buf = io.BytesIO()
-    pal.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    data = path.read_bytes()
+    if not png.is_palette_png(data):
+        with Image.open(io.BytesIO(data)) as im:
+            data = png.palette_png(im)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 #: the Data table's classes become its rows beyond this many, or when their names run long: one column per

@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from medtrain._io import atomic_path
+from medtrain.reports.png import keep_colours, save_png
 
 #: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
 #: written. matplotlib reads a string with two ``$`` as mathtext, so a class folder ``cost $5-$10`` was drawn
@@ -39,9 +39,7 @@ def figure(**kwargs) -> Figure:
     return fig
 
 
-def _save(fig, path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+_save = save_png  # what every plot here saves with (tests replace it to catch the figures)
 
 
 def _legend(ax, **kwargs) -> None:
@@ -317,6 +315,7 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
         where = f"slices through the map's peak, voxel {slices}" if at else "central slices (a map without a peak)"
         title = f"{title}\n{where}" if title else where
     fig = figure(figsize=(2.6 * len(views) + 0.6, 5.4))
+    keep_colours(fig)  # an image under a colour map: a palette would band it
     axes = fig.subplots(2, len(views), squeeze=False)
     for j, (v, s, name, sides) in enumerate(views):
         shown = v[0] if v.shape[0] == 1 else np.moveaxis(v[:3], 0, -1)

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 
 from medtrain import rundir
-from medtrain._io import atomic_path, write_text
+from medtrain._io import write_text
 from medtrain._yaml import write_yaml
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
@@ -106,6 +106,8 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as ovm
 
+    from medtrain.reports.png import save_png
+
     skipped = []
     metric = metric_label(study)
     plots = ((HISTORY_PNG, ovm.plot_optimization_history), (IMPORTANCE_PNG, ovm.plot_param_importances))
@@ -129,8 +131,7 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
                 fig = getattr(ax, "figure", None) or ax.flat[0].figure
                 fig.set_size_inches(7, 4.5)
                 fig.tight_layout()
-                with atomic_path(out / name) as tmp:
-                    fig.savefig(tmp, format="png", dpi=100)
+                save_png(fig, out / name, dpi=100, tight=False)  # a palette PNG, as its report embeds it
             finally:  # the figures optuna opened for this plot, and only those (the caller's stay open)
                 for num in set(plt.get_fignums()) - known:
                     plt.close(num)

@@ -1,0 +1,86 @@
+"""How medtrain's plots are written as PNGs (:func:`save_png`; this module imports no matplotlib, which only the
+figure handed to it brings): a plot's RGB pixels as a 256-colour palette PNG, written so once when the plot is
+saved, and embedded in a report as the file holds it (:func:`medtrain.reports.html.png_data_uri`).
+
+Plots have few colours (their lines, text and its anti-aliased edges): a palette keeps a run's four plots to within
+1-3 levels of the 8-bit RGB drawn (a 30-class matrix's shades, or 10 labels' curves, within 8-20; Pillow's
+maximum-coverage quantizer, which takes half the time of median cut, used before, which had moved a few edge pixels
+by up to 64 levels) at about a third of the RGBA file's size. Each plot had been written as RGBA by matplotlib, then
+opened, quantized and re-encoded for its report (0.02-0.07 s a figure, four per run), so a run had also kept files
+three times larger than what its report showed."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+from medtrain._io import atomic_path
+
+#: colours of a plot's palette (PNG's most)
+COLOURS = 256
+#: zlib's level for a palette PNG: Pillow's default; 9 (``optimize``) made the files 8% smaller at 10x the time
+COMPRESS_LEVEL = 6
+
+
+def palette(image: Image.Image) -> Image.Image:
+    """``image`` (any mode; a plot's alpha, which is opaque, dropped) as a :data:`COLOURS`-colour palette image."""
+    return image.convert("RGB").quantize(COLOURS, method=Image.Quantize.MAXCOVERAGE)
+
+
+def palette_png(image: Image.Image) -> bytes:
+    """The bytes of ``image`` as a palette PNG (:func:`palette`)."""
+    buf = io.BytesIO()
+    palette(image).save(buf, format="PNG", compress_level=COMPRESS_LEVEL)
+    return buf.getvalue()
+
+
+def is_palette_png(data: bytes) -> bool:
+    """Whether ``data`` is a PNG of palette colours (one written by :func:`palette_png`: a report embeds it as it
+    is). Only its header is read."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.format == "PNG" and im.mode == "P"
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+#: the resolution plots are written at (a report shows them at this size)
+DPI = 120
+
+
+def keep_colours(fig) -> None:
+    """Mark ``fig`` to be written with every colour it draws (a saliency map over an image: thousands of
+    colours), as matplotlib writes a PNG, not as a palette PNG (:func:`save_png`)."""
+    fig._medtrain_keep_colours = True
+
+
+def save_png(fig, path, dpi: int = DPI, tight: bool = True) -> None:
+    """Write ``fig`` as a PNG at ``dpi``: cropped to what it draws (as ``bbox_inches="tight"`` had, pixel for
+    pixel) where ``tight``, and as a palette PNG (:func:`palette_png`, which a report embeds as it is),
+    unless the figure is marked :func:`keep_colours`.
+
+    The crop is measured before the figure is drawn, and the figure drawn once: ``savefig(bbox_inches="tight")``
+    draws it twice (once to measure), and so does a figure with a layout engine (its layout is applied here, once,
+    as that first draw had applied it)."""
+    import matplotlib  # (this module itself is matplotlib-free: a report embeds what it writes)
+
+    fig.set_dpi(dpi)
+    box = None
+    if tight:
+        renderer = fig.canvas.get_renderer()
+        engine = fig.get_layout_engine()
+        if engine is not None and fig.axes:
+            engine.execute(fig)
+            fig.set_layout_engine(None)  # laid out: savefig would otherwise draw it once more to lay it out
+        box = fig.get_tightbbox(renderer).padded(matplotlib.rcParams["savefig.pad_inches"])
+    if getattr(fig, "_medtrain_keep_colours", False):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=box)
+        return
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches=box, pil_kwargs={"compress_level": 0})  # decoded next
+    with Image.open(buf) as im:
+        data = palette_png(im)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
