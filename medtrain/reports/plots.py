@@ -14,6 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from medtrain.reports.names import metric_name
 from medtrain.reports.png import keep_colours, save_png
 
 #: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
@@ -48,9 +49,6 @@ def _legend(ax, **kwargs) -> None:
         t.set_parse_math(False)
 
 
-METRIC_NAMES = {"val_auc": "val AUC", "val_acc": "val ACC", "val_loss": "val loss"}
-
-
 def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | os.PathLike,
                    title: str = "", early_stopped: bool = False, checkpoint: str = "best", monitor: str | None = None,
                    early_stop: str | None = None, patience: int | None = None) -> None:
@@ -67,12 +65,12 @@ def learning_curve(history: list, best_epoch: int, stop_epoch: int, path: str | 
     if checkpoint == "last":
         kept = f"kept: last epoch ({best_epoch + 1})"
     elif monitor:
-        kept = f"kept: best {METRIC_NAMES.get(monitor, monitor)} (epoch {best_epoch + 1})"
+        kept = f"kept: best {metric_name(monitor)} (epoch {best_epoch + 1})"
     else:
         kept = f"best epoch ({best_epoch + 1})"
     ax.axvline(best_epoch + 1, color="green", ls="--", label=kept)
     if early_stopped:
-        by = (f": {METRIC_NAMES.get(early_stop, early_stop)}{f', patience {patience}' if patience is not None else ''}"
+        by = (f": {metric_name(early_stop)}{f', patience {patience}' if patience is not None else ''}"
               if early_stop else "")
         ax.axvline(stop_epoch + 1, color="red", ls=":", label=f"early stop{by} (epoch {stop_epoch + 1})"
                    if by else f"early stop ({stop_epoch + 1})")

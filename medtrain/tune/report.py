@@ -21,6 +21,7 @@ from medtrain._io import write_text
 from medtrain._yaml import write_yaml
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
+from medtrain.reports.names import metric_name
 from medtrain.reports.summary import auc_acc_line, auc_undefined_text
 from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import FINISHED, fail_stale_trials
@@ -138,14 +139,12 @@ def write_plots(study: optuna.Study, out: Path) -> list[str]:
     return skipped
 
 
-#: The axis label of a study's monitored metric (Optuna's default: "Objective Value").
-METRIC_LABELS = {"val_auc": "val AUC", "val_acc": "val ACC", "val_loss": "val loss"}
-
-
 def metric_label(study: optuna.Study) -> str:
-    """What the study's values are, for an axis: ``val AUC`` for a study ranked on ``val_auc``."""
+    """What the study's values are, for an axis, named as the learning curve names it
+    (:func:`medtrain.reports.names.metric_name`): ``val AUC`` for a study ranked on ``val_auc``; "objective value"
+    where the study records no monitor (Optuna's default: "Objective Value")."""
     monitor = (study.user_attrs.get("medtrain") or {}).get("monitor", "")
-    return METRIC_LABELS.get(monitor, monitor or "objective value")
+    return metric_name(monitor) if monitor else "objective value"
 
 
 def _history_axes(ax, study: optuna.Study, metric: str) -> None:
