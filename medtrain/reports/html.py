@@ -326,7 +326,8 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     # the runs the note under the table names (one_class_note) are marked in the figure too
     plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
                     title=f"{title}: each run's value", unit="seed", xlabel=", ".join(keys),
-                    flagged=[[one_class_run(r) for r in c["runs"]] for c in cells], flag_label=ONE_CLASS_MARK)
+                    flagged=[[one_class_run(r) for r in c["runs"]] for c in cells], flag_label=ONE_CLASS_MARK,
+                    undefined={"test AUC": [auc_undefined_mark(c["runs"]) for c in cells]})
     html = _ENV.get_template("compare.html.j2").render(
         title=title, header=header, rows=rows, metrics=list(values),
         best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
@@ -339,6 +340,17 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
                                        for c, row in zip(cells, rows)], keys))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
+
+
+def auc_undefined_mark(runs: list[dict]) -> str | None:
+    """What seeds.png says in place of a cell's test AUC where every run records it undefined for lack of a class
+    (``test.auc_undefined``: :func:`medtrain.reports.summary.auc_undefined_text`): ``AUC undefined: no 'malignant'
+    image in the test split``, or, where the runs' reasons differ, that each run's test split lacks one. None where a
+    run has a value or records no such reason."""
+    why = [auc_undefined_text((r.get("test") or {}), "the test split", 3) for r in runs]
+    if not runs or not all(why):
+        return None
+    return "AUC undefined: " + (why[0] if len(set(why)) == 1 else "each run's test split lacks a class")
 
 
 def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:

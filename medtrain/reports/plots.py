@@ -8,6 +8,7 @@ stopped appearing; a user walkthrough). Nothing here selects a backend or regist
 from __future__ import annotations
 
 import os
+import textwrap
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -337,11 +338,13 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
 
 def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str | os.PathLike, title: str = "",
               unit: str = "seed", xlabel: str = "", flagged: list[list[bool]] | None = None,
-              flag_label: str = "") -> None:
+              flag_label: str = "", undefined: dict[str, list[str | None]] | None = None) -> None:
     """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar.
     ``values``: ``{metric: [[v, ...] per group]}``. ``flagged``: ``[[bool per run] per group]``, in ``values``' run
     order: those runs' dots are drawn as red crosses, in every panel, named ``flag_label`` in the legend (a
-    comparison's runs that call every test image one class, which its tables name)."""
+    comparison's runs that call every test image one class, which its tables name). A group without a value in a
+    panel says so in its place: ``undefined``'s ``{metric: [why, per group]}`` (``AUC undefined: ...``), else "no value
+    in any <unit>" (an undefined AUC's panel had been left empty without a word)."""
     fig = figure(figsize=(max(4.0, 1.0 + 0.9 * len(groups)) * len(values) / 1.4, 3.8))
     axes = fig.subplots(1, len(values), squeeze=False)
     x = np.arange(len(groups))
@@ -352,6 +355,9 @@ def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str
             kept = [(float(a), j < len(marks) and bool(marks[j])) for j, a in enumerate(vals)
                     if a is not None and np.isfinite(float(a))]
             if not kept:
+                why = ((undefined or {}).get(metric) or [None] * len(per_group))[i] or f"no value in any {unit}"
+                ax.text(x[i], 0.5, textwrap.fill(why, 34), transform=ax.get_xaxis_transform(), rotation=90,
+                        ha="center", va="center", fontsize=6.5, color="0.35", **LITERAL)
                 continue
             v, f = np.array([a for a, _ in kept]), np.array([b for _, b in kept])
             jitter = np.linspace(-0.12, 0.12, len(v)) if len(v) > 1 else np.zeros(1)
