@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from medtrain._io import write_text
+from medtrain.reports.names import class_names
 from medtrain.tasks import BINARY, MULTILABEL
 
 LEARNING_CURVE_FILE = "learning_curve.png"
@@ -22,7 +23,7 @@ def data_summary(splits) -> dict:
     """What the report's data section shows: source, shape, class (multi-label: label) counts per split and,
     for grouped data (the split record's patient hashes, or ``splits.extra["groups"]``: ``{split: [id per
     image]}``), the number of groups per split and how many appear in more than one split."""
-    names = [str(splits.label_names.get(str(i), i)) for i in range(splits.num_classes)]
+    names = class_names(splits.label_names, splits.num_classes)
     rows = []
     for name in ("train", "val", "test"):
         labels = splits.split(name).labels.numpy()
@@ -69,7 +70,8 @@ def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> 
 def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,
                        threshold, rule, positive: int) -> None:
     """``reliability.png`` (validation and test, before/after scaling) and ``roc_pr.png``: a binary task's, and a
-    multi-label task's, one curve per label, each label's threshold marked (``out``'s operating point)."""
+    multi-label task's, one curve per label, each label's threshold marked where ``out``'s operating point puts it
+    (its recorded test rates)."""
     from medtrain import metrics
     from medtrain.reports import plots
 
@@ -95,7 +97,8 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
                      rule or "", title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores of "
                      f"{splits.label_names[str(positive)]!r})")  # T kept 1: the scores are the network's own
     elif task == MULTILABEL and test_scaled is not None and len(splits.test.labels):
-        names = [str(splits.label_names.get(str(i), i)) for i in range(np.shape(test_scaled)[1])]
-        plots.roc_pr_labels(splits.test.labels.numpy(), test_scaled, names, run_dir / ROC_PR_FILE,
-                            (out.get("operating_point") or {}).get("thresholds"), rule or "",
+        points = (((out.get("operating_point") or {}).get("test") or {}).get("per_label"))  # the test rates at
+        plots.roc_pr_labels(splits.test.labels.numpy(), test_scaled,  # each label's threshold, as recorded
+                            class_names(splits.label_names, np.shape(test_scaled)[1]), run_dir / ROC_PR_FILE, points,
+                            rule or "",
                             title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores, per label)")

@@ -39,6 +39,7 @@ from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORM
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.data._origin import ORIGIN_KEY
+from medtrain.reports.names import class_names
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)
 from medtrain.errors import MedtrainError
@@ -253,7 +254,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
     threshold, positive = None, operating_point.positive_index(cfg.positive_class, splits.label_names)
     thresholds, not_chosen = None, []  # multi-label: one per label (0.5 kept for a label val cannot choose one for)
-    names = [str(splits.label_names[str(j)]) for j in range(splits.num_classes)]
+    names = class_names(splits.label_names, splits.num_classes)
     if cfg.operating_point is not None and splits.task == MULTILABEL:  # on each label's calibrated val probability
         thresholds, not_chosen = operating_point.choose_label_thresholds(splits.val.labels.numpy(), val["scores_scaled"],
                                                                          cfg.operating_point, names)

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from medtrain.reports.names import metric_name
+from medtrain.reports.names import class_names, metric_name
 from medtrain.reports.png import keep_colours, save_png
 
 #: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
@@ -98,7 +98,7 @@ def confusion_matrix(cm, label_names: dict, path: str | os.PathLike, title: str 
     """Counts with true class on rows; for multi-label, one 2x2 matrix per label, :data:`PANELS_PER_ROW` to a
     row."""
     cms = np.asarray(cm)
-    names = [label_names.get(str(i), str(i)) for i in range(len(label_names))]
+    names = class_names(label_names)
     if cms.ndim == 3:  # multi-label
         cols = min(PANELS_PER_ROW, len(cms))
         rows = -(-len(cms) // cols)
@@ -217,22 +217,30 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
     _save(fig, path)
 
 
+def _finite(v) -> bool:
+    """Whether ``v`` is a number, not NaN (an undefined rate: NaN in memory, null in metrics.json)."""
+    return isinstance(v, (int, float)) and np.isfinite(v)
+
+
 #: a multi-label run's roc_pr.png draws this many labels' curves at most (the first, in label order: one colour
 #: each); the rest are named under the panels as left out
 ROC_LABELS = 10
 
 
-def roc_pr_labels(y_true, scores, names: list[str], path: str | os.PathLike, thresholds: dict | None = None,
+def roc_pr_labels(y_true, scores, names: list[str], path: str | os.PathLike, points: dict | None = None,
                   rule: str = "", title: str = "") -> None:
     """A multi-label task's ROC and precision-recall curves, one per label (``y_true`` and ``scores``: ``(N, L)``),
-    :data:`ROC_LABELS` at most, each label's operating point (``thresholds``: ``{name: threshold}``, chosen on
-    validation) marked with a star of its colour. The ROC legend names each label with its AUC, the PR legend with
-    its average precision; labels left out (past :data:`ROC_LABELS`, or one class only in ``y_true``) are named."""
+    :data:`ROC_LABELS` at most, each label's operating point marked with a star of its colour where the caller has
+    it: ``points``, ``{name: rates}`` with each label's test ``sensitivity``, ``specificity`` and ``ppv`` at its
+    threshold chosen on validation (``metrics.json``'s ``operating_point.test.per_label``; the star had been computed
+    again here from the threshold); no PR star where the PPV is undefined (no image called positive). The ROC legend
+    names each label with its AUC, the PR legend with its average precision; labels left out (past
+    :data:`ROC_LABELS`, or one class only in ``y_true``) are named."""
     from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
     y, s = np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)
     both = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]  # a curve needs positives and negatives
-    drawn, thresholds = both[:ROC_LABELS], thresholds or {}
+    drawn, points = both[:ROC_LABELS], points or {}
     fig = figure(figsize=(10, 4.8), layout="constrained")
     a, b = fig.subplots(1, 2)
     a.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
@@ -242,13 +250,13 @@ def roc_pr_labels(y_true, scores, names: list[str], path: str | os.PathLike, thr
         prec, rec, _ = precision_recall_curve(y[:, j], s[:, j])
         a.plot(fpr, tpr, color=colour, lw=1.2, label=f"{name} (AUC {roc_auc_score(y[:, j], s[:, j]):.3f})")
         b.plot(rec, prec, color=colour, lw=1.2, label=f"{name} (AP {average_precision_score(y[:, j], s[:, j]):.3f})")
-        if thresholds.get(name) is not None:
-            pred, pos = s[:, j] >= thresholds[name], y[:, j] == 1
-            tp, fp = np.sum(pred & pos), np.sum(pred & ~pos)
-            a.plot([fp / np.sum(~pos)], [tp / np.sum(pos)], "*", color=colour, mec="black", mew=0.5, ms=11)
-            if tp + fp:
-                b.plot([tp / np.sum(pos)], [tp / (tp + fp)], "*", color=colour, mec="black", mew=0.5, ms=11)
-    if thresholds and drawn:  # one legend entry for the stars: each label's own threshold
+        rates = points.get(name) or {}
+        star = {"color": colour, "mec": "black", "mew": 0.5, "ms": 11}
+        if _finite(rates.get("sensitivity")) and _finite(rates.get("specificity")):
+            a.plot([1 - rates["specificity"]], [rates["sensitivity"]], "*", **star)
+            if _finite(rates.get("ppv")):
+                b.plot([rates["sensitivity"]], [rates["ppv"]], "*", **star)
+    if points and drawn:  # one legend entry for the stars: each label's own threshold
         a.plot([], [], "*", color="white", mec="black", ms=11, label=f"{rule or 'operating point'} (each label's "
                                                                            f"threshold)")
     for ax, (xlabel, ylabel) in ((a, ("1 - specificity", "sensitivity")),

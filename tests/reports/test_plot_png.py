@@ -30,7 +30,8 @@ def _figures():
         "multilabel_confusion": lambda p: plots.confusion_matrix(np.ones((7, 2, 2), int),
                                                                  {str(i): f"finding {i}" for i in range(7)}, p, "ml"),
         "multilabel_roc_pr": lambda p: plots.roc_pr_labels(rng.integers(0, 2, (40, 3)), rng.random((40, 3)),
-                                                           ["a", "b", "c"], p, {"a": 0.5}, "youden", "t"),
+                                                           ["a", "b", "c"], p, {"a": {"sensitivity": 0.7, "specificity": 0.6, "ppv": 0.5}},
+                                                           "youden", "t"),
     }
 
 

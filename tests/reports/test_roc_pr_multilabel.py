@@ -69,7 +69,8 @@ def test_labels_past_the_limit_or_of_one_test_class_are_named_as_not_drawn(tmp_p
     y = (rng.random((n, labels)) < 0.4).astype(int)
     y[:, 3] = 0  # no positive in the test split: no curve
     names = [f"finding {j}" for j in range(labels)]
-    plots.roc_pr_labels(y, rng.random((n, labels)), names, tmp_path / "roc.png", {"finding 0": 0.5}, "youden")
+    plots.roc_pr_labels(y, rng.random((n, labels)), names, tmp_path / "roc.png",
+                        {"finding 0": {"sensitivity": 0.7, "specificity": 0.6, "ppv": 0.5}}, "youden")
     fig = kept["fig"]
     legend = [t.get_text() for t in _roc_panel(fig).get_legend().get_texts()]
     drawn = [t.split(" (AUC")[0] for t in legend if "(AUC" in t]
@@ -77,3 +78,26 @@ def test_labels_past_the_limit_or_of_one_test_class_are_named_as_not_drawn(tmp_p
     below = fig.get_supxlabel()
     assert "Not drawn (2 of 12 labels)" in below and "finding 3 (one class in the test split)" in below
     assert "finding 11" in below and "finding 10" not in below
+
+
+def test_the_stars_are_drawn_at_the_rates_the_caller_recorded_and_no_pr_star_where_ppv_is_undefined(tmp_path,
+                                                                                                     monkeypatch):
+    # the run holds each label's test rates at its threshold (metrics.json's operating_point.test.per_label): the
+    # figure draws them as given (it had recomputed them from the threshold and the scores)
+    kept = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: kept.setdefault("fig", fig))
+    rng = np.random.default_rng(1)
+    y = (rng.random((40, 2)) < 0.5).astype(int)
+    points = {"a": {"sensitivity": 0.25, "specificity": 0.9, "ppv": 0.4},
+              "b": {"sensitivity": 0.0, "specificity": 1.0, "ppv": float("nan")}}  # nothing called positive
+    plots.roc_pr_labels(y, rng.random((40, 2)), ["a", "b"], tmp_path / "roc.png", points, "youden")
+    fig = kept["fig"]
+    roc = _roc_panel(fig)
+    pr = next(ax for ax in fig.axes if ax.get_xlabel() == "recall (sensitivity)")
+
+    def stars(ax):
+        points = sorted((float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in ax.get_lines()
+                        if line.get_marker() == "*" and len(line.get_xdata()))
+        return [v for p in points for v in p]
+    assert stars(roc) == pytest.approx([0.0, 0.0, 0.1, 0.25])
+    assert stars(pr) == pytest.approx([0.25, 0.4])
