@@ -49,12 +49,27 @@ ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "
            "augmentation": "augment", "augmentations": "augment"}
 
 
+def _misspelt_alias(name: str, choices: list[str]) -> str | None:
+    """The setting of the alias ``name`` misspells (``learning_rat``: ``lr``), where one alias of four letters or
+    more is that close (difflib ratio >= 0.85) and no choice is closer; a short alias (``wd``, ``bs``) is offered
+    only when typed exactly. (A close alias had lost to the settings' own names: ``learning_rat`` was offered
+    erasing_p, operating_point.)"""
+    close = difflib.get_close_matches(name, [a for a in ALIASES if len(a) >= 4], n=1, cutoff=0.85)
+    if not close:
+        return None
+    ratio = difflib.SequenceMatcher(None, name, close[0]).ratio()
+    if any(difflib.SequenceMatcher(None, name, c).ratio() >= ratio for c in choices):
+        return None
+    return ALIASES[close[0]]
+
+
 def suggest(name: str, choices: Iterable[str], what: str, listed_by: str | None = None) -> MedtrainError:
     """Build an 'unknown X' error that names the closest valid choices; with none close, every choice where
     there are at most :data:`LISTED`, else how many and ``listed_by`` (where they are listed). A name of
-    :data:`ALIASES` whose setting is among ``choices`` is offered that setting alone."""
+    :data:`ALIASES` (or a close misspelling of one) whose setting is among ``choices`` is offered that setting
+    alone."""
     choices = sorted(choices)
-    alias = ALIASES.get(str(name).lower())
+    alias = ALIASES.get(str(name).lower()) or _misspelt_alias(str(name).lower(), choices)
     close = [alias] if alias in choices else difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     if close:
         hint = f"; did you mean {', '.join(close)}?"

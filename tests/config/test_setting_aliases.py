@@ -61,3 +61,18 @@ def test_an_alias_is_offered_only_among_settings():
 def test_config_keeps_its_signature_and_settings():
     assert Config(lr=0.1, epochs=3).lr == 0.1
     assert Config(epochs=3) == resolve({"epochs": 3})
+
+
+@pytest.mark.parametrize("typed, meant", [("learning_rat", "lr"), ("learnig_rate", "lr"), ("num_epoch", "epochs")])
+def test_a_misspelt_alias_is_offered_its_setting(typed, meant):
+    """``learning_rat`` is closer to the alias ``learning_rate`` than to any setting: offered ``lr``, not the
+    settings difflib finds (it had said 'erasing_p, operating_point')."""
+    with pytest.raises(MedtrainError, match=rf"unknown setting '{typed}'; did you mean {meant}\?$"):
+        resolve({typed: 1})
+
+
+@pytest.mark.parametrize("typed, meant", [("weight_decy", "weight_decay"), ("schedulr", "schedule"), ("wdd", None)])
+def test_a_setting_s_own_misspelling_is_not_taken_for_an_alias(typed, meant):
+    """An alias is offered only where no setting is as close (and a short one, ``wd``, only typed exactly)."""
+    said = str(suggest(typed, ["weight_decay", "schedule", "layer_decay", "lr"], "setting"))
+    assert (f"did you mean {meant}" in said) if meant else "did you mean" not in said
