@@ -55,16 +55,22 @@ def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> 
     """``report.html`` from the run's settings (shown as applied, less a linear probe's unread ones:
     :func:`medtrain.reports.html.settings_shown`), its ``metrics.json`` content and the plots written beside it;
     ``note`` (plain text, e.g. a search's word on its trial) is shown above the results."""
-    from medtrain.config.checks import PROBE_UNREAD
     from medtrain.reports.html import run_report
 
     images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
               "confusion": CONFUSION_FILE}
-    # a linear probe's table leaves out what it never reads, as train refuses them typed (one list, its owner's)
-    unread = PROBE_UNREAD if config.get("transfer") == "linear-probe" else ()
     html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"),
-                      note=note, unread=unread)
+                      note=note, unread=unread_settings(config))
     write_text(Path(run_dir) / REPORT_FILE, html)
+
+
+def unread_settings(config: dict) -> tuple[str, ...]:
+    """The settings a run of ``config`` never read, which its settings tables leave out (a run's report, a
+    cross-validation's): a linear probe's, as train refuses them typed (one list, its owner's,
+    :data:`medtrain.config.checks.PROBE_UNREAD`); none for a trained network."""
+    from medtrain.config.checks import PROBE_UNREAD
+
+    return PROBE_UNREAD if config.get("transfer") == "linear-probe" else ()
 
 
 def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,

@@ -32,7 +32,8 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import metrics
-from medtrain._io import read_metrics, write_json, write_text
+from medtrain._io import write_json, write_text
+from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
 from medtrain.reports.html import write_crossval_report
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_acc_line
@@ -98,7 +99,7 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     write_json(out / CV_FILE, summary)
     write_text(out / CV_TABLE, to_markdown(summary))
     dirs = [fold_dir(out, k) for k in range(cfg.folds)]
-    write_crossval_report(out, report_data(summary, fold_settings(dirs), fold_split_origin(dirs)))
+    write_crossval_report(out, report_data(summary, fold_settings(dirs), fold_split_origin(runs)))
     if verbose:
         print("\n" + to_markdown(summary))
     return summary
@@ -123,17 +124,19 @@ POOLED_FROM = ("Pooled from the fold runs' uncalibrated probabilities (the p col
                "fold fitted its own temperature, so its calibrated ones are not on one scale.")
 
 
-def fold_split_origin(run_dirs: list[Path]) -> str | None:
-    """Where the folds' val and test came from, as each fold's loader recorded it (``metrics.json``'s data summary
-    ``split_origin``, e.g. ``own test, fold val``); None where the folds differ or a fold (written before it was
-    recorded) has none: the report then guesses from the data's path."""
-    origins = {(read_metrics(d).get("data") or {}).get("split_origin") for d in run_dirs}
+def fold_split_origin(runs: list[dict]) -> str | None:
+    """Where the folds' val and test came from, as each fold's loader recorded it (its ``metrics.json``'s data
+    summary ``split_origin``, e.g. ``own test, fold val``: ``runs``, the folds' metrics as trained or reused, held
+    here, not read again); None where the folds differ or a fold (written before it was recorded) has none: the
+    report then guesses from the data's path."""
+    origins = {(r.get("data") or {}).get("split_origin") for r in runs}
     return origins.pop() if len(origins) == 1 else None
 
 
 def report_data(cv: dict, config: dict, split_origin: str | None = None) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
-    own), the pooled out-of-fold line, and ``split_origin`` (:func:`fold_split_origin`) for its settings table."""
+    own), the pooled out-of-fold line, ``split_origin`` (:func:`fold_split_origin`) and ``unread``
+    (:func:`medtrain._run_report.unread_settings`) for its settings table."""
     folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS) if k in f}}
              for f in cv["per_fold"]]
     pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not k.endswith(
@@ -164,6 +167,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None) -> dict
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")
     return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config, "split_origin": split_origin,
+            "unread": unread_settings(config),  # a linear probe's: left out of its settings table, as a run's report does
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
                      f"pooled over {cv['oof']['n']} out-of-fold predictions)"}
 

@@ -27,17 +27,22 @@ from medtrain._io.cache import ARRAYS
 from medtrain.data._origin import FOLD, ORIGIN_KEY, OWN, fractions_read as origin_fractions, origin_parts
 from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
-                                     one_class_run, one_class_runs, paired_differences, same_probe,
-                                     same_probe_note, undefined_note, unpaired_note, MEANS)
+                                     one_class_run, one_class_runs, paired_differences, undefined_note,
+                                     unpaired_note, MEANS)
 from medtrain.reports import png
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
-from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_undefined_text, rests_on_text
+from medtrain.reports.summary import (DELONG_WHY, NEWCOMBE_WHY, auc_undefined_mark, auc_undefined_text,
+                                      rests_on_text, same_probe, same_probe_note)
 
 REPORT_FILE = "report.html"
 SEEDS_FILE = "seeds.png"  #: a comparison's per-seed dots
 FOLDS_FILE = "folds.png"  #: a cross-validation's per-fold dots
 #: the legend entry of seeds.png's mark of a run that calls every test image one class (the table's note names them)
 ONE_CLASS_MARK = "calls every test image one class"
+#: said above a settings table that leaves out a linear probe's unread settings (a run's, a cross-validation's)
+PROBE_UNREAD_NOTE = ("Not shown: the settings a linear probe never reads (a training loop's epochs, optimiser, schedule "
+                     "and batches, augmentation, dropout, the network's head, class weights): its classifier is fitted "
+                     "on the frozen network's codes.")
 #: the comparison table's metrics: (label, key in a run's metrics.json as a getter)
 COMPARE_METRICS = {"test AUC": lambda r: r["test"].get("auc"), "test ACC": lambda r: r["test"].get("acc"),
                    "val AUC": lambda r: r["val"].get("auc")}
@@ -276,7 +281,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
     return _ENV.get_template("run.html.j2").render(
         title=title, config=settings_shown(config, metrics, unread), m=metrics,
         fractions_note=fractions_note(config, metrics),
-        probe_unread=bool(metrics.get("probe")) and any(k in config for k in unread),
+        probe_unread=PROBE_UNREAD_NOTE if metrics.get("probe") and any(k in config for k in unread) else "",
         test=metrics.get("test") or {}, data=data,
         classes_as_rows=bool(data) and classes_as_rows(data.get("classes") or []),
         without_interval=without_interval((metrics.get("test") or {}).get("per_class") or {}),
@@ -342,22 +347,12 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     return out / REPORT_FILE
 
 
-def auc_undefined_mark(runs: list[dict]) -> str | None:
-    """What seeds.png says in place of a cell's test AUC where every run records it undefined for lack of a class
-    (``test.auc_undefined``: :func:`medtrain.reports.summary.auc_undefined_text`): ``AUC undefined: no 'malignant'
-    image in the test split``, or, where the runs' reasons differ, that each run's test split lacks one. None where a
-    run has a value or records no such reason."""
-    why = [auc_undefined_text((r.get("test") or {}), "the test split", 3) for r in runs]
-    if not runs or not all(why):
-        return None
-    return "AUC undefined: " + (why[0] if len(set(why)) == 1 else "each run's test split lacks a class")
-
-
 def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     """``report.html`` (and ``folds.png``) of a cross-validation. ``summary``: ``{"folds": [{"fold": i,
     metric: value, ...}], "pooled": {"auc": v, "auc_ci": [lo, hi], ...}}`` plus optional ``"mean"``/``"std"``
-    (computed from the folds when absent), ``"title"``, ``"config"`` and ``"split_origin"`` (the folds' data
-    summary's, which decides the fractions its settings table lists). Every numeric fold column other
+    (computed from the folds when absent), ``"title"``, ``"config"``, ``"split_origin"`` (the folds' data
+    summary's, which decides the fractions its settings table lists) and ``"unread"`` (settings the folds never read,
+    a linear probe's, left out of that table as a run's report leaves them out). Every numeric fold column other
     than ``fold`` and ``seed`` is a metric; a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
     from medtrain.reports import plots
 
@@ -376,7 +371,9 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
         mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith(("_ci", "_ci_draws"))},
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")},
-        config=settings_shown(summary.get("config") or {}, _origin_of(summary)),
+        config=settings_shown(summary.get("config") or {}, _origin_of(summary), summary.get("unread") or ()),
+        probe_unread=PROBE_UNREAD_NOTE if any(k in (summary.get("config") or {}) for k in summary.get("unread") or ())
+        else "",
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
         dots=png_data_uri(out / FOLDS_FILE))
     write_text(out / REPORT_FILE, html)

@@ -5,6 +5,7 @@ Formatting only; :mod:`medtrain.rundir` writes the files and prints what these f
 """
 from __future__ import annotations
 
+from medtrain.data._origin import ORIGIN_KEY, OWN, origin_parts
 from medtrain.intervals import FEW_FOR_AUC
 from medtrain.operating_point import kept_clause
 from medtrain.reports.baselines import ci_text, comparison_table
@@ -152,6 +153,17 @@ def auc_undefined_text(res: dict, images: str = "these data", digits: int = 4) -
     return "; ".join(said)
 
 
+def auc_undefined_mark(runs: list[dict]) -> str | None:
+    """What seeds.png says in place of a cell's test AUC where every run records it undefined for lack of a class
+    (``test.auc_undefined``: :func:`auc_undefined_text`): ``AUC undefined: no 'malignant'
+    image in the test split``, or, where the runs' reasons differ, that each run's test split lacks one. None where a
+    run has a value or records no such reason."""
+    why = [auc_undefined_text((r.get("test") or {}), "the test split", 3) for r in runs]
+    if not runs or not all(why):
+        return None
+    return "AUC undefined: " + (why[0] if len(set(why)) == 1 else "each run's test split lacks a class")
+
+
 def rests_on(res: dict) -> tuple[int, int] | None:
     """(resamples the AUC's bootstrap interval rests on, resamples drawn) where it rests on fewer than all: the
     draws are not stratified (multi-label rows, patients of several classes), and where a label has few
@@ -250,3 +262,32 @@ def label_operating_point_line(op: dict, rule: str = "operating point") -> str:
     missed = f"; {len(zero)} label{'s' if len(zero) != 1 else ''} with sensitivity 0 ({_names(zero)})" if zero else ""
     return (f"{rule}, {how}: {mean('sensitivity')}, {mean('specificity')}{missed}; "
             f"{s['images_called']} of {s['images']} images have a finding called")
+
+
+#: why linear probes of several seeds come out alike, said where they do (one wording: a comparison's note here, and
+#: a probe's run, :mod:`medtrain.training.probe`, where it imports it): the seed draws nothing in a convex fit of the
+#: frozen network's codes, nor in the splits of data that bring their own (a split medtrain draws, with
+#: ``val_fraction``/``test_fraction`` or ``--folds``, changes with the seed, and so does the probe)
+SAME_PROBE = ("the same probe for every seed (a convex fit on the frozen network's codes: no initialisation, batch "
+              "order or augmentation to draw, and the data's own splits)")
+
+
+def same_probe(runs: list[dict]) -> bool:
+    """Whether a cell's ``runs`` are linear probes of 2+ seeds, each recording ``probe.seeds``, on splits that are
+    the data's own: none recorded as drawn or dealt into folds by medtrain (``data.split_origin``), with which each
+    seed trains its probe on other images (a run recorded before the origin was: as its probe says)."""
+    return len({r.get("seed") for r in runs}) > 1 and all((r.get("probe") or {}).get("seeds") for r in runs) and \
+        not any(_seeded_split(r) for r in runs)
+
+
+def _seeded_split(run: dict) -> bool:
+    """Whether ``run``'s val or test split was drawn by its seed (``drawn``, or a ``fold`` of --folds)."""
+    parts = origin_parts(((run.get("data") or {}).get(ORIGIN_KEY)))
+    return parts is not None and any(p != OWN for p in parts.values())
+
+
+def same_probe_note(names: list[str]) -> str:
+    """Said under a comparison whose cells ``names`` are :func:`same_probe` (a walk's table: ``0.712 ± 0.000``)."""
+    return (f"Linear probes: {', '.join(names)}. A probe is {SAME_PROBE}, so its ± 0 is one result repeated, a Δ "
+            "with it pairs that one probe with each seed of the other cell, and its kept and stop epochs count none: "
+            "it trains no epoch.") if names else ""

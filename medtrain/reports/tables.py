@@ -9,6 +9,7 @@ import math
 import statistics
 
 from medtrain.metrics import ONE_CLASS
+from medtrain.reports.summary import same_probe, same_probe_note
 from medtrain.significance import paired_t
 
 
@@ -160,19 +161,6 @@ def one_class_note(cells: list[tuple[str, int, int]]) -> str:
             "share of the images, what always answering it scores, so its cell's test ACC, and a Δ test ACC and its "
             "p-value with that cell on either side, measure that constant answer, not a better classifier; its AUC, "
             "which ranks the scores, stays comparable, though the network's decisions name one class for every image.")
-
-
-def same_probe(runs: list[dict]) -> bool:
-    """Whether a cell's ``runs`` are linear probes of 2+ seeds, each recording ``probe.seeds`` (the same for all)."""
-    return len({r.get("seed") for r in runs}) > 1 and all((r.get("probe") or {}).get("seeds") for r in runs)
-
-
-def same_probe_note(names: list[str]) -> str:
-    """Said under a comparison whose cells ``names`` are :func:`same_probe` (a walk's table: ``0.712 ± 0.000``)."""
-    return (f"Linear probes: {', '.join(names)}. A probe is the same for every seed (a convex fit on the frozen "
-            "network's codes: nothing to draw but a split medtrain makes), so its ± 0 is one result repeated, a Δ "
-            "with it pairs that one probe with each seed of the other cell, and its kept and stop epochs count none: "
-            "it trains no epoch.") if names else ""
 
 
 def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, int]]:
