@@ -1,9 +1,12 @@
 """The configuration table of a run's report.html and of a cross-validation's, on fixture runs of each kind of data
 (a MedMNIST set, an .npz, a folder, images given in memory, a volume CSV), with the ``auto`` settings training
-resolved: the same, entry for entry, as before its two deciders (``_run_report.settings_shown``, which wrote the
-``auto (...)`` values, and ``reports.html.settings_read``, which left out the settings these data did not read)
-became one (:func:`medtrain.reports.html.settings_shown`). ``settings_table_golden.json`` holds the tables the
-code wrote before."""
+resolved: what the table decides (:func:`medtrain.reports.html.settings_shown`) is as it was before its two deciders
+(``_run_report.settings_shown``, which wrote the ``auto (...)`` values, and ``reports.html.settings_read``, which left
+out the settings these data did not read) became one. ``settings_table_golden.json`` holds, of the tables the code
+wrote before, the entries decided or formatted here: each kind's ``size``, fractions and ``volume_size`` (shown or
+left out: null), the ``auto`` settings with what they resolved to, and a list, a dict, a bool and an unset value as
+rendered; every other setting is shown, whatever its default (the file had pinned every default's value, so that any
+change of a default broke it)."""
 from __future__ import annotations
 
 import json
@@ -25,6 +28,12 @@ RUNS = {  # name: (the run's settings over the defaults, its images' shape)
     "in_memory": ({"data": ARRAYS, "test_fraction": 0.25}, [1, 28, 28]),
     "volumes": ({"data": "/d/ct.csv", "volume_size": 32}, [1, 32, 32, 32]),
 }
+#: the settings the golden entries show, given (not their defaults, which may change)
+GIVEN = {"size": 28, "val_fraction": 0.1, "test_fraction": 0.2, "volume_size": 64, "precision": "auto",
+         "accelerator": "auto", "flip": "auto", "tta": "auto", "augment": ["flip", "shift"], "augment_params": {},
+         "batch_norm": True, "batch_size": None}
+#: the entries the golden file holds: those the table decides to show or leave out, or formats
+DECIDED = tuple(GIVEN)
 #: what training resolved: precision, the device and the choices made (flip on validation)
 RESOLVED = {"precision": "bf16-mixed", "device": "cpu",
             "choices": {"flip": {"chosen": False, "how": "pilots"}, "tta": {"chosen": "hflip", "how": "pilots"}}}
@@ -51,21 +60,27 @@ def tables(tmp_path: Path) -> dict:
     """Each fixture run's report and cross-validation page's configuration tables."""
     out = {}
     for name, (over, shape) in RUNS.items():
-        config = resolve(over).to_dict()
+        config = resolve({**GIVEN, **over}).to_dict()
         run, cv = tmp_path / name / "run", tmp_path / name / "cv"
         run.mkdir(parents=True)
         cv.mkdir()
         write_report(run, config, _metrics(shape))
         folds = [{"fold": i, "auc": 0.8 + 0.01 * i, "acc": 0.7} for i in range(3)]
         page = write_crossval_report(cv, {"folds": folds, "pooled": {"auc": 0.81}, "config": config})
-        out[name] = {"run": _settings((run / REPORT_FILE).read_text()), "crossval": _settings(page.read_text())}
+        out[name] = {"config": config, "run": _settings((run / REPORT_FILE).read_text()),
+                     "crossval": _settings(page.read_text())}
     return out
 
 
 @pytest.mark.parametrize("name", list(RUNS))
-def test_the_configuration_tables_are_those_written_before_the_deciders_became_one(tmp_path, name):
+def test_the_configuration_tables_decide_as_they_did_before_the_deciders_became_one(tmp_path, name):
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))[name]
     got = tables(tmp_path)[name]
-    assert got == golden
+    for page in ("run", "crossval"):
+        shown = dict(got[page])
+        assert [k for k, _ in got[page]] == sorted(shown)  # in key order
+        assert {k: shown.get(k) for k in DECIDED} == golden[page], page  # shown as before, or left out (None)
+        left_out = {k for k in DECIDED if golden[page][k] is None}
+        assert set(shown) == set(got["config"]) - left_out, page  # every other setting is shown
     run = dict(got["run"])
     assert run["precision"] == "auto (bf16-mixed)" and run["accelerator"] == "auto (cpu)" and run["flip"] == "auto (off)"
