@@ -34,8 +34,10 @@ from torch import nn
 from medtrain import metrics
 from medtrain._io import atomic_path
 from medtrain.config import Config
+from medtrain.data._origin import OWN, origin_parts
 from medtrain.errors import MedtrainError
 from medtrain.models.stages import stage_names
+from medtrain.reports.summary import SAME_PROBE
 from medtrain.rundir import FEATURES_FILE, WEIGHTS_FILE
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.training.build import build_model, normalisation
@@ -43,21 +45,32 @@ from medtrain.training.fit import FitResult
 from medtrain.training.module import Classifier
 from medtrain.training.network import ProbeModel, pooled_codes
 
-__all__ = ["CS", "SAME_FOR_EVERY_SEED", "pooled_features", "extract_codes", "fit_linear", "linear_weights",
+__all__ = ["CS", "same_for_every_seed", "pooled_features", "extract_codes", "fit_linear", "linear_weights",
            "ProbeModel", "fit_probe", "resolve_layer", "extraction_device"]
 
 #: Inverse regularisation strengths tried on validation.
 CS = tuple(float(c) for c in np.logspace(-4, 2, 7))
 
-#: Why probes of different seeds come out alike (said in the run's summary and metrics.json's ``probe``): the codes
-#: are the frozen network's, computed in eval mode without augmentation, and the classifier is a convex fit of all
-#: of them at once (regularised, so one optimum), with C chosen on validation. There is no initialisation, batch
-#: order, augmentation or dropout to draw: LogisticRegression's weights are bit-identical across seeds, LinearSVC's
-#: (whose coordinate order the seed draws) agree to the solver's tolerance, and so do their scores. A compare of
-#: seeds therefore shows a spread of 0 for a probe: that is the method, not a seed ignored.
-SAME_FOR_EVERY_SEED = ("the same probe for every seed (a convex fit on the frozen network's codes: no initialisation, "
-                       "batch order or augmentation to draw; a seed changes only a split medtrain draws, for data "
-                       "without a split of their own)")
+#: Why probes of different seeds come out alike, where they do (said in the run's summary and metrics.json's
+#: ``probe.seeds``, in :data:`medtrain.reports.summary.SAME_PROBE`'s words): the codes are the frozen network's,
+#: computed in eval mode without augmentation, and the classifier is a convex fit of all of them at once
+#: (regularised, so one optimum), with C chosen on validation. There is no initialisation, batch order, augmentation
+#: or dropout to draw: LogisticRegression's weights are bit-identical across seeds, LinearSVC's (whose coordinate
+#: order the seed draws) agree to the solver's tolerance, and so do their scores. A compare of seeds therefore shows a
+#: spread of 0 for a probe: that is the method, not a seed ignored. Not where the seed drew the splits
+#: (:func:`same_for_every_seed`): each seed's probe is then fitted and chosen on other images.
+
+
+def same_for_every_seed(splits) -> str | None:
+    """:data:`SAME_PROBE` where every seed's probe on ``splits`` is the same: their val and test splits are the data's
+    own (``splits.record.origin``, :mod:`medtrain.data._origin`; splits given without a record: as they come); None
+    where the seed drew one (``drawn``), dealt it into folds (``fold``), or where it is not known (an array cache
+    written before origins were recorded, whose missing splits were drawn)."""
+    record = getattr(splits, "record", None)
+    if record is None:
+        return SAME_PROBE
+    parts = origin_parts(record.origin)
+    return SAME_PROBE if parts is not None and all(p == OWN for p in parts.values()) else None
 
 
 def resolve_layer(model: nn.Module, layer: str | None) -> int | None:
@@ -273,7 +286,7 @@ def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
     layer_name = plan.stages[-1] if layer is None else plan.stages[layer]
     probe = {"layer": layer_name, "classifier": cfg.probe_classifier, "feature_dim": int(codes["train"].shape[1]),
              "C": C, "val_by_C": {f"{c:g}": v for c, v in table.items()}, "extract_s": extract_s,
-             "seeds": SAME_FOR_EVERY_SEED, "C_note": grid_note(C, table, cfg.monitor)}
+             "seeds": same_for_every_seed(splits), "C_note": grid_note(C, table, cfg.monitor)}
     device, precision = extraction_device(model)  # what computed the codes, as a trained run records what trained it
     return FitResult(module, [], 0, 0, False, 0.0, transfer=plan,
                      weights_meta={"probe_layer": -1 if layer is None else layer,
@@ -281,4 +294,5 @@ def fit_probe(cfg: Config, splits, run_dir: Path) -> FitResult:
                      metrics={"probe": probe, "device": device, "precision": precision},
                      summary=f"linear probe ({cfg.probe_classifier}) on {layer_name} features "
                              f"({probe['feature_dim']}-d), C={C:g} chosen on validation"
-                             f"{'; ' + probe['C_note'] if probe['C_note'] else ''}; {SAME_FOR_EVERY_SEED}")
+                             f"{'; ' + probe['C_note'] if probe['C_note'] else ''}"
+                             f"{'; ' + probe['seeds'] if probe['seeds'] else ''}")

@@ -14,8 +14,9 @@ from medtrain.config.checks import PROBE_UNREAD
 from medtrain.models import create_model
 from medtrain.models.weights import save_weights
 from medtrain.reports.html import write_comparison_report
+from medtrain.reports.summary import SAME_PROBE
 from medtrain.reports.tables import summarise, to_markdown
-from medtrain.training.probe import SAME_FOR_EVERY_SEED, grid_note
+from medtrain.training.probe import grid_note
 
 
 def _shown(page: str, key: str) -> bool:
@@ -65,7 +66,7 @@ def _run(seed: int, auc: float, probe: bool) -> dict:
     run = {"seed": seed, "test": {"acc": 0.7, "auc": auc}, "val": {"auc": auc, "acc": 0.7}, "best_epoch": 0,
            "stop_epoch": 0, "wall_s": 1.0}
     if probe:
-        run["probe"] = {"C": 1.0, "seeds": SAME_FOR_EVERY_SEED}
+        run["probe"] = {"C": 1.0, "seeds": SAME_PROBE}
     return run
 
 
