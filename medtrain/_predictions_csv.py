@@ -11,7 +11,7 @@ import numpy as np
 
 from medtrain._io import csv_cell, write_text
 from medtrain.errors import MedtrainError
-from medtrain.tasks import MULTILABEL
+from medtrain.tasks import MULTILABEL, class_names
 
 PREDICTIONS_FILE = "predictions_test.csv"
 VAL_PREDICTIONS_FILE = "predictions_val.csv"  #: cross-validation folds: the validation predictions too
@@ -84,7 +84,7 @@ def write_predictions(path: Path, labels, scores, entropy, label_names: dict | N
     head = ["index"] + [f"label{j}" for j in range(labels.shape[1])] + [f"p{j}" for j in range(k)]
     head += [f"q{j}" for j in range(k)] if scaled is not None else []
     head += ["entropy"] if entropy is not None else []
-    names = [str(label_names.get(str(j), j)) for j in range(k)] if label_names and task else []
+    names = class_names(label_names, k) if label_names and task else []
     head += ["input"] + (["group"] if groups is not None else [])
     after = ("true_label", "correct", "correct_at_operating_point")  # for failure analysis: each row's verdict
     named = [j for j, n in enumerate(names)

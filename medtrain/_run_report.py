@@ -9,8 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from medtrain._io import write_text
-from medtrain.reports.names import class_names
-from medtrain.tasks import BINARY, MULTILABEL
+from medtrain.tasks import BINARY, MULTILABEL, class_names
 
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"

@@ -18,7 +18,7 @@ from medtrain.intervals import (FEW_FOR_AUC, MAX_SHORTFALL, MIN_UNITS, Resampler
                                 clustered_wilson, macro_auc_logit_interval, macro_auc_score_interval,
                                 percentile_interval, proportion_ci, repeated, shortfall, newcombe_auc_interval,
                                 units_in, wilson_interval)  # (re-exported)
-from medtrain.tasks import BINARY, MULTILABEL
+from medtrain.tasks import BINARY, MULTILABEL, class_names
 
 ECE_BINS = 15  #: equal-width confidence bins of the expected calibration error
 PER_CLASS_CI = ("precision", "recall", "f1", "auc")  #: the per-class statistics given bootstrap CIs
@@ -62,7 +62,7 @@ def auc_undefined(y_true, y_score, task: str, label_names: dict) -> dict | None:
         return None
     k = y_score.shape[1]
     member = y_true.astype(int) if task == MULTILABEL else (y_true.reshape(-1, 1) == np.arange(k)).astype(int)
-    pos, names = member.sum(0), [str(label_names.get(str(i), i)) for i in range(k)]
+    pos, names = member.sum(0), class_names(label_names, k)
     no_pos, no_neg = [names[i] for i in range(k) if pos[i] == 0], [names[i] for i in range(k) if pos[i] == len(member)]
     if not no_pos and not no_neg:
         return None
@@ -113,8 +113,7 @@ def per_class(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names: d
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     pred = predictions(y_score, task)
     out = {}
-    for i in range(y_score.shape[1]):
-        name = label_names.get(str(i), str(i))
+    for i, name in enumerate(class_names(label_names, y_score.shape[1])):
         t = y_true[:, i] if task == MULTILABEL else (y_true == i).astype(int)
         p = pred[:, i] if task == MULTILABEL else (pred == i).astype(int)
         tp, fp, fn = int(np.sum((t == 1) & (p == 1))), int(np.sum((t == 0) & (p == 1))), int(np.sum((t == 1) & (p == 0)))
@@ -163,8 +162,7 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     k = y_score.shape[1]
     if n == 0 or len(y_true) == 0:
-        return {label_names.get(str(i), str(i)): {f"{m}_ci": [float("nan")] * 2 for m in PER_CLASS_CI}
-                for i in range(k)}
+        return {name: {f"{m}_ci": [float("nan")] * 2 for m in PER_CLASS_CI} for name in class_names(label_names, k)}
     member = y_true.astype(int) if task == MULTILABEL else (y_true.reshape(-1, 1) == np.arange(k)).astype(int)
     pred = predictions(y_score, task)
     called = pred if task == MULTILABEL else (pred.reshape(-1, 1) == np.arange(k)).astype(int)
@@ -179,8 +177,8 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
             draws[d, :, 0], draws[d, :, 1], draws[d, :, 2] = prec, rec, 2 * tp / (2 * tp + fp + fn)
             draws[d, :, 3] = _column_auc(t, y_score[ix])
     out = {}
-    for i in range(k):
-        cis = out[label_names.get(str(i), str(i))] = {}
+    for i, name in enumerate(class_names(label_names, k)):
+        cis = out[name] = {}
         for j, m in enumerate(PER_CLASS_CI):
             cis[f"{m}_ci"], cis[f"{m}_ci_draws"] = percentile_interval(draws[:, i, j], level)
         _few_units(cis, member[:, i] == 1, called[:, i] == 1, groups)

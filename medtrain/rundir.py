@@ -39,11 +39,10 @@ from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORM
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.data._origin import ORIGIN_KEY
-from medtrain.reports.names import class_names
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)
 from medtrain.errors import MedtrainError
-from medtrain.tasks import MULTILABEL
+from medtrain.tasks import MULTILABEL, class_names
 from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  # noqa: F401 (the run's file names)
                                        read_predictions, read_saved, write_predictions)
 from medtrain._run_report import (CONFUSION_FILE, LEARNING_CURVE_FILE, RELIABILITY_FILE,  # noqa: F401 (the

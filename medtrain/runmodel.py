@@ -20,7 +20,7 @@ from medtrain.config import Config
 from medtrain.data import Split, Splits
 from medtrain.errors import MedtrainError
 from medtrain.models.weights import load_state, read_meta
-from medtrain.tasks import BINARY, MULTICLASS
+from medtrain.tasks import BINARY, MULTICLASS, class_names
 from medtrain.training.build import build_model, input_transform
 from medtrain.training.network import Network, ProbeModel
 
@@ -38,8 +38,7 @@ class RunModel:
     @property
     def label_names(self) -> list[str]:
         """Class names in output order."""
-        names = self.meta.get("label_names") or {}
-        return [str(names.get(str(j), j)) for j in range(int(self.meta["num_classes"]))]
+        return class_names(self.meta.get("label_names") or {}, int(self.meta["num_classes"]))
 
     def without_tta(self) -> "RunModel":
         """The same network predicting each image once, without the run's test-time views (half the cost of

@@ -1,6 +1,7 @@
 """Task names, as MedMNIST spells them (``medmnist.INFO[...]["task"]``); the one place they are defined.
 
-Data loaders label a dataset with one of these, metrics and the loss read it back.
+Data loaders label a dataset with one of these, metrics and the loss read it back. Also a run's class (multi-label:
+label) names in index order (:func:`class_names`), the one list every layer above builds from ``label_names``.
 """
 from __future__ import annotations
 
@@ -10,4 +11,12 @@ MULTILABEL = "multi-label, binary-class"
 ORDINAL = "ordinal-regression"
 TASKS = (BINARY, MULTICLASS, MULTILABEL, ORDINAL)
 
-__all__ = ["BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS"]
+__all__ = ["BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS", "class_names"]
+
+
+def class_names(label_names: dict, count: int | None = None) -> list[str]:
+    """The names of classes ``0 .. count - 1`` (``count``: as many as ``label_names`` holds) as text, from a run's
+    ``label_names`` (``{"0": name, ...}``, as its data and its weights' metadata hold them); a class it does not
+    name is shown by its index."""
+    n = len(label_names) if count is None else count
+    return [str(label_names.get(str(i), i)) for i in range(n)]

@@ -38,7 +38,7 @@ from medtrain.intervals import FEW_FOR_AUC, repeated
 from medtrain.reports.summary import auc_undefined_text
 from medtrain.rundir import METRICS_FILE, is_finished, load_config, read_metrics
 from medtrain.significance import delong_test, mcnemar_test, mover_interval, paired_bootstrap
-from medtrain.tasks import BINARY, MULTILABEL
+from medtrain.tasks import BINARY, MULTILABEL, class_names
 
 
 def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None, split: str = "test") -> str:
@@ -181,8 +181,10 @@ def caveats(y: np.ndarray, run_scores: np.ndarray, other_scores: np.ndarray, tas
     one class", where, as here, the labels hold two classes or more) scores that class's share of the images as
     its ACC: the ACC difference and McNemar's p then compare a constant answer with the other run, not two
     classifiers. Its AUC, which ranks the scores, stays comparable."""
+    names = class_names(label_names, run_scores.shape[1])
+
     def name(j) -> str:
-        return str(label_names.get(str(int(j)), int(j)))
+        return names[int(j)]
 
     out, sides = [], (("run", "first", run_scores), ("other", "second", other_scores))
     one = [(key, word, int(M.predictions(s, task)[0])) for key, word, s in sides if M.calls_one_class(s, task)]

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from medtrain.augment.mixing import CutMix, Mixup, MixupOrCutMix, soft_targets
 from medtrain.errors import MedtrainError
-from medtrain.tasks import MULTILABEL
+from medtrain.tasks import MULTILABEL, class_names
 
 #: caption lines under an image at most, and characters to a line (a 1.5-inch cell at font size 6)
 CAPTION_LINES, CAPTION_WIDTH = 3, 26
@@ -45,7 +45,7 @@ def target_text(y: Tensor, label_names: dict, task: str) -> str:
     """A soft target ``(K,)`` in words: the class for a one-hot target, ``0.63 benign + 0.37 malignant`` for a mixed
     one (largest weight first); a multi-label target as its positive labels, or each label's weight where mixed
     (``1.00 effusion, 0.37 mass``). A class named by its index alone is ``class 0``."""
-    names = [str(label_names.get(str(k), k)) for k in range(y.shape[0])]
+    names = class_names(label_names, y.shape[0])
     names = [f"class {n}" if n == str(k) else n for k, n in enumerate(names)]  # data without names: "0.63 class 0"
     w = [float(v) for v in y.tolist()]
     exact = all(v in (0.0, 1.0) for v in w)

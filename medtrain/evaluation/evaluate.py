@@ -12,6 +12,7 @@ from medtrain.data.base import Split
 from medtrain.evaluation.calibration import apply_temperature
 from medtrain.models.layers.mc_dropout import mc_predict, predictive_entropy, uncertainty_report
 from medtrain.evaluation.batches import eval_batch
+from medtrain.tasks import class_names
 
 
 @torch.no_grad()
@@ -102,7 +103,7 @@ def evaluate_split(module, split: Split, label_names: dict, bootstrap: int = 100
                                   **operating_point.operating_point_report(labels, res.get("scores_scaled", scores), threshold,
                                                                    positive, groups=split.groups)}
     if thresholds is not None:
-        names = [label_names[str(j)] for j in range(len(thresholds))]
+        names = class_names(label_names, len(thresholds))
         res["operating_point"] = operating_point.label_report(labels, res.get("scores_scaled", scores), thresholds,
                                                               names, groups=split.groups)
     if entropy is not None:

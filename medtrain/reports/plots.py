@@ -15,8 +15,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from medtrain.reports.names import class_names, metric_name
+from medtrain.reports.names import metric_name
 from medtrain.reports.png import keep_colours, save_png
+from medtrain.tasks import class_names
 
 #: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
 #: written. matplotlib reads a string with two ``$`` as mathtext, so a class folder ``cost $5-$10`` was drawn
