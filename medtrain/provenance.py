@@ -5,6 +5,7 @@ and labels, so that ``medtrain eval`` can refuse to score data that changed sinc
 (edited pixels or labels had given other numbers under the run's name without a word)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import platform
@@ -26,7 +27,11 @@ PACKAGES = ("torch", "lightning", "timm", "monai", "numpy", "torchmetrics", "sci
 CHUNK = 1024
 
 
+@functools.lru_cache(maxsize=None)
 def _version(name: str) -> str | None:
+    """The installed version of the distribution ``name`` (None: not installed), looked up once per process: the
+    modules this process imported are the ones it runs, whatever is installed later (a lookup scans the
+    environment's metadata, ~0.7 ms each, 9 per run)."""
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
