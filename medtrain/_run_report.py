@@ -100,7 +100,8 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
         y = (splits.test.labels.numpy().reshape(-1) == positive).astype(int)  # the operating point's positive class
         plots.roc_pr(y, np.asarray(test_scaled)[:, positive], run_dir / ROC_PR_FILE, threshold,
                      rule or "", title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores of "
-                     f"{splits.label_names[str(positive)]!r})")  # T kept 1: the scores are the network's own
+                     f"{splits.label_names[str(positive)]!r})",  # T kept 1: the scores are the network's own
+                     ((out.get("operating_point") or {}).get("test")))  # the test rates at it, as recorded
     elif task == MULTILABEL and test_scaled is not None and len(splits.test.labels):
         points = (((out.get("operating_point") or {}).get("test") or {}).get("per_label"))  # the test rates at
         plots.roc_pr_labels(splits.test.labels.numpy(), test_scaled,  # each label's threshold, as recorded

@@ -184,10 +184,15 @@ def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") 
 
 
 def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = None, rule: str = "",
-           title: str = "") -> None:
+           title: str = "", rates: dict | None = None) -> None:
     """ROC and precision-recall curves of a binary task's positive-class score; the operating point
-    (``score >= threshold`` called positive) marked when given."""
+    (``score >= threshold`` called positive) marked when given, at ``rates`` where the caller has them: the test
+    ``sensitivity``, ``specificity`` and ``ppv`` at the threshold (``metrics.json``'s ``operating_point.test``; the
+    star had been computed again here from the threshold), else from ``score``; no star where a rate it needs is
+    undefined (no PR star where no image is called positive)."""
     from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+    from medtrain.operating_point import rates_at
 
     y, s = np.asarray(y_true).reshape(-1), np.asarray(score, dtype=float)
     fpr, tpr, _ = roc_curve(y, s)
@@ -203,13 +208,12 @@ def roc_pr(y_true, score, path: str | os.PathLike, threshold: float | None = Non
     b.set_xlabel("recall (sensitivity)")
     b.set_ylabel("precision (PPV)")
     if threshold is not None:
-        pred = s >= threshold
-        tp, fp = np.sum(pred & (y == 1)), np.sum(pred & (y == 0))
-        sens, fpr_op = tp / max(1, np.sum(y == 1)), fp / max(1, np.sum(y == 0))
+        rates = rates or rates_at(y, s, threshold)
         label = f"{rule} (threshold {threshold:.3f})"
-        a.plot([fpr_op], [sens], "r*", ms=12, label=label)
-        if tp + fp:
-            b.plot([sens], [tp / (tp + fp)], "r*", ms=12, label=label)
+        if _finite(rates.get("sensitivity")) and _finite(rates.get("specificity")):
+            a.plot([1 - rates["specificity"]], [rates["sensitivity"]], "r*", ms=12, label=label)
+            if _finite(rates.get("ppv")):
+                b.plot([rates["sensitivity"]], [rates["ppv"]], "r*", ms=12, label=label)
     for ax in (a, b):
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
