@@ -22,7 +22,12 @@ def register(sub) -> None:
     p.add_argument("--trials", type=int, metavar="N",
                    help="stop when the study holds N finished trials (a failed trial is replaced by another; N, "
                         "at most 10, failing in a row stop the search)")
-    p.add_argument("--budget", type=float, metavar="MINUTES", help="stop starting trials after this many minutes")
+    p.add_argument("--budget", type=float, metavar="MINUTES",
+                   help="a deadline for the whole search, from the command's start (the flip pilots count): no "
+                        "trial starts that the longest trial so far says would end after it (the first always "
+                        "starts), and a trial training at the deadline stops at that epoch's end, recorded pruned "
+                        "(why: budget). The best trial's test evaluation and the reports come after it (a few "
+                        "seconds on a MedMNIST test split), not counted")
     p.add_argument("--storage", metavar="URL",
                    help="SQLAlchemy URL of the study database (default sqlite:///OUT/study.db); give the same "
                         "URL on several machines to share one study")
@@ -37,6 +42,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import time
+
+    started = time.monotonic()  # the budget counts from here: importing medtrain.tune alone takes seconds
     from medtrain.cli._options import config_layers
     from medtrain.config import layered
     from medtrain.tune import load_space, tune
@@ -45,5 +53,5 @@ def run(args: argparse.Namespace) -> int:
     out = base.pop("out", None) or "runs/tune"
     space = load_space(args.space) if args.space else None
     tune(base, space, out, trials=args.trials, budget_minutes=args.budget, storage=args.storage,
-         study_name=args.study_name, log=print)
+         study_name=args.study_name, log=print, started=started)
     return 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +41,7 @@ from medtrain.tune.report import (
     write_plots, write_trials,
 )  # fmt: skip
 from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
+from medtrain.tune.pruning import best_trial, clock
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study,
@@ -116,7 +118,7 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set)
 
 def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, trials: int | None = None,
          budget_minutes: float | None = None, storage: str | None = None, study_name: str = DEFAULT_STUDY,
-         log: Callable[[str], None] = print) -> dict:
+         log: Callable[[str], None] = print, started: float | None = None) -> dict:
     """Search ``space`` (``None``: the built-in space) on top of the settings ``base``; see the module.
 
     Args:
@@ -127,10 +129,15 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
         space: the search space mapping (:mod:`medtrain.tune.space`).
         out: the output folder (trial run directories, tables, plots, the default SQLite study).
         trials: stop when the study holds this many finished trials (counting earlier runs' trials).
-        budget_minutes: stop starting trials after this many minutes.
+        budget_minutes: a deadline for the whole search, this many minutes after ``started`` (the flip pilots
+            count): no trial starts that the longest trial so far says would end after it (the first always
+            starts), and a trial training at the deadline stops at that epoch's end and is recorded pruned
+            (``pruned: budget``). The best trial's test evaluation and the reports come after it.
         storage: a SQLAlchemy URL of the study database (default ``sqlite:///OUT/study.db``).
         study_name: the study's name in the storage; also names its trials' folder (``OUT/trials`` for the
             default, ``OUT/trials-NAME`` otherwise), so studies sharing ``out`` never share run directories.
+        started: the ``time.monotonic()`` time the budget counts from (the CLI's: its command's start, before
+            the seconds of importing this module); default: this call.
 
     Returns:
         the content of ``best.json``, as JSON holds it: ``run_dir``, the best trial's run directory, is a string
@@ -140,6 +147,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
         MedtrainError: in one line, a ``base`` of another kind, a bad setting or value of the space, before
             anything is written.
     """
+    started = time.monotonic() if started is None else started
     # a Config as compare reads one (it had been "'Config' object has no attribute 'items'")
     if isinstance(base, Config):  # checked as train checks one; its settings as given, not as resolved (a
         _as_config(base)  # resolved Config(pretrained=...) had pinned transfer: finetune as if typed)
@@ -185,7 +193,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
             pin.update(study_flip(study, base, {p.key for p in params}, lambda s=splits: s, folder / "flip-pilots",
                                   log))
         del splits  # the trials read their own data
-        run_study(study, objective, trials, budget_minutes, log)
+        spent = run_study(study, objective, trials, budget_minutes, log, started=started)
     except MedtrainError:  # a first trial train refused: no study is left behind to block the corrected command
         if created and not finished_trials(study):
             shutil.rmtree(out, ignore_errors=True)
@@ -197,7 +205,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
         raise TrainingInterrupted(f"tune interrupted; {counted(n)} {'is' if n == 1 else 'are'} kept in "
                                   f"{url}; run the same command again to continue") from None
     return finish(study, base, out, log, reports=reports_dir(out, study_name, DEFAULT_STUDY), storage=url,
-                  limits={"trials": trials, "budget_minutes": budget_minutes})
+                  limits={"trials": trials, "budget_minutes": budget_minutes, "spent": spent})
 
 
 def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, reports: Path | None = None,
@@ -205,18 +213,26 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     """Write the trials table, the plots and the best config into ``reports`` (default ``out``); evaluate the
     best trial on test, once, and rewrite its run's report with that evaluation; write the search's
     ``report.html`` (``storage``: the study's URL and ``limits``: this run's ``trials`` and ``budget_minutes``,
-    both shown on it). Trials an earlier run of the search scored as its best are named on it and in ``best.json``,
-    and their reports say they are no longer the best."""
+    both shown on it, and ``spent``, :func:`run_study`'s account of the budget). A best trial the budget cut (no
+    trial completed: :func:`medtrain.tune.pruning.best_trial`) is said to be one. Trials an earlier run of the
+    search scored as its best are named on it and in ``best.json``, and their reports say they are no longer the
+    best."""
     reports = reports or out
+    t0 = time.monotonic()
     table = write_trials(study, reports)
     log(table.rstrip())
     skipped = write_plots(study, reports)
     for line in skipped:
         log(f"tune: not drawn: {line}")
     try:
-        best = study.best_trial
+        best, cut = best_trial(study)
     except ValueError:
         raise MedtrainError(f"no trial of the study finished (see {reports / 'trials.md'})") from None
+    # the budget stopped every trial of the study before its last epoch: the best of those, said to be one
+    cut_note = (f"Trial #{best.number} was cut by the budget after epoch {best.last_step + 1} (no trial completed "
+                f"within it): its value is the last it reported, and its run holds those epochs only."
+                if cut else "")
+    cut_line = f"\n{cut_note}" if cut else ""
     monitor = study.user_attrs["medtrain"]["monitor"]
     pin = pin_of(study)  # the flips every trial was trained with, decided once for the study
     resolved = config_mod.resolve(base, pin, best.params).to_dict()
@@ -226,11 +242,14 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
              f"{study.user_attrs[FLIP_ATTR]['how']}." if pin else "")
     write_best_config(best_config, reports / BEST_CONFIG,
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
-                      f"{monitor} {best.value:.4f} on validation).{flips}\nTrain with: medtrain train --config "
-                      f"{reports / BEST_CONFIG} --out RUN")
+                      f"{monitor} {best.value:.4f} on validation).{flips}{cut_line}\nTrain with: "
+                      f"medtrain train --config {reports / BEST_CONFIG} --out RUN")
     run_dir = locate_run(best.user_attrs.get("run_dir", ""), out)
     record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),
               "finished_trials": len(finished_trials(study))}
+    if cut:
+        record["cut_by_budget"] = True
+        log(f"tune: {cut_note}")
     if rundir.is_finished(run_dir):
         # The one look at test: the best trial, after the search has ended (a rerun reads that evaluation).
         done = (run_dir / rundir.eval_file("test")).is_file()
@@ -262,6 +281,9 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     page = write_html(study, reports, record, best_config, storage=storage, limits=limits, skipped=skipped,
                       trials_dir=folder, scored=scored)
     log(f"tune: wrote {reports / BEST_CONFIG}, {reports / 'trials.md'}, {reports / BEST_FILE}, {page}")
+    if (limits or {}).get("spent"):
+        log(f"tune: the test evaluation and the reports took {clock(time.monotonic() - t0)} after the budget's "
+            f"search, not counted in it")
     return record
 
 

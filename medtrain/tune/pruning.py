@@ -7,16 +7,37 @@ callback prunes there all the same: a ``MedianPruner(n_warmup_steps=1)`` study o
 trial's full training, pruned the weak ones "after epoch 2", deleted their finished run folders and recorded the
 pruner's per-epoch value for them instead of their run's validation score. A trial that reaches its last epoch
 (or an epoch after which training stops anyway, e.g. by early stopping) completes and is ranked by its run's
-``metrics.json`` score like every other (:func:`medtrain.tune.study.score_of`)."""
+``metrics.json`` score like every other (:func:`medtrain.tune.study.score_of`).
+
+The search's budget lives here too. A search with ``--budget`` gives the callback its deadline
+(``time.monotonic()``): a trial still training when it passes stops at the end of that epoch
+(``trainer.should_stop``, as early stopping stops a run: the run finishes with the epochs it trained; the pruner
+decides first, and a trial it prunes there is pruned as any other), and ``cut_after`` names the epoch, for
+:func:`medtrain.tune.study.train_trial` to record the trial pruned, :data:`CUT_ATTR` ``budget``. :class:`Budget`
+starts no trial expected to end after the deadline, and :func:`best_trial` ranks a cut trial only where none
+completed."""
 from __future__ import annotations
 
+import time
+
+import optuna
+from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback as _OptunaCallback
+
+#: The user attribute of a trial pruned by the search's budget, and its value (``trials.csv``'s ``why`` column).
+CUT_ATTR, CUT = "pruned", "budget"
 
 
 class PyTorchLightningPruningCallback(_OptunaCallback):
     """Optuna's ``PyTorchLightningPruningCallback`` (the name kept: it is that callback, one rule added): the
     trial's last epoch reports its value and is not pruned. medtrain's trials train in one process
-    (:func:`medtrain.training.distributed.single_process_only`), whose branch of Optuna's callback this is."""
+    (:func:`medtrain.training.distributed.single_process_only`), whose branch of Optuna's callback this is.
+    ``deadline``: the search's budget as a ``time.monotonic()`` time (None: none), see the module."""
+
+    def __init__(self, trial, monitor: str, deadline: float | None = None):
+        super().__init__(trial, monitor)
+        self.deadline = deadline
+        self.cut_after: int | None = None  #: the epoch after which the deadline stopped the training, if it did
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and not self.is_ddp_backend and last_epoch(trainer, pl_module):
@@ -24,7 +45,11 @@ class PyTorchLightningPruningCallback(_OptunaCallback):
             if value is not None:  # (a missing value: Optuna's callback warns, as on any other epoch)
                 self._trial.report(value.item(), step=pl_module.current_epoch)
                 return
-        super().on_validation_end(trainer, pl_module)
+        super().on_validation_end(trainer, pl_module)  # reports the value; raises TrialPruned if the pruner says so
+        if (not trainer.sanity_checking and self.deadline is not None and time.monotonic() >= self.deadline
+                and not last_epoch(trainer, pl_module)):
+            trainer.should_stop = True
+            self.cut_after = int(pl_module.current_epoch)
 
 
 def last_epoch(trainer, pl_module) -> bool:
@@ -33,3 +58,80 @@ def last_epoch(trainer, pl_module) -> bool:
     final = trainer.max_epochs is not None and trainer.max_epochs >= 0 \
         and pl_module.current_epoch >= trainer.max_epochs - 1
     return bool(final or trainer.should_stop)
+
+
+def clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def budget_said(spent: dict) -> str:
+    """``used 0m52s of 0m45s (from the start: flip pilots and trials); trial #3 cut by it; ...`` (one line)."""
+    used, total = spent["used_s"], spent["budget_s"]
+    parts = [f"used {clock(used)} of {clock(total)} (from the start: flip pilots and trials)"]
+    if spent["cut"]:
+        parts.append(f"trial {', '.join(f'#{n}' for n in spent['cut'])} cut by it (stopped at an epoch's end, "
+                     f"pruned)")
+    if spent["stopped"]:
+        parts.append(spent["stopped"])
+    return "; ".join(parts)
+
+
+class Budget:
+    """An Optuna callback that stops the study where the next trial is expected not to end by the deadline
+    (``started + seconds``, ``time.monotonic()``): its expected length is the longest trial this run completed
+    (pruned ones where none completed: they stop early, so they are a floor; a repeat, which trains nothing, is
+    not counted), and a trial ending at or after the deadline stops the study too. ``trials``: the study's
+    ``--trials``, which, once reached, is why the search stops (the budget's line does not claim it)."""
+
+    def __init__(self, seconds: float, started: float, trials: int | None = None):
+        self.seconds, self.started, self.deadline, self.trials = seconds, started, started + seconds, trials
+        self.ended = started
+        self.ran: list[optuna.trial.FrozenTrial] = []
+        self.stopped: str | None = None
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expected(self) -> float:
+        def secs(t) -> float:
+            return (t.datetime_complete - t.datetime_start).total_seconds()
+
+        timed = [t for t in self.ran if t.datetime_start and t.datetime_complete and "repeat_of" not in t.user_attrs]
+        complete = [secs(t) for t in timed if t.state == TrialState.COMPLETE]
+        pruned = [secs(t) for t in timed if t.state == TrialState.PRUNED]
+        return max(complete or pruned or [0.0])
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.ran.append(trial)
+        self.ended = time.monotonic()
+        left, need = self.left(), self.expected()
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if self.trials is not None and len(finished) >= self.trials:
+            return
+        if left <= 0:
+            self.stopped = "no time left for another trial"
+        elif need > left:
+            self.stopped = (f"no trial started after trial #{trial.number}: {clock(left)} left, and the longest "
+                            f"trial of this run took {clock(need)}")
+        if self.stopped:
+            study.stop()
+
+    def spent(self) -> dict:
+        return {"budget_s": round(self.seconds, 1), "used_s": round(self.ended - self.started, 1),
+                "cut": [t.number for t in self.ran if t.user_attrs.get(CUT_ATTR) == CUT], "stopped": self.stopped}
+
+
+def best_trial(study: optuna.Study) -> tuple[optuna.trial.FrozenTrial, bool]:
+    """The study's best trial and whether it is one the budget cut: Optuna's best complete trial, or, where no
+    trial completed, the best of those the budget cut (pruned, :data:`CUT_ATTR`), whose runs finished with the
+    epochs they trained. Raises ValueError where there is neither, as ``study.best_trial`` does."""
+    try:
+        return study.best_trial, False
+    except ValueError:
+        cut = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+               if t.user_attrs.get(CUT_ATTR) == CUT and t.value is not None]
+        if not cut:
+            raise
+        pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
+        return pick(cut, key=lambda t: t.value), True

@@ -23,6 +23,7 @@ from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
 from medtrain.reports.names import metric_name
 from medtrain.reports.summary import auc_acc_line, auc_undefined_text
+from medtrain.tune.pruning import CUT, CUT_ATTR, best_trial, budget_said
 from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import FINISHED, fail_stale_trials
 
@@ -40,10 +41,13 @@ def _cell(v) -> str:
 def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     """Header and one row per trial: number, state, value, seconds, epochs reported (``epochs_run``: a
     searched ``epochs`` is a parameter column of its own), each parameter, and, where a trial failed for a reason
-    it recorded (``interrupted`` by Ctrl-C, a diverged training), a last ``why`` column saying it."""
+    it recorded (``interrupted`` by Ctrl-C, a diverged training) or the search's budget cut it (``budget``), a
+    last ``why`` column saying it."""
     trials = study.get_trials(deepcopy=False)
     names = list(dict.fromkeys(k for t in trials for k in t.params))
-    why = [t.user_attrs.get("failed") if t.state == optuna.trial.TrialState.FAIL else None for t in trials]
+    why = [t.user_attrs.get("failed") if t.state == optuna.trial.TrialState.FAIL else
+           CUT if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get(CUT_ATTR) == CUT else None
+           for t in trials]
     header = ["trial", "state", "value", "seconds", "epochs_run", *names, *(["why"] if any(why) else [])]
     rows = []
     for t, reason in zip(trials, why):
@@ -65,7 +69,7 @@ def write_trials(study: optuna.Study, out: Path) -> str:
     w.writerows(rows)
     write_text(out / TRIALS_CSV, buf.getvalue())
     try:
-        best = study.best_trial.number
+        best = best_trial(study)[0].number  # a trial the budget cut where none completed
     except ValueError:
         best = None
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -263,9 +267,12 @@ def _test_note(test: dict) -> str:
 
 
 def _budget(limits: dict | None) -> str:
+    """``--trials 20 and --budget 30 min: used 29m41s of 30m00s (...); trial #7 cut by it`` (``limits``' ``spent``:
+    :func:`medtrain.tune.study.run_study`'s account of the budget, where this run trained under one)."""
     parts = [f"--trials {limits['trials']}" if (limits or {}).get("trials") is not None else "",
              f"--budget {limits['budget_minutes']:g} min" if (limits or {}).get("budget_minutes") is not None else ""]
-    return " and ".join(p for p in parts if p) or "–"
+    spent = (limits or {}).get("spent")
+    return (" and ".join(p for p in parts if p) or "–") + (f": {budget_said(spent)}" if spent else "")
 
 
 def _shown_storage(url: str) -> str:

@@ -21,9 +21,15 @@ shared study keeps beating, so it is never failed.
 
 Each trial's draws are seeded by ``(seed, trial number)`` (:class:`medtrain.tune.sampler.TrialSeededTPE`): one worker with one seed is
 reproducible, and workers sharing a study draw different parameters.
+
+A budget (``--budget MINUTES``) is a deadline for the whole search from the command's start (flip pilots
+included): a trial starts only where the time left holds the longest trial this run completed (the first always
+starts), and one training at the deadline stops at that epoch's end, keeps its finished run and is pruned
+(:mod:`medtrain.tune.pruning`). The best trial's test evaluation and the reports come after the deadline.
 """
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import re
@@ -41,6 +47,7 @@ from medtrain.api import train_or_reuse
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.rundir import is_finished
+from medtrain.tune.pruning import CUT, CUT_ATTR, Budget, budget_said, clock as _clock
 from medtrain.tune.sampler import TrialSeededTPE
 from medtrain.tune.storage_errors import unusable
 
@@ -55,6 +62,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_S = 10
 GRACE_S = 30
 DIRECTIONS = {"val_auc": "maximize", "val_acc": "maximize", "val_loss": "minimize"}
+#: The deadline (``time.monotonic()``) of the search running in this context: set by :func:`run_study`, read by
+#: :func:`train_trial` for its pruning callback, so an objective passes nothing of it.
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("medtrain_tune_deadline", default=None)
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # medtrain prints one line per trial (failed ones too)
 
@@ -270,14 +280,16 @@ def score_of(result: dict, monitor: str) -> float:
 
 def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     """Train (or reuse) the run ``cfg`` describes as trial ``trial``, without its test split, reporting
-    ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score."""
+    ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score. A trial the
+    search's deadline stopped (:mod:`medtrain.tune.pruning`) keeps its finished run and is pruned, user attribute
+    ``pruned: budget``, its value the last it reported (Optuna's rule for a pruned trial)."""
     from medtrain.tune.pruning import PyTorchLightningPruningCallback  # Optuna's, never pruning the last epoch
 
     # absolute: a rerun from another working directory must still find the run (finish reads its metrics)
     trial.set_user_attr("run_dir", os.path.abspath(cfg.out))
+    pruning = PyTorchLightningPruningCallback(trial, monitor=cfg.monitor, deadline=_DEADLINE.get())
     try:
-        result = train_or_reuse(cfg, callbacks=[PyTorchLightningPruningCallback(trial, monitor=cfg.monitor)],
-                                evaluate_test=False)
+        result = train_or_reuse(cfg, callbacks=[pruning], evaluate_test=False)
     except KeyboardInterrupt:  # Ctrl-C (TrainingInterrupted where Lightning caught it, else raw): the trial is lost,
         trial.set_user_attr("failed", "interrupted")  # said in trials.md (a bare 'fail' had read as an error)
         discard_trial_files(trial)  # the study kept; its unfinished folder is no one's to resume (a rerun runs
@@ -290,32 +302,40 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
         raise
     if result.get("test"):  # a reused directory trained with its test split: its numbers must not steer
         raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
+    if pruning.cut_after is not None:
+        trial.set_user_attr(CUT_ATTR, CUT)
+        raise optuna.TrialPruned(f"the search's budget ran out; stopped after epoch {pruning.cut_after + 1}")
     return score_of(result, cfg.monitor)
 
 
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
 def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int | None,
-              budget_minutes: float | None, log: Callable[[str], None] = print) -> None:
-    """Run trials until the study holds ``trials`` finished (complete or pruned) ones, or ``budget_minutes``
-    have passed (a trial under way then finishes), whichever comes first. One line per finished trial.
+              budget_minutes: float | None, log: Callable[[str], None] = print, started: float | None = None) -> dict:
+    """Run trials until the study holds ``trials`` finished (complete or pruned) ones, or the budget ends,
+    whichever comes first. One line per finished trial, and one on the budget.
+
+    ``budget_minutes``: the deadline is ``started`` (``time.monotonic()``, default now; a caller's start, so what
+    it ran before, e.g. the flip pilots, counts) plus that many minutes (see the module).
 
     A failed trial (e.g. a diverged one) does not count: another is run in its place, until
     :data:`MAX_FAILED_IN_A_ROW` (or ``trials``, if fewer) fail in a row, which stops the search with a line
     saying so. Workers sharing a study each stop when they see ``trials`` finished, so together they may
     finish a few more. Ctrl-C marks the running trial failed and re-raises; every finished trial stays.
+
+    Returns:
+        where a budget was given, how it was spent: ``budget_s``, ``used_s`` (from ``started`` to the last
+        trial's end), ``cut`` (the trials of this run the deadline stopped) and ``stopped`` (why no further
+        trial started, or None); else ``{}``.
     """
     check_limits(trials, budget_minutes)
     before = len(finished_trials(study))
     if trials is not None and trials - before <= 0:
         log(f"the study already holds {counted(before)} (--trials {trials}); nothing to run")
-        return
+        return {}
     t0 = time.monotonic()
+    started = t0 if started is None else started
     metric = study.user_attrs.get("medtrain", {}).get("monitor", "value")
     failed = _FailureGuard(min(trials or MAX_FAILED_IN_A_ROW, MAX_FAILED_IN_A_ROW), log)
+    budget = None if budget_minutes is None else Budget(budget_minutes * 60, started, trials)
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = len(finished_trials(study))
@@ -323,8 +343,8 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
         ran = max(1, done - before)
         # clamped: workers sharing a study may finish more than --trials together (a negative ETA was printed)
         eta = [elapsed / ran * max(0, trials - done)] if trials is not None else []
-        if budget_minutes is not None:
-            eta.append(max(0.0, budget_minutes * 60 - elapsed))
+        if budget is not None:
+            eta.append(max(0.0, budget.left()))
         if trial.state in FINISHED:
             bar.advance()
         # beyond --trials only in a shared study, whose workers together finish a few more ("trial 5/4" had said it)
@@ -337,12 +357,23 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     callbacks = [report, failed]
     if trials is not None:  # counts every machine's finished trials in a shared study
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=FINISHED))
+    if budget is not None:
+        callbacks.append(budget)
     # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
-    with Overall(trials, "tune", done=before) as bar:
-        # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,
-        # MaxTrialsCallback stops the study; the failure guard stops a study whose every trial fails.
-        study.optimize(objective, timeout=None if budget_minutes is None else budget_minutes * 60,
-                       callbacks=callbacks)
+    token = _DEADLINE.set(None if budget is None else budget.deadline)
+    try:
+        with Overall(trials, "tune", done=before) as bar:
+            # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,
+            # MaxTrialsCallback stops the study; the failure guard stops a study whose every trial fails; the
+            # budget stops starting trials (no Optuna timeout: it started a trial at any time before it).
+            study.optimize(objective, callbacks=callbacks)
+    finally:
+        _DEADLINE.reset(token)
+    if budget is None:
+        return {}
+    spent = budget.spent()
+    log(f"budget: {budget_said(spent)}")
+    return spent
 
 
 class _FailureGuard:
@@ -366,7 +397,8 @@ def _outcome(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     if trial.value is None and trial.user_attrs.get("failed"):
         value += f" ({trial.user_attrs['failed']})"
     if trial.state == TrialState.PRUNED:
-        value += f" (pruned after epoch {trial.last_step + 1})" if trial.last_step is not None else " (pruned)"
+        by = " by the budget" if trial.user_attrs.get(CUT_ATTR) == CUT else ""
+        value += f" (pruned{by} after epoch {trial.last_step + 1})" if trial.last_step is not None else f" (pruned{by})"
     return value
 
 

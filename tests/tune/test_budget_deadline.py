@@ -1,0 +1,154 @@
+"""``--budget`` is a deadline for the whole search: no trial starts that the longest trial so far says would end
+after it (the first always starts), and a trial still training at the deadline stops at that epoch's end and is
+recorded pruned, ``pruned: budget``. Optuna's ``timeout`` had only stopped starting trials: a 45 s budget ran
+2m09 (a whole trial started at 44 s, then the final evaluation)."""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+import torch
+
+import medtrain.api
+import medtrain.tune.pruning
+from medtrain.tune import tune
+from medtrain.tune.study import default_storage, run_study
+
+SPACE = {"lr": {"low": 1e-3, "high": 3e-2, "log": True}}
+
+
+def fast(data, **over) -> dict:
+    return {"data": str(data), "model": "resnet10_28_half", "epochs": 3, "flip": "false", "tta": "none",
+            "accelerator": "cpu", "logger": "none", **over}
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The budget's clock (medtrain.tune.pruning's ``time.monotonic``) with ``skip(seconds)`` moving it on: an
+    epoch of a faked training that "takes" minutes, without waiting for them."""
+    shift = [0.0]
+    real = time.monotonic
+    monkeypatch.setattr(medtrain.tune.pruning, "time", SimpleNamespace(monotonic=lambda: real() + shift[0]),
+                        raising=False)
+    return SimpleNamespace(skip=lambda s: shift.__setitem__(0, shift[0] + s))
+
+
+def epoch_train(values, slow: dict, clock):
+    """Stands in for medtrain.api.train: call i trains its epochs as Lightning would, reporting ``values[i]``
+    after each to the trial's pruning callback, and stops where the callback set ``trainer.should_stop``;
+    ``slow``: {call: epoch} whose epoch "takes" an hour (the budget's clock moves on an hour during it)."""
+    calls = []
+
+    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
+        i = len(calls)
+        trainer = SimpleNamespace(sanity_checking=False, callback_metrics={cfg.monitor: torch.tensor(values[i])},
+                                  max_epochs=cfg.epochs, should_stop=False)
+        calls.append({"cfg": cfg, "epochs": 0})
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)
+        for epoch in range(cfg.epochs):
+            if slow.get(i) == epoch:
+                clock.skip(3600)
+            calls[-1]["epochs"] += 1
+            for cb in callbacks or []:
+                cb.on_validation_end(trainer, SimpleNamespace(current_epoch=epoch))
+            if trainer.should_stop:
+                break
+        return {"best_epoch": calls[-1]["epochs"] - 1, "history": [], "val": {"auc": values[i] + 0.01}, "test": {}}
+
+    return train, calls
+
+
+def rows(out) -> list[dict]:
+    with open(Path(out) / "trials.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_a_trial_training_at_the_deadline_stops_at_that_epochs_end_pruned_by_the_budget(
+        tiny_npz, tmp_path, monkeypatch, clock):
+    # trial #0 completes its 3 epochs; #1 starts (its expected length, #0's, fits) and its epoch 2 runs past the
+    # deadline: it stops after epoch 2, not 3, pruned with why "budget", its better value not the best
+    train, calls = epoch_train([0.6, 0.9], {1: 1}, clock)
+    monkeypatch.setattr(medtrain.api, "train", train)
+    lines = []
+    out = tmp_path / "tune"
+    best = tune(fast(tiny_npz), SPACE, out, budget_minutes=30, log=lines.append)
+    assert [c["epochs"] for c in calls] == [3, 2]  # no third trial: the deadline passed
+    study = optuna.load_study(study_name="tune", storage=default_storage(out))
+    cut = study.trials[1]
+    assert cut.state == optuna.trial.TrialState.PRUNED and cut.user_attrs["pruned"] == "budget"
+    assert cut.value == pytest.approx(0.9) and sorted(cut.intermediate_values) == [0, 1]  # last reported, kept
+    assert Path(calls[1]["cfg"].out).is_dir()  # its run (finished with 2 epochs) is kept
+    assert best["trial"] == 0 and "cut_by_budget" not in best
+    table = rows(out)
+    assert [(r["state"], r["why"]) for r in table] == [("complete", ""), ("pruned", "budget")]
+    assert any(line.startswith("trial 2/? #1:") and "(pruned by the budget after epoch 2)" in line for line in lines)
+    said = next(line for line in lines if line.startswith("budget: "))
+    assert "trial #1 cut by it" in said and "no time left for another trial" in said
+    assert "trial #1 cut by it" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_trial_cut_by_the_budget_is_the_best_only_where_none_completed_and_says_so(
+        tiny_npz, tmp_path, monkeypatch, clock):
+    train, calls = epoch_train([0.7], {0: 0}, clock)
+    monkeypatch.setattr(medtrain.api, "train", train)
+    lines = []
+    out = tmp_path / "tune"
+    best = tune(fast(tiny_npz), SPACE, out, budget_minutes=30, log=lines.append)
+    assert [c["epochs"] for c in calls] == [1]
+    assert best["trial"] == 0 and best["cut_by_budget"] is True and best["val"]["val_auc"] == pytest.approx(0.7)
+    assert json.loads((out / "best.json").read_text())["cut_by_budget"] is True
+    assert any("Trial #0 was cut by the budget after epoch 1 (no trial completed within it)" in line
+               for line in lines)
+    assert "Trial #0 was cut by the budget" in (out / "best_config.yaml").read_text()
+    assert "**0**" in (out / "trials.md").read_text()  # marked best in the table
+
+
+def test_a_budget_that_fits_one_trial_starts_no_second_that_would_overrun():
+    # each trial takes 1.0 s; a 1.8 s budget fits one: Optuna's timeout had started a second at ~1.0 s
+    study = optuna.create_study(direction="maximize")
+    lines = []
+
+    def objective(trial):
+        time.sleep(1.0)
+        return trial.suggest_float("x", 0, 1)
+
+    t0 = time.monotonic()
+    spent = run_study(study, objective, trials=None, budget_minutes=1.8 / 60, log=lines.append)
+    assert len(study.trials) == 1 and time.monotonic() - t0 < 1.8
+    assert spent["cut"] == [] and spent["stopped"].startswith("no trial started after trial #0:")
+    assert "the longest trial of this run took 0m01s" in next(x for x in lines if x.startswith("budget: "))
+
+
+def test_the_budget_counts_from_the_callers_start_and_the_first_trial_always_starts():
+    # flip pilots (or anything the caller ran) spent the whole budget before the first trial: it still runs, alone
+    study = optuna.create_study(direction="maximize")
+    spent = run_study(study, lambda t: t.suggest_float("x", 0, 1), trials=None, budget_minutes=0.5,
+                      log=lambda line: None, started=time.monotonic() - 31)
+    assert len(study.trials) == 1 and spent["used_s"] >= 31 and spent["stopped"] == "no time left for another trial"
+
+
+def test_trials_alone_run_as_before():
+    study = optuna.create_study(direction="maximize")
+    lines = []
+    assert not run_study(study, lambda t: t.suggest_float("x", 0, 1), trials=3, budget_minutes=None,
+                         log=lines.append)
+    assert len(study.trials) == 3 and not any(line.startswith("budget") for line in lines)
+
+
+def test_a_search_that_reaches_its_trials_within_the_budget_is_not_said_to_be_stopped_by_it():
+    # trials of 1 s with 2.6 s left: the second starts (1.6 s left) and ends with 0.6 s left, less than a trial,
+    # but --trials 2 is what ends the search
+    study = optuna.create_study(direction="maximize")
+
+    def objective(trial):
+        time.sleep(1.0)
+        return trial.suggest_float("x", 0, 1)
+
+    spent = run_study(study, objective, trials=2, budget_minutes=0.5, log=lambda line: None,
+                      started=time.monotonic() - 27.4)
+    assert len(study.trials) == 2 and spent["stopped"] is None and spent["cut"] == []
