@@ -132,7 +132,7 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | N
 def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: list, budget_epochs: int,
                        trials: int | None = None, budget_minutes: float | None = None, storage: str | None = None,
                        study_name: str = DEFAULT_STUDY, sub_policies: int = 5, log: Callable[[str], None] = print,
-                       splits=None):
+                       splits=None, started: float | None = None):
     """Search an AutoAugment-style policy (:func:`medtrain.augment.search.suggest_autoaugment_policy`) with
     the Optuna study machinery of ``medtrain tune`` (:mod:`medtrain.tune.study`: TPE, median pruning on the
     validation metric, a resumable study in ``storage``, default ``WORK/study.db``).
@@ -146,16 +146,23 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     studies in one work folder never share (and silently reuse) run directories.
     ``splits``: ``base_cfg``'s data where the caller has loaded it already (``augment search`` has; the flip
     pilots had read it a second time); None: read where the pilots need it.
+    ``budget_minutes``: a deadline from ``started`` (a ``time.monotonic()`` time; default: this call), as
+    ``medtrain tune``'s (:func:`medtrain.tune.study.run_study`: the flip pilots count, no trial starts that the
+    longest so far says would end after it, a trial training at the deadline stops at that epoch's end, pruned);
+    a trial it cut is the best only where none completed, and the policy's comment says so.
 
     Returns:
         the written :class:`medtrain.augment.policies.Policy`.
     """
+    import time
+
     import optuna
 
     from medtrain.augment.search import no_op_params, suggest_autoaugment_policy
     from medtrain.data import load_splits
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
+    from medtrain.tune.pruning import best_trial
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
@@ -163,6 +170,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         running_note, score_of_repeat, train_trial, trials_dir,
     )  # fmt: skip
 
+    started = time.monotonic() if started is None else started
     if isinstance(budget_epochs, bool) or not isinstance(budget_epochs, int) or budget_epochs < 1:
         raise MedtrainError(f"budget epochs must be an integer >= 1, got {budget_epochs!r}")
     check_limits(trials, budget_minutes)
@@ -206,11 +214,11 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
-        run_study(study, objective, trials, budget_minutes, log)
+        run_study(study, objective, trials, budget_minutes, log, started=started)
     finally:
         table = write_trials(study, reports)
     try:
-        best = study.best_trial
+        best, cut = best_trial(study)  # one the budget cut only where no trial completed
     except ValueError:
         raise MedtrainError(f"no trial of the search finished (see {reports / 'trials.md'})") from None
     policy = suggest_autoaugment_policy(optuna.trial.FixedTrial(best.params), sub_policies)
@@ -220,6 +228,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         "budget_epochs": budget_epochs, "best_trial": best.number,
         "base_augment": trained_base(base_augment, flips_off(base_cfg, pin)), "flip": pin.get("flip", base_cfg.flip),
         "best_value": round(best.value, 6), "finished_trials": len(done), "storage": url, "study": study_name,
+        **({"best_cut_by_budget": True} if cut else {}),
         "results": [{"trial": t.number, "state": t.state.name.lower(),
                      "value": None if t.value is None else round(t.value, 6)} for t in done],
     }}
@@ -228,6 +237,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
             f"{counted(sub_policies, 'sub-policy', 'sub-policies')} of 2 ops, {counted(budget_epochs, 'epoch')} "
             f"per trial, ranked on validation {base_cfg.monitor}.\nBest: trial #{best.number}, {best.value:.4f}"
             + ("" if applies else " (the policy that applies nothing won)")
+            + (f" (cut by the budget after epoch {best.last_step + 1}: no trial completed within it)" if cut else "")
             + "\nBase augmentation applied before the policy during the search: "
             + described_base(base_augment, base_cfg, pin))
     save_policy(policy, out, comment=note)

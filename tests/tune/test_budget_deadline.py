@@ -16,6 +16,8 @@ import torch
 
 import medtrain.api
 import medtrain.tune.pruning
+from medtrain import config as config_mod
+from medtrain.policy_search import autoaugment_search
 from medtrain.tune import tune
 from medtrain.tune.study import default_storage, run_study
 
@@ -138,6 +140,21 @@ def test_trials_alone_run_as_before():
     assert not run_study(study, lambda t: t.suggest_float("x", 0, 1), trials=3, budget_minutes=None,
                          log=lines.append)
     assert len(study.trials) == 3 and not any(line.startswith("budget") for line in lines)
+
+
+def test_the_policy_search_keeps_the_same_deadline(tiny_npz, tmp_path, monkeypatch, clock):
+    # augment search --method autoaugment runs the same run_study: its first trial (the policy that applies
+    # nothing) cut by the deadline is its answer, said in the policy file
+    train, calls = epoch_train([0.7], {0: 0}, clock)
+    monkeypatch.setattr(medtrain.api, "train", train)
+    cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "flip": "false", "tta": "none",
+                              "accelerator": "cpu", "logger": "none"})
+    out = tmp_path / "aa.yaml"
+    policy = autoaugment_search(cfg, tmp_path / "work", out, base_augment=[], budget_epochs=3, budget_minutes=30,
+                                log=lambda line: None)
+    assert [c["epochs"] for c in calls] == [1]
+    assert policy.metadata["search"]["best_cut_by_budget"] is True
+    assert "cut by the budget after epoch 1: no trial completed within it" in out.read_text()
 
 
 def test_a_search_that_reaches_its_trials_within_the_budget_is_not_said_to_be_stopped_by_it():
