@@ -81,7 +81,11 @@ def register(sub) -> None:
     r.add_argument("--method", default="randaugment", choices=("randaugment", "autoaugment"),
                    help="randaugment: the (N, M) grid (default); autoaugment: search sub-policies with Optuna")
     r.add_argument("--trials", type=int, metavar="N", help="autoaugment: stop when the study holds N finished trials")
-    r.add_argument("--budget", type=float, metavar="MINUTES", help="autoaugment: stop starting trials after this long")
+    r.add_argument("--budget", type=float, metavar="MINUTES",
+                   help="autoaugment: a deadline for the whole search from the command's start (the flip pilots "
+                        "count): no trial starts that the longest trial so far says would end after it (the first "
+                        "always starts), and a trial training at the deadline stops at that epoch's end, recorded "
+                        "pruned (why: budget)")
     r.add_argument("--storage", metavar="URL",
                    help="autoaugment: SQLAlchemy URL of the study database (default sqlite:///WORK_DIR/study.db)")
     r.add_argument("--study-name", metavar="NAME",
@@ -219,6 +223,9 @@ def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) 
 
 def run_search(args: argparse.Namespace) -> int:
     import dataclasses
+    import time
+
+    started = time.monotonic()  # autoaugment's --budget counts from here, as tune's does (imports take seconds)
 
     from medtrain.api import check_settings
     from medtrain.augment.policies import is_policy_file
@@ -247,7 +254,7 @@ def run_search(args: argparse.Namespace) -> int:
     out = Path(args.out)
     work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
     if args.method == "autoaugment":
-        return _run_autoaugment_search(args, cfg, base, work, out, splits)
+        return _run_autoaugment_search(args, cfg, base, work, out, splits, started)
     # the grid and the budget, refused before the work folder exists (an empty one was left behind)
     check_grid(ns, ms)
     if args.budget_epochs < 1:
@@ -311,14 +318,15 @@ def _refuse_other_methods_flags(args: argparse.Namespace) -> None:
                                 f"its policies with Optuna (its first trial is the policy that applies nothing)")
 
 
-def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Path, out: Path, splits) -> int:
+def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Path, out: Path, splits,
+                            started: float) -> int:
     from medtrain.policy_search import autoaugment_search
 
     policy = autoaugment_search(cfg, work, out, base_augment=base, budget_epochs=args.budget_epochs,
                                 trials=args.trials, budget_minutes=args.budget, storage=args.storage,
                                 study_name=args.study_name or "autoaugment",
                                 sub_policies=5 if args.sub_policies is None else args.sub_policies, log=print,
-                                splits=splits)
+                                splits=splits, started=started)
     search = policy.metadata["search"]
     flip = search["flip"] if search["flip"] != cfg.flip else None  # decided once for the study: carried
     print(f"wrote {out}; train with: {train_command(args, cfg, flip, search['base_augment'], out)}")
