@@ -22,8 +22,6 @@ from typing import Callable
 import optuna
 
 from medtrain import config as config_mod
-from medtrain.config.checks import check_typed_for_a_new_run
-from medtrain.errors import MedtrainError
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
 from medtrain.training.fit import check_augment, fit
@@ -91,16 +89,14 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
 
 
 def flips_kept(cfg) -> dict | None:
-    """Flips on, without pilots, where ``train`` refuses flips off with settings ``cfg``
-    (:func:`medtrain.config.checks.check_typed_for_a_new_run`: a pinned TTA that flips the test images): pilots
-    choosing off had pinned ``flip: false`` with ``tta: hflip`` for every trial and in ``best_config.yaml``, a
-    combination ``train`` refuses. None where flips off is allowed (the pilots decide)."""
-    try:
-        check_typed_for_a_new_run(dataclasses.replace(cfg, flip="false"), {"flip"})
-    except MedtrainError:
-        return {"chosen": True, "how": f"its pinned tta {cfg.tta}, which flips the test images (train refuses flip "
-                                       "false with it)", "pinned": True, "no_pilots": True}
-    return None
+    """Flips on, without pilots, where ``train`` keeps them on without pilots
+    (:func:`medtrain.training.choices.tta_keeps_flips`: a pinned TTA that flips the test images), pinned for every
+    trial: pilots choosing off had pinned ``flip: false`` with ``tta: hflip`` for every trial and in
+    ``best_config.yaml``, a combination ``train`` refuses. None where the pilots decide."""
+    if choices.tta_keeps_flips(cfg) is None:
+        return None
+    return {"chosen": True, "how": f"its pinned tta {cfg.tta}, which flips the test images (train refuses flip "
+                                   "false with it)", "pinned": True, "no_pilots": True}
 
 
 def decide_once(cfg, splits, pilot_dir: Path) -> dict:
