@@ -72,7 +72,11 @@ def save_png(fig, path, dpi: int = DPI, tight: bool = True) -> None:
         engine = fig.get_layout_engine()
         if engine is not None and fig.axes:
             engine.execute(fig)
-            fig.set_layout_engine(None)  # laid out: savefig would otherwise draw it once more to lay it out
+            # laid out: savefig would otherwise draw it once more to lay it out. With no engine matplotlib installs
+            # the rcParams' own (a user's figure.autolayout: tight layout, run by savefig on top of this layout
+            # after the crop was measured: panels squeezed into wide blank margins), so none is asked of them
+            with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+                fig.set_layout_engine(None)
         box = fig.get_tightbbox(renderer).padded(matplotlib.rcParams["savefig.pad_inches"])
     if getattr(fig, "_medtrain_keep_colours", False):
         with atomic_path(path) as tmp:

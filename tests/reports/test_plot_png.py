@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
+import matplotlib
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -35,10 +36,13 @@ def _figures():
     }
 
 
+@pytest.mark.parametrize("autolayout", [False, True])
 @pytest.mark.parametrize("name", list(_figures()))
-def test_a_plot_is_drawn_once_cropped_as_tight_and_written_as_a_palette_png(tmp_path, monkeypatch, name):
+def test_a_plot_is_drawn_once_cropped_as_tight_and_written_as_a_palette_png(tmp_path, monkeypatch, name, autolayout):
     # savefig(bbox_inches="tight") drew every figure twice (once to measure the crop): a run's four figures
-    # had cost it 0.5 s of its write
+    # had cost it 0.5 s of its write. A user's rcParams figure.autolayout (True) must not lay a constrained figure
+    # out again after its crop was measured (tight layout on top of it had squeezed the panels into wide margins)
+    monkeypatch.setitem(matplotlib.rcParams, "figure.autolayout", autolayout)
     drawn, shown = [], {}
     draw = Figure.draw
     monkeypatch.setattr(Figure, "draw", lambda fig, renderer: (drawn.append(fig), draw(fig, renderer))[1])
