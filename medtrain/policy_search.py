@@ -5,6 +5,7 @@ policy search run as an Optuna study by :mod:`medtrain.tune.study`.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -182,15 +183,21 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
     work_dir = Path(work_dir)
     folder = trials_dir(work_dir, study_name, DEFAULT_STUDY)
+    created = not work_dir.exists()
     db, url = prepare_storage(work_dir, storage)
     settings = {"command": "augment search --method autoaugment", "monitor": base_cfg.monitor,
                 "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base}
     study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
     if trials is None or len(finished_trials(study)) < trials:  # flips decided once for the study, as tune does
         decided = {**base, "augment": list(base_augment) or ["none"]}  # the base: without the searched policy
-        pin = study_flip(study, decided, set(),
-                         lambda: load_splits(config_mod.resolve(decided)) if splits is None else splits,
-                         folder / "flip-pilots", log, command="augment search", hint="")
+        try:
+            pin = study_flip(study, decided, set(),
+                             lambda: load_splits(config_mod.resolve(decided)) if splits is None else splits,
+                             folder / "flip-pilots", log, command="augment search", hint="")
+        except MedtrainError:  # refused (a flipping TTA on labels naming a side): no study left to block a rerun
+            if created and not finished_trials(study):
+                shutil.rmtree(work_dir, ignore_errors=True)
+            raise
     else:
         pin = pin_of(study)
     if not _no_op_scored_or_pending(study, no_op_params(sub_policies)):

@@ -108,12 +108,24 @@ def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:
     return dataclasses.replace(splits, train=splits.train.subset(keep))
 
 
-def tta_keeps_flips(cfg: Config) -> dict | None:
+def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
     """The flip decision, made without pilots, of ``flip: auto`` with a pinned test-time augmentation that flips
     (:data:`~medtrain.config.checks.FLIPPED_TTA`): flips on, since ``train`` refuses ``flip: false`` with it (a
-    network trained without flips would be scored on flipped test images). None where the pilots decide."""
-    if cfg.flip != "auto" or cfg.tta not in FLIPPED_TTA:
+    network trained without flips would be scored on flipped test images). None where the pilots decide (and for a
+    linear probe, which trains no augmentation). ``label_names``: the data's (``Splits.label_names``); the rule reads
+    them, so every caller (``train``, ``tune``, ``augment search``) refuses what it refuses.
+
+    Raises:
+        MedtrainError: the labels name a side (:func:`lateral_labels`): flipped test images swap them (it had
+            trained and scored a left/right task at chance, exit 0; ``tune`` had pinned ``flip: true``).
+    """
+    if cfg.flip != "auto" or cfg.tta not in FLIPPED_TTA or cfg.transfer == "linear-probe":
         return None
+    side = lateral_labels(label_names)
+    if side:
+        raise MedtrainError(f"--tta {cfg.tta} flips the test images, but the labels name a side "
+                            f"({', '.join(side[:3])}): a flip swaps them; give --tta none or shift (flips then "
+                            "off), or --flip true to flip anyway")
     return {"chosen": True, "how": f"kept for --tta {cfg.tta}, which flips the test images (no pilot runs)"}
 
 
@@ -141,14 +153,10 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
         return {"chosen": True, "how": "pinned (--flip), but no flip in the augmentation: test-time flips only"}
     if cfg.flip != "auto":
         return {"chosen": cfg.flip == "true", "how": "pinned (--flip)"}
+    kept = tta_keeps_flips(cfg, splits.label_names)  # refuses a flipping TTA where the labels name a side
     side = lateral_labels(splits.label_names)
-    if side and cfg.tta in FLIPPED_TTA:
-        raise MedtrainError(f"--tta {cfg.tta} flips the test images, but the labels name a side "
-                            f"({', '.join(side[:3])}): a flip swaps them; give --tta none or shift (flips then "
-                            "off), or --flip true to flip anyway")
     if side:
         return {"chosen": False, "how": f"labels name a side ({', '.join(side[:3])}): flips off, no trial"}
-    kept = tta_keeps_flips(cfg)
     if kept is not None:
         return kept if flips else {**kept, "how": kept["how"] + "; no flip in the augmentation: test-time flips only"}
     if not flips and cfg.tta in ("auto", "none"):

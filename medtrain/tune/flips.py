@@ -8,7 +8,8 @@ resumed search and every worker of a shared one use it), and every trial is trai
 (``best_config.yaml`` pins it too, so retraining the best config trains as its trial did). Where no pilot is
 needed (no flip in the augmentation, labels naming a side, a linear probe) nothing is pinned: each trial's own
 decision is as free and the same. Where ``train`` refuses flips off (a pinned TTA that flips the test images,
-:func:`flips_kept`), flips are on for every trial, without pilots.
+:func:`flips_kept`), flips are on for every trial, without pilots; with labels that name a side, the search is
+refused before any trial, in ``train``'s line (:func:`medtrain.training.choices.tta_keeps_flips`).
 
 Each trial still decides where the space searches a setting the decision depends on (:data:`DECIDES_PER_TRIAL`:
 ``flip`` itself, the augmentation, the TTA, the transfer), and in a study started before the decision was kept
@@ -71,7 +72,8 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
             "trials were; --flip true or false in a new study skips them")
         return {}
     if made is None:
-        made = flips_kept(cfg) or decide_once(cfg, splits(), pilot_dir)  # (no data read where flips are kept)
+        data = splits()  # the rule of a pinned flipping TTA reads the labels (a side named: refused)
+        made = flips_kept(cfg, data) or decide_once(cfg, data, pilot_dir)
         if study.user_attrs.get(FLIP_ATTR) is None:  # a worker sharing the study may have decided meanwhile
             study.set_user_attr(FLIP_ATTR, made)
         made = study.user_attrs[FLIP_ATTR]
@@ -88,12 +90,14 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
     return pin_of(study)
 
 
-def flips_kept(cfg) -> dict | None:
+def flips_kept(cfg, splits) -> dict | None:
     """Flips on, without pilots, where ``train`` keeps them on without pilots
     (:func:`medtrain.training.choices.tta_keeps_flips`: a pinned TTA that flips the test images), pinned for every
     trial: pilots choosing off had pinned ``flip: false`` with ``tta: hflip`` for every trial and in
-    ``best_config.yaml``, a combination ``train`` refuses. None where the pilots decide."""
-    if choices.tta_keeps_flips(cfg) is None:
+    ``best_config.yaml``, a combination ``train`` refuses. None where the pilots decide. ``splits``: the data, whose
+    labels the rule reads: where they name a side, it raises ``train``'s MedtrainError (``tune`` had pinned
+    ``flip: true`` for a left/right task, scored on flipped test images)."""
+    if choices.tta_keeps_flips(cfg, splits.label_names) is None:
         return None
     return {"chosen": True, "how": f"its pinned tta {cfg.tta}, which flips the test images (train refuses flip "
                                    "false with it)", "pinned": True, "no_pilots": True}
@@ -104,7 +108,7 @@ def decide_once(cfg, splits, pilot_dir: Path) -> dict:
     settings resolved for the data, float32, the caller's random state kept), with ``pinned``: whether it ran
     pilots (a decision made without them is each trial's own, at no cost). Flips kept on without pilots where
     ``train`` refuses them off (:func:`flips_kept`), for every caller (the RandAugment grid's too)."""
-    kept = flips_kept(cfg)
+    kept = flips_kept(cfg, splits)
     if kept is not None:
         return kept
     cfg = resolve_auto(cfg, len(splits.spatial_shape))

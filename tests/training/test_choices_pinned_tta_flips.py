@@ -28,14 +28,14 @@ def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path,
     cfg = Config(data=str(tiny_npz), model="resnet10_28_half", tta=tta, flip="auto")
     made = choices.decide_flip(cfg, load_splits(cfg), tmp_path / "pilots", _no_pilot, verbose=True)
     assert made == {"chosen": True, "how": f"kept for --tta {tta}, which flips the test images (no pilot runs)"}
-    assert choices.tta_keeps_flips(cfg) == made
+    assert choices.tta_keeps_flips(cfg, load_splits(cfg).label_names) == made
     assert choices.effective_config(cfg, made).augment == cfg.augment  # trained with its flips
 
 
 @pytest.mark.parametrize("over", [{"tta": "auto"}, {"tta": "shift"}, {"tta": "hflip", "flip": "false"},
                                   {"tta": "hflip", "flip": "true"}])
 def test_the_rule_applies_to_flip_auto_with_a_flipping_tta_only(over):
-    assert choices.tta_keeps_flips(Config(model="resnet10_28_half", **over)) is None
+    assert choices.tta_keeps_flips(Config(model="resnet10_28_half", **over), {"0": "left", "1": "right"}) is None
 
 
 def test_train_with_tta_hflip_and_flip_auto_runs_no_pilot_and_trains_with_flips(tiny_npz, tmp_path, monkeypatch):
