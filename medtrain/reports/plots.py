@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from medtrain.reports.names import metric_name
-from medtrain.reports.png import keep_colours, save_png
+from medtrain.reports.png import save_png
 from medtrain.tasks import class_names
 
 #: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
@@ -327,7 +327,6 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
         where = f"slices through the map's peak, voxel {slices}" if at else "central slices (a map without a peak)"
         title = f"{title}\n{where}" if title else where
     fig = figure(figsize=(2.6 * len(views) + 0.6, 5.4))
-    keep_colours(fig)  # an image under a colour map: a palette would band it
     axes = fig.subplots(2, len(views), squeeze=False)
     for j, (v, s, name, sides) in enumerate(views):
         shown = v[0] if v.shape[0] == 1 else np.moveaxis(v[:3], 0, -1)
@@ -346,7 +345,7 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
     bar.set_label("saliency (per image, 0-1)", fontsize=7)
     bar.ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=9, **LITERAL)
-    _save(fig, path)
+    _save(fig, path, palette=False)  # an image under a colour map: a palette would band it
 
 
 def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str | os.PathLike, title: str = "",

@@ -49,16 +49,11 @@ def is_palette_png(data: bytes) -> bool:
 DPI = 120
 
 
-def keep_colours(fig) -> None:
-    """Mark ``fig`` to be written with every colour it draws (a saliency map over an image: thousands of
-    colours), as matplotlib writes a PNG, not as a palette PNG (:func:`save_png`)."""
-    fig._medtrain_keep_colours = True
-
-
-def save_png(fig, path, dpi: int = DPI, tight: bool = True) -> None:
+def save_png(fig, path, dpi: int = DPI, tight: bool = True, palette: bool = True) -> None:
     """Write ``fig`` as a PNG at ``dpi``: cropped to what it draws (as ``bbox_inches="tight"`` had, pixel for
-    pixel) where ``tight``, and as a palette PNG (:func:`palette_png`, which a report embeds as it is),
-    unless the figure is marked :func:`keep_colours`.
+    pixel) where ``tight``, and as a palette PNG (:func:`palette_png`, which a report embeds as it is) where
+    ``palette``; else with every colour it draws, as matplotlib writes a PNG (a saliency map over an image:
+    thousands of colours, which a palette would band).
 
     The crop is measured before the figure is drawn, and the figure drawn once: ``savefig(bbox_inches="tight")``
     draws it twice (once to measure), and so does a figure with a layout engine (its layout is applied here, once,
@@ -78,7 +73,7 @@ def save_png(fig, path, dpi: int = DPI, tight: bool = True) -> None:
             with matplotlib.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
                 fig.set_layout_engine(None)
         box = fig.get_tightbbox(renderer).padded(matplotlib.rcParams["savefig.pad_inches"])
-    if getattr(fig, "_medtrain_keep_colours", False):
+    if not palette:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi, bbox_inches=box)
         return

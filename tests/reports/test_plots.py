@@ -71,7 +71,7 @@ def _drawn(monkeypatch):
     from medtrain.reports import plots
 
     figs, save = [], plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: (figs.append(fig), save(fig, path)))
+    monkeypatch.setattr(plots, "_save", lambda fig, path, **kw: (figs.append(fig), save(fig, path, **kw)))
     return figs
 
 

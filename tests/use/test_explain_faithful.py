@@ -109,7 +109,7 @@ def _drawn(monkeypatch) -> list:
     from medtrain.reports import plots
 
     figures, save = [], plots._save
-    monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path)))
+    monkeypatch.setattr(plots, "_save", lambda fig, path, **kw: (figures.append(fig), save(fig, path, **kw)))
     return figures
 
 
