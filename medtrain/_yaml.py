@@ -41,13 +41,16 @@ def read_yaml_file(path: str | os.PathLike, what: str) -> Any:
 
 def read_yaml_mapping(path: str | os.PathLike, what: str) -> tuple[bytes, dict]:
     """A YAML file of settings (``train --config``'s, a search space, a ``compare`` recipe): its bytes, read once,
-    and the mapping they hold (an empty file: no settings), with :func:`read_yaml_bytes`'s messages.
+    and the mapping they hold (an empty file, or one holding only null: no settings), with
+    :func:`read_yaml_bytes`'s messages.
 
     Raises:
         MedtrainError: as :func:`read_yaml_bytes`, and when the file holds no mapping.
     """
     data, parsed = read_yaml_bytes(path, what)
-    parsed = parsed or {}  # an empty file (or one falsy value): no settings
+    # an empty file (or one of comments, or null): no settings; a falsy value that is no mapping ([], false, 0)
+    # is refused below like any other, not read as none
+    parsed = {} if parsed is None else parsed
     if not isinstance(parsed, dict):
         raise MedtrainError(f"{what} {Path(path)} must hold a mapping of settings")
     return data, parsed
