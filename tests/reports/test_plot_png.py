@@ -36,6 +36,11 @@ def _figures():
     }
 
 
+#: a plot of many colours, whose palette of 256 moves some of them further: 3 labels' curves and their bands, 1,264
+#: colours, measured 7 (10 labels' within 8-20); every other plot has a few hundred and is held to 3 levels
+MAX_LEVELS = {"multilabel_roc_pr": 8}
+
+
 @pytest.mark.parametrize("autolayout", [False, True])
 @pytest.mark.parametrize("name", list(_figures()))
 def test_a_plot_is_drawn_once_cropped_as_tight_and_written_as_a_palette_png(tmp_path, monkeypatch, name, autolayout):
@@ -62,8 +67,9 @@ def test_a_plot_is_drawn_once_cropped_as_tight_and_written_as_a_palette_png(tmp_
         assert im.mode == "P"  # the small file a report embeds as it is
         written = np.asarray(im.convert("RGB"), dtype=int)
     assert written.shape == shown["tight"].shape  # the same crop, to the pixel
-    # the same pixels, to within the palette's few levels
-    assert np.abs(written - shown["tight"]).max() <= 20 and np.abs(written - shown["tight"]).mean() < 0.5
+    # the same pixels, to within the palette's few levels (measured: 1-3 for a binary run's four plots)
+    assert np.abs(written - shown["tight"]).max() <= MAX_LEVELS.get(name, 3)
+    assert np.abs(written - shown["tight"]).mean() < 0.5
 
 
 def test_a_saliency_overlay_keeps_every_colour(tmp_path):
