@@ -5,7 +5,6 @@ and labels, so that ``medtrain eval`` can refuse to score data that changed sinc
 (edited pixels or labels had given other numbers under the run's name without a word)."""
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.metadata
 import platform
@@ -27,15 +26,26 @@ PACKAGES = ("torch", "lightning", "timm", "monai", "numpy", "torchmetrics", "sci
 CHUNK = 1024
 
 
-@functools.lru_cache(maxsize=None)
+#: The import name of a distribution in :data:`PACKAGES` whose name is not it (else its name, ``-`` as ``_``).
+IMPORT_NAMES = {"scikit-learn": "sklearn"}
+#: Versions looked up, of distributions this process had imported (see :func:`_version`).
+_VERSIONS: dict[str, str] = {}
+
+
 def _version(name: str) -> str | None:
-    """The installed version of the distribution ``name`` (None: not installed), looked up once per process: the
-    modules this process imported are the ones it runs, whatever is installed later (a lookup scans the
-    environment's metadata, ~0.7 ms each, 9 per run)."""
+    """The installed version of the distribution ``name`` (None: not installed). Kept for the process once its
+    module is imported (the module imported is the one that runs, whatever is installed later; a lookup scans the
+    environment's metadata, ~0.7 ms each, 9 per run); a package not imported yet, or not installed, is looked up
+    again: ``%pip install monai`` in a notebook, then a run, records the version installed, not None."""
+    if name in _VERSIONS:
+        return _VERSIONS[name]
     try:
-        return importlib.metadata.version(name)
+        version = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+    if IMPORT_NAMES.get(name, name.replace("-", "_")) in sys.modules:
+        _VERSIONS[name] = version
+    return version
 
 
 def _cpu() -> str:
