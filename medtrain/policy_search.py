@@ -163,7 +163,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.data import load_splits
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
-    from medtrain.tune.pruning import best_trial
+    from medtrain.tune.pruning import best_trial, value_of
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
@@ -234,15 +234,15 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         "method": "autoaugment-tpe", "selected_on": f"{base_cfg.monitor} (validation split)",
         "budget_epochs": budget_epochs, "best_trial": best.number,
         "base_augment": trained_base(base_augment, flips_off(base_cfg, pin)), "flip": pin.get("flip", base_cfg.flip),
-        "best_value": round(best.value, 6), "finished_trials": len(done), "storage": url, "study": study_name,
+        "best_value": round(value_of(best), 6), "finished_trials": len(done), "storage": url, "study": study_name,
         **({"best_cut_by_budget": True} if cut else {}),
         "results": [{"trial": t.number, "state": t.state.name.lower(),
-                     "value": None if t.value is None else round(t.value, 6)} for t in done],
+                     "value": None if value_of(t) is None else round(value_of(t), 6)} for t in done],
     }}
     applies = any(op.prob > 0 for sub in policy.sub_policies for op in sub)
     note = (f"Learned by `medtrain augment search --method autoaugment`: {counted(len(done), 'trial')} (TPE), "
             f"{counted(sub_policies, 'sub-policy', 'sub-policies')} of 2 ops, {counted(budget_epochs, 'epoch')} "
-            f"per trial, ranked on validation {base_cfg.monitor}.\nBest: trial #{best.number}, {best.value:.4f}"
+            f"per trial, ranked on validation {base_cfg.monitor}.\nBest: trial #{best.number}, {value_of(best):.4f}"
             + ("" if applies else " (the policy that applies nothing won)")
             + (f" (cut by the budget after epoch {best.last_step + 1}: no trial completed within it)" if cut else "")
             + "\nBase augmentation applied before the policy during the search: "

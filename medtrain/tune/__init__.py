@@ -41,7 +41,7 @@ from medtrain.tune.report import (
     write_plots, write_trials,
 )  # fmt: skip
 from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
-from medtrain.tune.pruning import best_trial, clock
+from medtrain.tune.pruning import best_trial, clock, value_of
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study,
@@ -230,8 +230,9 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
         raise MedtrainError(f"no trial of the study finished (see {reports / 'trials.md'})") from None
     # the budget stopped every trial of the study before its last epoch: the best of those, said to be one
     cut_note = (f"Trial #{best.number} was cut by the budget after epoch {best.last_step + 1} (no trial completed "
-                f"within it): its value is the last it reported, and its run holds those epochs only."
-                if cut else "")
+                f"within it): its value is its run's validation score over those epochs, and its run holds those "
+                f"epochs only." if cut else "")
+    value = value_of(best)  # a cut trial's run score, not the pruner's last epoch value
     cut_line = f"\n{cut_note}" if cut else ""
     monitor = study.user_attrs["medtrain"]["monitor"]
     pin = pin_of(study)  # the flips every trial was trained with, decided once for the study
@@ -242,10 +243,10 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
              f"{study.user_attrs[FLIP_ATTR]['how']}." if pin else "")
     write_best_config(best_config, reports / BEST_CONFIG,
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
-                      f"{monitor} {best.value:.4f} on validation).{flips}{cut_line}\nTrain with: "
+                      f"{monitor} {value:.4f} on validation).{flips}{cut_line}\nTrain with: "
                       f"medtrain train --config {reports / BEST_CONFIG} --out RUN")
     run_dir = locate_run(best.user_attrs.get("run_dir", ""), out)
-    record = {"trial": best.number, "params": best.params, "val": {monitor: best.value}, "run_dir": str(run_dir),
+    record = {"trial": best.number, "params": best.params, "val": {monitor: value}, "run_dir": str(run_dir),
               "finished_trials": len(finished_trials(study))}
     if cut:
         record["cut_by_budget"] = True
@@ -257,7 +258,7 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
         # the intervals with how each was made (auc_ci_method, acc_ci_reason, ...): a Newcombe or Wilson interval
         # had been printed and stored as a bootstrap one
         record["test"] = recorded_test(res)
-        log(f"tune: best trial #{best.number}: {monitor} {best.value:.4f} (validation); "
+        log(f"tune: best trial #{best.number}: {monitor} {value:.4f} (validation); "
             f"{auc_acc_line(record['test'], 'test ')}, evaluated once, after the search")
         try:  # its report was written during the search, without test numbers (a rerun heals an older study's)
             refresh_run_report(run_dir, res)

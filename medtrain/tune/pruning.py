@@ -26,6 +26,10 @@ from optuna_integration import PyTorchLightningPruningCallback as _OptunaCallbac
 
 #: The user attribute of a trial pruned by the search's budget, and its value (``trials.csv``'s ``why`` column).
 CUT_ATTR, CUT = "pruned", "budget"
+#: The user attribute holding a budget-cut trial's score: its run's validation score
+#: (:func:`medtrain.tune.study.score_of`: after TTA and the class-weight rule, at the kept checkpoint), by which it
+#: is ranked and reported (its Optuna value is the last the pruner saw, an epoch's number before those choices).
+SCORE_ATTR = "score"
 
 
 class PyTorchLightningPruningCallback(_OptunaCallback):
@@ -122,16 +126,25 @@ class Budget:
                 "cut": [t.number for t in self.ran if t.user_attrs.get(CUT_ATTR) == CUT], "stopped": self.stopped}
 
 
+def value_of(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The score a trial is ranked and reported by: a budget-cut trial's run score (:data:`SCORE_ATTR`; a study
+    recorded before it was kept: its last reported value), else its Optuna value."""
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get(CUT_ATTR) == CUT:
+        return trial.user_attrs.get(SCORE_ATTR, trial.value)
+    return trial.value
+
+
 def best_trial(study: optuna.Study) -> tuple[optuna.trial.FrozenTrial, bool]:
     """The study's best trial and whether it is one the budget cut: Optuna's best complete trial, or, where no
-    trial completed, the best of those the budget cut (pruned, :data:`CUT_ATTR`), whose runs finished with the
-    epochs they trained. Raises ValueError where there is neither, as ``study.best_trial`` does."""
+    trial completed, the best of those the budget cut (pruned, :data:`CUT_ATTR`) by their runs' scores
+    (:func:`value_of`), runs finished with the epochs they trained. Raises ValueError where there is neither, as
+    ``study.best_trial`` does."""
     try:
         return study.best_trial, False
     except ValueError:
         cut = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-               if t.user_attrs.get(CUT_ATTR) == CUT and t.value is not None]
+               if t.user_attrs.get(CUT_ATTR) == CUT and value_of(t) is not None]
         if not cut:
             raise
         pick = max if study.direction == optuna.study.StudyDirection.MAXIMIZE else min
-        return pick(cut, key=lambda t: t.value), True
+        return pick(cut, key=value_of), True

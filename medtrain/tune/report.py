@@ -23,7 +23,7 @@ from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
 from medtrain.reports.names import metric_name
 from medtrain.reports.summary import auc_acc_line, auc_undefined_text
-from medtrain.tune.pruning import CUT, CUT_ATTR, best_trial, budget_said
+from medtrain.tune.pruning import CUT, CUT_ATTR, best_trial, budget_said, value_of
 from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import FINISHED, fail_stale_trials
 
@@ -41,8 +41,8 @@ def _cell(v) -> str:
 def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     """Header and one row per trial: number, state, value, seconds, epochs reported (``epochs_run``: a
     searched ``epochs`` is a parameter column of its own), each parameter, and, where a trial failed for a reason
-    it recorded (``interrupted`` by Ctrl-C, a diverged training) or the search's budget cut it (``budget``), a
-    last ``why`` column saying it."""
+    it recorded (``interrupted`` by Ctrl-C, a diverged training) or the search's budget cut it (``budget``: its
+    value is its run's score, :func:`medtrain.tune.pruning.value_of`), a last ``why`` column saying it."""
     trials = study.get_trials(deepcopy=False)
     names = list(dict.fromkeys(k for t in trials for k in t.params))
     why = [t.user_attrs.get("failed") if t.state == optuna.trial.TrialState.FAIL else
@@ -53,7 +53,7 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     for t, reason in zip(trials, why):
         secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \
             else None
-        rows.append([t.number, t.state.name.lower(), t.value, secs, len(t.intermediate_values),
+        rows.append([t.number, t.state.name.lower(), value_of(t), secs, len(t.intermediate_values),
                      *[t.params.get(k) for k in names], *([reason] if any(why) else [])])
     return header, rows
 

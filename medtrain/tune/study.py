@@ -47,7 +47,7 @@ from medtrain.api import train_or_reuse
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.rundir import is_finished
-from medtrain.tune.pruning import CUT, CUT_ATTR, Budget, budget_said, clock as _clock
+from medtrain.tune.pruning import CUT, CUT_ATTR, SCORE_ATTR, Budget, budget_said, clock as _clock, value_of
 from medtrain.tune.sampler import TrialSeededTPE
 from medtrain.tune.storage_errors import unusable
 
@@ -282,7 +282,8 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
     """Train (or reuse) the run ``cfg`` describes as trial ``trial``, without its test split, reporting
     ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score. A trial the
     search's deadline stopped (:mod:`medtrain.tune.pruning`) keeps its finished run and is pruned, user attribute
-    ``pruned: budget``, its value the last it reported (Optuna's rule for a pruned trial)."""
+    ``pruned: budget``, its Optuna value the last it reported (Optuna's rule for a pruned trial), and its run's score
+    in user attribute ``score`` (:data:`~medtrain.tune.pruning.SCORE_ATTR`), by which it is ranked and reported."""
     from medtrain.tune.pruning import PyTorchLightningPruningCallback  # Optuna's, never pruning the last epoch
 
     # absolute: a rerun from another working directory must still find the run (finish reads its metrics)
@@ -304,6 +305,7 @@ def train_trial(trial: optuna.Trial, cfg: Config) -> float:
         raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
     if pruning.cut_after is not None:
         trial.set_user_attr(CUT_ATTR, CUT)
+        trial.set_user_attr(SCORE_ATTR, score_of(result, cfg.monitor))  # what it is ranked and reported by
         raise optuna.TrialPruned(f"the search's budget ran out; stopped after epoch {pruning.cut_after + 1}")
     return score_of(result, cfg.monitor)
 
@@ -393,7 +395,7 @@ class _FailureGuard:
 
 def _outcome(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     """``val_auc 0.8123``, ``failed (why)`` or ``... (pruned after epoch E)``: a trial's line in the log."""
-    value = "failed" if trial.value is None else f"{metric} {trial.value:.4f}"
+    value = "failed" if trial.value is None else f"{metric} {value_of(trial):.4f}"
     if trial.value is None and trial.user_attrs.get("failed"):
         value += f" ({trial.user_attrs['failed']})"
     if trial.state == TrialState.PRUNED:

@@ -84,11 +84,13 @@ def test_a_trial_training_at_the_deadline_stops_at_that_epochs_end_pruned_by_the
     cut = study.trials[1]
     assert cut.state == optuna.trial.TrialState.PRUNED and cut.user_attrs["pruned"] == "budget"
     assert cut.value == pytest.approx(0.9) and sorted(cut.intermediate_values) == [0, 1]  # last reported, kept
+    assert cut.user_attrs["score"] == pytest.approx(0.91)  # its run's score, which it is ranked and reported by
     assert Path(calls[1]["cfg"].out).is_dir()  # its run (finished with 2 epochs) is kept
     assert best["trial"] == 0 and "cut_by_budget" not in best
     table = rows(out)
     assert [(r["state"], r["why"]) for r in table] == [("complete", ""), ("pruned", "budget")]
-    assert any(line.startswith("trial 2/? #1:") and "(pruned by the budget after epoch 2)" in line for line in lines)
+    assert float(table[1]["value"]) == pytest.approx(0.91)
+    assert any(line.startswith("trial 2/? #1: val_auc 0.9100 (pruned by the budget after epoch 2)") for line in lines)
     said = next(line for line in lines if line.startswith("budget: "))
     assert "trial #1 cut by it" in said and "no time left for another trial" in said
     assert "trial #1 cut by it" in (out / "report.html").read_text(encoding="utf-8")
@@ -102,7 +104,10 @@ def test_a_trial_cut_by_the_budget_is_the_best_only_where_none_completed_and_say
     out = tmp_path / "tune"
     best = tune(fast(tiny_npz), SPACE, out, budget_minutes=30, log=lines.append)
     assert [c["epochs"] for c in calls] == [1]
-    assert best["trial"] == 0 and best["cut_by_budget"] is True and best["val"]["val_auc"] == pytest.approx(0.7)
+    # ranked and reported by its run's score (0.71: after TTA and the class-weight rule, at the kept checkpoint),
+    # not the pruner's last epoch value (0.7)
+    assert best["trial"] == 0 and best["cut_by_budget"] is True and best["val"]["val_auc"] == pytest.approx(0.71)
+    assert "val_auc 0.7100 on validation" in (out / "best_config.yaml").read_text()
     assert json.loads((out / "best.json").read_text())["cut_by_budget"] is True
     assert any("Trial #0 was cut by the budget after epoch 1 (no trial completed within it)" in line
                for line in lines)
@@ -154,6 +159,8 @@ def test_the_policy_search_keeps_the_same_deadline(tiny_npz, tmp_path, monkeypat
                                 log=lambda line: None)
     assert [c["epochs"] for c in calls] == [1]
     assert policy.metadata["search"]["best_cut_by_budget"] is True
+    assert policy.metadata["search"]["best_value"] == pytest.approx(0.71)  # its run's score, not the epoch's 0.7
+    assert policy.metadata["search"]["results"][0]["value"] == pytest.approx(0.71)
     assert "cut by the budget after epoch 1: no trial completed within it" in out.read_text()
 
 
@@ -169,3 +176,17 @@ def test_a_search_that_reaches_its_trials_within_the_budget_is_not_said_to_be_st
     spent = run_study(study, objective, trials=2, budget_minutes=0.5, log=lambda line: None,
                       started=time.monotonic() - 27.4)
     assert len(study.trials) == 2 and spent["stopped"] is None and spent["cut"] == []
+
+
+def test_trials_cut_by_the_budget_are_ranked_by_their_runs_scores():
+    # where no trial completed, the best cut trial is the one whose run scores best on validation, not the one the
+    # pruner last saw highest (#0's epoch said 0.8, its kept checkpoint after TTA scores 0.62; #1's 0.7 and 0.75)
+    from medtrain.tune.pruning import best_trial
+
+    study = optuna.create_study(direction="maximize")
+    for epoch_value, score in ((0.8, 0.62), (0.7, 0.75)):
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, value=epoch_value,
+                                                  intermediate_values={0: epoch_value},
+                                                  user_attrs={"pruned": "budget", "score": score}))
+    best, cut = best_trial(study)
+    assert cut and best.number == 1
