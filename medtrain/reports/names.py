@@ -1,12 +1,9 @@
 """Names the reports show, in one place and without matplotlib (a search's report, :mod:`medtrain.tune.report`,
 names its metric as the learning curve does, and imports this without drawing anything): the monitored metrics'
-labels, and a run's class (multi-label: label) names in index order (:func:`medtrain.tasks.class_names`,
-re-exported here)."""
+labels."""
 from __future__ import annotations
 
-from medtrain.tasks import class_names
-
-__all__ = ["METRIC_NAMES", "metric_name", "class_names"]
+__all__ = ["METRIC_NAMES", "metric_name"]
 
 #: how a figure or table names a monitored metric (``--monitor``, ``--early-stop``); another key is shown as it is
 METRIC_NAMES = {"val_auc": "val AUC", "val_acc": "val ACC", "val_loss": "val loss"}
