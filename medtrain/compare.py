@@ -27,7 +27,7 @@ from medtrain._io import write_json, write_text
 from medtrain._progress import Overall
 from medtrain.api import RESUMABLE_KEYS, _as_config, check_bools, check_reusable, check_settings, train_or_reuse
 from medtrain.config import Config
-from medtrain.config.settings import base_settings
+from medtrain.config.settings import ALIASES, base_settings
 from medtrain.reuse import check_same_data
 from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
@@ -50,7 +50,7 @@ def parse_vary(items: list[str]) -> dict[str, list[str]]:
         key, values = it.split("=", 1)
         key = key.strip().replace("-", "_")
         if key not in config_mod.KEYS and key != RECIPE_KEY:  # config: whole recipes, YAML files
-            raise suggest(key, [*config_mod.KEYS, RECIPE_KEY], "setting")
+            raise suggest(key, [*config_mod.KEYS, RECIPE_KEY], "setting", aliases=ALIASES)
         if key in ("seed", "out"):  # --vary seed=... was overwritten by each run's seed of --seeds, silently
             raise MedtrainError(f"--vary {key}: {'--seeds' if key == 'seed' else '--out'} sets it, not --vary")
         if key in grid:  # the last of two axes of one setting replaced the first

@@ -7,7 +7,7 @@ exception. Programming errors stay ordinary exceptions with tracebacks.
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from typing import Iterable, Mapping
 
 
 class MedtrainError(Exception):
@@ -38,38 +38,30 @@ class TrainingDiverged(MedtrainError):
 LISTED = 20
 
 
-#: Other tools' names of medtrain's settings (PyTorch's, Keras', timm's), offered for them wherever a setting is
-#: named (a config file, a dict or Config in Python, ``compare --vary``, a ``tune`` search space): difflib had
-#: offered "erasing_p, operating_point" for ``learning_rate``. Read in lower case.
-ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "weight_decay", "l2": "weight_decay",
-           "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs", "bs": "batch_size",
-           "batchsize": "batch_size", "drop_rate": "dropout", "dropout_rate": "dropout", "p_dropout": "dropout",
-           "drop_path_rate": "drop_path", "optim": "optimizer", "scheduler": "schedule", "lr_scheduler": "schedule",
-           "lr_schedule": "schedule", "arch": "model", "architecture": "model", "smoothing": "label_smoothing",
-           "augmentation": "augment", "augmentations": "augment"}
-
-
-def _misspelt_alias(name: str, choices: list[str]) -> str | None:
-    """The setting of the alias ``name`` misspells (``learning_rat``: ``lr``), where one alias of four letters or
-    more is that close (difflib ratio >= 0.85) and no choice is closer; a short alias (``wd``, ``bs``) is offered
-    only when typed exactly. (A close alias had lost to the settings' own names: ``learning_rat`` was offered
-    erasing_p, operating_point.)"""
-    close = difflib.get_close_matches(name, [a for a in ALIASES if len(a) >= 4], n=1, cutoff=0.85)
+def _misspelt_alias(name: str, choices: list[str], aliases: Mapping[str, str]) -> str | None:
+    """The choice of the alias ``name`` misspells (``learning_rat``: ``lr``), where one alias of ``aliases`` of four
+    letters or more is that close (difflib ratio >= 0.85) and no choice is closer; a short alias (``wd``, ``bs``) is
+    offered only when typed exactly. (A close alias had lost to the settings' own names: ``learning_rat`` was
+    offered erasing_p, operating_point.)"""
+    close = difflib.get_close_matches(name, [a for a in aliases if len(a) >= 4], n=1, cutoff=0.85)
     if not close:
         return None
     ratio = difflib.SequenceMatcher(None, name, close[0]).ratio()
     if any(difflib.SequenceMatcher(None, name, c).ratio() >= ratio for c in choices):
         return None
-    return ALIASES[close[0]]
+    return aliases[close[0]]
 
 
-def suggest(name: str, choices: Iterable[str], what: str, listed_by: str | None = None) -> MedtrainError:
+def suggest(name: str, choices: Iterable[str], what: str, listed_by: str | None = None,
+            aliases: Mapping[str, str] | None = None) -> MedtrainError:
     """Build an 'unknown X' error that names the closest valid choices; with none close, every choice where
-    there are at most :data:`LISTED`, else how many and ``listed_by`` (where they are listed). A name of
-    :data:`ALIASES` (or a close misspelling of one) whose setting is among ``choices`` is offered that setting
-    alone."""
+    there are at most :data:`LISTED`, else how many and ``listed_by`` (where they are listed). ``aliases``: other
+    names of the choices, lower case (the settings' :data:`medtrain.config.settings.ALIASES`, passed where a setting
+    is named); a name among them (or a close misspelling of one) whose choice is among ``choices`` is offered that
+    choice alone. None (the default): names are matched against ``choices`` alone."""
     choices = sorted(choices)
-    alias = ALIASES.get(str(name).lower()) or _misspelt_alias(str(name).lower(), choices)
+    aliases = aliases or {}
+    alias = aliases.get(str(name).lower()) or _misspelt_alias(str(name).lower(), choices, aliases)
     close = [alias] if alias in choices else difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
     if close:
         hint = f"; did you mean {', '.join(close)}?"

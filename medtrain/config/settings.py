@@ -120,6 +120,17 @@ class Config:
 
 KEYS = {f.name: f for f in fields(Config)}
 
+#: Other tools' names of medtrain's settings (PyTorch's, Keras', timm's), offered for them wherever a setting is
+#: named (a config file, a dict or Config in Python, ``compare --vary``, a ``tune`` search space), as ``suggest``'s
+#: ``aliases``: difflib had offered "erasing_p, operating_point" for ``learning_rate``. Read in lower case. Settings'
+#: names only: an unknown model, augmentation... is not offered them (``arch`` is no model's name).
+ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "weight_decay", "l2": "weight_decay",
+           "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs", "bs": "batch_size",
+           "batchsize": "batch_size", "drop_rate": "dropout", "dropout_rate": "dropout", "p_dropout": "dropout",
+           "drop_path_rate": "drop_path", "optim": "optimizer", "scheduler": "schedule", "lr_scheduler": "schedule",
+           "lr_schedule": "schedule", "arch": "model", "architecture": "model", "smoothing": "label_smoothing",
+           "augmentation": "augment", "augmentations": "augment"}
+
 
 def _settings_named(init):
     """Config's ``__init__``, refusing a name that is no setting as a config file or a dict is refused (one line
@@ -128,7 +139,7 @@ def _settings_named(init):
     def __init__(self, *args, **kwargs):
         for name in kwargs:
             if name not in KEYS:
-                raise suggest(name, KEYS, "setting")
+                raise suggest(name, KEYS, "setting", aliases=ALIASES)
         init(self, *args, **kwargs)
     return __init__
 
