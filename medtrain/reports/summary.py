@@ -268,7 +268,7 @@ def label_operating_point_line(op: dict, rule: str = "operating point") -> str:
 #: a probe's run, :mod:`medtrain.training.probe`, where it imports it): the seed draws nothing in a convex fit of the
 #: frozen network's codes, nor in the splits of data that bring their own (a split medtrain draws, with
 #: ``val_fraction``/``test_fraction`` or ``--folds``, changes with the seed, and so does the probe)
-SAME_PROBE = ("the same probe for every seed (a convex fit on the frozen network's codes: no initialisation, batch "
+SAME_PROBE = ("every seed gives the same probe (a convex fit on the frozen network's codes: no initialisation, batch "
               "order or augmentation to draw, and the data's own splits)")
 
 
@@ -288,6 +288,6 @@ def _seeded_split(run: dict) -> bool:
 
 def same_probe_note(names: list[str]) -> str:
     """Said under a comparison whose cells ``names`` are :func:`same_probe` (a walk's table: ``0.712 ± 0.000``)."""
-    return (f"Linear probes: {', '.join(names)}. A probe is {SAME_PROBE}, so its ± 0 is one result repeated, a Δ "
-            "with it pairs that one probe with each seed of the other cell, and its kept and stop epochs count none: "
-            "it trains no epoch.") if names else ""
+    return (f"Linear probes: {', '.join(names)}. {SAME_PROBE[0].upper()}{SAME_PROBE[1:]}, so a probe's ± 0 is one "
+            "result repeated, a Δ with it pairs that one probe with each seed of the other cell, and its kept and stop "
+            "epochs count none: it trains no epoch.") if names else ""

@@ -1,6 +1,6 @@
 """A cross-validation's report and a comparison's note say of linear probes what is true of them: the report's
 settings table leaves out what a probe never reads, as a run's report does (it had listed epochs, lr, augment); the
-"same probe for every seed" note is said only where the seed drew no split (a split drawn with the seed, or dealt
+"every seed gives the same probe" note is said only where the seed drew no split (a split drawn with the seed, or dealt
 into seeded folds, trains each seed's probe on other images); the folds' split origin is read from the metrics the
 cross-validation holds, not from their metrics.json again."""
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from medtrain.crossval import fold_split_origin, report_data
 from medtrain.reports.html import PROBE_UNREAD_NOTE, write_comparison_report, write_crossval_report
+from medtrain.reports.summary import SAME_PROBE
 
 CV = {"oof": {"n": 40, "auc": 0.8, "acc": 0.7}, "held_out": "test", "folds": 2, "dataset": "d",
       "per_fold": [{"fold": k, "test_auc": 0.8, "test_acc": 0.7, "sizes": {"train": 30, "val": 10, "test": 20}}
@@ -41,7 +42,7 @@ def test_the_folds_split_origin_is_read_from_the_metrics_held():
 
 def _probe(seed, origin):
     return {"seed": seed, "test": {"acc": 0.7, "auc": 0.71}, "val": {"auc": 0.7, "acc": 0.7}, "best_epoch": 0,
-            "stop_epoch": 0, "wall_s": 1.0, "probe": {"C": 1.0, "seeds": "the same probe for every seed"},
+            "stop_epoch": 0, "wall_s": 1.0, "probe": {"C": 1.0, "seeds": SAME_PROBE},
             **({"data": {"split_origin": origin}} if origin else {})}
 
 
@@ -52,4 +53,4 @@ def test_the_same_probe_note_is_said_only_where_no_split_was_drawn_with_the_seed
     cells = [{"cell": {"transfer": "full"}, "runs": trained},
              {"cell": {"transfer": "linear-probe"}, "runs": [_probe(s, origin) for s in range(2)]}]
     page = _text(write_comparison_report(tmp_path, ["transfer"], cells).read_text())
-    assert ("Linear probes: transfer=linear-probe. A probe is the same probe for every seed" in page) is said
+    assert ("Linear probes: transfer=linear-probe. Every seed gives the same probe (a convex fit" in page) is said

@@ -80,6 +80,6 @@ def test_a_comparisons_probe_cells_get_one_note(tmp_path, seeds):
         assert "Linear probes" not in md and "Linear probes" not in page
         return
     notes = [n for n in md.split("\n\n") if n.startswith("Linear probes")]
-    assert len(notes) == 1 and notes[0].startswith("Linear probes: transfer=linear-probe. A probe is the same")
+    assert len(notes) == 1 and notes[0].startswith("Linear probes: transfer=linear-probe. Every seed gives the same probe")
     assert "transfer=scratch" not in notes[0]
     assert "Linear probes: transfer=linear-probe." in page

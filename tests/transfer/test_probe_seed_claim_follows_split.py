@@ -1,4 +1,4 @@
-"""A linear probe says it is "the same probe for every seed" (its summary line, metrics.json's ``probe.seeds``) only
+"""A linear probe says "every seed gives the same probe" (its summary line, metrics.json's ``probe.seeds``) only
 where the seed drew no split: on data that come split (an .npz in MedMNIST layout, MedMNIST itself). It had said so
 on every run, also where medtrain drew val and test with the seed (a CSV without a split column) or dealt train+val
 into folds (``--folds``), where each seed's probe is fitted and its C chosen on other images."""
@@ -58,7 +58,7 @@ def test_a_probe_on_a_split_the_seed_drew_does_not_claim_it(source, where):
     splits, r = _probe(root, csv, "drawn") if where == "csv" else _probe(root, npz, "fold", folds=2, fold=0)
     assert splits.record.origin == ("drawn" if where == "csv" else "own test, fold val")
     assert r.metrics["probe"]["seeds"] is None
-    assert "same probe for every seed" not in r.summary and "convex fit" not in r.summary
+    assert "the same probe" not in r.summary and "convex fit" not in r.summary
     assert r.summary.startswith("linear probe (")  # the line is still said, without the claim
 
 

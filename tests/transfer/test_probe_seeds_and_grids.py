@@ -89,5 +89,5 @@ def test_probes_of_two_seeds_are_the_same_and_the_run_says_why(source, classifie
     if classifier == "logreg":
         assert torch.equal(w0, w1) and torch.equal(b0, b1)
     for r in (r0, r1):  # said where a user reads the run: its summary line and metrics.json
-        assert "the same probe for every seed" in r.summary and "convex fit" in r.summary
-        assert "the same probe for every seed" in r.metrics["probe"]["seeds"]
+        assert "every seed gives the same probe" in r.summary and "convex fit" in r.summary
+        assert "every seed gives the same probe" in r.metrics["probe"]["seeds"]
