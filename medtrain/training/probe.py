@@ -66,7 +66,7 @@ def same_for_every_seed(splits) -> str | None:
     own (``splits.record.origin``, :mod:`medtrain.data._origin`; splits given without a record: as they come); None
     where the seed drew one (``drawn``), dealt it into folds (``fold``), or where it is not known (an array cache
     written before origins were recorded, whose missing splits were drawn)."""
-    record = getattr(splits, "record", None)
+    record = splits.record
     if record is None:
         return SAME_PROBE
     parts = origin_parts(record.origin)
