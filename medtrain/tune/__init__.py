@@ -41,7 +41,7 @@ from medtrain.tune.report import (
     write_plots, write_trials,
 )  # fmt: skip
 from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
-from medtrain.tune.pruning import best_trial, clock, value_of
+from medtrain.tune.pruning import best_trial, clock, deadline_of, value_of
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study,
@@ -179,6 +179,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
         log(f"tune: {note}")
 
     pin = {}  # the flips decided once for the study (medtrain.tune.flips), pinned for every trial
+    deadline = deadline_of(started, budget_minutes)  # run_study's, from the same start and minutes
 
     def objective(trial) -> float:
         values = {p.key: p.suggest(trial) for p in params}
@@ -186,7 +187,8 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
         if score is not None:  # a space of few choices draws a finished trial again: its score, not a retraining
             return score
         run_dir = folder / f"{trial.number:03d}"
-        return train_trial(trial, config_mod.resolve(base, pin, values, {"out": str(run_dir), "progress": False}))
+        return train_trial(trial, config_mod.resolve(base, pin, values, {"out": str(run_dir), "progress": False}),
+                           deadline=deadline)
 
     try:
         if trials is None or len(finished_trials(study)) < trials:  # (a study already done decides nothing)

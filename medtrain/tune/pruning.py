@@ -9,8 +9,9 @@ pruner's per-epoch value for them instead of their run's validation score. A tri
 (or an epoch after which training stops anyway, e.g. by early stopping) completes and is ranked by its run's
 ``metrics.json`` score like every other (:func:`medtrain.tune.study.score_of`).
 
-The search's budget lives here too. A search with ``--budget`` gives the callback its deadline
-(``time.monotonic()``): a trial still training when it passes stops at the end of that epoch
+The search's budget lives here too. A search with ``--budget`` gives the callback its deadline (a
+``time.monotonic()`` time, :func:`deadline_of`, handed explicitly by each objective to
+:func:`medtrain.tune.study.train_trial`): a trial still training when it passes stops at the end of that epoch
 (``trainer.should_stop``, as early stopping stops a run: the run finishes with the epochs it trained; the pruner
 decides first, and a trial it prunes there is pruned as any other), and ``cut_after`` names the epoch, for
 :func:`medtrain.tune.study.train_trial` to record the trial pruned, :data:`CUT_ATTR` ``budget``. :class:`Budget`
@@ -81,29 +82,49 @@ def budget_said(spent: dict) -> str:
     return "; ".join(parts)
 
 
+def deadline_of(started: float, budget_minutes: float | None) -> float | None:
+    """The search's deadline, a ``time.monotonic()`` time: ``started`` plus ``budget_minutes`` (None: no budget).
+    The one computation of it: the objectives hand it to :func:`medtrain.tune.study.train_trial` (``deadline=``)
+    and :func:`medtrain.tune.study.run_study`'s :class:`Budget`, given the same ``started`` and minutes, holds it."""
+    return None if budget_minutes is None else started + budget_minutes * 60
+
+
 class Budget:
     """An Optuna callback that stops the study where the next trial is expected not to end by the deadline
-    (``started + seconds``, ``time.monotonic()``): its expected length is the longest trial this run completed
-    (pruned ones where none completed: they stop early, so they are a floor; a repeat, which trains nothing, is
-    not counted), and a trial ending at or after the deadline stops the study too. ``trials``: the study's
-    ``--trials``, which, once reached, is why the search stops (the budget's line does not claim it)."""
+    (:func:`deadline_of` ``started`` and ``minutes``, ``time.monotonic()``): its expected length is the longest trial
+    this run completed (pruned ones where none completed: they stop early, so they are a floor; a repeat, which
+    trains nothing, is not counted), and a trial ending at or after the deadline stops the study too. ``trials``: the
+    study's ``--trials``, which, once reached, is why the search stops (the budget's line does not claim it).
 
-    def __init__(self, seconds: float, started: float, trials: int | None = None):
-        self.seconds, self.started, self.deadline, self.trials = seconds, started, started + seconds, trials
+    Trials are timed on the deadline's clock, ``time.monotonic()``, by the objective :meth:`timed` wraps (Optuna's
+    wall-clock ``datetime_start``/``datetime_complete`` had timed them: two clocks for one comparison)."""
+
+    def __init__(self, minutes: float, started: float, trials: int | None = None):
+        self.seconds, self.started, self.trials = minutes * 60, started, trials
+        self.deadline = deadline_of(started, minutes)  # the value the objectives hand their trials
         self.ended = started
         self.ran: list[optuna.trial.FrozenTrial] = []
+        self.took: dict[int, float] = {}  #: trial number -> seconds its objective ran, time.monotonic()
         self.stopped: str | None = None
+
+    def timed(self, objective):
+        """``objective`` timing each trial on ``time.monotonic()`` (into :attr:`took`), whatever it returns or
+        raises (a pruned trial raises)."""
+        def run(trial):
+            t0 = time.monotonic()
+            try:
+                return objective(trial)
+            finally:
+                self.took[trial.number] = time.monotonic() - t0
+        return run
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
     def expected(self) -> float:
-        def secs(t) -> float:
-            return (t.datetime_complete - t.datetime_start).total_seconds()
-
-        timed = [t for t in self.ran if t.datetime_start and t.datetime_complete and "repeat_of" not in t.user_attrs]
-        complete = [secs(t) for t in timed if t.state == TrialState.COMPLETE]
-        pruned = [secs(t) for t in timed if t.state == TrialState.PRUNED]
+        timed = [t for t in self.ran if t.number in self.took and "repeat_of" not in t.user_attrs]
+        complete = [self.took[t.number] for t in timed if t.state == TrialState.COMPLETE]
+        pruned = [self.took[t.number] for t in timed if t.state == TrialState.PRUNED]
         return max(complete or pruned or [0.0])
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -29,7 +29,6 @@ starts), and one training at the deadline stops at that epoch's end, keeps its f
 """
 from __future__ import annotations
 
-import contextvars
 import math
 import os
 import re
@@ -62,9 +61,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_S = 10
 GRACE_S = 30
 DIRECTIONS = {"val_auc": "maximize", "val_acc": "maximize", "val_loss": "minimize"}
-#: The deadline (``time.monotonic()``) of the search running in this context: set by :func:`run_study`, read by
-#: :func:`train_trial` for its pruning callback, so an objective passes nothing of it.
-_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("medtrain_tune_deadline", default=None)
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)  # medtrain prints one line per trial (failed ones too)
 
@@ -278,17 +274,19 @@ def score_of(result: dict, monitor: str) -> float:
     raise MedtrainError(f"the trial's run holds no validation {monitor}")
 
 
-def train_trial(trial: optuna.Trial, cfg: Config) -> float:
+def train_trial(trial: optuna.Trial, cfg: Config, deadline: float | None = None) -> float:
     """Train (or reuse) the run ``cfg`` describes as trial ``trial``, without its test split, reporting
-    ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score. A trial the
-    search's deadline stopped (:mod:`medtrain.tune.pruning`) keeps its finished run and is pruned, user attribute
-    ``pruned: budget``, its Optuna value the last it reported (Optuna's rule for a pruned trial), and its run's score
-    in user attribute ``score`` (:data:`~medtrain.tune.pruning.SCORE_ATTR`), by which it is ranked and reported."""
+    ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score. ``deadline``: the
+    search's budget, a ``time.monotonic()`` time (:func:`medtrain.tune.pruning.deadline_of`, the value
+    :func:`run_study` given the same start and minutes holds; None: none). A trial the deadline stopped
+    (:mod:`medtrain.tune.pruning`) keeps its finished run and is pruned, user attribute ``pruned: budget``, its
+    Optuna value the last it reported (Optuna's rule for a pruned trial), and its run's score in user attribute
+    ``score`` (:data:`~medtrain.tune.pruning.SCORE_ATTR`), by which it is ranked and reported."""
     from medtrain.tune.pruning import PyTorchLightningPruningCallback  # Optuna's, never pruning the last epoch
 
     # absolute: a rerun from another working directory must still find the run (finish reads its metrics)
     trial.set_user_attr("run_dir", os.path.abspath(cfg.out))
-    pruning = PyTorchLightningPruningCallback(trial, monitor=cfg.monitor, deadline=_DEADLINE.get())
+    pruning = PyTorchLightningPruningCallback(trial, monitor=cfg.monitor, deadline=deadline)
     try:
         result = train_or_reuse(cfg, callbacks=[pruning], evaluate_test=False)
     except KeyboardInterrupt:  # Ctrl-C (TrainingInterrupted where Lightning caught it, else raw): the trial is lost,
@@ -316,7 +314,9 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     whichever comes first. One line per finished trial, and one on the budget.
 
     ``budget_minutes``: the deadline is ``started`` (``time.monotonic()``, default now; a caller's start, so what
-    it ran before, e.g. the flip pilots, counts) plus that many minutes (see the module).
+    it ran before, e.g. the flip pilots, counts) plus that many minutes (see the module):
+    :func:`medtrain.tune.pruning.deadline_of` ``(started, budget_minutes)``, the value ``objective`` hands
+    :func:`train_trial` (``deadline=``) so that a trial training past it stops. Trials are timed on that clock.
 
     A failed trial (e.g. a diverged one) does not count: another is run in its place, until
     :data:`MAX_FAILED_IN_A_ROW` (or ``trials``, if fewer) fail in a row, which stops the search with a line
@@ -337,7 +337,7 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     started = t0 if started is None else started
     metric = study.user_attrs.get("medtrain", {}).get("monitor", "value")
     failed = _FailureGuard(min(trials or MAX_FAILED_IN_A_ROW, MAX_FAILED_IN_A_ROW), log)
-    budget = None if budget_minutes is None else Budget(budget_minutes * 60, started, trials)
+    budget = None if budget_minutes is None else Budget(budget_minutes, started, trials)
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = len(finished_trials(study))
@@ -362,15 +362,11 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     if budget is not None:
         callbacks.append(budget)
     # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
-    token = _DEADLINE.set(None if budget is None else budget.deadline)
-    try:
-        with Overall(trials, "tune", done=before) as bar:
-            # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,
-            # MaxTrialsCallback stops the study; the failure guard stops a study whose every trial fails; the
-            # budget stops starting trials (no Optuna timeout: it started a trial at any time before it).
-            study.optimize(objective, callbacks=callbacks)
-    finally:
-        _DEADLINE.reset(token)
+    with Overall(trials, "tune", done=before) as bar:
+        # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,
+        # MaxTrialsCallback stops the study; the failure guard stops a study whose every trial fails; the
+        # budget stops starting trials (no Optuna timeout: it started a trial at any time before it).
+        study.optimize(objective if budget is None else budget.timed(objective), callbacks=callbacks)
     if budget is None:
         return {}
     spent = budget.spent()

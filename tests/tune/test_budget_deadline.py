@@ -190,3 +190,31 @@ def test_trials_cut_by_the_budget_are_ranked_by_their_runs_scores():
                                                   user_attrs={"pruned": "budget", "score": score}))
     best, cut = best_trial(study)
     assert cut and best.number == 1
+
+
+def test_a_trial_is_given_the_deadline_explicitly(tiny_npz, tmp_path, monkeypatch, clock):
+    # train_trial takes the deadline as an argument (it had read a context variable run_study set): a trial
+    # handed a deadline that passes during its epoch 2 stops there, pruned by the budget, with no run_study around
+    from medtrain.tune.study import train_trial
+
+    train, calls = epoch_train([0.7], {0: 1}, clock)
+    monkeypatch.setattr(medtrain.api, "train", train)
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    cfg = config_mod.resolve(fast(tiny_npz), {"out": str(tmp_path / "000"), "progress": False})
+    with pytest.raises(optuna.TrialPruned):
+        train_trial(trial, cfg, deadline=time.monotonic() + 60)
+    assert [c["epochs"] for c in calls] == [2] and trial.user_attrs["pruned"] == "budget"
+
+
+def test_trials_are_timed_on_the_deadlines_clock(tiny_npz, tmp_path, monkeypatch, clock):
+    # trial #0 completes its 3 epochs in an hour of the deadline's clock (time.monotonic) and 90 minutes were given:
+    # 30 minutes are left, less than that trial took, so no second trial starts. Timed by Optuna's datetimes (a
+    # second clock, which saw a fraction of a second), a second trial had started
+    train, calls = epoch_train([0.6, 0.9], {0: 1}, clock)
+    monkeypatch.setattr(medtrain.api, "train", train)
+    lines = []
+    tune(fast(tiny_npz), SPACE, tmp_path / "tune", budget_minutes=90, log=lines.append)
+    assert [c["epochs"] for c in calls] == [3]
+    said = next(line for line in lines if line.startswith("budget: "))
+    assert "no trial started after trial #0" in said and "the longest trial of this run took 1h00m" in said

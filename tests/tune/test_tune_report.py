@@ -86,8 +86,8 @@ def test_a_resumed_search_whose_best_changed_names_both_trials_it_scored_on_test
     scored cannot be unseen: both trials are named, each for what it is, and the former best's report says so."""
     real = TUNE.train_trial
 
-    def ranked(trial, cfg) -> float:  # a real trial run (its report, its test evaluation), ranked by its number,
-        real(trial, cfg)  # so the resumed search's trial is the better one
+    def ranked(trial, cfg, deadline=None) -> float:  # a real trial run (its report, its test evaluation), ranked by
+        real(trial, cfg, deadline=deadline)  # its number, so the resumed search's trial is the better one
         return 0.5 + trial.number / 10
 
     monkeypatch.setattr(TUNE, "train_trial", ranked)
