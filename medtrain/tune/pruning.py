@@ -7,7 +7,7 @@ callback prunes there all the same: a ``MedianPruner(n_warmup_steps=1)`` study o
 trial's full training, pruned the weak ones "after epoch 2", deleted their finished run folders and recorded the
 pruner's per-epoch value for them instead of their run's validation score. A trial that reaches its last epoch
 (or an epoch after which training stops anyway, e.g. by early stopping) completes and is ranked by its run's
-``metrics.json`` score like every other (:func:`medtrain.tune.study.score_of`).
+``metrics.json`` score like every other (:func:`score_of`).
 
 The search's budget lives here too. A search with ``--budget`` gives the callback its deadline (a
 ``time.monotonic()`` time, :func:`deadline_of`, handed explicitly by each objective to
@@ -16,19 +16,22 @@ The search's budget lives here too. A search with ``--budget`` gives the callbac
 decides first, and a trial it prunes there is pruned as any other), and ``cut_after`` names the epoch, for
 :func:`medtrain.tune.study.train_trial` to record the trial pruned, :data:`CUT_ATTR` ``budget``. :class:`Budget`
 starts no trial expected to end after the deadline, and :func:`best_trial` ranks a cut trial only where none
-completed."""
+completed, by its run's score (:func:`score_of`, what every trial is ranked by: :func:`value_of`)."""
 from __future__ import annotations
 
+import math
 import time
 
 import optuna
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback as _OptunaCallback
 
+from medtrain.errors import MedtrainError
+
 #: The user attribute of a trial pruned by the search's budget, and its value (``trials.csv``'s ``why`` column).
 CUT_ATTR, CUT = "pruned", "budget"
 #: The user attribute holding a budget-cut trial's score: its run's validation score
-#: (:func:`medtrain.tune.study.score_of`: after TTA and the class-weight rule, at the kept checkpoint), by which it
+#: (:func:`score_of`: after TTA and the class-weight rule, at the kept checkpoint), by which it
 #: is ranked and reported (its Optuna value is the last the pruner saw, an epoch's number before those choices).
 SCORE_ATTR = "score"
 
@@ -145,6 +148,21 @@ class Budget:
     def spent(self) -> dict:
         return {"budget_s": round(self.seconds, 1), "used_s": round(self.ended - self.started, 1),
                 "cut": [t.number for t in self.ran if t.user_attrs.get(CUT_ATTR) == CUT], "stopped": self.stopped}
+
+
+def score_of(result: dict, monitor: str) -> float:
+    """The validation ``monitor`` value of the model a trial hands over: ``metrics.json``'s ``val`` block,
+    measured after the run's choices on validation (class-weight rule, TTA) in float32, as ``compare`` ranks.
+    The history entry of ``best_epoch`` (the number the pruner saw, before those choices and, in bf16, from
+    rounded logits) had ranked a RetinaMNIST trial first at 0.733 whose saved model scores 0.713, below
+    another's 0.761. A monitor the block lacks (``val_loss``) is read from that history entry."""
+    val = (result.get("val") or {}).get(monitor.removeprefix("val_"))
+    if isinstance(val, (int, float)) and math.isfinite(val):
+        return float(val)
+    for h in result.get("history") or []:
+        if h.get("epoch") == result.get("best_epoch") and monitor in h:
+            return float(h[monitor])
+    raise MedtrainError(f"the trial's run holds no validation {monitor}")
 
 
 def value_of(trial: optuna.trial.FrozenTrial) -> float | None:

@@ -46,7 +46,9 @@ from medtrain.api import train_or_reuse
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.rundir import is_finished
-from medtrain.tune.pruning import CUT, CUT_ATTR, SCORE_ATTR, Budget, budget_said, clock as _clock, value_of
+from medtrain.tune.pruning import (  # score_of: also medtrain.tune.study's, where it was
+    CUT, CUT_ATTR, SCORE_ATTR, Budget, budget_said, clock as _clock, score_of, value_of,
+)  # fmt: skip
 from medtrain.tune.sampler import TrialSeededTPE
 from medtrain.tune.storage_errors import unusable
 
@@ -257,21 +259,6 @@ def score_of_repeat(study: optuna.Study, trial: optuna.Trial) -> float | None:
 
 def finished_trials(study: optuna.Study) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state in FINISHED]
-
-
-def score_of(result: dict, monitor: str) -> float:
-    """The validation ``monitor`` value of the model a trial hands over: ``metrics.json``'s ``val`` block,
-    measured after the run's choices on validation (class-weight rule, TTA) in float32, as ``compare`` ranks.
-    The history entry of ``best_epoch`` (the number the pruner saw, before those choices and, in bf16, from
-    rounded logits) had ranked a RetinaMNIST trial first at 0.733 whose saved model scores 0.713, below
-    another's 0.761. A monitor the block lacks (``val_loss``) is read from that history entry."""
-    val = (result.get("val") or {}).get(monitor.removeprefix("val_"))
-    if isinstance(val, (int, float)) and math.isfinite(val):
-        return float(val)
-    for h in result.get("history") or []:
-        if h.get("epoch") == result.get("best_epoch") and monitor in h:
-            return float(h[monitor])
-    raise MedtrainError(f"the trial's run holds no validation {monitor}")
 
 
 def train_trial(trial: optuna.Trial, cfg: Config, deadline: float | None = None) -> float:
