@@ -95,7 +95,8 @@ class Entry:
     bytes: int  #: on disk (allocated blocks, as ``du``), its files and folders, links not followed
     unreadable: str = ""  #: a part that could not be read ("PATH: why"): ``bytes`` is then a lower bound
     #: each folder of it (itself included) -> its sub-folders, as the size walk found them (links not followed): what
-    #: a dry run asks of each folder, without walking the entry again
+    #: a dry run asks of each folder, without walking the entry again; collected only for it (``survey(folders=True)``),
+    #: else empty
     folders: dict = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -133,20 +134,22 @@ def _blocks(st: os.stat_result) -> int:
     return st.st_blocks * 512 if hasattr(st, "st_blocks") else st.st_size
 
 
-def _size(path: str, st: os.stat_result, seen: set, bad: list, folders: dict) -> int:
+def _size(path: str, st: os.stat_result, seen: set, bad: list, folders: dict | None) -> int:
     """Bytes on disk of ``path`` and everything under it, each file once (hard links), links not followed; what
-    cannot be read is noted in ``bad`` (the size is then what could be read). Each folder met is a key of ``folders``,
-    its value the list of its sub-folders (:attr:`Entry.folders`)."""
+    cannot be read is noted in ``bad`` (the size is then what could be read). Where ``folders`` is given, each folder
+    met is a key of it, its value the list of its sub-folders (:attr:`Entry.folders`)."""
     if (st.st_dev, st.st_ino) in seen:
         return 0
     seen.add((st.st_dev, st.st_ino))
     n = _blocks(st)
     if stat.S_ISDIR(st.st_mode):
-        subs = folders[path] = []
+        subs = None
+        if folders is not None:
+            subs = folders[path] = []
         for e in _scan(path, bad=bad):
             try:
                 est = e.stat(follow_symlinks=False)
-                if stat.S_ISDIR(est.st_mode):
+                if subs is not None and stat.S_ISDIR(est.st_mode):
                     subs.append(e.path)
                 n += _size(e.path, est, seen, bad, folders)
             except FileNotFoundError:
@@ -178,8 +181,9 @@ def _check_root(path: Path) -> bool:
     return True
 
 
-def survey(data_dir: str | os.PathLike | None = None) -> Survey:
-    """Every entry of the cache folder, by kind, with its size on disk."""
+def survey(data_dir: str | os.PathLike | None = None, folders: bool = False) -> Survey:
+    """Every entry of the cache folder, by kind, with its size on disk; with ``folders``, each entry's folders
+    (:attr:`Entry.folders`: what a dry run asks of them; a listing or a clear does not keep them)."""
     base = root(data_dir)
     found = Survey(base, _check_root(base), {k: [] for k in (*BY_NAME, PARTIAL, OTHER)})
     if not found.exists:
@@ -199,10 +203,10 @@ def survey(data_dir: str | os.PathLike | None = None) -> Survey:
         elif not _is_entry(kind, e.name, st):
             kind = OTHER
         bad: list = []
-        folders: dict = {}
-        n = _size(e.path, st, seen, bad, folders)
+        subs: dict | None = {} if folders else None
+        n = _size(e.path, st, seen, bad, subs)
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        found.entries[kind].append(Entry(kind, Path(e.path), n, bad[0] + more if bad else "", folders))
+        found.entries[kind].append(Entry(kind, Path(e.path), n, bad[0] + more if bad else "", subs or {}))
 
     st = os.stat(base)
     seen.add((st.st_dev, st.st_ino))  # the cache folder itself: counted in none of its entries
@@ -313,7 +317,7 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
         MedtrainError: one line, for a cache folder that is a file or cannot be read.
     """
     kinds = kinds_to_clear(kinds)
-    found = survey(data_dir)
+    found = survey(data_dir, folders=dry_run)  # a dry run asks each folder what the clear will
     done = Cleared(found.root, kinds)
 
     def gone(e: Entry, in_place: bool = False, lock: Path | None = None) -> bool:
