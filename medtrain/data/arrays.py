@@ -100,7 +100,11 @@ def _recorded(where: Path, origin: str) -> str | None:
             os.link(staged, where / ORIGIN_FILE)
         except FileExistsError:
             pass
-        except OSError:  # a file system without hard links: created only where absent
+        except OSError:
+            # a file system without hard links: created only where absent, but not atomically: a reader between the
+            # create and the write (or after a writer killed there) finds it empty, reads no origin, and the
+            # arrays it brings get the folder of their own (arrays_npz): nothing lost, the same arrays in a
+            # duplicate folder (and a run on this folder's file reported as of an unknown origin)
             with suppress(FileExistsError), open(where / ORIGIN_FILE, "x", encoding="utf-8") as f:
                 f.write(origin + "\n")
     finally:
