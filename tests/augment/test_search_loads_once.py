@@ -29,7 +29,7 @@ def test_a_search_reads_its_data_once_and_the_pilots_train_on_it(tiny_npz, tmp_p
     pilots = []
     monkeypatch.setattr(medtrain.tune.flips, "decide_once", lambda cfg, splits, d: pilots.append((cfg, splits)) or MADE)
     monkeypatch.setattr(medtrain.api, "train", lambda *a, **k: {"val": {"auc": 0.7}})  # the candidates: faked
-    monkeypatch.setattr(medtrain.tune.study, "train_trial", lambda trial, cfg: 0.7)
+    monkeypatch.setattr(medtrain.tune.study, "train_trial", lambda trial, cfg, deadline=None: 0.7)
     code, out, err = run_cli(capsys, "augment", "search", "--data", tiny_npz, "--budget-epochs", "1", "--method",
                              method, *flags, "--out", tmp_path / "p.yaml")
     assert code == 0, err
