@@ -63,9 +63,15 @@ class WarmupEarlyStopping(EarlyStopping):
 
     Early in training the validation metric is noisy and a short patience would stop a run before it
     has started to learn; the warm-up keeps patience meaningful.
+
+    It decides at validation's end (``check_on_train_epoch_end=False``; Lightning's default, with validation every
+    epoch, decides at the training epoch's end, after it: same metric, same epochs), so the callbacks after it there
+    (``fit`` adds the caller's after it) see ``trainer.should_stop`` on the epoch training stops: a tuning trial's
+    pruning callback (:func:`medtrain.tune.pruning.last_epoch`) had pruned or budget-cut a trial early stopping ended.
     """
 
     def __init__(self, *args, warmup: int = 0, **kwargs):
+        kwargs.setdefault("check_on_train_epoch_end", False)
         super().__init__(*args, **kwargs)
         self.warmup = warmup
 
