@@ -16,7 +16,8 @@ from medtrain import config as config_mod
 from medtrain._io import json_safe
 from medtrain._yaml import read_yaml_mapping
 from medtrain.config import Config
-from medtrain.errors import MedtrainError, suggest
+from medtrain.config.settings import unknown_setting
+from medtrain.errors import MedtrainError
 from medtrain.reuse import RESUMABLE_KEYS
 from medtrain.rundir import FORMAT_0, recorded_format
 
@@ -67,7 +68,7 @@ def load_recipes(grid: dict) -> tuple[dict, dict[str, Recipe]]:
                 raise MedtrainError(f"recipe file {path} sets {name}: {'--seeds' if name == 'seed' else '--out'} "
                                     f"sets it for every cell of the comparison; remove it from the file")
             if name not in config_mod.KEYS:
-                raise MedtrainError(f"recipe file {path}: {suggest(name, config_mod.KEYS, 'setting')}")
+                raise MedtrainError(f"recipe file {path}: {unknown_setting(name)}")
             try:
                 settings[name] = config_mod.coerce(name, v)
             except MedtrainError as e:

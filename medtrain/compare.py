@@ -27,12 +27,12 @@ from medtrain._io import write_json, write_text
 from medtrain._progress import Overall
 from medtrain.api import RESUMABLE_KEYS, _as_config, check_bools, check_reusable, check_settings, train_or_reuse
 from medtrain.config import Config
-from medtrain.config.settings import ALIASES, base_settings
+from medtrain.config.settings import base_settings, unknown_setting
 from medtrain.reuse import check_same_data
 from medtrain.augment import read_keys
 from medtrain.crossval import cross_validate, fold_dir
 from medtrain.data import load_splits
-from medtrain.errors import MedtrainError, suggest
+from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_comparison_report
 from medtrain.reports.tables import summarise, to_csv, to_latex, to_markdown
 from medtrain.rundir import is_finished, load_config, read_metrics
@@ -50,7 +50,7 @@ def parse_vary(items: list[str]) -> dict[str, list[str]]:
         key, values = it.split("=", 1)
         key = key.strip().replace("-", "_")
         if key not in config_mod.KEYS and key != RECIPE_KEY:  # config: whole recipes, YAML files
-            raise suggest(key, [*config_mod.KEYS, RECIPE_KEY], "setting", aliases=ALIASES)
+            raise unknown_setting(key, [*config_mod.KEYS, RECIPE_KEY])
         if key in ("seed", "out"):  # --vary seed=... was overwritten by each run's seed of --seeds, silently
             raise MedtrainError(f"--vary {key}: {'--seeds' if key == 'seed' else '--out'} sets it, not --vary")
         if key in grid:  # the last of two axes of one setting replaced the first

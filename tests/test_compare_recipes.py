@@ -117,6 +117,8 @@ def test_recipes_are_a_product_with_other_axes_under_the_flags_as_train_config_r
     ({"a.yaml": A, "o.yaml": A + "out: runs/x\n"}, [], "recipe file {tmp}/o.yaml sets out: --out sets it"),
     ({"a.yaml": A, "k.yaml": A + "dropuot: 0.1\n"}, [], "recipe file {tmp}/k.yaml: unknown setting 'dropuot'; "
                                                         "did you mean dropout"),
+    ({"a.yaml": A, "r.yaml": A + "learning_rate: 0.1\n"}, [], "recipe file {tmp}/r.yaml: unknown setting "
+                                                             "'learning_rate'; did you mean lr?"),  # an alias too
     ({"a.yaml": A, "v.yaml": A + "dropout: lots\n"}, [], "recipe file {tmp}/v.yaml: dropout: cannot read"),
     ({"a.yaml": A, "l.yaml": "- lr\n"}, [], "recipe file {tmp}/l.yaml must hold a mapping of settings"),
     ({"a.yaml": A, "sub/a.yaml": B}, [], "recipe files {tmp}/a.yaml and {tmp}/sub/a.yaml share the name 'a'"),

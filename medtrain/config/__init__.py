@@ -18,11 +18,12 @@ from typing import Any
 from medtrain._yaml import read_yaml_mapping
 from medtrain.config.checks import check_read, parse_transfer, validate, validate_transfer
 from medtrain.config.descriptions import DESCRIPTIONS
-from medtrain.config.settings import (ALIASES, AUTO_NUMBERS, CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES,
+from medtrain.config.settings import (AUTO_NUMBERS, CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES,
                                       DROPOUT_KINDS, KEYS, LOGGERS, MONITORS, OPTIMIZERS, PARALLEL_STRATEGIES,
-                                      PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES, STRATEGIES, TTA_MODES, Config)
+                                      PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES, STRATEGIES, TTA_MODES, Config,
+                                      unknown_setting)
 from medtrain.config.values import coerce, kind_of
-from medtrain.errors import MedtrainError, suggest
+from medtrain.errors import MedtrainError
 
 __all__ = ["AUTO_NUMBERS", "CHECKPOINTS", "CHOICES", "CLASS_WEIGHT_RULES", "DESCRIPTIONS", "DROPOUT_KINDS", "KEYS", "LOGGERS",
            "MONITORS", "OPTIMIZERS", "PARALLEL_STRATEGIES", "PRECISIONS", "PROBE_CLASSIFIERS", "SCHEDULES", "STRATEGIES", "TTA_MODES", "Config",
@@ -116,7 +117,7 @@ def _read_layer(layer: Mapping | None) -> dict:
     for k, v in (layer or {}).items():
         key = k.replace("-", "_")
         if key not in KEYS:
-            raise suggest(key, KEYS, "setting", aliases=ALIASES)
+            raise unknown_setting(key)
         given[key] = coerce(key, v)
     return given
 

@@ -132,6 +132,13 @@ ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "
            "augmentation": "augment", "augmentations": "augment"}
 
 
+def unknown_setting(name: str, choices=KEYS, what: str = "setting") -> MedtrainError:
+    """The one 'unknown setting' error wherever a setting is named (a config file, a dict, ``Config(...)``, a
+    recipe, ``compare --vary``, a search space): :func:`medtrain.errors.suggest` with the settings' :data:`ALIASES`
+    (a recipe naming ``learning_rate`` had been offered erasing_p, operating_point: its caller forgot them)."""
+    return suggest(name, choices, what, aliases=ALIASES)
+
+
 def _settings_named(init):
     """Config's ``__init__``, refusing a name that is no setting as a config file or a dict is refused (one line
     offering the setting: ``Config(learning_rate=...)``, did you mean lr), not with the dataclass's TypeError."""
@@ -139,7 +146,7 @@ def _settings_named(init):
     def __init__(self, *args, **kwargs):
         for name in kwargs:
             if name not in KEYS:
-                raise suggest(name, KEYS, "setting", aliases=ALIASES)
+                raise unknown_setting(name)
         init(self, *args, **kwargs)
     return __init__
 

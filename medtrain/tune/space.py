@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from medtrain import config as config_mod
 from medtrain.api import check_settings
-from medtrain.config.settings import ALIASES
+from medtrain.config.settings import unknown_setting
 from medtrain.errors import MedtrainError, suggest
 
 #: Settings a search may not vary: the run directory and where data and output go belong to the search.
@@ -92,7 +92,7 @@ def _number(key: str, what: str, v, kind: str):
 def _param(key: str, spec, base: dict) -> Param:
     key = str(key).replace("-", "_")
     if key not in config_mod.KEYS:  # learning_rate is offered lr (config.settings.ALIASES)
-        raise suggest(key, config_mod.KEYS, "search space: setting", aliases=ALIASES)
+        raise unknown_setting(key, what="search space: setting")
     if key in FIXED:
         raise MedtrainError(f"search space {key}: {key} is set by the search itself, not searched")
     if key == "monitor":  # trials scored on different metrics cannot be ranked (val_loss was maximised as an AUC)
