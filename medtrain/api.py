@@ -190,6 +190,9 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     # as is an augmentation setting or op that cannot apply
     check_augment(cfg, splits, new=resume is None and not idle_settings)
     created = resume is None and not run_dir.exists() and writer
+    # an --out folder that exists but holds no run (made empty by the user, or holding their files): what this call
+    # writes there is removed again if it is refused before training ends, what was there is kept
+    had = {p.name for p in run_dir.iterdir()} if writer and not created and run_dir.is_dir() else None
     if writer:
         run_dir.mkdir(parents=True, exist_ok=True)  # for its lock
     # taken before anything is written (a refused --resume had rewritten the running run's config.yaml) and
@@ -222,7 +225,17 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             fresh = isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir)
             if created and fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
+            elif fresh and resume is None and had is not None:  # its config.yaml and splits.csv had made the
+                _remove_all_but(run_dir, had)  # corrected command "run with other settings" (a user walkthrough)
             raise
+
+
+def _remove_all_but(run_dir: Path, kept: set[str]) -> None:
+    """Remove what a refused call wrote into an existing folder: every entry not among ``kept`` (its lock file
+    included: the lock is released when the call ends)."""
+    for p in run_dir.iterdir():
+        if p.name not in kept:
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 
 
 def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:
