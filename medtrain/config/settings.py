@@ -139,6 +139,11 @@ def unknown_setting(name: str, choices=KEYS, what: str = "setting") -> MedtrainE
     return suggest(name, choices, what, aliases=ALIASES)
 
 
+class UnknownSettingError(MedtrainError, TypeError):
+    """``Config(name=...)`` with a name that is no setting: medtrain's one line (offering the setting), and a
+    TypeError as Python's own for an unknown keyword was, so a caller's ``except TypeError`` still catches it."""
+
+
 def _settings_named(init):
     """Config's ``__init__``, refusing a name that is no setting as a config file or a dict is refused (one line
     offering the setting: ``Config(learning_rate=...)``, did you mean lr), not with the dataclass's TypeError."""
@@ -146,7 +151,7 @@ def _settings_named(init):
     def __init__(self, *args, **kwargs):
         for name in kwargs:
             if name not in KEYS:
-                raise unknown_setting(name)
+                raise UnknownSettingError(str(unknown_setting(name)))
         init(self, *args, **kwargs)
     return __init__
 

@@ -76,3 +76,11 @@ def test_a_setting_s_own_misspelling_is_not_taken_for_an_alias(typed, meant):
     """An alias is offered only where no setting is as close (and a short one, ``wd``, only typed exactly)."""
     said = str(suggest(typed, ["weight_decay", "schedule", "layer_decay", "lr"], "setting"))
     assert (f"did you mean {meant}" in said) if meant else "did you mean" not in said
+
+
+def test_an_unknown_keyword_to_config_is_still_a_type_error_for_python_callers():
+    """``Config(learning_rate=...)`` says medtrain's line (offering lr) and is caught by ``except TypeError``, as
+    the dataclass's own error was before the line replaced it (a caller's handler kept working)."""
+    with pytest.raises(TypeError, match=r"unknown setting 'learning_rate'; did you mean lr\?$") as e:
+        Config(learning_rate=1e-3)
+    assert isinstance(e.value, MedtrainError)
