@@ -58,6 +58,8 @@ def validate(c: Config) -> None:
     need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
     need(c.members is None or c.members >= 1, f"members must be >= 1, got {c.members}")
     need((c.members or 1) == 1 or (c.transfer == "scratch" and not c.pretrained),
+         f"members {c.members}: an ensemble trains without a source; a run with --pretrained {c.pretrained} "
+         f"(transfer {c.transfer}) trains one network" if c.pretrained else
          f"members {c.members}: an ensemble is trained from scratch (transfer {c.transfer} takes one network)")
     need(0.0 <= c.momentum < 1.0, f"momentum must be in [0, 1), got {c.momentum}")
     need(0 <= c.seed < 2 ** 32, f"seed must be an integer from 0 to 2**32 - 1 (NumPy's seeds), got {c.seed}")

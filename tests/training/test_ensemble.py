@@ -122,8 +122,10 @@ def test_an_ensemble_exports_and_explains_as_the_mean_of_its_members_maps(ensemb
 
 def test_members_need_training_from_scratch(tmp_path):
     data = make_npz(tmp_path / "d.npz")
-    with pytest.raises(MedtrainError, match="an ensemble is trained from scratch"):
+    with pytest.raises(MedtrainError, match="an ensemble trains without a source"):
         medtrain.train(fast_config(data, tmp_path / "r", members=2, transfer="finetune", pretrained=str(tmp_path)))
+    with pytest.raises(MedtrainError, match=r"an ensemble trains without a source; a run with --pretrained .* \(transfer scratch\) trains one"):
+        medtrain.train(fast_config(data, tmp_path / "r", members=2, transfer="scratch", pretrained=str(tmp_path)))
     with pytest.raises(MedtrainError, match="members must be >= 1"):
         medtrain.train(fast_config(data, tmp_path / "r", members=0))
     assert not (tmp_path / "r").exists()
