@@ -99,7 +99,8 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     write_json(out / CV_FILE, summary)
     write_text(out / CV_TABLE, to_markdown(summary))
     dirs = [fold_dir(out, k) for k in range(cfg.folds)]
-    write_crossval_report(out, report_data(summary, fold_settings(dirs), fold_split_origin(runs)))
+    write_crossval_report(out, report_data(summary, fold_settings(dirs), fold_split_origin(runs),
+                                           (runs[0].get("data") or {}).get("shape")))
     if verbose:
         print("\n" + to_markdown(summary))
     return summary
@@ -133,9 +134,10 @@ def fold_split_origin(runs: list[dict]) -> str | None:
     return origins.pop() if len(origins) == 1 else None
 
 
-def report_data(cv: dict, config: dict, split_origin: str | None = None) -> dict:
+def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=None) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
-    own), the pooled out-of-fold line, ``split_origin`` (:func:`fold_split_origin`) and ``unread``
+    own), the pooled out-of-fold line, ``split_origin`` (:func:`fold_split_origin`), ``shape`` (the folds' images,
+    their data summary's: a 2D shape leaves ``volume_size`` out, as a run's report does) and ``unread``
     (:func:`medtrain._run_report.unread_settings`) for its settings table."""
     folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS) if k in f}}
              for f in cv["per_fold"]]
@@ -166,7 +168,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None) -> dict
     if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")
-    return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config, "split_origin": split_origin,
+    return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
             "unread": unread_settings(config),  # a linear probe's: left out of its settings table, as a run's report does
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
                      f"pooled over {cv['oof']['n']} out-of-fold predictions)"}

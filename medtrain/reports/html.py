@@ -371,7 +371,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
         mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith(("_ci", "_ci_draws"))},
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")},
-        config=settings_shown(summary.get("config") or {}, _origin_of(summary), summary.get("unread") or ()),
+        config=settings_shown(summary.get("config") or {}, _data_of(summary), summary.get("unread") or ()),
         probe_unread=PROBE_UNREAD_NOTE if any(k in (summary.get("config") or {}) for k in summary.get("unread") or ())
         else "",
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
@@ -380,9 +380,11 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     return out / REPORT_FILE
 
 
-def _origin_of(summary: dict) -> dict | None:
-    """The folds' recorded split origin as :func:`settings_shown` reads a run's (None: guessed from the path)."""
-    return {"data": {"split_origin": summary["split_origin"]}} if summary.get("split_origin") else None
+def _data_of(summary: dict) -> dict:
+    """The folds' recorded split origin and image shape as :func:`settings_shown` reads a run's (an origin not
+    recorded: guessed from the path; a 2D shape: no ``volume_size``, which a cross-validation's table had shown)."""
+    data = {k: summary[k] for k in ("split_origin", "shape") if summary.get(k)}
+    return {"data": data} if data else {}
 
 
 def write_tune_report(out: str | os.PathLike, page: dict, images: dict[str, str | os.PathLike]) -> Path:

@@ -54,3 +54,13 @@ def test_the_same_probe_note_is_said_only_where_no_split_was_drawn_with_the_seed
              {"cell": {"transfer": "linear-probe"}, "runs": [_probe(s, origin) for s in range(2)]}]
     page = _text(write_comparison_report(tmp_path, ["transfer"], cells).read_text())
     assert ("Linear probes: transfer=linear-probe. Every seed gives the same probe (a convex fit" in page) is said
+
+
+@pytest.mark.parametrize("shape, shown", [([1, 28, 28], False), ([1, 28, 28, 28], True), (None, True)])
+def test_a_cross_validation_of_images_leaves_out_volume_size_as_a_run_s_report_does(tmp_path, shape, shown):
+    """The folds' images are 2D: ``volume_size`` (read only for volumes) is left out of the settings table, as each
+    fold's own report leaves it out; it had been listed ("volume_size = 64"). Kept for volumes and where no fold
+    recorded the shape."""
+    data = report_data(CV, {**SETTINGS, "volume_size": 64}, None, shape)
+    page = _text(write_crossval_report(tmp_path, data).read_text())
+    assert ("volume_size = 64" in page) is shown and "model = resnet18_28_half" in page
