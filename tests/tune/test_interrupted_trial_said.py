@@ -10,6 +10,7 @@ import pytest
 import medtrain.api
 from medtrain.errors import TrainingDiverged, TrainingInterrupted
 from medtrain.tune import tune
+from test_search_wording import fake_train as failing_train  # one stand-in for the tune tests' training
 
 SPACE = {"lr": {"low": 1e-3, "high": 3e-2, "log": True}}
 
@@ -17,18 +18,6 @@ SPACE = {"lr": {"low": 1e-3, "high": 3e-2, "log": True}}
 def fast(data) -> dict:
     return {"data": str(data), "model": "resnet10_28_half", "epochs": 1, "flip": "false", "tta": "none",
             "accelerator": "cpu", "logger": "none"}
-
-
-def failing_train(fail_at: int, error):
-    calls = []
-
-    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
-        calls.append(cfg)
-        if len(calls) == fail_at:
-            raise error
-        return {"best_epoch": 0, "history": [], "val": {"auc": 0.5 + len(calls) / 100}, "test": {}}
-
-    return train
 
 
 def rows(out) -> list[dict]:

@@ -24,13 +24,15 @@ def test_learning_rate_is_offered_lr():
         parse_space({"wd": [0.0, 1e-4]}, {})
 
 
-def fake_train(fail_at=None):
+def fake_train(fail_at=None, error=KeyboardInterrupt):
+    """``medtrain.api.train`` without training: each call scores 0.5 + calls / 100; call ``fail_at`` raises
+    ``error`` (Ctrl-C by default). tests/tune/test_interrupted_trial_said.py uses it too."""
     calls = []
 
     def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
         calls.append(cfg)
         if len(calls) == fail_at:
-            raise KeyboardInterrupt
+            raise error
         return {"best_epoch": 0, "history": [], "val": {"auc": 0.5 + len(calls) / 100}, "test": {}}
 
     return train

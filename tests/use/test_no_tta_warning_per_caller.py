@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import warnings
 
-import numpy as np
 import pytest
 
 import medtrain
-from conftest import fast_config, make_images, run_cli
+from conftest import fast_config, make_npz, run_cli
 from medtrain.operating_point import OperatingPointWarning
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,10 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def tta_run(tmp_path_factory):
     """A 1-epoch binary run with ``tta: hflip`` and ``--operating-point youden``, and its .npz."""
     root = tmp_path_factory.mktemp("no_tta_caller")
-    data = {}
-    for split, n, seed in (("train", 48, 0), ("val", 16, 1), ("test", 16, 2)):
-        data[f"{split}_images"], data[f"{split}_labels"] = make_images(n, seed=seed)
-    np.savez(root / "b.npz", **data)
+    make_npz(root / "b.npz", sizes=(48, 16, 16))
     medtrain.train(fast_config(root / "b.npz", root / "tta_run", epochs=1, bootstrap=0, tta="hflip",
                                operating_point="youden"), verbose=False)
     return root / "tta_run", root / "b.npz"
