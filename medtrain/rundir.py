@@ -38,7 +38,7 @@ from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORM
                                     run_format)  # the run format (re-exported)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
-from medtrain.data._origin import ORIGIN_KEY
+from medtrain.data import ORIGIN_KEY
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)
 from medtrain.errors import MedtrainError

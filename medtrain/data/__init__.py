@@ -11,7 +11,7 @@ import torch
 from medtrain._io import path_kind, why_not_read
 from medtrain._io.cache import VOLUMES, folder as cache_folder
 
-from medtrain.data._origin import FOLD, OWN, origin_parts, split_origin
+from medtrain.data._origin import FOLD, ORIGIN_KEY, OWN, origin_fractions, origin_parts, split_origin
 from medtrain.data.arrays import arrays_origin
 from medtrain.data.base import BINARY, MULTICLASS, MULTILABEL, ORDINAL, SPLITS, TASKS, Split, Splits
 from medtrain.data.folder import load_csv, load_folder
@@ -223,4 +223,6 @@ def _holds_volumes(p: Path, group_column: str | None = None, table: LabelTable |
 
 
 __all__ = ["Split", "Splits", "load_splits", "load_medmnist", "load_npz", "load_folder", "load_csv", "fetch",
-           "names", "BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS"]
+           "names", "BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS",
+           # where a run's val and test splits came from (medtrain.data._origin), read by reports, rundir, probe
+           "FOLD", "ORIGIN_KEY", "OWN", "origin_fractions", "origin_parts"]

@@ -14,7 +14,7 @@ The value is ``own`` or ``drawn`` where both splits came alike, else ``"<test's>
 drawn val`` (images in memory given as train and test), ``drawn test, own val`` (given as train and val), ``own
 test, fold val`` (cross-validation of data that come split), ``fold test, drawn val`` (cross-validation of data
 medtrain splits), ``drawn test, fold val`` (cross-validation of images in memory whose test split was drawn).
-A fraction is read only where it drew its split (:func:`fractions_read`); the report shows only those.
+A fraction is read only where it drew its split (:func:`origin_fractions`); the report shows only those.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def origin_parts(origin) -> dict | None:
     return {"val": m[2], "test": m[1]} if m and m[1] != m[2] else None
 
 
-def fractions_read(origin) -> set[str] | None:
+def origin_fractions(origin) -> set[str] | None:
     """The settings (``val_fraction``, ``test_fraction``) that drew a split of a recorded ``origin``; None where
     ``origin`` is no recorded value."""
     parts = origin_parts(origin)

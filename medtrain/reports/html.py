@@ -24,7 +24,7 @@ from PIL import Image
 from medtrain import intervals
 from medtrain._io import write_text
 from medtrain._io.cache import ARRAYS
-from medtrain.data._origin import FOLD, ORIGIN_KEY, OWN, fractions_read as origin_fractions, origin_parts
+from medtrain.data import FOLD, ORIGIN_KEY, OWN, origin_fractions, origin_parts
 from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
                                      one_class_run, one_class_runs, paired_differences, undefined_note,

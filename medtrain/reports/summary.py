@@ -5,7 +5,7 @@ Formatting only; :mod:`medtrain.rundir` writes the files and prints what these f
 """
 from __future__ import annotations
 
-from medtrain.data._origin import ORIGIN_KEY, OWN, origin_parts
+from medtrain.data import ORIGIN_KEY, OWN, origin_parts
 from medtrain.intervals import FEW_FOR_AUC
 from medtrain.operating_point import kept_clause
 from medtrain.reports.baselines import ci_text, comparison_table

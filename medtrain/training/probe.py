@@ -34,7 +34,7 @@ from torch import nn
 from medtrain import metrics
 from medtrain._io import atomic_path
 from medtrain.config import Config
-from medtrain.data._origin import OWN, origin_parts
+from medtrain.data import OWN, origin_parts
 from medtrain.errors import MedtrainError
 from medtrain.models.stages import stage_names
 from medtrain.reports.summary import SAME_PROBE
