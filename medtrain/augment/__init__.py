@@ -74,16 +74,30 @@ def read_keys(names: Sequence[str], params: dict) -> set:
     return reads.read
 
 
+class UnreadSettingError(MedtrainError):
+    """A setting of the command (:func:`build_batch_augment`'s ``settings``) that no op of ``--augment`` reads.
+    Its line ends in what would become of the setting in training: recorded but not used; a command that records
+    nothing (``augment show``) says its own ending with :meth:`line`."""
+
+    def __init__(self, setting: str, value, names: Sequence[str]):
+        self.setting, self.value, self.names = setting, value, list(names)
+        super().__init__(self.line("it would be recorded but not used"))
+
+    def line(self, outcome: str) -> str:
+        """The refusal, ending in ``outcome``."""
+        return (f"--{self.setting.replace('_', '-')} {self.value}: no augmentation of --augment "
+                f"{','.join(self.names) or 'none'} reads it; {outcome}")
+
+
 def build_batch_augment(names: Sequence[str], params: dict | None = None, given: Iterable[str] = (),
-                        settings: Iterable[str] = (),
-                        unread: str = "it would be recorded but not used") -> Compose | None:
+                        settings: Iterable[str] = ()) -> Compose | None:
     """Build the pipeline for a list of op names (``[]`` or ``["none"]`` means no augmentation).
 
     ``given``: the keys the user set in ``augment_params``; one that no op of ``names`` reads is refused (a
     misspelt ``cutout_sise=8`` trained with the default size and was recorded as if it had been used).
     ``settings``: augmentation settings of the command (``aa_policy``, ``mixup_alpha``...) the user changed from
-    their defaults; likewise refused when no op reads them (``--aa-policy svhn`` without ``autoaugment``), the line
-    ending in ``unread``: what would become of it (training records it; ``augment show`` would not draw it)."""
+    their defaults; likewise refused when no op reads them (``--aa-policy svhn`` without ``autoaugment``), with
+    :class:`UnreadSettingError` (its line says training's outcome: recorded but not used)."""
     params = _Reads(params or {})
     names = [n for n in names if n and n != "none"]
     ops = []
@@ -103,9 +117,7 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None, given:
     unused = [k for k in given if k not in params.read]
     idle = [k for k in settings if k not in params.read and k not in unused]
     if idle:
-        k = idle[0]
-        raise MedtrainError(f"--{k.replace('_', '-')} {params.get(k)}: no augmentation of --augment "
-                            f"{','.join(names) or 'none'} reads it; {unread}")
+        raise UnreadSettingError(idle[0], params.get(idle[0]), names)
     if unused:
         own = sorted(k for k in params.read if k not in params or k in given)
         raise MedtrainError(f"augment_params {', '.join(map(str, unused))}: no augmentation of --augment "

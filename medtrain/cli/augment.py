@@ -138,9 +138,12 @@ def build_pipeline(items: Sequence[str], params: dict,
     """An augmentation from ``--augment`` items: op names and/or policy YAML files, in order, built as training
     builds its own (:func:`medtrain.augment.build_batch_augment`), ``settings`` refused by training's rule where no
     op of ``items`` reads them."""
-    from medtrain.augment import Compose, build_batch_augment  # (which registers the policy ops)
+    from medtrain.augment import Compose, UnreadSettingError, build_batch_augment  # (which registers the policy ops)
 
-    return build_batch_augment(items, params, settings=settings, unread="the grid would not show it") or Compose([])
+    try:
+        return build_batch_augment(items, params, settings=settings) or Compose([])
+    except UnreadSettingError as e:  # show records nothing: not training's "recorded but not used"
+        raise MedtrainError(e.line("the grid would not show it")) from None
 
 
 def render_grid(images: Tensor, pipeline: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None, draws: int,

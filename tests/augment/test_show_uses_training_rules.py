@@ -45,3 +45,20 @@ def test_a_flag_no_op_reads_is_refused_by_training_s_rule(tiny_npz, tmp_path, ca
     assert err.startswith(f"medtrain: error: {flag} {value}: no augmentation of --augment flip,shift reads it")
     assert err.rstrip().endswith("reads it; the grid would not show it")  # show records nothing: not train's words
     assert len(err.splitlines()) == 1 and not (tmp_path / "g.png").exists()
+
+
+def test_training_and_show_end_the_refusal_each_in_its_own_words():
+    # the ending had been a message fragment threaded through build_batch_augment (``unread=``); the refusal is now
+    # one error that carries the setting, training's words by default and show's where show says them
+    from medtrain.augment import UnreadSettingError, build_batch_augment
+    from medtrain.cli.augment import build_pipeline
+    from medtrain.errors import MedtrainError
+
+    head = "--mixup-alpha 0.4: no augmentation of --augment flip,shift reads it; "
+    with pytest.raises(UnreadSettingError) as trained:
+        build_batch_augment(["flip", "shift"], {"mixup_alpha": 0.4}, settings=["mixup_alpha"])
+    assert str(trained.value) == head + "it would be recorded but not used"
+    assert isinstance(trained.value, MedtrainError) and trained.value.setting == "mixup_alpha"
+    with pytest.raises(MedtrainError) as shown:
+        build_pipeline(["flip", "shift"], {"mixup_alpha": 0.4}, settings=["mixup_alpha"])
+    assert str(shown.value) == head + "the grid would not show it"
