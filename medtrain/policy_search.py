@@ -163,7 +163,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.data import load_splits
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
-    from medtrain.tune.pruning import best_trial, deadline_of, value_of
+    from medtrain.tune.pruning import Budget, best_trial, value_of
     from medtrain.tune.report import write_trials
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
@@ -206,7 +206,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     if note := running_note(study):
         log(f"augment search: {note}")
 
-    deadline = deadline_of(started, budget_minutes)  # run_study's, from the same start and minutes
+    budget = Budget.of(budget_minutes, started, trials)  # the search's one deadline: run_study's and the trials'
 
     def objective(trial) -> float:
         policy = suggest_autoaugment_policy(trial, sub_policies)
@@ -219,11 +219,12 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         policy_file = _write_trial_policy(policy, run_dir)
         cfg = config_mod.resolve(base, pin, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
                                              "progress": False})
-        return train_trial(trial, cfg, deadline=deadline)  # which removes a failed trial's files, its policy file too
+        # which removes a failed trial's files, its policy file too
+        return train_trial(trial, cfg, deadline=None if budget is None else budget.deadline)
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
-        run_study(study, objective, trials, budget_minutes, log, started=started)
+        run_study(study, objective, trials, log=log, budget=budget)
     finally:
         table = write_trials(study, reports)
     try:

@@ -41,7 +41,7 @@ from medtrain.tune.report import (
     write_plots, write_trials,
 )  # fmt: skip
 from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
-from medtrain.tune.pruning import best_trial, clock, deadline_of, value_of
+from medtrain.tune.pruning import Budget, best_trial, clock, value_of
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study,
@@ -179,7 +179,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
         log(f"tune: {note}")
 
     pin = {}  # the flips decided once for the study (medtrain.tune.flips), pinned for every trial
-    deadline = deadline_of(started, budget_minutes)  # run_study's, from the same start and minutes
+    budget = Budget.of(budget_minutes, started, trials)  # the search's one deadline: run_study's and the trials'
 
     def objective(trial) -> float:
         values = {p.key: p.suggest(trial) for p in params}
@@ -188,14 +188,14 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
             return score
         run_dir = folder / f"{trial.number:03d}"
         return train_trial(trial, config_mod.resolve(base, pin, values, {"out": str(run_dir), "progress": False}),
-                           deadline=deadline)
+                           deadline=None if budget is None else budget.deadline)
 
     try:
         if trials is None or len(finished_trials(study)) < trials:  # (a study already done decides nothing)
             pin.update(study_flip(study, base, {p.key for p in params}, lambda s=splits: s, folder / "flip-pilots",
                                   log))
         del splits  # the trials read their own data
-        spent = run_study(study, objective, trials, budget_minutes, log, started=started)
+        spent = run_study(study, objective, trials, log=log, budget=budget)
     except MedtrainError:  # a first trial train refused: no study is left behind to block the corrected command
         if created and not finished_trials(study):
             shutil.rmtree(out, ignore_errors=True)

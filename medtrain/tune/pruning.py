@@ -10,7 +10,8 @@ pruner's per-epoch value for them instead of their run's validation score. A tri
 ``metrics.json`` score like every other (:func:`score_of`).
 
 The search's budget lives here too. A search with ``--budget`` gives the callback its deadline (a
-``time.monotonic()`` time, :func:`deadline_of`, handed explicitly by each objective to
+``time.monotonic()`` time: :attr:`Budget.deadline` of the search's one :class:`Budget`, which its command builds and
+hands to :func:`medtrain.tune.study.run_study`, and whose deadline each objective hands explicitly to
 :func:`medtrain.tune.study.train_trial`): a trial still training when it passes stops at the end of that epoch
 (``trainer.should_stop``, as early stopping stops a run: the run finishes with the epochs it trained; the pruner
 decides first, and a trial it prunes there is pruned as any other), and ``cut_after`` names the epoch, for
@@ -87,8 +88,8 @@ def budget_said(spent: dict) -> str:
 
 def deadline_of(started: float, budget_minutes: float | None) -> float | None:
     """The search's deadline, a ``time.monotonic()`` time: ``started`` plus ``budget_minutes`` (None: no budget).
-    The one computation of it: the objectives hand it to :func:`medtrain.tune.study.train_trial` (``deadline=``)
-    and :func:`medtrain.tune.study.run_study`'s :class:`Budget`, given the same ``started`` and minutes, holds it."""
+    Computed once, by :class:`Budget`, which holds it: the objectives hand :attr:`Budget.deadline` to
+    :func:`medtrain.tune.study.train_trial` (``deadline=``), the value by which the Budget stops the study."""
     return None if budget_minutes is None else started + budget_minutes * 60
 
 
@@ -100,15 +101,24 @@ class Budget:
     study's ``--trials``, which, once reached, is why the search stops (the budget's line does not claim it).
 
     Trials are timed on the deadline's clock, ``time.monotonic()``, by the objective :meth:`timed` wraps (Optuna's
-    wall-clock ``datetime_start``/``datetime_complete`` had timed them: two clocks for one comparison)."""
+    wall-clock ``datetime_start``/``datetime_complete`` had timed them: two clocks for one comparison).
+
+    The one owner of the search's deadline: a command builds its Budget once (:meth:`of`), hands it to
+    :func:`medtrain.tune.study.run_study` and :attr:`deadline` to its trials (each command had derived the deadline
+    again from the same start and minutes, a value that had to agree with this one)."""
 
     def __init__(self, minutes: float, started: float, trials: int | None = None):
-        self.seconds, self.started, self.trials = minutes * 60, started, trials
-        self.deadline = deadline_of(started, minutes)  # the value the objectives hand their trials
+        self.minutes, self.seconds, self.started, self.trials = minutes, minutes * 60, started, trials
+        self.deadline: float = deadline_of(started, minutes)  # the value the objectives hand their trials
         self.ended = started
         self.ran: list[optuna.trial.FrozenTrial] = []
         self.took: dict[int, float] = {}  #: trial number -> seconds its objective ran, time.monotonic()
         self.stopped: str | None = None
+
+    @classmethod
+    def of(cls, minutes: float | None, started: float, trials: int | None = None) -> Budget | None:
+        """The Budget of a search with ``--budget minutes`` from ``started``, or None where it has no budget."""
+        return None if minutes is None else cls(minutes, started, trials)
 
     def timed(self, objective):
         """``objective`` timing each trial on ``time.monotonic()`` (into :attr:`took`), whatever it returns or

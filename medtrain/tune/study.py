@@ -264,8 +264,8 @@ def finished_trials(study: optuna.Study) -> list:
 def train_trial(trial: optuna.Trial, cfg: Config, deadline: float | None = None) -> float:
     """Train (or reuse) the run ``cfg`` describes as trial ``trial``, without its test split, reporting
     ``cfg.monitor`` after every epoch so the pruner can stop it; return its validation score. ``deadline``: the
-    search's budget, a ``time.monotonic()`` time (:func:`medtrain.tune.pruning.deadline_of`, the value
-    :func:`run_study` given the same start and minutes holds; None: none). A trial the deadline stopped
+    search's budget, a ``time.monotonic()`` time (the :class:`~medtrain.tune.pruning.Budget`'s ``deadline``, the one
+    :func:`run_study` is given, handed by the objective; None: none). A trial the deadline stopped
     (:mod:`medtrain.tune.pruning`) keeps its finished run and is pruned, user attribute ``pruned: budget``, its
     Optuna value the last it reported (Optuna's rule for a pruned trial), and its run's score in user attribute
     ``score`` (:data:`~medtrain.tune.pruning.SCORE_ATTR`), by which it is ranked and reported."""
@@ -296,14 +296,16 @@ def train_trial(trial: optuna.Trial, cfg: Config, deadline: float | None = None)
 
 
 def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int | None,
-              budget_minutes: float | None, log: Callable[[str], None] = print, started: float | None = None) -> dict:
+              budget_minutes: float | None = None, log: Callable[[str], None] = print, started: float | None = None,
+              *, budget: Budget | None = None) -> dict:
     """Run trials until the study holds ``trials`` finished (complete or pruned) ones, or the budget ends,
     whichever comes first. One line per finished trial, and one on the budget.
 
-    ``budget_minutes``: the deadline is ``started`` (``time.monotonic()``, default now; a caller's start, so what
-    it ran before, e.g. the flip pilots, counts) plus that many minutes (see the module):
-    :func:`medtrain.tune.pruning.deadline_of` ``(started, budget_minutes)``, the value ``objective`` hands
-    :func:`train_trial` (``deadline=``) so that a trial training past it stops. Trials are timed on that clock.
+    ``budget``: the search's :class:`~medtrain.tune.pruning.Budget` (see the module), built once by the caller,
+    whose ``objective`` hands its ``deadline`` to :func:`train_trial` so that a trial training past it stops: the
+    one deadline the trials and the study's stop see. Or ``budget_minutes`` (not both), from which the Budget is
+    built here, from ``started`` (``time.monotonic()``, default now), for an objective that needs no deadline.
+    Trials are timed on that clock.
 
     A failed trial (e.g. a diverged one) does not count: another is run in its place, until
     :data:`MAX_FAILED_IN_A_ROW` (or ``trials``, if fewer) fail in a row, which stops the search with a line
@@ -315,16 +317,18 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
         trial's end), ``cut`` (the trials of this run the deadline stopped) and ``stopped`` (why no further
         trial started, or None); else ``{}``.
     """
-    check_limits(trials, budget_minutes)
+    if budget is not None and (budget_minutes is not None or started is not None):
+        raise TypeError("run_study: give budget, or budget_minutes and started, not both")
+    check_limits(trials, budget_minutes if budget is None else budget.minutes)
     before = len(finished_trials(study))
     if trials is not None and trials - before <= 0:
         log(f"the study already holds {counted(before)} (--trials {trials}); nothing to run")
         return {}
     t0 = time.monotonic()
-    started = t0 if started is None else started
     metric = study.user_attrs.get("medtrain", {}).get("monitor", "value")
     failed = _FailureGuard(min(trials or MAX_FAILED_IN_A_ROW, MAX_FAILED_IN_A_ROW), log)
-    budget = None if budget_minutes is None else Budget(budget_minutes, started, trials)
+    if budget is None:
+        budget = Budget.of(budget_minutes, t0 if started is None else started, trials)
 
     def report(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         done = len(finished_trials(study))

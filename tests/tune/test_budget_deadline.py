@@ -218,3 +218,40 @@ def test_trials_are_timed_on_the_deadlines_clock(tiny_npz, tmp_path, monkeypatch
     assert [c["epochs"] for c in calls] == [3]
     said = next(line for line in lines if line.startswith("budget: "))
     assert "no trial started after trial #0" in said and "the longest trial of this run took 1h00m" in said
+
+
+@pytest.mark.parametrize("command", ["tune", "augment search"])
+def test_the_trials_and_the_studys_stop_see_one_deadline(command, tiny_npz, tmp_path, monkeypatch, clock):
+    # the deadline each trial is handed (where its training stops) and the one the study's budget stops starting
+    # trials at are one value, from the command's start: each command had derived the trials' own from the same
+    # start and minutes as run_study's Budget, two values that had to agree. Trial #1 is cut by it and the study stops
+    import medtrain.tune
+    import medtrain.tune.study
+    from medtrain.tune.pruning import Budget
+
+    handed, stopped_at = [], []
+    real_train_trial, real_call = medtrain.tune.study.train_trial, Budget.__call__
+
+    def train_trial(trial, cfg, deadline=None):
+        handed.append(deadline)
+        return real_train_trial(trial, cfg, deadline=deadline)
+
+    def call(self, study, trial):
+        stopped_at.append(self.deadline)
+        return real_call(self, study, trial)
+
+    monkeypatch.setattr(medtrain.tune, "train_trial", train_trial)  # tune's objective
+    monkeypatch.setattr(medtrain.tune.study, "train_trial", train_trial)  # the policy search's
+    monkeypatch.setattr(Budget, "__call__", call)
+    train, calls = epoch_train([0.6, 0.9], {1: 1}, clock)
+    monkeypatch.setattr(medtrain.api, "train", train)
+    started = time.monotonic() - 5  # the command's start, before this call
+    if command == "tune":
+        tune(fast(tiny_npz), SPACE, tmp_path / "tune", budget_minutes=30, log=lambda line: None, started=started)
+    else:
+        cfg = config_mod.resolve({k: v for k, v in fast(tiny_npz).items() if k != "epochs"})
+        autoaugment_search(cfg, tmp_path / "work", tmp_path / "aa.yaml", base_augment=[], budget_epochs=3,
+                           budget_minutes=30, log=lambda line: None, started=started)
+    assert [c["epochs"] for c in calls] == [3, 2]  # trial #1 cut at the deadline, then no third trial
+    assert len(handed) == 2 and len(stopped_at) == 2
+    assert set(handed) == set(stopped_at) == {started + 30 * 60}
