@@ -1,7 +1,7 @@
 """The early run-time note projects from the steady pace, not from the slow first batches of a run."""
 from types import SimpleNamespace
 
-from medtrain.training.callbacks import RunEstimate
+from medtrain.training.estimate import RunEstimate
 
 
 class Clock:
