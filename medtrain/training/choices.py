@@ -14,7 +14,7 @@ Three settings of the default recipe help on some data and silently hurt on othe
   :data:`PILOT_MAX_IMAGES` is sampled down for the pilots (stratified, seeded by the run's seed), so they
   cost a bounded time on large data. A test-time augmentation the user pinned that flips (``--tta hflip``...)
   keeps flips on without pilots (:func:`tta_keeps_flips`: flips off with it would score a network never trained on
-  flipped images on flipped ones), and with labels that name a side it is refused.
+  flipped images on flipped ones); with labels that name a side, or an augmentation without a flip, it is refused.
 * **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
   the flipped view; the better one is kept (a tie keeps the single view, half the cost). Shifted views
   (``--tta shift``) are not candidates: they lowered validation AUC in 11 of 11 pairs on images
@@ -117,7 +117,10 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
 
     Raises:
         MedtrainError: the labels name a side (:func:`lateral_labels`): flipped test images swap them (it had
-            trained and scored a left/right task at chance, exit 0; ``tune`` had pinned ``flip: true``).
+            trained and scored a left/right task at chance, exit 0; ``tune`` had pinned ``flip: true``). Or the
+            augmentation has no flip op (:data:`FLIP_OPS`): the network would be scored on flipped images it never
+            saw, as with ``flip: false``, which ``train`` refuses (it had trained so, exit 0, and recorded flips
+            chosen on); ``--flip true`` says test-time flips only.
     """
     if cfg.flip != "auto" or cfg.tta not in FLIPPED_TTA or cfg.transfer == "linear-probe":
         return None
@@ -126,6 +129,10 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
         raise MedtrainError(f"--tta {cfg.tta} flips the test images, but the labels name a side "
                             f"({', '.join(side[:3])}): a flip swaps them; give --tta none or shift (flips then "
                             "off), or --flip true to flip anyway")
+    if not any(a in FLIP_OPS for a in cfg.augment):
+        raise MedtrainError(f"--tta {cfg.tta} flips the test images, but --augment {','.join(cfg.augment)} has no "
+                            "flip: the network would be scored on flipped images it never saw; add flip to "
+                            "--augment, give --tta none or shift, or --flip true to flip at test time only")
     return {"chosen": True, "how": f"kept for --tta {cfg.tta}, which flips the test images (no pilot runs)"}
 
 
@@ -144,7 +151,7 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     A pinned TTA that flips keeps flips on without pilots (:func:`tta_keeps_flips`; its pilots had run, and where
     they chose off the network was trained without flips and scored on flipped images); with labels that name a
     side it is refused (flipped test images swap their labels: it had trained and scored a left/right task at
-    chance, exit 0).
+    chance, exit 0), and so it is with no flip in the augmentation (trained unflipped, scored flipped).
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
@@ -153,15 +160,15 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
         return {"chosen": True, "how": "pinned (--flip), but no flip in the augmentation: test-time flips only"}
     if cfg.flip != "auto":
         return {"chosen": cfg.flip == "true", "how": "pinned (--flip)"}
-    kept = tta_keeps_flips(cfg, splits.label_names)  # refuses a flipping TTA where the labels name a side
+    kept = tta_keeps_flips(cfg, splits.label_names)  # refuses a flipping TTA: labels naming a side, no flip op
     side = lateral_labels(splits.label_names)
     if side:
         return {"chosen": False, "how": f"labels name a side ({', '.join(side[:3])}): flips off, no trial"}
-    if kept is not None:
-        return kept if flips else {**kept, "how": kept["how"] + "; no flip in the augmentation: test-time flips only"}
+    if kept is not None:  # (with a flip op in the augmentation: it refuses one without)
+        return kept
     if not flips and cfg.tta in ("auto", "none"):
         return {"chosen": False, "how": "no flip in the augmentation"}
-    if not flips:  # only a pinned flipped TTA: nothing to train twice
+    if not flips:  # tta shift pinned (a flipping one is tta_keeps_flips'): nothing to train twice
         return {"chosen": True, "how": "no flip in the augmentation; TTA pinned"}
     if not pilots:
         return {"chosen": True, "how": "several processes: no pilot runs, flips kept (pin with --flip)"}

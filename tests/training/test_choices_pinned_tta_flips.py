@@ -2,7 +2,10 @@
 two pilot runs (they had run, and where they chose flips off the network trained without flips was scored on
 flipped test images, a combination ``train`` refuses when typed); the run's choices record says why. With labels
 that name a side it is refused in one line, exit 2, nothing written (it had trained flips off and scored the
-left/right task on flipped images at chance, exit 0)."""
+left/right task on flipped images at chance, exit 0). So is an augmentation without a flip op (``--augment none``):
+it had trained a network that never saw a flipped image, scored it on flipped test images and recorded flips chosen
+on ("kept for --tta hflip ...; no flip in the augmentation: test-time flips only"); ``--flip true`` still asks for
+test-time flips only."""
 from __future__ import annotations
 
 import json
@@ -15,6 +18,7 @@ import medtrain.api as api
 from conftest import fast_config, run_cli
 from medtrain.config import Config
 from medtrain.data import load_splits
+from medtrain.errors import MedtrainError
 from medtrain.training import choices
 from test_choices import side_images
 
@@ -70,3 +74,43 @@ def test_lateral_labels_with_a_flipping_tta_are_refused_in_one_line(tmp_path, ca
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "--tta hflip" in lines[0] and "name a side (left, right)" in lines[0], err
     assert not out.exists()
+
+
+def no_flip_refusal(tta: str, augment: str) -> str:
+    return (f"--tta {tta} flips the test images, but --augment {augment} has no flip: the network would be scored on "
+            "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip at "
+            "test time only")
+
+
+@pytest.mark.parametrize("augment", ["none", "shift"])
+def test_train_refuses_a_flipping_tta_with_no_flip_in_the_augmentation(tiny_npz, tmp_path, capsys, monkeypatch,
+                                                                        augment):
+    monkeypatch.setattr(api, "fit", lambda *a, **k: pytest.fail("a pilot or the run trained"))
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--data", tiny_npz, "--model", "resnet10_28_half", "--epochs", 1,
+                           "--accelerator", "cpu", "--no-progress", "--tta", "hflip", "--augment", augment,
+                           "--out", out)
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"medtrain: error: {no_flip_refusal('hflip', augment)}"], err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("tta", ["hflip", "flip-shift"])
+def test_the_rule_refuses_no_flip_in_the_augmentation_for_every_caller(tiny_npz, tmp_path, tta):
+    cfg = Config(data=str(tiny_npz), model="resnet10_28_half", tta=tta, flip="auto", augment=("shift", "cutmix"))
+    names = load_splits(cfg).label_names
+    with pytest.raises(MedtrainError) as rule:
+        choices.tta_keeps_flips(cfg, names)
+    with pytest.raises(MedtrainError) as train:
+        choices.decide_flip(cfg, load_splits(cfg), tmp_path / "pilots", _no_pilot)
+    assert str(rule.value) == str(train.value) == no_flip_refusal(tta, "shift,cutmix")
+    # the ways out the line names: a flip in the augmentation, a TTA that does not flip, --flip true (test-time
+    # flips only, as recorded); a linear probe trains no augmentation and is left to its own decision
+    assert choices.tta_keeps_flips(Config(tta=tta, flip="auto", augment=("vflip", "shift")), names)["chosen"] is True
+    assert choices.tta_keeps_flips(Config(tta="shift", flip="auto", augment=("none",)), names) is None
+    pinned = Config(tta=tta, flip="true", augment=("none",))
+    assert choices.tta_keeps_flips(pinned, names) is None
+    assert choices.decide_flip(pinned, None, None, None)["how"] == \
+        "pinned (--flip), but no flip in the augmentation: test-time flips only"
+    probe = Config(tta=tta, flip="auto", augment=("none",), transfer="linear-probe")
+    assert choices.tta_keeps_flips(probe, names) is None

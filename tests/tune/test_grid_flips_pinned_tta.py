@@ -1,11 +1,14 @@
 """The RandAugment grid decides its candidates' flips as a tune study does: with a pinned TTA that flips the test
 images, flips stay on without pilots (its own copy of the decision had let pilots choose flips off, and every
 candidate trained flip false with tta hflip, a combination ``train`` refuses, then printed a train command that
-exits 2)."""
+exits 2). With no flip in the base augmentation, ``augment search`` refuses in ``train``'s line, nothing trained and
+no work folder left (every candidate had trained unflipped and been scored on flipped images)."""
 from __future__ import annotations
 
 import pytest
 
+import medtrain.api
+from conftest import run_cli
 from medtrain import config as config_mod
 from medtrain.policy_search import grid_flips
 from medtrain.tune import flips
@@ -15,5 +18,24 @@ def test_a_pinned_flipping_tta_keeps_the_grids_flips_on_without_pilots(tiny_npz,
     monkeypatch.setattr(flips, "fit", lambda *a, **k: pytest.fail("ran a pilot"))
     cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "tta": "hflip", "flip": "auto"})
     said = []
-    assert grid_flips(cfg, ["shift"], 1, tmp_path, said.append) == {"flip": "true"}
+    assert grid_flips(cfg, ["flip", "shift"], 1, tmp_path, said.append) == {"flip": "true"}
     assert len(said) == 1 and "flips on for every candidate" in said[0] and "tta hflip" in said[0]
+
+
+@pytest.mark.parametrize("method, flags", [("randaugment", ["--n-values", "1", "--m-values", "5"]),
+                                           ("autoaugment", ["--trials", "2"])])
+def test_augment_search_refuses_a_flipping_tta_with_no_flip_in_the_base(tiny_npz, tmp_path, capsys, monkeypatch,
+                                                                        method, flags):
+    monkeypatch.setattr(medtrain.api, "train", lambda *a, **k: pytest.fail("a candidate trained"))
+    monkeypatch.setattr(flips, "fit", lambda *a, **k: pytest.fail("a flip pilot trained"))
+    work, config = tmp_path / "work", tmp_path / "c.yaml"
+    config.write_text("tta: hflip\n")  # (augment search takes the TTA from a config file)
+    code, _, err = run_cli(capsys, "augment", "search", "--config", config, "--data", tiny_npz, "--model",
+                           "resnet10_28_half", "--accelerator", "cpu", "--budget-epochs", 1, "--method", method,
+                           "--base-augment", "shift", *flags, "--work-dir", work, "--out", tmp_path / "p.yaml")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "medtrain: error: --tta hflip flips the test images, but --augment shift has no flip: the network would be "
+        "scored on flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to "
+        "flip at test time only"], err
+    assert not work.exists() and not (tmp_path / "p.yaml").exists()
