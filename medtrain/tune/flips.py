@@ -8,8 +8,9 @@ resumed search and every worker of a shared one use it), and every trial is trai
 (``best_config.yaml`` pins it too, so retraining the best config trains as its trial did). Where no pilot is
 needed (no flip in the augmentation, labels naming a side, a linear probe) nothing is pinned: each trial's own
 decision is as free and the same. Where ``train`` refuses flips off (a pinned TTA that flips the test images,
-:func:`flips_kept`), flips are on for every trial, without pilots; with labels that name a side, the search is
-refused before any trial, in ``train``'s line (:func:`medtrain.training.choices.tta_keeps_flips`).
+:func:`flips_kept`), flips are on for every trial, without pilots; with labels that name a side, or no flip in the
+augmentation, the search is refused before any trial, in ``train``'s line
+(:func:`medtrain.training.choices.tta_keeps_flips`).
 
 Each trial still decides where the space searches a setting the decision depends on (:data:`DECIDES_PER_TRIAL`:
 ``flip`` itself, the augmentation, the TTA, the transfer), and in a study started before the decision was kept
@@ -73,13 +74,12 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
         return {}
     if made is None:
         data = splits()  # the rule of a pinned flipping TTA reads the labels (a side named: refused)
-        made = flips_kept(cfg, data) or decide_once(cfg, data, pilot_dir)
+        made = decide_once(cfg, data, pilot_dir)
         if study.user_attrs.get(FLIP_ATTR) is None:  # a worker sharing the study may have decided meanwhile
             study.set_user_attr(FLIP_ATTR, made)
         made = study.user_attrs[FLIP_ATTR]
-        if made.get("no_pilots"):
-            log(f"{command}: flips on for every trial (flip: true), decided once for the study by {made['how']}; "
-                "no pilot runs")
+        if made.get("no_pilots"):  # its "how" is train's record (tta_keeps_flips'), which says no pilots ran
+            log(f"{command}: flips on for every trial (flip: true), {made['how']}")
         elif made["pinned"]:
             log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
                 f"{'true' if made['chosen'] else 'false'}), decided once for the study by {said(made)}; "
@@ -96,11 +96,10 @@ def flips_kept(cfg, splits) -> dict | None:
     trial: pilots choosing off had pinned ``flip: false`` with ``tta: hflip`` for every trial and in
     ``best_config.yaml``, a combination ``train`` refuses. None where the pilots decide. ``splits``: the data, whose
     labels the rule reads: where they name a side, it raises ``train``'s MedtrainError (``tune`` had pinned
-    ``flip: true`` for a left/right task, scored on flipped test images)."""
-    if choices.tta_keeps_flips(cfg, splits.label_names) is None:
-        return None
-    return {"chosen": True, "how": f"its pinned tta {cfg.tta}, which flips the test images (train refuses flip "
-                                   "false with it)", "pinned": True, "no_pilots": True}
+    ``flip: true`` for a left/right task, scored on flipped test images), and so where the augmentation has no flip.
+    The record is the rule's (``train`` records the same ``how``), with ``pinned`` and ``no_pilots``."""
+    kept = choices.tta_keeps_flips(cfg, splits.label_names)
+    return None if kept is None else {**kept, "pinned": True, "no_pilots": True}
 
 
 def decide_once(cfg, splits, pilot_dir: Path) -> dict:

@@ -3,7 +3,9 @@ for every trial and in ``best_config.yaml``: every trial had run the two pilots 
 took twice as long).
 
 A search whose base settings pin a TTA that flips the test images keeps flips on for every trial: its pilots
-had pinned ``flip: false`` with ``tta: hflip`` (trials and best_config.yaml), a combination ``train`` refuses."""
+had pinned ``flip: false`` with ``tta: hflip`` (trials and best_config.yaml), a combination ``train`` refuses. Its rule
+(:func:`medtrain.training.choices.tta_keeps_flips`) is asked once, and with no flip in the augmentation it refuses
+the search before any trial, in ``train``'s line."""
 from __future__ import annotations
 
 import optuna
@@ -14,6 +16,8 @@ import medtrain.api
 import medtrain.tune.flips
 from medtrain import config as config_mod
 from medtrain.config.checks import check_typed_for_a_new_run
+from medtrain.errors import MedtrainError
+from medtrain.training import choices
 from medtrain.tune import tune
 from medtrain.tune.flips import FLIP_ATTR
 from medtrain.tune.study import default_storage
@@ -97,13 +101,18 @@ def test_pinned_flips_need_no_pilots(tiny_npz, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("tta", ["hflip", "flip"])
 def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path, monkeypatch, tta):
-    calls, lines, out = [], [], tmp_path / "tune"
-    decided = pilots_asked(monkeypatch)
+    calls, lines, out, asked = [], [], tmp_path / "tune", []
+    monkeypatch.setattr(medtrain.tune.flips, "fit", lambda *a, **k: pytest.fail("a flip pilot trained"))
+    rule = choices.tta_keeps_flips
+    monkeypatch.setattr(choices, "tta_keeps_flips", lambda *a: asked.append(a) or rule(*a))
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
     tune(fast(tiny_npz, tta=tta), SPACE, out, trials=2, log=lines.append)
-    assert not decided and [c.flip for c in calls] == ["true", "true"] and {c.tta for c in calls} == {tta}
+    assert [c.flip for c in calls] == ["true", "true"] and {c.tta for c in calls} == {tta}
+    assert len(asked) == 1  # the study's decision asks the rule once (it had been asked twice)
     (line,) = [x for x in lines if x.startswith("tune: flips")]
-    assert line.startswith("tune: flips on for every trial (flip: true)") and f"by its pinned tta {tta}, which flips the test images" in line
+    # in train's words for the same decision (tta_keeps_flips' record), not a second wording of its own
+    assert line == f"tune: flips on for every trial (flip: true), kept for --tta {tta}, which flips the test images " \
+                   "(no pilot runs)"
     best = yaml.safe_load((out / "best_config.yaml").read_text())
     assert best["flip"] == "true" and best["tta"] == tta
     check_typed_for_a_new_run(config_mod.resolve(best))  # what train is given, it accepts
@@ -115,3 +124,18 @@ def test_a_tta_that_does_not_flip_still_lets_the_pilots_decide(tiny_npz, tmp_pat
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
     tune(fast(tiny_npz, tta="none"), SPACE, tmp_path / "tune", trials=1, log=lambda line: None)
     assert len(decided) == 1 and [c.flip for c in calls] == ["false"]
+
+
+@pytest.mark.parametrize("augment", ["none", "shift"])
+def test_a_pinned_flipping_tta_with_no_flip_in_the_augmentation_is_refused_before_any_trial(tiny_npz, tmp_path,
+                                                                                             monkeypatch, augment):
+    calls, out = [], tmp_path / "tune"
+    monkeypatch.setattr(medtrain.tune.flips, "fit", lambda *a, **k: pytest.fail("a flip pilot trained"))
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    with pytest.raises(MedtrainError) as refused:
+        tune(fast(tiny_npz, tta="hflip", augment=augment), SPACE, out, trials=2, log=lambda line: None)
+    assert str(refused.value) == (
+        f"--tta hflip flips the test images, but --augment {augment} has no flip: the network would be scored on "
+        "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip at "
+        "test time only")
+    assert calls == [] and not out.exists()  # no trial, no study left to block the corrected command
