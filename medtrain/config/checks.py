@@ -154,6 +154,23 @@ def _devices_ok(d) -> bool:
 
 #: Test-time augmentations that flip the images (what ``flip: false`` says is off).
 FLIPPED_TTA = ("hflip", "flip", "hflip-shift", "flip-shift")
+#: Augmentation ops that mirror an image (2D horizontal/vertical, 3D); here, beside :data:`FLIPPED_TTA`, for
+#: :func:`check_tta_flips_trained`, which the settings typed are checked with (training's flip choices read it here).
+FLIP_OPS = ("flip", "vflip", "3d_flip")
+
+
+def check_tta_flips_trained(c: Config) -> None:
+    """Refuse ``flip: auto`` with a test-time augmentation that flips (:data:`FLIPPED_TTA`) and no flip op in the
+    augmentation (:data:`FLIP_OPS`): the network would be scored on flipped test images it never saw (it had trained
+    so, exit 0, and recorded flips chosen on), as with ``flip: false``; ``flip: true`` says test-time flips only. A
+    linear probe trains no augmentation: not refused. The one rule :func:`check_typed_for_a_new_run` (a search's
+    values, before any trial) and :func:`medtrain.training.choices.tta_keeps_flips` (a run from a config file or a
+    Config, whose settings are not typed) both ask."""
+    if (c.flip == "auto" and c.tta in FLIPPED_TTA and c.transfer != "linear-probe"
+            and not any(a in FLIP_OPS for a in c.augment)):
+        raise MedtrainError(f"--tta {c.tta} flips the test images, but --augment {','.join(c.augment)} has no "
+                            "flip: the network would be scored on flipped images it never saw; add flip to "
+                            "--augment, give --tta none or shift, or --flip true to flip at test time only")
 
 #: Settings a linear probe never reads (:func:`medtrain.training.probe.fit_probe`: frozen codes, extracted once in
 #: eval mode, and a scikit-learn classifier whose C is chosen on validation): no optimiser, schedule, epochs or batches
@@ -246,7 +263,9 @@ def check_read(c: Config, given=None) -> None:
 
 def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -> None:
     """Refuse, where one of them is in ``given`` (the keys typed; None: all), ``flip: false`` with a test-time
-    augmentation that flips (flips are off in training, yet the test images would be flipped) and an
+    augmentation that flips (flips are off in training, yet the test images would be flipped), ``flip: auto`` with
+    one and no flip in the augmentation (:func:`check_tta_flips_trained`: a search that varies ``augment`` or ``tta``
+    had been refused mid-search, by the trial that drew it, inside ``train``), an
     ``image_size`` for data that come at their size (a MedMNIST set, a .npz: it had trained at 28 pixels and
     recorded 32), ``store: mmap`` for DICOM/NIfTI data (never converted to a store: it had been ignored), and
     ``mc_dropout`` with annealed dropout that reaches rate 0 before the last epoch (its passes are identical).
@@ -263,6 +282,8 @@ def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -
     if (keys is None or keys & {"flip", "tta"}) and c.flip == "false" and c.tta in FLIPPED_TTA:
         raise MedtrainError(f"flip false turns flips off in training and TTA, but tta {c.tta} flips the test "
                             "images: give --tta none or shift, or --flip true/auto")
+    if keys is None or keys & {"flip", "tta", "augment", "transfer"}:
+        check_tta_flips_trained(c)
     if (keys is None or "image_size" in keys) and c.image_size is not None:
         from medtrain.data import at_their_size
 

@@ -45,7 +45,7 @@ import torch
 
 from medtrain import metrics
 from medtrain.config import CLASS_WEIGHT_RULES, Config
-from medtrain.config.checks import FLIPPED_TTA
+from medtrain.config.checks import FLIP_OPS, FLIPPED_TTA, check_tta_flips_trained
 from medtrain.data.base import Splits
 from medtrain.data.split import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
@@ -56,8 +56,6 @@ from medtrain.tasks import MULTILABEL
 from medtrain.training.build import class_weights
 from medtrain.training.callbacks import RunEstimate
 
-#: Augmentation ops that mirror an image (2D horizontal/vertical, 3D).
-FLIP_OPS = ("flip", "vflip", "3d_flip")
 #: Validation-metric lead the pilot without flips needs before flips are dropped.
 FLIP_MARGIN = 0.01
 #: Most training images a flip pilot trains on; a larger training split is sampled down, per class, by
@@ -118,9 +116,9 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
     Raises:
         MedtrainError: the labels name a side (:func:`lateral_labels`): flipped test images swap them (it had
             trained and scored a left/right task at chance, exit 0; ``tune`` had pinned ``flip: true``). Or the
-            augmentation has no flip op (:data:`FLIP_OPS`): the network would be scored on flipped images it never
-            saw, as with ``flip: false``, which ``train`` refuses (it had trained so, exit 0, and recorded flips
-            chosen on); ``--flip true`` says test-time flips only.
+            augmentation has no flip op (:func:`~medtrain.config.checks.check_tta_flips_trained`, the rule the
+            settings typed are checked with, asked here for a run from a config file or a Config): the network
+            would be scored on flipped images it never saw; ``--flip true`` says test-time flips only.
     """
     if cfg.flip != "auto" or cfg.tta not in FLIPPED_TTA or cfg.transfer == "linear-probe":
         return None
@@ -129,10 +127,7 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
         raise MedtrainError(f"--tta {cfg.tta} flips the test images, but the labels name a side "
                             f"({', '.join(side[:3])}): a flip swaps them; give --tta none or shift (flips then "
                             "off), or --flip true to flip anyway")
-    if not any(a in FLIP_OPS for a in cfg.augment):
-        raise MedtrainError(f"--tta {cfg.tta} flips the test images, but --augment {','.join(cfg.augment)} has no "
-                            "flip: the network would be scored on flipped images it never saw; add flip to "
-                            "--augment, give --tta none or shift, or --flip true to flip at test time only")
+    check_tta_flips_trained(cfg)  # no flip in the augmentation: train's typed check, for settings not typed
     return {"chosen": True, "how": f"kept for --tta {cfg.tta}, which flips the test images (no pilot runs)"}
 
 

@@ -15,6 +15,7 @@ import yaml
 import medtrain.api
 import medtrain.tune.flips
 from medtrain import config as config_mod
+from medtrain.cli import main
 from medtrain.config.checks import check_typed_for_a_new_run
 from medtrain.errors import MedtrainError
 from medtrain.training import choices
@@ -139,3 +140,30 @@ def test_a_pinned_flipping_tta_with_no_flip_in_the_augmentation_is_refused_befor
         "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip at "
         "test time only")
     assert calls == [] and not out.exists()  # no trial, no study left to block the corrected command
+
+
+@pytest.mark.parametrize("space", [{"augment": ["flip,shift", "none"]}, {"tta": ["none", "hflip"]}])
+def test_a_space_searching_the_augmentation_or_tta_is_refused_before_any_trial(tiny_npz, tmp_path, capsys,
+                                                                               monkeypatch, space):
+    """Each trial decides its own flips where the space searches augment or tta; the value train refuses with the
+    base's (a flipping TTA, no flip in the augmentation) had been refused inside train, by the trial that drew it,
+    stopping the search partway."""
+    calls, out = [], tmp_path / "tune"
+    monkeypatch.setattr(medtrain.tune.flips, "fit", lambda *a, **k: pytest.fail("a flip pilot trained"))
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    (key, values), = space.items()
+    base = fast(tiny_npz, tta="hflip") if key == "augment" else fast(tiny_npz, augment="shift")
+    refused = ("search space augment: value 'none' is refused by train (--tta hflip flips the test images, but "
+               "--augment none has no flip" if key == "augment" else
+               "search space tta: value 'hflip' is refused by train (--tta hflip flips the test images, but --augment "
+               "shift has no flip")
+    with pytest.raises(MedtrainError) as e:
+        tune(base, {**SPACE, **space}, out, trials=4, log=lambda line: None)
+    assert str(e.value).startswith(refused) and str(e.value).endswith("flip at test time only)"), e.value
+    assert calls == [] and not out.exists()  # no trial, no study left
+    (tmp_path / "space.yaml").write_text(f"{key}: [{', '.join(values)}]\n".replace("flip,shift", "'flip,shift'"))
+    flags = ["--tta", "hflip"] if key == "augment" else ["--augment", "shift"]
+    assert main(["tune", "--data", str(tiny_npz), "--model", "resnet10_28_half", "--epochs", "1", "--accelerator",
+                 "cpu", *flags, "--space", str(tmp_path / "space.yaml"), "--trials", "4", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [f"medtrain: error: {e.value}"] and calls == [] and not out.exists()
