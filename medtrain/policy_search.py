@@ -91,6 +91,9 @@ def grid_flips(cfg, base_augment: list, budget_epochs: int, work_dir: Path, log:
         write_json(record, made)
     if not made.get("pinned"):
         return {}
+    if made.get("no_pilots"):  # its "how" is train's record (tta_keeps_flips'), which says no pilots ran, as tune's
+        log(f"augment search: flips on for every candidate (flip: true), {made['how']}")
+        return {"flip": "true"}
     log(f"augment search: flips {'on' if made['chosen'] else 'off'} for every candidate (flip: "
         f"{'true' if made['chosen'] else 'false'}), decided once by {said(made)}; flip: true or false in the "
         f"config skips the pilots")

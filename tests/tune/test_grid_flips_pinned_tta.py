@@ -19,7 +19,12 @@ def test_a_pinned_flipping_tta_keeps_the_grids_flips_on_without_pilots(tiny_npz,
     cfg = config_mod.resolve({"data": str(tiny_npz), "model": "resnet10_28_half", "tta": "hflip", "flip": "auto"})
     said = []
     assert grid_flips(cfg, ["flip", "shift"], 1, tmp_path, said.append) == {"flip": "true"}
-    assert len(said) == 1 and "flips on for every candidate" in said[0] and "tta hflip" in said[0]
+    # in train's words for the decision (tta_keeps_flips' record), as tune says it; no pilots to skip (it had read
+    # "decided once by kept for --tta hflip, ... (no pilot runs); flip: true or false in the config skips the pilots")
+    assert said == ["augment search: flips on for every candidate (flip: true), kept for --tta hflip, which flips the "
+                    "test images (no pilot runs)"]
+    assert grid_flips(cfg, ["flip", "shift"], 1, tmp_path, said.append) == {"flip": "true"}  # again: its flip.json
+    assert said[1] == said[0]
 
 
 @pytest.mark.parametrize("method, flags", [("randaugment", ["--n-values", "1", "--m-values", "5"]),
