@@ -40,7 +40,7 @@ from medtrain.models.pretrained import HUB_PREFIXES
 from medtrain.models.inflate import check_inflatable
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
-from medtrain.training.callbacks import RunEstimate
+from medtrain.training.estimate import RunEstimate
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
 from medtrain.models.cost import macs_per_image
 from medtrain.training.fit import check_augment, fit, smaller_images

@@ -18,7 +18,6 @@ from torch.optim.swa_utils import get_ema_avg_fn
 
 from medtrain.errors import MedtrainError
 from medtrain.models.layers import AnnealedDropout, set_dropout_epoch
-from medtrain.training.estimate import RunEstimate  # noqa: F401 (its home before; api and choices import it here)
 
 
 class RunCheckpoint(ModelCheckpoint):

@@ -54,7 +54,7 @@ from medtrain.evaluation.bias import crossfit_scores, decision_shift
 from medtrain.models.heads import final_linear
 from medtrain.tasks import MULTILABEL
 from medtrain.training.build import class_weights
-from medtrain.training.callbacks import RunEstimate
+from medtrain.training.estimate import RunEstimate
 
 #: Validation-metric lead the pilot without flips needs before flips are dropped.
 FLIP_MARGIN = 0.01
@@ -140,7 +140,7 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     trained in ``pilot_dir`` and removed afterwards. ``pilots=False`` (several DDP processes, where every
     process would train and remove them) keeps the flips unless the labels name a side. ``verbose`` says what
     the pilots are before they train (a fifth of a short run's time had passed without a word), and gives
-    ``fit_fn`` a :class:`~medtrain.training.callbacks.RunEstimate` (``callbacks=``) that says their projected time
+    ``fit_fn`` a :class:`~medtrain.training.estimate.RunEstimate` (``callbacks=``) that says their projected time
     where it is over 10 minutes; not ``verbose``, ``fit_fn`` is given ``verbose=False``.
 
     A pinned TTA that flips keeps flips on without pilots (:func:`tta_keeps_flips`; its pilots had run, and where

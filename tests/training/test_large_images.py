@@ -23,7 +23,7 @@ from medtrain.config.checks import check_typed_for_a_new_run
 from medtrain.errors import MedtrainError
 from medtrain.models import create_model
 from medtrain.models.cost import count_cost
-from medtrain.training.callbacks import RunEstimate
+from medtrain.training.estimate import RunEstimate
 from medtrain.models.cost import macs_per_image
 from medtrain.training.fit import memory_error, out_of_memory, smaller_images
 from conftest import fast_config, make_images, run_cli
