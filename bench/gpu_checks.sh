@@ -21,15 +21,24 @@ tail -n 1 runs/logs/augment_gpu.log > "$OUT/augment_gpu.json"
 
 OMP_NUM_THREADS=1 timeout "$LIMIT" python3 bench/regularization.py factorial --accelerator gpu --jobs 12 --mc \
     > runs/logs/factorial.log 2>&1 &
+jobs_=("$!:factorial")   # pid:log name of each background job, its exit status reported below
 for ds in adrenalmnist3d vesselmnist3d; do
     OMP_NUM_THREADS=2 timeout "$LIMIT" python3 -m medtrain compare --dataset $ds --model med3d_resnet10 --epochs 40 \
         --accelerator gpu --seeds 3 --out runs/gpu3d/$ds > runs/logs/gpu3d_$ds.log 2>&1 &
+    jobs_+=("$!:gpu3d_$ds")
     OMP_NUM_THREADS=2 timeout "$LIMIT" python3 -m medtrain train --dataset $ds --accelerator gpu --no-progress \
         --out runs/gpu3d_default/$ds > runs/logs/gpu3d_default_$ds.log 2>&1 &
+    jobs_+=("$!:gpu3d_default_$ds")
 done
 OMP_NUM_THREADS=2 timeout "$LIMIT" python3 bench/memory3d.py --sizes 64,28 --batch-sizes 128,32 \
     --precision 32-true,bf16-mixed --epochs 1 --accelerator gpu > runs/logs/memory3d.log 2>&1 &
-wait
+jobs_+=("$!:memory3d")
+for job in "${jobs_[@]}"; do   # a refused or crashed job had been silent (the factorial's 12 refusals were)
+    wait "${job%%:*}" && continue
+    rc=$?
+    if [ "$rc" = 124 ]; then echo "gpu_checks: ${job#*:} stopped at the ${LIMIT}s limit; what finished is packed"
+    else echo "gpu_checks: ${job#*:} failed (exit $rc); see runs/logs/${job#*:}.log"; fi
+done
 tail -n 1 runs/logs/memory3d.log > "$OUT/memory3d.json"
 tar czf "$OUT/runs.tar.gz" --exclude='*.safetensors' --exclude='*.ckpt' --exclude='*.png' \
     runs/regularization_factorial runs/gpu3d runs/gpu3d_default 2>/dev/null

@@ -58,15 +58,36 @@ def _medtrain(*args: str) -> list[str]:
     return ["nice", "-n", "19", sys.executable, "-m", "medtrain", *args]
 
 
+def without(args: list[str], key: str) -> list[str]:
+    """``args`` less the flag of setting ``key`` and its value (``--weight-decay 1e-4``; a switch such as
+    ``--batch-norm`` / ``--no-batch-norm`` has none: the next token is another flag)."""
+    flag = "--" + key.replace("_", "-")
+    out, i = [], 0
+    while i < len(args):
+        if args[i] in (flag, "--no-" + flag[2:]):
+            i += 1 if i + 1 == len(args) or args[i + 1].startswith("--") else 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+def _vary(flags: list[str], *specs: str) -> list[str]:
+    """``flags`` less the flags of the keys the ``--vary`` specs vary, then the specs: compare refuses a key both
+    varied and given (since 6f52437), where the axis's values had silently replaced the flag's."""
+    for spec in specs:
+        flags = without(flags, spec.split("=", 1)[0])
+    return [*flags, *(a for spec in specs for a in ("--vary", spec))]
+
+
 def main_cmd(technique: str, es: str, seeds: int) -> list[str]:
-    return _medtrain("compare", *BASE, *TECHNIQUES[technique], "--vary", f"early_stop={es}",
+    return _medtrain("compare", *_vary([*BASE, *TECHNIQUES[technique]], f"early_stop={es}"),
                      "--seeds", str(seeds), "--out", str(OUT / "main" / technique))
 
 
 def cross_cmd(technique: str, seeds: int) -> list[str]:
-    base = [a for a in BASE]
-    return _medtrain("compare", *base, *TECHNIQUES[technique], "--early-stop", CROSS_ES,
-                     "--vary", "weight_decay=0,1e-3,1e-4", "--vary", "batch_norm=false,true",
+    return _medtrain("compare", *_vary([*BASE, *TECHNIQUES[technique], "--early-stop", CROSS_ES],
+                                       "weight_decay=0,1e-3,1e-4", "batch_norm=false,true"),
                      "--seeds", str(seeds), "--out", str(OUT / "cross" / technique))
 
 
@@ -81,8 +102,8 @@ def factorial_cmd(technique: str, es: str, seeds: int, accelerator: str) -> list
     """One technique x one early-stopping setting: lambda in {0, 1e-4, 1e-3} x BN on/off x seeds."""
     base = list(BASE)
     base[base.index("--accelerator") + 1] = accelerator
-    return _medtrain("compare", *base, *TECHNIQUES[technique], "--early-stop", es,
-                     "--vary", "weight_decay=0,1e-4,1e-3", "--vary", "batch_norm=true,false",
+    return _medtrain("compare", *_vary([*base, *TECHNIQUES[technique], "--early-stop", es],
+                                       "weight_decay=0,1e-4,1e-3", "batch_norm=true,false"),
                      "--seeds", str(seeds), "--out", str(FACTORIAL / f"early_stop={es}" / technique))
 
 
