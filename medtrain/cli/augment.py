@@ -232,6 +232,7 @@ def run_search(args: argparse.Namespace) -> int:
 
     from medtrain.api import check_settings
     from medtrain.augment.policies import is_policy_file
+    from medtrain.config.checks import check_tta_flips_trained
     from medtrain.data import load_splits
     from medtrain.augment.search import randaugment_grid_search
     from medtrain.policy_search import flips_off, grid_flips, make_train_fn, trained_base
@@ -253,6 +254,9 @@ def run_search(args: argparse.Namespace) -> int:
     # what train would refuse, refused before any folder or study exists (an unknown base augmentation or
     # unreadable data left an empty work folder, or a study that blocked the corrected command)
     check_settings(dataclasses.replace(cfg, augment=tuple(base)))
+    # flip auto + a flipping TTA + no flip in the base: train's refusal, asked here for every work folder (an old one
+    # whose candidates each chose their flips, with no flip.json, had been refused by its first new candidate)
+    check_tta_flips_trained(dataclasses.replace(cfg, augment=tuple(base) or ("none",)))
     splits = load_splits(cfg)  # read once: the flips' pilots train on it too
     out = Path(args.out)
     work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"

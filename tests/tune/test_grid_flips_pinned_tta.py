@@ -44,3 +44,39 @@ def test_augment_search_refuses_a_flipping_tta_with_no_flip_in_the_base(tiny_npz
         "scored on flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to "
         "flip at test time only"], err
     assert not work.exists() and not (tmp_path / "p.yaml").exists()
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("record", [None, {"chosen": True, "pinned": True, "no_pilots": True,
+                                           "how": "kept for --tta hflip, which flips the test images (no pilot runs)"}])
+def test_augment_search_refuses_it_up_front_in_an_old_work_folder(tiny_npz, tmp_path, capsys, monkeypatch, record):
+    """A rerun in a work folder of an earlier search: its candidates each decided their flips (no flip.json), or
+    flip.json pinned flips on (decided for a base with a flip). The same line, before any candidate or file: the
+    folder without flip.json had been refused by its first new candidate, inside train, after its policy file was
+    written; the one with flip.json had trained the candidates unflipped and scored them on flipped images."""
+    import json
+
+    from medtrain.rundir import CONFIG_FILE
+
+    monkeypatch.setattr(flips, "fit", lambda *a, **k: pytest.fail("a flip pilot trained"))
+    work, config = tmp_path / "work", tmp_path / "c.yaml"
+    (work / "baseline").mkdir(parents=True)  # an earlier candidate (a run is a folder with its config written)
+    (work / "baseline" / CONFIG_FILE).write_text("augment: [shift]\nflip: auto\n")
+    if record is not None:
+        (work / "flip.json").write_text(json.dumps(record))
+    before = _files(work)
+    config.write_text("tta: hflip\n")
+    code, out, err = run_cli(capsys, "augment", "search", "--config", config, "--data", tiny_npz, "--model",
+                             "resnet10_28_half", "--accelerator", "cpu", "--budget-epochs", 1, "--n-values", 1,
+                             "--m-values", 5, "--no-baseline", "--base-augment", "shift", "--work-dir", work,
+                             "--out", tmp_path / "p.yaml")
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "medtrain: error: --tta hflip flips the test images, but --augment shift has no flip: the network would be "
+        "scored on flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to "
+        "flip at test time only"], err
+    assert out == ""  # refused before the search said how its flips are decided
+    assert _files(work) == before and not (tmp_path / "p.yaml").exists()
