@@ -16,8 +16,10 @@ export PYTHONUNBUFFERED=1
 LIMIT=${GPU_SESSION_LIMIT:-330}
 { nvidia-smi -L; python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())"; } > "$OUT/gpu.txt" 2>&1
 
-# coreutils timeout bounds the whole suite (pytest-timeout, a per-test --timeout, is not a dependency)
-OMP_NUM_THREADS=1 timeout "$LIMIT" python3 -m pytest -q -n 6 --maxprocesses=6 -p no:cacheprovider \
+# coreutils timeout bounds the whole suite (pytest-timeout, a per-test --timeout, is not a dependency); SIGINT, which
+# pytest ends on as on Ctrl-C, writing the junit.xml of the tests run so far (SIGTERM, timeout's default, killed it
+# with none written); SIGKILL 30 s later if it is still running
+OMP_NUM_THREADS=1 timeout -s INT -k 30 "$LIMIT" python3 -m pytest -q -n 6 --maxprocesses=6 -p no:cacheprovider \
     --junitxml="$OUT/junit.xml" > "$OUT/pytest.log" 2>&1 &
 
 settings=("augment=flip,shift;" "augment=flip,shift,mixup;" "augment=flip,shift,cutmix;"
