@@ -83,6 +83,11 @@ class UnreadSettingError(MedtrainError):
         self.setting, self.value, self.names = setting, value, list(names)
         super().__init__(self.line("it would be recorded but not used"))
 
+    def __reduce__(self):
+        # rebuilt from its own arguments, not from the message Exception keeps (a pickled one, as a process of a
+        # pool sends it back, had failed to load: __init__ takes the setting, value and names)
+        return type(self), (self.setting, self.value, self.names)
+
     def line(self, outcome: str) -> str:
         """The refusal, ending in ``outcome``."""
         return (f"--{self.setting.replace('_', '-')} {self.value}: no augmentation of --augment "

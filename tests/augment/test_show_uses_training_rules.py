@@ -62,3 +62,19 @@ def test_training_and_show_end_the_refusal_each_in_its_own_words():
     with pytest.raises(MedtrainError) as shown:
         build_pipeline(["flip", "shift"], {"mixup_alpha": 0.4}, settings=["mixup_alpha"])
     assert str(shown.value) == head + "the grid would not show it"
+
+
+def test_the_refusal_survives_pickling():
+    # a process of a pool sends its error back pickled; loading it had failed (TypeError: __init__ missing 'value'
+    # and 'names'), so the caller saw a pickling error in place of the one line
+    import pickle
+
+    from medtrain.augment import UnreadSettingError
+
+    e = UnreadSettingError("aa_policy", "svhn", ["flip", "shift"])
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is UnreadSettingError
+    assert (back.setting, back.value, back.names) == ("aa_policy", "svhn", ["flip", "shift"])
+    assert str(back) == str(e) == "--aa-policy svhn: no augmentation of --augment flip,shift reads it; it would be " \
+        "recorded but not used"
+    assert back.line("the grid would not show it").endswith("reads it; the grid would not show it")
