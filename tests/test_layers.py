@@ -131,6 +131,25 @@ def test_no_import_circles():
     assert not circles, f"import circles: {circles}"
 
 
+# Private modules whose names other packages read through their package's public names (94a4ca0: medtrain.data's
+# __all__ gives FOLD, ORIGIN_KEY, OWN, origin_fractions, origin_parts): only their own package imports them.
+PRIVATE_TO_PACKAGE = {"medtrain.data._origin": "medtrain.data"}
+
+
+def outside_importers(private: str, package: str) -> list[str]:
+    """The modules outside ``package`` that import ``private`` (function-level imports included)."""
+    return sorted(m for m, targets in GRAPH.items()
+                  if private in targets and m != package and not m.startswith(package + "."))
+
+
+@pytest.mark.parametrize("private", sorted(PRIVATE_TO_PACKAGE))
+def test_private_module_is_imported_only_in_its_package(private):
+    package = PRIVATE_TO_PACKAGE[private]
+    assert private in MODULES and private in GRAPH[package]  # it exists, and the checker sees its package use it
+    assert not outside_importers(private, package), (
+        f"{outside_importers(private, package)} import {private}: import its names from {package}")
+
+
 def test_the_checker_sees_function_level_imports():
     # The rule counts imports inside functions: the checker must find one, e.g. compare's use of the api.
     assert "medtrain.api" in GRAPH["medtrain.compare"]
