@@ -157,6 +157,8 @@ FLIPPED_TTA = ("hflip", "flip", "hflip-shift", "flip-shift")
 #: Augmentation ops that mirror an image (2D horizontal/vertical, 3D); here, beside :data:`FLIPPED_TTA`, for
 #: :func:`check_tta_flips_trained`, which the settings typed are checked with (training's flip choices read it here).
 FLIP_OPS = ("flip", "vflip", "3d_flip")
+#: The settings :func:`check_tta_flips_trained` reads (a search varying any of them checks their combinations).
+FLIP_RULE_KEYS = ("flip", "tta", "augment", "transfer")
 
 
 def check_tta_flips_trained(c: Config) -> None:
@@ -282,7 +284,7 @@ def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -
     if (keys is None or keys & {"flip", "tta"}) and c.flip == "false" and c.tta in FLIPPED_TTA:
         raise MedtrainError(f"flip false turns flips off in training and TTA, but tta {c.tta} flips the test "
                             "images: give --tta none or shift, or --flip true/auto")
-    if keys is None or keys & {"flip", "tta", "augment", "transfer"}:
+    if keys is None or keys & set(FLIP_RULE_KEYS):
         check_tta_flips_trained(c)
     if (keys is None or "image_size" in keys) and c.image_size is not None:
         from medtrain.data import at_their_size

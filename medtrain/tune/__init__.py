@@ -95,12 +95,19 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set)
       (``--mc-dropout 3 --dropout-kind annealed --anneal-epochs 2`` with ``epochs: [1, 2]`` searches);
     * two searched values that conflict only with each other (``flip: [true, false]`` with ``tta: [none,
       hflip]``) are not refused: neither is wrong alone, and a flat space cannot leave out the pair; a trial that
-      draws it trains as train trains those settings from a config file, and is scored like any other.
+      draws it trains as train trains those settings from a config file, and is scored like any other;
+    * but for the values of ``flip``, ``tta``, ``augment`` and ``transfer``, which train's rule of a flipping TTA
+      (:func:`medtrain.config.checks.check_tta_flips_trained`) refuses for every run, a config file's too: their
+      combinations are checked (:func:`_flip_rule_refusal`), and one the rule refuses is refused, named
+      (``search space augment 'none' with tta 'hflip' is refused by train (...)``): the trial that drew it had been
+      refused inside train, stopping the search.
 
     A study ``url`` already holds (``study_name``) is not checked: an earlier run recorded these settings with
     it, its trials are ranked only with trials trained alike (another setting is refused by
     :func:`medtrain.tune.study.open_study`), so a rerun continues it, or reads it, as before; a database that
-    cannot be read is refused in one line (:func:`medtrain.tune.study.study_exists`), not taken for one without it."""
+    cannot be read is refused in one line (:func:`medtrain.tune.study.study_exists`), not taken for one without it.
+    The rule of a flipping TTA is the exception: every trial that draws what it refuses is refused by train, so a
+    rerun of such a study (its space is the same) is refused as a new one is."""
     checks, memo = config_mod.checks, {}  # each data read once (whether --store mmap applies), not once per value
     cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in _candidates(p)]
     own = None
@@ -113,8 +120,37 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set)
         checks.check_typed_for_cells([cfg for _, _, cfg in cells], typed, memo)
     except MedtrainError as e:
         own = own or e
+    flips = _flip_rule_refusal(base, params)  # train refuses it in every trial: a study's rerun too
     if own is not None and not study_exists(url, study_name):
         raise own
+    if flips is not None:
+        raise flips
+
+
+def _flip_rule_refusal(base: dict, params: list) -> MedtrainError | None:
+    """The refusal, named, of the first combination of the searched values of :data:`FLIP_RULE_KEYS
+    <medtrain.config.checks.FLIP_RULE_KEYS>` (the others the base's) that
+    :func:`medtrain.config.checks.check_tta_flips_trained` refuses, fewest values first: a value alone in
+    check_typed's words (``search space tta: value 'hflip' is refused by train (...)``), several as ``search space
+    augment 'none' with tta 'hflip' is refused by train (...)``. None where it refuses none of them."""
+    from itertools import combinations, product
+
+    rule = config_mod.checks
+    searched = [p for p in params if p.key in rule.FLIP_RULE_KEYS]  # lists of values (a range needs a number)
+    for size in range(1, len(searched) + 1):
+        for group in combinations(searched, size):
+            for values in product(*(_candidates(p) for p in group)):
+                cfg = config_mod.resolve(base, {p.key: v for p, v in zip(group, values)})
+                try:
+                    rule.check_tta_flips_trained(cfg)
+                except MedtrainError as e:
+                    if size == 1:
+                        return MedtrainError(f"search space {group[0].key}: value {values[0]!r} is refused by "
+                                             f"train ({e})")
+                    named = [f"{p.key} {v!r}" for p, v in zip(group, values)]
+                    return MedtrainError(f"search space {' with '.join(named[:2])}"
+                                         f"{''.join(f' and {n}' for n in named[2:])} is refused by train ({e})")
+    return None
 
 
 def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, trials: int | None = None,
