@@ -278,8 +278,10 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     resolved = config_mod.resolve(base, pin, best.params).to_dict()
     keep = [k for k in dict.fromkeys([*base, *pin, *best.params]) if k not in FIXED]
     best_config = {k: resolved[k] for k in keep}
-    flips = (f"\nflip: {pin['flip']}, as every trial was trained: decided once for the study by "
-             f"{study.user_attrs[FLIP_ATTR]['how']}." if pin else "")
+    made = study.user_attrs.get(FLIP_ATTR) or {}
+    # a decision without pilots says so itself (train's record: "kept for --tta hflip, ... (no pilot runs)")
+    how = made.get("how") if made.get("no_pilots") else f"decided once for the study by {made.get('how')}"
+    flips = f"\nflip: {pin['flip']}, as every trial was trained: {how}." if pin else ""
     write_best_config(best_config, reports / BEST_CONFIG,
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
                       f"{monitor} {value:.4f} on validation).{flips}{cut_line}\nTrain with: "

@@ -84,6 +84,8 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
             log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
                 f"{'true' if made['chosen'] else 'false'}), decided once for the study by {said(made)}; "
                 f"--flip true or false skips the pilots{', ' + hint if hint else ''}")
+    elif made.get("no_pilots"):  # "as the study decided (kept for ... (no pilot runs))" had nested its brackets
+        log(f"{command}: flips on for every trial (flip: true), as the study decided: {made['how']}")
     elif made["pinned"]:
         log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
             f"{'true' if made['chosen'] else 'false'}), as the study decided ({said(made)})")

@@ -117,6 +117,15 @@ def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path,
     best = yaml.safe_load((out / "best_config.yaml").read_text())
     assert best["flip"] == "true" and best["tta"] == tta
     check_typed_for_a_new_run(config_mod.resolve(best))  # what train is given, it accepts
+    # its comment, and a rerun's line, in that record's words ("decided once for the study by kept for --tta ..."
+    # and "as the study decided (kept for --tta hflip, which flips the test images (no pilot runs))" had read so)
+    kept = f"kept for --tta {tta}, which flips the test images (no pilot runs)"
+    assert f"# flip: true, as every trial was trained: {kept}.\n" in (out / "best_config.yaml").read_text()
+    lines.clear()
+    tune(fast(tiny_npz, tta=tta), SPACE, out, trials=3, log=lines.append)
+    assert [x for x in lines if x.startswith("tune: flips")] == [
+        f"tune: flips on for every trial (flip: true), as the study decided: {kept}"]
+    assert len(asked) == 1 and [c.flip for c in calls] == ["true"] * 3  # the study's decision, not asked again
 
 
 def test_a_tta_that_does_not_flip_still_lets_the_pilots_decide(tiny_npz, tmp_path, monkeypatch):
