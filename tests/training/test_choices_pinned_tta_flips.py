@@ -114,3 +114,24 @@ def test_the_rule_refuses_no_flip_in_the_augmentation_for_every_caller(tiny_npz,
         "pinned (--flip), but no flip in the augmentation: test-time flips only"
     probe = Config(tta=tta, flip="auto", augment=("none",), transfer="linear-probe")
     assert choices.tta_keeps_flips(probe, names) is None
+
+
+def _no_data(*a, **k):
+    pytest.fail("the data were read")
+
+
+def test_train_from_a_config_file_refuses_it_before_reading_the_data(tiny_npz, tmp_path, capsys, monkeypatch):
+    """A config file's settings are not typed: the rule had been asked by the flip decision, after the data were
+    loaded and the run's first line ('medtrain: tiny (binary-class, ...) -> ..., run RUN') printed on stdout."""
+    monkeypatch.setattr(api, "load_splits", _no_data)
+    config, out = tmp_path / "c.yaml", tmp_path / "run"
+    config.write_text("tta: hflip\naugment: [none]\n")
+    code, stdout, err = run_cli(capsys, "train", "--config", config, "--data", tiny_npz, "--model", "resnet10_28_half",
+                                "--epochs", 1, "--accelerator", "cpu", "--out", out)
+    assert (code, stdout, err.splitlines()) == (2, "", [f"medtrain: error: {no_flip_refusal('hflip', 'none')}"])
+    assert not out.exists()
+    # a Config (a notebook's, whose settings are not typed either) alike, nothing written
+    with pytest.raises(MedtrainError, match="^--tta hflip flips the test images, but --augment shift has no flip"):
+        medtrain.train(Config(data=str(tiny_npz), model="resnet10_28_half", tta="hflip", augment=("shift",),
+                              out=str(out), accelerator="cpu"), verbose=False)
+    assert not out.exists() and capsys.readouterr().out == ""
