@@ -152,27 +152,56 @@ def _devices_ok(d) -> bool:
     return False
 
 
+#: The image axes each test-time augmentation that flips mirrors (:func:`medtrain.augment.tta.tta_predict`'s views:
+#: ``hflip`` the last axis, left-right; ``flip`` the last two, up-down too; a ``-shift`` mode as its flips).
+TTA_FLIP_AXES = {"hflip": (-1,), "flip": (-1, -2), "hflip-shift": (-1,), "flip-shift": (-1, -2)}
+#: The image axes each flip op of the augmentation mirrors (``flip``: the last, left-right; ``vflip``: the one
+#: before, up-down; ``3d_flip``: depth, height and width of a volume). Both tables here, not read from
+#: :mod:`medtrain.augment` (which imports torch; a config is checked without it): tests/config/test_flip_axes.py
+#: compares them with what the TTA's views and the ops flip.
+FLIP_OP_AXES = {"flip": (-1,), "vflip": (-2,), "3d_flip": (-3, -2, -1)}
 #: Test-time augmentations that flip the images (what ``flip: false`` says is off).
-FLIPPED_TTA = ("hflip", "flip", "hflip-shift", "flip-shift")
+FLIPPED_TTA = tuple(TTA_FLIP_AXES)
 #: Augmentation ops that mirror an image (2D horizontal/vertical, 3D); here, beside :data:`FLIPPED_TTA`, for
 #: :func:`check_tta_flips_trained`, which the settings typed are checked with (training's flip choices read it here).
-FLIP_OPS = ("flip", "vflip", "3d_flip")
+FLIP_OPS = tuple(FLIP_OP_AXES)
 #: The settings :func:`check_tta_flips_trained` reads (a search varying any of them checks their combinations).
 FLIP_RULE_KEYS = ("flip", "tta", "augment", "transfer")
+_AXIS_WORD = {-1: "horizontally", -2: "vertically"}
+_AXIS_OP = {-1: "flip", -2: "vflip"}
+
+
+def _either(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def check_tta_flips_trained(c: Config) -> None:
-    """Refuse ``flip: auto`` with a test-time augmentation that flips (:data:`FLIPPED_TTA`) and no flip op in the
-    augmentation (:data:`FLIP_OPS`): the network would be scored on flipped test images it never saw (it had trained
-    so, exit 0, and recorded flips chosen on), as with ``flip: false``; ``flip: true`` says test-time flips only. A
-    linear probe trains no augmentation: not refused. The one rule :func:`check_typed_for_a_new_run` (a search's
-    values, before any trial) and :func:`medtrain.training.choices.tta_keeps_flips` (a run from a config file or a
-    Config, whose settings are not typed) both ask."""
-    if (c.flip == "auto" and c.tta in FLIPPED_TTA and c.transfer != "linear-probe"
-            and not any(a in FLIP_OPS for a in c.augment)):
-        raise MedtrainError(f"--tta {c.tta} flips the test images, but --augment {','.join(c.augment)} has no "
-                            "flip: the network would be scored on flipped images it never saw; add flip to "
-                            "--augment, give --tta none or shift, or --flip true to flip at test time only")
+    """Refuse ``flip: auto`` with a test-time augmentation that flips (:data:`FLIPPED_TTA`) an axis no flip op of the
+    augmentation flips (:data:`TTA_FLIP_AXES`, :data:`FLIP_OP_AXES`): the network would be scored on test images
+    flipped in a way it never saw (with no flip op it had trained so, exit 0, and recorded flips chosen on; ``--tta
+    flip`` flips up-down too, which ``--augment flip,shift`` never does), as with ``flip: false``; ``flip: true``
+    says test-time flips only. A linear probe trains no augmentation: not refused. The one rule
+    :func:`check_typed_for_a_new_run` (a search's values, before any trial),
+    :func:`medtrain.training.choices.tta_keeps_flips` and ``train`` before it reads the data (a run from a config
+    file or a Config, whose settings are not typed) ask."""
+    if c.flip != "auto" or c.tta not in TTA_FLIP_AXES or c.transfer == "linear-probe":
+        return
+    trained = {axis for op in c.augment for axis in FLIP_OP_AXES.get(op, ())}
+    missing = [axis for axis in TTA_FLIP_AXES[c.tta] if axis not in trained]
+    if not missing:
+        return
+    shifted = c.tta.endswith("shift")
+    others = [m for m, axes in TTA_FLIP_AXES.items() if m.endswith("shift") == shifted and set(axes) <= trained]
+    ways = (f"add {' and '.join(_AXIS_OP[a] for a in missing)} to --augment, give --tta "
+            f"{_either([*others, 'none', 'shift'])}, or --flip true to flip at test time only")
+    augment = ",".join(c.augment)
+    if not trained:
+        raise MedtrainError(f"--tta {c.tta} flips the test images, but --augment {augment} has no flip: the network "
+                            f"would be scored on flipped images it never saw; {ways}")
+    how = " and ".join(_AXIS_WORD[a] for a in missing)
+    too = " too" if len(missing) < len(TTA_FLIP_AXES[c.tta]) else ""
+    raise MedtrainError(f"--tta {c.tta} flips the test images {how}{too}, but --augment {augment} never flips {how}: "
+                        f"the network would be scored on {how} flipped images it never saw; {ways}")
 
 #: Settings a linear probe never reads (:func:`medtrain.training.probe.fit_probe`: frozen codes, extracted once in
 #: eval mode, and a scikit-learn classifier whose C is chosen on validation): no optimiser, schedule, epochs or batches
@@ -266,8 +295,8 @@ def check_read(c: Config, given=None) -> None:
 def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -> None:
     """Refuse, where one of them is in ``given`` (the keys typed; None: all), ``flip: false`` with a test-time
     augmentation that flips (flips are off in training, yet the test images would be flipped), ``flip: auto`` with
-    one and no flip in the augmentation (:func:`check_tta_flips_trained`: a search that varies ``augment`` or ``tta``
-    had been refused mid-search, by the trial that drew it, inside ``train``), an
+    one and an axis it flips that no flip op of the augmentation flips (:func:`check_tta_flips_trained`: a search
+    that varies ``augment`` or ``tta`` had been refused mid-search, by the trial that drew it, inside ``train``), an
     ``image_size`` for data that come at their size (a MedMNIST set, a .npz: it had trained at 28 pixels and
     recorded 32), ``store: mmap`` for DICOM/NIfTI data (never converted to a store: it had been ignored), and
     ``mc_dropout`` with annealed dropout that reaches rate 0 before the last epoch (its passes are identical).

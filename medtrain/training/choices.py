@@ -116,7 +116,8 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
     Raises:
         MedtrainError: the labels name a side (:func:`lateral_labels`): flipped test images swap them (it had
             trained and scored a left/right task at chance, exit 0; ``tune`` had pinned ``flip: true``). Or the
-            augmentation has no flip op (:func:`~medtrain.config.checks.check_tta_flips_trained`, the rule the
+            augmentation never flips an axis the TTA flips (``--tta flip`` with ``--augment flip,shift``: up-down;
+            :func:`~medtrain.config.checks.check_tta_flips_trained`, the rule the
             settings typed are checked with, asked here for a run from a config file or a Config): the network
             would be scored on flipped images it never saw; ``--flip true`` says test-time flips only.
     """
@@ -127,7 +128,7 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
         raise MedtrainError(f"--tta {cfg.tta} flips the test images, but the labels name a side "
                             f"({', '.join(side[:3])}): a flip swaps them; give --tta none or shift (flips then "
                             "off), or --flip true to flip anyway")
-    check_tta_flips_trained(cfg)  # no flip in the augmentation: train's typed check, for settings not typed
+    check_tta_flips_trained(cfg)  # an axis never flipped in training: train's typed check, for settings not typed
     return {"chosen": True, "how": f"kept for --tta {cfg.tta}, which flips the test images (no pilot runs)"}
 
 
@@ -146,7 +147,8 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     A pinned TTA that flips keeps flips on without pilots (:func:`tta_keeps_flips`; its pilots had run, and where
     they chose off the network was trained without flips and scored on flipped images); with labels that name a
     side it is refused (flipped test images swap their labels: it had trained and scored a left/right task at
-    chance, exit 0), and so it is with no flip in the augmentation (trained unflipped, scored flipped).
+    chance, exit 0), and so it is where the augmentation never flips an axis the TTA flips (trained unflipped, scored
+    flipped).
     """
     flips = [a for a in cfg.augment if a in FLIP_OPS]
     if cfg.transfer == "linear-probe":
@@ -155,11 +157,11 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
         return {"chosen": True, "how": "pinned (--flip), but no flip in the augmentation: test-time flips only"}
     if cfg.flip != "auto":
         return {"chosen": cfg.flip == "true", "how": "pinned (--flip)"}
-    kept = tta_keeps_flips(cfg, splits.label_names)  # refuses a flipping TTA: labels naming a side, no flip op
+    kept = tta_keeps_flips(cfg, splits.label_names)  # refuses a flipping TTA: labels naming a side, an axis unflipped
     side = lateral_labels(splits.label_names)
     if side:
         return {"chosen": False, "how": f"labels name a side ({', '.join(side[:3])}): flips off, no trial"}
-    if kept is not None:  # (with a flip op in the augmentation: it refuses one without)
+    if kept is not None:  # (every axis the TTA flips flipped in training: it refuses the others)
         return kept
     if not flips and cfg.tta in ("auto", "none"):
         return {"chosen": False, "how": "no flip in the augmentation"}

@@ -82,9 +82,9 @@ def _candidates(p) -> list:
 def check_typed(base: dict, params: list, url: str, study_name: str, typed: set) -> None:
     """Refuse, before any trial trains and with nothing written, what ``train`` refuses typed for a new run
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data,
-    ``--image-size`` on arrays, flip false with a flipping TTA, flip auto with one and no flip in the augmentation,
-    mc_dropout with annealed dropout): every trial had trained with a warning and recorded it (``--store mmap`` on
-    a CSV of DICOM files). The trials' settings are
+    ``--image-size`` on arrays, flip false with a flipping TTA, flip auto with one that flips an axis no op of the
+    augmentation flips, mc_dropout with annealed dropout): every trial had trained with a warning and recorded it
+    (``--store mmap`` on a CSV of DICOM files). The trials' settings are
     the base's (``base``; ``typed``: those of its keys typed, all of a dict's, none of a Config's) and the
     space's (``params``), so, as ``compare`` does with its grid:
 

@@ -8,8 +8,8 @@ resumed search and every worker of a shared one use it), and every trial is trai
 (``best_config.yaml`` pins it too, so retraining the best config trains as its trial did). Where no pilot is
 needed (no flip in the augmentation, labels naming a side, a linear probe) nothing is pinned: each trial's own
 decision is as free and the same. Where ``train`` refuses flips off (a pinned TTA that flips the test images,
-:func:`flips_kept`), flips are on for every trial, without pilots; with labels that name a side, or no flip in the
-augmentation, the search is refused before any trial, in ``train``'s line
+:func:`flips_kept`), flips are on for every trial, without pilots; with labels that name a side, or an axis it
+flips that no flip op of the augmentation flips, the search is refused before any trial, in ``train``'s line
 (:func:`medtrain.training.choices.tta_keeps_flips`).
 
 Each trial still decides where the space searches a setting the decision depends on (:data:`DECIDES_PER_TRIAL`:
@@ -98,8 +98,9 @@ def flips_kept(cfg, splits) -> dict | None:
     trial: pilots choosing off had pinned ``flip: false`` with ``tta: hflip`` for every trial and in
     ``best_config.yaml``, a combination ``train`` refuses. None where the pilots decide. ``splits``: the data, whose
     labels the rule reads: where they name a side, it raises ``train``'s MedtrainError (``tune`` had pinned
-    ``flip: true`` for a left/right task, scored on flipped test images), and so where the augmentation has no flip.
-    The record is the rule's (``train`` records the same ``how``), with ``pinned`` and ``no_pilots``."""
+    ``flip: true`` for a left/right task, scored on flipped test images), and so where the augmentation never flips
+    an axis the TTA flips. The record is the rule's (``train`` records the same ``how``), with ``pinned`` and
+    ``no_pilots``."""
     kept = choices.tta_keeps_flips(cfg, splits.label_names)
     return None if kept is None else {**kept, "pinned": True, "no_pilots": True}
 

@@ -32,11 +32,11 @@ def test_the_rule_is_a_typed_check_of_its_four_keys(key):
     check_typed_for_a_new_run(cfg, {"lr"})  # a setting the rule does not read: left to train's own decision
 
 
-@pytest.mark.parametrize("over", [{"augment": ("vflip", "shift")}, {"augment": ("3d_flip",)}, {"tta": "shift"},
+@pytest.mark.parametrize("over", [{"augment": ("flip", "shift")}, {"augment": ("3d_flip",)}, {"tta": "shift"},
                                   {"tta": "auto"}, {"flip": "true"}, {"transfer": "linear-probe", "pretrained": "x"}])
 def test_what_the_rule_lets_through(over):
-    # a flip in the augmentation, a TTA that does not flip, --flip true (test-time flips only), a linear probe
-    # (it trains no augmentation)
+    # a flip in the augmentation along the axis hflip flips (vflip flips the other: tests/config/test_flip_axes.py),
+    # a TTA that does not flip, --flip true (test-time flips only), a linear probe (it trains no augmentation)
     check_typed_for_a_new_run(Config(**{"tta": "hflip", "flip": "auto", "augment": ("none",), **over}), None)
 
 

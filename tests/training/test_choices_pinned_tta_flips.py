@@ -27,9 +27,9 @@ def _no_pilot(*a, **k):
     pytest.fail("a flip pilot was trained")
 
 
-@pytest.mark.parametrize("tta", ["hflip", "flip-shift"])
-def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path, tta):
-    cfg = Config(data=str(tiny_npz), model="resnet10_28_half", tta=tta, flip="auto")
+@pytest.mark.parametrize("tta, augment", [("hflip", ("flip", "shift")), ("flip-shift", ("flip", "vflip", "shift"))])
+def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path, tta, augment):
+    cfg = Config(data=str(tiny_npz), model="resnet10_28_half", tta=tta, flip="auto", augment=augment)
     made = choices.decide_flip(cfg, load_splits(cfg), tmp_path / "pilots", _no_pilot, verbose=True)
     assert made == {"chosen": True, "how": f"kept for --tta {tta}, which flips the test images (no pilot runs)"}
     assert choices.tta_keeps_flips(cfg, load_splits(cfg).label_names) == made
@@ -77,8 +77,9 @@ def test_lateral_labels_with_a_flipping_tta_are_refused_in_one_line(tmp_path, ca
 
 
 def no_flip_refusal(tta: str, augment: str) -> str:
+    ops = "flip" if tta.startswith("hflip") else "flip and vflip"  # the axes the TTA flips (left-right, up-down)
     return (f"--tta {tta} flips the test images, but --augment {augment} has no flip: the network would be scored on "
-            "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip at "
+            f"flipped images it never saw; add {ops} to --augment, give --tta none or shift, or --flip true to flip at "
             "test time only")
 
 
@@ -104,9 +105,10 @@ def test_the_rule_refuses_no_flip_in_the_augmentation_for_every_caller(tiny_npz,
     with pytest.raises(MedtrainError) as train:
         choices.decide_flip(cfg, load_splits(cfg), tmp_path / "pilots", _no_pilot)
     assert str(rule.value) == str(train.value) == no_flip_refusal(tta, "shift,cutmix")
-    # the ways out the line names: a flip in the augmentation, a TTA that does not flip, --flip true (test-time
+    # the ways out the line names: the flips in the augmentation, a TTA that does not flip, --flip true (test-time
     # flips only, as recorded); a linear probe trains no augmentation and is left to its own decision
-    assert choices.tta_keeps_flips(Config(tta=tta, flip="auto", augment=("vflip", "shift")), names)["chosen"] is True
+    flips = Config(tta=tta, flip="auto", augment=("flip", "vflip", "shift"))
+    assert choices.tta_keeps_flips(flips, names)["chosen"] is True
     assert choices.tta_keeps_flips(Config(tta="shift", flip="auto", augment=("none",)), names) is None
     pinned = Config(tta=tta, flip="true", augment=("none",))
     assert choices.tta_keeps_flips(pinned, names) is None

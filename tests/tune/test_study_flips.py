@@ -107,7 +107,8 @@ def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path,
     rule = choices.tta_keeps_flips
     monkeypatch.setattr(choices, "tta_keeps_flips", lambda *a: asked.append(a) or rule(*a))
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
-    tune(fast(tiny_npz, tta=tta), SPACE, out, trials=2, log=lines.append)
+    augment = "flip,shift" if tta == "hflip" else "flip,vflip,shift"  # flip flips up-down too: vflip trains it
+    tune(fast(tiny_npz, tta=tta, augment=augment), SPACE, out, trials=2, log=lines.append)
     assert [c.flip for c in calls] == ["true", "true"] and {c.tta for c in calls} == {tta}
     assert len(asked) == 1  # the study's decision asks the rule once (it had been asked twice)
     (line,) = [x for x in lines if x.startswith("tune: flips")]
@@ -122,7 +123,7 @@ def test_a_pinned_flipping_tta_keeps_flips_on_without_pilots(tiny_npz, tmp_path,
     kept = f"kept for --tta {tta}, which flips the test images (no pilot runs)"
     assert f"# flip: true, as every trial was trained: {kept}.\n" in (out / "best_config.yaml").read_text()
     lines.clear()
-    tune(fast(tiny_npz, tta=tta), SPACE, out, trials=3, log=lines.append)
+    tune(fast(tiny_npz, tta=tta, augment=augment), SPACE, out, trials=3, log=lines.append)
     assert [x for x in lines if x.startswith("tune: flips")] == [
         f"tune: flips on for every trial (flip: true), as the study decided: {kept}"]
     assert len(asked) == 1 and [c.flip for c in calls] == ["true"] * 3  # the study's decision, not asked again
