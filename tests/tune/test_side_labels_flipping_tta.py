@@ -43,7 +43,8 @@ def test_tune_refuses_a_flipping_tta_on_labels_that_name_a_side(side_data, tmp_p
     nothing_trains(monkeypatch)
     out = tmp_path / "tune"
     code, _, err = run_cli(capsys, "tune", "--data", side_data, "--model", "resnet10_28_half", "--epochs", 1,
-                           "--accelerator", "cpu", "--tta", tta, "--trials", 2, "--out", out)
+                           "--accelerator", "cpu", "--tta", tta, "--augment", "flip,vflip,shift", "--trials", 2,
+                           "--out", out)  # (flip-shift flips vertically too: trained so, or refused for that first)
     one_line_refusal(code, err, tta)
     assert not out.exists()  # no study.db, no trials folder, no best_config.yaml pinning flip: true
 
