@@ -45,7 +45,8 @@ import torch
 
 from medtrain import metrics
 from medtrain.config import CLASS_WEIGHT_RULES, Config
-from medtrain.config.checks import FLIP_OPS, FLIPPED_TTA, check_tta_flips_trained
+from medtrain.config.checks import (FLIP_OP_AXES, FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES,
+                                    check_tta_flips_trained)
 from medtrain.data.base import Splits
 from medtrain.data.split import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
@@ -204,11 +205,22 @@ def effective_config(cfg: Config, flip: dict) -> Config:
 
 
 def decide_tta(cfg: Config, module, splits: Splits, flip: dict) -> dict:
-    """The test-time augmentation: pinned, none (no flips), or the better of none/hflip on validation."""
+    """The test-time augmentation: pinned, none (no flips), or the better of none/hflip on validation.
+
+    ``cfg``: the settings trained with (:func:`effective_config`, after the flip decision ``flip``). hflip flips the
+    last axis (:data:`~medtrain.config.checks.TTA_FLIP_AXES`); it is a candidate only where a flip op of the
+    augmentation flips that axis too (:data:`~medtrain.config.checks.FLIP_OP_AXES`, the axes the rule of a pinned
+    flipping TTA reads): with ``--augment vflip,shift`` (flips on, up-down only) it had been scored and could be kept
+    for a network that never saw a left-right flip. Then ``none`` is recorded, nothing scored. ``--flip true`` with
+    no flip op in the augmentation asks for test-time flips only: hflip is still tried there."""
     if cfg.tta != "auto":
         return {"chosen": cfg.tta, "how": "pinned (--tta)"}
     if not flip["chosen"]:
         return {"chosen": "none", "how": "flips are off"}
+    trained = {axis for op in cfg.augment for axis in FLIP_OP_AXES.get(op, ())}
+    test_time_only = cfg.flip == "true" and not trained  # decide_flip's "test-time flips only"
+    if not test_time_only and not set(TTA_FLIP_AXES["hflip"]) <= trained:
+        return {"chosen": "none", "how": f"--augment {','.join(cfg.augment)} never flips horizontally: hflip not tried"}
     name = _metric_name(cfg)
     # scored as the run predicts (its MC dropout passes too), as every choice made on the trained network is
     scores = {mode: _score(module, splits.val, splits.task, mode, name, cfg.mc_dropout, cfg.seed)
