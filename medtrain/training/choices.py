@@ -14,9 +14,11 @@ Three settings of the default recipe help on some data and silently hurt on othe
   :data:`PILOT_MAX_IMAGES` is sampled down for the pilots (stratified, seeded by the run's seed), so they
   cost a bounded time on large data. A test-time augmentation the user pinned that flips (``--tta hflip``...)
   keeps flips on without pilots (:func:`tta_keeps_flips`: flips off with it would score a network never trained on
-  flipped images on flipped ones); with labels that name a side, or an augmentation without a flip, it is refused.
+  flipped images on flipped ones); with labels that name a side, or an augmentation that never flips an axis it
+  flips (:func:`~medtrain.config.checks.check_tta_flips_trained`), it is refused.
 * **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
-  the flipped view; the better one is kept (a tie keeps the single view, half the cost). Shifted views
+  the horizontally flipped view; the better one is kept (a tie keeps the single view, half the cost). The flipped
+  view is tried only where the training augmentation flips left-right (``vflip`` alone does not). Shifted views
   (``--tta shift``) are not candidates: they lowered validation AUC in 11 of 11 pairs on images
   (``docs/results/default_recipe.md``, "Shifted test-time views").
 * **The class-balanced loss** (``class_weights: auto``) helps the minority class but costs plain accuracy
