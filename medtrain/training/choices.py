@@ -18,7 +18,8 @@ Three settings of the default recipe help on some data and silently hurt on othe
   flips (:func:`~medtrain.config.checks.check_tta_flips_trained`), it is refused.
 * **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
   the horizontally flipped view; the better one is kept (a tie keeps the single view, half the cost). The flipped
-  view is tried only where the training augmentation flips left-right (``vflip`` alone does not). Shifted views
+  view is tried only where the training augmentation flips left-right (``vflip`` alone does not, ``vflip,rot90``
+  does) or ``--flip true`` asks for test-time flips with none in the augmentation. Shifted views
   (``--tta shift``) are not candidates: they lowered validation AUC in 11 of 11 pairs on images
   (``docs/results/default_recipe.md``, "Shifted test-time views").
 * **The class-balanced loss** (``class_weights: auto``) helps the minority class but costs plain accuracy
@@ -47,8 +48,8 @@ import torch
 
 from medtrain import metrics
 from medtrain.config import CLASS_WEIGHT_RULES, Config
-from medtrain.config.checks import (FLIP_OP_AXES, FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES,
-                                    check_tta_flips_trained)
+from medtrain.config.checks import (FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES, check_tta_flips_trained,
+                                    flips_turned_off, trained_flip_axes)
 from medtrain.data.base import Splits
 from medtrain.data.split import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
@@ -210,19 +211,22 @@ def decide_tta(cfg: Config, module, splits: Splits, flip: dict) -> dict:
     """The test-time augmentation: pinned, none (no flips), or the better of none/hflip on validation.
 
     ``cfg``: the settings trained with (:func:`effective_config`, after the flip decision ``flip``). hflip flips the
-    last axis (:data:`~medtrain.config.checks.TTA_FLIP_AXES`); it is a candidate only where a flip op of the
-    augmentation flips that axis too (:data:`~medtrain.config.checks.FLIP_OP_AXES`, the axes the rule of a pinned
-    flipping TTA reads): with ``--augment vflip,shift`` (flips on, up-down only) it had been scored and could be kept
-    for a network that never saw a left-right flip. Then ``none`` is recorded, nothing scored. ``--flip true`` with
-    no flip op in the augmentation asks for test-time flips only: hflip is still tried there."""
+    last axis (:data:`~medtrain.config.checks.TTA_FLIP_AXES`); it is a candidate only where the augmentation flips
+    that axis too (:func:`~medtrain.config.checks.trained_flip_axes`, what the rule of a pinned flipping TTA reads:
+    ``vflip,rot90`` does, a half-turn after an up-down flip; ``flip`` with ``flip_p`` 0 does not): with ``--augment
+    vflip,shift`` (flips on, up-down only) it had been scored and could be kept for a network that never saw a
+    left-right flip. Then ``none`` is recorded, nothing scored. ``--flip true`` where the augmentation flips nothing
+    asks for test-time flips only: hflip is still tried there."""
     if cfg.tta != "auto":
         return {"chosen": cfg.tta, "how": "pinned (--tta)"}
     if not flip["chosen"]:
         return {"chosen": "none", "how": "flips are off"}
-    trained = {axis for op in cfg.augment for axis in FLIP_OP_AXES.get(op, ())}
+    trained = trained_flip_axes(cfg.augment, cfg.augment_params)
     test_time_only = cfg.flip == "true" and not trained  # decide_flip's "test-time flips only"
     if not test_time_only and not set(TTA_FLIP_AXES["hflip"]) <= trained:
-        return {"chosen": "none", "how": f"--augment {','.join(cfg.augment)} never flips horizontally: hflip not tried"}
+        off = " with flip_p 0" if flips_turned_off(cfg.augment, cfg.augment_params) else ""
+        return {"chosen": "none", "how": f"--augment {','.join(cfg.augment)}{off} never flips horizontally: hflip "
+                                         "not tried"}
     name = _metric_name(cfg)
     # scored as the run predicts (its MC dropout passes too), as every choice made on the trained network is
     scores = {mode: _score(module, splits.val, splits.task, mode, name, cfg.mc_dropout, cfg.seed)

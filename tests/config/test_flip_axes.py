@@ -15,7 +15,7 @@ from medtrain.augment import build_batch_augment
 from medtrain.augment.tta import tta_predict
 from medtrain.config import Config
 from medtrain.config.checks import (FLIP_OP_AXES, FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES, check_tta_flips_trained,
-                                    check_typed_for_a_new_run)
+                                    check_typed_for_a_new_run, trained_flip_axes)
 from medtrain.config.settings import TTA_MODES
 from medtrain.errors import MedtrainError
 
@@ -53,19 +53,19 @@ def test_the_op_axes_are_those_the_ops_flip(op, shape):
 REFUSED = [
     ("flip", "flip,shift", "--tta flip flips the test images vertically too, but --augment flip,shift never flips "
      "vertically: the network would be scored on vertically flipped images it never saw; add vflip to --augment, give "
-     "--tta hflip, none or shift, or --flip true to flip at test time only"),
+     "--tta hflip, none or shift, or --flip true to flip the test images anyway"),
     ("flip-shift", "flip,shift", "--tta flip-shift flips the test images vertically too, but --augment flip,shift "
      "never flips vertically: the network would be scored on vertically flipped images it never saw; add vflip to "
-     "--augment, give --tta hflip-shift, none or shift, or --flip true to flip at test time only"),
+     "--augment, give --tta hflip-shift, none or shift, or --flip true to flip the test images anyway"),
     ("hflip", "vflip,shift", "--tta hflip flips the test images horizontally, but --augment vflip,shift never flips "
      "horizontally: the network would be scored on horizontally flipped images it never saw; add flip to --augment, "
-     "give --tta none or shift, or --flip true to flip at test time only"),
+     "give --tta none or shift, or --flip true to flip the test images anyway"),
     ("flip", "vflip", "--tta flip flips the test images horizontally too, but --augment vflip never flips "
      "horizontally: the network would be scored on horizontally flipped images it never saw; add flip to --augment, "
-     "give --tta none or shift, or --flip true to flip at test time only"),
+     "give --tta none or shift, or --flip true to flip the test images anyway"),
     ("flip", "shift", "--tta flip flips the test images, but --augment shift has no flip: the network would be scored "
      "on flipped images it never saw; add flip and vflip to --augment, give --tta none or shift, or --flip true to "
-     "flip at test time only"),
+     "flip the test images anyway"),
 ]
 
 
@@ -89,3 +89,55 @@ def test_the_default_recipe_and_the_ways_out_are_let_through():
     for over in ({"flip": "true"}, {"transfer": "linear-probe", "pretrained": "x"}):
         check_typed_for_a_new_run(Config(**{"tta": "flip", "flip": "auto", "augment": ("flip", "shift"), **over}),
                                   None)
+
+
+def flipped_alone(outs, x) -> set[int]:
+    """The axes along which some of ``outs`` is ``x`` mirrored along that axis alone (a half-turn, which mirrors two,
+    counts for none)."""
+    return {a for a in (-1, -2, -3)[: x.dim() - 1] if any(torch.equal(o, x.flip(a)) for o in outs)}
+
+
+@pytest.mark.parametrize("augment, params, shape", [
+    (("flip", "rot90"), {}, (1, 6, 6)), (("vflip", "rot90"), {}, (1, 6, 6)),
+    (("flip", "rot90"), {}, (1, 6, 8)),  # not square: half-turns only, still up-down with the left-right flip
+    (("rot90",), {}, (1, 6, 6)), (("flip", "vflip"), {}, (1, 6, 6)),
+    (("flip", "rot90"), {"flip_p": 0}, (1, 6, 6)), (("flip", "vflip"), {"flip_p": 0.0}, (1, 6, 6)),
+    (("3d_flip", "3d_rot90"), {"flip_p": 0}, (1, 4, 6, 6)), (("3d_rot90",), {}, (1, 4, 6, 6)),
+    (("flip", "3d_rot90"), {}, (1, 4, 6, 6)), (("vflip", "3d_rot90"), {}, (1, 4, 6, 6)),
+    (("flip", "3d_rot90"), {"rot90_p": 0}, (1, 4, 6, 6))])
+def test_the_axes_counted_are_those_the_real_ops_flip_an_image_along_alone(augment, params, shape):
+    # rot90 draws a half-turn (k = 2) a quarter of the time: a half-turn and a left-right flip are an up-down flip
+    # (44 of 400 outputs of flip,rot90 here), so --augment flip,rot90,shift trains the views --tta flip scores
+    torch.manual_seed(0)
+    x = torch.arange(torch.Size(shape).numel(), dtype=torch.float32).reshape(shape)
+    batch = x.expand(400, *shape).clone()
+    out, _ = build_batch_augment(list(augment), params)(batch, torch.zeros(400, 2))
+    assert flipped_alone(out, x) == trained_flip_axes(augment, params)
+
+
+@pytest.mark.parametrize("tta, augment", [("flip", "flip,rot90,shift"), ("flip-shift", "vflip,rot90"),
+                                          ("hflip", "vflip,rot90,shift"), ("flip", "flip,3d_rot90")])
+def test_a_rotation_with_a_flip_of_one_axis_trains_the_other_and_is_let_through(tta, augment):
+    # the usual histology/dermoscopy recipe had been refused ("never flips vertically")
+    check_typed_for_a_new_run(Config(tta=tta, flip="auto", augment=tuple(augment.split(","))), {"tta"})
+
+
+@pytest.mark.parametrize("tta, augment, params, line", [
+    ("hflip", "flip,shift", {"flip_p": 0}, "--tta hflip flips the test images, but --augment flip,shift flips nothing "
+     "with flip_p 0: the network would be scored on flipped images it never saw; add flip_p above 0 to "
+     "--augment-params, give --tta none or shift, or --flip true to flip the test images anyway"),
+    ("flip", "flip,shift", {"flip_p": 0.0}, "--tta flip flips the test images, but --augment flip,shift flips nothing "
+     "with flip_p 0: the network would be scored on flipped images it never saw; add vflip to --augment and flip_p "
+     "above 0 to --augment-params, give --tta none or shift, or --flip true to flip the test images anyway"),
+    ("flip", "rot90,shift", {}, "--tta flip flips the test images, but --augment rot90,shift has no flip: the network "
+     "would be scored on flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true "
+     "to flip the test images anyway"),  # one flip op with rot90 trains both axes
+    ("flip", "flip,3d_rot90", {"rot90_p": 0}, "--tta flip flips the test images vertically too, but --augment "
+     "flip,3d_rot90 never flips vertically: the network would be scored on vertically flipped images it never saw; "
+     "add vflip to --augment, give --tta hflip, none or shift, or --flip true to flip the test images anyway")])
+def test_ops_that_never_flip_or_turn_count_no_axis(tta, augment, params, line):
+    # --augment flip,shift --augment-params flip_p=0 --tta hflip had trained and scored a never-flipped network on flips
+    cfg = Config(tta=tta, flip="auto", augment=tuple(augment.split(",")), augment_params=params)
+    with pytest.raises(MedtrainError) as refused:
+        check_typed_for_a_new_run(cfg, {"augment_params"})
+    assert str(refused.value) == line

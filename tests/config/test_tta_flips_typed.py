@@ -19,12 +19,12 @@ from medtrain.errors import MedtrainError
 def no_flip_refusal(tta: str, augment: str) -> str:
     """train's line (f134d39)."""
     return (f"--tta {tta} flips the test images, but --augment {augment} has no flip: the network would be scored on "
-            "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip at "
-            "test time only")
+            "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip the "
+            "test images anyway")
 
 
-@pytest.mark.parametrize("key", ["flip", "tta", "augment", "transfer"])
-def test_the_rule_is_a_typed_check_of_its_four_keys(key):
+@pytest.mark.parametrize("key", ["flip", "tta", "augment", "augment_params", "transfer"])
+def test_the_rule_is_a_typed_check_of_its_five_keys(key):
     cfg = Config(tta="hflip", flip="auto", augment=("shift",))
     with pytest.raises(MedtrainError) as refused:
         check_typed_for_a_new_run(cfg, {key})
@@ -52,3 +52,17 @@ def test_compare_varying_the_augmentation_refuses_before_any_cell_trains(tmp_pat
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines() == [f"medtrain: error: {no_flip_refusal('hflip', 'none')}"], err
     assert handed == [] and not out.exists()  # no cell trained (the flip,shift cell, first, had), none left
+
+
+def test_train_refuses_flip_ops_that_flip_p_0_keeps_from_flipping(tmp_path, capsys):
+    # it had exited 0, scoring a network never trained on a flipped image on flipped test images
+    data, out = make_npz(tmp_path / "tiny.npz", sizes=(48, 16, 16)), tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "train", "--data", data, "--model", "resnet10_28_half", "--epochs", 1,
+                                "--batch-size", 16, "--accelerator", "cpu", "--no-progress", "--bootstrap", 0,
+                                "--augment", "flip,shift", "--augment-params", "flip_p=0", "--tta", "hflip",
+                                "--out", out)
+    assert code == 2 and "Traceback" not in err and not out.exists()
+    assert err.strip().splitlines() == [
+        "medtrain: error: --tta hflip flips the test images, but --augment flip,shift flips nothing with flip_p 0: the "
+        "network would be scored on flipped images it never saw; add flip_p above 0 to --augment-params, give --tta "
+        "none or shift, or --flip true to flip the test images anyway"], err

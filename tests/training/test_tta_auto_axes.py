@@ -65,3 +65,17 @@ def test_default_recipe_scores_both_as_before(scored):
 def test_left_right_flips_in_training_score_hflip(scored, settings):
     made = decide(**settings)
     assert scored == ["none", "hflip"] and made["chosen"] == "hflip"
+
+
+@pytest.mark.parametrize("augment", [("vflip", "rot90", "shift"), ("vflip", "rot90")])
+def test_up_down_flips_with_rot90_flip_left_right_too_and_score_hflip(scored, augment):
+    # a half-turn after an up-down flip is a left-right flip: it had recorded "never flips horizontally: hflip not tried"
+    made = decide(augment=augment)
+    assert scored == ["none", "hflip"] and made == {"chosen": "hflip", "how": "validation", "val_auc": PREFERS_HFLIP}
+
+
+def test_flip_ops_with_flip_p_0_never_score_hflip(scored):
+    # flips on (the study's pin, or pilots that cannot tell) yet flip_p 0: no image was flipped in training
+    made = decide(augment=("flip", "shift"), augment_params={"flip_p": 0})
+    assert scored == [] and made == {"chosen": "none", "how": "--augment flip,shift with flip_p 0 never flips "
+                                                              "horizontally: hflip not tried"}

@@ -21,8 +21,8 @@ from medtrain.tune.study import default_storage
 
 LR = {"lr": {"low": 1e-3, "high": 3e-2, "log": True}}
 RULE = ("--tta hflip flips the test images, but --augment none has no flip: the network would be scored on flipped "
-        "images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip at test time "
-        "only")
+        "images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip the test "
+        "images anyway")
 PAIR = f"search space augment 'none' with tta 'hflip' is refused by train ({RULE})"
 
 

@@ -147,8 +147,8 @@ def test_a_pinned_flipping_tta_with_no_flip_in_the_augmentation_is_refused_befor
         tune(fast(tiny_npz, tta="hflip", augment=augment), SPACE, out, trials=2, log=lambda line: None)
     assert str(refused.value) == (
         f"--tta hflip flips the test images, but --augment {augment} has no flip: the network would be scored on "
-        "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip at "
-        "test time only")
+        "flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to flip the "
+        "test images anyway")
     assert calls == [] and not out.exists()  # no trial, no study left to block the corrected command
 
 
@@ -169,7 +169,7 @@ def test_a_space_searching_the_augmentation_or_tta_is_refused_before_any_trial(t
                "shift has no flip")
     with pytest.raises(MedtrainError) as e:
         tune(base, {**SPACE, **space}, out, trials=4, log=lambda line: None)
-    assert str(e.value).startswith(refused) and str(e.value).endswith("flip at test time only)"), e.value
+    assert str(e.value).startswith(refused) and str(e.value).endswith("flip the test images anyway)"), e.value
     assert calls == [] and not out.exists()  # no trial, no study left
     (tmp_path / "space.yaml").write_text(f"{key}: [{', '.join(values)}]\n".replace("flip,shift", "'flip,shift'"))
     flags = ["--tta", "hflip"] if key == "augment" else ["--augment", "shift"]
