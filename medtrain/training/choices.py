@@ -123,7 +123,7 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
             augmentation never flips an axis the TTA flips (``--tta flip`` with ``--augment flip,shift``: up-down;
             :func:`~medtrain.config.checks.check_tta_flips_trained`, the rule the
             settings typed are checked with, asked here for a run from a config file or a Config): the network
-            would be scored on flipped images it never saw; ``--flip true`` says test-time flips only.
+            would be scored on flipped images it never saw; ``--flip true`` flips the test images anyway.
     """
     if cfg.flip != "auto" or cfg.tta not in FLIPPED_TTA or cfg.transfer == "linear-probe":
         return None

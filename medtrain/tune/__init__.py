@@ -43,6 +43,7 @@ from medtrain.tune.report import (
 from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
 from medtrain.tune.pruning import Budget, best_trial, clock, value_of
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
+from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study,
     score_of_repeat,
@@ -79,7 +80,7 @@ def _candidates(p) -> list:
     return [p.low, type(p.low)(high)]
 
 
-def check_typed(base: dict, params: list, url: str, study_name: str, typed: set) -> None:
+def check_typed(base: dict, params: list, url: str, study_name: str, typed: set, trials: int | None = None) -> None:
     """Refuse, before any trial trains and with nothing written, what ``train`` refuses typed for a new run
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data,
     ``--image-size`` on arrays, flip false with a flipping TTA, flip auto with one that flips an axis no op of the
@@ -106,8 +107,10 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set)
     it, its trials are ranked only with trials trained alike (another setting is refused by
     :func:`medtrain.tune.study.open_study`), so a rerun continues it, or reads it, as before; a database that
     cannot be read is refused in one line (:func:`medtrain.tune.study.study_exists`), not taken for one without it.
-    The rule of a flipping TTA is the exception: every trial that draws what it refuses is refused by train, so a
-    rerun of such a study (its space is the same) is refused as a new one is."""
+    The rule of a flipping TTA is the exception: train refuses every trial that draws what it refuses (the base
+    alone too: ``--tta flip`` with ``flip,shift``, which an older medtrain accepted), so a rerun of such a study
+    with ``trials`` left (None, or more than it holds finished) is refused, naming what works (another ``--out`` or
+    ``--study-name``: a study's settings cannot change); with none left (``--trials`` reached) it is read."""
     checks, memo = config_mod.checks, {}  # each data read once (whether --store mmap applies), not once per value
     cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in _candidates(p)]
     own = None
@@ -121,29 +124,49 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set)
     except MedtrainError as e:
         own = own or e
     flips = _flip_rule_refusal(base, params)  # train refuses it in every trial: a study's rerun too
-    if own is not None and not study_exists(url, study_name):
+    exists = (own is not None or flips is not None) and study_exists(url, study_name)
+    if own is not None and not exists:
         raise own
-    if flips is not None:
+    if flips is not None and not exists:
         raise flips
+    if flips is not None and _trials_left(url, study_name, trials):
+        raise MedtrainError(f"{flips}; study {study_name!r} in {shown_url(url)} keeps the settings it was started "
+                            "with: search with others under another --out or --study-name")
+
+
+def _trials_left(url: str, study_name: str, trials: int | None) -> bool:  # a rerun of the study trains one
+    import optuna
+
+    return trials is None or len(finished_trials(optuna.load_study(study_name=study_name,
+                                                                   storage=connect(url)))) < trials
 
 
 def _flip_rule_refusal(base: dict, params: list) -> MedtrainError | None:
     """The refusal, named, of the first combination of the searched values of :data:`FLIP_RULE_KEYS
     <medtrain.config.checks.FLIP_RULE_KEYS>` (the others the base's) that
-    :func:`medtrain.config.checks.check_tta_flips_trained` refuses, fewest values first: a value alone in
-    check_typed's words (``search space tta: value 'hflip' is refused by train (...)``), several as ``search space
-    augment 'none' with tta 'hflip' is refused by train (...)``. None where it refuses none of them."""
+    :func:`medtrain.config.checks.check_tta_flips_trained` refuses, fewest values first: the base alone in train's
+    line, a value alone in check_typed's words (``search space tta: value 'hflip' is refused by train (...)``),
+    several as ``search space augment 'none' with tta 'hflip' is refused by train (...)``; only what a trial can
+    draw (a searched key's base value only where the space holds it: ``--tta flip`` with ``augment: [flip,vflip,
+    flip,rot90]`` trains no ``flip,shift``). None where it refuses none of them."""
     from itertools import combinations, product
 
     rule = config_mod.checks
     searched = [p for p in params if p.key in rule.FLIP_RULE_KEYS]  # lists of values (a range needs a number)
-    for size in range(1, len(searched) + 1):
+    own = config_mod.resolve(base)
+    drawn = {p.key for p in searched if any(getattr(config_mod.resolve(base, {p.key: v}), p.key) == getattr(own, p.key)
+                                          for v in _candidates(p))}  # the base's value is one of the space's
+    for size in range(len(searched) + 1):
         for group in combinations(searched, size):
+            if any(p.key not in drawn for p in searched if p not in group):
+                continue  # a value of the base no trial trains with
             for values in product(*(_candidates(p) for p in group)):
                 cfg = config_mod.resolve(base, {p.key: v for p, v in zip(group, values)})
                 try:
                     rule.check_tta_flips_trained(cfg)
                 except MedtrainError as e:
+                    if size == 0:
+                        return e
                     if size == 1:
                         return MedtrainError(f"search space {group[0].key}: value {values[0]!r} is refused by "
                                              f"train ({e})")
@@ -198,7 +221,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
     check_study_name(study_name)
     check_settings(cfg)
     out = Path(out)
-    check_typed(base, params, storage or default_storage(out), study_name, typed)
+    check_typed(base, params, storage or default_storage(out), study_name, typed, trials)
     splits = load_splits(cfg)  # data that cannot be read, or --folds, are refused before the study exists
     folder = trials_dir(out, study_name, DEFAULT_STUDY)
     created = not out.exists()

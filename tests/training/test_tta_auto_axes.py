@@ -69,7 +69,8 @@ def test_left_right_flips_in_training_score_hflip(scored, settings):
 
 @pytest.mark.parametrize("augment", [("vflip", "rot90", "shift"), ("vflip", "rot90")])
 def test_up_down_flips_with_rot90_flip_left_right_too_and_score_hflip(scored, augment):
-    # a half-turn after an up-down flip is a left-right flip: it had recorded "never flips horizontally: hflip not tried"
+    # a half-turn after an up-down flip is a left-right flip: it had recorded "never flips horizontally: hflip not
+    # tried"
     made = decide(augment=augment)
     assert scored == ["none", "hflip"] and made == {"chosen": "hflip", "how": "validation", "val_auc": PREFERS_HFLIP}
 

@@ -84,8 +84,30 @@ def test_a_rerun_of_a_study_whose_space_holds_the_pair_is_refused_alike(tiny_npz
     space = {**LR, "augment": ["flip,shift", "none"], "tta": ["none", "hflip"]}
     with pytest.raises(MedtrainError) as refused:
         tune(fast(tiny_npz), space, out, trials=4, log=lambda line: None)
-    assert str(refused.value) == PAIR and trained == []
+    assert str(refused.value) == f"{PAIR}; {kept(out)}" and trained == []
     assert sorted(p.name for p in out.iterdir()) == ["study.db"]  # no trials folder
+
+
+def kept(out) -> str:
+    """What a refusal of a study's rerun adds: the way out that works (its settings cannot change)."""
+    return (f"study 'tune' in {default_storage(out)} keeps the settings it was started with: search with others "
+            "under another --out or --study-name")
+
+
+def test_a_rerun_of_an_old_study_reads_it_where_no_trial_is_left_and_is_refused_where_one_is(tiny_npz, tmp_path,
+                                                                                             trained, monkeypatch):
+    out = tmp_path / "tune"
+    space = {**LR, "augment": ["flip,shift", "none"], "tta": ["none", "hflip"]}
+    with monkeypatch.context() as older:  # a medtrain before the pair was refused ran 3 trials
+        older.setattr(config_mod.checks, "check_tta_flips_trained", lambda cfg: None)
+        tune(fast(tiny_npz), space, out, trials=3, log=lambda line: None)
+    assert len(trained) == 3
+    # --trials reached: no trial trains, the study is read and reported (it had been refused)
+    best = tune(fast(tiny_npz), space, out, trials=3, log=lambda line: None)
+    assert len(trained) == 3 and (out / "best.json").is_file() and best["run_dir"]
+    with pytest.raises(MedtrainError) as refused:  # a trial left to train: refused, naming what works
+        tune(fast(tiny_npz), space, out, trials=4, log=lambda line: None)
+    assert str(refused.value) == f"{PAIR}; {kept(out)}" and len(trained) == 3
 
 
 def test_pairs_train_accepts_are_searched(tiny_npz, tmp_path, trained):
@@ -93,3 +115,11 @@ def test_pairs_train_accepts_are_searched(tiny_npz, tmp_path, trained):
     space = {**LR, "augment": ["flip,shift", "flip"], "tta": ["none", "hflip"]}
     tune(fast(tiny_npz), space, tmp_path / "tune", trials=3, log=lambda line: None)
     assert len(trained) == 3 and {c.flip for c in trained} == {"auto"}
+
+
+def test_a_base_value_no_trial_trains_with_is_not_refused(tiny_npz, tmp_path, trained):
+    # --tta flip with the default augment flip,shift is refused alone, but every trial draws an augment of the space,
+    # each flipping up-down too (flip,rot90: a half-turn after a left-right flip)
+    space = {**LR, "augment": ["flip,vflip,shift", "flip,rot90"]}
+    tune(fast(tiny_npz, tta="flip"), space, tmp_path / "tune", trials=2, log=lambda line: None)
+    assert len(trained) == 2 and {c.tta for c in trained} == {"flip"} and {c.flip for c in trained} == {"auto"}

@@ -177,3 +177,34 @@ def test_a_space_searching_the_augmentation_or_tta_is_refused_before_any_trial(t
                  "cpu", *flags, "--space", str(tmp_path / "space.yaml"), "--trials", "4", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.splitlines() == [f"medtrain: error: {e.value}"] and calls == [] and not out.exists()
+
+
+def test_a_rerun_of_an_old_study_whose_base_train_refuses_is_refused_where_a_trial_is_left(tiny_npz, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """--tta flip with the default flip,shift (never up-down) searches no setting the rule reads; an older medtrain
+    kept flips on for it (flip: true pinned for every trial). A rerun with a trial left had trained it, unrefused."""
+    calls, out = [], tmp_path / "tune"
+    monkeypatch.setattr(medtrain.tune.flips, "fit", lambda *a, **k: pytest.fail("a flip pilot trained"))
+    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
+    base = fast(tiny_npz, tta="flip")
+    with monkeypatch.context() as older:
+        older.setattr(choices, "check_tta_flips_trained", lambda cfg: None)
+        older.setattr(config_mod.checks, "check_tta_flips_trained", lambda cfg: None)
+        tune(base, SPACE, out, trials=2, log=lambda line: None)
+    assert [c.flip for c in calls] == ["true", "true"]  # the study's record: flips kept
+    tune(base, SPACE, out, trials=2, log=lambda line: None)  # --trials reached: read, reported
+    assert len(calls) == 2
+    line = ("--tta flip flips the test images vertically too, but --augment flip,shift never flips vertically: the "
+            "network would be scored on vertically flipped images it never saw; add vflip to --augment, give --tta "
+            "hflip, none or shift, or --flip true to flip the test images anyway; study 'tune' in "
+            f"{default_storage(out)} keeps the settings it was started with: search with others under another --out "
+            "or --study-name")
+    with pytest.raises(MedtrainError) as refused:
+        tune(base, SPACE, out, trials=3, log=lambda line: None)
+    assert str(refused.value) == line and len(calls) == 2
+    (tmp_path / "space.yaml").write_text("lr: {low: 0.001, high: 0.03, log: true}\n")
+    # no --trials: trials are left
+    assert main(["tune", "--data", str(tiny_npz), "--model", "resnet10_28_half", "--epochs", "1", "--batch-size",
+                 "32", "--schedule", "none", "--accelerator", "cpu", "--bootstrap", "20", "--logger", "none", "--tta",
+                 "flip", "--space", str(tmp_path / "space.yaml"), "--budget", "60", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"medtrain: error: {line}"] and len(calls) == 2
