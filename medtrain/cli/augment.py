@@ -254,7 +254,8 @@ def run_search(args: argparse.Namespace) -> int:
     # what train would refuse, refused before any folder or study exists (an unknown base augmentation or
     # unreadable data left an empty work folder, or a study that blocked the corrected command)
     check_settings(dataclasses.replace(cfg, augment=tuple(base)))
-    # flip auto + a flipping TTA + no flip in the base: train's refusal, asked here for every work folder (an old one
+    # flip auto + a TTA flipping an axis the base never flips (config.checks.trained_flip_axes: flip ops, flip_p,
+    # rot90): train's refusal, asked here for every work folder (an old one
     # whose candidates each chose their flips, with no flip.json, had been refused by its first new candidate)
     check_tta_flips_trained(dataclasses.replace(cfg, augment=tuple(base) or ("none",)))
     splits = load_splits(cfg)  # read once: the flips' pilots train on it too

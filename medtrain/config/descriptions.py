@@ -110,8 +110,10 @@ DESCRIPTIONS = {
     "color_space": "input colour space for RGB data: rgb, hsv, yuv, lab, yiq, xyz, ypbpr, ycbcr, hed, lch",
     "tta": "test-time augmentation: auto (chosen on validation), none, hflip, flip (identity, h, v, hv), shift "
            "(3x3 grid of 2-px shifts), hflip-shift or flip-shift",
-    "flip": "flips in training and TTA: auto (off for left/right labels, else decided by pilot runs on validation), "
-            "true or false (false refuses a flipped --tta; true with no flip in --augment flips at test time only)",
+    "flip": "flips in training and TTA: auto (off for left/right labels, else decided by pilot runs on validation; "
+            "a pinned flipping --tta keeps them on without pilots, refused where --augment never flips an axis it "
+            "flips), true or false (false refuses a flipped --tta; true with no flip in --augment flips at test time "
+            "only)",
     # --- execution
     "seed": "seed of the initialisation, batch order, augmentation and dropout; also of the train/val/test "
             "split of data without their own split (an image folder, a CSV without a split column, images in "
