@@ -79,8 +79,8 @@ def test_lateral_labels_with_a_flipping_tta_are_refused_in_one_line(tmp_path, ca
 def no_flip_refusal(tta: str, augment: str) -> str:
     ops = "flip" if tta.startswith("hflip") else "flip and vflip"  # the axes the TTA flips (left-right, up-down)
     return (f"--tta {tta} flips the test images, but --augment {augment} has no flip: the network would be scored on "
-            f"flipped images it never saw; add {ops} to --augment, give --tta none or shift, or --flip true to flip at "
-            "test time only")
+            f"flipped images it never saw; add {ops} to --augment, give --tta none or shift, or --flip true to flip the "
+            "test images anyway")
 
 
 @pytest.mark.parametrize("augment", ["none", "shift"])

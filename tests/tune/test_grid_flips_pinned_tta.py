@@ -42,7 +42,7 @@ def test_augment_search_refuses_a_flipping_tta_with_no_flip_in_the_base(tiny_npz
     assert err.strip().splitlines() == [
         "medtrain: error: --tta hflip flips the test images, but --augment shift has no flip: the network would be "
         "scored on flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to "
-        "flip at test time only"], err
+        "flip the test images anyway"], err
     assert not work.exists() and not (tmp_path / "p.yaml").exists()
 
 
@@ -77,6 +77,6 @@ def test_augment_search_refuses_it_up_front_in_an_old_work_folder(tiny_npz, tmp_
     assert err.strip().splitlines() == [
         "medtrain: error: --tta hflip flips the test images, but --augment shift has no flip: the network would be "
         "scored on flipped images it never saw; add flip to --augment, give --tta none or shift, or --flip true to "
-        "flip at test time only"], err
+        "flip the test images anyway"], err
     assert out == ""  # refused before the search said how its flips are decided
     assert _files(work) == before and not (tmp_path / "p.yaml").exists()
