@@ -165,7 +165,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         rundir.check_out_of_data(cfg, run_dir)
         # the rule of a flipping TTA train's flip decision asks (a config file's settings, or a Config's, are not
         # typed): before the data are read (it had refused after loading them and printing the run's first line)
-        config_mod.checks.check_tta_flips_trained(cfg)
+        config_mod.flips.check_tta_flips_trained(cfg)
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg, training=True)
     splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)

@@ -40,7 +40,7 @@ def flips_off(cfg, pin: dict) -> bool:
 def trained_base(base_augment, off: bool) -> list:
     """``base_augment`` as the candidates train it: without its flip ops where flips are ``off`` (``flip: false``
     removes them in training, so a policy's record of ``flip, shift`` had named a flip no candidate saw)."""
-    from medtrain.config.checks import FLIP_OPS
+    from medtrain.config.flips import FLIP_OPS
 
     return [a for a in base_augment if not (off and a in FLIP_OPS)]
 
@@ -48,7 +48,7 @@ def trained_base(base_augment, off: bool) -> list:
 def described_base(base_augment, cfg, pin: dict) -> str:
     """The base augmentation a policy's comment names: the ops applied, and why a flip is not among them or how
     each candidate decided it."""
-    from medtrain.config.checks import FLIP_OPS
+    from medtrain.config.flips import FLIP_OPS
 
     off, flips = flips_off(cfg, pin), [a for a in base_augment if a in FLIP_OPS]
     ops = ", ".join(trained_base(base_augment, off)) or "none"

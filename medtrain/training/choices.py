@@ -15,7 +15,7 @@ Three settings of the default recipe help on some data and silently hurt on othe
   cost a bounded time on large data. A test-time augmentation the user pinned that flips (``--tta hflip``...)
   keeps flips on without pilots (:func:`tta_keeps_flips`: flips off with it would score a network never trained on
   flipped images on flipped ones); with labels that name a side, or an augmentation that never flips an axis it
-  flips (:func:`~medtrain.config.checks.check_tta_flips_trained`), it is refused.
+  flips (:func:`~medtrain.config.flips.check_tta_flips_trained`), it is refused.
 * **Test-time augmentation** (``tta: auto``): the trained network is scored on validation with and without
   the horizontally flipped view; the better one is kept (a tie keeps the single view, half the cost). The flipped
   view is tried only where the training augmentation flips left-right (``vflip`` alone does not, ``vflip,rot90``
@@ -48,8 +48,8 @@ import torch
 
 from medtrain import metrics
 from medtrain.config import CLASS_WEIGHT_RULES, Config
-from medtrain.config.checks import (FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES, check_tta_flips_trained,
-                                    flips_turned_off, trained_flip_axes)
+from medtrain.config.flips import (FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES, check_tta_flips_trained,
+                                   flips_turned_off, trained_flip_axes)
 from medtrain.data.base import Splits
 from medtrain.data.split import stratified_split
 from medtrain.evaluation import predict, pseudo_logits
@@ -112,7 +112,7 @@ def pilot_splits(splits: Splits, max_images: int, seed: int) -> Splits:
 
 def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
     """The flip decision, made without pilots, of ``flip: auto`` with a pinned test-time augmentation that flips
-    (:data:`~medtrain.config.checks.FLIPPED_TTA`): flips on, since ``train`` refuses ``flip: false`` with it (a
+    (:data:`~medtrain.config.flips.FLIPPED_TTA`): flips on, since ``train`` refuses ``flip: false`` with it (a
     network trained without flips would be scored on flipped test images). None where the pilots decide (and for a
     linear probe, which trains no augmentation). ``label_names``: the data's (``Splits.label_names``); the rule reads
     them, so every caller (``train``, ``tune``, ``augment search``) refuses what it refuses.
@@ -121,7 +121,7 @@ def tta_keeps_flips(cfg: Config, label_names: dict | None) -> dict | None:
         MedtrainError: the labels name a side (:func:`lateral_labels`): flipped test images swap them (it had
             trained and scored a left/right task at chance, exit 0; ``tune`` had pinned ``flip: true``). Or the
             augmentation never flips an axis the TTA flips (``--tta flip`` with ``--augment flip,shift``: up-down;
-            :func:`~medtrain.config.checks.check_tta_flips_trained`, the rule the
+            :func:`~medtrain.config.flips.check_tta_flips_trained`, the rule the
             settings typed are checked with, asked here for a run from a config file or a Config): the network
             would be scored on flipped images it never saw; ``--flip true`` flips the test images anyway.
     """
@@ -211,8 +211,8 @@ def decide_tta(cfg: Config, module, splits: Splits, flip: dict) -> dict:
     """The test-time augmentation: pinned, none (no flips), or the better of none/hflip on validation.
 
     ``cfg``: the settings trained with (:func:`effective_config`, after the flip decision ``flip``). hflip flips the
-    last axis (:data:`~medtrain.config.checks.TTA_FLIP_AXES`); it is a candidate only where the augmentation flips
-    that axis too (:func:`~medtrain.config.checks.trained_flip_axes`, what the rule of a pinned flipping TTA reads:
+    last axis (:data:`~medtrain.config.flips.TTA_FLIP_AXES`); it is a candidate only where the augmentation flips
+    that axis too (:func:`~medtrain.config.flips.trained_flip_axes`, what the rule of a pinned flipping TTA reads:
     ``vflip,rot90`` does, a half-turn after an up-down flip; ``flip`` with ``flip_p`` 0 does not): with ``--augment
     vflip,shift`` (flips on, up-down only) it had been scored and could be kept for a network that never saw a
     left-right flip. Then ``none`` is recorded, nothing scored. ``--flip true`` where the augmentation flips nothing

@@ -98,7 +98,7 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set,
       hflip]``) are not refused: neither is wrong alone, and a flat space cannot leave out the pair; a trial that
       draws it trains as train trains those settings from a config file, and is scored like any other;
     * but for the values of ``flip``, ``tta``, ``augment`` and ``transfer``, which train's rule of a flipping TTA
-      (:func:`medtrain.config.checks.check_tta_flips_trained`) refuses for every run, a config file's too: their
+      (:func:`medtrain.config.flips.check_tta_flips_trained`) refuses for every run, a config file's too: their
       combinations are checked (:func:`_flip_rule_refusal`), and one the rule refuses is refused, named
       (``search space augment 'none' with tta 'hflip' is refused by train (...)``): the trial that drew it had been
       refused inside train, stopping the search.
@@ -143,15 +143,15 @@ def _trials_left(url: str, study_name: str, trials: int | None) -> bool:  # a re
 
 def _flip_rule_refusal(base: dict, params: list) -> MedtrainError | None:
     """The refusal, named, of the first combination of the searched values of :data:`FLIP_RULE_KEYS
-    <medtrain.config.checks.FLIP_RULE_KEYS>` (the others the base's) that
-    :func:`medtrain.config.checks.check_tta_flips_trained` refuses, fewest values first: the base alone in train's
+    <medtrain.config.flips.FLIP_RULE_KEYS>` (the others the base's) that
+    :func:`medtrain.config.flips.check_tta_flips_trained` refuses, fewest values first: the base alone in train's
     line, a value alone in check_typed's words (``search space tta: value 'hflip' is refused by train (...)``),
     several as ``search space augment 'none' with tta 'hflip' is refused by train (...)``; only what a trial can
     draw (a searched key's base value only where the space holds it: ``--tta flip`` with ``augment: [flip,vflip,
     flip,rot90]`` trains no ``flip,shift``). None where it refuses none of them."""
     from itertools import combinations, product
 
-    rule = config_mod.checks
+    rule = config_mod.flips
     searched = [p for p in params if p.key in rule.FLIP_RULE_KEYS]  # lists of values (a range needs a number)
     own = config_mod.resolve(base)
     drawn = {p.key for p in searched if any(getattr(config_mod.resolve(base, {p.key: v}), p.key) == getattr(own, p.key)

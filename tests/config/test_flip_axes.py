@@ -1,7 +1,7 @@
-"""The rule of a flipping TTA (:func:`medtrain.config.checks.check_tta_flips_trained`) reads which image axes each
+"""The rule of a flipping TTA (:func:`medtrain.config.flips.check_tta_flips_trained`) reads which image axes each
 TTA flips and each flip op of the augmentation flips: any flip op had counted, so ``--augment vflip,shift --tta
 hflip`` (up-down flips in training, left-right ones at test time) and ``--tta flip`` with the default ``--augment
-flip,shift`` (never up-down in training) were accepted. The axes are tables in :mod:`medtrain.config.checks`
+flip,shift`` (never up-down in training) were accepted. The axes are tables in :mod:`medtrain.config.flips`
 (config is checked without torch, which :mod:`medtrain.augment` imports); here they are compared with what the TTA's
 views and the ops flip."""
 from __future__ import annotations
@@ -14,8 +14,9 @@ import torch
 from medtrain.augment import build_batch_augment
 from medtrain.augment.tta import tta_predict
 from medtrain.config import Config
-from medtrain.config.checks import (FLIP_OP_AXES, FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES, check_tta_flips_trained,
-                                    check_typed_for_a_new_run, trained_flip_axes)
+from medtrain.config.checks import check_typed_for_a_new_run
+from medtrain.config.flips import (FLIP_OP_AXES, FLIP_OPS, FLIPPED_TTA, TTA_FLIP_AXES, check_tta_flips_trained,
+                                   trained_flip_axes)
 from medtrain.config.settings import TTA_MODES
 from medtrain.errors import MedtrainError
 

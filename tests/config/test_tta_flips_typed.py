@@ -2,7 +2,7 @@
 refused with the other settings typed for a new run (:func:`medtrain.config.checks.check_typed_for_a_new_run`), so a
 search that varies ``augment`` or ``tta`` refuses it before anything trains: each cell or trial decides its own flips,
 and the cell that drew ``augment: none`` had been refused inside ``train``, stopping ``compare`` partway (the cells
-before it trained and left). One rule, :func:`medtrain.config.checks.check_tta_flips_trained`, which ``train``'s flip
+before it trained and left). One rule, :func:`medtrain.config.flips.check_tta_flips_trained`, which ``train``'s flip
 decision asks too (a run from a config file, whose settings are not typed); a linear probe trains no augmentation
 and is not refused."""
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``--tta auto`` tries hflip (a left-right flip of the test images) only where the augmentation trained with flips the
-last axis too (the axes of :mod:`medtrain.config.checks`): with ``--augment vflip,shift`` flips are on, up-down only,
+last axis too (the axes of :mod:`medtrain.config.flips`): with ``--augment vflip,shift`` flips are on, up-down only,
 and hflip had been scored on validation and could be kept for a network that never saw a left-right flip."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A search space whose values of ``flip``, ``tta``, ``augment`` and ``transfer`` combine into what train's rule of a
-flipping TTA refuses (:func:`medtrain.config.checks.check_tta_flips_trained`: ``flip: auto``, a TTA that flips, no
+flipping TTA refuses (:func:`medtrain.config.flips.check_tta_flips_trained`: ``flip: auto``, a TTA that flips, no
 flip in the augmentation) is refused before any trial, naming the combination. Each value had been checked alone
 with the base: ``augment: ['flip,shift', none]`` with ``tta: [none, hflip]`` passed, each trial decided its own flips,
 and the trial that drew none with hflip was refused inside train, which stopped the whole search (study.db and
@@ -99,7 +99,7 @@ def test_a_rerun_of_an_old_study_reads_it_where_no_trial_is_left_and_is_refused_
     out = tmp_path / "tune"
     space = {**LR, "augment": ["flip,shift", "none"], "tta": ["none", "hflip"]}
     with monkeypatch.context() as older:  # a medtrain before the pair was refused ran 3 trials
-        older.setattr(config_mod.checks, "check_tta_flips_trained", lambda cfg: None)
+        older.setattr(config_mod.flips, "check_tta_flips_trained", lambda cfg: None)
         tune(fast(tiny_npz), space, out, trials=3, log=lambda line: None)
     assert len(trained) == 3
     # --trials reached: no trial trains, the study is read and reported (it had been refused)

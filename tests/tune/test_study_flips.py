@@ -189,7 +189,7 @@ def test_a_rerun_of_an_old_study_whose_base_train_refuses_is_refused_where_a_tri
     base = fast(tiny_npz, tta="flip")
     with monkeypatch.context() as older:
         older.setattr(choices, "check_tta_flips_trained", lambda cfg: None)
-        older.setattr(config_mod.checks, "check_tta_flips_trained", lambda cfg: None)
+        older.setattr(config_mod.flips, "check_tta_flips_trained", lambda cfg: None)
         tune(base, SPACE, out, trials=2, log=lambda line: None)
     assert [c.flip for c in calls] == ["true", "true"]  # the study's record: flips kept
     tune(base, SPACE, out, trials=2, log=lambda line: None)  # --trials reached: read, reported
