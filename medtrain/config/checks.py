@@ -245,8 +245,9 @@ def check_read(c: Config, given=None) -> None:
 def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -> None:
     """Refuse, where one of them is in ``given`` (the keys typed; None: all), ``flip: false`` with a test-time
     augmentation that flips (flips are off in training, yet the test images would be flipped), ``flip: auto`` with
-    one and an axis it flips that no flip op of the augmentation flips (:func:`~medtrain.config.flips.check_tta_flips_trained`: a search
-    that varies ``augment`` or ``tta`` had been refused mid-search, by the trial that drew it, inside ``train``), an
+    one and an axis it flips that no flip op of the augmentation flips
+    (:func:`~medtrain.config.flips.check_tta_flips_trained`: a search that varies ``augment`` or ``tta`` had been
+    refused mid-search, by the trial that drew it, inside ``train``), an
     ``image_size`` for data that come at their size (a MedMNIST set, a .npz: it had trained at 28 pixels and
     recorded 32), ``store: mmap`` for DICOM/NIfTI data (never converted to a store: it had been ignored), and
     ``mc_dropout`` with annealed dropout that reaches rate 0 before the last epoch (its passes are identical).

@@ -40,7 +40,7 @@ from medtrain.tune.report import (
     BEST_CONFIG, earlier_best_note, recorded_test, refresh_run_report, scored_trials, write_best_config, write_html,
     write_plots, write_trials,
 )  # fmt: skip
-from medtrain.tune.flips import FLIP_ATTR, pin_of, study_flip
+from medtrain.tune.flips import FLIP_ATTR, candidates, flip_rule_refusal, pin_of, study_flip
 from medtrain.tune.pruning import Budget, best_trial, clock, value_of
 from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
 from medtrain.tune.storage_errors import shown_url
@@ -71,15 +71,6 @@ def prepare_storage(out: Path, storage: str | None):
         raise
 
 
-def _candidates(p) -> list:
-    """The values of searched setting ``p`` checked before the search: its choices, or a range's ends (the
-    highest value its step reaches: ``epochs: {low: 1, high: 10, step: 4}`` draws 9 at most)."""
-    if p.kind == "choice":
-        return list(p.choices)
-    high = p.high if p.step is None else p.low + ((p.high - p.low) // p.step) * p.step
-    return [p.low, type(p.low)(high)]
-
-
 def check_typed(base: dict, params: list, url: str, study_name: str, typed: set, trials: int | None = None) -> None:
     """Refuse, before any trial trains and with nothing written, what ``train`` refuses typed for a new run
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data,
@@ -99,9 +90,9 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set,
       draws it trains as train trains those settings from a config file, and is scored like any other;
     * but for the values of ``flip``, ``tta``, ``augment`` and ``transfer``, which train's rule of a flipping TTA
       (:func:`medtrain.config.flips.check_tta_flips_trained`) refuses for every run, a config file's too: their
-      combinations are checked (:func:`_flip_rule_refusal`), and one the rule refuses is refused, named
-      (``search space augment 'none' with tta 'hflip' is refused by train (...)``): the trial that drew it had been
-      refused inside train, stopping the search.
+      combinations are checked (:func:`medtrain.tune.flips.flip_rule_refusal`), and one the rule refuses is
+      refused, named (``search space augment 'none' with tta 'hflip' is refused by train (...)``): the trial that
+      drew it had been refused inside train, stopping the search.
 
     A study ``url`` already holds (``study_name``) is not checked: an earlier run recorded these settings with
     it, its trials are ranked only with trials trained alike (another setting is refused by
@@ -112,7 +103,7 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set,
     with ``trials`` left (None, or more than it holds finished) is refused, naming what works (another ``--out`` or
     ``--study-name``: a study's settings cannot change); with none left (``--trials`` reached) it is read."""
     checks, memo = config_mod.checks, {}  # each data read once (whether --store mmap applies), not once per value
-    cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in _candidates(p)]
+    cells = [(p.key, v, config_mod.resolve(base, {p.key: v})) for p in params for v in candidates(p)]
     own = None
     for key, v, cfg in cells:
         try:
@@ -123,7 +114,7 @@ def check_typed(base: dict, params: list, url: str, study_name: str, typed: set,
         checks.check_typed_for_cells([cfg for _, _, cfg in cells], typed, memo)
     except MedtrainError as e:
         own = own or e
-    flips = _flip_rule_refusal(base, params)  # train refuses it in every trial: a study's rerun too
+    flips = flip_rule_refusal(base, params)  # train refuses it in every trial: a study's rerun too
     exists = (own is not None or flips is not None) and study_exists(url, study_name)
     if own is not None and not exists:
         raise own
@@ -139,41 +130,6 @@ def _trials_left(url: str, study_name: str, trials: int | None) -> bool:  # a re
 
     return trials is None or len(finished_trials(optuna.load_study(study_name=study_name,
                                                                    storage=connect(url)))) < trials
-
-
-def _flip_rule_refusal(base: dict, params: list) -> MedtrainError | None:
-    """The refusal, named, of the first combination of the searched values of :data:`FLIP_RULE_KEYS
-    <medtrain.config.flips.FLIP_RULE_KEYS>` (the others the base's) that
-    :func:`medtrain.config.flips.check_tta_flips_trained` refuses, fewest values first: the base alone in train's
-    line, a value alone in check_typed's words (``search space tta: value 'hflip' is refused by train (...)``),
-    several as ``search space augment 'none' with tta 'hflip' is refused by train (...)``; only what a trial can
-    draw (a searched key's base value only where the space holds it: ``--tta flip`` with ``augment: [flip,vflip,
-    flip,rot90]`` trains no ``flip,shift``). None where it refuses none of them."""
-    from itertools import combinations, product
-
-    rule = config_mod.flips
-    searched = [p for p in params if p.key in rule.FLIP_RULE_KEYS]  # lists of values (a range needs a number)
-    own = config_mod.resolve(base)
-    drawn = {p.key for p in searched if any(getattr(config_mod.resolve(base, {p.key: v}), p.key) == getattr(own, p.key)
-                                          for v in _candidates(p))}  # the base's value is one of the space's
-    for size in range(len(searched) + 1):
-        for group in combinations(searched, size):
-            if any(p.key not in drawn for p in searched if p not in group):
-                continue  # a value of the base no trial trains with
-            for values in product(*(_candidates(p) for p in group)):
-                cfg = config_mod.resolve(base, {p.key: v for p, v in zip(group, values)})
-                try:
-                    rule.check_tta_flips_trained(cfg)
-                except MedtrainError as e:
-                    if size == 0:
-                        return e
-                    if size == 1:
-                        return MedtrainError(f"search space {group[0].key}: value {values[0]!r} is refused by "
-                                             f"train ({e})")
-                    named = [f"{p.key} {v!r}" for p, v in zip(group, values)]
-                    return MedtrainError(f"search space {' with '.join(named[:2])}"
-                                         f"{''.join(f' and {n}' for n in named[2:])} is refused by train ({e})")
-    return None
 
 
 def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, trials: int | None = None,

@@ -14,7 +14,10 @@ flips that no flip op of the augmentation flips, the search is refused before an
 
 Each trial still decides where the space searches a setting the decision depends on (:data:`DECIDES_PER_TRIAL`:
 ``flip`` itself, the augmentation, the TTA, the transfer), and in a study started before the decision was kept
-(its trials decided each, so the trials to come do as well, and rank alike)."""
+(its trials decided each, so the trials to come do as well, and rank alike).
+
+Before any trial, :func:`flip_rule_refusal` checks the combinations of the space's values that train's rule of a
+flipping TTA (:mod:`medtrain.config.flips`) reads, for :func:`medtrain.tune.check_typed`."""
 from __future__ import annotations
 
 import dataclasses
@@ -24,6 +27,7 @@ from typing import Callable
 import optuna
 
 from medtrain import config as config_mod
+from medtrain.errors import MedtrainError
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
 from medtrain.training.fit import check_augment, fit
@@ -90,6 +94,50 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
         log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
             f"{'true' if made['chosen'] else 'false'}), as the study decided ({said(made)})")
     return pin_of(study)
+
+
+def candidates(p) -> list:
+    """The values of searched setting ``p`` checked before the search: its choices, or a range's ends (the
+    highest value its step reaches: ``epochs: {low: 1, high: 10, step: 4}`` draws 9 at most)."""
+    if p.kind == "choice":
+        return list(p.choices)
+    high = p.high if p.step is None else p.low + ((p.high - p.low) // p.step) * p.step
+    return [p.low, type(p.low)(high)]
+
+
+def flip_rule_refusal(base: dict, params: list) -> MedtrainError | None:
+    """The refusal, named, of the first combination of the searched values of :data:`FLIP_RULE_KEYS
+    <medtrain.config.flips.FLIP_RULE_KEYS>` (the others the base's) that
+    :func:`medtrain.config.flips.check_tta_flips_trained` refuses, fewest values first: the base alone in train's
+    line, a value alone in :func:`medtrain.tune.check_typed`'s words (``search space tta: value 'hflip' is refused
+    by train (...)``), several as ``search space augment 'none' with tta 'hflip' is refused by train (...)``; only what a trial can
+    draw (a searched key's base value only where the space holds it: ``--tta flip`` with ``augment: [flip,vflip,
+    flip,rot90]`` trains no ``flip,shift``). None where it refuses none of them."""
+    from itertools import combinations, product
+
+    rule = config_mod.flips
+    searched = [p for p in params if p.key in rule.FLIP_RULE_KEYS]  # lists of values (a range needs a number)
+    own = config_mod.resolve(base)
+    drawn = {p.key for p in searched if any(getattr(config_mod.resolve(base, {p.key: v}), p.key) == getattr(own, p.key)
+                                          for v in candidates(p))}  # the base's value is one of the space's
+    for size in range(len(searched) + 1):
+        for group in combinations(searched, size):
+            if any(p.key not in drawn for p in searched if p not in group):
+                continue  # a value of the base no trial trains with
+            for values in product(*(candidates(p) for p in group)):
+                cfg = config_mod.resolve(base, {p.key: v for p, v in zip(group, values)})
+                try:
+                    rule.check_tta_flips_trained(cfg)
+                except MedtrainError as e:
+                    if size == 0:
+                        return e
+                    if size == 1:
+                        return MedtrainError(f"search space {group[0].key}: value {values[0]!r} is refused by "
+                                             f"train ({e})")
+                    named = [f"{p.key} {v!r}" for p, v in zip(group, values)]
+                    return MedtrainError(f"search space {' with '.join(named[:2])}"
+                                         f"{''.join(f' and {n}' for n in named[2:])} is refused by train ({e})")
+    return None
 
 
 def flips_kept(cfg, splits) -> dict | None:
