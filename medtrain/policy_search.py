@@ -168,6 +168,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune import prepare_storage
     from medtrain.tune.pruning import Budget, best_trial, value_of
     from medtrain.tune.report import write_trials
+    from medtrain.tune.storage_errors import shown_url
     from medtrain.training.distributed import single_process_only
     from medtrain.tune.study import (
         check_limits, check_study_name, counted, finished_trials, open_study, reports_dir, run_study,
@@ -205,7 +206,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         pin = pin_of(study)
     if not _no_op_scored_or_pending(study, no_op_params(sub_policies)):
         study.enqueue_trial(no_op_params(sub_policies))
-    log(f"augment search: study {study_name!r} in {url} ({counted(len(finished_trials(study)))} so far)")
+    log(f"augment search: study {study_name!r} in {shown_url(url)} ({counted(len(finished_trials(study)))} so far)")
     if note := running_note(study):
         log(f"augment search: {note}")
 
@@ -240,7 +241,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         "method": "autoaugment-tpe", "selected_on": f"{base_cfg.monitor} (validation split)",
         "budget_epochs": budget_epochs, "best_trial": best.number,
         "base_augment": trained_base(base_augment, flips_off(base_cfg, pin)), "flip": pin.get("flip", base_cfg.flip),
-        "best_value": round(value_of(best), 6), "finished_trials": len(done), "storage": url, "study": study_name,
+        "best_value": round(value_of(best), 6), "finished_trials": len(done), "storage": shown_url(url),
+        "study": study_name,
         **({"best_cut_by_budget": True} if cut else {}),
         "results": [{"trial": t.number, "state": t.state.name.lower(),
                      "value": None if value_of(t) is None else round(value_of(t), 6)} for t in done],

@@ -190,7 +190,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
     done = sorted(p for p in folder.glob("*") if rundir.is_finished(p)) if n_before and cfg.data else []
     if done:  # trials of one study are ranked on one validation split: a user's changed data would re-split it
         rundir.run_splits(done[0], rundir.load_config(done[0]))
-    log(f"tune: study {study_name!r} in {url} ({counted(n_before)} so far); trials in {folder}")
+    log(f"tune: study {study_name!r} in {shown_url(url)} ({counted(n_before)} so far); trials in {folder}")
     if note := running_note(study):
         log(f"tune: {note}")
 
@@ -221,7 +221,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
         # one line, the CLI's (it printed this on stdout and then its own "medtrain: interrupted" on stderr)
         n = len(finished_trials(study))
         raise TrainingInterrupted(f"tune interrupted; {counted(n)} {'is' if n == 1 else 'are'} kept in "
-                                  f"{url}; run the same command again to continue") from None
+                                  f"{shown_url(url)}; run the same command again to continue") from None
     return finish(study, base, out, log, reports=reports_dir(out, study_name, DEFAULT_STUDY), storage=url,
                   limits={"trials": trials, "budget_minutes": budget_minutes, "spent": spent})
 
