@@ -13,8 +13,8 @@ flips that no flip op of the augmentation flips, the search is refused before an
 (:func:`medtrain.training.choices.tta_keeps_flips`).
 
 Each trial still decides where the space searches a setting the decision depends on (:data:`DECIDES_PER_TRIAL`:
-``flip`` itself, the augmentation, the TTA, the transfer), and in a study started before the decision was kept
-(its trials decided each, so the trials to come do as well, and rank alike).
+``flip`` itself, the augmentation and its parameters, the TTA, the transfer), and in a study started before the
+decision was kept (its trials decided each, so the trials to come do as well, and rank alike).
 
 Before any trial, :func:`flip_rule_refusal` checks the combinations of the space's values that train's rule of a
 flipping TTA (:mod:`medtrain.config.flips`) reads, for :func:`medtrain.tune.check_typed`."""
@@ -27,6 +27,7 @@ from typing import Callable
 import optuna
 
 from medtrain import config as config_mod
+from medtrain.config.flips import FLIP_RULE_KEYS
 from medtrain.errors import MedtrainError
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
@@ -36,8 +37,10 @@ from medtrain.runmodel import float32_default, isolate_rng
 #: The study's user attribute holding the flip decision (:func:`medtrain.training.choices.decide_flip`'s record,
 #: with ``pinned``: whether the trials are trained with it pinned).
 FLIP_ATTR = "medtrain_flip"
-#: Searched settings that make each trial decide its own flips (what the decision reads, beyond the network).
-DECIDES_PER_TRIAL = ("flip", "augment", "tta", "transfer")
+#: Searched settings that make each trial decide its own flips (what the decision reads, beyond the network): those
+#: the rule of a flipping TTA reads (:data:`medtrain.config.flips.FLIP_RULE_KEYS`), ``augment_params`` too
+#: (``flip_p`` 0 flips nothing).
+DECIDES_PER_TRIAL = FLIP_RULE_KEYS
 
 
 def pin_of(study: optuna.Study) -> dict:
@@ -110,9 +113,9 @@ def flip_rule_refusal(base: dict, params: list) -> MedtrainError | None:
     <medtrain.config.flips.FLIP_RULE_KEYS>` (the others the base's) that
     :func:`medtrain.config.flips.check_tta_flips_trained` refuses, fewest values first: the base alone in train's
     line, a value alone in :func:`medtrain.tune.check_typed`'s words (``search space tta: value 'hflip' is refused
-    by train (...)``), several as ``search space augment 'none' with tta 'hflip' is refused by train (...)``; only what a trial can
-    draw (a searched key's base value only where the space holds it: ``--tta flip`` with ``augment: [flip,vflip,
-    flip,rot90]`` trains no ``flip,shift``). None where it refuses none of them."""
+    by train (...)``), several as ``search space augment 'none' with tta 'hflip' is refused by train (...)``; only
+    what a trial can draw (a searched key's base value only where the space holds it: ``--tta flip`` with
+    ``augment: [flip,vflip, flip,rot90]`` trains no ``flip,shift``). None where it refuses none of them."""
     from itertools import combinations, product
 
     rule = config_mod.flips

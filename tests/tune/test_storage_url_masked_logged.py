@@ -1,8 +1,8 @@
-"""A ``--storage`` URL's password is never printed by a search that uses it: ``tune``'s line ``tune: study 'tune' in
-URL (N finished trials so far)`` and its Ctrl-C line, ``augment search``'s study line and the policy file it writes (which is
-meant to be shared) had shown ``postgresql://u:secret@h/db`` as given. The database is a local SQLite one here (a
-SQLite URL holds no password): ``prepare_storage`` is replaced by one that connects to it and hands back the
-PostgreSQL URL, so the lines are formed as they are for a real server, without connecting to one."""
+"""A ``--storage`` URL's password is never printed by a search that uses it: ``tune``'s line ``tune: study 'tune'
+in URL (N finished trials so far)`` and its Ctrl-C line, ``augment search``'s study line and the policy file it
+writes (which is meant to be shared) had shown ``postgresql://u:secret@h/db`` as given. The database is a local
+SQLite one here (a SQLite URL holds no password): ``prepare_storage`` is replaced by one that connects to it and
+hands back the PostgreSQL URL, so the lines are formed as they are for a real server, without connecting to one."""
 from __future__ import annotations
 
 import pytest
@@ -45,7 +45,8 @@ def test_tunes_study_line_masks_the_password(tiny_npz, tmp_path, server):
     lines = []
     tune(base(tiny_npz), LR, tmp_path / "tune", trials=1, storage=URL, log=lines.append)
     study = [line for line in lines if line.startswith("tune: study 'tune' in ")]
-    assert study == [f"tune: study 'tune' in {SHOWN} (0 finished trials so far); trials in {tmp_path / 'tune' / 'trials'}"]
+    trials = tmp_path / "tune" / "trials"
+    assert study == [f"tune: study 'tune' in {SHOWN} (0 finished trials so far); trials in {trials}"]
     assert not [line for line in lines if "secret" in line]
 
 
@@ -56,8 +57,8 @@ def test_tunes_interrupted_line_masks_the_password(tiny_npz, tmp_path, server, m
     monkeypatch.setattr(medtrain.tune, "run_study", interrupted)
     with pytest.raises(TrainingInterrupted) as stopped:
         tune(base(tiny_npz), LR, tmp_path / "tune", trials=1, storage=URL, log=lambda line: None)
-    assert str(stopped.value) == (f"tune interrupted; 0 finished trials are kept in {SHOWN}; run the same command again to "
-                                  "continue")
+    assert str(stopped.value) == (f"tune interrupted; 0 finished trials are kept in {SHOWN}; run the same command "
+                                  "again to continue")
 
 
 def test_augment_searchs_line_and_policy_file_mask_the_password(tiny_npz, tmp_path, server, monkeypatch):
