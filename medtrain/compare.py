@@ -115,7 +115,7 @@ def _check_typed(base: dict, cells: list[dict], cfgs: list, new: list[bool]) -> 
     """Refuse, before any cell trains, what ``train`` refuses typed for a new run
     (:func:`medtrain.config.checks.check_typed_for_a_new_run`: ``--store mmap`` on DICOM/NIfTI data, ``--image-size``
     on arrays, flip false with a flipping TTA, flip auto with one that flips an axis the augmentation never flips
-    (:func:`medtrain.config.checks.trained_flip_axes`: its flip ops, flip_p, rot90's half-turns), mc_dropout with
+    (:func:`medtrain.config.flips.trained_flip_axes`: its flip ops, flip_p, rot90's half-turns), mc_dropout with
     annealed dropout), in its one line: the cells had trained with a warning and recorded it (``--store mmap`` on a
     CSV of DICOM files). ``cfgs``: each cell's
     settings; ``new``: whether it has a run to train (a finished grid run again is read, as it was). Refused: a
