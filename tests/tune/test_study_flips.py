@@ -81,27 +81,19 @@ def test_flips_are_decided_once_for_the_study_and_pinned_for_every_trial(tiny_np
     assert len(pilots) == 2 and len(calls) == 4 and calls[-1].flip == pinned
 
 
-def test_a_space_searching_flip_or_the_augmentation_leaves_each_trial_its_own_decision(tiny_npz, tmp_path,
-                                                                                        monkeypatch):
+@pytest.mark.parametrize("key, values", [("augment", ["none", "flip,shift"]),
+                                         ("augment_params", ["flip_p=0", "flip_p=0.5"])])
+def test_a_space_searching_what_decides_flips_leaves_each_trial_its_own_decision(tiny_npz, tmp_path, monkeypatch,
+                                                                                 key, values):
+    """flip or the augmentation; or flip_p, since flip_p 0 flips nothing (the flip rule reads augment_params): one
+    decision for the study, made by pilots with the base's flip_p, had pinned flips for the trials that drew flip_p 0
+    as for the others."""
     calls, lines = [], []
     pilots = counting_pilots(monkeypatch)
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
-    tune(fast(tiny_npz), {**SPACE, "augment": ["none", "flip,shift"]}, tmp_path / "tune", trials=2,
-         log=lines.append)
+    tune(fast(tiny_npz), {**SPACE, key: values}, tmp_path / "tune", trials=2, log=lines.append)
     assert pilots == [] and {c.flip for c in calls} == {"auto"}
-    assert any("flips: decided by each trial" in line and "augment" in line for line in lines)
-
-
-def test_a_space_searching_the_flip_probability_leaves_each_trial_its_own_decision(tiny_npz, tmp_path, monkeypatch):
-    """flip_p 0 flips nothing (the flip rule reads augment_params): one decision for the study, made by pilots with
-    the base's flip_p, had pinned flips for the trials that drew flip_p 0 as for the others."""
-    calls, lines = [], []
-    pilots = counting_pilots(monkeypatch)
-    monkeypatch.setattr(medtrain.api, "train", fake_train(calls))
-    tune(fast(tiny_npz), {**SPACE, "augment_params": ["flip_p=0", "flip_p=0.5"]}, tmp_path / "tune", trials=2,
-         log=lines.append)
-    assert pilots == [] and {c.flip for c in calls} == {"auto"}
-    assert any("flips: decided by each trial" in line and "augment_params" in line for line in lines)
+    assert any("flips: decided by each trial" in line and key in line for line in lines)
 
 
 def test_pinned_flips_need_no_pilots(tiny_npz, tmp_path, monkeypatch):
