@@ -252,16 +252,47 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
                                      for cell, cfg in zip(cells, cfgs)])
     record = check_same_grid(out, grid, seeds, base, recipes)
     _check_augment_on_data(cfgs)
-    results = []
     dirs = {(i, seed): out / cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}
     for (i, seed), run_dir in dirs.items():  # a changed setting had been refused only on reaching an old cell,
         # after the new cells had trained beside runs of the old settings
         check_reusable(resolve_cell(base, cells[i], recipes, {"seed": seed, "out": str(run_dir), "progress": False}))
         if is_finished(run_dir):  # and its data: a changed file had been refused after new cells trained on it
             check_same_data(load_config(run_dir), run_dir)
+    # what this run creates, removed again where a refusal comes before any cell finished (grid.json had been
+    # left, and refused the corrected command as "other base settings")
+    made = [p for p in [out, *{d.parent for d in dirs.values()}, *dirs.values()] if not p.exists()]
+    made += [] if (out / GRID_FILE).exists() else [out / GRID_FILE]
     write_json(out / GRID_FILE, record)  # before any cell trains: an interrupted grid's cells are claimed too
     finished = sum(is_finished(d) for d in dirs.values())
     show = verbose and resolve_cell(base, cells[0], recipes).progress
+    try:
+        results = _run_cells(cells, seeds, dirs, base, recipes, finished, show, verbose)
+    except MedtrainError:
+        if not finished:
+            _remove_unfinished(made)
+        raise
+    rows = summarise(results)
+    cmd_base = " ".join(_flag(k, v) for k, v in base.items())
+    header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
+    header += f"{about}\n\n" if (about := recipes_note(recipes, base, grid)) else ""
+    # old and new cells are not one recipe; nor are cells run by other medtrain code
+    codes = code_note(results)
+    notes = [n for n in (formats_note(results), codes) if n]
+    # each run's medtrain, once the runs are done
+    write_json(out / GRID_FILE, {**record, "runs_code": code_record(results), **({"code_note": codes} if codes else {})})
+    tail = "".join(f"\n{n}\n" for n in notes)
+    write_text(out / "summary.md", header + to_markdown(rows, keys) + tail)
+    write_text(out / "summary.csv", to_csv(rows, keys))
+    write_text(out / "summary.tex", to_latex(rows, keys, "\n".join([header.strip(), *notes])))
+    write_comparison_report(out, keys, results, " ".join([header.strip().replace("\n\n", " "), *notes]))
+    if verbose:
+        print((f"{about}\n\n" if about else "") + to_markdown(rows, keys) + "".join(f"\n{n}" for n in notes))
+    return rows
+
+
+def _run_cells(cells, seeds, dirs, base, recipes, finished, show, verbose) -> list[dict]:
+    """Train (or read) every cell's runs: ``[{"cell": ..., "runs": [metrics, ...]}, ...]``."""
+    results = []
     with Overall(len(dirs), "compare", done=finished, enabled=show) as bar:
         for i, cell in enumerate(cells):
             runs = []
@@ -283,20 +314,18 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
                 if not reused:
                     bar.advance()
             results.append({"cell": cell, "runs": runs})
-    rows = summarise(results)
-    cmd_base = " ".join(_flag(k, v) for k, v in base.items())
-    header = f"Grid over {', '.join(keys) or 'nothing'} x seeds {seeds}; base settings: {cmd_base or 'defaults'}\n\n"
-    header += f"{about}\n\n" if (about := recipes_note(recipes, base, grid)) else ""
-    # old and new cells are not one recipe; nor are cells run by other medtrain code
-    codes = code_note(results)
-    notes = [n for n in (formats_note(results), codes) if n]
-    # each run's medtrain, once the runs are done
-    write_json(out / GRID_FILE, {**record, "runs_code": code_record(results), **({"code_note": codes} if codes else {})})
-    tail = "".join(f"\n{n}\n" for n in notes)
-    write_text(out / "summary.md", header + to_markdown(rows, keys) + tail)
-    write_text(out / "summary.csv", to_csv(rows, keys))
-    write_text(out / "summary.tex", to_latex(rows, keys, "\n".join([header.strip(), *notes])))
-    write_comparison_report(out, keys, results, " ".join([header.strip().replace("\n\n", " "), *notes]))
-    if verbose:
-        print((f"{about}\n\n" if about else "") + to_markdown(rows, keys) + "".join(f"\n{n}" for n in notes))
-    return rows
+    return results
+
+
+def _remove_unfinished(made: list[Path]) -> None:
+    """Remove what a refused grid created (``grid.json``, its cell folders), deepest first; never a folder that
+    holds a finished run (a cross-validation's fold) or a file this run did not make."""
+    import shutil
+
+    if any(is_finished(p) for d in made if d.is_dir() for p in [d, *d.rglob("*")] if p.is_dir()):
+        return  # a cell (or a fold of one) finished: the grid holds it
+    for path in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        if path.is_file():
+            path.unlink()
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)

@@ -169,7 +169,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.pruning import Budget, best_trial, value_of
     from medtrain.tune.report import write_trials
     from medtrain.tune.storage_errors import shown_url
-    from medtrain.training.distributed import single_process_only
+    from medtrain.training.distributed import check_devices, single_process_only
     from medtrain.tune.study import (
         check_limits, check_study_name, counted, finished_trials, open_study, reports_dir, run_study,
         running_note, score_of_repeat, train_trial, trials_dir,
@@ -183,6 +183,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     base = {k: v for k, v in base_cfg.to_dict().items() if k not in ("out", "progress", "data_dir")}
     base.update(epochs=budget_epochs)
     single_process_only(config_mod.resolve(base), "augment search")
+    check_devices(config_mod.resolve(base))  # as train refuses them, before the study or a flip pilot exists
     if isinstance(sub_policies, bool) or not isinstance(sub_policies, int) or sub_policies < 1:
         raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
     work_dir = Path(work_dir)

@@ -234,6 +234,7 @@ def run_search(args: argparse.Namespace) -> int:
     from medtrain.augment.policies import is_policy_file
     from medtrain.config.flips import check_tta_flips_trained
     from medtrain.data import load_splits
+    from medtrain.training.distributed import check_devices
     from medtrain.augment.search import randaugment_grid_search
     from medtrain.policy_search import flips_off, grid_flips, make_train_fn, trained_base
 
@@ -254,6 +255,7 @@ def run_search(args: argparse.Namespace) -> int:
     # what train would refuse, refused before any folder or study exists (an unknown base augmentation or
     # unreadable data left an empty work folder, or a study that blocked the corrected command)
     check_settings(dataclasses.replace(cfg, augment=tuple(base)))
+    check_devices(cfg)  # an unknown or absent accelerator: train's one line, before the flip pilots start Lightning
     # flip auto + a TTA flipping an axis the base never flips (config.flips.trained_flip_axes: flip ops, flip_p,
     # rot90): train's refusal, asked here for every work folder (an old one
     # whose candidates each chose their flips, with no flip.json, had been refused by its first new candidate)

@@ -35,7 +35,7 @@ from medtrain.config.settings import base_settings
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.reports.summary import auc_acc_line
-from medtrain.training.distributed import single_process_only
+from medtrain.training.distributed import check_devices, single_process_only
 from medtrain.tune.report import (
     BEST_CONFIG, earlier_best_note, recorded_test, refresh_run_report, scored_trials, write_best_config, write_html,
     write_plots, write_trials,
@@ -172,6 +172,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
     typed = {k.replace("-", "_") for k in typed} - {"out"}
     cfg = config_mod.resolve(base)
     single_process_only(cfg, "medtrain tune")
+    check_devices(cfg)  # as train refuses them, before the study exists (the flip pilots' Lightning had a traceback)
     params = parse_space(space, base)
     check_limits(trials, budget_minutes)
     check_study_name(study_name)
