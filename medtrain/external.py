@@ -25,7 +25,9 @@ import torch
 from medtrain import rundir
 from medtrain._io import path_kind, why_not_read
 from medtrain.data import Split
+from medtrain.data._npz import _read_npz
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
+from medtrain.data.medmnist import _check_labels
 from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.models.weights import read_meta
@@ -63,13 +65,16 @@ _SHOWN = 10  #: the classes a LabelsByIndexWarning names
 def _npz_labels(data: Path, run: RunModel, split: str) -> list:
     """The labels of an .npz split: one class name per image, or (multi-label run) one tuple of 0/1 per image,
     checked against the run's classes (labels), each a one-line error."""
-    with np.load(data) as z:
-        if f"{split}_labels" not in z.files:
-            raise MedtrainError(f"{data} has no {split}_labels to score (it holds {', '.join(sorted(z.files))})")
-        raw = np.asarray(z[f"{split}_labels"])
+    key = f"{split}_labels"
+    # the one .npz reader train and predict use: text, Git LFS pointers, truncated or empty files and object
+    # arrays are each one line (a plain np.load had been a traceback), and labels are checked as train checks them
+    raw = _check_labels(_read_npz(data, (key,), split=split)[key], f"{data}: {key}")
     k = len(run.label_names)
     if run.meta["task"] != MULTILABEL:
-        labels = raw.reshape(len(raw), -1)[:, 0]
+        if raw.ndim == 2 and raw.shape[1] != 1:  # column 0 alone had been scored
+            raise MedtrainError(f"{data}: {key} has shape {raw.shape}, but the run is single-label: one class index "
+                                f"per image, (N,) or (N, 1)")
+        labels = raw.reshape(-1)
         if labels.size and (labels.min() < 0 or labels.max() >= k):
             raise MedtrainError(f"{data}: {split}_labels hold class indices outside 0..{k - 1}")
         names = list(run.label_names)

@@ -86,6 +86,10 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
     try:
         # Our own file handle: np.load leaks its own when the zip directory turns out to be garbage.
         with open(path, "rb") as f:
+            head = f.read(len(_LFS))
+            if head and not head.startswith(_NUMPY_MAGIC):  # np.load falls back to pickle for any other file
+                raise _not_npz(path, head)
+            f.seek(0)
             npz = np.load(f, allow_pickle=False)
             if not isinstance(npz, np.lib.npyio.NpzFile):
                 raise MedtrainError(f"{path} is a single .npy array, not a .npz archive in MedMNIST layout")
@@ -108,6 +112,20 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
         raise _pickled(path, e) from None
     except _BAD_NPZ as e:
         raise _damaged(path, e) from None
+
+
+_LFS = b"version https://git-lfs"
+# a zip (a local file header, or the end record of an empty archive), or a single .npy
+_NUMPY_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")
+
+
+def _not_npz(path: Path, head: bytes) -> MedtrainError:
+    """A file that is no zip (nor .npy) at all: a text file, a Git LFS pointer, said as such (numpy had tried to
+    unpickle it, refused, and it had been called pickled arrays)."""
+    if head.startswith(_LFS):
+        return MedtrainError(f"{path} is a Git LFS pointer, not the .npz it stands for; fetch the file (git lfs pull)")
+    return MedtrainError(f"{path} is not a .npz (zip) file (it does not start as a zip archive does); save the "
+                         f"arrays with np.savez")
 
 
 def _pickled(path: Path, e: ValueError, key: str | None = None) -> MedtrainError:
