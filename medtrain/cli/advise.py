@@ -24,7 +24,9 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from medtrain._io import write_json
+    import math
+
+    from medtrain._io import check_output, write_json
     from medtrain.errors import MedtrainError
     from medtrain.transfer.advisor import advise, verify
 
@@ -32,6 +34,13 @@ def run(args) -> int:
         raise MedtrainError(f"--max-images must be >= 10, got {args.max_images}")
     if args.budget_epochs < 1:
         raise MedtrainError(f"--budget-epochs must be >= 1, got {args.budget_epochs}")
+    if args.small_per_class < 1:  # a count of images per class: -1 had made every target "large"
+        raise MedtrainError(f"--small-per-class must be >= 1 (training images per class), got {args.small_per_class}")
+    if not (math.isfinite(args.similar_below) and 0.5 <= args.similar_below <= 1):  # nan, inf had been taken
+        raise MedtrainError(f"--similar-below is a domain-classifier accuracy: give a number from 0.5 (chance) to 1, "
+                            f"got {args.similar_below}")
+    if args.json_out:  # before the measuring: a folder or an unwritable place had failed only at the end
+        check_output(args.json_out, what="--json ", probe=True)
     advice = advise(args.source, args.target, max_images=args.max_images, small_per_class=args.small_per_class,
                     similar_below=args.similar_below)
     print(advice.report(), flush=True)

@@ -51,7 +51,8 @@ def register(sub) -> None:
     s.add_argument("--cutmix-alpha", default=None, metavar="A",
                    help="cutmix and mix: alpha of the Beta(alpha, alpha) the pasted area's share is drawn from "
                         "(default: the config's, else 1.0); as train's --cutmix-alpha")
-    s.add_argument("--out", required=True, metavar="PNG", help="output image")
+    s.add_argument("--out", required=True, metavar="PNG", help="output image: a name ending in .png, or - for standard "
+                                                               "output")
     s.set_defaults(func=run_show, out_kind="file")
 
     r = asub.add_parser("search", help="learn a policy (RandAugment N, M grid or AutoAugment-style) on validation",
@@ -168,6 +169,16 @@ def run_show(args: argparse.Namespace) -> int:
     from medtrain.data import load_splits
     from medtrain.training.build import augment_params, check_color_space
 
+    import sys
+
+    from medtrain._io import is_stream
+
+    stream = is_stream(args.out)  # `--out -` or a pipe: the PNG's bytes alone go there, every message to stderr
+    if not stream and Path(args.out).suffix.lower() != ".png":  # a .jpg name had held PNG bytes, a .txt been
+        # overwritten
+        raise MedtrainError(f"--out {args.out}: the grid is written as PNG; give a name ending in .png (or - for "
+                            f"standard output)")
+    say = sys.stderr if stream else sys.stdout
     if args.draws < 1 or args.n < 1:
         raise MedtrainError("--draws and --n must be >= 1")
     cfg = _config(args, extra=SHOW_SETTINGS)  # as train reads them: coerced, checked (alphas > 0)
@@ -192,11 +203,11 @@ def run_show(args: argparse.Namespace) -> int:
         title += f"\nrows i and {len(pick) + 1} - i are mixed; under each image: its target"
     if cfg.color_space.lower() != "rgb":
         print(f"note: color_space {cfg.color_space}: the network converts its input to {cfg.color_space} after the "
-              f"augmentation, so the grid shows the draws in RGB, as the augmentations see them")
+              f"augmentation, so the grid shows the draws in RGB, as the augmentations see them", file=say)
     torch.manual_seed(cfg.seed)
     out = render_grid(split.images[pick], pipeline, args.draws, args.out, title=title, labels=split.labels[pick],
                       label_names=splits.label_names, task=splits.task)
-    print(f"wrote {out}")
+    print(f"wrote {'a PNG to standard output' if str(args.out) == '-' else out}", file=say)
     return 0
 
 

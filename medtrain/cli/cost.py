@@ -79,10 +79,15 @@ def run(args) -> int:
                                 f"{', '.join(given)} (or give its model's name to cost it at other sizes)")
         result = analyse_run(args.model, args.separable)
     else:
-        size, chans = args.input or 224, args.in_chans or 3
-        if size < 1 or chans < 1:
-            raise MedtrainError("--input and --in-chans must be >= 1")
-        result = analyse(args.model, size, chans, args.num_classes or 1000, args.separable)
+        # `is None`, not `or`: a 0 had silently become the default
+        size = 224 if args.input is None else args.input
+        chans = 3 if args.in_chans is None else args.in_chans
+        classes = 1000 if args.num_classes is None else args.num_classes
+        bad = [f"{flag} {v}" for flag, v in (("--input", size), ("--in-chans", chans), ("--num-classes", classes))
+               if v < 1]
+        if bad:
+            raise MedtrainError(f"--input, --in-chans and --num-classes must be >= 1, got {', '.join(bad)}")
+        result = analyse(args.model, size, chans, classes, args.separable)
     print(json.dumps(result) if args.json else _format_model(result, args.all_layers))
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from medtrain.errors import MedtrainError, suggest
@@ -68,8 +69,8 @@ def run(args) -> int:
         check_names(args.names)
     if args.dataset:
         return run_accuracy(args)
-    if args.budget <= 0:
-        raise MedtrainError("--budget must be > 0 seconds")
+    if not (math.isfinite(args.budget) and args.budget > 0):  # inf had timed forever, nan been taken
+        raise MedtrainError(f"--budget must be a finite number of seconds > 0, got {args.budget}")
     import torch
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
