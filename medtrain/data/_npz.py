@@ -87,7 +87,7 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
         # Our own file handle: np.load leaks its own when the zip directory turns out to be garbage.
         with open(path, "rb") as f:
             head = f.read(len(_LFS))
-            if head and not head.startswith(_NUMPY_MAGIC):  # np.load falls back to pickle for any other file
+            if head and not head.startswith(_NUMPY_MAGIC + _PICKLE):  # np.load tries pickle for any other file
                 raise _not_npz(path, head)
             f.seek(0)
             npz = np.load(f, allow_pickle=False)
@@ -117,6 +117,8 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
 _LFS = b"version https://git-lfs"
 # a zip (a local file header, or the end record of an empty archive), or a single .npy
 _NUMPY_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")
+# a pickle (protocol 2 or later): left to np.load, whose refusal (allow_pickle=False) _pickled says as such
+_PICKLE = (b"\x80",)
 
 
 def _not_npz(path: Path, head: bytes) -> MedtrainError:
