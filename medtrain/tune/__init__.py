@@ -40,9 +40,9 @@ from medtrain.tune.report import (
     BEST_CONFIG, earlier_best_note, recorded_test, refresh_run_report, scored_trials, write_best_config, write_html,
     write_plots, write_trials,
 )  # fmt: skip
-from medtrain.tune.flips import FLIP_ATTR, candidates, flip_rule_refusal, pin_of, study_flip
+from medtrain.tune.flips import FLIP_ATTR, flip_rule_refusal, pin_of, study_flip
 from medtrain.tune.pruning import Budget, best_trial, clock, value_of
-from medtrain.tune.space import FIXED, BUILTIN, load_space, parse_space
+from medtrain.tune.space import FIXED, BUILTIN, candidates, load_space, parse_space
 from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import (
     TRIALS_DIR, check_limits, check_study_name, connect, counted, default_storage, finished_trials, open_study,

@@ -29,6 +29,7 @@ import optuna
 from medtrain import config as config_mod
 from medtrain.config.flips import FLIP_RULE_KEYS
 from medtrain.errors import MedtrainError
+from medtrain.tune.space import candidates
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
 from medtrain.training.fit import check_augment, fit
@@ -97,15 +98,6 @@ def study_flip(study: optuna.Study, base: dict, searched: set, splits: Callable,
         log(f"{command}: flips {'on' if made['chosen'] else 'off'} for every trial (flip: "
             f"{'true' if made['chosen'] else 'false'}), as the study decided ({said(made)})")
     return pin_of(study)
-
-
-def candidates(p) -> list:
-    """The values of searched setting ``p`` checked before the search: its choices, or a range's ends (the
-    highest value its step reaches: ``epochs: {low: 1, high: 10, step: 4}`` draws 9 at most)."""
-    if p.kind == "choice":
-        return list(p.choices)
-    high = p.high if p.step is None else p.low + ((p.high - p.low) // p.step) * p.step
-    return [p.low, type(p.low)(high)]
 
 
 def flip_rule_refusal(base: dict, params: list) -> MedtrainError | None:

@@ -151,3 +151,12 @@ def parse_space(spec: dict | None, base: dict) -> list[Param]:
 def load_space(path) -> dict:
     """Read a search-space YAML file (a mapping; the settings are checked by :func:`parse_space`)."""
     return config_mod.load_yaml(path, "search space file")
+
+
+def candidates(p) -> list:
+    """The values of searched setting ``p`` checked before the search: its choices, or a range's ends (the
+    highest value its step reaches: ``epochs: {low: 1, high: 10, step: 4}`` draws 9 at most)."""
+    if p.kind == "choice":
+        return list(p.choices)
+    high = p.high if p.step is None else p.low + ((p.high - p.low) // p.step) * p.step
+    return [p.low, type(p.low)(high)]
