@@ -17,7 +17,35 @@ class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader reading numbers as YAML 1.2 does: PyYAML follows YAML 1.1, whose floats need a
     dot, so ``lr: 1e-3`` would be the *string* "1e-3" (and a search space's ``low: 1e-4`` "not a number").
     No maintained YAML 1.2 loader is in the stack (ruamel.yaml would be a new dependency for one regex), so
-    the 1.2 float pattern is added to the safe loader's resolvers."""
+    the 1.2 float pattern is added to the safe loader's resolvers.
+
+    A key given twice in one mapping (``lr: 0.1`` ... ``lr: 0.5``) is refused (:class:`DuplicateKey`): PyYAML
+    keeps the last one silently, so a config's earlier line would be read and quietly not used. Keys merged in
+    with ``<<: *anchor`` are overridden as YAML means them to be, not refused."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # an unhashable key: PyYAML's own refusal follows
+                    continue
+                if first is not key_node:
+                    raise DuplicateKey(key, first.start_mark.line + 1, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKey(yaml.YAMLError):
+    """A key given twice in one YAML mapping, with the (1-based) lines of both."""
+
+    def __init__(self, key: Any, first: int, second: int):
+        where = f"lines {first} and {second}" if first != second else f"line {first}"
+        super().__init__(f"key {key!r} is given twice ({where}); keep one")
+        self.key, self.first, self.second = key, first, second
 
 
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"""^(?:
@@ -77,6 +105,8 @@ def read_yaml_bytes(path: str | os.PathLike, what: str) -> tuple[bytes, Any]:
         return data, read_yaml(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise MedtrainError(f"{what} {p} is not UTF-8 text") from None
+    except DuplicateKey as e:
+        raise MedtrainError(f"{what} {p}: {e}") from None
     except yaml.YAMLError as e:
         raise MedtrainError(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}") from None
 
