@@ -271,9 +271,10 @@ def run_search(args: argparse.Namespace) -> int:
     # rot90): train's refusal, asked here for every work folder (an old one
     # whose candidates each chose their flips, with no flip.json, had been refused by its first new candidate)
     check_tta_flips_trained(dataclasses.replace(cfg, augment=tuple(base) or ("none",)))
-    splits = load_splits(cfg)  # read once: the flips' pilots train on it too
     out = Path(args.out)
     work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
+    _check_work_dir(work, args.work_dir is not None)
+    splits = load_splits(cfg)  # read once: the flips' pilots train on it too
     if args.method == "autoaugment":
         return _run_autoaugment_search(args, cfg, base, work, out, splits, started)
     # the grid and the budget, refused before the work folder exists (an empty one was left behind)
@@ -299,6 +300,20 @@ def run_search(args: argparse.Namespace) -> int:
     print(result.table())
     print(f"wrote {out}; train with: {train_command(args, cfg, pin.get('flip'), trained, out)}")
     return 0
+
+
+def _check_work_dir(work: Path, given: bool) -> None:
+    """The candidates' folder (``given``: by ``--work-dir``, else the default beside ``--out``) must be a folder or
+    a path still to make: one that is a file, or lies under one, is refused before anything is written (its mkdir
+    had ended the search in a FileExistsError or NotADirectoryError traceback)."""
+    for p in (work, *work.parents):
+        if os.path.lexists(p):
+            if p.is_dir():
+                return
+            where = "is a file" if p == work else f"lies under {p}, a file"
+            name = f"--work-dir {work}" if given else f"the work folder {work} (named after --out)"
+            raise MedtrainError(f"{name} {where}; the candidates' runs need a folder: give --work-dir a folder or a "
+                                f"path not yet made")
 
 
 def train_command(args: argparse.Namespace, cfg, flip: str | None, base: list, out: Path) -> str:
