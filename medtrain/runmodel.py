@@ -155,13 +155,10 @@ def load_run_module(run_dir: str | Path) -> RunModel:
             raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {run_dir}`")
     if not (run_dir / rundir.WEIGHTS_FILE).is_file():
-        raise MedtrainError(f"{run_dir} is not a finished run directory (no {rundir.WEIGHTS_FILE})")
+        raise MedtrainError(f"{run_dir} is not a finished run directory (no {rundir.WEIGHTS_FILE}); "
+                            f"{_train_again(run_dir)}")
     cfg = rundir.load_config(run_dir)
-    try:
-        meta = read_meta(run_dir / rundir.WEIGHTS_FILE)
-    except Exception as e:  # noqa: BLE001  (safetensors raises its own error types for damaged files)
-        raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} is not a readable weights file "
-                            f"({type(e).__name__})") from None
+    meta = _read(read_meta, run_dir)
     need = ("model", "in_chans", "num_classes", "input_size", "task", "mean", "std")
     missing = [k for k in need if k not in meta]
     if len(missing) == len(need):  # no medtrain metadata at all: not a medtrain weights file
@@ -172,7 +169,24 @@ def load_run_module(run_dir: str | Path) -> RunModel:
     if cfg.mc_dropout and _masks_per_batch(run_dir, meta):
         print(f"medtrain: note: {run_dir} was {rundir.FORMAT_0} (run format 0), whose MC-dropout masks were drawn per "
               "batch (now per image): its numbers can differ from those in its metrics.json", file=sys.stderr)
-    return build_run_model(cfg, meta, load_state(run_dir / rundir.WEIGHTS_FILE), source=run_dir / rundir.WEIGHTS_FILE)
+    return build_run_model(cfg, meta, _read(load_state, run_dir), source=run_dir / rundir.WEIGHTS_FILE)
+
+
+def _read(reader, run_dir: Path):
+    """``reader`` (the weights' metadata or tensors) of the run's ``model.safetensors``; a damaged file (cut short,
+    overwritten) is one line naming it, why, and the way on: it had been "is not a readable weights file
+    (MedtrainError)", the reader's own line, naming the file and the reason, dropped."""
+    try:
+        return reader(run_dir / rundir.WEIGHTS_FILE)
+    except MedtrainError as e:  # (models.weights: safetensors' own errors become one line naming the file)
+        raise MedtrainError(f"{e}: the run's weights are damaged; copy the file again from where the run was "
+                            f"trained, or {_train_again(run_dir)}") from None
+
+
+def _train_again(run_dir: Path) -> str:
+    """The way on for a run whose weights are gone or damaged: its settings, trained again."""
+    return (f"train it again into another --out (`medtrain train --config {run_dir / rundir.CONFIG_FILE} --out "
+            f"NEW`), or delete {run_dir} and train it again")
 
 
 def _masks_per_batch(run_dir: Path, meta: dict) -> bool:
