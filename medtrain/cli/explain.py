@@ -27,7 +27,9 @@ def register(sub) -> None:
     p.add_argument("--layer", default=None, metavar="NAME",
                    help="Grad-CAM layer, a module name of the network (default: the deepest stage whose map is "
                         "at least 7 cells a side)")
-    p.add_argument("--out", default="explanations", metavar="DIR", help="output folder (default explanations)")
+    p.add_argument("--out", default="explanations", metavar="DIR",
+                   help="output folder (default explanations): a folder of its own, not a run folder nor "
+                        "an input's folder; an earlier explanation's overlays in it are replaced, other files kept")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
                    help="the split of a .npz input, or of the run's own data when no INPUT is given (default test)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="explain the first N inputs only")
@@ -38,10 +40,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from medtrain.cli.predict import squash_note
     from medtrain.explain import explain
+    from medtrain.explain.write import check_out
     from medtrain.predict_inputs import with_stdin_paths
     from medtrain.runmodel import load_run_module
 
     inputs = with_stdin_paths(args.inputs, "explain")  # `-` with nothing piped: an error, never the run's own split
+    check_out(args.out, args.run_dir, inputs)  # before the run is loaded; explain() checks the run's own data
     # inputs are read as predict reads them, and their squashed ones said as predict says them, with what the run did
     # with its own images (the note had claimed nothing of the run); the run's own split is at its size, and is read
     # through its folder (its splits.csv checked)

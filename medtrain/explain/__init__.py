@@ -40,7 +40,7 @@ import torch
 from medtrain.runmodel import RunModel, float32_default, load_run_module
 from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
-from medtrain.explain.write import MAPS_FILE, write_explanation
+from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.predictor import Predictor
@@ -296,7 +296,13 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
     class_index(target, run.label_names)  # an unknown class is refused before any input is read
     if layer:
         check_layer(run, layer)
-    if inputs is not None and (not hasattr(inputs, "__len__") or len(inputs)):  # a Path or PIL image has no len
+    given = inputs is not None and (not hasattr(inputs, "__len__") or len(inputs))  # a Path or PIL image: no len
+    if out is not None:  # not among the run's files or the inputs (the run's own data's when none is given)
+        paths = ([inputs] if isinstance(inputs, (str, os.PathLike))
+                 else list(inputs) if isinstance(inputs, (list, tuple)) else [])
+        check_out(out, None if isinstance(run_dir, RunModel) else run_dir,
+                  paths if given else [run.cfg.data] if run.cfg.data else [])
+    if given:
         items = python_items(inputs, run, split=split)  # what predict takes: paths, arrays, batches, PIL images
     else:
         items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))

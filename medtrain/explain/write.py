@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from medtrain._io import atomic_dir, check_output, write_text
+from medtrain._io import atomic_dir, check_output, is_stream, write_text
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain.errors import MedtrainError
+from medtrain.rundir import is_run
 
 MAPS_FILE = "maps.npz"
 #: while an explanation is written into a folder: every overlay of explain's that may lie in it (the earlier
@@ -57,6 +58,59 @@ def _earlier_overlays(out: Path) -> set[str]:
     with contextlib.suppress(OSError, UnicodeDecodeError):
         names += (out / PENDING).read_text(encoding="utf-8").splitlines()
     return {n for n in names if _OVERLAY.fullmatch(n)}  # a name, never a path out of the folder
+
+
+def _real(path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _is_explanation(path: Path) -> bool:
+    """Whether ``path`` is a ``maps.npz`` explain wrote (its ``maps`` and ``inputs``), not a file of the user's."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {"maps", "inputs"} <= set(z.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, AttributeError):  # no zip: np.load gives no .files
+        return False
+
+
+def check_out(out, run_folder=None, sources=()) -> None:
+    """Refuse, before any work, a folder ``out`` where explain would write among files that are not its own:
+    a run's folder (``run_folder``, the run explained, or any other; a folder inside one is the user's choice:
+    export writes into the run too); a folder given as input (``sources``), or one inside it, which the next
+    explanation of that folder would read its overlays from as inputs; the folder holding an input file (an image,
+    a CSV, a .npz); a folder holding a ``maps.npz`` that explain did not write. An overlay's name that another file
+    there already has is refused when the names are known (:func:`_write`). One line each, naming the way on."""
+    if out is None or is_stream(out):
+        return
+    real = _real(out)
+    if is_run(out) or isinstance(run_folder, (str, os.PathLike)) and real == _real(run_folder):
+        raise MedtrainError(f"--out {out} is a run folder: the overlays and maps.npz would lie among the run's "
+                            f"files; give a folder of their own (e.g. {Path(out) / 'explanations'})")
+    for src in sources:
+        if not isinstance(src, (str, os.PathLike)) or is_stream(src):
+            continue
+        where = _real(src)
+        if where.is_dir() and (real == where or where in real.parents):
+            raise MedtrainError(f"--out {out} is {'the' if real == where else 'inside the'} input folder {src}: "
+                                "the overlays would be read as inputs the next time it is explained; give a folder "
+                                "outside it")
+        if where.is_file() and real == where.parent:
+            raise MedtrainError(f"--out {out} holds the input {src}: the overlays would lie among the inputs; give "
+                                "a folder of their own")
+    maps = Path(out) / MAPS_FILE
+    if os.path.lexists(maps) and not _is_explanation(maps):
+        raise MedtrainError(f"{maps} is not an explanation (no maps and inputs in it) and would be overwritten; "
+                            "give another --out, or move it")
+
+
+def _not_ours(out: Path, names: list[str], earlier: set[str]) -> None:
+    """Refuse when ``out`` holds a file (or folder) of the name of one of the new overlays ``names`` that no earlier
+    explanation there wrote: it would be overwritten (a user's ``0000_scan.png`` by the overlay of ``scan.png``)."""
+    clash = [n for n in names if n not in earlier and os.path.lexists(out / n)]
+    if clash:
+        more = f" (and {len(clash) - 1} more)" if len(clash) > 1 else ""
+        raise MedtrainError(f"{out / clash[0]}{more} is not an overlay of an earlier explanation there and would be "
+                            "overwritten; give another --out, or move it")
 
 
 @contextlib.contextmanager
@@ -126,8 +180,10 @@ def _write(res, out: Path) -> list[Path]:
     last (they had gone after it: a run killed in between left overlays that no later one removed)."""
     from medtrain.reports.plots import peak_voxel, saliency_overlay
 
+    check_out(out)  # a maps.npz of the user's: checked again, now that the folder is held
     earlier = _earlier_overlays(out)
     names = [_overlay_name(i, name) for i, name in enumerate(res.names)]
+    _not_ours(out, names, earlier)
     pngs = [out / png for png in names]  # an out that is a file is refused by atomic_dir (_io.check_output), the
     with atomic_dir(out) as tmp:  # CLI's --out check too
         for i, (name, png) in enumerate(zip(res.names, names)):
