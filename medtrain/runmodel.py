@@ -189,6 +189,22 @@ def _train_again(run_dir: Path) -> str:
             f"NEW`), or delete {run_dir} and train it again")
 
 
+def weights_trouble(run_dir: str | Path) -> str | None:
+    """What is wrong with the ``model.safetensors`` of a run whose ``metrics.json`` says it finished: missing
+    (deleted) or not readable (cut short, overwritten: its header or its length wrong), as a clause naming it;
+    None where its header reads (the tensors are not read: :func:`load_run_module` reads them).
+    :func:`medtrain.rundir.is_finished` reads ``metrics.json`` alone, as compare and the searches, which reuse a
+    run's numbers, need; a run returned as finished is also used by its weights."""
+    path = Path(run_dir) / rundir.WEIGHTS_FILE
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        read_meta(path)
+    except MedtrainError as e:
+        return str(e)
+    return None
+
+
 def _masks_per_batch(run_dir: Path, meta: dict) -> bool:
     """Whether the run may have drawn its MC-dropout masks per batch, as medtrain did before 2026-12-04: a run of
     format 0 (:data:`medtrain.rundir.RUN_FORMAT`) whose ``metrics.json`` has no ``provenance`` (recorded since

@@ -1,5 +1,7 @@
-"""A run folder whose files are not what its state says (found by a bad-input walk): a damaged weights file was
-"is not a readable weights file (MedtrainError)" to eval, predict, export and explain, the reason dropped."""
+"""A run folder whose files are not what its state says (found by a bad-input walk): a finished run whose
+``model.safetensors`` was deleted or damaged had been returned by the same command again and by ``--resume`` as
+"already finished (same settings); nothing to do", exit 0, while every use of it then refused it; a damaged weights
+file was "is not a readable weights file (MedtrainError)" to eval, predict, export and explain, the reason dropped."""
 from __future__ import annotations
 
 import shutil
@@ -44,6 +46,36 @@ def _damage(weights, how):
             f.truncate(100)
     else:
         weights.write_bytes(b"not a safetensors file\n" * 10)
+
+
+@pytest.mark.parametrize("how", ["deleted", "cut short", "garbage"])
+@pytest.mark.parametrize("given", ["the same command", "--resume"])
+def test_a_finished_run_without_whole_weights_is_refused_not_returned_as_finished(copy, capsys, how, given):
+    run, command = copy
+    metrics = (run / "metrics.json").read_bytes()
+    _damage(run / "model.safetensors", how)
+    code, out, err = run_cli(capsys, *(command if given == "the same command" else ["train", "--resume", run]))
+    assert code == 2 and "already finished" not in out and "report:" not in out
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert f"{run} is incomplete" in err and str(run / "model.safetensors") in err
+    assert ("is missing" if how == "deleted" else "is not a readable safetensors file") in err
+    assert "another --out" in err and f"delete {run}" in err
+    assert (run / "metrics.json").read_bytes() == metrics  # nothing trained over it
+
+
+def test_the_way_on_for_a_run_whose_weights_are_gone_trains_it_again(copy, capsys, tmp_path):
+    run, _ = copy
+    (run / "model.safetensors").unlink()
+    new = tmp_path / "again"
+    code, _, err = run_cli(capsys, "train", "--config", run / "config.yaml", "--out", new)
+    assert code == 0, err
+    assert (new / "model.safetensors").is_file() and (new / "metrics.json").is_file()
+
+
+def test_a_finished_run_with_whole_weights_is_still_returned(copy, capsys):
+    run, command = copy
+    code, out, err = run_cli(capsys, *command)
+    assert code == 0 and f"{run} is already finished (same settings); nothing to do" in out, err
 
 
 @pytest.mark.parametrize("how", ["cut short", "garbage"])
