@@ -136,14 +136,17 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | N
 def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: list, budget_epochs: int,
                        trials: int | None = None, budget_minutes: float | None = None, storage: str | None = None,
                        study_name: str = DEFAULT_STUDY, sub_policies: int = 5, log: Callable[[str], None] = print,
-                       splits=None, started: float | None = None):
+                       splits=None, started: float | None = None, seeds: int = 1):
     """Search an AutoAugment-style policy (:func:`medtrain.augment.search.suggest_autoaugment_policy`) with
     the Optuna study machinery of ``medtrain tune`` (:mod:`medtrain.tune.study`: TPE, median pruning on the
     validation metric, a resumable study in ``storage``, default ``WORK/study.db``).
 
     Trial ``k`` writes its policy to ``TRIALS/NNN.yaml`` and trains ``TRIALS/NNN`` for
     ``budget_epochs`` epochs with ``--augment [*base_augment, that file]``, without the test split; it is
-    scored on validation. The first trial of a new study is the policy that applies nothing, so the search
+    scored on validation. ``seeds`` K > 1: each trial trains its policy with the seeds ``seed .. seed + K - 1``
+    (the config's first, in ``TRIALS/NNN``; the others in ``TRIALS/NNN-seedS``) and is scored by the mean of their
+    validation scores (:func:`medtrain.tune.trial_runs.mean_over_seeds`): one seed's moves by ~0.01, as much as the
+    differences the search ranks. The first trial of a new study is the policy that applies nothing, so the search
     can answer "no policy" (enqueued again by a rerun if that trial failed, e.g. stopped by Ctrl-C). The best
     trial's policy is written to ``out`` with every trial's score.
     ``TRIALS`` is ``WORK/trials`` for the default study and ``WORK/trials-NAME`` for any other, so two
@@ -166,7 +169,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.data import load_splits
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
-    from medtrain.tune.pruning import Budget, best_trial, value_of
+    from medtrain.tune.pruning import CUT, CUT_ATTR, SCORE_ATTR, Budget, best_trial, value_of
+    from medtrain.tune.trial_runs import SEEDS_ATTR, mean_over_seeds, seed_run_dir
     from medtrain.tune.report import write_trials
     from medtrain.tune.storage_errors import shown_url
     from medtrain.training.distributed import check_devices, single_process_only
@@ -186,12 +190,16 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     check_devices(config_mod.resolve(base))  # as train refuses them, before the study or a flip pilot exists
     if isinstance(sub_policies, bool) or not isinstance(sub_policies, int) or sub_policies < 1:
         raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise MedtrainError(f"--seeds must be an integer >= 1 (the seeds each trial trains), got {seeds!r}")
     work_dir = Path(work_dir)
     folder = trials_dir(work_dir, study_name, DEFAULT_STUDY)
     created = not work_dir.exists()
     db, url = prepare_storage(work_dir, storage)
     settings = {"command": "augment search --method autoaugment", "monitor": base_cfg.monitor,
-                "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base}
+                "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base,
+                **({"seeds": seeds} if seeds > 1 else {})}  # a study of one seed records none, as before --seeds
+    _check_seeds_of(db, study_name, seeds)
     study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
     if trials is None or len(finished_trials(study)) < trials:  # flips decided once for the study, as tune does
         decided = {**base, "augment": list(base_augment) or ["none"]}  # the base: without the searched policy
@@ -217,6 +225,9 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         policy = suggest_autoaugment_policy(trial, sub_policies)
         same = score_of_repeat(study, trial)
         if same is not None:  # the policy of a finished trial drawn again (or enqueued): its score, not a retraining
+            earlier = study.get_trials(deepcopy=False)[trial.user_attrs["repeat_of"]]
+            if earlier.user_attrs.get(SEEDS_ATTR):  # its seeds' scores, by which it is that score
+                trial.set_user_attr(SEEDS_ATTR, earlier.user_attrs[SEEDS_ATTR])
             return same
         run_dir = folder / f"{trial.number:03d}"
         if not run_dir.exists():  # the file is this trial's to write, and to remove if its run never finishes
@@ -224,8 +235,18 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         policy_file = _write_trial_policy(policy, run_dir)
         cfg = config_mod.resolve(base, pin, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
                                              "progress": False})
+        deadline = None if budget is None else budget.deadline
         # which removes a failed trial's files, its policy file too
-        return train_trial(trial, cfg, deadline=None if budget is None else budget.deadline)
+        try:
+            first = train_trial(trial, cfg, deadline=deadline)  # reported to the pruner, each epoch
+        except optuna.TrialPruned:
+            if seeds > 1 and trial.user_attrs.get(CUT_ATTR) == CUT:  # the budget cut its first seed
+                trial.set_user_attr(SEEDS_ATTR, [trial.user_attrs[SCORE_ATTR]])
+            raise
+        others = [config_mod.resolve(base, pin, {"augment": [*base_augment, str(policy_file)], "progress": False,
+                                                 "out": str(seed_run_dir(run_dir, cfg.seed + k)),
+                                                 "seed": cfg.seed + k}) for k in range(1, seeds)]
+        return mean_over_seeds(trial, first, others, deadline) if others else first
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
@@ -243,15 +264,19 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         "budget_epochs": budget_epochs, "best_trial": best.number,
         "base_augment": trained_base(base_augment, flips_off(base_cfg, pin)), "flip": pin.get("flip", base_cfg.flip),
         "best_value": round(value_of(best), 6), "finished_trials": len(done), "storage": shown_url(url),
-        "study": study_name,
+        "study": study_name, "seeds": seeds,
         **({"best_cut_by_budget": True} if cut else {}),
         "results": [{"trial": t.number, "state": t.state.name.lower(),
-                     "value": None if value_of(t) is None else round(value_of(t), 6)} for t in done],
+                     "value": None if value_of(t) is None else round(value_of(t), 6),
+                     **({"seed_values": [round(v, 6) for v in t.user_attrs[SEEDS_ATTR]]}
+                        if t.user_attrs.get(SEEDS_ATTR) else {})} for t in done],
     }}
     applies = any(op.prob > 0 for sub in policy.sub_policies for op in sub)
     note = (f"Learned by `medtrain augment search --method autoaugment`: {counted(len(done), 'trial')} (TPE), "
             f"{counted(sub_policies, 'sub-policy', 'sub-policies')} of 2 ops, {counted(budget_epochs, 'epoch')} "
-            f"per trial, ranked on validation {base_cfg.monitor}.\nBest: trial #{best.number}, {value_of(best):.4f}"
+            f"per trial, ranked on validation {base_cfg.monitor}"
+            + (f" (mean over {seeds} seeds, {base_cfg.seed} to {base_cfg.seed + seeds - 1})" if seeds > 1 else "")
+            + f".\nBest: trial #{best.number}, {value_of(best):.4f}"
             + ("" if applies else " (the policy that applies nothing won)")
             + (f" (cut by the budget after epoch {best.last_step + 1}: no trial completed within it)" if cut else "")
             + "\nBase augmentation applied before the policy during the search: "
@@ -259,6 +284,24 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     save_policy(policy, out, comment=note)
     log(table.rstrip())
     return policy
+
+
+def _check_seeds_of(storage, study_name: str, seeds: int) -> None:
+    """Refuse a rerun of study ``study_name`` with another ``--seeds`` than it was started with (one seed where it
+    recorded none: a study from before ``--seeds``, whose trials each trained one), before the study is opened:
+    its trials' values are means over that many seeds, which other trials' could not be ranked with."""
+    import optuna
+
+    try:
+        saved = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get("medtrain") or {}
+    except KeyError:  # no such study yet
+        return
+    was = saved.get("seeds", 1)
+    if was != seeds:
+        each = f"means over {was} seeds" if was > 1 else "of one seed each"
+        raise MedtrainError(f"study {study_name!r} in this storage was started with --seeds {was}, now {seeds} (its "
+                            f"trials' values are {each}); rerun with --seeds {was}, or use another --study-name or "
+                            f"--work-dir")
 
 
 def _no_op_scored_or_pending(study, no_op: dict) -> bool:

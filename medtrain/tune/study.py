@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -42,15 +41,14 @@ import optuna
 from optuna.trial import TrialState
 
 from medtrain._progress import Overall
-from medtrain.api import train_or_reuse
 from medtrain.config import Config
-from medtrain.errors import MedtrainError, TrainingDiverged
-from medtrain.rundir import is_finished
+from medtrain.errors import MedtrainError
 from medtrain.tune.pruning import (  # score_of: also medtrain.tune.study's, where it was
     CUT, CUT_ATTR, SCORE_ATTR, Budget, budget_said, clock as _clock, score_of, value_of,
 )  # fmt: skip
 from medtrain.tune.sampler import TrialSeededTPE
 from medtrain.tune.storage_errors import unusable
+from medtrain.tune.trial_runs import discard_trial_files, trained_run  # discard_trial_files: also here, where it was
 
 STUDY_FILE = "study.db"
 TRIALS_DIR = "trials"
@@ -151,23 +149,6 @@ def _stale_trial_failed(study: optuna.Study, trial: optuna.trial.FrozenTrial) ->
     """Optuna's ``heartbeat_stale_trial_callback``: a trial whose process died (its heartbeat stopped) was just
     marked failed; its unfinished files go, as those of a trial stopped by Ctrl-C do."""
     discard_trial_files(trial)
-
-
-def discard_trial_files(trial) -> None:
-    """Remove what a failed ``trial`` (an ``optuna.Trial`` or ``FrozenTrial``) left unfinished: its run folder
-    (user attribute ``run_dir``) unless it holds a finished run, and the policy file it wrote for that run
-    (``policy_file``, ``medtrain augment search``) once the run folder is gone. Nothing else: a repeat trial's
-    ``run_dir`` is another trial's (only a folder named after this trial's number is its own), a file the trial
-    did not write has no ``policy_file``, and a run it left beside its file (e.g. a diverged one) stays with it.
-    Paths are as the machine that ran the trial recorded them: a dead trial of a shared study failed by another
-    machine leaves its folder where it ran."""
-    attrs = trial.user_attrs
-    run_dir = attrs.get("run_dir")
-    if run_dir and Path(run_dir).name == f"{trial.number:03d}" and not is_finished(run_dir):
-        shutil.rmtree(run_dir, ignore_errors=True)
-    policy = attrs.get("policy_file")
-    if policy and not Path(policy).with_suffix("").exists():
-        Path(policy).unlink(missing_ok=True)
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
@@ -274,20 +255,9 @@ def train_trial(trial: optuna.Trial, cfg: Config, deadline: float | None = None)
     # absolute: a rerun from another working directory must still find the run (finish reads its metrics)
     trial.set_user_attr("run_dir", os.path.abspath(cfg.out))
     pruning = PyTorchLightningPruningCallback(trial, monitor=cfg.monitor, deadline=deadline)
-    try:
-        result = train_or_reuse(cfg, callbacks=[pruning], evaluate_test=False)
-    except KeyboardInterrupt:  # Ctrl-C (TrainingInterrupted where Lightning caught it, else raw): the trial is lost,
-        trial.set_user_attr("failed", "interrupted")  # said in trials.md (a bare 'fail' had read as an error)
-        discard_trial_files(trial)  # the study kept; its unfinished folder is no one's to resume (a rerun runs
-        raise KeyboardInterrupt from None  # new trial numbers), so it is not left behind, nor its policy file
-    except TrainingDiverged as e:  # e.g. a sampled lr too high for its network: this trial fails, the search goes on
-        trial.set_user_attr("failed", str(e))
+    result = trained_run(trial, cfg, [pruning])  # Ctrl-C or an error: the trial's unfinished files removed, raised
+    if result is None:  # diverged (e.g. a sampled lr too high for its network): this trial fails, the search goes on
         return float("nan")  # Optuna records a NaN objective as a failed trial
-    except Exception:  # any other failure: its unfinished files go as well
-        discard_trial_files(trial)
-        raise
-    if result.get("test"):  # a reused directory trained with its test split: its numbers must not steer
-        raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
     if pruning.cut_after is not None:
         trial.set_user_attr(CUT_ATTR, CUT)
         trial.set_user_attr(SCORE_ATTR, score_of(result, cfg.monitor))  # what it is ranked and reported by

@@ -1,0 +1,117 @@
+"""A trial's run folders: training one without losing what a failed trial leaves (:func:`trained_run`), removing
+what a failed trial left unfinished (:func:`discard_trial_files`), and a trial scored over several seeds
+(:func:`mean_over_seeds`, ``medtrain augment search --method autoaugment --seeds K``).
+
+A trial of K seeds trains its first seed as every trial does (:func:`medtrain.tune.study.train_trial`: folder
+``TRIALS/NNN``, each epoch reported to the pruner) and its other seeds ``seed + 1 .. seed + K - 1`` in
+``TRIALS/NNN-seedS`` (``S`` the seed), without the pruner, stopped by the search's deadline as the first is
+(:class:`DeadlineStop`); its value is the mean of their validation scores, each kept in user attribute
+:data:`SEEDS_ATTR`. One seed's validation AUC moves by about 0.01 from seed to seed (RetinaMNIST), as much as the
+differences a search ranks."""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import optuna
+from lightning.pytorch.callbacks import Callback
+
+from medtrain.api import train_or_reuse
+from medtrain.errors import MedtrainError, TrainingDiverged
+from medtrain.rundir import is_finished
+from medtrain.tune.pruning import CUT, CUT_ATTR, SCORE_ATTR, last_epoch, score_of
+
+#: User attributes of a trial of several seeds: each seed's validation score, in seed order (the first seed's
+#: first), and the run folders of its seeds after the first (``run_dir`` names the first's).
+SEEDS_ATTR, SEED_DIRS_ATTR = "seed_values", "seed_run_dirs"
+
+
+def seed_run_dir(run_dir: str | os.PathLike, seed: int) -> Path:
+    """``TRIALS/NNN-seedS``: the run folder of seed ``seed`` of the trial whose first seed trains ``TRIALS/NNN``."""
+    return Path(run_dir).with_name(f"{Path(run_dir).name}-seed{seed}")
+
+
+def discard_trial_files(trial) -> None:
+    """Remove what a failed ``trial`` (an ``optuna.Trial`` or ``FrozenTrial``) left unfinished: its run folders
+    (user attributes ``run_dir`` and :data:`SEED_DIRS_ATTR`) unless they hold a finished run, and the policy file
+    it wrote for them (``policy_file``, ``medtrain augment search``) once its first run folder is gone. Nothing
+    else: a repeat trial's ``run_dir`` is another trial's (only a folder named after this trial's number, or one of
+    its seeds, is its own), a file the trial did not write has no ``policy_file``, and a run it left beside its
+    file (e.g. a diverged one) stays with it. Paths are as the machine that ran the trial recorded them: a dead
+    trial of a shared study failed by another machine leaves its folders where it ran."""
+    attrs, own = trial.user_attrs, f"{trial.number:03d}"
+    for run_dir in [attrs.get("run_dir"), *attrs.get(SEED_DIRS_ATTR, [])]:
+        name = Path(run_dir).name if run_dir else ""
+        if (name == own or name.startswith(f"{own}-seed")) and not is_finished(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+    policy = attrs.get("policy_file")
+    if policy and not Path(policy).with_suffix("").exists():
+        Path(policy).unlink(missing_ok=True)
+
+
+def trained_run(trial: optuna.Trial, cfg, callbacks: list) -> dict | None:
+    """``train_or_reuse(cfg)`` without the test split, as trial ``trial``: its result, or None where the training
+    diverged (user attribute ``failed`` says so; its run stays). Ctrl-C (user attribute ``failed: interrupted``) and
+    any other error remove the trial's unfinished files (:func:`discard_trial_files`) and are raised."""
+    try:
+        result = train_or_reuse(cfg, callbacks=callbacks, evaluate_test=False)
+    except KeyboardInterrupt:  # Ctrl-C (TrainingInterrupted where Lightning caught it, else raw): the trial is lost,
+        trial.set_user_attr("failed", "interrupted")  # said in trials.md (a bare 'fail' had read as an error)
+        discard_trial_files(trial)  # the study kept; its unfinished folder is no one's to resume (a rerun runs
+        raise KeyboardInterrupt from None  # new trial numbers), so it is not left behind, nor its policy file
+    except TrainingDiverged as e:  # e.g. a sampled lr too high for its network: this trial fails, the search goes on
+        trial.set_user_attr("failed", str(e))
+        return None
+    except Exception:  # any other failure: its unfinished files go as well
+        discard_trial_files(trial)
+        raise
+    if result.get("test"):  # a reused directory trained with its test split: its numbers must not steer
+        raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
+    return result
+
+
+class DeadlineStop(Callback):
+    """Stops a training at the end of the epoch during which ``deadline`` (a ``time.monotonic()`` time) passed,
+    never at its last epoch, as the pruning callback stops a trial's first seed; ``cut_after``: that epoch."""
+
+    def __init__(self, deadline: float):
+        self.deadline, self.cut_after = deadline, None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if (not trainer.sanity_checking and time.monotonic() >= self.deadline
+                and not last_epoch(trainer, pl_module)):
+            trainer.should_stop = True
+            self.cut_after = int(pl_module.current_epoch)
+
+
+def mean_over_seeds(trial: optuna.Trial, first: float, others: list, deadline: float | None = None) -> float:
+    """The value of trial ``trial`` over several seeds: ``first``, the first seed's score
+    (:func:`medtrain.tune.study.train_trial`'s), and the runs ``others`` (configs of the later seeds, each its own
+    ``out``) trained here without the pruner, stopped by ``deadline`` (None: none). Each seed's score is kept in
+    :data:`SEEDS_ATTR`; the value is their mean. A seed that diverges fails the trial (NaN). A seed the deadline
+    stopped, or not started because it had passed, makes the trial one the budget cut (pruned, ``pruned: budget``),
+    its score (:data:`SCORE_ATTR`) the mean of the seeds it trained."""
+    values, cut = [first], None
+    for cfg in others:
+        if math.isnan(values[-1]):
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            cut = f"before seed {cfg.seed} started"
+            break
+        trial.set_user_attr(SEED_DIRS_ATTR, [*trial.user_attrs.get(SEED_DIRS_ATTR, []), os.path.abspath(cfg.out)])
+        stop = DeadlineStop(deadline) if deadline is not None else None
+        result = trained_run(trial, cfg, [stop] if stop else [])
+        values.append(float("nan") if result is None else score_of(result, cfg.monitor))
+        if stop is not None and stop.cut_after is not None:
+            cut = f"seed {cfg.seed} stopped after epoch {stop.cut_after + 1}"
+            break
+    trial.set_user_attr(SEEDS_ATTR, values)
+    mean = sum(values) / len(values)
+    if cut is not None and not math.isnan(mean):
+        trial.set_user_attr(CUT_ATTR, CUT)
+        trial.set_user_attr(SCORE_ATTR, mean)  # what it is ranked and reported by: the seeds it trained
+        raise optuna.TrialPruned(f"the search's budget ran out; {cut} ({len(values)} of {len(others) + 1} seeds)")
+    return mean
