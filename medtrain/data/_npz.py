@@ -96,9 +96,7 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
             with npz:
                 missing = [k for k in (NPZ_KEYS if split is None else keys) if k not in npz.files]
                 if missing and split is not None:
-                    held = ", ".join(sorted(npz.files)) or "no arrays"
-                    raise MedtrainError(f"{path} has no {', '.join(missing)} to predict (it holds {held}); "
-                                        f"pick the split it holds with --split")
+                    raise _no_split(path, split, npz.files)
                 if missing:
                     raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
                 out = {}
@@ -112,6 +110,19 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
         raise _pickled(path, e) from None
     except _BAD_NPZ as e:
         raise _damaged(path, e) from None
+
+
+def _no_split(path: Path, split: str, files) -> MedtrainError:
+    """``split``'s images (predict, explain, eval) or labels (eval) missing from ``path``, worded for every caller:
+    it had said "... to predict" to eval too, and told eval of images without labels to pick another split."""
+    held = ", ".join(sorted(files)) or "no arrays"
+    if f"{split}_images" in files:  # the images are there: what is missing is their labels, which scoring needs
+        return MedtrainError(f"{path} has no {split}_labels (it holds {held}); scoring its {split}_images needs "
+                             f"their labels: add them, or predict the images (medtrain predict)")
+    splits = [s for s in ("train", "val", "test") if f"{s}_images" in files]
+    way = (f"pick a split it holds: --split {' or '.join(splits)}" if splits else
+           "save the images as train_images, val_images or test_images (MedMNIST layout)")
+    return MedtrainError(f"{path} has no {split} split (no {split}_images; it holds {held}); {way}")
 
 
 _LFS = b"version https://git-lfs"
