@@ -139,11 +139,12 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         typed = set(config) if isinstance(config, Mapping) else None  # a Config's or YAML's: unknown
         if isinstance(config, dict):  # the settings a notebook typed, refused as the CLI refuses them typed
             config_mod.checks.check_typed_for_a_new_run(cfg, set(config))
-        run_dir = Path(cfg.out) if cfg.out else rundir.default_run_dir(cfg)
+        run_dir = rundir.out_folder(cfg)  # an empty out refused
         if writer:  # the other processes find the config the first one wrote
             # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback
             check_output(run_dir, folder=True, what="out ", probe=True)
             rundir.refuse_if_busy(run_dir)  # rather than continuing a run that process trains
+            rundir.refuse_others_files(run_dir)  # a folder of the user's, not a run: not written over
         if _same_run(cfg, run_dir, writer, typed=typed, verbose=verbose):
             same, resume = True, run_dir
             config = {k: getattr(cfg, k) for k in RESUMABLE_KEYS if k != "out" and getattr(cfg, k) is not None}

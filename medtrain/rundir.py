@@ -64,9 +64,41 @@ def default_run_dir(cfg: Config) -> Path:
     return Path("runs") / f"{name}-{cfg.model}-s{cfg.seed}{fold}"
 
 
+def out_folder(cfg: Config) -> Path:
+    """The run folder of ``cfg``: its ``out``, else :func:`default_run_dir`. An empty one (``--out ""``, ``out: ''``:
+    an unset shell variable) is refused: it had trained into the default folder without a word."""
+    if cfg.out is not None and not str(cfg.out).strip():
+        raise MedtrainError(f"--out is empty ({cfg.out!r}); name the run folder, or leave --out out for the default "
+                            f"({default_run_dir(cfg)})")
+    return Path(cfg.out) if cfg.out else default_run_dir(cfg)
+
+
 def is_run(run_dir: str | Path) -> bool:
     """A run was started here (its config is written)."""
     return (Path(run_dir) / CONFIG_FILE).is_file()
+
+
+#: What a run writes in its folder beside these names (:data:`WRITTEN_PATTERNS`): files of the user's with these names
+#: in an ``--out`` folder that holds no run are refused (:func:`refuse_others_files`), not written over.
+WRITTEN = {CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, FEATURES_FILE, CHOICES_FILE, SPLITS_FILE,
+           SKIPPED_FILE, PILOT_DIR, "logs", PREDICTIONS_FILE, VAL_PREDICTIONS_FILE, LEARNING_CURVE_FILE,
+           CONFUSION_FILE, RELIABILITY_FILE, ROC_PR_FILE, REPORT_FILE}
+WRITTEN_PATTERNS = ("eval_*.json", "predictions_*.csv")  #: medtrain eval's (:func:`eval_file`) and their predictions
+
+
+def refuse_others_files(run_dir: Path) -> None:
+    """Refuse an ``--out`` folder that holds no run (no ``config.yaml``) but files or folders a run writes there
+    (:data:`WRITTEN`): a user's ``metrics.json``, ``report.html`` or ``model.safetensors`` had been written over
+    without a word (a bad-input walk). An empty folder, or one holding other files (a user's notes), is trained
+    into, and a call refused before training removes what it wrote there (``medtrain.api``)."""
+    if not run_dir.is_dir() or is_run(run_dir):
+        return
+    clash = sorted(p.name for p in run_dir.iterdir()
+                   if p.name in WRITTEN or any(p.match(pattern) for pattern in WRITTEN_PATTERNS))
+    if clash:
+        shown = ", ".join(clash[:3]) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
+        raise MedtrainError(f"--out {run_dir} holds no run (no {CONFIG_FILE}) but {shown}, which training there "
+                            "would write over; give another --out (out= in Python): a new or empty folder")
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:

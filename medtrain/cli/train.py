@@ -27,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
     from medtrain.cli._options import config_layers
     from medtrain.reuse import defaults_then
     from medtrain import rundir
-    from medtrain.rundir import default_run_dir
 
     from_file, flags = config_layers(args)
     if args.resume:
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
         # a probe's auto lr, batch size and checkpoint resolve alike for images and volumes
         config_mod.checks.check_probe_read(cfg, flags, (args.config, from_file), lambda c: resolve_auto(c, 2))
-    out = Path(cfg.out) if cfg.out else default_run_dir(cfg)
+    out = rundir.out_folder(cfg)  # --out "" refused (cross-validation's folder too)
     # a default changed since a run of format 0 in out was written: the run's value, named (the rule train() and
     # compare's reuse apply too)
     cfg = defaults_then(cfg, out, {*from_file, *flags})
