@@ -108,6 +108,25 @@ def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = F
     return True
 
 
+def resume_named(cfg: Config, run_dir: Path, typed: Collection[str] | None = None) -> str:
+    """``; ...`` naming ``--resume RUN`` where ``run_dir`` holds a run of ``cfg``'s settings: its own command given
+    again and refused by a check of a new run's settings added since it started (``--flip false`` with a flipping
+    TTA) had been refused without a word of ``--resume``, which takes the run's saved settings and continues it (or
+    returns it, finished). ``""`` where it holds no run, or one of other settings. ``typed``: :func:`defaults_then`'s."""
+    if not rundir.is_run(run_dir):
+        return ""
+    try:
+        if _differences(rundir.load_config(run_dir), defaults_then(cfg, run_dir, typed, verbose=False).to_dict()):
+            return ""
+    except MedtrainError:  # its config.yaml unreadable: said by whatever reads it next
+        return ""
+    if rundir.is_finished(run_dir):
+        return (f"; {run_dir} holds a finished run of these settings, started before this check: use it as it is "
+                f"(`medtrain train --resume {run_dir}` returns it)")
+    return f"; {run_dir} holds a run of these settings started before this check: `medtrain train --resume " \
+        f"{run_dir}` continues it with its saved settings"
+
+
 def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) -> RunResult:
     """The finished run in ``run_dir``; ``same``: the config of the same settings given again, whose data are
     checked against the run's record first (:func:`check_same_data`). One whose weights are gone or damaged

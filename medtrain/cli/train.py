@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from medtrain import config as config_mod
     from medtrain.api import train
     from medtrain.cli._options import config_layers
-    from medtrain.reuse import defaults_then
+    from medtrain.errors import MedtrainError
+    from medtrain.reuse import defaults_then, resume_named
     from medtrain import rundir
 
     from_file, flags = config_layers(args)
@@ -34,17 +35,11 @@ def run(args: argparse.Namespace) -> int:
         closing(Path(args.resume))
         return 0
     cfg = config_mod.resolve(from_file, flags)
-    # typed here and read by nothing (milestones off multistep, a linear probe's training flags); a config
-    # file's (a compare cell's) is kept, but for a linear probe's unread settings
-    config_mod.check_read(cfg, flags)
-    if from_file and cfg.transfer == "linear-probe" and not rundir.is_run(Path(args.config).parent):
-        # (a run's own config.yaml is what it trained with, carried as resume carries it: a compare cell's records
-        # the grid's epochs or flip, which its probe never read)
-        from medtrain.training.build import resolve_auto
-
-        # a probe's auto lr, batch size and checkpoint resolve alike for images and volumes
-        config_mod.checks.check_probe_read(cfg, flags, (args.config, from_file), lambda c: resolve_auto(c, 2))
     out = rundir.out_folder(cfg)  # --out "" refused (cross-validation's folder too)
+    try:
+        _check_read(args, cfg, from_file, flags)
+    except MedtrainError as e:  # an older run's own command, refused by a check added since: its --resume named
+        raise MedtrainError(f"{e}{resume_named(cfg, out, {*from_file, *flags})}") from None
     # a default changed since a run of format 0 in out was written: the run's value, named (the rule train() and
     # compare's reuse apply too)
     cfg = defaults_then(cfg, out, {*from_file, *flags})
@@ -57,6 +52,24 @@ def run(args: argparse.Namespace) -> int:
     train(config_mod.Resolved.of(cfg))  # as resolved: a --transfer scratch beside --pretrained stays scratch
     closing(out)
     return 0
+
+
+def _check_read(args: argparse.Namespace, cfg, from_file: dict, flags: dict) -> None:
+    """Refuse a setting typed here and read by nothing (milestones off multistep, a linear probe's training flags);
+    a config file's (a compare cell's) is kept, but for a linear probe's unread settings."""
+    from pathlib import Path
+
+    from medtrain import config as config_mod
+    from medtrain import rundir
+
+    config_mod.check_read(cfg, flags)
+    if from_file and cfg.transfer == "linear-probe" and not rundir.is_run(Path(args.config).parent):
+        # (a run's own config.yaml is what it trained with, carried as resume carries it: a compare cell's records
+        # the grid's epochs or flip, which its probe never read)
+        from medtrain.training.build import resolve_auto
+
+        # a probe's auto lr, batch size and checkpoint resolve alike for images and volumes
+        config_mod.checks.check_probe_read(cfg, flags, (args.config, from_file), lambda c: resolve_auto(c, 2))
 
 
 def closing(out, folds: int = 0) -> None:
