@@ -57,3 +57,15 @@ def test_train_with_a_config_giving_a_key_twice_exits_2_before_making_the_run(tm
     assert err.strip().splitlines() == [f"medtrain: error: config file {config}: key 'epochs' is given twice "
                                         "(lines 1 and 3); keep one"]
     assert not (tmp_path / "run").exists()
+
+
+def test_augment_params_giving_a_key_twice_on_the_command_line_names_the_key(tmp_path, capsys):
+    """``--augment-params "flip_p=0.1,flip_p=0.9"``: the key given twice is named (the flag's text is read as a YAML
+    mapping, whose line numbers mean nothing on a command line), not "cannot read ... as dict"."""
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--dataset", "breastmnist", "--augment-params", "flip_p=0.1,flip_p=0.9",
+                           "--epochs", "1", "--out", out)
+    assert code == 2
+    assert err.strip().splitlines() == ["medtrain: error: augment_params: flip_p is given twice in "
+                                        "'flip_p=0.1,flip_p=0.9'; keep one"]
+    assert not out.exists()

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from medtrain._yaml import read_yaml
+from medtrain._yaml import DuplicateKey, read_yaml
 from medtrain.config.settings import AUTO_NUMBERS, CLASS_WEIGHT_NAMES, CLASS_WEIGHT_RULES, KEYS
 from medtrain.errors import MedtrainError
 
@@ -136,6 +136,9 @@ def coerce(name: str, value: Any) -> Any:
             if isinstance(value, str):  # "a=1,b=[0.1,0.2]" read as the YAML mapping {a: 1, b: [0.1, 0.2]}
                 try:
                     value = read_yaml("{" + value.replace("=", ": ") + "}")
+                except DuplicateKey as e:  # "flip_p=0.1,flip_p=0.9": the reader's line numbers mean nothing here
+                    raise MedtrainError(f"{name}: {_cut(str(e.key))} is given twice in {_shown(value)}; keep one"
+                                        ) from None
                 except yaml.YAMLError:
                     raise ValueError(value) from None
             if not isinstance(value, dict):
