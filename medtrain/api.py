@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Mapping
@@ -292,7 +293,8 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
         return RunResult({}, run_dir)
     if result.interrupted:
         done = f"after epoch {result.stop_epoch + 1}" if result.stop_epoch >= 0 else "before its first epoch ended"
-        raise TrainingInterrupted(f"interrupted {done}; continue with `medtrain train --resume {run_dir}`",
+        raise TrainingInterrupted(f"interrupted {done}; continue with `medtrain train --resume "
+                                  f"{shlex.quote(str(run_dir))}`",
                                   progress=f"interrupted {done}", python="in Python, train() with the same settings "
                                   f"continues it (or train(resume={str(run_dir)!r}))")
     tta = choices.decide_tta(trained, result.module, splits, flip)
@@ -370,7 +372,7 @@ def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
     if not rundir.is_finished(run_dir):  # a model handed on alone (an interrupted run was refused above)
         raise MedtrainError(f"{run_dir} has no {rundir.METRICS_FILE}: eval checks the run's data against what it "
                             f"records; copy it too (the data are needed as well), or score labelled images with "
-                            f"`medtrain eval {run_dir} --data DATA`")
+                            f"`medtrain eval {shlex.quote(str(run_dir))} --data DATA`")
     splits = rundir.run_splits(run_dir, run.cfg)
     metrics = rundir.read_metrics(run_dir)
     checked = provenance.check_unchanged(metrics, splits, split, run_dir)

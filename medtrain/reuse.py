@@ -5,6 +5,7 @@ already holds a run, and :class:`RunResult`, what ``train`` returns.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -103,8 +104,8 @@ def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = F
     if not writer:
         return rundir.has_checkpoint(run_dir) or rundir.is_finished(run_dir)
     check_reusable(cfg, run_dir, "it is finished: give these settings another --out (out= in Python)"
-                   if rundir.is_finished(run_dir) and not started else f"use --resume {run_dir} to continue it with "
-                   "its own settings, or another --out", typed, verbose)
+                   if rundir.is_finished(run_dir) and not started else f"use --resume {shlex.quote(str(run_dir))} to "
+                   "continue it with its own settings, or another --out", typed, verbose)
     return True
 
 
@@ -122,9 +123,9 @@ def resume_named(cfg: Config, run_dir: Path, typed: Collection[str] | None = Non
         return ""
     if rundir.is_finished(run_dir):
         return (f"; {run_dir} holds a finished run of these settings, started before this check: use it as it is "
-                f"(`medtrain train --resume {run_dir}` returns it)")
+                f"(`medtrain train --resume {shlex.quote(str(run_dir))}` returns it)")
     return f"; {run_dir} holds a run of these settings started before this check: `medtrain train --resume " \
-        f"{run_dir}` continues it with its saved settings"
+        f"{shlex.quote(str(run_dir))}` continues it with its saved settings"
 
 
 def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) -> RunResult:
@@ -139,8 +140,8 @@ def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) 
     if trouble:
         raise MedtrainError(f"{run_dir} is incomplete: its {rundir.METRICS_FILE} says finished, but {trouble}; "
                             f"train it again into another --out (`medtrain train --config "
-                            f"{run_dir / rundir.CONFIG_FILE} --out NEW`; out= in Python), or delete {run_dir} and "
-                            "train it again")
+                            f"{shlex.quote(str(run_dir / rundir.CONFIG_FILE))} --out NEW`; out= in Python), or "
+                            f"delete {run_dir} and train it again")
     if same is not None:
         check_same_data(same, run_dir)
     if verbose:

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import random
+import shlex
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -153,7 +154,7 @@ def load_run_module(run_dir: str | Path) -> RunModel:
         if not received_model(run_dir):
             # interrupted (Ctrl-C, kill -9): it had been called "not a finished run directory", with no way on
             raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
-                                f"`medtrain train --resume {run_dir}`")
+                                f"`medtrain train --resume {shlex.quote(str(run_dir))}`")
     if not (run_dir / rundir.WEIGHTS_FILE).is_file():
         raise MedtrainError(f"{run_dir} is not a finished run directory (no {rundir.WEIGHTS_FILE}); "
                             f"{_train_again(run_dir)}")
@@ -185,8 +186,9 @@ def _read(reader, run_dir: Path):
 
 def _train_again(run_dir: Path) -> str:
     """The way on for a run whose weights are gone or damaged: its settings, trained again."""
-    return (f"train it again into another --out (`medtrain train --config {run_dir / rundir.CONFIG_FILE} --out "
-            f"NEW`), or delete {run_dir} and train it again")
+    config = shlex.quote(str(run_dir / rundir.CONFIG_FILE))
+    return f"train it again into another --out (`medtrain train --config {config} --out NEW`), or delete {run_dir} " \
+        "and train it again"
 
 
 def weights_trouble(run_dir: str | Path) -> str | None:

@@ -17,6 +17,7 @@ import difflib
 import errno
 import importlib
 import os
+import shlex
 import stat
 import sys
 import warnings
@@ -240,7 +241,9 @@ def _way_on(args: argparse.Namespace | None, path) -> str:
     near = [Path(path), *list(Path(path).parents)[:3]] if path else []  # RUN/logs/version_0/metrics.csv at most
     near.append(_train_folder(args)[0])
     run = next((d for d in near if d is not None and is_run(d)), None)
-    return f"; `medtrain train --resume {run}` continues the run once it can be written" if run else ""
+    if run is None:
+        return ""
+    return f"; `medtrain train --resume {shlex.quote(str(run))}` continues the run once it can be written"
 
 
 _RERUN = "; run the same command again to continue"
@@ -270,7 +273,9 @@ def _continue_with(args: argparse.Namespace) -> str:
 
         started = any(is_run(fold_dir(run, k)) for k in range(cfg.folds))
         return f"{_RERUN}: finished folds are reused" if started else _RERUN
-    return f"; continue with `medtrain train --resume {run}`" if is_run(run) and not is_finished(run) else ""
+    if not is_run(run) or is_finished(run):
+        return ""
+    return f"; continue with `medtrain train --resume {shlex.quote(str(run))}`"
 
 
 def _flush_stdout() -> None:

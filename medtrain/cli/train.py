@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 
 
 def register(sub) -> None:
@@ -86,4 +87,4 @@ def closing(out, folds: int = 0) -> None:
               f"{fold_dir(out, 0)} .. {fold_dir(out, folds - 1)} (medtrain eval|predict|export|explain FOLD_RUN)")
     elif not folds and is_finished(out):
         print(f"report: {out / REPORT_FILE}; metrics: {out / METRICS_FILE}; next: medtrain eval|predict|export|"
-              f"explain {out}")
+              f"explain {shlex.quote(str(out))}")

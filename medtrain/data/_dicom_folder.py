@@ -13,6 +13,7 @@ DICOM files belong to one series is refused with that advice, not read as its sl
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from medtrain._io import path_kind
@@ -83,7 +84,7 @@ def _refuse_series(root: Path, c: str, files: list[Path]) -> None:
             raise MedtrainError(f"{folder} holds a DICOM series ({len(inside)} files), a 3D volume: class folders "
                                 f"take single 2D DICOM files; list series folders in a CSV of path,label[,split], "
                                 f"e.g. write {root / 'labels.csv'} with a line {rel},{c} per series, and pass "
-                                f"--data {root}")
+                                f"--data {shlex.quote(str(root))}")
 
 
 def load_dicom_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,

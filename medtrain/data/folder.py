@@ -8,6 +8,7 @@ stratified split every loader uses (:func:`medtrain.data.split.stratified_split`
 from __future__ import annotations
 
 import os
+import shlex
 import warnings
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def _no_images(c: str, folder: Path, visible: list[Path]) -> MedtrainError:
     root = folder.parent  # DICOM and NIfTI are read from a CSV, or a folder's labels.csv (data.load_splits)
     return MedtrainError(f"{said}; DICOM and NIfTI files are not read from class folders but from a CSV of path,label"
                          f"[,split]: write {root / 'labels.csv'} with one line per file, paths relative to it (e.g. "
-                         f"{given.relative_to(root).as_posix()},{c}), and pass --data {root}")
+                         f"{given.relative_to(root).as_posix()},{c}), and pass --data {shlex.quote(str(root))}")
 
 
 def _check_image_size(image_size) -> int | None:

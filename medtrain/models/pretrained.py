@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,7 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         interrupted = any((p / CHECKPOINT_DIR).glob("*.ckpt")) or (p / FEATURES_FILE).is_file()
         if not is_finished(p) and interrupted:
             raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
-                                f"`medtrain train --resume {p}`")
+                                f"`medtrain train --resume {shlex.quote(str(p))}`")
         state, meta, sha = read_weights(w)  # read once: the hash recorded is that of the bytes loaded
         state, origin = _one_member(state, _members_val_auc(p), f"run {p}")
         return Source(state, meta, origin, p, {**_file_record(w, sha), **_run_record(p, meta)})

@@ -37,6 +37,7 @@ source's statistics:
 from __future__ import annotations
 
 import os
+import shlex
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,10 +93,10 @@ class Advice:
     @property
     def command(self) -> str:
         """The recommended run as a command line, on the target (it trained the default dataset without it)."""
-        data = f"--data {self.target}" if Path(self.target).suffix or Path(self.target).exists() \
+        data = f"--data {shlex.quote(str(self.target))}" if Path(self.target).suffix or Path(self.target).exists() \
             else f"--dataset {self.target}"
         rec = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in self.recommend.items())
-        return f"medtrain train {data} --pretrained {self.source} {rec}"
+        return f"medtrain train {data} --pretrained {shlex.quote(str(self.source))} {rec}"
 
     def report(self) -> str:
         t = self.thresholds

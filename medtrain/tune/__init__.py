@@ -22,6 +22,7 @@ the study. When the search ends, the best trial is evaluated on test once, and t
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -265,7 +266,7 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     write_best_config(best_config, reports / BEST_CONFIG,
                       f"The best of {len(finished_trials(study))} trials of `medtrain tune` (trial #{best.number}, "
                       f"{monitor} {value:.4f} on validation).{flips}{cut_line}\nTrain with: "
-                      f"medtrain train --config {reports / BEST_CONFIG} --out RUN")
+                      f"medtrain train --config {shlex.quote(str(reports / BEST_CONFIG))} --out RUN")
     run_dir = locate_run(best.user_attrs.get("run_dir", ""), out)
     record = {"trial": best.number, "params": best.params, "val": {monitor: value}, "run_dir": str(run_dir),
               "finished_trials": len(finished_trials(study))}
@@ -290,7 +291,7 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
         if earlier:  # this folder's own record of that evaluation is kept, not dropped by a rerun
             record["test"] = earlier
         log(f"tune: best trial #{best.number} ran in {run_dir}, not here; evaluate it there with "
-            f"`medtrain eval {run_dir}`")
+            f"`medtrain eval {shlex.quote(str(run_dir))}`")
     folder = trials_dir(out, study.study_name, DEFAULT_STUDY)
     scored = _earlier_scored(study, folder, best.number, log)
     record["earlier_bests_tested"] = [t["trial"] for t in scored if t["earlier_best"]]
