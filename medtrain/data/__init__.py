@@ -19,6 +19,7 @@ from medtrain.data.geometry import parse_spacing
 from medtrain.data.intensity import parse_window
 from medtrain.data.medmnist import fetch, load_medmnist, load_npz, names
 from medtrain.data.split import split_record
+from medtrain.data.store import local_processes
 from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 
@@ -38,12 +39,15 @@ def load_splits(config) -> Splits:
                             f"--folds {folds}` (or `medtrain.crossval.cross_validate(config)`) runs every fold")
     group_column = getattr(config, "group_column", None)
     data_dir = getattr(config, "data_dir", None)  # where a memory-mapped store goes (None: the default cache)
+    # each training process of this machine holds its own copy of in-memory data (Lightning's launcher sets no
+    # LOCAL_WORLD_SIZE): store auto counts them all
+    processes = local_processes(getattr(config, "devices", 1), getattr(config, "accelerator", "auto"))
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
         _refuse_group_column(group_column, f"MedMNIST set {config.dataset}")
         _ignore_image_size(config)
-        return official_splits(load_medmnist(config.dataset, config.size, config.data_dir, store=store), folds, fold,
-                               config.seed)
+        return official_splits(load_medmnist(config.dataset, config.size, config.data_dir, store=store,
+                                             processes=processes), folds, fold, config.seed)
     p = Path(config.data)
     suffix = p.suffix.lower()
     if path_kind(p) is None:
@@ -67,10 +71,11 @@ def load_splits(config) -> Splits:
         _refuse_volume_settings(config, spacing, window, f"{p}, a .npz of fixed-size arrays")
         _refuse_group_column(group_column, f"{p}, a .npz of fixed-size arrays")
         _ignore_image_size(config)
-        return official_splits(load_npz(p, store=store, data_dir=data_dir), folds, fold, config.seed, arrays_origin(p))
+        return official_splits(load_npz(p, store=store, data_dir=data_dir, processes=processes), folds, fold,
+                               config.seed, arrays_origin(p))
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
-        return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, table=table, **kw)
+        return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, table=table, processes=processes, **kw)
     if path_kind(p) == "dir":
         from medtrain.data._dicom_folder import dicom_tree, load_dicom_folder
 
@@ -81,7 +86,7 @@ def load_splits(config) -> Splits:
             return load_dicom_folder(p, skip_bad=config.skip_bad, window=window, spacing=spacing, tree=tree, **kw)
         _refuse_volume_settings(config, spacing, window, f"{p}, a folder of 2D images")
         _refuse_group_column(group_column, f"{p}, a folder of images without a CSV")
-        return load_folder(p, skip_bad=config.skip_bad, **kw)
+        return load_folder(p, skip_bad=config.skip_bad, processes=processes, **kw)
     raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
 
 

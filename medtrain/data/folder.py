@@ -154,18 +154,19 @@ def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> t
 
 
 def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit,
-            data_dir=None) -> tuple:
+            data_dir=None, processes: int | None = None) -> tuple:
     """(the images of each part as mapped tensors from the store, converting one image at a time on first use, or
     None when ``store`` says to decode them into memory; the split). Same images, same order, as
     ``_decode(paths)[assign == i]``; laid out, and re-split by ``resplit`` from the stored digests, by
-    :func:`medtrain.data._split_store.split_store`, under ``data_dir`` (None: the cache)."""
+    :func:`medtrain.data._split_store.split_store`, under ``data_dir`` (None: the cache); ``processes``: as for
+    :func:`~medtrain.data.store.use_mmap`."""
     if store == "memory" or not paths:
         return None, first
     image_size = _check_image_size(image_size)
     w, h = (image_size, image_size) if image_size else _header(paths[0], settle=False)[1]  # as stored, undecoded
     if w != h:  # (a turn keeps a square square; the size is said as displayed, EXIF orientation)
         check_square(paths[0], *_open(paths[0]).size)
-    if not use_mmap(store, len(paths) * w * h * 3):
+    if not use_mmap(store, len(paths) * w * h * 3, processes):
         return None, first
 
     def decoder() -> tuple:  # only where the store is written: the headers of every image read first
@@ -235,7 +236,8 @@ def _keep_readable(paths: list[Path], skip_bad: bool, *columns: list | None) -> 
 
 def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, splits: list[str] | None,
            image_size, val_fraction, test_fraction, seed, source, inputs: list[str], groups=None, folds=0,
-           fold=None, store: str = "memory", skipped: list[dict] | None = None, data_dir=None) -> Splits:
+           fold=None, store: str = "memory", skipped: list[dict] | None = None, data_dir=None,
+           processes: int | None = None) -> Splits:
     args = (inputs, labels, splits, val_fraction, test_fraction, seed, groups, folds, fold, label_names, source)
     with warnings.catch_warnings(record=True) as said:  # warned below, of the split made
         warnings.simplefilter("always")
@@ -247,7 +249,8 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
 
     # where medtrain deals the splits (or folds) itself: by the digests of the images as decoded
     deals = splits is None or bool(folds)
-    mapped, record = _stored(paths, first, image_size, store, source, resplit if deals else None, data_dir)
+    mapped, record = _stored(paths, first, image_size, store, source, resplit if deals else None, data_dir,
+                             processes)
     if mapped is None:
         images = _decode(paths, image_size)
         record = resplit(image_digests(images.numpy())) if deals else first
@@ -281,13 +284,16 @@ def _check_utf8_names(root: Path, classes: list[str], paths: list[Path]) -> None
 
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
                 test_fraction: float = 0.2, seed: int = 0, folds: int = 0, fold: int | None = None,
-                store: str = "memory", skip_bad: bool = False, data_dir: str | os.PathLike | None = None) -> Splits:
+                store: str = "memory", skip_bad: bool = False, data_dir: str | os.PathLike | None = None,
+                processes: int | None = None) -> Splits:
     """A folder with one sub-folder of images per class (class names = sub-folder names, sorted);
     ``folds``/``fold``: the cross-validation fold held out (:func:`medtrain.data.split.assign_splits`);
     ``skip_bad``: leave out files that do not open as images, listed in ``extra["skipped"]``.
 
     ``store``: ``memory`` decodes every image into RAM; ``mmap`` decodes them once, one at a time, into a
-    memory-mapped store under ``data_dir`` (default: the cache; :mod:`medtrain.data.store`); ``auto`` picks by size."""
+    memory-mapped store under ``data_dir`` (default: the cache; :mod:`medtrain.data.store`); ``auto`` picks by size,
+    counting ``processes`` training processes on this machine, each with its own copy (None: ``$LOCAL_WORLD_SIZE``
+    or one; :func:`~medtrain.data.store.use_mmap`)."""
     root = Path(root)
     if path_kind(root) != "dir":
         raise MedtrainError(f"data folder not found: {root}")
@@ -317,20 +323,22 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
     return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
                   image_size, val_fraction, test_fraction, seed, root,
                   [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store,
-                  skipped=skipped, data_dir=data_dir)
+                  skipped=skipped, data_dir=data_dir, processes=processes)
 
 
 def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,
              test_fraction: float = 0.2, seed: int = 0, group_column: str | None = None, folds: int = 0,
              fold: int | None = None, store: str = "memory", skip_bad: bool = False,
-             data_dir: str | os.PathLike | None = None, table: LabelTable | None = None) -> Splits:
+             data_dir: str | os.PathLike | None = None, table: LabelTable | None = None,
+             processes: int | None = None) -> Splits:
     """A CSV of ``path,label[,split]`` listing images, read by :func:`medtrain.data.table.read_label_csv`.
 
     Paths are relative to the CSV's folder; classes and, without a split column, the split are those
     any CSV loader gives (:func:`~medtrain.data.split.encode_labels`,
     :func:`~medtrain.data.split.stratified_split`); rows of one group (``group_column``, see
     :func:`~medtrain.data.table.read_label_csv`) stay in one split; ``folds``/``fold``: the
-    cross-validation fold held out. ``store``, ``skip_bad`` (missing files too), ``data_dir``: as for load_folder.
+    cross-validation fold held out. ``store``, ``skip_bad`` (missing files too), ``data_dir``, ``processes``: as for
+    load_folder.
     A multi-label CSV (labels joined in a cell, or 0/1 label columns) is a multi-label task of its labels, in their
     order (:attr:`~medtrain.data.table.LabelTable.label_names`), as an .npz of a 0/1 label matrix is.
     ``table``: the rows of ``path`` already read (by :func:`medtrain.data.load_splits`, to tell volumes), so that
@@ -359,4 +367,4 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
     else:
         labels, label_names = encode_labels(names)
     return _build(table.source.stem, paths, labels, label_names, splits, image_size, val_fraction,
-                  test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped, data_dir)
+                  test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped, data_dir, processes)

@@ -197,7 +197,7 @@ def _say_if_one_hot(path: Path, labels: list) -> None:
 
 def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None = None,
              label_names: dict | None = None, store: str = "memory",
-             data_dir: str | os.PathLike | None = None) -> Splits:
+             data_dir: str | os.PathLike | None = None, processes: int | None = None) -> Splits:
     """Load a .npz in MedMNIST layout (the six ``{split}_{images,labels}`` keys).
 
     Task and label names come from ``medmnist.INFO`` when the file is named like a MedMNIST set
@@ -206,7 +206,8 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
 
     ``store``: ``memory`` decodes the images into RAM; ``mmap`` converts them once into a memory-mapped
     store under ``data_dir`` (default: the cache; :mod:`medtrain.data.store`), read from there: the same tensors;
-    ``auto`` maps them when they would not fit comfortably in memory (:func:`~medtrain.data.store.use_mmap`).
+    ``auto`` maps them when they would not fit comfortably in memory (:func:`~medtrain.data.store.use_mmap`) of
+    ``processes`` training processes on this machine, each with its own copy (None: ``$LOCAL_WORLD_SIZE`` or one).
     """
     path = Path(path)
     if path_kind(path) != "file":
@@ -217,7 +218,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     mapped = None
     if store != "memory":
         headers = _npz_headers(path)
-        if use_mmap(store, sum(int(np.prod(headers[f"{s}_images"][0])) for s in SPLITS)):
+        if use_mmap(store, sum(int(np.prod(headers[f"{s}_images"][0])) for s in SPLITS), processes):
             is_3d = _is_3d(info, stem, headers["train_images"][0], f"{path}: train_images")
             mapped = _npz_store(path, headers, is_3d, data_dir)
     arrays = _read_npz(path, NPZ_KEYS if mapped is None else tuple(f"{s}_labels" for s in SPLITS))
@@ -279,10 +280,10 @@ def load_npz_images(path: str | os.PathLike, split: str = "test") -> torch.Tenso
 
 
 def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None = None,
-                  store: str = "memory") -> Splits:
-    """Load a MedMNIST dataset by name, downloading it into the cache on first use (``store``: see
+                  store: str = "memory", processes: int | None = None) -> Splits:
+    """Load a MedMNIST dataset by name, downloading it into the cache on first use (``store``, ``processes``: see
     :func:`load_npz`)."""
-    return load_npz(fetch(name, size, data_dir), name=name, store=store, data_dir=data_dir)
+    return load_npz(fetch(name, size, data_dir), name=name, store=store, data_dir=data_dir, processes=processes)
 
 
 

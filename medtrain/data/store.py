@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from medtrain._io import as_created
@@ -72,24 +73,40 @@ def available_memory() -> int:
         return 1 << 62  # unknown: keep the in-memory default
 
 
-def local_processes() -> int:
-    """How many training processes share this machine: ``$LOCAL_WORLD_SIZE`` as torchrun sets it (1 when unset
-    or malformed)."""
+def local_processes(devices=1, accelerator: str = "auto") -> int:
+    """How many training processes share this machine, each holding its own copy of in-memory data: the launcher's
+    ``$LOCAL_WORLD_SIZE`` where set (torchrun), else the processes ``devices`` (a run's ``devices``: per machine)
+    starts here. Lightning's own launcher (``--devices N`` on one machine) sets no ``LOCAL_WORLD_SIZE``, neither in
+    the first process, which reads the data before it starts the others, nor in those, which read them again: each
+    had counted itself alone and held its own copy in memory, N copies (``devices`` 1: the variable alone)."""
     try:
-        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        return max(1, int(os.environ["LOCAL_WORLD_SIZE"]))
+    except (KeyError, ValueError):
+        pass
+    if isinstance(devices, (list, tuple)):
+        return max(1, len(devices))
+    text = str(devices).strip()
+    if text in ("auto", "-1"):  # every GPU there is; one process on CPU and mps (Lightning's auto)
+        gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+        return max(1, torch.cuda.device_count()) if gpu else 1
+    if "," in text:
+        return max(1, len([t for t in text.split(",") if t.strip()]))
+    try:
+        return max(1, int(text))
     except ValueError:
         return 1
 
 
-def use_mmap(store: str, image_bytes: int) -> bool:
+def use_mmap(store: str, image_bytes: int, processes: int | None = None) -> bool:
     """Whether to read images through a store: ``mmap`` always, ``memory`` never, ``auto`` when the images
     exceed :data:`RAM_FRACTION` of available memory (decoding into RAM peaks near twice their size, and
-    training needs the rest), shared by the :func:`local_processes` that each hold their own copy. In memory
-    is faster for anything that fits, so it is the default there."""
+    training needs the rest), shared by the ``processes`` of this machine that each hold their own copy (None:
+    :func:`local_processes` of one device; :func:`medtrain.data.load_splits` passes those of the run's devices).
+    In memory is faster for anything that fits, so it is the default there."""
     if store not in STORES:
         raise MedtrainError(f"store must be one of {', '.join(STORES)}, got {store!r}")
-    return store == "mmap" or (
-        store == "auto" and image_bytes > RAM_FRACTION * available_memory() / local_processes())
+    processes = local_processes() if processes is None else max(1, int(processes))
+    return store == "mmap" or (store == "auto" and image_bytes > RAM_FRACTION * available_memory() / processes)
 
 
 def content_key(source: Path) -> str:
