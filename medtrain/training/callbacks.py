@@ -236,12 +236,20 @@ class WallTime(pl.Callback):
     plus what an earlier interrupted call had spent, so ``metrics.json``'s ``wall_s`` is the whole run's time
     (the work after the last checkpoint of an interrupted call, lost, is not counted). The first call's command
     line and torch thread count travel with it (``first``): a resumed run's provenance had described only the
-    call that finished it."""
+    call that finished it. The thread count is the one the training processes train with, read in ``setup``: a
+    multi-process run's launcher sets each process's count (Lightning: cores / processes) as ``fit`` starts, after
+    this callback is built; read here, a 2-process CPU run had recorded 2 where it trained with 1, and its resume
+    had warned of a difference there was not, once per process."""
 
     def __init__(self, started: float):
         self.started, self.before = started, 0.0
         self.first = {"argv": list(sys.argv), "torch_threads": torch.get_num_threads()}
         self.resumed = False
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        # before a resume's checkpoint is restored (load_state_dict), which replaces it with the first call's
+        if not self.resumed and self.first is not None:
+            self.first["torch_threads"] = torch.get_num_threads()
 
     def state_dict(self) -> dict:
         return {"wall_s": self.before + time.perf_counter() - self.started, "first": self.first}
@@ -253,7 +261,7 @@ class WallTime(pl.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         threads = (self.first or {}).get("torch_threads")
-        if self.resumed and threads is not None and threads != torch.get_num_threads():
+        if self.resumed and trainer.is_global_zero and threads is not None and threads != torch.get_num_threads():
             warnings.warn(ResumedElsewhereWarning(
                 f"resumed with {torch.get_num_threads()} torch thread(s); the run started with {threads}, so its "
                 f"remaining epochs sum in another order than an uninterrupted run's (recorded in provenance)"))
