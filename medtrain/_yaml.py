@@ -21,22 +21,44 @@ class _Loader(yaml.SafeLoader):
 
     A key given twice in one mapping (``lr: 0.1`` ... ``lr: 0.5``) is refused (:class:`DuplicateKey`): PyYAML
     keeps the last one silently, so a config's earlier line would be read and quietly not used. Keys merged in
-    with ``<<: *anchor`` are overridden as YAML means them to be, not refused."""
+    with ``<<: *anchor`` (or ``<<: [*a, *b]``) are overridden as YAML means them to be, not refused.
 
-    def construct_mapping(self, node, deep=False):
+    The check reads the composed node tree once, before anything is constructed: PyYAML's ``flatten_mapping``
+    rewrites a merged mapping's node in place (its merged keys prepended to its own) when a mapping that merges it
+    is constructed, so a check made as each mapping is constructed saw an anchor used before its own turn with
+    the merged keys as its own, and refused valid YAML."""
+
+    def construct_document(self, node):
+        _refuse_duplicate_keys(self, node)
+        return super().construct_document(node)
+
+
+def _refuse_duplicate_keys(loader: yaml.SafeLoader, root: yaml.Node) -> None:
+    """Raise :class:`DuplicateKey` for the first mapping of ``root`` (in document order) that gives a key twice.
+    Each node is walked once (an alias shares its anchor's node; a recursive alias would loop); merge keys
+    (``<<``) are skipped, the mappings they merge walked as nodes of their own."""
+    walked: set[int] = set()
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        if id(node) in walked:
+            continue
+        walked.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict = {}
             for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=deep)
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # a mapping or list as a key: unhashable, PyYAML's own refusal follows
+                key = loader.construct_object(key_node)
                 try:
                     first = seen.setdefault(key, key_node)
-                except TypeError:  # an unhashable key: PyYAML's own refusal follows
+                except TypeError:
                     continue
                 if first is not key_node:
                     raise DuplicateKey(key, first.start_mark.line + 1, key_node.start_mark.line + 1)
-        return super().construct_mapping(node, deep=deep)
+            todo.extend(child for pair in reversed(node.value) for child in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(reversed(node.value))
 
 
 class DuplicateKey(yaml.YAMLError):
