@@ -92,6 +92,8 @@ def train(config=None, *, resume: str | Path | None = None, verbose: bool = True
             check_run_dir(resume)
         except MedtrainError as e:  # the same rule and words as medtrain.load's, naming this argument
             raise MedtrainError(str(e).replace("run_dir must", "resume must", 1)) from None
+        if not str(resume).strip():  # --resume "" (an unset shell variable) had trained a new run into the default
+            raise MedtrainError(f"--resume is empty ({str(resume)!r}); name the run folder")  # folder (the CLI's)
     with _caller_state_kept(), float32_default():
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from medtrain import rundir
 
     from_file, flags = config_layers(args)
-    if args.resume:
+    if args.resume is not None:  # --resume "" refused by train(), not taken for no --resume
         train(config_mod.layered(from_file, flags), resume=args.resume)
         closing(Path(args.resume))
         return 0
