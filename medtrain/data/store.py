@@ -166,8 +166,11 @@ def locked(dest: Path) -> Iterator[None]:
         if fd is not None:
             os.close(fd)
             fd = None
-        if not cannot_lock(e):
-            raise MedtrainError(f"cannot lock the memory-mapped store {dest} ({e.strerror or e})") from None
+        if not cannot_lock(e):  # a read-only or foreign folder: named with the ways on (auto does not fall back)
+            raise MedtrainError(f"cannot lock the memory-mapped store {dest} ({e.strerror or e}); it is written "
+                                f"under --data-dir (else MEDTRAIN_DATA): point --data-dir at a writable folder (a "
+                                f"downloaded set's .npz may stay where it is, given as --data), or use --store memory"
+                                ) from None
         with suppress(OSError):
             path.unlink()
         warnings.warn(unguarded(dest.parent, e, "conversions of the same data at once"), stacklevel=3)
