@@ -169,8 +169,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.data import load_splits
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
-    from medtrain.tune.pruning import CUT, CUT_ATTR, SCORE_ATTR, Budget, best_trial, value_of
-    from medtrain.tune.trial_runs import SEEDS_ATTR, mean_over_seeds, seed_run_dir
+    from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, Budget, best_trial, value_of
+    from medtrain.tune.trial_runs import SEEDS_ATTR, cut_story, mean_over_seeds, seed_run_dir
     from medtrain.tune.report import write_trials
     from medtrain.tune.storage_errors import shown_url
     from medtrain.training.distributed import check_devices, single_process_only
@@ -242,11 +242,14 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         except optuna.TrialPruned:
             if seeds > 1 and trial.user_attrs.get(CUT_ATTR) == CUT:  # the budget cut its first seed
                 trial.set_user_attr(SEEDS_ATTR, [trial.user_attrs[SCORE_ATTR]])
+                epochs = study.get_trials(deepcopy=False)[trial.number].last_step + 1  # the epochs it reported
+                trial.set_user_attr(CUT_STORY_ATTR, cut_story(list(range(cfg.seed, cfg.seed + seeds)),
+                                                              (cfg.seed, epochs), 1))
             raise
         others = [config_mod.resolve(base, pin, {"augment": [*base_augment, str(policy_file)], "progress": False,
                                                  "out": str(seed_run_dir(run_dir, cfg.seed + k)),
                                                  "seed": cfg.seed + k}) for k in range(1, seeds)]
-        return mean_over_seeds(trial, first, others, deadline) if others else first
+        return mean_over_seeds(trial, first, others, deadline, first_seed=cfg.seed) if others else first
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
@@ -278,12 +281,20 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
             + (f" (mean over {seeds} seeds, {base_cfg.seed} to {base_cfg.seed + seeds - 1})" if seeds > 1 else "")
             + f".\nBest: trial #{best.number}, {value_of(best):.4f}"
             + ("" if applies else " (the policy that applies nothing won)")
-            + (f" (cut by the budget after epoch {best.last_step + 1}: no trial completed within it)" if cut else "")
+            + (_cut_said(best, best.user_attrs.get(CUT_STORY_ATTR)) if cut else "")
             + "\nBase augmentation applied before the policy during the search: "
             + described_base(base_augment, base_cfg, pin))
     save_policy(policy, out, comment=note)
     log(table.rstrip())
     return policy
+
+
+def _cut_said(trial, story: str | None) -> str:
+    """`` (cut by the budget ...: no trial completed within it)`` for the best trial ``trial`` the budget cut: after
+    which epoch (a trial of one seed: its ``last_step``), or, for a trial of several seeds, its ``story``
+    (:data:`medtrain.tune.pruning.CUT_STORY_ATTR`: which seed stopped, which never started, how many it averages)."""
+    where = f": {story};" if story else f" after epoch {trial.last_step + 1}:"
+    return f" (cut by the budget{where} no trial completed within it)"
 
 
 def _check_seeds_of(storage, study_name: str, seeds: int) -> None:

@@ -35,6 +35,11 @@ CUT_ATTR, CUT = "pruned", "budget"
 #: (:func:`score_of`: after TTA and the class-weight rule, at the kept checkpoint), by which it
 #: is ranked and reported (its Optuna value is the last the pruner saw, an epoch's number before those choices).
 SCORE_ATTR = "score"
+#: The user attribute of a trial of several seeds (``augment search --seeds K``) the budget cut: which seed it
+#: stopped after which epoch, which it never started, and how many seeds its score is the mean of
+#: (:func:`medtrain.tune.trial_runs.cut_story`). The log line, ``trials.md``'s ``why`` and a policy's comment
+#: say it: the trial's ``last_step`` counts its first seed's epochs only (the one reported to the pruner).
+CUT_STORY_ATTR = "budget_cut"
 
 
 class PyTorchLightningPruningCallback(_OptunaCallback):

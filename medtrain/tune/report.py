@@ -23,7 +23,7 @@ from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
 from medtrain.reports.names import metric_name
 from medtrain.reports.summary import auc_acc_line, auc_undefined_text
-from medtrain.tune.pruning import CUT, CUT_ATTR, best_trial, budget_said, value_of
+from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, best_trial, budget_said, value_of
 from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import FINISHED, fail_stale_trials
 
@@ -42,11 +42,13 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     """Header and one row per trial: number, state, value, seconds, epochs reported (``epochs_run``: a
     searched ``epochs`` is a parameter column of its own), each parameter, and, where a trial failed for a reason
     it recorded (``interrupted`` by Ctrl-C, a diverged training) or the search's budget cut it (``budget``: its
-    value is its run's score, :func:`medtrain.tune.pruning.value_of`), a last ``why`` column saying it."""
+    value is its run's score, :func:`medtrain.tune.pruning.value_of`; a trial of several seeds says which seed it
+    stopped or never started and how many its value averages, ``epochs_run`` being its first seed's), a last
+    ``why`` column saying it."""
     trials = study.get_trials(deepcopy=False)
     names = list(dict.fromkeys(k for t in trials for k in t.params))
     why = [t.user_attrs.get("failed") if t.state == optuna.trial.TrialState.FAIL else
-           CUT if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get(CUT_ATTR) == CUT else None
+           _cut_why(t) if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get(CUT_ATTR) == CUT else None
            for t in trials]
     header = ["trial", "state", "value", "seconds", "epochs_run", *names, *(["why"] if any(why) else [])]
     rows = []
@@ -56,6 +58,13 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
         rows.append([t.number, t.state.name.lower(), value_of(t), secs, len(t.intermediate_values),
                      *[t.params.get(k) for k in names], *([reason] if any(why) else [])])
     return header, rows
+
+
+def _cut_why(trial) -> str:
+    """``budget``, or for a trial of several seeds ``budget: seed 1 stopped after epoch 1, seed 2 not started; the
+    mean of 2 of its 3 seeds`` (:data:`~medtrain.tune.pruning.CUT_STORY_ATTR`)."""
+    story = trial.user_attrs.get(CUT_STORY_ATTR)
+    return f"{CUT}: {story}" if story else CUT
 
 
 def write_trials(study: optuna.Study, out: Path) -> str:

@@ -44,7 +44,7 @@ from medtrain._progress import Overall
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
 from medtrain.tune.pruning import (  # score_of: also medtrain.tune.study's, where it was
-    CUT, CUT_ATTR, SCORE_ATTR, Budget, budget_said, clock as _clock, score_of, value_of,
+    CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, Budget, budget_said, clock as _clock, score_of, value_of,
 )  # fmt: skip
 from medtrain.tune.sampler import TrialSeededTPE
 from medtrain.tune.storage_errors import unusable
@@ -355,7 +355,9 @@ def _outcome(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     value = "failed" if trial.value is None else f"{metric} {value_of(trial):.4f}"
     if trial.value is None and trial.user_attrs.get("failed"):
         value += f" ({trial.user_attrs['failed']})"
-    if trial.state == TrialState.PRUNED:
+    if trial.state == TrialState.PRUNED and trial.user_attrs.get(CUT_STORY_ATTR):  # a trial of several seeds
+        value += f" (pruned by the budget: {trial.user_attrs[CUT_STORY_ATTR]})"  # (last_step: its first seed's)
+    elif trial.state == TrialState.PRUNED:
         by = " by the budget" if trial.user_attrs.get(CUT_ATTR) == CUT else ""
         value += f" (pruned{by} after epoch {trial.last_step + 1})" if trial.last_step is not None else f" (pruned{by})"
     return value

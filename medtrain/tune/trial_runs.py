@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import Callback
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.rundir import is_finished
-from medtrain.tune.pruning import CUT, CUT_ATTR, SCORE_ATTR, last_epoch, score_of
+from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, last_epoch, score_of
 
 #: User attributes of a trial of several seeds: each seed's validation score, in seed order (the first seed's
 #: first), and the run folders of its seeds after the first (``run_dir`` names the first's).
@@ -87,31 +87,50 @@ class DeadlineStop(Callback):
             self.cut_after = int(pl_module.current_epoch)
 
 
-def mean_over_seeds(trial: optuna.Trial, first: float, others: list, deadline: float | None = None) -> float:
+def cut_story(seeds: list[int], stopped: tuple[int, int] | None, averaged: int) -> str:
+    """What the budget did to a trial of the seeds ``seeds`` (:data:`CUT_STORY_ATTR`): ``stopped`` (a seed, the
+    epoch after which it stopped; None: none stopped), the seeds after the ``averaged`` it trained not started,
+    e.g. ``seed 1 stopped after epoch 1, seed 2 not started; the mean of 2 of its 3 seeds``."""
+    said = [f"seed {stopped[0]} stopped after epoch {stopped[1]}"] if stopped else []
+    unstarted = seeds[averaged:]
+    if unstarted:
+        said.append(f"seed {unstarted[0]} not started" if len(unstarted) == 1 else
+                    f"seeds {unstarted[0]} to {unstarted[-1]} not started")
+    scored = f"the score of 1 of its {len(seeds)} seeds" if averaged == 1 else \
+        f"the mean of {averaged} of its {len(seeds)} seeds"
+    return f"{', '.join(said)}; {scored}"
+
+
+def mean_over_seeds(trial: optuna.Trial, first: float, others: list, deadline: float | None = None,
+                    first_seed: int | None = None) -> float:
     """The value of trial ``trial`` over several seeds: ``first``, the first seed's score
     (:func:`medtrain.tune.study.train_trial`'s), and the runs ``others`` (configs of the later seeds, each its own
     ``out``) trained here without the pruner, stopped by ``deadline`` (None: none). Each seed's score is kept in
     :data:`SEEDS_ATTR`; the value is their mean. A seed that diverges fails the trial (NaN). A seed the deadline
     stopped, or not started because it had passed, makes the trial one the budget cut (pruned, ``pruned: budget``),
-    its score (:data:`SCORE_ATTR`) the mean of the seeds it trained."""
-    values, cut = [first], None
+    its score (:data:`SCORE_ATTR`) the mean of the seeds it trained, and what the budget did in
+    :data:`CUT_STORY_ATTR` (``first_seed``: the first seed's number, default the second's less one)."""
+    values, stopped, cut = [first], None, False
     for cfg in others:
         if math.isnan(values[-1]):
             break
         if deadline is not None and time.monotonic() >= deadline:
-            cut = f"before seed {cfg.seed} started"
+            cut = True
             break
         trial.set_user_attr(SEED_DIRS_ATTR, [*trial.user_attrs.get(SEED_DIRS_ATTR, []), os.path.abspath(cfg.out)])
         stop = DeadlineStop(deadline) if deadline is not None else None
         result = trained_run(trial, cfg, [stop] if stop else [])
         values.append(float("nan") if result is None else score_of(result, cfg.monitor))
         if stop is not None and stop.cut_after is not None:
-            cut = f"seed {cfg.seed} stopped after epoch {stop.cut_after + 1}"
+            stopped, cut = (cfg.seed, stop.cut_after + 1), True
             break
     trial.set_user_attr(SEEDS_ATTR, values)
     mean = sum(values) / len(values)
-    if cut is not None and not math.isnan(mean):
+    if cut and not math.isnan(mean):
+        seeds = [others[0].seed - 1 if first_seed is None else first_seed, *(c.seed for c in others)]
+        story = cut_story(seeds, stopped, len(values))
         trial.set_user_attr(CUT_ATTR, CUT)
         trial.set_user_attr(SCORE_ATTR, mean)  # what it is ranked and reported by: the seeds it trained
-        raise optuna.TrialPruned(f"the search's budget ran out; {cut} ({len(values)} of {len(others) + 1} seeds)")
+        trial.set_user_attr(CUT_STORY_ATTR, story)
+        raise optuna.TrialPruned(f"the search's budget ran out; {story}")
     return mean

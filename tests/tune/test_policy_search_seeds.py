@@ -196,3 +196,40 @@ def test_seeds_with_the_randaugment_grid_or_below_one_are_refused_in_one_line(ti
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == [tiny_npz]
+
+
+@pytest.mark.parametrize("slow, epochs, story", [
+    # review27A seeds_cut.py: seed 1's first epoch passes the deadline, seed 2 never starts
+    (1, 3, "seed 1 stopped after epoch 1, seed 2 not started; the mean of 2 of its 3 seeds"),
+    (1, 1, "seed 2 not started; the mean of 2 of its 3 seeds"),  # seed 1 ran its one epoch: none stopped
+    (0, 3, "seed 0 stopped after epoch 1, seeds 1 to 2 not started; the score of 1 of its 3 seeds"),
+])
+def test_a_trial_the_budget_cut_in_its_seeds_says_which_seeds_it_averaged(tiny_npz, tmp_path, monkeypatch, clock,
+                                                                         slow, epochs, story):
+    """The log line, trials.md's why and the policy's comment say which seed the budget stopped and which never
+    started, and over how many seeds the value is: they had read the first seed's epochs ('pruned by the budget
+    after epoch 3', 'cut by the budget after epoch 3') as if the trial had trained its full length, all 3 seeds."""
+    calls, lines = [], []
+    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls, slow=slow, clock=clock))
+    cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
+    out = tmp_path / "policy.yaml"
+    autoaugment_search(cfg, tmp_path / "work", out, base_augment=[], budget_epochs=epochs, budget_minutes=30,
+                       sub_policies=1, log=lines.append, seeds=3)
+    trial_line = next(x for x in lines if x.startswith("trial 1/? #0: "))
+    assert f"(pruned by the budget: {story}); best -" in trial_line and "after epoch 3" not in trial_line
+    trials_md = (tmp_path / "work" / "trials.md").read_text().splitlines()
+    assert trials_md[2].endswith(f"| **budget: {story}** |")
+    comment = out.read_text().split("\nname:")[0]
+    assert f"(cut by the budget: {story}; no trial completed within it)" in comment
+    assert "after epoch 3" not in comment
+
+
+def test_a_one_seed_trial_the_budget_cut_still_says_its_epoch(tiny_npz, tmp_path, monkeypatch, clock):
+    calls, lines = [], []
+    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls, slow=0, clock=clock))
+    cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
+    autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[], budget_epochs=3,
+                       budget_minutes=30, sub_policies=1, log=lines.append)
+    assert any("(pruned by the budget after epoch 1); best -" in x for x in lines)
+    assert (tmp_path / "work" / "trials.md").read_text().splitlines()[2].endswith("| **budget** |")
+    assert "(cut by the budget after epoch 1: no trial completed within it)" in (tmp_path / "policy.yaml").read_text()
