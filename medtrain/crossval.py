@@ -35,15 +35,18 @@ from medtrain import metrics
 from medtrain._io import write_json, write_text
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
-from medtrain.reports.html import write_crossval_report
+from medtrain.reports.html import FOLDS_FILE, write_crossval_report
 from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_acc_line
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
-from medtrain.rundir import default_run_dir, is_finished, read_config, read_saved
+from medtrain.rundir import (REPORT_FILE, default_run_dir, is_finished, is_run, read_config, read_saved,
+                             refuse_others_files)
 
 CV_FILE = "cv.json"
 CV_TABLE = "cv.md"
+#: what a cross-validation writes in its folder beside its folds' runs (a user's files of these names are refused)
+CV_WRITTEN = {CV_FILE, CV_TABLE, REPORT_FILE, FOLDS_FILE}
 #: per-fold numbers summarised as mean ± std (sample std, ddof 1), with how each is read from metrics.json
 FOLD_METRICS = {"val_auc": ("val", "auc"), "val_acc": ("val", "acc"), "test_auc": ("test", "auc"),
                 "test_acc": ("test", "acc")}
@@ -55,6 +58,11 @@ LABEL_OP_METRICS = ("test_mean_sensitivity", "test_mean_specificity")
 
 def fold_dir(out: str | Path, fold: int) -> Path:
     return Path(out) / f"fold{fold}"
+
+
+def _started(out: Path) -> bool:
+    """A cross-validation was started in ``out``: one of its folds' runs (of any K) is."""
+    return any(is_run(d) for d in out.glob("fold*"))
 
 
 def cross_validate(config, out: str | Path | None = None, verbose: bool = True) -> dict:
@@ -76,6 +84,8 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     if cfg.folds < 2:
         raise MedtrainError(f"cross-validation needs folds >= 2, got {cfg.folds}")
     out = Path(out or cfg.out or default_run_dir(cfg))
+    # a folder of the user's holding files the summary writes (report.html, cv.json): refused before any fold trains
+    refuse_others_files(out, CV_WRITTEN, (), own=_started, holds="no cross-validation (no fold run started)")
     runs = []
     finished = sum(is_finished(fold_dir(out, k)) for k in range(cfg.folds))
     if not finished:  # before any line is printed: a bad K, group column or fold (fold 0's load checks every

@@ -27,6 +27,7 @@ import csv
 import dataclasses
 import os
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from medtrain import config as config_mod
@@ -86,19 +87,22 @@ WRITTEN = {CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, FEATURES_FIL
 WRITTEN_PATTERNS = ("eval_*.json", "predictions_*.csv")  #: medtrain eval's (:func:`eval_file`) and their predictions
 
 
-def refuse_others_files(run_dir: Path) -> None:
-    """Refuse an ``--out`` folder that holds no run (no ``config.yaml``) but files or folders a run writes there
-    (:data:`WRITTEN`): a user's ``metrics.json``, ``report.html`` or ``model.safetensors`` had been written over
-    without a word (a bad-input walk). An empty folder, or one holding other files (a user's notes), is trained
-    into, and a call refused before training removes what it wrote there (``medtrain.api``)."""
-    if not run_dir.is_dir() or is_run(run_dir):
+def refuse_others_files(run_dir: Path, names: Collection[str] = WRITTEN, patterns: tuple = WRITTEN_PATTERNS,
+                        own: Callable[[Path], bool] = is_run, holds: str = f"no run (no {CONFIG_FILE})") -> None:
+    """Refuse an ``--out`` folder that is not the writer's own (``own``: a run's, its ``config.yaml``; ``holds`` says
+    what it lacks) but holds files or folders it writes there (``names``, ``patterns``; a run's: :data:`WRITTEN`): a
+    user's ``metrics.json``, ``report.html`` or ``model.safetensors`` had been written over without a word (a
+    bad-input walk), and a cross-validation's ``report.html``, ``cv.json`` (:mod:`medtrain.crossval`). An empty folder,
+    or one holding other files (a user's notes), is written into, and a call refused before training removes what it
+    wrote there (``medtrain.api``)."""
+    if not run_dir.is_dir() or own(run_dir):
         return
     clash = sorted(p.name for p in run_dir.iterdir()
-                   if p.name in WRITTEN or any(p.match(pattern) for pattern in WRITTEN_PATTERNS))
+                   if p.name in names or any(p.match(pattern) for pattern in patterns))
     if clash:
         shown = ", ".join(clash[:3]) + (f" and {len(clash) - 3} more" if len(clash) > 3 else "")
-        raise MedtrainError(f"--out {run_dir} holds no run (no {CONFIG_FILE}) but {shown}, which training there "
-                            "would write over; give another --out (out= in Python): a new or empty folder")
+        raise MedtrainError(f"--out {run_dir} holds {holds} but {shown}, which training there would write over; "
+                            "give another --out (out= in Python): a new or empty folder")
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
