@@ -276,8 +276,7 @@ def run_search(args: argparse.Namespace) -> int:
     # whose candidates each chose their flips, with no flip.json, had been refused by its first new candidate)
     check_tta_flips_trained(dataclasses.replace(cfg, augment=tuple(base) or ("none",)))
     out = Path(args.out)
-    work = Path(args.work_dir) if args.work_dir else out.parent / f"{out.stem}-search"
-    _check_work_dir(work, args.work_dir is not None)
+    work = _work_dir(args.work_dir, out)
     splits = load_splits(cfg)  # read once: the flips' pilots train on it too
     if args.method == "autoaugment":
         return _run_autoaugment_search(args, cfg, base, work, out, splits, started)
@@ -306,18 +305,21 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_work_dir(work: Path, given: bool) -> None:
-    """The candidates' folder (``given``: by ``--work-dir``, else the default beside ``--out``) must be a folder or
-    a path still to make: one that is a file, or lies under one, is refused before anything is written (its mkdir
-    had ended the search in a FileExistsError or NotADirectoryError traceback)."""
-    for p in (work, *work.parents):
-        if os.path.lexists(p):
-            if p.is_dir():
-                return
-            where = "is a file" if p == work else f"lies under {p}, a file"
-            name = f"--work-dir {work}" if given else f"the work folder {work} (named after --out)"
-            raise MedtrainError(f"{name} {where}; the candidates' runs need a folder: give --work-dir a folder or a "
-                                f"path not yet made")
+def _work_dir(given: str | None, out: Path) -> Path:
+    """The candidates' folder: ``--work-dir`` (``given``), else beside ``--out`` named after it, checked before
+    anything is written (:func:`medtrain._io.check_output`): a file, a path under one, or a folder that cannot be
+    written in is refused in one line (its mkdir had ended the search in a FileExistsError, NotADirectoryError or
+    FileNotFoundError traceback). An empty ``--work-dir ""`` is refused, not read as the default."""
+    from medtrain._io import check_output
+
+    if given == "":
+        raise MedtrainError(f"--work-dir is empty; give the candidates' folder, or leave --work-dir out for the "
+                            f"default beside --out ({out.parent / f'{out.stem}-search'})")
+    work = Path(given) if given is not None else out.parent / f"{out.stem}-search"
+    what = "--work-dir " if given is not None else \
+        "the work folder (named after --out; choose another with --work-dir) "
+    check_output(work, folder=True, what=what, probe=True)
+    return work
 
 
 def train_command(args: argparse.Namespace, cfg, flip: str | None, base: list, out: Path) -> str:
