@@ -25,6 +25,7 @@ specificity at its folds' own thresholds, ``{"mean", "std", "folds"}`` over the 
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -40,8 +41,8 @@ from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_acc_line
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
-from medtrain.rundir import (REPORT_FILE, default_run_dir, is_finished, is_run, read_config, read_saved,
-                             refuse_others_files)
+from medtrain.rundir import (REPORT_FILE, is_finished, is_run, read_config, read_saved,
+                             out_folder, refuse_others_files)
 
 CV_FILE = "cv.json"
 CV_TABLE = "cv.md"
@@ -83,7 +84,8 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     cfg = config_mod.resolve(base)
     if cfg.folds < 2:
         raise MedtrainError(f"cross-validation needs folds >= 2, got {cfg.folds}")
-    out = Path(out or cfg.out or default_run_dir(cfg))
+    # out, else the config's, else the default; an empty one refused (it had trained into the default folder)
+    out = out_folder(cfg if out is None else dataclasses.replace(cfg, out=str(out)))
     # a folder of the user's holding files the summary writes (report.html, cv.json): refused before any fold trains
     refuse_others_files(out, CV_WRITTEN, (), own=_started, holds="no cross-validation (no fold run started)")
     runs = []

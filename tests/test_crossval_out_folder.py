@@ -56,3 +56,12 @@ def test_a_cross_validation_of_its_own_is_continued_and_a_folder_of_other_files_
     assert code == 0, err
     assert (out / "cv.json").is_file() and (out / "fold1" / "metrics.json").is_file()
     assert (out / "notes.txt").read_text() == "the user's\n"
+
+
+@pytest.mark.parametrize("where", ["argument", "config"])
+def test_an_empty_out_from_python_is_refused_not_taken_for_the_default(data, tmp_path, monkeypatch, where):
+    monkeypatch.chdir(tmp_path)
+    cfg = fast_config(data, "" if where == "config" else tmp_path / "unused", epochs=1, bootstrap=0, folds=2)
+    with pytest.raises(MedtrainError, match="out is empty"):  # rundir.out_folder's rule, as train() applies it
+        cross_validate(cfg, **({"out": ""} if where == "argument" else {}), verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.npz"]  # no runs/ trained
