@@ -26,32 +26,44 @@ def _suggested(text: str, command: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def spaced_run(tmp_path_factory):
+    """A finished run in a folder whose path holds spaces, its data and the output of the command that trained it."""
+    import contextlib
+    import io
+
+    from medtrain.cli import main
+
     root = tmp_path_factory.mktemp("quote") / "my runs"
     root.mkdir()
     data = make_npz(root / "tiny data.npz", sizes=(64, 16, 16))
-    return root / "r 1", data
+    run = root / "r 1"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main([str(a) for a in ["train", "--data", data, *FAST, "--out", run]]) == 0
+    return run, data, printed.getvalue()
 
 
-def test_closing_line_and_the_way_on_for_missing_weights_name_a_spaced_run_folder_as_one_word(spaced_run, capsys):
-    run, data = spaced_run
-    command = ["train", "--data", data, *FAST, "--out", run]
-    code, out, err = run_cli(capsys, *command)
-    assert code == 0, err
+def test_closing_line_and_the_way_on_for_missing_weights_name_a_spaced_run_folder_as_one_word(spaced_run, tmp_path,
+                                                                                               capsys):
+    import shutil
+
+    run, data, out = spaced_run
     # the closing line: "next: medtrain eval|predict|export|explain RUN"
     next_words = shlex.split(out.strip().splitlines()[-1].split("next: ", 1)[1])
     assert next_words == ["medtrain", "eval|predict|export|explain", str(run)]
-    (run / "model.safetensors").unlink()
-    code, out, err = run_cli(capsys, *command)
+    copy = tmp_path / "copy of r 1"
+    shutil.copytree(run, copy)
+    (copy / "model.safetensors").unlink()
+    code, out, err = run_cli(capsys, "train", "--data", data, *FAST, "--out", copy)
     assert code == 2
     words = _suggested(err, "train")
-    assert words[words.index("--config") + 1] == str(run / "config.yaml")
+    assert words[words.index("--config") + 1] == str(copy / "config.yaml")
 
 
 def test_resume_of_an_interrupted_run_names_a_spaced_folder_as_one_word(spaced_run, tmp_path, capsys):
     """eval of a run folder that did not finish (no metrics.json, no weights) names ``--resume RUN``, one word."""
     import shutil
 
-    run, _ = spaced_run
+    run, _, _ = spaced_run
     stopped = tmp_path / "stopped run"
     shutil.copytree(run, stopped)
     for name in ("metrics.json", "model.safetensors"):
