@@ -24,6 +24,7 @@ import math
 import time
 
 import optuna
+from lightning.pytorch.callbacks import Callback
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback as _OptunaCallback
 
@@ -50,8 +51,16 @@ class PyTorchLightningPruningCallback(_OptunaCallback):
 
     def __init__(self, trial, monitor: str, deadline: float | None = None):
         super().__init__(trial, monitor)
-        self.deadline = deadline
-        self.cut_after: int | None = None  #: the epoch after which the deadline stopped the training, if it did
+        self._stop = DeadlineStop(deadline)
+
+    @property
+    def deadline(self) -> float | None:
+        return self._stop.deadline
+
+    @property
+    def cut_after(self) -> int | None:
+        """The epoch after which the deadline stopped the training, if it did."""
+        return self._stop.cut_after
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and not self.is_ddp_backend and last_epoch(trainer, pl_module):
@@ -60,6 +69,19 @@ class PyTorchLightningPruningCallback(_OptunaCallback):
                 self._trial.report(value.item(), step=pl_module.current_epoch)
                 return
         super().on_validation_end(trainer, pl_module)  # reports the value; raises TrialPruned if the pruner says so
+        self._stop.on_validation_end(trainer, pl_module)  # the pruner decided first: then the deadline
+
+
+class DeadlineStop(Callback):
+    """The search's budget's stop rule, its one owner: stops a training at the end of the epoch during which
+    ``deadline`` (a ``time.monotonic()`` time; None: never) passed, never at its last epoch (:func:`last_epoch`);
+    ``cut_after``: that epoch. The pruning callback applies it to a trial's first seed (after the pruner), and
+    :func:`medtrain.tune.trial_runs.mean_over_seeds` alone to its later seeds, which train without the pruner."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline, self.cut_after = deadline, None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
         if (not trainer.sanity_checking and self.deadline is not None and time.monotonic() >= self.deadline
                 and not last_epoch(trainer, pl_module)):
             trainer.should_stop = True

@@ -4,10 +4,10 @@ what a failed trial left unfinished (:func:`discard_trial_files`), and a trial s
 
 A trial of K seeds trains its first seed as every trial does (:func:`medtrain.tune.study.train_trial`: folder
 ``TRIALS/NNN``, each epoch reported to the pruner) and its other seeds ``seed + 1 .. seed + K - 1`` in
-``TRIALS/NNN-seedS`` (``S`` the seed), without the pruner, stopped by the search's deadline as the first is
-(:class:`DeadlineStop`); its value is the mean of their validation scores, each kept in user attribute
-:data:`SEEDS_ATTR`. One seed's validation AUC moves by about 0.01 from seed to seed (RetinaMNIST), as much as the
-differences a search ranks."""
+``TRIALS/NNN-seedS`` (``S`` the seed), without the pruner, stopped by the search's deadline by the rule that stops
+the first (:class:`medtrain.tune.pruning.DeadlineStop`); its value is the mean of their validation scores, each kept
+in user attribute :data:`SEEDS_ATTR`. One seed's validation AUC moves by about 0.01 from seed to seed
+(RetinaMNIST), as much as the differences a search ranks."""
 from __future__ import annotations
 
 import math
@@ -17,12 +17,11 @@ import time
 from pathlib import Path
 
 import optuna
-from lightning.pytorch.callbacks import Callback
 
 from medtrain.api import train_or_reuse
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.rundir import is_finished
-from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, last_epoch, score_of
+from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, DeadlineStop, score_of
 
 #: User attributes of a trial of several seeds: each seed's validation score, in seed order (the first seed's
 #: first), and the run folders of its seeds after the first (``run_dir`` names the first's).
@@ -71,20 +70,6 @@ def trained_run(trial: optuna.Trial, cfg, callbacks: list) -> dict | None:
     if result.get("test"):  # a reused directory trained with its test split: its numbers must not steer
         raise MedtrainError(f"{cfg.out} holds test results; a search's trials are trained without the test split")
     return result
-
-
-class DeadlineStop(Callback):
-    """Stops a training at the end of the epoch during which ``deadline`` (a ``time.monotonic()`` time) passed,
-    never at its last epoch, as the pruning callback stops a trial's first seed; ``cut_after``: that epoch."""
-
-    def __init__(self, deadline: float):
-        self.deadline, self.cut_after = deadline, None
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if (not trainer.sanity_checking and time.monotonic() >= self.deadline
-                and not last_epoch(trainer, pl_module)):
-            trainer.should_stop = True
-            self.cut_after = int(pl_module.current_epoch)
 
 
 def cut_story(seeds: list[int], stopped: tuple[int, int] | None, averaged: int) -> str:
