@@ -13,6 +13,7 @@ Importing this module imports neither numpy nor torch: :func:`main` sets this up
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import errno
 import importlib
@@ -171,7 +172,8 @@ def _run(args: argparse.Namespace) -> int:
             from medtrain._io import check_output
 
             check_output(out, folder=kind == "dir", what="--out ", probe=True)  # (the first process's probe)
-        return int(args.func(args) or 0)
+        with _extra_processes_interrupted(args):
+            return int(args.func(args) or 0)
     except TrainingInterrupted as e:  # Ctrl-C in training: what was kept and how to continue (the way on
         print(f"medtrain: {e.command_line}", file=sys.stderr)  # in Python unsaid)
         return 130
@@ -186,6 +188,20 @@ def _run(args: argparse.Namespace) -> int:
         return 130
     finally:
         warnings.showwarning = shown
+
+
+def _extra_processes_interrupted(args: argparse.Namespace):
+    """``train``'s first process: an extra process of a multi-process run that ends interrupted (Ctrl-C during
+    their start-up) ends this one with the interrupt's line and 130, where Lightning had SIGKILLed it (137, no
+    line): :func:`medtrain.training.distributed.interrupted_processes_end_the_run`."""
+    if getattr(args, "command", None) != "train" or not _first_process():
+        return contextlib.nullcontext()
+    from medtrain.training.distributed import interrupted_processes_end_the_run
+
+    def say():
+        with no_new_imports():
+            _say(f"medtrain: interrupted{_continue_with(args)}")
+    return interrupted_processes_end_the_run(say)
 
 
 def _written(e: OSError, args: argparse.Namespace | None) -> str:

@@ -9,7 +9,9 @@ the rank of the process is read from those variables (:func:`launch_rank`) to ke
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 
 import torch
@@ -196,6 +198,73 @@ def single_process_only(cfg: Config, command: str) -> None:
     if is_multiprocess(cfg):
         raise MedtrainError(f"{command} trains its runs in one process; devices {cfg.devices} x num_nodes "
                             f"{cfg.num_nodes} needs one `medtrain train` per run")
+
+
+@contextlib.contextmanager
+def interrupted_processes_end_the_run(say):
+    """While it lasts, Ctrl-C or SIGTERM that reached this first process of a multi-process run ends it with
+    ``say()`` and exit status 130 where Lightning's child-process observer would SIGKILL it.
+
+    The observer, a thread polling the extra processes (Lightning's launcher re-ran the command for them) every
+    5 s, SIGKILLs this process once one of them ended with a status other than 0. After Ctrl-C during the
+    processes' start-up, the extra process, still importing, exits at once (130; 1 where Python itself was still
+    starting), while this one waits for it in the rendezvous (torch's C++ store, which runs no Python signal handler
+    until it returns): the run had ended with 137 and no word on how to continue, where Ctrl-C in training is 130
+    and the way on (walk W3: ``timeout -s INT 18 medtrain train ... --devices 2``). Whether the signal reached this
+    process is read from the wakeup file descriptor Python's signal handling writes each signal's number to
+    (``signal.set_wakeup_fd``): its Python handler has not run yet. Other failures of a process keep Lightning's
+    way (SIGKILL), as does a process where the wakeup descriptor is taken (an event loop's) or the observer is not
+    the one this Lightning names (``_ChildProcessObserver._terminate_all``)."""
+    try:
+        from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver as observer
+
+        own = observer._terminate_all
+    except (ImportError, AttributeError):
+        yield
+        return
+    read, write = os.pipe()
+    try:
+        os.set_blocking(read, False), os.set_blocking(write, False)
+        previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread
+        previous = None
+    if previous != -1:  # taken, or not settable: Lightning's way
+        if previous is not None:
+            signal.set_wakeup_fd(previous)
+        os.close(read), os.close(write)
+        yield
+        return
+
+    def terminate_all(self) -> None:
+        processes, kill = getattr(self, "_child_processes", None), getattr(self, "_termination_signal", None)
+        if processes is None or kill is None or not _interrupted(read):
+            return own(self)
+        for p in processes:  # as Lightning does (one that ended is skipped)
+            p.send_signal(kill)
+        try:
+            say()
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+        finally:
+            os._exit(130)  # from the observer's thread: the main one is held in the rendezvous
+
+    observer._terminate_all = terminate_all
+    try:
+        yield
+    finally:
+        observer._terminate_all = own
+        signal.set_wakeup_fd(-1)
+        os.close(read), os.close(write)
+
+
+def _interrupted(read: int) -> bool:
+    """Whether SIGINT or SIGTERM came since the wakeup descriptor whose reading end is ``read`` was set."""
+    got = b""
+    with contextlib.suppress(BlockingIOError, OSError):
+        while chunk := os.read(read, 512):
+            got += chunk
+    return signal.SIGINT in got or signal.SIGTERM in got
 
 
 def unshard(gathered: Tensor, counts: list[int]) -> Tensor:
