@@ -30,14 +30,13 @@ from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 # the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
 from medtrain.reuse import (RESUMABLE_KEYS, RunResult, _already_finished, _resume_config, _same_run, check_policies,
-                            check_reusable, check_same_data)
+                            check_reusable, check_same_data, resume_named, source_gone)
 from medtrain.runscores import score_split, write_scores
 from medtrain.operating_point import positive_index
 # check_run_dir: medtrain.load's check of a run folder given, one line naming the argument
 from medtrain.runmodel import check_run_dir, float32_default, isolate_rng, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name, default_model
-from medtrain.models.pretrained import HUB_PREFIXES
 from medtrain.models.inflate import check_inflatable
 from medtrain.training import choices
 from medtrain.training.build import resolve_auto
@@ -140,9 +139,12 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     if resume is None:
         cfg = asked = _as_config(config)
         typed = set(config) if isinstance(config, Mapping) else None  # a Config's or YAML's: unknown
-        if isinstance(config, dict):  # the settings a notebook typed, refused as the CLI refuses them typed
-            config_mod.checks.check_typed_for_a_new_run(cfg, set(config))
         run_dir = rundir.out_folder(cfg)  # an empty out refused
+        if isinstance(config, dict):  # the settings a notebook typed, refused as the CLI refuses them typed
+            try:  # an older run's own settings, refused by a check added since: its resume named, as the CLI does
+                config_mod.checks.check_typed_for_a_new_run(cfg, set(config))
+            except MedtrainError as e:
+                raise MedtrainError(f"{e}{resume_named(cfg, run_dir, set(config), python=True)}") from None
         if writer:  # the other processes find the config the first one wrote
             # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback
             check_output(run_dir, folder=True, what="out ", probe=True)
@@ -164,7 +166,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             raise MedtrainError(f"{run_dir} holds a finished model without its {rundir.METRICS_FILE} and no checkpoint "
                                 "to resume from; train into a new --out")
         if same and verbose:
-            print(f"continuing the interrupted run in {run_dir} (same settings){_source_gone(cfg, run_dir)}", flush=True)
+            print(f"continuing the interrupted run in {run_dir} (same settings){source_gone(cfg, run_dir)}", flush=True)
     else:
         rundir.check_out_of_data(cfg, run_dir)
         # the rule of a flipping TTA train's flip decision asks (a config file's settings, or a Config's, are not
@@ -347,16 +349,6 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
         raise TrainingInterrupted(f"{e.progress} in {run_dir}; run the same command again to continue: finished "
                                   f"runs are reused and this one resumes", e.progress,
                                   "in Python, the same call again continues so") from None
-
-
-def _source_gone(cfg: Config, run_dir: Path) -> str:
-    """What the line of a continued fine-tune says of its source moved or deleted since it started: its checkpoint
-    holds every weight and the transfer's record (:class:`~medtrain.training.transfer_callbacks.TransferRecord`)."""
-    src = cfg.pretrained
-    if not src or str(src).startswith(HUB_PREFIXES) or os.path.exists(src) or cfg.transfer == "linear-probe" \
-            or not rundir.has_checkpoint(run_dir):
-        return ""
-    return f"; its source {src} is no longer there, which resuming does not need (its checkpoint holds every weight)"
 
 
 def evaluate(run_dir: str | Path, split: str = "test", *, verbose: bool = True) -> dict:

@@ -15,6 +15,7 @@ from medtrain import provenance, rundir
 from medtrain.augment.policies import policy_digests
 from medtrain.config import Config
 from medtrain.config.settings import FORMAT_0_DEFAULTS
+from medtrain.models.pretrained import HUB_PREFIXES
 from medtrain.errors import MedtrainError
 
 #: Settings that may differ between a run and its continuation (or reuse) without changing its result
@@ -109,23 +110,25 @@ def _same_run(cfg: Config, run_dir: Path, writer: bool = True, started: bool = F
     return True
 
 
-def resume_named(cfg: Config, run_dir: Path, typed: Collection[str] | None = None) -> str:
-    """``; ...`` naming ``--resume RUN`` where ``run_dir`` holds a run of ``cfg``'s settings: its own command given
-    again and refused by a check of a new run's settings added since it started (``--flip false`` with a flipping
-    TTA) had been refused without a word of ``--resume``, which takes the run's saved settings and continues it (or
-    returns it, finished). ``""`` where it holds no run, or one of other settings. ``typed``: :func:`defaults_then`'s."""
+def resume_named(cfg: Config, run_dir: Path, typed: Collection[str] | None = None, python: bool = False) -> str:
+    """``; ...`` naming ``--resume RUN`` (``python``: ``train(resume=RUN)``) where ``run_dir`` holds a run of ``cfg``'s
+    settings: its own command given again and refused by a check of a new run's settings added since it started
+    (``--flip false`` with a flipping TTA) had been refused without a word of ``--resume``, which takes the run's saved
+    settings and continues it (or returns it, finished). ``""`` where it holds no run, or one that
+    :func:`check_reusable` refuses (other settings, a policy file changed since: ``--resume`` then refuses it too).
+    ``typed``: :func:`defaults_then`'s."""
     if not rundir.is_run(run_dir):
         return ""
     try:
-        if _differences(rundir.load_config(run_dir), defaults_then(cfg, run_dir, typed, verbose=False).to_dict()):
-            return ""
-    except MedtrainError:  # its config.yaml unreadable: said by whatever reads it next
+        check_reusable(cfg, run_dir, typed=typed, verbose=False)  # the one comparison, as the same command again's
+    except MedtrainError:  # other settings, a changed policy, an unreadable config.yaml (said by what reads it next)
         return ""
+    way = f"train(resume={str(run_dir)!r})" if python else f"`medtrain train --resume {shlex.quote(str(run_dir))}`"
     if rundir.is_finished(run_dir):
         return (f"; {run_dir} holds a finished run of these settings, started before this check: use it as it is "
-                f"(`medtrain train --resume {shlex.quote(str(run_dir))}` returns it)")
-    return f"; {run_dir} holds a run of these settings started before this check: `medtrain train --resume " \
-        f"{shlex.quote(str(run_dir))}` continues it with its saved settings"
+                f"({way} returns it)")
+    return f"; {run_dir} holds a run of these settings started before this check: {way} continues it with its " \
+        "saved settings"
 
 
 def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) -> RunResult:
@@ -225,3 +228,14 @@ def defaults_then(cfg: Config, run_dir: Path, typed: Collection[str] | None = No
         print(f"medtrain: note: {run_dir} was {rundir.FORMAT_0} (run format 0); a default changed since this run was "
               f"written ({shown}), which the run keeps", file=sys.stderr, flush=True)
     return config_mod.resolve(cfg.to_dict(), then)
+
+
+def source_gone(cfg: Config, run_dir: Path) -> str:
+    """What :func:`medtrain.api.train`'s line of a continued fine-tune says of its source moved or deleted since it
+    started: its checkpoint holds every weight and the transfer's record
+    (:class:`~medtrain.training.transfer_callbacks.TransferRecord`)."""
+    src = cfg.pretrained
+    if not src or str(src).startswith(HUB_PREFIXES) or os.path.exists(src) or cfg.transfer == "linear-probe" \
+            or not rundir.has_checkpoint(run_dir):
+        return ""
+    return f"; its source {src} is no longer there, which resuming does not need (its checkpoint holds every weight)"
