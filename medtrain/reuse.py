@@ -134,17 +134,12 @@ def resume_named(cfg: Config, run_dir: Path, typed: Collection[str] | None = Non
 def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) -> RunResult:
     """The finished run in ``run_dir``; ``same``: the config of the same settings given again, whose data are
     checked against the run's record first (:func:`check_same_data`). One whose weights are gone or damaged
-    (:func:`~medtrain.runmodel.weights_trouble`) is refused, naming them: it had been returned "already finished",
+    (:func:`~medtrain.runmodel.refuse_incomplete`) is refused, naming them: it had been returned "already finished",
     exit 0, and every use of it then refused. It is not trained again over its ``metrics.json`` and report, which
     may be all that is left of it (a file being copied back, a user's record)."""
-    from medtrain.runmodel import weights_trouble
+    from medtrain.runmodel import refuse_incomplete
 
-    trouble = weights_trouble(run_dir)
-    if trouble:
-        raise MedtrainError(f"{run_dir} is incomplete: its {rundir.METRICS_FILE} says finished, but {trouble}; "
-                            f"train it again into another --out (`medtrain train --config "
-                            f"{shlex.quote(str(run_dir / rundir.CONFIG_FILE))} --out NEW`; out= in Python), or "
-                            f"delete {run_dir} and train it again")
+    refuse_incomplete(run_dir)  # the line eval, predict, export and explain say of it too
     if same is not None:
         check_same_data(same, run_dir)
     if verbose:

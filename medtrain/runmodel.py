@@ -155,9 +155,8 @@ def load_run_module(run_dir: str | Path) -> RunModel:
             # interrupted (Ctrl-C, kill -9): it had been called "not a finished run directory", with no way on
             raise MedtrainError(f"{run_dir} did not finish (no {rundir.METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {shlex.quote(str(run_dir))}`")
-    if not (run_dir / rundir.WEIGHTS_FILE).is_file():
-        raise MedtrainError(f"{run_dir} is not a finished run directory (no {rundir.WEIGHTS_FILE}); "
-                            f"{_train_again(run_dir)}")
+    if not (run_dir / rundir.WEIGHTS_FILE).is_file():  # finished (metrics.json) without them: as train says it
+        refuse_incomplete(run_dir)
     cfg = rundir.load_config(run_dir)
     meta = _read(read_meta, run_dir)
     need = ("model", "in_chans", "num_classes", "input_size", "task", "mean", "std")
@@ -187,8 +186,19 @@ def _read(reader, run_dir: Path):
 def _train_again(run_dir: Path) -> str:
     """The way on for a run whose weights are gone or damaged: its settings, trained again."""
     config = shlex.quote(str(run_dir / rundir.CONFIG_FILE))
-    return f"train it again into another --out (`medtrain train --config {config} --out NEW`), or delete {run_dir} " \
-        "and train it again"
+    return f"train it again into another --out (`medtrain train --config {config} --out NEW`; out= in Python), or " \
+        f"delete {run_dir} and train it again"
+
+
+def refuse_incomplete(run_dir: str | Path) -> None:
+    """Refuse, in one line naming the file and the way on, a run whose ``metrics.json`` says finished but whose
+    weights are missing or damaged (:func:`weights_trouble`): what ``train`` (the same settings again, ``--resume``:
+    :func:`medtrain.reuse._already_finished`) and eval, predict, export and explain (:func:`load_run_module`) say
+    alike; the latter had said "is not a finished run directory (no model.safetensors)" of it."""
+    trouble = weights_trouble(run_dir)
+    if trouble:
+        raise MedtrainError(f"{run_dir} is incomplete: its {rundir.METRICS_FILE} says finished, but {trouble}; "
+                            f"{_train_again(Path(run_dir))}")
 
 
 def weights_trouble(run_dir: str | Path) -> str | None:

@@ -92,3 +92,27 @@ def test_damaged_weights_are_named_with_the_reason_and_the_way_on(copy, capsys, 
         assert "(MedtrainError)" not in err and f"{run / 'model.safetensors'} is not a readable safetensors file (" \
             in err, err
         assert "damaged" in err and "another --out" in err, err
+
+
+def test_a_finished_run_without_weights_is_said_alike_by_train_and_by_what_uses_it(copy, capsys, tmp_path):
+    """One wording of a run whose metrics.json says finished but whose model.safetensors is gone: eval, predict,
+    export and explain had said "is not a finished run directory (no model.safetensors)" where train said "is
+    incomplete: ... is missing"."""
+    run, _ = copy
+    (run / "model.safetensors").unlink()
+    code, _, said = run_cli(capsys, "train", "--resume", run)
+    assert code == 2 and f"{run} is incomplete: its metrics.json says finished, but {run / 'model.safetensors'} " \
+        "is missing; train it again into another --out" in said, said
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("L", (16, 16)).save(image)
+    for command in (["eval", run], ["predict", run, image], ["export", run, "--out", tmp_path / "m.onnx"],
+                    ["explain", run, image, "--out", tmp_path / "maps"]):
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2 and err == said, (command, err)  # the one line, word for word
+    import medtrain
+
+    with pytest.raises(medtrain.MedtrainError) as e:
+        medtrain.load(run)
+    assert f"medtrain: error: {e.value}\n" == said
