@@ -64,6 +64,22 @@ def _real(path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _hidden_in(out, folder) -> bool:
+    """Whether ``out`` lies in a hidden folder (a name starting with ``.``) inside the input folder ``folder``, seen
+    both as given and resolved: the folder readers skip hidden folders by the names they walk
+    (:func:`medtrain.predict_inputs._folder_items`, :func:`medtrain.data.load_folder`), so its overlays are never
+    read as inputs. A link ``scans/y -> scans/.x`` is walked as ``y``, so ``--out scans/y`` is not hidden."""
+    def parts(path: Path, base: Path) -> tuple[str, ...] | None:
+        try:
+            return path.relative_to(base).parts
+        except ValueError:  # not under it, as written
+            return None
+
+    real = parts(_real(out), _real(folder))
+    given = parts(Path(os.path.abspath(out)), Path(os.path.abspath(folder)))
+    return all(p is None or any(x.startswith(".") for x in p) for p in (real, given)) and real is not None
+
+
 def _is_explanation(path: Path) -> bool:
     """Whether ``path`` is a ``maps.npz`` explain wrote (its ``maps`` and ``inputs``), not a file of the user's."""
     try:
@@ -78,8 +94,10 @@ def check_out(out, run_folder=None, sources=()) -> None:
     a run's folder (``run_folder``, the run explained, or any other; a folder inside one is the user's choice:
     export writes into the run too); a folder given as input (``sources``), or one inside it, which the next
     explanation of that folder would read its overlays from as inputs; the folder holding an input file (an image,
-    a CSV, a .npz); a folder holding a ``maps.npz`` that explain did not write. An overlay's name that another file
-    there already has is refused when the names are known (:func:`_write`). One line each, naming the way on."""
+    a CSV, a .npz: the folder it is given in, a link's own, and the folder of the file it links to); a folder holding
+    a ``maps.npz`` that explain did not write. An overlay's name that another file there already has is refused when
+    the names are known (:func:`_write`). One line each, naming the way on. A hidden folder inside an input folder
+    (``scans/.x``) is allowed: the folder reader skips hidden folders, as training's does."""
     if out is None or is_stream(out):
         return
     real = _real(out)
@@ -90,11 +108,12 @@ def check_out(out, run_folder=None, sources=()) -> None:
         if not isinstance(src, (str, os.PathLike)) or is_stream(src):
             continue
         where = _real(src)
-        if where.is_dir() and (real == where or where in real.parents):
+        if where.is_dir() and (real == where or where in real.parents) and not _hidden_in(out, src):
             raise MedtrainError(f"--out {out} is {'the' if real == where else 'inside the'} input folder {src}: "
                                 "the overlays would be read as inputs the next time it is explained; give a folder "
-                                "outside it")
-        if where.is_file() and real == where.parent:
+                                "outside it (or a hidden one inside it, e.g. .explanations, which is not read)")
+        # a linked file (links/a.png -> real/a.png): its link's folder holds it as the input too
+        if where.is_file() and real in (where.parent, _real(Path(os.path.abspath(src)).parent)):
             raise MedtrainError(f"--out {out} holds the input {src}: the overlays would lie among the inputs; give "
                                 "a folder of their own")
     maps = Path(out) / MAPS_FILE
