@@ -55,3 +55,22 @@ def test_an_npz_of_no_split_at_all_says_the_layout(trained_run, tmp_path, capsys
     assert _said(capsys, "predict", run, path, "--out", tmp_path / "p.csv") == (
         f"{path} has no test split (no test_images; it holds x); save the images as train_images, val_images or "
         "test_images (MedMNIST layout)")
+
+
+def test_eval_is_offered_only_a_split_it_can_score(trained_run, tmp_path, capsys):
+    """eval asking for a split the .npz lacks is offered only splits with labels: it had been offered a split of
+    images without labels (``--split test``), which it then refused for them; predict is still offered it."""
+    run, _, arrays = trained_run
+    images, labels = arrays["test_images"][:8], arrays["test_labels"][:8]
+    path = tmp_path / "some.npz"
+    np.savez(path, test_images=images, val_images=images, val_labels=labels)
+    assert _said(capsys, "eval", run, "--data", path, "--split", "train") == (
+        f"{path} has no train split (no train_images; it holds test_images, val_images, val_labels); pick a split "
+        "it holds with labels: --split val")
+    assert _said(capsys, "predict", run, path, "--split", "train", "--out", tmp_path / "p.csv").endswith(
+        "pick a split it holds: --split val or test")
+    bare = tmp_path / "bare.npz"
+    np.savez(bare, test_images=images)
+    said = _said(capsys, "eval", run, "--data", bare, "--split", "val")
+    assert said == (f"{bare} has no val split (no val_images; it holds test_images); scoring needs labels, and none of "
+                    "its splits has them (no test_labels): add them, or predict the images (medtrain predict)")

@@ -96,7 +96,7 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
             with npz:
                 missing = [k for k in (NPZ_KEYS if split is None else keys) if k not in npz.files]
                 if missing and split is not None:
-                    raise _no_split(path, split, npz.files)
+                    raise _no_split(path, split, npz.files, labels=any(k.endswith("_labels") for k in keys))
                 if missing:
                     raise MedtrainError(f"{path} lacks the key(s) {', '.join(missing)} of the MedMNIST layout")
                 out = {}
@@ -112,16 +112,21 @@ def _read_npz(path: Path, keys: tuple = NPZ_KEYS, split: str | None = None) -> d
         raise _damaged(path, e) from None
 
 
-def _no_split(path: Path, split: str, files) -> MedtrainError:
-    """``split``'s images (predict, explain, eval) or labels (eval) missing from ``path``, worded for every caller:
-    it had said "... to predict" to eval too, and told eval of images without labels to pick another split."""
+def _no_split(path: Path, split: str, files, labels: bool = False) -> MedtrainError:
+    """``split``'s images (predict, explain, eval) or labels (eval: ``labels`` are being read) missing from ``path``,
+    worded for every caller: it had said "... to predict" to eval too, and told eval of images without labels to
+    pick another split. A split offered instead holds what is being read: eval had been offered a split of images
+    without labels, which it then refused for them."""
     held = ", ".join(sorted(files)) or "no arrays"
     if f"{split}_images" in files:  # the images are there: what is missing is their labels, which scoring needs
         return MedtrainError(f"{path} has no {split}_labels (it holds {held}); scoring its {split}_images needs "
                              f"their labels: add them, or predict the images (medtrain predict)")
-    splits = [s for s in ("train", "val", "test") if f"{s}_images" in files]
-    way = (f"pick a split it holds: --split {' or '.join(splits)}" if splits else
-           "save the images as train_images, val_images or test_images (MedMNIST layout)")
+    imaged = [s for s in ("train", "val", "test") if f"{s}_images" in files]
+    splits = [s for s in imaged if not labels or f"{s}_labels" in files]
+    way = (f"pick a split it holds{' with labels' if splits != imaged else ''}: --split {' or '.join(splits)}" if splits else
+           f"scoring needs labels, and none of its splits has them (no {', '.join(f'{s}_labels' for s in imaged)}): "
+           "add them, or predict the images (medtrain predict)"
+           if imaged else "save the images as train_images, val_images or test_images (MedMNIST layout)")
     return MedtrainError(f"{path} has no {split} split (no {split}_images; it holds {held}); {way}")
 
 
