@@ -83,18 +83,28 @@ def local_processes(devices=1, accelerator: str = "auto") -> int:
         return max(1, int(os.environ["LOCAL_WORLD_SIZE"]))
     except (KeyError, ValueError):
         pass
-    if isinstance(devices, (list, tuple)):
-        return max(1, len(devices))
-    text = str(devices).strip()
-    if text in ("auto", "-1"):  # every GPU there is; one process on CPU and mps (Lightning's auto)
+    try:
+        n = device_count(devices)
+    except ValueError:  # refused by training's device check, after the data are read
+        return 1
+    if n is None:  # every GPU there is; one process on CPU and mps (Lightning's auto)
         gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
         return max(1, torch.cuda.device_count()) if gpu else 1
+    return max(1, n)
+
+
+def device_count(devices) -> int | None:
+    """How many devices per machine a run's ``devices`` asks for: a number, a list (``0,1`` or ``[0, 1]``), or None
+    for ``auto``/``-1`` (whatever there is). Here, the lowest layer that needs it (the in-memory copies counted
+    above); :mod:`medtrain.training.distributed` reads it too. Raises ValueError for text that is none of those."""
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    text = str(devices).strip()
+    if text in ("auto", "-1"):
+        return None
     if "," in text:
-        return max(1, len([t for t in text.split(",") if t.strip()]))
-    try:
-        return max(1, int(text))
-    except ValueError:
-        return 1
+        return len([t for t in text.split(",") if t.strip()])
+    return int(text)
 
 
 def use_mmap(store: str, image_bytes: int, processes: int | None = None) -> bool:

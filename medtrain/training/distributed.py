@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from medtrain.config import Config
+from medtrain.data.store import device_count
 from medtrain.errors import MedtrainError, suggest
 
 
@@ -37,18 +38,6 @@ def launch_rank() -> int:
     if "RANK" not in os.environ and os.environ.get("NODE_RANK", "0").strip() not in ("", "0"):
         rank = rank or 1  # only "is it zero" matters before the Trainer knows the exact rank
     return rank
-
-
-def _device_count(devices) -> int | None:
-    """How many devices per node ``devices`` asks for (None for ``auto``/``-1``: whatever there is)."""
-    if isinstance(devices, (list, tuple)):
-        return len(devices)
-    text = str(devices).strip()
-    if text in ("auto", "-1"):
-        return None
-    if "," in text:
-        return len([t for t in text.split(",") if t.strip()])
-    return int(text)
 
 
 def usable_cores() -> int:
@@ -77,7 +66,7 @@ def check_devices(cfg: Config, training: bool = False) -> None:
         raise MedtrainError(f"num_nodes {cfg.num_nodes}: start the command on every machine with torchrun or "
                             f"SLURM's srun (or set MASTER_ADDR and NODE_RANK on each); see the README's "
                             f"'Several devices and machines'")
-    n = _device_count(cfg.devices)
+    n = device_count(cfg.devices)
     accel = cfg.accelerator
     if accel == "auto":
         accel = "gpu" if torch.cuda.is_available() else "cpu"
@@ -185,7 +174,7 @@ def is_multiprocess(cfg: Config) -> bool:
     """Whether ``cfg`` asks for more than one training process (several devices or nodes)."""
     if cfg.num_nodes > 1:
         return True
-    n = _device_count(cfg.devices)
+    n = device_count(cfg.devices)
     if n is None:  # auto / -1: every GPU there is (on CPU, auto is one process)
         return cfg.accelerator != "cpu" and torch.cuda.device_count() > 1
     return n > 1
