@@ -109,10 +109,24 @@ def _arrays_written(config, verbose: bool, new: bool):
         config_mod.checks.check_typed_for_a_new_run(rest, set(config))
     check_settings(rest)
     check_devices(rest, training=True)
+    if new:  # its folder too: an empty out, a folder of the user's (the arrays' file had been written all the same)
+        _new_run_folder(rest, launch_rank() == 0)
     path = arrays_npz(config["data"], rest.val_fraction, rest.test_fraction, rest.seed, rest.data_dir)
     if verbose:
         print(f"medtrain: data: the arrays given, as {path} (what the run reads: eval, predict, resume)", flush=True)
     return {**config, "data": str(path)}
+
+
+def _new_run_folder(cfg: Config, writer: bool) -> Path:
+    """The folder a new run of ``cfg`` trains in (:func:`rundir.out_folder`: an empty out refused), checked by the
+    ``writer`` (the other processes find the config the first one wrote) as the CLI checks ``--out``: a file there (or
+    among its parents) had been a FileExistsError traceback; a run another process trains, a folder of the user's."""
+    run_dir = rundir.out_folder(cfg)
+    if writer:
+        check_output(run_dir, folder=True, what="out ", probe=True)
+        rundir.refuse_if_busy(run_dir)  # rather than continuing a run that process trains
+        rundir.refuse_others_files(run_dir)  # a folder of the user's, not a run: not written over
+    return run_dir
 
 
 @contextlib.contextmanager
@@ -139,17 +153,12 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     if resume is None:
         cfg = asked = _as_config(config)
         typed = set(config) if isinstance(config, Mapping) else None  # a Config's or YAML's: unknown
-        run_dir = rundir.out_folder(cfg)  # an empty out refused
+        run_dir = _new_run_folder(cfg, writer)
         if isinstance(config, dict):  # the settings a notebook typed, refused as the CLI refuses them typed
             try:  # an older run's own settings, refused by a check added since: its resume named, as the CLI does
                 config_mod.checks.check_typed_for_a_new_run(cfg, set(config))
             except MedtrainError as e:
                 raise MedtrainError(f"{e}{resume_named(cfg, run_dir, set(config), python=True)}") from None
-        if writer:  # the other processes find the config the first one wrote
-            # as the CLI checks --out: a file there (or among its parents) had been a FileExistsError traceback
-            check_output(run_dir, folder=True, what="out ", probe=True)
-            rundir.refuse_if_busy(run_dir)  # rather than continuing a run that process trains
-            rundir.refuse_others_files(run_dir)  # a folder of the user's, not a run: not written over
         if _same_run(cfg, run_dir, writer, typed=typed, verbose=verbose):
             same, resume = True, run_dir
             config = {k: getattr(cfg, k) for k in RESUMABLE_KEYS if k != "out" and getattr(cfg, k) is not None}

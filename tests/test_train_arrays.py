@@ -136,3 +136,20 @@ def test_where_only_a_path_is_read_arrays_are_refused_naming_train_dict(tmp_path
         with pytest.raises(MedtrainError) as e:
             call()
         assert "medtrain.train({'data': (images, labels)" in str(e.value) and "np.savez" in str(e.value)
+
+
+@pytest.mark.parametrize("out", ["users", ""], ids=["a-folder-of-the-users", "empty"])
+def test_arrays_for_an_out_that_is_refused_are_not_written_to_the_cache(out, tmp_path, monkeypatch):
+    """The run folder is checked before the arrays' .npz is written (as the settings are): a folder of the user's
+    holding a report.html, or an empty out, had been refused after the file was written to the cache."""
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    if out:
+        out = tmp_path / out
+        out.mkdir()
+        (out / "report.html").write_text("the user's\n")
+    with pytest.raises(MedtrainError, match="holds no run" if out else "out is empty"):
+        medtrain.train({"data": (_x(), np.arange(40) % 2), **FAST, "out": str(out)}, verbose=False)
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()
+    if out:
+        assert sorted(p.name for p in out.iterdir()) == ["report.html"]
