@@ -168,6 +168,9 @@ def _run(args: argparse.Namespace) -> int:
     warnings.showwarning = _own_warnings_in_one_line(shown)
     try:
         out, kind = getattr(args, "out", None), getattr(args, "out_kind", None)
+        if kind and out is not None and not str(out).strip():  # an unset shell variable: had meant the default
+            raise MedtrainError(f"--out is empty ({out!r}); name the {'folder' if kind == 'dir' else 'file'}, or leave "
+                                f"--out out for the default")
         if out and kind and _first_process():  # before any work: a wrong --out was a traceback at the end
             from medtrain._io import check_output
 
@@ -194,7 +197,7 @@ def _extra_processes_interrupted(args: argparse.Namespace):
     """``train``'s first process: an extra process of a multi-process run that ends interrupted (Ctrl-C during
     their start-up) ends this one with the interrupt's line and 130, where Lightning had SIGKILLed it (137, no
     line): :func:`medtrain.training.distributed.interrupted_processes_end_the_run`."""
-    if getattr(args, "command", None) != "train" or not _first_process():
+    if getattr(args, "command", None) != "train" or not _may_start_processes(args) or not _first_process():
         return contextlib.nullcontext()
     from medtrain.training.distributed import interrupted_processes_end_the_run
 
@@ -202,6 +205,22 @@ def _extra_processes_interrupted(args: argparse.Namespace):
         with no_new_imports():
             _say(f"medtrain: interrupted{_continue_with(args)}")
     return interrupted_processes_end_the_run(say)
+
+
+def _may_start_processes(args: argparse.Namespace) -> bool:
+    """Whether ``train``'s settings may start extra processes (``devices`` other than 1, as a flag or in ``--config``;
+    ``auto`` counts, as it is several on a machine with several GPUs): only then is the observer of
+    :func:`_extra_processes_interrupted` wrapped, so that a one-process run imports nothing for it before it starts
+    (the Ctrl-C handler's hint imports nothing new, see ``no_new_imports``)."""
+    devices = getattr(args, "devices", None)
+    if devices is None and getattr(args, "config", None):
+        try:
+            from medtrain._yaml import read_yaml_file
+
+            devices = (read_yaml_file(args.config, "config file") or {}).get("devices")
+        except Exception:  # noqa: BLE001  (unreadable: said by train itself; the wrapper costs only imports)
+            return True
+    return devices is not None and str(devices).strip() != "1"
 
 
 def _written(e: OSError, args: argparse.Namespace | None) -> str:
@@ -232,13 +251,13 @@ def _train_folder(args: argparse.Namespace | None):
 
     from medtrain import config as config_mod
     from medtrain.cli._options import config_layers
-    from medtrain.rundir import default_run_dir
+    from medtrain.rundir import out_folder
 
     try:
-        if args.resume:
+        if args.resume is not None:
             return Path(args.resume), None
         cfg = config_mod.resolve(*config_layers(args))
-        return (Path(cfg.out) if cfg.out else default_run_dir(cfg)), cfg
+        return out_folder(cfg), cfg  # (an empty --out is refused there: no folder to name)
     except Exception:  # noqa: BLE001  (a hint is all that is at stake)
         return None, None
 
