@@ -27,6 +27,7 @@ from medtrain.config import Config
 from medtrain.data import Split, load_splits
 from medtrain.data.arrays import FILE as ARRAYS_FILE, arrays_npz, in_memory
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
+from medtrain.data.store import local_processes
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
 # the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
 from medtrain.reuse import (RESUMABLE_KEYS, RunResult, _already_finished, _resume_config, _same_run, check_policies,
@@ -183,7 +184,8 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         config_mod.flips.check_tta_flips_trained(cfg)
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg, training=True)
-    splits = rundir.run_splits(run_dir, cfg) if resume is not None else load_splits(cfg)
+    processes = local_processes(cfg.devices, cfg.accelerator)  # of this machine, each holding its copy of the data
+    splits = rundir.run_splits(run_dir, cfg, processes) if resume is not None else load_splits(cfg, processes)
     splits.extra["duplicates"] = find_duplicates(splits)  # before a search's trial drops its test images
     if writer:
         warn_duplicates(splits.extra["duplicates"], splits.name, "volume" if len(splits.spatial_shape) == 3 else "image")

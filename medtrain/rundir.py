@@ -161,7 +161,7 @@ def write_splits(path: Path, record) -> None:
     write_text(path, "\n".join(",".join(csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
 
 
-def run_splits(run_dir: str | Path, cfg: Config):
+def run_splits(run_dir: str | Path, cfg: Config, processes: int | None = None):
     """The data of a finished (or resumed) run, split as it was trained: :func:`medtrain.data.load_splits` of
     its config, refused in one line when its classes were renamed (they are numbered by sorted name, so the
     network's outputs would be swapped) or when its inputs or their splits differ from the run's
@@ -178,7 +178,7 @@ def run_splits(run_dir: str | Path, cfg: Config):
         cfg = dataclasses.replace(cfg, data_dir=None)  # the MedMNIST file moved since: where $MEDTRAIN_DATA points
     if cfg.data and path_kind(cfg.data) is None:  # load_splits had blamed a --data the user never gave
         raise MedtrainError(_data_missing(run_dir, cfg.data))
-    splits = load_splits(cfg)
+    splits = load_splits(cfg, processes)  # (processes: load_splits', passed by a training that resumes)
     weights = Path(run_dir) / WEIGHTS_FILE
     classes = list(map(str, (read_meta(weights).get("label_names") or {}).values())) if weights.is_file() else []
     if classes and classes != list(map(str, splits.label_names.values())):

@@ -24,7 +24,7 @@ from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 
 
-def load_splits(config) -> Splits:
+def load_splits(config, processes: int | None = None) -> Splits:
     """Load the data a :class:`medtrain.config.Config` names (``dataset`` or ``data``).
 
     ``spacing`` and ``window`` are checked first (a malformed value is an error whatever the data), and
@@ -39,9 +39,10 @@ def load_splits(config) -> Splits:
                             f"--folds {folds}` (or `medtrain.crossval.cross_validate(config)`) runs every fold")
     group_column = getattr(config, "group_column", None)
     data_dir = getattr(config, "data_dir", None)  # where a memory-mapped store goes (None: the default cache)
-    # each training process of this machine holds its own copy of in-memory data (Lightning's launcher sets no
-    # LOCAL_WORLD_SIZE): store auto counts them all
-    processes = local_processes(getattr(config, "devices", 1), getattr(config, "accelerator", "auto"))
+    # processes: the training processes of this machine, each holding its own copy of in-memory data (store auto
+    # counts them all; Lightning's launcher sets no LOCAL_WORLD_SIZE), passed by training (medtrain.api); a command
+    # that only reads a run's data (eval, explain, the advisor) is one process, whatever devices the run trained on
+    processes = local_processes() if processes is None else processes
     if not config.data:
         _refuse_volume_settings(config, spacing, window, f"MedMNIST set {config.dataset}")
         _refuse_group_column(group_column, f"MedMNIST set {config.dataset}")

@@ -1,6 +1,7 @@
 """``--store auto`` counts every training process of the machine, each of which holds its own copy of in-memory
-data: the run's devices (Lightning's own launcher, ``--devices N`` on one machine, sets no LOCAL_WORLD_SIZE in any
-of its processes, which each read the data before training), or the launcher's LOCAL_WORLD_SIZE where set."""
+data: training's processes, from the run's devices (Lightning's own launcher, ``--devices N`` on one machine, sets no
+LOCAL_WORLD_SIZE in any of its processes, which each read the data before training), or the launcher's
+LOCAL_WORLD_SIZE where set; a command that only reads a run's data is one process."""
 import numpy as np
 import pytest
 from PIL import Image
@@ -45,18 +46,38 @@ def _folder(root):
     return root
 
 
-def _load(data, **settings):
-    return load_splits(resolve({"data": str(data), "store": "auto", "accelerator": "cpu", **settings}))
+def _load(data, processes=None, **settings):
+    return load_splits(resolve({"data": str(data), "store": "auto", "accelerator": "cpu", **settings}), processes)
 
 
 @pytest.mark.parametrize("kind", ["npz", "folder"])
-def test_auto_maps_data_that_fits_one_process_but_not_the_runs_devices(tmp_path, cache, kind):
+def test_auto_maps_data_that_fits_one_process_but_not_the_training_processes(tmp_path, cache, kind):
     data = _npz(tmp_path / "rgb.npz") if kind == "npz" else _folder(tmp_path / "imgs")
-    one = _load(data, devices=1)
-    assert _stores(cache) == []  # one process: its copy fits, held in memory
-    two = _load(data, devices=2)  # two processes, two copies: 168,960 bytes > a quarter of memory
+    one = _load(data, devices=2)  # a command reading a run's data (eval, explain): one process, whatever it trained on
+    assert _stores(cache) == []  # its copy fits, held in memory
+    two = _load(data, 2, devices=2)  # training's two processes, two copies: 168,960 bytes > a quarter of memory
     assert len(_stores(cache)) == 1  # read through the store, which both processes share
     assert np.array_equal(one.train.images.numpy(), two.train.images.numpy())
+
+
+def test_training_counts_the_processes_of_its_devices(tmp_path, cache, monkeypatch):
+    """``train`` passes the processes its ``devices`` start on this machine to the data it reads (review C: every
+    reader of a run's data had counted the run's devices)."""
+    import medtrain
+    from medtrain import api
+
+    class Read(Exception):
+        pass
+
+    def read(cfg, processes=None):
+        raise Read(processes)
+
+    monkeypatch.setattr(api, "check_devices", lambda *a, **k: None)  # (two processes cannot start under pytest)
+    monkeypatch.setattr(api, "load_splits", read)
+    with pytest.raises(Read) as got:
+        medtrain.train({"data": str(_npz(tmp_path / "rgb.npz")), "devices": 2, "accelerator": "cpu",
+                        "out": str(tmp_path / "run"), "epochs": 1})
+    assert got.value.args == (2,)
 
 
 def test_the_launchers_local_world_size_counts_where_set(tmp_path, cache, monkeypatch):
