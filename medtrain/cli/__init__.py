@@ -208,16 +208,20 @@ def _extra_processes_interrupted(args: argparse.Namespace):
 
 
 def _may_start_processes(args: argparse.Namespace) -> bool:
-    """Whether ``train``'s settings may start extra processes (``devices`` other than 1, as a flag or in ``--config``;
-    ``auto`` counts, as it is several on a machine with several GPUs): only then is the observer of
+    """Whether ``train``'s settings may start extra processes (``devices`` other than 1: the flag, a resumed run's,
+    ``--config``'s; ``auto`` counts, as it is several on a machine with several GPUs): only then is the observer of
     :func:`_extra_processes_interrupted` wrapped, so that a one-process run imports nothing for it before it starts
     (the Ctrl-C handler's hint imports nothing new, see ``no_new_imports``)."""
     devices = getattr(args, "devices", None)
-    if devices is None and getattr(args, "config", None):
+    # as cli.train resolves them: the flag, else a resumed run's saved settings, else --config's
+    saved = os.path.join(args.resume, "config.yaml") if getattr(args, "resume", None) is not None else None
+    for source in (saved, getattr(args, "config", None)):
+        if devices is not None or not source:
+            continue
         try:
             from medtrain._yaml import read_yaml_file
 
-            devices = (read_yaml_file(args.config, "config file") or {}).get("devices")
+            devices = (read_yaml_file(source, "config file") or {}).get("devices")
         except Exception:  # noqa: BLE001  (unreadable: said by train itself; the wrapper costs only imports)
             return True
     return devices is not None and str(devices).strip() != "1"

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 
 import torch
 from torch import Tensor
@@ -226,10 +227,14 @@ def interrupted_processes_end_the_run(say):
 
     def terminate_all(self) -> None:
         processes, kill = getattr(self, "_child_processes", None), getattr(self, "_termination_signal", None)
-        if processes is None or kill is None or not _interrupted(read):
+        # once the process group is up, start-up is over: Ctrl-C in training is said by the main thread (after
+        # epoch N) and Lightning's way is kept, so the two never race to say it (review C)
+        if processes is None or kill is None or _process_group_up() or not _interrupted(read):
             return own(self)
         for p in processes:  # as Lightning does (one that ended is skipped)
             p.send_signal(kill)
+        # the exit comes even where saying it blocks (a full stderr pipe, its lock held by the main thread)
+        threading.Timer(2.0, os._exit, (130,)).start()
         try:
             say()
             for stream in (sys.stdout, sys.stderr):
@@ -245,6 +250,11 @@ def interrupted_processes_end_the_run(say):
         observer._terminate_all = own
         signal.set_wakeup_fd(-1)
         os.close(read), os.close(write)
+
+
+def _process_group_up() -> bool:
+    """Whether this process has joined the run's process group (the rendezvous returned)."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
 
 
 def _interrupted(read: int) -> bool:

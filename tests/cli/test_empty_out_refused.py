@@ -25,3 +25,17 @@ def test_an_empty_out_is_refused_in_one_line_before_any_work(tmp_path, monkeypat
     assert err.strip().splitlines() == [f"medtrain: error: --out is empty (''); name the {kind}, or leave --out out "
                                         "for the default"], err
     assert list(tmp_path.iterdir()) == []  # nothing written: no default folder or file made
+
+
+def test_a_resumed_multi_process_run_is_watched_for_ctrl_c_during_its_start_up(tmp_path):
+    """``train --resume RUN`` of a run saved with devices 2 starts two processes: the start-up's Ctrl-C watch is
+    entered for it (review C: only the --devices flag and --config had been read), not for one of devices 1."""
+    from medtrain.cli import _may_start_processes, _parse, build_parser
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("devices: 2\n")
+    assert _may_start_processes(_parse(build_parser(), ["train", "--resume", str(run)]))
+    assert not _may_start_processes(_parse(build_parser(), ["train", "--resume", str(run), "--devices", "1"]))
+    (run / "config.yaml").write_text("devices: 1\n")
+    assert not _may_start_processes(_parse(build_parser(), ["train", "--resume", str(run)]))

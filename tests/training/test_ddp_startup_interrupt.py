@@ -64,6 +64,21 @@ def test_an_extra_process_that_fails_without_an_interrupt_keeps_lightnings_way()
     assert proc.returncode == -signal.SIGKILL and "medtrain: interrupted" not in proc.stderr
 
 
+def test_once_the_process_group_is_up_ctrl_c_is_left_to_training_and_lightning(tmp_path):
+    """After the rendezvous, Ctrl-C is said by training ("interrupted after epoch N"): the observer keeps Lightning's
+    way and says nothing, so the two never race to say it (review C)."""
+    script = FIRST_PROCESS.replace(
+        "signal.signal(signal.SIGINT, signal.default_int_handler)",
+        "signal.signal(signal.SIGINT, lambda *a: None)",  # the main thread (training) would say it; here it waits
+    ).replace(
+        'dist.TCPStore("127.0.0.1", 0, world_size=2, is_master=True, wait_for_workers=True, timeout=timedelta(seconds=30))',
+        f'dist.init_process_group("gloo", init_method="file://{tmp_path / "pg"}", rank=0, world_size=1); time.sleep(30)',
+    )
+    assert "init_process_group" in script and "lambda *a: None" in script
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL and "medtrain: interrupted" not in proc.stderr, proc.stderr[-2000:]
+
+
 def test_the_wakeup_descriptor_and_the_observer_are_put_back():
     from lightning.fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
 
