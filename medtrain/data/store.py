@@ -84,10 +84,18 @@ def local_processes(devices=1, accelerator: str = "auto") -> int:
     except (KeyError, ValueError):
         pass
     try:
-        n = device_count(devices)
+        return devices_processes(devices, accelerator)
     except ValueError:  # refused by training's device check, after the data are read
         return 1
-    if n is None:  # every GPU there is; one process on CPU and mps (Lightning's auto)
+
+
+def devices_processes(devices, accelerator: str = "auto") -> int:
+    """The processes a run's ``devices`` starts on each machine (Lightning's launcher: one per device), ``auto`` and
+    ``-1`` as Lightning reads them: every GPU there is, one process on CPU and mps. The one rule of
+    :func:`local_processes` and :func:`medtrain.training.distributed.is_multiprocess`. Raises ValueError as
+    :func:`device_count`."""
+    n = device_count(devices)
+    if n is None:
         gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
         return max(1, torch.cuda.device_count()) if gpu else 1
     return max(1, n)

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from medtrain.config import Config
-from medtrain.data.store import device_count
+from medtrain.data.store import device_count, devices_processes
 from medtrain.errors import MedtrainError, suggest
 
 
@@ -173,12 +173,7 @@ def _relaunchable() -> bool:
 
 def is_multiprocess(cfg: Config) -> bool:
     """Whether ``cfg`` asks for more than one training process (several devices or nodes)."""
-    if cfg.num_nodes > 1:
-        return True
-    n = device_count(cfg.devices)
-    if n is None:  # auto / -1: every GPU there is (on CPU, auto is one process)
-        return cfg.accelerator != "cpu" and torch.cuda.device_count() > 1
-    return n > 1
+    return cfg.num_nodes > 1 or devices_processes(cfg.devices, cfg.accelerator) > 1
 
 
 def single_process_only(cfg: Config, command: str) -> None:
