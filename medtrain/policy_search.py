@@ -136,7 +136,8 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | N
 def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: list, budget_epochs: int,
                        trials: int | None = None, budget_minutes: float | None = None, storage: str | None = None,
                        study_name: str = DEFAULT_STUDY, sub_policies: int = 5, log: Callable[[str], None] = print,
-                       splits=None, started: float | None = None, seeds: int = 1):
+                       splits=None, started: float | None = None, seeds: int = 1,
+                       folds: int | None = None):
     """Search an AutoAugment-style policy (:func:`medtrain.augment.search.suggest_autoaugment_policy`) with
     the Optuna study machinery of ``medtrain tune`` (:mod:`medtrain.tune.study`: TPE, median pruning on the
     validation metric, a resumable study in ``storage``, default ``WORK/study.db``).
@@ -146,7 +147,11 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     scored on validation. ``seeds`` K > 1: each trial trains its policy with the seeds ``seed .. seed + K - 1``
     (the config's first, in ``TRIALS/NNN``; the others in ``TRIALS/NNN-seedS``) and is scored by the mean of their
     validation scores (:func:`medtrain.tune.trial_runs.mean_over_seeds`): one seed's moves by ~0.01, as much as the
-    differences the search ranks. The first trial of a new study is the policy that applies nothing, so the search
+    differences the search ranks. ``folds`` K >= 2: each trial trains its policy K times, with ``{"folds": K,
+    "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the official test
+    untouched; fold 0 in ``TRIALS/NNN``, fold k in ``TRIALS/NNN-foldK``), scored by the mean of the K validation
+    scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): more validation images than the split's (not with
+    ``seeds``; a base config holding ``folds`` is refused). The first trial of a new study is the policy that applies nothing, so the search
     can answer "no policy" (enqueued again by a rerun if that trial failed, e.g. stopped by Ctrl-C). The best
     trial's policy is written to ``out`` with every trial's score.
     ``TRIALS`` is ``WORK/trials`` for the default study and ``WORK/trials-NAME`` for any other, so two
@@ -170,7 +175,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
     from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, Budget, best_trial, value_of
-    from medtrain.tune.trial_runs import SEEDS_ATTR, cut_story, mean_over_seeds, seed_run_dir
+    from medtrain.tune.trial_runs import FOLDS_ATTR, REPEATS, SEEDS_ATTR, cut_story, mean_over_repeats, seed_run_dir
     from medtrain.tune.report import write_trials
     from medtrain.tune.storage_errors import shown_url
     from medtrain.training.distributed import check_devices, single_process_only
@@ -192,14 +197,20 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise MedtrainError(f"--seeds must be an integer >= 1 (the seeds each trial trains), got {seeds!r}")
+    _check_folds(folds, seeds, base_cfg)
+    word = "fold" if folds else "seed"  # what a trial's repeats differ in, and their settings (the first's first)
+    each = [{"folds": folds, "fold": k} for k in range(folds)] if folds else \
+        [{"seed": base_cfg.seed + k} for k in range(seeds)]
+    labels, (values_attr, _) = [e[word] for e in each], REPEATS[word]
     work_dir = Path(work_dir)
     folder = trials_dir(work_dir, study_name, DEFAULT_STUDY)
     created = not work_dir.exists()
     db, url = prepare_storage(work_dir, storage)
     settings = {"command": "augment search --method autoaugment", "monitor": base_cfg.monitor,
                 "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base,
-                **({"seeds": seeds} if seeds > 1 else {})}  # a study of one seed records none, as before --seeds
-    _check_seeds_of(db, study_name, seeds)
+                **({"seeds": seeds} if seeds > 1 else {}),  # a study of one seed records none, as before --seeds
+                **({"folds": folds} if folds else {})}
+    _check_seeds_of(db, study_name, seeds, folds)
     study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
     if trials is None or len(finished_trials(study)) < trials:  # flips decided once for the study, as tune does
         decided = {**base, "augment": list(base_augment) or ["none"]}  # the base: without the searched policy
@@ -226,30 +237,30 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         same = score_of_repeat(study, trial)
         if same is not None:  # the policy of a finished trial drawn again (or enqueued): its score, not a retraining
             earlier = study.get_trials(deepcopy=False)[trial.user_attrs["repeat_of"]]
-            if earlier.user_attrs.get(SEEDS_ATTR):  # its seeds' scores, by which it is that score
-                trial.set_user_attr(SEEDS_ATTR, earlier.user_attrs[SEEDS_ATTR])
+            for attr in (SEEDS_ATTR, FOLDS_ATTR):  # its seeds' or folds' scores, by which it is that score
+                if earlier.user_attrs.get(attr):
+                    trial.set_user_attr(attr, earlier.user_attrs[attr])
             return same
         run_dir = folder / f"{trial.number:03d}"
         if not run_dir.exists():  # the file is this trial's to write, and to remove if its run never finishes
             trial.set_user_attr("policy_file", os.path.abspath(run_dir.with_suffix(".yaml")))
         policy_file = _write_trial_policy(policy, run_dir)
-        cfg = config_mod.resolve(base, pin, {"augment": [*base_augment, str(policy_file)], "out": str(run_dir),
-                                             "progress": False})
+        cfg = config_mod.resolve(base, pin, each[0], {"augment": [*base_augment, str(policy_file)],
+                                                      "out": str(run_dir), "progress": False})
         deadline = None if budget is None else budget.deadline
         # which removes a failed trial's files, its policy file too
         try:
             first = train_trial(trial, cfg, deadline=deadline)  # reported to the pruner, each epoch
         except optuna.TrialPruned:
-            if seeds > 1 and trial.user_attrs.get(CUT_ATTR) == CUT:  # the budget cut its first seed
-                trial.set_user_attr(SEEDS_ATTR, [trial.user_attrs[SCORE_ATTR]])
+            if len(each) > 1 and trial.user_attrs.get(CUT_ATTR) == CUT:  # the budget cut its first seed or fold
+                trial.set_user_attr(values_attr, [trial.user_attrs[SCORE_ATTR]])
                 epochs = study.get_trials(deepcopy=False)[trial.number].last_step + 1  # the epochs it reported
-                trial.set_user_attr(CUT_STORY_ATTR, cut_story(list(range(cfg.seed, cfg.seed + seeds)),
-                                                              (cfg.seed, epochs), 1))
+                trial.set_user_attr(CUT_STORY_ATTR, cut_story(labels, (labels[0], epochs), 1, word))
             raise
-        others = [config_mod.resolve(base, pin, {"augment": [*base_augment, str(policy_file)], "progress": False,
-                                                 "out": str(seed_run_dir(run_dir, cfg.seed + k)),
-                                                 "seed": cfg.seed + k}) for k in range(1, seeds)]
-        return mean_over_seeds(trial, first, others, deadline, first_seed=cfg.seed) if others else first
+        others = [config_mod.resolve(base, pin, e, {"augment": [*base_augment, str(policy_file)], "progress": False,
+                                                    "out": str(seed_run_dir(run_dir, e[word], word))})
+                  for e in each[1:]]
+        return mean_over_repeats(trial, first, others, deadline, word, labels[0]) if others else first
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
@@ -267,18 +278,21 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         "budget_epochs": budget_epochs, "best_trial": best.number,
         "base_augment": trained_base(base_augment, flips_off(base_cfg, pin)), "flip": pin.get("flip", base_cfg.flip),
         "best_value": round(value_of(best), 6), "finished_trials": len(done), "storage": shown_url(url),
-        "study": study_name, "seeds": seeds,
+        "study": study_name, "seeds": seeds, **({"folds": folds} if folds else {}),
         **({"best_cut_by_budget": True} if cut else {}),
         "results": [{"trial": t.number, "state": t.state.name.lower(),
                      "value": None if value_of(t) is None else round(value_of(t), 6),
                      **({"seed_values": [round(v, 6) for v in t.user_attrs[SEEDS_ATTR]]}
-                        if t.user_attrs.get(SEEDS_ATTR) else {})} for t in done],
+                        if t.user_attrs.get(SEEDS_ATTR) else {}),
+                     **({"fold_values": [round(v, 6) for v in t.user_attrs[FOLDS_ATTR]]}
+                        if t.user_attrs.get(FOLDS_ATTR) else {})} for t in done],
     }}
     applies = any(op.prob > 0 for sub in policy.sub_policies for op in sub)
     note = (f"Learned by `medtrain augment search --method autoaugment`: {counted(len(done), 'trial')} (TPE), "
             f"{counted(sub_policies, 'sub-policy', 'sub-policies')} of 2 ops, {counted(budget_epochs, 'epoch')} "
             f"per trial, ranked on validation {base_cfg.monitor}"
             + (f" (mean over {seeds} seeds, {base_cfg.seed} to {base_cfg.seed + seeds - 1})" if seeds > 1 else "")
+            + (f" (mean over {folds} folds of train + val)" if folds else "")
             + f".\nBest: trial #{best.number}, {value_of(best):.4f}"
             + ("" if applies else " (the policy that applies nothing won)")
             + (_cut_said(best, best.user_attrs.get(CUT_STORY_ATTR)) if cut else "")
@@ -297,10 +311,26 @@ def _cut_said(trial, story: str | None) -> str:
     return f" (cut by the budget{where} no trial completed within it)"
 
 
-def _check_seeds_of(storage, study_name: str, seeds: int) -> None:
+def _check_folds(folds, seeds: int, base_cfg) -> None:
+    """Refuse ``--folds`` (``folds``; None: not given) other than an integer >= 2, given with ``--seeds`` K > 1, or
+    a base config that holds ``folds`` (a cross-validation's fold: the search chooses on one split, or on
+    ``--folds``' own), before anything is written."""
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+        raise MedtrainError(f"--folds must be an integer >= 2 (the folds of train + val each trial trains, one "
+                            f"held out as validation by each), got {folds!r}")
+    if folds is not None and seeds > 1:
+        raise MedtrainError(f"--seeds {seeds} and --folds {folds} together: give one (each trial trains its policy "
+                            f"once per seed, or once per fold)")
+    if base_cfg.folds:
+        raise MedtrainError(f"the config holds folds: {base_cfg.folds} (a cross-validation's setting); remove folds "
+                            f"and fold from it, and give --folds K to score each trial over K folds of train + val")
+
+
+def _check_seeds_of(storage, study_name: str, seeds: int, folds: int | None = None) -> None:
     """Refuse a rerun of study ``study_name`` with another ``--seeds`` than it was started with (one seed where it
-    recorded none: a study from before ``--seeds``, whose trials each trained one), before the study is opened:
-    its trials' values are means over that many seeds, which other trials' could not be ranked with."""
+    recorded none: a study from before ``--seeds``, whose trials each trained one), or another ``--folds`` (none
+    where it recorded none), before the study is opened: its trials' values are means over that many seeds or
+    folds, which other trials' could not be ranked with."""
     import optuna
 
     try:
@@ -312,6 +342,13 @@ def _check_seeds_of(storage, study_name: str, seeds: int) -> None:
         each = f"means over {was} seeds" if was > 1 else "of one seed each"
         raise MedtrainError(f"study {study_name!r} in this storage was started with --seeds {was}, now {seeds} (its "
                             f"trials' values are {each}); rerun with --seeds {was}, or use another --study-name or "
+                            f"--work-dir")
+    was = saved.get("folds")
+    if was != folds:
+        said = lambda k: f"with --folds {k}" if k else "without --folds"  # noqa: E731
+        each = f"means over {was} folds of train + val" if was else "scored on the validation split"
+        raise MedtrainError(f"study {study_name!r} in this storage was started {said(was)}, now {said(folds)} (its "
+                            f"trials' values are {each}); rerun {said(was)}, or use another --study-name or "
                             f"--work-dir")
 
 

@@ -98,6 +98,10 @@ def register(sub) -> None:
                    help="autoaugment: train each trial's policy with K seeds (--seed, --seed + 1, ...; the config's "
                         "seed first) and score it by the mean of their validation AUCs (default 1): one seed's "
                         "moves by about 0.01, as much as the differences the search ranks")
+    r.add_argument("--folds", type=int, metavar="K",
+                   help="autoaugment: train each trial's policy K times, fold k of train + val held out as "
+                        "validation by the k-th (the official test untouched), and score it by the mean of the K "
+                        "validation AUCs: more validation images than the split's (not with --seeds)")
     r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
     r.set_defaults(func=run_search, out_kind="file")
 
@@ -348,7 +352,7 @@ def _refuse_other_methods_flags(args: argparse.Namespace) -> None:
     if args.method == "randaugment":
         given = [f for f, v in (("--trials", args.trials), ("--budget", args.budget), ("--storage", args.storage),
                                 ("--study-name", args.study_name), ("--sub-policies", args.sub_policies),
-                                ("--seeds", args.seeds))
+                                ("--seeds", args.seeds), ("--folds", args.folds))
                  if v is not None]  # given at all, as the grid's own flags are refused by the other method
         if given:
             raise MedtrainError(f"{given[0]} applies to --method autoaugment; the RandAugment grid trains every "
@@ -369,7 +373,8 @@ def _run_autoaugment_search(args: argparse.Namespace, cfg, base: list, work: Pat
                                 trials=args.trials, budget_minutes=args.budget, storage=args.storage,
                                 study_name=args.study_name or "autoaugment",
                                 sub_policies=5 if args.sub_policies is None else args.sub_policies, log=print,
-                                splits=splits, started=started, seeds=1 if args.seeds is None else args.seeds)
+                                splits=splits, started=started, seeds=1 if args.seeds is None else args.seeds,
+                                folds=args.folds)
     search = policy.metadata["search"]
     flip = search["flip"] if search["flip"] != cfg.flip else None  # decided once for the study: carried
     print(f"wrote {out}; train with: {train_command(args, cfg, flip, search['base_augment'], out)}")

@@ -7,7 +7,12 @@ A trial of K seeds trains its first seed as every trial does (:func:`medtrain.tu
 ``TRIALS/NNN-seedS`` (``S`` the seed), without the pruner, stopped by the search's deadline by the rule that stops
 the first (:class:`medtrain.tune.pruning.DeadlineStop`); its value is the mean of their validation scores, each kept
 in user attribute :data:`SEEDS_ATTR`. One seed's validation AUC moves by about 0.01 from seed to seed
-(RetinaMNIST), as much as the differences a search ranks."""
+(RetinaMNIST), as much as the differences a search ranks.
+
+A trial of K folds (``--folds K``) is the same path (:func:`mean_over_repeats`) with other settings per repeat:
+``{"folds": K, "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the
+official test split untouched), fold 0 in ``TRIALS/NNN`` (reported to the pruner), fold k in ``TRIALS/NNN-foldK``,
+their scores in :data:`FOLDS_ATTR`."""
 from __future__ import annotations
 
 import math
@@ -26,25 +31,32 @@ from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, Dea
 #: User attributes of a trial of several seeds: each seed's validation score, in seed order (the first seed's
 #: first), and the run folders of its seeds after the first (``run_dir`` names the first's).
 SEEDS_ATTR, SEED_DIRS_ATTR = "seed_values", "seed_run_dirs"
+#: ... of a trial of several folds: each fold's validation score, in fold order, and the folds' run folders after
+#: the first
+FOLDS_ATTR, FOLD_DIRS_ATTR = "fold_values", "fold_run_dirs"
+#: a trial's repeats by what differs between them: the setting named in folder suffixes and stories, and the user
+#: attributes of their scores and of their run folders after the first
+REPEATS = {"seed": (SEEDS_ATTR, SEED_DIRS_ATTR), "fold": (FOLDS_ATTR, FOLD_DIRS_ATTR)}
 
 
-def seed_run_dir(run_dir: str | os.PathLike, seed: int) -> Path:
-    """``TRIALS/NNN-seedS``: the run folder of seed ``seed`` of the trial whose first seed trains ``TRIALS/NNN``."""
-    return Path(run_dir).with_name(f"{Path(run_dir).name}-seed{seed}")
+def seed_run_dir(run_dir: str | os.PathLike, seed: int, word: str = "seed") -> Path:
+    """``TRIALS/NNN-seedS``: the run folder of seed ``seed`` of the trial whose first seed trains ``TRIALS/NNN``
+    (``word`` "fold": ``TRIALS/NNN-foldF``, fold ``seed``'s)."""
+    return Path(run_dir).with_name(f"{Path(run_dir).name}-{word}{seed}")
 
 
 def discard_trial_files(trial) -> None:
     """Remove what a failed ``trial`` (an ``optuna.Trial`` or ``FrozenTrial``) left unfinished: its run folders
-    (user attributes ``run_dir`` and :data:`SEED_DIRS_ATTR`) unless they hold a finished run, and the policy file
+    (user attributes ``run_dir``, :data:`SEED_DIRS_ATTR` and :data:`FOLD_DIRS_ATTR`) unless they hold a finished run, and the policy file
     it wrote for them (``policy_file``, ``medtrain augment search``) once its first run folder is gone. Nothing
     else: a repeat trial's ``run_dir`` is another trial's (only a folder named after this trial's number, or one of
-    its seeds, is its own), a file the trial did not write has no ``policy_file``, and a run it left beside its
+    its seeds or folds, is its own), a file the trial did not write has no ``policy_file``, and a run it left beside its
     file (e.g. a diverged one) stays with it. Paths are as the machine that ran the trial recorded them: a dead
     trial of a shared study failed by another machine leaves its folders where it ran."""
     attrs, own = trial.user_attrs, f"{trial.number:03d}"
-    for run_dir in [attrs.get("run_dir"), *attrs.get(SEED_DIRS_ATTR, [])]:
+    for run_dir in [attrs.get("run_dir"), *attrs.get(SEED_DIRS_ATTR, []), *attrs.get(FOLD_DIRS_ATTR, [])]:
         name = Path(run_dir).name if run_dir else ""
-        if (name == own or name.startswith(f"{own}-seed")) and not is_finished(run_dir):
+        if (name == own or name.startswith((f"{own}-seed", f"{own}-fold"))) and not is_finished(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
     policy = attrs.get("policy_file")
     if policy and not Path(policy).with_suffix("").exists():
@@ -72,29 +84,41 @@ def trained_run(trial: optuna.Trial, cfg, callbacks: list) -> dict | None:
     return result
 
 
-def cut_story(seeds: list[int], stopped: tuple[int, int] | None, averaged: int) -> str:
+def cut_story(seeds: list[int], stopped: tuple[int, int] | None, averaged: int, word: str = "seed") -> str:
     """What the budget did to a trial of the seeds ``seeds`` (:data:`CUT_STORY_ATTR`): ``stopped`` (a seed, the
     epoch after which it stopped; None: none stopped), the seeds after the ``averaged`` it trained not started,
-    e.g. ``seed 1 stopped after epoch 1, seed 2 not started; the mean of 2 of its 3 seeds``."""
-    said = [f"seed {stopped[0]} stopped after epoch {stopped[1]}"] if stopped else []
+    e.g. ``seed 1 stopped after epoch 1, seed 2 not started; the mean of 2 of its 3 seeds`` (``word`` "fold": of
+    its folds)."""
+    said = [f"{word} {stopped[0]} stopped after epoch {stopped[1]}"] if stopped else []
     unstarted = seeds[averaged:]
     if unstarted:
-        said.append(f"seed {unstarted[0]} not started" if len(unstarted) == 1 else
-                    f"seeds {unstarted[0]} to {unstarted[-1]} not started")
-    scored = f"the score of 1 of its {len(seeds)} seeds" if averaged == 1 else \
-        f"the mean of {averaged} of its {len(seeds)} seeds"
+        said.append(f"{word} {unstarted[0]} not started" if len(unstarted) == 1 else
+                    f"{word}s {unstarted[0]} to {unstarted[-1]} not started")
+    scored = f"the score of 1 of its {len(seeds)} {word}s" if averaged == 1 else \
+        f"the mean of {averaged} of its {len(seeds)} {word}s"
     return f"{', '.join(said)}; {scored}"
 
 
 def mean_over_seeds(trial: optuna.Trial, first: float, others: list, deadline: float | None = None,
                     first_seed: int | None = None) -> float:
-    """The value of trial ``trial`` over several seeds: ``first``, the first seed's score
-    (:func:`medtrain.tune.study.train_trial`'s), and the runs ``others`` (configs of the later seeds, each its own
-    ``out``) trained here without the pruner, stopped by ``deadline`` (None: none). Each seed's score is kept in
-    :data:`SEEDS_ATTR`; the value is their mean. A seed that diverges fails the trial (NaN). A seed the deadline
-    stopped, or not started because it had passed, makes the trial one the budget cut (pruned, ``pruned: budget``),
-    its score (:data:`SCORE_ATTR`) the mean of the seeds it trained, and what the budget did in
-    :data:`CUT_STORY_ATTR` (``first_seed``: the first seed's number, default the second's less one)."""
+    """:func:`mean_over_repeats` of seeds: ``others`` the configs of the later seeds, ``first_seed`` the first's
+    number (default the second's less one)."""
+    return mean_over_repeats(trial, first, others, deadline, "seed",
+                             others[0].seed - 1 if first_seed is None else first_seed)
+
+
+def mean_over_repeats(trial: optuna.Trial, first: float, others: list, deadline: float | None, word: str,
+                      first_label: int) -> float:
+    """The value of trial ``trial`` over its repeats (``word``: "seed" or "fold", the setting they differ in,
+    :data:`REPEATS`): ``first``, the first repeat's score (:func:`medtrain.tune.study.train_trial`'s), and the runs
+    ``others`` (configs of the later repeats, each its own ``out``) trained here without the pruner, stopped by
+    ``deadline`` (None: none). Each repeat's score is kept in the user attribute ``REPEATS[word][0]``
+    (:data:`SEEDS_ATTR`, :data:`FOLDS_ATTR`), its folder in ``REPEATS[word][1]``; the value is their mean. A repeat
+    that diverges fails the trial (NaN). A repeat the deadline stopped, or not started because it had passed, makes
+    the trial one the budget cut (pruned, ``pruned: budget``), its score (:data:`SCORE_ATTR`) the mean of the
+    repeats it trained, and what the budget did in :data:`CUT_STORY_ATTR` (``first_label``: the first repeat's
+    seed or fold)."""
+    values_attr, dirs_attr = REPEATS[word]
     values, stopped, cut = [first], None, False
     for cfg in others:
         if math.isnan(values[-1]):
@@ -102,20 +126,19 @@ def mean_over_seeds(trial: optuna.Trial, first: float, others: list, deadline: f
         if deadline is not None and time.monotonic() >= deadline:
             cut = True
             break
-        trial.set_user_attr(SEED_DIRS_ATTR, [*trial.user_attrs.get(SEED_DIRS_ATTR, []), os.path.abspath(cfg.out)])
+        trial.set_user_attr(dirs_attr, [*trial.user_attrs.get(dirs_attr, []), os.path.abspath(cfg.out)])
         stop = DeadlineStop(deadline) if deadline is not None else None
         result = trained_run(trial, cfg, [stop] if stop else [])
         values.append(float("nan") if result is None else score_of(result, cfg.monitor))
         if stop is not None and stop.cut_after is not None:
-            stopped, cut = (cfg.seed, stop.cut_after + 1), True
+            stopped, cut = (getattr(cfg, word), stop.cut_after + 1), True
             break
-    trial.set_user_attr(SEEDS_ATTR, values)
+    trial.set_user_attr(values_attr, values)
     mean = sum(values) / len(values)
     if cut and not math.isnan(mean):
-        seeds = [others[0].seed - 1 if first_seed is None else first_seed, *(c.seed for c in others)]
-        story = cut_story(seeds, stopped, len(values))
+        story = cut_story([first_label, *(getattr(c, word) for c in others)], stopped, len(values), word)
         trial.set_user_attr(CUT_ATTR, CUT)
-        trial.set_user_attr(SCORE_ATTR, mean)  # what it is ranked and reported by: the seeds it trained
+        trial.set_user_attr(SCORE_ATTR, mean)  # what it is ranked and reported by: the repeats it trained
         trial.set_user_attr(CUT_STORY_ATTR, story)
         raise optuna.TrialPruned(f"the search's budget ran out; {story}")
     return mean
