@@ -4,81 +4,27 @@ validation AUCs. On RetinaMNIST the 120-image validation split ranked a learned 
 mean of 3 seeds, while it led on test in every seed (0.741 vs 0.727; issue 12): more images must judge it."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import optuna
 import pytest
-import torch
 
 import medtrain.api
 import medtrain.tune.pruning
 from medtrain import config as config_mod
 from medtrain import rundir
-from medtrain._io import write_json
 from medtrain.augment.policies import load_policy
 from medtrain.cli import main
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.policy_search import autoaugment_search
-from medtrain.tune.study import default_storage
 from medtrain.tune.trial_runs import discard_trial_files
 
-SETTINGS = {"model": "resnet10_28_half", "batch_size": 32, "accelerator": "cpu", "tta": "none", "logger": "none",
-            "flip": "false"}
+import _repeat_search
+from _repeat_search import SETTINGS, repeat_train, study_of
 
-
-def score(cfg) -> float:
-    """A run's validation AUC: 0.6 + 0.1 x its fold (0 without folds) + 0.01 x its trial's number."""
-    return 0.6 + 0.1 * (cfg.fold or 0) + 0.01 * int(Path(cfg.out).name[:3])
-
-
-def fold_train(calls, interrupt=lambda cfg: False, slow=None, clock=None):
-    """Stands in for medtrain.api.train: calls the callbacks each epoch as Lightning would (stopping where one sets
-    ``should_stop``), then leaves a finished run (config.yaml, metrics.json) scoring :func:`score`; ``interrupt``:
-    the configs stopped by Ctrl-C; ``slow``: the fold whose first epoch "takes" an hour on ``clock``."""
-    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
-        calls.append(cfg)
-        Path(cfg.out).mkdir(parents=True, exist_ok=True)
-        if interrupt(cfg):
-            raise KeyboardInterrupt
-        trainer = SimpleNamespace(sanity_checking=False, callback_metrics={cfg.monitor: torch.tensor(score(cfg))},
-                                  max_epochs=cfg.epochs, should_stop=False)
-        for epoch in range(cfg.epochs):
-            if slow is not None and cfg.fold == slow and epoch == 0:
-                clock.skip(3600)
-            for cb in callbacks or []:
-                cb.on_validation_end(trainer, SimpleNamespace(current_epoch=epoch))
-            if trainer.should_stop:
-                break
-        result = {"best_epoch": cfg.epochs - 1, "val": {"auc": score(cfg)}, "test": {},
-                  "history": [{"epoch": e, "val_auc": score(cfg)} for e in range(cfg.epochs)]}
-        rundir.write_config(Path(cfg.out), cfg)
-        write_json(Path(cfg.out) / "metrics.json", result)
-        return result
-
-    return train
-
-
-@pytest.fixture
-def search(tiny_npz, tmp_path, monkeypatch):
-    """``search(trials, folds=K, **kw)`` in ``tmp_path/work`` with :func:`fold_train`; ``.calls``: the configs."""
-    calls = []
-    monkeypatch.setattr(medtrain.api, "train", fold_train(calls))
-
-    def run(trials: int, base: dict | None = None, **kw):
-        cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS, **(base or {})})
-        return autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[],
-                                  budget_epochs=1, trials=trials, sub_policies=1, log=lambda line: None, **kw)
-
-    run.calls = calls
-    return run
-
-
-def study_of(work: Path) -> optuna.Study:
-    return optuna.load_study(study_name="autoaugment", storage=default_storage(work))
+search, clock = _repeat_search.search, _repeat_search.clock  # the fixtures, shared with the other search's tests
 
 
 def test_each_trial_trains_its_folds_and_is_scored_by_their_mean(search, tmp_path):
@@ -158,7 +104,7 @@ def test_bad_folds_are_refused_before_anything_is_written(search, tmp_path, kw, 
 def test_ctrl_c_in_a_later_fold_removes_its_unfinished_folder_and_keeps_the_finished_first(
         tiny_npz, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(medtrain.api, "train", fold_train(calls, interrupt=lambda cfg: cfg.fold == 1))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, interrupt=lambda cfg: cfg.fold == 1))
     cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
     with pytest.raises(KeyboardInterrupt):
         autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[], budget_epochs=1,
@@ -181,16 +127,6 @@ def test_discarding_a_failed_trial_removes_its_unfinished_fold_folders_only(tmp_
     assert sorted(p.name for p in trials.iterdir()) == ["005-fold1"]  # another trial's folder is not its own
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The budget's clock (pruning's and trial_runs' ``time.monotonic``), ``skip(seconds)`` moving it on."""
-    shift = [0.0]
-    fake = SimpleNamespace(monotonic=lambda: time.monotonic() + shift[0])
-    monkeypatch.setattr(medtrain.tune.pruning, "time", fake, raising=False)
-    monkeypatch.setattr("medtrain.tune.trial_runs.time", fake, raising=False)
-    return SimpleNamespace(skip=lambda s: shift.__setitem__(0, shift[0] + s))
-
-
 @pytest.mark.parametrize("slow, story, values", [
     (1, "fold 1 stopped after epoch 1, fold 2 not started; the mean of 2 of its 3 folds", [0.6, 0.7]),
     (0, "fold 0 stopped after epoch 1, folds 1 to 2 not started; the score of 1 of its 3 folds", [0.6]),
@@ -198,7 +134,7 @@ def clock(monkeypatch):
 def test_a_trial_the_budget_cut_in_its_folds_says_which_folds_it_averaged(tiny_npz, tmp_path, monkeypatch, clock,
                                                                          slow, story, values):
     calls = []
-    monkeypatch.setattr(medtrain.api, "train", fold_train(calls, slow=slow, clock=clock))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, slow=lambda cfg, s=slow: cfg.fold == s, clock=clock))
     cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
     out = tmp_path / "policy.yaml"
     policy = autoaugment_search(cfg, tmp_path / "work", out, base_augment=[], budget_epochs=3, budget_minutes=30,
@@ -212,7 +148,7 @@ def test_a_trial_the_budget_cut_in_its_folds_says_which_folds_it_averaged(tiny_n
 
 def test_the_command_searches_over_its_folds(tiny_npz, tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(medtrain.api, "train", fold_train(calls))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls))
     out = tmp_path / "aa.yaml"
     assert main(["augment", "search", "--data", str(tiny_npz), "--model", "resnet10_28_half", "--accelerator", "cpu",
                  "--budget-epochs", "1", "--method", "autoaugment", "--trials", "1", "--sub-policies", "1",

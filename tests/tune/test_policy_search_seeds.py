@@ -4,83 +4,22 @@ as much as the differences a 3-trial search ranked: its winner tested 0.742 vs t
 had not seen it (0.808 vs 0.810; issue 12)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
-import optuna
 import pytest
-import torch
 
 import medtrain.api
 import medtrain.tune.pruning
 from medtrain import config as config_mod
-from medtrain import rundir
-from medtrain._io import write_json
 from medtrain.augment.policies import load_policy
 from medtrain.cli import main
 from medtrain.errors import MedtrainError
 from medtrain.policy_search import autoaugment_search
-from medtrain.tune.study import default_storage
 
-SETTINGS = {"model": "resnet10_28_half", "batch_size": 32, "accelerator": "cpu", "tta": "none", "logger": "none",
-            "flip": "false"}
+import _repeat_search
+from _repeat_search import SETTINGS, repeat_train, study_of
 
-
-def score(cfg) -> float:
-    """A run's validation AUC: 0.6 + 0.1 x its seed + 0.01 x its trial's number (the seeds differ, as real ones do)."""
-    return 0.6 + 0.1 * cfg.seed + 0.01 * int(Path(cfg.out).name[:3])
-
-
-def seeded_train(calls, interrupt=lambda cfg: False, slow=None, clock=None, epochs_run=None):
-    """Stands in for medtrain.api.train: each epoch calls the callbacks as Lightning would (stopping where one sets
-    ``should_stop``), then leaves a finished run (config.yaml, metrics.json) scoring :func:`score`; ``interrupt``:
-    the configs stopped by Ctrl-C in their first epoch; ``slow``: the seed whose first epoch "takes" an hour;
-    ``epochs_run``: a list given the epochs each call trained."""
-    def train(cfg, resume=None, verbose=True, callbacks=None, evaluate_test=True, idle_settings=False):
-        calls.append(cfg)
-        Path(cfg.out).mkdir(parents=True, exist_ok=True)
-        if interrupt(cfg):
-            raise KeyboardInterrupt
-        trainer = SimpleNamespace(sanity_checking=False, callback_metrics={cfg.monitor: torch.tensor(score(cfg))},
-                                  max_epochs=cfg.epochs, should_stop=False)
-        epochs = 0
-        for epoch in range(cfg.epochs):
-            if slow is not None and cfg.seed == slow and epoch == 0:
-                clock.skip(3600)
-            epochs += 1
-            for cb in callbacks or []:
-                cb.on_validation_end(trainer, SimpleNamespace(current_epoch=epoch))
-            if trainer.should_stop:
-                break
-        if epochs_run is not None:
-            epochs_run.append(epochs)
-        result = {"best_epoch": epochs - 1, "history": [{"epoch": e, "val_auc": score(cfg)} for e in range(epochs)],
-                  "val": {"auc": score(cfg)}, "test": {}}
-        rundir.write_config(Path(cfg.out), cfg)
-        write_json(Path(cfg.out) / "metrics.json", result)
-        return result
-
-    return train
-
-
-@pytest.fixture
-def search(tiny_npz, tmp_path, monkeypatch):
-    """``search(trials, seeds=K, **kw)`` in ``tmp_path/work`` with :func:`seeded_train`; ``.calls``: the configs."""
-    calls = []
-    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls))
-    cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
-
-    def run(trials: int, **kw):
-        return autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[],
-                                  budget_epochs=1, trials=trials, sub_policies=1, log=lambda line: None, **kw)
-
-    run.calls = calls
-    return run
-
-
-def study_of(work: Path) -> optuna.Study:
-    return optuna.load_study(study_name="autoaugment", storage=default_storage(work))
+search, clock = _repeat_search.search, _repeat_search.clock  # the fixtures, shared with the other search's tests
 
 
 def test_each_trial_trains_its_seeds_and_is_scored_by_their_mean(search, tmp_path):
@@ -130,7 +69,7 @@ def test_seeds_below_one_or_not_an_integer_are_refused_before_anything_is_writte
 def test_ctrl_c_in_a_later_seed_removes_its_unfinished_folder_and_keeps_the_finished_first(
         tiny_npz, tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls, interrupt=lambda cfg: cfg.seed == 1))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, interrupt=lambda cfg: cfg.seed == 1))
     cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
     with pytest.raises(KeyboardInterrupt):
         autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[], budget_epochs=1,
@@ -141,22 +80,11 @@ def test_ctrl_c_in_a_later_seed_removes_its_unfinished_folder_and_keeps_the_fini
     assert trial.state.name == "FAIL" and trial.user_attrs["failed"] == "interrupted"
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    """The budget's clock (pruning's and trial_runs' ``time.monotonic``), ``skip(seconds)`` moving it on."""
-    shift = [0.0]
-    real = time.monotonic
-    fake = SimpleNamespace(monotonic=lambda: real() + shift[0])
-    monkeypatch.setattr(medtrain.tune.pruning, "time", fake, raising=False)
-    monkeypatch.setattr("medtrain.tune.trial_runs.time", fake, raising=False)
-    return SimpleNamespace(skip=lambda s: shift.__setitem__(0, shift[0] + s))
-
-
 def test_a_later_seed_without_the_pruner_still_stops_at_the_deadline(tiny_npz, tmp_path, monkeypatch, clock):
     """The second seed trains without the pruning callback; its first epoch passes the 30-minute deadline, so it
     stops there (not after its 3 epochs), and the trial is the one the budget cut, scored over the seeds it ran."""
     calls, epochs = [], []
-    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls, slow=1, clock=clock, epochs_run=epochs))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, slow=lambda cfg, s=1: cfg.seed == s, clock=clock, epochs_run=epochs))
     cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
     out = tmp_path / "policy.yaml"
     policy = autoaugment_search(cfg, tmp_path / "work", out, base_augment=[], budget_epochs=3, budget_minutes=30,
@@ -173,7 +101,7 @@ def test_a_later_seed_without_the_pruner_still_stops_at_the_deadline(tiny_npz, t
 def test_the_command_searches_over_its_seeds_and_prints_the_same_train_command(tiny_npz, tmp_path, monkeypatch,
                                                                                capsys):
     calls = []
-    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls))
     out = tmp_path / "aa.yaml"
     assert main(["augment", "search", "--data", str(tiny_npz), "--model", "resnet10_28_half", "--accelerator", "cpu",
                  "--budget-epochs", "1", "--method", "autoaugment", "--trials", "1", "--sub-policies", "1",
@@ -210,7 +138,7 @@ def test_a_trial_the_budget_cut_in_its_seeds_says_which_seeds_it_averaged(tiny_n
     started, and over how many seeds the value is: they had read the first seed's epochs ('pruned by the budget
     after epoch 3', 'cut by the budget after epoch 3') as if the trial had trained its full length, all 3 seeds."""
     calls, lines = [], []
-    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls, slow=slow, clock=clock))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, slow=lambda cfg, s=slow: cfg.seed == s, clock=clock))
     cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
     out = tmp_path / "policy.yaml"
     autoaugment_search(cfg, tmp_path / "work", out, base_augment=[], budget_epochs=epochs, budget_minutes=30,
@@ -226,7 +154,7 @@ def test_a_trial_the_budget_cut_in_its_seeds_says_which_seeds_it_averaged(tiny_n
 
 def test_a_one_seed_trial_the_budget_cut_still_says_its_epoch(tiny_npz, tmp_path, monkeypatch, clock):
     calls, lines = [], []
-    monkeypatch.setattr(medtrain.api, "train", seeded_train(calls, slow=0, clock=clock))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, slow=lambda cfg, s=0: cfg.seed == s, clock=clock))
     cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
     autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[], budget_epochs=3,
                        budget_minutes=30, sub_policies=1, log=lines.append)
