@@ -274,7 +274,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     policy = suggest_autoaugment_policy(optuna.trial.FixedTrial(best.params), sub_policies)
     done = finished_trials(study)
     policy.metadata = {"search": {
-        "method": "autoaugment-tpe", "selected_on": f"{base_cfg.monitor} (validation split)",
+        "method": "autoaugment-tpe", "selected_on": f"{base_cfg.monitor} ({'held-out folds of train + val' if folds else 'validation split'})",
         "budget_epochs": budget_epochs, "best_trial": best.number,
         "base_augment": trained_base(base_augment, flips_off(base_cfg, pin)), "flip": pin.get("flip", base_cfg.flip),
         "best_value": round(value_of(best), 6), "finished_trials": len(done), "storage": shown_url(url),

@@ -48,6 +48,7 @@ def test_each_trial_trains_its_folds_and_is_scored_by_their_mean(search, tmp_pat
         assert t.intermediate_values == {0: pytest.approx(0.6 + 0.01 * t.number)}  # fold 0 alone reported
     record = policy.metadata["search"]
     assert record["folds"] == 2 and record["best_trial"] == 1 and record["best_value"] == pytest.approx(0.66)
+    assert record["selected_on"] == "val_auc (held-out folds of train + val)"  # not "validation split"
     assert record["results"][1]["fold_values"] == pytest.approx([0.61, 0.71])
     assert "mean over 2 folds of train + val" in (tmp_path / "policy.yaml").read_text().split("\nname:")[0]
 
@@ -69,6 +70,7 @@ def test_the_folds_hold_out_parts_of_train_and_val_and_keep_the_official_test(ti
 def test_a_one_run_search_records_no_folds(search, tmp_path):
     search(1)
     assert "folds" not in study_of(tmp_path / "work").user_attrs["medtrain"]
+    assert load_policy(tmp_path / "policy.yaml").metadata["search"]["selected_on"] == "val_auc (validation split)"
     assert "folds" not in load_policy(tmp_path / "policy.yaml").metadata["search"]
     assert [c.fold for c in search.calls] == [None]
 
