@@ -94,12 +94,12 @@ def test_a_run_of_the_same_settings_finished_by_another_process_meanwhile_is_ret
     out = tmp_path / "run"
     real, calls, finished = api.load_splits, [], {}
 
-    def load_while_another_finishes(cfg):
+    def load_while_another_finishes(cfg, processes=None):
         calls.append(cfg)
         if len(calls) == 1:  # the same command, started later, finishes first
             assert run_cli(capsys, *_argv(data, out))[0] == 0
             finished.update(_files(out))
-        return real(cfg)
+        return real(cfg, processes)
 
     monkeypatch.setattr(api, "load_splits", load_while_another_finishes)
     code, said, _ = run_cli(capsys, *_argv(data, out))
@@ -112,12 +112,12 @@ def test_a_run_of_the_same_settings_stopped_by_another_process_meanwhile_is_left
     out = tmp_path / "run"
     real, calls = api.load_splits, []
 
-    def load_while_another_stops(cfg):
+    def load_while_another_stops(cfg, processes=None):
         calls.append(cfg)
         if len(calls) == 1:  # the same command, started later, is stopped after an epoch
             with pytest.raises(TrainingInterrupted):
                 medtrain.train(_as_api(data, out), verbose=False, callbacks=[InterruptAt(1)])
-        return real(cfg)
+        return real(cfg, processes)
 
     monkeypatch.setattr(api, "load_splits", load_while_another_stops)
     code, _, err = run_cli(capsys, *_argv(data, out))

@@ -32,12 +32,12 @@ def test_train_refuses_a_folder_another_train_finished_while_it_loaded_its_data(
     out = tmp_path / "run"
     real, calls = api.load_splits, []
 
-    def load_while_another_finishes(cfg):
+    def load_while_another_finishes(cfg, processes=None):
         calls.append(cfg)
         if len(calls) == 1:  # the other `train --out OUT` of another seed, started later, finishes first
             medtrain.train(dict(data=str(data), out=str(out), epochs=1, model="resnet10_28_half", flip="false",
                                 progress=False, seed=1), verbose=False)
-        return real(cfg)
+        return real(cfg, processes)
 
     monkeypatch.setattr(api, "load_splits", load_while_another_finishes)
     code, _, err = run_cli(capsys, "train", "--data", data, "--out", out, "--epochs", 1, "--model", "resnet10_28_half",
@@ -57,12 +57,12 @@ def test_a_second_resume_of_a_run_finished_meanwhile_leaves_it_as_finished(train
     (run / "metrics.json").unlink()  # stopped after its weights: `train --resume` finishes it
     real, calls, finished = rundir.run_splits, [], {}
 
-    def load_while_another_resumes(run_dir, cfg):
+    def load_while_another_resumes(run_dir, cfg, processes=None):
         calls.append(run_dir)
         if len(calls) == 1:  # the other `train --resume RUN` finishes the run while this one loads the data
             medtrain.train({"progress": False}, resume=run, verbose=False)
             finished.update(_files(run))
-        return real(run_dir, cfg)
+        return real(run_dir, cfg, processes)
 
     monkeypatch.setattr(rundir, "run_splits", load_while_another_resumes)
     m = medtrain.train({"progress": False}, resume=run, verbose=False)

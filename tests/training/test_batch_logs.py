@@ -133,7 +133,7 @@ def test_an_interrupt_outside_the_epochs_says_how_to_continue(tmp_path, capsys, 
 
 
 def test_an_interrupt_before_the_run_folder_exists_names_no_resume(tmp_path, capsys, monkeypatch):
-    def load_splits(cfg):
+    def load_splits(cfg, processes=None):
         raise KeyboardInterrupt  # while the data load: nothing is written yet
 
     monkeypatch.setattr(api, "load_splits", load_splits)
