@@ -146,7 +146,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     ``budget_epochs`` epochs with ``--augment [*base_augment, that file]``, without the test split; it is
     scored on validation. ``seeds`` K > 1: each trial trains its policy with the seeds ``seed .. seed + K - 1``
     (the config's first, in ``TRIALS/NNN``; the others in ``TRIALS/NNN-seedS``) and is scored by the mean of their
-    validation scores (:func:`medtrain.tune.trial_runs.mean_over_seeds`): one seed's moves by ~0.01, as much as the
+    validation scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): one seed's moves by ~0.01, as much as the
     differences the search ranks. ``folds`` K >= 2: each trial trains its policy K times, with ``{"folds": K,
     "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the official test
     untouched; fold 0 in ``TRIALS/NNN``, fold k in ``TRIALS/NNN-foldK``), scored by the mean of the K validation
@@ -175,7 +175,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
     from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, Budget, best_trial, value_of
-    from medtrain.tune.trial_runs import FOLDS_ATTR, REPEATS, SEEDS_ATTR, cut_story, mean_over_repeats, seed_run_dir
+    from medtrain.tune.trial_runs import FOLDS_ATTR, REPEATS, SEEDS_ATTR, cut_story, mean_over_repeats, repeat_run_dir
     from medtrain.tune.report import write_trials
     from medtrain.tune.storage_errors import shown_url
     from medtrain.training.distributed import check_devices, single_process_only
@@ -258,7 +258,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
                 trial.set_user_attr(CUT_STORY_ATTR, cut_story(labels, (labels[0], epochs), 1, word))
             raise
         others = [config_mod.resolve(base, pin, e, {"augment": [*base_augment, str(policy_file)], "progress": False,
-                                                    "out": str(seed_run_dir(run_dir, e[word], word))})
+                                                    "out": str(repeat_run_dir(run_dir, e[word], word))})
                   for e in each[1:]]
         return mean_over_repeats(trial, first, others, deadline, word, labels[0]) if others else first
 

@@ -76,7 +76,7 @@ class DeadlineStop(Callback):
     """The search's budget's stop rule, its one owner: stops a training at the end of the epoch during which
     ``deadline`` (a ``time.monotonic()`` time; None: never) passed, never at its last epoch (:func:`last_epoch`);
     ``cut_after``: that epoch. The pruning callback applies it to a trial's first seed (after the pruner), and
-    :func:`medtrain.tune.trial_runs.mean_over_seeds` alone to its later seeds, which train without the pruner."""
+    :func:`medtrain.tune.trial_runs.mean_over_repeats` alone to its later seeds, which train without the pruner."""
 
     def __init__(self, deadline: float | None):
         self.deadline, self.cut_after = deadline, None

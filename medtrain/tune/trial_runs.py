@@ -1,6 +1,6 @@
 """A trial's run folders: training one without losing what a failed trial leaves (:func:`trained_run`), removing
 what a failed trial left unfinished (:func:`discard_trial_files`), and a trial scored over several seeds
-(:func:`mean_over_seeds`, ``medtrain augment search --method autoaugment --seeds K``).
+(:func:`mean_over_repeats`, ``medtrain augment search --method autoaugment --seeds K`` or ``--folds K``).
 
 A trial of K seeds trains its first seed as every trial does (:func:`medtrain.tune.study.train_trial`: folder
 ``TRIALS/NNN``, each epoch reported to the pruner) and its other seeds ``seed + 1 .. seed + K - 1`` in
@@ -39,10 +39,10 @@ FOLDS_ATTR, FOLD_DIRS_ATTR = "fold_values", "fold_run_dirs"
 REPEATS = {"seed": (SEEDS_ATTR, SEED_DIRS_ATTR), "fold": (FOLDS_ATTR, FOLD_DIRS_ATTR)}
 
 
-def seed_run_dir(run_dir: str | os.PathLike, seed: int, word: str = "seed") -> Path:
-    """``TRIALS/NNN-seedS``: the run folder of seed ``seed`` of the trial whose first seed trains ``TRIALS/NNN``
-    (``word`` "fold": ``TRIALS/NNN-foldF``, fold ``seed``'s)."""
-    return Path(run_dir).with_name(f"{Path(run_dir).name}-{word}{seed}")
+def repeat_run_dir(run_dir: str | os.PathLike, label: int, word: str) -> Path:
+    """``TRIALS/NNN-seedS`` (``word`` "seed") or ``TRIALS/NNN-foldF`` ("fold"): the run folder of the repeat
+    ``label`` of the trial whose first repeat trains ``TRIALS/NNN``."""
+    return Path(run_dir).with_name(f"{Path(run_dir).name}-{word}{label}")
 
 
 def discard_trial_files(trial) -> None:
@@ -97,14 +97,6 @@ def cut_story(seeds: list[int], stopped: tuple[int, int] | None, averaged: int, 
     scored = f"the score of 1 of its {len(seeds)} {word}s" if averaged == 1 else \
         f"the mean of {averaged} of its {len(seeds)} {word}s"
     return f"{', '.join(said)}; {scored}"
-
-
-def mean_over_seeds(trial: optuna.Trial, first: float, others: list, deadline: float | None = None,
-                    first_seed: int | None = None) -> float:
-    """:func:`mean_over_repeats` of seeds: ``others`` the configs of the later seeds, ``first_seed`` the first's
-    number (default the second's less one)."""
-    return mean_over_repeats(trial, first, others, deadline, "seed",
-                             others[0].seed - 1 if first_seed is None else first_seed)
 
 
 def mean_over_repeats(trial: optuna.Trial, first: float, others: list, deadline: float | None, word: str,
