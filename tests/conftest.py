@@ -108,6 +108,36 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+# The folders of session-scoped fixtures: kept until the session ends (see _module_temporaries_removed).
+_SESSION_DIRS: set[Path] = set()
+
+
+def _session_dir(tmp_path_factory, name: str) -> Path:
+    """A new temporary folder for a session-scoped fixture, which later test files of this worker use too."""
+    path = tmp_path_factory.mktemp(name)
+    _SESSION_DIRS.add(path)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_temporaries_removed(request, tmp_path_factory):
+    """Remove the temporary folders a test file made (its module fixtures' ``tmp_path_factory.mktemp`` folders;
+    ``tmp_path_retention_policy = "failed"`` in pyproject.toml removes each passing test's ``tmp_path``) once the
+    file is done, unless one of its tests failed. A finished run is ~70 MB (two Lightning checkpoints and the
+    weights): the suite had left ~10 GB behind, and CI's run of 7ffaae7 ended with every training of its last
+    6% erroring, as on a full disk."""
+    base = tmp_path_factory.getbasetemp()
+    before, failed = set(base.iterdir()), request.session.testsfailed
+    yield
+    if request.session.testsfailed != failed:
+        return
+    import shutil
+
+    for path in set(base.iterdir()) - before - _SESSION_DIRS:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 def tiny_npz(tmp_path) -> Path:
     """A 2-class grey dataset in MedMNIST layout: 96 / 32 / 32 images of 16x16."""
@@ -118,13 +148,13 @@ def tiny_npz(tmp_path) -> Path:
 def learnable_npz(tmp_path_factory) -> Path:
     """The grey bright-square task, 128 / 48 / 64 images of 16x16 (2 test labels flipped), shared by the
     technique tests."""
-    return make_npz(tmp_path_factory.mktemp("learnable") / "grey.npz", sizes=(128, 48, 64), noisy_test=2)
+    return make_npz(_session_dir(tmp_path_factory, "learnable") / "grey.npz", sizes=(128, 48, 64), noisy_test=2)
 
 
 @pytest.fixture(scope="session")
 def learnable_rgb_npz(tmp_path_factory) -> Path:
     """The same task in RGB (H, W, 3), for colour spaces and colour augmentations."""
-    return make_npz(tmp_path_factory.mktemp("learnable") / "rgb.npz", channels=3, sizes=(128, 48, 64),
+    return make_npz(_session_dir(tmp_path_factory, "learnable") / "rgb.npz", channels=3, sizes=(128, 48, 64),
                     noisy_test=2)
 
 
@@ -189,7 +219,7 @@ def trained_run(tmp_path_factory):
     arrays; shared by the predict and export tests (training is their slow part)."""
     import medtrain
 
-    root = tmp_path_factory.mktemp("use")
+    root = _session_dir(tmp_path_factory, "use")
     arrays = {}
     for split, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 40, 2)):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
