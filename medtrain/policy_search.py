@@ -148,11 +148,11 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     (the config's first, in ``TRIALS/NNN``; the others in ``TRIALS/NNN-seedS``) and is scored by the mean of their
     validation scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): one seed's moves by ~0.01, as much as the
     differences the search ranks. ``folds`` K >= 2: each trial trains its policy K times, with ``{"folds": K,
-    "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the official test
-    untouched; fold 0 in ``TRIALS/NNN``, fold k in ``TRIALS/NNN-foldK``), scored by the mean of the K validation
-    scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): more validation images than the split's (not with
-    ``seeds``; a base config holding ``folds`` is refused). The first trial of a new study is the policy that applies nothing, so the search
-    can answer "no policy" (enqueued again by a rerun if that trial failed, e.g. stopped by Ctrl-C). The best
+    "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the data's own test
+    split untouched; data without one, and a K they cannot fill, refused first: :func:`~medtrain.tune.trial_runs.check_folds_fit`; fold 0 in ``TRIALS/NNN``, fold k in
+    ``TRIALS/NNN-foldK``), scored by the mean of the K validation scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): more validation images than the split's (not with
+    ``seeds``; a base config holding ``folds`` is refused). The first trial of a new study is the policy that
+    applies nothing, so the search can answer "no policy" (enqueued again by a rerun if that trial failed, e.g. stopped by Ctrl-C). The best
     trial's policy is written to ``out`` with every trial's score.
     ``TRIALS`` is ``WORK/trials`` for the default study and ``WORK/trials-NAME`` for any other, so two
     studies in one work folder never share (and silently reuse) run directories.
@@ -175,7 +175,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     from medtrain.tune.flips import pin_of, study_flip
     from medtrain.tune import prepare_storage
     from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, SCORE_ATTR, Budget, best_trial, value_of
-    from medtrain.tune.trial_runs import FOLDS_ATTR, REPEATS, SEEDS_ATTR, cut_story, mean_over_repeats, repeat_run_dir
+    from medtrain.tune.trial_runs import (FOLDS_ATTR, REPEATS, SEEDS_ATTR, check_folds, check_folds_fit,
+                                          check_repeats_of, cut_story, mean_over_repeats, repeat_run_dir)
     from medtrain.tune.report import write_trials
     from medtrain.tune.storage_errors import shown_url
     from medtrain.training.distributed import check_devices, single_process_only
@@ -197,7 +198,8 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
         raise MedtrainError(f"--sub-policies must be an integer >= 1, got {sub_policies!r}")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise MedtrainError(f"--seeds must be an integer >= 1 (the seeds each trial trains), got {seeds!r}")
-    _check_folds(folds, seeds, base_cfg)
+    check_folds(folds, seeds, base_cfg)
+    check_folds_fit(base_cfg, folds)
     word = "fold" if folds else "seed"  # what a trial's repeats differ in, and their settings (the first's first)
     each = [{"folds": folds, "fold": k} for k in range(folds)] if folds else \
         [{"seed": base_cfg.seed + k} for k in range(seeds)]
@@ -210,7 +212,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
                 "sub_policies": sub_policies, "base_augment": list(base_augment), "base": base,
                 **({"seeds": seeds} if seeds > 1 else {}),  # a study of one seed records none, as before --seeds
                 **({"folds": folds} if folds else {})}
-    _check_seeds_of(db, study_name, seeds, folds)
+    check_repeats_of(db, study_name, seeds, folds)
     study = open_study(db, study_name, base_cfg.monitor, base_cfg.seed, settings)
     if trials is None or len(finished_trials(study)) < trials:  # flips decided once for the study, as tune does
         decided = {**base, "augment": list(base_augment) or ["none"]}  # the base: without the searched policy
@@ -309,47 +311,6 @@ def _cut_said(trial, story: str | None) -> str:
     (:data:`medtrain.tune.pruning.CUT_STORY_ATTR`: which seed stopped, which never started, how many it averages)."""
     where = f": {story};" if story else f" after epoch {trial.last_step + 1}:"
     return f" (cut by the budget{where} no trial completed within it)"
-
-
-def _check_folds(folds, seeds: int, base_cfg) -> None:
-    """Refuse ``--folds`` (``folds``; None: not given) other than an integer >= 2, given with ``--seeds`` K > 1, or
-    a base config that holds ``folds`` (a cross-validation's fold: the search chooses on one split, or on
-    ``--folds``' own), before anything is written."""
-    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
-        raise MedtrainError(f"--folds must be an integer >= 2 (the folds of train + val each trial trains, one "
-                            f"held out as validation by each), got {folds!r}")
-    if folds is not None and seeds > 1:
-        raise MedtrainError(f"--seeds {seeds} and --folds {folds} together: give one (each trial trains its policy "
-                            f"once per seed, or once per fold)")
-    if base_cfg.folds:
-        raise MedtrainError(f"the config holds folds: {base_cfg.folds} (a cross-validation's setting); remove folds "
-                            f"and fold from it, and give --folds K to score each trial over K folds of train + val")
-
-
-def _check_seeds_of(storage, study_name: str, seeds: int, folds: int | None = None) -> None:
-    """Refuse a rerun of study ``study_name`` with another ``--seeds`` than it was started with (one seed where it
-    recorded none: a study from before ``--seeds``, whose trials each trained one), or another ``--folds`` (none
-    where it recorded none), before the study is opened: its trials' values are means over that many seeds or
-    folds, which other trials' could not be ranked with."""
-    import optuna
-
-    try:
-        saved = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get("medtrain") or {}
-    except KeyError:  # no such study yet
-        return
-    was = saved.get("seeds", 1)
-    if was != seeds:
-        each = f"means over {was} seeds" if was > 1 else "of one seed each"
-        raise MedtrainError(f"study {study_name!r} in this storage was started with --seeds {was}, now {seeds} (its "
-                            f"trials' values are {each}); rerun with --seeds {was}, or use another --study-name or "
-                            f"--work-dir")
-    was = saved.get("folds")
-    if was != folds:
-        said = lambda k: f"with --folds {k}" if k else "without --folds"  # noqa: E731
-        each = f"means over {was} folds of train + val" if was else "scored on the validation split"
-        raise MedtrainError(f"study {study_name!r} in this storage was started {said(was)}, now {said(folds)} (its "
-                            f"trials' values are {each}); rerun {said(was)}, or use another --study-name or "
-                            f"--work-dir")
 
 
 def _no_op_scored_or_pending(study, no_op: dict) -> bool:

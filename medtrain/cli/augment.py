@@ -65,6 +65,10 @@ def register(sub) -> None:
                                     "pilot runs, for every candidate.")
     _data_flags(r, seed_help="seed of the candidates' trainings and, for autoaugment, of the study's sampler "
                              "(default: the config's, else 0)")
+    # train's flag (a patient column of another name had been split by image: patients in train and validation)
+    r.add_argument("--group-column", dest="group_column", metavar="COLUMN",
+                   help="CSV: the column naming each row's patient, kept in one split and one fold, as train's "
+                        "(default: the config's, else a column patient, patient_id or subject if present)")
     r.add_argument("--model", help="architecture (default: the config's)")
     r.add_argument("--batch-size", dest="batch_size", help="batch size (default: the config's)")
     r.add_argument("--accelerator", help="cpu, gpu, mps or auto (default: the config's, else auto)")
@@ -100,8 +104,9 @@ def register(sub) -> None:
                         "moves by about 0.01, as much as the differences the search ranks")
     r.add_argument("--folds", type=int, metavar="K",
                    help="autoaugment: train each trial's policy K times, fold k of train + val held out as "
-                        "validation by the k-th (the official test untouched), and score it by the mean of the K "
-                        "validation AUCs: more validation images than the split's (not with --seeds)")
+                        "validation by the k-th (the data's own test split untouched: data without one are refused), "
+                        "and score it by the mean of the K validation AUCs: more validation images than the "
+                        "split's (not with --seeds)")
     r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
     r.set_defaults(func=run_search, out_kind="file")
 
@@ -262,7 +267,7 @@ def run_search(args: argparse.Namespace) -> int:
     if not is_policy_file(args.out):  # --augment reads a policy file by its extension: 'as' is an unknown op there
         raise MedtrainError(f"--out {args.out}: a policy is written as YAML; give a name ending in .yaml (or .yml), "
                             f"which --augment reads as a policy file")
-    cfg = _config(args, extra=("model", "batch_size", "accelerator"))
+    cfg = _config(args, extra=("model", "batch_size", "accelerator", "group_column"))
     _refuse_other_methods_flags(args)
     ns = _int_list(args.n_values, "--n-values") if args.n_values is not None else list(DEFAULT_N)
     ms = _float_list(args.m_values, "--m-values") if args.m_values is not None else list(DEFAULT_M)
@@ -337,7 +342,7 @@ def train_command(args: argparse.Namespace, cfg, flip: str | None, base: list, o
     parts = ["medtrain", "train"]
     if args.config:
         parts += ["--config", str(args.config)]
-    for key in ("dataset", "data", "size", "seed", "model", "batch_size", "accelerator"):
+    for key in ("dataset", "data", "size", "seed", "group_column", "model", "batch_size", "accelerator"):
         if getattr(args, key, None) is not None:
             parts += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     if not args.config and args.dataset is None and args.data is None:  # the default dataset, named

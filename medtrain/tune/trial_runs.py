@@ -1,6 +1,8 @@
 """A trial's run folders: training one without losing what a failed trial leaves (:func:`trained_run`), removing
 what a failed trial left unfinished (:func:`discard_trial_files`), and a trial scored over several seeds
-(:func:`mean_over_repeats`, ``medtrain augment search --method autoaugment --seeds K`` or ``--folds K``).
+(:func:`mean_over_repeats`, ``medtrain augment search --method autoaugment --seeds K`` or ``--folds K``), and the
+checks of those flags before a search writes anything (:func:`check_folds`, :func:`check_folds_fit`,
+:func:`check_repeats_of`).
 
 A trial of K seeds trains its first seed as every trial does (:func:`medtrain.tune.study.train_trial`: folder
 ``TRIALS/NNN``, each epoch reported to the pruner) and its other seeds ``seed + 1 .. seed + K - 1`` in
@@ -11,7 +13,7 @@ in user attribute :data:`SEEDS_ATTR`. One seed's validation AUC moves by about 0
 
 A trial of K folds (``--folds K``) is the same path (:func:`mean_over_repeats`) with other settings per repeat:
 ``{"folds": K, "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the
-official test split untouched), fold 0 in ``TRIALS/NNN`` (reported to the pruner), fold k in ``TRIALS/NNN-foldK``,
+data's own test split untouched; data without one are refused: :func:`check_folds_fit`), fold 0 in ``TRIALS/NNN`` (reported to the pruner), fold k in ``TRIALS/NNN-foldK``,
 their scores in :data:`FOLDS_ATTR`."""
 from __future__ import annotations
 
@@ -134,3 +136,66 @@ def mean_over_repeats(trial: optuna.Trial, first: float, others: list, deadline:
         trial.set_user_attr(CUT_STORY_ATTR, story)
         raise optuna.TrialPruned(f"the search's budget ran out; {story}")
     return mean
+
+
+def check_folds(folds, seeds: int, base_cfg) -> None:
+    """Refuse ``--folds`` (``folds``; None: not given) other than an integer >= 2, given with ``--seeds`` K > 1, or
+    a base config that holds ``folds`` (a cross-validation's fold: the search chooses on one split, or on
+    ``--folds``' own), before anything is written."""
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 2):
+        raise MedtrainError(f"--folds must be an integer >= 2 (the folds of train + val each trial trains, one "
+                            f"held out as validation by each), got {folds!r}")
+    if folds is not None and seeds > 1:
+        raise MedtrainError(f"--seeds {seeds} and --folds {folds} together: give one (each trial trains its policy "
+                            f"once per seed, or once per fold)")
+    if base_cfg.folds:
+        raise MedtrainError(f"the config holds folds: {base_cfg.folds} (a cross-validation's setting); remove folds "
+                            f"and fold from it, and give --folds K to score each trial over K folds of train + val")
+
+
+def check_folds_fit(base_cfg, folds: int | None) -> None:
+    """Refuse ``--folds`` K, before the flip pilots or the study exist, where the data cannot be dealt into K folds
+    of train + val (a class with fewer patients or images than K: it had been refused by the first fold's training,
+    after the study recorded K, whose rerun with a K that fits was then refused), or where the data hold no test
+    split of their own (a folder, a CSV without a split column): there the splitter's folds are cross-validation's,
+    fold k held out as test, so every image, the chosen policy's test images too, would be trained on by the
+    search. Fold 0 is loaded, which deals and checks every fold (:func:`medtrain.data.split.assign_splits`)."""
+    if not folds:
+        return
+    import dataclasses
+
+    from medtrain.data import FOLD, load_splits, origin_parts
+
+    held = load_splits(dataclasses.replace(base_cfg, folds=folds, fold=0))
+    parts = origin_parts(held.record.origin) if held.record is not None else None
+    if parts is not None and parts["test"] == FOLD:
+        data = base_cfg.data or base_cfg.dataset
+        raise MedtrainError(f"--folds {folds} scores each policy over folds of train + val beside the data's own "
+                            f"test split, and {data} has none (medtrain draws its splits: each fold would be held "
+                            f"out as test, and the search would train on the images the chosen policy's run is "
+                            f"tested on): give the data a test split of its own (a CSV's split column), or score "
+                            f"each policy over seeds with --seeds K")
+
+
+def check_repeats_of(storage, study_name: str, seeds: int, folds: int | None = None) -> None:
+    """Refuse a rerun of study ``study_name`` with another ``--seeds`` than it was started with (one seed where it
+    recorded none: a study from before ``--seeds``, whose trials each trained one), or another ``--folds`` (none
+    where it recorded none), before the study is opened: its trials' values are means over that many seeds or
+    folds, which other trials' could not be ranked with."""
+    try:
+        saved = optuna.load_study(study_name=study_name, storage=storage).user_attrs.get("medtrain") or {}
+    except KeyError:  # no such study yet
+        return
+    was = saved.get("seeds", 1)
+    if was != seeds:
+        each = f"means over {was} seeds" if was > 1 else "of one seed each"
+        raise MedtrainError(f"study {study_name!r} in this storage was started with --seeds {was}, now {seeds} (its "
+                            f"trials' values are {each}); rerun with --seeds {was}, or use another --study-name or "
+                            f"--work-dir")
+    was = saved.get("folds")
+    if was != folds:
+        said = lambda k: f"with --folds {k}" if k else "without --folds"  # noqa: E731
+        each = f"means over {was} folds of train + val" if was else "scored on the validation split"
+        raise MedtrainError(f"study {study_name!r} in this storage was started {said(was)}, now {said(folds)} (its "
+                            f"trials' values are {each}); rerun {said(was)}, or use another --study-name or "
+                            f"--work-dir")
