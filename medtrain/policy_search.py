@@ -149,10 +149,12 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
     validation scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): one seed's moves by ~0.01, as much as the
     differences the search ranks. ``folds`` K >= 2: each trial trains its policy K times, with ``{"folds": K,
     "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the data's own test
-    split untouched; data without one, and a K they cannot fill, refused first: :func:`~medtrain.tune.trial_runs.check_folds_fit`; fold 0 in ``TRIALS/NNN``, fold k in
-    ``TRIALS/NNN-foldK``), scored by the mean of the K validation scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): more validation images than the split's (not with
-    ``seeds``; a base config holding ``folds`` is refused). The first trial of a new study is the policy that
-    applies nothing, so the search can answer "no policy" (enqueued again by a rerun if that trial failed, e.g. stopped by Ctrl-C). The best
+    split untouched; data without one, and a K they cannot fill, are refused first:
+    :func:`~medtrain.tune.trial_runs.check_folds_fit`), fold 0 in ``TRIALS/NNN``, fold k in ``TRIALS/NNN-foldK``,
+    scored by the mean of the K validation scores (:func:`medtrain.tune.trial_runs.mean_over_repeats`): every image
+    of train + val validated once (not with ``seeds``; a base config holding ``folds`` is refused). The first trial
+    of a new study is the policy that applies nothing, so the search can answer "no policy" (enqueued again by a
+    rerun if that trial failed, e.g. stopped by Ctrl-C). The best
     trial's policy is written to ``out`` with every trial's score.
     ``TRIALS`` is ``WORK/trials`` for the default study and ``WORK/trials-NAME`` for any other, so two
     studies in one work folder never share (and silently reuse) run directories.

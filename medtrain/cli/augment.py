@@ -105,8 +105,8 @@ def register(sub) -> None:
     r.add_argument("--folds", type=int, metavar="K",
                    help="autoaugment: train each trial's policy K times, fold k of train + val held out as "
                         "validation by the k-th (the data's own test split untouched: data without one are refused), "
-                        "and score it by the mean of the K validation AUCs: more validation images than the "
-                        "split's (not with --seeds)")
+                        "and score it by the mean of the K validation AUCs: every train + val image validated once "
+                        "(not with --seeds)")
     r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
     r.set_defaults(func=run_search, out_kind="file")
 

@@ -13,7 +13,8 @@ in user attribute :data:`SEEDS_ATTR`. One seed's validation AUC moves by about 0
 
 A trial of K folds (``--folds K``) is the same path (:func:`mean_over_repeats`) with other settings per repeat:
 ``{"folds": K, "fold": k}`` (:mod:`medtrain.crossval`'s: fold k of train + val held out as validation, the
-data's own test split untouched; data without one are refused: :func:`check_folds_fit`), fold 0 in ``TRIALS/NNN`` (reported to the pruner), fold k in ``TRIALS/NNN-foldK``,
+data's own test split untouched; data without one are refused: :func:`check_folds_fit`), fold 0 in ``TRIALS/NNN``
+(reported to the pruner), fold k in ``TRIALS/NNN-foldK``,
 their scores in :data:`FOLDS_ATTR`."""
 from __future__ import annotations
 
