@@ -111,13 +111,17 @@ class Explanation:
 
     Attributes:
         maps: ``(N, *spatial)`` float32 in [0, 1], at the model's input resolution (that of ``images``).
-        targets: ``(N,)`` the explained class of each input (by default the class ``medtrain predict`` decides;
+        targets: ``(N,)`` the explained class of each input (by default the class ``medtrain predict`` decides:
+            at the run's operating point where a binary run has one, its ``prediction_at_operating_point``;
             multi-label: the label of highest probability, even where none is above 0.5, predicted present).
         probs: ``(N, K)`` the probabilities ``medtrain predict`` reports for the inputs (the run's test-time
             augmentation, MC dropout and calibration temperature), so an overlay's p is the predicted one.
         images: ``(N, C, *spatial)`` uint8, the inputs as the network took them.
         mc_dropout: the run's MC-dropout passes that ``probs`` average (0: none); the maps are of one pass of the
             network with dropout off, whatever it is.
+        operating_point: ``(positive class, threshold)`` at which ``targets`` were decided (a binary run's operating
+            point: the positive class where its probability >= the threshold); None: at 0.5 or argmax, or a
+            ``target`` given.
     """
 
     names: list[str]
@@ -130,6 +134,7 @@ class Explanation:
     layer: str | None
     skipped: list[Skipped] = field(default_factory=list)
     mc_dropout: int = 0
+    operating_point: tuple[str, float] | None = None
 
     def __repr__(self) -> str:
         """The method (and layer), the target class(es), how many inputs and the maps' shape: the dataclass's repr
@@ -169,6 +174,7 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
     net = LogitNet(run).eval()
     task = run.meta["task"]
     predictor = Predictor(run, batch_size=batch_size)
+    op = predictor.operating_point if task != MULTILABEL and fixed is None else None  # (rule, threshold, positive)
     if method == "occlusion":
         layer = None
         explainer = OcclusionSensitivity(net, mask_size=occlusion_mask(run), n_batch=32, verbose=False,
@@ -186,7 +192,11 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
         class per call)."""
         x = torch.stack(buf).float() / 255.0
         p = predictor.predict(torch.stack(buf))
-        decided = p.argmax(1) if task == MULTILABEL else predictions(p, task)
+        # a binary run's class at its operating point, as predict's prediction_at_operating_point: the overlay of
+        # an image called 'tumour' there had said 'normal (p = 0.638)' (the class at 0.5; walk 'oppoint')
+        at_op = predictor.decide_at_operating_point(p) if op is not None else None
+        decided = p.argmax(1) if task == MULTILABEL else \
+            [labels.index(n) for n in at_op] if at_op is not None else predictions(p, task)
         k = torch.as_tensor(decided, dtype=torch.long) if fixed is None else torch.full((len(x),), fixed)
         out = torch.zeros(len(x), *x.shape[2:])
         if method == "occlusion":  # MONAI occludes one image at a time
@@ -231,7 +241,8 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
                        targets=np.asarray(targets, dtype=np.int64),
                        probs=np.stack(probs) if probs else np.zeros((0, len(labels)), np.float32),
                        images=np.stack(images) if images else np.zeros((0, *shape), np.uint8),
-                       labels=labels, method=method, layer=layer, skipped=skipped, mc_dropout=run.cfg.mc_dropout)
+                       labels=labels, method=method, layer=layer, skipped=skipped, mc_dropout=run.cfg.mc_dropout,
+                       operating_point=None if op is None else (labels[op[2]], op[1]))
 
 
 def _gradcam_pp_class():

@@ -208,7 +208,9 @@ def _write(res, out: Path) -> list[Path]:
         for i, (name, png) in enumerate(zip(res.names, names)):
             k = int(res.targets[i])
             title = (f"{name} · {res.method}{f' at {res.layer}' if res.layer else ''} · "
-                     f"{res.labels[k]} (p = {res.probs[i, k]:.3f})")
+                     f"{res.labels[k]} (p = {res.probs[i, k]:.3f}"
+                     + (f"; called {res.operating_point[0]} at p >= {res.operating_point[1]:.3f})"
+                        if res.operating_point is not None else ")"))
             saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
         ndim = np.ndim(res.maps) - 1
         peaks = np.array([peak_voxel(m) or (-1,) * ndim for m in res.maps], dtype=np.int64).reshape(-1, ndim)

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 import medtrain.reports.plots as plots
-from medtrain.explain import MAPS_FILE
+from medtrain.explain import MAPS_FILE, Explanation
 from medtrain.explain.write import write_explanation
 
 
-def _explanation(names: list[str]) -> SimpleNamespace:
+def _explanation(names: list[str]) -> Explanation:
+    """An explanation of ``names`` (the real class: a field added to it reaches the writer with its default)."""
     n = len(names)
-    return SimpleNamespace(names=names, targets=np.zeros(n, dtype=int), labels=["benign", "malignant"],
-                           probs=np.full((n, 2), 0.5), images=np.zeros((n, 1, 4, 4), np.uint8),
-                           maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4", mc_dropout=0)
+    return Explanation(names=names, targets=np.zeros(n, dtype=int), labels=["benign", "malignant"],
+                       probs=np.full((n, 2), 0.5), images=np.zeros((n, 1, 4, 4), np.uint8),
+                       maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4", mc_dropout=0)
 
 
 def test_two_explanations_into_one_folder_at_once_leave_one_explanations_overlays(tmp_path, monkeypatch):
