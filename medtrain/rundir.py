@@ -273,7 +273,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     what was tried and chosen on validation (:mod:`medtrain.training.choices`)."""
     from medtrain import metrics, operating_point
     from medtrain.evaluation import add_calibration, choose_temperature, evaluate_split
-    from medtrain.evaluation.calibration import T_RANGE
+    from medtrain.evaluation.calibration import at_bound
     from medtrain.models.cost import count_parameters
     from medtrain.models.weights import save_weights
     from medtrain.reports import plots, summary
@@ -342,7 +342,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         "provenance": provenance.record(splits),  # versions, machine, threads, each split's digest (eval checks)
     }
     out["calibration"] = {"temperature": temperature, "rule": temperature_rule, "bins": metrics.ECE_BINS,
-                          "at_bound": temperature >= T_RANGE[1] * 0.999,  # scores that carry almost nothing
+                          "at_bound": at_bound(temperature),  # an end of T_RANGE: stopped there, not found
                           "val": {k: v for k, v in val["calibration"].items() if k != "temperature"},
                           **({"test": {k: v for k, v in test_cal.items() if k != "temperature"}} if test_cal else {})}
     if threshold is not None:

@@ -110,6 +110,14 @@ def fit_temperature(logits, labels, task: str, max_iter: int = 100) -> float:
     return float(np.clip(t, *T_RANGE)) if np.isfinite(t) else 1.0
 
 
+def at_bound(temperature: float) -> bool:
+    """Whether a fitted ``temperature`` rests on either end of :data:`T_RANGE`, where the fit was stopped rather than
+    found: at the top, validation scores that barely separate the classes (probabilities flattened almost to
+    uniform); at the bottom, validation scores that separate them almost without error (probabilities sharpened to
+    near-certainties; one run's unbounded fit was T = 0.038). Only the top had been said (walk 'oppoint')."""
+    return temperature >= T_RANGE[1] * 0.999 or temperature <= T_RANGE[0] * 1.001
+
+
 def choose_temperature(scores, labels, task: str) -> tuple[float, str]:
     """The temperature a run applies, decided on validation: ``(T, rule)``.
 

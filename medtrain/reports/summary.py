@@ -50,11 +50,15 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
     cal = out["calibration"]
     if "test" in cal:
         if cal.get("rule", "fitted") == "fitted":
-            at_bound = cal.get("at_bound")  # T = 20 had read as an ordinary fit
+            at_bound = cal.get("at_bound")  # T = 20 (or 0.05) had read as an ordinary fit
+            top = cal["temperature"] > 1
             lines.append(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature "
                          f"scaling (T = {cal['temperature']:.3f}, fitted on validation"
-                         + (", at the top of its range: the validation scores barely separate the "
-                            "classes, so the probabilities are flattened almost to uniform)" if at_bound else ")"))
+                         + (")" if not at_bound else
+                            ", at the top of its range: the validation scores barely separate the classes, so the "
+                            "probabilities are flattened almost to uniform)" if top else
+                            ", at the bottom of its range: the validation scores separate the classes almost without "
+                            "error, so the probabilities are sharpened to near-certainties)"))
         else:
             lines.append(f"test ECE {cal['test']['ece']:.4f}, no temperature scaling ({cal['rule']})")
     if "test" in out.get("operating_point", {}):

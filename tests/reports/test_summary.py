@@ -96,6 +96,17 @@ def test_a_temperature_at_the_top_of_its_range_is_said_to_flatten_the_probabilit
     assert "top of its range" not in run_summary(_metrics(), "breastmnist", "val_auc")
 
 
+def test_a_temperature_at_the_bottom_of_its_range_is_said_to_sharpen_the_probabilities():
+    """T = 0.05, the fit's lower bound (a validation split separated almost without error; one run's unbounded fit
+    was 0.038), had been recorded at_bound false and read as an ordinary fit (walk 'oppoint')."""
+    from medtrain.evaluation.calibration import T_RANGE, at_bound
+
+    assert at_bound(T_RANGE[0]) and at_bound(T_RANGE[1]) and not at_bound(1.0) and not at_bound(0.2)
+    cal = {"temperature": T_RANGE[0], "rule": "fitted", "at_bound": True, "test": {"ece": 0.1, "ece_scaled": 0.2}}
+    text = run_summary(_metrics(calibration=cal), "breastmnist", "val_auc")
+    assert "T = 0.050, fitted on validation, at the bottom of its range" in text and "near-certainties" in text
+
+
 def test_an_auc_whose_resamples_cannot_differ_is_not_said_to_be_defined_in_0_of_them():
     from medtrain.reports.summary import auc_acc_line
 
