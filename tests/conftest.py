@@ -213,25 +213,31 @@ def fast_config(data: Path, out: Path, **over) -> dict:
     return cfg
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory):
-    """A finished 1-epoch resnet18_28_half run on 16x16 grey two-class images (default TTA, hflip), with its .npz and
-    arrays; shared by the predict and export tests (training is their slow part)."""
+def tiny_binary_run(root: Path, flipped: int = 2, **over) -> tuple[Path, Path, dict]:
+    """(run, its .npz, its arrays): a finished 1-epoch resnet18_28_half run in ``root / "run"`` on 16x16 grey
+    two-class images (train/val/test 64/16/40) whose first ``flipped`` validation labels are flipped: a validation
+    split without error determines no temperature (T = 1 kept); with them the run fits one (T = 0.88 for 2), which
+    the predict/export/explain tests check is applied. ``over``: settings over :func:`fast_config`'s (tta hflip)."""
     import medtrain
 
-    root = _session_dir(tmp_path_factory, "use")
     arrays = {}
     for split, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 40, 2)):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
-    # two validation labels flipped: a validation split without error determines no temperature (T = 1 kept);
-    # with them the run fits one (T = 0.88), which the predict/export/explain tests check is applied
-    arrays["val_labels"][:2] = 1 - arrays["val_labels"][:2]
+    arrays["val_labels"][:flipped] = 1 - arrays["val_labels"][:flipped]
     data = root / "tiny.npz"
     np.savez(data, **arrays)
     run = root / "run"
     # the default 2D network, so exporting this run is also the default network's dynamo export test
-    medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0, tta="hflip"), verbose=False)
+    settings = {"model": "resnet18_28_half", "epochs": 1, "bootstrap": 0, "tta": "hflip", **over}
+    medtrain.train(fast_config(data, run, **settings), verbose=False)
     return run, data, arrays
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """:func:`tiny_binary_run` (default TTA, hflip), shared by the predict and export tests (training is their slow
+    part)."""
+    return tiny_binary_run(_session_dir(tmp_path_factory, "use"))
 
 
 @pytest.fixture

@@ -7,23 +7,15 @@ import numpy as np
 import pytest
 
 import medtrain
-from conftest import fast_config, make_images, run_cli
+from conftest import run_cli, tiny_binary_run
 from medtrain.explain import explain
 
 
 @pytest.fixture(scope="module")
 def op_run(tmp_path_factory):
     """A 1-epoch binary run whose operating point (sensitivity 0.99 on validation) lies away from 0.5."""
-    root = tmp_path_factory.mktemp("op")
-    arrays = {}
-    for split, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 40, 2)):
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
-    arrays["val_labels"][:3] = 1 - arrays["val_labels"][:3]
-    data = root / "tiny.npz"
-    np.savez(data, **arrays)
-    run = root / "run"
-    medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0, tta="none",
-                               operating_point="sensitivity=0.99"), verbose=False)
+    run, _, arrays = tiny_binary_run(tmp_path_factory.mktemp("op"), flipped=3, tta="none",
+                                     operating_point="sensitivity=0.99")
     return run, arrays["test_images"]
 
 

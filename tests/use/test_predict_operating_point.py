@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import medtrain
-from conftest import fast_config, make_images, read_rows, run_cli
+from conftest import read_rows, run_cli, tiny_binary_run
 
 OP = "prediction_at_operating_point"
 
@@ -18,16 +18,7 @@ OP = "prediction_at_operating_point"
 @pytest.fixture(scope="module")
 def op_run(tmp_path_factory):
     """As ``trained_run`` (two validation labels flipped, so the run fits T != 1), with ``--operating-point``."""
-    root = tmp_path_factory.mktemp("op")
-    arrays = {}
-    for split, n, seed in (("train", 64, 0), ("val", 16, 1), ("test", 40, 2)):
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
-    arrays["val_labels"][:2] = 1 - arrays["val_labels"][:2]
-    data = root / "tiny.npz"
-    np.savez(data, **arrays)
-    run = root / "run"
-    medtrain.train(fast_config(data, run, model="resnet18_28_half", epochs=1, bootstrap=0, tta="hflip",
-                               operating_point="youden"), verbose=False)
+    run, data, arrays = tiny_binary_run(tmp_path_factory.mktemp("op"), operating_point="youden")
     meta = json.loads((run / "metrics.json").read_text())["operating_point"]
     return run, data, arrays, meta
 
