@@ -213,6 +213,18 @@ def fast_config(data: Path, out: Path, **over) -> dict:
     return cfg
 
 
+def blank_explanation(names: list[str]):
+    """An :class:`medtrain.explain.Explanation` of ``names`` with blank 4x4 maps and images (class benign, p 0.5),
+    for the tests of how explanations are written: the real class, so a field added to it reaches the writer with
+    its default (three SimpleNamespace copies had failed once one was added)."""
+    from medtrain.explain import Explanation
+
+    n = len(names)
+    return Explanation(names=names, targets=np.zeros(n, dtype=int), labels=["benign", "malignant"],
+                       probs=np.full((n, 2), 0.5), images=np.zeros((n, 1, 4, 4), np.uint8),
+                       maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4", mc_dropout=0)
+
+
 def tiny_binary_run(root: Path, flipped: int = 2, **over) -> tuple[Path, Path, dict]:
     """(run, its .npz, its arrays): a finished 1-epoch resnet18_28_half run in ``root / "run"`` on 16x16 grey
     two-class images (train/val/test 64/16/40) whose first ``flipped`` validation labels are flipped: a validation

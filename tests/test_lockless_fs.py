@@ -14,7 +14,6 @@ import hashlib
 import os
 import time
 import warnings
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from medtrain.data import medmnist as mm
 from medtrain.errors import MedtrainError
 from medtrain.explain import MAPS_FILE
 from medtrain.explain.write import write_explanation
-from conftest import run_cli
+from conftest import blank_explanation, run_cli
 
 pytestmark = pytest.mark.skipif(not _lock.LOCKS, reason="no advisory locks on this platform")
 
@@ -41,13 +40,6 @@ def _fails_with(code: int, reason: str):
 def no_locks(monkeypatch):
     """Every flock fails as on NFSv3 without its lock daemon."""
     monkeypatch.setattr(fcntl, "flock", _fails_with(errno.ENOLCK, "No locks available"))
-
-
-def _explanation(names: list[str]) -> SimpleNamespace:
-    n = len(names)
-    return SimpleNamespace(names=names, targets=np.zeros(n, dtype=int), labels=["benign", "malignant"],
-                           probs=np.full((n, 2), 0.5), images=np.zeros((n, 1, 4, 4), np.uint8),
-                           maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4", mc_dropout=0)
 
 
 @pytest.fixture
@@ -71,7 +63,7 @@ def test_cannot_lock_tells_a_filesystem_without_locks_from_other_errors():
 def test_an_explanation_is_written_unguarded_with_a_warning(no_locks, drawn, tmp_path):
     out = tmp_path / "cam"
     with pytest.warns(_lock.UnguardedWarning, match=f"the filesystem of {out} cannot lock \\(No locks available\\)"):
-        write_explanation(_explanation(["a.png", "b.png"]), out)
+        write_explanation(blank_explanation(["a.png", "b.png"]), out)
     assert sorted(p.name for p in out.iterdir()) == sorted(["0000_a.png", "0001_b.png", MAPS_FILE])
 
 
@@ -90,7 +82,7 @@ def test_an_explanations_lock_failing_otherwise_is_one_error_and_leaves_no_folde
     monkeypatch.setattr(fcntl, "flock", _fails_with(errno.EIO, "Input/output error"))
     out = tmp_path / "new"
     with pytest.raises(MedtrainError, match=f"^cannot lock {out} \\(Input/output error\\)$"):
-        write_explanation(_explanation(["a.png"]), out)
+        write_explanation(blank_explanation(["a.png"]), out)
     assert not out.exists()
 
 

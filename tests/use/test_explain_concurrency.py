@@ -10,16 +10,10 @@ from pathlib import Path
 import numpy as np
 
 import medtrain.reports.plots as plots
-from medtrain.explain import MAPS_FILE, Explanation
+from medtrain.explain import MAPS_FILE
 from medtrain.explain.write import write_explanation
 
-
-def _explanation(names: list[str]) -> Explanation:
-    """An explanation of ``names`` (the real class: a field added to it reaches the writer with its default)."""
-    n = len(names)
-    return Explanation(names=names, targets=np.zeros(n, dtype=int), labels=["benign", "malignant"],
-                       probs=np.full((n, 2), 0.5), images=np.zeros((n, 1, 4, 4), np.uint8),
-                       maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4", mc_dropout=0)
+from conftest import blank_explanation
 
 
 def test_two_explanations_into_one_folder_at_once_leave_one_explanations_overlays(tmp_path, monkeypatch):
@@ -37,14 +31,14 @@ def test_two_explanations_into_one_folder_at_once_leave_one_explanations_overlay
 
     def first():
         try:
-            write_explanation(_explanation([f"benign{i}.png" for i in range(12)]), out)
+            write_explanation(blank_explanation([f"benign{i}.png" for i in range(12)]), out)
         except Exception as e:  # noqa: BLE001  (reported by the main thread)
             errors.append(e)
 
     a = threading.Thread(target=first)
     a.start()
     assert first_drawing.wait(timeout=10)
-    write_explanation(_explanation([f"malignant{i}.png" for i in range(3)]), out)
+    write_explanation(blank_explanation([f"malignant{i}.png" for i in range(3)]), out)
     second_done.set()
     a.join(timeout=10)
     assert not errors and not a.is_alive()
@@ -64,7 +58,7 @@ def test_a_failed_explanation_into_a_new_folder_leaves_no_folder(tmp_path, monke
     monkeypatch.setattr(plots, "saliency_overlay", overlay)
     out = tmp_path / "new"
     try:
-        write_explanation(_explanation(["a.png"]), out)
+        write_explanation(blank_explanation(["a.png"]), out)
     except OSError:
         pass
     assert not out.exists()

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import medtrain.reports.plots as plots
-from medtrain.explain import MAPS_FILE, Explanation
+from medtrain.explain import MAPS_FILE
 from medtrain.explain.write import write_explanation
 
-from conftest import run_cli
+from conftest import blank_explanation, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -60,14 +60,6 @@ def killed_at(step: int | None = None, after_maps: bool = False):
             setattr(os, name, f)
 
 
-def _explanation(names: list[str]) -> Explanation:
-    """An explanation of ``names`` (the real class: a field added to it reaches the writer with its default)."""
-    n = len(names)
-    return Explanation(names=names, targets=np.zeros(n, dtype=int), labels=["benign", "malignant"],
-                       probs=np.full((n, 2), 0.5), images=np.zeros((n, 1, 4, 4), np.uint8),
-                       maps=np.zeros((n, 4, 4), np.float32), method="gradcam", layer="layer4", mc_dropout=0)
-
-
 def _listed(out: Path) -> set[str]:
     with np.load(out / MAPS_FILE) as z:
         return set(map(str, z["overlays"]))
@@ -85,24 +77,24 @@ def test_a_kill_at_any_step_leaves_nothing_the_next_explanation_does_not_remove(
 
     def folder(k: int) -> Path:
         out = tmp_path / f"ex{k}"
-        write_explanation(_explanation(first), out)
+        write_explanation(blank_explanation(first), out)
         for name, data in USERS.items():
             (out / name).write_bytes(data)
         return out
 
     counted = folder(-1)
     with killed_at() as seen:  # the steps of writing it, unkilled
-        write_explanation(_explanation(killed), counted)
+        write_explanation(blank_explanation(killed), counted)
     assert seen, "no rename or removal seen: the kill could not be placed"
     for k in range(len(seen) + 1):
         out = folder(k)
         with pytest.raises(Killed) if k < len(seen) else contextlib.nullcontext():
             with killed_at(k):
-                write_explanation(_explanation(killed), out)
+                write_explanation(blank_explanation(killed), out)
         if _listed(out) == {f"{i:04d}_{n}" for i, n in enumerate(killed)}:  # the new maps: only their overlays
             assert _overlays(out) <= _listed(out), f"killed at step {k}: earlier overlays beside the new maps.npz"
         # the next explanation into the folder (another, smaller one) leaves exactly its own files and the user's
-        write_explanation(_explanation(["third.png"]), out)
+        write_explanation(blank_explanation(["third.png"]), out)
         assert _listed(out) == _overlays(out) == {"0000_third.png"}, f"killed at step {k}: {sorted(_overlays(out))}"
         assert sorted(p.name for p in out.iterdir()) == sorted({"0000_third.png", MAPS_FILE, *USERS}), k
         assert all((out / name).read_bytes() == data for name, data in USERS.items())
