@@ -103,19 +103,25 @@ def test_bad_folds_are_refused_before_anything_is_written(search, tmp_path, kw, 
     assert not (tmp_path / "work").exists() and not search.calls
 
 
-def test_ctrl_c_in_a_later_fold_removes_its_unfinished_folder_and_keeps_the_finished_first(
-        tiny_npz, tmp_path, monkeypatch):
+@pytest.mark.parametrize("repeats, interrupted, unfinished, dirs_attr", [
+    ({"folds": 3}, lambda cfg: cfg.fold == 1, "000-fold1", "fold_run_dirs"),
+    ({"seeds": 2}, lambda cfg: cfg.seed == 1, "000-seed1", "seed_run_dirs"),
+], ids=["folds", "seeds"])
+def test_ctrl_c_in_a_later_repeat_removes_its_unfinished_folder_and_keeps_the_finished_first(
+        tiny_npz, tmp_path, monkeypatch, repeats, interrupted, unfinished, dirs_attr):
+    """A later fold (or seed) stopped by Ctrl-C: its unfinished folder is removed, the first repeat's finished run
+    kept, the trial failed as interrupted."""
     calls = []
-    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, interrupt=lambda cfg: cfg.fold == 1))
+    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, interrupt=interrupted))
     cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
     with pytest.raises(KeyboardInterrupt):
         autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[], budget_epochs=1,
-                           trials=1, sub_policies=1, log=lambda line: None, folds=3)
+                           trials=1, sub_policies=1, log=lambda line: None, **repeats)
     trials = tmp_path / "work" / "trials"
-    assert sorted(p.name for p in trials.iterdir()) == ["000", "000.yaml"]  # 000-fold1 (unfinished) removed
+    assert sorted(p.name for p in trials.iterdir()) == ["000", "000.yaml"]  # the unfinished repeat removed
     trial = study_of(tmp_path / "work").trials[0]
     assert trial.state.name == "FAIL" and trial.user_attrs["failed"] == "interrupted"
-    assert trial.user_attrs["fold_run_dirs"] == [str(trials / "000-fold1")]
+    assert trial.user_attrs[dirs_attr] == [str(trials / unfinished)]
 
 
 def test_discarding_a_failed_trial_removes_its_unfinished_fold_folders_only(tmp_path):

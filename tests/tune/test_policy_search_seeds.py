@@ -66,20 +66,6 @@ def test_seeds_below_one_or_not_an_integer_are_refused_before_anything_is_writte
     assert not (tmp_path / "work").exists() and not search.calls
 
 
-def test_ctrl_c_in_a_later_seed_removes_its_unfinished_folder_and_keeps_the_finished_first(
-        tiny_npz, tmp_path, monkeypatch):
-    calls = []
-    monkeypatch.setattr(medtrain.api, "train", repeat_train(calls, interrupt=lambda cfg: cfg.seed == 1))
-    cfg = config_mod.resolve({"data": str(tiny_npz), **SETTINGS})
-    with pytest.raises(KeyboardInterrupt):
-        autoaugment_search(cfg, tmp_path / "work", tmp_path / "policy.yaml", base_augment=[], budget_epochs=1,
-                           trials=1, sub_policies=1, log=lambda line: None, seeds=2)
-    trials = tmp_path / "work" / "trials"
-    assert sorted(p.name for p in trials.iterdir()) == ["000", "000.yaml"]  # 000-seed1 (unfinished) removed
-    trial = study_of(tmp_path / "work").trials[0]
-    assert trial.state.name == "FAIL" and trial.user_attrs["failed"] == "interrupted"
-
-
 def test_a_later_seed_without_the_pruner_still_stops_at_the_deadline(tiny_npz, tmp_path, monkeypatch, clock):
     """The second seed trains without the pruning callback; its first epoch passes the 30-minute deadline, so it
     stops there (not after its 3 epochs), and the trial is the one the budget cut, scored over the seeds it ran."""
