@@ -15,6 +15,7 @@ sub-folder.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -38,20 +39,39 @@ from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
 
 
-def external_name(data: str | os.PathLike, split: str) -> str:
-    """The data's name in file names: its stem, and the split of an .npz other than test (an .npz's train and
-    test splits had written one file, the second over the first)."""
+def readable_name(data: str | os.PathLike, split: str) -> str:
+    """The readable part of the data's name: its stem, and the split of an .npz other than test (an .npz's train
+    and test splits had written one file, the second over the first)."""
     stem = Path(data).stem or "data"
     return f"{stem}_{split}" if Path(data).suffix.lower() == ".npz" and split != "test" else stem
 
 
+def data_digest(data: str | os.PathLike, split: str) -> str:
+    """8 hex digits of the data's resolved absolute path and its split: the same data, however it is reached (a
+    relative path, a link), gives the same digits, other data others."""
+    key = f"{Path(data).resolve()}\0{split}"
+    return hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
+
+
+def external_name(data: str | os.PathLike, split: str) -> str:
+    """The data's name in file names: :func:`readable_name`, then always :func:`data_digest`. The stem alone had
+    named /site_a/test.csv and /site_b/test.csv alike, so the second evaluation had overwritten the first and
+    ``eval --vs --data`` had read the other site's scores. Always added, not only where a name is taken: the name
+    is then the data's alone (not which was scored first, nor the files a run folder holds), one that
+    ``--vs``, scripts and :func:`external_file` compute without looking, and the same data scored again writes
+    over its own file."""
+    return f"{readable_name(data, split)}_{data_digest(data, split)}"
+
+
 def external_file(data: str | os.PathLike, split: str = "test") -> str:
-    """The run's file of an external evaluation: ``eval_external_<name of the data>.json``."""
+    """The run's file of an external evaluation: ``eval_external_<stem>[_<split>]_<digest>.json``
+    (:func:`external_name`)."""
     return f"eval_external_{external_name(data, split)}.json"
 
 
 def external_predictions_file(data: str | os.PathLike, split: str = "test") -> str:
-    """Its per-image predictions: ``predictions_external_<name of the data>.csv``, as ``predictions_test.csv``."""
+    """Its per-image predictions: ``predictions_external_<stem>[_<split>]_<digest>.csv``, as
+    ``predictions_test.csv``."""
     return f"predictions_external_{external_name(data, split)}.csv"
 
 
@@ -225,10 +245,11 @@ def _check_same_run(run_dir: Path, run) -> RunModel:
 def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split: str = "test",
                       verbose: bool = True, skip_bad: bool = False, run: RunModel | None = None) -> dict:
     """Score the finished run ``run_dir`` on the labelled ``data`` (see the module); writes
-    ``RUN/eval_external_<name>.json`` (:func:`external_file`) and returns its content: the fields of
-    ``eval_test.json`` plus ``data`` (the source) and ``n``. ``run``: the run of ``run_dir`` already loaded
-    (:func:`~medtrain.runmodel.load_run_module`; ``medtrain eval --data`` loads it for its note on squashed
-    inputs), not loaded again; refused in one line where it is not that folder's run (:func:`_check_same_run`)."""
+    ``RUN/eval_external_<name>.json`` (:func:`external_file`: the data's stem and a digest of its resolved path
+    and split) and returns its content: the fields of ``eval_test.json`` plus ``data`` (the source's resolved
+    absolute path), ``data_split`` (the split read: ``test`` but for an .npz's ``--split``) and ``n``. ``run``:
+    the run of ``run_dir`` already loaded (:func:`~medtrain.runmodel.load_run_module`; ``medtrain eval --data``
+    loads it for its note on squashed inputs), not loaded again; refused in one line where it is not that folder's run (:func:`_check_same_run`)."""
     if not isinstance(data, (str, os.PathLike)):  # Path((x, y)) had been a raw TypeError
         raise MedtrainError(f"evaluate_external takes the path of labelled data: a CSV of path,label, a folder of "
                             f"class sub-folders or a MedMNIST-layout .npz, not a {type(data).__name__}; save arrays "
@@ -248,7 +269,7 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     seen, unchecked = _seen_in_run(run_dir, run, images, data)
     where, split = split, Split(images, labels, names, groups)
     scored, kept = score_and_keep(run, split)
-    res = {"data": str(data), "n": len(labels), "seen_in_run": seen,
+    res = {"data": str(data.resolve()), "data_split": where, "n": len(labels), "seen_in_run": seen,
            **({"seen_in_run_reason": unchecked} if unchecked else {}), **scored,
            **({"skipped": skipped} if skip_bad else {})}
     # the scores printed first: a run folder that cannot be written (an archive, a colleague's) still shows them

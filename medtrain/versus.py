@@ -33,7 +33,7 @@ from medtrain import metrics as M
 from medtrain._predictions_csv import read_saved
 from medtrain.errors import MedtrainError
 from medtrain.runscores import write_eval_file
-from medtrain.external import evaluate_external, external_name
+from medtrain.external import evaluate_external, external_name, readable_name
 from medtrain.intervals import FEW_FOR_AUC, repeated
 from medtrain.reports.summary import auc_undefined_text
 from medtrain.rundir import METRICS_FILE, is_finished, load_config, read_metrics
@@ -48,7 +48,7 @@ def versus_file(other: str | os.PathLike, data: str | os.PathLike | None = None,
     external data."""
     p = Path(other).resolve()
     name = f"{p.parent.name}-{p.name}" if p.parent.name else p.name
-    on = f"_on_{external_name(data, split)}" if data is not None else ""
+    on = f"_on_{readable_name(data, split)}" if data is not None else ""  # (the tag below tells data apart)
     key = f"{p}\0{Path(data).resolve() if data is not None else ''}\0{split if data is not None else ''}"
     tag = hashlib.blake2b(key.encode(), digest_size=4).hexdigest()
     return "eval_vs_" + re.sub(r"[^A-Za-z0-9._=-]+", "_", name + on) + f"_{tag}.json"
@@ -118,7 +118,8 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
             _finished(r)
         for r in (run, oth):
             evaluate_external(r, data, split=split, verbose=False, skip_bad=skip_bad)
-        which = f"external_{external_name(data, split)}"  # (external.external_predictions_file)
+        # (external.external_predictions_file): named by the data's resolved path, never another's of its file name
+        which = f"external_{external_name(data, split)}"
     (m_run, s_run), (m_oth, s_oth) = _read(run, which), _read(oth, which)
     checked = _same_data(run, oth, m_run, m_oth, s_run, s_oth, external=data is not None)
     task, y = m_run.get("task"), s_run.labels

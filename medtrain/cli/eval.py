@@ -13,8 +13,9 @@ def register(sub) -> None:
     p.add_argument("--data", metavar="PATH",
                    help="external testing: score the run on labelled data it never saw, every input as test (a CSV "
                         "path,label[,patient], a folder of class sub-folders or an .npz), with the run's TTA, "
-                        "temperature and threshold; writes RUN_DIR/eval_external_<name>.json and its per-image "
-                        "predictions_external_<name>.csv")
+                        "temperature and threshold; writes RUN_DIR/eval_external_<stem>_<hash>.json and its per-image "
+                        "predictions_external_<stem>_<hash>.csv (the hash, of the data's resolved path, tells apart "
+                        "data of one file name; the same data again writes over its own files)")
     p.add_argument("--skip-bad", action="store_true",
                    help="with --data: list and skip inputs that are missing or do not decode (in the JSON's "
                         "'skipped') instead of stopping")

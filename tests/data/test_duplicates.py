@@ -15,6 +15,7 @@ import medtrain
 from conftest import fast_config, make_images, run_cli
 from medtrain.data import Split, Splits
 from medtrain.data.duplicates import DuplicateImagesWarning, find_duplicates, seen_in
+from medtrain.external import external_file
 
 
 def _split(images):
@@ -71,7 +72,7 @@ def test_external_data_that_are_the_run_s_training_images_are_named(trained_run,
     code, out, err = run_cli(capsys, "eval", run, "--data", folder)
     assert code == 0, err
     assert "12 of its 12 images are pixel-identical to images" in err and "they are not external data" in err
-    assert json.loads((run / "eval_external_external.json").read_text())["seen_in_run"] == {"train": 12, "val": 0, "any": 12}
+    assert json.loads((run / external_file(folder)).read_text())["seen_in_run"] == {"train": 12, "val": 0, "any": 12}
 
     shutil.rmtree(folder)  # unseen images: nothing said, zeros recorded
     for i, (img, y) in enumerate(zip(*make_images(12, seed=7))):
@@ -79,7 +80,7 @@ def test_external_data_that_are_the_run_s_training_images_are_named(trained_run,
         Image.fromarray(img).save(folder / str(y[0]) / f"new{i}.png")
     code, out, err = run_cli(capsys, "eval", run, "--data", folder)
     assert code == 0 and "pixel-identical" not in err
-    assert json.loads((run / "eval_external_external.json").read_text())["seen_in_run"] == {"train": 0, "val": 0, "any": 0}
+    assert json.loads((run / external_file(folder)).read_text())["seen_in_run"] == {"train": 0, "val": 0, "any": 0}
 
 
 def test_copies_of_volumes_are_named_volumes():

@@ -19,6 +19,7 @@ from PIL import Image
 from conftest import read_rows, run_cli
 from medtrain.cli import main
 from medtrain.errors import MedtrainError
+from medtrain.external import external_file, external_predictions_file
 
 NAMES = ["Atelectasis", "Cardiomegaly", "Effusion", "Nodule"]  # sorted: the run's label order
 RATES = [0.45, 0.35, 0.25, 0.15]
@@ -97,20 +98,20 @@ def test_a_csv_in_either_form_scores_as_the_same_npz_whatever_its_label_order(ml
     run, ext, paths, y = ml_run
     code, _, err = run_cli(capsys, "eval", run, "--data", ext / "same.npz")
     assert code == 0, err
-    want = json.loads((run / "eval_external_same.json").read_text())
-    probs = _probabilities(run / "predictions_external_same.csv")
+    want = json.loads((run / external_file(ext / "same.npz")).read_text())
+    probs = _probabilities(run / external_predictions_file(ext / "same.npz"))
     assert 0.0 < want["auc"] < 1.0 and "auc_undefined" not in want
     for csv_file in (_columns_csv(ext / "columns.csv", paths, y, NAMES[::-1]),  # columns in reverse order
                      _joined_csv(ext / "joined.csv", paths, y, sep=";")):  # each cell's labels shuffled
         code, _, err = run_cli(capsys, "eval", run, "--data", csv_file)
         assert code == 0, err
-        got = json.loads((run / f"eval_external_{csv_file.stem}.json").read_text())
+        got = json.loads((run / external_file(csv_file)).read_text())
         assert got["n"] == 40 and got["auc"] == pytest.approx(want["auc"], abs=1e-9), csv_file.name
         assert got["acc"] == pytest.approx(want["acc"], abs=1e-9)
         assert list(got["per_class"]) == NAMES
         for name in NAMES:
             assert got["per_class"][name]["auc"] == pytest.approx(want["per_class"][name]["auc"], abs=1e-9), name
-        assert np.allclose(_probabilities(run / f"predictions_external_{csv_file.stem}.csv"), probs, atol=1e-6)
+        assert np.allclose(_probabilities(run / external_predictions_file(csv_file)), probs, atol=1e-6)
 
 
 def test_a_label_no_joined_cell_names_is_a_label_never_positive(ml_run, capsys):
@@ -118,9 +119,9 @@ def test_a_label_no_joined_cell_names_is_a_label_never_positive(ml_run, capsys):
     run, ext, paths, y = ml_run
     y = y.copy()
     y[:, NAMES.index("Nodule")] = 0
-    code, _, err = run_cli(capsys, "eval", run, "--data", _joined_csv(ext / "no_nodule.csv", paths, y))
+    code, _, err = run_cli(capsys, "eval", run, "--data", no_nodule := _joined_csv(ext / "no_nodule.csv", paths, y))
     assert code == 0, err
-    got = json.loads((run / "eval_external_no_nodule.json").read_text())
+    got = json.loads((run / external_file(no_nodule)).read_text())
     assert got["n"] == 40 and "Nodule" in json.dumps(got["auc_undefined"])
 
 
@@ -142,7 +143,7 @@ def test_a_csv_whose_labels_are_not_the_runs_is_one_line_naming_them(ml_run, cap
     lines = err.strip().splitlines()
     assert len(lines) == 1 and str(bad) in lines[0] and says in lines[0], err
     assert ", ".join(NAMES) in lines[0]  # the run's labels, to match
-    assert not (run / f"eval_external_{bad.stem}.json").exists()
+    assert not (run / external_file(bad)).exists()
 
 
 def test_a_multilabel_csv_of_volumes_is_refused_by_their_loader_itself(tmp_path):

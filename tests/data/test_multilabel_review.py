@@ -19,6 +19,7 @@ from medtrain.data import load_csv, load_splits
 from medtrain.data.split import split_record
 from medtrain.data.table import NoFindingWarning, read_label_csv
 from medtrain.errors import MedtrainError
+from medtrain.external import external_file, external_predictions_file
 
 
 def _csv(root: Path, cells: list[str], name: str = "labels.csv") -> Path:
@@ -103,11 +104,11 @@ def test_eval_of_a_multilabel_run_on_a_csv_of_one_label_or_none_per_image_scores
     assert code == 0, err
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "one.csv")
     assert code == 0, err  # had been 2: "one.csv: line 3 has an empty label"
-    want = json.loads((run / "eval_external_same.json").read_text())
-    got = json.loads((run / "eval_external_one.json").read_text())
+    want = json.loads((run / external_file(tmp_path / "same.npz")).read_text())
+    got = json.loads((run / external_file(one)).read_text())
     assert got["n"] == len(labels) and got["auc"] == pytest.approx(want["auc"], abs=1e-9)
-    truth = [r["true_label"] for r in read_rows(run / "predictions_external_one.csv")]
-    assert truth == [r["true_label"] for r in read_rows(run / "predictions_external_same.csv")]
+    truth = [r["true_label"] for r in read_rows(run / external_predictions_file(one))]
+    assert truth == [r["true_label"] for r in read_rows(run / external_predictions_file(tmp_path / "same.npz"))]
 
 
 def test_a_load_reads_the_label_csv_once_so_its_warning_is_said_once(tmp_path):

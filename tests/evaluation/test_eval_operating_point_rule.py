@@ -11,6 +11,7 @@ import pytest
 
 import medtrain
 from conftest import fast_config, make_images, run_cli
+from medtrain.external import external_file
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,6 @@ def test_external_eval_names_the_operating_point_s_rule(op_run, capsys):
     run, ext = op_run
     code, out, err = run_cli(capsys, "eval", run, "--data", ext)
     assert code == 0, err
-    op = json.loads((run / "eval_external_outside.json").read_text())["operating_point"]
+    op = json.loads((run / external_file(ext)).read_text())["operating_point"]
     assert {k: op[k] for k in ("rule", "chosen_on", "threshold")} == _origin(run)
     assert "operating point sensitivity=0.95, chosen on the run's validation split (threshold" in out

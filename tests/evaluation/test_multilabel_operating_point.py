@@ -14,6 +14,7 @@ import pytest
 
 import medtrain
 from conftest import read_rows, run_cli
+from medtrain.external import external_file, external_predictions_file
 from medtrain.operating_point import (KEPT, OperatingPointWarning, choose_label_thresholds, choose_threshold,
                                       label_report, rates_at)
 from multilabel_op_data import arrays, train_run, write_npz
@@ -115,9 +116,9 @@ def test_external_eval_scores_each_label_at_its_own_threshold(ml_run, tmp_path, 
     ext = write_npz(tmp_path / "outside.npz", {"test_images": data["test_images"], "test_labels": data["test_labels"]})
     code, _, err = run_cli(capsys, "eval", run, "--data", ext)
     assert code == 0, err
-    _same_rates(json.loads((run / "eval_external_outside.json").read_text())["operating_point"],
+    _same_rates(json.loads((run / external_file(ext)).read_text())["operating_point"],
                 m["operating_point"]["test"])
-    rows = read_rows(run / "predictions_external_outside.csv")
+    rows = read_rows(run / external_predictions_file(ext))
     own = read_rows(run / "predictions_test.csv")
     assert [r["prediction_at_operating_point"] for r in rows] == [r["prediction_at_operating_point"] for r in own]
 

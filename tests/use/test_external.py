@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import png_csv, run_cli
+from medtrain.external import external_file, external_predictions_file
 
 
 def _pngs(root, arrays, name=None):
@@ -23,21 +24,21 @@ def test_the_run_s_own_test_images_as_external_data_score_as_its_test_split(trai
     test = json.loads((run / "metrics.json").read_text())["test"]
     code, out, err = run_cli(capsys, "eval", run, "--data", data)  # the .npz's test split, all of it external
     assert code == 0, err
-    got = json.loads((run / "eval_external_tiny.json").read_text())
+    got = json.loads((run / external_file(data)).read_text())
     assert (got["auc"], got["acc"], got["n"]) == (pytest.approx(test["auc"], abs=1e-9),
                                                   pytest.approx(test["acc"], abs=1e-9), 40)
     assert got["calibration"]["temperature"] == pytest.approx(json.loads((run / "metrics.json").read_text())
                                                               ["calibration"]["temperature"])
-    assert "(40 inputs)" in out and "eval_external_tiny.json" in out
+    assert "(40 inputs)" in out and external_file(data) in out
 
     _pngs(tmp_path / "by_class", arrays)  # a folder of class sub-folders: the same images
     assert run_cli(capsys, "eval", run, "--data", tmp_path / "by_class")[0] == 0
-    folder = json.loads((run / "eval_external_by_class.json").read_text())
+    folder = json.loads((run / external_file(tmp_path / "by_class")).read_text())
     assert folder["auc"] == pytest.approx(test["auc"], abs=1e-9) and folder["acc"] == pytest.approx(test["acc"])
 
     listed = _pngs(tmp_path / "csv", arrays, "ext.csv")  # a CSV naming patients: intervals over patients
     assert run_cli(capsys, "eval", run, "--data", listed)[0] == 0
-    ext = json.loads((run / "eval_external_ext.json").read_text())
+    ext = json.loads((run / external_file(listed)).read_text())
     assert ext["auc"] == pytest.approx(test["auc"], abs=1e-9) and ext["patients"] == 10
 
 
@@ -47,7 +48,7 @@ def test_external_labels_that_are_no_class_of_the_run_are_one_line(trained_run, 
     (tmp_path / "unknown.csv").write_text("path,label\na.png,benign\n")
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "unknown.csv")
     assert code == 2 and len(err.splitlines()) == 1 and "label(s) 'benign' are not classes of" in err
-    assert not (run / "eval_external_unknown.json").exists()
+    assert not (run / external_file(tmp_path / "unknown.csv")).exists()
 
 
 def test_external_data_get_per_image_predictions_as_the_run_s_own_test_split(trained_run, tmp_path, capsys):
@@ -59,10 +60,10 @@ def test_external_data_get_per_image_predictions_as_the_run_s_own_test_split(tra
     _pngs(tmp_path / "ext_rows", arrays)
     code, out, err = run_cli(capsys, "eval", run, "--data", tmp_path / "ext_rows")
     assert code == 0, err
-    rows = read_rows(run / "predictions_external_ext_rows.csv")
+    rows = read_rows(run / external_predictions_file(tmp_path / "ext_rows"))
     own = {r["index"]: r for r in read_rows(run / "predictions_test.csv")}
-    got = json.loads((run / "eval_external_ext_rows.json").read_text())
-    assert len(rows) == got["n"] == 40 and "predictions_external_ext_rows.csv" in out
+    got = json.loads((run / external_file(tmp_path / "ext_rows")).read_text())
+    assert len(rows) == got["n"] == 40 and external_predictions_file(tmp_path / "ext_rows") in out
     assert sum(r["correct"] == "true" for r in rows) == round(got["acc"] * 40)
     for r in rows:  # .../<label>/<index>.png: the same image as row <index> of the run's own test split
         i = str(int(r["input"].rsplit("/", 1)[1][:-4]))
@@ -79,10 +80,10 @@ def test_skip_bad_scores_the_readable_external_inputs_and_lists_the_rest(trained
     listed.write_text(listed.read_text() + "imgs/broken.png,0,patient99\nimgs/gone.png,1,patient98\n")
     code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "skip" / "ext_skip.csv")
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert not (run / "eval_external_ext_skip.json").exists()
+    assert not (run / external_file(listed)).exists()
     code, out, err = run_cli(capsys, "eval", run, "--data", tmp_path / "skip" / "ext_skip.csv", "--skip-bad")
     assert code == 0, err
-    got = json.loads((run / "eval_external_ext_skip.json").read_text())
+    got = json.loads((run / external_file(listed)).read_text())
     test = json.loads((run / "metrics.json").read_text())["test"]
     assert got["n"] == 40 and got["auc"] == pytest.approx(test["auc"], abs=1e-9)  # the 40 readable ones
     assert sorted(s["input"].rsplit("/", 1)[1] for s in got["skipped"]) == ["broken.png", "gone.png"]
@@ -113,7 +114,7 @@ def test_the_rows_of_an_external_npz_are_named_with_their_split(trained_run, cap
 
     run, data, _ = trained_run
     assert run_cli(capsys, "eval", run, "--data", data, "--split", "val")[0] == 0
-    rows = read_rows(run / "predictions_external_tiny_val.csv")
+    rows = read_rows(run / external_predictions_file(data, "val"))
     assert [r["input"] for r in rows] == [f"val/{i}" for i in range(16)]
 
 
@@ -156,16 +157,16 @@ def test_a_multilabel_run_s_own_test_split_as_an_external_npz_scores_as_its_test
     own = json.loads((run / "eval_test.json").read_text())
     code, out, err = run_cli(capsys, "eval", run, "--data", ext)
     assert code == 0, err
-    got = json.loads((run / "eval_external_mlcopy.json").read_text())
-    assert got["n"] == 32 and "(32 inputs)" in out and "predictions_external_mlcopy.csv" in out
+    got = json.loads((run / external_file(ext)).read_text())
+    assert got["n"] == 32 and "(32 inputs)" in out and external_predictions_file(ext) in out
     assert own["auc_ci"] and own["acc_ci"] and len(own["confusion"]) == 2  # intervals drawn, one matrix per label
     # every figure of eval_test.json, exactly: AUC, ACC, their intervals, per label, calibration, operating point
-    assert {k: v for k, v in got.items() if k not in ("data", "seen_in_run")} == \
+    assert {k: v for k, v in got.items() if k not in ("data", "data_split", "seen_in_run")} == \
         {k: v for k, v in own.items() if k != "data_checked_by"}
     assert got["seen_in_run"] == {"train": 0, "val": 0, "any": 0}
 
     # per image, what predictions_test.csv holds (written by training: its scores agree to float32 noise)
-    rows, mine = read_rows(run / "predictions_external_mlcopy.csv"), read_rows(run / "predictions_test.csv")
+    rows, mine = read_rows(run / external_predictions_file(ext)), read_rows(run / "predictions_test.csv")
     assert list(rows[0]) == list(mine[0]) and len(rows) == len(mine) == 32  # the same columns, the same images
     for r, o in zip(rows, mine):
         assert r["input"] == f"test/{o['input']}"  # named as splits.csv names them
@@ -181,7 +182,7 @@ def test_a_multilabel_external_npz_keeps_skip_bad_and_names_training_copies(mult
     run, data, _ = multilabel_run
     code, out, err = run_cli(capsys, "eval", run, "--data", data, "--split", "train", "--skip-bad")
     assert code == 0, err
-    got = json.loads((run / "eval_external_ml_train.json").read_text())
+    got = json.loads((run / external_file(data, "train")).read_text())
     assert got["n"] == 64 and got["skipped"] == []
     assert got["seen_in_run"] == {"train": 64, "val": 0, "any": 64} and "they are not external data" in err
 
@@ -201,7 +202,7 @@ def test_external_data_for_a_multilabel_run_other_than_a_0_1_npz_per_label_are_o
         np.savez(tmp_path / name, test_images=images, test_labels=lab)
         code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / name)
         assert code == 2 and len(err.strip().splitlines()) == 1 and said[name] in err, err
-        assert not (run / f"eval_external_{name[:-4]}.json").exists()
+        assert not (run / external_file(tmp_path / name)).exists()
 
     # a folder of class sub-folders holds one class per image: refused (a multi-label CSV is read since 2b0ff01,
     # tests/data/test_multilabel_external.py)

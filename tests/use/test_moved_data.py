@@ -16,6 +16,7 @@ from PIL import Image
 
 import medtrain
 from conftest import fast_config, make_images, make_npz, png_csv, run_cli
+from medtrain.external import external_file
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -93,7 +94,7 @@ def test_external_data_unchecked_for_training_images_is_said_and_recorded(moved,
     assert code == 0, err
     said = [line for line in err.splitlines() if "could not be checked for images" in line]
     assert len(said) == 1 and str(root / "data" / "labels.csv") in said[0] and "missing" in said[0]
-    got = json.loads((run / "eval_external_labels.json").read_text())
+    got = json.loads((run / external_file(ext)).read_text())
     assert got["seen_in_run"] is None and "missing" in got["seen_in_run_reason"]
 
 

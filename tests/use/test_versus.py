@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
+from medtrain.external import external_file
 from medtrain.versus import versus_file
 
 
@@ -121,8 +122,8 @@ def test_two_runs_compared_on_external_data_are_both_scored_on_it(trained_run, t
     code, out, err = run_cli(capsys, "eval", other, "--vs", run, "--data", data, "--split", "val")
     assert code == 0, err
     got = json.loads((other / versus_file(run, data, "val")).read_text())
-    mine = json.loads((other / "eval_external_tiny_val.json").read_text())  # an .npz's val split: named so
-    theirs = json.loads((run / "eval_external_tiny_val.json").read_text())
+    mine = json.loads((other / external_file(data, "val")).read_text())  # an .npz's val split: named so
+    theirs = json.loads((run / external_file(data, "val")).read_text())
     assert got["split"] == f"external {data} (val split)" and got["n"] == mine["n"] == 16  # the .npz's val split
     assert got["auc"]["run"] == pytest.approx(mine["auc"]) and got["auc"]["other"] == pytest.approx(theirs["auc"])
     assert got["acc"]["difference"] == pytest.approx(mine["acc"] - theirs["acc"])
