@@ -33,7 +33,7 @@ from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.models.weights import read_meta
 from medtrain.runscores import score_and_keep, write_eval_predictions, write_scores
-from medtrain.predict_inputs import conform, iter_inputs
+from medtrain.predict_inputs import conform, iter_inputs, trained_depth
 from medtrain.rundir import run_splits
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
@@ -135,12 +135,13 @@ def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
     return [tuple(row) for row in table.label_matrix(names).tolist()]
 
 
-def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
+def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False, depth: str | None = None
               ) -> tuple[list[str], list, torch.Tensor, list | None, list[dict]]:
     """(input names, labels, images ``(N, C, *spatial)`` uint8, patient hashes or None, skipped inputs) of
     ``data``; a label is a class name, or (multi-label run) a tuple of 0/1 per label. With ``skip_bad`` an input
     that is missing or does not decode is listed with the reason and left out, as ``predict --skip-bad`` and
-    training's ``--skip-bad`` leave it out, else it is an error."""
+    training's ``--skip-bad`` leave it out, else it is an error. ``depth``: the bit depth of the run's training images,
+    which image files must share, as predict's must (:func:`medtrain.predict_inputs.trained_depth`)."""
     kind = path_kind(data)
     if kind is None:  # a FIFO is refused unread, and said to be one
         raise MedtrainError(f"{data}: {why_not_read(data)}")
@@ -154,7 +155,7 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
 
     def listed(entry, label, group):  # the items of one labelled entry, or none if it is skipped
         try:
-            return [(item, label, group) for item in iter_inputs([entry], run)]
+            return [(item, label, group) for item in iter_inputs([entry], run, depth=depth)]
         except MedtrainError as e:
             if not skip_bad:
                 raise
@@ -177,7 +178,7 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
                 for row in listed(entry, label, group)]
     else:
         rows = []
-        for item in iter_inputs([data], run):
+        for item in iter_inputs([data], run, depth=depth):
             parts = Path(item.name).relative_to(data).parts
             if len(parts) < 2:
                 raise MedtrainError(f"{item.name}: not in a class sub-folder of {data} (its folder names the label)")
@@ -256,7 +257,7 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
                             f"as an .npz first: np.savez('heldout.npz', test_images=x, test_labels=y)")
     run_dir, data = Path(run_dir), Path(data)
     run = load_run_module(run_dir) if run is None else _check_same_run(run_dir, run)
-    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
+    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad, trained_depth(run_dir))
     if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
         labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))
     else:

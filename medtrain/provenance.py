@@ -18,6 +18,7 @@ import torch
 
 from medtrain._predictions_csv import PREDICTIONS_FILE, read_saved
 from medtrain.data.duplicates import moved_note
+from medtrain.data.folder import IMAGE_DEPTH, image_depth
 from medtrain.errors import MedtrainError
 
 #: Distributions whose versions a run records (those that decide its numbers or read its data).
@@ -105,11 +106,14 @@ def split_digest(split) -> str:
 
 
 def record(splits) -> dict:
-    """``metrics.json``'s ``provenance``: :func:`environment` and each split's :func:`split_digest` (None for an
-    empty split: a search trial's test split is dropped before training, and is scored once later)."""
+    """``metrics.json``'s ``provenance``: :func:`environment`, each split's :func:`split_digest` (None for an
+    empty split: a search trial's test split is dropped before training, and is scored once later) and the bit depth
+    of the images (``image_depth``: :func:`medtrain.data.folder.image_depth`; ``8-bit``, ``more than 8 bits``,
+    ``mixed`` or None), which predict and ``eval --data`` hold their image files to (runs before it: not checked)."""
     return {**environment(), "argv": sys.argv,
             "data_sha256": {name: split_digest(splits.split(name)) if len(splits.split(name)) else None
-                            for name in ("train", "val", "test")}}
+                            for name in ("train", "val", "test")},
+            IMAGE_DEPTH: image_depth(splits)}
 
 
 def check_unchanged(metrics: dict, splits, split: str, run_dir) -> str | None:

@@ -21,8 +21,9 @@ from medtrain.data._image_open import _header, _open, colour_mode
 from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
 # squashed_note/squashed_one: the squash wording's public home (predict imports no private data module)
-from medtrain.data._survey import (deep, is_rgb, recorded, said_again, squashed_note, squashed_one,  # noqa: F401
-                                   survey)
+# IMAGE_DEPTH, image_depth, check_depth: the bit depth a run's images had (provenance), predict's check of its inputs
+from medtrain.data._survey import (IMAGE_DEPTH, check_depth, deep, depth_again, depth_of, image_depth,  # noqa: F401
+                                   is_rgb, recorded, said_again, squashed_note, squashed_one, survey)
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
@@ -129,14 +130,18 @@ def _array(p: Path | None, im: Image.Image, rgb: bool, image_size: int | None, f
     return a if rgb else a[..., None]
 
 
-def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> torch.Tensor:
+def _decode(paths: list[Path], image_size: int | None, square: bool = True,
+            modes: list | None = None) -> torch.Tensor:
     """Decode images to (N, C, H, W) uint8; grey unless some image has colour; ``square``: a data set's images,
     which must be (:func:`check_square`) and are said of once read (:func:`medtrain.data._survey.survey`); one file read for
-    ``predict`` need not be, and is not said of (predict counts the inputs it squashes itself)."""
+    ``predict`` need not be, and is not said of (predict counts the inputs it squashes itself). ``modes``: given,
+    each image's mode as its header gives it (its bit depth) is appended to it."""
     image_size = _check_image_size(image_size)
     if not paths:
         raise MedtrainError("no images found")
-    rgb, said = survey(paths, image_size if square else None)
+    rgb, said, seen = survey(paths, image_size if square else None)
+    if modes is not None:
+        modes += seen
     first: list = []
     out = None
     # one image decoded at a time into the result: holding every decoded image, then stacking and transposing
@@ -156,21 +161,22 @@ def _decode(paths: list[Path], image_size: int | None, square: bool = True) -> t
 def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit,
             data_dir=None, processes: int | None = None) -> tuple:
     """(the images of each part as mapped tensors from the store, converting one image at a time on first use, or
-    None when ``store`` says to decode them into memory; the split). Same images, same order, as
+    None when ``store`` says to decode them into memory; the split; the images' bit depth, :func:`depth_of`, or None
+    with no store). Same images, same order, as
     ``_decode(paths)[assign == i]``; laid out, and re-split by ``resplit`` from the stored digests, by
     :func:`medtrain.data._split_store.split_store`, under ``data_dir`` (None: the cache); ``processes``: as for
     :func:`~medtrain.data.store.use_mmap`."""
     if store == "memory" or not paths:
-        return None, first
+        return None, first, None
     image_size = _check_image_size(image_size)
     w, h = (image_size, image_size) if image_size else _header(paths[0], settle=False)[1]  # as stored, undecoded
     if w != h:  # (a turn keeps a square square; the size is said as displayed, EXIF orientation)
         check_square(paths[0], *_open(paths[0]).size)
     if not use_mmap(store, len(paths) * w * h * 3, processes):
-        return None, first
+        return None, first, None
 
     def decoder() -> tuple:  # only where the store is written: the headers of every image read first
-        (rgb, said), size = survey(paths, image_size), []
+        (rgb, said, _), size = survey(paths, image_size), []
         return (3 if rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), rgb, image_size,
                                                           size).transpose(2, 0, 1)[None], recorded(said)
 
@@ -180,7 +186,14 @@ def _stored(paths: list[Path], first, image_size: int | None, store: str, source
     said = said_again(parts["said"].numpy().tobytes()) if "said" in parts else survey(paths, image_size)[1]
     for warning in said:
         warnings.warn(warning, stacklevel=3)
-    return parts, record
+    return parts, record, depth_again(said, paths[0])
+
+
+def read_image_mode(path: str | os.PathLike) -> tuple[torch.Tensor, str]:
+    """:func:`read_image` of ``path`` and its mode as its header gives it (its bit depth, :func:`check_depth`), read
+    once: ``predict`` holds its inputs to the bit depth of the run's images."""
+    modes: list = []
+    return _decode([Path(path)], None, square=False, modes=modes)[0], modes[0]
 
 
 def read_image(path: str | os.PathLike, image_size: int | None = None) -> torch.Tensor:
@@ -249,11 +262,13 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
 
     # where medtrain deals the splits (or folds) itself: by the digests of the images as decoded
     deals = splits is None or bool(folds)
-    mapped, record = _stored(paths, first, image_size, store, source, resplit if deals else None, data_dir,
-                             processes)
+    mapped, record, depth = _stored(paths, first, image_size, store, source, resplit if deals else None, data_dir,
+                                    processes)
     if mapped is None:
-        images = _decode(paths, image_size)
+        modes: list = []
+        images = _decode(paths, image_size, modes=modes)
         record = resplit(image_digests(images.numpy())) if deals else first
+        depth = depth_of(modes)  # (the store's: from its first file and what was said of its files)
     if record is first:
         for w in said:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -266,7 +281,7 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
              for i, s in enumerate(PARTS)}
     task = MULTILABEL if labels.ndim == 2 else BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
-                  extra={"skipped": skipped} if skipped else {}, **parts).validate()
+                  extra={IMAGE_DEPTH: depth, **({"skipped": skipped} if skipped else {})}, **parts).validate()
 
 
 def _check_utf8_names(root: Path, classes: list[str], paths: list[Path]) -> None:

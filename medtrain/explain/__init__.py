@@ -42,7 +42,7 @@ from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
-from medtrain.predict_inputs import Item, Skipped, conform, python_items
+from medtrain.predict_inputs import Item, Skipped, conform, python_items, trained_depth
 from medtrain.predictor import Predictor
 from medtrain.rundir import run_splits
 from medtrain.tasks import MULTILABEL
@@ -280,7 +280,7 @@ def _split_items(run: RunModel, split: str, run_dir: str | os.PathLike | None) -
 
 def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str | None = None,
             split: str = "test", limit: int | None = None, skip_bad: bool = False,
-            out: str | os.PathLike | None = None) -> Explanation:
+            out: str | os.PathLike | None = None, image_depth: str | None = None) -> Explanation:
     """Saliency maps of a finished run for ``inputs`` (anything ``medtrain predict`` reads: files, folders,
     CSVs, a .npz split; uint8 arrays ``(C, *spatial)``, or a batch ``(N, C, *spatial)``), or, without
     inputs, for the run's own ``split``. Each map is of the network's plain forward pass: no test-time views, and
@@ -296,6 +296,9 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
         layer: the Grad-CAM layer (a module name of the network); None: :func:`default_layer`.
         limit: explain the first ``limit`` inputs only.
         out: a folder to write ``maps.npz`` and one overlay PNG per input into (:func:`write_explanation`).
+        image_depth: with ``run_dir`` a :class:`RunModel`, the bit depth of its training images
+            (:func:`medtrain.predict_inputs.trained_depth`) that image files and PIL images must share; None: not
+            checked. A run folder's own record is used otherwise.
 
     Raises:
         MedtrainError: not a run, an unreadable or unfit input (unless ``skip_bad``), an unknown target
@@ -314,7 +317,8 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
         check_out(out, None if isinstance(run_dir, RunModel) else run_dir,
                   paths if given else [run.cfg.data] if run.cfg.data else [])
     if given:
-        items = python_items(inputs, run, split=split)  # what predict takes: paths, arrays, batches, PIL images
+        depth = image_depth if isinstance(run_dir, RunModel) else trained_depth(run_dir)  # another: refused, as predict
+        items = python_items(inputs, run, split=split, depth=depth)  # what predict takes: paths, arrays, PIL images
     else:
         items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))
     if limit is not None:

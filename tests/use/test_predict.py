@@ -233,9 +233,11 @@ def test_json_output_and_csv_of_paths(trained_run, tmp_path, capsys):
 
 def test_image_files_are_read_as_training_reads_them(trained_run, tmp_path):
     """A 16-bit export of an image, and a file stored turned with an EXIF orientation (as cameras write),
-    give the probabilities of the 8-bit, upright image."""
+    give the probabilities of the 8-bit, upright image (the 16-bit one where the run's 8-bit depth is not held to:
+    test_predict_bit_depth.py)."""
     run, _, arrays = trained_run
     p = medtrain.load(run)
+    p.image_depth = None
     img = arrays["test_images"][p.predict(arrays["test_images"]).max(1).argmin()].copy()  # least sure: not saturated
     img[0, :4], img[-1, :4] = 0, 255  # its darkest and brightest 1% are 0 and 255, as in a full-range export
     Image.fromarray(img.astype(np.uint16) * 257).save(tmp_path / "16bit.png")

@@ -62,6 +62,12 @@ def test_a_pil_image_gives_the_probabilities_of_its_file(trained_run, tmp_path, 
     run, _, arrays = trained_run
     p = medtrain.load(run)
     path = _save(kind, arrays["test_images"][0], tmp_path)
+    if kind in ("16bit_png", "int32_tiff"):  # of another depth than the run's 8-bit images: refused alike
+        with Image.open(path) as im:
+            for given in (im, path):
+                with pytest.raises(MedtrainError, match="-bit image, but the run was trained on 8-bit images"):
+                    p.predict(given)
+        p.image_depth = None  # predicted anyway (test_predict_bit_depth.py), decoded as its file
     with Image.open(path) as im:
         got = p.predict(im)
         both = p.predict([im, path])
