@@ -37,7 +37,7 @@ from medtrain._io import write_json, write_text
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
 from medtrain.reports.html import FOLDS_FILE, write_crossval_report
-from medtrain.reports.summary import DELONG_WHY, NEWCOMBE_WHY, auc_acc_line
+from medtrain.reports.summary import auc_acc_line, auc_interval_why
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
@@ -166,13 +166,13 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
             "too few images or patients per class to resample within classes" if reason == "few units per class"
             else "the models call every image one class, so resamples barely vary"
             if reason == "every image called one class" else "a bootstrap interval would be a point") + ")")
-    if cv["oof"].get("auc_ci_method") == "newcombe":
-        note += f"; AUC's is Newcombe's score interval ({NEWCOMBE_WHY})"
-    elif cv["oof"].get("auc_ci_method") == "delong-logit":
-        note += f"; AUC's is DeLong's on the logit scale ({DELONG_WHY})"
-    elif cv["oof"].get("auc_ci_method") == "score":
-        note += f"; AUC's is a score interval of the mean one-vs-rest AUC ({DELONG_WHY}; at an AUC of 1 or 0 " \
-                "the logit interval has no width)"
+    why = auc_interval_why(o)  # few images, or patients, of a class; or a perfect separation
+    if o.get("auc_ci_method") == "newcombe":
+        note += f"; AUC's is Newcombe's score interval ({why})"
+    elif o.get("auc_ci_method") == "delong-logit":
+        note += f"; AUC's is DeLong's on the logit scale ({why})"
+    elif o.get("auc_ci_method") == "score":
+        note += f"; AUC's is a score interval of the mean one-vs-rest AUC ({why})"
     note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
     spread = _test_spread(cv)
     if spread:  # cv.md said so; the report had not

@@ -1,9 +1,13 @@
-"""Confidence intervals: the percentile bootstrap (over images, or over whole patients; within each class)
-and Wilson's score interval for a proportion (with a patient-level effective sample size). Used by
-:mod:`medtrain.metrics` for every interval a run reports; the statistics themselves are metrics'.
+"""Confidence intervals: the percentile bootstrap (over images, or over whole patients; within each class),
+Wilson's score interval for a proportion (with a patient-level effective sample size) and score-type intervals
+of an AUC (Newcombe's, and its mean one-vs-rest form) where a class has few independent units: images, or
+patients where a patient has several images (:func:`units_in`). Used by :mod:`medtrain.metrics` for every
+interval a run reports; the statistics themselves are metrics'.
 
 An interval that cannot mean what it says is not given: it is ``[nan, nan]`` (``null`` in ``metrics.json``,
-left out of the printed summary and the report), never a point or a number from a handful of draws."""
+left out of the printed summary and the report), never a point or a number from a handful of draws. Where the
+bootstrap's AUC interval is a point at 1 (or 0), a perfect separation, the score interval over the units takes its
+place (:mod:`medtrain._auc_interval` chooses); a multi-label task's mean AUC is the exception, still a point there."""
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +21,8 @@ MIN_UNITS = 2
 MAX_SHORTFALL = 0.1
 #: the share of resamples in which a statistic must be defined to get an interval (:func:`percentile_interval`)
 MIN_DEFINED = 0.5
-#: a binary AUC whose rarer class has fewer test images than this takes Newcombe's score interval
-#: (:func:`newcombe_auc_interval`), not the bootstrap's
+#: a binary AUC whose rarer class has fewer independent test units than this (images; patients where a patient
+#: has several images) takes Newcombe's score interval (:func:`newcombe_auc_interval`), not the bootstrap's
 FEW_FOR_AUC = 30
 _NAN = float("nan")
 
@@ -124,6 +128,15 @@ def units_in(rows, groups=None) -> int:
     return len(set(np.asarray(groups)[rows])) if repeated(groups) else int(rows.sum())
 
 
+def class_units(y_true, k: int, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """The independent units (:func:`units_in`) of each of ``k`` classes of ``y_true`` (class indices) and of
+    the rest of the rows: the sample sizes of an AUC's score interval. A patient with images of several
+    classes counts in each of them."""
+    y = np.asarray(y_true).reshape(-1)
+    own = np.array([units_in(y == c, groups) for c in range(k)], dtype=np.int64)
+    return own, np.array([units_in(y != c, groups) for c in range(k)], dtype=np.int64)
+
+
 def percentile_interval(draws, level: float = 0.95) -> tuple[list[float], int]:
     """The percentile interval of a statistic's bootstrap draws and the number of draws in which it was
     defined (finite). A draw where the statistic is undefined (no member of a class, where the draws are not
@@ -214,7 +227,7 @@ def clustered_wilson(hit: np.ndarray, groups: np.ndarray, level: float = 0.95) -
 
 
 def newcombe_auc_interval(auc: float, n_pos: int, n_neg: int, level: float = 0.95) -> list[float]:
-    """The score-type interval of a binary ROC AUC from ``n_pos`` and ``n_neg`` independent images: Newcombe's
+    """The score-type interval of a binary ROC AUC from ``n_pos`` and ``n_neg`` independent units: Newcombe's
     method 5 ("Confidence intervals for an effect size measure based on the Mann-Whitney statistic. Part 2",
     Statistics in Medicine 2006): the AUCs ``t`` with ``(auc - t)^2 <= z^2 V(t)``, ``V`` Hanley & McNeil's
     variance with ``N* = (n_pos + n_neg)/2 - 1``. With few images of a class the percentile bootstrap is too
@@ -222,7 +235,17 @@ def newcombe_auc_interval(auc: float, n_pos: int, n_neg: int, level: float = 0.9
     at AUC 0.96, 62% with 2 positives; DeLong's logit interval 92% / 91%; this one 96-97% / 95-98%, 97% with
     2 positives: ``bench/auc_ci_coverage.py``, ``tests/test_interval_coverage.py``). Written
     here because scikit-learn, SciPy and torchmetrics offer no AUC interval; SciPy finds the roots. Near an
-    AUC of 1 with 5 positives it too falls short (68% at 0.98 in that simulation, the bootstrap a point)."""
+    AUC of 1 with 5 positives it too falls short (68% at 0.98 in that simulation, the bootstrap a point).
+
+    Where patients have several images, ``n_pos`` and ``n_neg`` count patients (:func:`units_in`): the images
+    of a patient are one cluster, and the image-level AUC is a clustered Mann-Whitney statistic whose
+    independent units are the patients (Obuchowski, Biometrics 1997). Counting each patient once is the
+    effective sample size where a patient's images agree and patients have as many images each (Kish's design
+    effect at its largest, as :func:`clustered_wilson` takes it where every image is a hit), conservative where
+    they vary: in simulated test sets (a patient effect SD 1, image noise SD 0.7) of 4 + 4 patients of 15
+    images, 8 + 8 and 15 + 15, it held the AUC in 97-100% at true AUCs 0.87-0.99, the patient bootstrap in
+    41-90% (a point [1, 1] for the third of 4 + 4 sets that scored 1), Newcombe's over the images in 37-87%
+    (``docs/results/auc_intervals.md``, "Few patients of a class")."""
     if n_pos < 1 or n_neg < 1 or not np.isfinite(auc):
         return [_NAN, _NAN]
     return _score_interval(auc, lambda t: _hanley_mcneil(t, n_pos, n_neg), level)
@@ -251,8 +274,8 @@ def _score_interval(auc: float, variance, level: float) -> list[float]:
     return [float(lo), float(hi)]
 
 
-def macro_auc_score_interval(auc: float, class_counts, level: float = 0.95) -> list[float]:
-    """A score-type interval of the mean one-vs-rest AUC of independent images, as Newcombe's of one AUC
+def macro_auc_score_interval(auc: float, class_counts, level: float = 0.95, rest_counts=None) -> list[float]:
+    """A score-type interval of the mean one-vs-rest AUC of independent units, as Newcombe's of one AUC
     (:func:`newcombe_auc_interval`), for where :func:`macro_auc_logit_interval` has none: an AUC of exactly 1
     (or 0), where every image's influence is 0 and the logit is infinite, so the class-stratified bootstrap
     gives the point [1, 1] (5 classes of 3 images: 4 in 10 test sets at a true AUC of 0.99). The AUCs
@@ -264,14 +287,19 @@ def macro_auc_score_interval(auc: float, class_counts, level: float = 0.95) -> l
     classes of 3-4 images at a true AUC of 0.97-0.997, where up to 80% of test sets score 1, the logit interval
     below 1 and this one at 1 held the AUC in 95-99% of them (the logit interval and the bootstrap's point:
     26-60% where 39-73% score 1). At 1, 5 classes of 3 give [0.85, 1], 20 of 4 [0.97, 1]; below such a bound
-    at most 1% of those test sets scored 1.
+    at most 1% of those test sets scored 1. Where a patient has several images the counts are patients, as in
+    :func:`newcombe_auc_interval` (the logit interval's influences are images', not independent there): 4
+    classes of 4 patients of 8 images (true AUC 0.93, 0.999) and 3 of 3 of 10 (0.999; 64% of sets scored 1),
+    it held the AUC in 99-100% of 300 test sets, the patient bootstrap in 35-86%. ``rest_counts``: each
+    class's units outside it, where they are not the others' sum (patients of several classes, :func:`class_units`).
     ``[nan, nan]`` where a class is absent."""
     m = np.asarray(class_counts, dtype=np.int64).reshape(-1)
     k, total = len(m), int(m.sum())
-    if k < 2 or (m < 1).any() or not np.isfinite(auc):
+    rest = total - m if rest_counts is None else np.asarray(rest_counts, dtype=np.int64).reshape(-1)
+    if k < 2 or (m < 1).any() or (rest < 1).any() or not np.isfinite(auc):
         return [_NAN, _NAN]
-    return _score_interval(auc, lambda t: 2 * sum(_hanley_mcneil(t, int(c), total - int(c)) for c in m) / k ** 2,
-                           level)
+    return _score_interval(auc, lambda t: 2 * sum(_hanley_mcneil(t, int(c), int(r)) for c, r in zip(m, rest))
+                           / k ** 2, level)
 
 
 def macro_auc_logit_interval(y_true, y_score, level: float = 0.95) -> list[float]:

@@ -14,12 +14,18 @@ import torch
 from scipy.stats import rankdata
 from sklearn.metrics import confusion_matrix
 
-from medtrain.intervals import (FEW_FOR_AUC, MAX_SHORTFALL, MIN_UNITS, Resampler, bootstrap, class_strata,  # noqa: F401
+from medtrain import _auc_interval
+from medtrain._auc_interval import (DEGENERATE_REASON, FEW_FOR_AUC_REASON, FEW_PATIENTS_FOR_AUC_REASON,
+                                    FEW_UNITS_REASON, few_for_auc)
+from medtrain.intervals import (FEW_FOR_AUC, MAX_SHORTFALL, MIN_UNITS, Resampler, bootstrap, class_strata,
                                 clustered_wilson, macro_auc_logit_interval, macro_auc_score_interval,
                                 percentile_interval, proportion_ci, repeated, shortfall, newcombe_auc_interval,
-                                units_in, wilson_interval)  # (re-exported)
+                                class_units, units_in, wilson_interval)
 from medtrain.tasks import BINARY, MULTILABEL, class_names
 
+#: named as metrics' by their callers (the reports, ``eval --vs``, tests): the AUC intervals' rules and sizes
+RE_EXPORTED = (DEGENERATE_REASON, FEW_FOR_AUC_REASON, FEW_PATIENTS_FOR_AUC_REASON, FEW_UNITS_REASON, FEW_FOR_AUC,
+               few_for_auc, macro_auc_logit_interval, macro_auc_score_interval, newcombe_auc_interval, class_units)
 ECE_BINS = 15  #: equal-width confidence bins of the expected calibration error
 PER_CLASS_CI = ("precision", "recall", "f1", "auc")  #: the per-class statistics given bootstrap CIs
 
@@ -155,10 +161,12 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
     over the class's units, precision over the images called the class (none under :data:`MIN_UNITS` of
     them; 8 of 61 had read [0.121, 0.143], Wilson [0.07, 0.24]); F1 and AUC, which have none such, get no
     interval. AUC also needs 10 units outside the class, which it compares against. A class (or label) with
-    fewer than :data:`FEW_FOR_AUC` images on one side (independent images) takes Newcombe's interval of its AUC
-    instead (``auc_ci_method`` ``"newcombe"``), whatever the task: each one-vs-rest AUC is a binary AUC, whose
-    bootstrap interval with 10 positives held it in 76-88% of simulated test sets; classes of 5 and 9 of 104
-    images (5 classes), Newcombe's held theirs in 95.7% of 300 (a 9-image class had had none)."""
+    fewer than :data:`FEW_FOR_AUC` units on one side (images, or patients with ``groups``) takes Newcombe's
+    interval of its AUC over those units instead (``auc_ci_method`` ``"newcombe"``), whatever the task: each
+    one-vs-rest AUC is a binary AUC, whose bootstrap interval with 10 positives held it in 76-88% of simulated
+    test sets; classes of 5 and 9 of 104 images (5 classes), Newcombe's held theirs in 95.7% of 300. So does a
+    class whose draws all gave one AUC of 1 (or 0), however many its units (``auc_ci_reason``
+    ``"bootstrap degenerate: perfect separation"``), where the point had been dropped, leaving no interval."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     k = y_score.shape[1]
     if n == 0 or len(y_true) == 0:
@@ -176,21 +184,17 @@ def per_class_ci(y_true: np.ndarray, y_score: np.ndarray, task: str, label_names
             prec, rec = tp / (tp + fp), tp / (tp + fn)  # NaN where undefined
             draws[d, :, 0], draws[d, :, 1], draws[d, :, 2] = prec, rec, 2 * tp / (2 * tp + fp + fn)
             draws[d, :, 3] = _column_auc(t, y_score[ix])
-    out = {}
-    for i, name in enumerate(class_names(label_names, k)):
+    out, names, points = {}, class_names(label_names, k), set()
+    for i, name in enumerate(names):
         cis = out[name] = {}
         for j, m in enumerate(PER_CLASS_CI):
             cis[f"{m}_ci"], cis[f"{m}_ci_draws"] = percentile_interval(draws[:, i, j], level)
+        if _auc_interval.degenerate(cis["auc_ci"]):  # a perfect separation: every draw's AUC is 1 (or 0)
+            points.add(i)
         _few_units(cis, member[:, i] == 1, called[:, i] == 1, groups)
-    if not repeated(groups):
-        # each class's one-vs-rest AUC (each label's) is a binary AUC: with few images of a side, Newcombe's
-        # interval (as the binary headline's), not a bootstrap (nor none, under 10 images), for every task
-        for i, value in enumerate(_column_auc(member, y_score)):
-            m = int(member[:, i].sum())
-            if 0 < min(m, len(member) - m) < FEW_FOR_AUC and np.isfinite(value):
-                cis = out[label_names.get(str(i), str(i))]
-                cis["auc_ci"] = newcombe_auc_interval(float(value), m, len(member) - m, level)
-                cis["auc_ci_method"], cis["auc_ci_reason"] = "newcombe", FEW_FOR_AUC_REASON
+    # each class's one-vs-rest AUC (each label's) is a binary AUC: with few units of a side (patients where they
+    # repeat) or a point from the draws, Newcombe's interval over them (as the binary headline's), not a bootstrap
+    _auc_interval.per_class(out, names, member, _column_auc(member, y_score), groups, points, level)
     return out
 
 
@@ -253,20 +257,6 @@ def calls_one_class(y_score, task: str) -> bool:
 ONE_CLASS = "every image called one class"
 
 
-#: why a binary AUC's interval is Newcombe's (:func:`acc_auc_ci`, :func:`per_class_ci`)
-FEW_FOR_AUC_REASON = "few images of a class"
-
-
-def few_for_auc(y_true, task: str, groups=None) -> tuple[int, int] | None:
-    """(positives, negatives) of a binary task of independent images whose rarer class has 1 to
-    :data:`FEW_FOR_AUC` - 1 images: where its AUC takes Newcombe's interval; else None."""
-    if task != BINARY or repeated(groups) or not len(y_true):
-        return None
-    y = np.asarray(y_true).reshape(-1)
-    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
-    return (n_pos, n_neg) if 0 < min(n_pos, n_neg) < FEW_FOR_AUC else None
-
-
 def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_value: float | None = None) -> dict:
     """:func:`bootstrap_ci`'s ACC and AUC intervals, except where the within-class resamples cannot show ACC's
     variability. ACC is a proportion, and there Wilson's interval (over the patients' effective size with
@@ -278,21 +268,22 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     of 1-8 test images gave [0.108, 0.162] for 10 of 74 right, Wilson [0.075, 0.231]; over simulated test
     sets of many small classes the bootstrap's "95%" held the accuracy 78-89% of the time, Wilson's 95-97%
     (``tests/test_interval_coverage.py``). Over one patient there is no interval (``[nan, nan]``, no
-    method). A binary task's AUC whose rarer class has fewer than :data:`FEW_FOR_AUC` test images (one
-    image per patient) takes Newcombe's score interval instead (``auc_ci_method`` ``"newcombe"``,
-    :func:`medtrain.intervals.newcombe_auc_interval`): 10 positives gave bootstrap intervals that held the AUC
-    76-88% of the time. A multi-class (or ordinal) AUC where ACC's draws leave out too much (few units per
-    class, independent images) takes :func:`medtrain.intervals.macro_auc_logit_interval` (``"delong-logit"``):
-    20 classes of 4 images, the bootstrap's held the AUC in 88-92% of simulated test sets, this one 92-96%;
-    where that one has none (an AUC of exactly 1 or 0, its influences all 0, the bootstrap's a point [1, 1])
-    the score-type :func:`medtrain.intervals.macro_auc_score_interval` (``"score"``). A multi-label task's
-    mean AUC keeps its bootstrap interval (its labels' own AUCs, in :func:`per_class_ci`, take Newcombe's
-    where a label has few images of a side). Used for a run's test split and for pooled cross-validation."""
+    method). A binary task's AUC whose rarer class has fewer than :data:`FEW_FOR_AUC` test units (images, or
+    patients with ``groups``: :func:`few_for_auc`) takes Newcombe's score interval over them instead
+    (``auc_ci_method`` ``"newcombe"``, :func:`medtrain.intervals.newcombe_auc_interval`): 10 positives gave
+    bootstrap intervals that held the AUC 76-88% of the time, and 4 + 4 patients of AUC 1 the point [1, 1]. A
+    multi-class (or ordinal) AUC where ACC's draws leave out too much (few units per class) takes, over
+    independent images, :func:`medtrain.intervals.macro_auc_logit_interval` (``"delong-logit"``): 20 classes
+    of 4 images, the bootstrap's held the AUC in 88-92% of simulated test sets, this one 92-96%; where that one
+    has none (an AUC of 1 or 0, the bootstrap's a point [1, 1]; patients, not independent images) the score-type
+    :func:`medtrain.intervals.macro_auc_score_interval` over each class's units (``"score"``). Where the classes
+    have many units but the AUC is exactly 1 (or 0), every resample separates them as perfectly and the bootstrap's
+    interval is the point [1, 1]: that score interval over the units takes its place (Newcombe's for a binary
+    task; ``auc_ci_reason`` ``"bootstrap degenerate: perfect separation"``; :mod:`medtrain._auc_interval`
+    chooses). A multi-label task's mean AUC keeps its bootstrap interval (its labels' own AUCs, in
+    :func:`per_class_ci`, take Newcombe's where a label has few images of a side or scores 1). Used for a run's
+    test split and for pooled cross-validation."""
     res = bootstrap_ci(y_true, y_score, task, n, seed, groups=groups)
-    counts = few_for_auc(y_true, task, groups) if n else None
-    if counts:
-        res["auc_ci"] = newcombe_auc_interval(auc(y_true, y_score, task), *counts)
-        res["auc_ci_method"], res["auc_ci_reason"] = "newcombe", FEW_FOR_AUC_REASON
     acc_value = acc(y_true, y_score, task) if acc_value is None else acc_value
     lo, hi = res.get("acc_ci", [float("nan")] * 2)
     # A network that calls every image one class has the same ACC in every draw of the stratified bootstrap
@@ -306,14 +297,7 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     hit = called == np.asarray(y_true).reshape(-1)
     one_class = calls_one_class(y_score, task) and len(np.unique(np.asarray(y_true))) > 1
     few = shortfall(hit, groups, class_strata(y_true)) > MAX_SHORTFALL
-    if few and task != BINARY and not repeated(groups):  # the mean one-vs-rest AUC: the same few units per class
-        ci, method = macro_auc_logit_interval(y_true, y_score), "delong-logit"
-        if not np.isfinite(ci).all():  # an AUC of 1 (or 0): no logit interval, and the bootstrap's is a point
-            k = np.asarray(y_score).shape[1]
-            ci, method = macro_auc_score_interval(auc(y_true, y_score, task),
-                                                  np.bincount(np.asarray(y_true).reshape(-1), minlength=k)), "score"
-        if np.isfinite(ci).all():
-            res["auc_ci"], res["auc_ci_method"], res["auc_ci_reason"] = ci, method, "few units per class"
+    _auc_interval.headline(res, y_true, y_score, task, groups, auc(y_true, y_score, task), few)
     reason = ("every image right" if acc_value == 1.0 else "every image wrong" if acc_value == 0.0
               else ONE_CLASS if one_class else "every draw gave one value" if collapsed
               else "few units per class" if few else None)

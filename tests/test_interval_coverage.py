@@ -72,16 +72,21 @@ def test_a_small_class_s_precision_is_wilson_over_the_images_called_that_class()
     assert a["recall_ci"] == metrics.wilson_interval(8, 8)  # not [1.000, 1.000]
 
 
-def test_a_class_of_one_patient_has_no_per_class_interval_however_many_images():
+def test_a_class_of_one_patient_has_only_newcombe_s_auc_interval_over_that_patient_however_many_images():
     rng = np.random.default_rng(2)
     y = np.concatenate([np.zeros(40, int), np.ones(40, int), np.full(6, 2)])
     groups = [f"p{i // 2}" for i in range(80)] + ["solo"] * 6  # class 2: six images of one patient
     s = rng.dirichlet(np.ones(3), len(y))
     s[np.arange(len(y)), y] += 0.3
     cis = metrics.per_class_ci(y, s, "multi-class", {"0": "a", "1": "b", "2": "c"}, n=100, groups=groups)
-    assert all(np.isnan(cis["c"][f"{m}_ci"]).all() for m in metrics.PER_CLASS_CI)
-    a = cis["a"]  # 20 patients of 2 images: the bootstrap over them stands
+    assert all(np.isnan(cis["c"][f"{m}_ci"]).all() for m in ("precision", "recall", "f1"))
+    # its one-vs-rest AUC is a binary AUC of 1 patient against 40: Newcombe's over patients, as a one-image class's
+    auc_c = metrics._safe_auc(y == 2, s[:, 2])
+    assert cis["c"]["auc_ci"] == metrics.newcombe_auc_interval(auc_c, 1, 40)
+    assert cis["c"]["auc_ci_reason"] == "few patients of a class"
+    a = cis["a"]  # 20 patients of 2 images: the bootstrap over them stands, but for AUC (20 patients, under 30)
     assert "recall_ci_method" not in a and all(np.isfinite(a[f"{m}_ci"]).all() for m in metrics.PER_CLASS_CI)
+    assert a["auc_ci_method"] == "newcombe"
 
 
 def test_classes_with_enough_images_keep_their_bootstrap_intervals():
@@ -130,14 +135,19 @@ def test_a_binary_auc_s_interval_is_one_interval_in_the_headline_and_the_per_cla
     assert "AUC's is Newcombe's score interval: fewer than 30 images of a class" in auc_acc_line(res)
 
 
-def test_binary_tasks_with_30_of_each_class_or_with_patients_keep_the_bootstrap():
+def test_binary_tasks_with_30_units_of_each_class_keep_the_bootstrap_and_patients_count_as_units():
     y, s = _binary(30, 80, 1.5, np.random.default_rng(6))
     res = metrics.acc_auc_ci(y, s, "binary-class", n=100, seed=0)
     assert "auc_ci_method" not in res and res["auc_ci"] == metrics.bootstrap_ci(y, s, "binary-class", 100)["auc_ci"]
-    y, s = _binary(12, 80, 1.5, np.random.default_rng(7))
-    groups = np.arange(len(y)) // 2  # two images a patient: Newcombe's independent images do not hold
+    groups = np.arange(len(y)) // 2  # two images a patient: 15 patients of positives, Newcombe's over patients
+    res = metrics.acc_auc_ci(y, s, "binary-class", n=100, seed=0, groups=groups)
+    assert res["auc_ci"] == metrics.newcombe_auc_interval(metrics.auc(y, s, "binary-class"), 15, 40)
+    assert res["auc_ci_method"] == "newcombe" and res["auc_ci_reason"] == "few patients of a class"
+    y, s = _binary(60, 80, 1.5, np.random.default_rng(7))
+    groups = np.arange(len(y)) // 2  # 30 patients of positives: the patient bootstrap stands
     res = metrics.acc_auc_ci(y, s, "binary-class", n=100, seed=0, groups=groups)
     assert "auc_ci_method" not in res
+    assert res["auc_ci"] == metrics.bootstrap_ci(y, s, "binary-class", 100, groups=groups)["auc_ci"]
 
 
 def _multiclass(per, classes, rng, sep=1.5):
@@ -240,7 +250,10 @@ def test_a_multilabel_task_s_rare_labels_take_newcombe_s_interval_in_the_per_lab
     res = metrics.acc_auc_ci(y, s, "multi-label, binary-class", n=20, seed=0)
     assert "auc_ci_method" not in res  # the headline mean over labels: the bootstrap's
     grouped = metrics.per_class_ci(y, s, "multi-label, binary-class", names, n=20, groups=np.arange(110) // 2)
-    assert "auc_ci_method" not in grouped["rare"]  # patients: Newcombe's independent images do not hold
+    # patients of 2 images: the rare label's 10 positives are 5 patients, and Newcombe's counts those
+    n_neg = len(set(np.flatnonzero(y[:, 0] == 0) // 2))
+    assert grouped["rare"]["auc_ci"] == metrics.newcombe_auc_interval(auc0, 5, n_neg)
+    assert grouped["rare"]["auc_ci_reason"] == "few patients of a class"
 
 
 def test_the_interval_reasons_speak_of_the_split_s_images_and_name_each_method():

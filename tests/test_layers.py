@@ -13,7 +13,7 @@ PKG = Path(__file__).resolve().parents[1] / "medtrain"
 # Lowest first. A module belongs to the entry that names it or its nearest parent package; the bare "medtrain"
 # names the package's own __init__ only, so a new top-level module must be given a layer here.
 LAYERS = [
-    ["medtrain.errors", "medtrain._io", "medtrain._yaml", "medtrain._lock", "medtrain._progress", "medtrain.metrics", "medtrain.operating_point", "medtrain.intervals", "medtrain.significance",
+    ["medtrain.errors", "medtrain._io", "medtrain._yaml", "medtrain._lock", "medtrain._progress", "medtrain.metrics", "medtrain.operating_point", "medtrain.intervals", "medtrain._auc_interval", "medtrain.significance",
      "medtrain.tasks"],
     ["medtrain.data", "medtrain.color", "medtrain.models", "medtrain.reports"],
     ["medtrain.config", "medtrain.augment"],

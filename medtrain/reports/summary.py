@@ -5,6 +5,7 @@ Formatting only; :mod:`medtrain.rundir` writes the files and prints what these f
 """
 from __future__ import annotations
 
+from medtrain._auc_interval import DEGENERATE_REASON, FEW_PATIENTS_FOR_AUC_REASON
 from medtrain.data import ORIGIN_KEY, OWN, origin_parts
 from medtrain.intervals import FEW_FOR_AUC
 from medtrain.operating_point import kept_clause
@@ -12,7 +13,7 @@ from medtrain.reports.baselines import ci_text, comparison_table
 from medtrain.tasks import MULTILABEL
 
 __all__ = ["run_summary", "choices_line", "operating_point_line", "label_operating_point_line", "auc_acc_line",
-           "auc_undefined_text", "rests_on", "rests_on_text"]
+           "auc_undefined_text", "auc_interval_why", "rests_on", "rests_on_text"]
 
 
 def _on(out: dict) -> str:
@@ -105,29 +106,44 @@ def _flip_rule(scores: dict, margin) -> str:
 
 
 #: why a binary AUC's interval is not the bootstrap's (:func:`medtrain.metrics.acc_auc_ci`); "{images}": the
-#: images of the split it is about ("test images", "images" where the split is not known: a re-evaluation of
-#: any split, pooled out-of-fold predictions)
+#: units of the split it is about ("test images", "images" where the split is not known: a re-evaluation of
+#: any split, pooled out-of-fold predictions; "test patients", "patients" where patients have several images)
 _NEWCOMBE = f"fewer than {FEW_FOR_AUC} {{images}} of a class, too few for a bootstrap interval of AUC to hold 95%"
 #: ... of a multi-class AUC's
 _DELONG = "too few {images} per class for a bootstrap interval of AUC to hold 95%"
 #: ... of a multi-class AUC of 1 (or 0), where the logit interval has no width
 _SCORE = ("too few {images} per class for a bootstrap interval of AUC to hold 95%, and at an AUC of {auc:g} the "
           "logit interval has no width")
+#: ... of an AUC of 1 (or 0) over many units: every resample separates the classes as perfectly
+_DEGENERATE = ("at an AUC of {auc:g} the scores separate the classes perfectly, so every resample gives {auc:g} and "
+               "a bootstrap interval would be the point [{auc:g}, {auc:g}]")
 NEWCOMBE_WHY = _NEWCOMBE.format(images="images")
 DELONG_WHY = _DELONG.format(images="images")
 
 
+def auc_interval_why(res: dict, images: str = "images") -> str | None:
+    """Why the AUC's interval in ``res`` is not the bootstrap's, from its ``auc_ci_method`` and ``auc_ci_reason``:
+    few images of a class, or few patients where patients have several images (``images``, ``"test images"``,
+    is then said as patients), or a perfect separation; None for a bootstrap interval."""
+    method, reason = res.get("auc_ci_method"), res.get("auc_ci_reason")
+    if method not in ("newcombe", "delong-logit", "score"):
+        return None
+    if reason == DEGENERATE_REASON:
+        return _DEGENERATE.format(auc=round(res["auc"], 4))
+    patients = reason == FEW_PATIENTS_FOR_AUC_REASON or (method == "score" and res.get("patients"))
+    units = images.replace("images", "patients") if patients else images
+    # (over patients the score interval is taken at any AUC: the logit one's influences are images', not units)
+    return (_NEWCOMBE.format(images=units) if method == "newcombe" else _DELONG.format(images=units)
+            if method == "delong-logit" or patients else _SCORE.format(images=units, auc=round(res["auc"], 4)))
+
+
 def _auc_method(res: dict, images: str) -> str | None:
-    """How the AUC's interval was made where it is not the bootstrap's, and why."""
-    method = res.get("auc_ci_method")
-    if method == "newcombe":
-        return f"AUC's is Newcombe's score interval: {_NEWCOMBE.format(images=images)}"
-    if method == "delong-logit":
-        return f"AUC's is DeLong's on the logit scale: {_DELONG.format(images=images)}"
-    if method == "score":
-        return ("AUC's is a score interval of the mean one-vs-rest AUC (as Newcombe's): "
-                + _SCORE.format(images=images, auc=round(res["auc"], 4)))
-    return None
+    """How the AUC's interval was made where it is not the bootstrap's, and why (:func:`auc_interval_why`)."""
+    why = auc_interval_why(res, images)
+    if why is None:
+        return None
+    return {"newcombe": "AUC's is Newcombe's score interval: ", "delong-logit": "AUC's is DeLong's on the logit scale: ",
+            "score": "AUC's is a score interval of the mean one-vs-rest AUC (as Newcombe's): "}[res["auc_ci_method"]] + why
 
 
 def _names(names: list, most: int = 5) -> str:

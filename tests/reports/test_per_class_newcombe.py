@@ -32,9 +32,9 @@ def test_a_small_class_s_auc_takes_newcombe_s_interval_as_a_label_with_as_few_po
     ml = metrics.per_class_ci((y.reshape(-1, 1) == np.arange(4)).astype(int), s, "multi-label, binary-class",
                               names, n=100)["cyst"]
     assert ml["auc_ci"] == pytest.approx(cyst["auc_ci"]) and ml["auc_ci_method"] == "newcombe"
-    # patients: Newcombe's independent images do not hold, as for labels
+    # patients of 2 images: Newcombe's over the patients, 5 of cyst against 60 of the other classes, as for labels
     grouped = metrics.per_class_ci(y, s, "multi-class", names, n=50, groups=np.arange(len(y)) // 2)
-    assert "auc_ci_method" not in grouped["cyst"]
+    assert grouped["cyst"]["auc_ci"] == metrics.newcombe_auc_interval(auc, 5, 60)
 
 
 def test_the_report_counts_the_classes_with_newcombe_s_auc_interval():
