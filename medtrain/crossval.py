@@ -19,9 +19,13 @@ on why a held-out fold that also selected the checkpoint, the validation fold, r
 ``per_fold`` (``fold``, ``sizes``, ``best_epoch``, ``wall_s``, ``val_auc``, ``val_acc``, ``test_auc``,
 ``test_acc``), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
 ``acc_ci``, ``n``), ``wall_s`` (this call) and ``train_wall_s`` (the folds' own training time, summed). With
-``--operating-point``, ``per_fold`` also holds each fold's test rates at its own threshold(s) (multi-label: their
-means over labels) and, for a multi-label task, ``operating_point_per_label`` each label's test sensitivity and
-specificity at its folds' own thresholds, ``{"mean", "std", "folds"}`` over the folds where it is defined.
+``--operating-point``, ``per_fold`` also holds each fold's threshold chosen on its validation split (``threshold``;
+multi-label: ``thresholds`` by label and ``thresholds_not_chosen``, the labels that kept 0.5) and its test rates at
+it (multi-label: their means over labels), ``summary["threshold"]`` the thresholds' ``mean``, ``std``, ``min`` and
+``max`` over the folds (how stable the chosen threshold is) and, for a multi-label task,
+``operating_point_per_label`` each label's test sensitivity and specificity at its folds' own thresholds,
+``{"mean", "std", "folds"}`` over the folds where it is defined, and its ``threshold`` over the folds that chose one
+(``{"mean", "std", "min", "max", "folds"}``).
 """
 from __future__ import annotations
 
@@ -51,10 +55,13 @@ CV_WRITTEN = {CV_FILE, CV_TABLE, REPORT_FILE, FOLDS_FILE}
 #: per-fold numbers summarised as mean ± std (sample std, ddof 1), with how each is read from metrics.json
 FOLD_METRICS = {"val_auc": ("val", "auc"), "val_acc": ("val", "acc"), "test_auc": ("test", "auc"),
                 "test_acc": ("test", "acc")}
-#: with --operating-point: each fold's test rates at its own threshold (chosen on its validation split)
+#: with --operating-point: each fold's threshold (chosen on its validation split) and its test rates at it
+THRESHOLD = "threshold"
 OP_METRICS = ("test_sensitivity", "test_specificity")
 #: ... of a multi-label task: each fold's mean over labels of the test rates at its own per-label thresholds
 LABEL_OP_METRICS = ("test_mean_sensitivity", "test_mean_specificity")
+#: the per-fold columns, in order (those a cross-validation has): metrics, the threshold, the rates at it
+_COLUMNS = (*FOLD_METRICS, THRESHOLD, *OP_METRICS, *LABEL_OP_METRICS)
 
 
 def fold_dir(out: str | Path, fold: int) -> Path:
@@ -151,7 +158,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     own), the pooled out-of-fold line, ``split_origin`` (:func:`fold_split_origin`), ``shape`` (the folds' images,
     their data summary's: a 2D shape leaves ``volume_size`` out, as a run's report does) and ``unread``
     (:func:`medtrain._run_report.unread_settings`) for its settings table."""
-    folds = [{"fold": f["fold"], **{k: f[k] for k in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS) if k in f}}
+    folds = [{"fold": f["fold"], **{k: f[k] for k in _COLUMNS if k in f}}
              for f in cv["per_fold"]]
     pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not k.endswith(
         ("_ci_method", "_ci_reason", "_ci_draws"))}  # how an interval was made is said in the note, not a card
@@ -204,13 +211,18 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
         for name, (split, key) in FOLD_METRICS.items():
             if key in r.get(split, {}):
                 row[name] = r[split][key]
-        op = (r.get("operating_point") or {}).get("test")
+        chosen = r.get("operating_point") or {}
+        if THRESHOLD in chosen:  # each fold's own, chosen on its validation split (how stable it is)
+            row[THRESHOLD] = chosen[THRESHOLD]
+        elif "thresholds" in chosen:
+            row["thresholds"], row["thresholds_not_chosen"] = chosen["thresholds"], list(chosen.get("not_chosen") or [])
+        op = chosen.get("test")
         if op and "per_label" in op:  # a multi-label run's: the means over labels of its per-label rates
             row.update({k: _rate(op["summary"][k[len("test_"):]]) for k in LABEL_OP_METRICS})
         elif op:  # the cross-validation report left the operating point out (a user walkthrough)
             row["test_sensitivity"], row["test_specificity"] = op["sensitivity"], op["specificity"]
         per_fold.append(row)
-    summary = {name: _mean_std([f[name] for f in per_fold]) for name in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS)
+    summary = {name: (_spread if name == THRESHOLD else _mean_std)([f[name] for f in per_fold]) for name in _COLUMNS
                if name in per_fold[0]}
     pooled = [read_saved(d, held_out) for d in run_dirs]  # each fold's file read once
     y = np.concatenate([p.labels for p in pooled])
@@ -244,6 +256,10 @@ def _label_rates(runs: list[dict]) -> dict | None:
             v = v[np.isfinite(v)]
             out[name][k] = {**(_mean_std(v) if len(v) else {"mean": float("nan"), "std": float("nan")}),
                             "folds": int(len(v))}
+        chosen = [r["operating_point"]["thresholds"][name] for r in runs if name in (
+            r["operating_point"].get("thresholds") or {}) and name not in (r["operating_point"].get("not_chosen") or ())]
+        out[name][THRESHOLD] = {**(_spread(chosen) if chosen else dict.fromkeys(("mean", "std", "min", "max"), float(
+            "nan"))), "folds": len(chosen)}  # over the folds that chose one (a fold that kept 0.5 is left out)
     return out
 
 
@@ -252,17 +268,23 @@ def _mean_std(values: list[float]) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
 
 
+def _spread(values: list[float]) -> dict:
+    """:func:`_mean_std` with the range: the folds' thresholds, whose stability a reader judges by both."""
+    v = np.asarray(values, np.float64)
+    return {**_mean_std(v), "min": float(v.min()), "max": float(v.max())}
+
+
 def to_markdown(cv: dict) -> str:
     """The per-fold table, mean ± std, and the pooled out-of-fold line."""
-    names = [n for n in (*FOLD_METRICS, *OP_METRICS, *LABEL_OP_METRICS) if n in cv["summary"]]
+    names = [n for n in _COLUMNS if n in cv["summary"]]
     head = ["fold", "train/val/test"] + [n.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
                                          for n in names] + ["kept epoch", "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for f in cv["per_fold"]:
         sz = f["sizes"]
-        cells = [str(f["fold"]), f"{sz['train']}/{sz['val']}/{sz['test']}"] + [f"{f[n]:.3f}" for n in names]
+        cells = [str(f["fold"]), f"{sz['train']}/{sz['val']}/{sz['test']}"] + [_cell(f[n], n) for n in names]
         lines.append("| " + " | ".join(cells + [str(f["best_epoch"] + 1), f"{f['wall_s']:.0f}"]) + " |")
-    ms = [f"{cv['summary'][n]['mean']:.3f} ± {cv['summary'][n]['std']:.3f}" for n in names]
+    ms = [f"{_cell(cv['summary'][n]['mean'], n)} ± {_cell(cv['summary'][n]['std'], n)}" for n in names]
     lines.append("| mean ± std | | " + " | ".join(ms) + " | | |")
     o = cv["oof"]
     lines.append("")
@@ -270,17 +292,46 @@ def to_markdown(cv: dict) -> str:
                  + ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                     "so this reads optimistic"
                     if cv["held_out"] == "val" else ""))
+    if THRESHOLD in cv["summary"]:
+        t = cv["summary"][THRESHOLD]
+        lines += ["", f"Threshold chosen on each fold's validation split: mean {t['mean']:.4f} ± {t['std']:.4f}, "
+                  f"range {t['min']:.4f} to {t['max']:.4f} over {len(cv['per_fold'])} folds (each fold's in its "
+                  "column above; each fold's test rates are at its own)."]
     if cv.get("operating_point_per_label"):
         lines += ["", "Operating point per label (test; each fold at its own thresholds, chosen on its validation split; "
                   "mean ± std over the folds where defined):", "", "| label | sensitivity | specificity |", "|---|---|---|"]
         lines += [f"| {name} | " + " | ".join(_over_folds(r[k]) for k in ("sensitivity", "specificity")) + " |"
                   for name, r in cv["operating_point_per_label"].items()]
+        lines += _label_thresholds(cv)
     lines.append("")
     lines.append(POOLED_FROM)
     spread = _test_spread(cv)
     if spread:
         lines.append(spread[0].upper() + spread[1:] + ".")
     return "\n".join(lines) + "\n"
+
+
+def _cell(v: float, name: str) -> str:
+    return f"{v:.4f}" if name == THRESHOLD else f"{v:.3f}"  # a threshold to the digits the run's report shows
+
+
+def _label_thresholds(cv: dict) -> list[str]:
+    """cv.md's table of a multi-label task's thresholds: each fold's per label (chosen on its validation split;
+    ``0.5 (kept)`` where it could choose none) and, over the folds that chose one, mean ± std and range."""
+    if not all("thresholds" in f for f in cv["per_fold"]) or not cv["per_fold"]:
+        return []
+    folds = cv["per_fold"]
+    lines = ["", "Thresholds per label, each fold's chosen on its validation split (mean ± std and range over the "
+             "folds that chose one):", "", "| label | " + " | ".join(f"fold {f['fold']}" for f in folds)
+             + " | mean ± std | range |", "|---|" + "---|" * (len(folds) + 2)]
+    for name, r in cv["operating_point_per_label"].items():
+        t = r.get(THRESHOLD) or {"folds": 0}
+        cells = [f"{f['thresholds'][name]:g} (kept)" if name in f.get("thresholds_not_chosen", ()) else
+                 f"{f['thresholds'][name]:.4f}" if name in f["thresholds"] else "–" for f in folds]
+        over = ("–", "–") if not t["folds"] else (f"{t['mean']:.4f} (1 fold)", f"{t['min']:.4f}") if t["folds"] == 1 \
+            else (f"{t['mean']:.4f} ± {t['std']:.4f}", f"{t['min']:.4f} to {t['max']:.4f}")
+        lines.append(f"| {name} | " + " | ".join([*cells, *over]) + " |")
+    return lines
 
 
 def _over_folds(r: dict) -> str:

@@ -11,11 +11,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binomtest
 from sklearn.metrics import roc_curve
 
 from medtrain.errors import MedtrainError
-from medtrain.intervals import clustered_wilson, repeated
+from medtrain.intervals import clustered_wilson, repeated, wilson_interval
 
 OPERATING_POINTS = ("youden", "sensitivity=P", "specificity=P")
 
@@ -183,37 +182,31 @@ def _outcomes(y_true, y_score, threshold: float, positive: int) -> dict:
             "ppv": ((y == 1) & (pred == 1), pred == 1), "npv": ((y == 0) & (pred == 0), pred == 0)}
 
 
-def _counts(y_true, y_score, threshold: float, positive: int) -> dict:
-    return {k: (int(hit.sum()), int(eligible.sum()))
-            for k, (hit, eligible) in _outcomes(y_true, y_score, threshold, positive).items()}
-
-
-def rates_at(y_true, y_score, threshold: float, positive: int = 1) -> dict:
-    """Sensitivity, specificity, PPV and NPV of class ``positive`` when its score >= threshold is called
-    positive (NaN when undefined)."""
-    return {k: a / n if n else float("nan") for k, (a, n) in _counts(y_true, y_score, threshold, positive).items()}
+def rates_at(y_true, y_score, threshold: float, positive: int = 1, groups=None) -> dict:
+    """Sensitivity, specificity, PPV and NPV of class ``positive`` when its score >= threshold is called positive
+    (NaN when undefined), each with ``{rate}_counts`` ``[hits, eligible images]`` (sensitivity: positives called
+    positive, of the positives; ``[45, 50]`` reads 45/50) and its 95% Wilson score interval ``{rate}_ci``
+    (:func:`medtrain.intervals.wilson_interval`): at a fixed threshold each rate is a binomial proportion, and the
+    interval stays honest at 0 and 1, where a bootstrap's collapses to a point (0 of 21 negatives: [0, 0] by
+    bootstrap, [0, 0.155] by Wilson). With ``groups`` (each image's patient, some with several images):
+    :func:`clustered_wilson`, the images of a patient not counted as independent, and ``patients`` their number.
+    ``metrics.json`` records these on validation (where the threshold was chosen: in-sample) and on test."""
+    outcomes, clustered = _outcomes(y_true, y_score, threshold, positive), repeated(groups)
+    counts = {k: [int(hit.sum()), int(eligible.sum())] for k, (hit, eligible) in outcomes.items()}
+    res = {k: a / n if n else float("nan") for k, (a, n) in counts.items()}
+    if clustered:
+        res["patients"] = len(set(groups))
+    for k, (hit, eligible) in outcomes.items():
+        a, n = counts[k]
+        res[f"{k}_ci"] = [float("nan"), float("nan")] if not n else clustered_wilson(
+            hit[eligible], np.asarray(groups)[eligible]) if clustered else wilson_interval(a, n)
+    return {**res, **{f"{k}_counts": c for k, c in counts.items()}}  # (keys in the order metrics.json had them)
 
 
 def operating_point_report(y_true, y_score, threshold: float, positive: int = 1, groups=None) -> dict:
-    """Threshold, sensitivity, specificity, PPV, NPV of class ``positive`` at ``threshold``, each with its 95%
-    Wilson score interval (``scipy.stats.binomtest``): at a fixed threshold each rate is a binomial proportion,
-    and the interval stays honest at 0 and 1, where a bootstrap's collapses to a point (0 of 21 negatives:
-    [0, 0] by bootstrap, [0, 0.155] by Wilson). With ``groups`` (each image's patient, some with several
-    images): :func:`clustered_wilson`, the images of a patient not counted as independent."""
-    res = {"threshold": float(threshold), **rates_at(y_true, y_score, threshold, positive)}
-    clustered = repeated(groups)
-    if clustered:
-        res["patients"] = len(set(groups))
-    for k, (hit, eligible) in _outcomes(y_true, y_score, threshold, positive).items():
-        a, n = int(hit.sum()), int(eligible.sum())
-        if not n:
-            res[f"{k}_ci"] = [float("nan"), float("nan")]
-        elif clustered:
-            res[f"{k}_ci"] = clustered_wilson(hit[eligible], np.asarray(groups)[eligible])
-        else:
-            ci = binomtest(a, n).proportion_ci(0.95, method="wilson")
-            res[f"{k}_ci"] = [float(ci.low), float(ci.high)]
-    return res
+    """The threshold and :func:`rates_at` it (the four rates, their counts and Wilson, or with ``groups`` clustered
+    Wilson, intervals): the test figures of a binary operating point."""
+    return {"threshold": float(threshold), **rates_at(y_true, y_score, threshold, positive, groups)}
 
 
 # --------------------------------------------------------------------------- multi-label: one threshold per label
@@ -279,12 +272,12 @@ def _label_summary(y_true, y_score, thresholds, per_label: dict) -> dict:
     return out
 
 
-def label_rates(y_true, y_score, thresholds, names) -> dict:
+def label_rates(y_true, y_score, thresholds, names, groups=None) -> dict:
     """``{"per_label": {name: rates_at(...)}, "summary": ...}``: each label's sensitivity, specificity, PPV and NPV
-    at its own threshold (:func:`rates_at`; the validation figures of ``metrics.json``), and
-    :func:`_label_summary`'s figures over the labels."""
+    at its own threshold with their counts and intervals (:func:`rates_at`; the validation figures of
+    ``metrics.json``), and :func:`_label_summary`'s figures over the labels."""
     y_true, y_score = _columns(y_true, y_score, thresholds)
-    per = {str(n): rates_at(y_true[:, j], y_score[:, j], t) for j, (n, t) in enumerate(zip(names, thresholds))}
+    per = {str(n): rates_at(y_true[:, j], y_score[:, j], t, 1, groups) for j, (n, t) in enumerate(zip(names, thresholds))}
     return {"per_label": per, "summary": _label_summary(y_true, y_score, thresholds, per)}
 
 

@@ -11,7 +11,7 @@ process training it (:func:`training_lock`). ``metrics.json`` also holds ``param
 ``trainable``, those with ``requires_grad`` when training ended: a probe's linear layer, a frozen transfer's
 unfrozen stages), ``calibration`` (the temperature fitted on validation, ECE before/after on validation and
 test), ``data`` (split sizes, class balance, groups), ``choices`` (flips, TTA and class weighting as decided on
-validation) and, with an operating point, ``operating_point`` (its rule, threshold, validation rates, test rates with CIs; a multi-label run's: ``thresholds`` by label, ``val`` and
+validation) and, with an operating point, ``operating_point`` (its rule, threshold, validation rates (in-sample: chosen there) and test rates, each with its counts ``[hits, eligible images]`` and Wilson CI, clustered by patient where patients repeat; a multi-label run's: ``thresholds`` by label, ``val`` and
 ``test`` as ``per_label`` rates and a ``summary`` over labels, ``not_chosen``: labels kept at 0.5). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
 ``fold``; ``group`` is a one-way hash of the patient, never the ID). A cross-validation fold's run also
 holds ``predictions_val.csv`` and ``metrics.json["cv"]`` (``folds``, ``fold``, ``held_out``: the split its
@@ -349,12 +349,12 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
         out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "threshold": threshold,
                                   "positive_class": splits.label_names[str(positive)],
                                   "val": operating_point.rates_at(splits.val.labels.numpy(), val["scores_scaled"], threshold,
-                                                          positive),
+                                                                  positive, splits.val.groups),
                                   **({"test": test_op} if test_op else {})}
     if thresholds is not None:
         out["operating_point"] = {"rule": cfg.operating_point, "chosen_on": "val", "thresholds": dict(zip(names, thresholds)),
                                   "val": operating_point.label_rates(splits.val.labels.numpy(), val["scores_scaled"],
-                                                                     thresholds, names),
+                                                                     thresholds, names, splits.val.groups),
                                   **({"test": test_op} if test_op else {}), "not_chosen": not_chosen}
     if choices:
         out["choices"] = choices

@@ -117,6 +117,41 @@ def test_each_fold_s_operating_point_is_in_the_cross_validation_tables(patients_
 
 
 @pytest.mark.slow
+def test_each_fold_s_threshold_and_their_spread_are_in_cv_json_cv_md_and_the_report(patients_cv):
+    """A clinical reader judges how stable the chosen threshold is across folds: cv.json had each fold's test rates at
+    its threshold but not the threshold itself (chosen on the fold's validation split), nor its spread."""
+    _, out = patients_cv
+    cv = json.loads((out / "cv.json").read_text())
+    chosen = [json.loads((out / f"fold{f['fold']}" / "metrics.json").read_text())["operating_point"]["threshold"]
+              for f in cv["per_fold"]]
+    assert [f["threshold"] for f in cv["per_fold"]] == chosen
+    assert cv["summary"]["threshold"] == pytest.approx({"mean": np.mean(chosen), "std": np.std(chosen, ddof=1),
+                                                        "min": min(chosen), "max": max(chosen)})
+    md = (out / "cv.md").read_text()  # what the command prints
+    for t in chosen:
+        assert f"| {t:.4f} |" in md  # each fold's in its row
+    t = cv["summary"]["threshold"]
+    assert (f"Threshold chosen on each fold's validation split: mean {t['mean']:.4f} ± {t['std']:.4f}, range "
+            f"{t['min']:.4f} to {t['max']:.4f} over 2 folds") in md
+    assert "<th scope=\"col\">threshold</th>" in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_validation_rates_of_patient_data_count_patients_as_test_rates_do(patients_cv):
+    """A threshold's validation sensitivity and specificity over a patient's three images are not three independent
+    observations: their intervals take the patients' effective size, as the test column's do (they had been
+    Wilson's over images beside a test column over patients)."""
+    _, out = patients_cv
+    for fold in (0, 1):
+        op = json.loads((out / f"fold{fold}" / "metrics.json").read_text())["operating_point"]
+        val_patients = {r["group"] for r in csv.DictReader((out / f"fold{fold}" / "splits.csv").open())
+                        if r["split"] == "val"}
+        images = op["val"]["sensitivity_counts"][1] + op["val"]["specificity_counts"][1]  # positives + negatives
+        assert op["val"]["patients"] == len(val_patients) < images
+        assert op["test"]["patients"] > 0
+
+
+@pytest.mark.slow
 def test_folds_as_a_compare_axis(tiny_npz, tmp_path):
     out = tmp_path / "cmp"
     assert main(["compare", "--data", str(tiny_npz), "--vary", "folds=0,2", *FAST, "--out", str(out)]) == 0

@@ -7,7 +7,10 @@ from medtrain import metrics, operating_point
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import apply_temperature, choose_temperature, fit_temperature, pseudo_logits
 from medtrain.evaluation.calibration import T_RANGE, nll
+from medtrain.intervals import wilson_interval
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
+
+RATES = ("sensitivity", "specificity", "ppv", "npv")
 
 
 def _probs(z: torch.Tensor, task: str, t: float = 1.0) -> np.ndarray:
@@ -210,8 +213,8 @@ def test_the_positive_class_can_be_the_first():
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
     p0 = np.array([0.9, 0.8, 0.6, 0.3, 0.4, 0.2, 0.1, 0.05])
     s = np.stack([p0, 1 - p0], 1)
-    assert operating_point.rates_at(y, s, 0.5, positive=0) == pytest.approx(
-        {"sensitivity": 3 / 4, "specificity": 1.0, "ppv": 1.0, "npv": 4 / 5})
+    r = operating_point.rates_at(y, s, 0.5, positive=0)
+    assert {k: r[k] for k in RATES} == pytest.approx({"sensitivity": 3 / 4, "specificity": 1.0, "ppv": 1.0, "npv": 4 / 5})
     t = operating_point.choose_threshold(y, s, "sensitivity=0.99", positive=0)
     assert t == pytest.approx((0.3 + 0.2) / 2) and operating_point.rates_at(y, s, t, positive=0)["sensitivity"] == 1.0
     assert operating_point.positive_index("malignant", {"0": "malignant", "1": "normal, benign"}) == 0
@@ -232,8 +235,12 @@ def test_a_rate_of_0_or_1_gets_an_interval_not_a_point():
 def test_rates_by_hand():
     y = np.array([1, 1, 1, 0, 0, 0, 0])
     s = np.array([0.9, 0.6, 0.2, 0.7, 0.3, 0.1, 0.05])
-    assert operating_point.rates_at(y, s, 0.5) == pytest.approx(
-        {"sensitivity": 2 / 3, "specificity": 3 / 4, "ppv": 2 / 3, "npv": 3 / 4})
+    r = operating_point.rates_at(y, s, 0.5)
+    assert {k: r[k] for k in RATES} == pytest.approx({"sensitivity": 2 / 3, "specificity": 3 / 4, "ppv": 2 / 3, "npv": 3 / 4})
+    # each with its count, hits of the eligible images (2 of the 3 positives called), and their Wilson interval
+    assert {k: r[f"{k}_counts"] for k in RATES} == {"sensitivity": [2, 3], "specificity": [3, 4], "ppv": [2, 3],
+                                                    "npv": [3, 4]}
+    assert r["sensitivity_ci"] == pytest.approx(wilson_interval(2, 3))
     assert operating_point.rates_at(y, s, 0.6)["sensitivity"] == 2 / 3  # score >= threshold is positive
 
 

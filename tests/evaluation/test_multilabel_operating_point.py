@@ -183,8 +183,10 @@ def test_a_binary_run_s_operating_point_keeps_its_format(tmp_path):
                                tta="none", operating_point="youden"), verbose=False)
     op = json.loads((run / "metrics.json").read_text())["operating_point"]
     assert list(op) == ["rule", "chosen_on", "threshold", "positive_class", "val", "test"]
-    assert list(op["val"]) == list(RATES)
-    assert list(op["test"]) == ["positive_class", "threshold", *RATES, *(f"{k}_ci" for k in RATES)]
+    # each rate with its Wilson interval and [hits, eligible images], on validation (in-sample) as on test
+    assert list(op["val"]) == [*RATES, *(f"{k}_ci" for k in RATES), *(f"{k}_counts" for k in RATES)]
+    assert list(op["test"]) == ["positive_class", "threshold", *RATES, *(f"{k}_ci" for k in RATES),
+                                *(f"{k}_counts" for k in RATES)]
     meta = read_meta(run / "model.safetensors")
     assert {"threshold", "positive_class", "operating_point"} <= set(meta) and "thresholds" not in meta
     assert set(medtrain.load(run).settings()) == {"calibrated", "temperature", "operating_point", "threshold",

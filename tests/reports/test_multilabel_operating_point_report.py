@@ -65,6 +65,41 @@ def test_each_fold_chooses_its_own_thresholds_and_cv_summarises_the_label_rates(
     assert "test_mean_sensitivity" in (out / "report.html").read_text()
 
 
+def test_cv_records_each_fold_s_threshold_per_label_and_their_spread(cv):
+    """How stable each label's chosen threshold is across folds: each fold's (cv.json and cv.md) and their mean, std
+    and range over the folds (they had been left out)."""
+    out, summary, folds = cv
+    md = (out / "cv.md").read_text()
+    for row, f in zip(summary["per_fold"], folds):
+        assert row["thresholds"] == f["operating_point"]["thresholds"]
+        assert row["thresholds_not_chosen"] == f["operating_point"]["not_chosen"]
+    for name in NAMES:
+        chosen = [f["operating_point"]["thresholds"][name] for f in folds]
+        t = summary["operating_point_per_label"][name]["threshold"]
+        assert t == pytest.approx({"mean": np.mean(chosen), "std": np.std(chosen, ddof=1), "min": min(chosen),
+                                   "max": max(chosen), "folds": 2})
+        assert (f"| {name} | {chosen[0]:.4f} | {chosen[1]:.4f} | {t['mean']:.4f} ± {t['std']:.4f} | "
+                f"{t['min']:.4f} to {t['max']:.4f} |") in md
+
+
+def test_a_fold_that_kept_half_for_a_label_is_shown_kept_and_left_out_of_its_threshold_spread():
+    from medtrain.crossval import _label_rates, to_markdown
+
+    def run(thresholds, kept):
+        rates = {n: {"sensitivity": 0.8, "specificity": 0.7} for n in thresholds}
+        return {"operating_point": {"thresholds": thresholds, "not_chosen": kept, "test": {"per_label": rates}}}
+
+    runs = [run({"a": 0.3, "b": 0.5}, ["b"]), run({"a": 0.4, "b": 0.2}, []), run({"a": 0.5, "b": 0.6}, [])]
+    per_label = _label_rates(runs)
+    assert per_label["b"]["threshold"] == pytest.approx({"mean": 0.4, "std": np.std([0.2, 0.6], ddof=1), "min": 0.2,
+                                                         "max": 0.6, "folds": 2})
+    cv = {"summary": {}, "held_out": "test", "oof": {"auc": 0.8, "acc": 0.7, "n": 10}, "operating_point_per_label": per_label,
+          "per_fold": [{"fold": k, "sizes": {"train": 30, "val": 10, "test": 10}, "best_epoch": 0, "wall_s": 1.0,
+                        "thresholds": r["operating_point"]["thresholds"],
+                        "thresholds_not_chosen": r["operating_point"]["not_chosen"]} for k, r in enumerate(runs)]}
+    assert "| b | 0.5 (kept) | 0.2000 | 0.6000 | 0.4000 ± 0.2828 | 0.2000 to 0.6000 |" in to_markdown(cv)
+
+
 def test_the_run_report_has_a_table_of_each_label_s_threshold_and_rates(cv):
     out, _, folds = cv
     op = folds[0]["operating_point"]
@@ -75,6 +110,16 @@ def test_the_run_report_has_a_table_of_each_label_s_threshold_and_rates(cv):
         assert cells[0] == f"{op['thresholds'][name]:.4f}"
         assert cells[1].startswith(f"{r['sensitivity']:.3f}") and "[" in cells[1]  # with its Wilson interval
         assert cells[2].startswith(f"{r['specificity']:.3f}") and "[" in cells[2]
+        for cell, k in zip(cells[5:7], ("sensitivity", "specificity")):  # validation: counts and Wilson interval
+            v = op["val"]["per_label"][name]
+            (hits, n), (lo, hi) = v[f"{k}_counts"], v[f"{k}_ci"]
+            assert cell == f"{v[k]:.3f} ({hits}/{n}) [{lo:.3f}, {hi:.3f}]"
+        val = {s["name"]: s for s in folds[0]["data"]["splits"]}["val"]  # each label's validation positives
+        j = NAMES.index(name)
+        assert op["val"]["per_label"][name]["sensitivity_counts"][1] == val["counts"][j]
+        assert op["val"]["per_label"][name]["specificity_counts"][1] == val["n"] - val["counts"][j]
+    html = (out / "fold0" / "report.html").read_text()
+    assert "validation sensitivity (in-sample)" in html and "in-sample, so they read optimistic" in html
 
 
 def test_a_search_trial_s_report_shows_the_table_from_its_later_test_evaluation(cv, capsys):
