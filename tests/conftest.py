@@ -51,6 +51,17 @@ def make_npz(path: Path, channels: int = 1, sizes=(96, 32, 32), noisy_test: int 
     return path
 
 
+def few_patients_scores(seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, patient of each image, softmax scores) of a 4-class test split of 4 patients of 8 images a class,
+    each patient's images sharing a shift of their scores: a multi-class AUC below 1 over few patients."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(4), 32)
+    groups = np.repeat(np.arange(16), 8).astype(str)
+    z = np.repeat(rng.normal(0, 1, (16, 4)), 8, 0) + rng.normal(0, 0.7, (128, 4))
+    z[np.arange(128), y] += 2.0
+    return y, groups, np.exp(z) / np.exp(z).sum(1, keepdims=True)
+
+
 def make_two_findings() -> dict:
     """A multi-label dataset in MedMNIST layout: train/val/test of 64/24/32 16x16 grey images with (N, 2) 0/1
     labels, label j a bright square in half j of the image (0 the top half, 1 the bottom)."""
@@ -123,9 +134,9 @@ def _session_dir(tmp_path_factory, name: str) -> Path:
 def _module_temporaries_removed(request, tmp_path_factory):
     """Remove the temporary folders a test file made (its module fixtures' ``tmp_path_factory.mktemp`` folders;
     ``tmp_path_retention_policy = "failed"`` in pyproject.toml removes each passing test's ``tmp_path``) once the
-    file is done, unless one of its tests failed. A finished run is ~70 MB (two Lightning checkpoints and the
-    weights): the suite had left ~10 GB behind, and CI's run of 7ffaae7 ended with every training of its last
-    6% erroring, as on a full disk."""
+    file is done, unless one of its tests failed. A run was ~70 MB (two Lightning checkpoints and the weights; a
+    finished run now removes its checkpoints, an interrupted one keeps them): the suite had left ~10 GB behind, and
+    CI's run of 7ffaae7 ended with every training of its last 6% erroring, as on a full disk."""
     base = tmp_path_factory.getbasetemp()
     before, failed = set(base.iterdir()), request.session.testsfailed
     yield
@@ -250,6 +261,24 @@ def trained_run(tmp_path_factory):
     """:func:`tiny_binary_run` (default TTA, hflip), shared by the predict and export tests (training is their slow
     part)."""
     return tiny_binary_run(_session_dir(tmp_path_factory, "use"))
+
+
+@pytest.fixture(scope="session")
+def interrupted_run(tmp_path_factory) -> Path:
+    """:func:`tiny_binary_run` stopped while writing its outputs (Ctrl-C in its report): its weights, config and
+    checkpoints (kept for ``--resume``; a finished run removes them) are written, its ``metrics.json`` is not. Copy
+    it before resuming it."""
+    import medtrain.rundir
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
+    root = _session_dir(tmp_path_factory, "interrupted")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(medtrain.rundir, "write_report", stop)
+        with pytest.raises(KeyboardInterrupt):
+            tiny_binary_run(root)
+    return root / "run"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ of 120 images from 8 patients that separated them perfectly had printed AUC 1.00
 interval claiming certainty from 4 + 4 patients (the cluster bootstrap of a perfectly separated set is a point)."""
 import numpy as np
 
+from conftest import few_patients_scores
 from medtrain import metrics
 
 NAMES2 = {"0": "benign", "1": "malignant"}
@@ -81,12 +82,7 @@ def test_a_perfect_multi_class_auc_from_three_patients_a_class_has_an_interval_w
 
 
 def test_a_multi_class_auc_below_1_over_few_patients_is_the_score_interval_over_patients_too():
-    rng = np.random.default_rng(3)
-    y = np.repeat(np.arange(4), 32)
-    groups = np.repeat(np.arange(16), 8).astype(str)  # 4 patients of 8 images a class
-    z = np.repeat(rng.normal(0, 1, (16, 4)), 8, 0) + rng.normal(0, 0.7, (128, 4))
-    z[np.arange(128), y] += 2.0
-    s = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    y, groups, s = few_patients_scores()  # 4 patients of 8 images a class
     a = metrics.auc(y, s, "multi-class")
     res = metrics.acc_auc_ci(y, s, "multi-class", n=100, seed=0, groups=groups)
     assert 0 < a < 1 and res["auc_ci_method"] == "score"

@@ -8,6 +8,7 @@ import html as markup
 
 import numpy as np
 
+from conftest import few_patients_scores
 from medtrain import metrics
 from medtrain.crossval import report_data
 from medtrain.reports.html import run_report
@@ -72,12 +73,8 @@ def test_a_perfect_separation_of_many_images_is_said_as_such_not_as_few_images()
 
 
 def test_a_multi_class_run_over_few_patients_says_patients_for_its_score_and_class_intervals():
-    rng = np.random.default_rng(3)
-    y = np.repeat(np.arange(4), 32)
-    groups = np.repeat(np.arange(16), 8).astype(str)  # 4 patients of 8 images a class
-    z = np.repeat(rng.normal(0, 1, (16, 4)), 8, 0) + rng.normal(0, 0.7, (128, 4))
-    z[np.arange(128), y] += 2.0
-    res = _test(y, np.exp(z) / np.exp(z).sum(1, keepdims=True), "multi-class", groups,
+    y, groups, s = few_patients_scores()  # 4 patients of 8 images a class
+    res = _test(y, s, "multi-class", groups,
                 {str(i): f"c{i}" for i in range(4)})
     assert res["auc_ci_method"] == "score" and res["auc"] < 1
     line = auc_acc_line(res, "test ")
