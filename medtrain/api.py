@@ -241,8 +241,8 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
             # callback that raised, a bug) or a run that diverged before any usable epoch: leave nothing behind
             # (a half-started folder refused the same call again, "already holds a run"). Once a checkpoint
             # exists, or after Ctrl-C (a KeyboardInterrupt, as TrainingInterrupted is: never caught here), the
-            # directory is for --resume.
-            fresh = isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir)
+            # directory is for --resume; once metrics.json is written (its checkpoints removed) it is a finished run.
+            fresh = not rundir.is_finished(run_dir) and (isinstance(e, TrainingDiverged) or not rundir.has_checkpoint(run_dir))
             if created and fresh:
                 shutil.rmtree(run_dir, ignore_errors=True)
             elif fresh and resume is None and had is not None:  # its config.yaml and splits.csv had made the
@@ -347,6 +347,7 @@ def train_or_reuse(config, verbose: bool = False, callbacks: list | None = None,
     if rundir.is_run(run_dir):
         if rundir.is_finished(run_dir):
             check_same_data(rundir.load_config(run_dir), run_dir)  # a user's data changed since: not reused
+            rundir.remove_checkpoints(run_dir)  # left by an interruption right after its metrics.json
             if verbose:
                 print(f"{run_dir} finished, reused")
             return rundir.read_metrics(run_dir)

@@ -136,10 +136,14 @@ def _already_finished(run_dir: Path, verbose: bool, same: Config | None = None) 
     checked against the run's record first (:func:`check_same_data`). One whose weights are gone or damaged
     (:func:`~medtrain.runmodel.refuse_incomplete`) is refused, naming them: it had been returned "already finished",
     exit 0, and every use of it then refused. It is not trained again over its ``metrics.json`` and report, which
-    may be all that is left of it (a file being copied back, a user's record)."""
+    may be all that is left of it (a file being copied back, a user's record). Checkpoints an interruption left
+    after its ``metrics.json`` are removed (by the first process alone: :func:`rundir.remove_checkpoints`)."""
     from medtrain.runmodel import refuse_incomplete
+    from medtrain.training.distributed import launch_rank
 
     refuse_incomplete(run_dir)  # the line eval, predict, export and explain say of it too
+    if launch_rank() == 0:
+        rundir.remove_checkpoints(run_dir)
     if same is not None:
         check_same_data(same, run_dir)
     if verbose:

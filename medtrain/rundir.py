@@ -6,7 +6,8 @@ A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable key
 ``wall_s``: the whole run's, over ``--resume``, of which ``wall_s_before_resume`` before it), the selected
 weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``, ``learning_curve.png``,
 ``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks), ``report.html`` (all of it on one
-self-contained page) and Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``); ``.lock`` is held by the
+self-contained page); an unfinished run holds Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``), which
+:func:`write_run` removes once ``metrics.json`` is written (:func:`remove_checkpoints`); ``.lock`` is held by the
 process training it (:func:`training_lock`). ``metrics.json`` also holds ``parameters`` (``total`` and
 ``trainable``, those with ``requires_grad`` when training ended: a probe's linear layer, a frozen transfer's
 unfrozen stages), ``calibration`` (the temperature fitted on validation, ECE before/after on validation and
@@ -36,7 +37,7 @@ from medtrain._io import (CHECKPOINT_DIR, CONFIG_FILE, FEATURES_FILE, METRICS_FI
                           csv_cell, eval_file, is_finished, path_kind, read_metrics,  # (the run's file names
                           why_not_read, write_json, write_text)  # and lowest readers, re-exported)
 from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORMAT, recorded_format,  # noqa: F401
-                                    run_format)  # the run format (re-exported)
+                                    remove_checkpoints, run_format)  # the run format (re-exported)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.data import ORIGIN_KEY
@@ -380,6 +381,9 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     # last: metrics.json is what marks a run finished (is_finished), so a run stopped while writing its plots
     # or report is resumed, not taken for finished without them (found in a user walkthrough)
     write_json(run_dir / METRICS_FILE, out)
+    # finished: nothing reads its checkpoints now (an interruption just before leaves them, the run finished all the
+    # same; the next train call on it removes them: reuse._already_finished)
+    remove_checkpoints(run_dir)
     if verbose and test:
         print("\n" + summary.run_summary(out, splits.name, cfg.monitor, cfg.operating_point, result.summary))
     return out

@@ -51,10 +51,9 @@ def test_train_refuses_a_folder_another_train_finished_while_it_loaded_its_data(
     assert rundir.read_config(out)["seed"] == 1
 
 
-def test_a_second_resume_of_a_run_finished_meanwhile_leaves_it_as_finished(trained_run, tmp_path, monkeypatch):
+def test_a_second_resume_of_a_run_finished_meanwhile_leaves_it_as_finished(interrupted_run, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    shutil.copytree(trained_run[0], run)
-    (run / "metrics.json").unlink()  # stopped after its weights: `train --resume` finishes it
+    shutil.copytree(interrupted_run, run)  # stopped after its weights: `train --resume` finishes it
     real, calls, finished = rundir.run_splits, [], {}
 
     def load_while_another_resumes(run_dir, cfg, processes=None):
@@ -108,10 +107,9 @@ def test_an_interrupted_run_says_it_did_not_finish_and_how_to_finish_it(trained_
                                              f"with `medtrain train --resume {run}`"), argv
 
 
-def test_a_run_being_trained_is_named_so_not_sent_to_resume(trained_run, data, tmp_path, capsys, monkeypatch):
+def test_a_run_being_trained_is_named_so_not_sent_to_resume(interrupted_run, data, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
-    shutil.copytree(trained_run[0], run)
-    (run / "metrics.json").unlink()
+    shutil.copytree(interrupted_run, run)  # as a run being trained is: its checkpoints, no metrics.json
     busy = f"{run} is being trained by another process (pid {os.getpid()}); wait for it to finish, or use another --out"
 
     def not_loaded(*a, **k):

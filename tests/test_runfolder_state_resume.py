@@ -35,7 +35,7 @@ def older(tmp_path, capsys):
 @pytest.mark.parametrize("state", ["finished", "interrupted"])
 def test_the_refused_command_of_an_older_run_names_its_resume(older, capsys, state):
     run, command = older
-    if state == "interrupted":  # its checkpoint kept, nothing written at the end
+    if state == "interrupted":  # nothing written at the end
         for name in ("metrics.json", "model.safetensors"):
             (run / name).unlink()
     code, _, err = run_cli(capsys, *command)

@@ -30,8 +30,9 @@ def test_train_writes_a_complete_run_directory_and_eval_reproduces_it(tmp_path, 
     code, stdout, _ = _run(capsys, "train", "--data", str(data), *FAST, "--out", str(out))
     assert code == 0
     for name in ("config.yaml", "metrics.json", "model.safetensors", "learning_curve.png", "confusion_matrix.png",
-                 "predictions_test.csv", "checkpoints/last.ckpt"):
+                 "predictions_test.csv"):
         assert (out / name).is_file(), name
+    assert not (out / "checkpoints").exists()  # --resume's, of no use once finished (tests/test_finished_run_checkpoints.py)
     m = json.loads((out / "metrics.json").read_text())
     assert isinstance(m["history"], list) and len(m["history"]) == 2
     assert {"best_epoch", "stop_epoch", "wall_s", "test"} <= set(m)

@@ -192,14 +192,15 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     assert "Starting with 2 processes" in proc.stdout + proc.stderr
     files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
     assert files == {"config.yaml", "metrics.json", "model.safetensors", "predictions_test.csv", "learning_curve.png",
-                     "confusion_matrix.png", "reliability.png", "roc_pr.png", "checkpoints/best.ckpt",
-                     "checkpoints/last.ckpt", "logs/csv/hparams.yaml", "logs/csv/metrics.csv", "choices.json",
-                     "splits.csv", "report.html", ".lock"}  # .lock: the first process held it (rundir.training_lock)
+                     "confusion_matrix.png", "reliability.png", "roc_pr.png", "logs/csv/hparams.yaml",
+                     "logs/csv/metrics.csv", "choices.json", "splits.csv", "report.html",
+                     ".lock"}  # .lock: the first process held it (rundir.training_lock)
+    # the checkpoints removed once metrics.json was written, by the first process alone (the audit: rank 1 removed
+    # nothing), with nothing else of the run's
+    assert not (run / "checkpoints").exists()
     assert proc.stdout.count("test AUC") == 1  # one process evaluated and printed
     m = json.loads((run / "metrics.json").read_text())
     assert m["sizes"] == {"train": 90, "val": 33, "test": 31} and len(m["history"]) == 2
-    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
-    assert last["epoch"] == 1  # --resume continues after the last epoch, whichever epoch was best
 
     # the test figures are those of one process scoring the saved weights on the whole test split
     assert main(["eval", str(run)]) == 0

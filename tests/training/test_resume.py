@@ -242,11 +242,20 @@ def test_a_run_being_trained_is_not_trained_again_by_a_second_process(tiny_npz, 
     assert len(m["history"]) == SHORT
 
 
-def test_an_unfinished_run_is_no_pretrained_source(tiny_npz, tmp_path):
-    # eval and predict refuse a run without metrics.json; --pretrained had fine-tuned from it
+def test_an_unfinished_run_is_no_pretrained_source(tiny_npz, tmp_path, monkeypatch):
+    # eval and predict refuse a run without metrics.json; --pretrained had fine-tuned from it. Stopped while
+    # writing its outputs: its weights are written, its checkpoints kept for --resume
+    from medtrain import rundir
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt
+
     run = tmp_path / "run"
-    medtrain.train(fast_config(tiny_npz, run, epochs=1), verbose=False)
-    (run / "metrics.json").unlink()
+    with monkeypatch.context() as m:
+        m.setattr(rundir, "write_report", stop)
+        with pytest.raises(KeyboardInterrupt):
+            medtrain.train(fast_config(tiny_npz, run, epochs=1), verbose=False)
+    assert (run / "model.safetensors").is_file() and rundir.has_checkpoint(run) and not rundir.is_finished(run)
     with pytest.raises(medtrain.MedtrainError, match="did not finish"):
         medtrain.train(fast_config(tiny_npz, tmp_path / "ft", epochs=1, pretrained=str(run)), verbose=False)
     assert not (tmp_path / "ft").exists()

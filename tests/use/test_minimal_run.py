@@ -78,16 +78,16 @@ def test_resume_does_not_train_over_a_received_model(trained_run, tmp_path, caps
     assert sorted(p.name for p in got.iterdir()) == ["config.yaml", "model.safetensors"]
 
 
-def test_an_interrupted_run_with_its_checkpoints_is_still_sent_to_resume(trained_run, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("metrics.json", ".lock"))
-    assert rundir.has_checkpoint(run)
+def test_an_interrupted_run_with_its_checkpoints_is_still_sent_to_resume(interrupted_run):
+    run = interrupted_run
+    assert rundir.has_checkpoint(run) and (run / "model.safetensors").is_file() and not rundir.is_finished(run)
     with pytest.raises(medtrain.MedtrainError, match=rf"did not finish \(no metrics.json\); finish it with "
                                                      rf"`medtrain train --resume {run}`"):
         medtrain.load(run)
 
 
-def test_a_received_model_serves_as_a_transfer_source_and_an_interrupted_run_does_not(trained_run, tmp_path):
+def test_a_received_model_serves_as_a_transfer_source_and_an_interrupted_run_does_not(trained_run, interrupted_run,
+                                                                                      tmp_path):
     """A model handed on as weights and config had been told it 'did not finish; finish it with --resume' when
     used as --pretrained, as predict had."""
     import torch
@@ -98,7 +98,5 @@ def test_a_received_model_serves_as_a_transfer_source_and_an_interrupted_run_doe
     want = load_source(trained_run[0])
     assert got.state.keys() == want.state.keys()
     assert all(torch.equal(got.state[k], want.state[k]) for k in want.state)
-    run = tmp_path / "run"
-    shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("metrics.json", ".lock"))
     with pytest.raises(medtrain.MedtrainError, match="did not finish"):
-        load_source(run)
+        load_source(interrupted_run)
