@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medtrain.data import _holds_volumes
+from medtrain.data._survey import DEEPER, EIGHT_BIT
 from medtrain.data.intensity import PERCENTILES, parse_window
 from medtrain.errors import MedtrainError
 from medtrain.rundir import run_tta
@@ -30,22 +31,23 @@ def preprocessing(run: RunModel) -> dict:
     """What turns a file into the graph's input (``before_the_graph``, in order: what ``predict`` does) and what
     the graph does itself (``inside_the_graph``: not to be done again). A deployer following the metadata had
     resized with PIL's default filter (0.03 off, 4 of 42 classes changed), skipped the EXIF orientation and
-    converted to the run's colour space a second time (48% of classes changed)."""
+    converted to the run's colour space a second time (48% of classes changed). ``image_depth``: the bit depth of
+    the run's training images (:attr:`RunModel.image_depth`), which decides the image files' first step."""
     cfg, meta = run.cfg, run.meta
     side = run.input_shape[-1]
-    inside = {"color_space": f"{cfg.color_space} (the graph converts from RGB)" if cfg.color_space != "rgb" else "rgb",
+    inside = {"color_space": _colour_inside(cfg.color_space, run.input_shape[0]),
               "mean": meta["mean"], "std": meta["std"], "tta": run_tta(cfg, meta),
               "temperature": meta.get("temperature")}
     if len(run.input_shape) == 3 and _dicom_inputs(run):
         before, extra = _dicom_2d_steps(run)
     elif len(run.input_shape) == 3:
+        depth_step, extra = _depth_step(run.image_depth)
         before = ["open the file with PIL and turn it as its EXIF orientation says (ImageOps.exif_transpose)",
-                  "grey images of more than 8 bits per pixel: to uint8 by more_than_8_bit",
+                  depth_step,
                   "convert to " + ("RGB ('RGB')" if run.input_shape[0] == 3 else "one grey channel ('L')"),
                   f"resize to {side} x {side} with PIL's bilinear filter (Image.BILINEAR), the aspect ratio "
                   "squashed, if it is not that size",
                   "x / 255 as float32, shape (N, C, H, W)"]
-        extra = {"more_than_8_bit": HIGH_BIT_DEPTH}
     else:
         window = parse_window(cfg.window)  # a preset name as its numbers: "abdomen" is (40, 400)
         level = "a CT window (level, width) = %s HU: clip((x - (level - width / 2)) / width, 0, 1)" % (window,) \
@@ -59,11 +61,37 @@ def preprocessing(run: RunModel) -> dict:
                   f"map intensities to [0, 1] {level}",
                   "round to uint8 (x * 255), then x / 255 as float32, shape (N, 1, D, H, W)"]
         extra = {}
-    return {"before_the_graph": before, "inside_the_graph": inside,
+    return {"before_the_graph": before, "inside_the_graph": inside, "image_depth": run.image_depth,
             "input_size": list(run.input_shape), "spacing": cfg.spacing, "window": cfg.window,
             "uint8_to_float": "x / 255", "mc_dropout_not_included": cfg.mc_dropout,
             # flat copies of the earlier keys, for readers of the first format
             "color_space": cfg.color_space, "mean": meta["mean"], "std": meta["std"], **extra}
+
+
+def _depth_step(depth: str | None) -> tuple[str, dict]:
+    """The step of an image file's bit depth, as the run's training images had it (``depth``), and the rule it
+    names. A run of 8-bit images had been told to stretch deeper ones to its own percentiles (``more_than_8_bit``),
+    the very conversion ``medtrain predict`` refuses for it: intensities the network never learned."""
+    if depth == EIGHT_BIT:
+        return ("the run was trained on 8-bit images, read as they are: give it 8-bit images, made as the training "
+                "images were; an image of more bits per pixel (16/32-bit integer or float) is not what the network "
+                "learned, and medtrain predict refuses it: no rule here turns one into the training images' "
+                "intensities"), {}
+    if depth == DEEPER:
+        return ("the run was trained on images of more than 8 bits per pixel: to uint8 by more_than_8_bit; an 8-bit "
+                "image (read as it is, not stretched) is not what the network learned, and medtrain predict refuses "
+                "it"), {"more_than_8_bit": HIGH_BIT_DEPTH}
+    # mixed, or not recorded (a run before medtrain recorded it): each file by the rule of its own depth
+    return "grey images of more than 8 bits per pixel: to uint8 by more_than_8_bit", {"more_than_8_bit": HIGH_BIT_DEPTH}
+
+
+def _colour_inside(color_space: str, chans: int) -> str:
+    """What the graph does of colour: the run's ``color_space`` setting names a conversion from RGB, but for
+    ``rgb`` none, and a grey network's metadata had said "rgb" of its one channel."""
+    if color_space.lower() != "rgb":
+        return f"{color_space} (the graph converts from RGB)"
+    given = "the RGB channels" if chans == 3 else "the one grey channel" if chans == 1 else f"the {chans} channels"
+    return f"none: {given} as given (color_space rgb converts nothing)"
 
 
 def _dicom_inputs(run: RunModel) -> bool:

@@ -117,6 +117,9 @@ def described(run: RunModel, exporter: str, fitted_tta: str | None = None) -> di
         "label_names": run.label_names,
         "input": f"float32 images in [0, 1], shape (N, {', '.join(_axes(run))})",
         "input_shape": list(run.input_shape),
+        # the training images' bit depth (8-bit, more than 8 bits, mixed; None: not recorded), as predict holds
+        # image files to it: an 8-bit run's export had prescribed stretching 16-bit images, which predict refuses
+        "image_depth": run.image_depth,
         "output": "class probabilities (N, K), " + ("sigmoid per label" if meta["task"] == MULTILABEL else "softmax")
                   + (f", averaged over the test-time views '{tta}'" if tta != "none" else "") + calibration
                   + (f"; {missing}" if missing else ""),

@@ -33,7 +33,7 @@ from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.models.weights import read_meta
 from medtrain.runscores import score_and_keep, write_eval_predictions, write_scores
-from medtrain.predict_inputs import conform, iter_inputs, trained_depth
+from medtrain.predict_inputs import conform, iter_inputs
 from medtrain.rundir import run_splits
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.tasks import MULTILABEL
@@ -141,7 +141,7 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False, dep
     ``data``; a label is a class name, or (multi-label run) a tuple of 0/1 per label. With ``skip_bad`` an input
     that is missing or does not decode is listed with the reason and left out, as ``predict --skip-bad`` and
     training's ``--skip-bad`` leave it out, else it is an error. ``depth``: the bit depth of the run's training images,
-    which image files must share, as predict's must (:func:`medtrain.predict_inputs.trained_depth`)."""
+    which image files must share, as predict's must (:attr:`RunModel.image_depth`)."""
     kind = path_kind(data)
     if kind is None:  # a FIFO is refused unread, and said to be one
         raise MedtrainError(f"{data}: {why_not_read(data)}")
@@ -257,7 +257,7 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
                             f"as an .npz first: np.savez('heldout.npz', test_images=x, test_labels=y)")
     run_dir, data = Path(run_dir), Path(data)
     run = load_run_module(run_dir) if run is None else _check_same_run(run_dir, run)
-    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad, trained_depth(run_dir))
+    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad, run.image_depth)
     if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
         labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))
     else:

@@ -3,7 +3,8 @@ read its own images: :func:`iter_inputs` lists image files, folders, CSVs of pat
 volumes and DICOM series lazily as :class:`Item` s; :func:`conform` makes one decoded image the network's
 input (channels, size); :func:`python_items` does the same for what a Python caller passes;
 :func:`with_stdin_paths` reads the paths of a command line's ``-`` from standard input. Image files and PIL images
-are held to the bit depth of the run's training images (:func:`trained_depth`), where it recorded one.
+are held to the bit depth of the run's training images (:attr:`medtrain.runmodel.RunModel.image_depth`), where it
+recorded one.
 
 Split out of :mod:`medtrain.predictor` (the predictor runs the network; this module only reads).
 """
@@ -19,10 +20,9 @@ from typing import Callable, Iterable, Iterator, NamedTuple, TextIO
 import numpy as np
 import torch
 
-from medtrain import rundir
 from medtrain.runmodel import RunModel
 from medtrain.data.dicom import image_shape, is_dicom_file
-from medtrain.data.folder import (IMAGE_DEPTH, IMAGE_SUFFIXES, check_depth, decode_image, read_image_mode,
+from medtrain.data.folder import (IMAGE_SUFFIXES, check_depth, decode_image, read_image_mode,
                                   resize_square, squashed_one)
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
@@ -50,16 +50,6 @@ def _is_series(folder: Path) -> bool:
     """A folder of DICOM slices (one series), rather than a folder to search; slices named without
     ``.dcm`` (``IM0007``, as scanners export them) count."""
     return any(is_dicom_file(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-def trained_depth(run_dir: str | os.PathLike | None) -> str | None:
-    """The bit depth of the run's training images, as its ``metrics.json`` records it (``8-bit``, ``more than 8
-    bits``, ``mixed``: :func:`medtrain.provenance.record`), which ``depth`` passes to :func:`iter_inputs` and
-    :func:`python_items`; None (nothing checked) for a run before it was recorded, or a model handed on without its
-    ``metrics.json``."""
-    if run_dir is None or not rundir.is_finished(run_dir):
-        return None
-    return (rundir.read_metrics(run_dir).get("provenance") or {}).get(IMAGE_DEPTH)
 
 
 def _file_item(path: Path, run: RunModel, depth: str | None = None) -> Item:
@@ -182,7 +172,7 @@ def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: boo
     or a device a bad input (skipped with ``skip_bad``).
     ``alone``: whether these are all the inputs (default: whether there is one), which decides how a .npz's
     rows are named (its index alone, or ``PATH:INDEX`` beside other inputs). ``depth``: the bit depth of the run's
-    training images (:func:`trained_depth`), which an image file of another depth is refused for as it is read
+    training images (:attr:`RunModel.image_depth`), which an image file of another depth is refused for as it is read
     (:func:`medtrain.data.folder.check_depth`; a bad input); None checks nothing. DICOM, NIfTI and .npz arrays are
     not held to it: the first are windowed by the run's own rule, the last are uint8 images already."""
     inputs = list(inputs)

@@ -5,7 +5,7 @@ Inputs are image files (PNG, JPEG, BMP, TIFF, 2D DICOM), folders (searched recur
 ``path`` column, ``.npz`` files in MedMNIST layout (one split) and, for 3D runs, NIfTI volumes and DICOM
 series folders. Each is decoded by the reader the training data went through (:mod:`medtrain.data`) and
 prepared as the run prepared its own images (size, channels, window, spacing; an image file of another bit depth
-than the run's training images is refused: :func:`medtrain.predict_inputs.trained_depth`); the network then applies
+than the run's training images is refused: :attr:`medtrain.runmodel.RunModel.image_depth`); the network then applies
 the run's colour space, normalisation, test-time augmentation and MC dropout exactly as ``medtrain eval``
 does (:func:`medtrain.evaluation.predict_batches`), and the calibration temperature fitted on validation
 when the run stored one (:func:`medtrain.evaluation.temperature_scale`), so the same images give the
@@ -32,7 +32,7 @@ from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import predicted_names
 from medtrain.operating_point import from_meta, names_at_operating_point, warn_fitted_with_tta
-from medtrain.predict_inputs import Item, Skipped, conform, python_items, trained_depth
+from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
 #: Images per forward pass; ``medtrain eval``'s, so MC-dropout masks are drawn over the same batches.
@@ -54,9 +54,10 @@ class Predictor:
             a multi-label run's ``(rule, [threshold per label], None)``.
         run_dir: the run directory it was loaded from (absolute; None where it was made from a RunModel).
         image_depth: the bit depth of the run's training images (``8-bit``, ``more than 8 bits``, ``mixed``), which
-            image files and PIL images must share (:func:`medtrain.predict_inputs.trained_depth`); None: not checked
-            (a run before it was recorded, or one made from a RunModel). Set to None to predict images of another
-            depth anyway, their intensities read by another rule than the training images'.
+            image files and PIL images must share (:attr:`medtrain.runmodel.RunModel.image_depth`: the weights'
+            metadata, so a model handed on without its run folder keeps it); None: not checked (a run before it was
+            recorded). Set to None to predict images of another depth anyway, their intensities read by another rule
+            than the training images'.
     """
 
     def __init__(self, run: RunModel, batch_size: int | None = BATCH_SIZE, calibrated: bool = True, *,
@@ -69,7 +70,7 @@ class Predictor:
         self.run = run
         self.batch_size = batch_for(tuple(run.input_shape[1:])) if batch_size is None else int(batch_size)
         self.run_dir = Path(run_dir).absolute() if run_dir is not None else None  #: where it was loaded from
-        self.image_depth = trained_depth(self.run_dir)  # 16-bit PNGs had been predicted by a run of 8-bit ones
+        self.image_depth = run.image_depth  # 16-bit PNGs had been predicted by a run of 8-bit ones
         self.labels = run.label_names
         self.task = run.meta["task"]
         t = run.meta.get("temperature")

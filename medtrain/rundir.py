@@ -41,6 +41,7 @@ from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORM
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
 from medtrain.data import ORIGIN_KEY
+from medtrain.data.folder import IMAGE_DEPTH, image_depth
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)
 from medtrain.errors import MedtrainError
@@ -257,12 +258,15 @@ def run_tta(cfg: Config, meta: dict) -> str:
 
 
 def weights_meta(cfg: Config, splits, module, **extra) -> dict:
-    """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation."""
+    """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation, and the bit depth
+    of the training images (``image_depth``, as ``metrics.json``'s provenance records it; None where none is held to:
+    volumes, DICOM), which predict, ``eval --data`` and explain hold image files to: the weights and ``config.yaml``
+    are all a model handed on needs (:func:`medtrain.runmodel.received_model`), and had lost the check."""
     return {"medtrain_version": provenance.medtrain_version(), "model": cfg.model, "in_chans": splits.in_chans,
             "num_classes": splits.num_classes,
             "input_size": int(splits.spatial_shape[-1]), "spatial_dims": len(splits.spatial_shape),
             "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),
-            "std": module.std.flatten().tolist(), **extra}
+            "std": module.std.flatten().tolist(), IMAGE_DEPTH: image_depth(splits), **extra}
 
 
 def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bool, choices: dict | None = None) -> dict:

@@ -19,6 +19,7 @@ from medtrain import config as config_mod
 from medtrain import rundir
 from medtrain.config import Config
 from medtrain.data import Split, Splits
+from medtrain.data.folder import IMAGE_DEPTH
 from medtrain.errors import MedtrainError
 from medtrain.models.weights import load_state, read_meta
 from medtrain.tasks import BINARY, MULTICLASS, class_names
@@ -30,11 +31,20 @@ from medtrain.training.network import Network, ProbeModel
 class RunModel:
     """A finished run's network, ready to predict: the module (uint8 images in, logits out), the run's
     resolved config and what ``model.safetensors`` says about itself (classes, label names, input shape,
-    normalisation)."""
+    normalisation, the training images' bit depth: :attr:`image_depth`)."""
 
     module: Network
     cfg: Config
     meta: dict
+    @property
+    def image_depth(self) -> str | None:
+        """The bit depth of the run's training images (``8-bit``, ``more than 8 bits``, ``mixed``), which predict,
+        ``eval --data`` and explain hold image files and PIL images to
+        (:func:`medtrain.data.folder.check_depth`): the weights' metadata's, so a model handed on as
+        ``model.safetensors`` and ``config.yaml`` keeps it (it had been in ``metrics.json`` alone, and such a copy
+        predicted a 16-bit PNG its run refuses); None: not checked (volumes, DICOM, a run from before it was
+        recorded)."""
+        return self.meta.get(IMAGE_DEPTH)
 
     @property
     def label_names(self) -> list[str]:
@@ -102,8 +112,8 @@ def received_model(run_dir: str | Path) -> bool:
 
     Only :func:`medtrain.rundir.write_run` writes the weights, once training and every choice made on
     validation are done, with what using them needs in their metadata (classes, normalisation, the chosen TTA,
-    the temperature, the operating point's threshold; a class-weighting shift is folded into the classifier's
-    bias); the rest is in the config. So predict, export and explain need nothing of ``metrics.json``, while
+    the temperature, the operating point's threshold, the training images' bit depth; a class-weighting shift is
+    folded into the classifier's bias); the rest is in the config. So predict, export and explain need nothing of ``metrics.json``, while
     ``train --resume`` of such a folder would train from scratch over the model (a collaborator had been told
     to do so)."""
     run_dir = Path(run_dir)

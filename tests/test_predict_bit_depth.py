@@ -2,8 +2,9 @@
 images: 8-bit values are read as they are, deeper images (16-bit, 32-bit, float) each stretched between its own
 1st and 99th percentiles, so a 16-bit PNG given to a run trained on 8-bit PNGs (or MedMNIST) is not what the
 network learned. It had been predicted without a word; it is refused in one line naming the file and both depths
-(exit 2, nothing written), and the reverse too. A run records the depth in ``metrics.json``'s ``provenance``
-(``image_depth``); a run from before it checks nothing."""
+(exit 2, nothing written), and the reverse too. A run records the depth in its weights' metadata (``image_depth``),
+so a model handed on as ``model.safetensors`` and ``config.yaml`` keeps the check, and in ``metrics.json``'s
+``provenance``, which a run whose weights do not record it is held to; a run from before both checks nothing."""
 from __future__ import annotations
 
 import json
@@ -125,12 +126,57 @@ def test_skip_bad_leaves_out_the_images_of_another_depth(run8, tmp_path, capsys)
     assert "deep.png" in err and "16-bit image" in err
 
 
+def _weights_without_depth(run):
+    """``run``'s weights as a medtrain before they recorded the bit depth wrote them (metadata without it)."""
+    from safetensors.torch import load_file, save_file
+
+    from medtrain.models.weights import read_meta
+
+    meta = read_meta(run / "model.safetensors")
+    del meta["image_depth"]
+    save_file(load_file(run / "model.safetensors"), run / "model.safetensors",
+              metadata={k: json.dumps(v) for k, v in meta.items()})
+
+
+def _handed_on(run, to):
+    """The model as it is shared without its run folder: weights and config alone (README: enough for predict,
+    export and explain)."""
+    to.mkdir()
+    for name in ("model.safetensors", "config.yaml"):
+        shutil.copy(run / name, to / name)
+    return to
+
+
+def test_the_weights_record_the_bit_depth_of_the_training_images(run8, run16):
+    from medtrain.models.weights import read_meta
+
+    assert read_meta(run8 / "model.safetensors")["image_depth"] == "8-bit"
+    assert read_meta(run16 / "model.safetensors")["image_depth"] == "more than 8 bits"
+
+
+def test_a_model_handed_on_as_weights_and_config_refuses_16_bit_pngs_as_its_run_does(run8, tmp_path, capsys):
+    shared = _handed_on(run8, tmp_path / "shared")
+    given = _folder(tmp_path / "given", _sixteen, 2)
+    code, _, err = run_cli(capsys, "predict", shared, given, "--out", tmp_path / "p.csv")
+    assert code == 2 and "16-bit image" in err and "trained on 8-bit images" in err, err
+    assert not (tmp_path / "p.csv").exists()
+    code, _, err = run_cli(capsys, "explain", shared, given, "--out", tmp_path / "maps")
+    assert code == 2 and "16-bit image" in err and "trained on 8-bit images" in err, err
+    assert not (tmp_path / "maps").exists()
+    with pytest.raises(MedtrainError, match="16-bit image"):  # medtrain.load, and explain given the loaded run
+        medtrain.load(shared).predict(given)
+    from medtrain.explain import explain
+    from medtrain.runmodel import load_run_module
+
+    with pytest.raises(MedtrainError, match="16-bit image"):
+        explain(load_run_module(shared), given)
+    assert medtrain.load(shared).predict(_folder(tmp_path / "eight", _eight, 2)).shape == (2, 2)
+
+
 def test_a_run_that_recorded_no_depth_predicts_as_before(run8, tmp_path, capsys):
     old = tmp_path / "old"
     shutil.copytree(run8, old, ignore=shutil.ignore_patterns("checkpoints", "logs"))
-    metrics = json.loads((old / "metrics.json").read_text())
-    del metrics["provenance"]["image_depth"]
-    (old / "metrics.json").write_text(json.dumps(metrics))
+    _weights_without_depth(old)  # (metrics.json's record is for a reader: predict holds to the weights')
     code, _, err = run_cli(capsys, "predict", old, _folder(tmp_path / "given", _sixteen, 2), "--out",
                            tmp_path / "p.csv")
     assert code == 0, err

@@ -41,7 +41,7 @@ def run(args) -> int:
     from medtrain.cli.predict import squash_note
     from medtrain.explain import explain
     from medtrain.explain.write import check_out
-    from medtrain.predict_inputs import trained_depth, with_stdin_paths
+    from medtrain.predict_inputs import with_stdin_paths
     from medtrain.runmodel import load_run_module
 
     inputs = with_stdin_paths(args.inputs, "explain")  # `-` with nothing piped: an error, never the run's own split
@@ -52,8 +52,7 @@ def run(args) -> int:
     run = load_run_module(args.run_dir) if inputs else None
     with squash_note(run):
         res = explain(args.run_dir if run is None else run, inputs, method=args.method, target=args.target,
-                      layer=args.layer, split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out,
-                      image_depth=trained_depth(args.run_dir))
+                      layer=args.layer, split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
         for s in res.skipped:
             print(f"medtrain: skipped {s.name}: {s.reason}", file=sys.stderr)
     where = f" at {res.layer}" if res.layer else ""

@@ -42,7 +42,7 @@ from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
-from medtrain.predict_inputs import Item, Skipped, conform, python_items, trained_depth
+from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.predictor import Predictor
 from medtrain.rundir import run_splits
 from medtrain.tasks import MULTILABEL
@@ -280,11 +280,12 @@ def _split_items(run: RunModel, split: str, run_dir: str | os.PathLike | None) -
 
 def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str | None = None,
             split: str = "test", limit: int | None = None, skip_bad: bool = False,
-            out: str | os.PathLike | None = None, image_depth: str | None = None) -> Explanation:
+            out: str | os.PathLike | None = None) -> Explanation:
     """Saliency maps of a finished run for ``inputs`` (anything ``medtrain predict`` reads: files, folders,
     CSVs, a .npz split; uint8 arrays ``(C, *spatial)``, or a batch ``(N, C, *spatial)``), or, without
-    inputs, for the run's own ``split``. Each map is of the network's plain forward pass: no test-time views, and
-    dropout off (a run of ``--mc-dropout N`` too: its ``probs``, and the class explained, are the mean of the N
+    inputs, for the run's own ``split``. Image files and PIL images of another bit depth than the run's training
+    images are refused, as predict refuses them (:attr:`RunModel.image_depth`). Each map is of the network's plain
+    forward pass: no test-time views, and dropout off (a run of ``--mc-dropout N`` too: its ``probs``, and the class explained, are the mean of the N
     passes, as predict's; ``Explanation.mc_dropout`` says N).
 
     Args:
@@ -296,9 +297,6 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
         layer: the Grad-CAM layer (a module name of the network); None: :func:`default_layer`.
         limit: explain the first ``limit`` inputs only.
         out: a folder to write ``maps.npz`` and one overlay PNG per input into (:func:`write_explanation`).
-        image_depth: with ``run_dir`` a :class:`RunModel`, the bit depth of its training images
-            (:func:`medtrain.predict_inputs.trained_depth`) that image files and PIL images must share; None: not
-            checked. A run folder's own record is used otherwise.
 
     Raises:
         MedtrainError: not a run, an unreadable or unfit input (unless ``skip_bad``), an unknown target
@@ -317,8 +315,8 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
         check_out(out, None if isinstance(run_dir, RunModel) else run_dir,
                   paths if given else [run.cfg.data] if run.cfg.data else [])
     if given:
-        depth = image_depth if isinstance(run_dir, RunModel) else trained_depth(run_dir)  # another: refused, as predict
-        items = python_items(inputs, run, split=split, depth=depth)  # what predict takes: paths, arrays, PIL images
+        # what predict takes: paths, arrays, PIL images; files of another bit depth refused, as predict refuses them
+        items = python_items(inputs, run, split=split, depth=run.image_depth)
     else:
         items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))
     if limit is not None:

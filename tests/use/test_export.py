@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import medtrain.export as export_mod
-from medtrain.runmodel import RunModel, untrained_run_model
+from medtrain.runmodel import RunModel, load_run_module, untrained_run_model
 from medtrain.cli import main
 from medtrain.errors import MedtrainError
 from medtrain.predictor import Predictor, load
@@ -93,13 +93,16 @@ def test_onnx_metadata_names_labels_and_preprocessing(trained_run, tmp_path):
 
 def test_onnx_metadata_says_how_a_16_bit_image_becomes_the_input_medtrain_reads(trained_run, tmp_path):
     """Following the file's own description of a 16-bit grey image's conversion gives the very uint8 image
-    medtrain's reader makes of it (a user of the ONNX file alone would otherwise clip or rescale it wrongly)."""
+    medtrain's reader makes of it (a user of the ONNX file alone would otherwise clip or rescale it wrongly), for a
+    run trained on such images (an 8-bit run's file gives no conversion: tests/use/test_export_depth_meta.py)."""
     from PIL import Image
 
     from medtrain.data.folder import read_image
 
     run, _, _ = trained_run
-    export_mod.export_run(run, "onnx", tmp_path / "m.onnx", exporter="torchscript")
+    loaded = load_run_module(run)
+    deeper = RunModel(loaded.module, loaded.cfg, {**loaded.meta, "image_depth": "more than 8 bits"})
+    export_mod.export_model(deeper, tmp_path / "m.onnx", "onnx", "torchscript")
     props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
     rule = json.loads(props["preprocessing"])["more_than_8_bit"]
     x = (np.random.default_rng(0).gamma(2.0, 400.0, (16, 16)) + 100).clip(0, 4095).astype(np.uint16)  # 12-bit data

@@ -14,7 +14,8 @@ from medtrain.predictor import Predictor
 
 
 def _run(*input_shape):
-    return types.SimpleNamespace(input_shape=input_shape, label_names=["a", "b"], meta={"task": "binary-class"})
+    return types.SimpleNamespace(input_shape=input_shape, label_names=["a", "b"], meta={"task": "binary-class"},
+                                 image_depth=None)  # (RunModel.image_depth: the bit depth inputs are held to)
 
 
 @pytest.mark.parametrize("shape, expected", [((1, 28, 28), 256), ((3, 64, 64), 256), ((3, 224, 224), 20),
