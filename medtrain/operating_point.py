@@ -6,6 +6,7 @@ threshold per label, each label a binary problem of its own (:func:`choose_label
 :mod:`medtrain.metrics` (one concept per module)."""
 from __future__ import annotations
 
+import math
 import sys
 import warnings
 from dataclasses import dataclass
@@ -302,6 +303,38 @@ def names_at_operating_point(y_score, threshold, positive: int | None, names: li
         return [";".join(str(names[j]) for j in np.flatnonzero(row)) for row in called]
     other = names[1 - positive]
     return [str(names[positive]) if p >= threshold else str(other) for p in y_score[:, positive]]
+
+
+#: the float32 just above 1: a threshold on raw probabilities that none reaches, 1.0 itself included
+ABOVE_ONE = float(np.nextafter(np.float32(1.0), np.float32(2.0)))
+
+
+def threshold_on_raw_scale(threshold: float, temperature: float | None, lowest: float = 0.0,
+                           highest: float = 1.0) -> float:
+    """The threshold on the raw (uncalibrated) probability that calls the images ``threshold`` calls on the
+    temperature-scaled one: scaling by T is monotone (binary, a softmax over 2 logits: ``p_cal = sigmoid(logit(p) /
+    T)``; multi-label: each label's sigmoid alike), so ``p_cal >= t`` exactly where ``p >= sigmoid(T * logit(t))``.
+    ``medtrain predict --no-calibration`` and ``medtrain.load(run, calibrated=False)`` state the run's threshold so
+    on the scale of the probabilities they give (it had been the calibrated one beside raw probabilities, and the
+    file's columns contradicted its decisions). The decisions compare a float32 calibrated probability with the
+    threshold in float32 (:func:`names_at_operating_point`), so ``t`` is first the least value that rounds to
+    float32's ``t`` or above (where T is small the calibrated probabilities crowd at 0 or 1, and that rounding moves
+    the raw threshold by thousandths). ``lowest`` and ``highest``: the float32 calibrated probabilities of a raw 0
+    and a raw 1, which the pseudo-logits' clamp keeps inside (0, 1) (at T = 20 a raw 0 scales to about 0.2): ``t``
+    at or below ``lowest`` calls every image (``min(t, 0)``), above ``highest`` none (:data:`ABOVE_ONE`). T None or
+    1: ``t`` itself."""
+    t = float(threshold)
+    if temperature is None or float(temperature) == 1.0:
+        return t
+    f = np.float32
+    b = f(t)
+    if b <= f(lowest):
+        return min(t, 0.0)
+    if b > f(highest):
+        return max(t, ABOVE_ONE)
+    m = (float(np.nextafter(b, f(0.0))) + float(b)) / 2  # the float64 values that round to b or above start here
+    z = float(temperature) * (math.log(m) - math.log1p(-m))
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 @dataclass(frozen=True)

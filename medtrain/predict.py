@@ -64,14 +64,23 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                       skip_bad: bool = False, progress=None) -> tuple[int, list[Skipped]]:
     """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``, and
     ``prediction_at_operating_point`` for a run with one, calibrated or not (multi-label: the labels called at
-    their own thresholds, joined by ``;``); or JSON, whose header records :meth:`Predictor.settings`:
-    ``calibrated``, ``temperature``, ``operating_point``, ``threshold``, ``positive_class`` (multi-label:
-    ``thresholds`` by label and ``not_chosen``), written atomically: an error leaves no
-    file (on a stream, ``-``, CSV rows go out as they are predicted). ``progress(n)`` is called after each
-    batch with the inputs so far. Returns the number of predicted inputs and the skipped ones."""
+    their own thresholds, joined by ``;``), a binary one after ``positive_class_at_operating_point`` and
+    ``threshold_at_operating_point``, the threshold on the probabilities written (:meth:`Predictor.settings`), so
+    that each row's decision reads off its own columns: the positive class where its probability >= it); or JSON,
+    whose header records :meth:`Predictor.settings`: ``calibrated``, ``temperature``, ``operating_point``,
+    ``threshold`` (on the probabilities written; with ``--no-calibration`` also ``threshold_on_calibrated``, the
+    run's), ``positive_class`` (multi-label: ``thresholds`` by label and ``not_chosen``), written atomically: an
+    error leaves no file (on a stream, ``-``, CSV rows go out as they are predicted). ``progress(n)`` is called
+    after each batch with the inputs so far. Returns the number of predicted inputs and the skipped ones."""
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
+    said = predictor.settings()
+    # a binary operating point's class and threshold, on the scale of the probabilities written (--no-calibration:
+    # the run's mapped through T): the file alone had held raw columns beside decisions made on calibrated ones
+    op_cols = {"positive_class_at_operating_point": said["positive_class"],
+               "threshold_at_operating_point": repr(float(said["threshold"]))} \
+        if said.get("threshold") is not None else {}
     # JSON is one object: on a stream it is held until complete (atomic_path), so an input that fails half-way
     # leaves no unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
     with (open_stream(out) if is_stream(out) and not as_json else _atomic_text(out)) as f:
@@ -80,14 +89,14 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
         if as_json:
             # what the probabilities are (calibrated or raw, the run's temperature) and the operating point's rule
             # and threshold: --no-calibration had written raw probabilities with nothing saying so
-            settings = json.dumps(predictor.settings())[1:-1]
+            settings = json.dumps(said)[1:-1]
             f.write('{"labels": %s, %s, "predictions": [' % (json.dumps(labels), settings))
         for names, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped):
             decided, at_op = predictor.decide(probs), predictor.decide_at_operating_point(probs)
-            op_key = "prediction_at_operating_point"  # the run's threshold(s), as metrics.json records them
+            op_key = "prediction_at_operating_point"  # at the run's threshold(s), as metrics.json records them
             if first and not as_json:
                 w.writerow(["input", "prediction", *labels] + (["entropy"] if entropy is not None else [])
-                           + ([op_key] if at_op is not None else []))
+                           + ([*op_cols, op_key] if at_op is not None else []))
             for i, name in enumerate(names):
                 if as_json:
                     rec = {"input": name, "prediction": decided[i],
@@ -100,7 +109,7 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                 else:
                     w.writerow([name, decided[i], *(f"{v:.9g}" for v in probs[i])]
                                + ([f"{entropy[i]:.9g}"] if entropy is not None else [])
-                               + ([at_op[i]] if at_op is not None else []))
+                               + ([*op_cols.values(), at_op[i]] if at_op is not None else []))
             first = False
             n += len(names)
             if progress is not None:

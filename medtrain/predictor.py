@@ -31,7 +31,7 @@ from medtrain.errors import MedtrainError
 from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import predicted_names
-from medtrain.operating_point import from_meta, names_at_operating_point, warn_fitted_with_tta
+from medtrain.operating_point import from_meta, names_at_operating_point, threshold_on_raw_scale, warn_fitted_with_tta
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
@@ -51,7 +51,8 @@ class Predictor:
         temperature: the calibration temperature applied to the probabilities (None: uncalibrated, because
             the run stored none or ``calibrated=False`` was asked for).
         operating_point: the run's ``(rule, threshold, positive class index)`` (binary tasks; None without one);
-            a multi-label run's ``(rule, [threshold per label], None)``.
+            a multi-label run's ``(rule, [threshold per label], None)``; the threshold as the run chose it, on the
+            calibrated probability (:meth:`settings` states it on the scale of the probabilities given).
         run_dir: the run directory it was loaded from (absolute; None where it was made from a RunModel).
         image_depth: the bit depth of the run's training images (``8-bit``, ``more than 8 bits``, ``mixed``), which
             image files and PIL images must share (:attr:`medtrain.runmodel.RunModel.image_depth`: the weights'
@@ -98,25 +99,49 @@ class Predictor:
             shown += f", mc_dropout={self.run.cfg.mc_dropout}"
         if self.operating_point is not None:
             rule, threshold, positive = self.operating_point
-            shown += f", operating point {rule or 'threshold'} {threshold:.3f} on {self.labels[positive]!r}" \
+            stated = self._on_given_scale(threshold)  # on the probabilities predict gives: raw ones mapped through T
+            shown += f", operating point {rule or 'threshold'} {stated:.3f} on {self.labels[positive]!r}" \
+                + (f" (raw scale: the run's {threshold:.3f} mapped through T)" if stated != threshold else "") \
                 if positive is not None else f", operating point {rule} per label ({len(threshold)} thresholds)"
         return shown + ")"
 
     def settings(self) -> dict:
         """What the probabilities and decisions are, for an output to record: ``calibrated`` (whether the
         probabilities are temperature-scaled), the run's ``temperature`` (None: it fitted none), and its
-        ``operating_point`` rule, ``threshold`` and ``positive_class`` (None for a run without one; the threshold
-        applies to the calibrated probability, whether or not the written ones are). A multi-label run with one
-        gives ``operating_point``, ``thresholds`` (``{label: threshold}``) and ``not_chosen`` (the labels that kept
-        :data:`medtrain.operating_point.KEPT`: :func:`medtrain.operating_point.kept_clause`) in place of the last two."""
+        ``operating_point`` rule, ``threshold`` and ``positive_class`` (None for a run without one). The threshold is on
+        the scale of the probabilities given: uncalibrated (``calibrated=False``), the run's threshold on the calibrated
+        probability mapped through its temperature (:func:`medtrain.operating_point.threshold_on_raw_scale`), that one
+        kept as ``threshold_on_calibrated`` (it had been the calibrated threshold beside raw probabilities, which
+        contradicted the decisions); so a probability >= ``threshold`` is called ``positive_class``, calibrated or not.
+        A multi-label run with one gives ``operating_point``, ``thresholds`` (``{label: threshold}``, uncalibrated also
+        ``thresholds_on_calibrated``) and ``not_chosen`` (the labels that kept :data:`medtrain.operating_point.KEPT`:
+        :func:`medtrain.operating_point.kept_clause`) in place of the last two."""
         rule, threshold, positive = self.operating_point or (None, None, None)
+        raw = self.temperature is None and self.operating_point is not None  # the run's threshold kept beside
         if self.operating_point is not None and positive is None:
             return {"calibrated": self.temperature is not None, "temperature": self._run_temperature,
-                    "operating_point": rule, "thresholds": dict(zip(self.labels, threshold)),
+                    "operating_point": rule, "thresholds": dict(zip(self.labels, self._on_given_scale(threshold))),
+                    **({"thresholds_on_calibrated": dict(zip(self.labels, threshold))} if raw else {}),
                     "not_chosen": list(self._not_chosen)}
         return {"calibrated": self.temperature is not None, "temperature": self._run_temperature,
-                "operating_point": rule, "threshold": threshold,
+                "operating_point": rule, "threshold": self._on_given_scale(threshold),
+                **({"threshold_on_calibrated": threshold} if raw else {}),
                 "positive_class": self.labels[positive] if positive is not None else None}
+
+    def _on_given_scale(self, threshold):
+        """The run's threshold (a number, or a list of one per label) on the scale of the probabilities this predictor
+        gives: itself where they are calibrated (or the run fitted no temperature, or T = 1); on raw ones mapped
+        through T (:func:`medtrain.operating_point.threshold_on_raw_scale`, with the calibrated probabilities of a raw
+        0 and 1 as :func:`medtrain.evaluation.temperature_scale` gives them), so that a probability >= it makes the
+        decision of :meth:`decide_at_operating_point`."""
+        t = self._run_temperature
+        if threshold is None or self.temperature is not None or t is None or t == 1:
+            return threshold
+        ends = torch.tensor([[0.0], [1.0]] if self.operating_point[2] is None else [[1.0, 0.0], [0.0, 1.0]])
+        lowest, highest = temperature_scale(ends, self.task, t).float()[:, -1].tolist()
+        if isinstance(threshold, (list, tuple)):
+            return [threshold_on_raw_scale(v, t, lowest, highest) for v in threshold]
+        return threshold_on_raw_scale(threshold, t, lowest, highest)
 
     def _rows(self, probs) -> np.ndarray:
         """``probs`` as rows ``(N, C)``, C the run's classes; one image's vector ``(C,)`` (``predict(...)[0]``) is one

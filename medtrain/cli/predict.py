@@ -22,7 +22,8 @@ def register(sub) -> None:
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of a .npz input (default test)")
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
     p.add_argument("--no-calibration", action="store_true",
-                   help="raw probabilities, without the run's calibration temperature")
+                   help="raw probabilities, without the run's calibration temperature (the same decisions at its "
+                        "operating point, whose threshold is then stated on the raw probabilities: mapped through T)")
     p.add_argument("--no-tta", action="store_true",
                    help="one view per image instead of the run's test-time views (half the time of flip TTA; "
                         "the run's temperature and threshold were fitted on the averaged views)")
@@ -114,7 +115,9 @@ def _temperature_rule(run_dir) -> str | None:
 
 def _what_was_written(s: dict, rule: str | None = None) -> str:
     """The probabilities' calibration and the operating point's rule and threshold, for the closing line: a CSV
-    handed on without its run folder is read with them (the JSON output records them in its header). ``rule``:
+    handed on without its run folder is read with them (the JSON output records them in its header). The threshold
+    is on the scale of the probabilities written: with ``--no-calibration``, the run's mapped through its temperature
+    (:func:`medtrain.operating_point.threshold_on_raw_scale`), both named. ``rule``:
     how the run decided its temperature (:func:`_temperature_rule`), which says why a temperature of 1 is 1."""
     said = []
     if s["temperature"] == 1:
@@ -129,14 +132,21 @@ def _what_was_written(s: dict, rule: str | None = None) -> str:
     elif s["temperature"] is not None:
         said.append(f"temperature-scaled (T = {s['temperature']:.3g})" if s["calibrated"] else
                     f"raw probabilities (the run's temperature {s['temperature']:.3g} not applied)")
+    # raw probabilities of a run with T != 1: the threshold(s) on them, the run's mapped through T (the line had
+    # stated the calibrated threshold beside raw columns, which contradicted the decisions)
+    mapped = not s["calibrated"] and s["temperature"] not in (None, 1)
+    scale = "raw" if mapped else "calibrated"
     if s["operating_point"] and "thresholds" in s:  # a multi-label run: one threshold per label
         from medtrain.operating_point import kept_clause
 
         t, kept = list(s["thresholds"].values()), s.get("not_chosen") or []
-        said.append(f"prediction_at_operating_point: {s['operating_point']}, the labels whose calibrated probability "
+        said.append(f"prediction_at_operating_point: {s['operating_point']}, the labels whose {scale} probability "
                     f">= their own threshold ({len(t)} thresholds, {min(t):.3g} to {max(t):.3g}"
-                    + (f"; {kept_clause(kept)}" if kept else "") + "; --json lists them)")
+                    + (f", the run's on the calibrated probabilities mapped through T = {s['temperature']:.3g}"
+                       if mapped else "") + (f"; {kept_clause(kept)}" if kept else "") + "; --json lists them)")
     elif s["operating_point"]:
         said.append(f"prediction_at_operating_point: {s['operating_point']}, {s['positive_class']} where its "
-                    f"calibrated probability >= {s['threshold']:.6g}")
+                    f"{scale} probability >= {s['threshold']:.6g}"
+                    + (f" (the run's threshold {s['threshold_on_calibrated']:.6g} on the calibrated probability, "
+                       f"mapped through T = {s['temperature']:.3g})" if mapped else ""))
     return "; " + "; ".join(said) if said else ""

@@ -30,7 +30,8 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  #: a label that 
 #: the columns of medtrain's prediction CSVs (``medtrain predict``'s and a run's ``predictions_<split>.csv``) besides
 #: the one named by each class: a class named so would repeat a column, and a reader of the file lose one
 RESERVED_COLUMNS = ("index", "input", "group", "prediction", "prediction_at_operating_point", "entropy",
-                    "true_label", "correct", "correct_at_operating_point")
+                    "true_label", "correct", "correct_at_operating_point", "positive_class_at_operating_point",
+                    "threshold_at_operating_point")
 #: the numbered columns of those files: ``label0..`` (labels), ``p0..`` (probabilities), ``q0..`` (scaled ones)
 RESERVED_NUMBERED = re.compile(r"(label|p|q)(0|[1-9]\d*)")
 

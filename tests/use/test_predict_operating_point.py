@@ -56,10 +56,14 @@ def test_json_output_records_calibration_temperature_rule_and_threshold(op_run, 
                    *([] if calibrated else ["--no-calibration"]))[0] == 0
     doc = json.loads(out.read_text())
     assert doc["calibrated"] is calibrated and doc["temperature"] == pytest.approx(p.temperature)
-    assert doc["operating_point"] == "youden" and doc["threshold"] == pytest.approx(op["threshold"])
+    # the threshold on the probabilities written: uncalibrated, the run's mapped through T, the run's kept beside
+    # (tests/use/test_predict_uncalibrated_threshold.py)
+    assert doc["operating_point"] == "youden"
+    assert doc["threshold" if calibrated else "threshold_on_calibrated"] == pytest.approx(op["threshold"])
     assert doc["positive_class"] == op["positive_class"]
     assert all(OP in rec for rec in doc["predictions"])
-    assert medtrain.load(run, calibrated=calibrated).settings() == {k: doc[k] for k in medtrain.load(run).settings()}
+    settings = medtrain.load(run, calibrated=calibrated).settings()
+    assert settings == {k: doc[k] for k in settings}
 
 
 def test_the_closing_line_says_what_the_probabilities_are_and_the_threshold_applied(op_run, tmp_path, capsys):
@@ -68,7 +72,7 @@ def test_the_closing_line_says_what_the_probabilities_are_and_the_threshold_appl
     code, out, _ = run_cli(capsys, "predict", run, data, "--no-calibration", "--out", tmp_path / "raw.csv")
     assert code == 0 and out.count("\n") == 1
     assert f"raw probabilities (the run's temperature {t:.3g} not applied)" in out
-    assert f"prediction_at_operating_point: youden, {op['positive_class']} where its calibrated probability >= " \
-           f"{op['threshold']:.6g}" in out
+    assert f"prediction_at_operating_point: youden, {op['positive_class']} where its raw probability >= " in out
+    assert f"(the run's threshold {op['threshold']:.6g} on the calibrated probability, mapped through T = {t:.3g})" in out
     code, out, _ = run_cli(capsys, "predict", run, data, "--out", tmp_path / "cal.csv")
     assert f"temperature-scaled (T = {t:.3g})" in out
