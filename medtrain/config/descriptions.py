@@ -27,9 +27,12 @@ DESCRIPTIONS = {
     "test_fraction": "as --val-fraction (a dict of arrays without test too): the share held out for testing",
     "image_size": "image folder or CSV (2D DICOM included): resize every image to N x N; non-square images need "
                   "it (default: keep the images' own size)",
-    "volume_size": "DICOM/NIfTI volumes: resize each to N voxels a side",
-    "spacing": "DICOM/NIfTI volumes: resample to this voxel spacing in mm first, one number or D,H,W like 2,1,1 "
-               "(default: keep each scan's own)",
+    "volume_size": "DICOM/NIfTI volumes: N voxels a side; each volume is resized to it, or with --spacing "
+                   "centre-cropped or padded to it (a larger field of view than N voxels of the spacing loses its "
+                   "edges, said when more than 10% of an axis)",
+    "spacing": "DICOM/NIfTI volumes: resample to this voxel spacing in mm, one number or D,H,W like 2,1,1, then "
+               "centre-crop or pad to --volume-size instead of resizing (default: keep each scan's own spacing, "
+               "resized to --volume-size)",
     "window": "CT window in HU: level,width or a preset: lung -600,1500; mediastinum 50,350; bone 400,1800; "
               "brain 40,80; abdomen 40,400 (default: each scan's 1st-99th percentiles)",
     "skip_bad": "leave out unreadable or missing images and volumes before the split, listed in the run's "

@@ -36,7 +36,7 @@ from medtrain.data._dicom_codecs import cut_off, undecodable, unreadable
 from medtrain.data.folder import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
-from medtrain.data.nifti import VolumeData, to_ras
+from medtrain.data.nifti import VolumeData, check_volume_shape, to_ras
 from medtrain.errors import MedtrainError
 
 # The only attributes ever read: pixel format, pixel data, rescale, geometry, and three that classify
@@ -305,7 +305,7 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
     Raises:
         MedtrainError: naming the folder or file, for an unreadable or non-image file, colour slices, a folder
             mixing series or image sizes, multi-frame files, slices without position/orientation, duplicate
-            positions, non-uniform slice spacing (missing slices), or fewer than 2 slices.
+            positions, non-uniform slice spacing (missing slices), or fewer than 2 slices (or rows, or columns).
     """
     folder = Path(folder)
     slices = [read_dicom_file(p) for p in series_files(folder)]
@@ -361,6 +361,7 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
     # pixel arrays are (rows=j, cols=i): stack to (i, j, k). MONOCHROME1 slices are negated: their volume is
     # percentile-normalised (not CT), so it comes out as 1 - normalised, as a single MONOCHROME1 image does
     data = np.stack([-s.pixels if s.monochrome1 else s.pixels for s in slices], axis=-1).transpose(1, 0, 2)
+    check_volume_shape(folder, data.shape, "DICOM series")  # slices of 1 row or column: no volume, as a NIfTI's
     try:
         array, spacing = to_ras(data, ras)
     except MedtrainError as e:

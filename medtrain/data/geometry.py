@@ -1,12 +1,14 @@
 """Voxel geometry of scans: parsing a target spacing, resampling to it, fitting to a fixed size.
 
 A volume ``(D, H, W)`` of voxel size ``spacing`` mm is resampled (trilinear) to ``target_spacing`` mm and
-then centre-cropped or padded to exactly ``size``; with no target spacing it is resized to ``size``
-directly (each volume then keeps its own voxel size). Used by :mod:`medtrain.data.volumes`.
+then centre-cropped or padded to exactly ``size`` (not resized: a field of view larger than ``size`` voxels of
+``target_spacing`` loses its periphery, said by :func:`cut_one` / :func:`cut_note`); with no target spacing it is
+resized to ``size`` directly (each volume then keeps its own voxel size). Used by :mod:`medtrain.data.volumes`.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
@@ -19,6 +21,74 @@ from medtrain.errors import MedtrainError
 #: millimetre-scale spacing applied to a scan whose header claims metre-sized voxels would otherwise
 #: try to allocate terabytes.
 MAX_RESAMPLED_VOXELS = 1 << 27
+#: Fewest voxels of the target spacing a volume must span along each axis (:data:`medtrain.data.nifti.MIN_SIDE`):
+#: a header in micrometres had collapsed a scan to one voxel, padded to ``size`` and predicted without a word.
+MIN_RESAMPLED_SIDE = 2
+#: A crop to ``size`` that cuts away more than this share of a volume's extent along an axis is said
+#: (:class:`CutVolumeWarning`).
+CUT_SAID = 0.10
+
+
+class CutVolumeWarning(UserWarning):
+    """Volumes whose field of view ``--volume-size`` voxels at ``--spacing`` cut by more than :data:`CUT_SAID` along
+    an axis: said in one line per data set loaded (:func:`cut_note`), per input by predict (:func:`cut_one`)."""
+
+
+def _mm(values) -> str:
+    return " x ".join(f"{float(v):.4g}" for v in values)
+
+
+def _setting(values) -> str:
+    """``(32, 32, 32)`` -> ``32``, ``(16, 32, 32)`` -> ``16,32,32``: a setting as its option is written."""
+    vals = [f"{float(v):g}" for v in values]
+    return vals[0] if len(set(vals)) == 1 else ",".join(vals)
+
+
+def cut_share(extent: Sequence[float], target_spacing: Optional[Sequence[float]], size: Sequence[int]) -> float:
+    """The largest share of a volume's ``extent`` (mm along D, H, W) that :func:`resample` cuts away along one axis
+    when it crops to ``size`` voxels of ``target_spacing`` mm: 0 when none is cut, and with no target spacing (the
+    whole volume is resized)."""
+    if target_spacing is None:
+        return 0.0
+    return max([0.0] + [1 - n * ts / e for e, n, ts in zip(extent, size, target_spacing) if e > 0])
+
+
+def cut_one(name, extent: Sequence[float], target_spacing: Sequence[float], size: Sequence[int]) -> str:
+    """One volume of ``extent`` mm cut to its centre by :func:`resample`, as :func:`cut_note` names it."""
+    box = [min(e, n * ts) for e, n, ts in zip(extent, size, target_spacing)]  # (an axis it fills is padded)
+    return (f"{name}: {_mm(extent)} mm cut to its central {_mm(box)} mm "
+            f"({100 * cut_share(extent, target_spacing, size):.0f}% of its extent along an axis cut away)")
+
+
+def cut_alone(name, extent: Sequence[float], target_spacing: Sequence[float], size: Sequence[int]) -> str:
+    """One input cut by :func:`resample` (predict, explain, ``eval --data``), said on its own: :func:`cut_one` and
+    the settings that cut it."""
+    return (f"{cut_one(name, extent, target_spacing, size)} by the run's --volume-size {_setting(size)} at --spacing "
+            f"{_setting(target_spacing)} mm: the network sees only what is kept")
+
+
+def say_cut(name, extent, target_spacing, size, facts: dict | None = None) -> None:
+    """A volume of ``extent`` mm (None: unknown) whose crop to ``size`` voxels of ``target_spacing`` mm cuts away more
+    than :data:`CUT_SAID` along an axis: kept in ``facts["cut"]`` for the folder loader, which says them all in one
+    line (:func:`cut_note`), or else said of it alone in a :class:`CutVolumeWarning` (predict, explain,
+    ``eval --data``)."""
+    if not extent or target_spacing is None or cut_share(extent, target_spacing, size) <= CUT_SAID:
+        return
+    if facts is not None:
+        facts["cut"] = list(extent)
+    else:
+        warnings.warn(CutVolumeWarning(cut_alone(name, extent, target_spacing, size)), stacklevel=3)
+
+
+def cut_note(count: int, total: int, target_spacing: Sequence[float], size: Sequence[int], first: str) -> str:
+    """The one line said of ``count`` of ``total`` volumes cut by more than :data:`CUT_SAID` of their extent along an
+    axis when ``size`` voxels of ``target_spacing`` mm are kept (``first``: the first, :func:`cut_one`). A 96 mm scan
+    had been cut to its central 48 mm, its finding with the rest, and predicted as an empty volume without a word."""
+    box = [n * ts for n, ts in zip(size, target_spacing)]
+    return (f"{count} of {total} volume(s) were cut to their central {_mm(box)} mm by --volume-size {_setting(size)} "
+            f"at --spacing {_setting(target_spacing)} mm, losing more than {100 * CUT_SAID:.0f}% of their extent along "
+            f"an axis (first: {first}); the network sees only what is kept: a larger --volume-size or a coarser "
+            f"--spacing keeps more")
 
 
 def triple(v, what: str) -> tuple:
@@ -74,7 +144,8 @@ def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Option
     ``size``. ``target_spacing=None`` resizes the whole volume to ``size`` instead.
 
     Raises:
-        MedtrainError: if the resampled volume would exceed :data:`MAX_RESAMPLED_VOXELS`.
+        MedtrainError: if the resampled volume would exceed :data:`MAX_RESAMPLED_VOXELS`, or span fewer than
+            :data:`MIN_RESAMPLED_SIDE` voxels along an axis (a header's voxel size in another unit than mm).
     """
     size = tuple(int(s) for s in size)
     t = torch.from_numpy(np.array(array, dtype=np.float32, order="C"))[None, None]  # a copy: size-1 views keep negative strides
@@ -82,10 +153,17 @@ def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Option
         shape = size
     else:
         exact = [n * s / ts for n, s, ts in zip(array.shape, spacing, target_spacing)]
+        voxels = f"{tuple(float(f'{s:.4g}') for s in spacing)} mm"  # (a micrometre's 0.001 kept)
+        fov = _mm(n * s for n, s in zip(array.shape, spacing))
         if not all(math.isfinite(v) for v in exact) or math.prod(max(1.0, v) for v in exact) > MAX_RESAMPLED_VOXELS:
-            raise MedtrainError(f"resampling voxels of {tuple(round(float(s), 4) for s in spacing)} mm to "
-                                f"{tuple(target_spacing)} mm would give {' x '.join(f'{v:.0f}' for v in exact)} "
-                                f"voxels, more than {MAX_RESAMPLED_VOXELS}; choose a coarser spacing")
+            raise MedtrainError(f"resampling voxels of {voxels} to {tuple(target_spacing)} mm would give "
+                                f"{' x '.join(f'{v:.0f}' for v in exact)} voxels, more than {MAX_RESAMPLED_VOXELS}: "
+                                f"a {fov} mm field of view; if the header gives its voxel size in another unit than "
+                                f"mm (metres?), fix the header, otherwise choose a coarser --spacing")
+        if min(exact) < MIN_RESAMPLED_SIDE:
+            raise MedtrainError(f"voxels of {voxels} (header) make a {fov} mm volume, less than {MIN_RESAMPLED_SIDE} "
+                                f"voxels of --spacing {_setting(target_spacing)} mm along an axis: the header likely "
+                                f"gives its voxel size in another unit than mm (micrometres?); fix the header")
         shape = tuple(max(1, int(round(v))) for v in exact)
     if shape != tuple(array.shape):
         t = F.interpolate(t, size=shape, mode="trilinear", align_corners=False)

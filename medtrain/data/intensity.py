@@ -8,6 +8,7 @@ physical unit. Used by :mod:`medtrain.data.dicom` (2D images) and :mod:`medtrain
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -83,6 +84,71 @@ def normalise_percentile(x: np.ndarray, lower: float = PERCENTILES[0], upper: fl
 def normalise_intensity(x: np.ndarray, window: Optional[tuple]) -> np.ndarray:
     """Window (``(level, width)`` in HU) or, with None, 1-99 percentile normalisation, to [0, 1]."""
     return apply_window(x, *window) if window is not None else normalise_percentile(x)
+
+
+#: a CT scan holds air (-1000 HU, noisy) around the body or in the lungs: the values a volume of unknown modality
+#: (NIfTI) must hold, on at least :data:`AIR_SHARE` of its voxels, to look like Hounsfield units ...
+AIR_HU_RANGE = (-1100.0, -900.0)
+AIR_SHARE = 0.005
+#: ... beside values reaching this far into the positive (soft tissue 20-80 HU; contrast, calcium and bone above)
+DENSE_HU = 100.0
+
+
+def looks_like_hounsfield(values: np.ndarray) -> bool:
+    """Whether a volume's values (as read, before any normalisation) look like CT in Hounsfield units: at least
+    :data:`AIR_SHARE` of its finite voxels lie in :data:`AIR_HU_RANGE` (air) and some reach :data:`DENSE_HU`. MR and
+    PET values (no unit, nothing near -1000), a rescaled copy of a CT, and 8-bit volumes (0..255) do not."""
+    x = np.asarray(values)
+    if x.dtype.kind not in "fi" or x.size == 0:  # unsigned (uint8 0..255): never -1000
+        return False
+    finite = x[np.isfinite(x)] if x.dtype.kind == "f" else x.ravel()
+    if finite.size == 0:
+        return False
+    air = np.count_nonzero((finite >= AIR_HU_RANGE[0]) & (finite <= AIR_HU_RANGE[1]))
+    return bool(air >= AIR_SHARE * finite.size and float(finite.max()) >= DENSE_HU)
+
+
+class HounsfieldPercentileWarning(UserWarning):
+    """A data set whose volumes look like CT in Hounsfield units, read without ``--window``: each is stretched between
+    its own 1st and 99th percentiles (:func:`normalise_percentile`), so a small finding denser than 99% of its
+    voxels is clipped to the tissue's level. Said in one line per data set read (:func:`hounsfield_note`)."""
+
+
+def hounsfield_note(found: int, total: int, what: str = "volume") -> str:
+    """The one line said of a data set of which ``found`` of ``total`` ``what``s look like CT in Hounsfield units
+    (:func:`looks_like_hounsfield`, or DICOM Modality CT) and no CT window was given. A walkthrough's 400 HU lesions
+    (<1% of the voxels) were mapped 10 grey levels above the tissue: test AUC 0.625, 1.000 with ``--window``."""
+    return (f"{found} of {total} {what}(s) look like CT in Hounsfield units (air at -1000), but no --window was given: "
+            f"each is mapped between its own 1st and 99th percentile, so a small dense finding (a lesion, "
+            f"calcification or contrast brighter than 99% of the voxels) is clipped to the tissue's level and can lose "
+            f"its contrast; give a CT window in HU as level,width, e.g. --window 0,2000 (-1000..1000 HU) or the "
+            f"soft-tissue --window abdomen (40,400: -160..240 HU)")
+
+
+_said: set = set()  #: the lines :func:`say_hounsfield` said in this process
+
+
+def say_hounsfield(source, record: dict, what: str = "volume") -> None:
+    """Say :func:`hounsfield_note` of the data set ``source`` in one line (a :class:`HounsfieldPercentileWarning`)
+    where its :func:`intensity_record` shows most of its entries looking like CT in HU and no window given; once per
+    process and data set. The loader says it as it decodes the volumes (a run's first read of them, before it
+    trains); a run that read them from the cache says it as it records them (:func:`medtrain._run_report.data_summary`),
+    so eval, export and explain, which read a run's own volumes from the cache, do not repeat it."""
+    found, total = record.get("looks_like_hu", 0), record.get("entries", 0)
+    if record.get("window") or not 2 * found > total:
+        return
+    line = f"{source}: " + hounsfield_note(found, total, what)
+    if line not in _said:
+        _said.add(line)
+        warnings.warn(HounsfieldPercentileWarning(line), stacklevel=3)
+
+
+def intensity_record(found: int, total: int, window: Optional[tuple], windowed: int) -> dict:
+    """What a run records of its data's intensities (``metrics.json`` ``data.intensity``): how many of the ``total``
+    entries looked like CT in Hounsfield units (``looks_like_hu``), and the rule each was mapped by: the CT ``window``
+    (level, width; ``windowed`` entries) or each entry's own ``percentiles`` (the rest)."""
+    return {"looks_like_hu": found, "entries": total, "window": list(window) if window else None,
+            "windowed": windowed, "percentiles": list(PERCENTILES), "by_percentiles": total - windowed}
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:

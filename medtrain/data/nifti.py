@@ -12,6 +12,7 @@ uint8 happens in :mod:`medtrain.data.intensity`.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,6 +22,88 @@ from medtrain._io import path_kind
 from medtrain.errors import MedtrainError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+#: fewest voxels a volume has along each axis: one slice saved as ``(X, Y, 1)`` is a 2D image, which a 3D run had
+#: stretched to ``--volume-size`` slices and predicted without a word (as a DICOM series needs 2 slices)
+MIN_SIDE = 2
+#: what to do with a single 2D slice given where a 3D volume is needed
+_WHOLE_SCAN = ("save the whole scan, its slices stacked, as one 3D file (a 2D slice belongs in a 2D data set, as "
+               "a PNG or DICOM image)")
+
+
+#: a CT scan holds air (-1000 HU) around the body or in the lungs; a windowed volume of unknown modality (NIfTI)
+#: whose minimum lies above this is said to have no air (:func:`check_hounsfield`): MR or PET values, or a CT crop
+AIR_HU = -500.0
+#: a windowed volume of which this share of the finite voxels clips to one end of the window (all black or all
+#: white) is refused as not Hounsfield units (:func:`check_hounsfield`)
+SATURATED = 0.99
+
+
+class NoAirWarning(UserWarning):
+    """NIfTI volumes windowed as CT though none of their values lies below :data:`AIR_HU` (no air): MR or PET values
+    (a walkthrough's MR-like volume had been windowed to a background of 92/255 without a word), or a CT crop inside an
+    organ. Said in one line per data set loaded (:func:`no_air_note`), per input by predict (:func:`say_no_air`)."""
+
+
+def _no_air_one(name, values_range) -> str:
+    lo, hi = values_range
+    return f"{name}: values {lo:.6g}..{hi:.6g}"
+
+
+def no_air_note(count: int, total: int, window: tuple, first) -> str:
+    """The one line said of ``count`` of ``total`` volumes windowed by ``window`` (level, width) with no value below
+    :data:`AIR_HU` (``first``: the first one's name and value range)."""
+    level, width = window
+    what = (f"{_no_air_one(*first)}, windowed" if total == 1 else
+            f"{count} of {total} NIfTI volume(s) were windowed")  # (one predict input: said alone)
+    return (f"{what} as CT in Hounsfield units (level {level:g}, width {width:g}) though none has a value below "
+            f"{AIR_HU:g}, where CT has air at -1000{'' if total == 1 else f' (first: {_no_air_one(*first)})'}: MR or "
+            f"PET values would be windowed into intensities no CT has; drop --window for MR/PET volumes (a CT crop "
+            f"inside an organ, which has no air, is windowed rightly)")
+
+
+def say_no_air(name, values_range, window, facts: dict | None = None) -> None:
+    """A volume windowed though it has no air (``values_range``: its (min, max); None: it has air, or was not
+    windowed): kept in ``facts["no_air"]`` for the folder loader, which says them all in one line
+    (:func:`no_air_note`), or else said of it alone in a :class:`NoAirWarning` (predict, explain, ``eval --data``)."""
+    if not values_range or window is None:
+        return
+    if facts is not None:
+        facts["no_air"] = list(values_range)
+    else:
+        warnings.warn(NoAirWarning(no_air_note(1, 1, window, (name, values_range))), stacklevel=3)
+
+
+def check_hounsfield(path, values: np.ndarray, window: tuple) -> tuple | None:
+    """Refuse to window a volume whose modality is not recorded (NIfTI) when its values do not look like
+    Hounsfield units for that window: :data:`SATURATED` of its voxels clipped to one end of it. An MR NIfTI under
+    ``--window brain`` had trained on volumes of 255 alone (AUC 0.5). A volume without air (minimum above
+    :data:`AIR_HU`) is not refused for that alone: a CT crop inside an organ (a liver or kidney patch) has none,
+    and its window shows it (refused for it, such crops had no way on); it is returned, to be said
+    (:class:`NoAirWarning`), and the absence of air is said beside the clipping, as the likelier sign of MR or PET.
+
+    Returns:
+        the volume's (min, max) where it has no air, else None.
+
+    Raises:
+        MedtrainError: naming the file, its value range and why.
+    """
+    ok = np.isfinite(values)
+    finite = values if ok.all() else values[ok]
+    if finite.size == 0:  # nothing to judge (the reader refuses a volume without finite values)
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    level, width = window
+    below = float(np.mean(finite <= level - width / 2))
+    above = float(np.mean(finite >= level + width / 2))
+    if max(below, above) < SATURATED:
+        return (lo, hi) if lo > AIR_HU else None
+    why = (f"{100 * max(below, above):.1f}% of the voxels clip to the {'lower' if below >= above else 'upper'} "
+           f"end of the window")
+    if lo > AIR_HU:
+        why += f", and none lies below {AIR_HU:g}, where CT has air at -1000"
+    raise MedtrainError(f"{path}: values range {lo:.6g}..{hi:.6g} do not look like CT Hounsfield units ({why}) for "
+                        f"the window level {level:g}, width {width:g}; NIfTI records no modality: drop --window for "
+                        f"MR/PET volumes")
 
 
 class VolumeData(NamedTuple):
@@ -55,6 +138,20 @@ def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple]:
     return np.asarray(img.dataobj, dtype=np.float32), tuple(float(z) for z in zooms)
 
 
+def check_volume_shape(name, shape: tuple, what: str = "NIfTI image") -> None:
+    """Refuse, in one line naming ``name`` and its ``shape``, a volume with fewer than :data:`MIN_SIDE` voxels along
+    an axis: a single slice, not a 3D volume.
+
+    Raises:
+        MedtrainError: naming ``name``, its shape and the thin axis.
+    """
+    thin = [i for i, n in enumerate(shape) if n < MIN_SIDE]
+    if thin:
+        n = shape[thin[0]]
+        raise MedtrainError(f"{name}: {what} of shape {tuple(shape)} has {n} voxel{'s' if n != 1 else ''} along axis "
+                            f"{thin[0]}: a 2D slice, not a 3D volume; {_WHOLE_SCAN}")
+
+
 def read_nifti(path: str | os.PathLike) -> VolumeData:
     """Read a 3D NIfTI file, reoriented to RAS.
 
@@ -62,7 +159,8 @@ def read_nifti(path: str | os.PathLike) -> VolumeData:
     directions, multi-echo) is refused, because which volume to classify is not a choice to guess.
 
     Raises:
-        MedtrainError: naming the file, if it is missing, unreadable, not 3D, or holds no finite voxels.
+        MedtrainError: naming the file, if it is missing, unreadable, not 3D (a single slice ``(X, Y, 1)``
+            included: :func:`check_volume_shape`), or holds no finite voxels.
     """
     import nibabel as nib
 
@@ -77,10 +175,13 @@ def read_nifti(path: str | os.PathLike) -> VolumeData:
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     if len(shape) != 3:
-        raise MedtrainError(f"{path}: NIfTI image has {len(shape)} dimensions {shape}; a 3D volume is needed "
-                            f"(split 4D series into one file per volume)")
+        hint = (_WHOLE_SCAN if len(shape) == 2 else "split a 4D series into one file per volume" if len(shape) > 3
+                else "a 3D volume's file holds X, Y and Z")
+        raise MedtrainError(f"{path}: NIfTI image has {len(shape)} dimension{'s' if len(shape) != 1 else ''} "
+                            f"{shape}; a 3D volume is needed: {hint}")
     if min(shape) < 1:
         raise MedtrainError(f"{path}: NIfTI image is empty {shape}")
+    check_volume_shape(path, shape)
     try:
         data = np.asarray(img.get_fdata(dtype=np.float32)).reshape(shape)
     except Exception as e:  # noqa: BLE001  (truncated gzip / data block)

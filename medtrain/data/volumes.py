@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -38,9 +39,12 @@ from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data.duplicates import image_digests
 from medtrain.data.folder import check_same_size, check_square, resize_square
-from medtrain.data.geometry import parse_size, resample, resize2d, triple
-from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
-from medtrain.data.nifti import VolumeData, is_nifti, read_nifti
+from medtrain.data.geometry import (CutVolumeWarning, cut_note, cut_one, parse_size, resample, resize2d, say_cut,
+                                    triple)
+from medtrain.data.intensity import (intensity_record, looks_like_hounsfield, normalise_intensity, parse_window,
+                                     say_hounsfield, to_uint8)
+from medtrain.data.nifti import (NoAirWarning, VolumeData, check_hounsfield, is_nifti, no_air_note, read_nifti,
+                                  say_no_air)
 from medtrain.data.split import encode_labels, split_record
 from medtrain.data.store import ABANDONED_S, content_key
 from medtrain.data.table import LabelTable, group_hash, read_label_csv
@@ -51,11 +55,6 @@ log = logging.getLogger(__name__)
 
 _CACHE_VERSION = 3  # bump when the processing changes, so old cache entries are not reused (2: the HU check;
 # 3: colour DICOM kept as RGB, MONOCHROME1 series inverted, NaN voxels of NIfTI the darkest value)
-#: a CT scan holds air (-1000 HU) around the body or in the lungs; a windowed volume of unknown modality (NIfTI)
-#: whose minimum lies above this is taken for MR/PET values rather than Hounsfield units
-AIR_HU = -500.0
-#: ... as is one of which this share of the finite voxels clips to one end of the window (all black or all white)
-SATURATED = 0.99
 
 
 # --------------------------------------------------------------------------- one entry, cached
@@ -75,8 +74,10 @@ def _cache_key(files: list[Path], settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
-def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, bool]:
-    """Decode and process one entry -> (uint8 array, whether a CT window was applied)."""
+def _decode(path: Path, spacing, size, window, kind: str, facts: dict | None = None) -> tuple[np.ndarray, bool]:
+    """Decode and process one entry -> (uint8 array, whether a CT window was applied); ``facts`` (given) gets
+    ``hounsfield``: whether its values look like CT in HU (DICOM Modality CT, or :func:`looks_like_hounsfield`)."""
+    facts = {} if facts is None else facts
     if kind == "image":
         s = dicom.read_dicom_file(path)
         if s.frames != 1:
@@ -88,6 +89,7 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
             x = np.asarray(resize_square(im, size[-1]) if size is not None else im, dtype=np.uint8)
             return np.ascontiguousarray(x.transpose(2, 0, 1)), False
         windowed = window is not None and s.is_ct
+        facts["hounsfield"] = bool(s.is_ct)
         x = resize2d(s.pixels, tuple(size[-2:])) if size is not None else s.pixels  # None: its own size
         x = normalise_intensity(x, window if windowed else None)
         if s.monochrome1:
@@ -95,11 +97,13 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
         return to_uint8(x), windowed
     vol: VolumeData = read_nifti(path) if is_nifti(path) else dicom.read_dicom_series(path)
     windowed = window is not None and vol.kind in ("ct", "unknown")
-    if windowed and vol.kind == "unknown":
-        check_hounsfield(path, vol.array, window)
+    facts["hounsfield"] = vol.kind == "ct" or (vol.kind == "unknown" and looks_like_hounsfield(vol.array))
+    if windowed and vol.kind == "unknown":  # refused if it is not HU for the window; said if it has no air
+        facts["no_air"] = check_hounsfield(path, vol.array, window)
     # RAS (X, Y, Z) -> (D, H, W) = (Z, Y, X): depth runs along the body axis, as in axial stacks.
     arr = vol.array.transpose(2, 1, 0)
     sp = vol.spacing[::-1]
+    facts["extent"] = [n * s for n, s in zip(arr.shape, sp)]  # its field of view in mm, which --spacing may cut
     try:
         x = resample(arr, sp, spacing, size)
     except MedtrainError as e:
@@ -108,48 +112,25 @@ def _decode(path: Path, spacing, size, window, kind: str) -> tuple[np.ndarray, b
     return to_uint8(x), windowed
 
 
-def check_hounsfield(path, values: np.ndarray, window: tuple) -> None:
-    """Refuse to window a volume whose modality is not recorded (NIfTI) when its values do not look like
-    Hounsfield units for that window: :data:`SATURATED` of its voxels clipped to one end of it. An MR NIfTI under
-    ``--window brain`` had trained on volumes of 255 alone (AUC 0.5). A volume without air (minimum above
-    :data:`AIR_HU`) is not refused for that alone: a CT crop inside an organ (a liver or kidney patch) has none,
-    and its window shows it; the absence of air is said beside the clipping, as the likelier sign of MR or PET.
-
-    Raises:
-        MedtrainError: naming the file, its value range and why.
-    """
-    ok = np.isfinite(values)
-    finite = values if ok.all() else values[ok]
-    if finite.size == 0:  # nothing to judge (the reader refuses a volume without finite values)
-        return
-    lo, hi = float(finite.min()), float(finite.max())
-    level, width = window
-    below = float(np.mean(finite <= level - width / 2))
-    above = float(np.mean(finite >= level + width / 2))
-    if max(below, above) < SATURATED:
-        return
-    why = (f"{100 * max(below, above):.1f}% of the voxels clip to the {'lower' if below >= above else 'upper'} "
-           f"end of the window")
-    if lo > AIR_HU:
-        why += f", and none lies below {AIR_HU:g}, where CT has air at -1000"
-    raise MedtrainError(f"{path}: values range {lo:.6g}..{hi:.6g} do not look like CT Hounsfield units ({why}) for "
-                        f"the window level {level:g}, width {width:g}; NIfTI records no modality: drop --window for "
-                        f"MR/PET volumes")
-
-
 def _is_volume(path: Path) -> bool:
     """A DICOM series folder or a NIfTI file, rather than a 2D DICOM image."""
     return path_kind(path) == "dir" or is_nifti(path)
 
 
 def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), window=None,
-               cache_dir: str | os.PathLike | None = None, image_size: int | None = None) -> tuple[np.ndarray, bool]:
+               cache_dir: str | os.PathLike | None = None, image_size: int | None = None,
+               facts: dict | None = None) -> tuple[np.ndarray, bool]:
     """One DICOM series folder, NIfTI file or 2D DICOM file -> uint8 ``(D, H, W)`` or ``(H, W)`` (a colour 2D
     DICOM: ``(3, H, W)``), cached.
     A 2D image is resized to ``image_size`` squared when given, else to the last two of ``size``; with
     ``size=None`` it keeps its own size (as a PNG does without ``--image-size``).
 
-    Returns the array and whether a CT window (rather than percentile normalisation) was applied.
+    Returns the array and whether a CT window (rather than percentile normalisation) was applied; ``facts`` (given)
+    gets ``hounsfield``, whether the entry looked like CT in HU (:func:`_decode`; kept in its cache entry), and
+    ``decoded``, whether it was decoded now rather than read from the cache. A volume whose crop to ``size`` at
+    ``spacing`` cuts away more than 10% of its extent along an axis is said (:func:`medtrain.data.geometry.say_cut`):
+    without ``facts`` in a :class:`~medtrain.data.geometry.CutVolumeWarning` of its own, with them as ``cut``; so is a
+    NIfTI volume windowed though it has no air (:func:`medtrain.data.nifti.say_no_air`; with them as ``no_air``).
     """
     path = Path(path)
     found = path_kind(path)
@@ -166,17 +147,33 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     if cache_dir is not None:
         settings = {"spacing": spacing, "size": size, "window": win, "kind": kind}
         cache_file = folder(VOLUMES, cache_dir) / f"{_cache_key(files, settings)}.npz"
+        cached = None
         if cache_file.is_file():
             try:
-                with np.load(cache_file) as z:
-                    return z["voxels"], bool(z["windowed"])
+                with np.load(cache_file) as z:  # a volume's extent and air kept since they are said: else rebuilt
+                    if (kind != "volume" or "extent" in z.files) and (facts is None or "hounsfield" in z.files):
+                        if facts is not None:
+                            facts["hounsfield"] = bool(z["hounsfield"])
+                        seen = {k: z[k].tolist() for k in ("extent", "no_air") if k in z.files}
+                        cached = z["voxels"], bool(z["windowed"])
             except Exception:  # noqa: BLE001  (a damaged cache entry is rebuilt, never trusted)
                 log.warning("rebuilding damaged cache entry %s", cache_file.name)
-    arr, windowed = _decode(path, spacing, size, win, kind)
+        if cached is not None:
+            say_cut(path, seen.get("extent"), spacing, size, facts)
+            say_no_air(path, seen.get("no_air"), win, facts)
+            return cached
+    found: dict = {"decoded": True}
+    arr, windowed = _decode(path, spacing, size, win, kind, found)
+    seen = {k: found.pop(k) for k in ("extent", "no_air") if found.get(k) is not None}
+    if facts is not None:  # (its extent and air are said below, into facts as cut and no_air)
+        facts.update({k: found[k] for k in ("hounsfield", "decoded") if k in found})
     if cache_file is not None:
         _sweep_once(cache_file.parent)
         with atomic_path(cache_file) as tmp, open(tmp, "wb") as f:
-            np.savez(f, voxels=arr, windowed=np.array(windowed))
+            np.savez(f, voxels=arr, windowed=np.array(windowed), hounsfield=np.array(found.get("hounsfield", False)),
+                     **{k: np.array(v, np.float64) for k, v in seen.items()})
+    say_cut(path, seen.get("extent"), spacing, size, facts)
+    say_no_air(path, seen.get("no_air"), win, facts)
     return arr, windowed
 
 
@@ -225,8 +222,8 @@ def load_volume_folder(
             ``image_size`` (``--image-size``) gives their side.
         window: CT window, a preset name (:data:`~medtrain.data.intensity.WINDOW_PRESETS`: lung,
             mediastinum, bone, brain, abdomen) or ``(level, width)`` in HU; None normalises every volume by its 1-99 percentiles.
-            Applied to CT DICOM and to NIfTI (assumed in HU: a NIfTI volume without air, or nearly all
-            clipped to one end of the window, is refused by :func:`check_hounsfield`); MR DICOM always uses
+            Applied to CT DICOM and to NIfTI (assumed in HU: a NIfTI volume nearly all clipped to one end of the
+            window is refused by :func:`check_hounsfield`, one without air said in one line); MR DICOM always uses
             percentiles.
         skip_bad: False raises on the first unreadable/unsupported entry; True leaves it out and lists it,
             with the reason, in ``splits.extra["skipped"]`` (``[{"path": ..., "reason": ...}]``).
@@ -264,16 +261,19 @@ def load_volume_folder(
     cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
 
     arrays, labels, splits, skipped, inputs, groups, sources, volumes = [], [], [], [], [], [], [], []
-    n_windowed = 0
+    n_windowed = n_hu = n_decoded = 0
+    cut, no_air = [], []  #: (path, extent in mm) of the volumes --volume-size cuts at --spacing (say_cut), (path,
+    # (min, max)) of those windowed without air (say_no_air)
     paths = table.resolve(folder)
     if spacing3 is not None and not any(_is_volume(p) for p in paths):
         raise MedtrainError(f"--spacing resamples volumes; {csv_path} lists 2D DICOM images (--image-size sizes "
                             f"them)")
     for i, path in enumerate(paths):
         volume = _is_volume(path)
+        facts: dict = {}
         try:  # a 2D image keeps its size unless --image-size gives one (--volume-size is the volumes')
             arr, windowed = load_entry(path, spacing=spacing3, size=size3 if volume else None, window=win,
-                                       cache_dir=cache, image_size=image_size)
+                                       cache_dir=cache, image_size=image_size, facts=facts)
         except MedtrainError as e:
             if not skip_bad:
                 raise
@@ -294,6 +294,12 @@ def load_volume_folder(
         if table.splits is not None:
             splits.append(table.splits[i])
         n_windowed += int(windowed)
+        n_hu += int(facts.get("hounsfield", False))
+        n_decoded += int(facts.get("decoded", False))
+        if "cut" in facts:
+            cut.append((path, facts["cut"]))
+        if "no_air" in facts:
+            no_air.append((path, facts["no_air"]))
     if not arrays:
         raise MedtrainError(f"{csv_path}: no readable entries ({len(skipped)} skipped)")
     lost = sorted(set(table.labels) - set(labels))
@@ -311,6 +317,16 @@ def load_volume_folder(
     if win is not None and not n_windowed:  # MR, PET...: normalised by percentiles, the window silently unused
         raise MedtrainError(f"--window applies to CT (Hounsfield units); no entry of {csv_path} is CT (DICOM "
                             f"Modality), so none could be windowed")
+    intensity = intensity_record(n_hu, len(arrays), win, n_windowed)  # metrics.json data.intensity
+    if cut:  # one line for the data set, each time it is loaded (a cached volume is cut as it was)
+        warnings.warn(CutVolumeWarning(f"{csv_path}: " + cut_note(len(cut), len(arrays), spacing3, size3,
+                                                                  cut_one(cut[0][0], cut[0][1], spacing3, size3))),
+                      stacklevel=2)
+    if no_air:
+        warnings.warn(NoAirWarning(f"{csv_path}: " + no_air_note(len(no_air), len(arrays), win, no_air[0])),
+                      stacklevel=2)
+    if n_decoded:  # most looking like CT in HU, read without a window: said as decoded (from the cache: as recorded)
+        say_hounsfield(csv_path, intensity, "volume" if volumes[0] else "image")
 
     y, label_names = encode_labels(labels)
     if any(g is None for g in groups):  # NIfTI without a group column: each entry its own group
@@ -345,6 +361,7 @@ def load_volume_folder(
             "size": list(size3) if images.ndim == 5 else list(images.shape[-2:]),
             "window": list(win) if win else None,
             "normalisation": {"window": n_windowed, "percentile": len(arrays) - n_windowed},
+            "intensity": intensity,
             "skipped": skipped,
         },
     )

@@ -153,11 +153,14 @@ def test_bad_csv_and_4d_entry(tmp_path):
         load_volume_folder(root, root / "none.csv", size=6, cache_dir=tmp_path / "c")
 
 
-def test_single_voxel_volume_stored_flipped_loads(tmp_path):
-    # reoriented size-1 arrays keep negative strides, which torch refused (found by the fuzz tests)
+def test_single_voxel_volume_stored_flipped_is_refused_as_no_volume_and_flipped_views_resample(tmp_path):
+    # reoriented size-1 arrays keep negative strides, which torch refused (found by the fuzz tests); a file of one
+    # voxel along an axis is now refused as a slice before it is resampled (tests/data/test_volume_checks.py)
     p = _save(tmp_path / "one.nii", np.full((1, 1, 1), 7.0, np.float32), np.diag([-1.0, 1.0, -1.0, 1.0]))
-    arr, windowed = load_entry(p, size=4)
-    assert arr.shape == (4, 4, 4) and not windowed
+    with pytest.raises(MedtrainError, match=r"one\.nii: NIfTI image of shape \(1, 1, 1\) has 1 voxel along axis 0"):
+        load_entry(p, size=4)
+    flipped = np.arange(4, dtype=np.float32).reshape(2, 1, 2)[::-1, :, ::-1]
+    assert resample(flipped, (1, 1, 1), None, (4, 4, 4)).shape == (4, 4, 4)
 
 
 def test_affine_without_an_orientation_is_a_medtrain_error():
