@@ -185,7 +185,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg, training=True)
     processes = local_processes(cfg.devices, cfg.accelerator)  # of this machine, each holding its copy of the data
-    splits = rundir.run_splits(run_dir, cfg, processes) if resume is not None else load_splits(cfg, processes)
+    splits = rundir.run_splits(run_dir, cfg, processes, say=True) if resume is not None else load_splits(cfg, processes)
     splits.extra["duplicates"] = find_duplicates(splits)  # before a search's trial drops its test images
     if writer:
         warn_duplicates(splits.extra["duplicates"], splits.name, "volume" if len(splits.spatial_shape) == 3 else "image")

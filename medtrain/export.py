@@ -32,6 +32,7 @@ from medtrain._io import atomic_path
 from medtrain.runmodel import RunModel, load_run_module
 from medtrain.augment.tta import tta_predict
 from medtrain.data import load_splits
+from medtrain.data._quiet import said_when_trained
 from medtrain._export_inputs import preprocessing
 from medtrain.errors import MedtrainError
 from medtrain.evaluation import temperature_scale
@@ -180,7 +181,8 @@ def check_images(run: RunModel, run_dir: str | os.PathLike | None = None, n: int
     else seeded random images of the run's shape. Returns the batch and where it came from."""
     if run_dir is not None:
         try:
-            test = load_splits(run.cfg).test
+            with said_when_trained():  # the run's own data: what the loaders say of it was said when it trained
+                test = load_splits(run.cfg).test
             if len(test) and tuple(test.images.shape[1:]) == run.input_shape:
                 return test.images[:n].float() / 255.0, f"the run's first {min(n, len(test))} test images"
         except (MedtrainError, OSError):

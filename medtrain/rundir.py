@@ -24,6 +24,7 @@ when it is raised and what each number means).
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import os
@@ -163,14 +164,17 @@ def write_splits(path: Path, record) -> None:
     write_text(path, "\n".join(",".join(csv_cell(c) for c in row) for row in [head] + record.rows()) + "\n")
 
 
-def run_splits(run_dir: str | Path, cfg: Config, processes: int | None = None):
+def run_splits(run_dir: str | Path, cfg: Config, processes: int | None = None, say: bool = False):
     """The data of a finished (or resumed) run, split as it was trained: :func:`medtrain.data.load_splits` of
     its config, refused in one line when its classes were renamed (they are numbered by sorted name, so the
     network's outputs would be swapped) or when its inputs or their splits differ from the run's
     ``splits.csv`` (a folder or CSV that gained or lost images re-splits, and its test split would then hold
     images the run trained on). A run trained before medtrain kept pixel-identical images in one split reads the
-    split its ``splits.csv`` records (:func:`~medtrain.data.duplicates.as_trained_before`)."""
+    split its ``splits.csv`` records (:func:`~medtrain.data.duplicates.as_trained_before`). ``say``: say what the loaders
+    say of the data set (:mod:`medtrain.data._quiet`), as a training that resumes does; else it was said when the run
+    trained."""
     from medtrain.data import load_splits
+    from medtrain.data._quiet import said_when_trained
     from medtrain.data.duplicates import as_trained_before
     from medtrain.data.medmnist import file_name
     from medtrain.models.weights import read_meta
@@ -180,7 +184,10 @@ def run_splits(run_dir: str | Path, cfg: Config, processes: int | None = None):
         cfg = dataclasses.replace(cfg, data_dir=None)  # the MedMNIST file moved since: where $MEDTRAIN_DATA points
     if cfg.data and path_kind(cfg.data) is None:  # load_splits had blamed a --data the user never gave
         raise MedtrainError(_data_missing(run_dir, cfg.data))
-    splits = load_splits(cfg, processes)  # (processes: load_splits', passed by a training that resumes)
+    # (processes: load_splits'.) What the loaders say of the data (a label 'none', squashed images...) is said by a
+    # training that resumes (``say``); eval, export, explain... of the run do not repeat it: said when it trained
+    with contextlib.nullcontext() if say else said_when_trained():
+        splits = load_splits(cfg, processes)
     weights = Path(run_dir) / WEIGHTS_FILE
     classes = list(map(str, (read_meta(weights).get("label_names") or {}).values())) if weights.is_file() else []
     if classes and classes != list(map(str, splits.label_names.values())):
