@@ -56,12 +56,12 @@ def test_a_second_resume_of_a_run_finished_meanwhile_leaves_it_as_finished(inter
     shutil.copytree(interrupted_run, run)  # stopped after its weights: `train --resume` finishes it
     real, calls, finished = rundir.run_splits, [], {}
 
-    def load_while_another_resumes(run_dir, cfg, processes=None):
+    def load_while_another_resumes(run_dir, cfg, processes=None, say=False):
         calls.append(run_dir)
         if len(calls) == 1:  # the other `train --resume RUN` finishes the run while this one loads the data
             medtrain.train({"progress": False}, resume=run, verbose=False)
             finished.update(_files(run))
-        return real(run_dir, cfg, processes)
+        return real(run_dir, cfg, processes, say)
 
     monkeypatch.setattr(rundir, "run_splits", load_while_another_resumes)
     m = medtrain.train({"progress": False}, resume=run, verbose=False)

@@ -9,8 +9,9 @@ import warnings
 
 
 def data_set_warnings() -> tuple[type[Warning], ...]:
-    """The classes of the warnings medtrain's loaders say of a data set as they read it."""
-    from medtrain.data import ImageSizeNotAppliedWarning, StoreNotAppliedWarning
+    """The classes of the warnings medtrain's loaders say of a data set as they read it (not of a run's recorded
+    settings: an older medtrain's ``image_size`` of an .npz run, never said when it trained, is said at eval)."""
+    from medtrain.data import StoreNotAppliedWarning
     from medtrain.data._multilabel_table import NoFindingWarning
     from medtrain.data._survey import BitDepthsWarning, SquashedImagesWarning
     from medtrain.data._table_checks import RareClassWarning, SplitShareWarning
@@ -21,7 +22,7 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
     from medtrain.data.nifti import NoAirWarning
     from medtrain.data.table import GroupCaseWarning, MissingLabelWarning
 
-    return (ImageSizeNotAppliedWarning, StoreNotAppliedWarning, NoFindingWarning, BitDepthsWarning,
+    return (StoreNotAppliedWarning, NoFindingWarning, BitDepthsWarning,
             SquashedImagesWarning, RareClassWarning, SplitShareWarning, DuplicateImagesWarning, CutVolumeWarning,
             HounsfieldPercentileWarning, OneHotLabelsWarning, NoAirWarning, GroupCaseWarning, MissingLabelWarning)
 
