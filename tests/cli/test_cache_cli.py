@@ -150,4 +150,6 @@ def test_a_run_after_clear_stores_rebuilds_its_store_with_the_same_metrics(root,
     assert run("b") == first  # the same losses and metrics, bit for bit
     assert _stores(root) == name  # rebuilt under its own name
     again = os.stat(root / "store" / name[0] / "train_images.npy")
-    assert again.st_size == stat.st_size and again.st_ino != stat.st_ino  # a new file, not the old one kept
+    # a new file, not the old one kept: the clear above left no store (an inode number is no proof: the filesystem
+    # may give the freed one to the new file, as fresh-ci of cc8d537 saw)
+    assert again.st_size == stat.st_size
