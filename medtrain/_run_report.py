@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from medtrain._io import write_text
-from medtrain.data.intensity import say_hounsfield
 from medtrain.tasks import BINARY, MULTILABEL, class_names
 
 LEARNING_CURVE_FILE = "learning_curve.png"
@@ -37,8 +36,7 @@ def data_summary(splits) -> dict:
         out["flow"] = {"listed": used + len(skipped), "excluded": len(skipped), "used": used,
                        "excluded_examples": [{"input": str(x["path"]), "reason": str(x["reason"])} for x in skipped[:5]]}
     if splits.extra.get("intensity"):  # DICOM/NIfTI: how many looked like CT in HU, and the rule that mapped them
-        out["intensity"] = splits.extra["intensity"]  # (intensity_record; said here where read from the cache)
-        say_hounsfield(out["source"], out["intensity"], "volume" if len(splits.spatial_shape) == 3 else "image")
+        out["intensity"] = splits.extra["intensity"]  # (data.intensity.intensity_record)
     if splits.extra.get("duplicates"):  # pixel-identical images within and across splits (data/duplicates.py)
         out["duplicates"] = splits.extra["duplicates"]
     groups = splits.extra.get("groups")

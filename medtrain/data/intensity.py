@@ -125,22 +125,14 @@ def hounsfield_note(found: int, total: int, what: str = "volume") -> str:
             f"soft-tissue --window abdomen (40,400: -160..240 HU)")
 
 
-_said: set = set()  #: the lines :func:`say_hounsfield` said in this process
-
-
 def say_hounsfield(source, record: dict, what: str = "volume") -> None:
     """Say :func:`hounsfield_note` of the data set ``source`` in one line (a :class:`HounsfieldPercentileWarning`)
-    where its :func:`intensity_record` shows most of its entries looking like CT in HU and no window given; once per
-    process and data set. The loader says it as it decodes the volumes (a run's first read of them, before it
-    trains); a run that read them from the cache says it as it records them (:func:`medtrain._run_report.data_summary`),
-    so eval, export and explain, which read a run's own volumes from the cache, do not repeat it."""
+    where its :func:`intensity_record` shows most of its entries looking like CT in HU and no window given; as the
+    loader's other lines, each time the data set is loaded (a finished run's own data read again is not:
+    :mod:`medtrain.data._quiet`)."""
     found, total = record.get("looks_like_hu", 0), record.get("entries", 0)
-    if record.get("window") or not 2 * found > total:
-        return
-    line = f"{source}: " + hounsfield_note(found, total, what)
-    if line not in _said:
-        _said.add(line)
-        warnings.warn(HounsfieldPercentileWarning(line), stacklevel=3)
+    if not record.get("window") and 2 * found > total:
+        warnings.warn(HounsfieldPercentileWarning(f"{source}: " + hounsfield_note(found, total, what)), stacklevel=3)
 
 
 def intensity_record(found: int, total: int, window: Optional[tuple], windowed: int) -> dict:

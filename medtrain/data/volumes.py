@@ -126,8 +126,7 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     ``size=None`` it keeps its own size (as a PNG does without ``--image-size``).
 
     Returns the array and whether a CT window (rather than percentile normalisation) was applied; ``facts`` (given)
-    gets ``hounsfield``, whether the entry looked like CT in HU (:func:`_decode`; kept in its cache entry), and
-    ``decoded``, whether it was decoded now rather than read from the cache. A volume whose crop to ``size`` at
+    gets ``hounsfield``, whether the entry looked like CT in HU (:func:`_decode`; kept in its cache entry). A volume whose crop to ``size`` at
     ``spacing`` cuts away more than 10% of its extent along an axis is said (:func:`medtrain.data.geometry.say_cut`):
     without ``facts`` in a :class:`~medtrain.data.geometry.CutVolumeWarning` of its own, with them as ``cut``; so is a
     NIfTI volume windowed though it has no air (:func:`medtrain.data.nifti.say_no_air`; with them as ``no_air``).
@@ -162,11 +161,11 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
             say_cut(path, seen.get("extent"), spacing, size, facts)
             say_no_air(path, seen.get("no_air"), win, facts)
             return cached
-    found: dict = {"decoded": True}
+    found: dict = {}
     arr, windowed = _decode(path, spacing, size, win, kind, found)
     seen = {k: found.pop(k) for k in ("extent", "no_air") if found.get(k) is not None}
     if facts is not None:  # (its extent and air are said below, into facts as cut and no_air)
-        facts.update({k: found[k] for k in ("hounsfield", "decoded") if k in found})
+        facts["hounsfield"] = found.get("hounsfield", False)
     if cache_file is not None:
         _sweep_once(cache_file.parent)
         with atomic_path(cache_file) as tmp, open(tmp, "wb") as f:
@@ -261,7 +260,7 @@ def load_volume_folder(
     cache = Path(cache_dir) if cache_dir is not None else _cache_dir()
 
     arrays, labels, splits, skipped, inputs, groups, sources, volumes = [], [], [], [], [], [], [], []
-    n_windowed = n_hu = n_decoded = 0
+    n_windowed = n_hu = 0
     cut, no_air = [], []  #: (path, extent in mm) of the volumes --volume-size cuts at --spacing (say_cut), (path,
     # (min, max)) of those windowed without air (say_no_air)
     paths = table.resolve(folder)
@@ -295,7 +294,6 @@ def load_volume_folder(
             splits.append(table.splits[i])
         n_windowed += int(windowed)
         n_hu += int(facts.get("hounsfield", False))
-        n_decoded += int(facts.get("decoded", False))
         if "cut" in facts:
             cut.append((path, facts["cut"]))
         if "no_air" in facts:
@@ -325,8 +323,9 @@ def load_volume_folder(
     if no_air:
         warnings.warn(NoAirWarning(f"{csv_path}: " + no_air_note(len(no_air), len(arrays), win, no_air[0])),
                       stacklevel=2)
-    if n_decoded:  # most looking like CT in HU, read without a window: said as decoded (from the cache: as recorded)
-        say_hounsfield(csv_path, intensity, "volume" if volumes[0] else "image")
+    # most looking like CT in HU, read without a window: said each time it is loaded, as the cut and no-air lines
+    # (a finished run's own data read again is not: medtrain.data._quiet)
+    say_hounsfield(csv_path, intensity, "volume" if volumes[0] else "image")
 
     y, label_names = encode_labels(labels)
     if any(g is None for g in groups):  # NIfTI without a group column: each entry its own group

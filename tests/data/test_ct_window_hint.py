@@ -15,7 +15,6 @@ import pytest
 from nibabel.testing import data_path
 
 from medtrain.cli import main
-from medtrain.data import intensity
 from medtrain.data.volumes import load_entry, load_volume_folder
 from test_dicom import _dataset
 
@@ -49,13 +48,6 @@ def _load(root: Path, cache: Path, **kw):
         warnings.simplefilter("always")
         s = load_volume_folder(root, size=8, val_fraction=0.25, test_fraction=0.25, cache_dir=cache, **kw)
     return s, [str(w.message) for w in caught if SAID in str(w.message)]
-
-
-@pytest.fixture(autouse=True)
-def _new_process(monkeypatch):
-    """Each test as a process of its own: nothing said yet (what the loader said is kept for the process)."""
-    if hasattr(intensity, "_said"):
-        monkeypatch.setattr(intensity, "_said", set())
 
 
 def test_ct_volumes_without_a_window_are_said_of_in_one_line_with_their_count_and_the_flag(tmp_path):
@@ -124,8 +116,7 @@ def _train(data: Path, out: Path, cache: Path, capsys, *extra) -> str:
     return capsys.readouterr().err
 
 
-def test_train_says_it_once_and_records_it_and_eval_and_export_of_the_run_do_not_repeat_it(tmp_path, capsys,
-                                                                                         monkeypatch):
+def test_train_says_it_once_and_records_it_and_eval_and_export_of_the_run_do_not_repeat_it(tmp_path, capsys):
     data, cache = _folder(tmp_path / "ct"), tmp_path / "cache"
     err = _train(data, tmp_path / "run", cache, capsys)
     assert sum(SAID in line for line in err.splitlines()) == 1, err
@@ -133,15 +124,13 @@ def test_train_says_it_once_and_records_it_and_eval_and_export_of_the_run_do_not
     assert recorded["looks_like_hu"] == 8 and recorded["window"] is None and recorded["by_percentiles"] == 8
 
     for argv in (["eval", str(tmp_path / "run")], ["export", str(tmp_path / "run"), "--out", str(tmp_path / "m.onnx")]):
-        monkeypatch.setattr(intensity, "_said", set())  # a later command: a process of its own
         assert main(argv) == 0
         assert SAID not in capsys.readouterr().err, argv
 
-    monkeypatch.setattr(intensity, "_said", set())  # a second run on the same data (read from the cache) is told too
+    # a second run on the same data (read from the cache) is told too
     err = _train(data, tmp_path / "run2", cache, capsys)
     assert sum(SAID in line for line in err.splitlines()) == 1, err
 
-    monkeypatch.setattr(intensity, "_said", set())
     err = _train(data, tmp_path / "windowed", cache, capsys, "--window", "abdomen")
     assert SAID not in err
     recorded = json.loads((tmp_path / "windowed" / "metrics.json").read_text())["data"]["intensity"]
