@@ -135,13 +135,13 @@ def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
     return [tuple(row) for row in table.label_matrix(names).tolist()]
 
 
-def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False, depth: str | None = None
+def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
               ) -> tuple[list[str], list, torch.Tensor, list | None, list[dict]]:
     """(input names, labels, images ``(N, C, *spatial)`` uint8, patient hashes or None, skipped inputs) of
     ``data``; a label is a class name, or (multi-label run) a tuple of 0/1 per label. With ``skip_bad`` an input
     that is missing or does not decode is listed with the reason and left out, as ``predict --skip-bad`` and
-    training's ``--skip-bad`` leave it out, else it is an error. ``depth``: the bit depth of the run's training images,
-    which image files must share, as predict's must (:attr:`RunModel.image_depth`)."""
+    training's ``--skip-bad`` leave it out, else it is an error. Image files are held to the run's bit depth
+    (:attr:`RunModel.image_depth`), as predict's are."""
     kind = path_kind(data)
     if kind is None:  # a FIFO is refused unread, and said to be one
         raise MedtrainError(f"{data}: {why_not_read(data)}")
@@ -155,7 +155,7 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False, dep
 
     def listed(entry, label, group):  # the items of one labelled entry, or none if it is skipped
         try:
-            return [(item, label, group) for item in iter_inputs([entry], run, depth=depth)]
+            return [(item, label, group) for item in iter_inputs([entry], run)]
         except MedtrainError as e:
             if not skip_bad:
                 raise
@@ -178,7 +178,7 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False, dep
                 for row in listed(entry, label, group)]
     else:
         rows = []
-        for item in iter_inputs([data], run, depth=depth):
+        for item in iter_inputs([data], run):
             parts = Path(item.name).relative_to(data).parts
             if len(parts) < 2:
                 raise MedtrainError(f"{item.name}: not in a class sub-folder of {data} (its folder names the label)")
@@ -257,7 +257,7 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
                             f"as an .npz first: np.savez('heldout.npz', test_images=x, test_labels=y)")
     run_dir, data = Path(run_dir), Path(data)
     run = load_run_module(run_dir) if run is None else _check_same_run(run_dir, run)
-    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad, run.image_depth)
+    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
     if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
         labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))
     else:

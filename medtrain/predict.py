@@ -50,7 +50,7 @@ def inputs_except_out(inputs: Iterable, predictor: Predictor, out: str | os.Path
 def _guarded(inputs: list, predictor: Predictor, out, split: str) -> Iterator[Item]:
     alone = len(inputs) == 1
     for given in inputs:
-        items = iter_inputs([given], predictor.run, split=split, alone=alone, depth=predictor.image_depth)
+        items = iter_inputs([given], predictor.run, split=split, alone=alone)
         if Path(given).suffix.lower() == ".npz" and not Path(given).is_dir():  # rows named by index, not files
             yield from items
             continue

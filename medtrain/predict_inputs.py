@@ -52,19 +52,19 @@ def _is_series(folder: Path) -> bool:
     return any(is_dicom_file(p) for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def _file_item(path: Path, run: RunModel, depth: str | None = None) -> Item:
+def _file_item(path: Path, run: RunModel) -> Item:
     problem = file_problem(path)
     if problem is not None:  # a FIFO or a device: a bad input, refused before it is opened (which may not end)
         return Item(str(path), lambda e=MedtrainError(f"{path}: {problem}"): _raise(e))
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        return Item(str(path), lambda: _read_2d(path, run, depth))
+        return Item(str(path), lambda: _read_2d(path, run))
     if is_nifti(path) or is_dicom_file(path):
         return Item(str(path), lambda: _read_entry(path, run))
     raise MedtrainError(f"{path}: not an image, DICOM, NIfTI, CSV or .npz file")
 
 
-def _folder_items(folder: Path, run: RunModel, depth: str | None = None) -> Iterator[Item]:
+def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
     """The images of a folder and its sub-folders in sorted order (for a 3D run, DICOM series folders
     are one volume each); hidden files and folders (``.ipynb_checkpoints/``, macOS's ``._name`` files) are
     skipped, as :func:`medtrain.data.load_folder` skips them. Symbolic links to folders are followed, as
@@ -83,15 +83,15 @@ def _folder_items(folder: Path, run: RunModel, depth: str | None = None) -> Iter
             yield Item(str(here), lambda p=here: _read_entry(p, run))
             for name in sorted(f for f in files if not f.startswith(".")):
                 if is_nifti(here / name):
-                    yield _file_item(here / name, run, depth)
+                    yield _file_item(here / name, run)
             continue
         for name in sorted(f for f in files if not f.startswith(".")):
             p = here / name
             if p.suffix.lower() in IMAGE_SUFFIXES or is_nifti(p) or is_dicom_file(p):
-                yield _file_item(p, run, depth)
+                yield _file_item(p, run)
 
 
-def _csv_items(path: Path, run: RunModel, depth: str | None = None) -> Iterator[Item]:
+def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
     """The entries of a CSV of paths as training's CSV reader reads and finds them
     (:func:`medtrain.data.table.read_path_column`: its ``path`` column, or its first column when it has no header),
     each a lazy :class:`Item`. A missing entry or one of an unknown kind is a bad input (skipped with
@@ -106,7 +106,7 @@ def _csv_items(path: Path, run: RunModel, depth: str | None = None) -> Iterator[
             yield Item(str(entry), lambda p=entry: _read_entry(p, run))
             continue
         try:
-            yield _file_item(entry, run, depth)
+            yield _file_item(entry, run)
         except MedtrainError as e:
             yield Item(str(entry), lambda e=e: _raise(e))
 
@@ -166,14 +166,13 @@ def with_stdin_paths(inputs: list, command: str = "predict", stdin: TextIO | Non
     return [*inputs[:at], *paths, *inputs[at + 1:]]
 
 
-def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: bool | None = None,
-                depth: str | None = None) -> Iterator[Item]:
+def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: bool | None = None) -> Iterator[Item]:
     """Every input as an :class:`Item`, lazily; a missing path or an unknown kind of file is an error, a FIFO
     or a device a bad input (skipped with ``skip_bad``).
     ``alone``: whether these are all the inputs (default: whether there is one), which decides how a .npz's
-    rows are named (its index alone, or ``PATH:INDEX`` beside other inputs). ``depth``: the bit depth of the run's
-    training images (:attr:`RunModel.image_depth`), which an image file of another depth is refused for as it is read
-    (:func:`medtrain.data.folder.check_depth`; a bad input); None checks nothing. DICOM, NIfTI and .npz arrays are
+    rows are named (its index alone, or ``PATH:INDEX`` beside other inputs). An image file of another bit depth than
+    the run's training images (:attr:`RunModel.image_depth`) is refused as it is read
+    (:func:`medtrain.data.folder.check_depth`; a bad input); a run that records none checks nothing. DICOM, NIfTI and .npz arrays are
     not held to it: the first are windowed by the run's own rule, the last are uint8 images already."""
     inputs = list(inputs)
     alone = len(inputs) == 1 if alone is None else alone
@@ -181,17 +180,17 @@ def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: boo
         path = Path(given)
         kind = path_kind(path)
         if kind is None and file_problem(path) == NOT_REGULAR:  # a FIFO or a device, whatever its name
-            yield _file_item(path, run, depth)  # (fifo.csv): a bad input, never opened
+            yield _file_item(path, run)  # (fifo.csv): a bad input, never opened
         elif kind is None:  # missing, or a link loop
             raise MedtrainError(f"{path}: {why_not_read(path)}")
         elif kind == "dir":
-            yield from _folder_items(path, run, depth)
+            yield from _folder_items(path, run)
         elif path.suffix.lower() == ".npz":
             yield from _npz_items(path, split, run, alone=alone)
         elif path.suffix.lower() == ".csv":
-            yield from _csv_items(path, run, depth)
+            yield from _csv_items(path, run)
         else:
-            yield _file_item(path, run, depth)
+            yield _file_item(path, run)
 
 
 # --------------------------------------------------------------------------- decoding as the run did
@@ -208,11 +207,11 @@ class ResizedWarning(UserWarning):
     resizes a folder's or CSV's training images): ``medtrain predict`` counts these and says so in one line."""
 
 
-def _read_2d(path: Path, run: RunModel, depth: str | None = None) -> torch.Tensor:
+def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
     if len(run.input_shape) != 3:
         raise _dims_error(path, 2, run)
     x, mode = read_image_mode(path)
-    check_depth(path, mode, depth)  # its bit depth from its header, as it was read
+    check_depth(path, mode, run.image_depth)  # its bit depth from its header, as it was read
     size = run.input_shape[-1]
     # the run's size (folder runs: --image-size), resized as training did; the decoded image, not the file decoded
     # again (the same pixels: PIL's bilinear resize is per channel)
@@ -282,12 +281,13 @@ def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(channels))
 
 
-def python_items(images, run: RunModel, split: str = "test", depth: str | None = None) -> Iterator[Item]:
+def python_items(images, run: RunModel, split: str = "test") -> Iterator[Item]:
     """What a Python caller passes to ``predict`` or ``explain`` as :class:`Item` s: a path, a list of paths
     and arrays, a uint8 batch ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch
     axis too), one grey ``(H, W)`` image or ``(D, H, W)`` volume, one colour image ``(C, H, W)`` or
     ``(H, W, C)`` for a network of C > 1 channels (``(H, W, 3)``, ``(H, W, 4)`` for any network), or a PIL
-    image. ``depth``: as for :func:`iter_inputs`, of paths and PIL images (uint8 arrays are images already)."""
+    image. Paths and PIL images are held to the run's bit depth as in :func:`iter_inputs` (uint8 arrays are images
+    already)."""
     if _is_table(images):  # its rows had been read as one image of objects: a raw TypeError from torch
         raise _table_error(images)
     spatial = len(run.input_shape) - 1
@@ -309,10 +309,10 @@ def python_items(images, run: RunModel, split: str = "test", depth: str | None =
         if _is_table(x):
             raise _table_error(x)
         if isinstance(x, (str, os.PathLike)):  # explain's inputs too: a .npz among others is named PATH:INDEX
-            return iter_inputs([x], run, split=split, alone=len(images) == 1, depth=depth)
+            return iter_inputs([x], run, split=split, alone=len(images) == 1)
         if getattr(x, "ndim", 0) == batch:  # a batch: its images, named by position
             return [Item(f"image {i}.{j}", lambda y=y: y) for j, y in enumerate(x)]
-        return [Item(f"image {i}", lambda x=x: _pil_checked(x, f"image {i}", depth) if _is_pil(x) else x)]
+        return [Item(f"image {i}", lambda x=x: _pil_checked(x, f"image {i}", run.image_depth) if _is_pil(x) else x)]
 
     return (item for i, x in enumerate(images) for item in items_of(i, x))
 

@@ -15,6 +15,7 @@ Inputs are listed lazily and decoded one batch at a time: memory does not grow w
 """
 from __future__ import annotations
 
+import dataclasses
 import numbers
 import os
 from collections import deque
@@ -32,6 +33,7 @@ from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import predicted_names
 from medtrain.operating_point import from_meta, names_at_operating_point, threshold_on_raw_scale, warn_fitted_with_tta
+from medtrain.data.folder import IMAGE_DEPTH
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
@@ -71,7 +73,6 @@ class Predictor:
         self.run = run
         self.batch_size = batch_for(tuple(run.input_shape[1:])) if batch_size is None else int(batch_size)
         self.run_dir = Path(run_dir).absolute() if run_dir is not None else None  #: where it was loaded from
-        self.image_depth = run.image_depth  # 16-bit PNGs had been predicted by a run of 8-bit ones
         self.labels = run.label_names
         self.task = run.meta["task"]
         t = run.meta.get("temperature")
@@ -104,6 +105,16 @@ class Predictor:
                 + (f" (raw scale: the run's {threshold:.3f} mapped through T)" if stated != threshold else "") \
                 if positive is not None else f", operating point {rule} per label ({len(threshold)} thresholds)"
         return shown + ")"
+
+    @property
+    def image_depth(self) -> str | None:
+        """The bit depth of the run's training images that image files and PIL images must share
+        (:attr:`medtrain.runmodel.RunModel.image_depth`); None: not checked."""
+        return self.run.image_depth
+
+    @image_depth.setter
+    def image_depth(self, depth: str | None) -> None:  # (None: predict images of another depth anyway)
+        self.run = dataclasses.replace(self.run, meta={**self.run.meta, IMAGE_DEPTH: depth})
 
     def settings(self) -> dict:
         """What the probabilities and decisions are, for an output to record: ``calibrated`` (whether the
@@ -236,7 +247,7 @@ class Predictor:
             raise MedtrainError(f"predict takes images: a path (file, folder, CSV, .npz), a uint8 array or tensor "
                                 f"(N, C, *spatial) or one image, a PIL image, or a list of these; got "
                                 f"{type(images).__name__}")
-        items = python_items(images, self.run, depth=self.image_depth)
+        items = python_items(images, self.run)
         out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 

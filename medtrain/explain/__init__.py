@@ -316,7 +316,7 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
                   paths if given else [run.cfg.data] if run.cfg.data else [])
     if given:
         # what predict takes: paths, arrays, PIL images; files of another bit depth refused, as predict refuses them
-        items = python_items(inputs, run, split=split, depth=run.image_depth)
+        items = python_items(inputs, run, split=split)
     else:
         items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))
     if limit is not None:
