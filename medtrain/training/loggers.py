@@ -227,6 +227,12 @@ _BOILERPLATE = ("💡 Tip:", "GPU available:", "TPU available:", "HPU available:
                 "Loading `train_dataloader` to estimate number of stepping batches",
                 "`Trainer.fit` stopped: `max_epochs=",
                 "Restored all states from the checkpoint")  # (after "Restoring states from ...", which stays)
+#: Lightning's lines on an interrupt that medtrain says itself in its one line ("medtrain: interrupted after epoch
+#: 3; continue with ..."; a Python caller gets TrainingInterrupted): its signal connector's "[rank: 0] Received
+#: SIGTERM: 15" and its trainer's blank line and "Detected KeyboardInterrupt, attempting graceful shutdown ..."
+_INTERRUPT_LINES = ("Received SIGTERM", "Detected KeyboardInterrupt")
+#: the logger of Lightning's signal connector, which logs the SIGTERM line itself, not through the rank-zero one
+_SIGNAL_LOGGER = "lightning.pytorch.trainer.connectors.signal_connector"
 
 
 class _NoTips(logging.Filter):
@@ -234,14 +240,17 @@ class _NoTips(logging.Filter):
     and precision boilerplate (:data:`_BOILERPLATE`), which it logs at INFO through its rank-zero logger for
     every Trainer. Other messages (early stopping, distributed set-up, problems) pass; ``quiet`` (a train with
     verbose False) drops every message below WARNING too: "Restoring states from the checkpoint path at ..." of a
-    resumed run and "Detected KeyboardInterrupt, attempting graceful shutdown" had been printed by a quiet train."""
+    resumed run and "Detected KeyboardInterrupt, attempting graceful shutdown" had been printed by a quiet train. Lightning's
+    own lines on an interrupt (:data:`_INTERRUPT_LINES`) are dropped always: medtrain says the interrupt in one line."""
 
     def __init__(self, quiet: bool = False):
         super().__init__()
         self.quiet = quiet
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (self.quiet and record.levelno < logging.WARNING) and not str(record.msg).startswith(_BOILERPLATE)
+        msg = str(record.msg)
+        return (not (self.quiet and record.levelno < logging.WARNING) and not msg.startswith(_BOILERPLATE)
+                and not any(line in msg for line in _INTERRUPT_LINES))
 
 
 @contextmanager
@@ -250,9 +259,11 @@ def lightning_messages(quiet: bool = False):
     (a caller's own Lightning code keeps its messages)."""
     from lightning.pytorch.utilities.rank_zero import rank_zero_module
 
-    log, tips = rank_zero_module.log, _NoTips(quiet)
-    log.addFilter(tips)
+    logs, tips = (rank_zero_module.log, logging.getLogger(_SIGNAL_LOGGER)), _NoTips(quiet)
+    for log in logs:
+        log.addFilter(tips)
     try:
         yield
     finally:
-        log.removeFilter(tips)
+        for log in logs:
+            log.removeFilter(tips)

@@ -80,3 +80,36 @@ def test_output_piped_into_a_reader_that_stops_is_not_a_traceback():
     p.stdout.close()  # the reader is gone before the first line
     err = p.stderr.read().decode()
     assert p.wait() == 141 and err == ""
+
+
+_SIGTERM_MID_EPOCH = """
+import os, signal, sys
+import lightning.pytorch as pl
+from medtrain import api
+from medtrain.cli import main
+
+class SigtermAt(pl.Callback):  # a scheduler's time limit in the middle of the second epoch
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.1)
+
+real = api.fit
+api.fit = lambda *a, callbacks=None, **k: real(*a, callbacks=[*(callbacks or []), SigtermAt()], **k)
+sys.exit(main(["train", "--data", sys.argv[1], "--epochs", "3", "--no-progress", "--bootstrap", "0", "--flip", "false",
+               "--batch-size", "16", "--model", "resnet10_28_half", "--out", sys.argv[2]]))
+"""
+
+
+def test_sigterm_in_training_is_one_line_without_lightnings_own(tmp_path):
+    # a SIGTERM mid-epoch had printed Lightning's "[rank: 0] Received SIGTERM: 15", a blank line and "Detected
+    # KeyboardInterrupt, attempting graceful shutdown ..." before medtrain's one line (Lightning's own stream
+    # handler, on the process's stderr: a subprocess, as a scheduler sees it)
+    import subprocess
+
+    data = make_npz(tmp_path / "d.npz", sizes=(32, 16, 16))  # two batches of 16 an epoch
+    p = subprocess.run([sys.executable, "-c", _SIGTERM_MID_EPOCH, str(data), str(tmp_path / "r")],
+                       capture_output=True, text=True, timeout=240)
+    assert p.returncode == 130, p.stderr
+    assert p.stderr.splitlines() == [f"medtrain: interrupted after epoch 1; continue with `medtrain train --resume "
+                                     f"{tmp_path / 'r'}`"]
