@@ -223,7 +223,7 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
     2D DICOM image ``(3, H, W)``, as a colour PNG is read."""
     from medtrain.data.volumes import load_entry
 
-    arr, _ = load_entry(path, spacing=run.cfg.spacing, size=run.input_shape[-1], window=run.cfg.window)
+    arr, _ = load_entry(path, **_entry_settings(run), window=run.cfg.window)
     image = path_kind(path) != "dir" and not is_nifti(path)  # a 2D DICOM image: (H, W), or colour (3, H, W)
     if (2 if image else arr.ndim) != len(run.input_shape) - 1:
         raise _dims_error(path, 2 if image else arr.ndim, run)
@@ -234,6 +234,28 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
             warnings.warn(ResizedWarning(squashed_one(path, shape[1], shape[0], size)))  # W x H
     x = torch.from_numpy(np.ascontiguousarray(arr))
     return x if image and arr.ndim == 3 else x[None]
+
+
+def _entry_settings(run: RunModel) -> dict:
+    """The geometry :func:`_read_entry` decodes a volume to: the run's ``--spacing`` (``2,1,1`` too, as training
+    parses it) and its input's side."""
+    from medtrain.data.geometry import parse_spacing
+
+    return {"spacing": parse_spacing(run.cfg.spacing), "size": run.input_shape[-1]}
+
+
+def model_affine(name: str, run: RunModel) -> np.ndarray | None:
+    """The affine from an index ``(x, y, z)`` of the run's input grid (its volume ``(D, H, W)`` taken as ``(W, H,
+    D)``) to the scan's millimetres, for the input ``name`` when it is a NIfTI file that :func:`_read_entry` decodes
+    (:func:`medtrain.data._grid_affine.grid_affine`); None for a 2D run, another input, or a DICOM series.
+
+    Raises:
+        MedtrainError: naming the file, for a header that cannot be read."""
+    from medtrain.data._grid_affine import grid_affine
+
+    if len(run.input_shape) != 4 or not is_nifti(name) or path_kind(name) != "file":
+        return None
+    return grid_affine(name, **_entry_settings(run))
 
 
 def conform(x, name: str, run: RunModel) -> torch.Tensor:

@@ -10,7 +10,10 @@ def register(sub) -> None:
                                    "(an input of another size is resized to it, as predict resizes it), of one "
                                    "forward pass without test-time views or dropout (MC dropout's too), in [0, 1], "
                                    "written to DIR/maps.npz with an overlay PNG per input (volumes: the three "
-                                   "orthogonal slices through the map's peak).")
+                                   "orthogonal slices through the map's peak) and, for a NIfTI input, "
+                                   "NNNN_<name>_map.nii.gz: the map (float32, the model's grid) under the affine "
+                                   "that lays it over the scan in 3D Slicer, ITK-SNAP or FSLeyes (through the "
+                                   "run's --spacing and --volume-size; none for a DICOM series).")
     p.add_argument("run_dir", metavar="RUN")
     # default=[]: without a default argparse counts a nargs="*" positional as required, and its error named INPUT
     p.add_argument("inputs", nargs="*", default=[], metavar="INPUT",
@@ -29,7 +32,8 @@ def register(sub) -> None:
                         "at least 7 cells a side)")
     p.add_argument("--out", default="explanations", metavar="DIR",
                    help="output folder (default explanations): a folder of its own, not a run folder nor "
-                        "an input's folder; an earlier explanation's overlays in it are replaced, other files kept")
+                        "an input's folder; an earlier explanation's overlays and NIfTI maps in it are replaced, "
+                        "other files kept")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
                    help="the split of a .npz input, or of the run's own data when no INPUT is given (default test)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="explain the first N inputs only")

@@ -136,12 +136,40 @@ def parse_spacing(text) -> Optional[tuple]:
     return triple(text, "spacing")
 
 
+def _resampled_shape(shape: Sequence[int], spacing: Sequence[float], target_spacing: Sequence[float]) -> tuple:
+    """The shape :func:`resample` interpolates a volume of ``shape`` voxels of ``spacing`` mm to at ``target_spacing``.
+
+    Raises:
+        MedtrainError: as :func:`resample` says it.
+    """
+    exact = [n * s / ts for n, s, ts in zip(shape, spacing, target_spacing)]
+    voxels = f"{tuple(float(f'{s:.4g}') for s in spacing)} mm"  # (a micrometre's 0.001 kept)
+    fov = _mm(n * s for n, s in zip(shape, spacing))
+    if not all(math.isfinite(v) for v in exact) or math.prod(max(1.0, v) for v in exact) > MAX_RESAMPLED_VOXELS:
+        raise MedtrainError(f"resampling voxels of {voxels} to {tuple(target_spacing)} mm would give "
+                            f"{' x '.join(f'{v:.0f}' for v in exact)} voxels, more than {MAX_RESAMPLED_VOXELS}: "
+                            f"a {fov} mm field of view; if the header gives its voxel size in another unit than "
+                            f"mm (metres?), fix the header, otherwise choose a coarser --spacing")
+    if min(exact) < MIN_RESAMPLED_SIDE:
+        raise MedtrainError(f"voxels of {voxels} (header) make a {fov} mm volume, less than {MIN_RESAMPLED_SIDE} "
+                            f"voxels of --spacing {_setting(target_spacing)} mm along an axis: the header likely "
+                            f"gives its voxel size in another unit than mm (micrometres?); fix the header")
+    return tuple(max(1, int(round(v))) for v in exact)
+
+
+def _fit_start(n: int, m: int) -> int:
+    """Where :func:`resample`'s centre crop (``n >= m``) or pad of ``n`` voxels to ``m`` starts: the index in the
+    ``n`` voxels of the first of the ``m`` (negative: padded)."""
+    return (n - m) // 2 if n >= m else -((m - n) // 2)
+
+
 def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Optional[Sequence[float]],
              size: Sequence[int]) -> np.ndarray:
     """Resample ``(D, H, W)`` voxels of ``spacing`` mm to ``target_spacing`` and fit them to ``size``.
 
     Trilinear interpolation; the result is centre-cropped or padded with the volume's minimum to exactly
-    ``size``. ``target_spacing=None`` resizes the whole volume to ``size`` instead.
+    ``size``. ``target_spacing=None`` resizes the whole volume to ``size`` instead. Where each voxel of the result
+    comes from in ``array``: :func:`resample_grid`.
 
     Raises:
         MedtrainError: if the resampled volume would exceed :data:`MAX_RESAMPLED_VOXELS`, or span fewer than
@@ -149,23 +177,8 @@ def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Option
     """
     size = tuple(int(s) for s in size)
     t = torch.from_numpy(np.array(array, dtype=np.float32, order="C"))[None, None]  # a copy: size-1 views keep negative strides
-    if target_spacing is None:
-        shape = size
-    else:
-        exact = [n * s / ts for n, s, ts in zip(array.shape, spacing, target_spacing)]
-        voxels = f"{tuple(float(f'{s:.4g}') for s in spacing)} mm"  # (a micrometre's 0.001 kept)
-        fov = _mm(n * s for n, s in zip(array.shape, spacing))
-        if not all(math.isfinite(v) for v in exact) or math.prod(max(1.0, v) for v in exact) > MAX_RESAMPLED_VOXELS:
-            raise MedtrainError(f"resampling voxels of {voxels} to {tuple(target_spacing)} mm would give "
-                                f"{' x '.join(f'{v:.0f}' for v in exact)} voxels, more than {MAX_RESAMPLED_VOXELS}: "
-                                f"a {fov} mm field of view; if the header gives its voxel size in another unit than "
-                                f"mm (metres?), fix the header, otherwise choose a coarser --spacing")
-        if min(exact) < MIN_RESAMPLED_SIDE:
-            raise MedtrainError(f"voxels of {voxels} (header) make a {fov} mm volume, less than {MIN_RESAMPLED_SIDE} "
-                                f"voxels of --spacing {_setting(target_spacing)} mm along an axis: the header likely "
-                                f"gives its voxel size in another unit than mm (micrometres?); fix the header")
-        shape = tuple(max(1, int(round(v))) for v in exact)
-    if shape != tuple(array.shape):
+    shape = size if target_spacing is None else _resampled_shape(array.shape, spacing, target_spacing)
+    if shape != tuple(array.shape):  # (resample_grid states where each voxel comes from: keep the two together)
         t = F.interpolate(t, size=shape, mode="trilinear", align_corners=False)
     out = t[0, 0].numpy()
     if out.shape != size:
@@ -173,17 +186,43 @@ def resample(array: np.ndarray, spacing: Sequence[float], target_spacing: Option
         res = np.full(size, fill, np.float32)
         src, dst = [], []
         for n, m in zip(out.shape, size):
+            a = _fit_start(n, m)
             if n >= m:  # crop the centre
-                a = (n - m) // 2
                 src.append(slice(a, a + m))
                 dst.append(slice(0, m))
             else:  # pad around
-                a = (m - n) // 2
                 src.append(slice(0, n))
-                dst.append(slice(a, a + n))
+                dst.append(slice(-a, -a + n))
         res[tuple(dst)] = out[tuple(src)]
         out = res
     return out
+
+
+def resample_grid(shape: Sequence[int], spacing: Sequence[float], target_spacing: Optional[Sequence[float]],
+                  size: Sequence[int]) -> np.ndarray:
+    """The 4x4 affine from a voxel index ``(d, h, w, 1)`` of :func:`resample`'s result to the (fractional) index of
+    the point it was interpolated at in its input of ``shape`` voxels of ``spacing`` mm: exact, as resample does it,
+    one scale and shift per axis (never a rotation).
+
+    Convention, that of ``F.interpolate(..., mode="trilinear", align_corners=False)`` given an output size ``r``
+    (PyTorch then scales by ``n / r``, not by a rounded target spacing): voxel *centres*, output voxel ``o`` sampled at
+    input index ``(o + 0.5) * n / r - 0.5``, so the first and last voxels' outer edges of the two grids coincide. (At
+    the outer half voxel PyTorch clamps the sampled index to the input, a border value, not another geometry.) With
+    ``target_spacing`` the ``r`` voxels are then centre-cropped or padded to ``size``: output ``q`` is resampled
+    voxel ``q + start`` (:func:`_fit_start`; a padded voxel lies outside the input, where the affine still says
+    where). Where ``r == n`` nothing is interpolated and the scale is 1.
+
+    Raises:
+        MedtrainError: as :func:`resample` would, for the same volume.
+    """
+    size = tuple(int(s) for s in size)
+    resampled = size if target_spacing is None else _resampled_shape(shape, spacing, target_spacing)
+    grid = np.eye(4)
+    for axis, (n, r, m) in enumerate(zip(shape, resampled, size)):
+        scale = n / r
+        grid[axis, axis] = scale
+        grid[axis, 3] = (_fit_start(r, m) + 0.5) * scale - 0.5
+    return grid
 
 
 def resize2d(img: np.ndarray, size: tuple) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -136,6 +136,53 @@ def to_ras(array: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, tuple]:
                             f"affine)") from None
     zooms = np.sqrt((img.affine[:3, :3] ** 2).sum(0))
     return np.asarray(img.dataobj, dtype=np.float32), tuple(float(z) for z in zooms)
+
+
+def ras_grid(affine: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, tuple]:
+    """The geometry of the array :func:`to_ras` makes of one of ``shape`` voxels under ``affine``: the affine from
+    its index to the same millimetres (``affine`` composed with the reordering, as ``nibabel.as_closest_canonical``
+    composes it) and its shape.
+
+    Raises:
+        MedtrainError: as :func:`to_ras`, if the affine has no clear orientation.
+    """
+    from nibabel.orientations import OrientationError, inv_ornt_aff, io_orientation
+
+    try:
+        ornt = io_orientation(affine)  # row i: the RAS axis of voxel axis i, and whether it is flipped
+        ras = np.asarray(affine, dtype=np.float64) @ inv_ornt_aff(ornt, tuple(shape))
+    except (OrientationError, ValueError, np.linalg.LinAlgError) as e:
+        raise MedtrainError(f"the voxel axes have no clear RAS orientation ({type(e).__name__}: degenerate "
+                            f"affine)") from None
+    out = [0] * len(shape)
+    for (axis, _), n in zip(ornt, shape):
+        out[int(axis)] = int(n)
+    return ras, tuple(out)
+
+
+def read_nifti_grid(path: str | os.PathLike) -> tuple[np.ndarray, tuple]:
+    """The geometry of the RAS array :func:`read_nifti` returns, from the file's header alone (:func:`ras_grid`):
+    the affine from its index ``(X, Y, Z)`` to the file's millimetres, and its shape.
+
+    Raises:
+        MedtrainError: naming the file, where :func:`read_nifti` would refuse its header.
+    """
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        shape = tuple(int(s) for s in img.shape)
+    except Exception as e:  # noqa: BLE001  (nibabel raises many types for bad headers)
+        raise MedtrainError(f"{path}: not a readable NIfTI file ({type(e).__name__})") from None
+    while len(shape) > 3 and shape[-1] == 1:  # as read_nifti drops them
+        shape = shape[:-1]
+    affine = img.affine
+    if len(shape) != 3 or affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise MedtrainError(f"{path}: not a 3D NIfTI volume with an affine")
+    try:
+        return ras_grid(affine, shape)
+    except MedtrainError as e:
+        raise MedtrainError(f"{path}: NIfTI affine: {e}") from None
 
 
 def check_volume_shape(name, shape: tuple, what: str = "NIfTI image") -> None:

@@ -100,7 +100,8 @@ def _decode(path: Path, spacing, size, window, kind: str, facts: dict | None = N
     facts["hounsfield"] = vol.kind == "ct" or (vol.kind == "unknown" and looks_like_hounsfield(vol.array))
     if windowed and vol.kind == "unknown":  # refused if it is not HU for the window; said if it has no air
         facts["no_air"] = check_hounsfield(path, vol.array, window)
-    # RAS (X, Y, Z) -> (D, H, W) = (Z, Y, X): depth runs along the body axis, as in axial stacks.
+    # RAS (X, Y, Z) -> (D, H, W) = (Z, Y, X): depth runs along the body axis, as in axial stacks. (Where each voxel
+    # of the result lies in the scan, these steps as one affine: medtrain.data._grid_affine, kept with them.)
     arr = vol.array.transpose(2, 1, 0)
     sp = vol.spacing[::-1]
     facts["extent"] = [n * s for n, s in zip(arr.shape, sp)]  # its field of view in mm, which --spacing may cut

@@ -42,7 +42,7 @@ from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
-from medtrain.predict_inputs import Item, Skipped, conform, python_items
+from medtrain.predict_inputs import Item, Skipped, conform, model_affine, python_items
 from medtrain.predictor import Predictor
 from medtrain.rundir import run_splits
 from medtrain.tasks import MULTILABEL
@@ -122,6 +122,9 @@ class Explanation:
         operating_point: ``(positive class, threshold)`` at which ``targets`` were decided (a binary run's operating
             point: the positive class where its probability >= the threshold); None: at 0.5 or argmax, or a
             ``target`` given.
+        affines: per input, the 4x4 affine from an index ``(x, y, z)`` of its map taken in RAS order (``maps[i]``
+            transposed: ``(W, H, D)``) to its NIfTI file's millimetres (:func:`medtrain.predict_inputs.model_affine`),
+            which ``NNNN_<name>_map.nii.gz`` carries; None where the input is no NIfTI file (empty: none).
     """
 
     names: list[str]
@@ -135,6 +138,7 @@ class Explanation:
     skipped: list[Skipped] = field(default_factory=list)
     mc_dropout: int = 0
     operating_point: tuple[str, float] | None = None
+    affines: list = field(default_factory=list)
 
     def __repr__(self) -> str:
         """The method (and layer), the target class(es), how many inputs and the maps' shape: the dataclass's repr
@@ -183,7 +187,7 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
         layer = check_layer(run, layer) if layer else default_layer(run)
         cam = GradCAM if method == "gradcam" else _gradcam_pp_class()
         explainers = [cam(net, target_layers=t, postprocessing=_minmax) for t in target_layers(run, layer)]
-    names, maps, targets, probs, images, skipped = [], [], [], [], [], []
+    names, maps, targets, probs, images, skipped, affines = [], [], [], [], [], [], []
 
     def flush(buf: list[torch.Tensor]) -> None:
         """Explain one batch: predict's probabilities and decisions (an explained class that differed from the
@@ -224,13 +228,16 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
     buf: list[torch.Tensor] = []
     for item in items:
         try:
-            buf.append(conform(item.load(), item.name, run))
+            x = conform(item.load(), item.name, run)
+            affine = model_affine(item.name, run)  # where its map lies in the scan (a NIfTI file), read as it was
         except MedtrainError as e:
             if not skip_bad:
                 raise
             skipped.append(Skipped(item.name, str(e)))
             continue
+        buf.append(x)
         names.append(item.name)
+        affines.append(affine)
         if len(buf) == batch_size:
             flush(buf)
     if buf:
@@ -242,7 +249,7 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
                        probs=np.stack(probs) if probs else np.zeros((0, len(labels)), np.float32),
                        images=np.stack(images) if images else np.zeros((0, *shape), np.uint8),
                        labels=labels, method=method, layer=layer, skipped=skipped, mc_dropout=run.cfg.mc_dropout,
-                       operating_point=None if op is None else (labels[op[2]], op[1]))
+                       operating_point=None if op is None else (labels[op[2]], op[1]), affines=affines)
 
 
 def _gradcam_pp_class():

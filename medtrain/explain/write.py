@@ -14,6 +14,7 @@ import numpy as np
 from medtrain._io import atomic_dir, check_output, is_stream, write_text
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain.errors import MedtrainError
+from medtrain.explain.nifti_out import NAME as _NIFTI, map_name, write_map
 from medtrain.rundir import is_run
 
 MAPS_FILE = "maps.npz"
@@ -46,18 +47,19 @@ _OVERLAY = re.compile(r"[0-9]{4}_[A-Za-z0-9._-]+\.png")
 
 
 def _earlier_overlays(out: Path) -> set[str]:
-    """The overlays an earlier explanation wrote into ``out``, as its ``maps.npz`` lists them (``overlays``; one
-    written before they were listed: named after its ``inputs``), and those a killed one may have left
-    (:data:`PENDING`); none without either."""
+    """The overlays (and NIfTI maps) an earlier explanation wrote into ``out``, as its ``maps.npz`` lists them
+    (``overlays`` and ``nifti``; one written before overlays were listed: named after its ``inputs``), and those a
+    killed one may have left (:data:`PENDING`); none without either."""
     try:
         with np.load(out / MAPS_FILE, allow_pickle=False) as z:
             names = ([str(n) for n in z["overlays"]] if "overlays" in z.files
                      else [_overlay_name(i, str(n)) for i, n in enumerate(z["inputs"])])
+            names += [str(n) for n in z["nifti"]] if "nifti" in z.files else []
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         names = []
     with contextlib.suppress(OSError, UnicodeDecodeError):
         names += (out / PENDING).read_text(encoding="utf-8").splitlines()
-    return {n for n in names if _OVERLAY.fullmatch(n)}  # a name, never a path out of the folder
+    return {n for n in names if _OVERLAY.fullmatch(n) or _NIFTI.fullmatch(n)}  # a name, never a path out of it
 
 
 def _real(path) -> Path:
@@ -181,10 +183,12 @@ def write_explanation(res, out: str | os.PathLike) -> list[Path]:
     explained class's probability that each overlay's title gives (a run of ``--mc-dropout N``: the mean of its N
     passes, as predict's, N stored as ``mc_dropout``, 0 for none; the maps are of one pass with dropout off);
     ``peak``, ``(N, ndim)`` the index of each map's maximum, ``(z, y, x)`` in a volume, -1 where a map is all
-    zeros) and one overlay PNG per input
+    zeros; ``nifti``, each input's NIfTI map's name, "" where it has none) and one overlay PNG per input
     (``NNNN_<name>.png``; for volumes the three orthogonal slices through the map's peak, the central ones where it
-    has none) into the folder ``out``, all at once: an error leaves nothing.
-    The overlays an earlier explanation in ``out`` wrote are removed; other files are left alone. Returns the
+    has none), and for each NIfTI input its map as ``NNNN_<name>_map.nii.gz`` (:mod:`medtrain.explain.nifti_out`:
+    float32 in the model's grid, under the affine that lays it over the scan, ``Explanation.affines``) into the
+    folder ``out``, all at once: an error leaves nothing.
+    The overlays and maps an earlier explanation in ``out`` wrote are removed; other files are left alone. Returns the
     written PNGs. A second explanation into ``out`` at the same time waits for this one (:func:`_folder_held`)."""
     out = Path(out)
     with _folder_held(out):  # the earlier overlays read, these written and those removed by one writer at a time
@@ -202,7 +206,10 @@ def _write(res, out: Path) -> list[Path]:
     check_out(out)  # a maps.npz of the user's: checked again, now that the folder is held
     earlier = _earlier_overlays(out)
     names = [_overlay_name(i, name) for i, name in enumerate(res.names)]
-    _not_ours(out, names, earlier)
+    # a NIfTI input's map, in the model's grid under the affine that lays it over the scan ("" for another input)
+    affines = list(res.affines) + [None] * (len(res.names) - len(res.affines))
+    niftis = [map_name(png) if a is not None else "" for png, a in zip(names, affines)]
+    _not_ours(out, names + [n for n in niftis if n], earlier)
     pngs = [out / png for png in names]  # an out that is a file is refused by atomic_dir (_io.check_output), the
     with atomic_dir(out) as tmp:  # CLI's --out check too
         for i, (name, png) in enumerate(zip(res.names, names)):
@@ -212,6 +219,8 @@ def _write(res, out: Path) -> list[Path]:
                      + (f"; called {res.operating_point[0]} at p >= {res.operating_point[1]:.3f})"
                         if res.operating_point is not None else ")"))
             saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
+            if niftis[i]:
+                write_map(res.maps[i], affines[i], tmp / niftis[i], name)
         ndim = np.ndim(res.maps) - 1
         peaks = np.array([peak_voxel(m) or (-1,) * ndim for m in res.maps], dtype=np.int64).reshape(-1, ndim)
         probability = np.array([res.probs[i, int(k)] for i, k in enumerate(res.targets)], dtype=np.float32)
@@ -219,15 +228,16 @@ def _write(res, out: Path) -> list[Path]:
             np.savez_compressed(f, maps=res.maps, inputs=np.array(res.names, dtype=str), target=res.targets,
                                 target_name=np.array([res.labels[k] for k in res.targets], dtype=str),
                                 method=np.array(res.method), layer=np.array(res.layer or ""),
-                                overlays=np.array(names, dtype=str), images=np.asarray(res.images, dtype=np.uint8),
+                                overlays=np.array(names, dtype=str), nifti=np.array(niftis, dtype=str),
+                                images=np.asarray(res.images, dtype=np.uint8),
                                 probability=probability, peak=peaks, mc_dropout=np.array(res.mc_dropout))
         # last in the block (an error before it leaves nothing); into out itself where the files are moved one by one
-        pending = "".join(f"{n}\n" for n in sorted(earlier | set(names)))
+        pending = "".join(f"{n}\n" for n in sorted(earlier | set(names) | set(niftis) - {""}))
         write_text(out / PENDING if out.is_dir() else tmp / PENDING, pending)
     # an earlier explanation's overlays would sit beside these maps as if they were theirs; only those its maps
     # listed (or a killed one's PENDING) go: every NNNN_*.png had gone, a user's 2024_holiday.png too (a security
     # walkthrough)
-    for name in earlier - set(names):
+    for name in earlier - set(names) - set(niftis):
         if not (out / name).is_dir():
             (out / name).unlink(missing_ok=True)
     os.replace(out / _STAGED, out / MAPS_FILE)
