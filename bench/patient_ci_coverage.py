@@ -1,13 +1,15 @@
 """Coverage of medtrain's 95% intervals on simulated patient-grouped test sets (a patient random effect):
 per-image resampling against whole-patient resampling (the default where a CSV names patients), and, as a
-candidate not shipped, the BCa interval (Efron 1987; jackknife over patients) on the same patient resamples.
+candidate not shipped, the BCa interval (Efron 1987; jackknife over patients) on the same patient resamples;
+and the AUC interval medtrain ships for these sets (``metrics.acc_auc_ci``: Newcombe's over the patients where a
+class has fewer than 30 of them, as here), under ``shipped``.
 
     python bench/patient_ci_coverage.py      # ~8 min on 2 cores; JSON on the last line
 """
 import json, numpy as np
 from scipy.stats import norm
 from medtrain.intervals import Resampler
-from medtrain.metrics import bootstrap_ci
+from medtrain.metrics import acc_auc_ci, bootstrap_ci
 from medtrain.operating_point import operating_point_report
 rng = np.random.default_rng(1)
 P, M, SETS, B = 40, 5, 200, 400
@@ -25,6 +27,7 @@ truth = {"auc": auc(Y, S, "binary-class"), "acc": acc(Y, S, "binary-class"),
 hits = {k: {"images": 0, "patients": 0} for k in truth}
 STATS = {"auc": lambda y, s: auc(y, s, "binary-class"), "acc": lambda y, s: acc(y, s, "binary-class")}
 bca_hits, widths = {k: 0 for k in STATS}, {k: {"patients": [], "bca": []} for k in STATS}
+shipped = {"hits": 0, "widths": [], "methods": {}}
 def bca(y, s, g, seed, stat):
     """The BCa interval on the resamples bootstrap_ci draws for this seed (the same Resampler stream)."""
     r = Resampler(len(y), g, seed, strata=y)  # as bootstrap_ci draws: patients within their class
@@ -46,6 +49,10 @@ for i in range(SETS):
         hits["acc"][unit] += ci["acc_ci"][0] <= truth["acc"] <= ci["acc_ci"][1]
         hits["sens"][unit] += op["sensitivity_ci"][0] <= truth["sens"] <= op["sensitivity_ci"][1]
         if groups is not None:
+            res = acc_auc_ci(y, s, "binary-class", n=B, seed=i, groups=groups)
+            lo, hi = res["auc_ci"]
+            shipped["hits"] += lo <= truth["auc"] <= hi; shipped["widths"].append(hi - lo)
+            m = res.get("auc_ci_method", "bootstrap"); shipped["methods"][m] = shipped["methods"].get(m, 0) + 1
             for k, stat in STATS.items():
                 lo, hi = bca(y, s, groups, i, stat)
                 bca_hits[k] += lo <= truth[k] <= hi
@@ -53,4 +60,6 @@ for i in range(SETS):
 print(json.dumps({"sets": SETS, "patients": P, "images_per_patient": M, "bootstrap": B, "truth": truth,
                   "coverage": {k: {u: v / SETS for u, v in d.items()} for k, d in hits.items()},
                   "bca_coverage": {k: v / SETS for k, v in bca_hits.items()},
-                  "mean_width": {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in widths.items()}}))
+                  "mean_width": {k: {m: float(np.mean(v)) for m, v in d.items()} for k, d in widths.items()},
+                  "shipped": {"auc_coverage": shipped["hits"] / SETS, "auc_mean_width": float(np.mean(shipped["widths"])),
+                              "auc_methods": shipped["methods"]}}))
