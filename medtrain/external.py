@@ -27,6 +27,7 @@ from medtrain import rundir
 from medtrain._io import path_kind, why_not_read
 from medtrain.data import Split
 from medtrain.data._npz import _read_npz
+from medtrain.data._volume_notes import notes_once
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.medmnist import _check_labels
 from medtrain.data.table import LabelTable, read_label_csv
@@ -257,7 +258,8 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
                             f"as an .npz first: np.savez('heldout.npz', test_images=x, test_labels=y)")
     run_dir, data = Path(run_dir), Path(data)
     run = load_run_module(run_dir) if run is None else _check_same_run(run_dir, run)
-    names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
+    with notes_once(data):  # volumes cut by the run's crop, or windowed without air: one line each, with the count
+        names, truth, images, groups, skipped = _labelled(data, run, split, skip_bad)
     if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
         labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))
     else:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from medtrain._io import STDOUT, atomic_path, is_stream, open_stream
+from medtrain.data._volume_notes import notes_once
 from medtrain.errors import MedtrainError
 from medtrain.predict_inputs import Item, Skipped, iter_inputs
 from medtrain.predictor import BATCH_SIZE, Predictor, load
@@ -71,7 +72,9 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     ``threshold`` (on the probabilities written; with ``--no-calibration`` also ``threshold_on_calibrated``, the
     run's), ``positive_class`` (multi-label: ``thresholds`` by label and ``not_chosen``), written atomically: an
     error leaves no file (on a stream, ``-``, CSV rows go out as they are predicted). ``progress(n)`` is called
-    after each batch with the inputs so far. Returns the number of predicted inputs and the skipped ones."""
+    after each batch with the inputs so far. Volumes the run's crop cuts, or windowed without air, are said once
+    for all the inputs, with their count (:func:`medtrain.data._volume_notes.notes_once`). Returns the number of
+    predicted inputs and the skipped ones."""
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
@@ -83,7 +86,8 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
         if said.get("threshold") is not None else {}
     # JSON is one object: on a stream it is held until complete (atomic_path), so an input that fails half-way
     # leaves no unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
-    with (open_stream(out) if is_stream(out) and not as_json else _atomic_text(out)) as f:
+    # a volume cut by the run's crop, or windowed without air, said in one line for all the inputs (notes_once)
+    with notes_once(), (open_stream(out) if is_stream(out) and not as_json else _atomic_text(out)) as f:
         w = csv.writer(f, lineterminator="\n")  # as the run's own CSVs (predictions_test.csv, splits.csv)
         first = True
         if as_json:

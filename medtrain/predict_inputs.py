@@ -246,14 +246,16 @@ def _entry_settings(run: RunModel) -> dict:
 
 def model_affine(name: str, run: RunModel) -> np.ndarray | None:
     """The affine from an index ``(x, y, z)`` of the run's input grid (its volume ``(D, H, W)`` taken as ``(W, H,
-    D)``) to the scan's millimetres, for the input ``name`` when it is a NIfTI file that :func:`_read_entry` decodes
-    (:func:`medtrain.data._grid_affine.grid_affine`); None for a 2D run, another input, or a DICOM series.
+    D)``) to the scan's millimetres, for the input ``name`` when it is a NIfTI file or a DICOM series folder that
+    :func:`_read_entry` decodes (:func:`medtrain.data._grid_affine.grid_affine`; a series' in RAS, its LPS patient
+    coordinates with x and y negated); None for a 2D run or another input.
 
     Raises:
-        MedtrainError: naming the file, for a header that cannot be read."""
+        MedtrainError: naming the file or folder, for a header or slice geometry that cannot be read."""
     from medtrain.data._grid_affine import grid_affine
 
-    if len(run.input_shape) != 4 or not is_nifti(name) or path_kind(name) != "file":
+    kind = path_kind(name)
+    if len(run.input_shape) != 4 or not (kind == "dir" or kind == "file" and is_nifti(name)):
         return None
     return grid_affine(name, **_entry_settings(run))
 

@@ -10,10 +10,11 @@ def register(sub) -> None:
                                    "(an input of another size is resized to it, as predict resizes it), of one "
                                    "forward pass without test-time views or dropout (MC dropout's too), in [0, 1], "
                                    "written to DIR/maps.npz with an overlay PNG per input (volumes: the three "
-                                   "orthogonal slices through the map's peak) and, for a NIfTI input, "
-                                   "NNNN_<name>_map.nii.gz: the map (float32, the model's grid) under the affine "
-                                   "that lays it over the scan in 3D Slicer, ITK-SNAP or FSLeyes (through the "
-                                   "run's --spacing and --volume-size; none for a DICOM series).")
+                                   "orthogonal slices through the map's peak) and, for a NIfTI input or a DICOM "
+                                   "series folder, NNNN_<name>_map.nii.gz: the map (float32, the model's grid) "
+                                   "under the affine that lays it over the scan in 3D Slicer, ITK-SNAP or FSLeyes "
+                                   "(through the run's --spacing and --volume-size; a DICOM series' in RAS, its "
+                                   "patient coordinates with x and y negated, over the series as Slicer loads it).")
     p.add_argument("run_dir", metavar="RUN")
     # default=[]: without a default argparse counts a nargs="*" positional as required, and its error named INPUT
     p.add_argument("inputs", nargs="*", default=[], metavar="INPUT",
@@ -43,6 +44,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from medtrain.cli.predict import squash_note
+    from medtrain.data._volume_notes import notes_once
     from medtrain.explain import explain
     from medtrain.explain.write import check_out
     from medtrain.predict_inputs import with_stdin_paths
@@ -54,7 +56,7 @@ def run(args) -> int:
     # with its own images (the note had claimed nothing of the run); the run's own split is at its size, and is read
     # through its folder (its splits.csv checked)
     run = load_run_module(args.run_dir) if inputs else None
-    with squash_note(run):
+    with squash_note(run), notes_once():  # and volumes cut or without air: one line each for all the inputs
         res = explain(args.run_dir if run is None else run, inputs, method=args.method, target=args.target,
                       layer=args.layer, split=args.split, limit=args.limit, skip_bad=args.skip_bad, out=args.out)
         for s in res.skipped:

@@ -7,12 +7,11 @@ exception texts, which may, are not passed on). The one exception is PatientID, 
 :func:`patient_group` alone so that one patient's series stay in one split: it is turned into a one-way
 hash (:func:`medtrain.data.table.group_hash`) at once and only the hash is returned.
 
-Geometry (DICOM PS3.3 C.7.6.2): ImageOrientationPatient holds the row and column direction cosines
-``r`` and ``c``, ImagePositionPatient the position of the first voxel, PixelSpacing the (row, column)
-spacing, all in the patient LPS frame. Slices are sorted by their position along the normal ``r x c``;
-the voxel-to-LPS affine is ``[r * dc, c * dr, (p_last - p_first) / (n - 1), p_first]``, turned into
-RAS by negating the first two rows, and the volume is then reordered to the closest RAS orientation
-as NIfTI volumes are (:func:`medtrain.data.nifti.to_ras`).
+Geometry (DICOM PS3.3 C.7.6.2; :mod:`medtrain.data._dicom_grid`): slices are sorted by their position along the
+normal of ImageOrientationPatient's row and column directions; the voxel-to-LPS affine is ``[r * dc, c * dr,
+(p_last - p_first) / (n - 1), p_first]``, turned into RAS by negating the first two rows, and the volume is then
+reordered to the closest RAS orientation as NIfTI volumes are (:func:`medtrain.data.nifti.to_ras`).
+:func:`read_dicom_series_grid` gives that geometry from the headers alone.
 
 CT pixel values are mapped to Hounsfield units by RescaleSlope/RescaleIntercept (PS3.3 C.11.1.1.2).
 Colour images (RGB, YBR, PALETTE COLOR through its lookup table) are also kept as 8-bit RGB, as a colour PNG
@@ -33,10 +32,11 @@ import numpy as np
 
 from medtrain._io import file_problem, path_kind
 from medtrain.data._dicom_codecs import cut_off, undecodable, unreadable
+from medtrain.data._dicom_grid import SliceGeometry, check_geometry, series_affine
 from medtrain.data.folder import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
-from medtrain.data.nifti import VolumeData, check_volume_shape, to_ras
+from medtrain.data.nifti import VolumeData, check_volume_shape, ras_grid, to_ras
 from medtrain.errors import MedtrainError
 
 # The only attributes ever read: pixel format, pixel data, rescale, geometry, and three that classify
@@ -324,40 +324,13 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
             raise MedtrainError(f"{folder}: mixed image sizes, {s.path.name} is {s.pixels.shape[1]}x"
                                 f"{s.pixels.shape[0]} but {first.path.name} is {first.pixels.shape[1]}x"
                                 f"{first.pixels.shape[0]}")
-        if s.orientation is None or s.position is None or s.pixel_spacing is None:
-            raise MedtrainError(f"{s.path}: slice lacks ImageOrientationPatient, ImagePositionPatient or "
-                                f"PixelSpacing, so the volume geometry is unknown")
+        check_geometry(s)
         if s.is_ct != first.is_ct:
             raise MedtrainError(f"{folder}: mixed modalities in one series folder ({s.path.name})")
     if len(slices) < 2:
         raise MedtrainError(f"{folder}: a DICOM series needs at least 2 slices, found 1 "
                             f"(a single image belongs in a 2D data set)")
-    row, col = first.orientation[:3], first.orientation[3:]
-    for s in slices:
-        if not np.allclose(s.orientation, first.orientation, atol=1e-3):
-            raise MedtrainError(f"{folder}: slices have different orientations ({s.path.name}); "
-                                f"one series per folder")
-    normal = np.cross(row, col)
-    if np.linalg.norm(normal) < 1e-3:
-        raise MedtrainError(f"{first.path}: ImageOrientationPatient row and column directions are parallel")
-    normal = normal / np.linalg.norm(normal)
-    slices.sort(key=lambda s: float(s.position @ normal))
-    along = np.array([float(s.position @ normal) for s in slices])
-    gaps = np.diff(along)
-    if np.any(gaps < 1e-4):
-        i = int(np.argmin(gaps))
-        raise MedtrainError(f"{folder}: {slices[i].path.name} and {slices[i + 1].path.name} lie at the same "
-                            f"position (duplicate slices or more than one series)")
-    step = float(np.median(gaps))
-    if np.any(np.abs(gaps - step) > 0.1 * step + 1e-3):
-        raise MedtrainError(f"{folder}: slice spacing is not uniform (missing slices?)")
-    dr, dc = first.pixel_spacing  # distance between rows, between columns
-    lps = np.eye(4)
-    lps[:3, 0] = row * dc  # voxel index i runs along a row, i.e. over columns
-    lps[:3, 1] = col * dr
-    lps[:3, 2] = (slices[-1].position - slices[0].position) / (len(slices) - 1)
-    lps[:3, 3] = slices[0].position
-    ras = np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps
+    slices, ras = series_affine(folder, slices)
     # pixel arrays are (rows=j, cols=i): stack to (i, j, k). MONOCHROME1 slices are negated: their volume is
     # percentile-normalised (not CT), so it comes out as 1 - normalised, as a single MONOCHROME1 image does
     data = np.stack([-s.pixels if s.monochrome1 else s.pixels for s in slices], axis=-1).transpose(1, 0, 2)
@@ -367,6 +340,36 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
     except MedtrainError as e:
         raise MedtrainError(f"{folder}: slice geometry: {e}") from None
     return VolumeData(array, spacing, "ct" if first.is_ct else "mr")
+
+
+def read_dicom_series_grid(folder: str | os.PathLike) -> tuple[np.ndarray, tuple]:
+    """The geometry of the RAS array :func:`read_dicom_series` returns, from the slices' headers alone (no pixel
+    data; :func:`medtrain.data.nifti.ras_grid`, as :func:`medtrain.data.nifti.read_nifti_grid` gives a NIfTI
+    file's): the affine from its index ``(X, Y, Z)`` to RAS millimetres (DICOM's LPS patient coordinates with x
+    and y negated, NIfTI's world), and its shape.
+
+    Raises:
+        MedtrainError: naming the folder or file, where :func:`read_dicom_series` would refuse the series' geometry.
+    """
+    folder = Path(folder)
+    slices, sizes = [], set()
+    for p in series_files(folder):
+        rows, cols, *geometry = _header(p, "Rows", "Columns", "ImageOrientationPatient", "ImagePositionPatient",
+                                        "PixelSpacing", "ImagerPixelSpacing")
+        ds = dict(zip(("o", "p", "s", "i"), geometry))
+        spacing = _floats(ds, "s", 2)
+        spacing = spacing if spacing is not None else _floats(ds, "i", 2)  # as _to_slice reads it
+        slices.append(SliceGeometry(p, _floats(ds, "o", 6), _floats(ds, "p", 3),
+                                    tuple(float(v) for v in spacing) if spacing is not None else None))
+        sizes.add((int(cols or 0), int(rows or 0)))
+    if len(slices) < 2 or len(sizes) != 1:
+        raise MedtrainError(f"{folder}: not one DICOM series of 2 or more slices of one size")
+    slices, ras = series_affine(folder, slices)
+    shape = (*sizes.pop(), len(slices))  # (columns, rows, slices): read_dicom_series' stack (i, j, k)
+    try:
+        return ras_grid(ras, shape)
+    except MedtrainError as e:
+        raise MedtrainError(f"{folder}: slice geometry: {e}") from None
 
 
 def read_dicom_image(path: str | os.PathLike, window=None) -> np.ndarray:

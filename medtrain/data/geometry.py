@@ -31,7 +31,8 @@ CUT_SAID = 0.10
 
 class CutVolumeWarning(UserWarning):
     """Volumes whose field of view ``--volume-size`` voxels at ``--spacing`` cut by more than :data:`CUT_SAID` along
-    an axis: said in one line per data set loaded (:func:`cut_note`), per input by predict (:func:`cut_one`)."""
+    an axis: said in one line per data set loaded (:func:`cut_note`), and per command by predict, explain and
+    ``eval --data`` (:mod:`medtrain.data._volume_notes`; one input alone: :func:`cut_alone`)."""
 
 
 def _mm(values) -> str:
@@ -70,8 +71,8 @@ def cut_alone(name, extent: Sequence[float], target_spacing: Sequence[float], si
 def say_cut(name, extent, target_spacing, size, facts: dict | None = None) -> None:
     """A volume of ``extent`` mm (None: unknown) whose crop to ``size`` voxels of ``target_spacing`` mm cuts away more
     than :data:`CUT_SAID` along an axis: kept in ``facts["cut"]`` for the folder loader, which says them all in one
-    line (:func:`cut_note`), or else said of it alone in a :class:`CutVolumeWarning` (predict, explain,
-    ``eval --data``)."""
+    line (:func:`cut_note`), or else said of it alone in a :class:`CutVolumeWarning` (predict, explain and
+    ``eval --data`` collect them instead, :mod:`medtrain.data._volume_notes`)."""
     if not extent or target_spacing is None or cut_share(extent, target_spacing, size) <= CUT_SAID:
         return
     if facts is not None:
@@ -80,12 +81,15 @@ def say_cut(name, extent, target_spacing, size, facts: dict | None = None) -> No
         warnings.warn(CutVolumeWarning(cut_alone(name, extent, target_spacing, size)), stacklevel=3)
 
 
-def cut_note(count: int, total: int, target_spacing: Sequence[float], size: Sequence[int], first: str) -> str:
+def cut_note(count: int, total: int, target_spacing: Sequence[float], size: Sequence[int], first: str,
+             whose: str = "") -> str:
     """The one line said of ``count`` of ``total`` volumes cut by more than :data:`CUT_SAID` of their extent along an
-    axis when ``size`` voxels of ``target_spacing`` mm are kept (``first``: the first, :func:`cut_one`). A 96 mm scan
-    had been cut to its central 48 mm, its finding with the rest, and predicted as an empty volume without a word."""
+    axis when ``size`` voxels of ``target_spacing`` mm are kept (``first``: the first, :func:`cut_one`; ``whose``:
+    ``"the run's "`` where a finished run's settings cut them). A 96 mm scan had been cut to its central 48 mm, its
+    finding with the rest, and predicted as an empty volume without a word."""
     box = [n * ts for n, ts in zip(size, target_spacing)]
-    return (f"{count} of {total} volume(s) were cut to their central {_mm(box)} mm by --volume-size {_setting(size)} "
+    return (f"{count} of {total} volume(s) were cut to their central {_mm(box)} mm by {whose}--volume-size "
+            f"{_setting(size)} "
             f"at --spacing {_setting(target_spacing)} mm, losing more than {100 * CUT_SAID:.0f}% of their extent along "
             f"an axis (first: {first}); the network sees only what is kept: a larger --volume-size or a coarser "
             f"--spacing keeps more")

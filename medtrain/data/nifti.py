@@ -41,7 +41,8 @@ SATURATED = 0.99
 class NoAirWarning(UserWarning):
     """NIfTI volumes windowed as CT though none of their values lies below :data:`AIR_HU` (no air): MR or PET values
     (a walkthrough's MR-like volume had been windowed to a background of 92/255 without a word), or a CT crop inside an
-    organ. Said in one line per data set loaded (:func:`no_air_note`), per input by predict (:func:`say_no_air`)."""
+    organ. Said in one line per data set loaded (:func:`no_air_note`), and per command by predict, explain and
+    ``eval --data`` (:mod:`medtrain.data._volume_notes`)."""
 
 
 def _no_air_one(name, values_range) -> str:
@@ -64,7 +65,8 @@ def no_air_note(count: int, total: int, window: tuple, first) -> str:
 def say_no_air(name, values_range, window, facts: dict | None = None) -> None:
     """A volume windowed though it has no air (``values_range``: its (min, max); None: it has air, or was not
     windowed): kept in ``facts["no_air"]`` for the folder loader, which says them all in one line
-    (:func:`no_air_note`), or else said of it alone in a :class:`NoAirWarning` (predict, explain, ``eval --data``)."""
+    (:func:`no_air_note`), or else said of it alone in a :class:`NoAirWarning` (predict, explain and ``eval --data``
+    collect them instead, :mod:`medtrain.data._volume_notes`)."""
     if not values_range or window is None:
         return
     if facts is not None:

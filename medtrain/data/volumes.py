@@ -37,6 +37,7 @@ from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, sweep_
 from medtrain._io.cache import VOLUMES, folder
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
+from medtrain.data._volume_notes import collected
 from medtrain.data.duplicates import image_digests
 from medtrain.data.folder import check_same_size, check_square, resize_square
 from medtrain.data.geometry import (CutVolumeWarning, cut_note, cut_one, parse_size, resample, resize2d, say_cut,
@@ -131,6 +132,8 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
     ``spacing`` cuts away more than 10% of its extent along an axis is said (:func:`medtrain.data.geometry.say_cut`):
     without ``facts`` in a :class:`~medtrain.data.geometry.CutVolumeWarning` of its own, with them as ``cut``; so is a
     NIfTI volume windowed though it has no air (:func:`medtrain.data.nifti.say_no_air`; with them as ``no_air``).
+    Inside :func:`medtrain.data._volume_notes.notes_once` (predict, explain, ``eval --data``) both are said there, in
+    one line each for all the inputs read.
     """
     path = Path(path)
     found = path_kind(path)
@@ -159,8 +162,9 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
             except Exception:  # noqa: BLE001  (a damaged cache entry is rebuilt, never trusted)
                 log.warning("rebuilding damaged cache entry %s", cache_file.name)
         if cached is not None:
-            say_cut(path, seen.get("extent"), spacing, size, facts)
-            say_no_air(path, seen.get("no_air"), win, facts)
+            if facts is not None or not collected(path, seen, spacing, size, win):
+                say_cut(path, seen.get("extent"), spacing, size, facts)
+                say_no_air(path, seen.get("no_air"), win, facts)
             return cached
     found: dict = {}
     arr, windowed = _decode(path, spacing, size, win, kind, found)
@@ -172,8 +176,9 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
         with atomic_path(cache_file) as tmp, open(tmp, "wb") as f:
             np.savez(f, voxels=arr, windowed=np.array(windowed), hounsfield=np.array(found.get("hounsfield", False)),
                      **{k: np.array(v, np.float64) for k, v in seen.items()})
-    say_cut(path, seen.get("extent"), spacing, size, facts)
-    say_no_air(path, seen.get("no_air"), win, facts)
+    if facts is not None or not collected(path, seen, spacing, size, win):  # (in predict's notes_once: one line)
+        say_cut(path, seen.get("extent"), spacing, size, facts)
+        say_no_air(path, seen.get("no_air"), win, facts)
     return arr, windowed
 
 

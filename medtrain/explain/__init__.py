@@ -123,8 +123,8 @@ class Explanation:
             point: the positive class where its probability >= the threshold); None: at 0.5 or argmax, or a
             ``target`` given.
         affines: per input, the 4x4 affine from an index ``(x, y, z)`` of its map taken in RAS order (``maps[i]``
-            transposed: ``(W, H, D)``) to its NIfTI file's millimetres (:func:`medtrain.predict_inputs.model_affine`),
-            which ``NNNN_<name>_map.nii.gz`` carries; None where the input is no NIfTI file (empty: none).
+            transposed: ``(W, H, D)``) to its NIfTI file's or DICOM series' millimetres (:func:`medtrain.predict_inputs.model_affine`),
+            which ``NNNN_<name>_map.nii.gz`` carries; None where the input is neither (empty: none).
     """
 
     names: list[str]

@@ -1,5 +1,5 @@
-"""A volume's map written as NIfTI (``NNNN_<name>_map.nii.gz``), to lay over its scan in 3D Slicer, ITK-SNAP or
-FSLeyes: float32 in the model's voxel grid, with the affine of that grid in the scan's millimetres
+"""A volume's map (a NIfTI file's or a DICOM series') written as NIfTI (``NNNN_<name>_map.nii.gz``), to lay over its
+scan in 3D Slicer, ITK-SNAP or FSLeyes: float32 in the model's voxel grid, with the affine of that grid in the scan's millimetres
 (:func:`medtrain.predict_inputs.model_affine`), so a viewer, which places images by their affine, puts each map voxel
 where the network saw it."""
 from __future__ import annotations
@@ -23,9 +23,14 @@ def map_name(overlay: str) -> str:
 
 def _space(source: str) -> tuple[int, str]:
     """The space code (``sform_code``, else ``qform_code``: the one nibabel's affine came from) and spatial unit of
-    the NIfTI file ``source``, for the map to say the same; scanner space in mm where it names none."""
+    the NIfTI file ``source``, for the map to say the same; scanner space in mm where it names none, and for a DICOM
+    series folder (its patient coordinates, in mm, are the scanner's: :func:`medtrain.data.dicom.read_dicom_series_grid`)."""
     import nibabel as nib
 
+    from medtrain.data.nifti import is_nifti
+
+    if not is_nifti(source):  # a DICOM series folder
+        return _SCANNER, "mm"
     try:
         header = nib.load(source).header
         codes = int(header["sform_code"]), int(header["qform_code"])

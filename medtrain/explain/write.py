@@ -185,7 +185,7 @@ def write_explanation(res, out: str | os.PathLike) -> list[Path]:
     ``peak``, ``(N, ndim)`` the index of each map's maximum, ``(z, y, x)`` in a volume, -1 where a map is all
     zeros; ``nifti``, each input's NIfTI map's name, "" where it has none) and one overlay PNG per input
     (``NNNN_<name>.png``; for volumes the three orthogonal slices through the map's peak, the central ones where it
-    has none), and for each NIfTI input its map as ``NNNN_<name>_map.nii.gz`` (:mod:`medtrain.explain.nifti_out`:
+    has none), and for each NIfTI input or DICOM series its map as ``NNNN_<name>_map.nii.gz`` (:mod:`medtrain.explain.nifti_out`:
     float32 in the model's grid, under the affine that lays it over the scan, ``Explanation.affines``) into the
     folder ``out``, all at once: an error leaves nothing.
     The overlays and maps an earlier explanation in ``out`` wrote are removed; other files are left alone. Returns the
