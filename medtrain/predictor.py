@@ -33,6 +33,7 @@ from medtrain.evaluation import predict_batches, temperature_scale
 from medtrain.evaluation.batches import batch_for
 from medtrain.metrics import predicted_names
 from medtrain.operating_point import from_meta, names_at_operating_point, threshold_on_raw_scale, warn_fitted_with_tta
+from medtrain.data._volume_notes import notes_once
 from medtrain.data.folder import IMAGE_DEPTH
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
@@ -248,7 +249,8 @@ class Predictor:
                                 f"(N, C, *spatial) or one image, a PIL image, or a list of these; got "
                                 f"{type(images).__name__}")
         items = python_items(images, self.run)
-        out = [p for _, p, _ in self.stream(items)]
+        with notes_once():  # volumes cut by the run's crop, or windowed without air: one line each for all of them
+            out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from medtrain.runmodel import RunModel, float32_default, load_run_module
+from medtrain.data._volume_notes import notes_once
 from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
@@ -161,7 +162,8 @@ def explain_items(run: RunModel, items: Iterable[Item], method: str = "gradcam",
     """Explain each of ``items`` (see :func:`explain`); bad items raise, or with ``skip_bad`` are listed in
     ``skipped``. Computed under torch's float32 default dtype, the caller's restored after. ``gradcam++`` warns
     (:class:`GradCAMppWarning`)."""
-    res = _explain_items(run, items, method, target, layer, skip_bad, batch_size)
+    with notes_once():  # volumes cut by the run's crop, or windowed without air: one line each for all of them
+        res = _explain_items(run, items, method, target, layer, skip_bad, batch_size)
     _caveat(method, stacklevel=2)  # once the maps are made: a bad input stays the one line of its error
     return res
 
@@ -328,7 +330,8 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
         items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))
     if limit is not None:
         items = itertools.islice(items, limit)
-    res = _explain_items(run, items, method, target, layer, skip_bad, BATCH_SIZE)
+    with notes_once():  # volumes cut by the run's crop, or windowed without air: one line each for all of them
+        res = _explain_items(run, items, method, target, layer, skip_bad, BATCH_SIZE)
     if not res.names:
         raise MedtrainError("no input to explain" + (f" ({len(res.skipped)} skipped)" if res.skipped else ""))
     _caveat(method, stacklevel=2)  # once the maps are made: a bad input stays the one line of its error

@@ -91,3 +91,25 @@ def test_eval_data_says_the_cut_scans_once_with_their_count_naming_the_data(spac
     cut = _lines(err, CUT_ONE, CUT)
     assert len(cut) == 1 and cut[0].count(f"{csv}: 4 of 4 volume(s) were cut") == 1, err  # named by its data
     assert len(_lines(err, NO_AIR)) == 1 and "4 of 4 NIfTI volume(s)" in err
+
+
+@pytest.mark.slow  # trains a 3D network: about 10 s
+@pytest.mark.parametrize("call", ["predict", "explain"])
+def test_the_python_api_says_cut_scans_once_too(spacing_run, call):
+    # medtrain.load(run).predict(paths) and medtrain.explain.explain(run, paths) had warned once per scan
+    import warnings
+
+    from medtrain.data.geometry import CutVolumeWarning
+    from medtrain.data.nifti import NoAirWarning
+    from medtrain.explain import explain
+
+    run, big, _ = spacing_run
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        if call == "predict":
+            medtrain.load(run).predict([str(p) for p in big[:3]])
+        else:
+            explain(run, [str(p) for p in big[:3]])
+    cut = [str(x.message) for x in w if issubclass(x.category, CutVolumeWarning)]
+    air = [x for x in w if issubclass(x.category, NoAirWarning)]
+    assert len(cut) == 1 and "3 of 3" in cut[0] and len(air) == 1
