@@ -18,14 +18,16 @@ on why a held-out fold that also selected the checkpoint, the validation fold, r
 ``cv.json`` keys: ``folds``, ``held_out`` (``val`` or ``test``), ``task``, ``dataset``, ``model``, ``seed``,
 ``per_fold`` (``fold``, ``sizes``, ``best_epoch``, ``wall_s``, ``val_auc``, ``val_acc``, ``test_auc``,
 ``test_acc``), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
-``acc_ci``, ``n``), ``wall_s`` (this call) and ``train_wall_s`` (the folds' own training time, summed). With
-``--operating-point``, ``per_fold`` also holds each fold's threshold chosen on its validation split (``threshold``;
-multi-label: ``thresholds`` by label and ``thresholds_not_chosen``, the labels that kept 0.5) and its test rates at
-it (multi-label: their means over labels), ``summary["threshold"]`` the thresholds' ``mean``, ``std``, ``min`` and
-``max`` over the folds (how stable the chosen threshold is) and, for a multi-label task,
-``operating_point_per_label`` each label's test sensitivity and specificity at its folds' own thresholds,
-``{"mean", "std", "folds"}`` over the folds where it is defined, and its ``threshold`` over the folds that chose one
-(``{"mean", "std", "min", "max", "folds"}``).
+``acc_ci``, ``n``; multi-label: ``per_label``, each label's pooled ``auc``, ``auc_ci`` and ``positives``), ``wall_s``
+(this call) and ``train_wall_s`` (the folds' own training time, summed). With ``--operating-point``, ``per_fold``
+also holds each fold's threshold chosen on its validation split's calibrated probabilities (``threshold``;
+multi-label: ``thresholds`` by label and ``thresholds_not_chosen``, the labels that kept 0.5), its ``temperature``
+and that threshold on the raw scale (``threshold_raw``, ``thresholds_raw``: :mod:`medtrain._crossval_labels`), and
+its test rates at it (multi-label: their means over labels); ``summary["threshold_raw"]`` the raw thresholds'
+``mean``, ``std``, ``min`` and ``max`` over the folds (how stable the chosen threshold is: the folds' calibrated
+scales differ, ``threshold_scale`` says so) and, for a multi-label task, ``operating_point_per_label`` each label's
+test sensitivity and specificity at its folds' own thresholds, ``{"mean", "std", "folds"}`` over the folds where it
+is defined, and its ``threshold_raw`` over the folds that chose one (``{"mean", "std", "min", "max", "folds"}``).
 """
 from __future__ import annotations
 
@@ -37,6 +39,10 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import metrics
+from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_RAW, fold_thresholds, label_tables,
+                                       markdown, mean_std as _mean_std, pooled_per_label, rate as _rate,
+                                       spread as _spread, threshold_note)
+from medtrain._crossval_labels import label_rates as _label_rates
 from medtrain._io import write_json, write_text
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
@@ -55,13 +61,16 @@ CV_WRITTEN = {CV_FILE, CV_TABLE, REPORT_FILE, FOLDS_FILE}
 #: per-fold numbers summarised as mean ± std (sample std, ddof 1), with how each is read from metrics.json
 FOLD_METRICS = {"val_auc": ("val", "auc"), "val_acc": ("val", "acc"), "test_auc": ("test", "auc"),
                 "test_acc": ("test", "acc")}
-#: with --operating-point: each fold's threshold (chosen on its validation split) and its test rates at it
-THRESHOLD = "threshold"
+#: with --operating-point: each fold's threshold (chosen on its validation split's calibrated probabilities), its
+#: temperature, the threshold on the raw scale, and its test rates at it
 OP_METRICS = ("test_sensitivity", "test_specificity")
 #: ... of a multi-label task: each fold's mean over labels of the test rates at its own per-label thresholds
 LABEL_OP_METRICS = ("test_mean_sensitivity", "test_mean_specificity")
 #: the per-fold columns, in order (those a cross-validation has): metrics, the threshold, the rates at it
-_COLUMNS = (*FOLD_METRICS, THRESHOLD, *OP_METRICS, *LABEL_OP_METRICS)
+_COLUMNS = (*FOLD_METRICS, THRESHOLD, TEMPERATURE, THRESHOLD_RAW, *OP_METRICS, *LABEL_OP_METRICS)
+#: per-fold columns given no mean ± std: each fold's calibrated threshold is on its own scale (the raw one's is the
+#: spread), and the temperatures are what makes them differ
+_UNSUMMARISED = (THRESHOLD, TEMPERATURE)
 
 
 def fold_dir(out: str | Path, fold: int) -> Path:
@@ -156,11 +165,13 @@ def fold_split_origin(runs: list[dict]) -> str | None:
 def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=None) -> dict:
     """What :func:`medtrain.reports.html.write_crossval_report` renders: per-fold metrics (the fold runs'
     own), the pooled out-of-fold line, ``split_origin`` (:func:`fold_split_origin`), ``shape`` (the folds' images,
-    their data summary's: a 2D shape leaves ``volume_size`` out, as a run's report does) and ``unread``
-    (:func:`medtrain._run_report.unread_settings`) for its settings table."""
+    their data summary's: a 2D shape leaves ``volume_size`` out, as a run's report does), ``unread``
+    (:func:`medtrain._run_report.unread_settings`) for its settings table, ``threshold_note`` (the raw thresholds'
+    spread) and ``label_tables`` (:func:`medtrain._crossval_labels.label_tables`, cv.md's per-label tables; the
+    report had none of them)."""
     folds = [{"fold": f["fold"], **{k: f[k] for k in _COLUMNS if k in f}}
              for f in cv["per_fold"]]
-    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not k.endswith(
+    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients", "per_label") and not k.endswith(
         ("_ci_method", "_ci_reason", "_ci_draws"))}  # how an interval was made is said in the note, not a card
     o = cv["oof"]  # "bootstrap" unless every interval given is another (Wilson's ACC, Newcombe's AUC, ...)
     given = [k for k in ("acc", "auc") if _finite(o.get(f"{k}_ci"))]
@@ -187,7 +198,10 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")
+    unsummarised = [k for k in _UNSUMMARISED if folds and k in folds[0]]  # "–": not on one scale (cv.md's too)
     return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
+            "mean": dict.fromkeys(unsummarised), "std": dict.fromkeys(unsummarised),
+            "threshold_note": threshold_note(cv), "label_tables": label_tables(cv),  # as cv.md has them
             "unread": unread_settings(config),  # a linear probe's: left out of its settings table, as a run's report does
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
                      f"pooled over {cv['oof']['n']} out-of-fold predictions)"}
@@ -211,19 +225,16 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
         for name, (split, key) in FOLD_METRICS.items():
             if key in r.get(split, {}):
                 row[name] = r[split][key]
-        chosen = r.get("operating_point") or {}
-        if THRESHOLD in chosen:  # each fold's own, chosen on its validation split (how stable it is)
-            row[THRESHOLD] = chosen[THRESHOLD]
-        elif "thresholds" in chosen:
-            row["thresholds"], row["thresholds_not_chosen"] = chosen["thresholds"], list(chosen.get("not_chosen") or [])
-        op = chosen.get("test")
+        # each fold's own, chosen on its validation split (how stable it is), as chosen and on the raw scale
+        row.update(fold_thresholds(r, task))
+        op = (r.get("operating_point") or {}).get("test")
         if op and "per_label" in op:  # a multi-label run's: the means over labels of its per-label rates
             row.update({k: _rate(op["summary"][k[len("test_"):]]) for k in LABEL_OP_METRICS})
         elif op:  # the cross-validation report left the operating point out (a user walkthrough)
             row["test_sensitivity"], row["test_specificity"] = op["sensitivity"], op["specificity"]
         per_fold.append(row)
-    summary = {name: (_spread if name == THRESHOLD else _mean_std)([f[name] for f in per_fold]) for name in _COLUMNS
-               if name in per_fold[0]}
+    summary = {name: (_spread if name == THRESHOLD_RAW else _mean_std)([f[name] for f in per_fold]) for name in _COLUMNS
+               if name in per_fold[0] and name not in _UNSUMMARISED}
     pooled = [read_saved(d, held_out) for d in run_dirs]  # each fold's file read once
     y = np.concatenate([p.labels for p in pooled])
     s = np.concatenate([p.scores for p in pooled])
@@ -232,51 +243,18 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     if metrics.repeated(groups):
         oof["patients"] = len(set(groups))  # the intervals resample patients
     oof.update(metrics.acc_auc_ci(y, s, task, bootstrap, seed, groups, oof["acc"]))
-    per_label = _label_rates(runs)
+    labels = pooled_per_label(y, s, task, (runs[0].get("data") or {}).get("classes"), bootstrap, seed, groups)
+    if labels:  # the mean over labels had hidden a label at chance (a user walk)
+        oof["per_label"] = labels
+    per_label = _label_rates(runs, task)
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
-            "oof": oof, **({"operating_point_per_label": per_label} if per_label else {})}
-
-
-def _rate(v) -> float:
-    return float("nan") if v is None else float(v)  # (undefined: NaN, written as null in metrics.json)
-
-
-def _label_rates(runs: list[dict]) -> dict | None:
-    """A multi-label task's per-label test sensitivity and specificity, each fold at its own thresholds (chosen on
-    its validation split), as the binary rates are summarised: mean and std (ddof 1) over the folds, here over
-    those where the label's rate is defined (``folds``: how many). None without per-label operating points."""
-    ops = [((r.get("operating_point") or {}).get("test") or {}).get("per_label") for r in runs]
-    if not ops or not all(ops):
-        return None
-    out = {}
-    for name in ops[0]:
-        out[name] = {}
-        for k in ("sensitivity", "specificity"):
-            v = np.array([_rate((op.get(name) or {}).get(k)) for op in ops])
-            v = v[np.isfinite(v)]
-            out[name][k] = {**(_mean_std(v) if len(v) else {"mean": float("nan"), "std": float("nan")}),
-                            "folds": int(len(v))}
-        chosen = [r["operating_point"]["thresholds"][name] for r in runs if name in (
-            r["operating_point"].get("thresholds") or {}) and name not in (r["operating_point"].get("not_chosen") or ())]
-        out[name][THRESHOLD] = {**(_spread(chosen) if chosen else dict.fromkeys(("mean", "std", "min", "max"), float(
-            "nan"))), "folds": len(chosen)}  # over the folds that chose one (a fold that kept 0.5 is left out)
-    return out
-
-
-def _mean_std(values: list[float]) -> dict:
-    v = np.asarray(values, np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
-
-
-def _spread(values: list[float]) -> dict:
-    """:func:`_mean_std` with the range: the folds' thresholds, whose stability a reader judges by both."""
-    v = np.asarray(values, np.float64)
-    return {**_mean_std(v), "min": float(v.min()), "max": float(v.max())}
+            "oof": oof, **({"operating_point_per_label": per_label} if per_label else {}),
+            **({"threshold_scale": SCALE} if TEMPERATURE in per_fold[0] else {})}
 
 
 def to_markdown(cv: dict) -> str:
-    """The per-fold table, mean ± std, and the pooled out-of-fold line."""
-    names = [n for n in _COLUMNS if n in cv["summary"]]
+    """The per-fold table, mean ± std, the pooled out-of-fold line and, per label, the tables of the report."""
+    names = [n for n in _COLUMNS if n in cv["summary"] or (cv["per_fold"] and all(n in f for f in cv["per_fold"]))]
     head = ["fold", "train/val/test"] + [n.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
                                          for n in names] + ["kept epoch", "time (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -284,7 +262,8 @@ def to_markdown(cv: dict) -> str:
         sz = f["sizes"]
         cells = [str(f["fold"]), f"{sz['train']}/{sz['val']}/{sz['test']}"] + [_cell(f[n], n) for n in names]
         lines.append("| " + " | ".join(cells + [str(f["best_epoch"] + 1), f"{f['wall_s']:.0f}"]) + " |")
-    ms = [f"{_cell(cv['summary'][n]['mean'], n)} ± {_cell(cv['summary'][n]['std'], n)}" for n in names]
+    ms = [f"{_cell(cv['summary'][n]['mean'], n)} ± {_cell(cv['summary'][n]['std'], n)}" if n in cv["summary"]
+          else "–" for n in names]  # a calibrated threshold is on its fold's own scale: no mean of them
     lines.append("| mean ± std | | " + " | ".join(ms) + " | | |")
     o = cv["oof"]
     lines.append("")
@@ -292,17 +271,10 @@ def to_markdown(cv: dict) -> str:
                  + ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                     "so this reads optimistic"
                     if cv["held_out"] == "val" else ""))
-    if THRESHOLD in cv["summary"]:
-        t = cv["summary"][THRESHOLD]
-        lines += ["", f"Threshold chosen on each fold's validation split: mean {t['mean']:.4f} ± {t['std']:.4f}, "
-                  f"range {t['min']:.4f} to {t['max']:.4f} over {len(cv['per_fold'])} folds (each fold's in its "
-                  "column above; each fold's test rates are at its own)."]
-    if cv.get("operating_point_per_label"):
-        lines += ["", "Operating point per label (test; each fold at its own thresholds, chosen on its validation split; "
-                  "mean ± std over the folds where defined):", "", "| label | sensitivity | specificity |", "|---|---|---|"]
-        lines += [f"| {name} | " + " | ".join(_over_folds(r[k]) for k in ("sensitivity", "specificity")) + " |"
-                  for name, r in cv["operating_point_per_label"].items()]
-        lines += _label_thresholds(cv)
+    note = threshold_note(cv)
+    if note:
+        lines += ["", note]
+    lines += markdown(label_tables(cv))
     lines.append("")
     lines.append(POOLED_FROM)
     spread = _test_spread(cv)
@@ -312,34 +284,10 @@ def to_markdown(cv: dict) -> str:
 
 
 def _cell(v: float, name: str) -> str:
-    return f"{v:.4f}" if name == THRESHOLD else f"{v:.3f}"  # a threshold to the digits the run's report shows
-
-
-def _label_thresholds(cv: dict) -> list[str]:
-    """cv.md's table of a multi-label task's thresholds: each fold's per label (chosen on its validation split;
-    ``0.5 (kept)`` where it could choose none) and, over the folds that chose one, mean ± std and range."""
-    if not all("thresholds" in f for f in cv["per_fold"]) or not cv["per_fold"]:
-        return []
-    folds = cv["per_fold"]
-    lines = ["", "Thresholds per label, each fold's chosen on its validation split (mean ± std and range over the "
-             "folds that chose one):", "", "| label | " + " | ".join(f"fold {f['fold']}" for f in folds)
-             + " | mean ± std | range |", "|---|" + "---|" * (len(folds) + 2)]
-    for name, r in cv["operating_point_per_label"].items():
-        t = r.get(THRESHOLD) or {"folds": 0}
-        cells = [f"{f['thresholds'][name]:g} (kept)" if name in f.get("thresholds_not_chosen", ()) else
-                 f"{f['thresholds'][name]:.4f}" if name in f["thresholds"] else "–" for f in folds]
-        over = ("–", "–") if not t["folds"] else (f"{t['mean']:.4f} (1 fold)", f"{t['min']:.4f}") if t["folds"] == 1 \
-            else (f"{t['mean']:.4f} ± {t['std']:.4f}", f"{t['min']:.4f} to {t['max']:.4f}")
-        lines.append(f"| {name} | " + " | ".join([*cells, *over]) + " |")
-    return lines
-
-
-def _over_folds(r: dict) -> str:
-    """A label's rate over the folds where it is defined: mean ± std from 2 folds, the one fold's value marked as
-    such (a std of one value had read "± 0.000", a spread of none), "–" where no fold defines it (had been "nan ±
-    nan")."""
-    folds = r.get("folds", 0)
-    return f"{r['mean']:.3f} ± {r['std']:.3f}" if folds >= 2 else f"{r['mean']:.3f} (1 fold)" if folds == 1 else "–"
+    if v is None or not np.isfinite(v):
+        return "–"
+    # a threshold to the digits the run's report shows; a temperature as the run's summary line gives it
+    return f"{v:.4f}" if name in (THRESHOLD, THRESHOLD_RAW) else f"{v:.3f}"
 
 
 def _test_spread(cv: dict) -> str | None:

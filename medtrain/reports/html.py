@@ -352,8 +352,9 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     metric: value, ...}], "pooled": {"auc": v, "auc_ci": [lo, hi], ...}}`` plus optional ``"mean"``/``"std"``
     (computed from the folds when absent), ``"title"``, ``"config"``, ``"split_origin"`` (the folds' data
     summary's, which decides the fractions its settings table lists) and ``"unread"`` (settings the folds never read,
-    a linear probe's, left out of that table as a run's report leaves them out). Every numeric fold column other
-    than ``fold`` and ``seed`` is a metric; a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
+    a linear probe's, left out of that table as a run's report leaves them out), ``"threshold_note"`` and
+    ``"label_tables"`` (``[{"title", "head", "rows"}]``, text). Every numeric fold column but ``fold`` and ``seed``
+    is a metric (a ``"mean"`` of None: "–"); a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
     from medtrain.reports import plots
 
     out = Path(out)
@@ -374,8 +375,9 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         config=settings_shown(summary.get("config") or {}, _data_of(summary), summary.get("unread") or ()),
         probe_unread=PROBE_UNREAD_NOTE if any(k in (summary.get("config") or {}) for k in summary.get("unread") or ())
         else "",
-        pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals",
-        dots=png_data_uri(out / FOLDS_FILE))
+        pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals", dots=png_data_uri(
+            out / FOLDS_FILE), threshold_note=summary.get("threshold_note") or "", label_tables=summary.get(
+            "label_tables") or [])
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 

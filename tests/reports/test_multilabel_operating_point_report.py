@@ -75,11 +75,13 @@ def test_cv_records_each_fold_s_threshold_per_label_and_their_spread(cv):
         assert row["thresholds_not_chosen"] == f["operating_point"]["not_chosen"]
     for name in NAMES:
         chosen = [f["operating_point"]["thresholds"][name] for f in folds]
-        t = summary["operating_point_per_label"][name]["threshold"]
-        assert t == pytest.approx({"mean": np.mean(chosen), "std": np.std(chosen, ddof=1), "min": min(chosen),
-                                   "max": max(chosen), "folds": 2})
-        assert (f"| {name} | {chosen[0]:.4f} | {chosen[1]:.4f} | {t['mean']:.4f} ± {t['std']:.4f} | "
-                f"{t['min']:.4f} to {t['max']:.4f} |") in md
+        raw = [row["thresholds_raw"][name] for row in summary["per_fold"]]  # spread over the raw-scale ones
+        t = summary["operating_point_per_label"][name]["threshold_raw"]
+        assert t == pytest.approx({"mean": np.mean(raw), "std": np.std(raw, ddof=1), "min": min(raw),
+                                   "max": max(raw), "folds": 2})
+        row = next(line for line in md.splitlines() if line.startswith(f"| {name} | {chosen[0]:.4f}"))
+        assert f"{chosen[1]:.4f}" in row and row.endswith(f"| {t['mean']:.4f} ± {t['std']:.4f} | "
+                                                           f"{t['min']:.4f} to {t['max']:.4f} |")
 
 
 def test_a_fold_that_kept_half_for_a_label_is_shown_kept_and_left_out_of_its_threshold_spread():
@@ -91,7 +93,7 @@ def test_a_fold_that_kept_half_for_a_label_is_shown_kept_and_left_out_of_its_thr
 
     runs = [run({"a": 0.3, "b": 0.5}, ["b"]), run({"a": 0.4, "b": 0.2}, []), run({"a": 0.5, "b": 0.6}, [])]
     per_label = _label_rates(runs)
-    assert per_label["b"]["threshold"] == pytest.approx({"mean": 0.4, "std": np.std([0.2, 0.6], ddof=1), "min": 0.2,
+    assert per_label["b"]["threshold_raw"] == pytest.approx({"mean": 0.4, "std": np.std([0.2, 0.6], ddof=1), "min": 0.2,
                                                          "max": 0.6, "folds": 2})
     cv = {"summary": {}, "held_out": "test", "oof": {"auc": 0.8, "acc": 0.7, "n": 10}, "operating_point_per_label": per_label,
           "per_fold": [{"fold": k, "sizes": {"train": 30, "val": 10, "test": 10}, "best_epoch": 0, "wall_s": 1.0,
