@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 from medtrain._io import STDOUT, atomic_path, is_stream, open_stream
+from medtrain.data._table_checks import THRESHOLD_PREFIX
 from medtrain.data._volume_notes import notes_once
 from medtrain.errors import MedtrainError
 from medtrain.predict_inputs import Item, Skipped, iter_inputs
@@ -67,7 +68,9 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     ``prediction_at_operating_point`` for a run with one, calibrated or not (multi-label: the labels called at
     their own thresholds, joined by ``;``), a binary one after ``positive_class_at_operating_point`` and
     ``threshold_at_operating_point``, the threshold on the probabilities written (:meth:`Predictor.settings`), so
-    that each row's decision reads off its own columns: the positive class where its probability >= it); or JSON,
+    that each row's decision reads off its own columns: the positive class where its probability >= it; a
+    multi-label one after ``threshold_at_operating_point:<label>`` for each label, a label called where its
+    probability >= its threshold); or JSON,
     whose header records :meth:`Predictor.settings`: ``calibrated``, ``temperature``, ``operating_point``,
     ``threshold`` (on the probabilities written; with ``--no-calibration`` also ``threshold_on_calibrated``, the
     run's), ``positive_class`` (multi-label: ``thresholds`` by label and ``not_chosen``), written atomically: an
@@ -84,6 +87,9 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     op_cols = {"positive_class_at_operating_point": said["positive_class"],
                "threshold_at_operating_point": repr(float(said["threshold"]))} \
         if said.get("threshold") is not None else {}
+    # a multi-label run's threshold of each label, on the same scale, in a column of its own: the file had held
+    # only the labels called, its thresholds in the JSON header alone (a multi-label walk)
+    op_cols.update({f"{THRESHOLD_PREFIX}{label}": repr(float(t)) for label, t in (said.get("thresholds") or {}).items()})
     # JSON is one object: on a stream it is held until complete (atomic_path), so an input that fails half-way
     # leaves no unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
     # a volume cut by the run's crop, or windowed without air, said in one line for all the inputs (notes_once)

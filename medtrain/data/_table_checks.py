@@ -34,6 +34,8 @@ RESERVED_COLUMNS = ("index", "input", "group", "prediction", "prediction_at_oper
                     "threshold_at_operating_point")
 #: the numbered columns of those files: ``label0..`` (labels), ``p0..`` (probabilities), ``q0..`` (scaled ones)
 RESERVED_NUMBERED = re.compile(r"(label|p|q)(0|[1-9]\d*)")
+#: the start of a multi-label predict file's column of each label's threshold (``threshold_at_operating_point:Mass``)
+THRESHOLD_PREFIX = "threshold_at_operating_point:"
 
 
 def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: Optional[str]) -> None:
@@ -132,6 +134,8 @@ def reserved_reason(name: str) -> Optional[str]:
     """What column of the prediction CSVs a class ``name`` would repeat as its own column's name, or None."""
     if name in RESERVED_COLUMNS:
         return f"the column '{name}'"
+    if name.startswith(THRESHOLD_PREFIX):
+        return f"the columns {THRESHOLD_PREFIX}<label>"
     numbered = RESERVED_NUMBERED.fullmatch(name)
     return f"the columns {numbered[1]}0, {numbered[1]}1, ..." if numbered else None
 

@@ -90,3 +90,22 @@ def test_the_exported_onnx_file_carries_the_thresholds_and_decides_as_predict(ml
     decided = [";".join(n for j, n in enumerate(labels) if row[j] >= meta["thresholds"][n]) for row in got]
     p = medtrain.load(run)
     assert decided == p.decide_at_operating_point(p.predict(images))
+
+
+@pytest.mark.parametrize("calibration", [[], ["--no-calibration"]])
+def test_each_row_states_each_label_s_threshold_its_decision_reads_off(ml_run, tmp_path, capsys, calibration):
+    # the CSV had held the labels called and nothing of the thresholds (the JSON header alone had them): with
+    # --no-calibration its raw probabilities were decided at thresholds that appeared nowhere in the file
+    run, _, ext, op = ml_run
+    code, _, err = run_cli(capsys, "predict", run, ext, *calibration, "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    rows = read_rows(tmp_path / "p.csv")
+    cols = [f"threshold_at_operating_point:{n}" for n in NAMES]
+    assert list(rows[0])[-4:] == [*cols, OP]
+    t = {n: float(rows[0][c]) for n, c in zip(NAMES, cols)}
+    assert all(float(r[c]) == t[n] for r in rows for n, c in zip(NAMES, cols))  # the same on every row
+    q = np.array([[float(r[n]) for n in NAMES] for r in rows])
+    assert [r[OP] for r in rows] == _called(q, t)  # from the file alone
+    # on the scale of the probabilities written: the run's, or raw ones mapped through its temperature
+    assert t == medtrain.load(run, calibrated=not calibration).settings()["thresholds"]
+    assert calibration or t == op["thresholds"]
