@@ -191,6 +191,8 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
         note += f"; AUC's is DeLong's on the logit scale ({why})"
     elif o.get("auc_ci_method") == "score":
         note += f"; AUC's is a score interval of the mean one-vs-rest AUC ({why})"
+    elif o.get("auc_ci_method") == "label-mean":
+        note += f"; AUC's is the mean of the ends of the labels' own intervals ({why})"
     note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
     spread = _test_spread(cv)
     if spread:  # cv.md said so; the report had not

@@ -7,7 +7,8 @@ interval a run reports; the statistics themselves are metrics'.
 An interval that cannot mean what it says is not given: it is ``[nan, nan]`` (``null`` in ``metrics.json``,
 left out of the printed summary and the report), never a point or a number from a handful of draws. Where the
 bootstrap's AUC interval is a point at 1 (or 0), a perfect separation, the score interval over the units takes its
-place (:mod:`medtrain._auc_interval` chooses); a multi-label task's mean AUC is the exception, still a point there."""
+place (:mod:`medtrain._auc_interval` chooses); a multi-label task's mean AUC takes the mean of its labels' own
+intervals' ends there (and where a label has few units of a side), its mean ACC of 1 or 0 the labels' Wilson ones."""
 from __future__ import annotations
 
 import numpy as np

@@ -257,7 +257,8 @@ def calls_one_class(y_score, task: str) -> bool:
 ONE_CLASS = "every image called one class"
 
 
-def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_value: float | None = None) -> dict:
+def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_value: float | None = None,
+               label_cis=None) -> dict:
     """:func:`bootstrap_ci`'s ACC and AUC intervals, except where the within-class resamples cannot show ACC's
     variability. ACC is a proportion, and there Wilson's interval (over the patients' effective size with
     ``groups``) stays honest, with ``acc_ci_method`` ``"wilson"``. That is where every image is right (or
@@ -280,9 +281,12 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     have many units but the AUC is exactly 1 (or 0), every resample separates them as perfectly and the bootstrap's
     interval is the point [1, 1]: that score interval over the units takes its place (Newcombe's for a binary
     task; ``auc_ci_reason`` ``"bootstrap degenerate: perfect separation"``; :mod:`medtrain._auc_interval`
-    chooses). A multi-label task's mean AUC keeps its bootstrap interval (its labels' own AUCs, in
-    :func:`per_class_ci`, take Newcombe's where a label has few images of a side or scores 1). Used for a run's
-    test split and for pooled cross-validation."""
+    chooses). A multi-label task's mean AUC, where its bootstrap interval is a point at 1 (or 0) or a label has
+    fewer than :data:`FEW_FOR_AUC` units of a side, takes the mean of the ends of its labels' own intervals
+    (``label_cis``, :func:`per_class_ci`'s, computed here where not given: Newcombe's where a label has few units
+    of a side or scores 1, else the bootstrap's; ``"label-mean"``, :func:`medtrain._auc_interval.label_mean`),
+    and its mean ACC of 1 (or 0) the mean of its labels' Wilson intervals. Used for a run's test split and for
+    pooled cross-validation."""
     res = bootstrap_ci(y_true, y_score, task, n, seed, groups=groups)
     acc_value = acc(y_true, y_score, task) if acc_value is None else acc_value
     lo, hi = res.get("acc_ci", [float("nan")] * 2)
@@ -291,7 +295,12 @@ def acc_auc_ci(y_true, y_score, task: str, n: int, seed: int, groups=None, acc_v
     collapsed = res.get("acc_ci_draws") and lo == hi
     # ... and over patients of unequal size the draws differ a little, though every image is still called one
     # class: [0.632, 0.712] for 120 of 180 over 49 patients, where clustered Wilson gives [0.520, 0.787]
-    if not n or task == MULTILABEL or not len(y_true):
+    if not n or not len(y_true):
+        return res
+    if task == MULTILABEL:  # the mean over labels: its labels' own intervals, where the bootstrap's cannot hold
+        _auc_interval.label_mean(res, y_true, groups, auc(y_true, y_score, task), lambda: label_cis or [
+            c["auc_ci"] for c in per_class_ci(y_true, y_score, task, {}, n, seed, groups=groups).values()])
+        _auc_interval.label_mean_acc(res, y_true, predictions(y_score, task), groups, acc_value)
         return res
     called = predictions(y_score, task)
     hit = called == np.asarray(y_true).reshape(-1)
@@ -365,11 +374,12 @@ def evaluate_scores(y_true, y_score, task: str, label_names: dict, bootstrap: in
     clustered = repeated(groups)
     if clustered:
         res["patients"] = len(set(groups))  # the CIs' unit
-    res.update(acc_auc_ci(y_true, y_score, task, bootstrap, seed, groups, res["acc"]))
+    cis = per_class_ci(y_true, y_score, task, label_names, bootstrap, seed, groups=groups) if bootstrap else {}
+    res.update(acc_auc_ci(y_true, y_score, task, bootstrap, seed, groups, res["acc"],
+                          [c["auc_ci"] for c in cis.values()]))
     res["per_class"] = per_class(y_true, y_score, task, label_names)
-    if bootstrap:
-        for name, cis in per_class_ci(y_true, y_score, task, label_names, bootstrap, seed, groups=groups).items():
-            res["per_class"][name].update(cis)
+    for name, c in cis.items():
+        res["per_class"][name].update(c)
     if absent := auc_undefined(y_true, y_score, task, label_names):
         res["auc_undefined"] = absent
     if task != MULTILABEL:  # mean recall: accuracy as if every class were equally frequent; over the classes

@@ -248,7 +248,8 @@ def test_a_multilabel_task_s_rare_labels_take_newcombe_s_interval_in_the_per_lab
     assert rare["auc_ci_method"] == "newcombe" and rare["auc_ci_reason"] == "few images of a class"
     assert "auc_ci_method" not in cis["common"] and cis["common"]["auc_ci_draws"] == 20  # 50 and 60: bootstrap
     res = metrics.acc_auc_ci(y, s, "multi-label, binary-class", n=20, seed=0)
-    assert "auc_ci_method" not in res  # the headline mean over labels: the bootstrap's
+    # the headline mean over labels: the mean of its labels' intervals, the rare one's Newcombe's among them
+    assert res["auc_ci_method"] == "label-mean" and res["auc_ci_reason"] == "few images of a class"
     grouped = metrics.per_class_ci(y, s, "multi-label, binary-class", names, n=20, groups=np.arange(110) // 2)
     # patients of 2 images: the rare label's 10 positives are 5 patients, and Newcombe's counts those
     n_neg = len(set(np.flatnonzero(y[:, 0] == 0) // 2))

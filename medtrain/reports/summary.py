@@ -5,7 +5,7 @@ Formatting only; :mod:`medtrain.rundir` writes the files and prints what these f
 """
 from __future__ import annotations
 
-from medtrain._auc_interval import DEGENERATE_REASON, FEW_PATIENTS_FOR_AUC_REASON
+from medtrain._auc_interval import DEGENERATE_REASON, FEW_PATIENTS_FOR_AUC_REASON, LABEL_MEAN
 from medtrain.data import ORIGIN_KEY, OWN, origin_parts
 from medtrain.intervals import FEW_FOR_AUC
 from medtrain.operating_point import kept_clause
@@ -13,7 +13,7 @@ from medtrain.reports.baselines import ci_text, comparison_table
 from medtrain.tasks import MULTILABEL
 
 __all__ = ["run_summary", "choices_line", "operating_point_line", "label_operating_point_line", "auc_acc_line",
-           "auc_undefined_text", "auc_interval_why", "rests_on", "rests_on_text"]
+           "auc_undefined_text", "auc_interval_why", "auc_interval_sentence", "rests_on", "rests_on_text"]
 
 
 def _on(out: dict) -> str:
@@ -117,6 +117,16 @@ _SCORE = ("too few {images} per class for a bootstrap interval of AUC to hold 95
 #: ... of an AUC of 1 (or 0) over many units: every resample separates the classes as perfectly
 _DEGENERATE = ("at an AUC of {auc:g} the scores separate the classes perfectly, so every resample gives {auc:g} and "
                "a bootstrap interval would be the point [{auc:g}, {auc:g}]")
+#: ... of a multi-label mean AUC (:data:`medtrain._auc_interval.LABEL_MEAN`): a label with few units of a side
+_LABEL_FEW = (f"a label has fewer than {FEW_FOR_AUC} {{images}} of a side (positive or negative), too few for a "
+              "bootstrap interval of AUC to hold 95%")
+#: ... or every label separated perfectly
+_LABEL_DEGENERATE = ("at a mean AUC of {auc:g} the scores separate every label perfectly, so every resample gives "
+                     "{auc:g} and a bootstrap interval would be the point [{auc:g}, {auc:g}]")
+#: how the label-mean interval is made, and why it is conservative (:func:`medtrain._auc_interval.label_mean`)
+_LABEL_HOW = ("AUC's is the mean of the ends of the labels' own intervals (each Newcombe's score interval where the "
+              "label has few units of a side or an AUC of 1 or 0, else its bootstrap interval; conservative: it "
+              "claims no more than they do): ")
 NEWCOMBE_WHY = _NEWCOMBE.format(images="images")
 DELONG_WHY = _DELONG.format(images="images")
 
@@ -124,26 +134,33 @@ DELONG_WHY = _DELONG.format(images="images")
 def auc_interval_why(res: dict, images: str = "images") -> str | None:
     """Why the AUC's interval in ``res`` is not the bootstrap's, from its ``auc_ci_method`` and ``auc_ci_reason``:
     few images of a class, or few patients where patients have several images (``images``, ``"test images"``,
-    is then said as patients), or a perfect separation; None for a bootstrap interval."""
+    is then said as patients), or a perfect separation; for a multi-label mean AUC (``"label-mean"``), a label with
+    few of them of a side, or every label separated perfectly; None for a bootstrap interval."""
     method, reason = res.get("auc_ci_method"), res.get("auc_ci_reason")
-    if method not in ("newcombe", "delong-logit", "score"):
+    if method not in ("newcombe", "delong-logit", "score", LABEL_MEAN):
         return None
+    patients = reason == FEW_PATIENTS_FOR_AUC_REASON or (method == "score" and res.get("patients"))
+    if method == LABEL_MEAN:  # a multi-label mean: its labels' intervals averaged
+        return (_LABEL_DEGENERATE.format(auc=round(res["auc"], 4)) if reason == DEGENERATE_REASON
+                else _LABEL_FEW.format(images=images.replace("images", "patients") if patients else images))
     if reason == DEGENERATE_REASON:
         return _DEGENERATE.format(auc=round(res["auc"], 4))
-    patients = reason == FEW_PATIENTS_FOR_AUC_REASON or (method == "score" and res.get("patients"))
     units = images.replace("images", "patients") if patients else images
     # (over patients the score interval is taken at any AUC: the logit one's influences are images', not units)
     return (_NEWCOMBE.format(images=units) if method == "newcombe" else _DELONG.format(images=units)
             if method == "delong-logit" or patients else _SCORE.format(images=units, auc=round(res["auc"], 4)))
 
 
-def _auc_method(res: dict, images: str) -> str | None:
-    """How the AUC's interval was made where it is not the bootstrap's, and why (:func:`auc_interval_why`)."""
+def auc_interval_sentence(res: dict, images: str = "images") -> str | None:
+    """How the AUC's interval in ``res`` was made where it is not the bootstrap's, and why (:func:`auc_interval_why`),
+    as the printed line says it: ``AUC's is Newcombe's score interval: fewer than 30 images of a class, ...``; None
+    for a bootstrap interval. One wording for every method (a cross-validation's note can say it as it is)."""
     why = auc_interval_why(res, images)
     if why is None:
         return None
     return {"newcombe": "AUC's is Newcombe's score interval: ", "delong-logit": "AUC's is DeLong's on the logit scale: ",
-            "score": "AUC's is a score interval of the mean one-vs-rest AUC (as Newcombe's): "}[res["auc_ci_method"]] + why
+            "score": "AUC's is a score interval of the mean one-vs-rest AUC (as Newcombe's): ",
+            LABEL_MEAN: _LABEL_HOW}[res["auc_ci_method"]] + why
 
 
 def _names(names: list, most: int = 5) -> str:
@@ -229,8 +246,8 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4, task: str | None 
                                               else "the network calls every image one class"
                                               if reason == "every image called one class"
                                               else "the same ACC in every resample"))
-    if auc and _auc_method(res, images):
-        parts.append(_auc_method(res, images))
+    if auc and auc_interval_sentence(res, images):
+        parts.append(auc_interval_sentence(res, images))
     elif auc and rests_on(res):  # unstratified draws (multi-label rows) some of which miss a rare label
         parts.append(rests_on_text(res, task))
     if acc and not auc and not undefined and res.get("auc_ci_draws") == 0:  # (one image per class)

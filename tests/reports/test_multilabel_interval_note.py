@@ -31,9 +31,23 @@ def _page(task: str, test: dict) -> str:
     return markup.unescape(" ".join(run_report({}, m, {}).split()))
 
 
+def _bootstrap_headline(y, s) -> dict:
+    """The run's evaluation with the bootstrap's own mean-AUC interval as its headline: since session 30 a label with
+    few positives gives the headline the mean of its labels' intervals instead (label-mean,
+    tests/metrics/test_multilabel_mean_interval.py), so a bootstrap interval resting on fewer resamples is the
+    wording's case where that rule does not apply."""
+    res = metrics.evaluate_scores(y, s, ML, {"0": "a", "1": "b", "2": "rare"}, bootstrap=400)
+    assert res["auc_ci_method"] == "label-mean"
+    boot = metrics.bootstrap_ci(y, s, ML, 400)
+    for k in ("auc_ci_method", "auc_ci_reason"):
+        res.pop(k)
+    res.update(auc_ci=boot["auc_ci"], auc_ci_draws=boot["auc_ci_draws"])
+    return res
+
+
 def test_a_multilabel_auc_interval_says_on_how_many_resamples_it_rests():
     y, s = _one_positive_label()
-    res = metrics.evaluate_scores(y, s, ML, {"0": "a", "1": "b", "2": "rare"}, bootstrap=400)
+    res = _bootstrap_headline(y, s)
     used = res["auc_ci_draws"]
     assert 200 <= used < 400 and np.isfinite(res["auc_ci"]).all() and res["acc_ci_draws"] == 400
     said = (f"AUC's interval rests on the {used} of 400 resamples in which it is defined: in the others a label "
@@ -48,7 +62,7 @@ def test_the_printed_summary_and_the_report_say_the_resamples_sentence_in_one_wo
     """summary words it, the page renders it: they had been written twice ("a class or label had no positive or no
     negative" in the printed line, "a label had no positive (or no negative) image" on the page)."""
     y, s = _one_positive_label()
-    res = metrics.evaluate_scores(y, s, ML, {"0": "a", "1": "b", "2": "rare"}, bootstrap=400)
+    res = _bootstrap_headline(y, s)
     res.pop("scores")
     out = {"task": ML, "best_epoch": 0, "stop_epoch": 0, "train_images_per_s": 1.0, "wall_s": 1.0, "test": res,
            "calibration": {"temperature": 1.0, "test": {"ece": 0.1, "ece_scaled": 0.1}}}
