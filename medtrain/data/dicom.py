@@ -168,7 +168,11 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
         if forced and "PixelData" not in ds:  # read without its DICM marker: data, or something else named .dcm
             raise MedtrainError(f"{path}: not a DICOM file (no DICM marker after a 128-byte preamble, and no "
                                 f"image data)")
-        if "PixelData" not in ds and cut_off(ds):  # pydicom reads a cut file up to its end, without a word
+        try:  # (its file meta read lazily here: an element of an unknown VR had been a NotImplementedError traceback)
+            cut = "PixelData" not in ds and cut_off(ds)
+        except Exception as e:  # noqa: BLE001
+            raise unreadable(path, e) from None
+        if cut:  # pydicom reads a cut file up to its end, without a word
             raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated: it ends before its pixel data")
         if "PixelData" not in ds:
             raise MedtrainError(f"{path}: DICOM file holds no image (a non-image SOP class such as a "

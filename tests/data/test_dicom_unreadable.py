@@ -83,3 +83,24 @@ def test_eof_errors_and_pydicoms_end_of_file_texts_are_truncation_others_are_not
         "x.dcm: unreadable DICOM file (OSError: Input/output error)"
     assert str(unreadable("x.dcm", ValueError("bad 'SECRET' value"))) == \
         "x.dcm: unreadable DICOM file: malformed data (ValueError)"
+
+
+def test_a_file_meta_element_of_an_unknown_vr_is_named_not_a_traceback(tmp_path):
+    # found by the DICOM fuzz test: a file without pixel data or SOP class whose (0002,0002) has the VR 'U\x00' had
+    # raised pydicom's NotImplementedError from the check of whether it was cut off
+    import io
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2", generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta, ds.Modality = meta, "CT"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    bad = _with(tmp_path, buf.getvalue(), b"\x02\x00\x02\x00UI", b"U\x00")
+    for fn in (dicom.read_dicom_file, dicom.read_dicom_image):
+        assert _said(fn, bad) == ("unreadable DICOM file: malformed element (0002,0002) MediaStorageSOPClassUID "
+                                  "(NotImplementedError; its value is not shown)")
