@@ -247,12 +247,12 @@ def _entry_settings(run: RunModel) -> dict:
 def model_affine(name: str, run: RunModel) -> np.ndarray | None:
     """The affine from an index ``(x, y, z)`` of the run's input grid (its volume ``(D, H, W)`` taken as ``(W, H,
     D)``) to the scan's millimetres, for the input ``name`` when it is a NIfTI file or a DICOM series folder that
-    :func:`_read_entry` decodes (:func:`medtrain.data._grid_affine.grid_affine`; a series' in RAS, its LPS patient
+    :func:`_read_entry` decodes (:func:`medtrain.data.volumes.grid_affine`; a series' in RAS, its LPS patient
     coordinates with x and y negated); None for a 2D run or another input.
 
     Raises:
         MedtrainError: naming the file or folder, for a header or slice geometry that cannot be read."""
-    from medtrain.data._grid_affine import grid_affine
+    from medtrain.data.volumes import grid_affine
 
     kind = path_kind(name)
     if len(run.input_shape) != 4 or not (kind == "dir" or kind == "file" and is_nifti(name)):

@@ -38,6 +38,9 @@ from medtrain._io.cache import VOLUMES, folder
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data._volume_notes import collected
+# grid_affine: where load_entry's voxels lie in the scan, under its public owner's name (predict imports no private
+# data module)
+from medtrain.data._grid_affine import grid_affine  # noqa: F401
 from medtrain.data.duplicates import image_digests
 from medtrain.data.folder import check_same_size, check_square, resize_square
 from medtrain.data.geometry import (CutVolumeWarning, cut_note, cut_one, parse_size, resample, resize2d, say_cut,
