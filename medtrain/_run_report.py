@@ -39,6 +39,8 @@ def data_summary(splits) -> dict:
         out["intensity"] = splits.extra["intensity"]  # (data.intensity.intensity_record)
     if splits.extra.get("duplicates"):  # pixel-identical images within and across splits (data/duplicates.py)
         out["duplicates"] = splits.extra["duplicates"]
+    if splits.extra.get("images"):  # what --image-size did to the image files (data/_survey.py FACTS)
+        out["images"] = splits.extra["images"]
     groups = splits.extra.get("groups")
     record = getattr(splits, "record", None)
     if not groups and record is not None and record.groups is not None:  # patient-grouped data (data/table.py)

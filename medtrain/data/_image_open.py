@@ -1,6 +1,7 @@
 """Opening one image file with Pillow for :mod:`medtrain.data.folder`: a file that is no regular file, a
 decompression bomb, a multi-page TIFF (a stack of slices) and a damaged file are each refused in one line naming
-the file; the mode an image is decoded as (:func:`colour_mode`: a palette of greys is grey)."""
+the file; the mode an image is decoded as (:func:`colour_mode`: a palette of greys is grey), its size as displayed and
+whether it carries transparency (:func:`_header_facts`, :func:`transparent`)."""
 from __future__ import annotations
 
 import re
@@ -110,16 +111,55 @@ def colour_mode(im: Image.Image, settle: bool = True) -> str:
 def _header(p: Path, settle: bool = True) -> tuple[str, tuple]:
     """The mode an image file is decoded by (:func:`colour_mode`, ``settle`` passed on) and its size as stored,
     from its header (decoding only a palette image with a colour entry, to see whether one is used)."""
+    mode, size, _, _ = _header_facts(p, settle)
+    return mode, size
+
+
+#: the modes of an alpha band (PA: a palette image's own alpha; RGBa, La: premultiplied)
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def _header_facts(p: Path, settle: bool = True) -> tuple[str, tuple, tuple, bool]:
+    """:func:`_header`'s mode and size as stored, with the size as displayed (turned by an EXIF orientation the
+    header gives) and whether the image may carry transparency (an alpha band, or a transparent colour or palette
+    entries: ``transparency``), which only its pixels tell (:func:`transparent`)."""
     _check_file(p)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
             with Image.open(p) as im:
                 _check_pages(p, im)  # refused before any image is decoded
-                return colour_mode(im, settle), im.size
+                alpha = im.mode in ALPHA_MODES or "transparency" in im.info
+                return colour_mode(im, settle), im.size, _displayed(im), alpha
     except MedtrainError:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise _bomb(p, e) from None
     except Exception as e:  # noqa: BLE001  (as in _open: damaged files raise many kinds)
         raise MedtrainError(f"cannot read image {p}: damaged or unsupported file ({type(e).__name__})") from None
+
+
+def _displayed(im: Image.Image) -> tuple:
+    """An opened image's size as displayed, as :func:`_open` turns it: swapped where its EXIF orientation (5 to 8)
+    turns it a quarter. Read from the header only: a PNG whose EXIF follows its pixels (Pillow would decode them
+    to reach it) is taken as stored."""
+    try:
+        turned = (im.format != "PNG" or "exif" in im.info) and im.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001  (a damaged EXIF block: the image is read unturned, as exif_transpose does)
+        turned = False
+    return im.size[::-1] if turned else im.size
+
+
+def transparent(im: Image.Image) -> bool:
+    """Whether a decoded image has a pixel of alpha below 255: in its alpha band (RGBA, LA, PA), or of its
+    transparent colour or palette entries (``transparency``). Such pixels are read as the colour stored under
+    them, alpha dropped (``convert("RGB")``/``("L")``): :func:`medtrain.data._survey.survey` says so."""
+    bands = im.getbands()
+    if "A" in bands or "a" in bands:
+        return im.getchannel("A" if "A" in bands else "a").getextrema()[0] < 255
+    if "transparency" not in im.info:
+        return False
+    try:
+        return im.convert("RGBA").getchannel("A").getextrema()[0] < 255
+    except (ValueError, OSError):  # a mode Pillow cannot turn to RGBA with its transparency: as its header says
+        return True

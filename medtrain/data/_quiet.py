@@ -13,7 +13,8 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
     settings: an older medtrain's ``image_size`` of an .npz run, never said when it trained, is said at eval)."""
     from medtrain.data import StoreNotAppliedWarning
     from medtrain.data._multilabel_table import NoFindingWarning
-    from medtrain.data._survey import BitDepthsWarning, SquashedImagesWarning
+    from medtrain.data._survey import (BitDepthsWarning, EnlargedImagesWarning, GreyAsColourWarning,
+                                       SquashedImagesWarning, TransparentImagesWarning)
     from medtrain.data._table_checks import RareClassWarning, SplitShareWarning
     from medtrain.data.duplicates import DuplicateImagesWarning
     from medtrain.data.geometry import CutVolumeWarning
@@ -22,9 +23,10 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
     from medtrain.data.nifti import NoAirWarning
     from medtrain.data.table import GroupCaseWarning, MissingLabelWarning
 
-    return (StoreNotAppliedWarning, NoFindingWarning, BitDepthsWarning,
-            SquashedImagesWarning, RareClassWarning, SplitShareWarning, DuplicateImagesWarning, CutVolumeWarning,
-            HounsfieldPercentileWarning, OneHotLabelsWarning, NoAirWarning, GroupCaseWarning, MissingLabelWarning)
+    return (StoreNotAppliedWarning, NoFindingWarning, BitDepthsWarning, SquashedImagesWarning, EnlargedImagesWarning,
+            GreyAsColourWarning, TransparentImagesWarning, RareClassWarning, SplitShareWarning, DuplicateImagesWarning,
+            CutVolumeWarning, HounsfieldPercentileWarning, OneHotLabelsWarning, NoAirWarning, GroupCaseWarning,
+            MissingLabelWarning)
 
 
 @contextlib.contextmanager

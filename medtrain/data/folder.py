@@ -17,13 +17,14 @@ import torch
 from PIL import Image, ImageOps
 
 from medtrain._io import path_kind, why_not_read
-from medtrain.data._image_open import _header, _open, colour_mode
+from medtrain.data._image_open import _header, _open, colour_mode, transparent
 from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
 # squashed_note/squashed_one: the squash wording's public home (predict imports no private data module)
 # IMAGE_DEPTH, image_depth, check_depth: the bit depth a run's images had (provenance), predict's check of its inputs
-from medtrain.data._survey import (IMAGE_DEPTH, check_depth, deep, depth_again, depth_of, image_depth,  # noqa: F401
-                                   is_rgb, recorded, said_again, squashed_note, squashed_one, survey)
+from medtrain.data._survey import (FACTS, IMAGE_DEPTH, check_depth, deep, depth_again, depth_of,  # noqa: F401
+                                   facts_again, image_depth, is_rgb, recorded, said_again, squashed_note,
+                                   squashed_one, survey)
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
@@ -131,29 +132,36 @@ def _array(p: Path | None, im: Image.Image, rgb: bool, image_size: int | None, f
 
 
 def _decode(paths: list[Path], image_size: int | None, square: bool = True,
-            modes: list | None = None) -> torch.Tensor:
+            modes: list | None = None, facts: dict | None = None) -> torch.Tensor:
     """Decode images to (N, C, H, W) uint8; grey unless some image has colour; ``square``: a data set's images,
     which must be (:func:`check_square`) and are said of once read (:func:`medtrain.data._survey.survey`); one file read for
     ``predict`` need not be, and is not said of (predict counts the inputs it squashes itself). ``modes``: given,
-    each image's mode as its header gives it (its bit depth) is appended to it."""
+    each image's mode as its header gives it (its bit depth) is appended to it; ``facts``: given, updated with what
+    a run records of the images (:data:`medtrain.data._survey.FACTS`)."""
     image_size = _check_image_size(image_size)
     if not paths:
         raise MedtrainError("no images found")
-    rgb, said, seen = survey(paths, image_size if square else None)
+    found = survey(paths, image_size if square else None, data_set=square)
     if modes is not None:
-        modes += seen
+        modes += found.modes
     first: list = []
-    out = None
+    out, maybe, seen = None, set(found.maybe_transparent), []
     # one image decoded at a time into the result: holding every decoded image, then stacking and transposing
     # them had peaked at 4.3x the images' size (a walkthrough's 307 MB folder: +1,328 MB of RSS)
     for i, p in enumerate(paths):
-        a = _array(p, _open(p), rgb, image_size, first)
+        im = _open(p)
+        if p in maybe and transparent(im):  # (known from the pixels, as they are decoded: checked once)
+            seen.append(p)
+        a = _array(p, im, found.rgb, image_size, first)
         if out is None:
             if square:
                 check_square(first[0], first[1][1], first[1][0])
             out = np.empty((len(paths), a.shape[2], a.shape[0], a.shape[1]), np.uint8)
         out[i] = a.transpose(2, 0, 1)
-    for w in said:
+    found.transparent(seen)
+    if facts is not None:
+        facts.update(found.facts)
+    for w in found.said:
         warnings.warn(w, stacklevel=3)
     return torch.from_numpy(out)
 
@@ -161,32 +169,39 @@ def _decode(paths: list[Path], image_size: int | None, square: bool = True,
 def _stored(paths: list[Path], first, image_size: int | None, store: str, source: Path, resplit,
             data_dir=None, processes: int | None = None) -> tuple:
     """(the images of each part as mapped tensors from the store, converting one image at a time on first use, or
-    None when ``store`` says to decode them into memory; the split; the images' bit depth, :func:`depth_of`, or None
-    with no store). Same images, same order, as
+    None when ``store`` says to decode them into memory; the split; the images' bit depth, :func:`depth_of`, and what
+    a run records of them, :data:`~medtrain.data._survey.FACTS`: None with no store). Same images, same order, as
     ``_decode(paths)[assign == i]``; laid out, and re-split by ``resplit`` from the stored digests, by
     :func:`medtrain.data._split_store.split_store`, under ``data_dir`` (None: the cache); ``processes``: as for
     :func:`~medtrain.data.store.use_mmap`."""
     if store == "memory" or not paths:
-        return None, first, None
+        return None, first, None, None
     image_size = _check_image_size(image_size)
     w, h = (image_size, image_size) if image_size else _header(paths[0], settle=False)[1]  # as stored, undecoded
     if w != h:  # (a turn keeps a square square; the size is said as displayed, EXIF orientation)
         check_square(paths[0], *_open(paths[0]).size)
     if not use_mmap(store, len(paths) * w * h * 3, processes):
-        return None, first, None
+        return None, first, None, None
 
     def decoder() -> tuple:  # only where the store is written: the headers of every image read first
-        (rgb, said, _), size = survey(paths, image_size), []
-        return (3 if rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), rgb, image_size,
-                                                          size).transpose(2, 0, 1)[None], recorded(said)
+        found, size = survey(paths, image_size).check_transparent(), []  # (said of before decoded)
+        return (3 if found.rgb else 1, h, w), lambda j: _array(paths[j], _open(paths[j]), found.rgb, image_size,
+                                                                size).transpose(2, 0, 1)[None], recorded(
+            found.said, found.facts)
 
     parts, record = split_store(paths, image_size, source, first, decoder, resplit, root=data_dir)
     # what was said of the images as the store was written, said again whenever it is reused (a second run had
     # trained on squashed images without a word); a store written before it was kept: its headers surveyed again
-    said = said_again(parts["said"].numpy().tobytes()) if "said" in parts else survey(paths, image_size)[1]
+    kept = parts["said"].numpy().tobytes() if "said" in parts else None
+    facts = facts_again(kept) if kept is not None else None
+    if facts is None:  # (nor its facts: those of a store written before they were kept)
+        found = survey(paths, image_size).check_transparent()
+        said, facts = found.said, found.facts
+    else:
+        said = said_again(kept)
     for warning in said:
         warnings.warn(warning, stacklevel=3)
-    return parts, record, depth_again(said, paths[0])
+    return parts, record, depth_again(said, paths[0]), facts
 
 
 def read_image_mode(path: str | os.PathLike) -> tuple[torch.Tensor, str]:
@@ -262,11 +277,11 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
 
     # where medtrain deals the splits (or folds) itself: by the digests of the images as decoded
     deals = splits is None or bool(folds)
-    mapped, record, depth = _stored(paths, first, image_size, store, source, resplit if deals else None, data_dir,
-                                    processes)
+    mapped, record, depth, facts = _stored(paths, first, image_size, store, source, resplit if deals else None,
+                                           data_dir, processes)
     if mapped is None:
-        modes: list = []
-        images = _decode(paths, image_size, modes=modes)
+        modes, facts = [], {}
+        images = _decode(paths, image_size, modes=modes, facts=facts)
         record = resplit(image_digests(images.numpy())) if deals else first
         depth = depth_of(modes)  # (the store's: from its first file and what was said of its files)
     if record is first:
@@ -281,7 +296,8 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
              for i, s in enumerate(PARTS)}
     task = MULTILABEL if labels.ndim == 2 else BINARY if len(label_names) == 2 else MULTICLASS
     return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
-                  extra={IMAGE_DEPTH: depth, **({"skipped": skipped} if skipped else {})}, **parts).validate()
+                  extra={IMAGE_DEPTH: depth, FACTS: facts, **({"skipped": skipped} if skipped else {})},
+                  **parts).validate()
 
 
 def _check_utf8_names(root: Path, classes: list[str], paths: list[Path]) -> None:
