@@ -40,7 +40,7 @@ from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.inflate import check_inflatable
 from medtrain.training import choices
-from medtrain.training.build import resolve_auto
+from medtrain.training.build import check_network_input, resolve_auto
 from medtrain.training.estimate import RunEstimate
 from medtrain.training.distributed import check_devices, is_multiprocess, launch_rank, single_process_only
 from medtrain.models.cost import macs_per_image
@@ -56,6 +56,7 @@ def check_settings(cfg: Config) -> None:
     and every augmentation name. A comparison checks every cell, a search every value, before training any
     (an unknown name in the last cell or a later trial failed only after the earlier ones had trained)."""
     check_model_name(cfg.model)
+    check_network_input(cfg)  # a network that cannot take the image size: one line, before the data are read
     for name in cfg.augment:
         if name and name != "none" and not is_policy_file(name) and name not in available():
             raise suggest(name, available(), "augmentation")
@@ -153,6 +154,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     same = False  # the same settings given again for a run in --out: it continues, or is returned as it is
     if resume is None:
         cfg = asked = _as_config(config)
+        check_network_input(cfg)  # a network that cannot take --image-size: before the data are read or out made
         typed = set(config) if isinstance(config, Mapping) else None  # a Config's or YAML's: unknown
         run_dir = _new_run_folder(cfg, writer)
         if isinstance(config, dict):  # the settings a notebook typed, refused as the CLI refuses them typed
@@ -192,6 +194,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
     cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network
+    check_network_input(cfg, splits)  # the data's own size and channels, before anything is written
     if cfg.data is None and cfg.data_dir is None and splits.source and resume is None:
         # the cache folder the MedMNIST file was read from ($MEDTRAIN_DATA or the default): eval, predict and explain
         # of this run then work in a shell without $MEDTRAIN_DATA (where it is set, it is still looked in). Found as

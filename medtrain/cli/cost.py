@@ -95,7 +95,9 @@ def run(args) -> int:
 def analyse(name: str, input_size: int, in_chans: int = 3, num_classes: int = 1000, separable: bool = False) -> dict:
     """The cost report of ``name`` as a JSON-ready dict (what ``medtrain cost --json`` prints)."""
     from medtrain.models import create_model
+    from medtrain.models.input_size import check_input_size
 
+    check_input_size(name, input_size, in_chans)  # the line train gives for a size the network cannot take
     model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
     return _analyse(model, name, input_size, in_chans, num_classes, separable)
 
@@ -125,10 +127,12 @@ def _analyse(model, name: str, input_size: int, in_chans: int, num_classes: int,
         raise MedtrainError(f"--separable converts 2D convolutions; {name} is a 3D network")
     try:
         report = count_cost(model, input_size, in_chans, name=name, num_classes=num_classes)
-    except (RuntimeError, AssertionError, ValueError) as e:  # the stock network shrinks this input to nothing,
-        # or (a timm ViT) asserts its own fixed input size
-        raise MedtrainError(f"{name} cannot run on {input_size} px inputs: "
-                            f"{(str(e).splitlines() or [type(e).__name__])[0]}") from None
+    except (RuntimeError, AssertionError, ValueError) as e:  # the network shrinks this input to nothing: the
+        # line train gives too (medtrain.models.input_size, its one owner), naming the sizes it takes
+        from medtrain.models.input_size import input_size_error
+
+        raise input_size_error(name, input_size, in_chans, (str(e).strip().splitlines() or [type(e).__name__])[0],
+                               spatial_dims=3 if is_3d(model) else 2) from None
     out = report.to_dict()
     out["published"] = compare_published(report)
     if separable:

@@ -32,7 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--names", metavar="A,B", help="only these names (default: the whole zoo)")
     p.add_argument("--quick", action="store_true", help="one representative network per family")
     p.add_argument("--budget", type=float, default=10.0, metavar="S",
-                   help="seconds per timing (latency or throughput) per network (default 10)")
+                   help="seconds per timing (latency or throughput) per network (default 10); each timing is the "
+                        "median of at least 3 timed forwards after a warm-up, whatever the budget (column Reps)")
     p.add_argument("--dataset", metavar="NAME",
                    help="train each network briefly on this MedMNIST dataset: accuracy vs. cost table and scatter")
     # --epochs, --plot: no argparse defaults, so that one given without --dataset is told from one not given
@@ -63,7 +64,9 @@ def run(args) -> int:
             for fam, entry in fams.items():
                 print(f"{fam} [{entry['source']}] -- {entry['paper']}")
                 print("    " + ", ".join(entry["names"]))
-            print("\nAny other timm model name is accepted too; append -separable for the depthwise-separable twin.")
+            print("\nAny other timm model name is accepted too (one of fixed input size, a ViT, is built at the run's "
+                  "image size); a size a network cannot take is refused before training. Append -separable for the "
+                  "depthwise-separable twin.")
         return 0
     if args.names:
         check_names(args.names)

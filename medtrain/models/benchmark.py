@@ -5,7 +5,8 @@ applications table, and adds: parameters, size on disk (bytes of the safetensors
 and at 28 px (28 px with the adapted stem, see ``medtrain.models.zoo``), CPU latency at batch 1
 (224 and 28 px), CPU throughput at 224 px for batch 64 -- or the largest power of two whose forward
 fits half the time budget, reported in ``cpu_batch`` -- and the same on the GPU when CUDA is
-available. ``bench/models.py`` runs it for the whole zoo and writes ``docs/results/models.{md,csv}``.
+available; ``reps`` is the fewest timed repetitions behind any of the row's medians (at least
+:data:`~medtrain.models.cost.MIN_REPS`, whatever ``--budget``). ``bench/models.py`` runs it for the whole zoo and writes ``docs/results/models.{md,csv}``.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ QUICK = {
 
 COLUMNS = [
     "family", "name", "source", "params", "size_bytes", "macs_224", "macs_28",
-    "cpu_ms_224", "cpu_ms_28", "cpu_ips_224", "cpu_batch", "gpu_ms_224", "gpu_ips_224", "gpu_batch",
+    "cpu_ms_224", "cpu_ms_28", "cpu_ips_224", "cpu_batch", "gpu_ms_224", "gpu_ips_224", "gpu_batch", "reps",
 ]
 
 
@@ -68,9 +69,11 @@ def select(names: Optional[str], quick: bool, images_only: bool = False) -> List
 
 
 def _batch_for(seconds_per_image: float, budget: float, largest: int = 64) -> int:
-    # Warm-up plus one timed repetition must fit the budget: batch * t1 <= budget / 2.
+    # Warm-up plus the timed repetitions (at least MIN_REPS) should fit the budget: batch * t1 <= budget / (1 + MIN_REPS).
+    from medtrain.models.cost import MIN_REPS
+
     b = largest
-    while b > 1 and b * seconds_per_image > budget / 2:
+    while b > 1 and b * seconds_per_image > budget / (1 + MIN_REPS):
         b //= 2
     return b
 
@@ -93,21 +96,26 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
     row["size_bytes"] = safetensors_bytes(model)
     row["macs_224"] = count_cost(model, 224).macs
     row["macs_28"] = count_cost(small, 28).macs
+    timings = []
     for device in devices:
         prefix = "gpu" if device.startswith("cuda") else "cpu"
         m, s = model.to(device), small.to(device)
         t1 = time_forward(m, 1, 224, budget_s=budget, device=device)
         row[f"{prefix}_ms_224"] = 1000 * t1["seconds"]
+        timings.append(t1)
         if prefix == "cpu":
-            row["cpu_ms_28"] = 1000 * time_forward(s, 1, 28, budget_s=budget, device=device)["seconds"]
+            timings.append(time_forward(s, 1, 28, budget_s=budget, device=device))
+            row["cpu_ms_28"] = 1000 * timings[-1]["seconds"]
         batch = _batch_for(t1["seconds"], budget)
         # Where only batch 1 fits the budget, throughput is the latency's inverse: no second run.
         tb = t1 if batch == 1 else time_forward(m, batch, 224, budget_s=budget, device=device)
+        timings.append(tb)
         row[f"{prefix}_ips_224"] = batch / tb["seconds"]
         row[f"{prefix}_batch"] = batch
         if prefix == "gpu":
             model.cpu(), small.cpu()
             torch.cuda.empty_cache()
+    row["reps"] = min(t["reps"] for t in timings) if timings else None
     if log:
         log(_format_row(row))
     return row
@@ -127,7 +135,8 @@ def _source(name: str) -> str:
 def _format_row(row: dict) -> str:
     return (
         f"{row['name']:24s} params {row['params'] / 1e6:7.2f}M  MACs@224 {row['macs_224'] / 1e9:7.3f}G  "
-        f"cpu {row['cpu_ms_224']:8.1f} ms  {row['cpu_ips_224']:7.1f} img/s (b{row['cpu_batch']})"
+        f"cpu {row['cpu_ms_224']:8.1f} ms  {row['cpu_ips_224']:7.1f} img/s (b{row['cpu_batch']}, "
+        f"median of {row['reps']})"
         + (f"  gpu {row['gpu_ms_224']:6.2f} ms {row['gpu_ips_224']:8.0f} img/s" if row.get("gpu_ms_224") else "")
     )
 
@@ -137,8 +146,10 @@ def markdown(rows: List[dict]) -> str:
     gpu = any(r.get("gpu_ms_224") for r in rows)
     head = ["Family", "Model", "Source", "Size (MB)", "Params (M)", "GMACs @224", "MMACs @28",
             "CPU ms @224 (b1)", "CPU ms @28 (b1)", "CPU img/s @224", "(batch)"]
+    tail = ["Reps"]  # the fewest timed repetitions behind the row's medians
     if gpu:
         head += ["GPU ms @224 (b1)", "GPU img/s @224", "(batch)"]
+    head += tail
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in rows:
         cells = [
@@ -148,6 +159,7 @@ def markdown(rows: List[dict]) -> str:
         ]
         if gpu:
             cells += [_fmt(r.get("gpu_ms_224"), ".2f"), _fmt(r.get("gpu_ips_224"), ".0f"), str(r.get("gpu_batch") or "")]
+        cells.append(str(r.get("reps") or ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

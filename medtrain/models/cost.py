@@ -367,12 +367,18 @@ def safetensors_bytes(model: nn.Module) -> int:
     return len(save(state))
 
 
+#: Timed repetitions behind every median of :func:`time_forward`, whatever its budget.
+MIN_REPS = 3
+
+
 def time_forward(model: nn.Module, batch: int, input_size: int, in_chans: int = 3, *, budget_s: float = 10.0,
-                 max_reps: int = 3, device: str = "cpu") -> dict:
+                 max_reps: int = 3, min_reps: int = MIN_REPS, device: str = "cpu") -> dict:
     """Median wall time of eval-mode forwards (after one warm-up) within a time budget.
 
-    Runs at least one timed repetition, then stops after ``max_reps`` or once ``budget_s`` is spent.
+    At least ``min_reps`` timed repetitions whatever the budget (one forward had been the "median": a stall of a
+    shared CPU, a 200x latency), then up to ``max_reps`` within ``budget_s`` (warm-up included); ``reps``: how many.
     """
+    max_reps = max(max_reps, min_reps)
     model = model.to(device).eval()
     x = torch.randn(batch, in_chans, input_size, input_size, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -383,7 +389,7 @@ def time_forward(model: nn.Module, batch: int, input_size: int, in_chans: int = 
         sync()
         warm = time.perf_counter() - start
         spent = warm
-        while len(times) < max_reps and (not times or spent + times[-1] <= budget_s):
+        while len(times) < min_reps or (len(times) < max_reps and spent + times[-1] <= budget_s):
             t0 = time.perf_counter()
             model(x)
             sync()

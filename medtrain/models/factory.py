@@ -44,8 +44,8 @@ def create_model(
         drop_path: stochastic-depth rate inside residual networks (Huang et al., ECCV 2016).
         batch_norm: False builds the same architecture with every BatchNorm replaced by identity.
         **kwargs: passed to the builder. Two are medtrain's own: ``input_size`` (pixels; the zoo
-            adapts stems when it is <= 64, see ``medtrain.models.zoo``; builders that do not take
-            it, and timm names, ignore it) and ``separable`` (True converts every standard k x k
+            adapts stems when it is <= 64, see ``medtrain.models.zoo``; a timm network of fixed input
+            size, a ViT, is built at it; builders that do not take it, and other timm names, ignore it) and ``separable`` (True converts every standard k x k
             convolution to depthwise + pointwise, see ``medtrain.models.separable``; the name suffix
             ``-separable`` does the same).
 
@@ -94,11 +94,34 @@ def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_no
     import timm
 
     if name in timm.list_models():
+        sized = _at_input_size(name, input_size, opts)
         try:
+            if sized is not opts:
+                try:
+                    return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes,
+                                             **sized)
+                except TypeError:  # an entry point without img_size: built at its own size (and refused at others)
+                    pass
             return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **opts)
         except TypeError as e:
             raise MedtrainError(f"model {name} does not support these options: {e}") from None
     raise suggest(name, list_models(), "model", listed_by=ZOO_LISTED)
+
+
+def _at_input_size(name: str, input_size, opts: dict) -> dict:
+    """``opts`` with ``img_size=input_size`` for a timm network of fixed input size (ViT, DeiT, Swin, BEiT, EVA,
+    ...: ``fixed_input_size`` in its pretrained config) at another size: timm sizes its position embeddings (and
+    windows) by ``img_size``, so it is built for the run's images (it had asserted its own 224 px on the first
+    batch); ``opts`` itself otherwise. A run's network is rebuilt so from its config and weights' ``input_size``."""
+    if input_size is None or "img_size" in opts:
+        return opts
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    own = tuple(getattr(cfg, "input_size", None) or ())[-2:]
+    if cfg is None or not getattr(cfg, "fixed_input_size", False) or own == (input_size, input_size):
+        return opts
+    return {**opts, "img_size": int(input_size)}
 
 
 def list_models() -> list[str]:

@@ -184,6 +184,31 @@ def check_model_dims(cfg: Config, splits: Splits) -> None:
     _refuse_volumes_net_on_images(cfg.model, create_model(name, in_chans=splits.in_chans, num_classes=2), splits)
 
 
+def check_network_input(cfg: Config, splits: Splits | None = None) -> None:
+    """Refuse, in one line, a network that cannot take the run's images (a kernel larger than what its strides
+    leave, a ViT's patches that do not tile them): before the data are read where their size is known from the
+    settings (``image_size``; a 2D MedMNIST set's ``size``), probed with 3 channels, which stand for any count (it
+    changes only the first convolution's input width, not which sizes a network takes); with ``splits``, on the
+    data's own shape and channels, before anything is written, and a zoo network given medtrain's small-input
+    stem where its standard one works too says so, once
+    (:class:`~medtrain.models.input_size.SmallInputStemWarning`). Volumes are not probed (their networks are
+    inflated or 3D and sized by ``volume_size``)."""
+    from medtrain.data import at_their_size
+    from medtrain.models.input_size import check_input_size, warn_small_stem
+
+    name = (source_model(cfg) or default_model(2)) if cfg.model == "auto" else cfg.model
+    if splits is not None:
+        if len(splits.spatial_shape) == 2:
+            check_input_size(name, tuple(splits.spatial_shape), splits.in_chans, spatial_dims=2)
+            if len(set(splits.spatial_shape)) == 1:
+                warn_small_stem(name, int(splits.spatial_shape[0]), splits.in_chans, splits.num_classes)
+        return
+    if cfg.image_size is not None and at_their_size(cfg) is None:
+        check_input_size(name, cfg.image_size, 3, spatial_dims=2)
+    elif not cfg.data and cfg.dataset and not str(cfg.dataset).lower().endswith("3d"):
+        check_input_size(name, cfg.size, 3, spatial_dims=2)
+
+
 def build_model(cfg: Config, splits: Splits, transfer: bool = True,
                 resume: bool | None = None) -> tuple[torch.nn.Module, TransferPlan | None]:
     """The run's model: ``cfg.model`` with its head, inflated to 3D (I3D) when the data are volumes, and
