@@ -60,7 +60,9 @@ def test_the_report_lists_the_fractions_that_drew_a_split_as_metrics_json_record
     table = _table((run / "report.html").read_text())
     assert {k: table.get(k) for k in FRACTIONS} == {k: FRACTIONS[k] if k in shown else None for k in FRACTIONS}
     # one key added to the data summary, its others as they were
-    assert list(data) == ["source", "task", "shape", "classes", "splits", "duplicates", "split_origin"]
+    # (and image files' data.images: what --image-size did to them, tests/data/test_metrics_json_images.py)
+    files = ["images"] if name.startswith("csv") else []
+    assert list(data) == ["source", "task", "shape", "classes", "splits", "duplicates", *files, "split_origin"]
     test = next(s["n"] for s in data["splits"] if s["name"] == "test")
     assert (test == 10) == (name != "csv")  # own test splits: the 10 given; drawn: about a quarter of the 60
 
