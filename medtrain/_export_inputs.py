@@ -54,9 +54,11 @@ def preprocessing(run: RunModel) -> dict:
             if window else "between the volume's own 1st and 99th percentiles: clip((x - p1) / (p99 - p1), 0, 1)"
         before = ["read the NIfTI volume or DICOM series and reorder its axes to RAS (nibabel's "
                   "as_closest_canonical); (D, H, W) = (Z, Y, X)",
-                  (f"resample (trilinear, align_corners=False) to {cfg.spacing} mm voxels, then per axis of n "
-                   f"voxels: crop [(n - {side}) // 2, +{side}) or pad with the volume's minimum, the volume placed "
-                   f"at ({side} - n) // 2"
+                  (f"resample (trilinear, align_corners=False) to about {cfg.spacing} mm voxels: per axis of n "
+                   f"voxels of s mm and target spacing t, to r = max(1, round(n * s / t)) voxels (Python's round, "
+                   f"halves to even; torch.nn.functional.interpolate with size=, not scale_factor=: each voxel n * s / r mm, the "
+                   f"extent kept); then per axis of r voxels: crop [(r - {side}) // 2, +{side}) or pad with the "
+                   f"volume's minimum, the volume placed at ({side} - r) // 2"
                    if cfg.spacing else f"resize (trilinear) to {side} x {side} x {side}"),
                   f"map intensities to [0, 1] {level}",
                   "round to uint8 (x * 255), then x / 255 as float32, shape (N, 1, D, H, W)"]

@@ -324,7 +324,9 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
     slices = at or tuple(size // 2 for size in sal.shape)
     views = [(img, sal, "", "")] if img.ndim == 3 else volume_views(img, sal, ras, at)
     if img.ndim == 4:
-        where = f"slices through the map's peak, voxel {slices}" if at else "central slices (a map without a peak)"
+        # (z, y, x) named: the NIfTI map beside it is indexed (x, y, z), and (0, 8, 12) read as either misleads
+        where = (f"slices through the map's peak, voxel (z, y, x) {slices}" if at
+                 else "central slices (a map without a peak)")
         title = f"{title}\n{where}" if title else where
     fig = figure(figsize=(2.6 * len(views) + 0.6, 5.4))
     axes = fig.subplots(2, len(views), squeeze=False)

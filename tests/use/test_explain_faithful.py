@@ -131,7 +131,7 @@ def test_a_volume_overlay_shows_the_slices_through_the_maps_peak(tmp_path, monke
         assert overlay.max() == pytest.approx(1.0), j  # the slice holds the map's maximum
         assert image.max() == 255, j  # and the finding
         assert f"slice {peak[j]}" in panels[j].get_title()
-    assert "peak, voxel (3, 12, 10)" in fig._suptitle.get_text() and (tmp_path / "v.png").stat().st_size > 0
+    assert "peak, voxel (z, y, x) (3, 12, 10)" in fig._suptitle.get_text() and (tmp_path / "v.png").stat().st_size > 0
     # an all-zero map (no evidence) has no peak: the central slices, said so
     saliency_overlay(volume, np.zeros((16, 16, 16)), tmp_path / "z.png", "z", ras=ras)
     panels = [ax for ax in figures[1].axes if ax.images][:3]
@@ -150,7 +150,7 @@ def test_maps_npz_holds_each_maps_peak_image_and_probability(tmp_path, monkeypat
     write_explanation(_explanation(images, maps, probs), tmp_path / "ex")
     saved = np.load(tmp_path / "ex" / MAPS_FILE)
     assert saved["peak"].tolist() == [[3, 12, 10], [-1, -1, -1]]
-    assert "peak, voxel (3, 12, 10)" in figures[0]._suptitle.get_text()  # the overlay's slices: the recorded peak
+    assert "peak, voxel (z, y, x) (3, 12, 10)" in figures[0]._suptitle.get_text()  # the overlay's slices: the recorded peak
     np.testing.assert_array_equal(saved["images"], images)
     assert saved["images"].shape[:1] + saved["images"].shape[2:] == saved["maps"].shape
     np.testing.assert_allclose(saved["probability"], [0.8, 0.9])
