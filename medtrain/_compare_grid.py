@@ -268,6 +268,24 @@ def code_note(results: list[dict]) -> str:
             f"not from their settings: train them again with one medtrain to compare them")
 
 
+def units_code_note(units: list[tuple[str, dict]], what: str) -> str:
+    """:func:`code_note` for runs that are not a grid's cells: ``units``, ``(name, metrics)`` of each (``"fold 2"``,
+    ``"trial #3"``), ``what`` they are (``"folds"``, ``"trials"``); '' where one medtrain made them all. A
+    cross-validation reusing the folds an older medtrain had trained, or a resumed tune study, had mixed the two
+    into one mean, or one best trial, without a word while compare named it (an upgrade walkthrough)."""
+    codes = [(name, tuple(code_of(m).values())) for name, m in units]
+    counts: dict = {}
+    for _, code in codes:
+        counts[code] = counts.get(code, 0) + 1
+    if len(counts) < 2:
+        return ""
+    common = max(counts, key=counts.get)
+    other = "; ".join(f"{name}: {_code_text(code)}" for name, code in codes if code != common)
+    return (f"Not all {what} were made by the same medtrain: {counts[common]} of {len(codes)} by "
+            f"{_code_text(common)}; other code in {other}. Their figures may differ by the code, not by the data: "
+            f"train them again with one medtrain to compare them")
+
+
 def code_record(results: list[dict]) -> dict:
     """Each run's medtrain (:func:`code_of`) by ``CELL/seedS`` (a fold run's: ``CELL/seedS/foldK``), for
     ``grid.json``."""

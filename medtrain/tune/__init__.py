@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from medtrain import config as config_mod, rundir
+from medtrain._compare_grid import units_code_note
 from medtrain._io import write_json
 from medtrain.api import RESUMABLE_KEYS, _as_config, check_settings, evaluate
 from medtrain.config import Config
@@ -300,6 +301,10 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     if record["earlier_bests_tested"]:
         log(f"tune: the test split was also scored for {', '.join(f'#{n}' for n in record['earlier_bests_tested'])}"
             f", the best of an earlier, shorter run of this search; kept, reported only, not the study's answer")
+    # trials trained by another medtrain (a study resumed after an upgrade), as compare names its cells'
+    if note := units_code_note(_trial_metrics(study, out), "trials"):
+        record["code_note"] = note
+        log(f"tune: {note}")
     write_json(reports / BEST_FILE, record)
     page = write_html(study, reports, record, best_config, storage=storage, limits=limits, skipped=skipped,
                       trials_dir=folder, scored=scored)
@@ -335,6 +340,19 @@ def _says(page: Path, note: str) -> bool:
         return html.escape(note, quote=False) in page.read_text(encoding="utf-8")
     except OSError:
         return False
+
+
+def _trial_metrics(study, out: Path) -> list[tuple[str, dict]]:
+    """``("trial #N", metrics.json)`` of each finished trial whose run is here and readable."""
+    found = []
+    for t in finished_trials(study):
+        run = locate_run(t.user_attrs.get("run_dir") or "", out) if t.user_attrs.get("run_dir") else None
+        if run is not None and rundir.is_finished(run):
+            try:
+                found.append((f"trial #{t.number}", rundir.read_metrics(run)))
+            except MedtrainError:  # a damaged file: its trial is left out of the comparison of code
+                continue
+    return found
 
 
 def locate_run(stored: str, out: Path) -> Path:
