@@ -193,6 +193,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
         warn_duplicates(splits.extra["duplicates"], splits.name, "volume" if len(splits.spatial_shape) == 3 else "image")
     if not evaluate_test:  # a search's trial: the test images are dropped before training sees the data
         splits = dataclasses.replace(splits, test=Split(splits.test.images[:0], splits.test.labels[:0]))
+    members_auto = cfg.members is None  # auto's count follows the precision trained in (a float32 fallback: fit)
     cfg = resolve_auto(cfg, len(splits.spatial_shape))  # the saved config names the concrete lr, batch, network
     check_network_input(cfg, splits)  # the data's own size and channels, before anything is written
     if cfg.data is None and cfg.data_dir is None and splits.source and resume is None:
@@ -238,7 +239,7 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
                 rundir.write_config(run_dir, cfg)
                 if splits.record is not None and resume is None:  # now, so that a resumed run can check its data
                     rundir.write_splits(run_dir / rundir.SPLITS_FILE, splits.record)
-            return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose)
+            return _train_in(cfg, splits, run_dir, resume is not None, callbacks, t0, verbose, members_auto)
         except Exception as e:
             # A user error found before the first epoch ended (an unreadable source, a bad layer name, a caller's
             # callback that raised, a bug) or a run that diverged before any usable epoch: leave nothing behind
@@ -261,7 +262,8 @@ def _remove_all_but(run_dir: Path, kept: set[str]) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 
 
-def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool) -> dict:
+def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool,
+              members_auto: bool = False) -> dict:
     if verbose:
         print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} "
               f"{'labels' if splits.task == MULTILABEL else 'classes'}, "
@@ -306,7 +308,9 @@ def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: f
             # said by a verbose train (a batch job's progress=False too), not by compare's quiet cells
             smaller = smaller_images(cfg, tuple(splits.spatial_shape))
             callbacks = [*(callbacks or []), RunEstimate(smaller=smaller and smaller[0])]
-        result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0, verbose=verbose)
+        result = fit(trained, splits, run_dir, resume=resume, callbacks=callbacks, started=t0, verbose=verbose,
+                     fallen=flip.get("precision"), members_auto=members_auto)  # a pilot's float32 fallback
+        trained = result.cfg or trained
     if not result.global_zero or launch_rank() != 0:  # one writer, even where a process thinks itself alone
         return RunResult({}, run_dir)
     if result.interrupted:

@@ -43,6 +43,7 @@ from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_
                                        markdown, mean_std as _mean_std, pooled_per_label, rate as _rate,
                                        spread as _spread, threshold_note)
 from medtrain._crossval_labels import label_rates as _label_rates
+from medtrain._compare_grid import units_code_note
 from medtrain._io import write_json, write_text
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
@@ -109,17 +110,24 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     if not finished:  # before any line is printed: a bad K, group column or fold (fold 0's load checks every
         # fold's splits) is one error line, not a failure after earlier folds trained
         load_splits(config_mod.resolve(base, {"fold": 0}))
-    with Overall(cfg.folds, "cross-validation", done=finished, enabled=verbose and cfg.progress) as bar:
-        for k in range(cfg.folds):
-            run_dir = fold_dir(out, k)
-            fold_cfg = config_mod.resolve(base, {"fold": k, "out": str(run_dir)})
-            reused = is_finished(run_dir)
-            if verbose:
-                bar.write(f"cross-validation: fold {k} ({k + 1} of {cfg.folds}) -> {run_dir}"
-                          + (" finished, reused" if reused else ""))
-            runs.append(train_or_reuse(fold_cfg, verbose=verbose and not reused, idle_settings=False))  # said above
-            if not reused:
-                bar.advance()
+    created = not out.exists()
+    try:
+        with Overall(cfg.folds, "cross-validation", done=finished, enabled=verbose and cfg.progress) as bar:
+            for k in range(cfg.folds):
+                run_dir = fold_dir(out, k)
+                fold_cfg = config_mod.resolve(base, {"fold": k, "out": str(run_dir)})
+                reused = is_finished(run_dir)
+                if verbose:
+                    bar.write(f"cross-validation: fold {k} ({k + 1} of {cfg.folds}) -> {run_dir}"
+                              + (" finished, reused" if reused else ""))
+                # (a reused fold: said above)
+                runs.append(train_or_reuse(fold_cfg, verbose=verbose and not reused, idle_settings=False))
+                if not reused:
+                    bar.advance()
+    except BaseException:  # a fold refused or failed before anything was kept: no empty folder left (a user walk)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
     summary = summarise(runs, [fold_dir(out, k) for k in range(cfg.folds)], cfg.bootstrap, cfg.seed)
     summary.update({"dataset": runs[0]["dataset"], "model": runs[0]["model"], "seed": cfg.seed,
                     "wall_s": time.perf_counter() - t0,
@@ -194,6 +202,8 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     elif o.get("auc_ci_method") == "label-mean":
         note += f"; AUC's is the mean of the ends of the labels' own intervals ({why})"
     note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
+    if cv.get("code_note"):  # folds of another medtrain (cv.md says it too)
+        note += "; " + cv["code_note"][0].lower() + cv["code_note"][1:]
     spread = _test_spread(cv)
     if spread:  # cv.md said so; the report had not
         note += "; " + spread
@@ -251,7 +261,10 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     per_label = _label_rates(runs, task)
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
             "oof": oof, **({"operating_point_per_label": per_label} if per_label else {}),
-            **({"threshold_scale": SCALE} if TEMPERATURE in per_fold[0] else {})}
+            **({"threshold_scale": SCALE} if TEMPERATURE in per_fold[0] else {}),
+            # folds an older medtrain trained, reused by a rerun after an upgrade: named, as compare names cells
+            **({"code_note": note} if (note := units_code_note(
+                [(f"fold {r['cv']['fold']}", r) for r in runs], "folds")) else {})}
 
 
 def to_markdown(cv: dict) -> str:
@@ -282,6 +295,8 @@ def to_markdown(cv: dict) -> str:
     spread = _test_spread(cv)
     if spread:
         lines.append(spread[0].upper() + spread[1:] + ".")
+    if cv.get("code_note"):
+        lines += ["", cv["code_note"] + "."]
     return "\n".join(lines) + "\n"
 
 

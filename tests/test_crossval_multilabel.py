@@ -166,3 +166,26 @@ def test_the_spread_of_a_label_s_thresholds_is_over_the_raw_ones_at_each_fold_s_
                                "folds": 3}, abs=1e-6)
     b = _label_rates(runs)["b"]["threshold_raw"]
     assert b["folds"] == 2  # the fold that kept 0.5 is left out
+
+
+def test_a_fold_another_medtrain_trained_is_named_when_the_folds_are_summarised_again(binary_cv, tmp_path, capsys):
+    # a rerun after an upgrade reuses the folds the older medtrain trained and had averaged them with the new ones
+    # without a word, while compare names such cells (an upgrade walk)
+    import shutil
+
+    out, cv, _ = binary_cv
+    assert "code_note" not in cv
+    copy = tmp_path / "cv"
+    shutil.copytree(out, copy)
+    older = copy / "fold0" / "metrics.json"
+    m = json.loads(older.read_text())
+    m["provenance"]["medtrain"], m["provenance"]["medtrain_git"] = "0.2.9", {"commit": "c" * 40, "modified": False}
+    older.write_text(json.dumps(m))
+    root = out.parent  # the same command again, into the copy: both folds reused
+    assert main(["train", "--data", str(root / "b.npz"), "--folds", "2", *FAST, "--bootstrap", "0",
+                 "--out", str(copy)]) == 0
+    note = json.loads((copy / "cv.json").read_text())["code_note"]
+    assert note.startswith("Not all folds were made by the same medtrain: 1 of 2 by medtrain ")
+    assert "medtrain 0.2.9 at commit cccccccc unmodified" in note
+    assert note in (copy / "cv.md").read_text() and note in capsys.readouterr().out
+    assert note[1:] in html.unescape((copy / "report.html").read_text())

@@ -42,9 +42,6 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
         ens = out["members_val_auc"]
         lines.append(f"ensemble of {len(ens['members'])}: val AUC {ens['ensemble']:.4f} (no TTA); its members alone "
                      + ", ".join(f"{a:.4f}" for a in ens["members"]))
-    if "skipped_steps" in out:
-        of = f" of {out['optimizer_steps']}" if out.get("optimizer_steps") else ""
-        lines.append(f"{out['skipped_steps']}{of} optimiser step(s) skipped: their gradients were not finite")
     if out.get("choices"):
         lines.append(choices_line(out["choices"]))
     lines.append(auc_acc_line(test, "test ", task=out.get("task")))
@@ -264,7 +261,7 @@ def auc_acc_line(res: dict, prefix: str = "", digits: int = 4, task: str | None 
     elif res.get("auc_ci_draws") is not None:
         why = "(no CIs: AUC and ACC are defined in too few resamples)"
     else:
-        why = "(no CIs: --bootstrap 0)"
+        why = "(no CIs: the run was trained with --bootstrap 0)"
     shown = f"undefined ({undefined})" if undefined else f"{res['auc']:.{digits}f}{auc}"
     return f"{prefix}AUC {shown}  {prefix}ACC {res['acc']:.{digits}f}{acc}  " + why
 

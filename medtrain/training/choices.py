@@ -140,7 +140,8 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
                 max_images: int | None = None, verbose: bool = False) -> dict:
     """Whether this run trains with flips: ``{"chosen": bool, "how": str, ...}``.
 
-    ``fit_fn(cfg, splits, run_dir)`` trains a pilot (:func:`medtrain.training.fit.fit`) on at most
+    ``fit_fn(cfg, splits, run_dir, fallen=, pilot=True)`` trains a pilot (:func:`medtrain.training.fit.fit`;
+    ``fallen``: precision auto's fallback to float32 made by the pilot before, recorded as ``precision``) on at most
     ``max_images`` (default :data:`PILOT_MAX_IMAGES`) training images (:func:`pilot_splits`); pilots are
     trained in ``pilot_dir`` and removed afterwards. ``pilots=False`` (several DDP processes, where every
     process would train and remove them) keeps the flips unless the labels name a side. ``verbose`` says what
@@ -183,14 +184,17 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     # one estimate for both pilots, said from the first where they project to over 10 minutes
     said = {"callbacks": [RunEstimate("the two flip pilots", runs=2, way_on="--flip true or false skips them")]} \
         if verbose else {"verbose": False}  # a quiet run's pilots print nothing of Lightning's either
+    fallen = None  # precision auto's fallback to float32 in a pilot: the other pilot and the run take it too
     try:
         for on in (True, False):
             pilot = cfg if on else without_flips(cfg)
             pilot = dataclasses.replace(pilot, epochs=epochs, progress=False, logger="none", early_stop=None,
                                         members=1, tta="none", out=str(pilot_dir / ("with" if on else "without")))
-            result = fit_fn(pilot, sample, pilot_dir / ("with" if on else "without"), **said)
+            result = fit_fn(pilot, sample, pilot_dir / ("with" if on else "without"), fallen=fallen, pilot=True,
+                            **said)
             if result.interrupted:
                 raise KeyboardInterrupt
+            fallen = fallen or (getattr(result, "metrics", None) or {}).get("precision_fallback")
             scores["with" if on else "without"] = _score(result.module, splits.val, splits.task, "none", name)
     finally:
         shutil.rmtree(pilot_dir, ignore_errors=True)
@@ -198,8 +202,9 @@ def decide_flip(cfg: Config, splits: Splits, pilot_dir: Path, fit_fn, pilots: bo
     how = (f"pilot runs of {epochs} epoch(s) on validation" if sample is splits else
            f"pilot runs of {epochs} epoch(s) on {len(sample.train):,} of {len(splits.train):,} training images, "
            "scored on validation")
+    # the fallback, recorded with the choice (choices.json): the run, and its --resume, train in float32 too
     return {"chosen": chosen, "how": how, f"val_{name}": scores,
-            "margin": FLIP_MARGIN}
+            "margin": FLIP_MARGIN, **({"precision": fallen} if fallen else {})}
 
 
 def effective_config(cfg: Config, flip: dict) -> Config:

@@ -1,6 +1,8 @@
 """Fit a model to a dataset with the Lightning Trainer: checkpoint selection, early stopping, resume."""
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 import signal
 import time
@@ -31,6 +33,8 @@ from medtrain.training.distributed import launch_rank
 from medtrain.evaluation.batches import eval_batch, eval_batches
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier, soft_targets
+from medtrain.training.precision import (FLOAT32, Bf16Unstable, PrecisionFallback, PrecisionWatch, fallback_line,
+                                         float32_config, recorded_fallback, warn_skipped)
 from medtrain.training.transfer import TransferPlan
 from medtrain.training.transfer_callbacks import transfer_callbacks
 
@@ -58,6 +62,7 @@ class FitResult:
     weights_meta: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     summary: str = ""
+    cfg: Config | None = None  #: the settings trained with, where :func:`fit` changed them (a precision fallback)
 
 
 def members_val_auc(module: Classifier, splits: Splits) -> dict:
@@ -216,14 +221,39 @@ def remove_partial_checkpoints(ckpt_dir: Path) -> None:
 
 
 def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callbacks: list | None = None,
-        started: float | None = None, verbose: bool = True) -> FitResult:
+        started: float | None = None, verbose: bool = True, fallen: dict | None = None, members_auto: bool = False,
+        pilot: bool = False) -> FitResult:
     """Train ``cfg.model`` on ``splits`` and restore the weights of the best validation epoch.
 
     ``callbacks`` are extra Lightning callbacks (after medtrain's checkpointing and early stopping); ``started``
     is the run's ``time.perf_counter()`` at its start (default: now), from which its checkpoints count its wall time.
     ``verbose`` False: none of Lightning's messages below WARNING (:func:`~medtrain.training.loggers.lightning_messages`); the progress follows
     ``cfg.progress``.
+
+    ``precision: auto``'s fallback (:mod:`medtrain.training.precision`): a first epoch whose bf16 steps were mostly
+    skipped trains again from scratch in float32 (``result.cfg``: the settings then trained, ``members_auto``
+    following the float32 rule); ``fallen`` a fallback already made (by a flip pilot), ``pilot`` a flip pilot's
+    training (its skipped steps not warned of). A resumed run keeps the precision its checkpoint records.
     """
+    last = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    record = fallen or (recorded_fallback(last) if resume and last.exists() else None)
+    precision = FLOAT32 if record else trainer_precision(cfg)
+    run = functools.partial(_fit_at, splits=splits, run_dir=run_dir, callbacks=callbacks, started=started,
+                            verbose=verbose, pilot=pilot)
+    cfg = float32_config(cfg, len(splits.spatial_shape), members_auto and not resume, run_dir) if record else cfg
+    try:
+        return dataclasses.replace(run(cfg, resume=resume, precision=precision, record=record,
+                                       watch=cfg.precision == "auto" and precision == "bf16-mixed"), cfg=cfg)
+    except Bf16Unstable as e:
+        record = e.record
+    warnings.warn(PrecisionFallback(fallback_line(record)), stacklevel=2)
+    cfg = float32_config(cfg, len(splits.spatial_shape), members_auto, run_dir)
+    return dataclasses.replace(run(cfg, resume=False, precision=FLOAT32, record=record, watch=False), cfg=cfg)
+
+
+def _fit_at(cfg: Config, splits: Splits, run_dir: Path, resume: bool, callbacks: list | None, started: float | None,
+            verbose: bool, precision: str, record: dict | None, watch: bool, pilot: bool) -> FitResult:
+    """:func:`fit` in ``precision``; ``watch``, ``record``: :class:`PrecisionWatch`'s."""
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     # a resumed run takes every weight from its checkpoint: its source is read only where it still is (None),
     # else the checkpoint's record of the transfer stands in; a fresh run needs its source at once (False)
@@ -263,7 +293,8 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
     divergence, skip = StopOnDivergence(), SkipNonFiniteSteps()
     wall = WallTime(time.perf_counter() if started is None else started)
-    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), skip, divergence, wall]
+    callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), skip,
+                 PrecisionWatch(skip, precision, watch, record, pilot), divergence, wall]
     if cfg.ema:  # after ShardBatches: its decay reads the per-process steps per epoch
         callbacks.append(EMA(cfg.ema, train_loader))
     stopper = None
@@ -279,8 +310,6 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
         callbacks.append(EpochLines(wall.started))
     callbacks += extra
     logger = build_logger(cfg.logger, run_dir, hp, resume=resuming)
-    # resolved once: passed to the Trainer and recorded in metrics.json
-    precision = trainer_precision(cfg)
     if logger:
         callbacks.append(HistoryLogger())
     with lightning_messages(quiet=not verbose):  # the Trainer logs its litlogger tip as it is built
@@ -359,6 +388,10 @@ def fit(cfg: Config, splits: Splits, run_dir: Path, resume: bool = False, callba
     if skip.skipped:
         extra["skipped_steps"], extra["skipped_at_steps"] = skip.skipped, skip.at
         extra["optimizer_steps"] = int(trainer.global_step)  # taken and skipped (a skipped step still counts)
+        if not pilot:
+            warn_skipped(skip.skipped, int(trainer.global_step), precision)
+    if record:  # the precision used (above) and why: auto's bf16 skipped most steps of a first epoch
+        extra["precision_fallback"] = record
     if isinstance(module.model, Ensemble):
         extra["members_val_auc"] = members_val_auc(module, splits)
     return FitResult(module, history, best_epoch, stop_epoch, bool(stopper and stopper.stopped_epoch > 0), ips,

@@ -84,7 +84,7 @@ def test_a_label_never_positive_is_named_and_the_mean_over_the_other_labels_give
     y2 = y.copy()
     y2[:, 2] = 1
     text = auc_acc_line(metrics.evaluate_scores(y2, s, ML, {"0": "a", "1": "b", "2": "c"}, bootstrap=0))
-    assert "label 'c' positive in every image of these data" in text and "(no CIs: --bootstrap 0)" in text
+    assert "label 'c' positive in every image of these data" in text and "(no CIs: the run was trained with --bootstrap 0)" in text
 
 
 def test_data_with_every_class_record_nothing_of_it_and_print_as_before():

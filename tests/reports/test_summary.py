@@ -1,5 +1,5 @@
 """The printed summary of a run is made from its metrics.json content alone."""
-from medtrain.reports.summary import choices_line, operating_point_line, run_summary
+from medtrain.reports.summary import auc_acc_line, choices_line, operating_point_line, run_summary
 
 
 def _metrics(**extra):
@@ -28,18 +28,18 @@ def test_a_procedure_s_own_first_line_keeps_the_wall_time():
         "linear probe; wall 61 s"
 
 
-def test_an_ensemble_lists_each_member_and_skipped_steps_are_counted():
+def test_an_ensemble_lists_each_member():
+    # (skipped steps are a warning of the run since session 30, tests/training/test_precision_fallback.py)
     text = run_summary(_metrics(members_val_auc={"ensemble": 0.97, "members": [0.96, 0.95]}, skipped_steps=3),
                        "vesselmnist3d", "val_auc")
     assert "ensemble of 2: val AUC 0.9700 (no TTA); its members alone 0.9600, 0.9500" in text
-    assert "3 optimiser step(s) skipped" in text
 
 
 def test_without_bootstrap_the_summary_says_there_are_no_cis_instead_of_nan():
     m = _metrics()
     m["test"].update(auc_ci=[float("nan")] * 2, acc_ci=[None, None])  # in memory / read back from metrics.json
     text = run_summary(m, "breastmnist", "val_auc")
-    assert "test AUC 0.9123  test ACC 0.8456  (no CIs: --bootstrap 0)" in text and "nan" not in text
+    assert "test AUC 0.9123  test ACC 0.8456  (no CIs: the run was trained with --bootstrap 0)" in text and "nan" not in text
 
 
 def test_a_temperature_kept_at_1_says_why():
@@ -75,8 +75,8 @@ def test_a_missing_interval_says_why_one_patient_or_too_few_defined_resamples():
     few = {"auc": 0.70, "acc": 0.07, "auc_ci": [nan, nan], "acc_ci": [0.017, 0.133], "auc_ci_draws": 5}
     line = auc_acc_line(few)
     assert "ACC 0.0700 [0.017, 0.133]" in line and "AUC's is defined in only 5 resamples" in line
-    assert "no CIs: --bootstrap 0" in auc_acc_line({"auc": 0.7, "acc": 0.6, "auc_ci": [nan, nan],
-                                                     "acc_ci": [nan, nan]})
+    assert "no CIs: the run was trained with --bootstrap 0" in auc_acc_line(
+        {"auc": 0.7, "acc": 0.6, "auc_ci": [nan, nan], "acc_ci": [nan, nan]})
 
 
 def test_an_operating_point_rate_without_an_interval_prints_no_nan():
@@ -134,3 +134,9 @@ def test_an_acc_interval_of_many_small_classes_says_it_is_wilson_s_and_why():
     assert f"test ACC {res['acc']:.4f} [{wilson_interval(hits, len(y))[0]:.3f}, " in line
     assert "ACC's is Wilson's: too few test images per class to resample within classes" in line
     assert "the same ACC in every resample" not in line
+
+
+def test_no_interval_names_the_runs_training_setting_not_an_option_of_eval():
+    # eval has no --bootstrap: "(no CIs: --bootstrap 0)" had named an option the command does not take (a CT walk)
+    line = auc_acc_line({"auc": 0.7, "acc": 0.6})
+    assert "(no CIs: the run was trained with --bootstrap 0)" in line
