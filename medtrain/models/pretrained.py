@@ -9,7 +9,7 @@ Three kinds of source, all given as ``--pretrained``:
 * ImageNet weights from the hub, ``timm:NAME[.TAG]`` (timm's real download path, Hugging Face hub cache)
   or ``torchvision:NAME`` (torch hub cache). Offline without a cached file this is one clear error.
 
-Fitting A onto B (:func:`adapt_state_dict`) changes three things and nothing else:
+Fitting A onto B (:func:`adapt_state_dict`) changes four things and nothing else:
 
 * the first convolution when the channel counts differ: an RGB kernel on a grey target is summed over
   its three input channels (a grey image replicated to RGB then gives exactly A's response), and a grey
@@ -18,10 +18,14 @@ Fitting A onto B (:func:`adapt_state_dict`) changes three things and nothing els
 * 2D kernels of a 2D source on a 3D target (a 2D network inflated for volumes): each ``(O, C, k, k)``
   kernel becomes ``(O, C, t, k, k)``, repeated along depth and divided by ``t`` (I3D, Carreira &
   Zisserman, CVPR 2017), so B's response to a depth-constant volume is A's response to the image;
+* a ViT's position embedding trained at another input size: resampled to B's patch grid (timm's
+  ``resample_abs_pos_embed``, the class token kept; :mod:`medtrain.models._pos_embed`), said in one line;
 * the classifier: always a new, randomly initialised head, since the target's classes are new
   (Yosinski et al., "How transferable are features in deep neural networks?", NeurIPS 2014).
 
-Any other shape mismatch means A and B are different architectures: an error naming A's model.
+A zoo network's stem from the other side of 64 px (medtrain's small-input 3x3 stem against the standard one: the
+same network trained at another input size) is refused naming that. Any other shape mismatch means A and B are
+different architectures: an error naming A's model.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import contextlib
 import os
 import shlex
 import socket
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +43,7 @@ from medtrain._io import (CHECKPOINT_DIR, CONFIG_FILE, FEATURES_FILE, METRICS_FI
                           read_metrics)
 from medtrain._yaml import read_yaml_file
 from medtrain.errors import MedtrainError
+from medtrain.models._pos_embed import PositionEmbeddingResampledWarning, resample_pos_embed, stem_error
 
 __all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
            "source_model"]
@@ -316,10 +322,13 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
 
     Returns:
         ``(state, info)``: the adapted state (classifier keys removed) and a record of what changed:
-        ``first_conv`` (``"1->3 (repeat/3)"``, ``"3->1 (sum)"`` or ``"kept"``) and ``head``.
+        ``first_conv`` (``"1->3 (repeat/3)"``, ``"3->1 (sum)"`` or ``"kept"``), ``head``, and ``pos_embed`` where
+        a ViT's position embedding was resampled to B's patch grid (``"14x14 -> 4x4 patches (224x224 -> 64x64 px),
+        ..."``; said as a :class:`~medtrain.models._pos_embed.PositionEmbeddingResampledWarning`).
 
     Raises:
-        MedtrainError: a key of B is missing from A, or a shape differs beyond the first convolution.
+        MedtrainError: a key of B is missing from A, or a shape differs beyond the first convolution; a zoo
+        network's stem of the other side of 64 px (the same network trained at another size) is refused as that.
     """
     target = model.state_dict()
     conv_key = first_conv_name(model) + ".weight"
@@ -328,17 +337,21 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
     # a target with a custom head (models.heads.WithHead) names its network's weights backbone.*; a source is
     # read as a plain network's keys (_backbone_of), so they are looked up without that prefix
     inner = "backbone." if isinstance(getattr(model, "backbone", None), nn.Module) and head == "head" else ""
-    missing = []
+    missing, stem, used = [], None, set()
+    # a DeiT's get_classifier() is (head, head_dist): its distillation head is new too (it had failed as a shape)
+    clf = model.get_classifier() if hasattr(model, "get_classifier") else None
+    heads = [head] + [n for n, m in model.named_modules() if n and isinstance(clf, tuple) and any(m is c for c in clf)]
     for k, v in target.items():
         if k.endswith("_extra_state"):
             continue
-        if k == head or k.startswith(head + "."):
+        if any(k == h or k.startswith(h + ".") for h in heads):
             continue
         key = k[len(inner):] if inner and k.startswith(inner) and k not in state else k
         if key not in state:
             missing.append(k)
             continue
         w = state[key]
+        used.add(key)
         if k == conv_key and w.shape[1] != v.shape[1]:
             how = "sum" if v.shape[1] == 1 else f"repeat/{v.shape[1]}"
             info["first_conv"] = f"{w.shape[1]}->{v.shape[1]} ({how})"
@@ -347,6 +360,13 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
             t = v.shape[2]  # I3D: the 2D kernel repeated over depth t, divided by t
             w = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t
             info["inflated"] = info.get("inflated", 0) + 1
+        if w.shape != v.shape and k == conv_key:
+            stem = stem_error(model, k, w.shape, v.shape)  # raised if the rest fits: the same network, another size
+            if stem is not None:
+                continue
+        resampled = resample_pos_embed(model, k, w, v) if w.shape != v.shape else None
+        if resampled is not None:  # a ViT at another input size: its grid's position embedding
+            w, info["pos_embed"] = resampled
         if w.shape != v.shape:
             raise MedtrainError(f"pretrained: {k} has shape {tuple(w.shape)} in the source, {tuple(v.shape)} in the "
                                 f"target model; the source is a different architecture")
@@ -354,6 +374,16 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
     if missing:
         raise MedtrainError(f"pretrained: the source lacks {len(missing)} weights of the target model "
                             f"({', '.join(missing[:2])} ...); the source is a different architecture")
+    if stem is not None:  # the same network but for its stem; a source with more weights (deeper) is another one
+        own_heads = _HEADS + tuple(h + "." for h in heads)
+        if any(k not in used and not k.startswith(own_heads) and not k.endswith("_extra_state") for k in state):
+            raise MedtrainError(f"pretrained: {conv_key} has shape {stem.shapes[0]} in the source, {stem.shapes[1]} "
+                                f"in the target model; the source is a different architecture")
+        raise stem
+    if "pos_embed" in info:
+        warnings.warn(PositionEmbeddingResampledWarning(f"pretrained: the source's position embedding resampled "
+                                                        f"to the target's patch grid, {info['pos_embed']}"),
+                      stacklevel=2)
     return out, info
 
 
