@@ -9,7 +9,11 @@
 ``--json`` prints one JSON object: totals under ``params`` and ``macs`` (of the separable model
 with ``--separable``; the original's under ``baseline``), and for ``--conv`` the ``standard`` and
 ``separable`` figures and their ``ratio``. For a run folder, ``run`` names it and ``trainable`` is its
-``metrics.json["parameters"]["trainable"]`` (None where not recorded).
+``metrics.json["parameters"]["trainable"]`` (None where not recorded). ``stem`` says which stem a zoo network
+was counted with (``"small-input"``: medtrain's, no downsampling stem, at 64 px or less; ``"standard"``; None for
+a network without the choice), and with the small one ``standard_stem`` the ``params`` and ``macs`` of the
+standard stem at that size (None where it cannot take it): resnet18 at 64 px counts 2.222G MACs, 148M with
+its standard stem, which it gets from 65 px.
 """
 from __future__ import annotations
 
@@ -99,7 +103,8 @@ def analyse(name: str, input_size: int, in_chans: int = 3, num_classes: int = 10
 
     check_input_size(name, input_size, in_chans)  # the line train gives for a size the network cannot take
     model = create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=input_size)
-    return _analyse(model, name, input_size, in_chans, num_classes, separable)
+    return {**_analyse(model, name, input_size, in_chans, num_classes, separable),
+            **_stem(name, input_size, in_chans, num_classes, separable)}
 
 
 def analyse_run(run_dir: str, separable: bool = False) -> dict:
@@ -113,8 +118,40 @@ def analyse_run(run_dir: str, separable: bool = False) -> dict:
     meta = run.meta
     out = _analyse(run.module.model, run.cfg.model, int(meta["input_size"]), int(meta["in_chans"]),
                    int(meta["num_classes"]), separable)
+    if int(meta.get("spatial_dims", 2)) == 2:  # a volume's network is inflated: no stem choice
+        out.update(_stem(run.cfg.model, int(meta["input_size"]), int(meta["in_chans"]), int(meta["num_classes"]),
+                         separable))
     recorded = (rundir.read_metrics(run_dir).get("parameters") if rundir.is_finished(run_dir) else None) or {}
     return {**out, "run": str(run_dir), "trainable": recorded.get("trainable")}
+
+
+def _stem(name: str, input_size: int, in_chans: int, num_classes: int, separable: bool) -> dict:
+    """``stem`` and ``standard_stem`` (see the module docstring), from :func:`medtrain.models.input_size.stem_of`,
+    of the network as counted (its separable twin with ``separable``)."""
+    from medtrain.models.factory import SEPARABLE_SUFFIX
+    from medtrain.models.input_size import stem_of
+
+    twin = name if not separable or name.endswith(SEPARABLE_SUFFIX) else name + SEPARABLE_SUFFIX
+    stem = stem_of(twin, input_size, in_chans, num_classes)
+    return {"stem": stem and stem["stem"], "standard_stem": stem and stem["standard_stem"],
+            "standard_stem_fault": stem and stem["standard_fault"]}
+
+
+def _stem_line(r: dict) -> list:
+    """The line under the header that says which stem was counted (none for a network without the choice)."""
+    from medtrain.models.zoo import SMALL_INPUT
+
+    if r.get("stem") == "standard":
+        return [f"stem: its standard stem (medtrain's small-input stem is for {SMALL_INPUT} px or less)"]
+    if r.get("stem") != "small-input":
+        return []
+    head = f"stem: medtrain's small-input stem (no downsampling stem, at {SMALL_INPUT} px or less), counted below"
+    std = r.get("standard_stem")
+    if std is None:
+        return [f"{head}; its standard stem cannot take {r['input_size']} px ({r.get('standard_stem_fault')})"]
+    return [f"{head}; with its standard stem (which it gets at {SMALL_INPUT + 1} px or more) it would count "
+            f"{std['macs']:,} MACs ({_si(std['macs'])}, {r['macs'] / max(std['macs'], 1):.1f}x fewer) and "
+            f"{std['params']:,} parameters at {r['input_size']} px"]
 
 
 def _analyse(model, name: str, input_size: int, in_chans: int, num_classes: int, separable: bool) -> dict:
@@ -178,6 +215,7 @@ def _format_model(r: dict, all_layers: bool) -> str:
         f"{r['model']} at {'x'.join([str(r['input_size'])] * r['spatial_dims'])}x{r['in_chans']}, "
         f"{r['num_classes']} classes "
         f"(conv + linear multiply-accumulates, batch 1)",
+        *_stem_line(r),
         "",
         f"{'layer':40s} {'kind':10s} {'kernel':>6s} {'output':>18s} {'params':>10s} {'MACs':>10s}  note",
     ]

@@ -101,29 +101,60 @@ def target_layers(run: RunModel, layer: str) -> list[str]:
     return [f"model.{_MEMBER.format(i)}{layer}" for i in range(_members(run))]
 
 
+def _spatial_layers(run: RunModel) -> tuple[list[tuple[str, tuple]], list[tuple[str, tuple]]]:
+    """``(name, map shape)`` of the network's stages (:func:`_candidate_layers`) whose output is a spatial map,
+    lowest first, measured as :func:`stage_shapes` does; and, where none is, of its convolutions whose output is
+    (a ViT's stages, ``blocks.*``, give token sequences: its only map is the patch embedding's)."""
+    net, prefix = _network(run), (_MEMBER.format(0) if _members(run) > 1 else "")
+    ndim = len(run.input_shape) - 1
+    stages = _candidate_layers(net)
+    convs = [n for n, m in net.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    shapes = {n[len(prefix):]: s for n, s in stage_shapes(run, [prefix + n for n in dict.fromkeys(stages + convs)])}
+    spatial = [(n, shapes[n]) for n in stages if len(shapes.get(n, ())) == ndim]
+    return spatial, ([] if spatial else [(n, shapes[n]) for n in convs if len(shapes.get(n, ())) == ndim])
+
+
+def _what_works(run: RunModel, spatial, convs) -> str:
+    """What to give instead of a layer without a spatial map: the stages that have one, or (none has) the
+    deepest convolution that does, with its cells' size, and occlusion, which needs no layer."""
+    if spatial:
+        return f"use a stage with a spatial map: {', '.join(n for n, _ in spatial[:8])}"
+    occlusion = "--method occlusion (which needs no layer)"
+    if not convs:
+        return f"use {occlusion}"
+    name, shape = convs[-1]
+    side = run.input_shape[1:]
+    cells = "x".join(str(-(-a // b)) for a, b in zip(side, shape))
+    return (f"use --layer {name} (a {'x'.join(map(str, shape))} map at {'x'.join(map(str, side))} px: cells of "
+            f"{cells} px) or {occlusion}")
+
+
 def default_layer(run: RunModel) -> str:
     """The deepest stage whose output is at least :data:`MIN_CELLS` cells a side (or the input's size when
-    that is smaller); the first stage when none is. See the module docstring for why."""
-    prefix = _MEMBER.format(0) if _members(run) > 1 else ""
-    names = [prefix + n for n in _candidate_layers(_network(run))]
-    shapes = [(n[len(prefix):], s) for n, s in stage_shapes(run, names) if len(s) == len(run.input_shape) - 1]
-    if not shapes:
-        raise MedtrainError(f"{run.meta['model']}: no convolutional layer to compute Grad-CAM at; use --layer NAME")
+    that is smaller); the first stage when none is. See the module docstring for why. A network none of whose
+    stages outputs a spatial map (a ViT: token sequences) is refused, naming what works."""
+    spatial, convs = _spatial_layers(run)
+    if not spatial:
+        tokens = " (its blocks give token sequences)" if hasattr(_network(run), "patch_embed") else ""
+        raise MedtrainError(f"{run.meta['model']}: none of its stages outputs a spatial map to compute Grad-CAM "
+                            f"at{tokens}; {_what_works(run, [], convs)}")
     want = min(MIN_CELLS, *run.input_shape[1:])
-    fit = [n for n, s in shapes if min(s) >= want]
-    return fit[-1] if fit else shapes[0][0]
+    fit = [n for n, s in spatial if min(s) >= want]
+    return fit[-1] if fit else spatial[0][0]
 
 
 def check_layer(run: RunModel, layer: str) -> str:
-    """``layer`` when it names a module of the network whose output is a spatial map, as Grad-CAM needs."""
+    """``layer`` when it names a module of the network whose output is a spatial map, as Grad-CAM needs; else
+    refused, naming only layers that have one (or, for a network whose stages have none, what works)."""
     names = dict(_network(run).named_modules())
-    stages = ", ".join(_candidate_layers(_network(run))[:8])
     if layer not in names or not layer:
-        raise MedtrainError(f"--layer {layer}: no such module in {run.meta['model']} (its stages: {stages})")
+        spatial, convs = _spatial_layers(run)
+        raise MedtrainError(f"--layer {layer}: no such module in {run.meta['model']}; {_what_works(run, spatial, convs)}")
     prefix = _MEMBER.format(0) if _members(run) > 1 else ""
     shape = dict(stage_shapes(run, [prefix + layer])).get(prefix + layer)
     if shape is None or len(shape) != len(run.input_shape) - 1:
+        spatial, convs = _spatial_layers(run)
         raise MedtrainError(f"--layer {layer} has no spatial map to compute Grad-CAM at (output "
                             f"{'not a tensor' if shape is None else 'x'.join(map(str, shape)) or 'a vector'}); "
-                            f"use a convolutional stage: {stages}")
+                            f"{_what_works(run, spatial, convs)}")
     return layer

@@ -6,7 +6,10 @@ and at 28 px (28 px with the adapted stem, see ``medtrain.models.zoo``), CPU lat
 (224 and 28 px), CPU throughput at 224 px for batch 64 -- or the largest power of two whose forward
 fits half the time budget, reported in ``cpu_batch`` -- and the same on the GPU when CUDA is
 available; ``reps`` is the fewest timed repetitions behind any of the row's medians (at least
-:data:`~medtrain.models.cost.MIN_REPS`, whatever ``--budget``). ``bench/models.py`` runs it for the whole zoo and writes ``docs/results/models.{md,csv}``.
+:data:`~medtrain.models.cost.MIN_REPS`, whatever ``--budget``). A network that cannot take 28 px
+(:func:`medtrain.models.input_size.size_note`, the rule ``train`` and ``cost`` apply: a ViT's 16 px patches do
+not tile it, convnext's stride-32 stages shrink it to nothing) has no 28 px figures, and ``note_28`` says why
+("takes 32 px or more"). ``bench/models.py`` runs it for the whole zoo and writes ``docs/results/models.{md,csv}``.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ QUICK = {
 COLUMNS = [
     "family", "name", "source", "params", "size_bytes", "macs_224", "macs_28",
     "cpu_ms_224", "cpu_ms_28", "cpu_ips_224", "cpu_batch", "gpu_ms_224", "gpu_ips_224", "gpu_batch", "reps",
+    "note_28",
 ]
 
 
@@ -84,6 +88,7 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
 
     from medtrain.models import create_model
     from medtrain.models.cost import count_cost, count_parameters, safetensors_bytes, time_forward
+    from medtrain.models.input_size import size_note
     from medtrain.models.zoo import family_of
 
     base = name.removesuffix("-separable")
@@ -91,20 +96,23 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
     row.update(family=family_of(base) or _source(base), name=name)  # a timm name outside the zoo: "timm"
     row["source"] = _source(base)
     model = create_model(name, in_chans=3, num_classes=1000)
-    small = create_model(name, in_chans=3, num_classes=1000, input_size=28)
+    # the rule train and cost apply: a ViT's 16 px patches do not tile 28 px (timm would measure one patch),
+    # convnext's stride-32 stages shrink it to nothing; such a row has no 28 px figures, only why
+    row["note_28"] = size_note(name, 28)
+    small = None if row["note_28"] else create_model(name, in_chans=3, num_classes=1000, input_size=28)
     row["params"] = count_parameters(model)["total"]
     row["size_bytes"] = safetensors_bytes(model)
     row["macs_224"] = count_cost(model, 224).macs
-    row["macs_28"] = count_cost(small, 28).macs
+    row["macs_28"] = None if small is None else count_cost(small, 28).macs
     timings = []
     for device in devices:
         prefix = "gpu" if device.startswith("cuda") else "cpu"
-        m, s = model.to(device), small.to(device)
+        m = model.to(device)
         t1 = time_forward(m, 1, 224, budget_s=budget, device=device)
         row[f"{prefix}_ms_224"] = 1000 * t1["seconds"]
         timings.append(t1)
-        if prefix == "cpu":
-            timings.append(time_forward(s, 1, 28, budget_s=budget, device=device))
+        if prefix == "cpu" and small is not None:
+            timings.append(time_forward(small.to(device), 1, 28, budget_s=budget, device=device))
             row["cpu_ms_28"] = 1000 * timings[-1]["seconds"]
         batch = _batch_for(t1["seconds"], budget)
         # Where only batch 1 fits the budget, throughput is the latency's inverse: no second run.
@@ -113,7 +121,7 @@ def measure(name: str, budget: float = 10.0, devices: Iterable[str] = ("cpu",), 
         row[f"{prefix}_ips_224"] = batch / tb["seconds"]
         row[f"{prefix}_batch"] = batch
         if prefix == "gpu":
-            model.cpu(), small.cpu()
+            model.cpu()
             torch.cuda.empty_cache()
     row["reps"] = min(t["reps"] for t in timings) if timings else None
     if log:
@@ -154,14 +162,22 @@ def markdown(rows: List[dict]) -> str:
     for r in rows:
         cells = [
             r["family"], f"`{r['name']}`", r["source"], f"{r['size_bytes'] / 1e6:.1f}", f"{r['params'] / 1e6:.2f}",
-            f"{r['macs_224'] / 1e9:.3f}", f"{r['macs_28'] / 1e6:.1f}", f"{r['cpu_ms_224']:.1f}",
-            f"{r['cpu_ms_28']:.2f}", f"{r['cpu_ips_224']:.1f}", str(r["cpu_batch"]),
+            f"{r['macs_224'] / 1e9:.3f}", _at_28(r, "macs_28", 1e-6, ".1f"),
+            f"{r['cpu_ms_224']:.1f}", _at_28(r, "cpu_ms_28", 1, ".2f", note=False), f"{r['cpu_ips_224']:.1f}",
+            str(r["cpu_batch"]),
         ]
         if gpu:
             cells += [_fmt(r.get("gpu_ms_224"), ".2f"), _fmt(r.get("gpu_ips_224"), ".0f"), str(r.get("gpu_batch") or "")]
         cells.append(str(r.get("reps") or ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _at_28(row: dict, key: str, scale: float, spec: str, note: bool = True) -> str:
+    """A 28 px cell: its figure, or where the network cannot take 28 px a dash and (``note``) why."""
+    if row.get("note_28"):
+        return f"– ({row['note_28']})" if note else "–"
+    return _fmt(None if row.get(key) is None else row[key] * scale, spec)
 
 
 def _fmt(v, spec: str) -> str:

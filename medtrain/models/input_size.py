@@ -141,13 +141,20 @@ def input_size_error(name: str, shape: Shape, in_chans: int = 3, reason: str = "
                      spatial_dims: int = 2) -> MedtrainError:
     """The one line that refuses ``name`` on inputs of ``shape``: its reason, and the sizes it takes where they
     are found cheaply (the smallest above, and 64 px with medtrain's small-input stem where that works)."""
+    dims = _spatial(shape, spatial_dims)
+    shown = str(dims[0]) if len(set(dims)) == 1 else "x".join(map(str, dims))
+    takes = _takes(_base(name), dims, in_chans)
+    hint = f"; it takes {', or '.join(takes)}" if takes else ""
+    why = f": {reason}" if reason else ""
+    return MedtrainError(f"{name} cannot run on {shown} px inputs{why}{hint}")
+
+
+def _takes(base: str, dims: tuple, in_chans: int) -> list:
+    """The sizes ``base`` takes, where found cheaply (square inputs only): the smallest above, and
+    64 px or less with the small-input stem where that works."""
     from medtrain.models._zoo import SMALL_INPUT, family_of
 
-    dims = _spatial(shape, spatial_dims)
-    side = max(dims)
-    shown = str(dims[0]) if len(set(dims)) == 1 else "x".join(map(str, dims))
-    base = _base(name)
-    takes = []
+    side, takes = max(dims), []
     if len(set(dims)) == 1:
         above = smallest_size(base, side, in_chans, len(dims))
         if above is not None:
@@ -155,9 +162,21 @@ def input_size_error(name: str, shape: Shape, in_chans: int = 3, reason: str = "
                          else f"multiples of its patch size, e.g. {above} px")
         if side > SMALL_INPUT and family_of(base) and _fault(base, (SMALL_INPUT,) * len(dims), in_chans) is None:
             takes.append(f"{SMALL_INPUT} px or less with medtrain's small-input stem")
-    hint = f"; it takes {', or '.join(takes)}" if takes else ""
-    why = f": {reason}" if reason else ""
-    return MedtrainError(f"{name} cannot run on {shown} px inputs{why}{hint}")
+    return takes
+
+
+def size_note(name: str, side: int, in_chans: int = 3) -> Optional[str]:
+    """None where ``name`` takes square 2D inputs of ``side`` px (:func:`check_input_size`'s rule, its probe);
+    else a table cell's short reason: "takes 32 px or more", "takes multiples of its patch size, e.g. 32 px" (the
+    sizes of :func:`input_size_error`), or "cannot take 28 px" where none was found."""
+    dims = (int(side),) * 2
+    try:
+        check_input_size(name, dims, in_chans, spatial_dims=2)
+        return None
+    except MedtrainError:
+        pass
+    takes = _takes(_base(name), dims, int(in_chans))
+    return f"takes {', or '.join(takes)}" if takes else f"cannot take {side} px"
 
 
 def _patch_of(name: str, side: int, in_chans: int) -> Optional[tuple]:
@@ -182,37 +201,76 @@ def check_input_size(name: str, shape: Shape, in_chans: int = 3, spatial_dims: O
         raise input_size_error(name, dims, in_chans, fault)
 
 
-def small_stem_note(name: str, side: int, in_chans: int = 3, num_classes: int = 2) -> Optional[str]:
-    """The line said when zoo network ``name`` gets medtrain's small-input stem at ``side`` px where its standard
-    stem works too: both multiply-accumulate counts (:func:`medtrain.models.cost.macs_per_image`); None where it
-    does not (not a zoo family, a larger side, or a standard stem that cannot take the size)."""
-    from medtrain.models._zoo import SMALL_INPUT, family_of
+#: How a run's data kind reaches inputs over 64 px, where a zoo network keeps its standard stem: image files are
+#: resized by --image-size; a MedMNIST set comes at the --size of its file (64 is still the small stem); an .npz's
+#: arrays are read at their size. None (not known): all three.
+STEM_ADVICE = {
+    "files": "--image-size 65 or more gives it",
+    "medmnist": "the set's --size 128 or 224 gives it (its 64 px files still get the small stem)",
+    "npz": "an .npz is read at its size, so no setting gives it (arrays of 65 px or more would)",
+    None: ("--image-size 65 or more gives it for image folders and CSVs, --size 128 or 224 for a MedMNIST set; an "
+           ".npz is read at its size"),
+}
+
+
+def stem_of(name: str, side: int, in_chans: int = 3, num_classes: int = 2) -> Optional[dict]:
+    """Which stem zoo network ``name`` gets at ``side`` px, as a run (and ``medtrain cost``) builds it: ``stem``
+    ``"small-input"`` (medtrain's, no downsampling stem, at :data:`~medtrain.models._zoo.SMALL_INPUT` px or less)
+    or ``"standard"``; with the small one, ``standard_stem`` the standard stem's ``params`` and ``macs`` at that
+    size where it takes it (None where it cannot: ``standard_fault`` says why), and ``macs``/``params`` the small
+    one's. None for a network without the choice (medtrain's own, timm's outside the zoo)."""
+    from medtrain.models._zoo import family_of, small
     from medtrain.models.cost import count_cost
     from medtrain.models.factory import create_model
 
     base = _base(name)
-    if family_of(base) is None or not 0 < side <= SMALL_INPUT or _fault(base, (side, side), in_chans, False):
+    if family_of(base) is None or side < 1:
         return None
+    out = {"stem": "standard", "standard_stem": None, "standard_fault": None}
+    if not small(side):
+        return out
+    fault = _fault(base, (side, side), in_chans, False)
     with torch.device("meta"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         adapted = count_cost(create_model(name, in_chans=in_chans, num_classes=num_classes, input_size=side),
-                             (side, side), in_chans).macs
-        stock = count_cost(create_model(name, in_chans=in_chans, num_classes=num_classes), (side, side),
-                           in_chans).macs
+                             (side, side), in_chans)
+        stock = None if fault else count_cost(create_model(name, in_chans=in_chans, num_classes=num_classes),
+                                              (side, side), in_chans)
+    if stock is not None and (stock.macs, stock.params) == (adapted.macs, adapted.params):
+        return out  # a family whose stem is not adapted: the standard one at every size
+    return {"stem": "small-input", "macs": adapted.macs, "params": adapted.params, "standard_fault": fault,
+            "standard_stem": None if stock is None else {"macs": stock.macs, "params": stock.params}}
+
+
+def small_stem_note(name: str, side: int, in_chans: int = 3, num_classes: int = 2,
+                    data_kind: Optional[str] = None) -> Optional[str]:
+    """The line said when zoo network ``name`` gets medtrain's small-input stem at ``side`` px where its standard
+    stem works too: both multiply-accumulate counts (:func:`stem_of`) and how the run's data reach the standard
+    stem (``data_kind``: ``"files"``, ``"medmnist"`` or ``"npz"``, :data:`STEM_ADVICE`; None: not known); None
+    where it does not (not a zoo family, a larger side, or a standard stem that cannot take the size)."""
+    from medtrain.models._zoo import SMALL_INPUT
+
+    if data_kind not in STEM_ADVICE:
+        raise ValueError(f"data_kind must be one of {sorted(k for k in STEM_ADVICE if k)} or None, got {data_kind!r}")
+    stem = stem_of(name, side, in_chans, num_classes) if 0 < side <= SMALL_INPUT else None
+    if stem is None or stem["standard_stem"] is None:
+        return None
+    adapted, stock = stem["macs"], stem["standard_stem"]["macs"]
     return (f"{name} at {side} px gets medtrain's small-input stem (no downsampling stem, at {SMALL_INPUT} px or "
             f"less): {_macs(adapted)} per image against {_macs(stock)} with its standard stem "
-            f"({adapted / max(stock, 1):.1f}x); no setting keeps the standard stem at this size: --image-size "
-            f"{SMALL_INPUT + 1} or more gives it")
+            f"({adapted / max(stock, 1):.1f}x); the standard stem needs more than {SMALL_INPUT} px: "
+            f"{STEM_ADVICE[data_kind]}")
 
 
 def _macs(n: int) -> str:
     return f"{n / 1e9:.3f} GMACs" if n >= 1e9 else f"{n / 1e6:.1f} MMACs"
 
 
-def warn_small_stem(name: str, side: int, in_chans: int = 3, num_classes: int = 2) -> Optional[str]:
+def warn_small_stem(name: str, side: int, in_chans: int = 3, num_classes: int = 2,
+                    data_kind: Optional[str] = None) -> Optional[str]:
     """Say :func:`small_stem_note` as a :class:`SmallInputStemWarning` (the caller says it once per run); the
     line, or None where there is nothing to say."""
-    note = small_stem_note(name, side, in_chans, num_classes)
+    note = small_stem_note(name, side, in_chans, num_classes, data_kind)
     if note is not None:
         warnings.warn(SmallInputStemWarning(note), stacklevel=2)
     return note

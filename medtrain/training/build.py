@@ -85,7 +85,8 @@ DEFAULT_3D_MEMBERS = 2
 
 def default_members(cfg: Config, spatial_dims: int) -> int:
     """The ensemble size of ``members: auto`` (None): :data:`DEFAULT_3D_MEMBERS` for the default 3D network
-    trained from scratch where it trains in bf16 (:func:`trainer_precision`), 1 for anything else."""
+    trained from scratch where it trains in bf16 (:func:`trainer_precision`), 1 for anything else; a run whose bf16
+    steps fall back to float32 takes the float32 count (:func:`medtrain.training.precision.float32_config`)."""
     scratch = cfg.transfer == "scratch" and not cfg.pretrained
     recipe = spatial_dims == 3 and scratch and cfg.model in ("auto", default_model(3))
     return DEFAULT_3D_MEMBERS if recipe and trainer_precision(cfg) == "bf16-mixed" else 1
@@ -150,7 +151,8 @@ def trainer_precision(cfg: Config) -> str:
     0.9976, ``docs/results/default_recipe.md``); volumes 1.7x at 28^3. bf16 3D training on this CPU gives a
     step with non-finite gradients now and then (14 in the ~1,700 steps of six default volume runs; before
     they were skipped, three runs turned NaN): such a step is skipped
-    (``training.callbacks.SkipNonFiniteSteps``), so volumes train in bf16 too."""
+    (``training.callbacks.SkipNonFiniteSteps``), so volumes train in bf16 too. Under ``auto`` a run whose first
+    epoch skips more than half of its steps trains again in float32 (:mod:`medtrain.training.precision`)."""
     if cfg.precision != "auto":
         return {"32": "32-true"}.get(cfg.precision, cfg.precision)  # Lightning's own name of the short form
     if cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available()):
@@ -200,8 +202,10 @@ def check_network_input(cfg: Config, splits: Splits | None = None) -> None:
     if splits is not None:
         if len(splits.spatial_shape) == 2:
             check_input_size(name, tuple(splits.spatial_shape), splits.in_chans, spatial_dims=2)
-            if len(set(splits.spatial_shape)) == 1:
-                warn_small_stem(name, int(splits.spatial_shape[0]), splits.in_chans, splits.num_classes)
+            if len(set(splits.spatial_shape)) == 1:  # the advice by what gives the data another size
+                kind = "files" if at_their_size(cfg) is None else "npz" if cfg.data else "medmnist"
+                warn_small_stem(name, int(splits.spatial_shape[0]), splits.in_chans, splits.num_classes,
+                                data_kind=kind)
         return
     if cfg.image_size is not None and at_their_size(cfg) is None:
         check_input_size(name, cfg.image_size, 3, spatial_dims=2)
