@@ -68,11 +68,16 @@ def cut_off(ds) -> bool:
     CT slice had read as "holds no image (a non-image SOP class ...)"."""
     meta = getattr(ds, "file_meta", None)
     sop = ds.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta is not None else None)
+    return image_class(sop) or ("Rows" in ds and "Columns" in ds)
+
+
+def image_class(sop) -> bool:
+    """Whether the SOP class UID ``sop`` may name an image: an image storage class (CT Image Storage...), or none
+    named (None: nothing tells it is not one). A malformed UID names no image class."""
     try:
-        named = sop is None or "Image Storage" in str(getattr(sop, "name", ""))
+        return sop is None or "Image Storage" in str(getattr(sop, "name", ""))
     except Exception:  # noqa: BLE001  (a malformed UID)
-        named = False
-    return named or ("Rows" in ds and "Columns" in ds)
+        return False
 
 
 def _decoder_installed(ts) -> Optional[bool]:

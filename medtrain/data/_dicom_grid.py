@@ -8,11 +8,17 @@ ImageOrientationPatient holds the row and column direction cosines ``r`` and ``c
 position of the first voxel, PixelSpacing the (row, column) spacing, all in the patient LPS frame. Voxel ``(i, j,
 k)``, ``i`` a column and ``j`` a row of slice ``k``, lies at ``p_first + i * dc * r + j * dr * c + k * (p_last -
 p_first) / (n - 1)`` (LPS); RAS negates its first two coordinates.
+
+Which files of a series folder are its slices: a DICOM file of a non-image SOP class (a structured report, a dose
+report, a presentation state, a plan: no pixel data) that a scanner's export puts beside the slices is left out of
+the series and said in one line (:func:`leave_out`), as a README.txt beside them is ignored; it had refused the whole
+series. A cut-off image slice is no such file (:func:`medtrain.data._dicom_codecs.cut_off`) and is still refused.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -20,6 +26,60 @@ from medtrain.errors import MedtrainError
 
 #: LPS -> RAS (x and y negated), as a 4x4 affine
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def floats(ds, keyword: str, n: int) -> Optional[np.ndarray]:
+    """The ``n`` numbers of attribute ``keyword`` of ``ds`` (a data set or a dict), or None when it is absent, of
+    another count, or not finite numbers."""
+    v = ds.get(keyword)
+    if v is None:
+        return None
+    try:
+        a = np.asarray([float(x) for x in (v if hasattr(v, "__len__") and not isinstance(v, str) else [v])])
+    except (TypeError, ValueError):
+        return None
+    return a if a.size == n and np.isfinite(a).all() else None
+
+
+class NonImageDicom(MedtrainError):
+    """A DICOM file of a non-image SOP class (no pixel data), refused as an image; a series folder leaves it out."""
+
+
+class NonImageDicomWarning(UserWarning):
+    """DICOM files of a series folder that hold no image (reports, presentation states...), left out of the series:
+    one line per folder read (:func:`leave_out`)."""
+
+
+def leave_out(folder, left: Sequence[Path], slices: int) -> None:
+    """Say, in one line naming their count and the first, the non-image DICOM files ``left`` out of the series in
+    ``folder`` (``slices``: the files it is read from); nothing when there are none. Refuse a folder holding no
+    image at all."""
+    if not left:
+        return
+    n = len(left)
+    if not slices:
+        raise MedtrainError(f"{folder}: DICOM series folder holds no image: "
+                            + (f"{left[0].name} is" if n == 1 else f"its {n} DICOM files are")
+                            + " of a non-image SOP class (a report, plan or presentation state)")
+    what = (f"{left[0].name} holds no image (a report, dose report or presentation state)" if n == 1 else
+            f"{n} DICOM files hold no image (reports, dose reports or presentation states; the first "
+            f"{left[0].name})")
+    warnings.warn(NonImageDicomWarning(f"{folder}: {what}; left out, the series read from its {slices} other "
+                                       f"file{'s' * (slices != 1)}"), stacklevel=3)
+
+
+def image_files(folder, files: Sequence[Path], read: Callable, say: bool = True) -> list:
+    """``read(file)`` of each of a series folder's ``files`` that is an image, those of a non-image SOP class
+    (``read`` raises :class:`NonImageDicom`) left out and, with ``say``, said (:func:`leave_out`)."""
+    out, left = [], []
+    for p in files:
+        try:
+            out.append(read(p))
+        except NonImageDicom:
+            left.append(p)
+    if say:
+        leave_out(folder, left, len(out))
+    return out
 
 
 class SliceGeometry(NamedTuple):

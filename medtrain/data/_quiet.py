@@ -12,6 +12,7 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
     """The classes of the warnings medtrain's loaders say of a data set as they read it (not of a run's recorded
     settings: an older medtrain's ``image_size`` of an .npz run, never said when it trained, is said at eval)."""
     from medtrain.data import StoreNotAppliedWarning
+    from medtrain.data._dicom_grid import NonImageDicomWarning
     from medtrain.data._multilabel_table import NoFindingWarning
     from medtrain.data._survey import (BitDepthsWarning, EnlargedImagesWarning, GreyAsColourWarning,
                                        SquashedImagesWarning, TransparentImagesWarning)
@@ -22,11 +23,12 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
     from medtrain.data.medmnist import OneHotLabelsWarning
     from medtrain.data.nifti import NoAirWarning
     from medtrain.data.table import GroupCaseWarning, MissingLabelWarning
+    from medtrain.data.volumes import SkippedEntryWarning
 
     return (StoreNotAppliedWarning, NoFindingWarning, BitDepthsWarning, SquashedImagesWarning, EnlargedImagesWarning,
             GreyAsColourWarning, TransparentImagesWarning, RareClassWarning, SplitShareWarning, DuplicateImagesWarning,
             CutVolumeWarning, HounsfieldPercentileWarning, OneHotLabelsWarning, NoAirWarning, GroupCaseWarning,
-            MissingLabelWarning)
+            MissingLabelWarning, NonImageDicomWarning, SkippedEntryWarning)
 
 
 @contextlib.contextmanager

@@ -61,6 +61,12 @@ def notes_once(source=None) -> Iterator[None]:
     notes.say(source)
 
 
+def active() -> bool:
+    """Whether a :func:`notes_once` block is open: the volumes are a finished run's inputs (predict, explain, eval
+    --data), read with that run's settings, not a data set being trained on."""
+    return _ACTIVE.get() is not None
+
+
 def collected(path, seen: dict, spacing, size, window) -> bool:
     """Keep a volume read by :func:`medtrain.data.volumes.load_entry` (``seen``: its ``extent`` in mm and its
     ``no_air`` value range, where it has those) for the :func:`notes_once` block around it, if there is one: then

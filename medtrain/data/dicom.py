@@ -31,8 +31,9 @@ from typing import Optional
 import numpy as np
 
 from medtrain._io import file_problem, path_kind
-from medtrain.data._dicom_codecs import cut_off, undecodable, unreadable
-from medtrain.data._dicom_grid import SliceGeometry, check_geometry, series_affine
+from medtrain.data._dicom_codecs import cut_off, image_class, undecodable, unreadable
+from medtrain.data._dicom_grid import (NonImageDicom, SliceGeometry, check_geometry, floats as _floats,
+                                      image_files, series_affine)
 from medtrain.data.folder import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
@@ -93,17 +94,6 @@ class DicomSlice:
     @property
     def frames(self) -> int:
         return 1 if self.pixels.ndim == 2 else int(self.pixels.shape[0])
-
-
-def _floats(ds, keyword: str, n: int) -> Optional[np.ndarray]:
-    v = ds.get(keyword)
-    if v is None:
-        return None
-    try:
-        a = np.asarray([float(x) for x in (v if hasattr(v, "__len__") and not isinstance(v, str) else [v])])
-    except (TypeError, ValueError):
-        return None
-    return a if a.size == n and np.isfinite(a).all() else None
 
 
 @contextmanager
@@ -175,7 +165,7 @@ def read_dicom_file(path: str | os.PathLike) -> DicomSlice:
         if cut:  # pydicom reads a cut file up to its end, without a word
             raise MedtrainError(f"{path}: unreadable DICOM file, possibly truncated: it ends before its pixel data")
         if "PixelData" not in ds:
-            raise MedtrainError(f"{path}: DICOM file holds no image (a non-image SOP class such as a "
+            raise NonImageDicom(f"{path}: DICOM file holds no image (a non-image SOP class such as a "
                                 f"report, plan or presentation state)")
         try:
             pixels = ds.pixel_array
@@ -311,8 +301,8 @@ def read_dicom_series(folder: str | os.PathLike) -> VolumeData:
             mixing series or image sizes, multi-frame files, slices without position/orientation, duplicate
             positions, non-uniform slice spacing (missing slices), or fewer than 2 slices (or rows, or columns).
     """
-    folder = Path(folder)
-    slices = [read_dicom_file(p) for p in series_files(folder)]
+    folder = Path(folder)  # (a non-image file beside the slices, a report or a dose report: left out and said)
+    slices = image_files(folder, series_files(folder), read_dicom_file)
     first = slices[0]
     for s in slices:
         if s.colour is not None:  # its volume had been the slices' luminance, one grey channel, without a word
@@ -356,16 +346,21 @@ def read_dicom_series_grid(folder: str | os.PathLike) -> tuple[np.ndarray, tuple
         MedtrainError: naming the folder or file, where :func:`read_dicom_series` would refuse the series' geometry.
     """
     folder = Path(folder)
-    slices, sizes = [], set()
-    for p in series_files(folder):
-        rows, cols, *geometry = _header(p, "Rows", "Columns", "ImageOrientationPatient", "ImagePositionPatient",
-                                        "PixelSpacing", "ImagerPixelSpacing")
-        ds = dict(zip(("o", "p", "s", "i"), geometry))
+    sizes = set()
+
+    def geometry(p: Path) -> SliceGeometry:
+        sop, rows, cols, *tags = _header(p, "SOPClassUID", "Rows", "Columns", "ImageOrientationPatient",
+                                         "ImagePositionPatient", "PixelSpacing", "ImagerPixelSpacing")
+        if not (rows and cols) and not image_class(sop):  # a report beside the slices: left out, as the reader does
+            raise NonImageDicom(f"{p}: DICOM file holds no image")
+        ds = dict(zip(("o", "p", "s", "i"), tags))
         spacing = _floats(ds, "s", 2)
         spacing = spacing if spacing is not None else _floats(ds, "i", 2)  # as _to_slice reads it
-        slices.append(SliceGeometry(p, _floats(ds, "o", 6), _floats(ds, "p", 3),
-                                    tuple(float(v) for v in spacing) if spacing is not None else None))
         sizes.add((int(cols or 0), int(rows or 0)))
+        return SliceGeometry(p, _floats(ds, "o", 6), _floats(ds, "p", 3),
+                             tuple(float(v) for v in spacing) if spacing is not None else None)
+
+    slices = image_files(folder, series_files(folder), geometry, say=False)  # (read_dicom_series said them)
     if len(slices) < 2 or len(sizes) != 1:
         raise MedtrainError(f"{folder}: not one DICOM series of 2 or more slices of one size")
     slices, ras = series_affine(folder, slices)

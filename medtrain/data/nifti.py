@@ -50,15 +50,24 @@ def _no_air_one(name, values_range) -> str:
     return f"{name}: values {lo:.6g}..{hi:.6g}"
 
 
-def no_air_note(count: int, total: int, window: tuple, first) -> str:
+def _drop_window(by_run: bool) -> str:
+    """What to do of MR/PET volumes under a CT window: the data set's own ``--window`` (training) is dropped; a run's
+    inputs (predict, explain, ``eval --data``) take the window the run was trained with, and those commands have no
+    --window (they had been told to drop it)."""
+    return ("the run was trained with that --window; MR/PET volumes need a run trained without one" if by_run else
+            "drop --window for MR/PET volumes")
+
+
+def no_air_note(count: int, total: int, window: tuple, first, by_run: bool = True) -> str:
     """The one line said of ``count`` of ``total`` volumes windowed by ``window`` (level, width) with no value below
-    :data:`AIR_HU` (``first``: the first one's name and value range)."""
+    :data:`AIR_HU` (``first``: the first one's name and value range); ``by_run``: the window is the one a run was
+    trained with (its inputs' line), else the data set's own ``--window`` (the loader's, training)."""
     level, width = window
     what = (f"{_no_air_one(*first)}, windowed" if total == 1 else
             f"{count} of {total} NIfTI volume(s) were windowed")  # (one predict input: said alone)
     return (f"{what} as CT in Hounsfield units (level {level:g}, width {width:g}) though none has a value below "
             f"{AIR_HU:g}, where CT has air at -1000{'' if total == 1 else f' (first: {_no_air_one(*first)})'}: MR or "
-            f"PET values would be windowed into intensities no CT has; drop --window for MR/PET volumes (a CT crop "
+            f"PET values would be windowed into intensities no CT has; {_drop_window(by_run)} (a CT crop "
             f"inside an organ, which has no air, is windowed rightly)")
 
 
@@ -72,16 +81,17 @@ def say_no_air(name, values_range, window, facts: dict | None = None) -> None:
     if facts is not None:
         facts["no_air"] = list(values_range)
     else:
-        warnings.warn(NoAirWarning(no_air_note(1, 1, window, (name, values_range))), stacklevel=3)
+        warnings.warn(NoAirWarning(no_air_note(1, 1, window, (name, values_range), False)), stacklevel=3)
 
 
-def check_hounsfield(path, values: np.ndarray, window: tuple) -> tuple | None:
+def check_hounsfield(path, values: np.ndarray, window: tuple, by_run: bool = False) -> tuple | None:
     """Refuse to window a volume whose modality is not recorded (NIfTI) when its values do not look like
     Hounsfield units for that window: :data:`SATURATED` of its voxels clipped to one end of it. An MR NIfTI under
     ``--window brain`` had trained on volumes of 255 alone (AUC 0.5). A volume without air (minimum above
     :data:`AIR_HU`) is not refused for that alone: a CT crop inside an organ (a liver or kidney patch) has none,
     and its window shows it (refused for it, such crops had no way on); it is returned, to be said
     (:class:`NoAirWarning`), and the absence of air is said beside the clipping, as the likelier sign of MR or PET.
+    ``by_run``: as :func:`no_air_note`'s.
 
     Returns:
         the volume's (min, max) where it has no air, else None.
@@ -104,8 +114,8 @@ def check_hounsfield(path, values: np.ndarray, window: tuple) -> tuple | None:
     if lo > AIR_HU:
         why += f", and none lies below {AIR_HU:g}, where CT has air at -1000"
     raise MedtrainError(f"{path}: values range {lo:.6g}..{hi:.6g} do not look like CT Hounsfield units ({why}) for "
-                        f"the window level {level:g}, width {width:g}; NIfTI records no modality: drop --window for "
-                        f"MR/PET volumes")
+                        f"the window level {level:g}, width {width:g}; NIfTI records no modality: "
+                        f"{_drop_window(by_run)}")
 
 
 class VolumeData(NamedTuple):

@@ -37,7 +37,7 @@ from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, sweep_
 from medtrain._io.cache import VOLUMES, folder
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
-from medtrain.data._volume_notes import collected
+from medtrain.data._volume_notes import active as notes_active, collected
 # grid_affine: where load_entry's voxels lie in the scan, under its public owner's name (predict imports no private
 # data module)
 from medtrain.data._grid_affine import grid_affine  # noqa: F401
@@ -56,6 +56,13 @@ from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS
 
 log = logging.getLogger(__name__)
+
+
+class SkippedEntryWarning(UserWarning):
+    """An entry ``--skip-bad`` left out of a data set, with the reason: said as it is read, not again when a finished
+    run's data is read again (:mod:`medtrain.data._quiet`: eval, export... had said the training data's skips as
+    if the data they were given had those problems)."""
+
 
 _CACHE_VERSION = 3  # bump when the processing changes, so old cache entries are not reused (2: the HU check;
 # 3: colour DICOM kept as RGB, MONOCHROME1 series inverted, NaN voxels of NIfTI the darkest value)
@@ -78,9 +85,11 @@ def _cache_key(files: list[Path], settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
-def _decode(path: Path, spacing, size, window, kind: str, facts: dict | None = None) -> tuple[np.ndarray, bool]:
+def _decode(path: Path, spacing, size, window, kind: str, facts: dict | None = None,
+            by_run: bool = False) -> tuple[np.ndarray, bool]:
     """Decode and process one entry -> (uint8 array, whether a CT window was applied); ``facts`` (given) gets
-    ``hounsfield``: whether its values look like CT in HU (DICOM Modality CT, or :func:`looks_like_hounsfield`)."""
+    ``hounsfield``: whether its values look like CT in HU (DICOM Modality CT, or :func:`looks_like_hounsfield`).
+    ``by_run``: ``window`` is the one a run was trained with (a refusal does not tell to drop --window)."""
     facts = {} if facts is None else facts
     if kind == "image":
         s = dicom.read_dicom_file(path)
@@ -103,7 +112,7 @@ def _decode(path: Path, spacing, size, window, kind: str, facts: dict | None = N
     windowed = window is not None and vol.kind in ("ct", "unknown")
     facts["hounsfield"] = vol.kind == "ct" or (vol.kind == "unknown" and looks_like_hounsfield(vol.array))
     if windowed and vol.kind == "unknown":  # refused if it is not HU for the window; said if it has no air
-        facts["no_air"] = check_hounsfield(path, vol.array, window)
+        facts["no_air"] = check_hounsfield(path, vol.array, window, by_run)
     # RAS (X, Y, Z) -> (D, H, W) = (Z, Y, X): depth runs along the body axis, as in axial stacks. (Where each voxel
     # of the result lies in the scan, these steps as one affine: medtrain.data._grid_affine, kept with them.)
     arr = vol.array.transpose(2, 1, 0)
@@ -170,7 +179,8 @@ def load_entry(path: str | os.PathLike, *, spacing=None, size=(64, 64, 64), wind
                 say_no_air(path, seen.get("no_air"), win, facts)
             return cached
     found: dict = {}
-    arr, windowed = _decode(path, spacing, size, win, kind, found)
+    by_run = facts is None and notes_active()  # predict's, explain's... input: the run's --window
+    arr, windowed = _decode(path, spacing, size, win, kind, found, by_run)
     seen = {k: found.pop(k) for k in ("extent", "no_air") if found.get(k) is not None}
     if facts is not None:  # (its extent and air are said below, into facts as cut and no_air)
         facts["hounsfield"] = found.get("hounsfield", False)
@@ -286,7 +296,7 @@ def load_volume_folder(
             if not skip_bad:
                 raise
             skipped.append({"path": str(path), "reason": str(e)})
-            log.warning("skipped %s", e)
+            warnings.warn(SkippedEntryWarning(f"skipped {e}"), stacklevel=2)  # (not again when a run's data is reread)
             continue
         arrays.append(arr)
         volumes.append(volume)
@@ -330,7 +340,7 @@ def load_volume_folder(
                                                                   cut_one(cut[0][0], cut[0][1], spacing3, size3))),
                       stacklevel=2)
     if no_air:
-        warnings.warn(NoAirWarning(f"{csv_path}: " + no_air_note(len(no_air), len(arrays), win, no_air[0])),
+        warnings.warn(NoAirWarning(f"{csv_path}: " + no_air_note(len(no_air), len(arrays), win, no_air[0], False)),
                       stacklevel=2)
     # most looking like CT in HU, read without a window: said each time it is loaded, as the cut and no-air lines
     # (a finished run's own data read again is not: medtrain.data._quiet)
