@@ -142,7 +142,8 @@ def test_a_process_of_rank_above_zero_writes_nothing_even_when_its_training_says
         monkeypatch, tiny_npz, tmp_path):
     # a probe, or a one-device run in a process a launcher numbered 1: the training result says global zero
     monkeypatch.setenv("RANK", "1")
-    monkeypatch.setattr(api, "fit", lambda *a, **k: types.SimpleNamespace(global_zero=True, interrupted=False))
+    monkeypatch.setattr(api, "fit", lambda *a, **k: types.SimpleNamespace(global_zero=True, interrupted=False,
+                                                                          cfg=None))  # (cfg: no precision fall-back)
 
     def no_write(*a, **k):
         raise AssertionError("rank 1 went on to evaluate and write the run")
