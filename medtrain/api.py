@@ -32,7 +32,7 @@ from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 # the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
 from medtrain.reuse import (RESUMABLE_KEYS, RunResult, _already_finished, _resume_config, _same_run, check_policies,
                             check_reusable, check_same_data, resume_named, source_gone)
-from medtrain.runscores import score_split, write_scores
+from medtrain.runscores import interval_rule_note, score_split, write_scores
 from medtrain.operating_point import positive_index
 # check_run_dir: medtrain.load's check of a run folder given, one line naming the argument
 from medtrain.runmodel import check_run_dir, float32_default, isolate_rng, load_run_module, received_model
@@ -401,6 +401,8 @@ def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
     if verbose and drawn and "auc_ci_draws" not in recorded:
         print("note: the intervals in its metrics.json came from an older bootstrap (images drawn freely, before "
               "medtrain recorded <name>_ci_draws); these are today's (drawn within each class)")
+    if verbose and (rule := interval_rule_note(recorded, res)):  # an interval rule changed since the run
+        print(rule)
     write_scores(run_dir, split, res, rundir.eval_file(split), verbose)
     # as the file holds it (NaN: null), as train() returns metrics.json: the per-class intervals of --bootstrap 0
     # had been [nan, nan] here and [null, null] in the file, so the result was not equal to the file's JSON

@@ -26,6 +26,30 @@ def score_split(run: RunModel, split: Split) -> dict:
     return score_and_keep(run, split)[0]
 
 
+#: what each ``auc_ci_method`` is, for :func:`interval_rule_note` (no method: the percentile bootstrap's)
+_AUC_CI_RULES = {None: "the bootstrap's", "newcombe": "Newcombe's score interval", "delong-logit":
+                 "DeLong's on the logit scale", "score": "a score interval of the mean one-vs-rest AUC",
+                 "label-mean": "the mean of the labels' own intervals"}
+
+
+def interval_rule_note(recorded: dict, res: dict) -> str | None:
+    """A line where this evaluation's AUC interval (``res``) was made by another rule than the one ``recorded`` in
+    the run's ``metrics.json`` (an upgrade: a multi-label mean AUC now takes the mean of its labels' intervals where
+    a label has few units), so the two files' intervals differ for a reason said, not silently (an upgraded user's
+    eval had printed [0.722, 0.931] beside the report's [0.794, 0.902]); None where the rules are the same or the
+    run recorded no interval."""
+    before, now = recorded.get("auc_ci") or (), res.get("auc_ci") or ()
+    if len(before) != 2 or any(v is None for v in before) or len(now) != 2:
+        return None
+    old, new = recorded.get("auc_ci_method"), res.get("auc_ci_method")
+    if old == new or np.allclose(before, now, atol=5e-4, equal_nan=True):
+        return None
+    shown = "[{:.3f}, {:.3f}]"
+    return (f"note: the AUC interval its metrics.json records, {shown.format(*before)}, is "
+            f"{_AUC_CI_RULES.get(old, old)}, by the medtrain that trained it; this evaluation's, "
+            f"{shown.format(*now)}, is {_AUC_CI_RULES.get(new, new)}, today's rule")
+
+
 def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
     """:func:`score_split` and the per-image scores it leaves out (``scores``, ``scores_scaled``, ``entropy``)."""
     cfg, meta = run.cfg, run.meta
