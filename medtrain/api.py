@@ -32,7 +32,7 @@ from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
 # the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
 from medtrain.reuse import (RESUMABLE_KEYS, RunResult, _already_finished, _resume_config, _same_run, check_policies,
                             check_reusable, check_same_data, resume_named, source_gone)
-from medtrain.runscores import interval_rule_note, score_split, write_scores
+from medtrain.runscores import recorded_interval_notes, score_split, write_scores
 from medtrain.operating_point import positive_index
 # check_run_dir: medtrain.load's check of a run folder given, one line naming the argument
 from medtrain.runmodel import check_run_dir, float32_default, isolate_rng, load_run_module, received_model
@@ -396,13 +396,8 @@ def _evaluate(run_dir: Path, split: str, verbose: bool) -> dict:
     if verbose and checked != "sha256":  # a run of an older medtrain, which recorded no digest of its data
         print(f"note: {run_dir} predates data digests; its {split} split was "
               + ("checked by its labels only" if checked else "not checked against the data it was scored on"))
-    recorded = metrics.get(split) or {}
-    drawn = any(v is not None for v in recorded.get("auc_ci") or ())  # [None, None]: no bootstrap (--bootstrap 0)
-    if verbose and drawn and "auc_ci_draws" not in recorded:
-        print("note: the intervals in its metrics.json came from an older bootstrap (images drawn freely, before "
-              "medtrain recorded <name>_ci_draws); these are today's (drawn within each class)")
-    if verbose and (rule := interval_rule_note(recorded, res)):  # an interval rule changed since the run
-        print(rule)
+    for note in recorded_interval_notes(metrics.get(split) or {}, res) if verbose else ():
+        print(note)  # intervals its metrics.json has from an older bootstrap, or by another rule
     write_scores(run_dir, split, res, rundir.eval_file(split), verbose)
     # as the file holds it (NaN: null), as train() returns metrics.json: the per-class intervals of --bootstrap 0
     # had been [nan, nan] here and [null, null] in the file, so the result was not equal to the file's JSON

@@ -50,6 +50,18 @@ def interval_rule_note(recorded: dict, res: dict) -> str | None:
             f"{shown.format(*now)}, is {_AUC_CI_RULES.get(new, new)}, today's rule")
 
 
+def recorded_interval_notes(recorded: dict, res: dict) -> list[str]:
+    """What eval says of the intervals a run's ``metrics.json`` records (``recorded``, its split's block) beside
+    this evaluation's (``res``): drawn by an older bootstrap (images freely, before ``<name>_ci_draws`` was
+    recorded), or an AUC interval of another rule (:func:`interval_rule_note`)."""
+    drawn = any(v is not None for v in recorded.get("auc_ci") or ())  # [None, None]: no bootstrap (--bootstrap 0)
+    notes = ["note: the intervals in its metrics.json came from an older bootstrap (images drawn freely, before "
+             "medtrain recorded <name>_ci_draws); these are today's (drawn within each class)"] \
+        if drawn and "auc_ci_draws" not in recorded else []
+    rule = interval_rule_note(recorded, res)
+    return notes + ([rule] if rule else [])
+
+
 def score_and_keep(run: RunModel, split: Split) -> tuple[dict, dict]:
     """:func:`score_split` and the per-image scores it leaves out (``scores``, ``scores_scaled``, ``entropy``)."""
     cfg, meta = run.cfg, run.meta
