@@ -43,13 +43,15 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     searched ``epochs`` is a parameter column of its own), each parameter, and, where a trial failed for a reason
     it recorded (``interrupted`` by Ctrl-C, a diverged training) or the search's budget cut it (``budget``: its
     value is its run's score, :func:`medtrain.tune.pruning.value_of`; a trial of several seeds says which seed it
-    stopped or never started and how many its value averages, ``epochs_run`` being its first seed's), a last
-    ``why`` column saying it."""
+    stopped or never started and how many its value averages, ``epochs_run`` being its first seed's), or it drew a
+    finished trial's parameters again and took its score (``repeat_of``), a last ``why`` column saying it."""
     trials = study.get_trials(deepcopy=False)
     names = list(dict.fromkeys(k for t in trials for k in t.params))
+    # a repeat of finished parameters takes their score untrained: said, or the table read as one more tried (a walk)
     why = [t.user_attrs.get("failed") if t.state == optuna.trial.TrialState.FAIL else
-           _cut_why(t) if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get(CUT_ATTR) == CUT else None
-           for t in trials]
+           _cut_why(t) if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get(CUT_ATTR) == CUT else
+           f"the parameters of #{t.user_attrs['repeat_of']} drawn again: its score, not trained again"
+           if t.user_attrs.get("repeat_of") is not None else None for t in trials]
     header = ["trial", "state", "value", "seconds", "epochs_run", *names, *(["why"] if any(why) else [])]
     rows = []
     for t, reason in zip(trials, why):

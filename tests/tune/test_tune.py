@@ -1,8 +1,8 @@
 """`medtrain tune`: trials scored on validation only, a resumable study, the best trial tested once."""
 from __future__ import annotations
 
+import csv
 import json
-
 from pathlib import Path
 
 import optuna
@@ -160,6 +160,10 @@ def test_a_trial_drawing_finished_parameters_again_takes_their_score_without_tra
     assert len(calls) == 1 and len(trials) == 3
     assert [t.user_attrs.get("repeat_of") for t in trials] == [None, 0, 0]
     assert {t.value for t in trials} == {trials[0].value}
+    # the table says so: it had read as three configurations tried (a walk comparing networks)
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert [r["why"] for r in rows] == ["", *["the parameters of #0 drawn again: its score, not trained again"] * 2]
+    assert "the parameters of #0 drawn again" in (out / "trials.md").read_text()
 
 
 @pytest.mark.parametrize("extra, message", [
