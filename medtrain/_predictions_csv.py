@@ -14,7 +14,9 @@ from medtrain.errors import MedtrainError
 from medtrain.tasks import MULTILABEL, class_names
 
 PREDICTIONS_FILE = "predictions_test.csv"
-VAL_PREDICTIONS_FILE = "predictions_val.csv"  #: cross-validation folds: the validation predictions too
+#: cross-validation folds: the validation predictions too, in the test file's columns (the calibrated class columns
+#: its threshold was chosen on, the decisions at the operating point)
+VAL_PREDICTIONS_FILE = "predictions_val.csv"
 
 
 class SavedPredictions(NamedTuple):
@@ -62,10 +64,10 @@ def _run_of(head: list[str], prefix: str, start: int) -> list[int]:
 def write_predictions(path: Path, labels, scores, entropy, label_names: dict | None = None, task: str | None = None,
                       scaled=None, inputs: list[str] | None = None, operating_point: tuple | None = None,
                       groups: list[str] | None = None) -> None:
-    """One row per test image: its label(s), the predicted probabilities, the temperature-scaled
-    probabilities (``q0``...) and (MC dropout) the entropy; with ``label_names`` and ``task`` also the
-    columns ``medtrain predict`` writes: ``prediction`` (label name) and one probability column per class
-    named by its label (a name that would repeat a column is skipped), holding what ``predict`` gives: the
+    """One row per image of the split (test; a fold run's val too): its label(s), the predicted probabilities,
+    the temperature-scaled probabilities (``q0``...) and (MC dropout) the entropy; with ``label_names`` and
+    ``task`` also the columns ``medtrain predict`` writes: ``prediction`` (label name) and one probability column
+    per class named by its label (a name that would repeat a column is skipped), holding what ``predict`` gives: the
     temperature-scaled probabilities when there are any (the decision is the same either way). The
     column ``input`` names each image as ``predict`` does: its source file (``inputs``, where the data
     have files), else its index in the split. ``operating_point`` ``(threshold, positive)`` (multi-label:

@@ -296,7 +296,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     # scored as test is (MC dropout's mean of T passes: T fitted on one network's scores went to another's).
     val = evaluate_split(module, splits.val, splits.label_names, bootstrap=0, tta=cfg.tta, mc_dropout=cfg.mc_dropout,
                          seed=cfg.seed)
-    val.pop("entropy", None)
+    val_entropy = val.pop("entropy", None)  # (MC dropout) for predictions_val.csv, as test's for its file
     temperature, temperature_rule = choose_temperature(val["scores"], splits.val.labels.numpy(), splits.task)
     add_calibration(val, splits.val.labels.numpy(), splits.task, temperature)
     threshold, positive = None, operating_point.positive_index(cfg.positive_class, splits.label_names)
@@ -334,9 +334,10 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
             print(f"{len(splits.extra['skipped'])} unreadable input(s) left out (--skip-bad): {run_dir / SKIPPED_FILE}")
     if splits.record is not None:
         write_splits(run_dir / SPLITS_FILE, splits.record)
-    if cfg.folds:  # the held-out fold may be validation: its predictions are the out-of-fold ones
-        write_predictions(run_dir / VAL_PREDICTIONS_FILE, splits.val.labels.numpy(), val["scores"], None,
-                          splits.label_names, splits.task, inputs=splits.val.sources, groups=splits.val.groups)
+    if cfg.folds:  # the held-out fold may be val (out-of-fold predictions): test's columns, calibrated as chosen on
+        write_predictions(run_dir / VAL_PREDICTIONS_FILE, splits.val.labels.numpy(), val["scores"], val_entropy,
+                          splits.label_names, splits.task, val["scores_scaled"], splits.val.sources,
+                          op.decision if op is not None else None, splits.val.groups)
     out = {
         "dataset": splits.name, "task": splits.task, "model": cfg.model, "seed": cfg.seed,
         "parameters": count_parameters(module.model),  # {total, trainable}: the network as saved, as trained

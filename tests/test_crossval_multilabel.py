@@ -189,3 +189,38 @@ def test_a_fold_another_medtrain_trained_is_named_when_the_folds_are_summarised_
     assert "medtrain 0.2.9 at commit cccccccc unmodified" in note
     assert note in (copy / "cv.md").read_text() and note in capsys.readouterr().out
     assert note[1:] in html.unescape((copy / "report.html").read_text())
+
+
+def _csv(path):
+    import csv
+
+    with open(path, newline="") as f:
+        head = next(csv.reader(f))
+        f.seek(0)
+        return head, list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cv_run", ["binary_cv", "ml_cv"])
+def test_a_fold_s_val_predictions_are_written_as_its_test_ones_and_its_threshold_gives_its_val_rates(cv_run, request):
+    """A reader checks a fold's threshold on the validation scores it was chosen on: predictions_val.csv had the test
+    file's class-name columns holding the raw probabilities (calibrated in the test file), no q columns and no
+    decisions at the operating point, so the run's threshold gave other validation rates than metrics.json's (a
+    clinical walk: specificity 0.786 for 0.929 at T = 0.110). Same header as the test file; each class (label) column
+    at the run's threshold (each label's) gives metrics.json's operating_point.val counts."""
+    out, _, folds = request.getfixturevalue(cv_run)
+    _temperatures(folds)  # a fold with T != 1: raw and calibrated columns differ
+    for k, fold in enumerate(folds):
+        head, rows = _csv(out / f"fold{k}" / "predictions_val.csv")
+        assert head == _csv(out / f"fold{k}" / "predictions_test.csv")[0]
+        op = fold["operating_point"]
+        binary = "threshold" in op
+        chosen = {op["positive_class"]: op["threshold"]} if binary else op["thresholds"]
+        for name, t in chosen.items():
+            s = np.array([float(r[name]) for r in rows])
+            y = np.array([name in r["true_label"].split(";") for r in rows])
+            rates = op["val"] if binary else op["val"]["per_label"][name]
+            assert [int((s[y] >= t).sum()), int(y.sum())] == rates["sensitivity_counts"]
+            assert [int((s[~y] < t).sum()), int((~y).sum())] == rates["specificity_counts"]
+            called = np.array([name in r["prediction_at_operating_point"].split(";") for r in rows])
+            assert (called == (s >= t)).all()  # the file's decisions are the threshold's
