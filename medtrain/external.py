@@ -1,7 +1,8 @@
 """``medtrain eval RUN --data EXTERNAL``: a finished run scored on labelled data it never saw (external testing).
 
 Every labelled input of ``EXTERNAL`` is test data: a CSV of ``path,label[,patient]`` (read by the one CSV reader,
-:func:`medtrain.data.table.read_label_csv`), a folder of class sub-folders, or a MedMNIST-layout ``.npz`` (its
+:func:`medtrain.data.table.read_label_csv`; its patient column the run's own ``group_column`` where the header names
+it, else one a training CSV's would be found by), a folder of class sub-folders, or a MedMNIST-layout ``.npz`` (its
 ``--split``). The images are prepared as ``predict`` prepares them (:mod:`medtrain.predictor`), and scored as
 ``medtrain eval`` scores the run's own test split (:func:`medtrain.evaluation.evaluate_split`): with the run's
 TTA, MC dropout, calibration temperature and operating point, all frozen as chosen on the run's validation
@@ -172,7 +173,8 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
                 for item, label in zip(items, labels)]
     elif kind == "file":
         multi = run.meta["task"] == MULTILABEL
-        table = read_label_csv(data, multilabel=multi)
+        # the run's --group-column, where the site's CSV has it: read without it, its patients had been images
+        table = read_label_csv(data, multilabel=multi, known_group=run.cfg.group_column)
         labels = _csv_label_rows(table, run) if multi else table.labels
         groups = table.groups or [None] * len(table.labels)
         rows = [row for entry, label, group in zip(table.resolve(), labels, groups)

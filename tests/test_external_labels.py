@@ -1,6 +1,7 @@
 """``evaluate_external`` of an .npz's integer labels on a run whose classes have names (a CSV run whose classes sort
 to ['benign', 'malignant']) says the mapping it uses in one line: a user whose 0 meant malignant had scored
-inverted labels (ACC 0.32) without a word. Arrays handed in place of a path are one MedtrainError."""
+inverted labels (ACC 0.32) without a word. Arrays handed in place of a path are one MedtrainError. An external CSV's
+patient column is the run's own ``--group-column`` where it has one (it had been ignored: intervals over images)."""
 from __future__ import annotations
 
 import warnings
@@ -19,9 +20,11 @@ NAMES = ("malignant", "benign")  # the user's 0 and 1; the run's classes sort to
 @pytest.fixture(scope="module")
 def named_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("named")
-    data = png_csv(root, *make_images(120, seed=0), NAMES, name="all.csv")
+    cases = {"case": [i // 3 for i in range(120)]}  # 40 patients of 3 images
+    data = png_csv(root, *make_images(120, seed=0), NAMES, name="all.csv", columns=cases)
     run = root / "run"
-    medtrain.train(fast_config(data, run, epochs=1, bootstrap=0, tta="none", flip="false"), verbose=False)
+    medtrain.train(fast_config(data, run, epochs=1, bootstrap=0, tta="none", flip="false", group_column="case"),
+                   verbose=False)
     held_images, held = make_images(24, seed=5)
     np.savez(root / "heldout.npz", test_images=held_images, test_labels=held)
     return run, root / "heldout.npz"
@@ -69,3 +72,15 @@ def test_arrays_in_place_of_a_path_are_one_clear_error(named_run, given):
     msg = str(e.value)
     assert "\n" not in msg and ".npz" in msg and "np.savez" in msg and "CSV" in msg
     assert sorted(run.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("column, patients", [("case", 12), ("patient_id", 12), ("site_id", None)])
+def test_an_external_csv_is_scored_over_the_patients_of_the_runs_own_group_column(named_run, column, patients):
+    """The run's --group-column (case), or a column a training CSV's is found by, groups the site's rows: its
+    intervals are over patients; a CSV without either is scored over images, as before."""
+    run, held = named_run
+    site = held.parent / f"site_{column}"
+    site.mkdir()
+    data = png_csv(site, *make_images(24, seed=7), NAMES, columns={column: [f"S{i // 2}" for i in range(24)]})
+    res = evaluate_external(run, data, verbose=False)
+    assert res["n"] == 24 and res.get("patients") == patients

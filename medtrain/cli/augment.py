@@ -68,7 +68,7 @@ def register(sub) -> None:
     # train's flag (a patient column of another name had been split by image: patients in train and validation)
     r.add_argument("--group-column", dest="group_column", metavar="COLUMN",
                    help="CSV: the column naming each row's patient, kept in one split and one fold, as train's "
-                        "(default: the config's, else a column patient, patient_id or subject if present)")
+                        "(default: the config's, else a column patient, patient_id, subject or group if present)")
     r.add_argument("--model", help="architecture (default: the config's)")
     r.add_argument("--batch-size", dest="batch_size", help="batch size (default: the config's)")
     r.add_argument("--accelerator", help="cpu, gpu, mps or auto (default: the config's, else auto)")

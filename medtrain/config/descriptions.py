@@ -41,7 +41,7 @@ DESCRIPTIONS = {
              "store/ of --data-dir or its default; not for DICOM/NIfTI, cached one small file per entry) or auto "
              "(mmap when they exceed a quarter of the available memory)",
     "group_column": "CSV: the column naming each row's patient; its rows stay in one split (default: a column "
-                    "patient, patient_id or subject if present; DICOM without one: PatientID, hashed)",
+                    "patient, patient_id, subject or group if present; DICOM without one: PatientID, hashed)",
     "folds": "K-fold cross-validation: train K runs, each holding out another fold (0 = one fixed split)",
     "fold": "with --folds K: train only the run holding out this fold (0..K-1)",
     # --- model

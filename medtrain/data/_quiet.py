@@ -22,13 +22,13 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
     from medtrain.data.intensity import HounsfieldPercentileWarning
     from medtrain.data.medmnist import OneHotLabelsWarning
     from medtrain.data.nifti import NoAirWarning
-    from medtrain.data.table import GroupCaseWarning, MissingLabelWarning
+    from medtrain.data.table import GroupCaseWarning, LargeGroupWarning, MissingLabelWarning
     from medtrain.data.volumes import SkippedEntryWarning
 
     return (StoreNotAppliedWarning, NoFindingWarning, BitDepthsWarning, SquashedImagesWarning, EnlargedImagesWarning,
             GreyAsColourWarning, TransparentImagesWarning, RareClassWarning, SplitShareWarning, DuplicateImagesWarning,
             CutVolumeWarning, HounsfieldPercentileWarning, OneHotLabelsWarning, NoAirWarning, GroupCaseWarning,
-            MissingLabelWarning, NonImageDicomWarning, SkippedEntryWarning)
+            LargeGroupWarning, MissingLabelWarning, NonImageDicomWarning, SkippedEntryWarning)
 
 
 @contextlib.contextmanager

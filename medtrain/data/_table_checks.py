@@ -27,6 +27,9 @@ from medtrain.errors import MedtrainError
 PART_NAMES = ("train", "val", "test")
 _SEPARATORS = ((";", "';'"), ("\t", "tabs"), ("|", "'|'"))  #: what spreadsheets export instead of commas
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  #: a label that is a number (``1``, ``1.0``, ``1e0``)
+#: the columns read as the group (patient) column without ``group_column``, the first the header names; ``group`` as
+#: medtrain's own files name it (``splits.csv``, the prediction CSVs: the hash, which groups the rows alike)
+GROUP_COLUMNS = ("patient", "patient_id", "subject", "group")
 #: the columns of medtrain's prediction CSVs (``medtrain predict``'s and a run's ``predictions_<split>.csv``) besides
 #: the one named by each class: a class named so would repeat a column, and a reader of the file lose one
 RESERVED_COLUMNS = ("index", "input", "group", "prediction", "prediction_at_operating_point", "entropy",
@@ -52,8 +55,14 @@ def check_header(csv_path: os.PathLike, header: list[str], known: tuple, group: 
             and (m := difflib.get_close_matches(c, look, 1, 0.8))]
     if near or len(set(header)) != len(header) or not {"path", "label"} <= set(header):
         hint = f" (did you mean {near[0][1]} for {near[0][0]}?)" if near else ""
-        raise MedtrainError(f"{csv_path}: header must name the columns path,label[,split][,group], "
+        raise MedtrainError(f"{csv_path}: header must name the columns {named_columns(group)}, "
                             f"got {','.join(header)}{hint}")
+
+
+def named_columns(group: Optional[str] = None) -> str:
+    """The columns of a label CSV's header as messages name them: ``path,label[,split][,patient|...|group]`` (the
+    names a group column is found by), or with ``group`` the group column in use."""
+    return f"path,label[,split][,{group or '|'.join(GROUP_COLUMNS)}]"
 
 
 def check_not_a_header(csv_path: os.PathLike, rows: list[list[str]], lines: Optional[list[int]] = None) -> None:
@@ -62,7 +71,7 @@ def check_not_a_header(csv_path: os.PathLike, rows: list[list[str]], lines: Opti
     file (default: 1, 2, ...)."""
     if len(rows) > 1 and len(rows[0]) > 1 and not Path(rows[0][0].strip()).suffix and Path(rows[1][0].strip()).suffix:
         raise MedtrainError(f"{csv_path}: line {lines[0] if lines else 1} ({','.join(rows[0])}) looks like a header "
-                            "but does not name the columns path,label[,split][,group]")
+                            f"but does not name the columns {named_columns()}")
 
 
 def row_error(csv_path: os.PathLike, line: int, row: list[str], ncols: Optional[int]) -> MedtrainError:

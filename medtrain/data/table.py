@@ -2,13 +2,15 @@
 
 A label CSV lists one entry per row: ``path,label[,split]``. A header row naming the columns (``path``,
 ``label`` and optionally ``split`` and a group column, in any order; other columns are ignored) is optional;
-without one the columns are taken in that order. The group column (``group_column``; by default a column named ``patient``,
-``patient_id`` or ``subject``) names the patient each row comes from: rows of one group always land in
-the same split, so no patient is in both train and test; values that differ only in case (``P07``, ``p07``)
-are one patient. Group values are kept only as one-way hashes (:func:`group_hash`). Paths are relative to the
-CSV's folder (absolute paths are used as they are). Blank rows and rows starting with ``#`` are ignored.
-Errors name a row by its line in the file as an editor or spreadsheet numbers it (the header, when there is one, is line 1; blank and comment lines count). ``split`` is ``train``, ``val`` or ``test`` (``training``, ``valid``,
-``validation``, ``testing`` are accepted); either every row has one or none does.
+without one the columns are taken in that order. The group column (``group_column``; by default one named by
+:data:`GROUP_COLUMNS`: ``patient``, ``patient_id``, ``subject`` or ``group``) names the patient each row comes from:
+rows of one group always land in the same split, so no patient is in both train and test; values that differ only in
+case (``P07``, ``p07``) are one patient; a value on an implausible share of the rows is said
+(:class:`LargeGroupWarning`: a placeholder for missing IDs). Group values are kept only as one-way hashes
+(:func:`group_hash`). Paths are relative to the CSV's folder (absolute paths are used as they are). Blank rows and
+rows starting with ``#`` are ignored. Errors name a row by its line in the file as an editor or spreadsheet numbers it
+(the header, when there is one, is line 1; blank and comment lines count). ``split`` is ``train``, ``val`` or
+``test`` (``training``, ``valid``, ``validation``, ``testing`` are accepted); either every row has one or none does.
 
 Multi-label data (several findings per image) come in either of two forms, read as one table of 0/1 per label:
 the label cell names the row's labels joined by ``|`` or ``;`` (``Atelectasis|Cardiomegaly``, as NIH ChestX-ray14
@@ -39,14 +41,13 @@ import numpy as np
 from medtrain._io import path_kind
 from medtrain.data._multilabel_table import NoFindingWarning  # noqa: F401 (re-exported)
 from medtrain.data._multilabel_table import flag, joined, label_columns, label_matrix, multilabel_names, near_known
-from medtrain.data._table_checks import (check_distinct_labels, check_header, check_listed_once, check_not_a_header,
-                                         row_error, separator_of, text_key)
+from medtrain.data._table_checks import (GROUP_COLUMNS, check_distinct_labels, check_header, check_listed_once,
+                                         check_not_a_header, row_error, separator_of, text_key)
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                "test": "test", "testing": "test"}
 COLUMNS = ("path", "label", "split")
-GROUP_COLUMNS = ("patient", "patient_id", "subject")  #: group columns found without ``group_column``
 #: what spreadsheets, pandas, R and ``str(None)`` write for a missing value; as a label it trains as a class
 MISSING_MARKERS = ("nan", "na", "n/a", "#n/a", "null", "none")
 
@@ -59,6 +60,17 @@ class MissingLabelWarning(UserWarning):
 class GroupCaseWarning(UserWarning):
     """Group (patient) IDs written in more than one case (``P07`` and ``p07``): read as one patient, so its rows
     share a split; the warning says so, since the spreadsheet may mean two patients."""
+
+
+class LargeGroupWarning(UserWarning):
+    """A group value on more than :data:`LARGE_GROUP_SHARE` of the rows and more than :data:`LARGE_GROUP_RATIO` times
+    the median group's rows: a placeholder for a missing patient ID (``unknown``, ``NA``, ``-``) is read as one
+    patient (a 20% block of both classes had made the test split 2 "patients", silently). A tenth of the rows is more
+    than a default validation split holds (``val_fraction`` 0.1): the value fills or dwarfs whichever split it lands
+    in; ten times the median is far beyond a typical patient, which few patients of many images each never reach."""
+
+
+LARGE_GROUP_SHARE, LARGE_GROUP_RATIO = 0.1, 10  #: the rule of :class:`LargeGroupWarning`
 
 
 @dataclass
@@ -244,18 +256,40 @@ def _one_spelling(csv_path: Path, ids: list[str], lines: list[int], column: str)
     return out
 
 
+def _warn_large_group(csv_path: Path, ids: list[str], column: str) -> None:
+    """One line naming the largest group value of the :class:`LargeGroupWarning` rule, with its rows (and how many
+    more values are that large), where any is."""
+    values, sizes = np.unique(np.asarray(ids, dtype=object).astype(str), return_counts=True)
+    median, total = float(np.median(sizes)), len(ids)
+    large = np.flatnonzero((sizes > LARGE_GROUP_SHARE * total) & (sizes > LARGE_GROUP_RATIO * median))
+    if not len(large):
+        return
+    big = large[np.argmax(sizes[large])]
+    n = int(sizes[big])
+    more = f" (and {len(large) - 1} more value{'s' * (len(large) > 2)} that common)" if len(large) > 1 else ""
+    warnings.warn(LargeGroupWarning(
+        f"{csv_path}: {column} '{values[big]}' is on {n} of the {total} rows ({n / total:.0%}), {n / median:.0f} "
+        f"times as many as the median {column} ({median:g}){more}: it may be a placeholder for a missing ID, and is "
+        f"read as one patient, whose rows share one split and count as one patient in the intervals; give those rows "
+        f"their patients' IDs, or remove them"), stacklevel=3)
+
+
 def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = None,
-                   multilabel: bool = False) -> LabelTable:
+                   multilabel: bool = False, known_group: Optional[str] = None) -> LabelTable:
     """Read a label CSV ``path,label[,split]`` (header optional) and its group column, if any; or a multi-label
     one (the module: labels joined in the label cell, or a header of ``path`` and 0/1 label columns).
 
     Args:
         group_column: the header column naming each row's group (patient); None takes a column named
-            ``patient``, ``patient_id`` or ``subject`` when the header has one. IDs that differ only in case
-            are one group (:class:`GroupCaseWarning`).
+            ``patient``, ``patient_id``, ``subject`` or ``group`` when the header has one (:data:`GROUP_COLUMNS`).
+            IDs that differ only in case are one group (:class:`GroupCaseWarning`); a value on an implausible
+            share of the rows is said (:class:`LargeGroupWarning`).
         multilabel: the rows are known to be multi-label (``medtrain eval`` of a multi-label run): read as such
             where no cell joins two labels too, each cell one label and an empty cell none (without it, such a
             file is one class per row, and an empty cell an error).
+        known_group: without ``group_column``, a column taken as the group column before :data:`GROUP_COLUMNS`
+            where the header names it, and not looked for where it does not (``eval --data``: the run's own
+            ``group_column``, which an external site's CSV may or may not have).
 
     Raises:
         MedtrainError: naming the file (and the row), if it is missing, unreadable, empty, has a column
@@ -281,7 +315,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     if header is not None:
         written_header = [c.strip() for c in rows[0]]
         rows, lines = rows[1:], lines[1:]
-        found = [c for c in GROUP_COLUMNS if c in header]
+        found = [c for c in ((known_group.strip().lower(),) if known_group else ()) + GROUP_COLUMNS if c in header]
         if want is not None and want not in header:
             raise MedtrainError(f"{csv_path}: group column '{group_column}' is not in the header "
                                 f"({','.join(header)})")
@@ -345,7 +379,9 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
         _warn_missing_markers(csv_path, labels, lines)
     written = list(groups)
     if gcol is not None:
-        groups = [group_hash(g) for g in _one_spelling(csv_path, groups, lines, header[gcol])]
+        groups = _one_spelling(csv_path, groups, lines, header[gcol])
+        _warn_large_group(csv_path, groups, header[gcol])
+        groups = [group_hash(g) for g in groups]
     if splits and len(splits) != len(paths):
         raise MedtrainError(f"{csv_path}: some rows have a split and some do not")
     if splits and gcol is not None:  # the given split must not leak a patient across splits either
