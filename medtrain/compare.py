@@ -42,38 +42,54 @@ from medtrain.training.fit import changed_settings, check_augment
 
 
 def parse_vary(items: list[str]) -> dict[str, list[str]]:
-    """``["dropout=0,0.5", "model=a,b"]`` -> ``{"dropout": ["0", "0.5"], "model": ["a", "b"]}``."""
+    """``["dropout=0,0.5", "model=a,b"]`` -> ``{"dropout": ["0", "0.5"], "model": ["a", "b"]}``, each axis checked
+    by :func:`add_axis`."""
     grid: dict[str, list[str]] = {}
     for it in items:
         if "=" not in it:
             raise MedtrainError(f"--vary takes KEY=V1,V2,..., got '{it}'")
         key, values = it.split("=", 1)
-        key = key.strip().replace("-", "_")
-        if key not in config_mod.KEYS and key != RECIPE_KEY:  # config: whole recipes, YAML files
-            raise unknown_setting(key, [*config_mod.KEYS, RECIPE_KEY])
-        if key in ("seed", "out"):  # --vary seed=... was overwritten by each run's seed of --seeds, silently
-            raise MedtrainError(f"--vary {key}: {'--seeds' if key == 'seed' else '--out'} sets it, not --vary")
-        if key in grid:  # the last of two axes of one setting replaced the first
-            raise MedtrainError(f"--vary {key} is given twice; list every value in one: --vary {key}=A,B")
-        if key in RESUMABLE_KEYS:  # cells that differ only in it train the same run twice
-            raise MedtrainError(f"--vary {key}: it does not change a run's result; give it once as --{key.replace('_', '-')}")
-        vals = [v.strip() for v in values.split(";" if ";" in values else ",") if v.strip()]
-        if not vals:
-            raise MedtrainError(f"--vary {key} has no values")
-        same = [v for i, v in enumerate(vals) if any(_same_value(key, v, w) for w in vals[:i])]
-        if same:  # '0,0' showed one run as two rows; '0,0.0' trained the same setting twice
-            raise MedtrainError(f"--vary {key}: {same[0]!r} repeats a value given before it")
-        grid[key] = vals
+        add_axis(grid, key, _split(values))
     return grid
 
 
-def _same_value(key: str, a: str, b: str) -> bool:
+def _split(values: str) -> list[str]:
+    """``"0,0.5"`` -> ``["0", "0.5"]`` (``;`` between values where one holds a comma)."""
+    return [v.strip() for v in values.split(";" if ";" in values else ",") if v.strip()]
+
+
+def add_axis(grid: dict, key, vals: list) -> None:
+    """Check one axis of a grid, its values as ``--vary KEY=V1,V2`` splits them or as :func:`compare`'s list
+    gives them, and add it to ``grid`` under its setting's name (``batch-size``: ``batch_size``). The one owner
+    of these checks: a list had skipped them (``{"seed": [0, 1]}`` had labelled seed-0 runs "seed 1",
+    ``{"dropout": [0, 0.0]}`` trained one setting twice as two rows)."""
+    if not isinstance(key, str):
+        raise MedtrainError(f"grid: its keys are settings' names ('dropout'); got {type(key).__name__} {key!r:.40}")
+    key = key.strip().replace("-", "_")
+    if key not in config_mod.KEYS and key != RECIPE_KEY:  # config: whole recipes, YAML files
+        raise unknown_setting(key, [*config_mod.KEYS, RECIPE_KEY])
+    if key in ("seed", "out"):  # --vary seed=... was overwritten by each run's seed of --seeds, silently
+        raise MedtrainError(f"--vary {key}: {'--seeds' if key == 'seed' else '--out'} sets it, not --vary")
+    if key in grid:  # the last of two axes of one setting replaced the first
+        raise MedtrainError(f"--vary {key} is given twice; list every value in one: --vary {key}=A,B")
+    if key in RESUMABLE_KEYS:  # cells that differ only in it train the same run twice
+        raise MedtrainError(f"--vary {key}: it does not change a run's result; give it once as --{key.replace('_', '-')}")
+    if not vals:
+        raise MedtrainError(f"--vary {key} has no values")
+    same = [v for i, v in enumerate(vals) if any(_same_value(key, v, w) for w in vals[:i])]
+    if same:  # '0,0' showed one run as two rows; '0,0.0' trained the same setting twice
+        raise MedtrainError(f"--vary {key}: {same[0]!r} repeats a value given before it")
+    grid[key] = vals
+
+
+def _same_value(key: str, a, b) -> bool:
     """Whether two values of ``key`` are one setting (``0`` and ``0.0``); a value that does not parse is left
-    to the grid's own check, which names it."""
+    to the grid's own check, which names it: a string (a recipe file's name) is one value where it is the
+    same string; any other (a list's ``(images, labels)``, which ``==`` cannot compare) is not."""
     try:
         return getattr(config_mod.resolve({key: a}), key) == getattr(config_mod.resolve({key: b}), key)
     except MedtrainError:
-        return a == b
+        return isinstance(a, (str, os.PathLike)) and isinstance(b, (str, os.PathLike)) and a == b
 
 
 def _flag(key: str, value) -> str:
@@ -143,8 +159,8 @@ def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[
     ones), so the grid may vary them (:func:`medtrain.config.settings.base_settings`, which tune shares). The
     base's seed (a dict's ``seed``, a Config's other than the default 0) is the seeds where none are given, and
     refused beside other seeds (:func:`_seeds`). A grid's values given as one string are split as ``--vary
-    KEY=V1,V2`` splits them (``"0.0,0.2"`` had been read character by character). Any other kind of argument:
-    one line naming it."""
+    KEY=V1,V2`` splits them (``"0.0,0.2"`` had been read character by character); each axis, a string's or a
+    list's, is checked as ``--vary``'s are (:func:`add_axis`). Any other kind of argument: one line naming it."""
     check_bools(verbose=verbose)
     if isinstance(base, Config):  # checked as train checks one; its settings as given, not as resolved (a
         _as_config(base)  # resolved Config(pretrained=...) had pinned transfer: finetune as if typed)
@@ -157,14 +173,14 @@ def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[
     values = {}
     for key, vs in grid.items():
         if isinstance(vs, str):  # as the command line's --vary KEY=V1,V2 (';' where a value holds a comma)
-            values.update(parse_vary([f"{key}={vs}"]))
+            add_axis(values, key, _split(vs))
         elif isinstance(vs, (Mapping, bytes)) or not isinstance(vs, Iterable):
             raise MedtrainError(f"grid {key}: give its values as a list ([{vs!r:.40}]) or as one string "
                                 f"'V1,V2' (as --vary {key}=V1,V2); got {type(vs).__name__}")
         elif not (vs := list(vs)):  # no cell at all had trained the base settings as one cell named 'base'
             raise MedtrainError(f"grid {key} has no values")
-        else:
-            values[key] = vs
+        else:  # checked as --vary's values are: seed, out, a repeated value, ... (one line, before any training)
+            add_axis(values, key, vs)
     seeds = _seeds(seeds, seed)
     if not isinstance(out, (str, os.PathLike)):
         raise MedtrainError(f"out must be the grid's folder, a path; got {type(out).__name__} {out!r:.60}")

@@ -6,6 +6,7 @@ canned metrics where what is tested is how the arguments are read."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -52,12 +53,47 @@ def test_a_grids_values_given_as_one_string_are_split_as_vary_splits_them(tiny_n
     assert recorded == parse_vary(["dropout=0.0,0.2"])  # the command line's --vary dropout=0.0,0.2, the same grid
 
 
+@pytest.mark.parametrize("key, values, message", [
+    ("seed", [0, 1], r"^--vary seed: --seeds sets it, not --vary$"),  # its row "seed 1" had been a seed-0 run
+    ("dropout", [0, 0.0], r"^--vary dropout: 0.0 repeats a value given before it$"),  # one setting, two rows
+    ("dropout", (0.2, "0.20"), r"^--vary dropout: '0.20' repeats a value given before it$"),
+    ("out", ("a", "b"), r"^--vary out: --out sets it, not --vary$"),  # two cells of one run, out ignored
+    ("progress", [True, False], r"^--vary progress: it does not change a run's result; give it once as --progress$"),
+])
+def test_a_grids_list_of_values_is_refused_as_vary_refuses_them_before_any_cell_trains(tiny_npz, tmp_path,
+                                                                                      monkeypatch, key, values,
+                                                                                      message):
+    """A list (or tuple) of values is checked as ``--vary KEY=V1,V2`` and one string are: it had gone straight
+    into the grid, so ``{"seed": [0, 1]}`` labelled a seed-0 run "seed 1" and ``{"dropout": [0, 0.0]}`` trained
+    the same setting twice as two rows, where the command line refuses both."""
+    trained = _fake_training(monkeypatch)
+    with pytest.raises(MedtrainError, match=message) as as_list:
+        compare({"data": str(tiny_npz), "epochs": 1}, {key: values}, [0], tmp_path / "grid", verbose=False)
+    assert not trained and not (tmp_path / "grid").exists()
+    with pytest.raises(MedtrainError) as on_the_command_line:
+        parse_vary([f"{key}={','.join(map(str, values))}"])
+    assert str(as_list.value).replace("'", "") == str(on_the_command_line.value).replace("'", "")
+
+
+def test_a_grids_setting_is_named_alike_given_as_a_list_or_as_one_string(tiny_npz, tmp_path, monkeypatch):
+    """``{"batch-size": [8, 16]}`` names its cells as ``{"batch-size": "8,16"}`` and ``--vary batch-size=8,16`` do
+    (``batch_size=8``), not ``batch-size=8``."""
+    trained = _fake_training(monkeypatch)
+    base = {"data": str(tiny_npz), "epochs": 1}
+    compare(base, {"batch-size": [8, 16]}, [0], tmp_path / "list", verbose=False)
+    compare(base, {"batch-size": "8,16"}, [0], tmp_path / "string", verbose=False)
+    cells = [(Path(c.out).relative_to(tmp_path).parts, c.batch_size) for c in trained]
+    assert cells == [(("list", "batch_size=8", "seed0"), 8), (("list", "batch_size=16", "seed0"), 16),
+                     (("string", "batch_size=8", "seed0"), 8), (("string", "batch_size=16", "seed0"), 16)]
+
+
 @pytest.mark.parametrize("args, message", [
     (dict(seeds=0), r"^seeds must be a list of seeds \(\[0, 1, 2\] or range\(3\)\); got int 0$"),
     (dict(seeds=["0"]), r"^seeds: '0' is not an integer seed$"),
     (dict(grid={"dropout": 0.2}), r"^grid dropout: give its values as a list \(\[0.2\]\) or as one string"),
     (dict(grid={"dropout": []}), r"^grid dropout has no values$"),
     (dict(grid=["dropout=0,0.2"]), r"^grid must be a dict of settings and their values"),
+    (dict(grid={1: [0, 1]}), r"^grid: its keys are settings' names \('dropout'\); got int 1$"),
     (dict(base=[("epochs", 1)]), r"^base must be a dict of settings or a Config; got list"),
     (dict(out=123), r"^out must be the grid's folder, a path; got int 123$"),
     (dict(verbose="no"), r"^verbose must be True or False, got 'no'$"),
