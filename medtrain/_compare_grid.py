@@ -130,7 +130,9 @@ def base_settings(base: dict, grid: dict, recipes: dict[str, Recipe]) -> dict:
 
 
 def _grid_flags(grid: dict, seeds: list) -> str:
-    vary = " ".join(f"--vary {k}={(';' if any(',' in v for v in vs) else ',').join(vs)}" for k, vs in grid.items())
+    # (a grid from Python keeps its values as given: 8, not "8")
+    strs = {k: [str(v) for v in vs] for k, vs in grid.items()}
+    vary = " ".join(f"--vary {k}={(';' if any(',' in v for v in vs) else ',').join(vs)}" for k, vs in strs.items())
     return f"{vary or 'no --vary'} x seeds {', '.join(map(str, seeds))}"
 
 

@@ -87,6 +87,16 @@ def test_a_grids_setting_is_named_alike_given_as_a_list_or_as_one_string(tiny_np
                      (("string", "batch_size=8", "seed0"), 8), (("string", "batch_size=16", "seed0"), 16)]
 
 
+def test_a_folder_holding_a_list_grid_refuses_another_grid_in_one_line(tiny_npz, tmp_path, monkeypatch):
+    # grid.json keeps a list grid's values as given (8, not "8"): naming them in the refusal had raised TypeError
+    _fake_training(monkeypatch)
+    base = {"data": str(tiny_npz), "epochs": 1}
+    compare(base, {"batch_size": [8, 16]}, [0], tmp_path / "g", verbose=False)
+    with pytest.raises(MedtrainError, match="--vary batch_size=8,16") as refused:
+        compare(base, {"dropout": [0.1, 0.2]}, [0], tmp_path / "g", verbose=False)
+    assert len(str(refused.value).splitlines()) == 1
+
+
 @pytest.mark.parametrize("args, message", [
     (dict(seeds=0), r"^seeds must be a list of seeds \(\[0, 1, 2\] or range\(3\)\); got int 0$"),
     (dict(seeds=["0"]), r"^seeds: '0' is not an integer seed$"),
