@@ -41,7 +41,9 @@ from medtrain._io.run_files import (CHOICES_FILE, FORMAT_0, FORMAT_KEY, RUN_FORM
                                     remove_checkpoints, run_format)  # the run format (re-exported)
 from medtrain._yaml import read_yaml_file, write_yaml
 from medtrain.config import Config
+from medtrain._io.cache import ARRAYS
 from medtrain.data import ORIGIN_KEY
+from medtrain.data.arrays import FILE as ARRAYS_FILE
 from medtrain.data.folder import IMAGE_DEPTH, image_depth
 from medtrain.runlock import (LOCK_FILE, UnguardedRunWarning, lock_holder, refuse_if_busy,  # noqa: F401
                               training_lock)  # (the run's lock: re-exported)
@@ -224,6 +226,11 @@ def _data_missing(run_dir: str | Path, data: str) -> str:
     except (MedtrainError, AttributeError):
         written = data
     shown = str(written) + (f" = {data}" if str(written) != str(data) else "")
+    kept = Path(str(written))
+    if kept.name == ARRAYS_FILE and kept.parent.parent.name == ARRAYS:  # medtrain's own copy of in-memory arrays
+        return (f"the arrays {run_dir} was trained on are missing: medtrain kept them as {kept} ({why_not_read(data)}; "
+                "cleared from its cache?). Train again with the same arrays and settings (medtrain.train): it writes "
+                "them there again and, the run being finished, does not train it again")
     has = [(Path(run_dir) / f).is_file() for f in (SPLITS_FILE, METRICS_FILE)]  # a model handed on: neither
     check = ([f"{run_dir} holds no {SPLITS_FILE} or data digests ({METRICS_FILE}) to check", f"the run's {SPLITS_FILE} "
               "then checks", f"the run's data digests ({METRICS_FILE}) then check", f"the run's {SPLITS_FILE} and its "

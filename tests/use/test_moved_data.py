@@ -61,6 +61,17 @@ def test_a_run_whose_data_moved_names_its_config_and_the_ways_on(moved, capsys, 
     assert "--data" not in err  # the user gave no such flag
 
 
+def test_a_run_on_in_memory_arrays_whose_cached_copy_is_gone_is_told_to_give_the_arrays_again(moved, capsys):
+    # medtrain.train's arrays live only in the cache (<cache>/arrays/<sha256>/arrays.npz): "move them back" had
+    # named a file the user never had; giving the same arrays to train again writes it again
+    root, run = moved
+    _point_at(run, root / "cache" / "arrays" / ("0" * 64) / "arrays.npz")
+    code, _, err = run_cli(capsys, "eval", run)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "the arrays" in err and "Train again with the same arrays and settings" in err
+    assert "Move them back" not in err
+
+
 def test_data_edited_relative_to_the_run_folder_is_the_same_data_and_other_data_are_refused(moved, capsys):
     root, run = moved
     trained = json.loads((run / "metrics.json").read_text())["test"]
