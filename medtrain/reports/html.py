@@ -279,7 +279,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
     ``unread``: settings the run never read, left out of its settings table (:func:`settings_shown`)."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
-        title=title, config=settings_shown(config, metrics, unread), m=metrics,
+        title=title, config=settings_shown(config, metrics, unread), m=metrics, resamples=config.get("bootstrap"),
         fractions_note=fractions_note(config, metrics),
         probe_unread=PROBE_UNREAD_NOTE if metrics.get("probe") and any(k in config for k in unread) else "",
         test=metrics.get("test") or {}, data=data,

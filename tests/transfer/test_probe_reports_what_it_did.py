@@ -38,7 +38,7 @@ def test_a_probes_report_leaves_out_the_settings_it_never_read(tiny_npz, tmp_pat
     for key in ("transfer", "pretrained", "probe_classifier", "seed", "model"):  # what it read: shown
         assert _shown(page, key), key
     assert "settings a linear probe never reads" in page
-    assert "The probe's C and temperature were chosen on validation only" in html.unescape(page)
+    assert "The probe's C, the temperature and the choices below were chosen on validation only" in html.unescape(page)
     assert "The selected epoch" not in page
     note = m["probe"]["C_note"]  # here C=0.0001, the grid's smallest, ties at val AUC 1.0 with 0.001
     assert note == grid_note(m["probe"]["C"], {float(c): v for c, v in m["probe"]["val_by_C"].items()})
