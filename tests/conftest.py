@@ -119,6 +119,35 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def _blank_png(fig, path, dpi: int | None = None, tight: bool = True, palette: bool = True) -> None:
+    """A white palette PNG of ``fig``'s size at ``dpi``, written where the plot would be: see :func:`_plots_blank`."""
+    from PIL import Image
+
+    from medtrain._io import atomic_path
+    from medtrain.reports import png
+
+    w, h = (fig.get_size_inches() * (dpi or png.DPI)).round().astype(int)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(png.palette_png(Image.new("RGB", (int(w), int(h)), "white")))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _plots_blank(request):
+    """The runs a test file trains (its module fixtures' too: this one is set up before them) write each plot as a
+    blank of its size, unless the file is under tests/reports/ or marked ``plots`` (``pytestmark``): drawing a
+    run's four plots is most of writing it (0.8 s of a 2 s tiny run; a fifth of the suite's time in all). The
+    figures are still built from the runs' numbers; the plots themselves are drawn and checked by tests/reports/,
+    the files marked ``plots`` and the session fixtures' runs (set up before any file's fixtures)."""
+    if request.node.get_closest_marker("plots") or request.node.path.parent.name == "reports":
+        yield
+        return
+    from medtrain.reports import png
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(png, "save_png", _blank_png)
+        yield
+
+
 # The folders of session-scoped fixtures: kept until the session ends (see _module_temporaries_removed).
 _SESSION_DIRS: set[Path] = set()
 

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from medtrain.reports.names import metric_name
-from medtrain.reports.png import save_png
+from medtrain.reports import png
 from medtrain.tasks import class_names
 
 #: Text properties of every string that carries user data (class, folder, file, run names, titles): drawn as
@@ -42,7 +42,10 @@ def figure(**kwargs) -> Figure:
     return fig
 
 
-_save = save_png  # what every plot here saves with (tests replace it to catch the figures)
+def _save(fig, path, **kwargs) -> None:
+    """What every plot here saves with: :func:`medtrain.reports.png.save_png`, looked up at each call (the test
+    suite's runs replace it with a blank of the figure's size, and tests replace ``_save`` to catch figures)."""
+    png.save_png(fig, path, **kwargs)
 
 
 def _legend(ax, **kwargs) -> None:
