@@ -17,7 +17,8 @@ on why a held-out fold that also selected the checkpoint, the validation fold, r
 ``cv.json`` and ``cv.md`` in ``out`` hold the per-fold metrics, their mean ± std and the pooled AUC.
 ``cv.json`` keys: ``folds``, ``held_out`` (``val`` or ``test``), ``task``, ``dataset``, ``model``, ``seed``,
 ``per_fold`` (``fold``, ``sizes``, ``best_epoch``, ``wall_s``, ``val_auc``, ``val_acc``, ``test_auc``,
-``test_acc``), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
+``test_acc``; ``choices``: what the fold applied of flips, TTA, class weights, precision and accelerator,
+:func:`fold_choices`), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
 ``acc_ci``, ``n``; multi-label: ``per_label``, each label's pooled ``auc``, ``auc_ci`` and ``positives``), ``wall_s``
 (this call) and ``train_wall_s`` (the folds' own training time, summed). With ``--operating-point``, ``per_fold``
 also holds each fold's threshold chosen on its validation split's calibrated probabilities (``threshold``;
@@ -45,9 +46,11 @@ from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_
 from medtrain._crossval_labels import label_rates as _label_rates
 from medtrain._compare_grid import units_code_note
 from medtrain._io import write_json, write_text
+from medtrain._io.run_files import read_metrics
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
-from medtrain.reports.html import FOLDS_FILE, write_crossval_report
+from medtrain.config.flips import FLIP_OPS
+from medtrain.reports.html import FOLDS_FILE, applied_autos, write_crossval_report
 from medtrain.reports.summary import auc_acc_line, auc_interval_why
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
@@ -143,17 +146,78 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
 
 
 def fold_settings(run_dirs: list[Path]) -> dict:
-    """The folds' settings as they trained (``auto`` resolved to the lr, batch and network each fold used):
-    a value all folds share, else ``per fold: a, b, ...``. (The report showed the command's unresolved
-    settings: lr and batch size as blanks.)"""
-    configs = [read_config(d) for d in run_dirs]
+    """The folds' settings as they trained (``auto`` resolved to the lr, batch and network each fold used; each
+    fold's flips and autos as it applied them, :func:`applied_settings`): a value all folds share, else ``per fold:
+    a, b, ...``, but an ``auto`` the folds decided differently, :data:`PER_FOLD`. (The report showed the command's
+    unresolved settings: lr and batch size as blanks, ``augment = ['flip', 'shift']`` where no fold flipped.)"""
+    given = [read_config(d) for d in run_dirs]
+    configs = [applied_settings(c, read_metrics(d)) for c, d in zip(given, run_dirs)]
     out = {}
     for key in configs[0]:
         if key in ("fold", "out"):
             continue
         values = [c.get(key) for c in configs]
-        out[key] = values[0] if all(v == values[0] for v in values) else "per fold: " + ", ".join(map(str, values))
+        out[key] = values[0] if all(v == values[0] for v in values) else PER_FOLD if all(
+            c.get(key) == "auto" for c in given) else "per fold: " + ", ".join(map(str, values))
     return out
+
+
+#: the settings a fold may decide for itself (``auto``: flips, TTA and the class-weight rule on its validation split,
+#: :mod:`medtrain.training.choices`; precision and accelerator on its machine), with the choices table's names
+CHOICE_NAMES = {"flip": "flips", "tta": "TTA", "class_weights": "class weights", "precision": "precision",
+                "accelerator": "accelerator"}
+CHOICES_TITLE = "Choices per fold"
+#: an ``auto`` setting the folds applied differently, as the settings table shows it
+PER_FOLD = f"auto (decided per fold: see {CHOICES_TITLE})"
+
+
+def fold_choices(run: dict) -> dict:
+    """A fold's applied value of each setting it may decide (its ``metrics.json``'s ``choices``, ``precision`` and
+    ``device``, read as its run's report reads them: :func:`medtrain.reports.html.applied_autos`), ``{key:
+    {"chosen": text, "how": text}}``, ``how`` where its choices record says it. (The folds need not train one recipe:
+    a walk's folds 0 and 2 kept the val-fitted class-weight rule, fold 1 the prior-adjusted one; no output said so.)"""
+    records = run.get("choices") or {}
+    out = {}
+    for key, value in applied_autos(run).items():
+        if key in CHOICE_NAMES and value not in (None, ""):
+            how = records[key].get("how") if isinstance(records.get(key), dict) else None
+            out[key] = {"chosen": str(value), **({"how": str(how)} if how else {})}
+    return {k: out[k] for k in CHOICE_NAMES if k in out}
+
+
+def applied_settings(config: dict, run: dict) -> dict:
+    """A fold's ``config.yaml`` settings as it applied them, as its run's report shows them: flips off (pinned or
+    decided) leave ``augment`` without the flip ops and ``augment_params`` without ``flip_p``
+    (:func:`medtrain.training.choices.without_flips`); an ``auto`` it decided reads ``auto (value)``."""
+    shown = dict(config)
+    if ((run.get("choices") or {}).get("flip") or {}).get("chosen") is False:
+        if isinstance(shown.get("augment"), (list, tuple)):
+            shown["augment"] = [a for a in shown["augment"] if a not in FLIP_OPS]
+        if isinstance(shown.get("augment_params"), dict):
+            shown["augment_params"] = {k: v for k, v in shown["augment_params"].items() if k != "flip_p"}
+    for key, choice in fold_choices(run).items():
+        if shown.get(key) == "auto" and choice["chosen"] != "auto":
+            shown[key] = f"auto ({choice['chosen']})"
+    return shown
+
+
+def choices_table(cv: dict) -> dict | None:
+    """The folds' choices (cv.json's ``per_fold[i]["choices"]``) as cv.md and the report show them: ``{"title",
+    "head", "rows"}`` (text, one row per fold), or ``{"title", "line"}`` where every fold applied the same; None where
+    no fold records any."""
+    folds = [f for f in cv.get("per_fold") or [] if f.get("choices")]
+    if not folds:
+        return None
+    keys = [k for k in CHOICE_NAMES if any(k in f["choices"] for f in folds)]
+    cells = [["–" if c is None else c["chosen"] + (f": {c['how']}" if c.get("how") else "")
+              for c in (f["choices"].get(k) for k in keys)] for f in folds]
+    title = (f"{CHOICES_TITLE} (as each fold applied them: an auto setting is decided by each fold, flips, TTA and "
+             "the class-weight rule on its own validation split, precision and accelerator on its machine)")
+    if len(folds) == len(cv["per_fold"]) and all(c == cells[0] for c in cells):
+        return {"title": title, "line": f"all {len(folds)} folds: " + "; ".join(
+            f"{CHOICE_NAMES[k]} {c}" for k, c in zip(keys, cells[0]))}
+    return {"title": title, "head": ["fold"] + [CHOICE_NAMES[k] for k in keys],
+            "rows": [[str(f["fold"])] + c for f, c in zip(folds, cells)]}
 
 
 #: which probabilities are pooled: a reader pooling the calibrated columns got another AUC (0.496 for 0.557)
@@ -214,9 +278,18 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
             "mean": dict.fromkeys(unsummarised), "std": dict.fromkeys(unsummarised),
             "threshold_note": threshold_note(cv), "label_tables": label_tables(cv),  # as cv.md has them
+            "choices": choices_table(cv), "choices_note": _choices_note(config),
             "unread": unread_settings(config),  # a linear probe's: left out of its settings table, as a run's report does
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
                      f"pooled over {cv['oof']['n']} out-of-fold predictions)"}
+
+
+def _choices_note(config: dict) -> str:
+    """The settings table's word on its autos: each fold decided its own (the table showed ``class_weights = auto``
+    of folds that kept two rules)."""
+    autos = sorted(k for k in CHOICE_NAMES if str(config.get(k, "")).startswith("auto"))
+    return (f"Settings at auto ({', '.join(autos)}) were decided by each fold for itself: {CHOICES_TITLE}, above, "
+            "gives what each applied.") if autos else ""
 
 
 def _finite(ci) -> bool:
@@ -233,7 +306,8 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     task = runs[0]["task"]
     per_fold = []
     for r in runs:
-        row = {"fold": r["cv"]["fold"], "sizes": r["sizes"], "best_epoch": r["best_epoch"], "wall_s": r["wall_s"]}
+        row = {"fold": r["cv"]["fold"], "sizes": r["sizes"], "best_epoch": r["best_epoch"], "wall_s": r["wall_s"],
+               **({"choices": c} if (c := fold_choices(r)) else {})}
         for name, (split, key) in FOLD_METRICS.items():
             if key in r.get(split, {}):
                 row[name] = r[split][key]
@@ -289,6 +363,11 @@ def to_markdown(cv: dict) -> str:
     note = threshold_note(cv)
     if note:
         lines += ["", note]
+    choices = choices_table(cv)
+    if choices and "line" in choices:
+        lines += ["", f"{choices['title']}: {choices['line']}."]
+    elif choices:
+        lines += markdown([choices])
     lines += markdown(label_tables(cv))
     lines.append("")
     lines.append(POOLED_FROM)

@@ -78,6 +78,16 @@ def test_folds_hold_out_whole_patients_pool_every_image_once_and_are_reused(pati
     shown = fold_settings([out / "fold0", out / "fold1"])
     assert isinstance(shown["lr"], float) and isinstance(shown["batch_size"], int) and "fold" not in shown
     assert f"batch_size <span>=</span> {shown['batch_size']}<" in report and "lr <span>=</span> –" not in report
+    # and each fold's choices (its class-weight rule) are in cv.md and the report, one row per fold or one line where
+    # they agree; the settings table's autos say they were decided per fold (it had shown class_weights = auto)
+    md = (out / "cv.md").read_text()
+    assert "Choices per fold" in md and "Choices per fold" in report
+    rules = [json.loads((out / f"fold{k}" / "metrics.json").read_text())["choices"]["class_weights"]["chosen"]
+             for k in range(2)]
+    fold_rows = [next((ln for ln in md.splitlines() if ln.startswith(f"| {k} | flips on")), "") for k in range(2)]
+    assert (f"class weights {rules[0]}" in md and not any(fold_rows) if rules[0] == rules[1]
+            else all(f"| {r}: " in row for r, row in zip(rules, fold_rows)))
+    assert "class_weights <span>=</span> auto<" not in report and "decided by each fold for itself" in report
     held = []
     for k in range(2):
         rows = _splits_csv(out / f"fold{k}" / "splits.csv")

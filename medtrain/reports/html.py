@@ -240,11 +240,7 @@ def settings_shown(config: dict, metrics: dict | None = None, unread=()) -> dict
     and schedule)."""
     metrics = metrics or {}
     shown = dict(config)
-    choices = metrics.get("choices") or {}
-    resolved = {"precision": metrics.get("precision"), "accelerator": metrics.get("device"),
-                **{k: {True: "on", False: "off"}.get(c.get("chosen"), c.get("chosen"))
-                   for k, c in choices.items() if isinstance(c, dict) and "chosen" in c}}
-    for key, value in resolved.items():
+    for key, value in applied_autos(metrics).items():
         if shown.get(key) == "auto" and value not in (None, "", "auto"):
             shown[key] = f"auto ({value})"
     shape = (metrics.get("data") or {}).get("shape")
@@ -252,6 +248,15 @@ def settings_shown(config: dict, metrics: dict | None = None, unread=()) -> dict
     unread |= {"val_fraction", "test_fraction"} - fractions_read(config, metrics)
     unread |= {"volume_size"} if shape is not None and len(shape) == 3 else set()
     return {k: v for k, v in shown.items() if k not in unread}
+
+
+def applied_autos(metrics: dict) -> dict:
+    """What a run's ``auto`` settings became, as its report shows them: ``precision``, ``accelerator`` (``metrics``'
+    ``device``) and each of its ``choices`` (``flip``: on/off, ``tta``, ``class_weights``); None where not recorded."""
+    choices = metrics.get("choices") or {}
+    return {"precision": metrics.get("precision"), "accelerator": metrics.get("device"),
+            **{k: {True: "on", False: "off"}.get(c.get("chosen"), c.get("chosen"))
+               for k, c in choices.items() if isinstance(c, dict) and "chosen" in c}}
 
 
 def source_trained(transfer: dict | None) -> str:
@@ -353,7 +358,8 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     (computed from the folds when absent), ``"title"``, ``"config"``, ``"split_origin"`` (the folds' data
     summary's, which decides the fractions its settings table lists) and ``"unread"`` (settings the folds never read,
     a linear probe's, left out of that table as a run's report leaves them out), ``"threshold_note"`` and
-    ``"label_tables"`` (``[{"title", "head", "rows"}]``, text). Every numeric fold column but ``fold`` and ``seed``
+    ``"label_tables"`` (``[{"title", "head", "rows"}]``, text), ``"choices"`` (the folds' choices: such a table, or
+    ``{"title", "line"}``) and ``"choices_note"`` (the settings table's word on them). Every numeric fold column but ``fold`` and ``seed``
     is a metric (a ``"mean"`` of None: "–"); a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
     from medtrain.reports import plots
 
@@ -366,7 +372,10 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         m, s, _ = _mean_std(f[k] for f in folds)
         mean.setdefault(k, m)
         std.setdefault(k, s)
-    plots.seed_dots(metrics, {"": [[f[k] for f in folds] for k in metrics]}, out / FOLDS_FILE, unit="fold")
+    # a column the tables give no mean ± std (a "mean" of None: the folds' calibrated thresholds and temperatures,
+    # not on one scale) is drawn as its dots alone: the figure had averaged what the tables refuse to
+    plots.seed_dots(metrics, {"": [[f[k] for f in folds] for k in metrics]}, out / FOLDS_FILE, unit="fold",
+                    averaged=[mean[k] is not None for k in metrics])
     pooled = summary.get("pooled") or {}
     html = _ENV.get_template("crossval.html.j2").render(
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
@@ -377,7 +386,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         else "",
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals", dots=png_data_uri(
             out / FOLDS_FILE), threshold_note=summary.get("threshold_note") or "", label_tables=summary.get(
-            "label_tables") or [])
+            "label_tables") or [], choices=summary.get("choices"), choices_note=summary.get("choices_note") or "")
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 

@@ -355,8 +355,11 @@ def saliency_overlay(image, saliency, path: str | os.PathLike, title: str = "", 
 
 def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str | os.PathLike, title: str = "",
               unit: str = "seed", xlabel: str = "", flagged: list[list[bool]] | None = None,
-              flag_label: str = "", undefined: dict[str, list[str | None]] | None = None) -> None:
-    """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar.
+              flag_label: str = "", undefined: dict[str, list[str | None]] | None = None,
+              averaged: list[bool] | None = None) -> None:
+    """One panel per metric: each group's values (one dot per seed or fold) with its mean ± std as a bar, but for a
+    group whose ``averaged`` entry is False: its dots alone (values the tables beside the figure give no mean ± std,
+    a cross-validation's thresholds chosen on each fold's own calibrated scale and its temperatures).
     ``values``: ``{metric: [[v, ...] per group]}``. ``flagged``: ``[[bool per run] per group]``, in ``values``' run
     order: those runs' dots are drawn as red crosses, in every panel, named ``flag_label`` in the legend (a
     comparison's runs that call every test image one class, which its tables name). A group without a value in a
@@ -384,6 +387,8 @@ def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str
                     label = None if style["label"] in labelled else style["label"]
                     labelled.add(style["label"])
                     ax.plot(x[i] + jitter[which], v[which], ls="none", **{**style, "label": label})
+            if averaged is not None and i < len(averaged) and not averaged[i]:
+                continue
             ax.errorbar([x[i] + 0.28], [v.mean()], yerr=[v.std(ddof=1) if len(v) > 1 else 0.0], fmt="_", ms=12,
                         color="black", capsize=3, label=None if "mean" in labelled else "mean ± std")
             labelled.add("mean")
