@@ -1,8 +1,9 @@
 """medtrain: train, compare and analyse CNN classifiers on medical images (2D images and 3D volumes).
 
 A run trains one network on one dataset (a MedMNIST name, a folder of class sub-folders, a CSV, a .npz, DICOM
-or NIfTI, or arrays in memory), keeps its best validation epoch, scores it on the test split and writes a run
-directory (settings, weights, ``metrics.json``, a report) that everything below reads:
+or NIfTI, or arrays in memory), keeps the epoch its ``checkpoint`` rule picks (by default the last for the default
+2D network trained from scratch to the end of its schedule, the best validation epoch otherwise), scores it on the
+test split and writes a run directory (settings, weights, ``metrics.json``, a report) that everything below reads:
 
 * ``train(config)``: train a run, or return it when one of the same settings has finished; returns its metrics,
   a dict with the run directory as ``.run_dir``. ``config`` is a dict of the settings of ``medtrain train
@@ -44,7 +45,9 @@ del TYPE_CHECKING
 
 def train(config=None, *, resume: "str | Path | None" = None, verbose: "bool" = True, callbacks: "list | None" = None,
           evaluate_test: "bool" = True, idle_settings: "bool" = False) -> "RunResult":
-    """Train a network, keep its best validation epoch, evaluate it on the test split and write the run directory.
+    """Train a network, keep the epoch of its ``checkpoint`` rule (``auto``: the last for the default 2D network
+    trained from scratch to the end of its schedule, the best validation epoch otherwise), evaluate it on the test
+    split and write the run directory.
 
     ``medtrain.train({"dataset": "bloodmnist", "epochs": 5})`` does what ``medtrain train --dataset bloodmnist
     --epochs 5`` does. A finished run of the same settings in the run directory is returned as it is, not trained

@@ -25,7 +25,7 @@ from medtrain.augment import available
 from medtrain.augment.policies import is_policy_file, policy_digests
 from medtrain.config import Config
 from medtrain.data import Split, load_splits
-from medtrain.data.arrays import FILE as ARRAYS_FILE, arrays_npz, in_memory
+from medtrain.data.arrays import FILE as ARRAYS_FILE, arrays_written, in_memory, unwritten
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.data.store import local_processes
 from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
@@ -99,24 +99,32 @@ def train(config=None, *, resume: str | Path | None = None, verbose: bool = True
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
 
-def _arrays_written(config, verbose: bool, new: bool):
-    """A dict whose ``data`` are images in memory, with ``data`` the .npz they are written to, split by its own
-    fractions and seed (:func:`~medtrain.data.arrays.arrays_npz`); any other config as it is. The settings are
-    checked first as train checks them before it writes anything (for a ``new`` run, those typed too): a misspelt
-    ``model`` had been refused after the arrays were written to the cache."""
+def _arrays_written(config, verbose: bool, resume):
+    """``(config, written)``: a dict whose ``data`` are images in memory, with ``data`` the .npz they are written to
+    (:func:`~medtrain.data.arrays.arrays_written`), and ``(path, made, run folder)``; any other config, and None.
+    The settings are checked first as train checks them before it writes anything (for a new run, those typed too):
+    a misspelt ``model`` had been refused after the arrays were written to the cache."""
     if not isinstance(config, Mapping) or not in_memory(config.get("data")):
-        return config
+        return config, None
     rest = _as_config({**config, "data": ARRAYS_FILE})  # the file's name standing for the file it will be
-    if new and isinstance(config, dict):
+    if resume is None and isinstance(config, dict):
         config_mod.checks.check_typed_for_a_new_run(rest, set(config))
     check_settings(rest)
     check_devices(rest, training=True)
-    if new:  # its folder too: an empty out, a folder of the user's (the arrays' file had been written all the same)
-        _new_run_folder(rest, launch_rank() == 0)
-    path = arrays_npz(config["data"], rest.val_fraction, rest.test_fraction, rest.seed, rest.data_dir)
+    # its folder too: an empty out, a folder of the user's (the arrays' file had been written all the same)
+    run_dir = _new_run_folder(rest, launch_rank() == 0) if resume is None else Path(resume)
+    path, made = arrays_written(config["data"], rest.val_fraction, rest.test_fraction, rest.seed, rest.data_dir)
     if verbose:
         print(f"medtrain: data: the arrays given, as {path} (what the run reads: eval, predict, resume)", flush=True)
-    return {**config, "data": str(path)}
+    return {**config, "data": str(path)}, (path, made, run_dir)
+
+
+def _reads(run_dir: Path, path: Path) -> bool:
+    """Whether the run in ``run_dir`` (started, finished or not) trains on ``path`` (its config unreadable: it may)."""
+    try:
+        return rundir.is_run(run_dir) and os.path.samefile(rundir.read_config(run_dir).get("data") or "", path)
+    except (OSError, MedtrainError):
+        return rundir.is_run(run_dir)
 
 
 def _new_run_folder(cfg: Config, writer: bool) -> Path:
@@ -150,7 +158,17 @@ def _train(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_s
     provenance.start_peak_memory()  # metrics.json's peak memory is this run's, not the process's so far
     writer = launch_rank() == 0
     verbose = verbose and writer
-    config = _arrays_written(config, verbose, new=resume is None)
+    config, written = _arrays_written(config, verbose, resume)
+    try:
+        return _train_given(config, resume, verbose, callbacks, evaluate_test, idle_settings, t0, writer)
+    except BaseException:  # refused (labels of one class, another run in out...): the arrays written for it go too
+        if written is not None and not _reads(written[2], written[0]):
+            unwritten(*written[:2])
+        raise
+
+
+def _train_given(config, resume, verbose: bool, callbacks, evaluate_test: bool, idle_settings: bool, t0: float,
+                 writer: bool) -> dict:
     same = False  # the same settings given again for a run in --out: it continues, or is returned as it is
     if resume is None:
         cfg = asked = _as_config(config)

@@ -79,7 +79,9 @@ def test_the_same_arrays_again_return_the_finished_run_and_other_arrays_are_refu
         medtrain.train({"data": (x, changed), **FAST}, verbose=False)
     assert "data" in str(e.value) and "another --out" in str(e.value) and "\n" not in str(e.value)
     assert (run / "metrics.json").stat().st_mtime_ns == written
-    assert len(list((root / "cache" / "arrays").iterdir())) == 2  # the other arrays: another file
+    # the refused arrays leave nothing in the cache: only the run's own file is there
+    own = medtrain.rundir.load_config(run).data
+    assert [str(p / "arrays.npz") for p in (root / "cache" / "arrays").iterdir()] == [own]
 
 
 def test_explicit_splits_are_used_as_given(tmp_path, monkeypatch):
@@ -113,8 +115,10 @@ def _x(n=40, dtype=np.uint8):
     (_x(), "np.savez"),
     ({"train": (_x(), np.arange(40) % 2), "valid": (_x(), np.arange(40) % 2)}, "val"),
     ((_x(), np.arange(30) % 2), "40 images but 30 labels"),
+    ((np.zeros((40, 16, 20), np.uint8), np.arange(40) % 2), "not square (data: the train images are 20x16)"),
+    ((np.zeros((40, 20, 16, 3), np.uint8), np.arange(40) % 2), "not square (data: the train images are 16x20)"),
 ], ids=["string-labels", "patient-groups", "float-images", "array-alone", "unknown-split",
-        "lengths"])
+        "lengths", "not-square", "not-square-rgb"])
 def test_arrays_it_cannot_read_are_refused_in_one_line_naming_the_way(data, says, tmp_path, monkeypatch):
     monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
     with pytest.raises(MedtrainError) as e:
@@ -153,3 +157,39 @@ def test_arrays_for_an_out_that_is_refused_are_not_written_to_the_cache(out, tmp
     assert not (tmp_path / "cache").exists() and not (tmp_path / "runs").exists()
     if out:
         assert sorted(p.name for p in out.iterdir()) == ["report.html"]
+
+
+@pytest.mark.parametrize("labels, says", [
+    (np.zeros(40, int), "class 1 has no training images"),
+    (np.arange(40) % 2 + 1, "class 0 has no training images"),
+    (np.arange(40) % 2 - 1, "labels must lie in 0..1, found -1..0"),
+], ids=["one-class", "labels-1-2", "labels-minus-1-0"])
+def test_arrays_refused_for_their_labels_leave_nothing_in_the_cache(labels, says, tmp_path, monkeypatch):
+    """The labels are checked as the .npz is read, after it is written: a refused call removes it (each corrected
+    and retried mistake had left a whole uncompressed copy of the images in the cache, listed as a run's data)."""
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "arrays" / "older").mkdir(parents=True)  # what was there before the call stays
+    with pytest.raises(MedtrainError, match=says):
+        medtrain.train({"data": (make_images(40)[0], labels), **FAST, "out": str(tmp_path / "run")}, verbose=False)
+    assert [p.name for p in (tmp_path / "cache" / "arrays").iterdir()] == ["older"]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("store", ["memory", "mmap"])
+def test_a_npz_of_non_square_images_is_refused_in_one_line_before_anything_is_written(store, tmp_path, capsys,
+                                                                                       monkeypatch):
+    """As a folder's: 20x16 images had trained at 20x16, recorded one side, and the run's own predict then squashed
+    its test images to 20x20 (probabilities 0.27 off its predictions_test.csv). Volumes keep their own shape."""
+    monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))
+    x, y = np.zeros((40, 16, 20), np.uint8), np.arange(40) % 2
+    np.savez(tmp_path / "wide.npz", **{f"{s}_{k}": v for s in ("train", "val", "test") for k, v in
+                                       (("images", x), ("labels", y))})
+    code, out, err = run_cli(capsys, "train", "--data", tmp_path / "wide.npz", "--epochs", 1, "--store", store,
+                             "--no-progress", "--out", tmp_path / "run")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "images are not square" in err and "train_images are 20x16" in err and "before saving" in err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()  # no run, no memory-mapped store
+    # (N, D, H, W): read as volumes, at their own shape, as before
+    volumes = np.random.default_rng(0).integers(0, 255, (40, 8, 12, 16), np.uint8)
+    with np.load(arrays_npz((volumes, y), 0.1, 0.2, 0, tmp_path)) as z:
+        assert z["train_images"].shape[1:] == (8, 12, 16)

@@ -40,6 +40,20 @@ def _layout(shape: tuple, dtype, key: str, is_3d: bool) -> tuple[tuple, tuple | 
 IMAGE_LAYOUTS = "(N, H, W), (N, H, W, C) or (N, C, H, W) with C 1 or 3"
 
 
+def check_square(shape: tuple, dtype, key: str, is_3d: bool, before: str = "saving them") -> None:
+    """2D images of ``shape`` (a .npz's, or arrays in memory) are square, as a folder's or CSV's must be
+    (:func:`medtrain.data.folder.check_square`, its wording): a run takes square inputs (predict, export and explain
+    rebuild its input as side x side), and 20x24 arrays had trained at 20x24, recorded one side, and then been
+    squashed to 24x24 by the run's own predict. Their remedy is not ``--image-size``, which these sources refuse
+    (they come at their size), but squares made ``before``. Volumes are left as they are read."""
+    if is_3d:
+        return
+    h, w = _layout(shape, dtype, key, False)[0][-2:]
+    if h != w:
+        raise MedtrainError(f"images are not square ({key} are {w}x{h}); a run takes square inputs: crop, pad or "
+                            f"resize them to N x N before {before}")
+
+
 def _channels_first(shape: tuple) -> bool:
     """Whether 4D ``shape`` is 2D images ``(N, C, H, W)``: a first axis of 1 or 3 (no volume has a depth of
     1 or 3 slices) and a last one that is no channel count ``(N, H, W, C)``."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 
 from medtrain._io import atomic_path, write_text
 from medtrain._io.cache import ARRAYS, folder
-from medtrain.data._npz import NPZ_KEYS, _is_volume, _layout
+from medtrain.data._npz import NPZ_KEYS, _is_volume, _layout, check_square
 from medtrain.data._origin import DRAWN, OWN, origin_parts, split_origin
 from medtrain.data.base import SPLITS
 from medtrain.data.duplicates import image_digests
@@ -48,8 +49,14 @@ def in_memory(data) -> bool:
 
 def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
                root: str | os.PathLike | None = None) -> Path:
-    """The .npz in MedMNIST layout that holds ``data``, written (atomically) on first use under ``root``
-    (None: the cache) in ``arrays/<sha256 of its arrays>/arrays.npz``.
+    """The .npz of :func:`arrays_written` (its arguments): the path alone."""
+    return arrays_written(data, val_fraction, test_fraction, seed, root)[0]
+
+
+def arrays_written(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed: int = 0,
+                   root: str | os.PathLike | None = None) -> tuple[Path, Path | None]:
+    """``(path, made)``: the .npz in MedMNIST layout that holds ``data``, written (atomically) on first use under
+    ``root`` (None: the cache) in ``arrays/<sha256 of its arrays>/arrays.npz``.
 
     ``data``: ``(images, labels)``, or ``{"train": (x, y)[, "val": (x, y)][, "test": (x, y)]}``. Images: uint8
     ``(N, H, W)``, ``(N, H, W, C)`` or ``(N, C, H, W)`` with C 1 or 3 (volumes ``(N, D, H, W)``), as a .npz holds
@@ -57,6 +64,9 @@ def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed
     given are drawn with ``val_fraction``, ``test_fraction`` and ``seed``: all of them from the images of a tuple
     (as from a CSV without a split column; a label matrix by label, as a multi-label CSV's); validation
     (``val_fraction`` of them) or test (``test_fraction``) from the training images of a dict that lacks it.
+    ``made``: what this call created, the outermost folder that was not there (the cache's, ``arrays/``, the
+    ``<sha256>/`` folder) or else the file; None where the file was there: what a call refused after it (labels
+    of one class, another run in ``out``...) removes, leaving nothing of itself in the cache (medtrain.api).
 
     Raises:
         MedtrainError: in one line, for data not so given: string labels (named classes: a CSV of path,label),
@@ -76,14 +86,43 @@ def arrays_npz(data, val_fraction: float = 0.1, test_fraction: float = 0.2, seed
         digest.update(memoryview(a).cast("B"))
     origin = split_origin(DRAWN if "val" in missing else OWN, DRAWN if "test" in missing else OWN)
     path = folder(ARRAYS, root) / digest.hexdigest() / FILE
+    made = _missing(path.parent)
     if _recorded(path.parent, origin) != origin:  # these arrays given split otherwise first: a folder of their own
         digest.update(repr((ORIGIN_FILE, origin)).encode())
         path = path.parent.parent / digest.hexdigest() / FILE
+        made = _missing(path.parent)
         _recorded(path.parent, origin)
     if not path.is_file():  # the same arrays again: the file written then (its name is its content)
+        made = made or path
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
-    return path
+    return path, made
+
+
+def unwritten(path: Path, made: Path | None) -> None:
+    """Remove what :func:`arrays_written` made for ``path`` (``made``: its file, or the folders it made for it),
+    for a call refused after it: the ``<sha256>/`` folder, then each folder above it that it made, where empty (not
+    what another call put there meanwhile)."""
+    if made is None:
+        return
+    if made == path:
+        path.unlink(missing_ok=True)
+        return
+    shutil.rmtree(path.parent, ignore_errors=True)
+    for above in path.parent.parents:
+        if made != above and made not in above.parents:
+            break
+        with suppress(OSError):
+            above.rmdir()
+
+
+def _missing(where: Path) -> Path | None:
+    """The outermost of ``where`` and its parents that is not there (None: ``where`` is)."""
+    if where.exists():
+        return None
+    while not where.parent.exists():
+        where = where.parent
+    return where
 
 
 def _recorded(where: Path, origin: str) -> str | None:
@@ -159,6 +198,8 @@ def _parts(data) -> dict:
         if shape != shapes["train"]:
             raise MedtrainError(f"data: the {s} images are {shape} (channels, pixels), the train images "
                                 f"{shapes['train']}; give all at one size and layout")
+    x = parts["train"][0]
+    check_square(x.shape, x.dtype, "data: the train images", is_3d, "giving them")  # as a .npz's: before written
     if not is_3d and shapes["train"][0] == 1:  # grey (N, H, W, 1) and (N, 1, H, W) written as (N, H, W): one file
         parts = {s: (x.reshape(len(x), *shapes["train"][1:]), y) for s, (x, y) in parts.items()}
     return parts

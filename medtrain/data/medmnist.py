@@ -25,7 +25,7 @@ from medtrain._io.cache import DOWNLOADS, folder
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
 from medtrain.data._npz import (NPZ_KEYS, _channels_first, _damaged, _images_to_tensor, _is_volume, _layout,
-                                _npy_header, _npz_headers, _read_npz)
+                                _npy_header, _npz_headers, _read_npz, check_square)
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import ABANDONED_S, content_key, locked, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
@@ -220,6 +220,8 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
         headers = _npz_headers(path)
         if use_mmap(store, sum(int(np.prod(headers[f"{s}_images"][0])) for s in SPLITS), processes):
             is_3d = _is_3d(info, stem, headers["train_images"][0], f"{path}: train_images")
+            shape, _, dtype = headers["train_images"]
+            check_square(shape, dtype, f"{path}: train_images", is_3d)  # before its store is written
             mapped = _npz_store(path, headers, is_3d, data_dir)
     arrays = _read_npz(path, NPZ_KEYS if mapped is None else tuple(f"{s}_labels" for s in SPLITS))
     train_labels = arrays["train_labels"]
@@ -230,6 +232,7 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
             _say_if_one_hot(path, [arrays[f"{s}_labels"] for s in SPLITS])
     if mapped is None:
         is_3d = _is_3d(info, stem, arrays["train_images"].shape, f"{path}: train_images")
+        check_square(arrays["train_images"].shape, arrays["train_images"].dtype, f"{path}: train_images", is_3d)
     splits = {}
     for s in SPLITS:
         images = (mapped[f"{s}_images"] if mapped is not None
