@@ -128,18 +128,31 @@ class SkipNonFiniteSteps(pl.Callback):
 
 class StopOnDivergence(pl.Callback):
     """Stop training in the first epoch that leaves a weight or a buffer (batch-norm statistics) not finite
-    (NaN or inf), before its validation.
+    (NaN or inf), before its validation, or whose validation loss or scores are not finite.
 
     A diverged step (measured: AdamW one-cycle at its peak rate under bf16 autocast, AdrenalMNIST3D at 45
     epochs, epoch 17) writes NaN into every weight it touches, so no later epoch can beat the best one before
-    it: the run stops and keeps that one; ``epoch`` says where it diverged. The weights, not the loss, are
-    checked: a mixed-precision loss scaler skips the inf steps it causes itself. Lightning's
-    ``EarlyStopping(check_finite=True)`` watches a logged metric after validation, which a NaN network has
-    already broken; one look per epoch at the parameters costs one device sync.
+    it: the run stops and keeps that one; ``epoch`` says where it diverged, ``cause`` how. The weights, not the
+    training loss, are checked: a mixed-precision loss scaler, and :class:`SkipNonFiniteSteps`, skip the inf steps
+    it causes, and training goes on. One look per epoch at the parameters costs one device sync.
+
+    Weights can also stay finite but grow so large that the forward pass overflows (``--lr 1e8`` in float32: the
+    largest weight 2.4e28, every validation logit NaN): the module then logs NaN validation figures and the epoch
+    is a divergence too, found after its validation (``on_validation_end``, the figures logged). Its checkpoint
+    scores -inf (NaN, to Lightning's ``ModelCheckpoint``), so an earlier finite epoch stays the best one; with none,
+    :func:`medtrain.training.fit.fit` refuses the run (:meth:`refusal`) as for NaN weights. Such a run had been
+    written with NaN predictions and died in scikit-learn's ``ValueError: Input contains NaN.``, a half-written
+    folder left (a user walkthrough). This callback rather than Lightning's ``EarlyStopping(check_finite=True)``:
+    that one watches a single monitored metric, exists only with ``--early-stop``, and only stops, where a
+    diverged run must record its epoch, keep the best epoch before it, or be refused in one line.
     """
 
+    #: the validation figures :class:`medtrain.training.module.Classifier` logs each epoch (NaN when its outputs are not)
+    FIGURES = ("val_loss", "val_auc", "val_acc")
+
     def __init__(self):
-        self.epoch: int | None = None  #: the epoch whose weights were first found not finite
+        self.epoch: int | None = None  #: the epoch first found diverged
+        self.cause: str | None = None  #: what was not finite in it, as :meth:`refusal` says
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or self.epoch is not None:
@@ -152,8 +165,27 @@ class StopOnDivergence(pl.Callback):
         if trainer.world_size > 1:  # every process stops, or none
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if bad:
-            self.epoch = int(trainer.current_epoch)
-            trainer.should_stop = True
+            self._stop(trainer, "weights not finite")
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        # the figures of the whole split, gathered (the same on every process): every process decides alike
+        if trainer.sanity_checking or self.epoch is not None:
+            return
+        logged = trainer.callback_metrics
+        if any(not torch.isfinite(torch.as_tensor(logged[k])).all() for k in self.FIGURES if k in logged):
+            self._stop(trainer, "weights finite, but the network's outputs overflowed to NaN")
+
+    def _stop(self, trainer, cause: str) -> None:
+        self.epoch, self.cause = int(trainer.current_epoch), cause
+        trainer.should_stop = True
+
+    def refusal(self, float32: bool) -> str:
+        """The one line of a run that diverged before any epoch it could keep; ``float32``: it trained in float32,
+        where the advice to train in float32 is none (nor where the outputs overflowed: bf16 has float32's range)."""
+        advice = "lower --lr"
+        if not float32 and self.cause == "weights not finite":
+            advice += ", or train in float32 (--precision 32-true)"
+        return f"training diverged in epoch {self.epoch + 1} ({self.cause}) before any epoch was validated: {advice}"
 
 
 class EMA(WeightAveraging):

@@ -367,8 +367,7 @@ def _fit_at(cfg: Config, splits: Splits, run_dir: Path, resume: bool, callbacks:
     state = torch.load(kept, map_location="cpu", weights_only=True)
     best_epoch = int(state["epoch"])
     if divergence.epoch is not None and best_epoch >= divergence.epoch:
-        raise TrainingDiverged(f"training diverged in epoch {divergence.epoch + 1} (weights not finite) before any "
-                            f"epoch was validated: lower --lr, or train in float32 (--precision 32-true)")
+        raise TrainingDiverged(divergence.refusal(float32=precision == FLOAT32))
     module.load_state_dict(state["state_dict"])
     stop_epoch = history[-1]["epoch"] if history else best_epoch
     ips = module.train_images_per_s

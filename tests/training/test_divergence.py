@@ -1,6 +1,8 @@
-"""A run whose weights become NaN stops in that epoch and keeps the best epoch before it; one that diverges
-before any usable epoch is refused in one line and leaves no run directory behind."""
+"""A run whose weights become NaN, or whose outputs overflow to NaN while its weights stay finite, stops in that
+epoch and keeps the best epoch before it; one that diverges before any usable epoch is refused in one line and
+leaves no run directory behind."""
 import json
+import math
 
 import lightning.pytorch as pl
 import pytest
@@ -59,6 +61,48 @@ def test_a_learning_rate_that_blows_up_batch_norm_is_a_divergence_too(tiny_npz, 
     with pytest.raises(medtrain.MedtrainError, match=r"^training diverged in epoch 1 .* before any epoch was validated"):
         medtrain.train(fast_config(tiny_npz, out, epochs=2, lr=1e9), verbose=False)
     assert not out.exists()
+
+
+def test_weights_finite_but_outputs_overflowing_is_a_divergence_too(tiny_npz, tmp_path):
+    # lr 1e4 in float32: every weight and buffer stays finite but so large that the forward pass overflows and
+    # every validation logit is NaN; the run had been written with NaN predictions (a "best" checkpoint of score
+    # -inf), died in scikit-learn's "ValueError: Input contains NaN." and left a half-written folder that the
+    # same command crashed on again (a user walkthrough, --lr 1e8)
+    out = tmp_path / "run"
+    with pytest.raises(medtrain.TrainingDiverged, match=r"^training diverged in epoch 1 \(weights finite, but the "
+                                                        r"network's outputs overflowed to NaN\) before any epoch was "
+                                                        r"validated: lower --lr$"):  # float32 already: no advice of it
+        medtrain.train(fast_config(tiny_npz, out, epochs=1, lr=1e4, bootstrap=0), verbose=False)
+    assert not out.exists()  # nothing half-written: the same call again starts afresh and ends the same way
+
+
+class OverflowAt(pl.Callback):
+    """What weights too large for the forward pass do: the network's outputs are NaN in the validation of
+    ``epoch`` (its weights finite), and only there."""
+
+    def __init__(self, epoch: int):
+        self.epoch, self.hook = epoch, None
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            self.hook = pl_module.model.register_forward_hook(lambda module, inputs, output: output * float("nan"))
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if self.hook is not None:
+            self.hook.remove()
+            self.hook = None
+
+
+def test_an_epoch_whose_outputs_overflow_stops_the_run_and_the_finite_epoch_before_it_is_kept(tmp_path):
+    data = make_npz(tmp_path / "d.npz")
+    out = tmp_path / "run"
+    m = medtrain.train(fast_config(data, out, epochs=3, checkpoint="last", bootstrap=0), verbose=False,
+                       callbacks=[OverflowAt(1)])
+    assert m["diverged_epoch"] == 1 and m["best_epoch"] == 0 and m["checkpoint"] == "best"
+    assert [h["epoch"] for h in m["history"]] == [0]  # nothing from the NaN epoch or after it
+    assert m["val"]["auc"] == m["history"][0]["val_auc"] and math.isfinite(m["test"]["auc"])  # the kept epoch's
+    rows = (out / "predictions_test.csv").read_text().lower()
+    assert "nan" not in rows and (out / "metrics.json").exists()
 
 
 def test_nan_scores_have_no_auc_instead_of_an_exception():
