@@ -10,7 +10,9 @@ with :func:`folder`), and the listing and clearing of it (``medtrain cache``).
 
 ``<cache>`` is :func:`~medtrain._io.paths.cache_dir`, or a run's ``--data-dir``. Names that start with a dot and
 end in ``.tmp`` or ``.lock`` are writes in progress, a killed writer's leftovers (medtrain's writers sweep them after
-an hour) and lock files: ``partial``; anything else, links included, is ``other``. Neither is ever cleared.
+an hour) and lock files: ``partial``; anything else, links included, is ``other``. Neither is a kind to clear, but a
+clear of stores removes what a killed store conversion left, a full-size copy and a lock file, once no process
+converts that store (:func:`~medtrain._io.cache_removal.sweep_builds`; a 119 MB copy had outlived every clear).
 
 :func:`clear` removes whole entries, each first renamed to a temporary name in its own folder
 (``.NAME.del`` + 5 hex digits + ``.tmp``, a name the writers' sweeps also remove) and then deleted: an
@@ -29,14 +31,14 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from medtrain._io.cache_removal import Failed, foreseen, holding_store, store_busy
+from medtrain._io.cache_removal import (LEFTOVER as _LEFTOVER, Failed, abandoned, foreseen, holding_store,
+                                        leftover_of, store_busy, store_lock, sweep_builds)
 from medtrain._io.open_files import held_open
 from medtrain._io.paths import cache_dir
 from medtrain.errors import MedtrainError, suggest
@@ -67,9 +69,9 @@ KINDS = (
 )
 BY_NAME = {k.name: k for k in KINDS}
 DERIVED = tuple(k.name for k in KINDS if k.derived)
-ABOUT = {PARTIAL: "writes in progress, a killed writer's leftovers (swept after an hour), lock files",
+ABOUT = {PARTIAL: "writes in progress, a killed writer's leftovers (swept after an hour; a killed store "
+                  "conversion's by clear stores), lock files",
          OTHER: "anything else (links are not followed): never cleared"}
-_LEFTOVER = re.compile(r"\..+\.del[0-9a-f]{5}\.tmp")  #: an entry an interrupted clear had renamed aside
 
 
 def root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -81,11 +83,6 @@ def folder(kind: str, data_dir: str | os.PathLike | None = None) -> Path:
     """The folder that holds ``kind``'s entries in the cache ``data_dir`` (None: :func:`cache_dir`)."""
     sub = BY_NAME[kind].folder
     return root(data_dir) / sub if sub else root(data_dir)
-
-
-def store_lock(dest: Path) -> Path:
-    """The lock file of the store ``dest``: held by its conversion (``medtrain.data.store.locked``) and by a clear."""
-    return dest.parent / f".{dest.name}.lock"
 
 
 @dataclass
@@ -282,6 +279,7 @@ class Cleared:
     kept: list = field(default_factory=list)  #: [(Entry, why)] kept, in use
     failed: list = field(default_factory=list)  #: [(Entry, why)] that could not be removed (leftovers: partial)
     swept: list = field(default_factory=list)  #: [Entry] interrupted clears' leftovers removed (a dry run: would be)
+    abandoned: list = field(default_factory=list)  #: [Entry] killed store conversions' leftovers removed (idem)
 
     @property
     def leftovers(self) -> int:  #: bytes of :attr:`swept`
@@ -289,7 +287,7 @@ class Cleared:
 
     @property
     def freed(self) -> int:
-        return sum(e.bytes for e in self.removed) + self.leftovers
+        return sum(e.bytes for e in self.removed + self.abandoned) + self.leftovers
 
 
 class NothingRemoved(MedtrainError):
@@ -306,7 +304,8 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
     ``dry_run``: only say what would go. Each entry is renamed aside, then deleted (see the module docstring).
 
     An entry or leftover that cannot be removed, or a store whose lock cannot be taken, is kept and listed in
-    ``failed``, and the clear goes on. Interrupted clears' leftovers, removed by any clear, are in ``swept``. A dry
+    ``failed``, and the clear goes on. Interrupted clears' leftovers, removed by any clear, are in ``swept``; killed
+    store conversions' (:func:`~medtrain._io.cache_removal.abandoned`), by a clear of stores, in ``abandoned``. A dry
     run foresees the failures it can see (:func:`medtrain._io.cache_removal.foreseen`: a read-only mount, a lock that
     cannot be made) and lists them in ``failed`` too, so that its ``freed`` is what the clear frees.
 
@@ -336,6 +335,9 @@ def clear(kinds: Iterable[str], data_dir: str | os.PathLike | None = None, dry_r
     for e in found.entries[PARTIAL]:  # a dry run lists them too: what it lists is what a clear removes
         if _LEFTOVER.fullmatch(e.path.name) and gone(e, in_place=True):
             done.swept.append(e)
+    if STORES in kinds:
+        done.abandoned = sweep_builds(abandoned(found.entries[PARTIAL], folder(STORES, found.root), False), dry_run,
+                                      gone, done.failed)
     targets = [e for k in kinds for e in found.entries[k]]
     busy = held_open(found.root) if targets else {}
     real = Path(os.path.realpath(found.root))
@@ -376,7 +378,7 @@ def _nothing_removed(asked: list, done: Cleared) -> str:
     left = [(e, why) for e, why in done.failed if e.kind == PARTIAL]
     if left:
         more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
-        said += f"; an interrupted clear's leftover {left[0][0].path}{more} was kept too: {left[0][1]}"
+        said += f"; {leftover_of(left[0][0].path)} {left[0][0].path}{more} was kept too: {left[0][1]}"
     return said
 
 

@@ -11,7 +11,9 @@ An entry that cannot be deleted (another user's, a read-only disk) is kept and n
 only when nothing of the kinds named could be removed does ``clear`` fail (exit 2; with --json its JSON is still
 printed, the one error line in it). A dry run foresees such entries (a read-only mount, a lock that cannot be made)
 and names them as kept: the space it would free is what the clear frees. A folder inside an entry that
-cannot be read is named, and that entry's size is then what could be read ("at least").
+cannot be read is named, and that entry's size is then what could be read ("at least"). What a killed store
+conversion left (a full-size temporary copy of the store) is listed under partial and, once no process converts
+that store, named in the listing and removed by a clear of stores (or all).
 The layout and the rules are :mod:`medtrain._io.cache`'s.
 """
 from __future__ import annotations
@@ -39,7 +41,8 @@ def register(subparsers) -> None:
                    help=f"{', '.join(BY_NAME)}, or {ALL} ({', '.join(DERIVED)}: what medtrain makes again; "
                         f"{', '.join(k for k in BY_NAME if k not in DERIVED)} only when named)")
     c.add_argument("--dry-run", action="store_true", help="only list what would be removed (interrupted clears' "
-                                                          "leftovers too) and the space freed")
+                                                          "leftovers too, and with stores killed conversions') and "
+                                                          "the space freed")
     p.set_defaults(func=run, cache_command="list", kinds=[], dry_run=False)
 
 
@@ -70,9 +73,10 @@ def _size(e) -> str:
 
 
 def _list(args) -> int:
-    from medtrain._io.cache import ABOUT, BY_NAME, human, survey
+    from medtrain._io.cache import ABOUT, BY_NAME, PARTIAL, STORES, abandoned, folder, human, survey
 
     s = survey(args.data_dir)
+    left = abandoned(s.entries[PARTIAL], folder(STORES, s.root)) if s.exists else []
     about = {**{k: v.what for k, v in BY_NAME.items()}, **ABOUT}
     rows = {k: (len(es), sum(e.bytes for e in es)) for k, es in s.entries.items()} if s.exists else \
         {k: (0, 0) for k in about}
@@ -88,12 +92,16 @@ def _list(args) -> int:
             "total": {"count": count, "bytes": size},
             "links": [{"path": str(link), "target": target} for link, target in s.links],
             "unreadable": [{"path": str(e.path), "kind": e.kind, "bytes_at_least": e.bytes, "cannot_read": e.unreadable}
-                           for e in unread]}, indent=2))
+                           for e in unread],
+            "abandoned": [{"path": str(e.path), "bytes": e.bytes, "cleared_by": STORES} for e in left]}, indent=2))
         return 0
     print(f"{s.root}{'' if s.exists else ' (does not exist: nothing cached yet)'}")
     for k, (n, b) in rows.items():
         print(f"  {k:<10}{n:>7}{('>=' if k in low else '') + human(b):>11}   {about[k]}")
     print(f"  {'total':<10}{count:>7}{('>=' if low else '') + human(size):>11}")
+    if left:  # the walk's 119 MB of a SIGKILLed conversion, listed as swept after an hour, that no clear removed
+        print(f"  {len(left)} of partial ({human(sum(e.bytes for e in left))}): left by killed store conversions, "
+              f"none converting now: `medtrain cache clear {STORES}` removes them")
     for link, target in s.links:
         print(f"  {_rel(link, s.root)}: a link to {target}, not followed")
     for e in unread:
@@ -102,7 +110,7 @@ def _list(args) -> int:
 
 
 def _clear(args) -> int:
-    from medtrain._io.cache import NothingRemoved, clear, human, kinds_to_clear
+    from medtrain._io.cache import NothingRemoved, clear, human, kinds_to_clear, leftover_of
 
     kinds = kinds_to_clear(args.kinds)  # an unknown kind: one line, before the folder is looked at
     try:
@@ -118,12 +126,12 @@ def _clear(args) -> int:
     if args.dry_run:
         for e in done.removed:
             print(f"would remove {_rel(e.path, done.root)} ({_size(e)})")
-        for e in done.swept:
-            print(f"would remove an interrupted clear's leftover {_rel(e.path, done.root)} ({_size(e)})")
+        for e in done.swept + done.abandoned:
+            print(f"would remove {leftover_of(e.path)} {_rel(e.path, done.root)} ({_size(e)})")
     for e, why in done.kept:
         print(f"{would}keep {_rel(e.path, done.root)} ({_size(e)}): in use, {why}")
     for e, why in done.failed:  # a dry run foresees them (a read-only store), so its figure is the clear's
-        what = "an interrupted clear's leftover " if e.kind == "partial" else ""
+        what = f"{leftover_of(e.path)} " if e.kind == "partial" else ""
         print(f"cannot remove {what}{_rel(e.path, done.root)} ({_size(e)}), would keep it: {why}" if args.dry_run
               else f"could not remove {what}{_rel(e.path, done.root)} ({_size(e)}), kept: {why}")
     parts = []
@@ -134,6 +142,8 @@ def _clear(args) -> int:
         parts.append(f"{k}: {sum(e.kind == k for e in done.removed)}" + (f" ({', '.join(said)})" if said else ""))
     if done.leftovers:
         parts.append(f"an interrupted clear's leftovers ({human(done.leftovers)})")
+    if done.abandoned:
+        parts.append(f"killed conversions' leftovers ({human(sum(e.bytes for e in done.abandoned))})")
     print(f"{would}remove {', '.join(parts)}; {would}free {human(done.freed)} in {done.root}" if args.dry_run else
           f"removed {', '.join(parts)}; freed {human(done.freed)} in {done.root}")
     return 0
@@ -148,4 +158,5 @@ def _as_json(done, dry_run: bool) -> dict:
         "not_removed": [{"path": str(e.path), "kind": e.kind, "bytes": e.bytes, "why": why}
                         for e, why in done.failed],
         "leftovers": [{"path": str(e.path), "bytes": e.bytes} for e in done.swept],
-        "leftovers_bytes": done.leftovers}
+        "leftovers_bytes": done.leftovers,
+        "abandoned": [{"path": str(e.path), "bytes": e.bytes} for e in done.abandoned]}

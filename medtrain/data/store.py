@@ -48,6 +48,7 @@ from torch import Tensor
 
 from medtrain._io import as_created
 from medtrain._io import cache as _cache
+from medtrain._io import cache_removal as _removal
 from medtrain._lock import LOCKS, cannot_lock, lock, unguarded
 from medtrain.data._store_pages import RELEASE_EVERY_S, _mapped, release_pages  # noqa: F401  (re-exported)
 from medtrain.errors import MedtrainError
@@ -320,7 +321,9 @@ def _size(n: int) -> str:
     return tqdm.format_sizeof(n, "B", 1000)
 
 
-ABANDONED_S = 3600  #: a temporary store folder unwritten for this long belongs to a build that was killed
+#: a temporary store folder unwritten for this long belongs to a build that was killed (the rule `medtrain cache
+#: clear` applies where locks cannot tell; where they can, it removes one as soon as no process holds its lock)
+ABANDONED_S = _removal.ABANDONED_S
 
 
 def _drop_abandoned(folder: Path, now: float | None = None) -> None:

@@ -9,13 +9,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
 from medtrain._io import cache
+from medtrain.cli import main
 from medtrain.data import arrays, load_npz, store
 from medtrain.data.volumes import load_volume_folder
 from medtrain.errors import MedtrainError
@@ -240,3 +244,57 @@ def test_arrays_are_written_again_when_given_again(root, tmp_path):
     cache.clear(["arrays"])
     assert not path.exists()
     assert arrays.arrays_npz((x, y.ravel())) == path and hashlib.md5(path.read_bytes()).hexdigest() == digest
+
+
+def _killed_conversion(root, tmp_path):
+    """What a SIGKILLed store conversion leaves beside the stores: its temporary copy of the store, named as
+    ``store.writing`` names it, and its lock file (the kernel let go of the lock, the file stays)."""
+    dest = store.store_dir(tmp_path / "big.npz", "1:2:3:4")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    (tmp / "train.npy").write_bytes(os.urandom(200_000))
+    cache.store_lock(dest).touch()
+    return dest, tmp
+
+
+def test_a_killed_conversions_copy_is_removed_by_a_clear_of_stores_once_no_process_converts_it(root, tmp_path,
+                                                                                                  capsys):
+    """The walk's SIGKILLed conversion had left a 119 MB copy that `cache` listed as "swept after an hour" and no
+    clear removed, `all` included (only the next conversion into that folder did, an hour later)."""
+    dest, tmp = _killed_conversion(root, tmp_path)
+    lock = cache.store_lock(dest)
+    (root / "store" / ".x-123.abcd1234.tmp").mkdir()  # a partial entry of no store's name: never touched
+    with store.locked(dest):  # a conversion of that store, alive: its copy is kept, and not named as left
+        for dry in (True, False):
+            cache.clear(["volumes", "stores"], dry_run=dry)
+            assert tmp.is_dir()
+        assert main(["cache"]) == 0 and "left by killed store conversions" not in capsys.readouterr().out
+    lock.touch()  # (let go, its lock file removed: a killed one leaves it)
+    assert main(["cache"]) == 0  # named, with its size, and what removes it
+    out = capsys.readouterr().out
+    assert "2 of partial (20" in out and "none converting now: `medtrain cache clear stores` removes them" in out
+    cache.clear(["volumes"])
+    assert tmp.is_dir()  # only a clear of stores
+    assert main(["cache", "clear", "all", "--dry-run"]) == 0 and tmp.is_dir()
+    assert f"would remove a killed conversion's leftover store/{tmp.name} (20" in capsys.readouterr().out
+    dry = cache.clear(["stores"], dry_run=True)
+    done = cache.clear(["all"])
+    assert not tmp.exists() and not lock.exists()
+    assert [p.name for p in (root / "store").iterdir()] == [".x-123.abcd1234.tmp"]
+    assert {e.path for e in done.abandoned} == {e.path for e in dry.abandoned} == {tmp, lock}
+    assert done.freed == dry.freed > 200_000
+
+
+def test_where_nothing_can_be_locked_a_killed_conversions_copy_goes_after_an_hour_unwritten(root, tmp_path,
+                                                                                          monkeypatch):
+    from medtrain._io import cache_removal
+
+    dest, tmp = _killed_conversion(root, tmp_path)
+    monkeypatch.setattr(cache_removal, "LOCKS", False)  # a live conversion cannot be told: by age, as the writers
+    cache.clear(["stores"])
+    assert tmp.is_dir()  # written just now: maybe converting
+    old = time.time() - 2 * store.ABANDONED_S  # unwritten for two hours
+    for p in (tmp, tmp / "train.npy", cache.store_lock(dest)):
+        os.utime(p, (old, old))
+    done = cache.clear(["stores"])
+    assert not tmp.exists() and {e.path for e in done.abandoned} == {tmp, cache.store_lock(dest)}

@@ -221,7 +221,7 @@ def test_a_store_another_process_wrote_meanwhile_is_kept_not_replaced_by_a_copy(
     before = (dest / "train.npy").stat().st_ino
     content = json.loads((dest / store.META).read_text())["content"]
     # a conversion that looked for the store just before the other process's was in place
-    parts = _split_store.write_store(dest, data[0], content, FIRST.assign, SHAPE, _image)
+    parts, _ = _split_store.write_store(dest, data[0], content, FIRST.assign, SHAPE, _image)
     assert (dest / "train.npy").stat().st_ino == before  # the copy was dropped, the store already there kept
     _expect(parts, FIRST.assign)
     _the_store_only(cache)

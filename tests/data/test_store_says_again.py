@@ -13,7 +13,7 @@ from medtrain.data import _split_store, load_folder
 
 def _folder(root, copies: bool = False):
     """Per class 10 images of 30x20 pixels (one 16-bit); ``copies``: four pixel-identical copies of one image,
-    which the split then keeps together (the store laid out again after it is written)."""
+    which the split then keeps together (the store laid out anew as it is written)."""
     rng = np.random.default_rng(0)
     for c in ("a", "b"):
         (root / c).mkdir(parents=True)
@@ -43,7 +43,7 @@ def test_a_reused_store_says_what_its_first_load_said(tmp_path, monkeypatch, cop
     real = _split_store.write_store
     monkeypatch.setattr(_split_store, "write_store", lambda *a, **k: writes.append(a) or real(*a, **k))
     first = _said(root)
-    assert len(writes) == (2 if copies else 1)  # with copies: written, then laid out again keeping them together
+    assert len(writes) == 1  # with copies too: laid out anew, keeping them together, before it is installed
     assert [kind for kind, _ in first] == ["BitDepthsWarning", "SquashedImagesWarning"]
     n = 24 if copies else 20
     assert f"{n} input(s) of another aspect ratio were squashed to the 16x16 square" in first[1][1]
