@@ -21,7 +21,7 @@ hyper-parameter search, its base settings a dict or a :class:`Config` too),
 The command line ``medtrain`` does the same from a shell.
 
 Errors (:mod:`medtrain.errors`): :class:`MedtrainError`, bad settings or data, one line saying what to change;
-:class:`TrainingDiverged`, a MedtrainError, a run whose weights became NaN before its first validated epoch;
+:class:`TrainingDiverged`, a MedtrainError, a run whose weights (or outputs) became NaN before its first validated epoch;
 :class:`TrainingInterrupted`, Ctrl-C while training, a KeyboardInterrupt (``except Exception`` does not catch
 it), after which the same call continues the run.
 

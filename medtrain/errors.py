@@ -30,7 +30,7 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class TrainingDiverged(MedtrainError):
-    """The weights became NaN/inf before any epoch was validated: nothing to keep or resume (the checkpoints
+    """The weights became NaN/inf (or the outputs overflowed to NaN) before any epoch was validated: nothing to keep or resume (the checkpoints
     hold the diverged weights), so the run directory is removed and other settings are needed."""
 
 

@@ -36,7 +36,8 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
                   f"{out['train_images_per_s']:.0f} train images/s")
                  + _on(out) + f"; wall {out['wall_s']:.0f} s")
     if "diverged_epoch" in out:
-        lines.append(f"training diverged in epoch {out['diverged_epoch'] + 1} (weights not finite) and stopped "
+        cause = out.get("diverged_cause") or "weights not finite"  # earlier runs recorded no cause: only weights were checked
+        lines.append(f"training diverged in epoch {out['diverged_epoch'] + 1} ({cause}) and stopped "
                      f"there; the run keeps epoch {out['best_epoch'] + 1}, the best before it")
     if "members_val_auc" in out:
         ens = out["members_val_auc"]

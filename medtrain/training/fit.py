@@ -379,7 +379,7 @@ def _fit_at(cfg: Config, splits: Splits, run_dir: Path, resume: bool, callbacks:
     elif resume and last.exists():  # resumed from a checkpoint of an older medtrain that recorded neither
         extra["wall_s_before_resume"], extra["first_call"] = None, None  # unknown, said as such
     if divergence.epoch is not None:  # stopped there; the best epoch before it is the run's model
-        extra["diverged_epoch"] = divergence.epoch
+        extra["diverged_epoch"], extra["diverged_cause"] = divergence.epoch, divergence.cause
     if skip.skipped and skip.skipped >= trainer.global_step:  # nothing was trained: its test numbers mean nothing
         raise TrainingDiverged(f"none of the {trainer.global_step} optimiser steps could be taken: the gradients "
                                f"were not finite or beyond float32's range ({precision}); train in float32 with "

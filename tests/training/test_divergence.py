@@ -93,12 +93,14 @@ class OverflowAt(pl.Callback):
             self.hook = None
 
 
-def test_an_epoch_whose_outputs_overflow_stops_the_run_and_the_finite_epoch_before_it_is_kept(tmp_path):
+def test_an_epoch_whose_outputs_overflow_stops_the_run_and_the_finite_epoch_before_it_is_kept(tmp_path, capsys):
     data = make_npz(tmp_path / "d.npz")
     out = tmp_path / "run"
-    m = medtrain.train(fast_config(data, out, epochs=3, checkpoint="last", bootstrap=0), verbose=False,
-                       callbacks=[OverflowAt(1)])
+    m = medtrain.train(fast_config(data, out, epochs=3, checkpoint="last", bootstrap=0), callbacks=[OverflowAt(1)])
+    assert ("training diverged in epoch 2 (weights finite, but the network's outputs overflowed to NaN) and stopped "
+            "there") in capsys.readouterr().out
     assert m["diverged_epoch"] == 1 and m["best_epoch"] == 0 and m["checkpoint"] == "best"
+    assert m["diverged_cause"] == "weights finite, but the network's outputs overflowed to NaN"
     assert [h["epoch"] for h in m["history"]] == [0]  # nothing from the NaN epoch or after it
     assert m["val"]["auc"] == m["history"][0]["val_auc"] and math.isfinite(m["test"]["auc"])  # the kept epoch's
     rows = (out / "predictions_test.csv").read_text().lower()
