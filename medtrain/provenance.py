@@ -198,6 +198,23 @@ def peak_rss_mb() -> float:
     return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
+def processes_peak(metrics: dict) -> dict:
+    """The peak memory ``metrics.json`` records for a run trained by several processes (``--devices 2``), from
+    its ``metrics`` as assembled (``peak_rss_mb``: the writing process's own peak, read as it writes them;
+    ``peak_rss_mb_per_process``: every process's, gathered at the end of training by
+    :class:`medtrain.training.process_memory.ProcessPeaks`): ``peak_rss_mb`` becomes the sum over the processes of
+    each one's own peak, and ``peak_rss_mb_per_process`` those peaks in rank order, the first process's (the
+    writer's) as measured when it writes ``metrics.json`` (training, evaluation: before the report and figures
+    are drawn), the others' at the end of their training (they evaluate and write nothing). The peaks are each
+    process's own, not one moment's total: the job held at most their sum. ``{}`` for a single-process run
+    (no ``peak_rss_mb_per_process``): its ``peak_rss_mb`` is its one process's and stays as it is."""
+    each = metrics.get("peak_rss_mb_per_process")
+    if not each:
+        return {}
+    each = [metrics["peak_rss_mb"], *each[1:]]
+    return {"peak_rss_mb": sum(each), "peak_rss_mb_per_process": each}
+
+
 def device_memory() -> dict:
     """What ``metrics.json`` records beside ``peak_rss_mb``: its scope (:func:`peak_rss_scope`) and, when the run
     used CUDA, the peak GPU memory PyTorch allocated (since :func:`start_peak_memory`) and the device's name."""

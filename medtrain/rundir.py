@@ -384,6 +384,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
     if result.transfer is not None:  # what transfer copied/froze/re-drew
         out["transfer"] = result.transfer.to_dict()
     out.update(result.metrics)
+    out.update(provenance.processes_peak(out))  # several processes: the sum of their peaks (ProcessPeaks)
     out["provenance"][FORMAT_KEY] = fmt
     if "first_call" in out:  # a resumed run: the command and threads it started with
         out["provenance"]["first_call"] = out.pop("first_call")

@@ -18,8 +18,10 @@ __all__ = ["run_summary", "choices_line", "operating_point_line", "label_operati
 
 def _on(out: dict) -> str:
     """``" on cpu, bf16-mixed"``: what trained the run, said once here in place of Lightning's five lines per
-    fit; empty for a run recorded before ``metrics.json`` held its device."""
-    said = [v for v in (out.get("device"), out.get("precision")) if v]
+    fit (``" on cpu, 2 processes, 32-true"`` for several processes); empty for a run recorded before
+    ``metrics.json`` held its device."""
+    processes = f"{out['processes']} processes" if out.get("processes", 1) > 1 else None
+    said = [v for v in (out.get("device"), processes, out.get("precision")) if v]
     return f" on {', '.join(said)}" if out.get("device") else ""
 
 

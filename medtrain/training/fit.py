@@ -33,6 +33,7 @@ from medtrain.training.distributed import launch_rank
 from medtrain.evaluation.batches import eval_batch, eval_batches
 from medtrain.training.loader import TensorBatches
 from medtrain.training.module import Classifier, soft_targets
+from medtrain.training.process_memory import ProcessPeaks
 from medtrain.training.precision import (FLOAT32, Bf16Unstable, PrecisionFallback, PrecisionWatch, fallback_line,
                                          float32_config, recorded_fallback, warn_skipped)
 from medtrain.training.transfer import TransferPlan
@@ -279,9 +280,8 @@ def _fit_at(cfg: Config, splits: Splits, run_dir: Path, resume: bool, callbacks:
 
     ckpt_dir = run_dir / CHECKPOINT_DIR
     remove_partial_checkpoints(ckpt_dir)
-    mode = MODES[cfg.monitor]
     # RunCheckpoint: Lightning's ModelCheckpoint whose restored state follows a moved or copied run folder
-    ckpt = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=mode, save_top_k=1,
+    ckpt = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=cfg.monitor, mode=MODES[cfg.monitor], save_top_k=1,
                          enable_version_counter=False)
     # last.ckpt after every epoch, for --resume: a checkpoint of its own, because save_last=True on the
     # monitored one writes it only in the epochs that improve the monitor (Lightning >= 2.6)
@@ -291,10 +291,10 @@ def _fit_at(cfg: Config, splits: Splits, run_dir: Path, resume: bool, callbacks:
     if cfg.dropout_kind == "annealed":
         extra.insert(0, DropoutSchedule())
     extra[:0] = transfer_callbacks(plan)  # gradual unfreezing (finetune-top:K --unfreeze-every N)
-    divergence, skip = StopOnDivergence(), SkipNonFiniteSteps()
+    divergence, skip, peaks = StopOnDivergence(), SkipNonFiniteSteps(), ProcessPeaks()  # peaks: every process's
     wall = WallTime(time.perf_counter() if started is None else started)
     callbacks = [ckpt, last_ckpt, ShardBatches(train_loader, val_loader), skip,
-                 PrecisionWatch(skip, precision, watch, record, pilot), divergence, wall]
+                 PrecisionWatch(skip, precision, watch, record, pilot), divergence, wall, peaks]
     if cfg.ema:  # after ShardBatches: its decay reads the per-process steps per epoch
         callbacks.append(EMA(cfg.ema, train_loader))
     stopper = None
@@ -371,7 +371,7 @@ def _fit_at(cfg: Config, splits: Splits, run_dir: Path, resume: bool, callbacks:
     module.load_state_dict(state["state_dict"])
     stop_epoch = history[-1]["epoch"] if history else best_epoch
     ips = module.train_images_per_s
-    extra = {"precision": precision, "device": device_used(trainer)}
+    extra = {"precision": precision, "device": device_used(trainer), **peaks.metrics()}  # (processes: several)
     if wall.before:  # a resumed run: metrics.json's wall_s adds the time of the calls before
         extra["wall_s_before_resume"] = wall.before
     if wall.resumed:  # provenance records the call that started the run beside the one that finished it

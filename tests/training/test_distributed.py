@@ -106,6 +106,14 @@ def _rank():
 if _rank() != "0":
     print(f"[audit] rank {_rank()} started", file=sys.stderr, flush=True)
 
+
+def _peak():  # each process's peak resident memory as it exits (VmHWM, since medtrain last reset it), in KiB
+    hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+    print(f"[audit] rank {_rank()} peak_kib {hwm[0].split()[1] if hwm else -1}", file=sys.stderr, flush=True)
+
+import atexit
+atexit.register(_peak)
+
 def _hook(event, args):
     if _rank() == "0" or not (event == "open" or event in EVENTS):
         return
@@ -201,6 +209,23 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     assert proc.stdout.count("test AUC") == 1  # one process evaluated and printed
     m = json.loads((run / "metrics.json").read_text())
     assert m["sizes"] == {"train": 90, "val": 33, "test": 31} and len(m["history"]) == 2
+    # the run's memory is both processes': each one's own peak (rank 0's as it wrote metrics.json, rank 1's at the
+    # end of its training), and their sum as peak_rss_mb, the figure docs/methods.md tells authors to report; it
+    # had been rank 0's alone, half what the job held, with nothing saying there was a second process
+    exit_mb = {int(l.split()[2]): int(l.split()[-1]) / 1024 for l in proc.stderr.splitlines() if "peak_kib" in l}
+    assert m["processes"] == 2 and set(exit_mb) == {0, 1} and min(exit_mb.values()) > 0, proc.stderr[-2000:]
+    each = m["peak_rss_mb_per_process"]
+    assert len(each) == 2 and m["peak_rss_mb"] == pytest.approx(sum(each))
+    for rank in (0, 1):  # a process's recorded peak is its own: no later than its exit, and most of it
+        assert 0.7 * exit_mb[rank] <= each[rank] <= exit_mb[rank] + 0.1, (each, exit_mb)
+    assert m["peak_rss_mb"] > 1.3 * max(exit_mb.values())  # more than any one process held
+    threads = m["torch_threads_per_process"]
+    assert len(threads) == 2 and threads[0] == m["provenance"]["torch_threads"] and min(threads) >= 1
+    summary = next(l for l in proc.stdout.splitlines() if " on cpu" in l)
+    assert " on cpu, 2 processes, 32-true" in summary, summary
+    memory = next(l for l in (run / "report.html").read_text().splitlines() if "peak memory" in l)
+    assert "the sum over 2 processes" in memory, memory
+    assert f"{sum(each):,.0f} MB resident" in memory and f"{each[1]:,.0f} MB" in memory, memory
 
     # the test figures are those of one process scoring the saved weights on the whole test split
     assert main(["eval", str(run)]) == 0
