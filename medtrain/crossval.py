@@ -19,7 +19,8 @@ on why a held-out fold that also selected the checkpoint, the validation fold, r
 ``per_fold`` (``fold``, ``sizes``, ``best_epoch``, ``wall_s``, ``val_auc``, ``val_acc``, ``test_auc``,
 ``test_acc``; ``choices``: what the fold applied of flips, TTA, class weights, precision and accelerator,
 :func:`fold_choices`), ``summary`` (``{metric: {"mean", "std"}}``, sample std), ``oof`` (``auc``, ``auc_ci``, ``acc``,
-``acc_ci``, ``n``; multi-label: ``per_label``, each label's pooled ``auc``, ``auc_ci`` and ``positives``), ``wall_s``
+``acc_ci``, ``n``; multi-label: ``per_label``, each label's pooled ``auc``, ``auc_ci`` and ``positives``; with
+``--operating-point`` and test folds, ``operating_point``: :mod:`medtrain._crossval_op`), ``wall_s``
 (this call) and ``train_wall_s`` (the folds' own training time, summed). With ``--operating-point``, ``per_fold``
 also holds each fold's threshold chosen on its validation split's calibrated probabilities (``threshold``;
 multi-label: ``thresholds`` by label and ``thresholds_not_chosen``, the labels that kept 0.5), its ``temperature``
@@ -44,6 +45,7 @@ from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_
                                        markdown, mean_std as _mean_std, pooled_per_label, rate as _rate,
                                        spread as _spread, threshold_note)
 from medtrain._crossval_labels import label_rates as _label_rates
+from medtrain._crossval_op import op_cards, op_label_table, op_line, pooled_operating_point
 from medtrain._compare_grid import units_code_note
 from medtrain._io import write_json, write_text
 from medtrain._io.run_files import read_metrics
@@ -243,7 +245,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     report had none of them)."""
     folds = [{"fold": f["fold"], **{k: f[k] for k in _COLUMNS if k in f}}
              for f in cv["per_fold"]]
-    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients", "per_label") and not k.endswith(
+    pooled = {f"oof_{k}": v for k, v in cv["oof"].items() if k not in ("n", "patients") and not isinstance(v, dict) and not k.endswith(
         ("_ci_method", "_ci_reason", "_ci_draws"))}  # how an interval was made is said in the note, not a card
     o = cv["oof"]  # "bootstrap" unless every interval given is another (Wilson's ACC, Newcombe's AUC, ...)
     given = [k for k in ("acc", "auc") if _finite(o.get(f"{k}_ci"))]
@@ -265,7 +267,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
         note += f"; AUC's is a score interval of the mean one-vs-rest AUC ({why})"
     elif o.get("auc_ci_method") == "label-mean":
         note += f"; AUC's is the mean of the ends of the labels' own intervals ({why})"
-    note += "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")
+    note += op_cards(cv)[1] + "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")  # (op: its intervals)
     if cv.get("code_note"):  # folds of another medtrain (cv.md says it too)
         note += "; " + cv["code_note"][0].lower() + cv["code_note"][1:]
     spread = _test_spread(cv)
@@ -275,9 +277,9 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
         note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                  "so these pooled figures read optimistic")
     unsummarised = [k for k in _UNSUMMARISED if folds and k in folds[0]]  # "–": not on one scale (cv.md's too)
-    return {"folds": folds, "pooled": pooled, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
+    return {"folds": folds, "pooled": {**pooled, **op_cards(cv)[0]}, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
             "mean": dict.fromkeys(unsummarised), "std": dict.fromkeys(unsummarised),
-            "threshold_note": threshold_note(cv), "label_tables": label_tables(cv),  # as cv.md has them
+            "threshold_note": threshold_note(cv), "label_tables": label_tables(cv) + op_label_table(cv),  # as cv.md has them
             "choices": choices_table(cv), "choices_note": _choices_note(config),
             "unread": unread_settings(config),  # a linear probe's: left out of its settings table, as a run's report does
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
@@ -332,6 +334,7 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     labels = pooled_per_label(y, s, task, (runs[0].get("data") or {}).get("classes"), bootstrap, seed, groups)
     if labels:  # the mean over labels had hidden a label at chance (a user walk)
         oof["per_label"] = labels
+    oof.update({"operating_point": op} if (op := pooled_operating_point(runs, run_dirs, held_out, task, y, groups)) else {})
     per_label = _label_rates(runs, task)
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
             "oof": oof, **({"operating_point_per_label": per_label} if per_label else {}),
@@ -360,6 +363,7 @@ def to_markdown(cv: dict) -> str:
                  + ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
                     "so this reads optimistic"
                     if cv["held_out"] == "val" else ""))
+    lines += ["", op_line(cv)] if op_line(cv) else []  # the pooled operating point beside the pooled AUC
     note = threshold_note(cv)
     if note:
         lines += ["", note]
@@ -368,7 +372,7 @@ def to_markdown(cv: dict) -> str:
         lines += ["", f"{choices['title']}: {choices['line']}."]
     elif choices:
         lines += markdown([choices])
-    lines += markdown(label_tables(cv))
+    lines += markdown(label_tables(cv) + op_label_table(cv))
     lines.append("")
     lines.append(POOLED_FROM)
     spread = _test_spread(cv)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, TextIO
 
@@ -23,12 +22,13 @@ import torch
 from medtrain.runmodel import RunModel
 from medtrain.data.dicom import image_shape, is_dicom_file
 from medtrain.data.folder import (IMAGE_SUFFIXES, check_depth, decode_image, read_image_mode,
-                                  resize_square, squashed_one)
+                                  resize_square)
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
 from medtrain.data.table import read_path_column
 from medtrain._io import NOT_REGULAR, file_problem, path_kind, why_not_read
 from medtrain.errors import MedtrainError
+from medtrain._predict_squash import ResizedWarning, _squashed  # noqa: F401 (ResizedWarning re-exported)
 
 
 class Item(NamedTuple):
@@ -202,11 +202,6 @@ def _dims_error(path: Path, got: int, run: RunModel) -> MedtrainError:
                          f"the model takes {want}D {'volumes' if want == 3 else 'images'}")
 
 
-class ResizedWarning(UserWarning):
-    """An image of another aspect ratio than the model's square input, squashed to it (as ``--image-size``
-    resizes a folder's or CSV's training images): ``medtrain predict`` counts these and says so in one line."""
-
-
 def _read_2d(path: Path, run: RunModel) -> torch.Tensor:
     if len(run.input_shape) != 3:
         raise _dims_error(path, 2, run)
@@ -230,8 +225,7 @@ def _read_entry(path: Path, run: RunModel) -> torch.Tensor:
     if image:  # squashed like an image file, and said so
         shape = image_shape(path)
         if shape is not None and shape[0] != shape[1]:
-            size = run.input_shape[-1]
-            warnings.warn(ResizedWarning(squashed_one(path, shape[1], shape[0], size)))  # W x H
+            _squashed(path, shape[1], shape[0], run.input_shape[-1])  # W x H
     x = torch.from_numpy(np.ascontiguousarray(arr))
     return x if image and arr.ndim == 3 else x[None]
 
@@ -300,7 +294,7 @@ def _resized(x: torch.Tensor, name: str, size: int) -> torch.Tensor:
     from PIL import Image
 
     if x.shape[1] != x.shape[2]:
-        warnings.warn(ResizedWarning(squashed_one(name, x.shape[2], x.shape[1], size)))  # W x H
+        _squashed(name, x.shape[2], x.shape[1], size)  # W x H
     channels = [np.asarray(resize_square(Image.fromarray(c.numpy()), size)) for c in x]  # per channel: any count
     return torch.from_numpy(np.stack(channels))
 

@@ -35,6 +35,7 @@ from medtrain.metrics import predicted_names
 from medtrain.operating_point import from_meta, names_at_operating_point, threshold_on_raw_scale, warn_fitted_with_tta
 from medtrain.data._volume_notes import notes_once
 from medtrain.data.folder import IMAGE_DEPTH
+from medtrain._predict_squash import squashes_once
 from medtrain.predict_inputs import Item, Skipped, conform, python_items
 from medtrain.reuse import shown_path
 
@@ -242,14 +243,16 @@ class Predictor:
         ``(N, C, *spatial)`` (an array in a list is one image unless it has the batch axis too). A grey image
         ``(H, W)`` (a volume ``(D, H, W)``) or a PIL image alone is one image; a PIL image is decoded as its
         file would be (EXIF orientation, palette, alpha, more than 8 bits: :func:`medtrain.data.folder.decode_image`). Images of another
-        size are resized to the model's square as image files are (another aspect ratio: a
-        :class:`ResizedWarning`)."""
+        size are resized to the model's square as image files are (another aspect ratio: one
+        :class:`~medtrain.predict_inputs.ResizedWarning` per call counting them, as ``medtrain predict``'s line, shown
+        on every call: :func:`~medtrain.predict_inputs.squashes_once`)."""
         if not _images_like(images):  # None or a number had been a TypeError ("'NoneType' object is not iterable")
             raise MedtrainError(f"predict takes images: a path (file, folder, CSV, .npz), a uint8 array or tensor "
                                 f"(N, C, *spatial) or one image, a PIL image, or a list of these; got "
                                 f"{type(images).__name__}")
         items = python_items(images, self.run)
-        with notes_once():  # volumes cut by the run's crop, or windowed without air: one line each for all of them
+        # inputs squashed to the square, volumes cut by the run's crop or windowed without air: one line each for all
+        with squashes_once(self.run), notes_once():
             out = [p for _, p, _ in self.stream(items)]
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
 

@@ -124,6 +124,17 @@ def test_each_fold_s_operating_point_is_in_the_cross_validation_tables(patients_
     assert cv["summary"]["test_sensitivity"]["mean"] == pytest.approx(
         np.mean([f["test_sensitivity"] for f in cv["per_fold"]]))
     assert "test sensitivity" in (out / "cv.md").read_text() and "test_sensitivity" in (out / "report.html").read_text()
+    # and pooled: every held-out image decided by its fold at its own threshold (the prediction_at_operating_point
+    # column), with Wilson intervals over the patients, beside the pooled AUC (walk 'clinic' #6: mean ± std only)
+    rows = [r for k in range(2) for r in _splits_csv(out / f"fold{k}" / "predictions_test.csv")]
+    pos = [r["prediction_at_operating_point"] == "lesion" for r in rows if r["true_label"] == "lesion"]
+    neg = [r["prediction_at_operating_point"] == "clear" for r in rows if r["true_label"] == "clear"]
+    op = cv["oof"]["operating_point"]
+    assert op["sensitivity_counts"] == [sum(pos), len(pos)] and op["specificity_counts"] == [sum(neg), len(neg)]
+    assert (op["n_pos"] + op["n_neg"], op["patients"], op["rule"]) == (PATIENTS * IMAGES, PATIENTS, "youden")
+    assert op["sensitivity_ci"][0] <= op["sensitivity"] <= op["sensitivity_ci"][1]
+    assert f"sensitivity {op['sensitivity']:.3f} [{op['sensitivity_ci'][0]:.3f}, " in (out / "cv.md").read_text()
+    assert "pooled oof_sensitivity" in (out / "report.html").read_text()
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import warnings
 
 
 def register(sub) -> None:
@@ -35,40 +34,14 @@ def register(sub) -> None:
 
 @contextlib.contextmanager
 def squash_note(run=None):
-    """Collect the inputs squashed to the model's square and say so in one line afterwards (predict and explain);
-    every other warning shows as it would have (explain had printed two raw warning lines per image). ``run``
-    (the :class:`~medtrain.runmodel.RunModel` predicting): the line says whether its training images were
-    resized so too; without it, nothing is claimed of them."""
-    from medtrain.predict_inputs import ResizedWarning
+    """Say the inputs squashed to the model's square in one line on stderr afterwards (predict, explain, eval
+    --data): :func:`medtrain.predict_inputs.squashes_once`, which ``Predictor.predict`` says as a warning; explain had
+    printed two raw warning lines per image. ``run`` (the :class:`~medtrain.runmodel.RunModel` predicting): the line
+    says whether its training images were resized so too; without it, nothing is claimed of them."""
+    from medtrain._predict_squash import squashes_once
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResizedWarning)
+    with squashes_once(run, say=lambda line: print(f"medtrain: {line}", file=sys.stderr)):
         yield
-    squashed = [w for w in caught if issubclass(w.category, ResizedWarning)]
-    for w in caught:
-        if not issubclass(w.category, ResizedWarning):
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if squashed:  # a 28x40 picture was squashed to 28x28 without a word (a user walkthrough)
-        from medtrain.data.folder import squashed_note
-
-        square, how = _as_training_sized(run)
-        print(f"medtrain: {squashed_note(len(squashed), f'model{chr(39)}s {square}', str(squashed[0].message))}{how}",
-              file=sys.stderr)
-
-
-def _as_training_sized(run) -> tuple[str, str]:
-    """The model's square and how the run's training images came to it: resized by ``--image-size`` (a folder
-    or CSV of image files), or read at their own size (a MedMNIST set, a .npz, a folder of one size). The note
-    had said "as training resizes its images" for a run on native 224-px squares that were never resized."""
-    if run is None:
-        return "square size", ""
-    from medtrain.data import at_their_size
-
-    size = run.input_shape[-1]
-    image_size = getattr(run.cfg, "image_size", None)
-    if image_size is not None and at_their_size(run.cfg) is None:
-        return f"{size}x{size} square", f", as training resized its images (--image-size {image_size})"
-    return f"{size}x{size} square", "; the run's own images were not resized: training read them at their size"
 
 
 def run(args) -> int:

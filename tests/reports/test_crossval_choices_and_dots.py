@@ -1,18 +1,23 @@
 """A cross-validation's report and cv.md say what its folds applied, and its figure averages only what its tables
-average (walk 'clinic', findings 4 and 5).
+average (walk 'clinic', findings 4 to 6).
 
 * folds.png had drawn a mean ± std bar for the folds' calibrated thresholds (0.556 ± 0.08) and temperatures
   (0.49 ± 0.46) beside a table that gives them "–" (each fold's calibrated scale is its own).
 * The report's settings table showed the settings as given (``augment = ['flip', 'shift']`` where every fold's flips
   were off, ``class_weights = auto`` of folds that kept two rules), and no output said what each fold chose.
+* With --operating-point, sensitivity and specificity were only a mean ± std over the folds (0.536 ± 0.153), no
+  pooled rate and no interval, where the AUC had both.
 """
 from __future__ import annotations
 
 import html
 import re
 
+import numpy as np
 import pytest
 
+from medtrain._crossval_op import pooled_operating_point
+from medtrain._predictions_csv import read_saved, write_predictions
 from medtrain.crossval import PER_FOLD, applied_settings, fold_choices, report_data, to_markdown
 from medtrain.reports import plots
 from medtrain.reports.html import FOLDS_FILE, write_crossval_report
@@ -109,3 +114,72 @@ def test_folds_that_agree_give_their_choices_in_one_line(drawn):
     assert line + "." in md and "| fold | flips" not in md
     _, page = drawn(cv, {"class_weights": "auto (prior-adjusted)"})
     assert line in page and "class_weights = auto (prior-adjusted)" in page
+
+
+def _fold(path, scores, truth, patients, threshold, task="binary-class", names=("normal", "pneumonia")):
+    """A fold's held-out predictions_test.csv as a run writes it, decided at its own ``threshold``."""
+    path.mkdir()
+    scores = np.asarray(scores, np.float64)
+    if task == "binary-class":
+        scores = np.column_stack([1 - scores, scores])
+    write_predictions(path / "predictions_test.csv", np.asarray(truth), scores, None,
+                      {str(i): n for i, n in enumerate(names)}, task, scaled=scores,
+                      operating_point=(threshold, 1) if task == "binary-class" else (threshold, None), groups=patients)
+    return read_saved(path, "test")
+
+
+def test_the_pooled_operating_point_pools_each_fold_s_decisions_at_its_own_threshold_with_patient_intervals(
+        tmp_path, drawn):
+    # fold 0 decides at 0.3, fold 1 at 0.7: a score of 0.5 is pneumonia in fold 0 and normal in fold 1
+    folds = [_fold(tmp_path / "fold0", [0.5, 0.5, 0.4, 0.2, 0.1, 0.35], [1, 1, 1, 0, 0, 0], list("aabbcc"), 0.3),
+             _fold(tmp_path / "fold1", [0.5, 0.5, 0.9, 0.8, 0.6, 0.6, 0.2, 0.1], [1, 1, 1, 1, 0, 0, 0, 0],
+                   list("ddeeffgg"), 0.7)]
+    runs = [{"operating_point": {"rule": "youden", "positive_class": "pneumonia"},
+             "data": {"classes": ["normal", "pneumonia"]}}] * 2
+    y = np.concatenate([f.labels for f in folds])
+    groups = [g for f in folds for g in f.groups]
+    op = pooled_operating_point(runs, [tmp_path / "fold0", tmp_path / "fold1"], "test", "binary-class", y, groups)
+    # fold 0: 3 of 3 positives called, 1 of 3 negatives (0.35) called; fold 1: 2 of 4 called, none of 4 negatives
+    assert op["sensitivity_counts"] == [5, 7] and op["specificity_counts"] == [6, 7]
+    assert (op["n_pos"], op["n_neg"], op["patients"], op["rule"]) == (7, 7, 7, "youden")
+    assert op["sensitivity"] == pytest.approx(5 / 7) and op["specificity"] == pytest.approx(6 / 7)
+    # a Wilson interval over the 7 patients, not over the 14 images: wider than the images' own
+    from medtrain.intervals import wilson_interval
+    for k, (a, n) in (("sensitivity", (5, 7)), ("specificity", (6, 7))):
+        lo, hi = op[f"{k}_ci"]
+        assert lo < op[k] < hi and hi - lo > np.diff(wilson_interval(a, n))[0]
+    # validation folds chose the thresholds on those very images: no pooled operating point of them
+    assert pooled_operating_point(runs, [tmp_path / "fold0", tmp_path / "fold1"], "val", "binary-class", y,
+                                  groups) is None
+    cv = _cv()
+    cv["oof"]["operating_point"] = op
+    lo, hi = op["sensitivity_ci"]
+    assert (f"Pooled out-of-fold operating point (youden, positive pneumonia; each fold's decisions at its own "
+            f"threshold): sensitivity 0.714 [{lo:.3f}, {hi:.3f}] (5/7), specificity 0.857") in to_markdown(cv)
+    _, page = drawn(cv, {})  # beside the pooled AUC, as cards with their intervals
+    assert f"pooled oof_auc 0.730 [0.670, 0.770] pooled oof_acc 0.700 [0.650, 0.750] pooled oof_sensitivity 0.714 " \
+           f"[{lo:.3f}, {hi:.3f}] pooled oof_specificity 0.857" in page
+    assert "Wilson's score intervals (over 7 patients)" in page and "5/7 and 6/7" in page
+
+
+def test_a_multi_label_pooled_operating_point_is_given_per_label(tmp_path):
+    names = ("edema", "mass")
+    truth = [[1, 0], [1, 1], [0, 1], [0, 0]]
+    folds = [_fold(tmp_path / "fold0", [[0.6, 0.2], [0.4, 0.9], [0.1, 0.5], [0.45, 0.1]], truth, None, [0.5, 0.3],
+                   "multi-label, binary-class", names),
+             _fold(tmp_path / "fold1", [[0.6, 0.2], [0.4, 0.9], [0.1, 0.5], [0.45, 0.1]], truth, None, [0.3, 0.6],
+                   "multi-label, binary-class", names)]
+    runs = [{"operating_point": {"rule": "youden"}, "data": {"classes": list(names)}}] * 2
+    y = np.concatenate([f.labels for f in folds])
+    op = pooled_operating_point(runs, [tmp_path / "fold0", tmp_path / "fold1"], "test", "multi-label, binary-class",
+                                y, None)
+    # edema: fold 0 (0.5) calls 1 of 2 positives and 0 of 2 negatives; fold 1 (0.3) calls 2 of 2 and 1 of 2
+    assert op["per_label"]["edema"]["sensitivity_counts"] == [3, 4]
+    assert op["per_label"]["edema"]["specificity_counts"] == [3, 4]
+    # mass: fold 0 (0.3) calls 2 of 2 positives, 0 of 2 negatives; fold 1 (0.6) 1 of 2 positives, 0 of 2 negatives
+    assert op["per_label"]["mass"]["sensitivity_counts"] == [3, 4]
+    assert op["per_label"]["mass"]["specificity_counts"] == [4, 4]
+    cv = _cv()
+    cv["oof"]["operating_point"] = op
+    md = to_markdown(cv)
+    assert "Pooled out-of-fold operating point per label (youden" in md and "| mass | 0.750 [" in md

@@ -201,6 +201,41 @@ def test_one_image_alone_a_pil_image_and_an_array_of_another_size_predict_as_the
         p.predict([np.zeros((size, size + 4), np.uint8)])
 
 
+def test_predict_says_its_squashed_inputs_in_the_commands_counted_line_on_every_call(trained_run, tmp_path, capsys):
+    """A notebook walk: predict warned once per squashed image, where ``medtrain predict`` prints one counted line,
+    and a second identical call said nothing (Python's default filter shows a text once per code line). Each call
+    now warns once, in the command's line for the same inputs, at the caller's line, whatever it said before; the
+    caller's filters decide and none is added."""
+    from medtrain.predict_inputs import ResizedWarning
+
+    run, _, arrays = trained_run
+    size = arrays["test_images"].shape[-1]
+    shapes = [(size, size + 4), (size, size), (size + 2, size)]  # two of three not square
+    paths = [tmp_path / f"{i}.png" for i in range(3)]
+    for path, shape in zip(paths, shapes):
+        Image.fromarray(np.zeros(shape, np.uint8)).save(path)
+    code, _, err = _cli(capsys, "predict", run, *paths, "--out", tmp_path / "p.csv")
+    assert code == 0, err
+    cli_line = next(line for line in err.splitlines() if "squashed" in line).removeprefix("medtrain: ")
+    assert cli_line.startswith("2 input(s) of another aspect ratio were squashed")
+    p = medtrain.load(run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("default")  # Python's own rule for a UserWarning: a text once per code line
+        filters = list(warnings.filters)
+        p.predict(paths)
+        for _ in range(2):  # the same arrays again: the second call had said nothing
+            p.predict([np.zeros(s, np.uint8) for s in shapes])
+        assert warnings.filters == filters
+        warnings.simplefilter("ignore", ResizedWarning)  # the caller's filter still decides
+        p.predict(paths)
+    said = [str(w.message) for w in caught]
+    assert len(said) == 3 and said[0] == cli_line and said[1] == said[2]
+    assert said[1].startswith("2 input(s) of another aspect ratio were squashed")
+    assert f"(first: image 0: {size + 4}x{size} squashed to {size}x{size})" in said[1]
+    assert all(w.category is ResizedWarning and w.filename == __file__ for w in caught)  # the user's line, not ours
+
+
 def test_a_grey_picture_saved_as_rgb_is_predicted_as_the_grey_one(trained_run, tmp_path):
     # many exporters write grey X-rays as RGB (or RGBA) files with three equal channels: the grey run takes them
     run, _, arrays = trained_run

@@ -1,0 +1,76 @@
+"""The inputs ``predict``, ``explain`` and ``eval --data`` squash to the model's square, counted and said in one
+line per call (:func:`squashes_once`), in the commands as on stderr and in Python as one warning shown on every call
+(:func:`warn_every_time`). Apart from :mod:`medtrain.predict_inputs`, which reads the inputs, to keep both small."""
+from __future__ import annotations
+
+import sys
+import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator, Optional
+
+from medtrain.data.folder import squashed_note, squashed_one
+from medtrain.runmodel import RunModel
+
+
+class ResizedWarning(UserWarning):
+    """Inputs of another aspect ratio than the model's square input, squashed to it (as ``--image-size``
+    resizes a folder's or CSV's training images): counted and said in one line by :func:`squashes_once`."""
+
+
+_SQUASHED: ContextVar[Optional[list]] = ContextVar("medtrain_squashed_inputs", default=None)  # (per thread)
+
+
+@contextmanager
+def squashes_once(run: RunModel | None = None, say: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Count the inputs squashed to the model's square inside the block and, if it ends without an error, say
+    them in one line (:func:`squash_line`) through ``say`` (the commands: a line on stderr), by default as one
+    :class:`ResizedWarning` shown on every call (:func:`warn_every_time`): ``predict`` had warned once per image,
+    and a second identical call said nothing (Python's default filter shows a text once per code line). A block
+    inside another says nothing of its own; outside any, each input is warned of alone."""
+    if _SQUASHED.get() is not None:
+        yield
+        return
+    seen: list = []
+    token = _SQUASHED.set(seen)
+    try:
+        yield
+    finally:
+        _SQUASHED.reset(token)
+    if seen:
+        line = squash_line(len(seen), seen[0], run)
+        say(line) if say is not None else warn_every_time(ResizedWarning(line))
+
+
+def _squashed(name, width: int, height: int, size: int) -> None:
+    """One input of ``width`` x ``height`` squashed to the ``size`` square, for the :func:`squashes_once` around."""
+    seen, one = _SQUASHED.get(), squashed_one(name, width, height, size)
+    seen.append(one) if seen is not None else warnings.warn(ResizedWarning(one))
+
+
+def squash_line(count: int, first: str, run: RunModel | None = None) -> str:
+    """The line for ``count`` inputs squashed to the model's square (``first``: the first, :func:`squashed_one`) and
+    how ``run``'s training images came to it: resized by ``--image-size``, or read at their own size (it had said
+    "as training resizes its images" of a run on native 224-px squares); without ``run``, nothing of them."""
+    if run is None:
+        return squashed_note(count, "model's square size", first)
+    from medtrain.data import at_their_size
+
+    size, image_size = run.input_shape[-1], getattr(run.cfg, "image_size", None)
+    how = (f", as training resized its images (--image-size {image_size})"
+           if image_size is not None and at_their_size(run.cfg) is None else
+           "; the run's own images were not resized: training read them at their size")
+    return squashed_note(count, f"model's {size}x{size} square", first) + how
+
+
+def warn_every_time(warning: Warning) -> None:
+    """Issue ``warning`` at the caller's line outside medtrain (a notebook cell's, not medtrain's source line) with a
+    registry of its own, so that Python's default filter shows it each time; the caller's filters still decide
+    (``ignore``, ``error``, ``once``), and none is added or changed."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] in ("medtrain",
+                                                                                                "contextlib"):
+        frame = frame.f_back
+    warnings.warn_explicit(warning, type(warning), frame.f_code.co_filename, frame.f_lineno,
+                           module=frame.f_globals.get("__name__", "<string>"), registry={},
+                           module_globals=frame.f_globals)
