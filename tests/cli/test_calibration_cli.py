@@ -11,6 +11,8 @@ from medtrain.cli import main
 from medtrain.models.weights import read_meta
 from medtrain.tasks import BINARY
 
+pytestmark = pytest.mark.plots  # the run's reliability and ROC plots are checked drawn (conftest._plots_blank)
+
 FAST = ["--model", "resnet10_28_half", "--epochs", "2", "--batch-size", "32", "--no-progress", "--bootstrap", "50",
         "--accelerator", "cpu", "--flip", "true"]  # flip pinned: no pilot runs (tests/training/test_choices.py)
 
