@@ -148,6 +148,20 @@ def _plots_blank(request):
         yield
 
 
+def catch_figures(monkeypatch) -> dict:
+    """``{file name: figure}`` of every plot :mod:`medtrain.reports.plots` saves from now on (each still saved)."""
+    from medtrain.reports import plots
+
+    figures, save = {}, plots._save
+
+    def keep(fig, path, **kwargs):
+        figures[Path(path).name] = fig
+        save(fig, path, **kwargs)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return figures
+
+
 # The folders of session-scoped fixtures: kept until the session ends (see _module_temporaries_removed).
 _SESSION_DIRS: set[Path] = set()
 

@@ -19,7 +19,7 @@ import pytest
 from medtrain._crossval_op import pooled_operating_point
 from medtrain._predictions_csv import read_saved, write_predictions
 from medtrain.crossval import PER_FOLD, applied_settings, fold_choices, report_data, to_markdown
-from medtrain.reports import plots
+from conftest import catch_figures
 from medtrain.reports.html import FOLDS_FILE, write_crossval_report
 
 RULES = ("val-fitted", "prior-adjusted", "val-fitted")  # the walk's folds 0-2
@@ -55,14 +55,7 @@ def _text(page: str) -> str:
 @pytest.fixture
 def drawn(monkeypatch, tmp_path):
     """write_crossval_report of :func:`_cv` and these settings: (the folds.png figure, the page as text)."""
-    figures = {}
-    save = plots._save
-
-    def keep(fig, path):
-        figures[path.name] = fig
-        save(fig, path)
-
-    monkeypatch.setattr(plots, "_save", keep)
+    figures = catch_figures(monkeypatch)
 
     def draw(cv, config):
         page = write_crossval_report(tmp_path, report_data(cv, config)).read_text()

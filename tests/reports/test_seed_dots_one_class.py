@@ -8,6 +8,7 @@ import pytest
 
 from medtrain.metrics import ONE_CLASS
 from medtrain.reports import plots
+from conftest import catch_figures
 from medtrain.reports.html import ONE_CLASS_MARK, SEEDS_FILE, write_comparison_report
 
 
@@ -28,14 +29,7 @@ def _cells(one_class_seeds):
 @pytest.fixture
 def drawn(monkeypatch, tmp_path):
     """The figure write_comparison_report saves as seeds.png, and the page, of cells with these one-class seeds."""
-    figures = {}
-    save = plots._save
-
-    def keep(fig, path):
-        figures[path.name] = fig
-        save(fig, path)
-
-    monkeypatch.setattr(plots, "_save", keep)
+    figures = catch_figures(monkeypatch)
 
     def draw(one_class_seeds):
         page = write_comparison_report(tmp_path, ["batch_norm"], _cells(one_class_seeds)).read_text()
