@@ -43,6 +43,7 @@ from medtrain.errors import MedtrainError
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
+from medtrain._predict_squash import squashes_once
 from medtrain.predict_inputs import Item, Skipped, conform, model_affine, python_items
 from medtrain.predictor import Predictor
 from medtrain.rundir import run_splits
@@ -330,7 +331,8 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
         items = iter(_split_items(run, split, None if isinstance(run_dir, RunModel) else run_dir))
     if limit is not None:
         items = itertools.islice(items, limit)
-    with notes_once():  # volumes cut by the run's crop, or windowed without air: one line each for all of them
+    # volumes cut by the run's crop, or windowed without air, and inputs squashed to the model's square: one line each
+    with notes_once(), squashes_once(run):
         res = _explain_items(run, items, method, target, layer, skip_bad, BATCH_SIZE)
     if not res.names:
         raise MedtrainError("no input to explain" + (f" ({len(res.skipped)} skipped)" if res.skipped else ""))

@@ -236,6 +236,23 @@ def test_predict_says_its_squashed_inputs_in_the_commands_counted_line_on_every_
     assert all(w.category is ResizedWarning and w.filename == __file__ for w in caught)  # the user's line, not ours
 
 
+def test_explain_in_python_says_its_squashed_inputs_in_one_counted_line_per_call(trained_run):
+    # as predict: it had warned once per squashed image, and a second identical call said nothing
+    from medtrain.explain import explain
+    from medtrain.predict_inputs import ResizedWarning
+
+    run, _, arrays = trained_run
+    size = arrays["test_images"].shape[-1]
+    images = [np.zeros((size, size + 4), np.uint8), np.zeros((size + 2, size), np.uint8)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
+        for _ in range(2):
+            explain(run, images)
+    said = [str(w.message) for w in caught if w.category is ResizedWarning]
+    assert len(said) == 2 and said[0] == said[1] and said[0].startswith("2 input(s) of another aspect ratio")
+
+
 def test_a_grey_picture_saved_as_rgb_is_predicted_as_the_grey_one(trained_run, tmp_path):
     # many exporters write grey X-rays as RGB (or RGBA) files with three equal channels: the grey run takes them
     run, _, arrays = trained_run
