@@ -140,20 +140,21 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     write_json(out / CV_FILE, summary)
     write_text(out / CV_TABLE, to_markdown(summary))
     dirs = [fold_dir(out, k) for k in range(cfg.folds)]
-    write_crossval_report(out, report_data(summary, fold_settings(dirs), fold_split_origin(runs),
+    write_crossval_report(out, report_data(summary, fold_settings(dirs, runs), fold_split_origin(runs),
                                            (runs[0].get("data") or {}).get("shape")))
     if verbose:
         print("\n" + to_markdown(summary))
     return summary
 
 
-def fold_settings(run_dirs: list[Path]) -> dict:
+def fold_settings(run_dirs: list[Path], runs: list[dict] | None = None) -> dict:
     """The folds' settings as they trained (``auto`` resolved to the lr, batch and network each fold used; each
     fold's flips and autos as it applied them, :func:`applied_settings`): a value all folds share, else ``per fold:
     a, b, ...``, but an ``auto`` the folds decided differently, :data:`PER_FOLD`. (The report showed the command's
     unresolved settings: lr and batch size as blanks, ``augment = ['flip', 'shift']`` where no fold flipped.)"""
     given = [read_config(d) for d in run_dirs]
-    configs = [applied_settings(c, read_metrics(d)) for c, d in zip(given, run_dirs)]
+    runs = runs if runs is not None else [read_metrics(d) for d in run_dirs]  # (the folds' metrics, where read)
+    configs = [applied_settings(c, r) for c, r in zip(given, runs)]
     out = {}
     for key in configs[0]:
         if key in ("fold", "out"):
