@@ -31,6 +31,7 @@ from medtrain.data._npz import _read_npz
 from medtrain.data._volume_notes import notes_once
 from medtrain.data.duplicates import DuplicateImagesWarning, seen_in
 from medtrain.data.medmnist import _check_labels
+from medtrain.data._table_checks import GROUP_COLUMNS, text_key
 from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.models.weights import read_meta
@@ -202,6 +203,36 @@ def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False
     return names, truth, torch.stack(images), (groups if kind == "file" and groups[0] is not None else None), skipped
 
 
+class UngroupedExternalWarning(UserWarning):
+    """An external CSV without a patient column scored by a run whose test intervals were over patients: its
+    intervals are over images, narrower where a patient has several images."""
+
+
+def _say_ungrouped(run_dir: Path, run: RunModel, data: Path, groups: list | None) -> None:
+    """One line where ``data`` is a CSV naming no patient but the run's own test split was grouped by patient
+    (its ``metrics.json`` counts test patients): the printed line had only lost its "over N patients"."""
+    if groups is not None or data.suffix.lower() == ".npz" or not data.is_file():
+        return
+    try:
+        patients = (rundir.read_metrics(run_dir).get("test") or {}).get("patients")
+    except MedtrainError:  # a run without its metrics: nothing to compare with
+        return
+    if patients:
+        names = run.cfg.group_column or "|".join(GROUP_COLUMNS)
+        warnings.warn(UngroupedExternalWarning(
+            f"{data}: no patient column ({names}), so its intervals are over images; {run_dir}'s test intervals "
+            f"were over {patients} patients: add the column for intervals a clinical reader can compare"),
+            stacklevel=3)
+
+
+def _unknown_labels(unknown: list[str], names: list[str]) -> str:
+    """The labels of external data that are not the run's classes, each named with the class it differs from only
+    in case (``'Normal' (the run's 'normal')``), as training's own label checks treat case."""
+    keys = {text_key(n): n for n in names}
+    return ", ".join(repr(u) + (f" (the run's {keys[text_key(u)]!r}: labels differ only in case)"
+                                if text_key(u) in keys else "") for u in unknown)
+
+
 class UncheckedExternalWarning(UserWarning):
     """External data could not be checked for the images the run trained on: its own data cannot be read."""
 
@@ -268,9 +299,10 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
         index = {name: j for j, name in enumerate(run.label_names)}
         unknown = sorted(set(truth) - set(index))
         if unknown:
-            raise MedtrainError(f"{data}: label(s) {', '.join(map(repr, unknown[:5]))} are not classes of "
+            raise MedtrainError(f"{data}: label(s) {_unknown_labels(unknown[:5], list(run.label_names))} are not classes of "
                                 f"{run_dir} ({', '.join(run.label_names)})")
         labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
+    _say_ungrouped(run_dir, run, data, groups)  # after the labels' checks: a refused CSV is one line
     seen, unchecked = _seen_in_run(run_dir, run, images, data)
     where, split = split, Split(images, labels, names, groups)
     scored, kept = score_and_keep(run, split)

@@ -4,6 +4,7 @@ inverted labels (ACC 0.32) without a word. Arrays handed in place of a path are 
 patient column is the run's own ``--group-column`` where it has one (it had been ignored: intervals over images)."""
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import medtrain
 from conftest import fast_config, make_images, png_csv, run_cli
 from medtrain.errors import MedtrainError
-from medtrain.external import LabelsByIndexWarning, evaluate_external
+from medtrain.external import LabelsByIndexWarning, UngroupedExternalWarning, evaluate_external
 
 NAMES = ("malignant", "benign")  # the user's 0 and 1; the run's classes sort to benign, malignant
 
@@ -77,10 +78,30 @@ def test_arrays_in_place_of_a_path_are_one_clear_error(named_run, given):
 @pytest.mark.parametrize("column, patients", [("case", 12), ("patient_id", 12), ("site_id", None)])
 def test_an_external_csv_is_scored_over_the_patients_of_the_runs_own_group_column(named_run, column, patients):
     """The run's --group-column (case), or a column a training CSV's is found by, groups the site's rows: its
-    intervals are over patients; a CSV without either is scored over images, as before."""
+    intervals are over patients; a CSV without either is scored over images, as before, and says so in one line,
+    since the run's own test intervals were over patients (the printed line had only lost its "over N patients")."""
     run, held = named_run
     site = held.parent / f"site_{column}"
     site.mkdir()
     data = png_csv(site, *make_images(24, seed=7), NAMES, columns={column: [f"S{i // 2}" for i in range(24)]})
-    res = evaluate_external(run, data, verbose=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = evaluate_external(run, data, verbose=False)
     assert res["n"] == 24 and res.get("patients") == patients
+    said = [str(w.message) for w in caught if issubclass(w.category, UngroupedExternalWarning)]
+    if patients:
+        assert said == []
+    else:
+        assert len(said) == 1 and "\n" not in said[0] and "no patient column (case)" in said[0]
+        own = json.loads((run / "metrics.json").read_text())["test"]["patients"]  # the run's own test patients
+        assert own > 1 and f"were over {own} patients" in said[0]
+
+
+def test_an_external_label_that_differs_from_a_class_only_in_case_names_the_class(named_run, capsys):
+    run, held = named_run
+    site = held.parent / "site_cased"
+    site.mkdir()
+    data = png_csv(site, *make_images(4, seed=3), ("Malignant", "benign"))
+    code, _, err = run_cli(capsys, "eval", run, "--data", data)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "'Malignant' (the run's 'malignant': labels differ only in case)" in err
