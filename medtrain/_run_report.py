@@ -56,7 +56,7 @@ def data_summary(splits) -> dict:
 
 def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> None:
     """``report.html`` from the run's settings (shown as applied, less a linear probe's unread ones:
-    :func:`medtrain.reports.html.settings_shown`), its ``metrics.json`` content and the plots written beside it;
+    :func:`medtrain.reports._html_settings.settings_shown`), its ``metrics.json`` content and the plots written beside it;
     ``note`` (plain text, e.g. a search's word on its trial) is shown above the results."""
     from medtrain.reports.html import run_report
 

@@ -19,16 +19,18 @@ import torch
 
 from medtrain import config as config_mod
 from medtrain import provenance, rundir
-from medtrain._io import check_output, sweep_temporaries
+from medtrain._io import sweep_temporaries
 from medtrain._io.cache import root as cache_root
-from medtrain.augment import available
-from medtrain.augment.policies import is_policy_file, policy_digests
+from medtrain.augment.policies import policy_digests
 from medtrain.config import Config
 from medtrain.data import Split, load_splits
-from medtrain.data.arrays import FILE as ARRAYS_FILE, arrays_written, in_memory, unwritten
+from medtrain.data.arrays import unwritten
 from medtrain.data.duplicates import find_duplicates, warn_duplicates
 from medtrain.data.store import local_processes
-from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted, suggest
+from medtrain.errors import MedtrainError, TrainingDiverged, TrainingInterrupted
+from medtrain._out_checks import check_out_of_data
+# train's inputs, checked before any data are read
+from medtrain._train_inputs import _arrays_written, _as_config, _new_run_folder, check_bools
 # the rules of a folder that already holds a run; RESUMABLE_KEYS and check_reusable are imported from here too
 from medtrain.reuse import (RESUMABLE_KEYS, RunResult, _already_finished, _resume_config, _same_run, check_policies,
                             check_reusable, check_same_data, resume_named, source_gone)
@@ -51,38 +53,6 @@ from medtrain.training.probe import fit_probe
 LARGE_SIDE = 1024
 
 
-def check_settings(cfg: Config) -> None:
-    """What ``train`` refuses of a config before reading any data, checked without training: the network's name
-    and every augmentation name. A comparison checks every cell, a search every value, before training any
-    (an unknown name in the last cell or a later trial failed only after the earlier ones had trained)."""
-    check_model_name(cfg.model)
-    check_network_input(cfg)  # a network that cannot take the image size: one line, before the data are read
-    for name in cfg.augment:
-        if name and name != "none" and not is_policy_file(name) and name not in available():
-            raise suggest(name, available(), "augmentation")
-
-
-def _as_config(config) -> Config:
-    if isinstance(config, config_mod.Resolved):  # resolved already: its explicit values kept as they are
-        return config
-    if isinstance(config, Config):  # Config(data=...): its default dataset is not a second source
-        return config_mod.resolve(config_mod.settings_of(config))
-    if isinstance(config, (str, os.PathLike)):
-        return config_mod.resolve(config_mod.load_yaml(config))
-    if config is not None and not isinstance(config, Mapping):  # a list or a number had been an AttributeError
-        raise MedtrainError(f"config must be a dict of settings, a Config or the path of a YAML config file; got "
-                            f"{type(config).__name__} {str(config)[:60]}")
-    return config_mod.resolve(config or {})
-
-
-def check_bools(**flags) -> None:
-    """Refuse, in one line naming it, a flag that is not True or False: ``verbose="no"`` had been true (as
-    ``medtrain.load(calibrated="false")`` is refused)."""
-    for name, value in flags.items():
-        if not isinstance(value, bool):
-            raise MedtrainError(f"{name} must be True or False, got {value!r}")
-
-
 def train(config=None, *, resume: str | Path | None = None, verbose: bool = True, callbacks: list | None = None,
           evaluate_test: bool = True, idle_settings: bool = False) -> RunResult:
     """:func:`medtrain.train`, documented there (``help(medtrain.train)``: the settings, the :class:`RunResult`
@@ -99,44 +69,12 @@ def train(config=None, *, resume: str | Path | None = None, verbose: bool = True
         return _train(config, resume, verbose, callbacks, evaluate_test, idle_settings)
 
 
-def _arrays_written(config, verbose: bool, resume):
-    """``(config, written)``: a dict whose ``data`` are images in memory, with ``data`` the .npz they are written to
-    (:func:`~medtrain.data.arrays.arrays_written`), and ``(path, made, run folder)``; any other config, and None.
-    The settings are checked first as train checks them before it writes anything (for a new run, those typed too):
-    a misspelt ``model`` had been refused after the arrays were written to the cache."""
-    if not isinstance(config, Mapping) or not in_memory(config.get("data")):
-        return config, None
-    rest = _as_config({**config, "data": ARRAYS_FILE})  # the file's name standing for the file it will be
-    if resume is None and isinstance(config, dict):
-        config_mod.checks.check_typed_for_a_new_run(rest, set(config))
-    check_settings(rest)
-    check_devices(rest, training=True)
-    # its folder too: an empty out, a folder of the user's (the arrays' file had been written all the same)
-    run_dir = _new_run_folder(rest, launch_rank() == 0) if resume is None else Path(resume)
-    path, made = arrays_written(config["data"], rest.val_fraction, rest.test_fraction, rest.seed, rest.data_dir)
-    if verbose:
-        print(f"medtrain: data: the arrays given, as {path} (what the run reads: eval, predict, resume)", flush=True)
-    return {**config, "data": str(path)}, (path, made, run_dir)
-
-
 def _reads(run_dir: Path, path: Path) -> bool:
     """Whether the run in ``run_dir`` (started, finished or not) trains on ``path`` (its config unreadable: it may)."""
     try:
         return rundir.is_run(run_dir) and os.path.samefile(rundir.read_config(run_dir).get("data") or "", path)
     except (OSError, MedtrainError):
         return rundir.is_run(run_dir)
-
-
-def _new_run_folder(cfg: Config, writer: bool) -> Path:
-    """The folder a new run of ``cfg`` trains in (:func:`rundir.out_folder`: an empty out refused), checked by the
-    ``writer`` (the other processes find the config the first one wrote) as the CLI checks ``--out``: a file there (or
-    among its parents) had been a FileExistsError traceback; a run another process trains, a folder of the user's."""
-    run_dir = rundir.out_folder(cfg)
-    if writer:
-        check_output(run_dir, folder=True, what="out ", probe=True)
-        rundir.refuse_if_busy(run_dir)  # rather than continuing a run that process trains
-        rundir.refuse_others_files(run_dir)  # a folder of the user's, not a run: not written over
-    return run_dir
 
 
 @contextlib.contextmanager
@@ -198,7 +136,7 @@ def _train_given(config, resume, verbose: bool, callbacks, evaluate_test: bool, 
         if same and verbose:
             print(f"continuing the interrupted run in {run_dir} (same settings){source_gone(cfg, run_dir)}", flush=True)
     else:
-        rundir.check_out_of_data(cfg, run_dir)
+        check_out_of_data(cfg, run_dir)
         # the rule of a flipping TTA train's flip decision asks (a config file's settings, or a Config's, are not
         # typed): before the data are read (it had refused after loading them and printing the run's first line)
         config_mod.flips.check_tta_flips_trained(cfg)

@@ -25,7 +25,8 @@ from medtrain._compare_grid import (GRID_FILE, RECIPE_KEY, cell_name, check_same
                                     formats_note, load_recipes, recipes_note, resolve_cell)
 from medtrain._io import write_json, write_text
 from medtrain._progress import Overall
-from medtrain.api import RESUMABLE_KEYS, _as_config, check_bools, check_reusable, check_settings, train_or_reuse
+from medtrain._train_inputs import _as_config, check_bools, check_settings
+from medtrain.api import RESUMABLE_KEYS, check_reusable, train_or_reuse
 from medtrain.config import Config
 from medtrain.config.settings import base_settings, unknown_setting
 from medtrain.reuse import check_same_data

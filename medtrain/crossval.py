@@ -52,13 +52,14 @@ from medtrain._io.run_files import read_metrics
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
 from medtrain.config.flips import FLIP_OPS
-from medtrain.reports.html import FOLDS_FILE, applied_autos, write_crossval_report
+from medtrain.reports._html_settings import applied_autos
+from medtrain.reports.html import FOLDS_FILE, write_crossval_report
 from medtrain.reports.summary import auc_acc_line, auc_interval_why
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
-from medtrain.rundir import (REPORT_FILE, is_finished, is_run, read_config, read_saved,
-                             out_folder, refuse_others_files)
+from medtrain._out_checks import refuse_others_files
+from medtrain.rundir import REPORT_FILE, is_finished, is_run, read_config, read_saved, out_folder
 
 CV_FILE = "cv.json"
 CV_TABLE = "cv.md"
@@ -176,7 +177,7 @@ PER_FOLD = f"auto (decided per fold: see {CHOICES_TITLE})"
 
 def fold_choices(run: dict) -> dict:
     """A fold's applied value of each setting it may decide (its ``metrics.json``'s ``choices``, ``precision`` and
-    ``device``, read as its run's report reads them: :func:`medtrain.reports.html.applied_autos`), ``{key:
+    ``device``, read as its run's report reads them: :func:`medtrain.reports._html_settings.applied_autos`), ``{key:
     {"chosen": text, "how": text}}``, ``how`` where its choices record says it. (The folds need not train one recipe:
     a walk's folds 0 and 2 kept the val-fitted class-weight rule, fold 1 the prior-adjusted one; no output said so.)"""
     records = run.get("choices") or {}

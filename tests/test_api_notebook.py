@@ -12,6 +12,7 @@ import pytest
 import medtrain
 from conftest import InterruptAt, fast_config, make_images, png_csv, run_cli
 from medtrain import api, rundir
+from medtrain._train_inputs import _as_config
 from medtrain.config import Config
 from medtrain.errors import MedtrainError, TrainingInterrupted
 
@@ -100,7 +101,7 @@ def test_train_returns_the_file_s_content_and_the_run_directory(tiny_npz, tmp_pa
     del cfg["out"]  # the default run directory, which the user then needs for evaluate/export/explain
     first = medtrain.train(cfg, verbose=False)
     saved = rundir.read_metrics(first.run_dir)
-    assert first.run_dir == (tmp_path / rundir.default_run_dir(api._as_config(cfg))).absolute()
+    assert first.run_dir == (tmp_path / rundir.default_run_dir(_as_config(cfg))).absolute()
     assert first == saved == json.loads(json.dumps(first))  # NaN (an undefined interval) had been returned as nan
     assert not any(_nans(first)) and None in _leaves(first["test"])  # the file's null: an undefined interval
     again = medtrain.train(cfg, verbose=False)
@@ -118,9 +119,9 @@ def test_a_setting_changed_on_a_finished_run_is_told_another_out_not_resume(tiny
 
 
 def test_config_with_data_is_not_refused_for_the_default_dataset(tiny_npz, tmp_path):
-    cfg = api._as_config(Config(data=str(tiny_npz), out=str(tmp_path / "run")))
+    cfg = _as_config(Config(data=str(tiny_npz), out=str(tmp_path / "run")))
     assert cfg.data == str(tiny_npz) and cfg.dataset is None
-    assert api._as_config(Config()).dataset == "pneumoniamnist"  # without data: the default dataset
+    assert _as_config(Config()).dataset == "pneumoniamnist"  # without data: the default dataset
 
 
 def test_images_in_memory_without_labels_are_refused_in_one_short_line_saying_how_to_give_them(tmp_path):

@@ -160,7 +160,7 @@ def test_a_config_naming_a_pretrained_source_fine_tunes_it_as_the_cli_and_a_dict
     """``Config(pretrained=...)`` resolves to ``transfer: finetune`` as ``--pretrained`` alone and
     ``{"pretrained": ...}`` do (it had trained from scratch, the dataclass's default beside the source, while a
     compare cell built from the same Config fine-tuned); a scratch control beside a source is a dict's to ask."""
-    from medtrain.api import _as_config
+    from medtrain._train_inputs import _as_config
 
     src = "/runs/source"
     assert _as_config(Config(pretrained=src)).transfer == "finetune"

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pytest
 
-import medtrain.reports.plots as plots
+import medtrain.reports._plots_saliency as plots_saliency
 import medtrain.runlock as runlock
 from medtrain import _lock
 from medtrain.data import medmnist as mm
@@ -45,7 +45,7 @@ def no_locks(monkeypatch):
 @pytest.fixture
 def drawn(monkeypatch):
     """Overlays drawn by a stand-in: the plotting is not what is tested."""
-    monkeypatch.setattr(plots, "saliency_overlay", lambda image, saliency, path, title, ras=False:
+    monkeypatch.setattr(plots_saliency, "saliency_overlay", lambda image, saliency, path, title, ras=False:
                         open(path, "wb").write(b"png"))
 
 

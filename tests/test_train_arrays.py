@@ -13,6 +13,7 @@ import pytest
 import medtrain
 from conftest import make_images, run_cli
 from medtrain import api
+from medtrain._train_inputs import _as_config
 from medtrain.config import Config
 from medtrain.data.arrays import arrays_npz
 from medtrain.data.split import stratified_split
@@ -135,7 +136,7 @@ def test_a_dataframe_is_refused_naming_the_csv():
 
 
 def test_where_only_a_path_is_read_arrays_are_refused_naming_train_dict(tmp_path):
-    for call in (lambda: api._as_config(Config(data=(_x(), np.arange(40) % 2))),
+    for call in (lambda: _as_config(Config(data=(_x(), np.arange(40) % 2))),
                  lambda: api.train_or_reuse({"data": (_x(), np.arange(40) % 2), "out": str(tmp_path / "r")})):
         with pytest.raises(MedtrainError) as e:
             call()

@@ -254,7 +254,7 @@ def run_search(args: argparse.Namespace) -> int:
 
     started = time.monotonic()  # autoaugment's --budget counts from here, as tune's does (imports take seconds)
 
-    from medtrain.api import check_settings
+    from medtrain._train_inputs import check_settings
     from medtrain.augment.policies import is_policy_file
     from medtrain.config.flips import check_tta_flips_trained
     from medtrain.data import load_splits

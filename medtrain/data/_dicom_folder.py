@@ -20,7 +20,7 @@ from medtrain._io import path_kind
 from medtrain.data.base import Splits
 from medtrain.data import dicom
 from medtrain.data._table_checks import check_distinct_labels
-from medtrain.data.folder import IMAGE_SUFFIXES, _check_utf8_names
+from medtrain.data._folder_files import IMAGE_SUFFIXES, _check_utf8_names
 from medtrain.data.nifti import is_nifti
 from medtrain.data.table import LabelTable
 from medtrain.data.volumes import load_volume_folder

@@ -34,7 +34,7 @@ from medtrain._io import file_problem, path_kind
 from medtrain.data._dicom_codecs import cut_off, image_class, undecodable, unreadable
 from medtrain.data._dicom_grid import (NonImageDicom, SliceGeometry, check_geometry, floats as _floats,
                                       image_files, series_affine)
-from medtrain.data.folder import DICOM_SUFFIXES, IMAGE_SUFFIXES
+from medtrain.data._folder_files import DICOM_SUFFIXES, IMAGE_SUFFIXES
 from medtrain.data.intensity import normalise_intensity, parse_window, to_uint8
 from medtrain.data.table import group_hash
 from medtrain.data.nifti import VolumeData, check_volume_shape, ras_grid, to_ras

@@ -8,7 +8,6 @@ stratified split every loader uses (:func:`medtrain.data.split.stratified_split`
 from __future__ import annotations
 
 import os
-import shlex
 import warnings
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import torch
 from PIL import Image, ImageOps
 
 from medtrain._io import path_kind, why_not_read
+# IMAGE_SUFFIXES: predict's too, imported from here (predict imports no private data module)
+from medtrain.data._folder_files import IMAGE_SUFFIXES, _check_utf8_names, _no_images
 from medtrain.data._image_open import _header, _open, colour_mode, transparent
 from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
@@ -29,47 +30,11 @@ from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.base import Split, Splits
 from medtrain.data.duplicates import image_digests
 from medtrain.data.intensity import normalise_percentile, to_uint8
-from medtrain.data.nifti import is_nifti
 from medtrain.data.store import use_mmap
 from medtrain.data.split import PARTS, encode_labels, split_record
 from medtrain.data.table import LabelTable, read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
-
-#: the image files that folders (training, ``predict``) hold; an animated GIF is read as its first frame, a TIFF of
-#: more than one page (a stack of slices) is refused (:func:`medtrain.data._image_open._check_pages`)
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
-#: DICOM files by their name (:func:`medtrain.data.dicom.is_dicom_file` knows unnamed ones by their marker)
-DICOM_SUFFIXES = (".dcm", ".dicom")
-
-
-def _dicom_or_nifti(p: Path) -> bool:
-    """A NIfTI file, or a DICOM file by its name or its ``DICM`` marker (as :mod:`medtrain.data.dicom` tells)."""
-    if is_nifti(p) or p.suffix.lower() in DICOM_SUFFIXES:
-        return True
-    try:
-        with open(p, "rb") as f:
-            return f.read(132)[128:] == b"DICM"
-    except OSError:
-        return False
-
-
-def _no_images(c: str, folder: Path, visible: list[Path]) -> MedtrainError:
-    """Why class ``c``'s folder gave no image: empty, or the files it holds (``visible``) and their kinds."""
-    files = [p for p in visible if p.is_file()]
-    if not files:
-        return MedtrainError(f"class '{c}' has no images in {folder}")
-    kinds = sorted({p.suffix.lower() or p.name for p in files})
-    shown = ", ".join(kinds[:5]) + (", ..." if len(kinds) > 5 else "")
-    said = (f"class '{c}' has no images in {folder}: it holds {len(files)} file{'s' if len(files) != 1 else ''}, "
-            f"none an image ({shown})")
-    given = next((p for p in sorted(files) if _dicom_or_nifti(p)), None)
-    if given is None:
-        return MedtrainError(f"{said}; images are {', '.join(IMAGE_SUFFIXES)}")
-    root = folder.parent  # DICOM and NIfTI are read from a CSV, or a folder's labels.csv (data.load_splits)
-    return MedtrainError(f"{said}; DICOM and NIfTI files are not read from class folders but from a CSV of path,label"
-                         f"[,split]: write {root / 'labels.csv'} with one line per file, paths relative to it (e.g. "
-                         f"{given.relative_to(root).as_posix()},{c}), and pass --data {shlex.quote(str(root))}")
 
 
 def _check_image_size(image_size) -> int | None:
@@ -298,19 +263,6 @@ def _build(name: str, paths: list[Path], labels: np.ndarray, label_names: dict, 
     return Splits(name=name, task=task, label_names=label_names, source=str(source), record=record,
                   extra={IMAGE_DEPTH: depth, FACTS: facts, **({"skipped": skipped} if skipped else {})},
                   **parts).validate()
-
-
-def _check_utf8_names(root: Path, classes: list[str], paths: list[Path]) -> None:
-    """Refuse, in one line, a class folder or image whose name is not UTF-8 (a Latin-1 'normál' from an old
-    archive): its name cannot be written into the run's UTF-8 files (splits.csv, metrics.json), and had been a
-    UnicodeEncodeError traceback once training was set up."""
-    for name in [*classes, *(p.relative_to(root).as_posix() for p in paths)]:
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:
-            shown = os.fsencode(name).decode("utf-8", "backslashreplace")
-            raise MedtrainError(f"{root}: the name {shown!r} is not UTF-8 (an older archive's encoding?); rename it, "
-                                "e.g. with convmv -f latin1 -t utf8") from None
 
 
 def load_folder(root: str | os.PathLike, image_size: int | None = None, val_fraction: float = 0.1,

@@ -201,7 +201,7 @@ def _write(res, out: Path) -> list[Path]:
     them. Every overlay of explain's that may then lie in ``out`` is listed in :data:`PENDING` before the first
     is moved; the earlier explanation's overlays go before its ``maps.npz`` is replaced by the new one, the manifest
     last (they had gone after it: a run killed in between left overlays that no later one removed)."""
-    from medtrain.reports.plots import peak_voxel, saliency_overlay
+    from medtrain.reports._plots_saliency import peak_voxel, saliency_overlay
 
     check_out(out)  # a maps.npz of the user's: checked again, now that the folder is held
     earlier = _earlier_overlays(out)

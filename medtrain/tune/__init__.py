@@ -31,7 +31,8 @@ from typing import Callable
 from medtrain import config as config_mod, rundir
 from medtrain._compare_grid import units_code_note
 from medtrain._io import write_json
-from medtrain.api import RESUMABLE_KEYS, _as_config, check_settings, evaluate
+from medtrain._train_inputs import _as_config, check_settings
+from medtrain.api import RESUMABLE_KEYS, evaluate
 from medtrain.config import Config
 from medtrain.config.settings import base_settings
 from medtrain.data import load_splits

@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 from medtrain import config as config_mod
-from medtrain.api import check_settings
+from medtrain._train_inputs import check_settings
 from medtrain.config.settings import unknown_setting
 from medtrain.errors import MedtrainError, suggest
 

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from medtrain.reports import html, plots, png
+from medtrain.reports import _plots_saliency, html, plots, png
 
 HISTORY = [{"epoch": e, "train_loss": 1 / (e + 1), "val_loss": 1.2 / (e + 1)} for e in range(3)]
 BINS = {"confidence": [0.2, 0.7], "frequency": [0.3, 0.6], "count": [5, 5]}
@@ -75,7 +75,7 @@ def test_a_plot_is_drawn_once_cropped_as_tight_and_written_as_a_palette_png(tmp_
 def test_a_saliency_overlay_keeps_every_colour(tmp_path):
     # an image under a colour map: a palette of 256 would band it
     rng = np.random.default_rng(0)
-    plots.saliency_overlay(rng.integers(0, 255, (1, 16, 16), dtype=np.uint8), rng.random((16, 16)), tmp_path / "s.png")
+    _plots_saliency.saliency_overlay(rng.integers(0, 255, (1, 16, 16), dtype=np.uint8), rng.random((16, 16)), tmp_path / "s.png")
     with Image.open(tmp_path / "s.png") as im:
         assert im.mode == "RGBA" and len(im.getcolors(1 << 20)) > 256
 

@@ -6,7 +6,7 @@ import numpy as np
 
 def test_ras_volume_slices_are_shown_superior_and_anterior_up_with_the_patients_right_on_the_left():
     # an explain overlay of a NIfTI showed the head down and no side letters (a user walkthrough)
-    from medtrain.reports.plots import volume_views
+    from medtrain.reports._plots_saliency import volume_views
 
     vol = np.zeros((1, 28, 28, 28), np.uint8)  # (C, D, H, W) = (C, Z, Y, X), RAS: +Z superior, +Y anterior, +X right
     vol[0, 22:, :, :] = 50      # a superior slab
@@ -87,7 +87,7 @@ def _user_texts(fig):
 
 def test_class_names_with_dollar_signs_are_drawn_literally_in_every_figure(tmp_path, monkeypatch):
     # `bad $\frac$ x` crashed the run after training with a mathtext ParseSyntaxException; `$5-$` became maths
-    from medtrain.reports import plots
+    from medtrain.reports import _plots_saliency, plots
 
     figs = _drawn(monkeypatch)
     names = {str(i): n for i, n in enumerate(DOLLAR_NAMES)}
@@ -103,7 +103,7 @@ def test_class_names_with_dollar_signs_are_drawn_literally_in_every_figure(tmp_p
     plots.roc_pr(rng.integers(0, 2, 50), rng.random(50), tmp_path / "roc.png", 0.5, "rule $x$", title)
     plots.cost_accuracy_scatter([(n, 1e6 * (i + 1), 0.8) for i, n in enumerate(DOLLAR_NAMES)], tmp_path / "c.png",
                                 title)
-    plots.saliency_overlay(np.zeros((1, 8, 8), np.uint8), np.zeros((8, 8)), tmp_path / "sal.png", title)
+    _plots_saliency.saliency_overlay(np.zeros((1, 8, 8), np.uint8), np.zeros((8, 8)), tmp_path / "sal.png", title)
     plots.seed_dots(DOLLAR_NAMES, {"val $AUC$": [[0.8, 0.9]] * 3}, tmp_path / "s.png", title, xlabel="a $b$")
     for name in ("lc", "cm", "ml", "rel", "roc", "c", "sal", "s"):
         assert (tmp_path / f"{name}.png").stat().st_size > 0, name
@@ -199,7 +199,7 @@ import optuna
 
 mine = plt.figure()  # the user's own figure, open and current
 facecolor = matplotlib.rcParams["axes.facecolor"]
-from medtrain.reports import curves, plots
+from medtrain.reports import _plots_saliency, curves, plots
 from medtrain.tune import report
 
 out = Path(sys.argv[1])
@@ -215,8 +215,8 @@ plots.reliability_diagram({"validation": panel, "test": panel}, out / "rel.png",
 rng = np.random.default_rng(0)
 plots.roc_pr(rng.integers(0, 2, 50), rng.random(50), out / "roc.png", 0.5, "rule", "roc")
 plots.cost_accuracy_scatter([("a", 1e6, 0.8), ("b", 1e8, 0.9)], out / "cost.png", "cost")
-plots.saliency_overlay(np.zeros((1, 8, 8), np.uint8), rng.random((8, 8)), out / "sal.png", "sal")
-plots.saliency_overlay(np.zeros((1, 8, 9, 10), np.uint8), rng.random((8, 9, 10)), out / "vol.png", "vol", ras=True)
+_plots_saliency.saliency_overlay(np.zeros((1, 8, 8), np.uint8), rng.random((8, 8)), out / "sal.png", "sal")
+_plots_saliency.saliency_overlay(np.zeros((1, 8, 9, 10), np.uint8), rng.random((8, 9, 10)), out / "vol.png", "vol", ras=True)
 plots.seed_dots(["a", "b"], {"val AUC": [[0.8, 0.9]] * 2}, out / "seeds.png", "s")
 run = {"history": history, "best_epoch": 2, "stop_epoch": 5, "early_stopped": False}
 cell = {"group": "base", "cell": {}, "runs": [run]}

@@ -1,6 +1,6 @@
 """The configuration table of a run's report.html and of a cross-validation's, on fixture runs of each kind of data
 (a MedMNIST set, an .npz, a folder, images given in memory, a volume CSV), with the ``auto`` settings training
-resolved: what the table decides (:func:`medtrain.reports.html.settings_shown`) is as it was before its two deciders
+resolved: what the table decides (:func:`medtrain.reports._html_settings.settings_shown`) is as it was before its two deciders
 (``_run_report.settings_shown``, which wrote the ``auto (...)`` values, and ``reports.html.settings_read``, which left
 out the settings these data did not read) became one. ``settings_table_golden.json`` holds, of the tables the code
 wrote before, the entries decided or formatted here: each kind's ``size``, fractions and ``volume_size`` (shown or

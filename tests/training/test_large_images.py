@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import medtrain
 from medtrain import api
+from medtrain._train_inputs import _as_config
 from medtrain.config import Config
 from medtrain.config.checks import check_typed_for_a_new_run
 from medtrain.errors import MedtrainError
@@ -93,7 +94,7 @@ def test_the_cost_note_on_a_folder_of_96px_images_gives_an_image_size_train_acce
 
 
 def config(**settings) -> Config:
-    return api._as_config(settings)
+    return _as_config(settings)
 
 
 # the data's kind and the side of its images -> the size advice (None: no size below theirs to go to)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-import medtrain.reports.plots as plots
+import medtrain.reports._plots_saliency as plots_saliency
 from medtrain.explain import MAPS_FILE
 from medtrain.explain.write import write_explanation
 
@@ -26,7 +26,7 @@ def test_two_explanations_into_one_folder_at_once_leave_one_explanations_overlay
             second_done.wait(timeout=1.0)  # the second finishes meanwhile, unless it waits for the first
         Path(path).write_bytes(b"png")
 
-    monkeypatch.setattr(plots, "saliency_overlay", overlay)
+    monkeypatch.setattr(plots_saliency, "saliency_overlay", overlay)
     errors = []
 
     def first():
@@ -55,7 +55,7 @@ def test_a_failed_explanation_into_a_new_folder_leaves_no_folder(tmp_path, monke
     def overlay(image, saliency, path, title, ras=False):
         raise OSError("disk full")
 
-    monkeypatch.setattr(plots, "saliency_overlay", overlay)
+    monkeypatch.setattr(plots_saliency, "saliency_overlay", overlay)
     out = tmp_path / "new"
     try:
         write_explanation(blank_explanation(["a.png"]), out)

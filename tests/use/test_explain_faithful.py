@@ -117,7 +117,7 @@ def _drawn(monkeypatch) -> list:
 def test_a_volume_overlay_shows_the_slices_through_the_maps_peak(tmp_path, monkeypatch, ras):
     # the central slices had been drawn whatever the map: a walkthrough's off-centre lesion crossed none of them in
     # 68% of positive test volumes, and the map's peak (inside the lesion in 5 of 5) was never in the PNG
-    from medtrain.reports.plots import saliency_overlay
+    from medtrain.reports._plots_saliency import saliency_overlay
 
     peak = (3, 12, 10)  # off-centre on every axis (the central slices are 8, 8, 8)
     volume = np.zeros((1, 16, 16, 16), np.uint8)

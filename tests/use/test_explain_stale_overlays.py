@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import medtrain.reports.plots as plots
+import medtrain.reports._plots_saliency as plots_saliency
 from medtrain.explain import MAPS_FILE
 from medtrain.explain.write import write_explanation
 
@@ -70,7 +70,7 @@ def _overlays(out: Path) -> set[str]:
 
 
 def test_a_kill_at_any_step_leaves_nothing_the_next_explanation_does_not_remove(tmp_path, monkeypatch):
-    monkeypatch.setattr(plots, "saliency_overlay",  # a stand-in: the drawing is not what is tested
+    monkeypatch.setattr(plots_saliency, "saliency_overlay",  # a stand-in: the drawing is not what is tested
                         lambda image, saliency, path, title, ras=False: Path(path).write_bytes(b"png"))
     first = [f"first{i}.png" for i in range(5)]
     killed = ["second0.png", "second1.png"]  # overlays named as two of the first explanation's are not
