@@ -8,16 +8,16 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, TextIO
+from typing import Iterable, Iterator, Sequence, TextIO
 
 from medtrain._io import STDOUT, atomic_path, is_stream, open_stream
 from medtrain.data._table_checks import THRESHOLD_PREFIX
 from medtrain.data._volume_notes import notes_once
 from medtrain.errors import MedtrainError
-from medtrain.predict_inputs import Item, Skipped, iter_inputs
+from medtrain.predict_inputs import Item, Skipped, id_columns, iter_inputs
 from medtrain.predictor import BATCH_SIZE, Predictor, load
 
-__all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "inputs_except_out", "iter_inputs", "load",
+__all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "id_columns", "inputs_except_out", "iter_inputs", "load",
            "write_predictions"]
 
 
@@ -63,8 +63,8 @@ def _guarded(inputs: list, predictor: Predictor, out, split: str) -> Iterator[It
 
 
 def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os.PathLike, as_json: bool = False,
-                      skip_bad: bool = False, progress=None) -> tuple[int, list[Skipped]]:
-    """Stream predictions into ``out`` (CSV: ``input, prediction, <label>...[, entropy]``, and
+                      skip_bad: bool = False, progress=None, ids: Sequence[str] = ()) -> tuple[int, list[Skipped]]:
+    """Stream predictions into ``out`` (CSV: ``input[, <id>...], prediction, <label>...[, entropy]``, and
     ``prediction_at_operating_point`` for a run with one, calibrated or not (multi-label: the labels called at
     their own thresholds, joined by ``;``), a binary one after ``positive_class_at_operating_point`` and
     ``threshold_at_operating_point``, the threshold on the probabilities written (:meth:`Predictor.settings`), so
@@ -76,12 +76,15 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     run's), ``positive_class`` (multi-label: ``thresholds`` by label and ``not_chosen``), written atomically: an
     error leaves no file (on a stream, ``-``, CSV rows go out as they are predicted). ``progress(n)`` is called
     after each batch with the inputs so far. Volumes the run's crop cuts, or windowed without air, are said once
-    for all the inputs, with their count (:func:`medtrain.data._volume_notes.notes_once`). Returns the number of
-    predicted inputs and the skipped ones."""
+    for all the inputs, with their count (:func:`medtrain.data._volume_notes.notes_once`). ``ids``: identifier
+    columns (:func:`id_columns`: a CSV input's patient column), written after ``input`` (JSON: keys after it), each
+    row's value its item's (:attr:`Item.ids`), empty (JSON: null) for an input without one; none by default. Returns
+    the number of predicted inputs and the skipped ones."""
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
     said = predictor.settings()
+    ids = list(ids)
     # a binary operating point's class and threshold, on the scale of the probabilities written (--no-calibration:
     # the run's mapped through T): the file alone had held raw columns beside decisions made on calibrated ones
     op_cols = {"positive_class_at_operating_point": said["positive_class"],
@@ -90,6 +93,8 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     # a multi-label run's threshold of each label, on the same scale, in a column of its own: the file had held
     # only the labels called, its thresholds in the JSON header alone (a multi-label walk)
     op_cols.update({f"{THRESHOLD_PREFIX}{label}": repr(float(t)) for label, t in (said.get("thresholds") or {}).items()})
+    _check_id_names(ids, ["input", "prediction", "probabilities", "entropy", "prediction_at_operating_point",
+                          *op_cols, *labels])  # before any file is opened
     # JSON is one object: on a stream it is held until complete (atomic_path), so an input that fails half-way
     # leaves no unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
     # a volume cut by the run's crop, or windowed without air, said in one line for all the inputs (notes_once)
@@ -101,15 +106,16 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
             # and threshold: --no-calibration had written raw probabilities with nothing saying so
             settings = json.dumps(said)[1:-1]
             f.write('{"labels": %s, %s, "predictions": [' % (json.dumps(labels), settings))
-        for names, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped):
+        for batch, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped, whole=True):
             decided, at_op = predictor.decide(probs), predictor.decide_at_operating_point(probs)
             op_key = "prediction_at_operating_point"  # at the run's threshold(s), as metrics.json records them
             if first and not as_json:
-                w.writerow(["input", "prediction", *labels] + (["entropy"] if entropy is not None else [])
+                w.writerow(["input", *ids, "prediction", *labels] + (["entropy"] if entropy is not None else [])
                            + ([*op_cols, op_key] if at_op is not None else []))
-            for i, name in enumerate(names):
+            for i, item in enumerate(batch):
+                name, given = item.name, dict(item.ids)  # its patient ID beside its name: a CSV's patient column
                 if as_json:
-                    rec = {"input": name, "prediction": decided[i],
+                    rec = {"input": name, **{c: given.get(c) for c in ids}, "prediction": decided[i],
                            "probabilities": dict(zip(labels, map(float, probs[i])))}
                     if entropy is not None:
                         rec["entropy"] = float(entropy[i])
@@ -117,11 +123,11 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                         rec[op_key] = at_op[i]
                     f.write(("" if first and i == 0 else ",") + "\n  " + json.dumps(rec))
                 else:
-                    w.writerow([name, decided[i], *(f"{v:.9g}" for v in probs[i])]
+                    w.writerow([name, *(given.get(c, "") for c in ids), decided[i], *(f"{v:.9g}" for v in probs[i])]
                                + ([f"{entropy[i]:.9g}"] if entropy is not None else [])
                                + ([*op_cols.values(), at_op[i]] if at_op is not None else []))
             first = False
-            n += len(names)
+            n += len(batch)
             if progress is not None:
                 progress(n)
         if not n:  # an empty file and exit 0 read as success (a folder of unknown files, every input bad)
@@ -133,6 +139,15 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
         if as_json:
             f.write('\n], "skipped": %s}\n' % json.dumps([s._asdict() for s in skipped]))
     return n, skipped
+
+
+def _check_id_names(ids: list[str], columns: list[str]) -> None:
+    """Refuse an identifier column named as a column (or JSON key) of the output: a class named ``patient`` and a
+    CSV whose patient column is ``patient`` would give two columns of one name."""
+    for name in ids:
+        if name in columns:
+            raise MedtrainError(f"the inputs' patient column '{name}' has the name of an output column (the "
+                                "output's input, prediction, class and operating-point columns); rename it in the CSV")
 
 
 @contextmanager

@@ -25,17 +25,19 @@ from medtrain.data.folder import (IMAGE_SUFFIXES, check_depth, decode_image, rea
                                   resize_square)
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
-from medtrain.data.table import read_path_column
+from medtrain.data.input_csv import read_id_column, read_path_column
 from medtrain._io import NOT_REGULAR, file_problem, path_kind, why_not_read
 from medtrain.errors import MedtrainError
 from medtrain._predict_squash import ResizedWarning, _squashed  # noqa: F401 (ResizedWarning re-exported)
 
 
 class Item(NamedTuple):
-    """One input: its name in the output (a path, or an index into a .npz split) and its decoder."""
+    """One input: its name in the output (a path, or an index into a .npz split), its decoder and what ``predict``
+    writes beside its name: ``((column, value),)``, a CSV's patient column (:func:`id_columns`), else none."""
 
     name: str
     load: Callable[[], torch.Tensor]
+    ids: tuple = ()
 
 
 class Skipped(NamedTuple):
@@ -93,22 +95,47 @@ def _folder_items(folder: Path, run: RunModel) -> Iterator[Item]:
 
 def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
     """The entries of a CSV of paths as training's CSV reader reads and finds them
-    (:func:`medtrain.data.table.read_path_column`: its ``path`` column, or its first column when it has no header),
-    each a lazy :class:`Item`. A missing entry or one of an unknown kind is a bad input (skipped with
-    ``skip_bad``), not an error about the CSV."""
-    for row, entry in read_path_column(path):
+    (:func:`medtrain.data.input_csv.read_path_column`: its ``path`` column, or its first column when it has no header),
+    each a lazy :class:`Item` with its row's patient ID where the CSV has a patient column (:func:`~medtrain.data.input_csv.read_id_column`). A
+    missing entry or one of an unknown kind is a bad input (skipped with ``skip_bad``), not an error about the CSV."""
+    entries = read_path_column(path)  # first: its errors about the CSV, as before
+    column, cells = read_id_column(path, _group_column(run))
+    for row, entry in entries:
+        ids = ((column, cells[row]),) if column is not None else ()
         kind = path_kind(entry)
         if kind is None:  # as a missing input given on the command line, not "damaged"
             missing = MedtrainError(f"{entry}: {why_not_read(entry)} (row {row} of {path})")
-            yield Item(str(entry), lambda e=missing: _raise(e))
+            yield Item(str(entry), lambda e=missing: _raise(e), ids)
             continue
         if kind == "dir":
-            yield Item(str(entry), lambda p=entry: _read_entry(p, run))
+            yield Item(str(entry), lambda p=entry: _read_entry(p, run), ids)
             continue
         try:
-            yield _file_item(entry, run)
+            yield _file_item(entry, run)._replace(ids=ids)
         except MedtrainError as e:
-            yield Item(str(entry), lambda e=e: _raise(e))
+            yield Item(str(entry), lambda e=e: _raise(e), ids)
+
+
+def _group_column(run: RunModel | None) -> str | None:
+    """The run's ``--group-column``, which its inputs' CSVs' patient column is found by first; none without a run."""
+    return run.cfg.group_column if run is not None else None
+
+
+def id_columns(inputs: Iterable, run: RunModel) -> list[str]:
+    """The columns ``predict`` writes after ``input``: the patient column of each CSV among ``inputs`` that has one
+    (:func:`~medtrain.data.input_csv.read_id_column`; each name once, in the inputs' order); none for other inputs (a CSV that cannot be read is
+    left to :func:`iter_inputs` to refuse)."""
+    names: list[str] = []
+    for given in inputs:
+        path = Path(given)
+        if path.suffix.lower() == ".csv" and path_kind(path) == "file":
+            try:
+                name, _ = read_id_column(path, _group_column(run))
+            except MedtrainError:  # said by iter_inputs, in the inputs' order
+                continue
+            if name is not None and name not in names:
+                names.append(name)
+    return names
 
 
 def _raise(e: Exception):

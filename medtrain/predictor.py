@@ -195,10 +195,11 @@ class Predictor:
             probs = probs.float().numpy()
         return names_at_operating_point(probs, threshold, positive, self.labels)
 
-    def stream(self, items: Iterable[Item], skip_bad: bool = False,
-               skipped: list | None = None) -> Iterator[tuple[list[str], np.ndarray, np.ndarray | None]]:
+    def stream(self, items: Iterable[Item], skip_bad: bool = False, skipped: list | None = None, *,
+               whole: bool = False) -> Iterator[tuple[list, np.ndarray, np.ndarray | None]]:
         """``(names, probs, entropy)`` per batch of ``items``; bad items raise, or with ``skip_bad`` are
-        appended to ``skipped`` as :class:`Skipped`."""
+        appended to ``skipped`` as :class:`Skipped`. ``whole``: the batch's :class:`Item` s (name and ``ids``, a
+        CSV's patient ID) in place of their names."""
         names: deque = deque()
 
         def batches():
@@ -213,7 +214,7 @@ class Predictor:
                         reason = str(e).removeprefix(f"{item.name}: ")  # shown after the name: not twice
                         skipped.append(Skipped(item.name, reason))
                     continue
-                got.append(item.name)
+                got.append(item if whole else item.name)
                 if len(buf) == self.batch_size:
                     names.append(got)
                     yield torch.stack(buf)

@@ -14,7 +14,9 @@ def register(sub) -> None:
                    help="image files, folders (recursive), a CSV with a path column, a MedMNIST-layout .npz, "
                         "NIfTI files or DICOM series folders (3D runs); - reads their paths from standard input, one "
                         "a line, relative to the current folder (find scans -name '*.png' | medtrain "
-                        "predict RUN -); a file named - is ./-")
+                        "predict RUN -); a file named - is ./-. A CSV's patient column (the run's --group-column, "
+                        "else patient, patient_id, subject or group) is copied into every row of its images, after "
+                        "input and named as in the CSV; its other columns are not")
     p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json); - for "
                                                     "standard output")
     p.add_argument("--json", action="store_true", help="write JSON instead of CSV")
@@ -46,13 +48,14 @@ def squash_note(run=None):
 
 def run(args) -> int:
     from medtrain._io import STDOUT, is_stream
-    from medtrain.predict import inputs_except_out, load, write_predictions
+    from medtrain.predict import id_columns, inputs_except_out, load, write_predictions
     from medtrain.predict_inputs import with_stdin_paths
 
     inputs = with_stdin_paths(args.inputs, "predict")  # before the run is loaded: a wrong `-` is said at once
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
     items = inputs_except_out(inputs, predictor, out, split=args.split)  # --out img.png of img.png: refused
+    ids = id_columns(inputs, predictor.run)  # a CSV's patient column, carried into the output to join on
     show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs
 
     def progress(n: int) -> None:
@@ -60,7 +63,7 @@ def run(args) -> int:
 
     with squash_note(predictor.run):
         n, skipped = write_predictions(predictor, items, out, as_json=args.json, skip_bad=args.skip_bad,
-                                       progress=progress if show else None)
+                                       progress=progress if show else None, ids=ids)
         if show and n:
             print(file=sys.stderr)
         for s in skipped:

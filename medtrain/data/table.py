@@ -42,7 +42,7 @@ from medtrain._io import path_kind
 from medtrain.data._multilabel_table import NoFindingWarning  # noqa: F401 (re-exported)
 from medtrain.data._multilabel_table import flag, joined, label_columns, label_matrix, multilabel_names, near_known
 from medtrain.data._table_checks import (GROUP_COLUMNS, check_distinct_labels, check_header, check_listed_once,
-                                         check_not_a_header, row_error, separator_of, text_key)
+                                         check_not_a_header, row_error, text_key)
 from medtrain.errors import MedtrainError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -164,50 +164,6 @@ def _read_records(csv_path: Path) -> tuple[list[list[str]], list[int]]:
         if any("\n" in c or "\r" in c for c in r):
             raise MedtrainError(f"{csv_path}: line {line} has a line break inside a cell")
     return rows, lines
-
-
-def read_path_column(csv_path: str | os.PathLike) -> list[tuple[int, Path]]:
-    """The images a CSV lists, as ``predict`` and ``explain`` read a CSV given as an input: one
-    ``(line, path)`` per row, in the file's order.
-
-    The rows are :func:`read_label_csv`'s (a BOM dropped; blank and ``#`` comment rows skipped; ``line`` the row's
-    line in the file, header = line 1); the path is the column a header names ``path`` (other columns, a label
-    too, are ignored and none is needed) or, without such a header, the first column; each found as
-    :func:`entry_path` finds it. Errors name a row as ``row LINE``.
-
-    Raises:
-        MedtrainError: what :func:`_read_records` refuses; a first row that is one column separated by another
-            character (``;``, tabs, ``|``) or a header that does not name ``path`` (``filename,label``); a row
-            without a path."""
-    csv_path = Path(csv_path)
-    rows, lines = _read_records(csv_path)
-    col = 0
-    if rows:
-        header = _header(rows[0])
-        if header is not None and "path" in header:
-            col = header.index("path")
-            rows, lines = rows[1:], lines[1:]
-        else:
-            _check_first_path_row(csv_path, lines[0], rows[0])
-    out = []
-    for line, r in zip(lines, rows):
-        if col >= len(r) or not r[col].strip():
-            raise MedtrainError(f"{csv_path}: row {line} has no path")
-        out.append((line, entry_path(csv_path.parent, r[col].strip())))
-    return out
-
-
-def _check_first_path_row(csv_path: Path, line: int, cells: list[str]) -> None:
-    """Refuse a first row of a CSV of paths that is neither a header naming ``path`` nor an entry: another
-    separator (a spreadsheet's ';' or tab export), or a header of other names (``filename,label``), which would
-    be read as a file."""
-    sep = separator_of(cells)
-    if sep:
-        raise MedtrainError(f"{csv_path}: row {line} is one column separated by {sep}; columns are separated by "
-                            "commas, with the paths in the first or in one named path")
-    if not Path(cells[0].strip()).suffix and path_kind(entry_path(csv_path.parent, cells[0].strip())) is None:
-        raise MedtrainError(f"{csv_path}: row {line} ({','.join(cells)}) looks like a header; name the column of "
-                            "paths 'path'")
 
 
 def _warn_missing_markers(csv_path: Path, labels: list[str], lines: list[int]) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import medtrain.predict_inputs
-from medtrain.data.table import read_label_csv, read_path_column
+from medtrain.data.input_csv import read_path_column
+from medtrain.data.table import read_label_csv
 from medtrain.errors import MedtrainError
 from medtrain.predict_inputs import iter_inputs
 
