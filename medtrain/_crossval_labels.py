@@ -8,7 +8,8 @@ probabilities, and each fold fitted its own temperature T: 0.105, 1.0 and 0.068 
 states it), and their spread (mean, std, range) is over the raw ones. A multi-label task's pooled out-of-fold AUC
 of each label (:func:`medtrain.metrics.per_class` and :func:`medtrain.metrics.per_class_ci`, the intervals a run
 gives its labels) shows what the mean over labels hides: one label at chance. :func:`label_tables` makes the
-per-label tables once, for ``cv.md`` and the HTML report alike.
+per-label tables once, and :func:`fold_table` the per-fold table (its headers, sizes, patients, epochs and times),
+for ``cv.md`` and the HTML report alike.
 """
 from __future__ import annotations
 
@@ -192,6 +193,36 @@ def label_tables(cv: dict) -> list[dict]:
                                        else f"fold {f['fold']}" for f in folds), "mean ± std (raw)", "range (raw)"],
                    "rows": rows})
     return tables
+
+
+def column_label(name: str) -> str:
+    """A per-fold column's header, cv.md's and the report's: ``val_auc`` -> ``val AUC``."""
+    return name.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
+
+
+def cell(v, name: str) -> str:
+    """A per-fold value as cv.md and the report show it: a threshold to the digits the run's report shows, the
+    rest (a temperature as the run's summary line gives it) to 3; "–" where undefined."""
+    return _num(v, 4 if name in (THRESHOLD, THRESHOLD_RAW) else 3)
+
+
+def fold_table(cv: dict, columns) -> dict:
+    """The per-fold table cv.md and the report both show, cells as text: ``{"head", "rows", "mean"}`` (``mean``:
+    the mean ± std row). Columns: the fold, its train/val/test images, its patients where the folds' data name
+    patients (``per_fold[i]["patients"]``), each of ``columns`` the folds have, the kept epoch and the time."""
+    folds, summary = cv["per_fold"], cv.get("summary") or {}
+    names = [n for n in columns if n in summary or (folds and all(n in f for f in folds))]
+    grouped = bool(folds) and all(f.get("patients") for f in folds)
+    parts = ("train", "val", "test")
+    head = ["fold", "train/val/test", *(["patients train/val/test"] if grouped else []),
+            *map(column_label, names), "kept epoch", "time (s)"]
+    rows = [[str(f["fold"]), "/".join(str((f.get("sizes") or {}).get(k, "–")) for k in parts),
+             *(["/".join(str(f["patients"].get(k, "–")) for k in parts)] if grouped else []),
+             *(cell(f[n], n) for n in names), str(f["best_epoch"] + 1) if "best_epoch" in f else "–",
+             cell(f.get("wall_s"), "") if f.get("wall_s") is None else f"{f['wall_s']:.0f}"] for f in folds]
+    ms = [f"{cell(summary[n]['mean'], n)} ± {cell(summary[n]['std'], n)}" if n in summary
+          else "–" for n in names]  # a calibrated threshold is on its fold's own scale: no mean of them
+    return {"head": head, "rows": rows, "mean": ["mean ± std", "", *([""] if grouped else []), *ms, "", ""]}
 
 
 def markdown(tables: list[dict]) -> list[str]:

@@ -21,7 +21,8 @@ REPORT_FILE = "report.html"  #: the self-contained HTML report of everything abo
 def data_summary(splits) -> dict:
     """What the report's data section shows: source, shape, class (multi-label: label) counts per split and,
     for grouped data (the split record's patient hashes, or ``splits.extra["groups"]``: ``{split: [id per
-    image]}``), the number of groups per split and how many appear in more than one split."""
+    image]}``), the number of groups (patients) per split, per class (``patients_per_class``: a patient counts
+    under every class one of its images has) and how many appear in more than one split."""
     names = class_names(splits.label_names, splits.num_classes)
     rows = []
     for name in ("train", "val", "test"):
@@ -51,6 +52,24 @@ def data_summary(splits) -> dict:
         out["groups"] = {k: len(v) for k, v in sets.items()}
         out["shared_groups"] = len({g for k, v in sets.items() for g in v if any(g in w for j, w in sets.items()
                                                                                     if j != k)})
+        per_class = _patients_per_class(splits, groups, len(names))
+        if per_class:
+            out["patients_per_class"] = per_class
+    return out
+
+
+def _patients_per_class(splits, groups: dict, k: int) -> dict | None:
+    """``{split: [patients per class]}``: the patients (groups) of a split with at least one image of each class
+    (multi-label: carrying each label), so a patient with images of two classes counts under both; None where a
+    split's groups do not line up with its images."""
+    out = {}
+    for name in ("train", "val", "test"):
+        labels = splits.split(name).labels.numpy()
+        ids = [str(g) for g in groups.get(name) or []]
+        if len(ids) != len(labels):
+            return None
+        has = labels.astype(bool) if labels.ndim == 2 else labels.astype(int)[:, None] == np.arange(k)
+        out[name] = [len({g for g, x in zip(ids, has[:, c]) if x}) for c in range(k)]
     return out
 
 

@@ -41,8 +41,8 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import metrics
-from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_RAW, fold_thresholds, label_tables,
-                                       markdown, mean_std as _mean_std, pooled_per_label, rate as _rate,
+from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_RAW, fold_table, fold_thresholds,
+                                       label_tables, markdown, mean_std as _mean_std, pooled_per_label, rate as _rate,
                                        spread as _spread, threshold_note)
 from medtrain._crossval_labels import label_rates as _label_rates
 from medtrain._crossval_op import op_cards, op_label_table, op_line, pooled_operating_point
@@ -282,6 +282,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     return {"folds": folds, "pooled": {**pooled, **op_cards(cv)[0]}, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
             "mean": dict.fromkeys(unsummarised), "std": dict.fromkeys(unsummarised),
             "threshold_note": threshold_note(cv), "label_tables": label_tables(cv) + op_label_table(cv),  # as cv.md has them
+            "fold_table": fold_table(cv, _COLUMNS),  # cv.md's per-fold table: its headers, sizes, epochs and times
             "choices": choices_table(cv), "choices_note": _choices_note(config),
             "unread": unread_settings(config),  # a linear probe's: left out of its settings table, as a run's report does
             "title": f"{cv.get('dataset', '')} · {cv['folds']}-fold cross-validation (held out: {cv['held_out']}; "
@@ -311,6 +312,7 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
     per_fold = []
     for r in runs:
         row = {"fold": r["cv"]["fold"], "sizes": r["sizes"], "best_epoch": r["best_epoch"], "wall_s": r["wall_s"],
+               **({"patients": g} if (g := (r.get("data") or {}).get("groups")) else {}),  # grouped data's
                **({"choices": c} if (c := fold_choices(r)) else {})}
         for name, (split, key) in FOLD_METRICS.items():
             if key in r.get(split, {}):
@@ -348,17 +350,9 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
 
 def to_markdown(cv: dict) -> str:
     """The per-fold table, mean ± std, the pooled out-of-fold line and, per label, the tables of the report."""
-    names = [n for n in _COLUMNS if n in cv["summary"] or (cv["per_fold"] and all(n in f for f in cv["per_fold"]))]
-    head = ["fold", "train/val/test"] + [n.replace("_", " ").replace("auc", "AUC").replace("acc", "ACC")
-                                         for n in names] + ["kept epoch", "time (s)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for f in cv["per_fold"]:
-        sz = f["sizes"]
-        cells = [str(f["fold"]), f"{sz['train']}/{sz['val']}/{sz['test']}"] + [_cell(f[n], n) for n in names]
-        lines.append("| " + " | ".join(cells + [str(f["best_epoch"] + 1), f"{f['wall_s']:.0f}"]) + " |")
-    ms = [f"{_cell(cv['summary'][n]['mean'], n)} ± {_cell(cv['summary'][n]['std'], n)}" if n in cv["summary"]
-          else "–" for n in names]  # a calibrated threshold is on its fold's own scale: no mean of them
-    lines.append("| mean ± std | | " + " | ".join(ms) + " | | |")
+    table = fold_table(cv, _COLUMNS)  # the report's per-fold table too
+    lines = ["| " + " | ".join(table["head"]) + " |", "|" + "---|" * len(table["head"])]
+    lines += ["| " + " | ".join(row) + " |" for row in (*table["rows"], table["mean"])]
     o = cv["oof"]
     lines.append("")
     lines.append(f"Pooled out-of-fold ({cv['held_out']} folds, {o['n']} images): {auc_acc_line(o, digits=3)}"
@@ -383,13 +377,6 @@ def to_markdown(cv: dict) -> str:
     if cv.get("code_note"):
         lines += ["", cv["code_note"] + "."]
     return "\n".join(lines) + "\n"
-
-
-def _cell(v: float, name: str) -> str:
-    if v is None or not np.isfinite(v):
-        return "–"
-    # a threshold to the digits the run's report shows; a temperature as the run's summary line gives it
-    return f"{v:.4f}" if name in (THRESHOLD, THRESHOLD_RAW) else f"{v:.3f}"
 
 
 def _test_spread(cv: dict) -> str | None:

@@ -123,7 +123,16 @@ def test_each_fold_s_operating_point_is_in_the_cross_validation_tables(patients_
         assert (f["test_sensitivity"], f["test_specificity"]) == (op["sensitivity"], op["specificity"])
     assert cv["summary"]["test_sensitivity"]["mean"] == pytest.approx(
         np.mean([f["test_sensitivity"] for f in cv["per_fold"]]))
-    assert "test sensitivity" in (out / "cv.md").read_text() and "test_sensitivity" in (out / "report.html").read_text()
+    assert "test sensitivity" in (out / "cv.md").read_text()
+    assert "<th scope=\"col\">test sensitivity</th>" in (out / "report.html").read_text()  # cv.md's header
+    # each fold's patients per split, its data summary's, in cv.json, cv.md and the report (walk 'clinic' 8c)
+    for f in cv["per_fold"]:
+        groups = json.loads((out / f"fold{f['fold']}" / "metrics.json").read_text())["data"]["groups"]
+        assert f["patients"] == groups and groups["test"] == PATIENTS // 2
+        row = f"| {f['fold']} | {f['sizes']['train']}/{f['sizes']['val']}/{f['sizes']['test']} | " \
+              f"{groups['train']}/{groups['val']}/{groups['test']} |"
+        assert row in (out / "cv.md").read_text()
+        assert f"<td>{groups['train']}/{groups['val']}/{groups['test']}</td>" in (out / "report.html").read_text()
     # and pooled: every held-out image decided by its fold at its own threshold (the prediction_at_operating_point
     # column), with Wilson intervals over the patients, beside the pooled AUC (walk 'clinic' #6: mean ± std only)
     rows = [r for k in range(2) for r in _splits_csv(out / f"fold{k}" / "predictions_test.csv")]

@@ -250,7 +250,9 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     summary's, which decides the fractions its settings table lists) and ``"unread"`` (settings the folds never read,
     a linear probe's, left out of that table as a run's report leaves them out), ``"threshold_note"`` and
     ``"label_tables"`` (``[{"title", "head", "rows"}]``, text), ``"choices"`` (the folds' choices: such a table, or
-    ``{"title", "line"}``) and ``"choices_note"`` (the settings table's word on them). Every numeric fold column but ``fold`` and ``seed``
+    ``{"title", "line"}``) and ``"choices_note"`` (the settings table's word on them), ``"fold_table"`` (cv.md's
+    per-fold table, ``{"head", "rows", "mean"}`` as text: :func:`medtrain._crossval_labels.fold_table`; shown as it
+    is, in place of a table of the folds' raw keys). Every numeric fold column but ``fold`` and ``seed``
     is a metric (a ``"mean"`` of None: "–"); a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
     from medtrain.reports import plots
 
@@ -277,7 +279,8 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         else "",
         pooled_note=summary.get("pooled_note") or "brackets are 95% bootstrap intervals", dots=png_data_uri(
             out / FOLDS_FILE), threshold_note=summary.get("threshold_note") or "", label_tables=summary.get(
-            "label_tables") or [], choices=summary.get("choices"), choices_note=summary.get("choices_note") or "")
+            "label_tables") or [], choices=summary.get("choices"), choices_note=summary.get("choices_note") or "",
+        fold_table=summary.get("fold_table"))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
 

@@ -25,6 +25,14 @@ def _on(out: dict) -> str:
     return f" on {', '.join(said)}" if out.get("device") else ""
 
 
+def _patients(out: dict) -> str:
+    """``"; patients train/val/test 98/15/30"``: a patient-grouped run's split in patients (the line training
+    began with gave its images only); empty for data without patients."""
+    groups = (out.get("data") or {}).get("groups") or {}
+    return ("; patients train/val/test " + "/".join(str(groups.get(k, "–")) for k in ("train", "val", "test"))
+            if groups else "")
+
+
 def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | None = None,
                 fit_summary: str | None = None) -> str:
     """The lines printed at the end of a run: how training went (best/stop epoch, speed, wall time, a
@@ -36,7 +44,7 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
             else f"best epoch {out['best_epoch'] + 1} (by {monitor})")
     lines.append((fit_summary or f"{kept}, stopped after epoch {out['stop_epoch'] + 1}; "
                   f"{out['train_images_per_s']:.0f} train images/s")
-                 + _on(out) + f"; wall {out['wall_s']:.0f} s")
+                 + _on(out) + f"; wall {out['wall_s']:.0f} s" + _patients(out))
     if "diverged_epoch" in out:
         cause = out.get("diverged_cause") or "weights not finite"  # earlier runs recorded no cause: only weights were checked
         lines.append(f"training diverged in epoch {out['diverged_epoch'] + 1} ({cause}) and stopped "

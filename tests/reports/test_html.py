@@ -141,8 +141,8 @@ def test_label_names_cannot_inject_markup(figures):
 def test_groups_shared_between_splits_are_flagged(figures):
     warn = _metrics(groups={"groups": {"train": 50, "val": 5, "test": 10}, "shared_groups": 2})
     ok = _metrics(groups={"groups": {"train": 50, "val": 5, "test": 10}, "shared_groups": 0})
-    assert "2 group(s) appear in more than one split" in run_report({}, warn, figures, warn["data"])
-    assert "No group appears in more than one split" in run_report({}, ok, figures, ok["data"])
+    assert "2 patient(s) appear in more than one split" in run_report({}, warn, figures, warn["data"])
+    assert "No patient appears in more than one split" in run_report({}, ok, figures, ok["data"])
 
 
 def test_images_shared_between_splits_are_flagged(figures):

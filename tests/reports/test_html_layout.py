@@ -27,7 +27,7 @@ def test_data_table_of_many_classes_lists_classes_as_rows_not_one_column_each(fi
     assert table[1] == ["images", "400", "40", "80"]
     assert [r[0] for r in table[2:22]] == RETINA
     assert table[3] == ["age_related_macular_degeneration_dry", "20 (5.0%)", "2 (5.0%)", "4 (5.0%)"]
-    assert table[22] == ["groups", "50", "5", "10"]
+    assert table[22] == ["patients", "50", "5", "10"]  # the group column is the patients' (walk 'clinic' 8a)
     assert max(len(r) for r in table) == 4  # the width does not grow with the classes
 
     few = _data_table(run_report({}, _metrics(), figures, _metrics()["data"]))  # two classes: as before
