@@ -76,13 +76,16 @@ def _patients_per_class(splits, groups: dict, k: int) -> dict | None:
 def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> None:
     """``report.html`` from the run's settings (shown as applied, less a linear probe's unread ones:
     :func:`medtrain.reports._html_settings.settings_shown`), its ``metrics.json`` content and the plots written beside it;
-    ``note`` (plain text, e.g. a search's word on its trial) is shown above the results."""
+    ``note`` (plain text, e.g. a search's word on its trial) is shown above the results. Every external site
+    scored so far (``eval_external_*.json`` and its figures: :func:`medtrain._external_report.external_blocks`) is
+    shown in its "External testing" section: ``medtrain eval --data`` writes the report again after each."""
+    from medtrain._external_report import external_blocks
     from medtrain.reports.html import run_report
 
     images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
               "confusion": CONFUSION_FILE}
     html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"),
-                      note=note, unread=unread_settings(config))
+                      note=note, unread=unread_settings(config), external=external_blocks(Path(run_dir)))
     write_text(Path(run_dir) / REPORT_FILE, html)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from medtrain import rundir
+from medtrain._external_report import draw_external_plots, target_missed
 from medtrain._io import path_kind, why_not_read
 from medtrain.data import Split
 from medtrain.data._npz import _read_npz
@@ -309,12 +310,44 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     res = {"data": str(data.resolve()), "data_split": where, "n": len(labels), "seen_in_run": seen,
            **({"seen_in_run_reason": unchecked} if unchecked else {}), **scored,
            **({"skipped": skipped} if skip_bad else {})}
-    # the scores printed first: a run folder that cannot be written (an archive, a colleague's) still shows them
-    write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data, where), verbose)
+    missed = target_missed(res.get("operating_point"))
+    try:  # the scores printed first: a run folder that cannot be written (an archive, a colleague's) still shows them
+        write_scores(run_dir, f"{data} ({len(labels)} inputs)", res, external_file(data, where), verbose)
+    finally:  # the rule's target missed at this site: one line, printed even where the file cannot be written
+        if verbose and missed:
+            print(f"  {missed}")
     write_eval_predictions(run_dir, external_predictions_file(data, where), run, split, kept)  # per image, for review
+    _add_to_report(run_dir, run, data, where, split, kept, res)
     if verbose:
         print(f"  per image: {run_dir / external_predictions_file(data, where)}")
         if skipped:
             print(f"  {len(skipped)} input(s) skipped (--skip-bad), with the reasons in its 'skipped'; the first: "
                   f"{skipped[0]['input']}: {skipped[0]['reason']}")
+        if (run_dir / rundir.REPORT_FILE).is_file():
+            print(f"  report: {run_dir / rundir.REPORT_FILE} (External testing)")
     return res
+
+
+def _add_to_report(run_dir: Path, run: RunModel, data: Path, where: str, split: Split, kept: dict, res: dict) -> None:
+    """The site's figures (ROC/PR with the operating point, reliability diagram), then the run's ``report.html``
+    written again by the run directory's one writer, its "External testing" section showing every site scored so
+    far (:mod:`medtrain._external_report`). A run without a ``metrics.json`` (not finished) has no report to add to."""
+    if not rundir.is_finished(run_dir):
+        return
+    name = external_name(data, where)
+    draw_external_plots(run_dir, name, run.meta["task"], split.labels.numpy(), kept.get("scores"),
+                        kept.get("scores_scaled"), res, list(run.label_names),
+                        f"{readable_name(data, where)} · {run.cfg.model} · seed {run.cfg.seed}")
+    import jinja2
+
+    try:
+        rundir.write_report(run_dir, rundir.read_config(run_dir), rundir.read_metrics(run_dir))
+    except jinja2.UndefinedError as e:  # a metrics.json without what the page shows (an older medtrain's run)
+        warnings.warn(UnreportedExternalWarning(f"{run_dir / rundir.REPORT_FILE} not written again: its "
+                                                f"{rundir.METRICS_FILE} lacks what the report shows ({e}); the "
+                                                f"scores are in {external_file(data, where)}"))
+
+
+class UnreportedExternalWarning(UserWarning):
+    """The run's report could not be written again with the external site (its metrics.json is an older
+    medtrain's, without what the page shows): the scores are in their JSON all the same."""

@@ -15,7 +15,8 @@ def register(sub) -> None:
                         "path,label[,patient], a folder of class sub-folders or an .npz), with the run's TTA, "
                         "temperature and threshold; writes RUN_DIR/eval_external_<stem>_<hash>.json and its per-image "
                         "predictions_external_<stem>_<hash>.csv (the hash, of the data's resolved path, tells apart "
-                        "data of one file name; the same data again writes over its own files)")
+                        "data of one file name; the same data again writes over its own files), and adds the site to "
+                        "RUN_DIR/report.html's External testing section")
     p.add_argument("--skip-bad", action="store_true",
                    help="with --data: list and skip inputs that are missing or do not decode (in the JSON's "
                         "'skipped') instead of stopping")

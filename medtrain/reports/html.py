@@ -166,13 +166,15 @@ def source_trained(transfer: dict | None) -> str:
 
 
 def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
-               note: str = "", unread=()) -> str:
+               note: str = "", unread=(), external=()) -> str:
     """The HTML of one run. ``config``: the run's settings (``config.yaml``'s, shown as applied:
     :func:`settings_shown`); ``metrics``: the content of ``metrics.json``;
     ``images``: ``{"learning_curve" | "roc_pr" | "reliability" | "confusion": path}`` (missing files are
     left out); ``data``: :func:`medtrain.rundir.data_summary`'s split sizes, class balance and groups; ``note``:
     plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial;
-    ``unread``: settings the run never read, left out of its settings table (:func:`settings_shown`)."""
+    ``unread``: settings the run never read, left out of its settings table (:func:`settings_shown`);
+    ``external``: its "External testing" section, one block per external site
+    (:func:`medtrain._external_report.external_blocks`; each block's ``images`` embedded as the run's own)."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
         title=title, config=settings_shown(config, metrics, unread), m=metrics, resamples=config.get("bootstrap"),
@@ -187,7 +189,9 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         brackets=has_brackets(metrics.get("test") or {}), note=note,
         auc_undefined=auc_undefined_text(metrics.get("test") or {}, "the test split", 3),
         rests_on=rests_on_text(metrics.get("test") or {}, metrics.get("task", "")),
-        few_for_auc=intervals.FEW_FOR_AUC, source_trained=source_trained(metrics.get("transfer")))
+        few_for_auc=intervals.FEW_FOR_AUC, source_trained=source_trained(metrics.get("transfer")),
+        external=[{**e, "images": {k: png_data_uri(p) for k, p in (e.get("images") or {}).items()}}
+                  for e in external])
 
 
 def _mean_std(values) -> tuple[float, float, int]:
