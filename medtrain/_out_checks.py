@@ -22,7 +22,8 @@ from medtrain.rundir import PILOT_DIR, SKIPPED_FILE, SPLITS_FILE, is_run
 WRITTEN = {CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE, CHECKPOINT_DIR, FEATURES_FILE, CHOICES_FILE, SPLITS_FILE,
            SKIPPED_FILE, PILOT_DIR, "logs", PREDICTIONS_FILE, VAL_PREDICTIONS_FILE, LEARNING_CURVE_FILE,
            CONFUSION_FILE, RELIABILITY_FILE, ROC_PR_FILE, REPORT_FILE}
-WRITTEN_PATTERNS = ("eval_*.json", "predictions_*.csv")  #: medtrain eval's (:func:`eval_file`) and their predictions
+#: medtrain eval's files (:func:`eval_file`), their predictions and an external site's figures (eval --data)
+WRITTEN_PATTERNS = ("eval_*.json", "predictions_*.csv", "*_external_*.png")
 
 
 def refuse_others_files(run_dir: Path, names: Collection[str] = WRITTEN, patterns: tuple = WRITTEN_PATTERNS,

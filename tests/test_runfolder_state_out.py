@@ -23,7 +23,8 @@ def data(tmp_path):
 
 
 @pytest.mark.parametrize("theirs", [["metrics.json", "report.html", "notes.txt"], ["model.safetensors"],
-                                    ["eval_test.json"], ["checkpoints/"]])
+                                    ["eval_test.json"], ["checkpoints/"],
+                                    ["roc_pr_external_site_1a2b3c4d.png"]])
 def test_a_folder_of_the_users_holding_files_a_run_writes_is_refused_untouched(data, tmp_path, capsys, theirs):
     out = tmp_path / "mine"
     out.mkdir()
