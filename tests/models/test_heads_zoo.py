@@ -6,6 +6,7 @@ Every name of ``list_models()`` must give (N, classes) logits, deterministic in 
 across MC passes; 2D networks whose family inflates must also do so with the head on a small volume,
 and the others must be refused with a MedtrainError naming the module, not fail inside forward.
 """
+import math
 import re
 
 import pytest
@@ -60,10 +61,46 @@ def _input(name: str) -> torch.Tensor:
     return torch.randn(2, 1, 8, 8, 8) if _is_3d(name) else torch.randn(2, 1, 16, 16)
 
 
+#: Families whose own initialisation draws every convolution's weights again (timm's VGG, Xception, Inception v3,
+#: MobileNets, MNASNet; the 3D networks): PyTorch's default draw before it is skipped (_build).
+FAMILY_DRAWS_CONVS = {"VGG", "Xception", "Inception v3", "MobileNet v1", "MobileNet v2", "MobileNet v3", "MNASNet"}
+
+
+def _build(name: str) -> torch.nn.Module:
+    """``name`` as the training code builds it (no dropout in the backbone when the head brings its own). Where its
+    family draws every convolution's weights again, PyTorch's default draw before it is skipped (the network is then
+    the family's own initialisation, as in training): that first draw had been ~40% of building the VGG networks
+    (102M weights in one 7x7 convolution). Those weights are zeroed instead, and every convolution of the built
+    network must have been drawn again (a family that kept one zero would be caught here)."""
+    from torch.nn.modules.conv import _ConvNd
+
+    def build():
+        return create_model(name, in_chans=1, num_classes=NUM_CLASSES, dropout=0.0, input_size=16)
+
+    if not (_is_3d(name) or family_of(name) in FAMILY_DRAWS_CONVS):
+        return build()
+
+    def reset(conv):
+        with torch.no_grad():
+            conv.weight.zero_()
+            if conv.bias is not None:  # PyTorch's own bias draw, kept (cheap; some families leave it)
+                fan_in = conv.weight[0].numel()
+                torch.nn.init.uniform_(conv.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+
+    own = _ConvNd.reset_parameters
+    _ConvNd.reset_parameters = reset
+    try:
+        model = build()
+    finally:
+        _ConvNd.reset_parameters = own
+    convs = [m for m in model.modules() if isinstance(m, _ConvNd)]
+    assert convs and all(c.weight.count_nonzero() > 0 for c in convs), f"{name}: a convolution was not drawn again"
+    return model
+
+
 def _with_head(name: str, kind: str, head: str) -> WithHead:
     torch.manual_seed(0)
-    # as the training code builds it: no dropout in the backbone when the head brings its own
-    model = create_model(name, in_chans=1, num_classes=NUM_CLASSES, dropout=0.0, input_size=16)
+    model = _build(name)
     h = build_head(feature_width(model), NUM_CLASSES, dropout_kind=kind, p=0.5, head=head, anneal_epochs=5,
                    hidden_features=16)
     return replace_head(model, h)

@@ -120,7 +120,8 @@ def test_tta_and_class_weights_are_chosen_by_their_validation_numbers_and_eval_r
         keep = (arrays[f"{split}_labels"][:, 0] == 0) | (np.arange(len(arrays[f"{split}_labels"])) % 3 == 0)
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = arrays[f"{split}_images"][keep], arrays[f"{split}_labels"][keep]
     np.savez(data, **arrays)
-    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=2, lr=3e-3, bootstrap=0), verbose=False)
+    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=2, lr=3e-3, bootstrap=0,
+                                   class_weights="auto"), verbose=False)
     tta, cw = m["choices"]["tta"], m["choices"]["class_weights"]
     assert tta["how"] == "validation"
     assert tta["chosen"] == ("hflip" if tta["val_auc"]["hflip"] > tta["val_auc"]["none"] else "none")
@@ -146,7 +147,8 @@ def test_a_rule_auto_chooses_can_be_pinned_and_trains_the_same_recipe(tmp_path):
         keep = (arrays[f"{split}_labels"][:, 0] == 0) | (np.arange(len(arrays[f"{split}_labels"])) % 3 == 0)
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = arrays[f"{split}_images"][keep], arrays[f"{split}_labels"][keep]
     np.savez(data, **arrays)
-    auto = medtrain.train(fast_config(data, tmp_path / "auto", epochs=1, lr=3e-3, bootstrap=0), verbose=False)
+    auto = medtrain.train(fast_config(data, tmp_path / "auto", epochs=1, lr=3e-3, bootstrap=0,
+                                      class_weights="auto"), verbose=False)
     tta = auto["choices"]["tta"]["chosen"]
     adjusted = medtrain.train(fast_config(data, tmp_path / "adj", epochs=1, lr=3e-3, bootstrap=0, tta=tta,
                                           class_weights="prior-adjusted"), verbose=False)
@@ -311,7 +313,8 @@ def test_the_choices_of_an_mc_dropout_run_are_judged_as_it_predicts(tmp_path):
     arrays = dict(np.load(data))
     arrays["val_labels"][:8] = 1 - arrays["val_labels"][:8]  # validation scores that depend on the exact passes
     np.savez(data, **arrays)
-    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=1, dropout=0.5, mc_dropout=4, tta="none"),
+    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=1, dropout=0.5, mc_dropout=4, tta="none",
+                                   class_weights="auto"),
                        verbose=False)
     cw = m["choices"]["class_weights"]
     assert cw["val_auc"][cw["chosen"]] == pytest.approx(m["val"]["auc"], abs=1e-9)
