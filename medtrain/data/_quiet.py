@@ -20,6 +20,7 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
     from medtrain.data.duplicates import DuplicateImagesWarning
     from medtrain.data.geometry import CutVolumeWarning
     from medtrain.data.intensity import HounsfieldPercentileWarning
+    from medtrain.data._medmnist_names import NamedLikeMedmnistWarning
     from medtrain.data.medmnist import OneHotLabelsWarning
     from medtrain.data.nifti import NoAirWarning
     from medtrain.data.table import GroupCaseWarning, LargeGroupWarning, MissingLabelWarning
@@ -27,8 +28,8 @@ def data_set_warnings() -> tuple[type[Warning], ...]:
 
     return (StoreNotAppliedWarning, NoFindingWarning, BitDepthsWarning, SquashedImagesWarning, EnlargedImagesWarning,
             GreyAsColourWarning, TransparentImagesWarning, RareClassWarning, SplitShareWarning, DuplicateImagesWarning,
-            CutVolumeWarning, HounsfieldPercentileWarning, OneHotLabelsWarning, NoAirWarning, GroupCaseWarning,
-            LargeGroupWarning, MissingLabelWarning, NonImageDicomWarning, SkippedEntryWarning)
+            CutVolumeWarning, HounsfieldPercentileWarning, OneHotLabelsWarning, NamedLikeMedmnistWarning, NoAirWarning,
+            GroupCaseWarning, LargeGroupWarning, MissingLabelWarning, NonImageDicomWarning, SkippedEntryWarning)
 
 
 @contextlib.contextmanager

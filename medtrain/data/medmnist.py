@@ -26,20 +26,12 @@ from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain._progress import download_bar
 from medtrain.data._npz import (NPZ_KEYS, _channels_first, _damaged, _images_to_tensor, _is_volume, _layout,
                                 _npy_header, _npz_headers, _read_npz, check_square)
+from medtrain.data._medmnist_names import (SIZES, SIZES_3D, NamedLikeMedmnistWarning, _info,  # noqa: F401 (the
+                                           identify, named_like)  # sizes and the warning re-exported)
 from medtrain.data.base import SPLITS, Split, Splits
 from medtrain.data.store import ABANDONED_S, content_key, locked, open_store, store_dir, use_mmap, writing
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL
 from medtrain.errors import MedtrainError, suggest
-
-SIZES = (28, 64, 128, 224)
-SIZES_3D = (28, 64)
-
-
-def _info() -> dict:
-    from medmnist import INFO
-
-    return INFO
-
 
 def names(dim: int | None = None) -> list[str]:
     """All MedMNIST dataset names (``dim=2`` or ``3`` to filter)."""
@@ -155,9 +147,9 @@ def fetch(name: str, size: int = 28, data_dir: str | os.PathLike | None = None) 
     return path
 
 
-def _is_3d(info, stem: str, shape: tuple, where: str) -> bool:
-    """Volumes, not 2D images: a MedMNIST 3D set by its name, else by the shape (:func:`_is_volume`)."""
-    return (info is not None and stem.endswith("3d")) or _is_volume(shape, where)
+def _is_3d(like: str | None, shape: tuple, where: str) -> bool:
+    """Volumes, not 2D images: named like a MedMNIST 3D set, else by the shape (:func:`_is_volume`)."""
+    return (like is not None and like.endswith("3d")) or _is_volume(shape, where)
 
 
 def _check_labels(labels: np.ndarray, what: str) -> np.ndarray:
@@ -201,8 +193,9 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     """Load a .npz in MedMNIST layout (the six ``{split}_{images,labels}`` keys).
 
     Task and label names come from ``medmnist.INFO`` when the file is named like a MedMNIST set
-    (``pneumoniamnist.npz``, ``dermamnist_64.npz``), else they are inferred from the labels: a label
-    matrix with several columns is multi-label, otherwise classes are ``0..max``.
+    (``pneumoniamnist.npz``, ``dermamnist_64.npz``, ``organamnist_left.npz``) and its labels fit that set's, else they
+    are inferred from the labels: a label matrix with several columns is multi-label, otherwise classes are
+    ``0..max``. Its name, and whether it is the set the published rows were measured on: :func:`identify`.
 
     ``store``: ``memory`` decodes the images into RAM; ``mmap`` converts them once into a memory-mapped
     store under ``data_dir`` (default: the cache; :mod:`medtrain.data.store`), read from there: the same tensors;
@@ -212,32 +205,32 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
     path = Path(path)
     if path_kind(path) != "file":
         raise MedtrainError(f"data file not found: {path}")
-    stem = path.stem.split("_")[0]
-    info = _info().get(stem)
-    name = name or stem
+    like = named_like(path.stem)
     mapped = None
     if store != "memory":
         headers = _npz_headers(path)
         if use_mmap(store, sum(int(np.prod(headers[f"{s}_images"][0])) for s in SPLITS), processes):
-            is_3d = _is_3d(info, stem, headers["train_images"][0], f"{path}: train_images")
+            is_3d = _is_3d(like, headers["train_images"][0], f"{path}: train_images")
             shape, _, dtype = headers["train_images"]
             check_square(shape, dtype, f"{path}: train_images", is_3d)  # before its store is written
             mapped = _npz_store(path, headers, is_3d, data_dir)
     arrays = _read_npz(path, NPZ_KEYS if mapped is None else tuple(f"{s}_labels" for s in SPLITS))
     train_labels = arrays["train_labels"]
+    checked = {s: _check_labels(arrays[f"{s}_labels"], f"{path}: {s}_labels") for s in SPLITS}
+    name, info, note = identify(path, list(checked.values()), name)
     if task is None:
         task = info["task"] if info else (MULTILABEL if train_labels.ndim == 2 and train_labels.shape[1] > 1
                                           else None)
         if task == MULTILABEL and not info:
             _say_if_one_hot(path, [arrays[f"{s}_labels"] for s in SPLITS])
     if mapped is None:
-        is_3d = _is_3d(info, stem, arrays["train_images"].shape, f"{path}: train_images")
+        is_3d = _is_3d(like, arrays["train_images"].shape, f"{path}: train_images")
         check_square(arrays["train_images"].shape, arrays["train_images"].dtype, f"{path}: train_images", is_3d)
     splits = {}
     for s in SPLITS:
         images = (mapped[f"{s}_images"] if mapped is not None
                   else _images_to_tensor(arrays[f"{s}_images"], f"{s}_images", is_3d))
-        labels = _check_labels(arrays[f"{s}_labels"], f"{path}: {s}_labels")
+        labels = checked[s]
         if len(images) != len(labels):
             raise MedtrainError(f"{path}: {s} has {len(images)} images but {len(labels)} labels")
         if task == MULTILABEL:
@@ -265,7 +258,10 @@ def load_npz(path: str | os.PathLike, name: str | None = None, task: str | None 
             label_names = {str(i): str(i) for i in range(max(k, 2))}
     if task is None:
         task = BINARY if len(label_names) == 2 else MULTICLASS
-    return Splits(name=name, task=task, label_names=label_names, source=str(path), **splits).validate()
+    out = Splits(name=name, task=task, label_names=label_names, source=str(path), **splits).validate()
+    if note:
+        warnings.warn(NamedLikeMedmnistWarning(note), stacklevel=2)
+    return out
 
 
 def load_npz_images(path: str | os.PathLike, split: str = "test") -> torch.Tensor:
@@ -278,8 +274,7 @@ def load_npz_images(path: str | os.PathLike, split: str = "test") -> torch.Tenso
         raise suggest(split, SPLITS, "split")
     key = f"{split}_images"
     images = _read_npz(path, (key,), split=split)[key]
-    stem = path.stem.split("_")[0]
-    return _images_to_tensor(images, key, _is_3d(_info().get(stem), stem, images.shape, f"{path}: {key}"))
+    return _images_to_tensor(images, key, _is_3d(named_like(path.stem), images.shape, f"{path}: {key}"))
 
 
 def load_medmnist(name: str, size: int = 28, data_dir: str | os.PathLike | None = None,
