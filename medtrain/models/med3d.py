@@ -276,9 +276,31 @@ def download_medicalnet(depth: int, *, data_dir: str | os.PathLike | None = None
     dest = _default_weights_dir(data_dir) / url.rsplit("/", 1)[1]
     if dest.is_file():
         return dest
+    made = _missing_folders(dest.parent)  # the folders the download creates (weights/, the cache folder itself)
     try:
         _download(url, dest)
     except Exception as e:  # noqa: BLE001  (URLError, HTTPError, OSError, timeouts...)
+        _remove_empty(made)  # nothing half-made stays: an empty weights/ had been left behind offline
         raise MedtrainError(f"MedicalNet weights {dest.name} are not cached and could not be downloaded "
                             f"({type(e).__name__}); download {url} and put it at {dest}") from None
     return dest
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    out = []
+    while not folder.exists() and folder.parent != folder:
+        out.append(folder)
+        folder = folder.parent
+    return out
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created (deepest first), those left empty; any other is kept."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except FileNotFoundError:  # already gone
+            continue
+        except OSError:  # not empty (another process's file in it): it and its parents stay
+            return

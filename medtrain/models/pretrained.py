@@ -29,10 +29,8 @@ different architectures: an error naming A's model.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
-import socket
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ from medtrain._io import (CHECKPOINT_DIR, CONFIG_FILE, FEATURES_FILE, METRICS_FI
                           read_metrics)
 from medtrain._yaml import read_yaml_file
 from medtrain.errors import MedtrainError
+from medtrain.models._hub_offline import hub_cache_only_when_unreachable
 from medtrain.models._pos_embed import PositionEmbeddingResampledWarning, resample_pos_embed, stem_error
 
 __all__ = ["Source", "load_source", "adapt_in_chans", "adapt_state_dict", "first_conv_name", "classifier_prefix",
@@ -183,30 +182,6 @@ def _backbone_of(state: dict) -> dict:
     return state
 
 
-@contextlib.contextmanager
-def _hub_cache_only_when_unreachable():
-    """Let the Hugging Face hub serve its cache without asking the network when its host does not resolve.
-
-    Offline, the hub client retries every candidate file five times with back-off (~55 s, about twenty
-    log lines) before timm's error arrives. One DNS lookup tells an offline machine in milliseconds, and the
-    client's own offline mode (``HF_HUB_OFFLINE``, read on each request) then reads the cache or fails at
-    once. Online, nothing changes."""
-    import huggingface_hub.constants as hub
-
-    host = hub.ENDPOINT.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    try:
-        socket.getaddrinfo(host, 443)
-        reachable = True
-    except OSError:
-        reachable = False
-    before = hub.HF_HUB_OFFLINE
-    hub.HF_HUB_OFFLINE = before or not reachable
-    try:
-        yield
-    finally:
-        hub.HF_HUB_OFFLINE = before
-
-
 def _hub_source(text: str, overlay: dict | None, data_dir: str | os.PathLike | None = None) -> Source:
     kind, name = text.split(":", 1)
     try:
@@ -214,7 +189,7 @@ def _hub_source(text: str, overlay: dict | None, data_dir: str | os.PathLike | N
             import timm
 
             kwargs = {"pretrained_cfg_overlay": overlay} if overlay else {}
-            with _hub_cache_only_when_unreachable():
+            with hub_cache_only_when_unreachable():
                 model = timm.create_model(name, pretrained=True, **kwargs)
             cfg = getattr(model, "pretrained_cfg", {}) or {}
             meta = {"model": name.split(".")[0], "in_chans": 3, "num_classes": getattr(model, "num_classes", None),
@@ -327,8 +302,10 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
         ..."``; said as a :class:`~medtrain.models._pos_embed.PositionEmbeddingResampledWarning`).
 
     Raises:
-        MedtrainError: a key of B is missing from A, or a shape differs beyond the first convolution; a zoo
-        network's stem of the other side of 64 px (the same network trained at another size) is refused as that.
+        MedtrainError: a key of B is missing from A, a tensor of A (its classifier aside) has no place in B (A's
+        batch norms in a B built without: the stages said copied would compute something else), or a shape
+        differs beyond the first convolution; a zoo network's stem of the other side of 64 px (the same network
+        trained at another size) is refused as that.
     """
     target = model.state_dict()
     conv_key = first_conv_name(model) + ".weight"
@@ -371,20 +348,36 @@ def adapt_state_dict(state: dict, model: nn.Module) -> tuple[dict, dict]:
             raise MedtrainError(f"pretrained: {k} has shape {tuple(w.shape)} in the source, {tuple(v.shape)} in the "
                                 f"target model; the source is a different architecture")
         out[k] = w.to(v.dtype)
-    if missing:
+    if missing:  # (the batch norms of a target with them, of a source trained with --no-batch-norm: said so)
+        mods = dict(model.named_modules())
+        bn = all(isinstance(mods.get(k.rsplit(".", 1)[0]), nn.modules.batchnorm._BatchNorm) for k in missing)
         raise MedtrainError(f"pretrained: the source lacks {len(missing)} weights of the target model "
-                            f"({', '.join(missing[:2])} ...); the source is a different architecture")
+                            f"({', '.join(missing[:2])} ...); " + ("they are its batch norms, and the source was "
+                            "trained without batch norm: add --no-batch-norm" if bn else _OTHER))
+    # what of the source the target has no place for (its classifier aside): dropped, the stages said copied would
+    # compute something else (a source's batch norms under --no-batch-norm had gone without a word)
+    own_heads = _HEADS + ("conv_seg.",) + tuple(h + "." for h in heads)  # (MedicalNet's segmentation head)
+    left = [k for k in state if k not in used and not k.startswith(own_heads) and not k.endswith("_extra_state")]
     if stem is not None:  # the same network but for its stem; a source with more weights (deeper) is another one
-        own_heads = _HEADS + tuple(h + "." for h in heads)
-        if any(k not in used and not k.startswith(own_heads) and not k.endswith("_extra_state") for k in state):
+        if left:
             raise MedtrainError(f"pretrained: {conv_key} has shape {stem.shapes[0]} in the source, {stem.shapes[1]} "
-                                f"in the target model; the source is a different architecture")
+                                f"in the target model; {_OTHER}")
         raise stem
+    if left:
+        norms = {k.rsplit(".", 1)[0] for k in state if k.endswith(".running_mean")}
+        bn = all(k.rsplit(".", 1)[0] in norms for k in left)
+        raise MedtrainError(f"pretrained: the target model has no place for {len(left)} tensors of the source "
+                            f"({', '.join(sorted(left)[:2])} ...); " + ("they are its batch norms, and the target has none "
+                            "(--no-batch-norm): without them the copied stages would compute something else; drop "
+                            "--no-batch-norm, or train the source without batch norm" if bn else _OTHER))
     if "pos_embed" in info:
         warnings.warn(PositionEmbeddingResampledWarning(f"pretrained: the source's position embedding resampled "
                                                         f"to the target's patch grid, {info['pos_embed']}"),
                       stacklevel=2)
     return out, info
+
+
+_OTHER = "the source is a different architecture"
 
 
 def _out_dim(state: dict, head: str) -> int | str:

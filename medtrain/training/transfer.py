@@ -82,14 +82,19 @@ class TransferPlan:
     strategy: str
     source: str | None = None
     stages: list = field(default_factory=list)  #: stage names, lowest first
-    copied: list = field(default_factory=list)  #: stages whose weights come from A
-    frozen: list = field(default_factory=list)  #: stages not trained (at the start)
+    copied: list = field(default_factory=list)  #: stages whose weights come from A (a tensor of theirs loaded)
+    #: stages not trained: at the start; after gradual unfreezing, those still frozen when training ended
+    frozen: list = field(default_factory=list)
     redrawn: list = field(default_factory=list)  #: stages drawn from N(mu, sigma^2) of A's layers (scale)
     random: list = field(default_factory=list)  #: stages with the model's own random initialisation
     head: str = "new"
     first_conv: str = "kept"
     lr_mult: dict = field(default_factory=dict)  #: stage -> learning-rate multiplier (when not all 1)
     unfreeze_every: int = 0
+    #: gradual unfreezing: each stage frozen at the start but trained since -> the epoch (from 0, as ``best_epoch``
+    #: counts) it was unfrozen in (``transfer.frozen`` had still listed them when the run ended; a user walkthrough),
+    #: kept with ``frozen`` by :class:`~medtrain.training.transfer_callbacks.GradualUnfreezing`
+    unfrozen_at: dict = field(default_factory=dict)
     copied_tensors: int = 0
     inflated_2d: int = 0  #: 2D kernels of the source inflated to 3D (I3D) for a volume model
     # What identifies the source (load_source's Source.record; None where not known: a hub source is its name):
@@ -188,6 +193,14 @@ def _adapted(source: Source, model: nn.Module, cfg: Config) -> tuple[dict, dict]
         raise MedtrainError(f"{e}: {hint}") from None
 
 
+def _stages_holding(tensors: dict, stages: dict, names: list[str]) -> list[str]:
+    """The stages (``names``, lowest first) that hold a tensor of ``tensors``: a parameter's own stage, a buffer's
+    (batch-norm statistics) that of its module's parameters."""
+    by_module = {p.rsplit(".", 1)[0]: s for p, s in stages.items()}
+    held = {stages[t] if t in stages else by_module.get(t.rsplit(".", 1)[0]) for t in tensors}
+    return [name for s, name in enumerate(names) if s in held]
+
+
 def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
                    resume: bool | None = False) -> TransferPlan:
     """Apply ``cfg.transfer`` with source weights ``source`` (a :class:`Source`, or read from
@@ -254,6 +267,8 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
     else:  # finetune, finetune-top, linear-probe: every stage from A
         copy = state
         plan.copied = names
+    if not pending:  # the record: the stages a tensor was loaded into, not those the strategy meant to copy
+        plan.copied = _stages_holding(copy, stages, names)
     # The new head and partial:K's upper stages are the network's own initialisation, drawn (build_model) from
     # own_init_seed's random state (Transfusion: fresh random ones); a probe trains nothing of its own (None).
     plan.init_seed = own_init_seed(cfg)

@@ -15,16 +15,28 @@ __all__ = ["GradualUnfreezing", "TransferRecord", "transfer_callbacks"]
 class GradualUnfreezing(pl.Callback):
     """Unfreezes one more stage, top down, every ``unfreeze_every`` epochs (ULMFiT, Howard & Ruder 2018).
 
-    Stateless (the trainable set is a function of the epoch), so a resumed run continues exactly.
+    Stateless (the trainable set is a function of the epoch), so a resumed run continues exactly. It keeps the
+    plan's record of the stages frozen at the start as training leaves them (:meth:`record`).
     """
 
-    def __init__(self, unfreeze: tuple):
-        self.stages, self.n, self.k, self.every = unfreeze
+    def __init__(self, plan: TransferPlan):
+        self.plan = plan
+        self.stages, self.n, self.k, self.every = plan.unfreeze
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         top = min(self.n, self.k + trainer.current_epoch // self.every)  # stages trainable this epoch
         set_frozen(pl_module.model, self.stages, set(range(self.n - top, self.n)), False)
         pl_module.note_epoch(trainable_stages=top)
+        self.record(top)
+
+    def record(self, top: int) -> None:
+        """``plan.frozen``: the stages frozen at the start that are still frozen with ``top`` stages trainable;
+        ``plan.unfrozen_at``: each other one's first epoch trainable (from 0; a function of the epoch, so a resumed
+        run records the same): ``frozen`` had listed the start's stages after training had unfrozen them."""
+        names, start = self.plan.stages, range(self.n - self.k)
+        self.plan.frozen = [names[s] for s in start if s < self.n - top]
+        self.plan.unfrozen_at = {names[s]: (self.n - self.k - s) * self.every for s in reversed(start)
+                                 if s >= self.n - top}
 
 
 class TransferRecord(pl.Callback):
@@ -69,4 +81,4 @@ def transfer_callbacks(plan: TransferPlan | None) -> list:
     gradual unfreezing; ``[]`` without a plan."""
     if plan is None:
         return []
-    return [TransferRecord(plan)] + ([GradualUnfreezing(plan.unfreeze)] if plan.unfreeze else [])
+    return [TransferRecord(plan)] + ([GradualUnfreezing(plan)] if plan.unfreeze else [])

@@ -56,6 +56,10 @@ def test_gradual_unfreezing_trains_one_more_stage_per_period(data, tmp_path):
     m = train(fast_config(data / "grey.npz", out, epochs=3, transfer="finetune-top:0", unfreeze_every=1,
                           checkpoint="last", pretrained=str(data / "A")), verbose=False)
     assert [h["trainable_stages"] for h in m["history"]] == [0, 1, 2]
+    # the record says what training left frozen, and when each other stage was unfrozen (it had still listed
+    # layer3 and layer4 as frozen after both were trained; a user walkthrough)
+    assert m["transfer"]["frozen"] == ["stem", "layer1", "layer2"]
+    assert m["transfer"]["unfrozen_at"] == {"layer4": 1, "layer3": 2}
     src, got = load_state(data / "A" / "model.safetensors"), load_state(out / "model.safetensors")
     for stage, trained in (("layer4", True), ("layer3", True), ("layer2", False), ("layer1", False)):
         k = f"{stage}.0.conv1.weight"  # layer4 trainable from epoch 1, layer3 from epoch 2, the rest never
