@@ -73,7 +73,7 @@ DESCRIPTIONS = {
     "weight_decay": "lambda of J + lambda*sum(theta^2): an L2 penalty (gradient 2*lambda*theta) with sgd and adam; "
                     "with adamw decoupled decay, each step theta *= 1 - lr*2*lambda (the same step as L2 for plain "
                     "sgd, not for adaptive optimisers)",
-    "decay_norm_and_bias": "also decay biases and normalisation parameters",
+    "decay_norm_and_bias": "decay every parameter (by default biases, 1-D tensors such as normalisation parameters and the network's own no_weight_decay() names, e.g. a ViT's position embedding, are not decayed)",
     "schedule": "none, multistep, cosine or onecycle",
     "milestones": "multistep schedule: fractions of --epochs at which lr is divided by 10, comma-separated",
     "epochs": "training epochs (the lr schedule spans them)",

@@ -45,8 +45,20 @@ def small(input_size: Optional[int]) -> bool:
     return input_size is not None and input_size <= SMALL_INPUT
 
 
+class NoBatchNorm(MedtrainError):
+    """``batch_norm=False`` (``--no-batch-norm``) given a network that has no BatchNorm to remove (``model``)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__("the network has no BatchNorm layers")
+        self.model = model
+
+
 def strip_norm(model: nn.Module) -> nn.Module:
-    """Replace every batch norm by identity; timm's norm+act layers keep their activation."""
+    """Replace every batch norm by identity; timm's norm+act layers keep their activation (and their dropout).
+    Other normalisation layers (LayerNorm, GroupNorm) stay. A network without any BatchNorm is refused
+    (:class:`NoBatchNorm`): removing nothing would train the network with its own norms as if it were the ablation."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise NoBatchNorm(model)
     for parent in list(model.modules()):
         for child_name, child in list(parent.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):

@@ -27,10 +27,9 @@ import torch
 import torch.nn as nn
 
 from medtrain.errors import MedtrainError
+from medtrain.models._probe_params import unused_parameters
 
-# ----------------------------------------------------------------------------------------------
-# closed forms
-# ----------------------------------------------------------------------------------------------
+# --- closed forms ---
 
 
 def conv_cost(DK: int, M: int, N: int, DG: int) -> dict:
@@ -92,9 +91,7 @@ def linear_macs(linear: nn.Linear, out_shape) -> int:
     return linear.in_features * linear.out_features * rows
 
 
-# ----------------------------------------------------------------------------------------------
-# per-layer table
-# ----------------------------------------------------------------------------------------------
+# --- per-layer table ---
 
 
 @dataclass
@@ -207,10 +204,11 @@ def count_cost(
 
 
 def count_parameters(model: nn.Module) -> dict:
-    """``{"total": every parameter of model, "trainable": those with requires_grad}`` (a tensor two layers share
+    """``{"total": every parameter of model it calls, "trainable": those with requires_grad}`` (a tensor two layers share
     counted once): a run's ``metrics.json["parameters"]`` and :func:`count_cost`'s total. Trainable is what the
     optimiser could move at the end of training: a linear probe's linear layer, a frozen transfer's unfrozen stages."""
-    ps = list(model.parameters())
+    unused = unused_parameters(model)  # a linear probe's network: the part of its source it never calls
+    ps = [p for p in model.parameters() if id(p) not in unused]
     return {"total": sum(p.numel() for p in ps), "trainable": sum(p.numel() for p in ps if p.requires_grad)}
 
 
@@ -276,9 +274,7 @@ def separable_savings(before: CostReport, after: CostReport, converted: List[str
     return rows
 
 
-# ----------------------------------------------------------------------------------------------
-# published figures
-# ----------------------------------------------------------------------------------------------
+# --- published figures ---
 
 PUBLISHED: Dict[str, dict] = {
     # name: totals as published for ImageNet (1000 classes), with the input size they hold for.
@@ -348,9 +344,7 @@ def compare_published(report: CostReport) -> Optional[dict]:
     return out
 
 
-# ----------------------------------------------------------------------------------------------
-# measured speed and size
-# ----------------------------------------------------------------------------------------------
+# --- measured speed and size ---
 
 
 def safetensors_bytes(model: nn.Module) -> int:

@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from medtrain.errors import MedtrainError, suggest
 from medtrain.models import _registry
+from medtrain.models._zoo import NoBatchNorm, strip_norm
 from medtrain.models import med3d, resnet28, zoo  # noqa: F401  (importing them registers their builders)
 
 
@@ -19,8 +20,26 @@ from medtrain.models import med3d, resnet28, zoo  # noqa: F401  (importing them 
 ZOO_LISTED = "`medtrain models` lists them; any timm model name works too"
 
 def _no_norm(num_features: int, *args, **kwargs) -> nn.Module:
-    """Stands in for a normalisation layer when a model is built without batch norm."""
+    """Stands in for a batch norm when a model is built without it: the mark medtrain's own builders read
+    (``norm_layer``); a timm network outside the zoo is built as it is and stripped afterwards (``_strip``)."""
     return nn.Identity()
+
+
+def _strip(name: str, model: nn.Module) -> nn.Module:
+    """``model`` with every BatchNorm removed (timm's norm+act layers keep their activation), its LayerNorms and
+    GroupNorms kept; a network without BatchNorm refused in one line."""
+    try:
+        return strip_norm(model)
+    except NoBatchNorm as e:
+        raise _no_batch_norm(name, e.model) from None
+
+
+def _no_batch_norm(name: str, model: nn.Module) -> MedtrainError:
+    kinds = sorted({type(m).__name__ for m in model.modules()
+                    if isinstance(m, (nn.LayerNorm, nn.GroupNorm)) or type(m).__name__.startswith("LayerNorm")})
+    kept = f" (its {', '.join(kinds)} layers are not batch norms and are never removed)" if kinds else ""
+    return MedtrainError(f"--no-batch-norm: {name} has no BatchNorm layers to remove{kept}; "
+                         f"train it without --no-batch-norm")
 
 
 def create_model(
@@ -81,31 +100,42 @@ def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_no
         opts["drop_rate"] = dropout
     if drop_path:
         opts["drop_path_rate"] = drop_path
-    if not batch_norm:
-        opts["norm_layer"] = _no_norm
     if _registry.is_registered(name):
         builder = _registry.get_builder(name)
+        if not batch_norm:  # medtrain's builders remove their batch norms themselves
+            opts["norm_layer"] = _no_norm
         if input_size is not None and "input_size" in inspect.signature(builder).parameters:
             opts["input_size"] = input_size
         try:
             return builder(in_chans=in_chans, num_classes=num_classes, **opts)
+        except NoBatchNorm as e:
+            raise _no_batch_norm(name, e.model) from None
         except TypeError as e:  # an option the builder has no parameter for (its own errors are not TypeErrors)
             raise MedtrainError(f"model {name} does not support these options: {e}") from None
     import timm
 
     if name in timm.list_models():
-        sized = _at_input_size(name, input_size, opts)
-        try:
-            if sized is not opts:
-                try:
-                    return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes,
-                                             **sized)
-                except TypeError:  # an entry point without img_size: built at its own size (and refused at others)
-                    pass
-            return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **opts)
-        except TypeError as e:
-            raise MedtrainError(f"model {name} does not support these options: {e}") from None
+        # Built as it is, its batch norms removed afterwards: timm's own ``norm_layer`` is not the batch norms alone
+        # (a ConvNeXt's or ViT's LayerNorms, an EfficientNet's BatchNormAct2d with its activation inside), and
+        # some constructors touch a batch norm's weight (a RegNet's zero-initialised last one).
+        model = _timm_model(name, in_chans, num_classes, input_size, opts)
+        return model if batch_norm else _strip(name, model)
     raise suggest(name, list_models(), "model", listed_by=ZOO_LISTED)
+
+
+def _timm_model(name, in_chans, num_classes, input_size, opts) -> nn.Module:
+    import timm
+
+    sized = _at_input_size(name, input_size, opts)
+    try:
+        if sized is not opts:
+            try:
+                return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **sized)
+            except TypeError:  # an entry point without img_size: built at its own size (and refused at others)
+                pass
+        return timm.create_model(name, pretrained=False, in_chans=in_chans, num_classes=num_classes, **opts)
+    except TypeError as e:
+        raise MedtrainError(f"model {name} does not support these options: {e}") from None
 
 
 def _at_input_size(name: str, input_size, opts: dict) -> dict:

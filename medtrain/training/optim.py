@@ -5,18 +5,38 @@ Weight decay follows the lecture's objective J(θ) + λ·Σθ². Its gradient ad
 the optimiser's ``weight_decay`` is set to 2λ. With ``adamw`` the decay is decoupled from the gradient
 (Loshchilov & Hutter, ICLR 2019): each step multiplies θ by (1 - lr·2λ), which equals the coupled
 penalty's step for plain SGD and differs from it for adaptive methods — that difference is AdamW's point.
-By default biases and normalisation parameters (1-D tensors) are not decayed; ``decay_norm_and_bias``
-decays them too.
+By default, timm's rule (``timm.optim.param_groups_weight_decay``): a tensor of one dimension or none (biases,
+normalisation scales and shifts, a ConvNeXt's layer-scale gamma), a parameter named ``*.bias``, and a parameter the
+network's ``no_weight_decay()`` names (a ViT's ``pos_embed`` and ``cls_token``) are not decayed
+(:func:`not_decayed`); ``decay_norm_and_bias`` decays every parameter.
 """
 from __future__ import annotations
+
+import fnmatch
 
 import torch
 from torch import nn
 
 
+def not_decayed(model: nn.Module) -> set[str]:
+    """The names of ``model``'s parameters that weight decay leaves alone by default: timm's rule
+    (``param_groups_weight_decay``: ``ndim <= 1``, a name ending in ``.bias``, or matching a pattern of the
+    network's ``no_weight_decay()``), read from every sub-module that defines ``no_weight_decay`` (a network
+    wrapped as an ensemble's member or behind a new head keeps its own list), its names under the
+    sub-module's prefix."""
+    patterns = []
+    for prefix, module in model.named_modules():
+        listed = getattr(module, "no_weight_decay", None)
+        if callable(listed):
+            patterns += [f"{prefix}.{n}" if prefix else str(n) for n in listed()]
+    return {name for name, p in model.named_parameters()
+            if p.ndim <= 1 or name.endswith(".bias") or any(fnmatch.fnmatch(name, pat) for pat in patterns)}
+
+
 def param_groups(model: nn.Module, lam: float, decay_norm_and_bias: bool = False, lr: float | None = None,
                  lr_mult: dict | None = None, deferred: set | frozenset = frozenset()) -> list[dict]:
-    """Parameter groups by (weight decay, learning-rate multiplier).
+    """Parameter groups by (weight decay, learning-rate multiplier); the parameters :func:`not_decayed` names
+    get no decay unless ``decay_norm_and_bias``.
 
     ``lr_mult`` maps parameter names to multipliers of ``lr`` (transfer learning: a slower backbone,
     layer-wise decay); each multiplier gets its own groups with ``"lr": lr * mult``, highest first, so
@@ -26,10 +46,11 @@ def param_groups(model: nn.Module, lam: float, decay_norm_and_bias: bool = False
     """
     lr_mult = lr_mult or {}
     buckets: dict[tuple[float, bool], list] = {}
+    kept = set() if decay_norm_and_bias else not_decayed(model)
     for name, p in model.named_parameters():
         if not p.requires_grad and name not in deferred:
             continue
-        decayed = decay_norm_and_bias or p.ndim > 1
+        decayed = name not in kept
         buckets.setdefault((float(lr_mult.get(name, 1.0)), decayed), []).append(p)
     groups = []
     for mult in sorted({m for m, _ in buckets} | {1.0}, reverse=True):

@@ -7,6 +7,8 @@ not train, re-drawn ones have A's per-tensor scale but none of its values.
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -102,3 +104,7 @@ def test_linear_probe_keeps_the_source_network_and_fits_a_linear_layer(learnable
     shared = [k for k in a if "model." + k in b and not k.startswith("fc.")]  # ProbeModel wraps A as `model`
     assert len(shared) > 10 and [k for k in shared if not torch.equal(a[k], b["model." + k])] == []
     assert b["linear.weight"].shape[0] == 2
+    # counted as it computes: A's network up to its pooled codes and the probe's linear layer (as wide as A's
+    # classifier, which the probe network holds but never calls)
+    source = json.loads((source_a / "metrics.json").read_text())["parameters"]
+    assert m["parameters"] == {"total": source["total"], "trainable": b["linear.weight"].numel() + 2}
