@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,14 @@ def _plots_blank(request):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(png, "save_png", _blank_png)
         yield
+
+
+def warned(category, fn, *args, **kwargs) -> tuple:
+    """``(fn(*args, **kwargs), [the warnings of category it issued]``), every warning recorded (none filtered)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn(*args, **kwargs)
+    return out, [w for w in caught if issubclass(w.category, category)]
 
 
 def catch_figures(monkeypatch) -> dict:

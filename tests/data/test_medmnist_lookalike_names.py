@@ -6,12 +6,12 @@ shown beside rows measured on the official 624-image test split, and ``pneu_smal
 decides them."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
 
-from medtrain.data.medmnist import load_npz
+from conftest import warned
+from medtrain.data.medmnist import NamedLikeMedmnistWarning, load_npz
 from medtrain.reports.baselines import comparison_table
 from medtrain.reports.html import baselines
 from medtrain.training.choices import lateral_labels
@@ -31,10 +31,8 @@ def _npz(path, sizes=(6, 4, 4), classes=2):
 
 def _load(path):
     """The loaded splits and the lines said of them as they loaded."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        splits = load_npz(path)
-    return splits, [str(w.message) for w in caught if "MNIST" in str(w.message)]
+    splits, caught = warned(NamedLikeMedmnistWarning, load_npz, path)
+    return splits, [str(w.message) for w in caught]
 
 
 def _has_published_rows(name: str) -> bool:

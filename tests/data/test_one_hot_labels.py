@@ -3,13 +3,12 @@ matrix is, and said so in one line with the way to give one class per image; gen
 or several labels, as ChestMNIST's) is read as before, without a word."""
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import fast_config, make_images, run_cli
+from conftest import fast_config, make_images, run_cli, warned
 from medtrain.data import load_npz
 from medtrain.data.medmnist import OneHotLabelsWarning
 from medtrain.tasks import MULTILABEL
@@ -25,10 +24,7 @@ def _npz(path, labels_of):
 
 
 def _loaded(path):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        s = load_npz(path)
-    return s, [w for w in caught if issubclass(w.category, OneHotLabelsWarning)]
+    return warned(OneHotLabelsWarning, load_npz, path)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.int64])
