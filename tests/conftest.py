@@ -154,6 +154,20 @@ def _plots_blank(request):
         yield
 
 
+def copy_as_trained(run: Path, dest: Path) -> Path:
+    """A copy at ``dest`` of a session fixture's run as training left it: other test files score external data into
+    the shared run (``eval --data`` adds each site's files and rewrites its report.html); those are left out and the
+    report is written again from the run's own files."""
+    import shutil
+
+    from medtrain import rundir
+
+    shutil.copytree(run, dest, ignore=shutil.ignore_patterns("eval_external_*", "predictions_external_*",
+                                                             "*_external_*.png"))
+    rundir.write_report(dest, rundir.read_config(dest), rundir.read_metrics(dest))
+    return dest
+
+
 def warned(category, fn, *args, **kwargs) -> tuple:
     """``(fn(*args, **kwargs), [the warnings of category it issued]``), every warning recorded (none filtered)."""
     with warnings.catch_warnings(record=True) as caught:

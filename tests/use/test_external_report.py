@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 
 import pytest
 from safetensors.torch import load_file, save_file
 
-from conftest import png_csv, run_cli
+from conftest import copy_as_trained, png_csv, run_cli
 from medtrain._external_report import external_plot_files, target_missed
 from medtrain.external import external_file, external_name
 from medtrain.reports.html import png_data_uri
@@ -39,8 +38,7 @@ def run_copy(trained_run, tmp_path_factory):
     """A copy of the session's trained run (other files score external data into the shared one) and two sites."""
     run, _, arrays = trained_run
     root = tmp_path_factory.mktemp("external_report")
-    shutil.copytree(run, root / "run")
-    return root / "run", _sites(root, arrays)
+    return copy_as_trained(run, root / "run"), _sites(root, arrays)
 
 
 def test_eval_data_adds_the_site_to_the_report_with_its_numbers_and_figures(run_copy, capsys):
@@ -88,8 +86,7 @@ def test_the_report_and_eval_say_when_the_rule_s_target_lies_outside_the_site_s_
     specificity 0 [0, 0.2]) misses the target there: one line printed and one sentence in the site's block; one
     that calls none positive (specificity 1, its interval holding 0.9) keeps it: neither."""
     run, _, arrays = trained_run
-    shutil.copytree(run, tmp_path / "run")
-    run = tmp_path / "run"
+    run = copy_as_trained(run, tmp_path / "run")
     site, _ = _sites(tmp_path, arrays)
     _with_operating_point(run, 0.0)
     code, out, err = run_cli(capsys, "eval", run, "--data", site)
