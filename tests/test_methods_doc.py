@@ -119,8 +119,9 @@ def test_the_medmnist_command_parses_to_the_recipe_it_claims():
             cfg.schedule, tuple(cfg.milestones)) == ("breastmnist", 28, "resnet18_28", "adam", 1e-3, 0.0, 128, 100,
                                                      "multistep", (0.5, 0.75))
     assert (list(cfg.augment), str(cfg.flip), cfg.tta, str(cfg.class_weights), cfg.label_smoothing, cfg.dropout,
-            cfg.drop_path, cfg.ema, cfg.members, cfg.precision, cfg.checkpoint, cfg.monitor, cfg.operating_point) == \
-        (["none"], "false", "none", "false", 0.0, 0.0, 0.0, 0.0, 1, "32-true", "best", "val_auc", None)
+            cfg.drop_path, cfg.drop_block, cfg.ema, cfg.members, cfg.precision, cfg.checkpoint, cfg.monitor,
+            cfg.operating_point) == \
+        (["none"], "false", "none", "false", 0.0, 0.0, 0.0, 0.0, 0.0, 1, "32-true", "best", "val_auc", None)
     opt = build_optimizer(torch.nn.Linear(2, 2), cfg.optimizer, cfg.lr, cfg.weight_decay)
     sched = build_scheduler(opt, cfg.schedule, cfg.epochs, 4, cfg.lr, tuple(cfg.milestones))
     assert sorted(sched["scheduler"].milestones) == [50, 75] and sched["interval"] == "epoch"

@@ -54,6 +54,7 @@ def validate(c: Config) -> None:
     need(c.dataset is not None or c.data is not None, "give --dataset NAME or --data PATH")
     need(0.0 <= c.dropout < 1.0, f"dropout must be in [0, 1), got {c.dropout}")
     need(0.0 <= c.drop_path < 1.0, f"drop_path must be in [0, 1), got {c.drop_path}")
+    need(0.0 <= c.drop_block < 1.0, f"drop_block must be in [0, 1), got {c.drop_block}")
     need(c.weight_decay >= 0.0, f"weight_decay must be >= 0, got {c.weight_decay}")
     need(c.lr is None or c.lr > 0.0, f"lr must be > 0, got {c.lr}")
     need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
@@ -161,8 +162,8 @@ def _devices_ok(d) -> bool:
 PROBE_UNREAD = ("optimizer", "lr", "momentum", "weight_decay", "decay_norm_and_bias", "schedule", "milestones",
                 "epochs", "batch_size", "label_smoothing", "ema", "checkpoint", "early_stop", "patience", "min_delta",
                 "early_stop_warmup", "augment", "augment_params", "cutmix_alpha", "mixup_alpha", "erasing_p",
-                "aa_policy", "ra_n", "ra_m", "flip", "class_weights", "dropout", "drop_path", "dropout_kind", "head",
-                "anneal_epochs")
+                "aa_policy", "ra_n", "ra_m", "flip", "class_weights", "dropout", "drop_path", "drop_block",
+                "dropout_kind", "head", "anneal_epochs")
 
 
 def _default(key: str):

@@ -52,6 +52,8 @@ DESCRIPTIONS = {
     "dropout": "dropout probability before the classifier, 0 <= p < 1",
     "batch_norm": "use batch normalisation (false: same architecture without it)",
     "drop_path": "stochastic depth rate inside residual networks, 0 <= p < 1",
+    "drop_block": "DropBlock probability (contiguous regions of the feature maps dropped) in the last two stages of a "
+                  "ResNet, ResNeXt or SE-ResNet (timm's drop_block_rate), 0 <= p < 1; other networks refuse it",
     "dropout_kind": "the head's dropout: dropout, dropconnect, annealed or standout",
     "head": "linear or maxout:K",
     "anneal_epochs": "annealed dropout: epochs over which the rate falls to 0 (default: epochs - 1, so the last "

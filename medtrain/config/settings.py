@@ -47,6 +47,7 @@ class Config:
     dropout: float = 0.0
     batch_norm: bool = True
     drop_path: float = 0.0
+    drop_block: float = 0.0
     dropout_kind: str = "dropout"
     head: str = "linear"
     anneal_epochs: Optional[int] = None
@@ -127,7 +128,8 @@ KEYS = {f.name: f for f in fields(Config)}
 ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "weight_decay", "l2": "weight_decay",
            "num_epochs": "epochs", "n_epochs": "epochs", "max_epochs": "epochs", "bs": "batch_size",
            "batchsize": "batch_size", "drop_rate": "dropout", "dropout_rate": "dropout", "p_dropout": "dropout",
-           "drop_path_rate": "drop_path", "optim": "optimizer", "scheduler": "schedule", "lr_scheduler": "schedule",
+           "drop_path_rate": "drop_path", "drop_block_rate": "drop_block", "dropblock": "drop_block",
+           "optim": "optimizer", "scheduler": "schedule", "lr_scheduler": "schedule",
            "lr_schedule": "schedule", "arch": "model", "architecture": "model", "smoothing": "label_smoothing",
            "augmentation": "augment", "augmentations": "augment"}
 

@@ -49,6 +49,7 @@ def create_model(
     *,
     dropout: float = 0.0,
     drop_path: float = 0.0,
+    drop_block: float = 0.0,
     batch_norm: bool = True,
     **kwargs,
 ) -> nn.Module:
@@ -61,6 +62,9 @@ def create_model(
         dropout: probability of dropping a unit of the pooled features before the classifier
             (Srivastava et al., JMLR 2014); 0 <= p < 1.
         drop_path: stochastic-depth rate inside residual networks (Huang et al., ECCV 2016).
+        drop_block: DropBlock probability (Ghiasi et al., NeurIPS 2018) of a ResNet-family network: timm's
+            ``drop_block_rate``, a ``DropBlock2d`` in every block of the last two stages (blocks of 5 and 3 pixels,
+            clamped to the feature map's size); other networks are refused (:data:`DROP_BLOCK_TAKERS`).
         batch_norm: False builds the same architecture with every BatchNorm replaced by identity.
         **kwargs: passed to the builder. Two are medtrain's own: ``input_size`` (pixels; the zoo
             adapts stems when it is <= 64, see ``medtrain.models.zoo``; a timm network of fixed input
@@ -76,6 +80,8 @@ def create_model(
         raise MedtrainError(f"dropout must be in [0, 1), got {dropout}")
     if not 0.0 <= drop_path < 1.0:
         raise MedtrainError(f"drop_path must be in [0, 1), got {drop_path}")
+    if not 0.0 <= drop_block < 1.0:
+        raise MedtrainError(f"drop_block must be in [0, 1), got {drop_block}")
     if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1 for n in (in_chans, num_classes)):
         raise MedtrainError(f"in_chans and num_classes must be integers >= 1, got {in_chans!r}, {num_classes!r}")
     in_chans, num_classes = int(in_chans), int(num_classes)
@@ -84,6 +90,9 @@ def create_model(
     if name.endswith(SEPARABLE_SUFFIX):
         name, separable = name[: -len(SEPARABLE_SUFFIX)], True
     input_size = opts.pop("input_size", None)
+    if drop_block:
+        check_drop_block(name)
+        opts["drop_block_rate"] = drop_block
     model = _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts)
     if separable:
         from medtrain.models.separable import to_separable
@@ -93,6 +102,32 @@ def create_model(
 
 
 SEPARABLE_SUFFIX = "-separable"
+
+#: The zoo families built as timm's ``ResNet``, whose blocks take DropBlock (``drop_block_rate``).
+DROP_BLOCK_FAMILIES = ("ResNet", "ResNeXt", "Wide ResNet")
+#: What the refusal of ``drop_block`` names as taking it.
+DROP_BLOCK_TAKERS = ("the 28 px ResNets (resnet18_28_half, resnet18_28, ...), the zoo's ResNet, ResNeXt and Wide "
+                     "ResNet, and timm's ResNet family (resnet*, resnext*, seresnet*, ecaresnet*)")
+
+
+def takes_drop_block(name: str) -> bool:
+    """Whether ``name`` (without ``-separable``) is built as timm's ``ResNet``, whose blocks take DropBlock: medtrain's
+    28 px ResNets, the zoo's ResNet/ResNeXt/Wide ResNet families and the timm names of ``timm.models.resnet``."""
+    if _registry.is_registered(name):
+        builder = _registry.get_builder(name)
+        return builder.__module__ == resnet28.__name__ or getattr(builder, "family", None) in DROP_BLOCK_FAMILIES
+    import timm
+    from timm.models import model_entrypoint
+
+    return name in timm.list_models() and model_entrypoint(name).__module__ == "timm.models.resnet"
+
+
+def check_drop_block(name: str) -> None:
+    """Refuse ``drop_block`` for a network that is not a timm ResNet, in one line naming those that take it."""
+    if not takes_drop_block(name):
+        check_model_name(name)  # an unknown name is said as such, with the nearest ones
+        raise MedtrainError(f"model {name} does not support drop_block (DropBlock is placed in the last two stages "
+                            f"of a ResNet's blocks); networks that take it: {DROP_BLOCK_TAKERS}")
 
 
 def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts) -> nn.Module:

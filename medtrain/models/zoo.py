@@ -36,7 +36,9 @@ Options (through ``create_model``): ``dropout`` is the family's classifier dropo
 SqueezeNet keep the papers' 0.5 and torchvision's GoogLeNet its 0.2 unless ``dropout`` is given;
 timm families default to 0; ShuffleNet v2 gets a dropout layer before ``fc`` only when asked).
 ``drop_path`` works for the timm ResNet/ResNeXt/WRN and MobileNet v2/v3/MNASNet families only; the
-others raise :class:`~medtrain.errors.MedtrainError`. ``batch_norm=False`` replaces every batch
+others raise :class:`~medtrain.errors.MedtrainError`. ``drop_block`` (DropBlock, timm's ``drop_block_rate``: in the
+last two stages) works for the ResNet/ResNeXt/WRN families and the ``resnet*_28`` networks only, refused for the
+others. ``batch_norm=False`` replaces every batch
 norm by identity (keeping the activation fused into timm's ``BatchNormAct2d``) in every family;
 AlexNet, SqueezeNet and the plain VGGs have none to remove. NASNet-Mobile (Zoph et al., CVPR 2018)
 is not here: neither timm nor torchvision maintains it (timm has only NASNet-A Large,

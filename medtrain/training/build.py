@@ -199,6 +199,13 @@ def check_network_input(cfg: Config, splits: Splits | None = None) -> None:
     from medtrain.models.input_size import check_input_size, warn_small_stem
 
     name = (source_model(cfg) or default_model(2)) if cfg.model == "auto" else cfg.model
+    if cfg.drop_block and cfg.model != "auto":  # a network without ResNet blocks: refused before the data are read
+        from medtrain.models.factory import check_drop_block
+
+        check_drop_block(cfg.model.removesuffix("-separable"))
+    if cfg.drop_block and splits is not None and len(splits.spatial_shape) == 3:
+        raise MedtrainError(f"drop_block: DropBlock drops regions of 2D feature maps and {splits.name} holds volumes; "
+                            "leave --drop-block out")
     if splits is not None:
         if len(splits.spatial_shape) == 2:
             check_input_size(name, tuple(splits.spatial_shape), splits.in_chans, spatial_dims=2)
@@ -257,7 +264,8 @@ def _build(cfg: Config, splits: Splits, transfer: bool,
     custom = uses_custom_head(cfg)
     # input_size lets zoo families adapt their stem to small images (see medtrain.models.zoo)
     model = create_model(cfg.model, in_chans=splits.in_chans, num_classes=splits.num_classes,
-                         dropout=0.0 if custom else cfg.dropout, drop_path=cfg.drop_path, batch_norm=cfg.batch_norm,
+                         dropout=0.0 if custom else cfg.dropout, drop_path=cfg.drop_path, drop_block=cfg.drop_block,
+                         batch_norm=cfg.batch_norm,
                          input_size=int(splits.spatial_shape[-1]))
     _refuse_volumes_net_on_images(cfg.model, model, splits)
     if custom:

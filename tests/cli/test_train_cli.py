@@ -87,11 +87,14 @@ def test_yaml_config_with_flags_overriding_it(tiny_npz, tmp_path, capsys):
     (["--dataset", "pneumonimnist"], "did you mean pneumoniamnist"),
     (["--model", "resnet81_28"], "did you mean resnet18_28"),
     (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["--drop-block", "1.5"], "drop_block must be in [0, 1)"),
     (["--weight-decay", "-1"], "weight_decay must be >= 0"),
     (["--early-stop", "val_acu"], "did you mean val_auc"),
     # found only while building the model, after the config is written: the directory is removed again
     (["--pretrained", "no/such/run"], "neither a run directory"),
     (["--pretrained", "medicalnet:11"], "medicalnet:DEPTH takes a depth"),
+    (["--model", "mobilenetv3_small_100", "--drop-block", "0.1"],
+     "model mobilenetv3_small_100 does not support drop_block"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tiny_npz, tmp_path, capsys, args, message, monkeypatch):
     monkeypatch.setenv("MEDTRAIN_DATA", str(tmp_path / "cache"))

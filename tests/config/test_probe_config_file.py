@@ -22,7 +22,8 @@ IN_FILE = {"ema": 0.5, "dropout": 0.4, "augment": "mixup,flip", "label_smoothing
            "schedule": "cosine", "milestones": [0.3], "epochs": 5, "batch_size": 16, "checkpoint": "last",
            "patience": 3, "min_delta": 0.01, "early_stop_warmup": 2, "augment_params": {"flip_p": 0.3},
            "cutmix_alpha": 0.5, "mixup_alpha": 0.4, "erasing_p": 0.2, "aa_policy": "cifar10", "ra_n": 3, "ra_m": 5,
-           "flip": "true", "class_weights": "true", "drop_path": 0.1, "dropout_kind": "annealed", "head": "maxout:2",
+           "flip": "true", "class_weights": "true", "drop_path": 0.1, "drop_block": 0.1,
+           "dropout_kind": "annealed", "head": "maxout:2",
            "anneal_epochs": 3}
 
 
