@@ -24,6 +24,7 @@ from conftest import fast_config, make_npz
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "methods.md"
 CFF = ROOT / "CITATION.cff"
+RECIPE = ROOT / "docs" / "recipes" / "medmnist_paper.yaml"
 #: ``metrics.json:provenance.torch``, optionally followed by `` *(when ...)*`` (written only in such runs)
 QUOTED = re.compile(r"`(metrics\.json|config\.yaml|model\.safetensors|splits\.csv):([^`\s]+)`(\s+\*\(when [^)]*\)\*)?")
 BATCH = 40  # 96 training images: 2 full batches and 16 left over, so a dropped last batch shows in the steps
@@ -125,6 +126,31 @@ def test_the_medmnist_command_parses_to_the_recipe_it_claims():
     opt = build_optimizer(torch.nn.Linear(2, 2), cfg.optimizer, cfg.lr, cfg.weight_decay)
     sched = build_scheduler(opt, cfg.schedule, cfg.epochs, 4, cfg.lr, tuple(cfg.milestones))
     assert sorted(sched["scheduler"].milestones) == [50, 75] and sched["interval"] == "epoch"
+
+
+def test_the_shipped_recipe_file_is_the_medmnist_command():
+    """docs/recipes/medmnist_paper.yaml (README's ``compare --vary config=...`` example) trains as section 2's
+    command does: ``train --config FILE`` with the command's dataset, seed and out gives the very same settings,
+    and compare reads it as a recipe (no seed or out in it)."""
+    from medtrain import config
+    from medtrain._compare_grid import load_recipes
+    from medtrain.cli import build_parser
+    from medtrain.cli._options import config_layers
+
+    def settings(argv):
+        args = build_parser().parse_args(["train", *argv])
+        from_file, flags = config_layers(args)
+        cfg = config.resolve(from_file, flags)
+        config.check_read(cfg, flags)
+        return cfg
+
+    argv = recipe_argv()
+    given = [argv[i] for i in range(len(argv)) if argv[i] in ("--dataset", "--seed", "--out")
+             or (i and argv[i - 1] in ("--dataset", "--seed", "--out"))]
+    assert settings(["--config", str(RECIPE), *given]) == settings(argv)
+    assert settings(["--config", str(RECIPE), *given]) != settings(given)  # the file sets what differs
+    assert load_recipes({"config": [str(RECIPE)]})[0] == {"config": ["medmnist_paper"]}
+    assert "docs/recipes/medmnist_paper.yaml" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_network_the_page_describes():

@@ -23,8 +23,10 @@ def register(sub) -> None:
     p.add_argument("--vs", metavar="OTHER_RUN",
                    help="compare the run with another run scored on the same test images, paired: the difference "
                         "in AUC and ACC with a paired bootstrap interval (MOVER's for a binary AUC with fewer than 30 images of a class), DeLong's and McNemar's p-values; writes "
-                        "RUN_DIR/eval_vs_<other>_<hash>.json; with --data, both runs are scored on that external data and "
-                        "compared there")
+                        "RUN_DIR/eval_vs_<parent>-<other>_<hash>.json (OTHER_RUN's folder name and its parent's, "
+                        "e.g. --vs runs/b writes eval_vs_runs-b_<hash>; the hash, of its resolved path, tells apart "
+                        "runs of one name); with --data, both runs are scored on that external data and compared "
+                        "there, in eval_vs_<parent>-<other>_on_<stem>_<hash>.json")
     p.set_defaults(func=run)
 
 

@@ -26,8 +26,12 @@ def register(sub) -> None:
                         "hardly depend on the class asked for on these global-pooling networks: use gradcam or "
                         "occlusion to tell classes apart")
     p.add_argument("--target", default=None, metavar="CLASS",
-                   help="class name or index to explain (default: each input's predicted class; multi-label: "
-                        "its label of highest probability, even where none is above 0.5)")
+                   help="class name or index to explain (default: each input's predicted class, as predict "
+                        "decides it: a binary run with an operating point (train --operating-point), the class at "
+                        "that point, its positive class where that class's calibrated probability >= the "
+                        "threshold, else the other (predict's prediction_at_operating_point); otherwise the most "
+                        "probable class; multi-label: its label of highest probability, even where none is above "
+                        "0.5)")
     p.add_argument("--layer", default=None, metavar="NAME",
                    help="Grad-CAM layer, a module name of the network (default: the deepest stage whose map is "
                         "at least 7 cells a side)")

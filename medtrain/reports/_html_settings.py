@@ -101,14 +101,26 @@ def settings_shown(config: dict, metrics: dict | None = None, unread=()) -> dict
     and schedule)."""
     metrics = metrics or {}
     shown = dict(config)
+    chosen = chosen_on_auto(metrics)
     for key, value in applied_autos(metrics).items():
-        if shown.get(key) == "auto" and value not in (None, "", "auto"):
+        if value in (None, "", "auto"):
+            continue
+        if shown.get(key) == "auto" or (key in chosen and str(shown.get(key)) == str(value)):
             shown[key] = f"auto ({value})"
     shape = (metrics.get("data") or {}).get("shape")
     unread = set(unread) | ({"size"} if config.get("data") else set())
     unread |= {"val_fraction", "test_fraction"} - fractions_read(config, metrics)
     unread |= {"volume_size"} if shape is not None and len(shape) == 3 else set()
     return {k: v for k, v in shown.items() if k not in unread}
+
+
+def chosen_on_auto(metrics: dict) -> set[str]:
+    """The settings of ``metrics``' ``choices`` that an ``auto`` decided (their ``how`` not ``pinned (...)``). Training
+    writes the report from the settings it ran with, where the TTA is already the one chosen (``tta: none`` after
+    ``--tta auto`` chose none): the table had shown ``tta = none`` as if pinned, beside ``flip = auto (on)``."""
+    choices = metrics.get("choices") or {}
+    return {k for k, c in choices.items()
+            if isinstance(c, dict) and "how" in c and not str(c["how"]).startswith("pinned")}
 
 
 def applied_autos(metrics: dict) -> dict:

@@ -84,3 +84,24 @@ def test_the_configuration_tables_decide_as_they_did_before_the_deciders_became_
         assert set(shown) == set(got["config"]) - left_out, page  # every other setting is shown
     run = dict(got["run"])
     assert run["precision"] == "auto (bf16-mixed)" and run["accelerator"] == "auto (cpu)" and run["flip"] == "auto (off)"
+
+
+@pytest.mark.parametrize("tta, choice, said", [
+    # training writes the report from the settings it ran with, the TTA already replaced by the one chosen
+    ("none", {"chosen": "none", "how": "validation"}, "auto (none)"),
+    ("hflip", {"chosen": "hflip", "how": "validation"}, "auto (hflip)"),
+    ("none", {"chosen": "none", "how": "flips are off"}, "auto (none)"),
+    ("auto", {"chosen": "hflip", "how": "validation"}, "auto (hflip)"),  # written again from config.yaml (eval --data)
+    ("none", {"chosen": "none", "how": "pinned (--tta)"}, "none"),  # pinned: shown as given
+    ("hflip", {"chosen": "hflip", "how": "pinned (--tta)"}, "hflip"),
+])
+def test_a_tta_chosen_on_validation_reads_as_auto_like_the_other_choices(tmp_path, tta, choice, said):
+    """``tta: auto`` that chose none had read ``tta = none`` in the report training wrote, as if pinned, beside
+    ``flip = auto (on)`` and ``class_weights = auto (prior-adjusted)`` (walk 'claims' 6)."""
+    config = resolve({**GIVEN, "dataset": "breastmnist", "class_weights": "auto", "tta": tta}).to_dict()
+    metrics = {**_metrics([1, 28, 28]),
+               "choices": {"flip": {"chosen": True, "how": "pilots"}, "tta": choice,
+                           "class_weights": {"chosen": "prior-adjusted", "how": "validation accuracy"}}}
+    write_report(tmp_path, config, metrics)
+    shown = dict(_settings((tmp_path / REPORT_FILE).read_text()))
+    assert (shown["tta"], shown["flip"], shown["class_weights"]) == (said, "auto (on)", "auto (prior-adjusted)")
