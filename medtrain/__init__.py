@@ -161,7 +161,8 @@ def load(run_dir: "str | os.PathLike", batch_size: "int | None" = None, calibrat
 
 
 def create_model(name: "str", in_chans: "int" = 3, num_classes: "int" = 2, *, dropout: "float" = 0.0,
-                 drop_path: "float" = 0.0, batch_norm: "bool" = True, **kwargs) -> "nn.Module":
+                 drop_path: "float" = 0.0, drop_block: "float" = 0.0, batch_norm: "bool" = True,
+                 **kwargs) -> "nn.Module":
     """Build a classifier by name, untrained: an ``nn.Module`` mapping ``(B, in_chans, H, W)`` (3D networks:
     ``(B, in_chans, D, H, W)``) to ``(B, num_classes)`` logits.
 
@@ -172,7 +173,8 @@ def create_model(name: "str", in_chans: "int" = 3, num_classes: "int" = 2, *, dr
         num_classes: outputs of the classifier (labels for multi-label tasks).
         dropout: probability of dropping a unit of the pooled features before the classifier; 0 <= p < 1.
         drop_path: stochastic-depth rate inside residual networks.
-        batch_norm: False builds the same architecture with every BatchNorm replaced by identity.
+        drop_block: DropBlock probability in the last two stages of a ResNet-family network (others refused).
+        batch_norm: False builds the same architecture with every BatchNorm removed (a network without any refused).
         **kwargs: passed to the builder; ``input_size`` (pixels: stems are adapted when it is <= 64) and
             ``separable`` are medtrain's own. See :func:`medtrain.models.create_model`.
 
@@ -182,8 +184,8 @@ def create_model(name: "str", in_chans: "int" = 3, num_classes: "int" = 2, *, dr
     """
     from medtrain.models import create_model as _create
 
-    return _create(name, in_chans, num_classes, dropout=dropout, drop_path=drop_path, batch_norm=batch_norm,
-                   **kwargs)
+    return _create(name, in_chans, num_classes, dropout=dropout, drop_path=drop_path, drop_block=drop_block,
+                   batch_norm=batch_norm, **kwargs)
 
 
 def list_models() -> list:
