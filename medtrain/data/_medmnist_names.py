@@ -79,3 +79,11 @@ def identify(path: Path, labels: list, name: str | None = None) -> tuple[str, di
                    f"{'labels' if info['task'] == MULTILABEL else 'classes'}: read as its own")
     return own, info if fits else None, (f"{path.name}: named like {info['python_class']} but {'; '.join(why)}: "
                                          f"shown as {own}, without the published rows")
+
+
+def own_data_name(name: str, written: str) -> str:
+    """A user's folder or CSV named by ``name`` (its stem), unless that is a MedMNIST flag: then ``written`` (its file
+    name, a folder's with a trailing ``/``), since the published rows are found by the data's name and a folder named
+    ``breastmnist`` is not the set they were measured on."""
+    return written if name in _info() else name
+

@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 from medtrain._io import path_kind, why_not_read
 # IMAGE_SUFFIXES: predict's too, imported from here (predict imports no private data module)
 from medtrain.data._folder_files import IMAGE_SUFFIXES, _check_utf8_names, _no_images
+from medtrain.data._medmnist_names import own_data_name
 from medtrain.data._image_open import _header, _open, colour_mode, transparent
 from medtrain.data._multilabel_table import label_matrix
 from medtrain.data._split_store import split_store
@@ -303,7 +304,7 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
     if lost:  # --skip-bad must not turn a 3-class task into a 2-class one
         raise MedtrainError(f"{root}: every image of class {', '.join(map(repr, lost))} is unreadable "
                             f"({len(skipped)} skipped in all); fix the files or remove the class's folder")
-    return _build(root.name, paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
+    return _build(own_data_name(root.name, f"{root.name}/"), paths, np.array(labels), {str(i): c for i, c in enumerate(classes)}, None,
                   image_size, val_fraction, test_fraction, seed, root,
                   [p.relative_to(root).as_posix() for p in paths], folds=folds, fold=fold, store=store,
                   skipped=skipped, data_dir=data_dir, processes=processes)
@@ -349,5 +350,5 @@ def load_csv(path: str | os.PathLike, image_size: int | None = None, val_fractio
         label_names = {str(i): n for i, n in enumerate(table.label_names)}
     else:
         labels, label_names = encode_labels(names)
-    return _build(table.source.stem, paths, labels, label_names, splits, image_size, val_fraction,
+    return _build(own_data_name(table.source.stem, table.source.name), paths, labels, label_names, splits, image_size, val_fraction,
                   test_fraction, seed, table.source, inputs, groups, folds, fold, store, skipped, data_dir, processes)

@@ -35,6 +35,7 @@ from PIL import Image
 
 from medtrain._io import atomic_path, cache_dir as _cache_dir, path_kind, sweep_temporaries, why_not_read
 from medtrain._io.cache import VOLUMES, folder
+from medtrain.data._medmnist_names import own_data_name
 from medtrain.data.base import Split, Splits
 from medtrain.data import dicom
 from medtrain.data._volume_notes import active as notes_active, collected
@@ -367,7 +368,7 @@ def load_volume_folder(
                      record.part_groups(i))
 
     out = Splits(
-        name=folder.name or str(folder),
+        name=own_data_name(folder.name, f"{folder.name}/") if folder.name else str(folder),
         task=BINARY if len(label_names) == 2 else MULTICLASS,
         label_names=label_names,
         train=part(0), val=part(1), test=part(2),

@@ -102,3 +102,18 @@ def test_the_real_medmnist_files_are_the_sets_as_before(real_data, file):
     splits, said = _load(real_data / file)
     flag = file[:-len(".npz")]
     assert splits.name == flag and _has_published_rows(flag) and said == []
+
+
+def test_a_folder_or_csv_named_after_a_set_is_the_user_s_own_data(tmp_path):
+    """The published rows are found by the data's name: a user's folder ``breastmnist/`` or ``breastmnist.csv`` is
+    named by what they wrote (with its ``/`` or suffix), not taken for the set; another name stays as it was."""
+    from conftest import make_images, png_csv
+    from medtrain.data.folder import load_csv, load_folder
+
+    images, labels = make_images(40, seed=0)
+    folder = png_csv(tmp_path / "breastmnist", images, labels, path="{label}/{i:03d}.png", name=None)
+    listed = png_csv(tmp_path / "listed", images, labels, path="imgs/{i:03d}.png", name="breastmnist.csv")
+    mine = png_csv(tmp_path / "mine", images, labels, path="imgs/{i:03d}.png", name="lesions.csv")
+    names = [load_folder(folder).name, load_csv(listed).name, load_csv(mine).name]
+    assert names == ["breastmnist/", "breastmnist.csv", "lesions"]
+    assert not any(_has_published_rows(n) for n in names[:2]) and _has_published_rows("breastmnist")
