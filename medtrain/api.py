@@ -218,14 +218,22 @@ def _remove_all_but(run_dir: Path, kept: set[str]) -> None:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 
 
+def start_line(splits, model: str, run_dir: Path) -> str:
+    """The run's first line: its data (task, classes, images per split and, for patient data, the patients per split,
+    as the summary's last line gives them), the network and the run folder."""
+    sizes = "/".join(str(len(splits.split(s))) for s in ("train", "val", "test"))
+    groups = [splits.split(s).groups for s in ("train", "val", "test")]
+    patients = (f" of {'/'.join(str(len(set(g))) for g in groups)} patients"
+                if all(g is not None for g in groups) else "")
+    return (f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} "
+            f"{'labels' if splits.task == MULTILABEL else 'classes'}, train/val/test {sizes}{patients}, "
+            f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {model}, run {run_dir}")
+
+
 def _train_in(cfg: Config, splits, run_dir: Path, resume: bool, callbacks, t0: float, verbose: bool,
               members_auto: bool = False) -> dict:
     if verbose:
-        print(f"medtrain: {splits.name} ({splits.task}, {splits.num_classes} "
-              f"{'labels' if splits.task == MULTILABEL else 'classes'}, "
-              f"train/val/test {len(splits.train)}/{len(splits.val)}/{len(splits.test)}, "
-              f"{splits.in_chans}x{'x'.join(map(str, splits.spatial_shape))}) -> {cfg.model}, run {run_dir}",
-              flush=True)
+        print(start_line(splits, cfg.model, run_dir), flush=True)
         side = max(splits.spatial_shape)
         if len(splits.spatial_shape) == 2 and side > LARGE_SIDE and cfg.image_size is None:
             # 16 radiographs of 3000 x 3000 had taken 12 GB within 30 s of a CPU run, without a hint

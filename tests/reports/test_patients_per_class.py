@@ -84,3 +84,23 @@ def test_the_printed_summary_gives_the_patients_per_split_of_grouped_data():
         0] == "best epoch 5 (by val_auc), stopped after epoch 10; 321 train images/s; wall 61 s; patients " \
               "train/val/test 98/15/30"
     assert run_summary(out, "x", "val_auc").splitlines()[0].endswith("wall 61 s")  # images only: no patients clause
+
+
+def test_the_run_s_first_line_gives_the_patients_per_split_of_grouped_data(tmp_path):
+    """The start of a run says how many patients each split holds beside its images (it gave images alone; the
+    summary at the end said the patients); data without patients keep the line as it was."""
+    import torch
+
+    from medtrain.api import start_line
+    from medtrain.data.base import Split, Splits
+
+    def split(n, patients):
+        return Split(torch.zeros(n, 1, 8, 8, dtype=torch.uint8), torch.arange(n) % 2,
+                     groups=None if patients is None else [f"p{i % patients}" for i in range(n)])
+
+    grouped = Splits("own", "binary-class", {"0": "a", "1": "b"}, split(12, 5), split(4, 2), split(6, 3))
+    assert start_line(grouped, "resnet18_28_half", tmp_path) == (
+        f"medtrain: own (binary-class, 2 classes, train/val/test 12/4/6 of 5/2/3 patients, 1x8x8) -> "
+        f"resnet18_28_half, run {tmp_path}")
+    plain = Splits("own", "binary-class", {"0": "a", "1": "b"}, split(12, None), split(4, None), split(6, None))
+    assert "train/val/test 12/4/6, 1x8x8" in start_line(plain, "resnet18_28_half", tmp_path)
