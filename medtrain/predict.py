@@ -106,7 +106,7 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
             # and threshold: --no-calibration had written raw probabilities with nothing saying so
             settings = json.dumps(said)[1:-1]
             f.write('{"labels": %s, %s, "predictions": [' % (json.dumps(labels), settings))
-        for batch, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped, whole=True):
+        for batch, probs, entropy in predictor.stream(items, skip_bad=skip_bad, skipped=skipped):
             decided, at_op = predictor.decide(probs), predictor.decide_at_operating_point(probs)
             op_key = "prediction_at_operating_point"  # at the run's threshold(s), as metrics.json records them
             if first and not as_json:

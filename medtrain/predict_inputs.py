@@ -25,7 +25,7 @@ from medtrain.data.folder import (IMAGE_SUFFIXES, check_depth, decode_image, rea
                                   resize_square)
 from medtrain.data.medmnist import load_npz_images
 from medtrain.data.nifti import is_nifti
-from medtrain.data.input_csv import read_id_column, read_path_column
+from medtrain.data.input_csv import read_id_column, read_input_csv
 from medtrain._io import NOT_REGULAR, file_problem, path_kind, why_not_read
 from medtrain.errors import MedtrainError
 from medtrain._predict_squash import ResizedWarning, _squashed  # noqa: F401 (ResizedWarning re-exported)
@@ -98,8 +98,7 @@ def _csv_items(path: Path, run: RunModel) -> Iterator[Item]:
     (:func:`medtrain.data.input_csv.read_path_column`: its ``path`` column, or its first column when it has no header),
     each a lazy :class:`Item` with its row's patient ID where the CSV has a patient column (:func:`~medtrain.data.input_csv.read_id_column`). A
     missing entry or one of an unknown kind is a bad input (skipped with ``skip_bad``), not an error about the CSV."""
-    entries = read_path_column(path)  # first: its errors about the CSV, as before
-    column, cells = read_id_column(path, _group_column(run))
+    entries, column, cells = read_input_csv(path, _group_column(run))  # one read: its paths and patient column
     for row, entry in entries:
         ids = ((column, cells[row]),) if column is not None else ()
         kind = path_kind(entry)

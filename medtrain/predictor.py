@@ -195,11 +195,10 @@ class Predictor:
             probs = probs.float().numpy()
         return names_at_operating_point(probs, threshold, positive, self.labels)
 
-    def stream(self, items: Iterable[Item], skip_bad: bool = False, skipped: list | None = None, *,
-               whole: bool = False) -> Iterator[tuple[list, np.ndarray, np.ndarray | None]]:
-        """``(names, probs, entropy)`` per batch of ``items``; bad items raise, or with ``skip_bad`` are
-        appended to ``skipped`` as :class:`Skipped`. ``whole``: the batch's :class:`Item` s (name and ``ids``, a
-        CSV's patient ID) in place of their names."""
+    def stream(self, items: Iterable[Item], skip_bad: bool = False,
+               skipped: list | None = None) -> Iterator[tuple[list[Item], np.ndarray, np.ndarray | None]]:
+        """``(items, probs, entropy)`` per batch of ``items`` (each :class:`Item` with its name and ``ids``, a CSV's
+        patient ID); bad items raise, or with ``skip_bad`` are appended to ``skipped`` as :class:`Skipped`."""
         names: deque = deque()
 
         def batches():
@@ -214,7 +213,7 @@ class Predictor:
                         reason = str(e).removeprefix(f"{item.name}: ")  # shown after the name: not twice
                         skipped.append(Skipped(item.name, reason))
                     continue
-                got.append(item if whole else item.name)
+                got.append(item)
                 if len(buf) == self.batch_size:
                     names.append(got)
                     yield torch.stack(buf)

@@ -27,7 +27,11 @@ def read_path_column(csv_path: str | os.PathLike) -> list[tuple[int, Path]]:
             character (``;``, tabs, ``|``) or a header that does not name ``path`` (``filename,label``); a row
             without a path."""
     csv_path = Path(csv_path)
-    rows, lines = _read_records(csv_path)
+    return _paths(csv_path, *_read_records(csv_path))
+
+
+def _paths(csv_path: Path, rows: list[list[str]], lines: list[int]) -> list[tuple[int, Path]]:
+    """:func:`read_path_column` of the file's records."""
     col = 0
     if rows:
         header = _header(rows[0])
@@ -66,7 +70,19 @@ def read_id_column(csv_path: str | os.PathLike, group_column: Optional[str] = No
 
     Raises:
         MedtrainError: what :func:`read_path_column` refuses of the file itself."""
-    rows, lines = _read_records(Path(csv_path))
+    return _ids(*_read_records(Path(csv_path)), group_column)
+
+
+def read_input_csv(csv_path: str | os.PathLike, group_column: Optional[str] = None
+                   ) -> tuple[list[tuple[int, Path]], Optional[str], dict[int, str]]:
+    """:func:`read_path_column`'s entries, then :func:`read_id_column`'s column and IDs, from one read of the file."""
+    csv_path = Path(csv_path)
+    rows, lines = _read_records(csv_path)
+    return (_paths(csv_path, rows, lines), *_ids(rows, lines, group_column))
+
+
+def _ids(rows: list[list[str]], lines: list[int], group_column: Optional[str]) -> tuple[Optional[str], dict[int, str]]:
+    """:func:`read_id_column` of the file's records."""
     header = (_header(rows[0]) if rows else None) or []
     if "path" not in header:
         return None, {}
