@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from medtrain._io import read_metrics
+from medtrain.reports.baselines import ci_text
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTILABEL
 
@@ -63,17 +64,15 @@ def draw_external_plots(run_dir: Path, name: str, task: str, labels, scores, sco
 
 def _outside(target: float, rates: dict, kind: str) -> bool:
     ci = rates.get(f"{kind}_ci")
-    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) for v in ci):
+    if not isinstance(ci, (list, tuple)) or not ci_text(ci):  # no interval (or an undefined one): nothing to say
         return False
     return target < ci[0] or target > ci[1]
 
 
 def _rate(rates: dict, kind: str) -> str:
-    lo, hi = rates[f"{kind}_ci"]
     value = rates.get(kind)
-    shown = f"{value:.3f} " if isinstance(value, (int, float)) and math.isfinite(value) else ""
-    return f"{shown}[{lo:.3f}, {hi:.3f}]"
+    shown = f"{value:.3f}" if isinstance(value, (int, float)) and math.isfinite(value) else ""
+    return f"{shown}{ci_text(rates[f'{kind}_ci'])}".strip()
 
 
 def target_missed(op: dict | None) -> str:

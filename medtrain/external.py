@@ -209,15 +209,23 @@ class UngroupedExternalWarning(UserWarning):
     intervals are over images, narrower where a patient has several images."""
 
 
-def _say_ungrouped(run_dir: Path, run: RunModel, data: Path, groups: list | None) -> None:
+def _finished_metrics(run_dir: Path) -> dict | None:
+    """The run's ``metrics.json``, read once for what ``eval --data`` says and writes of the run (its test patients,
+    its report); None for a run not finished, or whose file cannot be read (nothing to compare with or add to)."""
+    if not rundir.is_finished(run_dir):
+        return None
+    try:
+        return rundir.read_metrics(run_dir)
+    except MedtrainError:
+        return None
+
+
+def _say_ungrouped(run_dir: Path, metrics: dict | None, run: RunModel, data: Path, groups: list | None) -> None:
     """One line where ``data`` is a CSV naming no patient but the run's own test split was grouped by patient
     (its ``metrics.json`` counts test patients): the printed line had only lost its "over N patients"."""
     if groups is not None or data.suffix.lower() == ".npz" or not data.is_file():
         return
-    try:
-        patients = (rundir.read_metrics(run_dir).get("test") or {}).get("patients")
-    except MedtrainError:  # a run without its metrics: nothing to compare with
-        return
+    patients = ((metrics or {}).get("test") or {}).get("patients")
     if patients:
         names = run.cfg.group_column or "|".join(GROUP_COLUMNS)
         warnings.warn(UngroupedExternalWarning(
@@ -303,7 +311,8 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
             raise MedtrainError(f"{data}: label(s) {_unknown_labels(unknown[:5], list(run.label_names))} are not classes of "
                                 f"{run_dir} ({', '.join(run.label_names)})")
         labels = torch.tensor([index[t] for t in truth], dtype=torch.int64)
-    _say_ungrouped(run_dir, run, data, groups)  # after the labels' checks: a refused CSV is one line
+    metrics = _finished_metrics(run_dir)
+    _say_ungrouped(run_dir, metrics, run, data, groups)  # after the labels' checks: a refused CSV is one line
     seen, unchecked = _seen_in_run(run_dir, run, images, data)
     where, split = split, Split(images, labels, names, groups)
     scored, kept = score_and_keep(run, split)
@@ -317,7 +326,7 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
         if verbose and missed:
             print(f"  {missed}")
     write_eval_predictions(run_dir, external_predictions_file(data, where), run, split, kept)  # per image, for review
-    _add_to_report(run_dir, run, data, where, split, kept, res)
+    _add_to_report(run_dir, metrics, run, data, where, split, kept, res)
     if verbose:
         print(f"  per image: {run_dir / external_predictions_file(data, where)}")
         if skipped:
@@ -328,11 +337,12 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     return res
 
 
-def _add_to_report(run_dir: Path, run: RunModel, data: Path, where: str, split: Split, kept: dict, res: dict) -> None:
+def _add_to_report(run_dir: Path, metrics: dict | None, run: RunModel, data: Path, where: str, split: Split,
+                   kept: dict, res: dict) -> None:
     """The site's figures (ROC/PR with the operating point, reliability diagram), then the run's ``report.html``
     written again by the run directory's one writer, its "External testing" section showing every site scored so
-    far (:mod:`medtrain._external_report`). A run without a ``metrics.json`` (not finished) has no report to add to."""
-    if not rundir.is_finished(run_dir):
+    far (:mod:`medtrain._external_report`). A run without its ``metrics`` (not finished) has no report to add to."""
+    if metrics is None:
         return
     name = external_name(data, where)
     draw_external_plots(run_dir, name, run.meta["task"], split.labels.numpy(), kept.get("scores"),
@@ -341,7 +351,7 @@ def _add_to_report(run_dir: Path, run: RunModel, data: Path, where: str, split: 
     import jinja2
 
     try:
-        rundir.write_report(run_dir, rundir.read_config(run_dir), rundir.read_metrics(run_dir))
+        rundir.write_report(run_dir, rundir.read_config(run_dir), metrics)
     except jinja2.UndefinedError as e:  # a metrics.json without what the page shows (an older medtrain's run)
         warnings.warn(UnreportedExternalWarning(f"{run_dir / rundir.REPORT_FILE} not written again: its "
                                                 f"{rundir.METRICS_FILE} lacks what the report shows ({e}); the "

@@ -66,7 +66,7 @@ def identify(path: Path, labels: list, name: str | None = None) -> tuple[str, di
         info["n_samples"][s] for s in SPLITS]
     if official:
         return name or like, info, None
-    own = name if name and name not in _info() else path.name if path.stem in _info() else path.stem
+    own = name if name and name not in _info() else own_data_name(path.stem, path.name)
     if info is None:
         return own, None, None
     fits = _labels_fit(info, labels)

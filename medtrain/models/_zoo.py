@@ -46,11 +46,14 @@ def small(input_size: Optional[int]) -> bool:
 
 
 class NoBatchNorm(MedtrainError):
-    """``batch_norm=False`` (``--no-batch-norm``) given a network that has no BatchNorm to remove (``model``)."""
+    """``batch_norm=False`` (``--no-batch-norm``) given a network that has no BatchNorm to remove (``model``): the
+    message names the norms it has, which are kept; :func:`medtrain.models.factory.create_model` adds its name."""
 
     def __init__(self, model: nn.Module):
-        super().__init__("the network has no BatchNorm layers")
-        self.model = model
+        kinds = sorted({type(m).__name__ for m in model.modules()
+                        if isinstance(m, (nn.LayerNorm, nn.GroupNorm)) or type(m).__name__.startswith("LayerNorm")})
+        kept = f" (its {', '.join(kinds)} layers are not batch norms and are never removed)" if kinds else ""
+        super().__init__(f"has no BatchNorm layers to remove{kept}")
 
 
 def strip_norm(model: nn.Module) -> nn.Module:

@@ -21,25 +21,8 @@ ZOO_LISTED = "`medtrain models` lists them; any timm model name works too"
 
 def _no_norm(num_features: int, *args, **kwargs) -> nn.Module:
     """Stands in for a batch norm when a model is built without it: the mark medtrain's own builders read
-    (``norm_layer``); a timm network outside the zoo is built as it is and stripped afterwards (``_strip``)."""
+    (``norm_layer``); a timm network outside the zoo is built as it is and stripped afterwards (``strip_norm``)."""
     return nn.Identity()
-
-
-def _strip(name: str, model: nn.Module) -> nn.Module:
-    """``model`` with every BatchNorm removed (timm's norm+act layers keep their activation), its LayerNorms and
-    GroupNorms kept; a network without BatchNorm refused in one line."""
-    try:
-        return strip_norm(model)
-    except NoBatchNorm as e:
-        raise _no_batch_norm(name, e.model) from None
-
-
-def _no_batch_norm(name: str, model: nn.Module) -> MedtrainError:
-    kinds = sorted({type(m).__name__ for m in model.modules()
-                    if isinstance(m, (nn.LayerNorm, nn.GroupNorm)) or type(m).__name__.startswith("LayerNorm")})
-    kept = f" (its {', '.join(kinds)} layers are not batch norms and are never removed)" if kinds else ""
-    return MedtrainError(f"--no-batch-norm: {name} has no BatchNorm layers to remove{kept}; "
-                         f"train it without --no-batch-norm")
 
 
 def create_model(
@@ -93,7 +76,10 @@ def create_model(
     if drop_block:
         check_drop_block(name)
         opts["drop_block_rate"] = drop_block
-    model = _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts)
+    try:
+        model = _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts)
+    except NoBatchNorm as e:  # (from strip_norm, wherever the network was built)
+        raise MedtrainError(f"--no-batch-norm: {name} {e}; train it without --no-batch-norm") from None
     if separable:
         from medtrain.models.separable import to_separable
 
@@ -143,8 +129,6 @@ def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_no
             opts["input_size"] = input_size
         try:
             return builder(in_chans=in_chans, num_classes=num_classes, **opts)
-        except NoBatchNorm as e:
-            raise _no_batch_norm(name, e.model) from None
         except TypeError as e:  # an option the builder has no parameter for (its own errors are not TypeErrors)
             raise MedtrainError(f"model {name} does not support these options: {e}") from None
     import timm
@@ -154,7 +138,7 @@ def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_no
         # (a ConvNeXt's or ViT's LayerNorms, an EfficientNet's BatchNormAct2d with its activation inside), and
         # some constructors touch a batch norm's weight (a RegNet's zero-initialised last one).
         model = _timm_model(name, in_chans, num_classes, input_size, opts)
-        return model if batch_norm else _strip(name, model)
+        return model if batch_norm else strip_norm(model)
     raise suggest(name, list_models(), "model", listed_by=ZOO_LISTED)
 
 
