@@ -219,7 +219,7 @@ def fold_table(cv: dict, columns) -> dict:
     rows = [[str(f["fold"]), "/".join(str((f.get("sizes") or {}).get(k, "–")) for k in parts),
              *(["/".join(str(f["patients"].get(k, "–")) for k in parts)] if grouped else []),
              *(cell(f[n], n) for n in names), str(f["best_epoch"] + 1) if "best_epoch" in f else "–",
-             cell(f.get("wall_s"), "") if f.get("wall_s") is None else f"{f['wall_s']:.0f}"] for f in folds]
+             "–" if f.get("wall_s") is None else f"{f['wall_s']:.0f}"] for f in folds]
     ms = [f"{cell(summary[n]['mean'], n)} ± {cell(summary[n]['std'], n)}" if n in summary
           else "–" for n in names]  # a calibrated threshold is on its fold's own scale: no mean of them
     return {"head": head, "rows": rows, "mean": ["mean ± std", "", *([""] if grouped else []), *ms, "", ""]}

@@ -26,8 +26,8 @@ def _on(out: dict) -> str:
 
 
 def _patients(out: dict) -> str:
-    """``"; patients train/val/test 98/15/30"``: a patient-grouped run's split in patients (the line training
-    began with gave its images only); empty for data without patients."""
+    """``"; patients train/val/test 98/15/30"``: a patient-grouped run's split in patients, as its first line
+    (:func:`medtrain.api.start_line`) gives them; empty for data without patients."""
     groups = (out.get("data") or {}).get("groups") or {}
     return ("; patients train/val/test " + "/".join(str(groups.get(k, "–")) for k in ("train", "val", "test"))
             if groups else "")
