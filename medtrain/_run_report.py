@@ -4,11 +4,14 @@ calibration plots (``reliability.png``, ``roc_pr.png``) and ``report.html``, wit
 the report."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
 
 from medtrain._io import write_text
+from medtrain._io.run_files import eval_file, read_metrics
+from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTILABEL, class_names
 
 LEARNING_CURVE_FILE = "learning_curve.png"
@@ -16,6 +19,8 @@ CONFUSION_FILE = "confusion_matrix.png"
 RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and test, before/after temperature scaling
 ROC_PR_FILE = "roc_pr.png"  #: binary and multi-label tasks: test ROC and precision-recall curves, operating points
 REPORT_FILE = "report.html"  #: the self-contained HTML report of everything above
+#: ``eval_test.json``'s word on its numbers that the run's report shows above its results (a search's former best)
+REPORT_NOTE = "report_note"
 
 
 def data_summary(splits) -> dict:
@@ -78,15 +83,63 @@ def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> 
     :func:`medtrain.reports._html_settings.settings_shown`), its ``metrics.json`` content and the plots written beside it;
     ``note`` (plain text, e.g. a search's word on its trial) is shown above the results. Every external site
     scored so far (``eval_external_*.json`` and its figures: :func:`medtrain._external_report.external_blocks`) is
-    shown in its "External testing" section: ``medtrain eval --data`` writes the report again after each."""
+    shown in its "External testing" section: ``medtrain eval --data`` writes the report again after each.
+    A run trained with its test split held back (a search's trial) and evaluated on it later (``eval_test.json``)
+    shows that evaluation, and its :data:`REPORT_NOTE`, where ``note`` gives none: ``eval --data`` on a search's
+    best trial had written its report again without the test numbers the search had put in it, and without the
+    search's note on a former best."""
     from medtrain._external_report import external_blocks
     from medtrain.reports.html import run_report
+
+    metrics, note = _with_later_test(Path(run_dir), metrics, note)
 
     images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
               "confusion": CONFUSION_FILE}
     html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"),
                       note=note, unread=unread_settings(config), external=external_blocks(Path(run_dir)))
     write_text(Path(run_dir) / REPORT_FILE, html)
+
+
+def tested_metrics(metrics: dict, res: dict) -> dict:
+    """A trial's ``metrics.json`` content (trained without its test split) with its later test evaluation ``res``
+    (``eval_test.json``'s content) where the held-back test block was, arranged as :func:`medtrain.rundir.write_run`
+    arranges a trained run's: the calibration and operating-point figures under ``calibration.test`` and
+    ``operating_point.test``, and the data table's test row counted from the evaluation (its images, each class's
+    support), not the 0 images the trial trained with. For the run's report only: ``metrics.json`` stays as the
+    trial wrote it (its empty ``test`` is what says no trial saw the test split). (Here, beside the report's
+    writer, which folds a run's later test evaluation in: :func:`write_report`.)"""
+    m = copy.deepcopy(metrics)
+    test = {k: v for k, v in res.items() if k not in ("calibration", "operating_point", "data_checked_by")}
+    m["test"] = test
+    if isinstance(res.get("calibration"), dict) and isinstance(m.get("calibration"), dict):
+        m["calibration"]["test"] = {k: v for k, v in res["calibration"].items() if k != "temperature"}
+    if res.get("operating_point") and isinstance(m.get("operating_point"), dict):
+        m["operating_point"]["test"] = res["operating_point"]
+    data, per_class = m.get("data"), test.get("per_class") or {}
+    for row in (data.get("splits") or []) if isinstance(data, dict) else []:
+        if row.get("name") == "test" and not row.get("n"):
+            row["counts"] = [int((per_class.get(str(c)) or {}).get("support") or 0) for c in data.get("classes") or []]
+            row["n"] = int(test.get("n") or sum(row["counts"]))
+    if isinstance(m.get("sizes"), dict) and test.get("n"):
+        m["sizes"]["test"] = test["n"]
+    return m
+
+
+def _with_later_test(run_dir: Path, metrics: dict, note: str) -> tuple[dict, str]:
+    """``metrics`` with the run's later test evaluation folded in (:func:`tested_metrics`) where ``metrics.json``
+    holds no test numbers and ``eval_test.json`` is there to read, and ``note`` or that evaluation's own."""
+    if metrics.get("test"):
+        return metrics, note
+    if not (run_dir / eval_file("test")).is_file():  # the usual case
+        return metrics, note
+    try:
+        res = read_metrics(run_dir, eval_file("test"))
+    except MedtrainError:  # damaged: the report as the run left it (the evaluation's own reader names the file)
+        return metrics, note
+    if "auc" not in res:
+        return metrics, note
+    return tested_metrics(metrics, {k: v for k, v in res.items() if k != REPORT_NOTE}), note or str(
+        res.get(REPORT_NOTE) or "")
 
 
 def unread_settings(config: dict) -> tuple[str, ...]:

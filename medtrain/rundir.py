@@ -51,8 +51,8 @@ from medtrain.tasks import MULTILABEL, class_names
 from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  # noqa: F401 (the run's file names)
                                        read_predictions, read_saved, write_predictions)
 from medtrain._run_report import (CONFUSION_FILE, LEARNING_CURVE_FILE, RELIABILITY_FILE,  # noqa: F401 (the
-                                  REPORT_FILE, ROC_PR_FILE, _calibration_plots, data_summary,  # plots' and report's
-                                  write_report)  # file names and the report-writing tail: re-exported)
+                                  REPORT_FILE, REPORT_NOTE, ROC_PR_FILE, _calibration_plots, data_summary,  # plots'
+                                  tested_metrics, write_report)  # file names and the report-writing tail: re-exported)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
            "load_config", "read_metrics", "eval_file", "weights_meta", "default_run_dir", "is_run", "is_finished"]

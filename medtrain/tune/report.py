@@ -6,7 +6,6 @@ earlier run): those numbers cannot be unseen, so they are kept and said for what
 (:func:`scored_trials`) and on that trial's own report (:func:`earlier_best_note`), never dropped."""
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import os
@@ -23,6 +22,7 @@ from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_tune_report
 from medtrain.reports.names import metric_name
 from medtrain.reports.summary import auc_acc_line, auc_undefined_text
+from medtrain.runscores import write_eval_file
 from medtrain.tune.pruning import CUT, CUT_ATTR, CUT_STORY_ATTR, best_trial, budget_said, value_of
 from medtrain.tune.storage_errors import shown_url
 from medtrain.tune.study import FINISHED, fail_stale_trials
@@ -178,38 +178,19 @@ def _history_axes(ax, study: optuna.Study, metric: str) -> None:
     ax.set_ylabel(metric)
 
 
-def tested_metrics(metrics: dict, res: dict) -> dict:
-    """A trial's ``metrics.json`` content (trained without its test split) with its later test evaluation ``res``
-    (``eval_test.json``'s content) where the held-back test block was, arranged as :func:`medtrain.rundir.write_run`
-    arranges a trained run's: the calibration and operating-point figures under ``calibration.test`` and
-    ``operating_point.test``, and the data table's test row counted from the evaluation (its images, each class's
-    support), not the 0 images the trial trained with. For the run's report only: ``metrics.json`` stays as the
-    trial wrote it (its empty ``test`` is what says no trial saw the test split)."""
-    m = copy.deepcopy(metrics)
-    test = {k: v for k, v in res.items() if k not in ("calibration", "operating_point", "data_checked_by")}
-    m["test"] = test
-    if isinstance(res.get("calibration"), dict) and isinstance(m.get("calibration"), dict):
-        m["calibration"]["test"] = {k: v for k, v in res["calibration"].items() if k != "temperature"}
-    if res.get("operating_point") and isinstance(m.get("operating_point"), dict):
-        m["operating_point"]["test"] = res["operating_point"]
-    data, per_class = m.get("data"), test.get("per_class") or {}
-    for row in (data.get("splits") or []) if isinstance(data, dict) else []:
-        if row.get("name") == "test" and not row.get("n"):
-            row["counts"] = [int((per_class.get(str(c)) or {}).get("support") or 0) for c in data.get("classes") or []]
-            row["n"] = int(test.get("n") or sum(row["counts"]))
-    if isinstance(m.get("sizes"), dict) and test.get("n"):
-        m["sizes"]["test"] = test["n"]
-    return m
-
-
 def refresh_run_report(run_dir: Path, res: dict, note: str = "") -> None:
     """Rewrite the best trial's ``report.html`` with its test evaluation ``res`` (it was written during the search,
     when the trial held no test numbers), through the run directory's one report writer; ``note`` (a former best's
-    :func:`earlier_best_note`) is shown by the run's template above its results."""
+    :func:`earlier_best_note`) is shown by the run's template above its results. The note is kept with the
+    evaluation (``eval_test.json``'s ``report_note``), so a later rewrite of the report (``medtrain eval --data``
+    adding an external site) shows it again with the numbers it is about: it had been dropped."""
     import jinja2
 
     try:
-        rundir.write_report(run_dir, rundir.read_config(run_dir), tested_metrics(rundir.read_metrics(run_dir), res),
+        if note:
+            write_eval_file(run_dir, rundir.eval_file("test"), {**res, rundir.REPORT_NOTE: note}, verbose=False)
+        rundir.write_report(run_dir, rundir.read_config(run_dir), rundir.tested_metrics(rundir.read_metrics(run_dir),
+                                                                                         res),
                             note=note)
     except jinja2.UndefinedError as e:  # a metrics.json without what the page shows (an older medtrain's run)
         raise MedtrainError(f"{run_dir / rundir.METRICS_FILE} lacks what its report shows ({e})") from None

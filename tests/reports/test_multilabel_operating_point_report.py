@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 from medtrain.reports.html import run_report
 from medtrain.reports.summary import operating_point_line
-from medtrain.tune import report as tune_report
+from medtrain import rundir
 from multilabel_op_data import arrays, write_npz
 
 NAMES = ["0", "1", "2"]
@@ -125,14 +125,14 @@ def test_the_run_report_has_a_table_of_each_label_s_threshold_and_rates(cv):
 
 
 def test_a_search_trial_s_report_shows_the_table_from_its_later_test_evaluation(cv, capsys):
-    """tune.report.tested_metrics puts a trial's eval_test.json where its held-back test block was."""
+    """rundir.tested_metrics puts a trial's eval_test.json where its held-back test block was."""
     out, _, folds = cv
     assert run_cli(capsys, "eval", out / "fold1", "--split", "test")[0] == 0
     res = json.loads((out / "fold1" / "eval_test.json").read_text())
     trial = json.loads(json.dumps(folds[1]))
     trial["test"] = {}
     del trial["operating_point"]["test"]
-    m = tune_report.tested_metrics(trial, res)
+    m = rundir.tested_metrics(trial, res)
     html = run_report({"model": "resnet10_28_half"}, m, {}, m.get("data"))
     rows = _table_rows(html)
     assert [c[0] for c in rows.values()] == [f"{folds[1]['operating_point']['thresholds'][n]:.4f}" for n in NAMES]

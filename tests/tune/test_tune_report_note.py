@@ -8,6 +8,7 @@ import yaml
 
 from medtrain import rundir
 from medtrain.reports.html import run_report
+from medtrain.runscores import write_eval_file
 from medtrain.tune.report import earlier_best_note, refresh_run_report
 
 NOTE = 'Scored as the best of an earlier run: <b>not</b> the "answer" & it\'s said'
@@ -67,3 +68,20 @@ def test_a_best_trials_report_without_a_note_has_no_warning_and_the_real_note_re
     note = earlier_best_note(0, 1)
     refresh_run_report(run, RES, note)
     assert f'<p class="warn">{note}</p>' in _results((run / rundir.REPORT_FILE).read_text(encoding="utf-8"))
+
+
+def test_a_trials_report_written_again_later_keeps_its_test_numbers_and_the_searchs_note(tmp_path):
+    """``medtrain eval --data`` writes a run's report again from its metrics.json (to add an external site); a
+    search's trial holds its test numbers in eval_test.json only, and a former best its note: both had been lost."""
+    best, former = _trial(tmp_path / "002"), _trial(tmp_path / "003")
+    write_eval_file(best, rundir.eval_file("test"), RES, verbose=False)  # what the search's one test look writes
+    refresh_run_report(best, RES)
+    refresh_run_report(former, RES, NOTE)
+    for run, note in ((best, ""), (former, ESCAPED)):
+        before = (run / rundir.REPORT_FILE).read_text(encoding="utf-8")
+        rundir.write_report(run, rundir.read_config(run), rundir.read_metrics(run))  # as eval --data does
+        page = (run / rundir.REPORT_FILE).read_text(encoding="utf-8")
+        assert re.search(r"<span>test AUC</span><b>0\.875</b>", page)
+        assert _results(page) == _results(before)
+        assert (f'<p class="warn">{note}</p>' in page) == bool(note)
+    assert json.loads((former / rundir.METRICS_FILE).read_text())["test"] == {}  # metrics.json stays the trial's
