@@ -60,6 +60,9 @@ def test_gradual_unfreezing_trains_one_more_stage_per_period(data, tmp_path):
     # layer3 and layer4 as frozen after both were trained; a user walkthrough)
     assert m["transfer"]["frozen"] == ["stem", "layer1", "layer2"]
     assert m["transfer"]["unfrozen_at"] == {"layer4": 1, "layer3": 2}
+    page = (out / "report.html").read_text()  # the report says it too, in its epochs (from 1)
+    assert '<th scope="row">unfrozen during training</th><td>layer4 from epoch 2, layer3 from epoch 3</td>' in page
+    assert '<th scope="row">frozen</th><td>stem, layer1, layer2</td>' in page
     src, got = load_state(data / "A" / "model.safetensors"), load_state(out / "model.safetensors")
     for stage, trained in (("layer4", True), ("layer3", True), ("layer2", False), ("layer1", False)):
         k = f"{stage}.0.conv1.weight"  # layer4 trainable from epoch 1, layer3 from epoch 2, the rest never
