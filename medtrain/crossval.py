@@ -41,9 +41,9 @@ import numpy as np
 
 from medtrain import config as config_mod
 from medtrain import metrics
-from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_RAW, fold_table, fold_thresholds,
-                                       label_tables, markdown, mean_std as _mean_std, pooled_per_label, rate as _rate,
-                                       spread as _spread, threshold_note)
+from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_RAW, column_label, fold_table,
+                                       fold_thresholds, label_tables, markdown, mean_std as _mean_std, pooled_per_label,
+                                       rate as _rate, spread as _spread, threshold_note)
 from medtrain._crossval_labels import label_rates as _label_rates
 from medtrain._crossval_op import op_cards, op_label_table, op_line, pooled_operating_point
 from medtrain._compare_grid import units_code_note
@@ -282,6 +282,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     return {"folds": folds, "pooled": {**pooled, **op_cards(cv)[0]}, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
             "mean": dict.fromkeys(unsummarised), "std": dict.fromkeys(unsummarised),
             "threshold_note": threshold_note(cv), "label_tables": label_tables(cv) + op_label_table(cv),  # as cv.md has them
+            "labels": {k: column_label(k) for k in _COLUMNS},  # folds.png's names: the table's headers, not raw keys
             "fold_table": fold_table(cv, _COLUMNS),  # cv.md's per-fold table: its headers, sizes, epochs and times
             "choices": choices_table(cv), "choices_note": _choices_note(config),
             "unread": unread_settings(config),  # a linear probe's: left out of its settings table, as a run's report does

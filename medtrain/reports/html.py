@@ -256,7 +256,8 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
     ``"label_tables"`` (``[{"title", "head", "rows"}]``, text), ``"choices"`` (the folds' choices: such a table, or
     ``{"title", "line"}``) and ``"choices_note"`` (the settings table's word on them), ``"fold_table"`` (cv.md's
     per-fold table, ``{"head", "rows", "mean"}`` as text: :func:`medtrain._crossval_labels.fold_table`; shown as it
-    is, in place of a table of the folds' raw keys). Every numeric fold column but ``fold`` and ``seed``
+    is, in place of a table of the folds' raw keys), ``"labels"`` (``{key: name}``: each column's name in
+    ``folds.png``, the table's header; a key without one is shown as it is). Every numeric fold column but ``fold`` and ``seed``
     is a metric (a ``"mean"`` of None: "–"); a pooled ``*_ci_draws`` (resamples an interval rests on) is not."""
     from medtrain.reports import plots
 
@@ -271,7 +272,9 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         std.setdefault(k, s)
     # a column the tables give no mean ± std (a "mean" of None: the folds' calibrated thresholds and temperatures,
     # not on one scale) is drawn as its dots alone: the figure had averaged what the tables refuse to
-    plots.seed_dots(metrics, {"": [[f[k] for f in folds] for k in metrics]}, out / FOLDS_FILE, unit="fold",
+    names = summary.get("labels") or {}
+    plots.seed_dots([names.get(k, k) for k in metrics], {"": [[f[k] for f in folds] for k in metrics]},
+                    out / FOLDS_FILE, unit="fold",
                     averaged=[mean[k] is not None for k in metrics])
     pooled = summary.get("pooled") or {}
     html = _ENV.get_template("crossval.html.j2").render(

@@ -70,7 +70,10 @@ def test_folds_png_draws_a_mean_and_std_bar_only_for_the_columns_the_table_avera
     bars = {columns[round(x - 0.28)] for line in ax.get_lines() if line.get_marker() == "_"
             for x in line.get_xdata()}  # the black mean markers, 0.28 right of their column
     assert bars == set(columns) - {"threshold", "temperature"}
-    assert {"threshold", "temperature", "threshold_raw"} <= set(columns)
+    # each column named as the per-fold table heads it (it had been the raw key: test_auc, threshold_raw)
+    assert columns == ["val AUC", "val ACC", "test AUC", "test ACC", "threshold", "temperature", "threshold raw",
+                       "test sensitivity", "test specificity"]
+    assert set(columns) <= set(report_data(_cv(), {})["fold_table"]["head"])
     # the thresholds and temperatures are still there, as the folds' dots
     dots = {(columns[round(x)], round(float(y), 4)) for line in ax.get_lines() if line.get_marker() == "o"
             for x, y in zip(line.get_xdata(), line.get_ydata())}
