@@ -234,12 +234,21 @@ def run_tta(cfg: Config, meta: dict) -> str:
     return meta.get("tta", "none") if cfg.tta == "auto" else cfg.tta
 
 
+#: The weights' metadata key of a run trained with ``batch_norm: false`` that says which rule removed the norms, and
+#: its value: the BatchNorms alone (since 2026-12-07; timm's norm+activation layers keep their activation, other norm
+#: layers stay). A run without it was trained by the older rule, which on a timm network outside the zoo also removed
+#: the other norm layers (:func:`medtrain.runmodel.refuse_old_no_batch_norm`); the version number did not change.
+BATCH_NORM_REMOVED, BATCHNORM_ONLY = "batch_norm_removed", "batchnorm-only"
+
+
 def weights_meta(cfg: Config, splits, module, **extra) -> dict:
     """What ``model.safetensors`` says about itself: network, data shape, classes, normalisation, and the bit depth
     of the training images (``image_depth``, as ``metrics.json``'s provenance records it; None where none is held to:
     volumes, DICOM), which predict, ``eval --data`` and explain hold image files to: the weights and ``config.yaml``
-    are all a model handed on needs (:func:`medtrain.runmodel.received_model`), and had lost the check."""
-    return {"medtrain_version": provenance.medtrain_version(), "model": cfg.model, "in_chans": splits.in_chans,
+    are all a model handed on needs (:func:`medtrain.runmodel.received_model`), and had lost the check. A run
+    without batch norm records the rule that removed them (:data:`BATCH_NORM_REMOVED`)."""
+    rule = {} if cfg.batch_norm else {BATCH_NORM_REMOVED: BATCHNORM_ONLY}
+    return {**rule, "medtrain_version": provenance.medtrain_version(), "model": cfg.model, "in_chans": splits.in_chans,
             "num_classes": splits.num_classes,
             "input_size": int(splits.spatial_shape[-1]), "spatial_dims": len(splits.spatial_shape),
             "task": splits.task, "label_names": splits.label_names, "mean": module.mean.flatten().tolist(),

@@ -21,6 +21,7 @@ from medtrain.config import Config
 from medtrain.data import Split, Splits
 from medtrain.data.folder import IMAGE_DEPTH
 from medtrain.errors import MedtrainError
+from medtrain.models.factory import old_no_batch_norm_removed
 from medtrain.models.weights import load_state, read_meta
 from medtrain.tasks import BINARY, MULTICLASS, class_names
 from medtrain.training.build import build_model, input_transform
@@ -176,6 +177,7 @@ def load_run_module(run_dir: str | Path) -> RunModel:
     if missing:  # a medtrain weights file from before a key was recorded (input_size: before 2026-12-02)
         raise MedtrainError(f"{run_dir / rundir.WEIGHTS_FILE} was written by an older medtrain without "
                             f"{', '.join(missing)} in its metadata; retrain the run with this version of medtrain")
+    refuse_old_no_batch_norm(run_dir, cfg, meta)
     if cfg.mc_dropout and _masks_per_batch(run_dir, meta):
         print(f"medtrain: note: {run_dir} was {rundir.FORMAT_0} (run format 0), whose MC-dropout masks were drawn per "
               "batch (now per image): its numbers can differ from those in its metrics.json", file=sys.stderr)
@@ -193,11 +195,39 @@ def _read(reader, run_dir: Path):
                             f"trained, or {_train_again(run_dir)}") from None
 
 
-def _train_again(run_dir: Path) -> str:
-    """The way on for a run whose weights are gone or damaged: its settings, trained again."""
+def _train_again(run_dir: Path, flags: str = "") -> str:
+    """The way on for a run whose weights are gone or damaged: its settings (with ``flags``), trained again."""
     config = shlex.quote(str(run_dir / rundir.CONFIG_FILE))
-    return f"train it again into another --out (`medtrain train --config {config} --out NEW`; out= in Python), or " \
-        f"delete {run_dir} and train it again"
+    return f"train it again into another --out (`medtrain train --config {config}{flags} --out NEW`; out= in " \
+        f"Python), or delete {run_dir} and train it again"
+
+
+def refuse_old_no_batch_norm(run_dir: Path, cfg: Config, meta: dict) -> None:
+    """Refuse, in one line, a run trained with ``batch_norm: false`` by a medtrain older than the rule of BatchNorms
+    alone (its weights without :data:`medtrain.rundir.BATCH_NORM_REMOVED`; the version number did not change) whose
+    network that older rule built otherwise: a timm network outside the zoo with other norm layers than plain
+    BatchNorms (:func:`medtrain.models.factory.old_no_batch_norm_removed`). timm had been given a ``norm_layer`` of
+    identity, so an EfficientNet's ``BatchNormAct2d`` went with the activation inside it and a ConvNeXt's LayerNorms
+    went too: rebuilt today from the same weights, the network computes something else (an EfficientNet-B0 run of
+    test AUC 0.811 evaluated at 0.603, without a word). A network whose only norms are plain BatchNorms was built
+    the same by both rules and loads."""
+    if cfg.batch_norm or meta.get(rundir.BATCH_NORM_REMOVED) == rundir.BATCHNORM_ONLY:
+        return
+    with isolate_rng(include_cuda=torch.cuda.is_initialized()), float32_default():
+        old = old_no_batch_norm_removed(cfg.model, int(meta["in_chans"]), int(meta["num_classes"]),
+                                        int(meta["input_size"]))
+    if old is None:
+        return
+    (kinds, has_bn), name = old, cfg.model
+    acts = " and the activation inside each norm+activation layer" if any("Act" in k for k in kinds) else ""
+    what = f"also removed {name}'s norm layers other than plain BatchNorm ({', '.join(kinds)}){acts}" if kinds else \
+        f"left {name} as it was (it has no norm layers)"
+    now = "removes its BatchNorms alone and would compute another network from its weights" if has_bn else \
+        f"{'keeps them, ' if kinds else ''}refuses --no-batch-norm on a network without BatchNorm and cannot " \
+        "rebuild the network of its weights"
+    raise MedtrainError(f"{run_dir} was trained with --no-batch-norm by an older medtrain, whose rule on a timm "
+                        f"network outside medtrain's zoo {what}: this version {now}; "
+                        f"{_train_again(run_dir, '' if has_bn else ' --batch-norm')}")
 
 
 def refuse_incomplete(run_dir: str | Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import re
 
 import torch.nn as nn
 
@@ -171,6 +172,42 @@ def _at_input_size(name: str, input_size, opts: dict) -> dict:
     if cfg is None or not getattr(cfg, "fixed_input_size", False) or own == (input_size, input_size):
         return opts
     return {**opts, "img_size": int(input_size)}
+
+
+#: The batch norms both rules of ``batch_norm=False`` removed alike: exactly these classes, not their subclasses.
+PLAIN_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_NORM_NAME = re.compile(r"Norm(\d+d?|Act\d*d?|Fp32)?$")  # LayerNorm2d, RmsNorm, GroupNorm1, BatchNormAct2d, EvoNorm...
+
+
+def _is_norm(m: nn.Module) -> bool:
+    norms = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, *(
+        (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+    return isinstance(m, norms) or (bool(_NORM_NAME.search(type(m).__name__))  # (not timm's ConvNormAct block)
+                                    and not any(isinstance(c, nn.modules.conv._ConvNd) for c in m.children()))
+
+
+def old_no_batch_norm_removed(name: str, in_chans: int = 3, num_classes: int = 2,
+                              input_size=None) -> tuple[list[str], bool] | None:
+    """What ``batch_norm=False`` removed from the timm network ``name`` (outside medtrain's registry) before the
+    rule of BatchNorms alone (2026-12-07), beyond what it removes now, where the two rules built different networks:
+    ``(kinds, has_batch_norm)``, ``kinds`` the class names of its normalisation layers other than plain
+    ``nn.BatchNorm1d/2d/3d`` (an EfficientNet's ``BatchNormAct2d``, which took its activation with it; a ConvNeXt's
+    ``LayerNorm2d``), sorted: timm had been given a ``norm_layer`` of identity, which each of them was built with.
+    A network without BatchNorm (which this version refuses) is ``(kinds, False)``, ``kinds`` possibly empty.
+    None where both rules built the same network: a registered name (medtrain's builders remove their batch norms
+    themselves), a timm network whose only norms are plain BatchNorms, a name neither knows. Decided from the
+    network built as it is (on the CPU, its initial weights discarded)."""
+    base = name[: -len(SEPARABLE_SUFFIX)] if name.endswith(SEPARABLE_SUFFIX) else name
+    if _registry.is_registered(base) or base == "auto":
+        return None
+    import timm
+
+    if base not in timm.list_models():
+        return None
+    model = _timm_model(base, int(in_chans), int(num_classes), input_size, {})
+    kinds = sorted({type(m).__name__ for m in model.modules() if _is_norm(m) and type(m) not in PLAIN_BATCH_NORMS})
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    return (kinds, has_bn) if kinds or not has_bn else None
 
 
 def list_models() -> list[str]:
