@@ -30,7 +30,8 @@ def training_lock(run_dir: str | Path, created: bool = False):
     """Hold the run directory for this process while it trains and writes the run: a second ``train --resume``
     (or ``compare`` on the same folder) is refused, naming the process. Both had trained the same
     epochs and overwritten each other's files (found in a user walkthrough). An advisory ``flock`` on
-    ``.lock``: the system releases it when the process ends, even when it is killed, so no stale lock is left.
+    ``.lock``: the system releases it when the process ends, even when it is killed, so no stale lock is left; a
+    process that ends normally (finished, failed or interrupted) removes ``.lock`` as it lets go.
     Not taken where locks do not exist (Windows), nor where the filesystem cannot lock: a warning, not the
     traceback it had been (a user on NFS without its lock daemon must still train). ``created``: the caller
     made ``run_dir`` for this lock; it is removed again if the lock fails and nothing else is in it."""
@@ -43,10 +44,18 @@ def training_lock(run_dir: str | Path, created: bool = False):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         for attempt in range(5):  # lock_holder takes it for an instant to ask: try again around that
             if try_lock(fd):
-                break
+                if _still_there(fd, path):
+                    break
+                # taken as its holder let it go and removed it: another process may hold a new .lock now
+                os.close(fd)
+                fd = None
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                continue
             if attempt == 4:
                 raise _busy(run_dir, os.read(fd, 32).decode(errors="replace").strip())
             time.sleep(0.02)
+        else:
+            raise _busy(run_dir, "")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
     except OSError as e:
@@ -68,7 +77,19 @@ def training_lock(run_dir: str | Path, created: bool = False):
         yield
     finally:
         if fd is not None:  # None: unguarded, .lock could not be opened (it had been a TypeError after training)
+            # removed while still held, so a run folder is left without it (it had stayed in every finished run);
+            # a process that opened it before then finds, once it takes it, that it is gone (_still_there)
+            with contextlib.suppress(OSError):
+                path.unlink()
             os.close(fd)  # releases the lock
+
+
+def _still_there(fd: int, path: Path) -> bool:
+    """Whether ``fd`` (just locked) is still the file at ``path``: its holder removes it before letting it go."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
 
 
 def lock_holder(run_dir: str | Path) -> str | None:

@@ -143,3 +143,26 @@ def test_asking_whether_a_run_is_being_trained_does_not_refuse_the_trainer(tmp_p
         monkeypatch.setattr(fcntl, "flock", real)
         assert rundir.lock_holder(tmp_path) == str(os.getpid())  # held, and by whom
     assert rundir.lock_holder(tmp_path) is None  # released
+
+
+def test_a_run_folder_is_left_without_its_lock_and_a_process_holding_the_removed_file_does_not_take_the_run(
+        tmp_path, monkeypatch):
+    with rundir.training_lock(tmp_path):
+        stale = os.open(tmp_path / rundir.LOCK_FILE, os.O_RDWR)  # another process opened it as this one finished
+    # the holder removed it as it let go: a finished (or interrupted) run folder holds no .lock (it had stayed)
+    assert not (tmp_path / rundir.LOCK_FILE).exists() and rundir.lock_holder(tmp_path) is None
+    real_open, opened = os.open, []
+
+    def the_removed_file_first(path, flags, mode=0o777, **kw):
+        opened.append(path)
+        return stale if len(opened) == 1 else real_open(path, flags, mode, **kw)
+
+    with rundir.training_lock(tmp_path):  # a third process started meanwhile: it holds the new .lock
+        monkeypatch.setattr(os, "open", the_removed_file_first)
+        # the late one takes the lock of the file it opened, sees that file is gone, and meets the new holder
+        with pytest.raises(medtrain.MedtrainError, match=f"being trained by another process \\(pid {os.getpid()}\\)"):
+            with rundir.training_lock(tmp_path):
+                pass
+        monkeypatch.setattr(os, "open", real_open)
+        assert len(opened) == 2 and rundir.lock_holder(tmp_path) == str(os.getpid())
+    assert not (tmp_path / rundir.LOCK_FILE).exists()

@@ -201,8 +201,8 @@ def test_two_process_run_writes_one_complete_run_dir_scored_on_the_complete_spli
     files = {str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()}
     assert files == {"config.yaml", "metrics.json", "model.safetensors", "predictions_test.csv", "learning_curve.png",
                      "confusion_matrix.png", "reliability.png", "roc_pr.png", "logs/csv/hparams.yaml",
-                     "logs/csv/metrics.csv", "choices.json", "splits.csv", "report.html",
-                     ".lock"}  # .lock: the first process held it (rundir.training_lock)
+                     "logs/csv/metrics.csv", "choices.json", "splits.csv", "report.html"}
+    # no .lock: the first process held it (rundir.training_lock) and removed it as it let go
     # the checkpoints removed once metrics.json was written, by the first process alone (the audit: rank 1 removed
     # nothing), with nothing else of the run's
     assert not (run / "checkpoints").exists()
