@@ -1,5 +1,6 @@
 """The report-writing tail of a finished run (:func:`medtrain.rundir.write_run` calls it; every name is
 re-exported by :mod:`medtrain.rundir`): the data summary ``metrics.json["data"]`` and the report show, the
+augmentation policies it trained with (``metrics.json["augment_policy"]``, :func:`policy_summary`), the
 calibration plots (``reliability.png``, ``roc_pr.png``) and ``report.html``, with the file names of the plots and
 the report."""
 from __future__ import annotations
@@ -60,6 +61,30 @@ def data_summary(splits) -> dict:
         per_class = _patients_per_class(splits, groups, len(names))
         if per_class:
             out["patients_per_class"] = per_class
+    return out
+
+
+def policy_summary(config: dict, started: dict | None = None) -> list[dict]:
+    """``metrics.json``'s ``augment_policy``, which the report's Configuration section shows one line per sub-policy:
+    each policy file among ``config``'s ``augment`` as the run trained with it
+    (:func:`medtrain.augment.policy_spec.policy_record`: ``file``, ``sha256``, ``policy`` its content as parsed). One
+    gone, unreadable or changed since the run started (``started``: ``choices.json``'s ``{path: sha256}``) keeps
+    that digest, with ``policy`` None and why (``unread``): the run's outputs are written all the same. Empty for a
+    run without a policy file, and for a linear probe (:func:`unread_settings`: it never read ``augment``)."""
+    from medtrain.augment.policies import is_policy_file
+    from medtrain.augment.policy_spec import policy_record
+
+    if "augment" in unread_settings(config):
+        return []
+    started, out = started or {}, []
+    for path in (str(p) for p in config.get("augment") or () if is_policy_file(p)):
+        try:
+            rec = policy_record(path)
+        except MedtrainError as e:
+            rec = {"file": path, "sha256": started.get(path), "policy": None, "unread": str(e)}
+        if started.get(path) not in (None, rec["sha256"]):  # edited while it trained: not what trained it
+            rec = {"file": path, "sha256": started[path], "policy": None, "unread": "changed since the run started"}
+        out.append(rec)
     return out
 
 

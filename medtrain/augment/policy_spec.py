@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-from medtrain._yaml import read_yaml_file, write_yaml
+from medtrain._yaml import read_yaml_bytes, read_yaml_file, write_yaml
 from medtrain.augment._policy_ops import OP_NAMES, OPS, SPACES, STANDARD, WIDE
 from medtrain.errors import MedtrainError, suggest
 
@@ -293,6 +293,19 @@ def trivialaugment_policy() -> Policy:
 def load_policy(path: str | os.PathLike) -> Policy:
     """Read and validate a policy YAML file (the form :func:`save_policy` writes)."""
     return Policy.from_dict(read_yaml_file(path, "policy file"), where=f"policy file {path}")
+
+
+def policy_record(path: str | os.PathLike) -> dict:
+    """A policy file as a run records it (``metrics.json``'s ``augment_policy``): ``file``, the ``sha256`` of its
+    bytes (as ``choices.json`` records them, :func:`medtrain.augment.policies.policy_digests`) and ``policy``, the
+    content those same bytes hold, as parsed (:meth:`Policy.to_dict`: the sub-policies' [op, probability,
+    magnitude], ``layers``, RandAugment's N, ``max_level``, ``space``, ``random_magnitude``, ``name``, ``metadata``):
+    a run copied elsewhere, or whose file was deleted or edited, still says what augmentation trained it."""
+    import hashlib
+
+    data, d = read_yaml_bytes(path, "policy file")
+    policy = Policy.from_dict(d, where=f"policy file {path}")
+    return {"file": str(path), "sha256": hashlib.sha256(data).hexdigest(), "policy": policy.to_dict()}
 
 
 def save_policy(policy: Policy, path: str | os.PathLike, comment: str = "") -> Path:
