@@ -2,7 +2,7 @@
 read its own images: :func:`iter_inputs` lists image files, folders, CSVs of paths, ``.npz`` splits, NIfTI
 volumes and DICOM series lazily as :class:`Item` s; :func:`conform` makes one decoded image the network's
 input (channels, size); :func:`python_items` does the same for what a Python caller passes;
-:func:`with_stdin_paths` reads the paths of a command line's ``-`` from standard input. Image files and PIL images
+(:mod:`medtrain.cli._stdin` reads the paths of a command line's ``-`` from standard input). Image files and PIL images
 are held to the bit depth of the run's training images (:attr:`medtrain.runmodel.RunModel.image_depth`), where it
 recorded one.
 
@@ -12,9 +12,8 @@ Split out of :mod:`medtrain.predictor` (the predictor runs the network; this mod
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, NamedTuple, TextIO
+from typing import Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -40,9 +39,33 @@ class Item(NamedTuple):
     ids: tuple = ()
 
 
-class Skipped(NamedTuple):
-    name: str
-    reason: str
+class Skipped(NamedTuple("Skipped", [("name", str), ("reason", str)])):
+    """An input left out (``--skip-bad``): named as a person knows it (:func:`shown_name`), and why (that name not
+    repeated). A .npz row's bare index had named no file."""
+
+    __slots__ = ()
+
+    def __new__(cls, name, reason: str):
+        shown = shown_name(name)
+        return super().__new__(cls, shown, str(reason).removeprefix(f"{shown}: ").removeprefix(f"{name}: "))
+
+
+class InputName(str):
+    """An input's name as the outputs write it (predict's ``input`` column, ``maps.npz``'s ``inputs``: a .npz row's
+    index), carrying the file it is a row of and which row, for :func:`shown_name`."""
+
+    def __new__(cls, value, source="", where=""):  # defaults: pickle and copy rebuild it from its value alone
+        self = super().__new__(cls, value)
+        self.source, self.where = str(source), where
+        return self
+
+
+def shown_name(name, short: bool = False) -> str:
+    """The input ``name`` as a person knows it: a .npz row as ``FILE (SPLIT split, image I)``, another by its name;
+    ``short``: the file's name without its folders (an overlay's title)."""
+    source, where = getattr(name, "source", "") or str(name), getattr(name, "where", "")
+    source = (Path(source).name or source) if short else source
+    return f"{source} ({where})" if where else source
 
 
 # --------------------------------------------------------------------------- inputs
@@ -143,53 +166,14 @@ def _raise(e: Exception):
 
 def _npz_items(path: Path, split: str, run: RunModel, alone: bool) -> Iterator[Item]:
     """A .npz split's images, named by their index; ``PATH:INDEX`` beside other inputs, whose rows an index
-    alone would not tell apart (two .npz files both had rows 0, 1, ...)."""
+    alone would not tell apart (two .npz files both had rows 0, 1, ...); each carries its file and split
+    (:class:`InputName`), which errors and overlays name."""
     images = load_npz_images(path, split)  # (N, C, *spatial); the other splits and the labels need not be there
     if images.ndim - 2 != len(run.input_shape) - 1:  # 2D images for a 3D run: said as for a PNG, not as a size
         raise _dims_error(path, images.ndim - 2, run)
     prefix = "" if alone else f"{path}:"
     for i in range(len(images)):
-        yield Item(f"{prefix}{i}", lambda i=i: images[i])
-
-
-STDIN = "-"  #: the input that means "the paths on standard input, one a line", as Unix tools read ``-``
-
-
-def with_stdin_paths(inputs: list, command: str = "predict", stdin: TextIO | None = None) -> list:
-    """A command line's inputs with ``-`` replaced, in place, by the paths on standard input, one a line
-    (``find scans -name '*.png' | medtrain predict RUN -``); each is then read as the same path given on the
-    command line (relative to the current folder; a folder, CSV or .npz too). A file named ``-`` is ``./-``.
-
-    Lines are split on ``\\n`` alone and kept whole, spaces included (``str.splitlines`` also splits on form
-    feeds and other characters a file name may hold; ``xargs`` splits on blanks); a ``\\r`` at a line's end
-    (a list written on Windows) is dropped and blank lines are skipped. Refused in one line: ``-`` twice
-    (standard input is read once), a terminal on standard input (waiting for typed paths reads as a hang),
-    NUL-separated paths (``find -print0``) and no path at all (an empty ``find`` had run the command on
-    nothing, or ``explain`` on the run's own split)."""
-    if STDIN not in inputs:
-        return list(inputs)
-    if inputs.count(STDIN) > 1:
-        raise MedtrainError("- is given twice; standard input holds one list of paths (a file named - is ./-)")
-    stdin = sys.stdin if stdin is None else stdin
-    example = f"find DIR -name '*.png' | medtrain {command} RUN -"
-    if stdin is None or stdin.closed:  # `<&-`: Python then has no sys.stdin
-        raise MedtrainError(f"- reads the input paths from standard input, which is closed; pipe them in, one a "
-                            f"line ({example})")
-    if stdin.isatty():
-        raise MedtrainError(f"- reads the input paths from standard input, which is a terminal here; pipe them "
-                            f"in, one a line ({example})")
-    try:
-        text = stdin.read()
-    except UnicodeDecodeError:  # the command line reads it in UTF-8 mode (undecodable bytes kept): a caller's stream
-        raise MedtrainError("standard input is not text (UTF-8): - reads one path a line") from None
-    if "\0" in text:
-        raise MedtrainError("standard input holds NUL bytes (find -print0?): - reads one path a line")
-    paths = [line.removesuffix("\r") for line in text.split("\n")]
-    paths = [p for p in paths if p.strip()]
-    if not paths:
-        raise MedtrainError("no input paths on standard input (- reads one path a line)")
-    at = inputs.index(STDIN)
-    return [*inputs[:at], *paths, *inputs[at + 1:]]
+        yield Item(InputName(f"{prefix}{i}", path, f"{split} split, image {i}"), lambda i=i: images[i])
 
 
 def iter_inputs(inputs: Iterable, run: RunModel, split: str = "test", alone: bool | None = None) -> Iterator[Item]:
@@ -284,7 +268,9 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
     """One image ``(C, *spatial)`` (or ``(*spatial)`` for one channel; a 2D image also ``(H, W, C)`` when its
     first size is no channel count and its last is) as the network takes it, a 2D image resized to its square;
     a grey image for an RGB network is repeated over the channels, as the folder loader converts it, and an
-    RGB(A) image whose colour channels are equal is a grey one for a grey network."""
+    RGB(A) image whose colour channels are equal is a grey one for a grey network. A volume of another size is
+    refused (training resizes no .npz volume; NIfTI and DICOM are read at its size). Errors say :func:`shown_name`."""
+    name = shown_name(name)  # a .npz row: its file, split and index (the name alone is its index)
     if _is_pil(x):  # decoded as its file is: EXIF orientation, palette, grey + alpha, 16-bit window
         x = decode_image(x, name)
     if not isinstance(x, torch.Tensor):
@@ -309,9 +295,10 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
         raise MedtrainError(f"{name}: {x.shape[0]} channel(s), but the model takes {want[0]}")
     if dims == 2 and tuple(x.shape[1:]) != want[1:]:  # resized as an image file of that size is
         x = _resized(x, name, want[-1])
-    if tuple(x.shape[1:]) != want[1:]:
+    if tuple(x.shape[1:]) != want[1:]:  # a volume: training resizes none given as arrays (a .npz), nor does this
         raise MedtrainError(f"{name}: size {'x'.join(map(str, x.shape[1:]))}, but the model takes "
-                            f"{'x'.join(map(str, want[1:]))}")
+                            f"{'x'.join(map(str, want[1:]))} (a volume in a .npz or an array is not resized; a "
+                            "NIfTI file or DICOM series is read at the model's size)")
     return x.contiguous()
 
 

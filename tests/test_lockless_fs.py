@@ -24,7 +24,7 @@ from medtrain import _lock
 from medtrain.data import medmnist as mm
 from medtrain.errors import MedtrainError
 from medtrain.explain import MAPS_FILE
-from medtrain.explain.write import write_explanation
+from medtrain.explain.write import INDEX_FILE, write_explanation
 from conftest import blank_explanation, run_cli
 
 pytestmark = pytest.mark.skipif(not _lock.LOCKS, reason="no advisory locks on this platform")
@@ -64,7 +64,7 @@ def test_an_explanation_is_written_unguarded_with_a_warning(no_locks, drawn, tmp
     out = tmp_path / "cam"
     with pytest.warns(_lock.UnguardedWarning, match=f"the filesystem of {out} cannot lock \\(No locks available\\)"):
         write_explanation(blank_explanation(["a.png", "b.png"]), out)
-    assert sorted(p.name for p in out.iterdir()) == sorted(["0000_a.png", "0001_b.png", MAPS_FILE])
+    assert sorted(p.name for p in out.iterdir()) == sorted(["0000_a.png", "0001_b.png", MAPS_FILE, INDEX_FILE])
 
 
 def test_explain_on_a_filesystem_that_cannot_lock_warns_in_one_line(no_locks, capsys, trained_run, tmp_path):

@@ -7,9 +7,12 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser("explain", help="saliency maps (Grad-CAM, Grad-CAM++, occlusion) of a run's predictions",
                        description="Where the network looks: one map per input at the model's input resolution "
-                                   "(an input of another size is resized to it, as predict resizes it), of one "
+                                   "(a 2D image of another size is resized to it, as predict resizes it; a NIfTI "
+                                   "file or DICOM series is read at its size; a .npz or array volume of another "
+                                   "size is refused), of one "
                                    "forward pass without test-time views or dropout (MC dropout's too), in [0, 1], "
-                                   "written to DIR/maps.npz with an overlay PNG per input (volumes: the three "
+                                   "written to DIR/maps.npz and DIR/explanations.csv (a row per overlay: input, "
+                                   "class, p, method, layer, peak) with an overlay PNG per input (volumes: the three "
                                    "orthogonal slices through the map's peak) and, for a NIfTI input or a DICOM "
                                    "series folder, NNNN_<name>_map.nii.gz: the map (float32, the model's grid) "
                                    "under the affine that lays it over the scan in 3D Slicer, ITK-SNAP or FSLeyes "
@@ -51,7 +54,7 @@ def run(args) -> int:
     from medtrain.data._volume_notes import notes_once
     from medtrain.explain import explain
     from medtrain.explain.write import check_out
-    from medtrain.predict_inputs import with_stdin_paths
+    from medtrain.cli._stdin import with_stdin_paths
     from medtrain.runmodel import load_run_module
 
     inputs = with_stdin_paths(args.inputs, "explain")  # `-` with nothing piped: an error, never the run's own split

@@ -49,7 +49,7 @@ def squash_note(run=None):
 def run(args) -> int:
     from medtrain._io import STDOUT, is_stream
     from medtrain.predict import id_columns, inputs_except_out, load, write_predictions
-    from medtrain.predict_inputs import with_stdin_paths
+    from medtrain.cli._stdin import with_stdin_paths
 
     inputs = with_stdin_paths(args.inputs, "predict")  # before the run is loaded: a wrong `-` is said at once
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)

@@ -1,7 +1,9 @@
-"""Writing an explanation: ``maps.npz`` and one overlay PNG per input, all at once."""
+"""Writing an explanation: ``maps.npz``, one overlay PNG per input and their index ``explanations.csv``, all at
+once."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import re
 import sys
@@ -15,14 +17,21 @@ from medtrain._io import atomic_dir, check_output, is_stream, write_text
 from medtrain._lock import LOCKS, cannot_lock, lock, try_lock, unguarded
 from medtrain.errors import MedtrainError
 from medtrain.explain.nifti_out import NAME as _NIFTI, map_name, write_map
+from medtrain.predict_inputs import shown_name
 from medtrain.rundir import is_run
 
 MAPS_FILE = "maps.npz"
+#: one row per overlay, for a person without NumPy: the overlay, its input, the class explained, its probability,
+#: the method, the layer and the map's peak (:data:`INDEX_COLUMNS`, then ``peak_y``, ``peak_x``; a volume's ``peak_z``
+#: first; empty where the map is all zeros)
+INDEX_FILE = "explanations.csv"
+INDEX_COLUMNS = ("overlay", "input", "class", "probability", "method", "layer")
 #: while an explanation is written into a folder: every overlay of explain's that may lie in it (the earlier
 #: explanation's and the new one's), in place before any is moved there and removed once ``maps.npz`` is, so that a
 #: run killed meanwhile leaves none that the next explanation into the folder does not remove
 PENDING = ".overlays.pending"
 _STAGED = ".maps.npz.new"  #: the new ``maps.npz``, moved in with the overlays and renamed onto it last
+_STAGED_INDEX = ".explanations.csv.new"  #: the new index, renamed onto it once ``maps.npz`` is in place
 
 
 def _file_stem(name: str) -> str:
@@ -82,6 +91,15 @@ def _hidden_in(out, folder) -> bool:
     return all(p is None or any(x.startswith(".") for x in p) for p in (real, given)) and real is not None
 
 
+def _is_index(path: Path) -> bool:
+    """Whether ``path`` is an ``explanations.csv`` explain wrote (its header), not a file of the user's."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return tuple(next(csv.reader([f.readline()]), ()))[:len(INDEX_COLUMNS)] == INDEX_COLUMNS
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _is_explanation(path: Path) -> bool:
     """Whether ``path`` is a ``maps.npz`` explain wrote (its ``maps`` and ``inputs``), not a file of the user's."""
     try:
@@ -97,9 +115,10 @@ def check_out(out, run_folder=None, sources=()) -> None:
     export writes into the run too); a folder given as input (``sources``), or one inside it, which the next
     explanation of that folder would read its overlays from as inputs; the folder holding an input file (an image,
     a CSV, a .npz: the folder it is given in, a link's own, and the folder of the file it links to); a folder holding
-    a ``maps.npz`` that explain did not write. An overlay's name that another file there already has is refused when
-    the names are known (:func:`_write`). One line each, naming the way on. A hidden folder inside an input folder
-    (``scans/.x``) is allowed: the folder reader skips hidden folders, as training's does."""
+    a ``maps.npz`` or ``explanations.csv`` that explain did not write. An overlay's name that another file there
+    already has is refused when the names are known (:func:`_write`). One line each, naming the way on. A hidden
+    folder inside an input folder (``scans/.x``) is allowed: the folder reader skips hidden folders, as training's
+    does."""
     if out is None or is_stream(out):
         return
     real = _real(out)
@@ -122,6 +141,10 @@ def check_out(out, run_folder=None, sources=()) -> None:
     if os.path.lexists(maps) and not _is_explanation(maps):
         raise MedtrainError(f"{maps} is not an explanation (no maps and inputs in it) and would be overwritten; "
                             "give another --out, or move it")
+    index = Path(out) / INDEX_FILE
+    if os.path.lexists(index) and not _is_index(index):
+        raise MedtrainError(f"{index} is not an explanation's index (its header is not {','.join(INDEX_COLUMNS)},...) "
+                            "and would be overwritten; give another --out, or move it")
 
 
 def _not_ours(out: Path, names: list[str], earlier: set[str]) -> None:
@@ -186,8 +209,10 @@ def write_explanation(res, out: str | os.PathLike) -> list[Path]:
     zeros; ``nifti``, each input's NIfTI map's name, "" where it has none) and one overlay PNG per input
     (``NNNN_<name>.png``; for volumes the three orthogonal slices through the map's peak, the central ones where it
     has none), and for each NIfTI input or DICOM series its map as ``NNNN_<name>_map.nii.gz`` (:mod:`medtrain.explain.nifti_out`:
-    float32 in the model's grid, under the affine that lays it over the scan, ``Explanation.affines``) into the
-    folder ``out``, all at once: an error leaves nothing.
+    float32 in the model's grid, under the affine that lays it over the scan, ``Explanation.affines``), and
+    ``explanations.csv`` (:data:`INDEX_FILE`: a row per overlay) into the folder ``out``, all at once: an error
+    leaves nothing. Each overlay's title and index row name its input as a person knows it
+    (:func:`~medtrain.predict_inputs.shown_name`: a .npz row by its file, split and index).
     The overlays and maps an earlier explanation in ``out`` wrote are removed; other files are left alone. Returns the
     written PNGs. A second explanation into ``out`` at the same time waits for this one (:func:`_folder_held`)."""
     out = Path(out)
@@ -199,8 +224,9 @@ def _write(res, out: Path) -> list[Path]:
     """The overlays, then ``maps.npz``: written into a temporary folder (:func:`~medtrain._io.atomic_dir`), whose
     files are moved into an existing ``out`` one by one, so a kill (SIGKILL, no ``finally``) can land between
     them. Every overlay of explain's that may then lie in ``out`` is listed in :data:`PENDING` before the first
-    is moved; the earlier explanation's overlays go before its ``maps.npz`` is replaced by the new one, the manifest
-    last (they had gone after it: a run killed in between left overlays that no later one removed)."""
+    is moved; the earlier explanation's overlays and index go before its ``maps.npz`` is replaced by the new one, then
+    the new index, the manifest last (they had gone after it: a run killed in between left overlays that no later
+    one removed). A kill leaves no index, or the one of the overlays beside it, never a part of one."""
     from medtrain.reports._plots_saliency import peak_voxel, saliency_overlay
 
     check_out(out)  # a maps.npz of the user's: checked again, now that the folder is held
@@ -214,8 +240,8 @@ def _write(res, out: Path) -> list[Path]:
     with atomic_dir(out) as tmp:  # CLI's --out check too
         for i, (name, png) in enumerate(zip(res.names, names)):
             k = int(res.targets[i])
-            title = (f"{name} · {res.method}{f' at {res.layer}' if res.layer else ''} · "
-                     f"{res.labels[k]} (p = {res.probs[i, k]:.3f}"
+            title = (f"{shown_name(name, short=True)}\n{res.method}{f' at {res.layer}' if res.layer else ''} · "
+                     f"class {res.labels[k]} (p = {res.probs[i, k]:.3f}"
                      + (f"; called {res.operating_point[0]} at p >= {res.operating_point[1]:.3f})"
                         if res.operating_point is not None else ")"))
             saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
@@ -231,6 +257,7 @@ def _write(res, out: Path) -> list[Path]:
                                 overlays=np.array(names, dtype=str), nifti=np.array(niftis, dtype=str),
                                 images=np.asarray(res.images, dtype=np.uint8),
                                 probability=probability, peak=peaks, mc_dropout=np.array(res.mc_dropout))
+        _write_index(tmp / _STAGED_INDEX, res, names, probability, peaks)
         # last in the block (an error before it leaves nothing); into out itself where the files are moved one by one
         pending = "".join(f"{n}\n" for n in sorted(earlier | set(names) | set(niftis) - {""}))
         write_text(out / PENDING if out.is_dir() else tmp / PENDING, pending)
@@ -240,6 +267,22 @@ def _write(res, out: Path) -> list[Path]:
     for name in earlier - set(names) - set(niftis):
         if not (out / name).is_dir():
             (out / name).unlink(missing_ok=True)
+    (out / INDEX_FILE).unlink(missing_ok=True)  # the earlier one's rows: a kill from here leaves no index
     os.replace(out / _STAGED, out / MAPS_FILE)
+    os.replace(out / _STAGED_INDEX, out / INDEX_FILE)
     (out / PENDING).unlink(missing_ok=True)
     return pngs
+
+
+def _write_index(path: Path, res, overlays: list[str], probability: np.ndarray, peaks: np.ndarray) -> None:
+    """``explanations.csv``: per overlay its input (:func:`~medtrain.predict_inputs.shown_name`), the class explained
+    by its name, its probability as ``maps.npz`` holds it (written as predict writes it), the method and layer, and
+    the peak's index, one column per axis (empty for an all-zero map)."""
+    axes = ("peak_z", "peak_y", "peak_x")[-peaks.shape[1]:] if peaks.shape[1] else ()
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow([*INDEX_COLUMNS, *axes])
+        for i, (name, png) in enumerate(zip(res.names, overlays)):
+            peak = [] if peaks[i].min() < 0 else peaks[i].tolist()
+            w.writerow([png, shown_name(name), res.labels[int(res.targets[i])], f"{float(probability[i]):.9g}",
+                        res.method, res.layer or "", *(peak or [""] * len(axes))])

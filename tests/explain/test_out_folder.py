@@ -14,6 +14,7 @@ from PIL import Image
 from conftest import run_cli
 from medtrain.errors import MedtrainError
 from medtrain.explain import MAPS_FILE, explain
+from medtrain.explain.write import INDEX_FILE
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -108,7 +109,7 @@ def test_a_folder_of_its_own_even_inside_the_run_is_written_and_written_again(tr
         for inputs in ([scans / "s0.png", scans / "s1.png"], [scans / "s2.png"]):
             code, _, err = run_cli(capsys, "explain", run, *inputs, "--out", out)
             assert code == 0, err
-        assert sorted(p.name for p in out.iterdir()) == ["0000_s2.png", MAPS_FILE]
+        assert sorted(p.name for p in out.iterdir()) == ["0000_s2.png", INDEX_FILE, MAPS_FILE]
     finally:
         import shutil
         shutil.rmtree(out, ignore_errors=True)  # the run is shared by other tests
@@ -143,7 +144,8 @@ def test_a_hidden_folder_inside_the_input_folder_is_written_and_not_read_back(tr
     for _ in range(2):  # the second explanation of the folder reads its 3 images, not the first's overlays
         code, printed, err = run_cli(capsys, "explain", run, scans, "--out", out)
         assert code == 0, err
-        assert sorted(p.name for p in out.iterdir()) == ["0000_s0.png", "0001_s1.png", "0002_s2.png", MAPS_FILE]
+        assert sorted(p.name for p in out.iterdir()) == ["0000_s0.png", "0001_s1.png", "0002_s2.png", INDEX_FILE,
+                                                      MAPS_FILE]
     assert sorted(p.name for p in scans.iterdir()) == [".explanations", "s0.png", "s1.png", "s2.png"]
 
 

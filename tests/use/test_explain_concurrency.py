@@ -11,9 +11,9 @@ import numpy as np
 
 import medtrain.reports._plots_saliency as plots_saliency
 from medtrain.explain import MAPS_FILE
-from medtrain.explain.write import write_explanation
+from medtrain.explain.write import INDEX_FILE, write_explanation
 
-from conftest import blank_explanation
+from conftest import blank_explanation, read_rows
 
 
 def test_two_explanations_into_one_folder_at_once_leave_one_explanations_overlays(tmp_path, monkeypatch):
@@ -48,7 +48,8 @@ def test_two_explanations_into_one_folder_at_once_leave_one_explanations_overlay
     assert on_disk == listed, f"overlays beside maps.npz that it does not list: {sorted(on_disk - listed)}"
     # the later writer wins, as when the commands are run one after the other
     assert listed == {f"{i:04d}_malignant{i}.png" for i in range(3)}
-    assert sorted(p.name for p in out.iterdir()) == sorted(listed | {MAPS_FILE})  # no lock file among them
+    assert sorted(p.name for p in out.iterdir()) == sorted(listed | {MAPS_FILE, INDEX_FILE})  # no lock file among them
+    assert [r["overlay"] for r in read_rows(out / INDEX_FILE)] == sorted(listed)  # the index of the same writer
 
 
 def test_a_failed_explanation_into_a_new_folder_leaves_no_folder(tmp_path, monkeypatch):

@@ -18,9 +18,9 @@ import pytest
 
 import medtrain.reports._plots_saliency as plots_saliency
 from medtrain.explain import MAPS_FILE
-from medtrain.explain.write import write_explanation
+from medtrain.explain.write import INDEX_FILE, write_explanation
 
-from conftest import blank_explanation, run_cli
+from conftest import blank_explanation, read_rows, run_cli
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -69,6 +69,11 @@ def _overlays(out: Path) -> set[str]:
     return {p.name for p in out.glob("*.png")} - set(USERS)
 
 
+def _indexed(out: Path) -> list[str] | None:
+    """The overlays ``explanations.csv`` lists, in order; None where there is none."""
+    return [r["overlay"] for r in read_rows(out / INDEX_FILE)] if (out / INDEX_FILE).exists() else None
+
+
 def test_a_kill_at_any_step_leaves_nothing_the_next_explanation_does_not_remove(tmp_path, monkeypatch):
     monkeypatch.setattr(plots_saliency, "saliency_overlay",  # a stand-in: the drawing is not what is tested
                         lambda image, saliency, path, title, ras=False: Path(path).write_bytes(b"png"))
@@ -93,10 +98,13 @@ def test_a_kill_at_any_step_leaves_nothing_the_next_explanation_does_not_remove(
                 write_explanation(blank_explanation(killed), out)
         if _listed(out) == {f"{i:04d}_{n}" for i, n in enumerate(killed)}:  # the new maps: only their overlays
             assert _overlays(out) <= _listed(out), f"killed at step {k}: earlier overlays beside the new maps.npz"
+        # the index: none, or whole and of the maps.npz beside it (never the earlier one's beside the new maps)
+        assert _indexed(out) in (None, sorted(_listed(out))), f"killed at step {k}: {_indexed(out)}"
         # the next explanation into the folder (another, smaller one) leaves exactly its own files and the user's
         write_explanation(blank_explanation(["third.png"]), out)
         assert _listed(out) == _overlays(out) == {"0000_third.png"}, f"killed at step {k}: {sorted(_overlays(out))}"
-        assert sorted(p.name for p in out.iterdir()) == sorted({"0000_third.png", MAPS_FILE, *USERS}), k
+        assert sorted(p.name for p in out.iterdir()) == sorted({"0000_third.png", MAPS_FILE, INDEX_FILE, *USERS}), k
+        assert _indexed(out) == ["0000_third.png"], k
         assert all((out / name).read_bytes() == data for name, data in USERS.items())
 
 
@@ -112,4 +120,4 @@ def test_explain_rerun_after_a_kill_as_its_maps_land_leaves_only_its_own_overlay
     assert _listed(out) != mine or _overlays(out) <= mine  # never the earlier overlays beside the new maps
     code, _, _ = run_cli(capsys, "explain", run, "--split", "test", "--limit", "2", "--out", out)
     assert code == 0 and _listed(out) == mine
-    assert sorted(p.name for p in out.iterdir()) == sorted(mine | {MAPS_FILE, "2024_holiday.png"})
+    assert sorted(p.name for p in out.iterdir()) == sorted(mine | {MAPS_FILE, INDEX_FILE, "2024_holiday.png"})

@@ -13,6 +13,7 @@ from PIL import Image
 
 from conftest import run_cli
 from medtrain.explain import MAPS_FILE
+from medtrain.explain.write import INDEX_FILE
 
 
 # One process for the three commands (each start-up imports torch: seconds): `medtrain predict RUN IMAGE --out -`
@@ -90,11 +91,12 @@ def test_explaining_into_a_folder_removes_only_the_overlays_an_earlier_explanati
         return sorted(p.name for p in out.iterdir())
 
     assert explain(3) == ["0000_0.png", "0001_1.png", "0001_mine.png", "0002_2.png", "2024_vacation.png",
-                          MAPS_FILE, "notes.txt"]
-    assert explain(1) == ["0000_0.png", "0001_mine.png", "2024_vacation.png", MAPS_FILE, "notes.txt"]
-    assert explain(2) == ["0000_0.png", "0001_1.png", "0001_mine.png", "2024_vacation.png", MAPS_FILE, "notes.txt"]
+                          INDEX_FILE, MAPS_FILE, "notes.txt"]
+    assert explain(1) == ["0000_0.png", "0001_mine.png", "2024_vacation.png", INDEX_FILE, MAPS_FILE, "notes.txt"]
+    assert explain(2) == ["0000_0.png", "0001_1.png", "0001_mine.png", "2024_vacation.png", INDEX_FILE, MAPS_FILE,
+                          "notes.txt"]
     # an explanation written before maps.npz listed its overlays: they are named after its inputs
     with np.load(out / MAPS_FILE) as z:
         np.savez_compressed(out / MAPS_FILE, **{k: z[k] for k in z.files if k != "overlays"})
-    assert explain(1) == ["0000_0.png", "0001_mine.png", "2024_vacation.png", MAPS_FILE, "notes.txt"]
+    assert explain(1) == ["0000_0.png", "0001_mine.png", "2024_vacation.png", INDEX_FILE, MAPS_FILE, "notes.txt"]
     assert all((out / name).read_bytes() == data for name, data in mine.items())
