@@ -19,10 +19,11 @@ or on the trained weights (:data:`GRADCAM_PP_CAVEAT`, said as a :class:`GradCAMp
 pass both checks; Grad-CAM also lights bright structures the decision does not use, which occlusion does not.
 
 **Which layer** (Grad-CAM, Grad-CAM++): :mod:`medtrain.explain.layers` says why it is not the last stage at
-28 px.
+28 px. The layer's coarse map is resampled to the input with each cell on its measured receptive-field centre
+(:mod:`medtrain.explain._upsample`; MONAI's default interpolation had drawn it half a cell down-right).
 
 Occlusion hides a square (cube) of :func:`occlusion_mask` pixels (about 1/7 of the side, at least 3)
-with the image's mean, slid by half its side; the map is the drop of the target's probability. It needs one forward pass per window position: thousands for a volume.
+with the image's mean, slid by half its side; the map is the drop of the target's (uncalibrated) probability, clamped at 0. It needs one forward pass per window position: thousands for a volume.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ import torch
 from medtrain.runmodel import RunModel, float32_default, load_run_module
 from medtrain.data._volume_notes import notes_once
 from medtrain.errors import MedtrainError
+from medtrain.explain._upsample import cell_centre_upsampler
 from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_layer, stage_shapes, target_layers
 from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
@@ -189,7 +191,9 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
     else:
         layer = check_layer(run, layer) if layer else default_layer(run)
         cam = GradCAM if method == "gradcam" else _gradcam_pp_class()
-        explainers = [cam(net, target_layers=t, postprocessing=_minmax) for t in target_layers(run, layer)]
+        # each cell drawn at its receptive field's centre (MONAI's default drew it ~1.5 px down-right at 28 px)
+        explainers = [cam(net, target_layers=t, postprocessing=_minmax,
+                          upsampler=cell_centre_upsampler(net, t, run.input_shape)) for t in target_layers(run, layer)]
     names, maps, targets, probs, images, skipped, affines = [], [], [], [], [], [], []
 
     def flush(buf: list[torch.Tensor]) -> None:

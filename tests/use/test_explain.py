@@ -12,6 +12,7 @@ from medtrain.cli import main
 from bad_inputs import bad_item
 from medtrain.runmodel import load_run_module
 from medtrain.explain import MAPS_FILE, LogitNet, default_layer, explain
+from medtrain.explain._upsample import cell_centre_upsampler
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is ~5x faster on a busy CPU
 
@@ -241,7 +242,8 @@ def test_inputs_of_another_aspect_ratio_are_one_notice_as_in_predict(trained_run
 
 def _paper_gradcam_pp(net: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor, target: torch.Tensor):
     """Chattopadhay et al. (WACV 2018) eq. 19 with Y = exp(S), by autograd: alpha = g^2 / (2 g^2 + g^3 sum_ab A_ab),
-    weights sum_ij alpha relu(g), map relu(sum_k w_k A_k), bilinearly upsampled and min-max scaled."""
+    weights sum_ij alpha relu(g), map relu(sum_k w_k A_k), upsampled with each cell on its receptive-field centre
+    (as every Grad-CAM map is: medtrain.explain._upsample) and min-max scaled."""
     seen = []
     handle = layer.register_forward_hook(lambda m, i, o: seen.append(o))
     logits = net(x)
@@ -252,8 +254,9 @@ def _paper_gradcam_pp(net: torch.nn.Module, layer: torch.nn.Module, x: torch.Ten
     denom = 2 * g ** 2 + total * g ** 3
     alpha = g ** 2 / torch.where(denom != 0, denom, torch.ones_like(denom))
     w = (alpha * torch.relu(g)).sum((2, 3), keepdim=True)
-    cam = torch.nn.functional.interpolate(torch.relu((w * acts).sum(1, keepdim=True)), size=x.shape[2:],
-                                          mode="bilinear", align_corners=False)[:, 0].detach()
+    name = next(n for n, m in net.named_modules() if m is layer)
+    up = cell_centre_upsampler(net, name, x.shape[1:])(x.shape[2:])
+    cam = up(torch.relu((w * acts).sum(1, keepdim=True)))[:, 0].detach()
     flat = cam.reshape(len(cam), -1)
     lo, hi = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
     return ((cam - lo) / (hi - lo)).numpy()
