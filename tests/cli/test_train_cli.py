@@ -229,6 +229,51 @@ def test_an_out_inside_the_image_folder_is_refused(tmp_path, capsys, inside):
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == before  # nothing written there
 
 
+def _csv_of_class_folders(root: Path) -> Path:
+    """``root/labels.csv`` listing two images, ``png/benign/0.png`` and ``png/malignant/1.png`` (relative paths)."""
+    from conftest import png_csv
+
+    root.mkdir(parents=True, exist_ok=True)
+    return png_csv(root, [np.full((12, 12), 40, np.uint8), np.full((12, 12), 90, np.uint8)], [0, 1],
+                   classes=["benign", "malignant"], path="png/{label}/{i}.png")
+
+
+@pytest.mark.parametrize("inside", ["png/run2", "png", "png/benign/run", "png/benign"])
+def test_an_out_inside_the_folder_of_a_csvs_images_is_refused(tmp_path, capsys, inside):
+    # `--data data/labels.csv --out data/png/run2` (images in data/png/<class>/) had been accepted: the next
+    # `--data data/png` trained the run's plots as a third class 'run2' (an audit walk)
+    csv = _csv_of_class_folders(tmp_path / "data")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, _, err = _run(capsys, "train", "--data", str(csv), "--epochs", "1", "--out", str(csv.parent / inside))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"is inside {(csv.parent / 'png').resolve()}, a folder of the images" in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_an_out_beside_the_folder_of_a_csvs_images_is_not_refused(tmp_path):
+    # the boundary is the images' folder, not the CSV's: data/runs beside data/png is where runs of
+    # data/labels.csv commonly go; images in unrelated folders make their common parent no data folder
+    from conftest import png_csv
+    from medtrain._out_checks import check_out_of_data
+    from medtrain.config import Config
+    from medtrain.errors import MedtrainError
+
+    csv = _csv_of_class_folders(tmp_path / "data")
+    for out in (csv.parent / "runs" / "a", csv.parent, tmp_path / "pngs"):
+        check_out_of_data(Config(data=str(csv)), out)
+    spread = tmp_path / "spread.csv"
+    spread.write_text(f"path,label\n{csv.parent / 'png/benign/0.png'},benign\n"
+                      f"{tmp_path / 'elsewhere' / 'x' / '1.png'},malignant\n")
+    check_out_of_data(Config(data=str(spread)), tmp_path / "data" / "runs")  # /tmp/...: no data folder
+    with pytest.raises(MedtrainError, match="elsewhere/x, a folder of the images"):
+        check_out_of_data(Config(data=str(spread)), tmp_path / "elsewhere" / "x" / "run")
+    # images loose beside their CSV, runs in a subfolder: no class folder there (a CSV's usual layout)
+    flat = png_csv(tmp_path / "flat", [np.zeros((8, 8), np.uint8)] * 2, [0, 1], path="{i}.png")
+    check_out_of_data(Config(data=str(flat)), flat.parent / "run")
+    with pytest.raises(MedtrainError, match="flat, a folder of the images"):  # the run's files among the images
+        check_out_of_data(Config(data=str(flat)), flat.parent)
+
+
 def test_eval_of_a_run_folder_it_cannot_write_still_prints_the_result(trained_run, capsys, monkeypatch):
     # an archived or a colleague's run: the whole evaluation ran, then the error, and the numbers were lost
     from medtrain.errors import MedtrainError
