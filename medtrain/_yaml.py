@@ -130,7 +130,21 @@ def read_yaml_bytes(path: str | os.PathLike, what: str) -> tuple[bytes, Any]:
     except DuplicateKey as e:
         raise MedtrainError(f"{what} {p}: {e}") from None
     except yaml.YAMLError as e:
-        raise MedtrainError(f"{what} {p} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise MedtrainError(f"{what} {p} is not valid YAML: {syntax_error(e)}") from None
+
+
+def syntax_error(e: yaml.YAMLError) -> str:
+    """PyYAML's error in one line, where it is and what (``line 3, column 1: expected ',' or ']', but got '<stream
+    end>' (while parsing a flow sequence from line 2, column 5)``): its message's first line alone had been
+    ``while parsing a flow sequence``, without the line, the column or the problem."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if not problem or mark is None:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    context, at = getattr(e, "context", None), getattr(e, "context_mark", None)
+    said = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    if context and at is not None and (at.line, at.column) != (mark.line, mark.column):
+        return f"{said} ({context} from line {at.line + 1}, column {at.column + 1})"
+    return f"{said} ({context})" if context else said
 
 
 def write_yaml(path: str | os.PathLike, obj: Any, comment: str = "", flow_lists: bool = False,

@@ -188,7 +188,7 @@ def pca_lighting(x: Tensor, eigvals: Tensor, eigvecs: Tensor, std: float = 0.1) 
     """
     _check_batch(x, "pca_lighting")
     if x.shape[1] != 3:
-        raise MedtrainError(f"PCA lighting needs RGB images, got {x.shape[1]} channels")
+        raise MedtrainError(f"PCA lighting needs RGB images, got {x.shape[1]} channel{'s' * (x.shape[1] != 1)}")
     if tuple(eigvals.shape) != (3,) or tuple(eigvecs.shape) != (3, 3):
         raise MedtrainError(f"pca_lighting needs eigvals (3,) and eigvecs (3, 3) from fit_pca_lighting, got "
                             f"{tuple(eigvals.shape)} and {tuple(eigvecs.shape)}")
@@ -323,7 +323,7 @@ def hed_jitter(x: Tensor, sigma: float = 0.05) -> Tensor:
     """
     _check_batch(x, "hed_jitter")
     if x.shape[1] != 3:
-        raise MedtrainError(f"HED jitter needs RGB images, got {x.shape[1]} channels")
+        raise MedtrainError(f"HED jitter needs RGB images, got {x.shape[1]} channel{'s' * (x.shape[1] != 1)}")
     sigma = _check_hed_sigma(sigma)
     # Imported lazily: medtrain.color is an optional sibling package of this one.
     from medtrain.color.hed import hed_to_rgb, rgb_to_hed

@@ -69,7 +69,7 @@ class Policy:
     def validate(self, where: str = "policy") -> "Policy":
         """Check every field; raise :class:`MedtrainError` naming the first problem."""
         if self.space not in SPACES:
-            raise suggest(str(self.space), SPACES, f"{where}: magnitude space")
+            raise _unknown(str(self.space), SPACES, where, "magnitude space")
         if isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 1:
             raise MedtrainError(f"{where}: layers must be an integer >= 1, got {self.layers!r}")
         if not isinstance(self.random_magnitude, bool):  # a quoted "false" is a true string
@@ -84,15 +84,17 @@ class Policy:
             for op in sub:
                 at = f"{where}: sub-policy {i}, op {op.name}"
                 if op.name not in OPS:
-                    raise suggest(op.name, OP_NAMES, f"{where}: sub-policy {i}: op")
-                if not (isinstance(op.prob, (int, float)) and 0.0 <= op.prob <= 1.0):
+                    raise _unknown(op.name, OP_NAMES, f"{where}: sub-policy {i}", "op")
+                # a bool is no number here (true had passed as probability 1), as the layers check has it
+                if not (_number(op.prob) and 0.0 <= op.prob <= 1.0):
                     raise MedtrainError(f"{at}: probability must be in [0, 1], got {op.prob!r}")
                 needs = OPS[op.name].has_magnitude and not self.random_magnitude
                 if needs and op.magnitude is None:
                     raise MedtrainError(f"{at}: needs a magnitude in [0, {self.max_level:g}]")
-                if op.magnitude is not None and not (
-                    isinstance(op.magnitude, (int, float)) and 0 <= op.magnitude <= self.max_level
-                ):
+                if op.magnitude is not None and not OPS[op.name].has_magnitude:  # had been ignored silently
+                    raise MedtrainError(f"{at}: takes no magnitude, got {op.magnitude!r}; give null or leave it "
+                                        f"out ([{op.name}, {op.prob!r}])")
+                if op.magnitude is not None and not (_number(op.magnitude) and 0 <= op.magnitude <= self.max_level):
                     raise MedtrainError(f"{at}: magnitude must be in [0, {self.max_level:g}], got {op.magnitude!r}")
         return self
 
@@ -121,7 +123,7 @@ class Policy:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise suggest(unknown[0], known, f"{where}: key")
+            raise _unknown(unknown[0], known, where, "key")
         if not isinstance(d.get("sub_policies"), list):
             raise MedtrainError(f"{where}: 'sub_policies' must be a list of lists of [op, probability, magnitude]")
         subs = []
@@ -133,6 +135,17 @@ class Policy:
         if kw.get("metadata") is None:
             kw.pop("metadata", None)
         return cls(sub_policies=subs, **kw).validate(where)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _unknown(name: str, choices, where: str, what: str) -> MedtrainError:
+    """``WHERE: unknown WHAT 'NAME'; did you mean ...`` (:func:`medtrain.errors.suggest`'s hint): "unknown" put before
+    the op or key, not before ``where`` ("unknown policy file X: sub-policy 0: op 'Rotat'" had read as if the file
+    were unknown)."""
+    return MedtrainError(f"{where}: {suggest(name, choices, what)}")
 
 
 def _op_from_yaml(op: Any, where: str) -> OpSpec:
@@ -149,7 +162,7 @@ def _canonical(name: str, where: str) -> str:
     """Op names are matched case-insensitively (``equalize`` is ``Equalize``)."""
     by_lower = {n.lower(): n for n in OP_NAMES}
     if name.lower() not in by_lower:
-        raise suggest(name, OP_NAMES, f"{where}: op")
+        raise _unknown(name, OP_NAMES, where, "op")
     return by_lower[name.lower()]
 
 

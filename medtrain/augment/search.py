@@ -174,7 +174,7 @@ def randaugment_grid_search(
     if out is not None:
         note = (
             f"Learned by `medtrain augment search`: RandAugment grid N in {ns}, M in {ms}"
-            + (f", {budget_epochs} epochs per candidate" if budget_epochs else "")
+            + (f", {budget_epochs} epoch{'s' * (budget_epochs != 1)} per candidate" if budget_epochs else "")
             + ", ranked on validation AUC.\n"
             + result.table()
             + "\nBase augmentation applied before the policy during the search: "
@@ -208,9 +208,11 @@ def suggest_autoaugment_policy(trial, sub_policies: int = 5, ops: Sequence[str] 
     AutoAugment paper (Cubuk et al., CVPR 2019), searched here by TPE instead of a reinforcement-learning
     controller. Every sample draws one sub-policy and applies its two ops in order.
 
-    Parameters are named ``sp{i}_op{j}``, ``sp{i}_p{j}`` and ``sp{i}_m{j}``; a magnitude is drawn for every
-    op (and ignored by the magnitude-free ones) so that each trial has the same parameters. Passing an
-    ``optuna.trial.FixedTrial`` of a trial's ``params`` rebuilds that trial's policy.
+    Parameters are named ``sp{i}_op{j}``, ``sp{i}_p{j}`` and ``sp{i}_m{j}``; a magnitude is drawn only for an op
+    that takes one (AutoContrast, Equalize, Invert: none, as the written policy's ``null``): one had been drawn for
+    every op, listed in the trials' table for ops that ignore it and modelled by TPE as if it mattered, and two
+    trials of one policy differed by it. Passing an ``optuna.trial.FixedTrial`` of a trial's ``params`` rebuilds that
+    trial's policy (a trial of a study begun before holds a magnitude for every op: the unused ones are ignored).
     """
     if isinstance(sub_policies, bool) or not isinstance(sub_policies, int) or sub_policies < 1:
         raise MedtrainError(f"the policy needs at least one sub-policy, got {sub_policies!r}")
@@ -220,8 +222,8 @@ def suggest_autoaugment_policy(trial, sub_policies: int = 5, ops: Sequence[str] 
         for j in range(OPS_PER_SUB_POLICY):
             name = trial.suggest_categorical(f"sp{i}_op{j}", list(ops))
             prob = trial.suggest_float(f"sp{i}_p{j}", 0.0, 1.0, step=0.1)
-            level = trial.suggest_int(f"sp{i}_m{j}", 0, AUTOAUGMENT_LEVELS)
-            sub.append(OpSpec(name, round(prob, 1), level if OPS[name].has_magnitude else None))
+            level = trial.suggest_int(f"sp{i}_m{j}", 0, AUTOAUGMENT_LEVELS) if OPS[name].has_magnitude else None
+            sub.append(OpSpec(name, round(prob, 1), level))
         subs.append(sub)
     return Policy(subs, layers=1, max_level=AUTOAUGMENT_LEVELS, name="autoaugment-search").validate()
 

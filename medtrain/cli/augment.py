@@ -87,10 +87,11 @@ def register(sub) -> None:
                    help="randaugment: the (N, M) grid (default); autoaugment: search sub-policies with Optuna")
     r.add_argument("--trials", type=int, metavar="N", help="autoaugment: stop when the study holds N finished trials")
     r.add_argument("--budget", type=float, metavar="MINUTES",
-                   help="autoaugment: a deadline for the whole search from the command's start (the flip pilots "
-                        "count): no trial starts that the longest trial so far says would end after it (the first "
-                        "always starts), and a trial training at the deadline stops at that epoch's end, recorded "
-                        "pruned (why: budget)")
+                   help="autoaugment: a deadline for the whole search from the command's start (loading and "
+                        "the flip pilots count): no trial starts that the longest trial so far says would end after "
+                        "it (the first always starts); a trial training at the deadline stops at the end of the epoch "
+                        "it is in (an epoch is not interrupted), then finishes its run (validation, its report), "
+                        "recorded pruned (why: budget); writing the policy and the trials' tables comes after")
     r.add_argument("--storage", metavar="URL",
                    help="autoaugment: SQLAlchemy URL of the study database (default sqlite:///WORK_DIR/study.db)")
     r.add_argument("--study-name", metavar="NAME",
@@ -112,21 +113,28 @@ def register(sub) -> None:
 
 
 def _data_flags(p: argparse.ArgumentParser, seed_help: str) -> None:
+    from medtrain.config.descriptions import DESCRIPTIONS
+
     p.add_argument("--config", metavar="YAML", help="YAML file of settings (dataset, data, size, ...)")
     p.add_argument("--dataset", help="MedMNIST dataset name (default: the config's, else pneumoniamnist)")
     p.add_argument("--data", help="a local .npz, an image folder or a CSV")
     p.add_argument("--size", help="MedMNIST image size: 28, 64, 128 or 224 (default: the config's, else 28)")
+    # train's flag and help: the loaders' "images are not square; pass --image-size N" names it
+    p.add_argument("--image-size", dest="image_size", metavar="N", help=DESCRIPTIONS["image_size"].replace("%", "%%"))
     p.add_argument("--seed", help=seed_help + "; also of the train/val/test split of an image folder or CSV "
                                               "without a split column")
 
 
 def _config(args: argparse.Namespace, extra: Sequence[str] = ()):
     from medtrain import config as config_mod
+    from medtrain.config.checks import check_typed_for_a_new_run
 
     from_file = config_mod.load_yaml(args.config) if args.config else {}
-    keys = ("dataset", "data", "size", "seed", *extra)
+    keys = ("dataset", "data", "size", "image_size", "seed", *extra)
     flags = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
-    return config_mod.resolve(from_file, flags)
+    cfg = config_mod.resolve(from_file, flags)
+    check_typed_for_a_new_run(cfg, given=[k for k in flags if k == "image_size"])  # on a .npz: refused as train does
+    return cfg
 
 
 def _int_list(text: str, what: str) -> list[int]:
@@ -175,16 +183,14 @@ SHOW_SETTINGS = ("aa_policy", "ra_n", "ra_m", "mixup_alpha", "cutmix_alpha")
 
 def run_show(args: argparse.Namespace) -> int:
     import dataclasses
+    import sys
 
     import torch
 
+    from medtrain._io import is_stream
     from medtrain.augment.grid import mixes, pair_order
     from medtrain.data import load_splits
     from medtrain.training.build import augment_params, check_color_space
-
-    import sys
-
-    from medtrain._io import is_stream
 
     stream = is_stream(args.out)  # `--out -` or a pipe: the PNG's bytes alone go there, every message to stderr
     if not stream and Path(args.out).suffix.lower() != ".png":  # a .jpg name had held PNG bytes, a .txt been
@@ -231,7 +237,6 @@ def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) 
     """Fail before any training if ``--augment`` of training does not take policy files."""
     from medtrain.augment import build_batch_augment
     from medtrain.augment.policies import randaugment_policy, save_policy
-
     import tempfile
 
     # A file of its own (not a fixed name in work_dir), so searches sharing a work dir cannot delete each
@@ -250,19 +255,18 @@ def _check_train_accepts_policy_files(base: list, params: dict, work_dir: Path) 
 
 def run_search(args: argparse.Namespace) -> int:
     import dataclasses
-    import time
 
-    started = time.monotonic()  # autoaugment's --budget counts from here, as tune's does (imports take seconds)
+    from medtrain.cli._clock import command_started
+
+    started = command_started()  # autoaugment's --budget counts from the command's start: the process's
 
     from medtrain._train_inputs import check_settings
     from medtrain.augment.policies import is_policy_file
     from medtrain.config.flips import check_tta_flips_trained
     from medtrain.data import load_splits
     from medtrain.training.distributed import check_devices
-    from medtrain.augment.search import randaugment_grid_search
+    from medtrain.augment.search import DEFAULT_M, DEFAULT_N, check_grid, randaugment_grid_search
     from medtrain.policy_search import flips_off, grid_flips, make_train_fn, trained_base
-
-    from medtrain.augment.search import DEFAULT_M, DEFAULT_N, check_grid
 
     if not is_policy_file(args.out):  # --augment reads a policy file by its extension: 'as' is an unknown op there
         raise MedtrainError(f"--out {args.out}: a policy is written as YAML; give a name ending in .yaml (or .yml), "
@@ -342,7 +346,7 @@ def train_command(args: argparse.Namespace, cfg, flip: str | None, base: list, o
     parts = ["medtrain", "train"]
     if args.config:
         parts += ["--config", str(args.config)]
-    for key in ("dataset", "data", "size", "seed", "group_column", "model", "batch_size", "accelerator"):
+    for key in ("dataset", "data", "size", "image_size", "seed", "group_column", "model", "batch_size", "accelerator"):
         if getattr(args, key, None) is not None:
             parts += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     if not args.config and args.dataset is None and args.data is None:  # the default dataset, named

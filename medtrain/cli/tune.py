@@ -25,9 +25,10 @@ def register(sub) -> None:
     p.add_argument("--budget", type=float, metavar="MINUTES",
                    help="a deadline for the whole search, from the command's start (the flip pilots count): no "
                         "trial starts that the longest trial so far says would end after it (the first always "
-                        "starts), and a trial training at the deadline stops at that epoch's end, recorded pruned "
-                        "(why: budget). The best trial's test evaluation and the reports come after it (a few "
-                        "seconds on a MedMNIST test split), not counted")
+                        "starts); a trial training at the deadline stops at the end of the epoch it is in (an "
+                        "epoch is not interrupted), then finishes its run (validation, its report), recorded pruned "
+                        "(why: budget). The best trial's test evaluation and the reports come after the deadline (a "
+                        "few seconds on a MedMNIST test split), not counted")
     p.add_argument("--storage", metavar="URL",
                    help="SQLAlchemy URL of the study database (default sqlite:///OUT/study.db); give the same "
                         "URL on several machines to share one study")
@@ -42,9 +43,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
+    from medtrain.cli._clock import command_started
 
-    started = time.monotonic()  # the budget counts from here: importing medtrain.tune alone takes seconds
+    started = command_started()  # the budget counts from the command's start (importing medtrain.tune takes seconds)
     from medtrain.cli._options import config_layers
     from medtrain.config import layered
     from medtrain.tune import load_space, tune

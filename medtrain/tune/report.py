@@ -58,8 +58,14 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
         secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start \
             else None
         rows.append([t.number, t.state.name.lower(), value_of(t), secs, len(t.intermediate_values),
-                     *[t.params.get(k) for k in names], *([reason] if any(why) else [])])
+                     *[_param(t.params.get(k)) for k in names], *([reason] if any(why) else [])])
     return header, rows
+
+
+def _param(v):
+    """A parameter as trials.csv writes it: a float without the binary noise of a stepped draw (Optuna stores a 0.1
+    step as 0.30000000000000004), to 12 significant digits."""
+    return float(f"{v:.12g}") if isinstance(v, float) else v
 
 
 def _cut_why(trial) -> str:

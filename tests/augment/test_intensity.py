@@ -229,3 +229,12 @@ def test_the_intensity_functions_refuse_a_single_image_and_bad_strengths():
         pca_lighting(x, torch.ones(3), torch.eye(3), std=-1.0)
     with pytest.raises(MedtrainError, match=r"pca_lighting needs eigvals \(3,\) and eigvecs \(3, 3\)"):
         pca_lighting(x, torch.ones(4), torch.eye(3))
+
+
+@pytest.mark.parametrize("channels, said", [(1, "got 1 channel"), (2, "got 2 channels")])
+def test_an_rgb_only_op_on_other_images_names_their_channels_in_good_english(channels, said):
+    eigvals, eigvecs = _pca_eig()
+    for op, what in [(lambda x: hed_jitter(x), "HED jitter"), (lambda x: pca_lighting(x, eigvals, eigvecs), "PCA lighting")]:
+        with pytest.raises(MedtrainError) as e:
+            op(_batch(c=channels))
+        assert str(e.value) == f"{what} needs RGB images, {said}"  # "got 1 channels" before

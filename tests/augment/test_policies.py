@@ -216,6 +216,41 @@ def test_yaml_written_by_hand_is_validated(tmp_path):
         load_policy(tmp_path / "missing.yaml")
 
 
+@pytest.mark.parametrize("text, message", [
+    # a bool is no number: true had trained as probability 1, as a quoted "0.5" is refused
+    ("- - [Rotate, true, 3]\n", "sub-policy 0, op Rotate: probability must be in [0, 1], got True"),
+    ("- - [Rotate, 0.5, false]\n", "sub-policy 0, op Rotate: magnitude must be in [0, 9], got False"),
+    # Equalize takes no magnitude: a 7 had been ignored silently
+    ("- - [Rotate, 0.5, 3]\n- - [Rotate, 0.5, 3]\n  - [Equalize, 0.5, 7]\n",
+     "sub-policy 1, op Equalize: takes no magnitude, got 7; give null or leave it out ([Equalize, 0.5])"),
+])
+def test_a_policy_file_s_wrong_value_is_refused_naming_its_sub_policy_and_op(tmp_path, text, message):
+    path = tmp_path / "p.yaml"
+    path.write_text("sub_policies:\n" + text)
+    with pytest.raises(MedtrainError) as e:
+        load_policy(path)
+    assert str(e.value) == f"policy file {path}: {message}"
+
+
+def test_a_magnitude_free_op_with_null_or_without_a_magnitude_loads(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("sub_policies:\n- - [Equalize, 0.5, null]\n  - [Invert, 1]\n")
+    assert load_policy(path).sub_policies == [[OpSpec("Equalize", 0.5, None), OpSpec("Invert", 1, None)]]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sub_policies:\n- - [Rotat, 0.5, 3]\n", "sub-policy 0: unknown op 'Rotat'; did you mean Rotate"),
+    ("sub_polices:\n- - [Rotate, 0.5, 3]\n", "unknown key 'sub_polices'; did you mean sub_policies"),
+    ("space: wdie\nsub_policies:\n- - [Rotate, 0.5, 3]\n", "unknown magnitude space 'wdie'; did you mean wide"),
+])
+def test_an_unknown_name_in_a_policy_file_is_said_unknown_not_the_file(tmp_path, text, message):
+    path = tmp_path / "p.yaml"  # "unknown policy file X: sub-policy 0: op 'Rotat'" had read as if the file were
+    path.write_text(text)
+    with pytest.raises(MedtrainError) as e:
+        load_policy(path)
+    assert str(e.value).startswith(f"policy file {path}: {message}")
+
+
 def test_registered_ops_build_from_run_settings(tmp_path):
     path = save_policy(randaugment_policy(1, 4), tmp_path / "ra.yaml")
     cases = [

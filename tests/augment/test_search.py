@@ -63,6 +63,8 @@ def test_written_policy_records_the_grid_results(tmp_path):
     assert record["best"] == {"n": 2, "m": 9, "val_auc": pytest.approx(0.629)}
     assert record["budget_epochs"] == 2 and len(record["results"]) == 5
     assert record["selected_on"].startswith("val_auc")
+    randaugment_grid_search(fake, n_values=[1], m_values=[3], budget_epochs=1, out=tmp_path / "p1.yaml")
+    assert ", 1 epoch per candidate," in (tmp_path / "p1.yaml").read_text()  # had been "1 epochs"
 
 
 def test_failed_candidates_are_skipped_and_all_failing_is_an_error():
@@ -97,6 +99,37 @@ def test_an_autoaugment_trial_draws_sub_policies_of_two_ops_on_the_papers_grid()
             assert round(op.prob * 10) == pytest.approx(op.prob * 10)  # probabilities 0, 0.1, ..., 1
             assert (op.magnitude is None) == (not OPS[op.name].has_magnitude)
             assert op.magnitude is None or op.magnitude in range(10)  # magnitudes 0..9
+
+
+def test_a_trial_draws_no_magnitude_for_an_op_that_takes_none():
+    """The trials' table lists a trial's params: a magnitude drawn for Equalize, Invert or AutoContrast had been
+    listed there (and modelled by TPE) though the policy writes null for it."""
+    import optuna
+
+    from medtrain.augment._policy_ops import OPS
+    from medtrain.augment.search import suggest_autoaugment_policy
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    free = 0
+    for _ in range(10):
+        trial = study.ask()
+        policy = suggest_autoaugment_policy(trial, sub_policies=3)
+        for i, sub in enumerate(policy.sub_policies):
+            for j, op in enumerate(sub):
+                assert (f"sp{i}_m{j}" in trial.params) == OPS[op.name].has_magnitude
+                free += not OPS[op.name].has_magnitude
+    assert free  # the draws held magnitude-free ops
+
+
+def test_a_trial_of_a_study_begun_with_a_magnitude_for_every_op_rebuilds_its_policy():
+    import optuna
+
+    from medtrain.augment.search import suggest_autoaugment_policy
+
+    old = {"sp0_op0": "Equalize", "sp0_p0": 0.30000000000000004, "sp0_m0": 7,
+           "sp0_op1": "Rotate", "sp0_p1": 1.0, "sp0_m1": 4}  # a magnitude for Equalize too, as trials had drawn
+    policy = suggest_autoaugment_policy(optuna.trial.FixedTrial(old), sub_policies=1)
+    assert [op.as_list() for op in policy.sub_policies[0]] == [["Equalize", 0.3, None], ["Rotate", 1.0, 4]]
 
 
 def test_a_trials_params_rebuild_its_policy_and_the_yaml_round_trips(tmp_path):
