@@ -46,7 +46,7 @@ from medtrain.explain.layers import MIN_CELLS, LogitNet, check_layer, default_la
 from medtrain.explain.write import MAPS_FILE, check_out, write_explanation
 from medtrain.metrics import predictions, scores_from_logits
 from medtrain._predict_squash import squashes_once
-from medtrain.predict_inputs import Item, Skipped, conform, model_affine, python_items
+from medtrain.predict_inputs import InputName, Item, Skipped, conform, model_affine, python_items
 from medtrain.predictor import Predictor
 from medtrain.rundir import run_splits
 from medtrain.tasks import MULTILABEL
@@ -288,8 +288,10 @@ def _split_items(run: RunModel, split: str, run_dir: str | os.PathLike | None) -
     from medtrain.data import load_splits
 
     part = (run_splits(run_dir, run.cfg) if run_dir is not None else load_splits(run.cfg)).split(split)
-    names = part.sources if part.sources is not None else [str(i) for i in range(len(part))]
-    return [Item(str(n), lambda i=i: part.images[i]) for i, n in enumerate(names)]
+    source = run.cfg.data or run.cfg.dataset or ""
+    names = [str(n) for n in part.sources] if part.sources is not None else \
+        [InputName(str(i), source, f"{split} split, image {i}") for i in range(len(part))]  # (titles, the index)
+    return [Item(n, lambda i=i: part.images[i]) for i, n in enumerate(names)]
 
 
 def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str | None = None,
@@ -339,7 +341,9 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
     with notes_once(), squashes_once(run):
         res = _explain_items(run, items, method, target, layer, skip_bad, BATCH_SIZE)
     if not res.names:
-        raise MedtrainError("no input to explain" + (f" ({len(res.skipped)} skipped)" if res.skipped else ""))
+        # with --skip-bad the reasons are said here: the caller's list of the skipped comes after a result, never
+        first = f"; the first: {res.skipped[0].name}: {res.skipped[0].reason}" if res.skipped else ""
+        raise MedtrainError("no input to explain" + (f" (all {len(res.skipped)} skipped{first})" if first else ""))
     _caveat(method, stacklevel=2)  # once the maps are made: a bad input stays the one line of its error
     if out is not None:
         write_explanation(res, out)

@@ -16,6 +16,7 @@ from medtrain.errors import MedtrainError
 from medtrain.explain import MAPS_FILE
 from medtrain.explain.write import INDEX_FILE, check_out, write_explanation
 from medtrain.predict_inputs import InputName
+from medtrain.rundir import load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -94,3 +95,17 @@ def test_the_index_of_a_npz_from_the_cli_names_its_rows_and_gives_predicts_p(tra
     # the class explained is the one predict decides, by its name, and p is predict's cell for it, as written there
     assert [r["class"] for r in rows] == [p["prediction"] for p in predicted]
     assert [r["probability"] for r in rows] == [p[r["class"]] for r, p in zip(rows, predicted)]
+
+
+def test_the_runs_own_split_is_named_by_its_file_and_all_skipped_inputs_say_why(trained_run, tmp_path, capsys):
+    run, _, _ = trained_run
+    data = load_config(run).data
+    code, _, err = run_cli(capsys, "explain", run, "--limit", "2", "--out", tmp_path / "own")
+    assert code == 0, err
+    rows = read_rows(tmp_path / "own" / INDEX_FILE)  # the run's own test split: it had been "0", "1"
+    assert [r["input"] for r in rows] == [f"{data} (test split, image {i})" for i in range(2)]
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    code, _, err = run_cli(capsys, "explain", run, bad, "--skip-bad", "--out", tmp_path / "none")
+    # every input skipped: the reason is in the one line (the list of the skipped had never been printed)
+    assert code == 2 and err.count("\n") == 1 and f"all 1 skipped; the first: {bad}: " in err, err
