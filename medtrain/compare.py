@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from medtrain import config as config_mod
+from medtrain._out_checks import check_out_of_data
 from medtrain._compare_grid import (GRID_FILE, RECIPE_KEY, cell_name, check_same_grid, code_note, code_record,
                                     formats_note, load_recipes, recipes_note, resolve_cell)
 from medtrain._io import write_json, write_text
@@ -267,6 +268,8 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     cfgs = [resolve_cell(base, cell, recipes) for cell in cells]
     _check_typed(typed, cells, cfgs, [any(_trains(cfg, out / cell_name(cell) / f"seed{s}") for s in seeds)
                                      for cell, cfg in zip(cells, cfgs)])
+    for cfg in cfgs:  # the grid's folder inside a cell's data: said of --out itself, before a cell's line is printed
+        check_out_of_data(cfg, out)
     record = check_same_grid(out, grid, seeds, base, recipes)
     _check_augment_on_data(cfgs)
     dirs = {(i, seed): out / cell_name(cell) / f"seed{seed}" for i, cell in enumerate(cells) for seed in seeds}

@@ -58,7 +58,7 @@ from medtrain.reports.summary import auc_acc_line, auc_interval_why
 from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
-from medtrain._out_checks import refuse_others_files
+from medtrain._out_checks import check_out_of_data, refuse_others_files
 from medtrain.rundir import REPORT_FILE, is_finished, is_run, read_config, read_saved, out_folder
 
 CV_FILE = "cv.json"
@@ -109,8 +109,10 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
         raise MedtrainError(f"cross-validation needs folds >= 2, got {cfg.folds}")
     # out, else the config's, else the default; an empty one refused (it had trained into the default folder)
     out = out_folder(cfg if out is None else dataclasses.replace(cfg, out=str(out)))
-    # a folder of the user's holding files the summary writes (report.html, cv.json): refused before any fold trains
+    # a folder of the user's holding files the summary writes (report.html, cv.json), or one inside the data: refused
+    # before any fold trains (a fold had been refused, naming its own folder, after the first fold's line)
     refuse_others_files(out, CV_WRITTEN, (), own=_started, holds="no cross-validation (no fold run started)")
+    check_out_of_data(cfg, out)
     runs = []
     finished = sum(is_finished(fold_dir(out, k)) for k in range(cfg.folds))
     if not finished:  # before any line is printed: a bad K, group column or fold (fold 0's load checks every
