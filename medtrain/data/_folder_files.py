@@ -8,6 +8,7 @@ import os
 import shlex
 from pathlib import Path
 
+from medtrain._io import CONFIG_FILE, METRICS_FILE, WEIGHTS_FILE
 from medtrain.data.nifti import is_nifti
 from medtrain.errors import MedtrainError
 
@@ -45,6 +46,19 @@ def _no_images(c: str, folder: Path, visible: list[Path]) -> MedtrainError:
     return MedtrainError(f"{said}; DICOM and NIfTI files are not read from class folders but from a CSV of path,label"
                          f"[,split]: write {root / 'labels.csv'} with one line per file, paths relative to it (e.g. "
                          f"{given.relative_to(root).as_posix()},{c}), and pass --data {shlex.quote(str(root))}")
+
+
+def _no_run_inside(c: str, folder: Path, visible: list[Path]) -> None:
+    """Refuse class ``c``'s folder where it is, or holds, a medtrain run folder (its ``config.yaml`` beside
+    ``metrics.json`` or ``model.safetensors``): the run's plots would be read as images of the class, or as a class of
+    their own (a run trained into the data folder by an older medtrain, which refused only an --out inside the
+    folder it trained on: a walk's next run took its PNGs as a third class, and read every image as RGB)."""
+    runs = sorted({p.parent for p in visible if p.name == CONFIG_FILE
+                   and ((p.parent / METRICS_FILE).is_file() or (p.parent / WEIGHTS_FILE).is_file())})
+    if runs:
+        what = "is a medtrain run folder" if runs[0] == folder else f"holds the medtrain run folder {runs[0]}"
+        raise MedtrainError(f"class folder {folder} {what}: its plots would be read as images of class '{c}'; "
+                            f"move the run out of the data folder")
 
 
 def _check_utf8_names(root: Path, classes: list[str], paths: list[Path]) -> None:

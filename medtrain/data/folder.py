@@ -17,7 +17,7 @@ from PIL import Image, ImageOps
 
 from medtrain._io import path_kind, why_not_read
 # IMAGE_SUFFIXES: predict's too, imported from here (predict imports no private data module)
-from medtrain.data._folder_files import IMAGE_SUFFIXES, _check_utf8_names, _no_images
+from medtrain.data._folder_files import IMAGE_SUFFIXES, _check_utf8_names, _no_images, _no_run_inside
 from medtrain.data._medmnist_names import own_data_name
 from medtrain.data._image_open import _header, _open, colour_mode, transparent
 from medtrain.data._multilabel_table import label_matrix
@@ -289,6 +289,7 @@ def load_folder(root: str | os.PathLike, image_size: int | None = None, val_frac
         # hidden files and folders are not data: .ipynb_checkpoints/ copies, macOS's ._name AppleDouble files
         visible = [p for p in (root / c).rglob("*")
                    if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+        _no_run_inside(c, root / c, visible)
         files = sorted(p for p in visible if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise _no_images(c, root / c, visible)
