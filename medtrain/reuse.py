@@ -198,9 +198,21 @@ def check_policies(run_dir: Path, recorded: dict | None = None) -> None:
         if (now := policy_digests([path]).get(path)) == digest:
             continue
         what, done = "changed" if now is not None else "is gone", rundir.is_finished(run_dir)
+        # a finished run's metrics.json holds the policy's content as it trained (augment_policy): where to restore from
+        kept = done and any(r.get("file") == path and r.get("policy") for r in
+                            (_metrics_or_none(run_dir) or {}).get("augment_policy") or [])
+        source = f" (its content as the run trained with it is in {run_dir / rundir.METRICS_FILE}'s augment_policy)" \
+            if kept else ""
         raise MedtrainError(f"the augmentation policy {path} {what} since {run_dir} "
-                            f"{'trained with it; restore it' if done else 'started training; restore it to resume'}, "
-                            "or train a new --out with the edited policy")
+                            f"{'trained with it; restore it' if done else 'started training; restore it to resume'}"
+                            f"{source}, or train a new --out with the {'edited' if now is not None else 'new'} policy")
+
+
+def _metrics_or_none(run_dir: Path) -> dict | None:
+    try:
+        return rundir.read_metrics(run_dir)
+    except MedtrainError:
+        return None
 
 
 def defaults_then(cfg: Config, run_dir: Path, typed: Collection[str] | None = None, verbose: bool = True) -> Config:

@@ -63,8 +63,9 @@ def test_train_or_reuse_does_not_reuse_a_cell_whose_policy_file_was_edited(here)
     train_or_reuse(cfg)
     metrics = (here / "cell" / "metrics.json").read_bytes()
     _edit_policy(here / "pol" / "ra.yaml")
-    with pytest.raises(medtrain.MedtrainError, match=r"^the augmentation policy .*ra\.yaml changed since cell "
-                                                     r"trained with it; restore it, or train a new --out") as e:
+    said = (r"^the augmentation policy .*ra\.yaml changed since cell trained with it; restore it \(its content as "
+            r"the run trained with it is in cell/metrics\.json's augment_policy\), or train a new --out")
+    with pytest.raises(medtrain.MedtrainError, match=said) as e:
         train_or_reuse(cfg)
     assert "\n" not in str(e.value)
     assert (here / "cell" / "metrics.json").read_bytes() == metrics  # not retrained over either

@@ -58,6 +58,10 @@ def test_a_run_records_the_policy_it_trained_with_and_is_evaluated_once_the_file
     code, _, err = run_cli(capsys, "eval", "r")
     assert code == 0, err
     assert "Solarize p=0.3 m=4" in _text((tmp_path / "r" / "report.html").read_text())
+    # the same command again is refused (the file is gone), saying where its content is kept to restore it from
+    code, _, err = run_cli(capsys, *TRAIN)
+    assert code == 2 and f"{path} is gone since r trained with it; restore it (its content as the run trained " \
+                          f"with it is in r/metrics.json's augment_policy), or train a new --out" in err, err
 
 
 def test_only_policy_files_are_recorded_and_never_content_other_than_what_trained(tmp_path):
