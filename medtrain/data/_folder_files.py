@@ -1,6 +1,7 @@
 """What a folder of images holds, as the loaders tell it: the image files by their names (:data:`IMAGE_SUFFIXES`),
 DICOM files by theirs, why a class's sub-folder gives no image (empty, or DICOM and NIfTI files, which are read from
-a CSV), and a class folder or image whose name is not UTF-8, refused in one line. Used by the class-folder loaders
+a CSV), a medtrain run folder among the class folders, and a class folder or image whose name is not UTF-8,
+refused in one line. Used by the class-folder loaders
 (:func:`medtrain.data.folder.load_folder`, :mod:`medtrain.data._dicom_folder`) and :mod:`medtrain.data.dicom`."""
 from __future__ import annotations
 
