@@ -214,7 +214,7 @@ def _format_model(r: dict, all_layers: bool) -> str:
     lines += [
         f"{r['model']} at {'x'.join([str(r['input_size'])] * r['spatial_dims'])}x{r['in_chans']}, "
         f"{r['num_classes']} classes "
-        f"(conv + linear multiply-accumulates, batch 1)",
+        f"(conv, linear and attention-matmul multiply-accumulates, batch 1)",
         *_stem_line(r),
         "",
         f"{'layer':40s} {'kind':10s} {'kernel':>6s} {'output':>18s} {'params':>10s} {'MACs':>10s}  note",

@@ -2,8 +2,9 @@
 
 Counting follows the papers' "mult-adds" (Howard et al., MobileNets, arXiv:1704.04861; He et al.,
 CVPR 2016 "FLOPs" are multiply-adds too): only convolutions and fully connected layers are
-counted, one multiply-accumulate (MAC) per weight use; biases, normalisation, activations, pooling
-and additions are left out (they are a few percent). For a convolution with kernel K_h x K_w,
+counted, one multiply-accumulate (MAC) per weight use, plus self-attention's q·kᵀ and attn·v products
+(kind "attention", :mod:`medtrain.models._attention_cost`: 14% of ViT-Ti/16 at 224 px); biases,
+normalisation, activations, pooling, softmax and additions are left out. For a convolution with kernel K_h x K_w,
 C_in inputs, C_out outputs, ``groups`` groups and an H_out x W_out output map::
 
     MACs = K_h * K_w * (C_in / groups) * C_out * H_out * W_out
@@ -13,8 +14,8 @@ Counts come from forward hooks on a real forward pass at batch 1 of the model as
 given input size, so stems adapted to small inputs, padding and strides are all accounted for. 3D
 networks (``nn.Conv3d``, MedicalNet's ResNets) get a cube of that side and count the same way, the
 kernel and output map having one more factor (K_d and D_out).
-``torch.utils.flop_counter.FlopCounterMode`` gives the same totals (its FLOPs are 2 x MACs);
-the tests check that.
+``torch.utils.flop_counter.FlopCounterMode`` gives the same totals (its FLOPs are 2 x MACs) where attention
+runs as explicit matmuls (timm's ``fused_attn = False``; it does not see a fused CPU attention kernel); the tests check that.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from medtrain.errors import MedtrainError
+from medtrain.models._attention_cost import register_attention_hooks
 from medtrain.models._probe_params import unused_parameters
 
 # --- closed forms ---
@@ -86,8 +88,9 @@ def conv_macs(conv: nn.Conv2d | nn.Conv3d, out_shape) -> int:
 
 
 def linear_macs(linear: nn.Linear, out_shape) -> int:
-    """in_features x out_features per output row (tokens, if any, multiply)."""
-    rows = math.prod(out_shape[1:-1]) if len(out_shape) > 2 else 1
+    """in_features x out_features per output row: ``out_shape`` at batch 1, whose tokens, and windows folded into
+    the batch (Swin: (windows, N, C)), multiply."""
+    rows = math.prod(out_shape[:-1])
     return linear.in_features * linear.out_features * rows
 
 
@@ -99,7 +102,7 @@ class LayerCost:
     """One convolution or linear layer, as called in the forward pass."""
 
     name: str
-    kind: str  # standard | pointwise | depthwise | grouped | linear
+    kind: str  # standard | pointwise | depthwise | grouped | linear | attention (q·kᵀ and attn·v)
     kernel: str  # "3x3" ("3x3x3" in 3D), "" for linear
     in_channels: int
     out_channels: int
@@ -144,7 +147,7 @@ def count_cost(
     name: str = "",
     num_classes: Optional[int] = None,
 ) -> CostReport:
-    """Hook every ``nn.Conv2d``/``nn.Conv3d``/``nn.Linear`` and run one real input of ``input_size`` pixels.
+    """Hook every ``nn.Conv2d``/``nn.Conv3d``/``nn.Linear`` and attention module; run one input of ``input_size`` pixels.
 
     Args:
         model: a built network (left in the train/eval mode it came in; run in eval, no grad).
@@ -180,6 +183,7 @@ def count_cost(
 
     spatial = 3 if is_3d(model) else 2
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))]
+    handles += register_attention_hooks(model, lambda m, kind, **f: layers.append(LayerCost(names[m], kind, **f)))
     was_training = model.training
     device = next(model.parameters()).device
     try:

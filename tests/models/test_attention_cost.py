@@ -1,0 +1,63 @@
+"""A transformer's cost counts self-attention's q·kᵀ and attn·v products, as torch's own counter does."""
+import torch
+import torch.nn as nn
+from timm.models.swin_transformer import SwinTransformer
+from torch.utils.flop_counter import FlopCounterMode
+
+from medtrain.models.cost import count_cost, macs_per_image
+from medtrain.models.factory import create_model
+
+
+def _explicit_attention(model: nn.Module) -> nn.Module:
+    """timm's math path (q @ k^T, attn @ v), which FlopCounterMode sees; its fused CPU kernel it does not."""
+    for m in model.modules():
+        if hasattr(m, "fused_attn"):
+            m.fused_attn = False
+    return model
+
+
+def _torch_macs(model: nn.Module, x: torch.Tensor) -> int:
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(x)
+    return counter.get_total_flops() // 2
+
+
+def test_vit_cost_adds_two_n_squared_attention_products_per_block_and_matches_torch_counter():
+    model = _explicit_attention(create_model("vit_tiny_patch16_224", in_chans=3, num_classes=2, input_size=32)).eval()
+    r = count_cost(model, 32, 3)
+    tokens, dim, blocks = 2 * 2 + 1, 192, 12  # 32 px / 16 px patches + the class token
+    conv_linear = sum(x.macs for x in r.layers if x.kind != "attention")
+    assert r.macs_by_kind["attention"] == blocks * 2 * tokens**2 * dim
+    assert r.macs == conv_linear + blocks * 2 * tokens**2 * dim
+    assert r.macs == _torch_macs(model, torch.zeros(1, 3, 32, 32))
+    assert macs_per_image("vit_tiny_patch16_224", 3, 2, (32, 32)) == r.macs  # the meta-device count says the same
+
+
+def test_swin_window_attention_counts_every_window_and_matches_torch_counter():
+    # 28 px, 2 px patches: 14 x 14 tokens in 4 windows of 7 x 7 in the first stage, one window after merging
+    model = _explicit_attention(SwinTransformer(img_size=28, patch_size=2, in_chans=1, num_classes=2, embed_dim=16,
+                                                depths=(1, 1), num_heads=(2, 4), window_size=7)).eval()
+    r = count_cost(model, 28, 1)
+    assert r.macs_by_kind["attention"] == 4 * 2 * 49**2 * 16 + 1 * 2 * 49**2 * 32
+    assert r.macs == _torch_macs(model, torch.zeros(1, 1, 28, 28))
+
+
+def test_multihead_attention_counts_its_projections_and_products_like_torch_counter():
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+
+        def forward(self, x):
+            x = x.flatten(2).transpose(1, 2)
+            return self.attn(x, x, x)[0]
+
+    model = Tokens()
+    r = count_cost(model, 5, 16)
+    n, e = 25, 16
+    assert r.macs_by_kind == {"linear": 4 * n * e * e, "attention": 2 * n * n * e}
+    assert r.macs == _torch_macs(model.train(), torch.zeros(1, 16, 5, 5))  # train: the math path torch can count
+
+
+def test_convolutional_network_cost_is_unchanged():
+    assert macs_per_image("resnet18_28_half", 1, 2, (28, 28)) == 123_119_104
