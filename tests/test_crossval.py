@@ -143,7 +143,7 @@ def test_each_fold_s_operating_point_is_in_the_cross_validation_tables(patients_
     assert (op["n_pos"] + op["n_neg"], op["patients"], op["rule"]) == (PATIENTS * IMAGES, PATIENTS, "youden")
     assert op["sensitivity_ci"][0] <= op["sensitivity"] <= op["sensitivity_ci"][1]
     assert f"sensitivity {op['sensitivity']:.3f} [{op['sensitivity_ci'][0]:.3f}, " in (out / "cv.md").read_text()
-    assert "pooled oof_sensitivity" in (out / "report.html").read_text()
+    assert "pooled out-of-fold sensitivity" in (out / "report.html").read_text()
 
 
 @pytest.mark.slow

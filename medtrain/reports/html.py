@@ -24,9 +24,9 @@ from PIL import Image
 from medtrain import intervals
 from medtrain._io import write_text
 from medtrain.data import ORIGIN_KEY, OWN, origin_parts
-from medtrain.reports.tables import (FOLDS_NOTE, P_NOTE, UNPAIRED, delta_heads, delta_parts, one_class_note,
+from medtrain.reports.tables import (FOLDS_NOTE, UNPAIRED, caption, delta_heads, delta_parts, one_class_note,
                                      one_class_run, one_class_runs, paired_differences, undefined_note,
-                                     unpaired_note, MEANS)
+                                     p_note, unpaired_note, MEANS)
 from medtrain.reports import png
 from medtrain.reports._html_settings import fractions_note, fractions_read, settings_shown
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
@@ -223,20 +223,27 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     paired = paired_differences(cells)
     for row, d in zip(rows, paired):  # each cell against the first, paired by seed
         row["deltas"] = delta_parts(d)
-    best = max(range(len(rows)), key=lambda i: _nan_low(rows[i]["stats"]["val AUC"][0]), default=None)
-    notes = [FOLDS_NOTE] if any(d and d["ci_method"] == "nadeau-bengio" for d in paired) else []
+    top = max((_nan_low(r["stats"]["val AUC"][0]) for r in rows), default=None)
+    # every cell at the highest mean validation AUC is highlighted, a shared one said to be a tie (a walkthrough's
+    # two cells at 0.5198 had the first alone highlighted as "the highest")
+    best = [i for i, r in enumerate(rows) if top is not None and math.isfinite(top) and r["stats"]["val AUC"][0] == top]
+    fold_cells = [any(r.get("cv") for r in c["runs"]) for c in cells]
+    nb = any(d and d["ci_method"] == "nadeau-bengio" for d in paired)
+    notes = [FOLDS_NOTE] if nb else []
     notes.append(unpaired_note([name for name, d in zip(names, paired) if d and d["ci_method"] == UNPAIRED]))
     notes.append(same_probe_note([name for name, c in zip(names, cells) if same_probe(c["runs"])]))
     title = f"Comparison over {', '.join(keys) or 'seeds'}"
     # the runs the note under the table names (one_class_note) are marked in the figure too
     plots.seed_dots([", ".join(str(c["cell"][k]) for k in keys) or "base" for c in cells], values, out / SEEDS_FILE,
-                    title=f"{title}: each run's value", unit="seed", xlabel=", ".join(keys),
+                    title=f"{title}: each run's value", unit="fold run" if all(fold_cells) else "run" if any(
+                        fold_cells) else "seed", xlabel=", ".join(keys),
                     flagged=[[one_class_run(r) for r in c["runs"]] for c in cells], flag_label=ONE_CLASS_MARK,
                     undefined={"test AUC": [auc_undefined_mark(c["runs"]) for c in cells]})
     html = _ENV.get_template("compare.html.j2").render(
         title=title, header=header, rows=rows, metrics=list(values),
-        best=best, dots=png_data_uri(out / SEEDS_FILE), folds=any(r.get("cv") for c in cells for r in c["runs"]),
-        paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=P_NOTE,
+        best=best, tied=len(best) > 1, dots=png_data_uri(out / SEEDS_FILE), folds=any(fold_cells),
+        paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=p_note(nb), fold_pairs=nb,
+        all_folds=all(fold_cells), caption=caption([{"fold_runs": f, "paired": d} for f, d in zip(fold_cells, paired)]),
         folds_note=" ".join(n for n in notes if n),
         one_class_note=one_class_note([(name, one_class_runs(c["runs"]), len(c["runs"]))
                                        for name, c in zip(names, cells)]),
@@ -281,6 +288,7 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         title=summary.get("title") or f"{len(folds)}-fold cross-validation", folds=folds, metrics=metrics,
         mean=mean, std=std, pooled={k: v for k, v in pooled.items() if not k.endswith(("_ci", "_ci_draws"))},
         pooled_ci={k[:-3]: v for k, v in pooled.items() if k.endswith("_ci")},
+        pooled_names={k: pooled_name(k) for k in pooled},
         config=settings_shown(summary.get("config") or {}, _data_of(summary), summary.get("unread") or ()),
         probe_unread=PROBE_UNREAD_NOTE if any(k in (summary.get("config") or {}) for k in summary.get("unread") or ())
         else "",
@@ -290,6 +298,17 @@ def write_crossval_report(out: str | os.PathLike, summary: dict) -> Path:
         fold_table=summary.get("fold_table"))
     write_text(out / REPORT_FILE, html)
     return out / REPORT_FILE
+
+
+#: the pooled cards' metric names (cv.json's ``oof`` keys); another key is shown with its underscores as spaces
+POOLED_NAMES = {"auc": "AUC", "acc": "ACC", "macro_auc": "macro AUC", "micro_auc": "micro AUC", "ece": "ECE"}
+
+
+def pooled_name(key: str) -> str:
+    """A cross-validation report's card label of a pooled key (``oof_auc`` -> "pooled out-of-fold AUC"): the cards
+    had shown the raw keys ("pooled oof_auc")."""
+    k = key[4:] if key.startswith("oof_") else key
+    return "pooled out-of-fold " + POOLED_NAMES.get(k, k.replace("_", " "))
 
 
 def _data_of(summary: dict) -> dict:

@@ -8,7 +8,8 @@ import io
 import math
 import statistics
 
-from medtrain.metrics import ONE_CLASS
+from medtrain.reports._table_notes import (_one_class_cells, one_class_note, one_class_run,  # noqa: F401
+                                           one_class_runs, unpaired_note)  # (the notes under the tables)
 from medtrain.reports.summary import same_probe, same_probe_note
 from medtrain.significance import paired_t
 
@@ -127,46 +128,6 @@ UNPAIRED = "unpaired"
 NOT_PAIRED = "not paired (different splits)"
 
 
-def unpaired_note(names: list[str]) -> str:
-    """The sentence under a comparison some of whose cells have no pairs with the first (``names``), or ''."""
-    if not names:
-        return ""
-    return (f"Not paired with the first cell: {', '.join(names)}. Their runs share no seed and split with its runs "
-            "(other cross-validation folds, or none), so they have no Δ; compare their mean ± std only.")
-
-
-def one_class_runs(runs: list[dict]) -> int:
-    """How many of ``runs`` (metrics.json dicts) call every test image one class, as each run recorded it: its
-    test ACC's interval reason :data:`medtrain.metrics.ONE_CLASS`, which :func:`medtrain.metrics.acc_auc_ci`
-    gives by :func:`medtrain.metrics.calls_one_class` where the labels hold two classes or more (a run of
-    ``--bootstrap 0`` records no interval, and is not counted)."""
-    return sum(map(one_class_run, runs))
-
-
-def one_class_run(run: dict) -> bool:
-    """Whether ``run`` (a metrics.json dict) calls every test image one class (:func:`one_class_runs`)."""
-    return (run.get("test") or {}).get("acc_ci_reason") == ONE_CLASS
-
-
-def one_class_note(cells: list[tuple[str, int, int]]) -> str:
-    """The sentence under a comparison some of whose cells hold runs that call every test image one class:
-    ``cells``, ``(name, such runs, runs)`` of each cell (those with none are left out); '' where there is none.
-    A walkthrough's BreastMNIST grid read "removing batch norm improves test AUC, p = 0.036" where every run
-    without it answered the majority class (ACC 0.731 = 114/156); its words are ``eval --vs``'s caveat's
-    (:func:`medtrain.versus.caveats`)."""
-    named = [f"{name} ({k} of {n} run{'s' if n != 1 else ''})" for name, k, n in cells if k]
-    if not named:
-        return ""
-    return (f"Runs that call every test image one class: {'; '.join(named)}. Such a run's test ACC is that class's "
-            "share of the images, what always answering it scores, so its cell's test ACC, and a Δ test ACC and its "
-            "p-value with that cell on either side, measure that constant answer, not a better classifier; its AUC, "
-            "which ranks the scores, stays comparable, though the network's decisions name one class for every image.")
-
-
-def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, int]]:
-    return [(", ".join(f"{k}={r[k]}" for k in keys) or "base", r.get("one_class_runs", 0), r["runs"]) for r in rows]
-
-
 def signed_difference(d: dict | None, name: str, tex: bool = False) -> str:
     """A row's Δ cell of metric ``name`` (``d``: its :func:`paired_differences` entry) in every table: the signed
     mean difference with its interval (``+0.027 [+0.020, +0.034]``), "reference" for the first cell, "not paired"
@@ -194,6 +155,43 @@ def delta_columns(tex: bool = False) -> list[tuple[str, str]]:
     if tex:
         return [(name, label) for name, label in DELTAS if name in TESTED][::-1]
     return list(DELTAS)
+
+
+def _fold_pairs(rows: list[dict]) -> bool:
+    """Whether some cell's Δ pairs cross-validation folds (its interval Nadeau & Bengio's)."""
+    return any((r.get("paired") or {}).get("ci_method") == "nadeau-bengio" for r in rows)
+
+
+def caption(rows: list[dict], tex: bool = False) -> str:
+    """What the numbers are, one sentence for a caption (summary.tex's ``% Caption:``, summary.md, report.html): ±
+    the SD over each cell's runs (seeds, or fold runs), the brackets the Δ's 95% interval by its method (Student's
+    t; Nadeau & Bengio's over folds: a walkthrough's CV compare said "paired by seed, t interval"). ``tex``: LaTeX."""
+    folds = [bool(r.get("fold_runs")) for r in rows]
+    runs = ("cross-validation fold runs" if all(folds) else "runs (seeds; a cross-validated cell: its fold runs)"
+            if any(folds) else "runs (one per seed)")
+    text = f"Mean ± SD (standard deviation, not a standard error or interval) over each cell's {runs}." \
+        if any(r.get("runs", 2) > 1 for r in rows) else "Each cell's one run (no SD over one run)."
+    methods = {(r.get("paired") or {}).get("ci_method") for r in rows[1:]} - {None, UNPAIRED}
+    if methods:
+        by = {frozenset({"t"}): "seed", frozenset({"nadeau-bengio"}): "seed and fold"}.get(
+            frozenset(methods), "seed (and fold, in cross-validated cells)")
+        how = {"t": "Student's t over the pairs",
+               "nadeau-bengio": "Nadeau & Bengio's corrected resampled t over the fold pairs"}
+        text += (f" Δ: each cell minus the first, paired by {by}, its mean difference with a 95% interval in "
+                 "brackets (" + "; ".join(how[m] for m in sorted(methods, key=list(how).index))
+                 + ") and the p of the paired test it inverts.")
+    if not tex:
+        return text
+    return (tex_escape(text).replace("±", "$\\pm$").replace("Δ", "$\\Delta$").replace(" p ", " $p$ "))
+
+
+def p_note(folds: bool = False) -> str:
+    """:data:`P_NOTE`, naming what the pairs vary over: seeds, or (``folds``) seeds and cross-validation folds."""
+    if not folds:
+        return P_NOTE
+    return (P_NOTE.replace("paired t-test", "paired t-test (over fold pairs, Nadeau & Bengio's corrected one)")
+            .replace("seed-to-seed variation", "variation from fold to fold (and seed to seed)"))
+
 
 #: said under a table with Δ columns: what the p-values are, and where there are none
 P_NOTE = ("p: the two-sided paired t-test of the pairs' differences that the Δ interval inverts (p < 0.05 where "
@@ -251,7 +249,8 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
         cells += [f"{r['wall_s']:.0f}"]
         cells += delta_cells(r.get("paired")) if paired else []
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", P_NOTE] if paired else []
+    lines += ["", caption(rows)]
+    lines += ["", p_note(_fold_pairs(rows))] if paired else []
     if any((r.get("paired") or {}).get("ci_method") == "nadeau-bengio" for r in rows):
         lines += ["", FOLDS_NOTE]
     unpaired = [", ".join(f"{k}={r[k]}" for k in keys) or "base" for r in rows
@@ -365,8 +364,7 @@ def to_latex(rows: list[dict], keys: list[str], note: str = "") -> str:
     for _, label in tested if paired else ():
         head += [rf"$\Delta$ {label} (95\% CI)", "$p$"]
     lines = ["% medtrain compare: " + line for line in (note.strip().splitlines() or [""]) if line.strip()]
-    lines += ["% Mean ± std over each cell's runs" + ("; Δ: each cell minus the first, paired by seed, with a 95% "
-                                                     "t interval and its test's p" if paired else "") + ".",
+    lines += ["% Caption: " + caption(rows, tex=True),
               "% Needs \\usepackage{booktabs}.",
               r"\begin{tabular}{" + "l" * len(keys) + "r" + "c" * (len(head) - len(keys) - 1) + "}", r"\toprule",
               " & ".join(head) + r" \\", r"\midrule"]
@@ -383,6 +381,6 @@ def to_latex(rows: list[dict], keys: list[str], note: str = "") -> str:
             cells += [signed_difference(d, n, tex=True), "--" if p == "–" else f"${p.replace(' ', '')}$"]
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
-    notes = [n for n in to_markdown(rows, keys).split("\n\n")[1:] if n.strip()]
+    notes = [n for n in to_markdown(rows, keys).split("\n\n")[1:] if n.strip() and n.strip() != caption(rows)]
     lines += ["% " + n.strip().replace("\n", " ") for n in notes]
     return "\n".join(lines) + "\n"

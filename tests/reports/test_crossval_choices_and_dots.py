@@ -153,8 +153,8 @@ def test_the_pooled_operating_point_pools_each_fold_s_decisions_at_its_own_thres
     assert (f"Pooled out-of-fold operating point (youden, positive pneumonia; each fold's decisions at its own "
             f"threshold): sensitivity 0.714 [{lo:.3f}, {hi:.3f}] (5/7), specificity 0.857") in to_markdown(cv)
     _, page = drawn(cv, {})  # beside the pooled AUC, as cards with their intervals
-    assert f"pooled oof_auc 0.730 [0.670, 0.770] pooled oof_acc 0.700 [0.650, 0.750] pooled oof_sensitivity 0.714 " \
-           f"[{lo:.3f}, {hi:.3f}] pooled oof_specificity 0.857" in page
+    assert f"pooled out-of-fold AUC 0.730 [0.670, 0.770] pooled out-of-fold ACC 0.700 [0.650, 0.750] pooled " \
+           f"out-of-fold sensitivity 0.714 [{lo:.3f}, {hi:.3f}] pooled out-of-fold specificity 0.857" in page
     assert "Wilson's score intervals (over 7 patients)" in page and "5/7 and 6/7" in page
 
 

@@ -188,7 +188,7 @@ def test_crossval_report_has_folds_mean_std_and_pooled_auc(tmp_path):
     text = " ".join(" ".join(page.text).split())
     assert "5-fold cross-validation" in text
     assert "mean ± std 0.920 ± 0.016 0.840 ± 0.032" in text
-    assert "pooled auc 0.843 [0.810, 0.870]" in text
+    assert "pooled out-of-fold AUC 0.843 [0.810, 0.870]" in text
     assert "dir" not in text.split("Per-fold results")[1].split("mean")[0]  # only numeric columns are metrics
     assert [i["alt"] for i in page.imgs] == ["per-fold values"]
 

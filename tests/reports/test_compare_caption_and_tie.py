@@ -1,0 +1,82 @@
+"""What a comparison's tables say their numbers are (walk "evidence" #2, #4, #5): a cross-validated compare's
+summary.tex, summary.md and report.html had called its Nadeau-Bengio intervals over folds "paired by seed, with a
+95% t interval", "Student-t", "seed-to-seed" and its dots "one seed's run"; the table printed ± and brackets with
+nothing saying what they are; a tie at the highest mean validation AUC highlighted the first cell alone as "the"
+highest; a cross-validation report's cards read "pooled oof_auc". Hand-made metrics, no training."""
+from __future__ import annotations
+
+import html
+import re
+
+from medtrain.reports.html import write_comparison_report, write_crossval_report
+from medtrain.reports.tables import summarise, to_latex, to_markdown
+
+KEYS = ["dropout"]
+
+
+def _run(seed, auc, val_auc, fold=None):
+    run = {"seed": seed, "test": {"acc": 0.7, "auc": auc}, "val": {"auc": val_auc}, "best_epoch": 1, "stop_epoch": 1,
+           "wall_s": 1.0, "sizes": {"train": 84, "val": 42, "test": 50}}
+    return {**run, "cv": {"fold": fold, "folds": 3, "held_out": "val"}} if fold is not None else run
+
+
+def _folds():  # one seed, three folds a cell: the pairs are folds, their interval Nadeau & Bengio's
+    return [{"cell": {"dropout": "0"}, "runs": [_run(0, 0.40 + 0.01 * k, 0.45 + 0.02 * k, k) for k in range(3)]},
+            {"cell": {"dropout": "0.5"}, "runs": [_run(0, 0.39 + 0.013 * k, 0.44 + 0.021 * k, k) for k in range(3)]}]
+
+
+def _seeds(val=(0.52, 0.52)):
+    return [{"cell": {"dropout": d}, "runs": [_run(s, 0.5 + 0.1 * s + 0.01 * i, v + 0.01 * s) for s in range(2)]}
+            for i, (d, v) in enumerate(zip(("0", "0.5"), val))]
+
+
+def _text(path) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", path.read_text(encoding="utf-8"))).split())
+
+
+def test_a_cross_validated_compare_names_fold_pairs_and_nadeau_bengio_everywhere(tmp_path):
+    rows = summarise(_folds())
+    assert rows[1]["paired"]["ci_method"] == "nadeau-bengio"
+    tex = to_latex(rows, KEYS)
+    caption = next(line for line in tex.splitlines() if line.startswith("% Caption: "))
+    # what ± and the brackets are, in the caption a paper takes, by what the runs and the interval are
+    assert "SD" in caption and "fold runs" in caption and "paired by seed and fold" in caption
+    assert r"Nadeau \& Bengio's corrected resampled t" in caption and "Student" not in caption
+    assert "paired by seed," not in tex and "t interval and its test" not in tex
+    assert "tabular" in tex and r"\caption" not in tex  # still a tabular to \input into the paper's own table
+    md = to_markdown(rows, KEYS)
+    assert "paired by seed and fold" in md and "seed-to-seed" not in md
+    page = _text(write_comparison_report(tmp_path, KEYS, _folds()))
+    for wrong in ("Student-t", "seed by seed", "seed-to-seed", "one seed's run"):
+        assert wrong not in page, wrong
+    assert "Nadeau & Bengio's corrected resampled t over the fold pairs" in page
+    assert "Each dot is one fold's run" in page and "SD (standard deviation" in page
+
+
+def test_a_seed_compare_says_student_t_over_seeds_and_prints_its_caption(tmp_path):
+    rows = summarise(_seeds((0.50, 0.52)))
+    caption = next(line for line in to_latex(rows, KEYS).splitlines() if line.startswith("% Caption: "))
+    assert "paired by seed," in caption and "Student's t" in caption and "Nadeau" not in caption
+    assert r"Mean $\pm$ SD" in caption and r"95\% interval in brackets" in caption
+    assert "Mean ± SD (standard deviation" in to_markdown(rows, KEYS)
+    page = _text(write_comparison_report(tmp_path, KEYS, _seeds((0.50, 0.52))))
+    assert "Mean ± SD (standard deviation" in page and "Each dot is one seed's run" in page
+    assert "the cell with the highest mean validation AUC" in page and "tied" not in page
+
+
+def test_cells_tied_at_the_best_mean_validation_auc_are_all_highlighted_and_called_tied(tmp_path):
+    path = write_comparison_report(tmp_path, KEYS, _seeds())
+    raw = path.read_text(encoding="utf-8")
+    assert '<tr class="own"><th scope="row">dropout=0</th>' in raw
+    assert '<tr class="own"><th scope="row">dropout=0.5</th>' in raw
+    assert "tied at the highest mean validation AUC" in _text(path)
+
+
+def test_the_cross_validation_report_names_its_pooled_cards(tmp_path):
+    summary = {"folds": [{"fold": i, "test_auc": 0.4 + 0.01 * i} for i in range(3)],
+               "pooled": {"oof_auc": 0.449, "oof_auc_ci": [0.352, 0.561], "oof_acc": 0.712,
+                          "oof_sensitivity": 0.708}}
+    page = _text(write_crossval_report(tmp_path, summary))
+    assert "pooled out-of-fold AUC 0.449 [0.352, 0.561]" in page
+    assert "pooled out-of-fold ACC 0.712" in page and "pooled out-of-fold sensitivity 0.708" in page
+    assert "oof_" not in page
