@@ -268,7 +268,8 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     cfgs = [resolve_cell(base, cell, recipes) for cell in cells]
     _check_typed(typed, cells, cfgs, [any(_trains(cfg, out / cell_name(cell) / f"seed{s}") for s in seeds)
                                      for cell, cfg in zip(cells, cfgs)])
-    for cfg in cfgs:  # the grid's folder inside a cell's data: said of --out itself, before a cell's line is printed
+    # the grid's folder inside a cell's data: said of --out itself, before a cell's line is printed (each data once)
+    for cfg in {(c.data, c.group_column): c for c in cfgs}.values():
         check_out_of_data(cfg, out)
     record = check_same_grid(out, grid, seeds, base, recipes)
     _check_augment_on_data(cfgs)
