@@ -10,8 +10,9 @@ plain forward pass (no test-time augmentation, dropout off: one deterministic pa
 ``--mc-dropout N`` too, whose probabilities, and so the class explained, are the mean of its N passes, as predict's
 are) for one target class: the predicted class
 by default (multi-label: the label of highest probability, even where none is above 0.5, predicted present), or
-the one asked for. Maps have the model's input resolution, ``(*spatial)`` (an input of another size is resized to it, as
-``predict`` resizes it), scaled to [0, 1] per input (min-max; a map without any positive evidence is all zeros).
+the one asked for. Maps have the model's input resolution, ``(*spatial)`` (a 2D image of another size is resized to it,
+as ``predict`` resizes it; a NIfTI file or DICOM series is read at it; a .npz or array volume of another size is
+refused), scaled to [0, 1] per input (min-max; a map without any positive evidence is all zeros).
 
 **Grad-CAM++ and the sanity checks** (Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018): on these
 networks, whose head is global average pooling and a linear layer, its maps hardly depend on the class explained
