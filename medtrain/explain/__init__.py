@@ -313,7 +313,8 @@ def explain(run_dir, inputs=(), method: str = "gradcam", target=None, layer: str
             highest probability, even where none is above 0.5, i.e. predicted present).
         layer: the Grad-CAM layer (a module name of the network); None: :func:`default_layer`.
         limit: explain the first ``limit`` inputs only.
-        out: a folder to write ``maps.npz`` and one overlay PNG per input into (:func:`write_explanation`).
+        out: a folder to write ``maps.npz``, one overlay PNG per input and ``explanations.csv`` (their index) into
+            (:func:`write_explanation`).
 
     Raises:
         MedtrainError: not a run, an unreadable or unfit input (unless ``skip_bad``), an unknown target
