@@ -187,17 +187,17 @@ def caption(rows: list[dict], tex: bool = False) -> str:
 
 def p_note(folds: bool = False) -> str:
     """:data:`P_NOTE`, naming what the pairs vary over: seeds, or (``folds``) seeds and cross-validation folds."""
-    if not folds:
-        return P_NOTE
-    return (P_NOTE.replace("paired t-test", "paired t-test (over fold pairs, Nadeau & Bengio's corrected one)")
-            .replace("seed-to-seed variation", "variation from fold to fold (and seed to seed)"))
+    return _P_NOTE.format(test=" (over fold pairs, Nadeau & Bengio's corrected one)" if folds else "",
+                          over="variation from fold to fold (and seed to seed)" if folds else "seed-to-seed variation")
 
 
+#: :data:`P_NOTE` with the words :func:`p_note` fills: the test and what the pairs vary over
+_P_NOTE = ("p: the two-sided paired t-test{test} of the pairs' differences that the Δ interval inverts (p < 0.05 where "
+           "the interval leaves out 0), given for the test metrics; the test images are the same in every pair, so "
+           "it speaks of the runs' {over}, not of another sample of test images. – where there is "
+           "no test: under two pairs, or the same difference in every pair.")
 #: said under a table with Δ columns: what the p-values are, and where there are none
-P_NOTE = ("p: the two-sided paired t-test of the pairs' differences that the Δ interval inverts (p < 0.05 where "
-          "the interval leaves out 0), given for the test metrics; the test images are the same in every pair, so "
-          "it speaks of the runs' seed-to-seed variation, not of another sample of test images. – where there is "
-          "no test: under two pairs, or the same difference in every pair.")
+P_NOTE = p_note()
 
 
 def p_text(d: dict | None, name: str) -> str:
