@@ -39,11 +39,15 @@ def resnet50_28(in_chans: int = 3, num_classes: int = 2, **kwargs) -> ResNet:
 
 @register_model
 def resnet18_28_half(in_chans: int = 3, num_classes: int = 2, **kwargs) -> ResNet:
-    """ResNet-18 (28) at half width (32-64-128-256 channels): a quarter of the multiplications."""
+    """ResNet-18 (28) with half-width stages (32-64-128-256 channels): 27% of the multiplications at 28 px.
+
+    The 3x3 stem keeps timm's 64 channels, so the first block of stage 1 narrows 64 -> 32 through a 1x1
+    projection shortcut (resnet18_28's first block has an identity shortcut there)."""
     return _small_input_resnet(BasicBlock, (2, 2, 2, 2), in_chans, num_classes, channels=(32, 64, 128, 256), **kwargs)
 
 
 @register_model
 def resnet10_28_half(in_chans: int = 3, num_classes: int = 2, **kwargs) -> ResNet:
-    """ResNet-10 (one block per stage) at half width with the 28 px stem: fast on a CPU."""
+    """ResNet-10 (one block per stage) with half-width stages (32-64-128-256) after the 28 px stem's 64
+    channels, as ``resnet18_28_half``: fast on a CPU."""
     return _small_input_resnet(BasicBlock, (1, 1, 1, 1), in_chans, num_classes, channels=(32, 64, 128, 256), **kwargs)
