@@ -238,7 +238,7 @@ def delta_parts(d: dict | None) -> list[tuple[str, str | None]]:
 
 def to_markdown(rows: list[dict], keys: list[str]) -> str:
     paired = len(rows) > 1
-    head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "kept epoch", "stop epoch", "time (s)"]
+    head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "kept epoch", "stop epoch", "time/run (s)"]
     head += delta_heads() if paired else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
