@@ -334,7 +334,12 @@ def seed_dots(groups: list[str], values: dict[str, list[list[float]]], path: str
         for handle, label in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(label, handle)
     if entries:
-        _legend(axes[0][0], handles=list(entries.values()), labels=list(entries), fontsize=7)
+        # room above the first panel's dots and bars for its legend: "best" had put it over a mean ± std bar (the
+        # evidence walk, session 33), where no free corner was left
+        first = axes[0][0]
+        low, high = first.get_ylim()
+        first.set_ylim(low, high + (0.15 + 0.12 * len(entries)) * (high - low))
+        _legend(first, handles=list(entries.values()), labels=list(entries), fontsize=7, loc="upper center")
     if title:
         fig.suptitle(title, fontsize=9, **LITERAL)
     _save(fig, path)
