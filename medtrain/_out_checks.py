@@ -49,6 +49,18 @@ def refuse_others_files(run_dir: Path, names: Collection[str] = WRITTEN, pattern
                             "give another --out (out= in Python): a new or empty folder")
 
 
+def refuse_a_runs_file(out: str | os.PathLike) -> None:
+    """Refuse an output file (predict's ``--out``) that is one of a run folder's own files (:data:`WRITTEN`,
+    :data:`WRITTEN_PATTERNS`: its ``metrics.json``, ``config.yaml``, ``predictions_test.csv``, ...): ``predict
+    --out runs/A/metrics.json`` had replaced the run's record by a predictions CSV without a word (a bad-input walk),
+    after which eval, compare and the report read it. Another file in a run folder, or a user's file elsewhere, is
+    written as before."""
+    path = Path(out)
+    if is_run(path.parent) and (path.name in WRITTEN or any(path.match(pattern) for pattern in WRITTEN_PATTERNS)):
+        raise MedtrainError(f"--out {out} is the run {path.parent}'s own {path.name}, which this would write over; "
+                            "give another file name")
+
+
 def check_out_of_data(cfg: Config, run_dir: Path) -> None:
     """Refuse a run directory inside (or equal to) the image folder it trains on: the next run on that folder
     would read the run's plots as images of a class, or its folders as classes (found in a user walkthrough). A CSV

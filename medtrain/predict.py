@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TextIO
 
 from medtrain._io import STDOUT, atomic_path, is_stream, open_stream
+from medtrain._out_checks import refuse_a_runs_file
 from medtrain.data._table_checks import THRESHOLD_PREFIX
 from medtrain.data._volume_notes import notes_once
 from medtrain.errors import MedtrainError
@@ -80,6 +81,8 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     columns (:func:`id_columns`: a CSV input's patient column), written after ``input`` (JSON: keys after it), each
     row's value its item's (:attr:`Item.ids`), empty (JSON: null) for an input without one; none by default. Returns
     the number of predicted inputs and the skipped ones."""
+    if not is_stream(out):
+        refuse_a_runs_file(out)  # before any file is opened or input read
     skipped: list[Skipped] = []
     n = 0
     labels = predictor.labels
