@@ -188,6 +188,7 @@ def run_show(args: argparse.Namespace) -> int:
     import torch
 
     from medtrain._io import is_stream
+    from medtrain._out_checks import refuse_a_runs_file
     from medtrain.augment.grid import mixes, pair_order
     from medtrain.data import load_splits
     from medtrain.training.build import augment_params, check_color_space
@@ -197,6 +198,8 @@ def run_show(args: argparse.Namespace) -> int:
         # overwritten
         raise MedtrainError(f"--out {args.out}: the grid is written as PNG; give a name ending in .png (or - for "
                             f"standard output)")
+    if not stream:
+        refuse_a_runs_file(args.out)  # a run's confusion_matrix.png had been written over (badflags walk)
     say = sys.stderr if stream else sys.stdout
     if args.draws < 1 or args.n < 1:
         raise MedtrainError("--draws and --n must be >= 1")
@@ -260,6 +263,7 @@ def run_search(args: argparse.Namespace) -> int:
 
     started = command_started()  # autoaugment's --budget counts from the command's start: the process's
 
+    from medtrain._out_checks import refuse_a_runs_file
     from medtrain._train_inputs import check_settings
     from medtrain.augment.policies import is_policy_file
     from medtrain.config.flips import check_tta_flips_trained
@@ -271,6 +275,7 @@ def run_search(args: argparse.Namespace) -> int:
     if not is_policy_file(args.out):  # --augment reads a policy file by its extension: 'as' is an unknown op there
         raise MedtrainError(f"--out {args.out}: a policy is written as YAML; give a name ending in .yaml (or .yml), "
                             f"which --augment reads as a policy file")
+    refuse_a_runs_file(args.out)  # a run's config.yaml had been written over by the policy (badflags walk)
     cfg = _config(args, extra=("model", "batch_size", "accelerator", "group_column"))
     _refuse_other_methods_flags(args)
     ns = _int_list(args.n_values, "--n-values") if args.n_values is not None else list(DEFAULT_N)

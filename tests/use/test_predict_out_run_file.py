@@ -32,3 +32,18 @@ def test_another_file_in_the_run_folder_is_written(trained_run, capsys, tmp_path
         assert target.read_text().startswith("input,prediction,")
     finally:
         target.unlink(missing_ok=True)  # the run is shared by other tests
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["augment", "show", "--augment", "shift"], "confusion_matrix.png"),
+    (["augment", "search", "--budget-epochs", "1"], "config.yaml"),
+])
+def test_augment_show_and_search_refuse_a_runs_own_file_too(trained_run, capsys, argv, name):
+    run, data, _ = trained_run
+    target = run / name
+    before = _digest(target)
+    code, _, err = run_cli(capsys, *argv, "--data", data, "--out", target)
+    assert code == 2
+    assert err.strip().splitlines() == [f"medtrain: error: --out {target} is the run {run}'s own {name}, which this "
+                                        "would write over; give another file name"]
+    assert _digest(target) == before
