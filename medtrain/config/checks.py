@@ -111,8 +111,12 @@ def validate(c: Config) -> None:
     need(c.class_weights not in CLASS_WEIGHT_RULES or c.transfer != "linear-probe",
          f"class_weights {c.class_weights}: a linear probe's classifier is not trained with class weights, so "
          "there is no balanced rule to adjust")
-    if c.head != "linear" and not (c.head.startswith("maxout:") and c.head[7:].isdigit() and int(c.head[7:]) >= 2):
-        raise MedtrainError(f"head must be linear or maxout:K with K >= 2, got {c.head}")
+    if c.head != "linear":
+        from medtrain.models.heads import MAX_MAXOUT_PIECES  # (here: timm is imported with the models)
+
+        if not (c.head.startswith("maxout:") and c.head[7:].isdigit() and 2 <= int(c.head[7:]) <= MAX_MAXOUT_PIECES):
+            # (the upper bound: maxout:100000 had died in a 26 GB allocation with a traceback)
+            raise MedtrainError(f"head must be linear or maxout:K with 2 <= K <= {MAX_MAXOUT_PIECES}, got {c.head}")
     from medtrain.color import SPACES
     from medtrain.data.store import STORES
 

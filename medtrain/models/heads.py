@@ -46,6 +46,9 @@ DROPOUT_KINDS = ("dropout", "dropout2d", "dropblock", "annealed", "standout")
 HEAD_DROPOUT_KINDS = ("dropout", "dropconnect", "annealed", "standout")
 #: Head shapes; ``maxout:K`` sets the number of pieces, ``maxout`` takes ``maxout_k``.
 HEADS = ("linear", "maxout", "maxout:K")
+#: The most maxout pieces a head takes: each piece is a ``F x hidden`` weight matrix (up to 512 x 512), so 32 pieces
+#: are 33 M weights; Goodfellow et al. used 2-5. ``maxout:100000`` had died in a 26 GB allocation with a traceback.
+MAX_MAXOUT_PIECES = 32
 
 
 def make_dropout(
@@ -111,11 +114,14 @@ def _parse_head(head: str, maxout_k: int) -> int | None:
     if head == "linear":
         return None
     if head == "maxout":
-        return maxout_k
-    m = re.fullmatch(r"maxout:(\d+)", str(head))
-    if m:
-        return int(m.group(1))
-    raise suggest(str(head), HEADS, "head")
+        k = maxout_k
+    elif m := re.fullmatch(r"maxout:(\d+)", str(head)):
+        k = int(m.group(1))
+    else:
+        raise suggest(str(head), HEADS, "head")
+    if not 2 <= k <= MAX_MAXOUT_PIECES:
+        raise MedtrainError(f"a maxout head takes 2 to {MAX_MAXOUT_PIECES} pieces (maxout:K), got {k}")
+    return k
 
 
 def build_head(

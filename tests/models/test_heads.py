@@ -55,7 +55,9 @@ def test_maxout_pieces_default_to_maxout_k_and_width_is_bounded():
     [
         (dict(dropout_kind="dropblock"), "unknown head dropout kind 'dropblock'"),
         (dict(head="maxot"), "did you mean maxout"),
-        (dict(head="maxout:1"), "k >= 2"),
+        (dict(head="maxout:1"), "takes 2 to 32 pieces"),
+        (dict(head="maxout:100000"), "takes 2 to 32 pieces"),  # it had died in a 26 GB allocation
+        (dict(head="maxout", maxout_k=33), r"takes 2 to 32 pieces \(maxout:K\), got 33"),
         (dict(p=1.0), "drop probability"),
         (dict(dropout_kind="annealed", p=0.5), "anneal_epochs"),
         (dict(num_classes=0), "num_classes"),
@@ -145,3 +147,13 @@ def test_a_replaced_head_supports_annealing_and_mc_dropout(backbone_factory):
 def test_mc_predict_explains_timm_functional_dropout(backbone_factory):
     with pytest.raises(MedtrainError, match="drop_rate"):
         mc_predict(backbone_factory(dropout=0.3).eval(), torch.randn(2, 1, 28, 28), T=2, task="multi-class")
+
+
+@pytest.mark.parametrize("head", ["maxout:100000", "maxout:33", "maxout:1"])
+def test_a_run_s_settings_refuse_a_maxout_head_of_too_many_or_too_few_pieces(head):
+    """``--head maxout:100000`` had died in training with a traceback (a 26 GB weight): refused with the settings."""
+    from medtrain import config as config_mod
+
+    with pytest.raises(MedtrainError, match=rf"head must be linear or maxout:K with 2 <= K <= 32, got {head}$"):
+        config_mod.resolve({"head": head})
+    assert config_mod.resolve({"head": "maxout:32"}).head == "maxout:32"
