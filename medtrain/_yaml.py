@@ -1,5 +1,5 @@
 """The one YAML reader and writer: every YAML medtrain reads (configs, run directories, search spaces,
-augmentation policies) is parsed here, numbers as YAML 1.2 reads them."""
+augmentation policies) is parsed here, numbers (floats and whole numbers) as YAML 1.2 reads them."""
 from __future__ import annotations
 
 import os
@@ -76,6 +76,23 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"""^(?:
     |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
     |[-+]?\.(?:inf|Inf|INF)
     |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+
+# Whole numbers as YAML 1.2's core schema reads them, too: PyYAML's 1.1 rule had read `epochs: 012` as 10 (octal)
+# and `epochs: 1:30` as 90 (base 60), silently (a bad-input walk). 1.2: decimal digits, 0o octal, 0x hexadecimal;
+# 1:30 stays text (and is refused where a number is due).
+_INT = "tag:yaml.org,2002:int"
+_Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in rules if tag != _INT]
+                                   for first, rules in _Loader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_INT, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789"))
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+    return int(text[2:] if base != 10 else text, base)
+
+
+_Loader.add_constructor(_INT, _construct_int)
 
 
 def read_yaml(text: str) -> Any:
