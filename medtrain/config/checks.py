@@ -88,6 +88,9 @@ def validate(c: Config) -> None:
     if c.early_stop is not None and c.early_stop not in MONITORS:
         raise suggest(c.early_stop, MONITORS, "early-stopping metric")
     need(c.mc_dropout >= 0, f"mc_dropout must be >= 0, got {c.mc_dropout}")
+    # whatever the dropout kind: -1 had been recorded for a run without annealed dropout, and 0 read as "unset"
+    need(c.anneal_epochs is None or c.anneal_epochs >= 1,
+         f"anneal_epochs must be an integer >= 1 (unset: epochs - 1), got {c.anneal_epochs}")
     need(c.mc_dropout == 0 or c.dropout > 0,
          f"mc_dropout {c.mc_dropout} needs dropout to sample: give --dropout P > 0 (e.g. 0.5)")
     need(c.mc_dropout == 0 or c.transfer != "linear-probe", "mc_dropout does not apply to a linear probe")
