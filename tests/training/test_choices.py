@@ -46,21 +46,34 @@ def test_label_names_that_name_a_side_are_found():
     assert lateral_labels({"0": "bright", "1": "upright", "2": "leftover", "3": "normal"}) == []
 
 
-def test_pilots_on_validation_turn_flips_off_when_the_label_is_the_side(tmp_path):
-    m = medtrain.train(fast_config(side_npz(tmp_path / "side.npz"), tmp_path / "run", **SIDE), verbose=False)
+@pytest.fixture(scope="module")
+def side_run(tmp_path_factory):
+    """(run, metrics) of the side task under flip: auto, its pilots on a sample of 128 of the 256 training images
+    (the split taken as "large"): one run for the two tests of the pilots' choice, which had each trained one
+    (the pilots on the whole split, and on the sample). A split no larger than the cap is used whole:
+    test_the_pilot_sample_keeps_each_class_share_and_is_the_same_for_a_seed, and the pilots of
+    test_the_pilot_runs_are_announced_before_they_train train on all 96 images."""
+    root = tmp_path_factory.mktemp("side")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(choices, "PILOT_MAX_IMAGES", 128)  # the side task's 256 training images are "large"
+        m = medtrain.train(fast_config(side_npz(root / "side.npz"), root / "run", **SIDE), verbose=False)
+    return root / "run", m
+
+
+def test_pilots_on_validation_turn_flips_off_when_the_label_is_the_side(side_run):
+    run, m = side_run
     flip = m["choices"]["flip"]
     assert flip["chosen"] is False and "pilot" in flip["how"]
     assert flip["val_auc"]["without"] > flip["val_auc"]["with"] + flip["margin"]
     assert m["choices"]["tta"] == {"chosen": "none", "how": "flips are off"}
     assert m["test"]["acc"] > 0.8, f"a left/right task must learn the side (chance 0.5): {m['test']['acc']}"
-    assert not (tmp_path / "run" / "pilots").exists(), "pilot runs are removed once the choice is made"
-    again = medtrain.evaluate(tmp_path / "run", verbose=False)
+    assert not (run / "pilots").exists(), "pilot runs are removed once the choice is made"
+    again = medtrain.evaluate(run, verbose=False)
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-6)
 
 
-def test_pilots_on_a_sample_of_a_large_training_split_still_find_the_side(tmp_path, monkeypatch):
-    monkeypatch.setattr(choices, "PILOT_MAX_IMAGES", 128)  # the side task's 256 training images are "large"
-    m = medtrain.train(fast_config(side_npz(tmp_path / "side.npz"), tmp_path / "run", **SIDE), verbose=False)
+def test_pilots_on_a_sample_of_a_large_training_split_still_find_the_side(side_run):
+    _, m = side_run
     flip = m["choices"]["flip"]
     assert "128 of 256 training images" in flip["how"]
     assert flip["chosen"] is False and flip["val_auc"]["without"] > flip["val_auc"]["with"] + flip["margin"]
@@ -112,16 +125,25 @@ def test_pinned_choices_are_kept_and_recorded_as_pinned(tmp_path):
     assert medtrain.evaluate(tmp_path / "run", verbose=False)["acc"] == pytest.approx(m["test"]["acc"], abs=1e-9)
 
 
-def test_tta_and_class_weights_are_chosen_by_their_validation_numbers_and_eval_reproduces_them(tmp_path):
-    # imbalanced (about 3:1) so the class-balanced loss and its logit adjustment differ
-    data = make_npz(tmp_path / "d.npz", sizes=(128, 48, 64), noisy_test=4)
+@pytest.fixture(scope="module")
+def imbalanced_auto(tmp_path_factory):
+    """(data, run, metrics): a 1-epoch run that chose its TTA and class-weight rule (auto) on an imbalanced (about
+    3:1, so the class-balanced loss and its logit adjustment differ) bright-square set of 96 / 48 / 48 images.
+    Shared by the two tests of auto's choices (the first had trained a 2-epoch run on 128 / 48 / 64 of its own)."""
+    root = tmp_path_factory.mktemp("imbalanced")
+    data = make_npz(root / "d.npz", sizes=(96, 48, 48), noisy_test=4)
     arrays = dict(np.load(data))
     for split in ("train", "val", "test"):
         keep = (arrays[f"{split}_labels"][:, 0] == 0) | (np.arange(len(arrays[f"{split}_labels"])) % 3 == 0)
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = arrays[f"{split}_images"][keep], arrays[f"{split}_labels"][keep]
     np.savez(data, **arrays)
-    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=2, lr=3e-3, bootstrap=0,
-                                   class_weights="auto"), verbose=False)
+    m = medtrain.train(fast_config(data, root / "auto", epochs=1, lr=3e-3, bootstrap=0, class_weights="auto"),
+                       verbose=False)
+    return data, root / "auto", m
+
+
+def test_tta_and_class_weights_are_chosen_by_their_validation_numbers_and_eval_reproduces_them(imbalanced_auto):
+    _, run, m = imbalanced_auto
     tta, cw = m["choices"]["tta"], m["choices"]["class_weights"]
     assert tta["how"] == "validation"
     assert tta["chosen"] == ("hflip" if tta["val_auc"]["hflip"] > tta["val_auc"]["none"] else "none")
@@ -133,22 +155,15 @@ def test_tta_and_class_weights_are_chosen_by_their_validation_numbers_and_eval_r
     # a binary task's AUC does not move with the adjustment (a monotone change of the score)
     assert cw["val_auc"]["prior-adjusted"] == pytest.approx(cw["val_auc"]["balanced"], abs=1e-9)
     assert m["val"]["acc"] == pytest.approx(cw["val_acc"][cw["chosen"]], abs=1e-9)
-    again = medtrain.evaluate(tmp_path / "run", verbose=False)  # the choices live in the saved weights
+    again = medtrain.evaluate(run, verbose=False)  # the choices live in the saved weights
     assert again["acc"] == pytest.approx(m["test"]["acc"], abs=1e-9)
     assert again["auc"] == pytest.approx(m["test"]["auc"], abs=1e-9)
 
 
-def test_a_rule_auto_chooses_can_be_pinned_and_trains_the_same_recipe(tmp_path):
+def test_a_rule_auto_chooses_can_be_pinned_and_trains_the_same_recipe(imbalanced_auto, tmp_path):
     """A run's chosen class-weight rule can be pinned by name (`--class-weights prior-adjusted|val-fitted`), so its
     recipe can be trained again without a choice: the pinned run scores what auto recorded for that rule."""
-    data = make_npz(tmp_path / "d.npz", sizes=(96, 48, 48), noisy_test=4)
-    arrays = dict(np.load(data))
-    for split in ("train", "val", "test"):  # about 3:1, so the balanced and the adjusted rule differ
-        keep = (arrays[f"{split}_labels"][:, 0] == 0) | (np.arange(len(arrays[f"{split}_labels"])) % 3 == 0)
-        arrays[f"{split}_images"], arrays[f"{split}_labels"] = arrays[f"{split}_images"][keep], arrays[f"{split}_labels"][keep]
-    np.savez(data, **arrays)
-    auto = medtrain.train(fast_config(data, tmp_path / "auto", epochs=1, lr=3e-3, bootstrap=0,
-                                      class_weights="auto"), verbose=False)
+    data, _, auto = imbalanced_auto
     tta = auto["choices"]["tta"]["chosen"]
     adjusted = medtrain.train(fast_config(data, tmp_path / "adj", epochs=1, lr=3e-3, bootstrap=0, tta=tta,
                                           class_weights="prior-adjusted"), verbose=False)
@@ -299,7 +314,7 @@ def test_a_shift_that_calls_every_image_one_class_is_never_kept():
 def test_the_pilot_runs_are_announced_before_they_train(tmp_path, capsys):
     # they took a fifth of a short run's time, with nothing printed
     data = make_npz(tmp_path / "d.npz")
-    medtrain.train(fast_config(data, tmp_path / "run", epochs=1, flip="auto"), verbose=True)  # 1-epoch pilots
+    medtrain.train(fast_config(data, tmp_path / "run", epochs=1, flip="auto", bootstrap=0), verbose=True)  # 1-epoch pilots
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("flips:"))
     assert "two 1-epoch pilot runs on 96 training images" in line and "--flip true or false skips them" in line
@@ -313,8 +328,9 @@ def test_the_choices_of_an_mc_dropout_run_are_judged_as_it_predicts(tmp_path):
     arrays = dict(np.load(data))
     arrays["val_labels"][:8] = 1 - arrays["val_labels"][:8]  # validation scores that depend on the exact passes
     np.savez(data, **arrays)
-    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=1, dropout=0.5, mc_dropout=4, tta="none",
-                                   class_weights="auto"),
+    # 2 passes (4 had doubled each MC scoring) and no bootstrap: the choice's figures and the run's are the same passes
+    m = medtrain.train(fast_config(data, tmp_path / "run", epochs=1, dropout=0.5, mc_dropout=2, tta="none",
+                                   class_weights="auto", bootstrap=0),
                        verbose=False)
     cw = m["choices"]["class_weights"]
     assert cw["val_auc"][cw["chosen"]] == pytest.approx(m["val"]["auc"], abs=1e-9)

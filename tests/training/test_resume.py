@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import medtrain
 from medtrain.errors import TrainingInterrupted
 from medtrain.cli import main as cli_main
 from medtrain.models.weights import load_state
-from conftest import InterruptAt, fast_config
+from conftest import InterruptAt, fast_config, make_npz
 
 EPOCHS = 4
 #: where a test is about what a resume records or refuses, not about the epochs it trains: cut in epoch 2 of 3,
@@ -40,13 +41,15 @@ def _same_run(a_dir, b_dir):
 @pytest.mark.parametrize("ema", [0.0, 1.0], ids=["plain", "ema"])
 def test_ctrl_c_then_resume_equals_uninterrupted_run(tiny_npz, tmp_path, ema):
     # with --ema the moving average is restored too (Lightning's WeightAveraging keeps it in last.ckpt)
-    kw = dict(epochs=EPOCHS, schedule="onecycle", augment="flip,shift", dropout=0.2, ema=ema)
+    # 3 epochs cut in epoch 1: the resume still trains across an epoch boundary (epochs 1 and 2); 4 cut in epoch 2
+    # had trained two more epochs for the same check
+    kw = dict(epochs=SHORT, schedule="onecycle", augment="flip,shift", dropout=0.2, ema=ema)
     medtrain.train(fast_config(tiny_npz, tmp_path / "straight", **kw), verbose=False)
     with pytest.raises(TrainingInterrupted, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", **kw), verbose=False, callbacks=[InterruptAt(2)])
+        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", **kw), verbose=False, callbacks=[InterruptAt(1)])
     assert not (tmp_path / "cut" / "metrics.json").exists()
-    # the epoch in progress (2) is lost, the finished ones are kept
-    assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    # the epoch in progress (1) is lost, the finished one is kept
+    assert torch.load(tmp_path / "cut" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 0
     medtrain.train({"progress": False}, resume=tmp_path / "cut", verbose=False)
     _same_run(tmp_path / "straight", tmp_path / "cut")
 
@@ -59,13 +62,33 @@ class SlowEpochs(pl.Callback):
         time.sleep(self.seconds)
 
 
-def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(tiny_npz, tmp_path):
+@pytest.fixture(scope="module")
+def cut_run(tmp_path_factory):
+    """(run, seconds its call took, torch threads it ran with): a run of SHORT epochs on tiny_npz's data, started
+    as ``medtrain train --first-call`` and cut by Ctrl-C in epoch 2 (epochs 0 and 1, each slowed to >= 1 s, are in
+    last.ckpt). Shared by the tests of what a resume records or refuses (each had trained this cut run itself);
+    :func:`_copy` it before resuming or damaging it."""
+    root = tmp_path_factory.mktemp("cut")
+    data = make_npz(root / "tiny.npz")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
+        t = time.perf_counter()
+        with pytest.raises(TrainingInterrupted, match="--resume"):
+            medtrain.train(fast_config(data, root / "cut", epochs=SHORT), verbose=False,
+                           callbacks=[SlowEpochs(1.0), InterruptAt(2)])
+        first = time.perf_counter() - t
+    return root / "cut", first, torch.get_num_threads()
+
+
+def _copy(cut_run, tmp_path):
+    """A copy of the shared cut run in ``tmp_path / "cut"`` (a moved run resumes as it would have in place)."""
+    return shutil.copytree(cut_run[0], tmp_path / "cut")
+
+
+def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(cut_run, tmp_path):
     # compare's and the summary's wall time of a resumed run had been the last call's alone
-    t = time.perf_counter()
-    with pytest.raises(TrainingInterrupted, match="--resume"):  # epochs 0 and 1 take >= 1 s each, then Ctrl-C
-        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=SHORT), verbose=False,
-                       callbacks=[SlowEpochs(1.0), InterruptAt(2)])
-    first = time.perf_counter() - t
+    _copy(cut_run, tmp_path)
+    first = cut_run[1]  # epochs 0 and 1 took >= 1 s each, then Ctrl-C
     t = time.perf_counter()
     m = medtrain.train({"progress": False}, resume=tmp_path / "cut", verbose=False)
     second = time.perf_counter() - t
@@ -74,17 +97,15 @@ def test_wall_time_of_a_resumed_run_counts_the_time_before_the_interrupt(tiny_np
     assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["wall_s"] == m["wall_s"]
 
 
-def test_a_resumed_run_records_the_call_it_started_with_and_warns_of_another_thread_count(tiny_npz, tmp_path,
+def test_a_resumed_run_records_the_call_it_started_with_and_warns_of_another_thread_count(cut_run, tmp_path,
                                                                                             monkeypatch):
     """A resumed run's provenance had described only the call that finished it: the first call's command line and
     torch threads (which decide its numbers) are kept, and resuming with other threads is warned of."""
     from medtrain.training.callbacks import ResumedElsewhereWarning
 
-    threads = torch.get_num_threads()
-    monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
-    with pytest.raises(TrainingInterrupted, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=SHORT), verbose=False,
-                       callbacks=[InterruptAt(2)])
+    _copy(cut_run, tmp_path)  # started as `medtrain train --first-call`
+    threads = cut_run[2]
+    assert threads == torch.get_num_threads()
     monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--resume", "cut"])
     torch.set_num_threads(threads + 1)
     try:
@@ -98,15 +119,12 @@ def test_a_resumed_run_records_the_call_it_started_with_and_warns_of_another_thr
 
 
 @pytest.mark.parametrize("kept", ["wall time only", "nothing"])
-def test_a_checkpoint_of_an_older_medtrain_resumes_with_its_first_call_unknown(tiny_npz, tmp_path, monkeypatch,
+def test_a_checkpoint_of_an_older_medtrain_resumes_with_its_first_call_unknown(cut_run, tmp_path, monkeypatch,
                                                                              kept):
     """Checkpoints of older versions carry no first call (and the oldest no wall time): the resumed run's
     provenance had named the resuming command as the one that started it, and its wall_s had been this call's
     alone without a word. Both are unknown (null) now."""
-    monkeypatch.setattr(sys, "argv", ["medtrain", "train", "--first-call"])
-    with pytest.raises(TrainingInterrupted, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, tmp_path / "cut", epochs=SHORT), verbose=False,
-                       callbacks=[InterruptAt(2)])
+    _copy(cut_run, tmp_path)  # started as `medtrain train --first-call`
     last = tmp_path / "cut" / "checkpoints" / "last.ckpt"
     state = torch.load(last, map_location="cpu", weights_only=True)
     key = next(k for k in state["callbacks"] if "WallTime" in k)
@@ -124,20 +142,35 @@ def test_a_checkpoint_of_an_older_medtrain_resumes_with_its_first_call_unknown(t
         assert m["wall_s_before_resume"] > 0
 
 
-def test_a_run_stopped_while_writing_its_outputs_is_unfinished_and_resume_completes_it(tiny_npz, tmp_path,
-                                                                                      monkeypatch):
-    # metrics.json had been written before the plots and the report: a run stopped there looked finished,
-    # without its report, and `--resume` said "nothing to resume"
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """(run, its data): a 2-epoch run on tiny_npz's data stopped by Ctrl-C while writing its outputs (in its report):
+    its weights and checkpoints are written, its metrics.json is not. Shared by the two tests of such a run (each had
+    trained it); :func:`_copy_stopped` it before using it."""
     from medtrain import rundir
 
     def stop(*a, **k):
         raise KeyboardInterrupt
 
-    run = tmp_path / "run"
-    with monkeypatch.context() as m:
+    root = tmp_path_factory.mktemp("stopped")
+    data = make_npz(root / "tiny.npz")
+    with pytest.MonkeyPatch.context() as m:
         m.setattr(rundir, "write_report", stop)
         with pytest.raises(KeyboardInterrupt):
-            medtrain.train(fast_config(tiny_npz, run, epochs=2), verbose=False)
+            medtrain.train(fast_config(data, root / "run", epochs=2), verbose=False)
+    return root / "run", data
+
+
+def _copy_stopped(stopped_run, tmp_path):
+    return shutil.copytree(stopped_run[0], tmp_path / "run"), stopped_run[1]
+
+
+def test_a_run_stopped_while_writing_its_outputs_is_unfinished_and_resume_completes_it(stopped_run, tmp_path):
+    # metrics.json had been written before the plots and the report: a run stopped there looked finished,
+    # without its report, and `--resume` said "nothing to resume"
+    from medtrain import rundir
+
+    run, _ = _copy_stopped(stopped_run, tmp_path)
     assert (run / "model.safetensors").exists() and not rundir.is_finished(run)
     with pytest.raises(medtrain.MedtrainError, match="did not finish"):  # its weights are not handed out as final
         medtrain.load(run)
@@ -150,8 +183,9 @@ def test_a_run_stopped_while_writing_its_outputs_is_unfinished_and_resume_comple
 
 
 def test_same_seed_gives_the_same_run(tiny_npz, tmp_path):
-    a = medtrain.train(fast_config(tiny_npz, tmp_path / "a"), verbose=False)
-    b = medtrain.train(fast_config(tiny_npz, tmp_path / "b"), verbose=False)
+    # no bootstrap: the compared validation loss does not depend on it (50 resamples a run had been scored)
+    a = medtrain.train(fast_config(tiny_npz, tmp_path / "a", bootstrap=0), verbose=False)
+    b = medtrain.train(fast_config(tiny_npz, tmp_path / "b", bootstrap=0), verbose=False)
     assert a["history"][-1]["val_loss"] == b["history"][-1]["val_loss"]
 
 
@@ -208,11 +242,9 @@ def test_a_run_resumes_through_another_store_but_not_with_other_settings(tiny_np
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "choices"])
-def test_a_damaged_resume_state_is_one_clear_error(tiny_npz, tmp_path, damage):
+def test_a_damaged_resume_state_is_one_clear_error(cut_run, tmp_path, damage):
     # a cut-short last.ckpt or choices.json had been a 30-60 line traceback
-    run = tmp_path / "cut"
-    with pytest.raises(TrainingInterrupted, match="--resume"):  # one epoch checkpointed is enough to damage
-        medtrain.train(fast_config(tiny_npz, run, epochs=SHORT), verbose=False, callbacks=[InterruptAt(1)])
+    run = _copy(cut_run, tmp_path)  # any checkpointed epoch is enough to damage
     last = run / "checkpoints" / "last.ckpt"
     if damage == "choices":
         (run / "choices.json").write_text('{"flip": {"cho')
@@ -224,13 +256,11 @@ def test_a_damaged_resume_state_is_one_clear_error(tiny_npz, tmp_path, damage):
         medtrain.train({"progress": False}, resume=run, verbose=False)
 
 
-def test_a_run_being_trained_is_not_trained_again_by_a_second_process(tiny_npz, tmp_path):
+def test_a_run_being_trained_is_not_trained_again_by_a_second_process(cut_run, tmp_path):
     # two `train --resume` of one folder had both trained the same epochs, each overwriting the other's files
     from medtrain import rundir
 
-    run = tmp_path / "cut"
-    with pytest.raises(TrainingInterrupted, match="--resume"):
-        medtrain.train(fast_config(tiny_npz, run, epochs=SHORT), verbose=False, callbacks=[InterruptAt(2)])
+    run = _copy(cut_run, tmp_path)
     before = (run / "checkpoints" / "last.ckpt").read_bytes()
     with rundir.training_lock(run):  # what the other process holds while it trains
         config = (run / "config.yaml").read_bytes()
@@ -242,22 +272,15 @@ def test_a_run_being_trained_is_not_trained_again_by_a_second_process(tiny_npz, 
     assert len(m["history"]) == SHORT
 
 
-def test_an_unfinished_run_is_no_pretrained_source(tiny_npz, tmp_path, monkeypatch):
+def test_an_unfinished_run_is_no_pretrained_source(stopped_run, tmp_path):
     # eval and predict refuse a run without metrics.json; --pretrained had fine-tuned from it. Stopped while
     # writing its outputs: its weights are written, its checkpoints kept for --resume
     from medtrain import rundir
 
-    def stop(*a, **k):
-        raise KeyboardInterrupt
-
-    run = tmp_path / "run"
-    with monkeypatch.context() as m:
-        m.setattr(rundir, "write_report", stop)
-        with pytest.raises(KeyboardInterrupt):
-            medtrain.train(fast_config(tiny_npz, run, epochs=1), verbose=False)
+    run, data = _copy_stopped(stopped_run, tmp_path)
     assert (run / "model.safetensors").is_file() and rundir.has_checkpoint(run) and not rundir.is_finished(run)
     with pytest.raises(medtrain.MedtrainError, match="did not finish"):
-        medtrain.train(fast_config(tiny_npz, tmp_path / "ft", epochs=1, pretrained=str(run)), verbose=False)
+        medtrain.train(fast_config(data, tmp_path / "ft", epochs=1, pretrained=str(run)), verbose=False)
     assert not (tmp_path / "ft").exists()
 
 
@@ -290,7 +313,8 @@ def test_resume_refuses_a_policy_edited_since_the_run_started(tiny_npz, tmp_path
 
     policy = save_policy(randaugment_policy(1, 5), tmp_path / "ra.yaml")
     run = tmp_path / "run"
-    cfg = {**fast_config(tiny_npz, run, epochs=3, bootstrap=0), "augment": ["flip", str(policy)]}
+    # 2 epochs cut in epoch 1: the resume trains one (3 had trained one more for the same refusal)
+    cfg = {**fast_config(tiny_npz, run, epochs=2, bootstrap=0), "augment": ["flip", str(policy)]}
     with pytest.raises(TrainingInterrupted, match="--resume"):
         medtrain.train(cfg, verbose=False, callbacks=[InterruptAt(1)])
     kept = policy.read_bytes()
@@ -298,7 +322,7 @@ def test_resume_refuses_a_policy_edited_since_the_run_started(tiny_npz, tmp_path
     with pytest.raises(medtrain.MedtrainError, match=r"the augmentation policy .*ra.yaml changed since .* started"):
         medtrain.train({}, resume=run, verbose=False)
     policy.write_bytes(kept)
-    assert medtrain.train({}, resume=run, verbose=False)["stop_epoch"] == 2
+    assert medtrain.train({}, resume=run, verbose=False)["stop_epoch"] == 1
 
 
 def test_a_run_interrupted_after_early_stopping_fired_resumes_without_training_on(tiny_npz, tmp_path, monkeypatch):

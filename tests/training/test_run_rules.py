@@ -14,19 +14,32 @@ from medtrain.errors import MedtrainError
 from conftest import fast_config
 
 
+#: MC dropout passes of the shared run: any T > 1 samples (4 had made each MC x TTA scoring of a split twice as dear)
+PASSES = 2
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One finished 2-epoch run (with dropout) on the tiny learnable set, shared by the tests below."""
+    """One finished 2-epoch run on the tiny learnable set, shared by the tests below: with dropout, MC dropout and
+    flip TTA (test_mc_dropout_and_tta_combine_and_eval_reproduces_them had trained such a run of its own beside
+    this one), the class-weight rule pinned (its choice, scored as the run predicts (tests/training/test_choices.py),
+    had taken three more MC x TTA passes over validation). Returns (root, config, metrics, the TTA modes scored)."""
     from conftest import make_images
+    from medtrain.evaluation import evaluate as ev
 
     root = tmp_path_factory.mktemp("rules")
     arrays = {}
     for split, n, seed in (("train", 96, 0), ("val", 32, 1), ("test", 32, 2)):
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, seed=seed)
     np.savez(root / "tiny.npz", **arrays)
-    cfg = fast_config(root / "tiny.npz", root / "run", dropout=0.5)
-    medtrain.train(cfg, verbose=False)
-    return root, cfg
+    cfg = fast_config(root / "tiny.npz", root / "run", dropout=0.5, mc_dropout=PASSES, tta="flip", bootstrap=0,
+                      class_weights="true")
+    views = []
+    real = ev.tta_predict
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ev, "tta_predict", lambda *a, **k: views.append(k["mode"]) or real(*a, **k))
+        m = medtrain.train(cfg, verbose=False)
+    return root, cfg, m, views
 
 
 def _cli(capsys, *argv):
@@ -36,19 +49,19 @@ def _cli(capsys, *argv):
 
 
 def test_resume_with_a_changed_setting_is_refused_naming_the_flag(finished, capsys):
-    root, _ = finished
+    root, *_ = finished
     code, _, err = _cli(capsys, "train", "--resume", str(root / "run"), "--epochs", "99")
     assert code == 2 and "--epochs 99" in err and "2" in err and err.count("\n") == 1
 
 
 def test_resume_repeating_the_run_settings_or_changing_progress_is_accepted(finished, capsys):
-    root, _ = finished
+    root, *_ = finished
     code, out, _ = _cli(capsys, "train", "--resume", str(root / "run"), "--epochs", "2", "--no-progress")
     assert code == 0 and "already finished" in out
 
 
 def test_train_or_reuse_reads_a_finished_run_and_refuses_other_settings(finished):
-    root, cfg = finished
+    root, cfg, *_ = finished
     again = train_or_reuse(cfg)
     assert again == json.loads((root / "run" / "metrics.json").read_text())
     with pytest.raises(MedtrainError, match="lr: 0.001, now 0.01"):
@@ -56,27 +69,17 @@ def test_train_or_reuse_reads_a_finished_run_and_refuses_other_settings(finished
 
 
 def test_mc_dropout_without_dropout_is_refused_before_training(finished, tmp_path, capsys):
-    root, _ = finished
+    root, *_ = finished
     code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--mc-dropout", "5",
                         "--out", str(tmp_path / "x"))
     assert code == 2 and "--dropout" in err and not (tmp_path / "x").exists()
 
 
-def test_mc_dropout_and_tta_combine_and_eval_reproduces_them(finished, tmp_path, monkeypatch):
-    root, _ = finished
-    from medtrain.evaluation import evaluate as ev
-
-    views = []
-    real = ev.tta_predict
-    monkeypatch.setattr(ev, "tta_predict", lambda *a, **k: views.append(k["mode"]) or real(*a, **k))
-    # the class-weight rule pinned: its choice, scored as the run predicts (tests/training/test_choices.py), had
-    # taken three more MC x TTA passes over validation
-    cfg = fast_config(root / "tiny.npz", tmp_path / "mc", dropout=0.5, mc_dropout=4, tta="flip", bootstrap=0,
-                      class_weights="true")
-    m = medtrain.train(cfg, verbose=False)
-    assert m["test"]["mc_dropout"]["passes"] == 4 and "flip" in views  # TTA was not dropped
+def test_mc_dropout_and_tta_combine_and_eval_reproduces_them(finished):
+    root, _, m, views = finished  # MC dropout and flip TTA
+    assert m["test"]["mc_dropout"]["passes"] == PASSES and "flip" in views  # TTA was not dropped
     assert m["test"]["auc"] > 0.9  # the bright-square task is learned
-    e = medtrain.evaluate(tmp_path / "mc", verbose=False)  # seeded dropout masks: the same numbers
+    e = medtrain.evaluate(root / "run", verbose=False)  # seeded dropout masks: the same numbers
     assert e["auc"] == pytest.approx(m["test"]["auc"], abs=1e-12) and e["acc"] == m["test"]["acc"]
 
 
@@ -122,7 +125,7 @@ def test_2d_source_weights_inflate_into_a_3d_model_with_equal_logits(tmp_path):
 
 
 def test_a_pinned_shift_tta_is_applied_recorded_and_reproduced_by_eval(finished, tmp_path, monkeypatch):
-    root, _ = finished
+    root, *_ = finished
     from medtrain.evaluation import evaluate as ev
 
     views = []
@@ -139,7 +142,7 @@ def test_a_pinned_shift_tta_is_applied_recorded_and_reproduced_by_eval(finished,
 @pytest.mark.parametrize("params", ["cutout_p=abc", "erasing_scale=[nan,0.3]", "shift_frac=-1"])
 def test_a_bad_augment_param_is_one_line_and_leaves_nothing(finished, tmp_path, capsys, params):
     # it had been a traceback in the first epoch, leaving a run folder that refused the corrected command
-    root, _ = finished
+    root, *_ = finished
     code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--augment", "flip,shift,cutout,erasing",
                         "--augment-params", params, "--epochs", "1", "--out", str(tmp_path / "x"))
     assert code == 2 and err.count("\n") == 1 and params.split("=")[0] in err
@@ -147,7 +150,7 @@ def test_a_bad_augment_param_is_one_line_and_leaves_nothing(finished, tmp_path, 
 
 
 def test_an_op_that_cannot_apply_to_the_images_is_refused_before_anything_is_written(finished, tmp_path, capsys):
-    root, _ = finished  # grey images: stain jitter needs RGB
+    root, *_ = finished  # grey images: stain jitter needs RGB
     code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--augment", "hed", "--epochs", "1",
                         "--out", str(tmp_path / "x"))
     assert code == 2 and "RGB" in err and not (tmp_path / "x").exists()
@@ -155,7 +158,7 @@ def test_an_op_that_cannot_apply_to_the_images_is_refused_before_anything_is_wri
 
 def test_an_augmentation_setting_no_chosen_op_reads_is_refused(finished, tmp_path, capsys):
     # --aa-policy svhn without autoaugment had been recorded in config.yaml and the report, and not used
-    root, _ = finished
+    root, *_ = finished
     code, _, err = _cli(capsys, "train", "--data", str(root / "tiny.npz"), "--aa-policy", "svhn", "--epochs", "1",
                         "--out", str(tmp_path / "x"))
     assert code == 2 and "--aa-policy svhn: no augmentation of --augment flip,shift reads it" in err
@@ -165,7 +168,7 @@ def test_an_augmentation_setting_no_chosen_op_reads_is_refused(finished, tmp_pat
 def test_a_flip_setting_does_not_fail_a_run_whose_flips_were_turned_off(finished, tmp_path):
     # flips decided off: the flip ops leave the augmentation, and their flip_p with them (it had been refused
     # as read by no op, after the pilots)
-    root, _ = finished
+    root, *_ = finished
     m = medtrain.train(fast_config(root / "tiny.npz", tmp_path / "r", flip="false", augment_params={"flip_p": 0.3},
                                    epochs=1, bootstrap=0), verbose=False)
     assert m["choices"]["flip"]["chosen"] is False
@@ -174,7 +177,7 @@ def test_a_flip_setting_does_not_fail_a_run_whose_flips_were_turned_off(finished
 def test_model_auto_with_a_run_as_source_is_that_runs_network(finished, tmp_path):
     # auto had picked the default network, and the README's `--pretrained runs/A --transfer scale` with a
     # resnet18_28 source was refused: "use --model resnet18_28 (now resnet18_28_half)"
-    root, cfg = finished
+    root, cfg, *_ = finished
     m = medtrain.train({**fast_config(root / "tiny.npz", tmp_path / "b", epochs=1, bootstrap=0), "model": "auto",
                         "pretrained": str(root / "run"), "transfer": "scale"}, verbose=False)
     assert cfg["model"] != "resnet18_28_half" and m["model"] == cfg["model"]

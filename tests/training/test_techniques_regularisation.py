@@ -39,20 +39,44 @@ def _head(trainer, pl_module):
             "head": getattr(model, "head", None)}
 
 
-def test_plain_dropout_is_the_networks_own_drop_rate(learnable_npz, tmp_path):
-    seen = Inspect(_head)
-    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="dropout", **PINNED)
-    assert seen.seen["drop_rate"] == P  # timm applies it before the classifier
+#: label smoothing of the two runs below, which the label-smoothing tests read the loss of
+EPS = 0.2
+
+
+def _head_and_loss(trainer, pl_module):
+    return {**_head(trainer, pl_module), "loss": _loss_on_a_known_batch(trainer, pl_module)}
+
+
+# One run per dropout kind also carries label smoothing, unweighted and class-weighted: the head's modules and the
+# loss are separate parts of a run, and each of the four tests had trained its own (train_check: learned, reproduced)
+@pytest.fixture(scope="module")
+def dropout_run(learnable_npz, tmp_path_factory):
+    """What the Trainer started with in a run of plain dropout (P) and label smoothing (EPS), unweighted."""
+    seen = Inspect(_head_and_loss)
+    train_check(learnable_npz, tmp_path_factory.mktemp("dropout") / "run", callbacks=[seen], dropout=P,
+                dropout_kind="dropout", label_smoothing=EPS, class_weights=False)
+    return seen.seen
+
+
+@pytest.fixture(scope="module")
+def dropconnect_run(learnable_npz, tmp_path_factory):
+    """What the Trainer started with in a run of a DropConnect head (P) and label smoothing (EPS), class-weighted."""
+    seen = Inspect(_head_and_loss)
+    train_check(learnable_npz, tmp_path_factory.mktemp("dropconnect") / "run", callbacks=[seen], dropout=P,
+                dropout_kind="dropconnect", label_smoothing=EPS, class_weights=True)
+    return seen.seen
+
+
+def test_plain_dropout_is_the_networks_own_drop_rate(dropout_run):
+    assert dropout_run["drop_rate"] == P  # timm applies it before the classifier
     assert not any(isinstance(m, (DropConnectLinear, AnnealedDropout, Standout, StandoutLinear, Maxout))
-                   for m in seen.seen["modules"])
+                   for m in dropout_run["modules"])
 
 
-def test_dropconnect_head_drops_weights(learnable_npz, tmp_path):
-    seen = Inspect(_head)
-    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="dropconnect", **PINNED)
-    fc = seen.seen["head"].fc
+def test_dropconnect_head_drops_weights(dropconnect_run):
+    fc = dropconnect_run["head"].fc
     assert type(fc) is DropConnectLinear and fc.p == P
-    assert not any(type(m) is nn.Dropout for m in seen.seen["modules"])
+    assert not any(type(m) is nn.Dropout for m in dropconnect_run["modules"])
 
 
 def test_annealed_dropout_rate_falls_epoch_by_epoch(learnable_npz, tmp_path):
@@ -69,8 +93,9 @@ def test_annealed_dropout_rate_falls_epoch_by_epoch(learnable_npz, tmp_path):
 def test_a_reloaded_annealed_run_samples_mc_dropout_at_its_kept_epochs_rate(learnable_npz, tmp_path, checkpoint, ema):
     # the epoch was non-tensor extra state, dropped from model.safetensors: eval and predict sampled at p0;
     # under --ema the moving average of the weights had averaged the epoch too, a rate the run never had
+    # 2 MC passes: any T > 1 samples at the loaded rate (5 had made each scoring of a split 2.5 times as dear)
     m = medtrain.train(technique_config(learnable_npz, tmp_path / "run", dropout=P, dropout_kind="annealed",
-                                        epochs=4, anneal_epochs=4, mc_dropout=5, checkpoint=checkpoint, ema=ema,
+                                        epochs=4, anneal_epochs=4, mc_dropout=2, checkpoint=checkpoint, ema=ema,
                                         **PINNED), verbose=False)  # its choice had scored with MC passes
     drop = load_run_module(tmp_path / "run").module.model.head.drop
     assert drop.p == pytest.approx(m["history"][m["best_epoch"]]["dropout_rate"]) and drop.p > 0
@@ -94,17 +119,23 @@ class _StateOnly(nn.Module):
         return self._state
 
 
-def test_standout_head(learnable_npz, tmp_path):
+@pytest.fixture(scope="module")
+def maxout_standout_run(learnable_npz, tmp_path_factory):
+    """What the Trainer started with in a run of a two-piece maxout head with standout before each of its layers:
+    one run for the standout and the maxout test (each had trained its own)."""
     seen = Inspect(_head)
-    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], dropout=P, dropout_kind="standout", **PINNED)
-    assert any(isinstance(m, (Standout, StandoutLinear)) for m in seen.seen["head"].modules())
+    train_check(learnable_npz, tmp_path_factory.mktemp("maxout") / "run", callbacks=[seen], head="maxout:2",
+                dropout=P, dropout_kind="standout", **PINNED)
+    return seen.seen
 
 
-def test_maxout_head_with_two_pieces(learnable_npz, tmp_path):
-    seen = Inspect(_head)
-    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], head="maxout:2", **PINNED)
-    maxout = seen.seen["head"].maxout
-    assert type(maxout) is Maxout and maxout.linear.out_features == 2 * seen.seen["head"].fc.in_features
+def test_standout_head(maxout_standout_run):
+    assert any(isinstance(m, (Standout, StandoutLinear)) for m in maxout_standout_run["head"].modules())
+
+
+def test_maxout_head_with_two_pieces(maxout_standout_run):
+    maxout = maxout_standout_run["head"].maxout
+    assert type(maxout) is Maxout and maxout.linear.out_features == 2 * maxout_standout_run["head"].fc.in_features
 
 
 #: MC dropout passes of the shared run: any T > 1 averages stochastic passes. Each image is passed T times on its
@@ -177,11 +208,9 @@ def _loss_on_a_known_batch(trainer, pl_module):
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "class-weighted"])
-def test_label_smoothing_reaches_the_loss(weighted, learnable_npz, tmp_path):
-    eps = 0.2
-    seen = Inspect(_loss_on_a_known_batch)
-    train_check(learnable_npz, tmp_path / "run", callbacks=[seen], label_smoothing=eps, class_weights=weighted)
-    loss, logits, target, w = seen.seen
+def test_label_smoothing_reaches_the_loss(weighted, request):
+    eps = EPS
+    loss, logits, target, w = request.getfixturevalue("dropconnect_run" if weighted else "dropout_run")["loss"]
     smoothed = target * (1 - eps) + eps / 2
     per = -(smoothed * torch.log_softmax(logits, -1))
     if weighted:  # inverse class frequency of the 128 training images, normalised by the targets' weight
