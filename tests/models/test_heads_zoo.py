@@ -1,10 +1,13 @@
-"""Custom heads (every dropout kind, linear or maxout) and MC dropout on every network of the zoo.
+"""Custom heads (every dropout kind, linear or maxout) and MC dropout on every family and code path of the zoo.
 
 What the training code does with ``--dropout-kind``/``--head``/``--mc-dropout``: build the backbone,
 ``replace_head`` with ``build_head(feature_width(model), ...)``, and for volumes inflate a 2D network.
-Every name of ``list_models()`` must give (N, classes) logits, deterministic in evaluation and varying
+Every network of ``list_models()`` must give (N, classes) logits, deterministic in evaluation and varying
 across MC passes; 2D networks whose family inflates must also do so with the head on a small volume,
 and the others must be refused with a MedtrainError naming the module, not fail inside forward.
+Networks that differ from another of their family only in depth or width (the same class, block type, stem and
+shortcut: VGG-13/16/19 and VGG-11, ResNet-34/101/152 and ResNet-18/50, ...) are stood in for by it (``STAND_IN``,
+checked against ``family_of``); a network not listed there, a new one included, is tested itself.
 """
 import math
 import re
@@ -46,10 +49,42 @@ def _is_3d(name: str) -> bool:
     return name.endswith("_3d") or name.startswith("med3d_")
 
 
+#: Network -> the one of its family that stands for it here: the same class, block type, stem and shortcut, only
+#: deeper or wider (the head, MC dropout and inflation code see the same modules). Kept apart: basic and bottleneck
+#: blocks, the two SqueezeNet and MobileNet v3 designs, the 28 px ResNets (basic and
+#: bottleneck), and the
+#: 3D ResNets by stem (``resnet*_3d``, ``med3d_*``), block and shortcut (MedicalNet's A at depths 18 and 34).
+STAND_IN = {
+    # with or without batch norm in ``features``: the same VGG class, head and pre-logits (whose 2D-only
+    # ConvMlp is where inflation is refused); BatchNorm2d's inflation and eval mode are the ResNets'
+    **{n: "vgg11" for n in ("vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")},
+    "resnet34": "resnet18",
+    **{n: "resnet50" for n in ("resnet101", "resnet152")},
+    **{n: "resnext50_32x4d" for n in ("resnext101_32x4d", "resnext101_32x8d")},
+    "wide_resnet101_2": "wide_resnet50_2",
+    **{n: "densenet121" for n in ("densenet161", "densenet169", "densenet201")},
+    **{n: "shufflenet_v2_x0_5" for n in ("shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")},
+    **{n: "mobilenetv1_050" for n in ("mobilenetv1_025", "mobilenetv1_075", "mobilenetv1_100")},
+    "resnet18_28": "resnet18_28_half",
+    **{f"resnet{d}_3d": "resnet10_3d" for d in (18, 34)},
+    **{f"resnet{d}_3d": "resnet50_3d" for d in (101, 152, 200)},
+    "med3d_resnet34": "med3d_resnet18",
+    **{f"med3d_resnet{d}": "med3d_resnet50" for d in (101, 152, 200)},
+}
+
+
+def test_every_network_is_tested_or_stood_in_for_by_one_of_its_family():
+    names = set(list_models())
+    assert set(STAND_IN) <= names and not set(STAND_IN.values()) & set(STAND_IN)
+    for name, stand_in in STAND_IN.items():
+        assert family_of(name) == family_of(stand_in) and _is_3d(name) == _is_3d(stand_in), name
+        assert name.startswith("med3d_") == stand_in.startswith("med3d_"), name
+
+
 # 2D names first, in the inflation test's order: a scope="module" parametrization groups the tests of one
 # name by its index, so the `headed` network is built once for both tests that read it (in any other
 # order each test would merely build its own).
-NAMES = sorted(list_models(), key=_is_3d)
+NAMES = sorted((n for n in list_models() if n not in STAND_IN), key=_is_3d)
 
 
 def _variant(name: str) -> tuple:

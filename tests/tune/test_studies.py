@@ -30,8 +30,10 @@ def quiet(line: str) -> None:
 
 
 def fast(data, **over) -> dict:
+    """Quick settings; ``flip: false``: no flip pilots (two real 1-epoch fits a new study makes with ``flip: auto``,
+    though ``train`` is faked; the study's flip decision is tests/tune/test_study_flips.py's)."""
     return {"data": str(data), "model": "resnet10_28_half", "epochs": 1, "batch_size": 32, "schedule": "none",
-            "accelerator": "cpu", "bootstrap": 20, "tta": "none", "logger": "none", **over}
+            "accelerator": "cpu", "bootstrap": 20, "tta": "none", "logger": "none", "flip": "false", **over}
 
 
 def finished_run_train(calls, diverge=lambda n: False):

@@ -24,8 +24,10 @@ SPACE = {"lr": {"low": 1e-3, "high": 3e-2, "log": True}}
 
 
 def fast(data, **over) -> dict:
+    """Quick settings; ``flip: false``: no flip pilots (two real 1-epoch fits a new study makes with ``flip: auto``,
+    though ``train`` is faked; the study's flip decision is tests/tune/test_study_flips.py's)."""
     return {"data": str(data), "model": "resnet10_28_half", "epochs": 1, "batch_size": 32, "schedule": "none",
-            "accelerator": "cpu", "bootstrap": 20, "tta": "none", "logger": "none", **over}
+            "accelerator": "cpu", "bootstrap": 20, "tta": "none", "logger": "none", "flip": "false", **over}
 
 
 def fake_train(calls, fail_at=None, interrupt=KeyboardInterrupt):
@@ -201,7 +203,7 @@ def test_tune_end_to_end_scores_on_validation_and_tests_the_best_trial_once(tmp_
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump({"lr": {"low": 1e-3, "high": 3e-2, "log": True}, "dropout": [0.0, 0.3]}))
     args = ["tune", "--space", str(space), "--out", str(out)]
-    for k, v in fast(data).items():
+    for k, v in fast(data, flip="auto").items():  # the real search, flip pilots included
         args += [f"--{k.replace('_', '-')}", str(v)]
     assert main(args + ["--trials", "2"]) == 0, capsys.readouterr().err
     assert evaluated.count(24) == 1 and evaluated[-1] == 24  # the test split: once, after every trial
