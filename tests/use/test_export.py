@@ -204,15 +204,17 @@ def test_train_help_gives_every_window_preset_its_numbers():
         assert f"{name} {level:g},{width:g}" in HELP["window"]
 
 
-def test_exporting_an_mc_dropout_run_says_the_file_is_one_pass(tiny_npz, tmp_path, capsys):
+def test_exporting_an_mc_dropout_run_says_the_file_is_one_pass(tmp_path, capsys):
     # the file is one deterministic pass; said only in its metadata, 5 of 156 decisions had differed unnoticed
     import medtrain
-    from conftest import fast_config
+    from conftest import fast_config, make_npz
 
     run = tmp_path / "mc"
     # the choices made on validation pinned (tests/training/test_choices.py): with MC dropout each of their
-    # scorings is 3 passes (6 with the flipped view), and the note depends on neither
-    medtrain.train(fast_config(tiny_npz, run, epochs=1, dropout=0.3, mc_dropout=3, bootstrap=0, tta="none",
+    # scorings is 3 passes (6 with the flipped view), and the note depends on neither; a third of tiny_npz's
+    # images (the note depends on no number the run learned)
+    data = make_npz(tmp_path / "small.npz", sizes=(32, 16, 16))
+    medtrain.train(fast_config(data, run, epochs=1, dropout=0.3, mc_dropout=3, bootstrap=0, tta="none",
                                class_weights="true"), verbose=False)
     assert main(["export", str(run), "--format", "torchscript"]) == 0
     err = capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,12 +27,32 @@ def _own_data(root, n=96, seed=0):
     return png_csv(root, *make_images(n, seed=seed), ("normal", "abnormal"), path="img/{i:03d}.png")
 
 
+def _copy_trained(base: Path, dest: Path) -> None:
+    """``base`` (a folder a module fixture trained a run in) copied to ``dest`` as if the run had been trained there:
+    every path the run's files record under ``base`` (config.yaml, metrics.json, predictions) now names ``dest``.
+    One training a module instead of one a test (each had been ~0.5-0.9 s of the file's ~7 s)."""
+    shutil.copytree(base, dest, dirs_exist_ok=True)
+    for path in dest.rglob("*"):
+        if path.is_file() and path.suffix in (".yaml", ".json", ".csv", ".html"):
+            text = path.read_text(encoding="utf-8")
+            if str(base) in text:
+                path.write_text(text.replace(str(base), str(dest)), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def _own_trained(tmp_path_factory):
+    """A run trained on data/labels.csv (runs/own), the data still in place: copied by :func:`moved`."""
+    base = tmp_path_factory.mktemp("own_trained")
+    csv_path = _own_data(base / "data")
+    medtrain.train(fast_config(csv_path, base / "runs" / "own", epochs=1, bootstrap=0), verbose=False)
+    return base
+
+
 @pytest.fixture
-def moved(tmp_path, monkeypatch):
+def moved(_own_trained, tmp_path, monkeypatch):
     """A run trained on data/labels.csv, then `mv data data2`; the working folder is elsewhere."""
-    csv_path = _own_data(tmp_path / "data")
+    _copy_trained(_own_trained, tmp_path)
     run = tmp_path / "runs" / "own"
-    medtrain.train(fast_config(csv_path, run, epochs=1, bootstrap=0), verbose=False)
     (tmp_path / "data").rename(tmp_path / "data2")
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
@@ -118,22 +139,37 @@ def test_advise_from_a_source_whose_data_moved_says_so(moved, capsys):
     assert "unknown dataset" not in err and f"records data: {root / 'data' / 'labels.csv'}" in err
 
 
+def _offline(url, dest):
+    raise OSError("offline (test)")
+
+
+@pytest.fixture(scope="module")
+def _medmnist_trained(tmp_path_factory):
+    """A breastmnist run (run) trained from $MEDTRAIN_DATA=first: copied by :func:`medmnist_run`."""
+    import medtrain.data.medmnist as mm
+
+    base = tmp_path_factory.mktemp("medmnist_trained")
+    first = base / "first"
+    first.mkdir()
+    make_npz(first / "breastmnist.npz")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mm, "_fetch", _offline)
+        mp.setenv("MEDTRAIN_DATA", str(first))
+        cfg = fast_config(None, base / "run", epochs=1, bootstrap=0)
+        medtrain.train({**cfg, "data": None, "dataset": "breastmnist"}, verbose=False)
+    return base
+
+
 @pytest.fixture
-def medmnist_run(tmp_path, monkeypatch):
+def medmnist_run(_medmnist_trained, tmp_path, monkeypatch):
     """A breastmnist run read from $MEDTRAIN_DATA=first (config.yaml records data_dir: first); no downloads."""
     import medtrain.data.medmnist as mm
 
-    def offline(url, dest):
-        raise OSError("offline (test)")
-
-    monkeypatch.setattr(mm, "_fetch", offline)
+    monkeypatch.setattr(mm, "_fetch", _offline)
+    _copy_trained(_medmnist_trained.resolve(), tmp_path.resolve())
     first = tmp_path / "first"
-    first.mkdir()
-    make_npz(first / "breastmnist.npz")
     monkeypatch.setenv("MEDTRAIN_DATA", str(first))
     run = tmp_path / "run"
-    cfg = fast_config(None, run, epochs=1, bootstrap=0)
-    medtrain.train({**cfg, "data": None, "dataset": "breastmnist"}, verbose=False)
     assert yaml.safe_load((run / "config.yaml").read_text())["data_dir"] == str(first.resolve())
     return tmp_path, run
 
