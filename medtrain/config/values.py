@@ -158,5 +158,9 @@ def coerce(name: str, value: Any) -> Any:
                 raise ValueError(value)
             return tuple(value)
     except (TypeError, ValueError, OverflowError):
+        if isinstance(value, bool) and kind in ("str", "tuple"):  # `augment: no` had been "cannot read False as tuple"
+            none = "; none is no augmentation" if name == "augment" else ""
+            raise MedtrainError(f"{name}: YAML reads an unquoted no, off, yes or on as {str(value).lower()}, not as a "
+                                f"word; quote it (\"no\") where the word is meant{none}") from None
         raise MedtrainError(f"{name}: cannot read {_shown(value)} as {kind}") from None
     return value
