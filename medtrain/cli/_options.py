@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from dataclasses import fields
 
 from medtrain.config import DESCRIPTIONS, Config, load_yaml
@@ -55,6 +56,9 @@ def _show(v) -> str:
 def config_layers(args: argparse.Namespace) -> tuple[dict, dict]:
     """(settings from --config, settings from flags)."""
     from_file = load_yaml(args.config) if getattr(args, "config", None) else {}
+    if getattr(args, "config", None) and not from_file:  # an empty file had trained the default dataset unsaid
+        print(f"medtrain: note: config file {args.config} holds no settings: the flags and the defaults apply",
+              file=sys.stderr)
     names = {f.name for f in fields(Config)}
     flags = {k: v for k, v in vars(args).items() if k in names}
     return from_file, flags

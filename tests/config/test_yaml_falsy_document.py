@@ -31,3 +31,19 @@ def test_a_file_holding_nothing_holds_no_settings(tmp_path, content):
     path.write_text(content)
     assert read_yaml_mapping(path, "config file") == (content.encode(), {})
     assert load_yaml(path) == {}
+
+
+def test_a_config_file_holding_nothing_is_said_once_on_standard_error(tmp_path, capsys):
+    """``--config empty.yaml`` had trained the default dataset without a word (a bad-input walk): a note says it."""
+    import argparse
+
+    from medtrain.cli._options import config_layers
+
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing yet\n")
+    assert config_layers(argparse.Namespace(config=str(path), epochs=3)) == ({}, {"epochs": 3})
+    assert capsys.readouterr().err == (f"medtrain: note: config file {path} holds no settings: the flags and the "
+                                       "defaults apply\n")
+    path.write_text("epochs: 2\n")
+    assert config_layers(argparse.Namespace(config=str(path)))[0] == {"epochs": 2}
+    assert capsys.readouterr().err == ""
