@@ -51,13 +51,17 @@ def parse_vary(items: list[str]) -> dict[str, list[str]]:
         if "=" not in it:
             raise MedtrainError(f"--vary takes KEY=V1,V2,..., got '{it}'")
         key, values = it.split("=", 1)
-        add_axis(grid, key, _split(values))
+        add_axis(grid, key, _split(values, it))
     return grid
 
 
-def _split(values: str) -> list[str]:
-    """``"0,0.5"`` -> ``["0", "0.5"]`` (``;`` between values where one holds a comma)."""
-    return [v.strip() for v in values.split(";" if ";" in values else ",") if v.strip()]
+def _split(values: str, given: str) -> list[str]:
+    """``"0,0.5"`` -> ``["0", "0.5"]`` (``;`` between values where one holds a comma). An empty value between two
+    others is refused (``lr=0.1,,0.2`` had dropped it without a word); a trailing separator is allowed."""
+    parts = [v.strip() for v in values.split(";" if ";" in values else ",")]
+    if any(not v for v in parts[:-1]):
+        raise MedtrainError(f"--vary {given}: an empty value between separators; give each value once")
+    return [v for v in parts if v]
 
 
 def add_axis(grid: dict, key, vals: list) -> None:
@@ -175,7 +179,7 @@ def _arguments(base, grid, seeds, out, verbose) -> tuple[dict, dict, dict, list[
     values = {}
     for key, vs in grid.items():
         if isinstance(vs, str):  # as the command line's --vary KEY=V1,V2 (';' where a value holds a comma)
-            add_axis(values, key, _split(vs))
+            add_axis(values, key, _split(vs, f"{key}={vs}"))
         elif isinstance(vs, (Mapping, bytes)) or not isinstance(vs, Iterable):
             raise MedtrainError(f"grid {key}: give its values as a list ([{vs!r:.40}]) or as one string "
                                 f"'V1,V2' (as --vary {key}=V1,V2); got {type(vs).__name__}")
