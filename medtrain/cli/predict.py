@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
+
+from medtrain.errors import MedtrainError
 
 
 def register(sub) -> None:
@@ -51,6 +54,7 @@ def run(args) -> int:
     from medtrain.predict import id_columns, inputs_except_out, load, write_predictions
     from medtrain.cli._stdin import with_stdin_paths
 
+    _check_out_suffix(args.out, args.json)  # before the run is loaded
     inputs = with_stdin_paths(args.inputs, "predict")  # before the run is loaded: a wrong `-` is said at once
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
@@ -74,6 +78,18 @@ def run(args) -> int:
           + _what_was_written(predictor.settings(), _temperature_rule(args.run_dir)),
           file=sys.stderr if is_stream(out) else sys.stdout)
     return 0
+
+
+def _check_out_suffix(out, as_json: bool) -> None:
+    """Refuse an --out named for the other format (``--json --out p.csv``, or ``--out p.json`` without --json): JSON
+    had been written into a .csv name (a bad-input walk), which a spreadsheet then fails to read. Other names (a
+    .txt, no suffix) are written as asked."""
+    suffix = Path(out).suffix.lower() if out else ""
+    wrong = {".csv": "CSV", ".tsv": "CSV"} if as_json else {".json": "JSON"}
+    if suffix in wrong:
+        writes = "JSON (--json)" if as_json else "CSV (without --json)"
+        raise MedtrainError(f"--out {out}: predict writes {writes}, not {wrong[suffix]}; give a name ending in "
+                            f"{'.json' if as_json else '.csv'}{'' if as_json else ', or add --json'}")
 
 
 def _temperature_rule(run_dir) -> str | None:

@@ -16,7 +16,8 @@ def test_an_out_that_is_a_runs_own_file_is_refused_in_one_line_and_left_as_it_wa
     run, data, _ = trained_run
     target = run / name
     before = _digest(target) if target.exists() else None
-    code, out, err = run_cli(capsys, "predict", run, data, "--out", target)
+    as_json = ["--json"] if name.endswith(".json") else []  # (a .json name without --json is refused for its suffix)
+    code, out, err = run_cli(capsys, "predict", run, data, *as_json, "--out", target)
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [f"medtrain: error: --out {target} is the run {run}'s own {name}, which this "
                                         "would write over; give another file name"]
