@@ -14,7 +14,7 @@ import numpy as np
 from medtrain._io import read_metrics
 from medtrain.reports.baselines import ci_text
 from medtrain.errors import MedtrainError
-from medtrain.tasks import BINARY, MULTILABEL
+from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL, ORDINAL, one_vs_rest
 
 EXTERNAL_PREFIX = "eval_external_"  #: ``eval_external_<name>.json``, one per external site (medtrain.external)
 
@@ -57,6 +57,11 @@ def draw_external_plots(run_dir: Path, name: str, task: str, labels, scores, sco
     elif task == MULTILABEL and shown is not None and len(labels):
         plots.roc_pr_labels(labels, shown, [str(n) for n in label_names], files["roc_pr"],
                             op.get("per_label"), op.get("rule") or "", f"{title} · external data ({scaled}scores, per label)")
+        drawn.add("roc_pr")
+    elif task in (MULTICLASS, ORDINAL) and shown is not None and len(labels):
+        names = [str(n) for n in label_names]
+        plots.roc_pr_labels(one_vs_rest(labels, len(names)), shown, names, files["roc_pr"], None, "",
+                            f"{title} · external data ({scaled}scores, each class against the rest)", unit="class")
         drawn.add("roc_pr")
     for key in set(files) - drawn:
         files[key].unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import numpy as np
 from medtrain._io import write_text
 from medtrain._io.run_files import eval_file, read_metrics
 from medtrain.errors import MedtrainError
-from medtrain.tasks import BINARY, MULTILABEL, class_names
+from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL, ORDINAL, class_names, one_vs_rest
 
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
@@ -212,3 +212,9 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
                             class_names(splits.label_names, np.shape(test_scaled)[1]), run_dir / ROC_PR_FILE, points,
                             rule or "",
                             title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}scores, per label)")
+    elif task in (MULTICLASS, ORDINAL) and test_scaled is not None and len(splits.test.labels):
+        # one class against the rest, the curves whose AUCs MedMNIST's multi-class AUC averages (none had been drawn)
+        names = class_names(splits.label_names, np.shape(test_scaled)[1])
+        plots.roc_pr_labels(one_vs_rest(splits.test.labels.numpy(), len(names)), test_scaled, names,
+                            run_dir / ROC_PR_FILE, None, "", title + f" · test ({'calibrated ' if cal['temperature'] != 1 else ''}"
+                            "scores, each class against the rest)", unit="class")

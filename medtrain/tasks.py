@@ -5,13 +5,15 @@ label) names in index order (:func:`class_names`), the one list every layer abov
 """
 from __future__ import annotations
 
+import numpy as np
+
 BINARY = "binary-class"
 MULTICLASS = "multi-class"
 MULTILABEL = "multi-label, binary-class"
 ORDINAL = "ordinal-regression"
 TASKS = (BINARY, MULTICLASS, MULTILABEL, ORDINAL)
 
-__all__ = ["BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS", "class_names"]
+__all__ = ["BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS", "class_names", "one_vs_rest"]
 
 
 def class_names(label_names: dict, count: int | None = None) -> list[str]:
@@ -20,3 +22,10 @@ def class_names(label_names: dict, count: int | None = None) -> list[str]:
     name is shown by its index."""
     n = len(label_names) if count is None else count
     return [str(label_names.get(str(i), i)) for i in range(n)]
+
+
+def one_vs_rest(labels, num_classes: int) -> np.ndarray:
+    """A multi-class (or ordinal) task's labels (``(N,)`` or ``(N, 1)`` class indices) as ``(N, num_classes)`` 0/1 columns, one
+    per class against the rest: the curves whose AUCs MedMNIST's multi-class AUC averages."""
+    y = np.asarray(labels).reshape(-1).astype(int)
+    return (y[:, None] == np.arange(num_classes)[None, :]).astype(int)

@@ -236,8 +236,9 @@ ROC_LABELS = 10
 
 
 def roc_pr_labels(y_true, scores, names: list[str], path: str | os.PathLike, points: dict | None = None,
-                  rule: str = "", title: str = "") -> None:
+                  rule: str = "", title: str = "", unit: str = "label") -> None:
     """A multi-label task's ROC and precision-recall curves, one per label (``y_true`` and ``scores``: ``(N, L)``),
+    or a multi-class task's, one per class against the rest (``y_true`` one-hot, ``unit`` "class"),
     :data:`ROC_LABELS` at most, each label's operating point marked with a star of its colour where the caller has
     it: ``points``, ``{name: rates}`` with each label's test ``sensitivity``, ``specificity`` and ``ppv`` at its
     threshold chosen on validation (``metrics.json``'s ``operating_point.test.per_label``; the star had been computed
@@ -275,11 +276,12 @@ def roc_pr_labels(y_true, scores, names: list[str], path: str | os.PathLike, poi
         ax.set_ylabel(ylabel)
         if drawn:
             _legend(ax, fontsize=6.5, loc="lower right" if ax is a else "lower left")
-    left = [f"{names[j]} (one class in the test split)" for j in range(y.shape[1]) if j not in both]
+    why = "one class in the test split" if unit == "label" else "no image of it in the test split"
+    left = [f"{names[j]} ({why})" for j in range(y.shape[1]) if j not in both]
     left += [str(names[j]) for j in both[ROC_LABELS:]]
     if left:
-        fig.supxlabel(f"Not drawn ({len(left)} of {y.shape[1]} labels): " + ", ".join(left), fontsize=7, wrap=True,
-                      **LITERAL)
+        fig.supxlabel(f"Not drawn ({len(left)} of {y.shape[1]} {'classes' if unit == 'class' else 'labels'}): "
+                      + ", ".join(left), fontsize=7, wrap=True, **LITERAL)
     fig.suptitle(title, fontsize=9, **LITERAL)
     _save(fig, path)
 
