@@ -18,7 +18,7 @@ from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL, ORDINAL, class_names,
 LEARNING_CURVE_FILE = "learning_curve.png"
 CONFUSION_FILE = "confusion_matrix.png"
 RELIABILITY_FILE = "reliability.png"  #: reliability diagram, validation and test, before/after temperature scaling
-ROC_PR_FILE = "roc_pr.png"  #: binary and multi-label tasks: test ROC and precision-recall curves, operating points
+ROC_PR_FILE = "roc_pr.png"  #: test ROC and precision-recall curves (multi-class: each class against the rest), operating points
 REPORT_FILE = "report.html"  #: the self-contained HTML report of everything above
 #: ``eval_test.json``'s word on its numbers that the run's report shows above its results (a search's former best)
 REPORT_NOTE = "report_note"
@@ -178,7 +178,8 @@ def unread_settings(config: dict) -> tuple[str, ...]:
 
 def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores, test_scaled, out: dict,
                        threshold, rule, positive: int) -> None:
-    """``reliability.png`` (validation and test, before/after scaling) and ``roc_pr.png``: a binary task's, and a
+    """``reliability.png`` (validation and test, before/after scaling) and ``roc_pr.png``: a binary task's, a
+    multi-class (or ordinal) task's, one curve per class against the rest, and a
     multi-label task's, one curve per label, each label's threshold marked where ``out``'s operating point puts it
     (its recorded test rates)."""
     from medtrain import metrics

@@ -5,7 +5,7 @@ A run directory holds the resolved ``config.yaml``, ``metrics.json`` (stable key
 ``best_epoch``, ``stop_epoch``, ``val`` and ``test`` with ``acc``, ``auc``, ``acc_ci``, ``auc_ci``, and
 ``wall_s``: the whole run's, over ``--resume``, of which ``wall_s_before_resume`` before it), the selected
 weights ``model.safetensors`` (with their metadata), ``predictions_test.csv``, ``learning_curve.png``,
-``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (binary tasks), ``report.html`` (all of it on one
+``confusion_matrix.png``, ``reliability.png``, ``roc_pr.png`` (ROC and PR curves), ``report.html`` (all of it on one
 self-contained page); an unfinished run holds Lightning's ``checkpoints/`` (``last.ckpt`` for ``--resume``), which
 :func:`write_run` removes once ``metrics.json`` is written (:func:`remove_checkpoints`); ``.lock`` is held by the
 process training it (:func:`training_lock`). ``metrics.json`` also holds ``parameters`` (``total`` and
