@@ -168,6 +168,13 @@ def _analyse(model, name: str, input_size: int, in_chans: int, num_classes: int,
         # line train gives too (medtrain.models.input_size, its one owner), naming the sizes it takes
         from medtrain.models.input_size import input_size_error
 
+        if isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in str(e):
+            # it had been "cannot run on 100000 px inputs: [enforce fail at alloc_cpu.cpp:127] ..." and "it takes 64
+            # px or less" (a bad-input walk): the size is not refused by the network, the machine lacks the memory
+            raise MedtrainError(f"{name} at {input_size} px: one image's forward pass, which medtrain cost runs to "
+                                "count the operations, needs more memory than this machine can give; try a smaller "
+                                "--input") from None
+
         raise input_size_error(name, input_size, in_chans, (str(e).strip().splitlines() or [type(e).__name__])[0],
                                spatial_dims=3 if is_3d(model) else 2) from None
     out = report.to_dict()
