@@ -36,6 +36,7 @@ from medtrain.crossval import cross_validate, fold_dir
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_comparison_report
+from medtrain.reports._table_notes import pooled_oof_note
 from medtrain.reports.tables import summarise, to_csv, to_latex, to_markdown
 from medtrain.rundir import is_finished, load_config, read_metrics
 from medtrain.training.distributed import single_process_only
@@ -302,7 +303,7 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     header += f"{about}\n\n" if (about := recipes_note(recipes, base, grid)) else ""
     # old and new cells are not one recipe; nor are cells run by other medtrain code
     codes = code_note(results)
-    notes = [n for n in (formats_note(results), codes) if n]
+    notes = [n for n in (formats_note(results), codes, pooled_oof_note(results, keys)) if n]
     # each run's medtrain, once the runs are done
     write_json(out / GRID_FILE, {**record, "runs_code": code_record(results), **({"code_note": codes} if codes else {})})
     tail = "".join(f"\n{n}\n" for n in notes)
@@ -320,12 +321,13 @@ def _run_cells(cells, seeds, dirs, base, recipes, finished, show, verbose) -> li
     results = []
     with Overall(len(dirs), "compare", done=finished, enabled=show) as bar:
         for i, cell in enumerate(cells):
-            runs = []
+            runs, pooled = [], []
             for seed in seeds:
                 run_dir = dirs[i, seed]
                 cfg = resolve_cell(base, cell, recipes, {"seed": seed, "out": str(run_dir), "progress": False})
                 if cfg.folds and cfg.fold is None:  # a cross-validation: its fold runs count as the cell's runs
-                    cross_validate(cfg, run_dir, verbose=False)
+                    cv = cross_validate(cfg, run_dir, verbose=False)
+                    pooled.append({"seed": seed, "folds": cfg.folds, **{k: cv["oof"].get(k) for k in ("auc", "auc_ci")}})
                     runs += [read_metrics(fold_dir(run_dir, k)) for k in range(cfg.folds)]
                     if verbose:
                         bar.write(f"compare: {run_dir} cross-validated ({cfg.folds} folds)")
@@ -338,7 +340,7 @@ def _run_cells(cells, seeds, dirs, base, recipes, finished, show, verbose) -> li
                 runs.append(read_metrics(run_dir) if reused else train_or_reuse(cfg))
                 if not reused:
                     bar.advance()
-            results.append({"cell": cell, "runs": runs})
+            results.append({"cell": cell, "runs": runs, **({"pooled_oof": pooled} if pooled else {})})
     return results
 
 

@@ -43,3 +43,33 @@ def one_class_note(cells: list[tuple[str, int, int]]) -> str:
 
 def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, int]]:
     return [(", ".join(f"{k}={r[k]}" for k in keys) or "base", r.get("one_class_runs", 0), r["runs"]) for r in rows]
+
+
+def pooled_oof_note(cells: list[dict], keys: list[str]) -> str:
+    """The sentence under a comparison with cross-validated cells: each such cell's pooled out-of-fold test AUC, its
+    seeds' K held-out folds pooled into one set of predictions (``cv.json``'s ``oof``, the headline of ``medtrain
+    train --folds``), which the tables' mean over fold runs had left out (an evidence walk); '' where no cell is
+    cross-validated. ``cells``: compare's ``{"cell", "runs", "pooled_oof": [{"seed", "folds", "auc", "auc_ci"}]}``."""
+    def auc(v) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    shown = []
+    for c in cells:
+        pooled = c.get("pooled_oof") or []
+        if not pooled:
+            continue
+        name = ", ".join(f"{k}={c['cell'][k]}" for k in keys) or "base"
+        if len(pooled) == 1:
+            p = pooled[0]
+            ci = p.get("auc_ci")
+            ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci and all(x == x for x in ci) else ""
+            shown.append(f"{name}: {auc(p['auc'])}{ci} (seed {p['seed']}, {p['folds']} folds)")
+        else:
+            values = [p["auc"] for p in pooled if p.get("auc") is not None]
+            mean = f"{sum(values) / len(values):.3f}" if values else "–"
+            shown.append(f"{name}: mean {mean} over {len(pooled)} seeds ({', '.join(auc(p['auc']) for p in pooled)})")
+    if not shown:
+        return ""
+    return ("Pooled out-of-fold test AUC of the cross-validated cells (each seed's held-out folds pooled into one set "
+            "of predictions, as medtrain train --folds reports it; the tables give the mean over fold runs): "
+            + "; ".join(shown) + ".")
