@@ -115,6 +115,26 @@ def pooled_per_label(y, s, task: str, classes, bootstrap: int, seed: int, groups
             for name, c in per.items()}
 
 
+def kept_one(cv: dict) -> bool:
+    """Whether every fold recorded a temperature and kept it at 1: its calibrated scale is the raw one."""
+    folds = cv.get("per_fold") or []
+    return bool(folds) and all(f.get(TEMPERATURE) == 1 for f in folds)
+
+
+#: which probabilities are pooled: a reader pooling the calibrated columns got another AUC (0.496 for 0.557)
+POOLED_FROM = ("Pooled from the fold runs' uncalibrated probabilities (the p columns of predictions_*.csv): each "
+               "fold fitted its own temperature, so its calibrated ones are not on one scale.")
+#: ... where every fold kept T = 1 (the walk's folds): its calibrated probabilities are its uncalibrated ones
+POOLED_FROM_T1 = ("Pooled from the fold runs' probabilities (the p columns of predictions_*.csv): every fold kept its "
+                  "temperature at 1, so they are the calibrated ones too.")
+
+
+def pooled_from(cv: dict) -> str:
+    """:data:`POOLED_FROM`, or :data:`POOLED_FROM_T1` where every fold kept T = 1 (cv.md had said each fold "fitted
+    its own temperature" beside a temperature column of 1.000 in every row: an evidence walk)."""
+    return POOLED_FROM_T1 if kept_one(cv) else POOLED_FROM
+
+
 def threshold_note(cv: dict) -> str | None:
     """The sentence under a binary task's per-fold table (cv.md and the report): the raw thresholds' spread."""
     t = (cv.get("summary") or {}).get(THRESHOLD_RAW)
@@ -125,7 +145,9 @@ def threshold_note(cv: dict) -> str | None:
     return (f"Threshold chosen on each fold's validation split, on its calibrated probabilities: {chosen}; on the raw "
             f"(uncalibrated) scale, sigmoid(T·logit(t)) with the fold's temperature T: mean {t['mean']:.4f} ± "
             f"{t['std']:.4f}, range {t['min']:.4f} to {t['max']:.4f} over {len(folds)} folds (each fold's in the "
-            f"columns above; its test rates are at its own). " + NOT_ONE_SCALE[0].upper() + NOT_ONE_SCALE[1:] + ".")
+            f"columns above; its test rates are at its own). " + (
+                "Every fold kept its temperature at 1, so its calibrated and raw thresholds are the same."
+                if kept_one(cv) else NOT_ONE_SCALE[0].upper() + NOT_ONE_SCALE[1:] + "."))
 
 
 def _num(v, digits: int = 4) -> str:

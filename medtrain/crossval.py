@@ -43,7 +43,7 @@ from medtrain import config as config_mod
 from medtrain import metrics
 from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_RAW, column_label, fold_table,
                                        fold_thresholds, label_tables, markdown, mean_std as _mean_std, pooled_per_label,
-                                       rate as _rate, spread as _spread, threshold_note)
+                                       pooled_from, rate as _rate, spread as _spread, threshold_note)
 from medtrain._crossval_labels import label_rates as _label_rates
 from medtrain._crossval_op import op_cards, op_label_table, op_line, pooled_operating_point
 from medtrain._compare_grid import units_code_note
@@ -226,11 +226,6 @@ def choices_table(cv: dict) -> dict | None:
             "rows": [[str(f["fold"])] + c for f, c in zip(folds, cells)]}
 
 
-#: which probabilities are pooled: a reader pooling the calibrated columns got another AUC (0.496 for 0.557)
-POOLED_FROM = ("Pooled from the fold runs' uncalibrated probabilities (the p columns of predictions_*.csv): each "
-               "fold fitted its own temperature, so its calibrated ones are not on one scale.")
-
-
 def fold_split_origin(runs: list[dict]) -> str | None:
     """Where the folds' val and test came from, as each fold's loader recorded it (its ``metrics.json``'s data
     summary ``split_origin``, e.g. ``own test, fold val``: ``runs``, the folds' metrics as trained or reused, held
@@ -271,7 +266,8 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
         note += f"; AUC's is a score interval of the mean one-vs-rest AUC ({why})"
     elif o.get("auc_ci_method") == "label-mean":
         note += f"; AUC's is the mean of the ends of the labels' own intervals ({why})"
-    note += op_cards(cv)[1] + "; " + POOLED_FROM[0].lower() + POOLED_FROM[1:].rstrip(".")  # (op: its intervals)
+    source = pooled_from(cv)
+    note += op_cards(cv)[1] + "; " + source[0].lower() + source[1:].rstrip(".")  # (op: its intervals)
     if cv.get("code_note"):  # folds of another medtrain (cv.md says it too)
         note += "; " + cv["code_note"][0].lower() + cv["code_note"][1:]
     spread = _test_spread(cv)
@@ -373,7 +369,7 @@ def to_markdown(cv: dict) -> str:
         lines += markdown([choices])
     lines += markdown(label_tables(cv) + op_label_table(cv))
     lines.append("")
-    lines.append(POOLED_FROM)
+    lines.append(pooled_from(cv))
     spread = _test_spread(cv)
     if spread:
         lines.append(spread[0].upper() + spread[1:] + ".")
