@@ -226,6 +226,18 @@ def tiny_npz(tmp_path) -> Path:
     return make_npz(tmp_path / "tiny.npz")
 
 
+@pytest.fixture
+def three_class_npz(tmp_path) -> Path:
+    """A 3-class grey dataset in MedMNIST layout (noise): 24 / 12 / 12 images of 16x16, the classes in turn."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 24), ("val", 12), ("test", 12)):
+        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 16, 16)).astype(np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 3).reshape(-1, 1).astype(np.uint8)
+    np.savez(tmp_path / "three.npz", **arrays)
+    return tmp_path / "three.npz"
+
+
 @pytest.fixture(scope="session")
 def learnable_npz(tmp_path_factory) -> Path:
     """The grey bright-square task, 128 / 48 / 64 images of 16x16 (2 test labels flipped), shared by the

@@ -86,17 +86,6 @@ def test_eval_reproduces_the_calibrated_numbers(run, capsys):
         assert again["operating_point"][k] == pytest.approx(v, abs=1e-6), k
 
 
-@pytest.fixture
-def three_class_npz(tmp_path):
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 24), ("val", 12), ("test", 12)):
-        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 16, 16)).astype(np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(n) % 3).reshape(-1, 1).astype(np.uint8)
-    np.savez(tmp_path / "three.npz", **arrays)
-    return tmp_path / "three.npz"
-
-
 @pytest.mark.parametrize("value, message", [
     ("sensitivity=1.2", "must be in (0, 1)"), ("specificity=0", "must be in (0, 1)"),
     ("f1", "operating_point must be youden, sensitivity=P or specificity=P"),

@@ -29,19 +29,13 @@ def test_the_curves_auc_mean_is_the_multi_class_auc_and_a_class_without_images_i
     assert figs[1]._supxlabel.get_text() == "Not drawn (1 of 4 classes): d (no image of it in the test split)"
 
 
-def test_a_three_class_run_and_its_external_site_draw_them(tmp_path, capsys):
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split, n in (("train", 24), ("val", 12), ("test", 12)):
-        arrays[f"{split}_images"] = rng.integers(0, 255, (n, 16, 16)).astype(np.uint8)
-        arrays[f"{split}_labels"] = (np.arange(n) % 3).reshape(-1, 1).astype(np.uint8)
-    np.savez(tmp_path / "three.npz", **arrays)
+def test_a_three_class_run_and_its_external_site_draw_them(three_class_npz, tmp_path, capsys):
     run = tmp_path / "run"
-    medtrain.train(fast_config(tmp_path / "three.npz", run, epochs=1, bootstrap=0), verbose=False)
+    medtrain.train(fast_config(three_class_npz, run, epochs=1, bootstrap=0), verbose=False)
     assert (run / "roc_pr.png").is_file()
     assert "one curve per class against the rest (the mean of their AUCs is the test AUC)" in \
         (run / "report.html").read_text()
-    code, _, err = run_cli(capsys, "eval", run, "--data", tmp_path / "three.npz")
+    code, _, err = run_cli(capsys, "eval", run, "--data", three_class_npz)
     assert code == 0, err
     assert len(list(run.glob("roc_pr_external_*.png"))) == 1
     assert "one curve per class against the rest" in (run / "report.html").read_text().split("External")[-1]
