@@ -86,7 +86,8 @@ def test_predict_into_a_full_file_system_is_one_line_and_keeps_the_old_file(caps
     out = tmp_path / name
     out.write_text("the earlier predictions\n")
     with file_size_limit(1024):
-        code, _, err = run_cli(capsys, "predict", run, data, "--out", out)
+        code, _, err = run_cli(capsys, "predict", run, data, *(["--json"] if name.endswith(".json") else []),
+                               "--out", out)
     assert code == 2 and one_error_line(err) == f"medtrain: error: cannot write {out}: File too large"
     assert _files(tmp_path) == {name: b"the earlier predictions\n"}
 
