@@ -199,11 +199,48 @@ def _adaptive_size(size) -> tuple:
 _2D_ONLY_FORWARD = {("timm.models.vgg", "ConvMlp"), ("torchvision.models.shufflenetv2", "InvertedResidual")}
 
 
-def _convert(m: nn.Module, padding_mode: str, path: str) -> Optional[nn.Module]:
-    """The 3D twin of ``m``, or None if ``m`` is kept as it is (its children are then visited)."""
+#: timm's global pools (SelectAdaptivePool2d holds one of these), fixed to 2D by their dims: their 3D pool type
+_FAST_POOLS = {"FastAdaptiveAvgPool": "avg", "FastAdaptiveMaxPool": "max", "FastAdaptiveAvgMaxPool": "avgmax",
+               "FastAdaptiveCatAvgMaxPool": "catavgmax"}
+_TWINNED = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d,
+            nn.Dropout2d, nn.ZeroPad2d)
+
+
+def _has_twin(m: nn.Module, path: str) -> bool:
+    """Whether :func:`_convert` swaps ``m`` for a 3D twin (False: kept, its children visited); a MedtrainError
+    naming ``path`` where ``m`` cannot be inflated. Builds nothing, so a model is judged before it is copied."""
     name = type(m).__name__
     if (type(m).__module__, name) in _2D_ONLY_FORWARD:
         raise MedtrainError(f"cannot inflate {path or 'the model'} of type {name}: its forward is 2D-only code")
+    if type(m) in _TWINNED or name in _FAST_POOLS:
+        return True
+    if name in ("AdaptiveAvgMaxPool2d", "AdaptiveCatAvgMaxPool2d"):
+        if _pair(getattr(m, "output_size", 1)) != (1, 1):
+            raise MedtrainError(f"cannot inflate {path} ({name} with output size {m.output_size})")
+        return True
+    if name == "SelectAdaptivePool2d" or isinstance(m, SeparableConv2d):
+        return False  # containers: timm's holds the pool, medtrain's separable conv two Conv2d (converted)
+    if name.endswith("2d") or isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
+        # A subclass or unknown 2D layer would silently run 2D code (or fail) inside forward: refuse.
+        raise MedtrainError(f"cannot inflate {path or 'the model'} of type {name}: no 3D twin is known")
+    return False
+
+
+def _check_children(module: nn.Module, prefix: str) -> None:
+    """:func:`_has_twin` over the modules :func:`_inflate_children` visits, in its order: the first refusal it
+    would meet, raised before anything is copied or inflated (VGG had copied 129M parameters and inflated its
+    ``features`` before its pre-logits were refused)."""
+    for name, child in module.named_children():
+        path = f"{prefix}.{name}" if prefix else name
+        if not _has_twin(child, path):
+            _check_children(child, path)
+
+
+def _convert(m: nn.Module, padding_mode: str, path: str) -> Optional[nn.Module]:
+    """The 3D twin of ``m``, or None if ``m`` is kept as it is (its children are then visited)."""
+    if not _has_twin(m, path):
+        return None
+    name = type(m).__name__
     if type(m) is nn.Conv2d:
         return inflate_conv(m, padding_mode=padding_mode)
     if type(m) is nn.BatchNorm2d:
@@ -219,21 +256,9 @@ def _convert(m: nn.Module, padding_mode: str, path: str) -> Optional[nn.Module]:
     if type(m) is nn.ZeroPad2d:
         left, right, top, bottom = m.padding
         return nn.ZeroPad3d((left, right, top, bottom, 0, 0))
-    # timm's global pools (SelectAdaptivePool2d holds one of these): fixed to 2D by their dims.
-    fast = {"FastAdaptiveAvgPool": "avg", "FastAdaptiveMaxPool": "max", "FastAdaptiveAvgMaxPool": "avgmax",
-            "FastAdaptiveCatAvgMaxPool": "catavgmax"}
-    if name in fast:
-        return GlobalPool3d(fast[name], flatten=bool(getattr(m, "flatten", False)))
-    if name in ("AdaptiveAvgMaxPool2d", "AdaptiveCatAvgMaxPool2d"):
-        if _pair(getattr(m, "output_size", 1)) != (1, 1):
-            raise MedtrainError(f"cannot inflate {path} ({name} with output size {m.output_size})")
-        return GlobalPool3d("avgmax" if name == "AdaptiveAvgMaxPool2d" else "catavgmax", flatten=False)
-    if name == "SelectAdaptivePool2d" or isinstance(m, SeparableConv2d):
-        return None  # containers: timm's holds the pool, medtrain's separable conv two Conv2d (converted)
-    if name.endswith("2d") or isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
-        # A subclass or unknown 2D layer would silently run 2D code (or fail) inside forward: refuse.
-        raise MedtrainError(f"cannot inflate {path or 'the model'} of type {name}: no 3D twin is known")
-    return None
+    if name in _FAST_POOLS:
+        return GlobalPool3d(_FAST_POOLS[name], flatten=bool(getattr(m, "flatten", False)))
+    return GlobalPool3d("avgmax" if name == "AdaptiveAvgMaxPool2d" else "catavgmax", flatten=False)
 
 
 def _inflate_children(module: nn.Module, padding_mode: str, prefix: str) -> None:
@@ -292,6 +317,8 @@ def inflate_model(model2d: nn.Module, padding_mode: str = "zeros") -> nn.Module:
     """
     if padding_mode not in PADDING_MODES:
         raise MedtrainError(f"padding_mode must be one of {', '.join(PADDING_MODES)}, got '{padding_mode}'")
+    if not _has_twin(model2d, ""):
+        _check_children(model2d, "")  # a refusal costs no copy
     model = copy.deepcopy(model2d)
     root = _convert(model, padding_mode, "")
     if root is not None:
