@@ -153,12 +153,12 @@ def trainer_precision(cfg: Config) -> str:
     they were skipped, three runs turned NaN): such a step is skipped
     (``training.callbacks.SkipNonFiniteSteps``), so volumes train in bf16 too. Under ``auto`` a run whose first
     epoch skips more than half of its steps trains again in float32 (:mod:`medtrain.training.precision`)."""
-    if cfg.precision == "16-mixed" and (cfg.accelerator == "cpu" or (cfg.accelerator == "auto"
-                                                                    and not torch.cuda.is_available())):
+    if cfg.precision == "16-mixed" and (cfg.accelerator == "cpu" or (
+            cfg.accelerator == "auto" and not torch.cuda.is_available() and not torch.backends.mps.is_available())):
         # Lightning trains it in bf16-mixed on a CPU, with a line of its own, while the run recorded 16-mixed (a
         # bad-input walk): refused, as a device the machine lacks is
-        raise MedtrainError("--precision 16-mixed (float16 autocast) needs a CUDA GPU; on a CPU use bf16-mixed, "
-                            "32-true or auto")
+        raise MedtrainError("--precision 16-mixed (float16 autocast) needs a GPU (CUDA or Apple MPS); on a CPU use "
+                            "bf16-mixed, 32-true or auto")
     if cfg.precision != "auto":
         return {"32": "32-true"}.get(cfg.precision, cfg.precision)  # Lightning's own name of the short form
     if cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available()):

@@ -7,7 +7,8 @@ from medtrain import config as config_mod
 from medtrain.errors import MedtrainError
 from medtrain.training.build import trainer_precision
 
-LINE = "medtrain: error: --precision 16-mixed (float16 autocast) needs a CUDA GPU; on a CPU use bf16-mixed, 32-true or auto"
+LINE = ("medtrain: error: --precision 16-mixed (float16 autocast) needs a GPU (CUDA or Apple MPS); on a CPU use "
+        "bf16-mixed, 32-true or auto")
 
 
 def test_train_refuses_it_on_the_cpu_and_leaves_no_run_folder(tiny_npz, tmp_path, capsys):
@@ -22,8 +23,16 @@ def test_train_refuses_it_on_the_cpu_and_leaves_no_run_folder(tiny_npz, tmp_path
 @pytest.mark.parametrize("accelerator", ["cpu", "auto"])
 def test_the_rule_refuses_the_cpu_and_keeps_the_gpu_s_16_mixed(monkeypatch, accelerator):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    with pytest.raises(MedtrainError, match="needs a CUDA GPU"):
+    monkeypatch.setattr("torch.backends.mps.is_available", lambda: False)
+    with pytest.raises(MedtrainError, match=r"needs a GPU \(CUDA or Apple MPS\)"):
         trainer_precision(config_mod.resolve({"precision": "16-mixed", "accelerator": accelerator}))
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     gpu = "gpu" if accelerator == "cpu" else "auto"
     assert trainer_precision(config_mod.resolve({"precision": "16-mixed", "accelerator": gpu})) == "16-mixed"
+
+
+def test_auto_on_a_mac_s_gpu_keeps_it(monkeypatch):
+    """Lightning runs 16-mixed on Apple's MPS: auto there is no CPU."""
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.setattr("torch.backends.mps.is_available", lambda: True)
+    assert trainer_precision(config_mod.resolve({"precision": "16-mixed", "accelerator": "auto"})) == "16-mixed"
