@@ -42,14 +42,16 @@ def run(args) -> int:
     if args.seeds < 1:
         raise MedtrainError(f"--seeds must be >= 1, got {args.seeds}")
     compare(base, grid, list(range(args.seeds)), out)
-    closing(Path(out))
+    closing(Path(out), bool(grid))
     return 0
 
 
-def closing(out: Path) -> None:
-    """The last line: the files the grid wrote beside its cells (the table had ended the output without them)."""
+def closing(out: Path, varied: bool = True) -> None:
+    """The last line: the files the grid wrote beside its cells (the table had ended the output without them), and
+    where each cell's runs are: ``KEY=V,...`` folders, or the one cell ``base`` of a grid without ``--vary`` (whose
+    line had named ``KEY=V,...`` folders it does not have)."""
     from medtrain.reports.html import SEEDS_FILE
     from medtrain.rundir import REPORT_FILE
 
-    print(f"wrote summary.md, summary.csv, summary.tex, {REPORT_FILE} and {SEEDS_FILE} in {out}; each cell's runs: "
-          f"{out / 'KEY=V,...'}/seedS")
+    cells = f"each cell's runs: {out / 'KEY=V,...'}/seedS" if varied else f"its runs: {out / 'base'}/seedS"
+    print(f"wrote summary.md, summary.csv, summary.tex, {REPORT_FILE} and {SEEDS_FILE} in {out}; {cells}")
