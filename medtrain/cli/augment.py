@@ -214,6 +214,8 @@ def run_show(args: argparse.Namespace) -> int:
     check_color_space(cfg, splits)  # hed on grey images: refused as train refuses it
     g = torch.Generator().manual_seed(cfg.seed)
     pick = torch.randperm(len(split), generator=g)[: args.n].sort().values
+    if args.n > len(split):  # it had shown fewer rows than asked without a word (a bad-input walk)
+        print(f"note: --n {args.n}: the {args.split} split holds {len(split)} images; the grid shows them all", file=say)
     items = [v.strip() for v in args.augment.split(",") if v.strip()]
     # the op settings as training reads them (the config, its augment_params, pca fitted on the training images)
     params = augment_params(dataclasses.replace(cfg, augment=tuple(items)), splits)
