@@ -2,7 +2,16 @@
 runs that call every test image one class. Moved out of :mod:`medtrain.reports.tables`, which re-exports them."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from medtrain.metrics import ONE_CLASS
+from medtrain.reports.baselines import ci_text
+
+
+def cell_label(values: Mapping, keys: list[str]) -> str:
+    """A comparison cell's name in its tables, notes and page: ``lr=0.01, head=linear`` (``values``: a cell's
+    settings or its table row), ``base`` for the one cell of a grid without ``--vary``."""
+    return ", ".join(f"{k}={values[k]}" for k in keys) or "base"
 
 
 def unpaired_note(names: list[str]) -> str:
@@ -42,7 +51,7 @@ def one_class_note(cells: list[tuple[str, int, int]]) -> str:
 
 
 def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, int]]:
-    return [(", ".join(f"{k}={r[k]}" for k in keys) or "base", r.get("one_class_runs", 0), r["runs"]) for r in rows]
+    return [(cell_label(r, keys), r.get("one_class_runs", 0), r["runs"]) for r in rows]
 
 
 def pooled_oof_note(cells: list[dict], keys: list[str]) -> str:
@@ -58,12 +67,10 @@ def pooled_oof_note(cells: list[dict], keys: list[str]) -> str:
         pooled = c.get("pooled_oof") or []
         if not pooled:
             continue
-        name = ", ".join(f"{k}={c['cell'][k]}" for k in keys) or "base"
+        name = cell_label(c["cell"], keys)
         if len(pooled) == 1:
             p = pooled[0]
-            ci = p.get("auc_ci")
-            ci = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and None not in ci and all(x == x for x in ci) else ""
-            shown.append(f"{name}: {auc(p['auc'])}{ci} (seed {p['seed']}, {p['folds']} folds)")
+            shown.append(f"{name}: {auc(p['auc'])}{ci_text(p.get('auc_ci'))} (seed {p['seed']}, {p['folds']} folds)")
         else:
             values = [p["auc"] for p in pooled if p.get("auc") is not None]
             mean = f"{sum(values) / len(values):.3f}" if values else "–"

@@ -29,6 +29,7 @@ from medtrain.reports.tables import (FOLDS_NOTE, UNPAIRED, caption, delta_heads,
                                      p_note, unpaired_note, MEANS)
 from medtrain.reports import png
 from medtrain.reports._html_settings import fractions_note, fractions_read, settings_shown
+from medtrain.reports._table_notes import cell_label
 from medtrain.reports.baselines import MEDMNIST_V2, size_note
 from medtrain.reports.summary import (DELONG_WHY, NEWCOMBE_WHY, auc_undefined_mark, auc_undefined_text,
                                       rests_on_text, same_probe, same_probe_note)
@@ -212,7 +213,7 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
     from medtrain.reports import plots
 
     out = Path(out)
-    names = [", ".join(f"{k}={c['cell'][k]}" for k in keys) or "base" for c in cells]
+    names = [cell_label(c["cell"], keys) for c in cells]
     values = {label: [[get(r) for r in c["runs"]] for c in cells] for label, get in COMPARE_METRICS.items()}
     rows = []
     for i, (name, c) in enumerate(zip(names, cells)):

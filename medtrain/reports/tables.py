@@ -8,7 +8,7 @@ import io
 import math
 import statistics
 
-from medtrain.reports._table_notes import (_one_class_cells, one_class_note, one_class_run,  # noqa: F401
+from medtrain.reports._table_notes import (_one_class_cells, cell_label, one_class_note, one_class_run,  # noqa: F401
                                            one_class_runs, unpaired_note)  # (the notes under the tables)
 from medtrain.reports.summary import same_probe, same_probe_note
 from medtrain.significance import paired_t
@@ -253,7 +253,7 @@ def to_markdown(rows: list[dict], keys: list[str]) -> str:
     lines += ["", p_note(_fold_pairs(rows))] if paired else []
     if any((r.get("paired") or {}).get("ci_method") == "nadeau-bengio" for r in rows):
         lines += ["", FOLDS_NOTE]
-    unpaired = [", ".join(f"{k}={r[k]}" for k in keys) or "base" for r in rows
+    unpaired = [cell_label(r, keys) for r in rows
                 if (r.get("paired") or {}).get("ci_method") == UNPAIRED]
     if unpaired:
         lines += ["", unpaired_note(unpaired)]
