@@ -49,22 +49,24 @@ def _head_and_loss(trainer, pl_module):
 
 # One run per dropout kind also carries label smoothing, unweighted and class-weighted: the head's modules and the
 # loss are separate parts of a run, and each of the four tests had trained its own (train_check: learned, reproduced)
+def _smoothed_run(data, root, kind: str, class_weights: bool):
+    """What the Trainer started with in a run of a ``kind`` head (P) and label smoothing (EPS)."""
+    seen = Inspect(_head_and_loss)
+    train_check(data, root / "run", callbacks=[seen], dropout=P, dropout_kind=kind, label_smoothing=EPS,
+                class_weights=class_weights)
+    return seen.seen
+
+
 @pytest.fixture(scope="module")
 def dropout_run(learnable_npz, tmp_path_factory):
-    """What the Trainer started with in a run of plain dropout (P) and label smoothing (EPS), unweighted."""
-    seen = Inspect(_head_and_loss)
-    train_check(learnable_npz, tmp_path_factory.mktemp("dropout") / "run", callbacks=[seen], dropout=P,
-                dropout_kind="dropout", label_smoothing=EPS, class_weights=False)
-    return seen.seen
+    """Plain dropout, the loss unweighted."""
+    return _smoothed_run(learnable_npz, tmp_path_factory.mktemp("dropout"), "dropout", class_weights=False)
 
 
 @pytest.fixture(scope="module")
 def dropconnect_run(learnable_npz, tmp_path_factory):
-    """What the Trainer started with in a run of a DropConnect head (P) and label smoothing (EPS), class-weighted."""
-    seen = Inspect(_head_and_loss)
-    train_check(learnable_npz, tmp_path_factory.mktemp("dropconnect") / "run", callbacks=[seen], dropout=P,
-                dropout_kind="dropconnect", label_smoothing=EPS, class_weights=True)
-    return seen.seen
+    """A DropConnect head, the loss class-weighted."""
+    return _smoothed_run(learnable_npz, tmp_path_factory.mktemp("dropconnect"), "dropconnect", class_weights=True)
 
 
 def test_plain_dropout_is_the_networks_own_drop_rate(dropout_run):
