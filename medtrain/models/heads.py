@@ -109,8 +109,9 @@ def make_dropout(
     return Standout(standout_alpha, beta_for_rate(p))
 
 
-def _parse_head(head: str, maxout_k: int) -> int | None:
-    """None for a linear head, else the number of maxout pieces."""
+def maxout_pieces(head: str, maxout_k: int = 2) -> int | None:
+    """None for a linear head, else the number of maxout pieces (2 to :data:`MAX_MAXOUT_PIECES`; a run's settings
+    are checked with it too)."""
     if head == "linear":
         return None
     if head == "maxout":
@@ -167,7 +168,7 @@ def build_head(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise MedtrainError(f"{name} must be an integer >= 1, got {value!r}")
     p = check_rate(p)
-    k = _parse_head(head, maxout_k)
+    k = maxout_pieces(head, maxout_k)
 
     def drop() -> nn.Module:
         if dropout_kind == "dropconnect" or p == 0.0:
