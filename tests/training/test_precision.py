@@ -47,7 +47,7 @@ def test_auto_members_are_two_for_the_default_3d_recipe_in_bf16_only(monkeypatch
 
 
 @pytest.mark.skipif(not build._cpu_has_bf16(), reason="this CPU has no native bfloat16")
-def test_a_volume_run_on_this_cpu_trains_two_networks_in_bf16_under_auto(tmp_path):
+def test_a_volume_run_on_this_cpu_trains_two_networks_in_bf16_under_auto(tmp_path, monkeypatch):
     # 28-voxel volumes, as MedMNIST's, in 6 steps: on 12-voxel volumes a fresh network's bf16 gradients often
     # overflowed float32 (each of the 2 steps skipped in about half the runs, both in one fresh-ci run, which
     # the run then refuses); at 28 voxels 1 step in 12 skipped (2 thread counts x 3 data seeds)
@@ -59,9 +59,14 @@ def test_a_volume_run_on_this_cpu_trains_two_networks_in_bf16_under_auto(tmp_pat
         x[y == 1, 3:8, 3:8, 3:8] += 150
         arrays[f"{split}_images"], arrays[f"{split}_labels"] = x, y.reshape(-1, 1).astype(np.uint8)
     np.savez(tmp_path / "v.npz", **arrays)
+    # what auto resolves to and trains, not auto's float32 fallback (tests/training/test_precision_fallback.py): a
+    # fresh network's bf16 steps are now and then skipped here, and 4 of the 6 were in one fresh-ci of session 34,
+    # which fell back to float32 and one network; the share that falls back is raised past any count of steps
+    from medtrain.training import precision
+
+    monkeypatch.setattr(precision, "FALLBACK_SHARE", 1.0)
     m = medtrain.train(fast_config(tmp_path / "v.npz", tmp_path / "r", model="med3d_resnet10", precision="auto",
                                    epochs=1, batch_size=8, bootstrap=0, tta="none"), verbose=False)
-    # (6 steps: a fallback to float32 needs more than 3 of them skipped, precision.py; 1 in 12 was, at 28 voxels)
     assert m["precision"] == "bf16-mixed" and len(m["members_val_auc"]["members"]) == 2
     assert load_run_module(tmp_path / "r").cfg.members == 2  # recorded as the number it resolved to
 
