@@ -37,6 +37,7 @@ from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_comparison_report
 from medtrain.reports._table_notes import pooled_oof_note
+from medtrain._crossval_pairs import pooled_versus
 from medtrain.reports.tables import summarise, to_csv, to_latex, to_markdown
 from medtrain.rundir import is_finished, load_config, read_metrics
 from medtrain.training.distributed import single_process_only
@@ -327,7 +328,9 @@ def _run_cells(cells, seeds, dirs, base, recipes, finished, show, verbose) -> li
                 cfg = resolve_cell(base, cell, recipes, {"seed": seed, "out": str(run_dir), "progress": False})
                 if cfg.folds and cfg.fold is None:  # a cross-validation: its fold runs count as the cell's runs
                     cv = cross_validate(cfg, run_dir, verbose=False)
-                    pooled.append({"seed": seed, "folds": cfg.folds, **{k: cv["oof"].get(k) for k in ("auc", "auc_ci")}})
+                    pooled.append({"seed": seed, "folds": cfg.folds, "held_out": cv["held_out"],
+                                   "dirs": [fold_dir(run_dir, k) for k in range(cfg.folds)],
+                                   **{k: cv["oof"].get(k) for k in ("auc", "auc_ci")}})
                     runs += [read_metrics(fold_dir(run_dir, k)) for k in range(cfg.folds)]
                     if verbose:
                         bar.write(f"compare: {run_dir} cross-validated ({cfg.folds} folds)")
@@ -341,7 +344,18 @@ def _run_cells(cells, seeds, dirs, base, recipes, finished, show, verbose) -> li
                 if not reused:
                     bar.advance()
             results.append({"cell": cell, "runs": runs, **({"pooled_oof": pooled} if pooled else {})})
+    _pair_pooled(results)
     return results
+
+
+def _pair_pooled(results: list[dict]) -> None:
+    """Each cross-validated cell's pooled out-of-fold predictions against the first cell's of the same seed
+    (``vs_first`` of its ``pooled_oof`` entries: :func:`medtrain._crossval_pairs.pooled_versus`)."""
+    first = {p["seed"]: p for p in results[0].get("pooled_oof") or []} if results else {}
+    for r in results[1:]:
+        for p in r.get("pooled_oof") or []:
+            if (f := first.get(p["seed"])) and f["held_out"] == p["held_out"]:
+                p["vs_first"] = pooled_versus(p["dirs"], f["dirs"], p["held_out"])
 
 
 def _remove_unfinished(made: list[Path]) -> None:

@@ -49,6 +49,7 @@ from medtrain._crossval_op import op_cards, op_label_table, op_line, pooled_oper
 from medtrain._compare_grid import units_code_note
 from medtrain._io import write_json, write_text
 from medtrain._io.run_files import read_metrics
+from medtrain._predictions_csv import read_pooled
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
 from medtrain.config.flips import FLIP_OPS
@@ -59,7 +60,7 @@ from medtrain.api import train_or_reuse
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain._out_checks import check_out_of_data, refuse_others_files
-from medtrain.rundir import REPORT_FILE, is_finished, is_run, read_config, read_saved, out_folder
+from medtrain.rundir import REPORT_FILE, is_finished, is_run, read_config, out_folder
 
 CV_FILE = "cv.json"
 CV_TABLE = "cv.md"
@@ -326,11 +327,8 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
         per_fold.append(row)
     summary = {name: (_spread if name == THRESHOLD_RAW else _mean_std)([f[name] for f in per_fold]) for name in _COLUMNS
                if name in per_fold[0] and name not in _UNSUMMARISED}
-    pooled = [read_saved(d, held_out) for d in run_dirs]  # each fold's file read once
-    y = np.concatenate([p.labels for p in pooled])
-    s = np.concatenate([p.scores for p in pooled])
+    y, s, groups, _ = read_pooled(run_dirs, held_out)  # each fold's file read once
     oof = {"auc": metrics.auc(y, s, task), "acc": metrics.acc(y, s, task), "n": int(len(y))}
-    groups = None if any(p.groups is None for p in pooled) else [g for p in pooled for g in p.groups]
     if metrics.repeated(groups):
         oof["patients"] = len(set(groups))  # the intervals resample patients
     oof.update(metrics.acc_auc_ci(y, s, task, bootstrap, seed, groups, oof["acc"]))

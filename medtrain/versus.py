@@ -133,22 +133,39 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
     res = {"split": "test" if data is None else where, "n": int(len(y)), "run": str(run),
            "other": str(oth), "same_test_set": checked,
            "bootstrap": int(draws), "patients": len(set(s_run.groups)) if grouped else None}
+    res.update(paired_difference(y, s_run.scores, s_oth.scores, task, draws, s_run.groups if grouped else None))
+    classes = (m_run.get("data") or {}).get("classes") or []
+    if said := caveats(y, s_run.scores, s_oth.scores, task, {str(j): c for j, c in enumerate(classes)}):
+        res["caveats"] = said
+    if verbose:
+        print(versus_summary(res))
+    write_eval_file(run, versus_file(oth, data, split), res, verbose)
+    return res
+
+
+def paired_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, task: str, draws: int,
+                      groups: list | None = None) -> dict:
+    """AUC and ACC of scores ``a`` against ``b`` on the same images (labels ``y``; scores ``(N, C)``): for each,
+    both values, the ``difference`` (a minus b) and its paired bootstrap ``difference_ci`` over ``draws``
+    resamples (of whole patients where ``groups`` are given), and, where images are independent, the ``test`` and
+    its ``p`` (DeLong's for a binary AUC, with MOVER's interval where a class has few images; McNemar's exact
+    test for ACC); ``p_values`` says why a p-value is not given. :func:`compare_runs`' numbers, and those of two
+    cross-validated comparison cells' pooled out-of-fold predictions (``medtrain compare``)."""
+    res: dict = {}
     for name, stat in (("auc", lambda t, s: M.auc(t, s, task)), ("acc", lambda t, s: M.acc(t, s, task))):
-        boot = paired_bootstrap(y, s_run.scores, s_oth.scores, stat, n=draws, seed=0,
-                                groups=s_run.groups if grouped else None)
-        res[name] = {"run": float(stat(y, s_run.scores)), "other": float(stat(y, s_oth.scores)), **boot,
-                     "test": None, "p": None}
-    if grouped:
+        boot = paired_bootstrap(y, a, b, stat, n=draws, seed=0, groups=groups)
+        res[name] = {"run": float(stat(y, a)), "other": float(stat(y, b)), **boot, "test": None, "p": None}
+    if groups is not None:
         res["p_values"] = ("not given: several images per patient are not independent, as DeLong's and McNemar's "
                            "tests assume; the interval resamples whole patients")
     else:
         if task == BINARY:
-            d = delong_test(y, s_run.scores[:, -1], s_oth.scores[:, -1])
+            d = delong_test(y, a[:, -1], b[:, -1])
             res["auc"].update(test="DeLong", p=d["p"], se=d["se"])
             if draws and M.few_for_auc(y, task):
                 # few images of a class: the paired bootstrap's draws miss 1/u of each class's variance, and
                 # DeLong's symmetric d +- z se is too narrow near an AUC of 1 (none at all for two AUCs of 1)
-                mv = mover_interval(y, s_run.scores[:, -1], s_oth.scores[:, -1])
+                mv = mover_interval(y, a[:, -1], b[:, -1])
                 res["auc"].update(difference_ci=mv["difference_ci"], difference_ci_method="mover",
                                   difference_ci_reason=M.FEW_FOR_AUC_REASON, r=mv["r"])
                 res["auc"].pop("difference_ci_draws", None)
@@ -159,15 +176,9 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
             res["p_values"] = ("for AUC not given: DeLong's test is for a binary task's AUC; the mean one-vs-rest AUC "
                                "has its paired interval only")
         if task != MULTILABEL:
-            mc = mcnemar_test(_correct(y, s_run.scores, task), _correct(y, s_oth.scores, task))
+            mc = mcnemar_test(_correct(y, a, task), _correct(y, b, task))
             res["acc"].update(test="McNemar exact", p=mc["p"], run_only_correct=mc["a_only"],
                               other_only_correct=mc["b_only"])
-    classes = (m_run.get("data") or {}).get("classes") or []
-    if said := caveats(y, s_run.scores, s_oth.scores, task, {str(j): c for j, c in enumerate(classes)}):
-        res["caveats"] = said
-    if verbose:
-        print(versus_summary(res))
-    write_eval_file(run, versus_file(oth, data, split), res, verbose)
     return res
 
 

@@ -57,8 +57,10 @@ def _one_class_cells(rows: list[dict], keys: list[str]) -> list[tuple[str, int, 
 def pooled_oof_note(cells: list[dict], keys: list[str]) -> str:
     """The sentence under a comparison with cross-validated cells: each such cell's pooled out-of-fold test AUC, its
     seeds' K held-out folds pooled into one set of predictions (``cv.json``'s ``oof``, the headline of ``medtrain
-    train --folds``), which the tables' mean over fold runs had left out (an evidence walk); '' where no cell is
-    cross-validated. ``cells``: compare's ``{"cell", "runs", "pooled_oof": [{"seed", "folds", "auc", "auc_ci"}]}``."""
+    train --folds``), which the tables' mean over fold runs had left out (an evidence walk), and, for a cell after
+    the first, its difference from the first cell's on the same images, paired (``vs_first``:
+    :func:`medtrain._crossval_pairs.pooled_versus`); '' where no cell is cross-validated. ``cells``: compare's
+    ``{"cell", "runs", "pooled_oof": [{"seed", "folds", "auc", "auc_ci", "vs_first"?}]}``."""
     def auc(v) -> str:
         return "–" if v is None else f"{v:.3f}"
 
@@ -70,13 +72,31 @@ def pooled_oof_note(cells: list[dict], keys: list[str]) -> str:
         name = cell_label(c["cell"], keys)
         if len(pooled) == 1:
             p = pooled[0]
-            shown.append(f"{name}: {auc(p['auc'])}{ci_text(p.get('auc_ci'))} (seed {p['seed']}, {p['folds']} folds)")
+            text = f"{name}: {auc(p['auc'])}{ci_text(p.get('auc_ci'))} (seed {p['seed']}, {p['folds']} folds)"
         else:
             values = [p["auc"] for p in pooled if p.get("auc") is not None]
             mean = f"{sum(values) / len(values):.3f}" if values else "–"
-            shown.append(f"{name}: mean {mean} over {len(pooled)} seeds ({', '.join(auc(p['auc']) for p in pooled)})")
+            text = f"{name}: mean {mean} over {len(pooled)} seeds ({', '.join(auc(p['auc']) for p in pooled)})"
+        paired = [_versus_text(p, len(pooled) > 1) for p in pooled if "vs_first" in p]
+        if paired:
+            text += f", against {cell_label(cells[0]['cell'], keys)} " + "; ".join(paired)
+        shown.append(text)
     if not shown:
         return ""
     return ("Pooled out-of-fold test AUC of the cross-validated cells (each seed's held-out folds pooled into one set "
-            "of predictions, as medtrain train --folds reports it; the tables give the mean over fold runs): "
+            "of predictions, as medtrain train --folds reports it; the tables give the mean over fold runs; a cell "
+            "after the first is paired with it image by image, its seeds dealing the same folds): "
             + "; ".join(shown) + ".")
+
+
+def _versus_text(p: dict, seeds: bool) -> str:
+    """One seed's paired difference of pooled AUCs, ``+0.012 [-0.004, +0.028], DeLong p = 0.14``."""
+    v = p["vs_first"]
+    where = f"seed {p['seed']}: " if seeds else ""
+    if "unpaired" in v:
+        return f"{where}not paired ({v['unpaired']})"
+    a = v["auc"]
+    lo, hi = a.get("difference_ci") or (None, None)
+    ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None and lo == lo else ""
+    p_text = f", {a['test']} p = {a['p']:.2g}" if a.get("p") is not None else ""
+    return f"{where}{a['difference']:+.3f}{ci}{p_text}"

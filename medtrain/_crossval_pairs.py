@@ -1,0 +1,49 @@
+"""Two cross-validations of one seed compared on their pooled out-of-fold predictions, image by image.
+
+A comparison grid with ``--folds K`` (``medtrain compare``) gives each cell's mean over its fold runs and the
+seeds' paired differences; the pooled out-of-fold AUC, each seed's K held-out folds pooled into one set of
+predictions (:mod:`medtrain.crossval`), is the cross-validation's headline. Two cells of the same seed deal the
+same folds (:func:`medtrain.data.split.fold_ids`: seeded, by the data's content), so their pooled predictions
+are of the same images, each predicted by a network that did not train on it: they are paired as two runs on one
+test set are (:func:`medtrain.versus.paired_difference`: the paired bootstrap interval of the AUC and ACC
+differences, DeLong's test of a binary task's AUCs, McNemar's of the accuracies). Which images a fold held out
+is checked, not assumed: each fold's recorded SHA-256 digest of its held-out images and labels
+(:mod:`medtrain.provenance`) must agree between the two cells, fold by fold.
+
+A caveat the note under the tables keeps: with a validation fold held out (data with an official test split),
+the fold's checkpoint and choices were made on those images, so both pooled scores read optimistic (Varma &
+Simon, BMC Bioinformatics 2006); the pairing removes the images' share of the noise, not that bias, which both
+cells carry."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from medtrain._io.run_files import read_metrics
+from medtrain._predictions_csv import read_pooled
+from medtrain.intervals import repeated
+from medtrain.rundir import load_config
+from medtrain.versus import paired_difference
+
+
+def _digest(run_dir: Path, split: str) -> str | None:
+    return ((read_metrics(run_dir).get("provenance") or {}).get("data_sha256") or {}).get(split)
+
+
+def pooled_versus(cell: list[Path], first: list[Path], held_out: str) -> dict:
+    """``cell``'s pooled out-of-fold predictions against ``first``'s (each a cross-validation's fold run folders,
+    in fold order), both holding out ``held_out`` (``val`` or ``test``): :func:`medtrain.versus.paired_difference`
+    (``auc``, ``acc``: ``difference`` = cell minus first, ``difference_ci``, ``test``, ``p``; ``p_values``), with
+    ``n`` and ``patients``; ``{"unpaired": why}`` where the folds did not hold out the same images."""
+    if len(cell) != len(first):
+        return {"unpaired": f"{len(cell)} folds against {len(first)}"}
+    for k, (a, b) in enumerate(zip(cell, first)):
+        digests = (_digest(a, held_out), _digest(b, held_out))
+        if None in digests or digests[0] != digests[1]:
+            return {"unpaired": f"fold {k} held out other images" if None not in digests else
+                    f"fold {k} has no digest of its held-out images"}
+    a, b = read_pooled(cell, held_out), read_pooled(first, held_out)
+    task = read_metrics(cell[0]).get("task")
+    draws = max(load_config(cell[0]).bootstrap, load_config(first[0]).bootstrap)
+    groups = a.groups if repeated(a.groups) else None
+    return {"n": int(len(a.labels)), "patients": len(set(groups)) if groups else None,
+            **paired_difference(a.labels, a.scores, b.scores, task, draws, groups)}
