@@ -268,7 +268,7 @@ def autoaugment_search(base_cfg, work_dir: Path, out: Path, *, base_augment: lis
 
     reports = reports_dir(work_dir, study_name, DEFAULT_STUDY)
     try:
-        run_study(study, objective, trials, log=log, budget=budget)
+        run_study(study, objective, trials, log=log, budget=budget, progress=base_cfg.progress)
     finally:
         table = write_trials(study, reports)
     try:

@@ -72,6 +72,8 @@ def register(sub) -> None:
     r.add_argument("--model", help="architecture (default: the config's)")
     r.add_argument("--batch-size", dest="batch_size", help="batch size (default: the config's)")
     r.add_argument("--accelerator", help="cpu, gpu, mps or auto (default: the config's, else auto)")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="autoaugment: the study's progress bar (--no-progress: none, for logs) (default: on)")
     r.add_argument("--budget-epochs", type=int, required=True, metavar="E", help="epochs per candidate")
     # no argparse defaults: --method autoaugment must tell these given from not given, to refuse them
     r.add_argument("--n-values", metavar="LIST", help="randaugment: grid of N (default 1,2,3)")
@@ -278,7 +280,7 @@ def run_search(args: argparse.Namespace) -> int:
         raise MedtrainError(f"--out {args.out}: a policy is written as YAML; give a name ending in .yaml (or .yml), "
                             f"which --augment reads as a policy file")
     refuse_a_runs_file(args.out)  # a run's config.yaml had been written over by the policy (badflags walk)
-    cfg = _config(args, extra=("model", "batch_size", "accelerator", "group_column"))
+    cfg = _config(args, extra=("model", "batch_size", "accelerator", "group_column", "progress"))
     _refuse_other_methods_flags(args)
     ns = _int_list(args.n_values, "--n-values") if args.n_values is not None else list(DEFAULT_N)
     ms = _float_list(args.m_values, "--m-values") if args.m_values is not None else list(DEFAULT_M)

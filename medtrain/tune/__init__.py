@@ -215,7 +215,7 @@ def tune(base: dict | Config | None, space: dict | None, out: str | Path, *, tri
             pin.update(study_flip(study, base, {p.key for p in params}, lambda s=splits: s, folder / "flip-pilots",
                                   log))
         del splits  # the trials read their own data
-        spent = run_study(study, objective, trials, log=log, budget=budget)
+        spent = run_study(study, objective, trials, log=log, budget=budget, progress=cfg.progress)
     except MedtrainError:  # a first trial train refused: no study is left behind to block the corrected command
         if created and not finished_trials(study):
             shutil.rmtree(out, ignore_errors=True)

@@ -267,7 +267,7 @@ def train_trial(trial: optuna.Trial, cfg: Config, deadline: float | None = None)
 
 def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], trials: int | None,
               budget_minutes: float | None = None, log: Callable[[str], None] = print, started: float | None = None,
-              *, budget: Budget | None = None) -> dict:
+              *, budget: Budget | None = None, progress: bool = True) -> dict:
     """Run trials until the study holds ``trials`` finished (complete or pruned) ones, or the budget ends,
     whichever comes first. One line per finished trial, and one on the budget.
 
@@ -275,7 +275,8 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     whose ``objective`` hands its ``deadline`` to :func:`train_trial` so that a trial training past it stops: the
     one deadline the trials and the study's stop see. Or ``budget_minutes`` (not both), from which the Budget is
     built here, from ``started`` (``time.monotonic()``, default now), for an objective that needs no deadline.
-    Trials are timed on that clock.
+    Trials are timed on that clock. ``progress``: the study's bar of finished trials (drawn on a terminal only);
+    False (``--no-progress``) draws none.
 
     A failed trial (e.g. a diverged one) does not count: another is run in its place, until
     :data:`MAX_FAILED_IN_A_ROW` (or ``trials``, if fewer) fail in a row, which stops the search with a line
@@ -323,7 +324,7 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
     if budget is not None:
         callbacks.append(budget)
     # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
-    with Overall(trials, "tune", done=before) as bar:
+    with Overall(trials, "tune", done=before, enabled=progress) as bar:
         # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,
         # MaxTrialsCallback stops the study; the failure guard stops a study whose every trial fails; the
         # budget stops starting trials (no Optuna timeout: it started a trial at any time before it).
