@@ -2,6 +2,8 @@
 search runs: findings of a user walkthrough of `medtrain tune`."""
 from __future__ import annotations
 
+import argparse
+import io
 import json
 import sys
 import time
@@ -16,6 +18,7 @@ import medtrain.api
 import medtrain.tune  # noqa: F401  (the module, for monkeypatching what it imported)
 from medtrain import rundir
 from medtrain._io import write_json
+from medtrain.cli.augment import _config, register
 from medtrain.errors import MedtrainError, TrainingDiverged
 from medtrain.tune import locate_run, tune
 from medtrain.tune import study as study_mod
@@ -261,3 +264,26 @@ def test_whether_a_study_exists_is_read_without_writing_and_an_unreadable_databa
     with pytest.raises(MedtrainError, match=r"^--storage nosuchdb://host/db: cannot read the study database \(.*"
                                             r"nosuchdb"):  # a driver that is not installed
         study_mod.study_exists("nosuchdb://host/db", "tune")
+
+
+# --no-progress keeps a search's study bar off a terminal too, as it keeps train's and compare's bars: a tune or
+# augment search run in a terminal whose output is logged (tmux, `script`) had drawn it anyway.
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_tune_draws_its_study_bar_on_a_terminal_unless_told_no_progress(tiny_npz, tmp_path, fake_runs, monkeypatch):
+    for progress in (True, False):
+        screen = Terminal()
+        monkeypatch.setattr(sys, "stderr", screen)
+        tune(fast(tiny_npz, progress=progress), SPACE, tmp_path / str(progress), trials=1, log=quiet)
+        assert ("tune: 100%" in screen.getvalue() and "1/1" in screen.getvalue()) is progress
+
+
+def test_augment_search_takes_no_progress_into_its_settings(tiny_npz):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    argv = ["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "1", "--out", "p.yaml"]
+    assert _config(parser.parse_args(argv + ["--no-progress"]), extra=("progress",)).progress is False
+    assert _config(parser.parse_args(argv), extra=("progress",)).progress is True
