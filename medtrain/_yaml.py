@@ -95,6 +95,15 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _Loader.add_constructor(_INT, _construct_int)
 
 
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper quoting a string wherever :class:`_Loader` would read it back as another type: it
+    quotes by its own YAML 1.1 rules, so the string "1e-3" (a CSV column, a name) was written bare and read back
+    as the number 0.001, "0o17" as 15."""
+
+
+_Dumper.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
 def read_yaml(text: str) -> Any:
     """Parse YAML text safely, ``1e-3`` read as a number (:class:`_Loader`); every YAML medtrain reads
     (configs, run directories, search spaces, augmentation policies) goes through here."""
@@ -169,5 +178,6 @@ def write_yaml(path: str | os.PathLike, obj: Any, comment: str = "", flow_lists:
     """``obj`` as YAML, keys in their order, written atomically (:func:`medtrain._io.write_text`): each line of
     ``comment`` as a ``#`` line above it; ``flow_lists`` writes lists of scalars on one line (``[flip, 0.5, 3]``)."""
     head = "".join(f"# {line}\n" for line in comment.splitlines())
-    body = yaml.safe_dump(obj, sort_keys=False, default_flow_style=None if flow_lists else False, width=width)
+    body = yaml.dump(obj, Dumper=_Dumper, sort_keys=False, default_flow_style=None if flow_lists else False,
+                     width=width)
     write_text(path, head + body)
