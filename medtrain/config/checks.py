@@ -45,6 +45,10 @@ def validate_transfer(c: Config) -> None:
         raise MedtrainError("unfreeze_every applies to --transfer finetune-top:K only")
 
 
+#: the most networks one run trains (``--members``): each is held in memory with its optimiser state and trained in
+#: turn, so a count past this was a typo or an out-of-memory traceback (``--members 100000``, a walk), not an ensemble
+MAX_MEMBERS = 32
+
 def validate(c: Config) -> None:
     """Check every value of ``c`` and the settings that exclude each other; the first fault is a MedtrainError."""
     def need(cond: bool, msg: str) -> None:
@@ -58,7 +62,8 @@ def validate(c: Config) -> None:
     need(c.weight_decay >= 0.0, f"weight_decay must be >= 0, got {c.weight_decay}")
     need(c.lr is None or c.lr > 0.0, f"lr must be > 0, got {c.lr}")
     need(c.ema >= 0.0, f"ema (a half-life in epochs) must be >= 0, got {c.ema}")
-    need(c.members is None or c.members >= 1, f"members must be >= 1, got {c.members}")
+    need(c.members is None or 1 <= c.members <= MAX_MEMBERS,
+         f"members must be 1 to {MAX_MEMBERS} (networks trained and averaged), got {c.members}")
     need((c.members or 1) == 1 or (c.transfer == "scratch" and not c.pretrained),
          f"members {c.members}: an ensemble trains without a source; a run with --pretrained {c.pretrained} "
          f"(transfer {c.transfer}) trains one network" if c.pretrained else
@@ -281,6 +286,11 @@ def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -
         if what is not None:
             raise MedtrainError(f"--image-size {c.image_size} applies to image folders and CSVs only, not to "
                                 f"{what[0]} ({what[1]})")
+    if keys is not None and "volume_size" in keys:  # (its default, 64, is recorded by every run)
+        from medtrain.data import not_volumes
+
+        if (what := not_volumes(c)) is not None:
+            raise MedtrainError(f"--volume-size {c.volume_size} applies to DICOM/NIfTI volumes only, not to {what}")
     if ((keys is None or keys & {"mc_dropout", "dropout_kind", "anneal_epochs", "epochs"}) and c.mc_dropout
             and c.dropout_kind == "annealed" and (c.anneal_epochs or 0) < c.epochs):
         raise MedtrainError(f"mc_dropout with annealed dropout samples nothing once its rate reaches 0 (by epoch "

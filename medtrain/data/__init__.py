@@ -137,11 +137,30 @@ def at_their_size(config) -> tuple[str, str] | None:
     """(what the data are, how to get another size) where ``config``'s data come at their size, so that
     ``image_size`` (which resizes the images read from files) does not apply: a MedMNIST set, a .npz; else None."""
     if not config.data:
-        return f"MedMNIST set {config.dataset}", "its --size picks 28, 64, 128 or 224 pixels"
+        from medtrain.data._medmnist_names import SIZES, SIZES_3D
+
+        sizes = SIZES_3D if str(config.dataset).endswith("3d") else SIZES
+        return f"MedMNIST set {config.dataset}", f"its --size picks {', '.join(map(str, sizes[:-1]))} or {sizes[-1]} pixels"
     p = Path(config.data)
     if p.suffix.lower() == ".npz" and path_kind(p) != "dir":
         return f"{p}, a .npz of fixed-size arrays", "resize them before saving"
     return None
+
+
+def not_volumes(config) -> str | None:
+    """What ``config``'s data are where ``volume_size`` (which resizes DICOM/NIfTI volumes as they are read) does
+    not apply to them: a MedMNIST set or a .npz (at their size), a CSV or folder of 2D images; None where the data
+    are DICOM/NIfTI entries (a walk: ``--volume-size 16`` on a .npz of volumes trained at 28 and recorded 16)."""
+    what = at_their_size(config)
+    if what is not None:
+        return f"{what[0]} ({what[1]})"
+    p = Path(config.data)
+    kind = path_kind(p)
+    if kind is None:  # missing: its loader says so
+        return None
+    if p.suffix.lower() == ".csv" or kind == "dir" and (p / "labels.csv").is_file():
+        return None if _holds_volumes(p, getattr(config, "group_column", None)) else f"{p}, a table of 2D images"
+    return f"{p}, a folder of 2D images" if kind == "dir" else None
 
 
 def _ignore_image_size(config) -> None:

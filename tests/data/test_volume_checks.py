@@ -159,3 +159,34 @@ def test_the_help_says_spacing_crops_to_the_volume_size_rather_than_resizing(cap
     out = "".join(capsys.readouterr().out.split())  # (argparse wraps lines at hyphens too, by the terminal's width)
     for said in ("centre-cropped or padded to it", "centre-crop or pad to --volume-size instead of resizing"):
         assert "".join(said.split()) in out, said
+
+
+def test_volume_size_is_refused_for_data_it_cannot_resize_and_taken_for_dicom_nifti_volumes(tmp_path, tiny_npz):
+    """A walk's ``--volume-size 16`` on a .npz of volumes trained at 28 voxels a side and recorded 16, and was recorded
+    for 2D data too, where ``--spacing`` and ``--window`` are refused: it is refused alike, typed."""
+    from conftest import make_images, png_csv
+    from medtrain import config as config_mod
+    from medtrain.config.checks import check_typed_for_a_new_run
+
+    def typed(**given):
+        check_typed_for_a_new_run(config_mod.resolve(given), given=list(given))
+
+    for data, what in ((str(tiny_npz), "a .npz of fixed-size arrays"),
+                       (str(png_csv(tmp_path, *make_images(4))), "a table of 2D images")):
+        with pytest.raises(MedtrainError, match=f"^--volume-size 16 applies to DICOM/NIfTI volumes only, not to .*{what}"):
+            typed(data=data, volume_size=16)
+    with pytest.raises(MedtrainError, match=r"MedMNIST set adrenalmnist3d \(its --size picks 28 or 64 pixels\)"):
+        typed(dataset="adrenalmnist3d", volume_size=16)
+    volumes = tmp_path / "vol"
+    volumes.mkdir()
+    typed(data=str(_csv(volumes, [_save(volumes / f"{i}.nii.gz", _ct()).name for i in range(2)])), volume_size=16)
+    check_typed_for_a_new_run(config_mod.resolve({"data": str(tiny_npz), "volume_size": 16}), given=None)  # a saved run's
+
+
+def test_an_ensemble_of_more_networks_than_a_run_can_hold_is_refused_before_any_is_built():
+    from medtrain import config as config_mod
+    from medtrain.config.checks import MAX_MEMBERS
+
+    assert config_mod.resolve({"members": MAX_MEMBERS}).members == MAX_MEMBERS
+    with pytest.raises(MedtrainError, match=f"^members must be 1 to {MAX_MEMBERS} .*, got 100000$"):
+        config_mod.resolve({"members": 100000})
