@@ -157,7 +157,9 @@ def check_same_data(cfg: Config, run_dir: Path) -> None:
     MedMNIST file is not re-read) differ from those it recorded, in one line naming what changed and the way on:
     the inputs and splits of ``splits.csv`` (:func:`rundir.run_splits`: a folder or CSV that gained or lost
     images) and each split's digest in ``metrics.json`` (:func:`provenance.check_unchanged`: a rewritten .npz).
-    The old run had been returned as the result of the new data (``train``), or reused (``train_or_reuse``)."""
+    The old run had been returned as the result of the new data (``train``), or reused (``train_or_reuse``).
+    Its ``--pretrained`` source is the other input checked here (:func:`check_same_source`)."""
+    check_same_source(cfg, run_dir)
     if not cfg.data:
         return
     if not os.path.exists(cfg.data):  # gone: refused as eval refuses it (where the run records them, the ways on)
@@ -170,6 +172,28 @@ def check_same_data(cfg: Config, run_dir: Path) -> None:
         said, way = str(e), "train on the data as they are now with another --out (out= in Python)"
         said = said.removesuffix("train a new run") + way if said.endswith("train a new run") else f"{said}; {way}"
         raise MedtrainError(f"{run_dir} is finished with these settings but not on these data: {said}") from None
+
+
+def check_same_source(cfg: Config, run_dir: Path) -> None:
+    """Refuse the settings of the finished run in ``run_dir`` given again when the weights file of its
+    ``--pretrained`` source (a run's ``model.safetensors``, a weights file) now holds other bytes than those it
+    trained from (``metrics.json``'s ``transfer.source_sha256``): a source retrained or overwritten in place had
+    returned, or reused in a grid, the transfer from the old one, "already finished (same settings)" (a walk). A
+    source that is gone is not refused (the run holds its weights), nor a hub name (its name is its identity)."""
+    if not cfg.pretrained or str(cfg.pretrained).startswith(HUB_PREFIXES):
+        return
+    record = (_metrics_or_none(run_dir) or {}).get("transfer") or {}
+    file, then = record.get("source_file"), record.get("source_sha256")
+    if not file or not then or not os.path.isfile(file):
+        return
+    import hashlib
+
+    with open(file, "rb") as f:
+        now = hashlib.file_digest(f, "sha256").hexdigest()
+    if now != then:
+        raise MedtrainError(f"{run_dir} is finished with these settings but was trained from other weights of "
+                            f"{cfg.pretrained} ({file}: sha256 {then[:12]}... then, {now[:12]}... now); train from the "
+                            "source as it is now with another --out (out= in Python)")
 
 
 def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder",

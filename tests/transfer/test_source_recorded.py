@@ -7,11 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 import torch
 
 import medtrain
 from conftest import HtmlTables, fast_config
 from medtrain.config import Config
+from medtrain.errors import MedtrainError
 from medtrain.models import create_model, med3d
 from medtrain.models.weights import save_weights
 from medtrain.training.transfer import apply_transfer
@@ -50,6 +52,17 @@ def test_a_fine_tune_records_its_source_runs_weights_digest_data_and_version(tin
     assert rows["copied from the source"].startswith("stem, layer1, layer2, layer3, layer4")
     assert rows["frozen"] == "stem, layer1, layer2, layer3"
     assert rows["head"].startswith("new fc") and rows["first convolution"].startswith("kept")
+
+    # the same command again is the finished run while the source holds the same weights; retrained (other weights
+    # under the same name), the old transfer had been returned "already finished (same settings)" (a walk)
+    again = fast_config(tiny_npz, out, epochs=1, bootstrap=0, pretrained=str(src), transfer="finetune-top:1")
+    assert medtrain.train(again, verbose=False)["transfer"]["source_sha256"] == tr["source_sha256"]
+    torch.manual_seed(1)
+    save_weights(create_model("resnet10_28_half", in_chans=1, num_classes=2), src / "model.safetensors",
+                 {"model": "resnet10_28_half"})
+    with pytest.raises(MedtrainError, match=rf"^{out} is finished with these settings but was trained from other "
+                                            rf"weights of {src} \(.*sha256 {tr['source_sha256'][:12]}\.\.\. then"):
+        medtrain.train(again, verbose=False)
 
 
 def test_a_weights_file_and_a_medicalnet_source_record_the_digest_of_the_file_read(tmp_path, monkeypatch):
