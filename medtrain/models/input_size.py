@@ -89,7 +89,8 @@ def _patch(model: torch.nn.Module) -> Optional[tuple]:
     return tuple(int(s) for s in size) if isinstance(size, (tuple, list)) and size else None
 
 
-def _spatial_dims_of(name: str) -> int:
+def spatial_dims_of(name: str) -> int:
+    """3 for a zoo network of volumes (built on the meta device to tell), 2 for any other (timm's are 2D)."""
     from medtrain.models._registry import is_registered
 
     if not is_registered(name):
@@ -195,7 +196,7 @@ def check_input_size(name: str, shape: Shape, in_chans: int = 3, spatial_dims: O
     not known yet, 3 stands for it."""
     base = _base(name)
     dims = _spatial(shape, spatial_dims or (len(shape) if isinstance(shape, (tuple, list)) else
-                                            _spatial_dims_of(base)))
+                                            spatial_dims_of(base)))
     fault = _fault(base, dims, int(in_chans))
     if fault is not None:
         raise input_size_error(name, dims, in_chans, fault)

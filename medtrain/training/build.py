@@ -15,6 +15,7 @@ from medtrain.errors import MedtrainError
 from medtrain.models import create_model
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.factory import default_model
+from medtrain.models.input_size import spatial_dims_of
 from medtrain.tasks import MULTILABEL
 from medtrain.training.transfer import TransferPlan, apply_transfer, own_init_seed
 
@@ -118,17 +119,21 @@ def resolve_auto(cfg: Config, spatial_dims: int) -> Config:
         lr=default_lr(cfg, spatial_dims) if cfg.lr is None else cfg.lr,
         batch_size=default_batch_size(cfg, spatial_dims) if cfg.batch_size is None else cfg.batch_size,
         members=default_members(cfg, spatial_dims) if cfg.members is None else cfg.members,
-        model=(source_model(cfg) or default_model(spatial_dims)) if cfg.model == "auto" else cfg.model)
+        model=(source_model(cfg, spatial_dims) or default_model(spatial_dims)) if cfg.model == "auto" else cfg.model)
 
 
-def source_model(cfg: Config) -> str | None:
-    """The network of the run ``--pretrained`` names, or None (no source, or not a run): ``model: auto`` with a
-    run as source is that run's network, the only one its weights transfer to (auto had picked the default
-    network, and a resnet18_28 source was refused: "use --model resnet18_28")."""
+def source_model(cfg: Config, spatial_dims: int | None = None) -> str | None:
+    """The network of the run ``--pretrained`` names, or None (no source, or not a run, or, given the data's
+    ``spatial_dims``, a network of other data: a 3D source for 2D data, which the transfer refuses saying why; it
+    had built the 3D network for 2D images and failed on their shape): ``model: auto`` with a run as source is that
+    run's network, the only one its weights transfer to (auto had picked the default network, and a resnet18_28
+    source was refused: "use --model resnet18_28")."""
     if not cfg.pretrained or not rundir.is_run(cfg.pretrained):
         return None
     model = rundir.read_config(cfg.pretrained).get("model")
-    return model if model and model != "auto" else None
+    if not model or model == "auto":
+        return None
+    return model if spatial_dims is None or spatial_dims_of(model) == spatial_dims else None
 
 
 def _cpu_has_bf16() -> bool:

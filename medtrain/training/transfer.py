@@ -184,13 +184,17 @@ def _adapted(source: Source, model: nn.Module, cfg: Config) -> tuple[dict, dict]
     except MedtrainError as e:
         if not source.model or source.model.split(".")[0] == cfg.model.split(".")[0]:
             raise
-        volumes = any(v.ndim == 5 for v in source.state.values())
-        if volumes and not any(isinstance(m, nn.Conv3d) for m in model.modules()):
-            hint = (f"{source.origin} is a 3D network ({source.model}) and these data are 2D; a 2D source can be "
-                    f"inflated to 3D, not the reverse")
-        else:
-            hint = f"{source.origin} records the model {source.model}; use --model {source.model} (now {cfg.model})"
+        hint = _volumes_to_images(source, model) or \
+            f"{source.origin} records the model {source.model}; use --model {source.model} (now {cfg.model})"
         raise MedtrainError(f"{e}: {hint}") from None
+
+
+def _volumes_to_images(source: Source, model: nn.Module) -> str | None:
+    """Why a source of volumes does not fit a network of 2D images (``model``), or None where that is not it."""
+    if any(v.ndim == 5 for v in source.state.values()) and not any(isinstance(m, nn.Conv3d) for m in model.modules()):
+        return (f"{source.origin} is a 3D network ({source.model}) and these data are 2D; a 2D source can be "
+                "inflated to 3D, not the reverse")
+    return None
 
 
 def _stages_holding(tensors: dict, stages: dict, names: list[str]) -> list[str]:
@@ -234,6 +238,8 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
             pending = str(e)
     if pending is None:
         if source.model and source.model.split(".")[0] != cfg.model.split(".")[0] and source.run_dir is not None:
+            if (hint := _volumes_to_images(source, model)) is not None:  # no --model takes it: not "use --model"
+                raise MedtrainError(f"pretrained: {hint}")
             raise MedtrainError(f"the source {source.origin} is a {source.model}; use --model {source.model} "
                                 f"(now {cfg.model})")
         state, info = _adapted(source, model, cfg)

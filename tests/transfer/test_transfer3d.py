@@ -124,3 +124,15 @@ def test_medicalnet_weights_are_a_transfer_source(volumes, tmp_path, monkeypatch
 def test_medicalnet_source_needs_a_known_depth():
     with pytest.raises(MedtrainError, match="depth in 10, 18"):
         load_source("medicalnet:11")
+
+
+@pytest.mark.parametrize("model", ["auto", "resnet10_28_half"])
+def test_a_3d_source_for_2d_images_is_refused_saying_why_whatever_the_model(volumes, tiny_npz, tmp_path, model):
+    """With ``--model auto`` the 3D source's network had been built for 2D images ("3D ResNets take (B, C, D, H, W)
+    volumes"); with a 2D ``--model``, the line said "use --model med3d_resnet10", which led back to that (a walk)."""
+    cfg = {**BASE, "model": model, "data": str(tiny_npz), "out": str(tmp_path / "x"), "pretrained": str(volumes / "A")}
+    with pytest.raises(MedtrainError, match=r"^pretrained: run .*A \(member \d of an ensemble of 2\) is a 3D network "
+                                            r"\(med3d_resnet10\) and these data are 2D; a 2D source can be inflated to "
+                                            r"3D, not the reverse$"):
+        train(cfg, verbose=False)
+    assert not (tmp_path / "x").exists()
