@@ -128,7 +128,7 @@ def _file_record(path: Path, sha256: str) -> dict:
 
 def _run_record(run_dir: Path, meta: dict) -> dict:
     """What a source run says of itself (:attr:`Source.record`): the data it trained on, its seed, the medtrain that
-    trained it; from its ``metrics.json`` (a finished run), else its ``config.yaml`` and the weights' metadata (a
+    trained it, the colour space of its inputs; from its ``metrics.json`` (a finished run), else its ``config.yaml`` and the weights' metadata (a
     model handed on alone). Unreadable or absent files leave their keys out: the weights are read anyway."""
     metrics = read_metrics(run_dir) if is_finished(run_dir) else {}
     try:
@@ -142,7 +142,8 @@ def _run_record(run_dir: Path, meta: dict) -> dict:
            "data": (metrics.get("data") or {}).get("source") or cfg.get("data"),
            "seed": metrics.get("seed", cfg.get("seed")),
            "medtrain": prov.get("medtrain") or meta.get("medtrain_version"),
-           "commit": git.get("commit") if isinstance(git, dict) else None}
+           "commit": git.get("commit") if isinstance(git, dict) else None,
+           "color_space": cfg.get("color_space")}  # the inputs its network learned from (rgb, hsv, lab, ...)
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -45,6 +45,7 @@ deleted since it started.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -105,6 +106,7 @@ class TransferPlan:
     source_seed: int | None = None  #: a source run's seed
     source_medtrain: str | None = None  #: the medtrain version that trained the source
     source_commit: str | None = None  #: its git commit, where recorded
+    source_color_space: str | None = None  #: a source run's colour space (its inputs: rgb, hsv, lab, ...)
     #: the seed the run's own initialisation was drawn with (:func:`own_init_seed`); None: the run's own random state
     init_seed: int | None = None
     # What training reads (not written to metrics.json): parameter name -> lr multiplier, the frozen
@@ -139,6 +141,7 @@ class TransferPlan:
         self.source_seed = record.get("seed")
         self.source_medtrain = record.get("medtrain")
         self.source_commit = record.get("commit")
+        self.source_color_space = record.get("color_space")
 
     def summary(self) -> str:
         """One line: ``transfer finetune-top:1 from run runs/A: copied stem,layer1..; frozen ...``."""
@@ -157,6 +160,11 @@ class TransferPlan:
         if self.unfreeze_every:
             parts.append(f"unfreeze one stage every {self.unfreeze_every} epochs")
         return "; ".join(parts)
+
+
+class ColorSpaceMismatchWarning(UserWarning):
+    """A run transfers from a source run that learned from inputs of another colour space (``--color-space``): a
+    walk's linear probe fed an HSV-trained network's frozen stages RGB images without a word."""
 
 
 #: fields of a plan not recorded: what training reads (rebuilt from the config and the model) and its bookkeeping
@@ -253,6 +261,11 @@ def apply_transfer(model: nn.Module, cfg: Config, source: Source | None = None,
                         pretrained=cfg.pretrained)
     if not pending:
         plan.record_source(source.record)
+        if plan.source_color_space and plan.source_color_space != cfg.color_space:
+            warnings.warn(ColorSpaceMismatchWarning(
+                f"the source {source.origin} learned from {plan.source_color_space} inputs and this run gives its "
+                f"copied stages {cfg.color_space} ones (--color-space {cfg.color_space}), which they did not learn "
+                f"from; --color-space {plan.source_color_space} gives them the source's"), stacklevel=2)
 
     def params_of(which: set) -> list[str]:
         return [p for p, s in stages.items() if s in which]

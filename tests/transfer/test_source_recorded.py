@@ -87,3 +87,29 @@ def test_a_weights_file_and_a_medicalnet_source_record_the_digest_of_the_file_re
                                  data_dir=str(cache)))
     assert plan.source == "medicalnet:10"
     assert plan.source_sha256 == _sha256(pth) and plan.source_file == str(pth)
+
+
+def test_a_source_run_of_another_colour_space_is_said_and_recorded(tmp_path):
+    """A walk's linear probe fed an HSV-trained network's frozen stages RGB images without a word, and the record did
+    not say what the source learned from."""
+    import warnings
+
+    from medtrain import rundir
+    from medtrain.training.transfer import ColorSpaceMismatchWarning
+
+    src = tmp_path / "src"  # a model handed on alone: its weights and config.yaml
+    src.mkdir()
+    save_weights(create_model("resnet10_28_half", in_chans=3, num_classes=2), src / "model.safetensors",
+                 {"model": "resnet10_28_half"})
+    rundir.write_config(src, Config(model="resnet10_28_half", color_space="hsv"))
+    for space, said in (("rgb", True), ("hsv", False)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            plan = apply_transfer(create_model("resnet10_28_half", in_chans=3, num_classes=2),
+                                  Config(model="resnet10_28_half", pretrained=str(src), transfer="linear-probe",
+                                         color_space=space))
+        assert plan.to_dict()["source_color_space"] == "hsv"
+        lines = [str(w.message) for w in caught if issubclass(w.category, ColorSpaceMismatchWarning)]
+        assert lines == ([f"the source run {src} learned from hsv inputs and this run gives its copied stages rgb ones "
+                          "(--color-space rgb), which they did not learn from; --color-space hsv gives them the "
+                          "source's"] if said else [])
