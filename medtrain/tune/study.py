@@ -29,6 +29,7 @@ starts), and one training at the deadline stops at that epoch's end, keeps its f
 """
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
@@ -41,6 +42,7 @@ import optuna
 from optuna.trial import TrialState
 
 from medtrain._progress import Overall
+from medtrain.tune._interrupt_gate import InterruptGate
 from medtrain.config import Config
 from medtrain.errors import MedtrainError
 from medtrain.tune.pruning import (  # score_of: also medtrain.tune.study's, where it was
@@ -159,6 +161,15 @@ def fail_stale_trials(study: optuna.Study) -> None:
     with warnings.catch_warnings():  # Optuna marks fail_stale_trials experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    # Optuna's rule fails trials whose heartbeat stopped; a process killed between creating a trial and its first
+    # heartbeat (an older medtrain's Ctrl-C there, a kill -9) left one with none, RUNNING forever. Every trial draws
+    # its values within milliseconds of its creation: one without any, older than the grace period, never ran.
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not t.params and t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S:
+            # (its reason through the storage: Optuna sets a trial's attributes only from its Trial, in its objective)
+            study._storage.set_trial_user_attr(t._trial_id, "failed", "interrupted before it began")
+            study.tell(t.number, state=TrialState.FAIL)
 
 
 def running_note(study: optuna.Study) -> str | None:
@@ -318,17 +329,26 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
             f"trial {count} #{trial.number}: {_outcome(trial, metric)}; "
             f"{_best(study)}; elapsed {_clock(elapsed)}, ETA {_clock(min(eta)) if eta else '-'}")
 
-    callbacks = [report, failed]
+    gate = InterruptGate()  # Ctrl-C held while Optuna books a trial (created, told): none is left half-booked
+    callbacks = [gate.after_tell, report, failed]
     if trials is not None:  # counts every machine's finished trials in a shared study
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=FINISHED))
     if budget is not None:
         callbacks.append(budget)
     # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
-    with Overall(trials, "tune", done=before, enabled=progress) as bar:
+    with Overall(trials, "tune", done=before, enabled=progress) as bar, gate:
         # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,
         # MaxTrialsCallback stops the study; the failure guard stops a study whose every trial fails; the
         # budget stops starting trials (no Optuna timeout: it started a trial at any time before it).
-        study.optimize(objective if budget is None else budget.timed(objective), callbacks=callbacks)
+        try:
+            study.optimize(gate.objective(objective if budget is None else budget.timed(objective)),
+                           callbacks=callbacks)
+        except (AssertionError, optuna.exceptions.StorageInternalError):
+            if not gate.signalled:
+                raise
+            # the interrupt cut a storage write inside the objective and Optuna's own tell of FAIL met its lock
+            # ("Should not reach."): the interrupt, said as one; the trial's heartbeat stops, the next run fails it
+            raise KeyboardInterrupt from None
     if budget is None:
         return {}
     spent = budget.spent()

@@ -18,7 +18,7 @@ UNDEFINED = {"auc": None, "acc": 0.5, "auc_ci": [None, None], "acc_ci": [0.3, 0.
 
 
 def _fake(monkeypatch):
-    from tests.tune.test_studies import finished_run_train
+    from test_studies import finished_run_train
 
     calls = []
     monkeypatch.setattr(medtrain.api, "train", finished_run_train(calls))
