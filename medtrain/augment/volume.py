@@ -266,6 +266,11 @@ class RandomAffine3d(_Op):
 
 class RandomIntensity3d(_Op):
     def __init__(self, scale: float = 0.1, shift: float = 0.1, p: float = 1.0):
+        # scale in [0, 1): the factor 1 +- scale stays positive; shift in [0, 1): a volume's [0, 1] values are not all
+        # moved out of range. Unchecked, intensity_scale 5 (or -5) turned 38-41% of volumes black, exit 0 (a walk)
+        for name, value in (("intensity_scale", scale), ("intensity_shift", shift)):
+            if not 0.0 <= float(value) < 1.0:
+                raise MedtrainError(f"3d_intensity {name} must be in [0, 1), got {value}")
         super().__init__(random_intensity, scale=float(scale), shift=float(shift),
                          p=check_prob("3d_intensity probability", p))
 

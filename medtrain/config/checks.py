@@ -48,6 +48,10 @@ def validate_transfer(c: Config) -> None:
 #: the most networks one run trains (``--members``): each is held in memory with its optimiser state and trained in
 #: turn, so a count past this was a typo or an out-of-memory traceback (``--members 100000``, a walk), not an ensemble
 MAX_MEMBERS = 32
+#: the largest ``volume_size``: its cube is the most voxels a volume may have after resampling
+#: (:data:`medtrain.data.geometry.MAX_RESAMPLED_VOXELS`, not imported here: it loads torch); 1024 had died
+#: allocating 4.3 GB for the first volume, with a traceback (a walk)
+MAX_VOLUME_SIDE = 512
 
 def validate(c: Config) -> None:
     """Check every value of ``c`` and the settings that exclude each other; the first fault is a MedtrainError."""
@@ -103,7 +107,8 @@ def validate(c: Config) -> None:
     need(c.mixup_alpha > 0, f"mixup_alpha must be > 0, got {c.mixup_alpha}")
     need(c.cutmix_alpha > 0, f"cutmix_alpha must be > 0, got {c.cutmix_alpha}")
     need(0.0 <= c.erasing_p <= 1.0, f"erasing_p must be in [0, 1], got {c.erasing_p}")
-    need(c.volume_size >= 4, f"volume_size must be >= 4, got {c.volume_size}")
+    need(4 <= c.volume_size <= MAX_VOLUME_SIDE,
+         f"volume_size must be 4 to {MAX_VOLUME_SIDE} voxels a side, got {c.volume_size}")
     need(c.image_size is None or c.image_size >= 4, f"image_size must be >= 4, got {c.image_size}")
     need(c.folds == 0 or c.folds >= 2, f"folds must be 0 (one fixed split) or >= 2, got {c.folds}")
     need(c.fold is None or (c.folds >= 2 and 0 <= c.fold < c.folds),

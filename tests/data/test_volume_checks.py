@@ -190,3 +190,19 @@ def test_an_ensemble_of_more_networks_than_a_run_can_hold_is_refused_before_any_
     assert config_mod.resolve({"members": MAX_MEMBERS}).members == MAX_MEMBERS
     with pytest.raises(MedtrainError, match=f"^members must be 1 to {MAX_MEMBERS} .*, got 100000$"):
         config_mod.resolve({"members": 100000})
+
+
+def test_a_volume_side_past_what_resampling_allows_is_refused_and_an_intensity_op_that_blacks_volumes_out_too():
+    from medtrain import config as config_mod
+    from medtrain.augment.volume import RandomIntensity3d
+    from medtrain.config.checks import MAX_VOLUME_SIDE
+    from medtrain.data.geometry import MAX_RESAMPLED_VOXELS
+
+    assert MAX_VOLUME_SIDE ** 3 == MAX_RESAMPLED_VOXELS and config_mod.resolve({"volume_size": 512}).volume_size == 512
+    with pytest.raises(MedtrainError, match="^volume_size must be 4 to 512 voxels a side, got 1024$"):
+        config_mod.resolve({"volume_size": 1024})
+    # a factor 1 +- 5 (or a shift of 5) sent 38-41% of volumes to black, with exit 0 (a walk)
+    for params in ({"scale": -5}, {"scale": 1.5}, {"shift": 5}, {"shift": -0.1}):
+        with pytest.raises(MedtrainError, match=r"^3d_intensity intensity_(scale|shift) must be in \[0, 1\)"):
+            RandomIntensity3d(**params)
+    RandomIntensity3d(scale=0.5, shift=0.5)
