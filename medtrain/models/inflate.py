@@ -194,9 +194,11 @@ def _adaptive_size(size) -> tuple:
 
 
 #: Modules whose own ``forward`` is 2D-only code (a 2D functional, a 4-dim reshape), so swapping their
-#: children cannot make them 3D: timm VGG's pre-logits (``F.adaptive_avg_pool2d``) and torchvision
-#: ShuffleNet v2's blocks (channel shuffle on ``(B, C, H, W)``). (module, class name)
-_2D_ONLY_FORWARD = {("timm.models.vgg", "ConvMlp"), ("torchvision.models.shufflenetv2", "InvertedResidual")}
+#: children cannot make them 3D: timm VGG's pre-logits (``F.adaptive_avg_pool2d``), torchvision
+#: ShuffleNet v2's blocks (channel shuffle on ``(B, C, H, W)``) and timm's patch embedding of vision transformers
+#: (``B, C, H, W = x.shape``: a ViT on volumes had failed there with a traceback). (module, class name)
+_2D_ONLY_FORWARD = {("timm.models.vgg", "ConvMlp"), ("torchvision.models.shufflenetv2", "InvertedResidual"),
+                    ("timm.layers.patch_embed", "PatchEmbed")}
 
 
 #: timm's global pools (SelectAdaptivePool2d holds one of these), fixed to 2D by their dims: their 3D pool type

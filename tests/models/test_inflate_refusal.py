@@ -30,3 +30,14 @@ def test_a_refused_network_is_neither_copied_nor_partly_inflated(monkeypatch):
     assert not copied and not inflated
     model[2][2] = nn.Identity()
     assert isinstance(inflate.inflate_model(model)[2][0], nn.Conv3d) and copied[0] is model and len(inflated) == 2
+
+
+def test_a_vision_transformer_is_refused_at_its_patch_embedding():
+    """timm's ViT patch embedding unpacks ``B, C, H, W = x.shape``: inflated, a ViT on volumes had failed there with
+    a traceback after the data were loaded (a walk)."""
+    import timm
+
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=2, in_chans=1, img_size=28,
+                            depth=1)
+    with pytest.raises(MedtrainError, match=r"^cannot inflate patch_embed of type PatchEmbed: its forward is 2D-only code$"):
+        inflate.inflate_model(vit)
