@@ -1,4 +1,6 @@
 """3D batched augmentation: per-sample parameters, shapes kept, and the exact CutMix label share."""
+import re
+
 import pytest
 import torch
 
@@ -179,3 +181,20 @@ def test_3d_erasing_erases_the_drawn_share_with_boxes_inside_the_volume(scale):
     lo, hi = scale
     assert share.mean().item() == pytest.approx((lo + hi) / 2, abs=0.01)
     assert share.min().item() >= lo - 0.06 and share.max().item() <= min(1.0, hi + 0.04)
+
+
+def test_a_2d_op_on_volumes_and_a_3d_op_on_images_name_the_twin_that_fits():
+    """``--augment rot90`` on volumes had been refused in tensor shapes only ("random_rot90 expects a batch of 2D
+    images (B, C, H, W)"), without the op that does it for volumes (a walk)."""
+    from types import SimpleNamespace
+
+    from medtrain.config import Config
+    from medtrain.training.fit import check_augment
+
+    for shape, op, twin in (((2, 1, 8, 8, 8), "rot90", "for volumes use 3d_rot90 (not rot90)"),
+                            ((2, 1, 8, 8), "3d_flip", "for images use flip (not 3d_flip)")):
+        train = torch.utils.data.TensorDataset(torch.zeros(shape, dtype=torch.uint8), torch.tensor([[0], [1]]))
+        train.images, train.labels = train.tensors
+        splits = SimpleNamespace(train=train, task="binary-class", num_classes=2, in_chans=1)
+        with pytest.raises(MedtrainError, match=rf"\(B, C.*\), got shape .*; {re.escape(twin)}$"):
+            check_augment(Config(augment=[op]), splits)
