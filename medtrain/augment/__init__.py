@@ -20,7 +20,7 @@ from medtrain.augment import erasing, intensity, mixing  # noqa: F401  (register
 from medtrain.augment import volume  # noqa: F401  (registers the 3d_* ops)
 from medtrain.augment import policies  # noqa: F401  (registers autoaugment, randaugment, trivialaugment, policy)
 from medtrain.augment.fused import FusedPipeline, fuse  # noqa: F401
-from medtrain.augment._registry import get_op, op_names
+from medtrain.augment._registry import get_op, op_names, twin_hint
 from medtrain.errors import MedtrainError, suggest
 
 

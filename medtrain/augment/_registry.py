@@ -27,3 +27,13 @@ def op_names() -> list[str]:
 
 def get_op(name: str) -> Callable[[dict], nn.Module]:
     return _OPS[name]
+
+
+def twin_hint(ops, dims: int) -> str:
+    """``; for volumes use 3d_rot90 (not rot90)`` where an op of ``ops`` is of the other dimensionality than data of
+    ``dims`` spatial axes and has a twin of theirs: the op's own line had spoken of tensor shapes only (a walk)."""
+    names = set(op_names())
+    twins = [(op, f"3d_{op}" if dims == 3 else op.removeprefix("3d_")) for op in ops if isinstance(op, str)
+             and op.startswith("3d_") == (dims == 2)]
+    shown = [f"{twin} (not {op})" for op, twin in twins if twin in names and twin != op]
+    return f"; for {'volumes' if dims == 3 else 'images'} use {', '.join(shown)}" if shown else ""

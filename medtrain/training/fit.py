@@ -14,7 +14,7 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from medtrain.augment import build_batch_augment, fuse, op_names
+from medtrain.augment import build_batch_augment, fuse, twin_hint
 from medtrain.config import Config
 from medtrain.data import Splits, at_their_size
 from medtrain.data.medmnist import SIZES, SIZES_3D
@@ -113,17 +113,8 @@ def check_augment(cfg: Config, splits: Splits, new: bool = True) -> None:
             try:
                 augment(x.float() / 255.0, soft_targets(y, splits.task, splits.num_classes))
             except MedtrainError as e:  # a 2D op on volumes (or a 3D one on images): its twin named, where it has one
-                raise MedtrainError(f"{e}{_twin_hint(cfg.augment, x.ndim - 2)}") from None
+                raise MedtrainError(f"{e}{twin_hint(cfg.augment, x.ndim - 2)}") from None
 
-
-def _twin_hint(ops, dims: int) -> str:
-    """``; for volumes use 3d_rot90 (not rot90)`` where an op of ``ops`` is of the other dimensionality than data of
-    ``dims`` spatial axes and has a twin of theirs: the op's own line had spoken of tensor shapes only (a walk)."""
-    names = set(op_names())
-    twins = [(op, f"3d_{op}" if dims == 3 else op.removeprefix("3d_")) for op in ops if isinstance(op, str)
-             and op.startswith("3d_") == (dims == 2)]
-    shown = [f"{twin} (not {op})" for op, twin in twins if twin in names and twin != op]
-    return f"; for {'volumes' if dims == 3 else 'images'} use {', '.join(shown)}" if shown else ""
 
 
 def check_checkpoint(path: Path) -> None:
