@@ -31,8 +31,9 @@ def register(subparsers) -> None:
     p.add_argument("--measure", action="store_true", help="measure size, MACs and speed of each network")
     p.add_argument("--names", metavar="A,B", help="only these names (default: the whole zoo)")
     p.add_argument("--quick", action="store_true", help="one representative network per family")
-    p.add_argument("--budget", type=float, default=10.0, metavar="S",
-                   help="seconds per timing (latency or throughput) per network (default 10); each timing is the "
+    p.add_argument("--budget", type=float, metavar="S",  # no argparse default: one given without --measure is told
+                   help="with --measure: seconds per timing (latency or throughput) per network (default 10); "
+                        "each timing is the "
                         "median of at least 3 timed forwards after a warm-up, whatever the budget (column Reps)")
     p.add_argument("--dataset", metavar="NAME",
                    help="train each network briefly on this MedMNIST dataset: accuracy vs. cost table and scatter")
@@ -52,6 +53,10 @@ def run(args) -> int:
         if given:  # they had been ignored silently
             raise MedtrainError(f"{', '.join(given)} {_apply(given)} with --dataset only (a short training of each "
                                 f"network)")
+    if not args.measure and args.budget is not None:  # it had been ignored silently (a walk: --budget -1, exit 0)
+        raise MedtrainError(f"--budget {_apply(['--budget'])} with --measure only (seconds per timing)")
+    if args.names is not None and not args.names.strip(" ,"):  # '' had meant the whole zoo, without a word
+        raise MedtrainError("--names is empty: give network names, A,B (or leave --names out for the whole zoo)")
     if not args.dataset and not args.measure:
         given = [flag for flag, on in (("--names", args.names), ("--csv", args.csv), ("--quick", args.quick)) if on]
         if given:  # the listing has no such view: they had been ignored silently, the whole zoo printed
@@ -72,12 +77,13 @@ def run(args) -> int:
         check_names(args.names)
     if args.dataset:
         return run_accuracy(args)
-    if not (math.isfinite(args.budget) and args.budget > 0):  # inf had timed forever, nan been taken
-        raise MedtrainError(f"--budget must be a finite number of seconds > 0, got {args.budget}")
+    budget = 10.0 if args.budget is None else args.budget
+    if not (math.isfinite(budget) and budget > 0):  # inf had timed forever, nan been taken
+        raise MedtrainError(f"--budget must be a finite number of seconds > 0, got {budget}")
     import torch
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    rows = [benchmark.measure(n, args.budget, devices, log=lambda s: print(s, file=sys.stderr, flush=True))
+    rows = [benchmark.measure(n, budget, devices, log=lambda s: print(s, file=sys.stderr, flush=True))
             for n in benchmark.select(args.names, args.quick, images_only=True)]
     if args.json:
         print(json.dumps(rows))

@@ -17,6 +17,10 @@ def _error(capsys, argv) -> str:
 @pytest.mark.parametrize("argv, message", [
     (["models", "--csv"], "--csv applies with --measure or --dataset"),
     (["models", "--names", "resnet18", "--csv"], "--names, --csv apply with --measure or --dataset"),
+    # a walk: `models --budget -1` listed the zoo, exit 0, and `--names ''` measured the whole zoo
+    (["models", "--budget", "-1"], "--budget applies with --measure only (seconds per timing)"),
+    (["models", "--dataset", "breastmnist", "--budget", "5"], "--budget applies with --measure only"),
+    (["models", "--measure", "--names", " , "], "--names is empty"),
 ])
 def test_a_listing_flag_without_measure_is_refused_in_grammatical_words(capsys, argv, message):
     assert message in _error(capsys, argv)
