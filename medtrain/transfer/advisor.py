@@ -154,7 +154,8 @@ def _fit_images(images: torch.Tensor, in_chans: int, size: tuple) -> torch.Tenso
         # the same maps the adapted first convolution computes: RGB -> mean, grey -> replicate
         x = x.mean(1, keepdim=True) if in_chans == 1 else x.repeat(1, in_chans, *([1] * (x.ndim - 2)))
     if tuple(x.shape[2:]) != tuple(size):
-        x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+        # (trilinear for volumes: bilinear had raised NotImplementedError on a 3D source and target of other sizes)
+        x = F.interpolate(x, size=tuple(size), mode="trilinear" if x.ndim == 5 else "bilinear", align_corners=False)
     return x.round().clamp(0, 255).to(torch.uint8)
 
 

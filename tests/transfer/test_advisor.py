@@ -153,3 +153,14 @@ def test_a_target_of_the_other_dimensionality_is_one_error_line(datasets, capsys
     assert main(["advise", "--source", str(root / "A"), "--target", str(target)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "trained on 2D images" in err and "holds 3D volumes" in err and "inflates" in err
+
+
+def test_target_volumes_of_another_size_are_resized_as_the_source_sees_them():
+    """advise with a 3D source and 3D target of other sizes had stopped with "bilinear mode needs 4D input" (a walk)."""
+    from medtrain.transfer.advisor import _fit_images
+
+    cube = torch.zeros(2, 1, 8, 8, 8, dtype=torch.uint8)
+    cube[:, :, 2:6, 2:6, 2:6] = 200
+    fitted = _fit_images(cube, 1, (16, 16, 16))
+    assert fitted.shape == (2, 1, 16, 16, 16) and fitted.dtype == torch.uint8
+    assert fitted[0, 0, 8, 8, 8] == 200 and fitted[0, 0, 0, 0, 0] == 0  # the bright cube stays in the middle
