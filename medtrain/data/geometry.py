@@ -153,11 +153,12 @@ def _resampled_shape(shape: Sequence[int], spacing: Sequence[float], target_spac
         raise MedtrainError(f"resampling voxels of {voxels} to {tuple(target_spacing)} mm would give "
                             f"{' x '.join(f'{v:.0f}' for v in exact)} voxels, more than {MAX_RESAMPLED_VOXELS}: "
                             f"a {fov} mm field of view; if the header gives its voxel size in another unit than "
-                            f"mm (metres?), fix the header, otherwise choose a coarser --spacing")
+                            f"mm (micrometres?), fix the header, otherwise choose a coarser --spacing")
     if min(exact) < MIN_RESAMPLED_SIDE:
         raise MedtrainError(f"voxels of {voxels} (header) make a {fov} mm volume, less than {MIN_RESAMPLED_SIDE} "
                             f"voxels of --spacing {_setting(target_spacing)} mm along an axis: the header likely "
-                            f"gives its voxel size in another unit than mm (micrometres?); fix the header")
+                            f"gives its voxel size in another unit than mm (metres?): fix the header; or --spacing is coarser "
+                            f"than meant")
     return tuple(max(1, int(round(v))) for v in exact)
 
 

@@ -172,6 +172,27 @@ def ras_grid(affine: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, tupl
     return ras, tuple(out)
 
 
+#: millimetres per unit of a NIfTI header's spatial unit (``xyzt_units``); "unknown" is read as millimetres
+_MM_PER_UNIT = {"micron": 1e-3, "mm": 1.0, "meter": 1e3, "unknown": 1.0}
+
+
+def _affine_mm(img) -> np.ndarray | None:
+    """``img``'s affine in millimetres: its header's spatial unit honoured (a correct header in micrometres or metres
+    had been read as millimetres and refused under ``--spacing`` as giving "another unit than mm", the guess the
+    wrong way round: a walk); ITK-based viewers honour it too."""
+    affine = img.affine
+    try:
+        unit = img.header.get_xyzt_units()[0]
+    except Exception:  # noqa: BLE001  (a header of another format: its affine as it is)
+        return affine
+    scale = _MM_PER_UNIT.get(unit, 1.0)
+    if affine is None or scale == 1.0:
+        return affine
+    affine = np.array(affine, dtype=np.float64)
+    affine[:3, :] *= scale
+    return affine
+
+
 def read_nifti_grid(path: str | os.PathLike) -> tuple[np.ndarray, tuple]:
     """The geometry of the RAS array :func:`read_nifti` returns, from the file's header alone (:func:`ras_grid`):
     the affine from its index ``(X, Y, Z)`` to the file's millimetres, and its shape.
@@ -188,7 +209,7 @@ def read_nifti_grid(path: str | os.PathLike) -> tuple[np.ndarray, tuple]:
         raise MedtrainError(f"{path}: not a readable NIfTI file ({type(e).__name__})") from None
     while len(shape) > 3 and shape[-1] == 1:  # as read_nifti drops them
         shape = shape[:-1]
-    affine = img.affine
+    affine = _affine_mm(img)
     if len(shape) != 3 or affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise MedtrainError(f"{path}: not a 3D NIfTI volume with an affine")
     try:
@@ -251,7 +272,7 @@ def read_nifti(path: str | os.PathLike) -> VolumeData:
     finite = np.isfinite(data)
     if not finite.all():  # NaN, +-inf ("no data", outside the field of view): the darkest value, as a 2D image's
         data = np.where(finite, data, data[finite].min())  # NaN is black; 0 had been soft tissue in HU, mid-grey
-    affine = img.affine
+    affine = _affine_mm(img)
     if affine is None or not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise MedtrainError(f"{path}: NIfTI affine is missing or singular")
     try:

@@ -206,3 +206,20 @@ def test_a_volume_side_past_what_resampling_allows_is_refused_and_an_intensity_o
         with pytest.raises(MedtrainError, match=r"^3d_intensity intensity_(scale|shift) must be in \[0, 1\)"):
             RandomIntensity3d(**params)
     RandomIntensity3d(scale=0.5, shift=0.5)
+
+
+def test_a_header_s_spatial_unit_is_honoured_micrometres_and_metres_read_as_the_same_millimetres(tmp_path):
+    """A correct header in micrometres (or metres) had been read as millimetres and refused under --spacing as "another
+    unit than mm", the guess the wrong way round (a walk); ITK-based viewers honour the unit."""
+    volume = _ct((10, 12, 14))
+    read = {}
+    for unit, side in (("mm", 1.0), ("micron", 1000.0), ("meter", 0.001)):
+        image = nib.Nifti1Image(volume.astype(np.float32), np.diag([side, 2 * side, 3 * side, 1.0]))
+        image.header.set_xyzt_units(unit)
+        nib.save(image, str(tmp_path / f"{unit}.nii.gz"))
+        read[unit] = read_nifti(tmp_path / f"{unit}.nii.gz")
+    for unit in ("micron", "meter"):
+        assert np.allclose(read[unit].spacing, (1.0, 2.0, 3.0)) and np.array_equal(read[unit].array, read["mm"].array)
+    resampled = [load_entry(tmp_path / f"{unit}.nii.gz", spacing=2.0, size=8, cache_dir=tmp_path / "c")[0]
+                 for unit in ("mm", "micron", "meter")]  # under --spacing: the same voxels, none refused
+    assert all(np.array_equal(r, resampled[0]) for r in resampled[1:])
