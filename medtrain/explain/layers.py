@@ -25,7 +25,7 @@ from medtrain.runmodel import RunModel
 from medtrain.errors import MedtrainError
 from medtrain.models.ensemble import Ensemble
 from medtrain.models.stages import stage_modules
-from medtrain.training.network import normalise
+from medtrain.training.network import ProbeModel, normalise
 
 MIN_CELLS = 7  #: the coarsest map the default Grad-CAM layer may have (cells a side); see the module docstring
 
@@ -90,24 +90,38 @@ def _members(run: RunModel) -> int:
 
 
 def _network(run: RunModel) -> nn.Module:
-    """The network whose layers a layer name names: the run's, or an ensemble's first member."""
-    return run.module.model.members[0] if _members(run) > 1 else run.module.model
+    """The network whose layers a layer name names: the run's, an ensemble's first member, or a linear probe's
+    frozen network (a probe run's ``--layer layer3`` had been "no such module": its names sat under ``model.``)."""
+    if _members(run) > 1:
+        return run.module.model.members[0]
+    return run.module.model.model if isinstance(run.module.model, ProbeModel) else run.module.model
+
+
+def _prefix(run: RunModel, member: int = 0) -> str:
+    """Where :func:`_network`'s modules sit in the run's network: ``members.I.``, ``model.`` (a probe's), or ''."""
+    if _members(run) > 1:
+        return _MEMBER.format(member)
+    return "model." if isinstance(run.module.model, ProbeModel) else ""
+
+
+def _probed(run: RunModel, stages: list[str]) -> list[str]:
+    """``stages`` a probe's codes depend on: those up to the stage it pools (Grad-CAM's gradients are 0 above)."""
+    model = run.module.model
+    return stages[:model.layer + 1] if isinstance(model, ProbeModel) and model.layer >= 0 else stages
 
 
 def target_layers(run: RunModel, layer: str) -> list[str]:
     """The module names (in :class:`LogitNet`) Grad-CAM hooks for ``layer``: one, or one per ensemble member."""
-    if _members(run) == 1:
-        return [f"model.{layer}"]
-    return [f"model.{_MEMBER.format(i)}{layer}" for i in range(_members(run))]
+    return [f"model.{_prefix(run, i)}{layer}" for i in range(_members(run))]
 
 
 def _spatial_layers(run: RunModel) -> tuple[list[tuple[str, tuple]], list[tuple[str, tuple]]]:
     """``(name, map shape)`` of the network's stages (:func:`_candidate_layers`) whose output is a spatial map,
     lowest first, measured as :func:`stage_shapes` does; and, where none is, of its convolutions whose output is
     (a ViT's stages, ``blocks.*``, give token sequences: its only map is the patch embedding's)."""
-    net, prefix = _network(run), (_MEMBER.format(0) if _members(run) > 1 else "")
+    net, prefix = _network(run), _prefix(run)
     ndim = len(run.input_shape) - 1
-    stages = _candidate_layers(net)
+    stages = _probed(run, _candidate_layers(net))
     convs = [n for n, m in net.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
     shapes = {n[len(prefix):]: s for n, s in stage_shapes(run, [prefix + n for n in dict.fromkeys(stages + convs)])}
     spatial = [(n, shapes[n]) for n in stages if len(shapes.get(n, ())) == ndim]
@@ -150,7 +164,7 @@ def check_layer(run: RunModel, layer: str) -> str:
     if layer not in names or not layer:
         spatial, convs = _spatial_layers(run)
         raise MedtrainError(f"--layer {layer}: no such module in {run.meta['model']}; {_what_works(run, spatial, convs)}")
-    prefix = _MEMBER.format(0) if _members(run) > 1 else ""
+    prefix = _prefix(run)
     shape = dict(stage_shapes(run, [prefix + layer])).get(prefix + layer)
     if shape is None or len(shape) != len(run.input_shape) - 1:
         spatial, convs = _spatial_layers(run)
