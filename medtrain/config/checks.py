@@ -291,7 +291,8 @@ def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -
         if what is not None:
             raise MedtrainError(f"--image-size {c.image_size} applies to image folders and CSVs only, not to "
                                 f"{what[0]} ({what[1]})")
-    if keys is not None and "volume_size" in keys:  # (its default, 64, is recorded by every run)
+    # typed and not its default (64, which every run records: a run's config.yaml given back to train is not refused)
+    if keys is not None and "volume_size" in keys and c.volume_size != _default("volume_size"):
         from medtrain.data import not_volumes
 
         if (what := not_volumes(c)) is not None:
