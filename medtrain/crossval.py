@@ -141,11 +141,11 @@ def cross_validate(config, out: str | Path | None = None, verbose: bool = True) 
     summary.update({"dataset": runs[0]["dataset"], "model": runs[0]["model"], "seed": cfg.seed,
                     "wall_s": time.perf_counter() - t0,
                     "train_wall_s": float(sum(r["wall_s"] for r in runs))})
-    write_json(out / CV_FILE, summary)
     write_text(out / CV_TABLE, to_markdown(summary))
     dirs = [fold_dir(out, k) for k in range(cfg.folds)]
     write_crossval_report(out, report_data(summary, fold_settings(dirs, runs), fold_split_origin(runs),
                                            (runs[0].get("data") or {}).get("shape")))
+    write_json(out / CV_FILE, summary)  # last: a cv.json says the whole summary is written (an interrupt walk)
     if verbose:
         print("\n" + to_markdown(summary))
     return summary

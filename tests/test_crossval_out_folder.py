@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from medtrain import crossval
 from medtrain.crossval import cross_validate
 from medtrain.errors import MedtrainError
 from conftest import fast_config, make_npz, run_cli
@@ -43,7 +44,7 @@ def test_a_folder_of_the_users_holding_what_cross_validation_writes_is_refused_u
 
 
 def test_a_cross_validation_of_its_own_is_continued_and_a_folder_of_other_files_trained_into(data, tmp_path,
-                                                                                              capsys):
+                                                                                              capsys, monkeypatch):
     out = tmp_path / "cv"
     out.mkdir()
     (out / "notes.txt").write_text("the user's\n")
@@ -52,6 +53,12 @@ def test_a_cross_validation_of_its_own_is_continued_and_a_folder_of_other_files_
     assert (out / "cv.json").is_file() and (out / "report.html").is_file()
     (out / "cv.json").unlink()  # as if stopped before fold1: fold1 to train, its own report.html and cv.md there
     shutil.rmtree(out / "fold1")
+    # stopped while the summary is written: cv.json, which a script takes for "finished", is written last (it had
+    # been written first, beside a report and figures still missing: an interrupt walk)
+    with monkeypatch.context() as m:
+        m.setattr(crossval, "write_crossval_report", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        code, _, err = run_cli(capsys, "train", "--data", data, *FAST, "--out", out)
+    assert code == 130 and not (out / "cv.json").exists() and (out / "fold1" / "metrics.json").is_file()
     code, _, err = run_cli(capsys, "train", "--data", data, *FAST, "--out", out)
     assert code == 0, err
     assert (out / "cv.json").is_file() and (out / "fold1" / "metrics.json").is_file()
