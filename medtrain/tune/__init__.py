@@ -306,9 +306,9 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     if note := units_code_note(_trial_metrics(study, out), "trials"):
         record["code_note"] = note
         log(f"tune: {note}")
-    write_json(reports / BEST_FILE, record)
     page = write_html(study, reports, record, best_config, storage=storage, limits=limits, skipped=skipped,
                       trials_dir=folder, scored=scored)
+    write_json(reports / BEST_FILE, record)  # last: a best.json of this run says its reports are all written
     log(f"tune: wrote {reports / BEST_CONFIG}, {reports / 'trials.md'}, {reports / BEST_FILE}, {page}")
     if (limits or {}).get("spent"):
         log(f"tune: the test evaluation and the reports took {clock(time.monotonic() - t0)} after the budget's "
