@@ -327,14 +327,16 @@ def _run_cells(cells, seeds, dirs, base, recipes, finished, show, verbose) -> li
                 run_dir = dirs[i, seed]
                 cfg = resolve_cell(base, cell, recipes, {"seed": seed, "out": str(run_dir), "progress": False})
                 if cfg.folds and cfg.fold is None:  # a cross-validation: its fold runs count as the cell's runs
+                    reused = all(is_finished(fold_dir(run_dir, k)) for k in range(cfg.folds))
                     cv = cross_validate(cfg, run_dir, verbose=False)
                     pooled.append({"seed": seed, "folds": cfg.folds, "held_out": cv["held_out"],
                                    "dirs": [fold_dir(run_dir, k) for k in range(cfg.folds)],
                                    **{k: cv["oof"].get(k) for k in ("auc", "auc_ci")}})
                     runs += [read_metrics(fold_dir(run_dir, k)) for k in range(cfg.folds)]
                     if verbose:
-                        bar.write(f"compare: {run_dir} cross-validated ({cfg.folds} folds)")
-                    bar.advance()
+                        bar.write(f"compare: {run_dir} cross-validated ({cfg.folds} folds)"
+                                  + (", finished, skipped" if reused else ""))
+                    bar.advance()  # (a cross-validated cell counts as done when it is reached, reused or not)
                     continue
                 reused = is_finished(run_dir)
                 if verbose:

@@ -63,3 +63,17 @@ def test_folds_that_held_out_other_images_are_not_paired(grid, tmp_path):
     (other[1] / "metrics.json").write_text(json.dumps(metrics))
     assert pooled_versus(other, first, "val") == {"unpaired": "fold 1 held out other images"}
     assert pooled_versus(other[:1], first, "val") == {"unpaired": "1 folds against 2"}
+
+
+def test_a_rerun_says_its_cross_validated_cells_were_reused(grid, capsys):
+    """A rerun had said "cross-validated (2 folds)" of a cell it reused, where a cell without folds says "finished,
+    skipped" (an interrupt walk)."""
+    import yaml
+
+    base = yaml.safe_load((grid / "lr=0.001" / "seed0" / "fold0" / "config.yaml").read_text())
+    base = {k: base[k] for k in ("data", "model", "epochs", "batch_size", "bootstrap", "tta", "schedule",
+                                 "accelerator", "flip", "precision", "class_weights", "folds")}
+    compare({**base, "progress": False}, {"lr": ["0.001", "0.01"]}, [0], grid, verbose=True)
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("compare: ")]
+    assert said == [f"compare: {grid / c / 'seed0'} cross-validated (2 folds), finished, skipped"
+                    for c in ("lr=0.001", "lr=0.01")]
