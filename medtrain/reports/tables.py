@@ -21,6 +21,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
 
 
+def _epoch(run: dict, key: str) -> int | None:
+    """A run's kept or stop epoch (1-based); None for a linear probe, which trains no epochs (its cell had shown
+    "kept epoch 1, stop epoch 1": a walk)."""
+    return None if run.get("probe") else run[key] + 1
+
+
 def summarise(cells: list[dict]) -> list[dict]:
     """``cells``: ``{"cell": {key: value}, "runs": [metrics.json dicts]}`` -> one row per cell."""
     rows = []
@@ -35,8 +41,8 @@ def summarise(cells: list[dict]) -> list[dict]:
             row["fold_runs"] = len(folds)  # not "folds": a grid may vary folds itself (its cell key)
         row["one_class_runs"], row["same_probe"] = one_class_runs(runs), same_probe(runs)
         for name, get in (("test_acc", lambda r: r["test"]["acc"]), ("test_auc", lambda r: r["test"]["auc"]),
-                          ("val_auc", lambda r: r["val"]["auc"]), ("best_epoch", lambda r: r["best_epoch"] + 1),
-                          ("stop_epoch", lambda r: r["stop_epoch"] + 1), ("wall_s", lambda r: r["wall_s"])):
+                          ("val_auc", lambda r: r["val"]["auc"]), ("best_epoch", lambda r: _epoch(r, "best_epoch")),
+                          ("stop_epoch", lambda r: _epoch(r, "stop_epoch")), ("wall_s", lambda r: r["wall_s"])):
             m, s = _mean_std([get(r) for r in runs])
             row[name], row[name + "_std"] = m, s
         rows.append(row)
@@ -298,6 +304,8 @@ def undefined_note(rows: list[dict], keys: list[str]) -> str:
 def _epochs(mean: float, std: float, one: bool) -> str:
     """A cell's kept or stop epoch: the epoch itself where every run's is the same (one seed: "1", not "1.0"),
     else the mean with one decimal and its std."""
+    if not math.isfinite(mean):  # no run of the cell trains epochs (linear probes)
+        return "–"
     if math.isfinite(mean) and std == 0 and float(mean).is_integer():
         return f"{int(mean)}" + ("" if one else " ± 0")
     return f"{mean:.1f}" + ("" if one else f" ± {std:.1f}")
