@@ -41,6 +41,7 @@ from medtrain.runmodel import check_run_dir, float32_default, isolate_rng, load_
 from medtrain.tasks import BINARY, MULTILABEL
 from medtrain.models.factory import check_model_name, default_model
 from medtrain.models.inflate import check_inflatable
+from medtrain.models.pretrained import check_source_path
 from medtrain.training import choices
 from medtrain.training.build import check_network_input, resolve_auto
 from medtrain.training.estimate import RunEstimate
@@ -140,6 +141,8 @@ def _train_given(config, resume, verbose: bool, callbacks, evaluate_test: bool, 
         # the rule of a flipping TTA train's flip decision asks (a config file's settings, or a Config's, are not
         # typed): before the data are read (it had refused after loading them and printing the run's first line)
         config_mod.flips.check_tta_flips_trained(cfg)
+        if cfg.pretrained:  # a source that is no source: before the data are read and the run's first line
+            check_source_path(cfg.pretrained)
     check_model_name(cfg.model)  # before anything is written
     check_devices(cfg, training=True)
     processes = local_processes(cfg.devices, cfg.accelerator)  # of this machine, each holding its copy of the data

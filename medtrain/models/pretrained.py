@@ -97,10 +97,29 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
     text = str(spec)
     if text.startswith(HUB_PREFIXES):
         return _hub_source(text, pretrained_cfg_overlay, data_dir)
+    check_source_path(text)
     p = Path(text)
     if p.is_dir():
         w = p / WEIGHTS_FILE
-        if not w.is_file():
+        state, meta, sha = read_weights(w)  # read once: the hash recorded is that of the bytes loaded
+        state, origin = _one_member(state, _members_val_auc(p), f"run {p}")
+        return Source(state, meta, origin, p, {**_file_record(w, sha), **_run_record(p, meta)})
+    state, meta, sha = read_weights(p)
+    state, origin = _one_member(state, None, f"file {p}")
+    version = {"medtrain": meta["medtrain_version"]} if meta.get("medtrain_version") else {}
+    return Source(state, meta, origin, record={**_file_record(p, sha), **version})
+
+
+def check_source_path(spec: str | os.PathLike) -> None:
+    """The refusals of :func:`load_source` that read no weights: a path that is neither a run directory, a weights
+    file nor a hub name; a folder without weights; a run stopped before it finished. ``train`` makes them before it
+    reads its data (a refused source had come after the run's first line, which named a run never made: a walk)."""
+    text = str(spec)
+    if text.startswith(HUB_PREFIXES):
+        return
+    p = Path(text)
+    if p.is_dir():
+        if not (p / WEIGHTS_FILE).is_file():
             raise MedtrainError(f"pretrained: {p} is not a finished medtrain run (no {WEIGHTS_FILE})")
         # stopped after its weights were written (its checkpoints or a probe's cached codes are still there), as
         # eval and predict refuse it; without them a model handed on alone (weights and config), which serves
@@ -108,16 +127,9 @@ def load_source(spec: str | os.PathLike, *, pretrained_cfg_overlay: dict | None 
         if not is_finished(p) and interrupted:
             raise MedtrainError(f"pretrained: {p} did not finish (no {METRICS_FILE}); finish it with "
                                 f"`medtrain train --resume {shlex.quote(str(p))}`")
-        state, meta, sha = read_weights(w)  # read once: the hash recorded is that of the bytes loaded
-        state, origin = _one_member(state, _members_val_auc(p), f"run {p}")
-        return Source(state, meta, origin, p, {**_file_record(w, sha), **_run_record(p, meta)})
-    if p.is_file():
-        state, meta, sha = read_weights(p)
-        state, origin = _one_member(state, None, f"file {p}")
-        version = {"medtrain": meta["medtrain_version"]} if meta.get("medtrain_version") else {}
-        return Source(state, meta, origin, record={**_file_record(p, sha), **version})
-    raise MedtrainError(f"pretrained: {text} is neither a run directory, a weights file nor "
-                        "timm:NAME / torchvision:NAME / medicalnet:DEPTH")
+    elif not p.is_file():
+        raise MedtrainError(f"pretrained: {text} is neither a run directory, a weights file nor "
+                            "timm:NAME / torchvision:NAME / medicalnet:DEPTH")
 
 
 def _file_record(path: Path, sha256: str) -> dict:

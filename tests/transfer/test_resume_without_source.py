@@ -72,10 +72,16 @@ def test_an_interrupted_fine_tune_resumes_after_its_source_moved_and_equals_the_
     assert json.loads((cut / "metrics.json").read_text())["transfer"] == straight["transfer"]
 
 
-def test_a_fresh_fine_tune_from_a_missing_source_is_still_refused_and_leaves_nothing(data, tmp_path):
+def test_a_fresh_fine_tune_from_a_missing_source_is_still_refused_and_leaves_nothing(data, tmp_path, capsys,
+                                                                                      monkeypatch):
+    import medtrain.api
+
+    monkeypatch.setattr(medtrain.api, "load_splits", lambda *a: pytest.fail("the data were read"))
     with pytest.raises(medtrain.MedtrainError, match=r"pretrained: .*nowhere is neither a run directory"):
-        medtrain.train(_fine_tune(data, tmp_path / "nowhere", tmp_path / "B"), verbose=False)
+        medtrain.train(_fine_tune(data, tmp_path / "nowhere", tmp_path / "B"), verbose=True)
     assert not (tmp_path / "B").exists()
+    # refused before the data are read: no first line naming a run that is never made (a transfer walk)
+    assert capsys.readouterr().out == ""
 
 
 def test_a_checkpoint_that_records_no_transfer_names_the_missing_source(data, tmp_path):
