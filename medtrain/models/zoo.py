@@ -32,9 +32,10 @@ MobileNet v1/v2/v3, MNASNet   stem stride 2 -> 1 and the first stride-2 block ->
 ShuffleNet v2                 ``conv1`` stride 2 -> 1, max-pool removed
 ============================  =============================================================
 
-Options (through ``create_model``): ``dropout`` is the family's classifier dropout (AlexNet and
-SqueezeNet keep the papers' 0.5 and torchvision's GoogLeNet its 0.2 unless ``dropout`` is given;
-timm families default to 0; ShuffleNet v2 gets a dropout layer before ``fc`` only when asked).
+Options (through ``create_model``): ``dropout`` is the family's classifier dropout, 0 (none) unless given, for
+every family: AlexNet and SqueezeNet (the papers' 0.5) and torchvision's GoogLeNet (0.2) too, which had kept
+theirs at ``dropout`` 0 while the run recorded 0.0 (a walk); AlexNet and VGG apply it in both fully connected
+layers of their classifier, as the papers place it; ShuffleNet v2 gets a dropout layer before ``fc`` when asked.
 ``drop_path`` works for the timm ResNet/ResNeXt/WRN and MobileNet v2/v3/MNASNet families only; the
 others raise :class:`~medtrain.errors.MedtrainError`. ``drop_block`` (DropBlock, timm's ``drop_block_rate``: in the
 last two stages) works for the ResNet/ResNeXt/WRN families and the ``resnet*_28`` networks only, refused for the

@@ -22,11 +22,12 @@ from medtrain.models._zoo import build_torchvision, fit_stem, register_family, s
 def alexnet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int] = None, **kwargs) -> nn.Module:
     """AlexNet as in torchvision (timm has none): the single-tower variant of Krizhevsky (2014).
 
-    64-192-384-256-256 channels, no local response norm, dropout 0.5 in the 4096-4096 classifier.
+    64-192-384-256-256 channels, no local response norm; the paper's dropout (0.5) in the 4096-4096 classifier
+    with ``dropout=0.5`` (the run's ``--dropout``; 0 by default, as for every network).
     """
     from medtrain.models._tv_interface import AlexNet
 
-    model, strip, _ = build_torchvision("alexnet", kwargs, lambda p: AlexNet(num_classes, dropout=0.5 if p is None else p))
+    model, strip, _ = build_torchvision("alexnet", kwargs, lambda p: AlexNet(num_classes, dropout=p or 0.0))
     model.features[0] = fit_stem(model.features[0], in_chans, small(input_size), kernel_size=3, stride=1, padding=1)
     return strip_norm(model) if strip else model
 
@@ -40,7 +41,7 @@ def _squeezenet(name: str, version: str, in_chans, num_classes, input_size, kwar
     from medtrain.models._tv_interface import SqueezeNet
 
     model, strip, _ = build_torchvision(
-        name, kwargs, lambda p: SqueezeNet(version, num_classes=num_classes, dropout=0.5 if p is None else p)
+        name, kwargs, lambda p: SqueezeNet(version, num_classes=num_classes, dropout=p or 0.0)
     )
     model.features[0] = fit_stem(model.features[0], in_chans, small(input_size), kernel_size=3, stride=1, padding=1)
     return strip_norm(model) if strip else model
@@ -69,7 +70,7 @@ def googlenet(in_chans: int = 3, num_classes: int = 2, input_size: Optional[int]
     model, strip, _ = build_torchvision(
         "googlenet",
         kwargs,
-        lambda p: GoogLeNet(num_classes, init_weights=True, dropout=0.2 if p is None else p),
+        lambda p: GoogLeNet(num_classes, init_weights=True, dropout=p or 0.0),
     )
     model.conv1.conv = fit_stem(model.conv1.conv, in_chans, small(input_size), kernel_size=3, stride=1, padding=1)
     if small(input_size):

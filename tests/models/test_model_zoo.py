@@ -120,7 +120,11 @@ def test_batch_norm_false_removes_every_norm_but_keeps_fused_activations():
 def test_dropout_reaches_each_family_classifier():
     alex = medtrain.create_model("alexnet", 1, 2, dropout=0.3)
     assert {m.p for m in alex.modules() if isinstance(m, nn.Dropout)} == {0.3}
-    assert {m.p for m in medtrain.create_model("alexnet", 1, 2).modules() if isinstance(m, nn.Dropout)} == {0.5}
+    # dropout 0 (the default) is none for every family: AlexNet, SqueezeNet and GoogLeNet had kept torchvision's
+    # 0.5 / 0.5 / 0.2 while the run recorded dropout 0.0 (a walk)
+    for name in ("alexnet", "squeezenet1_1", "googlenet"):
+        built = medtrain.create_model(name, 1, 2, input_size=28)
+        assert {m.p for m in built.modules() if isinstance(m, nn.Dropout)} <= {0.0}, name
     shuffle = medtrain.create_model("shufflenet_v2_x0_5", 1, 2, dropout=0.2)
     assert isinstance(shuffle.fc[0], nn.Dropout) and shuffle.fc[0].p == 0.2
     assert medtrain.create_model("mobilenetv1_025", 1, 2, dropout=0.2).drop_rate == 0.2
