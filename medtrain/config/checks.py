@@ -6,9 +6,9 @@ import importlib.util
 import re
 
 from medtrain.config import flips
-from medtrain.config.settings import (CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS, LOGGERS, MONITORS,
-                                      OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS, PROBE_CLASSIFIERS, SCHEDULES,
-                                      STRATEGIES, TTA_MODES, KEYS, Config)
+from medtrain.config.settings import (AUGMENT_SETTINGS, CHECKPOINTS, CHOICES, CLASS_WEIGHT_RULES, DROPOUT_KINDS,
+                                      LOGGERS, MONITORS, OPTIMIZERS, PARALLEL_STRATEGIES, PRECISIONS,
+                                      PROBE_CLASSIFIERS, SCHEDULES, STRATEGIES, TTA_MODES, KEYS, Config)
 from medtrain.errors import MedtrainError, suggest
 
 
@@ -291,6 +291,12 @@ def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -
         if what is not None:
             raise MedtrainError(f"--image-size {c.image_size} applies to image folders and CSVs only, not to "
                                 f"{what[0]} ({what[1]})")
+    if keys is None or "augment_params" in keys:  # a setting of its own given again there had overridden it, unsaid
+        both = [k for k in (c.augment_params or {}) if k in AUGMENT_SETTINGS]
+        if both:
+            raise MedtrainError(f"{both[0]} is a setting of its own (--{both[0].replace('_', '-')}), not an op "
+                                f"parameter: give it there, not in augment_params (which had overridden it while the "
+                                f"run recorded both)")
     # typed and not its default (64, which every run records: a run's config.yaml given back to train is not refused)
     if keys is not None and "volume_size" in keys and c.volume_size != _default("volume_size"):
         from medtrain.data import not_volumes

@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 from medtrain.augment import build_batch_augment, fuse, twin_hint
 from medtrain.config import Config
+from medtrain.config.settings import AUGMENT_SETTINGS
 from medtrain.data import Splits, at_their_size
 from medtrain.data.medmnist import SIZES, SIZES_3D
 from medtrain.errors import MedtrainError, TrainingDiverged
@@ -86,10 +87,6 @@ def build_augment(cfg: Config, splits: Splits):
     """The run's augmentation (None for none), from ``--augment`` and ``--augment-params`` (whether each setting
     is read was checked before the run wrote anything, :func:`check_augment`)."""
     return build_batch_augment(cfg.augment, augment_params(cfg, splits))
-
-
-#: command-line augmentation settings that only some ops read (the others go through ``augment_params``)
-AUGMENT_SETTINGS = ("cutmix_alpha", "mixup_alpha", "erasing_p", "aa_policy", "ra_n", "ra_m")
 
 
 def changed_settings(cfg: Config) -> list[str]:

@@ -53,3 +53,16 @@ def test_a_zero_shift_is_the_identity_and_a_negative_one_is_refused():
     assert torch.equal(op(x, None)[0], x)  # a shift of up to 0 pixels had still moved 90% of the images
     with pytest.raises(MedtrainError, match=r"shift_frac .* must be in \[0, 0.5\], got -1"):
         build_batch_augment(["shift"], {"shift_frac": -1}, given=["shift_frac"])
+
+
+@pytest.mark.parametrize("key", ["erasing_p", "mixup_alpha", "ra_n"])
+def test_a_setting_of_its_own_given_in_augment_params_is_refused_naming_its_flag(key):
+    """``--erasing-p 1.0 --augment-params erasing_p=0`` had trained with 0 (no image erased) while config.yaml and the
+    report recorded both (a walk)."""
+    from medtrain.config import Config
+    from medtrain.config.checks import check_typed_for_a_new_run
+
+    with pytest.raises(MedtrainError, match=rf"^{key} is a setting of its own \(--{key.replace('_', '-')}\), not an "
+                                            "op parameter"):
+        check_typed_for_a_new_run(Config(augment=("erasing", "mixup", "randaugment"), augment_params={key: 1}),
+                                  {"augment_params"})
