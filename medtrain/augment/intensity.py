@@ -124,7 +124,8 @@ def color_jitter(x: Tensor, brightness: float = 0.4, contrast: float = 0.4, satu
 class ColorJitter(nn.Module):
     """Per-sample linear colour jitter; see :func:`color_jitter`."""
 
-    def __init__(self, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4, hue: float = 0.1):
+    def __init__(self, brightness: float = 0.4, contrast: float = 0.4, saturation: float = 0.4, hue: float = 0.1,
+                 colour_given: tuple = ()):
         super().__init__()
         for n, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
             _factor_range(n, v)
@@ -132,8 +133,13 @@ class ColorJitter(nn.Module):
             raise MedtrainError(f"jitter hue must be in [0, 0.5], got {hue}")
         self.brightness, self.contrast = float(brightness), float(contrast)
         self.saturation, self.hue = float(saturation), float(hue)
+        self.colour_given = tuple(colour_given)  # the colour settings a user gave (not the defaults)
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[1] == 1 and self.colour_given:  # given for grey images, on which they do nothing (a walk)
+            verb = "act" if len(self.colour_given) > 1 else "acts"
+            raise MedtrainError(f"{' and '.join(self.colour_given)} {verb} on colour and these images are grey: jitter "
+                                "changes their brightness and contrast only; leave them out")
         return color_jitter(x, self.brightness, self.contrast, self.saturation, self.hue), y
 
 
@@ -359,8 +365,9 @@ class HEDJitter(nn.Module):
         return hed_jitter(x, self.sigma), y
 
 
-register_op("jitter")(lambda p: ColorJitter(p.get("jitter_brightness", 0.4), p.get("jitter_contrast", 0.4),
-                                            p.get("jitter_saturation", 0.4), p.get("jitter_hue", 0.1)))
+register_op("jitter")(lambda p: ColorJitter(
+    p.get("jitter_brightness", 0.4), p.get("jitter_contrast", 0.4), p.get("jitter_saturation", 0.4),
+    p.get("jitter_hue", 0.1), colour_given=tuple(k for k in ("jitter_saturation", "jitter_hue") if k in p)))
 register_op("pca")(_pca_from_params)
 register_op("gamma")(lambda p: RandomGamma(p.get("gamma_range", (0.7, 1.5))))
 register_op("window")(lambda p: RandomWindow(p.get("window_center", (0.4, 0.6)), p.get("window_width", (0.7, 1.0))))

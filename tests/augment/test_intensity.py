@@ -238,3 +238,15 @@ def test_an_rgb_only_op_on_other_images_names_their_channels_in_good_english(cha
         with pytest.raises(MedtrainError) as e:
             op(_batch(c=channels))
         assert str(e.value) == f"{what} needs RGB images, {said}"  # "got 1 channels" before
+
+
+def test_hue_or_saturation_given_for_grey_images_is_refused_and_the_defaults_are_not():
+    """``jitter_hue 0.5`` on grey images was accepted and changed nothing (a walk): given, it is refused; the op's own
+    defaults (which include them) still jitter grey images' brightness and contrast."""
+    grey = torch.rand(4, 1, 8, 8)
+    with pytest.raises(MedtrainError, match=r"^jitter_hue acts on colour and these images are grey"):
+        build_batch_augment(["jitter"], {"jitter_hue": 0.5})(grey, torch.zeros(4, 2))
+    out, _ = build_batch_augment(["jitter"], {})(grey, torch.zeros(4, 2))
+    assert out.shape == grey.shape and not torch.equal(out, grey)
+    rgb, _ = build_batch_augment(["jitter"], {"jitter_hue": 0.5})(torch.rand(4, 3, 8, 8), torch.zeros(4, 2))
+    assert rgb.shape == (4, 3, 8, 8)
