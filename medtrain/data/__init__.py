@@ -175,6 +175,14 @@ def _ignore_image_size(config) -> None:
         warnings.warn(ImageSizeNotAppliedWarning(
             f"image_size {size} not applied: {what[0]} comes at its size (image_size resizes image folders and "
             "CSVs only); read as it is"), stacklevel=3)
+    # volume_size from a config file alike (typed, it is refused): recorded, and not read (a claims walk)
+    volume = getattr(config, "volume_size", None)
+    default = {f.name: f.default for f in dataclasses.fields(config)}.get("volume_size") \
+        if dataclasses.is_dataclass(config) else volume
+    if volume != default and what is not None:
+        warnings.warn(ImageSizeNotAppliedWarning(
+            f"volume_size {volume} not applied: {what[0]} comes at its size (volume_size resizes DICOM/NIfTI "
+            "volumes only); read as it is"), stacklevel=3)
 
 
 def _refuse_group_column(group_column, what: str) -> None:

@@ -223,3 +223,17 @@ def test_a_header_s_spatial_unit_is_honoured_micrometres_and_metres_read_as_the_
     resampled = [load_entry(tmp_path / f"{unit}.nii.gz", spacing=2.0, size=8, cache_dir=tmp_path / "c")[0]
                  for unit in ("mm", "micron", "meter")]  # under --spacing: the same voxels, none refused
     assert all(np.array_equal(r, resampled[0]) for r in resampled[1:])
+
+
+def test_a_volume_size_from_a_config_file_on_data_at_their_size_is_said_not_applied(tiny_npz):
+    """Typed, --volume-size is refused for such data; from a config file it had been recorded without a word (a
+    claims walk), as an image_size there is said."""
+    from medtrain import config as config_mod
+    from medtrain.data import ImageSizeNotAppliedWarning, load_splits
+
+    with pytest.warns(ImageSizeNotAppliedWarning, match=r"^volume_size 16 not applied: .*tiny\.npz, a \.npz of "
+                                                        r"fixed-size arrays comes at its size"):
+        load_splits(config_mod.resolve({"data": str(tiny_npz), "volume_size": 16}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ImageSizeNotAppliedWarning)
+        load_splits(config_mod.resolve({"data": str(tiny_npz)}))  # the default: nothing said
