@@ -50,8 +50,9 @@ def closing(out: Path, varied: bool = True) -> None:
     """The last line: the files the grid wrote beside its cells (the table had ended the output without them), and
     where each cell's runs are: ``KEY=V,...`` folders, or the one cell ``base`` of a grid without ``--vary`` (whose
     line had named ``KEY=V,...`` folders it does not have)."""
+    from medtrain._compare_grid import GRID_FILE
     from medtrain.reports.html import SEEDS_FILE
     from medtrain.rundir import REPORT_FILE
 
     cells = f"each cell's runs: {out / 'KEY=V,...'}/seedS" if varied else f"its runs: {out / 'base'}/seedS"
-    print(f"wrote summary.md, summary.csv, summary.tex, {REPORT_FILE} and {SEEDS_FILE} in {out}; {cells}")
+    print(f"wrote summary.md, summary.csv, summary.tex, {REPORT_FILE}, {SEEDS_FILE} and {GRID_FILE} in {out}; {cells}")

@@ -309,7 +309,10 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
     page = write_html(study, reports, record, best_config, storage=storage, limits=limits, skipped=skipped,
                       trials_dir=folder, scored=scored)
     write_json(reports / BEST_FILE, record)  # last: a best.json of this run says its reports are all written
-    log(f"tune: wrote {reports / BEST_CONFIG}, {reports / 'trials.md'}, {reports / BEST_FILE}, {page}")
+    # every file the search writes (trials.csv and the plots had been left out: a claims walk)
+    wrote = [BEST_CONFIG, "trials.md", "trials.csv", *(n for n in ("history.png", "importance.png")
+                                                       if (reports / n).is_file()), BEST_FILE]
+    log(f"tune: wrote {', '.join(wrote)} and {Path(page).name} in {reports}")
     if (limits or {}).get("spent"):
         log(f"tune: the test evaluation and the reports took {clock(time.monotonic() - t0)} after the budget's "
             f"search, not counted in it")

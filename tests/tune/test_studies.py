@@ -287,3 +287,15 @@ def test_augment_search_takes_no_progress_into_its_settings(tiny_npz):
     argv = ["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "1", "--out", "p.yaml"]
     assert _config(parser.parse_args(argv + ["--no-progress"]), extra=("progress",)).progress is False
     assert _config(parser.parse_args(argv), extra=("progress",)).progress is True
+
+
+def test_the_closing_line_names_every_file_the_search_wrote(tiny_npz, tmp_path, fake_runs):
+    """trials.csv and the plots, which the search writes, had been left out of its closing line (a claims walk)."""
+    lines = []
+    tune(fast(tiny_npz), SPACE, tmp_path / "t", trials=2, log=lines.append)
+    line = next(line for line in lines if line.startswith("tune: wrote "))
+    names, folder = line.removeprefix("tune: wrote ").rsplit(" in ", 1)
+    named = names.replace(" and ", ", ").split(", ")
+    assert {"best_config.yaml", "trials.md", "trials.csv", "best.json", "report.html"} <= set(named)
+    assert all((Path(folder) / n).is_file() for n in named)
+    assert sorted(p.name for p in Path(folder).iterdir() if p.is_file() and p.suffix != ".db") == sorted(named)
