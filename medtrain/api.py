@@ -39,7 +39,7 @@ from medtrain.operating_point import positive_index
 # check_run_dir: medtrain.load's check of a run folder given, one line naming the argument
 from medtrain.runmodel import check_run_dir, float32_default, isolate_rng, load_run_module, received_model
 from medtrain.tasks import BINARY, MULTILABEL
-from medtrain.models.factory import check_model_name, default_model
+from medtrain.models.factory import BatchNormAbsent, check_model_name, create_model, default_model
 from medtrain.models.inflate import check_inflatable
 from medtrain.models.pretrained import check_source_path
 from medtrain.training import choices
@@ -144,6 +144,14 @@ def _train_given(config, resume, verbose: bool, callbacks, evaluate_test: bool, 
         if cfg.pretrained:  # a source that is no source: before the data are read and the run's first line
             check_source_path(cfg.pretrained)
     check_model_name(cfg.model)  # before anything is written
+    if not cfg.batch_norm and cfg.model != "auto":  # a network with no batch norm to remove, before the data are read
+        try:  # (it had been refused after the data, the run's first line and the flip pilots)
+            with torch.device("meta"):
+                create_model(cfg.model, in_chans=1, num_classes=2, batch_norm=False)
+        except BatchNormAbsent:
+            raise
+        except Exception:  # noqa: BLE001  (any other problem of the network is said with the data's shapes, later)
+            pass
     check_devices(cfg, training=True)
     processes = local_processes(cfg.devices, cfg.accelerator)  # of this machine, each holding its copy of the data
     splits = rundir.run_splits(run_dir, cfg, processes, say=True) if resume is not None else load_splits(cfg, processes)

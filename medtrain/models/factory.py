@@ -80,7 +80,7 @@ def create_model(
     try:
         model = _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts)
     except NoBatchNorm as e:  # (from strip_norm, wherever the network was built)
-        raise MedtrainError(f"--no-batch-norm: {name} {e}; train it without --no-batch-norm") from None
+        raise BatchNormAbsent(f"--no-batch-norm: {name} {e}; train it without --no-batch-norm") from None
     if separable:
         from medtrain.models.separable import to_separable
 
@@ -115,6 +115,10 @@ def check_drop_block(name: str) -> None:
         check_model_name(name)  # an unknown name is said as such, with the nearest ones
         raise MedtrainError(f"model {name} does not support drop_block (DropBlock is placed in the last two stages "
                             f"of a ResNet's blocks); networks that take it: {DROP_BLOCK_TAKERS}")
+
+
+class BatchNormAbsent(MedtrainError):
+    """``batch_norm=False`` for a network with no batch norm to remove: ``train`` checks it before reading its data."""
 
 
 def _build(name, in_chans, num_classes, input_size, dropout, drop_path, batch_norm, opts) -> nn.Module:

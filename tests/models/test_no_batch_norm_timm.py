@@ -123,3 +123,16 @@ def test_an_older_run_of_a_network_without_batch_norm_is_said_to_be_old_not_to_t
                        r"\(LayerNorm2d\): this version keeps them, refuses --no-batch-norm on a network without "
                        r"BatchNorm.*--config \S+/config.yaml --batch-norm --out NEW"):
         load_run_module(run)
+
+
+def test_train_refuses_no_batch_norm_for_such_a_network_before_reading_its_data(tmp_path, monkeypatch, capsys):
+    """It had been refused after the data were read, the run's first line printed and the flip pilots announced (a
+    claims walk)."""
+    import medtrain
+    import medtrain.api
+
+    monkeypatch.setattr(medtrain.api, "load_splits", lambda *a: pytest.fail("the data were read"))
+    with pytest.raises(MedtrainError, match="^--no-batch-norm: squeezenet1_1 has no BatchNorm layers to remove"):
+        medtrain.train({"data": str(tmp_path / "d.npz"), "model": "squeezenet1_1", "batch_norm": False,
+                        "out": str(tmp_path / "r")})
+    assert capsys.readouterr().out == "" and not (tmp_path / "r").exists()
