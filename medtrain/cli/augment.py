@@ -37,8 +37,8 @@ def register(sub) -> None:
     s = asub.add_parser("show", help="write a PNG grid of originals and augmented draws",
                         description="Originals in the first column, augmented draws next to them.")
     _data_flags(s, seed_help="seed of the image choice and the draws (default: the config's, else 0)")
-    s.add_argument("--augment", required=True, metavar="LIST",
-                   help="comma-separated ops and/or policy YAML files, e.g. flip,randaugment or policy.yaml")
+    s.add_argument("--augment", metavar="LIST", help="comma-separated ops and/or policy YAML files, e.g. "
+                   "flip,randaugment or policy.yaml (default: the --config file's augment; one of them is needed)")
     s.add_argument("--draws", type=int, default=4, help="augmented draws per image (default 4)")
     s.add_argument("--n", type=int, default=8, help="number of images (rows; default 8)")
     s.add_argument("--split", default="train", choices=("train", "val", "test"), help="split to draw images from (default train)")
@@ -189,6 +189,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     import torch
 
+    from medtrain import config as config_mod
     from medtrain._io import is_stream
     from medtrain._out_checks import refuse_a_runs_file
     from medtrain.augment.grid import mixes, pair_order
@@ -196,8 +197,7 @@ def run_show(args: argparse.Namespace) -> int:
     from medtrain.training.build import augment_params, check_color_space
 
     stream = is_stream(args.out)  # `--out -` or a pipe: the PNG's bytes alone go there, every message to stderr
-    if not stream and Path(args.out).suffix.lower() != ".png":  # a .jpg name had held PNG bytes, a .txt been
-        # overwritten
+    if not stream and Path(args.out).suffix.lower() != ".png":  # a .jpg name had held PNG bytes
         raise MedtrainError(f"--out {args.out}: the grid is written as PNG; give a name ending in .png (or - for "
                             f"standard output)")
     if not stream:
@@ -206,6 +206,8 @@ def run_show(args: argparse.Namespace) -> int:
     if args.draws < 1 or args.n < 1:
         raise MedtrainError("--draws and --n must be >= 1")
     cfg = _config(args, extra=SHOW_SETTINGS)  # as train reads them: coerced, checked (alphas > 0)
+    if args.augment is None and not (args.config and "augment" in config_mod.load_yaml(args.config)):  # (a walk)
+        raise MedtrainError("give --augment LIST, or a --config file whose augment: lists the ops")
 
     splits = load_splits(cfg)
     split = splits.split(args.split)
@@ -218,7 +220,7 @@ def run_show(args: argparse.Namespace) -> int:
     pick = torch.randperm(len(split), generator=g)[: args.n].sort().values
     if args.n > len(split):  # it had shown fewer rows than asked without a word (a bad-input walk)
         print(f"note: --n {args.n}: the {args.split} split holds {len(split)} images; the grid shows them all", file=say)
-    items = [v.strip() for v in args.augment.split(",") if v.strip()]
+    items = [v.strip() for v in args.augment.split(",") if v.strip()] if args.augment is not None else list(cfg.augment)
     # the op settings as training reads them (the config, its augment_params, pca fitted on the training images)
     params = augment_params(dataclasses.replace(cfg, augment=tuple(items)), splits)
     pipeline = build_pipeline(items, params, settings=[k for k in SHOW_SETTINGS if getattr(args, k) is not None])

@@ -78,3 +78,18 @@ def test_the_refusal_survives_pickling():
     assert str(back) == str(e) == "--aa-policy svhn: no augmentation of --augment flip,shift reads it; it would be " \
         "recorded but not used"
     assert back.line("the grid would not show it").endswith("reads it; the grid would not show it")
+
+
+def test_show_takes_the_ops_of_a_config_file_and_without_either_says_what_is_needed(tmp_path, capsys, monkeypatch):
+    """``augment show --config recipe.yaml`` whose ``augment:`` lists the ops had been refused for want of --augment
+    (a walk): the file's ops are shown; with neither, one line says what to give."""
+    data = make_npz(tmp_path / "d.npz", sizes=(8, 4, 4))
+    (tmp_path / "r.yaml").write_text(f"data: {data}\naugment: [flip, erasing]\n")
+    calls, real = [], build.augment_params
+    monkeypatch.setattr(build, "augment_params", lambda cfg, splits: calls.append(cfg.augment) or real(cfg, splits))
+    code, out, err = run_cli(capsys, "augment", "show", "--config", tmp_path / "r.yaml", "--n", "2", "--draws", "1",
+                             "--out", tmp_path / "g.png")
+    assert code == 0 and calls == [("flip", "erasing")], err
+    code, out, err = run_cli(capsys, "augment", "show", "--data", data, "--out", tmp_path / "h.png")
+    assert code == 2 and err.strip() == "medtrain: error: give --augment LIST, or a --config file whose augment: " \
+        "lists the ops" and not (tmp_path / "h.png").exists()
