@@ -22,8 +22,8 @@ def map_name(overlay: str) -> str:
 
 
 def _space(source: str) -> tuple[int, str]:
-    """The space code (``sform_code``, else ``qform_code``: the one nibabel's affine came from) and spatial unit of
-    the NIfTI file ``source``, for the map to say the same; scanner space in mm where it names none, and for a DICOM
+    """The space code (``sform_code``, else ``qform_code``: the one nibabel's affine came from) of the NIfTI file
+    ``source`` and the map's spatial unit (mm), for the map to say the same; scanner space in mm where it names none, and for a DICOM
     series folder (its patient coordinates, in mm, are the scanner's: :func:`medtrain.data.dicom.read_dicom_series_grid`)."""
     import nibabel as nib
 
@@ -34,10 +34,11 @@ def _space(source: str) -> tuple[int, str]:
     try:
         header = nib.load(source).header
         codes = int(header["sform_code"]), int(header["qform_code"])
-        unit = header.get_xyzt_units()[0]
     except Exception:  # noqa: BLE001  (gone or changed since it was read: the map keeps the affine computed then)
         return _SCANNER, "mm"
-    return next((c for c in codes if c > 0), _SCANNER), unit if unit != "unknown" else "mm"
+    # mm whatever the source's unit: the grid's affine is in millimetres (data.nifti reads a header's micrometres or
+    # metres as such), so the source's own unit would put the map 1000x off
+    return next((c for c in codes if c > 0), _SCANNER), "mm"
 
 
 def write_map(volume_map: np.ndarray, affine: np.ndarray, path: Path, source: str) -> None:

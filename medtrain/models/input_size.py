@@ -93,6 +93,8 @@ def spatial_dims_of(name: str) -> int:
     """3 for a zoo network of volumes (built on the meta device to tell), 2 for any other (timm's are 2D)."""
     from medtrain.models._registry import is_registered
 
+    name = _base(name)  # (med3d_resnet10-separable is a 3D network)
+
     if not is_registered(name):
         return 2  # timm's networks are all 2D
     from medtrain.models.cost import is_3d

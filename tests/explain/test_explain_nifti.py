@@ -186,3 +186,19 @@ def test_predict_reads_a_nifti_input_of_a_run_trained_with_three_spacings(tmp_pa
     got = {r["input"]: r for r in read_rows(tmp_path / "p.csv")}
     for row in read_rows(run / "predictions_test.csv"):  # the probabilities the run's own evaluation gave them
         assert float(got[row["input"]]["1"]) == pytest.approx(float(row["1"]), abs=1e-5)
+
+
+def test_a_map_of_a_source_in_micrometres_is_written_in_the_millimetres_of_its_affine(tmp_path):
+    """The grid's affine is in millimetres (a header's micrometres are read as such): the map had been stamped with
+    the source's unit, putting it 1000x off in a viewer (a review)."""
+    import nibabel as nib
+
+    from medtrain.explain.nifti_out import write_map
+
+    source = nib.Nifti1Image(np.zeros((20, 20, 20), np.float32), np.diag([500.0, 500.0, 500.0, 1.0]))
+    source.header.set_xyzt_units("micron")
+    nib.save(source, str(tmp_path / "um.nii.gz"))
+    affine = np.diag([0.5, 0.5, 0.5, 1.0])  # the source's 500 um voxels, in mm
+    write_map(np.zeros((20, 20, 20), np.float32), affine, tmp_path / "map.nii.gz", str(tmp_path / "um.nii.gz"))
+    written = nib.load(str(tmp_path / "map.nii.gz"))
+    assert written.header.get_xyzt_units()[0] == "mm" and np.allclose(written.affine, affine)

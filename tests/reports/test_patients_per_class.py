@@ -121,3 +121,5 @@ def test_the_start_line_says_a_2d_network_on_volumes_is_inflated_and_a_3d_one_is
     assert start_line(volumes, "resnet18_28_half", tmp_path).endswith(
         f"1x8x8x8) -> resnet18_28_half (a 2D network, its kernels inflated to 3D: I3D), run {tmp_path}")
     assert start_line(volumes, "med3d_resnet10", tmp_path).endswith(f"1x8x8x8) -> med3d_resnet10, run {tmp_path}")
+    assert start_line(volumes, "med3d_resnet10-separable", tmp_path).endswith(
+        f"-> med3d_resnet10-separable, run {tmp_path}")  # a 3D network, its convolutions separable (a review)
