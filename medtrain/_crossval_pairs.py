@@ -7,26 +7,30 @@ same folds (:func:`medtrain.data.split.fold_ids`: seeded, by the data's content)
 are of the same images, each predicted by a network that did not train on it: they are paired as two runs on one
 test set are (:func:`medtrain.versus.paired_difference`: the paired bootstrap interval of the AUC and ACC
 differences, DeLong's test of a binary task's AUCs, McNemar's of the accuracies). Which images a fold held out
-is checked, not assumed: each fold's recorded SHA-256 digest of its held-out images and labels
-(:mod:`medtrain.provenance`) must agree between the two cells, fold by fold.
+is checked, not assumed: each fold's held-out labels, patients and inputs must agree between the two cells, row by
+row (not their pixels' digest: a cell may read the same images at another size).
 
-A caveat the note under the tables keeps: with a validation fold held out (data with an official test split),
-the fold's checkpoint and choices were made on those images, so both pooled scores read optimistic (Varma &
-Simon, BMC Bioinformatics 2006); the pairing removes the images' share of the noise, not that bias, which both
-cells carry."""
+With a validation fold held out (data with an official test split), the fold's checkpoint and choices were made on
+those images, so both pooled scores read optimistic (Varma & Simon, BMC Bioinformatics 2006): the pairing removes
+the images' share of the noise, not that bias, which both cells carry; the note under the tables says which split
+the folds held out."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from medtrain._io.run_files import read_metrics
-from medtrain._predictions_csv import read_pooled
+from medtrain._predictions_csv import read_pooled, read_saved
 from medtrain.intervals import repeated
 from medtrain.rundir import load_config
 from medtrain.versus import paired_difference
 
 
-def _digest(run_dir: Path, split: str) -> str | None:
-    return ((read_metrics(run_dir).get("provenance") or {}).get("data_sha256") or {}).get(split)
+def _same_images(a, b) -> bool:
+    """Whether two folds' held-out predictions are of the same images: the same labels, patients and inputs (each
+    image's file, or its source split and index), row by row. Not their pixels' digest: cells that read the same
+    images at another size (``--image-size``, ``--size``, ``--volume-size``, a window) hold out the same images."""
+    return (a.labels.shape == b.labels.shape and bool((a.labels == b.labels).all()) and a.groups == b.groups
+            and a.inputs == b.inputs)
 
 
 def pooled_versus(cell: list[Path], first: list[Path], held_out: str) -> dict:
@@ -35,12 +39,10 @@ def pooled_versus(cell: list[Path], first: list[Path], held_out: str) -> dict:
     (``auc``, ``acc``: ``difference`` = cell minus first, ``difference_ci``, ``test``, ``p``; ``p_values``), with
     ``n`` and ``patients``; ``{"unpaired": why}`` where the folds did not hold out the same images."""
     if len(cell) != len(first):
-        return {"unpaired": f"{len(cell)} folds against {len(first)}"}
+        return {"unpaired": f"{len(cell)} fold{'s' if len(cell) != 1 else ''} against {len(first)}"}
     for k, (a, b) in enumerate(zip(cell, first)):
-        digests = (_digest(a, held_out), _digest(b, held_out))
-        if None in digests or digests[0] != digests[1]:
-            return {"unpaired": f"fold {k} held out other images" if None not in digests else
-                    f"fold {k} has no digest of its held-out images"}
+        if not _same_images(read_saved(a, held_out), read_saved(b, held_out)):
+            return {"unpaired": f"fold {k} held out other images"}
     a, b = read_pooled(cell, held_out), read_pooled(first, held_out)
     task = read_metrics(cell[0]).get("task")
     draws = max(load_config(cell[0]).bootstrap, load_config(first[0]).bootstrap)

@@ -58,11 +58,15 @@ def test_folds_that_held_out_other_images_are_not_paired(grid, tmp_path):
     other = [shutil.copytree(d, tmp_path / d.name) for d in (grid / "lr=0.01" / "seed0" / f"fold{k}" for k in range(2))]
     paired = pooled_versus(other, first, "val")
     assert paired["n"] == sum(1 for d in first for _ in open(d / "predictions_val.csv")) - 2
-    metrics = json.loads((other[1] / "metrics.json").read_text())
-    metrics["provenance"]["data_sha256"]["val"] = "0" * 64  # another dealing of the folds
-    (other[1] / "metrics.json").write_text(json.dumps(metrics))
+    rows = (other[1] / "predictions_val.csv").read_text().splitlines()  # another dealing: fold 1's first image
+    (other[1] / "predictions_val.csv").write_text("\n".join([rows[0], rows[2], rows[1], *rows[3:]]) + "\n")
     assert pooled_versus(other, first, "val") == {"unpaired": "fold 1 held out other images"}
-    assert pooled_versus(other[:1], first, "val") == {"unpaired": "1 folds against 2"}
+    # another size of the same images (their pixels' digests differ) is not another dealing
+    metrics = json.loads((other[0] / "metrics.json").read_text())
+    metrics["provenance"]["data_sha256"]["val"] = "0" * 64
+    (other[0] / "metrics.json").write_text(json.dumps(metrics))
+    assert "unpaired" not in pooled_versus(other[:1] + [first[1]], first, "val")
+    assert pooled_versus(other[:1], first, "val") == {"unpaired": "1 fold against 2"}
 
 
 def test_a_rerun_says_its_cross_validated_cells_were_reused(grid, capsys):

@@ -83,7 +83,13 @@ def pooled_oof_note(cells: list[dict], keys: list[str]) -> str:
         shown.append(text)
     if not shown:
         return ""
-    return ("Pooled out-of-fold test AUC of the cross-validated cells (each seed's held-out folds pooled into one set "
+    held = {p.get("held_out", "test") for c in cells for p in c.get("pooled_oof") or []}
+    what = {frozenset({"test"}): "test", frozenset({"val"}): "validation"}.get(frozenset(held), "held-out")
+    # validation folds chose each fold's checkpoint and choices (data with an official test split): said, not hidden
+    caveat = (" (validation folds, on which each fold's checkpoint and choices were made: optimistic, in every "
+              "cell alike)") if "val" in held else ""
+    return (f"Pooled out-of-fold {what} AUC of the cross-validated cells{caveat} (each seed's held-out folds pooled "
+            "into one set "
             "of predictions, as medtrain train --folds reports it; the tables give the mean over fold runs; a cell "
             "after the first is paired with it image by image, its seeds dealing the same folds): "
             + "; ".join(shown) + ".")
