@@ -10,7 +10,8 @@ reach.``, a traceback and exit 1.
 
 :class:`InterruptGate` holds the signal while the bookkeeping runs and raises it at the next safe point: the
 start of the objective (the trial then fails as any interrupted trial does, user attribute ``failed:
-interrupted``) or the first callback after ``tell`` (the trial is booked as it ended). Only Python-level handlers
+interrupted``) or a callback after ``tell`` (the trial is booked as it ended). A second signal while one is held
+acts at once (a storage that does not answer must not hold Ctrl-C for ever). Only Python-level handlers
 are wrapped (Ctrl-C's ``KeyboardInterrupt``, the command line's SIGTERM-as-Ctrl-C); a signal left at the
 system's default keeps it. Signals can only be handled in the main thread: elsewhere the gate does nothing.
 Optuna has no hook for this (its ``optimize`` catches an interrupt only inside the objective), hence by hand.
@@ -58,7 +59,7 @@ class InterruptGate:
     def _handler(self, previous: Callable) -> Callable:
         def handle(signum, frame):
             self.signalled = True
-            if self._open:
+            if self._open or self.held:  # a second Ctrl-C while one is held: at once (a storage that hangs)
                 return previous(signum, frame)
             self.held = True
         return handle
@@ -78,8 +79,8 @@ class InterruptGate:
         return run
 
     def after_tell(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        """An Optuna callback, first of the study's: a signal held while the trial's result was stored is raised
-        now, the trial booked."""
+        """An Optuna callback, first and last of the study's: a signal held while the trial's result was stored (or
+        while the other callbacks ran) is raised now, the trial booked, before another trial is created."""
         if self.held:
             self.held = False
             raise KeyboardInterrupt

@@ -335,6 +335,7 @@ def run_study(study: optuna.Study, objective: Callable[[optuna.Trial], float], t
         callbacks.append(optuna.study.MaxTrialsCallback(trials, states=FINISHED))
     if budget is not None:
         callbacks.append(budget)
+    callbacks.append(gate.after_tell)  # (and last: a signal held while the callbacks above ran)
     # The overall bar (drawn on a terminal only) counts the study's finished trials; lines go above it.
     with Overall(trials, "tune", done=before, enabled=progress) as bar, gate:
         # No n_trials: it would count failed trials, and --trials N promises N finished ones. With --trials,

@@ -54,3 +54,22 @@ def test_a_trial_left_running_before_it_drew_a_value_is_failed_by_the_next_run(t
     assert (trials[dead.number].state, trials[dead.number].user_attrs) == (TrialState.FAIL,
                                                                            {"failed": "interrupted before it began"})
     assert trials[alive.number].state == TrialState.RUNNING
+
+
+def test_a_second_ctrl_c_while_one_is_held_acts_at_once(tmp_path):
+    """A storage that does not answer must not hold Ctrl-C for ever: the second one is raised where it lands."""
+    class Held(Exception):
+        pass
+
+    class TwiceWhileBooking(InterruptedWhileBooking):
+        def before_trial(self, study, trial):
+            super().before_trial(study, trial)  # the first Ctrl-C: held
+            if trial.number == self.at:
+                os.kill(os.getpid(), signal.SIGINT)
+                raise Held("the second Ctrl-C was held too")  # not reached: it is raised in os.kill
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize",
+                                sampler=TwiceWhileBooking(at=1))
+    with pytest.raises(KeyboardInterrupt):
+        run_study(study, lambda trial: trial.suggest_float("x", 0, 1), 3, log=lambda line: None)
+    assert [t.state for t in study.get_trials()][0] == TrialState.COMPLETE
