@@ -188,8 +188,7 @@ def check_same_source(cfg: Config, run_dir: Path) -> None:
         return
     import hashlib
 
-    with open(file, "rb") as f:
-        now = hashlib.file_digest(f, "sha256").hexdigest()
+    now = hashlib.sha256(Path(file).read_bytes()).hexdigest()  # as read_weights hashes the bytes it loads
     if now != then:
         raise MedtrainError(f"{run_dir} is finished with these settings but was trained from other weights of "
                             f"{cfg.pretrained} ({file}: sha256 {then[:12]}... then, {now[:12]}... now); train from the "

@@ -39,7 +39,9 @@ CHOICES_FILE = "choices.json"  #: written as a run starts: the flip choice (so -
 #: * 1: the format is recorded; ``checkpoint`` names the rule the run keeps its weights by (``auto`` resolved to
 #:   ``best`` or ``last`` as it started); MC-dropout masks are drawn per image from the run's seed and the image;
 #:   the defaults are today's (``precision``, ``tta``, ``class_weights``: ``auto``).
-RUN_FORMAT = 1
+#: * 2 (2026-12-07): ``dropout`` 0 is no dropout for every network; AlexNet, SqueezeNet and GoogLeNet had kept
+#:   torchvision's 0.5 / 0.5 / 0.2 at ``dropout`` 0 (recorded 0.0), so their runs of format 1 trained with it.
+RUN_FORMAT = 2
 FORMAT_KEY = "run_format"
 #: How a run of format 0 is named to its user.
 FORMAT_0 = "written by a medtrain from before the run format was recorded"

@@ -137,9 +137,9 @@ class ColorJitter(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if x.shape[1] == 1 and self.colour_given:  # given for grey images, on which they do nothing (a walk)
-            verb = "act" if len(self.colour_given) > 1 else "acts"
+            verb, them = ("act", "them") if len(self.colour_given) > 1 else ("acts", "it")
             raise MedtrainError(f"{' and '.join(self.colour_given)} {verb} on colour and these images are grey: jitter "
-                                "changes their brightness and contrast only; leave them out")
+                                f"changes their brightness and contrast only; leave {them} out")
         return color_jitter(x, self.brightness, self.contrast, self.saturation, self.hue), y
 
 

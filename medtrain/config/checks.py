@@ -295,8 +295,7 @@ def check_typed_for_a_new_run(c: Config, given=None, memo: dict | None = None) -
         both = [k for k in (c.augment_params or {}) if k in AUGMENT_SETTINGS]
         if both:
             raise MedtrainError(f"{both[0]} is a setting of its own (--{both[0].replace('_', '-')}), not an op "
-                                f"parameter: give it there, not in augment_params (which had overridden it while the "
-                                f"run recorded both)")
+                                f"parameter: give it there, not in augment_params")
     # typed and not its default (64, which every run records: a run's config.yaml given back to train is not refused)
     if keys is not None and "volume_size" in keys and c.volume_size != _default("volume_size"):
         from medtrain.data import not_volumes

@@ -195,10 +195,10 @@ CHOICES = ("auto", "true", "false")
 CLASS_WEIGHT_RULES = ("prior-adjusted", "val-fitted")
 #: The names the run's summary and metrics.json give the two plain rules, accepted as their pins.
 CLASS_WEIGHT_NAMES = {"balanced": "true", "plain": "false"}
-#: Numbers whose ``auto`` (stored as None) the run resolves to the value validated for its recipe
-#: (medtrain.training.build.default_lr / default_batch_size) and records.
 #: command-line augmentation settings that only some ops read (the others go through ``augment_params``)
 AUGMENT_SETTINGS = ("cutmix_alpha", "mixup_alpha", "erasing_p", "aa_policy", "ra_n", "ra_m")
+#: Numbers whose ``auto`` (stored as None) the run resolves to the value validated for its recipe
+#: (medtrain.training.build.default_lr / default_batch_size) and records.
 AUTO_NUMBERS = ("lr", "batch_size", "members")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "64-true")
 #: Settings whose default changed since medtrain wrote runs of format 0 (``medtrain._io.run_files.RUN_FORMAT``), with

@@ -76,6 +76,7 @@ def load_splits(config, processes: int | None = None) -> Splits:
                                config.seed, arrays_origin(p))
     if suffix == ".csv":
         _refuse_volume_settings(config, spacing, window, f"{p}, a CSV of 2D images")
+        _ignore_volume_size(config, f"{p} lists 2D images")
         return load_csv(p, group_column=group_column, skip_bad=config.skip_bad, table=table, processes=processes, **kw)
     if path_kind(p) == "dir":
         from medtrain.data._dicom_folder import dicom_tree, load_dicom_folder
@@ -86,6 +87,7 @@ def load_splits(config, processes: int | None = None) -> Splits:
                                                f"its PatientID)")
             return load_dicom_folder(p, skip_bad=config.skip_bad, window=window, spacing=spacing, tree=tree, **kw)
         _refuse_volume_settings(config, spacing, window, f"{p}, a folder of 2D images")
+        _ignore_volume_size(config, f"{p} holds 2D images")
         _refuse_group_column(group_column, f"{p}, a folder of images without a CSV")
         return load_folder(p, skip_bad=config.skip_bad, processes=processes, **kw)
     raise MedtrainError(f"--data must be a .npz file, a .csv file or a folder: {p} is none of these")
@@ -130,7 +132,8 @@ def _ignore_store(config, table: LabelTable | None = None) -> None:
 
 
 class ImageSizeNotAppliedWarning(UserWarning):
-    """An ``image_size`` that the data do not read (a MedMNIST set, a .npz: their arrays come at their size)."""
+    """An ``image_size`` (or ``volume_size``) that the data do not read (a MedMNIST set, a .npz: their arrays come at
+    their size)."""
 
 
 def at_their_size(config) -> tuple[str, str] | None:
@@ -175,14 +178,20 @@ def _ignore_image_size(config) -> None:
         warnings.warn(ImageSizeNotAppliedWarning(
             f"image_size {size} not applied: {what[0]} comes at its size (image_size resizes image folders and "
             "CSVs only); read as it is"), stacklevel=3)
-    # volume_size from a config file alike (typed, it is refused): recorded, and not read (a claims walk)
+    if what is not None:
+        _ignore_volume_size(config, f"{what[0]} comes at its size")
+
+
+def _ignore_volume_size(config, what: str) -> None:
+    """A ``volume_size`` other than the default from a config file, on data that are no DICOM/NIfTI volumes, said not
+    applied in one line (typed, it is refused): it had been recorded and not read (a claims walk)."""
     volume = getattr(config, "volume_size", None)
     default = {f.name: f.default for f in dataclasses.fields(config)}.get("volume_size") \
         if dataclasses.is_dataclass(config) else volume
-    if volume != default and what is not None:
+    if volume != default:
         warnings.warn(ImageSizeNotAppliedWarning(
-            f"volume_size {volume} not applied: {what[0]} comes at its size (volume_size resizes DICOM/NIfTI "
-            "volumes only); read as it is"), stacklevel=3)
+            f"volume_size {volume} not applied: {what} (volume_size resizes DICOM/NIfTI volumes only); read as "
+            "they are"), stacklevel=4)
 
 
 def _refuse_group_column(group_column, what: str) -> None:

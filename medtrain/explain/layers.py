@@ -164,6 +164,10 @@ def check_layer(run: RunModel, layer: str) -> str:
     if layer not in names or not layer:
         spatial, convs = _spatial_layers(run)
         raise MedtrainError(f"--layer {layer}: no such module in {run.meta['model']}; {_what_works(run, spatial, convs)}")
+    probed = _probed(run, stages := _candidate_layers(_network(run)))
+    if layer in stages and layer not in probed:  # not run: a probe's forward stops at the stage it pools
+        raise MedtrainError(f"--layer {layer}: the probe pools {probed[-1]}, and the layers above it are not run; use "
+                            f"{probed[-1]} or one below it")
     prefix = _prefix(run)
     shape = dict(stage_shapes(run, [prefix + layer])).get(prefix + layer)
     if shape is None or len(shape) != len(run.input_shape) - 1:

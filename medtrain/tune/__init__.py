@@ -40,8 +40,8 @@ from medtrain.errors import MedtrainError, TrainingInterrupted
 from medtrain.reports.summary import auc_acc_line
 from medtrain.training.distributed import check_devices, single_process_only
 from medtrain.tune.report import (
-    BEST_CONFIG, earlier_best_note, recorded_test, refresh_run_report, scored_trials, write_best_config, write_html,
-    write_plots, write_trials,
+    BEST_CONFIG, HISTORY_PNG, IMPORTANCE_PNG, earlier_best_note, recorded_test, refresh_run_report, scored_trials,
+    write_best_config, write_html, write_plots, write_trials,
 )  # fmt: skip
 from medtrain.tune.flips import FLIP_ATTR, flip_rule_refusal, pin_of, study_flip
 from medtrain.tune.pruning import Budget, best_trial, clock, value_of
@@ -310,7 +310,7 @@ def finish(study, base: dict, out: Path, log: Callable[[str], None] = print, rep
                       trials_dir=folder, scored=scored)
     write_json(reports / BEST_FILE, record)  # last: a best.json of this run says its reports are all written
     # every file the search writes (trials.csv and the plots had been left out: a claims walk)
-    wrote = [BEST_CONFIG, "trials.md", "trials.csv", *(n for n in ("history.png", "importance.png")
+    wrote = [BEST_CONFIG, "trials.md", "trials.csv", *(n for n in (HISTORY_PNG, IMPORTANCE_PNG)
                                                        if (reports / n).is_file()), BEST_FILE]
     log(f"tune: wrote {', '.join(wrote)} and {Path(page).name} in {reports}")
     if (limits or {}).get("spent"):

@@ -35,5 +35,6 @@ def test_a_probe_is_explained_at_its_networks_stage_names_as_the_trained_network
 def test_a_probe_of_an_earlier_stage_is_explained_at_or_below_it(probes):
     probe = load_run_module(probes / "layer1")
     assert default_layer(probe) == "layer1"
-    with pytest.raises(MedtrainError, match="^--layer layer3 has no spatial map"):
+    with pytest.raises(MedtrainError, match="^--layer layer3: the probe pools layer1, and the layers above it are not "
+                                            "run; use layer1 or one below it$"):
         check_layer(probe, "layer3")
