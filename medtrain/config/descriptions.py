@@ -107,7 +107,8 @@ DESCRIPTIONS = {
     "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation)",
     "augment_params": "op parameters as k=v pairs, e.g. erasing_scale=[0.02,0.2],cutout_size=0.3 (in a YAML "
                       "file or Python: a mapping, {erasing_scale: [0.02, 0.2]})",
-    "cutmix_alpha": "cutmix and mix: alpha of the Beta(alpha, alpha) the pasted area's share is drawn from",
+    "cutmix_alpha": "cutmix and mix: alpha of the Beta(alpha, alpha) the pasted box's share is drawn from, before "
+                    "the box is clipped at the image's border (the label takes the share pasted)",
     "mixup_alpha": "mixup and mix: alpha of the Beta(alpha, alpha) the mixing weight is drawn from",
     "erasing_p": "erasing: each image's probability of having a random rectangle erased",
     "aa_policy": "autoaugment: the published policy to apply: imagenet, cifar10 or svhn",
