@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medtrain._io.run_files import read_metrics
-from medtrain._predictions_csv import read_pooled, read_saved
+from medtrain._predictions_csv import pooled, read_saved
 from medtrain.intervals import repeated
 from medtrain.rundir import load_config
 from medtrain.versus import paired_difference
@@ -40,10 +40,11 @@ def pooled_versus(cell: list[Path], first: list[Path], held_out: str) -> dict:
     ``n`` and ``patients``; ``{"unpaired": why}`` where the folds did not hold out the same images."""
     if len(cell) != len(first):
         return {"unpaired": f"{len(cell)} fold{'s' if len(cell) != 1 else ''} against {len(first)}"}
-    for k, (a, b) in enumerate(zip(cell, first)):
-        if not _same_images(read_saved(a, held_out), read_saved(b, held_out)):
+    folds = [(read_saved(a, held_out), read_saved(b, held_out)) for a, b in zip(cell, first)]  # each file read once
+    for k, (a, b) in enumerate(folds):
+        if not _same_images(a, b):
             return {"unpaired": f"fold {k} held out other images"}
-    a, b = read_pooled(cell, held_out), read_pooled(first, held_out)
+    a, b = pooled([f[0] for f in folds]), pooled([f[1] for f in folds])
     task = read_metrics(cell[0]).get("task")
     draws = max(load_config(cell[0]).bootstrap, load_config(first[0]).bootstrap)
     groups = a.groups if repeated(a.groups) else None

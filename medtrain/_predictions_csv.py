@@ -51,10 +51,15 @@ def read_pooled(run_dirs: list, split: str) -> SavedPredictions:
     """The ``predictions_<split>.csv`` of several runs as one set, in the order of ``run_dirs``: a
     cross-validation's folds, each holding out its own images, pooled so that every image is read once (its
     out-of-fold score; patients and inputs where every fold names them)."""
-    parts = [read_saved(d, split) for d in run_dirs]
+    return pooled([read_saved(d, split) for d in run_dirs])
+
+
+def pooled(parts: list[SavedPredictions]) -> SavedPredictions:
+    """Several runs' predictions (:func:`read_saved`'s, already read) as one set, in their order."""
     return SavedPredictions(np.concatenate([p.labels for p in parts]), np.concatenate([p.scores for p in parts]),
                             None if any(p.groups is None for p in parts) else [g for p in parts for g in p.groups],
                             None if any(p.inputs is None for p in parts) else [i for p in parts for i in p.inputs])
+
 
 def read_predictions(run_dir: str | Path, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """``(labels, scores)`` of a run's ``predictions_<split>.csv`` (:func:`read_saved` without the groups)."""
