@@ -4,6 +4,7 @@ already holds a run, and :class:`RunResult`, what ``train`` returns.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sys
@@ -186,13 +187,21 @@ def check_same_source(cfg: Config, run_dir: Path) -> None:
     file, then = record.get("source_file"), record.get("source_sha256")
     if not file or not then or not os.path.isfile(file):
         return
-    import hashlib
-
-    now = hashlib.sha256(Path(file).read_bytes()).hexdigest()  # as read_weights hashes the bytes it loads
+    stat = os.stat(file)
+    now = _file_sha256(file, stat.st_size, stat.st_mtime_ns)
     if now != then:
         raise MedtrainError(f"{run_dir} is finished with these settings but was trained from other weights of "
                             f"{cfg.pretrained} ({file}: sha256 {then[:12]}... then, {now[:12]}... now); train from the "
                             "source as it is now with another --out (out= in Python)")
+
+
+@functools.lru_cache(maxsize=32)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """The SHA-256 of the bytes of ``path`` (as read_weights hashes those it loads), once per file as it is (its size
+    and modification time in the key): a grid's finished cells sharing one source had hashed it once each."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def check_reusable(cfg: Config, run_dir: Path | None = None, advice: str = "use another output folder",
