@@ -89,6 +89,7 @@ def _patch(model: torch.nn.Module) -> Optional[tuple]:
     return tuple(int(s) for s in size) if isinstance(size, (tuple, list)) and size else None
 
 
+@functools.lru_cache(maxsize=256)  # a network built (on the meta device) once per name: train, auto and its line ask
 def spatial_dims_of(name: str) -> int:
     """3 for a zoo network of volumes (built on the meta device to tell), 2 for any other (timm's are 2D)."""
     from medtrain.models._registry import is_registered
