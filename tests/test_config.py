@@ -168,3 +168,19 @@ def test_a_config_naming_a_pretrained_source_fine_tunes_it_as_the_cli_and_a_dict
     assert _as_config(Config(pretrained=src, transfer="linear-probe")).transfer == "linear-probe"
     assert _as_config({"pretrained": src, "transfer": "scratch"}).transfer == "scratch"
     assert _as_config(Config()).transfer == "scratch"
+
+
+def test_a_config_given_data_holds_no_dataset_as_its_run_records_none():
+    # Config(data="mine.npz") had printed and held dataset='pneumoniamnist' while its run read mine.npz
+    import dataclasses
+
+    from medtrain.config import settings_of
+
+    assert Config(data="mine.npz").dataset is None and "pneumoniamnist" not in repr(Config(data="mine.npz"))
+    assert dataclasses.replace(Config(), data="mine.npz").dataset is None
+    assert Config().dataset == "pneumoniamnist" and Config(dataset="breastmnist").dataset == "breastmnist"
+    assert resolve(settings_of(Config(data="mine.npz"))).data == "mine.npz"
+    # a source set on the instance afterwards is still the one source, as before
+    late = Config()
+    late.data = "mine.npz"
+    assert resolve(settings_of(late)).dataset is None

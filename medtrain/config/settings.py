@@ -17,6 +17,10 @@ from medtrain.config.descriptions import settings_section
 from medtrain.errors import MedtrainError, suggest
 
 
+#: The dataset of a run that names no source (the README's main command).
+DEFAULT_DATASET = "pneumoniamnist"
+
+
 @dataclass
 class Config:
     """Every setting of a run. Defaults are the default recipe (see README, "Default recipe"); ``lr``,
@@ -25,7 +29,7 @@ class Config:
     from :data:`medtrain.config.descriptions.DESCRIPTIONS`, the text ``--help`` shows.)"""
 
     # --- data
-    dataset: Optional[str] = "pneumoniamnist"
+    dataset: Optional[str] = DEFAULT_DATASET
     data: Optional[str] = None
     size: int = 28
     data_dir: Optional[str] = None
@@ -110,6 +114,13 @@ class Config:
     operating_point: Optional[str] = None
     positive_class: Optional[str] = None
     out: Optional[str] = None
+
+    def __post_init__(self):
+        # Two sources cannot both be meant, and a dataclass cannot tell ``dataset`` left at its default from one typed:
+        # where ``data`` is given, the default dataset is none (``Config(data="mine.npz")`` had printed and held
+        # ``dataset='pneumoniamnist'`` though its run reads mine.npz and records ``dataset: null``).
+        if self.data is not None and self.dataset == DEFAULT_DATASET:
+            self.dataset = None
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
