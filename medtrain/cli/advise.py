@@ -7,8 +7,9 @@ def register(sub) -> None:
                        description="Measure the target's size (images per class) and its similarity to the "
                                    "source data in the source model's features, and recommend a quadrant of "
                                    "small/large x similar/different.")
-    p.add_argument("--source", required=True, metavar="RUN_DIR", help="the source model A: a medtrain run directory")
-    p.add_argument("--target", required=True, metavar="DATASET", help="a MedMNIST name or a local data path")
+    p.add_argument("--source", required=True, metavar="RUN_DIR",
+                   help="the source model A: a medtrain run directory (required)")
+    p.add_argument("--target", required=True, metavar="DATASET", help="a MedMNIST name or a local data path (required)")
     p.add_argument("--max-images", type=int, default=1000, help="training images drawn from each dataset for the similarity measures (default 1000)")
     p.add_argument("--small-per-class", type=int, default=1000,
                    help="below this many training images per class the target is small (default 1000)")

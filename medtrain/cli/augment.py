@@ -52,7 +52,7 @@ def register(sub) -> None:
                    help="cutmix and mix: alpha of the Beta(alpha, alpha) the pasted area's share is drawn from "
                         "(default: the config's, else 1.0); as train's --cutmix-alpha")
     s.add_argument("--out", required=True, metavar="PNG", help="output image: a name ending in .png, or - for standard "
-                                                               "output")
+                                                               "output (required)")
     s.set_defaults(func=run_show, out_kind="file")
 
     r = asub.add_parser("search", help="learn a policy (RandAugment N, M grid or AutoAugment-style) on validation",
@@ -74,7 +74,8 @@ def register(sub) -> None:
     r.add_argument("--accelerator", help="cpu, gpu, mps or auto (default: the config's, else auto)")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="autoaugment: the study's progress bar (--no-progress: none, for logs) (default: on)")
-    r.add_argument("--budget-epochs", type=int, required=True, metavar="E", help="epochs per candidate")
+    r.add_argument("--budget-epochs", type=int, required=True, metavar="E",
+                   help="epochs each candidate trains (required; a --config file's epochs are not used)")
     # no argparse defaults: --method autoaugment must tell these given from not given, to refuse them
     r.add_argument("--n-values", metavar="LIST", help="randaugment: grid of N (default 1,2,3)")
     r.add_argument("--m-values", metavar="LIST", help="randaugment: grid of M on 0..10 (default 3,6,9)")
@@ -110,7 +111,7 @@ def register(sub) -> None:
                         "validation by the k-th (the data's own test split untouched: data without one are refused), "
                         "and score it by the mean of the K validation AUCs: every train + val image validated once "
                         "(not with --seeds)")
-    r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy")
+    r.add_argument("--out", required=True, metavar="YAML", help="where to write the policy (required)")
     r.set_defaults(func=run_search, out_kind="file")
 
 

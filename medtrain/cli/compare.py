@@ -18,9 +18,9 @@ def register(sub) -> None:
                         "--config reads it), the cell named by the file's stem (OUT/config=A/seedS)")
     p.add_argument("--seeds", type=int, default=1, metavar="N",
                    help="every cell trains seeds 0..N-1 (default 1); --seed is refused")
-    from medtrain.cli._options import add_config_flags
+    from medtrain.cli._options import ONE_PROCESS, add_config_flags
 
-    add_config_flags(p, own={"out": OUT_HELP}, hidden=("seed",))
+    add_config_flags(p, own={"out": OUT_HELP, **ONE_PROCESS}, hidden=("seed",))
     p.set_defaults(func=run, out_kind="dir")
 
 

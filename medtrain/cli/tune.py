@@ -34,11 +34,11 @@ def register(sub) -> None:
                         "URL on several machines to share one study")
     p.add_argument("--study-name", default="tune", metavar="NAME",
                    help="the study's name in the storage (default tune)")
-    from medtrain.cli._options import add_config_flags
+    from medtrain.cli._options import ONE_PROCESS, add_config_flags
 
     add_config_flags(p, own={"out": "the study's folder: the trials' run directories OUT/trials/NNN, the reports "
                                     "(report.html, trials.csv/.md, best_config.yaml, best.json; both in OUT/trials-NAME for "
-                                    "another --study-name) and the default study.db (default runs/tune)"})
+                                    "another --study-name) and the default study.db (default runs/tune)", **ONE_PROCESS})
     p.set_defaults(func=run, out_kind="dir")
 
 

@@ -166,3 +166,25 @@ def test_resume_help_lists_the_settings_a_resume_may_change():
     text = _help("train", "--resume")
     listed = re.search(r"only (.*?) may change", text).group(1)
     assert [k.strip() for k in listed.split(",")] == list(RESUMABLE_KEYS)
+
+
+@pytest.mark.parametrize("command", ["compare", "tune"])
+def test_a_command_training_its_runs_in_one_process_offers_one_device_in_the_form_it_reads(command):
+    # compare --help had offered train's "devices per node: ... -1 (all) or indices 0,1", which compare refuses
+    from medtrain.config import resolve
+    from medtrain.training.distributed import is_multiprocess
+
+    devices, nodes = _help(command, "--devices"), _help(command, "--num-nodes")
+    assert devices.startswith("one device") and "medtrain train --devices N" in devices and "-1" not in devices
+    assert nodes.startswith("1 (") and "devices per node" in _help("train", "--devices")
+    index = re.search(r"the GPU to use as (\S+)", devices).group(1)
+    assert index == "N," and resolve({"devices": "1,"}).devices == [1]  # the form said is one the settings read
+    assert not is_multiprocess(resolve({"devices": "1,"}))
+
+
+def test_a_required_option_says_so_in_its_help():
+    # augment search's --budget-epochs was marked required only by the usage line's missing brackets
+    for command, sub in COMMANDS.items():
+        for action in sub._actions:
+            if action.required and action.option_strings:
+                assert "required" in " ".join(action.help.split()), (command, action.option_strings)
