@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from medtrain import config as config_mod
+from medtrain import config as config_mod, rundir
 from medtrain.api import train_or_reuse
 from medtrain.augment.policies import randaugment_policy, save_policy
 from medtrain.errors import MedtrainError
@@ -100,8 +100,8 @@ def grid_flips(cfg, base_augment: list, budget_epochs: int, work_dir: Path, log:
     return {"flip": "true" if made["chosen"] else "false"}
 
 
-def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | None = None
-                  ) -> Callable[[list, dict], float]:
+def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | None = None,
+                  say: Callable[[str], None] | None = None) -> Callable[[list, dict], float]:
     """A ``train_fn`` for :func:`medtrain.augment.search.randaugment_grid_search` built on ``medtrain.train``.
 
     RandAugment reaches training as a policy file (``--augment ...,ra-n2-m9.yaml``), so training needs no
@@ -111,6 +111,8 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | N
     (:func:`medtrain.api.train_or_reuse`).
     The score is the validation AUC of the checkpoint training selected (``metrics.json``'s ``val.auc``).
     ``pin``: settings every candidate trains with over ``base_cfg`` (the flips :func:`grid_flips` decided).
+    ``say``: told of a candidate reused or resumed from an earlier search, before its score is logged (a rerun had
+    listed reused candidates' scores as if they had just trained).
     """
     def train_fn(spec: list, params: dict) -> float:
         aug = list(spec)
@@ -125,10 +127,15 @@ def make_train_fn(base_cfg, work_dir: Path, verbose: bool = False, pin: dict | N
         overrides = {"augment": aug, "out": str(run_dir), "progress": False, "bootstrap": 0}
         if "epochs" in params:
             overrides["epochs"] = params["epochs"]
+        earlier = ("finished earlier, reused" if rundir.is_finished(run_dir) else "interrupted earlier, resumed"
+                   ) if rundir.is_run(run_dir) else None
         # without the test split, as tune's trials: the grid is ranked on validation and the test split is
         # for the final report only (every candidate was scored on it; found in a user walkthrough)
-        return _val_auc(train_or_reuse(config_mod.resolve(base_cfg.to_dict(), pin, overrides), verbose=verbose,
-                                       evaluate_test=False))
+        metrics = train_or_reuse(config_mod.resolve(base_cfg.to_dict(), pin, overrides), verbose=verbose,
+                                 evaluate_test=False)
+        if say is not None and earlier:
+            say(f"{name}: {earlier} ({run_dir})")
+        return _val_auc(metrics)
 
     return train_fn
 

@@ -321,7 +321,7 @@ def run_search(args: argparse.Namespace) -> int:
         raise
     trained = trained_base(base, flips_off(cfg, pin))  # the ops the candidates apply: flip false drops the flips
     result = randaugment_grid_search(
-        make_train_fn(cfg, work, pin=pin), n_values=ns, m_values=ms, base_augment=trained,
+        make_train_fn(cfg, work, pin=pin, say=lambda line: print(line, flush=True)), n_values=ns, m_values=ms, base_augment=trained,
         include_baseline=not args.no_baseline, budget_epochs=args.budget_epochs, out=out,
         log=lambda line: print(line, flush=True),
     )  # fmt: skip

@@ -100,8 +100,12 @@ def test_train_fn_reuses_a_finished_candidate(tiny_npz, tmp_path, monkeypatch):
     monkeypatch.setattr(medtrain.api, "train", fake_train(calls, lambda n, m: 0.5))
     base = resolve({"data": str(tiny_npz)})
     _finished_candidate(tmp_path / "baseline", resolve(base.to_dict(), {"augment": ["none"], "bootstrap": 0}), 0.66)
-    assert make_train_fn(base, tmp_path)(["none"], {}) == 0.66
-    assert calls == []
+    said = []
+    assert make_train_fn(base, tmp_path, say=said.append)(["none"], {}) == 0.66
+    assert calls == [] and said == [f"baseline: finished earlier, reused ({tmp_path / 'baseline'})"]
+    # a candidate trained now is not said to be reused
+    assert make_train_fn(base, tmp_path, say=said.append)(["flip", "randaugment"], {"ra_n": 1, "ra_m": 3}) == 0.5
+    assert len(calls) == 1 and len(said) == 1
 
 
 def test_train_fn_refuses_a_candidate_trained_with_other_settings(tiny_npz, tmp_path, monkeypatch):
