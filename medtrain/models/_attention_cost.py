@@ -1,57 +1,99 @@
-"""Multiply-accumulates of self-attention's two matrix products, which no conv or linear hook sees.
+"""Multiply-accumulates of self-attention's matrix products, which no conv or linear hook sees.
 
-Per attention call on an input of B' x N tokens x C channels with ``num_heads`` heads of ``head_dim``
-channels, q @ k^T and attn @ v are each B' x heads x N x N x head_dim multiply-accumulates::
+For ViT-style attention over N tokens of C channels with ``num_heads`` heads, q @ k^T and attn @ v are each
+N x N x C multiply-accumulates per image (fvcore, behind timm's and DeiT's published figures, counts them too:
+ViT-Ti/16 at 224 px has 2 x 197^2 x 192 x 12 = 178.8 M of its 1.25 G). Attention modules compute them in other
+ways too: windows (Swin), keys and values of a spatially reduced map (PVT: N x N/R^2), factorised attention
+linear in N (CoaT: kᵀv is C x C), attention biases and heads of their own widths (LeViT). A formula from the
+input's shape fits only the first (it had counted CoaT-Lite Tiny at 4.44 G MACs, 2.8x its 1.6 G, and missed
+PVT's and LeViT's products), so they are measured: every module with an integer ``num_heads`` (timm's
+convention, all of the above) is one row per call, holding the multiply-accumulates torch's
+``FlopCounterMode`` counts inside it (its FLOPs / 2) less those of the rows recorded inside it (its conv and
+linear layers; an attention module within it). Fused kernels are counted through their shapes
+(``scaled_dot_product_attention``: torch's formula, also for the CPU kernel it lacks one for). On the meta
+device it computes nothing, as the other counts. ``nn.MultiheadAttention`` applies its projections through their
+weights rather than as modules: a formula counts them (linear) and its products (attention).
 
-    MACs = 2 x B' x N^2 x (num_heads x head_dim)
-
-(fvcore, behind timm's and DeiT's published figures, counts them too: ViT-Ti/16 at 224 px has
-2 x 197^2 x 192 x 12 = 178.8 M of its 1.25 G). B' is the batch times the windows for windowed attention
-(Swin), so it is divided by the real batch as the other counts are. Counted for any module with an integer
-``num_heads`` and an ``nn.Linear`` ``qkv`` fed (B', N, C) tokens (timm's ViT/DeiT/BEiT ``Attention``, Swin's
-``WindowAttention``, ...) and for ``nn.MultiheadAttention`` (whose in- and out-projections, applied through
-their weights rather than as modules, are counted here too, as linear). Other attention modules (their
-products done in a way these shapes do not describe) are left uncounted, as before.
+(Written here rather than taken from fvcore or torch's counter alone: neither gives a per-layer table whose rows
+sum to the total with attention in rows of its own.)
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+import contextlib
+from typing import Callable, Iterator
 
+import torch
 import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 
-def _qkv_attention_dim(module: nn.Module) -> Optional[int]:
-    """heads x head_dim of a timm-style attention module, ``None`` if it is not one."""
-    heads, qkv = getattr(module, "num_heads", None), getattr(module, "qkv", None)
-    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or not isinstance(qkv, nn.Linear):
-        return None
-    if qkv.out_features % 3:
-        return None
-    dim = getattr(module, "attn_dim", None)
-    if not isinstance(dim, int):
-        head_dim = getattr(module, "head_dim", None)
-        dim = heads * head_dim if isinstance(head_dim, int) else qkv.out_features // 3
-    return dim if dim * 3 == qkv.out_features else None
+def is_attention(module: nn.Module) -> bool:
+    """Whether ``module`` is an attention module measured here (an integer ``num_heads``, not torch's MHA)."""
+    heads = getattr(module, "num_heads", None)
+    return (isinstance(heads, int) and not isinstance(heads, bool) and heads >= 1
+            and not isinstance(module, nn.MultiheadAttention))
 
 
-def _first_tensor_shape(args, kwargs, key: str):
-    x = args[0] if args else kwargs.get(key)
-    return tuple(x.shape) if hasattr(x, "shape") else None
+def _fused_cpu_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    """FLOPs of scaled_dot_product_attention's fused CPU kernel: torch's formula for its fused GPU kernels."""
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-def register_attention_hooks(model: nn.Module, record: Callable[..., None], batch: int = 1) -> List:
-    """Hook every countable attention module of ``model``; each call reports ``record(module, kind, **fields)``
-    with the fields of a cost-table row (per image: divided by ``batch``). Returns the hook handles."""
+def _counter() -> FlopCounterMode:
+    cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return FlopCounterMode(display=False, custom_mapping={cpu_sdpa: _fused_cpu_sdpa} if cpu_sdpa is not None else {})
 
-    def timm_hook(module, args, kwargs, output):
-        shape = _first_tensor_shape(args, kwargs, "x")
-        dim = _qkv_attention_dim(module)
-        if shape is None or len(shape) != 3 or shape[-1] != module.qkv.in_features or dim is None:
-            return  # not the (B', N, C) layout the formula describes: left uncounted
-        b, n, c = shape
-        out = list(output.shape) if hasattr(output, "shape") else [1, n, c]
-        record(module, "attention", kernel="", in_channels=c, out_channels=dim, groups=module.num_heads,
-               out_shape=out, params=0, macs=2 * b * n * n * dim // batch, note=f"q·kᵀ + attn·v, {n} tokens")
+
+def _tokens_and_width(args, kwargs, output):
+    """(tokens, channels) of an attention call's input, as its row shows them, and the output's shape."""
+    x = args[0] if args else next(iter(kwargs.values()), None)
+    shape = tuple(x.shape) if hasattr(x, "shape") else ()
+    out = output[0] if isinstance(output, (tuple, list)) and output else output
+    out_shape = list(out.shape) if hasattr(out, "shape") else []
+    if len(shape) == 3:  # (B', N, C) tokens
+        return shape[1], shape[2], out_shape
+    if len(shape) >= 4:  # (B, C, H, W) maps (LeViT's, ...)
+        return int(torch.tensor(shape[2:]).prod()), shape[1], out_shape
+    return 0, 0, out_shape
+
+
+@contextlib.contextmanager
+def attention_counted(model: nn.Module, record: Callable[..., None], counted: Callable[[], int]) -> Iterator[None]:
+    """While it lasts, each call of an attention module of ``model`` reports ``record(module, kind, **fields)`` with
+    the fields of a cost-table row; ``counted()`` is the multiply-accumulates of the rows recorded so far. Measured
+    attention needs the forward run inside this context (it counts with ``FlopCounterMode`` where the model has any)."""
+    handles = [m.register_forward_hook(_mha_hook(record), with_kwargs=True) for m in model.modules()
+               if isinstance(m, nn.MultiheadAttention)]
+    measured = [m for m in model.modules() if is_attention(m)]
+    try:
+        if not measured:
+            yield
+            return
+        counter, started = _counter(), []
+
+        def pre(module, args, kwargs):
+            started.append((counter.get_total_flops(), counted()))
+
+        def post(module, args, kwargs, output):
+            flops, rows = started.pop()
+            macs = (counter.get_total_flops() - flops) // 2 - (counted() - rows)
+            n, c, out = _tokens_and_width(args, kwargs, output)
+            record(module, "attention", kernel="", in_channels=c, out_channels=c, groups=module.num_heads,
+                   out_shape=out, params=0, macs=max(0, macs),
+                   note=f"attention products, {n} tokens" if n else "attention products")
+
+        for m in measured:
+            handles.append(m.register_forward_pre_hook(pre, with_kwargs=True))
+            handles.append(m.register_forward_hook(post, with_kwargs=True))
+        with counter:
+            yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _mha_hook(record: Callable[..., None]):
+    """The rows of one ``nn.MultiheadAttention`` call: its projections (linear) and its products (attention)."""
 
     def mha_hook(module, args, kwargs, output):
         shapes = [args[i].shape if len(args) > i else kwargs[k].shape for i, k in enumerate(("query", "key", "value"))]
@@ -64,18 +106,12 @@ def register_attention_hooks(model: nn.Module, record: Callable[..., None], batc
         else:
             b, lq, lk = shapes[0][1], shapes[0][0], shapes[1][0]
         e = module.embed_dim
-        proj = b * (lq * e * e + lk * module.kdim * e + lk * module.vdim * e + lq * e * e) // batch
+        proj = b * (lq * e * e + lk * module.kdim * e + lk * module.vdim * e + lq * e * e)
         params = sum(p.numel() for p in module.parameters())
         out = list(output[0].shape)
         record(module, "linear", kernel="", in_channels=e, out_channels=e, groups=1, out_shape=out, params=params,
                macs=proj, note="q, k, v and output projections")
         record(module, "attention", kernel="", in_channels=e, out_channels=e, groups=module.num_heads,
-               out_shape=out, params=0, macs=2 * b * lq * lk * e // batch, note=f"q·kᵀ + attn·v, {lq}x{lk} tokens")
+               out_shape=out, params=0, macs=2 * b * lq * lk * e, note=f"q·kᵀ + attn·v, {lq}x{lk} tokens")
 
-    handles = []
-    for m in model.modules():
-        if isinstance(m, nn.MultiheadAttention):
-            handles.append(m.register_forward_hook(mha_hook, with_kwargs=True))
-        elif _qkv_attention_dim(m) is not None:
-            handles.append(m.register_forward_hook(timm_hook, with_kwargs=True))
-    return handles
+    return mha_hook

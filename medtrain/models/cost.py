@@ -2,8 +2,8 @@
 
 Counting follows the papers' "mult-adds" (Howard et al., MobileNets, arXiv:1704.04861; He et al.,
 CVPR 2016 "FLOPs" are multiply-adds too): only convolutions and fully connected layers are
-counted, one multiply-accumulate (MAC) per weight use, plus self-attention's q·kᵀ and attn·v products
-(kind "attention", :mod:`medtrain.models._attention_cost`: 14% of ViT-Ti/16 at 224 px); biases,
+counted, one multiply-accumulate (MAC) per weight use, plus attention's matrix products (q·kᵀ and attn·v,
+kind "attention", measured per call by :mod:`medtrain.models._attention_cost`: 14% of ViT-Ti/16 at 224 px); biases,
 normalisation, activations, pooling, softmax and additions are left out. For a convolution with kernel K_h x K_w,
 C_in inputs, C_out outputs, ``groups`` groups and an H_out x W_out output map::
 
@@ -15,7 +15,8 @@ given input size, so stems adapted to small inputs, padding and strides are all 
 networks (``nn.Conv3d``, MedicalNet's ResNets) get a cube of that side and count the same way, the
 kernel and output map having one more factor (K_d and D_out).
 ``torch.utils.flop_counter.FlopCounterMode`` gives the same totals (its FLOPs are 2 x MACs) where attention
-runs as explicit matmuls (timm's ``fused_attn = False``; it does not see a fused CPU attention kernel); the tests check that.
+runs as explicit matmuls (it has no formula for the fused CPU attention kernel, which the attention rows count);
+the tests check that.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from medtrain.errors import MedtrainError
-from medtrain.models._attention_cost import register_attention_hooks
+from medtrain.models._attention_cost import attention_counted
 from medtrain.models._probe_params import unused_parameters
 
 # --- closed forms ---
@@ -183,12 +184,12 @@ def count_cost(
 
     spatial = 3 if is_3d(model) else 2
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (*_CONVS, nn.Linear))]
-    handles += register_attention_hooks(model, lambda m, kind, **f: layers.append(LayerCost(names[m], kind, **f)))
+    record = lambda m, kind, **f: layers.append(LayerCost(names[m], kind, **f))  # noqa: E731
     was_training = model.training
     device = next(model.parameters()).device
     try:
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), attention_counted(model, record, lambda: sum(layer.macs for layer in layers)):
             shape = (input_size,) * spatial if isinstance(input_size, int) else tuple(input_size)
             model(torch.zeros(1, in_chans, *shape, device=device))
     finally:

@@ -61,3 +61,31 @@ def test_multihead_attention_counts_its_projections_and_products_like_torch_coun
 
 def test_convolutional_network_cost_is_unchanged():
     assert macs_per_image("resnet18_28_half", 1, 2, (28, 28)) == 123_119_104
+
+
+def test_attention_of_other_shapes_is_measured_not_assumed():
+    # CoaT's factorised attention (kᵀv, C x C) had been counted as 2 N^2 C: 4.44 G MACs for CoaT-Lite Tiny at
+    # 224 px, 2.8x its published 1.6 G; PVT's attention over a reduced map and LeViT's (attention biases, a qkv
+    # that is no nn.Linear) had been left out. Each now equals torch's own counter on the math path.
+    import timm
+
+    for name, kwargs, size in (("coat_lite_tiny", {"img_size": 64}, 64), ("pvt_v2_b0", {}, 64),
+                               ("levit_128s", {"img_size": 64}, 64)):
+        with torch.device("meta"):  # shapes only: nothing is allocated or computed
+            model = _explicit_attention(timm.create_model(name, num_classes=2, **kwargs)).eval()
+        r = count_cost(model, size, 3)
+        assert r.macs == _torch_macs(model, torch.zeros(1, 3, size, size, device="meta")), name
+        attention = [x for x in r.layers if x.kind == "attention"]
+        assert attention and all(x.macs > 0 for x in attention), name
+        if name == "coat_lite_tiny":  # linear in the tokens: well under the N^2 products a formula had counted
+            tokens = (size // 4) ** 2 + 1  # the first stage's 4 px patches and the class token
+            first = attention[0]
+            assert first.macs < 2 * tokens ** 2 * first.in_channels / 4
+
+
+def test_the_fused_cpu_attention_kernel_is_counted_as_its_math_path():
+    # timm's default path on this CPU is scaled_dot_product_attention's fused kernel, which torch's counter misses
+    model = create_model("vit_tiny_patch16_224", in_chans=3, num_classes=2, input_size=32).eval()
+    fused, missed = count_cost(model, 32, 3).macs, _torch_macs(model, torch.zeros(1, 3, 32, 32))
+    assert fused - missed == 12 * 2 * 5 ** 2 * 192  # the twelve blocks' products
+    assert fused == count_cost(_explicit_attention(model), 32, 3).macs
