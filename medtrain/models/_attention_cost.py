@@ -7,8 +7,8 @@ ways too: windows (Swin), keys and values of a spatially reduced map (PVT: N x N
 linear in N (CoaT: kᵀv is C x C), attention biases and heads of their own widths (LeViT). A formula from the
 input's shape fits only the first (it had counted CoaT-Lite Tiny at 4.44 G MACs, 2.8x its 1.6 G, and missed
 PVT's and LeViT's products), so they are measured: every module with an integer ``num_heads`` (timm's
-convention, all of the above) is one row per call, holding the multiply-accumulates torch's
-``FlopCounterMode`` counts inside it (its FLOPs / 2) less those of the rows recorded inside it (its conv and
+convention, all of the above) is one row per call, holding the multiply-accumulates torch's FLOP counter's
+formulas count inside it (FLOPs / 2) less those of the rows recorded inside it (its conv and
 linear layers; an attention module within it). Fused kernels are counted through their shapes
 (``scaled_dot_product_attention``: torch's formula, also for the CPU kernel it lacks one for). On the meta
 device it computes nothing, as the other counts. ``nn.MultiheadAttention`` applies its projections through their
@@ -24,7 +24,8 @@ from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry, sdpa_flop_count, shape_wrapper
 
 
 def is_attention(module: nn.Module) -> bool:
@@ -39,9 +40,32 @@ def _fused_cpu_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, 
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
-def _counter() -> FlopCounterMode:
-    cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    return FlopCounterMode(display=False, custom_mapping={cpu_sdpa: _fused_cpu_sdpa} if cpu_sdpa is not None else {})
+class _FlopCount(TorchDispatchMode):
+    """FLOPs of the ops torch's counter has formulas for, counted as ``FlopCounterMode`` counts them (an op without
+    one decomposed where it can be), in one running total. Not ``FlopCounterMode`` itself: its module tracker hooks
+    every module's inputs that need gradients, and fails on CaiT's class attention under no_grad ("Expected
+    gradient function to be set"); this needs no module attribution (the hooks here do that)."""
+
+    def __init__(self):
+        super().__init__()
+        self.flops = 0
+        self.formulas = dict(flop_registry)
+        cpu_sdpa = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+        if cpu_sdpa is not None:
+            self.formulas[cpu_sdpa] = shape_wrapper(_fused_cpu_sdpa)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        formula = self.formulas.get(func._overloadpacket)
+        if formula is None:
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
+        out = func(*args, **kwargs)
+        if formula is not None:
+            self.flops += formula(*args, **kwargs, out_val=out)
+        return out
 
 
 def _tokens_and_width(args, kwargs, output):
@@ -61,7 +85,7 @@ def _tokens_and_width(args, kwargs, output):
 def attention_counted(model: nn.Module, record: Callable[..., None], counted: Callable[[], int]) -> Iterator[None]:
     """While it lasts, each call of an attention module of ``model`` reports ``record(module, kind, **fields)`` with
     the fields of a cost-table row; ``counted()`` is the multiply-accumulates of the rows recorded so far. Measured
-    attention needs the forward run inside this context (it counts with ``FlopCounterMode`` where the model has any)."""
+    attention needs the forward run inside this context (it counts the ops' FLOPs where the model has any)."""
     handles = [m.register_forward_hook(_mha_hook(record), with_kwargs=True) for m in model.modules()
                if isinstance(m, nn.MultiheadAttention)]
     measured = [m for m in model.modules() if is_attention(m)]
@@ -69,14 +93,14 @@ def attention_counted(model: nn.Module, record: Callable[..., None], counted: Ca
         if not measured:
             yield
             return
-        counter, started = _counter(), []
+        counter, started = _FlopCount(), []
 
         def pre(module, args, kwargs):
-            started.append((counter.get_total_flops(), counted()))
+            started.append((counter.flops, counted()))
 
         def post(module, args, kwargs, output):
             flops, rows = started.pop()
-            macs = (counter.get_total_flops() - flops) // 2 - (counted() - rows)
+            macs = (counter.flops - flops) // 2 - (counted() - rows)
             n, c, out = _tokens_and_width(args, kwargs, output)
             record(module, "attention", kernel="", in_channels=c, out_channels=c, groups=module.num_heads,
                    out_shape=out, params=0, macs=max(0, macs),
