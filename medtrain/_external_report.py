@@ -58,10 +58,11 @@ def draw_external_plots(run_dir: Path, name: str, task: str, labels, scores, sco
         plots.roc_pr_labels(labels, shown, [str(n) for n in label_names], files["roc_pr"],
                             op.get("per_label"), op.get("rule") or "", f"{title} · external data ({scaled}scores, per label)")
         drawn.add("roc_pr")
-    elif task in (MULTICLASS, ORDINAL) and shown is not None and len(labels):
+    elif task in (MULTICLASS, ORDINAL) and scores is not None and len(labels):
+        # the network's own scores, as the site's AUC (a temperature moves one class's ranking against the rest)
         names = [str(n) for n in label_names]
-        plots.roc_pr_labels(one_vs_rest(labels, len(names)), shown, names, files["roc_pr"], None, "",
-                            f"{title} · external data ({scaled}scores, each class against the rest)", unit="class")
+        plots.roc_pr_labels(one_vs_rest(labels, len(names)), scores, names, files["roc_pr"], None, "",
+                            f"{title} · external data (scores, each class against the rest)", unit="class")
         drawn.add("roc_pr")
     for key in set(files) - drawn:
         files[key].unlink(missing_ok=True)
