@@ -273,3 +273,17 @@ def test_good_operating_points_parse():
     assert operating_point.parse_operating_point("youden") == ("youden", None)
     assert operating_point.parse_operating_point("Sensitivity=0.95") == ("sensitivity", 0.95)
     assert operating_point.parse_operating_point("specificity=0.9") == ("specificity", 0.9)
+
+
+def test_a_rejected_temperature_near_1_is_said_in_digits_that_are_not_1(monkeypatch):
+    # "kept 1: T = 1 raised the validation ECE from 0.1282 to 0.1284": the fitted T was 1.0022 (a reader's walk)
+    from medtrain.evaluation import calibration
+
+    y = np.array([0, 1, 0, 1, 1, 0])
+    scores = np.array([[0.6, 0.4], [0.3, 0.7], [0.45, 0.55], [0.8, 0.2], [0.4, 0.6], [0.7, 0.3]])
+    eces = iter([0.1282, 0.1284])
+    monkeypatch.setattr(calibration, "fit_temperature", lambda *a: 1.0021894)
+    monkeypatch.setattr(calibration.metrics, "ece", lambda *a: next(eces))
+    t, rule = choose_temperature(scores, y, BINARY)
+    assert t == 1.0 and rule == "kept 1: T = 1.002 raised the validation ECE from 0.1282 to 0.1284"
+    assert calibration._not_one(0.776) == "0.776" and calibration._not_one(0.99996) == "0.99996"
