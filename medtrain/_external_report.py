@@ -38,9 +38,13 @@ def draw_external_plots(run_dir: Path, name: str, task: str, labels, scores, sco
     labels, drawn = np.asarray(labels), set()
     cal, op = res.get("calibration"), res.get("operating_point") or {}
     shown = scores_scaled if scores_scaled is not None else scores
+    names = [str(n) for n in label_names]
+    positive = names.index(op["positive_class"]) if op.get("positive_class") in names else len(names) - 1
     if cal and scores is not None and scores_scaled is not None and len(labels):
-        panel = {k: metrics.reliability(labels, v, task) for k, v in (("before", scores), ("after", scores_scaled))}
-        panel.update(temperature=cal["temperature"], ece=cal["ece"], ece_scaled=cal["ece_scaled"])
+        panel = {k: metrics.reliability(labels, v, task, positive=positive)
+                 for k, v in (("before", scores), ("after", scores_scaled))}
+        panel.update(temperature=cal["temperature"], ece=cal["ece"], ece_scaled=cal["ece_scaled"],
+                     positive=names[positive] if task == BINARY else None)
         if task == MULTILABEL:  # one curve of every label pooled, its ECE that curve's (as the run's own diagram)
             panel.update(ece=metrics.ece(labels.ravel(), np.ravel(scores), BINARY), pooled=True,
                          ece_scaled=metrics.ece(labels.ravel(), np.ravel(scores_scaled), BINARY))
@@ -48,19 +52,16 @@ def draw_external_plots(run_dir: Path, name: str, task: str, labels, scores, sco
         drawn.add("reliability")
     scaled = "calibrated " if cal and cal.get("temperature") != 1 else ""
     if task == BINARY and shown is not None and len(np.unique(labels)) == 2:
-        names = list(label_names)
-        positive = names.index(op["positive_class"]) if op.get("positive_class") in names else len(names) - 1
         plots.roc_pr((labels.reshape(-1) == positive).astype(int), np.asarray(shown)[:, positive], files["roc_pr"],
                      op.get("threshold"), op.get("rule") or "",
                      f"{title} · external data ({scaled}scores of {names[positive]!r})", op or None)
         drawn.add("roc_pr")
     elif task == MULTILABEL and shown is not None and len(labels):
-        plots.roc_pr_labels(labels, shown, [str(n) for n in label_names], files["roc_pr"],
+        plots.roc_pr_labels(labels, shown, names, files["roc_pr"],
                             op.get("per_label"), op.get("rule") or "", f"{title} · external data ({scaled}scores, per label)")
         drawn.add("roc_pr")
     elif task in (MULTICLASS, ORDINAL) and scores is not None and len(labels):
         # the network's own scores, as the site's AUC (a temperature moves one class's ranking against the rest)
-        names = [str(n) for n in label_names]
         plots.roc_pr_labels(one_vs_rest(labels, len(names)), scores, names, files["roc_pr"], None, "",
                             f"{title} · external data (scores, each class against the rest)", unit="class")
         drawn.add("roc_pr")

@@ -191,14 +191,16 @@ def _calibration_plots(splits, run_dir: Path, title: str, val: dict, test_scores
                                         ("test", splits.test.labels.numpy(), test_scores, test_scaled)):
         key = "val" if name == "validation" else name
         if before is not None and len(labels) and key in cal:
-            bins = {k: metrics.reliability(labels, v, task) for k, v in (("before", before), ("after", after))}
+            bins = {k: metrics.reliability(labels, v, task, positive=positive) for k, v in (("before", before),
+                                                                                             ("after", after))}
             # the legend's ECE is that of the curve drawn, metrics.ece's: calibration's for one label per image;
             # a multi-label curve pools every label's probabilities, whose ECE (0.033) is not the mean over labels
             # recorded in calibration (0.060), but metrics.ece of the pooled labels as one binary task
             pooled = {"ece": metrics.ece(labels.ravel(), np.ravel(before), BINARY),
                       "ece_scaled": metrics.ece(labels.ravel(), np.ravel(after), BINARY)} if task == MULTILABEL else {}
             panels[name] = {**bins, "temperature": cal["temperature"], **cal[key], **pooled,
-                            "pooled": task == MULTILABEL}
+                            "pooled": task == MULTILABEL,
+                            "positive": splits.label_names[str(positive)] if task == BINARY else None}
     if panels:
         plots.reliability_diagram(panels, run_dir / RELIABILITY_FILE, title)
     if task == BINARY and test_scaled is not None and len(np.unique(splits.test.labels.numpy())) == 2:

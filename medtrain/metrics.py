@@ -341,16 +341,19 @@ def ece(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> float:
     return float(multiclass_calibration_error(p, t, num_classes=p.shape[1], n_bins=n_bins, norm="l1"))
 
 
-def reliability(y_true, y_score, task: str, n_bins: int = ECE_BINS) -> dict:
+def reliability(y_true, y_score, task: str, n_bins: int = ECE_BINS, positive: int = 1) -> dict:
     """The points of a reliability diagram, binned as :func:`ece` bins them (torchmetrics' ``[lo, hi)`` bins of
-    float32 confidences, 1.0 its own): per non-empty bin the mean confidence, the observed frequency (binary,
-    multi-label: of positives, a multi-label task's labels pooled; multi-class: of correct top labels) and the
-    count. Their ECE is :func:`ece`'s (pooled labels: ``ece`` of the flattened labels as a binary task)."""
+    float32 confidences, 1.0 its own): per non-empty bin the mean confidence, the observed frequency (binary: of
+    the ``positive`` class, its probability binned, the class a run's ROC and operating point name; multi-label:
+    of positives, a multi-label task's labels pooled; multi-class: of correct top labels) and the count. Their ECE
+    is :func:`ece`'s (binary: alike for either class; pooled labels: ``ece`` of the flattened labels as a binary
+    task)."""
     y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float32)  # as ece hands them to torchmetrics
     if task == MULTILABEL:
         conf, hit = y_score.ravel(), y_true.reshape(y_score.shape).ravel().astype(float)
     elif task == BINARY:
-        conf, hit = (y_score[:, -1] if y_score.ndim == 2 else y_score), y_true.reshape(-1).astype(float)
+        hit = (y_true.reshape(-1) == positive).astype(float)
+        conf = y_score[:, positive] if y_score.ndim == 2 else (y_score if positive == 1 else 1 - y_score)
     else:
         conf, hit = y_score.max(axis=1), (y_score.argmax(axis=1) == y_true.reshape(-1)).astype(float)
     ix = torch.bucketize(torch.from_numpy(np.ascontiguousarray(conf)), torch.linspace(0, 1, n_bins + 1), right=True)

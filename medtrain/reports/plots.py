@@ -164,7 +164,8 @@ def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") 
     """One panel per split: observed frequency against mean confidence per bin, before and after
     temperature scaling. ``panels``: ``{split: {"before": bins, "after": bins, "ece": e, "ece_scaled": e2,
     "temperature": T}}`` with ``bins`` as :func:`medtrain.metrics.reliability` returns them; ``"pooled": True``
-    where the bins pool a multi-label task's labels (the panel and its ECE say so)."""
+    where the bins pool a multi-label task's labels (the panel and its ECE say so); ``"positive": NAME``, a binary
+    task's class whose probability the bins hold (the axes name it, as the ROC figure names it)."""
     fig = figure(figsize=(4.2 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (name, p) in zip(axes[0], panels.items()):
@@ -176,8 +177,9 @@ def reliability_diagram(panels: dict, path: str | os.PathLike, title: str = "") 
             ax.plot(b["confidence"], b["frequency"], style, ms=4, label=label)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_xlabel("mean predicted probability (per bin)")
-        ax.set_ylabel("observed frequency")
+        of = f" of {p['positive']!r}" if p.get("positive") is not None else ""
+        ax.set_xlabel(f"mean predicted probability{of} (per bin)", **LITERAL)
+        ax.set_ylabel(f"observed frequency{of}", **LITERAL)
         ax.set_title(name + (" (all labels pooled)" if p.get("pooled") else ""), fontsize=9,
                      **LITERAL)  # the run's title once, above: side by side the two had run together
         _legend(ax, fontsize=7, loc="upper left")

@@ -128,3 +128,29 @@ def test_the_multilabel_caption_says_the_curve_pools_the_labels_and_the_card_is_
              for task in (ML, "multi-class")}
     said = "Every label's probabilities are pooled in one curve, and the legend's ECE is that curve's"
     assert said in pages[ML] and said not in pages["multi-class"]
+
+
+def test_a_binary_diagram_bins_and_names_the_positive_class_the_roc_figure_names(tmp_path, monkeypatch):
+    # with --positive-class naming the first class, the ROC figure and the operating point spoke of it while the
+    # reliability diagram drew the other class's probability, naming none (a reader's walk)
+    figs, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figs.append(fig) if Path(path).name == RELIABILITY_FILE
+                                                           else None, save(fig, path)))
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    p1 = np.clip(0.25 + 0.4 * y + rng.normal(0, 0.1, 200), 0.01, 0.99)  # class 1 seen in 0.25-0.65
+    s = np.stack([1 - p1, p1], 1)
+    cal = {"temperature": 1.0, **{k: {"ece": metrics.ece(y, s, "binary-class"), "ece_scaled": 0.0}
+                                  for k in ("val", "test")}}
+    splits = SimpleNamespace(task="binary-class", val=_split(y), test=_split(y),
+                             label_names={"0": "malignant", "1": "benign"})
+    _calibration_plots(splits, tmp_path, "run", {"scores": s, "scores_scaled": s}, s, s, {"calibration": cal},
+                       None, None, 0)
+    ax = figs[0].axes[0]
+    assert ax.get_xlabel() == "mean predicted probability of 'malignant' (per bin)"
+    assert ax.get_ylabel() == "observed frequency of 'malignant'"
+    confidence = ax.get_lines()[1].get_xdata()  # the "before" curve: bins of the first class's probability
+    assert np.average(confidence, weights=metrics.reliability(y, s, "binary-class", positive=0)["count"]) == \
+        pytest.approx(s[:, 0].mean(), abs=1e-6)
+    assert metrics.reliability(y, s, "binary-class", positive=0)["frequency"] == \
+        metrics.reliability(1 - y, s[:, ::-1], "binary-class")["frequency"]
