@@ -113,15 +113,19 @@ def write_report(run_dir: Path, config: dict, metrics: dict, note: str = "") -> 
     shows that evaluation, and its :data:`REPORT_NOTE`, where ``note`` gives none: ``eval --data`` on a search's
     best trial had written its report again without the test numbers the search had put in it, and without the
     search's note on a former best."""
-    from medtrain._external_report import external_blocks
+    from medtrain._external_report import external_blocks, target_missed
     from medtrain.reports.html import run_report
 
     metrics, note = _with_later_test(Path(run_dir), metrics, note)
+    op = metrics.get("operating_point") or {}
+    test_missed = target_missed({**op["test"], "rule": op.get("rule")}, "On the test split") \
+        if isinstance(op.get("test"), dict) else ""
 
     images = {"learning_curve": LEARNING_CURVE_FILE, "roc_pr": ROC_PR_FILE, "reliability": RELIABILITY_FILE,
               "confusion": CONFUSION_FILE}
     html = run_report(config, metrics, {k: Path(run_dir) / f for k, f in images.items()}, metrics.get("data"),
-                      note=note, unread=unread_settings(config), external=external_blocks(Path(run_dir)))
+                      note=note, unread=unread_settings(config), external=external_blocks(Path(run_dir)),
+                      test_missed=test_missed)
     write_text(Path(run_dir) / REPORT_FILE, html)
 
 

@@ -167,7 +167,7 @@ def source_trained(transfer: dict | None) -> str:
 
 
 def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike], data: dict | None = None,
-               note: str = "", unread=(), external=()) -> str:
+               note: str = "", unread=(), external=(), test_missed: str = "") -> str:
     """The HTML of one run. ``config``: the run's settings (``config.yaml``'s, shown as applied:
     :func:`settings_shown`); ``metrics``: the content of ``metrics.json``;
     ``images``: ``{"learning_curve" | "roc_pr" | "reliability" | "confusion": path}`` (missing files are
@@ -175,7 +175,9 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
     plain text shown (escaped) as a warning above the results, e.g. a search's word on a former best trial;
     ``unread``: settings the run never read, left out of its settings table (:func:`settings_shown`);
     ``external``: its "External testing" section, one block per external site
-    (:func:`medtrain._external_report.external_blocks`; each block's ``images`` embedded as the run's own)."""
+    (:func:`medtrain._external_report.external_blocks`; each block's ``images`` embedded as the run's own);
+    ``test_missed``: the sentence said under the operating point's table where its test interval leaves the rule's
+    target out (:func:`medtrain._external_report.target_missed`)."""
     title = f"{metrics.get('dataset', '')} · {metrics.get('model', '')} · seed {metrics.get('seed', '')}"
     return _ENV.get_template("run.html.j2").render(
         title=title, config=settings_shown(config, metrics, unread), m=metrics, resamples=config.get("bootstrap"),
@@ -192,7 +194,7 @@ def run_report(config: dict, metrics: dict, images: dict[str, str | os.PathLike]
         rests_on=rests_on_text(metrics.get("test") or {}, metrics.get("task", "")),
         few_for_auc=intervals.FEW_FOR_AUC, source_trained=source_trained(metrics.get("transfer")),
         external=[{**e, "images": {k: png_data_uri(p) for k, p in (e.get("images") or {}).items()}}
-                  for e in external])
+                  for e in external], test_missed=test_missed)
 
 
 def _mean_std(values) -> tuple[float, float, int]:

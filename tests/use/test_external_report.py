@@ -14,7 +14,7 @@ from medtrain._external_report import external_plot_files, target_missed
 from medtrain.external import external_file, external_name
 from medtrain.reports.html import png_data_uri
 
-MISSED = "the target lies outside this 95% interval"
+MISSED = "the target, whose value lies"
 
 
 def _section(run) -> str:
@@ -103,14 +103,41 @@ def test_the_report_and_eval_say_when_the_rule_s_target_lies_outside_the_site_s_
 
 
 @pytest.mark.parametrize("op, missed", [
-    ({"rule": "specificity=0.9", "specificity": 0.457, "specificity_ci": [0.309, 0.612]}, "specificity 0.457"),
-    ({"rule": "sensitivity=0.95", "sensitivity": 0.97, "sensitivity_ci": [0.96, 0.99]}, "sensitivity 0.970"),
+    ({"rule": "specificity=0.9", "specificity": 0.457, "specificity_ci": [0.309, 0.612]},
+     "specificity 0.457 [0.309, 0.612]: below the target, whose value lies above this 95% interval."),
+    # above its target: not missed, traded (a site's 1.000 [0.923, 1.000] for 0.9 had read as a miss)
+    ({"rule": "sensitivity=0.95", "sensitivity": 0.97, "sensitivity_ci": [0.96, 0.99]},
+     "sensitivity 0.970 [0.960, 0.990]: above the target, whose value lies below this 95% interval: the threshold "
+     "calls more positives than it was chosen to, paid in specificity."),
     ({"rule": "specificity=0.9", "specificity": 0.88, "specificity_ci": [0.8, 0.93]}, None),
     ({"rule": "youden", "specificity": 0.4, "specificity_ci": [0.3, 0.5]}, None),
     ({"rule": "specificity=0.9", "specificity": None, "specificity_ci": [None, None]}, None),
     ({"rule": "sensitivity=0.9", "per_label": {"a": {"sensitivity": 0.5, "sensitivity_ci": [0.4, 0.6]},
-                                               "b": {"sensitivity": 0.9, "sensitivity_ci": [0.8, 0.95]}}}, "1 label: 'a'"),
+                                               "b": {"sensitivity": 0.9, "sensitivity_ci": [0.8, 0.95]}}},
+     "1 label: 'a' 0.500 [0.400, 0.600] (below it)"),
 ])
 def test_the_target_sentence_appears_exactly_where_the_interval_leaves_the_target_out(op, missed):
     said = target_missed(op)
     assert (missed in said and re.search(r"\[\d\.\d{3}, \d\.\d{3}\]", said)) if missed else said == ""
+
+
+def test_the_run_s_own_test_split_gets_the_sentence_a_site_in_its_state_gets(trained_run, tmp_path):
+    # a site's sensitivity interval above its target was said, the test split's in the same state was not
+    import json
+
+    from medtrain._run_report import write_report
+    from medtrain.rundir import read_config
+
+    run, _, _ = trained_run
+    run = copy_as_trained(run, tmp_path / "run")
+    m = json.loads((run / "metrics.json").read_text())
+    m["operating_point"] = {"rule": "sensitivity=0.9", "threshold": 0.2, "val": {"sensitivity": 0.94},
+                            "test": {"sensitivity": 1.0, "sensitivity_ci": [0.901, 1.0], "specificity": 0.08,
+                                     "specificity_ci": [0.04, 0.16]}}
+    write_report(run, read_config(run), m)
+    text = " ".join((run / "report.html").read_text().split())
+    assert ("On the test split the run's threshold, chosen on its validation split for sensitivity 0.9, gives "
+            "sensitivity 1.000 [0.901, 1.000]: above the target") in text
+    m["operating_point"]["test"]["sensitivity_ci"] = [0.85, 1.0]
+    write_report(run, read_config(run), m)
+    assert "On the test split the run's threshold" not in (run / "report.html").read_text()
