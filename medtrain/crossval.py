@@ -45,6 +45,8 @@ from medtrain._crossval_labels import (SCALE, TEMPERATURE, THRESHOLD, THRESHOLD_
                                        fold_thresholds, label_tables, markdown, mean_std as _mean_std, pooled_per_label,
                                        pooled_from, rate as _rate, spread as _spread, threshold_note)
 from medtrain._crossval_labels import label_rates as _label_rates
+from medtrain._crossval_choices import (  # noqa: F401  (CHOICE_NAMES, PER_FOLD: also here, where they were)
+    CHOICE_NAMES, CHOICES_TITLE, PER_FOLD, VAL_DECISIONS, applied_settings, choices_table, fold_choices, val_decided, val_note)
 from medtrain._crossval_op import op_cards, op_label_table, op_line, pooled_operating_point
 from medtrain._compare_grid import units_code_note
 from medtrain._io import write_json, write_text
@@ -52,8 +54,6 @@ from medtrain._io.run_files import read_metrics
 from medtrain._predictions_csv import read_pooled
 from medtrain._run_report import unread_settings
 from medtrain._progress import Overall
-from medtrain.config.flips import FLIP_OPS
-from medtrain.reports._html_settings import applied_autos
 from medtrain.reports.html import FOLDS_FILE, write_crossval_report
 from medtrain.reports.summary import auc_acc_line, auc_interval_why
 from medtrain.api import train_or_reuse
@@ -169,64 +169,6 @@ def fold_settings(run_dirs: list[Path], runs: list[dict] | None = None) -> dict:
     return out
 
 
-#: the settings a fold may decide for itself (``auto``: flips, TTA and the class-weight rule on its validation split,
-#: :mod:`medtrain.training.choices`; precision and accelerator on its machine), with the choices table's names
-CHOICE_NAMES = {"flip": "flips", "tta": "TTA", "class_weights": "class weights", "precision": "precision",
-                "accelerator": "accelerator"}
-CHOICES_TITLE = "Choices per fold"
-#: an ``auto`` setting the folds applied differently, as the settings table shows it
-PER_FOLD = f"auto (decided per fold: see {CHOICES_TITLE})"
-
-
-def fold_choices(run: dict) -> dict:
-    """A fold's applied value of each setting it may decide (its ``metrics.json``'s ``choices``, ``precision`` and
-    ``device``, read as its run's report reads them: :func:`medtrain.reports._html_settings.applied_autos`), ``{key:
-    {"chosen": text, "how": text}}``, ``how`` where its choices record says it. (The folds need not train one recipe:
-    a walk's folds 0 and 2 kept the val-fitted class-weight rule, fold 1 the prior-adjusted one; no output said so.)"""
-    records = run.get("choices") or {}
-    out = {}
-    for key, value in applied_autos(run).items():
-        if key in CHOICE_NAMES and value not in (None, ""):
-            how = records[key].get("how") if isinstance(records.get(key), dict) else None
-            out[key] = {"chosen": str(value), **({"how": str(how)} if how else {})}
-    return {k: out[k] for k in CHOICE_NAMES if k in out}
-
-
-def applied_settings(config: dict, run: dict) -> dict:
-    """A fold's ``config.yaml`` settings as it applied them, as its run's report shows them: flips off (pinned or
-    decided) leave ``augment`` without the flip ops and ``augment_params`` without ``flip_p``
-    (:func:`medtrain.training.choices.without_flips`); an ``auto`` it decided reads ``auto (value)``."""
-    shown = dict(config)
-    if ((run.get("choices") or {}).get("flip") or {}).get("chosen") is False:
-        if isinstance(shown.get("augment"), (list, tuple)):
-            shown["augment"] = [a for a in shown["augment"] if a not in FLIP_OPS]
-        if isinstance(shown.get("augment_params"), dict):
-            shown["augment_params"] = {k: v for k, v in shown["augment_params"].items() if k != "flip_p"}
-    for key, choice in fold_choices(run).items():
-        if shown.get(key) == "auto" and choice["chosen"] != "auto":
-            shown[key] = f"auto ({choice['chosen']})"
-    return shown
-
-
-def choices_table(cv: dict) -> dict | None:
-    """The folds' choices (cv.json's ``per_fold[i]["choices"]``) as cv.md and the report show them: ``{"title",
-    "head", "rows"}`` (text, one row per fold), or ``{"title", "line"}`` where every fold applied the same; None where
-    no fold records any."""
-    folds = [f for f in cv.get("per_fold") or [] if f.get("choices")]
-    if not folds:
-        return None
-    keys = [k for k in CHOICE_NAMES if any(k in f["choices"] for f in folds)]
-    cells = [["–" if c is None else c["chosen"] + (f": {c['how']}" if c.get("how") else "")
-              for c in (f["choices"].get(k) for k in keys)] for f in folds]
-    title = (f"{CHOICES_TITLE} (as each fold applied them: an auto setting is decided by each fold, flips, TTA and "
-             "the class-weight rule on its own validation split, precision and accelerator on its machine)")
-    if len(folds) == len(cv["per_fold"]) and all(c == cells[0] for c in cells):
-        return {"title": title, "line": f"all {len(folds)} folds: " + "; ".join(
-            f"{CHOICE_NAMES[k]} {c}" for k, c in zip(keys, cells[0]))}
-    return {"title": title, "head": ["fold"] + [CHOICE_NAMES[k] for k in keys],
-            "rows": [[str(f["fold"])] + c for f, c in zip(folds, cells)]}
-
-
 def fold_split_origin(runs: list[dict]) -> str | None:
     """Where the folds' val and test came from, as each fold's loader recorded it (its ``metrics.json``'s data
     summary ``split_origin``, e.g. ``own test, fold val``: ``runs``, the folds' metrics as trained or reused, held
@@ -274,9 +216,7 @@ def report_data(cv: dict, config: dict, split_origin: str | None = None, shape=N
     spread = _test_spread(cv)
     if spread:  # cv.md said so; the report had not
         note += "; " + spread
-    if cv["held_out"] == "val":  # cv.md said so; the report had dropped it (a statistician's audit)
-        note += ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
-                 "so these pooled figures read optimistic")
+    note += val_note(cv, "these pooled figures")  # cv.md said so; the report had dropped it (a statistician's audit)
     unsummarised = [k for k in _UNSUMMARISED if folds and k in folds[0]]  # "–": not on one scale (cv.md's too)
     return {"folds": folds, "pooled": {**pooled, **op_cards(cv)[0]}, "pooled_note": note, "config": config, "split_origin": split_origin, "shape": shape,
             "mean": dict.fromkeys(unsummarised), "std": dict.fromkeys(unsummarised),
@@ -337,7 +277,9 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
         oof["per_label"] = labels
     oof.update({"operating_point": op} if (op := pooled_operating_point(runs, run_dirs, held_out, task, y, groups)) else {})
     per_label = _label_rates(runs, task)
+    decided = [val_decided(r) for r in runs]
     return {"folds": len(runs), "held_out": held_out, "task": task, "per_fold": per_fold, "summary": summary,
+            "val_decided": [d for d in VAL_DECISIONS if any(d in f for f in decided)],  # in one order
             "oof": oof, **({"operating_point_per_label": per_label} if per_label else {}),
             **({"threshold_scale": SCALE} if TEMPERATURE in per_fold[0] else {}),
             # folds an older medtrain trained, reused by a rerun after an upgrade: named, as compare names cells
@@ -353,9 +295,7 @@ def to_markdown(cv: dict) -> str:
     o = cv["oof"]
     lines.append("")
     lines.append(f"Pooled out-of-fold ({cv['held_out']} folds, {o['n']} images): {auc_acc_line(o, digits=3)}"
-                 + ("; the validation folds also chose each run's checkpoint, TTA, class-weight rule and temperature, "
-                    "so this reads optimistic"
-                    if cv["held_out"] == "val" else ""))
+                 + val_note(cv, "these figures"))
     lines += ["", op_line(cv)] if op_line(cv) else []  # the pooled operating point beside the pooled AUC
     note = threshold_note(cv)
     if note:

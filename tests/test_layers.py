@@ -20,7 +20,7 @@ LAYERS = [
     ["medtrain.training", "medtrain.evaluation", "medtrain.rundir", "medtrain.runlock", "medtrain.runmodel", "medtrain.runscores", "medtrain.provenance", "medtrain._predictions_csv", "medtrain._run_report", "medtrain._external_report",
      "medtrain._out_checks"],
     ["medtrain.api", "medtrain._train_inputs", "medtrain.reuse", "medtrain.predictor", "medtrain.predict_inputs", "medtrain._predict_squash", "medtrain"],  # the package's own __init__ is the Python facade over api
-    ["medtrain.compare", "medtrain._compare_grid", "medtrain.crossval", "medtrain._crossval_labels", "medtrain._crossval_op", "medtrain._crossval_pairs", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
+    ["medtrain.compare", "medtrain._compare_grid", "medtrain.crossval", "medtrain._crossval_labels", "medtrain._crossval_op", "medtrain._crossval_pairs", "medtrain._crossval_choices", "medtrain.transfer", "medtrain.policy_search", "medtrain.tune", "medtrain.predict",
      "medtrain.export", "medtrain._export_inputs", "medtrain.explain", "medtrain.external", "medtrain.versus"],
     ["medtrain.cli", "medtrain.__main__"],
 ]

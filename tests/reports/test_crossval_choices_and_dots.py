@@ -179,3 +179,26 @@ def test_a_multi_label_pooled_operating_point_is_given_per_label(tmp_path):
     cv["oof"]["operating_point"] = op
     md = to_markdown(cv)
     assert "Pooled out-of-fold operating point per label (youden" in md and "| mass | 0.750 [" in md
+
+
+def test_pooled_figures_over_validation_folds_name_what_those_folds_decided():
+    # the note had named "each run's checkpoint, TTA, class-weight rule and temperature" of folds that kept their
+    # last epoch with flips pinned (a reader's walk)
+    from medtrain.crossval import val_decided, val_note
+
+    pinned = {"checkpoint": "last", "choices": {"flip": {"chosen": False, "how": "pinned (--flip)"},
+                                                "tta": {"chosen": "none", "how": "flips are off"},
+                                                "class_weights": {"chosen": "balanced", "how": "validation accuracy",
+                                                                  "val_acc": {"balanced": 0.7}}},
+              "calibration": {"temperature": 0.35}, "operating_point": {"rule": "youden", "chosen_on": "val"}}
+    assert val_decided(pinned) == ["the class-weight rule", "the temperature", "the threshold"]
+    best = {"checkpoint": "best", "early_stopped": True, "choices": {"tta": {"chosen": "hflip", "how": "validation",
+                                                                             "val_auc": {"none": 0.8}}}}
+    assert val_decided(best) == ["the epoch kept", "when to stop", "TTA"]
+    assert val_decided({"checkpoint": "last"}) == []
+    cv = {"held_out": "val", "val_decided": val_decided(pinned)}
+    assert val_note(cv, "these figures") == ("; the validation folds also chose the class-weight rule, the temperature "
+                                             "and the threshold, so these figures read optimistic")
+    assert val_note({**cv, "held_out": "test"}, "these figures") == ""
+    assert "so these figures are of unseen images" in val_note({**cv, "val_decided": []}, "these figures")
+    assert "each run's checkpoint" in val_note({"held_out": "val"}, "these figures")  # a cv.json before the record
