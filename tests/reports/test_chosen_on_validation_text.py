@@ -37,3 +37,13 @@ def test_the_choices_and_the_resample_count_are_said():
     assert "percentile bootstrap intervals (200 resamples) over test images" in page
     assert "val_acc_crossfit: val-fitted 0.780, kept if ahead by more than 0.060" in page
     assert "margin 0.060" not in page
+
+
+def test_a_refused_rule_is_said_as_a_sentence_not_as_its_key():
+    # "..., kept if ahead by more than 0.060, refused calls every validation image one class" (a reader's walk)
+    refused = {"class_weights": {**CHOICES["class_weights"], "chosen": "balanced",
+                                 "val_acc_crossfit": {"val-fitted": 0.78, "margin": 0.06,
+                                                      "refused": "calls every validation image one class"}}}
+    page = _page({"bootstrap": 200}, checkpoint="last", choices=refused)
+    assert "kept if ahead by more than 0.060, not kept: it calls every validation image one class" in page
+    assert "refused calls" not in page
