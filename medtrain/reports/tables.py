@@ -183,9 +183,12 @@ def caption(rows: list[dict], tex: bool = False) -> str:
             frozenset(methods), "seed (and fold, in cross-validated cells)")
         how = {"t": "Student's t over the pairs",
                "nadeau-bengio": "Nadeau & Bengio's corrected resampled t over the fold pairs"}
+        intervals = any((r.get("paired") or {}).get(f"d_{name}_ci") for r in rows[1:] for name, _ in DELTAS)
         text += (f" Δ: each cell minus the first, paired by {by}, its mean difference with a 95% interval in "
                  "brackets (" + "; ".join(how[m] for m in sorted(methods, key=list(how).index))
-                 + ") and the p of the paired test it inverts.")
+                 + ") and the p of the paired test it inverts." if intervals else
+                 f" Δ: each cell minus the first, paired by {by}: one pair each, so the difference alone (an "
+                 "interval and a p need two pairs or more).")  # the columns' "95% CI" had promised brackets
     if not tex:
         return text
     return (tex_escape(text).replace("±", "$\\pm$").replace("Δ", "$\\Delta$").replace(" p ", " $p$ "))

@@ -80,3 +80,13 @@ def test_the_cross_validation_report_names_its_pooled_cards(tmp_path):
     assert "pooled out-of-fold AUC 0.449 [0.352, 0.561]" in page
     assert "pooled out-of-fold ACC 0.712" in page and "pooled out-of-fold sensitivity 0.708" in page
     assert "oof_" not in page
+
+
+def test_a_one_seed_compare_promises_no_interval_it_cannot_give():
+    # --seeds 1: the caption had promised "a 95% interval in brackets" beside Δ cells that hold none
+    cells = [{"cell": {"dropout": d}, "runs": [_run(0, 0.5 + 0.1 * i, 0.52)]} for i, d in enumerate(("0", "0.5"))]
+    rows = summarise(cells)
+    md = to_markdown(rows, KEYS)
+    assert "+0.100 [" not in md and "+0.100" in md  # the difference alone
+    assert "in brackets" not in md and "one pair each, so the difference alone" in md
+    assert "in brackets" in to_markdown(summarise(_seeds((0.50, 0.52))), KEYS)  # two pairs: its interval
