@@ -127,7 +127,11 @@ def write_scores(run_dir: Path, where: str, res: dict, name: str, verbose: bool 
             c = res["calibration"]
             print(f"  ECE {c['ece']:.4f} -> {c['ece_scaled']:.4f} at temperature {c['temperature']:.3f}")
         if "operating_point" in res:
-            print("  " + operating_point_line(res["operating_point"], _operating_point_name(res["operating_point"])))
+            op = res["operating_point"]
+            # on the split it was chosen on: said as the report says it (eval --split val had printed them bare)
+            own = "; in-sample: the threshold was chosen on these images, so these rates read optimistic" \
+                if op.get("chosen_on") and op.get("chosen_on") == where else ""
+            print("  " + operating_point_line(op, _operating_point_name(op)) + own)
     write_eval_file(run_dir, name, res, verbose)
 
 

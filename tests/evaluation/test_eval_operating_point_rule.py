@@ -46,6 +46,16 @@ def test_eval_of_the_run_s_own_split_names_the_operating_point_s_rule(op_run, ca
     line = next(s for s in out.splitlines() if "threshold" in s)
     assert line.strip().startswith("operating point sensitivity=0.95, chosen on the run's validation split "
                                    f"(threshold {op['threshold']:.4f}")
+    assert "in-sample" not in line
+
+
+def test_eval_of_the_split_the_threshold_was_chosen_on_says_its_rates_are_in_sample(op_run, capsys):
+    # eval --split val had printed the validation rates bare, where the report calls them in-sample, optimistic
+    run, _ = op_run
+    code, out, err = run_cli(capsys, "eval", run, "--split", "val")
+    assert code == 0, err
+    line = next(s for s in out.splitlines() if "threshold" in s)
+    assert line.endswith("; in-sample: the threshold was chosen on these images, so these rates read optimistic")
 
 
 def test_external_eval_names_the_operating_point_s_rule(op_run, capsys):
