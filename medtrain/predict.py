@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence, TextIO
 
 from medtrain._io import STDOUT, atomic_path, is_stream, open_stream
+from medtrain._io.paths import NOT_REGULAR, file_problem, path_kind, why_not_read
 from medtrain._out_checks import refuse_a_runs_file
 from medtrain.data._table_checks import THRESHOLD_PREFIX
 from medtrain.data._volume_notes import notes_once
@@ -39,20 +40,36 @@ def _overwritten(out: str | os.PathLike, what: str) -> MedtrainError:
 
 
 def inputs_except_out(inputs: Iterable, predictor: Predictor, out: str | os.PathLike,
-                      split: str = "test") -> Iterator[Item]:
+                      split: str = "test", skip_bad: bool = False) -> Iterator[Item]:
     """``iter_inputs(inputs, ...)``, refusing ``out`` as one of them: an input given (checked now, before any
     work) or a file a folder or CSV lists (checked as it is listed; the output, written atomically, is then
-    never written)."""
+    never written). A path given that does not exist is refused now too, before any image is decoded; with
+    ``skip_bad`` it is a bad input, listed and skipped where it stands, as a CSV's missing row is (a vanished
+    path of a list on standard input had ended a batch of 3,000 images after predicting them, nothing written)."""
     inputs = list(inputs)
     for given in inputs:
         if _same_file(out, given):
             raise _overwritten(out, f"the input {given}")
+        if not skip_bad and _gone(given):
+            raise MedtrainError(f"{given}: {why_not_read(given)}")
     return _guarded(inputs, predictor, out, split)
+
+
+def _raise(e: Exception):
+    raise e
+
+
+def _gone(given) -> bool:
+    """Whether an input given is missing (or a link loop): not a FIFO or a device, which is a bad input of its own."""
+    return path_kind(given) is None and file_problem(given) != NOT_REGULAR
 
 
 def _guarded(inputs: list, predictor: Predictor, out, split: str) -> Iterator[Item]:
     alone = len(inputs) == 1
     for given in inputs:
+        if _gone(given):  # (with skip_bad): a bad input
+            yield Item(str(given), lambda e=MedtrainError(f"{given}: {why_not_read(given)}"): _raise(e))
+            continue
         items = iter_inputs([given], predictor.run, split=split, alone=alone)
         if Path(given).suffix.lower() == ".npz" and not Path(given).is_dir():  # rows named by index, not files
             yield from items

@@ -19,7 +19,7 @@ def with_stdin_paths(inputs: list, command: str = "predict", stdin: TextIO | Non
 
     Lines are split on ``\\n`` alone and kept whole, spaces included (``str.splitlines`` also splits on form
     feeds and other characters a file name may hold; ``xargs`` splits on blanks); a ``\\r`` at a line's end
-    (a list written on Windows) is dropped and blank lines are skipped. Refused in one line: ``-`` twice
+    (a list written on Windows) is dropped, as a byte-order mark at the start is, and blank lines are skipped. Refused in one line: ``-`` twice
     (standard input is read once), a terminal on standard input (waiting for typed paths reads as a hang),
     NUL-separated paths (``find -print0``) and no path at all (an empty ``find`` had run the command on
     nothing, or ``explain`` on the run's own split)."""
@@ -41,7 +41,9 @@ def with_stdin_paths(inputs: list, command: str = "predict", stdin: TextIO | Non
         raise MedtrainError("standard input is not text (UTF-8): - reads one path a line") from None
     if "\0" in text:
         raise MedtrainError("standard input holds NUL bytes (find -print0?): - reads one path a line")
-    paths = [line.removesuffix("\r") for line in text.split("\n")]
+    # a byte-order mark at the start (a list saved by Windows Notepad) is no part of the first path, which had then
+    # been "no such file or folder" for a file that exists (a CSV with one was read fine)
+    paths = [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
     paths = [p for p in paths if p.strip()]
     if not paths:
         raise MedtrainError("no input paths on standard input (- reads one path a line)")

@@ -58,7 +58,8 @@ def run(args) -> int:
     inputs = with_stdin_paths(args.inputs, "predict")  # before the run is loaded: a wrong `-` is said at once
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
-    items = inputs_except_out(inputs, predictor, out, split=args.split)  # --out img.png of img.png: refused
+    items = inputs_except_out(inputs, predictor, out, split=args.split,  # --out img.png of img.png: refused
+                              skip_bad=args.skip_bad)
     ids = id_columns(inputs, predictor.run)  # a CSV's patient column, carried into the output to join on
     show = sys.stderr.isatty()  # a progress line on a terminal, nothing in logs
 

@@ -189,3 +189,36 @@ def test_help_says_dash_reads_standard_input(command, capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "- reads their paths from standard input" in text or "- for paths read from standard input" in text
     assert f"| medtrain {command} RUN -" in text
+
+
+def test_a_missing_path_is_refused_before_any_image_is_read_and_skipped_with_skip_bad(trained_run, tmp_path,
+                                                                                        monkeypatch, capsys):
+    # a vanished path at the end of a piped list had been found only when the batch reached it (3,000 images
+    # predicted, then the error, nothing written), and --skip-bad had not skipped it as it skips a CSV's row
+    from medtrain import predict_inputs
+
+    run, _, arrays = trained_run
+    good = _pngs(tmp_path, arrays, n=3)
+    missing = tmp_path / "gone.png"
+    read = []
+    real = predict_inputs._read_2d
+    monkeypatch.setattr(predict_inputs, "_read_2d", lambda path, r: (read.append(path), real(path, r))[1])
+    _stdin(monkeypatch, "".join(f"{p}\n" for p in (*good, missing)))
+    code, out, err = run_cli(capsys, "predict", run, "-", "--out", tmp_path / "a.csv")
+    assert code == 2 and err == f"medtrain: error: {missing}: no such file or folder\n" and read == []
+    _stdin(monkeypatch, "".join(f"{p}\n" for p in (good[0], missing, *good[1:])))
+    code, out, err = run_cli(capsys, "predict", run, "-", "--skip-bad", "--out", tmp_path / "b.csv")
+    assert code == 0, err
+    assert f"skipped {missing}: no such file or folder" in err
+    rows = (tmp_path / "b.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[0] for r in rows] == [str(p) for p in good]
+
+
+def test_a_list_saved_with_a_byte_order_mark_reads_its_first_path(trained_run, tmp_path, monkeypatch, capsys):
+    # Windows Notepad's UTF-8 starts with U+FEFF: the first path had been "no such file or folder"
+    run, _, arrays = trained_run
+    good = _pngs(tmp_path, arrays, n=2)
+    _stdin(monkeypatch, "\ufeff" + "".join(f"{p}\r\n" for p in good))
+    code, out, err = run_cli(capsys, "predict", run, "-", "--out", tmp_path / "a.csv")
+    assert code == 0, err
+    assert [r.split(",")[0] for r in (tmp_path / "a.csv").read_text().splitlines()[1:]] == [str(p) for p in good]
