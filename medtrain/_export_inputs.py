@@ -44,7 +44,9 @@ def preprocessing(run: RunModel) -> dict:
         depth_step, extra = _depth_step(run.image_depth)
         before = ["open the file with PIL and turn it as its EXIF orientation says (ImageOps.exif_transpose)",
                   depth_step,
-                  "convert to " + ("RGB ('RGB')" if run.input_shape[0] == 3 else "one grey channel ('L')"),
+                  "convert to " + ("RGB ('RGB')" if run.input_shape[0] == 3 else
+                                   "one grey channel ('L'); an RGB(A) image only where its three channels are "
+                                   "equal (a grey image stored as colour): medtrain predict refuses a colour one"),
                   f"resize to {side} x {side} with PIL's bilinear filter (Image.BILINEAR), the aspect ratio "
                   "squashed, if it is not that size",
                   "x / 255 as float32, shape (N, C, H, W)"]

@@ -291,6 +291,11 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
         x = x.expand(3, *x.shape[1:])
     if x.shape[0] in (3, 4) and want[0] == 1 and (x[1:3] == x[:1]).all():
         x = x[:1]  # a grey picture stored as RGB(A) (many exporters do): its one channel; colour is refused below
+    if x.shape[0] in (3, 4) and want[0] == 1:  # its colours differ: said as such (a 2-level tint had read as a
+        apart = int((x[:3].amax(0).int() - x[:3].amin(0).int()).max())  # channel count: "3 channel(s) ... takes 1")
+        raise MedtrainError(f"{name}: a colour image (its channels differ by up to {apart} grey levels), but the model "
+                            f"takes grey images: an RGB(A) image is taken only where its three channels are equal (a "
+                            f"grey image stored as colour); convert it to grey first if that is what it is")
     if x.shape[0] != want[0]:
         raise MedtrainError(f"{name}: {x.shape[0]} channel(s), but the model takes {want[0]}")
     if dims == 2 and tuple(x.shape[1:]) != want[1:]:  # resized as an image file of that size is

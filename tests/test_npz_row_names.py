@@ -35,12 +35,15 @@ def test_a_npz_volume_of_another_size_is_refused_naming_its_file_split_and_index
 
 def test_predict_and_explain_name_a_bad_npz_row_by_its_file_and_keep_the_index_as_its_output_name(
         trained_run, tmp_path, capsys):
-    run, _, arrays = trained_run  # a grey 2D run: colour rows are refused ("3 channel(s)")
+    run, _, arrays = trained_run  # a grey 2D run: colour rows are refused ("a colour image")
     grey, colour = tmp_path / "grey.npz", tmp_path / "colour.npz"
     np.savez(grey, test_images=arrays["test_images"][:2], test_labels=arrays["test_labels"][:2])
     rgb = np.stack([arrays["test_images"][:2], arrays["test_images"][:2] // 2, arrays["test_images"][:2] // 3], -1)
     np.savez(colour, test_images=rgb, test_labels=arrays["test_labels"][:2])
-    refused = f"{colour} (test split, image 0): 3 channel(s), but the model takes 1"
+    apart = int((rgb[0].max(-1).astype(int) - rgb[0].min(-1)).max())
+    refused = (f"{colour} (test split, image 0): a colour image (its channels differ by up to {apart} grey levels), "
+               "but the model takes grey images: an RGB(A) image is taken only where its three channels are equal (a "
+               "grey image stored as colour); convert it to grey first if that is what it is")
     code, _, err = run_cli(capsys, "predict", run, colour, "--split", "test", "--out", tmp_path / "bad.csv")
     assert code == 2 and err.strip() == f"medtrain: error: {refused}"
     code, _, err = run_cli(capsys, "predict", run, grey, colour, "--split", "test", "--skip-bad",

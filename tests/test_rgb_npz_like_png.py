@@ -40,5 +40,30 @@ def test_coloured_images_are_refused_alike(trained_run, tmp_path, capsys, how):
             "eval npz": ["eval", run, "--data", npz],
             "predict png": ["predict", run, pngs[0], "--out", tmp_path / "p.csv"]}[how]
     code, _, err = run_cli(capsys, *argv)
-    assert code == 2 and err.strip().endswith(": 3 channel(s), but the model takes 1"), err
+    assert code == 2 and ": a colour image (its channels differ by up to " in err and err.strip().endswith(
+        "but the model takes grey images: an RGB(A) image is taken only where its three channels are equal (a grey "
+        "image stored as colour); convert it to grey first if that is what it is"), err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_grey_picture_with_a_faint_tint_is_said_to_be_colour_and_the_export_says_the_rule(trained_run, tmp_path,
+                                                                                           capsys):
+    # a +2 blue cast had been "3 channel(s), but the model takes 1", while the ONNX metadata told a deployer to
+    # convert any image to 'L' (scored there, refused here)
+    import json
+
+    from PIL import Image
+
+    run, _, arrays = trained_run
+    rgb = np.stack([arrays["test_images"][0]] * 3, -1).astype(int)
+    rgb[..., 2] = np.clip(rgb[..., 2] + 2, 0, 255)
+    Image.fromarray(rgb.astype(np.uint8)).save(tmp_path / "tint.png")
+    code, _, err = run_cli(capsys, "predict", run, tmp_path / "tint.png", "--out", tmp_path / "p.csv")
+    assert code == 2 and "a colour image (its channels differ by up to 2 grey levels)" in err, err
+    code, _, err = run_cli(capsys, "export", run, "--out", tmp_path / "m.onnx")
+    assert code == 0, err
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
+    steps = json.loads(meta["preprocessing"])["before_the_graph"]
+    assert any("only where its three channels are equal" in step for step in steps), steps
