@@ -97,7 +97,8 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     for all the inputs, with their count (:func:`medtrain.data._volume_notes.notes_once`). ``ids``: identifier
     columns (:func:`id_columns`: a CSV input's patient column), written after ``input`` (JSON: keys after it), each
     row's value its item's (:attr:`Item.ids`), empty (JSON: null) for an input without one; none by default. Returns
-    the number of predicted inputs and the skipped ones."""
+    the number of predicted inputs and the skipped ones. A predictor without the run's test-time views (``--no-tta``)
+    adds ``test_time_views`` (``none (the run's: hflip)``) to every CSV row, as the JSON header's ``tta_of_run``."""
     if not is_stream(out):
         refuse_a_runs_file(out)  # before any file is opened or input read
     skipped: list[Skipped] = []
@@ -113,8 +114,10 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
     # a multi-label run's threshold of each label, on the same scale, in a column of its own: the file had held
     # only the labels called, its thresholds in the JSON header alone (a multi-label walk)
     op_cols.update({f"{THRESHOLD_PREFIX}{label}": repr(float(t)) for label, t in (said.get("thresholds") or {}).items()})
+    # views other than the run's (--no-tta), in a column of their own: as the JSON header records them
+    views = ["test_time_views"] if "tta_of_run" in said else []
     _check_id_names(ids, ["input", "prediction", "probabilities", "entropy", "prediction_at_operating_point",
-                          *op_cols, *labels])  # before any file is opened
+                          *op_cols, *views, *labels])  # before any file is opened
     # JSON is one object: on a stream it is held until complete (atomic_path), so an input that fails half-way
     # leaves no unparsable fragment on standard output (`| jq` had read '{"labels": [...], "predictions": [')
     # a volume cut by the run's crop, or windowed without air, said in one line for all the inputs (notes_once)
@@ -131,7 +134,7 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
             op_key = "prediction_at_operating_point"  # at the run's threshold(s), as metrics.json records them
             if first and not as_json:
                 w.writerow(["input", *ids, "prediction", *labels] + (["entropy"] if entropy is not None else [])
-                           + ([*op_cols, op_key] if at_op is not None else []))
+                           + ([*op_cols, op_key] if at_op is not None else []) + views)
             for i, item in enumerate(batch):
                 name, given = item.name, dict(item.ids)  # its patient ID beside its name: a CSV's patient column
                 if as_json:
@@ -145,7 +148,8 @@ def write_predictions(predictor: Predictor, items: Iterable[Item], out: str | os
                 else:
                     w.writerow([name, *(given.get(c, "") for c in ids), decided[i], *(f"{v:.9g}" for v in probs[i])]
                                + ([f"{entropy[i]:.9g}"] if entropy is not None else [])
-                               + ([*op_cols.values(), at_op[i]] if at_op is not None else []))
+                               + ([*op_cols.values(), at_op[i]] if at_op is not None else [])
+                               + ([f"{said['tta']} (the run's: {said['tta_of_run']})"] if views else []))
             first = False
             n += len(batch)
             if progress is not None:

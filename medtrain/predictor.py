@@ -66,7 +66,7 @@ class Predictor:
     """
 
     def __init__(self, run: RunModel, batch_size: int | None = BATCH_SIZE, calibrated: bool = True, *,
-                 run_dir: str | os.PathLike | None = None):
+                 run_dir: str | os.PathLike | None = None, run_views: str | None = None):
         # batch_size="8" had been "TypeError: '<' not supported between instances of 'str' and 'int'"
         if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
                                        or batch_size < 1):
@@ -77,6 +77,7 @@ class Predictor:
         self.run_dir = Path(run_dir).absolute() if run_dir is not None else None  #: where it was loaded from
         self.labels = run.label_names
         self.task = run.meta["task"]
+        self._run_views = run_views  # the run's own test-time views where load's tta=False left them out
         t = run.meta.get("temperature")
         self._run_temperature = float(t) if t is not None else None  # also for the operating-point decision
         self.temperature = self._run_temperature if calibrated else None
@@ -128,7 +129,14 @@ class Predictor:
         contradicted the decisions); so a probability >= ``threshold`` is called ``positive_class``, calibrated or not.
         A multi-label run with one gives ``operating_point``, ``thresholds`` (``{label: threshold}``, uncalibrated also
         ``thresholds_on_calibrated``) and ``not_chosen`` (the labels that kept :data:`medtrain.operating_point.KEPT`:
-        :func:`medtrain.operating_point.kept_clause`) in place of the last two."""
+        :func:`medtrain.operating_point.kept_clause`) in place of the last two. ``tta``: the test-time views applied,
+        and ``tta_of_run`` the run's own where they differ (``--no-tta``: a file made without them had been
+        indistinguishable from one made as the run's were)."""
+        views = run_tta(self.run.cfg, self.run.meta)
+        own = self._run_views if self._run_views is not None else views
+        return {**self._settings(), "tta": views, **({"tta_of_run": own} if own != views else {})}
+
+    def _settings(self) -> dict:
         rule, threshold, positive = self.operating_point or (None, None, None)
         raw = self.temperature is None and self.operating_point is not None  # the run's threshold kept beside
         if self.operating_point is not None and positive is None:
@@ -277,7 +285,8 @@ def load(run_dir: str | os.PathLike, batch_size: int | None = BATCH_SIZE, calibr
     run = load_run_module(run_dir)
     if not tta:
         _warn_threshold_fitted_with_tta(run, run_dir, "predict")
-    return Predictor(run if tta else run.without_tta(), batch_size, calibrated, run_dir=run_dir)
+    return Predictor(run if tta else run.without_tta(), batch_size, calibrated, run_dir=run_dir,
+                     run_views=run_tta(run.cfg, run.meta))
 
 
 def _warn_threshold_fitted_with_tta(run: RunModel, run_dir: str | os.PathLike | None = None,

@@ -58,7 +58,7 @@ def test_load_decides_at_the_operating_point_calibrated_or_not(ml_run):
     assert cal.decide_at_operating_point(q) == _called(q, op["thresholds"])
     assert raw.decide_at_operating_point(raw.predict(images)) == cal.decide_at_operating_point(q)
     assert cal.settings() == {"calibrated": True, "temperature": cal.temperature, "operating_point": "youden",
-                              "thresholds": op["thresholds"], "not_chosen": []}
+                              "thresholds": op["thresholds"], "not_chosen": [], "tta": "none"}
     assert "operating point youden per label (3 thresholds)" in repr(cal)
 
 

@@ -62,6 +62,28 @@ def test_predict_no_tta_speaks_of_the_csv_column_and_names_the_run(tta_run, tmp_
     assert "--no-tta" in lines[0] and "prediction_at_operating_point column" in lines[0] and str(run) in lines[0]
 
 
+def test_a_file_predicted_without_the_runs_views_says_so_in_itself(tta_run, tmp_path, capsys):
+    # the warning went to the terminal only: the CSV and JSON of --no-tta were those of the run's own views, though
+    # 10 of 100 decisions at the operating point differed (a deployment walk)
+    import csv
+    import json
+
+    run, data = tta_run
+    for flags, name in (([], "own"), (["--no-tta"], "none")):
+        for fmt in ("csv", "json"):
+            code, _, err = run_cli(capsys, "predict", run, data, *flags, *(["--json"] if fmt == "json" else []),
+                                   "--out", tmp_path / f"{name}.{fmt}")
+            assert code == 0, err
+    own, none = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("own", "none"))
+    assert own["tta"] == "hflip" and "tta_of_run" not in own
+    assert (none["tta"], none["tta_of_run"]) == ("none", "hflip")
+    with open(tmp_path / "own.csv") as f:
+        assert "test_time_views" not in next(csv.reader(f))
+    with open(tmp_path / "none.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["test_time_views"] for r in rows} == {"none (the run's: hflip)"}
+
+
 def test_export_without_tta_speaks_of_the_graph_it_writes(tta_run, tmp_path):
     from medtrain.export import export_run
 

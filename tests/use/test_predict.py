@@ -263,7 +263,8 @@ def test_a_grey_picture_saved_as_rgb_is_predicted_as_the_grey_one(trained_run, t
     np.testing.assert_allclose(p.predict([tmp_path / "rgb.png", tmp_path / "rgba.png"]), p.predict(grey), atol=1e-6)
     tinted = np.stack([grey[0]] * 3, -1)
     tinted[..., 2] //= 2  # a colour picture is not taken for a grey one
-    with pytest.raises(MedtrainError, match="3 channel\\(s\\), but the model takes 1"):
+    with pytest.raises(MedtrainError, match=r"a colour image \(its channels differ by up to 115 grey levels\), but "
+                                            "the model takes grey images"):
         p.predict(tinted[None])
 
 

@@ -55,7 +55,7 @@ def test_skip_bad_lists_and_skips(trained_run, tmp_path, capsys):
     Image.fromarray(np.full((16, 16, 3), (200, 10, 10), np.uint8)).save(tmp_path / "d" / "001.png")  # colour, grey run
     code, _, err = _cli(capsys, "predict", run, tmp_path / "d", "--skip-bad", "--out", tmp_path / "p.csv")
     bad = str(tmp_path / "d" / "001.png")
-    assert code == 0 and f"skipped {bad}: 3 channel(s)" in err  # the name once ("0: 0: 3 channel(s)" before)
+    assert code == 0 and f"skipped {bad}: a colour image" in err  # the name once ("0: 0: 3 channel(s)" before)
     assert [r["input"][-7:] for r in _read(tmp_path / "p.csv")] == ["000.png", "002.png"]
 
 
