@@ -20,8 +20,10 @@ def register(sub) -> None:
                         "predict RUN -); a file named - is ./-. A CSV's patient column (the run's --group-column, "
                         "else patient, patient_id, subject or group) is copied into every row of its images, after "
                         "input and named as in the CSV; its other columns are not")
-    p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json); - for "
-                                                    "standard output")
+    p.add_argument("--out", default=None, help="output file (default predictions.csv, or predictions.json with --json), "
+                                                    "written whole or not at all; - for standard output, where CSV "
+                                                    "rows stream out as predicted (an input failing part-way leaves "
+                                                    "those before it, exit status 2)")
     p.add_argument("--json", action="store_true", help="write JSON instead of CSV")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="the split of a .npz input (default test)")
     p.add_argument("--skip-bad", action="store_true", help="list and skip unreadable or unfit inputs instead of stopping")
@@ -56,6 +58,8 @@ def run(args) -> int:
 
     _check_out_suffix(args.out, args.json)  # before the run is loaded
     inputs = with_stdin_paths(args.inputs, "predict")  # before the run is loaded: a wrong `-` is said at once
+    if args.batch_size is not None and args.batch_size < 1:  # the flag named (load's check speaks of batch_size)
+        raise MedtrainError(f"--batch-size must be a whole number >= 1, got {args.batch_size}")
     predictor = load(args.run_dir, batch_size=args.batch_size, calibrated=not args.no_calibration, tta=not args.no_tta)
     out = args.out or ("predictions.json" if args.json else "predictions.csv")
     items = inputs_except_out(inputs, predictor, out, split=args.split,  # --out img.png of img.png: refused

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from bad_inputs import bad_item
+from conftest import run_cli
 from medtrain.cli import main
 from test_predict import _cli, _read, _write_pngs  # the predict tests' helpers
 
@@ -120,3 +121,12 @@ def test_a_2d_npz_for_a_3d_run_is_named_a_dimensionality_mismatch(tmp_path, caps
     run = untrained_run_model("med3d_resnet10", in_chans=1, num_classes=2, input_size=8, spatial_dims=3)
     with pytest.raises(MedtrainError, match=r"flat.npz: a 2D image has the wrong dimensionality; the model takes 3D"):
         list(iter_inputs([tmp_path / "flat.npz"], run))
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_a_batch_size_below_1_is_refused_naming_the_flag(trained_run, tmp_path, capsys, size):
+    # "batch_size must be a whole number >= 1 or None, got 0": Python's terms for a flag (a deployment walk)
+    run, _, _ = trained_run
+    code, out, err = run_cli(capsys, "predict", run, run, "--batch-size", size, "--out", tmp_path / "p.csv")
+    assert code == 2 and err == f"medtrain: error: --batch-size must be a whole number >= 1, got {size}\n"
+    assert not (tmp_path / "p.csv").exists()
