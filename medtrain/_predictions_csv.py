@@ -27,6 +27,7 @@ class SavedPredictions(NamedTuple):
     scores: np.ndarray
     groups: list[str] | None
     inputs: list[str] | None = None  #: each row's ``input`` (its file, or its index in the split)
+    decisions: list[str] | None = None  #: each row's ``prediction_at_operating_point`` (a run with one), else None
 
 
 def read_saved(run_dir: str | Path, split: str = "test") -> SavedPredictions:
@@ -42,9 +43,11 @@ def read_saved(run_dir: str | Path, split: str = "test") -> SavedPredictions:
         scores = np.array([[float(r[i]) for i in prob] for r in rows[1:]], np.float64).reshape(-1, len(prob))
         groups = [r[head.index("group")] for r in rows[1:]] if "group" in head else None
         inputs = [r[head.index("input")] for r in rows[1:]] if "input" in head else None
+        at_op = head.index("prediction_at_operating_point") if "prediction_at_operating_point" in head else None
+        decisions = [r[at_op] for r in rows[1:]] if at_op is not None else None
     except (OSError, IndexError, ValueError):
         raise MedtrainError(f"{path} is missing or not a predictions file") from None
-    return SavedPredictions(labels[:, 0] if labels.shape[1] == 1 else labels, scores, groups, inputs)
+    return SavedPredictions(labels[:, 0] if labels.shape[1] == 1 else labels, scores, groups, inputs, decisions)
 
 
 def read_pooled(run_dirs: list, split: str) -> SavedPredictions:

@@ -135,6 +135,9 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
            "bootstrap": int(draws), "patients": len(set(s_run.groups)) if grouped else None}
     res.update(paired_difference(y, s_run.scores, s_oth.scores, task, draws, s_run.groups if grouped else None))
     classes = (m_run.get("data") or {}).get("classes") or []
+    if task == BINARY and (at := at_operating_points(y, [str(c) for c in classes], (m_run, m_oth), (s_run, s_oth),
+                                                     grouped)):
+        res["operating_points"] = at
     if said := caveats(y, s_run.scores, s_oth.scores, task, {str(j): c for j, c in enumerate(classes)}):
         res["caveats"] = said
     if verbose:
@@ -180,6 +183,66 @@ def paired_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, task: str, dr
             res["acc"].update(test="McNemar exact", p=mc["p"], run_only_correct=mc["a_only"],
                               other_only_correct=mc["b_only"])
     return res
+
+
+def _op_said(op: dict | None) -> dict | None:
+    return {k: op.get(k) for k in ("rule", "threshold", "positive_class")} if op else None
+
+
+def at_operating_points(y: np.ndarray, names: list[str], metrics: tuple, saved: tuple, grouped: bool) -> dict | None:
+    """Two binary runs compared where they decide, where either has an operating point (``metrics``: both runs'
+    ``metrics.json``; ``saved``: their :class:`~medtrain._predictions_csv.SavedPredictions`): each run's calls at its
+    own threshold (its file's ``prediction_at_operating_point``; a run without one, at 0.5), read as calls of the
+    first operating point's positive class, and the sensitivity and specificity they give, paired image by image with
+    McNemar's exact test on the positives and on the negatives (none where images repeat a patient), and on how many
+    images the calls differ. None where neither run has one, or a file predates the decisions' column. Two runs
+    with their own thresholds had been said to "make the same call on every image" (at 0.5) while their deployed
+    calls differed on 44 of 120 (a reader's walk)."""
+    ops = [m.get("operating_point") for m in metrics]
+    if not any(ops) or any(op and s.decisions is None for op, s in zip(ops, saved)) or not names:
+        return None
+    positive = next(op for op in ops if op).get("positive_class", names[-1])
+    if positive not in names:
+        return None
+    is_pos, index = np.asarray(y).reshape(-1) == names.index(positive), names.index(positive)
+    called = [np.array([d == positive for d in s.decisions]) if op else M.predictions(s.scores, BINARY) == index
+              for op, s in zip(ops, saved)]
+    out = {"positive_class": positive, "run": _op_said(ops[0]), "other": _op_said(ops[1]),
+           "calls_differ": int((called[0] != called[1]).sum())}
+    for name, among, right in (("sensitivity", is_pos, lambda c: c), ("specificity", ~is_pos, lambda c: ~c)):
+        a, b = right(called[0])[among], right(called[1])[among]
+        r = {"n": int(among.sum()), "run": float(a.mean()) if among.any() else None,
+             "other": float(b.mean()) if among.any() else None}
+        r["difference"] = r["run"] - r["other"] if among.any() else None
+        if among.any() and not grouped:
+            mc = mcnemar_test(a, b)
+            r.update(test="McNemar exact", p=mc["p"], run_only_correct=mc["a_only"], other_only_correct=mc["b_only"])
+        out[name] = r
+    return out
+
+
+def _op_lines(at: dict) -> list[str]:
+    """The printed lines of :func:`at_operating_points`."""
+    def rule(op):
+        return (f"{op['rule']}, threshold {op['threshold']:.4f}, positive class {op.get('positive_class')!r}" if op
+                else "none: its calls at 0.5")
+    pos = at["positive_class"]
+    lines = [f"  at their operating points (first: {rule(at['run'])}; second: {rule(at['other'])}), as calls of "
+             f"{pos!r}: they differ on {at['calls_differ']} image(s)"]
+    for name in ("sensitivity", "specificity"):
+        r = at[name]
+        if r["run"] is None:
+            lines.append(f"    {name} – (no image {'of' if name == 'sensitivity' else 'outside'} {pos!r})")
+            continue
+        among = "positives" if name == "sensitivity" else "negatives"
+        p = (f", McNemar exact p = {r['p']:.3g} (of the {r['n']} {among}: {r['run_only_correct']} right only in the "
+             f"first, {r['other_only_correct']} only in the second)") if r.get("p") is not None else ""
+        lines.append(f"    {name} {r['run']:.3f} vs {r['other']:.3f}: {r['difference']:+.3f}{p}")
+    given = {op.get("positive_class") for op in (at["run"], at["other"]) if op}
+    if len(given) > 1:
+        lines.append(f"    (the runs' operating points name different positive classes, "
+                     f"{' and '.join(map(repr, sorted(given)))}: both runs' calls are read as calls of {pos!r})")
+    return lines
 
 
 def caveats(y: np.ndarray, run_scores: np.ndarray, other_scores: np.ndarray, task: str,
@@ -240,7 +303,8 @@ def versus_summary(res: dict) -> str:
         ci = (f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else " (no interval: bootstrap 0)" if not res["bootstrap"]
               else " (no interval: the draws cannot differ)")
         if r.get("run_only_correct") == 0 == r.get("other_only_correct"):  # a point interval, and why
-            ci = " (the two runs make the same call on every image)"
+            ci = " (the two runs make the same call on every image" + (
+                " at 0.5: their operating points below)" if "operating_points" in res else ")")
         p = f", {r['test']} p = {r['p']:.3g}" if r["p"] is not None else ""
         extra = (f" ({r['run_only_correct']} images right only in the first, {r['other_only_correct']} only in the "
                  "second)") if "run_only_correct" in r else ""
@@ -251,6 +315,8 @@ def versus_summary(res: dict) -> str:
         lines.append(f"  {name.upper()} {r['run']:.4f} vs {r['other']:.4f}: {r['difference']:+.4f}{ci}{p}{extra}")
         # right under the line it qualifies: a difference of a degenerate run is not read without its caveat
         lines += [f"    caveat: {c['text']}" for c in res.get("caveats", ()) if c["metric"] == name]
+    if "operating_points" in res:
+        lines += _op_lines(res["operating_points"])
     if "p_values" in res:
         lines.append(f"  p-values {res['p_values']}")
     if res["same_test_set"] == "labels":
