@@ -267,7 +267,8 @@ def summarise(runs: list[dict], run_dirs: list[Path], bootstrap: int = 1000, see
         per_fold.append(row)
     summary = {name: (_spread if name == THRESHOLD_RAW else _mean_std)([f[name] for f in per_fold]) for name in _COLUMNS
                if name in per_fold[0] and name not in _UNSUMMARISED}
-    y, s, groups, _ = read_pooled(run_dirs, held_out)  # each fold's file read once
+    pooled_saved = read_pooled(run_dirs, held_out)  # each fold's file read once
+    y, s, groups = pooled_saved.labels, pooled_saved.scores, pooled_saved.groups
     oof = {"auc": metrics.auc(y, s, task), "acc": metrics.acc(y, s, task), "n": int(len(y))}
     if metrics.repeated(groups):
         oof["patients"] = len(set(groups))  # the intervals resample patients
