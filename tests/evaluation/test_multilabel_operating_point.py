@@ -190,4 +190,4 @@ def test_a_binary_run_s_operating_point_keeps_its_format(tmp_path):
     meta = read_meta(run / "model.safetensors")
     assert {"threshold", "positive_class", "operating_point"} <= set(meta) and "thresholds" not in meta
     assert set(medtrain.load(run).settings()) == {"calibrated", "temperature", "operating_point", "threshold",
-                                                  "positive_class"}
+                                                  "positive_class", "tta"}
