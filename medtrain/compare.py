@@ -36,7 +36,7 @@ from medtrain.crossval import cross_validate, fold_dir
 from medtrain.data import load_splits
 from medtrain.errors import MedtrainError
 from medtrain.reports.html import write_comparison_report
-from medtrain.reports._table_notes import pooled_oof_note
+from medtrain.reports._table_notes import operating_point_note, pooled_oof_note
 from medtrain._crossval_pairs import pooled_versus
 from medtrain.reports.tables import summarise, to_csv, to_latex, to_markdown
 from medtrain.rundir import is_finished, load_config, read_metrics
@@ -304,7 +304,8 @@ def compare(base: dict | Config | None, grid: dict[str, list | str], seeds: list
     header += f"{about}\n\n" if (about := recipes_note(recipes, base, grid)) else ""
     # old and new cells are not one recipe; nor are cells run by other medtrain code
     codes = code_note(results)
-    notes = [n for n in (formats_note(results), codes, pooled_oof_note(results, keys)) if n]
+    notes = [n for n in (formats_note(results), codes, pooled_oof_note(results, keys),
+                         operating_point_note(results, keys)) if n]
     # each run's medtrain, once the runs are done
     write_json(out / GRID_FILE, {**record, "runs_code": code_record(results), **({"code_note": codes} if codes else {})})
     tail = "".join(f"\n{n}\n" for n in notes)

@@ -106,3 +106,38 @@ def _versus_text(p: dict, seeds: bool) -> str:
     ci = f" [{lo:+.3f}, {hi:+.3f}]" if lo is not None and lo == lo else ""
     p_text = f", {a['test']} p = {a['p']:.2g}" if a.get("p") is not None else ""
     return f"{where}{a['difference']:+.3f}{ci}{p_text}"
+
+
+def operating_point_note(cells: list[dict], keys: list[str]) -> str:
+    """The sentence under a comparison whose runs have an operating point (``--operating-point``): each cell's test
+    sensitivity and specificity at its runs' own thresholds (a multi-label run's: the means over its labels), mean
+    over the runs with each run's value; '' where no run has one. The tables give ACC at 0.5 / arg-max (MedMNIST's),
+    and the rates a grid was run for had been in no table, only in each run's own report (a reader's walk)."""
+    def rates(run: dict):
+        test = (run.get("operating_point") or {}).get("test") or {}
+        test = test.get("summary", test)  # multi-label: the means over the labels
+        s, p = test.get("sensitivity", test.get("mean_sensitivity")), test.get("specificity",
+                                                                               test.get("mean_specificity"))
+        return None if s is None and p is None else (s, p)
+
+    def mean(values) -> str:
+        v = [x for x in values if x is not None and x == x]
+        if not v:
+            return "–"
+        each = f" ({', '.join(f'{x:.3f}' for x in v)})" if len(v) > 1 else ""
+        return f"{sum(v) / len(v):.3f}{each}"
+
+    shown, rules = [], []
+    for c in cells:
+        found = [(r, rates(r)) for r in c["runs"] if rates(r) is not None]
+        if not found:
+            continue
+        rules += [r["operating_point"].get("rule") for r, _ in found]
+        shown.append(f"{cell_label(c['cell'], keys)}: sensitivity {mean(x[0] for _, x in found)}, specificity "
+                     f"{mean(x[1] for _, x in found)}")
+    if not shown:
+        return ""
+    named = ", ".join(dict.fromkeys(str(r) for r in rules if r))
+    return (f"At each run's operating point ({named}: its threshold chosen on its own validation split), test "
+            "sensitivity and specificity, mean over the cell's runs with each run's in parentheses (the tables' ACC "
+            "is at 0.5 / arg-max, as MedMNIST's): " + "; ".join(shown) + ".")

@@ -90,3 +90,24 @@ def test_a_one_seed_compare_promises_no_interval_it_cannot_give():
     assert "+0.100 [" not in md and "+0.100" in md  # the difference alone
     assert "in brackets" not in md and "one pair each, so the difference alone" in md
     assert "in brackets" in to_markdown(summarise(_seeds((0.50, 0.52))), KEYS)  # two pairs: its interval
+
+
+def test_a_grid_run_at_an_operating_point_says_each_cell_s_rates_there():
+    # compare --operating-point specificity=0.8 had shown its cells' ACC at 0.5 and nowhere the rates it was run for
+    from medtrain.reports._table_notes import operating_point_note
+
+    def run(seed, sens, spec):
+        return {**_run(seed, 0.6, 0.6), "operating_point": {"rule": "specificity=0.8", "threshold": 0.7,
+                                                            "test": {"sensitivity": sens, "specificity": spec}}}
+
+    cells = [{"cell": {"dropout": "0"}, "runs": [run(0, 0.388, 0.771), run(1, 0.412, 0.8)]},
+             {"cell": {"dropout": "0.3"}, "runs": [run(0, 0.5, 0.7)]}]
+    note = operating_point_note(cells, KEYS)
+    assert note.startswith("At each run's operating point (specificity=0.8: its threshold chosen on its own "
+                           "validation split)")
+    assert "dropout=0: sensitivity 0.400 (0.388, 0.412), specificity 0.786 (0.771, 0.800)" in note
+    assert "dropout=0.3: sensitivity 0.500, specificity 0.700." in note
+    assert operating_point_note(_seeds(), KEYS) == ""  # no operating point: no sentence
+    ml = {**_run(0, 0.6, 0.6), "operating_point": {"rule": "youden", "test": {"per_label": {}, "summary": {
+        "mean_sensitivity": 0.6, "mean_specificity": 0.9}}}}
+    assert "base: sensitivity 0.600, specificity 0.900" in operating_point_note([{"cell": {}, "runs": [ml]}], [])
