@@ -16,7 +16,7 @@ from medtrain._out_checks import refuse_a_runs_file
 from medtrain.data._table_checks import THRESHOLD_PREFIX
 from medtrain.data._volume_notes import notes_once
 from medtrain.errors import MedtrainError
-from medtrain.predict_inputs import Item, Skipped, id_columns, iter_inputs
+from medtrain.predict_inputs import Item, Skipped, _raise, id_columns, iter_inputs
 from medtrain.predictor import BATCH_SIZE, Predictor, load
 
 __all__ = ["BATCH_SIZE", "Item", "Predictor", "Skipped", "id_columns", "inputs_except_out", "iter_inputs", "load",
@@ -50,25 +50,24 @@ def inputs_except_out(inputs: Iterable, predictor: Predictor, out: str | os.Path
     for given in inputs:
         if _same_file(out, given):
             raise _overwritten(out, f"the input {given}")
-        if not skip_bad and _gone(given):
-            raise MedtrainError(f"{given}: {why_not_read(given)}")
+        if not skip_bad and (gone := _gone(given)):
+            raise gone
     return _guarded(inputs, predictor, out, split)
 
 
-def _raise(e: Exception):
-    raise e
-
-
-def _gone(given) -> bool:
-    """Whether an input given is missing (or a link loop): not a FIFO or a device, which is a bad input of its own."""
-    return path_kind(given) is None and file_problem(given) != NOT_REGULAR
+def _gone(given) -> MedtrainError | None:
+    """Why an input given cannot be read where it is missing (or a link loop); None where it is there, or a FIFO or a
+    device (a bad input of its own, refused unopened by :func:`iter_inputs`)."""
+    if path_kind(given) is None and file_problem(given) != NOT_REGULAR:
+        return MedtrainError(f"{given}: {why_not_read(given)}")
+    return None
 
 
 def _guarded(inputs: list, predictor: Predictor, out, split: str) -> Iterator[Item]:
     alone = len(inputs) == 1
     for given in inputs:
-        if _gone(given):  # (with skip_bad): a bad input
-            yield Item(str(given), lambda e=MedtrainError(f"{given}: {why_not_read(given)}"): _raise(e))
+        if gone := _gone(given):  # (with skip_bad): a bad input, skipped where it stands
+            yield Item(str(given), lambda e=gone: _raise(e))
             continue
         items = iter_inputs([given], predictor.run, split=split, alone=alone)
         if Path(given).suffix.lower() == ".npz" and not Path(given).is_dir():  # rows named by index, not files
