@@ -129,7 +129,7 @@ def operating_point_note(cells: list[dict], keys: list[str]) -> str:
 
     shown, rules = [], []
     for c in cells:
-        found = [(r, rates(r)) for r in c["runs"] if rates(r) is not None]
+        found = [(r, x) for r in c["runs"] if (x := rates(r)) is not None]
         if not found:
             continue
         rules += [r["operating_point"].get("rule") for r, _ in found]
