@@ -31,8 +31,8 @@ def fold_choices(run: dict) -> dict:
 
 
 #: what a validation split may decide of a run, in the order they are said
-VAL_DECISIONS = ("the epoch kept", "when to stop", "flips", "TTA", "the class-weight rule", "the temperature",
-                 "the threshold")
+VAL_DECISIONS = ("the epoch kept", "the probe's regularisation", "when to stop", "flips", "TTA",
+                 "the class-weight rule", "the temperature", "the threshold")
 
 
 def val_decided(run: dict) -> list[str]:
@@ -42,7 +42,9 @@ def val_decided(run: dict) -> list[str]:
     choices = run.get("choices") or {}
     scored = [name for key, name in (("flip", "flips"), ("tta", "TTA"), ("class_weights", "the class-weight rule"))
               if isinstance(choices.get(key), dict) and any(k.startswith("val_") for k in choices[key])]
-    return ((["the epoch kept"] if run.get("checkpoint") != "last" else []) + (["when to stop"] if run.get(
+    epoch = [] if run.get("checkpoint") == "last" else ["the probe's regularisation"] if run.get("probe") else \
+        ["the epoch kept"]  # a linear probe trains no epochs: validation chose its classifier's C
+    return (epoch + (["when to stop"] if run.get(
         "early_stopped") else []) + scored + (["the temperature"] if run.get("calibration") else [])
         + (["the threshold"] if (run.get("operating_point") or {}).get("chosen_on") == "val" else []))
 

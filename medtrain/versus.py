@@ -135,8 +135,8 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
            "bootstrap": int(draws), "patients": len(set(s_run.groups)) if grouped else None}
     res.update(paired_difference(y, s_run.scores, s_oth.scores, task, draws, s_run.groups if grouped else None))
     classes = (m_run.get("data") or {}).get("classes") or []
-    if task == BINARY and (at := at_operating_points(y, [str(c) for c in classes], (m_run, m_oth), (s_run, s_oth),
-                                                     grouped)):
+    names = tuple([str(c) for c in (m.get("data") or {}).get("classes") or []] for m in (m_run, m_oth))
+    if task == BINARY and (at := at_operating_points(y, names, (m_run, m_oth), (s_run, s_oth), grouped)):
         res["operating_points"] = at
     if said := caveats(y, s_run.scores, s_oth.scores, task, {str(j): c for j, c in enumerate(classes)}):
         res["caveats"] = said
@@ -189,24 +189,28 @@ def _op_said(op: dict | None) -> dict | None:
     return {k: op.get(k) for k in ("rule", "threshold", "positive_class")} if op else None
 
 
-def at_operating_points(y: np.ndarray, names: list[str], metrics: tuple, saved: tuple, grouped: bool) -> dict | None:
+def at_operating_points(y: np.ndarray, names: tuple, metrics: tuple, saved: tuple, grouped: bool) -> dict | None:
     """Two binary runs compared where they decide, where either has an operating point (``metrics``: both runs'
     ``metrics.json``; ``saved``: their :class:`~medtrain._predictions_csv.SavedPredictions`): each run's calls at its
     own threshold (its file's ``prediction_at_operating_point``; a run without one, at 0.5), read as calls of the
     first operating point's positive class, and the sensitivity and specificity they give, paired image by image with
     McNemar's exact test on the positives and on the negatives (none where images repeat a patient), and on how many
-    images the calls differ. None where neither run has one, or a file predates the decisions' column. Two runs
+    images the calls differ. ``names``: each run's class names (a decision names a class of its own run's, read
+    by its index: two runs of one data may name them apart). None where neither run has one, or a file predates the
+    decisions' column. Two runs
     with their own thresholds had been said to "make the same call on every image" (at 0.5) while their deployed
     calls differed on 44 of 120 (a reader's walk)."""
     ops = [m.get("operating_point") for m in metrics]
-    if not any(ops) or any(op and s.decisions is None for op, s in zip(ops, saved)) or not names:
+    if not any(ops) or any(op and s.decisions is None for op, s in zip(ops, saved)) or not all(names):
         return None
-    positive = next(op for op in ops if op).get("positive_class", names[-1])
-    if positive not in names:
+    first = next(i for i, op in enumerate(ops) if op)
+    positive = ops[first].get("positive_class", names[first][-1])
+    if positive not in names[first]:
         return None
-    is_pos, index = np.asarray(y).reshape(-1) == names.index(positive), names.index(positive)
-    called = [np.array([d == positive for d in s.decisions]) if op else M.predictions(s.scores, BINARY) == index
-              for op, s in zip(ops, saved)]
+    index = names[first].index(positive)
+    is_pos = np.asarray(y).reshape(-1) == index
+    called = [np.array([own.index(d) == index if d in own else False for d in s.decisions]) if op else
+              M.predictions(s.scores, BINARY) == index for op, s, own in zip(ops, saved, names)]
     out = {"positive_class": positive, "run": _op_said(ops[0]), "other": _op_said(ops[1]),
            "calls_differ": int((called[0] != called[1]).sum())}
     for name, among, right in (("sensitivity", is_pos, lambda c: c), ("specificity", ~is_pos, lambda c: ~c)):

@@ -19,8 +19,8 @@ from medtrain.config import DESCRIPTIONS, Config, load_yaml
 
 #: ``--devices`` and ``--num-nodes`` of a command that trains its runs one after another in one process (compare,
 #: tune): one device is all it takes (``single_process_only`` refuses more), though the help had offered train's.
-ONE_PROCESS = {"devices": "one device: 1, auto on a machine with one, or the index of the GPU to use as N, (this "
-                          "command trains its runs in one process; for several devices train each run with "
+ONE_PROCESS = {"devices": "one device: 1, auto on a machine with one, or the index of the GPU to use written "
+                          "'N,' (this command trains its runs in one process; for several devices train each run with "
                           "medtrain train --devices N)",
                "num_nodes": "1 (this command trains its runs in one process, on one machine)"}
 

@@ -127,8 +127,11 @@ def _what_was_written(s: dict, rule: str | None = None) -> str:
             why = "temperature 1"
         said.append(f"probabilities as the network gives them ({why})")
     elif s["temperature"] is not None:
-        said.append(f"temperature-scaled (T = {s['temperature']:.3g})" if s["calibrated"] else
-                    f"raw probabilities (the run's temperature {s['temperature']:.3g} not applied)")
+        from medtrain.evaluation.calibration import temperature_text  # digits that tell a fitted 1.0022 from 1
+
+        t = temperature_text(s["temperature"])
+        said.append(f"temperature-scaled (T = {t})" if s["calibrated"] else
+                    f"raw probabilities (the run's temperature {t} not applied)")
     # raw probabilities of a run with T != 1: the threshold(s) on them, the run's mapped through T (the line had
     # stated the calibrated threshold beside raw columns, which contradicted the decisions)
     mapped = not s["calibrated"] and s["temperature"] not in (None, 1)

@@ -139,11 +139,11 @@ def choose_temperature(scores, labels, task: str) -> tuple[float, str]:
     t = fit_temperature(pseudo_logits(scores, task), labels, task)
     before, after = metrics.ece(labels, scores, task), metrics.ece(labels, apply_temperature(scores, task, t), task)
     if after > before:
-        return 1.0, f"kept 1: T = {_not_one(t)} raised the validation ECE from {before:.4f} to {after:.4f}"
+        return 1.0, f"kept 1: T = {temperature_text(t)} raised the validation ECE from {before:.4f} to {after:.4f}"
     return t, "fitted"
 
 
-def _not_one(t: float) -> str:
+def temperature_text(t: float) -> str:
     """A fitted temperature in as few significant digits (3 or more) as tell it from 1: a fitted 1.0022 had been
     said as "T = 1 raised the validation ECE", which T = 1 (no scaling) cannot."""
     for digits in range(3, 8):

@@ -9,8 +9,11 @@ input's shape fits only the first (it had counted CoaT-Lite Tiny at 4.44 G MACs,
 PVT's and LeViT's products), so they are measured: every module with an integer ``num_heads`` (timm's
 convention, all of the above) is one row per call, holding the multiply-accumulates torch's FLOP counter's
 formulas count inside it (FLOPs / 2) less those of the rows recorded inside it (its conv and
-linear layers; an attention module within it). Fused kernels are counted through their shapes
-(``scaled_dot_product_attention``: torch's formula, also for the CPU kernel it lacks one for). On the meta
+linear layers; an attention module within it), so a row holds every matrix product inside the module that no
+conv or linear hook sees: BEiT's and the parallel blocks' projections applied through ``F.linear`` are in it (the
+total is right, the split by kind is not), and a block with nothing of its own (DaViT's) adds no row. Fused
+kernels are counted through their shapes (``scaled_dot_product_attention``: torch's formula, also for the CPU kernel
+it lacks one for). On the meta
 device it computes nothing, as the other counts. ``nn.MultiheadAttention`` applies its projections through their
 weights rather than as modules: a formula counts them (linear) and its products (attention).
 
@@ -20,6 +23,7 @@ sum to the total with attention in rows of its own.)
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Callable, Iterator
 
 import torch
@@ -77,7 +81,7 @@ def _tokens_and_width(args, kwargs, output):
     if len(shape) == 3:  # (B', N, C) tokens
         return shape[1], shape[2], out_shape
     if len(shape) >= 4:  # (B, C, H, W) maps (LeViT's, ...)
-        return int(torch.tensor(shape[2:]).prod()), shape[1], out_shape
+        return math.prod(shape[2:]), shape[1], out_shape  # (not torch.prod: a meta tensor under torch.device("meta"))
     return 0, 0, out_shape
 
 
@@ -101,6 +105,8 @@ def attention_counted(model: nn.Module, record: Callable[..., None], counted: Ca
         def post(module, args, kwargs, output):
             flops, rows = started.pop()
             macs = (counter.flops - flops) // 2 - (counted() - rows)
+            if macs <= 0:  # a block that holds its attention module (DaViT's): nothing of its own to count
+                return
             n, c, out = _tokens_and_width(args, kwargs, output)
             record(module, "attention", kernel="", in_channels=c, out_channels=c, groups=module.num_heads,
                    out_shape=out, params=0, macs=max(0, macs),

@@ -132,12 +132,19 @@ def operating_point_note(cells: list[dict], keys: list[str]) -> str:
         found = [(r, x) for r in c["runs"] if (x := rates(r)) is not None]
         if not found:
             continue
-        rules += [r["operating_point"].get("rule") for r, _ in found]
+        rules += [_rule_of(r["operating_point"]) for r, _ in found]
         shown.append(f"{cell_label(c['cell'], keys)}: sensitivity {mean(x[0] for _, x in found)}, specificity "
                      f"{mean(x[1] for _, x in found)}")
     if not shown:
         return ""
     named = ", ".join(dict.fromkeys(str(r) for r in rules if r))
     return (f"At each run's operating point ({named}: its threshold chosen on its own validation split), test "
-            "sensitivity and specificity, mean over the cell's runs with each run's in parentheses (the tables' ACC "
-            "is at 0.5 / arg-max, as MedMNIST's): " + "; ".join(shown) + ".")
+            "sensitivity and specificity, mean over the cell's runs (each run's in parentheses where it has several; "
+            "the tables' ACC is at 0.5 / arg-max, as MedMNIST's): " + "; ".join(shown) + ".")
+
+
+def _rule_of(op: dict) -> str:
+    """An operating point's rule and, where it names one, its positive class: ``specificity=0.8, positive class
+    'malignant'`` (a grid varying ``positive_class`` had read as one rule)."""
+    positive = op.get("positive_class")
+    return f"{op.get('rule')}" + (f", positive class {positive!r}" if positive is not None else "")

@@ -177,7 +177,7 @@ def test_a_command_training_its_runs_in_one_process_offers_one_device_in_the_for
     devices, nodes = _help(command, "--devices"), _help(command, "--num-nodes")
     assert devices.startswith("one device") and "medtrain train --devices N" in devices and "-1" not in devices
     assert nodes.startswith("1 (") and "devices per node" in _help("train", "--devices")
-    index = re.search(r"the GPU to use as (\S+)", devices).group(1)
+    index = re.search(r"the GPU to use written '(\S+)'", devices).group(1)
     assert index == "N," and resolve({"devices": "1,"}).devices == [1]  # the form said is one the settings read
     assert not is_multiprocess(resolve({"devices": "1,"}))
 

@@ -286,4 +286,4 @@ def test_a_rejected_temperature_near_1_is_said_in_digits_that_are_not_1(monkeypa
     monkeypatch.setattr(calibration.metrics, "ece", lambda *a: next(eces))
     t, rule = choose_temperature(scores, y, BINARY)
     assert t == 1.0 and rule == "kept 1: T = 1.002 raised the validation ECE from 0.1282 to 0.1284"
-    assert calibration._not_one(0.776) == "0.776" and calibration._not_one(0.99996) == "0.99996"
+    assert calibration.temperature_text(0.776) == "0.776" and calibration.temperature_text(0.99996) == "0.99996"

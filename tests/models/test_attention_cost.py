@@ -101,3 +101,16 @@ def test_a_network_torchs_counter_fails_on_is_counted():
     r = count_cost(model, 64, 3)
     rows = [x for x in r.layers if x.kind == "attention"]
     assert len(rows) == 24 + 2 and all(x.macs > 0 for x in rows)  # 24 self-attention blocks, 2 class-attention
+
+
+def test_attention_rows_are_counted_inside_a_meta_device_context_and_a_block_adds_no_empty_row():
+    # a 4-D attention input's tokens had been a torch product, a meta tensor under torch.device("meta") (its .item()
+    # failed); a block holding its attention module (DaViT's SpatialBlock, an integer num_heads) added rows of 0 MACs
+    import timm
+
+    with torch.device("meta"):
+        r = count_cost(timm.create_model("levit_conv_128s", img_size=64, num_classes=2).eval(), 64, 3)
+        assert r.macs_by_kind["attention"] > 0
+        davit = count_cost(timm.create_model("davit_tiny", num_classes=2).eval(), 224, 3)
+    rows = [x for x in davit.layers if x.kind == "attention"]
+    assert rows and all(x.macs > 0 for x in rows)

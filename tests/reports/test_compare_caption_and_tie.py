@@ -105,6 +105,9 @@ def test_a_grid_run_at_an_operating_point_says_each_cell_s_rates_there():
     note = operating_point_note(cells, KEYS)
     assert note.startswith("At each run's operating point (specificity=0.8: its threshold chosen on its own "
                            "validation split)")
+    named = {**cells[1]["runs"][0]["operating_point"], "positive_class": "malignant"}
+    assert "(specificity=0.8, positive class 'malignant': its threshold" in operating_point_note(
+        [{"cell": {"dropout": "0"}, "runs": [{**cells[1]["runs"][0], "operating_point": named}]}], KEYS)
     assert "dropout=0: sensitivity 0.400 (0.388, 0.412), specificity 0.786 (0.771, 0.800)" in note
     assert "dropout=0.3: sensitivity 0.500, specificity 0.700." in note
     assert operating_point_note(_seeds(), KEYS) == ""  # no operating point: no sentence

@@ -202,3 +202,9 @@ def test_pooled_figures_over_validation_folds_name_what_those_folds_decided():
     assert val_note({**cv, "held_out": "test"}, "these figures") == ""
     assert "so these figures are of unseen images" in val_note({**cv, "val_decided": []}, "these figures")
     assert "each run's checkpoint" in val_note({"held_out": "val"}, "these figures")  # a cv.json before the record
+
+
+def test_a_linear_probe_fold_is_said_to_have_chosen_its_regularisation_not_an_epoch():
+    from medtrain.crossval import val_decided
+
+    assert val_decided({"checkpoint": "best", "probe": {"classifier": "logreg"}}) == ["the probe's regularisation"]

@@ -26,13 +26,13 @@ def test_each_run_is_read_at_its_own_threshold_and_paired_on_positives_and_negat
     b = np.r_[np.ones(6), np.zeros(4), np.zeros(20)]    # sensitivity 0.6, specificity 1.0
     ops = ({"operating_point": {"rule": "sensitivity=0.95", "threshold": 0.2, "positive_class": "malignant"}},
            {"operating_point": {"rule": "youden", "threshold": 0.7, "positive_class": "malignant"}})
-    at = at_operating_points(y, NAMES, ops, (_saved(a), _saved(b)), grouped=False)
+    at = at_operating_points(y, (NAMES, NAMES), ops, (_saved(a), _saved(b)), grouped=False)
     assert at["calls_differ"] == 12 and at["positive_class"] == "malignant"
     sens, spec = at["sensitivity"], at["specificity"]
     assert (sens["run"], sens["other"], sens["run_only_correct"], sens["other_only_correct"]) == (1.0, 0.6, 4, 0)
     assert (spec["run"], spec["other"], spec["run_only_correct"], spec["other_only_correct"]) == (0.6, 1.0, 0, 8)
     assert spec["p"] == pytest.approx(2 / 2 ** 8)  # McNemar's exact: 0 of 8 discordant negatives, two-sided
-    assert "p" not in at_operating_points(y, NAMES, ops, (_saved(a), _saved(b)), grouped=True)["sensitivity"]
+    assert "p" not in at_operating_points(y, (NAMES, NAMES), ops, (_saved(a), _saved(b)), grouped=True)["sensitivity"]
     res = {"run": "A", "other": "B", "split": "test", "n": 30, "patients": None, "same_test_set": "digest",
            "bootstrap": 0, "operating_points": at,
            **{k: {"run": 0.7, "other": 0.7, "difference": 0.0, "difference_ci": [0.0, 0.0], "test": "McNemar exact",
@@ -48,13 +48,23 @@ def test_each_run_is_read_at_its_own_threshold_and_paired_on_positives_and_negat
 def test_a_run_without_one_is_read_at_0_5_and_positive_classes_that_differ_are_said():
     y = np.array([1, 1, 0, 0])
     ops = ({"operating_point": {"rule": "youden", "threshold": 0.3, "positive_class": "benign"}}, {})
-    at = at_operating_points(y, NAMES, ops, (_saved([0, 1, 1, 1]), _saved([1, 1, 0, 0], decisions=False)), False)
+    at = at_operating_points(y, (NAMES, NAMES), ops, (_saved([0, 1, 1, 1]), _saved([1, 1, 0, 0], decisions=False)), False)
     assert at["positive_class"] == "benign" and at["other"] is None
     assert at["sensitivity"]["n"] == 2 and (at["sensitivity"]["run"], at["sensitivity"]["other"]) == (0.0, 1.0)
-    assert at_operating_points(y, NAMES, ({}, {}), (_saved([1] * 4), _saved([1] * 4)), False) is None
+    assert at_operating_points(y, (NAMES, NAMES), ({}, {}), (_saved([1] * 4), _saved([1] * 4)), False) is None
     both = ({"operating_point": {"rule": "youden", "threshold": 0.3, "positive_class": "benign"}},
             {"operating_point": {"rule": "youden", "threshold": 0.6, "positive_class": "malignant"}})
-    at = at_operating_points(y, NAMES, both, (_saved([0, 1, 1, 1]), _saved([1, 1, 0, 0])), False)
+    at = at_operating_points(y, (NAMES, NAMES), both, (_saved([0, 1, 1, 1]), _saved([1, 1, 0, 0])), False)
     from medtrain.versus import _op_lines
 
     assert "name different positive classes, 'benign' and 'malignant'" in "\n".join(_op_lines(at))
+
+
+def test_runs_that_name_the_classes_apart_are_read_by_index():
+    # two runs of one data, one naming the classes '0' and '1': its calls had all read as negatives
+    y = np.array([1, 1, 0, 0])
+    other = SavedPredictions(np.zeros(4, int), np.zeros((4, 2)), None, None, ["1", "1", "0", "0"])
+    ops = ({"operating_point": {"rule": "youden", "threshold": 0.5, "positive_class": "malignant"}},
+           {"operating_point": {"rule": "youden", "threshold": 0.5, "positive_class": "1"}})
+    at = at_operating_points(y, (NAMES, ["0", "1"]), ops, (_saved([1, 1, 0, 0]), other), False)
+    assert at["calls_differ"] == 0 and at["sensitivity"]["other"] == 1.0 and at["specificity"]["other"] == 1.0
