@@ -148,9 +148,7 @@ def settings_of(config: Config) -> dict:
     ``transfer`` is its default, ``transfer`` is left to :func:`resolve`'s rule (``--pretrained`` alone fine-tunes):
     ``Config(pretrained=...)`` had trained from scratch, while the CLI, a dict and a compare cell fine-tuned (a
     scratch control beside a pretrained source is asked for as a dict, ``{"transfer": "scratch", ...}``)."""
-    d = config.to_dict()
-    if d.get("data") is not None and d.get("dataset") == KEYS["dataset"].default:
-        d["dataset"] = None
+    d = dataclasses.replace(config).to_dict()  # Config's own rule (__post_init__), also for a data set after it was made
     if d.get("pretrained") and d.get("transfer") == KEYS["transfer"].default:
         del d["transfer"]
     return d
