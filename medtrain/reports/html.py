@@ -24,8 +24,8 @@ from PIL import Image
 from medtrain import intervals
 from medtrain._io import write_text
 from medtrain.data import ORIGIN_KEY, OWN, origin_parts
-from medtrain.reports.tables import (FOLDS_NOTE, UNPAIRED, caption, delta_heads, delta_parts, one_class_note,
-                                     one_class_run, one_class_runs, paired_differences, undefined_note,
+from medtrain.reports.tables import (FOLDS_NOTE, UNPAIRED, caption, delta_heads, delta_parts, has_intervals,
+                                     one_class_note, one_class_run, one_class_runs, paired_differences, undefined_note,
                                      p_note, unpaired_note, MEANS)
 from medtrain.reports import png
 from medtrain.reports._html_settings import fractions_note, fractions_read, settings_shown
@@ -246,6 +246,7 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
         title=title, header=header, rows=rows, metrics=list(values),
         best=best, tied=len(best) > 1, dots=png_data_uri(out / SEEDS_FILE), folds=any(fold_cells),
         paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=p_note(nb), fold_pairs=nb,
+        intervals=has_intervals([{"paired": d} for d in paired]),
         all_folds=all(fold_cells), caption=caption([{"fold_runs": f, "paired": d} for f, d in zip(fold_cells, paired)]),
         folds_note=" ".join(n for n in notes if n),
         one_class_note=one_class_note([(name, one_class_runs(c["runs"]), len(c["runs"]))

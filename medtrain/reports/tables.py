@@ -183,7 +183,7 @@ def caption(rows: list[dict], tex: bool = False) -> str:
             frozenset(methods), "seed (and fold, in cross-validated cells)")
         how = {"t": "Student's t over the pairs",
                "nadeau-bengio": "Nadeau & Bengio's corrected resampled t over the fold pairs"}
-        intervals = any((r.get("paired") or {}).get(f"d_{name}_ci") for r in rows[1:] for name, _ in DELTAS)
+        intervals = has_intervals(rows)
         text += (f" Δ: each cell minus the first, paired by {by}, its mean difference with a 95% interval in "
                  "brackets (" + "; ".join(how[m] for m in sorted(methods, key=list(how).index))
                  + ") and the p of the paired test it inverts." if intervals else
@@ -215,14 +215,19 @@ def p_text(d: dict | None, name: str) -> str:
     return "–" if p is None else "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
-def delta_heads(short: bool = False) -> list[str]:
-    """The Δ columns' heads, in :data:`DELTAS` order, a tested one's p after it (the Markdown and HTML tables' one
-    list). ``short``: the web page's, whose note under the table says "vs the first cell, paired, 95% CI" once (the
-    long heads made its table wider than a 1200-px window and the printed page)."""
+def has_intervals(rows: list[dict]) -> bool:
+    """Whether any cell's Δ has a 95% interval (two pairs or more)."""
+    return any((r.get("paired") or {}).get(f"d_{name}_ci") for r in rows[1:] for name, _ in DELTAS)
+
+
+def delta_heads(short: bool = False, intervals: bool = True) -> list[str]:
+    """The Δ columns' heads, in :data:`DELTAS` order, a tested one's p after it; "95% CI" only where a Δ has one
+    (:func:`has_intervals`). ``short``: the web page's, its note saying what a Δ is (long heads overflowed it)."""
     if short:  # the p in its Δ's cell (:func:`delta_parts`)
         return [f"Δ {label}" for _, label in delta_columns()]
+    how = "paired, 95% CI" if intervals else "paired"
     return [h for name, label in delta_columns()
-            for h in [f"Δ {label} vs first (paired, 95% CI)"] + ([f"p (Δ {label})"] if name in TESTED else [])]
+            for h in [f"Δ {label} vs first ({how})"] + ([f"p (Δ {label})"] if name in TESTED else [])]
 
 
 def delta_cells(d: dict | None) -> list[str]:
@@ -248,7 +253,7 @@ def delta_parts(d: dict | None) -> list[tuple[str, str | None]]:
 def to_markdown(rows: list[dict], keys: list[str]) -> str:
     paired = len(rows) > 1
     head = keys + ["seeds", "test ACC", "test AUC", "val AUC", "kept epoch", "stop epoch", "time/run (s)"]
-    head += delta_heads() if paired else []
+    head += delta_heads(intervals=has_intervals(rows)) if paired else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [str(r[k]) for k in keys] + [str(r["seeds"]) + (f" × {r['fold_runs']} folds" if r.get("fold_runs") else "")]
@@ -373,7 +378,7 @@ def to_latex(rows: list[dict], keys: list[str], note: str = "") -> str:
     tested = delta_columns(tex=True)
     head = [tex_escape(k) for k in keys] + ["seeds", "test ACC", "test AUC"]
     for _, label in tested if paired else ():
-        head += [rf"$\Delta$ {label} (95\% CI)", "$p$"]
+        head += [rf"$\Delta$ {label}" + (r" (95\% CI)" if has_intervals(rows) else ""), "$p$"]
     lines = ["% medtrain compare: " + line for line in (note.strip().splitlines() or [""]) if line.strip()]
     lines += ["% Caption: " + caption(rows, tex=True),
               "% Needs \\usepackage{booktabs}.",

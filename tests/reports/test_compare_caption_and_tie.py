@@ -92,6 +92,21 @@ def test_a_one_seed_compare_promises_no_interval_it_cannot_give():
     assert "in brackets" in to_markdown(summarise(_seeds((0.50, 0.52))), KEYS)  # two pairs: its interval
 
 
+def test_a_one_seed_compare_s_column_heads_and_page_promise_no_interval(tmp_path):
+    # the caption was mended, but the Δ heads still read "(paired, 95% CI)", summary.tex's "(95\% CI)" and the
+    # page "with a Student-t 95% interval over the pairs" above cells holding one difference each
+    cells = [{"cell": {"dropout": d}, "runs": [_run(0, 0.5 + 0.1 * i, 0.52)]} for i, d in enumerate(("0", "0.5"))]
+    rows = summarise(cells)
+    head = to_markdown(rows, KEYS).splitlines()[0]
+    assert "Δ test AUC vs first (paired) |" in head and "95% CI" not in head
+    assert "95\\% CI" not in to_latex(rows, KEYS)
+    page = _text(write_comparison_report(tmp_path, KEYS, cells))
+    assert "Student-t 95% interval" not in page and "one pair each, so the difference alone" in page
+    two = summarise(_seeds((0.50, 0.52)))  # two pairs: the interval, and the heads say so
+    assert "Δ test AUC vs first (paired, 95% CI)" in to_markdown(two, KEYS) and "95\\% CI" in to_latex(two, KEYS)
+    assert "Student-t 95% interval" in _text(write_comparison_report(tmp_path / "two", KEYS, _seeds((0.50, 0.52))))
+
+
 def test_a_grid_run_at_an_operating_point_says_each_cell_s_rates_there():
     # compare --operating-point specificity=0.8 had shown its cells' ACC at 0.5 and nowhere the rates it was run for
     from medtrain.reports._table_notes import operating_point_note
