@@ -81,7 +81,7 @@ def test_a_multi_class_run_over_few_patients_says_patients_for_its_score_and_cla
     assert "too few test patients per class" in line and "logit interval has no width" not in line
     page = _page("multi-class", res)
     assert "too few patients per class" in page and "DeLong's variance is 0" not in page
-    assert "The AUC intervals of 4 classes with fewer than 30 test patients of their own" in page
+    assert "The AUC intervals of 4 classes (c0, c1, c2, c3) with fewer than 30 test patients of their own" in page
     assert "too few patients per class" in _note(res)
 
 
@@ -90,6 +90,6 @@ def test_a_multi_class_run_says_which_class_intervals_are_for_a_perfect_separati
     s = np.full((len(y), 3), 0.2)
     s[np.arange(len(y)), y] = 0.6  # every class perfectly separated from the rest; the third has 9 images
     page = _page("multi-class", _test(y, s, "multi-class", names={str(i): f"c{i}" for i in range(3)}))
-    assert "The AUC intervals of 1 class with fewer than 30 test images of their own" in page
-    assert "The AUC intervals of 2 classes whose scores separate them perfectly from the rest (AUC 1 or 0) are " \
+    assert "The AUC intervals of 1 class (c2) with fewer than 30 test images of their own" in page
+    assert "The AUC intervals of 2 classes (c0, c1) whose scores separate them perfectly from the rest (AUC 1 or 0) are " \
            "Newcombe's score intervals" in page

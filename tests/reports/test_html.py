@@ -229,7 +229,7 @@ def test_wilson_intervals_of_small_classes_and_of_acc_are_named_as_such(figures)
     m["test"]["per_class"]["normal"].update(recall_ci_method="wilson", precision_ci_method="wilson")
     page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
     assert "ACC's is Wilson's score interval: too few test images per class" in page
-    assert "The recall and precision intervals of 1 class with few test images are Wilson's score intervals" in page
+    assert "The recall and precision intervals of 1 class (normal) with few test images are Wilson's score intervals" in page
     assert "calls every image one class" not in page
 
 
@@ -238,7 +238,7 @@ def test_wilson_intervals_of_a_one_class_network_say_so_not_few_images(figures):
     for name in ("normal", "pneumonia"):
         m["test"]["per_class"][name].update(recall_ci_method="wilson", recall_ci_reason="every draw gave one value")
     page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
-    assert "of 2 classes are Wilson's score intervals: every bootstrap draw gave one value" in page
+    assert "of 2 classes (normal, pneumonia) are Wilson's score intervals: every bootstrap draw gave one value" in page
     assert "with few test images" not in page
 
 

@@ -49,7 +49,7 @@ def test_a_class_without_an_interval_shows_a_dash_for_it_and_says_why(figures):
         assert rows["normal"][2:] == ["0.800 [0.600, 0.900]", "0.750 [0.512, 0.876]", "0.770 [0.600, 0.880]", "–"]
         text = " ".join(" ".join(_Page(html).text).split())
         assert "nan" not in text.lower()
-        assert "An interval shown as [–] is not given (1 class)" in text
+        assert "An interval shown as [–] is not given (1 class: pneumonia)" in text
     plain = " ".join(" ".join(_Page(run_report({}, _metrics(), figures)).text).split())
     assert "[–]" not in plain and "is not given" not in plain
     m = _metrics()  # --bootstrap 0: no interval was asked for, none is missed

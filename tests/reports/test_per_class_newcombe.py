@@ -44,8 +44,8 @@ def test_the_report_counts_the_classes_with_newcombe_s_auc_interval():
     html = run_report({}, {"task": "multi-class", "history": [], "best_epoch": 0, "stop_epoch": 0,
                            "val": {"auc": 0.9, "acc": 0.8}, "test": test}, {})
     text = markup.unescape(" ".join(html.split()))
-    assert "The AUC intervals of 1 class with fewer than 30 test images of their own or of the other classes are " \
-           "Newcombe's score intervals" in text
+    assert "The AUC intervals of 1 class (c3) with fewer than 30 test images of their own or of the other classes " \
+           "are Newcombe's score intervals" in text  # named: a reader of 4 classes had to guess which one
 
 
 def test_the_report_s_count_for_newcombe_s_class_intervals_is_intervals_few_for_auc(monkeypatch):
@@ -59,4 +59,4 @@ def test_the_report_s_count_for_newcombe_s_class_intervals_is_intervals_few_for_
     html = run_report({}, {"task": "multi-class", "history": [], "best_epoch": 0, "stop_epoch": 0,
                            "val": {"auc": 0.9, "acc": 0.8}, "test": test}, {})
     text = markup.unescape(" ".join(html.split()))
-    assert "The AUC intervals of 1 class with fewer than 12 test images of their own" in text and "than 30" not in text
+    assert "The AUC intervals of 1 class (c3) with fewer than 12 test images of their own" in text and "than 30" not in text
