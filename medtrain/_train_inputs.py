@@ -14,6 +14,7 @@ from medtrain import rundir
 from medtrain._io import check_output
 from medtrain._out_checks import refuse_others_files
 from medtrain.augment import available
+from medtrain.augment._registry import LISTED_BY
 from medtrain.augment.policies import is_policy_file
 from medtrain.config import Config
 from medtrain.data.arrays import FILE as ARRAYS_FILE, arrays_written, in_memory
@@ -31,7 +32,7 @@ def check_settings(cfg: Config) -> None:
     check_network_input(cfg)  # a network that cannot take the image size: one line, before the data are read
     for name in cfg.augment:
         if name and name != "none" and not is_policy_file(name) and name not in available():
-            raise suggest(name, available(), "augmentation")
+            raise suggest(name, available(), "augmentation", LISTED_BY)
 
 
 def _as_config(config) -> Config:

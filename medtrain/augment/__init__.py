@@ -20,7 +20,7 @@ from medtrain.augment import erasing, intensity, mixing  # noqa: F401  (register
 from medtrain.augment import volume  # noqa: F401  (registers the 3d_* ops)
 from medtrain.augment import policies  # noqa: F401  (registers autoaugment, randaugment, trivialaugment, policy)
 from medtrain.augment.fused import FusedPipeline, fuse  # noqa: F401
-from medtrain.augment._registry import get_op, op_names, twin_hint
+from medtrain.augment._registry import LISTED_BY, get_op, op_names, twin_hint
 from medtrain.errors import MedtrainError, suggest
 
 
@@ -111,7 +111,7 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None, given:
             ops.append(policies.build_policy_op(n))
             continue
         if n not in op_names():
-            raise suggest(n, op_names(), "augmentation")
+            raise suggest(n, op_names(), "augmentation", LISTED_BY)
         before = set(params.read)
         try:
             ops.append(get_op(n)(params))

@@ -7,15 +7,20 @@ from torch import nn
 
 # name -> factory(params: dict) -> nn.Module called as ``x, y = op(x, y)``
 _OPS: Dict[str, Callable[[dict], nn.Module]] = {}
+#: where an unknown op's refusal sends the user (:func:`medtrain.errors.suggest`'s ``listed_by``)
+LISTED_BY = "medtrain augment list names each, with what it does and its settings"
+# name -> one line of what the op does, naming the settings it reads (``medtrain augment list``)
+_ABOUT: Dict[str, str] = {}
 
 
-def register_op(name: str):
-    """Register ``factory(params) -> module`` under ``name``; ``params`` holds the run's settings."""
+def register_op(name: str, about: str):
+    """Register ``factory(params) -> module`` under ``name``; ``params`` holds the run's settings; ``about``: what
+    the op does to an image, naming each setting it reads (``medtrain augment list`` shows it with their defaults)."""
 
     def deco(factory):
         if name in _OPS:
             raise ValueError(f"augmentation {name} registered twice")
-        _OPS[name] = factory
+        _OPS[name], _ABOUT[name] = factory, about
         return factory
 
     return deco
@@ -27,6 +32,10 @@ def op_names() -> list[str]:
 
 def get_op(name: str) -> Callable[[dict], nn.Module]:
     return _OPS[name]
+
+
+def op_about(name: str) -> str:
+    return _ABOUT[name]
 
 
 def twin_hint(ops, dims: int) -> str:

@@ -152,5 +152,9 @@ class RandomResizedCrop(nn.Module):
         return random_resized_crop(x, self.size, self.scale, self.ratio, self.flip_p), y
 
 
-register_op("rrc")(lambda p: RandomResizedCrop(p.get("rrc_size"), p.get("rrc_scale", (0.08, 1.0)),
-                                               p.get("rrc_ratio", (3 / 4, 4 / 3))))
+register_op(
+    "rrc",
+    "random-resized crop as torchvision's: area share U(rrc_scale), aspect ratio log-U(rrc_ratio), "
+    "resized to rrc_size (default: the input's size)",
+)(lambda p: RandomResizedCrop(p.get("rrc_size"), p.get("rrc_scale", (0.08, 1.0)),
+                              p.get("rrc_ratio", (3 / 4, 4 / 3))))

@@ -68,4 +68,8 @@ class ElasticDeform(nn.Module):
         return elastic_deform(x, self.alpha, self.sigma), y
 
 
-register_op("elastic")(lambda p: ElasticDeform(p.get("elastic_alpha", 34.0), p.get("elastic_sigma", 4.0)))
+register_op(
+    "elastic",
+    "elastic deformation (Simard et al., 2003): a random displacement field smoothed by a Gaussian "
+    "of elastic_sigma pixels, scaled by elastic_alpha pixels",
+)(lambda p: ElasticDeform(p.get("elastic_alpha", 34.0), p.get("elastic_sigma", 4.0)))

@@ -165,7 +165,17 @@ class Cutout(nn.Module):
         return cutout(x, self.size, self.p, self.value), y
 
 
-register_op("erasing")(lambda p: RandomErasing(p.get("erasing_p", 0.5), p.get("erasing_scale", (0.02, 0.33)),
-                                               p.get("erasing_ratio", (0.3, 3.3)), p.get("erasing_value", 0.0)))
-register_op("cutout")(lambda p: Cutout(p.get("cutout_size", 0.5), p.get("cutout_p", 1.0),
-                                       p.get("cutout_value", 0.0)))
+register_op(
+    "erasing",
+    "random erasing (Zhong et al., AAAI 2020): with probability erasing_p, one box of area share "
+    "U(erasing_scale) and aspect ratio log-U(erasing_ratio), filled with erasing_value (or 'random' "
+    "noise)",
+)(lambda p: RandomErasing(p.get("erasing_p", 0.5), p.get("erasing_scale", (0.02, 0.33)),
+                          p.get("erasing_ratio", (0.3, 3.3)), p.get("erasing_value", 0.0)))
+register_op(
+    "cutout",
+    "Cutout (DeVries & Taylor, 2017): with probability cutout_p, a square of side cutout_size "
+    "(pixels if an integer, else a share of the shorter side) centred anywhere, clipped at the "
+    "border, filled with cutout_value",
+)(lambda p: Cutout(p.get("cutout_size", 0.5), p.get("cutout_p", 1.0),
+                   p.get("cutout_value", 0.0)))

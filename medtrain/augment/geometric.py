@@ -119,9 +119,16 @@ class RandomShift(nn.Module):
         return random_shift(x, self.max_frac), y
 
 
-register_op("flip")(lambda p: RandomFlip(p.get("flip_p", 0.5)))
-register_op("vflip")(lambda p: RandomFlip(p.get("flip_p", 0.5), dim=-2))
-register_op("shift")(lambda p: RandomShift(p.get("shift_frac", 0.125)))
+register_op("flip", "mirror each image left-right with probability flip_p")(lambda p: RandomFlip(p.get("flip_p", 0.5)))
+register_op(
+    "vflip",
+    "mirror each image top-bottom with probability flip_p",
+)(lambda p: RandomFlip(p.get("flip_p", 0.5), dim=-2))
+register_op(
+    "shift",
+    "translate each image by up to shift_frac of its size along each axis (reflect padding, then "
+    "crop)",
+)(lambda p: RandomShift(p.get("shift_frac", 0.125)))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,6 +257,13 @@ class RandomRot90(nn.Module):
         return random_rot90(x), y
 
 
-register_op("affine")(lambda p: RandomAffine(p.get("affine_degrees", 15.0), p.get("affine_translate", 0.1),
-                                             p.get("affine_scale", (0.9, 1.1)), p.get("affine_shear", 0.0)))
-register_op("rot90")(lambda p: RandomRot90())
+register_op(
+    "affine",
+    "rotate by U(±affine_degrees) degrees, translate by U(±affine_translate) of the size, scale by "
+    "U(affine_scale), shear along x by U(±affine_shear) degrees, each image its own",
+)(lambda p: RandomAffine(p.get("affine_degrees", 15.0), p.get("affine_translate", 0.1),
+                         p.get("affine_scale", (0.9, 1.1)), p.get("affine_shear", 0.0)))
+register_op(
+    "rot90",
+    "rotate each image by 0, 90, 180 or 270 degrees (0 or 180 where it is not square)",
+)(lambda p: RandomRot90())

@@ -365,10 +365,30 @@ class HEDJitter(nn.Module):
         return hed_jitter(x, self.sigma), y
 
 
-register_op("jitter")(lambda p: ColorJitter(
+register_op(
+    "jitter",
+    "colour jitter, torchvision's ranges: brightness, contrast and saturation factors ~ U(1 - s, 1 + "
+    "s) (s = jitter_brightness, jitter_contrast, jitter_saturation), hue ~ U(±jitter_hue) of a turn; "
+    "grey images get brightness and contrast only",
+)(lambda p: ColorJitter(
     p.get("jitter_brightness", 0.4), p.get("jitter_contrast", 0.4), p.get("jitter_saturation", 0.4),
     p.get("jitter_hue", 0.1), colour_given=tuple(k for k in ("jitter_saturation", "jitter_hue") if k in p)))
-register_op("pca")(_pca_from_params)
-register_op("gamma")(lambda p: RandomGamma(p.get("gamma_range", (0.7, 1.5))))
-register_op("window")(lambda p: RandomWindow(p.get("window_center", (0.4, 0.6)), p.get("window_width", (0.7, 1.0))))
-register_op("hed")(lambda p: HEDJitter(p.get("hed_sigma", 0.05)))
+register_op(
+    "pca",
+    "AlexNet's PCA lighting (Krizhevsky et al., 2012): add the training images' RGB principal "
+    "components, weighted by their eigenvalues times N(0, pca_std^2) per image (RGB only)",
+)(_pca_from_params)
+register_op(
+    "gamma",
+    "raise each image to a power g, log-uniform in gamma_range (0 and 1 stay fixed)",
+)(lambda p: RandomGamma(p.get("gamma_range", (0.7, 1.5))))
+register_op(
+    "window",
+    "re-window intensities, clip((x - (c - w/2)) / w, 0, 1), centre c ~ U(window_center), width w ~ "
+    "U(window_width)",
+)(lambda p: RandomWindow(p.get("window_center", (0.4, 0.6)), p.get("window_width", (0.7, 1.0))))
+register_op(
+    "hed",
+    "H&E stain jitter (colour deconvolution, Ruifrok & Johnston 2001): each stain s -> a s + b, a ~ "
+    "U(1 ± hed_sigma), b ~ U(±hed_sigma) (RGB only)",
+)(lambda p: HEDJitter(p.get("hed_sigma", 0.05)))

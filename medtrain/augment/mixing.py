@@ -188,7 +188,20 @@ class MixupOrCutMix(nn.Module):
         return mixup(x, y, self.mixup_alpha)[:2]
 
 
-register_op("mixup")(lambda p: Mixup(p.get("mixup_alpha", 0.2), p.get("mixup_p", 1.0)))
-register_op("cutmix")(lambda p: CutMix(p.get("cutmix_alpha", 1.0), p.get("cutmix_p", 1.0)))
-register_op("mix")(lambda p: MixupOrCutMix(p.get("mixup_alpha", 0.2), p.get("cutmix_alpha", 1.0),
-                                           p.get("mix_switch_p", 0.5), p.get("mix_p", 1.0)))
+register_op(
+    "mixup",
+    "Mixup (Zhang et al., ICLR 2018): blend each image and its target with another's, weight ~ "
+    "Beta(mixup_alpha, mixup_alpha); a batch is mixed with probability mixup_p",
+)(lambda p: Mixup(p.get("mixup_alpha", 0.2), p.get("mixup_p", 1.0)))
+register_op(
+    "cutmix",
+    "CutMix (Yun et al., ICCV 2019): paste a box of another image, the targets mixed by the pasted "
+    "share, 1 - lambda, lambda ~ Beta(cutmix_alpha, cutmix_alpha); a batch is mixed with probability "
+    "cutmix_p",
+)(lambda p: CutMix(p.get("cutmix_alpha", 1.0), p.get("cutmix_p", 1.0)))
+register_op(
+    "mix",
+    "per batch, CutMix with probability mix_switch_p, else Mixup (mixup_alpha, cutmix_alpha); a "
+    "batch is mixed at all with probability mix_p",
+)(lambda p: MixupOrCutMix(p.get("mixup_alpha", 0.2), p.get("cutmix_alpha", 1.0),
+                          p.get("mix_switch_p", 0.5), p.get("mix_p", 1.0)))

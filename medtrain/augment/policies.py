@@ -235,28 +235,44 @@ def _float(params: dict, key: str, default: float) -> float:
         raise MedtrainError(f"{key} must be a number, got {v!r}") from None
 
 
-@register_op("autoaugment")
+@register_op(
+    "autoaugment",
+    "AutoAugment (Cubuk et al., CVPR 2019): one sub-policy of the published aa_policy (imagenet, "
+    "cifar10 or svhn) per image; aa_interpolation and aa_fill for the geometric ops",
+)
 def _autoaugment_op(params: dict) -> PolicyAugment:
     return PolicyAugment(autoaugment_policy(params.get("aa_policy", "imagenet")), **_kw(params))
 
 
-@register_op("randaugment")
+@register_op(
+    "randaugment",
+    "RandAugment (Cubuk et al., 2020): ra_n ops per image drawn from 14, each at magnitude ra_m of "
+    "10; aa_interpolation and aa_fill for the geometric ops",
+)
 def _randaugment_op(params: dict) -> PolicyAugment:
     n, m = _int(params, "ra_n", 2), _float(params, "ra_m", 9)
     return PolicyAugment(randaugment_policy(n, m), **_kw(params))
 
 
-@register_op("trivialaugment")
+@register_op(
+    "trivialaugment",
+    "TrivialAugment Wide (Müller & Hutter, ICCV 2021): one op per image at a magnitude drawn "
+    "uniformly, in the wide ranges; aa_interpolation and aa_fill for the geometric ops",
+)
 def _trivialaugment_op(params: dict) -> PolicyAugment:
     return PolicyAugment(trivialaugment_policy(), **_kw(params))
 
 
-@register_op("policy")
+@register_op(
+    "policy",
+    "a policy YAML (as medtrain augment search writes it), named by its path in --augment or as "
+    "policy_file; aa_interpolation and aa_fill for the geometric ops",
+)
 def _policy_op(params: dict) -> PolicyAugment:
-    path = params.get("policy_file")
+    path, kw = params.get("policy_file"), _kw(params)  # both read first: `augment list` names what it reads
     if not path:
         raise MedtrainError("augmentation 'policy' needs a policy file (policy_file: path/to/policy.yaml)")
-    return build_policy_op(path, **_kw(params))
+    return build_policy_op(path, **kw)
 
 
 __all__: Sequence[str] = [

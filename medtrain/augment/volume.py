@@ -315,13 +315,42 @@ class CutMix3d(_Mix):
 
 # Setting keys are shared with the 2D ops of the same name (flip_p, affine_*, gamma_range, erasing_*,
 # mixup_*, cutmix_*), so one run configuration drives 2D and 3D alike.
-register_op("3d_flip")(lambda p: RandomFlip3d(p.get("flip_p", 0.5)))
-register_op("3d_rot90")(lambda p: RandomRot90_3d(p.get("rot90_p", 0.75)))
-register_op("3d_affine")(lambda p: RandomAffine3d(p.get("affine_degrees", 10.0), p.get("affine_scale", (0.9, 1.1)),
-                                                  p.get("affine_translate", 0.1), p.get("affine_p", 1.0)))
-register_op("3d_intensity")(lambda p: RandomIntensity3d(p.get("intensity_scale", 0.1), p.get("intensity_shift", 0.1)))
-register_op("3d_gamma")(lambda p: RandomGamma3d(p.get("gamma_range", (0.7, 1.5))))
-register_op("3d_erasing")(lambda p: RandomErasing3d(p.get("erasing_p", 0.5), p.get("erasing_scale", (0.02, 0.33)),
-                                                    p.get("erasing_value", 0.0)))
-register_op("3d_mixup")(lambda p: Mixup3d(p.get("mixup_alpha", 0.2), p.get("mixup_p", 1.0)))
-register_op("3d_cutmix")(lambda p: CutMix3d(p.get("cutmix_alpha", 1.0), p.get("cutmix_p", 1.0)))
+register_op(
+    "3d_flip",
+    "mirror each volume along each of its three axes independently, each with probability flip_p",
+)(lambda p: RandomFlip3d(p.get("flip_p", 0.5)))
+register_op(
+    "3d_rot90",
+    "with probability rot90_p, turn each volume by 90, 180 or 270 degrees in a random plane (180 "
+    "only where the plane's two sides differ)",
+)(lambda p: RandomRot90_3d(p.get("rot90_p", 0.75)))
+register_op(
+    "3d_affine",
+    "with probability affine_p, rotate about each axis by U(±affine_degrees) degrees, scale by "
+    "U(affine_scale), translate by U(±affine_translate) of the size",
+)(lambda p: RandomAffine3d(p.get("affine_degrees", 10.0), p.get("affine_scale", (0.9, 1.1)),
+                           p.get("affine_translate", 0.1), p.get("affine_p", 1.0)))
+register_op(
+    "3d_intensity",
+    "x a + b per volume, a ~ U(1 ± intensity_scale), b ~ U(±intensity_shift), clamped to [0, 1]",
+)(lambda p: RandomIntensity3d(p.get("intensity_scale", 0.1), p.get("intensity_shift", 0.1)))
+register_op(
+    "3d_gamma",
+    "raise each volume to a power g, log-uniform in gamma_range (0 and 1 stay fixed)",
+)(lambda p: RandomGamma3d(p.get("gamma_range", (0.7, 1.5))))
+register_op(
+    "3d_erasing",
+    "with probability erasing_p, erase a cuboid of volume share U(erasing_scale), filled with "
+    "erasing_value (or 'random' noise)",
+)(lambda p: RandomErasing3d(p.get("erasing_p", 0.5), p.get("erasing_scale", (0.02, 0.33)),
+                            p.get("erasing_value", 0.0)))
+register_op(
+    "3d_mixup",
+    "Mixup of volumes, weight ~ Beta(mixup_alpha, mixup_alpha); a batch is mixed with probability "
+    "mixup_p",
+)(lambda p: Mixup3d(p.get("mixup_alpha", 0.2), p.get("mixup_p", 1.0)))
+register_op(
+    "3d_cutmix",
+    "CutMix with cuboids, the targets mixed by the pasted voxel share, lambda ~ Beta(cutmix_alpha, "
+    "cutmix_alpha); a batch is mixed with probability cutmix_p",
+)(lambda p: CutMix3d(p.get("cutmix_alpha", 1.0), p.get("cutmix_p", 1.0)))

@@ -1,14 +1,14 @@
-"""``medtrain augment``: look at augmentations (``show``) and learn a policy from your data (``search``).
+"""``medtrain augment``: list the ops (``list``, :mod:`medtrain.cli._augment_list`), look at augmentations (``show``)
+and learn a policy from your data (``search``).
 
-``show`` draws a PNG grid like the figures of the AutoAugment paper: one row per image, the original in
-the first column and independent augmented draws next to it, to check that an augmentation keeps the
-images plausible for the modality before training with it. Each image is captioned with its target after the
-draw: Mixup and CutMix pair row i with row N + 1 - i (the batch reversed, as in training; the rows are ordered by
-class so that the pairs cross classes) and write the mixed label under each draw (``0.63 benign + 0.37
-malignant``; :mod:`medtrain.augment.grid`).
+``show`` draws a PNG grid like the figures of the AutoAugment paper: one row per image, the original in the first
+column and independent augmented draws next to it, to check that an augmentation keeps the images plausible for the
+modality before training with it. Each image is captioned with its target after the draw: Mixup and CutMix pair row
+i with row N + 1 - i (the batch reversed, as in training; the rows ordered by class so that the pairs cross classes)
+and write the mixed label under each draw (``0.63 benign + 0.37 malignant``; :mod:`medtrain.augment.grid`).
 
-``search`` runs the RandAugment (N, M) grid search of :mod:`medtrain.augment.search` with short
-trainings and writes the winning policy as YAML, for ``medtrain train --augment flip,policy.yaml``.
+``search`` runs the RandAugment (N, M) grid (or the AutoAugment-style study) of :mod:`medtrain.augment.search` with
+short trainings and writes the winning policy as YAML, for ``medtrain train --augment flip,policy.yaml``.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 if TYPE_CHECKING:
     from torch import Tensor
 
+from medtrain.cli import _augment_list
 from medtrain.errors import MedtrainError
 
 # --augment items that are policies, not fixed ops: the search replaces them rather than stacking them.
@@ -28,11 +29,13 @@ _POLICY_OPS = ("autoaugment", "randaugment", "trivialaugment", "policy")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("augment", help="show augmentations, search a policy",
-                       description="Show augmentation draws as an image grid, or search a policy on validation "
-                                   "(a RandAugment N, M grid or AutoAugment-style sub-policies).")
+    p = sub.add_parser("augment", help="list the ops, show augmentations, search a policy",
+                       description="List every augmentation op with its settings, show draws as an image grid, or "
+                                   "search a policy on validation (a RandAugment N, M grid or AutoAugment-style "
+                                   "sub-policies).")
     asub = p.add_subparsers(dest="augment_command", metavar="ACTION")
     asub.required = True
+    _augment_list.register(asub)
 
     s = asub.add_parser("show", help="write a PNG grid of originals and augmented draws",
                         description="Originals in the first column, augmented draws next to them.")
@@ -140,19 +143,14 @@ def _config(args: argparse.Namespace, extra: Sequence[str] = ()):
     return cfg
 
 
-def _int_list(text: str, what: str) -> list[int]:
+def _numbers(text: str, what: str, kind=float) -> list:
+    """``--n-values 1,2`` (``kind=int``) or ``--m-values 5,9.5`` (a whole number as an int), or one line naming it."""
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        vals = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise MedtrainError(f"{what} must be comma-separated integers, got {text!r}") from None
-
-
-def _float_list(text: str, what: str) -> list[float]:
-    try:
-        vals = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise MedtrainError(f"{what} must be comma-separated numbers, got {text!r}") from None
-    return [int(v) if v.is_integer() else v for v in vals]
+        raise MedtrainError(f"{what} must be comma-separated {'integers' if kind is int else 'numbers'}, "
+                            f"got {text!r}") from None
+    return [int(v) if kind is float and v.is_integer() else v for v in vals]
 
 
 # --------------------------------------------------------------------------- show
@@ -285,8 +283,8 @@ def run_search(args: argparse.Namespace) -> int:
     refuse_a_runs_file(args.out)  # a run's config.yaml had been written over by the policy (badflags walk)
     cfg = _config(args, extra=("model", "batch_size", "accelerator", "group_column", "progress"))
     _refuse_other_methods_flags(args)
-    ns = _int_list(args.n_values, "--n-values") if args.n_values is not None else list(DEFAULT_N)
-    ms = _float_list(args.m_values, "--m-values") if args.m_values is not None else list(DEFAULT_M)
+    ns = _numbers(args.n_values, "--n-values", int) if args.n_values is not None else list(DEFAULT_N)
+    ms = _numbers(args.m_values, "--m-values") if args.m_values is not None else list(DEFAULT_M)
     if args.base_augment is not None:
         base = [v.strip() for v in args.base_augment.split(",") if v.strip() and v.strip() != "none"]
     else:

@@ -104,8 +104,10 @@ DESCRIPTIONS = {
     "min_delta": "early stopping: the least change of the --early-stop metric that counts as an improvement",
     "early_stop_warmup": "early stopping: epochs at the start that neither count towards --patience nor stop",
     # --- augmentation
-    "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation)",
-    "augment_params": "op parameters as k=v pairs, e.g. erasing_scale=[0.02,0.2],cutout_size=0.3 (in a YAML "
+    "augment": "comma-separated augmentations, e.g. flip,shift (none for no augmentation; medtrain augment list "
+               "names every op, with its settings)",
+    "augment_params": "op settings (medtrain augment list) as k=v pairs, e.g. "
+                      "erasing_scale=[0.02,0.2],cutout_size=0.3 (in a YAML "
                       "file or Python: a mapping, {erasing_scale: [0.02, 0.2]})",
     "cutmix_alpha": "cutmix and mix: alpha of the Beta(alpha, alpha) the pasted box's share is drawn from, before "
                     "the box is clipped at the image's border (the label takes the share pasted)",

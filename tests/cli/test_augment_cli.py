@@ -254,3 +254,14 @@ def test_randaugment_search_refuses_the_flags_of_the_autoaugment_search(tiny_npz
     assert main(["augment", "search", "--data", str(tiny_npz), "--budget-epochs", "1", *flag, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{flag[0]} applies to --method autoaugment" in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_search_grid_values_are_read_as_numbers_or_refused_by_flag():
+    from medtrain.cli.augment import _numbers
+
+    assert _numbers("1,2,", "--n-values", int) == [1, 2]
+    assert _numbers("5,9.5,10", "--m-values") == [5, 9.5, 10] and isinstance(_numbers("5", "--m-values")[0], int)
+    with pytest.raises(MedtrainError, match=r"^--n-values must be comma-separated integers, got '1,2.5'$"):
+        _numbers("1,2.5", "--n-values", int)
+    with pytest.raises(MedtrainError, match=r"^--m-values must be comma-separated numbers, got '1,x'$"):
+        _numbers("1,x", "--m-values")
