@@ -4,21 +4,15 @@ that is accepted keeps images finite and in [0, 1]."""
 import pytest
 import torch
 
-from medtrain.augment import _Reads, available, build_batch_augment
-from medtrain.augment._registry import get_op
+from medtrain.augment import available, build_batch_augment
+from medtrain.augment.catalogue import op_settings
 from medtrain.errors import MedtrainError
 
 NEEDS_FIT = ("pca", "policy")  # built from fitted statistics / a file, tested in their own modules
 BAD = ["abc", -5, 5.0, 0, [1, "x"], [0.5, 0.1], {"a": 1}]
 
 
-def _settings(name):
-    reads = _Reads({})
-    get_op(name)(reads)
-    return sorted(reads.read)
-
-
-CASES = [(n, k) for n in available() if n not in NEEDS_FIT for k in _settings(n)]
+CASES = [(n, k) for n in available() if n not in NEEDS_FIT for k in sorted(op_settings(n))]
 
 
 def test_the_cases_cover_the_settings_users_mistyped():
