@@ -167,9 +167,18 @@ def fail_stale_trials(study: optuna.Study) -> None:
     now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not t.params and t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S:
-            # (its reason through the storage: Optuna sets a trial's attributes only from its Trial, in its objective)
-            study._storage.set_trial_user_attr(t._trial_id, "failed", "interrupted before it began")
-            study.tell(t.number, state=TrialState.FAIL)
+            study.tell(t.number, state=TrialState.FAIL)  # its reason: :func:`failed_why`, from its lack of values
+
+
+#: why a failed trial that drew no value failed: it never ran (:func:`fail_stale_trials`)
+NEVER_BEGAN = "interrupted before it began"
+
+
+def failed_why(trial: optuna.trial.FrozenTrial) -> str | None:
+    """Why the failed ``trial`` failed: the reason its run recorded (``failed``), or, for one that drew no value,
+    :data:`NEVER_BEGAN`. Not stored on the trial: Optuna sets a trial's attributes only through its live ``Trial``
+    (the storage's own setter, which had written it, is private)."""
+    return trial.user_attrs.get("failed") or (None if trial.params else NEVER_BEGAN)
 
 
 def running_note(study: optuna.Study) -> str | None:
