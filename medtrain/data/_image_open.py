@@ -52,6 +52,20 @@ def _check_pages(p: Path, im: Image.Image) -> None:
                             f"each page as its own image")
 
 
+def _check_colour_depth(p: Path, im: Image.Image) -> None:
+    """Refuse a colour image of 16 bits per channel (a 48/64-bit PNG or TIFF: scientific cameras, microscopes):
+    Pillow has no 16-bit colour mode and decodes it to 8-bit colour keeping each sample's high byte, so a 12-bit
+    image in a 16-bit file trained and predicted as a nearly black one (levels 0-15), recorded as 8-bit. A 16-bit
+    grey image is windowed to 8 bits from its own values (:func:`medtrain.data.folder._to_8bit`); no reader here
+    gives the colour samples' 16 bits, so the user converts it, knowing how its values are spread."""
+    tile = im.tile[0] if im.mode in ("RGB", "RGBA") and im.tile else None
+    raw = tile and (tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0])
+    if isinstance(raw, str) and ";16" in raw:
+        raise MedtrainError(f"cannot read image {p}: a colour image of 16 bits per channel, which Pillow reads as "
+                            f"the high byte of each sample (12-bit values would come out nearly black); save it "
+                            f"with 8 bits per channel, scaled from its own range, or as a 16-bit grey image")
+
+
 def _open(p: Path) -> Image.Image:
     _check_file(p)
     try:
@@ -59,6 +73,7 @@ def _open(p: Path) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(p) as im:
                 _check_pages(p, im)
+                _check_colour_depth(p, im)
                 im.load()
                 return ImageOps.exif_transpose(im)  # as displayed: cameras store rotated pixels + an EXIF tag
     except MedtrainError:
@@ -129,6 +144,7 @@ def _header_facts(p: Path, settle: bool = True) -> tuple[str, tuple, tuple, bool
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # refused by _open: not warned first
             with Image.open(p) as im:
                 _check_pages(p, im)  # refused before any image is decoded
+                _check_colour_depth(p, im)
                 alpha = im.mode in ALPHA_MODES or "transparency" in im.info
                 return colour_mode(im, settle), im.size, _displayed(im), alpha
     except MedtrainError:

@@ -65,7 +65,8 @@ def _to_8bit(im: Image.Image, name="image") -> Image.Image:
     """An image of more than 8 bits per channel (modes I, I;16*, F) as ``L``, its own 1st..99th percentile
     window mapped to 0..255 as volumes are (:func:`medtrain.data.intensity.normalise_percentile`); Pillow's
     ``convert("L")`` would clip it (16-bit data all 255, floats in [0, 1] all 0). 8-bit images pass as they are
-    (Pillow has no 16-bit colour mode: it decodes 16-bit RGB files to 8-bit RGB itself). Non-finite pixels
+    (a 16-bit colour file, which Pillow decodes to its high bytes, is refused when opened:
+    :func:`medtrain.data._image_open._check_colour_depth`). Non-finite pixels
     of a float image (NaN, inf) are left out of the window and become 0; one with no finite pixel is refused,
     naming ``name``."""
     if not deep(im.mode):
