@@ -44,7 +44,9 @@ def sample_jitter_factors(b: int, brightness: float = 0.4, contrast: float = 0.4
                           hue: float = 0.1, device=None) -> Tensor:
     """Per-sample factors ``(B, 4)``: brightness, contrast, saturation ~ U(max(0, 1-s), 1+s), hue ~ U(-h, h).
 
-    The ranges are torchvision's ColorJitter ranges; ``hue`` is a fraction of a full turn (<= 0.5).
+    The ranges are torchvision's ColorJitter ranges; ``hue`` is a fraction of a full turn (<= 0.5) of YIQ's chroma
+    plane, not of HSV's hue as torchvision's: measured in HSV, a turn of ±0.1 moves a skin tone's hue by -0.139 /
+    +0.084 and its saturation and value too (walk "colour").
     """
     if not 0 <= hue <= 0.5:
         raise MedtrainError(f"jitter hue must be in [0, 0.5], got {hue}")
@@ -111,7 +113,7 @@ def color_jitter(x: Tensor, brightness: float = 0.4, contrast: float = 0.4, satu
     Args:
         x: float batch ``(B, C, H, W)`` in [0, 1], C = 3 (RGB) or 1 (grey: brightness and contrast only).
         brightness, contrast, saturation: strengths >= 0 (factors ~ U(max(0, 1 - s), 1 + s)).
-        hue: strength in [0, 0.5], a fraction of a full turn.
+        hue: strength in [0, 0.5], a fraction of a full turn of the YIQ chroma plane (not an HSV hue shift).
 
     Returns:
         the jittered batch, same shape, clipped to [0, 1].
@@ -368,7 +370,8 @@ class HEDJitter(nn.Module):
 register_op(
     "jitter",
     "colour jitter, torchvision's ranges: brightness, contrast and saturation factors ~ U(1 - s, 1 + "
-    "s) (s = jitter_brightness, jitter_contrast, jitter_saturation), hue ~ U(±jitter_hue) of a turn; "
+    "s) (s = jitter_brightness, jitter_contrast, jitter_saturation), the YIQ chroma plane turned by "
+    "U(±jitter_hue) of a full turn (one linear map; not HSV's hue shift, which it only approximates); "
     "grey images get brightness and contrast only",
 )(lambda p: ColorJitter(
     p.get("jitter_brightness", 0.4), p.get("jitter_contrast", 0.4), p.get("jitter_saturation", 0.4),

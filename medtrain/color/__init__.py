@@ -7,8 +7,12 @@ units (:mod:`medtrain.color.hsv`, ``yuv``, ``lab``, ``yiq``, ``xyz``, ``ypbpr``,
 ``lch``).
 
 Hue is an angle and is kept in scikit-image's units as-is: HSV hue is a fraction of a turn in [0, 1),
-LCh hue is in radians in [0, 2*pi); both are 0 where undefined (grey pixels), and both are treated as
-linear values by :func:`fit_channel_stats`.
+LCh hue is in radians in [0, 2*pi). HSV hue is 0 where it is undefined (grey pixels, R = G = B); LCh hue is 0
+only where a* = b* = 0 exactly, which the conversion of a grey 8-bit pixel seldom gives (its a*, b* are rounding
+residues of ~1e-5), so a grey pixel's LCh hue is an arbitrary angle (2.0-2.1 rad for 255 of the 256 grey levels,
+as scikit-image gives) and one level of colour swings it across the circle: under ``lch`` a grey background's hue
+channel is noise, which its chroma (near 0) marks. Both hues are treated as linear values by
+:func:`fit_channel_stats`.
 
 Typical use::
 
