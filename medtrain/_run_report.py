@@ -88,6 +88,23 @@ def policy_summary(config: dict, started: dict | None = None) -> list[dict]:
     return out
 
 
+def augment_settings(config: dict) -> dict:
+    """``metrics.json``'s ``augment_settings``: each op of ``config``'s ``augment`` with every setting it reads, at the
+    value it was built with: what the run's settings gave it (``augment_params``, or a flag of its own such as
+    ``cutmix_alpha``: training hands the ops ``{**config, **augment_params}``), else the op's default
+    (:func:`medtrain.augment.catalogue.op_settings`). config.yaml keeps what was given; the defaults used had been
+    written nowhere (a ``jitter`` run recorded ``augment_params = {}``). Empty where no op was read (a linear probe)."""
+    from medtrain.augment import available
+    from medtrain.augment.catalogue import op_settings
+
+    if "augment" in unread_settings(config):
+        return {}
+    given = {**config, **(config.get("augment_params") or {})}
+    plain = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731  (JSON has no tuples)
+    return {op: {k: plain(given[k] if k in given else v) for k, v in op_settings(op).items()}
+            for op in config.get("augment") or () if op in available()}
+
+
 def _patients_per_class(splits, groups: dict, k: int) -> dict | None:
     """``{split: [patients per class]}``: the patients (groups) of a split with at least one image of each class
     (multi-label: carrying each label), so a patient with images of two classes counts under both; None where a

@@ -12,7 +12,8 @@ process training it (:func:`training_lock`). ``metrics.json`` also holds ``param
 ``trainable``, those with ``requires_grad`` when training ended: a probe's linear layer, a frozen transfer's
 unfrozen stages), ``calibration`` (the temperature fitted on validation, ECE before/after on validation and
 test), ``data`` (split sizes, class balance, groups), ``choices`` (flips, TTA and class weighting as decided on
-validation), ``augment_policy`` where ``--augment`` named policy files (each one's ``file``, ``sha256`` and
+validation), ``augment_settings`` (each op of ``--augment`` with every setting it read, defaults included:
+:func:`augment_settings`), ``augment_policy`` where ``--augment`` named policy files (each one's ``file``, ``sha256`` and
 ``policy``, its sub-policies, layers... as parsed: :func:`policy_summary`) and, with an operating point, ``operating_point`` (its rule, threshold, validation rates (in-sample: chosen there) and test rates, each with its counts ``[hits, eligible images]`` and Wilson CI, clustered by patient where patients repeat; a multi-label run's: ``thresholds`` by label, ``val`` and
 ``test`` as ``per_label`` rates and a ``summary`` over labels, ``not_chosen``: labels kept at 0.5). ``splits.csv`` records which input went to which split (``input,split,group`` and, in cross-validation,
 ``fold``; ``group`` is a one-way hash of the patient, never the ID). A cross-validation fold's run also
@@ -53,8 +54,8 @@ from medtrain._predictions_csv import (PREDICTIONS_FILE, VAL_PREDICTIONS_FILE,  
                                        read_predictions, read_saved, write_predictions)
 from medtrain._run_report import (CONFUSION_FILE, LEARNING_CURVE_FILE, RELIABILITY_FILE,  # noqa: F401 (the
                                   REPORT_FILE, REPORT_NOTE, ROC_PR_FILE, _calibration_plots, data_summary,  # plots'
-                                  policy_summary, tested_metrics, write_report)  # file names and the report-writing
-                                  # tail: re-exported)
+                                  augment_settings, policy_summary, tested_metrics, write_report)  # file names and the
+                                  # report-writing tail: re-exported)
 
 __all__ = ["CONFIG_FILE", "METRICS_FILE", "WEIGHTS_FILE", "PREDICTIONS_FILE", "write_run", "read_config",
            "load_config", "read_metrics", "eval_file", "weights_meta", "default_run_dir", "is_run", "is_finished"]
@@ -352,6 +353,8 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                                   **({"test": test_op} if test_op else {}), "not_chosen": not_chosen}
     if choices:
         out["choices"] = choices
+    if ops := augment_settings(cfg.to_dict()):
+        out["augment_settings"] = ops  # each op's settings as it was built, the defaults included
     if policies := policy_summary(cfg.to_dict(), (read_choices(run_dir) or {}).get("policies")):
         out["augment_policy"] = policies  # each policy file's content as parsed and sha256: the run says what trained it
     if cfg.folds:
