@@ -1,6 +1,7 @@
-"""The inputs ``predict``, ``explain`` and ``eval --data`` squash to the model's square, counted and said in one
-line per call (:func:`squashes_once`), in the commands as on stderr and in Python as one warning shown on every call
-(:func:`warn_every_time`). Apart from :mod:`medtrain.predict_inputs`, which reads the inputs, to keep both small."""
+"""The inputs ``predict``, ``explain`` and ``eval --data`` squash to the model's square, and the grey ones they give a
+colour model, counted and said in one line each per call (:func:`squashes_once`), in the commands as on stderr and
+in Python as one warning shown on every call (:func:`warn_every_time`). Apart from :mod:`medtrain.predict_inputs`,
+which reads the inputs, to keep both small."""
 from __future__ import annotations
 
 import sys
@@ -18,7 +19,13 @@ class ResizedWarning(UserWarning):
     resizes a folder's or CSV's training images): counted and said in one line by :func:`squashes_once`."""
 
 
+class GreyForColourWarning(UserWarning):
+    """Grey inputs given to a model trained on colour images, read as colour with three equal channels: counted and
+    said in one line by :func:`squashes_once`."""
+
+
 _SQUASHED: ContextVar[Optional[list]] = ContextVar("medtrain_squashed_inputs", default=None)  # (per thread)
+_GREYED: ContextVar[Optional[list]] = ContextVar("medtrain_grey_inputs_of_a_colour_model", default=None)
 
 
 @contextmanager
@@ -31,15 +38,31 @@ def squashes_once(run: RunModel | None = None, say: Callable[[str], None] | None
     if _SQUASHED.get() is not None:
         yield
         return
-    seen: list = []
-    token = _SQUASHED.set(seen)
+    seen, grey = [], []
+    token, token_grey = _SQUASHED.set(seen), _GREYED.set(grey)
     try:
         yield
     finally:
         _SQUASHED.reset(token)
-    if seen:
-        line = squash_line(len(seen), seen[0], run)
-        say(line) if say is not None else warn_every_time(ResizedWarning(line))
+        _GREYED.reset(token_grey)
+    for line, kind in ([(squash_line(len(seen), seen[0], run), ResizedWarning)] if seen else []) + (
+            [(grey_line(grey), GreyForColourWarning)] if grey else []):
+        say(line) if say is not None else warn_every_time(kind(line))
+
+
+def grey_line(names: list) -> str:
+    """The line for grey inputs (``names``) read as colour for a colour model: training says the same of grey images
+    among colour ones; predict had scored a grey picture given to a dermoscopy model without a word (a walk)."""
+    first = f" ({names[0]}{', ...' if len(names) > 1 else ''})"
+    return (f"{len(names)} grey image(s){first} given to a model trained on colour images: read as colour with three "
+            f"equal channels, which the network may not have seen in training, so their scores may not mean what its "
+            f"scores of colour images do")
+
+
+def _greyed(name) -> None:
+    """One grey input read as colour for a colour model, for the :func:`squashes_once` around (else warned alone)."""
+    seen = _GREYED.get()
+    seen.append(str(name)) if seen is not None else warnings.warn(GreyForColourWarning(grey_line([str(name)])))
 
 
 def _squashed(name, width: int, height: int, size: int) -> None:

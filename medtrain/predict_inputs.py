@@ -27,7 +27,7 @@ from medtrain.data.nifti import is_nifti
 from medtrain.data.input_csv import read_id_column, read_input_csv
 from medtrain._io import NOT_REGULAR, file_problem, path_kind, why_not_read
 from medtrain.errors import MedtrainError
-from medtrain._predict_squash import ResizedWarning, _squashed  # noqa: F401 (ResizedWarning re-exported)
+from medtrain._predict_squash import ResizedWarning, _greyed, _squashed  # noqa: F401 (ResizedWarning re-exported)
 
 
 class Item(NamedTuple):
@@ -289,6 +289,7 @@ def conform(x, name: str, run: RunModel) -> torch.Tensor:
         x = x.permute(2, 0, 1)  # (H, W, C) as NumPy, PIL and MedMNIST's .npz hold colour images: unambiguous here
     if x.shape[0] == 1 and want[0] == 3:
         x = x.expand(3, *x.shape[1:])
+        _greyed(name)  # said once per call, with the others (training says the same of grey images among colour)
     if x.shape[0] in (3, 4) and want[0] == 1 and (x[1:3] == x[:1]).all():
         x = x[:1]  # a grey picture stored as RGB(A) (many exporters do): its one channel; colour is refused below
     if x.shape[0] in (3, 4) and want[0] == 1:  # its colours differ: said as such (a 2-level tint had read as a
