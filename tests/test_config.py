@@ -21,6 +21,13 @@ def test_values_are_coerced_from_strings():
     assert c.early_stop is None
 
 
+def test_a_colour_space_is_kept_in_one_spelling_whatever_its_case():
+    # --color-space LAB had been recorded as typed: a rerun with lab was refused as other settings, and compare
+    # --vary color_space=lab,LAB trained both as two settings
+    assert resolve(None, {"color_space": "LAB"}).color_space == "lab" == Config(color_space="Lab").color_space
+    assert resolve(None, {"color_space": "YCbCr"}).to_dict()["color_space"] == "ycbcr"
+
+
 def test_data_without_dataset_clears_the_default_dataset():
     assert resolve({"data": "x.npz"}).dataset is None
 

@@ -121,6 +121,8 @@ class Config:
         # ``dataset='pneumoniamnist'`` though its run reads mine.npz and records ``dataset: null``).
         if self.data is not None and self.dataset == DEFAULT_DATASET:
             self.dataset = None
+        if isinstance(self.color_space, str):  # one spelling, as the settings read it (config.values.coerce)
+            self.color_space = self.color_space.lower()
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

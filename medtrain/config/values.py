@@ -87,6 +87,8 @@ def coerce(name: str, value: Any) -> Any:
             return None
         raise MedtrainError(f"{name} needs a value, got none")
     try:
+        if name == "color_space" and isinstance(value, str):  # read in any case; kept in one ('LAB' had been kept as
+            return value.lower()  # typed: a rerun with 'lab' refused as other settings, compare trained both)
         if name == "tta" and isinstance(value, bool):
             return "hflip" if value else "none"
         if name in ("class_weights", "flip"):  # auto, or a boolean spelled any way a bool key accepts
