@@ -48,12 +48,11 @@ def register(sub) -> None:
     s.add_argument("--aa-policy", default=None, help="autoaugment: imagenet, cifar10 or svhn (default imagenet)")
     s.add_argument("--ra-n", type=int, default=None, help="randaugment: ops per image N (default 2)")
     s.add_argument("--ra-m", type=float, default=None, help="randaugment: magnitude M on 0..10 (default 9)")
-    s.add_argument("--mixup-alpha", default=None, metavar="A",
-                   help="mixup and mix: alpha of the Beta(alpha, alpha) the mixing weight is drawn from (default: "
-                        "the config's, else 0.2); as train's --mixup-alpha")
-    s.add_argument("--cutmix-alpha", default=None, metavar="A",
-                   help="cutmix and mix: alpha of the Beta(alpha, alpha) the pasted area's share is drawn from "
-                        "(default: the config's, else 1.0); as train's --cutmix-alpha")
+    for op, what, default in (("mixup", "mixing weight", 0.2), ("cutmix", "pasted area's share", 1.0)):
+        s.add_argument(f"--{op}-alpha", default=None, metavar="A", help=f"{op} and mix: alpha of the Beta(alpha, "
+                       f"alpha) the {what} is drawn from (default: the config's, else {default}); as train's --{op}-alpha")
+    s.add_argument("--augment-params", metavar="K=V,...", help="op settings as train's --augment-params, e.g. "
+                   "jitter_hue=0.05,cutout_size=0.3 (medtrain augment list names each op's; default: the config's)")
     s.add_argument("--out", required=True, metavar="PNG", help="output image: a name ending in .png, or - for standard "
                                                                "output (required)")
     s.set_defaults(func=run_show, out_kind="file")
@@ -156,15 +155,15 @@ def _numbers(text: str, what: str, kind=float) -> list:
 # --------------------------------------------------------------------------- show
 
 
-def build_pipeline(items: Sequence[str], params: dict,
-                   settings: Sequence[str] = ()) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+def build_pipeline(items: Sequence[str], params: dict, settings: Sequence[str] = (),
+                   given: Sequence[str] = ()) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """An augmentation from ``--augment`` items: op names and/or policy YAML files, in order, built as training
-    builds its own (:func:`medtrain.augment.build_batch_augment`), ``settings`` refused by training's rule where no
-    op of ``items`` reads them."""
+    builds its own (:func:`medtrain.augment.build_batch_augment`), ``settings`` (and the ``given`` keys of
+    ``augment_params``) refused by training's rule where no op of ``items`` reads them."""
     from medtrain.augment import Compose, UnreadSettingError, build_batch_augment  # (which registers the policy ops)
 
     try:
-        return build_batch_augment(items, params, settings=settings) or Compose([])
+        return build_batch_augment(items, params, given=given, settings=settings) or Compose([])
     except UnreadSettingError as e:  # show records nothing: not training's "recorded but not used"
         raise MedtrainError(e.line("the grid would not show it")) from None
 
@@ -204,7 +203,7 @@ def run_show(args: argparse.Namespace) -> int:
     say = sys.stderr if stream else sys.stdout
     if args.draws < 1 or args.n < 1:
         raise MedtrainError("--draws and --n must be >= 1")
-    cfg = _config(args, extra=SHOW_SETTINGS)  # as train reads them: coerced, checked (alphas > 0)
+    cfg = _config(args, extra=SHOW_SETTINGS + ("augment_params",))  # as train reads them: coerced, checked
     if args.augment is None and not (args.config and "augment" in config_mod.load_yaml(args.config)):  # (a walk)
         raise MedtrainError("give --augment LIST, or a --config file whose augment: lists the ops")
 
@@ -222,9 +221,10 @@ def run_show(args: argparse.Namespace) -> int:
     items = [v.strip() for v in args.augment.split(",") if v.strip()] if args.augment is not None else list(cfg.augment)
     # the op settings as training reads them (the config, its augment_params, pca fitted on the training images)
     params = augment_params(dataclasses.replace(cfg, augment=tuple(items)), splits)
-    pipeline = build_pipeline(items, params, settings=[k for k in SHOW_SETTINGS if getattr(args, k) is not None])
+    pipeline = build_pipeline(items, params, settings=[k for k in SHOW_SETTINGS if getattr(args, k) is not None],
+                              given=tuple(cfg.augment_params))  # a setting no op reads: refused, as train does
     name = cfg.dataset or Path(cfg.data).name
-    title = f"{name}: {', '.join(items)}"
+    title = f"{name}: {', '.join(items)}" + "".join(f"\n{k}={v}" for k, v in cfg.augment_params.items())
     if mixes(pipeline):  # the pairs a mixing op makes cross classes where the images shown allow
         pick = pick[pair_order(split.labels[pick], splits.task)]
         title += f"\nrows i and {len(pick) + 1} - i are mixed; under each image: its target"

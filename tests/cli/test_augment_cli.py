@@ -63,6 +63,28 @@ def test_augment_show_names_an_unknown_op(tiny_npz, tmp_path, capsys):
     assert code == 2 and "did you mean randaugment" in capsys.readouterr().err
 
 
+def test_augment_show_takes_augment_params_as_train_does(tiny_npz, tmp_path, capsys, monkeypatch):
+    # only a YAML --config could set an op's settings: --augment-params was "unknown option"
+    import medtrain.cli.augment as cli_augment
+
+    built = []
+    real = cli_augment.build_pipeline
+    monkeypatch.setattr(cli_augment, "build_pipeline", lambda items, params, **kw: built.append((params, kw)) or
+                        real(items, params, **kw))
+    out = tmp_path / "g.png"
+    assert main(["augment", "show", "--data", str(tiny_npz), "--augment", "cutout", "--augment-params",
+                 "cutout_size=0.3,cutout_p=0.5", "--n", "2", "--out", str(out)]) == 0
+    params, kw = built[0]
+    assert (params["cutout_size"], params["cutout_p"]) == (0.3, 0.5) and set(kw["given"]) == {"cutout_size", "cutout_p"}
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    capsys.readouterr()
+    # a setting no op of --augment reads is refused, as train refuses it, and nothing is written
+    assert main(["augment", "show", "--data", str(tiny_npz), "--augment", "cutout", "--augment-params",
+                 "jitter_hue=0.1", "--out", str(tmp_path / "h.png")]) == 2
+    assert "augment_params jitter_hue: no augmentation of --augment cutout reads it" in capsys.readouterr().err
+    assert not (tmp_path / "h.png").exists()
+
+
 def fake_train(calls, auc_of):
     """Stands in for medtrain.train: validation AUC from the RandAugment policy file in cfg.augment."""
 
