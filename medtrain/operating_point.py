@@ -16,6 +16,7 @@ from sklearn.metrics import roc_curve
 
 from medtrain.errors import MedtrainError
 from medtrain.intervals import clustered_wilson, repeated, wilson_interval
+from medtrain.tasks import NO_FINDING
 
 OPERATING_POINTS = ("youden", "sensitivity=P", "specificity=P")
 
@@ -260,16 +261,20 @@ def _columns(y_true, y_score, thresholds) -> tuple[np.ndarray, np.ndarray]:
 def _label_summary(y_true, y_score, thresholds, per_label: dict) -> dict:
     """Over the labels: the mean sensitivity (specificity) over those where it is defined (a label with no positive
     (negative) image has none) and their number, the labels with positives none of which was called, and the
-    images with at least one label called (and with at least one label true)."""
+    images with at least one finding called (and with at least one finding true). A label named as "no finding"
+    (:data:`medtrain.tasks.NO_FINDING`, CheXpert's ``No Finding``) is no finding there, and is named
+    (``not_findings``): counted, it had made every image of such a set "have a finding" (48 of 48)."""
     called = np.column_stack([y_score[:, j] >= float(t) for j, t in enumerate(thresholds)])
-    out = {"labels": len(thresholds)}
+    none = [j for j, name in enumerate(per_label) if str(name).strip().lower() in NO_FINDING]
+    finding = [j for j in range(called.shape[1]) if j not in none]
+    out = {"labels": len(thresholds), **({"not_findings": [list(per_label)[j] for j in none]} if none else {})}
     for k in ("sensitivity", "specificity"):
         defined = [r[k] for r in per_label.values() if r[k] == r[k]]
         out[f"mean_{k}"] = float(np.mean(defined)) if defined else float("nan")
         out[f"{k}_labels"] = len(defined)
     out["labels_sensitivity_0"] = [name for name, r in per_label.items() if r["sensitivity"] == 0]
-    out.update(images=int(len(y_score)), images_called=int(called.any(1).sum()),
-               images_with_finding=int(y_true.any(1).sum()))
+    out.update(images=int(len(y_score)), images_called=int(called[:, finding].any(1).sum()),
+               images_with_finding=int(np.asarray(y_true)[:, finding].any(1).sum()))
     return out
 
 

@@ -12,6 +12,10 @@ MULTICLASS = "multi-class"
 MULTILABEL = "multi-label, binary-class"
 ORDINAL = "ordinal-regression"
 TASKS = (BINARY, MULTICLASS, MULTILABEL, ORDINAL)
+#: multi-label column names that mean "no label positive" to a reader (CheXpert's ``No Finding``): trained as a label
+#: of their own (said when read: :class:`medtrain.data._multilabel_table.NoFindingWarning`), and no finding when the
+#: images with a finding are counted (:func:`medtrain.operating_point.label_rates`)
+NO_FINDING = ("no finding", "no findings", "no_finding", "nofinding", "normal")
 
 __all__ = ["BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS", "class_names", "one_vs_rest"]
 

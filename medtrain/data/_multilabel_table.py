@@ -14,10 +14,9 @@ import numpy as np
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.split import label_order
 from medtrain.errors import MedtrainError
+from medtrain.tasks import NO_FINDING
 
 SEPARATORS = ("|", ";")  #: what joins the labels of a multi-label row in one cell
-#: names that mean "no label positive" to a reader, trained as a label of their own (said: :class:`NoFindingWarning`)
-NO_FINDING = ("no finding", "no findings", "no_finding", "nofinding", "normal")
 
 
 class NoFindingWarning(UserWarning):

@@ -305,8 +305,10 @@ def label_operating_point_line(op: dict, rule: str = "operating point") -> str:
             if m is not None and m == m else f"mean {k} –"
     zero = s.get("labels_sensitivity_0") or []
     missed = f"; {len(zero)} label{'s' if len(zero) != 1 else ''} with sensitivity 0 ({_names(zero)})" if zero else ""
+    other = s.get("not_findings") or []  # "No Finding": not a finding called, nor one an image has
     return (f"{rule}, {how}: {mean('sensitivity')}, {mean('specificity')}{missed}; "
-            f"{s['images_called']} of {s['images']} images have a finding called")
+            f"{s['images_called']} of {s['images']} images have a finding called"
+            + (f" ({_names(other)} not counted as a finding)" if other else ""))
 
 
 #: why linear probes of several seeds come out alike, said where they do (one wording: a comparison's note here, and

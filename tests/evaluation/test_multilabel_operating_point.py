@@ -191,3 +191,17 @@ def test_a_binary_run_s_operating_point_keeps_its_format(tmp_path):
     assert {"threshold", "positive_class", "operating_point"} <= set(meta) and "thresholds" not in meta
     assert set(medtrain.load(run).settings()) == {"calibrated", "temperature", "operating_point", "threshold",
                                                   "positive_class", "tta"}
+
+
+def test_a_no_finding_label_is_not_counted_as_a_finding_called_or_had():
+    # a CheXpert-style "No Finding" column had made every image "have a finding": "48 of 48 (48 have one)"
+    from medtrain.reports.summary import label_operating_point_line
+
+    y = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1]])  # columns: Effusion, Nodule, No Finding
+    q = np.array([[0.9, 0.1, 0.1], [0.2, 0.3, 0.2], [0.1, 0.1, 0.9], [0.1, 0.8, 0.9]])
+    s = label_report(y, q, [0.5, 0.5, 0.5], ["Effusion", "Nodule", "No Finding"])["summary"]
+    assert (s["images_called"], s["images_with_finding"], s["not_findings"]) == (2, 2, ["No Finding"])
+    plain = label_report(y[:, :2], q[:, :2], [0.5, 0.5], ["Effusion", "Nodule"])["summary"]
+    assert (plain["images_called"], plain["images_with_finding"]) == (2, 2) and "not_findings" not in plain
+    line = label_operating_point_line({"summary": s}, "youden")
+    assert line.endswith("2 of 4 images have a finding called ('No Finding' not counted as a finding)")
