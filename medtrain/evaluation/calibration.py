@@ -112,9 +112,9 @@ def fit_temperature(logits, labels, task: str, max_iter: int = 100) -> float:
 
 def at_bound(temperature: float) -> bool:
     """Whether a fitted ``temperature`` rests on either end of :data:`T_RANGE`, where the fit was stopped rather than
-    found: at the top, validation scores that barely separate the classes (probabilities flattened almost to
-    uniform); at the bottom, validation scores that separate them almost without error (probabilities sharpened to
-    near-certainties; one run's unbounded fit was T = 0.038). Only the top had been said (walk 'oppoint')."""
+    found: at the top, probabilities flattened almost to uniform; at the bottom, sharpened as far as it allows (one
+    run's unbounded fit was T = 0.038). Why, said from the validation scores: :func:`medtrain.reports.summary.
+    bound_reason`. Only the top had been said (walk 'oppoint')."""
     return temperature >= T_RANGE[1] * 0.999 or temperature <= T_RANGE[0] * 1.001
 
 

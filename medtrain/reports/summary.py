@@ -60,14 +60,9 @@ def run_summary(out: dict, dataset: str, monitor: str, operating_point: str | No
     if "test" in cal:
         if cal.get("rule", "fitted") == "fitted":
             at_bound = cal.get("at_bound")  # T = 20 (or 0.05) had read as an ordinary fit
-            top = cal["temperature"] > 1
             lines.append(f"test ECE {cal['test']['ece']:.4f} -> {cal['test']['ece_scaled']:.4f} after temperature "
                          f"scaling (T = {cal['temperature']:.3f}, fitted on validation"
-                         + (")" if not at_bound else
-                            ", at the top of its range: the validation scores barely separate the classes, so the "
-                            "probabilities are flattened almost to uniform)" if top else
-                            ", at the bottom of its range: the validation scores separate the classes almost without "
-                            "error, so the probabilities are sharpened to near-certainties)"))
+                         + (f", {bound_reason(cal['temperature'], out)})" if at_bound else ")"))
         else:
             lines.append(f"test ECE {cal['test']['ece']:.4f}, no temperature scaling ({cal['rule']})")
     if "test" in out.get("operating_point", {}):
@@ -309,6 +304,25 @@ def label_operating_point_line(op: dict, rule: str = "operating point") -> str:
     return (f"{rule}, {how}: {mean('sensitivity')}, {mean('specificity')}{missed}; "
             f"{s['images_called']} of {s['images']} images have a finding called"
             + (f" ({_names(other)} not counted as a finding)" if other else ""))
+
+
+def bound_reason(temperature: float, out: dict) -> str:
+    """Why a fitted temperature rests on an end of its range, from what the run's validation scores show: at the
+    bottom, sharpened to near-certainties because they separate the classes almost without error (validation AUC >=
+    0.95), or because they crowd together and a small T spreads them (a multi-label fold of AUC 0.68, its one T for
+    every label, had been told its scores were separated almost without error); at the top, flattened towards
+    uniform because they barely separate the classes, or because the network is surer than it is right."""
+    auc = (out.get("val") or {}).get("auc")
+    known = auc is not None and auc == auc
+    shared = " (one T for every label)" if str(out.get("task", "")).startswith("multi-label") else ""
+    if temperature > 1:
+        why = ("the validation scores barely separate the classes" if known and auc < 0.6 else
+               "the network is surer than validation shows it to be right")
+        return f"at the top of its range{shared}: {why}, so the probabilities are flattened almost to uniform"
+    why = ("the validation scores separate the classes almost without error" if known and auc >= 0.95 else
+           f"the validation scores crowd together{f' (validation AUC {auc:.3f})' if known else ''} and the "
+           "smallest T spreads them")
+    return f"at the bottom of its range{shared}: {why}, so the probabilities are sharpened as far as it allows"
 
 
 #: why linear probes of several seeds come out alike, said where they do (one wording: a comparison's note here, and

@@ -103,8 +103,26 @@ def test_a_temperature_at_the_bottom_of_its_range_is_said_to_sharpen_the_probabi
 
     assert at_bound(T_RANGE[0]) and at_bound(T_RANGE[1]) and not at_bound(1.0) and not at_bound(0.2)
     cal = {"temperature": T_RANGE[0], "rule": "fitted", "at_bound": True, "test": {"ece": 0.1, "ece_scaled": 0.2}}
-    text = run_summary(_metrics(calibration=cal), "breastmnist", "val_auc")
-    assert "T = 0.050, fitted on validation, at the bottom of its range" in text and "near-certainties" in text
+    text = run_summary(_metrics(calibration=cal, val={"auc": 0.99}), "breastmnist", "val_auc")
+    assert "T = 0.050, fitted on validation, at the bottom of its range: the validation scores separate the " \
+           "classes almost without error" in text
+
+
+def test_the_reason_for_a_temperature_at_its_bound_follows_the_validation_scores():
+    # a multi-label fold of validation AUC 0.68, whose scores sat at 0.46-0.51, had been told they "separate the
+    # classes almost without error"
+    from medtrain.evaluation.calibration import T_RANGE
+
+    low = {"temperature": T_RANGE[0], "rule": "fitted", "at_bound": True, "test": {"ece": 0.22, "ece_scaled": 0.11}}
+    text = run_summary(_metrics(calibration=low, val={"auc": 0.6846}, task="multi-label, binary-class"),
+                       "breastmnist", "val_auc")
+    assert "at the bottom of its range (one T for every label): the validation scores crowd together (validation " \
+           "AUC 0.685) and the smallest T spreads them" in text and "without error" not in text
+    high = {**low, "temperature": T_RANGE[1]}
+    assert "at the top of its range: the network is surer than validation shows it to be right" in run_summary(
+        _metrics(calibration=high, val={"auc": 0.9}), "breastmnist", "val_auc")
+    assert "at the top of its range: the validation scores barely separate the classes" in run_summary(
+        _metrics(calibration=high, val={"auc": 0.55}), "breastmnist", "val_auc")
 
 
 def test_an_auc_whose_resamples_cannot_differ_is_not_said_to_be_defined_in_0_of_them():
