@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -127,16 +128,24 @@ def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
     Raises:
         MedtrainError: in one line naming them, labels that are not the run's, or a label column of the run's
             missing."""
+    from medtrain.data._table_checks import text_key
+
     names, given = list(run.label_names), table.label_names
-    missing = [n for n in names if n not in given] if table.by_columns else []
-    extra = [n for n in given if n not in names]
+    # one name in either Unicode form (an accent composed or decomposed, as macOS and Excel may write it): the same
+    # text, matched as such ('Cardiomégalie' had been refused as not the run's 'Cardiomégalie')
+    as_given = {unicodedata.normalize("NFC", g): g for g in given}
+    ours = {unicodedata.normalize("NFC", n) for n in names}
+    missing = [n for n in names if unicodedata.normalize("NFC", n) not in as_given] if table.by_columns else []
+    extra = [g for g in given if unicodedata.normalize("NFC", g) not in ours]
     if missing or extra:
         said = [f"no column for label{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}"] if missing else []
         said += [f"label{'s' * (len(extra) > 1)} {', '.join(map(repr, extra))} {'are' if len(extra) > 1 else 'is'} "
                  f"not one of the run's"] if extra else []
-        raise MedtrainError(f"{table.source}: {'; '.join(said)} (the run's labels: {', '.join(names)}; matched by "
-                            f"name, in any order)")
-    return [tuple(row) for row in table.label_matrix(names).tolist()]
+        cased = [f"{g!r} is the run's {n!r} in another case" for g in extra for n in names if text_key(g) == text_key(n)]
+        raise MedtrainError(f"{table.source}: {'; '.join(said + cased)} (the run's labels: {', '.join(names)}; "
+                            f"matched by name, in any order)")
+    return [tuple(row) for row in table.label_matrix([as_given.get(unicodedata.normalize("NFC", n), n)
+                                                      for n in names]).tolist()]
 
 
 def _labelled(data: Path, run: RunModel, split: str, skip_bad: bool = False

@@ -161,3 +161,21 @@ def test_a_multilabel_csv_of_volumes_is_refused_by_their_loader_itself(tmp_path)
         load_volume_folder(tmp_path, size=4, cache_dir=tmp_path / "cache")
     msg = str(e.value)
     assert "multi-label rows" in msg and "DICOM/NIfTI" in msg and "\n" not in msg
+
+
+def test_a_label_column_in_another_unicode_form_is_the_run_s_label_and_one_in_another_case_is_said(tmp_path):
+    # macOS and Excel may write 'Cardiomégalie' decomposed: refused as "not one of the run's (Cardiomégalie, ...)"
+    import unicodedata
+    from types import SimpleNamespace
+
+    from medtrain.data.table import read_label_csv
+    from medtrain.external import _csv_label_rows
+
+    run = SimpleNamespace(label_names=["Cardiomégalie", "Nodule"])  # the run's order
+    nfd = unicodedata.normalize("NFD", "Cardiomégalie")
+    assert nfd != "Cardiomégalie"
+    (tmp_path / "a.csv").write_text(f"path,Nodule,{nfd}\na.png,1,0\nb.png,0,1\nc.png,1,1\n", encoding="utf-8")
+    assert _csv_label_rows(read_label_csv(tmp_path / "a.csv", multilabel=True), run) == [(0, 1), (1, 0), (1, 1)]
+    (tmp_path / "b.csv").write_text("path,nodule,Cardiomégalie\na.png,1,0\nb.png,0,1\n", encoding="utf-8")
+    with pytest.raises(MedtrainError, match=r"'nodule' is the run's 'Nodule' in another case"):
+        _csv_label_rows(read_label_csv(tmp_path / "b.csv", multilabel=True), run)
