@@ -223,6 +223,21 @@ def _data_table(html: str) -> list:
     return next(t for t in HtmlTables(html).tables if t[0][0] in ("split", "class", "label"))
 
 
+def test_a_class_whose_precision_has_no_interval_is_not_said_to_have_wilson_s(figures):
+    # a multi-label walk: "The recall and precision intervals of 2 classes (Cardiomegaly, Nodule) ... are Wilson's"
+    # of a Nodule called on one image, whose precision has no interval, its [-] put down to too few of its images
+    m = _metrics()
+    m["test"]["per_class"]["normal"].update(recall_ci_method="wilson", recall_ci_reason="few units",
+                                            precision_ci=[None, None], f1_ci=[None, None])
+    m["test"]["per_class"]["pneumonia"].update(recall_ci_method="wilson", recall_ci_reason="few units",
+                                               precision_ci_method="wilson", precision_ci_reason="few units")
+    page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
+    assert "The recall and precision intervals of 2 classes (normal, recall only; pneumonia) with few test " \
+           "images are Wilson's score intervals" in page
+    assert "An interval shown as [–] is not given (1 class: normal): too few test images of the class (recall, " \
+           "AUC) or called it (precision, F1)" in page
+
+
 def test_wilson_intervals_of_small_classes_and_of_acc_are_named_as_such(figures):
     m = _metrics()
     m["test"].update(acc_ci_method="wilson", acc_ci_reason="few units per class")
@@ -238,7 +253,8 @@ def test_wilson_intervals_of_a_one_class_network_say_so_not_few_images(figures):
     for name in ("normal", "pneumonia"):
         m["test"]["per_class"][name].update(recall_ci_method="wilson", recall_ci_reason="every draw gave one value")
     page = " ".join(" ".join(_Page(run_report({}, m, figures, m["data"])).text).split())
-    assert "of 2 classes (normal, pneumonia) are Wilson's score intervals: every bootstrap draw gave one value" in page
+    assert "of 2 classes (normal, recall only; pneumonia, recall only) are Wilson's score intervals: every bootstrap " \
+           "draw gave one value" in page  # their precisions are the bootstrap's: not said to be Wilson's
     assert "with few test images" not in page
 
 
