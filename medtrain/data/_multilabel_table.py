@@ -55,10 +55,15 @@ def flag(csv_path: Path, line: int, name: str, value: str) -> bool:
         number = float(value)
     except ValueError:
         number = None
+    if number == -1.0:  # CheXpert's uncertain label: no 0/1 to guess (its papers map it either way)
+        raise MedtrainError(f"{csv_path}: line {line}, column '{name}' holds -1, an uncertain label (CheXpert's "
+                            f"convention); each label column holds 0 or 1 per image: map uncertain cells to 0 or 1 "
+                            f"yourself (CheXpert's U-Zeros or U-Ones), or leave those images out")
     if number not in (0.0, 1.0):
-        raise MedtrainError(f"{csv_path}: line {line}, column '{name}' holds '{value}'; a header of path without a "
-                            f"label column makes every other column (but split and the patient's) a label holding 0 "
-                            f"or 1 per image: drop other columns, or name the class column 'label'")
+        blank = "" if str(value).strip() else " (a blank cell, CheXpert's finding not mentioned, needs 0 or 1 too)"
+        raise MedtrainError(f"{csv_path}: line {line}, column '{name}' holds '{value}'{blank}; a header of path "
+                            f"without a label column makes every other column (but split and the patient's) a label "
+                            f"holding 0 or 1 per image: drop other columns, or name the class column 'label'")
     return number == 1.0
 
 

@@ -139,7 +139,11 @@ def test_split_and_patient_columns_keep_working_in_both_forms(images, tmp_path, 
     ("path,label\na.png,A;\nb.png,C\n", "line 2 has label 'A;', an empty name"),
     ("path,label\na.png,A|B|A\nb.png,C\n", "line 2 has label 'A|B|A', which names 'A' twice"),
     ("path,A,B\na.png,1,0\nb.png,0,2\n", "line 3, column 'B' holds '2'; a header of path without a label column"),
-    ("path,A,B\na.png,1,0\nb.png,-1,\n", "line 3, column 'A' holds '-1'"),
+    # CheXpert's uncertain -1 and its blank (not mentioned) named as such, with what to do
+    ("path,A,B\na.png,1,0\nb.png,-1,\n", "line 3, column 'A' holds -1, an uncertain label (CheXpert's convention); "
+                                          "each label column holds 0 or 1 per image: map uncertain cells to 0 or 1"),
+    ("path,A,B\na.png,1,0\nb.png,0,\n", "line 3, column 'B' holds '' (a blank cell, CheXpert's finding not "
+                                         "mentioned, needs 0 or 1 too)"),
     ("path,age,A\na.png,63,1\n", "line 2, column 'age' holds '63'"),
     ("path,A|B,C\na.png,1,0\n", "header column 2 is named 'A|B'; a header of path without label names one 0/1 column per label, named without | or ;"),
     ("path,lable,split\na.png,A,train\n", "header must name the columns path,label.*did you mean label for lable"),
