@@ -13,6 +13,7 @@ import numpy as np
 
 from medtrain._io import read_metrics
 from medtrain.reports.baselines import ci_text
+from medtrain.reports.summary import auc_undefined_text
 from medtrain.errors import MedtrainError
 from medtrain.tasks import BINARY, MULTICLASS, MULTILABEL, ORDINAL, one_vs_rest
 
@@ -129,7 +130,8 @@ def target_missed(op: dict | None, where: str = "At this site") -> str:
 def external_blocks(run_dir: Path) -> list[dict]:
     """What the report shows of each ``eval_external_<name>.json`` in ``run_dir``, in the order of their names:
     ``{"name", "file", "res"`` (the JSON's content), ``"target_missed"`` (:func:`target_missed`), ``"images"``
-    (``{key: path}`` of its figures; missing files are left out by the page); a file that cannot be read,
+    (``{key: path}`` of its figures; missing files are left out by the page), ``"auc_undefined"`` (why its AUC is
+    undefined, or None: :func:`medtrain.reports.summary.auc_undefined_text`); a file that cannot be read,
     ``{"name", "file", "error"}`` (the page names it, and the rest are shown)."""
     out = []
     for path in sorted(Path(run_dir).glob(f"{EXTERNAL_PREFIX}*.json")):
@@ -140,5 +142,7 @@ def external_blocks(run_dir: Path) -> list[dict]:
             out.append({"name": name, "file": path.name, "error": str(e)})
             continue
         out.append({"name": name, "file": path.name, "res": res, "target_missed": target_missed(
-            res.get("operating_point")), "images": {k: Path(run_dir) / f for k, f in external_plot_files(name).items()}})
+            res.get("operating_point")), "images": {k: Path(run_dir) / f for k, f in external_plot_files(name).items()},
+            # why its AUC is "–" (a label never positive there...), as eval's line says: the table had shown it bare
+            "auc_undefined": auc_undefined_text(res, "this site's data")})
     return out

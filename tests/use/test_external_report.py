@@ -141,3 +141,18 @@ def test_the_run_s_own_test_split_gets_the_sentence_a_site_in_its_state_gets(tra
     m["operating_point"]["test"]["sensitivity_ci"] = [0.85, 1.0]
     write_report(run, read_config(run), m)
     assert "On the test split the run's threshold" not in (run / "report.html").read_text()
+
+
+def test_a_site_whose_auc_is_undefined_says_why_beside_its_table(tmp_path):
+    # eval printed "AUC undefined (label 'Nodule' never positive in these data; mean over the 2 other labels 0.9038)"
+    # while the report's External testing table showed a bare "AUC –"
+    from medtrain._external_report import external_blocks
+
+    res = {"n": 30, "auc": None, "acc": 0.8, "auc_undefined": {"unit": "label", "no_positive": ["Nodule"], "rest": 2,
+                                                                "mean_over_rest": 0.90375}}
+    (tmp_path / "eval_external_site_0a1b2c3d.json").write_text(json.dumps(res))
+    (tmp_path / "eval_external_fine_1a1b2c3d.json").write_text(json.dumps({**res, "auc": 0.8, "auc_undefined": None}))
+    blocks = {b["name"]: b for b in external_blocks(tmp_path)}
+    assert blocks["site_0a1b2c3d"]["auc_undefined"] == ("label 'Nodule' never positive in this site's data; mean "
+                                                        "over the 2 other labels 0.9038")
+    assert blocks["fine_1a1b2c3d"]["auc_undefined"] is None
