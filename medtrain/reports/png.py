@@ -11,6 +11,8 @@ three times larger than what its report showed."""
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from pathlib import Path
 
 from PIL import Image
@@ -49,7 +51,43 @@ def is_palette_png(data: bytes) -> bool:
 DPI = 120
 
 
+class MissingGlyphWarning(UserWarning):
+    """Characters of a figure's text (a label named in Chinese) that no font matplotlib uses can draw: drawn as boxes.
+    Said once per process for the characters not said before, in place of matplotlib's one warning per glyph and
+    figure (32 raw warnings for one run of two CJK labels)."""
+
+
+_GLYPH = re.compile(r"^Glyph (\d+) .*missing from font")
+_SAID_GLYPHS: set = set()  # the characters said missing so far in this process
+
+
+def _say_missing_glyphs(caught) -> None:
+    """Re-issue ``caught`` warnings other than matplotlib's missing-glyph ones, and say those in one line."""
+    chars = []
+    for w in caught:
+        found = _GLYPH.match(str(w.message))
+        if found is None:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif chr(int(found.group(1))) not in chars:
+            chars.append(chr(int(found.group(1))))
+    new = [c for c in chars if c not in _SAID_GLYPHS]
+    if new:
+        _SAID_GLYPHS.update(new)
+        warnings.warn(MissingGlyphWarning(
+            f"no font matplotlib uses draws {''.join(new)} (in a label's, class's or file's name): the figures show "
+            f"boxes there; the report's tables and the CSVs give the names (a font that has them, e.g. Noto Sans CJK, "
+            f"listed after 'DejaVu Sans' in matplotlib's font.family, draws them)"), stacklevel=3)
+
+
 def save_png(fig, path, dpi: int = DPI, tight: bool = True, palette: bool = True) -> None:
+    """:func:`_save_png`, matplotlib's warnings of glyphs no font has said in one line (:class:`MissingGlyphWarning`)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _save_png(fig, path, dpi, tight, palette)
+    _say_missing_glyphs(caught)
+
+
+def _save_png(fig, path, dpi: int = DPI, tight: bool = True, palette: bool = True) -> None:
     """Write ``fig`` as a PNG at ``dpi``: cropped to what it draws (as ``bbox_inches="tight"`` had, pixel for
     pixel) where ``tight``, and as a palette PNG (:func:`palette_png`, which a report embeds as it is) where
     ``palette``; else with every colour it draws, as matplotlib writes a PNG (a saliency map over an image:
