@@ -127,6 +127,10 @@ class Explanation:
         operating_point: ``(positive class, threshold)`` at which ``targets`` were decided (a binary run's operating
             point: the positive class where its probability >= the threshold); None: at 0.5 or argmax, or a
             ``target`` given.
+        multilabel: whether the run is multi-label (``targets`` are labels, each called or not on its own).
+        label_thresholds: a multi-label run's threshold of each label on ``probs``' scale (its operating point's), or
+            None: each label called at 0.5; an overlay says whether its label is called (a map titled "Effusion (p =
+            0.439)" over an image where nothing is called had read as Effusion being there).
         affines: per input, the 4x4 affine from an index ``(x, y, z)`` of its map taken in RAS order (``maps[i]``
             transposed: ``(W, H, D)``) to its NIfTI file's or DICOM series' millimetres (:func:`medtrain.predict_inputs.model_affine`),
             which ``NNNN_<name>_map.nii.gz`` carries; None where the input is neither (empty: none).
@@ -144,6 +148,8 @@ class Explanation:
     mc_dropout: int = 0
     operating_point: tuple[str, float] | None = None
     affines: list = field(default_factory=list)
+    label_thresholds: dict | None = None
+    multilabel: bool = False
 
     def __repr__(self) -> str:
         """The method (and layer), the target class(es), how many inputs and the maps' shape: the dataclass's repr
@@ -257,7 +263,9 @@ def _explain_items(run: RunModel, items: Iterable[Item], method: str, target, la
                        probs=np.stack(probs) if probs else np.zeros((0, len(labels)), np.float32),
                        images=np.stack(images) if images else np.zeros((0, *shape), np.uint8),
                        labels=labels, method=method, layer=layer, skipped=skipped, mc_dropout=run.cfg.mc_dropout,
-                       operating_point=None if op is None else (labels[op[2]], op[1]), affines=affines)
+                       operating_point=None if op is None else (labels[op[2]], op[1]), affines=affines,
+                       label_thresholds=predictor.settings().get("thresholds") if task == MULTILABEL else None,
+                       multilabel=task == MULTILABEL)
 
 
 def _gradcam_pp_class():

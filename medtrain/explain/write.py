@@ -241,9 +241,7 @@ def _write(res, out: Path) -> list[Path]:
         for i, (name, png) in enumerate(zip(res.names, names)):
             k = int(res.targets[i])
             title = (f"{shown_name(name, short=True)}\n{res.method}{f' at {res.layer}' if res.layer else ''} · "
-                     f"class {res.labels[k]} (p = {res.probs[i, k]:.3f}"
-                     + (f"; called {res.operating_point[0]} at p >= {res.operating_point[1]:.3f})"
-                        if res.operating_point is not None else ")"))
+                     f"{_target_words(res, i, k)}")
             saliency_overlay(res.images[i], res.maps[i], tmp / png, title, ras=_read_as_ras(name))
             if niftis[i]:
                 write_map(res.maps[i], affines[i], tmp / niftis[i], name)
@@ -272,6 +270,21 @@ def _write(res, out: Path) -> list[Path]:
     os.replace(out / _STAGED_INDEX, out / INDEX_FILE)
     (out / PENDING).unlink(missing_ok=True)
     return pngs
+
+
+def _target_words(res, i: int, k: int) -> str:
+    """An overlay's title words for its target: ``class normal (p = 0.638)``, a binary run's ``; called tumour at p
+    >= 0.300`` where it decides at an operating point, a multi-label run's ``label Effusion (p = 0.439; not called at
+    0.5)`` (or at the label's own threshold)."""
+    p = float(res.probs[i, k])
+    if res.multilabel:
+        t = (res.label_thresholds or {}).get(res.labels[k])
+        at = f"its threshold {t:.3f}" if t is not None else "0.5"
+        called = p >= t if t is not None else p > 0.5  # as predict calls a label: >= its threshold, > 0.5 without
+        return f"label {res.labels[k]} (p = {p:.3f}; {'called' if called else 'not called'} at {at})"
+    return f"class {res.labels[k]} (p = {p:.3f}" + (
+        f"; called {res.operating_point[0]} at p >= {res.operating_point[1]:.3f})" if res.operating_point is not None
+        else ")")
 
 
 def _write_index(path: Path, res, overlays: list[str], probability: np.ndarray, peaks: np.ndarray) -> None:

@@ -37,3 +37,20 @@ def test_the_command_writes_the_operating_points_classes(op_run, tmp_path, capsy
     assert run_cli(capsys, "explain", run, "--out", tmp_path / "maps")[0] == 0
     saved = np.load(tmp_path / "maps" / "maps.npz")
     assert list(saved["target_name"]) == p.decide_at_operating_point(p.predict(images))
+
+
+def test_a_multi_label_overlay_says_whether_its_label_is_called():
+    # an image with nothing called had an overlay titled "class Effusion (p = 0.439)": read as Effusion being there
+    from types import SimpleNamespace
+
+    from medtrain.explain.write import _target_words
+
+    probs = np.array([[0.439, 0.2], [0.728, 0.1]])
+    ml = SimpleNamespace(multilabel=True, probs=probs, labels=["Effusion", "Nodule"], operating_point=None,
+                         label_thresholds={"Effusion": 0.454, "Nodule": 0.3})
+    assert _target_words(ml, 0, 0) == "label Effusion (p = 0.439; not called at its threshold 0.454)"
+    assert _target_words(ml, 1, 0) == "label Effusion (p = 0.728; called at its threshold 0.454)"
+    at_half = SimpleNamespace(**{**vars(ml), "label_thresholds": None})
+    assert _target_words(at_half, 0, 0) == "label Effusion (p = 0.439; not called at 0.5)"
+    binary = SimpleNamespace(multilabel=False, probs=probs, labels=["normal", "tumour"], operating_point=None)
+    assert _target_words(binary, 0, 0) == "class normal (p = 0.439)"  # a class's title as before
