@@ -52,18 +52,34 @@ def _check_pages(p: Path, im: Image.Image) -> None:
                             f"each page as its own image")
 
 
-def _check_colour_depth(p: Path, im: Image.Image) -> None:
-    """Refuse a colour image of 16 bits per channel (a 48/64-bit PNG or TIFF: scientific cameras, microscopes):
-    Pillow has no 16-bit colour mode and decodes it to 8-bit colour keeping each sample's high byte, so a 12-bit
-    image in a 16-bit file trained and predicted as a nearly black one (levels 0-15), recorded as 8-bit. A 16-bit
-    grey image is windowed to 8 bits from its own values (:func:`medtrain.data.folder._to_8bit`); no reader here
-    gives the colour samples' 16 bits, so the user converts it, knowing how its values are spread."""
-    tile = im.tile[0] if im.mode in ("RGB", "RGBA") and im.tile else None
+#: Pillow's raw modes of 16 bits per sample (big-endian, little, native): a 48-bit PNG's ``RGB;16B``. Not BMP's
+#: ``BGR;16``, which is 16 bits per *pixel* (5-6-5) and decodes right.
+_SAMPLES_16 = re.compile(r";16[BLN]$")
+
+
+def _deep_samples(im: Image.Image) -> bool:
+    """Whether ``im`` holds more than 8 bits per sample in a mode Pillow decodes to 8 (colour, or grey with alpha):
+    a TIFF's own header says so (BitsPerSample, SamplesPerPixel: its tiles' raw modes do not, for colour planes
+    stored apart), another format's raw mode does."""
+    if im.format == "TIFF":
+        bits, samples = im.tag_v2.get(258, 8), int(im.tag_v2.get(277, 1) or 1)
+        return samples >= 2 and max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    tile = im.tile[0] if im.tile and im.mode in ("RGB", "RGBA", "RGBX", "LA") else None
     raw = tile and (tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0])
-    if isinstance(raw, str) and ";16" in raw:
-        raise MedtrainError(f"cannot read image {p}: a colour image of 16 bits per channel, which Pillow reads as "
-                            f"the high byte of each sample (12-bit values would come out nearly black); save it "
-                            f"with 8 bits per channel, scaled from its own range, or as a 16-bit grey image")
+    return isinstance(raw, str) and _SAMPLES_16.search(raw) is not None
+
+
+def _check_colour_depth(p: Path, im: Image.Image) -> None:
+    """Refuse an image of 16 bits per sample with colour or alpha (a 48/64-bit PNG or TIFF: scientific cameras,
+    microscopes): Pillow has no such 16-bit mode and decodes it to 8 bits keeping each sample's high byte, so a
+    12-bit image in a 16-bit file trained and predicted as a nearly black one (levels 0-15), recorded as 8-bit. A
+    16-bit grey image is windowed to 8 bits from its own values (:func:`medtrain.data.folder._to_8bit`); no reader here
+    gives the other samples' 16 bits, so the user converts it, knowing how its values are spread."""
+    if _deep_samples(im):
+        what = "grey with alpha" if im.mode == "LA" else "a colour image"
+        raise MedtrainError(f"cannot read image {p}: {what} of 16 bits per channel, which Pillow reads as the high "
+                            f"byte of each sample (12-bit values would come out nearly black); save it with 8 bits "
+                            f"per channel, scaled from its own range, or as a 16-bit grey image")
 
 
 def _open(p: Path) -> Image.Image:

@@ -66,3 +66,28 @@ def test_a_folder_or_csv_holding_one_is_refused_before_training(tmp_path):
                                                              for p in sorted(root.rglob("*.png"))))
     with pytest.raises(MedtrainError, match=r"deep\.png: a colour image of 16 bits per channel"):
         load_csv(tmp_path / "l.csv")
+
+
+def _bmp_565(path, w=4, h=4) -> None:
+    """A 16-bit-per-pixel BMP (5-6-5 bit fields) of magenta: 16 bits a pixel, not a sample, which Pillow decodes right."""
+    row = (w * 2 + 3) // 4 * 4
+    pixels = b"".join((b"\x1f\xf8" * w).ljust(row, b"\0") for _ in range(h))
+    header = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 16, 3, len(pixels), 2835, 2835, 0, 0) + struct.pack(
+        "<III", 0xF800, 0x07E0, 0x001F)
+    offset = 14 + len(header)
+    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + header + pixels)
+
+
+def test_the_depth_is_read_from_the_header_not_from_pillow_s_tiles(tmp_path):
+    # a review: the raw-mode test refused a 5-6-5 BMP Pillow decodes right ('BGR;16': 16 bits a pixel), and let
+    # through a 48-bit TIFF stored as colour planes (tiles 'R', 'G', 'B'), decoded as garbage
+    _bmp_565(tmp_path / "565.bmp")
+    assert np.asarray(_open(tmp_path / "565.bmp"))[0, 0].tolist() == [255, 0, 255]
+    tifffile.imwrite(tmp_path / "planes.tif", np.moveaxis(_twelve_bit(), -1, 0), photometric="rgb",
+                     planarconfig="separate")
+    with pytest.raises(MedtrainError, match="a colour image of 16 bits per channel"):
+        _open(tmp_path / "planes.tif")
+    tifffile.imwrite(tmp_path / "rgba.tif", np.dstack([_twelve_bit(), _twelve_bit()[..., :1]]), photometric="rgb",
+                     extrasamples=[2])
+    with pytest.raises(MedtrainError, match="a colour image of 16 bits per channel"):
+        _header_facts(tmp_path / "rgba.tif")
