@@ -96,13 +96,17 @@ def augment_settings(config: dict) -> dict:
     written nowhere (a ``jitter`` run recorded ``augment_params = {}``). Empty where no op was read (a linear probe)."""
     from medtrain.augment import available
     from medtrain.augment.catalogue import op_settings
+    from medtrain.augment.policies import is_policy_file
 
     if "augment" in unread_settings(config):
         return {}
     given = {**config, **(config.get("augment_params") or {})}
     plain = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731  (JSON has no tuples)
-    return {op: {k: plain(given[k] if k in given else v) for k, v in op_settings(op).items()}
-            for op in config.get("augment") or () if op in available()}
+    # a policy YAML named by its path: built as the 'policy' op, less the file it names itself
+    read = {op: op_settings(op) if op in available() else
+            {k: v for k, v in op_settings("policy").items() if k != "policy_file"}
+            for op in config.get("augment") or () if op in available() or is_policy_file(op)}
+    return {op: {k: plain(given[k] if k in given else v) for k, v in settings.items()} for op, settings in read.items()}
 
 
 def _patients_per_class(splits, groups: dict, k: int) -> dict | None:

@@ -69,8 +69,8 @@ def read_keys(names: Sequence[str], params: dict) -> set:
 
     reads = _Reads({"pca_eig": (torch.ones(3), torch.eye(3)), **params})
     for n in names:
-        if n and n != "none" and not policies.is_policy_file(n):
-            get_op(n)(reads)
+        if n and n != "none":
+            policies.policy_kw(reads) if policies.is_policy_file(n) else get_op(n)(reads)
     return reads.read
 
 
@@ -107,14 +107,12 @@ def build_batch_augment(names: Sequence[str], params: dict | None = None, given:
     names = [n for n in names if n and n != "none"]
     ops = []
     for n in names:
-        if policies.is_policy_file(n):  # a learned or hand-written policy YAML in the list
-            ops.append(policies.build_policy_op(n))
-            continue
-        if n not in op_names():
+        is_file = policies.is_policy_file(n)  # a learned or hand-written policy YAML in the list: as the 'policy' op
+        if not is_file and n not in op_names():  # builds it (a path had ignored aa_interpolation and aa_fill, refused)
             raise suggest(n, op_names(), "augmentation", LISTED_BY)
         before = set(params.read)
         try:
-            ops.append(get_op(n)(params))
+            ops.append(policies.build_policy_op(n, **policies.policy_kw(params)) if is_file else get_op(n)(params))
         except (TypeError, ValueError) as e:  # a value of the wrong kind, e.g. cutout_p=abc: float('abc')
             mine = [k for k in given if k in params.read - before] or sorted(params.read - before)
             shown = ", ".join(f"{k}={params.get(k)!r}" for k in mine)

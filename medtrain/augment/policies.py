@@ -213,7 +213,9 @@ def policy_digests(augment: Sequence[str]) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- registry
 
-def _kw(params: dict) -> dict:
+def policy_kw(params: dict) -> dict:
+    """How a policy op resamples (``aa_interpolation``) and fills (``aa_fill``) its geometric ops, from the settings:
+    the built-in policies' and a policy YAML's alike, named by its path in ``--augment`` or as ``policy_file``."""
     return {"interpolation": params.get("aa_interpolation", "nearest"), "fill": params.get("aa_fill", 0.0)}
 
 
@@ -241,7 +243,7 @@ def _float(params: dict, key: str, default: float) -> float:
     "cifar10 or svhn) per image; aa_interpolation and aa_fill for the geometric ops",
 )
 def _autoaugment_op(params: dict) -> PolicyAugment:
-    return PolicyAugment(autoaugment_policy(params.get("aa_policy", "imagenet")), **_kw(params))
+    return PolicyAugment(autoaugment_policy(params.get("aa_policy", "imagenet")), **policy_kw(params))
 
 
 @register_op(
@@ -251,7 +253,7 @@ def _autoaugment_op(params: dict) -> PolicyAugment:
 )
 def _randaugment_op(params: dict) -> PolicyAugment:
     n, m = _int(params, "ra_n", 2), _float(params, "ra_m", 9)
-    return PolicyAugment(randaugment_policy(n, m), **_kw(params))
+    return PolicyAugment(randaugment_policy(n, m), **policy_kw(params))
 
 
 @register_op(
@@ -260,7 +262,7 @@ def _randaugment_op(params: dict) -> PolicyAugment:
     "uniformly, in the wide ranges; aa_interpolation and aa_fill for the geometric ops",
 )
 def _trivialaugment_op(params: dict) -> PolicyAugment:
-    return PolicyAugment(trivialaugment_policy(), **_kw(params))
+    return PolicyAugment(trivialaugment_policy(), **policy_kw(params))
 
 
 @register_op(
@@ -269,7 +271,7 @@ def _trivialaugment_op(params: dict) -> PolicyAugment:
     "policy_file; aa_interpolation and aa_fill for the geometric ops",
 )
 def _policy_op(params: dict) -> PolicyAugment:
-    path, kw = params.get("policy_file"), _kw(params)  # both read first: `augment list` names what it reads
+    path, kw = params.get("policy_file"), policy_kw(params)  # both read first: `augment list` names what it reads
     if not path:
         raise MedtrainError("augmentation 'policy' needs a policy file (policy_file: path/to/policy.yaml)")
     return build_policy_op(path, **kw)

@@ -22,6 +22,20 @@ def test_each_op_gets_its_given_values_and_its_defaults():
     assert augment_settings(Config(augment=("none",)).to_dict()) == {}
 
 
+def test_a_policy_file_records_how_it_resamples_and_fills_and_reads_those_settings(tmp_path):
+    # a review: a policy YAML named by its path had ignored aa_interpolation and aa_fill (refused as unread) and
+    # recorded nothing
+    from medtrain.augment import build_batch_augment
+    from medtrain.augment.policies import randaugment_policy, save_policy
+
+    path = str(save_policy(randaugment_policy(1, 5), tmp_path / "ra.yaml"))
+    cfg = Config(augment=("flip", path), augment_params={"aa_fill": 0.5})
+    assert augment_settings(cfg.to_dict())[path] == {"aa_interpolation": "nearest", "aa_fill": 0.5}
+    op = build_batch_augment([path], {"aa_fill": 0.5, "aa_interpolation": "bilinear"}, given=("aa_fill",
+                                                                                             "aa_interpolation"))
+    assert (op.ops[0].fill, op.ops[0].interpolation) == (0.5, "bilinear")
+
+
 def test_a_linear_probe_which_reads_no_augmentation_records_none():
     config = {**Config(augment=("flip", "jitter")).to_dict(), "transfer": "linear-probe"}
     assert augment_settings(config) == {}
