@@ -128,8 +128,6 @@ def _csv_label_rows(table: LabelTable, run: RunModel) -> list[tuple[int, ...]]:
     Raises:
         MedtrainError: in one line naming them, labels that are not the run's, or a label column of the run's
             missing."""
-    from medtrain.data._table_checks import text_key
-
     names, given = list(run.label_names), table.label_names
     # one name in either Unicode form (an accent composed or decomposed, as macOS and Excel may write it): the same
     # text, matched as such ('Cardiomégalie' had been refused as not the run's 'Cardiomégalie')
@@ -248,7 +246,7 @@ def _unknown_labels(unknown: list[str], names: list[str]) -> str:
     in case (``'Normal' (the run's 'normal')``), as training's own label checks treat case."""
     keys = {text_key(n): n for n in names}
     return ", ".join(repr(u) + (f" (the run's {keys[text_key(u)]!r}: labels differ only in case)"
-                                if text_key(u) in keys else "") for u in unknown)
+                                if text_key(u) in keys else "") for u in unknown)  # (Unicode forms already matched)
 
 
 class UncheckedExternalWarning(UserWarning):
@@ -314,7 +312,9 @@ def evaluate_external(run_dir: str | os.PathLike, data: str | os.PathLike, split
     if run.meta["task"] == MULTILABEL:  # (N, L) float, as the run's own multi-label test split is read
         labels = torch.tensor(truth, dtype=torch.float32).reshape(len(truth), len(run.label_names))
     else:
-        index = {name: j for j, name in enumerate(run.label_names)}
+        # a class name in either Unicode form is the run's (a folder copied from a Mac names 'Mélanome' decomposed)
+        index = {unicodedata.normalize("NFC", name): j for j, name in enumerate(run.label_names)}
+        truth = [unicodedata.normalize("NFC", t) if isinstance(t, str) else t for t in truth]
         unknown = sorted(set(truth) - set(index))
         if unknown:
             raise MedtrainError(f"{data}: label(s) {_unknown_labels(unknown[:5], list(run.label_names))} are not classes of "

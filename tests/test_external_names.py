@@ -83,3 +83,27 @@ def test_runs_compared_on_two_sites_keep_each_site_s_evaluation(trained_run, tmp
         assert mine["data"] == theirs["data"] == str(csv.resolve())
         assert got["acc"]["run"] == pytest.approx(mine["acc"]) and got["acc"]["other"] == pytest.approx(theirs["acc"])
         assert got["auc"]["run"] == pytest.approx(mine["auc"]) and got["auc"]["other"] == pytest.approx(theirs["auc"])
+
+
+def test_class_names_in_another_unicode_form_are_the_run_s_classes(tmp_path):
+    # a class folder copied from a Mac names 'Mélanome' decomposed: eval --data had refused it as "not classes of
+    # the run (Mélanome, ...)", said to "differ only in case"
+    import unicodedata
+
+    import medtrain
+    from conftest import fast_config, make_images
+
+    classes = ["bénin", "Mélanome"]
+    images, labels = make_images(48, seed=0)
+    train_csv = png_csv(tmp_path / "train", list(images), labels, classes=classes)
+    medtrain.train(fast_config(train_csv, tmp_path / "run", epochs=1, bootstrap=0, tta="none"), verbose=False)
+    test_images, test_labels = make_images(20, seed=5)
+    nfc = png_csv(tmp_path / "nfc", list(test_images), test_labels, classes=classes)
+    nfd = png_csv(tmp_path / "nfd", list(test_images), test_labels,
+                  classes=[unicodedata.normalize("NFD", c) for c in classes])
+    assert unicodedata.normalize("NFD", "Mélanome") in nfd.read_text(encoding="utf-8")
+    from medtrain.external import evaluate_external
+
+    a = evaluate_external(tmp_path / "run", nfc, verbose=False)
+    b = evaluate_external(tmp_path / "run", nfd, verbose=False)
+    assert (b["auc"], b["acc"], b["n"]) == (a["auc"], a["acc"], 20)
