@@ -247,6 +247,7 @@ def write_comparison_report(out: str | os.PathLike, keys: list[str], cells: list
         best=best, tied=len(best) > 1, dots=png_data_uri(out / SEEDS_FILE), folds=any(fold_cells),
         paired=len(rows) > 1, delta_heads=delta_heads(short=True), p_note=p_note(nb), fold_pairs=nb,
         intervals=has_intervals([{"paired": d} for d in paired]),
+        any_pair=any((d or {}).get("pairs") for d in paired[1:]),  # else every cell is unpaired: no "one pair each"
         all_folds=all(fold_cells), caption=caption([{"fold_runs": f, "paired": d} for f, d in zip(fold_cells, paired)]),
         folds_note=" ".join(n for n in notes if n),
         one_class_note=one_class_note([(name, one_class_runs(c["runs"]), len(c["runs"]))

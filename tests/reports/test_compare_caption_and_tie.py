@@ -105,6 +105,10 @@ def test_a_one_seed_compare_s_column_heads_and_page_promise_no_interval(tmp_path
     two = summarise(_seeds((0.50, 0.52)))  # two pairs: the interval, and the heads say so
     assert "Δ test AUC vs first (paired, 95% CI)" in to_markdown(two, KEYS) and "95\\% CI" in to_latex(two, KEYS)
     assert "Student-t 95% interval" in _text(write_comparison_report(tmp_path / "two", KEYS, _seeds((0.50, 0.52))))
+    # cells that share no seed with the first have no pair at all: not "one pair each" (a review)
+    apart = [{"cell": {"dropout": d}, "runs": [_run(s, 0.5, 0.52)]} for d, s in (("0", 0), ("0.5", 1))]
+    page = _text(write_comparison_report(tmp_path / "apart", KEYS, apart))
+    assert "one pair each" not in page and "no pair here" in page
 
 
 def test_a_grid_run_at_an_operating_point_says_each_cell_s_rates_there():
