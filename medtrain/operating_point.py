@@ -16,7 +16,7 @@ from sklearn.metrics import roc_curve
 
 from medtrain.errors import MedtrainError
 from medtrain.intervals import clustered_wilson, repeated, wilson_interval
-from medtrain.tasks import NO_FINDING
+from medtrain.tasks import is_no_finding
 
 OPERATING_POINTS = ("youden", "sensitivity=P", "specificity=P")
 
@@ -262,10 +262,10 @@ def _label_summary(y_true, y_score, thresholds, per_label: dict) -> dict:
     """Over the labels: the mean sensitivity (specificity) over those where it is defined (a label with no positive
     (negative) image has none) and their number, the labels with positives none of which was called, and the
     images with at least one finding called (and with at least one finding true). A label named as "no finding"
-    (:data:`medtrain.tasks.NO_FINDING`, CheXpert's ``No Finding``) is no finding there, and is named
+    (:func:`medtrain.tasks.is_no_finding`, CheXpert's ``No Finding``) is no finding there, and is named
     (``not_findings``): counted, it had made every image of such a set "have a finding" (48 of 48)."""
     called = np.column_stack([y_score[:, j] >= float(t) for j, t in enumerate(thresholds)])
-    none = [j for j, name in enumerate(per_label) if str(name).strip().lower() in NO_FINDING]
+    none = [j for j, name in enumerate(per_label) if is_no_finding(name)]
     finding = [j for j in range(called.shape[1]) if j not in none]
     out = {"labels": len(thresholds), **({"not_findings": [list(per_label)[j] for j in none]} if none else {})}
     for k in ("sensitivity", "specificity"):

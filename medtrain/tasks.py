@@ -5,6 +5,8 @@ label) names in index order (:func:`class_names`), the one list every layer abov
 """
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 
 BINARY = "binary-class"
@@ -16,6 +18,12 @@ TASKS = (BINARY, MULTICLASS, MULTILABEL, ORDINAL)
 #: of their own (said when read: :class:`medtrain.data._multilabel_table.NoFindingWarning`), and no finding when the
 #: images with a finding are counted (:func:`medtrain.operating_point.label_rates`)
 NO_FINDING = ("no finding", "no findings", "no_finding", "nofinding", "normal")
+
+
+def is_no_finding(name) -> bool:
+    """Whether a label's name is one of :data:`NO_FINDING`, in any case, Unicode form or surrounding spaces: the one
+    test of the reader that warns of it and of the count that leaves it out."""
+    return unicodedata.normalize("NFC", str(name)).strip().casefold() in NO_FINDING
 
 __all__ = ["BINARY", "MULTICLASS", "MULTILABEL", "ORDINAL", "TASKS", "class_names", "one_vs_rest"]
 

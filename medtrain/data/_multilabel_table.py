@@ -14,7 +14,7 @@ import numpy as np
 from medtrain.data._table_checks import check_distinct_labels
 from medtrain.data.split import label_order
 from medtrain.errors import MedtrainError
-from medtrain.tasks import NO_FINDING
+from medtrain.tasks import is_no_finding
 
 SEPARATORS = ("|", ";")  #: what joins the labels of a multi-label row in one cell
 
@@ -106,7 +106,7 @@ def multilabel_names(csv_path: Path, names: list[str], unit: str) -> list[str]:
     each ``unit`` (row or column)."""
     check_distinct_labels(csv_path, names, unit,
                           "write each label one way on every row" if unit == "row" else "name each label once")
-    found = [n for n in dict.fromkeys(names) if n.lower() in NO_FINDING]
+    found = [n for n in dict.fromkeys(names) if is_no_finding(n)]
     if found:
         n = sum(names.count(f) for f in found)
         said = f" ({n} row{'s' if n > 1 else ''})" if unit == "row" else ""
