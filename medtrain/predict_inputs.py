@@ -27,7 +27,8 @@ from medtrain.data.nifti import is_nifti
 from medtrain.data.input_csv import read_id_column, read_input_csv
 from medtrain._io import NOT_REGULAR, file_problem, path_kind, why_not_read
 from medtrain.errors import MedtrainError
-from medtrain._predict_squash import ResizedWarning, _greyed, _squashed  # noqa: F401 (ResizedWarning re-exported)
+from medtrain._predict_squash import (GreyForColourWarning, ResizedWarning, _greyed,  # noqa: F401 (the warnings
+                                       _squashed)  # re-exported)
 
 
 class Item(NamedTuple):

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from medtrain._predict_squash import GreyForColourWarning, squashes_once
-from medtrain.predict_inputs import conform
+from medtrain._predict_squash import squashes_once
+from medtrain.predict_inputs import GreyForColourWarning, conform  # re-exported there, as ResizedWarning
 
 COLOUR_RUN = SimpleNamespace(input_shape=(3, 8, 8))  # what conform reads of a run
 
