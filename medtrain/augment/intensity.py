@@ -369,8 +369,8 @@ class HEDJitter(nn.Module):
 
 register_op(
     "jitter",
-    "colour jitter, torchvision's ranges: brightness, contrast and saturation factors ~ U(1 - s, 1 + "
-    "s) (s = jitter_brightness, jitter_contrast, jitter_saturation), the YIQ chroma plane turned by "
+    "colour jitter, torchvision's ranges: brightness, contrast and saturation factors ~ U(max(0, 1 - "
+    "s), 1 + s) (s = jitter_brightness, jitter_contrast, jitter_saturation), the YIQ chroma plane turned by "
     "U(±jitter_hue) of a full turn (one linear map; not HSV's hue shift, which it only approximates); "
     "grey images get brightness and contrast only",
 )(lambda p: ColorJitter(

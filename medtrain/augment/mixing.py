@@ -195,9 +195,9 @@ register_op(
 )(lambda p: Mixup(p.get("mixup_alpha", 0.2), p.get("mixup_p", 1.0)))
 register_op(
     "cutmix",
-    "CutMix (Yun et al., ICCV 2019): paste a box of another image, the targets mixed by the pasted "
-    "share, 1 - lambda, lambda ~ Beta(cutmix_alpha, cutmix_alpha); a batch is mixed with probability "
-    "cutmix_p",
+    "CutMix (Yun et al., ICCV 2019): paste a box of another image, of area share 1 - lambda, lambda ~ "
+    "Beta(cutmix_alpha, cutmix_alpha), clipped at the border; the targets mixed by the share pasted; a "
+    "batch is mixed with probability cutmix_p",
 )(lambda p: CutMix(p.get("cutmix_alpha", 1.0), p.get("cutmix_p", 1.0)))
 register_op(
     "mix",
