@@ -48,7 +48,7 @@ def trial_rows(study: optuna.Study) -> tuple[list[str], list[list]]:
     trials = study.get_trials(deepcopy=False)
     names = list(dict.fromkeys(k for t in trials for k in t.params))
     # a repeat of finished parameters takes their score untrained: said, or the table read as one more tried (a walk)
-    why = [failed_why(t) if t.state == optuna.trial.TrialState.FAIL else
+    why = [failed_why(t, study) if t.state == optuna.trial.TrialState.FAIL else
            _cut_why(t) if t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get(CUT_ATTR) == CUT else
            f"the parameters of #{t.user_attrs['repeat_of']} drawn again: its score, not trained again"
            if t.user_attrs.get("repeat_of") is not None else None for t in trials]

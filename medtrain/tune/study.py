@@ -1,26 +1,24 @@
 """The one place Optuna studies are opened, stored and run, for ``medtrain tune`` and for the
 AutoAugment-style policy search of ``medtrain augment search --method autoaugment``.
 
-A study lives in a real database (Optuna's ``RDBStorage``: any SQLAlchemy URL; by default a SQLite file in
-the output folder), so a search stopped by Ctrl-C, a crash or its budget keeps every finished trial, and
-running the same command again continues it; several machines given the same ``--storage`` URL share one
-study. Sampling is TPE (Bergstra et al., "Algorithms for Hyper-Parameter Optimization", NeurIPS 2011) and
-trials that fall behind the median of earlier trials at the same epoch are stopped early (Optuna's
-``MedianPruner``, fed each epoch by Optuna's Lightning pruning callback), never at their last epoch
-(:mod:`medtrain.tune.pruning`).
+A study lives in a real database (Optuna's ``RDBStorage``: any SQLAlchemy URL; by default a SQLite file in the output
+folder), so a search stopped by Ctrl-C, a crash or its budget keeps every finished trial, and running the same command
+again continues it; several machines given the same ``--storage`` URL share one study. Sampling is TPE (Bergstra et
+al., "Algorithms for Hyper-Parameter Optimization", NeurIPS 2011) and trials that fall behind the median of earlier
+trials at the same epoch are stopped early (Optuna's ``MedianPruner``, fed each epoch by Optuna's Lightning pruning
+callback), never at their last epoch (:mod:`medtrain.tune.pruning`).
 
 Each trial is a normal run directory trained with :func:`medtrain.api.train_or_reuse` *without the test
 split* (``evaluate_test=False``): a trial's score is its validation metric, and nothing a search decides
 can depend on test images.
 
-A trial whose process died without a word (``kill -9``, a lost machine) would stay RUNNING in the study forever:
-the storage keeps Optuna's heartbeat (each running trial records one every :data:`HEARTBEAT_S` seconds), and a
-running trial whose last heartbeat is older than :data:`GRACE_S` is marked failed by the next run or worker
-(:func:`fail_stale_trials`), which removes its unfinished run folder. A trial alive on another machine of a
-shared study keeps beating, so it is never failed.
-
-Each trial's draws are seeded by ``(seed, trial number)`` (:class:`medtrain.tune.sampler.TrialSeededTPE`): one worker with one seed is
-reproducible, and workers sharing a study draw different parameters.
+A trial whose process died without a word (``kill -9``, a lost machine) would stay RUNNING in the study forever: the
+storage keeps Optuna's heartbeat (each running trial records one every :data:`HEARTBEAT_S` seconds), and a running
+trial whose last heartbeat is older than :data:`GRACE_S` is marked failed by the next run or worker
+(:func:`fail_stale_trials`), which removes its unfinished run folder. A trial alive on another machine of a shared
+study keeps beating, so it is never failed. Each trial's draws are seeded by ``(seed, trial number)``
+(:class:`medtrain.tune.sampler.TrialSeededTPE`): one worker with one seed is reproducible, and workers sharing a study
+draw different parameters.
 
 A budget (``--budget MINUTES``) is a deadline for the whole search from the command's start (flip pilots
 included): a trial starts only where the time left holds the longest trial this run completed (the first always
@@ -154,10 +152,9 @@ def _stale_trial_failed(study: optuna.Study, trial: optuna.trial.FrozenTrial) ->
 
 
 def fail_stale_trials(study: optuna.Study) -> None:
-    """Mark failed the running trials of ``study`` whose heartbeat stopped (:data:`GRACE_S`), removing their
-    unfinished folders. ``study.optimize`` does it before each trial; a run does it too when it opens a study and
-    before it lists the trials, so a rerun that trains nothing (or little) does not count or list a dead trial
-    as running."""
+    """Mark failed the running trials of ``study`` whose heartbeat stopped (:data:`GRACE_S`), removing their unfinished
+    folders. ``study.optimize`` does it before each trial; a run does it too when it opens a study and before it lists
+    the trials, so a rerun that trains nothing (or little) does not count or list a dead trial as running."""
     with warnings.catch_warnings():  # Optuna marks fail_stale_trials experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -167,18 +164,20 @@ def fail_stale_trials(study: optuna.Study) -> None:
     now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not t.params and t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S:
-            study.tell(t.number, state=TrialState.FAIL)  # its reason: :func:`failed_why`, from its lack of values
+            study.tell(t.number, state=TrialState.FAIL)  # its reason on the study (a trial's own attributes are set
+            # only through its live Trial, or the storage's private setter, which had written it): :func:`failed_why`
+            study.set_user_attr(NEVER_BEGAN_ATTR, sorted({*study.user_attrs.get(NEVER_BEGAN_ATTR, ()), t.number}))
 
 
-#: why a failed trial that drew no value failed: it never ran (:func:`fail_stale_trials`)
-NEVER_BEGAN = "interrupted before it began"
+#: why a trial :func:`fail_stale_trials` failed: it never ran; the study's attribute listing such trials' numbers
+NEVER_BEGAN, NEVER_BEGAN_ATTR = "interrupted before it began", "trials_never_began"
 
 
-def failed_why(trial: optuna.trial.FrozenTrial) -> str | None:
-    """Why the failed ``trial`` failed: the reason its run recorded (``failed``), or, for one that drew no value,
-    :data:`NEVER_BEGAN`. Not stored on the trial: Optuna sets a trial's attributes only through its live ``Trial``
-    (the storage's own setter, which had written it, is private)."""
-    return trial.user_attrs.get("failed") or (None if trial.params else NEVER_BEGAN)
+def failed_why(trial: optuna.trial.FrozenTrial, study: optuna.Study) -> str | None:
+    """Why the failed ``trial`` of ``study`` failed: the reason its run recorded (``failed``), or :data:`NEVER_BEGAN`
+    where :func:`fail_stale_trials` failed it (a trial failed otherwise before drawing a value is not said to be)."""
+    never = trial.number in study.user_attrs.get(NEVER_BEGAN_ATTR, ())
+    return trial.user_attrs.get("failed") or (NEVER_BEGAN if never else None)
 
 
 def running_note(study: optuna.Study) -> str | None:

@@ -52,7 +52,10 @@ def test_a_trial_left_running_before_it_drew_a_value_is_failed_by_the_next_run(t
     fail_stale_trials(study)
     trials = study.get_trials()
     assert trials[dead.number].state == TrialState.FAIL and trials[alive.number].state == TrialState.RUNNING
-    assert study_mod.failed_why(trials[dead.number]) == "interrupted before it began"
+    assert study_mod.failed_why(trials[dead.number], study) == "interrupted before it began"
+    other = study.ask()  # failed some other way before drawing a value: not said to have been interrupted
+    study.tell(other.number, state=TrialState.FAIL)
+    assert study_mod.failed_why(study.get_trials()[other.number], study) is None
     # the trials table says it (through Optuna's public API: the storage's private setter had written the reason)
     from medtrain.tune.report import trial_rows
 
