@@ -60,8 +60,7 @@ TESTED = ("test_auc", "test_acc")
 
 
 def _pair_key(run: dict) -> tuple:
-    """What makes two cells' runs a pair: the seed, and a cross-validation fold run's fold of K (fold 0 of 3
-    folds is not the split of fold 0 of 5, nor of a run without folds)."""
+    """What pairs two cells' runs: the seed, and a fold run's fold of K (fold 0 of 3 is not fold 0 of 5's split)."""
     cv = run.get("cv") or {}
     return run.get("seed"), cv.get("fold"), cv.get("folds")
 
@@ -215,8 +214,7 @@ def p_text(d: dict | None, name: str) -> str:
     return "–" if p is None else "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
-def has_intervals(rows: list[dict]) -> bool:
-    """Whether any cell's Δ has a 95% interval (two pairs or more)."""
+def has_intervals(rows: list[dict]) -> bool:  # any cell's Δ with a 95% interval (two pairs or more)
     return any((r.get("paired") or {}).get(f"d_{name}_ci") for r in rows[1:] for name, _ in DELTAS)
 
 
