@@ -100,6 +100,19 @@ def label_matrix(sets: list[tuple[str, ...]], names: list[str]) -> np.ndarray:
     return out
 
 
+def warn_no_finding_beside_findings(csv_path: Path, sets: list[tuple[str, ...]], lines: list[int]) -> None:
+    """Say in one line the rows that name a "No Finding" label beside a finding (``No Finding|Effusion``, which
+    inconsistent CheXpert or ChestX-ray14 exports hold): both are trained as positive there, which no image can be.
+    It had been accepted without a word."""
+    both = [(i, s) for s, i in zip(sets, lines) if any(map(is_no_finding, s)) and not all(map(is_no_finding, s))]
+    if both:
+        i, first = both[0]
+        warnings.warn(NoFindingWarning(
+            f"{csv_path}: {len(both)} row{'s' if len(both) > 1 else ''} name{'' if len(both) > 1 else 's'} a 'no "
+            f"finding' label beside a finding (line {i}: {'|'.join(first)}): both are trained as positive there; "
+            f"check the export"), stacklevel=3)
+
+
 def multilabel_names(csv_path: Path, names: list[str], unit: str) -> list[str]:
     """The labels in :func:`~medtrain.data.split.label_order`, checked as class names are (one written two ways, a
     prediction CSV's column name: one line), a "No Finding" said in one line; ``names``: each label as written on

@@ -40,7 +40,8 @@ import numpy as np
 
 from medtrain._io import path_kind
 from medtrain.data._multilabel_table import NoFindingWarning  # noqa: F401 (re-exported)
-from medtrain.data._multilabel_table import flag, joined, label_columns, label_matrix, multilabel_names, near_known
+from medtrain.data._multilabel_table import (flag, joined, label_columns, label_matrix, multilabel_names, near_known,
+                                             warn_no_finding_beside_findings)
 from medtrain.data._table_checks import (GROUP_COLUMNS, check_distinct_labels, check_header, check_listed_once,
                                          check_not_a_header, row_error, text_key)
 from medtrain.errors import MedtrainError
@@ -325,6 +326,7 @@ def read_label_csv(csv_path: str | os.PathLike, group_column: Optional[str] = No
     if sets is not None:  # multi-label: each label as written, and its line (a column's: the header's)
         named = [(n, 1) for _, n in columns] if columns else [(n, i) for s, i in zip(sets, lines) for n in s]
         names = multilabel_names(csv_path, [n for n, _ in named], "column" if columns else "row")
+        warn_no_finding_beside_findings(csv_path, sets, lines)
         _warn_missing_markers(csv_path, [n for n, _ in named], [i for _, i in named])
         rank = {n: j for j, n in enumerate(names)}
         sets = [tuple(sorted(s, key=rank.__getitem__)) for s in sets]

@@ -113,7 +113,18 @@ def test_a_named_no_finding_stays_a_label_of_its_own_said_in_one_line(tmp_path):
     assert table.label_names == ["Effusion", "No Finding", "Nodule"]
     msg = str(said[0].message)
     assert "'No Finding' (2 rows) is trained as a label of its own" in msg and "empty label cell" in msg
-    assert "\n" not in msg
+    assert "\n" not in msg and len(said) == 1  # no row names it beside a finding: nothing more said
+
+
+@pytest.mark.parametrize("text", ["path,label\na.png,No Finding|Effusion\nb.png,Effusion\nc.png,Nodule|No Finding\n",
+                                  "path,No Finding,Effusion,Nodule\na.png,1,1,0\nb.png,0,1,0\nc.png,1,0,1\n"])
+def test_rows_naming_no_finding_beside_a_finding_are_said(tmp_path, text):
+    # an inconsistent export's "No Finding|Effusion" had been accepted without a word
+    (tmp_path / "l.csv").write_text(text)
+    with pytest.warns(NoFindingWarning) as said:
+        read_label_csv(tmp_path / "l.csv", multilabel=True)
+    beside = [str(w.message) for w in said if "beside a finding" in str(w.message)]
+    assert len(beside) == 1 and "2 rows name a 'no finding' label beside a finding (line 2: " in beside[0]
 
 
 @pytest.mark.parametrize("form", ["|", "columns"])
