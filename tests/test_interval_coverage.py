@@ -294,4 +294,4 @@ def test_the_report_names_the_score_interval_and_the_labels_with_newcombe_s():
     s = np.clip(y * 0.6 + rng.random((200, 3)) * 0.5, 0, 1)
     test = metrics.evaluate_scores(y, s, "multi-label, binary-class", {str(i): f"l{i}" for i in range(3)}, 50)
     html = run_report({"dataset": "x"}, {"task": "multi-label, binary-class", "test": test, "val": val}, {}, None)
-    assert "The AUC intervals of 1 label with fewer than 30 positive or negative test images are Newcombe" in html
+    assert "The AUC intervals of 1 label (l0) with fewer than 30 positive or negative test images are Newcombe" in html
