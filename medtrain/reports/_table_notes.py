@@ -127,6 +127,7 @@ def operating_point_note(cells: list[dict], keys: list[str]) -> str:
         each = f" ({', '.join(f'{x:.3f}' for x in v)})" if len(v) > 1 else ""
         return f"{sum(v) / len(v):.3f}{each}"
 
+    labels = any("summary" in ((r.get("operating_point") or {}).get("test") or {}) for c in cells for r in c["runs"])
     shown, rules = [], []
     for c in cells:
         found = [(r, x) for r in c["runs"] if (x := rates(r)) is not None]
@@ -139,8 +140,10 @@ def operating_point_note(cells: list[dict], keys: list[str]) -> str:
         return ""
     named = ", ".join(dict.fromkeys(str(r) for r in rules if r))
     return (f"At each run's operating point ({named}: its threshold chosen on its own validation split), test "
-            "sensitivity and specificity, mean over the cell's runs (each run's in parentheses where it has several; "
-            "the tables' ACC is at 0.5 / arg-max, as MedMNIST's): " + "; ".join(shown) + ".")
+            "sensitivity and specificity" + (" (a multi-label run's: the means over its labels, each at its own "
+                                             "threshold)" if labels else "")
+            + ", mean over the cell's runs (each run's in parentheses where it has several; the tables' ACC is at "
+            "0.5 / arg-max, as MedMNIST's): " + "; ".join(shown) + ".")
 
 
 def _rule_of(op: dict) -> str:

@@ -132,4 +132,8 @@ def test_a_grid_run_at_an_operating_point_says_each_cell_s_rates_there():
     assert operating_point_note(_seeds(), KEYS) == ""  # no operating point: no sentence
     ml = {**_run(0, 0.6, 0.6), "operating_point": {"rule": "youden", "test": {"per_label": {}, "summary": {
         "mean_sensitivity": 0.6, "mean_specificity": 0.9}}}}
-    assert "base: sensitivity 0.600, specificity 0.900" in operating_point_note([{"cell": {}, "runs": [ml]}], [])
+    said = operating_point_note([{"cell": {}, "runs": [ml]}], [])
+    assert "base: sensitivity 0.600, specificity 0.900" in said
+    # a multi-label run's rates are means over its labels, said as such (a walk: read as one rate)
+    assert "(a multi-label run's: the means over its labels, each at its own threshold)" in said
+    assert "means over its labels" not in note
