@@ -88,14 +88,16 @@ def policy_summary(config: dict, started: dict | None = None) -> list[dict]:
     return out
 
 
-def augment_settings(config: dict) -> dict:
+def augment_settings(config: dict, grey: bool = False) -> dict:
     """``metrics.json``'s ``augment_settings``: each op of ``config``'s ``augment`` with every setting it reads, at the
     value it was built with: what the run's settings gave it (``augment_params``, or a flag of its own such as
     ``cutmix_alpha``: training hands the ops ``{**config, **augment_params}``), else the op's default
     (:func:`medtrain.augment.catalogue.op_settings`). config.yaml keeps what was given; the defaults used had been
-    written nowhere (a ``jitter`` run recorded ``augment_params = {}``). Empty where no op was read (a linear probe)."""
+    written nowhere (a ``jitter`` run recorded ``augment_params = {}``). Empty where no op was read (a linear probe);
+    ``grey`` images: less the settings that act on colour alone, which such a run never applies."""
     from medtrain.augment import available
     from medtrain.augment.catalogue import op_settings
+    from medtrain.augment.intensity import COLOUR_SETTINGS
     from medtrain.augment.policies import is_policy_file
 
     if "augment" in unread_settings(config):
@@ -106,7 +108,8 @@ def augment_settings(config: dict) -> dict:
     read = {op: op_settings(op) if op in available() else
             {k: v for k, v in op_settings("policy").items() if k != "policy_file"}
             for op in config.get("augment") or () if op in available() or is_policy_file(op)}
-    return {op: {k: plain(given[k] if k in given else v) for k, v in settings.items()} for op, settings in read.items()}
+    return {op: {k: plain(given[k] if k in given else v) for k, v in settings.items()
+                 if not (grey and k in COLOUR_SETTINGS)} for op, settings in read.items()}
 
 
 def _patients_per_class(splits, groups: dict, k: int) -> dict | None:

@@ -353,7 +353,7 @@ def write_run(cfg: Config, splits, run_dir: Path, result, t0: float, verbose: bo
                                   **({"test": test_op} if test_op else {}), "not_chosen": not_chosen}
     if choices:
         out["choices"] = choices
-    if ops := augment_settings(cfg.to_dict()):
+    if ops := augment_settings(cfg.to_dict(), grey=splits.in_chans == 1):
         out["augment_settings"] = ops  # each op's settings as it was built, the defaults included
     if policies := policy_summary(cfg.to_dict(), (read_choices(run_dir) or {}).get("policies")):
         out["augment_policy"] = policies  # each policy file's content as parsed and sha256: the run says what trained it

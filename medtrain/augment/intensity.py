@@ -367,6 +367,10 @@ class HEDJitter(nn.Module):
         return hed_jitter(x, self.sigma), y
 
 
+#: jitter's settings that act on colour alone: refused where given for grey images, and no setting of a grey run
+COLOUR_SETTINGS = ("jitter_saturation", "jitter_hue")
+
+
 register_op(
     "jitter",
     "colour jitter, torchvision's ranges: brightness, contrast and saturation factors ~ U(max(0, 1 - "
@@ -375,7 +379,7 @@ register_op(
     "grey images get brightness and contrast only",
 )(lambda p: ColorJitter(
     p.get("jitter_brightness", 0.4), p.get("jitter_contrast", 0.4), p.get("jitter_saturation", 0.4),
-    p.get("jitter_hue", 0.1), colour_given=tuple(k for k in ("jitter_saturation", "jitter_hue") if k in p)))
+    p.get("jitter_hue", 0.1), colour_given=tuple(k for k in COLOUR_SETTINGS if k in p)))
 register_op(
     "pca",
     "AlexNet's PCA lighting (Krizhevsky et al., 2012): add the training images' RGB principal "

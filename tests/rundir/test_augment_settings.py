@@ -17,6 +17,8 @@ def test_each_op_gets_its_given_values_and_its_defaults():
         "flip": {"flip_p": 0.5},
         "jitter": {"jitter_brightness": 0.4, "jitter_contrast": 0.2, "jitter_saturation": 0.4, "jitter_hue": 0.1},
         "cutmix": {"cutmix_alpha": 0.5, "cutmix_p": 1.0}}  # its own flag's value, not the op's default 1.0
+    # grey images: jitter's colour settings, which it never applies to them, are not said to have been used
+    assert augment_settings(cfg.to_dict(), grey=True)["jitter"] == {"jitter_brightness": 0.4, "jitter_contrast": 0.2}
     erasing = augment_settings(Config(augment=("erasing",)).to_dict())["erasing"]
     assert erasing["erasing_scale"] == [0.02, 0.33] and erasing["erasing_ratio"] == [0.3, 3.3]  # JSON lists
     assert augment_settings(Config(augment=("none",)).to_dict()) == {}
