@@ -140,6 +140,9 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
         res["operating_points"] = at
     if task == MULTILABEL:  # the mean over labels hides labels that move apart: each label's own difference
         res["per_label"] = per_label(y, s_run.scores, s_oth.scores, names[0], draws, s_run.groups if grouped else None)
+        if calls := label_calls(y, names[0], (m_run, m_oth), (s_run, s_oth), grouped):
+            for name, r in calls.items():
+                res["per_label"][name]["at_operating_points"] = r
     if said := caveats(y, s_run.scores, s_oth.scores, task, {str(j): c for j, c in enumerate(classes)}):
         res["caveats"] = said
     if verbose:
@@ -216,6 +219,12 @@ def _label_lines(per: dict) -> list[str]:
     for name, r in per.items():
         lines.append(f"    {name}: AUC undefined ({r['undefined']} in these images)" if "undefined" in r else
                      f"    {name}: AUC {said(r['auc'])}; ACC {said(r['acc'])}")
+        at = r.get("at_operating_points")
+        if at:  # each run's calls at its own threshold (0.5 without one): the rates it deploys
+            lines.append(f"      at their operating points: calls differ on {at['calls_differ']} image(s); "
+                         + "; ".join(f"{k} {at[k]['run']:.3f} vs {at[k]['other']:.3f}" + (
+                             f" (McNemar p = {at[k]['p']:.3g})" if at[k].get("p") is not None else "")
+                             for k in ("sensitivity", "specificity") if at[k]["run"] is not None))
     return lines
 
 
@@ -245,10 +254,17 @@ def at_operating_points(y: np.ndarray, names: tuple, metrics: tuple, saved: tupl
     is_pos = np.asarray(y).reshape(-1) == index
     called = [np.array([own.index(d) == index if d in own else False for d in s.decisions]) if op else
               M.predictions(s.scores, BINARY) == index for op, s, own in zip(ops, saved, names)]
-    out = {"positive_class": positive, "run": _op_said(ops[0]), "other": _op_said(ops[1]),
-           "calls_differ": int((called[0] != called[1]).sum())}
+    out = {"positive_class": positive, "run": _op_said(ops[0]), "other": _op_said(ops[1])}
+    return {**out, **_paired_calls(is_pos, *called, grouped)}
+
+
+def _paired_calls(is_pos: np.ndarray, a_called: np.ndarray, b_called: np.ndarray, grouped: bool) -> dict:
+    """Two runs' calls of one class (or label) on the same images: how many differ, and the sensitivity and
+    specificity each gives, paired with McNemar's exact test on the positives and on the negatives (none where
+    images repeat a patient)."""
+    out: dict = {"calls_differ": int((a_called != b_called).sum())}
     for name, among, right in (("sensitivity", is_pos, lambda c: c), ("specificity", ~is_pos, lambda c: ~c)):
-        a, b = right(called[0])[among], right(called[1])[among]
+        a, b = right(a_called)[among], right(b_called)[among]
         r = {"n": int(among.sum()), "run": float(a.mean()) if among.any() else None,
              "other": float(b.mean()) if among.any() else None}
         r["difference"] = r["run"] - r["other"] if among.any() else None
@@ -257,6 +273,19 @@ def at_operating_points(y: np.ndarray, names: tuple, metrics: tuple, saved: tupl
             r.update(test="McNemar exact", p=mc["p"], run_only_correct=mc["a_only"], other_only_correct=mc["b_only"])
         out[name] = r
     return out
+
+
+def label_calls(y: np.ndarray, names: list, metrics: tuple, saved: tuple, grouped: bool) -> dict | None:
+    """Two multi-label runs compared label by label where they decide, where either has an operating point: each
+    run's calls of a label at its own threshold (its file's ``prediction_at_operating_point``; a run without one, at
+    0.5), paired as :func:`_paired_calls`. None where neither has one or a file predates the decisions' column."""
+    ops = [m.get("operating_point") for m in metrics]
+    if not any(ops) or any(op and s.decisions is None for op, s in zip(ops, saved)):
+        return None
+    called = [np.array([[n in str(d).split(";") for n in names] for d in s.decisions]) if op else
+              M.predictions(s.scores, MULTILABEL).astype(bool) for op, s in zip(ops, saved)]
+    y = np.asarray(y).astype(bool)
+    return {str(n): _paired_calls(y[:, j], called[0][:, j], called[1][:, j], grouped) for j, n in enumerate(names)}
 
 
 def _op_lines(at: dict) -> list[str]:

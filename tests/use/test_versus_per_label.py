@@ -45,3 +45,23 @@ def test_a_label_without_positives_is_said_and_the_lines_name_every_label():
     assert "per label (each interval and p its own: of 2 labels, one may leave out 0 by chance):" in text
     assert f"    Effusion: AUC {per['Effusion']['auc']['run']:.4f} vs {per['Effusion']['auc']['other']:.4f}" in text
     assert "    Nodule: AUC undefined (never positive in these images)" in text
+
+
+def test_each_label_is_compared_where_the_runs_decide_at_their_own_thresholds():
+    # per-label operating points had been ignored by eval --vs (binary runs' were compared)
+    from types import SimpleNamespace
+
+    from medtrain.versus import label_calls
+
+    y = np.array([[1, 0], [1, 1], [0, 1], [0, 0], [1, 0], [0, 0]])
+    first = SimpleNamespace(decisions=["A", "A;B", "", "B", "", "A"], scores=np.full((6, 2), 0.9))
+    second = SimpleNamespace(decisions=None, scores=np.array([[.9, .1], [.2, .8], [.1, .9], [.1, .1], [.9, .1],
+                                                               [.1, .1]]))  # no operating point: its calls at 0.5
+    at = label_calls(y, ["A", "B"], ({"operating_point": {"rule": "youden"}}, {}), (first, second), grouped=False)
+    # A: first calls rows 0, 1, 5; second rows 0, 4. Positives 0, 1, 4: sensitivity 2/3 vs 2/3; negatives 2, 3, 5
+    assert at["A"]["sensitivity"]["run"] == pytest.approx(2 / 3) and at["A"]["sensitivity"]["other"] == pytest.approx(2 / 3)
+    assert at["A"]["specificity"]["run"] == pytest.approx(2 / 3) and at["A"]["specificity"]["other"] == 1.0
+    assert at["A"]["calls_differ"] == 3 and at["A"]["sensitivity"]["test"] == "McNemar exact"
+    # B: first calls rows 1, 3; second rows 1, 2. Positives 1, 2
+    assert (at["B"]["sensitivity"]["run"], at["B"]["sensitivity"]["other"]) == (0.5, 1.0)
+    assert label_calls(y, ["A", "B"], ({}, {}), (first, second), grouped=False) is None  # neither has one
