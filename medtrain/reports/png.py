@@ -61,16 +61,9 @@ _GLYPH = re.compile(r"^Glyph (\d+) .*missing from font")
 _SAID_GLYPHS: set = set()  # the characters said missing so far in this process
 
 
-def _say_missing_glyphs(caught) -> None:
-    """Re-issue ``caught`` warnings other than matplotlib's missing-glyph ones, and say those in one line."""
-    chars = []
-    for w in caught:
-        found = _GLYPH.match(str(w.message))
-        if found is None:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        elif chr(int(found.group(1))) not in chars:
-            chars.append(chr(int(found.group(1))))
-    new = [c for c in chars if c not in _SAID_GLYPHS]
+def _say_missing_glyphs(chars: list[str]) -> None:
+    """Say in one line the characters of ``chars`` not said before in this process."""
+    new = [c for c in dict.fromkeys(chars) if c not in _SAID_GLYPHS]
     if new:
         _SAID_GLYPHS.update(new)
         warnings.warn(MissingGlyphWarning(
@@ -80,11 +73,24 @@ def _say_missing_glyphs(caught) -> None:
 
 
 def save_png(fig, path, dpi: int = DPI, tight: bool = True, palette: bool = True) -> None:
-    """:func:`_save_png`, matplotlib's warnings of glyphs no font has said in one line (:class:`MissingGlyphWarning`)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    """:func:`_save_png`, matplotlib's warnings of glyphs no font has said in one line (:class:`MissingGlyphWarning`).
+    Only those are taken from the warnings' way: every other warning is filtered and shown as the caller's filters
+    say (module, once per place), through the display it had."""
+    chars: list[str] = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message=_GLYPH.pattern[1:], category=UserWarning)  # each reaches `show`
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            found = _GLYPH.match(str(message))
+            if found is None:
+                shown(message, category, filename, lineno, file, line)
+            else:
+                chars.append(chr(int(found.group(1))))
+
+        warnings.showwarning = show
         _save_png(fig, path, dpi, tight, palette)
-    _say_missing_glyphs(caught)
+    _say_missing_glyphs(chars)
 
 
 def _save_png(fig, path, dpi: int = DPI, tight: bool = True, palette: bool = True) -> None:
