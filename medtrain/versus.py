@@ -139,10 +139,13 @@ def compare_runs(run_dir: str | os.PathLike, other: str | os.PathLike, data: str
     if task == BINARY and (at := at_operating_points(y, names, (m_run, m_oth), (s_run, s_oth), grouped)):
         res["operating_points"] = at
     if task == MULTILABEL:  # the mean over labels hides labels that move apart: each label's own difference
-        res["per_label"] = per_label(y, s_run.scores, s_oth.scores, names[0], draws, s_run.groups if grouped else None)
-        if calls := label_calls(y, names[0], (m_run, m_oth), (s_run, s_oth), grouped):
+        labels = names[0] or [str(j) for j in range(np.asarray(y).shape[1])]  # (a metrics.json without classes)
+        res["per_label"] = per_label(y, s_run.scores, s_oth.scores, labels, draws, s_run.groups if grouped else None)
+        if calls := label_calls(y, labels, (m_run, m_oth), (s_run, s_oth), grouped):
             for name, r in calls.items():
                 res["per_label"][name]["at_operating_points"] = r
+            res["label_operating_points"] = {k: {"rule": m["operating_point"]["rule"]} if m.get("operating_point")
+                                             else None for k, m in (("run", m_run), ("other", m_oth))}
     if said := caveats(y, s_run.scores, s_oth.scores, task, {str(j): c for j, c in enumerate(classes)}):
         res["caveats"] = said
     if verbose:
@@ -178,8 +181,8 @@ def paired_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, task: str, dr
                                   difference_ci_reason=M.FEW_FOR_AUC_REASON, r=mv["r"])
                 res["auc"].pop("difference_ci_draws", None)
         elif task == MULTILABEL:
-            res["p_values"] = ("not given: DeLong's and McNemar's tests are for one label; the mean over labels has "
-                               "its paired interval only")
+            res["p_values"] = ("of the mean over labels not given: DeLong's and McNemar's tests are for one label "
+                               "(each label's own are on its line); the mean has its paired interval only")
         else:
             res["p_values"] = ("for AUC not given: DeLong's test is for a binary task's AUC; the mean one-vs-rest AUC "
                                "has its paired interval only")
@@ -193,9 +196,8 @@ def paired_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, task: str, dr
 def per_label(y: np.ndarray, a: np.ndarray, b: np.ndarray, names: list, draws: int, groups: list | None) -> dict:
     """A multi-label pair's differences label by label: each label's AUC and ACC (at 0.5) as a binary task's
     (:func:`paired_difference` on its column: DeLong's and McNemar's tests where images are independent, MOVER's
-    interval where it has few positives or negatives). The mean over labels had been all ``eval --vs`` said, +0.016
-    of labels that moved by +0.092, +0.115 and -0.157. A label never positive (or always) in these images has
-    ``undefined`` instead."""
+    interval where it has few positives or negatives); the mean over labels had been all ``eval --vs`` said (+0.016
+    of labels moved by +0.092, +0.115 and -0.157). A label never (always) positive here: ``undefined``."""
     out = {}
     for j, name in enumerate(names):
         t = np.asarray(y)[:, j].astype(int)
@@ -207,8 +209,8 @@ def per_label(y: np.ndarray, a: np.ndarray, b: np.ndarray, names: list, draws: i
     return out
 
 
-def _label_lines(per: dict) -> list[str]:
-    """:func:`per_label`'s lines under the mean's: one per label, AUC then ACC, each difference with its interval."""
+def _label_lines(per: dict, ops: dict | None = None) -> list[str]:
+    """:func:`per_label`'s lines: one per label, AUC then ACC, each with its interval; ``ops``: the runs' rules."""
     def said(r: dict) -> str:
         lo, hi = r["difference_ci"]
         ci = f" [{lo:+.3f}, {hi:+.3f}]" if np.isfinite(lo) else ""
@@ -216,6 +218,10 @@ def _label_lines(per: dict) -> list[str]:
                 + (f", {r['test']} p = {r['p']:.3g}" if r.get("p") is not None else ""))
 
     lines = [f"  per label (each interval and p its own: of {len(per)} labels, one may leave out 0 by chance):"]
+    if ops:
+        rules = [f"{k}: {op['rule']}, a threshold per label" if op else f"{k}: none, its calls at 0.5"
+                 for k, op in zip(("first", "second"), (ops.get("run"), ops.get("other")))]
+        lines.append(f"    (at their operating points: {'; '.join(rules)})")
     for name, r in per.items():
         lines.append(f"    {name}: AUC undefined ({r['undefined']} in these images)" if "undefined" in r else
                      f"    {name}: AUC {said(r['auc'])}; ACC {said(r['acc'])}")
@@ -385,7 +391,7 @@ def versus_summary(res: dict) -> str:
     if "operating_points" in res:
         lines += _op_lines(res["operating_points"])
     if "per_label" in res:
-        lines += _label_lines(res["per_label"])
+        lines += _label_lines(res["per_label"], res.get("label_operating_points"))
     if "p_values" in res:
         lines.append(f"  p-values {res['p_values']}")
     if res["same_test_set"] == "labels":

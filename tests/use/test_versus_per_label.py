@@ -45,6 +45,12 @@ def test_a_label_without_positives_is_said_and_the_lines_name_every_label():
     assert "per label (each interval and p its own: of 2 labels, one may leave out 0 by chance):" in text
     assert f"    Effusion: AUC {per['Effusion']['auc']['run']:.4f} vs {per['Effusion']['auc']['other']:.4f}" in text
     assert "    Nodule: AUC undefined (never positive in these images)" in text
+    # where they decide: which rule each run's calls come from, then each label's rates
+    per["Effusion"]["at_operating_points"] = {"calls_differ": 3, **{k: {"run": 0.8, "other": 0.6, "p": None}
+                                                                     for k in ("sensitivity", "specificity")}}
+    text = versus_summary({**res, "label_operating_points": {"run": {"rule": "youden"}, "other": None}})
+    assert "    (at their operating points: first: youden, a threshold per label; second: none, its calls at 0.5)" in text
+    assert "      at their operating points: calls differ on 3 image(s); sensitivity 0.800 vs 0.600" in text
 
 
 def test_each_label_is_compared_where_the_runs_decide_at_their_own_thresholds():
