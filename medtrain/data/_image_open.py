@@ -57,16 +57,20 @@ def _check_pages(p: Path, im: Image.Image) -> None:
 _SAMPLES_16 = re.compile(r";16[BLN]$")
 
 
-def _deep_samples(im: Image.Image) -> bool:
-    """Whether ``im`` holds more than 8 bits per sample in a mode Pillow decodes to 8 (colour, or grey with alpha):
-    a TIFF's own header says so (BitsPerSample, SamplesPerPixel: its tiles' raw modes do not, for colour planes
-    stored apart), another format's raw mode does."""
+def _deep_samples(im: Image.Image) -> str | None:
+    """What ``im`` is where it holds more than 8 bits per sample in a mode Pillow decodes to 8 (``a colour image``,
+    ``grey with alpha``), else None: a TIFF's own header says so (BitsPerSample, SamplesPerPixel: its tiles' raw
+    modes do not, for colour planes stored apart), another format's raw mode does (a 16-bit grey-and-alpha PNG opens
+    as RGBA, its raw mode ``LA;16B``)."""
     if im.format == "TIFF":
         bits, samples = im.tag_v2.get(258, 8), int(im.tag_v2.get(277, 1) or 1)
-        return samples >= 2 and max(bits if isinstance(bits, tuple) else (bits,)) > 8
+        deep = samples >= 2 and max(bits if isinstance(bits, tuple) else (bits,)) > 8
+        return ("grey with alpha" if samples == 2 else "a colour image") if deep else None
     tile = im.tile[0] if im.tile and im.mode in ("RGB", "RGBA", "RGBX", "LA") else None
     raw = tile and (tile.args if isinstance(tile.args, str) else (tile.args or ("",))[0])
-    return isinstance(raw, str) and _SAMPLES_16.search(raw) is not None
+    if not (isinstance(raw, str) and _SAMPLES_16.search(raw)):
+        return None
+    return "grey with alpha" if raw.startswith("LA") else "a colour image"
 
 
 def _check_colour_depth(p: Path, im: Image.Image) -> None:
@@ -75,8 +79,8 @@ def _check_colour_depth(p: Path, im: Image.Image) -> None:
     12-bit image in a 16-bit file trained and predicted as a nearly black one (levels 0-15), recorded as 8-bit. A
     16-bit grey image is windowed to 8 bits from its own values (:func:`medtrain.data.folder._to_8bit`); no reader here
     gives the other samples' 16 bits, so the user converts it, knowing how its values are spread."""
-    if _deep_samples(im):
-        what = "grey with alpha" if im.mode == "LA" else "a colour image"
+    what = _deep_samples(im)
+    if what is not None:
         raise MedtrainError(f"cannot read image {p}: {what} of 16 bits per channel, which Pillow reads as the high "
                             f"byte of each sample (12-bit values would come out nearly black); save it with 8 bits "
                             f"per channel, scaled from its own range, or as a 16-bit grey image")

@@ -18,14 +18,14 @@ from medtrain.errors import MedtrainError
 
 
 def write_png16(path, a: np.ndarray) -> None:
-    """``a`` (H, W, 3) uint16 as a 48-bit PNG (Pillow cannot write one)."""
+    """``a`` (H, W, 3) uint16 as a 48-bit PNG, (H, W, 2) as a 32-bit grey-and-alpha one (Pillow writes neither)."""
     h, w = a.shape[:2]
     raw = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(h))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2 if a.shape[2] == 3 else 4, 0, 0, 0))
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
@@ -91,3 +91,10 @@ def test_the_depth_is_read_from_the_header_not_from_pillow_s_tiles(tmp_path):
                      extrasamples=[2])
     with pytest.raises(MedtrainError, match="a colour image of 16 bits per channel"):
         _header_facts(tmp_path / "rgba.tif")
+
+
+def test_a_16_bit_grey_and_alpha_png_is_refused_as_such(tmp_path):
+    # Pillow opens it as RGBA (raw mode LA;16B): it had been refused as "a colour image"
+    write_png16(tmp_path / "la.png", _twelve_bit()[..., :2])
+    with pytest.raises(MedtrainError, match=r"la\.png: grey with alpha of 16 bits per channel"):
+        _open(tmp_path / "la.png")
