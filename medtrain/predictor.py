@@ -253,7 +253,8 @@ class Predictor:
         file would be (EXIF orientation, palette, alpha, more than 8 bits: :func:`medtrain.data.folder.decode_image`). Images of another
         size are resized to the model's square as image files are (another aspect ratio: one
         :class:`~medtrain.predict_inputs.ResizedWarning` per call counting them, as ``medtrain predict``'s line, shown
-        on every call: :func:`~medtrain.predict_inputs.squashes_once`)."""
+        on every call: :func:`~medtrain.predict_inputs.squashes_once`); grey images given to a colour model, one
+        :class:`~medtrain.predict_inputs.GreyForColourWarning` per call alike."""
         if not _images_like(images):  # None or a number had been a TypeError ("'NoneType' object is not iterable")
             raise MedtrainError(f"predict takes images: a path (file, folder, CSV, .npz), a uint8 array or tensor "
                                 f"(N, C, *spatial) or one image, a PIL image, or a list of these; got "

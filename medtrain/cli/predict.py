@@ -144,7 +144,7 @@ def _what_was_written(s: dict, rule: str | None = None) -> str:
                     f">= their own threshold ({len(t)} thresholds, {min(t):.3g} to {max(t):.3g}"
                     + (f", the run's on the calibrated probabilities mapped through T = {s['temperature']:.3g}"
                        if mapped else "") + (f"; {kept_clause(kept)}" if kept else "")
-                    + "; each in the CSV's threshold_at_operating_point:<label> columns and --json's header)")
+                    + "; each in a CSV's threshold_at_operating_point:<label> columns, --json's header)")
     elif s["operating_point"]:
         said.append(f"prediction_at_operating_point: {s['operating_point']}, {s['positive_class']} where its "
                     f"{scale} probability >= {s['threshold']:.6g}"
