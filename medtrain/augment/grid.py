@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from medtrain.augment.mixing import CutMix, Mixup, MixupOrCutMix, soft_targets
 from medtrain.errors import MedtrainError
+from medtrain.reports.png import save_png
 from medtrain.tasks import MULTILABEL, class_names
 
 #: caption lines under an image at most, and characters to a line (a 1.5-inch cell at font size 6)
@@ -125,8 +126,6 @@ def render_grid(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from medtrain._io import atomic_path
-
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise MedtrainError(f"render_grid needs uint8 images (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
     if draws < 1 or images.shape[0] < 1:
@@ -175,6 +174,6 @@ def render_grid(
     fig.subplots_adjust(left=0.02, right=0.98, bottom=bottom, top=top, wspace=0.05, hspace=hspace)
     if title:
         fig.suptitle(title, fontsize=9, y=1 - 0.05 / height, va="top")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+    # as every figure is written: characters no font draws (class names in Chinese) said in one line, not per glyph
+    save_png(fig, path, dpi=100, tight=False, palette=False)
     return Path(path)

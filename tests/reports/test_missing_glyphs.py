@@ -60,3 +60,19 @@ def test_other_warnings_raised_while_drawing_still_reach_the_caller(tmp_path, mo
         warnings.filterwarnings("ignore", category=RuntimeWarning, module=__name__)
         png.save_png(fig, tmp_path / "q.png")
     assert caught == []
+
+
+def test_augment_show_s_grid_says_them_the_same_way(tmp_path, monkeypatch):
+    # the grid was written by its own savefig: one raw warning per glyph
+    import torch
+
+    from medtrain.augment.grid import render_grid
+
+    monkeypatch.setattr(png, "_SAID_GLYPHS", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render_grid(torch.zeros(2, 1, 8, 8, dtype=torch.uint8), None, 1, tmp_path / "g.png", title="积液 grid")
+    said = [str(w.message) for w in caught]
+    assert not any(m.startswith("Glyph ") for m in said)
+    assert [m.split(" (in")[0] for m in said] == ["no font matplotlib uses draws 积液"]
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
