@@ -42,36 +42,51 @@ def available() -> list[str]:
 
 
 class _Reads(dict):
-    """The settings handed to the op factories, recording which keys they read."""
+    """The settings handed to the op factories, recording each key they ask for, in order, with the default they
+    fall back to (``asked``; :func:`medtrain.augment.catalogue.op_settings` lists them for ``augment list``)."""
 
     def __init__(self, params: dict):
         super().__init__(params)
-        self.read: set = set()
+        self.asked: dict = {}
+
+    @property
+    def read(self):
+        """The keys asked for (a set view)."""
+        return self.asked.keys()
 
     def get(self, key, default=None):
-        self.read.add(key)
+        self.asked.setdefault(key, default)
         return super().get(key, default)
 
     def __getitem__(self, key):
-        self.read.add(key)
+        self.asked.setdefault(key, None)
         return super().__getitem__(key)
 
     def __contains__(self, key):
-        self.read.add(key)
+        self.asked.setdefault(key, None)
         return super().__contains__(key)
+
+
+#: settings the ops read that are fitted on the training images, no user setting (``pca``'s eigen-decomposition)
+FITTED = ("pca_eig",)
+
+
+def fitted_stand_ins() -> dict:
+    """Stand-ins of the :data:`FITTED` values, to build the ops without data (the identity's eigen-decomposition)."""
+    import torch
+
+    return {"pca_eig": (torch.ones(3), torch.eye(3))}
 
 
 def read_keys(names: Sequence[str], params: dict) -> set:
     """The settings the ops ``names`` read from ``params`` (building them without data: ``pca``'s fitted
-    eigenvectors are a placeholder here). A grid checks with it that each setting it was given is read by
+    eigenvectors are a stand-in here). A grid checks with it that each setting it was given is read by
     some cell before any cell trains."""
-    import torch
-
-    reads = _Reads({"pca_eig": (torch.ones(3), torch.eye(3)), **params})
+    reads = _Reads({**fitted_stand_ins(), **params})
     for n in names:
         if n and n != "none":
             policies.policy_kw(reads) if policies.is_policy_file(n) else get_op(n)(reads)
-    return reads.read
+    return set(reads.read)
 
 
 class UnreadSettingError(MedtrainError):

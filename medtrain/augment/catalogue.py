@@ -7,42 +7,22 @@ training uses.
 """
 from __future__ import annotations
 
-import torch
-
+from medtrain.augment import FITTED, _Reads, fitted_stand_ins
 from medtrain.augment._registry import get_op, op_about, op_names
 from medtrain.errors import MedtrainError
-
-#: keys an op reads that are no user setting: fitted on the training images (``pca``'s eigen-decomposition)
-INTERNAL = ("pca_eig",)
-
-
-class _Defaults(dict):
-    """A mapping that records each key asked for, in order, with the default the asker gives; it holds only a
-    stand-in of each :data:`INTERNAL` value (the identity's eigen-decomposition for ``pca``)."""
-
-    def __init__(self):
-        super().__init__()
-        self.asked: dict = {}
-        self.fitted = {"pca_eig": (torch.ones(3), torch.eye(3))}
-
-    def get(self, key, default=None):
-        self.asked.setdefault(key, default)
-        return self.fitted.get(key, default)
-
-    def __contains__(self, key):
-        self.asked.setdefault(key, None)
-        return False
 
 
 def op_settings(name: str) -> dict:
     """``{setting: default}`` of the op ``name``, in the order it reads them (``None``: no default, e.g. ``rrc_size``,
-    whose absence means the input's size, or ``policy_file``, which the op needs)."""
-    asked = _Defaults()
+    whose absence means the input's size, or ``policy_file``, which the op needs): its factory built with the
+    recording mapping training's settings go through (:class:`medtrain.augment._Reads`), holding only stand-ins of
+    the fitted values, which are no setting."""
+    reads = _Reads(fitted_stand_ins())
     try:
-        get_op(name)(asked)
+        get_op(name)(reads)
     except MedtrainError:  # 'policy' without its file: what it asked for before refusing is what it reads
         pass
-    return {k: v for k, v in asked.asked.items() if k not in INTERNAL}
+    return {k: v for k, v in reads.asked.items() if k not in FITTED}
 
 
 def catalogue() -> list[dict]:
@@ -64,4 +44,4 @@ def default_text(value) -> str:
     return str(value)
 
 
-__all__ = ["INTERNAL", "catalogue", "default_text", "op_settings"]
+__all__ = ["catalogue", "default_text", "op_settings"]
